@@ -1,0 +1,1 @@
+"""The shipped YAML catalogues, importable as package data (hubensemble.catalogues)."""

@@ -1,0 +1,392 @@
+"""HubLayer, write_hub_module, resolution through a local HTTP server, checksums and safety."""
+
+import http.server
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import textwrap
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_tiny_model
+from hubensemble import hub
+from hubensemble.errors import ModuleLoadError
+from hubensemble.hub import HubLayer, load_module, scan_saved_model, write_hub_module
+
+X = np.random.default_rng(0).random((32, 16, 16, 3), dtype=np.float32)
+X[np.arange(32), :, :, np.arange(32) % 3] += 0.5  # a learnable signal: the brightest channel
+Y = np.arange(32) % 3
+
+
+def classifier(layer, classes=3):
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Dense(classes)(layer(inp)))
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_fine_tuning_updates_the_modules_own_variables_and_lowers_the_loss(tiny_module):
+    layer = HubLayer(tiny_module, trainable=True)
+    assert layer.output_dim == 8
+    module_vars = layer._module.variables
+    before = [v.numpy().copy() for v in module_vars]
+    model = classifier(layer)
+    loss0 = model.evaluate(X, Y, verbose=0)
+    model.fit(X, Y, epochs=5, batch_size=32, verbose=0)
+    loss1 = model.evaluate(X, Y, verbose=0)
+    assert loss1 < loss0
+    kernels = [i for i, v in enumerate(module_vars) if "kernel" in v.name]
+    assert kernels and all(np.abs(module_vars[i].numpy() - before[i]).max() > 0 for i in kernels)
+    # No copies: the layer's weights are the module's variables.
+    assert {id(w.value) for w in layer.weights} == {id(v) for v in module_vars}
+
+
+def test_frozen_layer_leaves_the_module_unchanged(tiny_module):
+    layer = HubLayer(tiny_module, trainable=False)
+    assert layer.trainable_weights == []
+    before = [v.numpy().copy() for v in layer._module.variables]
+    classifier(layer).fit(X, Y, epochs=2, verbose=0)
+    for v, b in zip(layer._module.variables, before):
+        np.testing.assert_array_equal(v.numpy(), b)
+
+
+def test_training_flag_reaches_the_module(module_factory):
+    path = module_factory("dropout", dropout=0.5)
+    layer = HubLayer(path, trainable=True)
+    a = layer(X, training=True).numpy()
+    b = layer(X, training=False).numpy()
+    c = layer(X, training=False).numpy()
+    assert np.abs(a - b).max() > 1e-3
+    np.testing.assert_array_equal(b, c)
+
+
+def test_regularization_losses_are_added_while_training(module_factory):
+    path = module_factory("l2", l2=0.5)
+    layer = HubLayer(path, trainable=True)
+    assert len(layer._reg_losses) == 1
+    kernel = next(v for v in layer._module.variables if "kernel" in v.name)
+    expected = 0.5 * float(tf.reduce_sum(tf.square(kernel)))
+    with tf.GradientTape():
+        layer(X[:2], training=True)
+    assert len(layer.losses) == 1
+    np.testing.assert_allclose(float(layer.losses[0]), expected, rtol=1e-5)
+    layer(X[:2], training=False)
+    assert layer.losses == []
+
+
+def test_value_range_and_input_size_are_applied(module_factory):
+    path = module_factory("fixed24", input_size=(24, 24))
+    images = tf.constant(X[:4])
+    layer = HubLayer(path, input_size=(24, 24), value_range="-1,1")
+    raw = load_module(path).obj
+    expected = raw(tf.image.resize(images, (24, 24)) * 2.0 - 1.0, training=False)
+    np.testing.assert_allclose(layer(images).numpy(), expected.numpy(), atol=1e-6)
+    imagenet = HubLayer(path, input_size=(24, 24), value_range="imagenet")
+    norm = (tf.image.resize(images, (24, 24)) - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    np.testing.assert_allclose(imagenet(images).numpy(), raw(norm, training=False).numpy(),
+                               atol=1e-5)
+
+
+def test_serialises_by_handle_and_reloads_fine_tuned_weights(tiny_module, tmp_path):
+    model = classifier(HubLayer(tiny_module, trainable=True))
+    model.fit(X, Y, epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    config = model.layers[1].get_config()
+    assert config["handle"] == tiny_module
+    again = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(X, verbose=0), model.predict(X, verbose=0),
+                               atol=1e-6)
+
+
+def test_written_module_is_a_reusable_saved_model(tiny_module):
+    obj = tf.saved_model.load(tiny_module)
+    assert len(obj.variables) >= 2 and len(obj.trainable_variables) == 2
+    assert list(obj.regularization_losses) == []
+    out = obj(tf.constant(X[:3]), training=False)
+    assert out.shape == (3, 8)
+    assert not any(name.startswith(".tmp-") for name in os.listdir(os.path.dirname(tiny_module)))
+
+
+def test_rank_four_output_is_rejected_with_a_clear_error(tmp_path):
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(4, 3)(inp))
+    path = write_hub_module(model, str(tmp_path / "conv"))
+    layer = HubLayer(path)
+    with pytest.raises(ValueError, match="rank-4"):
+        layer(X[:2])
+
+
+MIRRORED = textwrap.dedent("""
+    import sys
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    import keras
+    from hubensemble.hub import HubLayer
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        layer = HubLayer(sys.argv[1], trainable=True)
+        inp = keras.Input((None, None, 3))
+        model = keras.Model(inp, keras.layers.Dense(3)(layer(inp)))
+        model.compile(optimizer=keras.optimizers.SGD(0.1),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    kernel = [v for v in layer._module.variables if "kernel" in v.name][0]
+    assert "Mirrored" in type(kernel).__name__, type(kernel)
+    before = kernel.numpy().copy()
+    x = np.random.default_rng(0).random((32, 16, 16, 3), dtype=np.float32)
+    x[np.arange(32), :, :, np.arange(32) % 3] += 0.5
+    y = np.arange(32) % 3
+    h = model.fit(x, y, batch_size=16, epochs=5, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0], h.history
+    assert np.abs(kernel.numpy() - before).max() > 0
+    print("OK", strategy.num_replicas_in_sync)
+""")
+
+
+def test_mirrored_strategy_over_two_logical_cpus_trains(tiny_module):
+    out = subprocess.run([sys.executable, "-c", MIRRORED, tiny_module], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OK 2" in out.stdout
+
+
+# --- resolution over HTTP ---------------------------------------------------------------------
+
+class Server:
+    """A local http.server on port 0 that serves registered byte strings and logs requests."""
+
+    def __init__(self):
+        self.routes, self.requests = {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append(self.path)
+                route = server.routes.get(self.path.split("?")[0])
+                if route is None:
+                    self.send_error(404)
+                    return
+                status, body, mode = route
+                if mode == "hang":
+                    time.sleep(30)
+                    return
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mode == "truncate":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.close()
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, path, body, status=200, mode=None):
+        self.routes[path] = (status, body, mode)
+        return self.url + path
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "tfhub_cache"
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
+    return cache
+
+
+def tarball(folder, extra=None):
+    """The contents of `folder` as a .tar.gz (members relative to the folder, as TF Hub's)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in sorted(os.listdir(folder)):
+            tar.add(os.path.join(folder, name), arcname=name)
+        for info, data in (extra or []):
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def sha256(data):
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_http_tarball_resolves_caches_and_loads(tiny_module, server, hub_cache):
+    body = tarball(tiny_module)
+    url = server.add("/m.tar.gz", body)
+    layer = HubLayer(url, sha256=sha256(body))
+    assert layer(X[:2]).shape == (2, 8)
+    assert len(server.requests) == 1
+    assert str(hub_cache) in layer.module_path
+    again = HubLayer(url, sha256=sha256(body))
+    assert len(server.requests) == 1, "the second load must come from the cache"
+    np.testing.assert_allclose(again(X[:2]).numpy(), layer(X[:2]).numpy())
+
+
+def test_kaggle_handles_download_the_model_archive(tiny_module, server, hub_cache,
+                                                   monkeypatch):
+    body = tarball(tiny_module)
+    server.add("/api/v1/models/google/bit/tensorFlow2/m-r50x1/1/download", body)
+    monkeypatch.setenv("KAGGLE_API_ENDPOINT", server.url)
+    for handle in ("kaggle:google/bit/tensorFlow2/m-r50x1/1",
+                   "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"):
+        module = load_module(handle)
+        assert module.output_dim == 8
+    assert server.requests == ["/api/v1/models/google/bit/tensorFlow2/m-r50x1/1/download"] * 2
+
+
+def test_wrong_sha256_is_refused_and_not_left_in_the_cache(tiny_module, server, hub_cache):
+    url = server.add("/m.tar.gz", tarball(tiny_module))
+    with pytest.raises(ModuleLoadError, match="sha256") as err:
+        load_module(url, name="tiny", sha256="0" * 64)
+    assert err.value.stage == "checksum" and "tiny" in str(err.value) and url in str(err.value)
+    assert not any(p.is_dir() for p in hub_cache.iterdir())
+
+
+def test_local_folder_sha256_is_that_of_saved_model_pb(tiny_module):
+    good = hub.file_sha256(os.path.join(tiny_module, "saved_model.pb"))
+    assert load_module(tiny_module, sha256=good).output_dim == 8
+    with pytest.raises(ModuleLoadError, match="saved_model.pb"):
+        load_module(tiny_module, sha256="f" * 64)
+
+
+def test_tarball_member_escaping_the_folder_is_refused(tiny_module, server, hub_cache):
+    info = tarfile.TarInfo("../escaped.txt")
+    info.size = 5
+    url = server.add("/evil.tar.gz", tarball(tiny_module, extra=[(info, b"owned")]))
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(url)
+    assert err.value.stage == "archive"
+    assert not (hub_cache.parent / "escaped.txt").exists()
+    assert not (hub_cache / "escaped.txt").exists()
+
+
+def test_tarball_symlink_is_refused(tiny_module, server, hub_cache):
+    info = tarfile.TarInfo("variables/link")
+    info.type = tarfile.SYMTYPE
+    info.linkname = "/etc/passwd"
+    url = server.add("/link.tar.gz", tarball(tiny_module, extra=[(info, None)]))
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(url)
+    assert err.value.stage == "archive"
+
+
+@pytest.mark.parametrize("mode,status,stage", [(None, 500, "network"),
+                                               ("truncate", 200, "network"),
+                                               (None, 200, "archive")])
+def test_broken_downloads_name_the_stage(tiny_module, server, hub_cache, mode, status, stage):
+    body = tarball(tiny_module) if mode else b"this is not a tarball"
+    url = server.add("/broken.tar.gz", body, status=status, mode=mode)
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(url, name="broken")
+    assert err.value.stage == stage, str(err.value)
+    assert "broken" in str(err.value)
+
+
+def test_a_hanging_server_times_out(tiny_module, server, hub_cache, monkeypatch):
+    monkeypatch.setattr(hub, "HTTP_TIMEOUT", 1.0)
+    url = server.add("/hang.tar.gz", b"", mode="hang")
+    start = time.monotonic()
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(url)
+    assert time.monotonic() - start < 15
+    assert err.value.stage == "network"
+
+
+def test_missing_module_names_handle(tmp_path):
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(str(tmp_path / "nope"), name="ghost")
+    assert "ghost" in str(err.value) and "nope" in str(err.value)
+
+
+# --- safety -------------------------------------------------------------------------------------
+
+def file_touching_module(path, op):
+    """A module whose __call__ reads or writes a file alongside computing features."""
+    base = make_tiny_model(seed=3)
+    target = os.path.join(os.path.dirname(path), "touched.txt")
+
+    class Touch(keras.layers.Layer):
+        def call(self, x):
+            if op == "read":
+                data = tf.io.read_file(target)
+                return x + tf.cast(tf.strings.length(data), x.dtype) * 0.0
+            tf.io.write_file(target, tf.strings.as_string(tf.reduce_sum(x)))
+            return x
+
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, Touch()(base(inp)))
+    with open(target, "w") as f:
+        f.write("secret")
+    return write_hub_module(model, path)
+
+
+@pytest.mark.parametrize("op,denied", [("read", "ReadFile"), ("write", "WriteFile")])
+def test_file_touching_module_is_refused_unless_trusted(tmp_path, op, denied):
+    path = file_touching_module(str(tmp_path / op), op)
+    found = scan_saved_model(path)
+    assert any(d.op == denied for d in found), found
+    with pytest.raises(ModuleLoadError, match=denied) as err:
+        HubLayer(path, module_name="toucher")
+    assert err.value.stage == "unsafe" and "trust" in str(err.value)
+    layer = HubLayer(path, trust=True)
+    assert layer(X[:2]).shape == (2, 8)
+
+
+def test_clean_module_scans_clean(tiny_module):
+    assert scan_saved_model(tiny_module) == []
+
+
+def test_scan_follows_nested_functions(tmp_path):
+    """A denied op hidden in a tf.function called from __call__ is still found."""
+    target = str(tmp_path / "x.txt")
+
+    @tf.function
+    def inner(x):
+        return x + tf.cast(tf.strings.length(tf.io.read_file(target)), tf.float32)
+
+    root = tf.train.Checkpoint()
+    root.v = tf.Variable(1.0)
+    root.__call__ = tf.function(lambda images, training=False: inner(images) * root.v)
+    root.__call__.get_concrete_function(tf.TensorSpec([None, None, None, 3]), False)
+    tf.saved_model.save(root, str(tmp_path / "nested"))
+    assert [d.op for d in scan_saved_model(str(tmp_path / "nested"))] == ["ReadFile"]
+
+
+def test_kaggle_url_mapping(monkeypatch):
+    monkeypatch.delenv("KAGGLE_API_ENDPOINT", raising=False)
+    assert hub.kaggle_download_url("kaggle:google/bit/tensorFlow2/m-r50x1/1") == (
+        "https://www.kaggle.com/api/v1/models/google/bit/tensorFlow2/m-r50x1/1/download")
+    assert hub.kaggle_download_url("https://tfhub.dev/google/bit/m-r50x1/1") is None
+
+
+def test_write_hub_module_metadata(tmp_path):
+    path = write_hub_module(make_tiny_model(), str(tmp_path / "meta"), metadata={"a": 1})
+    with open(os.path.join(path, "assets", "hubensemble_module.json")) as f:
+        assert json.load(f) == {"a": 1}
