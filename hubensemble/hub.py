@@ -180,7 +180,8 @@ def _reachable(roots, library):
 # ---------------------------------------------------------------------------------------------
 # Resolution: handle -> local folder, through tensorflow_hub's resolvers and cache.
 
-_KAGGLE_URL = re.compile(r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
+_KAGGLE_URL = re.compile(
+    r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
 _KAGGLE_SHORT = re.compile(r"^kaggle:([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)$")
 
 
