@@ -1,0 +1,747 @@
+"""Catalogue YAML files → validated, typed ModuleSpec records, with file:line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.resources
+import numbers
+import os
+import pathlib
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+import yaml
+
+from hubensemble.errors import CatalogueError
+from hubensemble.fileio import atomic_write_text
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+FAMILIES = ("generalist", "expert", "other")
+VALUE_RANGES = ("0,1", "-1,1", "0,255", "imagenet")
+TOP_LEVEL_KEYS = ("defaults", "modules")
+# Every entry needs its own name and handle: a shared default would silently duplicate them.
+NO_DEFAULT_FIELDS = ("name", "handle")
+
+_RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
+_RANGE_YAML = {"0,1": [0, 1], "-1,1": [-1, 1], "0,255": [0, 255], "imagenet": "imagenet"}
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
+_KAGGLE_EXAMPLE = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"
+_HANDLE_FORMS = ("https://tfhub.dev/PUBLISHER/MODEL/VERSION, "
+                 "https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION, "
+                 "kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION, an http(s):// or gs:// URL "
+                 "of a .tar.gz, zoo:PRESET/NAME, file:///PATH or a local path")
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """One catalogue entry: where a pre-trained image module lives and how to feed it."""
+
+    name: str
+    handle: str
+    sha256: str | None = None
+    input_size: tuple[int, int] | None = None
+    value_range: str = "0,1"
+    output_dim: int | None = None
+    family: str = "other"
+    architecture: str | None = None
+    upstream: str | None = None
+    subtree: str | None = None
+    params: int | None = None
+    license: str | None = None
+    tags: tuple[str, ...] = ()
+    seed: int | None = None
+    trust: bool = False
+    output_key: str | None = None
+    source: str = ""  # "path/to/file.yaml:LINE" of the entry, for messages
+
+    def __post_init__(self):
+        # Records built in code (zoo builder, from_json) get the same checks as YAML entries,
+        # and lists become tuples so that a spec stays hashable and comparable.
+        problems = []
+        for f in _FIELD_NAMES:
+            value = getattr(self, f)
+            try:
+                if f == "handle":
+                    _check_handle_form(value)
+                    continue
+                checked = _CHECKS[f](value)
+            except _Bad as bad:
+                problems.append(f"field {f!r}: {bad.problem}; {bad.hint}")
+                continue
+            if checked is not value:
+                object.__setattr__(self, f, checked)
+        if not isinstance(self.source, str):
+            problems.append("field 'source': must be a string like 'file.yaml:12'")
+        if problems:
+            raise ValueError(f"invalid ModuleSpec {self.name!r}: " + "; ".join(problems))
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["input_size"] = list(self.input_size) if self.input_size is not None else None
+        d["tags"] = list(self.tags)
+        return d
+
+    @classmethod
+    def from_json(cls, d) -> "ModuleSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModuleSpec field(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+class _Bad(Exception):
+    """A field value is wrong: `problem` says what, `hint` says what to write instead."""
+
+    def __init__(self, problem, hint):
+        super().__init__(problem)
+        self.problem = problem
+        self.hint = hint
+
+
+# ---------------------------------------------------------------------------- field checks
+
+
+def _is_int(value):
+    # numbers.Integral also admits numpy integers (e.g. a shape from the zoo builder).
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _type_name(value):
+    return "null" if value is None else type(value).__name__
+
+
+def _check_name(value):
+    if not isinstance(value, str):
+        raise _Bad(f"must be a string, got {_type_name(value)} {value!r}",
+                   f"write name: '{value}' (quoted) instead")
+    if not NAME_RE.fullmatch(value):
+        fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-") or "my-module"
+        raise _Bad(f"{value!r} may only contain letters, digits, '_', '.' and '-'",
+                   f"write name: {fixed} instead")
+    return value
+
+
+def _check_sha256(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not SHA256_RE.fullmatch(value):
+        raise _Bad(f"{value!r} is not 64 hexadecimal characters",
+                   "write the output of `sha256sum FILE.tar.gz` (quoted) instead, "
+                   "or leave sha256 out")
+    return value.lower()
+
+
+def _check_input_size(value):
+    if value is None:
+        return None
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(_is_int(v) and v > 0 for v in value)):
+        return (int(value[0]), int(value[1]))
+    raise _Bad(f"{value!r} is not a pair of positive integers",
+               "write input_size: [224, 224] (height, width) or input_size: null "
+               "(any size) instead")
+
+
+def parse_value_range(value) -> str:
+    """Canonicalise a value range to "0,1", "-1,1", "0,255" or "imagenet".
+
+    Accepts a pair of numbers ([0, 1], (0.0, 255)), the canonical strings, "[0, 1]" or
+    "imagenet" (mean/std normalisation). Raises ValueError for anything else.
+    """
+    bounds = None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "imagenet":
+            return "imagenet"
+        parts = text.strip("[]() ").split(",")
+        if len(parts) == 2:
+            try:
+                bounds = (float(parts[0]), float(parts[1]))
+            except ValueError:
+                bounds = None
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        bounds = (float(value[0]), float(value[1]))
+    if bounds in _RANGE_BOUNDS:
+        return _RANGE_BOUNDS[bounds]
+    raise ValueError(f"value range {value!r} is not one of [0, 1], [-1, 1], [0, 255] "
+                     f"or imagenet")
+
+
+def _check_value_range(value):
+    try:
+        return parse_value_range(value)
+    except ValueError:
+        raise _Bad(f"{value!r} is not a known value range",
+                   "write value_range: [0, 1], [-1, 1], [0, 255] or imagenet instead "
+                   "(TF Hub image modules take [0, 1])") from None
+
+
+def _check_family(value):
+    if value in FAMILIES:
+        return value
+    close = difflib.get_close_matches(str(value).lower(), FAMILIES, n=1, cutoff=0.5)
+    suggestion = close[0] if close else "other"
+    raise _Bad(f"unknown family {value!r} (known: {', '.join(FAMILIES)})",
+               f"write family: {suggestion} instead")
+
+
+def _opt_str(field, example):
+    def check(value):
+        if value is None or isinstance(value, str):
+            return value
+        raise _Bad(f"must be a string or null, got {_type_name(value)} {value!r}",
+                   f"write {field}: '{value}' (quoted) or e.g. {field}: {example} instead")
+    return check
+
+
+def _opt_int(field, example, minimum):
+    def check(value):
+        if value is None:
+            return None
+        if _is_int(value) and value >= minimum:
+            return value if type(value) is int else int(value)
+        what = "a positive integer" if minimum == 1 else "an integer"
+        raise _Bad(f"{value!r} is not {what} or null",
+                   f"write {field}: {example} ({what}) or {field}: null instead")
+    return check
+
+
+def _check_tags(value):
+    if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
+        return tuple(value)
+    if isinstance(value, str):
+        hint = f"write tags: [{value}] instead"
+    else:
+        hint = "write tags: [tag1, tag2] (a list of strings) instead"
+    raise _Bad(f"{value!r} is not a list of strings", hint)
+
+
+def _check_bool(value):
+    if isinstance(value, bool):
+        return value
+    raise _Bad(f"{value!r} is not true or false",
+               "write trust: true (only for modules you trust to touch files) or "
+               "trust: false instead")
+
+
+_CHECKS = {
+    "name": _check_name,
+    "handle": None,  # needs the catalogue's folder: see _resolve_handle
+    "sha256": _check_sha256,
+    "input_size": _check_input_size,
+    "value_range": _check_value_range,
+    "output_dim": _opt_int("output_dim", 2048, minimum=1),
+    "family": _check_family,
+    "architecture": _opt_str("architecture", "resnet50x1"),
+    "upstream": _opt_str("upstream", "imagenet21k"),
+    "subtree": _opt_str("subtree", "bird"),
+    "params": _opt_int("params", 23500352, minimum=1),
+    "license": _opt_str("license", "Apache-2.0"),
+    "tags": _check_tags,
+    "seed": _opt_int("seed", 0, minimum=-(2 ** 63)),
+    "trust": _check_bool,
+    "output_key": _opt_str("output_key", "default"),
+}
+_FIELD_NAMES = tuple(_CHECKS)
+assert _FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
+
+
+# ---------------------------------------------------------------------------- handles
+
+
+def handle_kind(handle: str) -> str:
+    """Which resolver a (checked) handle needs: tfhub, kaggle, http, gcs, zoo or local."""
+    if handle.startswith("kaggle:"):
+        return "kaggle"
+    if handle.startswith("zoo:"):
+        return "zoo"
+    if handle.startswith("gs://"):
+        return "gcs"
+    if handle.startswith(("http://", "https://")):
+        host = urllib.parse.urlsplit(handle).netloc.lower()
+        if host in ("tfhub.dev", "www.tfhub.dev"):
+            return "tfhub"
+        if host in _KAGGLE_HOSTS:
+            return "kaggle"
+        return "http"
+    return "local"
+
+
+def kaggle_url(handle: str) -> str:
+    """The https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION form of any
+    Kaggle handle (kaggle:…, the short URL or the long …/frameworks/…/variations/…/versions/…
+    URL): the form tensorflow_hub downloads like a tfhub.dev handle."""
+    parts = _kaggle_parts(handle)
+    if parts is None:
+        raise ValueError(f"{handle!r} is not a Kaggle Models handle; write e.g. {_KAGGLE_EXAMPLE}")
+    return "https://www.kaggle.com/models/" + "/".join(parts)
+
+
+def _kaggle_parts(handle):
+    """(owner, model, framework, variation, version) of a Kaggle handle, or None."""
+    if handle.startswith("kaggle:"):
+        parts = handle[len("kaggle:"):].strip("/").split("/")
+    else:
+        split = urllib.parse.urlsplit(handle)
+        if split.netloc.lower() not in _KAGGLE_HOSTS or split.query or split.fragment:
+            return None
+        parts = split.path.strip("/").split("/")
+        if not parts or parts[0] != "models":
+            return None
+        parts = parts[1:]
+        if len(parts) == 8 and (parts[2], parts[4], parts[6]) == (
+                "frameworks", "variations", "versions"):
+            parts = [parts[0], parts[1], parts[3], parts[5], parts[7]]
+    if len(parts) != 5 or not all(parts) or not parts[4].isdigit():
+        return None
+    return tuple(parts)
+
+
+def _check_handle_form(handle):
+    """Raise _Bad unless `handle` has one of the accepted forms (no file system access)."""
+    if not isinstance(handle, str) or not handle.strip():
+        raise _Bad(f"must be a non-empty string, got {_type_name(handle)} {handle!r}",
+                   f"write one of {_HANDLE_FORMS} instead")
+    if handle != handle.strip():
+        raise _Bad(f"{handle!r} has leading or trailing spaces",
+                   f"write handle: {handle.strip()} instead")
+    kind = handle_kind(handle)
+    if kind == "kaggle":
+        if _kaggle_parts(handle) is None:
+            raise _Bad(f"{handle!r} is not a Kaggle Models handle with a version",
+                       f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
+                       f"(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) instead")
+    elif kind == "tfhub":
+        split = urllib.parse.urlsplit(handle)
+        parts = split.path.strip("/").split("/")
+        if split.query or split.fragment:
+            raise _Bad(f"{handle!r} has a query or fragment",
+                       f"write handle: {handle.split('?')[0].split('#')[0]} instead")
+        if len(parts) < 3 or not all(parts) or not parts[-1].isdigit():
+            # An unversioned tfhub.dev URL means "latest", which breaks caching and reruns.
+            raise _Bad(f"{handle!r} is not https://tfhub.dev/PUBLISHER/MODEL/VERSION",
+                       "write the versioned URL, e.g. https://tfhub.dev/google/bit/m-r50x1/1, "
+                       "instead")
+    elif kind in ("http", "gcs"):
+        split = urllib.parse.urlsplit(handle)
+        if not split.netloc or not split.path.strip("/"):
+            raise _Bad(f"{handle!r} has no host or no path",
+                       "write the full URL of the module, e.g. https://host/path/module.tar.gz "
+                       "or gs://bucket/path/module.tar.gz, instead")
+    elif kind == "zoo":
+        parts = handle[len("zoo:"):].split("/")
+        if len(parts) != 2 or not all(NAME_RE.fullmatch(p) for p in parts):
+            raise _Bad(f"{handle!r} is not zoo:PRESET/NAME",
+                       "write e.g. zoo:demo/generalist-0 instead")
+    elif not handle.startswith("file:"):
+        scheme = _SCHEME_RE.match(handle)
+        if scheme and len(scheme.group(1)) > 1:
+            note = "" if "://" in handle else (
+                f" (a local path that contains ':' can be written as ./{handle})")
+            raise _Bad(f"scheme '{scheme.group(1)}:' is not supported",
+                       f"write one of {_HANDLE_FORMS} instead{note}")
+    elif not handle.startswith("file://") or handle == "file://":
+        raise _Bad(f"{handle!r} is not a file:// URL", "write file:///absolute/path instead")
+
+
+def _resolve_handle(handle, base_dir):
+    """Check a handle and return the form stored in a ModuleSpec.
+
+    A local path becomes absolute (relative paths are relative to the catalogue's folder, so a
+    catalogue and its modules can move together); a Kaggle Models URL becomes the short
+    https://www.kaggle.com/models/O/M/F/V/N form (one URL per model for resolvers and caches).
+    """
+    _check_handle_form(handle)
+    kind = handle_kind(handle)
+    if kind == "kaggle" and not handle.startswith("kaggle:"):
+        return kaggle_url(handle)
+    if kind != "local":
+        return handle
+    path = handle
+    if path.startswith("file://"):
+        path = urllib.parse.unquote(path[len("file://"):])
+        if path.startswith("localhost/"):
+            path = path[len("localhost"):]
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path):
+        path = os.path.join(base_dir, path)
+    return os.path.normpath(os.path.abspath(path))
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+class _Report:
+    """Problems found in one catalogue file, each as 'FILE:LINE: …; hint'."""
+
+    def __init__(self, label):
+        self.label = label
+        self.items = []  # (line, text)
+
+    def add(self, line, message):
+        self.items.append((line, f"{self.label}:{line}: {message}"))
+
+    def field(self, line, field, problem, hint):
+        self.add(line, f"field {field!r}: {problem}; {hint}")
+
+    def lines(self):
+        return [text for _, text in sorted(self.items, key=lambda item: item[0])]
+
+
+def _line(node):
+    return node.start_mark.line + 1
+
+
+def _kind(node):
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "empty"
+    return f"the value {node.value!r}"
+
+
+def _construct(loader, node, report, field):
+    try:
+        return True, loader.construct_object(node, deep=True)
+    except yaml.YAMLError as e:
+        report.field(_line(node), field, f"cannot be read ({getattr(e, 'problem', e)})",
+                     "write a plain YAML value instead")
+        return False, None
+
+
+def _pairs(loader, mapping, report, what):
+    """(key, key_line, value_node) of a mapping node, reporting odd and repeated keys."""
+    seen = {}
+    for key_node, value_node in mapping.value:
+        ok, key = _construct(loader, key_node, report, "key")
+        if not ok:
+            continue
+        line = _line(key_node)
+        if not isinstance(key, str):
+            report.add(line, f"{what} key {key!r} is not a field name; "
+                             f"write a field name such as name: or handle: instead")
+            continue
+        if key in seen:
+            report.field(line, key, f"given twice (also at line {seen[key]})",
+                         "write it once instead")
+            continue
+        seen[key] = line
+        yield key, line, value_node
+
+
+def _unknown(report, line, key, known, what):
+    """Report an unknown key; returns the known key it was probably meant to be, or None."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        hint = f"write {close[0]!r} instead"
+    else:
+        hint = f"write one of {', '.join(known)} instead"
+    report.field(line, key, f"unknown {what}", hint)
+    return close[0] if close else None
+
+
+def _check_field(loader, key, line, node, base_dir, report):
+    """(ok, value) of one field; problems go to the report."""
+    ok, value = _construct(loader, node, report, key)
+    if not ok:
+        return False, None
+    try:
+        if key == "handle":
+            return True, _resolve_handle(value, base_dir)
+        return True, _CHECKS[key](value)
+    except _Bad as bad:
+        report.field(line, key, bad.problem, bad.hint)
+        return False, None
+
+
+def _parse(text, label, base_dir):
+    """([ModuleSpec], [problem lines]) of one catalogue's text."""
+    report = _Report(label)
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            context = f" {e.context}" if e.context else ""
+            report.add(mark.line + 1 if mark else 1,
+                       f"YAML syntax error: {e.problem}{context}; check the indentation of "
+                       f"this line and the one before it (fields of an entry line up under "
+                       f"`name:`) and close every [ and quote")
+            return [], report.lines()
+        except yaml.YAMLError as e:
+            report.add(1, f"YAML syntax error: {e}; fix the file's syntax")
+            return [], report.lines()
+        return _parse_root(loader, root, base_dir, report), report.lines()
+    finally:
+        loader.dispose()
+
+
+def _parse_root(loader, root, base_dir, report):
+    example = "write `modules:` followed by entries like `  - name: my-module` instead"
+    if root is None:
+        report.add(1, f"the catalogue is empty; {example}")
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        hint = ("indent the list under a `modules:` line" if isinstance(root, yaml.SequenceNode)
+                else example)
+        report.add(_line(root), f"the top level is {_kind(root)}, not a mapping; {hint}")
+        return []
+    sections, misspelt = {}, False
+    for key, line, node in _pairs(loader, root, report, "top-level"):
+        if key not in TOP_LEVEL_KEYS:
+            misspelt |= _unknown(report, line, key, TOP_LEVEL_KEYS, "top-level key") == "modules"
+            continue
+        sections[key] = (line, node)
+    defaults = _parse_defaults(loader, sections.get("defaults"), base_dir, report)
+    if "modules" not in sections:
+        if misspelt:  # "module:" already got a "write 'modules' instead"
+            return []
+        report.field(_line(root), "modules", "missing",
+                     "write `modules:` followed by entries like `  - name: my-module` "
+                     "with a handle")
+        return []
+    line, node = sections["modules"]
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        problem = ("is an empty list" if isinstance(node, yaml.SequenceNode)
+                   else f"is {_kind(node)}, not a list of entries")
+        report.field(line, "modules", problem,
+                     "write entries under it like `  - name: my-module` and "
+                     "`    handle: https://tfhub.dev/google/bit/m-r50x1/1`")
+        return []
+    specs = []
+    names = {}
+    for index, item in enumerate(node.value, start=1):
+        name, spec = _parse_entry(loader, index, item, defaults, base_dir, report)
+        # Names are checked even in entries with other problems, so one run shows them all.
+        if name is not None and name in names:
+            report.field(_line(item), "name",
+                         f"{name!r} is already used by the entry at "
+                         f"{report.label}:{names[name]}",
+                         "write a name that no other entry uses instead")
+            continue
+        if name is not None:
+            names[name] = _line(item)
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def _parse_defaults(loader, section, base_dir, report):
+    """{field: value} of the `defaults:` mapping; invalid defaults are reported once."""
+    if section is None:
+        return {}
+    line, node = section
+    if not isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return {}
+        report.field(line, "defaults", f"is {_kind(node)}, not a mapping",
+                     "write fields indented under it, e.g. `  family: expert`")
+        return {}
+    defaults = {}
+    for key, key_line, value_node in _pairs(loader, node, report, "defaults"):
+        if key in NO_DEFAULT_FIELDS:
+            report.field(key_line, key, "cannot have a default (every entry needs its own)",
+                         f"write {key}: in each entry instead")
+            continue
+        if key not in _CHECKS:
+            _unknown(report, key_line, key, [f for f in _FIELD_NAMES
+                                             if f not in NO_DEFAULT_FIELDS], "field in defaults")
+            continue
+        ok, value = _check_field(loader, key, key_line, value_node, base_dir, report)
+        if ok:
+            defaults[key] = value
+    return defaults
+
+
+def _parse_entry(loader, index, item, defaults, base_dir, report):
+    """(valid name or None, ModuleSpec or None) of one entry of `modules:`; the spec is None
+    when the entry has problems, which go to the report."""
+    line = _line(item)
+    if not isinstance(item, yaml.MappingNode):
+        report.add(line, f"entry {index} of modules is {_kind(item)}, not a mapping; write "
+                         f"`- name: my-module` with `handle: …` and other fields lined up "
+                         f"under `name:` instead")
+        return None, None
+    before = len(report.items)
+    fields, present = {}, set()
+    for key, key_line, value_node in _pairs(loader, item, report, "entry"):
+        present.add(key)
+        if key not in _CHECKS:
+            _unknown(report, key_line, key, _FIELD_NAMES, "field")
+            continue
+        ok, value = _check_field(loader, key, key_line, value_node, base_dir, report)
+        if ok:
+            fields[key] = value
+    for required, example in (("name", "my-module"),
+                              ("handle", "https://tfhub.dev/google/bit/m-r50x1/1")):
+        if required not in present:
+            report.field(line, required, f"missing in entry {index}",
+                         f"write `{required}: {example}` in this entry")
+    if len(report.items) > before:
+        return fields.get("name"), None
+    for key, value in defaults.items():
+        fields.setdefault(key, value)
+    return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}")
+
+
+def _read(path):
+    label = os.fspath(path)
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CatalogueError(f"{label}: cannot read the catalogue ({e}); "
+                             f"check the path and that the file is UTF-8 text") from None
+    return text, label, os.path.dirname(os.path.abspath(label))
+
+
+def _raise(problems):
+    err = CatalogueError("\n".join(problems))
+    err.problems = list(problems)
+    raise err
+
+
+def load_catalogue(path) -> list[ModuleSpec]:
+    """All entries of one catalogue file; a CatalogueError lists every problem found."""
+    specs, problems = _parse(*_read(path))
+    if problems:
+        _raise(problems)
+    return specs
+
+
+def load_catalogues(paths) -> list[ModuleSpec]:
+    """The entries of several catalogues, in order; names must be unique across all of them.
+
+    The same file given twice is read once.
+    """
+    specs, problems, seen_files, by_name = [], [], set(), {}
+    for path in paths:
+        real = os.path.realpath(os.fspath(path))
+        if real in seen_files:
+            continue
+        seen_files.add(real)
+        file_specs, file_problems = _parse(*_read(path))
+        problems.extend(file_problems)
+        for spec in file_specs:
+            if spec.name in by_name:
+                problems.append(f"{spec.source}: field 'name': {spec.name!r} is already "
+                                f"defined at {by_name[spec.name].source}; rename one of them "
+                                f"or leave one catalogue out")
+                continue
+            by_name[spec.name] = spec
+            specs.append(spec)
+    if problems:
+        _raise(problems)
+    return specs
+
+
+def shipped_catalogues() -> list[pathlib.Path]:
+    """The YAML catalogues installed with the package (the repository's catalogue/ folder)."""
+    root = importlib.resources.files("hubensemble.catalogues")
+    return sorted((pathlib.Path(os.fspath(entry)) for entry in root.iterdir()
+                   if entry.name.endswith((".yaml", ".yml")) and entry.is_file()),
+                  key=lambda p: p.name)
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def _format_params(params):
+    if params is None:
+        return "-"
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if params >= scale:
+            return f"{params / scale:.1f}{unit}"
+    return str(params)
+
+
+def format_table(specs) -> str:
+    """A plain-text table of catalogue entries, one line each (for `catalogue list`)."""
+    header = ("NAME", "FAMILY", "DIM", "INPUT", "RANGE", "PARAMS", "HANDLE")
+    rows = [header]
+    for s in specs:
+        rows.append((
+            s.name, s.family,
+            str(s.output_dim) if s.output_dim is not None else "?",
+            f"{s.input_size[0]}x{s.input_size[1]}" if s.input_size else "any",
+            s.value_range, _format_params(s.params), s.handle))
+    if len(rows) == 1:
+        return "(no modules)"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+             for row in rows]
+    return "\n".join(lines) + f"\n{len(specs)} module(s)"
+
+
+def _entry_yaml(spec, folder):
+    """The fields of a spec that differ from the defaults, as plain YAML data."""
+    entry = {}
+    for f in _FIELD_NAMES:
+        value = getattr(spec, f)
+        if f not in ("name", "handle") and value == getattr(_DEFAULT_SPEC, f):
+            continue
+        if f == "handle":
+            value = _resolve_handle(value, os.getcwd())
+            if handle_kind(value) == "local":
+                rel = os.path.relpath(value, folder)
+                if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                    # "./" keeps a relative path from looking like a URL scheme when re-read.
+                    value = "./" + rel.replace(os.sep, "/")
+        elif f == "value_range":
+            value = _RANGE_YAML[value]
+        if isinstance(value, (list, tuple)):
+            value = _FlowList(value)
+        entry[f] = value
+    return entry
+
+
+class _FlowList(list):
+    """A list written on one line ([224, 224]), as people write them by hand."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_FlowList, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+_DEFAULT_SPEC = ModuleSpec(name="x", handle="zoo:x/x")
+
+
+def write_catalogue(path, specs, *, header_comment=None):
+    """Write `specs` as a catalogue at `path`, atomically.
+
+    Local handles inside the file's folder are written relative to it (so the folder can
+    move); the text is checked to load back into the same specs before anything is written.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    specs = list(specs)
+    body = yaml.dump({"modules": [_entry_yaml(s, folder) for s in specs]}, Dumper=_Dumper,
+                     sort_keys=False, default_flow_style=False, width=100, allow_unicode=True)
+    comment = ""
+    if header_comment:
+        comment = "".join(f"# {line}".rstrip() + "\n"
+                          for line in str(header_comment).splitlines())
+    text = comment + body
+    reread, problems = _parse(text, path, folder)
+    if problems:
+        _raise(problems)
+    strip = [dataclasses.replace(s, source="") for s in reread]
+    expected = [dataclasses.replace(s, source="", handle=_resolve_handle(s.handle, os.getcwd()))
+                for s in specs]
+    if strip != expected:
+        raise CatalogueError(f"{path}: the catalogue would not read back as written; "
+                             f"this is a bug in hubensemble.catalogue, please report it")
+    atomic_write_text(path, text)

@@ -1,0 +1,633 @@
+"""Catalogue loading, validation messages (file:line, field, hint) and writing."""
+
+import json
+import os
+import shutil
+import textwrap
+
+import pytest
+
+from hubensemble import fileio
+from hubensemble.catalogue import (
+    ModuleSpec, format_table, handle_kind, kaggle_url, load_catalogue, load_catalogues,
+    parse_value_range, shipped_catalogues, write_catalogue)
+from hubensemble.errors import CatalogueError, HubensembleError
+
+TFHUB = "https://tfhub.dev/google/bit/m-r50x1/1"
+
+
+def write(folder, text, name="cat.yaml"):
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def line_of(path, needle, nth=1):
+    """1-based line of the nth line of the file containing `needle` (the test's own count)."""
+    hits = [i for i, line in enumerate(path.read_text().splitlines(), start=1) if needle in line]
+    assert len(hits) >= nth, f"{needle!r} not in {path}"
+    return hits[nth - 1]
+
+
+def problems_of(path):
+    with pytest.raises(CatalogueError) as info:
+        load_catalogue(path)
+    lines = str(info.value).splitlines()
+    assert info.value.problems == lines
+    return lines
+
+
+def find_problem(lines, prefix, *words):
+    """The one problem line starting with `prefix` that contains all `words`."""
+    hits = [p for p in lines if p.startswith(prefix) and all(w in p for w in words)]
+    assert len(hits) == 1, f"no single problem {prefix!r} with {words} in:\n" + "\n".join(lines)
+    return hits[0]
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def test_every_field_is_read_typed_and_canonicalised(tmp_path):
+    path = write(tmp_path, f"""
+        modules:
+          - name: full.entry_1
+            handle: {TFHUB}
+            sha256: {"AB" * 32}
+            input_size: [160, 128]
+            value_range: [-1, 1]
+            output_dim: 2048
+            family: expert
+            architecture: resnet50x1
+            upstream: imagenet21k
+            subtree: bird
+            params: 23_500_352
+            license: Apache-2.0
+            tags: [bit, expert]
+            seed: 7
+            trust: true
+            output_key: default
+          - name: minimal
+            handle: {TFHUB}
+        """)
+    full, minimal = load_catalogue(path)
+    assert full == ModuleSpec(
+        name="full.entry_1", handle=TFHUB, sha256="ab" * 32, input_size=(160, 128),
+        value_range="-1,1", output_dim=2048, family="expert", architecture="resnet50x1",
+        upstream="imagenet21k", subtree="bird", params=23500352, license="Apache-2.0",
+        tags=("bit", "expert"), seed=7, trust=True, output_key="default",
+        source=f"{path}:{line_of(path, 'name: full.entry_1')}")
+    # Fields left out take the documented defaults.
+    assert minimal == ModuleSpec(name="minimal", handle=TFHUB,
+                                 source=f"{path}:{line_of(path, 'name: minimal')}")
+    assert (minimal.value_range, minimal.family, minimal.trust, minimal.tags) == (
+        "0,1", "other", False, ())
+    assert isinstance(full.input_size, tuple) and isinstance(full.tags, tuple)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ([0, 1], "0,1"), ([0.0, 1.0], "0,1"), ((0, 1), "0,1"), ("0,1", "0,1"), ("[0, 1]", "0,1"),
+    ([-1, 1], "-1,1"), ("-1, 1", "-1,1"), ([0, 255], "0,255"), ([0.0, 255.0], "0,255"),
+    ("imagenet", "imagenet"), (" ImageNet ", "imagenet")])
+def test_parse_value_range_accepts(value, expected):
+    assert parse_value_range(value) == expected
+
+
+@pytest.mark.parametrize("value", [[0, 2], [1, 0], [0], [0, 1, 2], "0-1", "inception", None,
+                                   True, [True, False], {"lo": 0, "hi": 1}, "a,b"])
+def test_parse_value_range_rejects(value):
+    with pytest.raises(ValueError, match="value range"):
+        parse_value_range(value)
+
+
+def test_defaults_apply_unless_the_entry_sets_the_field(tmp_path):
+    path = write(tmp_path, f"""
+        # a comment before the defaults
+        defaults:
+          family: expert
+          value_range: imagenet
+          tags: [shared]
+          output_dim: 2048
+        modules:
+          - name: uses-defaults
+            handle: {TFHUB}
+          - name: overrides
+            handle: {TFHUB}
+            family: generalist
+            value_range: [0, 255]
+            tags: []
+            output_dim: null
+        """)
+    uses, overrides = load_catalogue(path)
+    assert (uses.family, uses.value_range, uses.tags, uses.output_dim) == (
+        "expert", "imagenet", ("shared",), 2048)
+    assert (overrides.family, overrides.value_range, overrides.tags, overrides.output_dim) == (
+        "generalist", "0,255", (), None)
+
+
+def test_relative_local_handles_resolve_against_the_catalogue_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "cats" / "sub"
+    path = write(folder, """
+        modules:
+          - {name: plain, handle: models/m1}
+          - {name: dotted, handle: ./models/../models/m2}
+          - {name: parent, handle: ../elsewhere/m3}
+          - {name: file-rel, handle: "file://models/m4"}
+          - {name: file-abs, handle: "file:///opt/models/m5"}
+          - {name: absolute, handle: /opt/models/m6}
+          - {name: home, handle: ~/models/m7}
+        """)
+    monkeypatch.chdir(tmp_path)  # a different working directory must not matter
+    got = {s.name: s.handle for s in load_catalogue(os.path.relpath(path, tmp_path))}
+    assert got == {
+        "plain": str(folder / "models" / "m1"),
+        "dotted": str(folder / "models" / "m2"),
+        "parent": str(tmp_path / "cats" / "elsewhere" / "m3"),
+        "file-rel": str(folder / "models" / "m4"),
+        "file-abs": "/opt/models/m5",
+        "absolute": "/opt/models/m6",
+        "home": os.path.join(os.path.expanduser("~"), "models", "m7"),
+    }
+
+
+KAGGLE = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"
+# name: (handle as written, handle as stored, kind)
+REMOTE = {
+    "tfhub": ("https://tfhub.dev/google/imagenet/inception_v3/feature_vector/5", None, "tfhub"),
+    "kaggle-url": (KAGGLE, None, "kaggle"),
+    "kaggle-short": ("kaggle:google/bit/tensorFlow2/m-r50x1/1", None, "kaggle"),
+    # Other Kaggle URL spellings are stored in the one short form resolvers match.
+    "kaggle-long": ("https://kaggle.com/models/google/bit/frameworks/tensorFlow2/"
+                    "variations/m-r50x1/versions/1", KAGGLE, "kaggle"),
+    "kaggle-no-www": ("https://kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1/", KAGGLE,
+                      "kaggle"),
+    "tarball": ("http://127.0.0.1:8000/m.tar.gz", None, "http"),
+    "gcs": ("gs://bucket/path/m.tar.gz", None, "gcs"),
+    "zoo": ("zoo:demo/expert-3", None, "zoo"),
+}
+
+
+def test_remote_handles_are_kept_except_kaggle_url_spellings(tmp_path):
+    entries = "".join(f"  - name: {n}\n    handle: '{h}'\n" for n, (h, _, _) in REMOTE.items())
+    specs = load_catalogue(write(tmp_path, "modules:\n" + entries))
+    assert {s.name: s.handle for s in specs} == {
+        n: stored or written for n, (written, stored, _) in REMOTE.items()}
+    assert {s.name: handle_kind(s.handle) for s in specs} == {
+        n: kind for n, (_, _, kind) in REMOTE.items()}
+
+
+def test_kaggle_url_canonicalises_all_three_forms():
+    expected = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"
+    for handle in ("kaggle:google/bit/tensorFlow2/m-r50x1/1", expected,
+                   "https://kaggle.com/models/google/bit/frameworks/tensorFlow2/variations/"
+                   "m-r50x1/versions/1"):
+        assert kaggle_url(handle) == expected
+    with pytest.raises(ValueError):
+        kaggle_url(TFHUB)
+
+
+def test_load_catalogues_combines_in_order_and_reads_a_repeated_file_once(tmp_path):
+    a = write(tmp_path, f"modules:\n  - {{name: a1, handle: '{TFHUB}'}}\n"
+                        f"  - {{name: a2, handle: '{TFHUB}'}}\n", "a.yaml")
+    b = write(tmp_path, f"modules:\n  - {{name: b1, handle: '{TFHUB}'}}\n", "b.yaml")
+    assert [s.name for s in load_catalogues([b, a, str(b)])] == ["b1", "a1", "a2"]
+    assert [s.source for s in load_catalogues([a])] == [f"{a}:2", f"{a}:3"]
+
+
+def test_duplicate_name_across_files_names_both_file_and_line(tmp_path):
+    a = write(tmp_path, f"""
+        modules:
+          - name: one
+            handle: {TFHUB}
+          - name: shared
+            handle: {TFHUB}
+        """, "a.yaml")
+    b = write(tmp_path, f"""
+        defaults:
+          family: other
+        modules:
+          - name: shared
+            handle: {TFHUB}
+        """, "b.yaml")
+    with pytest.raises(CatalogueError) as info:
+        load_catalogues([a, b])
+    (problem,) = str(info.value).splitlines()
+    assert problem.startswith(f"{b}:{line_of(b, 'name: shared')}: field 'name': 'shared'")
+    assert f"{a}:{line_of(a, 'name: shared')}" in problem and "rename" in problem
+
+
+def test_problems_from_several_files_are_reported_together(tmp_path):
+    a = write(tmp_path, f"modules:\n  - {{name: a, handle: '{TFHUB}', famliy: x}}\n", "a.yaml")
+    b = write(tmp_path, "modules: []\n", "b.yaml")
+    with pytest.raises(CatalogueError) as info:
+        load_catalogues([a, b])
+    lines = str(info.value).splitlines()
+    find_problem(lines, f"{a}:2:", "field 'famliy'", "write 'family' instead")
+    find_problem(lines, f"{b}:1:", "field 'modules'", "empty")
+
+
+# ---------------------------------------------------------------------------- errors
+
+# (id, YAML text, text on the line the problem must point at, field, words of the hint)
+ERRORS = [
+    ("bad-indentation", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+           family: expert
+        """, "   family: expert", None, ["YAML syntax error", "indentation"]),
+    ("tab-indentation", "modules:\n\t- name: a\n", "\t- name", None, ["YAML syntax error"]),
+    ("unclosed-bracket", f"""
+        modules:
+          - name: a
+            input_size: [1, 2
+            handle: {TFHUB}
+        """, "handle:", None, ["YAML syntax error", "close every ["]),
+    ("top-level-list", f"""
+        - name: a
+          handle: {TFHUB}
+        """, "- name: a", None, ["not a mapping", "under a `modules:` line"]),
+    ("top-level-scalar", "just text\n", "just text", None, ["not a mapping", "modules:"]),
+    ("missing-modules", """
+        defaults:
+          family: expert
+        """, "defaults:", "modules", ["missing", "write `modules:`"]),
+    ("empty-modules", "modules: []\n", "modules: []", "modules", ["empty list", "write entries"]),
+    ("null-modules", "modules:\n", "modules:", "modules", ["empty", "write entries"]),
+    ("modules-not-a-list", "modules: {name: a}\n", "modules:", "modules",
+     ["not a list", "write entries"]),
+    ("entry-not-a-mapping", f"""
+        modules:
+          - name: ok
+            handle: {TFHUB}
+          - just-a-string
+        """, "- just-a-string", None, ["entry 2", "not a mapping", "write `- name:"]),
+    ("missing-name", f"""
+        modules:
+          - handle: {TFHUB}
+            family: expert
+        """, "- handle:", "name", ["missing", "write `name:"]),
+    ("missing-handle", """
+        modules:
+          - name: a
+            family: expert
+        """, "- name: a", "handle", ["missing", "write `handle:"]),
+    ("unknown-field", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            ouput_dim: 2048
+        """, "ouput_dim", "ouput_dim", ["unknown field", "write 'output_dim' instead"]),
+    ("unknown-field-no-match", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            zzz: 1
+        """, "zzz", "zzz", ["unknown field", "write one of name, handle"]),
+    ("unknown-top-level", f"""
+        module:
+          - name: a
+            handle: {TFHUB}
+        """, "module:", "module", ["unknown top-level key", "write 'modules' instead"]),
+    ("repeated-field", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            family: expert
+            family: other
+        """, "family: other", "family", ["given twice", "write it once"]),
+    ("name-not-a-string", f"""
+        modules:
+          - name: 123
+            handle: {TFHUB}
+        """, "name: 123", "name", ["must be a string", "write name: '123'"]),
+    ("name-bad-characters", f"""
+        modules:
+          - name: my module/1
+            handle: {TFHUB}
+        """, "name: my module", "name", ["letters, digits", "write name: my-module-1"]),
+    ("output-dim-string", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            output_dim: big
+        """, "output_dim", "output_dim", ["not a positive integer", "write output_dim: 2048"]),
+    ("output-dim-zero", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            output_dim: 0
+        """, "output_dim", "output_dim", ["not a positive integer", "output_dim: null"]),
+    ("params-float", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            params: 23.5e6
+        """, "params", "params", ["not a positive integer", "write params:"]),
+    ("seed-string", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            seed: abc
+        """, "seed", "seed", ["not an integer", "write seed: 0"]),
+    ("trust-string", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            trust: maybe
+        """, "trust", "trust", ["not true or false", "write trust: true"]),
+    ("tags-string", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            tags: bit
+        """, "tags", "tags", ["not a list of strings", "write tags: [bit]"]),
+    ("architecture-number", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            architecture: 50
+        """, "architecture", "architecture", ["must be a string", "write architecture: '50'"]),
+    ("bad-value-range", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            value_range: [0, 2]
+        """, "value_range", "value_range", ["not a known value range",
+                                            "write value_range: [0, 1], [-1, 1], [0, 255]"]),
+    ("input-size-one-number", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            input_size: 224
+        """, "input_size", "input_size", ["pair of positive integers",
+                                          "write input_size: [224, 224]"]),
+    ("input-size-zero", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            input_size: [0, 224]
+        """, "input_size", "input_size", ["pair of positive integers", "input_size: null"]),
+    ("input-size-block-list", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            input_size:
+              - 224
+        """, "input_size:", "input_size", ["pair of positive integers"]),
+    ("sha256-short", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            sha256: abc123
+        """, "sha256", "sha256", ["64 hexadecimal", "write the output of `sha256sum"]),
+    ("sha256-not-hex", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            sha256: {"g" * 64}
+        """, "sha256", "sha256", ["64 hexadecimal", "sha256sum"]),
+    ("unknown-family", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            family: generalists
+        """, "family", "family", ["unknown family", "write family: generalist instead"]),
+    ("duplicate-name", f"""
+        modules:
+          - name: twin
+            handle: {TFHUB}
+          - name: other
+            handle: {TFHUB}
+          - name: twin
+            handle: {TFHUB}
+        """, ("name: twin", 2), "name", ["'twin' is already used by the entry at {first}",
+                                         "write a name that no other entry uses"]),
+    ("unknown-default", """
+        defaults:
+          famly: expert
+        modules:
+          - name: a
+            handle: https://tfhub.dev/google/bit/m-r50x1/1
+        """, "famly", "famly", ["unknown field in defaults", "write 'family' instead"]),
+    ("name-in-defaults", f"""
+        defaults:
+          name: shared
+        modules:
+          - name: a
+            handle: {TFHUB}
+        """, "name: shared", "name", ["cannot have a default", "write name: in each entry"]),
+    ("bad-default-value", f"""
+        defaults:
+          value_range: [0, 9]
+        modules:
+          - name: a
+            handle: {TFHUB}
+        """, "value_range", "value_range", ["not a known value range"]),
+    ("defaults-not-a-mapping", f"""
+        defaults: [family]
+        modules:
+          - name: a
+            handle: {TFHUB}
+        """, "defaults:", "defaults", ["not a mapping", "write fields indented"]),
+    ("unsupported-scheme", """
+        modules:
+          - name: a
+            handle: s3://bucket/m.tar.gz
+        """, "handle", "handle", ["scheme 's3:' is not supported", "https://tfhub.dev/"]),
+    ("unversioned-tfhub", """
+        modules:
+          - name: a
+            handle: https://tfhub.dev/google/bit/m-r50x1
+        """, "handle", "handle", ["PUBLISHER/MODEL/VERSION", "write the versioned URL"]),
+    ("kaggle-without-version", """
+        modules:
+          - name: a
+            handle: https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1
+        """, "handle", "handle", ["not a Kaggle Models handle", "OWNER/MODEL/FRAMEWORK"]),
+    ("kaggle-short-form-wrong", """
+        modules:
+          - name: a
+            handle: kaggle:google/bit/1
+        """, "handle", "handle", ["not a Kaggle Models handle", "write https://www.kaggle.com"]),
+    ("zoo-without-preset", """
+        modules:
+          - name: a
+            handle: zoo:expert-3
+        """, "handle", "handle", ["not zoo:PRESET/NAME", "write e.g. zoo:demo/"]),
+    ("empty-handle", """
+        modules:
+          - name: a
+            handle: ""
+        """, "handle", "handle", ["non-empty string", "https://tfhub.dev/"]),
+    ("handle-not-a-string", """
+        modules:
+          - name: a
+            handle: [x]
+        """, "handle", "handle", ["non-empty string"]),
+    ("empty-file", "", None, None, ["empty", "write `modules:`"]),
+]
+
+
+@pytest.mark.parametrize("text, needle, field, words", [e[1:] for e in ERRORS],
+                         ids=[e[0] for e in ERRORS])
+def test_each_problem_names_file_line_field_and_a_fix(tmp_path, text, needle, field, words):
+    path = write(tmp_path, text)
+    if needle is None:
+        line = 1
+    elif isinstance(needle, tuple):
+        line = line_of(path, *needle)
+    else:
+        line = line_of(path, needle)
+    # "{first}" stands for the file:line of the first of two duplicate entries.
+    if any("{first}" in w for w in words):
+        first = f"{path}:{line_of(path, 'name: twin')}"
+        words = [w.replace("{first}", first) for w in words]
+    if field is not None:
+        words.append(f"field {field!r}: ")
+    problem = find_problem(problems_of(path), f"{path}:{line}: ", *words)
+    assert "; " in problem  # every message ends with what to write instead
+
+
+def test_all_problems_of_a_file_are_reported_at_once_in_line_order(tmp_path):
+    path = write(tmp_path, f"""
+        defaults:
+          famly: expert
+        modules:
+          - name: a
+            handle: {TFHUB}
+            value_range: [0, 2]
+          - name: b
+          - name: a
+            handle: {TFHUB}
+            input_size: [224]
+        """)
+    lines = problems_of(path)
+    expected = [
+        (line_of(path, "famly"), "field 'famly'"),
+        (line_of(path, "value_range"), "field 'value_range'"),
+        (line_of(path, "name: b"), "field 'handle': missing"),
+        (line_of(path, "name: a", 2), "field 'name': 'a' is already used"),
+        (line_of(path, "input_size"), "field 'input_size'"),
+    ]
+    assert len(lines) == len(expected), lines
+    for problem, (line, words) in zip(lines, expected):
+        assert problem.startswith(f"{path}:{line}: {words}"), problem
+
+
+def test_an_entry_with_a_problem_still_claims_its_name(tmp_path):
+    # The second 'x' is reported even though the first 'x' has a problem of its own.
+    path = write(tmp_path, f"""
+        modules:
+          - name: x
+            handle: {TFHUB}
+            output_dim: -1
+          - name: x
+            handle: {TFHUB}
+        """)
+    lines = problems_of(path)
+    find_problem(lines, f"{path}:{line_of(path, 'output_dim')}: ", "field 'output_dim'")
+    find_problem(lines, f"{path}:{line_of(path, 'name: x', 2)}: ", "already used",
+                 f"{path}:{line_of(path, 'name: x')}")
+
+
+def test_a_missing_file_is_a_catalogue_error_naming_it(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(CatalogueError, match="nope.yaml: cannot read"):
+        load_catalogue(missing)
+    assert issubclass(CatalogueError, HubensembleError)
+
+
+# ---------------------------------------------------------------------------- records
+
+
+def test_spec_json_round_trip_and_validation():
+    spec = ModuleSpec(name="m", handle="zoo:demo/m", sha256="F" * 64, input_size=[32, 32],
+                      value_range=[0, 255], output_dim=8, tags=["a"], seed=1, trust=True,
+                      source="x.yaml:3")
+    assert spec.sha256 == "f" * 64 and spec.input_size == (32, 32) and spec.tags == ("a",)
+    assert spec.value_range == "0,255"
+    d = json.loads(json.dumps(spec.to_json()))
+    assert d["input_size"] == [32, 32] and d["tags"] == ["a"]
+    assert ModuleSpec.from_json(d) == spec
+    assert ModuleSpec.from_json({"name": "n", "handle": TFHUB}) == ModuleSpec("n", TFHUB)
+    with pytest.raises(ValueError, match="unknown ModuleSpec field"):
+        ModuleSpec.from_json({**d, "colour": "red"})
+    with pytest.raises(ValueError, match="'output_dim'.*'family'"):
+        ModuleSpec(name="m", handle=TFHUB, output_dim=0, family="nope")
+    with pytest.raises(ValueError, match="'handle'"):
+        ModuleSpec(name="m", handle="s3://b/m.tar.gz")
+
+
+def test_format_table_lists_every_spec_on_its_own_line():
+    specs = [ModuleSpec("bit-m-r50x1", TFHUB, output_dim=2048, family="generalist",
+                        params=23500352),
+             ModuleSpec("tiny", "zoo:demo/tiny", input_size=(32, 32), value_range="imagenet")]
+    lines = format_table(specs).splitlines()
+    assert lines[0].split() == ["NAME", "FAMILY", "DIM", "INPUT", "RANGE", "PARAMS", "HANDLE"]
+    assert lines[1].split() == ["bit-m-r50x1", "generalist", "2048", "any", "0,1", "23.5M", TFHUB]
+    assert lines[2].split() == ["tiny", "other", "?", "32x32", "imagenet", "-", "zoo:demo/tiny"]
+    assert lines[3] == "2 module(s)"
+    # Columns line up: each handle starts at the same offset.
+    assert lines[1].index(TFHUB) == lines[2].index("zoo:demo/tiny")
+    assert format_table([]) == "(no modules)"
+
+
+def test_shipped_catalogues_are_the_packaged_yaml_files():
+    names = [p.name for p in shipped_catalogues()]
+    assert {"bit_in21k_experts.yaml", "bit_generalists.yaml",
+            "imagenet_feature_vectors.yaml"} <= set(names)
+    assert names == sorted(names) and all(p.is_file() for p in shipped_catalogues())
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def test_write_catalogue_round_trips_and_keeps_local_handles_relative(tmp_path):
+    folder = tmp_path / "zoo"
+    specs = [
+        ModuleSpec("m-inside", str(folder / "modules" / "m1"), sha256="0" * 64,
+                   input_size=(32, 32), value_range="-1,1", output_dim=16, family="expert",
+                   architecture="tiny-cnn", upstream="synthetic", subtree="shapes", params=1234,
+                   license="Apache-2.0", tags=("demo", "expert"), seed=3, trust=True,
+                   output_key="features"),
+        ModuleSpec("m-outside", str(tmp_path / "other" / "m2"), value_range="imagenet"),
+        ModuleSpec("m-remote", "kaggle:google/bit/tensorFlow2/m-r50x1/1", license="no"),
+        ModuleSpec("m-kaggle", KAGGLE, upstream="imagenet21k"),
+        ModuleSpec("m-yes", TFHUB, architecture="yes", tags=("on", "1")),
+    ]
+    path = folder / "catalogue.yaml"
+    write_catalogue(path, specs, header_comment="built by the zoo builder\nseed 3")
+    text = path.read_text()
+    assert text.startswith("# built by the zoo builder\n# seed 3\n")
+    assert "./modules/m1" in text and str(tmp_path / "other" / "m2") in text
+    back = load_catalogue(path)
+    assert [s.source for s in back] == [f"{path}:{line_of(path, 'name: ' + s.name)}"
+                                        for s in specs]
+    assert [s.__class__(**{**s.to_json(), "source": ""}) for s in back] == specs
+    assert not [n for n in os.listdir(folder) if fileio.is_temp(n)]
+
+    # The folder moves with its catalogue: relative handles follow, absolute ones stay.
+    moved = tmp_path / "moved"
+    shutil.move(str(folder), str(moved))
+    inside, outside = load_catalogue(moved / "catalogue.yaml")[:2]
+    assert inside.handle == str(moved / "modules" / "m1")
+    assert outside.handle == str(tmp_path / "other" / "m2")
+
+
+def test_write_catalogue_refuses_what_would_not_load(tmp_path):
+    path = tmp_path / "dup.yaml"
+    with pytest.raises(CatalogueError, match="'twin' is already used"):
+        write_catalogue(path, [ModuleSpec("twin", TFHUB), ModuleSpec("twin", TFHUB)])
+    with pytest.raises(CatalogueError, match="'modules': is an empty list"):
+        write_catalogue(path, [])
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_write_catalogue_stores_handles_as_loading_would(tmp_path):
+    long_form = ("https://kaggle.com/models/google/bit/frameworks/tensorFlow2/variations/"
+                 "m-r50x1/versions/1")
+    path = tmp_path / "c.yaml"
+    write_catalogue(path, [ModuleSpec("k", long_form)])
+    assert f"handle: {KAGGLE}" in path.read_text()
+    assert load_catalogue(path)[0].handle == KAGGLE
