@@ -1,0 +1,172 @@
+"""The run directory: the files through which the stages hand work to each other."""
+
+import dataclasses
+import importlib
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hubensemble.errors import RunError
+from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, read_json
+
+
+@dataclasses.dataclass(frozen=True)
+class DataArgs:
+    """How a run's task is loaded (hubensemble.data.load_task arguments), so any stage,
+    on any machine, can load the very same data from the run directory alone."""
+
+    spec: str
+    data_dir: str | None = None
+    seed: int = 0
+    splits: dict | None = None
+    label_key: str = "label"
+    image_key: str = "image"
+    label_fn: str | None = None  # "module:qualname" of an importable function
+    label_fn_unimportable: bool = False  # a lambda or closure: only in-process stages work
+    synthetic: bool | None = None
+    flip: bool | None = None
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    min_per_class: int = 2
+
+    def load(self):
+        from hubensemble.data import load_task
+
+        fn = _import(self.label_fn) if self.label_fn else None
+        return load_task(self.spec, data_dir=self.data_dir, seed=self.seed, splits=self.splits,
+                         label_key=self.label_key, image_key=self.image_key, label_fn=fn,
+                         synthetic=self.synthetic, flip=self.flip,
+                         val_fraction=self.val_fraction, test_fraction=self.test_fraction,
+                         min_per_class=self.min_per_class)
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in fields})
+
+
+def function_name(fn):
+    """'module:qualname' for an importable function, else None (lambdas, closures)."""
+    if fn is None:
+        return None
+    module, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or "<" in qual:
+        return None
+    return f"{module}:{qual}"
+
+
+def _import(name):
+    module, _, qual = name.partition(":")
+    obj = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def versions():
+    import keras
+    import keras_tuner
+    import tensorflow as tf
+    import tensorflow_hub
+
+    from hubensemble import __version__
+
+    return {"hubensemble": __version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "keras_tuner": keras_tuner.__version__,
+            "tensorflow_hub": tensorflow_hub.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+class Run:
+    """A run directory. Every file in it is written atomically; `run.json` is updated under
+    a lock so stages running in several processes never lose each other's sections."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    # Paths, in one place so no stage spells them differently.
+    meta_path = property(lambda self: self.path / "run.json")
+    ranking_json = property(lambda self: self.path / "ranking.json")
+    ranking_csv = property(lambda self: self.path / "ranking.csv")
+    candidates = property(lambda self: self.path / "candidates")
+    tuner = property(lambda self: self.path / "tuner")
+    ensemble_json = property(lambda self: self.path / "ensemble.json")
+    export = property(lambda self: self.path / "export")
+    labels = property(lambda self: self.path / "labels")
+    log = property(lambda self: self.path / "log.txt")
+    report_md = property(lambda self: self.path / "report.md")
+    report_html = property(lambda self: self.path / "report.html")
+
+    def exists(self):
+        return self.meta_path.exists()
+
+    def meta(self):
+        if not self.meta_path.exists():
+            return {}
+        return read_json(self.meta_path)
+
+    def update(self, **sections):
+        """Sets top-level sections of run.json (read-modify-write under a lock)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with file_lock(str(self.meta_path) + ".lock"):
+            meta = self.meta()
+            meta.update(sections)
+            meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+            meta["versions"] = versions()
+            atomic_write_json(self.meta_path, meta)
+        return meta
+
+    def attach_task(self, task, data_args, *, restart=False):
+        """Records the task of this run; refuses different data in an existing run."""
+        recorded = self.meta().get("data")
+        if recorded and recorded["task"]["fingerprint"] != task.fingerprint and not restart:
+            raise RunError(
+                f"{self.path} holds a run on other data ({recorded['args']['spec']}, "
+                f"fingerprint {recorded['task']['fingerprint'][:12]}…) than "
+                f"{data_args.spec} (fingerprint {task.fingerprint[:12]}…); use a new --out "
+                "folder, or pass --restart to discard the old results")
+        for split in ("train", "val", "test"):
+            part = getattr(task, split)
+            if part is not None:
+                atomic_save_npy(self.labels / f"{split}.npy", np.asarray(part.labels, np.int64))
+        self.update(data={"args": data_args.to_json(), "task": task.to_json()})
+
+    def task(self, task=None):
+        """The run's task: the one given (checked against the record) or loaded again."""
+        recorded = self.meta().get("data")
+        if recorded is None:
+            if task is not None:
+                return task
+            raise RunError(f"{self.path} has no data recorded; run `hubensemble rank "
+                           f"--data SPEC --out {self.path}` (or `hubensemble fit`) first")
+        if task is None:
+            args = DataArgs.from_json(recorded["args"])
+            if args.label_fn_unimportable:
+                raise RunError("this run's labels came from a function that cannot be "
+                               "imported again; run the stage from Python with task=…")
+            task = args.load()
+        if task.fingerprint != recorded["task"]["fingerprint"]:
+            raise RunError(
+                f"the data of {self.path} changed since the run started (fingerprint "
+                f"{recorded['task']['fingerprint'][:12]}… now {task.fingerprint[:12]}…); "
+                "rerun from the start with --restart, or restore the data")
+        return task
+
+    def labels_of(self, split):
+        path = self.labels / f"{split}.npy"
+        return np.load(path) if path.exists() else None
+
+    def require(self, path, what_to_run):
+        if not Path(path).exists():
+            raise RunError(f"{path} is missing; run `{what_to_run}` first")
+        return path
+
+
+def is_run(path):
+    return os.path.exists(os.path.join(path, "run.json"))

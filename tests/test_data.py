@@ -1,0 +1,611 @@
+"""Tests for hubensemble.data: every data spec, conversions, splits, errors and tf.data."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hubensemble.data import (
+    SCHEMES, VTAB_SPLITS, Split, Task, load_task, split_counts, stratified_split,
+    to_rgb_uint8,
+)
+from hubensemble.errors import DataError
+
+PIL = pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def save_pil(path, array_or_image, fmt=None, **kwargs):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    im = (array_or_image if isinstance(array_or_image, Image.Image)
+          else Image.fromarray(array_or_image))
+    im.save(path, format=fmt, **kwargs)
+
+
+def png_bytes(array):
+    import tensorflow as tf
+
+    return tf.io.encode_png(array).numpy()
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def make_class_folders(root, counts, size=(6, 5), seed=0):
+    """root/<class>/<i>.png with random pixels; returns {class: [arrays in file order]}."""
+    rng = np.random.default_rng(seed)
+    made = {}
+    for c, n in counts.items():
+        made[c] = []
+        for i in range(n):
+            a = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            write(os.path.join(root, c, f"{i:03d}.png"), png_bytes(a))
+            made[c].append(a)
+    return made
+
+
+def bilinear_reference(img, out_h, out_w):
+    """Half-pixel-centre bilinear resize, edge-clamped: a slow, independent implementation."""
+    h, w = img.shape[:2]
+    out = np.zeros((out_h, out_w, img.shape[2]), np.float64)
+    for i in range(out_h):
+        y = (i + 0.5) * h / out_h - 0.5
+        y0 = int(np.floor(y))
+        fy = y - y0
+        ya, yb = min(max(y0, 0), h - 1), min(max(y0 + 1, 0), h - 1)
+        for j in range(out_w):
+            x = (j + 0.5) * w / out_w - 0.5
+            x0 = int(np.floor(x))
+            fx = x - x0
+            xa, xb = min(max(x0, 0), w - 1), min(max(x0 + 1, 0), w - 1)
+            top = img[ya, xa] * (1 - fx) + img[ya, xb] * fx
+            bottom = img[yb, xa] * (1 - fx) + img[yb, xb] * fx
+            out[i, j] = top * (1 - fy) + bottom * fy
+    return out
+
+
+def images_of(split):
+    return [np.asarray(im) for im in split.images]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection is recorded and fails."""
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"test forbids network access (tried {address})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection",
+                        lambda address, *a, **k: refuse(None, address))
+    return attempts
+
+
+# --------------------------------------------------------------------------- pure policy
+
+
+@pytest.mark.parametrize("n, expected", [
+    (10, (6, 2, 2)),  # 20 % each
+    (5, (3, 1, 1)),
+    (4, (2, 1, 1)),  # at least one each, two left for train
+    (3, (2, 1, 0)),  # test gives back first
+    (2, (2, 0, 0)),  # both give back: train keeps two
+    (1, (1, 0, 0)),
+    (13, (7, 3, 3)),  # 2.6 rounds up
+])
+def test_split_counts(n, expected):
+    assert split_counts(n, 0.2, 0.2) == expected
+
+
+def test_split_counts_invariants():
+    for n in range(1, 60):
+        for vf, tf_ in [(0.2, 0.2), (0.1, 0.0), (0.0, 0.3), (0.45, 0.45)]:
+            tr, va, te = split_counts(n, vf, tf_)
+            assert tr + va + te == n and min(tr, va, te) >= 0
+            assert tr >= min(2, n)
+            assert (va == 0) if vf == 0 else True
+            if n >= 4:  # enough for two train plus one each: every split gets the class
+                assert (va >= 1) == (vf > 0) and (te >= 1) == (tf_ > 0)
+
+
+def test_stratified_split_partitions_per_class():
+    labels = np.repeat(np.arange(4), [10, 5, 3, 2])
+    tr, va, te = stratified_split(labels, 0.2, 0.2, seed=3)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(len(labels)))
+    for c, n in enumerate([10, 5, 3, 2]):
+        got = tuple(int((labels[idx] == c).sum()) for idx in (tr, va, te))
+        assert got == split_counts(n, 0.2, 0.2)
+
+
+def test_to_rgb_uint8_conversions():
+    grey = np.array([[[0], [128]]], np.uint8)
+    assert to_rgb_uint8(grey).tolist() == [[[0, 0, 0], [128, 128, 128]]]
+    u16 = np.array([[[0], [65535], [256 * 77 + 200]]], np.uint16)
+    assert to_rgb_uint8(u16)[0, :, 0].tolist() == [0, 255, 77]
+    fl = np.array([[[0.0, 0.5, 1.0]]])
+    assert to_rgb_uint8(fl).tolist() == [[[0, 128, 255]]]
+    # RGBA: opaque keeps the colour, transparent turns white, half-way mixes with white.
+    rgba = np.array([[[10, 20, 30, 255], [10, 20, 30, 0], [0, 100, 200, 51]]], np.uint8)
+    a = 51 / 255
+    half = [round(v * a + 255 * (1 - a)) for v in (0, 100, 200)]
+    assert to_rgb_uint8(rgba).tolist() == [[[10, 20, 30], [255, 255, 255], half]]
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        to_rgb_uint8(np.full((1, 1, 3), 1.5))
+    with pytest.raises(DataError, match="0..255"):
+        to_rgb_uint8(np.full((1, 1, 3), 300, np.int32))
+
+
+# --------------------------------------------------------------------------- folder:
+
+
+@pytest.fixture
+def messy_folder(tmp_path):
+    """Two classes with every awkward kind of file; returns (root, expected train images)."""
+    root = tmp_path / "messy"
+    rng = np.random.default_rng(1)
+    expect = {"cat": [], "dog": []}
+
+    def keep(cls, name, array, data=None, pil=None):
+        path = str(root / cls / name)
+        if pil is not None:
+            save_pil(path, pil[0], fmt=pil[1], **pil[2])
+        else:
+            write(path, data if data is not None else png_bytes(array))
+        expect[cls].append((name, array))
+
+    # cat: ordinary RGB, grey, RGBA, 16-bit, CMYK JPEG, 1x1, TIFF (PIL only), 16-bit TIFF.
+    rgb = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    keep("cat", "a_rgb.png", rgb)
+    grey = rng.integers(0, 256, (5, 6), dtype=np.uint8)
+    keep("cat", "b_grey.png", np.repeat(grey[..., None], 3, -1), data=png_bytes(grey[..., None]))
+    rgba = rng.integers(0, 256, (4, 4, 4), dtype=np.uint8)
+    rgba[0, 0, 3], rgba[0, 1, 3] = 0, 255
+    alpha = rgba[..., 3:].astype(np.float64) / 255
+    composite = np.floor(rgba[..., :3] * alpha + 255 * (1 - alpha) + 0.5).astype(np.uint8)
+    keep("cat", "c_rgba.png", composite, data=png_bytes(rgba))
+    deep = rng.integers(0, 65536, (6, 3, 1), dtype=np.uint16)
+    keep("cat", "d_16bit.png", np.repeat((deep // 256).astype(np.uint8), 3, -1),
+         data=png_bytes(deep))
+    cmyk = Image.new("CMYK", (5, 4), (30, 180, 60, 20))
+    keep("cat", "e_cmyk.jpg", np.asarray(cmyk.convert("RGB")), pil=(cmyk, "JPEG", {}))
+    one = np.array([[[200, 100, 50]]], np.uint8)
+    keep("cat", "f_1x1.png", one)
+    tiff = rng.integers(0, 256, (3, 8, 3), dtype=np.uint8)
+    keep("cat", "g_plain.tif", tiff, pil=(Image.fromarray(tiff), "TIFF", {}))
+    deep_t = rng.integers(0, 65536, (4, 5), dtype=np.uint16)
+    keep("cat", "h_16bit.tif", np.repeat((deep_t // 256).astype(np.uint8)[..., None], 3, -1),
+         pil=(Image.fromarray(deep_t), "TIFF", {}))
+    # dog: ordinary files of other formats, plus the unreadable ones.
+    import tensorflow as tf
+
+    jpg_src = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    jpg = tf.io.encode_jpeg(jpg_src, quality=95).numpy()
+    keep("dog", "a_photo.jpg", tf.io.decode_jpeg(jpg).numpy(), data=jpg)
+    bmp = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    keep("dog", "b_img.bmp", bmp, pil=(Image.fromarray(bmp), "BMP", {}))
+    gif = np.zeros((6, 6, 3), np.uint8)
+    gif[:3] = (255, 0, 0)
+    keep("dog", "c_img.gif", gif, pil=(Image.fromarray(gif), "GIF", {}))
+    keep("dog", "d_more.png", rng.integers(0, 256, (7, 9, 3), dtype=np.uint8))
+    write(str(root / "dog" / "x_corrupt.jpg"), jpg[: len(jpg) // 2])
+    write(str(root / "dog" / "y_empty.png"), b"")
+    write(str(root / "dog" / "z_notes.txt"), b"these are dogs\n")
+    # Ignored entirely: hidden files and folders.
+    write(str(root / "dog" / ".DS_Store"), b"\0\0junk")
+    write(str(root / "dog" / ".thumbs" / "t.png"), png_bytes(rgb))
+    write(str(root / ".hidden_class" / "h.png"), png_bytes(rgb))
+    return str(root), expect
+
+
+def test_folder_decodes_every_kind_and_skips_unreadable(messy_folder):
+    root, expect = messy_folder
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    assert task.class_names == ["cat", "dog"]
+    assert task.val is None and task.test is None
+    want = [a for c in ("cat", "dog") for _, a in expect[c]]
+    got = images_of(task.train)
+    assert len(got) == len(want)
+    assert task.train.labels.tolist() == [0] * len(expect["cat"]) + [1] * len(expect["dog"])
+    names = [n for c in ("cat", "dog") for n, _ in expect[c]]
+    for name, g, w in zip(names, got, want):
+        assert g.dtype == np.uint8 and g.shape == w.shape, name
+        # JPEG decoders may differ by a couple of levels (the CMYK reference is PIL's).
+        tol = 3 if name.endswith(".jpg") else 0
+        assert np.abs(g.astype(int) - w.astype(int)).max() <= tol, name
+    assert not task.train.same_size  # sizes vary, the 1x1 image included
+    assert any(im.shape == (1, 1, 3) for im in got)
+    skipped = {os.path.basename(p): r for p, r in task.skipped}
+    assert set(skipped) == {"x_corrupt.jpg", "y_empty.png", "z_notes.txt"}
+    assert "empty" in skipped["y_empty.png"]
+    assert "3 file(s) skipped" in task.summary()
+    assert "x_corrupt.jpg" in task.summary()
+
+
+def test_folder_unreadable_files_leave_a_class_short(tmp_path):
+    make_class_folders(str(tmp_path), {"a": 3, "b": 1})
+    write(str(tmp_path / "b" / "broken.jpg"), b"\xff\xd8\xff\xe0 not really")
+    with pytest.raises(DataError, match=r"'b' has 1.*unreadable"):
+        load_task(f"folder:{tmp_path}")
+
+
+def test_folder_with_nothing_readable(tmp_path):
+    write(str(tmp_path / "a" / "x.png"), b"")
+    write(str(tmp_path / "b" / "y.png"), b"nope")
+    with pytest.raises(DataError, match="no readable images"):
+        load_task(f"folder:{tmp_path}")
+
+
+def test_folder_stratified_split(tmp_path):
+    counts = {"ant": 10, "bee": 5, "cow": 4, "dog": 3}
+    made = make_class_folders(str(tmp_path), counts)
+    task = load_task(f"folder:{tmp_path}", seed=7)
+    assert task.class_names == sorted(counts)
+    for c, n in counts.items():
+        i = task.class_names.index(c)
+        got = tuple(int((s.labels == i).sum()) for s in (task.train, task.val, task.test))
+        assert got == split_counts(n, 0.2, 0.2), c
+    for s in (task.train, task.val):
+        assert set(s.labels.tolist()) == set(range(4))  # every class in train and val
+    assert set(task.test.labels.tolist()) == {0, 1, 2}  # dog (3) keeps 2 train + 1 val
+    # The three splits partition the images, each with its own label.
+    pool = sorted((bytes(a), task.class_names.index(c)) for c, v in made.items() for a in v)
+    got = sorted((bytes(np.ascontiguousarray(im)), int(y)) for s in (task.train, task.val,
+                 task.test) for im, y in zip(s.images, s.labels))
+    assert got == pool
+
+
+def test_folder_seed_controls_split_and_fingerprint(tmp_path):
+    make_class_folders(str(tmp_path), {"a": 12, "b": 12, "c": 12})
+    t1 = load_task(f"folder:{tmp_path}", seed=1)
+    t1b = load_task(f"folder:{tmp_path}", seed=1)
+    t2 = load_task(f"folder:{tmp_path}", seed=2)
+    assert np.array_equal(t1.train.images, t1b.train.images)
+    assert t1.fingerprint == t1b.fingerprint
+    assert not np.array_equal(t1.train.images, t2.train.images)
+    assert t1.fingerprint != t2.fingerprint
+
+
+def test_folder_train_val_test_layout(tmp_path):
+    make_class_folders(str(tmp_path / "train"), {"x": 3, "y": 4}, seed=0)
+    make_class_folders(str(tmp_path / "val"), {"x": 2, "y": 1}, seed=1)
+    make_class_folders(str(tmp_path / "test"), {"y": 2}, seed=2)
+    task = load_task(f"folder:{tmp_path}")
+    assert task.class_names == ["x", "y"]
+    assert task.train.labels.tolist() == [0] * 3 + [1] * 4
+    assert task.val.labels.tolist() == [0, 0, 1]
+    assert task.test.labels.tolist() == [1, 1]
+
+
+def test_folder_train_only_layout_carves_val_and_test(tmp_path):
+    make_class_folders(str(tmp_path / "train"), {"x": 10, "y": 10})
+    make_class_folders(str(tmp_path / "val"), {"x": 2, "y": 2}, seed=5)
+    task = load_task(f"folder:{tmp_path}", test_fraction=0.3)
+    assert len(task.val) == 4  # the val folder, untouched
+    assert np.bincount(task.test.labels).tolist() == [3, 3]  # carved off train
+    assert np.bincount(task.train.labels).tolist() == [7, 7]
+
+
+def test_folder_layout_errors(tmp_path):
+    make_class_folders(str(tmp_path / "train"), {"x": 3, "y": 3})
+    make_class_folders(str(tmp_path / "val"), {"z": 2})
+    with pytest.raises(DataError, match="'z'.*train folder does not have"):
+        load_task(f"folder:{tmp_path}")
+    other = tmp_path / "mixed"
+    make_class_folders(str(other / "train"), {"x": 3, "y": 3})
+    make_class_folders(str(other), {"cat": 2})
+    with pytest.raises(DataError, match="'cat'"):
+        load_task(f"folder:{other}")
+
+
+def test_folder_single_class(tmp_path):
+    make_class_folders(str(tmp_path), {"only": 6})
+    with pytest.raises(DataError, match="at least 2"):
+        load_task(f"folder:{tmp_path}")
+
+
+def test_missing_paths():
+    with pytest.raises(DataError, match="no such folder"):
+        load_task("folder:/definitely/not/here")
+    with pytest.raises(DataError, match="no such file"):
+        load_task("npz:/definitely/not/here.npz")
+
+
+# --------------------------------------------------------------------------- npz:
+
+
+def save_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+def test_npz_full_with_uint8_rgb(tmp_path, rng):
+    x = rng.integers(0, 256, (12, 5, 4, 3), dtype=np.uint8)
+    y = np.tile([0, 1, 2], 4)
+    xv, yv = x[:3], np.array([0, 1, 2])
+    xt, yt = x[3:6], np.array([2, 1, 0])
+    spec = save_npz(tmp_path / "d.npz", x_train=x, y_train=y, x_val=xv, y_val=yv, x_test=xt,
+                    y_test=yt, class_names=np.array(["r", "g", "b"]))
+    task = load_task(spec)
+    assert task.name == "d" and task.class_names == ["r", "g", "b"]
+    assert np.array_equal(task.train.images, x) and task.train.labels.dtype == np.int64
+    assert np.array_equal(task.test.images, xt) and task.test.labels.tolist() == [2, 1, 0]
+    assert task.image_size == (5, 4)
+    np.testing.assert_allclose(task.train.float_images(), x / 255.0, rtol=0, atol=1e-7)
+
+
+def test_npz_float_grey_and_carved_val(tmp_path, rng):
+    x = rng.random((20, 3, 3))
+    y = np.repeat([0, 1], 10)
+    task = load_task(save_npz(tmp_path / "f.npz", x_train=x, y_train=y), seed=4)
+    assert task.test is None  # no x_test: no test split
+    assert np.bincount(task.val.labels).tolist() == [2, 2]
+    assert task.class_names == ["0", "1"]
+    # Every image is round(255 x) in all three channels; find them all again.
+    want = sorted(bytes(np.repeat(np.floor(a * 255 + 0.5).astype(np.uint8)[..., None], 3, -1))
+                  for a in x)
+    got = sorted(bytes(np.ascontiguousarray(im)) for s in (task.train, task.val)
+                 for im in s.images)
+    assert got == want
+
+
+def test_npz_rgba_and_one_channel(tmp_path):
+    x4 = np.zeros((4, 1, 2, 4), np.uint8)
+    x4[..., :3] = 40
+    x4[:, :, 0, 3] = 255  # opaque → 40, transparent → white
+    spec = save_npz(tmp_path / "a.npz", x_train=x4, y_train=[0, 0, 1, 1])
+    task = load_task(spec, val_fraction=0.0)
+    assert task.train.images[:, 0, 0].tolist() == [[40] * 3] * 4
+    assert task.train.images[:, 0, 1].tolist() == [[255] * 3] * 4
+    x1 = np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1)
+    task = load_task(save_npz(tmp_path / "b.npz", x_train=x1, y_train=[0, 0, 1, 1]),
+                     val_fraction=0.0)
+    assert task.train.images[:, 0, 0].tolist() == [[v] * 3 for v in range(4)]
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(x_train=np.full((4, 2, 2, 3), 1.2), y_train=[0, 0, 1, 1]), r"\[0, 1\]"),
+    (dict(x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=[0, 0, 1]), "4 images but.*3"),
+    (dict(x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=[0, 0, 1, 2],
+          class_names=np.array(["a", "b"])), r"out of range.*\[2\]"),
+    (dict(x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=[0, -1, 1, 1]),
+     r"out of range.*\[-1\]"),
+    (dict(x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=[0, 0, 0, 0]), "1 class"),
+    (dict(x_train=np.zeros((5, 2, 2, 3), np.uint8), y_train=[0, 0, 0, 0, 1],
+          class_names=np.array(["cats", "dogs"])), "'dogs' has 1"),
+    (dict(x_train=np.zeros((0, 2, 2, 3), np.uint8), y_train=np.zeros(0, int)), "empty"),
+    (dict(images=np.zeros((4, 2, 2, 3), np.uint8)), "needs arrays x_train and y_train"),
+    (dict(x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=np.eye(4)), "argmax"),
+    (dict(x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=[0, 0, 1, 1],
+          x_val=np.zeros((2, 2, 2, 3), np.uint8)), "x_val but not y_val"),
+])
+def test_npz_errors(tmp_path, arrays, message):
+    with pytest.raises(DataError, match=message):
+        load_task(save_npz(tmp_path / "bad.npz", **arrays), val_fraction=0.0)
+
+
+def test_npz_not_an_npz(tmp_path):
+    path = tmp_path / "junk.npz"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(DataError, match="numpy.savez"):
+        load_task(f"npz:{path}")
+
+
+# --------------------------------------------------------------------------- sklearn:digits
+
+
+def test_sklearn_digits_sizes_pixels_and_stratification():
+    from sklearn.datasets import load_digits
+
+    task = load_task("sklearn:digits", seed=0)
+    assert (len(task.train), len(task.val), len(task.test)) == (800, 200, 797)
+    assert task.class_names == [str(i) for i in range(10)]
+    assert task.image_size == (8, 8) and task.train.images.dtype == np.uint8
+    assert not task.flip
+    d = load_digits()
+    scaled = np.round(d.images * 255 / 16).astype(np.uint8)
+    want = sorted(bytes(im) + bytes([int(t)]) for im, t in zip(scaled, d.target))
+    got = []
+    for s in (task.train, task.val, task.test):
+        assert np.array_equal(s.images[..., 0], s.images[..., 1])  # grey → RGB
+        got += [bytes(np.ascontiguousarray(im[..., 0])) + bytes([int(t)])
+                for im, t in zip(s.images, s.labels)]
+    assert sorted(got) == want  # exactly the 1,797 digits, each once, with its label
+    overall = np.bincount(d.target) / len(d.target)
+    for s in (task.train, task.val, task.test):
+        share = np.bincount(s.labels, minlength=10) / len(s)
+        assert np.abs(share - overall).max() < 0.02  # stratified
+
+
+def test_sklearn_digits_seeds():
+    a, b, c = (load_task("sklearn:digits", seed=s) for s in (0, 0, 1))
+    assert a.fingerprint == b.fingerprint and np.array_equal(a.train.labels, b.train.labels)
+    assert a.fingerprint != c.fingerprint
+    with pytest.raises(DataError, match="sklearn:digits"):
+        load_task("sklearn:iris")
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def tiny_task(images, labels, names=("a", "b")):
+    return Task(name="t", source="test", class_names=list(names),
+                train=Split(images=images, labels=np.asarray(labels, np.int64)))
+
+
+def test_fingerprint_sensitive_to_pixels_labels_names():
+    x = np.zeros((4, 3, 3, 3), np.uint8)
+    base = tiny_task(x, [0, 0, 1, 1]).fingerprint
+    x2 = x.copy()
+    x2[2, 1, 1, 0] = 1
+    assert tiny_task(x2, [0, 0, 1, 1]).fingerprint != base
+    assert tiny_task(x, [0, 1, 0, 1]).fingerprint != base
+    assert tiny_task(x, [0, 0, 1, 1], names=("a", "c")).fingerprint != base
+    # The same pixels held as a list hash the same as the stacked array.
+    assert tiny_task(list(x), [0, 0, 1, 1]).fingerprint == base
+    assert len(base) == 64 and int(base, 16) >= 0
+
+
+def test_fingerprint_is_stable_across_processes():
+    here = load_task("sklearn:digits", seed=3).fingerprint
+    code = ("from hubensemble.data import load_task; "
+            "print(load_task('sklearn:digits', seed=3).fingerprint)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
+    assert out.stdout.strip() == here
+
+
+# --------------------------------------------------------------------------- dataset()
+
+
+def test_dataset_batches_same_size(rng):
+    x = rng.integers(0, 256, (10, 4, 5, 3), dtype=np.uint8)
+    x[:, 0, 0, 0] = np.arange(10)  # pixel (0, 0) names the example...
+    task = tiny_task(x, [i % 2 for i in range(10)])
+    batches = list(task.dataset("train", batch_size=4))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
+    xb = np.concatenate([b[0].numpy() for b in batches])
+    assert xb.dtype == np.float32 and xb.shape == (10, 4, 5, 3)
+    np.testing.assert_allclose(xb, x / 255.0, rtol=0, atol=1e-7)
+    assert np.concatenate([b[1].numpy() for b in batches]).dtype == np.int64
+    # Shuffled: a permutation, labels still attached, same seed → same order.
+
+    def order(seed):
+        out = []
+        for xs, ys in task.dataset("train", batch_size=3, shuffle=True, seed=seed):
+            ids = np.round(xs.numpy()[:, 0, 0, 0] * 255).astype(int)
+            assert (ys.numpy() == ids % 2).all()
+            out += ids.tolist()
+        return out
+    assert sorted(order(0)) == list(range(10))
+    assert order(0) == order(0) and order(0) != order(1)
+    # Repeat: endless, every batch full, each epoch a permutation.
+    it = iter(task.dataset("train", batch_size=5, shuffle=True, seed=2, repeat=True))
+    epochs = [np.round(next(it)[0].numpy()[:, 0, 0, 0] * 255).astype(int) for _ in range(6)]
+    for e in range(3):
+        assert sorted(np.concatenate(epochs[2 * e:2 * e + 2]).tolist()) == list(range(10))
+
+
+def test_dataset_resizes_variable_sizes(rng):
+    imgs = [rng.integers(0, 256, s + (3,), dtype=np.uint8) for s in [(1, 1), (3, 7), (6, 4)]]
+    task = tiny_task(imgs, [0, 1, 1])
+    assert not task.train.same_size and task.image_size == (3, 4)
+    with pytest.raises(DataError, match="different sizes"):
+        task.dataset("train", batch_size=2)
+    with pytest.raises(DataError, match="different sizes"):
+        task.train.float_images()
+    xs, ys = next(iter(task.dataset("train", batch_size=3, image_size=(5, 6))))
+    assert xs.shape == (3, 5, 6, 3) and ys.numpy().tolist() == [0, 1, 1]
+    for got, im in zip(xs.numpy(), imgs):
+        np.testing.assert_allclose(got, bilinear_reference(im / 255.0, 5, 6), atol=1e-5)
+    assert 0.0 <= xs.numpy().min() and xs.numpy().max() <= 1.0
+
+
+def test_dataset_split_errors():
+    task = tiny_task(np.zeros((4, 2, 2, 3), np.uint8), [0, 0, 1, 1])
+    with pytest.raises(DataError, match="no val split"):
+        task.dataset("val", batch_size=2)
+    with pytest.raises(DataError, match="unknown split"):
+        task.dataset("holdout", batch_size=2)
+
+
+# --------------------------------------------------------------------------- tfds:
+
+
+def _fake_split_fn(requested, sizes):
+    """A `_as_dataset` for tfds.testing.mock_data: records the split asked for and returns
+    a few grey 28x28 images whose pixel value says which split string produced them."""
+    import tensorflow as tf
+
+    def as_dataset(self, split, *args, **kwargs):
+        requested.append(str(split))
+        n, code = sizes[str(split)]
+        return tf.data.Dataset.from_tensor_slices({
+            "image": np.full((n, 28, 28, 1), code, np.uint8),
+            "label": np.arange(n, dtype=np.int64) % 10,
+            "id": np.array([b"x"] * n)})
+    return as_dataset
+
+
+def test_tfds_default_vtab_splits_without_network(no_network):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    requested = []
+    sizes = {"train[:800]": (20, 1), "train[800:1000]": (10, 2), "test": (30, 3)}
+    with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn(requested, sizes)):
+        task = load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+    assert sorted(requested) == sorted(VTAB_SPLITS.values())
+    assert (len(task.train), len(task.val), len(task.test)) == (20, 10, 30)
+    assert task.train.images.shape == (20, 28, 28, 3)  # grey → RGB
+    assert {int(task.train.images.max()), int(task.val.images.max()),
+            int(task.test.images.max())} == {1, 2, 3}
+    assert task.class_names == [str(i) for i in range(10)]  # from the ClassLabel feature
+    assert not task.flip  # digits: flips change the label
+    assert no_network == []
+
+
+def test_tfds_split_overrides_and_label_fn(no_network):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    requested = []
+    sizes = {"train[:40]": (40, 1), "validation": (20, 2)}
+    with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn(requested, sizes)):
+        task = load_task("tfds:mnist", splits={"train": "train[:40]", "val": "validation",
+                                               "test": None},
+                         label_fn=lambda y: (y // 5, 2), flip=True, synthetic=True)
+    assert sorted(requested) == ["train[:40]", "validation"]
+    assert task.test is None and task.class_names == ["0", "1"]
+    assert task.train.labels.tolist() == [(i % 10) // 5 for i in range(40)]
+    assert task.flip and task.synthetic
+    assert no_network == []
+
+
+def test_tfds_random_mock_data_cifar10(no_network):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=100):
+        task = load_task("tfds:cifar10")
+    assert task.train.images.shape == (100, 32, 32, 3)
+    assert task.num_classes == 10 and task.flip and not task.synthetic
+    assert len(task.val) == 100 and len(task.test) == 100
+    with tfds.testing.mock_data(num_examples=4):
+        with pytest.raises(DataError, match="no feature 'lbl'.*label"):
+            load_task("tfds:cifar10", label_key="lbl")
+    assert no_network == []
+
+
+def test_tfds_not_prepared_says_how(tmp_path, no_network):
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(DataError, match="tfds build mnist.*--data_dir") as err:
+        load_task("tfds:mnist", data_dir=str(tmp_path))
+    assert "never downloads" in str(err.value)
+    assert os.listdir(tmp_path) == []  # looking did not create folders in the data dir
+    with pytest.raises(DataError, match="no data set named"):
+        load_task("tfds:no_such_dataset_here", data_dir=str(tmp_path))
+    assert no_network == []
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def test_unknown_specs_list_schemes(tmp_path):
+    for spec in ("cifar10", "hub:cifar10", str(tmp_path)):
+        with pytest.raises(DataError) as err:
+            load_task(spec)
+        for scheme in SCHEMES:
+            assert f"{scheme}:" in str(err.value)
+    with pytest.raises(DataError, match="did you mean folder:"):
+        load_task(str(tmp_path))
+
+
+def test_split_overrides_only_for_tfds():
+    with pytest.raises(DataError, match="only apply to tfds"):
+        load_task("sklearn:digits", splits={"val": "train[:10]"})
