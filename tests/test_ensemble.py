@@ -1,0 +1,336 @@
+"""Greedy ensemble selection against a loop reference; metrics; the run-directory contract."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, log_loss
+
+from hubensemble import fileio
+from hubensemble.ensemble import (Selection, accuracy, ece, ensemble_probs, greedy_select,
+                                  load_candidates, nll, run_ensemble)
+from hubensemble.errors import RunError
+
+
+def random_probs(rng, m, n, c, y, strength=2.0):
+    logits = rng.standard_normal((m, n, c)) * 1.5
+    logits[:, np.arange(n), y] += rng.uniform(0, strength, (m, 1))  # candidates differ in skill
+    p = np.exp(logits - logits.max(axis=2, keepdims=True))
+    return (p / p.sum(axis=2, keepdims=True)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deliberately simple reference: loops over candidates, the mean recomputed from the picks
+# ---------------------------------------------------------------------------------------------
+
+def reference_greedy(probs, y, objective, budget, with_replacement, bootstrap, seed):
+    probs = np.asarray(probs, dtype=np.float64)
+    m, n, _ = probs.shape
+    rng = np.random.default_rng(seed)
+    picks, curve = [], []
+    for _ in range(budget):
+        candidates = [j for j in range(m) if with_replacement or j not in picks]
+        if not candidates:
+            break
+        rows = list(range(n)) if bootstrap is None \
+            else rng.integers(0, n, int(round(bootstrap * n))).tolist()
+        best, best_loss = None, None
+        for j in candidates:
+            mean = np.mean([probs[i] for i in picks + [j]], axis=0)
+            if objective == "ce":
+                loss = -sum(math.log(max(mean[r, y[r]], 1e-12)) for r in rows) / len(rows)
+            else:
+                loss = -sum(int(np.argmax(mean[r]) == y[r]) for r in rows) / len(rows)
+            if best is None or loss < best_loss:  # strict: the lowest index keeps ties
+                best, best_loss = j, loss
+        picks.append(best)
+        mean = np.mean([probs[i] for i in picks], axis=0)
+        ce = -sum(math.log(max(mean[r, y[r]], 1e-12)) for r in range(n)) / n
+        acc = sum(int(np.argmax(mean[r]) == y[r]) for r in range(n)) / n
+        curve.append({"size": len(picks), "ce": ce, "accuracy": acc})
+    values = [c["ce"] if objective == "ce" else -c["accuracy"] for c in curve]
+    size = values.index(min(values)) + 1  # first best: the smaller ensemble
+    chosen = picks[:size]
+    weights = {j: chosen.count(j) / size for j in dict.fromkeys(chosen)}
+    return picks, size, weights, curve
+
+
+@pytest.mark.parametrize("objective", ["ce", "accuracy"])
+@pytest.mark.parametrize("with_replacement", [False, True])
+@pytest.mark.parametrize("bootstrap", [None, 0.6, 1.5])
+def test_greedy_select_matches_reference(objective, with_replacement, bootstrap):
+    rng = np.random.default_rng(0)
+    m, n, c = 9, 50, 6
+    y = rng.integers(0, c, n)
+    probs = random_probs(rng, m, n, c, y)
+    budget = 12  # more than the candidates: without replacement they run out
+    sel = greedy_select(probs, y, objective=objective, budget=budget,
+                        with_replacement=with_replacement, bootstrap=bootstrap, seed=3)
+    picks, size, weights, curve = reference_greedy(probs, y, objective, budget,
+                                                   with_replacement, bootstrap, seed=3)
+    assert sel.indices == picks
+    assert sel.size == size
+    assert list(sel.weights) == list(weights)
+    assert sel.weights == pytest.approx(weights)
+    assert len(sel.curve) == len(curve) == (budget if with_replacement else m)
+    for got, want in zip(sel.curve, curve):
+        assert got["size"] == want["size"]
+        assert got["ce"] == pytest.approx(want["ce"], rel=1e-9)
+        assert got["accuracy"] == want["accuracy"]
+    assert sel.objective == objective
+    if not with_replacement:
+        assert sorted(sel.indices) == list(range(m))
+    # float32 tables (as stored) and float64 give the same selection, to the last bit.
+    sel64 = greedy_select(probs.astype(np.float64), y, objective=objective, budget=budget,
+                          with_replacement=with_replacement, bootstrap=bootstrap, seed=3)
+    assert sel64 == sel
+
+
+def test_chosen_size_is_the_best_point_of_the_curve():
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 5, 80)
+    probs = random_probs(rng, 20, 80, 5, y, strength=1.0)
+    for objective in ("ce", "accuracy"):
+        sel = greedy_select(probs, y, objective=objective, budget=15)
+        ces = [c["ce"] for c in sel.curve]
+        accs = [c["accuracy"] for c in sel.curve]
+        if objective == "ce":
+            assert sel.size == int(np.argmin(ces)) + 1
+        else:
+            assert sel.size == int(np.argmax(accs)) + 1  # first maximum: smaller ensemble
+        assert sum(sel.weights.values()) == pytest.approx(1.0)
+        chosen = ensemble_probs(probs, sel.weights)
+        assert nll(chosen, y) == pytest.approx(ces[sel.size - 1])
+
+
+def test_greedy_prefers_a_complementary_candidate_to_a_copy():
+    y = np.array([0, 1, 0, 1])
+    a = np.array([[0.9, 0.1], [0.1, 0.9], [0.4, 0.6], [0.6, 0.4]])  # CE 0.511, wrong on 2, 3
+    c = np.array([[0.3, 0.7], [0.7, 0.3], [0.95, 0.05], [0.05, 0.95]])  # CE 0.628 alone
+    # mean(a, a) = a (CE 0.511); mean(a, c) has CE (2 * -log 0.6 + 2 * -log 0.675) / 4 = 0.452.
+    probs = np.stack([a, a.copy(), c])
+    sel = greedy_select(probs, y, objective="ce", budget=2)
+    assert sel.indices == [0, 2]  # the copy (index 1) ties with a and loses on index
+    assert sel.curve[1]["ce"] == pytest.approx(-(np.log(0.6) + np.log(0.675)) / 2)
+    sel = greedy_select(probs[:2], y, objective="ce", budget=2)
+    assert sel.indices == [0, 1]
+    assert sel.size == 1  # the copy adds nothing: the smaller ensemble is kept
+
+
+def test_accuracy_ties_go_to_the_lowest_index():
+    y = np.array([0, 1, 0, 1])
+    good = np.array([[0.9, 0.1], [0.1, 0.9], [0.4, 0.6], [0.6, 0.4]])
+    fixer = np.array([[0.6, 0.4], [0.4, 0.6], [0.95, 0.05], [0.05, 0.95]])  # right everywhere
+    sel = greedy_select(np.stack([good, good, fixer]), y, objective="accuracy", budget=2)
+    # Step 2: {fixer, good} and {fixer, copy} are both right everywhere -> index 0.
+    assert sel.indices == [2, 0]
+    assert sel.size == 1  # equal accuracy: the smaller ensemble
+
+
+def test_with_replacement_weights_count_picks():
+    y = np.array([0, 0, 1])
+    strong = np.array([[0.8, 0.2], [0.7, 0.3], [0.3, 0.7]])
+    weak = np.array([[0.45, 0.55], [0.5, 0.5], [0.5, 0.5]])
+    sel = greedy_select(np.stack([weak, strong]), y, objective="ce", budget=3,
+                        with_replacement=True)
+    assert sel.indices == [1, 1, 1]
+    assert sel.weights == {1: 1.0}
+    assert sel.size == 1  # re-picking the same model never changes the ensemble
+
+
+def test_bootstrap_changes_decisions_and_is_seeded():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 20, 200)
+    probs = random_probs(rng, 60, 200, 20, y, strength=0.5)  # many similar candidates
+    plain = greedy_select(probs, y, objective="accuracy", budget=15)
+    boot = [greedy_select(probs, y, objective="accuracy", budget=15, bootstrap=0.5, seed=s)
+            for s in (0, 0, 1)]
+    assert boot[0] == boot[1]
+    assert boot[0].indices != boot[2].indices
+    assert boot[0].indices != plain.indices
+
+
+def test_selection_json_round_trip():
+    sel = Selection(indices=[3, 1, 3], weights={3: 2 / 3, 1: 1 / 3}, size=3,
+                    curve=[{"size": 1, "ce": 1.0, "accuracy": 0.5}], objective="ce")
+    back = Selection.from_json(json.loads(json.dumps(sel.to_json())))
+    assert back == sel
+    assert back.members == [3, 1]
+
+
+def test_greedy_select_rejects_bad_input():
+    y = np.array([0, 1])
+    p = np.full((2, 2, 2), 0.5)
+    with pytest.raises(ValueError, match="objective"):
+        greedy_select(p, y, objective="f1")
+    with pytest.raises(ValueError, match="budget"):
+        greedy_select(p, y, budget=0)
+    with pytest.raises(ValueError, match="expected val_probs"):
+        greedy_select(p[0], y)
+    with pytest.raises(ValueError, match="bootstrap"):
+        greedy_select(p, y, bootstrap=0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+
+def test_metrics_against_hand_values_and_sklearn():
+    probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.7, 0.2], [0.2, 0.2, 0.6], [0.25, 0.5, 0.25]])
+    y = np.array([0, 2, 2, 0])
+    assert accuracy(probs, y) == 0.5
+    assert nll(probs, y) == pytest.approx(-(np.log(0.5) + np.log(0.2) + np.log(0.6)
+                                            + np.log(0.25)) / 4)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 7, 300)
+    p = random_probs(rng, 1, 300, 7, y)[0].astype(np.float64)
+    p /= p.sum(axis=1, keepdims=True)
+    assert accuracy(p, y) == pytest.approx(accuracy_score(y, p.argmax(axis=1)))
+    assert nll(p, y) == pytest.approx(log_loss(y, p, labels=np.arange(7)), rel=1e-9)
+    # A zero probability for the true class costs -log(1e-12), not inf.
+    assert nll(np.array([[1.0, 0.0]]), np.array([1])) == pytest.approx(-np.log(1e-12))
+
+
+def test_ece_perfectly_calibrated_toy_is_zero():
+    # 10 predictions at confidence 0.7 with 7 right, 10 at 0.9 with 9 right.
+    conf = np.array([0.7] * 10 + [0.9] * 10)
+    right = np.array([1] * 7 + [0] * 3 + [1] * 9 + [0])
+    probs = np.stack([conf, 1 - conf], axis=1)
+    y = np.where(right == 1, 0, 1)
+    assert ece(probs, y) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ece_hand_computed():
+    # Bin (0.6, 0.667]: conf 0.65, 2 of 4 right -> gap 0.15; bin (0.933, 1]: conf 0.95, all
+    # 4 right -> gap 0.05. ECE = 4/8 * 0.15 + 4/8 * 0.05 = 0.1.
+    probs = np.array([[0.65, 0.35]] * 4 + [[0.95, 0.05]] * 4)
+    y = np.array([0, 0, 1, 1, 0, 0, 0, 0])
+    assert ece(probs, y, bins=15) == pytest.approx(0.1)
+    # One bin: |accuracy - mean confidence| = |0.75 - 0.8|.
+    assert ece(probs, y, bins=1) == pytest.approx(0.05)
+
+
+def test_ensemble_probs_weighted_average():
+    p = np.array([[[1.0, 0.0]], [[0.0, 1.0]], [[0.5, 0.5]]])
+    np.testing.assert_allclose(ensemble_probs(p, {0: 0.75, 1: 0.25}), [[0.75, 0.25]])
+    np.testing.assert_allclose(ensemble_probs(p, {0: 3, 1: 1}), [[0.75, 0.25]])
+
+
+# ---------------------------------------------------------------------------------------------
+# The run directory
+# ---------------------------------------------------------------------------------------------
+
+def write_candidate(run, trial, probs_val, probs_test=None, status="ok", module="m",
+                    write_record=True, reason=None):
+    folder = os.path.join(run, "candidates", trial)
+    os.makedirs(folder, exist_ok=True)
+    fileio.atomic_save_npy(os.path.join(folder, "val_probs.npy"), probs_val)
+    if probs_test is not None:
+        fileio.atomic_save_npy(os.path.join(folder, "test_probs.npy"), probs_test)
+    if write_record:
+        fileio.atomic_write_json(os.path.join(folder, "trial.json"), {
+            "trial": trial, "module": module, "handle": f"/modules/{module}",
+            "hparams": {"lr": 0.01, "steps": 100}, "seed": 7, "status": status,
+            "reason": reason, "val": {"ce": 1.0, "accuracy": 0.5},
+            "has_test": probs_test is not None, "weights": "weights.weights.h5"})
+    return folder
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    rng = np.random.default_rng(2)
+    n_val, n_test, c = 40, 30, 4
+    y_val = rng.integers(0, c, n_val)
+    y_test = rng.integers(0, c, n_test)
+    run = str(tmp_path / "run")
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y_val.astype(np.int64))
+    fileio.atomic_save_npy(os.path.join(run, "labels", "test.npy"), y_test.astype(np.int64))
+    val = random_probs(rng, 5, n_val, c, y_val)
+    test = random_probs(rng, 5, n_test, c, y_test)
+    for i in range(5):
+        write_candidate(run, f"trial_{i * 5}", val[i], test[i], module=f"mod{i % 2}")
+    return run, y_val, y_test, val, test
+
+
+def test_load_candidates_skips_failed_temp_and_half_written(run_dir):
+    run, y_val, _, val, test = run_dir
+    write_candidate(run, "trial_3", val[0], test[0], status="failed", reason="NaN loss")
+    write_candidate(run, ".tmp-trial_4.abc", val[0], test[0])  # complete but temporary
+    write_candidate(run, "trial_6", val[0], test[0], write_record=False)  # still running
+    broken = write_candidate(run, "trial_7", val[0], test[0])
+    with open(os.path.join(broken, "val_probs.npy"), "r+b") as f:
+        f.truncate(60)  # cut short
+    write_candidate(run, "trial_8", val[0][:10], test[0])  # wrong number of examples
+    write_candidate(run, "trial_9", np.full((len(y_val), 3), 1 / 3), test[0])  # wrong classes
+    write_candidate(run, "trial_11", val[0] * 5, test[0])  # not probabilities
+    cands, skipped = load_candidates(run)
+    assert [c.trial for c in cands] == ["trial_0", "trial_5", "trial_10", "trial_15",
+                                        "trial_20"]
+    reasons = dict(skipped)
+    assert set(reasons) == {"trial_3", "trial_6", "trial_7", "trial_8", "trial_9", "trial_11"}
+    assert "NaN loss" in reasons["trial_3"]
+    assert "trial.json" in reasons["trial_6"]
+    assert "unreadable" in reasons["trial_7"]
+    assert "shape" in reasons["trial_8"]
+    assert "classes" in reasons["trial_9"]
+    assert "probabilities" in reasons["trial_11"]
+    first = cands[0]
+    np.testing.assert_array_equal(first.val_probs, val[0])
+    np.testing.assert_array_equal(first.test_probs, test[0])
+    assert (first.module, first.handle, first.seed) == ("mod0", "/modules/mod0", 7)
+    assert first.hparams == {"lr": 0.01, "steps": 100}
+    assert first.record["weights"] == "weights.weights.h5"
+
+
+def test_run_ensemble_writes_the_contract(run_dir):
+    run, y_val, y_test, val, test = run_dir
+    out = run_ensemble(run, objective="ce", budget=4)
+    with open(os.path.join(run, "ensemble.json")) as f:
+        written = json.load(f)
+    assert written == json.loads(json.dumps(out))
+    assert {"objective", "members", "val_curve", "test"} <= set(written)
+    assert written["objective"] == "ce"
+    for member in written["members"]:
+        assert {"trial", "module", "hparams", "weight"} <= set(member)
+    assert sum(m["weight"] for m in written["members"]) == pytest.approx(1.0)
+    for point in written["val_curve"]:
+        assert set(point) >= {"size", "ce", "accuracy"}
+    assert set(written["test"]) == {"ensemble", "best_single"}
+    assert set(written["test"]["ensemble"]) == {"accuracy", "nll", "ece"}
+    assert set(written["test"]["best_single"]) == {"trial", "accuracy", "nll", "ece"}
+    assert not any(name.startswith(".tmp-") for name in os.listdir(run))
+
+    # The numbers follow from the inputs.
+    sel = greedy_select(val, y_val, objective="ce", budget=4)
+    trials = [f"trial_{i * 5}" for i in range(5)]
+    assert [m["trial"] for m in written["members"]] == [trials[i] for i in sel.weights]
+    ens = ensemble_probs(test, sel.weights)
+    assert written["test"]["ensemble"]["nll"] == pytest.approx(nll(ens, y_test))
+    assert written["test"]["ensemble"]["accuracy"] == pytest.approx(accuracy(ens, y_test))
+    best = int(np.argmin([nll(v, y_val) for v in val]))
+    assert written["test"]["best_single"]["trial"] == trials[best]
+    assert written["test"]["best_single"]["nll"] == pytest.approx(nll(test[best], y_test))
+
+
+def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
+    run, _, _, val, _ = run_dir
+    os.remove(os.path.join(run, "candidates", "trial_0", "test_probs.npy"))
+    for i in range(1, 5):  # make trial_0 the only sensible pick
+        write_candidate(run, f"trial_{i * 5}", np.full_like(val[i], 0.25), None)
+    out = run_ensemble(run, budget=1)
+    assert out["members"][0]["trial"] == "trial_0"
+    assert "test" not in out
+
+
+def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
+    empty = str(tmp_path / "empty")
+    os.makedirs(empty)
+    with pytest.raises(RunError, match="hubensemble tune"):
+        run_ensemble(empty)
+    run, y_val, *_ = run_dir
+    for name in os.listdir(os.path.join(run, "candidates")):
+        os.remove(os.path.join(run, "candidates", name, "trial.json"))
+    with pytest.raises(RunError, match="no usable candidates.*hubensemble tune"):
+        run_ensemble(run)
