@@ -17,7 +17,8 @@ class ModuleLoadError(HubensembleError):
     """A module could not be resolved, verified or loaded.
 
     `stage` says where it failed: "network", "archive", "checksum", "savedmodel",
-    "unsafe" or "output".
+    "unsafe", "output" (wrong rank or non-finite values), "input" (the module does not accept
+    the images it is given) or "score" (the proxy could not be computed).
     """
 
     def __init__(self, message, *, module=None, handle=None, stage=None):

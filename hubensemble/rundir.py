@@ -25,7 +25,9 @@ class DataArgs:
     label_key: str = "label"
     image_key: str = "image"
     label_fn: str | None = None  # "module:qualname" of an importable function
-    label_fn_unimportable: bool = False  # a lambda or closure: only in-process stages work
+    # False when the task came from Python (an in-memory Task, or labels mapped by a lambda):
+    # later stages then need the task passed in-process; the CLI cannot load it again.
+    reloadable: bool = True
     synthetic: bool | None = None
     flip: bool | None = None
     val_fraction: float = 0.2
@@ -147,9 +149,10 @@ class Run:
                            f"--data SPEC --out {self.path}` (or `hubensemble fit`) first")
         if task is None:
             args = DataArgs.from_json(recorded["args"])
-            if args.label_fn_unimportable:
-                raise RunError("this run's labels came from a function that cannot be "
-                               "imported again; run the stage from Python with task=…")
+            if not args.reloadable:
+                raise RunError("this run's data was given in Python (an in-memory task or a "
+                               "label function that cannot be imported again), so it cannot "
+                               "be loaded from run.json; run the stage from Python with task=…")
             task = args.load()
         if task.fingerprint != recorded["task"]["fingerprint"]:
             raise RunError(

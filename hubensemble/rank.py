@@ -1,0 +1,772 @@
+"""Rank hub modules by a cheap proxy (leave-one-out kNN) over cached embeddings; select the best."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import gc
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hubensemble import proxies
+from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
+from hubensemble.fileio import (atomic_save_npy, atomic_write_bytes, atomic_write_json,
+                                atomic_write_text, file_lock, read_json)
+
+log = logging.getLogger(__name__)
+
+#: Proxies a module can be ranked by; the two kNN ones also give per-example predictions.
+METRICS = ("knn", "knn-cosine", "logme", "hscore")
+KNN_METRICS = {"knn": "euclidean", "knn-cosine": "cosine"}
+#: The columns every ranking row has (other tools read these; never rename them).
+ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
+            "cache_hit")
+#: Extra columns written to ranking.csv after ROW_KEYS.
+EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "fingerprint",
+              "index")
+
+# Bump when the way embeddings are computed changes, so old cache entries are not reused.
+CACHE_FORMAT = 1
+# A process computing an embedding holds its entry's lock; a big module on a CPU can take
+# a long time, so the other process waits rather than giving up (dead owners are detected).
+CACHE_LOCK_TIMEOUT = 6 * 3600.0
+# The preprocessed images of a split are kept in memory (tf.data cache) and shared by every
+# module of the same resolution when they fit in this many bytes; above it (e.g. 800 images
+# at 480 px = 2.2 GB) each module re-reads and resizes them instead.
+DATASET_CACHE_BYTES = 512 << 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution and cache location (pure policy)
+# ---------------------------------------------------------------------------------------------
+
+def _profile(profile):
+    from hubensemble.hyperrule import Profile, get_profile
+
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def embedding_resolution(spec, task, profile) -> tuple[int, int]:
+    """(height, width) the images are resized to for `spec`'s embeddings.
+
+    The catalogue entry's `input_size` when it has one (the module takes nothing else);
+    otherwise the BiT-HyperRule evaluation resolution of the task's median training image
+    size (128 px for images smaller than 96x96 pixels, else 480 px), capped by the profile
+    (`paper`: uncapped, `cpu`: 64 px, `quick`: 32 px).
+    """
+    if spec.input_size is not None:
+        return int(spec.input_size[0]), int(spec.input_size[1])
+    return default_resolution(task, profile)
+
+
+def default_resolution(task, profile) -> tuple[int, int]:
+    """The HyperRule evaluation resolution of `task` under `profile` (entries without
+    input_size)."""
+    from hubensemble.hyperrule import eval_resolution
+
+    side = eval_resolution(task.image_size, None, _profile(profile))
+    return int(side), int(side)
+
+
+def default_cache_dir() -> str:
+    """$HUBENSEMBLE_CACHE_DIR, else $XDG_CACHE_HOME/hubensemble/embeddings (~/.cache/…)."""
+    if os.environ.get("HUBENSEMBLE_CACHE_DIR"):
+        return os.environ["HUBENSEMBLE_CACHE_DIR"]
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "hubensemble", "embeddings")
+
+
+def cache_key(module_fingerprint, resolution, value_range, output_key, data_fingerprint,
+              split) -> str:
+    """sha256 of what determines an embedding: module content, preprocessing, data, split."""
+    what = {"format": CACHE_FORMAT, "module": module_fingerprint,
+            "resolution": [int(resolution[0]), int(resolution[1])], "resize": "bilinear",
+            "value_range": value_range, "output_key": output_key, "data": data_fingerprint,
+            "split": split}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def cache_path(cache_dir, key) -> str:
+    return os.path.join(cache_dir, key[:2], key + ".npy")
+
+
+def _read_cache(path, rows):
+    """The cached embeddings at `path`, or None when absent or unusable (then recomputed)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        emb = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed
+        log.warning("embedding cache entry %s is unreadable (%s); recomputing it", path, e)
+        return None
+    if (emb.ndim != 2 or emb.shape[0] != rows or emb.dtype != np.float32
+            or not np.all(np.isfinite(emb))):
+        log.warning("embedding cache entry %s has shape %s %s, expected [%d, d] float32; "
+                    "recomputing it", path, emb.shape, emb.dtype, rows)
+        return None
+    return emb
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class EmbedResult:
+    embeddings: np.ndarray  # float32 [N, d]
+    cache_hit: bool
+    seconds: float
+    resolution: tuple[int, int] = (0, 0)
+    fingerprint: str = ""  # the module's content fingerprint
+    key: str | None = None  # the cache key (None with use_cache=False)
+
+
+class _Datasets:
+    """tf.data pipelines of a task's splits per resolution; shared while they fit in memory."""
+
+    def __init__(self, task, batch_size):
+        self.task = task
+        self.batch_size = int(batch_size)
+        self._kept = {}
+
+    def get(self, split, hw):
+        if (split, hw) in self._kept:
+            return self._kept[(split, hw)]
+        n = len(self.task.split(split))
+        fits = n * hw[0] * hw[1] * 3 * 4 <= DATASET_CACHE_BYTES
+        ds = self.task.dataset(split, batch_size=self.batch_size, image_size=hw, cache=fits)
+        if fits:
+            self._kept[(split, hw)] = ds
+        return ds
+
+
+def _check_safe(spec, path):
+    # The cache never runs the module, but the verdict must not depend on the cache's state:
+    # a module refused as unsafe is refused on the warm path too.
+    from hubensemble import hub
+
+    if spec.trust:
+        return
+    denied = hub.scan_saved_model(path)
+    if denied:
+        listed = "; ".join(str(d) for d in denied[:5])
+        raise ModuleLoadError(
+            f"refusing to load: the module can run ops that reach outside its inputs: "
+            f"{listed}. If you trust its publisher, set `trust: true` on its catalogue entry",
+            module=spec.name, handle=spec.handle, stage="unsafe")
+
+
+def _forward_all(module_obj, spec, dataset, hw):
+    """Embeddings of every batch through one tf.function with a fixed input signature."""
+    import tensorflow as tf
+
+    from hubensemble.hub import to_value_range
+
+    def call(images):
+        try:
+            return module_obj(images, training=False)
+        except (TypeError, ValueError) as e:
+            sizes = _fixed_input_sizes(module_obj)
+            if sizes and tuple(hw) not in sizes:
+                listed = " or ".join(f"[{h}, {w}]" for h, w in sorted(sizes))
+                raise ModuleLoadError(
+                    f"the module only takes images of size {listed}, not {list(hw)}; set "
+                    f"input_size: {listed.split(' or ')[0]} on its catalogue entry",
+                    module=spec.name, handle=spec.handle, stage="input") from None
+            if "training" not in str(e):
+                raise
+            # A module whose __call__ has no `training` argument.
+            return module_obj(images)
+
+    # No autograph: the body has no control flow, and our errors must reach the caller as raised.
+    @tf.function(input_signature=[tf.TensorSpec([None, hw[0], hw[1], 3], tf.float32)],
+                 autograph=False)
+    def forward(images):
+        out = call(to_value_range(images, spec.value_range))
+        if isinstance(out, dict):
+            if spec.output_key is None or spec.output_key not in out:
+                raise ModuleLoadError(
+                    f"the module returns a dict with keys {sorted(out)}; set output_key on its "
+                    "catalogue entry to the embedding's key", module=spec.name,
+                    handle=spec.handle, stage="output")
+            out = out[spec.output_key]
+        rank = out.shape.rank
+        if rank is not None and rank != 2:
+            raise ModuleLoadError(
+                f"wrong output rank: the module returns a rank-{rank} tensor {out.shape}, "
+                "ranking needs [batch, features] embeddings (a feature-vector module, or "
+                "output_key naming its pooled output)", module=spec.name, handle=spec.handle,
+                stage="output")
+        return tf.cast(out, tf.float32)
+
+    chunks = [forward(images).numpy() for images, _ in dataset]
+    return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
+
+
+def _fixed_input_sizes(module_obj):
+    """The (h, w) sizes a module's traced __call__ accepts; empty when any size goes."""
+    sizes = set()
+    for fn in getattr(getattr(module_obj, "__call__", None), "concrete_functions", None) or []:
+        args, _ = fn.structured_input_signature
+        shape = getattr(args[0], "shape", None) if args else None
+        if shape is None or shape.rank != 4 or shape[1] is None or shape[2] is None:
+            return set()
+        sizes.add((int(shape[1]), int(shape[2])))
+    return sizes
+
+
+def _compute(spec, task, split, hw, datasets):
+    from hubensemble import hub
+
+    loaded = hub.load_module(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust)
+    try:
+        emb = _forward_all(loaded.obj, spec, datasets.get(split, hw), hw)
+    finally:
+        # No reference to the module or its traced function survives this call; what they
+        # hold in reference cycles is freed by the gc.collect() after each module in
+        # run_rank (measured: without it the RSS grows ~7 MB per 17 MB module).
+        del loaded
+    n = len(task.split(split))
+    if emb.ndim != 2 or emb.shape[0] != n:
+        raise ModuleLoadError(f"wrong output rank: got embeddings of shape {emb.shape} for {n} "
+                              "images; ranking needs [batch, features]", module=spec.name,
+                              handle=spec.handle, stage="output")
+    bad = ~np.isfinite(emb)
+    if bad.any():
+        rows = int(bad.any(axis=1).sum())
+        raise ModuleLoadError(
+            f"the embeddings contain NaN or inf ({rows} of {n} images); check the entry's "
+            f"value_range ({spec.value_range}) and input_size", module=spec.name,
+            handle=spec.handle, stage="output")
+    return np.ascontiguousarray(emb, dtype=np.float32)
+
+
+def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
+          use_cache=True) -> EmbedResult:
+    """Embeddings of `task`'s `split` by the module of `spec`, from the disk cache if there.
+
+    Evaluation preprocessing only: bilinear resize to `embedding_resolution`, values mapped
+    from [0, 1] to the entry's value_range. The cache key is the module's content
+    fingerprint, the preprocessing, the task fingerprint and the split; an entry is written
+    atomically, under a per-entry lock, so concurrent processes compute it once. With
+    `use_cache=False` the cache is neither read nor written. Raises ModuleLoadError (with its
+    stage) for a module that cannot be resolved, verified, loaded or run. No reference to
+    the module is kept; when embedding many modules in a loop, call gc.collect() between
+    them (as run_rank does) so their reference cycles are freed before the next loads.
+    """
+    return _embed(spec, task, split, profile=profile, cache_dir=cache_dir, use_cache=use_cache,
+                  datasets=_Datasets(task, batch_size))
+
+
+def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
+    from hubensemble import hub
+
+    start = time.perf_counter()
+    hw = embedding_resolution(spec, task, profile)
+    path = hub.resolve(spec.handle, name=spec.name, sha256=spec.sha256)
+    _check_safe(spec, path)
+    fingerprint = hub.module_fingerprint(path)
+    if not use_cache:
+        emb = _compute(spec, task, split, hw, datasets)
+        return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
+    key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
+    entry = cache_path(cache_dir or default_cache_dir(), key)
+    rows = len(task.split(split))
+    emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
+    hit = emb is not None
+    if not hit:
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(file_lock(entry + ".lock", timeout=CACHE_LOCK_TIMEOUT))
+            except PermissionError as e:
+                # A read-only cache costs speed, not the ranking.
+                log.warning("cannot use the embedding cache (%s); computing without it", e)
+                emb = _compute(spec, task, split, hw, datasets)
+                return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
+            emb = _read_cache(entry, rows)  # another process may have just written it
+            hit = emb is not None
+            if not hit:
+                emb = _compute(spec, task, split, hw, datasets)
+                _write_cache(entry, emb, {
+                    "module": spec.name, "handle": spec.handle, "fingerprint": fingerprint,
+                    "resolution": list(hw), "value_range": spec.value_range,
+                    "output_key": spec.output_key, "data": task.fingerprint,
+                    "task": task.name, "split": split, "shape": list(emb.shape),
+                    "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
+
+
+def _write_cache(entry, emb, about):
+    try:
+        atomic_save_npy(entry, emb)
+        atomic_write_json(entry[:-len(".npy")] + ".json", about)
+    except OSError as e:  # a full or read-only disk: the embeddings are still good
+        log.warning("could not write the embedding cache entry %s (%s)", entry, e)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores
+# ---------------------------------------------------------------------------------------------
+
+def score_embeddings(emb, labels, *, metric, k=1, num_classes=None):
+    """(score, leave-one-out kNN predictions or None) of embeddings under a proxy.
+
+    "knn" / "knn-cosine": leave-one-out k-NN accuracy (Euclidean / cosine) with the tie
+    rules of proxies.loo_knn_predict, and its predictions; "logme", "hscore": the proxy's
+    value (higher is better) and None.
+    """
+    if metric in KNN_METRICS:
+        pred = proxies.loo_knn_predict(emb, labels, k=int(k), metric=KNN_METRICS[metric],
+                                       num_classes=num_classes)
+        return float(np.mean(pred == np.asarray(labels))), pred
+    if metric == "logme":
+        return proxies.logme(emb, labels, num_classes=num_classes), None
+    if metric == "hscore":
+        return proxies.hscore(emb, labels, num_classes=num_classes), None
+    raise HubensembleError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection (pure policy over the rows)
+# ---------------------------------------------------------------------------------------------
+
+def selection_rule(*, metric, top_k=15, threshold=None, max_k=15, greedy=False) -> dict:
+    """The selection as a record: {"rule": "top_k"|"threshold"|"greedy", parameters}."""
+    if greedy and threshold is not None:
+        raise HubensembleError("choose one selection rule: --greedy or --threshold, not both")
+    if greedy:
+        if metric not in KNN_METRICS:
+            raise HubensembleError(f"the greedy selection combines kNN predictions; it needs "
+                                   f"--metric knn or knn-cosine, not {metric}")
+        return {"rule": "greedy", "max_k": _at_least_1(max_k, "max_k")}
+    if threshold is not None:
+        if not (isinstance(threshold, (int, float)) and threshold >= 0):
+            raise HubensembleError(f"threshold must be a number >= 0 (e.g. 0.02 for 2 %), got "
+                                   f"{threshold!r}")
+        return {"rule": "threshold", "threshold": float(threshold),
+                "max_k": _at_least_1(max_k, "max_k")}
+    return {"rule": "top_k", "top_k": _at_least_1(top_k, "top_k")}
+
+
+def _at_least_1(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HubensembleError(f"{what} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def select(rows, selection, *, predictions=None, labels=None) -> list[str]:
+    """Names chosen by `selection` (from `selection_rule`) among the ok rows."""
+    scores = {r["name"]: r["score"] for r in rows if r["status"] == "ok"}
+    if not scores:
+        return []
+    if selection["rule"] == "top_k":
+        return proxies.select_top_k(scores, selection["top_k"])
+    if selection["rule"] == "threshold":
+        return proxies.select_threshold(scores, selection["threshold"], selection["max_k"])
+    missing = sorted(set(scores) - set(predictions or {}))
+    if missing or labels is None:
+        raise RunError(f"the greedy selection needs the kNN predictions of every module "
+                       f"(missing: {missing[:5]}) and the training labels; rank again")
+    return proxies.select_greedy_knn({n: predictions[n] for n in scores}, labels,
+                                     k_max=selection["max_k"])
+
+
+def _sort_rows(rows):
+    def key(row):
+        ok = row["status"] == "ok"
+        return (0 if ok else 1, -row["score"] if ok else 0.0, row["name"])
+    return sorted(rows, key=key)
+
+
+# ---------------------------------------------------------------------------------------------
+# The ranking record and its files
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Ranking:
+    """ranking.json: one row per module (best first, failed last) and the selected names."""
+
+    metric: str
+    k: int
+    rows: list[dict]
+    selected: list[str]
+    selection: dict = dataclasses.field(default_factory=dict)
+    shard: tuple[int, int] | None = None
+    data_fingerprint: str = ""
+    profile: str = ""
+    resolution: tuple[int, int] | None = None  # for entries without their own input_size
+    split: str = "train"
+    examples: int = 0
+    catalogue: dict = dataclasses.field(default_factory=dict)  # {"size", "fingerprint"}
+    merged_from: list[str] | None = None
+
+    @property
+    def ok_rows(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] == "ok"]
+
+    @property
+    def failed_rows(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] != "ok"]
+
+    def scores(self) -> dict[str, float]:
+        return {r["name"]: r["score"] for r in self.ok_rows}
+
+    def row(self, name) -> dict:
+        for r in self.rows:
+            if r["name"] == name:
+                return r
+        raise KeyError(f"no module {name!r} in the ranking")
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "k": self.k, "modules": self.rows,
+                "selected": list(self.selected), "selection": self.selection,
+                "shard": list(self.shard) if self.shard else None,
+                "data_fingerprint": self.data_fingerprint, "profile": self.profile,
+                "resolution": list(self.resolution) if self.resolution else None,
+                "split": self.split, "examples": self.examples, "catalogue": self.catalogue,
+                "merged_from": self.merged_from}
+
+    @classmethod
+    def from_json(cls, d) -> "Ranking":
+        return cls(metric=d["metric"], k=int(d["k"]), rows=list(d["modules"]),
+                   selected=list(d["selected"]), selection=d.get("selection") or {},
+                   shard=tuple(d["shard"]) if d.get("shard") else None,
+                   data_fingerprint=d.get("data_fingerprint", ""),
+                   profile=d.get("profile", ""),
+                   resolution=tuple(d["resolution"]) if d.get("resolution") else None,
+                   split=d.get("split", "train"), examples=int(d.get("examples", 0)),
+                   catalogue=d.get("catalogue") or {}, merged_from=d.get("merged_from"))
+
+    def summary(self, limit=20) -> str:
+        """A plain-text table for people: the best `limit` modules, then every failure."""
+        chosen = set(self.selected)
+        lines = [f"{'#':>3}  {'module':<40} {self.metric:>10} {'dim':>6} {'cache':>5} "
+                 f"{'sec':>7}"]
+        for i, r in enumerate(self.ok_rows[:limit], 1):
+            mark = "*" if r["name"] in chosen else " "
+            lines.append(f"{i:>3}{mark} {r['name'][:40]:<40} {r['score']:>10.4f} "
+                         f"{r['dim']:>6} {'hit' if r['cache_hit'] else 'miss':>5} "
+                         f"{r['seconds']:>7.1f}")
+        if len(self.ok_rows) > limit:
+            lines.append(f"     … {len(self.ok_rows) - limit} more in ranking.json")
+        for r in self.failed_rows:
+            lines.append(f"  failed {r['name']}: {r['reason']}")
+        rule = ", ".join(f"{k}={v}" for k, v in self.selection.items() if k != "rule")
+        lines.append(f"selected ({self.selection.get('rule', '?')} {rule}; * above): "
+                     f"{', '.join(self.selected) or 'none'}")
+        return "\n".join(lines)
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(ROW_KEYS + EXTRA_KEYS),
+                                extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            out = dict(row)
+            if isinstance(out.get("resolution"), (list, tuple)):
+                out["resolution"] = "x".join(str(v) for v in out["resolution"])
+            writer.writerow({k: "" if out.get(k) is None else out.get(k)
+                             for k in ROW_KEYS + EXTRA_KEYS})
+        return buf.getvalue()
+
+    def write(self, out_dir):
+        from hubensemble.rundir import Run
+
+        run = Run(out_dir)
+        atomic_write_json(run.ranking_json, self.to_json())
+        atomic_write_text(run.ranking_csv, self.to_csv())
+
+
+def load_ranking(run_dir) -> Ranking:
+    """The Ranking of a run directory; RunError when `hubensemble rank` has not run there."""
+    from hubensemble.rundir import Run
+
+    path = Run(run_dir).ranking_json
+    if not path.exists():
+        raise RunError(f"{path} is missing; run `hubensemble rank --catalogue FILE --data SPEC "
+                       f"--out {run_dir}` first")
+    try:
+        return Ranking.from_json(read_json(path))
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{path} is not a ranking written by hubensemble ({e}); run "
+                       f"`hubensemble rank … --out {run_dir}` again") from None
+
+
+def knn_predictions_path(out_dir, name) -> Path:
+    return Path(out_dir) / "knn" / f"{name}.npy"
+
+
+def load_knn_predictions(out_dir, names) -> dict[str, np.ndarray]:
+    """The saved leave-one-out kNN predictions of the named modules (those that exist)."""
+    out = {}
+    for name in names:
+        p = knn_predictions_path(out_dir, name)
+        if p.exists():
+            out[name] = np.load(p, allow_pickle=False)
+    return out
+
+
+def catalogue_fingerprint(specs) -> str:
+    """sha256 of the catalogue's (name, handle) list in order: the shards must share it."""
+    listed = [[s.name, s.handle] for s in specs]
+    return hashlib.sha256(json.dumps(listed).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking
+# ---------------------------------------------------------------------------------------------
+
+def _check_shard(shard):
+    if shard is None:
+        return None
+    try:
+        i, n = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise HubensembleError(f"shard must be (index, count), got {shard!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise HubensembleError(f"shard {i}/{n}: need 0 <= index < count (e.g. --shard 0/4 "
+                               "… 3/4)")
+    return i, n
+
+
+def _failure_reason(exc):
+    if isinstance(exc, ModuleLoadError):
+        return str(exc), exc.stage
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}", "error"
+
+
+def _base_row(index, spec):
+    return {"name": spec.name, "handle": spec.handle, "status": "failed", "reason": None,
+            "score": None, "dim": None, "examples": None, "seconds": None, "cache_hit": None,
+            "stage": None, "family": spec.family, "architecture": spec.architecture,
+            "resolution": None, "value_range": spec.value_range, "fingerprint": None,
+            "index": index}
+
+
+def run_rank(specs, task, out_dir, *, metric="knn", k=1, top_k=15, threshold=None, max_k=15,
+             greedy=False, shard=None, batch_size=64, profile="paper", cache_dir=None,
+             use_cache=True, data_args=None, progress=True) -> Ranking:
+    """Ranks `specs` on `task`'s training split and writes ranking.json/.csv into `out_dir`.
+
+    Every module is embedded and scored one at a time (only one is in memory at once); a
+    module that fails is recorded with status "failed", its reason and stage, and the
+    ranking goes on. With `shard=(i, n)` only the modules whose catalogue index % n == i
+    are ranked (merge the shards with `merge_rankings`). Selection: the `top_k` best, or
+    with `threshold` those within that relative distance of the best (at most `max_k`), or
+    with `greedy` the paper's C.6 greedy kNN-ensemble selection (at most `max_k`).
+
+    `data_args` (rundir.DataArgs) records how to load the task again, so later stages can
+    run in another process; without it the run records DataArgs(spec=task.source,
+    reloadable=False): later stages then need the task passed in Python.
+    Raises HubensembleError summarising every failure when no module succeeded.
+    """
+    from tqdm.auto import tqdm
+
+    from hubensemble.rundir import DataArgs, Run
+
+    if metric not in METRICS:
+        raise HubensembleError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    selection = selection_rule(metric=metric, top_k=top_k, threshold=threshold, max_k=max_k,
+                               greedy=greedy)
+    k = _at_least_1(k, "k")
+    n_train = len(task.train)
+    if metric in KNN_METRICS and k > n_train - 1:
+        raise HubensembleError(f"leave-one-out {k}-NN needs at least {k + 1} training "
+                               f"examples; the task has {n_train}: lower --k")
+    shard = _check_shard(shard)
+    prof = _profile(profile)
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise HubensembleError(f"module names must be unique; repeated: {dupes}")
+    chosen = [i for i in range(len(specs)) if shard is None or i % shard[1] == shard[0]]
+    if not chosen:
+        raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
+                               f"has {len(specs)}; use fewer shards")
+
+    run = Run(out_dir)
+    if data_args is None:
+        data_args = DataArgs(spec=task.source, reloadable=False)
+    run.attach_task(task, data_args)
+    labels = np.asarray(task.train.labels, np.int64)
+    datasets = _Datasets(task, batch_size)
+    rows, predictions = [], {}
+    bar = tqdm(chosen, desc="rank", unit="module", disable=not progress, dynamic_ncols=True)
+    for i in bar:
+        spec = specs[i]
+        row = _base_row(i, spec)
+        start = time.perf_counter()
+        bar.set_postfix_str(spec.name)
+        try:
+            res = _embed(spec, task, "train", profile=prof, cache_dir=cache_dir,
+                         use_cache=use_cache, datasets=datasets)
+            row.update(resolution=list(res.resolution), fingerprint=res.fingerprint,
+                       cache_hit=res.cache_hit, dim=int(res.embeddings.shape[1]),
+                       examples=int(res.embeddings.shape[0]))
+            score, pred = score_embeddings(res.embeddings, labels, metric=metric, k=k,
+                                           num_classes=task.num_classes)
+            del res
+            if not math.isfinite(score):
+                raise ModuleLoadError(f"the {metric} score is {score}", module=spec.name,
+                                      handle=spec.handle, stage="score")
+            row.update(status="ok", score=float(score))
+            if pred is not None:
+                predictions[spec.name] = pred
+                atomic_save_npy(knn_predictions_path(out_dir, spec.name), pred)
+        except Exception as e:  # noqa: BLE001 - one broken module must not stop the ranking
+            row["reason"], row["stage"] = _failure_reason(e)
+            row["status"] = "failed"
+            log.warning("module %s failed: %s", spec.name, row["reason"])
+            knn_predictions_path(out_dir, spec.name).unlink(missing_ok=True)
+        if not row["cache_hit"]:
+            gc.collect()  # the module may have been loaded: free its cycles before the next
+        row["seconds"] = round(time.perf_counter() - start, 4)
+        rows.append(row)
+        state = ("hit" if row["cache_hit"] else "miss") if row["status"] == "ok" else "failed"
+        bar.set_postfix_str(f"{spec.name}: {state}")
+    bar.close()
+    _raise_if_none_ok(rows)
+
+    default_hw = default_resolution(task, prof)
+    ranking = Ranking(
+        metric=metric, k=k, rows=_sort_rows(rows), selected=[], selection=selection,
+        shard=shard, data_fingerprint=task.fingerprint, profile=prof.name,
+        resolution=default_hw, examples=n_train,
+        catalogue={"size": len(specs), "fingerprint": catalogue_fingerprint(specs)})
+    ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
+    ranking.write(out_dir)
+    run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
+               rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
+    return ranking
+
+
+def _rank_section(ranking, **extra):
+    section = {"metric": ranking.metric, "k": ranking.k, "selection": ranking.selection,
+               "profile": ranking.profile,
+               "shard": list(ranking.shard) if ranking.shard else None,
+               "resolution": list(ranking.resolution) if ranking.resolution else None,
+               "catalogue": ranking.catalogue, "selected": list(ranking.selected),
+               "ok": len(ranking.ok_rows), "failed": len(ranking.failed_rows)}
+    section.update(extra)
+    return section
+
+
+def _raise_if_none_ok(rows):
+    if any(r["status"] == "ok" for r in rows):
+        return
+    lines = "\n".join(f"  {r['name']}: {r['reason']}" for r in rows)
+    raise HubensembleError(f"no module could be ranked ({len(rows)} failed):\n{lines}\n"
+                           "fix these catalogue entries (handle, sha256, trust, output_key, "
+                           "value_range) and run `hubensemble rank` again")
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging shards
+# ---------------------------------------------------------------------------------------------
+
+def merge_rankings(shard_dirs, out_dir, *, top_k=15, threshold=None, max_k=15,
+                   greedy=False) -> Ranking:
+    """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
+
+    Refuses shards of other data, metric, k, profile or catalogue, and a set of shards with
+    one missing or given twice. Copies the kNN predictions, recomputes the selection over
+    all modules and writes ranking.json/.csv and run.json as `run_rank` does.
+    """
+    from hubensemble.rundir import Run
+
+    shard_dirs = [str(d) for d in shard_dirs]
+    if not shard_dirs:
+        raise HubensembleError("give the shard run folders to merge")
+    parts = [(d, load_ranking(d)) for d in shard_dirs]
+    first_dir, first = parts[0]
+    selection = selection_rule(metric=first.metric, top_k=top_k, threshold=threshold,
+                               max_k=max_k, greedy=greedy)
+    for field in ("metric", "k", "data_fingerprint", "profile", "split", "catalogue"):
+        values = {}
+        for d, r in parts:
+            values.setdefault(json.dumps(getattr(r, field), sort_keys=True), []).append(d)
+        if len(values) > 1:
+            listed = "; ".join(f"{json.loads(v)!r} in {', '.join(ds)}"
+                               for v, ds in values.items())
+            raise RunError(f"cannot merge shards with a different {field}: {listed}; rank "
+                           "every shard with the same --data, --catalogue, --metric, --k "
+                           "and --profile")
+    _check_shard_set(parts)
+
+    metas = [(d, Run(d).meta()) for d in shard_dirs]
+    data = metas[0][1].get("data")
+    if data is None:
+        raise RunError(f"{first_dir}/run.json records no data; rank that shard again")
+    out_run = Run(out_dir)
+    recorded = out_run.meta().get("data")
+    if recorded and recorded["task"]["fingerprint"] != data["task"]["fingerprint"]:
+        raise RunError(f"{out_dir} holds a run on other data ({recorded['args']['spec']}); "
+                       "merge into a new --out folder")
+
+    rows, modules, predictions = [], {}, {}
+    for (d, r), (_, meta) in zip(parts, metas):
+        rows.extend(r.rows)
+        modules.update(meta.get("modules") or {})
+        for row in r.ok_rows:
+            src = knn_predictions_path(d, row["name"])
+            if src.exists():
+                predictions[row["name"]] = np.load(src, allow_pickle=False)
+                if Path(d).resolve() != Path(out_dir).resolve():
+                    atomic_write_bytes(knn_predictions_path(out_dir, row["name"]),
+                                       src.read_bytes())
+    names = [r["name"] for r in rows]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RunError(f"modules {dupes[:5]} appear in more than one shard of "
+                       f"{', '.join(shard_dirs)}; were they ranked with different --shard?")
+    _raise_if_none_ok(rows)
+
+    labels = None
+    if selection["rule"] == "greedy":
+        labels = Run(first_dir).labels_of("train")
+    ranking = dataclasses.replace(first, rows=_sort_rows(rows), selected=[],
+                                  selection=selection, shard=None, merged_from=shard_dirs)
+    ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
+    ranking.write(out_dir)
+    # The data record and labels travel with the ranking, so later stages run from out_dir.
+    for split in ("train", "val", "test"):
+        src = Run(first_dir).labels / f"{split}.npy"
+        if src.exists():
+            atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
+    out_run.update(data=data, modules=modules,
+                   rank=_rank_section(ranking, merged_from=shard_dirs))
+    return ranking
+
+
+def _check_shard_set(parts):
+    counts = {(r.shard or (0, 1))[1] for _, r in parts}
+    if len(counts) > 1:
+        listed = ", ".join(f"{d} ({_shard_text(r.shard)})" for d, r in parts)
+        raise RunError(f"the shards were cut into different counts: {listed}; rank every "
+                       "shard with the same --shard I/N")
+    n = counts.pop()
+    seen = {}
+    for d, r in parts:
+        i = (r.shard or (0, 1))[0]
+        if i in seen:
+            raise RunError(f"shard {i}/{n} given twice: {seen[i]} and {d}")
+        seen[i] = d
+    missing = [i for i in range(n) if i not in seen]
+    if missing:
+        raise RunError(f"shard(s) {', '.join(f'{i}/{n}' for i in missing)} missing: got "
+                       f"{', '.join(f'{d} ({i}/{n})' for i, d in sorted(seen.items()))}; "
+                       "rank the missing shards and merge them all")
+
+
+def _shard_text(shard):
+    return f"{shard[0]}/{shard[1]}" if shard else "unsharded"

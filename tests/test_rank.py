@@ -1,0 +1,436 @@
+"""Ranking: embeddings, LOO kNN against scikit-learn, failures, cache, shards, selection."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_tiny_model
+from hubensemble import proxies, rank
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.data import load_task
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.hub import write_hub_module
+from hubensemble.hyperrule import get_profile
+from hubensemble.rundir import DataArgs
+
+# The keys other tools read: spelled out here, not imported, so a rename fails the test.
+ROW_KEYS = {"name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
+            "cache_hit"}
+# Vary from run to run (timings, cache state); everything else must be identical.
+VOLATILE = ("seconds", "cache_hit")
+PROFILE = "quick"  # digits are 8x8: HyperRule 128 px, capped at 32 px by the quick profile
+SIDE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_env(tmp_path_factory):
+    """Every embedding this file computes goes to a temp cache, never to ~/.cache."""
+    folder = tmp_path_factory.mktemp("embedding-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HUBENSEMBLE_CACHE_DIR", str(folder))
+        yield str(folder)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return load_task("sklearn:digits")
+
+
+DATA = DataArgs(spec="sklearn:digits")
+
+
+@pytest.fixture(scope="module")
+def good(module_factory):
+    """Three working modules of different widths (so different scores)."""
+    return [ModuleSpec(name=f"good{i}", handle=module_factory(f"rank-good{i}", seed=10 + i,
+                                                              width=4 + 3 * i))
+            for i in range(3)]
+
+
+class NaNs(keras.layers.Layer):
+    def call(self, x):
+        return x * float("nan")
+
+
+class TouchesFile(keras.layers.Layer):
+    def __init__(self, target, **kwargs):
+        super().__init__(**kwargs)
+        self.target = target
+
+    def call(self, x):
+        data = tf.io.read_file(self.target)
+        return x + tf.cast(tf.strings.length(data), x.dtype) * 0.0
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory, module_factory):
+    """One module per way of failing, each as a catalogue entry."""
+    root = tmp_path_factory.mktemp("broken")
+    inp = keras.Input((None, None, 3))
+    specs = {"ghost": ModuleSpec(name="ghost", handle=str(root / "does-not-exist"))}
+
+    target = root / "secret.txt"
+    target.write_text("secret")
+    base = make_tiny_model(seed=3)
+    path = write_hub_module(keras.Model(inp, TouchesFile(str(target))(base(inp))),
+                            str(root / "unsafe"))
+    specs["unsafe"] = ModuleSpec(name="unsafe", handle=path)
+
+    path = write_hub_module(keras.Model(inp, keras.layers.Conv2D(4, 3)(inp)),
+                            str(root / "conv4d"))
+    specs["conv4d"] = ModuleSpec(name="conv4d", handle=path)
+
+    base = make_tiny_model(seed=4)
+    path = write_hub_module(keras.Model(inp, NaNs()(base(inp))), str(root / "nan"))
+    specs["nan"] = ModuleSpec(name="nan", handle=path)
+
+    path = str(root / "truncated")
+    shutil.copytree(module_factory("rank-to-truncate", seed=5, width=12), path)
+    data = os.path.join(path, "variables", "variables.data-00000-of-00001")
+    with open(data, "r+b") as f:
+        f.truncate(os.path.getsize(data) // 2)
+    specs["truncated"] = ModuleSpec(name="truncated", handle=path)
+    return specs
+
+
+def ranked(specs, task, out, **kwargs):
+    kwargs.setdefault("profile", PROFILE)
+    kwargs.setdefault("data_args", DATA)
+    kwargs.setdefault("progress", False)
+    return rank.run_rank(specs, task, str(out), **kwargs)
+
+
+def stable(rows):
+    return [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
+
+
+def reference_embeddings(path, images, side):
+    """Embeddings computed without hubensemble: tf.saved_model.load and the same resize."""
+    module = tf.saved_model.load(path)
+    x = tf.image.resize(images.astype(np.float32) / 255.0, (side, side), method="bilinear")
+    x = tf.clip_by_value(x, 0.0, 1.0)
+    return np.concatenate([module(x[i:i + 100], training=False).numpy()
+                           for i in range(0, len(images), 100)])
+
+
+def sklearn_loo_predictions(x, y, k, metric):
+    from sklearn.model_selection import LeaveOneOut, cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+    from threadpoolctl import threadpool_limits
+
+    clf = KNeighborsClassifier(n_neighbors=k, metric=metric, algorithm="brute")
+    # One OpenMP thread: beside TensorFlow's thread pools, scikit-learn's per-call OpenMP
+    # start-up makes 800 tiny fits take ~20 s on 2 cores instead of ~1 s.
+    with threadpool_limits(1):
+        return cross_val_predict(clf, x, y, cv=LeaveOneOut())
+
+
+# --- resolution ---------------------------------------------------------------------------------
+
+def test_resolution_is_input_size_else_the_capped_hyperrule(task, good):
+    fixed = ModuleSpec(name="fixed", handle=good[0].handle, input_size=[24, 40])
+    assert rank.embedding_resolution(fixed, task, "paper") == (24, 40)
+    # Digits are 8x8 < 96x96: the HyperRule crops 128 px; the cpu/quick profiles cap it.
+    assert rank.embedding_resolution(good[0], task, "paper") == (128, 128)
+    for name in ("cpu", "quick"):
+        cap = get_profile(name).resolution_cap
+        assert rank.embedding_resolution(good[0], task, name) == (cap, cap)
+
+
+# --- the proxy against scikit-learn ------------------------------------------------------------
+
+@pytest.mark.parametrize("metric,k,sk_metric", [("knn", 1, "euclidean"),
+                                                ("knn-cosine", 3, "cosine")])
+def test_knn_score_equals_scikit_learn_leave_one_out(task, good, tmp_path, metric, k,
+                                                     sk_metric):
+    spec = good[2]
+    ref = reference_embeddings(spec.handle, task.train.images, SIDE)
+    got = rank.embed(spec, task, profile=PROFILE, use_cache=False)
+    np.testing.assert_allclose(got.embeddings, ref, rtol=1e-5, atol=1e-6)
+
+    y = task.train.labels
+    # In float64, as the proxy computes (scikit-learn keeps cosine distances of float32
+    # input in float32, which reorders neighbours whose distances differ by ~1e-7).
+    expected = sklearn_loo_predictions(ref.astype(np.float64), y, k, sk_metric)
+    result = ranked([spec], task, tmp_path, metric=metric, k=k)
+    row = result.row(spec.name)
+    assert row["score"] == float(np.mean(expected == y))
+    assert row["dim"] == ref.shape[1] and row["examples"] == len(y)
+    saved = np.load(tmp_path / "knn" / f"{spec.name}.npy")
+    np.testing.assert_array_equal(saved, expected)
+
+
+def test_logme_and_hscore_rank_by_the_proxy_on_the_embeddings(task, good, tmp_path):
+    for metric, fn in (("logme", proxies.logme), ("hscore", proxies.hscore)):
+        result = ranked(good, task, tmp_path / metric, metric=metric)
+        for spec in good:
+            emb = rank.embed(spec, task, profile=PROFILE).embeddings
+            assert result.row(spec.name)["score"] == pytest.approx(
+                fn(emb.astype(np.float64), task.train.labels), rel=1e-9)
+        assert not (tmp_path / metric / "knn").exists()
+    with pytest.raises(HubensembleError, match="greedy"):
+        ranked(good, task, tmp_path / "g", metric="logme", greedy=True)
+
+
+# --- rows, failures, files ----------------------------------------------------------------------
+
+def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp_path):
+    fixed = ModuleSpec(name="fixed-size", input_size=[20, 20],
+                       handle=write_hub_module(make_tiny_model(seed=7, width=6),
+                                               str(tmp_path / "fixed"), input_size=(20, 20)))
+    unsized = ModuleSpec(name="fixed-no-size", handle=fixed.handle)  # catalogue forgot it
+    specs = [good[0], broken["ghost"], broken["unsafe"], good[1], broken["conv4d"],
+             broken["nan"], fixed, broken["truncated"], good[2], unsized]
+    result = ranked(specs, task, tmp_path / "run", top_k=2)
+
+    doc = json.loads((tmp_path / "run" / "ranking.json").read_text())
+    assert {"metric", "k", "modules", "selected"} <= set(doc)
+    assert doc["metric"] == "knn" and doc["k"] == 1
+    rows = doc["modules"]
+    assert len(rows) == len(specs) and all(ROW_KEYS <= set(r) for r in rows)
+    ok = [r for r in rows if r["status"] == "ok"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert rows == ok + failed  # failed last
+    assert {r["name"] for r in ok} == {"good0", "good1", "good2", "fixed-size"}
+    scores = [r["score"] for r in ok]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r["dim"] > 0 and r["examples"] == len(task.train) for r in ok)
+    assert next(r for r in ok if r["name"] == "fixed-size")["resolution"] == [20, 20]
+
+    reasons = {r["name"]: r["reason"] for r in failed}
+    stages = {r["name"]: r["stage"] for r in failed}
+    assert stages == {"ghost": "savedmodel", "unsafe": "unsafe", "conv4d": "output",
+                      "nan": "output", "truncated": "savedmodel", "fixed-no-size": "input"}
+    assert "does not exist" in reasons["ghost"]
+    assert "ReadFile" in reasons["unsafe"] and "trust" in reasons["unsafe"]
+    assert "rank-4" in reasons["conv4d"]
+    assert "NaN" in reasons["nan"]
+    assert "tf.saved_model.load failed" in reasons["truncated"]
+    assert "input_size: [20, 20]" in reasons["fixed-no-size"]
+    assert all(r["score"] is None for r in failed)
+
+    assert doc["selected"] == [r["name"] for r in ok[:2]] == result.selected
+    lines = (tmp_path / "run" / "ranking.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[:9] == ["name", "handle", "status", "reason", "score", "dim", "examples",
+                          "seconds", "cache_hit"]
+    csv_rows = list(csv.DictReader(lines))
+    assert [r["name"] for r in csv_rows] == [r["name"] for r in rows]
+    assert [r["status"] for r in csv_rows] == [r["status"] for r in rows]
+
+    for r in ok:
+        assert (tmp_path / "run" / "knn" / f"{r['name']}.npy").exists()
+    for r in failed:
+        assert not (tmp_path / "run" / "knn" / f"{r['name']}.npy").exists()
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert set(meta["modules"]) == {s.name for s in specs}
+    assert meta["rank"]["metric"] == "knn" and meta["rank"]["selection"]["rule"] == "top_k"
+    assert meta["data"]["task"]["fingerprint"] == task.fingerprint
+    assert rank.load_ranking(tmp_path / "run").to_json() == doc
+    text = result.summary()
+    assert all(f"failed {r['name']}" in text for r in failed)
+    assert ", ".join(result.selected) in text
+
+
+def test_dict_output_needs_output_key(task, tmp_path):
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(5, 3, activation="relu")(inp)
+    model = keras.Model(inp, {"pooled": keras.layers.GlobalAveragePooling2D()(conv),
+                              "map": conv})
+    path = write_hub_module(model, str(tmp_path / "dict"))
+    specs = [ModuleSpec(name="with-key", handle=path, output_key="pooled"),
+             ModuleSpec(name="without-key", handle=path)]
+    result = ranked(specs, task, tmp_path / "run")
+    assert result.row("with-key")["status"] == "ok" and result.row("with-key")["dim"] == 5
+    bad = result.row("without-key")
+    assert bad["status"] == "failed" and "output_key" in bad["reason"]
+
+
+def test_all_failing_raises_a_summary(task, broken, tmp_path):
+    with pytest.raises(HubensembleError) as err:
+        ranked([broken["ghost"], broken["unsafe"], broken["nan"]], task, tmp_path)
+    text = str(err.value)
+    assert "3 failed" in text
+    assert all(name in text for name in ("ghost", "unsafe", "nan"))
+
+
+def test_load_ranking_without_a_ranking_says_what_to_run(tmp_path):
+    with pytest.raises(RunError, match="hubensemble rank"):
+        rank.load_ranking(tmp_path)
+
+
+# --- cache --------------------------------------------------------------------------------------
+
+def cache_files(folder):
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs
+                  if f.endswith(".npy"))
+
+
+def test_second_run_hits_the_cache_with_identical_scores(task, good, tmp_path):
+    cache = tmp_path / "cache"
+    first = ranked(good, task, tmp_path / "a", cache_dir=str(cache))
+    second = ranked(good, task, tmp_path / "b", cache_dir=str(cache))
+    assert [r["cache_hit"] for r in first.rows] == [False] * 3
+    assert [r["cache_hit"] for r in second.rows] == [True] * 3
+    assert stable(first.rows) == stable(second.rows)
+    assert len(cache_files(cache)) == 3
+
+    # A corrupt entry is recomputed (and repaired), not fatal.
+    victim = cache_files(cache)[0]
+    with open(victim, "wb") as f:
+        f.write(b"not an npy file")
+    third = ranked(good, task, tmp_path / "c", cache_dir=str(cache))
+    assert sorted(r["cache_hit"] for r in third.rows) == [False, True, True]
+    assert stable(third.rows) == stable(first.rows)
+    assert np.load(victim).shape[0] == len(task.train)
+
+    # A half-written file (say, copied from a crashed machine) and a wrong-shaped one too.
+    data = open(victim, "rb").read()
+    with open(victim, "wb") as f:
+        f.write(data[:len(data) // 2])
+    half = ranked(good, task, tmp_path / "h", cache_dir=str(cache))
+    assert sorted(r["cache_hit"] for r in half.rows) == [False, True, True]
+    assert stable(half.rows) == stable(first.rows)
+
+    np.save(victim, np.zeros((3, 4), np.float32))
+    fourth = ranked(good, task, tmp_path / "d", cache_dir=str(cache))
+    assert sorted(r["cache_hit"] for r in fourth.rows) == [False, True, True]
+    assert stable(fourth.rows) == stable(first.rows)
+
+
+def test_no_cache_neither_reads_nor_writes(task, good, tmp_path):
+    empty = tmp_path / "empty"
+    result = ranked(good[:2], task, tmp_path / "a", cache_dir=str(empty), use_cache=False)
+    assert not empty.exists() or cache_files(empty) == []
+    assert [r["cache_hit"] for r in result.rows] == [False, False]
+
+    full = tmp_path / "full"
+    warm = ranked(good[:2], task, tmp_path / "b", cache_dir=str(full))
+    before = {p: os.stat(p).st_mtime_ns for p in cache_files(full)}
+    for p in before:  # a read would return these zeros (or reject them): neither happens
+        np.save(p, np.zeros((len(task.train), 3), np.float32))
+        before[p] = os.stat(p).st_mtime_ns
+    cold = ranked(good[:2], task, tmp_path / "c", cache_dir=str(full), use_cache=False)
+    assert [r["cache_hit"] for r in cold.rows] == [False, False]
+    assert stable(cold.rows) == stable(warm.rows)
+    assert {p: os.stat(p).st_mtime_ns for p in cache_files(full)} == before
+
+
+TWO_PROCESSES = textwrap.dedent("""
+    import json, sys
+    from hubensemble import rank
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.data import load_task
+    from hubensemble.rundir import DataArgs
+    specs = [ModuleSpec(name=n, handle=h) for n, h in json.loads(sys.argv[1])]
+    rank.run_rank(specs, load_task("sklearn:digits"), sys.argv[2], profile="quick",
+                  cache_dir=sys.argv[3], data_args=DataArgs(spec="sklearn:digits"),
+                  progress=False)
+""")
+
+
+def test_two_processes_at_once_compute_each_entry_once(task, good, tmp_path):
+    cache = tmp_path / "cache"
+    specs = json.dumps([[s.name, s.handle] for s in good])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, specs,
+                               str(tmp_path / f"run{i}"), str(cache)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    rankings = [rank.load_ranking(tmp_path / f"run{i}") for i in range(2)]
+    assert stable(rankings[0].rows) == stable(rankings[1].rows)
+    assert rankings[0].selected == rankings[1].selected
+    assert len(cache_files(cache)) == len(good)
+    assert not [f for _, _, fs in os.walk(cache) for f in fs if ".tmp-" in f or ".lock" in f]
+    for spec in good:  # exactly one of the two computed each entry; the other read it
+        hits = [r.row(spec.name)["cache_hit"] for r in rankings]
+        assert sorted(hits) == [False, True], (spec.name, hits)
+
+
+# --- shards and merge ---------------------------------------------------------------------------
+
+def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path):
+    specs = [good[0], broken["ghost"], good[1], good[2], broken["nan"]]
+    for opts in ({"top_k": 2}, {"greedy": True, "max_k": 3}):
+        whole = ranked(specs, task, tmp_path / "whole", **opts)
+        shards = [tmp_path / f"shard{i}" for i in range(2)]
+        parts = [ranked(specs, task, d, shard=(i, 2), **opts) for i, d in enumerate(shards)]
+        assert sorted(r["name"] for r in parts[0].rows) == ["good0", "good1", "nan"]
+        assert sorted(r["name"] for r in parts[1].rows) == ["ghost", "good2"]
+        merged = rank.merge_rankings(shards[::-1], tmp_path / "merged", **opts)
+        assert stable(merged.rows) == stable(whole.rows)
+        assert merged.selected == whole.selected
+        for r in merged.ok_rows:
+            np.testing.assert_array_equal(
+                np.load(tmp_path / "merged" / "knn" / f"{r['name']}.npy"),
+                np.load(tmp_path / "whole" / "knn" / f"{r['name']}.npy"))
+        meta = json.loads((tmp_path / "merged" / "run.json").read_text())
+        assert set(meta["modules"]) == {s.name for s in specs}
+        assert meta["data"]["task"]["fingerprint"] == task.fingerprint
+        assert (tmp_path / "merged" / "labels" / "train.npy").exists()
+
+
+def test_merge_refuses_mismatched_shards(task, good, tmp_path):
+    a, b, k3, dup = (tmp_path / n for n in ("a", "b", "k3", "dup"))
+    ranked(good, task, a, shard=(0, 2))
+    ranked(good, task, b, shard=(1, 2))
+    ranked(good, task, k3, shard=(1, 2), k=3)
+    ranked(good, task, dup, shard=(0, 2))
+    with pytest.raises(RunError, match="1/2 missing"):
+        rank.merge_rankings([a], tmp_path / "m1")
+    with pytest.raises(RunError, match="given twice") as err:
+        rank.merge_rankings([a, dup, b], tmp_path / "m2")
+    assert str(a) in str(err.value) and str(dup) in str(err.value)
+    with pytest.raises(RunError, match="different k") as err:
+        rank.merge_rankings([a, k3], tmp_path / "m3")
+    assert str(a) in str(err.value) and str(k3) in str(err.value)
+    other = load_task("sklearn:digits", seed=1)  # another train/val/test split
+    ranked(good, other, tmp_path / "other", shard=(1, 2))
+    with pytest.raises(RunError, match="data_fingerprint"):
+        rank.merge_rankings([a, tmp_path / "other"], tmp_path / "m4")
+    ranked(good[:2], task, tmp_path / "cat", shard=(1, 2))
+    with pytest.raises(RunError, match="catalogue"):
+        rank.merge_rankings([a, tmp_path / "cat"], tmp_path / "m5")
+
+
+# --- selection ----------------------------------------------------------------------------------
+
+def test_selection_rules_are_the_proxies_on_the_saved_scores(task, good, module_factory,
+                                                             tmp_path):
+    more = [ModuleSpec(name=f"extra{i}", handle=module_factory(f"rank-extra{i}", seed=20 + i,
+                                                               width=3 + i))
+            for i in range(3)]
+    specs = good + more
+    top = ranked(specs, task, tmp_path / "top", top_k=3)
+    scores = {r["name"]: r["score"] for r in top.rows}
+    assert top.selected == proxies.select_top_k(scores, 3)
+    assert len(top.selected) == 3
+
+    best = max(scores.values())
+    tau = (best - sorted(scores.values())[2]) / best + 1e-9  # keeps exactly the best 3
+    thr = ranked(specs, task, tmp_path / "thr", threshold=tau, max_k=10)
+    assert thr.selected == proxies.select_threshold(scores, tau, 10)
+    capped = ranked(specs, task, tmp_path / "cap", threshold=1.0, max_k=4)
+    assert capped.selected == proxies.select_threshold(scores, 1.0, 4)
+    assert len(capped.selected) == 4
+
+    greedy = ranked(specs, task, tmp_path / "greedy", greedy=True, max_k=4)
+    preds = {n: np.load(tmp_path / "greedy" / "knn" / f"{n}.npy") for n in scores}
+    assert greedy.selected == proxies.select_greedy_knn(preds, task.train.labels, k_max=4)
+    assert greedy.selection == {"rule": "greedy", "max_k": 4}
+    assert greedy.selected[0] == proxies.rank_order(scores)[0]
+
+    with pytest.raises(HubensembleError, match="not both"):
+        ranked(specs, task, tmp_path / "x", greedy=True, threshold=0.1)
