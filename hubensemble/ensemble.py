@@ -432,3 +432,24 @@ def read_ensemble(run_dir):
         return fileio.read_json(path)
     except (OSError, json.JSONDecodeError) as e:
         raise RunError(f"{path} is unreadable ({e}); re-run `hubensemble ensemble`")
+
+
+def format_ensemble(result):
+    """A short text summary of an ensemble.json dict, for the terminal."""
+    lines = [f"ensemble of {result['size']} (objective {result['objective']}, "
+             f"{result['n_candidates']} candidates):"]
+    for m in result["members"]:
+        lines.append(f"  {m['weight']:.3f}  {m['trial']}")
+    v = result["val"]
+    lines.append(f"validation: ensemble ce {v['ensemble']['nll']:.4f} acc "
+                 f"{v['ensemble']['accuracy']:.4f} | best single ({v['best_single']['trial']}) "
+                 f"ce {v['best_single']['nll']:.4f} acc {v['best_single']['accuracy']:.4f}")
+    test = result.get("test")
+    if test and test.get("best_single"):
+        e, b = test["ensemble"], test["best_single"]
+        lines.append(f"test:       ensemble acc {e['accuracy']:.4f} nll {e['nll']:.4f} ece "
+                     f"{e['ece']:.4f} | best single acc {b['accuracy']:.4f} nll "
+                     f"{b['nll']:.4f} ece {b['ece']:.4f}")
+    for s in result.get("skipped", []):
+        lines.append(f"  skipped {s['trial']}: {s['reason']}")
+    return "\n".join(lines)
