@@ -28,6 +28,15 @@ def _fsync_dir(path):
         os.close(fd)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path, data):
     """Write `data` to `path` through a temp file in the same folder and a rename."""
     path = os.fspath(path)
@@ -35,6 +44,8 @@ def atomic_write_bytes(path, data):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_MARKER + os.path.basename(path) + ".")
     try:
+        # mkstemp makes 0600 files; results are ordinary files that others may read.
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,0 +1,316 @@
+"""Robustness evaluation: corruptions (deterministic, bounded, monotone) and evaluate_model
+against metrics computed by hand from a tiny real SavedModel's own outputs."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hubensemble import evaluate as ev
+from hubensemble.data import Split, Task
+from hubensemble.errors import HubensembleError
+
+NUM_CLASSES = 3
+WEIGHTS = (0.5, 0.3, 0.2)
+TRIALS = ("default-0000-a", "default-0001-b", "default-0002-c")
+BEST = "default-0001-b"
+
+
+def smooth_images(n=6, side=32, seed=0):
+    """Natural-ish images: random 8x8 colour fields upsampled, values in [0.1, 0.7]."""
+    base = np.random.default_rng(seed).random((n, 8, 8, 3)).astype(np.float32)
+    up = tf.image.resize(base, (side, side), method="bicubic").numpy()
+    return np.clip(up, 0.0, 1.0) * 0.6 + 0.1
+
+
+def psnr(a, b):
+    return 10.0 * np.log10(1.0 / np.mean((a - b) ** 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Corruptions
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(ev.CORRUPTIONS))
+def test_corruption_is_deterministic_bounded_and_stronger_with_severity(name):
+    x = smooth_images()
+    fn = ev.CORRUPTIONS[name]
+    quality = []
+    for severity in ev.SEVERITIES:
+        a = fn(x, severity, 3)
+        assert a.shape == x.shape and a.dtype == np.float32
+        assert a.min() >= 0.0 and a.max() <= 1.0
+        np.testing.assert_array_equal(a, fn(x, severity, 3))
+        quality.append(psnr(a, x))
+    assert quality[0] > quality[1] > quality[2], quality
+    assert np.isfinite(quality[0])  # severity 1 changes the image
+
+
+@pytest.mark.parametrize("name", list(ev.CORRUPTIONS))
+def test_corruption_seeds_and_batches(name):
+    x = smooth_images(n=7)
+    fn = ev.CORRUPTIONS[name]
+    a, b = fn(x, 2, 0), fn(x, 2, 1)
+    if name in ev.RANDOM_CORRUPTIONS:
+        assert not np.array_equal(a, b)
+        # Different images of one batch get different noise, not one pattern repeated.
+        same = np.repeat(x[:1], 2, axis=0)
+        twin = fn(same, 2, 0)
+        assert not np.array_equal(twin[0], twin[1])
+    else:
+        np.testing.assert_array_equal(a, b)
+    # A split corrupted in batches equals the split corrupted at once.
+    np.testing.assert_array_equal(fn(x[4:], 2, 0, start=4), a[4:])
+    # One image [H, W, 3] works as a batch of one.
+    np.testing.assert_array_equal(fn(x[0], 2, 0), a[0])
+
+
+def test_brightness_matches_an_hsv_round_trip():
+    x = smooth_images(n=3, side=16)
+    x[0, :2, :2] = 0.0  # black pixels: hue/saturation undefined, value only
+    for severity, delta in zip(ev.SEVERITIES, ev.PARAMETERS["brightness"]):
+        hsv = tf.image.rgb_to_hsv(x)
+        v = tf.clip_by_value(hsv[..., 2:] + delta, 0.0, 1.0)
+        expected = tf.image.hsv_to_rgb(tf.concat([hsv[..., :2], v], axis=-1)).numpy()
+        np.testing.assert_allclose(ev.CORRUPTIONS["brightness"](x, severity, 0), expected,
+                                   atol=2e-6)
+
+
+def test_blur_matches_scipy_gaussian_filter():
+    from scipy.ndimage import gaussian_filter
+
+    x = smooth_images(n=2, side=32)
+    for severity in ev.SEVERITIES:
+        sigma = ev.blur_sigma(ev.PARAMETERS["gaussian_blur"][severity - 1], 32, 32)
+        expected = gaussian_filter(x.astype(np.float64), sigma=(0, sigma, sigma, 0),
+                                   mode="nearest", truncate=4.0)
+        np.testing.assert_allclose(ev.CORRUPTIONS["gaussian_blur"](x, severity, 0), expected,
+                                   atol=1e-4)  # float32 convolution vs float64
+
+
+def test_blur_sigma_scaling():
+    assert ev.blur_sigma(3.0, 224, 300) == pytest.approx(3.0)
+    assert ev.blur_sigma(6.0, 32, 32) == pytest.approx(6.0 * np.sqrt(32 / 224))
+    assert ev.blur_sigma(1.0, 8, 8) == ev.MIN_BLUR_SIGMA
+
+
+def test_unknown_corruption_and_bad_arguments_are_errors_that_list_the_names():
+    with pytest.raises(HubensembleError) as e:
+        ev.get_corruption("fog")
+    for name in ev.CORRUPTIONS:
+        assert name in str(e.value)
+    with pytest.raises(HubensembleError, match="gaussian_noise"):
+        ev.resolve_corruptions(["contrast", "snow"])
+    with pytest.raises(HubensembleError, match="severity"):
+        ev.CORRUPTIONS["contrast"](smooth_images(n=1), 4, 0)
+    with pytest.raises(HubensembleError, match="seed"):
+        ev.CORRUPTIONS["gaussian_noise"](smooth_images(n=1), 1, -1)
+    assert ev.resolve_corruptions(True) == list(ev.DEFAULT_CORRUPTIONS)
+    assert ev.resolve_corruptions(False) == []
+    assert ev.resolve_corruptions("all") == list(ev.CORRUPTIONS)
+    assert ev.resolve_corruptions("jpeg, contrast,jpeg") == ["jpeg", "contrast"]
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate_model on a small real SavedModel with the export's signatures and asset
+# ---------------------------------------------------------------------------------------------
+
+def build_export(path, *, members=True, best=BEST, seed=0):
+    """An export-shaped SavedModel: 3 linear members on 2x2 area-pooled colours; signatures
+    serving_default (weighted average) and optionally serve_members; assets/hubensemble.json."""
+    rng = np.random.default_rng(seed)
+    kernel = tf.Variable(rng.normal(size=(len(WEIGHTS), 12, NUM_CLASSES)).astype(np.float32) * 4)
+    bias = tf.Variable(rng.normal(size=(len(WEIGHTS), NUM_CLASSES)).astype(np.float32))
+    w = tf.constant(WEIGHTS, tf.float32)
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+
+    def member_probs(images):
+        f = tf.reshape(tf.image.resize(images, [2, 2], method="area"), [-1, 12]) - 0.4
+        return tf.nn.softmax(tf.einsum("nf,mfc->nmc", f, kernel) + bias, axis=-1)
+
+    @tf.function(input_signature=[spec])
+    def serving_default(images):
+        p = tf.einsum("nmc,m->nc", member_probs(images), w)
+        return {"probabilities": p, "class_ids": tf.argmax(p, axis=-1)}
+
+    @tf.function(input_signature=[spec])
+    def serve_members(images):
+        return {"member_probabilities": member_probs(images)}
+
+    root = tf.train.Checkpoint()
+    root.kernel, root.bias = kernel, bias
+    root.serving_default = serving_default
+    signatures = {"serving_default": serving_default.get_concrete_function()}
+    if members:
+        root.serve_members = serve_members
+        signatures["serve_members"] = serve_members.get_concrete_function()
+    tf.saved_model.save(root, str(path), signatures=signatures)
+    asset = {"format": "hubensemble-export", "class_names": ["a", "b", "c"],
+             "num_classes": NUM_CLASSES, "best_single": best,
+             "members": [{"trial": t, "module": t[-1], "weight": wt}
+                         for t, wt in zip(TRIALS, WEIGHTS)]}
+    os.makedirs(path / "assets", exist_ok=True)
+    (path / "assets" / "hubensemble.json").write_text(json.dumps(asset))
+    return path
+
+
+def make_task(model_dir, n=29, side=12, mixed=False, seed=1):
+    """A 3-class task whose test labels mostly agree with the model (the rest random)."""
+    rng = np.random.default_rng(seed)
+    images = (rng.random((n, side, side, 3)) * 255).astype(np.uint8)
+    loaded = tf.saved_model.load(str(model_dir))
+    pred = loaded.signatures["serving_default"](
+        images=tf.constant(images.astype(np.float32) / 255.0))["class_ids"].numpy()
+    labels = np.where(rng.random(n) < 0.7, pred, rng.integers(0, NUM_CLASSES, n)).astype(np.int64)
+    if mixed:
+        test_images = [im[: side - (i % 3), : side + (i % 2)] for i, im in enumerate(images)]
+    else:
+        test_images = images
+    train = Split(images=images[:9], labels=np.arange(9, dtype=np.int64) % NUM_CLASSES)
+    return Task(name="toy", source="test", class_names=["a", "b", "c"], train=train,
+                test=Split(images=test_images, labels=labels))
+
+
+def reference_metrics(probs, y, bins=15):
+    """Deliberately plain: accuracy, mean -log p(y) (p floored at 1e-12), and ECE by a loop
+    over 15 equal-width bins (lo, hi] (a confidence of 0 in the first)."""
+    probs = np.asarray(probs, np.float64)
+    pred = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = (conf > lo) & (conf <= hi) if b else (conf >= 0) & (conf <= hi)
+        if inside.any():
+            total += inside.sum() / len(y) * abs(np.mean(pred[inside] == y[inside])
+                                                 - np.mean(conf[inside]))
+    p_true = np.maximum(probs[np.arange(len(y)), y], 1e-12)
+    return {"accuracy": float(np.mean(pred == y)), "nll": float(np.mean(-np.log(p_true))),
+            "ece": total}
+
+
+def assert_close(got, want):
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], abs=1e-6), k
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    return build_export(tmp_path_factory.mktemp("export") / "model")
+
+
+def test_evaluate_model_matches_metrics_from_the_models_outputs(export_dir, tmp_path):
+    task = make_task(export_dir)
+    names = ["gaussian_noise", "contrast", "jpeg"]
+    result = ev.evaluate_model(export_dir, task, corruptions=names, severities=(1, 3), seed=5,
+                               batch_size=7, progress=False)
+
+    loaded = tf.saved_model.load(str(export_dir))
+    clean = task.test.float_images()
+    y = task.test.labels
+
+    def reference(images):
+        x = tf.constant(images)
+        ens = loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
+        members = loaded.signatures["serve_members"](images=x)["member_probabilities"].numpy()
+        return {"ensemble": reference_metrics(ens, y),
+                "best_single": reference_metrics(members[:, TRIALS.index(BEST)], y)}
+
+    want = reference(clean)
+    for model in ("ensemble", "best_single"):
+        assert_close(result["clean"][model], want[model])
+    corrupted = []
+    for name in names:
+        assert set(result["corruptions"][name]) == {"1", "3"}
+        for sev in (1, 3):
+            # The whole split at once (start=0) must equal evaluate's batches of 7.
+            want = reference(ev.CORRUPTIONS[name](clean, sev, 5))
+            corrupted.append(want)
+            for model in ("ensemble", "best_single"):
+                assert_close(result["corruptions"][name][str(sev)][model], want[model])
+    for model in ("ensemble", "best_single"):
+        for k in ("accuracy", "nll", "ece"):
+            mean = np.mean([c[model][k] for c in corrupted])
+            assert result["mean_corrupted"][model][k] == pytest.approx(mean, abs=1e-6)
+    assert result["best_single"]["trial"] == BEST and "best_single_missing" not in result
+    assert result["n"] == len(y) and result["split"] == "test"
+    assert result["parameters"]["jpeg"] == {"1": 25, "3": 7}
+    # Noise is strong enough to hurt at severity 3.
+    assert result["corruptions"]["contrast"]["3"]["ensemble"] != result["clean"]["ensemble"]
+
+    path = ev.write_evaluation(result, tmp_path / "robustness.json")
+    assert ev.read_evaluation(path) == json.loads(json.dumps(result))
+    table = ev.format_evaluation(result)
+    assert BEST in table and "gaussian_noise" in table and "mean over corruptions" in table
+    assert f"{result['clean']['ensemble']['accuracy']:.4f}" in table
+    assert f"{result['clean']['best_single']['nll']:.4f}" in table
+
+
+def test_images_of_mixed_sizes_are_fed_at_the_tasks_size(export_dir):
+    task = make_task(export_dir, n=10, mixed=True)
+    result = ev.evaluate_model(export_dir, task, corruptions=False, batch_size=4,
+                               progress=False)
+    assert result["image_size"] == list(task.image_size)
+    assert result["corruptions"] == {} and result["mean_corrupted"] is None
+    images = np.concatenate([x.numpy() for x, _ in task.dataset(
+        "test", batch_size=64, image_size=task.image_size, cache=False)])
+    loaded = tf.saved_model.load(str(export_dir))
+    probs = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"]
+    assert_close(result["clean"]["ensemble"], reference_metrics(probs.numpy(), task.test.labels))
+
+
+def test_export_without_serve_members_is_evaluated_as_an_ensemble_only(export_dir, tmp_path):
+    plain = build_export(tmp_path / "plain", members=False)
+    task = make_task(export_dir, n=12)
+    result = ev.evaluate_model(plain, task, corruptions=["brightness"], severities=(2,),
+                               progress=False)
+    assert result["best_single"] is None
+    assert "serve_members" in result["best_single_missing"]
+    assert result["clean"]["best_single"] is None
+    assert result["corruptions"]["brightness"]["2"]["best_single"] is None
+    assert result["mean_corrupted"]["best_single"] is None
+    # Same weights as the full export: the ensemble numbers are the same.
+    full = ev.evaluate_model(export_dir, task, corruptions=["brightness"], severities=(2,),
+                             progress=False)
+    assert_close(result["clean"]["ensemble"], full["clean"]["ensemble"])
+    table = ev.format_evaluation(result)
+    assert "ensemble only" in table and "serve_members" in table
+
+
+def test_best_single_outside_the_members_is_said(export_dir, tmp_path):
+    other = build_export(tmp_path / "other", best="default-0009-z")
+    result = ev.evaluate_model(other, make_task(export_dir, n=6), corruptions=False,
+                               progress=False)
+    assert result["best_single"] is None and "default-0009-z" in result["best_single_missing"]
+
+
+def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
+    task = make_task(export_dir, n=6)
+    with pytest.raises(HubensembleError) as e:
+        ev.evaluate_model(export_dir, task, corruptions=["fog"], progress=False)
+    assert all(name in str(e.value) for name in ev.CORRUPTIONS)
+    with pytest.raises(HubensembleError, match="SavedModel"):
+        ev.evaluate_model(tmp_path, task, progress=False)
+    four = Task(name="four", source="test", class_names=list("abcd"), train=task.train,
+                test=task.test)
+    with pytest.raises(HubensembleError, match="3 classes"):
+        ev.evaluate_model(export_dir, four, corruptions=False, progress=False)
+    with pytest.raises(HubensembleError, match="no val split"):
+        ev.evaluate_model(export_dir, task, split="val", progress=False)
+
+
+def test_the_task_of_an_export_inside_a_run_is_the_runs_own(tmp_path):
+    from hubensemble.data import load_task
+    from hubensemble.errors import DataError
+    from hubensemble.rundir import DataArgs, Run
+
+    task = load_task("sklearn:digits", seed=3)
+    Run(tmp_path / "run").attach_task(task, DataArgs(spec="sklearn:digits", seed=3))
+    again = ev.load_evaluation_task(tmp_path / "run" / "export")
+    assert again.fingerprint == task.fingerprint
+    assert ev.load_evaluation_task(tmp_path / "x", "sklearn:digits").num_classes == 10
+    with pytest.raises(DataError, match="--data"):
+        ev.load_evaluation_task(tmp_path / "elsewhere" / "export")

@@ -1,0 +1,270 @@
+"""The run report: a synthetic but consistent run directory written with the real writers,
+checked against numbers computed independently here."""
+
+import base64
+import re
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from hubensemble import ensemble, report
+from hubensemble.errors import RunError
+from hubensemble.evaluate import write_evaluation
+from hubensemble.fileio import atomic_save_npy
+from hubensemble.rank import Ranking
+from hubensemble.rundir import Run
+from hubensemble.tune import write_candidate
+
+C = 3
+N_VAL, N_TEST = 60, 50
+# module: (kNN score, fine-tuning skill) — the proxy's order differs from fine-tuning's.
+MODULES = {"alpha": (0.90, 1.6), "beta_net": (0.80, 0.8), "gamma": (0.70, 1.4),
+           "delta": (0.60, 0.3)}
+OOM = "ResourceExhaustedError: OOM when allocating tensor with shape [512, 2048]"
+SHA = "[checksum] sha256 mismatch: expected 1234abcd, got ffff0000; update the catalogue"
+
+
+def softmax(z):
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def probs_for(y, skill, rng):
+    z = rng.normal(size=(len(y), C))
+    z[np.arange(len(y)), y] += skill
+    return softmax(z).astype(np.float32)
+
+
+def ranking_rows(modules):
+    rows = []
+    for i, (name, (score, _)) in enumerate(modules.items()):
+        rows.append({"name": name, "handle": f"/zoo/{name}", "status": "ok", "reason": None,
+                     "score": score, "dim": 64 * (i + 1), "examples": 90, "seconds": 0.5,
+                     "cache_hit": False, "stage": None, "family": "expert" if i else "generalist",
+                     "index": i})
+    rows.append({"name": "broken", "handle": "/zoo/broken", "status": "failed", "reason": SHA,
+                 "score": None, "dim": None, "examples": None, "seconds": 0.1,
+                 "cache_hit": None, "stage": "checksum", "family": "expert",
+                 "index": len(modules)})
+    return rows
+
+
+def data_section():
+    return {"args": {"spec": "npz:/data/toy.npz", "seed": 0},
+            "task": {"name": "toy", "source": "a test", "fingerprint": "ab" * 32,
+                     "class_names": ["cat", "dog", "emu"], "num_classes": C,
+                     "sizes": {"train": 90, "val": N_VAL, "test": N_TEST},
+                     "image_size": [16, 16], "same_size": True, "synthetic": False,
+                     "flip": True, "skipped": []}}
+
+
+def make_ranked_run(path, modules):
+    Ranking(metric="knn", k=1, rows=ranking_rows(modules), selected=list(modules),
+            selection={"rule": "top_k", "top_k": len(modules)}, examples=90).write(path)
+    Run(path).update(data=data_section())
+
+
+def make_full_run(path, modules=MODULES, robustness=True, seed=0):
+    """ranking.json, candidates (2 trials per module, one failed, one broken), labels,
+    ensemble.json via ensemble.run_ensemble, run.json via Run.update, robustness.json."""
+    rng = np.random.default_rng(seed)
+    make_ranked_run(path, modules)
+    y_val, y_test = rng.integers(0, C, N_VAL), rng.integers(0, C, N_TEST)
+    atomic_save_npy(path / "labels" / "val.npy", y_val)
+    atomic_save_npy(path / "labels" / "test.npy", y_test)
+    index = 0
+    for name, (_, skill) in modules.items():
+        for delta in (0.0, -0.8):
+            trial = f"default-{index:04d}-{name}"
+            hp = {"lr": 0.01 if delta else 0.1, "steps": 40, "weight_decay": 0.0,
+                  "dropout": 0.0, "batch_size": 32, "seed": index, "augmentation": None,
+                  "mixup_alpha": 0.0, "momentum": 0.9}
+            vp, tp = probs_for(y_val, skill + delta, rng), probs_for(y_test, skill + delta, rng)
+            record = {"trial": trial, "module": name, "handle": f"/zoo/{name}", "hparams": hp,
+                      "seed": index, "status": "ok", "reason": None,
+                      "val": {"ce": 0.0, "accuracy": 0.0}, "test": None, "has_test": True}
+            write_candidate(path / "candidates", record, val_probs=vp, test_probs=tp)
+            index += 1
+    first = next(iter(modules))
+    write_candidate(path / "candidates",
+                    {"trial": f"default-{index:04d}-{first}", "module": first, "hparams": {},
+                     "status": "failed", "reason": OOM, "has_test": True})
+    write_candidate(path / "candidates",
+                    {"trial": f"default-{index + 1:04d}-{first}", "module": first,
+                     "hparams": {}, "status": "ok", "has_test": True},
+                    val_probs=probs_for(y_val[:5], 1.0, rng))
+    result = ensemble.run_ensemble(path, budget=6)
+    Run(path).update(stages={"rank": {"seconds": 12.5, "modules": len(modules) + 1},
+                             "tune": {"seconds": 304.25}, "ensemble": {"seconds": 0.4}},
+                     export={"path": str(path / "export"), "skipped": []})
+    if robustness:
+        write_evaluation(fake_robustness(with_single=True), path / "robustness.json")
+    return result
+
+
+def fake_robustness(with_single):
+    def entry(a):
+        single = {"accuracy": a - 0.05, "nll": 1.0 - a + 0.1, "ece": 0.06} if with_single \
+            else None
+        return {"ensemble": {"accuracy": a, "nll": 1.0 - a, "ece": 0.03}, "best_single": single}
+
+    corr = {"gaussian_noise": {"1": entry(0.7125), "2": entry(0.6), "3": entry(0.4)},
+            "jpeg": {"1": entry(0.8), "2": entry(0.75), "3": entry(0.6875)}}
+    result = {"split": "test", "n": N_TEST, "seed": 0, "severities": [1, 2, 3],
+              "best_single": {"trial": "default-0000-alpha", "module": "alpha", "index": 0}
+              if with_single else None,
+              "clean": entry(0.9125), "corruptions": corr,
+              "mean_corrupted": {"ensemble": {"accuracy": 0.66, "nll": 0.34, "ece": 0.03},
+                                 "best_single": ({"accuracy": 0.61, "nll": 0.44, "ece": 0.06}
+                                                 if with_single else None)}}
+    if not with_single:
+        result["best_single_missing"] = "the export has no serve_members signature"
+    return result
+
+
+def self_contained(html):
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", html, flags=re.I)
+    return (all(r.startswith("data:") for r in refs) and "<script" not in html.lower()
+            and "<link" not in html.lower() and "url(" not in html.lower())
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run")
+    ens = make_full_run(path)
+    md, html = report.write_report(path)
+    return path, ens, md.read_text(), html.read_text()
+
+
+def test_report_files_and_self_contained_html(full_run):
+    path, _, md, html = full_run
+    assert (path / "report.md").exists() and (path / "report.html").exists()
+    assert self_contained(html)
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 4  # kNN scatter, ensemble curve, reliability, robustness
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    linked = re.findall(r"\]\((report_files/[^)]+\.png)\)", md)
+    assert len(linked) == 4
+    for rel in linked:
+        assert (path / rel).read_bytes().startswith(b"\x89PNG")
+    assert not list(path.glob("**/.tmp-*"))
+
+
+def test_report_holds_the_runs_numbers(full_run):
+    path, ens, md, html = full_run
+    for text in (md, html):
+        for name in list(MODULES) + ["broken"]:
+            assert name in text
+        # Failures: the ranking's, the failed trial's and the unusable candidate's reasons.
+        assert "sha256 mismatch: expected 1234abcd" in text and OOM in text
+        assert "val_probs.npy has shape (5, 3)" in text
+        for model in ("ensemble", "best_single"):
+            for k in ("accuracy", "nll", "ece"):
+                assert f"{ens['test'][model][k]:.4f}" in text, (model, k)
+        for m in ens["members"]:
+            assert m["trial"] in text
+        assert "0.7125" in text and "gaussian_noise" in text  # robustness table
+        assert "304.2 s" in text or "5 min 04.2 s" in text  # tune's time
+    # The members' varying hyperparameter (lr) is a column; the shared ones are listed once.
+    assert "Shared by every member" in md and "momentum = 0.9" in md
+
+
+def test_spearman_rho_matches_scipy(full_run):
+    path, _, md, html = full_run
+    y_val = np.load(path / "labels" / "val.npy")
+    cands, _ = ensemble.load_candidates(path)
+    best = {}
+    for c in cands:
+        acc = float(np.mean(c.val_probs.argmax(axis=1) == y_val))
+        best[c.module] = max(best.get(c.module, 0.0), acc)
+    names = [n for n in MODULES if n in best]
+    rho = spearmanr([MODULES[n][0] for n in names], [best[n] for n in names]).statistic
+    assert f"Spearman ρ = {rho:.3f}" in md and f"Spearman ρ = {rho:.3f}" in html
+    assert f"over {len(names)} modules" in md
+
+
+def test_spearman_and_reliability_helpers():
+    rng = np.random.default_rng(3)
+    for x, y in ([rng.random(7), rng.random(7)], [[1, 2, 2, 3, 5], [2, 1, 1, 4, 4]]):
+        assert report.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic)
+    assert report.spearman([1, 2], [2, 1]) is None
+    assert report.spearman([1, 2, 3], [5, 5, 5]) is None
+    probs = softmax(rng.normal(size=(200, 4)) * 2)
+    y = rng.integers(0, 4, 200)
+    rel = report.reliability(probs, y, bins=15)
+    conf, correct = probs.max(axis=1), probs.argmax(axis=1) == y
+    for b in range(15):
+        lo, hi = b / 15, (b + 1) / 15
+        inside = (conf > lo) & (conf <= hi)
+        assert rel["count"][b] == inside.sum()
+        if inside.any():
+            assert rel["accuracy"][b] == pytest.approx(correct[inside].mean())
+            assert rel["confidence"][b] == pytest.approx(conf[inside].mean())
+
+
+def test_summary_table_shows_the_numbers(full_run):
+    path, ens, _, _ = full_run
+    assert len(ens["members"]) >= 2  # the test data make a real ensemble
+    text = report.summary_table(path)
+    for model in ("ensemble", "best_single"):
+        for k in ("accuracy", "nll", "ece"):
+            assert f"{ens['test'][model][k]:.4f}" in text
+    assert ens["test"]["best_single"]["trial"] in text
+    assert f"ensemble size: {len(ens['members'])} members" in text
+    assert "rank 12.5 s" in text and "ensemble 0.4 s" in text
+    assert str(path / "export") in text and str(path / "report.html") in text
+
+
+def test_a_run_that_only_ranked_gets_a_report_saying_what_is_missing(tmp_path):
+    make_ranked_run(tmp_path, MODULES)
+    # A figure of an earlier report that no longer applies is removed.
+    (tmp_path / "report_files").mkdir()
+    (tmp_path / "report_files" / "ensemble_curve.png").write_bytes(b"old")
+    md_path, html_path = report.write_report(tmp_path)
+    assert not (tmp_path / "report_files" / "ensemble_curve.png").exists()
+    md, html = md_path.read_text(), html_path.read_text()
+    assert self_contained(html)
+    for name in list(MODULES) + ["broken"]:
+        assert name in md and name in html
+    assert "sha256 mismatch" in md  # the ranking's failure
+    assert "no fine-tuned candidates yet" in md and f"hubensemble tune --run {tmp_path}" in md
+    assert "no ensemble yet" in md and f"hubensemble ensemble --run {tmp_path}" in md
+    assert "robustness.json is missing" in md
+    assert "no stage timings" in md
+    assert "data:image" not in html and "](report_files/" not in md
+    text = report.summary_table(tmp_path)
+    assert "no ensemble yet" in text and "export: not written yet" in text
+
+
+def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path):
+    two = {k: MODULES[k] for k in ("alpha", "gamma")}
+    make_full_run(tmp_path, modules=two, robustness=False, seed=1)
+    write_evaluation(fake_robustness(with_single=False), tmp_path / "robustness.json")
+    md_path, html_path = report.write_report(tmp_path)
+    md = md_path.read_text()
+    assert "Spearman ρ is undefined" in md and "at least 3" in md
+    assert "Ensemble only: the export has no serve_members signature" in md
+    assert self_contained(html_path.read_text())
+
+
+def test_not_a_run_directory_is_an_error(tmp_path):
+    with pytest.raises(RunError, match="not a hubensemble run"):
+        report.write_report(tmp_path)
+    with pytest.raises(RunError, match="not a folder"):
+        report.write_report(tmp_path / "nope")
+
+
+def test_a_run_without_a_test_split_says_so(tmp_path):
+    make_full_run(tmp_path, robustness=False, seed=2)
+    (tmp_path / "labels" / "test.npy").unlink()
+    data = data_section()
+    data["task"]["sizes"]["test"] = None
+    Run(tmp_path).update(data=data)
+    ensemble.run_ensemble(tmp_path, budget=6)
+    md_path, html_path = report.write_report(tmp_path)
+    md = md_path.read_text()
+    assert "No test metrics: no RUN/labels/test.npy" in md
+    assert "reliability.png" not in md and "ensemble_curve.png" in md
+    assert "the run has no test split" in md
+    assert "no test metrics" in report.summary_table(tmp_path)
