@@ -1,0 +1,559 @@
+"""Tune: plans, schedule, decay to init, sweeps into candidates, resume, failures, distribution."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from hubensemble import hyperrule, tune
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.data import load_task
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.fileio import atomic_write_json
+from hubensemble.hub import write_hub_module
+from hubensemble.hyperrule import HParams, Profile, get_profile
+from hubensemble.rundir import DataArgs, Run
+
+WORKER = str(Path(__file__).with_name("tune_worker.py"))
+QUICK = get_profile("quick")
+CONTRACT_KEYS = {"trial", "module", "handle", "hparams", "seed", "status", "reason", "val",
+                 "test", "has_test", "weights", "seconds", "steps", "profile"}
+# A profile whose trials train long enough (60 steps) to be killed in the middle.
+SLOW = Profile(name="slowtest", step_scale=0.002, batch_size=16, min_steps=60, max_steps=60,
+               resolution_cap=32, momentum=0.9, lr_scale=QUICK.lr_scale)
+
+
+# ------------------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_task("sklearn:digits")
+
+
+@pytest.fixture(scope="module")
+def modules(module_factory, tmp_path_factory):
+    """name -> (ModuleSpec, kNN score): two close modules, one far, a NaN one, a missing one."""
+    nan_path = tmp_path_factory.mktemp("nanmod") / "nan"
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    x = keras.layers.Lambda(lambda t: t * float("nan"))(x)
+    write_hub_module(keras.Model(inp, x), str(nan_path))
+    gone = tmp_path_factory.mktemp("gone") / "module_that_was_deleted"
+    return {
+        "gen_a": (ModuleSpec(name="gen_a", handle=module_factory("gen_a", seed=1),
+                             family="generalist"), 0.90),
+        "exp_b": (ModuleSpec(name="exp_b", handle=module_factory("exp_b", seed=2),
+                             family="expert"), 0.89),
+        "exp_c": (ModuleSpec(name="exp_c", handle=module_factory("exp_c", seed=3),
+                             family="expert"), 0.70),
+        "nan_mod": (ModuleSpec(name="nan_mod", handle=str(nan_path), family="expert"), 0.70),
+        "gone": (ModuleSpec(name="gone", handle=str(gone), family="expert"), 0.70),
+    }
+
+
+def ranking_of(modules, names, selected):
+    rows = sorted(({"name": n, "handle": modules[n][0].handle, "status": "ok",
+                    "score": modules[n][1]} for n in names), key=lambda r: -r["score"])
+    return {"metric": "knn", "k": len(selected), "modules": rows, "selected": list(selected),
+            "selection": {"method": "top-k"}}
+
+
+def make_run(path, modules, *, names=("gen_a", "exp_b", "exp_c"), selected=("gen_a", "exp_b"),
+             synthetic=None, task=None):
+    """A run directory as the rank stage leaves it: run.json data + modules, ranking.json."""
+    run = Run(path)
+    args = DataArgs(spec="sklearn:digits", synthetic=synthetic)
+    run.attach_task(task if task is not None else args.load(), args)
+    run.update(modules={n: modules[n][0].to_json() for n in names})
+    atomic_write_json(run.ranking_json, ranking_of(modules, names, selected))
+    return run
+
+
+def candidates(run):
+    out = {}
+    for d in sorted(os.listdir(run.candidates)):
+        assert not d.startswith(".tmp-"), d
+        out[d] = json.loads((run.candidates / d / "trial.json").read_text())
+    return out
+
+
+def trial_log(run, sweep):
+    path = run.tuner / sweep / "trials.log"
+    return [line.split("\t") for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def starts(run, sweep):
+    counts = {}
+    for row in trial_log(run, sweep):
+        if row[5] == "start":
+            counts[row[4]] = counts.get(row[4], 0) + 1
+    return counts
+
+
+def no_tuner_checkpoints(run):
+    bad = [str(p) for p in run.tuner.rglob("*")
+           if p.is_file() and ("checkpoint" in p.name or p.suffix in (".h5", ".keras"))]
+    assert bad == []
+
+
+def paper_lr(step, total, base):
+    """The paper's schedule from its definition (A.1.1), written independently of hyperrule."""
+    warm = math.floor(0.2 * total)
+    if step < warm:
+        return base * step / warm
+    decays = sum(step > math.floor(f * total) for f in (0.4, 0.6, 0.8))
+    return base * 0.1 ** decays
+
+
+# ------------------------------------------------------------------------------ pure policy
+
+def test_schedule_matches_the_paper_at_the_marks():
+    for total, base in [(500, 0.1), (2500, 0.01), (10, 0.03125), (7, 0.5)]:
+        schedule = tune.PaperSchedule(base, total)
+        for frac in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+            step = int(round(frac * total))
+            got = float(schedule(step))
+            assert got == pytest.approx(paper_lr(step, total, base), rel=1e-6, abs=1e-12)
+            assert got == pytest.approx(hyperrule.learning_rate(step, total, base), rel=1e-6)
+        # and everywhere in between
+        for step in range(0, total + 1, max(1, total // 50)):
+            assert float(schedule(step)) == pytest.approx(paper_lr(step, total, base), rel=1e-6)
+    assert float(tune.PaperSchedule(0.1, 500)(0)) == 0.0  # warm-up starts at 0
+    assert float(tune.PaperSchedule(0.1, 500)(100)) == pytest.approx(0.1)
+
+
+def test_default_plan_is_the_grid_per_selected_module(modules):
+    specs = {n: s for n, (s, _) in modules.items()}
+    ranking = ranking_of(modules, ["gen_a", "exp_b", "exp_c"], ["gen_a", "exp_b"])
+    plan = tune.plan_sweep(ranking, specs, sweep="default", task={"flip": True},
+                           profile="paper")
+    assert len(plan) == 8 and [e.module for e in plan] == ["gen_a"] * 4 + ["exp_b"] * 4
+    for module in ("gen_a", "exp_b"):
+        grid = {(e.hparams.lr, e.hparams.steps) for e in plan if e.module == module}
+        assert grid == {(0.1, 2500), (0.1, 10000), (0.01, 2500), (0.01, 10000)}
+    assert all(e.hparams.batch_size == 512 and e.hparams.momentum == 0.99 for e in plan)
+    assert all(e.hparams.weight_decay == 0 and e.hparams.augmentation is None for e in plan)
+    assert len({e.hparams.seed for e in plan}) == 8
+    assert [e.trial_id for e in plan] == [f"default-{i:04d}-{e.module}"
+                                          for i, e in enumerate(plan)]
+    # profile scaling: quick = steps x0.002 clamped to 5..10, lr x lr_scale
+    quick = tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="quick")
+    assert {(e.hparams.lr, e.hparams.steps) for e in quick} == {
+        (0.1 * QUICK.lr_scale, 5), (0.1 * QUICK.lr_scale, 10), (0.01 * QUICK.lr_scale, 5),
+        (0.01 * QUICK.lr_scale, 10)}
+    assert all(e.hparams.batch_size == 16 for e in quick)
+    # --modules overrides the selection; a budget keeps L // 4 modules
+    only = tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper",
+                           modules=["exp_c", "gen_a"])
+    assert [e.module for e in only] == ["gen_a"] * 4 + ["exp_c"] * 4  # rank order
+    assert len(tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper",
+                               budget=4)) == 4
+    with pytest.raises(HubensembleError, match="gen_a, exp_b, exp_c"):
+        tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper",
+                        modules=["nope"])
+
+
+def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
+    specs = {n: s for n, (s, _) in modules.items()}
+    ranking = ranking_of(modules, ["exp_b", "gen_a", "exp_c"], ["gen_a"])
+    kw = dict(task={"flip": True, "synthetic": False}, profile="paper")
+    seeds = tune.plan_sweep(ranking, specs, sweep="seeds", budget=5, **kw)
+    assert [e.module for e in seeds] == ["gen_a"] * 5  # the generalist, not the best expert
+    assert {(e.hparams.lr, e.hparams.steps) for e in seeds} == {(0.01, 2500)}
+    assert len({e.hparams.seed for e in seeds}) == 5
+
+    hyper = tune.plan_sweep(ranking, specs, sweep="hyper", budget=60, seed=3, **kw)
+    assert hyper == tune.plan_sweep(ranking, specs, sweep="hyper", budget=60, seed=3, **kw)
+    assert hyper != tune.plan_sweep(ranking, specs, sweep="hyper", budget=60, seed=4, **kw)
+    h = [e.hparams for e in hyper]
+    assert all(1e-6 <= x.weight_decay <= 1e-1 and 0 <= x.dropout <= 0.5 for x in h)
+    assert all(1e-4 <= x.lr <= 1e-1 and x.steps in hyperrule.STEPS_CHOICES for x in h)
+    assert len({x.steps for x in h}) > 3 and min(x.lr for x in h) < 1e-3 < max(x.lr for x in h)
+    # a larger budget extends the plan: the first trials stay the same
+    assert tune.plan_sweep(ranking, specs, sweep="hyper", budget=10, seed=3, **kw) == hyper[:10]
+
+    aug = tune.plan_sweep(ranking, specs, sweep="aug", budget=40, **kw)
+    assert len(aug) == 40
+    families = [aug[i].hparams.augmentation for i in range(0, 40, 4)]
+    assert len(set(families)) == 10
+    for i, e in enumerate(aug):  # each family is fine-tuned with the 4 default settings
+        assert e.hparams.augmentation == families[i // 4]
+        grid = [(0.1, 2500), (0.1, 10000), (0.01, 2500), (0.01, 10000)]
+        assert (e.hparams.lr, e.hparams.steps) == grid[i % 4]
+    assert any(f.has_colour for f in families) and any(f.flip for f in families)
+    synthetic = tune.plan_sweep(ranking, specs, sweep="aug", budget=40,
+                                task={"flip": False, "synthetic": True}, profile="paper")
+    assert not any(e.hparams.augmentation.has_colour or e.hparams.augmentation.flip
+                   for e in synthetic)
+    assert any(e.hparams.effective_mixup_alpha > 0 for e in synthetic)
+
+    # combined: tau = 2 % keeps gen_a (0.90) and exp_b (0.89 >= 0.882), not exp_c (0.70)
+    combined = tune.plan_sweep(ranking, specs, sweep="combined", budget=60, **kw)
+    assert [e.module for e in combined] == ["gen_a", "exp_b"] * 30  # dealt round-robin
+    assert len({(e.hparams.lr, e.hparams.steps) for e in combined}) > 30
+    odd = tune.plan_sweep(ranking, specs, sweep="combined", budget=5, **kw)
+    assert [e.module for e in odd] == ["gen_a", "exp_b"] * 3  # round(5 / 2) = 3 each
+    assert odd == combined[:6]  # a larger budget extends the plan
+
+
+def test_seeds_falls_back_to_the_best_module_without_a_generalist(modules):
+    specs = {n: s for n, (s, _) in modules.items()}
+    ranking = ranking_of(modules, ["exp_b", "exp_c"], ["exp_b"])
+    with pytest.warns(UserWarning, match="generalist"):
+        plan = tune.plan_sweep(ranking, specs, sweep="seeds", budget=2, task={},
+                               profile="quick")
+    assert {e.module for e in plan} == {"exp_b"}
+    assert tune.default_budget("hyper", "paper", 3) == 60
+    assert tune.default_budget("default", "cpu", 3) == 12
+
+
+# ------------------------------------------------------------------------------ the model
+
+def test_zero_initialised_head_gives_uniform_probabilities(modules):
+    model = tune.build_classifier(modules["gen_a"][0], 7)
+    x = np.random.default_rng(0).random((5, 20, 20, 3)).astype("float32")
+    np.testing.assert_allclose(model(x).numpy(), np.full((5, 7), 1 / 7), rtol=1e-6)
+    assert not np.any(model.head.kernel.numpy()) and not np.any(model.head.bias.numpy())
+
+
+def test_weight_decay_pulls_towards_the_initial_weights_not_zero(modules):
+    """With uniform soft labels the zero head gives zero cross-entropy gradients, so only the
+    decay moves the weights: SGD with momentum on wd/2 ||w - w0||^2, computed here in numpy."""
+    wd, lr, steps, momentum = 0.5, 0.4, 20, 0.5
+    model = tune.build_classifier(modules["gen_a"][0], 4, weight_decay=wd)
+    hp = HParams(lr=lr, steps=steps, weight_decay=wd, batch_size=8, momentum=momentum)
+    tune.compile_classifier(model, hp)
+    w0 = [w.numpy().copy() for w in model.trainable_weights]
+    rng = np.random.default_rng(1)
+    # Move the backbone by as much as its own size; keep the head at 0.
+    deltas = [np.zeros_like(w) for w in w0]
+    for i in (0, 1):
+        d = rng.normal(size=w0[i].shape)
+        deltas[i] = (d * np.linalg.norm(w0[i]) / np.linalg.norm(d)).astype("float32")
+    for w, a, d in zip(model.trainable_weights, w0, deltas):
+        w.assign(a + d)
+    expected_penalty = 0.5 * wd * sum(float(np.sum(d.astype(np.float64) ** 2)) for d in deltas)
+    assert float(model.decay_penalty()) == pytest.approx(expected_penalty, rel=1e-5)
+
+    x = rng.random((8 * steps, 12, 12, 3)).astype("float32")
+    y = np.full((8 * steps, 4), 0.25, "float32")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+
+    # Keras SGD: v = m v - lr_t g; w += v, with g = wd (w - w0)
+    for w, a, d in zip(model.trainable_weights, w0, deltas):
+        dist, vel = d.astype(np.float64), np.zeros_like(d, np.float64)
+        for t in range(steps):
+            vel = momentum * vel - paper_lr(t, steps, lr) * wd * dist
+            dist = dist + vel
+        np.testing.assert_allclose(w.numpy(), a + dist, rtol=1e-4, atol=1e-5)
+    # Decay to zero would have shrunk the kernel to ~10 % of its size instead.
+    kernel, kernel0 = model.trainable_weights[0].numpy(), w0[0]
+    assert np.linalg.norm(kernel - kernel0) < 0.3 * np.linalg.norm(kernel0)  # back near w0
+    assert np.linalg.norm(kernel) > 0.7 * np.linalg.norm(kernel0)  # not near zero
+    # the saved weights are the model's own: no copy of w0 in the file
+    assert len(model.weights) == len(w0)
+
+
+def test_fit_member_on_train_and_val_is_deterministic(modules, digits):
+    spec = modules["gen_a"][0]
+    merged = tune._merged(digits, ("train", "val"))
+    assert len(merged.train) == len(digits.train) + len(digits.val)
+    hp = HParams(**QUICK.scale({"lr": 0.1, "steps": 2500}), seed=5)
+    probs = []
+    for _ in range(2):
+        model = tune.fit_member(spec, digits, hp, profile=QUICK, splits=("train", "val"))
+        probs.append(tune.predict_probs(model, digits, "val", spec=spec, profile=QUICK,
+                                        batch_size=64))
+    assert probs[0].shape == (200, 10) and probs[0].dtype == np.float32
+    np.testing.assert_allclose(probs[0].sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)
+    assert np.abs(probs[0] - 0.1).max() > 1e-4  # it trained
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules, digits):
+    run = make_run(tmp_path / "run", modules, task=digits)
+    summary = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
+                            strategy="cpu", task=digits, progress=False)
+    assert (summary["plan_size"], summary["ok"], summary["failed"]) == (4, 4, 0)
+    cands = candidates(run)
+    assert len(cands) == 4
+    grid = set()
+    for trial, rec in cands.items():
+        assert CONTRACT_KEYS <= set(rec) and rec["status"] == "ok" and rec["reason"] is None
+        assert trial == rec["trial"] and rec["module"] == "gen_a" and rec["profile"] == "quick"
+        hp = HParams.from_json(rec["hparams"])
+        grid.add((hp.lr, hp.steps))
+        assert rec["seed"] == hp.seed and rec["steps"] == hp.steps
+        val = np.load(run.candidates / trial / "val_probs.npy")
+        test = np.load(run.candidates / trial / "test_probs.npy")
+        assert val.shape == (200, 10) and test.shape == (797, 10) and val.dtype == np.float32
+        labels = np.load(run.labels / "val.npy")
+        ce = -np.mean(np.log(np.clip(val[np.arange(200), labels], 1e-7, 1)))
+        assert rec["val"]["ce"] == pytest.approx(ce, rel=1e-5)
+        assert rec["val"]["accuracy"] == pytest.approx(np.mean(val.argmax(1) == labels))
+        assert rec["has_test"] and rec["test"]["accuracy"] == pytest.approx(
+            np.mean(test.argmax(1) == np.load(run.labels / "test.npy")))
+        assert rec["weights"] == "weights.weights.h5"
+    assert grid == {(0.1 * QUICK.lr_scale, 5), (0.1 * QUICK.lr_scale, 10),
+                    (0.01 * QUICK.lr_scale, 5), (0.01 * QUICK.lr_scale, 10)}
+    no_tuner_checkpoints(run)
+    assert sorted(os.listdir(run.tuner / "tensorboard")) == sorted(cands)
+
+    # the saved weights rebuild the member exactly (what export does)
+    trial = sorted(cands)[0]
+    model = tune.build_classifier(modules["gen_a"][0], 10)
+    model.load_weights(str(run.candidates / trial / "weights.weights.h5"))
+    again = tune.predict_probs(model, digits, "val", spec=modules["gen_a"][0], profile="quick",
+                               batch_size=16)
+    np.testing.assert_allclose(again, np.load(run.candidates / trial / "val_probs.npy"),
+                               atol=1e-6)
+
+    meta = run.meta()["tune"]
+    assert meta["sweep"] == "default" and meta["plan_size"] == 4 and meta["seed"] == 0
+    assert meta["profile"]["name"] == "quick" and meta["profile"]["step_scale"] == 0.002
+
+    # the same call again runs nothing
+    mtimes = {t: os.path.getmtime(run.candidates / t / "trial.json") for t in cands}
+    log_before = trial_log(run, "default")
+    again = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
+                          strategy="cpu", task=digits, progress=False)
+    assert again["ok"] == 4 and trial_log(run, "default") == log_before
+    assert mtimes == {t: os.path.getmtime(run.candidates / t / "trial.json") for t in cands}
+    # other settings on the same trial ids are refused
+    with pytest.raises(RunError, match="other hyperparameters"):
+        tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick", seed=1,
+                      strategy="cpu", task=digits, progress=False)
+
+
+@pytest.mark.parametrize("sweep,budget,expected", [
+    ("seeds", 2, ["gen_a"] * 2),
+    ("hyper", 2, ["gen_a"] * 2),
+    ("aug", 4, ["gen_a"] * 4),
+    ("combined", 2, ["gen_a", "exp_b"]),
+])
+def test_each_sweep_kind_completes_its_plan(tmp_path, modules, sweep, budget, expected):
+    task = load_task("sklearn:digits", synthetic=True)
+    run = make_run(tmp_path / "run", modules, synthetic=True, task=task)
+    keep = "none" if sweep == "seeds" else "all"
+    summary = tune.run_tune(run.path, sweep=sweep, budget=budget, profile="quick",
+                            strategy="cpu", task=task, progress=False, keep_weights=keep)
+    cands = candidates(run)
+    assert summary["ok"] == len(cands) == budget
+    plan = tune.plan_sweep(json.loads(run.ranking_json.read_text()),
+                           {n: s for n, (s, _) in modules.items()}, sweep=sweep,
+                           budget=budget, task=task, profile="quick")
+    assert [cands[e.trial_id]["module"] for e in plan] == expected
+    for e in plan:
+        assert HParams.from_json(cands[e.trial_id]["hparams"]) == e.hparams
+        weights = run.candidates / e.trial_id / "weights.weights.h5"
+        assert weights.exists() == (keep == "all")
+        assert cands[e.trial_id]["weights"] == (None if keep == "none" else weights.name)
+    if sweep == "aug":  # synthetic digits: no colour distortion, and digits are never flipped
+        aug = HParams.from_json(cands[plan[0].trial_id]["hparams"]).augmentation
+        assert aug is not None and not aug.has_colour and not aug.flip
+    no_tuner_checkpoints(run)
+
+
+def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, digits):
+    names = ("gen_a", "nan_mod", "gone")
+    run = make_run(tmp_path / "run", modules, names=names, selected=names, task=digits)
+    # equal scores keep all three in the combined sweep: one trial each
+    ranking = json.loads(run.ranking_json.read_text())
+    for row in ranking["modules"]:
+        row["score"] = 0.7
+    atomic_write_json(run.ranking_json, ranking)
+    summary = tune.run_tune(run.path, sweep="combined", budget=3, profile="quick",
+                            strategy="cpu", task=digits, progress=False)
+    assert (summary["ok"], summary["failed"]) == (1, 2)
+    by_module = {r["module"]: r for r in candidates(run).values()}
+    assert by_module["gen_a"]["status"] == "ok"
+    nan = by_module["nan_mod"]
+    assert nan["status"] == "failed" and "nan" in nan["reason"].lower()
+    assert "cannot load" in by_module["gone"]["reason"]
+    for rec in (nan, by_module["gone"]):
+        assert rec["val"] is None and rec["weights"] is None
+        assert os.listdir(run.candidates / rec["trial"]) == ["trial.json"]
+    with pytest.raises(RunError, match="more than --max-failures 1"):
+        tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
+                      task=digits, progress=False, max_failures=1)
+    # deleting a failed candidate retries that trial, and only that one
+    shutil.rmtree(run.candidates / nan["trial"])
+    tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
+                  task=digits, progress=False)
+    assert starts(run, "combined") == {t: 1 + (t == nan["trial"]) for t in candidates(run)}
+
+
+# ------------------------------------------------------------------------------ strategies
+
+def test_strategies_without_accelerators(monkeypatch):
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert type(tune.get_strategy("cpu")).__name__ == "_DefaultDistributionStrategy"
+    assert type(tune.get_strategy("auto")).__name__ == "_DefaultDistributionStrategy"
+    with pytest.raises(HubensembleError, match="TF_CONFIG"):
+        tune.get_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+    with pytest.raises(HubensembleError, match="not valid"):
+        tune.get_strategy("multiworker")
+    with pytest.raises(HubensembleError, match="choose one of"):
+        tune.get_strategy("gpu")
+    with pytest.raises(HubensembleError, match="needs a TPU"):
+        tune.get_strategy("tpu")
+
+
+def test_an_unreachable_tpu_is_named_in_the_error(monkeypatch, caplog):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"grpc://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    with pytest.raises(HubensembleError, match=f"cannot reach the TPU at '{address}'"):
+        tune.get_strategy("tpu", tpu=address)
+    assert time.monotonic() - t0 < 15
+    # auto falls back (with a warning) when the named TPU cannot be reached
+    monkeypatch.setenv("TPU_NAME", address)
+    assert type(tune.get_strategy("auto")).__name__ == "_DefaultDistributionStrategy"
+    assert "cannot reach the TPU" in caplog.text
+
+
+def test_tuner_id_and_oracle_must_come_together(tmp_path, modules, digits, monkeypatch):
+    for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(k, raising=False)
+    run = make_run(tmp_path / "run", modules, task=digits)
+    with pytest.raises(HubensembleError, match="needs --oracle"):
+        tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", tuner_id="tuner0",
+                      task=digits, progress=False)
+    with pytest.raises(HubensembleError, match="HOST:PORT"):
+        tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", tuner_id="tuner0",
+                      oracle_address="nohost", task=digits, progress=False)
+    assert "KERASTUNER_TUNER_ID" not in os.environ  # restored
+
+
+def test_a_second_process_on_the_same_sweep_is_refused(tmp_path, modules, digits):
+    from hubensemble.fileio import file_lock
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    with file_lock(str(run.tuner / ".seeds.lock")):  # as a running tune holds it
+        with pytest.raises(RunError, match="another tune process"):
+            tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
+                          task=digits, progress=False)
+    assert not run.candidates.exists() or not os.listdir(run.candidates)
+
+
+# ------------------------------------------------------------------------------ processes
+
+def profile_json(profile, **changes):
+    d = {k: v for k, v in profile.to_json().items() if k != "rule"}
+    return json.dumps({**d, **changes})
+
+
+def _worker(run, *args, env=None):
+    return subprocess.Popen([sys.executable, WORKER, str(run.path), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+
+
+def _finish(proc, timeout=240):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    line = [x for x in out.splitlines() if x.startswith("SUMMARY ")][-1]
+    return json.loads(line[len("SUMMARY "):])
+
+
+def _dead_pid():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_and_runs_every_trial_once(tmp_path, modules, digits):
+    run = make_run(tmp_path / "run", modules, task=digits)
+    args = ["--sweep", "seeds", "--budget", "4", "--profile", profile_json(SLOW)]
+    proc = _worker(run, *args)
+    deadline = time.monotonic() + 180
+    done_before = {}
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = {d for d in os.listdir(run.candidates)} if run.candidates.exists() else set()
+        done = {d for d in done if not d.startswith(".tmp-")}
+        running = set(starts(run, "seeds")) - done
+        if done and running:
+            time.sleep(0.3)  # well inside the next trial's 60 steps
+            done_before = {d: os.path.getmtime(run.candidates / d / "trial.json")
+                           for d in os.listdir(run.candidates) if not d.startswith(".tmp-")}
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
+    assert 1 <= len(done_before) < 4
+    stale = run.candidates / f".tmp-seeds-0003-gen_a-{_dead_pid()}@{socket.gethostname()}"
+    stale.mkdir()
+    (stale / "val_probs.npy").write_bytes(b"half")
+
+    summary = _finish(_worker(run, *args))
+    assert summary["ok"] == 4 and summary["missing"] == 0
+    cands = candidates(run)  # also asserts no .tmp- folder is left
+    assert len(cands) == 4
+    for trial, mtime in done_before.items():  # finished trials were not run again
+        assert os.path.getmtime(run.candidates / trial / "trial.json") == mtime
+    counts = starts(run, "seeds")
+    assert set(counts) == set(cands)
+    assert all(counts[t] == 1 for t in done_before)  # finished before the kill: ran once
+    # the trial killed half-way ran again from its start; every other trial ran once
+    assert sorted(counts.values()) == [1, 1, 1, 2]
+    for trial in cands:
+        assert np.load(run.candidates / trial / "val_probs.npy").shape == (200, 10)
+    no_tuner_checkpoints(run)
+
+
+@pytest.mark.slow
+def test_a_chief_and_two_workers_share_one_sweep(tmp_path, modules, digits):
+    run = make_run(tmp_path / "run", modules, task=digits)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    common = ["--sweep", "seeds", "--budget", "6", "--oracle", f"127.0.0.1:{port}",
+              "--profile", profile_json(SLOW, min_steps=20, max_steps=20)]
+    chief = _worker(run, *common, "--tuner-id", "chief")
+    workers = [_worker(run, *common, "--tuner-id", f"tuner{i}") for i in range(2)]
+    summaries = [_finish(p) for p in workers + [chief]]
+    # A worker stops when nothing is left to hand out, maybe while the other still trains;
+    # the chief waits until every trial has ended.
+    assert summaries[-1]["ok"] == 6
+    assert all(s["failed"] == 0 and s["ok"] + s["missing"] == 6 for s in summaries)
+    cands = candidates(run)
+    assert len(cands) == 6
+    rows = [r for r in trial_log(run, "seeds") if r[5] == "start"]
+    assert sorted(r[4] for r in rows) == sorted(cands)  # each trial started exactly once
+    by_tuner = {r[3] for r in rows}
+    assert by_tuner == {"tuner0", "tuner1"}  # both workers trained, the chief only served
+    assert {c["tuner_id"] for c in cands.values()} == {"tuner0", "tuner1"}
+    no_tuner_checkpoints(run)
+
+
+@pytest.mark.slow
+def test_mirrored_over_two_logical_cpus_completes_a_trial(tmp_path, modules, digits):
+    run = make_run(tmp_path / "run", modules, task=digits)
+    # a hyper trial: weight decay to init and dropout run on both replicas too
+    summary = _finish(_worker(run, "--sweep", "hyper", "--budget", "1", "--strategy",
+                              "mirrored", "--logical-cpus", "2"))
+    assert summary["ok"] == 1
+    (rec,) = candidates(run).values()
+    assert rec["strategy"] == "MirroredStrategy" and rec["replicas"] == 2
+    assert rec["hparams"]["weight_decay"] > 0 and rec["hparams"]["dropout"] > 0
+    val = np.load(run.candidates / rec["trial"] / "val_probs.npy")
+    assert val.shape == (200, 10) and np.isfinite(val).all()
+    np.testing.assert_allclose(val.sum(1), 1.0, rtol=1e-5)
