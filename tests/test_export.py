@@ -1,0 +1,535 @@
+"""Export: signatures, a hubensemble-free reload, bytes input, weights, EnsembleLayer, predict."""
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hubensemble import ensemble, tune
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.data import load_task
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.export import (EnsembleLayer, EvalResize, ExportMember, check_reload,
+                                export_ensemble, format_predictions, max_abs_difference,
+                                predict, read_metadata, save_export)
+from hubensemble.fileio import atomic_write_json, read_json
+from hubensemble.hub import HubLayer
+from hubensemble.hyperrule import HParams, get_profile
+from hubensemble.rundir import DataArgs, Run
+
+QUICK = get_profile("quick")
+SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+# (module, --keep-weights, ensemble weight): one member is exported from a module with a fixed
+# input size and [-1, 1] inputs, one was tuned without keeping its weights.
+MEMBERS = [("gen", "all", 0.5), ("fixed", "all", 0.3), ("drop", "none", 0.2)]
+TOL = 1e-5
+
+
+# ------------------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_task("sklearn:digits")
+
+
+@pytest.fixture(scope="module")
+def specs(module_factory):
+    return {
+        "gen": ModuleSpec(name="gen", handle=module_factory("export_gen", seed=1, l2=1e-3),
+                          family="generalist"),
+        "fixed": ModuleSpec(name="fixed", handle=module_factory("export_fixed", seed=2, width=6),
+                            input_size=(24, 24), value_range="-1,1"),
+        "drop": ModuleSpec(name="drop", handle=module_factory("export_drop", seed=3,
+                                                              dropout=0.2)),
+    }
+
+
+def member_hparams(i):
+    return HParams(**QUICK.scale({"lr": 0.5, "steps": 10000, "dropout": 0.1}), seed=20 + i)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, specs, digits):
+    """A run as tune and ensemble leave it: three candidates (one without weights) and an
+    ensemble.json whose members are all three, with unequal weights."""
+    path = tmp_path_factory.mktemp("export") / "run"
+    run = Run(path)
+    run.attach_task(digits, DataArgs(spec="sklearn:digits"))
+    run.update(modules={n: s.to_json() for n, s in specs.items()})
+    for i, (name, keep, _) in enumerate(MEMBERS):
+        entry = tune.PlanEntry(i, tune.trial_id("default", i, name), name, member_hparams(i))
+        record = tune.run_entry(entry, specs[name], digits, run, profile=QUICK,
+                                keep_weights=keep)
+        assert record["status"] == "ok", record["reason"]
+    ensemble.run_ensemble(path, budget=3)
+    # Greedy selection may keep fewer members; the export must handle all three paths.
+    data = read_json(run.ensemble_json)
+    cands = {c.trial: c for c in ensemble.load_candidates(path)[0]}
+    data["members"] = [
+        {"trial": t, "module": cands[t].module, "hparams": cands[t].hparams, "weight": w,
+         "handle": cands[t].handle, "seed": cands[t].seed}
+        for t, w in ((tune.trial_id("default", i, m[0]), m[2]) for i, m in enumerate(MEMBERS))]
+    atomic_write_json(run.ensemble_json, data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, digits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("served") / "model"
+    result = export_ensemble(run_dir, out, task=digits, progress=False)
+    return result, str(out)
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported[1])
+
+
+def as_float(images):
+    return np.asarray(images, np.float32) / 255.0
+
+
+def weighted_probs(run_dir, split, trials=None):
+    """The weighted average of the members' own probabilities, as tune wrote them."""
+    members = read_json(os.path.join(run_dir, "ensemble.json"))["members"]
+    if trials is not None:
+        members = [m for m in members if m["trial"] in trials]
+    total = sum(m["weight"] for m in members)
+    return sum(m["weight"] / total * np.load(os.path.join(
+        run_dir, "candidates", m["trial"], f"{split}_probs.npy")).astype(np.float64)
+        for m in members)
+
+
+def serving(loaded, images):
+    return loaded.signatures["serving_default"](images=tf.constant(images, tf.float32))
+
+
+def picture(digits, i, hw):
+    """A digit enlarged to hw, uint8 [h, w, 3] (real content, so classes differ)."""
+    img = tf.image.resize(digits.test.images[i].astype(np.float32), hw, method="bilinear")
+    return np.clip(np.round(img.numpy()), 0, 255).astype(np.uint8)
+
+
+def encode(img, fmt):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------ the export
+
+SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+x = tf.constant(np.load(sys.argv[2]))
+np.save(sys.argv[3], model.signatures["serving_default"](images=x)["probabilities"].numpy())
+np.save(sys.argv[4], model(x).numpy())
+leaked = sorted(m for m in sys.modules if m.split(".")[0] == "hubensemble")
+assert not leaked, leaked
+print("loaded without hubensemble")
+"""
+
+
+@pytest.fixture(scope="module")
+def launched(exported, digits, tmp_path_factory):
+    """`saved_model_cli show --all` and a Python without hubensemble, run in the background
+    while the in-process tests go on (each spends most of its time importing TensorFlow)."""
+    folder = tmp_path_factory.mktemp("subprocesses")
+    np.save(folder / "x.npy", as_float(digits.val.images[:40]))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    commands = {
+        "cli": [SAVED_MODEL_CLI, "show", "--all", "--dir", exported[1]],
+        "plain": [sys.executable, "-c", SCRIPT, exported[1], str(folder / "x.npy"),
+                  str(folder / "p.npy"), str(folder / "c.npy")],
+    }
+    procs = {}
+    for name, cmd in commands.items():
+        with open(folder / f"{name}.out", "wb") as out, open(folder / f"{name}.err", "wb") as err:
+            procs[name] = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=folder, env=env)
+
+    def result(name):
+        code = procs[name].wait(timeout=300)
+        return (code, (folder / f"{name}.out").read_text(), (folder / f"{name}.err").read_text())
+
+    yield result, folder
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_export_is_the_weighted_average_of_the_members(exported, loaded, run_dir, digits,
+                                                       launched):
+    result, _ = exported
+    for split in ("val", "test"):
+        images = as_float(digits.split(split).images)
+        out = serving(loaded, images)
+        probs = out["probabilities"].numpy()
+        # The members' own probabilities (tune.predict_probs at tuning time), weighted as in
+        # ensemble.json; the member tuned without weights was retrained to the same model.
+        assert np.abs(probs - weighted_probs(run_dir, split)).max() <= TOL
+        np.testing.assert_array_equal(out["class_ids"].numpy(), probs.argmax(1))
+        assert out["class_ids"].dtype == tf.int64 and probs.dtype == np.float32
+    sources = {m["module"]: m["source"] for m in result.members}
+    assert sources == {"gen": "tuned weights", "fixed": "tuned weights",
+                       "drop": "retrained on train (weights not kept)"}
+    assert [m["weight"] for m in result.members] == pytest.approx([0.5, 0.3, 0.2])
+    assert result.skipped == [] and result.max_abs_diff <= TOL
+
+
+def test_serve_members_gives_each_members_own_probabilities(exported, loaded, run_dir,
+                                                            digits):
+    _, path = exported
+    meta = read_json(os.path.join(path, "assets", "hubensemble.json"))
+    images = as_float(digits.split("val").images)
+    members = loaded.signatures["serve_members"](
+        images=tf.constant(images))["member_probabilities"].numpy()
+    assert members.shape == (len(images), len(meta["members"]), 10)
+    for j, m in enumerate(meta["members"]):
+        own = np.load(os.path.join(run_dir, "candidates", m["trial"], "val_probs.npy"))
+        assert np.abs(members[:, j] - own).max() <= TOL
+    ens = read_json(os.path.join(run_dir, "ensemble.json"))
+    assert meta["best_single"] == ens["val"]["best_single"]["trial"]
+
+
+def test_metadata_asset_and_run_record(exported, run_dir, specs, digits):
+    result, path = exported
+    meta = read_json(os.path.join(path, "assets", "hubensemble.json"))
+    assert meta == read_metadata(path)
+    assert meta["class_names"] == digits.class_names and meta["num_classes"] == 10
+    ens = read_json(os.path.join(run_dir, "ensemble.json"))
+    assert meta["metrics"]["val"] == ens["val"] and meta["metrics"]["test"] == ens["test"]
+    assert [m["trial"] for m in meta["members"]] == [m["trial"] for m in ens["members"]]
+    for m, (name, _, w) in zip(meta["members"], MEMBERS):
+        assert m["module"] == name and m["handle"] == specs[name].handle
+        assert m["weight"] == pytest.approx(w)
+        assert HParams.from_json(m["hparams"]) == member_hparams(MEMBERS.index((name, _, w)))
+    assert {m["module"]: m["eval_size"] for m in meta["members"]} == {
+        "gen": 32, "fixed": 24, "drop": 32}  # quick caps at 32; a fixed input size wins
+    assert meta["versions"]["tensorflow"] == tf.__version__
+    assert meta["reload_check"]["max_abs_diff"] <= TOL
+    recorded = Run(run_dir).meta()["export"]
+    assert recorded["path"] == result.path and recorded["max_abs_diff"] == result.max_abs_diff
+
+
+def test_serve_bytes_matches_serving_default_on_the_decoded_images(loaded, digits):
+    png = encode(picture(digits, 0, (40, 30)), "PNG")
+    jpeg = encode(picture(digits, 1, (21, 27)), "JPEG")
+    bmp = encode(picture(digits, 2, (16, 16)), "BMP")
+    gif = encode(picture(digits, 3, (9, 13)), "GIF")
+    out = loaded.signatures["serve_bytes"](image_bytes=tf.constant([png, jpeg, bmp, gif]))
+    probs = out["probabilities"].numpy()
+    assert probs.shape == (4, 10)
+    decoded = [tf.io.decode_png(png, channels=3), tf.io.decode_jpeg(jpeg, channels=3),
+               tf.io.decode_bmp(bmp, channels=3), tf.io.decode_gif(gif)[0]]
+    for row, image in zip(probs, decoded):
+        want = serving(loaded, as_float(image.numpy())[None])["probabilities"].numpy()[0]
+        assert np.abs(row - want).max() <= TOL
+    ids = out["class_ids"].numpy()
+    np.testing.assert_array_equal(ids, probs.argmax(1))
+    assert [n.decode() for n in out["class_names"].numpy()] == [digits.class_names[i]
+                                                                for i in ids]
+    # Different images, different answers: the bytes really are decoded.
+    assert np.abs(probs[0] - probs[1]).max() > 10 * TOL
+    empty = loaded.signatures["serve_bytes"](image_bytes=tf.constant([], tf.string))
+    assert empty["probabilities"].shape == (0, 10)
+
+
+def test_the_export_is_a_reusable_hub_module(exported, loaded, digits):
+    import tensorflow_hub as hub
+
+    images = as_float(digits.val.images[:16])
+    want = serving(loaded, images)["probabilities"].numpy()
+    assert np.abs(loaded(tf.constant(images)).numpy() - want).max() <= TOL
+    trained = loaded(tf.constant(images), training=True).numpy()  # dropout on
+    assert trained.shape == want.shape and np.allclose(trained.sum(1), 1.0, atol=1e-5)
+    assert len(loaded.trainable_variables) > 0
+    assert len(loaded.variables) >= len(loaded.trainable_variables)
+    # The member built on an L2-regularised module brings its regularisation loss along.
+    losses = [float(fn()) for fn in loaded.regularization_losses]
+    assert losses and all(v > 0 for v in losses)
+    assert np.abs(hub.load(exported[1])(images).numpy() - want).max() <= TOL
+    layer = HubLayer(exported[1])
+    assert layer.output_dim == 10
+    assert np.abs(layer(images).numpy() - want).max() <= TOL
+
+
+# ------------------------------------------------------------------------------ failures
+
+@pytest.fixture
+def run_copy(run_dir, tmp_path):
+    dest = tmp_path / "run"
+    shutil.copytree(run_dir, dest, ignore=shutil.ignore_patterns("export"))
+    return dest
+
+
+def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits, tmp_path,
+                                                               capsys):
+    gen = tune.trial_id("default", 0, "gen")
+    os.unlink(run_copy / "candidates" / gen / tune.WEIGHTS_FILE)
+    out = tmp_path / "model"
+    with pytest.raises(RunError, match=rf"member 0 \(trial '{gen}'.*weights file .* missing"
+                                       r".*--skip-missing"):
+        export_ensemble(run_copy, out, task=digits, progress=False)
+    assert not out.exists()
+
+    result = export_ensemble(run_copy, out, task=digits, skip_missing=True, progress=True)
+    assert "retrain default-0002-drop" in capsys.readouterr().err  # the retraining bar
+    assert [s["trial"] for s in result.skipped] == [gen]
+    assert [m["module"] for m in result.members] == ["fixed", "drop"]
+    assert [m["weight"] for m in result.members] == pytest.approx([0.6, 0.4])
+    model = tf.saved_model.load(str(out))
+    probs = serving(model, as_float(digits.val.images))["probabilities"].numpy()
+    others = {tune.trial_id("default", i, m[0]) for i, m in enumerate(MEMBERS)} - {gen}
+    assert np.abs(probs - weighted_probs(run_copy, "val", others)).max() <= TOL
+    meta = read_metadata(out)
+    assert meta["skipped"][0]["trial"] == gen and meta["metrics"]["notes"]
+
+
+def test_a_corrupt_weights_file_fails_before_any_retraining(run_copy, digits, tmp_path):
+    fixed = tune.trial_id("default", 1, "fixed")
+    (run_copy / "candidates" / fixed / tune.WEIGHTS_FILE).write_bytes(b"not a weights file")
+    with pytest.raises(RunError, match=rf"member 1 \(trial '{fixed}'.*unreadable"):
+        export_ensemble(run_copy, tmp_path / "model", task=digits, progress=False)
+    assert not (tmp_path / "model").exists()
+
+
+def test_an_existing_folder_that_is_not_an_export_is_never_replaced(run_dir, digits, tmp_path):
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(RunError, match="not an export made by hubensemble"):
+        export_ensemble(run_dir, out, task=digits, progress=False)
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_max_abs_difference_and_check_reload_compare_two_callables():
+    x = np.random.default_rng(0).random((4, 6, 6, 3), dtype=np.float32)
+
+    def model(images):
+        return tf.nn.softmax(tf.reduce_mean(images, axis=[1, 2]) * 5.0)
+
+    def shifted(images):
+        return model(images) + tf.constant([[2e-4, 0.0, 0.0]])
+
+    assert max_abs_difference(model, model, x) == 0.0
+    assert max_abs_difference(model, shifted, x) == pytest.approx(2e-4, rel=1e-3)
+    assert max_abs_difference(model, lambda im: {"probabilities": model(im)}, x) == 0.0
+    assert max_abs_difference(model, lambda im: model(im)[:, :2], x) == float("inf")
+    assert max_abs_difference(model, lambda im: model(im) * np.nan, x) == float("inf")
+    assert check_reload(model, {"serving_default": model, "__call__": model}, x) == 0.0
+    with pytest.raises(RunError, match=r"__call__ differs .* max \|dp\| = 0\.0002 "):
+        check_reload(model, {"serving_default": model, "__call__": shifted}, x)
+    diff = check_reload(model, {"a": shifted}, x, tolerance=1e-3)
+    assert diff == pytest.approx(2e-4, rel=1e-3)
+
+
+def test_a_reloaded_model_that_differs_fails_and_leaves_no_export(run_dir, specs, digits,
+                                                                  tmp_path, monkeypatch):
+    from hubensemble import export
+
+    trial = tune.trial_id("default", 0, "gen")
+    clf = tune.build_classifier(specs["gen"], 10)
+    clf.load_weights(os.path.join(run_dir, "candidates", trial, tune.WEIGHTS_FILE))
+    members = [ExportMember(clf, 32, 1.0, {"trial": trial})]
+    images = as_float(digits.val.images[:8])
+    good = tmp_path / "good"
+    (tmp_path / ".tmp-good.99999999").mkdir()  # left by an export killed mid-save
+    assert save_export(members, digits.class_names, good, check_images=images) <= TOL
+    assert not (tmp_path / ".tmp-good.99999999").exists()
+    before = {p: (good / p).read_bytes() for p in ("saved_model.pb",
+                                                   "variables/variables.index")}
+
+    def perturbed_reload(path):
+        model = tf.saved_model.load(path)
+        for v in model.trainable_variables:  # what a broken save would have written
+            v.assign_add(tf.fill(tf.shape(v), tf.cast(0.05, v.dtype)))
+        return model
+
+    monkeypatch.setattr(export, "_reload", perturbed_reload)
+    for target in (good, tmp_path / "fresh"):
+        with pytest.raises(RunError, match=r"differs from the in-memory ensemble by max "
+                                           r"\|dp\| = [0-9.e-]+ \(> 1e-05\)"):
+            save_export(members, digits.class_names, target, check_images=images)
+    assert not (tmp_path / "fresh").exists()
+    assert {p: (good / p).read_bytes() for p in before} == before  # the old export stays
+    assert sorted(os.listdir(tmp_path)) == ["good"]  # no temp folders left behind
+
+
+@pytest.mark.slow
+def test_retrain_full_retrains_every_member_on_train_and_val(run_dir, specs, digits, tmp_path):
+    out = tmp_path / "full"
+    result = export_ensemble(run_dir, out, task=digits, retrain_full=True, progress=False)
+    assert {m["source"] for m in result.members} == {"retrained on train + val"}
+    assert result.retrain_full and read_metadata(out)["retrain_full"]
+    # Reference: each member fine-tuned on train + val by tune itself, averaged here.
+    want = 0.0
+    for i, (name, _, w) in enumerate(MEMBERS):
+        model = tune.fit_member(specs[name], digits, member_hparams(i), profile=QUICK,
+                                splits=("train", "val"))
+        want = want + w * tune.predict_probs(model, digits, "test", spec=specs[name],
+                                             profile=QUICK, batch_size=64)
+    got = serving(tf.saved_model.load(str(out)), as_float(digits.test.images))
+    assert np.abs(got["probabilities"].numpy() - want).max() <= TOL
+    assert np.abs(want - weighted_probs(run_dir, "test")).max() > 1e-4  # it changed
+
+
+# ------------------------------------------------------------------------------ EnsembleLayer
+
+def small_member(seed, *, softmax=True, size=12):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((None, None, 3))
+    x = EvalResize(size)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(5, activation="softmax" if softmax else None)(x)
+    return keras.Model(inputs, outputs)
+
+
+def hub_member(handle, seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((None, None, 3))
+    x = HubLayer(handle, trainable=True)(inputs)
+    outputs = keras.layers.Dense(5, activation="softmax", bias_initializer="random_normal")(x)
+    return keras.Model(inputs, outputs)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_ensemble_layer_averages_and_round_trips_through_a_keras_file(tiny_module, tmp_path):
+    x = np.random.default_rng(1).random((6, 20, 17, 3), dtype=np.float32)
+    members = [small_member(1), small_member(2, size=9), hub_member(tiny_module, 3)]
+    own = [m.predict(x, verbose=0).astype(np.float64) for m in members]
+    inputs = keras.Input((None, None, 3))
+    layer = EnsembleLayer(members, weights=[3, 1, 1])
+    model = keras.Model(inputs, layer(inputs))
+    assert layer.member_weights == pytest.approx((0.6, 0.2, 0.2))
+    want = 0.6 * own[0] + 0.2 * own[1] + 0.2 * own[2]
+    got = model.predict(x, verbose=0)
+    assert np.abs(got - want).max() <= 1e-6
+    path = tmp_path / "ensemble.keras"
+    model.save(path)
+    again = keras.models.load_model(path)
+    assert np.abs(again.predict(x, verbose=0) - got).max() <= 1e-6
+    reloaded_layer = next(lay for lay in again.layers if isinstance(lay, EnsembleLayer))
+    assert reloaded_layer.member_weights == pytest.approx((0.6, 0.2, 0.2))
+    assert len(reloaded_layer.members) == 3
+
+
+def test_ensemble_layer_from_logits_and_bad_weights():
+    x = np.random.default_rng(2).random((5, 10, 10, 3), dtype=np.float32)
+    members = [small_member(4, softmax=False), small_member(5, softmax=False)]
+    logits = [m.predict(x, verbose=0).astype(np.float64) for m in members]
+    got = EnsembleLayer(members, from_logits=True)(x).numpy()
+    assert np.abs(got - (softmax(logits[0]) + softmax(logits[1])) / 2).max() <= 1e-6
+    for bad in ([1.0], [1.0, -1.0], [0.0, 0.0], [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="weights"):
+            EnsembleLayer(members, weights=bad)
+    with pytest.raises(ValueError, match="at least one member"):
+        EnsembleLayer([])
+
+
+# ------------------------------------------------------------------------------ predict
+
+@pytest.fixture
+def image_files(digits, tmp_path):
+    files = {"seven.png": encode(picture(digits, 4, (40, 30)), "PNG"),
+             "photo.jpg": encode(picture(digits, 5, (33, 21)), "JPEG"),
+             "tiny.bmp": encode(picture(digits, 6, (8, 8)), "BMP")}
+    paths = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    return paths
+
+
+def test_predict_prints_the_top_classes_of_png_and_jpeg_files(exported, loaded, digits,
+                                                              image_files):
+    results = predict(exported[1], image_files, top=3)
+    assert [r["path"] for r in results] == image_files
+    decoders = [tf.io.decode_png, tf.io.decode_jpeg, tf.io.decode_bmp]
+    for r, path, decode in zip(results, image_files, decoders):
+        image = decode(open(path, "rb").read(), channels=3).numpy()
+        probs = serving(loaded, as_float(image)[None])["probabilities"].numpy()[0]
+        order = np.argsort(-probs, kind="stable")[:3]
+        assert [t["class_id"] for t in r["top"]] == order.tolist()
+        assert [t["class_name"] for t in r["top"]] == [digits.class_names[i] for i in order]
+        assert [t["probability"] for t in r["top"]] == pytest.approx(probs[order], abs=TOL)
+        assert [t["rank"] for t in r["top"]] == [1, 2, 3]
+    text = format_predictions(results)
+    for r in results:
+        assert r["path"] in text
+        first = r["top"][0]
+        assert f"1. {first['class_name']}" in text and f"{first['probability']:.4f}" in text
+    assert json.loads(format_predictions(results, as_json=True)) == results
+    assert len(predict(exported[1], image_files[:1], top=50)[0]["top"]) == 10
+
+
+def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
+    missing = str(tmp_path / "nowhere.jpg")
+    with pytest.raises(HubensembleError, match=re.escape(str(bad)) + ": not a decodable"):
+        predict(exported[1], [image_files[0], str(bad)])
+    with pytest.raises(HubensembleError, match=re.escape(missing) + ": cannot read"):
+        predict(exported[1], [missing])
+    results = predict(exported[1], [image_files[0], str(bad), missing, image_files[1]],
+                      top=2, skip_unreadable=True)
+    assert [("error" in r) for r in results] == [False, True, True, False]
+    assert len(results[3]["top"]) == 2
+    assert "error: not a decodable" in format_predictions(results)
+    with pytest.raises(HubensembleError, match="no saved_model.pb"):
+        predict(tmp_path, image_files)
+    with pytest.raises(HubensembleError, match="--top"):
+        predict(exported[1], image_files, top=0)
+
+
+# ------------------------------------------------------------------------------ outside hubensemble
+# (last: they wait for the processes `launched` started with the first test)
+
+def test_saved_model_cli_lists_both_signatures(launched):
+    code, stdout, stderr = launched[0]("cli")
+    assert code == 0, stderr[-2000:]
+    blocks = {}
+    for block in stdout.split("signature_def['")[1:]:
+        name = block.split("'", 1)[0]
+        blocks[name] = {(kind, key): (dtype, shape) for kind, key, dtype, shape in re.findall(
+            r"(inputs|outputs)\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+shape: (\([^)]*\))",
+            block)}
+    assert blocks["serving_default"] == {
+        ("inputs", "images"): ("DT_FLOAT", "(-1, -1, -1, 3)"),
+        ("outputs", "probabilities"): ("DT_FLOAT", "(-1, 10)"),
+        ("outputs", "class_ids"): ("DT_INT64", "(-1)")}
+    assert blocks["serve_bytes"] == {
+        ("inputs", "image_bytes"): ("DT_STRING", "(-1)"),
+        ("outputs", "probabilities"): ("DT_FLOAT", "(-1, 10)"),
+        ("outputs", "class_ids"): ("DT_INT64", "(-1)"),
+        ("outputs", "class_names"): ("DT_STRING", "(-1)")}
+    assert blocks["serve_members"] == {
+        ("inputs", "images"): ("DT_FLOAT", "(-1, -1, -1, 3)"),
+        ("outputs", "member_probabilities"): ("DT_FLOAT", "(-1, 3, 10)")}
+
+
+def test_a_process_without_hubensemble_reproduces_the_probabilities(launched, loaded, digits):
+    code, stdout, stderr = launched[0]("plain")
+    assert code == 0, stderr[-2000:]
+    assert "loaded without hubensemble" in stdout
+    folder = launched[1]
+    here = serving(loaded, np.load(folder / "x.npy"))["probabilities"].numpy()
+    assert np.abs(np.load(folder / "p.npy") - here).max() <= TOL
+    assert np.abs(np.load(folder / "c.npy") - here).max() <= TOL

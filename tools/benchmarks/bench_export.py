@@ -1,0 +1,168 @@
+"""Latency of an exported ensemble against the sum of its members' latencies (target <= 1.1).
+
+    python tools/benchmarks/bench_export.py [--members 4] [--repeats 30] [--image-size 64]
+
+Builds modules of the offline zoo's architectures (hubensemble.zoo: ResNet-v2 with GroupNorm
+and weight standardisation, r10x1 / r10x2, evaluation sizes 32-64 px), wraps each in
+tune.build_classifier's head, and exports (hubensemble.export.save_export) the ensemble of
+all of them and, the same way, each member alone. Every SavedModel is loaded with
+tf.saved_model.load and called through its serving_default signature on the same float32
+images; calls are interleaved round-robin so that load on the machine hits every model alike,
+and the median of the repeats after a warm-up is reported. Prints ensemble / sum(members) at
+batch 1 and batch 64. --threads 1 shows the graph's own overhead without members overlapping.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from hubensemble.catalogue import ModuleSpec  # noqa: E402
+from hubensemble.export import ExportMember, save_export  # noqa: E402
+from hubensemble.hub import write_hub_module  # noqa: E402
+from hubensemble.tune import build_classifier  # noqa: E402
+
+CLASSES = 10
+# (zoo architecture, seed, evaluation size): the offline zoo's two demo sizes at 32-64 px.
+MEMBERS = [("r10x1", 0, 32), ("r10x2", 0, 48), ("r10x1", 1, 64), ("r10x2", 1, 64),
+           ("r6x1", 0, 40), ("r6x1", 1, 56)]
+
+
+def backbone(arch_name, seed):
+    """The zoo's architecture (ResNet-v2, GroupNorm, weight standardisation), randomly
+    initialised: latency does not depend on what the weights learned."""
+    keras.utils.set_random_seed(seed)
+    try:
+        from hubensemble import zoo
+
+        return zoo.build_backbone(zoo.ARCHITECTURES[arch_name]), arch_name
+    except (ImportError, AttributeError, KeyError):
+        return resnet_v2(32 if arch_name.endswith("x2") else 16, 1), "resnet_v2 (local)"
+
+
+def resnet_v2(width, blocks):
+    """A small pre-activation ResNet with GroupNorm (when the zoo module is not available)."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(width, 3, strides=2, padding="same")(inputs)
+    for stage, mult in enumerate((1, 2, 4, 8)):
+        for b in range(blocks):
+            stride = 2 if stage > 0 and b == 0 else 1
+            filters = width * mult
+            y = keras.layers.Activation("relu")(keras.layers.GroupNormalization(groups=4)(x))
+            shortcut = x
+            if stride != 1 or x.shape[-1] != filters:
+                shortcut = keras.layers.Conv2D(filters, 1, strides=stride)(y)
+            y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same")(y)
+            y = keras.layers.Activation("relu")(keras.layers.GroupNormalization(groups=4)(y))
+            y = keras.layers.Conv2D(filters, 3, padding="same")(y)
+            x = keras.layers.Add()([shortcut, y])
+    x = keras.layers.Activation("relu")(keras.layers.GroupNormalization(groups=4)(x))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def build_members(n, folder):
+    members = []
+    for i, (arch_name, seed, size) in enumerate(MEMBERS[:n]):
+        model, label = backbone(arch_name, seed)
+        path = write_hub_module(model, os.path.join(folder, f"module_{i}"))
+        spec = ModuleSpec(name=f"m{i}", handle=path)
+        clf = build_classifier(spec, CLASSES, name=f"classifier_{i}")
+        # A non-zero head, so the members' outputs are not all uniform.
+        rng = np.random.default_rng(i)
+        clf.head.kernel.assign(rng.normal(0, 0.1, clf.head.kernel.shape).astype(np.float32))
+        members.append(ExportMember(clf, size, 1.0, {"module": spec.name}))
+        print(f"  member {i}: {label} seed {seed}, eval {size} px, "
+              f"{model.count_params():,} parameters", flush=True)
+    return members
+
+
+def latencies(fns, images, repeats, warmup=3):
+    """{name: [seconds per call] * repeats}, calls interleaved round-robin over the models."""
+    x = tf.constant(images)
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn(images=x)["probabilities"].numpy()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn(images=x)["probabilities"].numpy()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=4, choices=range(2, 7))
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--image-size", type=int, default=64,
+                        help="side of the (square) input images; each member resizes")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow intra- and inter-op threads (0: TensorFlow's "
+                             "default); 1 shows the overhead without parallel members")
+    parser.add_argument("--keep", metavar="DIR", help="write the SavedModels here and keep "
+                                                      "them (default: a temp folder)")
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    folder = args.keep or tempfile.mkdtemp(prefix="bench_export-")
+    os.makedirs(folder, exist_ok=True)
+    try:
+        threads = args.threads or "default"
+        print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), threads {threads}; "
+              f"building {args.members} members", flush=True)
+        members = build_members(args.members, folder)
+        names = [str(c) for c in range(CLASSES)]
+        rng = np.random.default_rng(0)
+        check = rng.random((8, args.image_size, args.image_size, 3), dtype=np.float32)
+        t = time.perf_counter()
+        save_export(members, names, os.path.join(folder, "ensemble"), check_images=check)
+        print(f"exported the ensemble in {time.perf_counter() - t:.1f} s", flush=True)
+        for i, m in enumerate(members):
+            save_export([m], names, os.path.join(folder, f"member_{i}"), check_images=check)
+        loaded = {"ensemble": tf.saved_model.load(os.path.join(folder, "ensemble"))}
+        for i in range(len(members)):
+            loaded[f"member_{i}"] = tf.saved_model.load(os.path.join(folder, f"member_{i}"))
+        fns = {k: v.signatures["serving_default"] for k, v in loaded.items()}
+
+        ratios = {}
+        for batch in (1, 64):
+            images = rng.random((batch, args.image_size, args.image_size, 3),
+                                dtype=np.float32)
+            repeats = args.repeats if batch == 1 else max(5, args.repeats // 2)
+            times = latencies(fns, images, repeats)
+            lat = {k: statistics.median(v) for k, v in times.items()}
+            members_sum = sum(v for k, v in lat.items() if k != "ensemble")
+            ratios[batch] = lat["ensemble"] / members_sum
+            # The same ratio per round (ensemble and members timed back to back), which
+            # cancels slow drifts in the machine's load.
+            paired = statistics.median(
+                e / sum(times[f"member_{i}"][r] for i in range(len(members)))
+                for r, e in enumerate(times["ensemble"]))
+            parts = ", ".join(f"{lat[f'member_{i}'] * 1e3:.2f}" for i in range(len(members)))
+            print(f"batch {batch:>2} ({args.image_size} px, median of {repeats}): members "
+                  f"[{parts}] ms, sum {members_sum * 1e3:.2f} ms; ensemble "
+                  f"{lat['ensemble'] * 1e3:.2f} ms; ratio {ratios[batch]:.3f} "
+                  f"(per-round median {paired:.3f}; target <= 1.1)", flush=True)
+        ok = all(r <= 1.1 for r in ratios.values())
+        print(f"ratio batch 1: {ratios[1]:.3f}, batch 64: {ratios[64]:.3f} -> "
+              f"{'met' if ok else 'NOT met'}")
+        return 0 if ok else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
