@@ -181,7 +181,204 @@ def cmd_ensemble(args):
     return 0
 
 
+# --- zoo -----------------------------------------------------------------------------------------
+
+def cmd_zoo_build(args):
+    from hubensemble.zoo import build_zoo
+
+    path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args))
+    print(path)
+    return 0
+
+
+# --- tune ----------------------------------------------------------------------------------------
+
+def add_tune_args(p):
+    g = p.add_argument_group("tune (paper 2.2, 2.3, 2.3.1, A.1-A.3)")
+    g.add_argument("--sweep", choices=["default", "seeds", "hyper", "aug", "combined"],
+                   default="default",
+                   help="default: lr x steps grid per selected module; seeds/hyper/aug: the "
+                        "downstream-diversity baselines on the best generalist; combined: "
+                        "tau-threshold modules x random configurations")
+    g.add_argument("--budget", type=int, default=None, metavar="L",
+                   help="number of fine-tuning trials (default: 4 per module for default)")
+    g.add_argument("--modules", nargs="+", metavar="NAME",
+                   help="fine-tune these ranked modules instead of the selected ones")
+    g.add_argument("--strategy", choices=["auto", "cpu", "mirrored", "multiworker", "tpu"],
+                   default="auto", help="tf.distribute strategy (auto: TPU > GPUs > CPU)")
+    g.add_argument("--tpu", metavar="ADDRESS", help="TPU name or grpc:// address")
+    g.add_argument("--profile", choices=["paper", "cpu", "quick"], default="cpu",
+                   help="paper: the paper's steps and batch 512; cpu: scaled to finish on a "
+                        "CPU; quick: for tests (default cpu)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--keep-weights", choices=["all", "none"], default="all",
+                   help="none: keep only predictions; export retrains chosen members")
+    g.add_argument("--max-failures", type=int, default=1000,
+                   help="stop the sweep after this many failed trials")
+
+
+def cmd_tune(args):
+    from hubensemble.tune import format_summary, run_tune
+
+    summary = run_tune(args.run, sweep=args.sweep, budget=args.budget, modules=args.modules,
+                       strategy=args.strategy, tpu=args.tpu, profile=args.profile,
+                       seed=args.seed, keep_weights=args.keep_weights,
+                       max_failures=args.max_failures, tuner_id=args.tuner_id,
+                       oracle_address=args.oracle, progress=_progress(args))
+    print(format_summary(summary))
+    return 0
+
+
+# --- export / predict / evaluate / report ---------------------------------------------------------
+
+def cmd_export(args):
+    from hubensemble.export import export_ensemble
+
+    strategy = None
+    if args.strategy != "cpu" or args.tpu:
+        from hubensemble.tune import get_strategy
+        strategy = get_strategy(args.strategy, args.tpu)
+    result = export_ensemble(args.run, args.out, retrain_full=args.retrain_full,
+                             skip_missing=args.skip_missing, strategy=strategy,
+                             progress=_progress(args))
+    print(f"exported {len(result.members)} member(s) to {result.path} "
+          f"(reload check max |dp| = {result.max_abs_diff:.2e})")
+    return 0
+
+
+def cmd_predict(args):
+    from hubensemble.export import format_predictions, predict
+
+    results = predict(args.model, args.images, top=args.top,
+                      skip_unreadable=args.skip_unreadable)
+    print(format_predictions(results, as_json=args.json))
+    return 1 if any("error" in r for r in results) else 0
+
+
+def cmd_evaluate(args):
+    from hubensemble.evaluate import (evaluate_model, format_evaluation,
+                                      load_evaluation_task, write_evaluation)
+
+    task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
+    corruptions = False if args.corruptions is None else args.corruptions
+    severities = [int(s) for s in args.severities.split(",")]
+    result = evaluate_model(args.model, task, split=args.split, corruptions=corruptions,
+                            severities=severities, seed=args.seed, batch_size=args.batch_size,
+                            progress=_progress(args))
+    print(format_evaluation(result))
+    if args.out:
+        write_evaluation(result, args.out)
+        _say(args, f"wrote {args.out}")
+    return 0
+
+
+def cmd_report(args):
+    from hubensemble.report import write_report
+
+    md, html = write_report(args.run)
+    print(md)
+    print(html)
+    return 0
+
+
+# --- fit / demo ----------------------------------------------------------------------------------
+
+def _options_from(args):
+    from hubensemble.pipeline import FitOptions
+
+    return FitOptions(
+        metric=args.metric, k=args.k, top_k=args.top_k, threshold=args.threshold,
+        max_k=args.max_k, greedy=args.greedy, batch_size=args.batch_size, sweep=args.sweep,
+        budget=args.budget, modules=args.modules, strategy=args.strategy, tpu=args.tpu,
+        profile=args.profile, seed=args.seed, keep_weights=args.keep_weights,
+        max_failures=args.max_failures, objective=args.objective,
+        ensemble_budget=args.ensemble_budget, with_replacement=args.with_replacement,
+        bootstrap=args.bootstrap, retrain_full=args.retrain_full,
+        skip_missing=args.skip_missing,
+        corruptions=False if args.no_corruptions else True)
+
+
+def cmd_fit(args):
+    from hubensemble.pipeline import fit
+
+    data_args = data_args_from(args)
+    result = fit(args.catalogue, args.data, args.out, export=args.export, data_args=data_args,
+                 restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
+                 use_cache=not args.no_cache, options=_options_from(args))
+    print(result.summary())
+    return 0
+
+
+def cmd_demo(args):
+    import time
+
+    from hubensemble.catalogue import shipped_catalogues
+    from hubensemble.pipeline import fit
+
+    demo = [p for p in shipped_catalogues() if p.name == "demo.yaml"]
+    if not demo:
+        raise SystemExit("hubensemble demo: catalogue/demo.yaml is not installed with the "
+                         "package; reinstall hubensemble")
+    _say(args, "hubensemble demo: an offline zoo of pre-trained modules (built on first use "
+               "into ~/.cache/hubensemble/zoo) + scikit-learn's handwritten digits; "
+               f"run folder {args.out}")
+    start = time.time()
+    from hubensemble.rundir import DataArgs
+    result = fit([str(demo[0])], "sklearn:digits", args.out, data_args=DataArgs(
+        spec="sklearn:digits"), restart=args.restart, progress=_progress(args),
+        options=_options_from(args))
+    print(result.summary())
+    print(f"total {time.time() - start:.0f} s")
+    return 0
+
+
+def add_rank_args(p):
+    g = p.add_argument_group("rank (paper 2.3, C.4-C.8)")
+    g.add_argument("--metric", choices=["knn", "knn-cosine", "logme", "hscore"], default="knn")
+    g.add_argument("--k", type=int, default=1, help="neighbours of the kNN proxy (default 1)")
+    g.add_argument("--batch-size", type=int, default=64, help="embedding batch size")
+    g.add_argument("--cache-dir", help="embedding cache (default $HUBENSEMBLE_CACHE_DIR or "
+                                       "~/.cache/hubensemble/embeddings)")
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def add_ensemble_args(p, prefix=""):
+    g = p.add_argument_group("ensemble (paper 2.3, C.9)")
+    g.add_argument("--objective", choices=["ce", "accuracy"], default="ce")
+    g.add_argument(f"--{prefix}budget", dest="ensemble_budget" if prefix else "budget",
+                   type=int, default=15, help="largest ensemble (default 15)")
+    g.add_argument("--with-replacement", action="store_true",
+                   help="allow re-picking a member; weights become pick counts")
+    g.add_argument("--bootstrap", type=float, default=None, metavar="M",
+                   help="decide each step on a bootstrap resample of M x the validation set")
+
+
+def add_export_args(p):
+    g = p.add_argument_group("export")
+    g.add_argument("--retrain-full", action="store_true",
+                   help="retrain each member on train + validation before exporting")
+    g.add_argument("--skip-missing", action="store_true",
+                   help="leave out members whose weights file is missing")
+
+
+def add_fit_args(p, demo=False):
+    add_rank_args(p)
+    add_selection_args(p)
+    add_tune_args(p)
+    add_ensemble_args(p, prefix="ensemble-")
+    add_export_args(p)
+    p.add_argument("--no-corruptions", action="store_true",
+                   help="skip the robustness evaluation on corrupted test images")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the results in the run folder and start again")
+
+
 # --- parser --------------------------------------------------------------------------------------
+
+# The demo fine-tunes this many modules (x 4 trials of the default sweep) so it finishes in
+# a few minutes on a laptop-class CPU.
+DEMO_TOP_K = 4
+
 
 def build_parser():
     parser = argparse.ArgumentParser(
@@ -216,17 +413,13 @@ def build_parser():
     p.add_argument("--catalogue", nargs="+", metavar="FILE")
     add_data_args(p, required=False)
     p.add_argument("--out", metavar="RUN", help="the run directory")
-    p.add_argument("--metric", choices=["knn", "knn-cosine", "logme", "hscore"], default="knn")
-    p.add_argument("--k", type=int, default=1, help="neighbours of the kNN proxy (default 1)")
+    add_rank_args(p)
     add_selection_args(p)
     p.add_argument("--shard", type=_shard, default=None, metavar="I/N",
                    help="rank only modules whose catalogue index %% N == I")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--profile", choices=["paper", "cpu", "quick"], default="paper",
-                   help="embedding resolution: paper = BiT-HyperRule, cpu/quick = capped")
-    p.add_argument("--cache-dir", help="embedding cache (default $HUBENSEMBLE_CACHE_DIR or "
-                                       "~/.cache/hubensemble/embeddings)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--profile", choices=["paper", "cpu", "quick"], default="cpu",
+                   help="embedding resolution: paper = BiT-HyperRule; cpu/quick = capped "
+                        "(default cpu; use the profile you will tune with)")
     p.set_defaults(func=cmd_rank)
     rank_sub = p.add_subparsers(dest="rank_command", metavar="merge")
     m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs")
@@ -241,14 +434,99 @@ def build_parser():
                                    "candidates' validation probabilities; writes "
                                    "RUN/ensemble.json.")
     p.add_argument("--run", required=True, metavar="RUN")
-    p.add_argument("--objective", choices=["ce", "accuracy"], default="ce")
-    p.add_argument("--budget", type=int, default=15, help="largest ensemble (default 15)")
-    p.add_argument("--with-replacement", action="store_true",
-                   help="allow re-picking a member; weights become pick counts")
-    p.add_argument("--bootstrap", type=float, default=None, metavar="M",
-                   help="decide each step on a bootstrap resample of M x the validation set")
+    add_ensemble_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("zoo", help="build a pool of pre-trained modules from upstream data")
+    zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")
+    b = zoo_sub.add_parser("build", parents=[common],
+                           help="pre-train generalists and experts and write a catalogue")
+    b.add_argument("--preset", choices=["demo", "quick"], default="demo")
+    b.add_argument("--out", help="where to build it (default: the user cache, where "
+                                 "zoo:PRESET/NAME handles find it)")
+    b.add_argument("--seed", type=int, default=None)
+    b.set_defaults(func=cmd_zoo_build)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    p = sub.add_parser("tune", parents=[common],
+                       help="fine-tune the ranked modules with a Keras Tuner sweep",
+                       description="Fine-tunes the modules selected by `rank` (a HubLayer, "
+                                   "dropout and a zero-initialised head) with a resumable "
+                                   "Keras Tuner sweep; every trial's validation/test "
+                                   "predictions land in RUN/candidates/. Run the same "
+                                   "command again to resume.")
+    p.add_argument("--run", required=True, metavar="RUN")
+    add_tune_args(p)
+    g = p.add_argument_group("distributed sweeps (Keras Tuner chief/worker)")
+    g.add_argument("--tuner-id", help="chief, or tuner0, tuner1, ... for workers "
+                                      "(default: $KERASTUNER_TUNER_ID)")
+    g.add_argument("--oracle", metavar="HOST:PORT",
+                   help="the chief's address (default: $KERASTUNER_ORACLE_IP/PORT)")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("export", parents=[common],
+                       help="write the ensemble as one SavedModel for serving")
+    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--out", metavar="DIR", help="default RUN/export")
+    add_export_args(p)
+    p.add_argument("--strategy", choices=["auto", "cpu", "mirrored", "multiworker", "tpu"],
+                   default="cpu", help="strategy for retraining members")
+    p.add_argument("--tpu", metavar="ADDRESS")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="classify image files with an exported ensemble")
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="report unreadable files and go on (exit 1) instead of failing")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", parents=[common],
+                       help="accuracy, NLL and ECE of an export, clean and corrupted")
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("--data", metavar="SPEC",
+                   help="default: the data of the run the export belongs to")
+    p.add_argument("--data-dir")
+    p.add_argument("--corruptions", nargs="?", const=True, default=None, metavar="NAMES",
+                   help="also evaluate on corrupted copies (default five kinds; 'all' or "
+                        "a,b,c)")
+    p.add_argument("--severities", default="1,2,3")
+    p.add_argument("--split", default="test")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="write RUN/report.md and RUN/report.html")
+    p.add_argument("--run", required=True, metavar="RUN")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("fit", parents=[common],
+                       help="rank, tune, ensemble, export, evaluate and report in one go",
+                       description="From data to a served ensemble: runs every stage over "
+                                   "the run folder. Run it again to resume; changed inputs "
+                                   "are refused unless --restart.")
+    p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE")
+    add_data_args(p)
+    p.add_argument("--out", required=True, metavar="RUN", help="the run folder")
+    p.add_argument("--export", metavar="DIR", help="where to write the SavedModel "
+                                                   "(default RUN/export)")
+    add_fit_args(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("demo", parents=[common],
+                       help="the whole method offline: a built-in zoo + handwritten digits",
+                       description="Builds (first time only) an offline zoo of pre-trained "
+                                   "modules, then fits an ensemble on scikit-learn's "
+                                   "handwritten digits with the cpu profile, and prints best "
+                                   "single model vs ensemble on the test set.")
+    p.add_argument("--out", default="hubensemble-demo", metavar="RUN",
+                   help="the run folder (default ./hubensemble-demo)")
+    add_fit_args(p, demo=True)
+    p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K)
     return parser
 
 
@@ -259,8 +537,13 @@ def main(argv=None):
         parser.print_help()
         return 2
     _quiet_tensorflow(args.verbose)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    # The terminal gets warnings (debug with --verbose); RUN/log.txt gets the full log.
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(console)
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     try:
         return args.func(args)
     except HubensembleError as e:

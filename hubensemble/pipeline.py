@@ -1,0 +1,286 @@
+"""fit(): rank -> tune -> ensemble -> export -> evaluate -> report over one run directory."""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.rundir import DataArgs, Run
+
+log = logging.getLogger(__name__)
+
+STAGES = ("rank", "tune", "ensemble", "export", "evaluate", "report")
+
+
+@dataclasses.dataclass
+class FitOptions:
+    """Every choice of a fit, grouped by the stage it affects (defaults = the paper's,
+    except the profile, which defaults to one a CPU can finish)."""
+
+    # rank
+    metric: str = "knn"
+    k: int = 1
+    top_k: int = 15
+    threshold: float | None = None
+    max_k: int = 15
+    greedy: bool = False
+    batch_size: int = 64
+    # tune
+    sweep: str = "default"
+    budget: int | None = None
+    modules: list | None = None
+    strategy: str = "auto"
+    tpu: str | None = None
+    profile: str = "cpu"
+    seed: int = 0
+    keep_weights: str = "all"
+    max_failures: int = 1000
+    # ensemble
+    objective: str = "ce"
+    ensemble_budget: int = 15
+    with_replacement: bool = False
+    bootstrap: float | None = None
+    # export / evaluate
+    retrain_full: bool = False
+    skip_missing: bool = False
+    corruptions: object = True
+
+    # Which options each stage's result depends on: changing one of them invalidates that
+    # stage and every later one.
+    STAGE_FIELDS = {
+        "rank": ("metric", "k", "top_k", "threshold", "max_k", "greedy", "profile"),
+        "tune": ("sweep", "budget", "modules", "profile", "seed", "keep_weights"),
+        "ensemble": ("objective", "ensemble_budget", "with_replacement", "bootstrap", "seed"),
+        "export": ("retrain_full", "skip_missing"),
+        "evaluate": ("corruptions", "seed"),
+        "report": (),
+    }
+
+    def for_stage(self, stage):
+        return {f: getattr(self, f) for f in self.STAGE_FIELDS[stage]}
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` produced; every field is also on disk in the run directory."""
+
+    run_dir: Path
+    ranking: object            # hubensemble.rank.Ranking
+    ensemble: dict             # RUN/ensemble.json
+    metrics: dict | None       # ensemble.json "test": ensemble and best single, or None
+    export_path: Path
+    report_paths: tuple
+    robustness: dict | None
+    stage_seconds: dict
+
+    def summary(self):
+        from hubensemble.report import summary_table
+
+        return summary_table(self.run_dir)
+
+
+def _digest(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stage_keys(catalogue_fp, data_fp, options):
+    """A key per stage that changes when anything the stage's result depends on changes."""
+    keys, upstream = {}, _digest([catalogue_fp, data_fp])
+    for stage in STAGES:
+        upstream = _digest([upstream, stage, options.for_stage(stage)])
+        keys[stage] = upstream
+    return keys
+
+
+def _attach_log(run):
+    run.path.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run.log, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("hubensemble")
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def _clear_run(run):
+    """--restart: remove the run's results (the embedding cache and the zoo live elsewhere)."""
+    for name in os.listdir(run.path):
+        path = run.path / name
+        if path == run.log:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, progress=True,
+        cache_dir=None, use_cache=True, options=None, **option_values):
+    """Runs the whole method on one data set and returns a FitResult.
+
+    `catalogue` is one or more catalogue YAML paths or ModuleSpec records; `data` a data spec
+    (see docs/data.md; `data_args` gives the other load_task options) or a `Task` already in
+    memory; `out` the run directory; `export` where the SavedModel goes (default RUN/export).
+    Stage options are FitOptions fields, e.g. ``profile="cpu"``, ``top_k=5``,
+    ``sweep="hyper"``.
+
+    Running it again resumes: finished stages are reused and a sweep continues where it
+    stopped. A changed catalogue, data set, or rank/tune option is refused unless `restart`
+    (which discards the old results); changed ensemble/export/evaluate options simply redo
+    those stages.
+
+    Example::
+
+        import hubensemble
+        result = hubensemble.fit(catalogue="catalogue/demo.yaml", data="sklearn:digits",
+                                 out="runs/digits", profile="cpu", top_k=5)
+        print(result.metrics["ensemble"]["accuracy"], result.export_path)
+    """
+    from hubensemble.catalogue import ModuleSpec, load_catalogues
+    from hubensemble.rank import catalogue_fingerprint
+
+    options = dataclasses.replace(options or FitOptions(), **option_values)
+    run = Run(out)
+    run.path.mkdir(parents=True, exist_ok=True)
+    handler = _attach_log(run)
+    try:
+        if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
+            catalogue = [catalogue]
+        specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
+        paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
+        specs += load_catalogues(paths) if paths else []
+        if not specs:
+            raise HubensembleError("the catalogue lists no modules")
+        if isinstance(data, str):
+            data_args = dataclasses.replace(data_args, spec=data) if data_args else DataArgs(
+                spec=data)
+            task = data_args.load()
+        else:
+            # A Task from Python: later stages of this run need it passed in again.
+            task = data
+            data_args = data_args or DataArgs(spec=task.source, reloadable=False)
+        log.info("fit: %s", task.summary())
+        fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
+        keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
+        _check_inputs(run, fingerprints, keys, restart=restart)
+        run.update(fit={"catalogue": [s.source or s.name for s in specs],
+                        "data": data_args.spec, "fingerprints": fingerprints,
+                        "options": dataclasses.asdict(options), "keys": keys})
+        return _run_stages(run, specs, task, data_args, options, keys, export=export,
+                           progress=progress, cache_dir=cache_dir, use_cache=use_cache)
+    finally:
+        logging.getLogger("hubensemble").removeHandler(handler)
+        handler.close()
+
+
+def _check_inputs(run, fingerprints, keys, *, restart):
+    meta = run.meta()
+    previous = meta.get("fit") or {}
+    foreign = not previous and any((run.path / n).exists()
+                                   for n in ("ranking.json", "candidates"))
+    if restart:
+        if meta or foreign:
+            log.info("--restart: clearing %s", run.path)
+            _clear_run(run)
+        return
+    if foreign:
+        raise RunError(f"{run.path} holds results of stage commands run outside `fit`; use a "
+                       "new --out folder, or pass --restart to discard them")
+    if not previous:
+        return
+    changed = [what for what in ("catalogue", "data")
+               if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
+    if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
+        changed = ["rank or tune options"]
+    if changed:
+        raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; use "
+                       "a new --out folder, or pass --restart to discard the old results")
+
+
+def _stage_done(run, stage, key):
+    record = (run.meta().get("stages") or {}).get(stage) or {}
+    return record.get("key") == key and record.get("done", False)
+
+
+def _mark(run, stage, key, seconds, **details):
+    stages = dict(run.meta().get("stages") or {})
+    stages[stage] = {"key": key, "done": True, "seconds": round(seconds, 2), **details}
+    run.update(stages=stages)
+
+
+def _run_stages(run, specs, task, data_args, options, keys, *, export, progress, cache_dir,
+                use_cache):
+    from hubensemble.ensemble import read_ensemble, run_ensemble
+    from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
+    from hubensemble.evaluate import write_evaluation
+    from hubensemble.export import export_ensemble
+    from hubensemble.rank import load_ranking, run_rank
+    from hubensemble.report import write_report
+    from hubensemble.tune import run_tune
+
+    export_path = Path(export).resolve() if export else run.export
+    robustness_path = run.path / ROBUSTNESS_FILE
+
+    def rank():
+        run_rank(specs, task, run.path, metric=options.metric, k=options.k,
+                 top_k=options.top_k, threshold=options.threshold, max_k=options.max_k,
+                 greedy=options.greedy, batch_size=options.batch_size,
+                 profile=options.profile, cache_dir=cache_dir, use_cache=use_cache,
+                 data_args=data_args, progress=progress)
+
+    def tune():
+        run_tune(run.path, sweep=options.sweep, budget=options.budget, modules=options.modules,
+                 strategy=options.strategy, tpu=options.tpu, profile=options.profile,
+                 seed=options.seed, keep_weights=options.keep_weights,
+                 max_failures=options.max_failures, task=task, progress=progress)
+
+    def ensemble():
+        run_ensemble(run.path, objective=options.objective, budget=options.ensemble_budget,
+                     with_replacement=options.with_replacement, bootstrap=options.bootstrap,
+                     seed=options.seed)
+
+    def export_():
+        export_ensemble(run.path, export_path, retrain_full=options.retrain_full,
+                        skip_missing=options.skip_missing, task=task, progress=progress)
+
+    def evaluate():
+        write_evaluation(evaluate_model(export_path, task, corruptions=options.corruptions,
+                                        seed=options.seed, progress=progress),
+                         robustness_path)
+
+    steps = [("rank", rank), ("tune", tune), ("ensemble", ensemble), ("export", export_)]
+    if task.test is not None and options.corruptions is not False:
+        steps.append(("evaluate", evaluate))
+    outputs = {"rank": run.ranking_json, "ensemble": run.ensemble_json,
+               "export": export_path / "saved_model.pb", "evaluate": robustness_path}
+    seconds = {}
+    for name, fn in steps:
+        present = outputs.get(name) is None or Path(outputs[name]).exists()
+        if present and _stage_done(run, name, keys[name]):
+            log.info("%s: done before, reused", name)
+            seconds[name] = run.meta()["stages"][name]["seconds"]
+            continue
+        log.info("%s: starting", name)
+        start = time.time()
+        fn()
+        seconds[name] = time.time() - start
+        _mark(run, name, keys[name], seconds[name])
+        log.info("%s: done in %.1f s", name, seconds[name])
+    start = time.time()
+    paths = write_report(run.path)  # always: cheap, and it shows this run's latest state
+    seconds["report"] = time.time() - start
+    _mark(run, "report", keys["report"], seconds["report"])
+    ensemble_record = read_ensemble(run.path)
+    return FitResult(run_dir=run.path, ranking=load_ranking(run.path),
+                     ensemble=ensemble_record, metrics=ensemble_record.get("test"),
+                     export_path=export_path, report_paths=tuple(paths),
+                     robustness=(read_evaluation(robustness_path)
+                                 if robustness_path.exists() else None),
+                     stage_seconds=seconds)

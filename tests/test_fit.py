@@ -1,0 +1,144 @@
+"""fit end to end: every stage's files, resume after a kill, changed inputs refused."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import hubensemble
+from hubensemble.errors import RunError
+from hubensemble.fileio import is_temp
+
+FIT = dict(profile="quick", top_k=2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def catalogue(module_factory, tmp_path_factory):
+    paths = {f"m{i}": module_factory(f"fit{i}", seed=i, width=6 + 2 * i) for i in range(3)}
+    yaml = tmp_path_factory.mktemp("cat") / "cat.yaml"
+    lines = ["modules:"]
+    for name, path in paths.items():
+        family = "generalist" if name == "m0" else "expert"
+        lines.append(f"  - {{name: {name}, handle: {path}, family: {family}}}")
+    yaml.write_text("\n".join(lines) + "\n")
+    return str(yaml)
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "emb"))
+
+
+@pytest.fixture(scope="module")
+def fitted(catalogue, tmp_path_factory):
+    os.environ["HUBENSEMBLE_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "emb")
+    out = tmp_path_factory.mktemp("fit") / "run"
+    return out, hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+
+
+def trial_starts(run):
+    log = run / "tuner" / "default" / "trials.log"
+    counts = {}
+    for row in (line.split("\t") for line in log.read_text().splitlines()):
+        if row[5] == "start":
+            counts[row[4]] = counts.get(row[4], 0) + 1
+    return counts
+
+
+@pytest.mark.slow
+def test_fit_writes_every_stage(fitted):
+    out, result = fitted
+    ranking = json.loads((out / "ranking.json").read_text())
+    assert [r["name"] for r in ranking["modules"]][:3] and len(ranking["selected"]) == 2
+    candidates = sorted(d for d in os.listdir(out / "candidates") if not is_temp(d))
+    assert len(candidates) == 8  # 2 modules x the 2 x 2 default sweep
+    ensemble = json.loads((out / "ensemble.json").read_text())
+    assert {m["trial"] for m in ensemble["members"]} <= set(candidates)
+    assert result.metrics == ensemble["test"]
+    assert (out / "export" / "saved_model.pb").exists() and result.export_path == out / "export"
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert (out / "robustness.json").exists() and result.robustness["clean"]["ensemble"]
+    assert (out / "log.txt").read_text().count("rank: starting") == 1
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    assert set(stages) >= {"rank", "tune", "ensemble", "export", "evaluate", "report"}
+    # The export answers like the ensemble.json weights applied to the candidates' own
+    # test predictions.
+    task = hubensemble.load_task("sklearn:digits")
+    x = tf.constant(np.asarray(task.test.images, np.float32) / 255.0)
+    probs = tf.saved_model.load(str(out / "export")).signatures["serving_default"](
+        images=x)["probabilities"].numpy()
+    expected = sum(m["weight"] * np.load(out / "candidates" / m["trial"] / "test_probs.npy")
+                   for m in ensemble["members"])
+    assert np.abs(probs - expected).max() <= 1e-5
+    assert result.summary().count("ensemble") >= 1
+
+
+@pytest.mark.slow
+def test_fit_again_reuses_every_stage(fitted, catalogue):
+    out, first = fitted
+    before = trial_starts(out)
+    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    assert trial_starts(out) == before
+    assert again.ensemble["members"] == first.ensemble["members"]
+    assert (out / "log.txt").read_text().count("tune: done before, reused") == 1
+
+
+@pytest.mark.slow
+def test_changed_data_is_refused_unless_restart(fitted, catalogue):
+    out, _ = fitted
+    from hubensemble.rundir import DataArgs
+
+    with pytest.raises(RunError, match="--restart") as err:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        data_args=DataArgs(spec="sklearn:digits", seed=1), **FIT)
+    assert "data" in str(err.value)
+    with pytest.raises(RunError, match="--restart"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **dict(FIT, top_k=3))
+
+
+def cli(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "hubensemble", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **kwargs)
+
+
+@pytest.mark.slow
+def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_path):
+    out = tmp_path / "run"
+    args = ["fit", "-q", "--catalogue", catalogue, "--data", "sklearn:digits", "--out",
+            str(out), "--profile", "quick", "--top-k", "2"]
+    proc = cli(*args)
+    deadline = time.monotonic() + 240
+    finished = {}
+    while time.monotonic() < deadline and proc.poll() is None:
+        cands = out / "candidates"
+        done = {d for d in os.listdir(cands) if not is_temp(d)} if cands.exists() else set()
+        log = out / "tuner" / "default" / "trials.log"
+        running = set(trial_starts(out)) - done if log.exists() else set()
+        if done and running:
+            finished = {d: os.path.getmtime(cands / d / "trial.json") for d in done}
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout.read()[-3000:]
+    again = cli(*args)
+    output = again.communicate(timeout=600)[0]
+    assert again.returncode == 0, output[-3000:]
+    assert "ensemble" in output and "export:" in output
+    starts = trial_starts(out)
+    assert len(starts) == 8
+    for trial, mtime in finished.items():
+        assert starts[trial] == 1
+        assert os.path.getmtime(out / "candidates" / trial / "trial.json") == mtime
+    # Only a trial that was running when the process died may have started twice.
+    assert max(starts.values()) <= 2 and sum(starts.values()) <= 9
+    assert not [d for d in os.listdir(out / "candidates") if is_temp(d)]
+    assert (out / "export" / "saved_model.pb").exists()
