@@ -1,0 +1,373 @@
+"""tools/vtab.py: the 19 VTAB-1k task definitions, their labels and splits, and the runner."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_vtab():
+    # tools/ is not a package: load the script as a module (registered first, as dataclasses
+    # look their module up in sys.modules).
+    spec = importlib.util.spec_from_file_location("vtab_tool", ROOT / "tools" / "vtab.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+vtab = _load_vtab()
+
+# The paper's Table 4 header (appendix C.2), in its order, under its three group headings.
+PAPER_TABLE4 = {
+    "natural": ["caltech101", "cifar100", "dtd", "flowers", "pets", "sun397", "svhn"],
+    "specialised": ["camelyon", "eurosat", "resisc45", "retino"],
+    "structured": ["clever.count", "clever.closest", "dmlab", "dsprites.xpos",
+                   "dsprites.orient", "kitti", "smallnorb.azmth", "smallnorb.elev"],
+}
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_nineteen_tasks_grouped_and_named_as_in_the_paper():
+    assert len(vtab.TASKS) == 19
+    assert list(vtab.TASKS) == [n for g in vtab.GROUPS for n in PAPER_TABLE4[g]]
+    for group, names in PAPER_TABLE4.items():
+        assert [t.name for t in vtab.TASKS.values() if t.group == group] == names
+    assert [len(PAPER_TABLE4[g]) for g in vtab.GROUPS] == [7, 4, 8]
+
+
+def test_class_counts_match_the_tfds_features():
+    """Tasks that read a tfds ClassLabel have exactly its classes (tfds metadata, offline)."""
+    import tensorflow_datasets as tfds
+
+    direct = {"label", "smallnorb_azimuth", "smallnorb_elevation"}
+    checked = 0
+    for task in vtab.TASKS.values():
+        builder = tfds.builder(f"{task.tfds_spec}:{task.versions[-1]}", data_dir="/nonexistent")
+        feature = builder.info.features[task.features[0]]
+        if task.label_fn.__name__ in direct:
+            assert feature.num_classes == task.num_classes, task.name
+            checked += 1
+    assert checked == 14
+    # dsprites groups its 32 x positions and 40 orientations into 16 classes each.
+    features = tfds.builder("dsprites:2.0.0", data_dir="/nonexistent").info.features
+    assert features["label_x_position"].num_classes == 32
+    assert features["label_orientation"].num_classes == 40
+
+
+def test_tfds_build_default_versions_are_accepted():
+    """`tfds build NAME` (the hint the runner prints) prepares a version the task accepts."""
+    import fnmatch
+
+    import tensorflow_datasets as tfds
+
+    for task in vtab.TASKS.values():
+        default = str(tfds.builder(task.tfds_spec, data_dir="/nonexistent").version)
+        assert any(fnmatch.fnmatch(default, v) for v in task.versions), (task.name, default)
+
+
+def test_task_adaptation_registry_keys():
+    keys = {t.name: t.key for t in vtab.TASKS.values()}
+    assert keys["clever.count"] == 'clevr(task="count_all")'
+    assert keys["dsprites.xpos"] == \
+        'dsprites(predicted_attribute="label_x_position",num_classes=16)'
+    assert keys["kitti"] == 'kitti(task="closest_vehicle_distance")'
+    assert keys["retino"] == 'diabetic_retinopathy(config="btgraham-300")'
+    assert vtab.select_tasks(['clevr(task="count_all")', "clevr.closest"]) == [
+        vtab.TASKS["clever.count"], vtab.TASKS["clever.closest"]]
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_clevr_count_is_objects_minus_three():
+    for n in range(3, 11):
+        scene = {"objects": {"size": np.zeros(n, np.int64)}}
+        assert vtab.clevr_count(scene) == n - 3
+    assert vtab.TASKS["clever.count"].num_classes == 8  # 3..10 objects
+
+
+@pytest.mark.parametrize("depths, expected", [
+    ([12.0, 7.5], 0), ([8.0], 0), ([8.25, 30.0], 1), ([8.5], 1), ([8.75], 2), ([9.0], 2),
+    ([9.25], 3), ([9.75, 11.0], 4), ([10.0], 4), ([10.5], 5), ([99.0], 5),
+])
+def test_clevr_closest_object_distance_bins(depths, expected):
+    coords = np.array([[0.5, 0.5, d] for d in depths], np.float32)
+    assert vtab.clevr_closest_distance({"objects": {"pixel_coords": coords}}) == expected
+
+
+@pytest.mark.parametrize("types, z, expected", [
+    ([0, 3], [12.0, 3.0], 1),          # a car at 12 m; the pedestrian nearer does not count
+    ([3], [5.0], 3),                   # no vehicle
+    ([2, 1], [25.0, 8.0], 0),          # truck 25 m, van 8 m: <= 8 m
+    ([0, 0], [20.0, 40.0], 1),         # 20 m is in (8, 20]
+    ([1], [20.5], 2),
+    ([4, 5, 6, 7], [1.0, 2.0, 3.0, 4.0], 3),  # person sitting, cyclist, tram, misc
+    ([], [], 3),
+])
+def test_kitti_closest_vehicle_distance_bins(types, z, expected):
+    location = np.array([[1.0, 1.5, d] for d in z], np.float32).reshape(-1, 3)
+    scene = {"objects": {"type": np.array(types, np.int64), "location": location}}
+    assert vtab.kitti_closest_vehicle_distance(scene) == expected
+
+
+def test_dsprites_positions_and_orientations_in_sixteen_classes():
+    xs = [vtab.dsprites_x_position({"label_x_position": np.int64(x)}) for x in range(32)]
+    assert xs == [x // 2 for x in range(32)]
+    orient = [vtab.dsprites_orientation({"label_orientation": np.int64(o)}) for o in range(40)]
+    # floor(o / 2.5) in integers: floor(2o / 5).
+    assert orient == [(2 * o) // 5 for o in range(40)]
+    assert orient[:6] == [0, 0, 0, 1, 1, 2] and orient[-1] == 15
+    assert sorted(set(orient)) == list(range(16))
+
+
+def test_smallnorb_labels_are_the_features():
+    ex = {"label_azimuth": np.int64(17), "label_elevation": np.int64(8)}
+    assert vtab.smallnorb_azimuth(ex) == 17 and vtab.smallnorb_elevation(ex) == 8
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def test_vtab_1k_splits_follow_task_adaptation():
+    splits = {name: vtab.vtab_splits(task) for name, task in vtab.TASKS.items()}
+    official = {"train": "train[:800]", "val": "validation[:200]", "test": "test"}
+    for name in ("dtd", "flowers", "sun397", "camelyon", "retino", "dmlab", "kitti"):
+        assert splits[name] == official, name
+    # val200 starts where task_adaptation's own val split starts: percent * N // 100.
+    assert splits["caltech101"]["val"] == "train[2754:2954]"      # 90 % of 3,060
+    assert splits["cifar100"]["val"] == "train[45000:45200]"      # 90 % of 50,000
+    assert splits["pets"]["val"] == "train[2944:3144]"            # 80 % of 3,680
+    assert splits["svhn"]["val"] == "train[65931:66131]"          # 90 % of 73,257
+    for name in ("caltech101", "cifar100", "pets", "svhn"):
+        assert splits[name]["test"] == "test"
+    for name in ("clever.count", "clever.closest"):
+        assert splits[name] == {"train": "train[:800]", "val": "train[63000:63200]",
+                                "test": "validation"}
+    assert splits["eurosat"] == {"train": "train[:800]", "val": "train[16200:16400]",
+                                 "test": "train[21600:]"}         # 60 / 20 / 20 of 27,000
+    assert splits["resisc45"]["val"] == "train[18900:19100]"
+    assert splits["resisc45"]["test"] == "train[25200:]"          # of 31,500
+    assert splits["dsprites.xpos"] == splits["dsprites.orient"] == {
+        "train": "train[:800]", "val": "train[589824:590024]",
+        "test": "train[663552:]"}                                 # 80 / 10 / 10 of 737,280
+    assert splits["smallnorb.azmth"] == {"train": "train[:800]", "val": "test[:200]",
+                                         "test": "test[50%:]"}
+    # A prepared train split of another size moves the offsets with it.
+    assert vtab.vtab_splits(vtab.TASKS["eurosat"], 30000) == {
+        "train": "train[:800]", "val": "train[18000:18200]", "test": "train[24000:]"}
+
+
+# --------------------------------------------------------------------------- selection, means
+
+
+def test_select_tasks_by_name_alias_and_group_in_table_order():
+    assert [t.name for t in vtab.select_tasks(["svhn", "caltech101"])] == ["caltech101", "svhn"]
+    assert [t.name for t in vtab.select_tasks(["specialised"])] == PAPER_TABLE4["specialised"]
+    with pytest.raises(Exception, match="unknown VTAB task.*nope.*caltech101.*smallnorb.elev"):
+        vtab.select_tasks(["dtd", "nope"])
+
+
+def test_summary_means_over_finished_tasks():
+    results = [
+        {"name": "a", "group": "natural", "status": "ok", "ensemble": {"accuracy": 0.8},
+         "best_single": {"accuracy": 0.7}},
+        {"name": "b", "group": "natural", "status": "ok", "ensemble": {"accuracy": 0.6},
+         "best_single": {"accuracy": 0.6}},
+        {"name": "c", "group": "structured", "status": "ok", "ensemble": {"accuracy": 0.3},
+         "best_single": {"accuracy": 0.1}},
+        {"name": "d", "group": "structured", "status": "failed", "error": "x"},
+    ]
+    s = vtab.summarise(results)
+    assert s["means"]["ensemble"] == pytest.approx(
+        {"vtab": (0.8 + 0.6 + 0.3) / 3, "natural": 0.7, "specialised": None,
+         "structured": 0.3})
+    assert s["means"]["best_single"]["vtab"] == pytest.approx((0.7 + 0.6 + 0.1) / 3)
+    assert s["counts"] == {"vtab": [3, 4], "natural": [2, 2], "specialised": [0, 0],
+                           "structured": [1, 2]}
+
+
+def test_list_and_unknown_task(capsys):
+    assert vtab.main(["--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 20 and out[1].startswith("caltech101") and "clevr:3.*.*" in out[12]
+    assert vtab.main(["--catalogue", "c.yaml", "--out", "o", "--tasks", "dtd", "cifar"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown VTAB task(s): cifar" in err and "cifar100" in err
+
+
+# --------------------------------------------------------------------------- loading (mocked tfds)
+
+
+# tfds' random mock data gives each field of a Sequence feature its own length (e.g. 22
+# object types for 23 locations), so the tasks labelled from `objects` are read from
+# hand-made scenes below instead.
+NESTED = ("clever.count", "clever.closest", "kitti")
+
+
+@pytest.mark.parametrize("name", [n for n in PAPER_TABLE4["natural"] + PAPER_TABLE4[
+    "specialised"] + PAPER_TABLE4["structured"] if n not in NESTED])
+def test_every_task_reads_its_mocked_tfds_data(name):
+    import tensorflow_datasets as tfds
+
+    task = vtab.TASKS[name]
+    with tfds.testing.mock_data(num_examples=6):
+        data, info = vtab.load_vtab_task(task, "/nonexistent", test_limit=4, min_per_class=0)
+    assert [len(data.train), len(data.val), len(data.test)] == [6, 6, 4]
+    assert data.num_classes == task.num_classes == len(set(data.class_names))
+    for im in data.train.images:
+        assert im.dtype == np.uint8 and im.ndim == 3 and im.shape[-1] == 3
+    assert (data.synthetic, data.flip) == (task.synthetic, task.flip)
+    assert info["splits"] == vtab.vtab_splits(task)
+    assert info["tfds"].startswith(task.tfds_spec + ":")
+
+
+def _scenes(spec):
+    """A tfds as_dataset replacement yielding hand-made examples per data set name."""
+    import tensorflow as tf
+
+    def as_dataset(builder, *args, **kwargs):
+        examples = spec[builder.name]
+        signature = tf.nest.map_structure(
+            lambda v: tf.TensorSpec([None] * np.ndim(v), tf.as_dtype(np.asarray(v).dtype)),
+            examples[0])
+        return tf.data.Dataset.from_generator(lambda: iter(examples),
+                                              output_signature=signature)
+
+    return as_dataset
+
+
+def _image(v=1, shape=(8, 8, 3)):
+    return np.full(shape, v, np.uint8)
+
+
+def test_loader_labels_nested_scenes_like_task_adaptation():
+    """clevr and kitti examples (nested `objects` features) through the real tfds reading
+    path; tfds' own random mock data cannot be used here (its Sequence features get
+    unrelated lengths per field, e.g. 22 object types for 23 locations)."""
+    import tensorflow_datasets as tfds
+
+    depths = [7.0, 8.25, 8.75, 9.25, 9.75, 10.5]
+    clevr = [{"image": _image(), "objects": {
+        "size": np.zeros(n, np.int64),
+        "pixel_coords": np.array([[1.0, 1.0, depths[i % 6] + j] for j in range(n)],
+                                 np.float32)}} for i, n in enumerate([3, 4, 5, 6, 7, 8, 9, 10] * 2)]
+    kitti = [{"image": _image(), "objects": {
+        "type": np.array(t, np.int64),
+        "location": np.array([[0.0, 1.0, d] for d in z], np.float32).reshape(-1, 3)}}
+        for t, z in [([0], [5.0]), ([1, 3], [12.0, 1.0]), ([2], [30.0]), ([3], [4.0])] * 2]
+    with tfds.testing.mock_data(as_dataset_fn=_scenes({"clevr": clevr, "kitti": kitti})):
+        count, info = vtab.load_vtab_task(vtab.TASKS["clever.count"], "/nonexistent")
+        closest, _ = vtab.load_vtab_task(vtab.TASKS["clever.closest"], "/nonexistent",
+                                         min_per_class=0)
+        kit, kinfo = vtab.load_vtab_task(vtab.TASKS["kitti"], "/nonexistent")
+    assert count.train.labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7] * 2
+    assert count.class_names[0] == "3 objects" and count.num_classes == 8
+    assert count.synthetic and count.flip
+    assert info["splits"]["test"] == "validation" and len(count.test) == 16
+    assert closest.train.labels.tolist() == [i % 6 for i in range(16)]
+    assert kit.train.labels.tolist() == [0, 1, 2, 3] * 2
+    assert not kit.synthetic and kinfo["tfds"] == "kitti:3.1.0"
+
+
+def test_loader_dsprites_pixels_and_failing_labels():
+    import tensorflow_datasets as tfds
+
+    dots = np.zeros((4, 4, 1), np.uint8)
+    dots[1, 2] = 1
+    dsprites = [{"image": dots, "label_x_position": np.int64(x)} for x in range(32)]
+    clevr = [{"image": _image(), "objects": {"size": np.zeros(12, np.int64)}}] * 4
+    with tfds.testing.mock_data(as_dataset_fn=_scenes({"dsprites": dsprites,
+                                                       "clevr": clevr})):
+        task, _ = vtab.load_vtab_task(vtab.TASKS["dsprites.xpos"], "/nonexistent")
+        with pytest.raises(Exception, match=r"clever.count: 4 train example\(s\) map to no "
+                                            r"class of 0..7 \(labels \[9\]\)"):
+            vtab.load_vtab_task(vtab.TASKS["clever.count"], "/nonexistent")
+    # 0/1 masks become black/white RGB, as task_adaptation's `* 255`.
+    assert task.train.images.shape == (32, 4, 4, 3)
+    assert sorted(np.unique(task.train.images).tolist()) == [0, 255]
+    assert (task.train.images[:, 1, 2] == 255).all()
+    assert task.train.labels.tolist() == [x // 2 for x in range(32)]
+    assert not task.flip and task.synthetic
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+@pytest.fixture(scope="module")
+def catalogue(module_factory, tmp_path_factory):
+    paths = [module_factory(f"vtab{i}", seed=i, width=6 + 2 * i) for i in range(2)]
+    yaml = tmp_path_factory.mktemp("vtabcat") / "cat.yaml"
+    yaml.write_text("modules:\n" + "".join(f"  - {{name: m{i}, handle: {p}}}\n"
+                                           for i, p in enumerate(paths)))
+    return str(yaml)
+
+
+@pytest.mark.slow
+def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path / "emb"))
+    # A task whose data set tfds does not know: it must fail alone.
+    broken = dataclasses.replace(vtab.TASKS["dmlab"], name="broken",
+                                 tfds_name="no_such_data_set")
+    monkeypatch.setitem(vtab.TASKS, "broken", broken)
+    out = tmp_path / "vtab"
+    argv = ["--catalogue", catalogue, "--out", str(out), "--data-dir", str(tmp_path / "tfds"),
+            "--profile", "quick", "--top-k", "1", "-q",
+            # tfds' mock labels are random: a class may get a single example.
+            "--min-per-class", "0",
+            "--tasks", "svhn", "camelyon", "broken", "smallnorb.elev", "dsprites.xpos"]
+    with tfds.testing.mock_data(num_examples=96):
+        assert vtab.main(argv) == 1
+    printed = capsys.readouterr().out
+    report = json.loads((out / "vtab.json").read_text())
+    rows = {r["name"]: r for r in report["tasks"]}
+    assert list(rows) == ["svhn", "camelyon", "dsprites.xpos", "smallnorb.elev", "broken"]
+    assert rows["broken"]["status"] == "failed" and "no_such_data_set" in rows["broken"]["error"]
+    assert "Traceback" in (out / "broken" / "vtab_error.txt").read_text()
+    ok = [r for r in report["tasks"] if r["status"] == "ok"]
+    assert len(ok) == 4
+    for r in ok:
+        run = Path(r["run_dir"])
+        ensemble = json.loads((run / "ensemble.json").read_text())
+        assert r["ensemble"] == ensemble["test"]["ensemble"]
+        assert r["members"] == len(ensemble["members"]) >= 1
+        assert len(np.load(run / "labels" / "test.npy")) == r["sizes"]["test"] == 96
+        assert (run / "export" / "saved_model.pb").exists()
+    assert rows["smallnorb.elev"]["splits"]["test"] == "test[50%:]"
+    assert rows["svhn"]["splits"]["val"] == "train[65931:66131]"
+
+    # Means recomputed here from the per-task accuracies.
+    acc = {r["name"]: r["ensemble"]["accuracy"] for r in ok}
+    expect = {"vtab": np.mean(list(acc.values())), "natural": acc["svhn"],
+              "specialised": acc["camelyon"],
+              "structured": (acc["smallnorb.elev"] + acc["dsprites.xpos"]) / 2}
+    assert report["summary"]["means"]["ensemble"] == pytest.approx(expect)
+    assert report["summary"]["counts"]["structured"] == [2, 3]
+    line = next(x for x in printed.splitlines() if x.startswith("ensemble "))
+    assert line.split()[1:] == [f"{100 * expect[k]:.1f}" for k in
+                                ("vtab", "natural", "specialised", "structured")]
+    assert "FAILED" in printed and "broken" in printed
+    md = (out / "vtab.md").read_text()
+    assert f"| ensemble | {100 * expect['vtab']:.1f} |" in md and "## Failures" in md
+
+    # Again: finished tasks are reused without reading data or fitting.
+    with tfds.testing.mock_data(num_examples=96):
+        assert vtab.main(argv[:-5] + ["svhn", "smallnorb.elev"]) == 0
+    again = json.loads((out / "vtab.json").read_text())
+    assert [r["reused"] for r in again["tasks"]] == [True, True]
+    assert [r["ensemble"] for r in again["tasks"]] == [
+        rows["svhn"]["ensemble"], rows["smallnorb.elev"]["ensemble"]]
+    assert "(reused)" in capsys.readouterr().out
+    assert os.path.exists(out / "svhn" / "log.txt")

@@ -1,0 +1,797 @@
+"""VTAB-1k runner: `hubensemble.fit` on each of the 19 tasks, then the paper's Table 1 layout.
+
+    python tools/vtab.py --catalogue catalogue/bit_in21k_experts.yaml \\
+        --data-dir ~/tensorflow_datasets --out runs/vtab [--tasks caltech101 dmlab …] \\
+        [--profile paper|cpu|quick] [--top-k K] [--sweep …] [--budget L] [--restart]
+    python tools/vtab.py --list
+
+Task definitions follow google-research/task_adaptation (task_adaptation/data/*.py): the
+same tfds names, versions and configs, the same features turned into labels, and the same
+VTAB-1k cut of each data set (its "train800" / "val200" splits and its "test" split).
+See docs/vtab.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+log = logging.getLogger("hubensemble.vtab")
+
+GROUPS = ("natural", "specialised", "structured")
+GROUP_TITLES = {"natural": "Natural", "specialised": "Specialised", "structured": "Structured"}
+
+RESULTS_JSON = "vtab.json"
+RESULTS_MD = "vtab.md"
+# Written into a task's run folder once its fit has finished: what it was fitted with.
+TASK_RECORD = "vtab_task.json"
+ERROR_FILE = "vtab_error.txt"
+
+# VTAB-1k (Zhai et al. 2019): 800 training and 200 validation examples per task.
+TRAIN_EXAMPLES, VAL_EXAMPLES = 800, 200
+
+
+# --------------------------------------------------------------------------- label functions
+#
+# Each maps ONE tfds example (a dict of numpy values, nested dicts for Sequence features) to an
+# integer class, exactly as the task_adaptation preprocess function of that task does in
+# TensorFlow. -1 means "no class": the loader rejects it with an error naming the task.
+
+
+def _bin_by_thresholds(value, thresholds) -> int:
+    """task_adaptation's `tf.reduce_max(tf.where((thrs - value) < 0))`: the last i with
+    thrs[i] < value, compared in float32 (TF casts the numpy thresholds to the value's
+    dtype); -1 when no threshold lies below the value."""
+    below = np.flatnonzero(np.asarray(thresholds, np.float32) < np.float32(value))
+    return int(below[-1]) if below.size else -1
+
+
+def _group_classes(value, num_original: int, num_classes: int) -> int:
+    """dsprites' grouping of neighbouring values: floor(value / (num_original / num_classes))
+    in float32, as `tf.math.floordiv(tf.cast(v, tf.float32), class_division_factor)`."""
+    factor = np.float32(float(num_original) / num_classes)
+    return int(np.floor(np.float32(value) / factor))
+
+
+def label(example) -> int:
+    """The tfds `label` ClassLabel unchanged (natural and specialised tasks, dmlab)."""
+    return int(example["label"])
+
+
+# clevr.py: `tf.size(x["objects"]["size"]) - 3`; CLEVR scenes hold 3..10 objects -> 8 classes.
+def clevr_count(example) -> int:
+    """Number of objects in the scene minus 3 (3..10 objects -> classes 0..7)."""
+    return int(np.size(example["objects"]["size"])) - 3
+
+
+# clevr.py `_closest_object_preprocess_fn`: depth (pixel_coords[:, 2]) of the nearest object.
+CLEVR_DISTANCE_THRESHOLDS = (0.0, 8.0, 8.5, 9.0, 9.5, 10.0, 100.0)
+
+
+def clevr_closest_distance(example) -> int:
+    """Depth of the closest object binned at 0 / 8 / 8.5 / 9 / 9.5 / 10 / 100 -> 6 classes."""
+    coords = np.asarray(example["objects"]["pixel_coords"], np.float32).reshape(-1, 3)
+    if not len(coords):
+        return -1
+    return _bin_by_thresholds(coords[:, 2].min(), CLEVR_DISTANCE_THRESHOLDS)
+
+
+# kitti.py `_closest_vehicle_distance_pp`: z (metres ahead of the camera) of the nearest
+# Car / Van / Truck (object types 0, 1, 2); a scene without one counts as 1000 m.
+KITTI_VEHICLE_THRESHOLDS = (-100.0, 8.0, 20.0, 999.0)
+KITTI_VEHICLE_TYPES = 3  # ClassLabel order: Car, Van, Truck, Pedestrian, Person_sitting, …
+KITTI_NO_VEHICLE = 1000.0
+
+
+def kitti_closest_vehicle_distance(example) -> int:
+    """Closest vehicle's distance: <= 8 m, 8-20 m, 20-999 m, or no vehicle -> 4 classes."""
+    objects = example["objects"]
+    types = np.asarray(objects["type"]).reshape(-1)
+    z = np.asarray(objects["location"], np.float32).reshape(-1, 3)[:, 2]
+    vehicle_z = np.concatenate([z[types < KITTI_VEHICLE_TYPES],
+                                np.array([KITTI_NO_VEHICLE], np.float32)])
+    return _bin_by_thresholds(vehicle_z.min(), KITTI_VEHICLE_THRESHOLDS)
+
+
+# dsprites.py: `predicted_attribute` grouped into `num_classes=16` classes.
+def dsprites_x_position(example) -> int:
+    """x position, 32 values grouped in pairs -> 16 classes."""
+    return _group_classes(example["label_x_position"], 32, 16)
+
+
+def dsprites_orientation(example) -> int:
+    """Orientation, 40 values grouped by 2.5 -> 16 classes."""
+    return _group_classes(example["label_orientation"], 40, 16)
+
+
+# smallnorb.py: `label=tensors[predicted_attribute]`.
+def smallnorb_azimuth(example) -> int:
+    """Azimuth, 18 classes (0, 20, …, 340 degrees)."""
+    return int(example["label_azimuth"])
+
+
+def smallnorb_elevation(example) -> int:
+    """Elevation, 9 classes (30 to 70 degrees in steps of 5)."""
+    return int(example["label_elevation"])
+
+
+# --------------------------------------------------------------------------- task table
+
+
+@dataclass(frozen=True)
+class VtabTask:
+    """One VTAB-1k task as task_adaptation defines it.
+
+    Splits (`cut`), as task_adaptation's "train800" / "val200" / "test":
+      "official":   train[:800] / validation[:200] / test
+      "train_tail": the data set's val split is the tail of train from
+                    n = train_percent * N // 100 (N = tfds train size):
+                    train[:800] / train[n:n+200] / `test_split`
+      "train_only": only a train split: train n = train_percent * N // 100,
+                    val v = val_percent * N // 100: train[:800] / train[n:n+200] / train[n+v:]
+      "test_half":  (smallnorb) train[:800] / test[:200] / test[50%:]
+    """
+
+    name: str                  # the paper's Table 4 column name
+    key: str                   # task_adaptation registry string
+    group: str                 # natural | specialised | structured
+    tfds_name: str
+    config: str | None
+    versions: tuple            # tried in order; the first one prepared in --data-dir is used
+    cut: str
+    num_classes: int
+    label_fn: Callable
+    features: tuple = ("label",)   # the tfds features label_fn reads
+    train_percent: int = 0
+    val_percent: int = 0
+    train_size: int | None = None  # tfds train size task_adaptation's offsets were cut from
+    test_split: str = "test"
+    image_key: str = "image"
+    pixel_scale: int = 1       # dsprites stores 0/1 pixels; task_adaptation multiplies by 255
+    synthetic: bool = False    # no colour augmentation (paper A.3)
+    flip: bool = True          # left/right flips keep the label
+    min_per_class: int = 2     # fewest train[:800] examples a class may have
+    class_names: tuple | None = None
+    note: str = ""
+
+    @property
+    def tfds_spec(self) -> str:
+        return self.tfds_name + (f"/{self.config}" if self.config else "")
+
+    def to_json(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["label_fn"] = self.label_fn.__name__
+        d["versions"] = list(self.versions)
+        d["features"] = list(self.features)
+        d["class_names"] = list(self.class_names) if self.class_names else None
+        return d
+
+
+def _names(prefix, n):
+    return tuple(f"{prefix}{i}" for i in range(n))
+
+
+_NATURAL = dict(group="natural")
+_SPECIALISED = dict(group="specialised")
+# Rendered scenes (paper A.3: no colour distortion on artificial data; smallnorb is grey
+# studio shots of toys, where hue/saturation jitter only adds colour that is never there).
+_STRUCTURED_SYNTH = dict(group="structured", synthetic=True)
+
+TASK_LIST = (
+    # Natural ----------------------------------------------------------------------------
+    VtabTask("caltech101", "caltech101", tfds_name="caltech101", config=None,
+             versions=("3.*.*",), cut="train_tail", train_percent=90, train_size=3060,
+             num_classes=102, label_fn=label, min_per_class=0,
+             note="102 classes, train split shuffled by tfds: a class can miss train[:800]",
+             **_NATURAL),
+    VtabTask("cifar100", "cifar(num_classes=100)", tfds_name="cifar100", config=None,
+             versions=("3.*.*",), cut="train_tail", train_percent=90, train_size=50000,
+             num_classes=100, label_fn=label, min_per_class=0,
+             note="100 classes in 800 examples: a class can have 0 or 1", **_NATURAL),
+    VtabTask("dtd", "dtd", tfds_name="dtd", config=None, versions=("3.*.*",), cut="official",
+             num_classes=47, label_fn=label, **_NATURAL),
+    VtabTask("flowers", "oxford_flowers102", tfds_name="oxford_flowers102", config=None,
+             versions=("2.*.*",), cut="official", num_classes=102, label_fn=label,
+             min_per_class=0, note="102 classes in 800 examples", **_NATURAL),
+    VtabTask("pets", "oxford_iiit_pet", tfds_name="oxford_iiit_pet", config=None,
+             versions=("3.*.*", "4.*.*"), cut="train_tail", train_percent=80,
+             train_size=3680, num_classes=37, label_fn=label,
+             note="task_adaptation used 3.x; tfds >= 4.9 only builds 4.0.0 (fixed corrupt "
+                  "images, same 3,680 / 3,669 examples)", **_NATURAL),
+    VtabTask("sun397", "sun397", tfds_name="sun397", config="tfds", versions=("4.*.*",),
+             cut="official", num_classes=397, label_fn=label, min_per_class=0,
+             note="397 classes in 800 examples: many classes have none", **_NATURAL),
+    VtabTask("svhn", "svhn", tfds_name="svhn_cropped", config=None, versions=("3.*.*",),
+             cut="train_tail", train_percent=90, train_size=73257, num_classes=10,
+             label_fn=label, flip=False, note="digits: no flips", **_NATURAL),
+    # Specialised ------------------------------------------------------------------------
+    VtabTask("camelyon", "patch_camelyon", tfds_name="patch_camelyon", config=None,
+             versions=("2.*.*",), cut="official", num_classes=2, label_fn=label,
+             **_SPECIALISED),
+    VtabTask("eurosat", "eurosat", tfds_name="eurosat", config="rgb", versions=("2.*.*",),
+             cut="train_only", train_percent=60, val_percent=20, train_size=27000,
+             num_classes=10, label_fn=label, **_SPECIALISED),
+    VtabTask("resisc45", "resisc45", tfds_name="resisc45", config=None, versions=("3.*.*",),
+             cut="train_only", train_percent=60, val_percent=20, train_size=31500,
+             num_classes=45, label_fn=label, note="tfds needs a manual download",
+             **_SPECIALISED),
+    VtabTask("retino", 'diabetic_retinopathy(config="btgraham-300")',
+             tfds_name="diabetic_retinopathy_detection", config="btgraham-300",
+             versions=("3.*.*",), cut="official", num_classes=5, label_fn=label,
+             note="tfds needs a manual download (Kaggle)", **_SPECIALISED),
+    # Structured -------------------------------------------------------------------------
+    VtabTask("clever.count", 'clevr(task="count_all")', tfds_name="clevr", config=None,
+             versions=("3.*.*",), cut="train_tail", train_percent=90, train_size=70000,
+             test_split="validation", num_classes=8, label_fn=clevr_count,
+             features=("objects",), class_names=tuple(f"{n} objects" for n in range(3, 11)),
+             note="test = the tfds validation split (CLEVR's test has no scene labels)",
+             **_STRUCTURED_SYNTH),
+    VtabTask("clever.closest", 'clevr(task="closest_object_distance")', tfds_name="clevr",
+             config=None, versions=("3.*.*",), cut="train_tail", train_percent=90,
+             train_size=70000, test_split="validation", num_classes=6,
+             label_fn=clevr_closest_distance, features=("objects",),
+             class_names=("depth<=8", "8-8.5", "8.5-9", "9-9.5", "9.5-10", "10-100"),
+             note="test = the tfds validation split", **_STRUCTURED_SYNTH),
+    VtabTask("dmlab", "dmlab", tfds_name="dmlab", config=None, versions=("2.0.1",),
+             cut="official", num_classes=6, label_fn=label, **_STRUCTURED_SYNTH),
+    VtabTask("dsprites.xpos",
+             'dsprites(predicted_attribute="label_x_position",num_classes=16)',
+             tfds_name="dsprites", config=None, versions=("2.*.*",), cut="train_only",
+             train_percent=80, val_percent=10, train_size=737280, num_classes=16,
+             label_fn=dsprites_x_position, features=("label_x_position",), pixel_scale=255,
+             flip=False, class_names=tuple(f"x{2 * i}-{2 * i + 1}" for i in range(16)),
+             note="position label: no flips", **_STRUCTURED_SYNTH),
+    VtabTask("dsprites.orient",
+             'dsprites(predicted_attribute="label_orientation",num_classes=16)',
+             tfds_name="dsprites", config=None, versions=("2.*.*",), cut="train_only",
+             train_percent=80, val_percent=10, train_size=737280, num_classes=16,
+             label_fn=dsprites_orientation, features=("label_orientation",), pixel_scale=255,
+             flip=False, class_names=_names("orientation bin ", 16),
+             note="orientation label: a mirror image has another orientation, no flips",
+             **_STRUCTURED_SYNTH),
+    VtabTask("kitti", 'kitti(task="closest_vehicle_distance")', tfds_name="kitti",
+             config=None, versions=("3.1.0", "3.2.0", "3.3.0"), cut="official",
+             num_classes=4, label_fn=kitti_closest_vehicle_distance, features=("objects",),
+             class_names=("vehicle<=8m", "vehicle 8-20m", "vehicle>20m", "no vehicle"),
+             group="structured",
+             note="task_adaptation pins 3.1.0, which tfds no longer builds; 3.2.0 yields the "
+                  "same data (task_adaptation issue #18), 3.3.0 only adds `occluded` labels"),
+    VtabTask("smallnorb.azmth", 'smallnorb(predicted_attribute="label_azimuth")',
+             tfds_name="smallnorb", config=None, versions=("2.*.*",), cut="test_half",
+             num_classes=18, label_fn=smallnorb_azimuth, features=("label_azimuth",),
+             flip=False, note="azimuth label: a mirror image turns the other way, no flips",
+             **_STRUCTURED_SYNTH),
+    VtabTask("smallnorb.elev", 'smallnorb(predicted_attribute="label_elevation")',
+             tfds_name="smallnorb", config=None, versions=("2.*.*",), cut="test_half",
+             num_classes=9, label_fn=smallnorb_elevation, features=("label_elevation",),
+             note="a left/right flip keeps the camera elevation", **_STRUCTURED_SYNTH),
+)
+TASKS: dict[str, VtabTask] = {t.name: t for t in TASK_LIST}
+
+# Other spellings people type: CLEVR spelt right, and task_adaptation's registry strings.
+ALIASES = {"clevr.count": "clever.count", "clevr.closest": "clever.closest",
+           **{t.key: t.name for t in TASK_LIST}}
+
+
+# --------------------------------------------------------------------------- pure policy
+
+
+def select_tasks(names=None) -> list[VtabTask]:
+    """The tasks called `names` (short names, aliases or group names) in table order; all 19
+    when `names` is empty. An unknown name is an error listing the known ones."""
+    from hubensemble.errors import HubensembleError
+
+    if not names:
+        return list(TASKS.values())
+    wanted, unknown = set(), []
+    for name in names:
+        key = ALIASES.get(name, name)
+        if key in TASKS:
+            wanted.add(key)
+        elif name in GROUPS:
+            wanted.update(t.name for t in TASKS.values() if t.group == name)
+        else:
+            unknown.append(name)
+    if unknown:
+        raise HubensembleError(
+            f"unknown VTAB task(s): {', '.join(unknown)}; choose from "
+            f"{', '.join(TASKS)} (or a group: {', '.join(GROUPS)})")
+    return [t for t in TASKS.values() if t.name in wanted]
+
+
+def vtab_splits(task: VtabTask, train_size: int | None = None) -> dict[str, str]:
+    """tfds split strings of task_adaptation's train800 / val200 / test for `task`;
+    `train_size` is the prepared train split's size (default: the one task_adaptation saw)."""
+    n_total = train_size if train_size else task.train_size
+    tr = f"train[:{TRAIN_EXAMPLES}]"
+    if task.cut == "official":
+        return {"train": tr, "val": f"validation[:{VAL_EXAMPLES}]", "test": task.test_split}
+    if task.cut == "test_half":
+        return {"train": tr, "val": f"test[:{VAL_EXAMPLES}]", "test": "test[50%:]"}
+    if not n_total:
+        raise ValueError(f"{task.name}: the train split size is unknown")
+    n_train = task.train_percent * n_total // 100
+    va = f"train[{n_train}:{n_train + VAL_EXAMPLES}]"
+    if task.cut == "train_tail":
+        return {"train": tr, "val": va, "test": task.test_split}
+    if task.cut == "train_only":
+        n_val = task.val_percent * n_total // 100
+        return {"train": tr, "val": va, "test": f"train[{n_train + n_val}:]"}
+    raise ValueError(f"{task.name}: unknown cut {task.cut!r}")
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def summarise(results: list[dict]) -> dict:
+    """Table 1's numbers from per-task results: the mean test accuracy over tasks (VTAB-1k)
+    and per group, for the ensemble and the best single model; means cover finished tasks."""
+    done = [r for r in results if r.get("status") == "ok"]
+    means = {}
+    for which in ("ensemble", "best_single"):
+        row = {"vtab": _mean([(r.get(which) or {}).get("accuracy") for r in done])}
+        for g in GROUPS:
+            row[g] = _mean([(r.get(which) or {}).get("accuracy") for r in done
+                            if r["group"] == g])
+        means[which] = row
+    counts = {"vtab": [len(done), len(results)]}
+    for g in GROUPS:
+        counts[g] = [sum(r["group"] == g for r in done), sum(r["group"] == g for r in results)]
+    return {"means": means, "counts": counts}
+
+
+def _pct(x):
+    return "—" if x is None else f"{100.0 * x:.1f}"
+
+
+def _short_error(text, width=70):
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def format_table(report: dict) -> str:
+    """The terminal table: per task, then Table 1's row layout (means)."""
+    lines = []
+    head = f"{'group':<12}{'task':<17}{'ensemble':>9}{'best single':>13}{'members':>9}" \
+           f"{'classes':>9}{'test':>8}  status"
+    lines += ["VTAB-1k test accuracy (%)", head, "-" * len(head)]
+    for r in report["tasks"]:
+        ens, best = (r.get("ensemble") or {}), (r.get("best_single") or {})
+        status = "ok" + (" (reused)" if r.get("reused") else "") if r["status"] == "ok" \
+            else "FAILED: " + _short_error(r.get("error", ""))
+        test = r.get("sizes", {}).get("test")
+        lines.append(f"{r['group']:<12}{r['name']:<17}{_pct(ens.get('accuracy')):>9}"
+                     f"{_pct(best.get('accuracy')):>13}{r.get('members') or '—':>9}"
+                     f"{r.get('num_classes') or '—':>9}{test if test else '—':>8}  {status}")
+    s = report["summary"]
+    lines += ["", f"{'':<14}{'VTAB-1k':>9}" + "".join(f"{GROUP_TITLES[g]:>13}" for g in GROUPS)]
+    for which, title in (("ensemble", "ensemble"), ("best_single", "best single")):
+        m = s["means"][which]
+        lines.append(f"{title:<14}{_pct(m['vtab']):>9}" +
+                     "".join(f"{_pct(m[g]):>13}" for g in GROUPS))
+    c = s["counts"]
+    lines.append(f"{'tasks done':<14}{'%d/%d' % tuple(c['vtab']):>9}" +
+                 "".join(f"{'%d/%d' % tuple(c[g]):>13}" for g in GROUPS))
+    if c["vtab"][0] < c["vtab"][1]:
+        lines.append("means are over the finished tasks only; rerun the same command to "
+                     "retry the others (finished tasks are reused)")
+    if report.get("test_limit"):
+        lines.append(f"test sets cut to their first {report['test_limit']} examples: not "
+                     "comparable with published VTAB-1k numbers")
+    return "\n".join(lines)
+
+
+def format_markdown(report: dict) -> str:
+    """OUT/vtab.md: the same two tables in Markdown, plus the failures in full."""
+    s = report["summary"]
+    out = ["# VTAB-1k results", "",
+           f"Catalogue: {', '.join(report['catalogue'])}; profile `{report['options']['profile']}`"
+           f", sweep `{report['options']['sweep']}`, top-k {report['options']['top_k']}.", "",
+           "| | VTAB-1k | Natural | Specialised | Structured |", "|---|---|---|---|---|"]
+    for which, title in (("ensemble", "ensemble"), ("best_single", "best single")):
+        m = s["means"][which]
+        out.append(f"| {title} | {_pct(m['vtab'])} | " +
+                   " | ".join(_pct(m[g]) for g in GROUPS) + " |")
+    c = s["counts"]
+    out.append("| tasks done | " + " | ".join("%d/%d" % tuple(c[k])
+                                              for k in ("vtab",) + GROUPS) + " |")
+    out += ["", "| group | task | ensemble | best single | members | classes | test examples "
+                "| status |", "|---|---|---|---|---|---|---|---|"]
+    for r in report["tasks"]:
+        ens, best = (r.get("ensemble") or {}), (r.get("best_single") or {})
+        status = "ok" if r["status"] == "ok" else "failed"
+        out.append(f"| {r['group']} | {r['name']} | {_pct(ens.get('accuracy'))} | "
+                   f"{_pct(best.get('accuracy'))} | {r.get('members') or '—'} | "
+                   f"{r.get('num_classes') or '—'} | {r.get('sizes', {}).get('test') or '—'} | "
+                   f"{status} |")
+    failed = [r for r in report["tasks"] if r["status"] != "ok"]
+    if failed:
+        out += ["", "## Failures", ""]
+        out += [f"- **{r['name']}**: {' '.join(str(r.get('error', '')).split())}"
+                for r in failed]
+    if report.get("test_limit"):
+        out += ["", f"Test sets were cut to their first {report['test_limit']} examples."]
+    return "\n".join(out) + "\n"
+
+
+def format_list() -> str:
+    lines = [f"{'task':<17}{'group':<13}{'classes':>8}  {'tfds':<50}task_adaptation"]
+    for t in TASK_LIST:
+        tfds = f"{t.tfds_spec}:{'|'.join(t.versions)}"
+        lines.append(f"{t.name:<17}{t.group:<13}{t.num_classes:>8}  {tfds:<50}{t.key}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _builder(task: VtabTask, data_dir):
+    """The tfds builder of the first of `task.versions` prepared in `data_dir` (else the first
+    one tfds can open, whose reading then explains how to prepare it)."""
+    import tensorflow_datasets as tfds
+
+    from hubensemble.errors import DataError
+
+    first, problems = None, []
+    for version in task.versions:
+        try:
+            builder = tfds.builder(f"{task.tfds_spec}:{version}", data_dir=data_dir)
+        except Exception as e:  # noqa: BLE001 - tfds raises several types for one problem
+            problems.append(f"{version}: {' '.join(str(e).split())[:200]}")
+            continue
+        if builder.is_prepared():
+            return builder
+        first = first or builder
+    if first is None:
+        raise DataError(f"{task.name}: tfds cannot open {task.tfds_spec} at version(s) "
+                        f"{', '.join(task.versions)} ({'; '.join(problems)})")
+    return first
+
+
+def _train_size(builder):
+    """The prepared train split's size, or None when tfds does not know it."""
+    splits = builder.info.splits
+    if splits and "train" in splits:
+        return int(splits["train"].num_examples) or None
+    return None
+
+
+def _prepare_hint(task, data_dir):
+    # tfds builds its default version, which is one of `versions` for every task.
+    where = f" --data_dir {data_dir}" if data_dir else ""
+    manual = " --manual_dir DIR (downloaded by hand, see docs/vtab.md)" \
+        if "manual download" in task.note else ""
+    return f"prepare it once with `tfds build {task.tfds_spec}{where}{manual}`"
+
+
+def _read_split(builder, task, split, limit, progress):
+    import tensorflow_datasets as tfds
+
+    from hubensemble.data import to_rgb_uint8
+
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    keep = (task.image_key,) + tuple(task.features)
+    ds = ds.map(lambda ex: {k: ex[k] for k in keep})
+    if limit:
+        ds = ds.take(int(limit))
+    images, labels = [], []
+    it = tfds.as_numpy(ds)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc=f"{task.name} {split}", unit="img", leave=False, file=sys.stderr)
+    for i, ex in enumerate(it):
+        try:
+            labels.append(task.label_fn(ex))
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            from hubensemble.errors import DataError
+            raise DataError(f"{task.name}: {task.label_fn.__name__} cannot label example {i} "
+                            f"of {split} ({type(e).__name__}: {e}); is this the data set "
+                            f"task_adaptation used ({task.tfds_spec}:"
+                            f"{'|'.join(task.versions)})?") from None
+        im = np.asarray(ex[task.image_key])
+        if im.ndim == 2:
+            im = im[..., None]
+        if task.pixel_scale != 1:
+            im = np.clip(im.astype(np.int64) * task.pixel_scale, 0, 255).astype(np.uint8)
+        images.append(to_rgb_uint8(im, what=f"{task.name} {split}"))
+    return images, np.asarray(labels, np.int64)
+
+
+def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_class=None,
+                   progress=False):
+    """Reads one VTAB-1k task from prepared tfds data into a validated hubensemble Task.
+
+    Returns (Task, info) where info records the tfds version used, the split strings and
+    notes (e.g. a train split whose size differs from the one task_adaptation cut)."""
+    from hubensemble.data import Split, Task, validate_task
+    from hubensemble.errors import DataError
+
+    data_dir = os.path.expanduser(data_dir) if data_dir else None
+    builder = _builder(task, data_dir)
+    info = builder.info
+    notes = []
+    train_size = _train_size(builder)
+    if train_size and task.train_size and train_size != task.train_size:
+        notes.append(f"tfds train split has {train_size} examples, task_adaptation's had "
+                     f"{task.train_size}: val/test offsets follow the prepared data")
+    for note in notes:
+        log.warning("%s: %s", task.name, note)
+    splits = vtab_splits(task, train_size)
+    parts = {}
+    for key, split in splits.items():
+        try:
+            images, labels = _read_split(builder, task, split,
+                                         test_limit if key == "test" else None, progress)
+        except AssertionError:
+            raise DataError(f"{task.name}: tfds {task.tfds_spec} (version "
+                            f"{' or '.join(task.versions)}) is not prepared in "
+                            f"{data_dir or 'the default tfds data dir'}; "
+                            f"{_prepare_hint(task, data_dir)}") from None
+        if not len(labels):
+            raise DataError(f"{task.name}: split {split!r} ({key}) is empty")
+        bad = (labels < 0) | (labels >= task.num_classes)
+        if bad.any():
+            raise DataError(f"{task.name}: {int(bad.sum())} {key} example(s) map to no class "
+                            f"of 0..{task.num_classes - 1} (labels "
+                            f"{sorted(set(labels[bad].tolist()))[:5]}) with "
+                            f"{task.label_fn.__name__}; is this the data set task_adaptation "
+                            f"used ({task.tfds_spec}:{'|'.join(task.versions)})?")
+        same = len({im.shape for im in images}) == 1
+        parts[key] = Split(images=np.stack(images) if same else images, labels=labels)
+    names = task.class_names
+    feature = info.features[task.features[0]] if task.features[0] in info.features else None
+    if names is None and getattr(feature, "num_classes", None) == task.num_classes:
+        names = tuple(feature.names)
+    names = list(names or (str(i) for i in range(task.num_classes)))
+    shown = " / ".join(splits.values())
+    result = Task(name=task.name, source=f"VTAB-1k {task.name}: tfds {task.tfds_spec}:"
+                                         f"{builder.version} ({shown})",
+                  class_names=names, train=parts["train"], val=parts["val"],
+                  test=parts["test"], synthetic=task.synthetic, flip=task.flip)
+    mpc = task.min_per_class if min_per_class is None else int(min_per_class)
+    validate_task(result, min_per_class=mpc)
+    return result, {"tfds": f"{task.tfds_spec}:{builder.version}", "splits": splits,
+                    "notes": notes, "min_per_class": mpc,
+                    "sizes": {k: len(v) for k, v in parts.items()}}
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _options_key(options) -> dict:
+    """The FitOptions that change a fit's results (FitOptions.STAGE_FIELDS)."""
+    fields = sorted({f for fs in options.STAGE_FIELDS.values() for f in fs})
+    return json.loads(json.dumps({f: getattr(options, f) for f in fields}, default=str))
+
+
+def _finished(run_dir: Path, key: dict):
+    """The stored record of a finished fit made with `key`, else None."""
+    from hubensemble.fileio import read_json
+
+    path = run_dir / TASK_RECORD
+    if not path.exists() or not (run_dir / "ensemble.json").exists():
+        return None
+    try:
+        record = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return record if record.get("key") == key else None
+
+
+def _metrics_of(run_dir: Path) -> dict:
+    from hubensemble.ensemble import read_ensemble
+
+    ensemble = read_ensemble(run_dir)
+    test = ensemble.get("test") or {}
+    return {"ensemble": test.get("ensemble"), "best_single": test.get("best_single"),
+            "members": len(ensemble.get("members") or [])}
+
+
+def run_task(task: VtabTask, catalogue, out: Path, *, data_dir=None, options=None,
+             restart=False, test_limit=None, min_per_class=None, progress=True,
+             cache_dir=None, use_cache=True) -> dict:
+    """fit() on one VTAB task into OUT/<task>/; returns its result record (raises on error).
+
+    A task fitted before with the same catalogue, options, data and splits is reused
+    without reading its data again; anything else goes through fit(), which resumes."""
+    from hubensemble.catalogue import ModuleSpec, load_catalogues
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.pipeline import FitOptions, fit
+    from hubensemble.rank import catalogue_fingerprint
+    from hubensemble.rundir import DataArgs
+
+    options = options or FitOptions()
+    data_dir = os.path.expanduser(data_dir) if data_dir else None
+    run_dir = Path(out) / task.name
+    start = time.time()
+    specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
+    paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
+    specs += load_catalogues(paths) if paths else []
+    builder = _builder(task, data_dir)
+    key = {"task": task.to_json(), "tfds": f"{task.tfds_spec}:{builder.version}",
+           "splits": vtab_splits(task, _train_size(builder)), "test_limit": test_limit,
+           "min_per_class": min_per_class,
+           "data_dir": os.path.abspath(data_dir) if data_dir else None,
+           "catalogue": catalogue_fingerprint(specs), "options": _options_key(options)}
+    key = json.loads(json.dumps(key, default=str))
+    record = None if restart else _finished(run_dir, key)
+    if record is not None:
+        result = dict(record["result"], **_metrics_of(run_dir), reused=True)
+        return dict(result, seconds=round(time.time() - start, 2))
+    if progress:
+        print(f"vtab: {task.name}: loading tfds {task.tfds_spec}", file=sys.stderr)
+    data, info = load_vtab_task(task, data_dir, test_limit=test_limit,
+                                min_per_class=min_per_class, progress=progress)
+    data_args = DataArgs(spec=f"vtab:{task.name}", data_dir=data_dir, splits=info["splits"],
+                         label_key=",".join(task.features), image_key=task.image_key,
+                         reloadable=False, synthetic=task.synthetic, flip=task.flip,
+                         min_per_class=info["min_per_class"])
+    if progress:
+        print(f"vtab: {task.name}: {data.summary()}", file=sys.stderr)
+    fit(specs, data, run_dir, data_args=data_args, restart=restart, progress=progress,
+        cache_dir=cache_dir, use_cache=use_cache, options=options)
+    result = {"name": task.name, "group": task.group, "status": "ok", "run_dir": str(run_dir),
+              "num_classes": task.num_classes, **info}
+    atomic_write_json(run_dir / TASK_RECORD, {"key": key, "result": result})
+    (run_dir / ERROR_FILE).unlink(missing_ok=True)  # a failure of an earlier attempt
+    return dict(result, **_metrics_of(run_dir), reused=False,
+                seconds=round(time.time() - start, 2))
+
+
+def write_report(out: Path, report: dict) -> tuple[Path, Path]:
+    from hubensemble.fileio import atomic_write_json, atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / RESULTS_JSON, report)
+    atomic_write_text(out / RESULTS_MD, format_markdown(report))
+    return out / RESULTS_JSON, out / RESULTS_MD
+
+
+def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart=False,
+             test_limit=None, min_per_class=None, progress=True, cache_dir=None,
+             use_cache=True) -> dict:
+    """fit() over VTAB-1k tasks (VtabTask records or names; default all 19) into OUT/<task>/.
+
+    A task that fails is recorded (message in OUT/vtab.json, traceback in
+    OUT/<task>/vtab_error.txt) and the others go on. Writes OUT/vtab.json and OUT/vtab.md
+    after every task and returns the report (per-task results, group and overall means)."""
+    from hubensemble.fileio import atomic_write_text
+    from hubensemble.pipeline import FitOptions
+
+    options = options or FitOptions()
+    out = Path(out)
+    if isinstance(catalogue, (str, os.PathLike)):
+        catalogue = [catalogue]
+    catalogue = list(catalogue)
+    chosen = []
+    for item in tasks or TASKS.values():
+        for task in [item] if isinstance(item, VtabTask) else select_tasks([item]):
+            if task not in chosen:
+                chosen.append(task)
+    report = {"benchmark": "VTAB-1k", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "catalogue": [str(getattr(c, "source", None) or getattr(c, "name", c))
+                            for c in catalogue],
+              "data_dir": data_dir, "test_limit": test_limit,
+              "options": json.loads(json.dumps(dataclasses.asdict(options), default=str)),
+              "tasks": []}
+    for i, task in enumerate(chosen, 1):
+        if progress:
+            print(f"vtab: [{i}/{len(chosen)}] {task.name} ({task.group})", file=sys.stderr)
+        try:
+            result = run_task(task, catalogue, out, data_dir=data_dir, options=options,
+                              restart=restart, test_limit=test_limit,
+                              min_per_class=min_per_class, progress=progress,
+                              cache_dir=cache_dir, use_cache=use_cache)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # noqa: BLE001 - one task's failure must not stop the others
+            message = f"{type(e).__name__}: {e}"
+            (out / task.name).mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / task.name / ERROR_FILE, traceback.format_exc())
+            result = {"name": task.name, "group": task.group, "status": "failed",
+                      "error": message, "num_classes": task.num_classes,
+                      "run_dir": str(out / task.name)}
+            if progress:
+                print(f"vtab: {task.name} FAILED: {message}", file=sys.stderr)
+        report["tasks"].append(result)
+        report["summary"] = summarise(report["tasks"])
+        write_report(out, report)
+    report["summary"] = summarise(report["tasks"])
+    write_report(out, report)
+    return report
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def build_parser():
+    from hubensemble.cli import add_fit_args
+
+    p = argparse.ArgumentParser(
+        prog="python tools/vtab.py",
+        description="Run hubensemble fit on the 19 VTAB-1k tasks (data prepared with "
+                    "tensorflow_datasets) and print per-task test accuracy, the group means "
+                    "(Natural, Specialised, Structured) and the VTAB-1k mean, like Table 1 "
+                    "of the paper. Writes OUT/<task>/ (one run folder per task), "
+                    "OUT/vtab.json and OUT/vtab.md.",
+        epilog="tasks: " + ", ".join(TASKS) + " (groups: " + ", ".join(GROUPS) + ")",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--catalogue", nargs="+", metavar="FILE", help="catalogue YAML file(s)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="tensorflow_datasets folder holding the prepared data sets "
+                        "(default ~/tensorflow_datasets or $TFDS_DATA_DIR)")
+    p.add_argument("--out", metavar="DIR", help="results folder: OUT/<task>/ per task")
+    p.add_argument("--tasks", nargs="+", metavar="NAME",
+                   help="only these tasks (names below, or a group name); default all 19")
+    p.add_argument("--list", action="store_true", help="print the 19 tasks and exit")
+    p.add_argument("--test-limit", type=int, default=None, metavar="N",
+                   help="evaluate on the first N test examples only (saves memory: VTAB "
+                        "test sets hold up to 73,728 images; not comparable with the paper)")
+    p.add_argument("--min-per-class", type=int, default=None, metavar="N",
+                   help="fewest train[:800] examples a class may have (default per task: 0 "
+                        "for the 100+ class tasks, else 2)")
+    p.add_argument("--corruptions", dest="no_corruptions", action="store_false",
+                   help="also run the robustness evaluation on corrupted test images "
+                        "(off by default here: it multiplies the test-set work)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_fit_args(p)
+    p.set_defaults(no_corruptions=True)
+    return p
+
+
+def options_from_args(args):
+    from hubensemble.pipeline import FitOptions
+
+    names = {f.name for f in dataclasses.fields(FitOptions)} - {"corruptions"}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    return FitOptions(**values, corruptions=not args.no_corruptions)
+
+
+def main(argv=None) -> int:
+    from hubensemble.errors import HubensembleError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        print(format_list())
+        return 0
+    try:
+        tasks = select_tasks(args.tasks)
+        if not args.catalogue or not args.out:
+            parser.error("--catalogue and --out are required (or --list)")
+        if args.test_limit is not None and args.test_limit < 1:
+            parser.error("--test-limit must be >= 1")
+        report = run_vtab(args.catalogue, args.out, tasks=tasks, data_dir=args.data_dir,
+                          options=options_from_args(args), restart=args.restart,
+                          test_limit=args.test_limit, min_per_class=args.min_per_class,
+                          progress=not args.quiet, cache_dir=args.cache_dir,
+                          use_cache=not args.no_cache)
+    except HubensembleError as e:
+        print(f"vtab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vtab: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(format_table(report))
+    out = Path(args.out)
+    print(f"\nwrote {out / RESULTS_JSON} and {out / RESULTS_MD}")
+    return 0 if all(r["status"] == "ok" for r in report["tasks"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
