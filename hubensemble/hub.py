@@ -20,7 +20,7 @@ import zlib
 
 import keras
 import tensorflow as tf
-from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
+from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
 
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import atomic_write_json, read_json
@@ -277,8 +277,30 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
                 "handle": handle, "archive_sha256": reader.sha256.hexdigest(),
                 "bytes": reader.bytes, "time": time.time()})
 
+        _drop_dead_download_lock(module_dir)
         return hub_resolver.atomic_download(handle, download, module_dir,
                                             self._lock_file_timeout_sec())
+
+
+def _drop_dead_download_lock(module_dir):
+    # tensorflow_hub's lock holds "HOST.PID.UID"; a lock whose download makes no progress is
+    # only taken over after 10 minutes. A lock of a process on this host that no longer runs
+    # (killed mid-download) is stale now: remove it and that download's temp folder.
+    module_dir = tf_utils.absolute_path(module_dir)
+    lock = module_dir + ".lock"
+    try:
+        with open(lock) as f:
+            host, pid, uid = f.read().strip().rsplit(".", 2)
+        if host != socket.gethostname():
+            return
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        log.info("removing the download lock %s of a process that died", lock)
+        shutil.rmtree(f"{module_dir}.{uid}.tmp", ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+    except (OSError, ValueError):
+        return  # no lock, unreadable, or a live owner we may not signal: tensorflow_hub's rules
 
 
 class LocalResolver:
@@ -399,13 +421,22 @@ def file_sha256(path):
 
 
 def module_fingerprint(path):
-    """A content key of a SavedModel folder: its graph and its variables' index (with CRCs)."""
+    """A content key of a SavedModel folder: its graph, its variables' index (with CRCs) and
+    the sizes of the variables' data files."""
     h = hashlib.sha256()
     for rel in ("saved_model.pb", "variables/variables.index"):
         p = os.path.join(path, rel)
         if tf.io.gfile.exists(p):
             h.update(rel.encode())
             h.update(file_sha256(p).encode())
+    # A truncated or missing data shard leaves the index intact: without the sizes such a
+    # module would share the key of its intact self and be "ranked" from the cache.
+    variables = os.path.join(path, "variables")
+    if tf.io.gfile.isdir(variables):
+        for name in sorted(tf.io.gfile.listdir(variables)):
+            if name.startswith("variables.data-"):
+                size = tf.io.gfile.stat(os.path.join(variables, name)).length
+                h.update(f"{name}={size}".encode())
     return h.hexdigest()
 
 

@@ -980,6 +980,15 @@ class PlanOracle(kt.Oracle):
         state["plan"] = [e.trial_id for e in self.plan]
         return state
 
+    # Keras Tuner writes its JSON state in place (open "w", then write): a kill in between
+    # leaves a file that stops every later resume. Ours go through temp file + rename.
+    def save(self):
+        atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        atomic_write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
+                          trial.get_state())
+
 
 class FineTuneTuner(kt.Tuner):
     """Runs a plan entry: fine-tune, predict val/test, write the candidate, report val CE.
@@ -1005,6 +1014,12 @@ class FineTuneTuner(kt.Tuner):
         hp = self.oracle.get_space()
         self.hypermodel.declare_hyperparameters(hp)
         self.oracle.update_space(hp)
+
+    def save(self):
+        # As kt.Tuner.save, atomically (see PlanOracle.save).
+        if not self._is_worker():
+            self.oracle.save()
+        atomic_write_json(self._get_tuner_fname(), self.get_state())
 
     def reload(self):
         super().reload()
@@ -1348,6 +1363,8 @@ def run_tune(run_dir, *, sweep: str = "default", budget: int | None = None,
             lock = contextlib.nullcontext() if distributed and not chief else \
                 _sweep_lock(run, sweep)
             with lock:
+                if not (distributed and not chief):
+                    _drop_damaged_tuner_state(run.tuner / sweep)
                 _search(run, plan, specs, sweep=sweep, seed=seed, profile=prof,
                         keep_weights=keep_weights, max_failures=max_failures,
                         strategy=strategy, tpu=tpu, chief=chief, task=task,
@@ -1383,6 +1400,41 @@ def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weigh
     run.update(tune={**entry, "sweeps": sweeps})
     os.makedirs(run.tuner / sweep, exist_ok=True)
     atomic_write_json(run.tuner / sweep / "plan.json", [e.to_json() for e in plan])
+
+
+def _drop_damaged_tuner_state(project) -> bool:
+    """Removes Keras Tuner's JSON state of a sweep when any file of it cannot be read (left
+    half-written by a process killed mid-write, before these writes were atomic).
+
+    The candidates are the record of what is done, so nothing finished is lost: Keras Tuner
+    starts afresh and the oracle skips every trial that has a candidate. plan.json and
+    trials.log stay. Returns whether anything was removed.
+    """
+    project = os.fspath(project)
+    if not os.path.isdir(project):
+        return False
+    state = [os.path.join(project, n) for n in os.listdir(project)
+             if n.endswith(".json") and n != "plan.json" and not is_temp(n)]
+    trials = [os.path.join(project, n) for n in os.listdir(project) if n.startswith("trial_")]
+    damaged = []
+    for path in state + [os.path.join(t, TRIAL_JSON) for t in trials]:
+        try:
+            read_json(path)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            damaged.append(os.path.relpath(path, project))
+    if not damaged:
+        return False
+    log.warning("Keras Tuner's state in %s is damaged (%s, half-written by a killed process); "
+                "starting it afresh: trials with a candidate are not run again", project,
+                ", ".join(damaged[:3]))
+    for path in state:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    for path in trials:
+        shutil.rmtree(path, ignore_errors=True)
+    return True
 
 
 def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures, strategy,

@@ -1,0 +1,1 @@
+"""The fault-injection suite: tools/benchmarks/faults.py imports its scenarios from here."""
