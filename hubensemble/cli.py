@@ -186,7 +186,8 @@ def cmd_ensemble(args):
 def cmd_zoo_build(args):
     from hubensemble.zoo import build_zoo
 
-    path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args))
+    path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args),
+                     workers=args.workers)
     print(path)
     return 0
 
@@ -446,6 +447,8 @@ def build_parser():
     b.add_argument("--out", help="where to build it (default: the user cache, where "
                                  "zoo:PRESET/NAME handles find it)")
     b.add_argument("--seed", type=int, default=None)
+    b.add_argument("--workers", type=int, default=None,
+                   help="processes training modules side by side (default: one per core)")
     b.set_defaults(func=cmd_zoo_build)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 

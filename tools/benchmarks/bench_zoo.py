@@ -1,0 +1,133 @@
+"""Zoo targets: build times of the presets and leave-one-out 1-NN of every demo module on digits.
+
+    python tools/benchmarks/bench_zoo.py [--out DIR] [--skip-build] [--presets quick demo]
+
+Targets (issue 3): `demo` builds in <= 5 min and `quick` in <= 45 s on a 2-core machine; on
+sklearn:digits (800 training images, 8x8 resized to 32x32 RGB) the best demo module's LOO 1-NN
+beats 1-NN on raw pixels, and best - worst >= 5 points. Prints, never asserts.
+"""
+
+import argparse
+import os
+import pathlib
+import resource
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+DEMO_MINUTES, QUICK_SECONDS = 5.0, 45.0
+
+
+def _cpu_seconds():
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+
+
+def time_build(preset, out):
+    from hubensemble import zoo
+
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    folder = zoo.build_zoo(preset, out / preset, progress=True)
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    return folder, wall, cpu, load
+
+
+def digits_train():
+    """The 800 training images of sklearn:digits as float RGB 32x32, and their labels."""
+    import tensorflow as tf
+
+    try:
+        from hubensemble.data import load_task
+
+        task = load_task("sklearn:digits", seed=0)
+        images, labels = task.train.images, task.train.labels
+    except ImportError:  # data.py not there: the same split straight from scikit-learn
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        d = load_digits()
+        x = np.floor(d.images * 255.0 / 16.0 + 0.5).astype(np.uint8)
+        idx, _ = train_test_split(np.arange(len(d.target)), train_size=800,
+                                  stratify=d.target, random_state=0)
+        images, labels = np.repeat(x[idx][..., None], 3, -1), d.target[idx]
+    x = tf.image.resize(np.asarray(images, np.float32) / 255.0, (32, 32)).numpy()
+    return x, np.asarray(labels, np.int64)
+
+
+def loo_1nn(features, labels):
+    try:
+        from hubensemble.proxies import loo_knn_accuracy
+
+        return float(loo_knn_accuracy(features, labels, k=1))
+    except ImportError:
+        from sklearn.model_selection import LeaveOneOut, cross_val_score
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return float(cross_val_score(KNeighborsClassifier(1), features, labels,
+                                     cv=LeaveOneOut()).mean())
+
+
+def digits_table(folder):
+    import tensorflow as tf
+
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.hub import hub_layer_from_spec
+
+    x, y = digits_train()
+    raw = loo_1nn(x.reshape(len(x), -1), y)
+    rows = []
+    for spec in load_catalogue(pathlib.Path(folder) / "catalogue.yaml"):
+        layer = hub_layer_from_spec(spec)
+        emb = np.concatenate([layer(tf.constant(x[i:i + 200])).numpy()
+                              for i in range(0, len(x), 200)])
+        rows.append((spec, loo_1nn(emb, y)))
+    return raw, rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", help="where to build the zoos (default: a temp folder)")
+    ap.add_argument("--presets", nargs="+", default=["quick", "demo"])
+    ap.add_argument("--skip-build", action="store_true",
+                    help="reuse zoos already in --out (only the digits table)")
+    args = ap.parse_args(argv)
+    out = pathlib.Path(args.out or tempfile.mkdtemp(prefix="bench-zoo-"))
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; zoos in {out}")
+
+    folders = {}
+    for preset in args.presets:
+        if args.skip_build:
+            folders[preset] = out / preset
+            continue
+        folder, wall, cpu, load = time_build(preset, out)
+        folders[preset] = folder
+        target = DEMO_MINUTES * 60 if preset == "demo" else QUICK_SECONDS
+        verdict = "OK" if wall <= target else "OVER"
+        print(f"build {preset:5s}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (this process), "
+              f"load average at start {load:.2f}; target <= {target:.0f} s: {verdict}",
+              flush=True)
+
+    if "demo" in folders:
+        raw, rows = digits_table(folders["demo"])
+        print("\nsklearn:digits, 800 training images at 32x32: leave-one-out 1-NN accuracy")
+        print(f"{'module':28s} {'family':10s} {'subtree':14s} {'dim':>5s} {'1-NN':>7s}")
+        for spec, acc in sorted(rows, key=lambda r: -r[1]):
+            print(f"{spec.name:28s} {spec.family:10s} {spec.subtree or '-':14s} "
+                  f"{spec.output_dim:5d} {100 * acc:6.2f}%")
+        print(f"{'raw pixels':28s} {'-':10s} {'-':14s} {32 * 32 * 3:5d} {100 * raw:6.2f}%")
+        accs = [a for _, a in rows]
+        best, worst = max(accs), min(accs)
+        print(f"\nbest {100 * best:.2f}% vs raw {100 * raw:.2f}%: "
+              f"{'beats raw' if best > raw else 'does NOT beat raw'}; "
+              f"best - worst = {100 * (best - worst):.2f} points "
+              f"({'>= 5: diverse' if best - worst >= 0.05 else '< 5: NOT diverse enough'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
