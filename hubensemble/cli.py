@@ -10,24 +10,13 @@ from hubensemble.errors import HubensembleError
 
 
 def _quiet_tensorflow(verbose):
-    """Imports TensorFlow with its C++ start-up chatter (oneDNN, CUDA probes) kept off the
-    terminal: it is printed before absl logging starts, so TF_CPP_MIN_LOG_LEVEL cannot
-    silence it. With --verbose it is shown."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if verbose or "tensorflow" in sys.modules:
+    if verbose:
         return
-    import tempfile
+    from hubensemble import _tf
 
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            import tensorflow as tf
-            tf.config.list_logical_devices()  # the CUDA probe prints when devices initialise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    os.environ[_tf.QUIET_ENV] = "1"
+    _tf.import_quietly()
 
 
 # --- catalogue -----------------------------------------------------------------------------------
@@ -315,21 +304,26 @@ def cmd_demo(args):
 
     from hubensemble.catalogue import shipped_catalogues
     from hubensemble.pipeline import fit
+    from hubensemble.rundir import DataArgs
+    from hubensemble.zoo import ensure_zoo, is_zoo, zoo_dir
 
     demo = [p for p in shipped_catalogues() if p.name == "demo.yaml"]
     if not demo:
         raise SystemExit("hubensemble demo: catalogue/demo.yaml is not installed with the "
                          "package; reinstall hubensemble")
-    _say(args, "hubensemble demo: an offline zoo of pre-trained modules (built on first use "
-               "into ~/.cache/hubensemble/zoo) + scikit-learn's handwritten digits; "
-               f"run folder {args.out}")
     start = time.time()
-    from hubensemble.rundir import DataArgs
-    result = fit([str(demo[0])], "sklearn:digits", args.out, data_args=DataArgs(
-        spec="sklearn:digits"), restart=args.restart, progress=_progress(args),
-        options=_options_from(args))
+    cached = is_zoo(zoo_dir("demo"))
+    _say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
+               f"({'cached in' if cached else 'built now, once, into'} {zoo_dir('demo')}), "
+               f"then scikit-learn's handwritten digits; run folder {args.out}")
+    ensure_zoo("demo", progress=_progress(args))
+    zoo_seconds = time.time() - start
+    result = fit([str(demo[0])], "sklearn:digits", args.out,
+                 data_args=DataArgs(spec="sklearn:digits"), restart=args.restart,
+                 progress=_progress(args), options=_options_from(args))
     print(result.summary())
-    print(f"total {time.time() - start:.0f} s")
+    zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"
+    print(f"zoo: {zoo}; demo total {time.time() - start:.0f} s")
     return 0
 
 

@@ -843,10 +843,17 @@ def _init_worker(threads: int):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Ctrl-C belongs to the builder, which terminates the workers and removes the temp folder.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import tensorflow as tf
+    from hubensemble import _tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    def setup(tf):
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+    if os.environ.get(_tf.QUIET_ENV):
+        _tf.import_quietly(setup)
+    else:
+        import tensorflow as tf
+        setup(tf)
 
 
 def _default_workers(plans, config) -> int:
