@@ -21,9 +21,19 @@ def _quiet_tensorflow(verbose):
 
 # --- catalogue -----------------------------------------------------------------------------------
 
+def _catalogue_files(args):
+    # Without files: the catalogues that ship with the package.
+    if args.files:
+        return args.files
+    from hubensemble.catalogue import shipped_catalogues
+
+    return [str(p) for p in shipped_catalogues()]
+
+
 def cmd_catalogue_validate(args):
     from hubensemble.catalogue import load_catalogue
 
+    args.files = _catalogue_files(args)
     failed = 0
     for path in args.files:
         try:
@@ -47,7 +57,7 @@ def cmd_catalogue_validate(args):
 def cmd_catalogue_list(args):
     from hubensemble.catalogue import format_table, load_catalogues
 
-    print(format_table(load_catalogues(args.files)))
+    print(format_table(load_catalogues(_catalogue_files(args))))
     return 0
 
 
@@ -389,10 +399,12 @@ def build_parser():
     cat_sub = cat.add_subparsers(dest="catalogue_command", metavar="ACTION")
     p = cat_sub.add_parser("validate", help="check catalogue files; exit 1 with file:line "
                                             "errors when one is malformed")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="default: the catalogues shipped with hubensemble")
     p.set_defaults(func=cmd_catalogue_validate)
     p = cat_sub.add_parser("list", help="print the modules of catalogue files as a table")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="default: the catalogues shipped with hubensemble")
     p.set_defaults(func=cmd_catalogue_list)
     cat.set_defaults(func=lambda args: (cat.print_help(), 2)[1])
 
