@@ -366,7 +366,7 @@ def add_export_args(p):
                    help="leave out members whose weights file is missing")
 
 
-def add_fit_args(p, demo=False):
+def add_fit_args(p):
     add_rank_args(p)
     add_selection_args(p)
     add_tune_args(p)
@@ -534,7 +534,7 @@ def build_parser():
                                    "single model vs ensemble on the test set.")
     p.add_argument("--out", default="hubensemble-demo", metavar="RUN",
                    help="the run folder (default ./hubensemble-demo)")
-    add_fit_args(p, demo=True)
+    add_fit_args(p)
     p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K)
     return parser
 

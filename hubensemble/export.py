@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from hubensemble import augment
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
-from hubensemble.fileio import TEMP_MARKER, atomic_write_json, read_json
+from hubensemble.fileio import TEMP_MARKER, atomic_write_json, pid_alive, read_json
 
 log = logging.getLogger(__name__)
 
@@ -454,20 +454,8 @@ def _remove_stale_temps(parent, name):
         if not entry.startswith(prefix):
             continue
         pid = entry[len(prefix):].removesuffix("-old")
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
-
-
-def _alive(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _replace_dir(tmp, out_dir):

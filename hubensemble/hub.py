@@ -23,7 +23,7 @@ import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
 
 from hubensemble.errors import ModuleLoadError
-from hubensemble.fileio import atomic_write_json, read_json
+from hubensemble.fileio import atomic_write_json, pid_alive, read_json
 
 log = logging.getLogger(__name__)
 
@@ -291,16 +291,14 @@ def _drop_dead_download_lock(module_dir):
     try:
         with open(lock) as f:
             host, pid, uid = f.read().strip().rsplit(".", 2)
-        if host != socket.gethostname():
-            return
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        log.info("removing the download lock %s of a process that died", lock)
-        shutil.rmtree(f"{module_dir}.{uid}.tmp", ignore_errors=True)
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
     except (OSError, ValueError):
-        return  # no lock, unreadable, or a live owner we may not signal: tensorflow_hub's rules
+        return  # no lock, or not one of tensorflow_hub's: its own rules apply
+    if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
+        return
+    log.info("removing the download lock %s of a process that died", lock)
+    shutil.rmtree(f"{module_dir}.{uid}.tmp", ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.unlink(lock)
 
 
 class LocalResolver:

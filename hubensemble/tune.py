@@ -26,7 +26,7 @@ import tensorflow as tf
 from hubensemble import augment, hyperrule
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
-from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
+from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp, pid_alive,
                                 read_json, TEMP_MARKER)
 from hubensemble.hub import hub_layer_from_spec
 from hubensemble.hyperrule import AugConfig, HParams, Profile, get_profile
@@ -738,23 +738,11 @@ def clean_stale_temps(candidates_dir) -> list[str]:
             continue
         owner = name.rpartition("-")[2]
         pid, _, owner_host = owner.partition("@")
-        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
             continue
         shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
         removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=None,

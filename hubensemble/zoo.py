@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from hubensemble.errors import DataError, HubensembleError, ModuleLoadError
-from hubensemble.fileio import TEMP_MARKER, atomic_write_json, atomic_write_text, file_lock
+from hubensemble.fileio import (TEMP_MARKER, atomic_write_json, atomic_write_text, file_lock,
+                                pid_alive)
 
 # Bump whenever a preset, the architecture, the training recipe or the upstream data change:
 # the cache folder carries it, so a changed recipe builds a new zoo instead of reusing one.
@@ -682,18 +683,8 @@ def _remove_stale_temps(out_dir: pathlib.Path):
         if not entry.name.startswith(prefix):
             continue
         pid = entry.name[len(prefix):].split(".")[0]  # .tmp-NAME.PID or .tmp-NAME.PID.old
-        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+        if pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_zoo(path) -> bool:
