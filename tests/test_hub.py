@@ -1,14 +1,11 @@
 """HubLayer, write_hub_module, resolution through a local HTTP server, checksums and safety."""
 
-import http.server
-import io
 import json
 import os
 import subprocess
 import sys
 import tarfile
 import textwrap
-import threading
 import time
 
 import keras
@@ -17,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_tiny_model
+from reliability.scenarios import Server, sha256, tarball
 from hubensemble import hub
 from hubensemble.errors import ModuleLoadError
 from hubensemble.hub import HubLayer, load_module, scan_saved_model, write_hub_module
@@ -163,50 +161,6 @@ def test_mirrored_strategy_over_two_logical_cpus_trains(tiny_module):
 
 # --- resolution over HTTP ---------------------------------------------------------------------
 
-class Server:
-    """A local http.server on port 0 that serves registered byte strings and logs requests."""
-
-    def __init__(self):
-        self.routes, self.requests = {}, []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                route = server.routes.get(self.path.split("?")[0])
-                if route is None:
-                    self.send_error(404)
-                    return
-                status, body, mode = route
-                if mode == "hang":
-                    time.sleep(30)
-                    return
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if mode == "truncate":
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.connection.close()
-                    return
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def add(self, path, body, status=200, mode=None):
-        self.routes[path] = (status, body, mode)
-        return self.url + path
-
-    def close(self):
-        self.httpd.shutdown()
-
-
 @pytest.fixture
 def server():
     s = Server()
@@ -219,22 +173,6 @@ def hub_cache(tmp_path, monkeypatch):
     cache = tmp_path / "tfhub_cache"
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
     return cache
-
-
-def tarball(folder, extra=None):
-    """The contents of `folder` as a .tar.gz (members relative to the folder, as TF Hub's)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name in sorted(os.listdir(folder)):
-            tar.add(os.path.join(folder, name), arcname=name)
-        for info, data in (extra or []):
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
-
-
-def sha256(data):
-    import hashlib
-    return hashlib.sha256(data).hexdigest()
 
 
 def test_http_tarball_resolves_caches_and_loads(tiny_module, server, hub_cache):
