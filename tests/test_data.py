@@ -495,6 +495,11 @@ def test_dataset_batches_same_size(rng):
     epochs = [np.round(next(it)[0].numpy()[:, 0, 0, 0] * 255).astype(int) for _ in range(6)]
     for e in range(3):
         assert sorted(np.concatenate(epochs[2 * e:2 * e + 2]).tolist()) == list(range(10))
+    # Resized a batch at a time: each image as if alone, the last short batch too.
+    batches = list(task.dataset("train", batch_size=4, image_size=(7, 9)))
+    assert [b[0].shape for b in batches] == [(4, 7, 9, 3), (4, 7, 9, 3), (2, 7, 9, 3)]
+    for got, im in zip(np.concatenate([b[0].numpy() for b in batches]), x):
+        np.testing.assert_allclose(got, bilinear_reference(im / 255.0, 7, 9), atol=1e-5)
 
 
 def test_dataset_resizes_variable_sizes(rng):

@@ -241,6 +241,25 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
     assert ", ".join(result.selected) in text
 
 
+def test_ranking_unfreezes_the_heap_and_keeps_a_callers_freeze(task, good, tmp_path):
+    # run_rank freezes the objects older than the ranking (faster collections per module);
+    # they must be collectable again afterwards, and a caller's own freeze must survive.
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    ranked(good[:1], task, tmp_path / "a")
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        ranked(good[:1], task, tmp_path / "b")
+        # Still frozen (an unfreeze would leave 0); a few frozen objects may have been freed
+        # by reference counting meanwhile.
+        assert gc.get_freeze_count() > 0.9 * frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_dict_output_needs_output_key(task, tmp_path):
     inp = keras.Input((None, None, 3))
     conv = keras.layers.Conv2D(5, 3, activation="relu")(inp)
