@@ -134,7 +134,7 @@ class Task:
         different sizes one by one; without `image_size` they must already share one size.
         With `repeat` the stream is endless and every batch is full; without it the last batch
         may be short. Shuffling is seeded, so the order is the same in every run with the same
-        seed.
+        seed. tf.data's autotuner is off for this pipeline and whatever is built on it.
         """
         import tensorflow as tf
 
@@ -178,7 +178,7 @@ class Task:
                 # Fixed batches in a fixed order: keep them converted. A shuffled stream draws
                 # from the in-memory array instead (the conversion is all it would save).
                 ds = ds.cache()
-            return ds.prefetch(tf.data.AUTOTUNE)
+            return _fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
         # Images of different sizes: one flat buffer plus row lengths (a ragged tensor keeps
         # every image's own size without a Python generator, which neither caches nor
         # distributes well), each image resized on its own.
@@ -195,7 +195,7 @@ class Task:
         if repeat:
             ds = ds.repeat()
         ds = ds.batch(batch_size, drop_remainder=repeat)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return _fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
 
     def summary(self) -> str:
         """One paragraph for people: where from, counts per split, classes, size, skips."""
@@ -243,6 +243,22 @@ class LoadOptions:
     image_key: str = "image"
     val_fraction: float = 0.2
     test_fraction: float = 0.2
+
+
+def _fixed_parallelism(ds):
+    """`ds` with tf.data's autotuner off (for it and every dataset built on it).
+
+    The data are in memory and the work per batch is small; the autotuner's help is nil, but
+    on this 2-core machine it at times took a core from the model: up to a third of rank's
+    modules and of tune's timed runs went at half speed (twice the wall time, same CPU time).
+    Without it, `AUTOTUNE` parallelism means one thread per core and prefetching still keeps
+    the model fed (bench_rank, bench_tune).
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 # --------------------------------------------------------------------------- pure policy

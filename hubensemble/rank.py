@@ -141,17 +141,9 @@ class _Datasets:
     def get(self, split, hw):
         if (split, hw) in self._kept:
             return self._kept[(split, hw)]
-        import tensorflow as tf
-
         n = len(self.task.split(split))
         fits = n * hw[0] * hw[1] * 3 * 4 <= DATASET_CACHE_BYTES
         ds = self.task.dataset(split, batch_size=self.batch_size, image_size=hw, cache=fits)
-        # tf.data's autotuner at times takes a core from the module's forward pass: measured
-        # on 2 cores, one module in three then ran at half speed (same CPU time, twice the
-        # wall time). Without it the pipeline keeps fixed parallelism and stays ahead anyway.
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        ds = ds.with_options(options)
         if fits:
             self._kept[(split, hw)] = ds
         return ds

@@ -473,7 +473,10 @@ def test_dataset_batches_same_size(rng):
     x = rng.integers(0, 256, (10, 4, 5, 3), dtype=np.uint8)
     x[:, 0, 0, 0] = np.arange(10)  # pixel (0, 0) names the example...
     task = tiny_task(x, [i % 2 for i in range(10)])
-    batches = list(task.dataset("train", batch_size=4))
+    ds = task.dataset("train", batch_size=4)
+    assert not ds.options().autotune.enabled  # and stays off in what is built on it
+    assert not ds.map(lambda x, y: x).batch(2).options().autotune.enabled
+    batches = list(ds)
     assert [b[0].shape[0] for b in batches] == [4, 4, 2]
     xb = np.concatenate([b[0].numpy() for b in batches])
     assert xb.dtype == np.float32 and xb.shape == (10, 4, 5, 3)
