@@ -166,7 +166,8 @@ class Task:
         if data.same_size:
             # Batch first, then one resize per batch: a batched resize costs about 40 % less
             # CPU than one per image, and on a small machine it competes with the module's
-            # forward pass. Shuffling the raw images gives the same order as before batching.
+            # forward pass. The shuffle sees the same sequence of examples as before (raw
+            # instead of converted), so a seed gives the same order.
             ds = tf.data.Dataset.from_tensor_slices((data.images, labels))
             if shuffle:
                 ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
