@@ -130,8 +130,9 @@ class Task:
                 seed: int = 0, repeat: bool = False, cache: bool = True):
         """A tf.data.Dataset of (float32 [B, h, w, 3] in [0, 1], int64 [B]) batches.
 
-        Same-size images are resized a batch at a time to `image_size` (bilinear), images of
-        different sizes one by one; without `image_size` they must already share one size.
+        Same-size images are resized a batch at a time to `image_size` with
+        `augment.resize` (antialiased bilinear), images of different sizes one by one;
+        without `image_size` they must already share one size.
         With `repeat` the stream is endless and every batch is full; without it the last batch
         may be short. Shuffling is seeded, so the order is the same in every run with the same
         seed. tf.data's autotuner is off for this pipeline and whatever is built on it.
@@ -154,12 +155,13 @@ class Task:
         if data.same_size and image_size == tuple(data.images.shape[1:3]):
             image_size = None  # already that size: skip a no-op resize
 
+        from hubensemble.augment import resize
+
         def to_float(x):
             x = tf.cast(x, tf.float32) / 255.0
             if image_size is not None:
-                # Bilinear never leaves [0, 1]; the clip guards rounding at the edges.
-                x = tf.clip_by_value(tf.image.resize(x, image_size, method="bilinear"),
-                                     0.0, 1.0)
+                # The one resize policy (antialiased bilinear), as tune, export and serving.
+                x = resize(x, image_size)
             return x
 
         labels = np.asarray(data.labels, np.int64)

@@ -36,3 +36,12 @@ class ModuleLoadError(HubensembleError):
 
 class RunError(HubensembleError):
     """A run directory is missing what a stage needs, or holds results from other inputs."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty.
+
+    TensorFlow's errors carry multi-line graph dumps; a table row or a log line wants one line.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

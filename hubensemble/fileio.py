@@ -4,8 +4,8 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import tempfile
-import time
 
 import numpy as np
 
@@ -105,53 +105,96 @@ def is_temp(name):
 
 
 @contextlib.contextmanager
-def file_lock(path, timeout=600.0, poll=0.05):
-    """An exclusive lock held by creating `path` with O_EXCL.
+def file_lock(path, timeout=600.0):
+    """An exclusive inter-process lock on `path` (``filelock.FileLock``: a kernel ``flock``).
 
-    A lock whose owner process has died (same host, pid no longer alive) is taken over,
-    so a SIGKILLed run never blocks the next one.
+    The kernel drops the lock when its holder exits, however it exits, so a SIGKILLed run
+    never blocks the next one and two processes can never both take over a dead owner's
+    lock. The (empty) lock file stays on disk after release, as filelock intends: deleting
+    it would let a third process lock a new file while a second holds the old one.
+    Raises TimeoutError after `timeout` seconds, naming the lock file.
     """
+    import filelock
+
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    deadline = time.monotonic() + timeout
-    token = f"{os.uname().nodename} {os.getpid()}"
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            with os.fdopen(fd, "w") as f:
-                f.write(token)
-            break
-        except FileExistsError:
-            if _lock_is_stale(path):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-                continue
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not take the lock {path} within {timeout:.0f} s; "
-                                   f"if no other hubensemble process is running, delete it")
-            time.sleep(poll)
+    lock = filelock.FileLock(path, timeout=timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise TimeoutError(f"could not take the lock {path} within {timeout:.0f} s: another "
+                           "hubensemble process holds it") from None
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            with open(path) as f:
-                owner = f.read()
-            if owner == token:
-                os.unlink(path)
+        lock.release()
 
 
-def _lock_is_stale(path):
+def lock_is_held(path) -> bool:
+    """Whether some process holds the lock on `path` right now (False when it is free)."""
+    import filelock
+
+    lock = filelock.FileLock(os.fspath(path), timeout=0)
     try:
-        with open(path) as f:
-            host, pid = f.read().split()
-    except ValueError:
-        # Empty: being written right now, or its owner died between create and write.
-        try:
-            return time.time() - os.path.getmtime(path) > 10.0
-        except OSError:
-            return False
-    except OSError:
-        return False
-    if host != os.uname().nodename or not pid.isdigit():
-        return False
-    return not pid_alive(int(pid))
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        return True
+    lock.release()
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders that appear whole: build in a temp folder beside the target, then one rename.
+# ---------------------------------------------------------------------------------------------
+
+def temp_dir_for(final) -> str:
+    """The temp folder a folder `final` is built in: ``.tmp-NAME.PID`` beside it.
+
+    The PID lets `remove_stale_temp_dirs` tell a dead writer's leftovers from a live one's.
+    """
+    final = os.path.abspath(os.fspath(final))
+    parent, name = os.path.split(final)
+    return os.path.join(parent, f"{TEMP_MARKER}{name}.{os.getpid()}")
+
+
+def replace_dir(tmp, final) -> None:
+    """Puts the finished folder `tmp` at `final`, replacing a folder already there.
+
+    With no folder at `final` this is one rename. Otherwise the old folder is renamed aside
+    (``TMP-old``), `tmp` renamed into place and the old one deleted; if the second rename
+    fails the old folder is put back, so `final` is never left missing by an error. (Between
+    the two renames a reader may find no folder for an instant; it never finds half a one.)
+    """
+    tmp, final = os.fspath(tmp), os.fspath(final)
+    if not os.path.exists(final):
+        os.replace(tmp, final)
+        _fsync_dir(os.path.dirname(os.path.abspath(final)))
+        return
+    old = f"{tmp}-old"
+    os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        os.replace(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(os.path.dirname(os.path.abspath(final)))
+
+
+def remove_stale_temp_dirs(final) -> list[str]:
+    """Deletes the temp folders of `final` (``.tmp-NAME.PID[-old]``) whose writer process on
+    this host is gone; returns their paths. Those of live processes are left alone."""
+    final = os.path.abspath(os.fspath(final))
+    parent, name = os.path.split(final)
+    prefix = f"{TEMP_MARKER}{name}."
+    removed = []
+    if not os.path.isdir(parent):
+        return removed
+    for entry in os.listdir(parent):
+        if not entry.startswith(prefix):
+            continue
+        pid = entry[len(prefix):].removesuffix("-old")
+        if pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+            removed.append(os.path.join(parent, entry))
+    return removed

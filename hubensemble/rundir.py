@@ -3,14 +3,15 @@
 import dataclasses
 import importlib
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
+from hubensemble import formats
 from hubensemble.errors import RunError
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, read_json
+from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,20 +72,6 @@ def _import(name):
     return obj
 
 
-def versions():
-    import keras
-    import keras_tuner
-    import tensorflow as tf
-    import tensorflow_hub
-
-    from hubensemble import __version__
-
-    return {"hubensemble": __version__, "tensorflow": tf.__version__,
-            "keras": keras.__version__, "keras_tuner": keras_tuner.__version__,
-            "tensorflow_hub": tensorflow_hub.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
-
-
 class Run:
     """A run directory. Every file in it is written atomically; `run.json` is updated under
     a lock so stages running in several processes never lose each other's sections."""
@@ -92,18 +79,19 @@ class Run:
     def __init__(self, path):
         self.path = Path(path)
 
-    # Paths, in one place so no stage spells them differently.
-    meta_path = property(lambda self: self.path / "run.json")
-    ranking_json = property(lambda self: self.path / "ranking.json")
-    ranking_csv = property(lambda self: self.path / "ranking.csv")
-    candidates = property(lambda self: self.path / "candidates")
-    tuner = property(lambda self: self.path / "tuner")
-    ensemble_json = property(lambda self: self.path / "ensemble.json")
+    # Paths, in one place (names from hubensemble.formats) so no stage spells them differently.
+    meta_path = property(lambda self: self.path / formats.RUN_FILE)
+    ranking_json = property(lambda self: self.path / formats.RANKING_JSON)
+    ranking_csv = property(lambda self: self.path / formats.RANKING_CSV)
+    candidates = property(lambda self: self.path / formats.CANDIDATES_DIR)
+    tuner = property(lambda self: self.path / formats.TUNER_DIR)
+    ensemble_json = property(lambda self: self.path / formats.ENSEMBLE_FILE)
     export = property(lambda self: self.path / "export")
-    labels = property(lambda self: self.path / "labels")
-    log = property(lambda self: self.path / "log.txt")
-    report_md = property(lambda self: self.path / "report.md")
-    report_html = property(lambda self: self.path / "report.html")
+    labels = property(lambda self: self.path / formats.LABELS_DIR)
+    log = property(lambda self: self.path / formats.LOG_FILE)
+    report_md = property(lambda self: self.path / formats.REPORT_MD)
+    report_html = property(lambda self: self.path / formats.REPORT_HTML)
+    robustness_json = property(lambda self: self.path / formats.ROBUSTNESS_FILE)
 
     def exists(self):
         return self.meta_path.exists()
@@ -114,11 +102,23 @@ class Run:
         return read_json(self.meta_path)
 
     def update(self, **sections):
-        """Sets top-level sections of run.json (read-modify-write under a lock)."""
+        """Sets top-level sections of run.json (read-modify-write under the run's lock);
+        returns the new contents."""
+        return self.modify(lambda meta: meta.update(sections))
+
+    def modify(self, change):
+        """Applies `change(meta)` (it edits the dict in place) to run.json under the run's
+        lock and writes the result atomically; returns the new contents.
+
+        The one way to change run.json: stages in several processes (tune workers, rank
+        shards, fit) never lose each other's sections, because the read, the change and the
+        write happen while the lock is held. The lock is a kernel lock (``filelock``), so a
+        killed holder releases it.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         with file_lock(str(self.meta_path) + ".lock"):
             meta = self.meta()
-            meta.update(sections)
+            change(meta)
             meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
             meta["versions"] = versions()
             atomic_write_json(self.meta_path, meta)

@@ -1,0 +1,344 @@
+"""The candidate record: the one owner of RUN/candidates/<trial>/ (files, completeness, reading).
+
+A candidate is one fine-tuned model of a sweep (paper 2.3: the pool the ensemble is
+selected from). Its folder holds::
+
+    trial.json          the record: trial id, module, handle, hyperparameters, seed, status
+                        ("ok" | "failed"), reason, validation/test {"ce", "accuracy"}, …
+    val_probs.npy       float32 [N_val, C] class probabilities on the validation split
+    test_probs.npy      float32 [N_test, C], when the task has a test split ("has_test")
+    weights.weights.h5  the classifier's weights, when the sweep kept them ("weights")
+
+`write_candidate` builds the folder under a temp name and renames it into place with
+trial.json written last, so a reader never sees half a candidate. Everything that reads
+candidates (tune's resume, the ensemble, the export, the report) goes through `Candidate`:
+one rule for "complete", one reading of the probability tables and one cross-entropy
+(`hubensemble.metrics`). This module imports neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import socket
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from hubensemble import metrics
+from hubensemble.errors import RunError
+from hubensemble.fileio import (TEMP_MARKER, atomic_save_npy, atomic_write_json, is_temp,
+                                pid_alive, read_json)
+
+TRIAL_FILE = "trial.json"
+VAL_PROBS_FILE = "val_probs.npy"
+TEST_PROBS_FILE = "test_probs.npy"
+WEIGHTS_FILE = "weights.weights.h5"
+#: A candidate's status: "ok" (it has predictions) or "failed" (it has a reason).
+STATUSES = ("ok", "failed")
+#: Rows of a probability table may sum to 1 within this (float32 softmax outputs).
+SUM_TOLERANCE = 1e-3
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One candidate folder, read through its trial.json.
+
+    `record` is trial.json as written. `problems` lists why the folder is not complete
+    (empty when it is): a file the record names that is missing. `notes` lists what is
+    wrong but harmless to selection (a malformed test table). Probability tables are
+    read on demand by `load_probs` and then kept in `val_probs` / `test_probs`
+    (float32 [N, C]).
+    """
+
+    trial: str
+    folder: Path
+    record: dict
+    problems: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    val_probs: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    test_probs: np.ndarray | None = dataclasses.field(default=None, repr=False)
+
+    # --- what the record says --------------------------------------------------------------
+    status = property(lambda self: self.record.get("status"))
+    reason = property(lambda self: self.record.get("reason"))
+    module = property(lambda self: str(self.record.get("module") or ""))
+    handle = property(lambda self: str(self.record.get("handle") or ""))
+    hparams = property(lambda self: dict(self.record.get("hparams") or {}))
+    has_test = property(lambda self: bool(self.record.get("has_test", True)))
+    val = property(lambda self: self.record.get("val"))
+    test = property(lambda self: self.record.get("test"))
+
+    @property
+    def seed(self) -> int:
+        try:
+            return int(self.record.get("seed") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    @property
+    def ok(self) -> bool:
+        """Status "ok" and every file the record names is there."""
+        return self.status == "ok" and not self.problems
+
+    @property
+    def complete(self) -> bool:
+        """The trial has a result that needs no re-run: failed, or ok with all its files."""
+        return not self.problems
+
+    @property
+    def weights_path(self) -> Path | None:
+        """The weights file, or None when the sweep did not keep weights (retrain instead)."""
+        name = self.record.get("weights")
+        return self.folder / name if name else None
+
+    @property
+    def val_ce(self) -> float | None:
+        """The validation cross-entropy recorded in trial.json (metrics.nll of val_probs)."""
+        return (self.val or {}).get("ce")
+
+    def load_probs(self, *, n_val: int | None = None, n_test: int | None = None) -> str | None:
+        """Reads val_probs (and test_probs when the record has them) into this object.
+
+        Returns None when the validation table is usable, else the reason it is not. A test
+        table that is malformed leaves `test_probs` None and adds the reason to `notes` (the
+        candidate stays usable for selection; it has no test metrics).
+        `n_val` / `n_test`: the expected number of rows (the split's labels).
+        """
+        self.val_probs, why = read_probs(self.folder / VAL_PROBS_FILE, n_val)
+        if why:
+            return why
+        if self.has_test:
+            self.test_probs, why = read_probs(self.folder / TEST_PROBS_FILE, n_test)
+            if why:
+                self.notes.append(why)
+        return None
+
+    def summary(self) -> dict:
+        """The candidate as ensemble.json and the report list it."""
+        return {"trial": self.trial, "module": self.module, "handle": self.handle,
+                "hparams": self.hparams, "seed": self.seed, "status": self.status,
+                "reason": self.reason, "val": self.val, "test": self.test}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+def natural_key(text: str) -> list:
+    """Sort key that orders digit runs as numbers ("trial_9" before "trial_10")."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t]
+
+
+def read_candidate(candidates_dir, trial: str) -> Candidate | None:
+    """The candidate RUN/candidates/<trial>, or None when it has no readable trial.json.
+
+    The returned candidate may still be incomplete (`problems`): tune re-runs such a trial,
+    the ensemble skips it, the export reports it.
+    """
+    cand, _ = inspect(Path(os.fspath(candidates_dir)) / trial)
+    return cand
+
+
+def inspect(folder) -> tuple[Candidate | None, str | None]:
+    """(candidate, None), or (None, why the folder holds no candidate record yet)."""
+    folder = Path(os.fspath(folder))
+    path = folder / TRIAL_FILE
+    try:
+        record = read_json(path)
+    except FileNotFoundError:
+        return None, "no trial.json yet (still training, or interrupted)"
+    except (OSError, ValueError) as e:
+        return None, f"trial.json unreadable ({e})"
+    if not isinstance(record, dict):
+        return None, "trial.json is not a JSON object"
+    if record.get("status") not in STATUSES:
+        return None, (f"trial.json has status {record.get('status')!r}, expected one of "
+                      f"{', '.join(STATUSES)}")
+    cand = Candidate(trial=str(record.get("trial") or folder.name), folder=folder, record=record)
+    if record["status"] == "ok":
+        needed = [VAL_PROBS_FILE] + ([TEST_PROBS_FILE] if cand.has_test else [])
+        if record.get("weights"):
+            needed.append(record["weights"])
+        cand.problems = [f"{name} is missing" for name in needed if not (folder / name).exists()]
+    return cand, None
+
+
+def scan(candidates_dir) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """Every candidate record under `candidates_dir` in natural trial order, and the folders
+    without one as (name, reason). Temp folders of writes in progress are not listed."""
+    root = Path(os.fspath(candidates_dir))
+    if not root.is_dir():
+        return [], []
+    found, without = [], []
+    for name in sorted(os.listdir(root), key=natural_key):
+        folder = root / name
+        if is_temp(name) or not folder.is_dir():
+            continue
+        cand, why = inspect(folder)
+        if cand is None:
+            without.append((name, why))
+        else:
+            found.append(cand)
+    return found, without
+
+
+def read_probs(path, rows: int | None) -> tuple[np.ndarray | None, str | None]:
+    """(float32 [rows, C] probability table, None) or (None, why it is not usable).
+
+    Usable: a 2-D float array, `rows` rows when given, finite, non-negative, each row
+    summing to 1 within SUM_TOLERANCE.
+    """
+    name = os.path.basename(os.fspath(path))
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        return None, f"{name} missing"
+    except (OSError, ValueError) as e:
+        return None, f"{name} unreadable ({e})"
+    if arr.ndim != 2 or (rows is not None and arr.shape[0] != rows):
+        want = f"[{rows}, C]" if rows is not None else "[N, C]"
+        return None, f"{name} has shape {arr.shape}, expected {want}"
+    if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
+        return None, f"{name} holds non-finite or non-float values"
+    if arr.size and (arr.min() < 0 or np.abs(arr.sum(axis=1) - 1).max() > SUM_TOLERANCE):
+        return None, f"{name} rows are not probabilities (negative or not summing to 1)"
+    return arr.astype(np.float32, copy=False), None
+
+
+def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None
+              ) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """The candidates the ensemble may select from, with probabilities loaded, and the
+    skipped ones as (trial, reason), both in natural trial order.
+
+    Usable: status "ok", complete (every file its record names exists) and a validation
+    table of `n_val` rows; all usable candidates share the class count most of them have
+    (first seen on ties). A malformed test table leaves that candidate's `test_probs` None.
+    """
+    found, without = scan(candidates_dir)
+    skipped = list(without)
+    loaded = []
+    for cand in found:
+        if cand.status != "ok":
+            skipped.append((cand.trial, f"status {cand.status!r}: "
+                                        f"{cand.reason or 'no reason recorded'}"))
+            continue
+        if cand.problems:
+            skipped.append((cand.trial, "; ".join(cand.problems) + " (run tune again to "
+                                        "redo this trial)"))
+            continue
+        why = cand.load_probs(n_val=n_val, n_test=n_test)
+        if why:
+            skipped.append((cand.trial, why))
+            continue
+        loaded.append(cand)
+    if loaded:
+        n_classes = Counter(c.val_probs.shape[1] for c in loaded).most_common(1)[0][0]
+        kept = []
+        for c in loaded:
+            if c.val_probs.shape[1] != n_classes:
+                skipped.append((c.trial, f"{VAL_PROBS_FILE} has {c.val_probs.shape[1]} "
+                                         f"classes, the other candidates {n_classes}"))
+                continue
+            if c.test_probs is not None and c.test_probs.shape[1] != n_classes:
+                c.test_probs = None
+            kept.append(c)
+        loaded = kept
+    skipped.sort(key=lambda s: natural_key(s[0]))
+    return loaded, skipped
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+def _temp_name(trial: str) -> str:
+    return f"{TEMP_MARKER}{trial}-{os.getpid()}@{socket.gethostname()}"
+
+
+def split_record(probs: np.ndarray, labels) -> dict[str, float]:
+    """{"ce", "accuracy"} of a probability table as trial.json records it (float32 table,
+    the one saved, so the number equals what every reader computes from the file)."""
+    return metrics.val_record(np.asarray(probs, np.float32), labels)
+
+
+def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=None,
+                    save_weights: Callable[[str], None] | None = None) -> Candidate:
+    """Writes RUN/candidates/<record["trial"]>/ atomically and returns its Candidate.
+
+    The files go into a temp folder (``.tmp-<trial>-<pid>@<host>``), trial.json last, then
+    one rename puts the folder in place (an older folder of the same trial is replaced).
+    `save_weights(path)` writes the weights file there when given (its name is
+    record["weights"], default WEIGHTS_FILE). Raises ValueError for a record without
+    "trial" or with a status other than "ok"/"failed".
+    """
+    trial = record.get("trial")
+    if not trial:
+        raise ValueError("a candidate record needs its 'trial' id")
+    if record.get("status") not in STATUSES:
+        raise ValueError(f"candidate status must be one of {STATUSES}, got "
+                         f"{record.get('status')!r}")
+    root = os.fspath(candidates_dir)
+    os.makedirs(root, exist_ok=True)
+    tmp = os.path.join(root, _temp_name(trial))
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    final = os.path.join(root, trial)
+    try:
+        if val_probs is not None:
+            atomic_save_npy(os.path.join(tmp, VAL_PROBS_FILE), np.asarray(val_probs, np.float32))
+        if test_probs is not None:
+            atomic_save_npy(os.path.join(tmp, TEST_PROBS_FILE),
+                            np.asarray(test_probs, np.float32))
+        if save_weights is not None:
+            record.setdefault("weights", WEIGHTS_FILE)
+            save_weights(os.path.join(tmp, record["weights"] or WEIGHTS_FILE))
+        atomic_write_json(os.path.join(tmp, TRIAL_FILE), record)
+        if os.path.exists(final):
+            old = os.path.join(root, _temp_name(trial) + "-old")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return read_candidate(root, trial)
+
+
+def clean_stale_temps(candidates_dir) -> list[str]:
+    """Removes temp folders of candidates whose writer died on this host; returns their names.
+
+    Temp folders of live processes, and of other hosts (which may be writing right now on
+    shared storage), are left alone; those are removed when their host runs tune again.
+    """
+    removed = []
+    folder = os.fspath(candidates_dir)
+    if not os.path.isdir(folder):
+        return removed
+    host = socket.gethostname()
+    for name in os.listdir(folder):
+        if not is_temp(name):
+            continue
+        owner = name.removesuffix("-old").rpartition("-")[2]
+        pid, _, owner_host = owner.partition("@")
+        if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
+                 skipped: Sequence[tuple[str, str]]) -> None:
+    """RunError naming what is there instead, when `pool` (from load_pool) is empty."""
+    if pool:
+        return
+    detail = "; ".join(f"{t}: {r}" for t, r in list(skipped)[:5]) or "the folder is empty"
+    raise RunError(f"no usable candidates in {candidates_dir} ({detail}); run "
+                   f"`hubensemble tune --run {run_dir}` first")

@@ -1,0 +1,80 @@
+"""File names, format versions and readers of hubensemble's JSON metadata, without TensorFlow.
+
+Every name a stage writes into a run directory or an export lives here, once; the modules
+that write them and the commands that only read them (``predict``, ``evaluate``, ``report``,
+``catalogue validate``) import this module, which imports neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+
+from hubensemble.fileio import read_json
+
+# --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
+RUN_FILE = "run.json"
+RANKING_JSON = "ranking.json"
+RANKING_CSV = "ranking.csv"
+CANDIDATES_DIR = "candidates"
+TUNER_DIR = "tuner"
+LABELS_DIR = "labels"
+ENSEMBLE_FILE = "ensemble.json"
+ROBUSTNESS_FILE = "robustness.json"
+LOG_FILE = "log.txt"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+
+# --- an export (a SavedModel folder) ---------------------------------------------------------
+EXPORT_FORMAT = "hubensemble-export"
+EXPORT_FORMAT_VERSION = 1
+#: assets/<this>: class names, members, metrics and versions, readable without hubensemble.
+METADATA_ASSET = "hubensemble.json"
+SERVING_SIGNATURE = "serving_default"
+BYTES_SIGNATURE = "serve_bytes"
+MEMBERS_SIGNATURE = "serve_members"
+
+#: The distributions whose versions every record names (run.json, exports, the zoo).
+VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")
+
+
+def versions() -> dict[str, str]:
+    """{"hubensemble", "python", and each of VERSIONED: version string or "not installed"}.
+
+    Read from the installed distributions' metadata, so asking costs no TensorFlow import.
+    """
+    from hubensemble import __version__
+
+    out = {"hubensemble": __version__, "python": platform.python_version()}
+    for dist in VERSIONED:
+        try:
+            out[dist.replace("-", "_")] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist.replace("-", "_")] = "not installed"
+    return out
+
+
+def metadata_path(model_dir) -> str:
+    """Path of an export's metadata asset: MODEL_DIR/assets/hubensemble.json."""
+    return os.path.join(os.fspath(model_dir), "assets", METADATA_ASSET)
+
+
+def read_export_metadata(model_dir) -> dict:
+    """An export's assets/hubensemble.json as a dict; {} when it is absent or unreadable.
+
+    The one reader of export metadata (``predict``, ``evaluate`` and ``report`` use it). A
+    SavedModel not written by hubensemble has none; callers then fall back to what the
+    signatures say.
+    """
+    try:
+        meta = read_json(metadata_path(model_dir))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def is_export(model_dir) -> bool:
+    """Whether MODEL_DIR carries the metadata asset of a hubensemble export (so replacing
+    it loses nothing the user made by other means)."""
+    return read_export_metadata(model_dir).get("format") == EXPORT_FORMAT

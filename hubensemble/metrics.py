@@ -1,0 +1,85 @@
+"""Classification metrics of probability tables: accuracy, cross-entropy (NLL) and ECE.
+
+The one definition of each, with one probability floor, for every stage: a trial's
+validation cross-entropy in trial.json, the greedy selection in ensemble.json, the
+evaluation of an export and the report all compute the same number from the same table.
+Pure NumPy; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Probabilities below this count as this in the cross-entropy, so one 0 cannot make it
+#: infinite. Keras' epsilon (``keras.config.epsilon()``), which its cross-entropy loss clips
+#: at: a trial's recorded validation CE is the loss Keras would report on those
+#: probabilities. A probability table is float32; 1e-7 is far above float32's smallest
+#: normal number, so the floor, not rounding, decides what a near-zero probability costs.
+PROB_FLOOR = 1e-7
+#: Equal-width confidence bins of the expected calibration error (Guo et al., 2017 use 15).
+ECE_BINS = 15
+
+
+def check_probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(probs as float64 [N, C], labels as int64 [N]); ValueError naming the shapes when
+    they do not fit or a label is outside [0, C)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or labels.shape != (probs.shape[0],):
+        raise ValueError(f"expected probs [N, C] and labels [N], got {probs.shape} and "
+                         f"{labels.shape}")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got {labels.dtype}")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= probs.shape[1]):
+        raise ValueError(f"labels must be in [0, {probs.shape[1]}), got "
+                         f"[{labels.min()}, {labels.max()}]")
+    return probs, labels
+
+
+def accuracy(probs, labels) -> float:
+    """Top-1 accuracy in [0, 1] of probabilities [N, C] against labels [N] (argmax; equal
+    probabilities go to the lower class index)."""
+    probs, labels = check_probs_labels(probs, labels)
+    return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+def nll(probs, labels) -> float:
+    """Mean cross-entropy (negative log-likelihood, nats) -log max(p(true class), PROB_FLOOR)
+    over N examples; in [0, -log PROB_FLOOR = 16.12]."""
+    probs, labels = check_probs_labels(probs, labels)
+    p = probs[np.arange(len(labels)), labels]
+    return float(np.mean(-np.log(np.maximum(p, PROB_FLOOR))))
+
+
+#: "ce" in trial.json and ensemble.json is this number: the same function, another name.
+cross_entropy = nll
+
+
+def ece(probs, labels, bins: int = ECE_BINS) -> float:
+    """Top-label expected calibration error in [0, 1] with `bins` equal-width bins.
+
+    Bin b holds confidences in (b/bins, (b+1)/bins] (a confidence of 0 joins the first);
+    ECE = sum_b n_b / N * |accuracy_b - mean confidence_b| (Guo et al., 2017, eq. 3).
+    """
+    probs, labels = check_probs_labels(probs, labels)
+    conf = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, int(bins) + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, int(bins) - 1)
+    n = np.bincount(which, minlength=bins).astype(np.float64)
+    gap = np.bincount(which, weights=correct, minlength=bins) \
+        - np.bincount(which, weights=conf, minlength=bins)
+    # |sum(correct) - sum(conf)| / N per bin equals n_b / N * |acc_b - conf_b|.
+    return float(np.abs(gap[n > 0]).sum() / len(labels))
+
+
+def metrics(probs, labels, bins: int = ECE_BINS) -> dict[str, float]:
+    """{"accuracy", "nll", "ece"} of probabilities [N, C] against labels [N]."""
+    return {"accuracy": accuracy(probs, labels), "nll": nll(probs, labels),
+            "ece": ece(probs, labels, bins)}
+
+
+def val_record(probs, labels) -> dict[str, float]:
+    """{"ce", "accuracy"}: what a candidate's trial.json records for a split."""
+    return {"ce": nll(probs, labels), "accuracy": accuracy(probs, labels)}
