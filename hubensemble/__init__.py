@@ -10,7 +10,9 @@ The Python API mirrors the command line::
 
 and each stage is a function of its own (``run_rank``, ``run_tune``, ``run_ensemble``,
 ``export_ensemble``, ``evaluate_model``, ``write_report``) working on the same run folder.
-Attributes are imported on first use, so ``import hubensemble`` does not load TensorFlow.
+Every option of the stages (type, default, allowed values, CLI flag) is declared once, in
+``hubensemble.options``. Attributes are imported on first use, so ``import hubensemble`` does
+not load TensorFlow.
 """
 
 import importlib

@@ -9,60 +9,40 @@ import shutil
 import time
 from pathlib import Path
 
+from hubensemble import options as option_table
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.rundir import DataArgs, Run
 
 log = logging.getLogger(__name__)
 
-STAGES = ("rank", "tune", "ensemble", "export", "evaluate", "report")
+STAGES = option_table.STAGES
 
 
-@dataclasses.dataclass
-class FitOptions:
-    """Every choice of a fit, grouped by the stage it affects (defaults = the paper's,
-    except the profile, which defaults to one a CPU can finish)."""
+def _options_post_init(self):
+    option_table.check_record("fit", self)
 
-    # rank
-    metric: str = "knn"
-    k: int = 1
-    top_k: int = 15
-    threshold: float | None = None
-    max_k: int = 15
-    greedy: bool = False
-    batch_size: int = 64
-    # tune
-    sweep: str = "default"
-    budget: int | None = None
-    modules: list | None = None
-    strategy: str = "auto"
-    tpu: str | None = None
-    profile: str = "cpu"
-    seed: int = 0
-    keep_weights: str = "all"
-    max_failures: int = 1000
-    # ensemble
-    objective: str = "ce"
-    ensemble_budget: int = 15
-    with_replacement: bool = False
-    bootstrap: float | None = None
-    # export / evaluate
-    retrain_full: bool = False
-    skip_missing: bool = False
-    corruptions: object = True
 
-    # Which options each stage's result depends on: changing one of them invalidates that
-    # stage and every later one.
-    STAGE_FIELDS = {
-        "rank": ("metric", "k", "top_k", "threshold", "max_k", "greedy", "profile"),
-        "tune": ("sweep", "budget", "modules", "profile", "seed", "keep_weights"),
-        "ensemble": ("objective", "ensemble_budget", "with_replacement", "bootstrap", "seed"),
-        "export": ("retrain_full", "skip_missing"),
-        "evaluate": ("corruptions", "seed"),
-        "report": (),
-    }
+def _for_stage(self, stage):
+    """{option: value} of the options the result of `stage` depends on."""
+    return {f: getattr(self, f) for f in self.STAGE_FIELDS[stage]}
 
-    def for_stage(self, stage):
-        return {f: getattr(self, f) for f in self.STAGE_FIELDS[stage]}
+
+# Every choice of a fit: one field per option of hubensemble.options whose record is "fit",
+# with the table's default, in the table's order; values are checked against the table.
+FitOptions = dataclasses.make_dataclass(
+    "FitOptions", option_table.dataclass_fields("fit"),
+    namespace={
+        "__doc__": "Every choice of a fit (the options of hubensemble.options whose record is "
+                   "'fit'; defaults = the paper's, except the profile, `cpu`, which a CPU "
+                   "can finish). A value outside an option's type, choices or range raises "
+                   "options.OptionError.\n\n"
+                   "STAGE_FIELDS[stage]: the options whose change invalidates that stage (and "
+                   "so every later one); derived from the table's `invalidates`.",
+        "__post_init__": _options_post_init,
+        "STAGE_FIELDS": option_table.stage_fields("fit"),
+        "for_stage": _for_stage,
+    })
+FitOptions.__module__ = __name__
 
 
 @dataclasses.dataclass
@@ -129,7 +109,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     (see docs/data.md; `data_args` gives the other load_task options) or a `Task` already in
     memory; `out` the run directory; `export` where the SavedModel goes (default RUN/export).
     Stage options are FitOptions fields, e.g. ``profile="cpu"``, ``top_k=5``,
-    ``sweep="hyper"``.
+    ``sweep="hyper"`` (hubensemble.options lists them with their defaults and allowed values);
+    `options` is a FitOptions to start from. An unknown option raises TypeError; a value
+    outside an option's choices or range raises options.OptionError, before anything runs.
 
     Running it again resumes: finished stages are reused and a sweep continues where it
     stopped. A changed catalogue, data set, or rank/tune option is refused unless `restart`
@@ -146,6 +128,10 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     from hubensemble.catalogue import ModuleSpec, load_catalogues
     from hubensemble.rank import catalogue_fingerprint
 
+    unknown = sorted(set(option_values) - {f.name for f in dataclasses.fields(FitOptions)})
+    if unknown:
+        raise TypeError(f"fit() got unknown option(s) {', '.join(unknown)}; the options are "
+                        f"{', '.join(f.name for f in dataclasses.fields(FitOptions))}")
     options = dataclasses.replace(options or FitOptions(), **option_values)
     run = Run(out)
     run.path.mkdir(parents=True, exist_ok=True)
@@ -210,9 +196,14 @@ def _stage_done(run, stage, key):
 
 
 def _mark(run, stage, key, seconds, **details):
-    stages = dict(run.meta().get("stages") or {})
-    stages[stage] = {"key": key, "done": True, "seconds": round(seconds, 2), **details}
-    run.update(stages=stages)
+    """Records `stage` as done with `key` in run.json (under the run's lock: a tune worker or
+    another stage writing its own section at the same time keeps it)."""
+    def change(meta):
+        stages = dict(meta.get("stages") or {})
+        stages[stage] = {"key": key, "done": True, "seconds": round(seconds, 2), **details}
+        meta["stages"] = stages
+
+    run.modify(change)
 
 
 def _run_stages(run, specs, task, data_args, options, keys, *, export, progress, cache_dir,
@@ -228,31 +219,28 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     export_path = Path(export).resolve() if export else run.export
     robustness_path = run.path / ROBUSTNESS_FILE
 
+    # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a
+    # new option reaches its stage by its row in the table alone.
     def rank():
-        run_rank(specs, task, run.path, metric=options.metric, k=options.k,
-                 top_k=options.top_k, threshold=options.threshold, max_k=options.max_k,
-                 greedy=options.greedy, batch_size=options.batch_size,
-                 profile=options.profile, cache_dir=cache_dir, use_cache=use_cache,
-                 data_args=data_args, progress=progress)
+        run_rank(specs, task, run.path, **option_table.kwargs_for("rank", options),
+                 cache_dir=cache_dir, use_cache=use_cache, data_args=data_args,
+                 progress=progress)
 
     def tune():
-        run_tune(run.path, sweep=options.sweep, budget=options.budget, modules=options.modules,
-                 strategy=options.strategy, tpu=options.tpu, profile=options.profile,
-                 seed=options.seed, keep_weights=options.keep_weights,
-                 max_failures=options.max_failures, task=task, progress=progress)
+        run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
+                 progress=progress)
 
     def ensemble():
-        run_ensemble(run.path, objective=options.objective, budget=options.ensemble_budget,
-                     with_replacement=options.with_replacement, bootstrap=options.bootstrap,
-                     seed=options.seed)
+        run_ensemble(run.path, **option_table.kwargs_for("ensemble", options))
 
     def export_():
-        export_ensemble(run.path, export_path, retrain_full=options.retrain_full,
-                        skip_missing=options.skip_missing, task=task, progress=progress)
+        export_ensemble(run.path, export_path, **option_table.kwargs_for("export", options),
+                        task=task, progress=progress)
 
     def evaluate():
-        write_evaluation(evaluate_model(export_path, task, corruptions=options.corruptions,
-                                        seed=options.seed, progress=progress),
+        write_evaluation(evaluate_model(export_path, task,
+                                        **option_table.kwargs_for("evaluate", options),
+                                        progress=progress),
                          robustness_path)
 
     steps = [("rank", rank), ("tune", tune), ("ensemble", ensemble), ("export", export_)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hubensemble import formats
+from hubensemble import formats, options
 from hubensemble.errors import RunError
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, read_json
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
@@ -17,25 +17,34 @@ from hubensemble.formats import versions  # noqa: F401 - re-exported for older c
 @dataclasses.dataclass(frozen=True)
 class DataArgs:
     """How a run's task is loaded (hubensemble.data.load_task arguments), so any stage,
-    on any machine, can load the very same data from the run directory alone."""
+    on any machine, can load the very same data from the run directory alone.
+
+    Defaults and allowed values are the data options of hubensemble.options (`seed` is the
+    option `data_seed`, `--data-seed`); a value outside them raises options.OptionError.
+    """
 
     spec: str
-    data_dir: str | None = None
-    seed: int = 0
-    splits: dict | None = None
-    label_key: str = "label"
-    image_key: str = "image"
+    data_dir: str | None = options.default("data_dir")
+    seed: int = options.default("data_seed")
+    splits: dict | None = options.default("splits")
+    label_key: str = options.default("label_key")
+    image_key: str = options.default("image_key")
     label_fn: str | None = None  # "module:qualname" of an importable function
     # False when the task came from Python (an in-memory Task, or labels mapped by a lambda):
     # later stages then need the task passed in-process; the CLI cannot load it again.
     reloadable: bool = True
-    synthetic: bool | None = None
-    flip: bool | None = None
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    min_per_class: int = 2
+    synthetic: bool | None = options.default("synthetic")
+    flip: bool | None = options.default("flip")
+    val_fraction: float = options.default("val_fraction")
+    test_fraction: float = options.default("test_fraction")
+    min_per_class: int = options.default("min_per_class")
+
+    def __post_init__(self):
+        options.check_record("data", self)
 
     def load(self):
+        """The task (data.load_task with these arguments): a validated hubensemble.data.Task;
+        DataError when the data cannot be read or used."""
         from hubensemble.data import load_task
 
         fn = _import(self.label_fn) if self.label_fn else None
@@ -46,10 +55,12 @@ class DataArgs:
                          min_per_class=self.min_per_class)
 
     def to_json(self):
+        """The fields as a JSON-ready dict (run.json "data" -> "args")."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, d):
+        """DataArgs from `to_json` output; keys it does not know (newer versions) are ignored."""
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in fields})
 
@@ -94,9 +105,12 @@ class Run:
     robustness_json = property(lambda self: self.path / formats.ROBUSTNESS_FILE)
 
     def exists(self):
+        """True when run.json exists."""
         return self.meta_path.exists()
 
     def meta(self):
+        """run.json's contents ({} before the first write). For reading only: to change it,
+        use `update` or `modify`, which re-read it under the lock."""
         if not self.meta_path.exists():
             return {}
         return read_json(self.meta_path)
@@ -125,19 +139,28 @@ class Run:
         return meta
 
     def attach_task(self, task, data_args, *, restart=False):
-        """Records the task of this run; refuses different data in an existing run."""
-        recorded = self.meta().get("data")
-        if recorded and recorded["task"]["fingerprint"] != task.fingerprint and not restart:
-            raise RunError(
-                f"{self.path} holds a run on other data ({recorded['args']['spec']}, "
-                f"fingerprint {recorded['task']['fingerprint'][:12]}…) than "
-                f"{data_args.spec} (fingerprint {task.fingerprint[:12]}…); use a new --out "
-                "folder, or pass --restart to discard the old results")
+        """Records the task of this run (run.json "data", RUN/labels/<split>.npy int64 [N]);
+        RunError when the run holds a different task, unless `restart`."""
+        def refuse_other_data(meta):
+            recorded = meta.get("data")
+            if recorded and recorded["task"]["fingerprint"] != task.fingerprint and not restart:
+                raise RunError(
+                    f"{self.path} holds a run on other data ({recorded['args']['spec']}, "
+                    f"fingerprint {recorded['task']['fingerprint'][:12]}…) than "
+                    f"{data_args.spec} (fingerprint {task.fingerprint[:12]}…); use a new "
+                    "--out folder, or pass --restart to discard the old results")
+
+        refuse_other_data(self.meta())  # before the labels are written
         for split in ("train", "val", "test"):
             part = getattr(task, split)
             if part is not None:
                 atomic_save_npy(self.labels / f"{split}.npy", np.asarray(part.labels, np.int64))
-        self.update(data={"args": data_args.to_json(), "task": task.to_json()})
+
+        def record(meta):
+            refuse_other_data(meta)  # again under the lock: another process may have won
+            meta["data"] = {"args": data_args.to_json(), "task": task.to_json()}
+
+        self.modify(record)
 
     def task(self, task=None):
         """The run's task: the one given (checked against the record) or loaded again."""
@@ -162,14 +185,17 @@ class Run:
         return task
 
     def labels_of(self, split):
+        """RUN/labels/<split>.npy (int64 [N]) or None when the split has no labels file."""
         path = self.labels / f"{split}.npy"
         return np.load(path) if path.exists() else None
 
     def require(self, path, what_to_run):
+        """`path` when it exists, else RunError saying to run `what_to_run` first."""
         if not Path(path).exists():
             raise RunError(f"{path} is missing; run `{what_to_run}` first")
         return path
 
 
 def is_run(path):
+    """True when `path` holds a run.json."""
     return os.path.exists(os.path.join(path, "run.json"))

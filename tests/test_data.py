@@ -1,5 +1,6 @@
 """Tests for hubensemble.data: every data spec, conversions, splits, errors and tf.data."""
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -71,6 +72,26 @@ def bilinear_reference(img, out_h, out_w):
             bottom = img[yb, xa] * (1 - fx) + img[yb, xb] * fx
             out[i, j] = top * (1 - fy) + bottom * fy
     return out
+
+
+def antialiased_reference(img, out_h, out_w):
+    """Bilinear resize with antialiasing (augment.resize's policy), written out from its
+    definition: per axis, output pixel i samples the input at centre c = (i + 0.5) / scale with
+    a triangle kernel widened by 1 / scale when shrinking; the weights of the input pixels
+    (centres j + 0.5) are normalised to sum to 1. When enlarging it is plain bilinear."""
+    def weights(n_in, n_out):
+        scale = n_out / n_in
+        width = max(1.0 / scale, 1.0)
+        w = np.zeros((n_out, n_in))
+        for i in range(n_out):
+            centre = (i + 0.5) / scale
+            for j in range(n_in):
+                w[i, j] = max(0.0, 1.0 - abs(j + 0.5 - centre) / width)
+            w[i] /= w[i].sum()
+        return w
+
+    h, w = img.shape[:2]
+    return np.einsum("ah,bw,hwc->abc", weights(h, out_h), weights(w, out_w), img)
 
 
 def images_of(split):
@@ -516,7 +537,13 @@ def test_dataset_resizes_variable_sizes(rng):
     xs, ys = next(iter(task.dataset("train", batch_size=3, image_size=(5, 6))))
     assert xs.shape == (3, 5, 6, 3) and ys.numpy().tolist() == [0, 1, 1]
     for got, im in zip(xs.numpy(), imgs):
-        np.testing.assert_allclose(got, bilinear_reference(im / 255.0, 5, 6), atol=1e-5)
+        # 6 x 4 -> 5 x 6 shrinks the height: antialiased, unlike plain bilinear.
+        np.testing.assert_allclose(got, antialiased_reference(im / 255.0, 5, 6), atol=1e-5)
+    # The two references agree where nothing shrinks, and differ where something does.
+    np.testing.assert_allclose(antialiased_reference(imgs[1] / 255.0, 5, 9),
+                               bilinear_reference(imgs[1] / 255.0, 5, 9), atol=1e-12)
+    assert np.abs(antialiased_reference(imgs[2] / 255.0, 5, 6)
+                  - bilinear_reference(imgs[2] / 255.0, 5, 6)).max() > 0.01
     assert 0.0 <= xs.numpy().min() and xs.numpy().max() <= 1.0
 
 
@@ -617,3 +644,57 @@ def test_unknown_specs_list_schemes(tmp_path):
 def test_split_overrides_only_for_tfds():
     with pytest.raises(DataError, match="only apply to tfds"):
         load_task("sklearn:digits", splits={"val": "train[:10]"})
+
+
+# --------------------------------------------------------------------------- the package
+
+
+def test_the_package_keeps_every_name_and_the_same_data():
+    import hubensemble.data as data
+    from hubensemble.data import (  # noqa: F401 - the names other areas and tools import
+        DataError, LoadOptions, Split, Task, UnreadableImage, decode_image_bytes, load_task,
+        parse_spec, read_image_file, split_counts, stratified_split, to_rgb_uint8,
+        validate_task,
+    )
+    from hubensemble.errors import DataError as Base
+
+    assert DataError is Base and data._Unreadable is UnreadableImage
+    assert not issubclass(UnreadableImage, Base)  # a skipped file, not a failed load
+    with pytest.raises(UnreadableImage, match="empty file"):
+        decode_image_bytes(b"")
+    assert parse_spec("NPZ:a.npz") == ("npz", "a.npz")
+    # The digest of sklearn:digits (seed 0) as the single data.py module computed it.
+    assert load_task("sklearn:digits").fingerprint == (
+        "29df2c73539a07003ecc558b76b2e7a89d33e4a88476ddd8bca5fbc762dc377f")
+
+
+def test_package_modules_are_small_documented_and_tensorflow_free():
+    import ast
+    import pathlib
+
+    folder = pathlib.Path(__file__).resolve().parent.parent / "hubensemble" / "data"
+    modules = sorted(folder.glob("*.py"))
+    assert {"task.py", "decode.py", "specs.py"} <= {m.name for m in modules}
+    for path in modules:
+        text = path.read_text()
+        assert len(text.splitlines()) <= 700, path.name
+        doc = ast.get_docstring(ast.parse(text))
+        assert doc and doc.splitlines()[0].strip(), path.name
+    code = ("import sys, hubensemble.data; "
+            "assert 'tensorflow' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_load_task_defaults_are_the_data_options():
+    import inspect
+
+    from hubensemble import options
+    from hubensemble.data import LoadOptions
+
+    params = inspect.signature(load_task).parameters
+    for keyword, default in options.defaults_for("data").items():
+        assert params[keyword].default == default, keyword
+        if keyword in {f.name for f in dataclasses.fields(LoadOptions)}:
+            assert getattr(LoadOptions(), keyword) == default, keyword
+    assert params["min_per_class"].default == 2  # leave-one-out kNN needs two

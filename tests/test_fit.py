@@ -142,3 +142,34 @@ def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_pa
     assert max(starts.values()) <= 2 and sum(starts.values()) <= 9
     assert not [d for d in os.listdir(out / "candidates") if is_temp(d)]
     assert (out / "export" / "saved_model.pb").exists()
+
+
+def test_stage_marks_and_other_sections_never_lose_each_other(tmp_path):
+    # _mark changes run.json while tune workers, other stages (or a second fit process) write
+    # too: every read-modify-write must happen under the run's lock, or one side's write is
+    # lost (reading outside the lock lost half the marks of two concurrent markers).
+    import threading
+
+    from hubensemble.pipeline import _mark
+    from hubensemble.rundir import Run
+
+    path, n = tmp_path / "run", 40
+
+    def marks(tag):
+        for i in range(n):
+            _mark(Run(path), f"{tag}{i}", f"key{i}", 0.5)
+
+    def sections():
+        for i in range(n):
+            Run(path).update(**{f"section{i}": i})
+
+    threads = [threading.Thread(target=marks, args=("a",)),
+               threading.Thread(target=marks, args=("b",)), threading.Thread(target=sections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    meta = json.loads((path / "run.json").read_text())
+    assert sorted(meta["stages"]) == sorted(f"{t}{i}" for t in "ab" for i in range(n))
+    assert meta["stages"]["b7"] == {"key": "key7", "done": True, "seconds": 0.5}
+    assert all(meta[f"section{i}"] == i for i in range(n))

@@ -745,21 +745,23 @@ def build_parser():
     p.add_argument("--min-per-class", type=int, default=None, metavar="N",
                    help="fewest train[:800] examples a class may have (default per task: 0 "
                         "for the 100+ class tasks, else 2)")
-    p.add_argument("--corruptions", dest="no_corruptions", action="store_false",
+    p.add_argument("--corruptions", dest="corruptions", action="store_true",
                    help="also run the robustness evaluation on corrupted test images "
                         "(off by default here: it multiplies the test-set work)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_fit_args(p)
-    p.set_defaults(no_corruptions=True)
+    p.set_defaults(corruptions=False)
     return p
 
 
 def options_from_args(args):
+    """The FitOptions of a parsed command line (every option of hubensemble.options whose
+    record is "fit")."""
+    from hubensemble import options
     from hubensemble.pipeline import FitOptions
 
-    names = {f.name for f in dataclasses.fields(FitOptions)} - {"corruptions"}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    return FitOptions(**values, corruptions=not args.no_corruptions)
+    return FitOptions(**{o.name: getattr(args, o.name)
+                         for o in options.options_for(record="fit")})
 
 
 def main(argv=None) -> int:
@@ -780,7 +782,7 @@ def main(argv=None) -> int:
                           options=options_from_args(args), restart=args.restart,
                           test_limit=args.test_limit, min_per_class=args.min_per_class,
                           progress=not args.quiet, cache_dir=args.cache_dir,
-                          use_cache=not args.no_cache)
+                          use_cache=args.use_cache)
     except HubensembleError as e:
         print(f"vtab: error: {e}", file=sys.stderr)
         return 2

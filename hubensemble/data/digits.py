@@ -1,0 +1,35 @@
+"""The `sklearn:digits` loader: scikit-learn's bundled 1,797 8x8 handwritten digits, no download."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubensemble.data.decode import to_rgb_uint8
+from hubensemble.data.loading import LoadOptions
+from hubensemble.data.task import Split, Task
+from hubensemble.errors import DataError
+
+
+def _load_sklearn(rest: str, options: LoadOptions) -> Task:
+    """sklearn:digits — scikit-learn's bundled 8x8 digits: 800 / 200 / 797, stratified."""
+    if rest != "digits":
+        raise DataError(f"sklearn:{rest} is not available; the only bundled data set is "
+                        f"sklearn:digits")
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    # 0..16 grey levels → 0..255, half up (the values are exact multiples, v * 255 / 16).
+    x = np.floor(d.images.astype(np.float64) * 255.0 / 16.0 + 0.5).astype(np.uint8)
+    x = to_rgb_uint8(x[..., None])
+    y = d.target.astype(np.int64)
+    idx = np.arange(len(y))
+    tr, rest_idx = train_test_split(idx, train_size=800, stratify=y, random_state=options.seed)
+    va, te = train_test_split(rest_idx, train_size=200, stratify=y[rest_idx],
+                              random_state=options.seed)
+    pick = lambda i: Split(images=x[i], labels=y[i])  # noqa: E731
+    return Task(name="digits",
+                source=f"sklearn:digits (scikit-learn's 1,797 8x8 handwritten digits; "
+                       f"800 / 200 / 797 stratified, seed {options.seed})",
+                class_names=[str(i) for i in range(10)], train=pick(tr), val=pick(va),
+                test=pick(te), flip=False)

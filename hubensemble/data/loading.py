@@ -1,0 +1,51 @@
+"""What every scheme loader shares: `LoadOptions`, example specs, path checks, hidden names."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from hubensemble import options as option_table
+from hubensemble.errors import DataError
+
+# Never a class folder or an image: OS and archive litter.
+_IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
+
+_EXAMPLES = {
+    "tfds": "tfds:cifar10 or tfds:caltech101:3.0.1 (prepared with `tfds build`, --data-dir)",
+    "folder": "folder:path/to/images (one sub-folder per class, or train/ val/ test/)",
+    "npz": "npz:path/to/data.npz (x_train, y_train, optional x_val/y_val/x_test/y_test)",
+    "sklearn": "sklearn:digits (scikit-learn's bundled 8x8 digits, no download)",
+}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Everything a scheme loader may use besides the text after `scheme:`.
+
+    Defaults are the data options of hubensemble.options (`seed` is `--data-seed`).
+    """
+
+    data_dir: str | None = option_table.default("data_dir")
+    seed: int = option_table.default("data_seed")
+    splits: dict[str, str | None] | None = option_table.default("splits")
+    label_key: str = option_table.default("label_key")
+    image_key: str = option_table.default("image_key")
+    val_fraction: float = option_table.default("val_fraction")
+    test_fraction: float = option_table.default("test_fraction")
+
+
+def _visible(name: str) -> bool:
+    """False for hidden files and OS/archive litter (never a class or an image)."""
+    return not name.startswith(".") and name not in _IGNORED_NAMES
+
+
+def _require_path(path: str, scheme: str, kind: str) -> str:
+    """`path` with ~ expanded; DataError with an example spec when it is empty or missing."""
+    if not path:
+        raise DataError(f"{scheme}: needs a path, e.g. {_EXAMPLES[scheme]}")
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        raise DataError(f"{scheme}:{path}: no such {kind}; check the path (relative paths are "
+                        f"relative to {os.getcwd()})")
+    return path

@@ -1,0 +1,118 @@
+"""The `npz:PATH` loader: a numpy.savez archive of x_train/y_train and optional val/test arrays."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hubensemble.data.decode import _short, to_rgb_uint8
+from hubensemble.data.loading import LoadOptions, _require_path
+from hubensemble.data.splits import _carve, _make_split
+from hubensemble.data.task import SPLIT_NAMES, Task
+from hubensemble.data.validate import _check_label_range
+from hubensemble.errors import DataError
+
+
+def _npz_images(x, key):
+    """Array `key` ([N, H, W] or [N, H, W, C], C in 1, 3, 4) as uint8 RGB [N, H, W, 3]."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(f"npz array {key!r} has shape {list(x.shape)}; use [N, H, W] "
+                        f"(grey) or [N, H, W, C] with C in 1, 3, 4")
+    if x.shape[-1] == 2:
+        raise DataError(f"npz array {key!r} has 2 channels; use 1 (grey), 3 (RGB) or 4 (RGBA)")
+    if x.shape[0] and (x.shape[1] < 1 or x.shape[2] < 1):
+        raise DataError(f"npz array {key!r} holds empty images (shape {list(x.shape)})")
+    return to_rgb_uint8(x, what=f"npz array {key!r}")
+
+
+def _npz_labels(y, key):
+    """Array `key` ([N] or [N, 1] integer class indices, or integral floats) as int64 [N]."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"npz array {key!r} has shape {list(y.shape)}; labels must be one "
+                        f"integer class index per image (for one-hot labels store "
+                        f"y.argmax(1))")
+    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer)
+                                   or np.issubdtype(y.dtype, np.floating)):
+        raise DataError(f"npz array {key!r} has dtype {y.dtype}; labels must be integers")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise DataError(f"npz array {key!r} holds non-integer labels; labels must be "
+                            f"integer class indices")
+    return y.astype(np.int64)
+
+
+def _load_npz(rest: str, options: LoadOptions) -> Task:
+    """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]."""
+    path = _require_path(rest, "npz", "file")
+    if os.path.isdir(path):
+        raise DataError(f"npz:{path} is a folder; for class sub-folders use folder:{path}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] != b"PK":  # .npz files are zip archives
+        raise DataError(f"npz:{path} is not an .npz archive; write it with "
+                        f"numpy.savez(path, x_train=..., y_train=..., ...)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "Object arrays" in str(e):
+            raise DataError(f"npz:{path} holds Python object arrays (e.g. a list of "
+                            f"different-size images); store one numeric array per split, or "
+                            f"use folder: for images of different sizes") from None
+        raise DataError(f"npz:{path} is not a readable .npz file ({_short(e)}); write it "
+                        f"with numpy.savez") from None
+    except (OSError, EOFError) as e:
+        raise DataError(f"npz:{path} cannot be read ({_short(e)}); write it with "
+                        f"numpy.savez") from None
+    if not isinstance(arrays, dict) or "x_train" not in arrays or "y_train" not in arrays:
+        raise DataError(f"npz:{path} needs arrays x_train and y_train (found: "
+                        f"{sorted(arrays) or 'none'}); optional: x_val, y_val, x_test, "
+                        f"y_test, class_names")
+    splits = {}
+    for key in SPLIT_NAMES:
+        xk, yk = f"x_{key}", f"y_{key}"
+        if (xk in arrays) != (yk in arrays):
+            have, missing = (xk, yk) if xk in arrays else (yk, xk)
+            raise DataError(f"npz:{path} has {have} but not {missing}; store both or neither")
+        if xk not in arrays:
+            continue
+        x, y = _npz_images(arrays[xk], xk), _npz_labels(arrays[yk], yk)
+        if len(x) != len(y):
+            raise DataError(f"npz:{path}: {xk} has {len(x)} images but {yk} has {len(y)} "
+                            f"labels; they must match one to one")
+        if not len(x):
+            raise DataError(f"npz:{path}: {xk} is empty; store at least 2 examples per class "
+                            f"(or leave {key} out)")
+        splits[key] = _make_split(x, y)
+    class_names = None
+    if "class_names" in arrays:
+        names = np.asarray(arrays["class_names"])
+        if names.ndim != 1 or names.dtype.kind not in "USO":
+            raise DataError(f"npz:{path}: class_names must be a 1-D array of strings, got "
+                            f"{names.dtype} {list(names.shape)}")
+        class_names = [str(n) for n in names.tolist()]
+        if len(set(class_names)) != len(class_names):
+            raise DataError(f"npz:{path}: class_names has duplicates; names must be unique")
+    else:
+        top = max(int(s.labels.max()) for s in splits.values())
+        class_names = [str(i) for i in range(top + 1)]
+    # Out-of-range labels are reported by validation; check before a split needs bincount.
+    _check_label_range(splits, len(class_names))
+    train = splits["train"]
+    val, test = splits.get("val"), splits.get("test")
+    how = "x_train" + (", x_val" if val is not None else "")
+    how += ", x_test" if test is not None else ""
+    if val is None:
+        train, val, _ = _carve(train, True, False, options)
+        if val is not None:
+            how += f"; val {options.val_fraction:g} of each class split off (seed {options.seed})"
+    name = os.path.splitext(os.path.basename(path))[0]
+    return Task(name=name, source=f"npz:{path} ({how})", class_names=class_names,
+                train=train, val=val, test=test)

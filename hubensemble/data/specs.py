@@ -1,0 +1,104 @@
+"""Data specs: the scheme registry `SCHEMES`, `parse_spec`, and `load_task`, the one entry point."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable
+
+from hubensemble import options as option_table
+from hubensemble.data.digits import _load_sklearn
+from hubensemble.data.folder import _load_folder
+from hubensemble.data.loading import _EXAMPLES, LoadOptions
+from hubensemble.data.npz import _load_npz
+from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
+from hubensemble.data.task import Task
+from hubensemble.data.tfds import _load_tfds
+from hubensemble.data.validate import _apply_label_fn, validate_task
+from hubensemble.errors import DataError
+
+SCHEMES: dict[str, Callable[[str, LoadOptions], Task]] = {
+    "tfds": _load_tfds,
+    "folder": _load_folder,
+    "npz": _load_npz,
+    "sklearn": _load_sklearn,
+}
+
+
+def _unknown_spec(spec: str, why: str) -> DataError:
+    """The error for a spec without a known scheme: every scheme with an example, and a
+    guess when the text is an existing folder or .npz file."""
+    hint = ""
+    path = os.path.expanduser(spec)
+    if os.path.isdir(path):
+        hint = f" (did you mean folder:{spec}?)"
+    elif os.path.isfile(path) and path.endswith(".npz"):
+        hint = f" (did you mean npz:{spec}?)"
+    lines = "\n".join(f"  {s}: {_EXAMPLES.get(s, '')}" for s in SCHEMES)
+    return DataError(f"{why}{hint}. A data spec is SCHEME:VALUE, one of:\n{lines}")
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """'scheme:rest' → (scheme lower-cased, rest), e.g. 'npz:a.npz' → ('npz', 'a.npz').
+
+    Raises DataError listing every scheme with an example when the spec has no scheme or an
+    unknown one (and suggests folder:/npz: when the text is an existing folder or .npz file).
+    """
+    if not isinstance(spec, str) or ":" not in spec:
+        raise _unknown_spec(str(spec), f"data spec {spec!r} has no scheme")
+    scheme, rest = spec.split(":", 1)
+    if scheme.lower() not in SCHEMES:
+        raise _unknown_spec(spec, f"unknown data scheme {scheme!r} in {spec!r}")
+    return scheme.lower(), rest
+
+
+_D = option_table.default
+
+
+def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
+              splits: dict[str, str | None] | None = _D("splits"),
+              label_key: str = _D("label_key"), image_key: str = _D("image_key"),
+              label_fn=None, synthetic: bool | None = _D("synthetic"),
+              flip: bool | None = _D("flip"), val_fraction: float = _D("val_fraction"),
+              test_fraction: float = _D("test_fraction"),
+              min_per_class: int = MIN_TRAIN_PER_CLASS) -> Task:
+    """Load and validate a downstream task from a data spec (see docs/data.md).
+
+    Returns a Task whose splits hold uint8 RGB images ([N, H, W, 3], or a list of [H, W, 3]
+    when sizes differ) and int64 labels in 0..num_classes-1. Defaults are the data options of
+    hubensemble.options (`seed` is `--data-seed`: the seed of any split carved off train).
+
+    `splits` (tfds only) overrides the VTAB-1k split strings; None or "none" drops val/test.
+    `label_fn(labels) -> labels | (labels, num_classes | class_names)` remaps the integer
+    labels of all splits at once. `synthetic` / `flip` override the scheme's defaults.
+    `val_fraction` / `test_fraction` (each in [0, 1)) size the val/test splits carved off
+    train per class when the data has none. `min_per_class` relaxes the
+    two-training-examples-per-class rule (e.g. for VTAB tasks with hundreds of classes, where
+    some have one example in train[:800]).
+
+    Raises DataError, with what to do instead, for an unknown spec, data that cannot be read
+    or does not fit in memory, and a task the method cannot use (see `validate_task`).
+    """
+    scheme, rest = parse_spec(spec)
+    if splits and scheme != "tfds":
+        raise DataError(f"split overrides only apply to tfds: specs, not {scheme}:; for "
+                        f"{scheme}: use val_fraction / test_fraction or put the splits in "
+                        f"the data")
+    options = LoadOptions(data_dir=data_dir, seed=int(seed), splits=splits,
+                          label_key=label_key, image_key=image_key,
+                          val_fraction=float(val_fraction), test_fraction=float(test_fraction))
+    try:
+        task = SCHEMES[scheme](rest, options)
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{spec}: the data does not fit in memory; use a smaller split "
+                        f"(e.g. splits={{'test': 'test[:2000]'}})") from None
+    if label_fn is not None:
+        task = _apply_label_fn(task, label_fn)
+    if synthetic is not None:
+        task.synthetic = bool(synthetic)
+    if flip is not None:
+        task.flip = bool(flip)
+    task = dataclasses.replace(task)  # a fresh object: no cached fingerprint from before
+    return validate_task(task, min_per_class=min_per_class)

@@ -1,0 +1,252 @@
+"""The task records: `Split` (uint8 RGB images, int64 labels), `Task` (classes, splits, tf.data)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hubensemble.errors import DataError
+
+SPLIT_NAMES = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
+                  "test": "test"}
+
+
+@dataclass(eq=False)
+class Split:
+    """Images (uint8 RGB, values 0..255) and their int64 labels for one split.
+
+    `images` is one uint8 array [N, H, W, 3] when every image has the same size, else a list
+    of N uint8 arrays [H_i, W_i, 3]; `labels` is int64 [N] in 0..num_classes-1.
+    """
+
+    images: np.ndarray | list[np.ndarray]  # [N, H, W, 3] when all the same size, else a list
+    labels: np.ndarray  # int64 [N]
+
+    def __len__(self) -> int:
+        return int(len(self.labels))
+
+    @property
+    def same_size(self) -> bool:
+        """True when the images are one [N, H, W, 3] array (all the same size)."""
+        return isinstance(self.images, np.ndarray)
+
+    def shapes(self) -> np.ndarray:
+        """[N, 2] array of (height, width) per image."""
+        if isinstance(self.images, np.ndarray):
+            return np.tile(np.array(self.images.shape[1:3], np.int64), (len(self), 1))
+        return np.array([im.shape[:2] for im in self.images], np.int64).reshape(-1, 2)
+
+    def float_images(self) -> np.ndarray:
+        """All images as float32 [N, H, W, 3] in [0, 1] (v / 255).
+
+        Raises DataError for a split whose images have different sizes (use Task.dataset
+        with image_size to resize them).
+        """
+        if not isinstance(self.images, np.ndarray):
+            sizes = sorted({tuple(s) for s in self.shapes().tolist()})
+            raise DataError(
+                f"the images have {len(sizes)} different sizes (e.g. {sizes[:3]}), so they do "
+                f"not fit one array; use Task.dataset(split, batch_size=..., "
+                f"image_size=(h, w)) to resize them on the fly")
+        return self.images.astype(np.float32) / np.float32(255.0)
+
+
+@dataclass(eq=False)
+class Task:
+    """A downstream classification task: class names and train / val / test splits.
+
+    `train` is always present; `val` and `test` may be None. Labels index `class_names`.
+    `synthetic` and `flip` steer augmentation (paper A.3, BiT-HyperRule); `skipped` lists
+    (path, reason) of files the loader could not use.
+    """
+
+    name: str
+    source: str  # where the data came from, for people
+    class_names: list[str]
+    train: Split
+    val: Split | None = None
+    test: Split | None = None
+    synthetic: bool = False  # artificial images: no colour augmentation (paper A.3)
+    flip: bool = True  # left/right flips keep the label (BiT-HyperRule flip rule)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    @property
+    def num_classes(self) -> int:
+        """len(class_names)."""
+        return len(self.class_names)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """Median (height, width) of the training images (the BiT-HyperRule input)."""
+        shapes = self.train.shapes()
+        return int(np.median(shapes[:, 0])), int(np.median(shapes[:, 1]))
+
+    def split(self, name: str) -> Split:
+        """The split called `name` (train, val/validation/valid, test).
+
+        Raises DataError for an unknown name or a split this task does not have.
+        """
+        key = _SPLIT_ALIASES.get(name)
+        if key is None:
+            raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLIT_NAMES)}")
+        got = getattr(self, key)
+        if got is None:
+            raise DataError(f"task {self.name!r} has no {key} split ({self.source}); "
+                            f"splits present: {', '.join(self.present_splits())}")
+        return got
+
+    def present_splits(self) -> list[str]:
+        """Names of the splits that are not None, in train, val, test order."""
+        return [s for s in SPLIT_NAMES if getattr(self, s) is not None]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 over class names, then per split its labels and every image's shape and
+        pixels. Independent of how images are held (array or list) and of the process."""
+        h = hashlib.sha256()
+        h.update(json.dumps(list(self.class_names)).encode("utf-8"))
+        for name in SPLIT_NAMES:
+            split = getattr(self, name)
+            if split is None:
+                h.update(f"|{name}:none".encode())
+                continue
+            h.update(f"|{name}:{len(split)}".encode())
+            h.update(np.ascontiguousarray(split.labels, dtype="<i8").tobytes())
+            for im in split.images:
+                h.update(np.asarray(im.shape, dtype="<i8").tobytes())
+                h.update(np.ascontiguousarray(im, dtype=np.uint8).tobytes())
+        return h.hexdigest()
+
+    def dataset(self, split: str, *, batch_size: int,
+                image_size: tuple[int, int] | int | None = None, shuffle: bool = False,
+                seed: int = 0, repeat: bool = False, cache: bool = True):
+        """A tf.data.Dataset of (float32 [B, h, w, 3] in [0, 1], int64 [B]) batches.
+
+        Same-size images are resized a batch at a time to `image_size` with
+        `augment.resize` (antialiased bilinear), images of different sizes one by one;
+        without `image_size` they must already share one size.
+        With `repeat` the stream is endless and every batch is full; without it the last batch
+        may be short. Shuffling is seeded, so the order is the same in every run with the same
+        seed. tf.data's autotuner is off for this pipeline and whatever is built on it.
+        Imports TensorFlow.
+
+        Raises DataError for an unknown or missing split, batch_size < 1, a non-positive
+        image_size, or images of different sizes without image_size.
+        """
+        import tensorflow as tf
+
+        data = self.split(split)
+        if batch_size < 1:
+            raise DataError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(image_size, int):
+            image_size = (image_size, image_size)
+        if image_size is not None:
+            image_size = (int(image_size[0]), int(image_size[1]))
+            if min(image_size) < 1:
+                raise DataError(f"image_size must be positive, got {image_size}")
+        if not data.same_size and image_size is None:
+            raise DataError(
+                f"the {split} images of task {self.name!r} have different sizes; pass "
+                f"image_size=(h, w) (e.g. the median training size {self.image_size})")
+        if data.same_size and image_size == tuple(data.images.shape[1:3]):
+            image_size = None  # already that size: skip a no-op resize
+
+        from hubensemble.augment import resize
+
+        def to_float(x):
+            x = tf.cast(x, tf.float32) / 255.0
+            if image_size is not None:
+                # The one resize policy (antialiased bilinear), as tune, export and serving.
+                x = resize(x, image_size)
+            return x
+
+        labels = np.asarray(data.labels, np.int64)
+        if data.same_size:
+            # Batch first, then one resize per batch: a batched resize costs about 40 % less
+            # CPU than one per image, and on a small machine it competes with the module's
+            # forward pass. The shuffle sees the same sequence of examples as before (raw
+            # instead of converted), so a seed gives the same order.
+            ds = tf.data.Dataset.from_tensor_slices((data.images, labels))
+            if shuffle:
+                ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+            if repeat:
+                ds = ds.repeat()
+            ds = ds.batch(batch_size, drop_remainder=repeat)
+            ds = ds.map(lambda x, y: (to_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+            if cache and not (shuffle or repeat):
+                # Fixed batches in a fixed order: keep them converted. A shuffled stream draws
+                # from the in-memory array instead (the conversion is all it would save).
+                ds = ds.cache()
+            return _fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
+        # Images of different sizes: one flat buffer plus row lengths (a ragged tensor keeps
+        # every image's own size without a Python generator, which neither caches nor
+        # distributes well), each image resized on its own.
+        flat = np.concatenate([im.reshape(-1) for im in data.images])
+        shapes = np.array([im.shape for im in data.images], np.int64)
+        ragged = tf.RaggedTensor.from_row_lengths(flat, shapes.prod(axis=1))
+        ds = tf.data.Dataset.from_tensor_slices((ragged, shapes, labels))
+        ds = ds.map(lambda r, s, y: (to_float(tf.reshape(r, s)), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        if cache:
+            ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size, drop_remainder=repeat)
+        return _fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
+
+    def summary(self) -> str:
+        """One paragraph for people: where from, counts per split, classes, size, skips."""
+        counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
+                           else f"no {s}" for s in SPLIT_NAMES)
+        names = ", ".join(self.class_names[:8]) + (", …" if self.num_classes > 8 else "")
+        h, w = self.image_size
+        size = f"{h}x{w}" if self.train.same_size else f"median {h}x{w} (sizes vary)"
+        flags = []
+        if self.synthetic:
+            flags.append("synthetic (no colour augmentation)")
+        if not self.flip:
+            flags.append("no left/right flips")
+        text = (f"Task {self.name!r} from {self.source}: {counts} examples; "
+                f"{self.num_classes} classes ({names}); images {size}")
+        if flags:
+            text += "; " + ", ".join(flags)
+        if self.skipped:
+            shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
+            more = f"; and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+            text += f"; {len(self.skipped)} file(s) skipped ({shown}{more})"
+        return text + "."
+
+    def to_json(self) -> dict:
+        """What a run records about its data (no pixels)."""
+        return {
+            "name": self.name, "source": self.source, "fingerprint": self.fingerprint,
+            "class_names": list(self.class_names), "num_classes": self.num_classes,
+            "sizes": {s: (len(getattr(self, s)) if getattr(self, s) is not None else None)
+                      for s in SPLIT_NAMES},
+            "image_size": list(self.image_size), "same_size": self.train.same_size,
+            "synthetic": self.synthetic, "flip": self.flip,
+            "skipped": [list(s) for s in self.skipped],
+        }
+
+
+def _fixed_parallelism(ds):
+    """`ds` with tf.data's autotuner off (for it and every dataset built on it).
+
+    The data are in memory and the work per batch is small; the autotuner's help is nil, but
+    on this 2-core machine it at times took a core from the model: up to a third of rank's
+    modules and of tune's timed runs went at half speed (twice the wall time, same CPU time).
+    Without it, `AUTOTUNE` parallelism means one thread per core and prefetching still keeps
+    the model fed (bench_rank, bench_tune).
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)

@@ -1,0 +1,135 @@
+"""The `tfds:NAME[:CONFIG]` loader: a prepared TensorFlow Datasets data set, VTAB-1k splits."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from hubensemble.data.decode import _short, to_rgb_uint8
+from hubensemble.data.loading import _EXAMPLES, LoadOptions
+from hubensemble.data.splits import _make_split
+from hubensemble.data.task import _SPLIT_ALIASES, Task
+from hubensemble.errors import DataError
+
+# The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
+VTAB_SPLITS = {"train": "train[:800]", "val": "train[800:1000]", "test": "test"}
+
+# tfds data sets that are rendered rather than photographed (paper A.3: no colour distortion;
+# smallnorb is grey-scale studio shots of toys, where hue/saturation jitter only adds colour).
+SYNTHETIC_TFDS = frozenset({"dsprites", "clevr", "dmlab", "smallnorb"})
+# tfds data sets whose labels a left/right flip can change (digits, positions, azimuths).
+NO_FLIP_TFDS = frozenset({"mnist", "emnist", "kmnist", "svhn_cropped", "dsprites", "smallnorb"})
+
+_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def _parse_tfds_name(rest: str) -> tuple[str, str | None, str | None]:
+    """'NAME', 'NAME:CONFIG', 'NAME/CONFIG', 'NAME[/CONFIG]:1.2.3' → (name, config, version)."""
+    parts = rest.split(":")
+    name, config, version = parts[0], None, None
+    if "/" in name:
+        name, config = name.split("/", 1)
+    for p in parts[1:]:
+        if _VERSION.match(p) and version is None:
+            version = p
+        elif config is None and p:
+            config = p
+        else:
+            raise DataError(f"tfds:{rest}: cannot parse; use tfds:NAME, tfds:NAME:CONFIG or "
+                            f"tfds:NAME/CONFIG:VERSION")
+    if not re.match(r"^[A-Za-z0-9_]+$", name or ""):
+        raise DataError(f"tfds:{rest}: {name!r} is not a tfds data set name (letters, digits, "
+                        f"underscores), e.g. {_EXAMPLES['tfds']}")
+    return name, config, version
+
+
+def _resolve_splits(overrides) -> dict[str, str | None]:
+    """VTAB_SPLITS with `overrides` ({train|val|test: tfds split or None}) applied."""
+    splits = dict(VTAB_SPLITS)
+    for key, value in (overrides or {}).items():
+        norm = _SPLIT_ALIASES.get(key)
+        if norm is None:
+            raise DataError(f"unknown split {key!r} in the split overrides; use train, val "
+                            f"or test (e.g. val=validation[:200])")
+        if value is not None and str(value).strip().lower() in ("", "none"):
+            value = None
+        splits[norm] = value
+    if splits["train"] is None:
+        raise DataError("the train split cannot be switched off")
+    return splits
+
+
+def _load_tfds(rest: str, options: LoadOptions) -> Task:
+    """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads."""
+    name, config, version = _parse_tfds_name(rest)
+    full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
+    splits = _resolve_splits(options.splits)
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    where = options.data_dir or "the default data dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
+    prepare = (f"prepare it once on a machine with internet: `tfds build {name}"
+               f"{' --config ' + config if config else ''}"
+               f"{' --data_dir ' + options.data_dir if options.data_dir else ''}` (or copy a "
+               f"prepared folder there), then pass --data-dir to where it lives")
+    try:
+        builder = tfds.builder(full, data_dir=options.data_dir)
+        features = builder.info.features
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(f"tfds has no data set named {name!r}; check the name against "
+                        f"`tfds.list_builders()`, e.g. tfds:cifar10") from None
+    except (ValueError, AssertionError, OSError, tf.errors.OpError) as e:
+        raise DataError(f"tfds:{rest}: {_short(e)}") from None
+    keys = sorted(features.keys()) if hasattr(features, "keys") else []
+    for what, key in (("image_key", options.image_key), ("label_key", options.label_key)):
+        if key not in keys:
+            raise DataError(f"tfds:{rest} has no feature {key!r} (pass {what}); its features "
+                            f"are: {', '.join(keys)}")
+    label_feature = features[options.label_key]
+    class_names = (list(label_feature.names)
+                   if isinstance(label_feature, tfds.features.ClassLabel) else None)
+    loaded = {}
+    for key, split in splits.items():
+        if split is None:
+            continue
+        try:
+            ds = builder.as_dataset(split=split, shuffle_files=False)
+            ds = ds.map(lambda ex: (ex[options.image_key], ex[options.label_key]))
+            images, labels = [], []
+            for im, lab in ds.as_numpy_iterator():
+                im = np.asarray(im)
+                if im.ndim == 2:
+                    im = im[..., None]
+                images.append(to_rgb_uint8(im, what=f"tfds:{rest} {options.image_key!r}"))
+                labels.append(lab)
+        except AssertionError:
+            raise DataError(f"tfds:{full} is not prepared in {where}; hubensemble never "
+                            f"downloads data: {prepare}") from None
+        except DataError:
+            raise
+        except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+            known = ", ".join(sorted(builder.info.splits.keys())) or "unknown"
+            raise DataError(f"tfds:{rest}: cannot read split {split!r} for {key} "
+                            f"({_short(e)}); the data set's splits are: {known}; override "
+                            f"with splits={{'{key}': '...'}} (CLI --split {key}=...)") from None
+        if not labels:
+            raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; override it, e.g. "
+                            f"splits={{'{key}': 'train[:80%]'}} (CLI --split {key}=...)")
+        try:
+            lab = np.asarray(labels)
+            if lab.ndim != 1 or not np.issubdtype(lab.dtype, np.integer):
+                raise ValueError(lab.dtype)
+        except ValueError:
+            raise DataError(f"tfds:{rest}: feature {options.label_key!r} is not one integer "
+                            f"per example; pick a class-label feature with label_key, or map "
+                            f"it with label_fn") from None
+        loaded[key] = _make_split(images, lab)
+    if class_names is None:
+        top = max(int(s.labels.max()) for s in loaded.values())
+        class_names = [str(i) for i in range(top + 1)]
+    shown = " / ".join(f"{k} {v}" for k, v in splits.items() if v is not None)
+    return Task(name=name + (f"_{config}" if config else ""),
+                source=f"tfds:{full} ({shown})", class_names=class_names,
+                train=loaded["train"], val=loaded.get("val"), test=loaded.get("test"),
+                synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS)

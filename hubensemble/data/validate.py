@@ -1,0 +1,95 @@
+"""What makes a task usable by the method: `validate_task`, label ranges, `label_fn` remapping."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
+from hubensemble.data.task import SPLIT_NAMES, Split, Task
+from hubensemble.errors import DataError
+
+
+def _check_label_range(splits: dict[str, Split], num_classes: int):
+    """DataError naming the split and values when a label is outside 0..num_classes-1."""
+    for key, s in splits.items():
+        if s is None or not len(s):
+            continue
+        bad = (s.labels < 0) | (s.labels >= num_classes)
+        if bad.any():
+            vals = sorted(set(s.labels[bad].tolist()))
+            raise DataError(
+                f"{key} labels out of range: {int(bad.sum())} label(s) with value(s) "
+                f"{vals[:5]} but the classes are 0..{num_classes - 1} ({num_classes} class "
+                f"names); fix the labels or supply all class names")
+
+
+def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS) -> Task:
+    """The task unchanged when the method can use it, else DataError saying what to fix.
+
+    Checked: a non-empty train split; per split as many labels as images, not empty, images
+    uint8 [H, W, 3]; at least 2 classes; labels in 0..num_classes-1; at least
+    `min_per_class` training examples per class (leave-one-out kNN needs 2).
+    """
+    splits = {k: getattr(task, k) for k in SPLIT_NAMES}
+    if task.train is None or not len(task.train):
+        raise DataError(f"task {task.name!r} ({task.source}) has no training examples; "
+                        f"check the spec points at the data")
+    for key, s in splits.items():
+        if s is None:
+            continue
+        n_img = len(s.images)
+        if n_img != len(s.labels):
+            raise DataError(f"{key}: {n_img} images but {len(s.labels)} labels; they must "
+                            f"match one to one")
+        if not len(s):
+            raise DataError(f"the {key} split of {task.name!r} is empty; drop it or add data")
+        for im in (s.images if not s.same_size else s.images[:1]):
+            if im.dtype != np.uint8 or im.ndim != 3 or im.shape[-1] != 3:
+                raise DataError(f"{key}: images must be uint8 [H, W, 3], got {im.dtype} "
+                                f"{list(im.shape)}")
+    if task.num_classes < 2:
+        raise DataError(f"task {task.name!r} has {task.num_classes} class(es) "
+                        f"({task.class_names}); classification needs at least 2")
+    _check_label_range(splits, task.num_classes)
+    counts = np.bincount(task.train.labels, minlength=task.num_classes)
+    low = [i for i in range(task.num_classes) if counts[i] < min_per_class]
+    if low:
+        shown = ", ".join(f"{task.class_names[i]!r} has {counts[i]}" for i in low[:5])
+        more = f" and {len(low) - 5} more" if len(low) > 5 else ""
+        skipped = (f" ({len(task.skipped)} file(s) were skipped as unreadable, e.g. "
+                   f"{task.skipped[0][0]})" if task.skipped else "")
+        raise DataError(
+            f"every class needs at least {min_per_class} training examples (leave-one-out "
+            f"kNN compares each with the others): {shown}{more}{skipped}; add images, merge "
+            f"or drop the class")
+    return task
+
+
+def _apply_label_fn(task: Task, label_fn) -> Task:
+    keys = task.present_splits()
+    joined = np.concatenate([getattr(task, k).labels for k in keys])
+    try:
+        out = label_fn(joined.copy())
+    except Exception as e:
+        raise DataError(f"label_fn failed on the labels: {type(e).__name__}: {e}") from None
+    names = None
+    if isinstance(out, tuple) and len(out) == 2:
+        out, meta = out
+        if isinstance(meta, (int, np.integer)):
+            names = [str(i) for i in range(int(meta))]
+        else:
+            names = [str(n) for n in meta]
+    out = np.asarray(out)
+    if out.shape != joined.shape or not np.issubdtype(out.dtype, np.integer):
+        raise DataError(f"label_fn must return one integer per label (shape {joined.shape}), "
+                        f"got {out.dtype} {out.shape}")
+    if names is None:
+        names = [str(i) for i in range(int(out.max()) + 1 if out.size else 0)]
+    start = 0
+    for k in keys:
+        s = getattr(task, k)
+        setattr(task, k, Split(images=s.images, labels=out[start:start + len(s)].astype(
+            np.int64)))
+        start += len(s)
+    task.class_names = names
+    return task

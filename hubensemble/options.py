@@ -1,0 +1,613 @@
+"""Every option of the stages, declared once: type, default, choices, range, help, CLI flags and
+the stages whose results depend on it (TensorFlow-free).
+
+One table (`OPTIONS`) of typed `Option` records, as scikit-learn declares a parameter's
+constraints once (`_parameter_constraints`). Everything else is derived from it:
+
+* the command line: `add_arguments(parser, command, groups)` adds an argparse argument per
+  option, with its flag, metavar, choices, help and "(default: …)" from the table, in argument
+  groups titled per stage (`GROUPS`, with the paper sections);
+* `pipeline.FitOptions` (its fields, defaults and `STAGE_FIELDS` invalidation map) from the
+  options whose `record` is "fit"; `rundir.DataArgs` defaults from those whose record is
+  "data";
+* the keyword defaults of the stage functions: `defaults_for("rank")` is what
+  `run_rank(...)` takes when a keyword is omitted, `kwargs_for("rank", source)` picks the
+  values of those keywords from an argparse namespace or a FitOptions;
+* validation: `check(name, value)` (and argparse, through the same rules) refuses a value
+  outside the option's type, choices or range with an error naming the option, its flag and
+  the allowed values.
+
+Changing an option's default here changes it for the command line, `fit()` and every stage
+function at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from hubensemble.errors import HubensembleError
+from hubensemble.hyperrule import PROFILES
+
+#: The stages of a fit, in order; an option in `Option.invalidates` of one of them makes a
+#: changed value redo that stage and every later one (pipeline's stage keys).
+STAGES = ("rank", "tune", "ensemble", "export", "evaluate", "report")
+
+#: Functions that take options as keyword arguments (the names `used_by` may hold):
+#: data = data.load_task and rundir.DataArgs; rank = rank.run_rank; merge =
+#: rank.merge_rankings; tune = tune.run_tune; ensemble = ensemble.run_ensemble; export =
+#: export.export_ensemble; evaluate = evaluate.evaluate_model; predict = export.predict.
+FUNCTIONS = ("data", "rank", "merge", "tune", "ensemble", "export", "evaluate", "predict")
+
+#: Sub-commands whose parsers take options ("fit" also stands for `demo` and tools/vtab.py).
+COMMANDS = ("rank", "merge", "tune", "ensemble", "export", "evaluate", "predict", "fit")
+
+#: Argument-group titles in `--help`, per stage, with the paper sections behind its options.
+GROUPS = {
+    "data": "data",
+    "rank": "rank (paper 2.3, C.4-C.8)",
+    "selection": "selection (paper 2.3, 2.3.1, C.6)",
+    "tune": "tune (paper 2.2, 2.3, 2.3.1, A.1-A.3)",
+    "distributed": "distributed sweeps (Keras Tuner chief/worker)",
+    "ensemble": "ensemble (paper 2.3, C.9)",
+    "export": "export",
+    "evaluate": "evaluate (robustness, ImageNet-C style corruptions)",
+    "predict": "predict",
+}
+
+
+class OptionError(HubensembleError, ValueError):
+    """An option's value is outside its type, choices or range (the message names the option,
+    its flag and what is allowed), or an option name is unknown."""
+
+
+# --------------------------------------------------------------------------- text parsers
+# Options whose command-line text is not a plain int/float/str: each turns the text into the
+# value the stage function takes, raising ValueError with what to write instead.
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'I/N' -> (I, N) with 0 <= I < N: rank only the modules whose catalogue index % N == I."""
+    try:
+        i, n = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"{text!r}: write I/N, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise ValueError(f"{text!r}: I/N needs 0 <= I < N, e.g. 0/4 ... 3/4")
+    return i, n
+
+
+def parse_split_override(text: str) -> tuple[str, str]:
+    """'NAME=SPEC' -> (NAME, SPEC) with NAME train, val or test (a tfds split override)."""
+    name, sep, value = str(text).partition("=")
+    if not sep or name not in ("train", "val", "test"):
+        raise ValueError(f"{text!r}: write NAME=SPEC with NAME train, val or test, e.g. "
+                         "test=test[:2000] or val=none")
+    return name, value
+
+
+def parse_int_list(text: str) -> tuple[int, ...]:
+    """'1,2,3' -> (1, 2, 3): a comma-separated list of integers."""
+    try:
+        values = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"{text!r}: write integers separated by commas, e.g. 1,2,3") from None
+    return values
+
+
+# --------------------------------------------------------------------------- the record
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: its value's type and constraints, where it goes and what it invalidates.
+
+    `name` is the argparse destination and the FitOptions / DataArgs field (or the stage
+    keyword, unless `keyword` says otherwise). `type` is int, float, str, bool, a parser of
+    command-line text (`parse_shard`, ...), or object (any value: not checked here).
+    `commands` lists the sub-commands whose parsers take it; `used_by` the stage functions
+    (FUNCTIONS) that take it as a keyword; `invalidates` the stages whose results depend on it
+    (() = a run-time choice: how fast, where, how noisy, never what). `variants` overrides
+    argparse settings (flags, default, help, ...) for one command, e.g. the `ensemble`
+    command's `--budget` for fit's `--ensemble-budget`.
+    """
+
+    name: str
+    type: Callable
+    default: Any
+    help: str
+    group: str | None
+    commands: tuple[str, ...]
+    used_by: tuple[str, ...] = ()
+    invalidates: tuple[str, ...] = ()
+    record: str | None = None  # "fit" (a FitOptions field) or "data" (a DataArgs field)
+    keyword: str | None = None  # the stage functions' keyword when it is not `name`
+    flags: tuple[str, ...] = ()  # default: "--" + name with dashes
+    metavar: str | None = None
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    action: str | None = None  # store_true, store_false, boolean (--x/--no-x), append
+    nargs: str | None = None
+    const: Any = None
+    default_text: str | None = None  # shown instead of the default (e.g. for None)
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def kw(self) -> str:
+        """The keyword of the stage functions (and of DataArgs for data options)."""
+        return self.keyword or self.name
+
+    @property
+    def cli_flags(self) -> tuple[str, ...]:
+        return self.flags or ("--" + self.name.replace("_", "-"),)
+
+    @property
+    def nullable(self) -> bool:
+        """None is allowed (and means "decide from the data / the other options")."""
+        return self.default is None
+
+    def allowed(self, *, none: bool = True) -> str:
+        """The allowed values in words, e.g. 'an integer >= 1' or 'one of paper, cpu, quick'
+        (with "(or None)" for a nullable option unless `none` is False, as on the CLI)."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(map(str, self.choices))
+        elif self.type is bool:
+            text = "true or false"
+        elif self.type in (int, float):
+            text = "an integer" if self.type is int else "a number"
+            lo, hi = self.minimum, self.maximum
+            if lo is not None and hi is not None:
+                text += (f" in {'(' if self.exclusive_minimum else '['}{lo:g}, {hi:g}"
+                         f"{')' if self.exclusive_maximum else ']'}")
+            elif lo is not None:
+                text += f" {'>' if self.exclusive_minimum else '>='} {lo:g}"
+            elif hi is not None:
+                text += f" {'<' if self.exclusive_maximum else '<='} {hi:g}"
+        elif self.type is str:
+            text = "a string"
+        else:
+            text = (self.type.__doc__ or "a value").splitlines()[0]
+        if self.nargs in ("+", "*"):
+            article, _, rest = text.partition(" ")
+            text = f"a list of {rest}s" if article in ("a", "an") else f"a list of {text}"
+        return text + (" (or None)" if self.nullable and none else "")
+
+    def show_default(self, command: str | None = None) -> str | None:
+        """The default as `--help` shows it, or None when there is nothing worth showing."""
+        settings = self.settings(command)
+        if settings.get("default_text") is not None:
+            return settings["default_text"]
+        default = settings["default"]
+        if self.action in ("store_true", "store_false") or default is None:
+            return None
+        if isinstance(default, (tuple, list)):
+            return ",".join(map(str, default))
+        return str(default)
+
+    def settings(self, command: str | None = None) -> dict:
+        """argparse-facing settings of this option, with `command`'s variant applied."""
+        base = {"flags": self.cli_flags, "default": self.default, "help": self.help,
+                "metavar": self.metavar, "action": self.action, "nargs": self.nargs,
+                "const": self.const, "default_text": self.default_text}
+        base.update(self.variants.get(command, {}))
+        return base
+
+
+def _opt(name, type, default, help, group, commands, **kwargs) -> Option:
+    return Option(name=name, type=type, default=default, help=help, group=group,
+                  commands=tuple(commands), **kwargs)
+
+
+_FIT = ("fit",)
+_NONE_PER_DATA = "per data set"
+
+# The table. The order is the order of `--help` within each group and of FitOptions' fields.
+OPTIONS: tuple[Option, ...] = (
+    # --- data (DataArgs / data.load_task; changed data is caught by the task fingerprint,
+    # which every stage key starts from, so these invalidate everything from rank on)
+    _opt("data_dir", str, None, "tensorflow_datasets data folder (tfds: specs)", "data",
+         ("rank", "fit", "evaluate"), used_by=("data",), invalidates=("rank",), record="data",
+         metavar="DIR", default_text="~/tensorflow_datasets or $TFDS_DATA_DIR"),
+    _opt("data_seed", int, 0, "seed of the stratified train/val/test split", "data",
+         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
+         keyword="seed", minimum=0, metavar="S"),
+    _opt("splits", parse_split_override, None,
+         "tfds split override, e.g. --split test=test[:2000] or --split val=none "
+         "(repeatable)", "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",),
+         record="data", flags=("--split",), action="append", metavar="NAME=SPEC",
+         default_text="VTAB-1k: train[:800], train[800:1000], test"),
+    _opt("val_fraction", float, 0.2,
+         "fraction of each class split off as validation when the data has no val split",
+         "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
+         minimum=0.0, maximum=1.0, exclusive_maximum=True, metavar="F"),
+    _opt("test_fraction", float, 0.2,
+         "fraction of each class split off as test when the data has no test split",
+         "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
+         minimum=0.0, maximum=1.0, exclusive_maximum=True, metavar="F"),
+    _opt("label_key", str, "label", "the label feature (tfds: specs)", "data",
+         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
+         metavar="KEY"),
+    _opt("image_key", str, "image", "the image feature (tfds: specs)", "data",
+         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
+         metavar="KEY"),
+    _opt("synthetic", bool, None, "artificial images: no colour augmentation (paper A.3)",
+         "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
+         action="boolean", default_text=_NONE_PER_DATA),
+    _opt("flip", bool, None, "left/right flips keep the label", "data", ("rank", "fit"),
+         used_by=("data",), invalidates=("rank",), record="data", action="boolean",
+         default_text=_NONE_PER_DATA),
+    _opt("min_per_class", int, 2,
+         "fewest training examples a class may have (leave-one-out kNN needs 2)", "data",
+         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
+         minimum=0, metavar="N"),
+    # --- rank
+    _opt("metric", str, "knn",
+         "proxy of fine-tuned accuracy: leave-one-out kNN accuracy (Euclidean or cosine "
+         "distance), LogME or H-score", "rank", ("rank", "fit"), used_by=("rank",),
+         invalidates=("rank",), record="fit", choices=("knn", "knn-cosine", "logme", "hscore")),
+    _opt("k", int, 1, "neighbours of the kNN proxy", "rank", ("rank", "fit"),
+         used_by=("rank",), invalidates=("rank",), record="fit", minimum=1, metavar="K"),
+    _opt("batch_size", int, 64, "embedding batch size (images per forward pass)", "rank",
+         ("rank", "fit"), used_by=("rank",), record="fit", minimum=1, metavar="N"),
+    _opt("cache_dir", str, None, "embedding cache folder", "rank", ("rank", "fit"),
+         used_by=("rank",), metavar="DIR",
+         default_text="$HUBENSEMBLE_CACHE_DIR or ~/.cache/hubensemble/embeddings"),
+    _opt("use_cache", bool, True, "neither read nor write the embedding cache", "rank",
+         ("rank", "fit"), used_by=("rank",), flags=("--no-cache",), action="store_false"),
+    _opt("shard", parse_shard, None, "rank only modules whose catalogue index % N == I",
+         "rank", ("rank",), used_by=("rank",), metavar="I/N"),
+    # --- selection (rank and rank merge)
+    _opt("top_k", int, 15, "keep the K best modules", "selection", ("rank", "merge", "fit"),
+         used_by=("rank", "merge"), invalidates=("rank",), record="fit", minimum=1,
+         metavar="K"),
+    _opt("threshold", float, None,
+         "keep modules within TAU (relative) of the best score, e.g. 0.02 (paper 2.3.1)",
+         "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
+         invalidates=("rank",), record="fit", minimum=0.0, metavar="TAU"),
+    _opt("max_k", int, 15, "most modules kept by --threshold or --greedy", "selection",
+         ("rank", "merge", "fit"), used_by=("rank", "merge"), invalidates=("rank",),
+         record="fit", minimum=1, metavar="K"),
+    _opt("greedy", bool, False, "greedy kNN-ensemble selection (paper C.6) up to --max-k",
+         "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
+         invalidates=("rank",), record="fit", action="store_true"),
+    # --- tune
+    _opt("sweep", str, "default",
+         "default: lr x steps grid per selected module; seeds/hyper/aug: the "
+         "downstream-diversity baselines on the best generalist; combined: tau-threshold "
+         "modules x random configurations", "tune", ("tune", "fit"), used_by=("tune",),
+         invalidates=("tune",), record="fit",
+         choices=("default", "seeds", "hyper", "aug", "combined")),
+    _opt("budget", int, None, "number of fine-tuning trials", "tune", ("tune", "fit"),
+         used_by=("tune",), invalidates=("tune",), record="fit", minimum=1, metavar="L",
+         default_text="4 per module for default; 60/12/4 for paper/cpu/quick otherwise"),
+    _opt("modules", str, None, "fine-tune these ranked modules instead of the selected ones",
+         "tune", ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         nargs="+", metavar="NAME"),
+    _opt("strategy", str, "auto", "tf.distribute strategy (auto: TPU > GPUs > CPU)", "tune",
+         ("tune", "export", "fit"), used_by=("tune",), record="fit",
+         choices=("auto", "cpu", "mirrored", "multiworker", "tpu"),
+         variants={"export": {"default": "cpu",
+                              "help": "tf.distribute strategy for retraining members"}}),
+    _opt("tpu", str, None, "TPU name or grpc:// address", "tune", ("tune", "export", "fit"),
+         used_by=("tune",), record="fit", metavar="ADDRESS", default_text="$TPU_NAME"),
+    _opt("profile", str, "cpu",
+         "paper: the paper's steps, batch 512 and BiT-HyperRule resolution; cpu: steps, "
+         "batch and resolution scaled to finish on a CPU; quick: for tests. rank embeds at "
+         "the profile's resolution: rank with the profile you will tune with", "tune",
+         ("rank", "tune", "fit"), used_by=("rank", "tune"), invalidates=("rank", "tune"),
+         record="fit", choices=tuple(PROFILES)),
+    _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
+         "tune", ("tune", "ensemble", "evaluate", "fit"), used_by=("tune", "ensemble",
+                                                                   "evaluate"),
+         invalidates=("tune", "ensemble", "evaluate"), record="fit", minimum=0, metavar="S"),
+    _opt("keep_weights", str, "all",
+         "none: keep only predictions; export retrains the chosen members", "tune",
+         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         choices=("all", "none")),
+    _opt("max_failures", int, 1000, "stop the sweep after this many failed trials", "tune",
+         ("tune", "fit"), used_by=("tune",), record="fit", minimum=0, metavar="N"),
+    _opt("tuner_id", str, None, "chief, or tuner0, tuner1, ... for workers", "distributed",
+         ("tune",), used_by=("tune",), metavar="ID", default_text="$KERASTUNER_TUNER_ID"),
+    _opt("oracle", str, None, "the chief's address", "distributed", ("tune",),
+         used_by=("tune",), keyword="oracle_address", metavar="HOST:PORT",
+         default_text="$KERASTUNER_ORACLE_IP/PORT"),
+    # --- ensemble
+    _opt("objective", str, "ce", "what greedy selection minimises on validation: "
+         "cross-entropy, or the error rate", "ensemble", ("ensemble", "fit"),
+         used_by=("ensemble",), invalidates=("ensemble",), record="fit",
+         choices=("ce", "accuracy")),
+    _opt("ensemble_budget", int, 15, "largest ensemble (greedy picks; paper: 15)", "ensemble",
+         ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",
+         keyword="budget", minimum=1, metavar="N",
+         variants={"ensemble": {"flags": ("--budget",)}}),
+    _opt("with_replacement", bool, False,
+         "allow re-picking a member; weights become pick counts", "ensemble",
+         ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",
+         action="store_true"),
+    _opt("bootstrap", float, None,
+         "decide each step on a bootstrap resample of M x the validation set", "ensemble",
+         ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",
+         minimum=0.0, exclusive_minimum=True, metavar="M"),
+    # --- export
+    _opt("retrain_full", bool, False,
+         "retrain each member on train + validation before exporting", "export",
+         ("export", "fit"), used_by=("export",), invalidates=("export",), record="fit",
+         action="store_true"),
+    _opt("skip_missing", bool, False, "leave out members whose weights file is missing",
+         "export", ("export", "fit"), used_by=("export",), invalidates=("export",),
+         record="fit", action="store_true"),
+    # --- evaluate. fit evaluates the default corruptions unless --no-corruptions; the
+    # `evaluate` command only with --corruptions (it multiplies the work).
+    _opt("corruptions", object, True,
+         "skip the robustness evaluation on corrupted test images", "evaluate",
+         ("evaluate", "fit"), used_by=("evaluate",), invalidates=("evaluate",), record="fit",
+         flags=("--no-corruptions",), action="store_false",
+         variants={"evaluate": {
+             "flags": ("--corruptions",), "action": None, "nargs": "?", "const": True,
+             "default": False, "metavar": "NAMES",
+             "help": "also evaluate on corrupted copies: the five default kinds, 'all', or "
+                     "a,b,c"}}),
+    _opt("eval_split", str, "test", "the split to evaluate: train, val or test", "evaluate",
+         ("evaluate",), used_by=("evaluate",), keyword="split", flags=("--split",),
+         metavar="SPLIT"),
+    _opt("severities", parse_int_list, (1, 2, 3),
+         "corruption severities, comma-separated (1, 2, 3 = ImageNet-C's 1, 3, 5)",
+         "evaluate", ("evaluate",), used_by=("evaluate",), metavar="S,S,..."),
+    _opt("eval_batch_size", int, 64, "images per prediction batch", "evaluate",
+         ("evaluate",), used_by=("evaluate",), keyword="batch_size", flags=("--batch-size",),
+         minimum=1, metavar="N"),
+    # --- predict
+    _opt("top", int, 5, "most probable classes shown per image", "predict", ("predict",),
+         used_by=("predict",), minimum=1, metavar="N"),
+    _opt("json", bool, False, "one JSON document on stdout", "predict", ("predict",),
+         action="store_true"),
+    _opt("skip_unreadable", bool, False,
+         "report unreadable files and go on (exit 1) instead of failing", "predict",
+         ("predict",), used_by=("predict",), action="store_true"),
+    # --- the run folder
+    _opt("restart", bool, False, "discard the results in the run folder and start again",
+         None, _FIT, action="store_true"),
+)
+
+BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+
+
+def _check_table():
+    # The table is code: a typo in it must fail at import, not in a user's run.
+    if len(BY_NAME) != len(OPTIONS):
+        raise AssertionError("options: duplicate option names")
+    for o in OPTIONS:
+        bad = ([c for c in o.commands if c not in COMMANDS]
+               + [f for f in o.used_by if f not in FUNCTIONS]
+               + [s for s in o.invalidates if s not in STAGES]
+               + [c for c in o.variants if c not in o.commands])
+        if bad or (o.group is not None and o.group not in GROUPS):
+            raise AssertionError(f"options: {o.name}: unknown {bad or o.group}")
+        if o.record == "fit" and "fit" not in o.commands:
+            raise AssertionError(f"options: {o.name}: a FitOptions field must be a fit option")
+        if o.default is not None and o.type is not object and o.action != "append":
+            check(o.name, o.default)
+
+
+# --------------------------------------------------------------------------- look-ups
+
+
+def get(name: str) -> Option:
+    """The option called `name`; OptionError listing the options when there is none."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise OptionError(f"unknown option {name!r}; options are: "
+                          f"{', '.join(BY_NAME)}") from None
+
+
+def default(name: str) -> Any:
+    """The default of option `name` (the one value the CLI, fit() and the stages share)."""
+    return get(name).default
+
+
+def options_for(*, command: str | None = None, record: str | None = None,
+                used_by: str | None = None) -> list[Option]:
+    """Table rows (in table order) of a sub-command, a record ("fit" / "data") or a stage
+    function (FUNCTIONS)."""
+    return [o for o in OPTIONS
+            if (command is None or command in o.commands)
+            and (record is None or o.record == record)
+            and (used_by is None or used_by in o.used_by)]
+
+
+def defaults_for(function: str) -> dict[str, Any]:
+    """{keyword: default} of a stage function (FUNCTIONS), e.g. defaults_for("tune")["profile"]
+    == "cpu": what `run_tune` must take when the keyword is omitted."""
+    if function not in FUNCTIONS:
+        raise OptionError(f"unknown stage function {function!r}; one of {', '.join(FUNCTIONS)}")
+    return {o.kw: o.default for o in options_for(used_by=function)}
+
+
+def kwargs_for(function: str, source) -> dict[str, Any]:
+    """{keyword: value} for a stage function, read from `source` (an argparse namespace, a
+    FitOptions, any object with the options as attributes); options it lacks are left out, so
+    the function's own defaults apply."""
+    if function not in FUNCTIONS:
+        raise OptionError(f"unknown stage function {function!r}; one of {', '.join(FUNCTIONS)}")
+    return {o.kw: getattr(source, o.name) for o in options_for(used_by=function)
+            if hasattr(source, o.name)}
+
+
+def stage_fields(record: str = "fit") -> dict[str, tuple[str, ...]]:
+    """{stage: names of the `record` options whose change invalidates that stage} for every
+    stage in STAGES (pipeline.FitOptions.STAGE_FIELDS)."""
+    return {stage: tuple(o.name for o in options_for(record=record) if stage in o.invalidates)
+            for stage in STAGES}
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _flag(o: Option) -> str:
+    return "/".join(o.cli_flags)
+
+
+def _check_one(o: Option, value, *, cli: bool = False) -> None:
+    """Raises ValueError with the allowed values when `value` does not fit option `o`."""
+    if o.type is bool:
+        ok = isinstance(value, bool)
+    elif o.type is int:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    elif o.type is float:
+        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+              and math.isfinite(float(value)))
+    elif o.type is str:
+        ok = isinstance(value, str)
+    else:
+        return  # parsed or free-form values (shard, severities, corruptions): checked by use
+    if ok and o.choices is not None:
+        ok = value in o.choices
+    if ok and o.minimum is not None:
+        ok = value > o.minimum if o.exclusive_minimum else value >= o.minimum
+    if ok and o.maximum is not None:
+        ok = value < o.maximum if o.exclusive_maximum else value <= o.maximum
+    if not ok:
+        raise ValueError(f"must be {o.allowed(none=not cli)}")
+
+
+def check(name: str, value) -> Any:
+    """`value` unchanged when it fits option `name`, else OptionError naming the option, its
+    flag and the allowed values (e.g. "budget (--budget) must be an integer >= 1, got 0")."""
+    o = get(name)
+    if value is None and o.nullable:
+        return value
+    try:
+        if o.nargs in ("+", "*"):
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise ValueError(f"must be {o.allowed()}")
+            for item in value:
+                _check_one(o, item)
+        else:
+            _check_one(o, value)
+    except ValueError as e:
+        raise OptionError(f"{name} ({_flag(o)}) {e}, got {value!r}") from None
+    return value
+
+
+def check_record(record: str, obj) -> None:
+    """check() on every `record` option of `obj` (a FitOptions, a DataArgs)."""
+    for o in options_for(record=record):
+        if hasattr(obj, o.kw if record == "data" else o.name):
+            check(o.name, getattr(obj, o.kw if record == "data" else o.name))
+
+
+def dataclass_fields(record: str) -> list[tuple[str, Any, Any]]:
+    """(name, annotation, dataclasses.field) per `record` option, for make_dataclass."""
+    out = []
+    for o in options_for(record=record):
+        annotation = o.type if o.type in (int, float, str, bool) else Any
+        if o.nargs in ("+", "*"):
+            annotation = list
+        if o.nullable:
+            annotation = annotation | None if annotation is not Any else Any
+        out.append((o.kw if record == "data" else o.name, annotation,
+                    dataclasses.field(default=o.default)))
+    return out
+
+
+# --------------------------------------------------------------------------- argparse
+
+
+def _argparse_type(o: Option) -> Callable[[str], Any]:
+    """Text -> value for argparse, raising ArgumentTypeError with the allowed values, so
+    `--budget 0` reads "argument --budget: must be an integer >= 1, got '0'"."""
+
+    def convert(text):
+        try:
+            value = o.type(text)
+        except ValueError as e:
+            if o.type in (int, float):
+                raise argparse.ArgumentTypeError(
+                    f"must be {o.allowed(none=False)}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(str(e)) from None
+        try:
+            _check_one(o, value, cli=True)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{e}, got {text!r}") from None
+        return value
+
+    convert.__name__ = o.name  # argparse names the type in some of its messages
+    return convert
+
+
+def help_text(o: Option, command: str | None = None) -> str:
+    """The option's help with "(default: ...)", %-escaped for argparse.
+
+    A plain default is shown through argparse's %(default)s, so a command that changes it
+    with set_defaults (the demo's --top-k) shows its own.
+    """
+    s = o.settings(command)
+    text = s["help"].replace("%", "%%")
+    shown = o.show_default(command)
+    if shown is None:
+        return text
+    if s["default_text"] is None and not isinstance(s["default"], (tuple, list)):
+        return text + " (default: %(default)s)"
+    return text + f" (default: {shown.replace('%', '%%')})"
+
+
+def add_argument(container, o: Option, command: str) -> None:
+    """Adds option `o` as `command`'s parser argument to `container` (parser or group)."""
+    s = o.settings(command)
+    kwargs: dict[str, Any] = {"dest": o.name, "default": s["default"],
+                              "help": help_text(o, command)}
+    action = s["action"]
+    if action in ("store_true", "store_false"):
+        kwargs["action"] = action
+    elif action == "boolean":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        if action == "append":
+            kwargs["action"] = "append"
+        if o.type is not object:
+            kwargs["type"] = _argparse_type(o)
+        if o.choices is not None:
+            kwargs["choices"] = o.choices
+        if s["metavar"] is not None and o.choices is None:
+            kwargs["metavar"] = s["metavar"]
+        if s["nargs"] is not None:
+            kwargs["nargs"] = s["nargs"]
+        if s["nargs"] == "?":
+            kwargs["const"] = s["const"]
+    container.add_argument(*s["flags"], **kwargs)
+
+
+def add_group(parser: argparse.ArgumentParser, command: str, group: str, container=None):
+    """Adds the options of `group` that `command` takes to `container` (default: a new argument
+    group of `parser` titled GROUPS[group]); returns the container."""
+    rows = [o for o in options_for(command=command) if o.group == group]
+    if container is None:
+        container = parser.add_argument_group(GROUPS[group])
+    for o in rows:
+        add_argument(container, o, command)
+    return container
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str, groups: Iterable[str] = (),
+                  *, skip: Iterable[str] = ()) -> None:
+    """Adds every option of `command` to `parser`, except those of the groups in `skip`: the
+    options of `groups` in argument groups titled GROUPS[group] (in that order), the others
+    directly on the parser."""
+    groups, skip = list(groups), set(skip)
+    for o in options_for(command=command):
+        if o.group not in groups and o.group not in skip:
+            add_argument(parser, o, command)
+    for g in groups:
+        if g not in skip and any(o.group == g for o in options_for(command=command)):
+            add_group(parser, command, g)
+
+
+_check_table()
