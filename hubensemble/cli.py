@@ -39,6 +39,8 @@ def _catalogue_files(args):
 
 
 def cmd_catalogue_validate(args):
+    """`catalogue validate [FILE...]`: 0 when every file (and the set) is valid, else 1 with
+    file:line errors on stderr."""
     from hubensemble.catalogue import load_catalogue
 
     args.files = _catalogue_files(args)
@@ -63,6 +65,7 @@ def cmd_catalogue_validate(args):
 
 
 def cmd_catalogue_list(args):
+    """`catalogue list [FILE...]`: the modules as a table on stdout."""
     from hubensemble.catalogue import format_table, load_catalogues
 
     print(format_table(load_catalogues(_catalogue_files(args))))
@@ -72,6 +75,7 @@ def cmd_catalogue_list(args):
 # --- shared argument groups ---------------------------------------------------------------------
 
 DATA_SPEC_HELP = "tfds:NAME[:CONFIG], folder:PATH, npz:PATH or sklearn:digits"
+CATALOGUE_HELP = "catalogue YAML file(s) listing the modules (see docs/catalogue.md)"
 
 # The option groups of `fit` (and `demo`, tools/vtab.py) after the data group, in --help order.
 FIT_GROUPS = ("rank", "selection", "tune", "ensemble", "export", "evaluate")
@@ -94,6 +98,7 @@ def data_args_from(args):
 
 
 def load_data(args):
+    """(DataArgs, Task) of the command line; the task summary goes to stderr unless -q."""
     data_args = data_args_from(args)
     task = data_args.load()
     _say(args, task.summary())
@@ -117,6 +122,7 @@ def add_fit_args(p):
 # --- rank ----------------------------------------------------------------------------------------
 
 def cmd_rank(args):
+    """`rank`: rank.run_rank over the catalogue and data; prints the ranking summary."""
     from hubensemble.catalogue import load_catalogues
     from hubensemble.rank import run_rank
 
@@ -132,6 +138,7 @@ def cmd_rank(args):
 
 
 def cmd_rank_merge(args):
+    """`rank merge`: rank.merge_rankings of the shard folders; prints the summary."""
     from hubensemble.rank import merge_rankings
 
     ranking = merge_rankings(args.shards, args.out, **options.kwargs_for("merge", args))
@@ -142,6 +149,7 @@ def cmd_rank_merge(args):
 # --- ensemble ------------------------------------------------------------------------------------
 
 def cmd_ensemble(args):
+    """`ensemble`: ensemble.run_ensemble over RUN/candidates; prints the selection."""
     from hubensemble.ensemble import format_ensemble, run_ensemble
 
     result = run_ensemble(args.run, **options.kwargs_for("ensemble", args))
@@ -152,6 +160,7 @@ def cmd_ensemble(args):
 # --- zoo -----------------------------------------------------------------------------------------
 
 def cmd_zoo_build(args):
+    """`zoo build`: zoo.build_zoo; prints the zoo folder."""
     from hubensemble.zoo import build_zoo
 
     path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args),
@@ -163,6 +172,7 @@ def cmd_zoo_build(args):
 # --- tune ----------------------------------------------------------------------------------------
 
 def cmd_tune(args):
+    """`tune`: tune.run_tune (resumable sweep); prints the sweep summary."""
     from hubensemble.tune import format_summary, run_tune
 
     summary = run_tune(args.run, **options.kwargs_for("tune", args),
@@ -174,6 +184,7 @@ def cmd_tune(args):
 # --- export / predict / evaluate / report ---------------------------------------------------------
 
 def cmd_export(args):
+    """`export`: export.export_ensemble; prints where it went and the reload check."""
     from hubensemble.export import export_ensemble
 
     strategy = None
@@ -188,6 +199,7 @@ def cmd_export(args):
 
 
 def cmd_predict(args):
+    """`predict`: export.predict on image files; exit 1 when a file could not be read."""
     from hubensemble.export import format_predictions, predict
 
     results = predict(args.model, args.images, **options.kwargs_for("predict", args))
@@ -196,6 +208,8 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
+    """`evaluate`: evaluate.evaluate_model on clean (and corrupted) images; --out writes
+    the results as JSON."""
     from hubensemble.evaluate import (evaluate_model, format_evaluation,
                                       load_evaluation_task, write_evaluation)
 
@@ -210,6 +224,7 @@ def cmd_evaluate(args):
 
 
 def cmd_report(args):
+    """`report`: report.write_report; prints the paths of report.md and report.html."""
     from hubensemble.report import write_report
 
     md, html = write_report(args.run)
@@ -229,6 +244,7 @@ def _options_from(args):
 
 
 def cmd_fit(args):
+    """`fit`: pipeline.fit with the FitOptions of the command line; prints the summary."""
     from hubensemble.pipeline import fit
 
     data_args = data_args_from(args)
@@ -240,6 +256,7 @@ def cmd_fit(args):
 
 
 def cmd_demo(args):
+    """`demo`: builds the offline zoo once, then fits sklearn:digits with the demo catalogue."""
     import time
 
     from hubensemble.catalogue import shipped_catalogues
@@ -276,6 +293,8 @@ DEMO_TOP_K = 4
 
 
 def build_parser():
+    """The `hubensemble` argparse parser: one sub-command per stage, options from
+    hubensemble.options (importing it, and parsing --help, never imports TensorFlow)."""
     parser = argparse.ArgumentParser(
         prog="hubensemble",
         description="Rank pre-trained image modules by leave-one-out kNN on your data, "
@@ -309,7 +328,7 @@ def build_parser():
                        description="Embed the training images with every catalogued module "
                                    "and rank the modules by a proxy of fine-tuned accuracy; "
                                    "writes RUN/ranking.json and RUN/ranking.csv.")
-    p.add_argument("--catalogue", nargs="+", metavar="FILE")
+    p.add_argument("--catalogue", nargs="+", metavar="FILE", help=CATALOGUE_HELP)
     add_data_args(p, required=False, command="rank")
     p.add_argument("--out", metavar="RUN", help="the run directory")
     options.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
@@ -385,7 +404,8 @@ def build_parser():
                        description="From data to a served ensemble: runs every stage over "
                                    "the run folder. Run it again to resume; changed inputs "
                                    "are refused unless --restart.")
-    p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE")
+    p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE",
+                   help=CATALOGUE_HELP)
     add_data_args(p)
     p.add_argument("--out", required=True, metavar="RUN", help="the run folder")
     p.add_argument("--export", metavar="DIR", help="where to write the SavedModel "
@@ -397,8 +417,9 @@ def build_parser():
                        help="the whole method offline: a built-in zoo + handwritten digits",
                        description="Builds (first time only) an offline zoo of pre-trained "
                                    "modules, then fits an ensemble on scikit-learn's "
-                                   "handwritten digits with the cpu profile, and prints best "
-                                   "single model vs ensemble on the test set.")
+                                   f"handwritten digits with the {options.default('profile')} "
+                                   "profile, and prints best single model vs ensemble on the "
+                                   "test set.")
     p.add_argument("--out", default="hubensemble-demo", metavar="RUN",
                    help="the run folder (default ./hubensemble-demo)")
     add_fit_args(p)
@@ -407,6 +428,8 @@ def build_parser():
 
 
 def main(argv=None):
+    """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
+    invalid catalogues), 2 usage or HubensembleError (one line, no traceback), 130 on Ctrl-C."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

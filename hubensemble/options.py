@@ -146,6 +146,7 @@ class Option:
 
     @property
     def cli_flags(self) -> tuple[str, ...]:
+        """The command-line flags (`flags`, or "--" + name with dashes)."""
         return self.flags or ("--" + self.name.replace("_", "-"),)
 
     @property
@@ -185,7 +186,9 @@ class Option:
         if settings.get("default_text") is not None:
             return settings["default_text"]
         default = settings["default"]
-        if self.action in ("store_true", "store_false") or default is None:
+        # A flag's default is its absence; an optional-value flag (--corruptions [NAMES]) too.
+        if (settings["action"] in ("store_true", "store_false") or settings["nargs"] == "?"
+                or default is None):
             return None
         if isinstance(default, (tuple, list)):
             return ",".join(map(str, default))

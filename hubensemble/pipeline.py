@@ -59,6 +59,7 @@ class FitResult:
     stage_seconds: dict
 
     def summary(self):
+        """The test-set table of best single vs ensemble, stage times and paths (as printed)."""
         from hubensemble.report import summary_table
 
         return summary_table(self.run_dir)
