@@ -57,12 +57,15 @@ class EnsembleLayer(keras.layers.Layer):
         self.from_logits = bool(from_logits)
 
     def build(self, input_shape=None):
+        """Builds the members that are unbuilt layers for `input_shape`."""
         for m in self.members:
             if isinstance(m, keras.layers.Layer) and not m.built and input_shape is not None:
                 m.build(input_shape)
         self.built = True
 
     def call(self, inputs, training=None):
+        """Every member on `inputs` (with `training` passed through), averaged: float32
+        [N, C]."""
         return self.combine([m(inputs, training=training) for m in self.members])
 
     def combine(self, outputs):
@@ -84,6 +87,7 @@ class EnsembleLayer(keras.layers.Layer):
         return total
 
     def compute_output_shape(self, input_shape):
+        """The first member's output shape, else (N, None)."""
         first = self.members[0]
         if hasattr(first, "compute_output_shape"):
             with contextlib.suppress(Exception):
@@ -91,6 +95,7 @@ class EnsembleLayer(keras.layers.Layer):
         return (input_shape[0], None)
 
     def get_config(self):
+        """The layer's config with its members serialised (Keras serialisation)."""
         config = super().get_config()
         config.update(members=[keras.saving.serialize_keras_object(m) for m in self.members],
                       weights=list(self.member_weights), from_logits=self.from_logits)
@@ -98,6 +103,7 @@ class EnsembleLayer(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
+        """The layer back from `get_config`, its members deserialised."""
         config = dict(config)
         members = [keras.saving.deserialize_keras_object(m) for m in config.pop("members")]
         return cls(members, **config)
@@ -121,12 +127,15 @@ class EvalResize(keras.layers.Layer):
             raise ValueError(f"size must be a positive integer, got {size!r}")
 
     def call(self, images):
+        """float images [N, H, W, C] in [0, 1] -> float32 [N, size, size, C] in [0, 1]."""
         return augment.eval_preprocess(images, size=self.size)
 
     def compute_output_shape(self, input_shape):
+        """(N, size, size, C)."""
         return (input_shape[0], self.size, self.size, input_shape[-1])
 
     def get_config(self):
+        """The layer's config with its `size`."""
         config = super().get_config()
         config.update(size=self.size)
         return config
