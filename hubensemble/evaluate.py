@@ -10,15 +10,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hubensemble.errors import DataError, HubensembleError, RunError
+from hubensemble import metrics
+from hubensemble.errors import DataError, HubensembleError, RunError, first_line
 from hubensemble.fileio import atomic_write_json, read_json
+# The file names and the one reader of export metadata (TensorFlow-free), re-exported here
+# for the callers that import them from this module.
+from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
+                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, read_export_metadata)
 
-#: The file the pipeline stores a run's evaluation in (RUN/robustness.json).
-ROBUSTNESS_FILE = "robustness.json"
+#: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
 SEVERITIES = (1, 2, 3)
-SERVING_SIGNATURE = "serving_default"
-MEMBERS_SIGNATURE = "serve_members"
-METADATA_ASSET = "hubensemble.json"
 
 # Severity 1, 2, 3 here are ImageNet-C's severities 1, 3 and 5 (Hendrycks & Dietterich,
 # 2019, `imagenet_c/corruptions.py`): the weakest, middle and strongest of its five levels.
@@ -74,6 +75,16 @@ def _rngs(name, severity, seed, start, n):
             for i in range(n)]
 
 
+_CALL_DOC = """
+
+    `images`: float [N, H, W, 3] (or one [H, W, 3]) in [0, 1]; `severity`: 1, 2 or 3
+    (ImageNet-C's 1, 3 and 5; Hendrycks & Dietterich, 2019); `seed`: an integer >= 0;
+    `start`: the index of images[0] in the split (the noise of image i depends only on the
+    seed, the corruption, the severity and start + i). Returns float32 of the same shape,
+    clipped to [0, 1]. Raises HubensembleError for another severity, a bad seed or shape.
+    """
+
+
 def _corruption(name):
     """Wraps fn(x [N, H, W, 3] float32, param, rngs) as fn(images, severity, seed, *, start)."""
 
@@ -87,7 +98,7 @@ def _corruption(name):
 
         corrupt.__name__ = name
         corrupt.__qualname__ = name
-        corrupt.__doc__ = fn.__doc__
+        corrupt.__doc__ = (fn.__doc__ or "").rstrip() + _CALL_DOC.rstrip()
         return corrupt
 
     return register
@@ -133,7 +144,8 @@ def blur_sigma(sigma_224, height, width) -> float:
 
 
 def gaussian_kernel(sigma) -> np.ndarray:
-    """A normalised 1-D Gaussian kernel truncated at 4 sigma (as skimage/scipy)."""
+    """A normalised 1-D Gaussian kernel, float32 [2r + 1] summing to 1, r = max(1, ceil(4
+    sigma)) (truncated at 4 sigma, as scipy.ndimage.gaussian_filter); sigma in pixels, > 0."""
     radius = max(1, int(math.ceil(4.0 * sigma)))
     t = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (t / sigma) ** 2)
@@ -220,7 +232,8 @@ RANDOM_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
 
 
 def get_corruption(name: str) -> Callable:
-    """The corruption function called `name`; an unknown name lists the known ones."""
+    """The corruption function called `name` (a key of CORRUPTIONS); HubensembleError listing
+    the known names for an unknown one."""
     try:
         return CORRUPTIONS[name]
     except (KeyError, TypeError):
@@ -229,8 +242,10 @@ def get_corruption(name: str) -> Callable:
 
 
 def resolve_corruptions(corruptions) -> list[str]:
-    """True -> DEFAULT_CORRUPTIONS; False/None -> none; "all" -> every one; a list (or a
-    comma-separated string) of names -> those, checked, in the given order without repeats."""
+    """The corruption names to evaluate: True -> DEFAULT_CORRUPTIONS; False/None -> none;
+    "all" (or "*") -> every one; "default" or "" -> DEFAULT_CORRUPTIONS; a list (or a
+    comma-separated string) of names -> those, in the given order without repeats.
+    HubensembleError for an unknown name (listing the known ones)."""
     if corruptions is True:
         return list(DEFAULT_CORRUPTIONS)
     if corruptions is False or corruptions is None:
@@ -259,7 +274,7 @@ def _check_severities(severities) -> list[int]:
 
 
 def describe_corruptions() -> str:
-    """A plain-text table of every corruption's parameters per severity."""
+    """A plain-text table of every corruption's parameter per severity (PARAMETERS)."""
     lines = [f"{'corruption':<16}" + "".join(f"{'severity ' + str(s):>14}" for s in SEVERITIES)]
     for name in CORRUPTIONS:
         lines.append(f"{name:<16}" + "".join(f"{PARAMETERS[name][s - 1]:>14}"
@@ -270,16 +285,6 @@ def describe_corruptions() -> str:
 # ---------------------------------------------------------------------------------------------
 # Evaluating an export
 # ---------------------------------------------------------------------------------------------
-
-def read_export_metadata(model_dir) -> dict:
-    """The export's assets/hubensemble.json ({} when it has none or cannot be read)."""
-    path = os.path.join(os.fspath(model_dir), "assets", METADATA_ASSET)
-    try:
-        meta = read_json(path)
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
 
 def _best_single_trial(meta):
     best = meta.get("best_single")
@@ -306,7 +311,10 @@ def _signature_caller(signature, output_key):
 
 def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     """The task to evaluate `model_dir` on: `data` (a data spec) when given, else the task of
-    the run the export sits in (RUN/export -> RUN/run.json), loaded as the run loaded it."""
+    the run the export sits in (RUN/export -> RUN/run.json), loaded as the run loaded it
+    (`data_dir` replaces the recorded data folder). Raises DataError when there is no `data`
+    and the export's parent folder is not a run that records its data; RunError when the
+    run's data changed since it was recorded."""
     from hubensemble.data import load_task
     from hubensemble.rundir import DataArgs, Run
 
@@ -334,8 +342,7 @@ def _load_model(model_dir):
         return tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - any load failure is the user's file
         raise RunError(f"{path} could not be loaded as a SavedModel ({type(e).__name__}: "
-                       f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}); "
-                       "export it again") from None
+                       f"{first_line(e)}); export it again") from None
 
 
 def _mean_metrics(entries):
@@ -347,7 +354,12 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
                    severities: Sequence[int] = SEVERITIES, seed: int = 0,
                    batch_size: int = 64, progress: bool = True) -> dict:
     """Accuracy, NLL and ECE of an exported ensemble and its best single member on `task`'s
-    `split`, clean and under each corruption x severity.
+    `split`, clean and under each corruption x severity (the paper's 4.5 at the data's scale;
+    corruptions after ImageNet-C, Hendrycks & Dietterich 2019).
+
+    Metrics are `hubensemble.metrics`: accuracy in [0, 1], NLL = mean cross-entropy in nats
+    (probabilities floored at metrics.PROB_FLOOR, as every stage), ECE in [0, 1] over 15
+    equal-width bins (Guo et al., 2017).
 
     The ensemble is the export's `serving_default`; the best single member is its slice of
     `serve_members` (member_probabilities [N, M, C], members in the order of
@@ -357,9 +369,16 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
     (the task's median training size when the sizes vary) and corrupted at that size.
 
     `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names.
+    `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
     Returns a JSON-able dict: {"split", "n", "clean": {"ensemble": {accuracy, nll, ece},
     "best_single": {...} | None}, "corruptions": {name: {"1": {...}, ...}},
-    "mean_corrupted": {...} | None, "best_single", "parameters", ...}.
+    "mean_corrupted": {...} | None, "best_single", "parameters", ...} (docs/report.md lists
+    every key); `write_evaluation` stores it as RUN/robustness.json.
+
+    Raises HubensembleError for an unknown corruption, a bad severity, seed or batch size;
+    RunError when `model_dir` is not a loadable SavedModel with a serving_default signature
+    taking one image input; DataError when the model's class count differs from the task's
+    or `task` has no `split`.
 
     Example::
 
@@ -371,8 +390,6 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
     """
     import tensorflow as tf
     from tqdm.auto import tqdm
-
-    from hubensemble.ensemble import metrics
 
     names = resolve_corruptions(corruptions)
     sevs = _check_severities(severities) if names else []
@@ -451,8 +468,8 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
     scores = {}
     for cond in conditions:
         scores[cond] = {
-            "ensemble": metrics(np.concatenate(ens_probs[cond]), labels),
-            "best_single": (metrics(np.concatenate(single_probs[cond]), labels)
+            "ensemble": metrics.metrics(np.concatenate(ens_probs[cond]), labels),
+            "best_single": (metrics.metrics(np.concatenate(single_probs[cond]), labels)
                             if member_call is not None else None)}
     export_task = meta.get("task") or {}
 
@@ -492,13 +509,14 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
 
 
 def write_evaluation(result: dict, path) -> str:
-    """Writes an evaluate_model result as JSON, atomically; returns the path."""
+    """Writes an `evaluate_model` result as JSON at `path`, atomically; returns the path."""
     atomic_write_json(path, result)
     return os.fspath(path)
 
 
 def read_evaluation(path) -> dict:
-    """An evaluation written by write_evaluation; RunError when it is missing or unreadable."""
+    """The dict `write_evaluation` wrote at `path`; RunError (naming the command that writes
+    it) when the file is missing, unreadable or not an evaluation."""
     try:
         result = read_json(path)
     except FileNotFoundError:
@@ -517,7 +535,9 @@ def _cell(entry, key):
 
 
 def format_evaluation(result: dict) -> str:
-    """The evaluation as a plain-text table for the terminal."""
+    """An `evaluate_model` result as a plain-text table for the terminal: one row per
+    condition (clean, each corruption x severity, the mean), ensemble and best single
+    accuracy / NLL / ECE to 4 decimals ("-" where a value is missing)."""
     single = not result.get("best_single_missing") and result.get("best_single")
     head = (f"Robustness on the {result['split']} split ({result['n']} examples, "
             f"seed {result['seed']})")

@@ -174,8 +174,9 @@ def make_task(model_dir, n=29, side=12, mixed=False, seed=1):
 
 
 def reference_metrics(probs, y, bins=15):
-    """Deliberately plain: accuracy, mean -log p(y) (p floored at 1e-12), and ECE by a loop
-    over 15 equal-width bins (lo, hi] (a confidence of 0 in the first)."""
+    """Deliberately plain: accuracy, mean -log p(y) (p floored at 1e-7, Keras' epsilon: the
+    one floor of every stage), and ECE by a loop over 15 equal-width bins (lo, hi] (a
+    confidence of 0 in the first)."""
     probs = np.asarray(probs, np.float64)
     pred = probs.argmax(axis=1)
     conf = probs.max(axis=1)
@@ -186,7 +187,7 @@ def reference_metrics(probs, y, bins=15):
         if inside.any():
             total += inside.sum() / len(y) * abs(np.mean(pred[inside] == y[inside])
                                                  - np.mean(conf[inside]))
-    p_true = np.maximum(probs[np.arange(len(y)), y], 1e-12)
+    p_true = np.maximum(probs[np.arange(len(y)), y], 1e-7)
     return {"accuracy": float(np.mean(pred == y)), "nll": float(np.mean(-np.log(p_true))),
             "ece": total}
 
@@ -314,3 +315,19 @@ def test_the_task_of_an_export_inside_a_run_is_the_runs_own(tmp_path):
     assert ev.load_evaluation_task(tmp_path / "x", "sklearn:digits").num_classes == 10
     with pytest.raises(DataError, match="--data"):
         ev.load_evaluation_task(tmp_path / "elsewhere" / "export")
+
+
+def test_predict_and_evaluate_share_one_reader_of_export_metadata(export_dir, tmp_path):
+    from hubensemble import export, formats
+
+    assert ev.read_export_metadata is formats.read_export_metadata
+    assert export.read_metadata is formats.read_export_metadata
+    assert ev.ROBUSTNESS_FILE == formats.ROBUSTNESS_FILE == "robustness.json"
+    meta = ev.read_export_metadata(export_dir)
+    assert meta["best_single"] == BEST and [m["trial"] for m in meta["members"]] == list(TRIALS)
+    assert export.is_export(export_dir)
+    # A SavedModel without the asset, or with a broken one, has no metadata: {}.
+    assert ev.read_export_metadata(tmp_path) == {}
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "hubensemble.json").write_text("[1, 2]")
+    assert ev.read_export_metadata(tmp_path) == {} and not export.is_export(tmp_path)

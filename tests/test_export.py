@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hubensemble import ensemble, tune
+from hubensemble import candidate, ensemble, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
@@ -72,7 +72,7 @@ def run_dir(tmp_path_factory, specs, digits):
     ensemble.run_ensemble(path, budget=3)
     # Greedy selection may keep fewer members; the export must handle all three paths.
     data = read_json(run.ensemble_json)
-    cands = {c.trial: c for c in ensemble.load_candidates(path)[0]}
+    cands = {c.trial: c for c in candidate.scan(run.candidates)[0]}
     data["members"] = [
         {"trial": t, "module": cands[t].module, "hparams": cands[t].hparams, "weight": w,
          "handle": cands[t].handle, "seed": cands[t].seed}
@@ -278,7 +278,7 @@ def run_copy(run_dir, tmp_path):
 def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits, tmp_path,
                                                                capsys):
     gen = tune.trial_id("default", 0, "gen")
-    os.unlink(run_copy / "candidates" / gen / tune.WEIGHTS_FILE)
+    os.unlink(run_copy / "candidates" / gen / candidate.WEIGHTS_FILE)
     out = tmp_path / "model"
     with pytest.raises(RunError, match=rf"member 0 \(trial '{gen}'.*weights file .* missing"
                                        r".*--skip-missing"):
@@ -300,10 +300,30 @@ def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits,
 
 def test_a_corrupt_weights_file_fails_before_any_retraining(run_copy, digits, tmp_path):
     fixed = tune.trial_id("default", 1, "fixed")
-    (run_copy / "candidates" / fixed / tune.WEIGHTS_FILE).write_bytes(b"not a weights file")
+    (run_copy / "candidates" / fixed / candidate.WEIGHTS_FILE).write_bytes(b"not a weights file")
     with pytest.raises(RunError, match=rf"member 1 \(trial '{fixed}'.*unreadable"):
         export_ensemble(run_copy, tmp_path / "model", task=digits, progress=False)
     assert not (tmp_path / "model").exists()
+
+
+def test_the_export_reads_each_member_through_its_candidate_record(run_copy, digits, tmp_path):
+    """The weights file is the one trial.json names; a member whose trial.json is missing or
+    not "ok" is named with the reason, before anything is built."""
+    fixed = tune.trial_id("default", 1, "fixed")
+    folder = run_copy / "candidates" / fixed
+    record = read_json(folder / candidate.TRIAL_FILE)
+    (folder / "renamed.h5").write_bytes(b"not a weights file")
+    atomic_write_json(folder / candidate.TRIAL_FILE, {**record, "weights": "renamed.h5"})
+    with pytest.raises(RunError, match=r"member 1 .*renamed\.h5 is unreadable"):
+        export_ensemble(run_copy, tmp_path / "a", task=digits, progress=False)
+    atomic_write_json(folder / candidate.TRIAL_FILE,
+                      {**record, "status": "failed", "reason": "OOM"})
+    with pytest.raises(RunError, match=r"member 1 .*status 'failed'.*--skip-missing"):
+        export_ensemble(run_copy, tmp_path / "b", task=digits, progress=False)
+    os.unlink(folder / candidate.TRIAL_FILE)
+    with pytest.raises(RunError, match=r"member 1 .*no trial\.json yet"):
+        export_ensemble(run_copy, tmp_path / "c", task=digits, progress=False)
+    assert not any((tmp_path / name).exists() for name in "abc")
 
 
 def test_an_existing_folder_that_is_not_an_export_is_never_replaced(run_dir, digits, tmp_path):
@@ -338,11 +358,11 @@ def test_max_abs_difference_and_check_reload_compare_two_callables():
 
 def test_a_reloaded_model_that_differs_fails_and_leaves_no_export(run_dir, specs, digits,
                                                                   tmp_path, monkeypatch):
-    from hubensemble import export
+    from hubensemble.export import saved
 
     trial = tune.trial_id("default", 0, "gen")
     clf = tune.build_classifier(specs["gen"], 10)
-    clf.load_weights(os.path.join(run_dir, "candidates", trial, tune.WEIGHTS_FILE))
+    clf.load_weights(os.path.join(run_dir, "candidates", trial, candidate.WEIGHTS_FILE))
     members = [ExportMember(clf, 32, 1.0, {"trial": trial})]
     images = as_float(digits.val.images[:8])
     good = tmp_path / "good"
@@ -358,7 +378,7 @@ def test_a_reloaded_model_that_differs_fails_and_leaves_no_export(run_dir, specs
             v.assign_add(tf.fill(tf.shape(v), tf.cast(0.05, v.dtype)))
         return model
 
-    monkeypatch.setattr(export, "_reload", perturbed_reload)
+    monkeypatch.setattr(saved, "_reload", perturbed_reload)
     for target in (good, tmp_path / "fresh"):
         with pytest.raises(RunError, match=r"differs from the in-memory ensemble by max "
                                            r"\|dp\| = [0-9.e-]+ \(> 1e-05\)"):

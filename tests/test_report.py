@@ -6,15 +6,15 @@ import re
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
-from hubensemble import ensemble, report
+from hubensemble import candidate, ensemble, report
+from hubensemble.candidate import split_record, write_candidate
 from hubensemble.errors import RunError
 from hubensemble.evaluate import write_evaluation
-from hubensemble.fileio import atomic_save_npy
+from hubensemble.fileio import atomic_save_npy, read_json
 from hubensemble.rank import Ranking
 from hubensemble.rundir import Run
-from hubensemble.tune import write_candidate
 
 C = 3
 N_VAL, N_TEST = 60, 50
@@ -83,7 +83,8 @@ def make_full_run(path, modules=MODULES, robustness=True, seed=0):
             vp, tp = probs_for(y_val, skill + delta, rng), probs_for(y_test, skill + delta, rng)
             record = {"trial": trial, "module": name, "handle": f"/zoo/{name}", "hparams": hp,
                       "seed": index, "status": "ok", "reason": None,
-                      "val": {"ce": 0.0, "accuracy": 0.0}, "test": None, "has_test": True}
+                      "val": split_record(vp, y_val), "test": split_record(tp, y_test),
+                      "has_test": True}
             write_candidate(path / "candidates", record, val_probs=vp, test_probs=tp)
             index += 1
     first = next(iter(modules))
@@ -93,7 +94,8 @@ def make_full_run(path, modules=MODULES, robustness=True, seed=0):
     write_candidate(path / "candidates",
                     {"trial": f"default-{index + 1:04d}-{first}", "module": first,
                      "hparams": {}, "status": "ok", "has_test": True},
-                    val_probs=probs_for(y_val[:5], 1.0, rng))
+                    val_probs=probs_for(y_val[:5], 1.0, rng),
+                    test_probs=probs_for(y_test, 1.0, rng))
     result = ensemble.run_ensemble(path, budget=6)
     Run(path).update(stages={"rank": {"seconds": 12.5, "modules": len(modules) + 1},
                              "tune": {"seconds": 304.25}, "ensemble": {"seconds": 0.4}},
@@ -173,7 +175,7 @@ def test_report_holds_the_runs_numbers(full_run):
 def test_spearman_rho_matches_scipy(full_run):
     path, _, md, html = full_run
     y_val = np.load(path / "labels" / "val.npy")
-    cands, _ = ensemble.load_candidates(path)
+    cands, _ = candidate.load_pool(path / "candidates", n_val=N_VAL, n_test=N_TEST)
     best = {}
     for c in cands:
         acc = float(np.mean(c.val_probs.argmax(axis=1) == y_val))
@@ -187,9 +189,16 @@ def test_spearman_rho_matches_scipy(full_run):
 def test_spearman_and_reliability_helpers():
     rng = np.random.default_rng(3)
     for x, y in ([rng.random(7), rng.random(7)], [[1, 2, 2, 3, 5], [2, 1, 1, 4, 4]]):
-        assert report.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic)
+        # Spearman's rho is Pearson's r of the ranks, ties sharing their average rank.
+        want = np.corrcoef(rankdata(x), rankdata(y))[0, 1]
+        assert report.spearman(x, y) == pytest.approx(want)
+    assert report.spearman([3, 1, 2], [30, 10, 20]) == pytest.approx(1.0)
+    assert report.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert report.spearman([1, 2], [2, 1]) is None
     assert report.spearman([1, 2, 3], [5, 5, 5]) is None
+    assert report.spearman([7, 7, 7], [1, 2, 3]) is None
+    with pytest.raises(ValueError, match="length"):
+        report.spearman([1, 2, 3], [1, 2])
     probs = softmax(rng.normal(size=(200, 4)) * 2)
     y = rng.integers(0, 4, 200)
     rel = report.reliability(probs, y, bins=15)
@@ -268,3 +277,31 @@ def test_a_run_without_a_test_split_says_so(tmp_path):
     assert "reliability.png" not in md and "ensemble_curve.png" in md
     assert "the run has no test split" in md
     assert "no test metrics" in report.summary_table(tmp_path)
+
+
+def test_a_candidates_ce_in_the_report_is_the_number_its_trial_json_records(tmp_path):
+    """One cross-entropy (metrics.nll, floor 1e-7) on the float32 table: a member that gave
+    its true class 1e-12 once shows the CE trial.json records, not a differently floored one."""
+    make_ranked_run(tmp_path, {"alpha": MODULES["alpha"]})
+    rng = np.random.default_rng(5)
+    y_val = rng.integers(0, C, N_VAL)
+    atomic_save_npy(tmp_path / "labels" / "val.npy", y_val)
+    vp = probs_for(y_val, 1.0, rng)
+    vp[0] = 0.5
+    vp[0, y_val[0]] = 1e-12  # below the floor: 1e-7 and 1e-12 floors give CE 0.12 apart
+    vp[0] /= vp[0].sum()
+    record = {"trial": "default-0000-alpha", "module": "alpha", "hparams": {"lr": 0.1},
+              "seed": 0, "status": "ok", "val": split_record(vp, y_val), "has_test": False}
+    write_candidate(tmp_path / "candidates", record, val_probs=vp)
+    ensemble.run_ensemble(tmp_path, budget=2)
+    recorded = read_json(tmp_path / "candidates" / "default-0000-alpha" / "trial.json")
+    ce = recorded["val"]["ce"]
+    p_true = np.maximum(vp[np.arange(N_VAL), y_val].astype(np.float64), 1e-7)
+    assert ce == pytest.approx(float(np.mean(-np.log(p_true))), rel=1e-12)
+    floored_lower = float(np.mean(-np.log(np.maximum(vp[np.arange(N_VAL), y_val], 1e-12))))
+    assert f"{floored_lower:.4f}" != f"{ce:.4f}"
+    md = report.write_report(tmp_path)[0].read_text()
+    members = md.split("## Ensemble members")[1].split("## ")[0]
+    row = next(line for line in members.splitlines() if "default-0000-alpha" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] == f"{recorded['val']['accuracy']:.4f}" and cells[5] == f"{ce:.4f}"

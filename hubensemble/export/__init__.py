@@ -1,0 +1,35 @@
+"""Export: the chosen members as one SavedModel with serving signatures, metadata, reload check.
+
+The sub-modules, one concern each:
+
+* `layers` — the Keras layers: EnsembleLayer (the weighted average of paper 2.3),
+  EvalResize (the evaluation resize inside the graph), `member_model`, `normalise_weights`;
+* `saved` — the SavedModel's functions and signatures (EnsembleModule), the reload check,
+  and `save_export` (temp folder, reload, swap into place through hubensemble.fileio);
+* `stage` — `export_ensemble`: RUN/ensemble.json + its candidates -> members rebuilt from
+  their weights (or retrained) -> `save_export`, returning an ExportResult;
+* `prediction` — `predict` and `format_predictions` through the serve_bytes signature.
+
+Every public name is importable from ``hubensemble.export`` as before the split. The file
+names and the metadata reader are TensorFlow-free, in `hubensemble.formats`.
+"""
+
+from hubensemble.export.layers import (EnsembleLayer, EvalResize, member_model,
+                                       normalise_weights)
+from hubensemble.export.prediction import (PREDICT_BATCH, format_predictions, predict,
+                                           read_metadata)
+from hubensemble.export.saved import (RELOAD_TOLERANCE, EnsembleModule, ExportMember,
+                                      check_reload, decode_image, is_export,
+                                      max_abs_difference, save_export)
+from hubensemble.export.stage import CHECK_BATCH, ExportResult, check_batch, export_ensemble
+from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
+                                 MEMBERS_SIGNATURE, METADATA_ASSET, SERVING_SIGNATURE)
+
+__all__ = [
+    "BYTES_SIGNATURE", "CHECK_BATCH", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION",
+    "EnsembleLayer", "EnsembleModule", "EvalResize", "ExportMember", "ExportResult",
+    "MEMBERS_SIGNATURE", "METADATA_ASSET", "PREDICT_BATCH", "RELOAD_TOLERANCE",
+    "SERVING_SIGNATURE", "check_batch", "check_reload", "decode_image", "export_ensemble",
+    "format_predictions", "is_export", "max_abs_difference", "member_model",
+    "normalise_weights", "predict", "read_metadata", "save_export",
+]

@@ -1,0 +1,162 @@
+"""The export's Keras layers: EnsembleLayer (weighted average of members), EvalResize, members."""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import numpy as np
+
+from hubensemble import augment
+
+
+@keras.saving.register_keras_serializable(package="hubensemble")
+class EnsembleLayer(keras.layers.Layer):
+    """The weighted average of several models' class probabilities, as one Keras layer.
+
+    The ensemble of paper 2.3: members chosen by greedy selection are combined by averaging
+    their predicted probabilities, weighted by how often each was picked.
+
+    ``members`` are Keras models or layers that each map the same input (e.g. float32 images
+    [N, H, W, 3] in [0, 1] of any size) to class probabilities float32 [N, C]; each does its
+    own resizing and normalisation inside. ``weights`` (one per member, finite, >= 0, not all
+    0; default equal) are normalised to sum to 1. With ``from_logits=True`` each member's
+    output is passed through a softmax first. The output is float32 [N, C], each row summing
+    to 1. The layer owns its members (their weights are its weights) and serialises them,
+    so a model holding it round-trips through ``model.save("x.keras")`` and
+    ``keras.models.load_model`` whenever its members are serialisable.
+
+    Raises ValueError for no members, a member that is not callable, or bad weights.
+
+    Example::
+
+        import keras
+        from hubensemble import EnsembleLayer
+
+        a = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+        b = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(10, activation="softmax")])
+        inputs = keras.Input((32, 32, 3))
+        model = keras.Model(inputs, EnsembleLayer([a, b], weights=[2, 1])(inputs))
+        model.save("ensemble.keras")  # keras.models.load_model("ensemble.keras") reloads it
+    """
+
+    def __init__(self, members, weights=None, *, from_logits=False, **kwargs):
+        super().__init__(**kwargs)
+        members = list(members)
+        if not members:
+            raise ValueError("EnsembleLayer needs at least one member")
+        for m in members:
+            if not callable(m):
+                raise ValueError(f"EnsembleLayer members must be Keras models or layers, got "
+                                 f"{type(m).__name__}")
+        self.members = members
+        self.member_weights = normalise_weights(
+            [1.0] * len(members) if weights is None else weights, len(members))
+        self.from_logits = bool(from_logits)
+
+    def build(self, input_shape=None):
+        """Builds the members that are unbuilt layers for `input_shape`."""
+        for m in self.members:
+            if isinstance(m, keras.layers.Layer) and not m.built and input_shape is not None:
+                m.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        """Every member on `inputs` (with `training` passed through), averaged: float32
+        [N, C]."""
+        return self.combine([m(inputs, training=training) for m in self.members])
+
+    def combine(self, outputs):
+        """The weighted average float32 [N, C] of the members' outputs [N, C], given in member
+        order (the export's serve_bytes runs the members itself and averages here).
+
+        Raises ValueError when the number of outputs differs from the number of members.
+        """
+        outputs = list(outputs)
+        if len(outputs) != len(self.members):
+            raise ValueError(f"expected {len(self.members)} member outputs, got {len(outputs)}")
+        total = None
+        for w, out in zip(self.member_weights, outputs):
+            p = keras.ops.cast(out, "float32")
+            if self.from_logits:
+                p = keras.ops.softmax(p, axis=-1)
+            p = p * w
+            total = p if total is None else total + p
+        return total
+
+    def compute_output_shape(self, input_shape):
+        """The first member's output shape, else (N, None)."""
+        first = self.members[0]
+        if hasattr(first, "compute_output_shape"):
+            with contextlib.suppress(Exception):
+                return first.compute_output_shape(input_shape)
+        return (input_shape[0], None)
+
+    def get_config(self):
+        """The layer's config with its members serialised (Keras serialisation)."""
+        config = super().get_config()
+        config.update(members=[keras.saving.serialize_keras_object(m) for m in self.members],
+                      weights=list(self.member_weights), from_logits=self.from_logits)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer back from `get_config`, its members deserialised."""
+        config = dict(config)
+        members = [keras.saving.deserialize_keras_object(m) for m in config.pop("members")]
+        return cls(members, **config)
+
+
+@keras.saving.register_keras_serializable(package="hubensemble")
+class EvalResize(keras.layers.Layer):
+    """Resizes float images [N, H, W, C] in [0, 1] to float32 [N, size, size, C] in [0, 1]
+    exactly as evaluation does.
+
+    `augment.eval_preprocess`: the one resize policy (antialiased bilinear resize of the whole
+    image, no crop, clipped to [0, 1]) — the resize a member's validation and test
+    probabilities were made with, so the exported member sees what it was selected on.
+    Raises ValueError for a size below 1.
+    """
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+        if self.size < 1:
+            raise ValueError(f"size must be a positive integer, got {size!r}")
+
+    def call(self, images):
+        """float images [N, H, W, C] in [0, 1] -> float32 [N, size, size, C] in [0, 1]."""
+        return augment.eval_preprocess(images, size=self.size)
+
+    def compute_output_shape(self, input_shape):
+        """(N, size, size, C)."""
+        return (input_shape[0], self.size, self.size, input_shape[-1])
+
+    def get_config(self):
+        """The layer's config with its `size`."""
+        config = super().get_config()
+        config.update(size=self.size)
+        return config
+
+
+def normalise_weights(weights, n: int) -> tuple[float, ...]:
+    """`weights` (n numbers) as n floats in [0, 1] summing to 1.
+
+    Raises ValueError for a count other than n, a negative or non-finite weight, or all 0.
+    """
+    w = np.asarray([float(x) for x in weights], np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"expected {n} weights (one per member), got {len(w)}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+        raise ValueError(f"member weights must be finite, >= 0 and not all 0, got {list(w)}")
+    return tuple(float(x) for x in w / w.sum())
+
+
+def member_model(classifier: keras.Model, size: int, *, name: str | None = None) -> keras.Model:
+    """A member as the export runs it: float32 images [N, H, W, 3] in [0, 1], any H and W ->
+    EvalResize(size) (as evaluation resized) -> `classifier` -> probabilities [N, C]."""
+    inputs = keras.Input((None, None, 3), name="images")
+    outputs = classifier(EvalResize(size, name="eval_resize")(inputs))
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,131 @@
+"""predict: the top classes of image files through an export's serve_bytes signature."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Sequence
+
+import numpy as np
+
+from hubensemble.errors import HubensembleError, first_line
+from hubensemble.formats import BYTES_SIGNATURE, read_export_metadata
+
+log = logging.getLogger(__name__)
+
+#: Images per serve_bytes call in `predict`.
+PREDICT_BATCH = 32
+
+#: An export's assets/hubensemble.json as a dict, {} when absent: the one reader
+#: (`hubensemble.formats.read_export_metadata`), under the name export has always used.
+read_metadata = read_export_metadata
+
+
+def predict(model_dir, image_paths: Sequence, *, top: int = 5,
+            skip_unreadable: bool = False, batch_size: int = PREDICT_BATCH) -> list[dict]:
+    """Top classes of image files through the export's serve_bytes signature.
+
+    Returns one dict per image, in order: {"path", "top": [{"rank" (1-based), "class_id"
+    (int in [0, C)), "class_name" (from the metadata asset, else the id as text),
+    "probability" (float in [0, 1])}, ...]} (at most `top` entries, most probable first;
+    equal probabilities keep class order). Files are read as bytes and decoded inside the
+    model, `batch_size` at a time, so any mix of JPEG/PNG/BMP/GIF files of any sizes works.
+
+    Raises HubensembleError for `top` < 1, a folder without saved_model.pb or without the
+    serve_bytes signature, and for a file that cannot be read or decoded (naming it); with
+    `skip_unreadable` such a file gets {"path", "error"} instead and the others go on.
+    """
+    import tensorflow as tf
+
+    top = int(top)
+    if top < 1:
+        raise HubensembleError(f"--top must be >= 1, got {top}")
+    model_dir = os.fspath(model_dir)
+    if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
+        raise HubensembleError(f"{model_dir} is not a SavedModel folder (no saved_model.pb); "
+                               "pass the folder `hubensemble export` wrote")
+    loaded = tf.saved_model.load(model_dir)
+    if BYTES_SIGNATURE not in loaded.signatures:
+        raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature (it has "
+                               f"{', '.join(loaded.signatures) or 'none'}); it was not made "
+                               "by `hubensemble export`")
+    serve = loaded.signatures[BYTES_SIGNATURE]
+    names = read_export_metadata(model_dir).get("class_names")
+
+    results = [None] * len(image_paths)
+    readable = []
+    for i, path in enumerate(image_paths):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
+                                     skip_unreadable)
+            continue
+        if not data:
+            results[i] = _unreadable(path, "the file is empty", skip_unreadable)
+            continue
+        readable.append((i, data))
+
+    for lo in range(0, len(readable), max(1, int(batch_size))):
+        chunk = readable[lo:lo + batch_size]
+        try:
+            probs = _run_bytes(serve, [d for _, d in chunk])
+        except tf.errors.InvalidArgumentError:
+            # One bad file fails the whole batch: find it (them) one by one.
+            probs = []
+            for i, data in chunk:
+                try:
+                    probs.append(_run_bytes(serve, [data])[0])
+                except tf.errors.InvalidArgumentError as e:
+                    reason = f"not a decodable JPEG/PNG/BMP/GIF image ({first_line(e)})"
+                    results[i] = _unreadable(image_paths[i], reason, skip_unreadable)
+                    probs.append(None)
+        for (i, _), p in zip(chunk, probs):
+            if p is not None:
+                results[i] = _top_classes(image_paths[i], p, top, names)
+    return results
+
+
+def _run_bytes(serve, blobs):
+    import tensorflow as tf
+
+    out = serve(image_bytes=tf.constant(blobs, tf.string))
+    return out["probabilities"].numpy()
+
+
+def _unreadable(path, reason, skip):
+    if not skip:
+        raise HubensembleError(f"{path}: {reason}; fix or remove the file (or skip unreadable "
+                               "files)")
+    log.warning("%s: %s; skipped", path, reason)
+    return {"path": os.fspath(path), "error": reason}
+
+
+def _top_classes(path, probs, top, names):
+    order = np.argsort(-np.asarray(probs, np.float64), kind="stable")[:top]
+    rows = []
+    for rank, c in enumerate(order, 1):
+        name = names[c] if names and c < len(names) else str(int(c))
+        rows.append({"rank": rank, "class_id": int(c), "class_name": str(name),
+                     "probability": float(probs[c])})
+    return {"path": os.fspath(path), "top": rows}
+
+
+def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
+    """The CLI's output of `predict` results: JSON (the list as `predict` returns it) or a
+    small text block per image (its path, then "  rank. class  probability" lines, or
+    "  error: reason")."""
+    if as_json:
+        return json.dumps(list(results), indent=2)
+    lines = []
+    for r in results:
+        lines.append(str(r["path"]))
+        if "error" in r:
+            lines.append(f"  error: {r['error']}")
+            continue
+        width = max((len(t["class_name"]) for t in r["top"]), default=0)
+        for t in r["top"]:
+            lines.append(f"  {t['rank']}. {t['class_name']:<{width}}  {t['probability']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,331 @@
+"""Writing the export: the SavedModel's functions and signatures, the reload check, the swap."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from hubensemble import augment, fileio
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.export.layers import EnsembleLayer, member_model
+from hubensemble.fileio import atomic_write_json
+from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
+                                 MEMBERS_SIGNATURE, SERVING_SIGNATURE, is_export,
+                                 metadata_path)
+
+#: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
+RELOAD_TOLERANCE = 1e-5
+
+
+# ---------------------------------------------------------------------------------------------
+# The export module: signatures, reusable-SavedModel API, metadata
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ExportMember:
+    """A member ready to export.
+
+    `classifier` maps float32 images [N, size, size, 3] in [0, 1] to probabilities float32
+    [N, C] (tune.build_classifier with the member's weights loaded); `size` is its
+    evaluation size in pixels (the export resizes every input to it, as evaluation did);
+    `weight` its share of the ensemble (>= 0; normalised when the ensemble is built); `info`
+    what the metadata asset lists for it (trial, module, handle, hparams, …).
+    """
+
+    classifier: keras.Model
+    size: int
+    weight: float
+    info: dict = dataclasses.field(default_factory=dict)  # for the metadata asset
+
+
+class EnsembleModule:
+    """The in-memory ensemble and the functions the SavedModel is made of.
+
+    `members` (at least one) each run behind an EvalResize to their own size inside one
+    EnsembleLayer (paper 2.3: the weighted average of the members' probabilities);
+    `class_names` (C of them) name the output columns. Raises HubensembleError without
+    members.
+    """
+
+    def __init__(self, members: Sequence[ExportMember], class_names: Sequence[str]):
+        if not members:
+            raise HubensembleError("an export needs at least one member")
+        self.members = list(members)
+        self.class_names = [str(c) for c in class_names]
+        self.sizes = [int(m.size) for m in self.members]
+        self.layer = EnsembleLayer(
+            [member_model(m.classifier, m.size, name=f"member_{i}")
+             for i, m in enumerate(self.members)],
+            weights=[m.weight for m in self.members], name="ensemble")
+
+    def probabilities(self, images, training=False):
+        """float32 images [N, H, W, 3] in [0, 1], any H and W -> probabilities float32 [N, C]
+        (the in-memory model; `training` turns the members' dropout on)."""
+        return self.layer(tf.convert_to_tensor(images, tf.float32), training=training)
+
+    def probabilities_from_bytes(self, image_bytes):
+        """string [N] of encoded JPEG/PNG/BMP/GIF images -> probabilities float32 [N, C].
+
+        Each image is decoded on its own and resized straight to each member's size (one
+        resize per distinct size), so images of different sizes share a batch and the result
+        equals `probabilities` on the decoded image.
+        """
+        sizes = sorted(set(self.sizes))
+
+        def one(data):
+            image = decode_image(data)
+            return tuple(augment.eval_preprocess(image, size=s) for s in sizes)
+
+        resized = tf.map_fn(one, image_bytes, fn_output_signature=tuple(
+            tf.TensorSpec([s, s, 3], tf.float32) for s in sizes))
+        by_size = dict(zip(sizes, resized))
+        outputs = [m.classifier(by_size[m.size], training=False) for m in self.members]
+        return self.layer.combine(outputs)
+
+    def variables(self):
+        """Every tf.Variable of the members, once each (the reusable SavedModel's API)."""
+        return _unique([_tf_var(v) for v in self.layer.variables])
+
+    def trainable_variables(self):
+        """The members' trainable tf.Variables, once each."""
+        return _unique([_tf_var(v) for v in self.layer.trainable_variables])
+
+    def regularization_losses(self):
+        """The members' modules' own regularisers as argument-free tf.functions (scalars)."""
+        from hubensemble.hub import HubLayer
+
+        fns = []
+        for m in self.members:
+            for layer in _all_layers(m.classifier):
+                if isinstance(layer, HubLayer):
+                    # The module's own losses (e.g. L2 on its kernels), as HubLayer adds them
+                    # while fine-tuning.
+                    fns.extend(getattr(layer, "_reg_losses", []))
+        return [_loss_fn(fn) for fn in fns]
+
+    def _unless_empty(self, batch, fn):
+        # An empty request gets an empty answer without running the members: some ops fail
+        # on a batch of 0 (oneDNN's Conv2D returns the wrong channel count, seen on TF 2.21).
+        num_classes = len(self.class_names)
+        return tf.cond(tf.shape(batch)[0] > 0, fn,
+                       lambda: tf.zeros([0, num_classes], tf.float32))
+
+    def saveable_root(self):
+        """(root, signatures) for tf.saved_model.save.
+
+        `root` is a tf.train.Checkpoint with the reusable SavedModel API (`__call__(images,
+        training)` traced for both values, `variables`, `trainable_variables`,
+        `regularization_losses`) and the signature functions; `signatures` maps
+        serving_default, serve_bytes and serve_members to concrete functions (inputs and
+        outputs as docs/export.md tabulates them).
+        """
+        image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+        bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
+        class_names = list(self.class_names)
+
+        def call(images, training=False):
+            return self._unless_empty(images, lambda: self.probabilities(images, training))
+
+        call_fn = tf.function(call)
+        call_fn.get_concrete_function(image_spec, True)
+        call_fn.get_concrete_function(image_spec, False)
+
+        @tf.function(input_signature=[image_spec])
+        def serving_default(images):
+            p = self._unless_empty(images, lambda: self.probabilities(images))
+            return {"probabilities": p, "class_ids": tf.argmax(p, axis=-1, output_type=tf.int64)}
+
+        @tf.function(input_signature=[bytes_spec])
+        def serve_bytes(image_bytes):
+            p = self._unless_empty(image_bytes,
+                                   lambda: self.probabilities_from_bytes(image_bytes))
+            ids = tf.argmax(p, axis=-1, output_type=tf.int64)
+            return {"probabilities": p, "class_ids": ids,
+                    "class_names": tf.gather(tf.constant(class_names, tf.string), ids)}
+
+        n_members, num_classes = len(self.members), len(self.class_names)
+
+        @tf.function(input_signature=[image_spec])
+        def serve_members(images):
+            # Each member's own probabilities, in metadata "members" order: what the
+            # robustness evaluation compares the ensemble with.
+            x = tf.convert_to_tensor(images, tf.float32)
+            p = tf.cond(tf.shape(x)[0] > 0,
+                        lambda: tf.stack([m(x, training=False) for m in self.layer.members],
+                                         axis=1),
+                        lambda: tf.zeros([0, n_members, num_classes], tf.float32))
+            return {"member_probabilities": p}
+
+        root = tf.train.Checkpoint()
+        root.__call__ = call_fn
+        root.serving_default = serving_default
+        root.serve_bytes = serve_bytes
+        root.serve_members = serve_members
+        root.variables = self.variables()
+        root.trainable_variables = self.trainable_variables()
+        root.regularization_losses = self.regularization_losses()
+        signatures = {SERVING_SIGNATURE: serving_default.get_concrete_function(),
+                      BYTES_SIGNATURE: serve_bytes.get_concrete_function(),
+                      MEMBERS_SIGNATURE: serve_members.get_concrete_function()}
+        return root, signatures
+
+
+def _loss_fn(fn):
+    return tf.function(lambda: fn(), input_signature=[])
+
+
+def decode_image(data) -> tf.Tensor:
+    """Encoded JPEG/PNG/BMP/GIF bytes (a string scalar) -> float32 [H, W, 3] in [0, 1].
+
+    Grey and RGBA become RGB (alpha dropped); a GIF gives its first frame. Raises
+    tf.errors.InvalidArgumentError (when run) for bytes that are not such an image.
+    """
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    # uint8 / 255 as Task.dataset does, so a decoded file gives the pixels training saw.
+    return tf.cast(image, tf.float32) / 255.0
+
+
+def _tf_var(v):
+    return v.value if isinstance(v, keras.Variable) else v
+
+
+def _unique(variables):
+    seen, out = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _all_layers(model):
+    stack, out = list(getattr(model, "layers", [])), []
+    while stack:
+        layer = stack.pop(0)
+        out.append(layer)
+        stack.extend(getattr(layer, "layers", []))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The reload check
+# ---------------------------------------------------------------------------------------------
+
+def max_abs_difference(reference: Callable, candidate: Callable, images) -> float:
+    """max |reference(images) - candidate(images)| over every probability, >= 0 (a pure
+    function of the two callables' outputs).
+
+    Both callables take the float32 batch `images` [N, H, W, 3] and return [N, C] (a tensor,
+    an array, or a dict with a "probabilities" entry). Different shapes or any non-finite
+    value count as infinite; an empty output as 0.
+    """
+    def probs(fn):
+        out = fn(images)
+        if isinstance(out, dict):
+            out = out["probabilities"]
+        return np.asarray(out, np.float64)
+
+    a, b = probs(reference), probs(candidate)
+    if a.shape != b.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("inf")
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def check_reload(reference: Callable, candidates: dict, images, *,
+                 tolerance: float = RELOAD_TOLERANCE) -> float:
+    """The largest `max_abs_difference` of any of `candidates` ({name: callable}) from
+    `reference` on `images`. Raises RunError above `tolerance`, naming the entry point that
+    differs and by how much."""
+    worst, worst_name = 0.0, None
+    for name, fn in candidates.items():
+        diff = max_abs_difference(reference, fn, images)
+        if not diff <= worst:
+            worst, worst_name = diff, name
+    if not worst <= tolerance:
+        raise RunError(f"the reloaded SavedModel's {worst_name} differs from the in-memory "
+                       f"ensemble by max |dp| = {worst:.3g} (> {tolerance:g}); the export was "
+                       "deleted. This points to a TensorFlow save/load problem: try again, "
+                       "and report it with `hubensemble --version` if it persists")
+    return worst
+
+
+def _reload(path):
+    """tf.saved_model.load of the written folder (a seam of its own, so a test can hand the
+    reload check a model that differs)."""
+    return tf.saved_model.load(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+def _check_target(out_dir: str) -> None:
+    """RunError unless `out_dir` is absent, empty, or an earlier hubensemble export."""
+    if not os.path.exists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise RunError(f"{out_dir} exists and is a file; choose another --out folder")
+    if os.listdir(out_dir) and not is_export(out_dir):
+        raise RunError(f"{out_dir} exists and is not an export made by hubensemble; refusing "
+                       "to replace it: choose another --out folder, or delete it first")
+
+
+def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out_dir, *,
+                check_images, metadata: dict | None = None,
+                tolerance: float = RELOAD_TOLERANCE) -> float:
+    """Writes the ensemble of `members` as a SavedModel at `out_dir` and checks it; returns
+    the reload check's max |dp| (in [0, `tolerance`]).
+
+    The SavedModel (signatures serving_default, serve_bytes, serve_members and the reusable
+    `__call__`) and its metadata asset (`metadata` plus format, class_names, num_classes and
+    reload_check) are written to a temp folder beside `out_dir` (fileio.temp_dir_for),
+    reloaded with tf.saved_model.load and compared with the in-memory ensemble on
+    `check_images` (float32 [N, H, W, 3] in [0, 1]) through serving_default and __call__.
+    Only an export within `tolerance` is put in place (fileio.replace_dir: an earlier export
+    there is replaced, never left half-written). Raises RunError when the reloaded model
+    differs by more (the temp folder is deleted) or when `out_dir` is a file or a non-empty
+    folder that is not a hubensemble export; HubensembleError when the members' output width
+    is not len(class_names).
+    """
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    _check_target(out_dir)
+    module = EnsembleModule(members, class_names)
+    check_images = tf.convert_to_tensor(np.asarray(check_images, np.float32))
+    expected = module.probabilities(check_images).numpy()
+    if expected.ndim != 2 or expected.shape[1] != len(module.class_names):
+        raise HubensembleError(f"the members output {expected.shape[1:]} values per image but "
+                               f"there are {len(module.class_names)} class names")
+    root, signatures = module.saveable_root()
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    # Temp folders of exports whose process died (killed mid-save) go first.
+    fileio.remove_stale_temp_dirs(out_dir)
+    tmp = fileio.temp_dir_for(out_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tf.saved_model.save(root, tmp, signatures=signatures)
+        meta = dict(metadata or {})
+        meta.update(format=EXPORT_FORMAT, format_version=EXPORT_FORMAT_VERSION,
+                    class_names=module.class_names, num_classes=len(module.class_names))
+        atomic_write_json(metadata_path(tmp), meta)
+        loaded = _reload(tmp)
+        serve = loaded.signatures[SERVING_SIGNATURE]
+        diff = check_reload(
+            lambda x: expected,
+            {SERVING_SIGNATURE: lambda x: serve(images=x)["probabilities"],
+             "__call__": lambda x: loaded(x, training=False)},
+            check_images, tolerance=tolerance)
+        meta["reload_check"] = {"max_abs_diff": diff, "tolerance": tolerance,
+                                "images": int(check_images.shape[0])}
+        atomic_write_json(metadata_path(tmp), meta)
+        fileio.replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return diff

@@ -1,0 +1,347 @@
+"""The export stage: ensemble.json + its candidates -> members rebuilt or retrained -> export."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+from hubensemble import candidate, fileio
+from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line
+from hubensemble.export.layers import normalise_weights
+from hubensemble.export.saved import ExportMember, _check_target, save_export
+from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
+                                 versions)
+
+log = logging.getLogger(__name__)
+
+#: Validation images the reload check compares on.
+CHECK_BATCH = 32
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """What `export_ensemble` wrote (also recorded in run.json under "export").
+
+    `path`: the export folder (absolute). `members`: per exported member the metadata
+    asset's entry (trial, module, handle, weight normalised to sum 1 over the members,
+    hparams, seed, eval_size, input_size, value_range, source). `skipped`: members left out
+    by `skip_missing`, as {"trial", "module", "reason"}. `max_abs_diff`: the reload check's
+    largest probability difference, in [0, RELOAD_TOLERANCE]. `class_names`: the C output
+    classes in order. `retrain_full`: whether members were retrained on train + val.
+    `seconds`: wall time of the stage.
+    """
+
+    path: str
+    members: list
+    skipped: list
+    max_abs_diff: float
+    class_names: list
+    retrain_full: bool
+    seconds: float
+
+    def to_json(self) -> dict:
+        """The record as a JSON-able dict (what run.json's "export" section holds)."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class _Plan:
+    index: int
+    entry: dict                 # the member's entry of ensemble.json
+    cand: candidate.Candidate   # its candidate folder, read through trial.json
+    spec: object                # ModuleSpec
+    how: str                    # "weights" | "retrain" | "retrain_full"
+    weights_file: str | None = None
+
+    @property
+    def record(self) -> dict:
+        return self.cand.record
+
+
+class _StepBar(keras.callbacks.Callback):
+    def __init__(self, bar):
+        super().__init__()
+        self.bar = bar
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+
+
+def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = False,
+                    skip_missing: bool = False, strategy=None, task=None,
+                    progress: bool = True) -> ExportResult:
+    """Rebuilds the members of RUN/ensemble.json and writes them as one SavedModel
+    (paper 2.3: the ensemble is the weighted average of its members' probabilities).
+
+    Every member is read through its candidate record (`hubensemble.candidate`), built with
+    tune.build_classifier from its catalogue entry in run.json and loads the weights its
+    trial.json names. A member tuned with ``--keep-weights none`` (``"weights": null``) is
+    retrained from its recorded hyperparameters, seed and profile with tune.fit_member. With
+    `retrain_full` every member is first retrained on train + validation with its own
+    hyperparameters (paper 2.3: before testing); its composition and weight stay those
+    chosen on validation. The SavedModel is written by `save_export` (reload check included).
+
+    `out_dir` defaults to RUN/export. `strategy` (a tf.distribute.Strategy) is used for
+    retraining. `task` is the run's Task when the caller has it (else it is loaded again
+    from run.json and checked against the run's fingerprint). Records the result in
+    run.json under "export" and returns it.
+
+    Raises RunError when ensemble.json is missing or lists no members, a member's candidate
+    has no trial.json or is not "ok", its module has no catalogue entry in run.json, its
+    recorded weights file is missing or unreadable (with `skip_missing` such a member is left
+    out instead, with a warning, and the other weights renormalised to sum 1), retraining
+    fails, or no member is left; and as `save_export` does.
+    """
+    from hubensemble.ensemble import read_ensemble
+    from hubensemble.rundir import Run
+
+    start = time.time()
+    run = Run(run_dir)
+    out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
+    _check_target(out_dir)
+    ensemble = read_ensemble(run.path)
+    entries = list(ensemble.get("members") or [])
+    if not entries:
+        raise RunError(f"{run.ensemble_json} lists no members; run `hubensemble ensemble "
+                       f"--run {run.path}` again")
+    meta = run.meta()
+    task = run.task(task)
+    specs = meta.get("modules") or {}
+
+    plans, skipped = [], []
+    for i, entry in enumerate(entries):
+        plan, reason = _plan_member(run, i, entry, specs, retrain_full=retrain_full)
+        if reason is None:
+            plans.append(plan)
+            continue
+        if not skip_missing:
+            raise RunError(f"{reason}; re-run `hubensemble tune --run {run.path}` for it "
+                           f"(delete RUN/candidates/{entry.get('trial')} first), or pass "
+                           "--skip-missing to export the ensemble without it")
+        log.warning("%s; leaving it out of the export (--skip-missing)", reason)
+        skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
+                        "reason": reason})
+
+    # Retraining first: fit_member resets Keras' session state, which must not happen
+    # between building the members that go into one model.
+    retrained = {}
+    work = tempfile.mkdtemp(prefix=fileio.TEMP_MARKER + "export-weights-")
+    try:
+        for plan in plans:
+            if plan.how != "weights":
+                retrained[plan.index] = _retrain(plan, task, strategy=strategy,
+                                                 progress=progress, folder=work, meta=meta)
+        members = []
+        for plan in plans:
+            weights_file = retrained.get(plan.index, plan.weights_file)
+            classifier, reason = _build_member(plan, task, weights_file)
+            if classifier is None:
+                if not skip_missing:
+                    raise RunError(f"{reason}; re-run `hubensemble tune --run {run.path}` for "
+                                   f"it (delete RUN/candidates/{plan.entry.get('trial')} "
+                                   "first), or pass --skip-missing to export without it")
+                log.warning("%s; leaving it out of the export (--skip-missing)", reason)
+                skipped.append({"trial": plan.entry.get("trial"),
+                                "module": plan.entry.get("module"), "reason": reason})
+                continue
+            members.append(_export_member(plan, classifier, task, meta))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not members:
+        raise RunError("no member of the ensemble could be rebuilt "
+                       f"({'; '.join(s['reason'] for s in skipped)})")
+    weights = normalise_weights([m.weight for m in members], len(members))
+    for m, w in zip(members, weights):
+        m.weight = w
+        m.info["weight"] = w
+    if skipped:
+        log.warning("exporting %d of %d members; weights renormalised to sum to 1",
+                    len(members), len(entries))
+
+    metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full)
+    diff = save_export(members, task.class_names, out_dir,
+                       check_images=check_batch(task), metadata=metadata)
+    result = ExportResult(path=os.path.abspath(out_dir), members=[m.info for m in members],
+                          skipped=skipped, max_abs_diff=diff,
+                          class_names=list(task.class_names), retrain_full=bool(retrain_full),
+                          seconds=time.time() - start)
+    run.update(export={**result.to_json(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return result
+
+
+def _plan_member(run, index, entry, specs, *, retrain_full):
+    """(_Plan, None) or (None, reason the member cannot be used)."""
+    from hubensemble.catalogue import ModuleSpec
+
+    trial = entry.get("trial")
+    module = entry.get("module")
+    who = f"member {index} (trial {trial!r}, module {module!r})"
+    folder = run.candidates / str(trial)
+    cand, why = candidate.inspect(folder)
+    if cand is None:
+        return None, f"{who}: {folder}: {why}"
+    if cand.status != "ok":
+        return None, f"{who}: its candidate has status {cand.status!r}"
+    if module not in specs:
+        raise RunError(f"{who}: run.json has no catalogue entry for module {module!r}; run "
+                       f"`hubensemble rank` on {run.path} again")
+    spec = ModuleSpec.from_json(specs[module])
+    if cand.problems:
+        # The candidate is incomplete by the one rule (`Candidate.problems`): say so. The
+        # export itself needs only the weights, checked below (or none when retraining).
+        log.warning("%s: candidate %s is incomplete (%s)", who, folder, "; ".join(cand.problems))
+    if retrain_full:
+        return _Plan(index, entry, cand, spec, "retrain_full"), None
+    path = cand.weights_path
+    if path is None:
+        return _Plan(index, entry, cand, spec, "retrain"), None
+    if not path.is_file():
+        return None, f"{who}: its weights file {path} is missing"
+    try:
+        # Open it now so a broken file fails the export before any member is retrained.
+        import h5py
+
+        with h5py.File(path, "r"):
+            pass
+    except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
+        return None, f"{who}: its weights file {path} is unreadable ({first_line(e)})"
+    return _Plan(index, entry, cand, spec, "weights", str(path)), None
+
+
+def _trial_profile(record, meta):
+    from hubensemble.hyperrule import Profile, get_profile
+
+    name = record.get("profile") or (meta.get("tune") or {}).get("profile", {}).get("name")
+    with contextlib.suppress(HubensembleError):
+        return get_profile(name)
+    # A custom profile: its full record is in run.json's tune section.
+    tune_meta = meta.get("tune") or {}
+    sweeps = list((tune_meta.get("sweeps") or {}).values()) + [tune_meta]
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    for sweep in sweeps:
+        prof = (sweep or {}).get("profile")
+        if isinstance(prof, dict) and prof.get("name") == name:
+            return Profile(**{k: v for k, v in prof.items() if k in fields})
+    raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "
+                   "neither built in nor recorded in run.json; it cannot be retrained")
+
+
+def _retrain(plan, task, *, strategy, progress, folder, meta):
+    """Retrains a member with its recorded hyperparameters; returns its weights file."""
+    from hubensemble import tune
+    from hubensemble.hyperrule import HParams
+
+    record = plan.record
+    hparams = HParams.from_json(record["hparams"])
+    profile = _trial_profile(record, meta)
+    splits = ("train", "val") if plan.how == "retrain_full" else ("train",)
+    trial = record.get("trial")
+    what = "train + val" if plan.how == "retrain_full" else "train (weights were not kept)"
+    callbacks, bar = [], None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=hparams.steps, desc=f"retrain {trial} on {what}", unit="step",
+                   dynamic_ncols=True)
+        callbacks.append(_StepBar(bar))
+    try:
+        model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
+                                splits=splits, callbacks=callbacks)
+    except (tune.TrialFailed, ModuleLoadError) as e:
+        raise RunError(f"retraining member {plan.index} (trial {trial!r}) failed: {e}") from e
+    finally:
+        if bar is not None:
+            bar.close()
+    path = os.path.join(folder, f"{plan.index}.weights.h5")
+    model.save_weights(path)
+    return path
+
+
+def _build_member(plan, task, weights_file):
+    """(classifier, None) or (None, reason the weights cannot be loaded)."""
+    from hubensemble import tune
+    from hubensemble.hyperrule import HParams
+
+    hparams = HParams.from_json(plan.record["hparams"])
+    try:
+        classifier = tune.build_classifier(plan.spec, task.num_classes, dropout=hparams.dropout,
+                                           name=f"classifier_{plan.index}")
+    except ModuleLoadError as e:
+        raise RunError(f"member {plan.index} (trial {plan.record.get('trial')!r}): its module "
+                       f"cannot load: {e}") from e
+    try:
+        classifier.load_weights(weights_file)
+    except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types for a bad file
+        return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
+                      f"{plan.entry.get('module')!r}): its weights file {weights_file} cannot "
+                      f"be loaded ({type(e).__name__}: {first_line(e)})")
+    return classifier, None
+
+
+def _export_member(plan, classifier, task, meta):
+    from hubensemble import tune
+
+    record = plan.record
+    size = record.get("eval_size")
+    if not size:
+        size = tune.eval_size(task, plan.spec, _trial_profile(record, meta))
+    source = {"weights": "tuned weights", "retrain": "retrained on train (weights not kept)",
+              "retrain_full": "retrained on train + val"}[plan.how]
+    info = {"trial": record.get("trial"), "module": plan.spec.name, "handle": plan.spec.handle,
+            "weight": float(plan.entry.get("weight", 1.0)), "hparams": record.get("hparams"),
+            "seed": record.get("seed"), "eval_size": int(size),
+            "input_size": list(plan.spec.input_size) if plan.spec.input_size else None,
+            "value_range": plan.spec.value_range, "source": source}
+    return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info)
+
+
+def check_batch(task, n: int = CHECK_BATCH) -> np.ndarray:
+    """The reload check's images: up to `n` validation images (training images when there is
+    no validation split), float32 [<= n, H, W, 3] in [0, 1]; images of mixed sizes are
+    resized to the task's median size."""
+    split = "val" if task.val is not None else "train"
+    data = task.split(split)
+    size = None if data.same_size else task.image_size
+    ds = task.dataset(split, batch_size=n, image_size=size, cache=False)
+    images, _ = next(iter(ds))
+    return images.numpy()
+
+
+def _metadata(ensemble, members, skipped, task, *, retrain_full):
+    notes = []
+    if retrain_full:
+        notes.append("the members were retrained on train + val after selection, so the "
+                     "validation metrics describe the members before retraining")
+    if skipped:
+        notes.append(f"{len(skipped)} member(s) were left out (--skip-missing); the metrics "
+                     "describe the ensemble with them")
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint},
+        "objective": ensemble.get("objective"),
+        "members": [m.info for m in members],
+        # The best single candidate on validation (with the ce objective the greedy's first
+        # pick, so always a member): robustness evaluation compares the ensemble with it.
+        "best_single": ((ensemble.get("val") or {}).get("best_single") or {}).get("trial"),
+        "skipped": skipped,
+        "retrain_full": bool(retrain_full),
+        "metrics": {"val": ensemble.get("val"), "test": ensemble.get("test"),
+                    "source": "RUN/ensemble.json", "notes": notes},
+        "inputs": {
+            SERVING_SIGNATURE: "images: float32 [N, H, W, 3] in [0, 1], any H and W",
+            BYTES_SIGNATURE: "image_bytes: string [N], encoded JPEG/PNG/BMP/GIF",
+            MEMBERS_SIGNATURE: "images: as serving_default",
+        },
+        "outputs": {"probabilities": "float32 [N, C]", "class_ids": "int64 [N]",
+                    "class_names": f"string [N] ({BYTES_SIGNATURE} only)",
+                    "member_probabilities": f"float32 [N, M, C] ({MEMBERS_SIGNATURE} only)"},
+        "versions": versions(),
+    }

@@ -1,0 +1,27 @@
+"""The run report: RUN/report.md and a self-contained RUN/report.html with embedded plots.
+
+The sub-modules, one concern each:
+
+* `runfiles` — what the report reads from a run directory (candidates through
+  `hubensemble.candidate`, metrics through `hubensemble.metrics`) and the numbers derived
+  from it (kNN score vs fine-tuned accuracy, Spearman's rho);
+* `sections` — what each section says; `figures` — the matplotlib plots;
+* `render` — the document model and its Markdown / HTML renderers;
+* `write` — `write_report` and the demo's `summary_table`.
+
+Every public name is importable from ``hubensemble.report`` as before the split.
+"""
+
+from hubensemble.report.figures import RELIABILITY_BINS, reliability
+from hubensemble.report.render import (FIGURES_DIR, Bullets, Figure, Section, Table,
+                                       render_html, render_markdown)
+from hubensemble.report.runfiles import RunFiles, knn_vs_finetuned, load_run, spearman
+from hubensemble.report.sections import SHORT_REASON, build_sections
+from hubensemble.report.write import FIGURE_NAMES, summary_table, write_report
+
+__all__ = [
+    "FIGURES_DIR", "FIGURE_NAMES", "RELIABILITY_BINS", "SHORT_REASON", "Bullets", "Figure",
+    "RunFiles", "Section", "Table", "build_sections", "knn_vs_finetuned", "load_run",
+    "reliability", "render_html", "render_markdown", "spearman", "summary_table",
+    "write_report",
+]

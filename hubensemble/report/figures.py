@@ -1,0 +1,170 @@
+"""The report's figures: matplotlib plots as PNG bytes, and the reliability diagram's bins."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from hubensemble import metrics
+
+#: Equal-width confidence bins of the reliability diagrams (metrics.ECE_BINS, Guo et al. 2017).
+RELIABILITY_BINS = metrics.ECE_BINS
+
+
+def reliability(probs, y, bins=RELIABILITY_BINS) -> dict:
+    """The reliability diagram's numbers of probabilities [N, C] against labels [N].
+
+    Per equal-width confidence bin ((lo, hi], a confidence of 0 in the first: the bins of
+    metrics.ece, Guo et al. 2017): "count" (float64 [bins]), "accuracy" and "confidence"
+    (float64 [bins] in [0, 1], NaN for empty bins), and "edges" (float64 [bins + 1], 0 to 1).
+    Raises ValueError when the shapes do not fit or a label is outside [0, C).
+    """
+    probs, y = metrics.check_probs_labels(probs, y)
+    conf = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, int(bins) + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, int(bins) - 1)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.bincount(which, weights=correct, minlength=bins) / count
+        mean_conf = np.bincount(which, weights=conf, minlength=bins) / count
+    return {"count": count, "accuracy": acc, "confidence": mean_conf, "edges": edges}
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures (matplotlib's Agg canvas directly: no pyplot, no global backend switch)
+# ---------------------------------------------------------------------------------------------
+
+def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    # No "Software" / date metadata: the same run gives byte-identical figures.
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def plot_knn(points, rho, metric, members) -> bytes:
+    """PNG: scatter of `points` [(module, proxy score, best fine-tuned val accuracy)], the
+    modules in `members` (the ensemble's) in orange, Spearman `rho` (None: undefined) in
+    the title; `metric` names the proxy."""
+    fig = _figure(6.4, 4.4)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, x, y in points:
+        chosen = name in members
+        ax.scatter([x], [y], s=46 if chosen else 30, marker="o",
+                   color="tab:orange" if chosen else "tab:blue", edgecolors="black",
+                   linewidths=0.5, zorder=3)
+        ax.annotate(name if len(name) <= 24 else name[:23] + "…", (x, y), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.margins(x=0.15, y=0.1)  # room for the names
+    ax.set_xlabel(f"{metric} proxy score on train (ranking.json)")
+    ax.set_ylabel("best fine-tuned validation accuracy")
+    text = "undefined" if rho is None else f"{rho:.3f}"
+    ax.set_title(f"kNN proxy vs fine-tuned accuracy: Spearman ρ = {text} "
+                 f"({len(points)} modules)", fontsize=10)
+    ax.grid(alpha=0.3)
+    if members:
+        from matplotlib.lines import Line2D
+
+        ax.legend(handles=[Line2D([], [], marker="o", ls="", color="tab:orange",
+                                  markeredgecolor="black", label="in the ensemble"),
+                           Line2D([], [], marker="o", ls="", color="tab:blue",
+                                  markeredgecolor="black", label="not in the ensemble")],
+                  fontsize=8, loc="best")
+    return _png(fig)
+
+
+def plot_curve(curve, size, single) -> bytes:
+    """PNG: validation cross-entropy and accuracy vs greedy ensemble size (ensemble.json's
+    `curve` [{"size", "ce", "accuracy"}]), the chosen `size` dashed, the best single
+    candidate's val metrics (`single` {"nll", "accuracy"} or None) dotted."""
+    sizes = [int(c["size"]) for c in curve]
+    fig = _figure(9.0, 3.6)
+    for i, (key, label) in enumerate((("ce", "validation cross-entropy"),
+                                      ("accuracy", "validation accuracy"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.plot(sizes, [c[key] for c in curve], marker="o", color="tab:blue",
+                label="greedy ensemble")
+        ax.axvline(size, color="tab:red", ls="--", lw=1, label=f"chosen size {size}")
+        if single is not None and single.get("nll" if key == "ce" else "accuracy") is not None:
+            ax.axhline(single["nll" if key == "ce" else "accuracy"], color="gray", ls=":",
+                       label="best single member")
+        ax.set_xlabel("ensemble size (greedy picks)")
+        ax.set_ylabel(label)
+        ax.set_xticks(sizes if len(sizes) <= 20 else sizes[::max(1, len(sizes) // 10)])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_reliability(panels) -> bytes:
+    """PNG: one reliability diagram (RELIABILITY_BINS bins, ECE in the title) per panel
+    (title, probabilities [N, C], labels [N])."""
+    fig = _figure(4.2 * len(panels), 4.2)
+    for i, (title, probs, y) in enumerate(panels):
+        rel = reliability(probs, y)
+        edges = rel["edges"]
+        centres = (edges[:-1] + edges[1:]) / 2
+        width = edges[1] - edges[0]
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        filled = rel["count"] > 0
+        ax.bar(centres[filled], rel["accuracy"][filled], width=width * 0.95,
+               color="tab:blue", alpha=0.8, edgecolor="black", linewidth=0.4,
+               label="accuracy")
+        acc, conf = rel["accuracy"][filled], rel["confidence"][filled]
+        ax.hlines(conf, centres[filled] - width * 0.47, centres[filled] + width * 0.47,
+                  colors="tab:red", linewidth=2.2, label="mean confidence", zorder=3)
+        for cx, top, n in zip(centres[filled], np.maximum(acc, conf), rel["count"][filled]):
+            ax.text(cx, min(top + 0.01, 0.97), f"{int(n)}", ha="center", va="bottom",
+                    fontsize=6, color="#444")
+        ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (max probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{title}\nECE {metrics.ece(probs, y, RELIABILITY_BINS):.4f}", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_robustness(rob) -> bytes:
+    """PNG: accuracy per condition (clean, then each corruption averaged over severities) of
+    the ensemble and, when evaluated, the best single member (`rob`: robustness.json)."""
+    groups = ["clean"] + list(rob.get("corruptions") or {})
+    has_single = rob["clean"].get("best_single") is not None
+
+    def acc(name, model):
+        if name == "clean":
+            e = rob["clean"][model]
+            return e["accuracy"] if e else np.nan
+        vals = [s[model]["accuracy"] for s in rob["corruptions"][name].values() if s[model]]
+        return float(np.mean(vals)) if vals else np.nan
+
+    x = np.arange(len(groups))
+    width = 0.38 if has_single else 0.6
+    fig = _figure(max(5.5, 1.1 * len(groups) + 2), 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.bar(x - (width / 2 if has_single else 0), [acc(g, "ensemble") for g in groups], width,
+           label="ensemble", color="tab:blue")
+    if has_single:
+        ax.bar(x + width / 2, [acc(g, "best_single") for g in groups], width,
+               label="best single member", color="tab:gray")
+    ax.set_xticks(x)
+    ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"{rob.get('split', 'test')} accuracy (mean over severities)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

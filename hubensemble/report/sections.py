@@ -1,0 +1,413 @@
+"""The report's sections: what each says about a run, built from the run's files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from hubensemble import ensemble as ens
+from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
+                                        plot_robustness)
+from hubensemble.report.render import Bullets, Figure, Section, Table
+from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
+                                         load_run, spearman)
+
+#: Longest failure reason shown in a table cell (the full text is in the failures section).
+SHORT_REASON = 90
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+# ---------------------------------------------------------------------------------------------
+
+def _f(value, digits=4) -> str:
+    if value is None:
+        return "–"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(v):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def _seconds(value) -> str:
+    if value is None:
+        return "–"
+    s = float(value)
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {s % 60:04.1f} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def _n(count, word) -> str:
+    """'1 member', '3 members'."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _short(text, limit=SHORT_REASON) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _compact(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "none"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+def _members(files):
+    return list((files.ensemble or {}).get("members") or [])
+
+
+def _overview(files) -> Section:
+    task = files.task
+    sec = Section("Overview")
+    items = [f"Run directory: `{files.path}`"]
+    if files.meta.get("created"):
+        items.append(f"Started: {files.meta['created']}; report written "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+    if task:
+        items.append(f"Task: {task.get('name')} ({task.get('num_classes')} classes)")
+    if files.ranking is not None:
+        items.append(f"Ranked {len(files.ranking.rows)} modules "
+                     f"({len(files.ranking.failed_rows)} failed), selected "
+                     f"{len(files.ranking.selected)}")
+    if files.candidates or files.failed:
+        items.append(f"Fine-tuned candidates: {len(files.candidates)} usable, "
+                     f"{len(files.failed)} failed, {len(files.skipped)} skipped")
+    if files.ensemble:
+        members = _members(files)
+        items.append(f"Ensemble: {_n(len(members), 'member')} chosen by greedy selection on "
+                     f"validation {files.ensemble.get('objective', 'ce')}")
+        test = files.ensemble.get("test")
+        if test and test.get("best_single"):
+            e, b = test["ensemble"], test["best_single"]
+            items.append(f"Test accuracy {_f(e['accuracy'])} (ensemble) vs "
+                         f"{_f(b['accuracy'])} (best single); NLL {_f(e['nll'])} vs "
+                         f"{_f(b['nll'])}")
+    export = _export_path(files)
+    if export:
+        items.append(f"Export (SavedModel): `{export}`")
+    sec.add(Bullets(items))
+    if files.meta.get("_error"):
+        sec.add(files.meta["_error"])
+    return sec
+
+
+def _export_path(files):
+    recorded = (files.meta.get("export") or {}).get("path")
+    if recorded and os.path.exists(recorded):
+        return recorded
+    default = files.path / "export"
+    return str(default) if (default / "saved_model.pb").exists() else recorded
+
+
+def _data_section(files) -> Section:
+    sec = Section("Data")
+    data = files.meta.get("data") or {}
+    task = data.get("task") or {}
+    if not task:
+        return sec.add(f"run.json records no data: run `{files.cmd('rank')}` (or "
+                       f"`{files.cmd('fit')}`).")
+    args = data.get("args") or {}
+    sizes = task.get("sizes") or {}
+    names = list(task.get("class_names") or [])
+    shown = ", ".join(map(str, names[:20])) + (f", … ({len(names)} in all)"
+                                               if len(names) > 20 else "")
+    size = task.get("image_size")
+    rows = [["name", task.get("name")], ["source", task.get("source")],
+            ["data spec", f"`{args.get('spec')}`" if args.get("spec") else "–"],
+            ["examples", ", ".join(f"{s} {sizes.get(s) if sizes.get(s) is not None else '–'}"
+                                   for s in ("train", "val", "test"))],
+            ["classes", f"{task.get('num_classes')}: {shown}"],
+            ["image size", (f"{size[0]}x{size[1]}" if size else "–")
+             + ("" if task.get("same_size", True) else " (median; sizes vary)")],
+            ["synthetic / flips", f"{task.get('synthetic')} / {task.get('flip')}"],
+            ["fingerprint", f"`{str(task.get('fingerprint', ''))[:16]}…`"]]
+    if task.get("skipped"):
+        rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
+                     f"{_short(': '.join(map(str, task['skipped'][0])))})"])
+    return sec.add(Table(["", "value"], rows))
+
+
+def _ranking_section(files) -> Section:
+    sec = Section("Ranking")
+    r = files.ranking
+    if r is None:
+        return sec.add(files.ranking_note)
+    rule = ", ".join(f"{k}={v}" for k, v in r.selection.items() if k != "rule")
+    sec.add(f"{len(r.rows)} modules scored by `{r.metric}` (k = {r.k}) on {r.examples} "
+            f"training examples, best first; selection rule {r.selection.get('rule', '?')}"
+            f"{' (' + rule + ')' if rule else ''}: {len(r.selected)} selected (✓).")
+    chosen = set(r.selected)
+    rows = []
+    rank = 0
+    for row in r.rows:
+        ok = row.get("status") == "ok"
+        rank += ok
+        status = "ok" if ok else f"failed ({row.get('stage') or 'error'}): " \
+                                 f"{_short(row.get('reason'))}"
+        rows.append([rank if ok else "–", row["name"], row.get("family") or "–",
+                     _f(row.get("score")), row.get("dim") or "–", status,
+                     "✓" if row["name"] in chosen else ""])
+    return sec.add(Table(["rank", "module", "family", r.metric, "dim", "status", "selected"],
+                         rows))
+
+
+def _knn_section(files, figures) -> Section:
+    sec = Section("kNN proxy vs fine-tuned accuracy")
+    if files.ranking is None:
+        return sec.add(files.ranking_note)
+    if not files.candidates:
+        return sec.add(files.candidates_note)
+    points = knn_vs_finetuned(files)
+    if not points:
+        return sec.add("No ranked module has a usable fine-tuned candidate, so there is "
+                       "nothing to compare.")
+    rho = spearman([p[1] for p in points], [p[2] for p in points])
+    if rho is None:
+        why = (f"only {len(points)} module(s) were fine-tuned; a rank correlation needs at "
+               "least 3" if len(points) < 3 else "one of the two scores is the same for "
+               "every module")
+        corr = f"Spearman ρ is undefined: {why}."
+    else:
+        corr = (f"Spearman ρ = {rho:.3f} over {len(points)} modules (1: the proxy orders the "
+                "modules exactly as fine-tuning does; 0: no relation).")
+    sec.add(f"Each point is a module: x = its {files.ranking.metric} score from the ranking, "
+            f"y = the best validation accuracy among its fine-tuned candidates. {corr}")
+    members = {m.get("module") for m in _members(files)}
+    png = plot_knn(points, rho, files.ranking.metric, members)
+    figures.append(Figure("knn_vs_finetuned", png,
+                          f"kNN proxy vs fine-tuned validation accuracy (Spearman ρ = "
+                          f"{'undefined' if rho is None else f'{rho:.3f}'})"))
+    sec.add(figures[-1])
+    sec.add(Table(["module", f"{files.ranking.metric} score", "best val accuracy"],
+                  [[n, _f(x), _f(y)] for n, x, y in points]))
+    return sec
+
+
+def _curve_section(files, figures) -> Section:
+    sec = Section("Ensemble size")
+    e = files.ensemble
+    if e is None:
+        return sec.add(files.ensemble_note)
+    curve = list(e.get("val_curve") or [])
+    size = int(e.get("size") or len(_members(files)) or 0)
+    if not curve:
+        return sec.add("ensemble.json has no validation curve.")
+    best = (e.get("val") or {}).get("best_single")
+    sec.add(f"Greedy forward selection (Caruana et al., 2004) over {e.get('n_candidates', '?')} "
+            f"candidates, objective validation {e.get('objective', 'ce')}, budget "
+            f"{e.get('budget', '?')} picks ({'with' if e.get('with_replacement') else 'without'}"
+            f" replacement). Each step adds the candidate that most improves the averaged "
+            f"probabilities; the size with the best objective was kept: {_n(size, 'pick')}, "
+            f"{_n(len(_members(files)), 'distinct member')}.")
+    figures.append(Figure("ensemble_curve", plot_curve(curve, size, best),
+                          f"Validation cross-entropy and accuracy vs ensemble size (chosen: "
+                          f"{size})"))
+    sec.add(figures[-1])
+    return sec
+
+
+def _test_panels(files):
+    """[(title, test probabilities, labels)] of the ensemble and the best single member, and
+    the reason when one cannot be drawn."""
+    e = files.ensemble
+    if files.y_test is None:
+        return [], "the run has no test labels (labels/test.npy)"
+    by_trial = {c.trial: c for c in files.candidates}
+    members = _members(files)
+    panels, notes = [], []
+    missing = [m["trial"] for m in members
+               if m["trial"] not in by_trial or by_trial[m["trial"]].test_probs is None]
+    if missing:
+        notes.append(f"the test probabilities of {', '.join(missing)} are not in candidates/")
+    else:
+        probs = np.stack([by_trial[m["trial"]].test_probs for m in members])
+        weights = {i: float(m.get("weight", 1.0)) for i, m in enumerate(members)}
+        panels.append(("ensemble", ens.ensemble_probs(probs, weights), files.y_test))
+    best = ((e.get("test") or {}).get("best_single") or {}).get("trial")
+    if best in by_trial and by_trial[best].test_probs is not None:
+        panels.append((f"best single ({best})", by_trial[best].test_probs, files.y_test))
+    elif best:
+        notes.append(f"the test probabilities of {best} are not in candidates/")
+    return panels, "; ".join(notes)
+
+
+def _test_section(files, figures) -> Section:
+    sec = Section("Best single member vs ensemble on test")
+    e = files.ensemble
+    if e is None:
+        return sec.add(files.ensemble_note)
+    test = e.get("test")
+    if not test:
+        why = e.get("test_missing") or "no test metrics were recorded"
+        return sec.add(f"No test metrics: {why}. The numbers below the ensemble curve are on "
+                       "validation only.")
+    rows = [[f"ensemble ({_n(len(_members(files)), 'member')})", _f(test["ensemble"]["accuracy"]),
+             _f(test["ensemble"]["nll"]), _f(test["ensemble"]["ece"])]]
+    b = test.get("best_single")
+    if b:
+        module = next((c.module for c in files.candidates if c.trial == b.get("trial")), "")
+        rows.append([f"best single: {b.get('trial')}" + (f" ({module})" if module else ""),
+                     _f(b["accuracy"]), _f(b["nll"]), _f(b["ece"])])
+    n = len(files.y_test) if files.y_test is not None else "?"
+    sec.add(f"On the {n} test examples (never used for any choice). The best single member "
+            "is the candidate with the best validation objective. NLL = mean cross-entropy "
+            f"(lower is better); ECE = expected calibration error over {RELIABILITY_BINS} "
+            "equal-width confidence bins (lower is better).")
+    sec.add(Table(["model", "accuracy", "NLL", "ECE"], rows))
+    panels, why = _test_panels(files)
+    if why:
+        sec.add(f"{'No' if not panels else 'Incomplete'} reliability diagram: {why}.")
+    if not panels:
+        return sec
+    figures.append(Figure("reliability", plot_reliability(panels),
+                          f"Reliability diagrams on test ({RELIABILITY_BINS} bins): bars = "
+                          "accuracy per confidence bin, red lines = the bin's mean "
+                          "confidence, numbers = examples in the bin, dashed = perfect "
+                          "calibration (bars reaching the red lines)"))
+    return sec.add(figures[-1])
+
+
+def _members_section(files) -> Section:
+    sec = Section("Ensemble members")
+    members = _members(files)
+    if not members:
+        return sec.add(files.ensemble_note or "The ensemble has no members.")
+    by_trial = {c.trial: c for c in files.candidates}
+    hparams = [dict(m.get("hparams") or {}) for m in members]
+    keys = list(dict.fromkeys(k for h in hparams for k in h))
+    varying = [k for k in keys if len({_compact(h.get(k)) for h in hparams}) > 1]
+    shared = [k for k in keys if k not in varying]
+    rows = []
+    for m, h in zip(members, hparams):
+        c = by_trial.get(m.get("trial"))
+        rows.append([m.get("trial"), m.get("module"), _f(m.get("weight"), 3),
+                     m.get("picks", "–"),
+                     _f(candidate_accuracy(files, c)) if c else "–",
+                     _f(candidate_ce(files, c)) if c else "–"]
+                    + [_compact(h.get(k)) for k in varying])
+    sec.add("Weight = the member's share of the greedy picks (the export averages the "
+            "members' probabilities with these weights).")
+    sec.add(Table(["trial", "module", "weight", "picks", "val accuracy", "val CE"] + varying,
+                  rows))
+    if shared:
+        same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
+        sec.add(f"Shared by every member: {same}.")
+    return sec
+
+
+def _robustness_section(files, figures) -> Section:
+    sec = Section("Robustness to corruptions")
+    rob = files.robustness
+    if rob is None:
+        return sec.add(files.robustness_note)
+    single = rob.get("best_single")
+    sec.add(f"The export evaluated on the {rob.get('split', 'test')} split ({rob.get('n')} "
+            f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
+            "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
+    if rob.get("best_single_missing"):
+        sec.add(f"Ensemble only: {rob['best_single_missing']}")
+    elif single:
+        sec.add(f"Best single member: {single.get('trial')} ({single.get('module')}).")
+    headers = ["condition", "severity", "ensemble acc", "single acc", "ensemble NLL",
+               "single NLL", "ensemble ECE", "single ECE"]
+
+    def row(label, sev, entry):
+        e, s = entry["ensemble"], entry.get("best_single")
+        return [label, sev, _f(e["accuracy"]), _f(s and s["accuracy"]), _f(e["nll"]),
+                _f(s and s["nll"]), _f(e["ece"]), _f(s and s["ece"])]
+
+    rows = [row("clean", "–", rob["clean"])]
+    for name, by_sev in (rob.get("corruptions") or {}).items():
+        rows += [row(name, sev, entry) for sev, entry in by_sev.items()]
+    if rob.get("mean_corrupted"):
+        rows.append(row("mean over corruptions", "", rob["mean_corrupted"]))
+    sec.add(Table(headers, rows))
+    if rob.get("corruptions"):
+        figures.append(Figure("robustness", plot_robustness(rob),
+                              "Accuracy under each corruption (mean over severities): "
+                              "ensemble vs best single member"))
+        sec.add(figures[-1])
+    return sec
+
+
+def _failures_section(files) -> Section:
+    sec = Section("What failed and why")
+    blocks = []
+    if files.ranking is not None and files.ranking.failed_rows:
+        blocks.append(f"Modules that could not be ranked ({len(files.ranking.failed_rows)}):")
+        blocks.append(Table(["module", "stage", "reason"],
+                            [[r["name"], r.get("stage") or "–", r.get("reason") or "–"]
+                             for r in files.ranking.failed_rows]))
+    if files.failed:
+        blocks.append(f"Fine-tuning trials that failed ({len(files.failed)}):")
+        blocks.append(Table(["trial", "module", "reason"],
+                            [[r.get("trial"), r.get("module") or "–",
+                              r.get("reason") or "no reason recorded"] for r in files.failed]))
+    if files.skipped:
+        blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
+        blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))
+    export_skipped = (files.meta.get("export") or {}).get("skipped") or []
+    if export_skipped:
+        blocks.append(f"Members left out of the export ({len(export_skipped)}):")
+        blocks.append(Bullets([_compact(s) for s in export_skipped]))
+    if not blocks:
+        blocks.append("Nothing failed.")
+    return sec.add(*blocks)
+
+
+def _stages_section(files) -> Section:
+    sec = Section("Time per stage")
+    stages = files.meta.get("stages") or {}
+    if not stages:
+        return sec.add("run.json records no stage timings (`hubensemble fit` records them).")
+    rows, total = [], 0.0
+    for name, info in stages.items():
+        info = info if isinstance(info, dict) else {"seconds": info}
+        s = info.get("seconds")
+        total += float(s or 0)
+        extra = ", ".join(f"{k} = {_compact(v)}" for k, v in info.items() if k != "seconds")
+        rows.append([name, _seconds(s), extra])
+    rows.append(["total", _seconds(total), ""])
+    return sec.add(Table(["stage", "time", "details"], rows))
+
+
+def _versions_section(files) -> Section:
+    sec = Section("Versions")
+    versions = files.meta.get("versions") or {}
+    if not versions:
+        return sec.add("run.json records no versions.")
+    return sec.add(Table(["package", "version"], [[k, v] for k, v in versions.items()]))
+
+
+def build_sections(run_dir) -> tuple[str, list, list]:
+    """(title, [Section], [Figure]) of a run's report; every part degrades to a note saying
+    what is missing and which command makes it. Raises RunError as `load_run` does."""
+    files = load_run(run_dir)
+    figures = []
+    name = files.task.get("name")
+    title = f"hubensemble report: {name}" if name else "hubensemble report"
+    sections = [_overview(files), _data_section(files), _ranking_section(files),
+                _knn_section(files, figures), _curve_section(files, figures),
+                _test_section(files, figures), _members_section(files),
+                _robustness_section(files, figures), _failures_section(files),
+                _stages_section(files), _versions_section(files)]
+    return title, sections, figures

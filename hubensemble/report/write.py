@@ -1,0 +1,98 @@
+"""Writing the report files (report.md, report_files/, report.html) and the demo's closing table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hubensemble import ensemble as ens
+from hubensemble.fileio import atomic_write_bytes, atomic_write_text
+from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
+from hubensemble.report.sections import _n, _seconds, build_sections
+
+#: The figures a report may have (RUN/report_files/<name>.png).
+FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "robustness")
+
+
+def write_report(run_dir) -> tuple[Path, Path]:
+    """Writes RUN/report.md (figures in RUN/report_files/) and the self-contained
+    RUN/report.html; returns their paths (report.md, report.html). Every file is written
+    atomically; a figure of an earlier report that no longer applies is deleted. Raises
+    RunError when `run_dir` is not a folder or holds neither run.json nor ranking.json.
+
+    Example::
+
+        from hubensemble.report import write_report
+
+        md, html = write_report("runs/digits")
+    """
+    from hubensemble.rundir import Run
+
+    run = Run(run_dir)
+    title, sections, figures = build_sections(run_dir)
+    folder = run.path / FIGURES_DIR
+    for fig in figures:
+        atomic_write_bytes(folder / f"{fig.name}.png", fig.png)
+    made = {f.name for f in figures}
+    for name in FIGURE_NAMES:  # a figure of an earlier report that no longer applies
+        stale = folder / f"{name}.png"
+        if name not in made and stale.exists():
+            stale.unlink()
+    atomic_write_text(run.report_md, render_markdown(title, sections))
+    atomic_write_text(run.report_html, render_html(title, sections))
+    return run.report_md, run.report_html
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo's closing table
+# ---------------------------------------------------------------------------------------------
+
+def summary_table(run_dir) -> str:
+    """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
+    from ensemble.json), ensemble size, time per stage, and where the export and the report
+    are — a few lines for the terminal. Raises RunError when ensemble.json is unreadable."""
+    from hubensemble.rundir import Run
+
+    run = Run(run_dir)
+    path = Path(run_dir)
+    meta = run.meta() if run.exists() else {}
+    lines = []
+    ensemble = None
+    if run.ensemble_json.exists():
+        ensemble = ens.read_ensemble(path)
+    test = (ensemble or {}).get("test")
+    if test:
+        b = test.get("best_single")
+        label = f"best single ({b['trial']})" if b else "best single"
+        width = max(len(label), len("ensemble")) + 2
+        lines.append(f"{'test set':<{width}}{'accuracy':>10}{'NLL':>10}{'ECE':>10}")
+        if b:
+            lines.append(f"{label:<{width}}{b['accuracy']:>10.4f}{b['nll']:>10.4f}"
+                         f"{b['ece']:>10.4f}")
+        e = test["ensemble"]
+        lines.append(f"{'ensemble':<{width}}{e['accuracy']:>10.4f}{e['nll']:>10.4f}"
+                     f"{e['ece']:>10.4f}")
+    elif ensemble is not None:
+        lines.append(f"no test metrics: {ensemble.get('test_missing') or 'no test split'}")
+    else:
+        lines.append(f"no ensemble yet: run `hubensemble ensemble --run {path}`")
+    if ensemble is not None:
+        members = ensemble.get("members") or []
+        lines.append(f"ensemble size: {_n(len(members), 'member')} ({ensemble.get('size', '?')}"
+                     f" greedy picks) of {ensemble.get('n_candidates', '?')} candidates")
+    stages = meta.get("stages") or {}
+    if stages:
+        parts, total = [], 0.0
+        for name, info in stages.items():
+            s = info.get("seconds") if isinstance(info, dict) else info
+            total += float(s or 0)
+            parts.append(f"{name} {_seconds(s)}")
+        lines.append("time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}")
+    recorded = (meta.get("export") or {}).get("path")
+    export = recorded or (str(run.export) if run.export.exists() else None)
+    lines.append(f"export: {export}" if export else
+                 f"export: not written yet (`hubensemble export --run {path}`)")
+    if run.report_html.exists():
+        lines.append(f"report: {run.report_html} (and {run.report_md.name})")
+    else:
+        lines.append(f"report: not written yet (`hubensemble report --run {path}`)")
+    return "\n".join(lines)
