@@ -250,6 +250,11 @@ OPTIONS: tuple[Option, ...] = (
          "fewest training examples a class may have (leave-one-out kNN needs 2)", "data",
          ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
          minimum=0, metavar="N"),
+    _opt("dedupe", bool, False,
+         "keep one copy of exactly duplicated images (equal decoded pixels; the first in "
+         "train, val, test and file order); without it copies stay, never in two carved "
+         "splits, and are reported", "data", ("rank", "fit"), used_by=("data",),
+         invalidates=("rank",), record="data", action="store_true"),
     # --- rank
     _opt("metric", str, "knn",
          "proxy of fine-tuned accuracy: leave-one-out kNN accuracy (Euclidean or cosine "

@@ -106,13 +106,32 @@ def _k_smallest(dist, k):
     return idx
 
 
-def _loo_neighbor_blocks(x, k, metric, block_rows):
-    """Yield (start, stop, idx [stop-start, k]) of each row's leave-one-out neighbours."""
+def _check_groups(groups, n, k):
+    """`groups` as int64 [n] (None stays None); DataError for another shape or when some
+    example has fewer than k examples outside its group."""
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.shape != (n,) or not np.issubdtype(groups.dtype, np.integer):
+        raise DataError(f"groups must be one integer per example ({n}), got "
+                        f"{groups.dtype} {groups.shape}")
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if n - counts.max() < k:
+        raise DataError(f"leave-one-group-out {k}-NN needs at least {k} examples outside "
+                        f"each example's group; the largest group has {counts.max()} of "
+                        f"{n} examples")
+    return inverse.reshape(-1).astype(np.int64)
+
+
+def _loo_neighbor_blocks(x, k, metric, block_rows, groups=None):
+    """Yield (start, stop, idx [stop-start, k]) of each row's leave-one-out neighbours
+    (with `groups`, int [N], every row of the same group is left out too)."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     n = x.shape[0]
     if not 1 <= k <= n - 1:
         raise DataError(f"leave-one-out {k}-NN needs at least {k + 1} examples, got {n}")
+    groups = _check_groups(groups, n, k)
     if metric == "cosine":
         x = _normalize_rows(x)
     # Identical rows must get bit-identical distances (exactly 0 to each other) or rounding
@@ -140,6 +159,10 @@ def _loo_neighbor_blocks(x, k, metric, block_rows):
         else:
             dist = _distance_block(x, sq, slice(start, stop), metric)
         dist[rows, rows + start] = np.inf  # leave the example itself out
+        if groups is not None:
+            # ... and every copy of it (its duplicate group): a copy is at distance 0 and
+            # would always vote for its own label.
+            dist[groups[start:stop, None] == groups[None, :]] = np.inf
         idx = _k_smallest(dist, k)
         # Nearest first; among equal distances the lower index first.
         order = _order_rows(np.take_along_axis(dist, idx, axis=1), idx)
@@ -154,21 +177,29 @@ def _order_rows(d, idx):
     return np.take_along_axis(by_index, by_dist, axis=1)
 
 
-def loo_knn_neighbors(x, k=1, metric="euclidean", block_rows=None):
+def loo_knn_neighbors(x, k=1, metric="euclidean", block_rows=None, groups=None):
     """Indices [N, k] of each example's k nearest other examples, nearest first.
 
     Ties rule: neighbours sorted by (distance, index), so among equal distances (duplicated
-    points included) the lower index comes first and wins the last places.
+    points included) the lower index comes first and wins the last places. With `groups`
+    (int [N]) the examples of an example's own group are never its neighbours.
     """
     x = _check_x(x)
     out = np.empty((x.shape[0], int(k)), dtype=np.int64)
-    for start, stop, idx in _loo_neighbor_blocks(x, int(k), metric, block_rows):
+    for start, stop, idx in _loo_neighbor_blocks(x, int(k), metric, block_rows, groups):
         out[start:stop] = idx
     return out
 
 
-def loo_knn_predict(x, y, k=1, metric="euclidean", num_classes=None, block_rows=None):
+def loo_knn_predict(x, y, k=1, metric="euclidean", num_classes=None, block_rows=None,
+                    groups=None):
     """Leave-one-out k-nearest-neighbour predictions: example i is predicted from all others.
+
+    `groups` (int [N], e.g. `Task.train_groups`: the exact-duplicate group of each example):
+    example i is predicted from the examples outside its group, so a copy of an image never
+    votes for it (leave-one-group-out). Without it, or with every id different, the plain
+    leave-one-out rule below. DataError when some example has fewer than k examples outside
+    its group.
 
     Deterministic rules (scikit-learn's KNeighborsClassifier(algorithm="brute") on all
     examples but i, asked for i, gives the same answer whenever its k nearest are not
@@ -192,7 +223,7 @@ def loo_knn_predict(x, y, k=1, metric="euclidean", num_classes=None, block_rows=
     classes, codes = np.unique(y, return_inverse=True)
     n_classes = len(classes)
     pred = np.empty(x.shape[0], dtype=np.int64)
-    for start, stop, idx in _loo_neighbor_blocks(x, int(k), metric, block_rows):
+    for start, stop, idx in _loo_neighbor_blocks(x, int(k), metric, block_rows, groups):
         b = stop - start
         flat = np.repeat(np.arange(b), idx.shape[1]) * n_classes + codes[idx].ravel()
         counts = np.bincount(flat, minlength=b * n_classes).reshape(b, n_classes)
@@ -200,10 +231,12 @@ def loo_knn_predict(x, y, k=1, metric="euclidean", num_classes=None, block_rows=
     return pred
 
 
-def loo_knn_accuracy(x, y, k=1, metric="euclidean", num_classes=None, block_rows=None):
-    """Leave-one-out kNN accuracy (the paper's ranking proxy), a float in [0, 1]."""
+def loo_knn_accuracy(x, y, k=1, metric="euclidean", num_classes=None, block_rows=None,
+                     groups=None):
+    """Leave-one-out kNN accuracy (the paper's ranking proxy), a float in [0, 1]; with
+    `groups`, leave-one-group-out (see `loo_knn_predict`)."""
     pred = loo_knn_predict(x, y, k=k, metric=metric, num_classes=num_classes,
-                           block_rows=block_rows)
+                           block_rows=block_rows, groups=groups)
     return float(np.mean(pred == np.asarray(y)))
 
 

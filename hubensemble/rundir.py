@@ -38,6 +38,7 @@ class DataArgs:
     val_fraction: float = options.default("val_fraction")
     test_fraction: float = options.default("test_fraction")
     min_per_class: int = options.default("min_per_class")
+    dedupe: bool = options.default("dedupe")
 
     def __post_init__(self):
         options.check_record("data", self)
@@ -52,7 +53,7 @@ class DataArgs:
                          label_key=self.label_key, image_key=self.image_key, label_fn=fn,
                          synthetic=self.synthetic, flip=self.flip,
                          val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-                         min_per_class=self.min_per_class)
+                         min_per_class=self.min_per_class, dedupe=self.dedupe)
 
     def to_json(self):
         """The fields as a JSON-ready dict (run.json "data" -> "args")."""

@@ -198,6 +198,57 @@ def test_loo_knn_blocks_give_the_same_answer(metric):
                                   loo_knn_predict(x, y, k=4, metric=metric))
 
 
+def brute_force_group_loo(x, y, groups, k, metric):
+    """Leave-one-group-out by brute force: for each i, scikit-learn's brute kNN fitted on the
+    examples OUTSIDE i's group, asked for example i."""
+    pred = np.empty(len(y), dtype=y.dtype)
+    for i in range(len(y)):
+        others = np.flatnonzero(groups != groups[i])
+        clf = KNeighborsClassifier(n_neighbors=k, algorithm="brute", metric=metric)
+        clf.fit(x[others], y[others])
+        pred[i] = clf.predict(x[i:i + 1])[0]
+    return pred
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("k", [1, 3])
+def test_loo_knn_leaves_the_whole_group_out(metric, k):
+    """Exact copies (a group) never vote for each other: the answer equals a brute-force
+    reference fitted without the example's group, and differs from plain leave-one-out."""
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((40, 6))
+    y_base = rng.integers(0, 4, 40)
+    copies = rng.choice(40, 25, replace=False)  # 25 of them appear twice, 5 three times
+    triples = copies[:5]
+    x = np.concatenate([base, base[copies], base[triples]])
+    y = np.concatenate([y_base, y_base[copies], y_base[triples]])
+    groups = np.concatenate([np.arange(40), copies, triples]) * 7 + 3  # any integer ids
+    order = rng.permutation(len(y))  # copies scattered through the array
+    x, y, groups = x[order], y[order], groups[order]
+    got = loo_knn_predict(x, y, k=k, metric=metric, groups=groups)
+    np.testing.assert_array_equal(got, brute_force_group_loo(x, y, groups, k, metric))
+    np.testing.assert_array_equal(
+        loo_knn_predict(x, y, k=k, metric=metric, groups=groups, block_rows=9), got)
+    neigh = loo_knn_neighbors(x, k=k, metric=metric, groups=groups)
+    assert not (groups[neigh] == groups[:, None]).any()
+    # Plain leave-one-out lets a copy find itself: every copied example is "right".
+    plain = loo_knn_accuracy(x, y, k=1, metric=metric)
+    assert plain > loo_knn_accuracy(x, y, k=1, metric=metric, groups=groups)
+    # Every id different = no groups.
+    np.testing.assert_array_equal(
+        loo_knn_predict(x, y, k=k, metric=metric, groups=np.arange(len(y))),
+        loo_knn_predict(x, y, k=k, metric=metric))
+
+
+def test_loo_knn_groups_errors():
+    x = np.arange(12, dtype=float).reshape(6, 2)
+    y = np.array([0, 0, 1, 1, 0, 1])
+    with pytest.raises(DataError, match="one integer per example"):
+        loo_knn_predict(x, y, groups=[0, 1])
+    with pytest.raises(DataError, match="outside each example's group"):
+        loo_knn_predict(x, y, k=2, groups=[0, 0, 0, 0, 0, 1])
+
+
 def test_loo_knn_arbitrary_labels_and_errors():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((30, 4))

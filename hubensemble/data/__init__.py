@@ -4,20 +4,30 @@ The package, by concern:
 
 * `task`: the records, `Split` (uint8 RGB images [N, H, W, 3] or a list of [H, W, 3], int64
   labels [N]) and `Task` (class names, train / val / test, `Task.dataset` for tf.data);
-* `decode`: the decode policy, `to_rgb_uint8`, `decode_image_bytes`, `read_image_file`;
+* `decode`: the decode policy on the Python side, `decode_bytes`, `read_image`,
+  `servable_bytes`, `to_rgb_uint8`; `graph` (TensorFlow, imported when a file is decoded):
+  `decode_pixels`, the same policy as TensorFlow ops, also inside the export; `sniff`: the
+  format signatures both use;
+* `duplicates`: exact duplicates by decoded pixels (`Task.duplicates`, `Task.groups`,
+  `drop_duplicates`);
 * `splits`: split sizes per class and the seeded stratified split;
 * `validate`: `validate_task`, the checks that make a task usable by the method;
-* `specs`: the scheme registry `SCHEMES`, `parse_spec` and `load_task`;
+* `specs`: the scheme registry `SCHEMES`, `parse_spec`, `load_task` and `load_test_set`
+  (what `evaluate` reads);
 * one loader per scheme: `folder`, `npz`, `digits` (sklearn:digits), `tfds`.
 
 Every name is importable from `hubensemble.data` itself, as before the split.
 """
 
 from hubensemble.data.decode import (
-    UnreadableImage, _Unreadable, decode_image_bytes, read_image_file, to_rgb_uint8,
+    Decoded, UnreadableImage, _Unreadable, composite_on_white, decode_bytes,
+    decode_image_bytes, op_error_reason, read_image, read_image_file, servable_bytes,
+    to_rgb_uint8,
 )
-from hubensemble.data.loading import LoadOptions
-from hubensemble.data.specs import SCHEMES, load_task, parse_spec
+from hubensemble.data.duplicates import drop_duplicates, pixel_key
+from hubensemble.data.loading import IGNORED_NAMES, LoadOptions
+from hubensemble.data.sniff import GRAPH_FORMATS, sniff
+from hubensemble.data.specs import SCHEMES, load_task, load_test_set, parse_spec
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, split_counts, stratified_split
 from hubensemble.data.task import SPLIT_NAMES, Split, Task
 from hubensemble.data.tfds import NO_FLIP_TFDS, SYNTHETIC_TFDS, VTAB_SPLITS
@@ -25,8 +35,10 @@ from hubensemble.data.validate import validate_task
 from hubensemble.errors import DataError
 
 __all__ = [
-    "DataError", "LoadOptions", "MIN_TRAIN_PER_CLASS", "NO_FLIP_TFDS", "SCHEMES", "SPLIT_NAMES",
-    "SYNTHETIC_TFDS", "Split", "Task", "UnreadableImage", "VTAB_SPLITS", "decode_image_bytes",
-    "load_task", "parse_spec", "read_image_file", "split_counts", "stratified_split",
-    "to_rgb_uint8", "validate_task", "_Unreadable",
+    "DataError", "Decoded", "GRAPH_FORMATS", "IGNORED_NAMES", "LoadOptions",
+    "MIN_TRAIN_PER_CLASS", "NO_FLIP_TFDS", "SCHEMES", "SPLIT_NAMES", "SYNTHETIC_TFDS", "Split",
+    "Task", "UnreadableImage", "VTAB_SPLITS", "composite_on_white", "decode_bytes",
+    "decode_image_bytes", "drop_duplicates", "load_task", "load_test_set", "op_error_reason",
+    "parse_spec", "pixel_key", "read_image", "read_image_file", "servable_bytes", "sniff",
+    "split_counts", "stratified_split", "to_rgb_uint8", "validate_task", "_Unreadable",
 ]

@@ -1,17 +1,39 @@
-"""The decode policy: any pixels -> uint8 RGB [H, W, 3]; image files and bytes -> those pixels.
+"""The decode policy on the Python side: image files and bytes -> uint8 RGB [H, W, 3].
 
-Kept in one module on purpose: every loader turns files, bytes and arrays into pixels through
-these functions, so the rule (which decoder, how 16-bit, alpha and grey become uint8 RGB)
-lives in one place and can change in one place.
+Every loader, `evaluate` and `predict` turn files into pixels here, and through the same
+function the exported SavedModel runs (`hubensemble.data.graph.decode_pixels`), so a file
+gives the same pixels in training and in serving:
+
+* JPEG, PNG, GIF, BMP (uncompressed) and WebP: the graph decoder, run eagerly. Nothing falls
+  back to another decoder when it refuses such a file, because `serve_bytes` would then
+  refuse what training used.
+* Every other format Pillow reads (TIFF, compressed BMP, PPM, ...): the kept decoder,
+  Pillow, with the conversion of `_decode_with_pil`. `serve_bytes` cannot run Pillow, so it
+  refuses these; `predict` sends their decoded pixels to it as a lossless PNG instead.
+* Anything else is refused (`UnreadableImage`) with the real reason, naming what the file is.
+
+Arrays (npz, tfds, in-memory) go through `to_rgb_uint8`, whose alpha and 16-bit rules are the
+graph decoder's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 
+from hubensemble.data.sniff import GRAPH_FORMATS, INVALID, UNSUPPORTED, sniff
 from hubensemble.errors import DataError
+
+
+def composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """uint8 colour [..., C] over white by uint8 alpha [..., 1]: round(c * a + 255 * (1 - a)),
+    a = alpha / 255, exactly ((c * alpha + 255 * (255 - alpha) + 127) // 255, the graph
+    decoder's formula); returns uint8 [..., C]."""
+    c = colour.astype(np.int32)
+    a = alpha.astype(np.int32)
+    return ((c * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
 
 
 def to_rgb_uint8(array, *, what: str = "images") -> np.ndarray:
@@ -19,10 +41,11 @@ def to_rgb_uint8(array, *, what: str = "images") -> np.ndarray:
 
     `array`: [..., H, W, C] (one image or a batch), C in 1..4. Returns a C-contiguous uint8
     array of the same leading shape with C = 3, values 0..255.
-    uint8 is kept; uint16 keeps its top 8 bits (v >> 8, as tf.image.convert_image_dtype);
-    bool → 0/255; other integers must lie in 0..255; floats must lie in [0, 1] and become
-    round(v * 255) (half up). Alpha is composited onto white, so transparent pixels read as
-    background; grey is repeated into R, G and B.
+    uint8 is kept; uint16 keeps its top 8 bits (v >> 8, as tf.image.convert_image_dtype and
+    the PNG decoder); bool → 0/255; other integers must lie in 0..255; floats must lie in
+    [0, 1] and become round(v * 255) (half up). Alpha is composited onto white
+    (`composite_on_white`), so transparent pixels read as background; grey is repeated into
+    R, G and B.
 
     Raises DataError (its message starts with `what`) for another channel count, integers
     outside 0..255, floats outside [0, 1] or not finite, and other dtypes.
@@ -52,13 +75,9 @@ def to_rgb_uint8(array, *, what: str = "images") -> np.ndarray:
     else:
         raise DataError(f"{what}: pixels of dtype {a.dtype} are not supported; use uint8 "
                         f"0..255 or floats in [0, 1]")
-    channels = a.shape[-1]
-    if channels in (2, 4):
-        alpha = a[..., -1:].astype(np.float64) / 255.0
-        colour = a[..., :-1].astype(np.float64)
-        a = np.floor(colour * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
-        channels -= 1
-    if channels == 1:
+    if a.shape[-1] in (2, 4):
+        a = composite_on_white(a[..., :-1], a[..., -1:])
+    if a.shape[-1] == 1:
         a = np.repeat(a, 3, axis=-1)
     return np.ascontiguousarray(a)
 
@@ -73,6 +92,17 @@ class UnreadableImage(Exception):
 _Unreadable = UnreadableImage  # the name before the data package split
 
 
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    """A decoded image: `pixels` uint8 [H, W, 3] (H, W >= 1), the file's `format` ("PNG",
+    "TIFF", ...), and `in_graph`: True when the graph decoder read it, so serve_bytes gives
+    these very pixels for the same bytes."""
+
+    pixels: np.ndarray
+    format: str
+    in_graph: bool
+
+
 def _short(err: Exception) -> str:
     """One line of at most 200 characters from an exception, without TF's op decorations."""
     text = str(err).strip().splitlines()
@@ -83,31 +113,80 @@ def _short(err: Exception) -> str:
     return text[:200] or type(err).__name__
 
 
-def decode_image_bytes(data: bytes) -> np.ndarray:
-    """Encoded image bytes → uint8 RGB [H, W, 3] (values 0..255, H, W >= 1).
-
-    tf.io first (JPEG, PNG, GIF first frame, BMP, WebP; 16-bit PNG scaled to 8 bits), then
-    PIL for what TensorFlow cannot decode (TIFF, unusual JPEG colour spaces, …); channels and
-    dtypes then go through `to_rgb_uint8` (alpha onto white, grey to RGB). Imports TensorFlow.
-
-    Raises UnreadableImage with the reason (both decoders' errors) for empty or undecodable
-    bytes and images that decode to zero pixels.
+def op_error_reason(err: Exception) -> str:
+    """The reason inside a TensorFlow op error raised by a decoder: for a graph function
+    ("Graph execution error: ... Detected at node ... <reason> [[{{node ...}}]]") the line
+    with the reason, not the first line; an Assert's message without "assertion failed: [ ]".
     """
-    if not data:
-        raise UnreadableImage("empty file (0 bytes)")
+    message = getattr(err, "message", None) or str(err)
+    found = re.search(r"assertion failed: \[(.*)\]", message)
+    if found:
+        return found.group(1).strip()
+    lines = [ln.strip() for ln in message.splitlines()
+             if ln.strip() and not ln.strip().startswith("[[")]
+    text = lines[-1] if lines else type(err).__name__
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[\[.*$", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", text)
+    return text[:300] or type(err).__name__
+
+
+def _graph_decode(data: bytes):
+    """(pixels, format) from the graph decoder, or (None, kind, reason) when it refuses:
+    kind "unsupported" (not a graph format), "invalid" or "damaged" (a graph format)."""
     import tensorflow as tf
 
+    from hubensemble.data.graph import decode_with_format
+
     try:
-        img = tf.io.decode_image(data, expand_animations=False, dtype=tf.uint8).numpy()
-        return _checked(to_rgb_uint8(img))
-    except (tf.errors.OpError, ValueError, DataError) as e:
-        tf_reason = _short(e)
+        pixels, fmt = decode_with_format(tf.constant(data))
+        return pixels.numpy(), fmt.numpy().decode()
+    except (tf.errors.OpError, UnicodeDecodeError) as e:
+        # UnicodeDecodeError: TensorFlow fails to decode an error message that quotes bytes.
+        reason = (op_error_reason(e) if isinstance(e, tf.errors.OpError)
+                  else "TensorFlow's decoder rejected it")
+    for prefix, kind in ((UNSUPPORTED, "unsupported"), (INVALID, "invalid")):
+        if reason.startswith(prefix):
+            return None, kind, reason[len(prefix):].lstrip(": ")
+    return None, "damaged", f"a damaged {sniff(data) or 'image'} file ({reason})"
+
+
+def decode_bytes(data: bytes) -> Decoded:
+    """Encoded image bytes → `Decoded` (pixels uint8 RGB [H, W, 3], values 0..255).
+
+    JPEG, PNG, GIF, BMP and WebP go through the graph decoder (docs/data.md, "Decoding"),
+    other formats Pillow reads through the kept decoder. Imports TensorFlow.
+
+    Raises UnreadableImage with the real reason (what the file is and why it cannot be
+    read) for empty, damaged and unknown files and images of zero pixels.
+    """
+    data = bytes(data)
+    if not data:
+        raise UnreadableImage("an empty file (0 bytes)")
+    got = _graph_decode(data)
+    if got[0] is not None:
+        return Decoded(_checked(got[0]), got[1], True)
+    _, kind, reason = got
+    if kind != "unsupported":
+        raise UnreadableImage(reason)
+    what = reason.split(";")[0]
     try:
-        return _checked(_decode_with_pil(data))
+        pixels, fmt = _decode_with_pil(data)
     except UnreadableImage:
         raise
     except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, …)
-        raise UnreadableImage(f"not a readable image ({tf_reason}; PIL: {_short(e)})") from None
+        pil = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", _short(e))
+        raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
+                              f"(Pillow: {pil})") from None
+    return Decoded(_checked(pixels), fmt, False)
+
+
+def decode_image_bytes(data: bytes) -> np.ndarray:
+    """Encoded image bytes → uint8 RGB [H, W, 3] (`decode_bytes(data).pixels`).
+
+    Raises UnreadableImage with the reason for bytes that are not a readable image.
+    """
+    return decode_bytes(data).pixels
 
 
 def _checked(img):
@@ -117,34 +196,43 @@ def _checked(img):
     return img
 
 
-def _decode_with_pil(data: bytes) -> np.ndarray:
-    """The PIL fallback of `decode_image_bytes`: 16-bit grey keeps its top byte as tf does."""
+def _decode_with_pil(data: bytes) -> tuple[np.ndarray, str]:
+    """The kept decoder: (pixels, Pillow's format name) of a file the graph does not decode.
+
+    The conversion (docs/data.md): the first frame; 16 and 32-bit integer grey ("I;16*",
+    "I") clipped to 0..65535 and then v >> 8, as 16-bit PNGs; float grey ("F") must lie in
+    [0, 1] (round(v * 255)); 1-bit → 0 / 255; grey and RGB as stored; anything with alpha or
+    a transparency key (LA, PA, RGBA, palette with transparency) → RGBA, composited onto
+    white as everywhere; other modes (CMYK, YCbCr, LAB, palette) → Pillow's convert("RGB").
+    """
     import io
 
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
+        fmt = im.format or "unknown"
         im.load()
         mode = im.mode
         if mode.startswith("I;16") or mode == "I":
-            # 16-bit grey (PIL has no 16-bit RGB mode); same scaling as tf: keep the top byte.
             a = np.clip(np.asarray(im, dtype=np.int64), 0, 65535).astype(np.uint16)
-            return to_rgb_uint8(a[..., None], what="image")
+            return to_rgb_uint8(a[..., None], what="image"), fmt
         if mode == "F":
-            return to_rgb_uint8(np.asarray(im, dtype=np.float64)[..., None], what="image")
-        if mode in ("L", "RGB"):
+            return to_rgb_uint8(np.asarray(im, dtype=np.float64)[..., None], what="image"), fmt
+        if mode == "1":
+            a = np.asarray(im.convert("L"))
+        elif mode in ("L", "RGB") and "transparency" not in im.info:
             a = np.asarray(im)
         elif mode in ("LA", "La", "PA", "RGBA", "RGBa", "P") or "transparency" in im.info:
             a = np.asarray(im.convert("RGBA"))
-        else:  # 1, CMYK, YCbCr, LAB, HSV, …
+        else:  # CMYK, YCbCr, LAB, HSV, …
             a = np.asarray(im.convert("RGB"))
     if a.ndim == 2:
         a = a[..., None]
-    return to_rgb_uint8(a, what="image")
+    return to_rgb_uint8(a, what="image"), fmt
 
 
-def read_image_file(path: str) -> np.ndarray:
-    """The image in file `path` as uint8 RGB [H, W, 3] (see `decode_image_bytes`).
+def read_image(path: str) -> Decoded:
+    """The image in file `path` as `Decoded` (see `decode_bytes`).
 
     Raises UnreadableImage when the file cannot be read (the OS reason) or decoded.
     """
@@ -152,5 +240,30 @@ def read_image_file(path: str) -> np.ndarray:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise UnreadableImage(f"cannot read: {e.strerror or e}") from None
-    return decode_image_bytes(data)
+        raise UnreadableImage(f"cannot read it: {e.strerror or e}") from None
+    return decode_bytes(data)
+
+
+def read_image_file(path: str) -> np.ndarray:
+    """The image in file `path` as uint8 RGB [H, W, 3] (see `decode_bytes`).
+
+    Raises UnreadableImage when the file cannot be read (the OS reason) or decoded.
+    """
+    return read_image(path).pixels
+
+
+def servable_bytes(data: bytes) -> tuple[bytes, Decoded]:
+    """(bytes for serve_bytes, Decoded) of an image file's bytes: the bytes themselves when
+    the graph decodes them, else a lossless PNG of the kept decoder's pixels, which
+    serve_bytes decodes to exactly those pixels. Raises UnreadableImage as `decode_bytes`."""
+    decoded = decode_bytes(data)
+    if decoded.in_graph:
+        return bytes(data), decoded
+    import tensorflow as tf
+
+    return tf.io.encode_png(decoded.pixels).numpy(), decoded
+
+
+__all__ = ["Decoded", "GRAPH_FORMATS", "UnreadableImage", "composite_on_white",
+           "decode_bytes", "decode_image_bytes", "op_error_reason", "read_image",
+           "read_image_file", "servable_bytes", "to_rgb_uint8"]

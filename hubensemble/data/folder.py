@@ -1,4 +1,11 @@
-"""The `folder:PATH` loader: one sub-folder per class, or train/ val/ test/ with class folders."""
+"""The `folder:PATH` loader: one sub-folder per class, or train/ val/ test/ with class folders.
+
+Nothing under PATH vanishes: every file becomes an example or a `Task.skipped` entry with its
+reason; hidden and OS entries (`loading.IGNORED_NAMES`, names starting with ".") are not read
+and are counted in `Task.ignored`. Links are followed (linked files, linked class folders, a
+linked folder inside a class folder); a link that leads back to a folder being read is a loop,
+reported as skipped and not followed.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +18,92 @@ from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.errors import DataError
 
 
-def _list_class_folder(folder: str) -> list[str]:
-    """Every visible file under `folder`, recursively, in sorted order."""
-    files = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if _visible(d))
-        files.extend(os.path.join(root, n) for n in sorted(names) if _visible(n))
+class _Listing:
+    """What a walk found: files to decode, and the entries it skipped or ignored."""
+
+    def __init__(self):
+        self.skipped: list[tuple[str, str]] = []
+        self.ignored: list[str] = []
+        self.files = 0  # files looked at (decoded or skipped)
+
+    def skip(self, path, reason):
+        self.skipped.append((path, reason))
+        self.files += 1
+
+
+def _identity(path):
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _enclosing(folder):
+    """{identity: path} of `folder` and every folder above it, by its path and by its real
+    path: a link to any of them leads back into the walk (a loop)."""
+    out = {}
+    for p in (os.path.abspath(folder), os.path.realpath(folder)):
+        while True:
+            try:
+                out.setdefault(_identity(p), p)
+            except OSError:
+                pass
+            parent = os.path.dirname(p)
+            if parent == p:
+                break
+            p = parent
+    return out
+
+
+def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
+    """Every file under `folder`, recursively, links followed: at each level its files in
+    name order, then its sub-folders in name order (as os.walk). Hidden and OS entries go to
+    `listing.ignored`; broken links, special files and loops (a link to a folder that
+    encloses it: the class folder, the data folder, any folder above) to `listing.skipped`."""
+    files: list[str] = []
+
+    def visit(path, ancestors):
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as e:
+            listing.skip(path, f"cannot list this folder: {e.strerror or e}")
+            return
+        subfolders = []
+        for name in names:
+            p = os.path.join(path, name)
+            if not _visible(name):
+                listing.ignored.append(p)
+            elif os.path.islink(p) and not os.path.exists(p):
+                listing.skip(p, f"a broken link (to {os.readlink(p)})")
+            elif os.path.isdir(p):
+                subfolders.append(p)
+            elif os.path.isfile(p):
+                files.append(p)
+            else:
+                listing.skip(p, "not a regular file (a socket, pipe or device)")
+        for p in subfolders:
+            key = _identity(p)
+            if key in ancestors:
+                listing.skip(p, f"a link loop: it leads back to {ancestors[key]}, which "
+                                f"encloses it; not followed")
+                continue
+            visit(p, {**ancestors, key: p})
+
+    visit(folder, _enclosing(folder))
     return files
 
 
-def _read_class_folders(root: str, class_names: list[str] | None, skipped: list):
-    """Decode root/<class>/** → (images, labels, class_names)."""
-    found = sorted(d for d in os.listdir(root)
-                   if _visible(d) and os.path.isdir(os.path.join(root, d)))
+def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing):
+    """Decode root/<class>/** → (images, labels, paths, class_names)."""
+    found = []
+    for d in sorted(os.listdir(root)):
+        p = os.path.join(root, d)
+        if not _visible(d):
+            listing.ignored.append(p)
+        elif os.path.isdir(p):
+            found.append(d)
+        elif os.path.islink(p) and not os.path.exists(p):
+            listing.skip(p, f"a broken link (to {os.readlink(p)})")
+        else:
+            listing.skip(p, "a file outside the class folders (ignored)")
     if class_names is None:
         class_names = found
     else:
@@ -32,34 +112,33 @@ def _read_class_folders(root: str, class_names: list[str] | None, skipped: list)
             raise DataError(f"{root} has class folder(s) {extra} that the train folder does "
                             f"not have; every class needs training images (add "
                             f"train/{extra[0]}/ or remove the folder)")
-    for n in sorted(os.listdir(root)):
-        p = os.path.join(root, n)
-        if _visible(n) and not os.path.isdir(p):
-            skipped.append((p, "file outside the class folders (ignored)"))
-    images, labels = [], []
+    images, labels, paths = [], [], []
     index = {c: i for i, c in enumerate(class_names)}
     for c in found:
-        for path in _list_class_folder(os.path.join(root, c)):
+        for path in _list_class_folder(os.path.join(root, c), listing):
             try:
                 images.append(read_image_file(path))
-                labels.append(index[c])
             except UnreadableImage as e:
-                skipped.append((path, str(e)))
-    return images, labels, class_names
+                listing.skip(path, str(e))
+                continue
+            listing.files += 1
+            labels.append(index[c])
+            paths.append(path)
+    return images, labels, paths, class_names
 
 
-def _load_folder(rest: str, options: LoadOptions) -> Task:
-    """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
-    path = _require_path(rest, "folder", "folder")
-    if not os.path.isdir(path):
-        raise DataError(f"folder:{path} is a file, not a folder; a folder spec needs one "
-                        f"sub-folder per class (for an .npz file use npz:{path})")
+def split_layout(path: str) -> dict[str, str]:
+    """{"train": …, "val": …, "test": …} (those present) when PATH has the train/ val/
+    test/ layout (a train/ folder with sub-folders), else {} (one folder per class).
+
+    Raises DataError when a train/ layout has other top-level folders, or two val folders.
+    """
     subdirs = {d: os.path.join(path, d) for d in os.listdir(path)
                if _visible(d) and os.path.isdir(os.path.join(path, d))}
     layout = {}
     if "train" in subdirs and any(os.path.isdir(os.path.join(subdirs["train"], d))
                                   for d in os.listdir(subdirs["train"]) if _visible(d)):
-        for d in subdirs:
+        for d in sorted(subdirs):
             key = _SPLIT_ALIASES.get(d)
             if key is None:
                 raise DataError(
@@ -70,20 +149,37 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
                 raise DataError(f"{path} has two validation folders ({sorted(subdirs)}); "
                                 f"keep one")
             layout[key] = subdirs[d]
-    skipped: list[tuple[str, str]] = []
+    return layout
+
+
+def _load_folder(rest: str, options: LoadOptions) -> Task:
+    """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
+    path = _require_path(rest, "folder", "folder")
+    if not os.path.isdir(path):
+        raise DataError(f"folder:{path} is a file, not a folder; a folder spec needs one "
+                        f"sub-folder per class (for an .npz file use npz:{path})")
+    layout = split_layout(path)
+    listing = _Listing()
     if layout:
-        images, labels, class_names = _read_class_folders(layout["train"], None, skipped)
-        train = _make_split(images, labels)
+        for n in sorted(os.listdir(path)):
+            p = os.path.join(path, n)
+            if not _visible(n):
+                listing.ignored.append(p)
+            elif not os.path.isdir(p):
+                listing.skip(p, "a file outside the train/ val/ test/ folders (ignored)")
+        images, labels, paths, class_names = _read_class_folders(layout["train"], None,
+                                                                 listing)
+        train = _make_split(images, labels, paths)
         got = {}
         for key in ("val", "test"):
             if key in layout:
-                im, lab, _ = _read_class_folders(layout[key], class_names, skipped)
+                im, lab, pa, _ = _read_class_folders(layout[key], class_names, listing)
                 if not lab:
                     raise DataError(f"{layout[key]} holds no readable images; add class "
                                     f"folders with images or remove it")
-                got[key] = _make_split(im, lab)
+                got[key] = _make_split(im, lab, pa)
         if not len(train):
-            raise _empty_error(path, skipped)
+            raise _empty_error(path, listing.skipped)
         train, val, test = _carve(train, "val" not in got, "test" not in got, options)
         val, test = got.get("val", val), got.get("test", test)
         how = "train/" + "".join(f", {k}/" for k in got)
@@ -92,18 +188,19 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
         if carved:
             how += f"; {' and '.join(carved)} split off train (seed {options.seed})"
     else:
-        images, labels, class_names = _read_class_folders(path, None, skipped)
+        images, labels, paths, class_names = _read_class_folders(path, None, listing)
         if not class_names:
             raise DataError(f"folder:{path} has no class sub-folders; put each class's images "
                             f"in PATH/<class name>/ (or use PATH/train/<class name>/ …)")
         if not labels:
-            raise _empty_error(path, skipped)
-        train, val, test = _carve(_make_split(images, labels), True, True, options)
+            raise _empty_error(path, listing.skipped)
+        train, val, test = _carve(_make_split(images, labels, paths), True, True, options)
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
     name = os.path.basename(os.path.normpath(os.path.abspath(path)))
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
-                train=train, val=val, test=test, skipped=skipped)
+                train=train, val=val, test=test, skipped=listing.skipped,
+                ignored=listing.ignored, files=listing.files)
 
 
 def _empty_error(path, skipped):
@@ -112,5 +209,5 @@ def _empty_error(path, skipped):
     if skipped:
         detail = (f"; all {len(skipped)} file(s) were unreadable, e.g. {skipped[0][0]}: "
                   f"{skipped[0][1]}")
-    return DataError(f"no readable images under {path}{detail}; add JPEG/PNG/BMP/GIF files "
-                     f"in one sub-folder per class")
+    return DataError(f"no readable images under {path}{detail}; add JPEG/PNG/BMP/GIF/WebP/"
+                     f"TIFF files in one sub-folder per class")

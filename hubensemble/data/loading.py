@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from hubensemble import options as option_table
 from hubensemble.errors import DataError
 
-# Never a class folder or an image: OS and archive litter.
-_IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
+#: Never a class folder or an image: OS and archive litter (besides every name that starts
+#: with "."; .DS_Store, ._AppleDouble files, .git, ...). Such entries are not read, and are
+#: counted (Task.ignored); a hidden folder counts once, its contents are not looked at.
+IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "ehthumbs.db", "desktop.ini",
+                           "Desktop.ini", "$RECYCLE.BIN", "System Volume Information"})
+_IGNORED_NAMES = IGNORED_NAMES  # the name before it was public
 
 _EXAMPLES = {
     "tfds": "tfds:cifar10 or tfds:caltech101:3.0.1 (prepared with `tfds build`, --data-dir)",
@@ -33,11 +37,13 @@ class LoadOptions:
     image_key: str = option_table.default("image_key")
     val_fraction: float = option_table.default("val_fraction")
     test_fraction: float = option_table.default("test_fraction")
+    dedupe: bool = option_table.default("dedupe")
 
 
 def _visible(name: str) -> bool:
-    """False for hidden files and OS/archive litter (never a class or an image)."""
-    return not name.startswith(".") and name not in _IGNORED_NAMES
+    """False for hidden files and OS/archive litter (never a class or an image): a name that
+    starts with "." or is one of IGNORED_NAMES."""
+    return not name.startswith(".") and name not in IGNORED_NAMES
 
 
 def _require_path(path: str, scheme: str, kind: str) -> str:

@@ -8,7 +8,8 @@ from typing import Callable
 
 from hubensemble import options as option_table
 from hubensemble.data.digits import _load_sklearn
-from hubensemble.data.folder import _load_folder
+from hubensemble.data.duplicates import drop_duplicates
+from hubensemble.data.folder import _load_folder, split_layout
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.npz import _load_npz
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
@@ -61,7 +62,7 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
               label_fn=None, synthetic: bool | None = _D("synthetic"),
               flip: bool | None = _D("flip"), val_fraction: float = _D("val_fraction"),
               test_fraction: float = _D("test_fraction"),
-              min_per_class: int = MIN_TRAIN_PER_CLASS) -> Task:
+              min_per_class: int = MIN_TRAIN_PER_CLASS, dedupe: bool = _D("dedupe")) -> Task:
     """Load and validate a downstream task from a data spec (see docs/data.md).
 
     Returns a Task whose splits hold uint8 RGB images ([N, H, W, 3], or a list of [H, W, 3]
@@ -76,6 +77,11 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     two-training-examples-per-class rule (e.g. for VTAB tasks with hundreds of classes, where
     some have one example in train[:800]).
 
+    Exact duplicates (equal decoded pixels, any file format) are found for every scheme
+    (`Task.duplicates`, `Task.groups`); a split carved off train never separates copies.
+    `dedupe` keeps only the first copy (train, val, test order, then load order) and lists the
+    others in `Task.dropped`.
+
     Raises DataError, with what to do instead, for an unknown spec, data that cannot be read
     or does not fit in memory, and a task the method cannot use (see `validate_task`).
     """
@@ -86,14 +92,11 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
                         f"the data")
     options = LoadOptions(data_dir=data_dir, seed=int(seed), splits=splits,
                           label_key=label_key, image_key=image_key,
-                          val_fraction=float(val_fraction), test_fraction=float(test_fraction))
-    try:
-        task = SCHEMES[scheme](rest, options)
-    except DataError:
-        raise
-    except MemoryError:
-        raise DataError(f"{spec}: the data does not fit in memory; use a smaller split "
-                        f"(e.g. splits={{'test': 'test[:2000]'}})") from None
+                          val_fraction=float(val_fraction), test_fraction=float(test_fraction),
+                          dedupe=bool(dedupe))
+    task = _run_loader(spec, scheme, rest, options)
+    if dedupe:
+        task = drop_duplicates(task)
     if label_fn is not None:
         task = _apply_label_fn(task, label_fn)
     if synthetic is not None:
@@ -102,3 +105,41 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
         task.flip = bool(flip)
     task = dataclasses.replace(task)  # a fresh object: no cached fingerprint from before
     return validate_task(task, min_per_class=min_per_class)
+
+
+def _run_loader(spec, scheme, rest, options) -> Task:
+    try:
+        return SCHEMES[scheme](rest, options)
+    except DataError:
+        raise
+    except MemoryError:
+        raise DataError(f"{spec}: the data does not fit in memory; use a smaller split "
+                        f"(e.g. splits={{'test': 'test[:2000]'}})") from None
+
+
+def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir")) -> Task:
+    """The labelled images `evaluate` scores an export on, from a data spec.
+
+    As `load_task` (default options), except: a folder of class folders (no train/ val/
+    test/ layout) is ONE test set of all its images, nothing split off (train is the same
+    examples, so the Task is complete); and no class needs training examples, so a test set
+    of one class, or of some of the model's classes, is fine. Class names are the data's
+    (folder names); `evaluate` matches them to the export's by name. A folder with train/
+    val/ test/ is read as `load_task` reads it (evaluate picks the split).
+
+    Raises DataError for an unknown spec, data that cannot be read, or no examples.
+    """
+    scheme, rest = parse_spec(spec)
+    options = LoadOptions(data_dir=data_dir)
+    flat = False
+    if scheme == "folder":
+        path = os.path.expanduser(rest)
+        flat = os.path.isdir(path) and not split_layout(path)
+    if flat:
+        options = dataclasses.replace(options, val_fraction=0.0, test_fraction=0.0)
+    task = _run_loader(spec, scheme, rest, options)
+    if flat:
+        task.test = task.train
+        task.source = f"folder:{rest} (class folders; every image is a test example)"
+    task = dataclasses.replace(task)
+    return validate_task(task, min_per_class=0, min_classes=1)

@@ -8,7 +8,7 @@ import numpy as np
 
 from hubensemble import options as option_table
 from hubensemble.data.loading import LoadOptions
-from hubensemble.data.task import Split
+from hubensemble.data.task import Split, _stack_or_list  # noqa: F401 - re-exported
 from hubensemble.errors import DataError
 
 # Leave-one-out kNN needs a second example of a class to find that class at all (the
@@ -37,23 +37,38 @@ def split_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float,
-                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     seed: int, groups: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index arrays (train, val, test), each int64, sorted and disjoint, drawn per class with
     one RNG (numpy default_rng(seed)); sizes per class from `split_counts`.
 
-    `labels`: [N] integer class per example. Raises DataError when a fraction is outside
-    [0, 1) or val_fraction + test_fraction >= 1.
+    `labels`: [N] integer class per example. `groups` (int [N], e.g. `Task.groups`): examples
+    with the same id (exact duplicates) always land in the same split. A group counts as one
+    unit of the class of its first example, so sizes per class count distinct images; without
+    duplicates (every id different) the split is the one drawn without `groups`.
+    Raises DataError when a fraction is outside [0, 1) or val_fraction + test_fraction >= 1.
     """
     _check_fractions(val_fraction, test_fraction)
     labels = np.asarray(labels)
+    if groups is None:
+        groups = np.arange(len(labels))
+    groups = np.asarray(groups)
+    # The first example of each group stands for the group; the others follow it.
+    _, first = np.unique(groups, return_index=True)
+    is_first = np.zeros(len(labels), bool)
+    is_first[first] = True
+    members = {}
+    for i, g in enumerate(groups.tolist()):
+        members.setdefault(g, []).append(i)
     rng = np.random.default_rng(seed)
     parts = ([], [], [])
     for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
+        idx = rng.permutation(np.flatnonzero((labels == c) & is_first))
         n_train, n_val, _ = split_counts(len(idx), val_fraction, test_fraction)
-        parts[1].append(idx[:n_val])
-        parts[2].append(idx[n_val:len(idx) - n_train])
-        parts[0].append(idx[len(idx) - n_train:])
+        for part, units in ((1, idx[:n_val]), (2, idx[n_val:len(idx) - n_train]),
+                            (0, idx[len(idx) - n_train:])):
+            parts[part].append(np.array([m for u in units.tolist()
+                                         for m in members[groups[u]]], np.int64))
     return tuple(np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64)
                  for p in parts)
 
@@ -68,13 +83,6 @@ def _check_fractions(val_fraction, test_fraction):
                         f"{val_fraction} + {test_fraction}")
 
 
-def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-    """One [N, H, W, 3] array when every image has the same shape, else the list."""
-    if images and len({im.shape for im in images}) == 1:
-        return np.stack(images)
-    return list(images)
-
-
 def _take(images, idx):
     """images[idx] for an array or a list of images."""
     if isinstance(images, np.ndarray):
@@ -82,23 +90,29 @@ def _take(images, idx):
     return _stack_or_list([images[i] for i in idx])
 
 
-def _make_split(images, labels) -> Split:
-    """A Split of uint8 images (stacked when they share a shape) and int64 labels."""
+def _make_split(images, labels, paths=None) -> Split:
+    """A Split of uint8 images (stacked when they share a shape), int64 labels and, for
+    files, their paths."""
     if not isinstance(images, np.ndarray):
         images = _stack_or_list(list(images))
-    return Split(images=images, labels=np.asarray(labels, dtype=np.int64))
+    return Split(images=images, labels=np.asarray(labels, dtype=np.int64),
+                 paths=list(paths) if paths is not None else None)
 
 
 def _carve(train: Split, want_val: bool, want_test: bool, options: LoadOptions):
-    """Stratified, seeded val/test split off `train` (only the parts asked for)."""
+    """Stratified, seeded val/test split off `train` (only the parts asked for); exact
+    duplicates stay together (their pixel digests are the groups)."""
     vf = options.val_fraction if want_val else 0.0
     tef = options.test_fraction if want_test else 0.0
     _check_fractions(vf, tef)
     if not (vf or tef):
         return train, None, None
-    tr, va, te = stratified_split(train.labels, vf, tef, options.seed)
+    from hubensemble.data.duplicates import group_ids
+
+    tr, va, te = stratified_split(train.labels, vf, tef, options.seed,
+                                  groups=group_ids(train.pixel_keys()))
 
     def pick(idx):  # a split that no class reached is absent, not empty
-        return _make_split(_take(train.images, idx), train.labels[idx]) if len(idx) else None
+        return train.subset(idx) if len(idx) else None
 
     return pick(tr), pick(va), pick(te)

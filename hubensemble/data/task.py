@@ -16,16 +16,26 @@ _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": 
                   "test": "test"}
 
 
+def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """One [N, H, W, 3] array when every image has the same shape, else the list."""
+    if images and len({im.shape for im in images}) == 1:
+        return np.stack(images)
+    return list(images)
+
+
 @dataclass(eq=False)
 class Split:
     """Images (uint8 RGB, values 0..255) and their int64 labels for one split.
 
     `images` is one uint8 array [N, H, W, 3] when every image has the same size, else a list
-    of N uint8 arrays [H_i, W_i, 3]; `labels` is int64 [N] in 0..num_classes-1.
+    of N uint8 arrays [H_i, W_i, 3]; `labels` is int64 [N] in 0..num_classes-1; `paths`, when
+    the examples came from files, the file of each (reports name duplicates by it).
     """
 
     images: np.ndarray | list[np.ndarray]  # [N, H, W, 3] when all the same size, else a list
     labels: np.ndarray  # int64 [N]
+    paths: list[str] | None = None
+    _keys: list | None = field(default=None, init=False, repr=False)
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -40,6 +50,28 @@ class Split:
         if isinstance(self.images, np.ndarray):
             return np.tile(np.array(self.images.shape[1:3], np.int64), (len(self), 1))
         return np.array([im.shape[:2] for im in self.images], np.int64).reshape(-1, 2)
+
+    def pixel_keys(self) -> list[bytes]:
+        """One 16-byte digest of each image's pixels (`duplicates.pixel_key`), computed once."""
+        if self._keys is None:
+            from hubensemble.data.duplicates import pixel_keys
+
+            self._keys = pixel_keys(self.images)
+        return self._keys
+
+    def subset(self, idx) -> "Split":
+        """The examples at the int indices `idx`, in that order (images stacked when they
+        share a shape); paths and pixel digests follow."""
+        idx = np.asarray(idx, np.int64)
+        if isinstance(self.images, np.ndarray):
+            images = self.images[idx]
+        else:
+            images = _stack_or_list([self.images[i] for i in idx])
+        out = Split(images=images, labels=np.asarray(self.labels, np.int64)[idx],
+                    paths=[self.paths[i] for i in idx] if self.paths is not None else None)
+        if self._keys is not None:
+            out._keys = [self._keys[i] for i in idx]
+        return out
 
     def float_images(self) -> np.ndarray:
         """All images as float32 [N, H, W, 3] in [0, 1] (v / 255).
@@ -61,8 +93,11 @@ class Task:
     """A downstream classification task: class names and train / val / test splits.
 
     `train` is always present; `val` and `test` may be None. Labels index `class_names`.
-    `synthetic` and `flip` steer augmentation (paper A.3, BiT-HyperRule); `skipped` lists
-    (path, reason) of files the loader could not use.
+    `synthetic` and `flip` steer augmentation (paper A.3, BiT-HyperRule). What the loader
+    did not turn into examples is listed, so nothing vanishes: `skipped` (path, reason) of
+    files it could not use, `ignored` the hidden and OS entries it did not read (docs/data.md),
+    `dropped` (example, "a copy of ...") of duplicates `--dedupe` removed; `files` is how many
+    files a folder loader looked at (None for array data): files = examples + skipped + dropped.
     """
 
     name: str
@@ -74,6 +109,9 @@ class Task:
     synthetic: bool = False  # artificial images: no colour augmentation (paper A.3)
     flip: bool = True  # left/right flips keep the label (BiT-HyperRule flip rule)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    ignored: list[str] = field(default_factory=list)  # hidden / OS entries, not read
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (example, "a copy of ...")
+    files: int | None = None  # files looked at by a folder loader
 
     @property
     def num_classes(self) -> int:
@@ -103,6 +141,64 @@ class Task:
     def present_splits(self) -> list[str]:
         """Names of the splits that are not None, in train, val, test order."""
         return [s for s in SPLIT_NAMES if getattr(self, s) is not None]
+
+    def example_name(self, split: str, i: int) -> str:
+        """How reports name example `i` of `split`: its file when known, else "split[i]"."""
+        data = self.split(split)
+        if data.paths is not None:
+            return data.paths[i]
+        return f"{split}[{i}]"
+
+    @functools.cached_property
+    def _group_ids(self) -> dict[str, np.ndarray]:
+        from hubensemble.data.duplicates import group_ids
+
+        present = self.present_splits()
+        ids = group_ids([k for s in present for k in getattr(self, s).pixel_keys()])
+        out, start = {}, 0
+        for s in present:
+            n = len(getattr(self, s))
+            out[s] = ids[start:start + n]
+            start += n
+        return out
+
+    def groups(self, split: str) -> np.ndarray:
+        """int64 [N]: the duplicate group of each example of `split`. Examples with equal
+        pixels share an id, in any split (ids are numbered over train, val, test in order);
+        every other example has an id of its own. Leave-one-out kNN passes the training
+        groups as `proxies.loo_knn_predict(..., groups=)`, so a copy never votes for itself."""
+        key = _SPLIT_ALIASES.get(split, split)
+        self.split(key)  # a DataError for an unknown or missing split
+        return self._group_ids[key]
+
+    @property
+    def train_groups(self) -> np.ndarray:
+        """`groups("train")`: int64 [len(train)], what rank passes to leave-one-out kNN."""
+        return self.groups("train")
+
+    @functools.cached_property
+    def duplicates(self) -> dict:
+        """Exact duplicates (same decoded pixels) in this task, JSON-able:
+        "groups" (sets of 2 or more equal images), "copies" (examples beyond the first of
+        their group), "within" {split: copies inside that split}, "across" {"val_in_train",
+        "test_in_train", "test_in_val": examples of the first split with a copy in the
+        second}, "conflicting_labels" (groups whose copies have different labels),
+        "dropped" (copies --dedupe removed at load) and "examples" (up to 5 groups, each
+        as its examples' names)."""
+        from hubensemble.data.duplicates import duplicate_report
+
+        return duplicate_report(self)
+
+    def coverage(self) -> dict[str, list[str]]:
+        """{split: names of the classes with no example in it} for val and test (absent
+        splits are left out): which classes validation and test metrics do not cover."""
+        out = {}
+        for s in ("val", "test"):
+            data = getattr(self, s)
+            if data is not None:
+                seen = set(np.asarray(data.labels).tolist())
+                out[s] = [c for i, c in enumerate(self.class_names) if i not in seen]
+        return out
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -217,11 +313,45 @@ class Task:
                 f"{self.num_classes} classes ({names}); images {size}")
         if flags:
             text += "; " + ", ".join(flags)
+        text += self._accounting()
+        return text + "."
+
+    def _accounting(self) -> str:
+        """The summary's clauses on files, skips, duplicates and class coverage."""
+        text = ""
+        if self.files is not None:
+            examples = sum(len(getattr(self, s)) for s in self.present_splits())
+            text += (f"; {self.files} file(s) read: {examples} example(s), "
+                     f"{len(self.skipped)} skipped, {len(self.dropped)} duplicate(s) dropped")
+        if self.ignored:
+            text += (f"; {len(self.ignored)} hidden or system entr"
+                     f"{'y' if len(self.ignored) == 1 else 'ies'} ignored (e.g. "
+                     f"{self.ignored[0]})")
         if self.skipped:
             shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
             more = f"; and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
             text += f"; {len(self.skipped)} file(s) skipped ({shown}{more})"
-        return text + "."
+        dup = self.duplicates
+        if dup["copies"]:
+            across = {k: v for k, v in dup["across"].items() if v}
+            text += (f"; {dup['copies']} exact duplicate(s) in {dup['groups']} group(s) "
+                     f"(e.g. {' = '.join(dup['examples'][0][:2])})")
+            if across:
+                text += (": " + ", ".join(f"{v} {k.replace('_in_', ' image(s) with a copy in ')}"
+                                          for k, v in across.items())
+                         + " — metrics there are partly measured on training images; "
+                           "--dedupe keeps one copy")
+            if dup["conflicting_labels"]:
+                text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
+                         f"labels")
+        if self.dropped:
+            text += f"; --dedupe dropped {len(self.dropped)} copy(ies)"
+        missing = {s: c for s, c in self.coverage().items() if c}
+        for s, names in missing.items():
+            text += (f"; {len(names)} class(es) without a {s} example ("
+                     f"{', '.join(names[:5])}{', …' if len(names) > 5 else ''}): {s} metrics "
+                     f"cover only the other classes")
+        return text
 
     def to_json(self) -> dict:
         """What a run records about its data (no pixels)."""
@@ -233,6 +363,11 @@ class Task:
             "image_size": list(self.image_size), "same_size": self.train.same_size,
             "synthetic": self.synthetic, "flip": self.flip,
             "skipped": [list(s) for s in self.skipped],
+            "files": self.files,
+            "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10])},
+            "duplicates": self.duplicates,
+            "dropped": [list(d) for d in self.dropped],
+            "coverage": self.coverage(),
         }
 
 

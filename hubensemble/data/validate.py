@@ -23,12 +23,14 @@ def _check_label_range(splits: dict[str, Split], num_classes: int):
                 f"names); fix the labels or supply all class names")
 
 
-def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS) -> Task:
+def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
+                  min_classes: int = 2) -> Task:
     """The task unchanged when the method can use it, else DataError saying what to fix.
 
     Checked: a non-empty train split; per split as many labels as images, not empty, images
-    uint8 [H, W, 3]; at least 2 classes; labels in 0..num_classes-1; at least
-    `min_per_class` training examples per class (leave-one-out kNN needs 2).
+    uint8 [H, W, 3]; at least `min_classes` classes (2 to train a classifier; a test set
+    may have 1); labels in 0..num_classes-1; at least `min_per_class` training examples per
+    class (leave-one-out kNN needs 2).
     """
     splits = {k: getattr(task, k) for k in SPLIT_NAMES}
     if task.train is None or not len(task.train):
@@ -47,7 +49,7 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS) -> Ta
             if im.dtype != np.uint8 or im.ndim != 3 or im.shape[-1] != 3:
                 raise DataError(f"{key}: images must be uint8 [H, W, 3], got {im.dtype} "
                                 f"{list(im.shape)}")
-    if task.num_classes < 2:
+    if task.num_classes < min_classes:
         raise DataError(f"task {task.name!r} has {task.num_classes} class(es) "
                         f"({task.class_names}); classification needs at least 2")
     _check_label_range(splits, task.num_classes)

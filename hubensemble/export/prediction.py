@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hubensemble.errors import HubensembleError, first_line
+from hubensemble.errors import HubensembleError
 from hubensemble.formats import BYTES_SIGNATURE, read_export_metadata
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,18 @@ def predict(model_dir, image_paths: Sequence, *, top: int = 5,
     Returns one dict per image, in order: {"path", "top": [{"rank" (1-based), "class_id"
     (int in [0, C)), "class_name" (from the metadata asset, else the id as text),
     "probability" (float in [0, 1])}, ...]} (at most `top` entries, most probable first;
-    equal probabilities keep class order). Files are read as bytes and decoded inside the
-    model, `batch_size` at a time, so any mix of JPEG/PNG/BMP/GIF files of any sizes works.
+    equal probabilities keep class order). Class names are the export's own (its metadata),
+    by the model's output index. Files are decoded by the decode policy of training
+    (`hubensemble.data.decode`) and run through serve_bytes, `batch_size` at a time, so any
+    mix of sizes works and a file gets the pixels it had in training: JPEG, PNG, GIF, BMP and
+    WebP bytes go to serve_bytes as they are (it decodes them with the same function);
+    TIFF and other formats Pillow reads, which serve_bytes cannot decode, are decoded here by
+    the kept decoder and sent as a lossless PNG of those pixels.
 
     Raises HubensembleError for `top` < 1, a folder without saved_model.pb or without the
-    serve_bytes signature, and for a file that cannot be read or decoded (naming it); with
-    `skip_unreadable` such a file gets {"path", "error"} instead and the others go on.
+    serve_bytes signature, and for a file that cannot be read or decoded (naming it, with
+    the real reason: what the file is and why); with `skip_unreadable` such a file gets
+    {"path", "error"} instead and the others go on.
     """
     import tensorflow as tf
 
@@ -53,6 +59,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = 5,
     serve = loaded.signatures[BYTES_SIGNATURE]
     names = read_export_metadata(model_dir).get("class_names")
 
+    from hubensemble.data.decode import UnreadableImage, op_error_reason, servable_bytes
+
     results = [None] * len(image_paths)
     readable = []
     for i, path in enumerate(image_paths):
@@ -63,23 +71,26 @@ def predict(model_dir, image_paths: Sequence, *, top: int = 5,
             results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
                                      skip_unreadable)
             continue
-        if not data:
-            results[i] = _unreadable(path, "the file is empty", skip_unreadable)
+        try:
+            blob, _ = servable_bytes(data)
+        except UnreadableImage as e:
+            results[i] = _unreadable(path, str(e), skip_unreadable)
             continue
-        readable.append((i, data))
+        readable.append((i, blob))
 
     for lo in range(0, len(readable), max(1, int(batch_size))):
         chunk = readable[lo:lo + batch_size]
         try:
             probs = _run_bytes(serve, [d for _, d in chunk])
         except tf.errors.InvalidArgumentError:
-            # One bad file fails the whole batch: find it (them) one by one.
+            # The decode policy accepted these files, so this is rare (an export made by
+            # another version): find the file(s) one by one, with the model's reason.
             probs = []
             for i, data in chunk:
                 try:
                     probs.append(_run_bytes(serve, [data])[0])
                 except tf.errors.InvalidArgumentError as e:
-                    reason = f"not a decodable JPEG/PNG/BMP/GIF image ({first_line(e)})"
+                    reason = f"the model's serve_bytes refused it ({op_error_reason(e)})"
                     results[i] = _unreadable(image_paths[i], reason, skip_unreadable)
                     probs.append(None)
         for (i, _), p in zip(chunk, probs):

@@ -70,9 +70,10 @@ class EnsembleModule:
         return self.layer(tf.convert_to_tensor(images, tf.float32), training=training)
 
     def probabilities_from_bytes(self, image_bytes):
-        """string [N] of encoded JPEG/PNG/BMP/GIF images -> probabilities float32 [N, C].
+        """string [N] of encoded JPEG/PNG/GIF/BMP/WebP images -> probabilities float32 [N, C].
 
-        Each image is decoded on its own and resized straight to each member's size (one
+        Each image is decoded on its own by the decode policy (`decode_image`: the pixels
+        training saw for the same file) and resized straight to each member's size (one
         resize per distinct size), so images of different sizes share a batch and the result
         equals `probabilities` on the decoded image.
         """
@@ -181,15 +182,34 @@ def _loss_fn(fn):
 
 
 def decode_image(data) -> tf.Tensor:
-    """Encoded JPEG/PNG/BMP/GIF bytes (a string scalar) -> float32 [H, W, 3] in [0, 1].
+    """Encoded image bytes (a string scalar) -> float32 [H, W, 3] in [0, 1].
 
-    Grey and RGBA become RGB (alpha dropped); a GIF gives its first frame. Raises
-    tf.errors.InvalidArgumentError (when run) for bytes that are not such an image.
+    The decode policy of training (`hubensemble.data.graph.decode_pixels`: JPEG, PNG, GIF
+    first frame, BMP of every uncompressed depth incl. palettes, WebP; grey to RGB; alpha
+    composited onto white), then uint8 / 255 as Task.dataset does, so a file gives the
+    pixels training saw. Raises tf.errors.InvalidArgumentError (when run) for other bytes,
+    with the reason (e.g. "hubensemble-decode[unsupported]: a TIFF file; serve_bytes
+    decodes JPEG, PNG, GIF, BMP and WebP only").
     """
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    # uint8 / 255 as Task.dataset does, so a decoded file gives the pixels training saw.
-    return tf.cast(image, tf.float32) / 255.0
+    from hubensemble.data.graph import decode_pixels
+
+    return tf.cast(decode_pixels(data), tf.float32) / 255.0
+
+
+def serve_bytes_metadata() -> dict:
+    """What the metadata asset says about the serve_bytes signature's input: the formats it
+    decodes, how, and what it refuses."""
+    from hubensemble.data.sniff import GRAPH_FORMATS
+
+    return {
+        "formats": list(GRAPH_FORMATS),
+        "decode": "hubensemble.data.graph.decode_pixels, the decode policy of training "
+                  "(docs/data.md): GIF first frame, BMP palettes as colours, 16-bit PNG "
+                  "samples v >> 8, alpha composited onto white round(c*a + 255*(1-a))",
+        "refused": "other formats (TIFF, HEIF, ...) and damaged files: an "
+                   "InvalidArgumentError with the reason; `hubensemble predict` decodes "
+                   "TIFF and other formats Pillow reads and sends them as PNG",
+    }
 
 
 def _tf_var(v):
@@ -312,7 +332,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
         tf.saved_model.save(root, tmp, signatures=signatures)
         meta = dict(metadata or {})
         meta.update(format=EXPORT_FORMAT, format_version=EXPORT_FORMAT_VERSION,
-                    class_names=module.class_names, num_classes=len(module.class_names))
+                    class_names=module.class_names, num_classes=len(module.class_names),
+                    serve_bytes=serve_bytes_metadata())
         atomic_write_json(metadata_path(tmp), meta)
         loaded = _reload(tmp)
         serve = loaded.signatures[SERVING_SIGNATURE]

@@ -1,0 +1,359 @@
+"""The decode policy in TensorFlow ops: image bytes -> uint8 RGB, in training and in serve_bytes.
+
+`decode_pixels` is the one function from a file's bytes to pixels. The Python paths (the
+folder loader, `evaluate`, `predict`) call it eagerly and the exported SavedModel's
+`serve_bytes` signature calls it inside its graph, so a file gives the same pixels in both by
+construction. It imports TensorFlow; `hubensemble.data.decode` loads it only when a file is
+decoded.
+
+Per format (the first bytes decide, `hubensemble.data.sniff.SIGNATURES`):
+
+* JPEG: `tf.io.decode_jpeg(channels=3, dct_method="INTEGER_ACCURATE")` (libjpeg-turbo's
+  accurate integer IDCT and fancy upsampling, the same pixels as Pillow): baseline and
+  progressive; grey is repeated into R, G, B; CMYK/YCCK with the Adobe APP14 marker is read
+  as Adobe's inverted CMYK (Photoshop's convention, as Pillow), without it as plain CMYK.
+* PNG: `tf.io.decode_png` at 8 bits: grey, grey + alpha, RGB, RGBA, palette (tRNS becomes
+  alpha); 16-bit samples keep their top byte (v >> 8, libpng's strip).
+* GIF: the first frame (`tf.io.decode_gif`); the transparent colour of the first frame is
+  turned white by rewriting its palette entry (TensorFlow would leave those pixels black).
+* BMP: decoded here from its header: uncompressed 1, 2, 4, 8-bit palette images (the
+  palette's colours, not the indices `tf.io.decode_bmp` returns), 16-bit (5-5-5 or bit
+  fields), 24-bit, 32-bit (BGRX, or bit fields with an optional alpha mask); bottom-up and
+  top-down; a channel of b bits becomes round(v * 255 / (2^b - 1)). RLE/JPEG/PNG-compressed
+  BMPs are refused as unsupported (the Python paths read them with Pillow).
+* WebP: `tf.io.decode_image` (first frame), with alpha.
+
+Alpha (PNG, 32-bit BMP, WebP) is composited onto white: out = round(c * a + 255 * (1 - a)),
+a = alpha / 255, in exact integer arithmetic ((c * alpha + 255 * (255 - alpha) + 127) // 255).
+Anything else is refused with an InvalidArgumentError whose message starts with
+`sniff.UNSUPPORTED` (another format: TIFF, HEIF, ... or an unknown one, naming it and its first
+bytes) or `sniff.INVALID` (a damaged BMP); TensorFlow's own decoders report damaged JPEG, PNG,
+GIF and WebP files in their words.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT, HEAD_BYTES, INVALID,
+                                    SIGNATURES, UNSUPPORTED)
+
+_NAMES = [name for name, _ in SIGNATURES] + ["unknown"]
+# Branch of `_decode` per SIGNATURES row: a graph format's decoder, else a refusal.
+_BRANCH = [GRAPH_FORMATS.index(n) if n in GRAPH_FORMATS else len(GRAPH_FORMATS)
+           for n, _ in SIGNATURES] + [len(GRAPH_FORMATS) + 1]
+_BMP_COMPRESSION = {1: "RLE8", 2: "RLE4", 4: "JPEG", 5: "PNG"}
+_BMP_HEADERS = (12, 40, 52, 56, 108, 124)  # core, info, v2, v3, v4, v5
+_BMP_DEPTHS = (1, 2, 4, 8, 16, 24, 32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers on a string scalar and its bytes
+# ---------------------------------------------------------------------------------------------
+
+def _bytes_of(data, pad):
+    """uint8 [len + pad]: the bytes of `data` then `pad` zeros (header reads never run off)."""
+    return tf.io.decode_raw(tf.strings.join([data, tf.constant(b"\0" * pad)]), tf.uint8)
+
+
+def _at(b, i):
+    """Byte i of `b` as int64 (i clipped into range: the callers check lengths first)."""
+    i = tf.clip_by_value(tf.cast(i, tf.int64), 0, tf.size(b, out_type=tf.int64) - 1)
+    return tf.cast(tf.gather(b, i), tf.int64)
+
+
+def _uint(b, offset, n):
+    """The little-endian unsigned integer of `n` bytes at `offset`, int64."""
+    idx = tf.cast(offset, tf.int64) + tf.range(n, dtype=tf.int64)
+    idx = tf.clip_by_value(idx, 0, tf.size(b, out_type=tf.int64) - 1)
+    vals = tf.cast(tf.gather(b, idx), tf.int64)
+    return tf.reduce_sum(tf.bitwise.left_shift(vals, 8 * tf.range(n, dtype=tf.int64)))
+
+
+def _signed32(v):
+    return tf.where(v >= 2**31, v - 2**32, v)
+
+
+def _text(v):
+    return tf.strings.as_string(v)
+
+
+def _byte_string(v):
+    """A one-byte string of the int value `v` (0..255)."""
+    table = tf.constant([bytes([i]) for i in range(256)])
+    return tf.gather(table, tf.cast(v, tf.int32))
+
+
+def _replace(data, pos, new: bytes):
+    """`data` with len(new) bytes at `pos` replaced by `new` (same length)."""
+    n = tf.strings.length(data, unit="BYTE")
+    pos = tf.cast(pos, tf.int32)
+    k = len(new) if isinstance(new, bytes) else 1
+    return tf.strings.join([tf.strings.substr(data, 0, pos), new,
+                            tf.strings.substr(data, pos + k, n - pos - k)])
+
+
+def _refusal(checks):
+    """An Assert op that fails with the message of the first (bad, message) in `checks`."""
+    bads = tf.stack([bad for bad, _ in checks])
+    messages = tf.stack([msg for _, msg in checks] + [tf.constant("")])
+    first = tf.reduce_min(tf.where(tf.concat([bads, [True]], axis=0)))
+    return tf.debugging.Assert(tf.logical_not(tf.reduce_any(bads)),
+                               [tf.gather(messages, first)])
+
+
+def _head_hex(data):
+    """The first 8 bytes as spaced hex (how a refusal shows an unknown file)."""
+    b = _bytes_of(data, 0)[:8]
+    table = tf.constant([f"{i:02x}" for i in range(256)])
+    return tf.strings.reduce_join(tf.gather(table, tf.cast(b, tf.int32)), separator=" ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Alpha onto white, format by format
+# ---------------------------------------------------------------------------------------------
+
+def composite_on_white(image):
+    """Pixels [H, W, C] (integers 0..255, C = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA, known
+    only when run) -> uint8 [H, W, 3]: grey repeated into R, G, B; alpha composited onto
+    white, round(c * a + 255 * (1 - a)) with a = alpha / 255, exactly (integer arithmetic,
+    half up; no value is ever half-way)."""
+    x = tf.cast(image, tf.int32)
+    c = tf.shape(x)[-1]
+    rgb = tf.gather(x, tf.where(c >= 3, [0, 1, 2], [0, 0, 0]), axis=-1)
+    alpha = tf.where(tf.equal(c % 2, 0), x[..., -1:], 255)
+    out = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+    out = tf.cast(out, tf.uint8)
+    out.set_shape([None, None, 3])
+    return out
+
+
+def _jpeg(data):
+    # The accurate integer IDCT (libjpeg's ISLOW): TensorFlow's default fast IDCT differs from
+    # other decoders (Pillow, browsers) by up to ~10 levels; this one matches Pillow exactly.
+    return tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
+
+
+def _png(data):
+    return composite_on_white(tf.io.decode_png(data, channels=0, dtype=tf.uint8))
+
+
+def _webp(data):
+    return composite_on_white(tf.io.decode_image(data, channels=0, expand_animations=False))
+
+
+def _gif(data):
+    """The first frame of a GIF, its transparent colour made white.
+
+    The blocks before the first image descriptor are walked to find its Graphic Control
+    Extension; when that marks a transparent index, the flag is cleared and the index's
+    entry in the colour table the image uses (local, else global) becomes white, so the
+    decoder paints those pixels white (alpha 0 composited onto white).
+    """
+    n = tf.cast(tf.strings.length(data, unit="BYTE"), tf.int64)
+    b = _bytes_of(data, 16)
+    flags = _at(b, 10)
+    has_gct = tf.bitwise.bitwise_and(flags, 0x80) > 0
+    gct_len = tf.where(has_gct, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64),
+                                                          tf.bitwise.bitwise_and(flags, 7)),
+                       tf.constant(0, tf.int64))
+
+    def skip_sub_blocks(p):
+        return tf.while_loop(lambda p: (p < n) & tf.not_equal(_at(b, p), 0),
+                             lambda p: [p + _at(b, p) + 1], [p])[0] + 1
+
+    def body(pos, gce):
+        gce = tf.where(tf.equal(_at(b, pos + 1), 0xF9), pos, gce)
+        return skip_sub_blocks(pos + 2), gce
+
+    pos, gce = tf.while_loop(lambda pos, gce: (pos < n) & tf.equal(_at(b, pos), 0x21), body,
+                             [13 + gct_len, tf.constant(-1, tf.int64)])
+    has_image = (pos < n) & tf.equal(_at(b, pos), 0x2C)
+    gce_flags = _at(b, gce + 3)
+    transparent = has_image & (gce >= 0) & tf.equal(tf.bitwise.bitwise_and(gce_flags, 1), 1)
+    index = _at(b, gce + 6)
+    image_flags = _at(b, pos + 9)
+    local = tf.bitwise.bitwise_and(image_flags, 0x80) > 0
+    table = tf.where(local, pos + 10, tf.where(has_gct, tf.constant(13, tf.int64), -1))
+    table_len = tf.where(local, 3 * tf.bitwise.left_shift(
+        tf.constant(2, tf.int64), tf.bitwise.bitwise_and(image_flags, 7)), gct_len)
+    patch = transparent & (table >= 0) & (3 * index + 3 <= table_len) & (table + table_len <= n)
+
+    def patched():
+        cleared = _replace(data, gce + 3, _byte_string(tf.bitwise.bitwise_and(gce_flags, 0xFE)))
+        return _replace(cleared, table + 3 * index, b"\xff\xff\xff")
+
+    return tf.io.decode_gif(tf.cond(patch, patched, lambda: data))[0]
+
+
+def _bmp(data):
+    """A BMP from its header (see the module docstring for what is read)."""
+    n = tf.cast(tf.strings.length(data, unit="BYTE"), tf.int64)
+    b = _bytes_of(data, 128)
+    dib = _uint(b, 14, 4)
+    core = tf.equal(dib, 12)
+    width = tf.where(core, _uint(b, 18, 2), _signed32(_uint(b, 18, 4)))
+    height = tf.where(core, _uint(b, 20, 2), _signed32(_uint(b, 22, 4)))
+    bpp = tf.where(core, _uint(b, 24, 2), _uint(b, 28, 2))
+    compression = tf.where(core, tf.constant(0, tf.int64), _uint(b, 30, 4))
+    clr_used = tf.where(core, tf.constant(0, tf.int64), _uint(b, 46, 4))
+    offset = _uint(b, 10, 4)
+    h, w = tf.abs(height), width
+    row_bytes = (w * bpp + 31) // 32 * 4
+    palette_max = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.minimum(bpp, 8))
+    n_colours = tf.where((clr_used > 0) & (clr_used <= palette_max), clr_used, palette_max)
+    entry = tf.where(core, tf.constant(3, tf.int64), 4)
+    # A palette never reaches into the pixels: writers that leave the colour count 0 (the
+    # core header has none) but store fewer than 2^bpp entries are read as they are.
+    room = (offset - 14 - dib) // entry
+    n_colours = tf.where(room > 0, tf.minimum(n_colours, room), n_colours)
+    palette_end = 14 + dib + n_colours * entry
+    fields = tf.equal(compression, 3) | tf.equal(compression, 6)
+    compression_name = tf.gather(
+        tf.constant([_BMP_COMPRESSION.get(i, f"type {i}") for i in range(8)] + ["unknown"]),
+        tf.minimum(compression, 8))
+    advice = ("; serve_bytes decodes uncompressed 1, 2, 4, 8, 16, 24 and 32-bit BMPs only "
+              "(re-save it, e.g. as PNG)")
+    checks = [
+        (tf.reduce_all(tf.not_equal(dib, _BMP_HEADERS)),
+         tf.strings.join([UNSUPPORTED, ": a BMP file with a ", _text(dib),
+                          "-byte header (not Windows BMP 2-5)", advice])),
+        (tf.logical_not(tf.equal(compression, 0) | fields),
+         tf.strings.join([UNSUPPORTED, ": a BMP file with ", compression_name, " compression",
+                          advice])),
+        (tf.reduce_all(tf.not_equal(bpp, _BMP_DEPTHS)),
+         tf.strings.join([UNSUPPORTED, ": a ", _text(bpp), "-bit BMP file", advice])),
+        (fields & tf.not_equal(bpp, 16) & tf.not_equal(bpp, 32),
+         tf.strings.join([INVALID, ": a ", _text(bpp), "-bit BMP file with bit-field masks "
+                          "(only 16 and 32-bit BMPs have them)"])),
+        ((w < 1) | (h < 1),
+         tf.strings.join([INVALID, ": a BMP file of ", _text(w), " x ", _text(height),
+                          " pixels"])),
+        (offset + row_bytes * h > n,
+         tf.strings.join([INVALID, ": a truncated BMP file (its pixels end at byte ",
+                          _text(offset + row_bytes * h), ", the file has ", _text(n), ")"])),
+        ((bpp <= 8) & (palette_end > n),
+         tf.strings.join([INVALID, ": a BMP file whose ", _text(n_colours),
+                          "-colour palette is cut off"])),
+    ]
+    with tf.control_dependencies([_refusal(checks)]):
+        rows = tf.reshape(tf.slice(b, [offset], [row_bytes * h]), tf.stack([h, row_bytes]))
+        rows = tf.cond(height < 0, lambda: rows, lambda: tf.reverse(rows, [0]))
+        kind = tf.cast(tf.where(bpp <= 8, 0, tf.where(tf.equal(bpp, 24), 1, 2)), tf.int32)
+        rgba = tf.switch_case(kind, [
+            lambda: _bmp_palette(b, rows, w, bpp, 14 + dib, entry, n_colours),
+            lambda: _bmp_bgr(rows, w),
+            lambda: _bmp_masks(b, rows, w, bpp, dib, compression),
+        ])
+        return composite_on_white(rgba)
+
+
+def _bmp_palette(b, rows, w, bpp, start, entry, n_colours):
+    """int32 [h, w, 3] of a 1, 2, 4 or 8-bit BMP: each index's palette colour (BGR(X)
+    entries); an index past the palette takes its last colour."""
+    per_byte = 8 // bpp
+    shifts = 8 - bpp * (tf.range(per_byte, dtype=tf.int64) + 1)
+    bits = tf.bitwise.bitwise_and(
+        tf.bitwise.right_shift(tf.cast(rows, tf.int64)[:, :, None], shifts[None, None, :]),
+        tf.bitwise.left_shift(tf.constant(1, tf.int64), bpp) - 1)
+    index = tf.reshape(bits, tf.stack([tf.shape(rows, out_type=tf.int64)[0], -1]))[:, :w]
+    where = start + entry * tf.range(n_colours)[:, None] + tf.constant([2, 1, 0], tf.int64)
+    palette = tf.cast(tf.gather(b, where), tf.int32)  # [n_colours, 3] RGB
+    return tf.gather(palette, tf.minimum(index, n_colours - 1))
+
+
+def _bmp_bgr(rows, w):
+    """int32 [h, w, 3] of a 24-bit BMP (BGR triples)."""
+    px = tf.reshape(rows[:, :3 * w], tf.stack([tf.shape(rows, out_type=tf.int64)[0], w, 3]))
+    return tf.cast(tf.reverse(px, [2]), tf.int32)
+
+
+def _bmp_masks(b, rows, w, bpp, dib, compression):
+    """int32 [h, w, 3 or 4] of a 16 or 32-bit BMP: the bit-field masks (BI_BITFIELDS, or
+    BI_ALPHABITFIELDS and the v3+ headers' alpha mask) or the defaults, 5-5-5 and BGRX."""
+    size = bpp // 8
+    px = tf.reshape(rows[:, :size * w], tf.stack([tf.shape(rows, out_type=tf.int64)[0], w, size]))
+    value = tf.reduce_sum(tf.bitwise.left_shift(tf.cast(px, tf.int64),
+                                                8 * tf.range(size, dtype=tf.int64)), axis=-1)
+    fields = tf.equal(compression, 3) | tf.equal(compression, 6)
+    sixteen = tf.equal(bpp, 16)
+    defaults = [tf.where(sixteen, tf.constant(0x7C00, tf.int64), 0xFF0000),
+                tf.where(sixteen, tf.constant(0x03E0, tf.int64), 0xFF00),
+                tf.where(sixteen, tf.constant(0x001F, tf.int64), 0xFF)]
+    masks = [tf.where(fields, _uint(b, 54 + 4 * i, 4), defaults[i]) for i in range(3)]
+    alpha_mask = tf.where(fields & (tf.equal(compression, 6) | (dib >= 56)), _uint(b, 66, 4),
+                          tf.constant(0, tf.int64))
+
+    def channel(mask, absent):
+        low = tf.bitwise.bitwise_and(mask, -mask)
+        shift = tf.cast(tf.round(tf.math.log(tf.cast(tf.maximum(low, 1), tf.float64))
+                                 / tf.math.log(tf.constant(2.0, tf.float64))), tf.int64)
+        top = tf.maximum(tf.bitwise.right_shift(mask, shift), 1)
+        v = tf.bitwise.right_shift(tf.bitwise.bitwise_and(value, mask), shift)
+        scaled = tf.minimum((v * 510 + top) // (2 * top), 255)  # round(v * 255 / top)
+        return tf.where(mask > 0, scaled, absent)
+
+    rgb = [channel(m, 0) for m in masks]
+    return tf.cast(tf.stack(rgb + [channel(alpha_mask, 255)], axis=-1), tf.int32)
+
+
+def _refuse_format(data, index):
+    """Refusal of a file outside GRAPH_FORMATS: its format (or first bytes) named."""
+    name = tf.gather(tf.constant(_NAMES), index)
+    what = tf.cond(tf.equal(name, "unknown"),
+                   lambda: tf.strings.join(["not a ", GRAPH_FORMATS_TEXT.replace(" and ", " or "),
+                                            " file (it starts with bytes ", _head_hex(data),
+                                            ")"]),
+                   lambda: tf.strings.join(["a ", name, " file"]))
+    message = tf.strings.join([UNSUPPORTED, ": ", what, "; serve_bytes decodes ",
+                               GRAPH_FORMATS_TEXT, " only"])
+    with tf.control_dependencies([tf.debugging.Assert(tf.constant(False), [message])]):
+        return tf.zeros([1, 1, 3], tf.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# The policy
+# ---------------------------------------------------------------------------------------------
+
+def sniff_index(data):
+    """The row of SIGNATURES matching the string scalar `data` (int32), len(SIGNATURES) when
+    none does (the graph twin of `sniff.sniff`)."""
+    head = tf.strings.substr(tf.strings.join([data, tf.constant(b"\0" * HEAD_BYTES)]), 0,
+                             HEAD_BYTES)
+    matches = []
+    for _, parts in SIGNATURES:
+        ok = tf.constant(True)
+        for off, magic in parts:
+            ok = ok & tf.equal(tf.strings.substr(head, off, len(magic)), magic)
+        matches.append(ok)
+    matches.append(tf.constant(True))
+    return tf.cast(tf.reduce_min(tf.where(tf.stack(matches))), tf.int32)
+
+
+def _decode(data):
+    index = sniff_index(data)
+    empty = tf.equal(tf.strings.length(data, unit="BYTE"), 0)
+    check = tf.debugging.Assert(tf.logical_not(empty), [f"{INVALID}: an empty file (0 bytes)"])
+    with tf.control_dependencies([check]):
+        branch = tf.gather(tf.constant(_BRANCH, tf.int32), index)
+        pixels = tf.switch_case(branch, [
+            lambda: _jpeg(data), lambda: _png(data), lambda: _gif(data), lambda: _bmp(data),
+            lambda: _webp(data), lambda: _refuse_format(data, index),
+            lambda: _refuse_format(data, index)])
+    pixels.set_shape([None, None, 3])
+    return pixels, tf.gather(tf.constant(_NAMES), index)
+
+
+@tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+def decode_with_format(data):
+    """(uint8 [H, W, 3], format name) of the encoded image `data` (a string scalar); see the
+    module docstring. Raises tf.errors.InvalidArgumentError (when run) for what it refuses."""
+    return _decode(data)
+
+
+@tf.function(input_signature=[tf.TensorSpec([], tf.string, name="image_bytes")])
+def decode_pixels(data):
+    """The decode policy: encoded image bytes (a string scalar) -> uint8 [H, W, 3], values
+    0..255 (see the module docstring for every format and the refusals). Raises
+    tf.errors.InvalidArgumentError (when run) for what it refuses."""
+    return _decode(data)[0]

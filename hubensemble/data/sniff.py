@@ -1,0 +1,70 @@
+"""What a file is, from its first bytes: the signature table both decoders use (TF-free).
+
+The graph decoder (`hubensemble.data.graph`, also inside the exported SavedModel) and the
+Python paths name a file's format from this one table, so a refusal names the same format
+everywhere. Which formats the graph decodes is `GRAPH_FORMATS`; the others go to the kept
+decoder (Pillow) on the Python paths and are refused by `serve_bytes`.
+"""
+
+from __future__ import annotations
+
+#: Formats the graph decoder reads (in training, evaluate, predict and serve_bytes alike).
+GRAPH_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WebP")
+
+#: (format, ((offset, magic bytes), ...)): a file is the first format all of whose parts
+#: match. Formats outside GRAPH_FORMATS are named so a refusal can say what the file is.
+SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
+    ("JPEG", ((0, b"\xff\xd8\xff"),)),
+    ("PNG", ((0, b"\x89PNG\r\n\x1a\n"),)),
+    ("GIF", ((0, b"GIF87a"),)),
+    ("GIF", ((0, b"GIF89a"),)),
+    ("BMP", ((0, b"BM"),)),
+    ("WebP", ((0, b"RIFF"), (8, b"WEBP"))),
+    ("TIFF", ((0, b"II*\x00"),)),
+    ("TIFF", ((0, b"MM\x00*"),)),
+    ("BigTIFF", ((0, b"II+\x00"),)),
+    ("BigTIFF", ((0, b"MM\x00+"),)),
+    ("JPEG XL", ((0, b"\xff\x0a"),)),
+    ("JPEG XL", ((0, b"\x00\x00\x00\x0cJXL \r\n\x87\n"),)),
+    ("JPEG 2000", ((0, b"\x00\x00\x00\x0cjP  \r\n\x87\n"),)),
+    ("JPEG 2000", ((0, b"\xff\x4f\xff\x51"),)),
+    ("HEIF/AVIF", ((4, b"ftypheic"),)),
+    ("HEIF/AVIF", ((4, b"ftypheix"),)),
+    ("HEIF/AVIF", ((4, b"ftypmif1"),)),
+    ("HEIF/AVIF", ((4, b"ftypavif"),)),
+    ("ICO", ((0, b"\x00\x00\x01\x00"),)),
+    ("PSD", ((0, b"8BPS"),)),
+    ("PDF", ((0, b"%PDF"),)),
+    ("ZIP", ((0, b"PK\x03\x04"),)),
+    ("gzip", ((0, b"\x1f\x8b"),)),
+    ("SVG/XML", ((0, b"<?xml"),)),
+    ("SVG/XML", ((0, b"<svg"),)),
+    ("HTML", ((0, b"<!DOCTYPE"),)),
+    ("HTML", ((0, b"<html"),)),
+)
+
+#: The longest prefix any signature reads.
+HEAD_BYTES = max(off + len(magic) for _, parts in SIGNATURES for off, magic in parts)
+
+#: Prefixes of the graph decoder's own refusals (in the op error's message). `unsupported`:
+#: a format (or variant, e.g. an RLE-compressed BMP) the graph does not decode, which the
+#: Python paths hand to the kept decoder; `invalid`: a file of a graph format that is damaged.
+UNSUPPORTED = "hubensemble-decode[unsupported]"
+INVALID = "hubensemble-decode[invalid]"
+
+#: Said by every refusal of a format outside the graph.
+GRAPH_FORMATS_TEXT = "JPEG, PNG, GIF, BMP and WebP"
+
+
+def sniff(data: bytes) -> str | None:
+    """The format of `data` by SIGNATURES (e.g. "PNG", "TIFF"), None when none matches."""
+    head = bytes(data[:HEAD_BYTES])
+    for name, parts in SIGNATURES:
+        if all(head[off:off + len(magic)] == magic for off, magic in parts):
+            return name
+    return None
+
+
+def first_bytes(data: bytes, n: int = 8) -> str:
+    """The first `n` bytes as spaced hex, e.g. "25 50 44 46" (how a refusal shows them)."""
+    return " ".join(f"{b:02x}" for b in bytes(data[:n])) or "none"

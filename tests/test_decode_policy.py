@@ -1,0 +1,484 @@
+"""One decode policy: every kind of image file gives the same pixels in the folder loader,
+`predict`, the export's `serve_bytes` and `evaluate`, or is refused the same way with the real
+reason. References are Pillow's pixels (or the source arrays) with alpha composited onto white
+by the documented formula, written out here independently of hubensemble."""
+
+import io
+import struct
+import zlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from hubensemble import evaluate as ev
+from hubensemble.data import (GRAPH_FORMATS, UnreadableImage, decode_bytes, load_task,
+                              load_test_set, sniff)
+from hubensemble.data.graph import composite_on_white, decode_pixels, sniff_index
+from hubensemble.data.sniff import SIGNATURES
+from hubensemble.errors import HubensembleError
+from hubensemble.export import ExportMember, predict, save_export
+
+SIDE = 8  # every test image is SIDE x SIDE, the member's size: no resize anywhere
+CLASSES = ["a", "b", "c"]
+#: Levels a lossy file's pixels may differ from Pillow's. None: the graph decoder uses
+#: libjpeg-turbo's accurate integer IDCT, as Pillow does (TensorFlow's default fast IDCT
+#: differed by up to 12 levels on these files), and the same libwebp.
+LOSSY_TOLERANCE = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent references and hand-written files
+# ---------------------------------------------------------------------------------------------
+
+def over_white(rgba):
+    """uint8 RGBA [..., 4] -> RGB over white: round(c * a + 255 * (1 - a)), a = alpha / 255,
+    in exact fractions (no tie exists: 255 never divides 2 c a + 2 * 255 (255 - a) - 255)."""
+    rgba = np.asarray(rgba, np.int64)
+    c, a = rgba[..., :3], rgba[..., 3:]
+    num = c * a + 255 * (255 - a)
+    return ((2 * num + 255) // 510).astype(np.uint8)
+
+
+def pillow_pixels(data):
+    """Pillow's first frame as RGBA, over white."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.seek(0)
+        return over_white(np.asarray(im.convert("RGBA")))
+
+
+def encode(image, fmt, **kwargs):
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def png16(array):
+    """A 16-bit PNG written by hand: grey [H, W, 1] / RGBA [H, W, 4] uint16."""
+    h, w, c = array.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    raw = b"".join(b"\0" + array[i].astype(">u2").tobytes() for i in range(h))
+
+    def chunk(tag, body):
+        return (struct.pack(">I", len(body)) + tag + body
+                + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type,
+                                                              0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def bmp(width, height, bpp, rows, *, palette=(), header=40, compression=0, masks=None,
+        top_down=False):
+    """A BMP written by hand from its spec: `rows` top row first, each the packed pixel
+    bytes of one row (padded here to 4 bytes); `palette` (r, g, b) entries."""
+    stride = (width * bpp + 31) // 32 * 4
+    body = b"".join(r.ljust(stride, b"\0") for r in (rows if top_down else rows[::-1]))
+    if header == 12:
+        dib = struct.pack("<IHHHH", 12, width, height, 1, bpp)
+        pal = b"".join(bytes((b, g, r)) for r, g, b in palette)
+    else:
+        dib = struct.pack("<IiiHHIIiiII", header, width, -height if top_down else height, 1,
+                          bpp, compression, len(body), 2835, 2835, len(palette), 0)
+        extra = b""
+        if header >= 52:
+            extra = struct.pack("<4I", *(list(masks or (0, 0, 0)) + [0])[:4])
+            dib += extra[:header - 40] if header < 56 else extra
+            dib = dib.ljust(header, b"\0")
+        elif masks is not None:
+            dib += struct.pack(f"<{len(masks)}I", *masks)
+        pal = b"".join(bytes((b, g, r, 0)) for r, g, b in palette)
+    offset = 14 + len(dib) + len(pal)
+    return (b"BM" + struct.pack("<IHHI", offset + len(body), 0, 0, offset) + dib + pal + body)
+
+
+def rle8(indices):
+    """RLE8 rows (bottom-up) of a palette image: one run per pixel, then end of line/file."""
+    out = b""
+    for row in indices[::-1]:
+        out += b"".join(bytes((1, int(v))) for v in row) + b"\0\0"
+    return out + b"\0\1"
+
+
+def smooth(seed, channels=3):
+    """A smooth uint8 picture (JPEG-friendly): a bilinear-upsampled 3x3 colour field."""
+    base = np.random.default_rng(seed).random((3, 3, channels)) * 255
+    up = tf.image.resize(base, (SIDE, SIDE), method="bilinear").numpy()
+    return np.clip(np.round(up), 0, 255).astype(np.uint8)
+
+
+def noise(seed, shape):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def kinds():
+    """{file name: (bytes, reference pixels uint8 [SIDE, SIDE, 3], tolerance, in_graph)}."""
+    out = {}
+    rgb, rgba = noise(1, (SIDE, SIDE, 3)), noise(2, (SIDE, SIDE, 4))
+    rgba[:2, :, 3] = 0  # fully transparent rows...
+    rgba[:2, :, :3] = 0  # ...that store black (issue example 2)
+    rgba[2, :, 3] = 255
+    grey_alpha = noise(3, (SIDE, SIDE, 2))
+
+    def pil(name, image, fmt, tol=0, graph=True, **kw):
+        data = encode(image, fmt, **kw)
+        out[name] = (data, pillow_pixels(data), tol, graph)
+
+    pil("png_rgb.png", Image.fromarray(rgb), "PNG")
+    pil("png_grey.png", Image.fromarray(rgb[..., 0]), "PNG")
+    pil("png_grey_alpha.png", Image.fromarray(grey_alpha, "LA"), "PNG")
+    pil("png_rgba.png", Image.fromarray(rgba), "PNG")
+    palette16 = Image.fromarray(smooth(4)).quantize(16)
+    pil("png_palette.png", palette16, "PNG")
+    pil("png_palette_trns.png", palette16, "PNG", transparency=3)
+    deep = np.random.default_rng(5).integers(0, 65536, (SIDE, SIDE, 1), dtype=np.uint16)
+    out["png_16bit_grey.png"] = (png16(deep), np.repeat((deep >> 8).astype(np.uint8), 3, -1),
+                                 0, True)
+    deep4 = np.random.default_rng(6).integers(0, 65536, (SIDE, SIDE, 4), dtype=np.uint16)
+    out["png_16bit_rgba.png"] = (png16(deep4), over_white((deep4 >> 8).astype(np.uint8)), 0,
+                                 True)
+    photo = smooth(7)
+    pil("jpeg_baseline.jpg", Image.fromarray(photo), "JPEG", LOSSY_TOLERANCE, quality=95)
+    pil("jpeg_progressive.jpg", Image.fromarray(photo), "JPEG", LOSSY_TOLERANCE, quality=95,
+        progressive=True)
+    pil("jpeg_grey.jpg", Image.fromarray(photo[..., 1]), "JPEG", LOSSY_TOLERANCE, quality=95)
+    pil("jpeg_cmyk.jpg", Image.fromarray(photo).convert("CMYK"), "JPEG", LOSSY_TOLERANCE,
+        quality=95)
+    pil("gif_plain.gif", palette16, "GIF")
+    pil("gif_transparent.gif", palette16, "GIF", transparency=2)
+    second = Image.fromarray(smooth(8)).quantize(16)
+    pil("gif_animated.gif", palette16, "GIF", save_all=True, append_images=[second],
+        duration=50)
+    pil("bmp_1bit.bmp", Image.fromarray(rgb[..., 0] > 127), "BMP")
+    pil("bmp_8bit_palette.bmp", palette16, "BMP")
+    pil("bmp_8bit_grey.bmp", Image.fromarray(rgb[..., 2]), "BMP")
+    pil("bmp_24bit.bmp", Image.fromarray(rgb), "BMP")
+    pil("bmp_32bit.bmp", Image.fromarray(rgba), "BMP")  # BI_RGB: the 4th byte is unused
+    # 4-bit, 16 colours (issue example 3: TensorFlow's decode_bmp returns the indices 0..15).
+    colours = [tuple(int(v) for v in noise(10 + i, 3)) for i in range(16)]
+    idx = np.random.default_rng(9).integers(0, 16, (SIDE, SIDE))
+    rows = [bytes((int(r[i]) << 4) | int(r[i + 1]) for i in range(0, SIDE, 2)) for r in idx]
+    data = bmp(SIDE, SIDE, 4, rows, palette=colours)
+    want = np.array(colours, np.uint8)[idx]
+    out["bmp_4bit_palette.bmp"] = (data, want, 0, True)
+    # 16-bit: 5-5-5 (BI_RGB) and 5-6-5 bit fields; a channel of b bits -> round(v*255/(2^b-1)).
+    v = np.random.default_rng(11).integers(0, 1 << 16, (SIDE, SIDE))
+    r5, g5, b5 = (v >> 10) & 31, (v >> 5) & 31, v & 31
+    rows = [b"".join(struct.pack("<H", int(p) & 0x7FFF) for p in r) for r in v]
+    want = np.stack([np.floor(c * 255 / 31 + 0.5) for c in (r5, g5, b5)], -1).astype(np.uint8)
+    out["bmp_16bit_555.bmp"] = (bmp(SIDE, SIDE, 16, rows), want, 0, True)
+    r5, g6, b5 = (v >> 11) & 31, (v >> 5) & 63, v & 31
+    rows = [b"".join(struct.pack("<H", int(p)) for p in r) for r in v]
+    want = np.stack([np.floor(r5 * 255 / 31 + 0.5), np.floor(g6 * 255 / 63 + 0.5),
+                     np.floor(b5 * 255 / 31 + 0.5)], -1).astype(np.uint8)
+    out["bmp_16bit_565.bmp"] = (bmp(SIDE, SIDE, 16, rows, compression=3,
+                                    masks=(0xF800, 0x07E0, 0x001F)), want, 0, True)
+    # 32-bit with an alpha mask (BITMAPV4HEADER), and a top-down 24-bit one.
+    rows = [b"".join(bytes((int(p[2]), int(p[1]), int(p[0]), int(p[3]))) for p in r)
+            for r in rgba]
+    out["bmp_32bit_alpha.bmp"] = (
+        bmp(SIDE, SIDE, 32, rows, header=108, compression=3,
+            masks=(0xFF0000, 0xFF00, 0xFF, 0xFF000000)), over_white(rgba), 0, True)
+    rows = [b"".join(bytes((int(p[2]), int(p[1]), int(p[0]))) for p in r) for r in rgb]
+    out["bmp_24bit_topdown.bmp"] = (bmp(SIDE, SIDE, 24, rows, top_down=True), rgb, 0, True)
+    rows = [bytes(int(i) for i in r) for r in idx]
+    out["bmp_core_8bit.bmp"] = (bmp(SIDE, SIDE, 8, rows, palette=colours, header=12),
+                                np.array(colours, np.uint8)[idx], 0, True)
+    # RLE8: not in the graph; the kept decoder (Pillow) on the Python paths.
+    rle = bmp(SIDE, SIDE, 8, [], palette=colours, compression=1)
+    head = bytearray(rle)
+    body = rle8(idx)
+    struct.pack_into("<I", head, 2, len(head) + len(body))
+    struct.pack_into("<I", head, 34, len(body))
+    out["bmp_rle8.bmp"] = (bytes(head) + body, np.array(colours, np.uint8)[idx], 0, False)
+    pil("webp_lossless.webp", Image.fromarray(rgb), "WEBP", lossless=True)
+    pil("webp_rgba.webp", Image.fromarray(rgba), "WEBP", lossless=True)
+    pil("webp_lossy.webp", Image.fromarray(photo), "WEBP", LOSSY_TOLERANCE, quality=90)
+    pil("tiff_rgb.tif", Image.fromarray(rgb), "TIFF", graph=False)
+    pil("tiff_rgba.tif", Image.fromarray(rgba), "TIFF", graph=False)
+    return out
+
+
+#: Files every path refuses, and words their reason must contain (the detected format).
+REFUSED = {
+    "notes.png": (b"these are not pixels\n", "not a JPEG, PNG, GIF, BMP or WebP file"),
+    "scan.pdf": (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "a PDF file"),
+    "cut.png": (None, "a damaged PNG file"),
+    "cut.bmp": (None, "a truncated BMP file"),
+    "empty.jpg": (b"", "an empty file"),
+}
+
+
+@pytest.fixture(scope="module")
+def files():
+    return kinds()
+
+
+@pytest.fixture(scope="module")
+def refused(files):
+    out = {}
+    for name, (data, words) in REFUSED.items():
+        if name == "cut.bmp":
+            data = files["bmp_24bit.bmp"][0][:80]
+        elif data is None:
+            data = files["png_rgb.png"][0][:60]
+        out[name] = (data, words)
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, files, refused):
+    """root/<a|b|c>/<kind>: the kinds spread over three classes, plus the refused files."""
+    root = tmp_path_factory.mktemp("kinds")
+    paths = {}
+    for i, name in enumerate(sorted(files)):
+        cls = CLASSES[i % 3]
+        (root / cls).mkdir(exist_ok=True)
+        (root / cls / name).write_bytes(files[name][0])
+        paths[name] = root / cls / name
+    for name, (data, _) in refused.items():
+        (root / "a" / name).write_bytes(data)
+        paths[name] = root / "a" / name
+    return root, paths
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    """A tiny export: one member, SIDE x SIDE pixels -> 3 classes through a dense layer whose
+    weights make the probabilities depend on every pixel."""
+    keras.utils.set_random_seed(3)
+    clf = keras.Sequential([keras.Input((SIDE, SIDE, 3)), keras.layers.Flatten(),
+                            keras.layers.Dense(len(CLASSES), activation="softmax")])
+    kernel, bias = clf.layers[-1].get_weights()
+    clf.layers[-1].set_weights([np.random.default_rng(0).normal(
+        size=kernel.shape).astype(np.float32) * 0.3, bias])
+    out = tmp_path_factory.mktemp("export") / "model"
+    check = np.random.default_rng(1).random((4, SIDE, SIDE, 3)).astype(np.float32)
+    save_export([ExportMember(clf, SIDE, 1.0, {"trial": "t0"})], CLASSES, out,
+                check_images=check)
+    return out
+
+
+def serve_bytes(loaded, blobs):
+    return loaded.signatures["serve_bytes"](image_bytes=tf.constant(blobs, tf.string))
+
+
+def serving_default(loaded, pixels):
+    x = tf.constant(np.asarray(pixels, np.float32)[None] / 255.0)
+    return loaded.signatures["serving_default"](images=x)["probabilities"].numpy()[0]
+
+
+def probabilities_of(results):
+    """predict results -> [N, C] probabilities (every class listed: top = C)."""
+    out = np.zeros((len(results), len(CLASSES)))
+    for i, r in enumerate(results):
+        for t in r["top"]:
+            out[i, t["class_id"]] = t["probability"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The pixels
+# ---------------------------------------------------------------------------------------------
+
+def test_the_loader_gives_the_reference_pixels_of_every_kind(folder, files):
+    root, paths = folder
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    got = dict(zip(map(str, task.train.paths), task.train.images))
+    for name, (data, want, tol, graph) in files.items():
+        pixels = got[str(paths[name])]
+        assert pixels.dtype == np.uint8 and pixels.shape == (SIDE, SIDE, 3), name
+        diff = np.abs(pixels.astype(int) - want.astype(int)).max()
+        assert diff <= tol, f"{name}: differs from the reference by {diff} (> {tol})"
+        decoded = decode_bytes(data)
+        assert decoded.in_graph == graph, name
+        np.testing.assert_array_equal(decoded.pixels, pixels)
+    # Nothing vanished: every file is an example or a skipped entry with its reason.
+    assert len(task.train) + len(task.skipped) == task.files == len(paths)
+    assert {p.rsplit("/", 1)[-1] for p, _ in task.skipped} == set(REFUSED)
+
+
+def test_palette_bmp_gives_its_colours_not_its_indices(files):
+    """Issue example 3: a 16-colour palette BMP was read as its indices 0..15 (nearly
+    black). Its pixels are the palette's colours, as Pillow shows them."""
+    data, want, _, _ = files["bmp_4bit_palette.bmp"]
+    pixels = decode_bytes(data).pixels
+    np.testing.assert_array_equal(pixels, want)
+    np.testing.assert_array_equal(pixels, pillow_pixels(data))
+    assert pixels.max() > 15
+    # What TensorFlow's own BMP decoder makes of the 8-bit palette file: indices.
+    eight = files["bmp_8bit_palette.bmp"][0]
+    assert tf.io.decode_bmp(eight).numpy().max() < 16
+    np.testing.assert_array_equal(decode_bytes(eight).pixels, pillow_pixels(eight))
+
+
+def test_transparent_pixels_are_white_in_every_format(files):
+    for name in ("png_rgba.png", "bmp_32bit_alpha.bmp", "webp_rgba.webp", "tiff_rgba.tif"):
+        pixels = decode_bytes(files[name][0]).pixels
+        assert (pixels[:2] == 255).all(), name  # alpha 0 over stored black -> white
+    gif = files["gif_transparent.gif"][0]
+    with Image.open(io.BytesIO(gif)) as im:
+        transparent = np.asarray(im) == 2
+    assert transparent.any()
+    assert (decode_bytes(gif).pixels[transparent] == 255).all()
+
+
+def test_the_graph_compositing_formula_equals_the_documented_one():
+    colour, alpha = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    grey_alpha = np.stack([colour, alpha], -1).astype(np.uint8)  # every (c, a) pair
+    got = composite_on_white(tf.constant(grey_alpha)).numpy()
+    exact = colour * alpha / 255 + 255 * (1 - alpha / 255)
+    want = np.floor(exact + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(got[..., 0], want)
+    np.testing.assert_array_equal(got[..., 0], got[..., 2])
+    from hubensemble.data import to_rgb_uint8
+
+    np.testing.assert_array_equal(to_rgb_uint8(grey_alpha), got)
+
+
+def test_python_and_graph_name_formats_from_one_table():
+    for name, parts in SIGNATURES:
+        head = bytearray(32)
+        for off, magic in parts:
+            head[off:off + len(magic)] = magic
+        assert sniff(bytes(head)) == name
+        found = SIGNATURES[int(sniff_index(tf.constant(bytes(head))))][0]
+        assert found == name
+    assert sniff(b"hello") is None
+    assert int(sniff_index(tf.constant(b"hello"))) == len(SIGNATURES)
+    assert GRAPH_FORMATS == ("JPEG", "PNG", "GIF", "BMP", "WebP")
+
+
+# ---------------------------------------------------------------------------------------------
+# Every path: loader, serve_bytes, predict, evaluate
+# ---------------------------------------------------------------------------------------------
+
+def test_serve_bytes_and_predict_see_the_pixels_training_saw(folder, files, export_dir):
+    root, paths = folder
+    loaded = tf.saved_model.load(str(export_dir))
+    names = sorted(files)
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    pixels = dict(zip(map(str, task.train.paths), task.train.images))
+    reference = np.stack([serving_default(loaded, pixels[str(paths[n])]) for n in names])
+
+    predicted = predict(export_dir, [paths[n] for n in names], top=len(CLASSES))
+    np.testing.assert_allclose(probabilities_of(predicted), reference, atol=1e-6)
+    in_graph = [n for n in names if files[n][3]]
+    served = serve_bytes(loaded, [files[n][0] for n in in_graph])["probabilities"].numpy()
+    np.testing.assert_allclose(served, reference[[names.index(n) for n in in_graph]],
+                               atol=1e-6)
+    # The pixels inside the graph are the loader's, exactly (not just close probabilities).
+    for n in in_graph:
+        np.testing.assert_array_equal(decode_pixels(tf.constant(files[n][0])).numpy(),
+                                      pixels[str(paths[n])])
+
+
+def test_formats_outside_the_graph_are_refused_by_serve_bytes_with_reason(files, export_dir):
+    """Issue example 4: a TIFF (and a 1-bit BMP) were accepted for training but refused by
+    predict with an empty reason calling them JPEG/PNG/BMP/GIF. Now the 1-bit BMP is decoded
+    in the graph, predict accepts the TIFF, and serve_bytes names it and why."""
+    loaded = tf.saved_model.load(str(export_dir))
+    serve_bytes(loaded, [files["bmp_1bit.bmp"][0]])  # decoded in the graph
+    for name, fmt in (("tiff_rgb.tif", "TIFF"), ("bmp_rle8.bmp", "RLE8")):
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            serve_bytes(loaded, [files[name][0]])
+        assert fmt in err.value.message and "serve_bytes decodes" in err.value.message
+    meta = ev.read_export_metadata(export_dir)
+    assert meta["serve_bytes"]["formats"] == list(GRAPH_FORMATS)
+    assert "TIFF" in meta["serve_bytes"]["refused"]
+
+
+def test_refused_files_get_one_real_reason_on_every_path(folder, refused, export_dir):
+    root, paths = folder
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    skipped = {p.rsplit("/", 1)[-1]: r for p, r in task.skipped}
+    loaded = tf.saved_model.load(str(export_dir))
+    for name, (data, words) in refused.items():
+        with pytest.raises(UnreadableImage) as err:
+            decode_bytes(data)
+        reason = str(err.value)
+        assert words in reason, (name, reason)
+        assert skipped[name] == reason  # the loader says the same
+        with pytest.raises(HubensembleError) as err:
+            predict(export_dir, [paths[name]])
+        assert reason in str(err.value) and "Graph execution error" not in str(err.value)
+        result = predict(export_dir, [paths[name]], skip_unreadable=True)[0]
+        assert result["error"] == reason
+        if data:  # serve_bytes: an op error that carries the same words
+            with pytest.raises(tf.errors.InvalidArgumentError) as err:
+                serve_bytes(loaded, [data])
+            if name != "cut.png":  # TensorFlow's PNG decoder words it its own way
+                assert words in err.value.message, (name, err.value.message[-300:])
+
+
+def test_evaluate_reads_files_as_training_did(folder, files, export_dir):
+    root, paths = folder
+    task = load_test_set(f"folder:{root}")
+    assert len(task.test) == len(files)
+    result = ev.evaluate_model(export_dir, task, corruptions=False, progress=False)
+    loaded = tf.saved_model.load(str(export_dir))
+    order = [str(p).rsplit("/", 1)[-1] for p in task.test.paths]
+    predicted = probabilities_of(predict(export_dir, [paths[n] for n in order],
+                                         top=len(CLASSES)))
+    labels = task.test.labels
+    p_true = np.maximum(predicted[np.arange(len(labels)), labels], 1e-7)
+    assert result["n"] == len(labels)
+    assert result["clean"]["ensemble"]["nll"] == pytest.approx(np.mean(-np.log(p_true)),
+                                                               abs=1e-6)
+    assert result["clean"]["ensemble"]["accuracy"] == pytest.approx(
+        np.mean(predicted.argmax(1) == labels))
+    del loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue example 2: RGBA queries served as trained
+# ---------------------------------------------------------------------------------------------
+
+def shape_picture(background, seed):
+    """A grey disc on `background` (0 black, 255 white), uint8 [SIDE, SIDE, 3]."""
+    yy, xx = np.mgrid[:SIDE, :SIDE]
+    r = 2 + seed % 2
+    disc = (yy - SIDE / 2 + 0.5) ** 2 + (xx - SIDE / 2 + 0.5 - seed % 3 + 1) ** 2 <= r * r
+    out = np.full((SIDE, SIDE, 3), background, np.uint8)
+    out[disc] = 128
+    return out, disc
+
+
+def test_rgba_queries_on_a_transparent_black_background_are_served_as_trained(tmp_path):
+    """Trained on grey shapes on white vs on black (RGB); queried with RGBA PNGs whose
+    transparent background stores RGB 0, 0, 0. evaluate, predict and serve_bytes all see
+    the shapes on white (the issue's predict and serve_bytes said on_black for all six)."""
+    keras.utils.set_random_seed(0)
+    clf = keras.Sequential([keras.Input((SIDE, SIDE, 3)),
+                            keras.layers.GlobalAveragePooling2D(),
+                            keras.layers.Dense(2, activation="softmax")])
+    # on_black when the mean is dark, on_white when it is light: logits 20 (m - 0.5) * (-1, 1).
+    clf.layers[-1].set_weights([np.array([[-20.0, 20.0]] * 3, np.float32) / 3,
+                                np.array([10.0, -10.0], np.float32)])
+    model = tmp_path / "model"
+    train = np.stack([shape_picture(bg, s)[0] for bg in (0, 255) for s in range(3)])
+    save_export([ExportMember(clf, SIDE, 1.0, {"trial": "t"})], ["on_black", "on_white"],
+                model, check_images=train.astype(np.float32) / 255)
+    queries = tmp_path / "queries"
+    (queries / "on_white").mkdir(parents=True)
+    (queries / "on_black").mkdir()
+    (queries / "on_black" / "ref.png").write_bytes(encode(
+        Image.fromarray(shape_picture(0, 0)[0]), "PNG"))
+    blobs = []
+    for s in range(6):
+        rgb, disc = shape_picture(0, s)
+        alpha = np.where(disc, 255, 0).astype(np.uint8)
+        data = encode(Image.fromarray(np.dstack([rgb, alpha])), "PNG")
+        (queries / "on_white" / f"q{s}.png").write_bytes(data)
+        blobs.append(data)
+    task = load_test_set(f"folder:{queries}")
+    result = ev.evaluate_model(model, task, corruptions=False, progress=False)
+    assert result["clean"]["ensemble"]["accuracy"] == 1.0
+    names = [r["top"][0]["class_name"] for r in
+             predict(model, sorted((queries / "on_white").glob("q*.png")))]
+    assert names == ["on_white"] * 6
+    loaded = tf.saved_model.load(str(model))
+    served = serve_bytes(loaded, blobs)["class_names"].numpy().tolist()
+    assert served == [b"on_white"] * 6
