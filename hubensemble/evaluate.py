@@ -310,16 +310,18 @@ def _signature_caller(signature, output_key):
 
 
 def load_evaluation_task(model_dir, data=None, *, data_dir=None):
-    """The task to evaluate `model_dir` on: `data` (a data spec) when given, else the task of
-    the run the export sits in (RUN/export -> RUN/run.json), loaded as the run loaded it
-    (`data_dir` replaces the recorded data folder). Raises DataError when there is no `data`
-    and the export's parent folder is not a run that records its data; RunError when the
-    run's data changed since it was recorded."""
-    from hubensemble.data import load_task
+    """The task to evaluate `model_dir` on: `data` (a data spec, read by
+    `hubensemble.data.load_test_set`: a folder of class folders is one test set of all its
+    images, and it may hold any of the model's classes) when given, else the task of the run
+    the export sits in (RUN/export -> RUN/run.json), loaded as the run loaded it (`data_dir`
+    replaces the recorded data folder). Raises DataError when there is no `data` and the
+    export's parent folder is not a run that records its data; RunError when the run's data
+    changed since it was recorded."""
+    from hubensemble.data import load_test_set
     from hubensemble.rundir import DataArgs, Run
 
     if data:
-        return load_task(data, data_dir=data_dir)
+        return load_test_set(data, data_dir=data_dir)
     run = Run(os.path.dirname(os.path.abspath(os.fspath(model_dir))))
     recorded = run.meta().get("data") if run.exists() else None
     if not recorded:
@@ -343,6 +345,28 @@ def _load_model(model_dir):
     except Exception as e:  # noqa: BLE001 - any load failure is the user's file
         raise RunError(f"{path} could not be loaded as a SavedModel ({type(e).__name__}: "
                        f"{first_line(e)}); export it again") from None
+
+
+def class_index(model_names, task) -> np.ndarray:
+    """int64 [task.num_classes]: the model's output index of each of `task`'s classes,
+    matched by NAME (`model_names`: the export's class names from its metadata), so a test
+    set may list its classes in any order, or hold only some of them.
+
+    Without names in the metadata the classes are matched by position, which needs the same
+    count. Raises DataError naming the task's classes the model does not know (or the two
+    counts, by position).
+    """
+    if not model_names:
+        return np.arange(task.num_classes, dtype=np.int64)
+    model_names = [str(c) for c in model_names]
+    unknown = [c for c in task.class_names if c not in model_names]
+    if unknown:
+        shown = ", ".join(model_names[:12]) + (", …" if len(model_names) > 12 else "")
+        raise DataError(
+            f"the data {task.name!r} has class(es) {unknown} that the model does not know; "
+            f"the model predicts {len(model_names)} classes ({shown}). Classes are matched "
+            f"by name: rename the class folder(s) to the model's names, or leave them out")
+    return np.array([model_names.index(c) for c in task.class_names], np.int64)
 
 
 def _mean_metrics(entries):
@@ -375,10 +399,15 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
     "mean_corrupted": {...} | None, "best_single", "parameters", ...} (docs/report.md lists
     every key); `write_evaluation` stores it as RUN/robustness.json.
 
+    The task's classes are matched to the export's class names (its metadata) by NAME, so a
+    test set may order them differently or hold only some of them; the result's "classes"
+    says how they were matched and which of the model's classes have no example ("absent").
+
     Raises HubensembleError for an unknown corruption, a bad severity, seed or batch size;
     RunError when `model_dir` is not a loadable SavedModel with a serving_default signature
-    taking one image input; DataError when the model's class count differs from the task's
-    or `task` has no `split`.
+    taking one image input; DataError when the task has a class the export does not name
+    (naming it), when, without class names in the metadata, the class counts differ, or when
+    `task` has no `split`.
 
     Example::
 
@@ -407,10 +436,17 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "
                        f"{', '.join(loaded.signatures) or 'none'}); export it with hubensemble")
     serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities")
-    n_classes = meta.get("num_classes") or len(meta.get("class_names") or []) or None
-    if n_classes is not None and int(n_classes) != task.num_classes:
+    model_names = list(meta.get("class_names") or [])
+    n_classes = meta.get("num_classes") or len(model_names) or None
+    if not model_names and n_classes is not None and int(n_classes) != task.num_classes:
         raise DataError(f"the model predicts {n_classes} classes, the task {task.name!r} has "
                         f"{task.num_classes}; evaluate it on the data it was trained for")
+    # The task's labels in the model's class index space (by name).
+    to_model = class_index(model_names, task)
+    labels = to_model[labels]
+    n_out = len(model_names) or task.num_classes
+    present = set(labels.tolist())
+    absent = [c for i, c in enumerate(model_names) if i not in present]
 
     members_meta = list(meta.get("members") or [])
     best_trial = _best_single_trial(meta)
@@ -449,9 +485,9 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
                                                                     start=start)
                 x = tf.constant(x, tf.float32)
                 p = serve(x)
-                if p.ndim != 2 or p.shape[1] != task.num_classes:
+                if p.ndim != 2 or p.shape[1] != n_out:
                     raise DataError(f"the model returns probabilities of shape {p.shape}; "
-                                    f"the task has {task.num_classes} classes")
+                                    f"its metadata names {n_out} classes")
                 ens_probs[cond].append(p)
                 if member_call is not None:
                     mp = member_call(x)
@@ -479,6 +515,11 @@ def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
         "n": int(len(labels)),
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
                  "num_classes": task.num_classes},
+        # How the data's classes were matched to the model's outputs, and which of the
+        # model's classes have no example in the split (its metrics do not cover them).
+        "classes": {"matched_by": "name" if model_names else "position",
+                    "model": model_names or list(task.class_names),
+                    "absent": absent},
         # None when the export does not say which data it was made on.
         "same_data_as_export": (export_task.get("fingerprint") == task.fingerprint
                                 if export_task.get("fingerprint") else None),
@@ -542,6 +583,11 @@ def format_evaluation(result: dict) -> str:
     head = (f"Robustness on the {result['split']} split ({result['n']} examples, "
             f"seed {result['seed']})")
     lines = [head]
+    absent = (result.get("classes") or {}).get("absent")
+    if absent:
+        lines.append(f"{len(absent)} of the model's classes have no example here (metrics "
+                     f"cover the others): {', '.join(map(str, absent[:10]))}"
+                     f"{', …' if len(absent) > 10 else ''}")
     if single:
         b = result["best_single"]
         lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")

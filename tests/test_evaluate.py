@@ -331,3 +331,48 @@ def test_predict_and_evaluate_share_one_reader_of_export_metadata(export_dir, tm
     (tmp_path / "assets").mkdir()
     (tmp_path / "assets" / "hubensemble.json").write_text("[1, 2]")
     assert ev.read_export_metadata(tmp_path) == {} and not export.is_export(tmp_path)
+
+
+def test_classes_are_matched_by_name_not_position(export_dir, tmp_path):
+    """Issue example 6: renaming one class folder of the test set dropped accuracy from 0.875
+    to 0.125 without a word (classes were matched by position). Classes are matched to the
+    export's names: an unknown name is an error naming it, a subset is scored correctly."""
+    import shutil
+
+    from hubensemble.data import load_test_set
+    from hubensemble.errors import DataError
+
+    rng = np.random.default_rng(4)
+    blocks = (rng.random((300, 2, 2, 3)) * 255).astype(np.uint8)  # 2x2 colour fields
+    images = np.repeat(np.repeat(blocks, 6, axis=1), 6, axis=2)
+    loaded = tf.saved_model.load(str(export_dir))
+    pred = loaded.signatures["serving_default"](
+        images=tf.constant(images.astype(np.float32) / 255.0))["class_ids"].numpy()
+    root = tmp_path / "test"
+    for c, name in enumerate(["a", "b", "c"]):
+        picked = np.flatnonzero(pred == c)[:3]
+        assert len(picked) == 3
+        (root / name).mkdir(parents=True)
+        for i in picked:
+            (root / name / f"{i:02d}.png").write_bytes(tf.io.encode_png(images[i]).numpy())
+    (root / "a" / "wrong.png").write_bytes(
+        tf.io.encode_png(images[np.flatnonzero(pred == 1)[5]]).numpy())  # labelled a, is b
+
+    def accuracy(folder):
+        task = load_test_set(f"folder:{folder}")
+        return ev.evaluate_model(export_dir, task, corruptions=False, progress=False)
+
+    assert accuracy(root)["clean"]["ensemble"]["accuracy"] == pytest.approx(9 / 10)
+    # Only b and c (positions 0 and 1 of the test set, 1 and 2 of the model): all right.
+    subset = tmp_path / "subset"
+    shutil.copytree(root, subset)
+    shutil.rmtree(subset / "a")
+    result = accuracy(subset)
+    assert result["clean"]["ensemble"]["accuracy"] == 1.0 and result["n"] == 6
+    assert result["classes"] == {"matched_by": "name", "model": ["a", "b", "c"],
+                                 "absent": ["a"]}
+    assert "1 of the model's classes have no example here" in ev.format_evaluation(result)
+    # A renamed class folder: an error that names it and the model's classes.
+    (root / "a").rename(root / "z")
+    with pytest.raises(DataError, match=r"\['z'\].*does not know.*\(a, b, c\)"):
+        accuracy(root)

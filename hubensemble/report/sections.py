@@ -140,10 +140,48 @@ def _data_section(files) -> Section:
              + ("" if task.get("same_size", True) else " (median; sizes vary)")],
             ["synthetic / flips", f"{task.get('synthetic')} / {task.get('flip')}"],
             ["fingerprint", f"`{str(task.get('fingerprint', ''))[:16]}…`"]]
+    rows.extend(_accounting_rows(task))
+    return sec.add(Table(["", "value"], rows))
+
+
+def _accounting_rows(task) -> list:
+    """The data section's rows on what became of every file: read, skipped, ignored,
+    duplicates (and dropped copies), classes without validation or test examples."""
+    rows = []
+    sizes = task.get("sizes") or {}
+    examples = sum(v for v in sizes.values() if v)
+    if task.get("files") is not None:
+        rows.append(["files read", f"{task['files']}: {examples} example(s), "
+                                   f"{len(task.get('skipped') or [])} skipped, "
+                                   f"{len(task.get('dropped') or [])} duplicate(s) dropped"])
+    ignored = task.get("ignored") or {}
+    if ignored.get("count"):
+        shown = f" (e.g. {_short(str(ignored['examples'][0]))})" if ignored.get("examples") \
+            else ""
+        rows.append(["hidden / system entries", f"{ignored['count']} ignored{shown}"])
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_short(': '.join(map(str, task['skipped'][0])))})"])
-    return sec.add(Table(["", "value"], rows))
+    dup = task.get("duplicates") or {}
+    if dup.get("copies"):
+        across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
+                           for k, v in (dup.get("across") or {}).items() if v)
+        example = " = ".join(map(str, (dup.get("examples") or [[]])[0][:2]))
+        text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
+                + (f"; {across}" if across else "; none across splits")
+                + (f"; {dup['conflicting_labels']} group(s) with different labels"
+                   if dup.get("conflicting_labels") else "")
+                + (f" (e.g. {_short(example)})" if example else ""))
+        rows.append(["exact duplicates", text])
+    if task.get("dropped"):
+        rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
+                     f"{_short(': '.join(map(str, task['dropped'][0])))})"])
+    for split, names in (task.get("coverage") or {}).items():
+        if names:
+            rows.append([f"classes without {split} examples",
+                         f"{len(names)}: {', '.join(map(str, names[:10]))}"
+                         f"{', …' if len(names) > 10 else ''}"])
+    return rows
 
 
 def _ranking_section(files) -> Section:
