@@ -1230,6 +1230,279 @@ def labels_out_of_range(ws, out):
 
 
 # ---------------------------------------------------------------------------------------------
+# The data path: what training reads is what serving reads, and no file vanishes
+# ---------------------------------------------------------------------------------------------
+
+def _encode(image, fmt, **kwargs):
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def _recorded_task(run):
+    """run.json's data.task and the labels per class over every split."""
+    task = json.loads((run / "run.json").read_text())["data"]["task"]
+    splits = [run / "labels" / f"{s}.npy" for s in ("train", "val", "test")]
+    labels = np.concatenate([np.load(p) for p in splits if p.exists()])
+    counts = dict(zip(task["class_names"],
+                      np.bincount(labels, minlength=len(task["class_names"])).tolist()))
+    return task, counts
+
+
+@scenario
+def linked_folder_inside_a_class(ws, out):
+    """circle/ with 6 PNGs and more -> ../../pool/circle with 6 more, a link loop and OS
+    litter: `rank` counts 12 circles, reports the loop, counts the litter."""
+    root = ws.fresh("linked") / "shapes"
+    _class_folders(root, {"circle": 6, "square": 6}, seed=4)
+    _class_folders(root.parent / "pool", {"circle": 6}, seed=5)
+    os.symlink("../../pool/circle", root / "circle" / "more")
+    os.symlink("..", root / "square" / "up")
+    for junk in ("circle/.DS_Store", "square/Thumbs.db", "__MACOSX/x"):
+        (root / junk).parent.mkdir(parents=True, exist_ok=True)
+        (root / junk).write_bytes(b"litter")
+    run = ws.fresh("linked-run")
+    proc = ws.run("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{root}",
+                  "--out", run, "--profile", "quick")
+    if not out.check(proc.returncode == 0, f"rank failed: {proc.tail()}"):
+        return
+    task, counts = _recorded_task(run)
+    out.check(counts == {"circle": 12, "square": 6}, f"counted {counts}, expected 12 / 6")
+    skipped = {os.path.relpath(p, root): why for p, why in task["skipped"]}
+    out.check(list(skipped) == ["square/up"] and "loop" in skipped.get("square/up", ""),
+              f"the loop is not reported alone: {skipped}")
+    out.check(task["ignored"]["count"] == 3, f"ignored: {task['ignored']}")
+    out.check(task["files"] == 19, f"files {task['files']}, expected 18 examples + 1 loop")
+    out.check("3 hidden or system entries ignored" in proc.stderr,
+              f"the summary does not count the litter: {proc.stderr[-400:]}")
+    out.note("12 circles through the link; loop skipped; 3 OS entries counted")
+
+
+def _on_white_export(ws):
+    """An export that tells grey shapes on white from shapes on black by mean brightness,
+    and RGBA queries of shapes whose transparent background stores black."""
+    def make():
+        import keras
+        import tensorflow as tf  # noqa: F401 - the export needs it loaded
+        from PIL import Image
+
+        from hubensemble.export import ExportMember, save_export
+
+        side = 12
+        keras.utils.set_random_seed(0)
+        clf = keras.Sequential([keras.Input((side, side, 3)),
+                                keras.layers.GlobalAveragePooling2D(),
+                                keras.layers.Dense(2, activation="softmax")])
+        clf.layers[-1].set_weights([np.array([[-20.0, 20.0]] * 3, np.float32) / 3,
+                                    np.array([10.0, -10.0], np.float32)])
+        folder = ws.fresh("on-white")
+        model = folder / "model"
+        yy, xx = np.mgrid[:side, :side]
+        shapes = []
+        for s in range(6):
+            disc = (yy - 5.5 - s % 2) ** 2 + (xx - 5.5 + s % 3 - 1) ** 2 <= (3 + s % 2) ** 2
+            shapes.append(disc)
+        train = np.stack([np.repeat(np.where(d, 128, bg)[..., None], 3, -1).astype(np.uint8)
+                          for bg in (0, 255) for d in shapes])
+        save_export([ExportMember(clf, side, 1.0, {"trial": "t0"})], ["on_black", "on_white"],
+                    model, check_images=train.astype(np.float32) / 255)
+        queries = folder / "queries"
+        for cls in ("on_black", "on_white"):
+            (queries / cls).mkdir(parents=True)
+        (queries / "on_black" / "plain.png").write_bytes(_png(train[0]))
+        for s, disc in enumerate(shapes):
+            rgba = np.zeros((side, side, 4), np.uint8)
+            rgba[disc] = (128, 128, 128, 255)  # the background: RGB 0, 0, 0, alpha 0
+            (queries / "on_white" / f"q{s}.png").write_bytes(
+                _encode(Image.fromarray(rgba), "PNG"))
+        return model, queries
+
+    return ws.memo("on-white-export", make)
+
+
+@scenario
+def rgba_queries_served_as_trained(ws, out):
+    """RGBA PNGs whose transparent background stores black: `evaluate` (the loader) and
+    `predict` / `serve_bytes` (the export) see the same white background."""
+    import tensorflow as tf
+
+    model, queries = _on_white_export(ws)
+    files = sorted((queries / "on_white").glob("q*.png"))
+    proc = ws.run("predict", "--model", model, "--json", *files)
+    if not out.check(proc.returncode == 0, f"predict failed: {proc.tail()}"):
+        return
+    names = [r["top"][0]["class_name"] for r in json.loads(proc.stdout)]
+    out.check(names == ["on_white"] * 6, f"predict says {names}")
+    ev = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{queries}")
+    out.check(ev.returncode == 0, f"evaluate failed: {ev.tail()}")
+    out.check("clean" in ev.stdout and " 1.0000" in ev.stdout.split("clean", 1)[-1][:40],
+              f"evaluate is not 1.0: {ev.stdout[-600:]}")
+    loaded = tf.saved_model.load(str(model))
+    served = loaded.signatures["serve_bytes"](
+        image_bytes=tf.constant([f.read_bytes() for f in files]))["class_names"].numpy()
+    out.check(served.tolist() == [b"on_white"] * 6, f"serve_bytes says {served.tolist()}")
+    out.note("evaluate 1.0; predict and serve_bytes: on_white x 6")
+
+
+def _predict_json(ws, model, files):
+    proc = ws.run("predict", "--model", model, "--json", "--top", "2",
+                  "--skip-unreadable", *files)
+    return proc, json.loads(proc.stdout) if proc.stdout.strip().startswith("[") else []
+
+
+def _probabilities(row):
+    return {t["class_name"]: t["probability"] for t in row.get("top", [])}
+
+
+@scenario
+def palette_bmp_decoded_as_colours(ws, out):
+    """A 16-colour palette BMP is its colours (not the indices 0..15) for training, and
+    predict gives it the probabilities of a PNG of the same colours."""
+    from PIL import Image
+
+    from hubensemble.data import load_task
+
+    model, _ = _on_white_export(ws)
+    root = ws.fresh("palette")
+    picture = np.full((12, 12, 3), 230, np.uint8)
+    picture[3:9, 3:9] = (40, 90, 200)
+    palette = Image.fromarray(picture).quantize(16)
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            (root / cls / f"p{i}.bmp").write_bytes(_encode(palette, "BMP"))
+    (root / "a" / "same.png").write_bytes(_png(np.asarray(palette.convert("RGB"))))
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    pixels = task.train.images[0]  # a/p0.bmp
+    want = np.asarray(palette.convert("RGB"))
+    out.check(np.array_equal(pixels, want), f"the BMP decodes to values "
+                                            f"{int(pixels.min())}..{int(pixels.max())}")
+    proc, rows = _predict_json(ws, model, [root / "a" / "p0.bmp", root / "a" / "same.png"])
+    if not out.check(proc.returncode == 0 and len(rows) == 2, f"predict: {proc.tail()}"):
+        return
+    a, b = _probabilities(rows[0]), _probabilities(rows[1])
+    out.check(a and max(abs(a[k] - b[k]) for k in a) <= 1e-6,
+              f"BMP {a} vs PNG {b}")
+    out.note(f"palette colours decoded; predict equal to the PNG ({rows[0]['top'][0]})")
+
+
+@scenario
+def one_bit_bmp_and_tiff_with_reasons(ws, out):
+    """A 1-bit BMP and a TIFF: used for training and by predict alike (same probabilities
+    as PNGs of the same pixels); a file no decoder reads is refused with its real reason,
+    the same in the loader and in predict; serve_bytes names the TIFF."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from hubensemble.data import load_task
+
+    model, _ = _on_white_export(ws)
+    root = ws.fresh("bmp-tiff")
+    rng = np.random.default_rng(7)
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    bits = Image.fromarray(rng.integers(0, 2, (12, 12)).astype(bool))
+    tiff = Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    (root / "a" / "bits.bmp").write_bytes(_encode(bits, "BMP"))
+    (root / "a" / "bits.png").write_bytes(_png(np.asarray(bits.convert("RGB"))))
+    (root / "b" / "scan.tif").write_bytes(_encode(tiff, "TIFF"))
+    (root / "b" / "scan.png").write_bytes(_png(np.asarray(tiff)))
+    (root / "b" / "fake.jpg").write_bytes(b"<html>not an image</html>")
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    skipped = {os.path.basename(p): why for p, why in task.skipped}
+    out.check(list(skipped) == ["fake.jpg"], f"skipped: {skipped}")
+    files = [root / "a" / "bits.bmp", root / "a" / "bits.png", root / "b" / "scan.tif",
+             root / "b" / "scan.png", root / "b" / "fake.jpg"]
+    proc, rows = _predict_json(ws, model, files)
+    if not out.check(len(rows) == 5, f"predict: {proc.tail()}"):
+        return
+    out.check(proc.returncode == 1, f"exit {proc.returncode}, expected 1 (one unreadable)")
+    for i, j in ((0, 1), (2, 3)):
+        a, b = _probabilities(rows[i]), _probabilities(rows[j])
+        out.check(a and max(abs(a[k] - b[k]) for k in a) <= 1e-6,
+                  f"{files[i].name} {a} vs {files[j].name} {b}: {rows[i].get('error')}")
+    reason = rows[4].get("error", "")
+    out.check(reason == skipped.get("fake.jpg") and "HTML" in reason,
+              f"predict says {reason!r}, the loader {skipped.get('fake.jpg')!r}")
+    loaded = tf.saved_model.load(str(model))
+    try:
+        loaded.signatures["serve_bytes"](image_bytes=tf.constant([files[2].read_bytes()]))
+        out.check(False, "serve_bytes decoded a TIFF")
+    except tf.errors.InvalidArgumentError as e:
+        out.check("TIFF" in e.message, f"serve_bytes' reason: {e.message[-300:]}")
+    out.note(f"1-bit BMP and TIFF predicted as their PNGs; refused: {reason[:60]}")
+
+
+@scenario
+def duplicates_across_splits(ws, out):
+    """Every noise file copied once: no copy lands in another split than its original;
+    copies across given splits (test/ holding a train image) are reported, and --dedupe
+    drops them."""
+    root = ws.fresh("copies")
+    flat = root / "flat"
+    _class_folders(flat, {"a": 12, "b": 12, "c": 12}, size=8, seed=6)
+    for f in sorted(flat.glob("*/*.png")):
+        (f.parent / f"{f.stem} copy.png").write_bytes(f.read_bytes())
+    run = ws.fresh("copies-run")
+    proc = ws.run("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{flat}",
+                  "--out", run, "--profile", "quick")
+    if not out.check(proc.returncode == 0, f"rank failed: {proc.tail()}"):
+        return
+    task, _ = _recorded_task(run)
+    dup = task["duplicates"]
+    out.check(dup["copies"] == 36 and not any(dup["across"].values()),
+              f"copies {dup['copies']}, across splits {dup['across']}")
+    given = root / "given"
+    _class_folders(given / "train", {"a": 4, "b": 4}, size=8, seed=7)
+    _class_folders(given / "test", {"a": 2, "b": 2}, size=8, seed=8)
+    shutil.copy(given / "train" / "a" / "01.png", given / "test" / "a" / "leak.png")
+    run = ws.fresh("given-run")
+
+    def rank(out_dir, *extra):
+        return ws.run("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{given}",
+                      "--out", out_dir, "--profile", "quick", "--val-fraction", "0", *extra)
+
+    proc = rank(run)
+    if not out.check(proc.returncode == 0, f"rank failed: {proc.tail()}"):
+        return
+    task, _ = _recorded_task(run)
+    out.check(task["duplicates"]["across"]["test_in_train"] == 1,
+              f"the leak is not reported: {task['duplicates']}")
+    out.check("1 test image(s) with a copy in train" in proc.stderr,
+              f"the summary does not warn: {proc.stderr[-500:]}")
+    run = ws.fresh("given-dedupe")
+    proc = rank(run, "--dedupe")
+    if not out.check(proc.returncode == 0, f"rank --dedupe failed: {proc.tail()}"):
+        return
+    task, _ = _recorded_task(run)
+    out.check(task["sizes"]["test"] == 4 and len(task["dropped"]) == 1,
+              f"--dedupe: test {task['sizes']['test']}, dropped {task['dropped']}")
+    out.note("36 copies kept with their originals; a test leak reported, then dropped")
+
+
+@scenario
+def renamed_test_class(ws, out):
+    """evaluate matches classes by name: a renamed class folder is an error naming it; a
+    test set of one of the classes is scored in the export's class space."""
+    model, queries = _on_white_export(ws)
+    renamed = ws.fresh("renamed")
+    shutil.copytree(queries, renamed)
+    (renamed / "on_white").rename(renamed / "white")
+    proc = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{renamed}")
+    out.check(proc.returncode == 2 and "'white'" in proc.stderr and no_traceback(proc),
+              f"exit {proc.returncode}: {proc.stderr[-400:]}")
+    subset = ws.fresh("subset")
+    shutil.copytree(queries, subset)
+    shutil.rmtree(subset / "on_black")
+    proc = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{subset}")
+    out.check(proc.returncode == 0 and "on_black" in proc.stdout,
+              f"the subset: exit {proc.returncode}: {proc.tail()}")
+    out.check(" 1.0000" in proc.stdout.split("clean", 1)[-1][:40],
+              f"the subset is not scored 1.0: {proc.stdout[-500:]}")
+    out.note("a renamed class refused by name; a test set of one class scored 1.0")
+
+
+# ---------------------------------------------------------------------------------------------
 # Training and export
 # ---------------------------------------------------------------------------------------------
 
@@ -1382,6 +1655,17 @@ def temp_leftovers_never_taken_as_results(ws, out):
     for p in disk_problems(run):
         out.check(False, p)
     out.note("temp candidate and export of a dead pid ignored, then removed")
+
+
+#: The scenarios of the data path (issue 13's kinds and the odd files before them):
+#: `faults.py --data-path` runs these.
+DATA_PATH_SCENARIOS = (
+    "corrupt-jpeg", "zero-byte-image", "one-pixel-image", "sixteen-bit-png", "cmyk-jpeg",
+    "class-with-one-example", "one-class-only", "labels-out-of-range",
+    "linked-folder-inside-a-class", "rgba-queries-served-as-trained",
+    "palette-bmp-decoded-as-colours", "one-bit-bmp-and-tiff-with-reasons",
+    "duplicates-across-splits", "renamed-test-class",
+)
 
 
 def run_all(ws, names=None, *, echo=None):

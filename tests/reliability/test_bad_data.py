@@ -1,4 +1,5 @@
-"""Odd image files are skipped and reported or used; unusable data is one clear error line."""
+"""Odd image files are skipped and reported or used; unusable data is one clear error line;
+the pixels a model trains on are the pixels it serves, and no file vanishes unreported."""
 
 from . import scenarios as s
 from .conftest import survive
@@ -34,3 +35,27 @@ def test_one_class_only(ws):
 
 def test_labels_out_of_range(ws):
     survive(s.labels_out_of_range, ws)
+
+
+def test_linked_folder_inside_a_class(ws):
+    survive(s.linked_folder_inside_a_class, ws)
+
+
+def test_rgba_queries_served_as_trained(ws):
+    survive(s.rgba_queries_served_as_trained, ws)
+
+
+def test_palette_bmp_decoded_as_colours(ws):
+    survive(s.palette_bmp_decoded_as_colours, ws)
+
+
+def test_one_bit_bmp_and_tiff_with_reasons(ws):
+    survive(s.one_bit_bmp_and_tiff_with_reasons, ws)
+
+
+def test_duplicates_across_splits(ws):
+    survive(s.duplicates_across_splits, ws)
+
+
+def test_renamed_test_class(ws):
+    survive(s.renamed_test_class, ws)

@@ -3,6 +3,7 @@
     python tools/benchmarks/faults.py                 # every scenario
     python tools/benchmarks/faults.py --list          # their names
     python tools/benchmarks/faults.py http-500 kill-fit-during-tune
+    python tools/benchmarks/faults.py --data-path   # the data-path scenarios only
 
 Each scenario is a real `hubensemble` process on real files (tiny SavedModels, a local HTTP
 server, SIGKILL at an observed moment); the pytest suite in tests/reliability/ calls the very
@@ -42,6 +43,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="scenarios to run (default: all)")
     parser.add_argument("--list", action="store_true", help="print the scenario names")
+    parser.add_argument("--data-path", action="store_true",
+                        help="run the data-path scenarios only (odd files, links, decode "
+                             "policy across training and serving, duplicates, class names)")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a "
                                                       "temp folder, removed afterwards)")
     parser.add_argument("--http-timeout", type=float, default=2.0,
@@ -51,6 +55,9 @@ def main(argv=None):
     if args.list:
         print("\n".join(known))
         return 0
+    if args.data_path:
+        args.names = list(args.names) + [n for n in scenarios.DATA_PATH_SCENARIOS
+                                         if n not in args.names]
     unknown = [n for n in args.names if n not in known]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; --list shows them")
