@@ -471,6 +471,11 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
     task = load_task(f"folder:{tmp_path}")
     assert task.coverage() == {"val": ["d"], "test": ["c", "d"]}
     assert task.to_json()["coverage"] == {"val": ["d"], "test": ["c", "d"]}
+    # What ensemble and report compute from RUN/labels alone.
+    from hubensemble.data import class_coverage
+
+    assert class_coverage(task.class_names, {"val": task.val.labels, "test": task.test.labels,
+                                             "train": None}) == task.coverage()
     assert "1 class(es) without a val example (d)" in task.summary()
     assert "2 class(es) without a test example (c, d)" in task.summary()
 

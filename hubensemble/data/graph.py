@@ -36,9 +36,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT, HEAD_BYTES, INVALID,
-                                    SIGNATURES, UNSUPPORTED)
+                                    SIGNATURES, UNSUPPORTED, article)
 
 _NAMES = [name for name, _ in SIGNATURES] + ["unknown"]
+_ARTICLES = [article(name) for name in _NAMES]
 # Branch of `_decode` per SIGNATURES row: a graph format's decoder, else a refusal.
 _BRANCH = [GRAPH_FORMATS.index(n) if n in GRAPH_FORMATS else len(GRAPH_FORMATS)
            for n, _ in SIGNATURES] + [len(GRAPH_FORMATS) + 1]
@@ -304,7 +305,8 @@ def _refuse_format(data, index):
                    lambda: tf.strings.join(["not a ", GRAPH_FORMATS_TEXT.replace(" and ", " or "),
                                             " file (it starts with bytes ", _head_hex(data),
                                             ")"]),
-                   lambda: tf.strings.join(["a ", name, " file"]))
+                   lambda: tf.strings.join([tf.gather(tf.constant(_ARTICLES), index), " ",
+                                            name, " file"]))
     message = tf.strings.join([UNSUPPORTED, ": ", what, "; serve_bytes decodes ",
                                GRAPH_FORMATS_TEXT, " only"])
     with tf.control_dependencies([tf.debugging.Assert(tf.constant(False), [message])]):

@@ -43,6 +43,15 @@ SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
     ("HTML", ((0, b"<html"),)),
 )
 
+#: Formats named with "an" ("an HTML file").
+_AN = frozenset({"HTML", "ICO", "SVG/XML"})
+
+
+def article(name: str) -> str:
+    """ "a" or "an" before a format's name in a refusal ("a TIFF file", "an HTML file")."""
+    return "an" if name in _AN else "a"
+
+
 #: The longest prefix any signature reads.
 HEAD_BYTES = max(off + len(magic) for _, parts in SIGNATURES for off, magic in parts)
 

@@ -191,14 +191,11 @@ class Task:
 
     def coverage(self) -> dict[str, list[str]]:
         """{split: names of the classes with no example in it} for val and test (absent
-        splits are left out): which classes validation and test metrics do not cover."""
-        out = {}
-        for s in ("val", "test"):
-            data = getattr(self, s)
-            if data is not None:
-                seen = set(np.asarray(data.labels).tolist())
-                out[s] = [c for i, c in enumerate(self.class_names) if i not in seen]
-        return out
+        splits are left out): which classes validation and test metrics do not cover
+        (`class_coverage` of the splits' labels)."""
+        return class_coverage(self.class_names, {s: getattr(self, s).labels
+                                                 for s in ("val", "test")
+                                                 if getattr(self, s) is not None})
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -369,6 +366,19 @@ class Task:
             "dropped": [list(d) for d in self.dropped],
             "coverage": self.coverage(),
         }
+
+
+def class_coverage(class_names, labels_by_split) -> dict[str, list[str]]:
+    """{split: names of the classes without an example in it}, for each split whose labels
+    (int [N] indices into `class_names`) are given and not None; TensorFlow-free, so a stage
+    that has only RUN/labels/<split>.npy (ensemble, report) says the same as Task.coverage."""
+    out = {}
+    for split, labels in labels_by_split.items():
+        if labels is None:
+            continue
+        seen = set(np.asarray(labels).reshape(-1).tolist())
+        out[split] = [str(c) for i, c in enumerate(class_names) if i not in seen]
+    return out
 
 
 def _fixed_parallelism(ds):
