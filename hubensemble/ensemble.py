@@ -57,12 +57,14 @@ class Selection:
         return list(self.weights)
 
     def to_json(self):
+        """A JSON-ready dict (weights' keys as strings)."""
         d = asdict(self)
         d["weights"] = {str(k): v for k, v in self.weights.items()}
         return d
 
     @classmethod
     def from_json(cls, d):
+        """The Selection of a `to_json` dict."""
         return cls(indices=[int(i) for i in d["indices"]],
                    weights={int(k): float(v) for k, v in d["weights"].items()},
                    size=int(d["size"]), curve=list(d["curve"]), objective=d["objective"])
@@ -265,6 +267,7 @@ class EnsembleResult(Mapping):
     test_missing: str | None = None
 
     def to_json(self) -> dict:
+        """Exactly what RUN/ensemble.json holds (same keys, same order)."""
         out = asdict(self)
         # ensemble.json holds exactly one of "test" / "test_missing".
         if self.test is None:

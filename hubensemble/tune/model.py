@@ -60,6 +60,7 @@ class Classifier(keras.Model):
             for i, w in enumerate(self.trainable_weights)])
 
     def call(self, images, training=None):
+        """float32 images [B, H, W, 3] in [0, 1] -> probabilities float32 [B, C]."""
         x = self.backbone(images, training=training)
         x = self.dropout(x, training=training)
         return keras.ops.softmax(self.head(x))
@@ -73,6 +74,7 @@ class Classifier(keras.Model):
         return 0.5 * self.weight_decay * tf.add_n(sq)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras' loss, plus `decay_penalty` (per replica) while training."""
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                     training=training)
         if training and self._w0 is not None and self.weight_decay > 0:

@@ -47,6 +47,7 @@ class TuneSummary(Mapping):
     candidates: str
 
     def to_json(self) -> dict:
+        """The summary as a JSON-ready dict (the dict run_tune returned before)."""
         return dataclasses.asdict(self)
 
     def __getitem__(self, key):

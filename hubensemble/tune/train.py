@@ -60,8 +60,8 @@ class TensorBoard(keras.callbacks.TensorBoard):
     Its per-batch hooks are Keras' no-op defaults: Keras' own run Python after every step
     (converting the step's logs and a summary call per metric, written nowhere with
     update_freq="epoch"), overhead that tools/benchmarks/bench_tune.py counts against the
-    trial. The tuner gives each trial its own log folder (`FineTuneTuner`) by the class name
-    ``TensorBoard``, as Keras Tuner does.
+    trial. `tuner.trial_callbacks` gives it (as any keras.callbacks.TensorBoard) a folder
+    per trial, LOG_DIR/<trial>/.
     """
 
     on_train_batch_begin = keras.callbacks.Callback.on_train_batch_begin

@@ -186,8 +186,9 @@ class PlanOracle(kt.Oracle):
                               None) == "failed")
 
     def populate_space(self, trial_id):
-        # Keras Tuner's hook for a new trial: the first entry not done, not running, and not
-        # handed out yet in this session.
+        """Keras Tuner's public hook for a new trial: {"status": RUNNING, "values":
+        hp_values(entry)} of the first entry that is not done, not running and not handed
+        out yet in this session; {"status": STOPPED} when there is none."""
         busy = {e.index for e in (plan_entry(self.plan, t.hyperparameters.values)
                                   for t in self.ongoing_trials.values()) if e is not None}
         for entry in self.plan:
@@ -200,6 +201,8 @@ class PlanOracle(kt.Oracle):
 
     @kt.synchronized
     def create_trial(self, tuner_id):
+        """Keras Tuner's create_trial (retries first, then `populate_space`), stopping when
+        more than max_failures planned trials failed and dropping retries of other plans."""
         if tuner_id not in self.ongoing_trials and self.failures() > self.max_failures:
             self.stopped_for_failures = True
             self.tuner_ids.discard(tuner_id)
@@ -223,6 +226,7 @@ class PlanOracle(kt.Oracle):
         return state
 
     def set_state(self, state):
+        """Keras Tuner's reload, with the space declared again from this plan."""
         super().set_state(state)
         # The saved space is that of the plan at the time; a resumed sweep with a larger
         # budget may bring values outside it (TensorBoard's hparams domains).
@@ -232,6 +236,7 @@ class PlanOracle(kt.Oracle):
     # leaves a file that stops every later resume. Ours go through temp file + rename.
     # Internals: Oracle._get_oracle_fname, Oracle._save_trial, Oracle._get_trial_dir.
     def save(self):
+        """Writes oracle.json through temp file + rename."""
         atomic_write_json(self._get_oracle_fname(), self.get_state())
 
     def _save_trial(self, trial):
@@ -325,6 +330,7 @@ class FineTuneTuner(kt.Tuner):
         super().__init__(oracle, None, distribution_strategy=strategy, **kwargs)
 
     def save(self):
+        """Writes the oracle (unless a worker) and <tuner_id>.json, each atomically."""
         # As kt.BaseTuner.save (a worker leaves the oracle to the chief), atomically (see
         # PlanOracle.save). Internal: BaseTuner._get_tuner_fname.
         if distributed_role() != "worker":
@@ -332,6 +338,8 @@ class FineTuneTuner(kt.Tuner):
         atomic_write_json(self._get_tuner_fname(), self.get_state())
 
     def search(self, *fit_args, **fit_kwargs):
+        """Runs trials until the oracle stops (Keras Tuner's loop); on the chief, serves the
+        oracle instead (`serve_oracle`) and shows every worker's progress."""
         if distributed_role() == "chief":
             # As Keras Tuner's chief (oracle_chief.start_server), but polling every second
             # (it sleeps 20 s), failing on a port in use, and showing the sweep's progress.
