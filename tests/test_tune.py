@@ -549,6 +549,34 @@ def test_the_oracle_resumes_a_killed_trial_first_and_stops_on_failures(tmp_path)
     assert oracle.create_trial("tuner0").status == "STOPPED" and oracle.stopped_for_failures
 
 
+def test_each_trial_gets_copies_of_the_callbacks_and_its_own_tensorboard_folder(tmp_path):
+    import threading
+
+    import keras_tuner as kt
+
+    plan = _seeds_plan(2)
+    hp = tune.declare_space(kt.HyperParameters(), plan)
+    hp.values = tune.hp_values(plan[1])
+    board = tune.TensorBoard(str(tmp_path / "tb"))
+    other = keras.callbacks.History()
+    got = tune.tuner.trial_callbacks([board, other], plan[1].trial_id, hp)
+    assert got[0] is not board and got[1] is not other and board.log_dir == str(tmp_path / "tb")
+    assert got[0].log_dir == str(tmp_path / "tb" / plan[1].trial_id)
+    hparams = got[2]  # TensorBoard's hparams callback for the HParams tab
+    assert "hparams" in type(hparams).__module__ and len(got) == 3
+    values = {h.name: v for h, v in tune.tuner.tensorboard_hparams(hp).items()}
+    assert values == tune.hp_values(plan[1])
+    assert tune.hparams_from_hp(hp) == plan[1].hparams
+
+    class Unshareable(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.lock = threading.Lock()
+
+    with pytest.raises(kt.errors.FatalError, match="deep-copyable"):
+        tune.tuner.trial_callbacks([Unshareable()], plan[0].trial_id, hp)
+
+
 # ------------------------------------------------------------------------------ strategies
 
 def test_strategies_without_accelerators(monkeypatch):
