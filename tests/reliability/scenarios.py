@@ -393,7 +393,7 @@ def temps_taken_as_results(run) -> list:
     if (run / "labels" / "val.npy").exists():
         cands, skipped = load_candidates(run)
         found += [f"candidate {c.trial}" for c in cands
-                  if is_temp(c.trial) or TEMP_MARKER in c.path]
+                  if is_temp(c.trial) or TEMP_MARKER in str(c.folder)]
         found += [f"skipped candidate {t}" for t, _ in skipped if is_temp(t)]
     if (run / "ensemble.json").exists():
         for m in json.loads((run / "ensemble.json").read_text()).get("members", []):
