@@ -373,7 +373,19 @@ class EnsembleResult(Mapping):
 
 def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, bootstrap=None,
                  seed=0, size_rule="one-se") -> EnsembleResult:
-    """Selects the ensemble of RUN/candidates on validation and writes RUN/ensemble.json.
+    """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
+    atomically; returns what it wrote. Raises RunError as `select_ensemble`."""
+    result = select_ensemble(run_dir, objective=objective, budget=budget,
+                             with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
+                             size_rule=size_rule)
+    fileio.atomic_write_json(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE), result.to_json())
+    return result
+
+
+def select_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False,
+                    bootstrap=None, seed=0, size_rule="one-se") -> EnsembleResult:
+    """The ensemble of RUN/candidates selected on validation, as an EnsembleResult (nothing is
+    written: `run_ensemble` writes it; benchmarks compare selection settings with this).
 
     Reads RUN/labels/val.npy (and test.npy when present) and the usable candidates
     (`load_candidates`), runs `greedy_select` (Caruana et al., 2004; paper 2.3: greedy on
@@ -435,7 +447,6 @@ def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, 
     else:
         result.test_missing = ("no RUN/labels/test.npy" if y_test is None
                                else "some members have no test probabilities")
-    fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
     return result
 
 
