@@ -26,6 +26,13 @@ from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 from hubensemble.metrics import PROB_FLOOR, accuracy, ece, metrics, nll  # noqa: F401
 
 OBJECTIVES = ("ce", "accuracy")
+#: How the ensemble size is chosen on the greedy path (see `choose_size`):
+#: "one-se"  the largest prefix whose validation objective is within one standard error
+#:           (paired, over the validation examples) of the best prefix's;
+#: "paper"   the prefix with the best validation objective (paper 2.3; ties -> smaller);
+#: "budget"  every pick of the path (the whole inference budget, as auto-sklearn's ensemble
+#:           selection uses all its iterations).
+SIZE_RULES = ("one-se", "paper", "budget")
 #: Older name of `candidate.natural_key` (the report sorts trial folders with it).
 _natural_key = candidate.natural_key
 
@@ -50,6 +57,7 @@ class Selection:
     size: int
     curve: list
     objective: str
+    size_rule: dict | None = None  # choose_size's record: rule, best_size, size, se
 
     @property
     def members(self):
@@ -67,7 +75,8 @@ class Selection:
         """The Selection of a `to_json` dict."""
         return cls(indices=[int(i) for i in d["indices"]],
                    weights={int(k): float(v) for k, v in d["weights"].items()},
-                   size=int(d["size"]), curve=list(d["curve"]), objective=d["objective"])
+                   size=int(d["size"]), curve=list(d["curve"]), objective=d["objective"],
+                   size_rule=d.get("size_rule"))
 
 
 def _weights(picks):
@@ -76,26 +85,29 @@ def _weights(picks):
 
 
 def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=False,
-                  bootstrap=None, seed=0):
+                  bootstrap=None, seed=0, size_rule="one-se"):
     """Caruana et al. (2004) forward selection on validation probabilities [M, N, C].
 
     Each step adds the candidate whose inclusion gives the best objective of the averaged
     probabilities ("ce": lowest mean cross-entropy; "accuracy": highest accuracy); equal
     objectives go to the lowest candidate index. Without replacement (default) a candidate
     is picked at most once; with replacement a re-pick raises its weight. Runs `budget`
-    steps (fewer if candidates run out); the ensemble is the prefix with the best objective
-    on the full-validation curve, ties -> the smaller ensemble (paper: size chosen on
-    validation). `bootstrap` = proportion B (paper C.9): at each step the candidates are
-    compared on round(B * N) examples drawn with replacement by
+    steps (fewer if candidates run out); the ensemble is the prefix of that path chosen by
+    `size_rule` on the full-validation curve (`choose_size`: "one-se" by default, "paper" =
+    the best prefix, ties -> the smaller). `bootstrap` = proportion B (paper C.9): at each
+    step the candidates are compared on round(B * N) examples drawn with replacement by
     np.random.default_rng(seed).integers(0, N, round(B * N)), one draw per step.
 
     val_probs: float32 or float64 [M, N, C] (other dtypes are converted to float64); y: int
     [N] in [0, C). The cross-entropy floors probabilities at metrics.PROB_FLOOR. Returns a
-    `Selection`. Raises ValueError for an unknown objective, a budget < 1, a bootstrap
+    `Selection`. Raises ValueError for an unknown objective or size rule, a budget < 1, a bootstrap
     proportion <= 0, shapes that do not fit, non-finite probabilities or labels out of range.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
+    if size_rule not in SIZE_RULES:
+        raise ValueError(f"unknown size rule {size_rule!r}; choose one of "
+                         f"{', '.join(SIZE_RULES)}")
     probs = np.asarray(val_probs)
     if probs.dtype not in (np.float32, np.float64):
         probs = probs.astype(np.float64)
@@ -120,7 +132,7 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
         n_boot = max(1, int(round(bootstrap * n)))
     all_rows = np.arange(n)
     total = np.zeros(probs.shape[1:])  # running sum of the picked candidates' probabilities
-    picks, curve = [], []
+    picks, curve, losses = [], [], []
     buf = None
     if objective == "accuracy":
         rows_max = n if rng is None else max(n, n_boot)
@@ -155,12 +167,81 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
             available[best] = False
         current = total / len(picks)
         curve.append({"size": len(picks), "ce": nll(current, y), "accuracy": accuracy(current, y)})
-    if objective == "ce":
-        chosen = int(np.argmin([c["ce"] for c in curve])) + 1
-    else:
-        chosen = int(np.argmax([c["accuracy"] for c in curve])) + 1
+        losses.append(example_losses(current, y, objective))
+    chosen, size_info = choose_size(np.stack(losses), rule=size_rule, objective=objective)
     return Selection(indices=picks, weights=_weights(picks[:chosen]), size=chosen, curve=curve,
-                     objective=objective)
+                     objective=objective, size_rule=size_info)
+
+
+def example_losses(ensemble, y, objective) -> np.ndarray:
+    """Per-example loss float64 [N] of ensemble probabilities [N, C]: -log max(p(y),
+    PROB_FLOOR) for "ce" (its mean is metrics.nll), 1 - correct for "accuracy"."""
+    p_true = ensemble[np.arange(len(y)), y]
+    if objective == "ce":
+        return -np.log(np.maximum(p_true, PROB_FLOOR))
+    return (ensemble.argmax(axis=1) != y).astype(np.float64)
+
+
+def choose_size(losses, *, rule="one-se", objective="ce") -> tuple[int, dict]:
+    """The ensemble size (1-based prefix length of the greedy path) under a size rule.
+
+    losses: float [S, N], row j = the per-example loss of the first j + 1 picks on the N
+    validation examples (`example_losses`; lower is better). Let b = the prefix with the
+    lowest mean loss (ties -> the smaller).
+
+    - "paper": b (the paper's "ensemble size chosen on validation", 2.3 and C.9).
+    - "one-se": the largest j whose mean loss exceeds b's by at most one standard error of
+      the paired difference, SE_j = std(loss_j - loss_b, ddof=1) / sqrt(N). On 200
+      validation examples the validation curve of cross-entropy is flat within noise after
+      a few members; the argmin then lands on an arbitrary point of that plateau (at times
+      on one member, i.e. no ensemble), while the test loss keeps falling with size under
+      cross-entropy selection (paper C.9). The one-standard-error rule (Breiman et al.,
+      1984; Hastie et al., 2009, 7.10) takes the plateau's far end instead: a larger
+      ensemble that validation cannot tell from the best, and never one that is worse than
+      the best by more than noise (a truly dominant single model keeps size 1). A prefix
+      whose losses equal the best's on every example (a re-pick, a copy) is not taken.
+    - "budget": S (every pick).
+
+    Returns (size, record) with record {"rule", "best_size", "size", "se"}; "se" is the
+    standard error of the chosen prefix's difference to the best (0 for "paper").
+    Deterministic: equal means go to the smaller prefix for b; for "one-se" the largest
+    qualifying prefix is taken. Raises ValueError for an unknown rule or an empty path.
+    """
+    if rule not in SIZE_RULES:
+        raise ValueError(f"unknown size rule {rule!r}; choose one of {', '.join(SIZE_RULES)}")
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.ndim != 2 or losses.shape[0] == 0:
+        raise ValueError(f"expected losses [S, N] with S >= 1, got {losses.shape}")
+    s, n = losses.shape
+    means = losses.mean(axis=1)
+    best = int(np.argmin(means))  # first minimum: ties -> the smaller ensemble
+    record = {"rule": rule, "best_size": best + 1, "size": best + 1, "se": 0.0}
+    if rule == "paper":
+        return best + 1, record
+    if rule == "budget":
+        diff = losses[-1] - losses[best]
+        record.update(size=s, se=_paired_se(diff))
+        return s, record
+    chosen, chosen_se = best, 0.0
+    for j in range(s - 1, best, -1):
+        diff = losses[j] - losses[best]
+        if np.all(np.abs(diff) <= _SAME_LOSS):
+            continue  # the same predictions as the best (a re-pick, a copy): nothing gained
+        se = _paired_se(diff)
+        if diff.mean() <= se:
+            chosen, chosen_se = j, se
+            break
+    record.update(size=chosen + 1, se=chosen_se)
+    return chosen + 1, record
+
+
+#: Per-example losses closer than this are the same loss (float rounding of equal ensembles).
+_SAME_LOSS = 1e-12
+
+
+def _paired_se(diff) -> float:
+    n = len(diff)
+    return float(np.std(diff, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
 
 
 def ensemble_probs(probs, weights):
@@ -246,8 +327,11 @@ class EnsembleResult(Mapping):
     set; budget, with_replacement, bootstrap, seed: the selection's settings; size: picks in
     the chosen ensemble; picks: every step's trial; n_candidates: usable candidates; val:
     {"ensemble": {accuracy, nll, ece}, "best_single": {trial, accuracy, nll, ece}}; skipped:
-    [{"trial", "reason"}]; test: like val (best_single may be None) when the test labels and
-    every member's test probabilities exist, else test_missing says why. Reads like the dict
+    [{"trial", "reason"}]; size_rule: `choose_size`'s record; test: like val (best_single may
+    be None) when the test labels and every member's test probabilities exist, else
+    test_missing says why; test_curve: [{"size", "ce", "accuracy"}] of every prefix of the
+    greedy path on test (for the report's figure: not used for any choice), when every
+    picked candidate has test probabilities. Reads like the dict
     (``result["members"]``); `to_json()` gives exactly what ensemble.json holds.
     """
 
@@ -263,17 +347,18 @@ class EnsembleResult(Mapping):
     n_candidates: int
     val: dict
     skipped: list
+    size_rule: dict | None = None
     test: dict | None = None
     test_missing: str | None = None
+    test_curve: list | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/ensemble.json holds (same keys, same order)."""
         out = asdict(self)
-        # ensemble.json holds exactly one of "test" / "test_missing".
-        if self.test is None:
-            out.pop("test")
-        if self.test_missing is None:
-            out.pop("test_missing")
+        # ensemble.json holds exactly one of "test" / "test_missing"; test_curve with test.
+        for key in ("size_rule", "test", "test_missing", "test_curve"):
+            if out[key] is None:
+                out.pop(key)
         return out
 
     def __getitem__(self, key):
@@ -287,13 +372,26 @@ class EnsembleResult(Mapping):
 
 
 def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, bootstrap=None,
-                 seed=0) -> EnsembleResult:
-    """Selects the ensemble of RUN/candidates on validation and writes RUN/ensemble.json.
+                 seed=0, size_rule="one-se") -> EnsembleResult:
+    """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
+    atomically; returns what it wrote. Raises RunError as `select_ensemble`."""
+    result = select_ensemble(run_dir, objective=objective, budget=budget,
+                             with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
+                             size_rule=size_rule)
+    fileio.atomic_write_json(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE), result.to_json())
+    return result
+
+
+def select_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False,
+                    bootstrap=None, seed=0, size_rule="one-se") -> EnsembleResult:
+    """The ensemble of RUN/candidates selected on validation, as an EnsembleResult (nothing is
+    written: `run_ensemble` writes it; benchmarks compare selection settings with this).
 
     Reads RUN/labels/val.npy (and test.npy when present) and the usable candidates
     (`load_candidates`), runs `greedy_select` (Caruana et al., 2004; paper 2.3: greedy on
     validation cross-entropy, ensemble size chosen on validation) and writes its
-    `EnsembleResult` (see there for the fields). best_single is the candidate with the best
+    `EnsembleResult` (see there for the fields); `size_rule` picks the prefix of the greedy
+    path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with the best
     validation objective. Raises RunError when the validation labels or every usable
     candidate are missing, or the labels do not fit the candidates' classes.
     """
@@ -316,7 +414,8 @@ def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, 
                        f"come from different tasks: re-run `hubensemble tune` on {run_dir}")
     val = np.stack([c.val_probs for c in cands])
     sel = greedy_select(val, y_val, objective=objective, budget=budget,
-                        with_replacement=with_replacement, bootstrap=bootstrap, seed=seed)
+                        with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
+                        size_rule=size_rule)
     picks = Counter(sel.indices[:sel.size])
     members = [{"trial": cands[i].trial, "module": cands[i].module,
                 "hparams": cands[i].hparams, "weight": w, "handle": cands[i].handle,
@@ -331,7 +430,9 @@ def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, 
         val={"ensemble": metrics(ensemble_probs(val, sel.weights), y_val),
              "best_single": {"trial": cands[best].trial,
                              **metrics(cands[best].val_probs, y_val)}},
-        skipped=[{"trial": t, "reason": r} for t, r in skipped])
+        skipped=[{"trial": t, "reason": r} for t, r in skipped], size_rule=sel.size_rule)
+    if y_test is not None and all(cands[i].test_probs is not None for i in set(sel.indices)):
+        result.test_curve = _test_curve([cands[i].test_probs for i in sel.indices], y_test)
     have_test = y_test is not None and all(cands[i].test_probs is not None for i in sel.weights)
     if have_test:
         ids = list(sel.weights)
@@ -346,8 +447,20 @@ def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, 
     else:
         result.test_missing = ("no RUN/labels/test.npy" if y_test is None
                                else "some members have no test probabilities")
-    fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
     return result
+
+
+def _test_curve(path_probs, y_test) -> list[dict]:
+    """{"size", "ce", "accuracy"} on test of every prefix of the greedy path (equal weight per
+    pick, as the selection averages), for the report's figure only."""
+    total = np.zeros(np.shape(path_probs[0]), np.float64)
+    curve = []
+    for j, probs in enumerate(path_probs, 1):
+        total += probs
+        current = total / j
+        curve.append({"size": j, "ce": nll(current, y_test),
+                      "accuracy": accuracy(current, y_test)})
+    return curve
 
 
 def read_ensemble(run_dir) -> dict:

@@ -9,7 +9,8 @@ import pytest
 from sklearn.metrics import accuracy_score, log_loss
 
 from hubensemble import fileio, metrics
-from hubensemble.ensemble import (EnsembleResult, Selection, accuracy, ece, ensemble_probs,
+from hubensemble.ensemble import (SIZE_RULES, EnsembleResult, Selection, accuracy,
+                                  choose_size, ece, ensemble_probs,
                                   greedy_select, load_candidates, nll, run_ensemble)
 from hubensemble.errors import RunError
 
@@ -69,7 +70,8 @@ def test_greedy_select_matches_reference(objective, with_replacement, bootstrap)
     probs = random_probs(rng, m, n, c, y)
     budget = 12  # more than the candidates: without replacement they run out
     sel = greedy_select(probs, y, objective=objective, budget=budget,
-                        with_replacement=with_replacement, bootstrap=bootstrap, seed=3)
+                        with_replacement=with_replacement, bootstrap=bootstrap, seed=3,
+                        size_rule="paper")
     picks, size, weights, curve = reference_greedy(probs, y, objective, budget,
                                                    with_replacement, bootstrap, seed=3)
     assert sel.indices == picks
@@ -86,7 +88,8 @@ def test_greedy_select_matches_reference(objective, with_replacement, bootstrap)
         assert sorted(sel.indices) == list(range(m))
     # float32 tables (as stored) and float64 give the same selection, to the last bit.
     sel64 = greedy_select(probs.astype(np.float64), y, objective=objective, budget=budget,
-                          with_replacement=with_replacement, bootstrap=bootstrap, seed=3)
+                          with_replacement=with_replacement, bootstrap=bootstrap, seed=3,
+                          size_rule="paper")
     assert sel64 == sel
 
 
@@ -95,7 +98,7 @@ def test_chosen_size_is_the_best_point_of_the_curve():
     y = rng.integers(0, 5, 80)
     probs = random_probs(rng, 20, 80, 5, y, strength=1.0)
     for objective in ("ce", "accuracy"):
-        sel = greedy_select(probs, y, objective=objective, budget=15)
+        sel = greedy_select(probs, y, objective=objective, budget=15, size_rule="paper")
         ces = [c["ce"] for c in sel.curve]
         accs = [c["accuracy"] for c in sel.curve]
         if objective == "ce":
@@ -308,7 +311,7 @@ def test_run_ensemble_writes_the_contract(run_dir):
     assert written == json.loads(json.dumps(out.to_json())) == dict(out)
     assert list(written) == ["objective", "members", "val_curve", "budget", "with_replacement",
                              "bootstrap", "seed", "size", "picks", "n_candidates", "val",
-                             "skipped", "test"]
+                             "skipped", "size_rule", "test", "test_curve"]
     assert out["members"] == written["members"] and "test_missing" not in out
     assert {"objective", "members", "val_curve", "test"} <= set(written)
     assert written["objective"] == "ce"
@@ -394,3 +397,99 @@ def test_a_candidates_cross_entropy_is_one_number_in_trial_json_and_ensemble_jso
     assert out["val_curve"][0]["ce"] == saved["val"]["ce"]
     assert out["test"]["best_single"]["nll"] == saved["test"]["ce"]
     assert out["val"]["ensemble"]["nll"] == saved["val"]["ce"]  # a single member
+
+
+# ---------------------------------------------------------------------------------------------
+# The ensemble-size rule (method-evidence issue; paper C.9)
+# ---------------------------------------------------------------------------------------------
+
+def _paired_se_reference(a, b):
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    return math.sqrt(sum((x - d.mean()) ** 2 for x in d) / (len(d) - 1)) / math.sqrt(len(d))
+
+
+def test_one_se_takes_the_plateau_the_argmin_overfits():
+    # Two prefixes whose validation losses differ by far less than their standard error:
+    # the paper's argmin takes size 1 on that noise, the rule takes the larger ensemble.
+    rng = np.random.default_rng(0)
+    base = rng.exponential(0.3, 200)
+    second = base + rng.normal(0.0004, 0.05, 200)
+    second += 0.0004 - (second - base).mean()  # exactly +0.0004 on average
+    losses = np.stack([base, second])
+    assert losses[1].mean() > losses[0].mean()
+    assert 0.0004 < _paired_se_reference(second, base)
+    size, record = choose_size(losses, rule="paper")
+    assert size == 1 and record == {"rule": "paper", "best_size": 1, "size": 1, "se": 0.0}
+    size, record = choose_size(losses, rule="one-se")
+    assert size == 2 and record["best_size"] == 1
+    assert record["se"] == pytest.approx(_paired_se_reference(second, base), rel=1e-12)
+    assert choose_size(losses, rule="budget")[0] == 2
+
+
+def test_one_se_keeps_one_model_that_truly_dominates():
+    rng = np.random.default_rng(1)
+    best = rng.exponential(0.2, 200)
+    worse = [best + rng.normal(0.3 * j, 0.05, 200) for j in (1, 2, 3)]
+    size, record = choose_size(np.stack([best, *worse]), rule="one-se")
+    assert size == 1 and record["best_size"] == 1 and record["se"] == 0.0
+
+
+def test_one_se_never_goes_past_a_prefix_that_is_worse_than_noise():
+    # The largest prefix within one SE of the best: a later, clearly worse prefix is not
+    # taken even though an earlier one qualifies, and the rule looks from the far end.
+    rng = np.random.default_rng(2)
+    a = rng.exponential(0.3, 300)
+    noise = rng.normal(0.0, 0.02, 300)
+    rows = [a + 0.05, a, a + noise - noise.mean(), a + 0.4]
+    size, record = choose_size(np.stack(rows), rule="one-se")
+    assert record["best_size"] == 2 and size == 3
+
+
+def test_size_rule_ties_are_deterministic():
+    losses = np.tile(np.linspace(0.1, 1.0, 50), (4, 1))  # four equal prefixes
+    assert choose_size(losses, rule="paper")[0] == 1   # equal means -> the smaller
+    assert choose_size(losses, rule="one-se")[0] == 1  # equal losses: nothing gained
+    swapped = losses.copy()
+    swapped[2] = swapped[2][::-1]  # the same mean, other examples: within 1 SE -> taken
+    assert choose_size(swapped, rule="one-se")[0] == 3
+    for rule in SIZE_RULES:
+        assert choose_size(losses, rule=rule) == choose_size(losses.copy(), rule=rule)
+    with pytest.raises(ValueError, match="unknown size rule 'median'.*one-se"):
+        choose_size(losses, rule="median")
+
+
+def test_greedy_select_records_its_size_rule_and_losses_match_the_curve():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 5, 120)
+    probs = random_probs(rng, 12, 120, 5, y, strength=0.8)
+    paper = greedy_select(probs, y, budget=10, size_rule="paper")
+    rule = greedy_select(probs, y, budget=10, size_rule="one-se")
+    assert paper.indices == rule.indices  # the same path; only the cut differs
+    assert rule.size >= paper.size == rule.size_rule["best_size"]
+    ces = [c["ce"] for c in rule.curve]
+    assert paper.size == int(np.argmin(ces)) + 1
+    # The chosen prefix is within one paired SE of the best, and no larger prefix is.
+    total = np.cumsum(probs[rule.indices].astype(np.float64), axis=0)
+    per = [-np.log(np.maximum((total[j] / (j + 1))[np.arange(len(y)), y], metrics.PROB_FLOOR))
+           for j in range(len(rule.indices))]
+    b = paper.size - 1
+    assert per[rule.size - 1].mean() - per[b].mean() <= _paired_se_reference(
+        per[rule.size - 1], per[b]) + 1e-15
+    for j in range(rule.size, len(per)):
+        assert per[j].mean() - per[b].mean() > _paired_se_reference(per[j], per[b])
+    assert Selection.from_json(json.loads(json.dumps(rule.to_json()))) == rule
+
+
+def test_run_ensemble_records_a_test_curve_not_used_for_choices(run_dir):
+    run, y_val, y_test, val, test = run_dir
+    out = run_ensemble(run, budget=4, size_rule="paper")
+    sel = greedy_select(val, y_val, budget=4, size_rule="paper")
+    assert out["size_rule"]["rule"] == "paper" and out["size"] == sel.size
+    curve = out["test_curve"]
+    assert [c["size"] for c in curve] == list(range(1, len(sel.indices) + 1))
+    for j, point in enumerate(curve, 1):
+        ens = test[sel.indices[:j]].astype(np.float64).mean(axis=0)
+        assert point["ce"] == pytest.approx(nll(ens, y_test), rel=1e-12)
+        assert point["accuracy"] == accuracy(ens, y_test)
+    # The chosen ensemble's test metrics are the curve's point at the chosen size.
+    assert out["test"]["ensemble"]["nll"] == pytest.approx(curve[out["size"] - 1]["ce"])
