@@ -399,6 +399,16 @@ def test_a_module_saved_for_training_false_only_fine_tunes_in_inference_mode(raw
     assert h.history["loss"][-1] < h.history["loss"][0]
 
 
+@pytest.mark.parametrize("kind", ["no-training", "uint8"])
+def test_modules_of_other_call_shapes_export_as_they_predict(raw_module, kind, tmp_path):
+    model = classifier(HubLayer(raw_module(kind), trainable=True))
+    model.fit(X01, Y, epochs=2, batch_size=16, verbose=0)
+    model.export(str(tmp_path / "served"), format="tf_saved_model", verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(tf.constant(X01[:5])).numpy(),
+                               model.predict(X01[:5], verbose=0), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind,kwargs,words", [
     ("uint8", {"input_dtype": "float32"}, ["input_dtype: float32", "uint8"]),
     ("no-training", {"input_dtype": "uint8"}, ["input_dtype: uint8", "float32"]),

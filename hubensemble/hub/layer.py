@@ -77,6 +77,8 @@ class HubLayer(keras.layers.Layer):
         return self._runtime
 
     def call(self, images, training=None):
+        """float32 images [B, H, W, 3] in [0, 1] -> float32 [B, output_dim]; the module's
+        regularisation losses are added when it runs in training mode."""
         train = bool(training) and self.trainable
         out = self._runtime(images, training=train)
         if train:
@@ -85,9 +87,11 @@ class HubLayer(keras.layers.Layer):
         return out
 
     def compute_output_shape(self, input_shape):
+        """(batch, output_dim); output_dim is None when the signature does not say it."""
         return (input_shape[0], self.output_dim)
 
     def get_config(self):
+        """Keras config: the layer's own plus the constructor arguments (by handle)."""
         config = super().get_config()
         config.update(handle=self.handle, input_size=self.input_size,
                       value_range=self.value_range, sha256=self.sha256, trust=self.trust,

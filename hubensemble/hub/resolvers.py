@@ -96,6 +96,8 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
     """
 
     def is_supported(self, handle):
+        """Kaggle handles, gs:// archives, and the http(s) handles tensorflow_hub downloads
+        as compressed archives."""
         if kaggle_download_url(handle):
             return True
         if handle.startswith("gs://"):
@@ -170,6 +172,7 @@ class LocalResolver:
     """
 
     def is_supported(self, handle):
+        """Any handle: the last resolver of a chain."""
         return True
 
     def __call__(self, handle):

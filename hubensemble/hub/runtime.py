@@ -301,18 +301,22 @@ class ModuleRuntime:
 
     @property
     def handle(self) -> str:
+        """The handle the module was located by."""
         return self.files.handle
 
     @property
     def name(self) -> str | None:
+        """The catalogue name used in error messages (None when not given)."""
         return self.files.name
 
     @property
     def path(self) -> str:
+        """The local SavedModel folder."""
         return self.files.path
 
     @property
     def fingerprint(self) -> str:
+        """The module's content key (`module_fingerprint`)."""
         return self.files.fingerprint
 
     def _error(self, message, stage):
@@ -361,10 +365,12 @@ class ModuleRuntime:
 
     @property
     def variables(self):
+        """The module's own tf.Variables (HubLayer wraps these very variables)."""
         return list(self.obj.variables)
 
     @property
     def trainable_variables(self):
+        """The subset of `variables` the module marks trainable."""
         return list(getattr(self.obj, "trainable_variables", []))
 
     @property

@@ -133,22 +133,27 @@ class Ranking:
 
     @property
     def ok_rows(self) -> list[dict]:
+        """The rows with status "ok", best first."""
         return [r for r in self.rows if r["status"] == "ok"]
 
     @property
     def failed_rows(self) -> list[dict]:
+        """The rows of modules that could not be ranked (status "failed")."""
         return [r for r in self.rows if r["status"] != "ok"]
 
     def scores(self) -> dict[str, float]:
+        """{module name: proxy score} of the ok rows."""
         return {r["name"]: r["score"] for r in self.ok_rows}
 
     def row(self, name) -> dict:
+        """The row of module `name`; KeyError when it is not in the ranking."""
         for r in self.rows:
             if r["name"] == name:
                 return r
         raise KeyError(f"no module {name!r} in the ranking")
 
     def to_json(self) -> dict:
+        """The ranking.json document (rows under "modules")."""
         return {"metric": self.metric, "k": self.k, "modules": self.rows,
                 "selected": list(self.selected), "selection": self.selection,
                 "shard": list(self.shard) if self.shard else None,
@@ -159,6 +164,7 @@ class Ranking:
 
     @classmethod
     def from_json(cls, d) -> "Ranking":
+        """The Ranking of a ranking.json document; KeyError/ValueError when it is not one."""
         return cls(metric=d["metric"], k=int(d["k"]), rows=list(d["modules"]),
                    selected=list(d["selected"]), selection=d.get("selection") or {},
                    shard=tuple(d["shard"]) if d.get("shard") else None,
@@ -188,6 +194,7 @@ class Ranking:
         return "\n".join(lines)
 
     def to_csv(self) -> str:
+        """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(ROW_KEYS + EXTRA_KEYS),
                                 extrasaction="ignore", lineterminator="\n")
@@ -201,6 +208,7 @@ class Ranking:
         return buf.getvalue()
 
     def write(self, out_dir):
+        """Writes ranking.json and ranking.csv into the run folder `out_dir`, atomically."""
         from hubensemble.rundir import Run
 
         run = Run(out_dir)
@@ -224,6 +232,7 @@ def load_ranking(run_dir) -> Ranking:
 
 
 def knn_predictions_path(out_dir, name) -> Path:
+    """RUN/knn/NAME.npy: the leave-one-out kNN predictions (int64 [N]) of module `name`."""
     return Path(out_dir) / "knn" / f"{name}.npy"
 
 

@@ -26,11 +26,13 @@ class ArchSpec:
 
     @property
     def output_dim(self) -> int:
+        """Embedding size: channels of the last stage, x4 for 2x2 grid pooling."""
         cells = 4 if self.pool == "grid2" else 1
         return cells * self.width * 2 ** (len(self.blocks) - 1)
 
     @property
     def depth(self) -> int:
+        """Weighted layers: the stem, two convolutions per block, the head."""
         return 2 + 2 * sum(self.blocks)  # stem + two convs per block + the head
 
 
@@ -119,7 +121,8 @@ def per_image_standardization_class():
 
 
 def build_backbone(arch: ArchSpec, *, name: str | None = None):
-    """The embedding network of ``arch`` (images in [0, 1], any size → [batch, output_dim])."""
+    """The embedding network of ``arch``: a Keras model from float32 images [B, H, W, 3] in
+    [0, 1], any H, W >= 1, to float32 [B, arch.output_dim]. ValueError for an unknown pool."""
     keras, StdConv2D, PerImageStandardization, GridPooling2D = _keras_layers()
 
     def gn(channels, label):

@@ -31,6 +31,7 @@ class TrainSpec:
     optimizer: str = "adam"
 
     def to_json(self):
+        """The fields as a JSON-able dict (zoo.json)."""
         return dataclasses.asdict(self)
 
 
@@ -51,9 +52,11 @@ class ZooConfig:
     license: str = LICENSE
 
     def upstream_data(self) -> UpstreamData:
+        """The upstream data: ``upstream``, or the procedural glyphs when it is None."""
         return self.upstream if self.upstream is not None else UpstreamData.glyphs()
 
     def to_json(self):
+        """The configuration as a JSON-able dict (zoo.json), naming the upstream data."""
         up = self.upstream
         return {"name": self.name, "recipe_version": RECIPE_VERSION,
                 "generalists": {k: list(v) for k, v in self.generalists.items()},
@@ -119,7 +122,13 @@ class ModelPlan:
 
 def plan(config: ZooConfig, hierarchy: dict[str, list[str]] | None = None) -> list[ModelPlan]:
     """The modules of a zoo, in build order (each architecture's generalists, then its
-    experts). ``hierarchy`` is only needed when some ``experts`` entry is None (all)."""
+    experts). ``hierarchy`` is only needed when some ``experts`` entry is None (all).
+
+    Raises HubensembleError, saying what to add, for an unknown architecture, one without
+    seeds or training spec, experts without a generalist to start from, an unknown sub-tree
+    or duplicate module names. Paper appendix A.1: generalists differ by seed only; each
+    expert is its architecture's first generalist fine-tuned on one sub-tree.
+    """
     out = []
     for arch, seeds in config.generalists.items():
         if arch not in ARCHITECTURES:

@@ -15,6 +15,7 @@ class ZooResolver:
     """
 
     def is_supported(self, handle):
+        """``zoo:…`` handles."""
         return handle.startswith("zoo:")
 
     def __call__(self, handle):

@@ -101,6 +101,7 @@ def _masked_dense_class():
             return tf.matmul(x, self.kernel) + self.bias + self.mask
 
         def reset(self, n_classes):
+            """Zero head, logit mask 0 on the first n_classes and -1e9 on the others."""
             if n_classes > self.units:
                 raise ValueError(f"{n_classes} classes but the head has {self.units} logits")
             self.kernel.assign(np.zeros(self.kernel.shape, "float32"))
@@ -126,6 +127,7 @@ def _warmup_cosine_class():
             self.total = keras.Variable(1.0, trainable=False, name="total_steps")
 
         def set(self, peak, warmup, total):
+            """Peak learning rate, warm-up steps and total steps of the next run."""
             self.peak.assign(float(peak))
             self.warmup.assign(float(warmup))
             self.total.assign(float(max(total, warmup + 1)))
