@@ -442,10 +442,35 @@ def test_fixed_size_and_dict_output_are_refused_from_the_signature(tmp_path):
     assert err.value.stage == "input"
     with pytest.raises(ModuleLoadError, match=r"input_size: \[20, 20\]"):
         hub.ModuleRuntime.load(fixed, input_size=(24, 24))
+    # Without it, an image of another size is refused naming the sizes the module takes.
+    free = HubLayer(fixed, module_name="fixed")
+    with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\]"):
+        free(X[:2])
     # With its size in the entry, any input is resized to it (augment.resize).
     layer = HubLayer(fixed, input_size=(20, 20))
     np.testing.assert_allclose(layer(X[:2]).numpy(),
                                layer(augment.resize(X[:2], (20, 20))).numpy(), atol=1e-6)
+
+
+def test_a_call_the_module_refuses_names_what_it_was_saved_for(tmp_path):
+    # A third argument without a default: TensorFlow's own error would not say what is wrong.
+    root = tf.train.Checkpoint()
+    root.v = tf.Variable(1.0)
+    root.__call__ = tf.function(
+        lambda images, training, scale: tf.reduce_mean(images, [1, 2]) * scale * root.v)
+    for value in (True, False):
+        root.__call__.get_concrete_function(tf.TensorSpec([None, None, None, 3]), value, 2.0)
+    root.variables = [root.v]
+    tf.saved_model.save(root, str(tmp_path / "three"))
+    runtime = hub.ModuleRuntime.load(str(tmp_path / "three"), name="three")
+    with pytest.raises(ModuleLoadError) as err:
+        runtime(X01[:2])
+    text = str(err.value)
+    assert err.value.stage == "input" and "'three'" in text
+    assert "saved for float32 images [None, None, None, 3], training=False/True" in text
+    # Through HubLayer, Keras re-raises it with the call's arguments added (same type).
+    with pytest.raises(ModuleLoadError, match=r"\[input\] module 'three'.*training=False/True"):
+        HubLayer(str(tmp_path / "three"), module_name="three")(X01[:2])
 
 
 # --- resolvers: a registry by prefix; zoo: handles resolve without hub importing the zoo -------

@@ -205,6 +205,15 @@ class CallSignature:
                    training=mode, training_values=tuple(sorted(values)),
                    training_keyword=keyword, outputs=tuple(outputs))
 
+    def describe(self) -> str:
+        """What the traced __call__ accepts, for messages: e.g.
+        "float32 images [None, 20, 20, 3], training=False/True"."""
+        shapes = (", ".join(f"[None, {h}, {w}, 3]" for h, w in self.sizes)
+                  or "[None, None, None, 3]")
+        training = {"none": "no training argument", "tensor": "training as a bool tensor"}.get(
+            self.training, "training=" + "/".join(str(v) for v in self.training_values))
+        return f"{' or '.join(self.dtypes)} images {shapes}, {training}"
+
     def output_spec(self, output_key, *, name=None, handle=None):
         """The TensorSpec of the embedding (the ``output_key`` entry of a dict output), or
         None when no trace says; ModuleLoadError(stage="output"), naming ``name`` and
@@ -404,7 +413,16 @@ class ModuleRuntime:
         Raises ModuleLoadError(stage="output") for a dict output without ``output_key`` or an
         output that is not rank 2, and stage "input" for an image size the module refuses.
         """
-        out = self._call(self.preprocess(images), bool(training))
+        x = self.preprocess(images)
+        try:
+            out = self._call(x, bool(training))
+        except (TypeError, ValueError) as e:
+            # TensorFlow's own message ("Could not find matching concrete function…") does not
+            # say which part of the call the module refuses.
+            raise self._error(
+                f"the module cannot be called on {x.dtype.name} images {x.shape}: "
+                f"{first_line(e)}; its __call__ was saved for {self.signature.describe()} "
+                "(set input_size / input_dtype on its catalogue entry to match)", "input") from e
         if isinstance(out, dict):
             if self.output_key is None or self.output_key not in out:
                 raise self._error(f"the module returns a dict with keys {sorted(out)}; set "
