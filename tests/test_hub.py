@@ -475,13 +475,19 @@ def test_a_call_the_module_refuses_names_what_it_was_saved_for(tmp_path):
 
 # --- resolvers: a registry by prefix; zoo: handles resolve without hub importing the zoo -------
 
-def test_unknown_prefix_lists_the_known_ones():
+def test_unknown_prefix_lists_the_known_ones(monkeypatch):
     with pytest.raises(ModuleLoadError) as err:
         hub.resolve("nosuch:thing/1", name="odd")
     text = str(err.value)
     assert err.value.stage == "handle" and "nosuch:" in text
     for prefix in ("https:", "http:", "gs:", "kaggle:", "file:", "zoo:"):
         assert prefix in text, text
+    # A plug-in that cannot be imported fails its own handles only, saying so.
+    monkeypatch.setitem(resolvers._BUILTIN_PLUGINS, "broken", "hubensemble.no_such:Resolver")
+    with pytest.raises(ModuleLoadError, match="broken: handles cannot be loaded: "
+                                              "ModuleNotFoundError") as err:
+        hub.resolve("broken:x")
+    assert err.value.stage == "handle"
 
 
 def test_a_registered_resolver_serves_its_prefix(tiny_module):

@@ -21,7 +21,7 @@ import zlib
 import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
 
-from hubensemble.errors import ModuleLoadError
+from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import atomic_write_json, pid_alive, read_json
 
 log = logging.getLogger(__name__)
@@ -256,7 +256,12 @@ def resolver_for(handle):
     if prefix is None:
         return _LOCAL
     if prefix not in _REGISTRY:
-        _load_plugin(prefix)
+        try:
+            _load_plugin(prefix)
+        except Exception as e:  # noqa: BLE001 - a broken plug-in fails its handles only
+            raise ModuleLoadError(f"the resolver of {prefix}: handles cannot be loaded: "
+                                  f"{type(e).__name__}: {first_line(e)}", handle=handle,
+                                  stage="handle") from e
     for impl in _REGISTRY.get(prefix, []):
         if impl.is_supported(handle):
             return impl
