@@ -139,7 +139,8 @@ class CallSignature:
 
     ``dtypes``: dtype names of the images argument over the traces (e.g. ("float32",));
     ``sizes``: the fixed (height, width) sizes it was traced for, () when any size goes;
-    ``training``: "python" (a bool traced per value: ``training_values``), "tensor" (a bool
+    ``training``: "python" (a bool, or None for the module's default mode, traced per value:
+    ``training_values``), "tensor" (a bool
     tensor argument) or "none" (no `training` argument); ``training_keyword``: whether it
     was traced with ``training=`` as a keyword; ``outputs``: per trace, the output structure
     (a TensorSpec, or a dict of them).
@@ -148,7 +149,7 @@ class CallSignature:
     dtypes: tuple[str, ...]
     sizes: tuple[tuple[int, int], ...]
     training: str
-    training_values: tuple[bool, ...]
+    training_values: tuple[bool | None, ...]
     training_keyword: bool
     outputs: tuple
 
@@ -190,7 +191,7 @@ class CallSignature:
                 training = _NONE
             if training is _NONE:
                 modes.add("none")
-            elif isinstance(training, bool):
+            elif training is None or isinstance(training, bool):
                 modes.add("python")
                 values.add(training)
             elif isinstance(training, tf.TensorSpec) and training.dtype == tf.bool:
@@ -202,7 +203,7 @@ class CallSignature:
             outputs.append(trace.structured_outputs)
         mode = next(m for m in ("python", "tensor", "none") if m in modes)
         return cls(dtypes=tuple(dtypes), sizes=() if any_size else tuple(sorted(sizes)),
-                   training=mode, training_values=tuple(sorted(values)),
+                   training=mode, training_values=tuple(sorted(values, key=repr)),
                    training_keyword=keyword, outputs=tuple(outputs))
 
     def describe(self) -> str:
@@ -262,7 +263,8 @@ class ModuleRuntime:
 
     Adaptations (each decided once, at load): a ``__call__`` without a `training` argument
     is called with the images alone; one traced for ``training=False`` only runs in
-    inference mode also while fine-tuning (its variables still train); a uint8 module gets
+    inference mode also while fine-tuning (its variables still train), and one traced with
+    ``training=None`` runs in its default mode for a value it lacks; a uint8 module gets
     ``round(255 * x)`` as uint8.
     """
 
@@ -282,9 +284,9 @@ class ModuleRuntime:
         self.input_dtype = self._decide_dtype(input_dtype)
         self._check_static()
         self.output_dim = self.signature.output_dim(output_key, **names)
-        if self.signature.training == "python" and self.signature.training_values == (False,):
-            log.info("module %s was saved for training=False only: it runs in inference mode "
-                     "also while fine-tuning", self.name or self.handle)
+        if self.signature.training == "python" and True not in self.signature.training_values:
+            log.info("module %s was saved without a training=True trace: it runs in inference "
+                     "mode also while fine-tuning", self.name or self.handle)
 
     # -- construction -----------------------------------------------------------------------
 
@@ -346,7 +348,7 @@ class ModuleRuntime:
 
     def _check_static(self):
         sig = self.signature
-        if sig.training == "python" and sig.training_values == (True,):
+        if sig.training == "python" and set(sig.training_values) == {True}:
             raise self._error("its __call__ was saved for training=True only; ranking and "
                               "evaluation need training=False", "input")
         if self.input_dtype == "uint8" and self.value_range not in ("0,1", "0,255"):
@@ -441,8 +443,10 @@ class ModuleRuntime:
         if sig.training == "tensor":
             flag = tf.constant(training)
         else:
-            # Traced for one value only (False: see _check_static for True): use that one.
-            flag = training if training in sig.training_values else sig.training_values[0]
+            # A value it was not traced for: its default mode (None) when traced for it,
+            # else the one value it has (False; True-only is refused at load).
+            values = sig.training_values
+            flag = training if training in values else (None if None in values else values[0])
         return self.obj(x, training=flag) if sig.training_keyword else self.obj(x, flag)
 
 
