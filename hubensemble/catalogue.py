@@ -21,6 +21,9 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
 VALUE_RANGES = ("0,1", "-1,1", "0,255", "imagenet")
+#: Image dtypes a module's ``__call__`` may take: float32 (in its value_range) or uint8
+#: (in [0, 255]); the module runtime (hubensemble.hub) feeds them.
+INPUT_DTYPES = ("float32", "uint8")
 TOP_LEVEL_KEYS = ("defaults", "modules")
 # Every entry needs its own name and handle: a shared default would silently duplicate them.
 NO_DEFAULT_FIELDS = ("name", "handle")
@@ -56,6 +59,7 @@ class ModuleSpec:
     seed: int | None = None
     trust: bool = False
     output_key: str | None = None
+    input_dtype: str | None = None  # None: the dtype the module's traced signature takes
     source: str = ""  # "path/to/file.yaml:LINE" of the entry, for messages
 
     def __post_init__(self):
@@ -222,6 +226,14 @@ def _check_tags(value):
     raise _Bad(f"{value!r} is not a list of strings", hint)
 
 
+def _check_input_dtype(value):
+    if value is None or value in INPUT_DTYPES:
+        return value
+    raise _Bad(f"{value!r} is not an image dtype hubensemble can feed",
+               "write input_dtype: uint8 (images in [0, 255]), input_dtype: float32, or leave "
+               "it out (the module's signature decides)")
+
+
 def _check_bool(value):
     if isinstance(value, bool):
         return value
@@ -247,6 +259,7 @@ _CHECKS = {
     "seed": _opt_int("seed", 0, minimum=-(2 ** 63)),
     "trust": _check_bool,
     "output_key": _opt_str("output_key", "default"),
+    "input_dtype": _check_input_dtype,
 }
 _FIELD_NAMES = tuple(_CHECKS)
 assert _FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
