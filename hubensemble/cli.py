@@ -131,7 +131,7 @@ def cmd_rank(args):
                          "(or use `hubensemble rank merge`)")
     specs = load_catalogues(args.catalogue)
     data_args, task = load_data(args)
-    ranking = run_rank(specs, task, args.out, **options.kwargs_for("rank", args),
+    ranking = run_rank(args.out, specs, task, **options.kwargs_for("rank", args),
                        data_args=data_args, progress=_progress(args))
     print(ranking.summary())
     return 0

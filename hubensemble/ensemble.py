@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hubensemble import candidate, fileio
+from hubensemble import candidate, fileio, options
 from hubensemble.candidate import (TEST_PROBS_FILE, TRIAL_FILE, VAL_PROBS_FILE,  # noqa: F401
                                    Candidate)
 from hubensemble.errors import RunError
@@ -25,14 +25,14 @@ from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
 from hubensemble.metrics import PROB_FLOOR, accuracy, ece, metrics, nll  # noqa: F401
 
-OBJECTIVES = ("ce", "accuracy")
+OBJECTIVES = options.get("objective").choices
 #: How the ensemble size is chosen on the greedy path (see `choose_size`):
 #: "one-se"  the largest prefix whose validation objective is within one standard error
 #:           (paired, over the validation examples) of the best prefix's;
 #: "paper"   the prefix with the best validation objective (paper 2.3; ties -> smaller);
 #: "budget"  every pick of the path (the whole inference budget, as auto-sklearn's ensemble
 #:           selection uses all its iterations).
-SIZE_RULES = ("one-se", "paper", "budget")
+SIZE_RULES = options.get("size_rule").choices
 #: Older name of `candidate.natural_key` (the report sorts trial folders with it).
 _natural_key = candidate.natural_key
 
@@ -371,8 +371,13 @@ class EnsembleResult(Mapping):
         return len(self.to_json())
 
 
-def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, bootstrap=None,
-                 seed=0, size_rule="one-se") -> EnsembleResult:
+_ENSEMBLE = options.defaults_for("ensemble")
+
+
+def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
+                 with_replacement=_ENSEMBLE["with_replacement"],
+                 bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
+                 size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
     """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
     atomically; returns what it wrote. Raises RunError as `select_ensemble`."""
     result = select_ensemble(run_dir, objective=objective, budget=budget,
@@ -382,8 +387,10 @@ def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, 
     return result
 
 
-def select_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False,
-                    bootstrap=None, seed=0, size_rule="one-se") -> EnsembleResult:
+def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
+                    with_replacement=_ENSEMBLE["with_replacement"],
+                    bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
+                    size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
     """The ensemble of RUN/candidates selected on validation, as an EnsembleResult (nothing is
     written: `run_ensemble` writes it; benchmarks compare selection settings with this).
 

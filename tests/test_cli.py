@@ -186,10 +186,7 @@ def stage_functions():
 
 
 @pytest.mark.parametrize("function", [
-    "data", pytest.param("rank", marks=pytest.mark.xfail(
-        strict=True, reason="run_rank still defaults to profile 'paper'; rank.py takes its "
-                            "defaults from options.defaults_for('rank') after the merge")),
-    "merge", "tune", "ensemble", "export", "evaluate", "predict"])
+    "data", "rank", "merge", "tune", "ensemble", "export", "evaluate", "predict"])
 def test_stage_functions_take_the_tables_defaults(function):
     import inspect
 

@@ -107,7 +107,7 @@ def ranked(specs, task, out, **kwargs):
     kwargs.setdefault("profile", PROFILE)
     kwargs.setdefault("data_args", DATA)
     kwargs.setdefault("progress", False)
-    return rank.run_rank(specs, task, str(out), **kwargs)
+    return rank.run_rank(str(out), specs, task, **kwargs)
 
 
 def stable(rows):
@@ -354,7 +354,7 @@ TWO_PROCESSES = textwrap.dedent("""
     from hubensemble.data import load_task
     from hubensemble.rundir import DataArgs
     specs = [ModuleSpec(name=n, handle=h) for n, h in json.loads(sys.argv[1])]
-    rank.run_rank(specs, load_task("sklearn:digits"), sys.argv[2], profile="quick",
+    rank.run_rank(sys.argv[2], specs, load_task("sklearn:digits"), profile="quick",
                   cache_dir=sys.argv[3], data_args=DataArgs(spec="sklearn:digits"),
                   progress=False)
 """)

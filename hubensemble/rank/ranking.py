@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hubensemble import proxies
+from hubensemble import options, proxies
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
 from hubensemble.fileio import (atomic_save_npy, atomic_write_bytes, atomic_write_json,
                                 atomic_write_text, read_json)
@@ -25,7 +25,7 @@ from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_res
 log = logging.getLogger(__name__)
 
 #: Proxies a module can be ranked by; the two kNN ones also give per-example predictions.
-METRICS = ("knn", "knn-cosine", "logme", "hscore")
+METRICS = options.get("metric").choices
 KNN_METRICS = {"knn": "euclidean", "knn-cosine": "cosine"}
 #: The columns every ranking row has (other tools read these; never rename them).
 ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
@@ -284,10 +284,17 @@ def _base_row(index, spec):
             "index": index}
 
 
-def run_rank(specs, task, out_dir, *, metric="knn", k=1, top_k=15, threshold=None, max_k=15,
-             greedy=False, shard=None, batch_size=64, profile="paper", cache_dir=None,
-             use_cache=True, data_args=None, progress=True) -> Ranking:
-    """Ranks `specs` on `task`'s training split and writes ranking.json/.csv into `out_dir`.
+_RANK = options.defaults_for("rank")
+_MERGE = options.defaults_for("merge")
+
+
+def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
+             top_k=_RANK["top_k"], threshold=_RANK["threshold"], max_k=_RANK["max_k"],
+             greedy=_RANK["greedy"], shard=_RANK["shard"], batch_size=_RANK["batch_size"],
+             profile=_RANK["profile"], cache_dir=_RANK["cache_dir"],
+             use_cache=_RANK["use_cache"], data_args=None, progress=True) -> Ranking:
+    """Ranks `specs` on `task`'s training split and writes ranking.json/.csv into the run
+    folder `out_dir` (keyword defaults: hubensemble.options, the "rank" options).
 
     Every module is embedded and scored one at a time (only one is in memory at once); a
     module that fails is recorded with status "failed", its reason and stage, and the
@@ -428,8 +435,9 @@ def _raise_if_none_ok(rows):
 # Merging shards
 # ---------------------------------------------------------------------------------------------
 
-def merge_rankings(shard_dirs, out_dir, *, top_k=15, threshold=None, max_k=15,
-                   greedy=False) -> Ranking:
+def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
+                   threshold=_MERGE["threshold"], max_k=_MERGE["max_k"],
+                   greedy=_MERGE["greedy"]) -> Ranking:
     """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
 
     Refuses shards of other data, metric, k, profile or catalogue, and a set of shards with

@@ -17,13 +17,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from hubensemble import hyperrule
+from hubensemble import hyperrule, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import AugConfig, HParams, Profile, get_profile
 from hubensemble.proxies import select_threshold
 
-SWEEPS = ("default", "seeds", "hyper", "aug", "combined")
+SWEEPS = options.get("sweep").choices
 #: Budget (trials) of the seeds/hyper/aug/combined sweeps when none is given. The paper's
 #: L = 60; on a CPU the demo keeps to a dozen trials, the tests to four.
 DEFAULT_BUDGETS = {"paper": 60, "cpu": 12, "quick": 4}

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Sequence
 
-from hubensemble import candidate
+from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
@@ -119,11 +119,17 @@ def _load_inputs(run: Run):
     return ranking, specs, data["task"]
 
 
-def run_tune(run_dir, *, sweep: str = "default", budget: int | None = None,
-             modules: Sequence[str] | None = None, strategy: str = "auto",
-             tpu: str | None = None, profile: str = "cpu", seed: int = 0,
-             keep_weights: str = "all", max_failures: int = 1000,
-             tuner_id: str | None = None, oracle_address: str | None = None, task=None,
+_TUNE = options.defaults_for("tune")
+
+
+def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
+             modules: Sequence[str] | None = _TUNE["modules"],
+             strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],
+             profile: str = _TUNE["profile"], seed: int = _TUNE["seed"],
+             keep_weights: str = _TUNE["keep_weights"],
+             max_failures: int = _TUNE["max_failures"],
+             tuner_id: str | None = _TUNE["tuner_id"],
+             oracle_address: str | None = _TUNE["oracle_address"], task=None,
              progress: bool = True, callbacks=()) -> TuneSummary:
     """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
 

@@ -11,11 +11,12 @@ import threading
 
 import tensorflow as tf
 
+from hubensemble import options
 from hubensemble.errors import HubensembleError
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("auto", "cpu", "mirrored", "multiworker", "tpu")
+STRATEGIES = options.get("strategy").choices
 #: Seconds to connect to and initialise a TPU before giving up ($HUBENSEMBLE_TPU_TIMEOUT).
 TPU_TIMEOUT = float(os.environ.get("HUBENSEMBLE_TPU_TIMEOUT", "300"))
 

@@ -14,7 +14,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from hubensemble import candidate
+from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line
 from hubensemble.hyperrule import HParams
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 OBJECTIVE = "val_ce"
 #: A trial's steps are run as up to this many Keras epochs, so TensorBoard draws curves.
 MAX_CHUNKS = 10
-KEEP_WEIGHTS = ("all", "none")
+KEEP_WEIGHTS = options.get("keep_weights").choices
 
 
 class TrialFailed(HubensembleError):

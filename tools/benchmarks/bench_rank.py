@@ -192,7 +192,7 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
         return out
 
     def rank_all():
-        return rank.run_rank(specs, task, os.path.join(root, "thr-run"), profile="paper",
+        return rank.run_rank(os.path.join(root, "thr-run"), specs, task, profile="paper",
                              batch_size=batch_size, use_cache=False, progress=False)
 
     bare_all()
@@ -223,7 +223,7 @@ def bench_warm(root, n, modules=6):
 
     def timed(out):
         t = time.perf_counter()
-        r = rank.run_rank(specs, task, os.path.join(root, out), profile="cpu", cache_dir=cache,
+        r = rank.run_rank(os.path.join(root, out), specs, task, profile="cpu", cache_dir=cache,
                           progress=False)
         return time.perf_counter() - t, r
 
@@ -248,8 +248,9 @@ MEMORY_CHILD = textwrap.dedent("""
     paths = json.loads(sys.argv[1])
     task = make_task(int(sys.argv[2]), 64, seed=2)
     before = rss_mb()
-    rank.run_rank([ModuleSpec(name=f"big{i}", handle=p) for i, p in enumerate(paths)], task,
-                  sys.argv[4], profile="cpu", use_cache=False, progress=False)
+    rank.run_rank(sys.argv[4], [ModuleSpec(name=f"big{i}", handle=p)
+                                for i, p in enumerate(paths)], task,
+                  profile="cpu", use_cache=False, progress=False)
     print(json.dumps({"before": before, **rss_mb()}))
 """)
 
