@@ -9,31 +9,27 @@ import numbers
 import os
 import pathlib
 import re
-import urllib.parse
 from dataclasses import dataclass
 
 import yaml
 
 from hubensemble.errors import CatalogueError
 from hubensemble.fileio import atomic_write_text
+from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
+                                 handle_kind, kaggle_url, stored_handle)
 
-NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
 VALUE_RANGES = ("0,1", "-1,1", "0,255", "imagenet")
+#: Image dtypes a module's ``__call__`` may take: float32 (in its value_range) or uint8
+#: (in [0, 255]); the module runtime (hubensemble.hub) feeds them.
+INPUT_DTYPES = ("float32", "uint8")
 TOP_LEVEL_KEYS = ("defaults", "modules")
 # Every entry needs its own name and handle: a shared default would silently duplicate them.
 NO_DEFAULT_FIELDS = ("name", "handle")
 
 _RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
 _RANGE_YAML = {"0,1": [0, 1], "-1,1": [-1, 1], "0,255": [0, 255], "imagenet": "imagenet"}
-_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-_KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
-_KAGGLE_EXAMPLE = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"
-_HANDLE_FORMS = ("https://tfhub.dev/PUBLISHER/MODEL/VERSION, "
-                 "https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION, "
-                 "kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION, an http(s):// or gs:// URL "
-                 "of a .tar.gz, zoo:PRESET/NAME, file:///PATH or a local path")
 
 
 @dataclass(frozen=True)
@@ -56,6 +52,7 @@ class ModuleSpec:
     seed: int | None = None
     trust: bool = False
     output_key: str | None = None
+    input_dtype: str | None = None  # None: the dtype the module's traced signature takes
     source: str = ""  # "path/to/file.yaml:LINE" of the entry, for messages
 
     def __post_init__(self):
@@ -66,10 +63,10 @@ class ModuleSpec:
             value = getattr(self, f)
             try:
                 if f == "handle":
-                    _check_handle_form(value)
+                    check_handle_form(value)
                     continue
                 checked = _CHECKS[f](value)
-            except _Bad as bad:
+            except (_Bad, HandleFormError) as bad:
                 problems.append(f"field {f!r}: {bad.problem}; {bad.hint}")
                 continue
             if checked is not value:
@@ -222,6 +219,14 @@ def _check_tags(value):
     raise _Bad(f"{value!r} is not a list of strings", hint)
 
 
+def _check_input_dtype(value):
+    if value is None or value in INPUT_DTYPES:
+        return value
+    raise _Bad(f"{value!r} is not an image dtype hubensemble can feed",
+               "write input_dtype: uint8 (images in [0, 255]), input_dtype: float32, or leave "
+               "it out (the module's signature decides)")
+
+
 def _check_bool(value):
     if isinstance(value, bool):
         return value
@@ -247,131 +252,17 @@ _CHECKS = {
     "seed": _opt_int("seed", 0, minimum=-(2 ** 63)),
     "trust": _check_bool,
     "output_key": _opt_str("output_key", "default"),
+    "input_dtype": _check_input_dtype,
 }
 _FIELD_NAMES = tuple(_CHECKS)
 assert _FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
 
 
-# ---------------------------------------------------------------------------- handles
-
-
-def handle_kind(handle: str) -> str:
-    """Which resolver a (checked) handle needs: tfhub, kaggle, http, gcs, zoo or local."""
-    if handle.startswith("kaggle:"):
-        return "kaggle"
-    if handle.startswith("zoo:"):
-        return "zoo"
-    if handle.startswith("gs://"):
-        return "gcs"
-    if handle.startswith(("http://", "https://")):
-        host = urllib.parse.urlsplit(handle).netloc.lower()
-        if host in ("tfhub.dev", "www.tfhub.dev"):
-            return "tfhub"
-        if host in _KAGGLE_HOSTS:
-            return "kaggle"
-        return "http"
-    return "local"
-
-
-def kaggle_url(handle: str) -> str:
-    """The https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION form of any
-    Kaggle handle (kaggle:…, the short URL or the long …/frameworks/…/variations/…/versions/…
-    URL): the form tensorflow_hub downloads like a tfhub.dev handle."""
-    parts = _kaggle_parts(handle)
-    if parts is None:
-        raise ValueError(f"{handle!r} is not a Kaggle Models handle; write e.g. {_KAGGLE_EXAMPLE}")
-    return "https://www.kaggle.com/models/" + "/".join(parts)
-
-
-def _kaggle_parts(handle):
-    """(owner, model, framework, variation, version) of a Kaggle handle, or None."""
-    if handle.startswith("kaggle:"):
-        parts = handle[len("kaggle:"):].strip("/").split("/")
-    else:
-        split = urllib.parse.urlsplit(handle)
-        if split.netloc.lower() not in _KAGGLE_HOSTS or split.query or split.fragment:
-            return None
-        parts = split.path.strip("/").split("/")
-        if not parts or parts[0] != "models":
-            return None
-        parts = parts[1:]
-        if len(parts) == 8 and (parts[2], parts[4], parts[6]) == (
-                "frameworks", "variations", "versions"):
-            parts = [parts[0], parts[1], parts[3], parts[5], parts[7]]
-    if len(parts) != 5 or not all(parts) or not parts[4].isdigit():
-        return None
-    return tuple(parts)
-
-
-def _check_handle_form(handle):
-    """Raise _Bad unless `handle` has one of the accepted forms (no file system access)."""
-    if not isinstance(handle, str) or not handle.strip():
-        raise _Bad(f"must be a non-empty string, got {_type_name(handle)} {handle!r}",
-                   f"write one of {_HANDLE_FORMS} instead")
-    if handle != handle.strip():
-        raise _Bad(f"{handle!r} has leading or trailing spaces",
-                   f"write handle: {handle.strip()} instead")
-    kind = handle_kind(handle)
-    if kind == "kaggle":
-        if _kaggle_parts(handle) is None:
-            raise _Bad(f"{handle!r} is not a Kaggle Models handle with a version",
-                       f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
-                       f"(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) instead")
-    elif kind == "tfhub":
-        split = urllib.parse.urlsplit(handle)
-        parts = split.path.strip("/").split("/")
-        if split.query or split.fragment:
-            raise _Bad(f"{handle!r} has a query or fragment",
-                       f"write handle: {handle.split('?')[0].split('#')[0]} instead")
-        if len(parts) < 3 or not all(parts) or not parts[-1].isdigit():
-            # An unversioned tfhub.dev URL means "latest", which breaks caching and reruns.
-            raise _Bad(f"{handle!r} is not https://tfhub.dev/PUBLISHER/MODEL/VERSION",
-                       "write the versioned URL, e.g. https://tfhub.dev/google/bit/m-r50x1/1, "
-                       "instead")
-    elif kind in ("http", "gcs"):
-        split = urllib.parse.urlsplit(handle)
-        if not split.netloc or not split.path.strip("/"):
-            raise _Bad(f"{handle!r} has no host or no path",
-                       "write the full URL of the module, e.g. https://host/path/module.tar.gz "
-                       "or gs://bucket/path/module.tar.gz, instead")
-    elif kind == "zoo":
-        parts = handle[len("zoo:"):].split("/")
-        if len(parts) != 2 or not all(NAME_RE.fullmatch(p) for p in parts):
-            raise _Bad(f"{handle!r} is not zoo:PRESET/NAME",
-                       "write e.g. zoo:demo/generalist-0 instead")
-    elif not handle.startswith("file:"):
-        scheme = _SCHEME_RE.match(handle)
-        if scheme and len(scheme.group(1)) > 1:
-            note = "" if "://" in handle else (
-                f" (a local path that contains ':' can be written as ./{handle})")
-            raise _Bad(f"scheme '{scheme.group(1)}:' is not supported",
-                       f"write one of {_HANDLE_FORMS} instead{note}")
-    elif not handle.startswith("file://") or handle == "file://":
-        raise _Bad(f"{handle!r} is not a file:// URL", "write file:///absolute/path instead")
-
-
-def _resolve_handle(handle, base_dir):
-    """Check a handle and return the form stored in a ModuleSpec.
-
-    A local path becomes absolute (relative paths are relative to the catalogue's folder, so a
-    catalogue and its modules can move together); a Kaggle Models URL becomes the short
-    https://www.kaggle.com/models/O/M/F/V/N form (one URL per model for resolvers and caches).
-    """
-    _check_handle_form(handle)
-    kind = handle_kind(handle)
-    if kind == "kaggle" and not handle.startswith("kaggle:"):
-        return kaggle_url(handle)
-    if kind != "local":
-        return handle
-    path = handle
-    if path.startswith("file://"):
-        path = urllib.parse.unquote(path[len("file://"):])
-        if path.startswith("localhost/"):
-            path = path[len("localhost"):]
-    path = os.path.expanduser(path)
-    if not os.path.isabs(path):
-        path = os.path.join(base_dir, path)
-    return os.path.normpath(os.path.abspath(path))
+def _stored_handle(handle, base_dir):
+    try:
+        return stored_handle(handle, base_dir)
+    except HandleFormError as e:
+        raise _Bad(e.problem, e.hint) from None
 
 
 # ---------------------------------------------------------------------------- loading
@@ -455,7 +346,7 @@ def _check_field(loader, key, line, node, base_dir, report):
         return False, None
     try:
         if key == "handle":
-            return True, _resolve_handle(value, base_dir)
+            return True, _stored_handle(value, base_dir)
         return True, _CHECKS[key](value)
     except _Bad as bad:
         report.field(line, key, bad.problem, bad.hint)
@@ -690,7 +581,7 @@ def _entry_yaml(spec, folder):
         if f not in ("name", "handle") and value == getattr(_DEFAULT_SPEC, f):
             continue
         if f == "handle":
-            value = _resolve_handle(value, os.getcwd())
+            value = _stored_handle(value, os.getcwd())
             if handle_kind(value) == "local":
                 rel = os.path.relpath(value, folder)
                 if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
@@ -739,7 +630,7 @@ def write_catalogue(path, specs, *, header_comment=None):
     if problems:
         _raise(problems)
     strip = [dataclasses.replace(s, source="") for s in reread]
-    expected = [dataclasses.replace(s, source="", handle=_resolve_handle(s.handle, os.getcwd()))
+    expected = [dataclasses.replace(s, source="", handle=_stored_handle(s.handle, os.getcwd()))
                 for s in specs]
     if strip != expected:
         raise CatalogueError(f"{path}: the catalogue would not read back as written; "

@@ -131,7 +131,7 @@ def cmd_rank(args):
                          "(or use `hubensemble rank merge`)")
     specs = load_catalogues(args.catalogue)
     data_args, task = load_data(args)
-    ranking = run_rank(specs, task, args.out, **options.kwargs_for("rank", args),
+    ranking = run_rank(args.out, specs, task, **options.kwargs_for("rank", args),
                        data_args=data_args, progress=_progress(args))
     print(ranking.summary())
     return 0
@@ -276,7 +276,8 @@ def cmd_demo(args):
     ensure_zoo("demo", progress=_progress(args))
     zoo_seconds = time.time() - start
     result = fit([str(demo[0])], "sklearn:digits", args.out,
-                 data_args=DataArgs(spec="sklearn:digits"), restart=args.restart,
+                 data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
+                 restart=args.restart,
                  progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     print(result.summary())
@@ -422,6 +423,8 @@ def build_parser():
                                    "test set.")
     p.add_argument("--out", default="hubensemble-demo", metavar="RUN",
                    help="the run folder (default ./hubensemble-demo)")
+    # The digits' train/val/test split is the only data choice the demo offers.
+    options.add_argument(p, options.get("data_seed"), "fit")
     add_fit_args(p)
     p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K)
     return parser

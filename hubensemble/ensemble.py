@@ -1,72 +1,40 @@
-"""Greedy ensemble selection (Caruana et al., 2004) over the fine-tuned candidates of a run."""
+"""Greedy ensemble selection (Caruana et al., 2004) over the fine-tuned candidates of a run.
+
+`greedy_select` is the method on arrays (validation probabilities [M, N, C] and labels);
+`run_ensemble(run_dir, …)` applies it to RUN/candidates, read only through
+`hubensemble.candidate.load_pool`, and writes RUN/ensemble.json. Cross-entropy, accuracy and
+ECE are `hubensemble.metrics` (one probability floor, `metrics.PROB_FLOOR`), so a
+candidate's CE is the same number in its trial.json, in ensemble.json and in the report.
+"""
+
+from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import fileio
-from .errors import RunError
+from hubensemble import candidate, fileio, options
+from hubensemble.candidate import (TEST_PROBS_FILE, TRIAL_FILE, VAL_PROBS_FILE,  # noqa: F401
+                                   Candidate)
+from hubensemble.errors import RunError
+from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
+# The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
+from hubensemble.metrics import PROB_FLOOR, accuracy, ece, metrics, nll  # noqa: F401
 
-OBJECTIVES = ("ce", "accuracy")
-PROB_FLOOR = 1e-12  # probabilities are clipped here before the log: one 0 must not give inf
-
-CANDIDATES_DIR = "candidates"
-LABELS_DIR = "labels"
-ENSEMBLE_FILE = "ensemble.json"
-TRIAL_FILE = "trial.json"
-VAL_PROBS_FILE = "val_probs.npy"
-TEST_PROBS_FILE = "test_probs.npy"
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics
-# ---------------------------------------------------------------------------------------------
-
-def _check_probs_labels(probs, y):
-    probs = np.asarray(probs, dtype=np.float64)
-    y = np.asarray(y)
-    if probs.ndim != 2 or y.shape != (probs.shape[0],):
-        raise ValueError(f"expected probs [N, C] and labels [N], got {probs.shape} and {y.shape}")
-    return probs, y
-
-
-def accuracy(probs, y):
-    """Top-1 accuracy of probabilities [N, C] (argmax: ties -> the lower class)."""
-    probs, y = _check_probs_labels(probs, y)
-    return float(np.mean(probs.argmax(axis=1) == y))
-
-
-def nll(probs, y):
-    """Mean cross-entropy -log p(y), with p clipped at 1e-12."""
-    probs, y = _check_probs_labels(probs, y)
-    p = probs[np.arange(len(y)), y]
-    return float(np.mean(-np.log(np.maximum(p, PROB_FLOOR))))
-
-
-def ece(probs, y, bins=15):
-    """Top-label expected calibration error with `bins` equal-width confidence bins.
-
-    Bin b holds confidences in (b/bins, (b+1)/bins] (a confidence of 0 joins the first);
-    ECE = sum_b n_b / N * |accuracy_b - mean confidence_b|.
-    """
-    probs, y = _check_probs_labels(probs, y)
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, int(bins) + 1)
-    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, int(bins) - 1)
-    n = np.bincount(which, minlength=bins).astype(np.float64)
-    gap = np.bincount(which, weights=correct, minlength=bins) \
-        - np.bincount(which, weights=conf, minlength=bins)
-    # |sum(correct) - sum(conf)| / N per bin equals n_b / N * |acc_b - conf_b|.
-    return float(np.abs(gap[n > 0]).sum() / len(y))
-
-
-def metrics(probs, y, bins=15):
-    return {"accuracy": accuracy(probs, y), "nll": nll(probs, y), "ece": ece(probs, y, bins)}
+OBJECTIVES = options.get("objective").choices
+#: How the ensemble size is chosen on the greedy path (see `choose_size`):
+#: "one-se"  the largest prefix whose validation objective is within one standard error
+#:           (paired, over the validation examples) of the best prefix's;
+#: "paper"   the prefix with the best validation objective (paper 2.3; ties -> smaller);
+#: "budget"  every pick of the path (the whole inference budget, as auto-sklearn's ensemble
+#:           selection uses all its iterations).
+SIZE_RULES = options.get("size_rule").choices
+#: Older name of `candidate.natural_key` (the report sorts trial folders with it).
+_natural_key = candidate.natural_key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,8 +47,9 @@ class Selection:
 
     `indices` is the whole pick order over the budget (repeats allowed with replacement);
     the ensemble is its first `size` picks, `weights` = pick counts / size over that prefix
-    (keys in first-pick order). `curve[j]` is the ensemble of the first j + 1 picks on the
-    full validation set.
+    (keys in first-pick order; values in (0, 1] summing to 1). `curve[j]` is {"size": j + 1,
+    "ce", "accuracy"} of the ensemble of the first j + 1 picks on the full validation set;
+    `objective` is "ce" or "accuracy". `to_json` / `from_json` round-trip through JSON.
     """
 
     indices: list
@@ -88,6 +57,7 @@ class Selection:
     size: int
     curve: list
     objective: str
+    size_rule: dict | None = None  # choose_size's record: rule, best_size, size, se
 
     @property
     def members(self):
@@ -95,15 +65,18 @@ class Selection:
         return list(self.weights)
 
     def to_json(self):
+        """A JSON-ready dict (weights' keys as strings)."""
         d = asdict(self)
         d["weights"] = {str(k): v for k, v in self.weights.items()}
         return d
 
     @classmethod
     def from_json(cls, d):
+        """The Selection of a `to_json` dict."""
         return cls(indices=[int(i) for i in d["indices"]],
                    weights={int(k): float(v) for k, v in d["weights"].items()},
-                   size=int(d["size"]), curve=list(d["curve"]), objective=d["objective"])
+                   size=int(d["size"]), curve=list(d["curve"]), objective=d["objective"],
+                   size_rule=d.get("size_rule"))
 
 
 def _weights(picks):
@@ -112,21 +85,29 @@ def _weights(picks):
 
 
 def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=False,
-                  bootstrap=None, seed=0):
+                  bootstrap=None, seed=0, size_rule="one-se"):
     """Caruana et al. (2004) forward selection on validation probabilities [M, N, C].
 
     Each step adds the candidate whose inclusion gives the best objective of the averaged
     probabilities ("ce": lowest mean cross-entropy; "accuracy": highest accuracy); equal
     objectives go to the lowest candidate index. Without replacement (default) a candidate
     is picked at most once; with replacement a re-pick raises its weight. Runs `budget`
-    steps (fewer if candidates run out); the ensemble is the prefix with the best objective
-    on the full-validation curve, ties -> the smaller ensemble (paper: size chosen on
-    validation). `bootstrap` = proportion B (paper C.9): at each step the candidates are
-    compared on round(B * N) examples drawn with replacement by
+    steps (fewer if candidates run out); the ensemble is the prefix of that path chosen by
+    `size_rule` on the full-validation curve (`choose_size`: "one-se" by default, "paper" =
+    the best prefix, ties -> the smaller). `bootstrap` = proportion B (paper C.9): at each
+    step the candidates are compared on round(B * N) examples drawn with replacement by
     np.random.default_rng(seed).integers(0, N, round(B * N)), one draw per step.
+
+    val_probs: float32 or float64 [M, N, C] (other dtypes are converted to float64); y: int
+    [N] in [0, C). The cross-entropy floors probabilities at metrics.PROB_FLOOR. Returns a
+    `Selection`. Raises ValueError for an unknown objective or size rule, a budget < 1, a bootstrap
+    proportion <= 0, shapes that do not fit, non-finite probabilities or labels out of range.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
+    if size_rule not in SIZE_RULES:
+        raise ValueError(f"unknown size rule {size_rule!r}; choose one of "
+                         f"{', '.join(SIZE_RULES)}")
     probs = np.asarray(val_probs)
     if probs.dtype not in (np.float32, np.float64):
         probs = probs.astype(np.float64)
@@ -151,7 +132,7 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
         n_boot = max(1, int(round(bootstrap * n)))
     all_rows = np.arange(n)
     total = np.zeros(probs.shape[1:])  # running sum of the picked candidates' probabilities
-    picks, curve = [], []
+    picks, curve, losses = [], [], []
     buf = None
     if objective == "accuracy":
         rows_max = n if rng is None else max(n, n_boot)
@@ -186,16 +167,87 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
             available[best] = False
         current = total / len(picks)
         curve.append({"size": len(picks), "ce": nll(current, y), "accuracy": accuracy(current, y)})
-    if objective == "ce":
-        chosen = int(np.argmin([c["ce"] for c in curve])) + 1
-    else:
-        chosen = int(np.argmax([c["accuracy"] for c in curve])) + 1
+        losses.append(example_losses(current, y, objective))
+    chosen, size_info = choose_size(np.stack(losses), rule=size_rule, objective=objective)
     return Selection(indices=picks, weights=_weights(picks[:chosen]), size=chosen, curve=curve,
-                     objective=objective)
+                     objective=objective, size_rule=size_info)
+
+
+def example_losses(ensemble, y, objective) -> np.ndarray:
+    """Per-example loss float64 [N] of ensemble probabilities [N, C]: -log max(p(y),
+    PROB_FLOOR) for "ce" (its mean is metrics.nll), 1 - correct for "accuracy"."""
+    p_true = ensemble[np.arange(len(y)), y]
+    if objective == "ce":
+        return -np.log(np.maximum(p_true, PROB_FLOOR))
+    return (ensemble.argmax(axis=1) != y).astype(np.float64)
+
+
+def choose_size(losses, *, rule="one-se", objective="ce") -> tuple[int, dict]:
+    """The ensemble size (1-based prefix length of the greedy path) under a size rule.
+
+    losses: float [S, N], row j = the per-example loss of the first j + 1 picks on the N
+    validation examples (`example_losses`; lower is better). Let b = the prefix with the
+    lowest mean loss (ties -> the smaller).
+
+    - "paper": b (the paper's "ensemble size chosen on validation", 2.3 and C.9).
+    - "one-se": the largest j whose mean loss exceeds b's by at most one standard error of
+      the paired difference, SE_j = std(loss_j - loss_b, ddof=1) / sqrt(N). On 200
+      validation examples the validation curve of cross-entropy is flat within noise after
+      a few members; the argmin then lands on an arbitrary point of that plateau (at times
+      on one member, i.e. no ensemble), while the test loss keeps falling with size under
+      cross-entropy selection (paper C.9). The one-standard-error rule (Breiman et al.,
+      1984; Hastie et al., 2009, 7.10) takes the plateau's far end instead: a larger
+      ensemble that validation cannot tell from the best, and never one that is worse than
+      the best by more than noise (a truly dominant single model keeps size 1). A prefix
+      whose losses equal the best's on every example (a re-pick, a copy) is not taken.
+    - "budget": S (every pick).
+
+    Returns (size, record) with record {"rule", "best_size", "size", "se"}; "se" is the
+    standard error of the chosen prefix's difference to the best (0 for "paper").
+    Deterministic: equal means go to the smaller prefix for b; for "one-se" the largest
+    qualifying prefix is taken. Raises ValueError for an unknown rule or an empty path.
+    """
+    if rule not in SIZE_RULES:
+        raise ValueError(f"unknown size rule {rule!r}; choose one of {', '.join(SIZE_RULES)}")
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.ndim != 2 or losses.shape[0] == 0:
+        raise ValueError(f"expected losses [S, N] with S >= 1, got {losses.shape}")
+    s, n = losses.shape
+    means = losses.mean(axis=1)
+    best = int(np.argmin(means))  # first minimum: ties -> the smaller ensemble
+    record = {"rule": rule, "best_size": best + 1, "size": best + 1, "se": 0.0}
+    if rule == "paper":
+        return best + 1, record
+    if rule == "budget":
+        diff = losses[-1] - losses[best]
+        record.update(size=s, se=_paired_se(diff))
+        return s, record
+    chosen, chosen_se = best, 0.0
+    for j in range(s - 1, best, -1):
+        diff = losses[j] - losses[best]
+        if np.all(np.abs(diff) <= _SAME_LOSS):
+            continue  # the same predictions as the best (a re-pick, a copy): nothing gained
+        se = _paired_se(diff)
+        if diff.mean() <= se:
+            chosen, chosen_se = j, se
+            break
+    record.update(size=chosen + 1, se=chosen_se)
+    return chosen + 1, record
+
+
+#: Per-example losses closer than this are the same loss (float rounding of equal ensembles).
+_SAME_LOSS = 1e-12
+
+
+def _paired_se(diff) -> float:
+    n = len(diff)
+    return float(np.std(diff, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
 
 
 def ensemble_probs(probs, weights):
-    """Weighted average [N, C] of candidate probabilities [M, N, C]; weights {index: w}."""
+    """Weighted average float64 [N, C] of candidate probabilities [M, N, C]; weights
+    {candidate index: w >= 0} (normalised by their sum). ValueError for no weights or a sum
+    that is not > 0."""
     probs = np.asarray(probs, dtype=np.float64)
     if not weights:
         raise ValueError("an ensemble needs at least one member")
@@ -212,50 +264,16 @@ def ensemble_probs(probs, weights):
 # Candidates in a run directory
 # ---------------------------------------------------------------------------------------------
 
-@dataclass
-class Candidate:
-    """One fine-tuned model of RUN/candidates/<trial>/ (trial.json + probabilities)."""
-
-    trial: str
-    module: str
-    handle: str
-    hparams: dict
-    seed: int
-    val_probs: np.ndarray = field(repr=False)
-    test_probs: np.ndarray = field(default=None, repr=False)
-    record: dict = field(default_factory=dict, repr=False)
-    path: str = ""
-
-
-def _natural_key(text):
-    # "trial_10" after "trial_9": digit runs compare as numbers.
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t]
-
-
-def _load_probs(path, rows, what):
-    """(array, None) or (None, reason) for a probability table [rows, C]."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        return None, f"{what} missing"
-    except (OSError, ValueError) as e:
-        return None, f"{what} unreadable ({e})"
-    if arr.ndim != 2 or (rows is not None and arr.shape[0] != rows):
-        want = f"[{rows}, C]" if rows is not None else "[N, C]"
-        return None, f"{what} has shape {arr.shape}, expected {want}"
-    if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
-        return None, f"{what} holds non-finite or non-float values"
-    if arr.size and (arr.min() < 0 or np.abs(arr.sum(axis=1) - 1).max() > 1e-3):
-        return None, f"{what} rows are not probabilities (negative or not summing to 1)"
-    return arr, None
-
-
 def _label_file(run_dir, split):
     return os.path.join(os.fspath(run_dir), LABELS_DIR, f"{split}.npy")
 
 
 def load_labels(run_dir, split):
-    """RUN/labels/<split>.npy as int64, or None when the file does not exist."""
+    """RUN/labels/<split>.npy as int64 [N], or None when the file does not exist.
+
+    Raises RunError (naming the command that rewrites it) when the file is unreadable or not
+    a 1-D integer array.
+    """
     path = _label_file(run_dir, split)
     if not os.path.exists(path):
         return None
@@ -269,78 +287,25 @@ def load_labels(run_dir, split):
     return y.astype(np.int64)
 
 
-def load_candidates(run_dir, *, n_val=None, n_test=None):
-    """The usable candidates of RUN/candidates/ sorted by trial id, and the skipped ones.
+def load_candidates(run_dir, *, n_val=None, n_test=None
+                    ) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """The usable candidates of RUN/candidates/ in natural trial order (probabilities
+    loaded, float32 [n_val, C] / [n_test, C]), and the skipped ones as [(trial, reason)].
 
-    Returns (candidates, skipped), skipped = [(trial, reason)]. A candidate counts only when
-    trial.json (written last by the producer) says status "ok" and val_probs.npy is a
-    probability table [n_val, C] with the C most candidates share. n_val / n_test default
-    to the length of RUN/labels/val.npy / test.npy when present. Folders named ".tmp-*"
-    (interrupted atomic writes) are ignored silently. A broken or missing test_probs.npy
-    leaves test_probs None (the run then has no test metrics) without dropping the candidate.
+    `candidate.load_pool` with n_val / n_test defaulting to the length of
+    RUN/labels/val.npy / test.npy when present: the candidate module's one rule of what is
+    complete and usable (status "ok", every file its record names present, a probability
+    table of the right shape, the class count most candidates share). Temp folders of
+    interrupted writes are ignored silently.
     """
-    root = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
     if n_val is None:
         y = load_labels(run_dir, "val")
         n_val = None if y is None else len(y)
     if n_test is None:
         y = load_labels(run_dir, "test")
         n_test = None if y is None else len(y)
-    if not os.path.isdir(root):
-        return [], []
-    loaded, skipped = [], []
-    for name in sorted(os.listdir(root), key=_natural_key):
-        folder = os.path.join(root, name)
-        if fileio.is_temp(name) or not os.path.isdir(folder):
-            continue
-        trial_path = os.path.join(folder, TRIAL_FILE)
-        if not os.path.exists(trial_path):
-            skipped.append((name, "no trial.json yet (still training, or interrupted)"))
-            continue
-        try:
-            record = fileio.read_json(trial_path)
-        except (OSError, ValueError) as e:
-            skipped.append((name, f"trial.json unreadable ({e})"))
-            continue
-        if not isinstance(record, dict):
-            skipped.append((name, "trial.json is not a JSON object"))
-            continue
-        trial = str(record.get("trial", name))
-        if record.get("status") != "ok":
-            why = record.get("reason") or "no reason recorded"
-            skipped.append((trial, f"status {record.get('status')!r}: {why}"))
-            continue
-        val, why = _load_probs(os.path.join(folder, VAL_PROBS_FILE), n_val, VAL_PROBS_FILE)
-        if val is None:
-            skipped.append((trial, why))
-            continue
-        test = None
-        if record.get("has_test", True):
-            test, _ = _load_probs(os.path.join(folder, TEST_PROBS_FILE), n_test,
-                                  TEST_PROBS_FILE)
-        try:
-            seed = int(record.get("seed") or 0)
-        except (TypeError, ValueError):
-            seed = 0
-        loaded.append(Candidate(trial=trial, module=str(record.get("module", "")),
-                                handle=str(record.get("handle", "")),
-                                hparams=dict(record.get("hparams") or {}), seed=seed,
-                                val_probs=val, test_probs=test, record=record, path=folder))
-    # Candidates must share one class count: keep the most common (first seen on ties).
-    if loaded:
-        n_classes = Counter(c.val_probs.shape[1] for c in loaded).most_common(1)[0][0]
-        kept = []
-        for c in loaded:
-            if c.val_probs.shape[1] != n_classes:
-                skipped.append((c.trial, f"{VAL_PROBS_FILE} has {c.val_probs.shape[1]} classes, "
-                                         f"the other candidates {n_classes}"))
-                continue
-            if c.test_probs is not None and c.test_probs.shape[1] != n_classes:
-                c.test_probs = None
-            kept.append(c)
-        loaded = kept
-    skipped.sort(key=lambda s: _natural_key(s[0]))
-    return loaded, skipped
+    return candidate.load_pool(os.path.join(os.fspath(run_dir), CANDIDATES_DIR),
+                               n_val=n_val, n_test=n_test)
 
 
 def _best_single(cands, y, objective):
@@ -352,15 +317,90 @@ def _best_single(cands, y, objective):
     return min(range(len(cands)), key=lambda i: (-accs[i], nlls[i], i))
 
 
-def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, bootstrap=None,
-                 seed=0):
-    """Select the ensemble of RUN/candidates on validation and write RUN/ensemble.json.
+@dataclass
+class EnsembleResult(Mapping):
+    """What `run_ensemble` returns: the record written to RUN/ensemble.json.
 
-    Reads RUN/labels/val.npy (and test.npy when present), runs greedy_select and writes
-    {"objective", "members": [{"trial", "module", "hparams", "weight", ...}], "val_curve",
-    "test": {"ensemble": {accuracy, nll, ece}, "best_single": {trial, accuracy, nll, ece}},
-    ...}; "test" only when labels and every member's test probabilities exist. best_single
-    is the candidate with the best validation objective. Returns the written dict.
+    objective: "ce" | "accuracy"; members: [{"trial", "module", "hparams", "weight" (> 0,
+    summing to 1), "handle", "seed", "picks", "path" (relative to the run)}] in first-pick
+    order; val_curve: [{"size", "ce", "accuracy"}] per greedy step on the full validation
+    set; budget, with_replacement, bootstrap, seed: the selection's settings; size: picks in
+    the chosen ensemble; picks: every step's trial; n_candidates: usable candidates; val:
+    {"ensemble": {accuracy, nll, ece}, "best_single": {trial, accuracy, nll, ece}}; skipped:
+    [{"trial", "reason"}]; size_rule: `choose_size`'s record; test: like val (best_single may
+    be None) when the test labels and every member's test probabilities exist, else
+    test_missing says why; test_curve: [{"size", "ce", "accuracy"}] of every prefix of the
+    greedy path on test (for the report's figure: not used for any choice), when every
+    picked candidate has test probabilities. Reads like the dict
+    (``result["members"]``); `to_json()` gives exactly what ensemble.json holds.
+    """
+
+    objective: str
+    members: list
+    val_curve: list
+    budget: int
+    with_replacement: bool
+    bootstrap: float | None
+    seed: int
+    size: int
+    picks: list
+    n_candidates: int
+    val: dict
+    skipped: list
+    size_rule: dict | None = None
+    test: dict | None = None
+    test_missing: str | None = None
+    test_curve: list | None = None
+
+    def to_json(self) -> dict:
+        """Exactly what RUN/ensemble.json holds (same keys, same order)."""
+        out = asdict(self)
+        # ensemble.json holds exactly one of "test" / "test_missing"; test_curve with test.
+        for key in ("size_rule", "test", "test_missing", "test_curve"):
+            if out[key] is None:
+                out.pop(key)
+        return out
+
+    def __getitem__(self, key):
+        return self.to_json()[key]
+
+    def __iter__(self):
+        return iter(self.to_json())
+
+    def __len__(self):
+        return len(self.to_json())
+
+
+_ENSEMBLE = options.defaults_for("ensemble")
+
+
+def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
+                 with_replacement=_ENSEMBLE["with_replacement"],
+                 bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
+                 size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
+    """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
+    atomically; returns what it wrote. Raises RunError as `select_ensemble`."""
+    result = select_ensemble(run_dir, objective=objective, budget=budget,
+                             with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
+                             size_rule=size_rule)
+    fileio.atomic_write_json(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE), result.to_json())
+    return result
+
+
+def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
+                    with_replacement=_ENSEMBLE["with_replacement"],
+                    bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
+                    size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
+    """The ensemble of RUN/candidates selected on validation, as an EnsembleResult (nothing is
+    written: `run_ensemble` writes it; benchmarks compare selection settings with this).
+
+    Reads RUN/labels/val.npy (and test.npy when present) and the usable candidates
+    (`load_candidates`), runs `greedy_select` (Caruana et al., 2004; paper 2.3: greedy on
+    validation cross-entropy, ensemble size chosen on validation) and writes its
+    `EnsembleResult` (see there for the fields); `size_rule` picks the prefix of the greedy
+    path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with the best
+    validation objective. Raises RunError when the validation labels or every usable
+    candidate are missing, or the labels do not fit the candidates' classes.
     """
     run_dir = os.fspath(run_dir)
     y_val = load_labels(run_dir, "val")
@@ -381,50 +421,58 @@ def run_ensemble(run_dir, *, objective="ce", budget=15, with_replacement=False, 
                        f"come from different tasks: re-run `hubensemble tune` on {run_dir}")
     val = np.stack([c.val_probs for c in cands])
     sel = greedy_select(val, y_val, objective=objective, budget=budget,
-                        with_replacement=with_replacement, bootstrap=bootstrap, seed=seed)
+                        with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
+                        size_rule=size_rule)
     picks = Counter(sel.indices[:sel.size])
     members = [{"trial": cands[i].trial, "module": cands[i].module,
                 "hparams": cands[i].hparams, "weight": w, "handle": cands[i].handle,
                 "seed": cands[i].seed, "picks": picks[i],
-                "path": os.path.relpath(cands[i].path, run_dir)}
+                "path": os.path.relpath(cands[i].folder, run_dir)}
                for i, w in sel.weights.items()]
     best = _best_single(cands, y_val, objective)
-    out = {
-        "objective": objective,
-        "members": members,
-        "val_curve": sel.curve,
-        "budget": int(budget),
-        "with_replacement": bool(with_replacement),
-        "bootstrap": bootstrap,
-        "seed": int(seed),
-        "size": sel.size,
-        "picks": [cands[i].trial for i in sel.indices],
-        "n_candidates": len(cands),
-        "val": {"ensemble": metrics(ensemble_probs(val, sel.weights), y_val),
-                "best_single": {"trial": cands[best].trial,
-                                **metrics(cands[best].val_probs, y_val)}},
-        "skipped": [{"trial": t, "reason": r} for t, r in skipped],
-    }
+    result = EnsembleResult(
+        objective=objective, members=members, val_curve=sel.curve, budget=int(budget),
+        with_replacement=bool(with_replacement), bootstrap=bootstrap, seed=int(seed),
+        size=sel.size, picks=[cands[i].trial for i in sel.indices], n_candidates=len(cands),
+        val={"ensemble": metrics(ensemble_probs(val, sel.weights), y_val),
+             "best_single": {"trial": cands[best].trial,
+                             **metrics(cands[best].val_probs, y_val)}},
+        skipped=[{"trial": t, "reason": r} for t, r in skipped], size_rule=sel.size_rule)
+    if y_test is not None and all(cands[i].test_probs is not None for i in set(sel.indices)):
+        result.test_curve = _test_curve([cands[i].test_probs for i in sel.indices], y_test)
     have_test = y_test is not None and all(cands[i].test_probs is not None for i in sel.weights)
     if have_test:
         ids = list(sel.weights)
         test = np.stack([cands[i].test_probs for i in ids])
         ens = ensemble_probs(test, {j: sel.weights[i] for j, i in enumerate(ids)})
         single = cands[best].test_probs
-        out["test"] = {
+        result.test = {
             "ensemble": metrics(ens, y_test),
             "best_single": None if single is None else {"trial": cands[best].trial,
                                                         **metrics(single, y_test)},
         }
     else:
-        out["test_missing"] = ("no RUN/labels/test.npy" if y_test is None
+        result.test_missing = ("no RUN/labels/test.npy" if y_test is None
                                else "some members have no test probabilities")
-    fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), out)
-    return out
+    return result
 
 
-def read_ensemble(run_dir):
-    """RUN/ensemble.json as a dict; RunError naming the command when it does not exist."""
+def _test_curve(path_probs, y_test) -> list[dict]:
+    """{"size", "ce", "accuracy"} on test of every prefix of the greedy path (equal weight per
+    pick, as the selection averages), for the report's figure only."""
+    total = np.zeros(np.shape(path_probs[0]), np.float64)
+    curve = []
+    for j, probs in enumerate(path_probs, 1):
+        total += probs
+        current = total / j
+        curve.append({"size": j, "ce": nll(current, y_test),
+                      "accuracy": accuracy(current, y_test)})
+    return curve
+
+
+def read_ensemble(run_dir) -> dict:
+    """RUN/ensemble.json as a dict (see `EnsembleResult`); RunError naming the command when
+    it does not exist or cannot be read."""
     path = os.path.join(os.fspath(run_dir), ENSEMBLE_FILE)
     if not os.path.exists(path):
         raise RunError(f"{path} is missing: run `hubensemble ensemble` on {run_dir} first")
@@ -434,8 +482,8 @@ def read_ensemble(run_dir):
         raise RunError(f"{path} is unreadable ({e}); re-run `hubensemble ensemble`")
 
 
-def format_ensemble(result):
-    """A short text summary of an ensemble.json dict, for the terminal."""
+def format_ensemble(result: Mapping) -> str:
+    """A short text summary of an ensemble record (EnsembleResult or ensemble.json's dict)."""
     lines = [f"ensemble of {result['size']} (objective {result['objective']}, "
              f"{result['n_candidates']} candidates):"]
     for m in result["members"]:

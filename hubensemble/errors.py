@@ -16,9 +16,10 @@ class DataError(HubensembleError):
 class ModuleLoadError(HubensembleError):
     """A module could not be resolved, verified or loaded.
 
-    `stage` says where it failed: "network", "archive", "checksum", "savedmodel",
-    "unsafe", "output" (wrong rank or non-finite values), "input" (the module does not accept
-    the images it is given) or "score" (the proxy could not be computed).
+    `stage` says where it failed: "handle" (no resolver for its form), "network", "archive",
+    "checksum", "savedmodel", "unsafe", "output" (wrong rank or non-finite values), "input"
+    (the module does not accept the images it is given) or "score" (the proxy could not be
+    computed).
     """
 
     def __init__(self, message, *, module=None, handle=None, stage=None):

@@ -335,6 +335,12 @@ OPTIONS: tuple[Option, ...] = (
          ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",
          keyword="budget", minimum=1, metavar="N",
          variants={"ensemble": {"flags": ("--budget",)}}),
+    _opt("size_rule", str, "one-se",
+         "how the ensemble size is chosen on the greedy path: one-se = the largest size "
+         "within one standard error of the best validation loss, paper = the best "
+         "validation loss (the paper's argmin), budget = every pick", "ensemble",
+         ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",
+         choices=("one-se", "paper", "budget")),
     _opt("with_replacement", bool, False,
          "allow re-picking a member; weights become pick counts", "ensemble",
          ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",

@@ -223,7 +223,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a
     # new option reaches its stage by its row in the table alone.
     def rank():
-        run_rank(specs, task, run.path, **option_table.kwargs_for("rank", options),
+        run_rank(run.path, specs, task, **option_table.kwargs_for("rank", options),
                  cache_dir=cache_dir, use_cache=use_cache, data_args=data_args,
                  progress=progress)
 

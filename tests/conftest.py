@@ -52,6 +52,72 @@ def module_factory(tmp_path_factory):
     return build
 
 
+RAW_KINDS = ("no-training", "uint8", "false-only", "tensor-training", "true-only")
+
+
+def write_raw_module(path, kind, *, seed=0, width=6):
+    """A reusable SavedModel saved with tf.saved_model.save directly (not write_hub_module),
+    with a __call__ of another shape than hubensemble writes:
+
+    * "no-training": ``__call__(images)`` — no `training` argument at all;
+    * "uint8": ``__call__(images, training)`` with uint8 images in [0, 255];
+    * "false-only": traced for ``training=False`` only;
+    * "true-only": traced for ``training=True`` only;
+    * "tensor-training": `training` is a bool tensor argument.
+
+    Features: ReLU(conv3x3(x) + b) averaged over the image, [N, width]; in training mode
+    halved, so the flag visibly reaches the module. x is the float image in [0, 1].
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    root = tf.train.Checkpoint()
+    root.kernel = tf.Variable(rng.normal(size=(3, 3, 3, width)).astype("float32"), name="kernel")
+    root.bias = tf.Variable(rng.normal(size=(width,)).astype("float32") * 0.1, name="bias")
+
+    def features(x, training):
+        y = tf.nn.relu(tf.nn.conv2d(x, root.kernel, 1, "SAME") + root.bias)
+        y = tf.reduce_mean(y, axis=[1, 2])
+        return y * tf.where(tf.cast(training, tf.bool), 0.5, 1.0)
+
+    images = tf.TensorSpec([None, None, None, 3], tf.uint8 if kind == "uint8" else tf.float32,
+                           name="images")
+    if kind == "no-training":
+        root.__call__ = tf.function(lambda images: features(images, False))
+        root.__call__.get_concrete_function(images)
+    elif kind == "tensor-training":
+        root.__call__ = tf.function(features, input_signature=[
+            images, tf.TensorSpec([], tf.bool, name="training")])
+    else:
+        def call(images, training=False):
+            x = tf.cast(images, tf.float32) / 255.0 if kind == "uint8" else images
+            return features(x, training)
+
+        root.__call__ = tf.function(call)
+        values = {"false-only": (False,), "true-only": (True,)}.get(kind, (True, False))
+        for value in values:
+            root.__call__.get_concrete_function(images, value)
+    root.variables = [root.kernel, root.bias]
+    root.trainable_variables = [root.kernel, root.bias]
+    root.regularization_losses = []
+    tf.saved_model.save(root, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def raw_module(tmp_path_factory):
+    """raw_module(kind) -> folder of a write_raw_module module (built once per kind)."""
+    root = tmp_path_factory.mktemp("raw-modules")
+    made = {}
+
+    def build(kind):
+        if kind not in made:
+            made[kind] = write_raw_module(root / kind, kind, seed=RAW_KINDS.index(kind))
+        return made[kind]
+
+    return build
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

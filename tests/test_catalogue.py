@@ -67,6 +67,7 @@ def test_every_field_is_read_typed_and_canonicalised(tmp_path):
             seed: 7
             trust: true
             output_key: default
+            input_dtype: uint8
           - name: minimal
             handle: {TFHUB}
         """)
@@ -75,13 +76,14 @@ def test_every_field_is_read_typed_and_canonicalised(tmp_path):
         name="full.entry_1", handle=TFHUB, sha256="ab" * 32, input_size=(160, 128),
         value_range="-1,1", output_dim=2048, family="expert", architecture="resnet50x1",
         upstream="imagenet21k", subtree="bird", params=23500352, license="Apache-2.0",
-        tags=("bit", "expert"), seed=7, trust=True, output_key="default",
+        tags=("bit", "expert"), seed=7, trust=True, output_key="default", input_dtype="uint8",
         source=f"{path}:{line_of(path, 'name: full.entry_1')}")
     # Fields left out take the documented defaults.
     assert minimal == ModuleSpec(name="minimal", handle=TFHUB,
                                  source=f"{path}:{line_of(path, 'name: minimal')}")
     assert (minimal.value_range, minimal.family, minimal.trust, minimal.tags) == (
         "0,1", "other", False, ())
+    assert minimal.input_dtype is None  # the module's traced signature decides
     assert isinstance(full.input_size, tuple) and isinstance(full.tags, tuple)
 
 
@@ -466,6 +468,12 @@ ERRORS = [
             handle: [x]
         """, "handle", "handle", ["non-empty string"]),
     ("empty-file", "", None, None, ["empty", "write `modules:`"]),
+    ("unknown-input-dtype", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            input_dtype: float16
+        """, "input_dtype", "input_dtype", ["'float16'", "write input_dtype: uint8"]),
 ]
 
 
@@ -590,7 +598,7 @@ def test_write_catalogue_round_trips_and_keeps_local_handles_relative(tmp_path):
                    input_size=(32, 32), value_range="-1,1", output_dim=16, family="expert",
                    architecture="tiny-cnn", upstream="synthetic", subtree="shapes", params=1234,
                    license="Apache-2.0", tags=("demo", "expert"), seed=3, trust=True,
-                   output_key="features"),
+                   output_key="features", input_dtype="uint8"),
         ModuleSpec("m-outside", str(tmp_path / "other" / "m2"), value_range="imagenet"),
         ModuleSpec("m-remote", "kaggle:google/bit/tensorFlow2/m-r50x1/1", license="no"),
         ModuleSpec("m-kaggle", KAGGLE, upstream="imagenet21k"),

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from hubensemble.catalogue import (
-    FAMILIES, NAME_RE, VALUE_RANGES, handle_kind, kaggle_url, load_catalogue, load_catalogues,
-    shipped_catalogues)
+    FAMILIES, INPUT_DTYPES, NAME_RE, VALUE_RANGES, handle_kind, kaggle_url, load_catalogue,
+    load_catalogues, shipped_catalogues)
 from hubensemble.errors import CatalogueError
 
 # Feature size per architecture, from the tfhub.dev model docs ("Features with shape
@@ -72,6 +72,10 @@ def test_entry_contract(spec):
     else:
         assert spec.output_dim is None or spec.output_dim > 0
     assert spec.value_range in VALUE_RANGES
+    # What the module runtime can feed; uint8 images only in [0, 255] (or the default range).
+    assert spec.input_dtype in (None,) + INPUT_DTYPES
+    if spec.input_dtype == "uint8":
+        assert spec.value_range in ("0,1", "0,255")
     assert spec.family in FAMILIES
     if spec.input_size is not None:
         assert len(spec.input_size) == 2 and min(spec.input_size) > 0

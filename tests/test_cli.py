@@ -186,10 +186,7 @@ def stage_functions():
 
 
 @pytest.mark.parametrize("function", [
-    "data", pytest.param("rank", marks=pytest.mark.xfail(
-        strict=True, reason="run_rank still defaults to profile 'paper'; rank.py takes its "
-                            "defaults from options.defaults_for('rank') after the merge")),
-    "merge", "tune", "ensemble", "export", "evaluate", "predict"])
+    "data", "rank", "merge", "tune", "ensemble", "export", "evaluate", "predict"])
 def test_stage_functions_take_the_tables_defaults(function):
     import inspect
 
@@ -238,11 +235,13 @@ def test_invalid_python_values_are_refused_before_anything_runs(tmp_path):
 def test_stage_fields_are_the_invalidation_map():
     from hubensemble.pipeline import FitOptions
 
-    # The map stage keys were computed from before the table (so old runs keep their keys).
+    # The map stage keys were computed from before the table, plus the ensemble-size rule
+    # (which redoes the ensemble stage of older runs, as a changed default must).
     before = {
         "rank": {"metric", "k", "top_k", "threshold", "max_k", "greedy", "profile"},
         "tune": {"sweep", "budget", "modules", "profile", "seed", "keep_weights"},
-        "ensemble": {"objective", "ensemble_budget", "with_replacement", "bootstrap", "seed"},
+        "ensemble": {"objective", "ensemble_budget", "size_rule", "with_replacement",
+                     "bootstrap", "seed"},
         "export": {"retrain_full", "skip_missing"},
         "evaluate": {"corruptions", "seed"},
         "report": set(),
@@ -256,8 +255,8 @@ def test_command_lines_map_to_stage_keywords():
 
     args = parse("ensemble", "--run", "r", "--budget", "3", "--objective", "accuracy")
     assert options.kwargs_for("ensemble", args) == {
-        "objective": "accuracy", "budget": 3, "with_replacement": False, "bootstrap": None,
-        "seed": 0}
+        "objective": "accuracy", "budget": 3, "size_rule": "one-se", "with_replacement": False,
+        "bootstrap": None, "seed": 0}
     args = parse("tune", "--run", "r", "--oracle", "h:1", "--modules", "a", "b")
     kw = options.kwargs_for("tune", args)
     assert kw["oracle_address"] == "h:1" and kw["modules"] == ["a", "b"]

@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, log_loss
 
-from hubensemble import fileio
-from hubensemble.ensemble import (Selection, accuracy, ece, ensemble_probs, greedy_select,
-                                  load_candidates, nll, run_ensemble)
+from hubensemble import fileio, metrics
+from hubensemble.ensemble import (SIZE_RULES, EnsembleResult, Selection, accuracy,
+                                  choose_size, ece, ensemble_probs,
+                                  greedy_select, load_candidates, nll, run_ensemble)
 from hubensemble.errors import RunError
+
+FLOOR = 1e-7  # the one probability floor of every cross-entropy (hubensemble.metrics)
 
 
 def random_probs(rng, m, n, c, y, strength=2.0):
@@ -40,14 +43,14 @@ def reference_greedy(probs, y, objective, budget, with_replacement, bootstrap, s
         for j in candidates:
             mean = np.mean([probs[i] for i in picks + [j]], axis=0)
             if objective == "ce":
-                loss = -sum(math.log(max(mean[r, y[r]], 1e-12)) for r in rows) / len(rows)
+                loss = -sum(math.log(max(mean[r, y[r]], FLOOR)) for r in rows) / len(rows)
             else:
                 loss = -sum(int(np.argmax(mean[r]) == y[r]) for r in rows) / len(rows)
             if best is None or loss < best_loss:  # strict: the lowest index keeps ties
                 best, best_loss = j, loss
         picks.append(best)
         mean = np.mean([probs[i] for i in picks], axis=0)
-        ce = -sum(math.log(max(mean[r, y[r]], 1e-12)) for r in range(n)) / n
+        ce = -sum(math.log(max(mean[r, y[r]], FLOOR)) for r in range(n)) / n
         acc = sum(int(np.argmax(mean[r]) == y[r]) for r in range(n)) / n
         curve.append({"size": len(picks), "ce": ce, "accuracy": acc})
     values = [c["ce"] if objective == "ce" else -c["accuracy"] for c in curve]
@@ -67,7 +70,8 @@ def test_greedy_select_matches_reference(objective, with_replacement, bootstrap)
     probs = random_probs(rng, m, n, c, y)
     budget = 12  # more than the candidates: without replacement they run out
     sel = greedy_select(probs, y, objective=objective, budget=budget,
-                        with_replacement=with_replacement, bootstrap=bootstrap, seed=3)
+                        with_replacement=with_replacement, bootstrap=bootstrap, seed=3,
+                        size_rule="paper")
     picks, size, weights, curve = reference_greedy(probs, y, objective, budget,
                                                    with_replacement, bootstrap, seed=3)
     assert sel.indices == picks
@@ -84,7 +88,8 @@ def test_greedy_select_matches_reference(objective, with_replacement, bootstrap)
         assert sorted(sel.indices) == list(range(m))
     # float32 tables (as stored) and float64 give the same selection, to the last bit.
     sel64 = greedy_select(probs.astype(np.float64), y, objective=objective, budget=budget,
-                          with_replacement=with_replacement, bootstrap=bootstrap, seed=3)
+                          with_replacement=with_replacement, bootstrap=bootstrap, seed=3,
+                          size_rule="paper")
     assert sel64 == sel
 
 
@@ -93,7 +98,7 @@ def test_chosen_size_is_the_best_point_of_the_curve():
     y = rng.integers(0, 5, 80)
     probs = random_probs(rng, 20, 80, 5, y, strength=1.0)
     for objective in ("ce", "accuracy"):
-        sel = greedy_select(probs, y, objective=objective, budget=15)
+        sel = greedy_select(probs, y, objective=objective, budget=15, size_rule="paper")
         ces = [c["ce"] for c in sel.curve]
         accs = [c["accuracy"] for c in sel.curve]
         if objective == "ce":
@@ -189,8 +194,11 @@ def test_metrics_against_hand_values_and_sklearn():
     p /= p.sum(axis=1, keepdims=True)
     assert accuracy(p, y) == pytest.approx(accuracy_score(y, p.argmax(axis=1)))
     assert nll(p, y) == pytest.approx(log_loss(y, p, labels=np.arange(7)), rel=1e-9)
-    # A zero probability for the true class costs -log(1e-12), not inf.
-    assert nll(np.array([[1.0, 0.0]]), np.array([1])) == pytest.approx(-np.log(1e-12))
+    # A zero probability for the true class costs -log(1e-7), not inf: the same floor as
+    # hubensemble.metrics (trial.json's CE), so one candidate has one CE everywhere.
+    assert metrics.PROB_FLOOR == FLOOR and nll is metrics.nll
+    assert nll(np.array([[1.0, 0.0]]), np.array([1])) == pytest.approx(-np.log(FLOOR))
+    assert nll(np.array([[1.0, 1e-9]]), np.array([1])) == pytest.approx(-np.log(FLOOR))
 
 
 def test_ece_perfectly_calibrated_toy_is_zero():
@@ -223,18 +231,22 @@ def test_ensemble_probs_weighted_average():
 # ---------------------------------------------------------------------------------------------
 
 def write_candidate(run, trial, probs_val, probs_test=None, status="ok", module="m",
-                    write_record=True, reason=None):
+                    write_record=True, reason=None, has_test=None, weights=True):
+    """A candidate folder written file by file (as a foreign or damaged writer would)."""
     folder = os.path.join(run, "candidates", trial)
     os.makedirs(folder, exist_ok=True)
     fileio.atomic_save_npy(os.path.join(folder, "val_probs.npy"), probs_val)
     if probs_test is not None:
         fileio.atomic_save_npy(os.path.join(folder, "test_probs.npy"), probs_test)
+    if weights:
+        fileio.atomic_write_bytes(os.path.join(folder, "weights.weights.h5"), b"weights")
     if write_record:
         fileio.atomic_write_json(os.path.join(folder, "trial.json"), {
             "trial": trial, "module": module, "handle": f"/modules/{module}",
             "hparams": {"lr": 0.01, "steps": 100}, "seed": 7, "status": status,
             "reason": reason, "val": {"ce": 1.0, "accuracy": 0.5},
-            "has_test": probs_test is not None, "weights": "weights.weights.h5"})
+            "has_test": probs_test is not None if has_test is None else has_test,
+            "weights": "weights.weights.h5"})
     return folder
 
 
@@ -265,11 +277,17 @@ def test_load_candidates_skips_failed_temp_and_half_written(run_dir):
     write_candidate(run, "trial_8", val[0][:10], test[0])  # wrong number of examples
     write_candidate(run, "trial_9", np.full((len(y_val), 3), 1 / 3), test[0])  # wrong classes
     write_candidate(run, "trial_11", val[0] * 5, test[0])  # not probabilities
+    write_candidate(run, "trial_12", val[0], test[0], weights=False)  # its weights are gone
+    write_candidate(run, "trial_13", val[0], None, has_test=True)  # its test table is gone
     cands, skipped = load_candidates(run)
     assert [c.trial for c in cands] == ["trial_0", "trial_5", "trial_10", "trial_15",
                                         "trial_20"]
     reasons = dict(skipped)
-    assert set(reasons) == {"trial_3", "trial_6", "trial_7", "trial_8", "trial_9", "trial_11"}
+    assert set(reasons) == {"trial_3", "trial_6", "trial_7", "trial_8", "trial_9", "trial_11",
+                            "trial_12", "trial_13"}
+    # one completeness rule (hubensemble.candidate): every file the record names must exist
+    assert "weights.weights.h5 is missing" in reasons["trial_12"]
+    assert "test_probs.npy is missing" in reasons["trial_13"]
     assert "NaN loss" in reasons["trial_3"]
     assert "trial.json" in reasons["trial_6"]
     assert "unreadable" in reasons["trial_7"]
@@ -289,7 +307,12 @@ def test_run_ensemble_writes_the_contract(run_dir):
     out = run_ensemble(run, objective="ce", budget=4)
     with open(os.path.join(run, "ensemble.json")) as f:
         written = json.load(f)
-    assert written == json.loads(json.dumps(out))
+    assert isinstance(out, EnsembleResult)
+    assert written == json.loads(json.dumps(out.to_json())) == dict(out)
+    assert list(written) == ["objective", "members", "val_curve", "budget", "with_replacement",
+                             "bootstrap", "seed", "size", "picks", "n_candidates", "val",
+                             "skipped", "size_rule", "test", "test_curve"]
+    assert out["members"] == written["members"] and "test_missing" not in out
     assert {"objective", "members", "val_curve", "test"} <= set(written)
     assert written["objective"] == "ce"
     for member in written["members"]:
@@ -315,13 +338,25 @@ def test_run_ensemble_writes_the_contract(run_dir):
 
 
 def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
-    run, _, _, val, _ = run_dir
+    run, _, _, val, test = run_dir
+    # trial_0 has no test table (its record says so); the others are uniform: trial_0 is
+    # the only sensible pick
+    write_candidate(run, "trial_0", val[0], None)
     os.remove(os.path.join(run, "candidates", "trial_0", "test_probs.npy"))
-    for i in range(1, 5):  # make trial_0 the only sensible pick
-        write_candidate(run, f"trial_{i * 5}", np.full_like(val[i], 0.25), None)
+    for i in range(1, 5):
+        write_candidate(run, f"trial_{i * 5}", np.full_like(val[i], 0.25), test[i])
     out = run_ensemble(run, budget=1)
     assert out["members"][0]["trial"] == "trial_0"
-    assert "test" not in out
+    assert "test" not in out and out["test_missing"] == "some members have no test probabilities"
+    with open(os.path.join(run, "ensemble.json")) as f:
+        assert json.load(f) == out.to_json()
+    # a test table that is there but malformed: the candidate stays, without test metrics
+    with open(os.path.join(run, "candidates", "trial_0", "test_probs.npy"), "wb") as f:
+        f.write(b"not a table")
+    fileio.atomic_write_json(os.path.join(run, "candidates", "trial_0", "trial.json"), {
+        "trial": "trial_0", "module": "m", "status": "ok", "has_test": True})
+    out = run_ensemble(run, budget=1)
+    assert out["members"][0]["trial"] == "trial_0" and "test" not in out
 
 
 def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
@@ -334,3 +369,127 @@ def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
         os.remove(os.path.join(run, "candidates", name, "trial.json"))
     with pytest.raises(RunError, match="no usable candidates.*hubensemble tune"):
         run_ensemble(run)
+
+
+def test_a_candidates_cross_entropy_is_one_number_in_trial_json_and_ensemble_json(tmp_path):
+    """Written through hubensemble.candidate as tune writes it: a zero probability for a true
+    class (and one below the floor) gives the same CE in trial.json, the curve and the
+    best-single line; with tune's old 1e-7 and ensemble's old 1e-12 they differed."""
+    from hubensemble import candidate
+
+    run = tmp_path / "run"
+    y = np.array([0, 1, 2, 0, 1])
+    probs = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5 - 1e-20, 1e-20],
+                      [0.8, 0.1, 0.1], [0.2, 0.7, 0.1]], np.float32)
+    fileio.atomic_save_npy(run / "labels" / "val.npy", y)
+    fileio.atomic_save_npy(run / "labels" / "test.npy", y)
+    rec = {"trial": "default-0000-m", "module": "m", "status": "ok", "has_test": True,
+           "val": candidate.split_record(probs, y), "test": candidate.split_record(probs, y)}
+    candidate.write_candidate(run / "candidates", rec, val_probs=probs, test_probs=probs)
+    saved = json.loads((run / "candidates" / "default-0000-m" / "trial.json").read_text())
+    p_true = probs[np.arange(5), y].astype(np.float64)
+    assert p_true[1] == 0 and 0 < p_true[2] < FLOOR
+    want = -np.mean(np.log(np.maximum(p_true, FLOOR)))
+    assert want == pytest.approx(-(2 * np.log(FLOOR) + np.log(0.8) + np.log(0.7)) / 5, rel=1e-7)
+    assert saved["val"]["ce"] == pytest.approx(want, rel=1e-12)
+    out = run_ensemble(run, budget=3)
+    assert out["val"]["best_single"]["nll"] == saved["val"]["ce"]
+    assert out["val_curve"][0]["ce"] == saved["val"]["ce"]
+    assert out["test"]["best_single"]["nll"] == saved["test"]["ce"]
+    assert out["val"]["ensemble"]["nll"] == saved["val"]["ce"]  # a single member
+
+
+# ---------------------------------------------------------------------------------------------
+# The ensemble-size rule (method-evidence issue; paper C.9)
+# ---------------------------------------------------------------------------------------------
+
+def _paired_se_reference(a, b):
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    return math.sqrt(sum((x - d.mean()) ** 2 for x in d) / (len(d) - 1)) / math.sqrt(len(d))
+
+
+def test_one_se_takes_the_plateau_the_argmin_overfits():
+    # Two prefixes whose validation losses differ by far less than their standard error:
+    # the paper's argmin takes size 1 on that noise, the rule takes the larger ensemble.
+    rng = np.random.default_rng(0)
+    base = rng.exponential(0.3, 200)
+    second = base + rng.normal(0.0004, 0.05, 200)
+    second += 0.0004 - (second - base).mean()  # exactly +0.0004 on average
+    losses = np.stack([base, second])
+    assert losses[1].mean() > losses[0].mean()
+    assert 0.0004 < _paired_se_reference(second, base)
+    size, record = choose_size(losses, rule="paper")
+    assert size == 1 and record == {"rule": "paper", "best_size": 1, "size": 1, "se": 0.0}
+    size, record = choose_size(losses, rule="one-se")
+    assert size == 2 and record["best_size"] == 1
+    assert record["se"] == pytest.approx(_paired_se_reference(second, base), rel=1e-12)
+    assert choose_size(losses, rule="budget")[0] == 2
+
+
+def test_one_se_keeps_one_model_that_truly_dominates():
+    rng = np.random.default_rng(1)
+    best = rng.exponential(0.2, 200)
+    worse = [best + rng.normal(0.3 * j, 0.05, 200) for j in (1, 2, 3)]
+    size, record = choose_size(np.stack([best, *worse]), rule="one-se")
+    assert size == 1 and record["best_size"] == 1 and record["se"] == 0.0
+
+
+def test_one_se_never_goes_past_a_prefix_that_is_worse_than_noise():
+    # The largest prefix within one SE of the best: a later, clearly worse prefix is not
+    # taken even though an earlier one qualifies, and the rule looks from the far end.
+    rng = np.random.default_rng(2)
+    a = rng.exponential(0.3, 300)
+    noise = rng.normal(0.0, 0.02, 300)
+    rows = [a + 0.05, a, a + noise - noise.mean(), a + 0.4]
+    size, record = choose_size(np.stack(rows), rule="one-se")
+    assert record["best_size"] == 2 and size == 3
+
+
+def test_size_rule_ties_are_deterministic():
+    losses = np.tile(np.linspace(0.1, 1.0, 50), (4, 1))  # four equal prefixes
+    assert choose_size(losses, rule="paper")[0] == 1   # equal means -> the smaller
+    assert choose_size(losses, rule="one-se")[0] == 1  # equal losses: nothing gained
+    swapped = losses.copy()
+    swapped[2] = swapped[2][::-1]  # the same mean, other examples: within 1 SE -> taken
+    assert choose_size(swapped, rule="one-se")[0] == 3
+    for rule in SIZE_RULES:
+        assert choose_size(losses, rule=rule) == choose_size(losses.copy(), rule=rule)
+    with pytest.raises(ValueError, match="unknown size rule 'median'.*one-se"):
+        choose_size(losses, rule="median")
+
+
+def test_greedy_select_records_its_size_rule_and_losses_match_the_curve():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 5, 120)
+    probs = random_probs(rng, 12, 120, 5, y, strength=0.8)
+    paper = greedy_select(probs, y, budget=10, size_rule="paper")
+    rule = greedy_select(probs, y, budget=10, size_rule="one-se")
+    assert paper.indices == rule.indices  # the same path; only the cut differs
+    assert rule.size >= paper.size == rule.size_rule["best_size"]
+    ces = [c["ce"] for c in rule.curve]
+    assert paper.size == int(np.argmin(ces)) + 1
+    # The chosen prefix is within one paired SE of the best, and no larger prefix is.
+    total = np.cumsum(probs[rule.indices].astype(np.float64), axis=0)
+    per = [-np.log(np.maximum((total[j] / (j + 1))[np.arange(len(y)), y], metrics.PROB_FLOOR))
+           for j in range(len(rule.indices))]
+    b = paper.size - 1
+    assert per[rule.size - 1].mean() - per[b].mean() <= _paired_se_reference(
+        per[rule.size - 1], per[b]) + 1e-15
+    for j in range(rule.size, len(per)):
+        assert per[j].mean() - per[b].mean() > _paired_se_reference(per[j], per[b])
+    assert Selection.from_json(json.loads(json.dumps(rule.to_json()))) == rule
+
+
+def test_run_ensemble_records_a_test_curve_not_used_for_choices(run_dir):
+    run, y_val, y_test, val, test = run_dir
+    out = run_ensemble(run, budget=4, size_rule="paper")
+    sel = greedy_select(val, y_val, budget=4, size_rule="paper")
+    assert out["size_rule"]["rule"] == "paper" and out["size"] == sel.size
+    curve = out["test_curve"]
+    assert [c["size"] for c in curve] == list(range(1, len(sel.indices) + 1))
+    for j, point in enumerate(curve, 1):
+        ens = test[sel.indices[:j]].astype(np.float64).mean(axis=0)
+        assert point["ce"] == pytest.approx(nll(ens, y_test), rel=1e-12)
+        assert point["accuracy"] == accuracy(ens, y_test)
+    # The chosen ensemble's test metrics are the curve's point at the chosen size.
+    assert out["test"]["ensemble"]["nll"] == pytest.approx(curve[out["size"] - 1]["ce"])

@@ -1,4 +1,5 @@
-"""HubLayer, write_hub_module, resolution through a local HTTP server, checksums and safety."""
+"""HubLayer and the module runtime, write_hub_module, resolution (registry, local HTTP server),
+checksums, safety, and no import cycle in hubensemble/."""
 
 import json
 import os
@@ -15,9 +16,10 @@ import tensorflow as tf
 
 from conftest import make_tiny_model
 from reliability.scenarios import Server, sha256, tarball
-from hubensemble import hub
+from hubensemble import augment, hub
 from hubensemble.errors import ModuleLoadError
 from hubensemble.hub import HubLayer, load_module, scan_saved_model, write_hub_module
+from hubensemble.hub import resolvers
 
 X = np.random.default_rng(0).random((32, 16, 16, 3), dtype=np.float32)
 X[np.arange(32), :, :, np.arange(32) % 3] += 0.5  # a learnable signal: the brightest channel
@@ -86,10 +88,12 @@ def test_value_range_and_input_size_are_applied(module_factory):
     images = tf.constant(X[:4])
     layer = HubLayer(path, input_size=(24, 24), value_range="-1,1")
     raw = load_module(path).obj
-    expected = raw(tf.image.resize(images, (24, 24)) * 2.0 - 1.0, training=False)
+    # The one resize policy: antialiased bilinear, clipped to [0, 1] (augment.resize).
+    resized = tf.clip_by_value(tf.image.resize(images, (24, 24), antialias=True), 0.0, 1.0)
+    expected = raw(resized * 2.0 - 1.0, training=False)
     np.testing.assert_allclose(layer(images).numpy(), expected.numpy(), atol=1e-6)
     imagenet = HubLayer(path, input_size=(24, 24), value_range="imagenet")
-    norm = (tf.image.resize(images, (24, 24)) - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    norm = (resized - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
     np.testing.assert_allclose(imagenet(images).numpy(), raw(norm, training=False).numpy(),
                                atol=1e-5)
 
@@ -118,9 +122,10 @@ def test_rank_four_output_is_rejected_with_a_clear_error(tmp_path):
     inp = keras.Input((None, None, 3))
     model = keras.Model(inp, keras.layers.Conv2D(4, 3)(inp))
     path = write_hub_module(model, str(tmp_path / "conv"))
-    layer = HubLayer(path)
-    with pytest.raises(ValueError, match="rank-4"):
-        layer(X[:2])
+    # Known from the traced signature: refused when the layer is made, not at a later call.
+    with pytest.raises(ModuleLoadError, match="rank-4") as err:
+        HubLayer(path, module_name="conv")
+    assert err.value.stage == "output" and "conv" in str(err.value)
 
 
 MIRRORED = textwrap.dedent("""
@@ -248,7 +253,7 @@ def test_broken_downloads_name_the_stage(tiny_module, server, hub_cache, mode, s
 
 
 def test_a_hanging_server_times_out(tiny_module, server, hub_cache, monkeypatch):
-    monkeypatch.setattr(hub, "HTTP_TIMEOUT", 1.0)
+    monkeypatch.setattr(resolvers, "HTTP_TIMEOUT", 1.0)
     url = server.add("/hang.tar.gz", b"", mode="hang")
     start = time.monotonic()
     with pytest.raises(ModuleLoadError) as err:
@@ -328,3 +333,313 @@ def test_write_hub_module_metadata(tmp_path):
     path = write_hub_module(make_tiny_model(), str(tmp_path / "meta"), metadata={"a": 1})
     with open(os.path.join(path, "assets", "hubensemble_module.json")) as f:
         assert json.load(f) == {"a": 1}
+
+
+# --- the module runtime: one call convention for rank, HubLayer and the export -------------------
+
+X01 = X / X.max()  # the runtime's contract: float images in [0, 1]
+
+
+def raw_features(path, images_01, training):
+    """The module called by hand, without hubensemble: the reference for the runtime."""
+    obj = tf.saved_model.load(path)
+    fn = obj.__call__.concrete_functions[0]
+    args, _ = fn.structured_input_signature
+    x = tf.constant(images_01, tf.float32)
+    if args[0].dtype == tf.uint8:
+        x = tf.cast(tf.round(x * 255.0), tf.uint8)
+    if len(args) == 1:
+        return obj(x).numpy()
+    if isinstance(args[1], tf.TensorSpec):
+        return obj(x, tf.constant(training)).numpy()
+    return obj(x, training).numpy()
+
+
+@pytest.mark.parametrize("kind", ["no-training", "uint8", "tensor-training"])
+def test_modules_of_other_call_shapes_load_and_match_a_hand_call(raw_module, kind):
+    path = raw_module(kind)
+    frozen = HubLayer(path)
+    assert frozen.output_dim == 6
+    np.testing.assert_allclose(frozen(X01[:4], training=False).numpy(),
+                               raw_features(path, X01[:4], False), rtol=1e-6, atol=1e-6)
+    # A trainable layer passes training=True where the module has the flag (features halved).
+    trainable = HubLayer(path, trainable=True)
+    got = trainable(X01[:4], training=True).numpy()
+    np.testing.assert_allclose(got, raw_features(path, X01[:4], kind != "no-training"),
+                               rtol=1e-6, atol=1e-6)
+    # ... and fine-tunes: the loss falls and the module's own kernel moves.
+    kernel = next(v for v in trainable._module.variables if "kernel" in v.name)
+    before = kernel.numpy().copy()
+    model = classifier(trainable)
+    loss0 = model.evaluate(X, Y, verbose=0)
+    model.fit(X, Y, epochs=5, batch_size=32, verbose=0)
+    assert model.evaluate(X, Y, verbose=0) < loss0
+    assert np.abs(kernel.numpy() - before).max() > 0
+
+
+def test_uint8_module_is_fed_rounded_pixels_whatever_the_dtype_field(raw_module):
+    path = raw_module("uint8")
+    auto = HubLayer(path)
+    told = HubLayer(path, input_dtype="uint8", value_range="0,255")
+    assert auto.runtime.input_dtype == told.runtime.input_dtype == "uint8"
+    pixels = np.round(X01[:3] * 255.0)
+    x = pixels / 255.0  # exact pixel values: rounding changes nothing
+    obj = tf.saved_model.load(path)
+    expected = obj(tf.constant(pixels.astype(np.uint8)), False).numpy()
+    np.testing.assert_allclose(auto(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(told(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_module_saved_for_training_false_only_fine_tunes_in_inference_mode(raw_module):
+    path = raw_module("false-only")
+    layer = HubLayer(path, trainable=True)
+    np.testing.assert_allclose(layer(X01[:4], training=True).numpy(),
+                               raw_features(path, X01[:4], False), rtol=1e-6, atol=1e-6)
+    h = classifier(layer).fit(X, Y, epochs=5, batch_size=32, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+@pytest.mark.parametrize("kind", ["no-training", "uint8"])
+def test_modules_of_other_call_shapes_export_as_they_predict(raw_module, kind, tmp_path):
+    model = classifier(HubLayer(raw_module(kind), trainable=True))
+    model.fit(X01, Y, epochs=2, batch_size=16, verbose=0)
+    model.export(str(tmp_path / "served"), format="tf_saved_model", verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(tf.constant(X01[:5])).numpy(),
+                               model.predict(X01[:5], verbose=0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,kwargs,words", [
+    ("uint8", {"input_dtype": "float32"}, ["input_dtype: float32", "uint8"]),
+    ("no-training", {"input_dtype": "uint8"}, ["input_dtype: uint8", "float32"]),
+    ("uint8", {"value_range": "-1,1"}, ["uint8", "value_range -1,1", "[0, 255]"]),
+    ("true-only", {}, ["training=True only"]),
+])
+def test_uncallable_combinations_fail_at_load_naming_the_cause(raw_module, kind, kwargs, words):
+    with pytest.raises(ModuleLoadError) as err:
+        hub.ModuleRuntime.load(raw_module(kind), name="odd", **kwargs)
+    assert err.value.stage == "input" and "'odd'" in str(err.value)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_fixed_size_and_dict_output_are_refused_from_the_signature(tmp_path):
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(5, 3, activation="relu")(inp)
+    model = keras.Model(inp, {"pooled": keras.layers.GlobalAveragePooling2D()(conv),
+                              "map": conv})
+    dict_path = write_hub_module(model, str(tmp_path / "dict"))
+    with pytest.raises(ModuleLoadError, match=r"keys \['map', 'pooled'\].*output_key") as err:
+        hub.ModuleRuntime.load(dict_path)
+    assert err.value.stage == "output"
+    assert HubLayer(dict_path, output_key="pooled").output_dim == 5
+
+    fixed = write_hub_module(make_tiny_model(input_size=(20, 20)), str(tmp_path / "fixed"),
+                             input_size=(20, 20))
+    runtime = hub.ModuleRuntime.load(fixed)
+    assert runtime.signature.sizes == ((20, 20),)
+    with pytest.raises(ModuleLoadError, match=r"input_size: \[20, 20\]") as err:
+        runtime.check_input_size((32, 32))
+    assert err.value.stage == "input"
+    with pytest.raises(ModuleLoadError, match=r"input_size: \[20, 20\]"):
+        hub.ModuleRuntime.load(fixed, input_size=(24, 24))
+    # Without it, an image of another size is refused naming the sizes the module takes.
+    free = HubLayer(fixed, module_name="fixed")
+    with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\]"):
+        free(X[:2])
+    # With its size in the entry, any input is resized to it (augment.resize).
+    layer = HubLayer(fixed, input_size=(20, 20))
+    np.testing.assert_allclose(layer(X[:2]).numpy(),
+                               layer(augment.resize(X[:2], (20, 20))).numpy(), atol=1e-6)
+
+
+def test_a_call_the_module_refuses_names_what_it_was_saved_for(tmp_path):
+    # A third argument without a default: TensorFlow's own error would not say what is wrong.
+    root = tf.train.Checkpoint()
+    root.v = tf.Variable(1.0)
+    root.__call__ = tf.function(
+        lambda images, training, scale: tf.reduce_mean(images, [1, 2]) * scale * root.v)
+    for value in (True, False):
+        root.__call__.get_concrete_function(tf.TensorSpec([None, None, None, 3]), value, 2.0)
+    root.variables = [root.v]
+    tf.saved_model.save(root, str(tmp_path / "three"))
+    runtime = hub.ModuleRuntime.load(str(tmp_path / "three"), name="three")
+    with pytest.raises(ModuleLoadError) as err:
+        runtime(X01[:2])
+    text = str(err.value)
+    assert err.value.stage == "input" and "'three'" in text
+    assert "saved for float32 images [None, None, None, 3], training=False/True" in text
+    # Through HubLayer, Keras re-raises it with the call's arguments added (same type).
+    with pytest.raises(ModuleLoadError, match=r"\[input\] module 'three'.*training=False/True"):
+        HubLayer(str(tmp_path / "three"), module_name="three")(X01[:2])
+
+
+# --- resolvers: a registry by prefix; zoo: handles resolve without hub importing the zoo -------
+
+def test_unknown_prefix_lists_the_known_ones(monkeypatch):
+    with pytest.raises(ModuleLoadError) as err:
+        hub.resolve("nosuch:thing/1", name="odd")
+    text = str(err.value)
+    assert err.value.stage == "handle" and "nosuch:" in text
+    for prefix in ("https:", "http:", "gs:", "kaggle:", "file:", "zoo:"):
+        assert prefix in text, text
+    # A plug-in that cannot be imported fails its own handles only, saying so.
+    monkeypatch.setitem(resolvers._BUILTIN_PLUGINS, "broken", "hubensemble.no_such:Resolver")
+    with pytest.raises(ModuleLoadError, match="broken: handles cannot be loaded: "
+                                              "ModuleNotFoundError") as err:
+        hub.resolve("broken:x")
+    assert err.value.stage == "handle"
+
+
+def test_a_registered_resolver_serves_its_prefix(tiny_module):
+    class Alias:
+        def __init__(self):
+            self.seen = []
+
+        def is_supported(self, handle):
+            return handle.startswith("alias:")
+
+        def __call__(self, handle):
+            self.seen.append(handle)
+            return tiny_module
+
+    alias = Alias()
+    hub.register_resolver("alias", alias)
+    try:
+        assert "alias" in hub.known_prefixes()
+        assert hub.resolve("alias:tiny") == tiny_module
+        assert HubLayer("alias:tiny").output_dim == 8
+        assert alias.seen == ["alias:tiny", "alias:tiny"]
+    finally:
+        resolvers._REGISTRY.pop("alias", None)
+    with pytest.raises(ValueError, match="prefix"):
+        hub.register_resolver("a", alias)  # one letter is a Windows drive, not a prefix
+
+
+ZOO_BY_REGISTRY = textwrap.dedent("""
+    import importlib.metadata, sys
+    from hubensemble import hub
+    from hubensemble.errors import ModuleLoadError
+    assert not [m for m in sys.modules if m.startswith("hubensemble.zoo")], "hub imported zoo"
+    points = {e.name: e.value for e in importlib.metadata.entry_points(
+        group="hubensemble.resolvers")}
+    try:
+        hub.resolve("zoo:nope/x")
+    except ModuleLoadError as e:
+        assert "presets: demo, quick" in str(e), e
+    else:
+        raise AssertionError("an unknown preset resolved")
+    resolver = hub.resolver_for("zoo:demo/r6x1-generalist-0")
+    print(type(resolver).__module__, type(resolver).__name__, points.get("zoo"))
+""")
+
+
+def test_zoo_handles_resolve_through_the_registry_not_an_import():
+    out = subprocess.run([sys.executable, "-c", ZOO_BY_REGISTRY], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    module, name, point = out.stdout.split()[-3:]
+    assert (module, name) == ("hubensemble.zoo.resolver", "ZooResolver")
+    # setup.cfg declares it (an install made before the entry point falls back to hub's table).
+    assert point in ("hubensemble.zoo.resolver:ZooResolver", "None")
+
+
+# --- no import cycle in hubensemble/ ------------------------------------------------------------
+
+def import_graph(root):
+    """{module: hubensemble modules it imports} from an AST scan of every file under `root`.
+
+    Counts `import` and `from … import` statements anywhere in a file (module level and
+    inside functions), relative ones resolved; importing `a.b.c` also imports the packages
+    `a.b` (their __init__ runs), except the importer's own parents.
+    """
+    import ast
+    import pathlib
+
+    root = pathlib.Path(root)
+    top = root.name
+    files = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        is_pkg = parts[-1] == "__init__"
+        files[".".join(parts[:-1] if is_pkg else parts)] = (path, is_pkg)
+    graph = {}
+    for name, (path, is_pkg) in files.items():
+        package = name if is_pkg else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                found = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([node.module] if node.module else []))
+                found = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
+                         for a in node.names]
+            else:
+                continue
+            for target in found:
+                if target.split(".")[0] != top:
+                    continue
+                while target and target not in files:
+                    target = target.rpartition(".")[0]
+                parts = target.split(".")
+                for i in range(2, len(parts) + 1):
+                    t = ".".join(parts[:i])
+                    if t != name and not name.startswith(t + "."):
+                        targets.add(t)
+        graph[name] = targets
+    return graph
+
+
+def import_cycles(graph):
+    """The strongly connected groups of more than one module (each an import cycle)."""
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return groups
+
+
+def test_no_import_cycle_in_the_package():
+    root = os.path.join(os.path.dirname(hub.__file__), os.pardir)
+    graph = import_graph(os.path.abspath(root))
+    assert {"hubensemble.hub", "hubensemble.hub.writer", "hubensemble.zoo.builder"} <= set(graph)
+    assert import_cycles(graph) == []
+    # The module writer is a leaf: nothing of hubensemble but errors/fileio.
+    assert graph["hubensemble.hub.writer"] <= {"hubensemble.errors", "hubensemble.fileio"}
+    assert not [t for t in graph["hubensemble.hub"] | graph["hubensemble.hub.resolvers"]
+                if t.startswith("hubensemble.zoo")]
+
+
+def test_the_cycle_scan_finds_a_hub_zoo_cycle(tmp_path):
+    pkg = tmp_path / "hubensemble"
+    (pkg / "zoo").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "hub.py").write_text("def resolve():\n    from hubensemble import zoo\n")
+    (pkg / "zoo" / "__init__.py").write_text("from hubensemble.zoo.build import x\n")
+    (pkg / "zoo" / "build.py").write_text("from hubensemble.hub import resolve\nx = 1\n")
+    (pkg / "leaf.py").write_text("from . import hub\n")
+    graph = import_graph(pkg)
+    assert graph["hubensemble.leaf"] == {"hubensemble.hub"}
+    assert import_cycles(graph) == [["hubensemble.hub", "hubensemble.zoo",
+                                     "hubensemble.zoo.build"]]

@@ -1,4 +1,5 @@
-"""Ranking: embeddings, LOO kNN against scikit-learn, failures, cache, shards, selection."""
+"""Ranking: embeddings (the module runtime, same as HubLayer), LOO kNN against scikit-learn,
+failures, cache, shards, selection."""
 
 import csv
 import json
@@ -14,11 +15,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_tiny_model
-from hubensemble import proxies, rank
+from hubensemble import augment, fileio, proxies, rank
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.hub import write_hub_module
+from hubensemble.hub import HubLayer, hub_layer_from_spec, write_hub_module
 from hubensemble.hyperrule import get_profile
 from hubensemble.rundir import DataArgs
 
@@ -106,7 +107,7 @@ def ranked(specs, task, out, **kwargs):
     kwargs.setdefault("profile", PROFILE)
     kwargs.setdefault("data_args", DATA)
     kwargs.setdefault("progress", False)
-    return rank.run_rank(specs, task, str(out), **kwargs)
+    return rank.run_rank(str(out), specs, task, **kwargs)
 
 
 def stable(rows):
@@ -114,9 +115,11 @@ def stable(rows):
 
 
 def reference_embeddings(path, images, side):
-    """Embeddings computed without hubensemble: tf.saved_model.load and the same resize."""
+    """Embeddings computed without hubensemble: tf.saved_model.load and the same resize
+    (antialiased bilinear, clipped; here an enlargement, where antialiasing changes nothing)."""
     module = tf.saved_model.load(path)
-    x = tf.image.resize(images.astype(np.float32) / 255.0, (side, side), method="bilinear")
+    x = tf.image.resize(images.astype(np.float32) / 255.0, (side, side), method="bilinear",
+                        antialias=True)
     x = tf.clip_by_value(x, 0.0, 1.0)
     return np.concatenate([module(x[i:i + 100], training=False).numpy()
                            for i in range(0, len(images), 100)])
@@ -351,7 +354,7 @@ TWO_PROCESSES = textwrap.dedent("""
     from hubensemble.data import load_task
     from hubensemble.rundir import DataArgs
     specs = [ModuleSpec(name=n, handle=h) for n, h in json.loads(sys.argv[1])]
-    rank.run_rank(specs, load_task("sklearn:digits"), sys.argv[2], profile="quick",
+    rank.run_rank(sys.argv[2], specs, load_task("sklearn:digits"), profile="quick",
                   cache_dir=sys.argv[3], data_args=DataArgs(spec="sklearn:digits"),
                   progress=False)
 """)
@@ -372,7 +375,10 @@ def test_two_processes_at_once_compute_each_entry_once(task, good, tmp_path):
     assert stable(rankings[0].rows) == stable(rankings[1].rows)
     assert rankings[0].selected == rankings[1].selected
     assert len(cache_files(cache)) == len(good)
-    assert not [f for _, _, fs in os.walk(cache) for f in fs if ".tmp-" in f or ".lock" in f]
+    assert not [f for _, _, fs in os.walk(cache) for f in fs if ".tmp-" in f]
+    # filelock leaves the (empty) lock files behind; none may still be held.
+    locks = [os.path.join(d, f) for d, _, fs in os.walk(cache) for f in fs if f.endswith(".lock")]
+    assert not [p for p in locks if fileio.lock_is_held(p)]
     for spec in good:  # exactly one of the two computed each entry; the other read it
         hits = [r.row(spec.name)["cache_hit"] for r in rankings]
         assert sorted(hits) == [False, True], (spec.name, hits)
@@ -453,3 +459,61 @@ def test_selection_rules_are_the_proxies_on_the_saved_scores(task, good, module_
 
     with pytest.raises(HubensembleError, match="not both"):
         ranked(specs, task, tmp_path / "x", greedy=True, threshold=0.1)
+
+
+# --- one call convention: rank embeds exactly what HubLayer (tune, export) computes -----------
+
+def layer_embeddings(spec, images, hw):
+    """HubLayer(spec, trainable=False) on the images as fine-tuning would feed them: resized by
+    augment.resize to hw (or raw, when the entry has input_size: the layer resizes itself)."""
+    layer = hub_layer_from_spec(spec, trainable=False)
+    x = images.astype(np.float32) / 255.0
+    if spec.input_size is None:
+        x = augment.resize(x, hw)
+    return layer(x, training=False).numpy()
+
+
+@pytest.mark.parametrize("kind", ["no-training", "uint8", "tensor-training", "false-only"])
+def test_modules_of_other_call_shapes_rank_and_embed_as_hub_layer(task, raw_module, kind,
+                                                                  tmp_path):
+    spec = ModuleSpec(name=kind, handle=raw_module(kind))
+    result = ranked([spec], task, tmp_path, use_cache=False)
+    row = result.row(kind)
+    assert row["status"] == "ok", row["reason"]
+    assert row["dim"] == 6
+    got = rank.embed(spec, task, profile=PROFILE, use_cache=False).embeddings
+    want = layer_embeddings(spec, task.train.images[:50], (SIDE, SIDE))
+    np.testing.assert_allclose(got[:50], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("input_size", [None, (24, 24), (6, 6)])
+def test_rank_embedding_equals_the_hub_layer_output_for_the_same_image(task, good, input_size):
+    # A downscale (6 px < 8 px digits) is where the antialiased resize differs from plain
+    # bilinear: both paths must use the same one.
+    spec = ModuleSpec(name="same", handle=good[1].handle, input_size=input_size,
+                      value_range="-1,1")
+    hw = rank.embedding_resolution(spec, task, PROFILE)
+    got = rank.embed(spec, task, profile=PROFILE, use_cache=False).embeddings
+    images = task.train.images[:40]
+    np.testing.assert_allclose(got[:40], layer_embeddings(spec, images, hw), rtol=1e-5,
+                               atol=1e-6)
+    if input_size == (6, 6):
+        plain = tf.image.resize(images.astype(np.float32) / 255.0, hw)
+        layer = HubLayer(spec.handle, value_range="-1,1")
+        assert np.abs(layer(plain).numpy() - got[:40]).max() > 1e-4
+
+
+def test_uncallable_modules_fail_in_rank_naming_the_cause(task, raw_module, good, tmp_path):
+    specs = [good[0],
+             ModuleSpec(name="true-only", handle=raw_module("true-only")),
+             ModuleSpec(name="u8-range", handle=raw_module("uint8"), value_range="-1,1"),
+             ModuleSpec(name="u8-said-float", handle=raw_module("uint8"), input_dtype="float32"),
+             ModuleSpec(name="said-u8", handle=raw_module("no-training"), input_dtype="uint8")]
+    result = ranked(specs, task, tmp_path)
+    assert result.row("good0")["status"] == "ok"
+    expect = {"true-only": "training=True only", "u8-range": "value_range -1,1",
+              "u8-said-float": "input_dtype: float32", "said-u8": "input_dtype: uint8"}
+    for name, words in expect.items():
+        row = result.row(name)
+        assert row["status"] == "failed" and row["stage"] == "input", row
+        assert words in row["reason"] and name in row["reason"], row["reason"]

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from hubensemble import hyperrule, tune
+from hubensemble import candidate, ensemble, hyperrule, metrics, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
@@ -266,7 +266,7 @@ def test_weight_decay_pulls_towards_the_initial_weights_not_zero(modules):
 
 def test_fit_member_on_train_and_val_is_deterministic(modules, digits):
     spec = modules["gen_a"][0]
-    merged = tune._merged(digits, ("train", "val"))
+    merged = tune.inputs._merged(digits, ("train", "val"))
     assert len(merged.train) == len(digits.train) + len(digits.val)
     hp = HParams(**QUICK.scale({"lr": 0.1, "steps": 2500}), seed=5)
     probs = []
@@ -329,8 +329,22 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     log_before = trial_log(run, "default")
     again = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
                           strategy="cpu", task=digits, progress=False)
-    assert again["ok"] == 4 and trial_log(run, "default") == log_before
+    assert isinstance(again, tune.TuneSummary)
+    assert again["ok"] == again.ok == 4 and trial_log(run, "default") == log_before
+    assert again.to_json() == dict(again) and json.loads(json.dumps(again.to_json()))["ok"] == 4
     assert mtimes == {t: os.path.getmtime(run.candidates / t / "trial.json") for t in cands}
+    # the Candidate rule decides what is done: a candidate missing a file its record names
+    # (here the weights) is incomplete, so its trial runs again, and only that one
+    broken = sorted(cands)[1]
+    os.unlink(run.candidates / broken / "weights.weights.h5")
+    assert not candidate.read_candidate(run.candidates, broken).complete
+    again = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
+                          strategy="cpu", task=digits, progress=False)
+    assert (again.ok, again.missing) == (4, 0)
+    assert starts(run, "default") == {t: 1 + (t == broken) for t in cands}
+    assert (run.candidates / broken / "weights.weights.h5").exists()
+    assert {t for t in cands if t != broken} == {
+        t for t in cands if os.path.getmtime(run.candidates / t / "trial.json") == mtimes[t]}
     # other settings on the same trial ids are refused
     with pytest.raises(RunError, match="other hyperparameters"):
         tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick", seed=1,
@@ -393,6 +407,174 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, dig
     tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                   task=digits, progress=False)
     assert starts(run, "combined") == {t: 1 + (t == nan["trial"]) for t in candidates(run)}
+
+
+def test_one_cross_entropy_in_trial_json_and_ensemble_json(tmp_path, modules, digits):
+    """A candidate that gives some true class probability exactly 0 (float32 softmax
+    underflow) records the CE that ensemble.json shows for it: one function, one floor."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    spec = modules["gen_a"][0]
+    hp = HParams(lr=1e-6, steps=2, batch_size=16, momentum=0.0, seed=3)
+    entry = tune.PlanEntry(0, tune.trial_id("default", 0, "gen_a"), "gen_a", hp)
+    # The zero head makes the logits the bias: class 1 gets e^-180 (0 in float32), classes
+    # 2..9 e^-60 (~1e-26: above 0, below the floor); lr 1e-6 for 2 steps keeps them so.
+    bias = np.zeros(10, np.float32)
+    bias[0], bias[1] = 60.0, -120.0
+
+    def build():
+        model = tune.compile_classifier(tune.build_classifier(spec, 10), hp)
+        model.head.bias.assign(bias)
+        return model
+
+    record = tune.run_entry(entry, spec, digits, run, profile=QUICK, build=build,
+                            keep_weights="none")
+    assert record["status"] == "ok", record["reason"]
+    val = np.load(run.candidates / entry.trial_id / "val_probs.npy")
+    y_val = np.load(run.labels / "val.npy")
+    p_true = val[np.arange(len(y_val)), y_val].astype(np.float64)
+    assert (p_true == 0).any() and ((p_true > 0) & (p_true < 1e-12)).any()
+    # independent reference: -mean log max(p, 1e-7)
+    want = float(np.mean(-np.log(np.maximum(p_true, 1e-7))))
+    assert metrics.PROB_FLOOR == 1e-7
+    saved = json.loads((run.candidates / entry.trial_id / "trial.json").read_text())
+    assert saved["val"]["ce"] == pytest.approx(want, rel=1e-12)
+
+    result = ensemble.run_ensemble(run.path, budget=1)
+    written = json.loads(run.ensemble_json.read_text())
+    assert written == result.to_json()
+    assert written["val"]["best_single"]["trial"] == entry.trial_id
+    assert written["val"]["best_single"]["nll"] == saved["val"]["ce"]
+    assert written["val_curve"][0]["ce"] == saved["val"]["ce"]
+    assert written["test"]["best_single"]["nll"] == saved["test"]["ce"]
+    assert written["val"]["best_single"]["accuracy"] == saved["val"]["accuracy"]
+
+
+# ------------------------------------------------------------------------------ the oracle
+
+def _oracle_tuner(tmp_path, plan, *, max_failures=1000):
+    """A PlanOracle and its FineTuneTuner over RUN=tmp_path (no model is built)."""
+    run = Run(tmp_path)
+    specs = {e.module: ModuleSpec(name=e.module, handle="/nowhere", family="generalist")
+             for e in plan}
+    oracle = tune.PlanOracle(plan, run.candidates, max_failures=max_failures)
+    tuner = tune.FineTuneTuner(oracle, tune.FineTuneHyperModel(specs, 10, plan), run=run,
+                               task=None, specs=specs, profile="quick", keep_weights="all",
+                               directory=str(run.tuner), project_name="seeds")
+    return run, oracle, tuner
+
+
+def _seeds_plan(budget, seed=0):
+    spec = ModuleSpec(name="gen", handle="/nowhere", family="generalist")
+    ranking = {"modules": [{"name": "gen", "status": "ok", "score": 0.9}], "selected": ["gen"]}
+    return tune.plan_sweep(ranking, {"gen": spec}, sweep="seeds", budget=budget, task={},
+                           profile="quick", seed=seed)
+
+
+def _end(oracle, trial, status="COMPLETED", ce=1.0):
+    if status == "COMPLETED":
+        oracle.update_trial(trial.trial_id, {"val_ce": ce, "val_accuracy": 0.5})
+    trial.status = status
+    oracle.end_trial(trial)
+
+
+def test_the_oracle_hands_out_the_plan_and_skips_complete_candidates(tmp_path):
+    plan = _seeds_plan(4)
+    run, oracle, tuner = _oracle_tuner(tmp_path, plan)
+    # entry 1: a complete (failed) candidate -> skipped; entry 2: an ok record whose
+    # val_probs.npy is gone -> incomplete -> runs
+    candidate.write_candidate(run.candidates, {"trial": plan[1].trial_id, "status": "failed",
+                                               "reason": "boom", "module": "gen",
+                                               "hparams": plan[1].hparams.to_json()})
+    candidate.write_candidate(run.candidates, {"trial": plan[2].trial_id, "status": "ok",
+                                               "has_test": False, "module": "gen",
+                                               "hparams": plan[2].hparams.to_json()},
+                              val_probs=np.full((3, 10), 0.1))
+    os.unlink(run.candidates / plan[2].trial_id / "val_probs.npy")
+    a = oracle.create_trial("tuner0")
+    assert tune.plan_entry(plan, a.hyperparameters.values) is plan[0]
+    assert oracle.create_trial("tuner0") is a  # the same tuner asks again: the same trial
+    b = oracle.create_trial("tuner1")  # another tuner: the next entry not done or running
+    assert tune.plan_entry(plan, b.hyperparameters.values) is plan[2]
+    assert tune.hparams_from_hp(b.hyperparameters) == plan[2].hparams
+    _end(oracle, a)
+    c = oracle.create_trial("tuner0")
+    assert tune.plan_entry(plan, c.hyperparameters.values) is plan[3]
+    _end(oracle, b, status="FAILED")  # ended without a candidate: not handed out again
+    _end(oracle, c)
+    assert oracle.create_trial("tuner0").status == "STOPPED"
+    assert oracle.create_trial("tuner1").status == "STOPPED"
+    assert not oracle.stopped_for_failures and oracle.failures() == 1
+    # Keras Tuner's state went through temp file + rename, and holds no checkpoints
+    names = sorted(os.listdir(run.tuner / "seeds"))
+    assert "oracle.json" in names and not [n for n in names if ".tmp-" in n]
+    json.loads((run.tuner / "seeds" / "oracle.json").read_text())
+    assert tuner.oracle is oracle and tuner.hypermodel is None
+
+
+def test_the_oracle_resumes_a_killed_trial_first_and_stops_on_failures(tmp_path):
+    plan = _seeds_plan(3)
+    run, oracle, tuner = _oracle_tuner(tmp_path, plan)
+    first = oracle.create_trial("tuner0")
+    _end(oracle, first)
+    killed = oracle.create_trial("tuner0")  # running when the process "dies"
+    tuner.save()
+    # a new process, a larger budget: Keras Tuner's reload queues the killed trial, which
+    # comes back before any new entry (the finished one has no candidate, so it is handed
+    # out again once, after the retry)
+    bigger = _seeds_plan(5)
+    run, oracle, tuner = _oracle_tuner(tmp_path, bigger)
+    again = oracle.create_trial("tuner0")
+    assert again.trial_id == killed.trial_id
+    assert tune.plan_entry(bigger, again.hyperparameters.values) is bigger[1]
+    _end(oracle, again)
+    order = []
+    while (t := oracle.create_trial("tuner0")).status == "RUNNING":
+        order.append(tune.plan_entry(bigger, t.hyperparameters.values).index)
+        _end(oracle, t)
+    assert order == [0, 2, 3, 4]
+    # a killed trial of another plan (other seed) is not run by this one
+    run, oracle, tuner = _oracle_tuner(tmp_path / "other", plan)
+    oracle.create_trial("tuner0")
+    tuner.save()
+    other = _seeds_plan(3, seed=9)
+    run, oracle, tuner = _oracle_tuner(tmp_path / "other", other)
+    t = oracle.create_trial("tuner0")
+    assert tune.plan_entry(other, t.hyperparameters.values) is other[0]
+    # more failed candidates than max_failures: nothing more starts
+    for e in other[:2]:
+        candidate.write_candidate(run.candidates, {"trial": e.trial_id, "status": "failed",
+                                                   "reason": "NaN", "module": "gen",
+                                                   "hparams": e.hparams.to_json()})
+    oracle = tune.PlanOracle(other, run.candidates, max_failures=1)
+    assert oracle.create_trial("tuner0").status == "STOPPED" and oracle.stopped_for_failures
+
+
+def test_each_trial_gets_copies_of_the_callbacks_and_its_own_tensorboard_folder(tmp_path):
+    import threading
+
+    import keras_tuner as kt
+
+    plan = _seeds_plan(2)
+    hp = tune.declare_space(kt.HyperParameters(), plan)
+    hp.values = tune.hp_values(plan[1])
+    board = tune.TensorBoard(str(tmp_path / "tb"))
+    other = keras.callbacks.History()
+    got = tune.tuner.trial_callbacks([board, other], plan[1].trial_id, hp)
+    assert got[0] is not board and got[1] is not other and board.log_dir == str(tmp_path / "tb")
+    assert got[0].log_dir == str(tmp_path / "tb" / plan[1].trial_id)
+    hparams = got[2]  # TensorBoard's hparams callback for the HParams tab
+    assert "hparams" in type(hparams).__module__ and len(got) == 3
+    values = {h.name: v for h, v in tune.tuner.tensorboard_hparams(hp).items()}
+    assert values == tune.hp_values(plan[1])
+    assert tune.hparams_from_hp(hp) == plan[1].hparams
+
+    class Unshareable(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.lock = threading.Lock()
+
+    with pytest.raises(kt.errors.FatalError, match="deep-copyable"):
+        tune.tuner.trial_callbacks([Unshareable()], plan[0].trial_id, hp)
 
 
 # ------------------------------------------------------------------------------ strategies

@@ -1,4 +1,5 @@
-"""The procedural upstream data and the zoo builder: real builds of the quick preset."""
+"""The procedural upstream data, the zoo builder and its resolver: real builds of the quick
+preset."""
 
 import dataclasses
 import os
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from hubensemble import glyphs, zoo
+from hubensemble import zoo
+from hubensemble.zoo import glyphs
 from hubensemble.errors import DataError, HubensembleError, ModuleLoadError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -293,7 +295,7 @@ def test_module_path_builds_once_then_reuses(quick_zoo, monkeypatch):
     def no_build(*args, **kwargs):
         raise AssertionError("the cached zoo was built again")
 
-    monkeypatch.setattr(zoo, "build_zoo", no_build)
+    monkeypatch.setattr(zoo.cache, "build_zoo", no_build)
     assert zoo.module_path("quick", "r6x1-expert-shapes") == str(folder / "r6x1-expert-shapes")
     assert hub.resolve("zoo:quick/r6x1-expert-digits") == str(folder / "r6x1-expert-digits")
     assert (folder / zoo.MARKER).stat().st_mtime_ns == stamp
@@ -324,11 +326,56 @@ def test_interrupted_build_leaves_no_zoo(tmp_path):
 
 
 def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path):
+    import multiprocessing
+
     bad = zoo.TrainSpec(examples=64, steps=2, lr=0.01, batch_size=16, optimizer="adagrad")
     config = _tiny_config(generalist_train={"r6x1": bad})
     with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
         zoo.build_zoo(config, tmp_path / "zoo", progress=False, workers=2)
     assert list(tmp_path.iterdir()) == []
+    assert multiprocessing.active_children() == []  # the pool's workers are gone
+
+
+def test_ctrl_c_during_a_parallel_build_ends_the_workers_at_once(tmp_path):
+    import multiprocessing
+    import time
+
+    # Two generalists train side by side; Ctrl-C as the second starts must not wait for the
+    # first to finish training (the workers ignore SIGINT: the builder ends them).
+    slow = zoo.TrainSpec(examples=256, steps=100_000, lr=0.01, batch_size=32)
+    config = _tiny_config(generalists={"r6x1": (0, 1)}, experts={},
+                          generalist_train={"r6x1": slow})
+
+    def hook(event, name):
+        if event == "start" and name.endswith("generalist-1"):
+            raise KeyboardInterrupt
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        zoo.build_zoo(config, tmp_path / "zoo", progress=False, workers=2, hook=hook)
+    assert time.monotonic() - start < 60
+    assert multiprocessing.active_children() == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_build_for_a_handle_says_so_on_its_progress_bar(tmp_path, monkeypatch, capfd):
+    # module_path passes the handle down; build_zoo shows it.
+    monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(tmp_path / "cache"))
+    seen = {}
+
+    def fake_build(preset, out, **kwargs):
+        seen.update(kwargs, preset=preset)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(zoo.cache, "build_zoo", fake_build)
+    with pytest.raises(RuntimeError, match="stop here"):
+        zoo.module_path("quick", "r6x1-expert-digits")
+    assert seen["preset"] == "quick" and seen["purpose"] == "zoo:quick/r6x1-expert-digits"
+    monkeypatch.undo()
+    zoo.build_zoo(_tiny_config(), tmp_path / "zoo", workers=1, progress=True,
+                  purpose="zoo:tiny/r6x1-expert-digits")
+    err = capfd.readouterr().err
+    assert "building zoo 'tiny' for zoo:tiny/r6x1-expert-digits: pre-training" in err
 
 
 @pytest.mark.slow  # a fresh interpreter importing TensorFlow: 10-30 s

@@ -42,7 +42,7 @@ def main(argv=None):
                             profile=profile, seed=args.seed, keep_weights=args.keep_weights,
                             tuner_id=args.tuner_id, oracle_address=args.oracle,
                             progress=False)
-    print("SUMMARY " + json.dumps(summary), flush=True)
+    print("SUMMARY " + json.dumps(summary.to_json()), flush=True)
     return 0
 
 

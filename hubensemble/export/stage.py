@@ -13,7 +13,7 @@ import time
 import keras
 import numpy as np
 
-from hubensemble import candidate, fileio
+from hubensemble import candidate, fileio, options
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, _check_target, save_export
@@ -75,8 +75,11 @@ class _StepBar(keras.callbacks.Callback):
         self.bar.update(1)
 
 
-def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = False,
-                    skip_missing: bool = False, strategy=None, task=None,
+_EXPORT = options.defaults_for("export")
+
+
+def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retrain_full"],
+                    skip_missing: bool = _EXPORT["skip_missing"], strategy=None, task=None,
                     progress: bool = True) -> ExportResult:
     """Rebuilds the members of RUN/ensemble.json and writes them as one SavedModel
     (paper 2.3: the ensemble is the weighted average of its members' probabilities).

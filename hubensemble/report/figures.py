@@ -83,21 +83,26 @@ def plot_knn(points, rho, metric, members) -> bytes:
     return _png(fig)
 
 
-def plot_curve(curve, size, single) -> bytes:
+def plot_curve(curve, size, single, test_curve=None) -> bytes:
     """PNG: validation cross-entropy and accuracy vs greedy ensemble size (ensemble.json's
     `curve` [{"size", "ce", "accuracy"}]), the chosen `size` dashed, the best single
-    candidate's val metrics (`single` {"nll", "accuracy"} or None) dotted."""
+    candidate's val metrics (`single` {"nll", "accuracy"} or None) dotted, and, when given,
+    the same path on the test split (`test_curve`, same records) in orange, labelled as used
+    for no choice (test never decides anything; it shows whether validation chose well)."""
     sizes = [int(c["size"]) for c in curve]
     fig = _figure(9.0, 3.6)
-    for i, (key, label) in enumerate((("ce", "validation cross-entropy"),
-                                      ("accuracy", "validation accuracy"))):
+    for i, (key, label) in enumerate((("ce", "cross-entropy"), ("accuracy", "accuracy"))):
         ax = fig.add_subplot(1, 2, i + 1)
         ax.plot(sizes, [c[key] for c in curve], marker="o", color="tab:blue",
-                label="greedy ensemble")
+                label="validation (greedy path)")
+        if test_curve:
+            ax.plot([int(c["size"]) for c in test_curve], [c[key] for c in test_curve],
+                    marker=".", color="tab:orange",
+                    label="test: not used for any choice")
         ax.axvline(size, color="tab:red", ls="--", lw=1, label=f"chosen size {size}")
         if single is not None and single.get("nll" if key == "ce" else "accuracy") is not None:
             ax.axhline(single["nll" if key == "ce" else "accuracy"], color="gray", ls=":",
-                       label="best single member")
+                       label="best single member (validation)")
         ax.set_xlabel("ensemble size (greedy picks)")
         ax.set_ylabel(label)
         ax.set_xticks(sizes if len(sizes) <= 20 else sizes[::max(1, len(sizes) // 10)])

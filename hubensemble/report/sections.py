@@ -254,13 +254,28 @@ def _curve_section(files, figures) -> Section:
             f"candidates, objective validation {e.get('objective', 'ce')}, budget "
             f"{e.get('budget', '?')} picks ({'with' if e.get('with_replacement') else 'without'}"
             f" replacement). Each step adds the candidate that most improves the averaged "
-            f"probabilities; the size with the best objective was kept: {_n(size, 'pick')}, "
+            f"probabilities; {_size_rule_text(e.get('size_rule'))}: {_n(size, 'pick')}, "
             f"{_n(len(_members(files)), 'distinct member')}.")
-    figures.append(Figure("ensemble_curve", plot_curve(curve, size, best),
-                          f"Validation cross-entropy and accuracy vs ensemble size (chosen: "
-                          f"{size})"))
+    test_curve = e.get("test_curve")
+    figures.append(Figure("ensemble_curve", plot_curve(curve, size, best, test_curve),
+                          f"Cross-entropy and accuracy vs ensemble size on validation"
+                          f"{' and test (test not used for any choice)' if test_curve else ''}"
+                          f" (chosen: {size})"))
     sec.add(figures[-1])
     return sec
+
+
+def _size_rule_text(record) -> str:
+    """How the size was chosen, from ensemble.json's size_rule record."""
+    if not record:
+        return "the size with the best objective was kept"
+    rule, best = record.get("rule"), record.get("best_size")
+    if rule == "paper":
+        return "the size with the best validation objective was kept (size rule paper)"
+    if rule == "budget":
+        return "every pick was kept (size rule budget)"
+    return (f"the largest size within one standard error of the best validation objective "
+            f"(best at size {best}) was kept (size rule one-se)")
 
 
 def _test_panels(files):

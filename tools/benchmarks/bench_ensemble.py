@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from hubensemble.ensemble import greedy_select
+from hubensemble.metrics import PROB_FLOOR
 
 
 def reference_greedy(probs, y, objective, budget):
@@ -27,7 +28,7 @@ def reference_greedy(probs, y, objective, budget):
                 continue
             mean = np.mean([probs[i] for i in picks + [j]], axis=0)
             if objective == "ce":
-                loss = -sum(math.log(max(mean[r, y[r]], 1e-12)) for r in range(n)) / n
+                loss = -sum(math.log(max(mean[r, y[r]], PROB_FLOOR)) for r in range(n)) / n
             else:
                 loss = -float(np.mean(mean.argmax(axis=1) == y))
             if best is None or loss < best_loss:

@@ -134,11 +134,13 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
     path = conv_module(os.path.join(root, "throughput"), seed=1, widths=widths)
     spec = ModuleSpec(name="throughput", handle=path, input_size=[side, side])
 
-    # The bare loop: module already loaded, images already resized and in memory; one
-    # tf.function (traced on its first batch, as any loop must) over the same batches.
+    from hubensemble import augment
+
+    # The bare loop: module already loaded, images already resized (the same resize policy as
+    # rank's, augment.resize) and in memory; one tf.function (traced on its first batch, as
+    # any loop must) over the same batches.
     module = tf.saved_model.load(path)
-    x = tf.clip_by_value(tf.image.resize(task.train.images.astype(np.float32) / 255.0,
-                                         (side, side)), 0.0, 1.0)
+    x = augment.resize(task.train.images.astype(np.float32) / 255.0, (side, side))
     sig = [tf.TensorSpec([None, side, side, 3], tf.float32)]
 
     def bare():
@@ -169,8 +171,8 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
     line(f"1. embedding throughput, {n} images 64->{side} px, 4 conv layers {widths}, batch "
          f"{batch_size}, best of {repeats}: bare tf.function loop {n / t_b:.0f} img/s "
          f"({t_b:.2f} s), rank.embed "
-         f"{n / t_o:.0f} img/s ({t_o:.2f} s, including resolve, safety scan, load, trace, "
-         f"resize) -> ratio {t_b / t_o:.2f} [target >= 0.9]; same embeddings: {same}")
+         f"{n / t_o:.0f} img/s ({t_o:.2f} s, including resolve, safety scan, load, signature "
+         f"check, trace, resize) -> ratio {t_b / t_o:.2f} [target >= 0.9]; same embeddings: {same}")
     line(f"   CPU seconds (all threads): bare {c_b:.2f}, rank.embed {c_o:.2f} -> ratio "
          f"{c_b / c_o:.2f}; machine load average {os.getloadavg()[0]:.1f} on "
          f"{os.cpu_count()} CPUs")
@@ -190,7 +192,7 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
         return out
 
     def rank_all():
-        return rank.run_rank(specs, task, os.path.join(root, "thr-run"), profile="paper",
+        return rank.run_rank(os.path.join(root, "thr-run"), specs, task, profile="paper",
                              batch_size=batch_size, use_cache=False, progress=False)
 
     bare_all()
@@ -221,7 +223,7 @@ def bench_warm(root, n, modules=6):
 
     def timed(out):
         t = time.perf_counter()
-        r = rank.run_rank(specs, task, os.path.join(root, out), profile="cpu", cache_dir=cache,
+        r = rank.run_rank(os.path.join(root, out), specs, task, profile="cpu", cache_dir=cache,
                           progress=False)
         return time.perf_counter() - t, r
 
@@ -246,8 +248,9 @@ MEMORY_CHILD = textwrap.dedent("""
     paths = json.loads(sys.argv[1])
     task = make_task(int(sys.argv[2]), 64, seed=2)
     before = rss_mb()
-    rank.run_rank([ModuleSpec(name=f"big{i}", handle=p) for i, p in enumerate(paths)], task,
-                  sys.argv[4], profile="cpu", use_cache=False, progress=False)
+    rank.run_rank(sys.argv[4], [ModuleSpec(name=f"big{i}", handle=p)
+                                for i, p in enumerate(paths)], task,
+                  profile="cpu", use_cache=False, progress=False)
     print(json.dumps({"before": before, **rss_mb()}))
 """)
 

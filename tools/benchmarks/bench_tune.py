@@ -14,7 +14,6 @@ machine shared with other work they compare the two sides independently of the l
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import statistics
@@ -60,7 +59,7 @@ def main(argv=None):
 def _bench(args, tmp, profile):
     import tensorflow as tf
 
-    from hubensemble import tune
+    from hubensemble import candidate, tune
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.fileio import atomic_write_json
     from hubensemble.hyperrule import HParams
@@ -85,8 +84,7 @@ def _bench(args, tmp, profile):
         # inside tune: one more trial of the seeds sweep per repeat
         tune.run_tune(run.path, sweep="seeds", budget=r + 1, profile=profile, strategy="cpu",
                       task=task, progress=False, keep_weights="none")
-        rec = json.load(open(os.path.join(run.candidates, f"seeds-{r:04d}-convnet",
-                                          "trial.json")))
+        rec = candidate.read_candidate(run.candidates, tune.trial_id("seeds", r, "convnet")).record
         tuned.append(rec["steps"] / rec["train_seconds"])
         tuned_cpu.append(rec["steps"] / rec["train_cpu_seconds"])
         hp = HParams.from_json(rec["hparams"])

@@ -111,6 +111,7 @@ _BOLD = ("Bold", "Bol.", "BolIta", "cmb10")
 
 
 def font_dir() -> str:
+    """The TrueType fonts shipped inside matplotlib (the glyphs are rendered from them)."""
     import matplotlib
 
     return os.path.join(matplotlib.get_data_path(), "fonts", "ttf")

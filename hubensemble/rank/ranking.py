@@ -1,4 +1,4 @@
-"""Rank hub modules by a cheap proxy (leave-one-out kNN) over cached embeddings; select the best."""
+"""Ranking by a proxy over embeddings: scores, selection, ranking.json, run_rank and merge."""
 
 from __future__ import annotations
 
@@ -11,21 +11,21 @@ import io
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from hubensemble import proxies
+from hubensemble import options, proxies
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
 from hubensemble.fileio import (atomic_save_npy, atomic_write_bytes, atomic_write_json,
-                                atomic_write_text, file_lock, read_json)
+                                atomic_write_text, read_json)
+from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
 
 log = logging.getLogger(__name__)
 
 #: Proxies a module can be ranked by; the two kNN ones also give per-example predictions.
-METRICS = ("knn", "knn-cosine", "logme", "hscore")
+METRICS = options.get("metric").choices
 KNN_METRICS = {"knn": "euclidean", "knn-cosine": "cosine"}
 #: The columns every ranking row has (other tools read these; never rename them).
 ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
@@ -33,284 +33,6 @@ ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "s
 #: Extra columns written to ranking.csv after ROW_KEYS.
 EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "fingerprint",
               "index")
-
-# Bump when the way embeddings are computed changes, so old cache entries are not reused.
-CACHE_FORMAT = 1
-# A process computing an embedding holds its entry's lock; a big module on a CPU can take
-# a long time, so the other process waits rather than giving up (dead owners are detected).
-CACHE_LOCK_TIMEOUT = 6 * 3600.0
-# The preprocessed images of a split are kept in memory (tf.data cache) and shared by every
-# module of the same resolution when they fit in this many bytes; above it (e.g. 800 images
-# at 480 px = 2.2 GB) each module re-reads and resizes them instead.
-DATASET_CACHE_BYTES = 512 << 20
-
-
-# ---------------------------------------------------------------------------------------------
-# Resolution and cache location (pure policy)
-# ---------------------------------------------------------------------------------------------
-
-def _profile(profile):
-    from hubensemble.hyperrule import Profile, get_profile
-
-    return profile if isinstance(profile, Profile) else get_profile(profile)
-
-
-def embedding_resolution(spec, task, profile) -> tuple[int, int]:
-    """(height, width) the images are resized to for `spec`'s embeddings.
-
-    The catalogue entry's `input_size` when it has one (the module takes nothing else);
-    otherwise the BiT-HyperRule evaluation resolution of the task's median training image
-    size (128 px for images smaller than 96x96 pixels, else 480 px), capped by the profile
-    (`paper`: uncapped, `cpu`: 64 px, `quick`: 32 px).
-    """
-    if spec.input_size is not None:
-        return int(spec.input_size[0]), int(spec.input_size[1])
-    return default_resolution(task, profile)
-
-
-def default_resolution(task, profile) -> tuple[int, int]:
-    """The HyperRule evaluation resolution of `task` under `profile` (entries without
-    input_size)."""
-    from hubensemble.hyperrule import eval_resolution
-
-    side = eval_resolution(task.image_size, None, _profile(profile))
-    return int(side), int(side)
-
-
-def default_cache_dir() -> str:
-    """$HUBENSEMBLE_CACHE_DIR, else $XDG_CACHE_HOME/hubensemble/embeddings (~/.cache/…)."""
-    if os.environ.get("HUBENSEMBLE_CACHE_DIR"):
-        return os.environ["HUBENSEMBLE_CACHE_DIR"]
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(xdg, "hubensemble", "embeddings")
-
-
-def cache_key(module_fingerprint, resolution, value_range, output_key, data_fingerprint,
-              split) -> str:
-    """sha256 of what determines an embedding: module content, preprocessing, data, split."""
-    what = {"format": CACHE_FORMAT, "module": module_fingerprint,
-            "resolution": [int(resolution[0]), int(resolution[1])], "resize": "bilinear",
-            "value_range": value_range, "output_key": output_key, "data": data_fingerprint,
-            "split": split}
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def cache_path(cache_dir, key) -> str:
-    return os.path.join(cache_dir, key[:2], key + ".npy")
-
-
-def _read_cache(path, rows):
-    """The cached embeddings at `path`, or None when absent or unusable (then recomputed)."""
-    if not os.path.exists(path):
-        return None
-    try:
-        emb = np.load(path, allow_pickle=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed
-        log.warning("embedding cache entry %s is unreadable (%s); recomputing it", path, e)
-        return None
-    if (emb.ndim != 2 or emb.shape[0] != rows or emb.dtype != np.float32
-            or not np.all(np.isfinite(emb))):
-        log.warning("embedding cache entry %s has shape %s %s, expected [%d, d] float32; "
-                    "recomputing it", path, emb.shape, emb.dtype, rows)
-        return None
-    return emb
-
-
-# ---------------------------------------------------------------------------------------------
-# Embeddings
-# ---------------------------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class EmbedResult:
-    embeddings: np.ndarray  # float32 [N, d]
-    cache_hit: bool
-    seconds: float
-    resolution: tuple[int, int] = (0, 0)
-    fingerprint: str = ""  # the module's content fingerprint
-    key: str | None = None  # the cache key (None with use_cache=False)
-
-
-class _Datasets:
-    """tf.data pipelines of a task's splits per resolution; shared while they fit in memory."""
-
-    def __init__(self, task, batch_size):
-        self.task = task
-        self.batch_size = int(batch_size)
-        self._kept = {}
-
-    def get(self, split, hw):
-        if (split, hw) in self._kept:
-            return self._kept[(split, hw)]
-        n = len(self.task.split(split))
-        fits = n * hw[0] * hw[1] * 3 * 4 <= DATASET_CACHE_BYTES
-        ds = self.task.dataset(split, batch_size=self.batch_size, image_size=hw, cache=fits)
-        if fits:
-            self._kept[(split, hw)] = ds
-        return ds
-
-
-def _check_safe(spec, path):
-    # The cache never runs the module, but the verdict must not depend on the cache's state:
-    # a module refused as unsafe is refused on the warm path too.
-    from hubensemble import hub
-
-    if spec.trust:
-        return
-    denied = hub.scan_saved_model(path)
-    if denied:
-        listed = "; ".join(str(d) for d in denied[:5])
-        raise ModuleLoadError(
-            f"refusing to load: the module can run ops that reach outside its inputs: "
-            f"{listed}. If you trust its publisher, set `trust: true` on its catalogue entry",
-            module=spec.name, handle=spec.handle, stage="unsafe")
-
-
-def _forward_all(module_obj, spec, dataset, hw):
-    """Embeddings of every batch through one tf.function with a fixed input signature."""
-    import tensorflow as tf
-
-    from hubensemble.hub import to_value_range
-
-    def call(images):
-        try:
-            return module_obj(images, training=False)
-        except (TypeError, ValueError) as e:
-            sizes = _fixed_input_sizes(module_obj)
-            if sizes and tuple(hw) not in sizes:
-                listed = " or ".join(f"[{h}, {w}]" for h, w in sorted(sizes))
-                raise ModuleLoadError(
-                    f"the module only takes images of size {listed}, not {list(hw)}; set "
-                    f"input_size: {listed.split(' or ')[0]} on its catalogue entry",
-                    module=spec.name, handle=spec.handle, stage="input") from None
-            if "training" not in str(e):
-                raise
-            # A module whose __call__ has no `training` argument.
-            return module_obj(images)
-
-    # No autograph: the body has no control flow, and our errors must reach the caller as raised.
-    @tf.function(input_signature=[tf.TensorSpec([None, hw[0], hw[1], 3], tf.float32)],
-                 autograph=False)
-    def forward(images):
-        out = call(to_value_range(images, spec.value_range))
-        if isinstance(out, dict):
-            if spec.output_key is None or spec.output_key not in out:
-                raise ModuleLoadError(
-                    f"the module returns a dict with keys {sorted(out)}; set output_key on its "
-                    "catalogue entry to the embedding's key", module=spec.name,
-                    handle=spec.handle, stage="output")
-            out = out[spec.output_key]
-        rank = out.shape.rank
-        if rank is not None and rank != 2:
-            raise ModuleLoadError(
-                f"wrong output rank: the module returns a rank-{rank} tensor {out.shape}, "
-                "ranking needs [batch, features] embeddings (a feature-vector module, or "
-                "output_key naming its pooled output)", module=spec.name, handle=spec.handle,
-                stage="output")
-        return tf.cast(out, tf.float32)
-
-    chunks = [forward(images).numpy() for images, _ in dataset]
-    return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
-
-
-def _fixed_input_sizes(module_obj):
-    """The (h, w) sizes a module's traced __call__ accepts; empty when any size goes."""
-    sizes = set()
-    for fn in getattr(getattr(module_obj, "__call__", None), "concrete_functions", None) or []:
-        args, _ = fn.structured_input_signature
-        shape = getattr(args[0], "shape", None) if args else None
-        if shape is None or shape.rank != 4 or shape[1] is None or shape[2] is None:
-            return set()
-        sizes.add((int(shape[1]), int(shape[2])))
-    return sizes
-
-
-def _compute(spec, task, split, hw, datasets):
-    from hubensemble import hub
-
-    loaded = hub.load_module(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust)
-    try:
-        emb = _forward_all(loaded.obj, spec, datasets.get(split, hw), hw)
-    finally:
-        # No reference to the module or its traced function survives this call; what they
-        # hold in reference cycles is freed by the gc.collect() after each module in
-        # run_rank (measured: without it the RSS grows ~7 MB per 17 MB module).
-        del loaded
-    n = len(task.split(split))
-    if emb.ndim != 2 or emb.shape[0] != n:
-        raise ModuleLoadError(f"wrong output rank: got embeddings of shape {emb.shape} for {n} "
-                              "images; ranking needs [batch, features]", module=spec.name,
-                              handle=spec.handle, stage="output")
-    bad = ~np.isfinite(emb)
-    if bad.any():
-        rows = int(bad.any(axis=1).sum())
-        raise ModuleLoadError(
-            f"the embeddings contain NaN or inf ({rows} of {n} images); check the entry's "
-            f"value_range ({spec.value_range}) and input_size", module=spec.name,
-            handle=spec.handle, stage="output")
-    return np.ascontiguousarray(emb, dtype=np.float32)
-
-
-def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
-          use_cache=True) -> EmbedResult:
-    """Embeddings of `task`'s `split` by the module of `spec`, from the disk cache if there.
-
-    Evaluation preprocessing only: bilinear resize to `embedding_resolution`, values mapped
-    from [0, 1] to the entry's value_range. The cache key is the module's content
-    fingerprint, the preprocessing, the task fingerprint and the split; an entry is written
-    atomically, under a per-entry lock, so concurrent processes compute it once. With
-    `use_cache=False` the cache is neither read nor written. Raises ModuleLoadError (with its
-    stage) for a module that cannot be resolved, verified, loaded or run. No reference to
-    the module is kept; when embedding many modules in a loop, call gc.collect() between
-    them (as run_rank does) so their reference cycles are freed before the next loads.
-    """
-    return _embed(spec, task, split, profile=profile, cache_dir=cache_dir, use_cache=use_cache,
-                  datasets=_Datasets(task, batch_size))
-
-
-def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
-    from hubensemble import hub
-
-    start = time.perf_counter()
-    hw = embedding_resolution(spec, task, profile)
-    path = hub.resolve(spec.handle, name=spec.name, sha256=spec.sha256)
-    _check_safe(spec, path)
-    fingerprint = hub.module_fingerprint(path)
-    if not use_cache:
-        emb = _compute(spec, task, split, hw, datasets)
-        return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
-    key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
-    entry = cache_path(cache_dir or default_cache_dir(), key)
-    rows = len(task.split(split))
-    emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
-    hit = emb is not None
-    if not hit:
-        with contextlib.ExitStack() as held:
-            try:
-                held.enter_context(file_lock(entry + ".lock", timeout=CACHE_LOCK_TIMEOUT))
-            except PermissionError as e:
-                # A read-only cache costs speed, not the ranking.
-                log.warning("cannot use the embedding cache (%s); computing without it", e)
-                emb = _compute(spec, task, split, hw, datasets)
-                return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
-            emb = _read_cache(entry, rows)  # another process may have just written it
-            hit = emb is not None
-            if not hit:
-                emb = _compute(spec, task, split, hw, datasets)
-                _write_cache(entry, emb, {
-                    "module": spec.name, "handle": spec.handle, "fingerprint": fingerprint,
-                    "resolution": list(hw), "value_range": spec.value_range,
-                    "output_key": spec.output_key, "data": task.fingerprint,
-                    "task": task.name, "split": split, "shape": list(emb.shape),
-                    "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
-
-
-def _write_cache(entry, emb, about):
-    try:
-        atomic_save_npy(entry, emb)
-        atomic_write_json(entry[:-len(".npy")] + ".json", about)
-    except OSError as e:  # a full or read-only disk: the embeddings are still good
-        log.warning("could not write the embedding cache entry %s (%s)", entry, e)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,22 +133,27 @@ class Ranking:
 
     @property
     def ok_rows(self) -> list[dict]:
+        """The rows with status "ok", best first."""
         return [r for r in self.rows if r["status"] == "ok"]
 
     @property
     def failed_rows(self) -> list[dict]:
+        """The rows of modules that could not be ranked (status "failed")."""
         return [r for r in self.rows if r["status"] != "ok"]
 
     def scores(self) -> dict[str, float]:
+        """{module name: proxy score} of the ok rows."""
         return {r["name"]: r["score"] for r in self.ok_rows}
 
     def row(self, name) -> dict:
+        """The row of module `name`; KeyError when it is not in the ranking."""
         for r in self.rows:
             if r["name"] == name:
                 return r
         raise KeyError(f"no module {name!r} in the ranking")
 
     def to_json(self) -> dict:
+        """The ranking.json document (rows under "modules")."""
         return {"metric": self.metric, "k": self.k, "modules": self.rows,
                 "selected": list(self.selected), "selection": self.selection,
                 "shard": list(self.shard) if self.shard else None,
@@ -437,6 +164,7 @@ class Ranking:
 
     @classmethod
     def from_json(cls, d) -> "Ranking":
+        """The Ranking of a ranking.json document; KeyError/ValueError when it is not one."""
         return cls(metric=d["metric"], k=int(d["k"]), rows=list(d["modules"]),
                    selected=list(d["selected"]), selection=d.get("selection") or {},
                    shard=tuple(d["shard"]) if d.get("shard") else None,
@@ -466,6 +194,7 @@ class Ranking:
         return "\n".join(lines)
 
     def to_csv(self) -> str:
+        """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(ROW_KEYS + EXTRA_KEYS),
                                 extrasaction="ignore", lineterminator="\n")
@@ -479,6 +208,7 @@ class Ranking:
         return buf.getvalue()
 
     def write(self, out_dir):
+        """Writes ranking.json and ranking.csv into the run folder `out_dir`, atomically."""
         from hubensemble.rundir import Run
 
         run = Run(out_dir)
@@ -502,6 +232,7 @@ def load_ranking(run_dir) -> Ranking:
 
 
 def knn_predictions_path(out_dir, name) -> Path:
+    """RUN/knn/NAME.npy: the leave-one-out kNN predictions (int64 [N]) of module `name`."""
     return Path(out_dir) / "knn" / f"{name}.npy"
 
 
@@ -553,10 +284,17 @@ def _base_row(index, spec):
             "index": index}
 
 
-def run_rank(specs, task, out_dir, *, metric="knn", k=1, top_k=15, threshold=None, max_k=15,
-             greedy=False, shard=None, batch_size=64, profile="paper", cache_dir=None,
-             use_cache=True, data_args=None, progress=True) -> Ranking:
-    """Ranks `specs` on `task`'s training split and writes ranking.json/.csv into `out_dir`.
+_RANK = options.defaults_for("rank")
+_MERGE = options.defaults_for("merge")
+
+
+def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
+             top_k=_RANK["top_k"], threshold=_RANK["threshold"], max_k=_RANK["max_k"],
+             greedy=_RANK["greedy"], shard=_RANK["shard"], batch_size=_RANK["batch_size"],
+             profile=_RANK["profile"], cache_dir=_RANK["cache_dir"],
+             use_cache=_RANK["use_cache"], data_args=None, progress=True) -> Ranking:
+    """Ranks `specs` on `task`'s training split and writes ranking.json/.csv into the run
+    folder `out_dir` (keyword defaults: hubensemble.options, the "rank" options).
 
     Every module is embedded and scored one at a time (only one is in memory at once); a
     module that fails is recorded with status "failed", its reason and stage, and the
@@ -697,8 +435,9 @@ def _raise_if_none_ok(rows):
 # Merging shards
 # ---------------------------------------------------------------------------------------------
 
-def merge_rankings(shard_dirs, out_dir, *, top_k=15, threshold=None, max_k=15,
-                   greedy=False) -> Ranking:
+def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
+                   threshold=_MERGE["threshold"], max_k=_MERGE["max_k"],
+                   greedy=_MERGE["greedy"]) -> Ranking:
     """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
 
     Refuses shards of other data, metric, k, profile or catalogue, and a set of shards with

@@ -1,0 +1,34 @@
+"""Hub modules: resolvers (a registry by handle prefix), sha256, safety scan, the module runtime.
+
+Sub-modules, one concern each:
+
+* `resolvers` — handle -> local SavedModel folder (TF Hub, Kaggle, http(s)/gs archives, local
+  folders; other prefixes such as ``zoo:`` registered by plug-ins), tensorflow_hub's cache,
+  checksums, content fingerprints;
+* `safety` — the graph scan that refuses modules able to reach outside their inputs;
+* `runtime` — `ModuleRuntime`: the one way a module is loaded and called (value range,
+  resize, input dtype, `training` argument, output) by rank, HubLayer and the export;
+* `layer` — `HubLayer`, the Keras 3 layer built on the runtime;
+* `writer` — `write_hub_module` (a leaf module: imports nothing else of hubensemble).
+"""
+
+from hubensemble.hub.layer import HubLayer, hub_layer_from_spec
+from hubensemble.hub.resolvers import (ENTRY_POINT_GROUP, ArchiveResolver, LocalResolver,
+                                       classify_resolution_error, file_sha256, handle_prefix,
+                                       kaggle_download_url, known_prefixes, module_fingerprint,
+                                       register_resolver, resolve, resolver_for)
+from hubensemble.hub.runtime import (INPUT_DTYPES, VALUE_RANGES, CallSignature, LoadedModule,
+                                     ModuleFiles, ModuleRuntime, load_module, load_saved_model,
+                                     locate, to_value_range)
+from hubensemble.hub.safety import DENIED_OPS, DeniedOp, check_safe, scan_saved_model
+from hubensemble.hub.writer import write_hub_module
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "ArchiveResolver", "LocalResolver", "classify_resolution_error",
+    "file_sha256", "handle_prefix", "kaggle_download_url", "known_prefixes",
+    "module_fingerprint", "register_resolver", "resolve", "resolver_for",
+    "INPUT_DTYPES", "VALUE_RANGES", "CallSignature", "LoadedModule", "ModuleFiles",
+    "ModuleRuntime", "load_module", "load_saved_model", "locate", "to_value_range",
+    "DENIED_OPS", "DeniedOp", "check_safe", "scan_saved_model",
+    "HubLayer", "hub_layer_from_spec", "write_hub_module",
+]

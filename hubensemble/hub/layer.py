@@ -1,0 +1,113 @@
+"""HubLayer: a module as a fine-tunable Keras 3 layer, calling it through the module runtime."""
+
+import re
+
+import keras
+
+from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
+
+
+@keras.saving.register_keras_serializable(package="hubensemble")
+class HubLayer(keras.layers.Layer):
+    """A reusable SavedModel (TF Hub, Kaggle, local, zoo) as a fine-tunable Keras 3 layer.
+
+    Input: float32 images ``[B, H, W, 3]`` in [0, 1], any size; output: float32 embeddings
+    ``[B, output_dim]``. The call is `ModuleRuntime`'s, the same as rank's and the export's:
+    resized to ``input_size`` when set (``augment.resize``, antialiased), mapped to
+    ``value_range``, fed as ``input_dtype`` (float32 or uint8; None: what the module's
+    signature takes; kept as ``module_input_dtype``, since Keras owns ``input_dtype``), with
+    the `training` argument adapted to the module's ``__call__``.
+    A frozen layer (``trainable=False``) runs the module in inference mode, as
+    ``hub.KerasLayer`` does; a trainable one passes Keras' ``training`` through.
+
+    The layer owns the module's own variables (no copies), so fine-tuning updates the module;
+    its regularisation losses are added while training (``_reg_losses``; the export reads
+    them too). Serialises by handle: ``from_config`` loads the module again and Keras restores
+    the fine-tuned weights on top. Load inside ``strategy.scope()`` to distribute it.
+
+    Raises ModuleLoadError (with its stage) when the module cannot be located, loaded or
+    called this way — at construction when the signature shows it, else at the first call —
+    and ValueError for an unknown ``value_range`` or ``input_dtype``.
+
+    Example::
+
+        layer = HubLayer("https://tfhub.dev/google/bit/m-r50x1/1", trainable=True)
+        model = keras.Sequential([keras.Input((None, None, 3)), layer,
+                                  keras.layers.Dense(10)])
+    """
+
+    def __init__(self, handle, *, trainable=False, input_size=None, value_range="0,1",
+                 sha256=None, trust=False, output_key=None, module_name=None,
+                 input_dtype=None, **kwargs):
+        super().__init__(trainable=trainable, **kwargs)
+        if value_range not in VALUE_RANGES:
+            raise ValueError(f"unknown value_range {value_range!r}; use one of {VALUE_RANGES}")
+        self.handle = handle
+        self.value_range = value_range
+        self.sha256 = sha256
+        self.trust = bool(trust)
+        self.output_key = output_key
+        self.module_name = module_name
+        runtime = ModuleRuntime.load(handle, name=module_name, sha256=sha256, trust=trust,
+                                     input_size=input_size, value_range=value_range,
+                                     input_dtype=input_dtype, output_key=output_key)
+        self._runtime = runtime
+        self.input_size = runtime.input_size
+        # Not `input_dtype`: that is Keras' own (the layer's input is float32 in any case).
+        self.module_input_dtype = input_dtype
+        self.module_path = runtime.path
+        self.fingerprint = runtime.fingerprint
+        self.output_dim = runtime.output_dim
+        self._module = runtime.obj
+        trainable_ids = {id(v) for v in runtime.trainable_variables}
+        self._module_variables = []
+        for i, v in enumerate(runtime.variables):
+            # Wrapping a tf.Variable keeps the very same variable (Keras' TF backend stores it
+            # as-is), so the module's functions see every update the optimizer makes.
+            kv = keras.Variable(initializer=v, trainable=id(v) in trainable_ids, dtype=v.dtype,
+                                shape=v.shape, name=f"module_{i}_" + _clean(v.name))
+            self._track_variable(kv)
+            self._module_variables.append(kv)
+        self._reg_losses = runtime.regularization_losses
+        self.built = True
+
+    @property
+    def runtime(self) -> ModuleRuntime:
+        """The ModuleRuntime this layer calls."""
+        return self._runtime
+
+    def call(self, images, training=None):
+        """float32 images [B, H, W, 3] in [0, 1] -> float32 [B, output_dim]; the module's
+        regularisation losses are added when it runs in training mode."""
+        train = bool(training) and self.trainable
+        out = self._runtime(images, training=train)
+        if train:
+            for fn in self._reg_losses:
+                self.add_loss(fn())
+        return out
+
+    def compute_output_shape(self, input_shape):
+        """(batch, output_dim); output_dim is None when the signature does not say it."""
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        """Keras config: the layer's own plus the constructor arguments (by handle)."""
+        config = super().get_config()
+        config.update(handle=self.handle, input_size=self.input_size,
+                      value_range=self.value_range, sha256=self.sha256, trust=self.trust,
+                      output_key=self.output_key, module_name=self.module_name,
+                      input_dtype=self.module_input_dtype)
+        return config
+
+
+def _clean(name):
+    return re.sub(r"[^A-Za-z0-9_]", "_", name.split(":")[0])[-60:]
+
+
+def hub_layer_from_spec(spec, *, trainable=False, name=None):
+    """The HubLayer of a catalogue ModuleSpec (handle, sha256, trust, input_size, value_range,
+    input_dtype, output_key; named after the entry in errors). Raises as HubLayer does."""
+    return HubLayer(spec.handle, trainable=trainable, input_size=spec.input_size,
+                    value_range=spec.value_range, sha256=spec.sha256, trust=spec.trust,
+                    output_key=spec.output_key, module_name=spec.name,
+                    input_dtype=getattr(spec, "input_dtype", None), name=name)

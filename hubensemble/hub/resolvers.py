@@ -1,0 +1,389 @@
+"""Handles to local SavedModel folders: a registry of resolvers by prefix, cache, sha256 checks."""
+
+import contextlib
+import gzip
+import hashlib
+import http.client
+import importlib
+import importlib.metadata
+import logging
+import os
+import re
+import shutil
+import socket
+import tarfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+
+import tensorflow as tf
+from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
+
+from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.fileio import atomic_write_json, pid_alive, read_json
+
+log = logging.getLogger(__name__)
+
+# Seconds without a byte from the server before a download is abandoned, and the longest a
+# whole download may take. Both can be raised for slow links through the environment.
+HTTP_TIMEOUT = float(os.environ.get("HUBENSEMBLE_HTTP_TIMEOUT", "60"))
+DOWNLOAD_DEADLINE = float(os.environ.get("HUBENSEMBLE_DOWNLOAD_DEADLINE", "3600"))
+
+#: The entry-point group through which other packages (and hubensemble's own demo zoo)
+#: register resolvers: ``PREFIX = package.module:ResolverClass`` handles ``PREFIX:…``.
+ENTRY_POINT_GROUP = "hubensemble.resolvers"
+
+# Resolvers that ship with hubensemble but live outside this package, named by string so that
+# hub never imports them. setup.cfg declares the same under ENTRY_POINT_GROUP; this table is
+# the fallback for a source checkout or an editable install made before the entry point
+# existed (their metadata does not list it).
+_BUILTIN_PLUGINS = {"zoo": "hubensemble.zoo.resolver:ZooResolver"}
+
+_KAGGLE_URL = re.compile(
+    r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
+_KAGGLE_SHORT = re.compile(r"^kaggle:([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)$")
+# A URL scheme or handle prefix; one letter is a Windows drive ("C:\…"), i.e. a path.
+_PREFIX_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+def kaggle_download_url(handle):
+    """The archive URL of a Kaggle Models handle (either URL form or ``kaggle:O/M/F/V/N``),
+    under ``$KAGGLE_API_ENDPOINT`` (default https://www.kaggle.com); None for other handles."""
+    m = _KAGGLE_URL.match(handle) or _KAGGLE_SHORT.match(handle)
+    if not m:
+        return None
+    endpoint = os.environ.get("KAGGLE_API_ENDPOINT", "https://www.kaggle.com").rstrip("/")
+    owner, model, framework, variation, version = m.groups()
+    return f"{endpoint}/api/v1/models/{owner}/{model}/{framework}/{variation}/{version}/download"
+
+
+def _sidecar(module_dir):
+    return module_dir + ".hubensemble.json"
+
+
+class _HashingReader:
+    """A file object that hashes what passes through it and enforces an overall deadline."""
+
+    def __init__(self, fileobj, deadline):
+        self._f = fileobj
+        self._deadline = deadline
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def read(self, n=-1):
+        if time.monotonic() > self._deadline:
+            raise TimeoutError(f"download took longer than {DOWNLOAD_DEADLINE:.0f} s")
+        data = self._f.read(n)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return data
+
+    def drain(self):
+        while self.read(1 << 20):
+            pass
+
+
+class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
+    """tensorflow_hub's compressed-archive resolver with timeouts and archive checksums.
+
+    Handles tfhub.dev and Kaggle handles, ``http(s)://…tar.gz`` and ``gs://…tar.gz``, into
+    tensorflow_hub's cache (``$TFHUB_CACHE_DIR``; shared with ``hub.load`` users). The sha256
+    of the archive as downloaded is recorded next to the cached folder, so a later load of a
+    cached module can still be checked against the catalogue's ``sha256``. Network errors
+    raise what urllib raises (classified by `classify_resolution_error`).
+    """
+
+    def is_supported(self, handle):
+        """Kaggle handles, gs:// archives, and the http(s) handles tensorflow_hub downloads
+        as compressed archives."""
+        if kaggle_download_url(handle):
+            return True
+        if handle.startswith("gs://"):
+            return handle.endswith((".tar", ".tar.gz", ".tgz"))
+        return super().is_supported(handle)
+
+    def _call_urlopen(self, request):
+        return urllib.request.urlopen(request, timeout=HTTP_TIMEOUT, context=self._context)
+
+    def module_dir(self, handle):
+        """The cache folder of ``handle`` (tensorflow_hub's naming: a hash of the handle)."""
+        return compressed_module_resolver._module_dir(handle)
+
+    def __call__(self, handle):
+        module_dir = self.module_dir(handle)
+
+        def download(handle, tmp_dir):
+            deadline = time.monotonic() + DOWNLOAD_DEADLINE
+            if handle.startswith("gs://"):
+                source = tf.io.gfile.GFile(handle, "rb")
+            else:
+                url = kaggle_download_url(handle)
+                if url is None:
+                    url = self._append_compressed_format_query(handle)
+                source = self._call_urlopen(urllib.request.Request(url))
+            with contextlib.closing(source):
+                reader = _HashingReader(source, deadline)
+                expected = getattr(source, "length", None)  # Content-Length, when sent
+                try:
+                    hub_resolver.DownloadManager(handle).download_and_uncompress(reader,
+                                                                                 tmp_dir)
+                    reader.drain()  # bytes after the tar's end still belong to the file
+                except Exception as e:
+                    # A server that closes early shows up as a broken archive; say what it is.
+                    if expected is not None and reader.bytes < expected:
+                        raise ConnectionError(f"the connection closed after {reader.bytes} "
+                                              f"of {expected} bytes") from e
+                    raise
+            atomic_write_json(_sidecar(module_dir), {
+                "handle": handle, "archive_sha256": reader.sha256.hexdigest(),
+                "bytes": reader.bytes, "time": time.time()})
+
+        _drop_dead_download_lock(module_dir)
+        return hub_resolver.atomic_download(handle, download, module_dir,
+                                            self._lock_file_timeout_sec())
+
+
+def _drop_dead_download_lock(module_dir):
+    # tensorflow_hub's lock holds "HOST.PID.UID"; a lock whose download makes no progress is
+    # only taken over after 10 minutes. A lock of a process on this host that no longer runs
+    # (killed mid-download) is stale now: remove it and that download's temp folder.
+    module_dir = tf_utils.absolute_path(module_dir)
+    lock = module_dir + ".lock"
+    try:
+        with open(lock) as f:
+            host, pid, uid = f.read().strip().rsplit(".", 2)
+    except (OSError, ValueError):
+        return  # no lock, or not one of tensorflow_hub's: its own rules apply
+    if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
+        return
+    log.info("removing the download lock %s of a process that died", lock)
+    shutil.rmtree(f"{module_dir}.{uid}.tmp", ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.unlink(lock)
+
+
+class LocalResolver:
+    """Local folders, ``file://`` URLs and ``gs://`` folders (read in place, not cached).
+
+    Raises FileNotFoundError for a missing path and ModuleLoadError(stage="savedmodel") for a
+    file (an archive must be unpacked first).
+    """
+
+    def is_supported(self, handle):
+        """Any handle: the last resolver of a chain."""
+        return True
+
+    def __call__(self, handle):
+        path = handle[len("file://"):] if handle.startswith("file://") else handle
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"{path} does not exist")
+        if not tf.io.gfile.isdir(path):
+            raise ModuleLoadError(f"{path} is a file, not a SavedModel folder; a local archive "
+                                  "must be unpacked first", handle=handle, stage="savedmodel")
+        return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: handle prefix -> resolvers tried in order (tensorflow_hub's resolver chain,
+# keyed by prefix so that a plug-in such as the zoo registers itself and hub never imports it).
+
+_ARCHIVE, _LOCAL = ArchiveResolver(), LocalResolver()
+_REGISTRY = {
+    "https": [_ARCHIVE, _LOCAL], "http": [_ARCHIVE, _LOCAL], "kaggle": [_ARCHIVE],
+    "gs": [_ARCHIVE, _LOCAL], "file": [_LOCAL],
+}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def register_resolver(prefix, resolver):
+    """Registers ``resolver`` for handles ``PREFIX:…``, tried before those already registered.
+
+    ``resolver`` has ``is_supported(handle) -> bool`` and ``__call__(handle) -> str`` (the
+    local SavedModel folder), as tensorflow_hub's resolvers do. ``prefix`` is the part before
+    the first ``:`` (two or more characters; ``"zoo"`` for ``zoo:demo/NAME``). Packages
+    register lazily through the entry-point group ``hubensemble.resolvers`` instead (loaded the
+    first time a handle with that prefix is resolved). Raises ValueError for a bad prefix.
+    """
+    if not _PREFIX_RE.fullmatch(f"{prefix}:"):
+        raise ValueError(f"a resolver prefix is a URL scheme such as 'zoo' or 'https', got "
+                         f"{prefix!r}")
+    with _REGISTRY_LOCK:
+        _REGISTRY[prefix] = [resolver] + [r for r in _REGISTRY.get(prefix, [])
+                                          if r is not resolver]
+
+
+def handle_prefix(handle):
+    """The prefix of ``handle`` (``"zoo"`` for ``zoo:demo/x``, ``"https"`` for a URL), or None
+    for a local path (also ``C:\\…`` and ``./a:b``)."""
+    m = _PREFIX_RE.match(handle)
+    return m.group(1).lower() if m else None
+
+
+def known_prefixes():
+    """Every prefix a handle may have: registered, declared as an entry point or built in."""
+    return sorted(set(_REGISTRY) | set(_entry_points()) | set(_BUILTIN_PLUGINS))
+
+
+def _entry_points():
+    try:
+        return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    except Exception as e:  # noqa: BLE001 - broken metadata of another package
+        log.warning("cannot read the %s entry points: %s", ENTRY_POINT_GROUP, e)
+        return {}
+
+
+def _load_plugin(prefix):
+    """Registers the entry-point (or built-in) resolver of ``prefix``; False when none."""
+    ep = _entry_points().get(prefix)
+    target = ep.value if ep is not None else _BUILTIN_PLUGINS.get(prefix)
+    if target is None:
+        return False
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split(".") if attr else []:
+        obj = getattr(obj, part)
+    register_resolver(prefix, obj() if isinstance(obj, type) else obj)
+    return True
+
+
+def resolver_for(handle):
+    """The resolver that will resolve ``handle``: the first registered for its prefix that
+    supports it (a local path goes to LocalResolver). Raises ModuleLoadError(stage="handle")
+    for a prefix nothing resolves, listing the known prefixes."""
+    prefix = handle_prefix(handle)
+    if prefix is None:
+        return _LOCAL
+    if prefix not in _REGISTRY:
+        try:
+            _load_plugin(prefix)
+        except Exception as e:  # noqa: BLE001 - a broken plug-in fails its handles only
+            raise ModuleLoadError(f"the resolver of {prefix}: handles cannot be loaded: "
+                                  f"{type(e).__name__}: {first_line(e)}", handle=handle,
+                                  stage="handle") from e
+    for impl in _REGISTRY.get(prefix, []):
+        if impl.is_supported(handle):
+            return impl
+    listed = ", ".join(f"{p}:" for p in known_prefixes())
+    raise ModuleLoadError(f"no resolver for {prefix}: handles; known prefixes: {listed} (or a "
+                          "local path; write ./PATH for a relative path that contains ':')",
+                          handle=handle, stage="handle")
+
+
+def classify_resolution_error(exc):
+    """Which stage a resolution failure belongs to: "network", "archive" or "savedmodel"
+    (or a ModuleLoadError's own stage)."""
+    if isinstance(exc, ModuleLoadError):
+        return exc.stage
+    if isinstance(exc, (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
+                        http.client.HTTPException, tf.errors.UnavailableError)):
+        return "network"
+    if isinstance(exc, (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, ValueError)):
+        return "archive"
+    if isinstance(exc, OSError) and "valid module" in str(exc):
+        return "archive"
+    if isinstance(exc, (FileNotFoundError, tf.errors.NotFoundError)):
+        return "savedmodel"
+    return "network" if isinstance(exc, OSError) else "archive"
+
+
+def resolve(handle, *, name=None, sha256=None):
+    """The local SavedModel folder (str) of ``handle``, verifying ``sha256`` when given.
+
+    For a downloaded archive the checksum is that of the archive; for a local folder it is
+    that of its ``saved_model.pb``. Raises ModuleLoadError naming ``name`` and ``handle``
+    with its stage: "handle" (no resolver for the prefix), "network", "archive", "checksum"
+    (a mismatch; a downloaded module that fails is removed from the cache), "savedmodel"
+    (missing folder or no ``saved_model.pb``), or whatever stage a plug-in resolver raises.
+    """
+    impl = resolver_for(handle)
+    if sha256 and isinstance(impl, ArchiveResolver):
+        _drop_unverifiable_cache(impl.module_dir(handle))
+    try:
+        path = impl(handle)
+    except ModuleLoadError as e:
+        raise ModuleLoadError(_message(e), module=name or e.module, handle=handle,
+                              stage=e.stage) from e
+    except Exception as e:  # noqa: BLE001 - reclassified with the handle named
+        stage = classify_resolution_error(e)
+        hint = {"network": "check the URL and your connection, or raise "
+                           "HUBENSEMBLE_HTTP_TIMEOUT",
+                "archive": "the download is not a valid SavedModel tarball",
+                "savedmodel": "check the path"}.get(stage, "")
+        raise ModuleLoadError(f"{type(e).__name__}: {e} ({hint})", module=name,
+                              handle=handle, stage=stage) from e
+    if sha256:
+        _verify_checksum(impl, handle, path, sha256.lower(), name)
+    if not tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        raise ModuleLoadError(f"no saved_model.pb in {path}", module=name, handle=handle,
+                              stage="savedmodel")
+    return path
+
+
+def _message(err):
+    # The bare message of a ModuleLoadError (its str() already carries stage and handle).
+    return str(err.args[0]) if err.args else ""
+
+
+def _drop_unverifiable_cache(module_dir):
+    # A module cached by plain tensorflow_hub has no record of its archive's checksum; fetch
+    # it again through our resolver rather than trust it unverified.
+    if os.path.isdir(module_dir) and not os.path.exists(_sidecar(module_dir)):
+        log.info("re-downloading %s to verify its sha256", module_dir)
+        shutil.rmtree(module_dir, ignore_errors=True)
+
+
+def _verify_checksum(impl, handle, path, expected, name):
+    if isinstance(impl, ArchiveResolver):
+        try:
+            actual = read_json(_sidecar(path))["archive_sha256"]
+        except (OSError, KeyError, ValueError):
+            actual = None
+        what = "archive"
+    else:
+        actual = file_sha256(os.path.join(path, "saved_model.pb"))
+        what = "saved_model.pb"
+    if actual != expected:
+        if isinstance(impl, ArchiveResolver):
+            # Never leave a module that failed verification where the next load would find it.
+            shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.unlink(_sidecar(path))
+        raise ModuleLoadError(
+            f"sha256 of the {what} is {actual}, the catalogue expects {expected}; refusing to "
+            "load it. If the module was legitimately updated, update the catalogue's sha256",
+            module=name, handle=handle, stage="checksum")
+
+
+def file_sha256(path):
+    """The sha256 (64 lower-case hex digits) of the file at ``path`` (local or gs://)."""
+    h = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def module_fingerprint(path):
+    """A content key (sha256 hex) of the SavedModel folder ``path``: its graph, its variables'
+    index (which holds a CRC of every variable) and the sizes of the variables' data files.
+
+    The same module under another handle or folder has the same key; a module changed in
+    place gets a new one. Reads files only (no TensorFlow graph is built).
+    """
+    h = hashlib.sha256()
+    for rel in ("saved_model.pb", "variables/variables.index"):
+        p = os.path.join(path, rel)
+        if tf.io.gfile.exists(p):
+            h.update(rel.encode())
+            h.update(file_sha256(p).encode())
+    # A truncated or missing data shard leaves the index intact: without the sizes such a
+    # module would share the key of its intact self and be "ranked" from the cache.
+    variables = os.path.join(path, "variables")
+    if tf.io.gfile.isdir(variables):
+        for name in sorted(tf.io.gfile.listdir(variables)):
+            if name.startswith("variables.data-"):
+                size = tf.io.gfile.stat(os.path.join(variables, name)).length
+                h.update(f"{name}={size}".encode())
+    return h.hexdigest()

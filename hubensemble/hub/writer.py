@@ -1,0 +1,79 @@
+"""Writes a Keras 3 model as a TF Hub reusable SavedModel (a leaf: no other hubensemble import)."""
+
+import json
+import os
+import shutil
+
+import keras
+import tensorflow as tf
+
+#: Where ``write_hub_module(metadata=…)`` stores its JSON, inside the module folder.
+METADATA_FILE = os.path.join("assets", "hubensemble_module.json")
+
+
+def write_hub_module(model, path, *, input_size=None, metadata=None):
+    """Writes a Keras 3 model as a TF Hub reusable SavedModel and returns its folder (str).
+
+    ``model`` maps float32 images ``[batch, height, width, 3]`` to features; the module's
+    ``__call__(images, training)`` is traced for ``training`` True and False with the input
+    signature ``float32 [None, h, w, 3]`` named ``images``, where ``(h, w)`` is
+    ``input_size`` (default: any size). The module also has ``variables``,
+    ``trainable_variables`` and ``regularization_losses`` (one argument-less function per
+    regularised weight of the model) — the reusable SavedModel API
+    (https://www.tensorflow.org/hub/reusable_saved_models). ``metadata`` (a JSON-able dict) is
+    stored as ``assets/hubensemble_module.json``.
+
+    The folder is written next to ``path`` and renamed into place, so an interrupted write
+    never leaves a half module; an existing folder at ``path`` is replaced. Raises what
+    ``tf.saved_model.save`` raises for a model that cannot be traced, and OSError.
+    """
+    h, w = (input_size or (None, None))
+    spec = tf.TensorSpec([None, h, w, 3], tf.float32, name="images")
+
+    def call(images, training=False):
+        return model(images, training=training)
+
+    fn = tf.function(call)
+    fn.get_concrete_function(spec, True)
+    fn.get_concrete_function(spec, False)
+    # A tf.train.Checkpoint root with attributes: a tf.Module cannot be used, because its
+    # `variables` property has no setter.
+    root = tf.train.Checkpoint()
+    root.__call__ = fn
+    root.variables = [_tf_var(v) for v in model.variables]
+    root.trainable_variables = [_tf_var(v) for v in model.trainable_variables]
+    root.regularization_losses = _regularization_fns(model)
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".tmp-{os.path.basename(path)}.{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tf.saved_model.save(root, tmp, signatures={})
+    if metadata is not None:
+        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2)
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    return path
+
+
+def _tf_var(v):
+    # Keras 3 wraps each tf.Variable; the SavedModel must hold the tf.Variable itself.
+    return v.value if isinstance(v, keras.Variable) else v
+
+
+def _regularization_fns(model):
+    fns = []
+    for layer in model._flatten_layers(include_self=False):
+        for attr in ("kernel_regularizer", "bias_regularizer"):
+            reg = getattr(layer, attr, None)
+            var = getattr(layer, attr.replace("_regularizer", ""), None)
+            if reg is not None and var is not None:
+                fns.append(_regularization_fn(reg, _tf_var(var)))
+    return fns
+
+
+def _regularization_fn(reg, var):
+    return tf.function(lambda: reg(var), input_signature=[])

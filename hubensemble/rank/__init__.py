@@ -1,0 +1,31 @@
+"""Step 1 of the method: rank modules by a cheap proxy over their embeddings; select the best.
+
+Paper sections 2.3, 4.3 and C.4–C.8: every catalogued module embeds the task's training
+images (frozen, evaluation preprocessing, through `hub.ModuleRuntime`, the call HubLayer and
+the export use), is scored by leave-one-out kNN accuracy (or LogME / H-score), and the top-K,
+those within τ of the best, or a greedy kNN ensemble go on to fine-tuning.
+
+* `embeddings` — `embed`: batched embeddings through the module runtime, with a disk cache
+  keyed by content (module fingerprint, preprocessing, task, split);
+* `ranking` — scores, selection rules, the `Ranking` record (ranking.json / .csv),
+  `run_rank`, shards and `merge_rankings`.
+
+See docs/rank.md.
+"""
+
+from hubensemble.rank.embeddings import (CACHE_FORMAT, CACHE_LOCK_TIMEOUT, DATASET_CACHE_BYTES,
+                                         RESIZE_POLICY, EmbedResult, cache_key, cache_path,
+                                         default_cache_dir, default_resolution, embed,
+                                         embedding_resolution)
+from hubensemble.rank.ranking import (EXTRA_KEYS, KNN_METRICS, METRICS, ROW_KEYS, Ranking,
+                                      catalogue_fingerprint, knn_predictions_path,
+                                      load_knn_predictions, load_ranking, merge_rankings,
+                                      run_rank, score_embeddings, select, selection_rule)
+
+__all__ = [
+    "CACHE_FORMAT", "CACHE_LOCK_TIMEOUT", "DATASET_CACHE_BYTES", "RESIZE_POLICY", "EmbedResult",
+    "cache_key", "cache_path", "default_cache_dir", "default_resolution", "embed",
+    "embedding_resolution", "EXTRA_KEYS", "KNN_METRICS", "METRICS", "ROW_KEYS", "Ranking",
+    "catalogue_fingerprint", "knn_predictions_path", "load_knn_predictions", "load_ranking",
+    "merge_rankings", "run_rank", "score_embeddings", "select", "selection_rule",
+]

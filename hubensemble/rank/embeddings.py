@@ -1,0 +1,256 @@
+"""Embeddings of a task's images by a module, through the module runtime, with a disk cache."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from hubensemble.errors import ModuleLoadError
+from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
+
+log = logging.getLogger(__name__)
+
+# Bump when the way embeddings are computed changes, so old cache entries are not reused.
+# 2: images resized with augment.resize (antialiased bilinear), the resize of every stage.
+CACHE_FORMAT = 2
+#: The resize policy named in the cache key (hubensemble.augment.resize).
+RESIZE_POLICY = "bilinear-antialias"
+# A process computing an embedding holds its entry's lock; a big module on a CPU can take
+# a long time, so the other process waits rather than giving up (dead owners are detected).
+CACHE_LOCK_TIMEOUT = 6 * 3600.0
+# The preprocessed images of a split are kept in memory (tf.data cache) and shared by every
+# module of the same resolution when they fit in this many bytes; above it (e.g. 800 images
+# at 480 px = 2.2 GB) each module re-reads and resizes them instead.
+DATASET_CACHE_BYTES = 512 << 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution and cache location (pure policy)
+# ---------------------------------------------------------------------------------------------
+
+def _profile(profile):
+    from hubensemble.hyperrule import Profile, get_profile
+
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def embedding_resolution(spec, task, profile) -> tuple[int, int]:
+    """(height, width) in pixels the images are resized to for `spec`'s embeddings.
+
+    The catalogue entry's `input_size` when it has one (the module takes nothing else);
+    otherwise the BiT-HyperRule evaluation resolution of the task's median training image
+    size (128 px for images smaller than 96x96 pixels, else 480 px; big_transfer's
+    ``bit_hyperrule.py``), capped by the profile (`paper`: uncapped, `cpu`: 64 px, `quick`:
+    32 px). ``profile`` is a name or a hyperrule.Profile; an unknown name raises
+    HubensembleError.
+    """
+    if spec.input_size is not None:
+        return int(spec.input_size[0]), int(spec.input_size[1])
+    return default_resolution(task, profile)
+
+
+def default_resolution(task, profile) -> tuple[int, int]:
+    """The HyperRule evaluation resolution of `task` under `profile` (entries without
+    input_size)."""
+    from hubensemble.hyperrule import eval_resolution
+
+    side = eval_resolution(task.image_size, None, _profile(profile))
+    return int(side), int(side)
+
+
+def default_cache_dir() -> str:
+    """$HUBENSEMBLE_CACHE_DIR, else $XDG_CACHE_HOME/hubensemble/embeddings (~/.cache/…)."""
+    if os.environ.get("HUBENSEMBLE_CACHE_DIR"):
+        return os.environ["HUBENSEMBLE_CACHE_DIR"]
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "hubensemble", "embeddings")
+
+
+def cache_key(module_fingerprint, resolution, value_range, output_key, data_fingerprint,
+              split) -> str:
+    """sha256 (64 hex digits) of what determines an embedding: the cache format, the module's
+    content fingerprint, the preprocessing (resolution, resize policy, value range, output
+    key), the task's fingerprint and the split."""
+    what = {"format": CACHE_FORMAT, "module": module_fingerprint,
+            "resolution": [int(resolution[0]), int(resolution[1])], "resize": RESIZE_POLICY,
+            "value_range": value_range, "output_key": output_key, "data": data_fingerprint,
+            "split": split}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def cache_path(cache_dir, key) -> str:
+    """``CACHE_DIR/KEY[:2]/KEY.npy``: where the entry of `key` lives."""
+    return os.path.join(cache_dir, key[:2], key + ".npy")
+
+
+def _read_cache(path, rows):
+    """The cached embeddings at `path`, or None when absent or unusable (then recomputed)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        emb = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed
+        log.warning("embedding cache entry %s is unreadable (%s); recomputing it", path, e)
+        return None
+    if (emb.ndim != 2 or emb.shape[0] != rows or emb.dtype != np.float32
+            or not np.all(np.isfinite(emb))):
+        log.warning("embedding cache entry %s has shape %s %s, expected [%d, d] float32; "
+                    "recomputing it", path, emb.shape, emb.dtype, rows)
+        return None
+    return emb
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class EmbedResult:
+    """What `embed` returns: the embeddings, whether they came from the cache, the seconds it
+    took (resolve, scan, embed or read), the resolution and the module's fingerprint."""
+
+    embeddings: np.ndarray  # float32 [N, d]
+    cache_hit: bool
+    seconds: float
+    resolution: tuple[int, int] = (0, 0)
+    fingerprint: str = ""  # the module's content fingerprint
+    key: str | None = None  # the cache key (None with use_cache=False)
+
+
+class _Datasets:
+    """tf.data pipelines of a task's splits per resolution; shared while they fit in memory."""
+
+    def __init__(self, task, batch_size):
+        self.task = task
+        self.batch_size = int(batch_size)
+        self._kept = {}
+
+    def get(self, split, hw):
+        if (split, hw) in self._kept:
+            return self._kept[(split, hw)]
+        n = len(self.task.split(split))
+        fits = n * hw[0] * hw[1] * 3 * 4 <= DATASET_CACHE_BYTES
+        ds = self.task.dataset(split, batch_size=self.batch_size, image_size=hw, cache=fits)
+        if fits:
+            self._kept[(split, hw)] = ds
+        return ds
+
+
+def _forward_all(runtime, dataset, hw):
+    """Embeddings [N, D] of every batch through one tf.function with a fixed input signature
+    [None, h, w, 3] (the last short batch does not retrace); the call is the runtime's."""
+    import tensorflow as tf
+
+    # No autograph: the body has no control flow, and our errors must reach the caller as raised.
+    @tf.function(input_signature=[tf.TensorSpec([None, hw[0], hw[1], 3], tf.float32)],
+                 autograph=False)
+    def forward(images):
+        return runtime(images, training=False)
+
+    chunks = [forward(images).numpy() for images, _ in dataset]
+    return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
+
+
+def _compute(spec, task, split, hw, datasets, files):
+    from hubensemble.hub import ModuleRuntime
+
+    # The module is called exactly as HubLayer (tune) and the export call it: a module that
+    # cannot be called that way fails here, with the cause, not in a fine-tuning trial.
+    runtime = ModuleRuntime.from_spec(spec, files=files)
+    try:
+        runtime.check_input_size(hw)
+        emb = _forward_all(runtime, datasets.get(split, hw), hw)
+    finally:
+        # No reference to the module or its traced function survives this call; what they
+        # hold in reference cycles is freed by the gc.collect() after each module in
+        # run_rank (measured: without it the RSS grows ~7 MB per 17 MB module).
+        del runtime
+    n = len(task.split(split))
+    if emb.ndim != 2 or emb.shape[0] != n:
+        raise ModuleLoadError(f"wrong output rank: got embeddings of shape {emb.shape} for {n} "
+                              "images; ranking needs [batch, features]", module=spec.name,
+                              handle=spec.handle, stage="output")
+    bad = ~np.isfinite(emb)
+    if bad.any():
+        rows = int(bad.any(axis=1).sum())
+        raise ModuleLoadError(
+            f"the embeddings contain NaN or inf ({rows} of {n} images); check the entry's "
+            f"value_range ({spec.value_range}) and input_size", module=spec.name,
+            handle=spec.handle, stage="output")
+    return np.ascontiguousarray(emb, dtype=np.float32)
+
+
+def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
+          use_cache=True) -> EmbedResult:
+    """Embeddings (float32 [N, D], N the split's size) of `task`'s `split` by the module of
+    `spec`, from the disk cache if there.
+
+    Evaluation preprocessing only: images to float in [0, 1], `augment.resize` (antialiased
+    bilinear) to `embedding_resolution`, then the module called through
+    `hub.ModuleRuntime` — the value range, input dtype, `training=False` adaptation and
+    output selection HubLayer (tune) and the export use. The cache key is the module's content
+    fingerprint, the preprocessing, the task fingerprint and the split; an entry is written
+    atomically, under a per-entry lock, so concurrent processes compute it once. With
+    `use_cache=False` the cache is neither read nor written. Raises ModuleLoadError (with its
+    stage) for a module that cannot be resolved, verified, loaded or called (the reason names
+    the cause: dtype, fixed input size, output rank, dict output without output_key, NaN or
+    inf embeddings, …). No reference to
+    the module is kept; when embedding many modules in a loop, call gc.collect() between
+    them (as run_rank does) so their reference cycles are freed before the next loads.
+    """
+    return _embed(spec, task, split, profile=profile, cache_dir=cache_dir, use_cache=use_cache,
+                  datasets=_Datasets(task, batch_size))
+
+
+def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
+    from hubensemble.hub import locate
+
+    start = time.perf_counter()
+    hw = embedding_resolution(spec, task, profile)
+    # Resolve, verify and scan (the one safety check) also when the cache will answer: the
+    # verdict must not depend on the cache's state.
+    files = locate(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust)
+    fingerprint = files.fingerprint
+    if not use_cache:
+        emb = _compute(spec, task, split, hw, datasets, files)
+        return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
+    key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
+    entry = cache_path(cache_dir or default_cache_dir(), key)
+    rows = len(task.split(split))
+    emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
+    hit = emb is not None
+    if not hit:
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(file_lock(entry + ".lock", timeout=CACHE_LOCK_TIMEOUT))
+            except PermissionError as e:
+                # A read-only cache costs speed, not the ranking.
+                log.warning("cannot use the embedding cache (%s); computing without it", e)
+                emb = _compute(spec, task, split, hw, datasets, files)
+                return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
+            emb = _read_cache(entry, rows)  # another process may have just written it
+            hit = emb is not None
+            if not hit:
+                emb = _compute(spec, task, split, hw, datasets, files)
+                _write_cache(entry, emb, {
+                    "module": spec.name, "handle": spec.handle, "fingerprint": fingerprint,
+                    "resolution": list(hw), "value_range": spec.value_range,
+                    "output_key": spec.output_key, "data": task.fingerprint,
+                    "task": task.name, "split": split, "shape": list(emb.shape),
+                    "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
+
+
+def _write_cache(entry, emb, about):
+    try:
+        atomic_save_npy(entry, emb)
+        atomic_write_json(entry[:-len(".npy")] + ".json", about)
+    except OSError as e:  # a full or read-only disk: the embeddings are still good
+        log.warning("could not write the embedding cache entry %s (%s)", entry, e)

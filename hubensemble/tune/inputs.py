@@ -1,0 +1,120 @@
+"""Input pipelines of fine-tuning: training batches, evaluation images, predicted probabilities."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from hubensemble import augment, hyperrule
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.errors import HubensembleError
+from hubensemble.hyperrule import HParams
+from hubensemble.tune.plans import as_profile
+
+
+def _input_size(spec: ModuleSpec) -> int | None:
+    # The module resizes to its (h, w) itself; the square crop only needs to be that big.
+    return None if spec.input_size is None else max(spec.input_size)
+
+
+def train_resolution(task, spec: ModuleSpec, profile) -> tuple[int, int]:
+    """(resize, crop) in pixels of the BiT-HyperRule for this task and module under `profile`
+    (`hyperrule.preprocessing_for`: (160, 128) for images under 96 x 96, else (512, 480);
+    the crop capped by the profile, a module with a fixed input size gets that crop)."""
+    return hyperrule.preprocessing_for(task.image_size, _input_size(spec), as_profile(profile))
+
+
+def eval_size(task, spec: ModuleSpec, profile) -> int:
+    """The square size in pixels evaluation images are resized to (the training crop)."""
+    return hyperrule.eval_resolution(task.image_size, _input_size(spec), as_profile(profile))
+
+
+def _merged(task, splits: Sequence[str]):
+    """`task` with its train split replaced by the named splits together (e.g. train + val)."""
+    from hubensemble.data import Split
+
+    splits = tuple(splits)
+    if splits == ("train",):
+        return task
+    parts = [task.split(s) for s in splits]
+    labels = np.concatenate([p.labels for p in parts])
+    if all(p.same_size for p in parts) and len({p.images.shape[1:] for p in parts}) == 1:
+        images = np.concatenate([p.images for p in parts])
+    else:
+        images = [im for p in parts for im in p.images]
+    return dataclasses.replace(task, train=Split(images=images, labels=labels),
+                               val=None, test=None)
+
+
+def _image_size_arg(split, size):
+    # Same-size images are resized batched (antialiased) by augment; others must be resized
+    # one by one to batch at all.
+    return None if split.same_size else (size, size)
+
+
+def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
+                     splits: Sequence[str] = ("train",)) -> tf.data.Dataset:
+    """Endless batches (images float32 [B, crop, crop, 3] in [0, 1], labels float32 [B, C]:
+    one-hot, or MixUp's soft labels), B = hparams.batch_size.
+
+    BiT-HyperRule resize and random crop (flip if the task allows it), or the trial's
+    AugConfig (paper A.3), then MixUp when the trial has an alpha. Batch i is augmented with
+    the stateless seed (hparams.seed, i): the stream is a pure function of the trial.
+    `splits` names the task splits trained on together (``("train", "val")`` to retrain on
+    both).
+    """
+    resize, crop = train_resolution(task, spec, profile)
+    data = _merged(task, splits)
+    ds = data.dataset("train", batch_size=hparams.batch_size,
+                      image_size=_image_size_arg(data.train, resize), shuffle=True,
+                      seed=hparams.seed, repeat=True)
+    aug = hparams.augmentation
+    alpha = hparams.effective_mixup_alpha
+    num_classes = task.num_classes
+    flip = bool(task.flip)
+    seed = int(hparams.seed)
+
+    def prepare(step, batch):
+        images, labels = batch
+        step_seed = augment.step_seed(seed, step)
+        x = augment.train_preprocess(images, resize=resize, crop=crop, flip=flip, aug=aug,
+                                     seed_tensor=step_seed)
+        y = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        if alpha > 0:
+            x, y = augment.mixup(x, y, alpha, step_seed)
+        return x, y
+
+    return ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def eval_dataset(task, split: str, *, spec: ModuleSpec, profile,
+                 batch_size: int) -> tf.data.Dataset:
+    """Images of `split` in order, float32 [<=batch_size, S, S, 3] in [0, 1] with S =
+    `eval_size` (the whole image resized, no crop; no labels)."""
+    size = eval_size(task, spec, profile)
+    data = task.split(split)
+    ds = task.dataset(split, batch_size=batch_size, image_size=_image_size_arg(data, size),
+                      shuffle=False, repeat=False)
+    return ds.map(lambda x, y: augment.eval_preprocess(x, size=size),
+                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def predict_probs(model: keras.Model, task, split: str, *, spec: ModuleSpec, profile,
+                  batch_size: int) -> np.ndarray:
+    """The model's class probabilities on a split: float32 [N, C] in the split's order.
+
+    This is what a candidate's val_probs.npy / test_probs.npy hold. Raises HubensembleError
+    when the model's output has another shape than [len(split), task.num_classes].
+    """
+    ds = eval_dataset(task, split, spec=spec, profile=profile, batch_size=batch_size)
+    probs = np.asarray(model.predict(ds, verbose=0), np.float32)
+    n = len(task.split(split))
+    if probs.shape != (n, task.num_classes):
+        raise HubensembleError(f"predictions on {split} have shape {probs.shape}, expected "
+                               f"({n}, {task.num_classes})")
+    return probs

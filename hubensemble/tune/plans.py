@@ -1,0 +1,230 @@
+"""Sweep plans: which trials a sweep runs, as pure functions of the ranking, task and seed.
+
+No TensorFlow, no Keras, no files: a plan is computed the same way on every machine of a
+distributed sweep, and the tests check it in microseconds. Sources: paper 2.2 (seeds), A.1.1
+(the default grid and the augmentation sweep's four settings per family), A.2 (the
+HyperEnsembles space), A.3 (augmentation families) and 2.3.1 (combined: tau-threshold
+modules x L/K random configurations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from hubensemble import hyperrule, options
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.hyperrule import AugConfig, HParams, Profile, get_profile
+from hubensemble.proxies import select_threshold
+
+SWEEPS = options.get("sweep").choices
+#: Budget (trials) of the seeds/hyper/aug/combined sweeps when none is given. The paper's
+#: L = 60; on a CPU the demo keeps to a dozen trials, the tests to four.
+DEFAULT_BUDGETS = {"paper": 60, "cpu": 12, "quick": 4}
+#: Combined sweep (paper 2.3.1): modules within tau (relative) of the best kNN score, at most K.
+TAU = 0.02
+MAX_K = 15
+#: The seeds baseline (paper 2.2): the generalist with fixed hyperparameters, before scaling.
+SEEDS_HPARAMS = {"lr": 0.01, "steps": 2500, "weight_decay": 0.0, "dropout": 0.0}
+# Sub-seeds of the random plans, so the sweeps never share draws.
+_SEED_TAGS = {"hyper": 1, "aug": 2, "combined": 3}
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One planned trial.
+
+    index: its place in the plan (0-based); trial_id: ``<sweep>-<index:04d>-<module>`` (the
+    candidate folder's name); module: the catalogue name; hparams: everything the trial
+    trains with, its seed included (already scaled by the profile).
+    """
+
+    index: int
+    trial_id: str
+    module: str
+    hparams: HParams
+
+    def to_json(self) -> dict:
+        """{"index", "trial", "module", "hparams"}: one row of RUN/tuner/<sweep>/plan.json."""
+        return {"index": self.index, "trial": self.trial_id, "module": self.module,
+                "hparams": self.hparams.to_json()}
+
+
+def as_profile(profile) -> Profile:
+    """A Profile, or the named one of hyperrule.PROFILES (HubensembleError for an unknown
+    name, listing the known ones)."""
+    return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def trial_seed(seed: int, index: int) -> int:
+    """The training seed of plan entry `index` of a sweep seeded `seed`: an int in [0, 2^31)
+    from numpy's SeedSequence([seed mod 2^32, index])."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(1)
+    return int(state[0]) & 0x7FFFFFFF
+
+
+def trial_id(sweep: str, index: int, module: str) -> str:
+    """``<sweep>-<index:04d>-<module>``: readable, and the same for the same plan in every run
+    (the sweep prefix keeps several sweeps in one run directory apart)."""
+    return f"{sweep}-{index:04d}-{module}"
+
+
+def default_budget(sweep: str, profile, n_selected: int) -> int:
+    """Trials of a sweep when no budget is given: 4 per selected module (at least 4) for
+    `default`; else 60 (profile paper), 12 (cpu), 4 (quick); 60 for a custom profile."""
+    if sweep == "default":
+        return 4 * max(1, int(n_selected))
+    return DEFAULT_BUDGETS.get(as_profile(profile).name, DEFAULT_BUDGETS["paper"])
+
+
+def _task_flags(task) -> tuple[bool, bool]:
+    if isinstance(task, Mapping):
+        return bool(task.get("flip", True)), bool(task.get("synthetic", False))
+    return bool(task.flip), bool(task.synthetic)
+
+
+def _ranked(ranking: Mapping) -> tuple[list[str], dict]:
+    rows = ranking.get("modules") or []
+    names = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
+    scores = {r["name"]: r.get("score") for r in rows if r.get("status", "ok") == "ok"}
+    return names, scores
+
+
+def _check_modules(modules, ranking) -> list[str]:
+    ranked, _ = _ranked(ranking)
+    everything = {r["name"]: r for r in ranking.get("modules") or []}
+    wanted = list(dict.fromkeys(modules))
+    for name in wanted:
+        if name not in everything:
+            raise HubensembleError(f"module {name!r} is not in the ranking; ranked modules: "
+                                   f"{', '.join(ranked) or '(none)'}")
+        if name not in ranked:
+            status = everything[name].get("status")
+            raise HubensembleError(f"module {name!r} has status {status!r} in the ranking "
+                                   f"(it could not be embedded); usable modules: "
+                                   f"{', '.join(ranked)}")
+    # Rank order, so the plan does not depend on how the names were typed.
+    return [n for n in ranked if n in wanted]
+
+
+def _best_generalist(pool: list[str], specs: Mapping[str, ModuleSpec]) -> str:
+    for name in pool:
+        if specs[name].family == "generalist":
+            return name
+    warnings.warn(f"no module of family 'generalist' among {', '.join(pool)}; using the "
+                  f"best-ranked module {pool[0]!r} for this baseline", stacklevel=3)
+    return pool[0]
+
+
+def _name_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
+
+
+def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str, task,
+               profile, budget: int | None = None, modules: Sequence[str] | None = None,
+               seed: int = 0, tau: float = TAU, max_k: int = MAX_K) -> list[PlanEntry]:
+    """The deterministic list of trials of a sweep (a pure function of its arguments).
+
+    ranking: ranking.json ({"modules": [{"name", "status", "score"}, ...] best first,
+    "selected": [...]}); specs: name -> ModuleSpec (for the family); task: a Task or its
+    JSON record (flip and synthetic are used); profile (a Profile or its name) scales steps,
+    lr, batch and momentum; budget: the number of trials L (>= 1; default `default_budget`).
+
+    default: the 2 x 2 grid lr {0.1, 0.01} x steps {2500, 10000} (paper A.1.1) per module of
+      ``modules`` or the ranking's selection; a budget L keeps the first L // 4 of them.
+    seeds: the best-ranked generalist, lr 0.01 and 2500 steps, L different seeds (2.2).
+    hyper: L random configurations of paper A.2 on the best-ranked generalist.
+    aug: L // 4 random augmentation families (A.3) x the default 2 x 2 grid on the
+      generalist (A.1.1: each augmentation setting is fine-tuned 4 times).
+    combined: modules within tau of the best kNN score (at most max_k) = K'; each gets
+      round(L / K') (at least 1) random A.2 configurations (paper 2.3.1), dealt round-robin
+      (module 1, module 2, …, module 1, …) from one random stream per module.
+    Every trial gets its own seed, `trial_seed(seed, index)`. A larger budget extends a
+    random plan: its first entries stay the same.
+
+    Raises HubensembleError for an unknown sweep, a budget < 1 or a module not usable in the
+    ranking; RunError when the ranking has no usable module or selection, or a module has
+    no catalogue entry in `specs`. Warns (UserWarning) when the budget does not divide into
+    the sweep's groups of 4, or no module is a generalist.
+    """
+    if sweep not in SWEEPS:
+        raise HubensembleError(f"unknown sweep {sweep!r}; choose one of: {', '.join(SWEEPS)}")
+    profile = as_profile(profile)
+    ranked, scores = _ranked(ranking)
+    if not ranked:
+        raise RunError("the ranking has no usable module; run `hubensemble rank` again and "
+                       "check its errors")
+    if modules:
+        pool = _check_modules(modules, ranking)
+    elif sweep == "default":
+        pool = [n for n in ranked if n in set(ranking.get("selected") or [])]
+        if not pool:
+            raise RunError("the ranking selected no module; pass --modules NAME… or rank "
+                           "again")
+    else:
+        pool = list(ranked)
+    missing = [n for n in pool if n not in specs]
+    if missing:
+        raise RunError(f"run.json has no catalogue entry for {', '.join(missing)}; run "
+                       "`hubensemble rank` again")
+    if budget is None:
+        budget = default_budget(sweep, profile, len(pool))
+    if int(budget) < 1:
+        raise HubensembleError(f"budget must be >= 1, got {budget}")
+    budget = int(budget)
+    flip, synthetic = _task_flags(task)
+    grid = hyperrule.default_sweep()
+    configs: list[tuple[str, dict, AugConfig | None]] = []
+
+    if sweep == "default":
+        k = budget // 4
+        if budget % 4:
+            warnings.warn(f"the default sweep runs 4 trials per module; budget {budget} "
+                          f"gives {max(1, k)} module(s)", stacklevel=2)
+        k = max(1, k)
+        if k > len(pool):
+            if budget != default_budget(sweep, profile, len(pool)):
+                warnings.warn(f"budget {budget} asks for {k} modules but only {len(pool)} "
+                              f"are selected; running {4 * len(pool)} trials", stacklevel=2)
+            k = len(pool)
+        configs = [(m, cfg, None) for m in pool[:k] for cfg in grid]
+    elif sweep == "seeds":
+        base = _best_generalist(pool, specs)
+        configs = [(base, dict(SEEDS_HPARAMS), None) for _ in range(budget)]
+    elif sweep == "hyper":
+        base = _best_generalist(pool, specs)
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["hyper"]])
+        configs = [(base, hyperrule.sample_hparams(rng), None) for _ in range(budget)]
+    elif sweep == "aug":
+        base = _best_generalist(pool, specs)
+        if budget % 4:
+            warnings.warn(f"the aug sweep runs 4 trials per augmentation family; budget "
+                          f"{budget} gives {max(1, budget // 4)} famil(ies)", stacklevel=2)
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["aug"]])
+        for _ in range(max(1, budget // 4)):
+            aug = hyperrule.sample_augmentation(rng, flip_allowed=flip, synthetic=synthetic)
+            configs.extend((base, cfg, aug) for cfg in grid)
+    else:  # combined
+        kept = select_threshold({n: scores[n] for n in pool}, tau=tau, max_k=max_k)
+        if not kept:
+            raise RunError("no ranked module has a score; the combined sweep needs kNN "
+                           "scores (run `hubensemble rank`)")
+        per = max(1, int(math.floor(budget / len(kept) + 0.5)))
+        # One random stream per module, dealt round-robin: a larger budget appends trials
+        # (the plan's prefix and ids stay), and a sweep cut short has trials of every module.
+        rngs = {m: np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["combined"],
+                                          _name_key(m)]) for m in kept}
+        configs = [(m, hyperrule.sample_hparams(rngs[m]), None)
+                   for _ in range(per) for m in kept]
+
+    plan = []
+    for i, (module, cfg, aug) in enumerate(configs):
+        hp = HParams(**profile.scale(cfg), seed=trial_seed(seed, i), augmentation=aug)
+        plan.append(PlanEntry(i, trial_id(sweep, i, module), module, hp))
+    return plan

@@ -1,0 +1,320 @@
+"""The tune stage: `run_tune(run_dir, …)` plans a sweep, runs it resumably, and sums it up."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Mapping
+from typing import Sequence
+
+from hubensemble import candidate, options
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
+from hubensemble.hyperrule import HParams
+from hubensemble.rundir import Run
+from hubensemble.tune.plans import PlanEntry, as_profile, plan_sweep
+from hubensemble.tune.strategies import get_strategy, is_default_strategy, writes_results
+from hubensemble.tune.train import KEEP_WEIGHTS, TensorBoard, finished_candidate
+from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, PlanOracle,
+                                    kerastuner_env, wait_for_chief)
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TuneSummary(Mapping):
+    """What `run_tune` returns: the state of a sweep's planned trials after the call.
+
+    sweep: the sweep's name; plan_size: planned trials; ok / failed / missing: how many have
+    a complete ok candidate, a failed one, none (or an incomplete one) — they add up to
+    plan_size; failures: {trial: reason} of the failed ones; trials: the planned trial ids
+    in plan order; candidates: the candidates folder. Reads like the dict it replaces
+    (``summary["ok"]``); `to_json()` gives that dict.
+    """
+
+    sweep: str
+    plan_size: int
+    ok: int
+    failed: int
+    missing: int
+    failures: dict
+    trials: list
+    candidates: str
+
+    def to_json(self) -> dict:
+        """The summary as a JSON-ready dict (the dict run_tune returned before)."""
+        return dataclasses.asdict(self)
+
+    def __getitem__(self, key):
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self._keys())
+
+    def __len__(self):
+        return len(self._keys())
+
+    @classmethod
+    def _keys(cls):
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+def _same_trial(record: Mapping, entry: PlanEntry) -> bool:
+    try:
+        return (record.get("module") == entry.module
+                and HParams.from_json(record["hparams"]) == entry.hparams)
+    except (KeyError, HubensembleError, TypeError):
+        return False
+
+
+def check_candidates(candidates_dir, plan: Sequence[PlanEntry]) -> None:
+    """Refuses (RunError) a plan whose trial ids already hold complete candidates made with
+    other settings (another module or hyperparameters, seed included)."""
+    clash = []
+    for entry in plan:
+        found = finished_candidate(candidates_dir, entry.trial_id)
+        if found is not None and not _same_trial(found.record, entry):
+            clash.append(entry.trial_id)
+    if clash:
+        raise RunError(
+            f"{len(clash)} candidate(s) in {candidates_dir} (e.g. {clash[0]}) were made with "
+            "other hyperparameters than this sweep plans (another --seed, --profile or "
+            "module list?); use the same settings to resume, or a new run directory")
+
+
+@contextlib.contextmanager
+def _sweep_lock(run: Run, sweep: str):
+    path = run.tuner / f".{sweep}.lock"
+    lock = file_lock(str(path), timeout=2.0)
+    try:
+        lock.__enter__()
+    except TimeoutError:
+        raise RunError(f"another tune process is running the {sweep!r} sweep of {run.path} "
+                       f"({path}); wait for it, or share the sweep with --tuner-id/--oracle "
+                       "(see docs/tune.md)") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _load_inputs(run: Run):
+    if not run.ranking_json.exists():
+        raise RunError(f"{run.ranking_json} is missing; run `hubensemble rank --out "
+                       f"{run.path}` first")
+    ranking = read_json(run.ranking_json)
+    meta = run.meta()
+    specs = {name: ModuleSpec.from_json(d) for name, d in (meta.get("modules") or {}).items()}
+    data = meta.get("data")
+    if not data:
+        raise RunError(f"{run.path} has no data recorded; run `hubensemble rank --data SPEC "
+                       f"--out {run.path}` first")
+    return ranking, specs, data["task"]
+
+
+_TUNE = options.defaults_for("tune")
+
+
+def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
+             modules: Sequence[str] | None = _TUNE["modules"],
+             strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],
+             profile: str = _TUNE["profile"], seed: int = _TUNE["seed"],
+             keep_weights: str = _TUNE["keep_weights"],
+             max_failures: int = _TUNE["max_failures"],
+             tuner_id: str | None = _TUNE["tuner_id"],
+             oracle_address: str | None = _TUNE["oracle_address"], task=None,
+             progress: bool = True, callbacks=()) -> TuneSummary:
+    """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
+
+    Reads RUN/ranking.json and run.json (modules, data) as `rank` left them; plans the sweep
+    (`plan_sweep`: sweep, budget, modules, profile, seed) and records it in run.json
+    ("tune") and RUN/tuner/<sweep>/plan.json. Resumable: the same call again skips every
+    trial whose candidate is complete and re-runs one that was killed or is incomplete.
+    Distributed: ``tuner_id="chief"`` and ``oracle_address="HOST:PORT"`` serve the plan;
+    ``tuner_id="tuner0"`` (1, …) with the same address run trials (or the KERASTUNER_*
+    variables). `strategy` / `tpu`: see `get_strategy`. `keep_weights`: "all" or "none".
+    `task`: the run's Task when it was given in Python. `callbacks` are extra Keras
+    callbacks for every trial's fit (deep-copied per trial).
+
+    Returns a `TuneSummary`. Raises RunError when rank has not run, the plan clashes with
+    existing candidates, another process runs the same sweep, or more than `max_failures`
+    trials failed; HubensembleError for invalid arguments.
+    """
+    if keep_weights not in KEEP_WEIGHTS:
+        raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
+                               f"{keep_weights!r}")
+    if int(max_failures) < 0:
+        raise HubensembleError(f"max_failures must be >= 0, got {max_failures}")
+    prof = as_profile(profile)
+    run = Run(run_dir)
+    ranking, specs, task_record = _load_inputs(run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
+                          budget=budget, modules=modules, seed=seed)
+    for w in caught:
+        log.warning("%s", w.message)
+    check_candidates(run.candidates, plan)
+    removed = candidate.clean_stale_temps(run.candidates)
+    if removed:
+        log.info("removed %d half-written candidate(s) of killed runs", len(removed))
+    _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=prof, plan=plan,
+                 modules=modules, keep_weights=keep_weights)
+    with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
+        worker = distributed and not chief
+        pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+        if pending and worker:
+            wait_for_chief()
+        if pending:
+            # Workers share the sweep through the chief; a second chief, or a second
+            # stand-alone process on the same sweep, would corrupt Keras Tuner's state.
+            lock = contextlib.nullcontext() if worker else _sweep_lock(run, sweep)
+            with lock:
+                if not worker:
+                    _drop_damaged_tuner_state(run.tuner / sweep)
+                _search(run, plan, specs, sweep=sweep, seed=seed, profile=prof,
+                        keep_weights=keep_weights, max_failures=max_failures,
+                        strategy=strategy, tpu=tpu, chief=chief, task=task,
+                        progress=progress, callbacks=callbacks)
+    summary = summarize(run, plan, sweep=sweep)
+    if summary.missing and not distributed_call(tuner_id, oracle_address):
+        log.warning("%d planned trial(s) have no complete candidate (e.g. %s); run tune "
+                    "again", summary.missing,
+                    next(t for t in summary.trials
+                         if finished_candidate(run.candidates, t) is None))
+    if summary.failed > max_failures:
+        reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
+        raise RunError(f"{summary.failed} trials failed, more than --max-failures "
+                       f"{max_failures}; the sweep stopped ({reasons}). Fix the cause, then "
+                       f"delete the failed candidates' folders in {run.candidates} and run "
+                       "tune again")
+    return summary
+
+
+def distributed_call(tuner_id, oracle_address) -> bool:
+    """Whether a tune call takes part in a chief/worker sweep (arguments or environment)."""
+    return bool(tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP"))
+
+
+def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weights):
+    entry = {"sweep": sweep, "budget": budget, "seed": int(seed),
+             "profile": profile.to_json(), "plan_size": len(plan),
+             "modules": sorted({e.module for e in plan}), "requested_modules": modules,
+             "keep_weights": keep_weights, "trials": [e.trial_id for e in plan]}
+
+    def change(meta):
+        # Under run.json's lock: tune workers and other sweeps keep each other's entries.
+        sweeps = dict((meta.get("tune") or {}).get("sweeps") or {})
+        sweeps[sweep] = entry
+        meta["tune"] = {**entry, "sweeps": sweeps}
+
+    run.modify(change)
+    os.makedirs(run.tuner / sweep, exist_ok=True)
+    atomic_write_json(run.tuner / sweep / "plan.json", [e.to_json() for e in plan])
+
+
+def _drop_damaged_tuner_state(project) -> bool:
+    """Removes Keras Tuner's JSON state of a sweep when any file of it cannot be read (left
+    half-written by a process killed mid-write, before these writes were atomic).
+
+    The candidates are the record of what is done, so nothing finished is lost: Keras Tuner
+    starts afresh and the oracle skips every trial that has a candidate. plan.json and
+    trials.log stay. Relies on Keras Tuner's layout (oracle.json, <tuner_id>.json,
+    trial_<id>/trial.json in the project folder; checked by test_kerastuner_internals.py).
+    Returns whether anything was removed.
+    """
+    project = os.fspath(project)
+    if not os.path.isdir(project):
+        return False
+    state = [os.path.join(project, n) for n in os.listdir(project)
+             if n.endswith(".json") and n != "plan.json" and not is_temp(n)]
+    trials = [os.path.join(project, n) for n in os.listdir(project) if n.startswith("trial_")]
+    damaged = []
+    for path in state + [os.path.join(t, "trial.json") for t in trials]:
+        try:
+            read_json(path)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            damaged.append(os.path.relpath(path, project))
+    if not damaged:
+        return False
+    log.warning("Keras Tuner's state in %s is damaged (%s, half-written by a killed process); "
+                "starting it afresh: trials with a candidate are not run again", project,
+                ", ".join(damaged[:3]))
+    for path in state:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    for path in trials:
+        shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures, strategy,
+            tpu, chief, task, progress, callbacks):
+    if chief:
+        tf_strategy, task_obj = None, None  # the chief only serves the plan
+        num_classes = 2
+    else:
+        tf_strategy = get_strategy(strategy, tpu)
+        task_obj = run.task(task)
+        num_classes = task_obj.num_classes
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        done = sum(1 for e in plan if finished_candidate(run.candidates, e.trial_id) is not None)
+        bar = tqdm(total=len(plan), initial=done, desc=f"tune {sweep}", unit="trial",
+                   dynamic_ncols=True)
+    directory = run.tuner
+    if tf_strategy is not None and not writes_results(tf_strategy):
+        # A non-chief worker of a multi-worker strategy trains in lockstep with its chief but
+        # must not write the shared Keras Tuner state.
+        task_type = getattr(tf_strategy.cluster_resolver, "task_type", "worker")
+        task_id = getattr(tf_strategy.cluster_resolver, "task_id", 0)
+        directory = run.tuner / f".tf-{task_type}-{task_id}"
+    oracle = PlanOracle(plan, run.candidates, max_failures=max_failures, seed=seed)
+    hypermodel = FineTuneHyperModel(specs, num_classes, plan)
+    try:
+        tuner = FineTuneTuner(
+            oracle, hypermodel, run=run, task=task_obj, specs=specs, profile=profile,
+            keep_weights=keep_weights,
+            strategy=None if is_default_strategy(tf_strategy) else tf_strategy,
+            progress=bar, directory=str(directory), project_name=sweep, overwrite=False)
+        tensorboard = TensorBoard(str(run.tuner / "tensorboard"))
+        tuner.search(callbacks=[tensorboard, *callbacks], verbose=0)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def summarize(run: Run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary:
+    """The `TuneSummary` of a plan's candidates in `run` (read now from RUN/candidates)."""
+    ok, failed, missing = [], {}, []
+    for e in plan:
+        found = finished_candidate(run.candidates, e.trial_id)
+        if found is None:
+            missing.append(e.trial_id)
+        elif found.status == "ok":
+            ok.append(e.trial_id)
+        else:
+            failed[e.trial_id] = found.reason
+    return TuneSummary(sweep=sweep, plan_size=len(plan), ok=len(ok), failed=len(failed),
+                       missing=len(missing), failures=failed,
+                       trials=[e.trial_id for e in plan], candidates=str(run.candidates))
+
+
+def format_summary(summary: Mapping) -> str:
+    """The terminal lines for a sweep summary from run_tune (a TuneSummary or its dict)."""
+    lines = [f"sweep {summary['sweep']}: {summary['ok']} ok, {summary['failed']} failed, "
+             f"{summary['missing']} not run, of {summary['plan_size']} planned; candidates in "
+             f"{summary['candidates']}"]
+    lines += [f"  failed {trial}: {reason}" for trial, reason in summary["failures"].items()]
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""Strategies: which tf.distribute strategy a trial trains under (CPU, GPUs, multi-worker, TPU)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+
+import tensorflow as tf
+
+from hubensemble import options
+from hubensemble.errors import HubensembleError
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = options.get("strategy").choices
+#: Seconds to connect to and initialise a TPU before giving up ($HUBENSEMBLE_TPU_TIMEOUT).
+TPU_TIMEOUT = float(os.environ.get("HUBENSEMBLE_TPU_TIMEOUT", "300"))
+
+
+def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.Strategy:
+    """A tf.distribute strategy by name.
+
+    cpu: the default strategy. mirrored: MirroredStrategy over all local GPUs, or over all
+    logical CPUs when there is no GPU and several are configured. multiworker:
+    MultiWorkerMirroredStrategy from TF_CONFIG. tpu: TPUStrategy on ``tpu`` (or $TPU_NAME).
+    auto: a TPU when one is named (``tpu`` or $TPU_NAME) and reachable, else mirrored over
+    several GPUs, else the default strategy (which uses a single GPU when there is one).
+
+    Raises HubensembleError for an unknown name, a missing or malformed TF_CONFIG
+    (multiworker), and a TPU that is not named, cannot be resolved or reached, or does not
+    initialise within TPU_TIMEOUT seconds (tpu; auto falls back with a warning instead).
+    """
+    if name not in STRATEGIES:
+        raise HubensembleError(f"unknown strategy {name!r}; choose one of: "
+                               f"{', '.join(STRATEGIES)}")
+    if name == "cpu":
+        return tf.distribute.get_strategy()
+    if name == "tpu":
+        return _tpu_strategy(tpu or os.environ.get("TPU_NAME"))
+    if name == "multiworker":
+        return _multiworker_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "mirrored":
+        if gpus:
+            return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        cpus = tf.config.list_logical_devices("CPU")
+        if len(cpus) < 2:
+            log.warning("mirrored: no GPU and one CPU device; running one replica (configure "
+                        "logical CPUs with tf.config.set_logical_device_configuration)")
+        return tf.distribute.MirroredStrategy([d.name for d in cpus])
+    # auto
+    address = tpu or os.environ.get("TPU_NAME")
+    if address:
+        try:
+            return _tpu_strategy(address)
+        except HubensembleError as e:
+            log.warning("auto: %s; falling back to %s", e, "GPUs" if gpus else "the CPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([d.name for d in gpus])
+    return tf.distribute.get_strategy()
+
+
+def _multiworker_strategy():
+    raw = os.environ.get("TF_CONFIG")
+    example = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+               '"task": {"type": "worker", "index": 0}}')
+    if not raw:
+        raise HubensembleError("strategy multiworker needs the TF_CONFIG environment variable "
+                               f"on every worker, e.g. TF_CONFIG='{example}' (index differs "
+                               "per worker)")
+    try:
+        config = json.loads(raw)
+        cluster, task = config["cluster"], config["task"]
+        members = cluster[task["type"]]
+        if not isinstance(members, list) or not 0 <= int(task["index"]) < len(members):
+            raise ValueError("task index out of range")
+    except (ValueError, KeyError, TypeError) as e:
+        raise HubensembleError(f"TF_CONFIG is not valid ({type(e).__name__}: {e}); it must "
+                               f"look like '{example}'") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _run_with_timeout(fn, timeout, what):
+    # Connecting to an address where no TPU answers blocks forever inside TF: run it in a
+    # thread and give up with a clear error.
+    result, error = [], []
+
+    def target():
+        try:
+            result.append(fn())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            error.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise HubensembleError(f"{what} did not finish within {timeout:.0f} s")
+    if error:
+        raise error[0]
+    return result[0] if result else None
+
+
+def _probe_grpc(master, address, timeout=10.0):
+    m = re.match(r"^grpc://(\[[^\]]+\]|[^:/]+):(\d+)$", master or "")
+    if not m:
+        return
+    host, port = m.group(1).strip("[]"), int(m.group(2))
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as e:
+        raise HubensembleError(
+            f"cannot reach the TPU at {address!r} ({master}): {e}; check the address (a TPU "
+            "name, grpc://HOST:8470, or 'local' on a TPU VM) and that this machine may connect "
+            "to it") from None
+
+
+def _tpu_strategy(address, timeout=None):
+    timeout = TPU_TIMEOUT if timeout is None else timeout
+    if not address:
+        raise HubensembleError("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local "
+                               "or set TPU_NAME")
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+        master = resolver.master()
+    except Exception as e:  # noqa: BLE001 - the resolver raises many types
+        raise HubensembleError(f"cannot resolve the TPU {address!r}: {type(e).__name__}: {e}; "
+                               "pass its name, grpc://HOST:8470, or 'local' on a TPU "
+                               "VM") from None
+    _probe_grpc(master, address)
+    what = f"connecting to the TPU at {address!r} ({master or 'local'})"
+    try:
+        _run_with_timeout(lambda: tf.config.experimental_connect_to_cluster(resolver),
+                          timeout, what)
+        _run_with_timeout(lambda: tf.tpu.experimental.initialize_tpu_system(resolver),
+                          timeout, what)
+    except HubensembleError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise HubensembleError(f"{what} failed: {type(e).__name__}: {e}") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_default_strategy(strategy) -> bool:
+    """Whether `strategy` is None or TensorFlow's default (no-op) strategy."""
+    return strategy is None or type(strategy).__name__ == "_DefaultDistributionStrategy"
+
+
+def writes_results(strategy) -> bool:
+    """Whether this process records results under `strategy`: under
+    MultiWorkerMirroredStrategy every worker trains, only the chief writes."""
+    return strategy is None or getattr(strategy.extended, "should_checkpoint", True)

@@ -1,0 +1,526 @@
+"""Keras Tuner glue: the plan's search space, the plan oracle (decide), the tuner (run, record).
+
+Keras Tuner's roles are kept: the oracle decides which trial runs next (`PlanOracle`, from a
+precomputed plan, through the public hook `Oracle.populate_space`), the tuner runs it
+(`FineTuneTuner.run_trial`), the hypermodel builds the model (`FineTuneHyperModel`).
+Where Keras Tuner's public API does not suffice we use a few of its internals; each is
+named in docs/tune.md ("Keras Tuner internals") and checked by
+tests/test_kerastuner_internals.py, and setup.cfg pins the keras-tuner versions tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+import re
+import socket
+import time
+from typing import Mapping, Sequence
+
+import keras
+import keras_tuner as kt
+
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.errors import HubensembleError
+from hubensemble.fileio import atomic_write_json
+from hubensemble.hyperrule import AugConfig, HParams
+from hubensemble.rundir import Run
+from hubensemble.tune.model import build_classifier, compile_classifier
+from hubensemble.tune.plans import PlanEntry, as_profile
+from hubensemble.tune.train import OBJECTIVE, finished_candidate, run_entry
+
+log = logging.getLogger(__name__)
+
+#: Seconds a worker waits for the chief's port before giving up ($HUBENSEMBLE_CHIEF_TIMEOUT).
+CHIEF_TIMEOUT = float(os.environ.get("HUBENSEMBLE_CHIEF_TIMEOUT", "3600"))
+#: Keras Tuner's distributed mode is configured by these variables (its public interface).
+KT_VARS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+_TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_STATUS = kt.engine.trial.TrialStatus
+#: The Keras Tuner internals this module uses, by import path (keras-tuner >= 1.4.7, < 1.5,
+#: pinned in setup.cfg). tests/test_kerastuner_internals.py checks that each exists and
+#: behaves as relied on here; docs/tune.md says why each is needed.
+KERAS_TUNER_INTERNALS = (
+    "keras_tuner.engine.oracle.Oracle._get_oracle_fname",  # PlanOracle.save (atomic)
+    "keras_tuner.engine.oracle.Oracle._get_trial_dir",  # PlanOracle._save_trial (atomic)
+    "keras_tuner.engine.oracle.Oracle._save_trial",  # overridden: KT's writes in place
+    "keras_tuner.engine.base_tuner.BaseTuner._get_tuner_fname",  # FineTuneTuner.save
+    "keras_tuner.src.distribute.oracle_chief.OracleServicer",  # serve_oracle
+    "keras_tuner.src.distribute.oracle_chief.exit_chief",  # serve_oracle
+    "keras_tuner.src.protos.get_service_grpc",  # serve_oracle
+)
+
+# ---------------------------------------------------------------------------------------------
+# The search space: exactly the plan's values
+# ---------------------------------------------------------------------------------------------
+
+_HP_KEYS = ("plan_index", "module", "lr", "steps", "weight_decay", "dropout", "seed",
+            "batch_size", "momentum", "augmentation", "mixup_alpha")
+
+
+def _aug_text(aug: AugConfig | None) -> str:
+    return "none" if aug is None else json.dumps(aug.to_json(), sort_keys=True)
+
+
+def hp_values(entry: PlanEntry) -> dict:
+    """The Keras Tuner hyperparameter values of a plan entry (what TensorBoard shows):
+    {"plan_index", "module", "lr", "steps", "weight_decay", "dropout", "seed", "batch_size",
+    "momentum", "augmentation" (sorted-key JSON of the AugConfig, or "none"), "mixup_alpha"}."""
+    h = entry.hparams
+    return {"plan_index": entry.index, "module": entry.module, "lr": h.lr, "steps": h.steps,
+            "weight_decay": h.weight_decay, "dropout": h.dropout, "seed": h.seed,
+            "batch_size": h.batch_size, "momentum": h.momentum,
+            "augmentation": _aug_text(h.augmentation), "mixup_alpha": h.mixup_alpha}
+
+
+def hparams_from_hp(hp) -> HParams:
+    """The trial's HParams from its Keras Tuner values (inverse of `hp_values`).
+
+    `hp`: kt.HyperParameters or a mapping of values. Raises HubensembleError for values out
+    of HParams' ranges; KeyError / ValueError / TypeError when a value is missing.
+    """
+    aug = hp.get("augmentation")
+    return HParams(lr=float(hp.get("lr")), steps=int(hp.get("steps")),
+                   weight_decay=float(hp.get("weight_decay")), dropout=float(hp.get("dropout")),
+                   batch_size=int(hp.get("batch_size")), seed=int(hp.get("seed")),
+                   augmentation=None if aug == "none" else AugConfig.from_json(aug),
+                   mixup_alpha=float(hp.get("mixup_alpha")), momentum=float(hp.get("momentum")))
+
+
+def plan_entry(plan: Sequence[PlanEntry], values: Mapping) -> PlanEntry | None:
+    """The entry of `plan` a trial's hyperparameter values belong to (by "plan_index", and
+    only when module and hyperparameters match it too), else None."""
+    try:
+        entry = plan[int(values.get("plan_index"))]
+        same = (values.get("module") == entry.module
+                and hparams_from_hp(values) == entry.hparams)
+    except (IndexError, KeyError, TypeError, ValueError, HubensembleError):
+        return None
+    return entry if same else None
+
+
+def declare_space(hp: kt.HyperParameters, plan: Sequence[PlanEntry]) -> kt.HyperParameters:
+    """Declares on `hp` one hyperparameter per key of `hp_values`, whose range is exactly
+    the plan's values (so TensorBoard's hparams view has their domains); returns `hp`.
+
+    One value: Fixed; module and augmentation: Choice; steps and batch size: sorted Choice;
+    plan index and seed: Int over [min, max]; the rest: Float over [min, max] (log sampling
+    when min > 0). The oracle hands out the plan's values; it never samples this space.
+    """
+    rows = [hp_values(e) for e in plan]
+    for key in _HP_KEYS:
+        values = list(dict.fromkeys(r[key] for r in rows))
+        if len(values) == 1:
+            hp.Fixed(key, values[0])
+        elif key in ("module", "augmentation"):
+            hp.Choice(key, values)
+        elif key in ("steps", "batch_size"):
+            hp.Choice(key, sorted(values))
+        elif key in ("plan_index", "seed"):
+            hp.Int(key, min(values), max(values))
+        else:
+            low, high = min(values), max(values)
+            hp.Float(key, low, high, sampling="log" if low > 0 else "linear")
+    return hp
+
+
+class FineTuneHyperModel(kt.HyperModel):
+    """Builds and compiles the classifier of a trial from its hyperparameters
+    (`build_classifier` + `compile_classifier`; the plan declares the space)."""
+
+    def __init__(self, specs: Mapping[str, ModuleSpec], num_classes: int,
+                 plan: Sequence[PlanEntry]):
+        super().__init__(name="finetune", tunable=False)
+        self.specs = dict(specs)
+        self.num_classes = int(num_classes)
+        self.plan = list(plan)
+
+    def declare_hyperparameters(self, hp):
+        declare_space(hp, self.plan)
+
+    def build(self, hp):
+        hparams = hparams_from_hp(hp)
+        model = build_classifier(self.specs[hp.get("module")], self.num_classes,
+                                 dropout=hparams.dropout, weight_decay=hparams.weight_decay)
+        return compile_classifier(model, hparams)
+
+
+# ---------------------------------------------------------------------------------------------
+# The oracle: decides which plan entry runs next
+# ---------------------------------------------------------------------------------------------
+
+class PlanOracle(kt.Oracle):
+    """Hands out a precomputed plan in order; never samples.
+
+    The candidates in RUN/candidates are the record of what is done: an entry whose
+    candidate is complete (`train.finished_candidate`: ok with all its files, or failed) is
+    skipped, even when Keras Tuner's own state is gone; an entry without one runs, unless it
+    is running on another tuner right now. Keras Tuner numbers its trials ("0000", "0001",
+    …); the hyperparameter "plan_index" ties each to its plan entry. A trial that was running
+    when its process died comes back first (Keras Tuner's reload queues it for retry; one
+    from another plan is dropped). An entry is handed out at most once per oracle session,
+    so a trial that ends without a candidate cannot loop. `create_trial` returns a STOPPED
+    trial when the plan is exhausted or more than `max_failures` (>= 0) planned trials have
+    failed (`stopped_for_failures` is then True).
+    """
+
+    def __init__(self, plan: Sequence[PlanEntry], candidates_dir, *, max_failures=1000,
+                 seed=0):
+        self.plan = list(plan)
+        super().__init__(objective=kt.Objective(OBJECTIVE, "min"), max_trials=None,
+                         hyperparameters=declare_space(kt.HyperParameters(), self.plan),
+                         seed=int(seed) + 1, max_consecutive_failed_trials=2 ** 62)
+        self.candidates_dir = os.fspath(candidates_dir)
+        self.max_failures = int(max_failures)
+        self.stopped_for_failures = False
+        self._handed: set[int] = set()
+        self.verbose = 0  # tune shows its own progress bar
+
+    def failures(self) -> int:
+        """How many planned trials have a failed candidate."""
+        return sum(1 for e in self.plan
+                   if getattr(finished_candidate(self.candidates_dir, e.trial_id), "status",
+                              None) == "failed")
+
+    def populate_space(self, trial_id):
+        """Keras Tuner's public hook for a new trial: {"status": RUNNING, "values":
+        hp_values(entry)} of the first entry that is not done, not running and not handed
+        out yet in this session; {"status": STOPPED} when there is none."""
+        busy = {e.index for e in (plan_entry(self.plan, t.hyperparameters.values)
+                                  for t in self.ongoing_trials.values()) if e is not None}
+        for entry in self.plan:
+            if entry.index in busy or entry.index in self._handed:
+                continue
+            if finished_candidate(self.candidates_dir, entry.trial_id) is not None:
+                continue
+            return {"status": _STATUS.RUNNING, "values": hp_values(entry)}
+        return {"status": _STATUS.STOPPED, "values": None}
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        """Keras Tuner's create_trial (retries first, then `populate_space`), stopping when
+        more than max_failures planned trials failed and dropping retries of other plans."""
+        if tuner_id not in self.ongoing_trials and self.failures() > self.max_failures:
+            self.stopped_for_failures = True
+            self.tuner_ids.discard(tuner_id)
+            return kt.engine.trial.Trial(self.get_space(), status=_STATUS.STOPPED)
+        while True:
+            trial = super().create_trial(tuner_id)
+            if trial.status != _STATUS.RUNNING:
+                return trial
+            entry = plan_entry(self.plan, trial.hyperparameters.values)
+            if entry is not None:
+                self._handed.add(entry.index)
+                return trial
+            # Queued for retry by Keras Tuner's reload but made by another plan (another
+            # budget or seed): not part of this sweep. It stays RUNNING in Keras Tuner's
+            # state, which no later session retries.
+            self.ongoing_trials.pop(tuner_id, None)
+
+    def get_state(self):
+        state = super().get_state()
+        state["plan"] = [e.trial_id for e in self.plan]
+        return state
+
+    def set_state(self, state):
+        """Keras Tuner's reload, with the space declared again from this plan."""
+        super().set_state(state)
+        # The saved space is that of the plan at the time; a resumed sweep with a larger
+        # budget may bring values outside it (TensorBoard's hparams domains).
+        self.hyperparameters = declare_space(kt.HyperParameters(), self.plan)
+
+    # Keras Tuner writes its JSON state in place (open "w", then write): a kill in between
+    # leaves a file that stops every later resume. Ours go through temp file + rename.
+    # Internals: Oracle._get_oracle_fname, Oracle._save_trial, Oracle._get_trial_dir.
+    def save(self):
+        """Writes oracle.json through temp file + rename."""
+        atomic_write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        atomic_write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
+                          trial.get_state())
+
+
+# ---------------------------------------------------------------------------------------------
+# The tuner: runs a plan entry and records it
+# ---------------------------------------------------------------------------------------------
+
+def distributed_role() -> str | None:
+    """"chief", "worker" or None (not distributed), from Keras Tuner's variables: a process
+    is part of a distributed sweep when KERASTUNER_ORACLE_IP is set, and the chief when its
+    KERASTUNER_TUNER_ID contains "chief" (Keras Tuner's own rule)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def tensorboard_hparams(hp: kt.HyperParameters) -> dict:
+    """{tensorboard HParam(name, domain): value} of a trial's hyperparameters, for
+    TensorBoard's HParams tab (Choice/Fixed/Boolean: Discrete; Int: IntInterval; Float:
+    RealInterval)."""
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    types = kt.engine.hyperparameters
+    out = {}
+    for p in hp.space:
+        if isinstance(p, types.Choice):
+            domain = hparams_api.Discrete(p.values)
+        elif isinstance(p, types.Fixed):
+            domain = hparams_api.Discrete([p.value])
+        elif isinstance(p, types.Boolean):
+            domain = hparams_api.Discrete([True, False])
+        elif isinstance(p, types.Int):
+            domain = hparams_api.IntInterval(p.min_value, p.max_value)
+        elif isinstance(p, types.Float):
+            domain = hparams_api.RealInterval(float(p.min_value), float(p.max_value))
+        else:
+            continue
+        out[hparams_api.HParam(p.name, domain)] = hp.get(p.name)
+    return out
+
+
+def trial_callbacks(callbacks, trial_id: str, hp: kt.HyperParameters | None = None) -> list:
+    """Deep copies of `callbacks` for one trial: each Keras TensorBoard callback writes to
+    LOG_DIR/<trial_id>/, with TensorBoard's hparams callback for `hp` added.
+
+    Raises keras_tuner.errors.FatalError (which stops the sweep) for a callback that cannot
+    be deep-copied, as Keras Tuner does: callbacks are reused across trials.
+    """
+    try:
+        callbacks = copy.deepcopy(list(callbacks))
+    except Exception as e:  # noqa: BLE001 - deepcopy raises whatever the object raises
+        raise kt.errors.FatalError(f"every callback of a sweep must be deep-copyable (they "
+                                   f"are reused across trials): {type(e).__name__}: {e}")
+    extra = []
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.TensorBoard):
+            cb.log_dir = os.path.join(str(cb.log_dir), trial_id)
+            if hp is not None:
+                from tensorboard.plugins.hparams import api as hparams_api
+
+                extra.append(hparams_api.KerasCallback(
+                    writer=cb.log_dir, hparams=tensorboard_hparams(hp), trial_id=trial_id))
+    return callbacks + extra
+
+
+class FineTuneTuner(kt.Tuner):
+    """Runs a plan entry: fine-tune, predict val/test, write the candidate, report val CE.
+
+    Overrides `run_trial` completely, so Keras Tuner keeps no per-epoch checkpoints
+    (keras-tuner #172, #288): the candidate folder is the only result of a trial. Keras
+    Tuner's own `hypermodel` stays None (allowed for a tuner that overrides run_trial): given
+    one, Keras Tuner builds it at start-up to discover conditional hyperparameters, which
+    would load a hub module for nothing; the oracle declares the space from the plan, and
+    `run_trial` builds with `builder` (the FineTuneHyperModel passed as `hypermodel`).
+    """
+
+    def __init__(self, oracle, hypermodel: FineTuneHyperModel, *, run: Run, task, specs,
+                 profile, keep_weights, strategy=None, progress=None, **kwargs):
+        self.run_dir = run
+        self.task = task
+        self.specs = dict(specs)
+        self.profile = as_profile(profile)
+        self.keep_weights = keep_weights
+        self.progress = progress
+        self.builder = hypermodel
+        self.plan = list(hypermodel.plan)
+        super().__init__(oracle, None, distribution_strategy=strategy, **kwargs)
+
+    def save(self):
+        """Writes the oracle (unless a worker) and <tuner_id>.json, each atomically."""
+        # As kt.BaseTuner.save (a worker leaves the oracle to the chief), atomically (see
+        # PlanOracle.save). Internal: BaseTuner._get_tuner_fname.
+        if distributed_role() != "worker":
+            self.oracle.save()
+        atomic_write_json(self._get_tuner_fname(), self.get_state())
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Runs trials until the oracle stops (Keras Tuner's loop); on the chief, serves the
+        oracle instead (`serve_oracle`) and shows every worker's progress."""
+        if distributed_role() == "chief":
+            # As Keras Tuner's chief (oracle_chief.start_server), but polling every second
+            # (it sleeps 20 s), failing on a port in use, and showing the sweep's progress.
+            self.save()
+            serve_oracle(self.oracle, on_poll=self._refresh_progress)
+            return
+        super().search(*fit_args, **fit_kwargs)
+
+    def _refresh_progress(self):
+        if self.progress is not None:
+            self.progress.n = sum(
+                1 for e in self.plan
+                if finished_candidate(self.run_dir.candidates, e.trial_id) is not None)
+            self.progress.refresh()
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self._refresh_progress()
+
+    def _log(self, trial, event, detail=""):
+        line = "\t".join([time.strftime("%Y-%m-%dT%H:%M:%S"), socket.gethostname(),
+                          str(os.getpid()), str(self.tuner_id), trial, event,
+                          detail.replace("\n", " ")[:300]]) + "\n"
+        # One append per line: O_APPEND keeps lines whole across processes.
+        fd = os.open(os.path.join(self.project_dir, "trials.log"),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def run_trial(self, trial, *args, **kwargs):
+        """Trains the plan entry of `trial` (or reports its finished candidate) and returns
+        {"val_ce", "val_accuracy"}. Raises keras_tuner.errors.FailedTrialError for a failed
+        candidate, FatalError for a trial that is not this process's plan."""
+        entry = plan_entry(self.plan, trial.hyperparameters.values)
+        if entry is None:
+            raise kt.errors.FatalError(
+                f"trial {trial.trial_id} from the oracle does not match this process's plan; "
+                "start every tuner with the same run directory, --sweep, --budget, --seed, "
+                "--profile and --modules")
+        done = finished_candidate(self.run_dir.candidates, entry.trial_id)
+        if done is not None:  # finished by a process that died before reporting it
+            return self._report(done.record)
+        callbacks = trial_callbacks(kwargs.get("callbacks", []), entry.trial_id,
+                                    trial.hyperparameters)
+        tb_dir = next((c.log_dir for c in callbacks
+                       if isinstance(c, keras.callbacks.TensorBoard)), None)
+        self._log(entry.trial_id, "start")
+        record = run_entry(entry, self.specs[entry.module], self.task, self.run_dir,
+                           profile=self.profile, strategy=self.distribution_strategy,
+                           keep_weights=self.keep_weights, callbacks=callbacks,
+                           tensorboard_dir=tb_dir,
+                           build=lambda: self.builder.build(trial.hyperparameters),
+                           extra={"tuner_id": self.tuner_id})
+        self._log(entry.trial_id, record["status"], record.get("reason") or "")
+        return self._report(record)
+
+    @staticmethod
+    def _report(record):
+        if record["status"] != "ok":
+            raise kt.errors.FailedTrialError(record.get("reason") or "failed")
+        return {OBJECTIVE: record["val"]["ce"], "val_accuracy": record["val"]["accuracy"]}
+
+    def save_model(self, trial_id, model, step=0):
+        pass  # the candidate folder holds the trial's weights
+
+    def load_model(self, trial):
+        raise HubensembleError("tune keeps no Keras Tuner checkpoints; rebuild a member with "
+                               "build_classifier(...).load_weights(RUN/candidates/<trial>/"
+                               "weights.weights.h5)")
+
+
+def serve_oracle(oracle, *, on_poll=None, poll=1.0):
+    """Serves `oracle` over gRPC at $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT until a
+    worker was told to stop and no trial or tuner is left (as Keras Tuner's chief).
+
+    Internals: keras_tuner.src.distribute.oracle_chief (OracleServicer, exit_chief) and
+    keras_tuner.src.protos.get_service_grpc. Raises HubensembleError when the address cannot
+    be bound.
+    """
+    import grpc
+    from concurrent import futures
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+        bound = 0
+    if bound == 0:
+        raise HubensembleError(f"the chief cannot listen on {address}; pick a free port or "
+                               "an address of this machine")
+    server.start()
+    try:
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+            time.sleep(poll)
+            if on_poll is not None:
+                on_poll()
+    finally:
+        server.stop(grace=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras Tuner's distributed mode: its environment variables
+# ---------------------------------------------------------------------------------------------
+
+def parse_address(address: str) -> tuple[str, str]:
+    """(host, port) of "HOST:PORT" (IPv6 in brackets allowed; port 1..65535);
+    HubensembleError otherwise."""
+    host, sep, port = str(address).rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise HubensembleError(f"oracle address {address!r} is not HOST:PORT (e.g. "
+                               "10.0.0.2:8000, or 127.0.0.1:8000 on one machine)")
+    return host, port
+
+
+@contextlib.contextmanager
+def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
+    """Sets Keras Tuner's distributed-mode variables from `tuner_id` / `oracle_address`
+    (when given) for the duration of the block and restores them after; yields
+    (distributed, chief). Raises HubensembleError for an address that is not HOST:PORT, a
+    malformed tuner id, or an incomplete combination (an id without an address, …)."""
+    saved = {k: os.environ.get(k) for k in KT_VARS}
+    try:
+        if oracle_address:
+            host, port = parse_address(oracle_address)
+            os.environ["KERASTUNER_ORACLE_IP"] = host
+            os.environ["KERASTUNER_ORACLE_PORT"] = port
+        if tuner_id:
+            if not _TUNER_ID_RE.fullmatch(str(tuner_id)):
+                raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process "
+                                       "that serves the oracle and tuner0, tuner1, … for the "
+                                       "workers")
+            os.environ["KERASTUNER_TUNER_ID"] = str(tuner_id)
+        has_ip = "KERASTUNER_ORACLE_IP" in os.environ
+        if has_ip and "KERASTUNER_ORACLE_PORT" not in os.environ:
+            raise HubensembleError("KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT is "
+                                   "not; pass --oracle HOST:PORT")
+        if has_ip and "KERASTUNER_TUNER_ID" not in os.environ:
+            raise HubensembleError("a distributed sweep needs --tuner-id (chief on the "
+                                   "process serving the oracle, tuner0, tuner1, … elsewhere)")
+        if tuner_id and not has_ip:
+            raise HubensembleError(f"--tuner-id {tuner_id} needs --oracle HOST:PORT (the "
+                                   "chief's address)")
+        role = distributed_role()
+        yield role is not None, role == "chief"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def wait_for_chief(timeout: float | None = None, poll: float = 0.25) -> None:
+    """Waits until the chief's port accepts a TCP connection; HubensembleError after
+    `timeout` seconds (default CHIEF_TIMEOUT).
+
+    gRPC backs off exponentially (to minutes) while the chief is not up yet; polling the
+    port ourselves lets a worker start its first trial as soon as the chief listens.
+    """
+    timeout = CHIEF_TIMEOUT if timeout is None else timeout
+    host, port = os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])
+    deadline = time.monotonic() + timeout
+    logged = False
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise HubensembleError(
+                    f"the chief at {host}:{port} did not answer within {timeout:.0f} s; start "
+                    "`hubensemble tune … --tuner-id chief --oracle HOST:PORT` there") from None
+            if not logged:
+                log.info("waiting for the chief at %s:%s", host, port)
+                logged = True
+            time.sleep(poll)

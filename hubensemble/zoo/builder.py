@@ -1,0 +1,357 @@
+"""Builds a zoo: trains every module of the plan (in worker processes) and writes the folder."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import multiprocessing
+import os
+import pathlib
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from hubensemble.errors import HubensembleError
+from hubensemble.fileio import (atomic_write_json, atomic_write_text, remove_stale_temp_dirs,
+                                replace_dir, temp_dir_for)
+from hubensemble.formats import versions
+from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
+from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
+                                    preset, zoo_dir)
+from hubensemble.zoo.train import Trainer, subtree_labels
+from hubensemble.zoo.upstream import UpstreamData
+
+MARKER = "zoo.json"  # written last inside a finished zoo: its presence means "complete"
+
+
+def is_zoo(path) -> bool:
+    """True for a finished zoo folder (its marker file ``zoo.json`` is written last)."""
+    return os.path.isfile(os.path.join(os.fspath(path), MARKER))
+
+
+def _check_out_dir(out_dir: pathlib.Path):
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HubensembleError(f"{out_dir} is a file; choose a folder for the zoo")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not is_zoo(out_dir):
+        raise HubensembleError(f"{out_dir} exists and is not a zoo (no {MARKER}); choose an "
+                               "empty or new folder, or delete it first")
+
+
+def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
+              progress: bool = True, workers: int | None = None,
+              hook: Callable[[str, str], None] | None = None,
+              purpose: str | None = None) -> pathlib.Path:
+    """Builds a zoo: pre-trains the generalists, fine-tunes the experts, exports each as a
+    reusable SavedModel and writes ``catalogue.yaml``; returns the zoo folder.
+
+    ``config`` is a preset name (``demo``, ``quick``) or a ZooConfig (own upstream data:
+    ``ZooConfig(..., upstream=UpstreamData.from_npz(...))``). ``out_dir`` defaults to the
+    preset's cache folder (see ``zoo_dir``), for a preset name with its default seed only.
+    ``seed`` overrides the config's seed.
+
+    ``workers`` processes train modules side by side (default: one per CPU core, at most 4,
+    or none for a small zoo; TensorFlow keeps barely more than one core busy with these small
+    networks, so two single-threaded trainings nearly double the speed on two cores);
+    ``workers=1`` trains in this process. The build happens in a temp folder next to
+    out_dir that is renamed at the end, so an interrupted build never leaves a half zoo.
+    ``hook(event, module_name)`` is called in this process at "start" and "exported" of
+    every module (for tests). ``purpose`` (e.g. the handle whose resolution started the
+    build) is shown on the progress bar: "building zoo 'demo' for zoo:demo/NAME".
+
+    Raises HubensembleError for an unknown preset or architecture, a bad plan or an
+    ``out_dir`` that is a file or a non-empty folder that is not a zoo; DataError for bad
+    upstream data; whatever a worker raises (the build stops and leaves nothing). Paper
+    section 2.3 / appendix A.1 (generalists and experts), scaled down: docs/zoo.md.
+    """
+    if out_dir is None and not (isinstance(config, str) and not seed):
+        # The cache folder of a preset is what zoo:PRESET/NAME handles load: only the
+        # preset's own recipe and seed may go there.
+        raise HubensembleError("give an output folder (--out DIR) for a zoo that is not a "
+                               "preset with its default seed")
+    if isinstance(config, str):
+        config = preset(config, 0 if seed is None else seed)
+    elif seed is not None:
+        config = _reseed(config, seed)
+    out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
+    out_dir = out_dir.expanduser().absolute()
+    _check_out_dir(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_dirs(out_dir)
+    tmp = pathlib.Path(temp_dir_for(out_dir))
+    tmp.mkdir()
+    try:
+        _build_into(config, tmp, progress=progress, hook=hook, workers=workers,
+                    purpose=purpose)
+        replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _reseed(config: ZooConfig, seed: int) -> ZooConfig:
+    shift = seed - config.seed
+    return dataclasses.replace(
+        config, seed=seed,
+        generalists={a: tuple(s + shift for s in seeds) for a, seeds in config.generalists.items()})
+
+
+@dataclass(frozen=True)
+class _Task:
+    """Everything a worker needs to train and export one module (all of it picklable)."""
+
+    plan: ModelPlan
+    arch: ArchSpec            # the spec itself: a worker does not see ARCHITECTURES changes
+    spec: TrainSpec
+    n_classes: int
+    head_width: int
+    data: str                 # .npz with the training images and labels
+    start: str | None         # .npz with the start weights (experts); None: init from seed
+    train_seed: int
+    out: str                  # the module's folder
+    keep: str | None          # where to save the trained weights (a parent of experts)
+    meta: dict
+
+
+@functools.lru_cache(maxsize=None)
+def _trainer(arch: ArchSpec, head_width: int, optimizer: str) -> Trainer:
+    # One per process and architecture: a worker compiles it once for all its modules.
+    return Trainer(arch, head_width, optimizer)
+
+
+def _save_weights(path, weights):
+    np.savez(path, **{f"w{i:04d}": w for i, w in enumerate(weights)})
+
+
+def _load_weights(path):
+    with np.load(path) as z:
+        return [z[k] for k in sorted(z.files)]
+
+
+def _run_task(task: _Task, report=None) -> dict:
+    """Trains one module and exports it (in a worker process or in the builder's own)."""
+    import keras
+
+    from hubensemble.hub.resolvers import file_sha256
+    from hubensemble.hub.writer import write_hub_module
+
+    t0 = time.time()
+    p, arch = task.plan, task.arch
+    if task.start is None:
+        keras.utils.set_random_seed(p.seed)  # the seed's initial weights
+        start = build_backbone(arch).get_weights()
+    else:
+        start = _load_weights(task.start)
+    with np.load(task.data) as z:
+        images, labels = z["images"], z["labels"]
+    trainer = _trainer(arch, task.head_width, task.spec.optimizer)
+    keras.utils.set_random_seed(task.train_seed)
+    acc = trainer.run(start, images, labels, task.n_classes, task.spec, seed=task.train_seed,
+                      report=report)
+    weights = trainer.backbone.get_weights()
+    if task.keep:
+        _save_weights(task.keep, weights)
+    train_seconds = time.time() - t0
+    # Export a fresh model holding a copy of the weights, named after the module.
+    backbone = build_backbone(arch, name=p.name.replace("-", "_"))
+    backbone.set_weights(weights)
+    params = int(backbone.count_params())
+    meta = {**task.meta, "params": params, "train_accuracy": acc}
+    write_hub_module(backbone, task.out, metadata=meta)
+    sha = file_sha256(os.path.join(task.out, "saved_model.pb"))
+    return {**meta, "sha256": sha, "train_seconds": round(train_seconds, 2),
+            "seconds": round(time.time() - t0, 2)}
+
+
+def _init_worker(threads: int):
+    import signal
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Ctrl-C belongs to the builder, which terminates the workers and removes the temp folder.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from hubensemble import _tf
+
+    def setup(tf):
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+    if os.environ.get(_tf.QUIET_ENV):
+        _tf.import_quietly(setup)
+    else:
+        import tensorflow as tf
+        setup(tf)
+
+
+def _default_workers(plans, config) -> int:
+    # Starting a worker (a fresh interpreter importing TensorFlow) costs seconds: worth it
+    # only when there is more training than that to share.
+    images = sum(spec.steps * spec.batch_size for spec in (_spec_of(config, p) for p in plans))
+    if images < 50_000:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, workers, purpose):
+    from tqdm.auto import tqdm
+
+    from hubensemble.catalogue import write_catalogue
+
+    started = time.time()
+    up = config.upstream_data()
+    plans = plan(config, up.hierarchy)
+    hook = hook or (lambda event, name: None)
+    workers = _default_workers(plans, config) if workers is None else max(1, int(workers))
+    workers = min(workers, len(plans))
+    work = folder / ".work"  # data and parent weights handed to the workers; removed at the end
+    work.mkdir()
+    data_files, input_size = {}, None
+
+    def data_for(p: ModelPlan) -> str:
+        # Generalists all see the same upstream examples (only their seed differs, as in the
+        # paper); the experts of one sub-tree share theirs.
+        nonlocal input_size
+        spec = _spec_of(config, p)
+        key = f"{p.subtree or 'all'}-{spec.examples}"
+        if key not in data_files:
+            classes = None if p.subtree is None else up.hierarchy[p.subtree]
+            images, labels = up.sample(spec.examples, config.data_seed + _index(
+                up.hierarchy, p.subtree), classes)
+            if classes is not None:
+                labels = subtree_labels(labels, up.class_names, classes)
+            input_size = tuple(int(v) for v in images.shape[1:3])
+            path = work / f"{key}.npz"
+            np.savez(path, images=images, labels=labels)
+            data_files[key] = str(path)
+        return data_files[key]
+
+    parents = {q.parent for q in plans if q.parent}
+
+    def task_for(p: ModelPlan) -> _Task:
+        classes = up.class_names if p.subtree is None else up.hierarchy[p.subtree]
+        spec = _spec_of(config, p)
+        train_seed = p.seed * 1000 + _index(up.hierarchy, p.subtree) + 1
+        meta = {"name": p.name, "family": p.family,
+                "architecture": arch_label(ARCHITECTURES[p.arch]), "arch": p.arch,
+                "subtree": p.subtree, "parent": p.parent, "seed": p.seed, "upstream": up.name,
+                "classes": len(classes), "output_dim": ARCHITECTURES[p.arch].output_dim,
+                "train": spec.to_json(), "zoo": config.name, "recipe_version": RECIPE_VERSION}
+        return _Task(plan=p, arch=ARCHITECTURES[p.arch], spec=spec, n_classes=len(classes),
+                     head_width=len(up.class_names), data=data_for(p),
+                     start=str(work / f"{p.parent}.npz") if p.parent else None,
+                     train_seed=train_seed, out=str(folder / p.name),
+                     keep=str(work / f"{p.name}.npz") if p.name in parents else None,
+                     meta=meta)
+
+    records = {}
+    # A build started by resolving a handle says so: it can take minutes the user did not ask
+    # for by name.
+    title = f"building zoo {config.name!r} for {purpose}" if purpose else f"zoo {config.name}"
+    bar = tqdm(total=len(plans), desc=title, unit="module", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        if workers == 1:
+            for p in plans:
+                verb = "pre-training" if p.family == "generalist" else "fine-tuning"
+                bar.set_description(f"{title}: {verb} {p.name}")
+                hook("start", p.name)
+
+                def report(step, steps, logs):
+                    bar.set_postfix_str(f"step {step}/{steps} loss {logs.get('loss', 0):.3f}")
+
+                records[p.name] = _run_task(task_for(p), report=report)
+                hook("exported", p.name)
+                bar.update(1)
+        else:
+            _run_parallel(plans, task_for, data_for, records, workers, bar, hook, title)
+    finally:
+        bar.close()
+    shutil.rmtree(work)
+    specs = []
+    for p in plans:
+        r = records[p.name]
+        specs.append(_spec(p, up.name, str(folder / p.name), input_size=input_size,
+                           sha256=r["sha256"], params=r["params"], license=config.license))
+    write_catalogue(folder / "catalogue.yaml", specs, header_comment=(
+        f"Zoo {config.name!r} built by hubensemble.zoo.build_zoo (recipe {RECIPE_VERSION}) "
+        f"from upstream data {up.name}.\nHandles are relative to this file's folder."))
+    atomic_write_text(folder / "hierarchy.yaml", _hierarchy_yaml(up))
+    atomic_write_json(folder / MARKER, {
+        "config": config.to_json(), "modules": [records[p.name] for p in plans],
+        "workers": workers, "seconds": round(time.time() - started, 2),
+        "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions()})
+
+
+def _spec_of(config: ZooConfig, p: ModelPlan) -> TrainSpec:
+    table = config.generalist_train if p.family == "generalist" else config.expert_train
+    return table[p.arch]
+
+
+def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
+    """Trains the plan on a pool of worker processes, one module per worker at a time: the
+    generalists first, each parent's experts as soon as its weights exist. While the workers
+    train, this process draws the upstream data of the modules that come next. The records
+    are keyed by module name, so the result does not depend on which worker finishes first.
+    """
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TF state
+    waiting = list(plans)
+    running = {}  # future -> module name
+    prepared = set()
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx,
+                                                  initializer=_init_worker,
+                                                  initargs=(threads,))
+    try:
+        while waiting or running:
+            ready = [p for p in waiting if p.parent is None or p.parent in records]
+            for p in ready[:workers - len(running)]:
+                waiting.remove(p)
+                hook("start", p.name)
+                running[pool.submit(_run_task, task_for(p))] = p.name
+            bar.set_description(f"{title}: training {', '.join(running.values())}")
+            upcoming = [p for p in waiting if p.name not in prepared]
+            # Block until a module is done, unless there is upstream data to draw meanwhile.
+            done, _ = concurrent.futures.wait(running, timeout=0 if upcoming else None,
+                                              return_when=concurrent.futures.FIRST_COMPLETED)
+            if not done:
+                prepare(upcoming[0])
+                prepared.add(upcoming[0].name)
+            for future in done:
+                name = running.pop(future)
+                records[name] = future.result()  # re-raises a worker's exception
+                hook("exported", name)
+                bar.update(1)
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_workers(pool):
+    """Ends the workers now (an error or Ctrl-C): shutdown() alone would wait for the modules
+    they are training, minutes for the demo zoo; the workers ignore SIGINT."""
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+        return
+    # Before 3.14 the executor has no public way to stop a running task: end its processes
+    # (listed before shutdown(), which forgets them).
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=30)
+
+
+def _index(tree, subtree):
+    return 0 if subtree is None else list(tree).index(subtree) + 1
+
+
+def _hierarchy_yaml(up: UpstreamData) -> str:
+    import yaml
+
+    return (f"# Label hierarchy of the upstream data {up.name}: sub-tree -> leaf classes.\n"
+            + yaml.safe_dump(up.hierarchy, sort_keys=False, allow_unicode=True, width=100))

@@ -1,0 +1,76 @@
+"""Preset zoos in the user cache: built once under a lock, then reused (zoo:PRESET/NAME)."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import shutil
+
+from hubensemble.errors import ModuleLoadError
+from hubensemble.fileio import file_lock
+from hubensemble.zoo.builder import build_zoo, is_zoo
+from hubensemble.zoo.config import PRESETS, plan, preset, zoo_dir
+
+log = logging.getLogger(__name__)
+
+# Seconds a process waits for another one that is building the same preset right now.
+BUILD_LOCK_TIMEOUT = 3600.0
+
+
+def ensure_zoo(preset_name: str, *, progress: bool = True,
+               purpose: str | None = None) -> pathlib.Path:
+    """The cached zoo folder of a preset (``zoo_dir(preset_name)``), built first if it is not
+    there — once, under a file lock, so a second process waits and reuses it.
+
+    ``purpose`` is shown on the build's progress bar (see `build_zoo`). Raises
+    ModuleLoadError for an unknown preset (listing the presets), TimeoutError when another
+    process holds the build lock for longer than BUILD_LOCK_TIMEOUT, and what `build_zoo`
+    raises.
+    """
+    if preset_name not in PRESETS:
+        raise ModuleLoadError(f"unknown zoo preset {preset_name!r}; presets: "
+                              f"{', '.join(PRESETS)}", handle=f"zoo:{preset_name}/")
+    folder = zoo_dir(preset_name)
+    if is_zoo(folder):
+        return folder
+    lock = folder.parent / f"{folder.name}.lock"
+    # Generous timeout: another process may be building this very zoo right now.
+    with file_lock(lock, timeout=BUILD_LOCK_TIMEOUT):
+        if not is_zoo(folder):
+            if folder.exists():
+                shutil.rmtree(folder)  # not a finished zoo: nothing in it can be trusted
+            log.info("building the %s zoo into %s%s", preset_name, folder,
+                     f" for {purpose}" if purpose else "")
+            build_zoo(preset_name, folder, progress=progress, purpose=purpose)
+    return folder
+
+
+def module_path(preset_name: str, name: str) -> str:
+    """The SavedModel folder (str) of module ``name`` of a preset zoo (``zoo:PRESET/NAME``),
+    building the zoo into the user cache on first use (its progress bar names the handle).
+
+    Raises ModuleLoadError for an unknown preset or module (listing what exists) and, with
+    stage "savedmodel", for a module missing from a cached zoo.
+    """
+    handle = f"zoo:{preset_name}/{name}"
+    if preset_name not in PRESETS:
+        raise ModuleLoadError(f"unknown zoo preset {preset_name!r}; presets: "
+                              f"{', '.join(PRESETS)}", handle=handle)
+    from hubensemble.zoo import glyphs
+
+    names = [p.name for p in plan(preset(preset_name), glyphs.hierarchy())]
+    if name not in names:
+        raise ModuleLoadError(f"the {preset_name} zoo has no module {name!r}; it has "
+                              f"{', '.join(names)}", handle=handle)
+    path = ensure_zoo(preset_name, purpose=handle) / name
+    if not (path / "saved_model.pb").is_file():
+        raise ModuleLoadError(f"{path} is missing from the cached zoo; delete {path.parent} "
+                              "to rebuild it", handle=handle, stage="savedmodel")
+    return str(path)
+
+
+def cli_build(preset_name: str, out=None, seed: int | None = None, progress: bool = True,
+              workers: int | None = None) -> pathlib.Path:
+    """Entry point of ``hubensemble zoo build --preset P [--out DIR] [--seed S]``: `build_zoo`
+    of the preset; returns the zoo folder."""
+    return build_zoo(preset_name, out, seed=seed, progress=progress, workers=workers)

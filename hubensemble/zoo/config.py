@@ -1,0 +1,235 @@
+"""What a zoo is: training specs, configurations and presets, the build plan, catalogue entries."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from dataclasses import dataclass
+from typing import Callable
+
+from hubensemble.errors import HubensembleError
+from hubensemble.zoo.arch import ARCHITECTURES, arch_label, count_params
+from hubensemble.zoo.upstream import UpstreamData
+
+# Bump whenever a preset, the architecture, the training recipe or the upstream data change:
+# the cache folder carries it, so a changed recipe builds a new zoo instead of reusing one.
+RECIPE_VERSION = 1
+LICENSE = "Apache-2.0"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How one kind of model trains: linear warm-up over the first 10 % of the steps, then
+    cosine decay to zero, with Adam (default: fastest to useful features in a few hundred
+    steps on a CPU) or SGD with Nesterov momentum 0.9 (BiT's upstream optimiser)."""
+
+    examples: int       # upstream examples drawn (generalists of one size share theirs)
+    steps: int
+    lr: float
+    batch_size: int = 128
+    optimizer: str = "adam"
+
+    def to_json(self):
+        """The fields as a JSON-able dict (zoo.json)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """What to build. ``generalists`` maps an architecture name to its seeds; ``experts`` maps
+    an architecture to the sub-trees that get an expert (None: every sub-tree), each fine-tuned
+    from that architecture's first generalist."""
+
+    name: str
+    generalists: dict[str, tuple[int, ...]]
+    experts: dict[str, tuple[str, ...] | None]
+    generalist_train: dict[str, TrainSpec]
+    expert_train: dict[str, TrainSpec]
+    seed: int = 0
+    data_seed: int = 1234
+    upstream: UpstreamData | None = None  # None: the procedural glyphs
+    license: str = LICENSE
+
+    def upstream_data(self) -> UpstreamData:
+        """The upstream data: ``upstream``, or the procedural glyphs when it is None."""
+        return self.upstream if self.upstream is not None else UpstreamData.glyphs()
+
+    def to_json(self):
+        """The configuration as a JSON-able dict (zoo.json), naming the upstream data."""
+        up = self.upstream
+        return {"name": self.name, "recipe_version": RECIPE_VERSION,
+                "generalists": {k: list(v) for k, v in self.generalists.items()},
+                "experts": {k: (list(v) if v is not None else None)
+                            for k, v in self.experts.items()},
+                "generalist_train": {k: v.to_json() for k, v in self.generalist_train.items()},
+                "expert_train": {k: v.to_json() for k, v in self.expert_train.items()},
+                "seed": self.seed, "data_seed": self.data_seed,
+                "upstream": up.name if up is not None else _glyphs_name(),
+                "license": self.license}
+
+
+def _glyphs_name():
+    from hubensemble.zoo.glyphs import UPSTREAM_NAME
+
+    return UPSTREAM_NAME
+
+
+def _demo_config(seed=0):
+    # About 3.5 minutes on the 2-core build machine (docs/zoo.md, tools/benchmarks/bench_zoo.py).
+    return ZooConfig(
+        name="demo",
+        generalists={"r8x2": (seed, seed + 1, seed + 2), "r6x1": (seed,)},
+        experts={"r8x2": None, "r6x1": ("digits", "shapes", "textures")},
+        generalist_train={"r8x2": TrainSpec(examples=48_000, steps=500, lr=0.003),
+                          "r6x1": TrainSpec(examples=48_000, steps=350, lr=0.003)},
+        expert_train={"r8x2": TrainSpec(examples=4_000, steps=30, lr=0.001),
+                      "r6x1": TrainSpec(examples=4_000, steps=30, lr=0.001)},
+        seed=seed)
+
+
+def _quick_config(seed=0):
+    return ZooConfig(
+        name="quick",
+        generalists={"r6x1": (seed, seed + 1)},
+        experts={"r6x1": ("digits", "shapes")},
+        generalist_train={"r6x1": TrainSpec(examples=4_000, steps=30, lr=0.003, batch_size=64)},
+        expert_train={"r6x1": TrainSpec(examples=1_000, steps=10, lr=0.001, batch_size=64)},
+        seed=seed)
+
+
+PRESETS: dict[str, Callable[[int], ZooConfig]] = {"demo": _demo_config, "quick": _quick_config}
+
+
+def preset(name: str, seed: int = 0) -> ZooConfig:
+    """The ZooConfig of a named preset (``demo``: the offline demo pool; ``quick``: tests)."""
+    if name not in PRESETS:
+        raise HubensembleError(f"unknown zoo preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name](seed)
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One module of a zoo: what it is and how it is made."""
+
+    name: str
+    family: str            # generalist | expert
+    arch: str
+    seed: int
+    subtree: str | None = None
+    parent: str | None = None  # the generalist an expert is fine-tuned from
+
+
+def plan(config: ZooConfig, hierarchy: dict[str, list[str]] | None = None) -> list[ModelPlan]:
+    """The modules of a zoo, in build order (each architecture's generalists, then its
+    experts). ``hierarchy`` is only needed when some ``experts`` entry is None (all).
+
+    Raises HubensembleError, saying what to add, for an unknown architecture, one without
+    seeds or training spec, experts without a generalist to start from, an unknown sub-tree
+    or duplicate module names. Paper appendix A.1: generalists differ by seed only; each
+    expert is its architecture's first generalist fine-tuned on one sub-tree.
+    """
+    out = []
+    for arch, seeds in config.generalists.items():
+        if arch not in ARCHITECTURES:
+            raise HubensembleError(f"unknown architecture {arch!r}; known: "
+                                   f"{', '.join(ARCHITECTURES)} (add an ArchSpec to "
+                                   "zoo.ARCHITECTURES for another)")
+        if not seeds:
+            raise HubensembleError(f"architecture {arch} needs at least one generalist seed")
+        if arch not in config.generalist_train:
+            raise HubensembleError(f"no generalist_train entry for {arch}; add "
+                                   f"generalist_train={{'{arch}': TrainSpec(...)}}")
+        for s in seeds:
+            out.append(ModelPlan(f"{arch}-generalist-{s}", "generalist", arch, s))
+    for arch, subtrees in config.experts.items():
+        if arch not in config.generalists:
+            raise HubensembleError(f"experts of {arch} need a generalist of {arch} to start "
+                                   f"from; add {arch} to generalists")
+        if arch not in config.expert_train:
+            raise HubensembleError(f"no expert_train entry for {arch}; add "
+                                   f"expert_train={{'{arch}': TrainSpec(...)}}")
+        if subtrees is None:
+            if hierarchy is None:
+                raise HubensembleError("plan() needs the hierarchy when experts are 'all'")
+            subtrees = tuple(hierarchy)
+        elif hierarchy is not None:
+            unknown = [s for s in subtrees if s not in hierarchy]
+            if unknown:
+                raise HubensembleError(f"unknown sub-tree(s) {unknown}; the hierarchy has "
+                                       f"{', '.join(hierarchy)}")
+        parent_seed = config.generalists[arch][0]
+        for sub in subtrees:
+            out.append(ModelPlan(f"{arch}-expert-{sub}", "expert", arch, parent_seed, sub,
+                                 parent=f"{arch}-generalist-{parent_seed}"))
+    names = [p.name for p in out]
+    if len(set(names)) != len(names):
+        raise HubensembleError(f"duplicate module names in the zoo plan: {names}")
+    return out
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def _spec(p: ModelPlan, upstream: str, handle: str, *, input_size, sha256=None, params=None,
+          license=LICENSE):
+    from hubensemble.catalogue import ModuleSpec
+
+    arch = ARCHITECTURES[p.arch]
+    tags = ["zoo", p.family, p.arch] + ([p.subtree] if p.subtree else [])
+    # input_size is the size the module was trained at: the graph takes any size, but its
+    # features are tuned to that scale, so HubLayer should resize inputs to it.
+    return ModuleSpec(name=p.name, handle=handle, sha256=sha256, input_size=input_size,
+                      value_range="0,1", output_dim=arch.output_dim, family=p.family,
+                      architecture=arch_label(arch), upstream=upstream,
+                      subtree=p.subtree, params=params, license=license, tags=tuple(tags),
+                      seed=p.seed)
+
+
+def demo_catalogue_specs():
+    """The entries of catalogue/demo.yaml: every demo module as ``zoo:demo/NAME``.
+
+    No sha256: training is not bit-reproducible across machines, so the modules a user's
+    cache holds differ in their last bits from the ones built here.
+    """
+    from hubensemble.zoo import glyphs
+
+    config = preset("demo")
+    size = (glyphs.IMAGE_SIZE, glyphs.IMAGE_SIZE)
+    return [_spec(p, glyphs.UPSTREAM_NAME, f"zoo:demo/{p.name}", input_size=size,
+                  params=count_params(ARCHITECTURES[p.arch]), license=config.license)
+            for p in plan(config, glyphs.hierarchy())]
+
+
+DEMO_HEADER = (
+    "The offline demo zoo: small ResNet-v2 (GroupNorm + weight standardisation) modules\n"
+    "pre-trained on procedural glyphs, shapes and textures (hubensemble.zoo.glyphs, glyphs-v1):\n"
+    "generalists (several seeds, two widths) and experts (a generalist fine-tuned on one\n"
+    "sub-tree of the label hierarchy). Each handle zoo:demo/NAME is built into the user cache\n"
+    "($XDG_CACHE_HOME/hubensemble/zoo/) on first use, in a few minutes on a CPU.\n"
+    "Generated by hubensemble.zoo.write_demo_catalogue(); do not edit by hand.")
+
+
+def write_demo_catalogue(path) -> None:
+    """Writes catalogue/demo.yaml from demo_catalogue_specs()."""
+    from hubensemble.catalogue import write_catalogue
+
+    write_catalogue(path, demo_catalogue_specs(), header_comment=DEMO_HEADER)
+
+
+# ------------------------------------------------------------ where presets are cached
+
+
+def zoo_root() -> pathlib.Path:
+    """Where preset zoos are cached: $HUBENSEMBLE_ZOO_DIR, else
+    $XDG_CACHE_HOME/hubensemble/zoo (default ~/.cache/hubensemble/zoo)."""
+    if os.environ.get("HUBENSEMBLE_ZOO_DIR"):
+        return pathlib.Path(os.environ["HUBENSEMBLE_ZOO_DIR"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(cache) / "hubensemble" / "zoo"
+
+
+def zoo_dir(preset_name: str) -> pathlib.Path:
+    """The cache folder of a preset's zoo, ``zoo_root()/PRESET-r<RECIPE_VERSION>``: the recipe
+    version in the name makes a changed recipe build a new zoo instead of reusing one."""
+    return zoo_root() / f"{preset_name}-r{RECIPE_VERSION}"

@@ -1,0 +1,264 @@
+"""Method evidence on real low-data tasks: the ensemble against its best member and baselines.
+
+For every (task, pool, seed) it runs `hubensemble.fit` with the cpu profile and prints one row:
+the best single member's and the ensemble's test accuracy and NLL, the ensemble size, and two
+baselines measured on the same 800 training images (validation used only for choices):
+
+- probe: logistic regression on the frozen embeddings of the best-ranked module, at the
+  resolution rank embedded it, C chosen on validation accuracy (the "linear probe");
+- cnn: a small CNN trained from scratch (three conv blocks, Adam), the epoch chosen on
+  validation accuracy.
+
+Then a summary line with the targets of the method-evidence issue: the share of rows where the
+ensemble's test accuracy is at least the best single member's, whether its NLL is lower on
+every row, and the mean accuracy gain. With ``--size-rules`` every row also shows the test
+accuracy / NLL each ensemble-size rule would give on the same candidates (the selection is
+recomputed from the candidates' probabilities; nothing is fine-tuned again).
+
+Tasks: the four dev tasks in ../shared/data (npz, fixed 800/200/test splits) and
+``sklearn:digits`` (split by the seed). A seed S is the data seed (digits only: the npz
+splits are fixed) and the fit seed (trial seeds, ensemble bootstrap).
+
+Pools: ``zoo`` (default; the demo zoo, built on first use), ``real`` (modules written by
+../shared/realmods/make_real_modules.py into --real-dir; skipped with a message when absent),
+``real+zoo``.
+
+    python tools/benchmarks/bench_method.py [--tasks digits gtsrb10 …] [--pool zoo]
+        [--seeds 0 1 2] [--out DIR] [--json FILE] [--size-rules]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_ROOT = ROOT.parent / "shared" / "data"
+TASKS = {
+    "digits": "sklearn:digits",
+    "pbc_bloodcells8": "npz:{root}/pbc_bloodcells8.npz",
+    "dsprites_orient10": "npz:{root}/dsprites_orient10.npz",
+    "gtsrb10": "npz:{root}/gtsrb10.npz",
+    "signdigits10": "npz:{root}/signdigits10.npz",
+}
+POOLS = ("zoo", "real", "real+zoo")
+PROBE_CS = tuple(10.0 ** e for e in range(-3, 4))
+CNN_EPOCHS = 30
+
+
+def catalogues(pool: str, real_dir: Path | None) -> list[str] | None:
+    """The catalogue files of a pool, or None (with a message) when it cannot be built here."""
+    from hubensemble.catalogue import shipped_catalogues
+
+    files = []
+    if "zoo" in pool.split("+"):
+        from hubensemble.zoo import ensure_zoo
+
+        ensure_zoo("demo", progress=False)
+        files += [str(p) for p in shipped_catalogues() if p.name == "demo.yaml"]
+    if "real" in pool.split("+"):
+        yaml = (real_dir / "real_modules.yaml") if real_dir else None
+        if yaml is None or not yaml.exists():
+            print(f"pool {pool}: no {yaml or '--real-dir'}; build the real modules with "
+                  "../shared/realmods/make_real_modules.py --out DIR and pass --real-dir DIR "
+                  "(skipped)", file=sys.stderr)
+            return None
+        files.append(str(yaml))
+    return files
+
+
+def embeddings(spec, task, resolution, batch=64):
+    """float32 [N, d] embeddings of each split through the frozen module (HubLayer), the images
+    resized by Task.dataset (the one resize policy) to the resolution rank used."""
+    from hubensemble.hub import hub_layer_from_spec
+
+    layer = hub_layer_from_spec(spec, trainable=False)
+    out = {}
+    for split in ("train", "val", "test"):
+        ds = task.dataset(split, batch_size=batch, image_size=tuple(resolution))
+        chunks = [layer(x, training=False).numpy() for x, _ in ds]
+        out[split] = np.concatenate(chunks).astype(np.float32)
+    return out
+
+
+def probe_accuracy(emb, task) -> tuple[float, float]:
+    """(test accuracy, chosen C) of a logistic-regression probe, C chosen on validation."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(emb["train"])
+    x = {k: scaler.transform(v) for k, v in emb.items()}
+    best = None
+    for c in PROBE_CS:
+        clf = LogisticRegression(C=c, max_iter=2000)
+        clf.fit(x["train"], task.train.labels)
+        acc = clf.score(x["val"], task.val.labels)
+        if best is None or acc > best[0]:
+            best = (acc, c, clf)
+    return float(best[2].score(x["test"], task.test.labels)), best[1]
+
+
+def cnn_accuracy(task, seed, size=32) -> float:
+    """Test accuracy of a small CNN trained from scratch on the training split (epoch chosen
+    on validation accuracy)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    data = {s: task.dataset(s, batch_size=32, image_size=(size, size), shuffle=(s == "train"),
+                            seed=seed) for s in ("train", "val", "test")}
+    layers = [keras.Input((size, size, 3))]
+    for width in (32, 64, 128):
+        layers += [keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+                   keras.layers.BatchNormalization(), keras.layers.MaxPooling2D()]
+    layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dropout(0.3),
+               keras.layers.Dense(task.num_classes, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    best_acc, best_weights = -1.0, None
+    for _ in range(CNN_EPOCHS):
+        model.fit(data["train"], epochs=1, verbose=0)
+        acc = model.evaluate(data["val"], verbose=0)[1]
+        if acc > best_acc:
+            best_acc, best_weights = acc, model.get_weights()
+    model.set_weights(best_weights)
+    return float(model.evaluate(data["test"], verbose=0)[1])
+
+
+def size_rule_rows(run_dir, rules) -> dict:
+    """{rule: {"size", "accuracy", "nll"}} on test for each ensemble-size rule, recomputed from
+    the run's candidates (no fine-tuning)."""
+    from hubensemble import ensemble
+
+    out = {}
+    for rule in rules:
+        res = ensemble.select_ensemble(run_dir, size_rule=rule)
+        test = res.get("test") or {}
+        e = test.get("ensemble") or {}
+        out[rule] = {"size": res["size"], "accuracy": e.get("accuracy"), "nll": e.get("nll")}
+    return out
+
+
+def one_row(task_name, pool, seed, files, args) -> dict:
+    import hubensemble
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.rundir import DataArgs
+
+    spec = TASKS[task_name].format(root=args.data_root)
+    data_args = DataArgs(spec=spec, seed=seed)
+    task = data_args.load()
+    out = Path(args.out) / f"{task_name}-{pool}-s{seed}"
+    start = time.time()
+    options = dict(profile="cpu", seed=seed, top_k=args.top_k, corruptions=False)
+    if args.sweep:
+        options["sweep"] = args.sweep
+    result = hubensemble.fit(files, spec, str(out), data_args=data_args, progress=False,
+                             **options)
+    wall = time.time() - start
+    test = result.ensemble.get("test") or {}
+    ens, single = test.get("ensemble") or {}, test.get("best_single") or {}
+    row = {"task": task_name, "pool": pool, "seed": seed, "size": result.ensemble["size"],
+           "candidates": result.ensemble.get("n_candidates"),
+           "single_acc": single.get("accuracy"), "single_nll": single.get("nll"),
+           "ens_acc": ens.get("accuracy"), "ens_nll": ens.get("nll"), "fit_seconds": wall}
+    best = result.ranking.ok_rows[0]
+    specs = {s.name: s for s in load_catalogues(files)}
+    t0 = time.time()
+    emb = embeddings(specs[best["name"]], task, best["resolution"])
+    row["probe_acc"], row["probe_C"] = probe_accuracy(emb, task)
+    row["probe_module"], row["probe_seconds"] = best["name"], time.time() - t0
+    if not args.no_cnn:
+        t0 = time.time()
+        row["cnn_acc"] = cnn_accuracy(task, seed)
+        row["cnn_seconds"] = time.time() - t0
+    if args.size_rules:
+        from hubensemble.ensemble import SIZE_RULES
+
+        row["rules"] = size_rule_rows(out, SIZE_RULES)
+    return row
+
+
+def fmt(v, digits=4):
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def print_row(row):
+    print(f"{row['task']:<18} {row['pool']:<9} {row['seed']:>4} {fmt(row['single_acc'])} "
+          f"{fmt(row['ens_acc'])} {fmt(row['single_nll'])} {fmt(row['ens_nll'])} "
+          f"{row['size']:>4} {fmt(row.get('probe_acc'))} {fmt(row.get('cnn_acc'))} "
+          f"{row['fit_seconds']:>7.0f}", flush=True)
+    for rule, r in (row.get("rules") or {}).items():
+        print(f"    size rule {rule:<12} size {r['size']:>2}  test acc {fmt(r['accuracy'])}  "
+              f"nll {fmt(r['nll'])}", flush=True)
+
+
+def summary(rows) -> str:
+    done = [r for r in rows if r["ens_acc"] is not None and r["single_acc"] is not None]
+    if not done:
+        return "summary: no rows"
+    ge = sum(r["ens_acc"] >= r["single_acc"] for r in done)
+    nll_lower = sum(r["ens_nll"] < r["single_nll"] for r in done)
+    gain = np.mean([r["ens_acc"] - r["single_acc"] for r in done]) * 100
+    probe = [r["ens_acc"] - r["probe_acc"] for r in done if r.get("probe_acc") is not None]
+    text = (f"summary: {len(done)} rows; ensemble acc >= best single on {ge}/{len(done)} "
+            f"({ge / len(done):.0%}; target >= 90%); ensemble NLL < best single on "
+            f"{nll_lower}/{len(done)} (target all); mean acc gain {gain:+.2f} points "
+            f"(target >= +1.0)")
+    if probe:
+        text += f"; mean gain over the linear probe {np.mean(probe) * 100:+.2f} points"
+    return text
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--pool", choices=POOLS, default="zoo")
+    p.add_argument("--real-dir", type=Path, default=None,
+                   help="folder written by make_real_modules.py --out")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--top-k", type=int, default=4, help="modules fine-tuned (default 4, as "
+                                                        "the demo)")
+    p.add_argument("--sweep", default=None, help="tune sweep (default: fit's default)")
+    p.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    p.add_argument("--out", default=None, help="run folders (default: a temp folder)")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--size-rules", action="store_true",
+                   help="also show what every ensemble-size rule gives on each row")
+    p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN baseline")
+    args = p.parse_args()
+    if args.out is None:
+        import tempfile
+
+        args.out = tempfile.mkdtemp(prefix="bench-method-")
+    files = catalogues(args.pool, args.real_dir)
+    if files is None:
+        return 0
+    from hubensemble.formats import versions
+
+    v = versions()
+    print(f"bench_method {time.strftime('%Y-%m-%d')}: pool {args.pool}, cpu profile, top-k "
+          f"{args.top_k}; tensorflow {v['tensorflow']}, keras {v['keras']}, keras-tuner "
+          f"{v['keras_tuner']}; run folders in {args.out}")
+    print(f"{'task':<18} {'pool':<9} {'seed':>4} {'single':>6} {'ens':>6} {'s.NLL':>6} "
+          f"{'e.NLL':>6} {'size':>4} {'probe':>6} {'cnn':>6} {'fit s':>7}")
+    rows = []
+    for task_name in args.tasks:
+        for seed in args.seeds:
+            row = one_row(task_name, args.pool, seed, files, args)
+            print_row(row)
+            rows.append(row)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    print(summary(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())
