@@ -23,7 +23,8 @@ import re
 
 import numpy as np
 
-from hubensemble.data.sniff import GRAPH_FORMATS, INVALID, UNSUPPORTED, sniff
+from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, SIGNATURES, UNSUPPORTED, sniff,
+                                    sniff_row)
 from hubensemble.errors import DataError
 
 
@@ -133,14 +134,18 @@ def op_error_reason(err: Exception) -> str:
 
 def _graph_decode(data: bytes):
     """(pixels, format) from the graph decoder, or (None, kind, reason) when it refuses:
-    kind "unsupported" (not a graph format), "invalid" or "damaged" (a graph format)."""
+    kind "unsupported" (not a graph format), "invalid" or "damaged" (a graph format).
+
+    The branch of `graph.decode_pixels` that the file's first bytes select runs on its own
+    (`graph.decoder_for`): the same ops as inside serve_bytes, traced per format met."""
     import tensorflow as tf
 
-    from hubensemble.data.graph import decode_with_format
+    from hubensemble.data.graph import decoder_for
 
+    row = sniff_row(data)
     try:
-        pixels, fmt = decode_with_format(tf.constant(data))
-        return pixels.numpy(), fmt.numpy().decode()
+        pixels = decoder_for(row)(tf.constant(data))
+        return pixels.numpy(), SIGNATURES[row][0]
     except (tf.errors.OpError, UnicodeDecodeError) as e:
         # UnicodeDecodeError: TensorFlow fails to decode an error message that quotes bytes.
         reason = (op_error_reason(e) if isinstance(e, tf.errors.OpError)

@@ -65,13 +65,20 @@ INVALID = "hubensemble-decode[invalid]"
 GRAPH_FORMATS_TEXT = "JPEG, PNG, GIF, BMP and WebP"
 
 
+def sniff_row(data: bytes) -> int:
+    """The row of SIGNATURES that `data` matches first, len(SIGNATURES) when none does
+    (`graph.sniff_index` is the same rule in TensorFlow ops)."""
+    head = bytes(data[:HEAD_BYTES])
+    for row, (_, parts) in enumerate(SIGNATURES):
+        if all(head[off:off + len(magic)] == magic for off, magic in parts):
+            return row
+    return len(SIGNATURES)
+
+
 def sniff(data: bytes) -> str | None:
     """The format of `data` by SIGNATURES (e.g. "PNG", "TIFF"), None when none matches."""
-    head = bytes(data[:HEAD_BYTES])
-    for name, parts in SIGNATURES:
-        if all(head[off:off + len(magic)] == magic for off, magic in parts):
-            return name
-    return None
+    row = sniff_row(data)
+    return SIGNATURES[row][0] if row < len(SIGNATURES) else None
 
 
 def first_bytes(data: bytes, n: int = 8) -> str:
