@@ -391,7 +391,9 @@ def build_parser():
                        help="accuracy, NLL and ECE of an export, clean and corrupted")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--data", metavar="SPEC",
-                   help="default: the data of the run the export belongs to")
+                   help="the test data (default: the data of the run the export belongs "
+                        "to); a folder of class folders is one test set of all its images, "
+                        "its classes matched to the model's by name")
     p.add_argument("--out", metavar="FILE", help="also write the results as JSON")
     options.add_arguments(p, "evaluate", ("evaluate",))
     p.set_defaults(func=cmd_evaluate)

@@ -90,8 +90,10 @@ def _apply_label_fn(task: Task, label_fn) -> Task:
     start = 0
     for k in keys:
         s = getattr(task, k)
-        setattr(task, k, Split(images=s.images, labels=out[start:start + len(s)].astype(
-            np.int64)))
+        relabelled = Split(images=s.images, labels=out[start:start + len(s)].astype(np.int64),
+                           paths=s.paths)
+        relabelled._keys = s._keys  # the same pixels
+        setattr(task, k, relabelled)
         start += len(s)
     task.class_names = names
     return task
