@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text
@@ -13,9 +14,17 @@ from hubensemble.report.sections import _n, _seconds, build_sections
 FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "robustness")
 
 
-def write_report(run_dir) -> tuple[Path, Path]:
+class ReportPaths(NamedTuple):
+    """What `write_report` wrote: the Markdown report and the self-contained HTML one (a
+    tuple, so ``md, html = write_report(run)`` unpacks it)."""
+
+    markdown: Path
+    html: Path
+
+
+def write_report(run_dir) -> ReportPaths:
     """Writes RUN/report.md (figures in RUN/report_files/) and the self-contained
-    RUN/report.html; returns their paths (report.md, report.html). Every file is written
+    RUN/report.html; returns their paths as a ReportPaths record. Every file is written
     atomically; a figure of an earlier report that no longer applies is deleted. Raises
     RunError when `run_dir` is not a folder or holds neither run.json nor ranking.json.
 
@@ -39,7 +48,7 @@ def write_report(run_dir) -> tuple[Path, Path]:
             stale.unlink()
     atomic_write_text(run.report_md, render_markdown(title, sections))
     atomic_write_text(run.report_html, render_html(title, sections))
-    return run.report_md, run.report_html
+    return ReportPaths(run.report_md, run.report_html)
 
 
 # ---------------------------------------------------------------------------------------------
