@@ -305,3 +305,8 @@ def test_a_candidates_ce_in_the_report_is_the_number_its_trial_json_records(tmp_
     row = next(line for line in members.splitlines() if "default-0000-alpha" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4] == f"{recorded['val']['accuracy']:.4f}" and cells[5] == f"{ce:.4f}"
+    # ... and the same number in ensemble.json (its one candidate is the best single and the
+    # first point of the greedy curve).
+    written = read_json(tmp_path / "ensemble.json")
+    assert written["val"]["best_single"]["nll"] == ce
+    assert written["val_curve"][0]["ce"] == ce
