@@ -78,18 +78,6 @@ def _stage_keys(catalogue_fp, data_fp, options):
     return keys
 
 
-def _attach_log(run):
-    run.path.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run.log, encoding="utf-8")
-    handler.setLevel(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("hubensemble")
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
-    return handler
-
-
 def _clear_run(run):
     """--restart: remove the run's results (the embedding cache and the zoo live elsewhere)."""
     for name in os.listdir(run.path):
@@ -136,8 +124,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     options = dataclasses.replace(options or FitOptions(), **option_values)
     run = Run(out)
     run.path.mkdir(parents=True, exist_ok=True)
-    handler = _attach_log(run)
-    try:
+    with run.log_file():
         if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
             catalogue = [catalogue]
         specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
@@ -162,9 +149,6 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
-    finally:
-        logging.getLogger("hubensemble").removeHandler(handler)
-        handler.close()
 
 
 def _check_inputs(run, fingerprints, keys, *, restart):
