@@ -59,7 +59,8 @@ class FitResult:
     stage_seconds: dict
 
     def summary(self):
-        """The test-set table of best single vs ensemble, stage times and paths (as printed)."""
+        """The test-set table of best single vs ensemble, a note naming the classes without a
+        test (or validation) example, stage times and paths (as printed)."""
         from hubensemble.report import summary_table
 
         return summary_table(self.run_dir)
