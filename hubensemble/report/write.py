@@ -9,6 +9,7 @@ from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.sections import _n, _seconds, build_sections
+from hubensemble.rundir import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
 FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "robustness")
@@ -57,8 +58,9 @@ def write_report(run_dir) -> ReportPaths:
 
 def summary_table(run_dir) -> str:
     """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
-    from ensemble.json), ensemble size, time per stage, and where the export and the report
-    are — a few lines for the terminal. Raises RunError when ensemble.json is unreadable."""
+    from ensemble.json), a note naming the classes that have no test (or validation)
+    example, ensemble size, time per stage, and where the export and the report are — a few
+    lines for the terminal. Raises RunError when ensemble.json is unreadable."""
     from hubensemble.rundir import Run
 
     run = Run(run_dir)
@@ -84,6 +86,14 @@ def summary_table(run_dir) -> str:
         lines.append(f"no test metrics: {ensemble.get('test_missing') or 'no test split'}")
     else:
         lines.append(f"no ensemble yet: run `hubensemble ensemble --run {path}`")
+    if ensemble is not None:
+        coverage = ensemble.get("coverage")
+        if coverage is None:  # an ensemble.json written before coverage was recorded
+            coverage = {k: v for k, v in run.coverage().items() if k in ("val", "test")}
+        for split in ("test", "val") if test else ("val",):
+            note = coverage_note(coverage, split)
+            if note:
+                lines.append(f"note: {note}")
     if ensemble is not None:
         members = ensemble.get("members") or []
         lines.append(f"ensemble size: {_n(len(members), 'member')} ({ensemble.get('size', '?')}"
