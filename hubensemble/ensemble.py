@@ -387,11 +387,14 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
                  size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
     """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
-    atomically; returns what it wrote. Raises RunError as `select_ensemble`."""
-    result = select_ensemble(run_dir, objective=objective, budget=budget,
-                             with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
-                             size_rule=size_rule)
-    fileio.atomic_write_json(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE), result.to_json())
+    atomically; returns what it wrote. Its log (coverage warnings among them) also goes to
+    RUN/log.txt. Raises RunError as `select_ensemble`."""
+    run_dir = os.fspath(run_dir)
+    with Run(run_dir).log_file(create=False):
+        result = select_ensemble(run_dir, objective=objective, budget=budget,
+                                 with_replacement=with_replacement, bootstrap=bootstrap,
+                                 seed=seed, size_rule=size_rule)
+        fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
     return result
 
 
@@ -404,23 +407,17 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
 
     Reads RUN/labels/val.npy (and test.npy when present) and the usable candidates
     (`load_candidates`), runs `greedy_select` (Caruana et al., 2004; paper 2.3: greedy on
-    validation cross-entropy, ensemble size chosen on validation) and writes its
+    validation cross-entropy, ensemble size chosen on validation) and returns its
     `EnsembleResult` (see there for the fields); `size_rule` picks the prefix of the greedy
     path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with
     the best validation objective. A class with no validation or test example is named in
-    `coverage` and logged as a warning (to RUN/log.txt as well).
+    `coverage` and logged as a warning.
 
     Raises RunError naming the missing file and the command that writes it when the
     validation labels or every usable candidate are missing, or when the labels do not fit
     the candidates' classes.
     """
     run_dir = os.fspath(run_dir)
-    with Run(run_dir).log_file(create=False):
-        return _run_ensemble(run_dir, objective=objective, budget=budget,
-                             with_replacement=with_replacement, bootstrap=bootstrap, seed=seed)
-
-
-def _run_ensemble(run_dir, *, objective, budget, with_replacement, bootstrap, seed):
     tune_cmd = f"`hubensemble tune --run {run_dir}`"
     y_val = load_labels(run_dir, "val")
     if y_val is None:
