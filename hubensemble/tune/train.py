@@ -212,21 +212,10 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
 
 
 # Lines of a TensorFlow graph error that locate it but do not say what went wrong.
-_LOCATION_LINES = ("Detected at node", "<stack traces unavailable>", "File \"", "[[")
-
-
 def error_reason(exc: BaseException) -> str:
-    """One line saying why `exc` happened: its first line, and for a TensorFlow graph error
-    (whose first line is only "Graph execution error:") the first line after it that is not
-    a location (node, stack frame), e.g. "Graph execution error: assertion failed: [...]"."""
-    head = first_line(exc)
-    if not head.endswith(":"):
-        return head
-    for line in str(exc).strip().splitlines()[1:]:
-        line = line.strip()
-        if line and not line.startswith(_LOCATION_LINES):
-            return f"{head} {line}"
-    return head
+    """One line saying why `exc` happened (`errors.first_line`, which also digs the reason
+    out of a TensorFlow graph error)."""
+    return first_line(exc)
 
 
 def _write_final_scalars(logdir, record, step):
