@@ -75,6 +75,7 @@ class Candidate:
 
     @property
     def seed(self) -> int:
+        """The trial's training seed (0 when the record has none or it is not an integer)."""
         try:
             return int(self.record.get("seed") or 0)
         except (TypeError, ValueError):

@@ -77,6 +77,7 @@ class ModuleSpec:
             raise ValueError(f"invalid ModuleSpec {self.name!r}: " + "; ".join(problems))
 
     def to_json(self) -> dict:
+        """The entry as a JSON-ready dict (run.json's "modules"); `from_json` reverses it."""
         d = dataclasses.asdict(self)
         d["input_size"] = list(self.input_size) if self.input_size is not None else None
         d["tags"] = list(self.tags)
@@ -84,6 +85,7 @@ class ModuleSpec:
 
     @classmethod
     def from_json(cls, d) -> "ModuleSpec":
+        """The ModuleSpec of a `to_json` dict; ValueError naming unknown or invalid fields."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -7,6 +7,7 @@ that need it, so `--help`, `--version`, `catalogue`, `ensemble` and `report` sta
 """
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -105,9 +106,21 @@ def load_data(args):
     return data_args, task
 
 
+# -q / --quiet: nothing on the terminal but errors. No progress bars, no summaries (stdout),
+# no notes or warnings (stderr); the log and the run folder's files hold everything. Output
+# that is a command's result for programs stays: `zoo build` prints the zoo folder, `predict`
+# its predictions (it has no -q).
+
 def _say(args, text):
+    """A note for people on stderr, unless -q."""
     if not getattr(args, "quiet", False):
         print(text, file=sys.stderr)
+
+
+def _summary(args, text):
+    """A command's closing summary on stdout, unless -q."""
+    if not getattr(args, "quiet", False):
+        print(text)
 
 
 def _progress(args):
@@ -133,7 +146,7 @@ def cmd_rank(args):
     data_args, task = load_data(args)
     ranking = run_rank(args.out, specs, task, **options.kwargs_for("rank", args),
                        data_args=data_args, progress=_progress(args))
-    print(ranking.summary())
+    _summary(args, ranking.summary())
     return 0
 
 
@@ -142,7 +155,7 @@ def cmd_rank_merge(args):
     from hubensemble.rank import merge_rankings
 
     ranking = merge_rankings(args.shards, args.out, **options.kwargs_for("merge", args))
-    print(ranking.summary())
+    _summary(args, ranking.summary())
     return 0
 
 
@@ -153,7 +166,7 @@ def cmd_ensemble(args):
     from hubensemble.ensemble import format_ensemble, run_ensemble
 
     result = run_ensemble(args.run, **options.kwargs_for("ensemble", args))
-    print(format_ensemble(result))
+    _summary(args, format_ensemble(result))
     return 0
 
 
@@ -177,7 +190,7 @@ def cmd_tune(args):
 
     summary = run_tune(args.run, **options.kwargs_for("tune", args),
                        progress=_progress(args))
-    print(format_summary(summary))
+    _summary(args, format_summary(summary))
     return 0
 
 
@@ -193,8 +206,8 @@ def cmd_export(args):
         strategy = get_strategy(args.strategy, args.tpu)
     result = export_ensemble(args.run, args.out, **options.kwargs_for("export", args),
                              strategy=strategy, progress=_progress(args))
-    print(f"exported {len(result.members)} member(s) to {result.path} "
-          f"(reload check max |dp| = {result.max_abs_diff:.2e})")
+    _summary(args, f"exported {len(result.members)} member(s) to {result.path} "
+                   f"(reload check max |dp| = {result.max_abs_diff:.2e})")
     return 0
 
 
@@ -216,7 +229,7 @@ def cmd_evaluate(args):
     task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     result = evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                             progress=_progress(args))
-    print(format_evaluation(result))
+    _summary(args, format_evaluation(result))
     if args.out:
         write_evaluation(result, args.out)
         _say(args, f"wrote {args.out}")
@@ -251,7 +264,7 @@ def cmd_fit(args):
     result = fit(args.catalogue, args.data, args.out, export=args.export, data_args=data_args,
                  restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
-    print(result.summary())
+    _summary(args, result.summary())
     return 0
 
 
@@ -280,9 +293,8 @@ def cmd_demo(args):
                  restart=args.restart,
                  progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
-    print(result.summary())
     zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"
-    print(f"zoo: {zoo}; demo total {time.time() - start:.0f} s")
+    _summary(args, f"{result.summary()}\nzoo: {zoo}; demo total {time.time() - start:.0f} s")
     return 0
 
 
@@ -322,7 +334,8 @@ def build_parser():
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bars or summaries on stderr")
+                        help="only errors on the terminal: no progress bars, summaries, notes "
+                             "or warnings (RUN/log.txt still gets the full log)")
 
     p = sub.add_parser("rank", parents=[common],
                        help="rank modules by leave-one-out kNN accuracy of their embeddings",
@@ -432,6 +445,22 @@ def build_parser():
     return parser
 
 
+def _run_log(args):
+    """RUN/log.txt for the command's run folder: --out of rank / rank merge (created), --run
+    of the other stages (only when the folder exists); else nothing. fit, tune and ensemble
+    also attach it themselves (for Python callers); a run's log gets one handler only."""
+    from hubensemble.rundir import Run
+
+    ready = getattr(args, "out", None) and (
+        args.func is cmd_rank_merge
+        or (args.func is cmd_rank and args.catalogue and args.data))
+    if ready:
+        return Run(args.out).log_file()
+    if args.func in (cmd_tune, cmd_ensemble, cmd_export) and getattr(args, "run", None):
+        return Run(args.run).log_file(create=False)
+    return contextlib.nullcontext()
+
+
 def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
     invalid catalogues), 2 usage or HubensembleError (one line, no traceback), 130 on Ctrl-C."""
@@ -443,15 +472,22 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.tensorflow:
         _import_tensorflow(args.verbose)
-    # The terminal gets warnings (debug with --verbose); RUN/log.txt gets the full log.
+    # The terminal gets warnings (debug with --verbose, errors only with -q); RUN/log.txt
+    # gets the full log.
+    quiet = getattr(args, "quiet", False) and not args.verbose
     console = logging.StreamHandler()
-    console.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    console.setLevel(logging.DEBUG if args.verbose else logging.ERROR if quiet
+                     else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(console)
+    if quiet:
+        # Python warnings (Keras', NumPy's, …) through logging, where -q's level hides them.
+        logging.captureWarnings(True)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     try:
-        return args.func(args)
+        with _run_log(args):
+            return args.func(args)
     except HubensembleError as e:
         print(f"hubensemble: error: {e}", file=sys.stderr)
         return 2

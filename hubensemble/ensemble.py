@@ -10,10 +10,11 @@ candidate's CE is the same number in its trial.json, in ensemble.json and in the
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -24,7 +25,9 @@ from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
 from hubensemble.metrics import PROB_FLOOR, accuracy, ece, metrics, nll  # noqa: F401
+from hubensemble.rundir import Run, coverage_note, split_coverage
 
+log = logging.getLogger(__name__)
 OBJECTIVES = options.get("objective").choices
 #: How the ensemble size is chosen on the greedy path (see `choose_size`):
 #: "one-se"  the largest prefix whose validation objective is within one standard error
@@ -277,13 +280,14 @@ def load_labels(run_dir, split):
     path = _label_file(run_dir, split)
     if not os.path.exists(path):
         return None
+    rewrite = f"`hubensemble tune --run {run_dir}` writes it again from the run's data"
     try:
         y = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise RunError(f"{path} is unreadable ({e}); re-run `hubensemble tune` to rewrite it")
+        raise RunError(f"{path} is unreadable ({e}); {rewrite}")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise RunError(f"{path} must hold a 1-D integer array, got {y.dtype} {y.shape}; "
-                       f"re-run `hubensemble tune` to rewrite it")
+                       f"{rewrite}")
     return y.astype(np.int64)
 
 
@@ -327,12 +331,15 @@ class EnsembleResult(Mapping):
     set; budget, with_replacement, bootstrap, seed: the selection's settings; size: picks in
     the chosen ensemble; picks: every step's trial; n_candidates: usable candidates; val:
     {"ensemble": {accuracy, nll, ece}, "best_single": {trial, accuracy, nll, ece}}; skipped:
-    [{"trial", "reason"}]; size_rule: `choose_size`'s record; test: like val (best_single may
-    be None) when the test labels and every member's test probabilities exist, else
-    test_missing says why; test_curve: [{"size", "ce", "accuracy"}] of every prefix of the
-    greedy path on test (for the report's figure: not used for any choice), when every
-    picked candidate has test probabilities. Reads like the dict
-    (``result["members"]``); `to_json()` gives exactly what ensemble.json holds.
+    [{"trial", "reason"}]; coverage: {split: {"classes", "covered", "missing": [class
+    names]}} for "val" and (with test labels) "test" — which classes have no example there,
+    so the metrics say nothing about them (`rundir.split_coverage`); size_rule:
+    `choose_size`'s record; test: like val (best_single may be None) when the test labels
+    and every member's test probabilities exist, else test_missing says why; test_curve:
+    [{"size", "ce", "accuracy"}] of every prefix of the greedy path on test (for the
+    report's figure: not used for any choice), when every picked candidate has test
+    probabilities. Reads like the dict (``result["members"]``); `to_json()` gives exactly
+    what ensemble.json holds.
     """
 
     objective: str
@@ -347,6 +354,7 @@ class EnsembleResult(Mapping):
     n_candidates: int
     val: dict
     skipped: list
+    coverage: dict = field(default_factory=dict)
     size_rule: dict | None = None
     test: dict | None = None
     test_missing: str | None = None
@@ -379,11 +387,14 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
                  size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
     """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
-    atomically; returns what it wrote. Raises RunError as `select_ensemble`."""
-    result = select_ensemble(run_dir, objective=objective, budget=budget,
-                             with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
-                             size_rule=size_rule)
-    fileio.atomic_write_json(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE), result.to_json())
+    atomically; returns what it wrote. Its log (coverage warnings among them) also goes to
+    RUN/log.txt. Raises RunError as `select_ensemble`."""
+    run_dir = os.fspath(run_dir)
+    with Run(run_dir).log_file(create=False):
+        result = select_ensemble(run_dir, objective=objective, budget=budget,
+                                 with_replacement=with_replacement, bootstrap=bootstrap,
+                                 seed=seed, size_rule=size_rule)
+        fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
     return result
 
 
@@ -396,29 +407,37 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
 
     Reads RUN/labels/val.npy (and test.npy when present) and the usable candidates
     (`load_candidates`), runs `greedy_select` (Caruana et al., 2004; paper 2.3: greedy on
-    validation cross-entropy, ensemble size chosen on validation) and writes its
+    validation cross-entropy, ensemble size chosen on validation) and returns its
     `EnsembleResult` (see there for the fields); `size_rule` picks the prefix of the greedy
-    path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with the best
-    validation objective. Raises RunError when the validation labels or every usable
-    candidate are missing, or the labels do not fit the candidates' classes.
+    path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with
+    the best validation objective. A class with no validation or test example is named in
+    `coverage` and logged as a warning.
+
+    Raises RunError naming the missing file and the command that writes it when the
+    validation labels or every usable candidate are missing, or when the labels do not fit
+    the candidates' classes.
     """
     run_dir = os.fspath(run_dir)
+    tune_cmd = f"`hubensemble tune --run {run_dir}`"
     y_val = load_labels(run_dir, "val")
     if y_val is None:
-        raise RunError(f"{_label_file(run_dir, 'val')} is missing: run `hubensemble tune` on "
-                       f"{run_dir} first (it writes the validation labels and the candidates)")
+        raise RunError(f"{_label_file(run_dir, 'val')} is missing; {tune_cmd} writes it (with "
+                       "the candidates), or `hubensemble rank` when the run starts here")
     y_test = load_labels(run_dir, "test")
     cands, skipped = load_candidates(run_dir, n_val=len(y_val),
                                      n_test=None if y_test is None else len(y_test))
     if not cands:
+        folder = os.path.join(run_dir, CANDIDATES_DIR)
+        if not os.path.isdir(folder):
+            raise RunError(f"{folder} is missing; {tune_cmd} writes the candidates")
         detail = "; ".join(f"{t}: {r}" for t, r in skipped[:5]) or "the folder is empty"
-        raise RunError(f"no usable candidates in {os.path.join(run_dir, CANDIDATES_DIR)} "
-                       f"({detail}); run `hubensemble tune` on {run_dir} first")
+        raise RunError(f"no usable candidates in {folder} ({detail}); {tune_cmd} writes them")
     n_classes = cands[0].val_probs.shape[1]
     if y_val.min() < 0 or y_val.max() >= n_classes:
         raise RunError(f"validation labels span [{y_val.min()}, {y_val.max()}] but the "
                        f"candidates predict {n_classes} classes; the labels and candidates "
-                       f"come from different tasks: re-run `hubensemble tune` on {run_dir}")
+                       f"come from different tasks: re-run {tune_cmd}")
+    coverage = _coverage(run_dir, n_classes, {"val": y_val, "test": y_test})
     val = np.stack([c.val_probs for c in cands])
     sel = greedy_select(val, y_val, objective=objective, budget=budget,
                         with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
@@ -437,7 +456,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         val={"ensemble": metrics(ensemble_probs(val, sel.weights), y_val),
              "best_single": {"trial": cands[best].trial,
                              **metrics(cands[best].val_probs, y_val)}},
-        skipped=[{"trial": t, "reason": r} for t, r in skipped], size_rule=sel.size_rule)
+        skipped=[{"trial": t, "reason": r} for t, r in skipped], coverage=coverage,
+        size_rule=sel.size_rule)
     if y_test is not None and all(cands[i].test_probs is not None for i in set(sel.indices)):
         result.test_curve = _test_curve([cands[i].test_probs for i in sel.indices], y_test)
     have_test = y_test is not None and all(cands[i].test_probs is not None for i in sel.weights)
@@ -470,16 +490,32 @@ def _test_curve(path_probs, y_test) -> list[dict]:
     return curve
 
 
+def _coverage(run_dir, n_classes, labels):
+    """{split: split_coverage} of the splits with labels, with run.json's class names (or the
+    class numbers 0..n_classes-1 when it records none); each gap is logged as a warning."""
+    names = Run(run_dir).class_names()
+    if names is None or len(names) != n_classes:
+        names = [str(i) for i in range(n_classes)]
+    coverage = {split: split_coverage(names, y) for split, y in labels.items()
+                if y is not None}
+    for split in coverage:
+        note = coverage_note(coverage, split)
+        if note:
+            log.warning("%s (%s)", note, run_dir)
+    return coverage
+
+
 def read_ensemble(run_dir) -> dict:
     """RUN/ensemble.json as a dict (see `EnsembleResult`); RunError naming the command when
     it does not exist or cannot be read."""
     path = os.path.join(os.fspath(run_dir), ENSEMBLE_FILE)
     if not os.path.exists(path):
-        raise RunError(f"{path} is missing: run `hubensemble ensemble` on {run_dir} first")
+        raise RunError(f"{path} is missing; `hubensemble ensemble --run {run_dir}` writes it")
     try:
         return fileio.read_json(path)
     except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{path} is unreadable ({e}); re-run `hubensemble ensemble`")
+        raise RunError(f"{path} is unreadable ({e}); `hubensemble ensemble --run {run_dir}` "
+                       "writes it again")
 
 
 def format_ensemble(result: Mapping) -> str:
@@ -498,6 +534,10 @@ def format_ensemble(result: Mapping) -> str:
         lines.append(f"test:       ensemble acc {e['accuracy']:.4f} nll {e['nll']:.4f} ece "
                      f"{e['ece']:.4f} | best single acc {b['accuracy']:.4f} nll "
                      f"{b['nll']:.4f} ece {b['ece']:.4f}")
+    for split in ("val", "test"):
+        note = coverage_note(result.get("coverage"), split)
+        if note:
+            lines.append(f"note: {note}")
     for s in result.get("skipped", []):
         lines.append(f"  skipped {s['trial']}: {s['reason']}")
     return "\n".join(lines)

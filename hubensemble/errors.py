@@ -39,10 +39,27 @@ class RunError(HubensembleError):
     """A run directory is missing what a stage needs, or holds results from other inputs."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, or its type name when the message is empty.
+# Lines of a TensorFlow error that say where, not why.
+_LOCATION_LINES = ("Detected at node", "<stack traces unavailable>", "File \"", "[[")
 
-    TensorFlow's errors carry multi-line graph dumps; a table row or a log line wants one line.
+
+def first_line(exc: BaseException) -> str:
+    """One line saying why `exc` happened: the first line of its message, or its type name
+    when the message is empty.
+
+    TensorFlow's errors carry multi-line graph dumps, and a graph error's first line is only
+    "Graph execution error:": then the first later line that is not a location (node, stack
+    frame) is added, e.g. "Graph execution error: assertion failed: [...]". A table row, a
+    log line or a refusal wants the reason, never an empty one.
     """
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    lines = text.splitlines()
+    head = lines[0].strip()
+    if head.endswith(":"):
+        for line in lines[1:]:
+            line = line.strip()
+            if line and not line.startswith(_LOCATION_LINES):
+                return f"{head} {line}"
+    return head

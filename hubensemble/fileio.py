@@ -58,20 +58,25 @@ def atomic_write_bytes(path, data):
 
 
 def atomic_write_text(path, text):
+    """Writes the str `text` to `path` as UTF-8, atomically (see atomic_write_bytes)."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path, obj):
+    """Writes `obj` as indented JSON, atomically; NumPy scalars and arrays become numbers and
+    lists, objects with `to_json()` their JSON; TypeError for anything else."""
     atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
 def atomic_save_npy(path, array):
+    """Writes `array` as a .npy file (no pickles), atomically."""
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def read_json(path):
+    """The JSON document at `path` (UTF-8). Raises OSError / ValueError as open and json do."""
     with open(path, "r", encoding="utf-8") as f:
         return json.load(f)
 

@@ -214,10 +214,12 @@ class AugConfig:
 
     @property
     def has_colour(self) -> bool:
+        """Whether any colour distortion (brightness, hue, saturation, contrast) is on."""
         return any(getattr(self, n) is not None
                    for n in ("brightness", "hue", "saturation", "contrast"))
 
     def to_json(self) -> dict:
+        """A JSON-ready dict (ranges as lists); `from_json` reverses it."""
         d = dataclasses.asdict(self)
         for name in ("saturation", "contrast"):
             if d[name] is not None:
@@ -226,6 +228,8 @@ class AugConfig:
 
     @classmethod
     def from_json(cls, obj: Mapping | str) -> AugConfig:
+        """The AugConfig of a `to_json` dict or its JSON text; HubensembleError when a field is
+        unknown or out of range."""
         return cls(**_checked_fields(cls, _as_mapping(obj)))
 
 
@@ -326,12 +330,15 @@ class HParams:
         return self.augmentation.mixup_alpha if self.augmentation is not None else self.mixup_alpha
 
     def to_json(self) -> dict:
+        """A JSON-ready dict (trial.json's "hparams"); `from_json` reverses it."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["augmentation"] = None if self.augmentation is None else self.augmentation.to_json()
         return d
 
     @classmethod
     def from_json(cls, obj: Mapping | str) -> HParams:
+        """The HParams of a `to_json` dict or its JSON text; HubensembleError when a field is
+        unknown or out of range."""
         d = _checked_fields(cls, _as_mapping(obj))
         if d.get("augmentation") is not None:
             d["augmentation"] = AugConfig.from_json(d["augmentation"])
@@ -364,6 +371,8 @@ class Profile:
     description: str = ""
 
     def scale_steps(self, steps: int) -> int:
+        """The paper's `steps` under this profile: round(steps * step_scale) (half up),
+        clamped to [min_steps, max_steps]."""
         scaled = int(math.floor(steps * self.step_scale + 0.5))
         scaled = max(self.min_steps, scaled)
         if self.max_steps is not None:
@@ -385,6 +394,7 @@ class Profile:
         return out
 
     def to_json(self) -> dict:
+        """The profile as run.json records it, with the scaling rule in words."""
         d = dataclasses.asdict(self)
         d["rule"] = ("steps = clamp(round(paper_steps * step_scale), min_steps, max_steps); "
                      "lr = paper_lr * lr_scale; batch_size and momentum replace the paper's "

@@ -59,7 +59,8 @@ class FitResult:
     stage_seconds: dict
 
     def summary(self):
-        """The test-set table of best single vs ensemble, stage times and paths (as printed)."""
+        """The test-set table of best single vs ensemble, a note naming the classes without a
+        test (or validation) example, stage times and paths (as printed)."""
         from hubensemble.report import summary_table
 
         return summary_table(self.run_dir)
@@ -76,18 +77,6 @@ def _stage_keys(catalogue_fp, data_fp, options):
         upstream = _digest([upstream, stage, options.for_stage(stage)])
         keys[stage] = upstream
     return keys
-
-
-def _attach_log(run):
-    run.path.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run.log, encoding="utf-8")
-    handler.setLevel(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("hubensemble")
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
-    return handler
 
 
 def _clear_run(run):
@@ -136,8 +125,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     options = dataclasses.replace(options or FitOptions(), **option_values)
     run = Run(out)
     run.path.mkdir(parents=True, exist_ok=True)
-    handler = _attach_log(run)
-    try:
+    with run.log_file():
         if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
             catalogue = [catalogue]
         specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
@@ -162,9 +150,6 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
-    finally:
-        logging.getLogger("hubensemble").removeHandler(handler)
-        handler.close()
 
 
 def _check_inputs(run, fingerprints, keys, *, restart):

@@ -1,7 +1,9 @@
 """The run directory: the files through which the stages hand work to each other."""
 
+import contextlib
 import dataclasses
 import importlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -12,6 +14,15 @@ from hubensemble import formats, options
 from hubensemble.errors import RunError
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, read_json
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
+
+log = logging.getLogger(__name__)
+
+#: The splits whose labels a run keeps (RUN/labels/<split>.npy), in this order.
+LABEL_SPLITS = ("train", "val", "test")
+#: What each split's metrics are called in the sentences of `coverage_note`.
+_SPLIT_WORDS = {"train": ("training", "the kNN ranking and fine-tuning"),
+                "val": ("validation", "validation metrics and the ensemble selection"),
+                "test": ("test", "test metrics")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,10 +163,7 @@ class Run:
                     "--out folder, or pass --restart to discard the old results")
 
         refuse_other_data(self.meta())  # before the labels are written
-        for split in ("train", "val", "test"):
-            part = getattr(task, split)
-            if part is not None:
-                atomic_save_npy(self.labels / f"{split}.npy", np.asarray(part.labels, np.int64))
+        self.write_labels(task)
 
         def record(meta):
             refuse_other_data(meta)  # again under the lock: another process may have won
@@ -163,14 +171,104 @@ class Run:
 
         self.modify(record)
 
+    def write_labels(self, task, splits=LABEL_SPLITS):
+        """Writes RUN/labels/<split>.npy (int64 [N], the task's labels) for each of `splits`
+        the task has; returns the splits written."""
+        written = []
+        for split in splits:
+            part = getattr(task, split)
+            if part is not None:
+                atomic_save_npy(self.labels / f"{split}.npy", np.asarray(part.labels, np.int64))
+                written.append(split)
+        return written
+
+    def ensure_labels(self, task):
+        """Writes the label files of `task` (the run's task, already checked against run.json)
+        that are missing, unreadable or differ from it; returns the splits written.
+
+        The hand-off for a run folder ranked elsewhere: `rank` writes RUN/labels/, but a copy
+        of run.json and ranking.json alone has none, and `ensemble` and the report read them.
+        """
+        stale = []
+        for split in LABEL_SPLITS:
+            part = getattr(task, split)
+            if part is None:
+                continue
+            try:
+                current = self.labels_of(split)
+            except (OSError, ValueError):
+                current = None
+            if current is None or not np.array_equal(current, np.asarray(part.labels)):
+                stale.append(split)
+        if stale:
+            self.write_labels(task, stale)
+            log.info("wrote %s in %s (absent or not this task's)",
+                     ", ".join(f"{s}.npy" for s in stale), self.labels)
+        return stale
+
+    def class_names(self):
+        """The class names run.json records for the task (index = label), or None."""
+        names = ((self.meta().get("data") or {}).get("task") or {}).get("class_names")
+        return [str(n) for n in names] if names else None
+
+    def coverage(self, class_names=None):
+        """{split: split_coverage(...)} for each split with a RUN/labels/<split>.npy, with the
+        class names of run.json (or `class_names`; without either, the labels' numbers up to
+        the largest label). RunError when a labels file is unreadable."""
+        labels = {}
+        for split in LABEL_SPLITS:
+            try:
+                y = self.labels_of(split)
+            except (OSError, ValueError) as e:
+                raise RunError(f"{self.labels / f'{split}.npy'} is unreadable ({e}); run "
+                               f"`hubensemble tune --run {self.path}` to write it again")
+            if y is not None:
+                labels[split] = y
+        names = class_names or self.class_names()
+        if names is None:
+            top = max((int(y.max()) for y in labels.values() if len(y)), default=-1)
+            names = [str(i) for i in range(top + 1)]
+        return {split: split_coverage(names, y) for split, y in labels.items()}
+
+    @contextlib.contextmanager
+    def log_file(self, *, create=True):
+        """While the block runs, the `hubensemble` loggers (INFO and up) also write to
+        RUN/log.txt (appended). Nested uses for the same run add one handler only. Without
+        `create`, a run folder that does not exist gets no log (a mistyped --run stays a
+        plain error, not a new folder)."""
+        logger = logging.getLogger("hubensemble")
+        target = os.path.abspath(self.log)
+        attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
+                       for h in logger.handlers)
+        if attached or not (create or self.path.is_dir()):
+            yield
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(target, encoding="utf-8")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                               "%(message)s"))
+        logger.addHandler(handler)
+        level = logger.level
+        if level == logging.NOTSET or level > logging.INFO:
+            logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+            logger.setLevel(level)
+
     def task(self, task=None):
         """The run's task: the one given (checked against the record) or loaded again."""
         recorded = self.meta().get("data")
         if recorded is None:
             if task is not None:
                 return task
-            raise RunError(f"{self.path} has no data recorded; run `hubensemble rank "
-                           f"--data SPEC --out {self.path}` (or `hubensemble fit`) first")
+            what = ("is missing" if not self.meta_path.exists()
+                    else "records no data (its \"data\" section)")
+            raise RunError(f"{self.meta_path} {what}; `hubensemble rank --catalogue FILE "
+                           f"--data SPEC --out {self.path}` (or `hubensemble fit`) writes it")
         if task is None:
             args = DataArgs.from_json(recorded["args"])
             if not args.reloadable:
@@ -195,6 +293,36 @@ class Run:
         if not Path(path).exists():
             raise RunError(f"{path} is missing; run `{what_to_run}` first")
         return path
+
+
+def split_coverage(class_names, labels):
+    """Which classes a split has examples of: {"classes": C, "covered": K (0..C),
+    "missing": [names of the classes with no example, in class order]}.
+
+    `class_names`: the task's C names (index = label); `labels`: int [N] in [0, C). A class
+    with no validation example cannot be told apart from the others by the ensemble
+    selection; with no test example, the test metrics say nothing about it (issue 13).
+    """
+    y = np.asarray(labels).reshape(-1)
+    present = set(np.unique(y).tolist()) if y.size else set()
+    missing = [str(n) for i, n in enumerate(class_names) if i not in present]
+    return {"classes": len(class_names), "covered": len(class_names) - len(missing),
+            "missing": missing}
+
+
+def coverage_note(coverage, split):
+    """The sentence for a split whose labels miss some classes, e.g. "test metrics cover 2 of
+    4 classes; no test example of: c, d", or None when every class is covered or the split
+    has no record. `coverage`: {split: split_coverage(...)} (`Run.coverage`, ensemble.json's
+    "coverage")."""
+    entry = (coverage or {}).get(split)
+    if not entry or not entry.get("missing"):
+        return None
+    word, what = _SPLIT_WORDS[split]
+    names = entry["missing"]
+    shown = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")
+    return (f"{what} cover {entry['covered']} of {entry['classes']} classes; no {word} "
+            f"example of: {shown}")
 
 
 def is_run(path):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +61,9 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env):
     common = ["--catalogue", str(cat), "--data", "sklearn:digits", "--profile", "quick", "-q",
               "--top-k", "2"]
     for i in range(2):
-        code, _, err = hubensemble("rank", *common, "--shard", f"{i}/2", "--out",
-                                   str(tmp_path / f"s{i}"), env=env)
-        assert code == 0, err
+        code, out, err = hubensemble("rank", *common, "--shard", f"{i}/2", "--out",
+                                     str(tmp_path / f"s{i}"), env=env)
+        assert (code, out, err) == (0, "", ""), err  # -q: nothing but errors
     code, out, err = hubensemble("rank", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"),
                                  "--out", str(tmp_path / "run"), "--top-k", "2", env=env)
     assert code == 0, err
@@ -74,7 +75,36 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env):
         (r["name"], r["score"]) for r in whole["modules"]]
     assert merged["selected"] == whole["selected"] and len(whole["selected"]) == 2
     code, _, err = hubensemble("ensemble", "--run", str(tmp_path / "whole"), env=env)
-    assert code == 2 and "hubensemble tune" in err and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
+    assert f"{tmp_path / 'whole' / 'candidates'} is missing; `hubensemble tune --run " in err
+    assert (tmp_path / "whole" / "log.txt").exists()  # rank's log
+
+    # Issue 13, example 8: ranked on another machine, only run.json and ranking.json copied.
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    for name in ("run.json", "ranking.json"):
+        (copied / name).write_bytes((tmp_path / "whole" / name).read_bytes())
+    code, out, err = hubensemble("ensemble", "--run", str(copied), "-q", env=env)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert (f"{copied / 'labels' / 'val.npy'} is missing; `hubensemble tune --run {copied}` "
+            "writes it") in err
+    code, out, err = hubensemble("tune", "--run", str(copied), "--sweep", "seeds", "--budget",
+                                 "1", "--profile", "quick", "--strategy", "cpu", "-q", env=env)
+    assert (code, out, err) == (0, "", ""), err
+    for split in ("train", "val", "test"):  # tune wrote the labels the copy lacked
+        assert (np.load(copied / "labels" / f"{split}.npy").tolist()
+                == np.load(tmp_path / "whole" / "labels" / f"{split}.npy").tolist())
+    code, out, err = hubensemble("ensemble", "--run", str(copied), "-q", env=env)
+    assert (code, out, err) == (0, "", ""), err  # -q silences the summary too
+    assert json.loads((copied / "ensemble.json").read_text())["n_candidates"] == 1
+    code, out, err = hubensemble("ensemble", "--run", str(copied), env=env)
+    assert code == 0 and out.startswith("ensemble of 1 (objective ce, 1 candidates):")
+    assert "note:" not in out  # digits: every class has validation and test examples
+    code, out, err = hubensemble("export", "--run", str(copied), "-q", env=env)
+    assert (code, out, err) == (0, "", ""), err
+    assert (copied / "export" / "saved_model.pb").exists()
+    log = (copied / "log.txt").read_text()
+    assert "labels" in log and "val.npy" in log  # tune's note that it wrote them
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """Greedy ensemble selection against a loop reference; metrics; the run-directory contract."""
 
 import json
+import logging
 import math
 import os
 
@@ -10,9 +11,11 @@ from sklearn.metrics import accuracy_score, log_loss
 
 from hubensemble import fileio, metrics
 from hubensemble.ensemble import (SIZE_RULES, EnsembleResult, Selection, accuracy,
-                                  choose_size, ece, ensemble_probs,
-                                  greedy_select, load_candidates, nll, run_ensemble)
+                                  choose_size, ece, ensemble_probs, format_ensemble,
+                                  greedy_select, load_candidates, nll, read_ensemble,
+                                  run_ensemble)
 from hubensemble.errors import RunError
+from hubensemble.rundir import Run, coverage_note, split_coverage
 
 FLOOR = 1e-7  # the one probability floor of every cross-entropy (hubensemble.metrics)
 
@@ -311,7 +314,7 @@ def test_run_ensemble_writes_the_contract(run_dir):
     assert written == json.loads(json.dumps(out.to_json())) == dict(out)
     assert list(written) == ["objective", "members", "val_curve", "budget", "with_replacement",
                              "bootstrap", "seed", "size", "picks", "n_candidates", "val",
-                             "skipped", "size_rule", "test", "test_curve"]
+                             "skipped", "coverage", "size_rule", "test", "test_curve"]
     assert out["members"] == written["members"] and "test_missing" not in out
     assert {"objective", "members", "val_curve", "test"} <= set(written)
     assert written["objective"] == "ce"
@@ -362,13 +365,91 @@ def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
 def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
     empty = str(tmp_path / "empty")
     os.makedirs(empty)
-    with pytest.raises(RunError, match="hubensemble tune"):
+    # The file that is missing, and the command that writes it.
+    labels = os.path.join(empty, "labels", "val.npy")
+    with pytest.raises(RunError) as e:
         run_ensemble(empty)
+    assert f"{labels} is missing" in str(e.value)
+    assert f"`hubensemble tune --run {empty}` writes it" in str(e.value)
+    fileio.atomic_save_npy(labels, np.arange(4))
+    with pytest.raises(RunError) as e:
+        run_ensemble(empty)
+    assert str(e.value) == (f"{os.path.join(empty, 'candidates')} is missing; `hubensemble "
+                            f"tune --run {empty}` writes the candidates")
     run, y_val, *_ = run_dir
     for name in os.listdir(os.path.join(run, "candidates")):
         os.remove(os.path.join(run, "candidates", name, "trial.json"))
-    with pytest.raises(RunError, match="no usable candidates.*hubensemble tune"):
+    with pytest.raises(RunError, match=r"no usable candidates.*hubensemble tune --run"):
         run_ensemble(run)
+    with pytest.raises(RunError, match=r"ensemble.json is missing; `hubensemble ensemble --run"):
+        read_ensemble(run)
+    # An unreadable labels file: tune writes it again (Run.ensure_labels)
+    with open(os.path.join(run, "labels", "val.npy"), "wb") as f:
+        f.write(b"garbage")
+    with pytest.raises(RunError, match=r"val.npy is unreadable.*hubensemble tune --run"):
+        run_ensemble(run)
+
+
+def coverage_run(tmp_path, names=("cat", "dog", "emu", "fox")):
+    """Labels where the validation split has no 'fox' and the test split no 'emu' or 'fox'
+    (a 10/10/3/2 folder's split), three candidates, run.json's class names."""
+    rng = np.random.default_rng(4)
+    y_val = np.array([0, 0, 1, 1, 2, 0, 1, 2])
+    y_test = np.array([0, 1, 0, 1])
+    run = tmp_path / "coverage"
+    fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
+    fileio.atomic_save_npy(run / "labels" / "test.npy", y_test)
+    val, test = random_probs(rng, 3, 8, 4, y_val), random_probs(rng, 3, 4, 4, y_test)
+    for i in range(3):
+        write_candidate(str(run), f"trial_{i}", val[i], test[i])
+    if names:
+        Run(run).update(data={"task": {"class_names": list(names)}})
+    return run
+
+
+def test_ensemble_json_names_the_classes_without_val_or_test_examples(tmp_path, caplog):
+    run = coverage_run(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        out = run_ensemble(run, budget=2)
+    written = json.loads((run / "ensemble.json").read_text())
+    assert written["coverage"] == out["coverage"] == {
+        "val": {"classes": 4, "covered": 3, "missing": ["fox"]},
+        "test": {"classes": 4, "covered": 2, "missing": ["emu", "fox"]}}
+    test_note = "test metrics cover 2 of 4 classes; no test example of: emu, fox"
+    val_note = ("validation metrics and the ensemble selection cover 3 of 4 classes; no "
+                "validation example of: fox")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(test_note in w for w in warnings) and any(val_note in w for w in warnings)
+    # ...and in the run's log (run_ensemble writes RUN/log.txt while it runs)
+    logged = (run / "log.txt").read_text()
+    assert test_note in logged and val_note in logged and "WARNING" in logged
+    text = format_ensemble(out)
+    assert f"note: {test_note}" in text and f"note: {val_note}" in text
+
+
+def test_coverage_without_class_names_uses_class_numbers_and_full_coverage_is_silent(
+        tmp_path, run_dir, caplog):
+    run = coverage_run(tmp_path, names=None)
+    assert run_ensemble(run, budget=1)["coverage"]["test"]["missing"] == ["2", "3"]
+    path, y_val, y_test, *_ = run_dir
+    assert set(y_val) == set(y_test) == {0, 1, 2, 3}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        out = run_ensemble(path, budget=2)
+    assert out["coverage"]["test"] == {"classes": 4, "covered": 4, "missing": []}
+    assert not [r for r in caplog.records if "cover" in r.getMessage()]
+    assert "note:" not in format_ensemble(out)
+
+
+def test_split_coverage_and_its_sentence():
+    names = ["a", "b", "c"]
+    assert split_coverage(names, np.array([2, 2, 0])) == {
+        "classes": 3, "covered": 2, "missing": ["b"]}
+    assert split_coverage(names, np.zeros(0, np.int64))["missing"] == names
+    cov = {"test": split_coverage(names, [1]), "val": split_coverage(names, [0, 1, 2])}
+    assert coverage_note(cov, "test") == "test metrics cover 1 of 3 classes; no test example " \
+                                         "of: a, c"
+    assert coverage_note(cov, "val") is None and coverage_note({}, "test") is None
 
 
 def test_a_candidates_cross_entropy_is_one_number_in_trial_json_and_ensemble_json(tmp_path):

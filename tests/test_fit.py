@@ -129,7 +129,7 @@ def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_pa
         time.sleep(0.05)
     proc.wait(30)
     assert proc.returncode == -signal.SIGKILL, proc.stdout.read()[-3000:]
-    again = cli(*args)
+    again = cli(*[a for a in args if a != "-q"])
     output = again.communicate(timeout=600)[0]
     assert again.returncode == 0, output[-3000:]
     assert "ensemble" in output and "export:" in output
@@ -142,6 +142,45 @@ def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_pa
     assert max(starts.values()) <= 2 and sum(starts.values()) <= 9
     assert not [d for d in os.listdir(out / "candidates") if is_temp(d)]
     assert (out / "export" / "saved_model.pb").exists()
+    # -q: a finished fit again prints nothing (stdout and stderr), not even its summary
+    quiet = cli(*args)
+    assert quiet.communicate(timeout=600)[0] == "" and quiet.returncode == 0
+
+
+@pytest.mark.slow
+def test_fit_names_the_classes_its_test_metrics_do_not_cover(catalogue, tmp_path):
+    """Issue 13, example 7: classes of 10/10/3/2 images. The 2-image class has no validation
+    or test example, the 3-image class no test example: the fit summary, ensemble.json, the
+    report and RUN/log.txt say that the test metrics cover 2 of 4 classes."""
+    from PIL import Image
+
+    data = tmp_path / "shapes"
+    rng = np.random.default_rng(1)
+    for name, n in (("circle", 10), ("square", 10), ("star", 3), ("moon", 2)):
+        (data / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+                data / name / f"{i}.png")
+    out = tmp_path / "run"
+    result = hubensemble.fit(catalogue, f"folder:{data}", out, progress=False,
+                             corruptions=False, **dict(FIT, top_k=1))
+    note = "test metrics cover 2 of 4 classes; no test example of: moon, star"
+    summary = result.summary()
+    assert f"note: {note}" in summary
+    assert ("note: validation metrics and the ensemble selection cover 3 of 4 classes; no "
+            "validation example of: moon") in summary
+    assert result.ensemble["coverage"]["test"] == {"classes": 4, "covered": 2,
+                                                   "missing": ["moon", "star"]}
+    assert f"WARNING hubensemble.ensemble: {note}" in (out / "log.txt").read_text()
+    assert note in (out / "report.md").read_text()
+    # the command line prints the same summary; -q prints nothing
+    args = ["fit", "--catalogue", catalogue, "--data", f"folder:{data}", "--out", str(out),
+            "--profile", "quick", "--top-k", "1", "--no-corruptions"]
+    loud = cli(*args)
+    output = loud.communicate(timeout=600)[0]
+    assert loud.returncode == 0 and f"note: {note}" in output, output[-3000:]
+    quiet = cli(*args, "-q")
+    assert quiet.communicate(timeout=600)[0] == "" and quiet.returncode == 0
 
 
 def test_stage_marks_and_other_sections_never_lose_each_other(tmp_path):

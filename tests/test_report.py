@@ -12,7 +12,7 @@ from hubensemble import candidate, ensemble, report
 from hubensemble.candidate import split_record, write_candidate
 from hubensemble.errors import RunError
 from hubensemble.evaluate import write_evaluation
-from hubensemble.fileio import atomic_save_npy, read_json
+from hubensemble.fileio import atomic_save_npy, atomic_write_json, read_json
 from hubensemble.rank import Ranking
 from hubensemble.rundir import Run
 
@@ -305,3 +305,85 @@ def test_a_candidates_ce_in_the_report_is_the_number_its_trial_json_records(tmp_
     row = next(line for line in members.splitlines() if "default-0000-alpha" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4] == f"{recorded['val']['accuracy']:.4f}" and cells[5] == f"{ce:.4f}"
+    # ... and the same number in ensemble.json (its one candidate is the best single and the
+    # first point of the greedy curve).
+    written = read_json(tmp_path / "ensemble.json")
+    assert written["val"]["best_single"]["nll"] == ce
+    assert written["val_curve"][0]["ce"] == ce
+
+
+def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_path):
+    """Issue 13, example 7: classes of 10/10/3/2 images. The split rule (validation and
+    test 20 % each, at least one example, but two kept for training) leaves the 2-image
+    class out of validation and test, and the 3-image class out of test: test metrics cover
+    2 of 4 classes. ensemble.json, the summary, the report and RUN/log.txt say so."""
+    from PIL import Image
+
+    from hubensemble.rundir import DataArgs
+
+    data = tmp_path / "shapes"
+    rng = np.random.default_rng(0)
+    for name, n in (("circle", 10), ("square", 10), ("star", 3), ("moon", 2)):
+        (data / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+                data / name / f"{i}.png")
+    args = DataArgs(spec=f"folder:{data}")
+    task = args.load()
+    assert task.class_names == ["circle", "moon", "square", "star"]
+    path = tmp_path / "run"
+    run = Run(path)
+    run.attach_task(task, args)
+    # Independent count of what each split holds, class by class.
+    assert np.bincount(task.val.labels, minlength=4).tolist() == [2, 0, 2, 1]
+    assert np.bincount(task.test.labels, minlength=4).tolist() == [2, 0, 2, 0]
+    for i in range(3):
+        vp = softmax(rng.normal(size=(len(task.val), 4)) + 2 * np.eye(4)[task.val.labels])
+        tp = softmax(rng.normal(size=(len(task.test), 4)) + 2 * np.eye(4)[task.test.labels])
+        record = {"trial": f"default-000{i}-m", "module": "m", "hparams": {}, "status": "ok",
+                  "val": split_record(vp, task.val.labels),
+                  "test": split_record(tp, task.test.labels), "has_test": True}
+        write_candidate(path / "candidates", record, val_probs=vp.astype(np.float32),
+                        test_probs=tp.astype(np.float32))
+    ensemble.run_ensemble(path, budget=3)
+
+    test_note = "test metrics cover 2 of 4 classes; no test example of: moon, star"
+    val_note = ("validation metrics and the ensemble selection cover 3 of 4 classes; no "
+                "validation example of: moon")
+    assert read_json(path / "ensemble.json")["coverage"] == {
+        "val": {"classes": 4, "covered": 3, "missing": ["moon"]},
+        "test": {"classes": 4, "covered": 2, "missing": ["moon", "star"]}}
+    assert run.coverage()["train"]["missing"] == []
+    summary = report.summary_table(path)
+    assert f"note: {test_note}" in summary and f"note: {val_note}" in summary
+    # The summary's note follows the test table.
+    lines = summary.splitlines()
+    assert lines.index(f"note: {test_note}") == 3 and lines[2].startswith("ensemble ")
+    md_path, html_path = report.write_report(path)
+    md, html = md_path.read_text(), html_path.read_text()
+    test_section = md.split("## Best single member vs ensemble on test")[1].split("\n## ")[0]
+    assert "Note: Test metrics cover 2 of 4 classes; no test example of: moon, star" in \
+        test_section
+    assert "Note: Validation metrics and the ensemble selection cover 3 of 4 classes" in md
+    assert f"Coverage: {test_note}" in md and test_note in html
+    log = (path / "log.txt").read_text()
+    assert f"WARNING hubensemble.ensemble: {test_note}" in log and val_note in log
+
+
+def test_the_summary_computes_coverage_for_an_older_ensemble_json(full_run, tmp_path):
+    path, *_ = full_run
+    text = report.summary_table(path)
+    assert "note:" not in text  # every class has validation and test examples
+    record = read_json(path / "ensemble.json")
+    assert record["coverage"]["test"] == {"classes": C, "covered": C, "missing": []}
+    # An ensemble.json from before coverage was recorded: the summary reads the labels.
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    record.pop("coverage")
+    labels = np.load(old / "labels" / "test.npy")
+    atomic_save_npy(old / "labels" / "test.npy", np.where(labels == 2, 0, labels))
+    atomic_write_json(old / "ensemble.json", record)
+    assert "note: test metrics cover 2 of 3 classes; no test example of: emu" in \
+        report.summary_table(old)

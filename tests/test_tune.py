@@ -1,6 +1,7 @@
 """Tune: plans, schedule, decay to init, sweeps into candidates, resume, failures, distribution."""
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import keras
+import keras_tuner as kt
 import numpy as np
 import pytest
 
@@ -49,6 +51,13 @@ def modules(module_factory, tmp_path_factory):
     x = keras.layers.Lambda(lambda t: t * float("nan"))(x)
     write_hub_module(keras.Model(inp, x), str(nan_path))
     gone = tmp_path_factory.mktemp("gone") / "module_that_was_deleted"
+    # A module whose forward pass raises (an assertion that never holds): a trial error that
+    # is neither a divergence nor a load failure.
+    raising_path = tmp_path_factory.mktemp("raising") / "raising"
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp))
+    x = keras.layers.Lambda(_refuse)(x)
+    write_hub_module(keras.Model(inp, x), str(raising_path))
     return {
         "gen_a": (ModuleSpec(name="gen_a", handle=module_factory("gen_a", seed=1),
                              family="generalist"), 0.90),
@@ -58,7 +67,17 @@ def modules(module_factory, tmp_path_factory):
                              family="expert"), 0.70),
         "nan_mod": (ModuleSpec(name="nan_mod", handle=str(nan_path), family="expert"), 0.70),
         "gone": (ModuleSpec(name="gone", handle=str(gone), family="expert"), 0.70),
+        "raising": (ModuleSpec(name="raising", handle=str(raising_path), family="expert"),
+                    0.70),
     }
+
+
+def _refuse(t):
+    import tensorflow as tf
+
+    check = tf.debugging.assert_less(tf.reduce_max(t), -1e9, message="this module refuses")
+    with tf.control_dependencies([check]):
+        return tf.identity(t)
 
 
 def ranking_of(modules, names, selected):
@@ -447,6 +466,158 @@ def test_one_cross_entropy_in_trial_json_and_ensemble_json(tmp_path, modules, di
     assert written["val_curve"][0]["ce"] == saved["val"]["ce"]
     assert written["test"]["best_single"]["nll"] == saved["test"]["ce"]
     assert written["val"]["best_single"]["accuracy"] == saved["val"]["accuracy"]
+
+
+def test_tune_writes_the_labels_a_run_ranked_elsewhere_lacks(tmp_path, modules, digits):
+    """Issue 13, example 8: a run folder holding only run.json and ranking.json (ranked on
+    another machine); tune writes RUN/labels/ from the task it loads, so ensemble runs."""
+    ranked = make_run(tmp_path / "ranked", modules, task=digits)
+    copied = Run(tmp_path / "copied")
+    copied.path.mkdir()
+    for name in ("run.json", "ranking.json"):
+        shutil.copy(ranked.path / name, copied.path / name)
+    with pytest.raises(RunError) as e:
+        ensemble.run_ensemble(copied.path)
+    assert f"{copied.labels / 'val.npy'} is missing" in str(e.value)
+    assert f"`hubensemble tune --run {copied.path}` writes it" in str(e.value)
+
+    summary = tune.run_tune(copied.path, sweep="seeds", budget=1, modules=["gen_a"],
+                            profile="quick", strategy="cpu", progress=False)
+    assert summary.ok == 1
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(np.load(copied.labels / f"{split}.npy"),
+                                      getattr(digits, split).labels)
+        assert np.load(copied.labels / f"{split}.npy").dtype == np.int64
+    assert ensemble.run_ensemble(copied.path, budget=1)["n_candidates"] == 1
+    # Labels that went missing after the sweep: tune writes them without running a trial,
+    # and a damaged one is written again.
+    (copied.labels / "test.npy").unlink()
+    (copied.labels / "val.npy").write_bytes(b"damaged")
+    before = trial_log(copied, "seeds")
+    tune.run_tune(copied.path, sweep="seeds", budget=1, modules=["gen_a"], profile="quick",
+                  strategy="cpu", progress=False)
+    assert trial_log(copied, "seeds") == before
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(np.load(copied.labels / f"{split}.npy"),
+                                      getattr(digits, split).labels)
+
+
+def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_path):
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    with pytest.raises(RunError) as e:
+        tune.run_tune(run.path, profile="quick", progress=False)
+    assert str(e.value).startswith(f"{run.ranking_json} is missing; `hubensemble rank ")
+    atomic_write_json(run.ranking_json, {"metric": "knn", "modules": [], "selected": []})
+    with pytest.raises(RunError) as e:
+        tune.run_tune(run.path, profile="quick", progress=False)
+    assert str(e.value).startswith(f"{run.meta_path} is missing")
+    assert "copy it along with ranking.json" in str(e.value)
+    run.update(modules={})
+    with pytest.raises(RunError, match=r'records no data \(its "data" section\)'):
+        tune.run_tune(run.path, profile="quick", progress=False)
+    with pytest.raises(RunError, match=r'run.json records no data .*hubensemble rank'):
+        run.task()
+
+
+def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_goes_to_log_txt(
+        tmp_path, modules, digits):
+    """Issue 13, example 8, through the command line: Keras Tuner used to print a whole
+    traceback per failed trial. Three kinds of failure: a divergence (NaN loss), a module
+    that cannot load, a module whose forward pass raises."""
+    names = ("gen_a", "nan_mod", "gone", "raising")
+    run = make_run(tmp_path / "run", modules, names=names, selected=names, task=digits)
+    ranking = json.loads(run.ranking_json.read_text())
+    for row in ranking["modules"]:
+        row["score"] = 0.7  # equal scores keep all four in the combined sweep
+    atomic_write_json(run.ranking_json, ranking)
+    argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--sweep",
+            "combined", "--budget", "4", "--profile", "quick", "--strategy", "cpu"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    failed = {r["trial"]: r["reason"] for r in candidates(run).values()
+              if r["status"] == "failed"}
+    by_module = {t.rsplit("-", 1)[1]: t for t in failed}
+    assert set(by_module) == {"nan_mod", "gone", "raising"}
+    assert "nan" in failed[by_module["nan_mod"]]
+    assert "cannot load" in failed[by_module["gone"]]
+    assert "this module refuses" in failed[by_module["raising"]]
+    # stderr: the progress bar (\r-separated redraws) and one line per failed trial
+    err = out.stderr.replace("\r", "\n")
+    assert "Traceback" not in err and 'File "' not in err
+    lines = [line for line in err.splitlines() if " failed: " in line]
+    assert len(lines) == len(failed) == 3
+    for trial, reason in failed.items():
+        want = f"trial {trial} failed: {' '.join(reason.split())} (details in {run.log})"
+        assert [line for line in lines if trial in line] == [want]
+    # stdout: the summary
+    assert out.stdout.startswith("sweep combined: 1 ok, 3 failed, 0 not run, of 4 planned")
+    # RUN/log.txt: each failed trial's reason and traceback
+    log = run.log.read_text()
+    assert log.count("Traceback (most recent call last)") >= 3
+    for trial in failed:
+        assert f"INFO hubensemble.tune.train: trial {trial} failed: " in log
+    assert "this module refuses" in log and "raise TrialFailed" in log
+    # -q: nothing at all on the terminal, though a trial runs again (and fails again)
+    shutil.rmtree(run.candidates / by_module["nan_mod"])
+    again = subprocess.run(argv + ["-q"], capture_output=True, text=True, timeout=600)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    log = run.log.read_text()
+    assert log.count(f"trial {by_module['nan_mod']} failed: ") == 4  # train's and tuner's
+    # Keras Tuner's "Reloading Tuner from …" (its print on resume) went to the log
+    assert "INFO hubensemble.tune.tuner: keras-tuner: Reloading Tuner from" in log
+
+
+class _OneFailure(kt.Tuner):
+    """A tuner without a hypermodel whose only trial fails (as FineTuneTuner reports one)."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        raise kt.errors.FailedTrialError("the loss became nan")
+
+
+class _OneTrial(kt.Oracle):
+    def __init__(self):
+        hp = kt.HyperParameters()
+        hp.Fixed("i", 0)
+        super().__init__(objective=kt.Objective("val_ce", "min"), max_trials=1,
+                         hyperparameters=hp)
+        self.verbose = 0
+
+    def populate_space(self, trial_id):
+        if len(self.trials) > 1:
+            return {"status": "STOPPED", "values": None}
+        return {"status": "RUNNING", "values": {"i": 0}}
+
+
+def test_keras_tuners_traceback_per_failed_trial_is_switched_off(tmp_path, capfd, caplog,
+                                                                 monkeypatch):
+    """Keras Tuner prints each failed trial's traceback (its flag config.DEBUG, True by
+    default); `quiet_keras_tuner` switches it off for the block and routes its prints
+    (e.g. "Reloading Tuner from …") to the log."""
+    import importlib
+
+    for k in tune.tuner.KT_VARS:
+        monkeypatch.delenv(k, raising=False)
+    for path in tune.tuner.KERAS_TUNER_FLAGS:
+        module, _, name = path.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), name), bool), path
+    from keras_tuner.src import config as kt_config
+
+    assert kt_config.DEBUG is True
+    _OneFailure(_OneTrial(), None, directory=str(tmp_path), project_name="loud").search()
+    assert "FailedTrialError: the loss became nan" in capfd.readouterr().err  # KT's own print
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        with tune.tuner.quiet_keras_tuner(capture_prints=True):
+            assert kt_config.DEBUG is False
+            oracle = _OneTrial()
+            _OneFailure(oracle, None, directory=str(tmp_path), project_name="quiet").search()
+            _OneFailure(_OneTrial(), None, directory=str(tmp_path),
+                        project_name="loud")  # a reload: Keras Tuner prints that
+    assert [t.status for t in oracle.trials.values()] == ["FAILED"]
+    out = capfd.readouterr()
+    assert (out.out, out.err) == ("", "")
+    assert kt_config.DEBUG is True  # restored
+    assert "keras-tuner: Reloading Tuner from" in caplog.text
 
 
 # ------------------------------------------------------------------------------ the oracle

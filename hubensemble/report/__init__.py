@@ -17,11 +17,12 @@ from hubensemble.report.render import (FIGURES_DIR, Bullets, Figure, Section, Ta
                                        render_html, render_markdown)
 from hubensemble.report.runfiles import RunFiles, knn_vs_finetuned, load_run, spearman
 from hubensemble.report.sections import SHORT_REASON, build_sections
-from hubensemble.report.write import FIGURE_NAMES, summary_table, write_report
+from hubensemble.report.write import FIGURE_NAMES, ReportPaths, summary_table, write_report
 
 __all__ = [
     "FIGURES_DIR", "FIGURE_NAMES", "RELIABILITY_BINS", "SHORT_REASON", "Bullets", "Figure",
-    "RunFiles", "Section", "Table", "build_sections", "knn_vs_finetuned", "load_run",
+    "ReportPaths", "RunFiles", "Section", "Table", "build_sections", "knn_vs_finetuned",
+    "load_run",
     "reliability", "render_html", "render_markdown", "spearman", "summary_table",
     "write_report",
 ]

@@ -21,7 +21,9 @@ class RunFiles:
 
     `candidates`: the usable candidates (`candidate.load_pool`, probabilities loaded);
     `skipped`: (trial, reason) of candidates left out that did not fail; `failed`: the
-    trial.json records of failed trials; `y_val` / `y_test`: int64 [N] labels or None.
+    trial.json records of failed trials; `y_val` / `y_test`: int64 [N] labels or None;
+    `coverage`: {split: {"classes", "covered", "missing"}} of val / test (ensemble.json's
+    record, else computed from the labels and run.json's class names).
     """
 
     path: Path
@@ -38,6 +40,7 @@ class RunFiles:
     ensemble_note: str | None = None
     robustness: dict | None = None
     robustness_note: str | None = None
+    coverage: dict = dataclasses.field(default_factory=dict)
 
     def cmd(self, what) -> str:
         """The command line that makes `what` ("rank", "tune", …) for this run."""
@@ -101,6 +104,8 @@ def load_run(run_dir) -> RunFiles:
         files.ensemble_note = (f"There is no ensemble yet (ensemble.json is missing): run "
                                f"`{files.cmd('ensemble')}`.")
 
+    files.coverage = _coverage(files)
+
     rob = run.robustness_json
     name = formats.ROBUSTNESS_FILE
     if rob.exists():
@@ -139,6 +144,21 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
     if not files.candidates and files.candidates_note is None:
         files.candidates_note = (f"There are no fine-tuned candidates yet (candidates/ is "
                                  f"empty or missing): run `{files.cmd('tune')}`.")
+
+
+def _coverage(files: RunFiles) -> dict:
+    """Which classes val / test have no example of: ensemble.json's record when it has one,
+    else `rundir.split_coverage` of the labels with run.json's class names."""
+    from hubensemble.rundir import split_coverage
+
+    recorded = (files.ensemble or {}).get("coverage")
+    if isinstance(recorded, dict) and recorded:
+        return recorded
+    names = [str(n) for n in files.task.get("class_names") or []]
+    if not names:
+        return {}
+    return {split: split_coverage(names, y)
+            for split, y in (("val", files.y_val), ("test", files.y_test)) if y is not None}
 
 
 def candidate_accuracy(files: RunFiles, cand) -> float | None:

@@ -15,6 +15,7 @@ from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, 
 from hubensemble.report.render import Bullets, Figure, Section, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
+from hubensemble.rundir import coverage_note
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
@@ -101,6 +102,10 @@ def _overview(files) -> Section:
             items.append(f"Test accuracy {_f(e['accuracy'])} (ensemble) vs "
                          f"{_f(b['accuracy'])} (best single); NLL {_f(e['nll'])} vs "
                          f"{_f(b['nll'])}")
+        for split in ("test", "val"):
+            note = coverage_note(files.coverage, split)
+            if note:
+                items.append(f"Coverage: {note}")
     export = _export_path(files)
     if export:
         items.append(f"Export (SavedModel): `{export}`")
@@ -256,6 +261,10 @@ def _curve_section(files, figures) -> Section:
             f" replacement). Each step adds the candidate that most improves the averaged "
             f"probabilities; {_size_rule_text(e.get('size_rule'))}: {_n(size, 'pick')}, "
             f"{_n(len(_members(files)), 'distinct member')}.")
+    note = coverage_note(files.coverage, "val")
+    if note:
+        sec.add(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell how the "
+                "ensemble does on those classes.")
     test_curve = e.get("test_curve")
     figures.append(Figure("ensemble_curve", plot_curve(curve, size, best, test_curve),
                           f"Cross-entropy and accuracy vs ensemble size on validation"
@@ -325,6 +334,10 @@ def _test_section(files, figures) -> Section:
             "is the candidate with the best validation objective. NLL = mean cross-entropy "
             f"(lower is better); ECE = expected calibration error over {RELIABILITY_BINS} "
             "equal-width confidence bins (lower is better).")
+    note = coverage_note(files.coverage, "test")
+    if note:
+        sec.add(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing about "
+                "how the models do on those classes.")
     sec.add(Table(["model", "accuracy", "NLL", "ECE"], rows))
     panels, why = _test_panels(files)
     if why:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.sections import _n, _seconds, build_sections
+from hubensemble.rundir import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
 FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "robustness")
 
 
-def write_report(run_dir) -> tuple[Path, Path]:
+class ReportPaths(NamedTuple):
+    """What `write_report` wrote: the Markdown report and the self-contained HTML one (a
+    tuple, so ``md, html = write_report(run)`` unpacks it)."""
+
+    markdown: Path
+    html: Path
+
+
+def write_report(run_dir) -> ReportPaths:
     """Writes RUN/report.md (figures in RUN/report_files/) and the self-contained
-    RUN/report.html; returns their paths (report.md, report.html). Every file is written
+    RUN/report.html; returns their paths as a ReportPaths record. Every file is written
     atomically; a figure of an earlier report that no longer applies is deleted. Raises
     RunError when `run_dir` is not a folder or holds neither run.json nor ranking.json.
 
@@ -39,7 +49,7 @@ def write_report(run_dir) -> tuple[Path, Path]:
             stale.unlink()
     atomic_write_text(run.report_md, render_markdown(title, sections))
     atomic_write_text(run.report_html, render_html(title, sections))
-    return run.report_md, run.report_html
+    return ReportPaths(run.report_md, run.report_html)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,8 +58,9 @@ def write_report(run_dir) -> tuple[Path, Path]:
 
 def summary_table(run_dir) -> str:
     """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
-    from ensemble.json), ensemble size, time per stage, and where the export and the report
-    are — a few lines for the terminal. Raises RunError when ensemble.json is unreadable."""
+    from ensemble.json), a note naming the classes that have no test (or validation)
+    example, ensemble size, time per stage, and where the export and the report are — a few
+    lines for the terminal. Raises RunError when ensemble.json is unreadable."""
     from hubensemble.rundir import Run
 
     run = Run(run_dir)
@@ -75,6 +86,14 @@ def summary_table(run_dir) -> str:
         lines.append(f"no test metrics: {ensemble.get('test_missing') or 'no test split'}")
     else:
         lines.append(f"no ensemble yet: run `hubensemble ensemble --run {path}`")
+    if ensemble is not None:
+        coverage = ensemble.get("coverage")
+        if coverage is None:  # an ensemble.json written before coverage was recorded
+            coverage = {k: v for k, v in run.coverage().items() if k in ("val", "test")}
+        for split in ("test", "val") if test else ("val",):
+            note = coverage_note(coverage, split)
+            if note:
+                lines.append(f"note: {note}")
     if ensemble is not None:
         members = ensemble.get("members") or []
         lines.append(f"ensemble size: {_n(len(members), 'member')} ({ensemble.get('size', '?')}"

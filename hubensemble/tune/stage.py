@@ -16,12 +16,12 @@ from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import HParams
-from hubensemble.rundir import Run
+from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.tune.plans import PlanEntry, as_profile, plan_sweep
 from hubensemble.tune.strategies import get_strategy, is_default_strategy, writes_results
 from hubensemble.tune.train import KEEP_WEIGHTS, TensorBoard, finished_candidate
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, PlanOracle,
-                                    kerastuner_env, wait_for_chief)
+                                    kerastuner_env, quiet_keras_tuner, wait_for_chief)
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +106,27 @@ def _sweep_lock(run: Run, sweep: str):
 
 
 def _load_inputs(run: Run):
+    rank_cmd = f"`hubensemble rank --catalogue FILE --data SPEC --out {run.path}`"
     if not run.ranking_json.exists():
-        raise RunError(f"{run.ranking_json} is missing; run `hubensemble rank --out "
-                       f"{run.path}` first")
+        raise RunError(f"{run.ranking_json} is missing; {rank_cmd} writes it")
     ranking = read_json(run.ranking_json)
+    if not run.meta_path.exists():
+        raise RunError(f"{run.meta_path} is missing (tune reads the data and the modules from "
+                       f"it); {rank_cmd} writes it: copy it along with ranking.json")
     meta = run.meta()
     specs = {name: ModuleSpec.from_json(d) for name, d in (meta.get("modules") or {}).items()}
     data = meta.get("data")
     if not data:
-        raise RunError(f"{run.path} has no data recorded; run `hubensemble rank --data SPEC "
-                       f"--out {run.path}` first")
+        raise RunError(f"{run.meta_path} records no data (its \"data\" section); {rank_cmd} "
+                       "writes it")
     return ranking, specs, data["task"]
+
+
+def _labels_missing(run: Run, task_record) -> list:
+    """The splits the task has (run.json's sizes) whose RUN/labels/<split>.npy is absent."""
+    sizes = task_record.get("sizes") or {}
+    return [s for s in LABEL_SPLITS
+            if sizes.get(s) and not (run.labels / f"{s}.npy").exists()]
 
 
 _TUNE = options.defaults_for("tune")
@@ -143,10 +153,26 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     `task`: the run's Task when it was given in Python. `callbacks` are extra Keras
     callbacks for every trial's fit (deep-copied per trial).
 
+    Writes RUN/labels/<split>.npy from the run's task when absent (a run folder ranked on
+    another machine may hold only run.json and ranking.json; `ensemble` needs the labels).
+    Logs to RUN/log.txt while it runs; a failed trial gets one line on the terminal (through
+    the progress bar, else a warning) and its traceback in the log, never Keras Tuner's
+    traceback on stderr.
+
     Returns a `TuneSummary`. Raises RunError when rank has not run, the plan clashes with
     existing candidates, another process runs the same sweep, or more than `max_failures`
     trials failed; HubensembleError for invalid arguments.
     """
+    with Run(run_dir).log_file(create=False):
+        return _run_tune(run_dir, sweep=sweep, budget=budget, modules=modules,
+                         strategy=strategy, tpu=tpu, profile=profile, seed=seed,
+                         keep_weights=keep_weights, max_failures=max_failures,
+                         tuner_id=tuner_id, oracle_address=oracle_address, task=task,
+                         progress=progress, callbacks=callbacks)
+
+
+def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, keep_weights,
+              max_failures, tuner_id, oracle_address, task, progress, callbacks):
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
                                f"{keep_weights!r}")
@@ -170,6 +196,10 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
         worker = distributed and not chief
         pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+        if not chief and (pending or _labels_missing(run, task_record)):
+            # The chief only serves the plan (its machine may not have the data).
+            task = run.task(task)
+            run.ensure_labels(task)
         if pending and worker:
             wait_for_chief()
         if pending:
@@ -283,13 +313,15 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
     oracle = PlanOracle(plan, run.candidates, max_failures=max_failures, seed=seed)
     hypermodel = FineTuneHyperModel(specs, num_classes, plan)
     try:
-        tuner = FineTuneTuner(
-            oracle, hypermodel, run=run, task=task_obj, specs=specs, profile=profile,
-            keep_weights=keep_weights,
-            strategy=None if is_default_strategy(tf_strategy) else tf_strategy,
-            progress=bar, directory=str(directory), project_name=sweep, overwrite=False)
+        with quiet_keras_tuner(capture_prints=True):  # its "Reloading Tuner from …" line
+            tuner = FineTuneTuner(
+                oracle, hypermodel, run=run, task=task_obj, specs=specs, profile=profile,
+                keep_weights=keep_weights,
+                strategy=None if is_default_strategy(tf_strategy) else tf_strategy,
+                progress=bar, directory=str(directory), project_name=sweep, overwrite=False)
         tensorboard = TensorBoard(str(run.tuner / "tensorboard"))
-        tuner.search(callbacks=[tensorboard, *callbacks], verbose=0)
+        with quiet_keras_tuner():
+            tuner.search(callbacks=[tensorboard, *callbacks], verbose=0)
     finally:
         if bar is not None:
             bar.close()

@@ -132,8 +132,9 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
     tables that are saved ({"ce": metrics.nll with the one floor metrics.PROB_FLOOR,
     "accuracy"}), so every reader of the candidate computes the same numbers from the files.
     A trial that fails (non-finite loss or predictions, a module that cannot load, any other
-    error) is recorded with status "failed" and its reason; KeyboardInterrupt and
-    keras_tuner's FatalError propagate. `build` (optional) makes the compiled model inside
+    error) is recorded with status "failed" and its reason, and its traceback is logged at
+    INFO (RUN/log.txt while `run_tune` runs); KeyboardInterrupt and keras_tuner's
+    FatalError propagate. `build` (optional) makes the compiled model inside
     the strategy scope (the tuner passes its hypermodel); by default build_classifier +
     compile_classifier. Only the process that `writes_results` under `strategy` writes.
     """
@@ -180,15 +181,19 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
             if not np.isfinite(test_probs).all():
                 raise TrialFailed("the test predictions are not finite")
             record["test"] = candidate.split_record(test_probs, task.test.labels)
-    except TrialFailed as e:
-        record.update(status="failed", reason=str(e))
-    except ModuleLoadError as e:
-        record.update(status="failed", reason=f"the module cannot load: {e}")
     except (KeyboardInterrupt, kt.errors.FatalError):
         raise
     except Exception as e:  # noqa: BLE001 - any other error fails this trial, not the sweep
-        log.exception("trial %s failed", entry.trial_id)
-        record.update(status="failed", reason=f"{type(e).__name__}: {first_line(e)}")
+        if isinstance(e, TrialFailed):
+            reason = str(e)
+        elif isinstance(e, ModuleLoadError):
+            reason = f"the module cannot load: {e}"
+        else:
+            reason = f"{type(e).__name__}: {error_reason(e)}"
+        record.update(status="failed", reason=reason)
+        # The traceback goes to the log (RUN/log.txt while tune runs); the terminal gets the
+        # tuner's one line per failed trial.
+        log.info("trial %s failed: %s", entry.trial_id, reason, exc_info=True)
     record["seconds"] = time.time() - start
     if tensorboard_dir and record["status"] == "ok":
         _write_final_scalars(tensorboard_dir, record, hparams.steps)
@@ -204,6 +209,13 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
                                   test_probs=test_probs if ok else None,
                                   save_weights=model.save_weights if keep else None)
     return record
+
+
+# Lines of a TensorFlow graph error that locate it but do not say what went wrong.
+def error_reason(exc: BaseException) -> str:
+    """One line saying why `exc` happened (`errors.first_line`, which also digs the reason
+    out of a TensorFlow graph error)."""
+    return first_line(exc)
 
 
 def _write_final_scalars(logdir, record, step):

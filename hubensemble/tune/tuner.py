@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import logging
 import os
 import re
 import socket
+import sys
 import time
 from typing import Mapping, Sequence
 
@@ -24,7 +26,7 @@ import keras
 import keras_tuner as kt
 
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, first_line
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.rundir import Run
@@ -51,6 +53,11 @@ KERAS_TUNER_INTERNALS = (
     "keras_tuner.src.distribute.oracle_chief.OracleServicer",  # serve_oracle
     "keras_tuner.src.distribute.oracle_chief.exit_chief",  # serve_oracle
     "keras_tuner.src.protos.get_service_grpc",  # serve_oracle
+)
+#: Module flags of Keras Tuner this module sets (not callables, so listed apart from
+#: KERAS_TUNER_INTERNALS; tests/test_tune.py checks each exists and is a bool).
+KERAS_TUNER_FLAGS = (
+    "keras_tuner.src.config.DEBUG",  # quiet_keras_tuner: no traceback print per failed trial
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -248,6 +255,55 @@ class PlanOracle(kt.Oracle):
 # The tuner: runs a plan entry and records it
 # ---------------------------------------------------------------------------------------------
 
+class _LinesToLog(io.TextIOBase):
+    """A text stream that logs each line written to it at INFO (Keras Tuner's print calls)."""
+
+    def __init__(self):
+        super().__init__()
+        self._pending = ""
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line.strip():
+                log.info("keras-tuner: %s", line.strip())
+        return len(text)
+
+
+@contextlib.contextmanager
+def quiet_keras_tuner(capture_prints=False):
+    """Keras Tuner's own terminal output off for the block.
+
+    Keras Tuner prints the traceback of every failed trial to stderr (``traceback.print_exc``
+    while its module flag ``keras_tuner.src.config.DEBUG`` is True, the default); tune
+    reports a failed trial in one line and logs its traceback instead (`run_entry`,
+    `FineTuneTuner.run_trial`). With `capture_prints`, what Keras Tuner prints to stdout
+    (e.g. "Reloading Tuner from …" on resume) goes to the log at INFO. Both are restored
+    after the block. Internal: the flag ``keras_tuner.src.config.DEBUG`` (KERAS_TUNER_FLAGS);
+    should a release drop it, the tracebacks come back on the terminal, nothing breaks.
+    """
+    try:
+        from keras_tuner.src import config as kt_config
+    except ImportError:
+        kt_config = None
+    saved = getattr(kt_config, "DEBUG", None)
+    if saved is not None:
+        kt_config.DEBUG = False
+    try:
+        if capture_prints:
+            with contextlib.redirect_stdout(_LinesToLog()):
+                yield
+        else:
+            yield
+    finally:
+        if saved is not None:
+            kt_config.DEBUG = saved
+
+
 def distributed_role() -> str | None:
     """"chief", "worker" or None (not distributed), from Keras Tuner's variables: a process
     is part of a distributed sweep when KERASTUNER_ORACLE_IP is set, and the chief when its
@@ -389,14 +445,34 @@ class FineTuneTuner(kt.Tuner):
         tb_dir = next((c.log_dir for c in callbacks
                        if isinstance(c, keras.callbacks.TensorBoard)), None)
         self._log(entry.trial_id, "start")
-        record = run_entry(entry, self.specs[entry.module], self.task, self.run_dir,
-                           profile=self.profile, strategy=self.distribution_strategy,
-                           keep_weights=self.keep_weights, callbacks=callbacks,
-                           tensorboard_dir=tb_dir,
-                           build=lambda: self.builder.build(trial.hyperparameters),
-                           extra={"tuner_id": self.tuner_id})
+        try:
+            record = run_entry(entry, self.specs[entry.module], self.task, self.run_dir,
+                               profile=self.profile, strategy=self.distribution_strategy,
+                               keep_weights=self.keep_weights, callbacks=callbacks,
+                               tensorboard_dir=tb_dir,
+                               build=lambda: self.builder.build(trial.hyperparameters),
+                               extra={"tuner_id": self.tuner_id})
+        except (KeyboardInterrupt, kt.errors.FatalError):
+            raise
+        except Exception as e:  # e.g. the candidate could not be written: no record
+            log.info("trial %s failed outside its training", entry.trial_id, exc_info=True)
+            self._say_failed(entry.trial_id, f"{type(e).__name__}: {first_line(e)}")
+            raise
         self._log(entry.trial_id, record["status"], record.get("reason") or "")
+        if record["status"] != "ok":
+            self._say_failed(entry.trial_id, record.get("reason") or "no reason recorded")
         return self._report(record)
+
+    def _say_failed(self, trial_id, reason):
+        """One line on the terminal for a failed trial (its traceback is in the log): through
+        the progress bar when there is one, else as a warning (-q hides warnings)."""
+        line = (f"trial {trial_id} failed: {' '.join(str(reason).split())} (details in "
+                f"{self.run_dir.log})")
+        if self.progress is not None:
+            log.info("%s", line)  # for RUN/log.txt; the bar's write keeps the bar intact
+            self.progress.write(line, file=sys.stderr)
+        else:
+            log.warning("%s", line)
 
     @staticmethod
     def _report(record):

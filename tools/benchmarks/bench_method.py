@@ -227,7 +227,8 @@ def main():
     p.add_argument("--sweep", default=None, help="tune sweep (default: fit's default)")
     p.add_argument("--data-root", type=Path, default=DATA_ROOT)
     p.add_argument("--out", default=None, help="run folders (default: a temp folder)")
-    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file; rows "
+                                                "already in it are not measured again")
     p.add_argument("--size-rules", action="store_true",
                    help="also show what every ensemble-size rule gives on each row")
     p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN baseline")
@@ -248,8 +249,16 @@ def main():
     print(f"{'task':<18} {'pool':<9} {'seed':>4} {'single':>6} {'ens':>6} {'s.NLL':>6} "
           f"{'e.NLL':>6} {'size':>4} {'probe':>6} {'cnn':>6} {'fit s':>7}")
     rows = []
+    if args.json and Path(args.json).exists():
+        # Resume: rows already measured (same task, pool and seed) are printed, not re-run.
+        rows = json.loads(Path(args.json).read_text())
+    done = {(r["task"], r["pool"], r["seed"]) for r in rows}
+    for row in rows:
+        print_row(row)
     for task_name in args.tasks:
         for seed in args.seeds:
+            if (task_name, args.pool, seed) in done:
+                continue
             row = one_row(task_name, args.pool, seed, files, args)
             print_row(row)
             rows.append(row)
@@ -261,4 +270,5 @@ def main():
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("HUBENSEMBLE_QUIET_TF", "1")  # the zoo builder's workers too
     sys.exit(main())

@@ -1,0 +1,99 @@
+"""Atomic writes and inter-process locks (fileio): real processes, real kills."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from hubensemble import fileio
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from hubensemble.fileio import file_lock
+    path, seconds, timeout = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    try:
+        with file_lock(path, timeout=timeout):
+            print("took", time.time(), flush=True)
+            time.sleep(seconds)
+    except TimeoutError as e:
+        print("timeout", str(e), flush=True)
+""")
+
+
+def _holder(path, seconds, timeout):
+    return subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds), str(timeout)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _wait_until_held(path, deadline=30.0):
+    end = time.monotonic() + deadline
+    while not (os.path.exists(path) and fileio.lock_is_held(path)):
+        assert time.monotonic() < end, "the holder never took the lock"
+        time.sleep(0.02)
+
+
+def test_two_processes_racing_for_a_dead_owners_lock_exactly_one_wins(tmp_path):
+    lock = tmp_path / "run.json.lock"
+    owner = _holder(lock, 600, 5)
+    _wait_until_held(lock)
+    owner.send_signal(signal.SIGKILL)  # dies holding it: no release code runs
+    owner.wait(30)
+    assert lock.exists() and not fileio.lock_is_held(lock)  # the kernel let go
+    # Both racers start at once and hold the lock for 3 s if they get it; the one that does
+    # not get it within 1 s gives up. With the old O_EXCL lock both could take over the dead
+    # owner's file.
+    racers = [_holder(lock, 3, 1), _holder(lock, 3, 1)]
+    outs = [r.communicate(timeout=60)[0] for r in racers]
+    took = [o for o in outs if o.startswith("took")]
+    timed_out = [o for o in outs if o.startswith("timeout")]
+    assert len(took) == 1 and len(timed_out) == 1, outs
+    assert str(lock) in timed_out[0]  # the error names the lock file
+
+
+def test_a_waiter_gets_the_lock_when_its_holder_is_killed(tmp_path):
+    lock = tmp_path / "x.lock"
+    owner = _holder(lock, 600, 5)
+    _wait_until_held(lock)
+    waiter = _holder(lock, 0, 60)
+    time.sleep(0.5)
+    assert waiter.poll() is None  # still waiting
+    start = time.time()
+    owner.kill()
+    out = waiter.communicate(timeout=60)[0]
+    owner.wait(30)
+    assert out.startswith("took") and float(out.split()[1]) >= start
+
+
+def test_atomic_writes_leave_no_temp_and_read_back(tmp_path):
+    fileio.atomic_write_json(tmp_path / "a.json", {"x": np.float32(1.5), "y": np.arange(3)})
+    assert fileio.read_json(tmp_path / "a.json") == {"x": 1.5, "y": [0, 1, 2]}
+    fileio.atomic_save_npy(tmp_path / "b.npy", np.eye(2, dtype=np.float32))
+    assert np.array_equal(np.load(tmp_path / "b.npy"), np.eye(2))
+    assert not [n for n in os.listdir(tmp_path) if fileio.is_temp(n)]
+    with pytest.raises(TypeError, match="cannot write object"):
+        fileio.atomic_write_json(tmp_path / "c.json", {"x": object()})
+    assert not (tmp_path / "c.json").exists()
+    assert not [n for n in os.listdir(tmp_path) if fileio.is_temp(n)]
+
+
+def test_replace_dir_swaps_whole_folders_and_stale_temps_go(tmp_path):
+    final = tmp_path / "export"
+    for value in ("one", "two"):
+        tmp = fileio.temp_dir_for(final)
+        os.makedirs(tmp)
+        (tmp_path / os.path.basename(tmp) / "v.txt").write_text(value)
+        fileio.replace_dir(tmp, final)
+        assert (final / "v.txt").read_text() == value
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".tmp-export.{dead}"
+    stale.mkdir()
+    live = tmp_path / f".tmp-export.{os.getppid()}"
+    live.mkdir()
+    removed = fileio.remove_stale_temp_dirs(final)
+    assert removed == [str(stale)] and live.exists() and (final / "v.txt").exists()
