@@ -469,15 +469,22 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
     example, and the summary and run.json say so."""
     make_class_folders(str(tmp_path), {"a": 10, "b": 10, "c": 3, "d": 2})
     task = load_task(f"folder:{tmp_path}")
-    assert task.coverage() == {"val": ["d"], "test": ["c", "d"]}
-    assert task.to_json()["coverage"] == {"val": ["d"], "test": ["c", "d"]}
-    # What ensemble and report compute from RUN/labels alone.
-    from hubensemble.data import class_coverage
+    assert {s: c["missing"] for s, c in task.coverage().items()} == {"val": ["d"],
+                                                                     "test": ["c", "d"]}
+    assert task.to_json()["coverage"]["test"] == {"classes": 4, "covered": 2,
+                                                  "missing": ["c", "d"]}
+    # The rule and the words ensemble.json and the report use (rundir.split_coverage).
+    from hubensemble.rundir import DataArgs, Run
 
-    assert class_coverage(task.class_names, {"val": task.val.labels, "test": task.test.labels,
-                                             "train": None}) == task.coverage()
-    assert "1 class(es) without a val example (d)" in task.summary()
-    assert "2 class(es) without a test example (c, d)" in task.summary()
+    run = Run(tmp_path / "run")
+    run.attach_task(task, DataArgs(spec=f"folder:{tmp_path}"))
+    assert run.coverage() == {"train": run.coverage()["train"], **task.coverage()}
+    from hubensemble.rundir import coverage_note
+
+    assert coverage_note(task.coverage(), "val").endswith("no validation example of: d")
+    for split in ("val", "test"):
+        assert coverage_note(task.coverage(), split) in task.summary()
+    assert "test metrics cover 2 of 4 classes; no test example of: c, d" in task.summary()
 
 
 def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):

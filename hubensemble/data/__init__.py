@@ -29,7 +29,7 @@ from hubensemble.data.loading import IGNORED_NAMES, LoadOptions
 from hubensemble.data.sniff import GRAPH_FORMATS, sniff
 from hubensemble.data.specs import SCHEMES, load_task, load_test_set, parse_spec
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, split_counts, stratified_split
-from hubensemble.data.task import SPLIT_NAMES, Split, Task, class_coverage
+from hubensemble.data.task import SPLIT_NAMES, Split, Task
 from hubensemble.data.tfds import NO_FLIP_TFDS, SYNTHETIC_TFDS, VTAB_SPLITS
 from hubensemble.data.validate import validate_task
 from hubensemble.errors import DataError
@@ -37,7 +37,7 @@ from hubensemble.errors import DataError
 __all__ = [
     "DataError", "Decoded", "GRAPH_FORMATS", "IGNORED_NAMES", "LoadOptions", "MIN_TRAIN_PER_CLASS",
     "NO_FLIP_TFDS", "SCHEMES", "SPLIT_NAMES", "SYNTHETIC_TFDS", "Split", "Task", "UnreadableImage",
-    "VTAB_SPLITS", "class_coverage", "composite_on_white", "decode_bytes", "decode_image_bytes",
+    "VTAB_SPLITS", "composite_on_white", "decode_bytes", "decode_image_bytes",
     "drop_duplicates", "load_task", "load_test_set", "op_error_reason", "parse_spec", "pixel_key",
     "read_image", "read_image_file", "servable_bytes", "sniff", "split_counts", "stratified_split",
     "to_rgb_uint8", "validate_task", "_Unreadable",

@@ -25,7 +25,7 @@ import numpy as np
 
 from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, SIGNATURES, UNSUPPORTED, sniff,
                                     sniff_row)
-from hubensemble.errors import DataError
+from hubensemble.errors import DataError, first_line
 
 
 def composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -115,17 +115,14 @@ def _short(err: Exception) -> str:
 
 
 def op_error_reason(err: Exception) -> str:
-    """The reason inside a TensorFlow op error raised by a decoder: for a graph function
-    ("Graph execution error: ... Detected at node ... <reason> [[{{node ...}}]]") the line
-    with the reason, not the first line; an Assert's message without "assertion failed: [ ]".
-    """
-    message = getattr(err, "message", None) or str(err)
-    found = re.search(r"assertion failed: \[(.*)\]", message)
+    """The reason inside a TensorFlow op error raised by a decoder, for people: the line
+    `errors.first_line` digs out of a graph error, without "Graph execution error:", TF's
+    op decorations ("{{function_node …}}", "[Op:…]") and an Assert's "assertion failed: [ ]"
+    wrapper (at most 300 characters)."""
+    text = re.sub(r"^Graph execution error:\s*", "", first_line(err))
+    found = re.match(r"assertion failed: \[(.*)\]", text)
     if found:
         return found.group(1).strip()
-    lines = [ln.strip() for ln in message.splitlines()
-             if ln.strip() and not ln.strip().startswith("[[")]
-    text = lines[-1] if lines else type(err).__name__
     text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
     text = re.sub(r"\s*\[\[.*$", "", text)
     text = re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", text)

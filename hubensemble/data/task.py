@@ -189,13 +189,14 @@ class Task:
 
         return duplicate_report(self)
 
-    def coverage(self) -> dict[str, list[str]]:
-        """{split: names of the classes with no example in it} for val and test (absent
-        splits are left out): which classes validation and test metrics do not cover
-        (`class_coverage` of the splits' labels)."""
-        return class_coverage(self.class_names, {s: getattr(self, s).labels
-                                                 for s in ("val", "test")
-                                                 if getattr(self, s) is not None})
+    def coverage(self) -> dict[str, dict]:
+        """{split: {"classes", "covered", "missing": [class names]}} for val and test
+        (absent splits are left out): which classes validation and test metrics do not cover
+        (`rundir.split_coverage`, the one rule ensemble.json and the report use too)."""
+        from hubensemble.rundir import split_coverage
+
+        return {s: split_coverage(self.class_names, getattr(self, s).labels)
+                for s in ("val", "test") if getattr(self, s) is not None}
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -343,11 +344,13 @@ class Task:
                          f"labels")
         if self.dropped:
             text += f"; --dedupe dropped {len(self.dropped)} copy(ies)"
-        missing = {s: c for s, c in self.coverage().items() if c}
-        for s, names in missing.items():
-            text += (f"; {len(names)} class(es) without a {s} example ("
-                     f"{', '.join(names[:5])}{', …' if len(names) > 5 else ''}): {s} metrics "
-                     f"cover only the other classes")
+        from hubensemble.rundir import coverage_note
+
+        coverage = self.coverage()
+        for s in ("val", "test"):
+            note = coverage_note(coverage, s)
+            if note:
+                text += f"; {note}"
         return text
 
     def to_json(self) -> dict:
@@ -366,19 +369,6 @@ class Task:
             "dropped": [list(d) for d in self.dropped],
             "coverage": self.coverage(),
         }
-
-
-def class_coverage(class_names, labels_by_split) -> dict[str, list[str]]:
-    """{split: names of the classes without an example in it}, for each split whose labels
-    (int [N] indices into `class_names`) are given and not None; TensorFlow-free, so a stage
-    that has only RUN/labels/<split>.npy (ensemble, report) says the same as Task.coverage."""
-    out = {}
-    for split, labels in labels_by_split.items():
-        if labels is None:
-            continue
-        seen = set(np.asarray(labels).reshape(-1).tolist())
-        out[split] = [str(c) for i, c in enumerate(class_names) if i not in seen]
-    return out
 
 
 def _fixed_parallelism(ds):

@@ -151,7 +151,7 @@ def _data_section(files) -> Section:
 
 def _accounting_rows(task) -> list:
     """The data section's rows on what became of every file: read, skipped, ignored,
-    duplicates (and dropped copies), classes without validation or test examples."""
+    duplicates and dropped copies (class coverage is the overview's, `coverage_note`)."""
     rows = []
     sizes = task.get("sizes") or {}
     examples = sum(v for v in sizes.values() if v)
@@ -181,11 +181,6 @@ def _accounting_rows(task) -> list:
     if task.get("dropped"):
         rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
                      f"{_short(': '.join(map(str, task['dropped'][0])))})"])
-    for split, names in (task.get("coverage") or {}).items():
-        if names:
-            rows.append([f"classes without {split} examples",
-                         f"{len(names)}: {', '.join(map(str, names[:10]))}"
-                         f"{', …' if len(names) > 10 else ''}"])
     return rows
 
 
