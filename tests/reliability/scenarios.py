@@ -1316,6 +1316,17 @@ def _on_white_export(ws):
     return ws.memo("on-white-export", make)
 
 
+def _evaluate_json(ws, out, model, folder):
+    """`hubensemble evaluate -q --out` on a test folder: the result, or None (a failed
+    check) when the command failed."""
+    path = ws.fresh("evaluation").with_suffix(".json")
+    proc = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{folder}",
+                  "--out", path)
+    if not out.check(proc.returncode == 0 and path.exists(), f"evaluate: {proc.tail()}"):
+        return None
+    return json.loads(path.read_text())
+
+
 @scenario
 def rgba_queries_served_as_trained(ws, out):
     """RGBA PNGs whose transparent background stores black: `evaluate` (the loader) and
@@ -1329,10 +1340,10 @@ def rgba_queries_served_as_trained(ws, out):
         return
     names = [r["top"][0]["class_name"] for r in json.loads(proc.stdout)]
     out.check(names == ["on_white"] * 6, f"predict says {names}")
-    ev = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{queries}")
-    out.check(ev.returncode == 0, f"evaluate failed: {ev.tail()}")
-    out.check("clean" in ev.stdout and " 1.0000" in ev.stdout.split("clean", 1)[-1][:40],
-              f"evaluate is not 1.0: {ev.stdout[-600:]}")
+    result = _evaluate_json(ws, out, model, queries)
+    if result is not None:
+        accuracy = result["clean"]["ensemble"]["accuracy"]
+        out.check(accuracy == 1.0, f"evaluate scores {accuracy}, not 1.0")
     loaded = tf.saved_model.load(str(model))
     served = loaded.signatures["serve_bytes"](
         image_bytes=tf.constant([f.read_bytes() for f in files]))["class_names"].numpy()
@@ -1490,11 +1501,13 @@ def renamed_test_class(ws, out):
     subset = ws.fresh("subset")
     shutil.copytree(queries, subset)
     shutil.rmtree(subset / "on_black")
-    proc = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{subset}")
-    out.check(proc.returncode == 0 and "on_black" in proc.stdout,
-              f"the subset: exit {proc.returncode}: {proc.tail()}")
-    out.check(" 1.0000" in proc.stdout.split("clean", 1)[-1][:40],
-              f"the subset is not scored 1.0: {proc.stdout[-500:]}")
+    result = _evaluate_json(ws, out, model, subset)
+    if result is not None:
+        out.check(result["clean"]["ensemble"]["accuracy"] == 1.0 and result["n"] == 6,
+                  f"the subset: {result['n']} examples, accuracy "
+                  f"{result['clean']['ensemble']['accuracy']}")
+        out.check(result["classes"]["absent"] == ["on_black"],
+                  f"absent classes: {result['classes']}")
     out.note("a renamed class refused by name; a test set of one class scored 1.0")
 
 
