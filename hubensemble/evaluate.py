@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hubensemble import metrics
+from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError, first_line
 from hubensemble.fileio import atomic_write_json, read_json
 # The file names and the one reader of export metadata (TensorFlow-free), re-exported here
@@ -19,7 +19,7 @@ from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F40
                                  ROBUSTNESS_FILE, SERVING_SIGNATURE, read_export_metadata)
 
 #: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
-SEVERITIES = (1, 2, 3)
+SEVERITIES = options.default("severities")
 
 # Severity 1, 2, 3 here are ImageNet-C's severities 1, 3 and 5 (Hendrycks & Dietterich,
 # 2019, `imagenet_c/corruptions.py`): the weakest, middle and strongest of its five levels.
@@ -374,9 +374,14 @@ def _mean_metrics(entries):
     return {k: float(np.mean([e[k] for e in entries])) for k in keys}
 
 
-def evaluate_model(model_dir, task, *, split: str = "test", corruptions=True,
-                   severities: Sequence[int] = SEVERITIES, seed: int = 0,
-                   batch_size: int = 64, progress: bool = True) -> dict:
+_EVALUATE = options.defaults_for("evaluate")
+
+
+def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
+                   corruptions=_EVALUATE["corruptions"],
+                   severities: Sequence[int] = _EVALUATE["severities"],
+                   seed: int = _EVALUATE["seed"], batch_size: int = _EVALUATE["batch_size"],
+                   progress: bool = True) -> dict:
     """Accuracy, NLL and ECE of an exported ensemble and its best single member on `task`'s
     `split`, clean and under each corruption x severity (the paper's 4.5 at the data's scale;
     corruptions after ImageNet-C, Hendrycks & Dietterich 2019).

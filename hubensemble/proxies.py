@@ -106,7 +106,7 @@ def _k_smallest(dist, k):
     return idx
 
 
-def _check_groups(groups, n, k):
+def check_groups(groups, n, k):
     """`groups` as int64 [n] (None stays None); DataError for another shape or when some
     example has fewer than k examples outside its group."""
     if groups is None:
@@ -131,7 +131,7 @@ def _loo_neighbor_blocks(x, k, metric, block_rows, groups=None):
     n = x.shape[0]
     if not 1 <= k <= n - 1:
         raise DataError(f"leave-one-out {k}-NN needs at least {k + 1} examples, got {n}")
-    groups = _check_groups(groups, n, k)
+    groups = check_groups(groups, n, k)
     if metric == "cosine":
         x = _normalize_rows(x)
     # Identical rows must get bit-identical distances (exactly 0 to each other) or rounding

@@ -517,3 +517,30 @@ def test_uncallable_modules_fail_in_rank_naming_the_cause(task, raw_module, good
         row = result.row(name)
         assert row["status"] == "failed" and row["stage"] == "input", row
         assert words in row["reason"] and name in row["reason"], row["reason"]
+
+
+def test_exact_copies_do_not_vote_for_each_other(tmp_path, good):
+    """Issue 13, example 5: three classes of pure-noise images, every file copied once.
+    Plain leave-one-out kNN lets each image's copy vote for it (a perfect score on noise);
+    rank leaves the copy's whole group out, so the score stays at noise level."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "noise"
+    for c in ("a", "b", "c"):
+        (root / c).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / c / f"{i}.png")
+            shutil.copy(root / c / f"{i}.png", root / c / f"{i}-copy.png")
+    args = DataArgs(spec=f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    task = args.load()
+    assert task.duplicates["copies"] == 36
+    ranking = ranked(good[:1], task, tmp_path / "run", data_args=args, use_cache=False)
+    score = ranking.rows[0]["score"]
+    emb = rank.embed(good[0], task, profile=PROFILE, use_cache=False).embeddings
+    y = task.train.labels
+    plain = proxies.loo_knn_accuracy(emb, y)
+    grouped = proxies.loo_knn_accuracy(emb, y, groups=task.train_groups)
+    assert plain == 1.0  # every image's nearest neighbour is its copy
+    assert score == grouped < 0.6  # noise: about a third right

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hubensemble import options
 from hubensemble.errors import HubensembleError
 from hubensemble.formats import BYTES_SIGNATURE, read_export_metadata
 
@@ -22,8 +23,12 @@ PREDICT_BATCH = 32
 read_metadata = read_export_metadata
 
 
-def predict(model_dir, image_paths: Sequence, *, top: int = 5,
-            skip_unreadable: bool = False, batch_size: int = PREDICT_BATCH) -> list[dict]:
+_PREDICT = options.defaults_for("predict")
+
+
+def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
+            skip_unreadable: bool = _PREDICT["skip_unreadable"],
+            batch_size: int = PREDICT_BATCH) -> list[dict]:
     """Top classes of image files through the export's serve_bytes signature.
 
     Returns one dict per image, in order: {"path", "top": [{"rank" (1-based), "class_id"

@@ -39,16 +39,19 @@ EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "f
 # Scores
 # ---------------------------------------------------------------------------------------------
 
-def score_embeddings(emb, labels, *, metric, k=1, num_classes=None):
-    """(score, leave-one-out kNN predictions or None) of embeddings under a proxy.
+def score_embeddings(emb, labels, *, metric, k=1, num_classes=None, groups=None):
+    """(score, leave-one-out kNN predictions or None) of embeddings float [N, d] with labels
+    int [N] under a proxy.
 
-    "knn" / "knn-cosine": leave-one-out k-NN accuracy (Euclidean / cosine) with the tie
-    rules of proxies.loo_knn_predict, and its predictions; "logme", "hscore": the proxy's
-    value (higher is better) and None.
+    "knn" / "knn-cosine": leave-one-out k-NN accuracy in [0, 1] (Euclidean / cosine) with the
+    tie rules of proxies.loo_knn_predict, and its int64 [N] predictions; with `groups` (int
+    [N], `Task.train_groups`: exact duplicates share a group) an example's whole group is
+    left out, so a copy of it never votes. "logme", "hscore": the proxy's value (higher is
+    better) and None. Raises HubensembleError for an unknown metric.
     """
     if metric in KNN_METRICS:
         pred = proxies.loo_knn_predict(emb, labels, k=int(k), metric=KNN_METRICS[metric],
-                                       num_classes=num_classes)
+                                       num_classes=num_classes, groups=groups)
         return float(np.mean(pred == np.asarray(labels))), pred
     if metric == "logme":
         return proxies.logme(emb, labels, num_classes=num_classes), None
@@ -337,6 +340,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         data_args = DataArgs(spec=task.source, reloadable=False)
     run.attach_task(task, data_args)
     labels = np.asarray(task.train.labels, np.int64)
+    groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
     rows, predictions = [], {}
     bar = tqdm(chosen, desc="rank", unit="module", disable=not progress, dynamic_ncols=True)
@@ -353,6 +357,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                            cache_hit=res.cache_hit, dim=int(res.embeddings.shape[1]),
                            examples=int(res.embeddings.shape[0]))
                 score, pred = score_embeddings(res.embeddings, labels, metric=metric, k=k,
+                                               groups=groups,
                                                num_classes=task.num_classes)
                 del res
                 if not math.isfinite(score):
@@ -387,6 +392,25 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
                rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
     return ranking
+
+
+def _duplicate_groups(task, metric, k):
+    """The training examples' duplicate groups for leave-one-out kNN, or None when every
+    training image is distinct (the plain, faster leave-one-out). Checked once here: a group
+    so large that some example has fewer than k others outside it fails the ranking up front
+    with the reason, not every module one by one."""
+    if metric not in KNN_METRICS:
+        return None
+    groups = np.asarray(getattr(task, "train_groups", np.arange(len(task.train))))
+    if len(np.unique(groups)) == len(groups):
+        return None
+    try:
+        proxies.check_groups(groups, len(groups), k)
+    except HubensembleError as e:
+        raise HubensembleError(f"{e}; lower --k, or load the data with --dedupe") from None
+    log.info("leave-one-out kNN leaves out whole duplicate groups (%d training examples "
+             "have an exact copy)", len(groups) - len(np.unique(groups)))
+    return groups
 
 
 @contextlib.contextmanager
