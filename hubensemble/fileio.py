@@ -36,8 +36,15 @@ def _umask():
 _FILE_MODE = 0o666 & ~_umask()
 
 
-def atomic_write_bytes(path, data):
-    """Write `data` to `path` through a temp file in the same folder and a rename."""
+def atomic_write_bytes(path, data, *, sync=True):
+    """Write `data` to `path` through a temp file in the same folder and a rename.
+
+    With `sync` (the default) the file and then its folder are fsynced: the new content
+    survives a crash. `sync=False` keeps the atomicity (readers see the old file or the whole
+    new one) without the two fsyncs (tens of milliseconds on a busy disk): for files that
+    are only hints and are checked or recomputed when unusable (an embedding cache entry's
+    description, a memo).
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -47,32 +54,34 @@ def atomic_write_bytes(path, data):
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(folder)
+    if sync:
+        _fsync_dir(folder)
 
 
-def atomic_write_text(path, text):
+def atomic_write_text(path, text, *, sync=True):
     """Writes the str `text` to `path` as UTF-8, atomically (see atomic_write_bytes)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), sync=sync)
 
 
-def atomic_write_json(path, obj):
+def atomic_write_json(path, obj, *, sync=True):
     """Writes `obj` as indented JSON, atomically; NumPy scalars and arrays become numbers and
     lists, objects with `to_json()` their JSON; TypeError for anything else."""
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n", sync=sync)
 
 
-def atomic_save_npy(path, array):
+def atomic_save_npy(path, array, *, sync=True):
     """Writes `array` as a .npy file (no pickles), atomically."""
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), sync=sync)
 
 
 def read_json(path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -14,6 +15,7 @@ import numpy as np
 
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
+from hubensemble.rank.located import recall, remember
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +145,22 @@ class _Datasets:
         return ds
 
 
+def _call_frozen(runtime, images):
+    return runtime(images, training=False)
+
+
 def _forward_all(runtime, dataset, hw):
     """Embeddings [N, D] of every batch through one tf.function with a fixed input signature
     [None, h, w, 3] (the last short batch does not retrace); the call is the runtime's."""
     import tensorflow as tf
 
-    # No autograph: the body has no control flow, and our errors must reach the caller as raised.
-    @tf.function(input_signature=[tf.TensorSpec([None, hw[0], hw[1], 3], tf.float32)],
-                 autograph=False)
-    def forward(images):
-        return runtime(images, training=False)
-
+    # No autograph: the body has no control flow, and our errors must reach the caller as
+    # raised. A partial (no __code__) gives each module's function its own retracing
+    # statistics: functions made from one closure share them, and TensorFlow would warn of
+    # "excessive retracing" after a few modules of a catalogue.
+    forward = tf.function(functools.partial(_call_frozen, runtime),
+                          input_signature=[tf.TensorSpec([None, hw[0], hw[1], 3], tf.float32)],
+                          autograph=False)
     chunks = [forward(images).numpy() for images, _ in dataset]
     return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
 
@@ -214,19 +221,37 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
 
     start = time.perf_counter()
     hw = embedding_resolution(spec, task, profile)
-    # Resolve, verify and scan (the one safety check) also when the cache will answer: the
-    # verdict must not depend on the cache's state.
-    files = locate(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust)
-    fingerprint = files.fingerprint
+
+    def located():
+        return locate(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust)
+
     if not use_cache:
+        files = located()
         emb = _compute(spec, task, split, hw, datasets, files)
-        return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
-    key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
-    entry = cache_path(cache_dir or default_cache_dir(), key)
+        return EmbedResult(emb, False, time.perf_counter() - start, hw, files.fingerprint)
+    cache_dir = cache_dir or default_cache_dir()
     rows = len(task.split(split))
+    # Resolve and verify (sha256) always; the fingerprint and the safety verdict come from
+    # the files' remembered identity when they have not changed (rank.located), else from
+    # hub.locate. The module is loaded only on a miss, and then located afresh first.
+    files, fingerprint = None, _recall(spec, cache_dir)
+    if fingerprint is None:
+        files = located()
+        fingerprint = files.fingerprint
+        remember(cache_dir, files, trust=spec.trust)
+    key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
+    entry = cache_path(cache_dir, key)
     emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
     hit = emb is not None
     if not hit:
+        if files is None:  # a miss: never load a module on the memo's word
+            files = located()
+            remember(cache_dir, files, trust=spec.trust)
+            if files.fingerprint != fingerprint:
+                fingerprint = files.fingerprint
+                key = cache_key(fingerprint, hw, spec.value_range, spec.output_key,
+                                task.fingerprint, split)
+                entry = cache_path(cache_dir, key)
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(file_lock(entry + ".lock", timeout=CACHE_LOCK_TIMEOUT))
@@ -248,9 +273,19 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
 
 
+def _recall(spec, cache_dir):
+    """The remembered fingerprint of `spec`'s module (or None): resolved (and its sha256
+    verified) by hub.resolve, the rest from rank.located's memo."""
+    from hubensemble.hub import resolve
+
+    path = resolve(spec.handle, name=spec.name, sha256=spec.sha256)
+    return recall(cache_dir, path, trust=spec.trust)
+
+
 def _write_cache(entry, emb, about):
     try:
         atomic_save_npy(entry, emb)
-        atomic_write_json(entry[:-len(".npy")] + ".json", about)
+        # The description is for people (what an entry is); no fsync for it.
+        atomic_write_json(entry[:-len(".npy")] + ".json", about, sync=False)
     except OSError as e:  # a full or read-only disk: the embeddings are still good
         log.warning("could not write the embedding cache entry %s (%s)", entry, e)
