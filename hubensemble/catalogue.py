@@ -355,8 +355,25 @@ def _check_field(loader, key, line, node, base_dir, report):
         return False, None
 
 
+# libyaml's parser (PyYAML's C extension, when built with it) reads a 2,000-entry catalogue
+# about ten times faster than the pure-Python one; the nodes, tags and line numbers are the
+# same. A text it rejects is read again by the Python parser, whose messages the syntax
+# errors quote.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None) if yaml.__with_libyaml__ else None
+
+
 def _parse(text, label, base_dir):
     """([ModuleSpec], [problem lines]) of one catalogue's text."""
+    if _FAST_LOADER is not None:
+        loader = _FAST_LOADER(text)
+        try:
+            root = loader.get_single_node()
+            report = _Report(label)
+            return _parse_root(loader, root, base_dir, report), report.lines()
+        except yaml.YAMLError:
+            pass  # a syntax error: reported by the Python parser below, with its messages
+        finally:
+            loader.dispose()
     report = _Report(label)
     loader = yaml.SafeLoader(text)
     try:
