@@ -14,6 +14,9 @@ _PAIR_CHUNK = 256
 # Unit roundoff of float32, and the smallest normal float32 (what a flushed subnormal loses).
 _U32 = 2.0 ** -24
 _TINY32 = 2.0 ** -126
+# scikit-learn's normalize leaves rows of norm below 10 float64 epsilons as they are
+# (sklearn.preprocessing._data._handle_zeros_in_scale): "zero" rows, cosine distance ~1 to all.
+_NORM_FLOOR = 10.0 * np.finfo(np.float64).eps
 
 METRICS = ("euclidean", "cosine")
 
@@ -58,11 +61,12 @@ class _Distances:
     pairs of rows, and float32 approximations of whole rows of them with an error bound.
 
     Exact (`pairs`): Euclidean ranks ||a||^2 + (-2 a.b) + ||b||^2 clamped at 0 (the order of
-    scikit-learn's ArgKmin); cosine ranks 1 - a.b of unit rows (x / ||x||, a zero row stays
-    zero, as scikit-learn's normalize) clipped to [0, 2] (its cosine_distances). Every dot
-    product and sum of squares is the same pairwise summation of float64 products, so a
-    pair's value depends on the two rows' values only: duplicated rows get bit-identical
-    distances to every row, and exactly 0 to each other (ties then go by index).
+    scikit-learn's ArgKmin); cosine ranks 1 - a.b of unit rows (x / ||x||; a row of norm below
+    10 float64 epsilons is left as it is, as scikit-learn's normalize) clipped to [0, 2] (its
+    cosine_distances). Every dot product and sum of squares is the same pairwise summation of
+    float64 products, so a pair's value depends on the two rows' values only: duplicated rows
+    get bit-identical distances to every row, and exactly 0 to each other (ties then go by
+    index).
 
     Approximate (`search`): one float32 matrix product of a block of rows with all rows,
     turned into a value that orders the row's neighbours as the exact distance does, up to
@@ -94,7 +98,13 @@ class _Distances:
         n_max = float(norm.max()) if n else 0.0
         underflow = 4.0 * (d + 2.0 * math.sqrt(d) * max(n_max, 1.0) + 1.0) * _TINY32
         if metric == "cosine":
-            inv = np.divide(1.0, np.sqrt(sq32), out=np.zeros_like(sq32), where=sq32 > 0)
+            # Rows scikit-learn does not normalize (norm < _NORM_FLOOR; decided in float64,
+            # as `pairs` does, for the rows float32 puts near or below it) search as zero rows.
+            unit = sq32 > 0
+            near = np.flatnonzero(np.sqrt(sq32.astype(np.float64)) < 2.0 * _NORM_FLOOR * scale)
+            if near.size:
+                unit[near] = np.sqrt(_sums_of_squares(x[near].astype(np.float64))) >= _NORM_FLOOR
+            inv = np.divide(1.0, np.sqrt(sq32), out=np.zeros_like(sq32), where=unit)
             self.x32 = x32 * inv[:, None]
             # Rows of norm 1 within gamma / 2 + 2u: a.b within 2 gamma + 4u of the cosine.
             bound = 1.001 * 2.0 * gamma + 8.0 * _U32 + float64_slack + underflow
@@ -151,16 +161,19 @@ class _Distances:
             rb = self.x[b[s:s + _PAIR_CHUNK]].astype(np.float64)
             sq_a, sq_b = _sums_of_squares(ra), _sums_of_squares(rb)
             if self.metric == "cosine":
-                # scikit-learn's normalize: a zero row stays zero (cosine distance 1 to all).
-                ra /= np.where(sq_a > 0.0, np.sqrt(sq_a), 1.0)[:, None]
-                rb /= np.where(sq_b > 0.0, np.sqrt(sq_b), 1.0)[:, None]
-                same = np.flatnonzero(np.all(ra == rb, axis=1) & (sq_a > 0.0))
+                # scikit-learn's normalize: a row of norm < _NORM_FLOOR (zero rows too) is
+                # left as it is (cosine distance ~1 to all, itself too).
+                norm_a, norm_b = np.sqrt(sq_a), np.sqrt(sq_b)
+                unit_a = norm_a >= _NORM_FLOOR
+                ra /= np.where(unit_a, norm_a, 1.0)[:, None]
+                rb /= np.where(norm_b >= _NORM_FLOOR, norm_b, 1.0)[:, None]
+                same = np.flatnonzero(np.all(ra == rb, axis=1) & unit_a)
             ra *= rb
             dot = np.add.reduce(ra, axis=1)
             if self.metric == "cosine":
                 dist = np.subtract(1.0, dot)
                 np.clip(dist, 0.0, 2.0, out=dist)
-                dist[same] = 0.0  # equal unit rows (scaled copies too); zero rows stay at 1
+                dist[same] = 0.0  # equal unit rows (scaled copies too); "zero" rows stay ~1
             else:
                 dist = dot * -2.0
                 dist += sq_a

@@ -176,6 +176,34 @@ def test_loo_knn_tie_rule_on_exact_data(metric):
                                       slow_loo_knn(x.tolist(), y.tolist(), k, metric))
 
 
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("case", ["below_float32", "huge", "tiny"])
+def test_loo_knn_equals_sklearn_where_float32_cannot_decide(metric, case):
+    """The float32 search only proposes candidates; float64 decides. Points 1e-5 apart around
+    a common centre (float32's rounding is larger than their distances: a float32 product alone
+orders them wrongly, its error bound makes them all candidates),
+    and values whose squares overflow (1e25) or underflow (1e-25) float32: the predictions
+    are still scikit-learn's leave-one-out, computed in float64."""
+    rng = np.random.default_rng(21)
+    n, d = 60, 16
+    if case == "below_float32":
+        x = rng.standard_normal(d) + 1e-5 * rng.standard_normal((n, d))
+    else:
+        x = rng.standard_normal((n, d)) * (1e25 if case == "huge" else 1e-25)
+    y = rng.integers(0, 5, n)
+    if case == "below_float32":
+        # A float32 product alone orders these neighbours wrongly for some rows.
+        x32 = x.astype(np.float32)
+        approx = (x32 * x32).sum(axis=1)[None, :] - 2.0 * x32 @ x32.T
+        np.fill_diagonal(approx, np.inf)
+        exact = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+        np.fill_diagonal(exact, np.inf)
+        assert (approx.argmin(axis=1) != exact.argmin(axis=1)).any()
+    for k in (1, 3):
+        np.testing.assert_array_equal(loo_knn_predict(x, y, k=k, metric=metric),
+                                      sklearn_loo(x, y, k, metric))
+
+
 def test_duplicates_are_each_others_neighbours_in_index_order():
     x = np.array([[0.0, 0.0], [5.0, 5.0], [0.0, 0.0], [0.0, 0.0], [5.0, 5.0]])
     neigh = loo_knn_neighbors(x, k=2)
