@@ -142,12 +142,25 @@ def cmd_rank(args):
     if not args.catalogue or not args.data or not args.out:
         raise SystemExit("hubensemble rank: --catalogue, --data and --out are required "
                          "(or use `hubensemble rank merge`)")
+    _resolve_shard(args)
     specs = load_catalogues(args.catalogue)
     data_args, task = load_data(args)
     ranking = run_rank(args.out, specs, task, **options.kwargs_for("rank", args),
                        data_args=data_args, progress=_progress(args))
     _summary(args, ranking.summary())
     return 0
+
+
+def _resolve_shard(args):
+    """`--shard auto` -> (I, N) from the cluster job's environment; `--shards` only with it."""
+    from hubensemble.rank import shard_from_environment
+
+    if args.shard == "auto":
+        args.shard = shard_from_environment(args.shards)
+        _say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
+    elif args.shards is not None:
+        raise SystemExit("hubensemble rank: --shards N goes with --shard auto (with "
+                         "--shard I/N the count is N)")
 
 
 def cmd_rank_merge(args):

@@ -70,12 +70,17 @@ class OptionError(HubensembleError, ValueError):
 # value the stage function takes, raising ValueError with what to write instead.
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'I/N' -> (I, N) with 0 <= I < N: rank only the modules whose catalogue index % N == I."""
+def parse_shard(text: str) -> tuple[int, int] | str:
+    """'I/N' -> (I, N) with 0 <= I < N: rank only the modules whose catalogue index % N == I;
+    'auto' stays 'auto' (the CLI reads I and N from a cluster array job's environment:
+    rank.shard_from_environment)."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
     try:
         i, n = (int(part) for part in str(text).split("/"))
     except ValueError:
-        raise ValueError(f"{text!r}: write I/N, e.g. 0/4") from None
+        raise ValueError(f"{text!r}: write I/N, e.g. 0/4, or auto in a Kubernetes Indexed "
+                         "Job / Slurm job array") from None
     if not 0 <= i < n:
         raise ValueError(f"{text!r}: I/N needs 0 <= I < N, e.g. 0/4 ... 3/4")
     return i, n
@@ -269,8 +274,14 @@ OPTIONS: tuple[Option, ...] = (
          default_text="$HUBENSEMBLE_CACHE_DIR or ~/.cache/hubensemble/embeddings"),
     _opt("use_cache", bool, True, "neither read nor write the embedding cache", "rank",
          ("rank", "fit"), used_by=("rank",), flags=("--no-cache",), action="store_false"),
-    _opt("shard", parse_shard, None, "rank only modules whose catalogue index % N == I",
-         "rank", ("rank",), used_by=("rank",), metavar="I/N"),
+    _opt("shard", parse_shard, None,
+         "rank only modules whose catalogue index % N == I; auto: I and N from the cluster "
+         "job ($JOB_COMPLETION_INDEX with --shards N, or $SLURM_ARRAY_TASK_ID and "
+         "$SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",), used_by=("rank",), metavar="I/N|auto"),
+    _opt("shards", int, None,
+         "with --shard auto: the number of shards (a Kubernetes Indexed Job's completions; "
+         "for Slurm, checked against $SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",),
+         minimum=1, metavar="N"),
     # --- selection (rank and rank merge)
     _opt("top_k", int, 15, "keep the K best modules", "selection", ("rank", "merge", "fit"),
          used_by=("rank", "merge"), invalidates=("rank",), record="fit", minimum=1,

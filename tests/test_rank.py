@@ -168,8 +168,12 @@ def test_knn_score_equals_scikit_learn_leave_one_out(task, good, tmp_path, metri
     row = result.row(spec.name)
     assert row["score"] == float(np.mean(expected == y))
     assert row["dim"] == ref.shape[1] and row["examples"] == len(y)
-    saved = np.load(tmp_path / "knn" / f"{spec.name}.npy")
-    np.testing.assert_array_equal(saved, expected)
+    saved = rank.load_knn_predictions(tmp_path)
+    assert list(saved) == [spec.name]
+    np.testing.assert_array_equal(saved[spec.name], expected)
+    with np.load(tmp_path / rank.KNN_FILE) as z:  # the file's layout, as documented
+        assert z["names"].tolist() == [spec.name] and z["predictions"].dtype == np.int64
+        np.testing.assert_array_equal(z["predictions"], expected[None, :])
 
 
 def test_logme_and_hscore_rank_by_the_proxy_on_the_embeddings(task, good, tmp_path):
@@ -179,7 +183,8 @@ def test_logme_and_hscore_rank_by_the_proxy_on_the_embeddings(task, good, tmp_pa
             emb = rank.embed(spec, task, profile=PROFILE).embeddings
             assert result.row(spec.name)["score"] == pytest.approx(
                 fn(emb.astype(np.float64), task.train.labels), rel=1e-9)
-        assert not (tmp_path / metric / "knn").exists()
+        assert not (tmp_path / metric / rank.KNN_FILE).exists()
+        assert rank.load_knn_predictions(tmp_path / metric) == {}
     with pytest.raises(HubensembleError, match="greedy"):
         ranked(good, task, tmp_path / "g", metric="logme", greedy=True)
 
@@ -230,10 +235,11 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
     assert [r["name"] for r in csv_rows] == [r["name"] for r in rows]
     assert [r["status"] for r in csv_rows] == [r["status"] for r in rows]
 
-    for r in ok:
-        assert (tmp_path / "run" / "knn" / f"{r['name']}.npy").exists()
-    for r in failed:
-        assert not (tmp_path / "run" / "knn" / f"{r['name']}.npy").exists()
+    # One predictions file for the run, its rows in ranking order; none for failed modules.
+    with np.load(tmp_path / "run" / rank.KNN_FILE) as z:
+        assert z["names"].tolist() == [r["name"] for r in ok]
+        assert z["predictions"].shape == (len(ok), len(task.train))
+    assert not (tmp_path / "run" / "knn").exists()  # no file per module
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert set(meta["modules"]) == {s.name for s in specs}
     assert meta["rank"]["metric"] == "knn" and meta["rank"]["selection"]["rule"] == "top_k"
@@ -397,10 +403,11 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path)
         merged = rank.merge_rankings(shards[::-1], tmp_path / "merged", **opts)
         assert stable(merged.rows) == stable(whole.rows)
         assert merged.selected == whole.selected
-        for r in merged.ok_rows:
-            np.testing.assert_array_equal(
-                np.load(tmp_path / "merged" / "knn" / f"{r['name']}.npy"),
-                np.load(tmp_path / "whole" / "knn" / f"{r['name']}.npy"))
+        got = rank.load_knn_predictions(tmp_path / "merged")
+        want = rank.load_knn_predictions(tmp_path / "whole")
+        assert list(got) == list(want) == [r["name"] for r in whole.ok_rows]
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
         meta = json.loads((tmp_path / "merged" / "run.json").read_text())
         assert set(meta["modules"]) == {s.name for s in specs}
         assert meta["data"]["task"]["fingerprint"] == task.fingerprint
@@ -452,7 +459,7 @@ def test_selection_rules_are_the_proxies_on_the_saved_scores(task, good, module_
     assert len(capped.selected) == 4
 
     greedy = ranked(specs, task, tmp_path / "greedy", greedy=True, max_k=4)
-    preds = {n: np.load(tmp_path / "greedy" / "knn" / f"{n}.npy") for n in scores}
+    preds = rank.load_knn_predictions(tmp_path / "greedy", list(scores))
     assert greedy.selected == proxies.select_greedy_knn(preds, task.train.labels, k_max=4)
     assert greedy.selection == {"rule": "greedy", "max_k": 4}
     assert greedy.selected[0] == proxies.rank_order(scores)[0]
@@ -544,3 +551,230 @@ def test_exact_copies_do_not_vote_for_each_other(tmp_path, good):
     grouped = proxies.loo_knn_accuracy(emb, y, groups=task.train_groups)
     assert plain == 1.0  # every image's nearest neighbour is its copy
     assert score == grouped < 0.6  # noise: about a third right
+
+
+# --- scale: the warm path, files per run, shards from a cluster job's environment ----------------
+
+@pytest.fixture
+def located(monkeypatch):
+    """rank.located, remembering modules written a moment ago too (not only after
+    RACY_SECONDS, as the tests' modules are fresh)."""
+    from hubensemble.rank import located as module
+
+    monkeypatch.setattr(module, "RACY_SECONDS", 0.0)
+    return module
+
+
+def forbid_locate(monkeypatch):
+    """From now on hub.locate fails: a module that is located afresh fails with this reason
+    (a spy on hubensemble's own function, not a mock of TensorFlow)."""
+    import hubensemble.hub as hub
+    from hubensemble.errors import ModuleLoadError
+
+    def refuse(handle, *, name=None, **_):
+        raise ModuleLoadError("located afresh", module=name, handle=handle, stage="error")
+
+    monkeypatch.setattr(hub, "locate", refuse)
+
+
+def test_warm_ranking_reads_what_it_remembers_and_relocates_changed_modules(
+        task, good, tmp_path, located, monkeypatch):
+    mod = tmp_path / "mod"
+    shutil.copytree(good[0].handle, mod)
+    specs = [ModuleSpec(name="copy", handle=str(mod)), good[1]]
+    cache = str(tmp_path / "cache")
+    first = ranked(specs, task, tmp_path / "a", cache_dir=cache)
+    memo = json.loads(open(located.memo_path(cache, str(mod))).read())
+    assert memo["fingerprint"] == first.row("copy")["fingerprint"] and memo["scanned"]
+    assert memo["path"] == os.path.realpath(mod)
+
+    with monkeypatch.context() as m:
+        forbid_locate(m)  # a warm ranking neither hashes nor scans: hub.locate is not called
+        warm = ranked(specs, task, tmp_path / "b", cache_dir=cache)
+        assert [r["cache_hit"] for r in warm.rows] == [True, True]
+        assert stable(warm.rows) == stable(first.rows)
+
+        # Changed in place (same size, same inode): its identity changed, so it is located
+        # again; the other module is still read from what is remembered.
+        data = mod / "variables" / "variables.data-00000-of-00001"
+        with open(data, "r+b") as f:
+            byte = f.read(1)
+            f.seek(0)
+            f.write(bytes([byte[0] ^ 1]))
+        changed = ranked(specs, task, tmp_path / "c", cache_dir=cache)
+        assert changed.row("copy")["reason"].endswith("located afresh")
+        assert changed.row(good[1].name)["cache_hit"] is True
+
+        # A miss is never computed on the memo's word: the module is located before loading.
+        for entry in cache_files(cache):
+            os.unlink(entry)
+        with pytest.raises(HubensembleError, match="2 failed") as err:
+            ranked(specs, task, tmp_path / "d", cache_dir=cache)
+        assert str(err.value).count("located afresh") == 2
+    # hub.locate back, the damaged byte still there: located, loaded and refused by
+    # TensorFlow's checksum (the memo hides nothing); the other module ranks.
+    damaged = ranked(specs, task, tmp_path / "e", cache_dir=cache)
+    assert damaged.row("copy")["status"] == "failed" and "Checksum" in damaged.row("copy")["reason"]
+    assert damaged.row(good[1].name)["status"] == "ok"
+    with open(data, "r+b") as f:
+        f.write(byte)  # repaired in place: located afresh and ranked
+    again = ranked(specs, task, tmp_path / "f", cache_dir=cache)
+    assert [r["status"] for r in again.rows] == ["ok", "ok"]
+    assert stable(again.rows) == stable(first.rows)
+
+
+def test_unsafe_untrusted_and_fresh_modules_are_not_taken_from_memory(
+        task, good, broken, tmp_path, located, monkeypatch):
+    from hubensemble.hub import resolve
+
+    cache = str(tmp_path / "cache")
+    unsafe = broken["unsafe"]
+    for out in ("a", "b"):  # refused every time, with its reason; never remembered
+        row = ranked([unsafe, good[0]], task, tmp_path / out, cache_dir=cache).row("unsafe")
+        assert row["stage"] == "unsafe" and "ReadFile" in row["reason"]
+    assert not os.path.exists(located.memo_path(cache, resolve(unsafe.handle)))
+
+    # Remembered while trusted (not scanned) is not enough once the entry is not trusted.
+    mod = tmp_path / "mod"
+    shutil.copytree(good[0].handle, mod)
+    ranked([ModuleSpec(name="m", handle=str(mod), trust=True)], task, tmp_path / "t",
+           cache_dir=cache)
+    assert json.loads(open(located.memo_path(cache, str(mod))).read())["scanned"] is False
+    with monkeypatch.context() as m:
+        forbid_locate(m)
+        with pytest.raises(HubensembleError, match="located afresh"):
+            ranked([ModuleSpec(name="m", handle=str(mod))], task, tmp_path / "u",
+                   cache_dir=cache)
+
+    # Files changed less than RACY_SECONDS ago: not remembered until a later run.
+    monkeypatch.setattr(located, "RACY_SECONDS", 3600.0)
+    fresh = tmp_path / "fresh"
+    shutil.copytree(good[1].handle, fresh)
+    ranked([ModuleSpec(name="f", handle=str(fresh))], task, tmp_path / "f", cache_dir=cache)
+    assert not os.path.exists(located.memo_path(cache, str(fresh)))
+
+
+def run_files(folder):
+    return sorted(os.path.relpath(os.path.join(d, f), folder)
+                  for d, _, fs in os.walk(folder) for f in fs)
+
+
+def test_run_folder_files_do_not_grow_with_the_modules(task, good, module_factory, tmp_path):
+    """Nothing is written per module into the run folder (one kNN predictions file), so a
+    2,000-module ranking rewrites no growing set of files."""
+    more = good + [ModuleSpec(name=f"more{i}", handle=module_factory(f"rank-more{i}",
+                                                                     seed=40 + i, width=5))
+                   for i in range(3)]
+    small = ranked(good[:1], task, tmp_path / "one")
+    large = ranked(more, task, tmp_path / "six", greedy=True, max_k=3)
+    assert run_files(tmp_path / "one") == run_files(tmp_path / "six")
+    preds = rank.load_knn_predictions(tmp_path / "six")
+    assert list(preds) == [r["name"] for r in large.ok_rows] and len(preds) == 6
+    assert list(rank.load_knn_predictions(tmp_path / "one")) == [small.rows[0]["name"]]
+    assert rank.load_knn_predictions(tmp_path / "six", ["more1"]).keys() == {"more1"}
+
+
+def test_knn_predictions_of_earlier_runs_still_load(tmp_path):
+    legacy = tmp_path / "knn"
+    legacy.mkdir()
+    np.save(legacy / "a.npy", np.array([1, 0, 2]))
+    np.save(legacy / "b.npy", np.array([0, 0, 1]))
+    got = rank.load_knn_predictions(tmp_path, ["a", "missing"])
+    assert list(got) == ["a"] and got["a"].tolist() == [1, 0, 2]
+    assert sorted(rank.load_knn_predictions(tmp_path)) == ["a", "b"]
+    (tmp_path / rank.KNN_FILE).write_bytes(b"torn")
+    with pytest.raises(RunError, match="rank again"):
+        rank.load_knn_predictions(tmp_path)
+
+
+K8S = {"JOB_COMPLETION_INDEX": "2"}
+SLURM = {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}
+
+
+@pytest.mark.parametrize("environ,shards,expected", [
+    (K8S, 4, (2, 4)),
+    ({"JOB_COMPLETION_INDEX": "0"}, 1, (0, 1)),
+    (SLURM, None, (3, 4)),
+    (SLURM, 4, (3, 4)),
+    # sbatch --array=1-4: ids 1..4, SLURM_ARRAY_TASK_MIN=1
+    ({**SLURM, "SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1"}, None, (3, 4)),
+    # sbatch --array=0-30:10: ids 0, 10, 20, 30
+    ({**SLURM, "SLURM_ARRAY_TASK_ID": "20", "SLURM_ARRAY_TASK_MIN": "0",
+      "SLURM_ARRAY_TASK_STEP": "10"}, None, (2, 4)),
+    ({**K8S, "SLURM_JOB_ID": "77"}, 3, (2, 3)),  # a Slurm job that is not an array
+])
+def test_shard_from_the_environment_of_an_array_job(environ, shards, expected):
+    assert rank.shard_from_environment(shards, environ=environ) == expected
+
+
+@pytest.mark.parametrize("environ,shards,words", [
+    ({}, None, "neither $JOB_COMPLETION_INDEX"),
+    ({"SLURM_JOB_ID": "77"}, 4, "neither"),
+    (K8S, None, "needs --shards N"),
+    (K8S, 2, "index 2 is outside 0 … 1"),
+    ({"JOB_COMPLETION_INDEX": "two"}, 4, "'two', not an integer"),
+    ({**K8S, **SLURM}, 4, "both $JOB_COMPLETION_INDEX"),
+    ({"SLURM_ARRAY_TASK_ID": "1"}, None, "$SLURM_ARRAY_TASK_COUNT is not"),
+    ({"SLURM_ARRAY_TASK_COUNT": "4"}, None, "$SLURM_ARRAY_TASK_ID is not"),
+    (SLURM, 3, "--shards 3 but the Slurm array has 4 tasks"),
+    ({**SLURM, "SLURM_ARRAY_TASK_ID": "7"}, None, "index 7 is outside 0 … 3"),
+    ({**SLURM, "SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_STEP": "2"}, None,
+     "not on the array range"),
+    (K8S, 0, "--shards must be an integer >= 1"),
+])
+def test_shard_from_the_environment_refuses_what_it_cannot_trust(environ, shards, words):
+    with pytest.raises(HubensembleError) as err:
+        rank.shard_from_environment(shards, environ=environ)
+    assert words in str(err.value)
+
+
+@pytest.fixture
+def cli_main():
+    """hubensemble.cli.main in this process, with the root logger and warnings restored."""
+    import logging
+
+    from hubensemble.cli import main
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield main
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+def test_cli_shard_auto_ranks_the_array_tasks_share(good, tmp_path, monkeypatch,
+                                                    cli_main, capsys):
+    cat = tmp_path / "pool.yaml"
+    cat.write_text("modules:\n" + "".join(f"  - {{name: {s.name}, handle: {s.handle}}}\n"
+                                          for s in good))
+    common = ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--profile",
+              PROFILE]
+    for var in ("JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
+                "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_STEP"):
+        monkeypatch.delenv(var, raising=False)
+    # Kubernetes Indexed Job, pod 1 of 2.
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
+    assert cli_main([*common, "--shard", "auto", "--shards", "2", "--out",
+                     str(tmp_path / "k8s")]) == 0
+    got = rank.load_ranking(tmp_path / "k8s")
+    assert got.shard == (1, 2) and [r["name"] for r in got.rows] == [good[1].name]
+    assert "shard 1/2 (from the job's environment)" in capsys.readouterr().err
+    monkeypatch.delenv("JOB_COMPLETION_INDEX")
+    # Slurm, sbatch --array=1-3: task id 3 is the third shard.
+    for var, value in (("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_COUNT", "3"),
+                       ("SLURM_ARRAY_TASK_MIN", "1")):
+        monkeypatch.setenv(var, value)
+    assert cli_main([*common, "-q", "--shard", "auto", "--out", str(tmp_path / "slurm")]) == 0
+    got = rank.load_ranking(tmp_path / "slurm")
+    assert got.shard == (2, 3) and [r["name"] for r in got.rows] == [good[2].name]
+    assert json.loads((tmp_path / "slurm" / "run.json").read_text())["rank"]["shard"] == [2, 3]
+    # Inconsistent: the error says so, and nothing is ranked.
+    assert cli_main([*common, "--shard", "auto", "--shards", "4", "--out",
+                     str(tmp_path / "bad")]) == 2
+    assert "--shards 4 but the Slurm array has 3 tasks" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "ranking.json").exists()
+    with pytest.raises(SystemExit, match="goes with --shard auto"):
+        cli_main([*common, "--shard", "0/2", "--shards", "2", "--out", str(tmp_path / "x")])

@@ -7,8 +7,13 @@ those within τ of the best, or a greedy kNN ensemble go on to fine-tuning.
 
 * `embeddings` — `embed`: batched embeddings through the module runtime, with a disk cache
   keyed by content (module fingerprint, preprocessing, task, split);
-* `ranking` — scores, selection rules, the `Ranking` record (ranking.json / .csv),
-  `run_rank`, shards and `merge_rankings`.
+* `ranking` — scores, selection rules, the `Ranking` record (ranking.json / .csv, knn.npz),
+  `run_rank`;
+* `shards` — which modules a shard ranks, `--shard auto` from a cluster array job's
+  environment (Kubernetes Indexed Job, Slurm job array);
+* `merge` — `merge_rankings`, the shards' rankings combined into one;
+* `located` — what hub.locate found about a module folder, remembered by the files'
+  identity so a warm ranking neither hashes nor parses every module again.
 
 See docs/rank.md.
 """
@@ -17,15 +22,20 @@ from hubensemble.rank.embeddings import (CACHE_FORMAT, CACHE_LOCK_TIMEOUT, DATAS
                                          RESIZE_POLICY, EmbedResult, cache_key, cache_path,
                                          default_cache_dir, default_resolution, embed,
                                          embedding_resolution)
-from hubensemble.rank.ranking import (EXTRA_KEYS, KNN_METRICS, METRICS, ROW_KEYS, Ranking,
-                                      catalogue_fingerprint, knn_predictions_path,
-                                      load_knn_predictions, load_ranking, merge_rankings,
-                                      run_rank, score_embeddings, select, selection_rule)
+from hubensemble.rank.merge import merge_rankings
+from hubensemble.rank.ranking import (EXTRA_KEYS, KNN_FILE, KNN_METRICS, METRICS, ROW_KEYS,
+                                      Ranking, catalogue_fingerprint, knn_predictions_file,
+                                      load_knn_predictions, load_ranking, run_rank,
+                                      score_embeddings, select, selection_rule,
+                                      write_knn_predictions)
+from hubensemble.rank.shards import check_shard, shard_from_environment, shard_members
 
 __all__ = [
     "CACHE_FORMAT", "CACHE_LOCK_TIMEOUT", "DATASET_CACHE_BYTES", "RESIZE_POLICY", "EmbedResult",
     "cache_key", "cache_path", "default_cache_dir", "default_resolution", "embed",
-    "embedding_resolution", "EXTRA_KEYS", "KNN_METRICS", "METRICS", "ROW_KEYS", "Ranking",
-    "catalogue_fingerprint", "knn_predictions_path", "load_knn_predictions", "load_ranking",
-    "merge_rankings", "run_rank", "score_embeddings", "select", "selection_rule",
+    "embedding_resolution", "EXTRA_KEYS", "KNN_FILE", "KNN_METRICS", "METRICS", "ROW_KEYS",
+    "Ranking", "catalogue_fingerprint", "knn_predictions_file", "load_knn_predictions",
+    "load_ranking", "merge_rankings", "run_rank", "score_embeddings", "select",
+    "selection_rule", "write_knn_predictions", "check_shard", "shard_from_environment",
+    "shard_members",
 ]

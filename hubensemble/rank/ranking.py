@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import dataclasses
@@ -18,9 +19,9 @@ import numpy as np
 
 from hubensemble import options, proxies
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
-from hubensemble.fileio import (atomic_save_npy, atomic_write_bytes, atomic_write_json,
-                                atomic_write_text, read_json)
+from hubensemble.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
+from hubensemble.rank.shards import check_shard, shard_members
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ KNN_METRICS = {"knn": "euclidean", "knn-cosine": "cosine"}
 #: The columns every ranking row has (other tools read these; never rename them).
 ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
             "cache_hit")
+#: The file of a run's leave-one-out kNN predictions (see knn_predictions_file).
+KNN_FILE = "knn.npz"
 #: Extra columns written to ranking.csv after ROW_KEYS.
 EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "fingerprint",
               "index")
@@ -234,19 +237,59 @@ def load_ranking(run_dir) -> Ranking:
                        f"`hubensemble rank … --out {run_dir}` again") from None
 
 
-def knn_predictions_path(out_dir, name) -> Path:
-    """RUN/knn/NAME.npy: the leave-one-out kNN predictions (int64 [N]) of module `name`."""
-    return Path(out_dir) / "knn" / f"{name}.npy"
+def knn_predictions_file(out_dir) -> Path:
+    """RUN/knn.npz: the leave-one-out kNN predictions of every ok module of a kNN ranking,
+    arrays "names" (str [M], best first) and "predictions" (int64 [M, N], row m the
+    predictions of names[m] for the N training examples). One file per run, written once
+    when the ranking is: nothing is rewritten per module."""
+    return Path(out_dir) / KNN_FILE
 
 
-def load_knn_predictions(out_dir, names) -> dict[str, np.ndarray]:
-    """The saved leave-one-out kNN predictions of the named modules (those that exist)."""
+def write_knn_predictions(out_dir, predictions) -> Path | None:
+    """Writes {module name: int predictions [N]} as RUN/knn.npz (in the dict's order),
+    atomically, and returns its path; with no predictions (other metrics) removes a file left
+    by an earlier kNN ranking there and returns None."""
+    path = knn_predictions_file(out_dir)
+    if not predictions:
+        path.unlink(missing_ok=True)
+        return None
+    names = list(predictions)
+    buf = io.BytesIO()
+    np.savez(buf, names=np.array(names, dtype=str),
+             predictions=np.stack([np.asarray(predictions[n], np.int64) for n in names]))
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
+    """{module name: int64 predictions [N]} saved by a kNN ranking in `out_dir` (those of
+    `names` that exist; all with None). Reads RUN/knn.npz, or the RUN/knn/NAME.npy files of
+    rankings written before it existed. RunError when the file is unreadable."""
+    path = knn_predictions_file(out_dir)
+    wanted = None if names is None else set(names)
     out = {}
-    for name in names:
-        p = knn_predictions_path(out_dir, name)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                saved, preds = [str(n) for n in z["names"]], z["predictions"]
+            if preds.ndim != 2 or preds.shape[0] != len(saved):
+                raise ValueError(f"predictions of shape {preds.shape} for {len(saved)} names")
+        except (OSError, ValueError, KeyError) as e:
+            raise RunError(f"{path} is unreadable ({e}); rank again to rewrite it") from None
+        return {n: preds[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
+    legacy = Path(out_dir) / "knn"
+    for name in (names if names is not None else
+                 sorted(p.stem for p in legacy.glob("*.npy")) if legacy.is_dir() else []):
+        p = legacy / f"{name}.npy"
         if p.exists():
             out[name] = np.load(p, allow_pickle=False)
     return out
+
+
+def repeated(names) -> list[str]:
+    """The names that occur more than once, sorted (linear time: catalogues of thousands)."""
+    counts = collections.Counter(names)
+    return sorted(n for n, c in counts.items() if c > 1)
 
 
 def catalogue_fingerprint(specs) -> str:
@@ -258,19 +301,6 @@ def catalogue_fingerprint(specs) -> str:
 # ---------------------------------------------------------------------------------------------
 # Ranking
 # ---------------------------------------------------------------------------------------------
-
-def _check_shard(shard):
-    if shard is None:
-        return None
-    try:
-        i, n = (int(v) for v in shard)
-    except (TypeError, ValueError):
-        raise HubensembleError(f"shard must be (index, count), got {shard!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise HubensembleError(f"shard {i}/{n}: need 0 <= index < count (e.g. --shard 0/4 "
-                               "… 3/4)")
-    return i, n
-
 
 def _failure_reason(exc):
     if isinstance(exc, ModuleLoadError):
@@ -288,7 +318,6 @@ def _base_row(index, spec):
 
 
 _RANK = options.defaults_for("rank")
-_MERGE = options.defaults_for("merge")
 
 
 def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
@@ -324,13 +353,12 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     if metric in KNN_METRICS and k > n_train - 1:
         raise HubensembleError(f"leave-one-out {k}-NN needs at least {k + 1} training "
                                f"examples; the task has {n_train}: lower --k")
-    shard = _check_shard(shard)
+    shard = check_shard(shard)
     prof = _profile(profile)
-    names = [s.name for s in specs]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = repeated(s.name for s in specs)
     if dupes:
         raise HubensembleError(f"module names must be unique; repeated: {dupes}")
-    chosen = [i for i in range(len(specs)) if shard is None or i % shard[1] == shard[0]]
+    chosen = shard_members(len(specs), shard)
     if not chosen:
         raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
                                f"has {len(specs)}; use fewer shards")
@@ -365,13 +393,11 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                                           handle=spec.handle, stage="score")
                 row.update(status="ok", score=float(score))
                 if pred is not None:
-                    predictions[spec.name] = pred
-                    atomic_save_npy(knn_predictions_path(out_dir, spec.name), pred)
+                    predictions[spec.name] = pred  # written once, with the ranking
             except Exception as e:  # noqa: BLE001 - one broken module must not stop the ranking
                 row["reason"], row["stage"] = _failure_reason(e)
                 row["status"] = "failed"
                 log.warning("module %s failed: %s", spec.name, row["reason"])
-                knn_predictions_path(out_dir, spec.name).unlink(missing_ok=True)
             if not row["cache_hit"]:
                 gc.collect()  # the module may have been loaded: free its cycles before the next
             row["seconds"] = round(time.perf_counter() - start, 4)
@@ -388,6 +414,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         resolution=default_hw, examples=n_train,
         catalogue={"size": len(specs), "fingerprint": catalogue_fingerprint(specs)})
     ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
+    # The predictions first: ranking.json, written last, is what says the ranking is done.
+    write_knn_predictions(out_dir, {r["name"]: predictions[r["name"]]
+                                    for r in ranking.ok_rows if r["name"] in predictions})
     ranking.write(out_dir)
     run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
                rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
@@ -453,106 +482,3 @@ def _raise_if_none_ok(rows):
     raise HubensembleError(f"no module could be ranked ({len(rows)} failed):\n{lines}\n"
                            "fix these catalogue entries (handle, sha256, trust, output_key, "
                            "value_range) and run `hubensemble rank` again")
-
-
-# ---------------------------------------------------------------------------------------------
-# Merging shards
-# ---------------------------------------------------------------------------------------------
-
-def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
-                   threshold=_MERGE["threshold"], max_k=_MERGE["max_k"],
-                   greedy=_MERGE["greedy"]) -> Ranking:
-    """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
-
-    Refuses shards of other data, metric, k, profile or catalogue, and a set of shards with
-    one missing or given twice. Copies the kNN predictions, recomputes the selection over
-    all modules and writes ranking.json/.csv and run.json as `run_rank` does.
-    """
-    from hubensemble.rundir import Run
-
-    shard_dirs = [str(d) for d in shard_dirs]
-    if not shard_dirs:
-        raise HubensembleError("give the shard run folders to merge")
-    parts = [(d, load_ranking(d)) for d in shard_dirs]
-    first_dir, first = parts[0]
-    selection = selection_rule(metric=first.metric, top_k=top_k, threshold=threshold,
-                               max_k=max_k, greedy=greedy)
-    for field in ("metric", "k", "data_fingerprint", "profile", "split", "catalogue"):
-        values = {}
-        for d, r in parts:
-            values.setdefault(json.dumps(getattr(r, field), sort_keys=True), []).append(d)
-        if len(values) > 1:
-            listed = "; ".join(f"{json.loads(v)!r} in {', '.join(ds)}"
-                               for v, ds in values.items())
-            raise RunError(f"cannot merge shards with a different {field}: {listed}; rank "
-                           "every shard with the same --data, --catalogue, --metric, --k "
-                           "and --profile")
-    _check_shard_set(parts)
-
-    metas = [(d, Run(d).meta()) for d in shard_dirs]
-    data = metas[0][1].get("data")
-    if data is None:
-        raise RunError(f"{first_dir}/run.json records no data; rank that shard again")
-    out_run = Run(out_dir)
-    recorded = out_run.meta().get("data")
-    if recorded and recorded["task"]["fingerprint"] != data["task"]["fingerprint"]:
-        raise RunError(f"{out_dir} holds a run on other data ({recorded['args']['spec']}); "
-                       "merge into a new --out folder")
-
-    rows, modules, predictions = [], {}, {}
-    for (d, r), (_, meta) in zip(parts, metas):
-        rows.extend(r.rows)
-        modules.update(meta.get("modules") or {})
-        for row in r.ok_rows:
-            src = knn_predictions_path(d, row["name"])
-            if src.exists():
-                predictions[row["name"]] = np.load(src, allow_pickle=False)
-                if Path(d).resolve() != Path(out_dir).resolve():
-                    atomic_write_bytes(knn_predictions_path(out_dir, row["name"]),
-                                       src.read_bytes())
-    names = [r["name"] for r in rows]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise RunError(f"modules {dupes[:5]} appear in more than one shard of "
-                       f"{', '.join(shard_dirs)}; were they ranked with different --shard?")
-    _raise_if_none_ok(rows)
-
-    labels = None
-    if selection["rule"] == "greedy":
-        labels = Run(first_dir).labels_of("train")
-    ranking = dataclasses.replace(first, rows=_sort_rows(rows), selected=[],
-                                  selection=selection, shard=None, merged_from=shard_dirs)
-    ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
-    ranking.write(out_dir)
-    # The data record and labels travel with the ranking, so later stages run from out_dir.
-    for split in ("train", "val", "test"):
-        src = Run(first_dir).labels / f"{split}.npy"
-        if src.exists():
-            atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
-    out_run.update(data=data, modules=modules,
-                   rank=_rank_section(ranking, merged_from=shard_dirs))
-    return ranking
-
-
-def _check_shard_set(parts):
-    counts = {(r.shard or (0, 1))[1] for _, r in parts}
-    if len(counts) > 1:
-        listed = ", ".join(f"{d} ({_shard_text(r.shard)})" for d, r in parts)
-        raise RunError(f"the shards were cut into different counts: {listed}; rank every "
-                       "shard with the same --shard I/N")
-    n = counts.pop()
-    seen = {}
-    for d, r in parts:
-        i = (r.shard or (0, 1))[0]
-        if i in seen:
-            raise RunError(f"shard {i}/{n} given twice: {seen[i]} and {d}")
-        seen[i] = d
-    missing = [i for i in range(n) if i not in seen]
-    if missing:
-        raise RunError(f"shard(s) {', '.join(f'{i}/{n}' for i in missing)} missing: got "
-                       f"{', '.join(f'{d} ({i}/{n})' for i, d in sorted(seen.items()))}; "
-                       "rank the missing shards and merge them all")
-
-
-def _shard_text(shard):
-    return f"{shard[0]}/{shard[1]}" if shard else "unsharded"

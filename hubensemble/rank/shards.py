@@ -1,0 +1,118 @@
+"""Which part of a catalogue a process ranks: `--shard I/N`, or `--shard auto` from the
+environment of a cluster array job (Kubernetes Indexed Job, Slurm job array). TF-free."""
+
+from __future__ import annotations
+
+import os
+
+from hubensemble.errors import HubensembleError
+
+#: Kubernetes Indexed Jobs give every pod its index (0 … completions-1) in this variable; the
+#: count (the Job's `completions`) is not in the environment: pass --shards N.
+K8S_INDEX = "JOB_COMPLETION_INDEX"
+#: Slurm job arrays: the task's id, how many tasks, and the first id and step of the range.
+SLURM_ID = "SLURM_ARRAY_TASK_ID"
+SLURM_COUNT = "SLURM_ARRAY_TASK_COUNT"
+SLURM_MIN = "SLURM_ARRAY_TASK_MIN"
+SLURM_STEP = "SLURM_ARRAY_TASK_STEP"
+
+
+def check_shard(shard) -> tuple[int, int] | None:
+    """`shard` as (index, count) with 0 <= index < count (None stays None);
+    HubensembleError otherwise."""
+    if shard is None:
+        return None
+    if isinstance(shard, str):
+        raise HubensembleError(f"shard {shard!r}: pass (index, count); `--shard auto` is "
+                               "resolved by shard_from_environment")
+    try:
+        i, n = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise HubensembleError(f"shard must be (index, count), got {shard!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise HubensembleError(f"shard {i}/{n}: need 0 <= index < count (e.g. --shard 0/4 "
+                               "… 3/4)")
+    return i, n
+
+
+def shard_members(size, shard) -> list[int]:
+    """Catalogue positions (0 … size-1) that shard (i, n) ranks: those with position % n ==
+    i; all of them for None. Every position is in exactly one of the n shards."""
+    if shard is None:
+        return list(range(size))
+    i, n = check_shard(shard)
+    return list(range(i, size, n))
+
+
+def _int(environ, name):
+    text = environ.get(name)
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise HubensembleError(f"--shard auto: ${name} is {text!r}, not an integer; "
+                               "is this really an array job's task?") from None
+
+
+def shard_from_environment(shards=None, environ=None) -> tuple[int, int]:
+    """(index, count) of this process's shard, from the cluster job's environment.
+
+    * Kubernetes Indexed Job (``completionMode: Indexed``): index ``$JOB_COMPLETION_INDEX``,
+      count `shards` (the Job's ``completions``; Kubernetes does not put it in the
+      environment, so it is required).
+    * Slurm job array (``sbatch --array=…``): index from ``$SLURM_ARRAY_TASK_ID`` — minus
+      ``$SLURM_ARRAY_TASK_MIN``, divided by ``$SLURM_ARRAY_TASK_STEP`` when set, so
+      ``--array=1-4`` and ``--array=0-30:10`` work too — and count
+      ``$SLURM_ARRAY_TASK_COUNT``; `shards`, when given, must equal it.
+
+    `environ` defaults to os.environ. Raises HubensembleError, saying what to set or fix,
+    when neither job's variables are set, when both are, when a value is not an integer, when
+    `shards` is missing (Kubernetes) or differs from the Slurm count, or when the index falls
+    outside 0 … count-1.
+    """
+    env = os.environ if environ is None else environ
+    if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int)
+                               or shards < 1):
+        raise HubensembleError(f"--shards must be an integer >= 1, got {shards!r}")
+    k8s, slurm = K8S_INDEX in env, SLURM_ID in env or SLURM_COUNT in env
+    if k8s and slurm:
+        raise HubensembleError(f"--shard auto: both ${K8S_INDEX} (Kubernetes) and "
+                               f"${SLURM_ID}/${SLURM_COUNT} (Slurm) are set; unset the "
+                               "one that does not describe this job, or pass --shard I/N")
+    if k8s:
+        index = _int(env, K8S_INDEX)
+        if shards is None:
+            raise HubensembleError(f"--shard auto in a Kubernetes Indexed Job (${K8S_INDEX}="
+                                   f"{index}) needs --shards N, N = the Job's completions")
+        count, source = shards, f"${K8S_INDEX}={index}, --shards {shards}"
+    elif slurm:
+        if SLURM_ID not in env or SLURM_COUNT not in env:
+            have, missing = ((SLURM_ID, SLURM_COUNT) if SLURM_ID in env
+                             else (SLURM_COUNT, SLURM_ID))
+            raise HubensembleError(f"--shard auto: ${have} is set but ${missing} is not; "
+                                   "submit the job as an array (sbatch --array=0-3 for 4 "
+                                   "shards)")
+        task, count = _int(env, SLURM_ID), _int(env, SLURM_COUNT)
+        first = _int(env, SLURM_MIN) if SLURM_MIN in env else 0
+        step = _int(env, SLURM_STEP) if SLURM_STEP in env else 1
+        if step < 1 or (task - first) % step:
+            raise HubensembleError(f"--shard auto: Slurm task {task} is not on the array "
+                                   f"range {first}, {first + step}, … (${SLURM_MIN}={first}, "
+                                   f"${SLURM_STEP}={step}); use --array=0-{count - 1}")
+        index = (task - first) // step
+        source = (f"${SLURM_ID}={task}, ${SLURM_COUNT}={count}"
+                  + (f", ${SLURM_MIN}={first}" if first else "")
+                  + (f", ${SLURM_STEP}={step}" if step != 1 else ""))
+        if shards is not None and shards != count:
+            raise HubensembleError(f"--shard auto: --shards {shards} but the Slurm array has "
+                                   f"{count} tasks ({source}); drop --shards or make them "
+                                   "agree")
+    else:
+        raise HubensembleError(
+            f"--shard auto reads the shard from a cluster array job, but neither "
+            f"${K8S_INDEX} (Kubernetes Indexed Job, with --shards N) nor ${SLURM_ID} and "
+            f"${SLURM_COUNT} (Slurm, sbatch --array) is set; outside such a job pass "
+            "--shard I/N (docs/rank.md, \"Cluster array jobs\")")
+    if count < 1 or not 0 <= index < count:
+        raise HubensembleError(f"--shard auto: index {index} is outside 0 … {count - 1} "
+                               f"({source}); the job's index and count disagree")
+    return index, count
