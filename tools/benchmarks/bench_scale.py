@@ -159,11 +159,12 @@ def bench_catalogue(path, repeats=5):
 
     from hubensemble.catalogue import load_catalogue
 
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         specs = load_catalogue(path)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "hubensemble", "catalogue", "validate", path],
                          capture_output=True, text=True)
@@ -172,8 +173,10 @@ def bench_catalogue(path, repeats=5):
     subprocess.run([sys.executable, "-c", "import hubensemble.cli"], capture_output=True)
     t_start = time.perf_counter() - t
     line(f"1. catalogue of {len(specs)} entries ({os.path.getsize(path) / 1024:.0f} KB): "
-         f"parsed and validated in {statistics.median(times):.3f} s (load_catalogue, median "
-         f"of {repeats}) [target < 1 s]; `hubensemble catalogue validate` {t_cmd:.2f} s as "
+         f"parsed and validated in {statistics.median(times):.3f} s wall, "
+         f"{statistics.median(cpu):.3f} s CPU (load_catalogue in this process, TensorFlow "
+         f"imported; medians of {repeats}; on a shared CPU the CPU time is the cost) "
+         f"[target < 1 s]; `hubensemble catalogue validate` {t_cmd:.2f} s as "
          f"a process (exit {out.returncode}; Python start-up and imports alone "
          f"{t_start:.2f} s)")
 
