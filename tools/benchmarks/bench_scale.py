@@ -13,7 +13,9 @@ number of modules, a 2,000-entry catalogue, and shards merged into the same rank
    `hubensemble catalogue validate` command as a process).
 2. For each N in --sizes, a fresh process ranks the first N entries with `rank.run_rank`
    (a cold, empty embedding cache; TensorFlow warmed up on another module first) and
-   reports seconds per module (wall time of run_rank / N), the mean seconds of the first
+   reports seconds per module (wall time of run_rank / N; and its CPU time / N, the cost on
+   a shared machine, where the wall time follows the other load), the median of the
+   modules' own seconds, the mean seconds of the first
    and the last quarter of the modules (the cost of a module must not grow with the modules
    already ranked), the peak RSS (VmHWM) of the process, and the sizes of the cache and of
    the run folder. Sizes that would not finish within --budget seconds (30 minutes by
@@ -196,14 +198,15 @@ def child(args):
     embed(ModuleSpec(name="warmup", handle=args.warmup, input_size=(SIDE, SIDE)), task,
           profile="cpu", use_cache=False)
     before = rss_mb()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     ranking = run_rank(args.out, specs, task, profile="cpu", cache_dir=args.cache,
                        data_args=data_args, progress=False)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
     rows = sorted(ranking.rows, key=lambda r: r["index"])
     quarter = max(1, len(rows) // 4)
     print(json.dumps({
-        "n": len(specs), "wall": wall, "before": before, **rss_mb(),
+        "n": len(specs), "wall": wall, "cpu": cpu, "before": before, **rss_mb(),
+        "median": float(np.median([r["seconds"] for r in rows])),
         "first": float(np.mean([r["seconds"] for r in rows[:quarter]])),
         "last": float(np.mean([r["seconds"] for r in rows[-quarter:]])),
         "ok": len(ranking.ok_rows), "failed": len(ranking.failed_rows)}))
@@ -238,7 +241,8 @@ def bench_sizes(root, sizes, budget, data, catalogue, warmup):
         got = rank_in_process(root, n, data, catalogue, warmup)
         measured.append(got)
         rows.append(got)
-        line(f"   N={n}: {got['wall'] / n:.3f} s/module ({got['wall']:.0f} s), peak RSS "
+        line(f"   N={n}: {got['wall'] / n:.3f} s/module ({got['wall']:.0f} s; CPU "
+             f"{got['cpu'] / n:.3f} s/module), peak RSS "
              f"{got['VmHWM']:.0f} MB, cache {got['cache_mb']:.1f} MB "
              f"({time.perf_counter() - start:.0f} s of the {budget:.0f} s budget spent)")
     return measured, rows
@@ -250,24 +254,28 @@ def report_sizes(measured, rows):
     last = measured[-1]
     line(f"2. ranking N modules, one fresh process each (cold cache, {base['ok']} ok of "
          f"{base['n']} at N={base['n']}):")
-    line(f"   {'N':>5} {'s/module':>9} {'first 1/4':>10} {'last 1/4':>9} {'peak RSS MB':>12} "
+    line(f"   {'N':>5} {'s/module':>9} {'CPU s/mod':>9} {'median':>7} {'first 1/4':>10} "
+         f"{'last 1/4':>9} {'peak RSS MB':>12} "
          f"{'RSS growth MB':>14} {'cache MB':>9} {'run MB':>7}")
     for r in rows:
         if r.get("extrapolated"):
             # Linear in N from the largest measured size (per-module cost and sizes).
             f = r["n"] / last["n"]
-            line(f"   {r['n']:>5} {last['wall'] / last['n']:>9.3f} {'':>10} {'':>9} "
+            line(f"   {r['n']:>5} {last['wall'] / last['n']:>9.3f} "
+                 f"{last['cpu'] / last['n']:>9.3f} {'':>7} {'':>10} {'':>9} "
                  f"{last['VmHWM']:>12.0f} {'':>14} {last['cache_mb'] * f:>9.1f} "
                  f"{last['run_mb'] * f:>7.1f}   extrapolated (did not fit the budget)")
             continue
-        line(f"   {r['n']:>5} {r['wall'] / r['n']:>9.3f} {r['first']:>10.3f} {r['last']:>9.3f} "
+        line(f"   {r['n']:>5} {r['wall'] / r['n']:>9.3f} {r['cpu'] / r['n']:>9.3f} "
+             f"{r['median']:>7.3f} {r['first']:>10.3f} {r['last']:>9.3f} "
              f"{r['VmHWM']:>12.0f} {r['VmHWM'] - r['before']['VmRSS']:>14.0f} "
              f"{r['cache_mb']:>9.1f} {r['run_mb']:>7.1f}")
     top = rows[-1]
     mark = " (extrapolated)" if top.get("extrapolated") else ""
     ref = top if not mark else last
     line(f"   s/module at N={top['n']} / at N={base['n']}: "
-         f"{(ref['wall'] / ref['n']) / (base['wall'] / base['n']):.2f}{mark} [target <= 1.1]; "
+         f"{(ref['wall'] / ref['n']) / (base['wall'] / base['n']):.2f}{mark} wall, "
+         f"{(ref['cpu'] / ref['n']) / (base['cpu'] / base['n']):.2f}{mark} CPU [target <= 1.1]; "
          f"peak RSS ratio {ref['VmHWM'] / base['VmHWM']:.2f}{mark} [target <= 1.1]; within "
          f"the largest measured run, last quarter / first quarter of the modules "
          f"{last['last'] / last['first']:.2f} [no growth: ~1]")
