@@ -403,6 +403,10 @@ OPTIONS: tuple[Option, ...] = (
          "the student's training steps as a multiple of its module's best candidate's",
          "distill", ("distill",), used_by=("distill",), keyword="steps_scale",
          minimum=0.0, exclusive_minimum=True, metavar="X"),
+    _opt("distill_mixup", float, 0.2,
+         "MixUp alpha of the student's training images (teacher and student see the same "
+         "mixed images: function matching, Beyer et al. 2022); 0 = none", "distill",
+         ("distill",), used_by=("distill",), keyword="mixup", minimum=0.0, metavar="A"),
     # --- evaluate. fit evaluates the default corruptions unless --no-corruptions; the
     # `evaluate` command only with --corruptions (it multiplies the work).
     _opt("corruptions", object, True,
