@@ -245,6 +245,13 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs) -> Dis
     ensemble (test metrics and costs)."""
     test = ens.get("test") or {}
     ens_cost = (ens.get("cost") or {}).get("ensemble")
+    if ens_cost is None:
+        # ensemble.json was written before RUN/cost.json existed: total its members' costs.
+        from hubensemble.cost import total_cost
+
+        member_costs = [costs.get(m.get("trial")) for m in ens.get("members") or []]
+        if member_costs and all(c is not None for c in member_costs):
+            ens_cost = total_cost(member_costs)
     single = test.get("best_single") or {}
     single_trial = single.get("trial") or (ens.get("val") or {}).get("best_single", {}).get(
         "trial")
