@@ -382,7 +382,8 @@ OPTIONS: tuple[Option, ...] = (
          record="fit", action="store_true"),
     _opt("export_format", str, "savedmodel",
          "savedmodel: one SavedModel; tflite: also the ensemble as one TFLite model "
-         "(RUN/tflite/), checked against the SavedModel on validation images", "export",
+         "(OUT-tflite/, RUN/export-tflite/ by default), checked against the SavedModel on "
+         "validation images", "export",
          ("export",), used_by=("export",), flags=("--format",),
          choices=("savedmodel", "tflite")),
     _opt("quantize", str, "none",
