@@ -73,9 +73,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     matches the teacher's function between the training images too (Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent": same augmented image
     for both, longer schedules). On the demo, steps x2 with MixUp 0.2 kept 67 % of the
-    ensemble's gain over the best single member, steps x2 without MixUp 40 %, and
-    starting from the best candidate's fine-tuned weights 20 % (docs/cost.md). Costs come
-    from RUN/cost.json (computed now for what it lacks).
+    ensemble's test-accuracy gain over the best single member, steps x2 without MixUp 40 %
+    (docs/cost.md). Costs come from RUN/cost.json (computed now for what it lacks).
 
     Raises RunError when ensemble.json or the export is missing or stale (naming the command
     that writes it), the student's module is unknown or over `max_gflops`, or training fails.
