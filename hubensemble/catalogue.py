@@ -16,7 +16,7 @@ import yaml
 from hubensemble.errors import CatalogueError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
-                                 handle_kind, kaggle_url, stored_handle)
+                                 handle_kind, kaggle_url, source_problems, stored_handle)
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -53,6 +53,9 @@ class ModuleSpec:
     trust: bool = False
     output_key: str | None = None
     input_dtype: str | None = None  # None: the dtype the module's traced signature takes
+    weights: str | None = None  # keras:NAME only: "imagenet" (None means it) or a weights file
+    layer: str | None = None  # .keras/.h5 only: the layer whose output is the embedding
+    signature: str | None = None  # SavedModels: the signature to call instead of __call__
     source: str = ""  # "path/to/file.yaml:LINE" of the entry, for messages
 
     def __post_init__(self):
@@ -73,6 +76,9 @@ class ModuleSpec:
                 object.__setattr__(self, f, checked)
         if not isinstance(self.source, str):
             problems.append("field 'source': must be a string like 'file.yaml:12'")
+        if not problems:
+            problems.extend(f"field {f!r}: {problem}; {hint}"
+                            for f, problem, hint in source_problems(self.__dict__))
         if problems:
             raise ValueError(f"invalid ModuleSpec {self.name!r}: " + "; ".join(problems))
 
@@ -237,6 +243,30 @@ def _check_bool(value):
                "trust: false instead")
 
 
+_WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def _check_weights(value):
+    if value is None or value == "imagenet":
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad(f"{value!r} is not imagenet or a file",
+                   "write weights: imagenet or weights: path/to/file.weights.h5 instead")
+    if not value.lower().endswith(_WEIGHTS_SUFFIXES):
+        raise _Bad(f"{value!r} is not a Keras weights file (.h5, .weights.h5 or .keras)",
+                   "write weights: imagenet or the path of the .h5 file the architecture's "
+                   "weights were saved to")
+    return value
+
+
+def _stored_weights(value, base_dir):
+    value = _check_weights(value)
+    if value in (None, "imagenet"):
+        return value
+    path = os.path.expanduser(value[len("file://"):] if value.startswith("file://") else value)
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
 _CHECKS = {
     "name": _check_name,
     "handle": None,  # needs the catalogue's folder: see _resolve_handle
@@ -255,6 +285,9 @@ _CHECKS = {
     "trust": _check_bool,
     "output_key": _opt_str("output_key", "default"),
     "input_dtype": _check_input_dtype,
+    "weights": _check_weights,
+    "layer": _opt_str("layer", "avg_pool"),
+    "signature": _opt_str("signature", "serving_default"),
 }
 _FIELD_NAMES = tuple(_CHECKS)
 assert _FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
@@ -349,6 +382,8 @@ def _check_field(loader, key, line, node, base_dir, report):
     try:
         if key == "handle":
             return True, _stored_handle(value, base_dir)
+        if key == "weights":
+            return True, _stored_weights(value, base_dir)
         return True, _CHECKS[key](value)
     except _Bad as bad:
         report.field(line, key, bad.problem, bad.hint)
@@ -465,9 +500,10 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
                          f"under `name:` instead")
         return None, None
     before = len(report.items)
-    fields, present = {}, set()
+    fields, present, lines = {}, set(), {}
     for key, key_line, value_node in _pairs(loader, item, report, "entry"):
         present.add(key)
+        lines[key] = key_line
         if key not in _CHECKS:
             _unknown(report, key_line, key, _FIELD_NAMES, "field")
             continue
@@ -483,6 +519,10 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
         return fields.get("name"), None
     for key, value in defaults.items():
         fields.setdefault(key, value)
+    for field, problem, hint in source_problems(fields):
+        report.field(lines.get(field, line), field, problem, hint)
+    if len(report.items) > before:
+        return fields.get("name"), None
     return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}")
 
 
@@ -582,6 +622,10 @@ def _entry_yaml(spec, folder):
         value = getattr(spec, f)
         if f not in ("name", "handle") and value == getattr(_DEFAULT_SPEC, f):
             continue
+        if f == "weights" and value not in (None, "imagenet"):
+            rel = os.path.relpath(value, folder)
+            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                value = "./" + rel.replace(os.sep, "/")
         if f == "handle":
             value = _stored_handle(value, os.getcwd())
             if handle_kind(value) == "local":
@@ -632,7 +676,8 @@ def write_catalogue(path, specs, *, header_comment=None):
     if problems:
         _raise(problems)
     strip = [dataclasses.replace(s, source="") for s in reread]
-    expected = [dataclasses.replace(s, source="", handle=_stored_handle(s.handle, os.getcwd()))
+    expected = [dataclasses.replace(s, source="", handle=_stored_handle(s.handle, os.getcwd()),
+                                    weights=_stored_weights(s.weights, os.getcwd()))
                 for s in specs]
     if strip != expected:
         raise CatalogueError(f"{path}: the catalogue would not read back as written; "

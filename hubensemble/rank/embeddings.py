@@ -210,13 +210,13 @@ def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
 
 
 def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
-    from hubensemble.hub import locate
+    from hubensemble.hub import locate_spec
 
     start = time.perf_counter()
     hw = embedding_resolution(spec, task, profile)
     # Resolve, verify and scan (the one safety check) also when the cache will answer: the
     # verdict must not depend on the cache's state.
-    files = locate(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust)
+    files = locate_spec(spec)
     fingerprint = files.fingerprint
     if not use_cache:
         emb = _compute(spec, task, split, hw, datasets, files)
