@@ -16,7 +16,8 @@ import yaml
 from hubensemble.errors import CatalogueError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
-                                 handle_kind, kaggle_url, source_problems, stored_handle)
+                                 check_weights, handle_kind, kaggle_url, source_problems,
+                                 stored_handle, stored_weights)
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -243,28 +244,15 @@ def _check_bool(value):
                "trust: false instead")
 
 
-_WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
-
-
 def _check_weights(value):
-    if value is None or value == "imagenet":
-        return value
-    if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"{value!r} is not imagenet or a file",
-                   "write weights: imagenet or weights: path/to/file.weights.h5 instead")
-    if not value.lower().endswith(_WEIGHTS_SUFFIXES):
-        raise _Bad(f"{value!r} is not a Keras weights file (.h5, .weights.h5 or .keras)",
-                   "write weights: imagenet or the path of the .h5 file the architecture's "
-                   "weights were saved to")
-    return value
+    try:
+        return check_weights(value)
+    except HandleFormError as e:
+        raise _Bad(e.problem, e.hint) from None
 
 
 def _stored_weights(value, base_dir):
-    value = _check_weights(value)
-    if value in (None, "imagenet"):
-        return value
-    path = os.path.expanduser(value[len("file://"):] if value.startswith("file://") else value)
-    return os.path.normpath(os.path.join(base_dir, path))
+    return _check_weights(stored_weights(value, base_dir) if isinstance(value, str) else value)
 
 
 _CHECKS = {
@@ -683,3 +671,29 @@ def write_catalogue(path, specs, *, header_comment=None):
         raise CatalogueError(f"{path}: the catalogue would not read back as written; "
                              f"this is a bug in hubensemble.catalogue, please report it")
     atomic_write_text(path, text)
+
+
+def append_catalogue(path, specs) -> str:
+    """Appends `specs` as entries to the catalogue at `path` (a new file when missing) and
+    returns the text appended. The file's own text (comments, order) is kept: the entries go
+    after its last one, indented like it. Checked before anything is written: the result
+    must read back with every old entry plus the new ones (names unique), else
+    CatalogueError (e.g. when `modules:` is not the file's last block: add them by hand)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    old = _read(path)[0] if os.path.exists(path) else ""
+    before, problems = _parse(old, path, folder) if old.strip() else ([], [])
+    if problems:
+        _raise(problems)
+    body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
+                     default_flow_style=False, width=100, allow_unicode=True)
+    last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "
+    indent = " " * (len(last) - len(last.lstrip(" -")) - 2)
+    added = "".join(indent + line if line.strip() else line for line in body.splitlines(True))
+    text = (old.rstrip("\n") + "\n" if before else "modules:\n") + added
+    after, problems = _parse(text, path, folder)
+    if problems or len(after) != len(before) + len(specs):
+        _raise(problems or [f"{path}: cannot append after its last entry (is `modules:` the "
+                            f"file's last block?); add these entries by hand:\n{added}"])
+    atomic_write_text(path, text)
+    return added

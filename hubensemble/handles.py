@@ -297,6 +297,35 @@ def stored_handle(handle, base_dir) -> str:
     return os.path.normpath(os.path.abspath(path))
 
 
+#: What a ``weights:`` file of a ``keras:NAME`` entry may be (Keras' load_weights formats).
+WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def check_weights(value):
+    """``value`` when it is a ``weights:`` value (None, "imagenet", or a path ending in .h5,
+    .weights.h5, .hdf5 or .keras), else HandleFormError saying what to write."""
+    if value is None or value == "imagenet":
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise HandleFormError(f"{value!r} is not imagenet or a file",
+                              "write weights: imagenet or weights: path/to/file.weights.h5")
+    if not value.lower().endswith(WEIGHTS_SUFFIXES):
+        raise HandleFormError(f"{value!r} is not a Keras weights file (.h5, .weights.h5 or "
+                              ".keras)", "write weights: imagenet or the path of the .h5 file "
+                              "the architecture's weights were saved to")
+    return value
+
+
+def stored_weights(value, base_dir):
+    """The form a ModuleSpec keeps of a ``weights:`` value: None and "imagenet" as they are,
+    a path absolute (relative paths are relative to the catalogue's folder). Unchecked: see
+    `check_weights`."""
+    if value in (None, "imagenet") or not isinstance(value, str):
+        return value
+    path = os.path.expanduser(value[len("file://"):] if value.startswith("file://") else value)
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
 def source_problems(fields) -> list[tuple[str, str, str]]:
     """(field, problem, hint) for each field that does not fit the entry's kind of source
     (`handles.source_kind` of its handle), given the entry's fields as a mapping.
