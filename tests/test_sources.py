@@ -230,9 +230,13 @@ def test_every_kind_is_ranked_tuned_ensembled_and_exported(fitted):
     ranking = read_json(out / "ranking.json")
     assert {r["name"]: r["status"] for r in ranking["modules"]} == {n: "ok" for n in names}
     ensemble = read_json(out / "ensemble.json")
-    members = {m["module"] for m in result.members}
+    assert ensemble == result.ensemble
+    members = {m["module"] for m in ensemble["members"]}
     assert members == set(names), "every kind is a member of the exported ensemble"
-    assert len(ensemble["members"]) == 4 * len(names)
+    # size_rule budget without replacement and a budget of every candidate: all are members.
+    trials = sorted(p.name for p in (out / "candidates").iterdir() if p.is_dir())
+    assert sorted(m["trial"] for m in ensemble["members"]) == trials
+    assert len(trials) >= 2 * len(names)
 
 
 @pytest.mark.slow
@@ -293,6 +297,7 @@ def test_offline_imagenet_weights_name_the_file_and_where_to_put_it(keras_home, 
     assert err.value.stage == "network" and "mnv3" in message
     assert fname in message and str(keras_home / "models" / fname) in message
     assert "offline" in message and "weights:" in message
+    assert "\n" not in message, "one line"
     assert not os.path.exists(keras_home / "models" / fname)
 
 
