@@ -82,13 +82,15 @@ def chunks(steps: int, max_chunks: int = MAX_CHUNKS) -> int:
 
 
 def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParams, *, profile,
-                     splits: Sequence[str] = ("train",), callbacks=()) -> keras.Model:
+                     splits: Sequence[str] = ("train",), callbacks=(),
+                     targets=None) -> keras.Model:
     """Runs exactly ``hparams.steps`` optimizer steps of a compiled classifier on
-    `training_dataset` (as `chunks(steps)` equal epochs) and returns the model.
+    `training_dataset` (as `chunks(steps)` equal epochs; `targets` as there) and returns the
+    model.
 
     Raises TrialFailed when the loss becomes NaN or infinite (checked at each epoch's end).
     """
-    ds = training_dataset(task, spec, hparams, profile=profile, splits=splits)
+    ds = training_dataset(task, spec, hparams, profile=profile, splits=splits, targets=targets)
     n = chunks(hparams.steps)
     guard = _StopOnNonFinite()
     model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
@@ -100,11 +102,13 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
 
 def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=None,
                splits: Sequence[str] = ("train",), tensorboard_dir: str | None = None,
-               callbacks=()) -> keras.Model:
+               callbacks=(), targets=None) -> keras.Model:
     """Builds and fine-tunes one member from its recorded hyperparameters and seed.
 
     The same code path as a tune trial: `export` uses it to retrain a member whose weights
-    were not kept, or on train + val (``splits=("train", "val")``) for ``--retrain-full``.
+    were not kept, or on train + val (``splits=("train", "val")``) for ``--retrain-full``;
+    `distill` trains a student on a teacher's probabilities (`targets`, see
+    `training_dataset`).
     Returns the trained `Classifier` (probabilities [B, C]). Raises TrialFailed on a
     non-finite loss, ModuleLoadError when the module cannot load.
     """
@@ -120,7 +124,7 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     if tensorboard_dir:
         cbs.append(TensorBoard(tensorboard_dir))
     return train_classifier(model, task, spec, hparams, profile=profile, splits=splits,
-                            callbacks=cbs)
+                            callbacks=cbs, targets=targets)
 
 
 def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, strategy=None,
