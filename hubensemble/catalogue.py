@@ -18,7 +18,8 @@ import yaml
 from hubensemble.errors import CatalogueError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
-                                 handle_kind, kaggle_url, stored_handle)
+                                 check_weights, handle_kind, kaggle_url, source_problems,
+                                 stored_handle, stored_weights)
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -55,6 +56,9 @@ class ModuleSpec:
     trust: bool = False
     output_key: str | None = None
     input_dtype: str | None = None  # None: the dtype the module's traced signature takes
+    weights: str | None = None  # keras:NAME only: "imagenet" (None means it) or a weights file
+    layer: str | None = None  # .keras/.h5 only: the layer whose output is the embedding
+    signature: str | None = None  # SavedModels: the signature to call instead of __call__
     source: str = ""  # "path/to/file.yaml:LINE" of the entry, for messages
 
     def __post_init__(self):
@@ -75,6 +79,9 @@ class ModuleSpec:
                 object.__setattr__(self, f, checked)
         if not isinstance(self.source, str):
             problems.append("field 'source': must be a string like 'file.yaml:12'")
+        if not problems:
+            problems.extend(f"field {f!r}: {problem}; {hint}"
+                            for f, problem, hint in source_problems(self.__dict__))
         if problems:
             raise ValueError(f"invalid ModuleSpec {self.name!r}: " + "; ".join(problems))
 
@@ -239,6 +246,17 @@ def _check_bool(value):
                "trust: false instead")
 
 
+def _check_weights(value):
+    try:
+        return check_weights(value)
+    except HandleFormError as e:
+        raise _Bad(e.problem, e.hint) from None
+
+
+def _stored_weights(value, base_dir):
+    return _check_weights(stored_weights(value, base_dir) if isinstance(value, str) else value)
+
+
 _CHECKS = {
     "name": _check_name,
     "handle": None,  # needs the catalogue's folder: see _resolve_handle
@@ -257,6 +275,9 @@ _CHECKS = {
     "trust": _check_bool,
     "output_key": _opt_str("output_key", "default"),
     "input_dtype": _check_input_dtype,
+    "weights": _check_weights,
+    "layer": _opt_str("layer", "avg_pool"),
+    "signature": _opt_str("signature", "serving_default"),
 }
 _FIELD_NAMES = tuple(_CHECKS)
 assert _FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
@@ -351,6 +372,8 @@ def _check_field(loader, key, line, node, base_dir, report):
     try:
         if key == "handle":
             return True, _stored_handle(value, base_dir)
+        if key == "weights":
+            return True, _stored_weights(value, base_dir)
         return True, _CHECKS[key](value)
     except _Bad as bad:
         report.field(line, key, bad.problem, bad.hint)
@@ -505,9 +528,10 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
                          f"under `name:` instead")
         return None, None
     before = len(report.items)
-    fields, present = {}, set()
+    fields, present, lines = {}, set(), {}
     for key, key_line, value_node in _pairs(loader, item, report, "entry"):
         present.add(key)
+        lines[key] = key_line
         if key not in _CHECKS:
             _unknown(report, key_line, key, _FIELD_NAMES, "field")
             continue
@@ -523,6 +547,10 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
         return fields.get("name"), None
     for key, value in defaults.items():
         fields.setdefault(key, value)
+    for field, problem, hint in source_problems(fields):
+        report.field(lines.get(field, line), field, problem, hint)
+    if len(report.items) > before:
+        return fields.get("name"), None
     return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}")
 
 
@@ -622,6 +650,10 @@ def _entry_yaml(spec, folder):
         value = getattr(spec, f)
         if f not in ("name", "handle") and value == getattr(_DEFAULT_SPEC, f):
             continue
+        if f == "weights" and value not in (None, "imagenet"):
+            rel = os.path.relpath(value, folder)
+            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                value = "./" + rel.replace(os.sep, "/")
         if f == "handle":
             value = _stored_handle(value, os.getcwd())
             if handle_kind(value) == "local":
@@ -672,9 +704,36 @@ def write_catalogue(path, specs, *, header_comment=None):
     if problems:
         _raise(problems)
     strip = [dataclasses.replace(s, source="") for s in reread]
-    expected = [dataclasses.replace(s, source="", handle=_stored_handle(s.handle, os.getcwd()))
+    expected = [dataclasses.replace(s, source="", handle=_stored_handle(s.handle, os.getcwd()),
+                                    weights=_stored_weights(s.weights, os.getcwd()))
                 for s in specs]
     if strip != expected:
         raise CatalogueError(f"{path}: the catalogue would not read back as written; "
                              f"this is a bug in hubensemble.catalogue, please report it")
     atomic_write_text(path, text)
+
+
+def append_catalogue(path, specs) -> str:
+    """Appends `specs` as entries to the catalogue at `path` (a new file when missing) and
+    returns the text appended. The file's own text (comments, order) is kept: the entries go
+    after its last one, indented like it. Checked before anything is written: the result
+    must read back with every old entry plus the new ones (names unique), else
+    CatalogueError (e.g. when `modules:` is not the file's last block: add them by hand)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    old = _read(path)[0] if os.path.exists(path) else ""
+    before, problems = _parse(old, path, folder) if old.strip() else ([], [])
+    if problems:
+        _raise(problems)
+    body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
+                     default_flow_style=False, width=100, allow_unicode=True)
+    last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "
+    indent = " " * (len(last) - len(last.lstrip(" -")) - 2)
+    added = "".join(indent + line if line.strip() else line for line in body.splitlines(True))
+    text = (old.rstrip("\n") + "\n" if before else "modules:\n") + added
+    after, problems = _parse(text, path, folder)
+    if problems or len(after) != len(before) + len(specs):
+        _raise(problems or [f"{path}: cannot append after its last entry (is `modules:` the "
+                            f"file's last block?); add these entries by hand:\n{added}"])
+    atomic_write_text(path, text)
+    return added

@@ -74,6 +74,28 @@ def cmd_catalogue_list(args):
     return 0
 
 
+def cmd_catalogue_add(args):
+    """`catalogue add HANDLE... --to FILE`: loads each module, introspects its entry
+    (hub.introspect.describe_module) and appends the entries to FILE; 1 when a module cannot
+    be loaded (nothing is appended then)."""
+    from hubensemble.catalogue import append_catalogue, load_catalogue
+    from hubensemble.hub.introspect import describe_module, entry_name
+
+    if args.name and len(args.handles) > 1:
+        raise SystemExit("hubensemble catalogue add: --name needs a single HANDLE")
+    taken = ({s.name for s in load_catalogue(args.to)} if os.path.exists(args.to) else set())
+    specs = []
+    for handle in args.handles:
+        name = args.name or entry_name(handle, taken)
+        specs.append(describe_module(handle, name=name, weights=args.weights,
+                                     layer=args.layer, signature=args.signature,
+                                     output_key=args.output_key, trust=args.trust))
+        taken.add(name)
+    added = append_catalogue(args.to, specs)
+    print(f"{args.to}: added {len(specs)} module(s)\n{added}", end="")
+    return 0
+
+
 # --- shared argument groups ---------------------------------------------------------------------
 
 DATA_SPEC_HELP = "tfds:NAME[:CONFIG], folder:PATH, npz:PATH or sklearn:digits"
@@ -360,7 +382,7 @@ def build_parser():
     parser.set_defaults(tensorflow=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    cat = sub.add_parser("catalogue", help="validate or list catalogue YAML files")
+    cat = sub.add_parser("catalogue", help="validate, list or add to catalogue YAML files")
     cat_sub = cat.add_subparsers(dest="catalogue_command", metavar="ACTION")
     p = cat_sub.add_parser("validate", help="check catalogue files; exit 1 with file:line "
                                             "errors when one is malformed")
@@ -371,6 +393,25 @@ def build_parser():
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="default: the catalogues shipped with hubensemble")
     p.set_defaults(func=cmd_catalogue_list, tensorflow=False)
+    p = cat_sub.add_parser(
+        "add", help="load modules, read their entries (output dim, input size, value range, "
+                    "parameters, sha256) and append them to a catalogue",
+        description="Each HANDLE is any catalogue handle (a TF Hub / Kaggle URL, "
+                    "keras:NAME, a .keras/.h5 file, a SavedModel or keras-hub preset folder, "
+                    "kaggle:// or hf:// presets); it is loaded through the module runtime "
+                    "(resolve, sha256, safety scan) and its entry appended to FILE.")
+    p.add_argument("handles", nargs="+", metavar="HANDLE")
+    p.add_argument("--to", required=True, metavar="FILE",
+                   help="the catalogue to append to (created when missing)")
+    p.add_argument("--name", help="the entry's name (one HANDLE only; default: from the "
+                                  "handle)")
+    p.add_argument("--weights", help="keras:NAME only: imagenet (default) or a weights file")
+    p.add_argument("--layer", help=".keras/.h5 only: the layer whose output is the embedding")
+    p.add_argument("--signature", help="SavedModels: the signature to call")
+    p.add_argument("--output-key", help="the output's key when the module returns a dict")
+    p.add_argument("--trust", action="store_true",
+                   help="load modules the safety scan or Keras' safe mode would refuse")
+    p.set_defaults(func=cmd_catalogue_add)
     cat.set_defaults(func=lambda args: (cat.print_help(), 2)[1], tensorflow=False)
 
     common = argparse.ArgumentParser(add_help=False)

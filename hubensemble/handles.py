@@ -2,11 +2,16 @@
 
 Pure string checks (no file system, no network, no TensorFlow): `check_handle_form` says
 whether a handle has an accepted form and what to write instead; `stored_handle` gives the
-form a ModuleSpec keeps (absolute local paths, one spelling per Kaggle model).
+form a ModuleSpec keeps (absolute local paths, one spelling per Kaggle model);
+`source_kind` says which loader a handle needs (a SavedModel, a ``keras.applications``
+architecture, a Keras model file or a keras-hub preset); `KERAS_APPLICATIONS` describes the
+``keras:NAME`` architectures.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import re
 import urllib.parse
@@ -18,7 +23,87 @@ _KAGGLE_EXAMPLE = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/
 _HANDLE_FORMS = ("https://tfhub.dev/PUBLISHER/MODEL/VERSION, "
                  "https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION, "
                  "kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION, an http(s):// or gs:// URL "
-                 "of a .tar.gz, zoo:PRESET/NAME, file:///PATH or a local path")
+                 "of a .tar.gz, zoo:PRESET/NAME, keras:APPLICATION (e.g. "
+                 "keras:MobileNetV3Small), kaggle://OWNER/MODEL/keras/VARIATION[/VERSION] "
+                 "(a keras-hub preset), file:///PATH or a local path (a SavedModel folder, a "
+                 ".keras or .h5 model file, or a keras-hub preset folder)")
+#: Suffixes of a Keras model file (a handle `PATH.keras`, `PATH.h5`).
+KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+#: Handle prefixes keras-hub loads presets from (its own loader: kagglehub, huggingface_hub).
+KERAS_HUB_PREFIXES = ("kaggle://", "hf://")
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasApplication:
+    """One ``keras.applications`` architecture as a ``keras:NAME`` feature-vector module.
+
+    ``module``: its sub-module of keras.applications (whose ``preprocess_input`` hubensemble
+    puts inside the model); ``input_size``: the resolution its ImageNet weights were trained
+    at (the Keras documentation's default input shape); ``min_size``: the smallest side Keras
+    builds it at (``imagenet_utils.obtain_input_shape``); ``output_dim``: the width of its
+    global-average-pooled features (``include_top=False, pooling="avg"``); ``params``: its
+    parameter count without the top; ``preprocessing``: what ``preprocess_input`` does to
+    pixels in [0, 255] — "tf" (to [-1, 1]), "caffe" (RGB->BGR, minus the ImageNet mean),
+    "torch" ([0, 1], then ImageNet mean/std) or "inside" (none: the model rescales itself).
+    Source: https://keras.io/api/applications/ and keras/src/applications/*.py (Keras 3.15);
+    dims and parameter counts measured by building each with ``weights=None``.
+    """
+
+    module: str
+    input_size: int
+    min_size: int
+    output_dim: int
+    params: int
+    preprocessing: str
+
+
+def _apps(rows):
+    return {name: KerasApplication(*row) for name, row in rows.items()}
+
+
+#: ``keras:NAME`` architectures (every image classifier of keras.applications in Keras 3.15).
+KERAS_APPLICATIONS: dict[str, KerasApplication] = _apps({
+    "ConvNeXtTiny": ("convnext", 224, 32, 768, 27820128, "inside"),
+    "ConvNeXtSmall": ("convnext", 224, 32, 768, 49454688, "inside"),
+    "ConvNeXtBase": ("convnext", 224, 32, 1024, 87566464, "inside"),
+    "ConvNeXtLarge": ("convnext", 224, 32, 1536, 196230336, "inside"),
+    "ConvNeXtXLarge": ("convnext", 224, 32, 2048, 348147968, "inside"),
+    "DenseNet121": ("densenet", 224, 32, 1024, 7037504, "torch"),
+    "DenseNet169": ("densenet", 224, 32, 1664, 12642880, "torch"),
+    "DenseNet201": ("densenet", 224, 32, 1920, 18321984, "torch"),
+    "EfficientNetB0": ("efficientnet", 224, 32, 1280, 4049571, "inside"),
+    "EfficientNetB1": ("efficientnet", 240, 32, 1280, 6575239, "inside"),
+    "EfficientNetB2": ("efficientnet", 260, 32, 1408, 7768569, "inside"),
+    "EfficientNetB3": ("efficientnet", 300, 32, 1536, 10783535, "inside"),
+    "EfficientNetB4": ("efficientnet", 380, 32, 1792, 17673823, "inside"),
+    "EfficientNetB5": ("efficientnet", 456, 32, 2048, 28513527, "inside"),
+    "EfficientNetB6": ("efficientnet", 528, 32, 2304, 40960143, "inside"),
+    "EfficientNetB7": ("efficientnet", 600, 32, 2560, 64097687, "inside"),
+    "EfficientNetV2B0": ("efficientnet_v2", 224, 32, 1280, 5919312, "inside"),
+    "EfficientNetV2B1": ("efficientnet_v2", 240, 32, 1280, 6931124, "inside"),
+    "EfficientNetV2B2": ("efficientnet_v2", 260, 32, 1408, 8769374, "inside"),
+    "EfficientNetV2B3": ("efficientnet_v2", 300, 32, 1536, 12930622, "inside"),
+    "EfficientNetV2S": ("efficientnet_v2", 384, 32, 1280, 20331360, "inside"),
+    "EfficientNetV2M": ("efficientnet_v2", 480, 32, 1280, 53150388, "inside"),
+    "EfficientNetV2L": ("efficientnet_v2", 480, 32, 1280, 117746848, "inside"),
+    "InceptionResNetV2": ("inception_resnet_v2", 299, 75, 1536, 54336736, "tf"),
+    "InceptionV3": ("inception_v3", 299, 75, 2048, 21802784, "tf"),
+    "MobileNet": ("mobilenet", 224, 32, 1024, 3228864, "tf"),
+    "MobileNetV2": ("mobilenet_v2", 224, 32, 1280, 2257984, "tf"),
+    "MobileNetV3Small": ("mobilenet_v3", 224, 32, 576, 939120, "inside"),
+    "MobileNetV3Large": ("mobilenet_v3", 224, 32, 960, 2996352, "inside"),
+    "NASNetMobile": ("nasnet", 224, 32, 1056, 4269716, "tf"),
+    "NASNetLarge": ("nasnet", 331, 32, 4032, 84916818, "tf"),
+    "ResNet50": ("resnet", 224, 32, 2048, 23587712, "caffe"),
+    "ResNet101": ("resnet", 224, 32, 2048, 42658176, "caffe"),
+    "ResNet152": ("resnet", 224, 32, 2048, 58370944, "caffe"),
+    "ResNet50V2": ("resnet_v2", 224, 32, 2048, 23564800, "tf"),
+    "ResNet101V2": ("resnet_v2", 224, 32, 2048, 42626560, "tf"),
+    "ResNet152V2": ("resnet_v2", 224, 32, 2048, 58331648, "tf"),
+    "VGG16": ("vgg16", 224, 32, 512, 14714688, "caffe"),
+    "VGG19": ("vgg19", 224, 32, 512, 20024384, "caffe"),
+    "Xception": ("xception", 299, 71, 2048, 20861480, "tf"),
+})
 
 
 class HandleFormError(ValueError):
@@ -34,7 +119,12 @@ _Bad = HandleFormError  # the short name keeps the many messages below readable
 
 
 def handle_kind(handle: str) -> str:
-    """Which resolver a (checked) handle needs: tfhub, kaggle, http, gcs, zoo or local."""
+    """Which resolver a (checked) handle needs: tfhub, kaggle, http, gcs, zoo, keras
+    (``keras:NAME``), keras-hub (``kaggle://…`` / ``hf://…`` presets) or local."""
+    if handle.startswith(KERAS_HUB_PREFIXES):
+        return "keras-hub"
+    if handle.startswith("keras:"):
+        return "keras"
     if handle.startswith("kaggle:"):
         return "kaggle"
     if handle.startswith("zoo:"):
@@ -49,6 +139,43 @@ def handle_kind(handle: str) -> str:
             return "kaggle"
         return "http"
     return "local"
+
+
+def source_kind(handle: str) -> str:
+    """Which loader a (checked) handle needs, from its text alone.
+
+    "keras-application" (``keras:NAME``), "keras-file" (a path or URL ending in .keras, .h5
+    or .hdf5), "keras-hub" (a ``kaggle://`` or ``hf://`` preset, loaded by keras-hub) or
+    "module" (a SavedModel; a local folder may also hold a keras-hub preset, which is told
+    apart when the folder is read).
+    """
+    kind = handle_kind(handle)
+    if kind == "keras":
+        return "keras-application"
+    if kind == "keras-hub":
+        return "keras-hub"
+    if _path_part(handle).lower().endswith(KERAS_FILE_SUFFIXES):
+        return "keras-file"
+    return "module"
+
+
+def _path_part(handle):
+    if handle.startswith(("http://", "https://", "gs://", "file://")):
+        return urllib.parse.urlsplit(handle).path
+    return handle
+
+
+def keras_application(handle: str) -> KerasApplication:
+    """The KerasApplication of a ``keras:NAME`` handle; HandleFormError (with the closest
+    known name) for another handle or an unknown NAME."""
+    name = handle[len("keras:"):] if handle.startswith("keras:") else None
+    if name in KERAS_APPLICATIONS:
+        return KERAS_APPLICATIONS[name]
+    close = difflib.get_close_matches(name or handle, list(KERAS_APPLICATIONS), n=1,
+                                      cutoff=0.5)
+    hint = (f"write keras:{close[0]} instead" if close else
+            "write keras:NAME with NAME one of " + ", ".join(sorted(KERAS_APPLICATIONS)))
+    raise HandleFormError(f"{handle!r} is not a keras.applications architecture", hint)
 
 
 def kaggle_url(handle: str) -> str:
@@ -91,7 +218,23 @@ def check_handle_form(handle) -> None:
         raise _Bad(f"{handle!r} has leading or trailing spaces",
                    f"write handle: {handle.strip()} instead")
     kind = handle_kind(handle)
-    if kind == "kaggle":
+    if kind == "keras":
+        keras_application(handle)
+    elif kind == "keras-hub":
+        scheme, _, rest = handle.partition("://")
+        parts = rest.strip("/").split("/")
+        if scheme == "kaggle" and (len(parts) not in (4, 5) or not all(parts)):
+            raise _Bad(f"{handle!r} is not a keras-hub Kaggle preset",
+                       "write kaggle://OWNER/MODEL/keras/VARIATION[/VERSION], e.g. "
+                       "kaggle://keras/resnetv2/keras/resnet50_v2_imagenet/2, instead")
+        if scheme == "hf" and (len(parts) != 2 or not all(parts)):
+            raise _Bad(f"{handle!r} is not a Hugging Face preset",
+                       "write hf://OWNER/REPOSITORY instead")
+    elif _path_part(handle).lower().endswith(".weights.h5"):
+        raise _Bad(f"{handle!r} is a weights file, not a model",
+                   "write the architecture as the handle (e.g. handle: keras:ResNet50V2) and "
+                   "this file as `weights:`, or give the .keras model file instead")
+    elif kind == "kaggle":
         if _kaggle_parts(handle) is None:
             raise _Bad(f"{handle!r} is not a Kaggle Models handle with a version",
                        f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
@@ -152,3 +295,80 @@ def stored_handle(handle, base_dir) -> str:
     if not os.path.isabs(path):
         path = os.path.join(base_dir, path)
     return os.path.normpath(os.path.abspath(path))
+
+
+#: What a ``weights:`` file of a ``keras:NAME`` entry may be (Keras' load_weights formats).
+WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def check_weights(value):
+    """``value`` when it is a ``weights:`` value (None, "imagenet", or a path ending in .h5,
+    .weights.h5, .hdf5 or .keras), else HandleFormError saying what to write."""
+    if value is None or value == "imagenet":
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise HandleFormError(f"{value!r} is not imagenet or a file",
+                              "write weights: imagenet or weights: path/to/file.weights.h5")
+    if not value.lower().endswith(WEIGHTS_SUFFIXES):
+        raise HandleFormError(f"{value!r} is not a Keras weights file (.h5, .weights.h5 or "
+                              ".keras)", "write weights: imagenet or the path of the .h5 file "
+                              "the architecture's weights were saved to")
+    return value
+
+
+def stored_weights(value, base_dir):
+    """The form a ModuleSpec keeps of a ``weights:`` value: None and "imagenet" as they are,
+    a path absolute (relative paths are relative to the catalogue's folder). Unchecked: see
+    `check_weights`."""
+    if value in (None, "imagenet") or not isinstance(value, str):
+        return value
+    path = os.path.expanduser(value[len("file://"):] if value.startswith("file://") else value)
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
+def source_problems(fields) -> list[tuple[str, str, str]]:
+    """(field, problem, hint) for each field that does not fit the entry's kind of source
+    (`handles.source_kind` of its handle), given the entry's fields as a mapping.
+
+    ``weights`` is for ``keras:NAME`` only, ``layer`` for .keras/.h5 files, ``signature``
+    for SavedModels. Modules hubensemble builds from Keras (applications, presets) take
+    images in [0, 1] as float32, with their own preprocessing inside, so their value_range is
+    [0, 1] and input_dtype float32; an application's input_size is at least its smallest
+    side and its output_dim its pooled width (`handles.KERAS_APPLICATIONS`).
+    """
+    handle = fields.get("handle")
+    try:
+        kind = source_kind(handle)
+    except (TypeError, AttributeError):
+        return []
+    out = []
+
+    def only(field, kinds, what):
+        if fields.get(field) is not None and kind not in kinds:
+            out.append((field, f"only {what} take {field}", f"remove {field}: from this entry"))
+
+    only("weights", ("keras-application",), "keras:NAME entries")
+    only("layer", ("keras-file",), ".keras and .h5 model files")
+    only("signature", ("module",), "SavedModels")
+    if kind in ("keras-application", "keras-hub", "keras-file"):
+        if fields.get("input_dtype") not in (None, "float32"):
+            out.append(("input_dtype", "Keras models take float32 images",
+                        "remove input_dtype: from this entry"))
+    if kind in ("keras-application", "keras-hub"):
+        if fields.get("value_range", "0,1") != "0,1":
+            out.append(("value_range", "hubensemble feeds this model images in [0, 1] and "
+                        "applies its own preprocessing inside it",
+                        "remove value_range: from this entry (or write [0, 1])"))
+    if kind == "keras-application":
+        app = KERAS_APPLICATIONS.get(handle[len("keras:"):])
+        size = fields.get("input_size")
+        if app is not None and size is not None and min(size) < app.min_size:
+            out.append(("input_size", f"{handle} needs at least {app.min_size} x "
+                        f"{app.min_size} pixels", f"write input_size: [{app.input_size}, "
+                        f"{app.input_size}] (its ImageNet resolution) or at least "
+                        f"[{app.min_size}, {app.min_size}]"))
+        dim = fields.get("output_dim")
+        if app is not None and dim is not None and dim != app.output_dim:
+            out.append(("output_dim", f"{handle} gives {app.output_dim}-d features, not {dim}",
+                        f"write output_dim: {app.output_dim} or leave it out"))
+    return out

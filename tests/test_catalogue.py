@@ -693,3 +693,96 @@ def test_problems_deep_in_a_2000_entry_catalogue_name_their_lines(tmp_path, monk
     # A syntax error: the pure-Python parser's message, with its line, whichever parser ran.
     path.write_text(path.read_text() + "  - name: [unclosed\n")
     assert "big.yaml" in problems_of(path)[0]
+
+
+# ---------------------------------------------------------------------------- other sources
+
+
+def test_sources_beyond_tf_hub_and_their_fields_are_read(tmp_path):
+    path = write(tmp_path / "c", """
+        modules:
+          - name: app
+            handle: keras:EfficientNetV2B0
+            weights: ./w/effnet.weights.h5
+            input_size: [224, 224]
+          - {name: app-imagenet, handle: "keras:ResNet50V2", weights: imagenet}
+          - {name: file, handle: ./models/clf.keras, layer: pool}
+          - {name: legacy, handle: ./models/old.h5}
+          - {name: exported, handle: ./exported, signature: serving_default, output_key: output_0}
+          - {name: preset, handle: "kaggle://keras/resnetv2/keras/resnet50_v2_imagenet/2"}
+          - {name: hf, handle: "hf://keras/resnet_50_imagenet"}
+        """)
+    specs = {s.name: s for s in load_catalogue(path)}
+    folder = str(tmp_path / "c")
+    assert specs["app"].weights == os.path.join(folder, "w", "effnet.weights.h5")
+    assert specs["app-imagenet"].weights == "imagenet"
+    assert (specs["file"].handle, specs["file"].layer) == (
+        os.path.join(folder, "models", "clf.keras"), "pool")
+    assert specs["exported"].signature == "serving_default"
+    assert {n: handle_kind(s.handle) for n, s in specs.items()} == {
+        "app": "keras", "app-imagenet": "keras", "file": "local", "legacy": "local",
+        "exported": "local", "preset": "keras-hub", "hf": "keras-hub"}
+    # A weights file inside the catalogue's folder is written back relative to it.
+    out = tmp_path / "c" / "copy.yaml"
+    write_catalogue(out, list(specs.values()))
+    assert "weights: ./w/effnet.weights.h5" in out.read_text()
+    assert [s.to_json() | {"source": ""} for s in load_catalogue(out)] == [
+        s.to_json() | {"source": ""} for s in specs.values()]
+
+
+@pytest.mark.parametrize("entry, field, words", [
+    ("{name: a, handle: 'keras:EfficientNetV2B9'}", "handle",
+     ("not a keras.applications architecture", "write keras:EfficientNetV2B")),
+    ("{name: a, handle: ./m, weights: ./w.weights.h5}", "weights",
+     ("only keras:NAME entries take weights", "remove weights:")),
+    ("{name: a, handle: 'keras:VGG16', weights: ./w.pt}", "weights",
+     ("not a Keras weights file",)),
+    ("{name: a, handle: ./saved_model_dir, layer: pool}", "layer",
+     ("only .keras and .h5 model files take layer",)),
+    ("{name: a, handle: ./m.keras, signature: serve}", "signature",
+     ("only SavedModels take signature",)),
+    ("{name: a, handle: 'keras:VGG16', value_range: [0, 255]}", "value_range",
+     ("own preprocessing inside", "[0, 1]")),
+    ("{name: a, handle: ./m.h5, input_dtype: uint8}", "input_dtype", ("float32",)),
+    ("{name: a, handle: 'keras:InceptionV3', input_size: [32, 32]}", "input_size",
+     ("at least 75 x 75", "input_size: [299, 299]")),
+    ("{name: a, handle: 'keras:VGG16', output_dim: 4096}", "output_dim",
+     ("512-d", "output_dim: 512")),
+    ("{name: a, handle: ./w/model.weights.h5}", "handle",
+     ("is a weights file, not a model", "keras:ResNet50V2")),
+    ("{name: a, handle: 'kaggle://keras/resnetv2'}", "handle",
+     ("not a keras-hub Kaggle preset",)),
+])
+def test_fields_that_do_not_fit_the_source_are_file_line_errors(tmp_path, entry, field, words):
+    path = write(tmp_path, f"""
+        modules:
+          - {{name: ok, handle: "keras:MobileNetV3Small"}}
+          - {entry}
+        """)
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:{line_of(path, 'name: a')}: field '{field}'"), problem
+    assert all(w in problem for w in words), problem
+
+
+def test_a_field_that_does_not_fit_is_reported_at_its_own_line(tmp_path):
+    path = write(tmp_path, """
+        modules:
+          - name: a
+            handle: ./model_dir
+            weights: imagenet
+        """)
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:{line_of(path, 'weights:')}: field 'weights'")
+
+
+def test_module_specs_built_in_code_get_the_same_source_checks():
+    assert ModuleSpec(name="a", handle="keras:VGG16").value_range == "0,1"
+    with pytest.raises(ValueError, match="only keras:NAME entries take weights"):
+        ModuleSpec(name="a", handle="/m", weights="imagenet")
+    with pytest.raises(ValueError, match="own preprocessing inside"):
+        ModuleSpec(name="a", handle="keras:VGG16", value_range="imagenet")
+
+
+def test_the_keras_applications_catalogue_ships():
+    names = [p.name for p in shipped_catalogues()]
+    assert "keras_applications.yaml" in names

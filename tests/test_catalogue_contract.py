@@ -3,12 +3,14 @@
 import collections
 import re
 
+import numpy as np
 import pytest
 
 from hubensemble.catalogue import (
     FAMILIES, INPUT_DTYPES, NAME_RE, VALUE_RANGES, handle_kind, kaggle_url, load_catalogue,
     load_catalogues, shipped_catalogues)
 from hubensemble.errors import CatalogueError
+from hubensemble.handles import KERAS_APPLICATIONS
 
 # Feature size per architecture, from the tfhub.dev model docs ("Features with shape
 # [batch_size, D]" / "num_features = D"). A shipped entry whose architecture is not listed here
@@ -56,9 +58,18 @@ def test_shipped_catalogues_load_without_problems():
 def test_entry_contract(spec):
     assert NAME_RE.fullmatch(spec.name)
     kind = handle_kind(spec.handle)
-    # Real catalogues point at tfhub.dev or Kaggle Models; only the offline demo zoo's catalogue
-    # uses zoo: handles (built locally, resolved by hubensemble.zoo).
-    assert kind in ("tfhub", "kaggle", "zoo"), spec.handle
+    # Real catalogues point at tfhub.dev, Kaggle Models or keras.applications; only the offline
+    # demo zoo's catalogue uses zoo: handles (built locally, resolved by hubensemble.zoo).
+    assert kind in ("tfhub", "kaggle", "zoo", "keras"), spec.handle
+    if kind == "keras":
+        # keras:NAME: checked against the table and, below, against Keras itself.
+        app = KERAS_APPLICATIONS[spec.handle[len("keras:"):]]
+        assert spec.architecture == spec.handle[len("keras:"):]
+        assert spec.output_dim == app.output_dim and spec.params == app.params
+        assert spec.input_size == (app.input_size, app.input_size)
+        assert spec.value_range == "0,1" and spec.weights in (None, "imagenet")
+        assert not spec.trust and spec.license
+        return
     if kind == "tfhub":
         assert TFHUB_RE.fullmatch(spec.handle), spec.handle
     elif kind == "kaggle":
@@ -109,3 +120,42 @@ def test_all_ten_bit_generalists_are_present():
     assert {h: (s.upstream, s.output_dim) for h, s in by_handle.items()} == expected
     assert {s.family for s in by_handle.values()} == {"generalist"}
     assert {s.input_size for s in by_handle.values()} == {None}  # BiT takes any size
+
+
+# --- keras.applications: every entry built (weights=None, the smallest input Keras allows) ----
+
+KERAS_ENTRIES = [s for s in ENTRIES if handle_kind(s.handle) == "keras"]
+
+# What each preprocess_input does to pixels p in [0, 255] (Keras' imagenet_utils modes).
+_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+_MEAN, _STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+PREPROCESSING = {
+    "tf": lambda p: p / 127.5 - 1.0,
+    "caffe": lambda p: p[..., ::-1] - _MEAN_BGR,
+    "torch": lambda p: (p / 255.0 - _MEAN) / _STD,
+    "inside": lambda p: p,
+}
+
+
+def test_the_keras_catalogue_has_at_least_12_applications():
+    assert len(KERAS_ENTRIES) >= 12
+    assert len({s.architecture for s in KERAS_ENTRIES}) == len(KERAS_ENTRIES)
+
+
+@pytest.mark.parametrize("spec", KERAS_ENTRIES, ids=[s.name for s in KERAS_ENTRIES])
+def test_keras_application_entry_builds_with_its_dims_and_preprocessing(spec):
+    from hubensemble.hub.sources import build_application
+
+    name = spec.architecture
+    app = KERAS_APPLICATIONS[name]
+    size = app.min_size  # the smallest input Keras builds it at: one fast build each
+    model = build_application(name, None, (size, size))
+    base = model.layers[-1]
+    assert model.output.shape[-1] == spec.output_dim
+    assert base.count_params() == spec.params
+    # The model's first step is the application's own preprocessing of 255 x (checked
+    # against the formula of its mode, not against Keras' function itself).
+    x = np.random.default_rng(0).uniform(0, 1, (2, size, size, 3)).astype(np.float32)
+    pre = model.get_layer("preprocess")(x)
+    np.testing.assert_allclose(np.asarray(pre), PREPROCESSING[app.preprocessing](
+        255.0 * x.astype(np.float64)), rtol=1e-4, atol=1e-3)

@@ -2,12 +2,17 @@
 
 Sub-modules, one concern each:
 
-* `resolvers` — handle -> local SavedModel folder (TF Hub, Kaggle, http(s)/gs archives, local
-  folders; other prefixes such as ``zoo:`` registered by plug-ins), tensorflow_hub's cache,
-  checksums, content fingerprints;
+* `resolvers` — handle -> local path (TF Hub, Kaggle, http(s)/gs archives, gs:// folders and
+  remote .keras files copied into the cache, local folders and files; other prefixes such as
+  ``zoo:`` registered by plug-ins), tensorflow_hub's cache, checksums, content fingerprints;
+* `remote` — every remote read bounded in time (gs:// included);
 * `safety` — the graph scan that refuses modules able to reach outside their inputs;
+* `locate` — handle -> verified, scanned `ModuleFiles` for every kind of source;
+* `sources` — the Keras-built modules: ``keras:NAME`` architectures (and their ImageNet
+  weights in Keras' cache), .keras/.h5 files, keras-hub presets;
 * `runtime` — `ModuleRuntime`: the one way a module is loaded and called (value range,
-  resize, input dtype, `training` argument, output) by rank, HubLayer and the export;
+  resize, input dtype, `training` argument, output) by rank, HubLayer and the export, for a
+  reusable SavedModel, a SavedModel signature (`SignatureModule`) or a Keras model;
 * `layer` — `HubLayer`, the Keras 3 layer built on the runtime;
 * `writer` — `write_hub_module` (a leaf module: imports nothing else of hubensemble).
 """
@@ -17,9 +22,11 @@ from hubensemble.hub.resolvers import (ENTRY_POINT_GROUP, ArchiveResolver, Local
                                        classify_resolution_error, file_sha256, handle_prefix,
                                        kaggle_download_url, known_prefixes, module_fingerprint,
                                        register_resolver, resolve, resolver_for)
+from hubensemble.hub.locate import ModuleFiles, locate, locate_spec
+from hubensemble.hub.resolvers import local_source, pinned_file
 from hubensemble.hub.runtime import (INPUT_DTYPES, VALUE_RANGES, CallSignature, LoadedModule,
-                                     ModuleFiles, ModuleRuntime, load_module, load_saved_model,
-                                     locate, to_value_range)
+                                     ModuleRuntime, SignatureModule, load_module,
+                                     load_saved_model, open_module, to_value_range)
 from hubensemble.hub.safety import DENIED_OPS, DeniedOp, check_safe, scan_saved_model
 from hubensemble.hub.writer import write_hub_module
 
@@ -29,6 +36,7 @@ __all__ = [
     "module_fingerprint", "register_resolver", "resolve", "resolver_for",
     "INPUT_DTYPES", "VALUE_RANGES", "CallSignature", "LoadedModule", "ModuleFiles",
     "ModuleRuntime", "load_module", "load_saved_model", "locate", "to_value_range",
+    "locate_spec", "local_source", "pinned_file", "SignatureModule", "open_module",
     "DENIED_OPS", "DeniedOp", "check_safe", "scan_saved_model",
     "HubLayer", "hub_layer_from_spec", "write_hub_module",
 ]

@@ -1,15 +1,20 @@
 """HubLayer: a module as a fine-tunable Keras 3 layer, calling it through the module runtime."""
 
+import logging
 import re
 
 import keras
 
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
 
+log = logging.getLogger(__name__)
+
 
 @keras.saving.register_keras_serializable(package="hubensemble")
 class HubLayer(keras.layers.Layer):
-    """A reusable SavedModel (TF Hub, Kaggle, local, zoo) as a fine-tunable Keras 3 layer.
+    """A module (a TF Hub / Kaggle / local / zoo SavedModel, a SavedModel signature, a
+    ``keras:`` architecture, a .keras/.h5 file or a keras-hub preset) as a fine-tunable Keras 3
+    layer.
 
     Input: float32 images ``[B, H, W, 3]`` in [0, 1], any size; output: float32 embeddings
     ``[B, output_dim]``. The call is `ModuleRuntime`'s, the same as rank's and the export's:
@@ -20,7 +25,10 @@ class HubLayer(keras.layers.Layer):
     A frozen layer (``trainable=False``) runs the module in inference mode, as
     ``hub.KerasLayer`` does; a trainable one passes Keras' ``training`` through.
 
-    The layer owns the module's own variables (no copies), so fine-tuning updates the module;
+    The layer owns the module's own variables (no copies), so fine-tuning updates the module
+    (a Keras-model module is tracked as the sub-model ``module_model``; a SavedModel's
+    tf.Variables are wrapped); a module without trainable variables stays frozen (a probe),
+    with a warning;
     its regularisation losses are added while training (``_reg_losses``; the export reads
     them too). Serialises by handle: ``from_config`` loads the module again and Keras restores
     the fine-tuned weights on top. Load inside ``strategy.scope()`` to distribute it.
@@ -38,7 +46,7 @@ class HubLayer(keras.layers.Layer):
 
     def __init__(self, handle, *, trainable=False, input_size=None, value_range="0,1",
                  sha256=None, trust=False, output_key=None, module_name=None,
-                 input_dtype=None, **kwargs):
+                 input_dtype=None, weights=None, layer=None, signature=None, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
         if value_range not in VALUE_RANGES:
             raise ValueError(f"unknown value_range {value_range!r}; use one of {VALUE_RANGES}")
@@ -48,9 +56,11 @@ class HubLayer(keras.layers.Layer):
         self.trust = bool(trust)
         self.output_key = output_key
         self.module_name = module_name
+        self.weights_source, self.module_layer, self.module_signature = weights, layer, signature
         runtime = ModuleRuntime.load(handle, name=module_name, sha256=sha256, trust=trust,
                                      input_size=input_size, value_range=value_range,
-                                     input_dtype=input_dtype, output_key=output_key)
+                                     input_dtype=input_dtype, output_key=output_key,
+                                     weights=weights, layer=layer, signature=signature)
         self._runtime = runtime
         self.input_size = runtime.input_size
         # Not `input_dtype`: that is Keras' own (the layer's input is float32 in any case).
@@ -59,9 +69,15 @@ class HubLayer(keras.layers.Layer):
         self.fingerprint = runtime.fingerprint
         self.output_dim = runtime.output_dim
         self._module = runtime.obj
+        if trainable and runtime.frozen_reason:
+            log.warning("module %s: %s", module_name or handle, runtime.frozen_reason)
+        if runtime.keras_model is not None:
+            # A Keras model's variables are Keras' already: track the model itself.
+            self.module_model = runtime.keras_model
+            self.module_model.trainable = bool(trainable)
         trainable_ids = {id(v) for v in runtime.trainable_variables}
         self._module_variables = []
-        for i, v in enumerate(runtime.variables):
+        for i, v in enumerate(runtime.variables if runtime.keras_model is None else []):
             # Wrapping a tf.Variable keeps the very same variable (Keras' TF backend stores it
             # as-is), so the module's functions see every update the optimizer makes.
             kv = keras.Variable(initializer=v, trainable=id(v) in trainable_ids, dtype=v.dtype,
@@ -96,7 +112,8 @@ class HubLayer(keras.layers.Layer):
         config.update(handle=self.handle, input_size=self.input_size,
                       value_range=self.value_range, sha256=self.sha256, trust=self.trust,
                       output_key=self.output_key, module_name=self.module_name,
-                      input_dtype=self.module_input_dtype)
+                      input_dtype=self.module_input_dtype, weights=self.weights_source,
+                      layer=self.module_layer, signature=self.module_signature)
         return config
 
 
@@ -106,8 +123,11 @@ def _clean(name):
 
 def hub_layer_from_spec(spec, *, trainable=False, name=None):
     """The HubLayer of a catalogue ModuleSpec (handle, sha256, trust, input_size, value_range,
-    input_dtype, output_key; named after the entry in errors). Raises as HubLayer does."""
+    input_dtype, output_key, weights, layer, signature; named after the entry in errors).
+    Raises as HubLayer does."""
     return HubLayer(spec.handle, trainable=trainable, input_size=spec.input_size,
                     value_range=spec.value_range, sha256=spec.sha256, trust=spec.trust,
                     output_key=spec.output_key, module_name=spec.name,
-                    input_dtype=getattr(spec, "input_dtype", None), name=name)
+                    input_dtype=getattr(spec, "input_dtype", None),
+                    weights=getattr(spec, "weights", None), layer=getattr(spec, "layer", None),
+                    signature=getattr(spec, "signature", None), name=name)

@@ -1,4 +1,10 @@
-"""Handles to local SavedModel folders: a registry of resolvers by prefix, cache, sha256 checks."""
+"""Handles to local modules: a registry of resolvers by prefix, cache, sha256 checks.
+
+A handle resolves to a local path: a SavedModel folder, a Keras model file (.keras, .h5) or
+a keras-hub preset folder (`local_source` tells them apart). Remote modules are copied into
+tensorflow_hub's cache first, every read bounded in time (`hub.remote`), so TensorFlow and
+Keras only ever read local files.
+"""
 
 import contextlib
 import gzip
@@ -15,6 +21,7 @@ import tarfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 
@@ -22,7 +29,9 @@ import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
 
 from hubensemble.errors import ModuleLoadError, first_line
-from hubensemble.fileio import atomic_write_json, pid_alive, read_json
+from hubensemble.fileio import atomic_write_json, file_lock, pid_alive, read_json
+from hubensemble.handles import KERAS_FILE_SUFFIXES
+from hubensemble.hub import remote
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +126,16 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
         def download(handle, tmp_dir):
             deadline = time.monotonic() + DOWNLOAD_DEADLINE
             if handle.startswith("gs://"):
-                source = tf.io.gfile.GFile(handle, "rb")
+                # tf.io.gfile has no timeout of its own: every read is bounded instead.
+                source = remote.open_gfile(handle, timeout=HTTP_TIMEOUT, deadline=deadline)
             else:
                 url = kaggle_download_url(handle)
                 if url is None:
                     url = self._append_compressed_format_query(handle)
                 source = self._call_urlopen(urllib.request.Request(url))
             with contextlib.closing(source):
-                reader = _HashingReader(source, deadline)
+                reader = (source if isinstance(source, remote.BoundedReader)
+                          else _HashingReader(source, deadline))
                 expected = getattr(source, "length", None)  # Content-Length, when sent
                 try:
                     hub_resolver.DownloadManager(handle).download_and_uncompress(reader,
@@ -164,11 +175,63 @@ def _drop_dead_download_lock(module_dir):
         os.unlink(lock)
 
 
-class LocalResolver:
-    """Local folders, ``file://`` URLs and ``gs://`` folders (read in place, not cached).
+class RemoteCopyResolver:
+    """Remote modules that are not archives, copied into tensorflow_hub's cache: ``gs://``
+    (or another gfile scheme's) SavedModel or keras-hub preset folders, and Keras model files
+    (``…/model.keras``, ``….h5``) at ``gs://`` or ``http(s)://`` URLs.
 
-    Raises FileNotFoundError for a missing path and ModuleLoadError(stage="savedmodel") for a
-    file (an archive must be unpacked first).
+    Every remote call is bounded (`hub.remote`: HUBENSEMBLE_HTTP_TIMEOUT per call without an
+    answer, HUBENSEMBLE_DOWNLOAD_DEADLINE in all). The copy is made once (under a lock; it
+    appears complete or not at all); delete the cache folder to fetch a changed module again.
+    The sha256 of what was copied (the file, or a folder's saved_model.pb) is recorded next to
+    it, so a later run checks the catalogue's pin against the bytes first fetched.
+    """
+
+    def is_supported(self, handle):
+        """gs:// handles that are not archives; http(s) URLs of .keras/.h5 files."""
+        if handle.startswith(("http://", "https://")):
+            return _url_path(handle).lower().endswith(KERAS_FILE_SUFFIXES)
+        return remote.is_remote(handle) and not handle.endswith((".tar", ".tar.gz", ".tgz"))
+
+    def module_dir(self, handle):
+        """The cache folder of ``handle`` (tensorflow_hub's naming: a hash of the handle)."""
+        return compressed_module_resolver._module_dir(handle)
+
+    def __call__(self, handle):
+        module_dir = self.module_dir(handle)
+        is_file = _url_path(handle).lower().endswith(KERAS_FILE_SUFFIXES)
+        target = (os.path.join(module_dir, os.path.basename(_url_path(handle))) if is_file
+                  else module_dir)
+        with file_lock(module_dir + ".hubensemble.lock", timeout=DOWNLOAD_DEADLINE):
+            if os.path.exists(target) and os.path.exists(_sidecar(module_dir)):
+                return target
+            shutil.rmtree(module_dir, ignore_errors=True)
+            deadline = time.monotonic() + DOWNLOAD_DEADLINE
+            if is_file and handle.startswith(("http://", "https://")):
+                digest = remote.download(handle, target, timeout=HTTP_TIMEOUT,
+                                         deadline=deadline)
+            elif is_file:
+                digest = remote.copy_file(handle, target, timeout=HTTP_TIMEOUT,
+                                          deadline=deadline)
+            else:
+                remote.copy_tree(handle, module_dir, timeout=HTTP_TIMEOUT, deadline=deadline)
+                pinned = pinned_file(module_dir)
+                digest = file_sha256(pinned) if pinned else None
+            atomic_write_json(_sidecar(module_dir), {
+                "handle": handle, "sha256": digest, "time": time.time()})
+        return target
+
+
+def _url_path(handle):
+    return urllib.parse.urlsplit(handle).path if "://" in handle else handle
+
+
+class LocalResolver:
+    """Local paths and ``file://`` URLs, read in place: SavedModel folders, Keras model files
+    (.keras, .h5) and keras-hub preset folders.
+
+    Raises FileNotFoundError for a missing path and ModuleLoadError(stage="savedmodel") for
+    another kind of file (an archive must be unpacked first).
     """
 
     def is_supported(self, handle):
@@ -177,23 +240,57 @@ class LocalResolver:
 
     def __call__(self, handle):
         path = handle[len("file://"):] if handle.startswith("file://") else handle
-        if not tf.io.gfile.exists(path):
+        if not os.path.exists(path):
             raise FileNotFoundError(f"{path} does not exist")
-        if not tf.io.gfile.isdir(path):
-            raise ModuleLoadError(f"{path} is a file, not a SavedModel folder; a local archive "
-                                  "must be unpacked first", handle=handle, stage="savedmodel")
+        if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
+            raise ModuleLoadError(f"{path} is a file, not a SavedModel folder or a .keras/.h5 "
+                                  "model file; a local archive must be unpacked first",
+                                  handle=handle, stage="savedmodel")
         return path
+
+
+def local_source(path):
+    """What the local ``path`` holds: "saved-model" (a folder with saved_model.pb),
+    "keras-file" (a .keras/.h5/.hdf5 file) or "keras-hub-preset" (a folder with keras-hub's
+    config.json and metadata.json); None for anything else."""
+    if os.path.isfile(path):
+        return "keras-file" if path.lower().endswith(KERAS_FILE_SUFFIXES) else None
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return "saved-model"
+    if all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "metadata.json")):
+        return "keras-hub-preset"
+    return None
+
+
+#: The file of a keras-hub preset folder that a catalogue's sha256 pins.
+PRESET_WEIGHTS = "model.weights.h5"
+
+
+def pinned_file(path):
+    """The file a catalogue ``sha256`` pins for the local module at ``path``: the file itself
+    (a .keras/.h5 model), a SavedModel's saved_model.pb, a keras-hub preset's
+    model.weights.h5; None when ``path`` is none of these."""
+    kind = local_source(path)
+    if kind == "keras-file":
+        return path
+    if kind == "saved-model":
+        return os.path.join(path, "saved_model.pb")
+    if kind == "keras-hub-preset":
+        return os.path.join(path, PRESET_WEIGHTS)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
 # The registry: handle prefix -> resolvers tried in order (tensorflow_hub's resolver chain,
 # keyed by prefix so that a plug-in such as the zoo registers itself and hub never imports it).
 
-_ARCHIVE, _LOCAL = ArchiveResolver(), LocalResolver()
+_ARCHIVE, _COPY, _LOCAL = ArchiveResolver(), RemoteCopyResolver(), LocalResolver()
 _REGISTRY = {
-    "https": [_ARCHIVE, _LOCAL], "http": [_ARCHIVE, _LOCAL], "kaggle": [_ARCHIVE],
-    "gs": [_ARCHIVE, _LOCAL], "file": [_LOCAL],
+    "https": [_COPY, _ARCHIVE, _LOCAL], "http": [_COPY, _ARCHIVE, _LOCAL], "kaggle": [_ARCHIVE],
+    "gs": [_ARCHIVE, _COPY], "file": [_LOCAL],
 }
+# keras:NAME (a keras.applications architecture) and keras-hub presets (kaggle://, hf://)
+# are not files to resolve: hub.runtime.locate builds or fetches them.
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -289,13 +386,15 @@ def classify_resolution_error(exc):
 
 
 def resolve(handle, *, name=None, sha256=None):
-    """The local SavedModel folder (str) of ``handle``, verifying ``sha256`` when given.
+    """The local path (str) of ``handle``: a SavedModel folder, a Keras model file or a
+    keras-hub preset folder (`local_source`), verifying ``sha256`` when given.
 
-    For a downloaded archive the checksum is that of the archive; for a local folder it is
-    that of its ``saved_model.pb``. Raises ModuleLoadError naming ``name`` and ``handle``
-    with its stage: "handle" (no resolver for the prefix), "network", "archive", "checksum"
-    (a mismatch; a downloaded module that fails is removed from the cache), "savedmodel"
-    (missing folder or no ``saved_model.pb``), or whatever stage a plug-in resolver raises.
+    For a downloaded archive the checksum is that of the archive; otherwise that of the
+    `pinned_file` (saved_model.pb, the .keras/.h5 file, a preset's model.weights.h5). Raises
+    ModuleLoadError naming ``name`` and ``handle`` with its stage: "handle" (no resolver for
+    the prefix), "network", "archive", "checksum" (a mismatch; a downloaded module that
+    fails is removed from the cache), "savedmodel" (missing path, or none of the three kinds
+    of module), or whatever stage a plug-in resolver raises.
     """
     impl = resolver_for(handle)
     if sha256 and isinstance(impl, ArchiveResolver):
@@ -313,11 +412,12 @@ def resolve(handle, *, name=None, sha256=None):
                 "savedmodel": "check the path"}.get(stage, "")
         raise ModuleLoadError(f"{type(e).__name__}: {e} ({hint})", module=name,
                               handle=handle, stage=stage) from e
+    if local_source(path) is None:
+        raise ModuleLoadError(f"no saved_model.pb in {path} (nor a .keras/.h5 model file or a "
+                              "keras-hub preset's config.json and metadata.json)",
+                              module=name, handle=handle, stage="savedmodel")
     if sha256:
         _verify_checksum(impl, handle, path, sha256.lower(), name)
-    if not tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
-        raise ModuleLoadError(f"no saved_model.pb in {path}", module=name, handle=handle,
-                              stage="savedmodel")
     return path
 
 
@@ -342,8 +442,9 @@ def _verify_checksum(impl, handle, path, expected, name):
             actual = None
         what = "archive"
     else:
-        actual = file_sha256(os.path.join(path, "saved_model.pb"))
-        what = "saved_model.pb"
+        pinned = pinned_file(path)
+        actual = file_sha256(pinned)
+        what = os.path.basename(pinned)
     if actual != expected:
         if isinstance(impl, ArchiveResolver):
             # Never leave a module that failed verification where the next load would find it.
@@ -357,9 +458,9 @@ def _verify_checksum(impl, handle, path, expected, name):
 
 
 def file_sha256(path):
-    """The sha256 (64 lower-case hex digits) of the file at ``path`` (local or gs://)."""
+    """The sha256 (64 lower-case hex digits) of the local file at ``path``."""
     h = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -16,20 +16,27 @@ output's structure and rank) is read from its traced concrete functions when it 
 a module that cannot be called this way fails at load — in rank — with the cause named,
 never later in a fine-tuning trial. Reference: TF Hub's reusable SavedModel API
 (https://www.tensorflow.org/hub/reusable_saved_models) and ``hub.KerasLayer``'s call path.
+
+The module may be a reusable SavedModel (``__call__``), a SavedModel called through one of
+its signatures (``model.export``'s serve/serving_default, a TF1 Hub module's default:
+`SignatureModule`), or a Keras model hubensemble builds (`hub.sources`: a
+``keras.applications`` architecture, a .keras/.h5 file, a keras-hub preset); `locate` tells
+them apart and `open_module` loads each, so everything after — the call, the variables,
+HubLayer, the export — is the same for all of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 import tensorflow as tf
 
 from hubensemble import augment
 from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.errors import ModuleLoadError, first_line
-from hubensemble.hub.resolvers import module_fingerprint, resolve
-from hubensemble.hub.safety import check_safe
+from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -58,73 +65,198 @@ def to_value_range(images, value_range):
 # ---------------------------------------------------------------------------------------------
 # Locating and loading
 
-@dataclasses.dataclass(frozen=True)
-class ModuleFiles:
-    """A module resolved, verified (sha256) and scanned (safety), not yet loaded.
-
-    ``path`` is the local SavedModel folder; ``fingerprint`` its content key
-    (`module_fingerprint`). Rank keys its embedding cache on it without loading the module.
-    """
-
-    handle: str
-    path: str
-    fingerprint: str
-    name: str | None = None
-
-
-def locate(handle, *, name=None, sha256=None, trust=False) -> ModuleFiles:
-    """Resolves ``handle``, verifies ``sha256`` and runs the safety scan (unless ``trust``).
-
-    Reads files only: nothing of the module runs. Raises ModuleLoadError with the stage of
-    `resolve` ("handle", "network", "archive", "checksum", "savedmodel") or "unsafe".
-    """
-    path = resolve(handle, name=name, sha256=sha256)
-    check_safe(path, trust=trust, name=name, handle=handle)
-    return ModuleFiles(handle=handle, path=path, fingerprint=module_fingerprint(path), name=name)
-
-
 def load_saved_model(files: ModuleFiles):
-    """``tf.saved_model.load`` of a located module, checked to be a reusable SavedModel.
+    """``tf.saved_model.load`` of a located SavedModel (a TF1 model with several meta graphs is
+    loaded with the tags of its default one: none, else "serve"), as it comes.
 
     Load inside ``strategy.scope()`` when its variables must be distributed. Raises
-    ModuleLoadError(stage="savedmodel") for a broken SavedModel or one without ``__call__``
-    and ``variables``.
+    ModuleLoadError(stage="savedmodel") for a broken SavedModel.
     """
     try:
-        obj = tf.saved_model.load(files.path)
+        return tf.saved_model.load(files.path, tags=_default_tags(files.path))
     except Exception as e:  # noqa: BLE001 - TF raises many types for a broken SavedModel
         raise ModuleLoadError(f"tf.saved_model.load failed: {type(e).__name__}: "
                               f"{first_line(e)}", module=files.name, handle=files.handle,
                               stage="savedmodel") from e
-    if not callable(obj) or not hasattr(obj, "variables"):
-        raise ModuleLoadError("not a reusable SavedModel: it needs __call__ and variables "
-                              "(https://www.tensorflow.org/hub/reusable_saved_models)",
-                              module=files.name, handle=files.handle, stage="savedmodel")
-    return obj
+
+
+def _meta_graphs(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        sm.ParseFromString(f.read())
+    return list(sm.meta_graphs)
+
+
+def _default_tags(path):
+    graphs = _meta_graphs(path)
+    if len(graphs) <= 1:
+        return None
+    tagsets = [sorted(mg.meta_info_def.tags) for mg in graphs]
+    for wanted in ([], ["serve"]):
+        if wanted in tagsets:
+            return wanted
+    return tagsets[0]
+
+
+def _tf1_trainable_names(path):
+    """Names ("kernel:0") of a TF1 SavedModel's TRAINABLE_VARIABLES collection, or None for
+    a TF2 SavedModel (one with an object graph)."""
+    from tensorflow.core.framework import variable_pb2
+
+    tags = _default_tags(path)
+    for mg in _meta_graphs(path):
+        if tags is not None and sorted(mg.meta_info_def.tags) != tags:
+            continue
+        if mg.object_graph_def.nodes:
+            return None
+        names = set()
+        collection = mg.collection_def.get("trainable_variables")
+        for raw in (collection.bytes_list.value if collection is not None else []):
+            names.add(variable_pb2.VariableDef.FromString(raw).variable_name)
+        return names
+    return None
+
+
+class SignatureModule:
+    """A SavedModel signature as a module: ``__call__(images)`` -> the embedding [B, D].
+
+    For SavedModels without a reusable ``__call__`` (``keras.Model.export``: serve /
+    serving_default; TF1 Hub format through ``hub.load``: default), or when the catalogue
+    names a ``signature``. Default signature: serving_default, else default, else the only
+    one. The signature must take one image tensor; its output is the ``output_key`` entry of
+    its dict (default: the only entry, else "default", TF1 Hub's feature vector).
+    ``variables`` are the SavedModel's; ``trainable_variables`` those it exposes as trainable
+    (a TF2 ``trainable_variables`` attribute, or a TF1 graph's TRAINABLE_VARIABLES
+    collection): none means the module is used frozen (`frozen_reason`). The signature was
+    traced for inference, so it has no `training` argument (BatchNorm uses its moving
+    statistics also while its variables train). Raises ModuleLoadError(stage="savedmodel")
+    for an unknown signature or one without a single image input, stage "output" for an
+    output without a matching key.
+    """
+
+    def __init__(self, loaded, files: ModuleFiles, output_key=None):
+        def error(message, stage="savedmodel"):
+            return ModuleLoadError(message, module=files.name, handle=files.handle,
+                                   stage=stage)
+
+        signatures = dict(getattr(loaded, "signatures", None) or {})
+        name = files.signature
+        if name is None:
+            name = next((n for n in ("serving_default", "default") if n in signatures),
+                        next(iter(signatures)) if len(signatures) == 1 else None)
+        if name not in signatures:
+            listed = ", ".join(sorted(signatures)) or "none"
+            what = (f"has no signature {name!r}" if name else
+                    "has no __call__ and several signatures")
+            raise error(f"the SavedModel {what} (signatures: {listed}); set signature: on its "
+                        "catalogue entry to one of them")
+        fn = signatures[name]
+        _, kwargs = fn.structured_input_signature
+        images = [k for k, spec in kwargs.items() if isinstance(spec, tf.TensorSpec)
+                  and spec.shape.rank in (None, 4)]
+        if len(kwargs) != 1 or len(images) != 1:
+            raise error(f"its signature {name!r} takes {sorted(kwargs)}; hubensemble needs a "
+                        "signature with one image input [batch, height, width, 3]")
+        outputs = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in fn.structured_outputs.items()}
+        key = output_key
+        if key is None:
+            key = next(iter(outputs)) if len(outputs) == 1 else (
+                "default" if "default" in outputs else None)
+        if key not in outputs:
+            raise error(f"its signature {name!r} returns {sorted(outputs)}; set output_key on "
+                        "its catalogue entry to the embedding's key", "output")
+        self.signature_name, self.output_key = name, key
+        self._fn, self._input = fn, images[0]
+        self.input_spec = kwargs[images[0]]
+        self.output_spec = outputs[key]
+        self.variables = list(getattr(loaded, "variables", []))
+        trainable = getattr(loaded, "trainable_variables", None)
+        if trainable is None:
+            names = _tf1_trainable_names(files.path) or set()
+            trainable = [v for v in self.variables if v.name in names]
+        self.trainable_variables = list(trainable)
+        self.regularization_losses = []
+        self.frozen_reason = None
+        if self.variables and not self.trainable_variables:
+            self.frozen_reason = (f"its signature {name!r} exposes no trainable variables: it "
+                                  "is used frozen (fine-tuning trains the new head only, a "
+                                  "linear probe on its embeddings)")
+        self._loaded = loaded  # keeps the variables and functions alive
+
+    def __call__(self, images):
+        """images [B, H, W, 3] as the signature takes them -> its ``output_key`` output."""
+        return self._fn(**{self._input: images})[self.output_key]
+
+    def call_signature(self) -> "CallSignature":
+        """The CallSignature the runtime checks calls against (no `training` argument)."""
+        spec = self.input_spec
+        sizes = ()
+        if spec.shape.rank == 4 and spec.shape[1] is not None and spec.shape[2] is not None:
+            sizes = ((int(spec.shape[1]), int(spec.shape[2])),)
+        return CallSignature(dtypes=(spec.dtype.name,), sizes=sizes, training="none",
+                             training_values=(), training_keyword=False,
+                             outputs=(self.output_spec,))
+
+
+def open_module(files: ModuleFiles, *, output_key=None):
+    """Loads a located module: (the object to call, its CallSignature).
+
+    The object is a reusable SavedModel (its ``__call__``), a `SignatureModule`, or a Keras
+    model (`hub.sources`). Load inside ``strategy.scope()`` when the variables must be
+    distributed. Raises ModuleLoadError (stage "savedmodel" for a SavedModel with neither a
+    reusable ``__call__`` nor a usable signature; see `hub.sources` for Keras models).
+    """
+    from hubensemble.hub import sources
+
+    if files.kind == "keras-application":
+        model = sources.build_application(files.handle[len("keras:"):], files.path,
+                                          files.input_size, module=files.name)
+        return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
+    if files.kind == "keras-file":
+        model = sources.load_model_file(files.path, layer=files.layer, trust=files.trust,
+                                        module=files.name)
+        return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
+    if files.kind == "keras-hub-preset":
+        model = sources.load_preset(files.path, trust=files.trust, module=files.name,
+                                    handle=files.handle).model
+        return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
+    obj = load_saved_model(files)
+    if files.signature is None and callable(obj) and hasattr(obj, "variables"):
+        return obj, CallSignature.of(obj, name=files.name, handle=files.handle)
+    if getattr(obj, "signatures", None):
+        module = SignatureModule(obj, files, output_key)
+        return module, module.call_signature()
+    raise ModuleLoadError("not a reusable SavedModel: it needs __call__ and variables "
+                          "(https://www.tensorflow.org/hub/reusable_saved_models), or a "
+                          "signature", module=files.name, handle=files.handle,
+                          stage="savedmodel")
 
 
 @dataclasses.dataclass
 class LoadedModule:
     """What `load_module` returns: the loaded object and where it came from."""
 
-    obj: object          # what tf.saved_model.load returned
+    obj: object          # the reusable SavedModel, SignatureModule or Keras model
     path: str
     handle: str
     fingerprint: str
     output_dim: int | None
 
 
-def load_module(handle, *, name=None, sha256=None, trust=False) -> LoadedModule:
-    """Resolves, verifies, scans and loads a reusable SavedModel (`locate` + load).
+def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> LoadedModule:
+    """Resolves, verifies, scans and loads a module (`locate` + `open_module`; ``fields``:
+    weights, layer, signature, input_size).
 
-    ``output_dim`` is the last dimension of its traced rank-2 output, None when unknown. Load
-    inside ``strategy.scope()`` when the variables must be distributed. Raises ModuleLoadError
-    (see `locate` and `load_saved_model`).
+    ``output_dim`` is the last dimension of its rank-2 output, None when unknown. Load
+    inside ``strategy.scope()`` when the variables must be distributed. Raises
+    ModuleLoadError (see `locate` and `open_module`).
     """
-    files = locate(handle, name=name, sha256=sha256, trust=trust)
-    obj = load_saved_model(files)
+    files = locate(handle, name=name, sha256=sha256, trust=trust, **fields)
+    obj, signature = open_module(files)
     try:
-        dim = CallSignature.of(obj).output_dim(None)
+        dim = signature.output_dim(None)
     except ModuleLoadError:
         dim = None
     return LoadedModule(obj, files.path, handle, files.fingerprint, dim)
@@ -206,6 +338,27 @@ class CallSignature:
                    training=mode, training_values=tuple(sorted(values, key=repr)),
                    training_keyword=keyword, outputs=tuple(outputs))
 
+    @classmethod
+    def of_keras(cls, model, *, name=None, handle=None) -> "CallSignature":
+        """The signature of a Keras model called as ``model(images, training=flag)``: its
+        input dtype and fixed size (if any), both `training` values, its output's spec (none
+        for a subclassed model, whose output is learnt at the first call).
+        ModuleLoadError(stage="input") for a model with several inputs."""
+        inputs = list(getattr(model, "inputs", None) or [])
+        if len(inputs) > 1:
+            raise ModuleLoadError(f"the Keras model takes {len(inputs)} inputs; hubensemble "
+                                  "needs one image input", module=name, handle=handle,
+                                  stage="input")
+        dtype, sizes, outputs = "float32", (), ()
+        if inputs:
+            shape, dtype = tuple(inputs[0].shape), str(inputs[0].dtype)
+            if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
+                sizes = ((int(shape[1]), int(shape[2])),)
+            out = model.outputs[0]
+            outputs = (tf.TensorSpec(tuple(out.shape), str(out.dtype)),)
+        return cls(dtypes=(dtype,), sizes=sizes, training="python",
+                   training_values=(False, True), training_keyword=True, outputs=outputs)
+
     def describe(self) -> str:
         """What the traced __call__ accepts, for messages: e.g.
         "float32 images [None, 20, 20, 3], training=False/True"."""
@@ -265,11 +418,16 @@ class ModuleRuntime:
     is called with the images alone; one traced for ``training=False`` only runs in
     inference mode also while fine-tuning (its variables still train), and one traced with
     ``training=None`` runs in its default mode for a value it lacks; a uint8 module gets
-    ``round(255 * x)`` as uint8.
+    ``round(255 * x)`` as uint8. A Keras model (`keras_model`) is called with
+    ``training=`` and its variables are its own; a `SignatureModule` without trainable
+    variables is used frozen (`frozen_reason` says so).
+
+    ``call_signature`` (a CallSignature) is given by `open_module` for signatures and Keras
+    models; without it the signature is read from ``obj.__call__``'s traces.
     """
 
     def __init__(self, files: ModuleFiles, obj, *, input_size=None, value_range="0,1",
-                 input_dtype=None, output_key=None):
+                 input_dtype=None, output_key=None, call_signature=None):
         if value_range not in VALUE_RANGES:
             raise ValueError(f"unknown value_range {value_range!r}; use one of {VALUE_RANGES}")
         if input_dtype is not None and input_dtype not in INPUT_DTYPES:
@@ -280,27 +438,34 @@ class ModuleRuntime:
         self.value_range = value_range
         self.output_key = output_key
         names = {"name": self.name, "handle": self.handle}
-        self.signature = CallSignature.of(obj, **names)
+        self.signature = call_signature or CallSignature.of(obj, **names)
         self.input_dtype = self._decide_dtype(input_dtype)
         self._check_static()
         self.output_dim = self.signature.output_dim(output_key, **names)
         if self.signature.training == "python" and True not in self.signature.training_values:
             log.info("module %s was saved without a training=True trace: it runs in inference "
                      "mode also while fine-tuning", self.name or self.handle)
+        self.frozen_reason = getattr(obj, "frozen_reason", None)
 
     # -- construction -----------------------------------------------------------------------
 
     @classmethod
     def load(cls, handle, *, name=None, sha256=None, trust=False, input_size=None,
-             value_range="0,1", input_dtype=None, output_key=None,
-             files: ModuleFiles | None = None) -> "ModuleRuntime":
-        """Locates (resolve, sha256, safety scan) and loads ``handle``; ``files`` skips the
-        locating when the caller has already done it (rank does, to key its cache).
-        Raises ModuleLoadError (see `locate`, `load_saved_model` and the class docstring)."""
+             value_range="0,1", input_dtype=None, output_key=None, weights=None, layer=None,
+             signature=None, files: ModuleFiles | None = None) -> "ModuleRuntime":
+        """Locates (resolve, sha256, safety scan) and loads ``handle`` (`locate` +
+        `open_module`); ``files`` skips the locating when the caller has already done it
+        (rank does, to key its cache). Raises ModuleLoadError (see `locate`, `open_module`
+        and the class docstring)."""
         if files is None:
-            files = locate(handle, name=name, sha256=sha256, trust=trust)
-        return cls(files, load_saved_model(files), input_size=input_size,
-                   value_range=value_range, input_dtype=input_dtype, output_key=output_key)
+            files = locate(handle, name=name, sha256=sha256, trust=trust, weights=weights,
+                           layer=layer, signature=signature, input_size=input_size)
+        obj, call_signature = open_module(files, output_key=output_key)
+        if isinstance(obj, SignatureModule):
+            output_key = None  # the signature's output is already selected
+        return cls(files, obj, input_size=input_size, value_range=value_range,
+                   input_dtype=input_dtype, output_key=output_key,
+                   call_signature=call_signature)
 
     @classmethod
     def from_spec(cls, spec, *, files: ModuleFiles | None = None) -> "ModuleRuntime":
@@ -308,7 +473,17 @@ class ModuleRuntime:
         return cls.load(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust,
                         input_size=spec.input_size, value_range=spec.value_range,
                         input_dtype=getattr(spec, "input_dtype", None),
-                        output_key=spec.output_key, files=files)
+                        output_key=spec.output_key, weights=getattr(spec, "weights", None),
+                        layer=getattr(spec, "layer", None),
+                        signature=getattr(spec, "signature", None), files=files)
+
+    @property
+    def keras_model(self):
+        """The Keras model this runtime calls (a ``keras:``, .keras/.h5 or keras-hub module),
+        None for a SavedModel."""
+        import keras
+
+        return self.obj if isinstance(self.obj, keras.Model) else None
 
     @property
     def handle(self) -> str:
@@ -322,7 +497,7 @@ class ModuleRuntime:
 
     @property
     def path(self) -> str:
-        """The local SavedModel folder."""
+        """The local file or folder the module was loaded from (`ModuleFiles.path`)."""
         return self.files.path
 
     @property
@@ -386,7 +561,10 @@ class ModuleRuntime:
 
     @property
     def regularization_losses(self):
-        """The module's argument-less loss functions (e.g. L2 on its kernels)."""
+        """The module's argument-less loss functions (e.g. L2 on its kernels); none for a
+        Keras model, whose layers add their own losses when called."""
+        if self.keras_model is not None:
+            return []
         return list(getattr(self.obj, "regularization_losses", []))
 
     # -- calling ----------------------------------------------------------------------------

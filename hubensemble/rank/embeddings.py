@@ -217,13 +217,13 @@ def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
 
 
 def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
-    from hubensemble.hub import locate
+    from hubensemble.hub import locate_spec
 
     start = time.perf_counter()
     hw = embedding_resolution(spec, task, profile)
 
     def located():
-        return locate(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust)
+        return locate_spec(spec)
 
     if not use_cache:
         files = located()
@@ -238,7 +238,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
     if fingerprint is None:
         files = located()
         fingerprint = files.fingerprint
-        remember(cache_dir, files, trust=spec.trust)
+        _remember(cache_dir, spec, files)
     key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
     entry = cache_path(cache_dir, key)
     emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
@@ -246,7 +246,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
     if not hit:
         if files is None:  # a miss: never load a module on the memo's word
             files = located()
-            remember(cache_dir, files, trust=spec.trust)
+            _remember(cache_dir, spec, files)
             if files.fingerprint != fingerprint:
                 fingerprint = files.fingerprint
                 key = cache_key(fingerprint, hw, spec.value_range, spec.output_key,
@@ -273,11 +273,29 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
 
 
+def _memoable(spec):
+    """True for a plain SavedModel handle without `layer:`/`signature:`, whose fingerprint is
+    a function of its folder alone (what rank.located's memo is keyed by)."""
+    from hubensemble.handles import source_kind
+
+    return (source_kind(spec.handle) == "module" and not getattr(spec, "layer", None)
+            and not getattr(spec, "signature", None))
+
+
+def _remember(cache_dir, spec, files):
+    if _memoable(spec) and files.kind == "saved-model":
+        remember(cache_dir, files, trust=spec.trust)
+
+
 def _recall(spec, cache_dir):
     """The remembered fingerprint of `spec`'s module (or None): resolved (and its sha256
-    verified) by hub.resolve, the rest from rank.located's memo."""
+    verified) by hub.resolve, the rest from rank.located's memo. Only plain SavedModel
+    handles without `layer:`/`signature:` are remembered (the memo is keyed by folder); Keras
+    files, applications and presets are located (hashed) every time."""
     from hubensemble.hub import resolve
 
+    if not _memoable(spec):
+        return None
     path = resolve(spec.handle, name=spec.name, sha256=spec.sha256)
     return recall(cache_dir, path, trust=spec.trust)
 

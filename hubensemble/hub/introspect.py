@@ -1,0 +1,120 @@
+"""`catalogue add`: a module's catalogue entry, read from the module itself (TensorFlow side)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+
+from hubensemble.catalogue import NAME_RE, ModuleSpec
+from hubensemble.handles import (KERAS_APPLICATIONS, handle_kind, source_kind, stored_handle,
+                                 stored_weights)
+from hubensemble.hub.locate import locate
+from hubensemble.hub.resolvers import _sidecar, pinned_file, read_json
+from hubensemble.hub.runtime import ModuleRuntime, SignatureModule
+
+# The size a module of any input size is probed at to learn its output width.
+_PROBE_SIZE = 64
+
+
+def entry_name(handle, taken=()) -> str:
+    """A catalogue name for ``handle`` (``keras:ResNet50V2`` -> "keras-resnet50v2", a path or
+    URL -> its last part without suffix), made unique against ``taken`` with -2, -3, …"""
+    if handle.startswith("keras:"):
+        base = "keras-" + handle[len("keras:"):].lower()
+    else:
+        parts = [p for p in re.split(r"[/\\]", handle.split("://", 1)[-1]) if p]
+        base = parts[-1] if parts else "module"
+        if base.isdigit() and len(parts) > 1:  # .../MODEL/VERSION
+            base = f"{parts[-2]}-{base}"
+        for suffix in (".tar.gz", ".tgz", ".tar", ".keras", ".h5", ".hdf5"):
+            if base.lower().endswith(suffix):
+                base = base[:-len(suffix)]
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.") or "module"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}-{i}", i + 1
+    assert NAME_RE.fullmatch(name)
+    return name
+
+
+def describe_module(handle, *, name=None, weights=None, layer=None, signature=None,
+                    output_key=None, trust=False, base_dir=None) -> ModuleSpec:
+    """The catalogue entry of ``handle``, introspected by loading it through the module
+    runtime (resolve, sha256, safety scan, load — nothing is guessed that can be read):
+
+    * ``output_dim``: the width of its [batch, D] embedding (from its signature or Keras
+      model, else by embedding one image);
+    * ``input_size``: a fixed size its signature or model demands, a ``keras:`` architecture's
+      ImageNet resolution, a keras-hub preset's converter size; None when any size goes;
+    * ``value_range``: [0, 1] for TF Hub modules, ``keras:`` architectures and presets (their
+      preprocessing is inside); for a .keras/.h5 model, [0, 255] when a Rescaling layer
+      after its input maps pixels itself, else [0, 1];
+    * ``params``: the number of values in its variables; ``sha256``: that of the pinned file
+      (`resolvers.pinned_file`, the weights file of a ``keras:`` architecture, the archive of
+      a download);
+    * ``signature`` / ``output_key``: the ones used, for a module called through a signature.
+
+    ``base_dir`` is what a relative local handle is relative to (default: the working
+    folder). Raises ModuleLoadError when the module cannot be located or loaded.
+    """
+    base_dir = base_dir or os.getcwd()
+    handle = stored_handle(handle, base_dir)
+    weights = stored_weights(weights, base_dir)
+    kind = source_kind(handle)
+    app = KERAS_APPLICATIONS.get(handle[len("keras:"):]) if kind == "keras-application" else None
+    input_size = (app.input_size, app.input_size) if app else None
+    files = locate(handle, name=name, weights=weights, layer=layer, signature=signature,
+                   input_size=input_size, trust=trust)
+    runtime = ModuleRuntime.load(handle, name=name, input_size=input_size,
+                                 output_key=output_key, files=files)
+    sizes = runtime.signature.sizes
+    if input_size is None and len(sizes) == 1:
+        input_size = sizes[0]
+    if input_size is None and files.kind == "keras-hub-preset":
+        input_size = _preset_image_size(files.path)
+    dim = runtime.output_dim
+    if dim is None:
+        size = input_size or (_PROBE_SIZE, _PROBE_SIZE)
+        dim = int(runtime(np.zeros((1, size[0], size[1], 3), np.float32)).shape[-1])
+    value_range = "0,1"
+    if files.kind == "keras-file":
+        from hubensemble.hub.sources import guess_value_range
+
+        value_range = guess_value_range(runtime.keras_model)
+    params = int(sum(int(np.prod(v.shape)) for v in runtime.variables))
+    fields = dict(name=name or entry_name(handle), handle=handle, sha256=_sha256(files, handle),
+                  input_size=input_size, value_range=value_range, output_dim=dim,
+                  params=params or None, trust=bool(trust), weights=weights, layer=layer,
+                  output_key=output_key)
+    if app is not None:
+        fields.update(architecture=handle[len("keras:"):], upstream="imagenet1k",
+                      family="generalist", tags=("keras-applications",))
+    if isinstance(runtime.obj, SignatureModule):
+        fields.update(signature=runtime.obj.signature_name, output_key=runtime.obj.output_key)
+    else:
+        fields["signature"] = signature
+    return ModuleSpec(**fields)
+
+
+def _preset_image_size(path):
+    try:
+        with open(os.path.join(path, "image_converter.json")) as f:
+            size = json.load(f)["config"].get("image_size")
+    except (OSError, ValueError, KeyError):
+        return None
+    return (int(size[0]), int(size[1])) if size else None
+
+
+def _sha256(files, handle):
+    if handle_kind(handle) in ("tfhub", "kaggle", "http", "gcs") and files.kind == "saved-model":
+        try:  # a downloaded archive: its recorded checksum (what the resolver verifies)
+            return read_json(_sidecar(files.path))["archive_sha256"]
+        except (OSError, KeyError, ValueError):
+            pass
+    from hubensemble.hub.resolvers import file_sha256
+
+    pinned = files.path if files.kind == "keras-application" else pinned_file(files.path)
+    return file_sha256(pinned) if pinned else None

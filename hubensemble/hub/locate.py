@@ -1,0 +1,129 @@
+"""Locating a module: handle -> verified, scanned local files (`ModuleFiles`), nothing run yet.
+
+The first half of the module runtime (`hub.runtime` loads and calls what this finds): one
+function, `locate`, for every kind of source — SavedModels (local, archives, gs:// folders),
+Keras model files, keras-hub presets and ``keras:NAME`` architectures with their weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+
+from hubensemble.errors import ModuleLoadError
+from hubensemble.handles import source_kind
+from hubensemble.hub import resolvers
+from hubensemble.hub.resolvers import file_sha256, local_source, module_fingerprint, resolve
+from hubensemble.hub.safety import check_safe
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleFiles:
+    """A module resolved, verified (sha256) and scanned (safety), not yet loaded.
+
+    ``path`` is the local file or folder it loads from (a SavedModel or keras-hub preset
+    folder, a .keras/.h5 file, or the weights file of a ``keras:NAME`` architecture);
+    ``kind`` says which: "saved-model", "keras-file", "keras-hub-preset" or
+    "keras-application". ``fingerprint`` is its content key (with the ``layer`` /
+    ``signature`` chosen, which change the embedding): rank keys its embedding cache on it
+    without loading the module. ``layer``, ``signature``, ``input_size`` and ``trust`` are
+    what loading it needs.
+    """
+
+    handle: str
+    path: str
+    fingerprint: str
+    name: str | None = None
+    kind: str = "saved-model"
+    layer: str | None = None
+    signature: str | None = None
+    input_size: tuple[int, int] | None = None
+    trust: bool = False
+
+
+def _digest(*parts):
+    return hashlib.sha256("\n".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=None,
+           signature=None, input_size=None) -> ModuleFiles:
+    """Resolves ``handle``, verifies ``sha256`` and runs the safety scan (unless ``trust``).
+
+    Nothing of the module runs. A SavedModel (also one in an archive or a gs:// folder) is
+    scanned (`check_safe`); a ``keras:NAME`` architecture gets its ``weights`` ("imagenet",
+    the default: Keras' file, fetched into Keras' cache when missing; or a local weights
+    file); a ``kaggle://`` / ``hf://`` preset is fetched by keras-hub. ``sha256`` pins the
+    archive, saved_model.pb, the .keras/.h5 file, the weights file or a preset's
+    model.weights.h5. Raises ModuleLoadError with the stage of `resolve` ("handle",
+    "network", "archive", "checksum", "savedmodel") or "unsafe".
+    """
+    kind = source_kind(handle)
+    size = tuple(int(v) for v in input_size) if input_size else None
+    common = dict(handle=handle, name=name, layer=layer, signature=signature, input_size=size,
+                  trust=bool(trust))
+    if kind == "keras-application":
+        path = _application_weights(handle, weights, size, name)
+        _check_pin(path, sha256, name, handle)
+        return ModuleFiles(path=path, kind=kind, fingerprint=_digest(
+            "keras-application", handle, file_sha256(path)), **common)
+    if kind == "keras-hub":
+        from hubensemble.hub import sources
+
+        path = sources.fetch_preset(handle, module=name,
+                                    deadline_seconds=resolvers.DOWNLOAD_DEADLINE)
+        if local_source(path) != "keras-hub-preset":
+            raise ModuleLoadError(f"keras-hub fetched {path}, which is not a preset folder",
+                                  module=name, handle=handle, stage="savedmodel")
+        _check_pin(resolvers.pinned_file(path), sha256, name, handle)
+    else:
+        path = resolve(handle, name=name, sha256=sha256)
+    kind = local_source(path)
+    if kind == "saved-model":
+        check_safe(path, trust=trust, name=name, handle=handle)
+        fingerprint = module_fingerprint(path)
+    elif kind == "keras-file":
+        fingerprint = file_sha256(path)
+    else:
+        fingerprint = _digest(*(file_sha256(os.path.join(path, f)) if os.path.exists(
+            os.path.join(path, f)) else "-" for f in _PRESET_FILES))
+    if layer is not None or signature is not None:
+        fingerprint = _digest(fingerprint, f"layer={layer}", f"signature={signature}")
+    return ModuleFiles(path=path, kind=kind, fingerprint=fingerprint, **common)
+
+
+_PRESET_FILES = ("config.json", "model.weights.h5", "image_converter.json")
+
+
+def locate_spec(spec) -> ModuleFiles:
+    """`locate` with the fields of a catalogue ModuleSpec."""
+    return locate(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust,
+                  weights=getattr(spec, "weights", None), layer=getattr(spec, "layer", None),
+                  signature=getattr(spec, "signature", None), input_size=spec.input_size)
+
+
+def _application_weights(handle, weights, input_size, name):
+    from hubensemble.hub import sources
+
+    app = handle[len("keras:"):]
+    if weights in (None, "imagenet"):
+        return sources.fetch_imagenet_weights(
+            app, input_size, module=name, timeout=resolvers.HTTP_TIMEOUT,
+            deadline=sources.deadline_after(resolvers.DOWNLOAD_DEADLINE))
+    path = weights[len("file://"):] if weights.startswith("file://") else weights
+    if not os.path.isfile(path):
+        raise ModuleLoadError(f"the weights file {path} does not exist; check `weights:` on "
+                              "the entry (relative paths are relative to the catalogue's folder)",
+                              module=name, handle=handle, stage="savedmodel")
+    return path
+
+
+def _check_pin(path, sha256, name, handle):
+    if not sha256:
+        return
+    actual = file_sha256(path)
+    if actual != sha256.lower():
+        raise ModuleLoadError(
+            f"sha256 of {os.path.basename(path)} is {actual}, the catalogue expects "
+            f"{sha256.lower()}; refusing to load it. If the file was legitimately updated, "
+            "update the catalogue's sha256", module=name, handle=handle, stage="checksum")

@@ -1,0 +1,431 @@
+"""Modules built with Keras: ``keras.applications`` architectures, .keras/.h5 files, presets.
+
+Each becomes one Keras 3 model, float32 images ``[B, H, W, 3]`` -> embeddings ``[B, D]``, that
+`ModuleRuntime` holds and calls like a loaded SavedModel (the same resize, value range and
+`training` argument); HubLayer tracks the model, so fine-tuning trains its own variables.
+
+* ``keras:NAME``: ``keras.applications.NAME(include_top=False, pooling="avg")`` after the
+  application's own ``preprocess_input``; it takes images in [0, 1] (scaled to the [0, 255]
+  pixels ``preprocess_input`` expects). ImageNet weights are the file Keras' ``get_file``
+  asks for, in Keras' cache (``$KERAS_HOME`` or ``~/.keras``, sub-folder ``models``),
+  downloaded by hubensemble with its timeouts; or a local weights file.
+* a .keras / .h5 model file: ``keras.saving.load_model(safe_mode=not trust)``, cut at the
+  ``layer`` whose output is the embedding (default: the input of the last Dense layer).
+* a keras-hub preset (a folder, ``kaggle://…`` or ``hf://…``): the preset's Backbone, after
+  its ImageConverter's scale and offset, globally average-pooled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import threading
+import time
+
+import keras
+
+from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.handles import KERAS_APPLICATIONS
+from hubensemble.hub import remote
+
+log = logging.getLogger(__name__)
+
+#: A base URL serving Keras' weights files by file name (a mirror for machines that cannot
+#: reach Keras' storage); unset: the origin Keras names.
+WEIGHTS_MIRROR_ENV = "HUBENSEMBLE_KERAS_WEIGHTS_MIRROR"
+
+
+# ---------------------------------------------------------------------------------------------
+# keras.applications
+
+
+@keras.saving.register_keras_serializable(package="hubensemble")
+class ApplicationPreprocess(keras.layers.Layer):
+    """float32 images in [0, 1] -> ``keras.applications.<module>.preprocess_input(255 x)``:
+    the application's own preprocessing (see `handles.KerasApplication.preprocessing`)."""
+
+    def __init__(self, module, **kwargs):
+        super().__init__(**kwargs)
+        self.module = module
+        self._preprocess = getattr(keras.applications, module).preprocess_input
+
+    def call(self, images):
+        """[B, H, W, 3] in [0, 1] -> the same shape, as the application's inputs."""
+        return self._preprocess(images * 255.0)
+
+    def get_config(self):
+        """Keras config: the layer's own plus ``module``."""
+        return {**super().get_config(), "module": self.module}
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsRequest:
+    """What Keras' ``get_file`` is asked for when an application loads its ImageNet weights:
+    the file name, its origin URL, its hash (md5 or sha256 hex, or None) and where Keras
+    keeps it (``path``: CACHE_DIR/CACHE_SUBDIR/FNAME)."""
+
+    fname: str
+    origin: str
+    file_hash: str | None
+    hash_algorithm: str
+    cache_subdir: str
+    cache_dir: str | None
+
+    @property
+    def path(self) -> str:
+        """Where Keras' get_file keeps (and looks for) the file: ``$KERAS_HOME`` (default
+        ``~/.keras``; /tmp/.keras when that is not writable) / cache_subdir / fname."""
+        import tempfile
+
+        from keras.src.backend import config
+
+        # keras.src.utils.file_utils.get_file's own rule.
+        base = os.path.expanduser(self.cache_dir or config.keras_home())
+        if not os.access(base, os.W_OK):
+            base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(),
+                                ".keras")
+        return os.path.join(base, self.cache_subdir, self.fname)
+
+
+class _Wanted(Exception):
+    def __init__(self, request):
+        super().__init__(request.fname)
+        self.request = request
+
+
+_GET_FILE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _intercept_get_file(handler):
+    """Routes keras.applications' ``file_utils.get_file`` calls to ``handler(WeightsRequest)``
+    while the block runs (applications call it through that module; tests/test_sources.py
+    checks that they still do)."""
+    from keras.src.utils import file_utils
+
+    def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None,
+                 cache_subdir="datasets", hash_algorithm="auto", extract=False,
+                 archive_format="auto", cache_dir=None, force_download=False):
+        if md5_hash is not None and file_hash is None:
+            file_hash, hash_algorithm = md5_hash, "md5"
+        return handler(WeightsRequest(fname or os.path.basename(origin), origin, file_hash,
+                                      hash_algorithm, cache_subdir, cache_dir))
+
+    with _GET_FILE_LOCK:
+        original = file_utils.get_file
+        file_utils.get_file = get_file
+        try:
+            yield
+        finally:
+            file_utils.get_file = original
+
+
+def _application_shape(input_size):
+    return (int(input_size[0]), int(input_size[1]), 3) if input_size else (None, None, 3)
+
+
+@functools.lru_cache(maxsize=None)
+def imagenet_weights_request(name, input_size=None) -> WeightsRequest:
+    """The WeightsRequest of ``keras.applications.NAME(weights="imagenet", include_top=False,
+    pooling="avg")`` at ``input_size`` (some architectures, e.g. MobileNet, have weights per
+    resolution): found by building the architecture with Keras' ``get_file`` intercepted,
+    so the file name is Keras' own. Nothing is downloaded. Raises KeyError for an unknown
+    name and RuntimeError when the architecture never asks for a file."""
+    app = getattr(keras.applications, name) if name in KERAS_APPLICATIONS else None
+    if app is None:
+        raise KeyError(f"unknown keras.applications architecture {name!r}")
+
+    def record(request):
+        raise _Wanted(request)
+
+    try:
+        with _intercept_get_file(record):
+            app(include_top=False, weights="imagenet", pooling="avg",
+                input_shape=_application_shape(input_size))
+    except _Wanted as wanted:
+        return wanted.request
+    raise RuntimeError(f"keras.applications.{name} did not ask for its ImageNet weights file")
+
+
+def _validate(path, request):
+    from keras.src.utils import file_utils
+
+    if request.file_hash is None:
+        return True
+    return file_utils.validate_file(path, request.file_hash, algorithm=request.hash_algorithm)
+
+
+def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadline) -> str:
+    """The local path of the ImageNet weights file of ``keras:NAME``, in Keras' own cache
+    (`WeightsRequest.path`), downloaded when missing (each read waits at most ``timeout``
+    seconds; the download ends by ``deadline``, a time.monotonic() value) from Keras' origin
+    or ``$HUBENSEMBLE_KERAS_WEIGHTS_MIRROR``/FNAME, and checked against Keras' own hash.
+
+    Raises ModuleLoadError: stage "network" naming the file Keras wanted, its origin and
+    where to put it when it cannot be downloaded (e.g. offline); "checksum" when the file
+    does not match Keras' hash (a corrupt download is removed; a file someone put there is
+    left and named).
+    """
+    handle = f"keras:{name}"
+    request = imagenet_weights_request(name, tuple(input_size) if input_size else None)
+    path = request.path
+    if os.path.exists(path):
+        if not _validate(path, request):
+            raise ModuleLoadError(
+                f"{path} does not match the {request.hash_algorithm} hash Keras expects for "
+                f"{request.fname} ({request.file_hash}); delete it so that it is downloaded "
+                "again, or replace it with the file from "
+                f"{request.origin}", module=module, handle=handle, stage="checksum")
+        return path
+    mirror = os.environ.get(WEIGHTS_MIRROR_ENV)
+    url = f"{mirror.rstrip('/')}/{request.fname}" if mirror else request.origin
+    try:
+        remote.download(url, path, timeout=timeout, deadline=deadline)
+    except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
+        raise ModuleLoadError(
+            f"cannot download the ImageNet weights {request.fname} from {url} "
+            f"({type(e).__name__}: {first_line(e)}); offline, fetch that file elsewhere and put "
+            f"it at {path}, or set `weights:` on the entry to a local weights file",
+            module=module, handle=handle, stage="network") from e
+    if not _validate(path, request):
+        os.unlink(path)
+        raise ModuleLoadError(
+            f"the download of {request.fname} from {url} does not match the "
+            f"{request.hash_algorithm} hash Keras expects ({request.file_hash}); removed it",
+            module=module, handle=handle, stage="checksum")
+    return path
+
+
+def build_application(name, weights_path, input_size=None, *, module=None) -> keras.Model:
+    """``keras:NAME`` as a Keras model: float32 images [B, H, W, 3] in [0, 1] ->
+    `ApplicationPreprocess` -> ``keras.applications.NAME(include_top=False,
+    pooling="avg")`` with the weights of the local file ``weights_path`` -> [B, D] with D =
+    ``KERAS_APPLICATIONS[NAME].output_dim``. Built for ``input_size`` (height, width) when
+    given, else for any size. Raises ModuleLoadError(stage="load") when Keras refuses the
+    size or the weights file."""
+    info = KERAS_APPLICATIONS[name]
+    shape = _application_shape(input_size)
+    try:
+        base = getattr(keras.applications, name)(include_top=False, weights=weights_path,
+                                                 input_shape=shape, pooling="avg")
+    except Exception as e:  # noqa: BLE001 - Keras raises ValueError/OSError/h5py errors
+        raise ModuleLoadError(f"keras.applications.{name} cannot be built with the weights "
+                              f"{weights_path}: {type(e).__name__}: {first_line(e)}",
+                              module=module, handle=f"keras:{name}", stage="load") from e
+    inputs = keras.Input(shape, name="images")
+    outputs = base(ApplicationPreprocess(info.module, name="preprocess")(inputs))
+    return keras.Model(inputs, outputs, name=f"keras_{name.lower()}")
+
+
+# ---------------------------------------------------------------------------------------------
+# .keras / .h5 model files
+
+
+def _load_error(message, path, module, stage="load"):
+    return ModuleLoadError(message, module=module, handle=path, stage=stage)
+
+
+def load_model_file(path, *, layer=None, trust=False, module=None) -> keras.Model:
+    """The embedding model of a Keras model file: ``keras.saving.load_model(path,
+    compile=False, safe_mode=not trust)``, cut at ``layer`` (the model from its inputs to
+    that layer's output) or, without ``layer``, at the input of its last Dense layer (its
+    own output when it has none).
+
+    Raises ModuleLoadError: stage "unsafe" for a file whose Lambda layers carry Python code
+    (Keras' safe mode; ``trust: true`` loads it), "load" when Keras cannot read it (unknown
+    custom classes, a broken file), "output" for an unknown ``layer`` (listing the layers
+    with [batch, features] outputs) or a model that cannot be cut (subclassed).
+    """
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=not trust)
+    except Exception as e:  # noqa: BLE001 - Keras raises many types for a bad file
+        text = first_line(e)
+        if "arbitrary code execution" in str(e) or "safe_mode" in str(e):
+            raise _load_error(
+                "refusing to load: the model file holds Python code (a Lambda layer) that would "
+                "run when it is loaded; if you trust its author, set `trust: true` on its "
+                f"catalogue entry ({text})", path, module, "unsafe") from e
+        raise _load_error(f"keras.saving.load_model failed: {type(e).__name__}: {text}",
+                          path, module) from e
+    return embedding_model(model, layer=layer, path=path, module=module)
+
+
+def embedding_model(model, *, layer=None, path=None, module=None) -> keras.Model:
+    """``model`` cut at the embedding: see `load_model_file` (same errors)."""
+    inputs = getattr(model, "inputs", None)
+    layers = list(getattr(model, "layers", []))
+    if not inputs:
+        if layer is not None:
+            raise _load_error("`layer:` needs a functional or Sequential model; this one is "
+                              "subclassed", path, module, "output")
+        return model
+    if layer is not None:
+        try:
+            target = model.get_layer(layer)
+        except ValueError:
+            pooled = [x.name for x in layers if _rank(x, "output") == 2]
+            raise _load_error(
+                f"the model has no layer {layer!r}; layers with [batch, features] outputs: "
+                f"{', '.join(pooled[-8:]) or 'none'}", path, module, "output") from None
+        outputs = target.output
+    else:
+        dense = [x for x in layers if isinstance(x, keras.layers.Dense)]
+        if not dense:
+            return model
+        outputs = dense[-1].input
+    if isinstance(outputs, (list, tuple)):
+        raise _load_error("the embedding layer has several outputs; name a layer with one "
+                          "[batch, features] output in `layer:`", path, module, "output")
+    return keras.Model(inputs, outputs, name=f"{model.name}_embedding")
+
+
+def _rank(layer, what):
+    try:
+        return len(getattr(layer, what).shape)
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def guess_value_range(model) -> str:
+    """The value range a Keras model's inputs are in, read from a Rescaling layer right
+    after its input: "0,255" when it scales by 1/255 or 1/127.5 (it maps pixels itself),
+    else "0,1" (what hubensemble feeds by default)."""
+    for layer in list(getattr(model, "layers", []))[:3]:
+        scale = getattr(layer, "scale", None) if isinstance(layer, keras.layers.Rescaling) \
+            else None
+        if isinstance(scale, (int, float)) and any(abs(scale * top - 1.0) < 1e-3
+                                                   for top in (255.0, 127.5)):
+            return "0,255"
+    return "0,1"
+
+
+# ---------------------------------------------------------------------------------------------
+# keras-hub presets
+
+
+def _keras_hub(handle, module):
+    try:
+        import keras_hub
+    except ImportError as e:
+        raise ModuleLoadError("keras-hub presets need keras-hub: pip install "
+                              "'hubensemble[keras-hub]'", module=module, handle=handle,
+                              stage="handle") from e
+    return keras_hub
+
+
+def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
+    """The local folder of a ``kaggle://…`` or ``hf://…`` preset, fetched by keras-hub's own
+    loader (kagglehub / huggingface_hub; their files are cached there) within
+    ``deadline_seconds`` (the loaders take no timeout: the fetch runs in a thread that is
+    abandoned at the deadline). Raises ModuleLoadError(stage="handle") without keras-hub,
+    (stage="network") when the files cannot be fetched in time."""
+    _keras_hub(handle, module)
+    from keras_hub.src.utils import preset_utils
+
+    def fetch():
+        config = preset_utils.get_file(handle, preset_utils.CONFIG_FILE)
+        for name in (preset_utils.METADATA_FILE, preset_utils.MODEL_WEIGHTS_FILE):
+            preset_utils.get_file(handle, name)
+        for name in (preset_utils.IMAGE_CONVERTER_CONFIG_FILE,):
+            with contextlib.suppress(Exception):
+                preset_utils.get_file(handle, name)
+        return os.path.dirname(config)
+
+    try:
+        return remote.call_with_deadline(fetch, timeout=deadline_seconds,
+                                         what=f"fetching the preset {handle}")
+    except Exception as e:  # noqa: BLE001 - kagglehub / huggingface_hub raise their own types
+        raise ModuleLoadError(f"keras-hub cannot fetch the preset: {type(e).__name__}: "
+                              f"{first_line(e)} (check the handle and your connection, or raise "
+                              "HUBENSEMBLE_DOWNLOAD_DEADLINE)", module=module, handle=handle,
+                              stage="network") from e
+
+
+@keras.saving.register_keras_serializable(package="hubensemble")
+class ScaleOffset(keras.layers.Layer):
+    """float32 images in [0, 1] -> ``255 x * scale + offset`` (per channel when lists): a
+    keras-hub ImageConverter's rescaling, without its resizing (the runtime resizes)."""
+
+    def __init__(self, scale=1.0, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.offset = offset
+
+    def call(self, images):
+        """[B, H, W, 3] -> [B, H, W, 3]."""
+        scale = keras.ops.convert_to_tensor(self.scale if self.scale is not None else 1.0,
+                                            "float32")
+        offset = keras.ops.convert_to_tensor(self.offset if self.offset is not None else 0.0,
+                                             "float32")
+        return images * 255.0 * scale + offset
+
+    def get_config(self):
+        """Keras config: the layer's own plus ``scale`` and ``offset``."""
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+@dataclasses.dataclass
+class Preset:
+    """A keras-hub preset loaded as an embedding model: ``model`` (images in [0, 1] -> [B, D])
+    and ``image_size`` (the converter's (height, width), None when it has none)."""
+
+    model: keras.Model
+    image_size: tuple[int, int] | None
+
+
+def load_preset(path, *, trust=False, module=None, handle=None) -> Preset:
+    """The keras-hub preset folder ``path`` as a `Preset`: ``Backbone.from_preset`` (in
+    Keras' safe mode unless ``trust``) after the preset's ImageConverter scale/offset (none:
+    pixels in [0, 255]), its [B, h, w, C] feature map (or [B, T, C] tokens) averaged to
+    [B, C]. Raises ModuleLoadError: stage "handle" without keras-hub, "unsafe" when safe mode
+    refuses the preset, "load" when keras-hub cannot load it, "output" for a backbone whose
+    output is not an image feature map or token sequence."""
+    keras_hub = _keras_hub(handle or path, module)
+    from keras.src.saving import serialization_lib
+
+    try:
+        with serialization_lib.SafeModeScope(not trust):
+            backbone = keras_hub.models.Backbone.from_preset(path)
+            converter = None
+            if os.path.exists(os.path.join(path, "image_converter.json")):
+                converter = keras_hub.layers.ImageConverter.from_preset(path)
+    except Exception as e:  # noqa: BLE001 - keras-hub raises many types for a bad preset
+        stage = "unsafe" if "arbitrary code execution" in str(e) else "load"
+        raise ModuleLoadError(f"keras-hub cannot load the preset: {type(e).__name__}: "
+                              f"{first_line(e)}", module=module, handle=handle or path,
+                              stage=stage) from e
+    scale = getattr(converter, "scale", None) if converter is not None else 1.0 / 255.0
+    offset = getattr(converter, "offset", None) if converter is not None else None
+    size = getattr(converter, "image_size", None) if converter is not None else None
+    inputs = keras.Input((None, None, 3), name="images")
+    features = backbone(ScaleOffset(_plain(scale), _plain(offset), name="rescale")(inputs))
+    rank = len(features.shape)
+    if rank == 4:
+        features = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    elif rank == 3:
+        features = keras.layers.GlobalAveragePooling1D(name="avg_pool")(features)
+    elif rank != 2:
+        raise ModuleLoadError(f"the preset's backbone returns a rank-{rank} output "
+                              f"{features.shape}; hubensemble needs image features",
+                              module=module, handle=handle or path, stage="output")
+    model = keras.Model(inputs, features, name="preset_embedding")
+    return Preset(model, tuple(int(v) for v in size) if size else None)
+
+
+def _plain(value):
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in value]
+    try:
+        return float(value)
+    except TypeError:
+        return [float(v) for v in list(value)]
+
+
+def deadline_after(seconds) -> float:
+    """time.monotonic() + seconds: the deadline a fetch that starts now ends by."""
+    return time.monotonic() + float(seconds)

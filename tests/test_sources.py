@@ -1,0 +1,511 @@
+"""Module sources beyond TF Hub: keras:NAME architectures, .keras/.h5 files, keras-hub presets,
+SavedModel signatures (model.export, TF1), bounded remote reads, and `catalogue add`.
+
+Every kind is built at a tiny size in fixtures, checked against an independent reference
+computation, fine-tuned through HubLayer, and run rank -> tune -> ensemble -> export in one
+fit whose export reloads with plain TensorFlow."""
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import hubensemble
+from conftest import make_tiny_model
+from reliability.scenarios import Server
+from hubensemble import cli
+from hubensemble.catalogue import load_catalogue
+from hubensemble.errors import ModuleLoadError
+from hubensemble.fileio import read_json
+from hubensemble.hub import HubLayer, ModuleRuntime, remote, resolvers, sources, write_hub_module
+
+X = np.random.default_rng(1).random((4, 32, 32, 3), dtype=np.float32)
+APP = "MobileNetV3Small"  # the smallest keras.applications architecture (0.9M parameters)
+
+try:
+    import keras_hub
+except ImportError:  # the optional extra: hubensemble[keras-hub]
+    keras_hub = None
+
+
+def file_sha256(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+# --- the kinds, each built tiny, with what an independent computation says it embeds ---------
+
+def _classifier(seed, *, rescale=False):
+    """Conv -> GlobalAveragePooling ("pool") -> Dense(4): the embedding is the Dense's input."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inp) if rescale else inp
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inp, keras.layers.Dense(4, name="logits")(x))
+
+
+def _write_tf1(path, *, trainable=True, read_file=False, seed=1):
+    """A TF1-style SavedModel (tf.compat.v1 graph, no object graph) with one signature
+    "default": images -> {"default": mean(relu(conv(images, kernel)))}; returns the kernel."""
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, None, None, 3], name="images")
+        kernel = tf.compat.v1.get_variable(
+            "kernel", [3, 3, 3, 7], trainable=trainable,
+            initializer=tf.compat.v1.random_normal_initializer(seed=seed))
+        feats = tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(images, kernel, 1, "SAME")), axis=[1, 2])
+        if read_file:  # reaches outside its inputs: the safety scan must refuse it
+            feats += 0.0 * tf.cast(tf.strings.length(tf.io.read_file("/etc/hostname")), tf.float32)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            value = sess.run(kernel)
+            builder = tf.compat.v1.saved_model.Builder(str(path))
+            sig = tf.compat.v1.saved_model.signature_def_utils.predict_signature_def(
+                {"images": images}, {"default": feats})
+            builder.add_meta_graph_and_variables(sess, [], signature_def_map={"default": sig})
+            builder.save()
+    return value
+
+
+class Kinds:
+    """Paths of one module of every kind, and reference embeddings of X for each."""
+
+    def __init__(self, root):
+        self.root = root
+        self.paths, self.refs = {}, {}
+        # A TF Hub style reusable SavedModel.
+        tiny = make_tiny_model(seed=0, width=8)
+        self.paths["hub"] = write_hub_module(tiny, str(root / "hub"))
+        self.refs["hub"] = tiny(X).numpy()
+        # .keras and .h5 files: the embedding is the input of the last Dense layer.
+        for kind, seed, suffix in (("keras-file", 2, ".keras"), ("h5-file", 3, ".h5")):
+            model = _classifier(seed)
+            model.save(root / f"{kind}{suffix}")
+            self.paths[kind] = str(root / f"{kind}{suffix}")
+            self.refs[kind] = keras.Model(model.input, model.get_layer("pool").output)(X).numpy()
+        # A model.export() SavedModel: signatures only (serve, serving_default).
+        keras.utils.set_random_seed(4)
+        inp = keras.Input((None, None, 3))
+        x = keras.layers.BatchNormalization()(keras.layers.Conv2D(5, 3)(inp))
+        exported = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
+        exported.export(str(root / "exported"), verbose=False)
+        self.paths["exported"] = str(root / "exported")
+        self.refs["exported"] = exported(X, training=False).numpy()
+        # TF1-style signature modules: fine-tunable, and frozen (no trainable variables).
+        for kind, trainable in (("tf1", True), ("tf1-frozen", False)):
+            kernel = _write_tf1(root / kind, trainable=trainable)
+            self.paths[kind] = str(root / kind)
+            conv = tf.nn.relu(tf.nn.conv2d(X, kernel, 1, "SAME"))
+            self.refs[kind] = tf.reduce_mean(conv, axis=[1, 2]).numpy()
+        # keras:MobileNetV3Small with a local weights file (not Keras' random init).
+        keras.utils.set_random_seed(5)
+        app = getattr(keras.applications, APP)(weights=None, include_top=False, pooling="avg",
+                                               input_shape=(32, 32, 3))
+        self.weights = str(root / "app.weights.h5")
+        app.save_weights(self.weights)
+        self.app_kernel = app.get_layer("conv").kernel.numpy()
+        self.refs["keras-app"] = app(255.0 * X, training=False).numpy()  # preprocessing inside
+        self.paths["keras-app"] = f"keras:{APP}"
+        # A keras-hub preset folder (ResNet backbone + image converter), when it installs.
+        if keras_hub is not None:
+            keras.utils.set_random_seed(6)
+            backbone = keras_hub.models.ResNetBackbone(
+                input_conv_filters=[64], input_conv_kernel_sizes=[3],
+                stackwise_num_filters=[64, 16], stackwise_num_blocks=[1, 1],
+                stackwise_num_strides=[1, 2], block_type="basic_block")
+            preset = root / "preset"
+            backbone.save_to_preset(str(preset))
+            keras_hub.layers.ResNetImageConverter(
+                image_size=(32, 32), scale=1 / 255.0, offset=-0.5).save_to_preset(str(preset))
+            self.paths["keras-hub"] = str(preset)
+            self.refs["keras-hub"] = np.mean(backbone(X - 0.5).numpy(), axis=(1, 2))
+
+    def fields(self, kind):
+        """HubLayer / ModuleRuntime keyword arguments of `kind`."""
+        extra = {"weights": self.weights, "input_size": (32, 32)} if kind == "keras-app" else {}
+        return {"handle": self.paths[kind], **extra}
+
+    def yaml_entry(self, kind):
+        extra = ({"weights": self.weights, "input_size": [32, 32]} if kind == "keras-app"
+                 else {})
+        return {"name": kind, "handle": self.paths[kind], **extra}
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    return Kinds(tmp_path_factory.mktemp("kinds"))
+
+
+KINDS = ["hub", "keras-file", "h5-file", "exported", "tf1", "tf1-frozen", "keras-app",
+         pytest.param("keras-hub", marks=pytest.mark.skipif(
+             keras_hub is None, reason="keras-hub is not installed (hubensemble[keras-hub])"))]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_embeds_like_an_independent_reference(kinds, kind):
+    runtime = ModuleRuntime.load(**kinds.fields(kind))
+    out = runtime(X).numpy()
+    assert out.dtype == np.float32 and out.shape == kinds.refs[kind].shape
+    assert runtime.output_dim == out.shape[1]
+    np.testing.assert_allclose(out, kinds.refs[kind], rtol=1e-4, atol=1e-5)
+    expected_kind = {"keras-file": "keras-file", "h5-file": "keras-file",
+                     "keras-app": "keras-application", "keras-hub": "keras-hub-preset"}
+    assert runtime.files.kind == expected_kind.get(kind, "saved-model")
+    if kind == "keras-app":  # the weights are the file's, not Keras' random initialisation
+        base = runtime.keras_model.layers[-1]
+        np.testing.assert_array_equal(base.get_layer("conv").kernel.numpy(), kinds.app_kernel)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fine_tuning_trains_each_kinds_own_variables(kinds, kind, caplog):
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.layer"):
+        layer = HubLayer(trainable=True, **kinds.fields(kind))
+    model = keras.Sequential([keras.Input((32, 32, 3)), layer, keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    if kind == "tf1-frozen":
+        # No trainable variables exposed: used frozen (a probe), said once, never an error.
+        assert layer.trainable_weights == [] and layer.non_trainable_weights
+        assert "used frozen" in caplog.text and "linear probe" in caplog.text
+        before = [w.numpy().copy() for w in layer.non_trainable_weights]
+        model.fit(X, np.ones((4, 2), np.float32), epochs=1, batch_size=4, verbose=0)
+        assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, layer.weights))
+        return
+    assert "used frozen" not in caplog.text
+    trainable = layer.trainable_weights
+    assert trainable
+    before = [w.numpy().copy() for w in trainable]
+    model.fit(X, np.ones((4, 2), np.float32), epochs=1, batch_size=4, verbose=0)
+    changed = sum(not np.array_equal(a, w.numpy()) for a, w in zip(before, trainable))
+    assert changed >= len(trainable) // 2, f"{changed} of {len(trainable)} weights changed"
+
+
+def test_a_frozen_layer_keeps_a_keras_models_variables_out_of_training(kinds):
+    layer = HubLayer(trainable=False, **kinds.fields("keras-file"))
+    model = keras.Sequential([keras.Input((32, 32, 3)), layer, keras.layers.Dense(2)])
+    assert layer.trainable_weights == [] and len(model.trainable_weights) == 2  # the head
+
+
+# --- rank -> tune -> ensemble -> export over every kind; the export needs no hubensemble -------
+
+RELOAD = r"""
+import json, sys
+import numpy as np, tensorflow as tf
+images = np.load(sys.argv[2])
+out = tf.saved_model.load(sys.argv[1]).signatures["serving_default"](images=tf.constant(images))
+np.save(sys.argv[3], out["probabilities"].numpy())
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("hubensemble", "keras_hub"))))
+"""
+
+
+@pytest.fixture(scope="module")
+def fitted(kinds, tmp_path_factory):
+    import yaml
+
+    os.environ["HUBENSEMBLE_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "emb")
+    names = [k if isinstance(k, str) else k.values[0] for k in KINDS]
+    names = [n for n in names if n in kinds.paths]
+    catalogue = tmp_path_factory.mktemp("cat") / "mixed.yaml"
+    catalogue.write_text(yaml.safe_dump({"modules": [kinds.yaml_entry(n) for n in names]}))
+    out = tmp_path_factory.mktemp("fit") / "run"
+    # Every module is tuned (4 trials each) and every candidate becomes a member.
+    result = hubensemble.fit(str(catalogue), "sklearn:digits", out, progress=False,
+                             profile="quick", seed=0, modules=names, top_k=len(names),
+                             ensemble_budget=4 * len(names), size_rule="budget",
+                             corruptions=False)
+    return out, result, names
+
+
+@pytest.mark.slow
+def test_every_kind_is_ranked_tuned_ensembled_and_exported(fitted):
+    out, result, names = fitted
+    ranking = read_json(out / "ranking.json")
+    assert {r["name"]: r["status"] for r in ranking["modules"]} == {n: "ok" for n in names}
+    ensemble = read_json(out / "ensemble.json")
+    assert ensemble == result.ensemble
+    members = {m["module"] for m in ensemble["members"]}
+    assert members == set(names), "every kind is a member of the exported ensemble"
+    # size_rule budget without replacement and a budget of every candidate: all are members.
+    trials = sorted(p.name for p in (out / "candidates").iterdir() if p.is_dir())
+    assert sorted(m["trial"] for m in ensemble["members"]) == trials
+    assert len(trials) >= 2 * len(names)
+
+
+@pytest.mark.slow
+def test_the_mixed_export_reloads_without_hubensemble_and_matches(fitted, tmp_path):
+    out, result, names = fitted
+    task = hubensemble.load_task("sklearn:digits")
+    images = np.asarray(task.test.images, np.float32) / 255.0
+    np.save(tmp_path / "images.npy", images)
+    run = subprocess.run([sys.executable, "-c", RELOAD, str(out / "export"),
+                          str(tmp_path / "images.npy"), str(tmp_path / "probs.npy")],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [], "the export imported them"
+    probs = np.load(tmp_path / "probs.npy")
+    # In-process: the ensemble.json weights applied to the candidates' own test probabilities.
+    members = read_json(out / "ensemble.json")["members"]
+    total = sum(m["weight"] for m in members)
+    expected = sum(m["weight"] / total * np.load(out / "candidates" / m["trial"] /
+                                                 "test_probs.npy") for m in members)
+    assert probs.shape == expected.shape
+    assert np.abs(probs - expected).max() <= 1e-5
+
+
+# --- keras:NAME weights: Keras' own file name and cache, our timeouts, offline errors ---------
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch):
+    from keras.src.backend import config
+
+    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))
+    os.makedirs(tmp_path / "keras_home")
+    return tmp_path / "keras_home"
+
+
+def test_imagenet_weights_are_the_file_keras_get_file_asks_for():
+    from keras.src.applications import mobilenet_v3, resnet
+
+    request = sources.imagenet_weights_request(APP, (224, 224))
+    assert request.fname == "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    assert request.origin == mobilenet_v3.BASE_WEIGHT_PATH + request.fname
+    assert request.cache_subdir == "models" and request.file_hash
+    request = sources.imagenet_weights_request("ResNet50V2")
+    assert request.origin.startswith(resnet.BASE_WEIGHTS_PATH)
+    assert request.fname.endswith("_notop.h5")
+
+
+def test_offline_imagenet_weights_name_the_file_and_where_to_put_it(keras_home, monkeypatch):
+    server = Server()
+    try:
+        monkeypatch.setenv(sources.WEIGHTS_MIRROR_ENV, server.url)  # answers 404
+        with pytest.raises(ModuleLoadError) as err:
+            ModuleRuntime.load(f"keras:{APP}", name="mnv3")
+    finally:
+        server.close()
+    fname = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    message = str(err.value)
+    assert err.value.stage == "network" and "mnv3" in message
+    assert fname in message and str(keras_home / "models" / fname) in message
+    assert "offline" in message and "weights:" in message
+    assert "\n" not in message, "one line"
+    assert not os.path.exists(keras_home / "models" / fname)
+
+
+def test_imagenet_weights_download_is_bounded_and_hash_checked(keras_home, monkeypatch):
+    fname = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    server = Server(hang=30)
+    try:
+        monkeypatch.setenv(sources.WEIGHTS_MIRROR_ENV, server.url)
+        server.add(f"/{fname}", b"x", mode="hang")
+        monkeypatch.setattr(resolvers, "HTTP_TIMEOUT", 1.0)
+        start = time.monotonic()
+        with pytest.raises(ModuleLoadError) as err:
+            hubensemble.hub.locate(f"keras:{APP}")
+        assert err.value.stage == "network" and time.monotonic() - start < 15
+        server.add(f"/{fname}", b"not the weights")  # served, but not Keras' file
+        with pytest.raises(ModuleLoadError) as err:
+            hubensemble.hub.locate(f"keras:{APP}")
+        assert err.value.stage == "checksum" and "removed" in str(err.value)
+        assert not os.path.exists(keras_home / "models" / fname)
+    finally:
+        server.close()
+    # A file someone put in Keras' cache that is not Keras' file is named, not loaded.
+    (keras_home / "models").mkdir(exist_ok=True)
+    (keras_home / "models" / fname).write_bytes(b"stale")
+    with pytest.raises(ModuleLoadError, match="delete it") as err:
+        hubensemble.hub.locate(f"keras:{APP}")
+    assert err.value.stage == "checksum" and str(keras_home / "models" / fname) in str(err.value)
+
+
+# --- safety and pins -------------------------------------------------------------------------
+
+def test_a_lambda_layer_in_a_keras_file_is_refused_unless_trusted(tmp_path):
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    for suffix in (".keras", ".h5"):
+        path = str(tmp_path / f"lambda{suffix}")
+        model.save(path)
+        with pytest.raises(ModuleLoadError, match="trust: true") as err:
+            ModuleRuntime.load(path)
+        assert err.value.stage == "unsafe"
+        assert ModuleRuntime.load(path, trust=True)(np.ones((1, 8, 8, 3))).shape == (1, 3)
+
+
+def test_a_tf1_module_that_reads_files_is_refused(tmp_path):
+    _write_tf1(tmp_path / "reader", read_file=True)
+    with pytest.raises(ModuleLoadError, match="ReadFile") as err:
+        ModuleRuntime.load(str(tmp_path / "reader"))
+    assert err.value.stage == "unsafe"
+
+
+def test_sha256_pins_the_keras_file_and_the_weights_file(kinds):
+    path = kinds.paths["keras-file"]
+    assert ModuleRuntime.load(path, sha256=file_sha256(path)).output_dim == 6
+    with pytest.raises(ModuleLoadError, match="sha256") as err:
+        ModuleRuntime.load(path, sha256="0" * 64)
+    assert err.value.stage == "checksum"
+    with pytest.raises(ModuleLoadError, match="app.weights.h5") as err:
+        hubensemble.hub.locate(f"keras:{APP}", weights=kinds.weights, sha256="1" * 64)
+    assert err.value.stage == "checksum"
+    files = hubensemble.hub.locate(f"keras:{APP}", weights=kinds.weights,
+                                   sha256=file_sha256(kinds.weights))
+    assert files.path == kinds.weights and files.kind == "keras-application"
+
+
+# --- choosing the embedding: layer, signature, output_key -------------------------------------
+
+def test_layer_names_the_embedding_and_an_unknown_one_lists_the_choices(kinds):
+    path = kinds.paths["keras-file"]
+    logits = ModuleRuntime.load(path, layer="logits")
+    assert logits.output_dim == 4
+    with pytest.raises(ModuleLoadError, match="pool") as err:
+        ModuleRuntime.load(path, layer="nope")
+    assert err.value.stage == "output" and "no layer 'nope'" in str(err.value)
+    # The layer changes the embedding, so it changes the content key rank caches under.
+    assert logits.fingerprint != ModuleRuntime.load(path).fingerprint
+
+
+def test_signature_and_output_key_choose_what_a_savedmodel_returns(kinds):
+    path = kinds.paths["exported"]
+    default = ModuleRuntime.load(path)
+    assert default.obj.signature_name == "serving_default" and default.obj.output_key == "output_0"
+    serve = ModuleRuntime.load(path, signature="serve")
+    np.testing.assert_allclose(serve(X).numpy(), default(X).numpy(), rtol=1e-6)
+    with pytest.raises(ModuleLoadError, match="serve, serving_default") as err:
+        ModuleRuntime.load(path, signature="predict")
+    assert err.value.stage == "savedmodel"
+    with pytest.raises(ModuleLoadError, match="output_0") as err:
+        ModuleRuntime.load(path, output_key="features")
+    assert err.value.stage == "output"
+
+
+def test_a_rescaling_keras_file_is_fed_its_own_range(tmp_path):
+    model = _classifier(7, rescale=True)
+    model.save(tmp_path / "pixels.keras")
+    runtime = ModuleRuntime.load(str(tmp_path / "pixels.keras"), value_range="0,255")
+    reference = keras.Model(model.input, model.get_layer("pool").output)(255.0 * X).numpy()
+    np.testing.assert_allclose(runtime(X).numpy(), reference, rtol=1e-4, atol=1e-5)
+
+
+# --- remote reads: every one bounded, gs:// included ---------------------------------------
+
+def test_a_gfile_read_that_never_answers_times_out(tmp_path):
+    fifo = str(tmp_path / "stalled")
+    os.mkfifo(fifo)  # opening it blocks until a writer comes: a source that never answers
+    try:
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match="longer than 0.5 s"):
+            remote.copy_file(fifo, str(tmp_path / "copy"), timeout=0.5,
+                             deadline=time.monotonic() + 60)
+        assert time.monotonic() - start < 10
+        assert not os.path.exists(tmp_path / "copy")
+        assert not [p for p in os.listdir(tmp_path) if p.startswith(".download-")]
+    finally:
+        # Release the abandoned reader thread.
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(fifo) else None
+        if fd is not None:
+            os.close(fd)
+
+
+def _has_reader(fifo):
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        return True
+    except OSError:
+        return False
+
+
+def test_call_with_deadline_returns_raises_and_abandons():
+    assert remote.call_with_deadline(lambda a: a + 1, 1, timeout=5) == 2
+    with pytest.raises(KeyError):
+        remote.call_with_deadline({}.__getitem__, "k", timeout=5)
+    release = threading.Event()
+    with pytest.raises(TimeoutError, match="the wait took longer than 0.2 s"):
+        remote.call_with_deadline(release.wait, timeout=0.2, what="the wait")
+    release.set()
+
+
+def test_a_remote_folder_and_file_are_copied_into_the_cache_and_pinned(kinds, tmp_path,
+                                                                       monkeypatch):
+    # ram:// is TensorFlow's in-memory file system: a remote file system read through
+    # tf.io.gfile exactly as gs:// is (no bucket needed).
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    resolvers.register_resolver("ram", resolvers.RemoteCopyResolver())
+    src = f"ram://{tmp_path.name}/exported"
+    for dirpath, _, files in os.walk(kinds.paths["exported"]):
+        rel = os.path.relpath(dirpath, kinds.paths["exported"])
+        for f in files:
+            target = src if rel == "." else f"{src}/{rel}"
+            tf.io.gfile.makedirs(target)
+            tf.io.gfile.copy(os.path.join(dirpath, f), f"{target}/{f}")
+    tf.io.gfile.copy(kinds.paths["keras-file"], f"ram://{tmp_path.name}/m.keras")
+    pb = file_sha256(os.path.join(kinds.paths["exported"], "saved_model.pb"))
+    runtime = ModuleRuntime.load(src, sha256=pb)
+    assert str(tmp_path / "cache") in runtime.path
+    np.testing.assert_allclose(runtime(X).numpy(), kinds.refs["exported"], rtol=1e-4, atol=1e-5)
+    keras_file = ModuleRuntime.load(f"ram://{tmp_path.name}/m.keras",
+                                    sha256=file_sha256(kinds.paths["keras-file"]))
+    np.testing.assert_allclose(keras_file(X).numpy(), kinds.refs["keras-file"], rtol=1e-4,
+                               atol=1e-5)
+    tf.io.gfile.rmtree(src)  # the cache answers now
+    assert ModuleRuntime.load(src).path == runtime.path
+
+
+# --- catalogue add ------------------------------------------------------------------------
+
+def test_catalogue_add_introspects_and_appends_valid_entries(kinds, tmp_path, capsys):
+    target = tmp_path / "cat.yaml"
+    target.write_text("# my modules\nmodules:\n  - name: first  # kept\n"
+                      f"    handle: {kinds.paths['hub']}\n")
+    handles = [kinds.paths[k] for k in ("keras-file", "exported", "tf1")]
+    assert cli.main(["catalogue", "add", *handles, "--to", str(target)]) == 0
+    assert cli.main(["catalogue", "add", f"keras:{APP}", "--weights", kinds.weights,
+                     "--name", "mnv3", "--to", str(target)]) == 0
+    assert cli.main(["catalogue", "validate", str(target)]) == 0
+    text = target.read_text()
+    assert text.startswith("# my modules\nmodules:\n  - name: first  # kept\n")
+    specs = {s.name: s for s in load_catalogue(target)}
+    assert list(specs) == ["first", "keras-file", "exported", "tf1", "mnv3"]
+    assert specs["keras-file"].output_dim == 6 and specs["keras-file"].params == 3 * 3 * 3 * 6 + 6
+    assert specs["keras-file"].sha256 == file_sha256(kinds.paths["keras-file"])
+    assert specs["keras-file"].value_range == "0,1"
+    exported = specs["exported"]
+    assert (exported.signature, exported.output_key, exported.output_dim) == (
+        "serving_default", "output_0", 5)
+    assert exported.sha256 == file_sha256(os.path.join(kinds.paths["exported"], "saved_model.pb"))
+    assert specs["tf1"].output_dim == 7 and specs["tf1"].params == 3 * 3 * 3 * 7
+    app = specs["mnv3"]
+    assert (app.handle, app.output_dim, app.input_size, app.params) == (
+        f"keras:{APP}", 576, (224, 224), 939120)
+    assert app.weights == kinds.weights and app.sha256 == file_sha256(kinds.weights)
+    # What was appended loads back as what the runtime sees.
+    runtime = ModuleRuntime.from_spec(specs["exported"])
+    assert runtime.output_dim == exported.output_dim
+
+
+@pytest.mark.skipif(keras_hub is None, reason="keras-hub is not installed")
+def test_catalogue_add_reads_a_presets_image_size(kinds, tmp_path):
+    target = tmp_path / "new.yaml"
+    assert cli.main(["catalogue", "add", kinds.paths["keras-hub"], "--to", str(target)]) == 0
+    (spec,) = load_catalogue(target)
+    assert spec.input_size == (32, 32) and spec.output_dim == 16
+    assert spec.sha256 == file_sha256(os.path.join(kinds.paths["keras-hub"], "model.weights.h5"))
+
+
+def test_catalogue_add_of_a_rescaling_model_records_pixels(tmp_path):
+    _classifier(8, rescale=True).save(tmp_path / "pixels.keras")
+    target = tmp_path / "c.yaml"
+    assert cli.main(["catalogue", "add", str(tmp_path / "pixels.keras"), "--to",
+                     str(target)]) == 0
+    assert load_catalogue(target)[0].value_range == "0,255"
