@@ -90,6 +90,26 @@ def parse_split_override(text: str) -> tuple[str, str]:
     return name, value
 
 
+#: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
+#: one of them or two joined by "+" (`sweep_parts`).
+SWEEPS = ("default", "seeds", "hyper", "aug", "combined", "probe")
+
+
+def sweep_parts(text: str) -> tuple[str, ...]:
+    """a sweep (default, seeds, hyper, aug, combined, probe) or two joined by +, e.g. default+probe
+
+    'default+probe' -> ("default", "probe"): the sweeps one tune run holds in one candidate
+    pool, in order. ValueError naming the known sweeps for anything else (an unknown name, a
+    sweep twice, more than two).
+    """
+    parts = tuple(str(text).split("+"))
+    unknown = [p for p in parts if p not in SWEEPS]
+    if unknown or len(parts) > 2 or len(set(parts)) != len(parts):
+        raise ValueError(f"{text!r}: write one of {', '.join(SWEEPS)}, or two of them joined "
+                         "by + (e.g. default+probe)")
+    return parts
+
+
 def parse_int_list(text: str) -> tuple[int, ...]:
     """'1,2,3' -> (1, 2, 3): a comma-separated list of integers."""
     try:
@@ -138,6 +158,9 @@ class Option:
     const: Any = None
     default_text: str | None = None  # shown instead of the default (e.g. for None)
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Checks a value beyond type and choices (raises ValueError); its docstring's first line
+    # says what is allowed.
+    validator: Callable[[Any], Any] | None = None
 
     @property
     def kw(self) -> str:
@@ -159,6 +182,8 @@ class Option:
         (with "(or None)" for a nullable option unless `none` is False, as on the CLI)."""
         if self.choices is not None:
             text = "one of " + ", ".join(map(str, self.choices))
+        elif self.validator is not None:
+            text = (self.validator.__doc__ or "a valid value").splitlines()[0]
         elif self.type is bool:
             text = "true or false"
         elif self.type in (int, float):
@@ -264,8 +289,8 @@ OPTIONS: tuple[Option, ...] = (
          used_by=("rank",), invalidates=("rank",), record="fit", minimum=1, metavar="K"),
     _opt("batch_size", int, 64, "embedding batch size (images per forward pass)", "rank",
          ("rank", "fit"), used_by=("rank",), record="fit", minimum=1, metavar="N"),
-    _opt("cache_dir", str, None, "embedding cache folder", "rank", ("rank", "fit"),
-         used_by=("rank",), metavar="DIR",
+    _opt("cache_dir", str, None, "embedding cache folder (tune reads it for probes and LP-FT "
+         "heads)", "rank", ("rank", "tune", "fit"), used_by=("rank", "tune"), metavar="DIR",
          default_text="$HUBENSEMBLE_CACHE_DIR or ~/.cache/hubensemble/embeddings"),
     _opt("use_cache", bool, True, "neither read nor write the embedding cache", "rank",
          ("rank", "fit"), used_by=("rank",), flags=("--no-cache",), action="store_false"),
@@ -289,9 +314,22 @@ OPTIONS: tuple[Option, ...] = (
     _opt("sweep", str, "default",
          "default: lr x steps grid per selected module; seeds/hyper/aug: the "
          "downstream-diversity baselines on the best generalist; combined: tau-threshold "
-         "modules x random configurations", "tune", ("tune", "fit"), used_by=("tune",),
-         invalidates=("tune",), record="fit",
-         choices=("default", "seeds", "hyper", "aug", "combined")),
+         "modules x random configurations (2.3.1); probe: head-only candidates on the "
+         "frozen embeddings of each selected module at its own resolution, 4 L2 strengths; "
+         "A+B runs two sweeps into one candidate pool (e.g. default+probe)", "tune",
+         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         metavar="SWEEP", validator=sweep_parts),
+    _opt("batchnorm", str, "auto",
+         "how a module runs while it fine-tunes: train (batch statistics, moving averages "
+         "updated), inference (BatchNorm frozen in inference mode while the weights train, as "
+         "Keras' transfer-learning guide does), auto (inference for modules with BatchNorm "
+         "moving statistics, else train)", "tune", ("tune", "fit"), used_by=("tune",),
+         invalidates=("tune",), record="fit", choices=("auto", "train", "inference")),
+    _opt("head_init", str, None,
+         "how the new head starts: zero (paper A.1) or probe (LP-FT: a logistic-regression "
+         "probe on the training embeddings, then everything fine-tunes)", "tune",
+         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         choices=("zero", "probe"), default_text="the profile's: zero for paper"),
     _opt("budget", int, None, "number of fine-tuning trials", "tune", ("tune", "fit"),
          used_by=("tune",), invalidates=("tune",), record="fit", minimum=1, metavar="L",
          default_text="4 per module for default; 60/12/4 for paper/cpu/quick otherwise"),
@@ -484,6 +522,11 @@ def _check_one(o: Option, value, *, cli: bool = False) -> None:
         return  # parsed or free-form values (shard, severities, corruptions): checked by use
     if ok and o.choices is not None:
         ok = value in o.choices
+    if ok and o.validator is not None:
+        try:
+            o.validator(value)
+        except ValueError:
+            ok = False
     if ok and o.minimum is not None:
         ok = value > o.minimum if o.exclusive_minimum else value >= o.minimum
     if ok and o.maximum is not None:

@@ -1,10 +1,63 @@
 """HubLayer: a module as a fine-tunable Keras 3 layer, calling it through the module runtime."""
 
+import os
 import re
 
 import keras
 
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
+
+#: How a trainable HubLayer runs the module while it trains (`HubLayer`'s ``batchnorm``):
+#: "train" passes Keras' `training` through (BatchNorm normalises with batch statistics and
+#: updates its moving averages); "inference" calls the module with training=False while its
+#: weights still train (BatchNorm keeps its moving statistics; Keras' transfer-learning guide,
+#: https://keras.io/guides/transfer_learning/); "auto" is "inference" for a module with
+#: BatchNorm (`batchnorm_evidence`), else "train".
+BATCHNORM_POLICIES = ("auto", "train", "inference")
+#: Last components of a variable name that hold BatchNorm's moving statistics: Keras and
+#: TF-Slim (moving_mean / moving_variance), PyTorch conversions (running_mean / running_var).
+BATCHNORM_VARIABLE_NAMES = ("moving_mean", "moving_variance", "running_mean", "running_var")
+
+
+def batchnorm_evidence(variable_names) -> str | None:
+    """The first variable name among `variable_names` (strings such as
+    "conv1_bn/moving_mean:0") whose last path component is one of BATCHNORM_VARIABLE_NAMES,
+    or None when no name shows BatchNorm moving statistics."""
+    for name in variable_names:
+        last = str(name).split(":")[0].rstrip("/").rsplit("/", 1)[-1]
+        if last in BATCHNORM_VARIABLE_NAMES:
+            return str(name)
+    return None
+
+
+def saved_model_variable_names(path) -> list[str]:
+    """The names of the variables a SavedModel folder saves (its object graph), read from
+    saved_model.pb without loading the module (milliseconds). Raises OSError when the file
+    cannot be read, ValueError when it is not a SavedModel protocol buffer."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(os.fspath(path), "saved_model.pb"), "rb") as f:
+        data = f.read()
+    try:
+        proto.ParseFromString(data)
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError has no stable import path
+        raise ValueError(f"{path}/saved_model.pb is not a SavedModel ({e})") from None
+    return [node.variable.name for graph in proto.meta_graphs
+            for node in graph.object_graph_def.nodes if node.WhichOneof("kind") == "variable"]
+
+
+def resolve_batchnorm(policy, variable_names) -> tuple[str, str | None]:
+    """(policy, evidence): "auto" becomes "inference" when `batchnorm_evidence` finds a
+    BatchNorm moving statistic among `variable_names` (evidence = that name), else "train"
+    (evidence None); "train" / "inference" stay. ValueError for another policy."""
+    if policy not in BATCHNORM_POLICIES:
+        raise ValueError(f"unknown batchnorm policy {policy!r}; use one of "
+                         f"{', '.join(BATCHNORM_POLICIES)}")
+    evidence = batchnorm_evidence(variable_names)
+    if policy == "auto":
+        return ("inference" if evidence else "train"), evidence
+    return policy, evidence
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
@@ -18,7 +71,11 @@ class HubLayer(keras.layers.Layer):
     signature takes; kept as ``module_input_dtype``, since Keras owns ``input_dtype``), with
     the `training` argument adapted to the module's ``__call__``.
     A frozen layer (``trainable=False``) runs the module in inference mode, as
-    ``hub.KerasLayer`` does; a trainable one passes Keras' ``training`` through.
+    ``hub.KerasLayer`` does; a trainable one passes Keras' ``training`` through with
+    ``batchnorm="train"``, and calls the module in inference mode while its weights train
+    with ``batchnorm="inference"`` (BatchNorm keeps its moving statistics; see
+    BATCHNORM_POLICIES; "auto" decides from the module's variable names and is kept as the
+    decided policy in ``batchnorm``, the evidence in ``batchnorm_evidence``).
 
     The layer owns the module's own variables (no copies), so fine-tuning updates the module;
     its regularisation losses are added while training (``_reg_losses``; the export reads
@@ -38,8 +95,11 @@ class HubLayer(keras.layers.Layer):
 
     def __init__(self, handle, *, trainable=False, input_size=None, value_range="0,1",
                  sha256=None, trust=False, output_key=None, module_name=None,
-                 input_dtype=None, **kwargs):
+                 input_dtype=None, batchnorm="train", **kwargs):
         super().__init__(trainable=trainable, **kwargs)
+        if batchnorm not in BATCHNORM_POLICIES:
+            raise ValueError(f"unknown batchnorm policy {batchnorm!r}; use one of "
+                             f"{', '.join(BATCHNORM_POLICIES)}")
         if value_range not in VALUE_RANGES:
             raise ValueError(f"unknown value_range {value_range!r}; use one of {VALUE_RANGES}")
         self.handle = handle
@@ -69,6 +129,8 @@ class HubLayer(keras.layers.Layer):
             self._track_variable(kv)
             self._module_variables.append(kv)
         self._reg_losses = runtime.regularization_losses
+        self.batchnorm, self.batchnorm_evidence = resolve_batchnorm(
+            batchnorm, [v.name for v in runtime.variables])
         self.built = True
 
     @property
@@ -78,9 +140,10 @@ class HubLayer(keras.layers.Layer):
 
     def call(self, images, training=None):
         """float32 images [B, H, W, 3] in [0, 1] -> float32 [B, output_dim]; the module's
-        regularisation losses are added when it runs in training mode."""
+        regularisation losses are added while a trainable layer trains (also when
+        ``batchnorm="inference"`` runs the module itself in inference mode)."""
         train = bool(training) and self.trainable
-        out = self._runtime(images, training=train)
+        out = self._runtime(images, training=train and self.batchnorm == "train")
         if train:
             for fn in self._reg_losses:
                 self.add_loss(fn())
@@ -96,7 +159,7 @@ class HubLayer(keras.layers.Layer):
         config.update(handle=self.handle, input_size=self.input_size,
                       value_range=self.value_range, sha256=self.sha256, trust=self.trust,
                       output_key=self.output_key, module_name=self.module_name,
-                      input_dtype=self.module_input_dtype)
+                      input_dtype=self.module_input_dtype, batchnorm=self.batchnorm)
         return config
 
 
@@ -104,10 +167,12 @@ def _clean(name):
     return re.sub(r"[^A-Za-z0-9_]", "_", name.split(":")[0])[-60:]
 
 
-def hub_layer_from_spec(spec, *, trainable=False, name=None):
+def hub_layer_from_spec(spec, *, trainable=False, name=None, batchnorm="train"):
     """The HubLayer of a catalogue ModuleSpec (handle, sha256, trust, input_size, value_range,
-    input_dtype, output_key; named after the entry in errors). Raises as HubLayer does."""
+    input_dtype, output_key; named after the entry in errors) with the BatchNorm policy
+    `batchnorm` (BATCHNORM_POLICIES). Raises as HubLayer does."""
     return HubLayer(spec.handle, trainable=trainable, input_size=spec.input_size,
                     value_range=spec.value_range, sha256=spec.sha256, trust=spec.trust,
                     output_key=spec.output_key, module_name=spec.name,
-                    input_dtype=getattr(spec, "input_dtype", None), name=name)
+                    input_dtype=getattr(spec, "input_dtype", None), name=name,
+                    batchnorm=batchnorm)
