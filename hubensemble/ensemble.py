@@ -25,7 +25,8 @@ from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
 from hubensemble.metrics import PROB_FLOOR, accuracy, ece, metrics, nll  # noqa: F401
-from hubensemble.rundir import Run, coverage_note, split_coverage
+from hubensemble.data.coverage import coverage_note, split_coverage
+from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
 OBJECTIVES = options.get("objective").choices
@@ -333,7 +334,7 @@ class EnsembleResult(Mapping):
     {"ensemble": {accuracy, nll, ece}, "best_single": {trial, accuracy, nll, ece}}; skipped:
     [{"trial", "reason"}]; coverage: {split: {"classes", "covered", "missing": [class
     names]}} for "val" and (with test labels) "test" — which classes have no example there,
-    so the metrics say nothing about them (`rundir.split_coverage`); size_rule:
+    so the metrics say nothing about them (`data.coverage.split_coverage`); size_rule:
     `choose_size`'s record; test: like val (best_single may be None) when the test labels
     and every member's test probabilities exist, else test_missing says why; test_curve:
     [{"size", "ce", "accuracy"}] of every prefix of the greedy path on test (for the

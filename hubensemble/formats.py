@@ -20,6 +20,8 @@ RANKING_CSV = "ranking.csv"
 CANDIDATES_DIR = "candidates"
 TUNER_DIR = "tuner"
 LABELS_DIR = "labels"
+#: A task's splits, in the order every stage and file lists them (RUN/labels/<split>.npy).
+SPLITS = ("train", "val", "test")
 ENSEMBLE_FILE = "ensemble.json"
 ROBUSTNESS_FILE = "robustness.json"
 LOG_FILE = "log.txt"

@@ -473,13 +473,13 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
                                                                      "test": ["c", "d"]}
     assert task.to_json()["coverage"]["test"] == {"classes": 4, "covered": 2,
                                                   "missing": ["c", "d"]}
-    # The rule and the words ensemble.json and the report use (rundir.split_coverage).
+    # The rule and the words ensemble.json and the report use (data.coverage.split_coverage).
     from hubensemble.rundir import DataArgs, Run
 
     run = Run(tmp_path / "run")
     run.attach_task(task, DataArgs(spec=f"folder:{tmp_path}"))
     assert run.coverage() == {"train": run.coverage()["train"], **task.coverage()}
-    from hubensemble.rundir import coverage_note
+    from hubensemble.data.coverage import coverage_note
 
     assert coverage_note(task.coverage(), "val").endswith("no validation example of: d")
     for split in ("val", "test"):

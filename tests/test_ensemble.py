@@ -15,7 +15,8 @@ from hubensemble.ensemble import (SIZE_RULES, EnsembleResult, Selection, accurac
                                   greedy_select, load_candidates, nll, read_ensemble,
                                   run_ensemble)
 from hubensemble.errors import RunError
-from hubensemble.rundir import Run, coverage_note, split_coverage
+from hubensemble.data.coverage import coverage_note, split_coverage
+from hubensemble.rundir import Run
 
 FLOOR = 1e-7  # the one probability floor of every cross-entropy (hubensemble.metrics)
 

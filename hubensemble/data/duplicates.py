@@ -13,6 +13,8 @@ import hashlib
 
 import numpy as np
 
+from hubensemble.formats import SPLITS
+
 #: Groups of copies named in a report (the rest are counted).
 REPORTED_GROUPS = 5
 
@@ -51,9 +53,7 @@ def first_copies(keys) -> np.ndarray:
 
 def duplicate_report(task) -> dict:
     """What `Task.duplicates` says (JSON-able; see its docstring)."""
-    from hubensemble.data.task import SPLIT_NAMES
-
-    present = [s for s in SPLIT_NAMES if getattr(task, s) is not None]
+    present = [s for s in SPLITS if getattr(task, s) is not None]
     keys = {s: getattr(task, s).pixel_keys() for s in present}
     groups: dict[bytes, list] = {}
     for s in present:
@@ -87,11 +87,9 @@ def drop_duplicates(task):
     """The task with only the first copy of each group of duplicates: splits in train, val,
     test order, examples in load order; `task.dropped` lists (dropped example, "a copy of
     KEPT"). A split left empty is dropped (None)."""
-    from hubensemble.data.task import SPLIT_NAMES
-
     kept: dict[bytes, str] = {}
     dropped = list(task.dropped)
-    for s in SPLIT_NAMES:
+    for s in SPLITS:
         split = getattr(task, s)
         if split is None:
             continue

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hubensemble import formats
 from hubensemble.errors import DataError
 
-SPLIT_NAMES = ("train", "val", "test")
+SPLIT_NAMES = formats.SPLITS
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
                   "test": "test"}
 
@@ -192,8 +193,8 @@ class Task:
     def coverage(self) -> dict[str, dict]:
         """{split: {"classes", "covered", "missing": [class names]}} for val and test
         (absent splits are left out): which classes validation and test metrics do not cover
-        (`rundir.split_coverage`, the one rule ensemble.json and the report use too)."""
-        from hubensemble.rundir import split_coverage
+        (`data.coverage.split_coverage`, the one rule ensemble.json and the report use too)."""
+        from hubensemble.data.coverage import split_coverage
 
         return {s: split_coverage(self.class_names, getattr(self, s).labels)
                 for s in ("val", "test") if getattr(self, s) is not None}
@@ -344,7 +345,7 @@ class Task:
                          f"labels")
         if self.dropped:
             text += f"; --dedupe dropped {len(self.dropped)} copy(ies)"
-        from hubensemble.rundir import coverage_note
+        from hubensemble.data.coverage import coverage_note
 
         coverage = self.coverage()
         for s in ("val", "test"):

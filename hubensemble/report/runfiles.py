@@ -148,8 +148,8 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
 
 def _coverage(files: RunFiles) -> dict:
     """Which classes val / test have no example of: ensemble.json's record when it has one,
-    else `rundir.split_coverage` of the labels with run.json's class names."""
-    from hubensemble.rundir import split_coverage
+    else `data.coverage.split_coverage` of the labels with run.json's class names."""
+    from hubensemble.data.coverage import split_coverage
 
     recorded = (files.ensemble or {}).get("coverage")
     if isinstance(recorded, dict) and recorded:

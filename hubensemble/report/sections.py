@@ -15,7 +15,7 @@ from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, 
 from hubensemble.report.render import Bullets, Figure, Section, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
-from hubensemble.rundir import coverage_note
+from hubensemble.data.coverage import coverage_note
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90

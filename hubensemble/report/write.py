@@ -9,7 +9,7 @@ from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.sections import _n, _seconds, build_sections
-from hubensemble.rundir import coverage_note
+from hubensemble.data.coverage import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
 FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "robustness")

@@ -215,6 +215,18 @@ def summary(rows) -> str:
     return text
 
 
+def markdown(rows) -> str:
+    """The rows as the Markdown table the README shows."""
+    lines = ["| task | pool | seed | best single acc | ensemble acc | best single NLL | "
+             "ensemble NLL | size | linear probe acc | CNN from scratch acc |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['pool']} | {r['seed']} | {fmt(r['single_acc'])} | "
+                     f"{fmt(r['ens_acc'])} | {fmt(r['single_nll'])} | {fmt(r['ens_nll'])} | "
+                     f"{r['size']} | {fmt(r.get('probe_acc'))} | {fmt(r.get('cnn_acc'))} |")
+    return "\n".join(lines)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -232,6 +244,8 @@ def main():
     p.add_argument("--size-rules", action="store_true",
                    help="also show what every ensemble-size rule gives on each row")
     p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN baseline")
+    p.add_argument("--markdown", action="store_true",
+                   help="also print the rows as a Markdown table (as in the README)")
     args = p.parse_args()
     if args.out is None:
         import tempfile
@@ -265,6 +279,8 @@ def main():
             if args.json:
                 Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     print(summary(rows))
+    if args.markdown:
+        print(markdown(rows))
     return 0
 
 

@@ -1,0 +1,40 @@
+"""Class coverage of a split: which classes it has examples of, and the one sentence that
+says so. One rule for the task summary, the run's coverage record (ensemble.json's
+"coverage"), the log and the report (issue 13). NumPy only, no TensorFlow."""
+
+import numpy as np
+
+#: What each split's metrics are called in the sentences of `coverage_note`.
+_SPLIT_WORDS = {"train": ("training", "the kNN ranking and fine-tuning"),
+                "val": ("validation", "validation metrics and the ensemble selection"),
+                "test": ("test", "test metrics")}
+
+
+def split_coverage(class_names, labels):
+    """Which classes a split has examples of: {"classes": C, "covered": K (0..C),
+    "missing": [names of the classes with no example, in class order]}.
+
+    `class_names`: the task's C names (index = label); `labels`: int [N] in [0, C). A class
+    with no validation example cannot be told apart from the others by the ensemble
+    selection; with no test example, the test metrics say nothing about it (issue 13).
+    """
+    y = np.asarray(labels).reshape(-1)
+    present = set(np.unique(y).tolist()) if y.size else set()
+    missing = [str(n) for i, n in enumerate(class_names) if i not in present]
+    return {"classes": len(class_names), "covered": len(class_names) - len(missing),
+            "missing": missing}
+
+
+def coverage_note(coverage, split):
+    """The sentence for a split whose labels miss some classes, e.g. "test metrics cover 2 of
+    4 classes; no test example of: c, d", or None when every class is covered or the split
+    has no record. `coverage`: {split: split_coverage(...)} (`Run.coverage`, ensemble.json's
+    "coverage")."""
+    entry = (coverage or {}).get(split)
+    if not entry or not entry.get("missing"):
+        return None
+    word, what = _SPLIT_WORDS[split]
+    names = entry["missing"]
+    shown = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")
+    return (f"{what} cover {entry['covered']} of {entry['classes']} classes; no {word} "
+            f"example of: {shown}")
