@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 LABEL_SPLITS = formats.SPLITS
 
 
-
 @dataclasses.dataclass(frozen=True)
 class DataArgs:
     """How a run's task is loaded (hubensemble.data.load_task arguments), so any stage,
