@@ -271,6 +271,7 @@ def test_a_probe_sweep_writes_ordinary_candidates(probe_run, digits):
     assert sorted(c.hparams["weight_decay"] for c in cands) == sorted(hyperrule.PROBE_L2)
     for c in cands:
         assert c.ok and c.hparams["kind"] == "probe" and c.record["eval_size"] == 16
+        assert c.record["batchnorm"] == "inference" == c.hparams["batchnorm"]
         assert c.record["seconds"] > 0 and c.record["embed_seconds"] >= 0
         c.load_probs(n_val=len(digits.val), n_test=len(digits.test))
         assert c.val["accuracy"] == pytest.approx(

@@ -160,6 +160,7 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
     rule of tune.train) or None; `on_done(record)` is called after each write.
 
     Each record has the usual trial.json fields plus "eval_size" (the probe resolution),
+    "batchnorm" ("inference": the module is frozen),
     "embed_seconds" (the module's embedding time, shared by its entries; a cache hit costs
     almost nothing) and "seconds" = its own fit and write time + its share of that. A module
     that cannot be embedded fails every entry with the reason. Returns the records.
@@ -191,6 +192,8 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
                   "seconds": None, "train_seconds": None, "steps": hp.steps,
                   "profile": profile_name, "eval_size": size, "plan_index": entry.index,
                   "kind": "probe", "embed_seconds": embed_seconds, "strategy": None,
+                  # The frozen module runs in inference mode (BatchNorm's moving statistics).
+                  "batchnorm": hp.batchnorm, "batchnorm_evidence": None,
                   "replicas": 1, "host": socket.gethostname()}
         val_probs = test_probs = save = None
         try:
