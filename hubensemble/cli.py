@@ -3,7 +3,8 @@
 Every stage option (flag, type, default, choices, help) comes from `hubensemble.options`;
 this module only says which command takes which group of options, and names the inputs and
 outputs (--catalogue, --data, --run, --out, ...). TensorFlow is imported only for commands
-that need it, so `--help`, `--version`, `catalogue`, `ensemble` and `report` start fast.
+that need it, so `--help`, `--version`, `catalogue`, `ensemble` and `report` start fast
+(`ensemble` reads the costs `hubensemble cost` wrote; it never computes them).
 """
 
 import argparse
@@ -79,7 +80,7 @@ DATA_SPEC_HELP = "tfds:NAME[:CONFIG], folder:PATH, npz:PATH or sklearn:digits"
 CATALOGUE_HELP = "catalogue YAML file(s) listing the modules (see docs/catalogue.md)"
 
 # The option groups of `fit` (and `demo`, tools/vtab.py) after the data group, in --help order.
-FIT_GROUPS = ("rank", "selection", "tune", "ensemble", "export", "evaluate")
+FIT_GROUPS = ("rank", "selection", "tune", "ensemble", "budget", "export", "evaluate")
 
 
 def add_data_args(p, required=True, command="fit"):
@@ -170,6 +171,29 @@ def cmd_ensemble(args):
     return 0
 
 
+# --- cost / distill ------------------------------------------------------------------------------
+
+def cmd_cost(args):
+    """`cost`: cost.stage.run_cost (FLOPs, parameters, latency of every candidate, cached);
+    prints one line per module."""
+    from hubensemble.cost.stage import format_costs, run_cost
+
+    summary = run_cost(args.run, progress=_progress(args))
+    _summary(args, format_costs(summary))
+    return 0
+
+
+def cmd_distill(args):
+    """`distill`: distill.run_distill; prints the student beside the best single member and
+    the ensemble."""
+    from hubensemble.distill import format_distill, run_distill
+
+    result = run_distill(args.run, **options.kwargs_for("distill", args),
+                         progress=_progress(args))
+    _summary(args, format_distill(result))
+    return 0
+
+
 # --- zoo -----------------------------------------------------------------------------------------
 
 def cmd_zoo_build(args):
@@ -208,6 +232,10 @@ def cmd_export(args):
                              strategy=strategy, progress=_progress(args))
     _summary(args, f"exported {len(result.members)} member(s) to {result.path} "
                    f"(reload check max |dp| = {result.max_abs_diff:.2e})")
+    if result.tflite:
+        from hubensemble.export.tflite import format_tflite
+
+        _summary(args, format_tflite(result.tflite))
     return 0
 
 
@@ -360,8 +388,32 @@ def build_parser():
                                    "candidates' validation probabilities; writes "
                                    "RUN/ensemble.json.")
     p.add_argument("--run", required=True, metavar="RUN")
-    options.add_arguments(p, "ensemble", ("ensemble",))
+    options.add_arguments(p, "ensemble", ("ensemble", "budget"))
     p.set_defaults(func=cmd_ensemble, tensorflow=False)
+
+    p = sub.add_parser("cost", parents=[common],
+                       help="FLOPs, parameters and latency of every candidate",
+                       description="Counts the FLOPs per image (from the traced graph at "
+                                   "the member's serving resolution) and parameters of every "
+                                   "usable candidate and measures its latency at batch 1 and "
+                                   "64 on this machine (median of repeats); writes "
+                                   "RUN/cost.json, which `ensemble --max-gflops / "
+                                   "--max-latency-ms` and the report read. Counts are cached "
+                                   "by module content and resolution.")
+    p.add_argument("--run", required=True, metavar="RUN")
+    p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("distill", parents=[common],
+                       help="train one student on the ensemble's averaged probabilities",
+                       description="Knowledge distillation (Hinton et al., 2015): fine-tunes "
+                                   "one module on the exported ensemble's averaged "
+                                   "probabilities over the augmented training images, writes "
+                                   "it like a member (RUN/distill/<trial>/) and compares it "
+                                   "with the best single member and the ensemble on test "
+                                   "(RUN/distill.json).")
+    p.add_argument("--run", required=True, metavar="RUN")
+    options.add_arguments(p, "distill", ("distill", "budget"))
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("zoo", help="build a pool of pre-trained modules from upstream data")
     zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")
@@ -456,7 +508,8 @@ def _run_log(args):
         or (args.func is cmd_rank and args.catalogue and args.data))
     if ready:
         return Run(args.out).log_file()
-    if args.func in (cmd_tune, cmd_ensemble, cmd_export) and getattr(args, "run", None):
+    if (args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill)
+            and getattr(args, "run", None)):
         return Run(args.run).log_file(create=False)
     return contextlib.nullcontext()
 

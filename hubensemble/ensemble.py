@@ -21,6 +21,9 @@ import numpy as np
 from hubensemble import candidate, fileio, options
 from hubensemble.candidate import (TEST_PROBS_FILE, TRIAL_FILE, VAL_PROBS_FILE,  # noqa: F401
                                    Candidate)
+from hubensemble.cost import budget as inference_budget
+from hubensemble.cost import records as cost_records
+from hubensemble.cost.records import Limits
 from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
@@ -62,6 +65,8 @@ class Selection:
     curve: list
     objective: str
     size_rule: dict | None = None  # choose_size's record: rule, best_size, size, se
+    #: Why the path ended before `budget` picks under inference limits (None otherwise).
+    stopped: str | None = None
 
     @property
     def members(self):
@@ -80,7 +85,7 @@ class Selection:
         return cls(indices=[int(i) for i in d["indices"]],
                    weights={int(k): float(v) for k, v in d["weights"].items()},
                    size=int(d["size"]), curve=list(d["curve"]), objective=d["objective"],
-                   size_rule=d.get("size_rule"))
+                   size_rule=d.get("size_rule"), stopped=d.get("stopped"))
 
 
 def _weights(picks):
@@ -89,7 +94,8 @@ def _weights(picks):
 
 
 def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=False,
-                  bootstrap=None, seed=0, size_rule="one-se"):
+                  bootstrap=None, seed=0, size_rule="one-se", costs=None,
+                  limits: Limits | None = None):
     """Caruana et al. (2004) forward selection on validation probabilities [M, N, C].
 
     Each step adds the candidate whose inclusion gives the best objective of the averaged
@@ -101,6 +107,14 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     the best prefix, ties -> the smaller). `bootstrap` = proportion B (paper C.9): at each
     step the candidates are compared on round(B * N) examples drawn with replacement by
     np.random.default_rng(seed).integers(0, N, round(B * N)), one draw per step.
+
+    Inference budget (`limits`, a `hubensemble.cost.Limits`): a candidate is eligible at a
+    step only when the ensemble with it stays within every limit: a new member adds its
+    `costs["gflops"][i]` (GFLOPs per image), `costs["latency_ms"][i]` (ms at batch 1) and one
+    member; a re-pick adds nothing. When no candidate is eligible the path ends early
+    (`stopped` says why), and the size rule chooses among the prefixes of that path, all of
+    which are within the budget. `costs`: {"gflops": float [M], "latency_ms": float [M]},
+    the dimensions the limits use (NaN = unknown: never eligible).
 
     val_probs: float32 or float64 [M, N, C] (other dtypes are converted to float64); y: int
     [N] in [0, C). The cross-entropy floors probabilities at metrics.PROB_FLOOR. Returns a
@@ -143,8 +157,18 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
         group = max(1, min(m, (1 << 18) // max(1, rows_max * probs.shape[2])))
         buf = np.empty((group, rows_max, probs.shape[2]))
     available = np.ones(m, dtype=bool)
+    fits = inference_budget.eligibility(costs, limits, m)
+    stopped = None
     for _ in range(int(budget)):
         if not available.any():
+            break
+        eligible = available if fits is None else available & fits(picks)
+        if not eligible.any():
+            if not picks:
+                raise ValueError(f"no candidate fits the inference budget "
+                                 f"({limits.flags()})")
+            stopped = (f"the greedy path ended after {len(picks)} picks: no other candidate "
+                       "fits")
             break
         rows = all_rows if rng is None else rng.integers(0, n, n_boot)
         yr = y[rows]
@@ -163,7 +187,7 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
                 ens = np.add(sub_total[None], sub, out=buf[:hi - lo, :len(rows)])
                 ens /= size
                 score[lo:hi] = (ens.argmax(axis=2) == yr[None, :]).mean(axis=1)
-        score[~available] = -np.inf
+        score[~eligible] = -np.inf
         best = int(np.argmax(score))  # first maximum: the lowest index wins ties
         picks.append(best)
         total += probs[best]
@@ -174,7 +198,7 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
         losses.append(example_losses(current, y, objective))
     chosen, size_info = choose_size(np.stack(losses), rule=size_rule, objective=objective)
     return Selection(indices=picks, weights=_weights(picks[:chosen]), size=chosen, curve=curve,
-                     objective=objective, size_rule=size_info)
+                     objective=objective, size_rule=size_info, stopped=stopped)
 
 
 def example_losses(ensemble, y, objective) -> np.ndarray:
@@ -339,8 +363,17 @@ class EnsembleResult(Mapping):
     and every member's test probabilities exist, else test_missing says why; test_curve:
     [{"size", "ce", "accuracy"}] of every prefix of the greedy path on test (for the
     report's figure: not used for any choice), when every picked candidate has test
-    probabilities. Reads like the dict (``result["members"]``); `to_json()` gives exactly
-    what ensemble.json holds.
+    probabilities. With inference limits (`--max-gflops`, `--max-latency-ms`,
+    `--max-members`): limits: {"max_gflops", "max_latency_ms", "max_members", "stopped" (why
+    the greedy path ended early, or None), "not_costed" [trials left out because they have
+    no cost]} and val/test gain "best_single_in_budget" (the best candidate that fits the
+    limits alone, as best_single). When RUN/cost.json exists: cost: {"definition",
+    "machine", "candidates": {trial: {"gflops", "params", "latency_ms", "size"}},
+    "ensemble" (`cost.total_cost` of the members: "members", "flops", "gflops", "params",
+    "latency_ms"), "best_single" (its summary), "path": [{"size", "members", "gflops",
+    "params", "latency_ms"}] the cost of every prefix of the greedy path} (ensemble, best
+    single and path only when every candidate they need has a cost). Reads like the dict
+    (``result["members"]``); `to_json()` gives exactly what ensemble.json holds.
     """
 
     objective: str
@@ -360,12 +393,14 @@ class EnsembleResult(Mapping):
     test: dict | None = None
     test_missing: str | None = None
     test_curve: list | None = None
+    limits: dict | None = None
+    cost: dict | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/ensemble.json holds (same keys, same order)."""
         out = asdict(self)
         # ensemble.json holds exactly one of "test" / "test_missing"; test_curve with test.
-        for key in ("size_rule", "test", "test_missing", "test_curve"):
+        for key in ("size_rule", "test", "test_missing", "test_curve", "limits", "cost"):
             if out[key] is None:
                 out.pop(key)
         return out
@@ -386,7 +421,9 @@ _ENSEMBLE = options.defaults_for("ensemble")
 def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
                  with_replacement=_ENSEMBLE["with_replacement"],
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
-                 size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
+                 size_rule=_ENSEMBLE["size_rule"], max_gflops=_ENSEMBLE["max_gflops"],
+                 max_latency_ms=_ENSEMBLE["max_latency_ms"],
+                 max_members=_ENSEMBLE["max_members"]) -> EnsembleResult:
     """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
     atomically; returns what it wrote. Its log (coverage warnings among them) also goes to
     RUN/log.txt. Raises RunError as `select_ensemble`."""
@@ -394,7 +431,8 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
     with Run(run_dir).log_file(create=False):
         result = select_ensemble(run_dir, objective=objective, budget=budget,
                                  with_replacement=with_replacement, bootstrap=bootstrap,
-                                 seed=seed, size_rule=size_rule)
+                                 seed=seed, size_rule=size_rule, max_gflops=max_gflops,
+                                 max_latency_ms=max_latency_ms, max_members=max_members)
         fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
     return result
 
@@ -402,7 +440,9 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
 def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
                     with_replacement=_ENSEMBLE["with_replacement"],
                     bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
-                    size_rule=_ENSEMBLE["size_rule"]) -> EnsembleResult:
+                    size_rule=_ENSEMBLE["size_rule"], max_gflops=_ENSEMBLE["max_gflops"],
+                    max_latency_ms=_ENSEMBLE["max_latency_ms"],
+                    max_members=_ENSEMBLE["max_members"]) -> EnsembleResult:
     """The ensemble of RUN/candidates selected on validation, as an EnsembleResult (nothing is
     written: `run_ensemble` writes it; benchmarks compare selection settings with this).
 
@@ -414,9 +454,14 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     the best validation objective. A class with no validation or test example is named in
     `coverage` and logged as a warning.
 
+    `max_gflops` / `max_latency_ms` / `max_members` set an inference budget (`cost.Limits`;
+    greedy_select): the costs come from RUN/cost.json (`hubensemble cost`, TensorFlow-free
+    to read). A candidate whose module could not be costed is left out, with a warning.
+
     Raises RunError naming the missing file and the command that writes it when the
-    validation labels or every usable candidate are missing, or when the labels do not fit
-    the candidates' classes.
+    validation labels or every usable candidate are missing, when the labels do not fit
+    the candidates' classes, when a budget needs costs that RUN/cost.json does not have
+    (naming `hubensemble cost`), or when no candidate fits the budget.
     """
     run_dir = os.fspath(run_dir)
     tune_cmd = f"`hubensemble tune --run {run_dir}`"
@@ -439,10 +484,20 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                        f"candidates predict {n_classes} classes; the labels and candidates "
                        f"come from different tasks: re-run {tune_cmd}")
     coverage = _coverage(run_dir, n_classes, {"val": y_val, "test": y_test})
+    limits = Limits(gflops=max_gflops, latency_ms=max_latency_ms, members=max_members)
+    recorded = cost_records.read_run_costs(run_dir)
+    costs = recorded.costs
+    table, not_costed = inference_budget.cost_table(run_dir, cands, recorded, limits)
     val = np.stack([c.val_probs for c in cands])
-    sel = greedy_select(val, y_val, objective=objective, budget=budget,
-                        with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
-                        size_rule=size_rule)
+    try:
+        sel = greedy_select(val, y_val, objective=objective, budget=budget,
+                            with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
+                            size_rule=size_rule, costs=table, limits=limits)
+    except ValueError as e:
+        if not limits.active or "inference budget" not in str(e):
+            raise
+        raise RunError(f"no candidate fits the inference budget ({limits.flags()}): "
+                       f"{inference_budget.cheapest(cands, costs)}; raise the limit") from None
     picks = Counter(sel.indices[:sel.size])
     members = [{"trial": cands[i].trial, "module": cands[i].module,
                 "hparams": cands[i].hparams, "weight": w, "handle": cands[i].handle,
@@ -459,6 +514,18 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                              **metrics(cands[best].val_probs, y_val)}},
         skipped=[{"trial": t, "reason": r} for t, r in skipped], coverage=coverage,
         size_rule=sel.size_rule)
+    in_budget = None
+    if limits.active:
+        result.limits = {**limits.to_json(), "stopped": sel.stopped, "not_costed": not_costed}
+        alone = inference_budget.fits_alone(len(cands), table, limits)
+        if alone:
+            in_budget = alone[_best_single([cands[i] for i in alone], y_val, objective)]
+            result.val["best_single_in_budget"] = {"trial": cands[in_budget].trial,
+                                                   **metrics(cands[in_budget].val_probs, y_val)}
+    if costs:
+        result.cost = inference_budget.cost_record(
+            cands, recorded, [cands[i].trial for i in sel.weights],
+            [cands[i].trial for i in sel.indices], cands[best].trial)
     if y_test is not None and all(cands[i].test_probs is not None for i in set(sel.indices)):
         result.test_curve = _test_curve([cands[i].test_probs for i in sel.indices], y_test)
     have_test = y_test is not None and all(cands[i].test_probs is not None for i in sel.weights)
@@ -472,6 +539,9 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
             "best_single": None if single is None else {"trial": cands[best].trial,
                                                         **metrics(single, y_test)},
         }
+        if in_budget is not None and cands[in_budget].test_probs is not None:
+            result.test["best_single_in_budget"] = {
+                "trial": cands[in_budget].trial, **metrics(cands[in_budget].test_probs, y_test)}
     else:
         result.test_missing = ("no RUN/labels/test.npy" if y_test is None
                                else "some members have no test probabilities")
@@ -535,6 +605,11 @@ def format_ensemble(result: Mapping) -> str:
         lines.append(f"test:       ensemble acc {e['accuracy']:.4f} nll {e['nll']:.4f} ece "
                      f"{e['ece']:.4f} | best single acc {b['accuracy']:.4f} nll "
                      f"{b['nll']:.4f} ece {b['ece']:.4f}")
+        inb = test.get("best_single_in_budget")
+        if inb:
+            lines.append(f"            best single within the budget ({inb['trial']}) acc "
+                         f"{inb['accuracy']:.4f} nll {inb['nll']:.4f}")
+    lines.extend(_cost_lines(result))
     for split in ("val", "test"):
         note = coverage_note(result.get("coverage"), split)
         if note:
@@ -542,3 +617,29 @@ def format_ensemble(result: Mapping) -> str:
     for s in result.get("skipped", []):
         lines.append(f"  skipped {s['trial']}: {s['reason']}")
     return "\n".join(lines)
+
+
+def _cost_lines(result: Mapping) -> list[str]:
+    """format_ensemble's lines on the inference budget and the costs (none without them)."""
+    lines = []
+    limits = result.get("limits")
+    if limits:
+        shown = {k: v for k, v in limits.items() if k.startswith("max_") and v is not None}
+        text = ", ".join(f"{k.removeprefix('max_').replace('_', ' ')} <= {v:g}"
+                         for k, v in shown.items())
+        lines.append(f"inference budget: {text}"
+                     + (f" ({limits['stopped']})" if limits.get("stopped") else ""))
+        if limits.get("not_costed"):
+            lines.append(f"  left out (no cost): {', '.join(limits['not_costed'])}")
+    cost = result.get("cost") or {}
+
+    def describe(c):
+        ms = (c.get("latency_ms") or {}).get("1")
+        return (f"{c['gflops']:.4g} GFLOPs, {c['params']:,} params"
+                + (f", {ms:.2f} ms at batch 1" if ms is not None else ""))
+
+    if cost.get("ensemble"):
+        single = cost.get("best_single")
+        lines.append(f"cost:       ensemble {describe(cost['ensemble'])}"
+                     + (f" | best single {describe(single)}" if single else ""))
+    return lines

@@ -24,6 +24,11 @@ LABELS_DIR = "labels"
 SPLITS = ("train", "val", "test")
 ENSEMBLE_FILE = "ensemble.json"
 ROBUSTNESS_FILE = "robustness.json"
+#: Inference cost of every candidate (`hubensemble cost`; hubensemble.cost.records).
+COST_FILE = "cost.json"
+#: The distilled student: its candidate folder(s) and the comparison (`hubensemble distill`).
+DISTILL_DIR = "distill"
+DISTILL_FILE = "distill.json"
 LOG_FILE = "log.txt"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -36,6 +41,10 @@ METADATA_ASSET = "hubensemble.json"
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serve_bytes"
 MEMBERS_SIGNATURE = "serve_members"
+#: `export --format tflite`: the folder EXPORT-tflite/ (RUN/export-tflite/ by default) beside
+#: the SavedModel holds the model and its metadata (hubensemble.json).
+TFLITE_DIR = "export-tflite"
+TFLITE_MODEL = "model.tflite"
 
 #: The distributions whose versions every record names (run.json, exports, the zoo).
 VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")

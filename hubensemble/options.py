@@ -40,11 +40,14 @@ STAGES = ("rank", "tune", "ensemble", "export", "evaluate", "report")
 #: Functions that take options as keyword arguments (the names `used_by` may hold):
 #: data = data.load_task and rundir.DataArgs; rank = rank.run_rank; merge =
 #: rank.merge_rankings; tune = tune.run_tune; ensemble = ensemble.run_ensemble; export =
-#: export.export_ensemble; evaluate = evaluate.evaluate_model; predict = export.predict.
-FUNCTIONS = ("data", "rank", "merge", "tune", "ensemble", "export", "evaluate", "predict")
+#: export.export_ensemble; evaluate = evaluate.evaluate_model; predict = export.predict;
+#: distill = distill.run_distill.
+FUNCTIONS = ("data", "rank", "merge", "tune", "ensemble", "export", "evaluate", "predict",
+             "distill")
 
 #: Sub-commands whose parsers take options ("fit" also stands for `demo` and tools/vtab.py).
-COMMANDS = ("rank", "merge", "tune", "ensemble", "export", "evaluate", "predict", "fit")
+COMMANDS = ("rank", "merge", "tune", "ensemble", "export", "evaluate", "predict", "fit",
+            "distill")
 
 #: Argument-group titles in `--help`, per stage, with the paper sections behind its options.
 GROUPS = {
@@ -54,7 +57,10 @@ GROUPS = {
     "tune": "tune (paper 2.2, 2.3, 2.3.1, A.1-A.3)",
     "distributed": "distributed sweeps (Keras Tuner chief/worker)",
     "ensemble": "ensemble (paper 2.3, C.9)",
+    "budget": "inference budget (paper Figure 2: accuracy vs inference GFLOPs; "
+              "costs from `hubensemble cost`)",
     "export": "export",
+    "distill": "distill (Hinton et al., 2015)",
     "evaluate": "evaluate (robustness, ImageNet-C style corruptions)",
     "predict": "predict",
 }
@@ -387,6 +393,23 @@ OPTIONS: tuple[Option, ...] = (
          "decide each step on a bootstrap resample of M x the validation set", "ensemble",
          ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",
          minimum=0.0, exclusive_minimum=True, metavar="M"),
+    # --- the inference budget of greedy selection (hubensemble.cost.Limits). A candidate that
+    # would take the ensemble over a limit is not eligible; the size rule then picks a prefix
+    # of the (shorter) path, so the ensemble stays within the budget.
+    _opt("max_gflops", float, None,
+         "largest ensemble cost in GFLOPs per image (the members' sum, at their serving "
+         "resolution); for distill: the student's", "budget",
+         ("ensemble", "fit", "distill"), used_by=("ensemble", "distill"),
+         invalidates=("ensemble",), record="fit", minimum=0.0, exclusive_minimum=True,
+         metavar="G"),
+    _opt("max_latency_ms", float, None,
+         "largest ensemble latency in ms at batch 1 (the sum of the members' medians "
+         "measured by `hubensemble cost` on this machine)", "budget", ("ensemble", "fit"),
+         used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=0.0,
+         exclusive_minimum=True, metavar="T"),
+    _opt("max_members", int, None, "most distinct members", "budget", ("ensemble", "fit"),
+         used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=1,
+         metavar="K"),
     # --- export
     _opt("retrain_full", bool, False,
          "retrain each member on train + validation before exporting", "export",
@@ -395,6 +418,34 @@ OPTIONS: tuple[Option, ...] = (
     _opt("skip_missing", bool, False, "leave out members whose weights file is missing",
          "export", ("export", "fit"), used_by=("export",), invalidates=("export",),
          record="fit", action="store_true"),
+    _opt("export_format", str, "savedmodel",
+         "savedmodel: one SavedModel; tflite: also the ensemble as one TFLite model "
+         "(OUT-tflite/, RUN/export-tflite/ by default), checked against the SavedModel on "
+         "validation images", "export",
+         ("export",), used_by=("export",), flags=("--format",),
+         choices=("savedmodel", "tflite")),
+    _opt("quantize", str, "none",
+         "TFLite weights: none (float32), float16, or dynamic (int8 weights, dynamic-range "
+         "activations)", "export", ("export",), used_by=("export",),
+         choices=("none", "float16", "dynamic")),
+    _opt("tflite_size", int, None,
+         "the TFLite model's input size in pixels (square); its resize to each member's "
+         "size is built in", "export", ("export",), used_by=("export",), minimum=1,
+         metavar="S", default_text="the task's image size"),
+    # --- distill
+    _opt("student", str, None,
+         "the student's module (a module of the run's catalogue)", "distill", ("distill",),
+         used_by=("distill",), metavar="MODULE",
+         default_text="the cheapest member's module, or with --max-gflops the best module "
+                      "within it"),
+    _opt("distill_steps", float, 2.0,
+         "the student's training steps as a multiple of its module's best candidate's",
+         "distill", ("distill",), used_by=("distill",), keyword="steps_scale",
+         minimum=0.0, exclusive_minimum=True, metavar="X"),
+    _opt("distill_mixup", float, 0.2,
+         "MixUp alpha of the student's training images (teacher and student see the same "
+         "mixed images: function matching, Beyer et al. 2022); 0 = none", "distill",
+         ("distill",), used_by=("distill",), keyword="mixup", minimum=0.0, metavar="A"),
     # --- evaluate. fit evaluates the default corruptions unless --no-corruptions; the
     # `evaluate` command only with --corruptions (it multiplies the work).
     _opt("corruptions", object, True,

@@ -216,6 +216,13 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
                  progress=progress, cache_dir=cache_dir)
 
+    def cost():
+        # FLOPs, parameters and latency of every candidate (cached by module and size): the
+        # ensemble's budget, ensemble.json's costs and the report's Figure 2 read them.
+        from hubensemble.cost.stage import run_cost
+
+        run_cost(run.path, task=task, progress=progress)
+
     def ensemble():
         run_ensemble(run.path, **option_table.kwargs_for("ensemble", options))
 
@@ -229,10 +236,13 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
                                         progress=progress),
                          robustness_path)
 
-    steps = [("rank", rank), ("tune", tune), ("ensemble", ensemble), ("export", export_)]
+    steps = [("rank", rank), ("tune", tune), ("cost", cost), ("ensemble", ensemble),
+             ("export", export_)]
     if task.test is not None and options.corruptions is not False:
         steps.append(("evaluate", evaluate))
-    outputs = {"rank": run.ranking_json, "ensemble": run.ensemble_json,
+    # The cost pass is keyed by tune's key: it depends on the candidates and nothing else.
+    keys = {**keys, "cost": keys["tune"]}
+    outputs = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
                "export": export_path / "saved_model.pb", "evaluate": robustness_path}
     seconds = {}
     for name, fn in steps:

@@ -112,6 +112,10 @@ class Run:
     report_md = property(lambda self: self.path / formats.REPORT_MD)
     report_html = property(lambda self: self.path / formats.REPORT_HTML)
     robustness_json = property(lambda self: self.path / formats.ROBUSTNESS_FILE)
+    cost_json = property(lambda self: self.path / formats.COST_FILE)
+    distill = property(lambda self: self.path / formats.DISTILL_DIR)
+    distill_json = property(lambda self: self.path / formats.DISTILL_FILE)
+    tflite = property(lambda self: self.path / formats.TFLITE_DIR)  # export --format tflite
 
     def exists(self):
         """True when run.json exists."""

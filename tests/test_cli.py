@@ -28,7 +28,7 @@ def test_help_lists_every_stage():
     code, out, _ = hubensemble("--help")
     assert code == 0
     for command in ("catalogue", "rank", "tune", "ensemble", "export", "predict", "evaluate",
-                    "report", "fit", "demo", "zoo"):
+                    "report", "fit", "demo", "zoo", "cost", "distill"):
         assert command in out
 
 
@@ -208,15 +208,16 @@ def stage_functions():
     from hubensemble.evaluate import evaluate_model
     from hubensemble.export import export_ensemble, predict
     from hubensemble.rank import merge_rankings, run_rank
+    from hubensemble.distill import run_distill
     from hubensemble.tune import run_tune
 
     return {"data": load_task, "rank": run_rank, "merge": merge_rankings, "tune": run_tune,
             "ensemble": run_ensemble, "export": export_ensemble, "evaluate": evaluate_model,
-            "predict": predict}
+            "predict": predict, "distill": run_distill}
 
 
 @pytest.mark.parametrize("function", [
-    "data", "rank", "merge", "tune", "ensemble", "export", "evaluate", "predict"])
+    "data", "rank", "merge", "tune", "ensemble", "export", "evaluate", "predict", "distill"])
 def test_stage_functions_take_the_tables_defaults(function):
     import inspect
 
@@ -267,14 +268,14 @@ def test_stage_fields_are_the_invalidation_map():
 
     # The map stage keys were computed from before the table, plus the ensemble-size rule
     # (which redoes the ensemble stage of older runs, as a changed default must) and the
-    # BatchNorm policy and head start of issue 15 (the tune stage of older runs is redone:
-    # "auto" changes how BatchNorm modules fine-tune).
+    # inference budget (issue 17), and the BatchNorm policy and head start of issue 15 (the
+    # tune stage of older runs is redone: "auto" changes how BatchNorm modules fine-tune).
     before = {
         "rank": {"metric", "k", "top_k", "threshold", "max_k", "greedy", "profile"},
         "tune": {"sweep", "budget", "modules", "profile", "seed", "keep_weights", "batchnorm",
                  "head_init"},
         "ensemble": {"objective", "ensemble_budget", "size_rule", "with_replacement",
-                     "bootstrap", "seed"},
+                     "bootstrap", "seed", "max_gflops", "max_latency_ms", "max_members"},
         "export": {"retrain_full", "skip_missing"},
         "evaluate": {"corruptions", "seed"},
         "report": set(),
@@ -289,7 +290,17 @@ def test_command_lines_map_to_stage_keywords():
     args = parse("ensemble", "--run", "r", "--budget", "3", "--objective", "accuracy")
     assert options.kwargs_for("ensemble", args) == {
         "objective": "accuracy", "budget": 3, "size_rule": "one-se", "with_replacement": False,
-        "bootstrap": None, "seed": 0}
+        "bootstrap": None, "seed": 0, "max_gflops": None, "max_latency_ms": None,
+        "max_members": None}
+    args = parse("ensemble", "--run", "r", "--max-gflops", "0.5", "--max-members", "3")
+    assert (args.max_gflops, args.max_members) == (0.5, 3)
+    args = parse("distill", "--run", "r", "--student", "m", "--max-gflops", "0.1")
+    assert options.kwargs_for("distill", args) == {
+        "max_gflops": 0.1, "student": "m", "steps_scale": 2.0, "mixup": 0.2}
+    args = parse("export", "--run", "r", "--format", "tflite", "--quantize", "float16")
+    assert options.kwargs_for("export", args) == {
+        "retrain_full": False, "skip_missing": False, "export_format": "tflite",
+        "quantize": "float16", "tflite_size": None}
     args = parse("tune", "--run", "r", "--oracle", "h:1", "--modules", "a", "b")
     kw = options.kwargs_for("tune", args)
     assert kw["oracle_address"] == "h:1" and kw["modules"] == ["a", "b"]

@@ -387,3 +387,30 @@ def test_the_summary_computes_coverage_for_an_older_ensemble_json(full_run, tmp_
     atomic_write_json(old / "ensemble.json", record)
     assert "note: test metrics cover 2 of 3 classes; no test example of: emu" in \
         report.summary_table(old)
+
+
+def test_the_cost_section_shows_costs_the_budget_and_figure_2(tmp_path):
+    from hubensemble.cost import Cost, machine_info, write_run_costs
+
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    md_before = report.write_report(path)[0].read_text()
+    assert "No inference costs" in md_before and "hubensemble cost --run" in md_before
+    cands = [c for c in candidate.scan(path / "candidates")[0] if c.ok]
+    # The best single candidate's module costs 1 GFLOP, the others 0.1 each.
+    best = read_json(path / "ensemble.json")["val"]["best_single"]["trial"]
+    best_module = next(c.module for c in cands if c.trial == best)
+    gflops = {c.trial: 1.0 if c.module == best_module else 0.1 for c in cands}
+    write_run_costs(path, {t: Cost(t.split("-", 2)[2], None, 32, C, macs=int(g * 5e8),
+                                   params=1000, latency_ms={"1": 2.0, "64": 20.0})
+                           for t, g in gflops.items()}, machine_info())
+    result = ensemble.run_ensemble(path, budget=6, max_gflops=0.25).to_json()
+    spent = sum(gflops[m["trial"]] for m in result["members"])
+    assert spent <= 0.25
+    md = report.write_report(path)[0].read_text()
+    section = md[md.index("Inference cost"):]
+    assert "--max-gflops 0.25" in section and "not eligible" in section
+    assert f"{spent:.4f}" in section
+    assert "best single within the budget" in section and best in section
+    assert (path / "report_files" / "accuracy_vs_gflops.png").read_bytes().startswith(
+        b"\x89PNG")

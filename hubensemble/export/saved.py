@@ -299,7 +299,7 @@ def _check_target(out_dir: str) -> None:
 
 def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out_dir, *,
                 check_images, metadata: dict | None = None,
-                tolerance: float = RELOAD_TOLERANCE) -> float:
+                tolerance: float = RELOAD_TOLERANCE, latency_batches=()) -> float:
     """Writes the ensemble of `members` as a SavedModel at `out_dir` and checks it; returns
     the reload check's max |dp| (in [0, `tolerance`]).
 
@@ -308,11 +308,13 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     reload_check) are written to a temp folder beside `out_dir` (fileio.temp_dir_for),
     reloaded with tf.saved_model.load and compared with the in-memory ensemble on
     `check_images` (float32 [N, H, W, 3] in [0, 1]) through serving_default and __call__.
-    Only an export within `tolerance` is put in place (fileio.replace_dir: an earlier export
-    there is replaced, never left half-written). Raises RunError when the reloaded model
-    differs by more (the temp folder is deleted) or when `out_dir` is a file or a non-empty
-    folder that is not a hubensemble export; HubensembleError when the members' output width
-    is not len(class_names).
+    With `latency_batches` (e.g. (1, 64)) the reloaded serving_default is also timed on the
+    check images at those batch sizes (`cost.graph.time_batches`) into the metadata's
+    latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an
+    earlier export there is replaced, never left half-written). Raises RunError when the
+    reloaded model differs by more (the temp folder is deleted) or when `out_dir` is a file
+    or a non-empty folder that is not a hubensemble export; HubensembleError when the
+    members' output width is not len(class_names).
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
     _check_target(out_dir)
@@ -344,6 +346,15 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
             check_images, tolerance=tolerance)
         meta["reload_check"] = {"max_abs_diff": diff, "tolerance": tolerance,
                                 "images": int(check_images.shape[0])}
+        if latency_batches:
+            from hubensemble.cost.graph import time_batches
+
+            # The whole served model, timed as `hubensemble cost` times a member.
+            meta["latency_ms"] = time_batches(
+                lambda x: serve(images=tf.constant(x))["probabilities"].numpy(),
+                check_images.numpy(), latency_batches)
+            meta["latency_note"] = ("median ms per serving_default call at each batch size "
+                                    "on the check images, on the machine that exported it")
         atomic_write_json(metadata_path(tmp), meta)
         fileio.replace_dir(tmp, out_dir)
     except BaseException:

@@ -18,12 +18,14 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, firs
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, _check_target, save_export
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
-                                 versions)
+                                 read_export_metadata, versions)
 
 log = logging.getLogger(__name__)
 
 #: Validation images the reload check compares on.
 CHECK_BATCH = 32
+#: Batch sizes the exported SavedModel is timed at (recorded in its metadata).
+LATENCY_BATCHES = (1, 64)
 
 
 @dataclasses.dataclass
@@ -36,7 +38,11 @@ class ExportResult:
     by `skip_missing`, as {"trial", "module", "reason"}. `max_abs_diff`: the reload check's
     largest probability difference, in [0, RELOAD_TOLERANCE]. `class_names`: the C output
     classes in order. `retrain_full`: whether members were retrained on train + val.
-    `seconds`: wall time of the stage.
+    `seconds`: wall time of the stage. `cost`: the metadata asset's cost record (members'
+    and ensemble's FLOPs, parameters, latency; None when no member could be costed).
+    `tflite`: the TFLite model's record (`export.tflite.TFLiteResult.to_json`) with
+    ``--format tflite``, else None. `latency_ms`: {batch: median ms} of the exported
+    SavedModel's serving_default, measured after the reload check (machine-dependent).
     """
 
     path: str
@@ -46,6 +52,9 @@ class ExportResult:
     class_names: list
     retrain_full: bool
     seconds: float
+    cost: dict | None = None
+    tflite: dict | None = None
+    latency_ms: dict | None = None
 
     def to_json(self) -> dict:
         """The record as a JSON-able dict (what run.json's "export" section holds)."""
@@ -79,7 +88,10 @@ _EXPORT = options.defaults_for("export")
 
 
 def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retrain_full"],
-                    skip_missing: bool = _EXPORT["skip_missing"], strategy=None, task=None,
+                    skip_missing: bool = _EXPORT["skip_missing"],
+                    export_format: str = _EXPORT["export_format"],
+                    quantize: str = _EXPORT["quantize"],
+                    tflite_size: int | None = _EXPORT["tflite_size"], strategy=None, task=None,
                     progress: bool = True) -> ExportResult:
     """Rebuilds the members of RUN/ensemble.json and writes them as one SavedModel
     (paper 2.3: the ensemble is the weighted average of its members' probabilities).
@@ -91,6 +103,13 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     `retrain_full` every member is first retrained on train + validation with its own
     hyperparameters (paper 2.3: before testing); its composition and weight stay those
     chosen on validation. The SavedModel is written by `save_export` (reload check included).
+
+    The metadata asset records each member's inference cost and the ensemble's
+    (`hubensemble.cost`: RUN/cost.json, else counted now and cached). With
+    ``export_format="tflite"`` the ensemble is also converted to one TFLite model in
+    OUT_DIR-tflite/ (`export.tflite.write_tflite`: input float32 [N, S, S, 3] with S =
+    `tflite_size`, default the task's image size; weights as `quantize` says), checked
+    against the reloaded SavedModel on the validation images and timed beside it.
 
     `out_dir` defaults to RUN/export. `strategy` (a tf.distribute.Strategy) is used for
     retraining. `task` is the run's Task when the caller has it (else it is loaded again
@@ -170,12 +189,19 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                     len(members), len(entries))
 
     metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full)
-    diff = save_export(members, task.class_names, out_dir,
-                       check_images=check_batch(task), metadata=metadata)
+    metadata["cost"] = _export_cost(run, members, specs, task)
+    check_images = check_batch(task)
+    diff = save_export(members, task.class_names, out_dir, check_images=check_images,
+                       metadata=metadata, latency_batches=LATENCY_BATCHES)
     result = ExportResult(path=os.path.abspath(out_dir), members=[m.info for m in members],
                           skipped=skipped, max_abs_diff=diff,
                           class_names=list(task.class_names), retrain_full=bool(retrain_full),
-                          seconds=time.time() - start)
+                          seconds=0.0, cost=metadata["cost"],
+                          latency_ms=read_export_metadata(out_dir).get("latency_ms"))
+    if export_format == "tflite":
+        result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
+                                       quantize=quantize, size=tflite_size).to_json()
+    result.seconds = time.time() - start
     run.update(export={**result.to_json(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return result
 
@@ -219,7 +245,10 @@ def _plan_member(run, index, entry, specs, *, retrain_full):
     return _Plan(index, entry, cand, spec, "weights", str(path)), None
 
 
-def _trial_profile(record, meta):
+def trial_profile(record, meta):
+    """The Profile a trial was tuned with: trial.json's "profile" name (a built-in profile),
+    or a custom profile recorded in run.json's tune section (`meta`). Raises RunError when
+    neither has it (the trial cannot be retrained)."""
     from hubensemble.hyperrule import Profile, get_profile
 
     name = record.get("profile") or (meta.get("tune") or {}).get("profile", {}).get("name")
@@ -244,7 +273,7 @@ def _retrain(plan, task, *, strategy, progress, folder, meta):
 
     record = plan.record
     hparams = HParams.from_json(record["hparams"])
-    profile = _trial_profile(record, meta)
+    profile = trial_profile(record, meta)
     splits = ("train", "val") if plan.how == "retrain_full" else ("train",)
     trial = record.get("trial")
     what = "train + val" if plan.how == "retrain_full" else "train (weights were not kept)"
@@ -295,7 +324,7 @@ def _export_member(plan, classifier, task, meta):
     record = plan.record
     size = record.get("eval_size")
     if not size:
-        size = tune.eval_size(task, plan.spec, _trial_profile(record, meta))
+        size = tune.eval_size(task, plan.spec, trial_profile(record, meta))
     source = {"weights": "tuned weights", "retrain": "retrained on train (weights not kept)",
               "retrain_full": "retrained on train + val"}[plan.how]
     info = {"trial": record.get("trial"), "module": plan.spec.name, "handle": plan.spec.handle,
@@ -304,6 +333,54 @@ def _export_member(plan, classifier, task, meta):
             "input_size": list(plan.spec.input_size) if plan.spec.input_size else None,
             "value_range": plan.spec.value_range, "source": source}
     return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info)
+
+
+def _export_cost(run, members, specs, task) -> dict | None:
+    """The metadata asset's cost record: each member's `Cost` summary (RUN/cost.json's, else
+    counted now through the cache) and their `total_cost`; None when none can be costed."""
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.cost import DEFINITION, machine_info, read_run_costs, total_cost
+    from hubensemble.cost.stage import module_cost
+
+    recorded = read_run_costs(run.path)
+    machine = recorded.machine or machine_info()
+    costs, rows = [], []
+    for m in members:
+        trial = m.info["trial"]
+        cost = recorded.costs.get(trial)
+        if cost is None or cost.size != m.size:
+            try:
+                cost, _ = module_cost(ModuleSpec.from_json(specs[m.info["module"]]),
+                                      task.num_classes, m.size, machine=machine)
+            except HubensembleError as e:
+                log.warning("member %s cannot be costed: %s", trial, first_line(e))
+                continue
+        costs.append(cost)
+        rows.append({"trial": trial, **cost.summary()})
+    if not costs:
+        return None
+    return {"definition": DEFINITION, "machine": machine, "members": rows,
+            "ensemble": total_cost(costs) if len(costs) == len(members) else None}
+
+
+def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size):
+    """`tflite.write_tflite` of the members to OUT_DIR-tflite/, checked against the SavedModel
+    just written at OUT_DIR on the check images resized to the TFLite input size."""
+    import tensorflow as tf
+
+    from hubensemble import augment
+    from hubensemble.export.tflite import write_tflite
+
+    hw = (int(size), int(size)) if size else tuple(int(v) for v in check_images.shape[1:3])
+    images = check_images
+    if tuple(images.shape[1:3]) != hw:
+        images = augment.resize(images, hw).numpy()
+    serve = tf.saved_model.load(out_dir).signatures[SERVING_SIGNATURE]
+    meta = {k: metadata[k] for k in ("created", "task", "objective", "members", "best_single",
+                                     "metrics", "cost") if k in metadata}
+    return write_tflite(members, task.class_names, f"{out_dir}-tflite", input_hw=hw,
+                        check_images=images, quantize=quantize, metadata=meta,
+                        reference=lambda x: serve(images=tf.constant(x))["probabilities"])
 
 
 def check_batch(task, n: int = CHECK_BATCH) -> np.ndarray:

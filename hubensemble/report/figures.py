@@ -173,3 +173,50 @@ def plot_robustness(rob) -> bytes:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
+
+
+def plot_cost(panels, limit=None) -> bytes:
+    """PNG: accuracy vs inference GFLOPs per image (log x), the paper's Figure 2 for one run;
+    one panel per dict in `panels`: "title", "candidates" [(gflops, accuracy, in the
+    ensemble)] (every candidate, grey or orange), "path" [(gflops, accuracy)] of each prefix
+    of the greedy path (a line), "chosen" (the index of the chosen prefix in "path", a star)
+    and "extras" [(label, gflops, accuracy)] (e.g. the distilled student, a diamond).
+    `limit`: the --max-gflops budget, a dashed vertical line."""
+    fig = _figure(5.2 * len(panels), 4.2)
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        cands = panel.get("candidates") or []
+        for chosen in (False, True):
+            pts = [(g, a) for g, a, member in cands if bool(member) == chosen]
+            if pts:
+                ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=28 if chosen else 18,
+                           color="tab:orange" if chosen else "tab:gray",
+                           alpha=0.9 if chosen else 0.6, edgecolors="black", linewidths=0.4,
+                           zorder=3, label="ensemble member" if chosen else "candidate")
+        path = panel.get("path") or []
+        if path:
+            ax.plot([p[0] for p in path], [p[1] for p in path], marker=".", color="tab:blue",
+                    lw=1.2, zorder=2, label="greedy path (prefixes)")
+            j = panel.get("chosen")
+            if j is not None and 0 <= j < len(path):
+                ax.scatter([path[j][0]], [path[j][1]], marker="*", s=180, color="tab:red",
+                           edgecolors="black", linewidths=0.5, zorder=4,
+                           label="chosen ensemble")
+        for label, g, a in panel.get("extras") or []:
+            ax.scatter([g], [a], marker="D", s=60, color="tab:green", edgecolors="black",
+                       linewidths=0.5, zorder=4, label=label)
+        if limit:
+            ax.axvline(limit, color="tab:red", ls="--", lw=1, label=f"budget {limit:g} GFLOPs")
+        ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("inference GFLOPs per image")
+        ax.set_ylabel("accuracy")
+        ax.set_title(panel.get("title", ""), fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _png(fig)

@@ -41,6 +41,9 @@ class RunFiles:
     robustness: dict | None = None
     robustness_note: str | None = None
     coverage: dict = dataclasses.field(default_factory=dict)
+    costs: object = None            # cost.records.RunCosts of RUN/cost.json
+    costs_note: str | None = None
+    distill: dict | None = None     # RUN/distill.json
 
     def cmd(self, what) -> str:
         """The command line that makes `what` ("rank", "tune", …) for this run."""
@@ -53,6 +56,8 @@ class RunFiles:
             "evaluate": (f"hubensemble evaluate --model {p}/export --data SPEC --corruptions "
                          f"--out {p}/{formats.ROBUSTNESS_FILE}"),
             "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {p}",
+            "cost": f"hubensemble cost --run {p}",
+            "distill": f"hubensemble distill --run {p}",
         }[what]
 
     @property
@@ -105,6 +110,7 @@ def load_run(run_dir) -> RunFiles:
                                f"`{files.cmd('ensemble')}`.")
 
     files.coverage = _coverage(files)
+    _load_costs(files, run)
 
     rob = run.robustness_json
     name = formats.ROBUSTNESS_FILE
@@ -123,6 +129,25 @@ def load_run(run_dir) -> RunFiles:
                else f"run `{files.cmd('evaluate')}`")
         files.robustness_note = f"No robustness evaluation ({name} is missing): {why}."
     return files
+
+
+def _load_costs(files: RunFiles, run) -> None:
+    """RUN/cost.json (`hubensemble.cost.read_run_costs`) and RUN/distill.json, each optional."""
+    from hubensemble.cost import read_run_costs
+
+    try:
+        files.costs = read_run_costs(files.path)
+    except RunError as e:
+        files.costs_note = str(e)
+    if files.costs is not None and not files.costs.costs and files.costs_note is None:
+        files.costs = None
+        files.costs_note = (f"No inference costs yet ({formats.COST_FILE} is missing): run "
+                            f"`{files.cmd('cost')}`.")
+    if run.distill_json.exists():
+        try:
+            files.distill = read_json(run.distill_json)
+        except (OSError, ValueError):
+            files.distill = None
 
 
 def _load_candidates(files: RunFiles, folder: Path) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from hubensemble import ensemble as ens
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
+from hubensemble.report.costs import cost_section
 from hubensemble.report.render import Bullets, Figure, Section, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
@@ -357,18 +358,22 @@ def _members_section(files) -> Section:
     keys = list(dict.fromkeys(k for h in hparams for k in h))
     varying = [k for k in keys if len({_compact(h.get(k)) for h in hparams}) > 1]
     shared = [k for k in keys if k not in varying]
+    costs = files.costs.costs if files.costs is not None else {}
     rows = []
     for m, h in zip(members, hparams):
         c = by_trial.get(m.get("trial"))
+        cost = costs.get(m.get("trial"))
         rows.append([m.get("trial"), m.get("module"), _f(m.get("weight"), 3),
                      m.get("picks", "–"),
                      _f(candidate_accuracy(files, c)) if c else "–",
                      _f(candidate_ce(files, c)) if c else "–"]
+                    + ([_f(cost and cost.gflops), _f(cost and cost.latency(1), 2)]
+                       if costs else [])
                     + [_compact(h.get(k)) for k in varying])
     sec.add("Weight = the member's share of the greedy picks (the export averages the "
             "members' probabilities with these weights).")
-    sec.add(Table(["trial", "module", "weight", "picks", "val accuracy", "val CE"] + varying,
-                  rows))
+    sec.add(Table(["trial", "module", "weight", "picks", "val accuracy", "val CE"]
+                  + (["GFLOPs", "ms @1"] if costs else []) + varying, rows))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")
@@ -468,7 +473,8 @@ def build_sections(run_dir) -> tuple[str, list, list]:
     title = f"hubensemble report: {name}" if name else "hubensemble report"
     sections = [_overview(files), _data_section(files), _ranking_section(files),
                 _knn_section(files, figures), _curve_section(files, figures),
-                _test_section(files, figures), _members_section(files),
+                _test_section(files, figures), cost_section(files, figures, _members(files)),
+                _members_section(files),
                 _robustness_section(files, figures), _failures_section(files),
                 _stages_section(files), _versions_section(files)]
     return title, sections, figures

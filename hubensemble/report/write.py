@@ -12,7 +12,8 @@ from hubensemble.report.sections import _n, _seconds, build_sections
 from hubensemble.data.coverage import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
-FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "robustness")
+FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "accuracy_vs_gflops",
+                "robustness")
 
 
 class ReportPaths(NamedTuple):

@@ -57,7 +57,7 @@ def _image_size_arg(split, size):
 
 
 def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
-                     splits: Sequence[str] = ("train",)) -> tf.data.Dataset:
+                     splits: Sequence[str] = ("train",), targets=None) -> tf.data.Dataset:
     """Endless batches (images float32 [B, crop, crop, 3] in [0, 1], labels float32 [B, C]:
     one-hot, or MixUp's soft labels), B = hparams.batch_size.
 
@@ -65,7 +65,9 @@ def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
     AugConfig (paper A.3), then MixUp when the trial has an alpha. Batch i is augmented with
     the stateless seed (hparams.seed, i): the stream is a pure function of the trial.
     `splits` names the task splits trained on together (``("train", "val")`` to retrain on
-    both).
+    both). `targets` (optional: float32 images [B, crop, crop, 3] -> float32 [B, C]
+    probabilities, a traceable TensorFlow function) replaces the labels by its output on
+    each final (augmented, mixed) batch: distillation's soft targets (Hinton et al., 2015).
     """
     resize, crop = train_resolution(task, spec, profile)
     data = _merged(task, splits)
@@ -86,6 +88,8 @@ def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
         y = tf.one_hot(labels, num_classes, dtype=tf.float32)
         if alpha > 0:
             x, y = augment.mixup(x, y, alpha, step_seed)
+        if targets is not None:
+            y = tf.cast(targets(x), tf.float32)
         return x, y
 
     return ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(

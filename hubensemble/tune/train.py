@@ -134,14 +134,16 @@ def chunks(steps: int, max_chunks: int = MAX_CHUNKS) -> int:
 
 
 def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParams, *, profile,
-                     splits: Sequence[str] = ("train",), callbacks=()) -> keras.Model:
+                     splits: Sequence[str] = ("train",), callbacks=(),
+                     targets=None) -> keras.Model:
     """Runs exactly ``hparams.steps`` optimizer steps of a compiled classifier on
-    `training_dataset` (as `chunks(steps)` equal epochs) and returns the model.
+    `training_dataset` (as `chunks(steps)` equal epochs; `targets` as there) and returns the
+    model.
 
     Raises TrialFailed when the loss becomes NaN or infinite or explodes (a chunk's mean
     above EXPLODE_FACTOR x ln C; checked at each epoch's end).
     """
-    ds = training_dataset(task, spec, hparams, profile=profile, splits=splits)
+    ds = training_dataset(task, spec, hparams, profile=profile, splits=splits, targets=targets)
     n = chunks(hparams.steps)
     guard = _DivergenceGuard(task.num_classes, start=_start_loss(model, ds))
     model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
@@ -166,15 +168,16 @@ def _start_loss(model, ds) -> float:
 
 def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=None,
                splits: Sequence[str] = ("train",), tensorboard_dir: str | None = None,
-               callbacks=(), cache_dir=None) -> keras.Model:
+               callbacks=(), cache_dir=None, targets=None) -> keras.Model:
     """Builds and fine-tunes one member from its recorded hyperparameters and seed.
 
     The same code path as a tune trial: `export` uses it to retrain a member whose weights
-    were not kept, or on train + val (``splits=("train", "val")``) for ``--retrain-full``.
-    A probe (hparams.kind "probe") is refitted on the embeddings of `splits` instead
-    (`probe.fit_probe_member`). Returns the trained `Classifier` (probabilities [B, C]).
-    Raises TrialFailed on a non-finite or exploding loss, ModuleLoadError when the module
-    cannot load.
+    were not kept, or on train + val (``splits=("train", "val")``) for ``--retrain-full``;
+    `distill` trains a student on a teacher's probabilities (`targets`, see
+    `training_dataset`). A probe (hparams.kind "probe") is refitted on the embeddings of
+    `splits` instead (`probe.fit_probe_member`; it takes no `targets`: HubensembleError).
+    Returns the trained `Classifier` (probabilities [B, C]). Raises TrialFailed on a
+    non-finite or exploding loss, ModuleLoadError when the module cannot load.
     """
     profile = as_profile(profile)
     strategy = strategy or tf.distribute.get_strategy()
@@ -182,6 +185,10 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     keras.utils.set_random_seed(hparams.seed)
     if hparams.kind == "probe":
         from hubensemble.tune.probe import fit_probe_member
+
+        if targets is not None:
+            raise HubensembleError("a probe is fitted on labels, not on a teacher's "
+                                   "probabilities: distil into a fine-tuning student")
 
         with strategy.scope():
             return fit_probe_member(spec, task, hparams, splits=splits, cache_dir=cache_dir)
@@ -196,7 +203,7 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     if tensorboard_dir:
         cbs.append(TensorBoard(tensorboard_dir))
     return train_classifier(model, task, spec, hparams, profile=profile, splits=splits,
-                            callbacks=cbs)
+                            callbacks=cbs, targets=targets)
 
 
 def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,

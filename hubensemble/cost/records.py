@@ -1,0 +1,329 @@
+"""Cost records without TensorFlow: a candidate's `Cost`, RUN/cost.json, the cache, budgets.
+
+Everything the TensorFlow-free commands (`ensemble`, `report`) need to read, add up and
+check inference costs lives here; measuring them (`hubensemble.cost.graph`) and the pass
+over a run (`hubensemble.cost.stage`) need TensorFlow and are imported only by the commands
+that run it (`cost`, `fit`, `export`, `distill`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+from typing import Iterable, Mapping
+
+from hubensemble import fileio
+from hubensemble.errors import RunError
+from hubensemble.formats import COST_FILE, versions
+
+#: RUN/cost.json's format name and version.
+COST_FORMAT = "hubensemble-cost"
+COST_FORMAT_VERSION = 1
+#: Batch sizes latency is measured at (images per call).
+LATENCY_BATCHES = (1, 64)
+#: What the numbers mean (recorded in RUN/cost.json, ensemble.json and the export).
+DEFINITION = {
+    "flops": "2 x the multiply-accumulates of the convolutions (Conv2D, DepthwiseConv2dNative, "
+             "Conv3D, transposed) and matrix products (MatMul, BatchMatMul, Einsum) of one "
+             "image at the member's serving resolution, counted on its frozen graph at batch "
+             "1; element-wise ops (normalisation, activations, the resize) are not counted",
+    "params": "every weight of the classifier (module + head)",
+    "latency_ms": "median wall time in milliseconds of one call of the compiled classifier on "
+                  "a batch of 1 and of 64 images at its serving resolution, on this machine "
+                  "(machine-dependent: compare numbers measured on the same machine only)",
+    "ensemble": "flops and params are the sums over the distinct members (each runs once per "
+                "image, whatever its weight); latency is the sum of the members' latencies "
+                "(they run one after another on a CPU), an estimate: the export measures the "
+                "whole model",
+}
+#: Bumped when the counting rule changes, so cached counts are not reused.
+COUNT_VERSION = 1
+#: The budget dimensions of greedy selection and the options that set them.
+BUDGET_OPTIONS = {"gflops": "max_gflops", "latency_ms": "max_latency_ms",
+                  "members": "max_members"}
+
+
+@dataclasses.dataclass
+class Cost:
+    """The inference cost of one candidate (its module with a head) at its serving resolution.
+
+    `module`: the catalogue name; `fingerprint`: the module's content key (None when unknown);
+    `size`: the square serving resolution in pixels (the member's evaluation size, what the
+    export resizes every image to); `num_classes`: C of the head; `macs`: multiply-accumulates
+    per image (int >= 0); `params`: the classifier's weights (int >= 0); `latency_ms`:
+    {"1": ms, "64": ms} medians per call at those batch sizes ({} when not measured);
+    `machine`: the id of the machine the latency was measured on (`machine_info`).
+    """
+
+    module: str
+    fingerprint: str | None
+    size: int
+    num_classes: int
+    macs: int
+    params: int
+    latency_ms: dict = dataclasses.field(default_factory=dict)
+    machine: str | None = None
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations per image: 2 x `macs`."""
+        return 2 * int(self.macs)
+
+    @property
+    def gflops(self) -> float:
+        """`flops` / 1e9."""
+        return self.flops / 1e9
+
+    def latency(self, batch: int = 1) -> float | None:
+        """The median latency in ms at `batch` images per call, or None when not measured."""
+        value = self.latency_ms.get(str(int(batch)))
+        return None if value is None else float(value)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (with the derived "flops" and "gflops")."""
+        return {"module": self.module, "fingerprint": self.fingerprint, "size": int(self.size),
+                "num_classes": int(self.num_classes), "macs": int(self.macs),
+                "flops": self.flops, "gflops": self.gflops, "params": int(self.params),
+                "latency_ms": {str(k): float(v) for k, v in self.latency_ms.items()},
+                "machine": self.machine}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Cost":
+        """The Cost of a `to_json` dict; ValueError (with the field) when one is malformed."""
+        try:
+            latency = {str(k): float(v) for k, v in (d.get("latency_ms") or {}).items()}
+            cost = cls(module=str(d.get("module") or ""), fingerprint=d.get("fingerprint"),
+                       size=int(d["size"]), num_classes=int(d["num_classes"]),
+                       macs=int(d["macs"]), params=int(d["params"]), latency_ms=latency,
+                       machine=d.get("machine"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"malformed cost record ({type(e).__name__}: {e})") from None
+        if cost.macs < 0 or cost.params < 0 or not all(
+                math.isfinite(v) and v >= 0 for v in latency.values()):
+            raise ValueError("malformed cost record (negative or non-finite numbers)")
+        return cost
+
+    def summary(self) -> dict:
+        """What ensemble.json and the export metadata list per candidate: gflops, params and
+        latency_ms at each measured batch size."""
+        return {"gflops": self.gflops, "params": int(self.params),
+                "latency_ms": dict(self.latency_ms), "size": int(self.size)}
+
+
+def total_cost(costs: Iterable[Cost]) -> dict:
+    """The cost of an ensemble of `costs` (its distinct members): {"members": M, "flops",
+    "gflops", "params" (sums), "latency_ms": {batch: sum} for the batch sizes every member
+    has (a sequential-run estimate)}. Raises ValueError for no members."""
+    costs = list(costs)
+    if not costs:
+        raise ValueError("an ensemble needs at least one member")
+    batches = set.intersection(*(set(c.latency_ms) for c in costs))
+    flops = sum(c.flops for c in costs)
+    return {"members": len(costs), "flops": flops, "gflops": flops / 1e9,
+            "params": sum(int(c.params) for c in costs),
+            "latency_ms": {b: float(sum(c.latency_ms[b] for c in costs))
+                           for b in sorted(batches, key=int)}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """An inference budget of greedy selection: at most `gflops` GFLOPs per image, at most
+    `latency_ms` ms per image at batch 1 (the sum of the members' latencies), at most
+    `members` distinct members. None = no limit on that dimension. Raises ValueError for a
+    limit that is not > 0 (members: not an integer >= 1)."""
+
+    gflops: float | None = None
+    latency_ms: float | None = None
+    members: int | None = None
+
+    def __post_init__(self):
+        for name in ("gflops", "latency_ms"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
+                raise ValueError(f"the {name} limit must be a number > 0, got {value!r}")
+        if self.members is not None and (isinstance(self.members, bool)
+                                         or int(self.members) != self.members
+                                         or int(self.members) < 1):
+            raise ValueError(f"the members limit must be an integer >= 1, got {self.members!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any dimension is limited."""
+        return any(v is not None for v in (self.gflops, self.latency_ms, self.members))
+
+    @property
+    def needs_costs(self) -> tuple[str, ...]:
+        """The measured dimensions the limits need ("gflops", "latency_ms")."""
+        return tuple(n for n in ("gflops", "latency_ms") if getattr(self, n) is not None)
+
+    def fits(self, cost: Mapping) -> bool:
+        """Whether a total {"gflops", "latency_ms", "members"} (numbers) is within every
+        limit (a tiny relative slack absorbs float rounding of sums)."""
+        for name in ("gflops", "latency_ms", "members"):
+            limit = getattr(self, name)
+            if limit is not None and cost[name] > limit * (1 + 1e-9):
+                return False
+        return True
+
+    def flags(self) -> str:
+        """The limits as command-line flags, e.g. "--max-gflops 0.05 --max-members 3"."""
+        parts = []
+        for name, option in BUDGET_OPTIONS.items():
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"--{option.replace('_', '-')} {value:g}")
+        return " ".join(parts)
+
+    def to_json(self) -> dict:
+        """{"max_gflops", "max_latency_ms", "max_members"} (None where unlimited)."""
+        return {option: getattr(self, name) for name, option in BUDGET_OPTIONS.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The machine
+# ---------------------------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """What latency depends on: {"id" (12 hex digits of the rest), "host", "cpu", "cores",
+    "tensorflow", "note"}; no TensorFlow import (versions from package metadata)."""
+    info = {"host": platform.node(), "cpu": _cpu_model(), "cores": os.cpu_count(),
+            "tensorflow": versions().get("tensorflow")}
+    digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:12]
+    return {"id": digest, **info,
+            "note": "latency is machine-dependent: measured on this machine, which may be "
+                    "shared with other work"}
+
+
+# ---------------------------------------------------------------------------------------------
+# RUN/cost.json
+# ---------------------------------------------------------------------------------------------
+
+def cost_path(run_dir) -> str:
+    """RUN/cost.json."""
+    return os.path.join(os.fspath(run_dir), COST_FILE)
+
+
+def cost_command(run_dir) -> str:
+    """The command that computes a run's costs."""
+    return f"`hubensemble cost --run {os.fspath(run_dir)}`"
+
+
+@dataclasses.dataclass
+class RunCosts:
+    """RUN/cost.json as read: `costs` {trial: Cost}; `machine` the machine record (latency
+    was measured there); `failed` {trial: why its module could not be costed}. Empty when
+    the file does not exist."""
+
+    costs: dict = dataclasses.field(default_factory=dict)
+    machine: dict = dataclasses.field(default_factory=dict)
+    failed: dict = dataclasses.field(default_factory=dict)
+
+
+def read_run_costs(run_dir) -> RunCosts:
+    """RUN/cost.json as a RunCosts (empty when it does not exist). Raises RunError naming the
+    command that rewrites it when it is unreadable or of another format."""
+    path = cost_path(run_dir)
+    if not os.path.exists(path):
+        return RunCosts()
+    again = f"{cost_command(run_dir)} writes it again (delete it first)"
+    try:
+        data = fileio.read_json(path)
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path} is unreadable ({e}); {again}")
+    if not isinstance(data, dict) or data.get("format") != COST_FORMAT:
+        raise RunError(f"{path} is not a cost file written by hubensemble; {again}")
+    out = {}
+    for trial, record in (data.get("candidates") or {}).items():
+        try:
+            out[str(trial)] = Cost.from_json(record)
+        except ValueError as e:
+            raise RunError(f"{path}: candidate {trial}: {e}; {again}")
+    failed = {str(t): str(r) for t, r in (data.get("failed") or {}).items()}
+    return RunCosts(costs=out, machine=dict(data.get("machine") or {}), failed=failed)
+
+
+def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
+                    failed: Mapping[str, str] | None = None) -> str:
+    """Writes RUN/cost.json atomically ({trial: Cost}, the machine record and {trial: why it
+    could not be costed}); returns its path. Trials are written in the order given."""
+    path = cost_path(run_dir)
+    fileio.atomic_write_json(path, {
+        "format": COST_FORMAT, "format_version": COST_FORMAT_VERSION,
+        "definition": DEFINITION, "machine": dict(machine),
+        "candidates": {t: c.to_json() for t, c in costs.items()},
+        "failed": dict(failed or {})})
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache (outside runs, keyed by module content + resolution + classes)
+# ---------------------------------------------------------------------------------------------
+
+def default_cache_dir() -> str:
+    """$HUBENSEMBLE_COST_CACHE, else $XDG_CACHE_HOME/hubensemble/cost (~/.cache/…)."""
+    if os.environ.get("HUBENSEMBLE_COST_CACHE"):
+        return os.environ["HUBENSEMBLE_COST_CACHE"]
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "hubensemble", "cost")
+
+
+def cache_key(fingerprint: str, size: int, num_classes: int, *, input_size=None,
+              output_key=None) -> str:
+    """sha256 (64 hex digits) of what determines a count: the module's content fingerprint,
+    the serving resolution, the module's own input size and output key (catalogue entry),
+    the head's classes and the counting rule's version."""
+    what = {"module": fingerprint, "size": int(size), "classes": int(num_classes),
+            "input_size": list(input_size) if input_size else None, "output_key": output_key,
+            "count": COUNT_VERSION}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _cache_file(cache_dir, key) -> str:
+    return os.path.join(os.fspath(cache_dir), key[:2], key + ".json")
+
+
+def cache_get(cache_dir, key) -> dict | None:
+    """The cached entry {"macs", "params", "latency": {machine id: {batch: ms}}} of `key`, or
+    None (absent or unreadable: it is then computed again)."""
+    try:
+        entry = fileio.read_json(_cache_file(cache_dir, key))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or "macs" not in entry or "params" not in entry:
+        return None
+    return entry
+
+
+def cache_put(cache_dir, key, *, macs: int, params: int, machine: str | None = None,
+              latency_ms: Mapping | None = None) -> None:
+    """Stores a count (and a machine's latency) under `key`, keeping other machines'
+    latencies; atomic, under a lock, so concurrent writers lose nothing."""
+    path = _cache_file(cache_dir, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with fileio.file_lock(path + ".lock"):
+        entry = cache_get(cache_dir, key) or {}
+        entry.update(macs=int(macs), params=int(params))
+        latency = dict(entry.get("latency") or {})
+        if machine and latency_ms:
+            latency[machine] = {str(k): float(v) for k, v in latency_ms.items()}
+        entry["latency"] = latency
+        fileio.atomic_write_json(path, entry)

@@ -1,0 +1,196 @@
+"""The cost pass: the `Cost` of every usable candidate of a run, cached, in RUN/cost.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+
+from hubensemble import candidate
+from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_get, cache_key, cache_put,
+                                      default_cache_dir, machine_info, read_run_costs,
+                                      write_run_costs)
+from hubensemble.errors import HubensembleError, RunError, first_line
+from hubensemble.formats import CANDIDATES_DIR
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CostSummary:
+    """What `run_cost` did: `path` of RUN/cost.json; `costs` {trial: Cost} of every usable
+    candidate that could be costed; `counted` / `cached`: distinct (module, size, classes)
+    computed now / read from the cache; `failed`: [{"module", "trials", "reason"}] of
+    modules that could not be costed (their candidates have no cost); `machine`: the
+    machine record; `seconds`: wall time."""
+
+    path: str
+    costs: dict
+    counted: int
+    cached: int
+    failed: list
+    machine: dict
+    seconds: float
+
+
+def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = None,
+                cache_dir=None, machine: dict | None = None, latency: bool = True,
+                use_cache: bool = True) -> tuple[Cost, bool]:
+    """(Cost, whether it came from the cache) of `spec`'s module with a `num_classes` head at
+    serving resolution `size` (square, pixels).
+
+    The count (multiply-accumulates of the frozen graph at batch 1, parameters) is cached by
+    the module's content fingerprint, resolution, input size, output key and classes; the
+    latency (`graph.measure_latency` at LATENCY_BATCHES) additionally by machine, so it is
+    measured again on another machine. The classifier is `tune.build_classifier` (weights do
+    not change the cost, so the pre-trained module with a fresh head is counted). Raises
+    ModuleLoadError when the module cannot load, graph.CostError when it cannot be counted.
+    """
+    from hubensemble import tune
+    from hubensemble.cost import graph
+
+    machine = machine or machine_info()
+    cache_dir = cache_dir or default_cache_dir()
+    model = None
+    if fingerprint is None:
+        from hubensemble.hub import locate
+
+        fingerprint = locate(spec.handle, name=spec.name, sha256=spec.sha256,
+                             trust=spec.trust).fingerprint
+    key = cache_key(fingerprint, size, num_classes, input_size=spec.input_size,
+                    output_key=spec.output_key)
+    entry = cache_get(cache_dir, key) if use_cache else None
+    have_latency = entry is not None and machine["id"] in (entry.get("latency") or {})
+    if entry is not None and (have_latency or not latency):
+        lat = (entry.get("latency") or {}).get(machine["id"], {}) if latency else {}
+        return Cost(module=spec.name, fingerprint=fingerprint, size=int(size),
+                    num_classes=int(num_classes), macs=int(entry["macs"]),
+                    params=int(entry["params"]), latency_ms=dict(lat),
+                    machine=machine["id"] if lat else None), True
+    model = tune.build_classifier(spec, int(num_classes), name="cost_probe")
+    if entry is None:
+        macs, _ = graph.count_macs(graph.image_function(model, size))
+        params = graph.count_params(model)
+    else:
+        macs, params = int(entry["macs"]), int(entry["params"])
+    lat = graph.measure_latency(model, size, LATENCY_BATCHES) if latency else {}
+    if use_cache:
+        cache_put(cache_dir, key, macs=macs, params=params, machine=machine["id"],
+                  latency_ms=lat)
+    return Cost(module=spec.name, fingerprint=fingerprint, size=int(size),
+                num_classes=int(num_classes), macs=int(macs), params=int(params),
+                latency_ms=lat, machine=machine["id"] if lat else None), False
+
+
+def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
+             latency: bool = True, progress: bool = True) -> CostSummary:
+    """Costs every usable candidate of RUN/candidates and writes RUN/cost.json.
+
+    Candidates are read through `hubensemble.candidate.load_pool` (the ensemble's pool);
+    each distinct (module, serving size, classes) is costed once by `module_cost` (cached
+    outside the run). The serving size is trial.json's "eval_size" (else recomputed from
+    the task and profile); the module's catalogue entry comes from run.json. A module that
+    cannot be loaded or counted is logged and listed in `failed`; its candidates get no cost
+    (a budget then refuses to select them, by name). Returns a CostSummary.
+
+    Raises RunError when the run has no usable candidate or run.json lacks a candidate's
+    catalogue entry.
+    """
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.ensemble import load_candidates
+    from hubensemble.rundir import Run
+
+    start = time.time()
+    run = Run(run_dir)
+    cands, _ = load_candidates(run.path)
+    if not cands:
+        raise RunError(f"no usable candidates in {os.path.join(run.path, CANDIDATES_DIR)}; "
+                       f"`hubensemble tune --run {run.path}` writes them")
+    specs = (run.meta().get("modules") or {})
+    machine = machine_info()
+    groups: dict[tuple, list[candidate.Candidate]] = {}
+    for c in cands:
+        if c.module not in specs:
+            raise RunError(f"run.json has no catalogue entry for module {c.module!r} (trial "
+                           f"{c.trial}); run `hubensemble rank` on {run.path} again")
+        size = c.record.get("eval_size")
+        if not size:
+            size = _eval_size(run, specs[c.module], c, task)
+        groups.setdefault((c.module, int(size), int(c.val_probs.shape[1])), []).append(c)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(groups), desc="cost", unit="module", dynamic_ncols=True)
+    costs, failed, counted, cached = {}, [], 0, 0
+    try:
+        for (module, size, classes), members in groups.items():
+            spec = ModuleSpec.from_json(specs[module])
+            fingerprint = next((c.record.get("module_fingerprint") for c in members
+                                if c.record.get("module_fingerprint")), None)
+            try:
+                cost, hit = module_cost(spec, classes, size, fingerprint=fingerprint,
+                                        cache_dir=cache_dir, machine=machine,
+                                        latency=latency, use_cache=use_cache)
+            except HubensembleError as e:  # ModuleLoadError, graph.CostError
+                reason = first_line(e)
+                log.warning("cost: module %s (%d px) cannot be costed: %s", module, size,
+                            reason)
+                failed.append({"module": module, "trials": [c.trial for c in members],
+                               "reason": reason})
+                continue
+            finally:
+                if bar is not None:
+                    bar.update(1)
+            cached += hit
+            counted += not hit
+            for c in members:
+                costs[c.trial] = cost
+    finally:
+        if bar is not None:
+            bar.close()
+    # Keep the costs of candidates costed before on this run that are not in the pool now
+    # (e.g. a run whose candidates were trimmed), unless they were costed again.
+    old = read_run_costs(run.path).costs
+    merged = {t: c for t, c in old.items() if t not in costs}
+    merged.update(costs)
+    order = sorted(merged, key=candidate.natural_key)
+    why = {t: f["reason"] for f in failed for t in f["trials"] if t not in merged}
+    path = write_run_costs(run.path, {t: merged[t] for t in order}, machine, why)
+    return CostSummary(path=path, costs=costs, counted=counted, cached=cached, failed=failed,
+                       machine=machine, seconds=time.time() - start)
+
+
+def _eval_size(run, spec_json, cand, task) -> int:
+    """The serving size of a candidate whose trial.json does not record it (older runs)."""
+    from hubensemble import tune
+    from hubensemble.catalogue import ModuleSpec
+
+    profile = cand.record.get("profile") or ((run.meta().get("tune") or {}).get("profile")
+                                             or {}).get("name") or "cpu"
+    return int(tune.eval_size(run.task(task), ModuleSpec.from_json(spec_json), profile))
+
+
+def format_costs(summary: CostSummary) -> str:
+    """The `hubensemble cost` summary: one line per distinct module and size (GFLOPs,
+    parameters, latency at batch 1 and 64, trials), the failures, and where it went."""
+    rows = {}
+    for trial, c in summary.costs.items():
+        rows.setdefault((c.module, c.size), [c, []])[1].append(trial)
+    lines = [f"{'module':<32}{'px':>5}{'GFLOPs':>10}{'params':>11}{'ms@1':>9}{'ms@64':>9}  "
+             "candidates"]
+    for (module, size), (c, trials) in sorted(rows.items(), key=lambda kv: kv[1][0].macs):
+        b1, b64 = c.latency(1), c.latency(64)
+        lines.append(f"{module[:31]:<32}{size:>5}{c.gflops:>10.4f}{c.params:>11,}"
+                     f"{'–' if b1 is None else f'{b1:.2f}':>9}"
+                     f"{'–' if b64 is None else f'{b64:.1f}':>9}  {len(trials)}")
+    for f in summary.failed:
+        lines.append(f"  not costed: {f['module']} ({len(f['trials'])} candidates): "
+                     f"{f['reason']}")
+    lines.append(f"{summary.counted} counted, {summary.cached} from the cache, in "
+                 f"{summary.seconds:.1f} s; latency on {summary.machine.get('cpu')} "
+                 f"({summary.machine.get('cores')} cores; machine-dependent)")
+    lines.append(f"wrote {summary.path}")
+    return "\n".join(lines)

@@ -1,0 +1,326 @@
+"""Distillation (Hinton et al., 2015): one student trained on the ensemble's probabilities.
+
+`run_distill(run_dir, …)` trains one module (the student) on the exported ensemble's
+averaged probabilities over the augmented training images, through tune's own code path
+(`tune.fit_member` with `targets` = the teacher: the same HubLayer, zero head, schedule,
+augmentation and MixUp as a trial), writes it like a member (a candidate folder,
+RUN/distill/<trial>/, through `hubensemble.candidate.write_candidate`) and compares it with
+the best single member and the ensemble on the test split, at their inference costs
+(RUN/distill.json). The student is never added to RUN/candidates/, so it does not enter a
+later greedy selection.
+
+The teacher is the SavedModel `hubensemble export` wrote (its serving_default on float32
+images of any size: the weighted average of the members, each resizing to its own size), so
+what the student imitates is exactly what is served. Hinton et al.'s temperature is 1 here:
+the targets are the averaged probabilities themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+
+from hubensemble import candidate, fileio, metrics, options
+from hubensemble.errors import RunError
+from hubensemble.formats import SERVING_SIGNATURE, read_export_metadata
+
+log = logging.getLogger(__name__)
+
+_DISTILL = options.defaults_for("distill")
+
+
+@dataclasses.dataclass
+class DistillResult:
+    """What `run_distill` wrote to RUN/distill.json.
+
+    `student`: {"trial", "module", "path" (relative to the run), "hparams", "steps",
+    "seconds", "val" and "test" ({accuracy, nll, ece}; test None without a test split),
+    "cost" (its `Cost` summary: gflops, params, latency_ms, size)}; `best_single` and
+    `ensemble`: the same metrics and costs from ensemble.json (test None without test
+    labels); `teacher`: {"export", "members"}; `gap_closed`: (student - best single) /
+    (ensemble - best single) test accuracy, the share of the ensemble's gain the student
+    keeps (None when the ensemble is not better than the best single member or there is no
+    test split); `cost_ratio`: the ensemble's GFLOPs / the student's.
+    """
+
+    student: dict
+    best_single: dict
+    ensemble: dict
+    teacher: dict
+    gap_closed: float | None
+    cost_ratio: float | None
+
+    def to_json(self) -> dict:
+        """Exactly what RUN/distill.json holds."""
+        return dataclasses.asdict(self)
+
+
+def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
+                max_gflops: float | None = _DISTILL["max_gflops"],
+                steps_scale: float = _DISTILL["steps_scale"], mixup: float = _DISTILL["mixup"],
+                task=None, strategy=None, progress: bool = True) -> DistillResult:
+    """Trains one student on the ensemble of RUN (see the module docstring); returns and
+    writes the comparison (RUN/distill.json) and the student's candidate folder.
+
+    The student's module: `student` (a module of run.json's catalogue), else with
+    `max_gflops` the module within that cost (per image, at its serving resolution) whose
+    best candidate has the lowest validation cross-entropy, else the cheapest member's
+    module. Its hyperparameters are those of its module's best candidate (else of the best
+    candidate of the run) with ``round(steps * steps_scale)`` steps and MixUp alpha `mixup`
+    on its training images: the teacher labels each mixed image itself, so the student
+    matches the teacher's function between the training images too (Beyer et al., 2022,
+    "Knowledge distillation: a good teacher is patient and consistent": same augmented image
+    for both, longer schedules). On the demo, steps x2 with MixUp 0.2 kept 67 % of the
+    ensemble's test-accuracy gain over the best single member, steps x2 without MixUp 40 %
+    (docs/cost.md). Costs come from RUN/cost.json (computed now for what it lacks).
+
+    Raises RunError when ensemble.json or the export is missing or stale (naming the command
+    that writes it), the student's module is unknown or over `max_gflops`, or training fails.
+    """
+    import keras
+    import tensorflow as tf
+
+    from hubensemble import tune
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.ensemble import load_candidates, read_ensemble
+    from hubensemble.export.stage import _StepBar, trial_profile
+    from hubensemble.hyperrule import HParams
+    from hubensemble.rundir import Run
+
+    start = time.time()
+    run = Run(run_dir)
+    ens = read_ensemble(run.path)
+    meta = run.meta()
+    specs = meta.get("modules") or {}
+    task = run.task(task)
+    export_dir = _teacher_export(run, meta, ens)
+    cands, _ = load_candidates(run.path)
+    costs = _costs(run, cands, task)
+
+    spec_name = _choose_student(student, max_gflops, ens, cands, costs, specs, run)
+    spec = ModuleSpec.from_json(specs[spec_name])
+    own = [c for c in cands if c.module == spec_name]
+    base = min(own or cands, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9))
+    if not own:
+        log.info("distill: module %s has no candidate; using the hyperparameters of %s",
+                 spec_name, base.trial)
+    hparams = HParams.from_json(base.hparams)
+    aug = hparams.augmentation
+    hparams = dataclasses.replace(
+        hparams, steps=max(1, int(round(hparams.steps * steps_scale))), mixup_alpha=float(mixup),
+        augmentation=None if aug is None else dataclasses.replace(aug, mixup_alpha=float(mixup)))
+    profile = trial_profile(base.record, meta)
+    size = int(tune.eval_size(task, spec, profile))
+    student_cost = _student_cost(spec, task, size, costs, own)
+    if max_gflops is not None and student_cost.gflops > max_gflops * (1 + 1e-9):
+        raise RunError(f"the student {spec_name} needs {student_cost.gflops:.4g} GFLOPs per "
+                       f"image at {size} px, over --max-gflops {max_gflops:g}; choose another "
+                       "--student or raise the limit")
+
+    # Keep the loaded object: its signature alone does not keep the variables alive.
+    loaded = tf.saved_model.load(export_dir)
+
+    def targets(images):
+        serve = loaded.signatures[SERVING_SIGNATURE]
+        return serve(images=tf.cast(images, tf.float32))["probabilities"]
+
+    callbacks, bar = [], None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=hparams.steps, desc=f"distill into {spec_name}", unit="step",
+                   dynamic_ncols=True)
+        callbacks.append(_StepBar(bar))
+    t0 = time.perf_counter()
+    try:
+        model = tune.fit_member(spec, task, hparams, profile=profile, strategy=strategy,
+                                callbacks=callbacks, targets=targets)
+    except tune.TrialFailed as e:
+        raise RunError(f"training the student {spec_name} failed: {e}") from e
+    finally:
+        if bar is not None:
+            bar.close()
+    train_seconds = time.perf_counter() - t0
+    probs = {split: tune.predict_probs(model, task, split, spec=spec, profile=profile,
+                                       batch_size=hparams.batch_size)
+             for split in ("val", "test") if getattr(task, split) is not None}
+    trial = f"distill-{spec_name}"
+    record = {"trial": trial, "module": spec_name, "handle": spec.handle,
+              "hparams": hparams.to_json(), "seed": hparams.seed, "status": "ok",
+              "reason": None, "kind": "distilled", "has_test": "test" in probs,
+              "val": candidate.split_record(probs["val"], task.val.labels),
+              "test": (candidate.split_record(probs["test"], task.test.labels)
+                       if "test" in probs else None),
+              "steps": hparams.steps, "profile": profile.name, "eval_size": size,
+              "module_fingerprint": getattr(model.backbone, "fingerprint", None),
+              "train_seconds": train_seconds, "seconds": time.time() - start,
+              "teacher": {"export": export_dir,
+                          "members": [m["trial"] for m in ens.get("members") or []]},
+              "hparams_from": base.trial, "steps_scale": float(steps_scale),
+              "mixup": float(mixup)}
+    written = candidate.write_candidate(run.distill, record, val_probs=probs["val"],
+                                        test_probs=probs.get("test"),
+                                        save_weights=model.save_weights)
+    keras.backend.clear_session()
+    result = _compare(run, ens, record, written, probs, task, student_cost, costs)
+    fileio.atomic_write_json(run.distill_json, result.to_json())
+    return result
+
+
+def _teacher_export(run, meta, ens) -> str:
+    """The export folder of this ensemble (run.json's export record, else RUN/export); RunError
+    naming `hubensemble export` when it is missing or holds other members."""
+    path = (meta.get("export") or {}).get("path") or str(run.export)
+    command = f"`hubensemble export --run {run.path}`"
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "
+                       f"SavedModel: run {command} first")
+    exported = [m.get("trial") for m in read_export_metadata(path).get("members") or []]
+    chosen = [m.get("trial") for m in ens.get("members") or []]
+    skipped = {s.get("trial") for s in read_export_metadata(path).get("skipped") or []}
+    if set(exported) != set(chosen) - skipped:
+        raise RunError(f"the export at {path} holds members {exported}, but ensemble.json "
+                       f"chose {chosen}: run {command} again so the teacher is this ensemble")
+    return os.path.abspath(path)
+
+
+def _costs(run, cands, task) -> dict:
+    """{trial: Cost} of the usable candidates: RUN/cost.json, completed by `run_cost` when it
+    lacks some."""
+    from hubensemble.cost import read_run_costs
+    from hubensemble.cost.stage import run_cost
+
+    recorded = read_run_costs(run.path)
+    if any(c.trial not in recorded.costs and c.trial not in recorded.failed for c in cands):
+        return run_cost(run.path, task=task, progress=False).costs
+    return recorded.costs
+
+
+def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
+    """The student's module name (see run_distill)."""
+    if student is not None:
+        if student not in specs:
+            raise RunError(f"--student {student!r} is not a module of this run; its modules "
+                           f"are: {', '.join(sorted(specs))}")
+        return student
+    if max_gflops is not None:
+        best = {}
+        for c in cands:
+            cost = costs.get(c.trial)
+            if cost is None or cost.gflops > max_gflops * (1 + 1e-9) or c.val_ce is None:
+                continue
+            if c.module not in best or c.val_ce < best[c.module]:
+                best[c.module] = c.val_ce
+        if not best:
+            cheapest = min((costs[c.trial].gflops for c in cands if c.trial in costs),
+                           default=None)
+            raise RunError(f"no module of {run.path} fits --max-gflops {max_gflops:g}"
+                           + (f" (the cheapest needs {cheapest:.4g})" if cheapest else "")
+                           + "; raise the limit or name a --student")
+        return min(best, key=lambda m: (best[m], m))
+    members = [m for m in ens.get("members") or [] if m.get("trial") in costs]
+    if not members:
+        # No member has a cost (e.g. none could be counted): the first member's module.
+        return ens["members"][0]["module"]
+    return min(members, key=lambda m: costs[m["trial"]].macs)["module"]
+
+
+def _student_cost(spec, task, size, costs, own):
+    """The student's Cost: a same-size candidate's of its module, else counted now."""
+    from hubensemble.cost.stage import module_cost
+
+    for c in own:
+        cost = costs.get(c.trial)
+        if cost is not None and cost.size == size:
+            return cost
+    cost, _ = module_cost(spec, task.num_classes, size)
+    return cost
+
+
+def _compare(run, ens, record, written, probs, task, student_cost, costs) -> DistillResult:
+    """The DistillResult of a trained student against ensemble.json's best single member and
+    ensemble (test metrics and costs)."""
+    test = ens.get("test") or {}
+    ens_cost = (ens.get("cost") or {}).get("ensemble")
+    if ens_cost is None:
+        # ensemble.json was written before RUN/cost.json existed: total its members' costs.
+        from hubensemble.cost import total_cost
+
+        member_costs = [costs.get(m.get("trial")) for m in ens.get("members") or []]
+        if member_costs and all(c is not None for c in member_costs):
+            ens_cost = total_cost(member_costs)
+    single = test.get("best_single") or {}
+    single_trial = single.get("trial") or (ens.get("val") or {}).get("best_single", {}).get(
+        "trial")
+    single_cost = costs.get(single_trial)
+    student_test = (metrics.metrics(probs["test"], task.test.labels)
+                    if "test" in probs else None)
+    gap = None
+    if student_test and test.get("ensemble") and single.get("accuracy") is not None:
+        lift = test["ensemble"]["accuracy"] - single["accuracy"]
+        if lift > 0:
+            gap = (student_test["accuracy"] - single["accuracy"]) / lift
+    ratio = None
+    if ens_cost and student_cost.gflops > 0:
+        ratio = ens_cost["gflops"] / student_cost.gflops
+    return DistillResult(
+        student={"trial": record["trial"], "module": record["module"],
+                 "path": os.path.relpath(written.folder, run.path),
+                 "hparams": record["hparams"], "steps": record["steps"],
+                 "seconds": record["seconds"],
+                 "val": metrics.metrics(probs["val"], task.val.labels), "test": student_test,
+                 "cost": student_cost.summary()},
+        best_single={"trial": single_trial, "test": {k: single[k] for k in
+                                                     ("accuracy", "nll", "ece")
+                                                     if k in single} or None,
+                     "cost": single_cost.summary() if single_cost else None},
+        ensemble={"members": [m["trial"] for m in ens.get("members") or []],
+                  "test": test.get("ensemble"), "cost": ens_cost},
+        teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio)
+
+
+def read_distill(run_dir) -> dict | None:
+    """RUN/distill.json as a dict, or None when there is none (or it is unreadable)."""
+    from hubensemble.formats import DISTILL_FILE
+
+    try:
+        data = fileio.read_json(os.path.join(os.fspath(run_dir), DISTILL_FILE))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def format_distill(result) -> str:
+    """The `distill` summary: test accuracy, NLL, ECE and cost of the student, the best
+    single member and the ensemble, and the share of the ensemble's gain the student kept."""
+    r = result.to_json() if isinstance(result, DistillResult) else dict(result)
+    rows = [(f"student ({r['student']['module']})", r["student"]["test"],
+             r["student"]["cost"]),
+            (f"best single ({r['best_single']['trial']})", r["best_single"]["test"],
+             r["best_single"]["cost"]),
+            (f"ensemble ({len(r['ensemble']['members'])} members)", r["ensemble"]["test"],
+             r["ensemble"]["cost"])]
+    width = max(len(name) for name, _, _ in rows) + 2
+    lines = [f"{'test set':<{width}}{'accuracy':>10}{'NLL':>9}{'ECE':>9}{'GFLOPs':>10}"
+             f"{'ms@1':>8}"]
+    for name, m, c in rows:
+        m = m or {}
+        c = c or {}
+        ms = (c.get("latency_ms") or {}).get("1")
+        lines.append(f"{name:<{width}}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
+                     f"{_num(m.get('ece')):>9}{_num(c.get('gflops'), 4):>10}"
+                     f"{_num(ms, 2):>8}")
+    if r.get("gap_closed") is not None:
+        lines.append(f"the student keeps {r['gap_closed']:.0%} of the ensemble's test-accuracy "
+                     "gain over the best single member"
+                     + (f", at 1/{r['cost_ratio']:.1f} of its GFLOPs"
+                        if r.get("cost_ratio") else ""))
+    lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "
+                 f"{r['student']['seconds']:.0f} s)")
+    return "\n".join(lines)
+
+
+def _num(value, digits=4) -> str:
+    return "–" if value is None else f"{float(value):.{digits}f}"

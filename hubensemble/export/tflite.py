@@ -1,0 +1,291 @@
+"""The ensemble as one TFLite model: conversion, the check against the SavedModel, latency.
+
+TFLite has no op for the antialiased resize every stage uses (`augment.resize`, TensorFlow's
+ScaleAndTranslate), so the TFLite model takes images of one fixed size H x W and does each
+member's resize to its serving size S as two constant matrices (`resize_matrix`): the
+antialiased bilinear resize from a fixed size is a linear map, separable in rows and
+columns, so out = clip(A_h · x · A_w^T, 0, 1) with A_h [S, H], A_w [S, W] equal to what
+ScaleAndTranslate computes, up to float rounding. On images of that size the TFLite model
+gives the SavedModel's probabilities (checked: max |dp| <= TOLERANCES[quantize]). Images of
+other sizes must be resized to H x W first; the result then differs from the SavedModel's
+(which resizes once, straight to each member's size).
+
+Only TFLite's built-in ops are used (no select TF ops): the interpreter is LiteRT's
+(``ai-edge-litert``, the ``tflite`` extra) when installed, else tf.lite.Interpreter, which
+TensorFlow 2.21 deprecates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from hubensemble import fileio, options
+from hubensemble.cost.graph import time_batches
+from hubensemble.errors import RunError, first_line
+from hubensemble.export.layers import normalise_weights
+from hubensemble.formats import EXPORT_FORMAT, TFLITE_MODEL, versions
+
+log = logging.getLogger(__name__)
+
+QUANTIZE = options.get("quantize").choices
+#: Largest max |dp| (probabilities) allowed between the TFLite model and the SavedModel on the
+#: check images, per quantisation. Unquantised: float32 rounding only. float16 weights are
+#: dequantised to float32 at load (weights rounded to 11 significant bits); dynamic-range
+#: quantisation also rounds activations to int8 per tensor at run time, so probabilities move
+#: by up to a few hundredths on the demo and dev tasks (docs/export.md lists the measured
+#: values); an export beyond these bounds is refused.
+TOLERANCES = {"none": 1e-4, "float16": 1e-2, "dynamic": 1e-1}
+#: Latency is measured at these batch sizes (images per call), as `hubensemble cost` does.
+LATENCY_BATCHES = (1, 64)
+#: The metadata file beside the model.
+METADATA_FILE = "hubensemble.json"
+
+
+def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The 1-D resize of `augment.resize` from n_in to n_out samples as a matrix float32
+    [n_out, n_in]: column j is the resize of the j-th unit vector (antialiased bilinear, as
+    ScaleAndTranslate computes it), so resize(x) = M @ x for any x of length n_in."""
+    n_in, n_out = int(n_in), int(n_out)
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"sizes must be >= 1, got {n_in} -> {n_out}")
+    # A batch of n_in one-column "images", the j-th holding the j-th unit vector.
+    eye = tf.eye(n_in, dtype=tf.float32)[:, :, None, None]
+    out = tf.image.resize(eye, [n_out, 1], method="bilinear", antialias=True)
+    return tf.transpose(out[:, :, 0, 0]).numpy()
+
+
+class TFLiteEnsemble(tf.Module):
+    """The ensemble as a fixed-input-size function TFLite can convert.
+
+    `members` are export.ExportMember (classifier, size, weight); `input_hw` (H, W) the input
+    size. ``__call__(images)``: float32 [N, H, W, 3] in [0, 1] -> float32 [N, C]
+    probabilities: each member gets clip(A_h · x · A_w^T, 0, 1) at its size (`resize_matrix`;
+    no matrix when its size is H = W, where the resize is the identity) and the weighted
+    average of their probabilities is returned (paper 2.3).
+    """
+
+    def __init__(self, members: Sequence, input_hw: tuple[int, int]):
+        super().__init__(name="tflite_ensemble")
+        self.members = list(members)
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.weights = normalise_weights([m.weight for m in self.members], len(self.members))
+        h, w = self.input_hw
+        self.matrices = {}
+        for m in self.members:
+            s = int(m.size)
+            if (s, s) != (h, w) and s not in self.matrices:
+                self.matrices[s] = (tf.constant(resize_matrix(h, s)),
+                                    tf.constant(resize_matrix(w, s)))
+        self.__call__ = tf.function(self._call, input_signature=[
+            tf.TensorSpec([None, h, w, 3], tf.float32, name="images")])
+
+    def resized(self, images, size: int):
+        """float32 images [N, H, W, 3] -> [N, size, size, 3]: augment.resize as matrices."""
+        if size not in self.matrices:
+            return tf.clip_by_value(images, 0.0, 1.0)
+        a_h, a_w = self.matrices[size]
+        x = tf.transpose(images, [0, 3, 1, 2])                     # [N, 3, H, W]
+        x = tf.matmul(tf.matmul(a_h, x), a_w, transpose_b=True)     # [N, 3, S, S]
+        return tf.clip_by_value(tf.transpose(x, [0, 2, 3, 1]), 0.0, 1.0)
+
+    def _call(self, images):
+        total = None
+        for weight, m in zip(self.weights, self.members):
+            p = tf.cast(m.classifier(self.resized(images, int(m.size)), training=False),
+                        tf.float32) * weight
+            total = p if total is None else total + p
+        return {"probabilities": total}
+
+
+def convert(module: TFLiteEnsemble, quantize: str = "none") -> bytes:
+    """The TFLite flatbuffer of `module` (TFLite built-in ops only), with weights float32
+    ("none"), float16, or int8 with dynamic-range activations ("dynamic"). Raises RunError
+    naming the ops TFLite lacks when the conversion fails."""
+    if quantize not in QUANTIZE:
+        raise RunError(f"unknown quantisation {quantize!r}; choose one of {', '.join(QUANTIZE)}")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.__call__.get_concrete_function()], module)
+    if quantize in ("float16", "dynamic"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        return converter.convert()
+    except Exception as e:  # noqa: BLE001 - the converter raises ConverterError and others
+        raise RunError(f"the TFLite converter failed: {first_line(e)}. A module whose graph "
+                       "uses ops without a TFLite built-in (see the converter's message) "
+                       "cannot be exported as TFLite; export it as a SavedModel") from e
+
+
+def interpreter_class() -> tuple[type, str]:
+    """(the Interpreter class, a description): LiteRT's when ``ai-edge-litert`` is installed,
+    else tf.lite.Interpreter (deprecated in TensorFlow 2.21, kept working here)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        import importlib.metadata
+
+        version = importlib.metadata.version("ai-edge-litert")
+        return Interpreter, f"LiteRT (ai-edge-litert {version})"
+    except ImportError:
+        return tf.lite.Interpreter, ("tf.lite.Interpreter (deprecated; pip install "
+                                     "'hubensemble[tflite]' for LiteRT's)")
+
+
+class TFLiteRunner:
+    """A TFLite model ready to call: ``runner(images)`` with float32 [N, H, W, 3] -> float32
+    [N, C] (the input is resized to N images when N changes). `path` or `content` gives the
+    model; `num_threads` defaults to every core. `runtime` names the interpreter used."""
+
+    def __init__(self, path: str | None = None, content: bytes | None = None,
+                 num_threads: int | None = None):
+        cls, self.runtime = interpreter_class()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+            self.interpreter = cls(model_path=path, model_content=content,
+                                   num_threads=num_threads or os.cpu_count() or 1)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self._batch = None
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """The model's input (height, width)."""
+        shape = self.input["shape"]
+        return int(shape[1]), int(shape[2])
+
+    def prepare(self, batch: int) -> None:
+        """Sizes the input for `batch` images (nothing when it already is)."""
+        if batch != self._batch:
+            h, w = self.input_hw
+            self.interpreter.resize_tensor_input(self.input["index"], [batch, h, w, 3])
+            self.interpreter.allocate_tensors()
+            self._batch = batch
+
+    def __call__(self, images) -> np.ndarray:
+        """Probabilities float32 [N, C] of float32 images [N, H, W, 3] in [0, 1]."""
+        x = np.ascontiguousarray(images, np.float32)
+        self.prepare(int(x.shape[0]))
+        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.invoke()
+        return np.array(self.interpreter.get_tensor(self.output["index"]))
+
+
+@dataclasses.dataclass
+class TFLiteResult:
+    """What `write_tflite` wrote (also its metadata file and run.json's export record).
+
+    `path`: the folder; `model`: the .tflite file; `size_bytes`: its size; `quantize`;
+    `input_size`: [H, W] pixels; `max_abs_diff`: max |dp| against the SavedModel on `images`
+    check images, <= `tolerance`; `agreement`: the fraction of those images whose top class
+    is the same; `runtime`: the interpreter; `latency_ms`: {"tflite": {batch: ms},
+    "savedmodel": {batch: ms}}, medians measured one after the other in this process
+    (machine-dependent); `seconds`: wall time.
+    """
+
+    path: str
+    model: str
+    size_bytes: int
+    quantize: str
+    input_size: list
+    max_abs_diff: float
+    tolerance: float
+    agreement: float
+    images: int
+    runtime: str
+    latency_ms: dict
+    seconds: float
+
+    def to_json(self) -> dict:
+        """The record as a JSON-able dict."""
+        return dataclasses.asdict(self)
+
+
+def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
+                 input_hw: tuple[int, int], check_images, reference: Callable,
+                 quantize: str = "none", metadata: dict | None = None) -> TFLiteResult:
+    """Converts the ensemble of `members` (export.ExportMember) to OUT_DIR/model.tflite with
+    input float32 [N, H, W, 3] (`input_hw`), checks it and returns a TFLiteResult.
+
+    The check: `reference` (the SavedModel's serving function: images -> probabilities) and
+    the TFLite model on `check_images` (float32 [N, H, W, 3] in [0, 1]) must agree within
+    TOLERANCES[quantize]; max |dp| is recorded. Then both are timed at LATENCY_BATCHES. The
+    model and OUT_DIR/hubensemble.json (class names, input, quantisation, check, size,
+    latency, `metadata`) are written to a temp folder and swapped into place. Raises RunError
+    (nothing written) when the conversion fails or the check fails.
+    """
+    start = time.time()
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    images = np.asarray(check_images, np.float32)
+    if images.ndim != 4 or tuple(images.shape[1:3]) != tuple(input_hw):
+        raise RunError(f"check images must be [N, {input_hw[0]}, {input_hw[1]}, 3], got "
+                       f"{images.shape}")
+    module = TFLiteEnsemble(members, input_hw)
+    content = convert(module, quantize)
+    runner = TFLiteRunner(content=content)
+    expected = np.asarray(reference(images), np.float64)
+    got = np.asarray(runner(images), np.float64)
+    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+        raise RunError(f"the TFLite model returns {got.shape} (finite: "
+                       f"{bool(np.all(np.isfinite(got)))}); the SavedModel {expected.shape}")
+    diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    tolerance = TOLERANCES[quantize]
+    if not diff <= tolerance:
+        raise RunError(f"the TFLite model ({quantize}) differs from the SavedModel by max |dp| "
+                       f"= {diff:.3g} > {tolerance:g} on {len(images)} validation images; "
+                       "nothing was written. Try --quantize none or float16")
+    agreement = float(np.mean(got.argmax(1) == expected.argmax(1))) if len(got) else 1.0
+    timing = {"tflite": time_batches(runner, images, LATENCY_BATCHES),
+              "savedmodel": time_batches(lambda x: np.asarray(reference(x)), images,
+                                         LATENCY_BATCHES)}
+    result = TFLiteResult(
+        path=out_dir, model=os.path.join(out_dir, TFLITE_MODEL), size_bytes=len(content),
+        quantize=quantize, input_size=[int(input_hw[0]), int(input_hw[1])],
+        max_abs_diff=diff, tolerance=tolerance, agreement=agreement, images=len(images),
+        runtime=runner.runtime, latency_ms=timing, seconds=time.time() - start)
+    meta = {**(metadata or {}), "format": EXPORT_FORMAT + "-tflite", "format_version": 1,
+            "class_names": [str(c) for c in class_names], "num_classes": len(class_names),
+            "input": f"images: float32 [N, {input_hw[0]}, {input_hw[1]}, 3] in [0, 1] (resize "
+                     "other sizes to this one first: see docs/export.md)",
+            "output": "probabilities: float32 [N, C]",
+            "quantize": quantize, "size_bytes": len(content),
+            "check": {"max_abs_diff": diff, "tolerance": tolerance, "agreement": agreement,
+                      "images": len(images), "against": "the SavedModel's serving_default",
+                      "runtime": runner.runtime},
+            "latency_ms": timing, "versions": versions()}
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    fileio.remove_stale_temp_dirs(out_dir)
+    tmp = fileio.temp_dir_for(out_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        os.makedirs(tmp)
+        fileio.atomic_write_bytes(os.path.join(tmp, TFLITE_MODEL), content)
+        fileio.atomic_write_json(os.path.join(tmp, METADATA_FILE), meta)
+        fileio.replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+def format_tflite(result: TFLiteResult | dict) -> str:
+    """Two lines for the terminal: where the TFLite model went (size, quantisation, input)
+    and its check and latency against the SavedModel."""
+    r = result.to_json() if isinstance(result, TFLiteResult) else dict(result)
+    lat = r["latency_ms"]
+    return (f"TFLite ({r['quantize']}): {r['model']} ({r['size_bytes'] / 1e6:.2f} MB, input "
+            f"{r['input_size'][0]}x{r['input_size'][1]}); max |dp| vs the SavedModel "
+            f"{r['max_abs_diff']:.2e} (<= {r['tolerance']:g}), same top class on "
+            f"{r['agreement']:.1%} of {r['images']} validation images\n"
+            f"latency at batch 1: TFLite {lat['tflite']['1']:.2f} ms, SavedModel "
+            f"{lat['savedmodel']['1']:.2f} ms; at batch 64: {lat['tflite']['64']:.1f} ms vs "
+            f"{lat['savedmodel']['64']:.1f} ms ({r['runtime']}; this machine)")

@@ -1,0 +1,151 @@
+"""The report's inference-cost section: costs of the ensemble, the best single member, the
+distilled student and the TFLite export, and accuracy vs GFLOPs (the paper's Figure 2)."""
+
+from __future__ import annotations
+
+from hubensemble import ensemble as ens
+from hubensemble import metrics
+from hubensemble.report.figures import plot_cost
+from hubensemble.report.render import Figure, Section, Table
+
+
+def _f(value, digits=4) -> str:
+    return "–" if value is None else f"{float(value):.{digits}f}"
+
+
+def _params(value) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+def _ms(cost, batch) -> str:
+    value = ((cost or {}).get("latency_ms") or {}).get(str(batch))
+    return "–" if value is None else f"{float(value):.2f}"
+
+
+def cost_row(name, members, cost, test_acc, val_acc) -> list:
+    """One row of the cost table: name, members, GFLOPs, parameters, ms at batch 1 and 64,
+    test and validation accuracy ("–" for what is unknown)."""
+    cost = cost or {}
+    return [name, members, _f(cost.get("gflops")), _params(cost.get("params")), _ms(cost, 1),
+            _ms(cost, 64), _f(test_acc), _f(val_acc)]
+
+
+def _acc(files, probs, split):
+    y = files.y_test if split == "test" else files.y_val
+    return None if probs is None or y is None else metrics.accuracy(probs, y)
+
+
+def _members_probs(files, members, split):
+    by_trial = {c.trial: c for c in files.candidates}
+    tables = [getattr(by_trial.get(m["trial"]), f"{split}_probs", None) for m in members]
+    if not members or any(t is None for t in tables):
+        return None
+    import numpy as np
+
+    weights = {i: float(m.get("weight", 1.0)) for i, m in enumerate(members)}
+    return ens.ensemble_probs(np.stack(tables), weights)
+
+
+def cost_section(files, figures, members) -> Section:
+    """The "Inference cost" section (see the module docstring); a note when the run has no
+    ensemble or no costs yet."""
+    sec = Section("Inference cost")
+    e = files.ensemble
+    if e is None:
+        return sec.add(files.ensemble_note)
+    if files.costs is None:
+        return sec.add(files.costs_note or f"No inference costs: run `{files.cmd('cost')}`.")
+    costs = files.costs.costs
+    machine = files.costs.machine or {}
+    sec.add("FLOPs per image are counted on each member's traced graph at its serving "
+            "resolution (2 x the multiply-accumulates of convolutions and matrix products); "
+            "latency is the median ms per call at batch 1 and 64 measured on "
+            f"{machine.get('cpu', 'this machine')} ({machine.get('cores', '?')} cores) — "
+            "machine-dependent. An ensemble's cost is the sum of its distinct members' "
+            "(docs/cost.md).")
+    from hubensemble.cost import total_cost
+
+    member_costs = [costs.get(m["trial"]) for m in members]
+    ens_cost = (e.get("cost") or {}).get("ensemble")
+    if ens_cost is None and members and all(member_costs):
+        ens_cost = total_cost(member_costs)
+    rows = [cost_row("ensemble", len(members), ens_cost,
+                     _acc(files, _members_probs(files, members, "test"), "test"),
+                     _acc(files, _members_probs(files, members, "val"), "val"))]
+    by_trial = {c.trial: c for c in files.candidates}
+    best = ((e.get("val") or {}).get("best_single") or {}).get("trial")
+    for key, label in (("best_single", "best single"),
+                       ("best_single_in_budget", "best single within the budget")):
+        trial = ((e.get("val") or {}).get(key) or {}).get("trial")
+        if trial is None or (key != "best_single" and trial == best):
+            continue
+        c = by_trial.get(trial)
+        cost = costs.get(trial)
+        rows.append(cost_row(f"{label} ({trial})", 1, cost and cost.summary(),
+                             _acc(files, c and c.test_probs, "test"),
+                             _acc(files, c and c.val_probs, "val")))
+    student = (files.distill or {}).get("student")
+    if student:
+        rows.append(cost_row(f"distilled student ({student.get('module')})", 1,
+                             student.get("cost"), (student.get("test") or {}).get("accuracy"),
+                             (student.get("val") or {}).get("accuracy")))
+    sec.add(Table(["model", "members", "GFLOPs", "params", "ms @1", "ms @64", "test acc",
+                   "val acc"], rows))
+    limits = e.get("limits")
+    if limits:
+        shown = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in limits.items()
+                          if k.startswith("max_") and v is not None)
+        sec.add(f"Selected under the inference budget {shown}: a candidate that would take "
+                "the ensemble over it was not eligible"
+                + (f"; {limits['stopped']}" if limits.get("stopped") else "") + ".")
+    distill = files.distill
+    if distill and distill.get("gap_closed") is not None:
+        sec.add(f"The distilled student (`{files.cmd('distill')}`, Hinton et al. 2015) keeps "
+                f"{distill['gap_closed']:.0%} of the ensemble's test-accuracy gain over the "
+                "best single member"
+                + (f", at 1/{distill['cost_ratio']:.1f} of its GFLOPs"
+                   if distill.get("cost_ratio") else "") + ".")
+    tflite = (files.meta.get("export") or {}).get("tflite")
+    if tflite:
+        lat = tflite.get("latency_ms") or {}
+        sec.add(f"TFLite export ({tflite.get('quantize')}): `{tflite.get('model')}`, "
+                f"{tflite.get('size_bytes', 0) / 1e6:.2f} MB, input "
+                f"{'x'.join(map(str, tflite.get('input_size') or []))}; max |Δp| vs the "
+                f"SavedModel {tflite.get('max_abs_diff', 0):.2e}; latency at batch 1 "
+                f"{_ms({'latency_ms': lat.get('tflite')}, 1)} ms (TFLite) vs "
+                f"{_ms({'latency_ms': lat.get('savedmodel')}, 1)} ms (SavedModel), "
+                f"{tflite.get('runtime')}.")
+    panels = _figure_panels(files, e, costs, members, student)
+    if panels:
+        figures.append(Figure("accuracy_vs_gflops", plot_cost(panels, (limits or {}).get(
+            "max_gflops")), "Accuracy vs inference GFLOPs per image (the paper's Figure 2 "
+            "for this run): every candidate, the greedy path (each prefix; red star: the "
+            "chosen ensemble)" + (", the distilled student" if student else "")
+            + (". Test is never used for any choice." if len(panels) > 1 else "")))
+        sec.add(figures[-1])
+    return sec
+
+
+def _figure_panels(files, e, costs, members, student) -> list[dict]:
+    """The figure's panels (validation, and test when the run has test labels)."""
+    chosen = {m["trial"] for m in members}
+    path_cost = (e.get("cost") or {}).get("path") or []
+    panels = []
+    for split, curve_key in (("val", "val_curve"), ("test", "test_curve")):
+        cands = [(costs[c.trial].gflops, _acc(files, getattr(c, f"{split}_probs"), split),
+                  c.trial in chosen) for c in files.candidates if c.trial in costs]
+        cands = [p for p in cands if p[1] is not None]
+        if not cands:
+            continue
+        curve = e.get(curve_key) or []
+        path = [(pc["gflops"], c["accuracy"]) for pc, c in zip(path_cost, curve)]
+        extras = []
+        if student and (student.get(split) or {}).get("accuracy") is not None \
+                and (student.get("cost") or {}).get("gflops") is not None:
+            extras.append(("distilled student", student["cost"]["gflops"],
+                           student[split]["accuracy"]))
+        panels.append({"title": "validation" if split == "val" else
+                       "test (not used for any choice)", "candidates": cands, "path": path,
+                       "chosen": int(e.get("size") or 0) - 1 if path else None,
+                       "extras": extras})
+    return panels

@@ -1,0 +1,191 @@
+"""Greedy selection under an inference budget (--max-gflops / --max-latency-ms /
+--max-members): eligibility, the size rule within the budget, ensemble.json, errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hubensemble import candidate
+from hubensemble.cost import Cost, Limits, machine_info, write_run_costs
+from hubensemble.ensemble import greedy_select, read_ensemble, run_ensemble
+from hubensemble.errors import RunError
+from hubensemble.rundir import Run
+
+N, C = 200, 4
+
+
+def pool(rng, m=6):
+    """m candidates of varied quality on N labelled examples: [m, N, C], labels [N]."""
+    y = rng.integers(0, C, N)
+    probs = []
+    for i in range(m):
+        logits = rng.normal(size=(N, C))
+        logits[np.arange(N), y] += 1.0 + 0.4 * i    # later candidates are better
+        p = np.exp(logits)
+        probs.append(p / p.sum(1, keepdims=True))
+    return np.stack(probs), y
+
+
+def test_a_budget_that_admits_one_member_gives_that_member(rng):
+    probs, y = pool(rng)
+    free = greedy_select(probs, y, budget=6, size_rule="budget")
+    best = free.indices[0]
+    cheap = (best + 2) % len(probs)              # not the best candidate
+    gflops = np.full(len(probs), 1.0)
+    gflops[cheap] = 0.1
+    sel = greedy_select(probs, y, budget=6, costs={"gflops": gflops},
+                        limits=Limits(gflops=0.15), size_rule="budget")
+    assert sel.indices == [cheap] and sel.weights == {cheap: 1.0} and sel.size == 1
+    assert "ended after 1 picks" in sel.stopped
+    # --max-members 1: the best single candidate, alone.
+    one = greedy_select(probs, y, budget=6, limits=Limits(members=1), size_rule="budget")
+    assert one.members == [best] and one.size == 1
+
+
+def test_every_prefix_of_a_budgeted_path_is_within_the_budget(rng):
+    probs, y = pool(rng, m=8)
+    gflops = rng.uniform(0.5, 3.0, len(probs))
+    latency = rng.uniform(1.0, 5.0, len(probs))
+    limits = Limits(gflops=4.0, latency_ms=7.0, members=3)
+    for replacement in (False, True):
+        sel = greedy_select(probs, y, budget=10, with_replacement=replacement,
+                            costs={"gflops": gflops, "latency_ms": latency}, limits=limits,
+                            size_rule="budget")
+        for j in range(1, len(sel.indices) + 1):
+            members = sorted(set(sel.indices[:j]))
+            assert gflops[members].sum() <= 4.0 and latency[members].sum() <= 7.0
+            assert len(members) <= 3
+    # Without a budget (and without replacement) the path spends more than the budget.
+    free = greedy_select(probs, y, budget=10, size_rule="budget")
+    assert gflops[sorted(set(free.indices))].sum() > 4.0
+    # With replacement a re-pick costs nothing: the path may go on after the members run out.
+    sel = greedy_select(probs, y, budget=10, with_replacement=True, limits=Limits(members=2),
+                        size_rule="budget")
+    assert len(set(sel.indices)) <= 2 and len(sel.indices) == 10
+
+
+def test_the_size_rule_chooses_within_the_budgeted_path(rng):
+    probs, y = pool(rng, m=8)
+    gflops = np.ones(len(probs))
+    sel = greedy_select(probs, y, budget=8, costs={"gflops": gflops},
+                        limits=Limits(gflops=3.0), size_rule="one-se")
+    assert len(sel.indices) == 3 and 1 <= sel.size <= 3
+    assert sel.size_rule["rule"] == "one-se"
+
+
+def test_unknown_costs_are_never_eligible_and_missing_tables_are_refused(rng):
+    probs, y = pool(rng, m=4)
+    gflops = np.array([np.nan, 1.0, np.nan, 1.0])
+    sel = greedy_select(probs, y, budget=4, costs={"gflops": gflops},
+                        limits=Limits(gflops=10.0), size_rule="budget")
+    assert set(sel.indices) <= {1, 3}
+    with pytest.raises(ValueError, match="needs costs"):
+        greedy_select(probs, y, limits=Limits(gflops=1.0))
+    with pytest.raises(ValueError, match="no candidate fits the inference budget"):
+        greedy_select(probs, y, costs={"gflops": np.full(4, 2.0)}, limits=Limits(gflops=1.0))
+
+
+# --------------------------------------------------------------------------- a run directory
+
+def make_run(path, rng, gflops):
+    """A run with labels, one candidate per entry of `gflops` (probabilities from `pool`,
+    module m<i>) and no cost.json yet."""
+    probs, y = pool(rng, m=len(gflops))
+    _, y_test = None, y.copy()
+    run = Run(path)
+    (run.path / "labels").mkdir(parents=True)
+    np.save(run.path / "labels" / "val.npy", y)
+    np.save(run.path / "labels" / "test.npy", y_test)
+    for i in range(len(gflops)):
+        candidate.write_candidate(run.candidates, {
+            "trial": f"t{i}", "module": f"m{i}", "handle": f"h{i}", "status": "ok",
+            "hparams": {"lr": 0.1}, "eval_size": 32},
+            val_probs=probs[i], test_probs=probs[i])
+    return run
+
+
+def costs_for(gflops, latency=None):
+    return {f"t{i}": Cost(f"m{i}", f"f{i}", 32, C, macs=int(g * 5e8), params=1000 * (i + 1),
+                          latency_ms={"1": float(latency[i] if latency is not None else 1.0),
+                                      "64": 10.0})
+            for i, g in enumerate(gflops)}
+
+
+def test_a_budget_without_costs_names_the_command_that_computes_them(tmp_path, rng):
+    run = make_run(tmp_path / "run", rng, [1.0, 2.0, 3.0])
+    with pytest.raises(RunError, match=r"hubensemble cost --run .*run"):
+        run_ensemble(run.path, max_gflops=2.5)
+    # --max-members needs no measured cost; no budget at all needs none either.
+    assert len(run_ensemble(run.path, max_members=1).members) == 1
+    costs = costs_for([1.0, 2.0, 3.0])
+    del costs["t1"]
+    write_run_costs(run.path, costs, machine_info())
+    with pytest.raises(RunError, match=r"1 have no cost .*\(t1\).*hubensemble cost"):
+        run_ensemble(run.path, max_gflops=2.5)
+
+
+def test_ensemble_json_keeps_its_keys_and_adds_costs_and_limits(tmp_path, rng):
+    gflops = [1.0, 1.0, 0.25, 1.0, 1.0, 1.0]
+    run = make_run(tmp_path / "run", rng, gflops)
+    plain = run_ensemble(run.path).to_json()
+    write_run_costs(run.path, costs_for(gflops), machine_info())
+    with_costs = run_ensemble(run.path).to_json()
+    assert set(plain) <= set(with_costs) and set(with_costs) - set(plain) == {"cost"}
+    assert with_costs["members"] == plain["members"]
+    cost = with_costs["cost"]
+    members = [m["trial"] for m in with_costs["members"]]
+    assert cost["ensemble"]["gflops"] == pytest.approx(sum(
+        gflops[int(t[1:])] for t in members))
+    assert [p["size"] for p in cost["path"]] == [c["size"] for c in with_costs["val_curve"]]
+    budgeted = run_ensemble(run.path, max_gflops=1.3)
+    data = read_ensemble(run.path)
+    assert data["limits"] == {"max_gflops": 1.3, "max_latency_ms": None, "max_members": None,
+                              "stopped": data["limits"]["stopped"], "not_costed": []}
+    assert data["cost"]["ensemble"]["gflops"] <= 1.3
+    assert {m["trial"] for m in budgeted.members} <= {"t2", "t0", "t1", "t3", "t4", "t5"}
+    inb = data["val"]["best_single_in_budget"]
+    assert inb["trial"] in data["cost"]["candidates"]
+    assert data["test"]["best_single_in_budget"]["trial"] == inb["trial"]
+    with pytest.raises(RunError, match=r"no candidate fits .*t2, needs 0.25 GFLOPs"):
+        run_ensemble(run.path, max_gflops=0.1)
+
+
+def test_a_module_that_could_not_be_costed_is_left_out_with_a_warning(tmp_path, rng, caplog):
+    run = make_run(tmp_path / "run", rng, [1.0, 1.0, 1.0])
+    costs = costs_for([1.0, 1.0, 1.0])
+    del costs["t2"]
+    write_run_costs(run.path, costs, machine_info(), failed={"t2": "cannot load"})
+    result = run_ensemble(run.path, max_gflops=5.0)
+    assert "t2" not in [m["trial"] for m in result.members]
+    assert result.limits["not_costed"] == ["t2"]
+    assert "t2 is left out" in caplog.text
+
+
+def test_latency_budget_uses_the_batch_1_latency(tmp_path, rng):
+    gflops = [1.0] * 4
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops, latency=[5.0, 2.0, 2.0, 2.0]), machine_info())
+    result = run_ensemble(run.path, max_latency_ms=4.5)
+    assert sum({"t0": 5.0}.get(m["trial"], 2.0) for m in result.members) <= 4.5
+    assert read_ensemble(run.path)["cost"]["ensemble"]["latency_ms"]["1"] <= 4.5
+
+
+def test_the_budgeted_ensemble_command_never_imports_tensorflow(tmp_path, rng):
+    gflops = [1.0, 0.5, 2.0]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops), machine_info())
+    code = f"""
+import sys
+from hubensemble.cli import main
+assert main(["ensemble", "--run", {str(run.path)!r}, "--max-gflops", "1.6",
+             "--max-members", "2"]) == 0
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+assert not heavy, heavy
+print("TF-FREE")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "TF-FREE" in out.stdout and "inference budget: gflops <= 1.6" in out.stdout

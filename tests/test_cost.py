@@ -1,0 +1,169 @@
+"""Inference cost: FLOPs counted from the traced graph against hand counts, parameters, the
+cache, RUN/cost.json and `hubensemble cost`."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import make_tiny_model
+from hubensemble import candidate
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.cost import Cost, Limits, machine_info, read_run_costs, total_cost
+from hubensemble.cost import graph
+from hubensemble.cost.stage import format_costs, module_cost, run_cost
+from hubensemble.errors import RunError
+from hubensemble.hub import write_hub_module
+from hubensemble.rundir import Run
+
+
+def hand_macs_of_conv_net():
+    """conv 3x3 'same' 3->8 at 16x16; depthwise 3x3 stride 2 'valid' (-> 7x7, 8 channels);
+    conv 1x1 8->4; global average pool; dense 4->5."""
+    return 16 * 16 * 8 * (3 * 3 * 3) + 7 * 7 * 8 * (3 * 3) + 7 * 7 * 4 * 8 + 4 * 5
+
+
+def conv_net():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="valid")(x)
+    x = keras.layers.Conv2D(4, 1)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(5, activation="softmax")(x))
+
+
+def test_the_flops_of_a_tiny_conv_net_equal_a_hand_count():
+    model = conv_net()
+    macs, by_op = graph.count_macs(graph.image_function(model, 16))
+    assert macs == hand_macs_of_conv_net() == 60412
+    assert by_op == {"Conv2D": 16 * 16 * 8 * 27 + 7 * 7 * 4 * 8,
+                     "DepthwiseConv2dNative": 7 * 7 * 8 * 9, "MatMul": 20}
+    # parameters: kernels + biases of each layer
+    assert graph.count_params(model) == (27 * 8 + 8) + (9 * 8 + 8) + (8 * 4 + 4) + (4 * 5 + 5)
+    assert Cost("m", None, 16, 5, macs=macs, params=1).flops == 2 * 60412
+
+
+def test_batch_matmul_and_einsum_are_counted_by_their_contraction():
+    import tensorflow as tf
+
+    a = tf.constant(np.ones((4, 6), np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([2, 3, 4], tf.float32)])
+    def fn(x):
+        y = tf.matmul(x, tf.ones([2, 4, 5]))        # batch 2 x [3, 4] @ [4, 5]: 2*3*5*4
+        z = tf.einsum("bij,jk->bik", x, a)            # 2*3*4*6
+        return tf.reduce_sum(y) + tf.reduce_sum(z)
+
+    macs, by_op = graph.count_macs(fn.get_concrete_function())
+    assert macs == 2 * 3 * 5 * 4 + 2 * 3 * 4 * 6
+    assert set(by_op) <= {"BatchMatMulV2", "BatchMatMulV3", "Einsum", "MatMul"}
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory):
+    """A reusable SavedModel: conv 3x3 'same' 3->8 + ReLU + global average pool (8-d)."""
+    return write_hub_module(make_tiny_model(seed=0, width=8),
+                            str(tmp_path_factory.mktemp("cost") / "conv8"))
+
+
+def test_a_hub_module_with_its_head_is_counted_at_the_serving_resolution(module_dir, tmp_path):
+    spec = ModuleSpec(name="conv8", handle=module_dir)
+    machine = {**machine_info(), "id": "machine-a"}
+    cost, hit = module_cost(spec, 3, 12, cache_dir=tmp_path, machine=machine)
+    assert not hit
+    assert cost.macs == 12 * 12 * 8 * 27 + 8 * 3      # the module at 12 px + the 8 -> 3 head
+    assert cost.params == (27 * 8 + 8) + (8 * 3 + 3)
+    assert set(cost.latency_ms) == {"1", "64"} and all(v > 0 for v in cost.latency_ms.values())
+    assert cost.machine == "machine-a" and cost.size == 12 and cost.fingerprint
+    # A module that takes a fixed input size is resized to it inside: counted at 24 px.
+    fixed = ModuleSpec(name="conv8-24", handle=module_dir, input_size=(24, 24))
+    cost24, _ = module_cost(fixed, 3, 12, cache_dir=tmp_path, machine=machine, latency=False)
+    assert cost24.macs == 24 * 24 * 8 * 27 + 8 * 3 and cost24.latency_ms == {}
+
+
+def test_counts_are_cached_by_module_and_resolution_latency_by_machine(module_dir, tmp_path):
+    spec = ModuleSpec(name="conv8", handle=module_dir)
+    a = {**machine_info(), "id": "machine-a"}
+    first, hit = module_cost(spec, 3, 10, cache_dir=tmp_path, machine=a)
+    again, hit_again = module_cost(spec, 3, 10, cache_dir=tmp_path, machine=a)
+    assert (hit, hit_again) == (False, True)
+    assert again.to_json() == first.to_json()
+    # Another machine reuses the count but measures its own latency; both stay cached.
+    b = {**machine_info(), "id": "machine-b"}
+    other, hit_b = module_cost(spec, 3, 10, cache_dir=tmp_path, machine=b)
+    assert not hit_b and other.macs == first.macs and other.machine == "machine-b"
+    files = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs
+             if f.endswith(".json")]
+    assert len(files) == 1
+    with open(files[0]) as f:
+        assert set(json.load(f)["latency"]) == {"machine-a", "machine-b"}
+    # Another resolution or class count is another entry.
+    assert module_cost(spec, 4, 10, cache_dir=tmp_path, machine=a)[0].macs == \
+        10 * 10 * 8 * 27 + 8 * 4
+
+
+def test_cost_records_totals_and_limits():
+    a = Cost("a", "fa", 32, 10, macs=1_000_000, params=100, latency_ms={"1": 2.0, "64": 20.0})
+    b = Cost("b", "fb", 64, 10, macs=3_000_000, params=300, latency_ms={"1": 3.0})
+    assert Cost.from_json(json.loads(json.dumps(a.to_json()))) == a
+    total = total_cost([a, b])
+    assert total == {"members": 2, "flops": 8_000_000, "gflops": 0.008, "params": 400,
+                     "latency_ms": {"1": 5.0}}
+    with pytest.raises(ValueError):
+        total_cost([])
+    with pytest.raises(ValueError, match="must be a number > 0"):
+        Limits(gflops=0)
+    with pytest.raises(ValueError, match="integer >= 1"):
+        Limits(members=0)
+    limits = Limits(gflops=0.008, members=2)
+    assert limits.fits({"gflops": 0.008, "latency_ms": 1e9, "members": 2})
+    assert not limits.fits({"gflops": 0.0081, "latency_ms": 0, "members": 1})
+    assert limits.flags() == "--max-gflops 0.008 --max-members 2"
+    with pytest.raises(ValueError, match="malformed"):
+        Cost.from_json({"size": 1, "num_classes": 2, "macs": -1, "params": 0})
+
+
+def fake_run(path, modules, trials):
+    """A run directory as tune leaves it, without training: run.json with the modules'
+    catalogue entries, labels and one candidate per (trial, module, eval size) with uniform
+    probabilities (costs depend on the module, the size and the classes only)."""
+    run = Run(path)
+    run.path.mkdir(parents=True)
+    run.update(modules={n: s.to_json() for n, s in modules.items()})
+    (run.path / "labels").mkdir()
+    np.save(run.path / "labels" / "val.npy", np.arange(6) % 3)
+    for trial, module, size in trials:
+        candidate.write_candidate(run.candidates, {
+            "trial": trial, "module": module, "handle": modules[module].handle, "status": "ok",
+            "has_test": False, "eval_size": size, "hparams": {}},
+            val_probs=np.full((6, 3), 1 / 3, np.float32))
+    return run
+
+
+def test_the_cost_pass_costs_each_module_once_and_reports_failures(module_dir, tmp_path):
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir),
+               "gone": ModuleSpec(name="gone", handle=str(tmp_path / "no-such-module"))}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 8),
+                                               ("t2", "conv8", 16), ("t3", "gone", 8)])
+    summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert summary.counted == 2 and summary.cached == 0
+    assert set(summary.costs) == {"t0", "t1", "t2"}
+    assert summary.costs["t0"].macs == 8 * 8 * 8 * 27 + 24
+    assert summary.costs["t2"].macs == 16 * 16 * 8 * 27 + 24
+    assert [f["module"] for f in summary.failed] == ["gone"]
+    recorded = read_run_costs(run.path)
+    assert set(recorded.costs) == {"t0", "t1", "t2"} and set(recorded.failed) == {"t3"}
+    assert recorded.machine["id"] == machine_info()["id"]
+    text = format_costs(summary)
+    assert "conv8" in text and "not costed: gone" in text
+    again = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert again.cached == 2 and again.counted == 0
+
+
+def test_an_unreadable_cost_file_names_the_command(tmp_path):
+    (tmp_path / "cost.json").write_text("{not json")
+    with pytest.raises(RunError, match="hubensemble cost --run"):
+        read_run_costs(tmp_path)
