@@ -128,6 +128,26 @@ BATCHNORM_MODES = ("train", "inference")
 #: How the new head starts (`HParams.head_init`): zeros (paper A.1) or a probe (LP-FT).
 HEAD_INITS = ("zero", "probe")
 
+#: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
+#: one of them or two joined by "+" (`sweep_parts`).
+SWEEPS = ("default", "seeds", "hyper", "aug", "combined", "probe")
+
+
+def sweep_parts(text: str) -> tuple[str, ...]:
+    """a sweep (default, seeds, hyper, aug, combined, probe) or two joined by +, e.g. default+probe
+
+    'default+probe' -> ("default", "probe"): the sweeps one tune run holds in one candidate
+    pool, in order. ValueError naming the known sweeps for anything else (an unknown name, a
+    sweep twice, more than two).
+    """
+    parts = tuple(str(text).split("+"))
+    unknown = [p for p in parts if p not in SWEEPS]
+    if unknown or len(parts) > 2 or len(set(parts)) != len(parts):
+        raise ValueError(f"{text!r}: write one of {', '.join(SWEEPS)}, or two of them joined "
+                         "by + (e.g. default+probe)")
+    return parts
+
+
 DEFAULT_SWEEP_LRS = (0.1, 0.01)
 DEFAULT_SWEEP_STEPS = (2500, 10_000)
 

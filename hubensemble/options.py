@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from hubensemble.errors import HubensembleError
-from hubensemble.hyperrule import PROFILES
+from hubensemble.hyperrule import PROFILES, SWEEPS, sweep_parts  # noqa: F401 - re-exported
 
 #: The stages of a fit, in order; an option in `Option.invalidates` of one of them makes a
 #: changed value redo that stage and every later one (pipeline's stage keys).
@@ -96,26 +96,6 @@ def parse_split_override(text: str) -> tuple[str, str]:
     return name, value
 
 
-#: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
-#: one of them or two joined by "+" (`sweep_parts`).
-SWEEPS = ("default", "seeds", "hyper", "aug", "combined", "probe")
-
-
-def sweep_parts(text: str) -> tuple[str, ...]:
-    """a sweep (default, seeds, hyper, aug, combined, probe) or two joined by +, e.g. default+probe
-
-    'default+probe' -> ("default", "probe"): the sweeps one tune run holds in one candidate
-    pool, in order. ValueError naming the known sweeps for anything else (an unknown name, a
-    sweep twice, more than two).
-    """
-    parts = tuple(str(text).split("+"))
-    unknown = [p for p in parts if p not in SWEEPS]
-    if unknown or len(parts) > 2 or len(set(parts)) != len(parts):
-        raise ValueError(f"{text!r}: write one of {', '.join(SWEEPS)}, or two of them joined "
-                         "by + (e.g. default+probe)")
-    return parts
-
-
 def parse_int_list(text: str) -> tuple[int, ...]:
     """'1,2,3' -> (1, 2, 3): a comma-separated list of integers."""
     try:
@@ -164,8 +144,7 @@ class Option:
     const: Any = None
     default_text: str | None = None  # shown instead of the default (e.g. for None)
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # Checks a value beyond type and choices (raises ValueError); its docstring's first line
-    # says what is allowed.
+    # Checks a value beyond type and choices (ValueError); its docstring says what is allowed.
     validator: Callable[[Any], Any] | None = None
 
     @property

@@ -17,13 +17,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from hubensemble import hyperrule, options
+from hubensemble import hyperrule
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import AugConfig, HParams, Profile, get_profile
 from hubensemble.proxies import select_threshold
 
-SWEEPS = options.SWEEPS
+SWEEPS = hyperrule.SWEEPS
 #: Budget (trials) of the seeds/hyper/aug/combined sweeps when none is given. The paper's
 #: L = 60; on a CPU the demo keeps to a dozen trials, the tests to four.
 DEFAULT_BUDGETS = {"paper": 60, "cpu": 12, "quick": 4}
@@ -249,9 +249,9 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
 
 def sweep_parts(sweep: str) -> tuple[str, ...]:
     """The sweeps a --sweep value runs, in order: ("default",) for "default", ("default",
-    "probe") for "default+probe" (`options.sweep_parts`; HubensembleError for another
+    "probe") for "default+probe" (`hyperrule.sweep_parts`; HubensembleError for another
     value)."""
     try:
-        return options.sweep_parts(sweep)
+        return hyperrule.sweep_parts(sweep)
     except ValueError as e:
         raise HubensembleError(f"sweep {sweep!r}: {e}") from None
