@@ -43,6 +43,8 @@ class ModuleSpec:
     handle: str
     sha256: str | None = None
     input_size: tuple[int, int] | None = None
+    # The size a module that takes any size was pre-trained at (probes embed at it).
+    native_size: tuple[int, int] | None = None
     value_range: str = "0,1"
     output_dim: int | None = None
     family: str = "other"
@@ -89,6 +91,7 @@ class ModuleSpec:
         """The entry as a JSON-ready dict (run.json's "modules"); `from_json` reverses it."""
         d = dataclasses.asdict(self)
         d["input_size"] = list(self.input_size) if self.input_size is not None else None
+        d["native_size"] = list(self.native_size) if self.native_size is not None else None
         d["tags"] = list(self.tags)
         return d
 
@@ -144,15 +147,20 @@ def _check_sha256(value):
     return value.lower()
 
 
-def _check_input_size(value):
-    if value is None:
-        return None
-    if (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(_is_int(v) and v > 0 for v in value)):
-        return (int(value[0]), int(value[1]))
-    raise _Bad(f"{value!r} is not a pair of positive integers",
-               "write input_size: [224, 224] (height, width) or input_size: null "
-               "(any size) instead")
+def _check_size(field, meaning):
+    def check(value):
+        if value is None:
+            return None
+        if (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(_is_int(v) and v > 0 for v in value)):
+            return (int(value[0]), int(value[1]))
+        raise _Bad(f"{value!r} is not a pair of positive integers",
+                   f"write {field}: [224, 224] (height, width) or {field}: null "
+                   f"({meaning}) instead")
+    return check
+
+
+_check_input_size = _check_size("input_size", "any size")
 
 
 def parse_value_range(value) -> str:
@@ -262,6 +270,7 @@ _CHECKS = {
     "handle": None,  # needs the catalogue's folder: see _resolve_handle
     "sha256": _check_sha256,
     "input_size": _check_input_size,
+    "native_size": _check_size("native_size", "not known"),
     "value_range": _check_value_range,
     "output_dim": _opt_int("output_dim", 2048, minimum=1),
     "family": _check_family,

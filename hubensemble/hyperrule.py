@@ -120,6 +120,34 @@ def learning_rate(step: int, total_steps: int, base_lr: float) -> float:
 PAPER_BATCH_SIZE = 512
 PAPER_MOMENTUM = 0.99
 
+#: What a trial trains (`HParams.kind`): the whole model, or only a head on frozen embeddings.
+KINDS = ("finetune", "probe")
+#: How the module runs while its weights train (`HParams.batchnorm`; the tune option's
+#: "auto" is decided per module from its variables before planning).
+BATCHNORM_MODES = ("train", "inference")
+#: How the new head starts (`HParams.head_init`): zeros (paper A.1) or a probe (LP-FT).
+HEAD_INITS = ("zero", "probe")
+
+#: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
+#: one of them or two joined by "+" (`sweep_parts`).
+SWEEPS = ("default", "seeds", "hyper", "aug", "combined", "probe")
+
+
+def sweep_parts(text: str) -> tuple[str, ...]:
+    """a sweep (default, seeds, hyper, aug, combined, probe) or two joined by +, e.g. default+probe
+
+    'default+probe' -> ("default", "probe"): the sweeps one tune run holds in one candidate
+    pool, in order. ValueError naming the known sweeps for anything else (an unknown name, a
+    sweep twice, more than two).
+    """
+    parts = tuple(str(text).split("+"))
+    unknown = [p for p in parts if p not in SWEEPS]
+    if unknown or len(parts) > 2 or len(set(parts)) != len(parts):
+        raise ValueError(f"{text!r}: write one of {', '.join(SWEEPS)}, or two of them joined "
+                         "by + (e.g. default+probe)")
+    return parts
+
+
 DEFAULT_SWEEP_LRS = (0.1, 0.01)
 DEFAULT_SWEEP_STEPS = (2500, 10_000)
 
@@ -134,6 +162,25 @@ def default_sweep() -> list[dict]:
     """The paper's default sweep: lr in {0.1, 0.01} x steps in {2500, 10000}, no wd/dropout."""
     return [{"lr": lr, "steps": steps, "weight_decay": 0.0, "dropout": 0.0}
             for lr in DEFAULT_SWEEP_LRS for steps in DEFAULT_SWEEP_STEPS]
+
+
+#: The probe sweep's L2 strengths lambda (mean cross-entropy + lambda / 2 * ||W||^2 on
+#: standardised embeddings; scikit-learn's C = 1 / (lambda * n)): four decades around the
+#: C ~ 0.1 the linear-probe baseline of tools/benchmarks/bench_method.py picks on 800 images.
+PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
+#: L-BFGS iterations of a probe (the `steps` of a probe's HParams).
+PROBE_MAX_ITER = 1000
+#: The L2 strength of the probe an LP-FT head starts from (head_init "probe"; Kumar et al.
+#: 2022 fit it first, then fine-tune everything).
+PROBE_HEAD_L2 = 1e-2
+
+
+def probe_sweep() -> list[dict]:
+    """The probe sweep's configurations, one per L2 strength of PROBE_L2 (keys of HParams:
+    kind "probe", lr 0, steps PROBE_MAX_ITER, weight_decay = lambda, the module frozen)."""
+    return [{"kind": "probe", "lr": 0.0, "steps": PROBE_MAX_ITER, "weight_decay": l2,
+             "dropout": 0.0, "batchnorm": "inference", "head_init": "zero"}
+            for l2 in PROBE_L2]
 
 
 def _log_uniform(rng, low: float, high: float) -> float:
@@ -285,6 +332,19 @@ class HParams:
     mixup_alpha is the HyperRule's MixUp (0 below 20k examples; the paper uses none outside
     AugEnsembles); an AugConfig's own mixup_alpha replaces it (see `effective_mixup_alpha`).
     momentum is SGD's (the paper's 0.99; short CPU profiles use less, see Profile).
+
+    kind: "finetune" (the whole model trains with SGD) or "probe" (only the head, a
+    logistic regression on the frozen module's embeddings: `weight_decay` is its L2 strength
+    lambda in the mean cross-entropy + lambda / 2 * ||W||^2 on standardised embeddings, steps
+    its L-BFGS iteration limit, lr 0 (no SGD), batch_size the batch of the frozen forward
+    passes; see hubensemble.tune.probe).
+    batchnorm: how the module runs while it fine-tunes: "train" (Keras' `training` passed
+    through: BatchNorm uses batch statistics and updates its moving averages) or "inference"
+    (the module called with training=False while its weights train, as Keras' transfer-learning
+    guide does); see hubensemble.hub.layer.BATCHNORM_POLICIES. A probe is always "inference".
+    head_init: "zero" (the paper's zero head) or "probe" (LP-FT, Kumar et al. 2022: the head
+    starts as a logistic-regression probe fitted on the training embeddings, PROBE_HEAD_L2).
+    Older records without these three fields read as "finetune", "train", "zero".
     """
 
     lr: float
@@ -296,10 +356,27 @@ class HParams:
     augmentation: AugConfig | None = None
     mixup_alpha: float = 0.0
     momentum: float = PAPER_MOMENTUM
+    kind: str = "finetune"
+    batchnorm: str = "train"
+    head_init: str = "zero"
 
     def __post_init__(self):
         problems = []
-        if not self.lr > 0:
+        if self.kind not in KINDS:
+            problems.append(f"kind must be one of {', '.join(KINDS)} (got {self.kind!r})")
+        if self.batchnorm not in BATCHNORM_MODES:
+            problems.append(f"batchnorm must be one of {', '.join(BATCHNORM_MODES)} (got "
+                            f"{self.batchnorm!r})")
+        if self.head_init not in HEAD_INITS:
+            problems.append(f"head_init must be one of {', '.join(HEAD_INITS)} (got "
+                            f"{self.head_init!r})")
+        if self.kind == "probe":
+            if self.lr != 0:
+                problems.append(f"a probe trains no SGD: lr must be 0 (got {self.lr!r})")
+            if self.batchnorm != "inference" or self.head_init != "zero":
+                problems.append("a probe runs the module frozen: batchnorm 'inference', "
+                                "head_init 'zero'")
+        elif not self.lr > 0:
             problems.append(f"lr must be > 0 (got {self.lr!r})")
         if not (_is_int(self.steps) and self.steps >= 1):
             problems.append(f"steps must be an integer >= 1 (got {self.steps!r})")
@@ -358,6 +435,10 @@ class Profile:
     lr     -> lr * lr_scale
     momentum -> momentum
     resolution: the HyperRule crop is capped at resolution_cap, the resize keeping its ratio.
+    head_init: how a fine-tuned head starts (HEAD_INITS): "zero" (paper A.1) or "probe" (LP-FT).
+    fail_at_chance: whether tune fails a candidate at chance on validation
+      (hubensemble.tune.train.chance_reason); off only for `quick`, whose 5-10 steps are
+      plumbing for tests and leave tiny modules at the uniform prediction.
     """
 
     name: str
@@ -369,6 +450,13 @@ class Profile:
     momentum: float
     lr_scale: float
     description: str = ""
+    head_init: str = "zero"
+    fail_at_chance: bool = True
+
+    def __post_init__(self):
+        if self.head_init not in HEAD_INITS:
+            raise HubensembleError(f"Profile.head_init must be one of {', '.join(HEAD_INITS)}; "
+                                   f"got {self.head_init!r}")
 
     def scale_steps(self, steps: int) -> int:
         """The paper's `steps` under this profile: round(steps * step_scale) (half up),
@@ -438,7 +526,8 @@ PROFILES: dict[str, Profile] = {
         name="quick", step_scale=0.002, batch_size=16, min_steps=5, max_steps=10,
         resolution_cap=32, momentum=0.9, lr_scale=_momentum_lr_scale(16, 0.9),
         description="tests: steps x0.002 (5..10), batch 16, momentum 0.9, lr x0.3125, "
-                    "crop capped at 32 px"),
+                    "crop capped at 32 px; candidates at chance are not failed",
+        fail_at_chance=False),
 }
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from hubensemble.errors import HubensembleError
-from hubensemble.hyperrule import PROFILES
+from hubensemble.hyperrule import PROFILES, SWEEPS, sweep_parts  # noqa: F401 - re-exported
 
 #: The stages of a fit, in order; an option in `Option.invalidates` of one of them makes a
 #: changed value redo that stage and every later one (pipeline's stage keys).
@@ -149,6 +149,8 @@ class Option:
     const: Any = None
     default_text: str | None = None  # shown instead of the default (e.g. for None)
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Checks a value beyond type and choices (ValueError); its docstring says what is allowed.
+    validator: Callable[[Any], Any] | None = None
 
     @property
     def kw(self) -> str:
@@ -170,6 +172,8 @@ class Option:
         (with "(or None)" for a nullable option unless `none` is False, as on the CLI)."""
         if self.choices is not None:
             text = "one of " + ", ".join(map(str, self.choices))
+        elif self.validator is not None:
+            text = (self.validator.__doc__ or "a valid value").splitlines()[0]
         elif self.type is bool:
             text = "true or false"
         elif self.type in (int, float):
@@ -275,8 +279,8 @@ OPTIONS: tuple[Option, ...] = (
          used_by=("rank",), invalidates=("rank",), record="fit", minimum=1, metavar="K"),
     _opt("batch_size", int, 64, "embedding batch size (images per forward pass)", "rank",
          ("rank", "fit"), used_by=("rank",), record="fit", minimum=1, metavar="N"),
-    _opt("cache_dir", str, None, "embedding cache folder", "rank", ("rank", "fit"),
-         used_by=("rank",), metavar="DIR",
+    _opt("cache_dir", str, None, "embedding cache folder (tune reads it for probes and LP-FT "
+         "heads)", "rank", ("rank", "tune", "fit"), used_by=("rank", "tune"), metavar="DIR",
          default_text="$HUBENSEMBLE_CACHE_DIR or ~/.cache/hubensemble/embeddings"),
     _opt("use_cache", bool, True, "neither read nor write the embedding cache", "rank",
          ("rank", "fit"), used_by=("rank",), flags=("--no-cache",), action="store_false"),
@@ -306,9 +310,22 @@ OPTIONS: tuple[Option, ...] = (
     _opt("sweep", str, "default",
          "default: lr x steps grid per selected module; seeds/hyper/aug: the "
          "downstream-diversity baselines on the best generalist; combined: tau-threshold "
-         "modules x random configurations", "tune", ("tune", "fit"), used_by=("tune",),
-         invalidates=("tune",), record="fit",
-         choices=("default", "seeds", "hyper", "aug", "combined")),
+         "modules x random configurations (2.3.1); probe: head-only candidates on the "
+         "frozen embeddings of each selected module at its own resolution, 4 L2 strengths; "
+         "A+B runs two sweeps into one candidate pool (e.g. default+probe)", "tune",
+         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         metavar="SWEEP", validator=sweep_parts),
+    _opt("batchnorm", str, "auto",
+         "how a module runs while it fine-tunes: train (batch statistics, moving averages "
+         "updated), inference (BatchNorm frozen in inference mode while the weights train, as "
+         "Keras' transfer-learning guide does), auto (inference for modules with BatchNorm "
+         "moving statistics, else train)", "tune", ("tune", "fit"), used_by=("tune",),
+         invalidates=("tune",), record="fit", choices=("auto", "train", "inference")),
+    _opt("head_init", str, None,
+         "how the new head starts: zero (paper A.1) or probe (LP-FT: a logistic-regression "
+         "probe on the training embeddings, then everything fine-tunes)", "tune",
+         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         choices=("zero", "probe"), default_text="the profile's: zero for paper"),
     _opt("budget", int, None, "number of fine-tuning trials", "tune", ("tune", "fit"),
          used_by=("tune",), invalidates=("tune",), record="fit", minimum=1, metavar="L",
          default_text="4 per module for default; 60/12/4 for paper/cpu/quick otherwise"),
@@ -546,6 +563,11 @@ def _check_one(o: Option, value, *, cli: bool = False) -> None:
         return  # parsed or free-form values (shard, severities, corruptions): checked by use
     if ok and o.choices is not None:
         ok = value in o.choices
+    if ok and o.validator is not None:
+        try:
+            o.validator(value)
+        except ValueError:
+            ok = False
     if ok and o.minimum is not None:
         ok = value > o.minimum if o.exclusive_minimum else value >= o.minimum
     if ok and o.maximum is not None:

@@ -214,7 +214,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
 
     def tune():
         run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
-                 progress=progress)
+                 progress=progress, cache_dir=cache_dir)
 
     def cost():
         # FLOPs, parameters and latency of every candidate (cached by module and size): the

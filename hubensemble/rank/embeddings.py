@@ -195,7 +195,7 @@ def _compute(spec, task, split, hw, datasets, files):
 
 
 def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
-          use_cache=True) -> EmbedResult:
+          use_cache=True, resolution=None) -> EmbedResult:
     """Embeddings (float32 [N, D], N the split's size) of `task`'s `split` by the module of
     `spec`, from the disk cache if there.
 
@@ -211,16 +211,19 @@ def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
     inf embeddings, …). No reference to
     the module is kept; when embedding many modules in a loop, call gc.collect() between
     them (as run_rank does) so their reference cycles are freed before the next loads.
+    `resolution` (height, width) replaces `embedding_resolution` (the probe sweep embeds
+    at a module's own resolution; a module with input_size still resizes to it itself).
     """
     return _embed(spec, task, split, profile=profile, cache_dir=cache_dir, use_cache=use_cache,
-                  datasets=_Datasets(task, batch_size))
+                  datasets=_Datasets(task, batch_size), resolution=resolution)
 
 
-def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets):
+def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolution=None):
     from hubensemble.hub import locate_spec
 
     start = time.perf_counter()
-    hw = embedding_resolution(spec, task, profile)
+    hw = (embedding_resolution(spec, task, profile) if resolution is None
+          else (int(resolution[0]), int(resolution[1])))
 
     def located():
         return locate_spec(spec)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from hubensemble import hyperrule
@@ -87,21 +88,42 @@ class Classifier(keras.Model):
 
 def build_classifier(spec: ModuleSpec, num_classes: int, *, dropout: float = 0.0,
                      trainable: bool = True, weight_decay: float = 0.0,
-                     name: str | None = None) -> Classifier:
+                     name: str | None = None, batchnorm: str = "train") -> Classifier:
     """float32 images [B, H, W, 3] in [0, 1] -> HubLayer -> Dropout -> Dense(num_classes,
     zeros) -> softmax probabilities float32 [B, num_classes].
 
     Call inside ``strategy.scope()`` to distribute it. With ``weight_decay`` > 0 the initial
-    weights are copied now (see `Classifier`). A model built by this function loads the
-    ``weights.weights.h5`` of a candidate (`hubensemble.candidate.WEIGHTS_FILE`).
+    weights are copied now (see `Classifier`). `batchnorm` is the HubLayer's policy while
+    the model trains ("train", "inference" or "auto"; hubensemble.hub.layer); it changes
+    nothing at inference. A model built by this function loads the ``weights.weights.h5`` of
+    a candidate (`hubensemble.candidate.WEIGHTS_FILE`), fine-tuned or probe alike.
     Raises HubensembleError for fewer than 2 classes, ModuleLoadError when the module cannot
     be loaded.
     """
     if int(num_classes) < 2:
         raise HubensembleError(f"a classifier needs at least 2 classes, got {num_classes}")
-    backbone = hub_layer_from_spec(spec, trainable=trainable, name="backbone")
+    backbone = hub_layer_from_spec(spec, trainable=trainable, name="backbone",
+                                   batchnorm=batchnorm)
     return Classifier(backbone, num_classes, dropout=dropout, weight_decay=weight_decay,
                       name=name or "classifier")
+
+
+def set_head(model: Classifier, kernel, bias) -> Classifier:
+    """Sets the head of `model` to `kernel` float [D, C] and `bias` float [C] (e.g. a probe
+    from hubensemble.tune.probe) and, when the model decays to its initial weights, takes
+    those again so the head decays towards its new start. Returns `model`. Raises
+    HubensembleError for shapes other than the head's."""
+    kernel = np.asarray(kernel, np.float32)
+    bias = np.asarray(bias, np.float32)
+    want = tuple(model.head.kernel.shape), tuple(model.head.bias.shape)
+    if (kernel.shape, bias.shape) != want:
+        raise HubensembleError(f"a head of shapes {kernel.shape} and {bias.shape} does not fit "
+                               f"this classifier's {want[0]} and {want[1]}")
+    model.head.kernel.assign(kernel)
+    model.head.bias.assign(bias)
+    if model._w0 is not None:
+        model.snapshot_initial_weights()
+    return model
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")

@@ -17,13 +17,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from hubensemble import hyperrule, options
+from hubensemble import hyperrule
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import AugConfig, HParams, Profile, get_profile
 from hubensemble.proxies import select_threshold
 
-SWEEPS = options.get("sweep").choices
+SWEEPS = hyperrule.SWEEPS
 #: Budget (trials) of the seeds/hyper/aug/combined sweeps when none is given. The paper's
 #: L = 60; on a CPU the demo keeps to a dozen trials, the tests to four.
 DEFAULT_BUDGETS = {"paper": 60, "cpu": 12, "quick": 4}
@@ -77,8 +77,9 @@ def trial_id(sweep: str, index: int, module: str) -> str:
 
 def default_budget(sweep: str, profile, n_selected: int) -> int:
     """Trials of a sweep when no budget is given: 4 per selected module (at least 4) for
-    `default`; else 60 (profile paper), 12 (cpu), 4 (quick); 60 for a custom profile."""
-    if sweep == "default":
+    `default` and `probe`; else 60 (profile paper), 12 (cpu), 4 (quick); 60 for a custom
+    profile."""
+    if sweep in ("default", "probe"):
         return 4 * max(1, int(n_selected))
     return DEFAULT_BUDGETS.get(as_profile(profile).name, DEFAULT_BUDGETS["paper"])
 
@@ -128,7 +129,9 @@ def _name_key(name: str) -> int:
 
 def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str, task,
                profile, budget: int | None = None, modules: Sequence[str] | None = None,
-               seed: int = 0, tau: float = TAU, max_k: int = MAX_K) -> list[PlanEntry]:
+               seed: int = 0, tau: float = TAU, max_k: int = MAX_K,
+               batchnorm: Mapping[str, str] | str = "train",
+               head_init: str | None = None) -> list[PlanEntry]:
     """The deterministic list of trials of a sweep (a pure function of its arguments).
 
     ranking: ranking.json ({"modules": [{"name", "status", "score"}, ...] best first,
@@ -145,8 +148,13 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     combined: modules within tau of the best kNN score (at most max_k) = K'; each gets
       round(L / K') (at least 1) random A.2 configurations (paper 2.3.1), dealt round-robin
       (module 1, module 2, …, module 1, …) from one random stream per module.
+    probe: head-only candidates, the L2 strengths of `hyperrule.probe_sweep` (4) per module
+      of ``modules`` or the ranking's selection; a budget L keeps the first L // 4 modules
+      (no profile scaling: a probe is a logistic regression, hubensemble.tune.probe).
     Every trial gets its own seed, `trial_seed(seed, index)`. A larger budget extends a
-    random plan: its first entries stay the same.
+    random plan: its first entries stay the same. Fine-tuning entries get the BatchNorm
+    policy `batchnorm` (one of hyperrule.BATCHNORM_MODES, or {module: policy}; a module not
+    in the mapping gets "train") and the head start `head_init` (None: the profile's).
 
     Raises HubensembleError for an unknown sweep, a budget < 1 or a module not usable in the
     ranking; RunError when the ranking has no usable module or selection, or a module has
@@ -162,7 +170,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
                        "check its errors")
     if modules:
         pool = _check_modules(modules, ranking)
-    elif sweep == "default":
+    elif sweep in ("default", "probe"):
         pool = [n for n in ranked if n in set(ranking.get("selected") or [])]
         if not pool:
             raise RunError("the ranking selected no module; pass --modules NAME… or rank "
@@ -182,10 +190,12 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     grid = hyperrule.default_sweep()
     configs: list[tuple[str, dict, AugConfig | None]] = []
 
-    if sweep == "default":
+    if sweep in ("default", "probe"):
+        if sweep == "probe":
+            grid = hyperrule.probe_sweep()
         k = budget // 4
         if budget % 4:
-            warnings.warn(f"the default sweep runs 4 trials per module; budget {budget} "
+            warnings.warn(f"the {sweep} sweep runs 4 trials per module; budget {budget} "
                           f"gives {max(1, k)} module(s)", stacklevel=2)
         k = max(1, k)
         if k > len(pool):
@@ -223,8 +233,25 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         configs = [(m, hyperrule.sample_hparams(rngs[m]), None)
                    for _ in range(per) for m in kept]
 
+    start = profile.head_init if head_init is None else head_init
     plan = []
     for i, (module, cfg, aug) in enumerate(configs):
-        hp = HParams(**profile.scale(cfg), seed=trial_seed(seed, i), augmentation=aug)
+        if cfg.get("kind") == "probe":
+            hp = HParams(**cfg, batch_size=profile.batch_size, momentum=0.0,
+                         seed=trial_seed(seed, i))
+        else:
+            bn = batchnorm if isinstance(batchnorm, str) else batchnorm.get(module, "train")
+            hp = HParams(**profile.scale(cfg), seed=trial_seed(seed, i), augmentation=aug,
+                         batchnorm=bn, head_init=start)
         plan.append(PlanEntry(i, trial_id(sweep, i, module), module, hp))
     return plan
+
+
+def sweep_parts(sweep: str) -> tuple[str, ...]:
+    """The sweeps a --sweep value runs, in order: ("default",) for "default", ("default",
+    "probe") for "default+probe" (`hyperrule.sweep_parts`; HubensembleError for another
+    value)."""
+    try:
+        return hyperrule.sweep_parts(sweep)
+    except ValueError as e:
+        raise HubensembleError(f"sweep {sweep!r}: {e}") from None

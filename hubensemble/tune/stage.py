@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Sequence
@@ -17,9 +18,10 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import LABEL_SPLITS, Run
-from hubensemble.tune.plans import PlanEntry, as_profile, plan_sweep
+from hubensemble.tune.plans import PlanEntry, as_profile, plan_sweep, sweep_parts
 from hubensemble.tune.strategies import get_strategy, is_default_strategy, writes_results
-from hubensemble.tune.train import KEEP_WEIGHTS, TensorBoard, finished_candidate
+from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
+                                    finished_candidate)
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, PlanOracle,
                                     kerastuner_env, quiet_keras_tuner, wait_for_chief)
 
@@ -89,10 +91,15 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry]) -> None:
             "module list?); use the same settings to resume, or a new run directory")
 
 
+#: Seconds a worker waits for another worker fitting a probe sweep.
+PROBE_LOCK_TIMEOUT = 3600.0
+
+
 @contextlib.contextmanager
-def _sweep_lock(run: Run, sweep: str):
+def _sweep_lock(run: Run, sweep: str, timeout: float = 2.0):
     path = run.tuner / f".{sweep}.lock"
-    lock = file_lock(str(path), timeout=2.0)
+    os.makedirs(run.tuner, exist_ok=True)
+    lock = file_lock(str(path), timeout=timeout)
     try:
         lock.__enter__()
     except TimeoutError:
@@ -139,9 +146,24 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
              keep_weights: str = _TUNE["keep_weights"],
              max_failures: int = _TUNE["max_failures"],
              tuner_id: str | None = _TUNE["tuner_id"],
-             oracle_address: str | None = _TUNE["oracle_address"], task=None,
+             oracle_address: str | None = _TUNE["oracle_address"],
+             batchnorm: str = _TUNE["batchnorm"], head_init: str | None = _TUNE["head_init"],
+             cache_dir: str | None = _TUNE["cache_dir"], task=None,
              progress: bool = True, callbacks=()) -> TuneSummary:
     """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
+
+    `sweep` is one sweep or two joined by "+" (e.g. "default+probe"): each runs in turn,
+    with its own plan, trial ids (``<sweep>-<index>-<module>``) and the same `budget`, into
+    the one candidate pool the ensemble selects from. A probe sweep fits head-only
+    candidates on cached embeddings (hubensemble.tune.probe) without Keras Tuner; in a
+    distributed sweep a worker runs them (one at a time, under the sweep's lock).
+    `batchnorm` ("auto", "train", "inference"): the BatchNorm policy of fine-tuning trials;
+    "auto" decides per module from the variables its SavedModel saves
+    (hubensemble.hub.layer.batchnorm_evidence): "inference" with BatchNorm moving statistics,
+    else "train"; the decisions go into run.json ("tune" -> "batchnorm") and every trial's
+    hparams. `head_init` ("zero", "probe", None = the profile's) is how fine-tuned heads
+    start. `cache_dir`: the embedding cache (default `rank.default_cache_dir()`) probes and
+    LP-FT heads read.
 
     Reads RUN/ranking.json and run.json (modules, data) as `rank` left them; plans the sweep
     (`plan_sweep`: sweep, budget, modules, profile, seed) and records it in run.json
@@ -163,16 +185,72 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     existing candidates, another process runs the same sweep, or more than `max_failures`
     trials failed; HubensembleError for invalid arguments.
     """
+    parts = sweep_parts(sweep)
     with Run(run_dir).log_file(create=False):
-        return _run_tune(run_dir, sweep=sweep, budget=budget, modules=modules,
-                         strategy=strategy, tpu=tpu, profile=profile, seed=seed,
-                         keep_weights=keep_weights, max_failures=max_failures,
-                         tuner_id=tuner_id, oracle_address=oracle_address, task=task,
-                         progress=progress, callbacks=callbacks)
+        summaries = [
+            _run_tune(run_dir, sweep=part, budget=budget, modules=modules, strategy=strategy,
+                      tpu=tpu, profile=profile, seed=seed, keep_weights=keep_weights,
+                      max_failures=max_failures, tuner_id=tuner_id,
+                      oracle_address=oracle_address, batchnorm=batchnorm,
+                      head_init=head_init, cache_dir=cache_dir, task=task,
+                      progress=progress, callbacks=callbacks)
+            for part in parts]
+    summary = merge_summaries(summaries, sweep)
+    if summary.failed > max_failures:
+        reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
+        raise RunError(f"{summary.failed} trials failed, more than --max-failures "
+                       f"{max_failures}; the sweep stopped ({reasons}). Fix the cause, then "
+                       f"delete the failed candidates' folders in {summary.candidates} and "
+                       "run tune again")
+    return summary
+
+
+def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary:
+    """One TuneSummary for the parts of a "+" sweep (counts added, trials in order)."""
+    if len(summaries) == 1:
+        return summaries[0]
+    failures = {}
+    for s in summaries:
+        failures.update(s.failures)
+    return TuneSummary(sweep=sweep, plan_size=sum(s.plan_size for s in summaries),
+                       ok=sum(s.ok for s in summaries), failed=sum(s.failed for s in summaries),
+                       missing=sum(s.missing for s in summaries), failures=failures,
+                       trials=[t for s in summaries for t in s.trials],
+                       candidates=summaries[0].candidates)
+
+
+def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
+    """(policy, evidence) of one module for fine-tuning: `policy` "train" / "inference" as
+    given; "auto" -> "inference" when the module's variables include BatchNorm moving
+    statistics (evidence: the first such name), else "train". A SavedModel is located
+    (resolved, verified, scanned) and its variable names read from saved_model.pb without
+    loading it; a Keras file, application or preset is opened through the module runtime to
+    list its variables. One that cannot be located or opened gets "train" (its trials will
+    fail with the reason)."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import ModuleRuntime, locate_spec
+    from hubensemble.hub.layer import resolve_batchnorm, saved_model_variable_names
+
+    if policy != "auto":
+        return resolve_batchnorm(policy, ())
+    try:
+        files = locate_spec(spec)
+        if files.kind == "saved-model":
+            names = saved_model_variable_names(files.path)
+        else:
+            runtime = ModuleRuntime.from_spec(spec, files=files)
+            names = [getattr(v, "path", None) or v.name for v in runtime.variables]
+            del runtime
+    except (ModuleLoadError, OSError, ValueError) as e:
+        log.warning("module %s: cannot read its variables to decide its BatchNorm policy (%s); "
+                    "using train", spec.name, e)
+        return "train", None
+    return resolve_batchnorm("auto", names)
 
 
 def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, keep_weights,
-              max_failures, tuner_id, oracle_address, task, progress, callbacks):
+              max_failures, tuner_id, oracle_address, batchnorm, head_init, cache_dir, task,
+              progress, callbacks):
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
                                f"{keep_weights!r}")
@@ -184,15 +262,27 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
-                          budget=budget, modules=modules, seed=seed)
+                          budget=budget, modules=modules, seed=seed, head_init=head_init)
     for w in caught:
         log.warning("%s", w.message)
+    decided = {}
+    if sweep != "probe":
+        # The policy of each planned module, decided from its files, goes into the plan
+        # (every trial's hparams), so all processes of a sweep plan the same trials.
+        decided = {m: module_batchnorm(specs[m], batchnorm)
+                   for m in dict.fromkeys(e.module for e in plan)}
+        plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
+                          budget=budget, modules=modules, seed=seed, head_init=head_init,
+                          batchnorm={m: p for m, (p, _) in decided.items()})
     check_candidates(run.candidates, plan)
     removed = candidate.clean_stale_temps(run.candidates)
     if removed:
         log.info("removed %d half-written candidate(s) of killed runs", len(removed))
     _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=prof, plan=plan,
-                 modules=modules, keep_weights=keep_weights)
+                 modules=modules, keep_weights=keep_weights,
+                 batchnorm={"requested": batchnorm,
+                            "modules": {m: {"policy": p, "evidence": ev}
+                                        for m, (p, ev) in decided.items()}})
     with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
         worker = distributed and not chief
         pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
@@ -200,6 +290,15 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
             # The chief only serves the plan (its machine may not have the data).
             task = run.task(task)
             run.ensure_labels(task)
+        if pending and sweep == "probe":
+            if not chief:
+                # No Keras Tuner (nor its chief): the first worker (or the one process) fits
+                # them all under the sweep's lock; another worker waits and finds them done.
+                with _sweep_lock(run, sweep, timeout=PROBE_LOCK_TIMEOUT if worker else 2.0):
+                    _probe_search(run, plan, specs, task=task, profile=prof,
+                                  keep_weights=keep_weights, cache_dir=cache_dir,
+                                  progress=progress)
+            pending = []
         if pending and worker:
             wait_for_chief()
         if pending:
@@ -212,19 +311,13 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                 _search(run, plan, specs, sweep=sweep, seed=seed, profile=prof,
                         keep_weights=keep_weights, max_failures=max_failures,
                         strategy=strategy, tpu=tpu, chief=chief, task=task,
-                        progress=progress, callbacks=callbacks)
+                        progress=progress, callbacks=callbacks, cache_dir=cache_dir)
     summary = summarize(run, plan, sweep=sweep)
     if summary.missing and not distributed_call(tuner_id, oracle_address):
         log.warning("%d planned trial(s) have no complete candidate (e.g. %s); run tune "
                     "again", summary.missing,
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
-    if summary.failed > max_failures:
-        reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
-        raise RunError(f"{summary.failed} trials failed, more than --max-failures "
-                       f"{max_failures}; the sweep stopped ({reasons}). Fix the cause, then "
-                       f"delete the failed candidates' folders in {run.candidates} and run "
-                       "tune again")
     return summary
 
 
@@ -233,11 +326,13 @@ def distributed_call(tuner_id, oracle_address) -> bool:
     return bool(tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP"))
 
 
-def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weights):
+def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weights,
+                 batchnorm=None):
     entry = {"sweep": sweep, "budget": budget, "seed": int(seed),
              "profile": profile.to_json(), "plan_size": len(plan),
              "modules": sorted({e.module for e in plan}), "requested_modules": modules,
-             "keep_weights": keep_weights, "trials": [e.trial_id for e in plan]}
+             "keep_weights": keep_weights, "trials": [e.trial_id for e in plan],
+             "batchnorm": batchnorm}
 
     def change(meta):
         # Under run.json's lock: tune workers and other sweeps keep each other's entries.
@@ -287,8 +382,53 @@ def _drop_damaged_tuner_state(project) -> bool:
     return True
 
 
+def _probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, progress):
+    """Fits the pending probe entries of `plan`, module by module (one embedding pass each)."""
+    import gc
+
+    import keras
+
+    from hubensemble.tune.probe import run_probe_entries
+
+    pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(plan), initial=len(plan) - len(pending), desc="tune probe",
+                   unit="trial", dynamic_ncols=True)
+
+    def done(record):
+        if record["status"] != "ok":
+            line = (f"trial {record['trial']} failed: {' '.join(str(record['reason']).split())}"
+                    f" (details in {run.log})")
+            if bar is not None:
+                log.info("%s", line)
+                bar.write(line, file=sys.stderr)
+            else:
+                log.warning("%s", line)
+        if bar is not None:
+            bar.update(1)
+
+    def check(probs, labels):
+        if not profile.fail_at_chance:
+            return None
+        return chance_reason(probs, labels, task.num_classes)
+
+    try:
+        for module in dict.fromkeys(e.module for e in pending):
+            keras.backend.clear_session()
+            run_probe_entries([e for e in pending if e.module == module], specs[module], task,
+                              run, profile_name=profile.name, keep_weights=keep_weights,
+                              cache_dir=cache_dir, check=check, on_done=done)
+            gc.collect()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures, strategy,
-            tpu, chief, task, progress, callbacks):
+            tpu, chief, task, progress, callbacks, cache_dir=None):
     if chief:
         tf_strategy, task_obj = None, None  # the chief only serves the plan
         num_classes = 2
@@ -318,7 +458,8 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
                 oracle, hypermodel, run=run, task=task_obj, specs=specs, profile=profile,
                 keep_weights=keep_weights,
                 strategy=None if is_default_strategy(tf_strategy) else tf_strategy,
-                progress=bar, directory=str(directory), project_name=sweep, overwrite=False)
+                progress=bar, directory=str(directory), project_name=sweep, overwrite=False,
+                cache_dir=cache_dir)
         tensorboard = TensorBoard(str(run.tuner / "tensorboard"))
         with quiet_keras_tuner():
             tuner.search(callbacks=[tensorboard, *callbacks], verbose=0)

@@ -14,7 +14,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from hubensemble import candidate, options
+from hubensemble import candidate, metrics, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line
 from hubensemble.hyperrule import HParams
@@ -38,20 +38,72 @@ class TrialFailed(HubensembleError):
     """A fine-tuning run that cannot give a result (non-finite loss or predictions)."""
 
 
-class _StopOnNonFinite(keras.callbacks.Callback):
-    """Stops training when the loss is NaN or infinite (checked at each chunk's end, which
-    keeps Keras' asynchronous batch dispatch; a divergence wastes at most one chunk)."""
+#: A trial whose mean training loss over a chunk exceeds this many times its start (the loss
+#: on the first batch before training, at least ln C: the uniform prediction a zero head
+#: starts from) has exploded and is stopped and failed.
+EXPLODE_FACTOR = 3.0
+#: A candidate whose validation accuracy is not above chance at this level (one-sided binomial
+#: test against the majority class's rate) and whose validation cross-entropy is not below
+#: CHANCE_CE_FRACTION x ln C is at chance: failed (see `chance_reason`).
+CHANCE_ALPHA = 0.01
+CHANCE_CE_FRACTION = 0.98
 
-    def __init__(self):
+
+class _DivergenceGuard(keras.callbacks.Callback):
+    """Stops training when the loss is NaN or infinite, or its mean over a chunk exceeds
+    EXPLODE_FACTOR x max(ln(num_classes), `start`) (checked at each chunk's end, which keeps
+    Keras' asynchronous batch dispatch; a divergence wastes at most one chunk)."""
+
+    def __init__(self, num_classes: int, start: float = 0.0):
         super().__init__()
+        self.base = max(math.log(max(2, int(num_classes))), float(start))
+        self.limit = EXPLODE_FACTOR * self.base
         self.reason = None
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            step = int(self.model.optimizer.iterations.numpy())
-            self.reason = f"the training loss became {float(loss)} by step {step}"
+        if loss is None:
+            return
+        loss = float(loss)
+        step = int(self.model.optimizer.iterations.numpy())
+        if not math.isfinite(loss):
+            self.reason = f"the training loss became {loss} by step {step}"
+        elif loss > self.limit:
+            self.reason = (f"the training loss exploded to {loss:.3g} by step {step} (more "
+                           f"than {EXPLODE_FACTOR:g} x {self.base:.3g}, where it started; "
+                           "lower the learning rate)")
+        if self.reason:
             self.model.stop_training = True
+
+
+def chance_reason(probs, labels, num_classes: int) -> str | None:
+    """Why a candidate is at chance on validation, or None when it is not.
+
+    probs: float [N, C] validation probabilities; labels: int [N]. At chance: its accuracy is
+    not above the majority class's rate p0 at level CHANCE_ALPHA (one-sided binomial test:
+    P(X >= correct | N, p0) > alpha), and its cross-entropy is not below CHANCE_CE_FRACTION x
+    ln C (the uniform prediction a zero head starts from; a collapsed or diverged model ends
+    above it). Both must hold, so a tiny validation split, where no accuracy is significant,
+    fails no candidate that learned something.
+    """
+    from scipy.stats import binom
+
+    probs = np.asarray(probs, np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    n = len(labels)
+    if n == 0:
+        return None
+    correct = int((probs.argmax(axis=1) == labels).sum())
+    p0 = float(np.bincount(labels, minlength=num_classes).max() / n)
+    p_value = float(binom.sf(correct - 1, n, p0))
+    ce = metrics.nll(probs.astype(np.float32), labels)
+    uniform = math.log(max(2, int(num_classes)))
+    if p_value > CHANCE_ALPHA and ce >= CHANCE_CE_FRACTION * uniform:
+        return (f"at chance on validation: accuracy {correct / n:.3f} is not above the "
+                f"majority class's {p0:.3f} (binomial p = {p_value:.2g} on {n} images) and "
+                f"cross-entropy {ce:.3f} is not below ln C = {uniform:.3f} of the uniform "
+                "prediction; a learning rate too high for this module?")
+    return None
 
 
 class TensorBoard(keras.callbacks.TensorBoard):
@@ -88,11 +140,12 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
     `training_dataset` (as `chunks(steps)` equal epochs; `targets` as there) and returns the
     model.
 
-    Raises TrialFailed when the loss becomes NaN or infinite (checked at each epoch's end).
+    Raises TrialFailed when the loss becomes NaN or infinite or explodes (a chunk's mean
+    above EXPLODE_FACTOR x ln C; checked at each epoch's end).
     """
     ds = training_dataset(task, spec, hparams, profile=profile, splits=splits, targets=targets)
     n = chunks(hparams.steps)
-    guard = _StopOnNonFinite()
+    guard = _DivergenceGuard(task.num_classes, start=_start_loss(model, ds))
     model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
               callbacks=[*callbacks, guard])
     if guard.reason:
@@ -100,26 +153,52 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
     return model
 
 
+def _start_loss(model, ds) -> float:
+    """The mean cross-entropy of the untrained model on the first training batch (inference
+    mode): where the loss starts, the divergence guard's reference (0 when not finite or
+    when the model cannot run: training then fails with the reason)."""
+    try:
+        x, y = next(iter(ds.take(1)))
+        probs = model(x, training=False)
+        loss = float(keras.ops.mean(keras.losses.categorical_crossentropy(y, probs)))
+    except Exception:  # noqa: BLE001 - the fit itself reports what is wrong
+        return 0.0
+    return loss if math.isfinite(loss) else 0.0
+
+
 def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=None,
                splits: Sequence[str] = ("train",), tensorboard_dir: str | None = None,
-               callbacks=(), targets=None) -> keras.Model:
+               callbacks=(), cache_dir=None, targets=None) -> keras.Model:
     """Builds and fine-tunes one member from its recorded hyperparameters and seed.
 
     The same code path as a tune trial: `export` uses it to retrain a member whose weights
     were not kept, or on train + val (``splits=("train", "val")``) for ``--retrain-full``;
     `distill` trains a student on a teacher's probabilities (`targets`, see
-    `training_dataset`).
+    `training_dataset`). A probe (hparams.kind "probe") is refitted on the embeddings of
+    `splits` instead (`probe.fit_probe_member`; it takes no `targets`: HubensembleError).
     Returns the trained `Classifier` (probabilities [B, C]). Raises TrialFailed on a
-    non-finite loss, ModuleLoadError when the module cannot load.
+    non-finite or exploding loss, ModuleLoadError when the module cannot load.
     """
     profile = as_profile(profile)
     strategy = strategy or tf.distribute.get_strategy()
     keras.backend.clear_session()
     keras.utils.set_random_seed(hparams.seed)
+    if hparams.kind == "probe":
+        from hubensemble.tune.probe import fit_probe_member
+
+        if targets is not None:
+            raise HubensembleError("a probe is fitted on labels, not on a teacher's "
+                                   "probabilities: distil into a fine-tuning student")
+
+        with strategy.scope():
+            return fit_probe_member(spec, task, hparams, splits=splits, cache_dir=cache_dir)
     with strategy.scope():
         model = build_classifier(spec, task.num_classes, dropout=hparams.dropout,
-                                 weight_decay=hparams.weight_decay)
+                                 weight_decay=hparams.weight_decay,
+                                 batchnorm=hparams.batchnorm)
         compile_classifier(model, hparams)
+        init_head(model, spec, task, hparams, profile=profile, splits=splits,
+                  cache_dir=cache_dir)
     cbs = list(callbacks)
     if tensorboard_dir:
         cbs.append(TensorBoard(tensorboard_dir))
@@ -127,20 +206,43 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
                             callbacks=cbs, targets=targets)
 
 
+def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,
+              splits: Sequence[str] = ("train",), cache_dir=None) -> dict | None:
+    """Starts the head as hparams.head_init says: "zero" leaves the zero head (paper A.1);
+    "probe" (LP-FT, Kumar et al. 2022) sets it to a logistic-regression probe
+    (L2 hyperrule.PROBE_HEAD_L2) fitted on the frozen module's embeddings of `splits` at the
+    trial's evaluation size (the resolution rank embedded at: read from the embedding cache).
+    Returns {"head_init_seconds"} for the record, or None for a zero head."""
+    if hparams.head_init != "probe":
+        return None
+    from hubensemble.tune.model import set_head
+    from hubensemble.tune.probe import head_from_probe
+
+    start = time.perf_counter()
+    kernel, bias = head_from_probe(spec, task, resolution=eval_size(task, spec, profile),
+                                   splits=tuple(splits), cache_dir=cache_dir)
+    set_head(model, kernel, bias)
+    return {"head_init_seconds": time.perf_counter() - start}
+
+
 def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, strategy=None,
               keep_weights="all", callbacks=(), tensorboard_dir=None, build=None,
-              extra=None) -> dict:
+              extra=None, cache_dir=None) -> dict:
     """Trains one plan entry and writes its candidate (ok or failed); returns its trial.json.
 
     The record's "val" / "test" are `candidate.split_record` of the float32 probability
     tables that are saved ({"ce": metrics.nll with the one floor metrics.PROB_FLOOR,
     "accuracy"}), so every reader of the candidate computes the same numbers from the files.
-    A trial that fails (non-finite loss or predictions, a module that cannot load, any other
-    error) is recorded with status "failed" and its reason, and its traceback is logged at
+    A trial that fails (non-finite or exploding loss, non-finite predictions, validation
+    predictions at chance (`chance_reason`), a module that cannot load, any other error) is
+    recorded with status "failed" and its reason, and its traceback is logged at
     INFO (RUN/log.txt while `run_tune` runs); KeyboardInterrupt and keras_tuner's
     FatalError propagate. `build` (optional) makes the compiled model inside
     the strategy scope (the tuner passes its hypermodel); by default build_classifier +
-    compile_classifier. Only the process that `writes_results` under `strategy` writes.
+    compile_classifier. The head then starts as hparams.head_init says (`init_head`; LP-FT
+    reads the training embeddings from the cache in `cache_dir`). The record also has
+    "batchnorm" (the HubLayer's policy) and "batchnorm_evidence" (the variable that showed
+    BatchNorm, or None). Only the process that `writes_results` under `strategy` writes.
     """
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
@@ -167,9 +269,14 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
                 model = build()
             else:
                 model = build_classifier(spec, task.num_classes, dropout=hparams.dropout,
-                                         weight_decay=hparams.weight_decay)
+                                         weight_decay=hparams.weight_decay,
+                                         batchnorm=hparams.batchnorm)
                 compile_classifier(model, hparams)
+            record.update(init_head(model, spec, task, hparams, profile=profile,
+                                    cache_dir=cache_dir) or {})
         record["module_fingerprint"] = getattr(model.backbone, "fingerprint", None)
+        record["batchnorm"] = getattr(model.backbone, "batchnorm", None)
+        record["batchnorm_evidence"] = getattr(model.backbone, "batchnorm_evidence", None)
         t0, c0 = time.perf_counter(), time.process_time()
         train_classifier(model, task, spec, hparams, profile=profile, callbacks=callbacks)
         record["train_seconds"] = time.perf_counter() - t0
@@ -179,6 +286,10 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
         if not np.isfinite(val_probs).all():
             raise TrialFailed("the validation predictions are not finite")
         record["val"] = candidate.split_record(val_probs, task.val.labels)
+        why = (chance_reason(val_probs, task.val.labels, task.num_classes)
+               if profile.fail_at_chance else None)
+        if why:
+            raise TrialFailed(why)
         if has_test:
             test_probs = predict_probs(model, task, "test", spec=spec, profile=profile,
                                        batch_size=hparams.batch_size)

@@ -65,7 +65,7 @@ KERAS_TUNER_FLAGS = (
 # ---------------------------------------------------------------------------------------------
 
 _HP_KEYS = ("plan_index", "module", "lr", "steps", "weight_decay", "dropout", "seed",
-            "batch_size", "momentum", "augmentation", "mixup_alpha")
+            "batch_size", "momentum", "augmentation", "mixup_alpha", "batchnorm", "head_init")
 
 
 def _aug_text(aug: AugConfig | None) -> str:
@@ -75,12 +75,15 @@ def _aug_text(aug: AugConfig | None) -> str:
 def hp_values(entry: PlanEntry) -> dict:
     """The Keras Tuner hyperparameter values of a plan entry (what TensorBoard shows):
     {"plan_index", "module", "lr", "steps", "weight_decay", "dropout", "seed", "batch_size",
-    "momentum", "augmentation" (sorted-key JSON of the AugConfig, or "none"), "mixup_alpha"}."""
+    "momentum", "augmentation" (sorted-key JSON of the AugConfig, or "none"), "mixup_alpha",
+    "batchnorm", "head_init"}. Only fine-tuning entries go through Keras Tuner (a probe sweep
+    runs without it: hubensemble.tune.probe)."""
     h = entry.hparams
     return {"plan_index": entry.index, "module": entry.module, "lr": h.lr, "steps": h.steps,
             "weight_decay": h.weight_decay, "dropout": h.dropout, "seed": h.seed,
             "batch_size": h.batch_size, "momentum": h.momentum,
-            "augmentation": _aug_text(h.augmentation), "mixup_alpha": h.mixup_alpha}
+            "augmentation": _aug_text(h.augmentation), "mixup_alpha": h.mixup_alpha,
+            "batchnorm": h.batchnorm, "head_init": h.head_init}
 
 
 def hparams_from_hp(hp) -> HParams:
@@ -94,7 +97,8 @@ def hparams_from_hp(hp) -> HParams:
                    weight_decay=float(hp.get("weight_decay")), dropout=float(hp.get("dropout")),
                    batch_size=int(hp.get("batch_size")), seed=int(hp.get("seed")),
                    augmentation=None if aug == "none" else AugConfig.from_json(aug),
-                   mixup_alpha=float(hp.get("mixup_alpha")), momentum=float(hp.get("momentum")))
+                   mixup_alpha=float(hp.get("mixup_alpha")), momentum=float(hp.get("momentum")),
+                   batchnorm=str(hp.get("batchnorm")), head_init=str(hp.get("head_init")))
 
 
 def plan_entry(plan: Sequence[PlanEntry], values: Mapping) -> PlanEntry | None:
@@ -122,7 +126,7 @@ def declare_space(hp: kt.HyperParameters, plan: Sequence[PlanEntry]) -> kt.Hyper
         values = list(dict.fromkeys(r[key] for r in rows))
         if len(values) == 1:
             hp.Fixed(key, values[0])
-        elif key in ("module", "augmentation"):
+        elif key in ("module", "augmentation", "batchnorm", "head_init"):
             hp.Choice(key, values)
         elif key in ("steps", "batch_size"):
             hp.Choice(key, sorted(values))
@@ -151,7 +155,8 @@ class FineTuneHyperModel(kt.HyperModel):
     def build(self, hp):
         hparams = hparams_from_hp(hp)
         model = build_classifier(self.specs[hp.get("module")], self.num_classes,
-                                 dropout=hparams.dropout, weight_decay=hparams.weight_decay)
+                                 dropout=hparams.dropout, weight_decay=hparams.weight_decay,
+                                 batchnorm=hparams.batchnorm)
         return compile_classifier(model, hparams)
 
 
@@ -374,13 +379,15 @@ class FineTuneTuner(kt.Tuner):
     """
 
     def __init__(self, oracle, hypermodel: FineTuneHyperModel, *, run: Run, task, specs,
-                 profile, keep_weights, strategy=None, progress=None, **kwargs):
+                 profile, keep_weights, strategy=None, progress=None, cache_dir=None,
+                 **kwargs):
         self.run_dir = run
         self.task = task
         self.specs = dict(specs)
         self.profile = as_profile(profile)
         self.keep_weights = keep_weights
         self.progress = progress
+        self.cache_dir = cache_dir
         self.builder = hypermodel
         self.plan = list(hypermodel.plan)
         super().__init__(oracle, None, distribution_strategy=strategy, **kwargs)
@@ -451,7 +458,7 @@ class FineTuneTuner(kt.Tuner):
                                keep_weights=self.keep_weights, callbacks=callbacks,
                                tensorboard_dir=tb_dir,
                                build=lambda: self.builder.build(trial.hyperparameters),
-                               extra={"tuner_id": self.tuner_id})
+                               extra={"tuner_id": self.tuner_id}, cache_dir=self.cache_dir)
         except (KeyboardInterrupt, kt.errors.FatalError):
             raise
         except Exception as e:  # e.g. the candidate could not be written: no record

@@ -1,0 +1,248 @@
+"""Head-only candidates: logistic-regression probes on a module's frozen, cached embeddings.
+
+A probe candidate is the classifier `build_classifier` makes (the module, frozen, then a Dense
+head and a softmax) whose head alone was fitted: a multinomial logistic regression on the
+module's embeddings of the training images, standardised, with an L2 penalty (scikit-learn's
+``LogisticRegression``, L-BFGS), folded back into one Dense kernel and bias on the raw
+embeddings. It is written as an ordinary candidate (`hubensemble.candidate.write_candidate`:
+trial.json, val/test probabilities, a weights file a `build_classifier(...)` model loads), so
+the ensemble selects it and the export rebuilds it like any other.
+
+Resolution (`probe_resolution`): the module's own — its catalogue ``input_size``, else its
+``native_size`` (the size it was pre-trained at), else the BiT-HyperRule evaluation resolution
+uncapped (the `paper` profile's) — whatever the profile caps fine-tuning at: a probe costs one
+frozen forward pass per image, read from rank's embedding cache when it is there.
+The probe baseline of LP-FT (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features
+and Underperform Out-of-Distribution") and of tools/benchmarks/bench_method.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from hubensemble import candidate, hyperrule
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.errors import HubensembleError, ModuleLoadError, first_line
+
+log = logging.getLogger(__name__)
+
+#: A class missing from the training labels gets this logit bias below the others (and a zero
+#: kernel column), so its probability is ~e^-30 of theirs.
+MISSING_CLASS_BIAS = -30.0
+
+
+def probe_resolution(spec: ModuleSpec, task) -> int:
+    """The square side in pixels a probe of `spec` embeds and evaluates at: max(input_size)
+    when the entry has one (the module resizes to it itself), else max(native_size), else the
+    uncapped HyperRule evaluation resolution of the task (`hyperrule.eval_resolution` under
+    the paper profile: 128 px for images under 96 x 96, else 480 px)."""
+    if spec.input_size is not None:
+        return int(max(spec.input_size))
+    native = getattr(spec, "native_size", None)
+    if native is not None:
+        return int(max(native))
+    return int(hyperrule.eval_resolution(task.image_size, None, hyperrule.get_profile("paper")))
+
+
+def fit_probe(embeddings, labels, num_classes: int, *, l2: float,
+              max_iter: int = hyperrule.PROBE_MAX_ITER) -> tuple[np.ndarray, np.ndarray]:
+    """A multinomial logistic regression on embeddings, as one Dense layer.
+
+    embeddings: float [N, D]; labels: int [N] in [0, num_classes); l2: lambda > 0 of the
+    objective mean cross-entropy + lambda / 2 * ||W||^2 on embeddings standardised per feature
+    (scikit-learn's C = 1 / (lambda * N); the bias is not penalised). Returns (kernel float32
+    [D, num_classes], bias float32 [num_classes]) such that softmax(x @ kernel + bias) are the
+    probabilities on the raw (unstandardised) embeddings x. A class absent from `labels` gets
+    a zero column and a bias MISSING_CLASS_BIAS below the lowest other. Raises
+    HubensembleError for fewer than two classes present, mismatched sizes or lambda <= 0.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(embeddings, np.float64)
+    y = np.asarray(labels).astype(np.int64)
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise HubensembleError(f"a probe needs embeddings [N, D] and labels [N], got "
+                               f"{x.shape} and {y.shape}")
+    if not l2 > 0:
+        raise HubensembleError(f"a probe's L2 strength must be > 0, got {l2!r}")
+    present = np.unique(y)
+    if len(present) < 2:
+        raise HubensembleError(f"a probe needs at least two classes in its training labels, "
+                               f"got {len(present)}")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-12] = 1.0  # a constant feature carries nothing (StandardScaler's rule)
+    z = (x - mean) / scale
+    clf = LogisticRegression(C=1.0 / (float(l2) * len(y)), max_iter=int(max_iter))
+    with warnings.catch_warnings():
+        # Not converging within max_iter still leaves a usable (early-stopped) probe.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(z, y)
+    coef, intercept = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:  # two classes: sigma(w.z + b) == softmax([0, w.z + b])
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    w = np.zeros((num_classes, x.shape[1]))
+    b = np.full(num_classes, float(np.min(intercept)) + MISSING_CLASS_BIAS)
+    w[clf.classes_] = coef
+    b[clf.classes_] = intercept
+    kernel = (w / scale).T
+    bias = b - kernel.T @ mean
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def probe_probs(embeddings, kernel, bias) -> np.ndarray:
+    """softmax(embeddings @ kernel + bias): float32 [N, C] probabilities (what the frozen
+    classifier with this head computes on the same embeddings)."""
+    logits = np.asarray(embeddings, np.float64) @ np.asarray(kernel, np.float64) + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def split_embeddings(spec: ModuleSpec, task, splits: Sequence[str], *, resolution: int,
+                     batch_size: int = 64, cache_dir=None) -> tuple[dict, float]:
+    """({split: float32 [N, D]}, seconds) of the frozen module at `resolution` x `resolution`
+    pixels, through rank's embedding cache (`hubensemble.rank.embed`: the runtime's call,
+    an entry per module, resolution, task and split). Raises ModuleLoadError as embed does."""
+    from hubensemble.rank.embeddings import embed
+
+    start = time.perf_counter()
+    out = {}
+    for split in splits:
+        out[split] = embed(spec, task, split, profile="paper", batch_size=batch_size,
+                           cache_dir=cache_dir, resolution=(resolution, resolution)).embeddings
+    return out, time.perf_counter() - start
+
+
+def head_from_probe(spec: ModuleSpec, task, *, resolution: int, splits=("train",),
+                    l2: float = hyperrule.PROBE_HEAD_L2, cache_dir=None):
+    """(kernel [D, C], bias [C]) of a probe fitted on the embeddings of `splits` at
+    `resolution` (the LP-FT head a fine-tuning trial with head_init "probe" starts from)."""
+    emb, _ = split_embeddings(spec, task, splits, resolution=resolution, cache_dir=cache_dir)
+    x = np.concatenate([emb[s] for s in splits])
+    y = np.concatenate([task.split(s).labels for s in splits])
+    return fit_probe(x, y, task.num_classes, l2=l2)
+
+
+def fit_probe_member(spec: ModuleSpec, task, hparams, *, splits=("train",), cache_dir=None):
+    """The frozen classifier of a probe candidate refitted on `splits` from its recorded
+    HParams (kind "probe": its L2 strength and iteration limit): what `tune.fit_member`
+    returns for a probe (e.g. the export's --retrain-full on train + val)."""
+    from hubensemble.tune.model import build_classifier, set_head
+
+    size = probe_resolution(spec, task)
+    emb, _ = split_embeddings(spec, task, splits, resolution=size,
+                              batch_size=hparams.batch_size, cache_dir=cache_dir)
+    x = np.concatenate([emb[s] for s in splits])
+    y = np.concatenate([task.split(s).labels for s in splits])
+    kernel, bias = fit_probe(x, y, task.num_classes, l2=hparams.weight_decay,
+                             max_iter=hparams.steps)
+    model = build_classifier(spec, task.num_classes, trainable=False)
+    return set_head(model, kernel, bias)
+
+
+def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str,
+                      keep_weights: str = "all", cache_dir=None, check=None,
+                      on_done=None) -> list[dict]:
+    """Fits and writes the probe candidates of one module (plan entries of kind "probe"):
+    the module's embeddings of train / val / test are computed (or read from the cache) once,
+    then each entry's L2 strength gives one candidate through `candidate.write_candidate`,
+    with the probabilities softmax(embeddings @ kernel + bias) and, unless `keep_weights` is
+    "none", the frozen classifier's weights (one `build_classifier` model, its head set per
+    entry). `check(val_probs, labels)` returns a reason to fail a candidate (the divergence
+    rule of tune.train) or None; `on_done(record)` is called after each write.
+
+    Each record has the usual trial.json fields plus "eval_size" (the probe resolution),
+    "batchnorm" ("inference": the module is frozen),
+    "embed_seconds" (the module's embedding time, shared by its entries; a cache hit costs
+    almost nothing) and "seconds" = its own fit and write time + its share of that. A module
+    that cannot be embedded fails every entry with the reason. Returns the records.
+    """
+    import socket
+
+    has_test = task.test is not None
+    size = probe_resolution(spec, task)
+    splits = ("train", "val") + (("test",) if has_test else ())
+    records = []
+    try:
+        emb, embed_seconds = split_embeddings(spec, task, splits, resolution=size,
+                                              batch_size=entries[0].hparams.batch_size,
+                                              cache_dir=cache_dir)
+        error = None
+    except ModuleLoadError as e:
+        emb, embed_seconds, error = None, 0.0, f"the module cannot load: {e}"
+    except Exception as e:  # noqa: BLE001 - any other error fails the module's probes
+        log.info("embedding %s for its probes failed", spec.name, exc_info=True)
+        emb, embed_seconds, error = None, 0.0, f"{type(e).__name__}: {first_line(e)}"
+    model = None
+    share = embed_seconds / max(1, len(entries))
+    for entry in entries:
+        hp = entry.hparams
+        start = time.perf_counter()
+        record = {"trial": entry.trial_id, "module": entry.module, "handle": spec.handle,
+                  "hparams": hp.to_json(), "seed": hp.seed, "status": "ok", "reason": None,
+                  "val": None, "test": None, "has_test": has_test, "weights": None,
+                  "seconds": None, "train_seconds": None, "steps": hp.steps,
+                  "profile": profile_name, "eval_size": size, "plan_index": entry.index,
+                  "kind": "probe", "embed_seconds": embed_seconds, "strategy": None,
+                  # The frozen module runs in inference mode (BatchNorm's moving statistics).
+                  "batchnorm": hp.batchnorm, "batchnorm_evidence": None,
+                  "replicas": 1, "host": socket.gethostname()}
+        val_probs = test_probs = save = None
+        try:
+            if error:
+                raise HubensembleError(error)
+            t0 = time.perf_counter()
+            kernel, bias = fit_probe(emb["train"], task.train.labels, task.num_classes,
+                                     l2=hp.weight_decay, max_iter=hp.steps)
+            record["train_seconds"] = time.perf_counter() - t0
+            val_probs = probe_probs(emb["val"], kernel, bias)
+            record["val"] = candidate.split_record(val_probs, task.val.labels)
+            if has_test:
+                test_probs = probe_probs(emb["test"], kernel, bias)
+                record["test"] = candidate.split_record(test_probs, task.test.labels)
+            why = check(val_probs, task.val.labels) if check is not None else None
+            if why:
+                raise HubensembleError(why)
+            if keep_weights == "all":
+                if model is None:
+                    from hubensemble.tune.model import build_classifier
+
+                    model = build_classifier(spec, task.num_classes, trainable=False)
+                from hubensemble.tune.model import set_head
+
+                set_head(model, kernel, bias)
+                save = _timed(model.save_weights, record, start, share)
+                record["weights"] = candidate.WEIGHTS_FILE
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:  # noqa: BLE001 - this candidate fails, the others go on
+            reason = str(e) if isinstance(e, HubensembleError) else \
+                f"{type(e).__name__}: {first_line(e)}"
+            record.update(status="failed", reason=reason, val=None, test=None, weights=None)
+            val_probs = test_probs = save = None
+        record["seconds"] = share + time.perf_counter() - start
+        candidate.write_candidate(run.candidates, record, val_probs=val_probs,
+                                  test_probs=test_probs, save_weights=save)
+        records.append(record)
+        if on_done is not None:
+            on_done(record)
+    return records
+
+
+def _timed(save_weights, record, start, share):
+    """save_weights that also sets record["seconds"] once the weights are written (before
+    write_candidate writes trial.json, so the time includes writing them)."""
+
+    def save(path):
+        save_weights(path)
+        record["seconds"] = share + time.perf_counter() - start
+
+    return save

@@ -1,0 +1,406 @@
+"""Real-backbone fine-tuning on a tiny BatchNorm module: the BatchNorm policy, divergence
+detection, LP-FT heads, probe candidates (fit, export, reload) and "+" sweeps in one pool."""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hubensemble import candidate, ensemble, hyperrule, tune
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.data import load_task
+from hubensemble.export import export_ensemble
+from hubensemble.fileio import atomic_write_json, read_json
+from hubensemble.hub import write_hub_module
+from hubensemble.hub.layer import batchnorm_evidence, saved_model_variable_names
+from hubensemble.hyperrule import HParams, get_profile
+from hubensemble.rundir import DataArgs, Run
+from hubensemble.tune.probe import fit_probe, probe_probs, probe_resolution
+from hubensemble.tune.stage import module_batchnorm
+from hubensemble.tune.train import chance_reason
+
+QUICK = get_profile("quick")
+# QUICK with the at-chance rule on (the quick profile switches it off for plumbing tests).
+CHECKED = hyperrule.Profile(**{**{f: getattr(QUICK, f) for f in
+                                  ("step_scale", "batch_size", "min_steps", "max_steps",
+                                   "resolution_cap", "momentum", "lr_scale")},
+                               "name": "quick-checked", "fail_at_chance": True})
+TOL = 1e-5
+
+
+def make_bn_model(seed=0, width=6):
+    """conv3x3 -> BatchNorm -> ReLU -> global average: [N, H, W, 3] in [0, 1] -> [N, width].
+    The moving statistics are set far from any batch's, so the two modes differ visibly."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(width, 3, padding="same")(inp)
+    bn = keras.layers.BatchNormalization(name="bn")
+    x = keras.layers.ReLU()(bn(x))
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
+    bn.moving_mean.assign(np.full(width, 0.3, np.float32))
+    bn.moving_variance.assign(np.full(width, 2.0, np.float32))
+    return model
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_task("sklearn:digits")
+
+
+@pytest.fixture(scope="module")
+def bn_spec(tmp_path_factory):
+    path = write_hub_module(make_bn_model(), str(tmp_path_factory.mktemp("bn") / "bnmod"))
+    # native_size: the probe's own resolution for a module that takes any size.
+    return ModuleSpec(name="bnmod", handle=path, family="generalist", native_size=(16, 16))
+
+
+@pytest.fixture(scope="module")
+def plain_spec(tiny_module):
+    return ModuleSpec(name="plain", handle=tiny_module, family="generalist")
+
+
+def variables_named(model, text):
+    return {v.path: v.numpy().copy() for v in model.backbone.weights if text in v.path}
+
+
+def make_run(path, specs, task):
+    run = Run(path)
+    run.attach_task(task, DataArgs(spec="sklearn:digits"))
+    run.update(modules={s.name: s.to_json() for s in specs})
+    rows = [{"name": s.name, "handle": s.handle, "status": "ok", "score": 0.9 - 0.1 * i}
+            for i, s in enumerate(specs)]
+    atomic_write_json(run.ranking_json, {"metric": "knn", "k": len(specs), "modules": rows,
+                                         "selected": [s.name for s in specs],
+                                         "selection": {"method": "top-k"}})
+    return run
+
+
+# ------------------------------------------------------------------------------ policy
+
+def test_batchnorm_is_found_in_the_saved_variables_and_decides_auto(bn_spec, plain_spec):
+    names = saved_model_variable_names(bn_spec.handle)
+    assert batchnorm_evidence(names) in {n for n in names if n.endswith("moving_mean")
+                                         or n.endswith("moving_variance")}
+    assert batchnorm_evidence(saved_model_variable_names(plain_spec.handle)) is None
+    assert batchnorm_evidence(["a/running_var:0"]) == "a/running_var:0"
+    assert batchnorm_evidence(["moving_mean_of_something", "x/kernel"]) is None
+    assert module_batchnorm(bn_spec, "auto")[0] == "inference"
+    assert module_batchnorm(plain_spec, "auto") == ("train", None)
+    assert module_batchnorm(plain_spec, "inference")[0] == "inference"
+    # The layer decides the same from its loaded variables.
+    auto = tune.build_classifier(bn_spec, 3, batchnorm="auto")
+    assert auto.backbone.batchnorm == "inference" and "moving" in auto.backbone.batchnorm_evidence
+    assert tune.build_classifier(plain_spec, 3, batchnorm="auto").backbone.batchnorm == "train"
+    with pytest.raises(ValueError, match="batchnorm"):
+        tune.build_classifier(bn_spec, 3, batchnorm="frozen")
+
+
+@pytest.mark.parametrize("policy", ["inference", "train"])
+def test_the_batchnorm_policy_holds_while_the_weights_train(bn_spec, digits, policy):
+    hp = HParams(lr=0.05, steps=6, batch_size=16, momentum=0.9, seed=1, batchnorm=policy)
+    keras.utils.set_random_seed(1)
+    model = tune.compile_classifier(tune.build_classifier(bn_spec, 10, batchnorm=policy), hp)
+    x = tf.constant(digits.val.images[:16].astype(np.float32) / 255.0)
+    x = tf.image.resize(x, (16, 16))
+    # With "inference" the module runs as at inference also in training mode.
+    same = np.allclose(model.backbone(x, training=True).numpy(),
+                       model.backbone(x, training=False).numpy(), atol=1e-6)
+    assert same == (policy == "inference")
+    stats = variables_named(model, "moving")
+    kernels = variables_named(model, "kernel")
+    assert len(stats) == 2 and kernels
+    tune.train_classifier(model, digits, bn_spec, hp, profile=QUICK)
+    after_stats = variables_named(model, "moving")
+    moved = [not np.array_equal(stats[k], after_stats[k]) for k in stats]
+    if policy == "inference":
+        assert not any(moved)  # the moving statistics are those the module was saved with
+    else:
+        assert all(moved)
+    # The weights train under either policy (gamma / beta / the conv kernel).
+    after_kernels = variables_named(model, "kernel")
+    assert any(not np.array_equal(kernels[k], after_kernels[k]) for k in kernels)
+
+
+# ------------------------------------------------------------------------------ divergence
+
+def test_chance_reason_against_a_binomial_reference():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 20)  # 200 images, majority rate 0.1
+    constant = np.full((200, 10), 1e-6, np.float32)
+    constant[:, 3] = 1 - 9e-6  # a collapsed model: always class 3, confidently
+    why = chance_reason(constant, labels, 10)
+    assert why and "at chance" in why and "0.100" in why
+    good = np.full((200, 10), 0.05, np.float32)
+    good[np.arange(200), labels] = 0.55
+    assert chance_reason(good, labels, 10) is None
+    # Accuracy 0.15 (30 of 200): binomial P(X >= 30 | 200, 0.1) = 0.0181 > 0.01, and a
+    # uniform-ish CE: at chance. 0.17 (34): P = 0.0016: not at chance.
+    for correct, expected in ((30, True), (34, False)):
+        probs = np.full((200, 10), 0.1, np.float32)
+        pred = (labels + 1) % 10
+        pred[:correct] = labels[:correct]
+        probs[np.arange(200), pred] += 1e-3
+        probs /= probs.sum(1, keepdims=True)
+        assert (chance_reason(probs, labels, 10) is not None) == expected
+    # Ten validation images can show no significance: a model that learned something (CE
+    # below ln C) is not failed for it.
+    small = rng.dirichlet(np.ones(2), size=10).astype(np.float32)
+    y = np.arange(10) % 2
+    small[np.arange(10), y] += 0.3
+    small /= small.sum(1, keepdims=True)
+    assert chance_reason(small, y, 2) is None
+
+
+def test_a_forced_divergence_is_failed_with_its_reason(tmp_path, bn_spec, digits):
+    run = make_run(tmp_path / "run", [bn_spec], digits)
+    hp = HParams(lr=500.0, steps=10, batch_size=16, momentum=0.9, seed=2, batchnorm="train")
+    entry = tune.PlanEntry(0, tune.trial_id("default", 0, "bnmod"), "bnmod", hp)
+    record = tune.run_entry(entry, bn_spec, digits, run, profile=CHECKED)
+    assert record["status"] == "failed"
+    assert ("exploded" in record["reason"] or "became" in record["reason"]
+            or "at chance" in record["reason"])
+    saved = read_json(run.candidates / entry.trial_id / "trial.json")
+    assert saved["status"] == "failed" and saved["reason"] == record["reason"]
+    assert saved["val"] is None and not (run.candidates / entry.trial_id / "val_probs.npy").exists()
+
+    # A model pinned to one class (a huge bias, lr too small to move it) is at chance.
+    hp = HParams(lr=1e-6, steps=5, batch_size=16, momentum=0.0, seed=3)
+    entry = tune.PlanEntry(1, tune.trial_id("default", 1, "bnmod"), "bnmod", hp)
+    bias = np.zeros(10, np.float32)
+    bias[4] = 40.0
+
+    def build():
+        model = tune.compile_classifier(tune.build_classifier(bn_spec, 10), hp)
+        model.head.bias.assign(bias)
+        return model
+
+    record = tune.run_entry(entry, bn_spec, digits, run, profile=CHECKED, build=build)
+    assert record["status"] == "failed" and "at chance on validation" in record["reason"]
+    # The quick profile leaves such candidates ok (plumbing tests); the pool gets neither.
+    pool, skipped = ensemble.load_candidates(run.path)
+    assert pool == [] and len(skipped) == 2
+
+
+def test_the_explosion_guard_stops_a_rising_loss(bn_spec, digits):
+    from hubensemble.tune.train import EXPLODE_FACTOR, _DivergenceGuard
+
+    guard = _DivergenceGuard(10, start=1.0)
+    assert guard.limit == pytest.approx(EXPLODE_FACTOR * math.log(10))
+    model = tune.compile_classifier(tune.build_classifier(bn_spec, 10),
+                                    HParams(lr=0.1, steps=5))
+    guard.set_model(model)
+    guard.on_epoch_end(0, {"loss": 2.0})
+    assert guard.reason is None and not model.stop_training
+    guard.on_epoch_end(1, {"loss": 7.5})
+    assert "exploded to 7.5" in guard.reason and model.stop_training
+
+
+def test_an_lp_ft_head_starts_at_the_probe(tmp_path, bn_spec, digits):
+    """head_init "probe": the head is the probe fitted on the cached training embeddings at
+    the trial's evaluation size before any step is taken."""
+    hp = HParams(lr=0.01, steps=5, batch_size=16, momentum=0.9, seed=4, batchnorm="inference",
+                 head_init="probe")
+    model = tune.compile_classifier(tune.build_classifier(bn_spec, 10, batchnorm="inference"),
+                                    hp)
+    info = tune.train.init_head(model, bn_spec, digits, hp, profile=QUICK,
+                                cache_dir=str(tmp_path / "cache"))
+    assert info["head_init_seconds"] >= 0
+    size = tune.eval_size(digits, bn_spec, QUICK)
+    probs = tune.predict_probs(model, digits, "val", spec=bn_spec, profile=QUICK, batch_size=64)
+    from hubensemble.rank import embed
+
+    emb = {s: embed(bn_spec, digits, s, profile=QUICK, cache_dir=str(tmp_path / "cache"),
+                    resolution=(size, size)).embeddings for s in ("train", "val")}
+    kernel, bias = fit_probe(emb["train"], digits.train.labels, 10,
+                             l2=hyperrule.PROBE_HEAD_L2)
+    np.testing.assert_allclose(probs, probe_probs(emb["val"], kernel, bias), atol=TOL)
+    # The zero head predicts uniform probabilities (argmax class 0: ~0.1 of the images); the
+    # probe on six random BatchNorm features does better.
+    assert (probs.argmax(1) == digits.val.labels).mean() > 0.15
+
+
+# ------------------------------------------------------------------------------ probes
+
+def test_fit_probe_is_scikit_learns_standardised_logistic_regression(rng):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = rng.normal(size=(120, 7)) * rng.uniform(0.1, 30, size=7) + rng.normal(size=7) * 5
+    y = (x[:, 0] / 10 + x[:, 1] + rng.normal(size=120)).argsort().argsort() * 3 // 120
+    for l2 in (1e-3, 1e-1):
+        kernel, bias = fit_probe(x, y, 4, l2=l2)  # class 3 never occurs
+        ref = make_pipeline(StandardScaler(), LogisticRegression(C=1 / (l2 * 120),
+                                                                 max_iter=1000)).fit(x, y)
+        ours = probe_probs(x, kernel, bias)
+        np.testing.assert_allclose(ours[:, :3], ref.predict_proba(x), atol=1e-5)
+        assert ours[:, 3].max() < 1e-12 and kernel.shape == (7, 4)
+    # Two classes: scikit-learn's one logit becomes a softmax over two.
+    kernel, bias = fit_probe(x, (y > 0).astype(int), 2, l2=1e-2)
+    ref = make_pipeline(StandardScaler(), LogisticRegression(C=1 / (1e-2 * 120),
+                                                             max_iter=1000)).fit(x, y > 0)
+    np.testing.assert_allclose(probe_probs(x, kernel, bias), ref.predict_proba(x), atol=1e-5)
+
+
+def test_probe_resolution_is_the_modules_own(bn_spec, plain_spec, digits):
+    assert probe_resolution(bn_spec, digits) == 16  # native_size
+    fixed = ModuleSpec(name="f", handle=bn_spec.handle, input_size=(24, 20))
+    assert probe_resolution(fixed, digits) == 24  # input_size
+    # Neither: the HyperRule's evaluation resolution, uncapped (8 x 8 digits -> 128 px).
+    assert probe_resolution(plain_spec, digits) == 128
+
+
+@pytest.fixture(scope="module")
+def probe_run(tmp_path_factory, bn_spec, digits):
+    path = tmp_path_factory.mktemp("probe") / "run"
+    make_run(path, [bn_spec], digits)
+    summary = tune.run_tune(path, sweep="probe", profile="quick", progress=False, task=digits,
+                            cache_dir=str(path.parent / "cache"))
+    return path, summary
+
+
+def test_a_probe_sweep_writes_ordinary_candidates(probe_run, digits):
+    path, summary = probe_run
+    assert summary.sweep == "probe" and summary.ok == 4 and summary.failed == 0
+    cands = candidate.scan(Run(path).candidates)[0]
+    assert [c.trial for c in cands] == [tune.trial_id("probe", i, "bnmod") for i in range(4)]
+    assert sorted(c.hparams["weight_decay"] for c in cands) == sorted(hyperrule.PROBE_L2)
+    for c in cands:
+        assert c.ok and c.hparams["kind"] == "probe" and c.record["eval_size"] == 16
+        assert c.record["batchnorm"] == "inference" == c.hparams["batchnorm"]
+        assert c.record["seconds"] > 0 and c.record["embed_seconds"] >= 0
+        c.load_probs(n_val=len(digits.val), n_test=len(digits.test))
+        assert c.val["accuracy"] == pytest.approx(
+            float((c.val_probs.argmax(1) == digits.val.labels).mean()))
+    meta = Run(path).meta()["tune"]
+    assert meta["sweeps"]["probe"]["plan_size"] == 4
+    # Resumable: a second call finds every candidate done and writes nothing.
+    mtimes = {c.trial: os.path.getmtime(c.folder / "trial.json") for c in cands}
+    again = tune.run_tune(path, sweep="probe", profile="quick", progress=False, task=digits,
+                          cache_dir=str(path.parent / "cache"))
+    assert again.ok == 4
+    assert mtimes == {c.trial: os.path.getmtime(c.folder / "trial.json")
+                      for c in candidate.scan(Run(path).candidates)[0]}
+
+
+def test_a_probe_candidate_reloads_and_exports_with_its_own_probabilities(
+        probe_run, bn_spec, digits, tmp_path):
+    path, _ = probe_run
+    run = Run(path)
+    cands = candidate.scan(run.candidates)[0]
+    for c in cands[:2]:
+        model = tune.build_classifier(bn_spec, 10)
+        model.load_weights(str(c.weights_path))
+        c.load_probs(n_val=len(digits.val))
+        probs = tune.predict_probs(model, digits, "val", spec=bn_spec, profile=QUICK,
+                                   batch_size=64)
+        # predict_probs resizes to the quick profile's size; the probe evaluates at its own.
+        assert tune.eval_size(digits, bn_spec, QUICK) != c.record["eval_size"]
+        own = model.predict(tf.image.resize(
+            digits.val.images.astype(np.float32) / 255.0, (16, 16), antialias=True),
+            verbose=0)
+        assert np.abs(own - c.val_probs).max() <= TOL
+        assert np.abs(probs - c.val_probs).max() > 1e-4  # the resolution matters
+    ensemble.run_ensemble(path, budget=3)
+    result = export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    assert {m["eval_size"] for m in result.members} == {16}
+    loaded = tf.saved_model.load(str(tmp_path / "model"))
+    images = digits.val.images.astype(np.float32) / 255.0
+    served = loaded.signatures["serving_default"](images=tf.constant(images))
+    members = read_json(run.ensemble_json)["members"]
+    total = sum(m["weight"] for m in members)
+    expected = sum(m["weight"] / total * np.load(run.candidates / m["trial"] / "val_probs.npy")
+                   for m in members)
+    assert np.abs(served["probabilities"].numpy() - expected).max() <= TOL
+
+
+def test_retraining_a_probe_refits_it_on_the_given_splits(probe_run, bn_spec, digits):
+    path, _ = probe_run
+    c = candidate.scan(Run(path).candidates)[0][1]
+    hp = HParams.from_json(c.hparams)
+    cache = str(path.parent / "cache")
+    same = tune.fit_member(bn_spec, digits, hp, profile=QUICK, cache_dir=cache)
+    c.load_probs(n_val=len(digits.val))
+    images = tf.image.resize(digits.val.images.astype(np.float32) / 255.0, (16, 16),
+                             antialias=True)
+    assert np.abs(same.predict(images, verbose=0) - c.val_probs).max() <= TOL
+    full = tune.fit_member(bn_spec, digits, hp, profile=QUICK, splits=("train", "val"),
+                           cache_dir=cache)
+    assert not np.allclose(full.head.kernel.numpy(), same.head.kernel.numpy())
+
+
+# ------------------------------------------------------------------------------ one pool
+
+def test_default_plus_probe_puts_both_kinds_in_one_pool(tmp_path, bn_spec, plain_spec, digits):
+    run = make_run(tmp_path / "run", [bn_spec, plain_spec], digits)
+    summary = tune.run_tune(run.path, sweep="default+probe", modules=["bnmod"],
+                            profile="quick", progress=False, task=digits, strategy="cpu",
+                            cache_dir=str(tmp_path / "cache"))
+    assert summary.sweep == "default+probe" and summary.plan_size == 8
+    assert summary.ok == 8 and summary.failed == 0
+    trials = [tune.trial_id("default", i, "bnmod") for i in range(4)] + \
+        [tune.trial_id("probe", i, "bnmod") for i in range(4)]
+    assert summary.trials == trials
+    pool, skipped = ensemble.load_candidates(run.path)
+    assert sorted(c.trial for c in pool) == sorted(trials) and skipped == []
+    kinds = {c.trial.split("-")[0]: HParams.from_json(c.hparams).kind for c in pool}
+    assert kinds == {"default": "finetune", "probe": "probe"}
+    # The fine-tuned ones run the BatchNorm module in inference mode, decided from its files.
+    for c in pool:
+        if c.trial.startswith("default"):
+            assert c.hparams["batchnorm"] == "inference"
+            assert c.record["batchnorm"] == "inference"
+            assert "moving" in c.record["batchnorm_evidence"]
+            assert c.record["eval_size"] == tune.eval_size(digits, bn_spec, QUICK)
+    meta = run.meta()["tune"]
+    assert set(meta["sweeps"]) == {"default", "probe"}
+    decided = meta["sweeps"]["default"]["batchnorm"]
+    assert decided["requested"] == "auto"
+    assert decided["modules"]["bnmod"]["policy"] == "inference"
+    result = ensemble.run_ensemble(run.path, budget=4)
+    assert result["n_candidates"] == 8
+
+
+def test_sweep_values_and_plans(bn_spec, plain_spec):
+    from hubensemble import options
+    from hubensemble.errors import HubensembleError
+    from hubensemble.options import OptionError
+
+    assert tune.plans.sweep_parts("default+probe") == ("default", "probe")
+    assert tune.plans.sweep_parts("probe+combined") == ("probe", "combined")
+    for bad in ("default+default", "default+probe+seeds", "probes", "default+"):
+        with pytest.raises(HubensembleError):
+            tune.plans.sweep_parts(bad)
+        with pytest.raises(OptionError, match=r"or two joined by \+"):
+            options.check("sweep", bad)
+    ranking = {"modules": [{"name": "bnmod", "status": "ok", "score": 0.9},
+                           {"name": "plain", "status": "ok", "score": 0.8}],
+               "selected": ["bnmod", "plain"]}
+    specs = {"bnmod": bn_spec, "plain": plain_spec}
+    task = {"flip": True, "synthetic": False}
+    probe = tune.plan_sweep(ranking, specs, sweep="probe", task=task, profile="cpu")
+    assert [e.trial_id for e in probe][:5] == [
+        "probe-0000-bnmod", "probe-0001-bnmod", "probe-0002-bnmod", "probe-0003-bnmod",
+        "probe-0004-plain"]
+    assert {e.hparams.kind for e in probe} == {"probe"} and len(probe) == 8
+    assert [e.hparams.weight_decay for e in probe[:4]] == list(hyperrule.PROBE_L2)
+    assert all(e.hparams.lr == 0 and e.hparams.steps == hyperrule.PROBE_MAX_ITER
+               for e in probe)
+    assert len(tune.plan_sweep(ranking, specs, sweep="probe", task=task, profile="cpu",
+                               budget=4)) == 4
+    default = tune.plan_sweep(ranking, specs, sweep="default", task=task, profile="cpu",
+                              batchnorm={"bnmod": "inference"}, head_init="probe")
+    assert {(e.module, e.hparams.batchnorm) for e in default} == {("bnmod", "inference"),
+                                                                  ("plain", "train")}
+    assert {e.hparams.head_init for e in default} == {"probe"}
+    paper = tune.plan_sweep(ranking, specs, sweep="default", task=task, profile="paper")
+    assert {e.hparams.head_init for e in paper} == {"zero"}
+    assert {e.hparams.lr for e in paper} == set(hyperrule.DEFAULT_SWEEP_LRS)
+    # The plan's values survive Keras Tuner's hyperparameters (resume and distribution).
+    for e in default[:2]:
+        assert tune.hparams_from_hp(tune.hp_values(e)) == e.hparams
+    assert json.loads(json.dumps(probe[0].to_json()))["hparams"]["kind"] == "probe"

@@ -1,0 +1,121 @@
+"""Probe candidates against fine-tuned candidates of the same real modules, in one run.
+
+One task, one seed: rank the catalogue's modules (cpu profile), keep the --top-k best, then
+tune ``default+probe`` into one candidate pool: the default lr x steps grid fine-tuned under
+the cpu profile (steps capped by --max-steps to keep a CPU row short; the BatchNorm policy
+"auto" decides per module) and the probe sweep (frozen module at its own resolution, four
+L2 strengths). Prints one line per candidate (kind, lr, steps, BatchNorm policy, seconds,
+validation / test accuracy, status and reason), the mean seconds per candidate of each kind
+and their ratio (measured in the same run), and the greedy ensemble of the mixed pool.
+
+    python tools/benchmarks/bench_backbones.py --catalogue /work/real/mods/real_modules.yaml \
+        --modules mobilenet-v1-100-224-imagenet --task npz:../shared/data/signdigits10.npz \
+        [--top-k 1] [--max-steps 50] [--out DIR] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def capped_cpu_profile(max_steps: int):
+    """The cpu profile with its step range capped at `max_steps` (min_steps lowered to fit)."""
+    from hubensemble.hyperrule import get_profile
+
+    cpu = get_profile("cpu")
+    return dataclasses.replace(cpu, name=f"cpu-max{max_steps}", max_steps=int(max_steps),
+                               min_steps=min(cpu.min_steps, int(max_steps)),
+                               description=cpu.description + f"; steps capped at {max_steps}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--catalogue", nargs="+", required=True)
+    p.add_argument("--modules", nargs="+", default=None, help="catalogue entries to rank")
+    p.add_argument("--task", required=True, help="a --data spec, e.g. npz:PATH")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=50)
+    p.add_argument("--out", default=None, help="run folder (default: a temp folder)")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+
+    from hubensemble.candidate import scan
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.rank import run_rank
+    from hubensemble.rundir import DataArgs, Run
+    from hubensemble.tune import run_tune
+
+    specs = load_catalogues(args.catalogue)
+    if args.modules:
+        specs = [s for s in specs if s.name in set(args.modules)]
+    data_args = DataArgs(spec=args.task, seed=args.seed)
+    task = data_args.load()
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench-backbones-")) / "run"
+    cache = str(out.parent / "cache")
+    profile = capped_cpu_profile(args.max_steps)
+    t0 = time.perf_counter()
+    run_rank(out, specs, task, top_k=args.top_k, profile="cpu", cache_dir=cache,
+             data_args=data_args, progress=False)
+    rank_seconds = time.perf_counter() - t0
+    times = {}
+    for sweep in ("default", "probe"):
+        t0 = time.perf_counter()
+        run_tune(out, sweep=sweep, profile=profile, seed=args.seed, task=task, progress=False,
+                 cache_dir=cache)
+        times[sweep] = time.perf_counter() - t0
+    cands = scan(Run(out).candidates)[0]
+    rows = []
+    print(f"bench_backbones {time.strftime('%Y-%m-%d')}: {args.task}, modules "
+          f"{[s.name for s in specs]}, top-k {args.top_k}, profile {profile.name}; rank "
+          f"{rank_seconds:.0f} s")
+    print(f"{'trial':<44} {'kind':<8} {'lr':>8} {'steps':>5} {'bn':<9} {'size':>4} "
+          f"{'sec':>7} {'val':>6} {'test':>6}  status")
+    for c in cands:
+        r, h = c.record, c.hparams
+        row = {"trial": c.trial, "kind": h.get("kind", "finetune"), "lr": h["lr"],
+               "steps": h["steps"], "l2": h["weight_decay"],
+               "batchnorm": r.get("batchnorm") or h.get("batchnorm"),
+               "eval_size": r.get("eval_size"), "seconds": r.get("seconds"),
+               "val_acc": (r.get("val") or {}).get("accuracy"),
+               "test_acc": (r.get("test") or {}).get("accuracy"),
+               "status": r.get("status"), "reason": r.get("reason")}
+        rows.append(row)
+
+        def f(v):
+            return "-" if v is None else f"{v:.4f}"
+        print(f"{row['trial']:<44} {row['kind']:<8} {row['lr']:>8.5f} {row['steps']:>5} "
+              f"{str(row['batchnorm']):<9} {str(row['eval_size']):>4} "
+              f"{(row['seconds'] or 0):>7.1f} {f(row['val_acc']):>6} {f(row['test_acc']):>6}  "
+              f"{row['status']}{': ' + row['reason'] if row['reason'] else ''}")
+    per = {k: [r["seconds"] for r in rows if r["kind"] == k and r["seconds"]]
+           for k in ("finetune", "probe")}
+    mean = {k: float(np.mean(v)) if v else None for k, v in per.items()}
+    summary = {"rank_seconds": rank_seconds, "sweep_seconds": times,
+               "seconds_per_candidate": mean}
+    if mean["finetune"] and mean["probe"]:
+        summary["probe_over_finetune"] = mean["probe"] / mean["finetune"]
+    ens = run_ensemble(out)
+    summary["ensemble"] = {"members": [m["trial"] for m in ens["members"]],
+                           "test": (ens.get("test") or {})}
+    print(f"seconds per candidate: fine-tune {mean['finetune']}, probe {mean['probe']}; "
+          f"probe / fine-tune {summary.get('probe_over_finetune')}; sweep wall {times}")
+    print(f"mixed-pool ensemble: {summary['ensemble']['members']}; test "
+          f"{json.dumps(summary['ensemble']['test'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=1,
+                                              default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
