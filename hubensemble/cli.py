@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from hubensemble import __version__, options
+from hubensemble import __version__, arguments, options
 from hubensemble.errors import HubensembleError
 
 
@@ -68,7 +68,8 @@ def cmd_catalogue_validate(args):
 
 def cmd_catalogue_list(args):
     """`catalogue list [FILE...]`: the modules as a table on stdout."""
-    from hubensemble.catalogue import format_table, load_catalogues
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.catalogue_writer import format_table
 
     print(format_table(load_catalogues(_catalogue_files(args))))
     return 0
@@ -78,7 +79,8 @@ def cmd_catalogue_add(args):
     """`catalogue add HANDLE... --to FILE`: loads each module, introspects its entry
     (hub.introspect.describe_module) and appends the entries to FILE; 1 when a module cannot
     be loaded (nothing is appended then)."""
-    from hubensemble.catalogue import append_catalogue, load_catalogue
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.catalogue_writer import append_catalogue
     from hubensemble.hub.introspect import describe_module, entry_name
 
     if args.name and len(args.handles) > 1:
@@ -109,7 +111,7 @@ def add_data_args(p, required=True, command="fit"):
     """--data SPEC and the data options of `command` (options.GROUPS["data"])."""
     g = p.add_argument_group(options.GROUPS["data"])
     g.add_argument("--data", required=required, metavar="SPEC", help=DATA_SPEC_HELP)
-    options.add_group(p, command, "data", container=g)
+    arguments.add_group(p, command, "data", container=g)
 
 
 def data_args_from(args):
@@ -152,7 +154,7 @@ def _progress(args):
 
 def add_fit_args(p):
     """Every option of `fit` except the data group (demo and tools/vtab.py use it too)."""
-    options.add_arguments(p, "fit", FIT_GROUPS, skip=("data",))
+    arguments.add_arguments(p, "fit", FIT_GROUPS, skip=("data",))
 
 
 # --- rank ----------------------------------------------------------------------------------------
@@ -427,13 +429,13 @@ def build_parser():
     p.add_argument("--catalogue", nargs="+", metavar="FILE", help=CATALOGUE_HELP)
     add_data_args(p, required=False, command="rank")
     p.add_argument("--out", metavar="RUN", help="the run directory")
-    options.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
+    arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
     p.set_defaults(func=cmd_rank)
     rank_sub = p.add_subparsers(dest="rank_command", metavar="merge")
     m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs")
     m.add_argument("shards", nargs="+", metavar="RUN_SHARD")
     m.add_argument("--out", required=True, metavar="RUN")
-    options.add_arguments(m, "merge", ("selection",))
+    arguments.add_arguments(m, "merge", ("selection",))
     m.set_defaults(func=cmd_rank_merge)
 
     p = sub.add_parser("ensemble", parents=[common],
@@ -442,7 +444,7 @@ def build_parser():
                                    "candidates' validation probabilities; writes "
                                    "RUN/ensemble.json.")
     p.add_argument("--run", required=True, metavar="RUN")
-    options.add_arguments(p, "ensemble", ("ensemble", "budget"))
+    arguments.add_arguments(p, "ensemble", ("ensemble", "budget"))
     p.set_defaults(func=cmd_ensemble, tensorflow=False)
 
     p = sub.add_parser("cost", parents=[common],
@@ -466,7 +468,7 @@ def build_parser():
                                    "with the best single member and the ensemble on test "
                                    "(RUN/distill.json).")
     p.add_argument("--run", required=True, metavar="RUN")
-    options.add_arguments(p, "distill", ("distill", "budget"))
+    arguments.add_arguments(p, "distill", ("distill", "budget"))
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("zoo", help="build a pool of pre-trained modules from upstream data")
@@ -490,20 +492,20 @@ def build_parser():
                                    "predictions land in RUN/candidates/. Run the same "
                                    "command again to resume.")
     p.add_argument("--run", required=True, metavar="RUN")
-    options.add_arguments(p, "tune", ("tune", "distributed"))
+    arguments.add_arguments(p, "tune", ("tune", "distributed"))
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("export", parents=[common],
                        help="write the ensemble as one SavedModel for serving")
     p.add_argument("--run", required=True, metavar="RUN")
     p.add_argument("--out", metavar="DIR", help="default RUN/export")
-    options.add_arguments(p, "export", ("export",))
+    arguments.add_arguments(p, "export", ("export",))
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="classify image files with an exported ensemble")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    options.add_arguments(p, "predict")
+    arguments.add_arguments(p, "predict")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", parents=[common],
@@ -514,7 +516,7 @@ def build_parser():
                         "to); a folder of class folders is one test set of all its images, "
                         "its classes matched to the model's by name")
     p.add_argument("--out", metavar="FILE", help="also write the results as JSON")
-    options.add_arguments(p, "evaluate", ("evaluate",))
+    arguments.add_arguments(p, "evaluate", ("evaluate",))
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="write RUN/report.md and RUN/report.html")
@@ -545,7 +547,7 @@ def build_parser():
     p.add_argument("--out", default="hubensemble-demo", metavar="RUN",
                    help="the run folder (default ./hubensemble-demo)")
     # The digits' train/val/test split is the only data choice the demo offers.
-    options.add_argument(p, options.get("data_seed"), "fit")
+    arguments.add_argument(p, options.get("data_seed"), "fit")
     add_fit_args(p)
     p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K)
     return parser

@@ -4,7 +4,7 @@ the stages whose results depend on it (TensorFlow-free).
 One table (`OPTIONS`) of typed `Option` records, as scikit-learn declares a parameter's
 constraints once (`_parameter_constraints`). Everything else is derived from it:
 
-* the command line: `add_arguments(parser, command, groups)` adds an argparse argument per
+* the command line: `arguments.add_arguments(parser, command, groups)` adds an argparse argument per
   option, with its flag, metavar, choices, help and "(default: …)" from the table, in argument
   groups titled per stage (`GROUPS`, with the paper sections);
 * `pipeline.FitOptions` (its fields, defaults and `STAGE_FIELDS` invalidation map) from the
@@ -23,7 +23,6 @@ function at once.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import numbers
@@ -614,98 +613,6 @@ def dataclass_fields(record: str) -> list[tuple[str, Any, Any]]:
         out.append((o.kw if record == "data" else o.name, annotation,
                     dataclasses.field(default=o.default)))
     return out
-
-
-# --------------------------------------------------------------------------- argparse
-
-
-def _argparse_type(o: Option) -> Callable[[str], Any]:
-    """Text -> value for argparse, raising ArgumentTypeError with the allowed values, so
-    `--budget 0` reads "argument --budget: must be an integer >= 1, got '0'"."""
-
-    def convert(text):
-        try:
-            value = o.type(text)
-        except ValueError as e:
-            if o.type in (int, float):
-                raise argparse.ArgumentTypeError(
-                    f"must be {o.allowed(none=False)}, got {text!r}") from None
-            raise argparse.ArgumentTypeError(str(e)) from None
-        try:
-            _check_one(o, value, cli=True)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"{e}, got {text!r}") from None
-        return value
-
-    convert.__name__ = o.name  # argparse names the type in some of its messages
-    return convert
-
-
-def help_text(o: Option, command: str | None = None) -> str:
-    """The option's help with "(default: ...)", %-escaped for argparse.
-
-    A plain default is shown through argparse's %(default)s, so a command that changes it
-    with set_defaults (the demo's --top-k) shows its own.
-    """
-    s = o.settings(command)
-    text = s["help"].replace("%", "%%")
-    shown = o.show_default(command)
-    if shown is None:
-        return text
-    if s["default_text"] is None and not isinstance(s["default"], (tuple, list)):
-        return text + " (default: %(default)s)"
-    return text + f" (default: {shown.replace('%', '%%')})"
-
-
-def add_argument(container, o: Option, command: str) -> None:
-    """Adds option `o` as `command`'s parser argument to `container` (parser or group)."""
-    s = o.settings(command)
-    kwargs: dict[str, Any] = {"dest": o.name, "default": s["default"],
-                              "help": help_text(o, command)}
-    action = s["action"]
-    if action in ("store_true", "store_false"):
-        kwargs["action"] = action
-    elif action == "boolean":
-        kwargs["action"] = argparse.BooleanOptionalAction
-    else:
-        if action == "append":
-            kwargs["action"] = "append"
-        if o.type is not object:
-            kwargs["type"] = _argparse_type(o)
-        if o.choices is not None:
-            kwargs["choices"] = o.choices
-        if s["metavar"] is not None and o.choices is None:
-            kwargs["metavar"] = s["metavar"]
-        if s["nargs"] is not None:
-            kwargs["nargs"] = s["nargs"]
-        if s["nargs"] == "?":
-            kwargs["const"] = s["const"]
-    container.add_argument(*s["flags"], **kwargs)
-
-
-def add_group(parser: argparse.ArgumentParser, command: str, group: str, container=None):
-    """Adds the options of `group` that `command` takes to `container` (default: a new argument
-    group of `parser` titled GROUPS[group]); returns the container."""
-    rows = [o for o in options_for(command=command) if o.group == group]
-    if container is None:
-        container = parser.add_argument_group(GROUPS[group])
-    for o in rows:
-        add_argument(container, o, command)
-    return container
-
-
-def add_arguments(parser: argparse.ArgumentParser, command: str, groups: Iterable[str] = (),
-                  *, skip: Iterable[str] = ()) -> None:
-    """Adds every option of `command` to `parser`, except those of the groups in `skip`: the
-    options of `groups` in argument groups titled GROUPS[group] (in that order), the others
-    directly on the parser."""
-    groups, skip = list(groups), set(skip)
-    for o in options_for(command=command):
-        if o.group not in groups and o.group not in skip:
-            add_argument(parser, o, command)
-    for g in groups:
-        if g not in skip and any(o.group == g for o in options_for(command=command)):
-            add_group(parser, command, g)
 
 
 _check_table()

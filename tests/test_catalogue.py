@@ -9,8 +9,9 @@ import pytest
 
 from hubensemble import fileio
 from hubensemble.catalogue import (
-    ModuleSpec, format_table, handle_kind, kaggle_url, load_catalogue, load_catalogues,
-    parse_value_range, shipped_catalogues, write_catalogue)
+    ModuleSpec, handle_kind, kaggle_url, load_catalogue, load_catalogues, parse_value_range,
+    shipped_catalogues)
+from hubensemble.catalogue_writer import format_table, write_catalogue
 from hubensemble.errors import CatalogueError, HubensembleError
 
 TFHUB = "https://tfhub.dev/google/bit/m-r50x1/1"

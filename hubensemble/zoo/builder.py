@@ -198,7 +198,7 @@ def _default_workers(plans, config) -> int:
 def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, workers, purpose):
     from tqdm.auto import tqdm
 
-    from hubensemble.catalogue import write_catalogue
+    from hubensemble.catalogue_writer import write_catalogue
 
     started = time.time()
     up = config.upstream_data()

@@ -212,7 +212,7 @@ DEMO_HEADER = (
 
 def write_demo_catalogue(path) -> None:
     """Writes catalogue/demo.yaml from demo_catalogue_specs()."""
-    from hubensemble.catalogue import write_catalogue
+    from hubensemble.catalogue_writer import write_catalogue
 
     write_catalogue(path, demo_catalogue_specs(), header_comment=DEMO_HEADER)
 

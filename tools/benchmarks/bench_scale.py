@@ -144,7 +144,8 @@ def write_data(root, images):
 
 def write_catalogue_file(root, paths):
     """catalogue.yaml of every module (input_size 32x32); returns its path."""
-    from hubensemble.catalogue import ModuleSpec, write_catalogue
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.catalogue_writer import write_catalogue
 
     specs = [ModuleSpec(name=f"m{i:05d}", handle=p, input_size=(SIDE, SIDE),
                         family="generalist", architecture=f"conv{WIDTHS[i % len(WIDTHS)]}",
@@ -285,7 +286,8 @@ def report_sizes(measured, rows):
 
 def bench_shards(root, shards, n, data, catalogue, whole_dir):
     """Ranks the first n entries in `shards` concurrent processes, merges, compares."""
-    from hubensemble.catalogue import load_catalogue, write_catalogue
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.catalogue_writer import write_catalogue
     from hubensemble.rank import load_knn_predictions, load_ranking
 
     specs = load_catalogue(catalogue)[:n]

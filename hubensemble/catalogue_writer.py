@@ -1,0 +1,139 @@
+"""Writing catalogues: the YAML the zoo builder and `catalogue add` write (checked by
+reading it back with the one parser, hubensemble.catalogue) and the table `catalogue list`
+prints."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import yaml
+
+from hubensemble.catalogue import (_FIELD_NAMES, _RANGE_YAML, ModuleSpec, _parse, _raise,
+                                   _read, _stored_handle, _stored_weights)
+from hubensemble.errors import CatalogueError
+from hubensemble.fileio import atomic_write_text
+from hubensemble.handles import handle_kind
+
+
+def _format_params(params):
+    if params is None:
+        return "-"
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if params >= scale:
+            return f"{params / scale:.1f}{unit}"
+    return str(params)
+
+
+def format_table(specs) -> str:
+    """A plain-text table of catalogue entries, one line each (for `catalogue list`)."""
+    header = ("NAME", "FAMILY", "DIM", "INPUT", "RANGE", "PARAMS", "HANDLE")
+    rows = [header]
+    for s in specs:
+        rows.append((
+            s.name, s.family,
+            str(s.output_dim) if s.output_dim is not None else "?",
+            f"{s.input_size[0]}x{s.input_size[1]}" if s.input_size else "any",
+            s.value_range, _format_params(s.params), s.handle))
+    if len(rows) == 1:
+        return "(no modules)"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+             for row in rows]
+    return "\n".join(lines) + f"\n{len(specs)} module(s)"
+
+
+def _entry_yaml(spec, folder):
+    """The fields of a spec that differ from the defaults, as plain YAML data."""
+    entry = {}
+    for f in _FIELD_NAMES:
+        value = getattr(spec, f)
+        if f not in ("name", "handle") and value == getattr(_DEFAULT_SPEC, f):
+            continue
+        if f == "weights" and value not in (None, "imagenet"):
+            rel = os.path.relpath(value, folder)
+            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                value = "./" + rel.replace(os.sep, "/")
+        if f == "handle":
+            value = _stored_handle(value, os.getcwd())
+            if handle_kind(value) == "local":
+                rel = os.path.relpath(value, folder)
+                if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                    # "./" keeps a relative path from looking like a URL scheme when re-read.
+                    value = "./" + rel.replace(os.sep, "/")
+        elif f == "value_range":
+            value = _RANGE_YAML[value]
+        if isinstance(value, (list, tuple)):
+            value = _FlowList(value)
+        entry[f] = value
+    return entry
+
+
+class _FlowList(list):
+    """A list written on one line ([224, 224]), as people write them by hand."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_FlowList, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+_DEFAULT_SPEC = ModuleSpec(name="x", handle="zoo:x/x")
+
+
+def write_catalogue(path, specs, *, header_comment=None):
+    """Write `specs` as a catalogue at `path`, atomically.
+
+    Local handles inside the file's folder are written relative to it (so the folder can
+    move); the text is checked to load back into the same specs before anything is written.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    specs = list(specs)
+    body = yaml.dump({"modules": [_entry_yaml(s, folder) for s in specs]}, Dumper=_Dumper,
+                     sort_keys=False, default_flow_style=False, width=100, allow_unicode=True)
+    comment = ""
+    if header_comment:
+        comment = "".join(f"# {line}".rstrip() + "\n"
+                          for line in str(header_comment).splitlines())
+    text = comment + body
+    reread, problems = _parse(text, path, folder)
+    if problems:
+        _raise(problems)
+    strip = [dataclasses.replace(s, source="") for s in reread]
+    expected = [dataclasses.replace(s, source="", handle=_stored_handle(s.handle, os.getcwd()),
+                                    weights=_stored_weights(s.weights, os.getcwd()))
+                for s in specs]
+    if strip != expected:
+        raise CatalogueError(f"{path}: the catalogue would not read back as written; "
+                             f"this is a bug in hubensemble.catalogue, please report it")
+    atomic_write_text(path, text)
+
+
+def append_catalogue(path, specs) -> str:
+    """Appends `specs` as entries to the catalogue at `path` (a new file when missing) and
+    returns the text appended. The file's own text (comments, order) is kept: the entries go
+    after its last one, indented like it. Checked before anything is written: the result
+    must read back with every old entry plus the new ones (names unique), else
+    CatalogueError (e.g. when `modules:` is not the file's last block: add them by hand)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    old = _read(path)[0] if os.path.exists(path) else ""
+    before, problems = _parse(old, path, folder) if old.strip() else ([], [])
+    if problems:
+        _raise(problems)
+    body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
+                     default_flow_style=False, width=100, allow_unicode=True)
+    last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "
+    indent = " " * (len(last) - len(last.lstrip(" -")) - 2)
+    added = "".join(indent + line if line.strip() else line for line in body.splitlines(True))
+    text = (old.rstrip("\n") + "\n" if before else "modules:\n") + added
+    after, problems = _parse(text, path, folder)
+    if problems or len(after) != len(before) + len(specs):
+        _raise(problems or [f"{path}: cannot append after its last entry (is `modules:` the "
+                            f"file's last block?); add these entries by hand:\n{added}"])
+    atomic_write_text(path, text)
+    return added
