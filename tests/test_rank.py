@@ -575,6 +575,8 @@ def forbid_locate(monkeypatch):
         raise ModuleLoadError("located afresh", module=name, handle=handle, stage="error")
 
     monkeypatch.setattr(hub, "locate", refuse)
+    # rank locates a catalogue entry through locate_spec (all its fields, issue 16)
+    monkeypatch.setattr(hub, "locate_spec", lambda spec: refuse(spec.handle, name=spec.name))
 
 
 def test_warm_ranking_reads_what_it_remembers_and_relocates_changed_modules(
