@@ -301,6 +301,8 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
     waiting = list(plans)
     running = {}  # future -> module name
     prepared = set()
+    # The children alive before the pool are not ours to end (see _stop_workers).
+    others = set(multiprocessing.active_children())
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx,
                                                   initializer=_init_worker,
                                                   initargs=(threads,))
@@ -325,25 +327,32 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
                 hook("exported", name)
                 bar.update(1)
     except BaseException:
-        _stop_workers(pool)
+        _stop_workers(pool, others)
         raise
     pool.shutdown(wait=True)
 
 
-def _stop_workers(pool):
+def _stop_workers(pool, others: set):
     """Ends the workers now (an error or Ctrl-C): shutdown() alone would wait for the modules
-    they are training, minutes for the demo zoo; the workers ignore SIGINT."""
+    they are training, minutes for the demo zoo; the workers ignore SIGINT.
+
+    ``others`` are the child processes that were alive before the pool started. Every other
+    live child is one of the pool's workers, whether or not the executor's bookkeeping still
+    lists it when this runs (CI once saw a worker outlive a stop that only ended the listed
+    ones), so all of them are ended and reaped.
+    """
     if hasattr(pool, "terminate_workers"):  # Python >= 3.14
         pool.terminate_workers()
-        return
-    # Before 3.14 the executor has no public way to stop a running task: end its processes
-    # (listed before shutdown(), which forgets them).
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
+    else:
+        pool.shutdown(wait=False, cancel_futures=True)
+    workers = [p for p in multiprocessing.active_children() if p not in others]
+    for proc in workers:
         proc.terminate()
-    for proc in procs:
+    for proc in workers:
         proc.join(timeout=30)
+        if proc.is_alive():  # SIGTERM is not handled by the workers; this is a last resort
+            proc.kill()
+            proc.join()
 
 
 def _index(tree, subtree):
