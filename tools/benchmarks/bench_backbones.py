@@ -11,6 +11,12 @@ and their ratio (measured in the same run), and the greedy ensemble of the mixed
     python tools/benchmarks/bench_backbones.py --catalogue /work/real/mods/real_modules.yaml \
         --modules mobilenet-v1-100-224-imagenet --task npz:../shared/data/signdigits10.npz \
         [--top-k 1] [--max-steps 50] [--out DIR] [--json FILE]
+
+--finetune "lr=0.00625,steps=40,head_init=probe,batchnorm=inference" (repeatable) replaces the
+default grid by these fine-tuning candidates (batch and momentum of the cpu profile; keys are
+HParams fields), one trial each, so one configuration can be measured at a time. With --out
+the run folder is reused: rank is skipped when it has run and a candidate that is complete is
+not trained again, so configurations measured one after the other share one pool.
 """
 
 from __future__ import annotations
@@ -36,6 +42,54 @@ def capped_cpu_profile(max_steps: int):
                                description=cpu.description + f"; steps capped at {max_steps}")
 
 
+def parse_config(text: str) -> dict:
+    """'lr=0.00625,steps=40,head_init=probe' -> {"lr": 0.00625, "steps": 40, ...}."""
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key in ("steps", "batch_size", "seed"):
+            out[key] = int(value)
+        elif key in ("lr", "weight_decay", "dropout", "momentum", "mixup_alpha"):
+            out[key] = float(value)
+        elif key == "resize_factor":  # random crop of a resize to factor x crop (1: none)
+            from hubensemble.hyperrule import AugConfig
+
+            out["augmentation"] = AugConfig(crop="random", resize_factor=float(value))
+        else:
+            out[key] = value.strip()
+    return out
+
+
+def run_configs(out: Path, specs, task, configs, *, seed: int, cache: str) -> None:
+    """Trains each --finetune configuration on each selected module (one candidate each,
+    through `run_entry`, the tune trials' code path); complete candidates are kept."""
+    from hubensemble.fileio import read_json
+    from hubensemble.hyperrule import HParams, get_profile
+    from hubensemble.rundir import Run
+    from hubensemble.tune.plans import PlanEntry, trial_seed
+    from hubensemble.tune.train import finished_candidate, run_entry
+
+    cpu = get_profile("cpu")
+    by_name = {s.name: s for s in specs}
+    selected = read_json(out / "ranking.json")["selected"]
+    run = Run(out)
+    for i, text in enumerate(configs):
+        cfg = {"batch_size": cpu.batch_size, "momentum": cpu.momentum,
+               "seed": trial_seed(seed, i), **parse_config(text)}
+        hp = HParams(**cfg)
+        tag = (f"lr{hp.lr:g}-s{hp.steps}-{hp.batchnorm[:3]}-{hp.head_init}"
+               f"{'-wd%g' % hp.weight_decay if hp.weight_decay else ''}"
+               f"{'-rf%g' % hp.augmentation.resize_factor if hp.augmentation else ''}"
+               f"{'-m%g' % hp.momentum if hp.momentum != cpu.momentum else ''}")
+        for module in selected:
+            trial = f"ft-{tag}-{module}"
+            if finished_candidate(run.candidates, trial) is not None:
+                continue
+            run_entry(PlanEntry(i, trial, module, hp), by_name[module], task, run,
+                      profile=cpu, cache_dir=cache)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--catalogue", nargs="+", required=True)
@@ -46,6 +100,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-steps", type=int, default=50)
     p.add_argument("--out", default=None, help="run folder (default: a temp folder)")
     p.add_argument("--json", default=None)
+    p.add_argument("--finetune", action="append", default=None, metavar="KEY=VALUE,...",
+                   help="a fine-tuning candidate instead of the default grid (repeatable)")
     args = p.parse_args(argv)
 
     from hubensemble.candidate import scan
@@ -64,15 +120,20 @@ def main(argv=None) -> int:
     cache = str(out.parent / "cache")
     profile = capped_cpu_profile(args.max_steps)
     t0 = time.perf_counter()
-    run_rank(out, specs, task, top_k=args.top_k, profile="cpu", cache_dir=cache,
-             data_args=data_args, progress=False)
+    if not (out / "ranking.json").exists():
+        run_rank(out, specs, task, top_k=args.top_k, profile="cpu", cache_dir=cache,
+                 data_args=data_args, progress=False)
     rank_seconds = time.perf_counter() - t0
     times = {}
-    for sweep in ("default", "probe"):
+    for sweep in ("probe",) if args.finetune else ("default", "probe"):
         t0 = time.perf_counter()
         run_tune(out, sweep=sweep, profile=profile, seed=args.seed, task=task, progress=False,
                  cache_dir=cache)
         times[sweep] = time.perf_counter() - t0
+    if args.finetune:
+        t0 = time.perf_counter()
+        run_configs(out, specs, task, args.finetune, seed=args.seed, cache=cache)
+        times["finetune"] = time.perf_counter() - t0
     cands = scan(Run(out).candidates)[0]
     rows = []
     print(f"bench_backbones {time.strftime('%Y-%m-%d')}: {args.task}, modules "
