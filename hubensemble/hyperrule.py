@@ -439,6 +439,11 @@ class Profile:
     fail_at_chance: whether tune fails a candidate at chance on validation
       (hubensemble.tune.train.chance_reason); off only for `quick`, whose 5-10 steps are
       plumbing for tests and leave tiny modules at the uniform prediction.
+    bn_head_init, bn_lr_scale, bn_augment: how fine-tuning trials of a module whose BatchNorm
+      policy is "inference" (moving statistics kept, `BATCHNORM_MODES`) differ: their head
+      start (None: head_init), an extra factor on their lr, and whether they train on the
+      HyperRule's random crops and flips (False: the whole image resized to the crop,
+      `WHOLE_IMAGE`). `bn_hparams` applies them. The defaults change nothing.
     """
 
     name: str
@@ -452,11 +457,34 @@ class Profile:
     description: str = ""
     head_init: str = "zero"
     fail_at_chance: bool = True
+    bn_head_init: str | None = None
+    bn_lr_scale: float = 1.0
+    bn_augment: bool = True
 
     def __post_init__(self):
-        if self.head_init not in HEAD_INITS:
-            raise HubensembleError(f"Profile.head_init must be one of {', '.join(HEAD_INITS)}; "
-                                   f"got {self.head_init!r}")
+        for name in ("head_init", "bn_head_init"):
+            value = getattr(self, name)
+            if value not in HEAD_INITS and not (name == "bn_head_init" and value is None):
+                raise HubensembleError(f"Profile.{name} must be one of "
+                                       f"{', '.join(HEAD_INITS)}; got {value!r}")
+        if not self.bn_lr_scale > 0:
+            raise HubensembleError(f"Profile.bn_lr_scale must be > 0; got {self.bn_lr_scale!r}")
+
+    def bn_hparams(self, hparams: Mapping[str, Any], batchnorm: str) -> dict:
+        """`hparams` (already `scale`d; keys of HParams) for a module whose BatchNorm policy is
+        `batchnorm`: unchanged for "train"; for "inference" the lr times bn_lr_scale, the
+        head start bn_head_init when there is one (and no head_init in `hparams`), and, with
+        bn_augment False and no augmentation given, `WHOLE_IMAGE`."""
+        out = dict(hparams)
+        if batchnorm != "inference":
+            return out
+        if "lr" in out:
+            out["lr"] = float(out["lr"]) * self.bn_lr_scale
+        if self.bn_head_init is not None:
+            out.setdefault("head_init", self.bn_head_init)
+        if not self.bn_augment and out.get("augmentation") is None:
+            out["augmentation"] = WHOLE_IMAGE
+        return out
 
     def scale_steps(self, steps: int) -> int:
         """The paper's `steps` under this profile: round(steps * step_scale) (half up),
@@ -487,7 +515,9 @@ class Profile:
         d["rule"] = ("steps = clamp(round(paper_steps * step_scale), min_steps, max_steps); "
                      "lr = paper_lr * lr_scale; batch_size and momentum replace the paper's "
                      f"{PAPER_BATCH_SIZE} and {PAPER_MOMENTUM}; HyperRule crop capped at "
-                     "resolution_cap (resize keeps the HyperRule's resize/crop ratio)")
+                     "resolution_cap (resize keeps the HyperRule's resize/crop ratio); "
+                     "modules fine-tuned with BatchNorm in inference mode: lr x bn_lr_scale, "
+                     "head bn_head_init (when set), whole images when bn_augment is false")
         return d
 
 
@@ -497,6 +527,10 @@ def _momentum_lr_scale(batch_size: int, momentum: float) -> float:
     # Rounded so run.json shows 0.625, not 1 - 0.99's float residue.
     return round((batch_size / PAPER_BATCH_SIZE) * (1.0 - momentum) / (1.0 - PAPER_MOMENTUM), 12)
 
+
+#: Training images of a trial that does not augment: the whole image resized to the crop
+#: (a "random" crop of a resize to 1.0 x crop), no flip, no colour, no MixUp.
+WHOLE_IMAGE = AugConfig(crop="random", resize_factor=1.0)
 
 PROFILES: dict[str, Profile] = {
     "paper": Profile(
@@ -515,11 +549,20 @@ PROFILES: dict[str, Profile] = {
     # lr_scale 0.625 = (32/512) * (0.1/0.01) keeps lr / (batch * (1 - m)) at the paper's value.
     # Resolution cap 64 px: cost grows with pixels; the HyperRule's 128 px crop for small images
     # becomes 64 (resize 80).
+    # Real BatchNorm modules (BatchNorm policy "inference": moving statistics kept, issue 15)
+    # measured by tools/benchmarks/bench_backbones.py on signdigits10 with MobileNet V1 at
+    # 224 px (docs/tune.md, "Real backbones"): with the zero head and lr 0.00625 test 0.527,
+    # lr 0.0625 exploded; with a probe head (LP-FT) lr 0.00625 and 0.000625 exploded, lr
+    # 6.25e-5 on the HyperRule's crops and flips fell to 0.906, and lr 6.25e-5 on whole
+    # images gave 0.957 >= the best probe's 0.955. So: head from the probe, lr x0.001
+    # (0.1 / 0.01 -> 6.25e-5 / 6.25e-6), whole images.
     "cpu": Profile(
         name="cpu", step_scale=0.02, batch_size=32, min_steps=40, max_steps=200,
         resolution_cap=64, momentum=0.9, lr_scale=_momentum_lr_scale(32, 0.9),
         description="2-core CPU demo: steps x0.02 (40..200), batch 32, momentum 0.9, "
-                    "lr x0.625, crop capped at 64 px"),
+                    "lr x0.625, crop capped at 64 px; modules with BatchNorm in inference "
+                    "mode: LP-FT head, lr x0.001 more, whole images",
+        bn_head_init="probe", bn_lr_scale=0.001, bn_augment=False),
     # quick: for tests. 5 steps is the least that keeps one step per schedule phase (warm-up
     # step 0 has lr 0); at most 10; batch 16 and 32 px keep a trial to about a second.
     "quick": Profile(

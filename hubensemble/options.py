@@ -324,7 +324,8 @@ OPTIONS: tuple[Option, ...] = (
          "how the new head starts: zero (paper A.1) or probe (LP-FT: a logistic-regression "
          "probe on the training embeddings, then everything fine-tunes)", "tune",
          ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
-         choices=("zero", "probe"), default_text="the profile's: zero for paper"),
+         choices=("zero", "probe"),
+         default_text="the profile's: zero; cpu: probe for BatchNorm in inference mode"),
     _opt("budget", int, None, "number of fine-tuning trials", "tune", ("tune", "fit"),
          used_by=("tune",), invalidates=("tune",), record="fit", minimum=1, metavar="L",
          default_text="4 per module for default; 60/12/4 for paper/cpu/quick otherwise"),

@@ -223,6 +223,63 @@ def test_an_lp_ft_head_starts_at_the_probe(tmp_path, bn_spec, digits):
     assert (probs.argmax(1) == digits.val.labels).mean() > 0.15
 
 
+def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_spec,
+                                                                   plain_spec, digits):
+    """Profile.bn_*: a module whose BatchNorm policy is "inference" gets the LP-FT head, the
+    extra lr factor and whole images (cpu: as measured by bench_backbones); a module at
+    "train" and the paper profile are unchanged."""
+    import dataclasses
+
+    from hubensemble.tune.inputs import training_dataset
+
+    ranking = {"modules": [{"name": "bnmod", "status": "ok", "score": 0.9},
+                           {"name": "plain", "status": "ok", "score": 0.8}],
+               "selected": ["bnmod", "plain"]}
+    specs = {"bnmod": bn_spec, "plain": plain_spec}
+    flags = {"flip": True, "synthetic": False}
+    bn = {"bnmod": "inference", "plain": "train"}
+    cpu = get_profile("cpu")
+    plan = {(e.module, e.hparams.lr): e.hparams for e in tune.plan_sweep(
+        ranking, specs, sweep="default", task=flags, profile=cpu, batchnorm=bn)}
+    for lr in hyperrule.DEFAULT_SWEEP_LRS:
+        frozen, plain = plan["bnmod", lr * cpu.lr_scale * 0.001], plan["plain", lr * cpu.lr_scale]
+        assert (frozen.head_init, frozen.augmentation) == ("probe", hyperrule.WHOLE_IMAGE)
+        assert (plain.head_init, plain.augmentation) == ("zero", None)
+    explicit = tune.plan_sweep(ranking, specs, sweep="default", task=flags, profile=cpu,
+                               batchnorm=bn, head_init="zero")
+    assert {e.hparams.head_init for e in explicit} == {"zero"}
+    paper = tune.plan_sweep(ranking, specs, sweep="default", task=flags, profile="paper",
+                            batchnorm=bn)
+    assert {(e.hparams.lr, e.hparams.head_init, e.hparams.augmentation) for e in paper} == {
+        (lr, "zero", None) for lr in hyperrule.DEFAULT_SWEEP_LRS}
+
+    # End to end on the tiny BatchNorm module, with quick's sizes and cpu's BatchNorm rule.
+    profile = dataclasses.replace(CHECKED, name="quick-bn", fail_at_chance=False,
+                                  bn_head_init="probe", bn_lr_scale=0.001, bn_augment=False)
+    run = make_run(tmp_path / "run", [bn_spec], digits)
+    summary = tune.run_tune(run.path, sweep="default", profile=profile, progress=False,
+                            task=digits, strategy="cpu", cache_dir=str(tmp_path / "cache"))
+    assert summary.ok == 4
+    for c in ensemble.load_candidates(run.path)[0]:
+        hp = HParams.from_json(c.hparams)
+        assert hp.lr in {lr * QUICK.lr_scale * 0.001 for lr in hyperrule.DEFAULT_SWEEP_LRS}
+        assert (hp.batchnorm, hp.head_init) == ("inference", "probe")
+        assert hp.augmentation == hyperrule.WHOLE_IMAGE
+        assert c.record["head_init_seconds"] >= 0
+    # Whole images: every training image is a resized training image (no crop, no flip).
+    x, _ = next(iter(training_dataset(digits, bn_spec, hp, profile=profile)))
+    size = tune.eval_size(digits, bn_spec, profile)
+    assert x.shape[1:3] == (size, size)
+    whole = next(iter(tune.inputs.eval_dataset(
+        digits, "train", spec=bn_spec, profile=profile, batch_size=len(digits.train))))
+    flat = whole.numpy().reshape(len(whole), -1)
+    gaps = [np.abs(flat - im.reshape(1, -1)).max(axis=1).min() for im in x.numpy()]
+    assert max(gaps) < 1e-5
+    cropped = next(iter(training_dataset(digits, bn_spec, dataclasses.replace(
+        hp, augmentation=None), profile=profile)))[0].numpy()
+    assert max(np.abs(flat - im.reshape(1, -1)).max(axis=1).min() for im in cropped) > 1e-3
+
+
 # ------------------------------------------------------------------------------ probes
 
 def test_fit_probe_is_scikit_learns_standardised_logistic_regression(rng):

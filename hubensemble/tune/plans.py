@@ -154,7 +154,9 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     Every trial gets its own seed, `trial_seed(seed, index)`. A larger budget extends a
     random plan: its first entries stay the same. Fine-tuning entries get the BatchNorm
     policy `batchnorm` (one of hyperrule.BATCHNORM_MODES, or {module: policy}; a module not
-    in the mapping gets "train") and the head start `head_init` (None: the profile's).
+    in the mapping gets "train") and the head start `head_init` (None: the profile's); an
+    "inference" entry then gets the profile's `Profile.bn_hparams` (cpu: LP-FT head, lr
+    x0.001, whole images; an explicit `head_init` still wins).
 
     Raises HubensembleError for an unknown sweep, a budget < 1 or a module not usable in the
     ranking; RunError when the ranking has no usable module or selection, or a module has
@@ -241,8 +243,11 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
                          seed=trial_seed(seed, i))
         else:
             bn = batchnorm if isinstance(batchnorm, str) else batchnorm.get(module, "train")
-            hp = HParams(**profile.scale(cfg), seed=trial_seed(seed, i), augmentation=aug,
-                         batchnorm=bn, head_init=start)
+            given = {"augmentation": aug} if head_init is None else {
+                "augmentation": aug, "head_init": head_init}
+            hp = HParams(**{"head_init": start,
+                            **profile.bn_hparams({**profile.scale(cfg), **given}, bn)},
+                         seed=trial_seed(seed, i), batchnorm=bn)
         plan.append(PlanEntry(i, trial_id(sweep, i, module), module, hp))
     return plan
 
