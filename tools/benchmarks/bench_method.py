@@ -158,6 +158,9 @@ def one_row(task_name, pool, seed, files, args) -> dict:
     options = dict(profile="cpu", seed=seed, top_k=args.top_k, corruptions=False)
     if args.sweep:
         options["sweep"] = args.sweep
+    elif "real" in pool.split("+"):
+        # Real modules: probes and fine-tuned candidates in one pool (issue 15, target 3).
+        options["sweep"] = "default+probe"
     result = hubensemble.fit(files, spec, str(out), data_args=data_args, progress=False,
                              **options)
     wall = time.time() - start
@@ -236,7 +239,8 @@ def main():
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--top-k", type=int, default=4, help="modules fine-tuned (default 4, as "
                                                         "the demo)")
-    p.add_argument("--sweep", default=None, help="tune sweep (default: fit's default)")
+    p.add_argument("--sweep", default=None, help="tune sweep (default: fit's default; "
+                                                 "default+probe for a real pool)")
     p.add_argument("--data-root", type=Path, default=DATA_ROOT)
     p.add_argument("--out", default=None, help="run folders (default: a temp folder)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file; rows "
