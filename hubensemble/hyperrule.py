@@ -555,8 +555,8 @@ PROFILES: dict[str, Profile] = {
     # lr 0.0625 exploded; with a probe head (LP-FT) lr 0.00625 and 0.000625 exploded, lr
     # 6.25e-5 on the HyperRule's crops and flips fell to 0.906, and lr 6.25e-5 on whole
     # images gave 0.957 >= the best probe's 0.955 (gtsrb10: 0.885, at lr 6.25e-6 0.889, vs
-    # 0.893; pbc_bloodcells8: 0.769, 0.813 vs 0.817; no explosion anywhere). So: head from the probe, lr x0.001
-    # (0.1 / 0.01 -> 6.25e-5 / 6.25e-6), whole images.
+    # 0.893; pbc_bloodcells8: 0.769, 0.813 vs 0.817; no explosion anywhere). So: head from
+    # the probe, lr x0.001 (0.1 / 0.01 -> 6.25e-5 / 6.25e-6), whole images.
     "cpu": Profile(
         name="cpu", step_scale=0.02, batch_size=32, min_steps=40, max_steps=200,
         resolution_cap=64, momentum=0.9, lr_scale=_momentum_lr_scale(32, 0.9),
