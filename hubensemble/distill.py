@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 _DISTILL = options.defaults_for("distill")
 
+#: McNemar's z (two-sided 5 %) from which the ensemble's test gain over the best single member
+#: is significant (`paired_gap`); below it a share of that gain is not measurable.
+Z_SIGNIFICANT = 1.96
+
 #: Where the student starts (`run_distill`'s `init`, `--distill-init`): "best" trains one
 #: student from each start and keeps the one with the lower validation cross-entropy.
 DISTILL_INITS = ("best", "member", "module")
@@ -50,7 +54,9 @@ class DistillResult:
     labels); `teacher`: {"export", "members"}; `gap_closed`: (student - best single) /
     (ensemble - best single) test accuracy, the share of the ensemble's gain the student
     keeps (None when the ensemble is not better than the best single member or there is no
-    test split); `cost_ratio`: the ensemble's GFLOPs / the student's.
+    test split); `cost_ratio`: the ensemble's GFLOPs / the student's; `gap`: that gap in
+    test images with McNemar's z (`paired_gap`; None without test tables). When the gap is
+    not significant, `gap_closed` is a share of noise.
     """
 
     student: dict
@@ -59,6 +65,7 @@ class DistillResult:
     teacher: dict
     gap_closed: float | None
     cost_ratio: float | None
+    gap: dict | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/distill.json holds."""
@@ -211,7 +218,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                                         test_probs=probs.get("test"),
                                         save_weights=model.save_weights)
     keras.backend.clear_session()
-    result = _compare(run, ens, record, written, probs, task, student_cost, costs)
+    result = _compare(run, ens, record, written, probs, task, student_cost, costs, cands)
     fileio.atomic_write_json(run.distill_json, result.to_json())
     return result
 
@@ -343,7 +350,44 @@ def _student_cost(spec, task, size, costs, own):
     return cost
 
 
-def _compare(run, ens, record, written, probs, task, student_cost, costs) -> DistillResult:
+def paired_gap(ens, cands, single_trial, student_probs, labels) -> dict | None:
+    """The best single member -> ensemble test-accuracy gap counted in images, with McNemar's
+    paired test (McNemar, 1947) on the same images.
+
+    `ens`: ensemble.json (members with "trial" and "weight"); `cands`: candidates with
+    test_probs float32 [N, C] loaded; `student_probs` float [N, C]; `labels` int [N]. The
+    ensemble's probabilities are its members' test tables averaged with their weights.
+    Returns {"n", "images" (ensemble - single, correct images), "single_only" and
+    "ensemble_only" (images only one of them gets right), "z" = (ensemble_only -
+    single_only) / sqrt(their sum) (0 when both are 0), "significant" (z >= Z_SIGNIFICANT),
+    "student_images" (student - single)}; None when a table is missing.
+    """
+    import numpy as np
+
+    by_trial = {c.trial: c for c in cands}
+    members = [(by_trial.get(m.get("trial")), float(m.get("weight") or 0.0))
+               for m in ens.get("members") or []]
+    single = by_trial.get(single_trial)
+    tables = [c.test_probs if c is not None else None for c, _ in members]
+    if (single is None or single.test_probs is None or not members
+            or any(t is None for t in tables) or student_probs is None):
+        return None
+    total = sum(w for _, w in members) or 1.0
+    ensemble = sum(np.asarray(t, np.float64) * w for t, (_, w) in zip(tables, members))
+    labels = np.asarray(labels)
+    right_single = np.argmax(single.test_probs, 1) == labels
+    right_ens = np.argmax(ensemble / total, 1) == labels
+    right_student = np.argmax(student_probs, 1) == labels
+    b = int(np.sum(right_single & ~right_ens))
+    c = int(np.sum(~right_single & right_ens))
+    z = float((c - b) / np.sqrt(b + c)) if b + c else 0.0
+    return {"n": int(len(labels)), "images": c - b, "single_only": b, "ensemble_only": c,
+            "z": z, "significant": z >= Z_SIGNIFICANT,
+            "student_images": int(right_student.sum() - right_single.sum())}
+
+
+def _compare(run, ens, record, written, probs, task, student_cost, costs,
+             cands) -> DistillResult:
     """The DistillResult of a trained student against ensemble.json's best single member and
     ensemble (test metrics and costs)."""
     test = ens.get("test") or {}
@@ -383,7 +427,9 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs) -> Dis
                      "cost": single_cost.summary() if single_cost else None},
         ensemble={"members": [m["trial"] for m in ens.get("members") or []],
                   "test": test.get("ensemble"), "cost": ens_cost},
-        teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio)
+        teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio,
+        gap=(paired_gap(ens, cands, single_trial, probs["test"], task.test.labels)
+             if "test" in probs else None))
 
 
 def read_distill(run_dir) -> dict | None:
@@ -422,6 +468,14 @@ def format_distill(result) -> str:
                      "gain over the best single member"
                      + (f", at 1/{r['cost_ratio']:.1f} of its GFLOPs"
                         if r.get("cost_ratio") else ""))
+    g = r.get("gap")
+    if g:
+        lines.append(f"the gain is {g['images']} of {g['n']} test images (only the best single "
+                     f"right on {g['single_only']}, only the ensemble on {g['ensemble_only']}: "
+                     f"McNemar z = {g['z']:.2f}"
+                     + ("" if g["significant"] else
+                        f", not significant at z < {Z_SIGNIFICANT}: the share is noise")
+                     + f"); the student gets {g['student_images']:+d} images vs the best single")
     start = r["student"].get("init_from")
     lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "
                  f"{r['student']['seconds']:.0f} s, started from "

@@ -73,6 +73,12 @@ def val_probs(run_path, trial):
     return cand.val_probs
 
 
+def member_test_probs(run_path, trial):
+    cand = candidate.read_candidate(Run(run_path).candidates, trial)
+    assert cand.load_probs() is None
+    return cand.test_probs
+
+
 def kl(p, q):
     """Mean KL(p || q) over rows."""
     return float(np.mean(np.sum(p * np.log(p / q), axis=1)))
@@ -174,6 +180,18 @@ def test_distill_writes_a_student_that_reloads_and_predicts(run_dir, digits, tmp
     assert result.cost_ratio > 1                         # before cost.json existed
     text = format_distill(result)
     assert "student (small)" in text and "ensemble (2 members)" in text
+    # The gap in test images, McNemar's counts on the members' own test tables.
+    g, n = result.gap, len(digits.test)
+    y = digits.test.labels
+    ens_probs = sum(w * member_test_probs(path, m["trial"])
+                    for m, w in zip(members, (0.6, 0.4)))
+    single_right = member_test_probs(path, result.best_single["trial"]).argmax(1) == y
+    ens_right = ens_probs.argmax(1) == y
+    assert g["n"] == n and g["images"] == int(ens_right.sum() - single_right.sum())
+    assert g["single_only"] == int(np.sum(single_right & ~ens_right))
+    assert g["student_images"] == round(
+        (result.student["test"]["accuracy"] - result.best_single["test"]["accuracy"]) * n)
+    assert f"McNemar z = {g['z']:.2f}" in text
 
 
 @pytest.mark.slow

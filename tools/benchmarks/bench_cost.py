@@ -34,10 +34,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: McNemar's z below which the ensemble's test gain over the best single member is not
-#: significant (two-sided 5 %): the distillation target is then reported as undecidable.
-Z_DECIDABLE = 1.96
-
 
 def fit_demo(out):
     """`hubensemble demo --out OUT -q` in a subprocess (the zoo is built once and cached)."""
@@ -68,46 +64,6 @@ def budget_target(run_dir):
     test = data.get("test") or {}
     return (budget, test["ensemble"]["accuracy"], test.get("best_single_in_budget"),
             data["members"], data["cost"]["ensemble"]["gflops"])
-
-
-def paired_gap(run_dir, distilled):
-    """The test-accuracy gap between the best single member and the ensemble in images, with
-    McNemar's paired test on the same images: {"n", "gap_images", "single_only" (images
-    only the best single gets right), "ensemble_only", "z" = (ensemble_only - single_only) /
-    sqrt(single_only + ensemble_only), "student_images" (student - best single, in
-    images)}. The ensemble's probabilities are its members' test tables averaged with their
-    weights (as ensemble.json's test metrics); None without test tables."""
-    import numpy as np
-
-    from hubensemble import candidate
-    from hubensemble.ensemble import read_ensemble
-    from hubensemble.rundir import Run
-
-    run = Run(run_dir)
-    ens = read_ensemble(run_dir)
-    labels = run.task().test.labels
-
-    def test_probs(folder, trial):
-        cand = candidate.read_candidate(folder, trial)
-        if cand is None or cand.load_probs() is not None or cand.test_probs is None:
-            return None
-        return np.asarray(cand.test_probs, np.float64)
-
-    members = [(test_probs(run.candidates, m["trial"]), float(m["weight"]))
-               for m in ens["members"]]
-    single = test_probs(run.candidates, distilled.best_single["trial"])
-    student = test_probs(run.distill, distilled.student["trial"])
-    if single is None or student is None or any(p is None for p, _ in members):
-        return None
-    total = sum(w for _, w in members)
-    ensemble = sum(p * w for p, w in members) / total
-    right = {k: p.argmax(1) == labels for k, p in
-             (("single", single), ("ensemble", ensemble), ("student", student))}
-    b = int(np.sum(right["single"] & ~right["ensemble"]))
-    c = int(np.sum(~right["single"] & right["ensemble"]))
-    return {"n": int(len(labels)), "gap_images": c - b, "single_only": b,
-            "ensemble_only": c, "z": (c - b) / np.sqrt(b + c) if b + c else 0.0,
-            "student_images": int(right["student"].sum() - right["single"].sum())}
 
 
 def main(argv=None):
@@ -166,27 +122,21 @@ def main(argv=None):
         figures["tflite"] = {**result.tflite, "ratio_batch1": ratio1, "ratio_batch64": ratio64}
 
     if not args.skip_distill:
-        from hubensemble.distill import format_distill, run_distill
+        from hubensemble.distill import Z_SIGNIFICANT, format_distill, run_distill
 
         t = time.time()
         extra = {"init": args.distill_init} if args.distill_init else {}
         result = run_distill(run_dir, task=task, progress=False, **extra)
         gap = result.gap_closed
-        paired = paired_gap(run_dir, result)
         print(f"3. distill ({time.time() - t:.0f} s):")
         print("   " + format_distill(result).replace("\n", "\n   "))
-        if paired is not None:
-            print(f"   gap = {paired['gap_images']} of {paired['n']} test images (best single "
-                  f"alone right on {paired['single_only']}, ensemble alone on "
-                  f"{paired['ensemble_only']}: McNemar z = {paired['z']:.2f}); the student "
-                  f"gets {paired['student_images']:+d} images vs the best single")
-        if paired is not None and paired["z"] < Z_DECIDABLE:
-            verdict = (f"undecidable: the ensemble's gain is not significant (z < "
-                       f"{Z_DECIDABLE}), so a share of it is noise")
+        if result.gap is not None and not result.gap["significant"]:
+            verdict = ("undecidable: the ensemble's gain is not significant (McNemar z < "
+                       f"{Z_SIGNIFICANT}), so a share of it is noise")
         else:
             verdict = "met" if gap is not None and gap >= 0.5 else "NOT met"
         print(f"   [target gap closed >= 50 %: {verdict}]")
-        figures["distill"] = {**result.to_json(), "paired": paired, "verdict": verdict}
+        figures["distill"] = {**result.to_json(), "verdict": verdict}
 
     with open(os.path.join(args.work, "bench_cost.json"), "w") as f:
         json.dump(figures, f, indent=1, default=str)
