@@ -258,6 +258,8 @@ MEMORY_CHILD = textwrap.dedent("""
 
 
 def rss_mb():
+    """{"VmHWM": peak, "VmRSS": current} resident memory of this process in MB (Linux
+    /proc/self/status); bench_scale.py reads it through this function too."""
     out = {}
     with open("/proc/self/status") as f:
         for row in f:
