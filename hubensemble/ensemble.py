@@ -233,7 +233,8 @@ def choose_size(losses, *, rule="one-se", objective="ce") -> tuple[int, dict]:
     Returns (size, record) with record {"rule", "best_size", "size", "se"}; "se" is the
     standard error of the chosen prefix's difference to the best (0 for "paper").
     Deterministic: equal means (within 1e-12, float rounding) go to the smaller prefix for b;
-    for "one-se" the largest qualifying prefix is taken. Raises ValueError for an unknown rule or an empty path.
+    for "one-se" the largest qualifying prefix is taken. Raises ValueError for an unknown
+    rule or an empty path.
     """
     if rule not in SIZE_RULES:
         raise ValueError(f"unknown size rule {rule!r}; choose one of {', '.join(SIZE_RULES)}")
