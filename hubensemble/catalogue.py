@@ -31,7 +31,9 @@ TOP_LEVEL_KEYS = ("defaults", "modules")
 NO_DEFAULT_FIELDS = ("name", "handle")
 
 _RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
-_RANGE_YAML = {"0,1": [0, 1], "-1,1": [-1, 1], "0,255": [0, 255], "imagenet": "imagenet"}
+#: value_range shorthands as written in YAML (the keys) and as stored (the values);
+#: catalogue_writer writes the same spellings back.
+RANGE_YAML = {"0,1": [0, 1], "-1,1": [-1, 1], "0,255": [0, 255], "imagenet": "imagenet"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class ModuleSpec:
         # Records built in code (zoo builder, from_json) get the same checks as YAML entries,
         # and lists become tuples so that a spec stays hashable and comparable.
         problems = []
-        for f in _FIELD_NAMES:
+        for f in FIELD_NAMES:
             value = getattr(self, f)
             try:
                 if f == "handle":
@@ -260,7 +262,9 @@ def _check_weights(value):
         raise _Bad(e.problem, e.hint) from None
 
 
-def _stored_weights(value, base_dir):
+def checked_stored_weights(value, base_dir):
+    """A `weights:` value as stored in a catalogue under `base_dir` (a path relative to it,
+    or a keyword such as "imagenet"), checked; raises the parser's field error when invalid."""
     return _check_weights(stored_weights(value, base_dir) if isinstance(value, str) else value)
 
 
@@ -287,11 +291,14 @@ _CHECKS = {
     "layer": _opt_str("layer", "avg_pool"),
     "signature": _opt_str("signature", "serving_default"),
 }
-_FIELD_NAMES = tuple(_CHECKS)
-assert _FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
+#: The catalogue fields of a ModuleSpec, in the order the writer emits them.
+FIELD_NAMES = tuple(_CHECKS)
+assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
 
 
-def _stored_handle(handle, base_dir):
+def checked_stored_handle(handle, base_dir):
+    """A handle as stored in a catalogue under `base_dir` (a local path relative to it, any
+    other handle form unchanged); raises the parser's field error for a malformed handle."""
     try:
         return stored_handle(handle, base_dir)
     except HandleFormError as e:
@@ -379,9 +386,9 @@ def _check_field(loader, key, line, node, base_dir, report):
         return False, None
     try:
         if key == "handle":
-            return True, _stored_handle(value, base_dir)
+            return True, checked_stored_handle(value, base_dir)
         if key == "weights":
-            return True, _stored_weights(value, base_dir)
+            return True, checked_stored_weights(value, base_dir)
         return True, _CHECKS[key](value)
     except _Bad as bad:
         report.field(line, key, bad.problem, bad.hint)
@@ -411,8 +418,10 @@ def _collector_paused():
             gc.enable()
 
 
-def _parse(text, label, base_dir):
-    """([ModuleSpec], [problem lines]) of one catalogue's text."""
+def parse_catalogue_text(text, label, base_dir):
+    """([ModuleSpec], [problem lines "LABEL:LINE: problem"]) of one catalogue's `text`;
+    `label` names it in problems, relative handles and weights resolve against `base_dir`.
+    Never raises for bad content: every problem is a line (see `raise_problems`)."""
     with _collector_paused():
         return _parse_text(text, label, base_dir)
 
@@ -517,7 +526,7 @@ def _parse_defaults(loader, section, base_dir, report):
                          f"write {key}: in each entry instead")
             continue
         if key not in _CHECKS:
-            _unknown(report, key_line, key, [f for f in _FIELD_NAMES
+            _unknown(report, key_line, key, [f for f in FIELD_NAMES
                                              if f not in NO_DEFAULT_FIELDS], "field in defaults")
             continue
         ok, value = _check_field(loader, key, key_line, value_node, base_dir, report)
@@ -541,7 +550,7 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
         present.add(key)
         lines[key] = key_line
         if key not in _CHECKS:
-            _unknown(report, key_line, key, _FIELD_NAMES, "field")
+            _unknown(report, key_line, key, FIELD_NAMES, "field")
             continue
         ok, value = _check_field(loader, key, key_line, value_node, base_dir, report)
         if ok:
@@ -562,7 +571,9 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
     return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}")
 
 
-def _read(path):
+def read_catalogue_file(path) -> tuple[str, str, str]:
+    """(text, label, folder) of the catalogue file `path`, the arguments of
+    `parse_catalogue_text`; CatalogueError naming the file when it cannot be read as UTF-8."""
     label = os.fspath(path)
     try:
         with open(path, "r", encoding="utf-8") as f:
@@ -573,7 +584,9 @@ def _read(path):
     return text, label, os.path.dirname(os.path.abspath(label))
 
 
-def _raise(problems):
+def raise_problems(problems):
+    """Raises one CatalogueError listing `problems` (lines "FILE:LINE: problem"), kept in its
+    `problems` attribute for callers that show them one by one."""
     err = CatalogueError("\n".join(problems))
     err.problems = list(problems)
     raise err
@@ -581,9 +594,9 @@ def _raise(problems):
 
 def load_catalogue(path) -> list[ModuleSpec]:
     """All entries of one catalogue file; a CatalogueError lists every problem found."""
-    specs, problems = _parse(*_read(path))
+    specs, problems = parse_catalogue_text(*read_catalogue_file(path))
     if problems:
-        _raise(problems)
+        raise_problems(problems)
     return specs
 
 
@@ -598,7 +611,7 @@ def load_catalogues(paths) -> list[ModuleSpec]:
         if real in seen_files:
             continue
         seen_files.add(real)
-        file_specs, file_problems = _parse(*_read(path))
+        file_specs, file_problems = parse_catalogue_text(*read_catalogue_file(path))
         problems.extend(file_problems)
         for spec in file_specs:
             if spec.name in by_name:
@@ -609,7 +622,7 @@ def load_catalogues(paths) -> list[ModuleSpec]:
             by_name[spec.name] = spec
             specs.append(spec)
     if problems:
-        _raise(problems)
+        raise_problems(problems)
     return specs
 
 

@@ -9,8 +9,9 @@ import os
 
 import yaml
 
-from hubensemble.catalogue import (_FIELD_NAMES, _RANGE_YAML, ModuleSpec, _parse, _raise,
-                                   _read, _stored_handle, _stored_weights)
+from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_stored_handle,
+                                   checked_stored_weights, parse_catalogue_text,
+                                   raise_problems, read_catalogue_file)
 from hubensemble.errors import CatalogueError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import handle_kind
@@ -46,7 +47,7 @@ def format_table(specs) -> str:
 def _entry_yaml(spec, folder):
     """The fields of a spec that differ from the defaults, as plain YAML data."""
     entry = {}
-    for f in _FIELD_NAMES:
+    for f in FIELD_NAMES:
         value = getattr(spec, f)
         if f not in ("name", "handle") and value == getattr(_DEFAULT_SPEC, f):
             continue
@@ -55,14 +56,14 @@ def _entry_yaml(spec, folder):
             if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
                 value = "./" + rel.replace(os.sep, "/")
         if f == "handle":
-            value = _stored_handle(value, os.getcwd())
+            value = checked_stored_handle(value, os.getcwd())
             if handle_kind(value) == "local":
                 rel = os.path.relpath(value, folder)
                 if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
                     # "./" keeps a relative path from looking like a URL scheme when re-read.
                     value = "./" + rel.replace(os.sep, "/")
         elif f == "value_range":
-            value = _RANGE_YAML[value]
+            value = RANGE_YAML[value]
         if isinstance(value, (list, tuple)):
             value = _FlowList(value)
         entry[f] = value
@@ -100,12 +101,13 @@ def write_catalogue(path, specs, *, header_comment=None):
         comment = "".join(f"# {line}".rstrip() + "\n"
                           for line in str(header_comment).splitlines())
     text = comment + body
-    reread, problems = _parse(text, path, folder)
+    reread, problems = parse_catalogue_text(text, path, folder)
     if problems:
-        _raise(problems)
+        raise_problems(problems)
     strip = [dataclasses.replace(s, source="") for s in reread]
-    expected = [dataclasses.replace(s, source="", handle=_stored_handle(s.handle, os.getcwd()),
-                                    weights=_stored_weights(s.weights, os.getcwd()))
+    cwd = os.getcwd()
+    expected = [dataclasses.replace(s, source="", handle=checked_stored_handle(s.handle, cwd),
+                                    weights=checked_stored_weights(s.weights, cwd))
                 for s in specs]
     if strip != expected:
         raise CatalogueError(f"{path}: the catalogue would not read back as written; "
@@ -121,19 +123,20 @@ def append_catalogue(path, specs) -> str:
     CatalogueError (e.g. when `modules:` is not the file's last block: add them by hand)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    old = _read(path)[0] if os.path.exists(path) else ""
-    before, problems = _parse(old, path, folder) if old.strip() else ([], [])
+    old = read_catalogue_file(path)[0] if os.path.exists(path) else ""
+    before, problems = parse_catalogue_text(old, path, folder) if old.strip() else ([], [])
     if problems:
-        _raise(problems)
+        raise_problems(problems)
     body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
                      default_flow_style=False, width=100, allow_unicode=True)
     last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "
     indent = " " * (len(last) - len(last.lstrip(" -")) - 2)
     added = "".join(indent + line if line.strip() else line for line in body.splitlines(True))
     text = (old.rstrip("\n") + "\n" if before else "modules:\n") + added
-    after, problems = _parse(text, path, folder)
+    after, problems = parse_catalogue_text(text, path, folder)
     if problems or len(after) != len(before) + len(specs):
-        _raise(problems or [f"{path}: cannot append after its last entry (is `modules:` the "
-                            f"file's last block?); add these entries by hand:\n{added}"])
+        raise_problems(problems or [f"{path}: cannot append after its last entry (is "
+                                    f"`modules:` the file's last block?); add these entries "
+                                    f"by hand:\n{added}"])
     atomic_write_text(path, text)
     return added

@@ -543,7 +543,10 @@ def build_parser():
                                    "modules, then fits an ensemble on scikit-learn's "
                                    f"handwritten digits with the {options.default('profile')} "
                                    "profile, and prints best single model vs ensemble on the "
-                                   "test set.")
+                                   "test set. The zoo is cached under $HUBENSEMBLE_ZOO_DIR "
+                                   "(default $XDG_CACHE_HOME/hubensemble/zoo, else "
+                                   "~/.cache/hubensemble/zoo); embeddings under --cache-dir "
+                                   "or $HUBENSEMBLE_CACHE_DIR.")
     p.add_argument("--out", default="hubensemble-demo", metavar="RUN",
                    help="the run folder (default ./hubensemble-demo)")
     # The digits' train/val/test split is the only data choice the demo offers.

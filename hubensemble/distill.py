@@ -12,7 +12,9 @@ later greedy selection.
 The teacher is the SavedModel `hubensemble export` wrote (its serving_default on float32
 images of any size: the weighted average of the members, each resizing to its own size), so
 what the student imitates is exactly what is served. Hinton et al.'s temperature is 1 here:
-the targets are the averaged probabilities themselves.
+the targets are the averaged probabilities themselves. The student starts from its
+module's fine-tuned member, from the pre-trained module, or (default) from both, keeping the
+better on validation (`init`).
 """
 
 from __future__ import annotations
@@ -30,19 +32,31 @@ log = logging.getLogger(__name__)
 
 _DISTILL = options.defaults_for("distill")
 
+#: McNemar's z (two-sided 5 %) from which the ensemble's test gain over the best single member
+#: is significant (`paired_gap`); below it a share of that gain is not measurable.
+Z_SIGNIFICANT = 1.96
+
+#: Where the student starts (`run_distill`'s `init`, `--distill-init`): "best" trains one
+#: student from each start and keeps the one with the lower validation cross-entropy.
+DISTILL_INITS = ("best", "member", "module")
+
 
 @dataclasses.dataclass
 class DistillResult:
     """What `run_distill` wrote to RUN/distill.json.
 
     `student`: {"trial", "module", "path" (relative to the run), "hparams", "steps",
-    "seconds", "val" and "test" ({accuracy, nll, ece}; test None without a test split),
+    "seconds", "init" ("member" or "module"), "init_from" (the candidate whose weights it
+    started from, or None), "val" and "test" ({accuracy, nll, ece}; test None without a
+    test split),
     "cost" (its `Cost` summary: gflops, params, latency_ms, size)}; `best_single` and
     `ensemble`: the same metrics and costs from ensemble.json (test None without test
     labels); `teacher`: {"export", "members"}; `gap_closed`: (student - best single) /
     (ensemble - best single) test accuracy, the share of the ensemble's gain the student
     keeps (None when the ensemble is not better than the best single member or there is no
-    test split); `cost_ratio`: the ensemble's GFLOPs / the student's.
+    test split); `cost_ratio`: the ensemble's GFLOPs / the student's; `gap`: that gap in
+    test images with McNemar's z (`paired_gap`; None without test tables). When the gap is
+    not significant, `gap_closed` is a share of noise.
     """
 
     student: dict
@@ -51,6 +65,7 @@ class DistillResult:
     teacher: dict
     gap_closed: float | None
     cost_ratio: float | None
+    gap: dict | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/distill.json holds."""
@@ -60,6 +75,7 @@ class DistillResult:
 def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                 max_gflops: float | None = _DISTILL["max_gflops"],
                 steps_scale: float = _DISTILL["steps_scale"], mixup: float = _DISTILL["mixup"],
+                init: str = _DISTILL["init"], lr_scale: float = _DISTILL["lr_scale"],
                 task=None, strategy=None, progress: bool = True) -> DistillResult:
     """Trains one student on the ensemble of RUN (see the module docstring); returns and
     writes the comparison (RUN/distill.json) and the student's candidate folder.
@@ -67,14 +83,23 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     The student's module: `student` (a module of run.json's catalogue), else with
     `max_gflops` the module within that cost (per image, at its serving resolution) whose
     best candidate has the lowest validation cross-entropy, else the cheapest member's
-    module. Its hyperparameters are those of its module's best candidate (else of the best
-    candidate of the run) with ``round(steps * steps_scale)`` steps and MixUp alpha `mixup`
+    module. It starts (`init` "member") from the fine-tuned weights of its module's
+    candidate with the lowest validation cross-entropy among the ensemble's members (else
+    among the module's candidates), so it starts at that candidate's accuracy and moves
+    towards the ensemble; or (`init` "module", or when that candidate kept no weights or is
+    a probe) from the pre-trained module with a zero head, as a trial does; `init` "best"
+    (the default) trains one student from each start and keeps the one with the lower
+    validation cross-entropy (the run's selection objective; both are recorded in the
+    student's trial.json, "init_tried"). Its
+    hyperparameters are that candidate's (else the run's best candidate's) with
+    ``round(steps * steps_scale)`` steps, learning rate x `lr_scale` and MixUp alpha `mixup`
     on its training images: the teacher labels each mixed image itself, so the student
     matches the teacher's function between the training images too (Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent": same augmented image
-    for both, longer schedules). On the demo, steps x2 with MixUp 0.2 kept 67 % of the
-    ensemble's test-accuracy gain over the best single member, steps x2 without MixUp 40 %
-    (docs/cost.md). Costs come from RUN/cost.json (computed now for what it lacks).
+    for both, longer schedules). Measured on the demo and dev tasks (docs/cost.md): neither
+    start wins everywhere, and the lower validation cross-entropy picked the start with the
+    higher test accuracy.
+    Costs come from RUN/cost.json (computed now for what it lacks).
 
     Raises RunError when ensemble.json or the export is missing or stale (naming the command
     that writes it), the student's module is unknown or over `max_gflops`, or training fails.
@@ -89,6 +114,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble.hyperrule import HParams
     from hubensemble.rundir import Run
 
+    if init not in DISTILL_INITS:
+        raise RunError(f"distill init must be one of {', '.join(DISTILL_INITS)}, got {init!r}")
     start = time.time()
     run = Run(run_dir)
     ens = read_ensemble(run.path)
@@ -102,14 +129,16 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     spec_name = _choose_student(student, max_gflops, ens, cands, costs, specs, run)
     spec = ModuleSpec.from_json(specs[spec_name])
     own = [c for c in cands if c.module == spec_name]
-    base = min(own or cands, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9))
+    base = _base_candidate(own, cands, ens)
     if not own:
         log.info("distill: module %s has no candidate; using the hyperparameters of %s",
                  spec_name, base.trial)
     hparams = HParams.from_json(base.hparams)
+    start_weights = _start_weights(init, base if own else None, hparams)
     aug = hparams.augmentation
     hparams = dataclasses.replace(
         hparams, steps=max(1, int(round(hparams.steps * steps_scale))), mixup_alpha=float(mixup),
+        lr=float(hparams.lr) * float(lr_scale),
         augmentation=None if aug is None else dataclasses.replace(aug, mixup_alpha=float(mixup)))
     profile = trial_profile(base.record, meta)
     size = int(tune.eval_size(task, spec, profile))
@@ -126,26 +155,48 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         serve = loaded.signatures[SERVING_SIGNATURE]
         return serve(images=tf.cast(images, tf.float32))["probabilities"]
 
+    # init "best": both starts, the one with the lower validation cross-entropy is kept.
+    starts = [start_weights] + ([None] if init == "best" and start_weights else [])
     callbacks, bar = [], None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=hparams.steps, desc=f"distill into {spec_name}", unit="step",
-                   dynamic_ncols=True)
+        bar = tqdm(total=hparams.steps * len(starts), desc=f"distill into {spec_name}",
+                   unit="step", dynamic_ncols=True)
         callbacks.append(_StepBar(bar))
     t0 = time.perf_counter()
+    tried, reasons = [], []
     try:
-        model = tune.fit_member(spec, task, hparams, profile=profile, strategy=strategy,
-                                callbacks=callbacks, targets=targets)
-    except tune.TrialFailed as e:
-        raise RunError(f"training the student {spec_name} failed: {e}") from e
+        for weights in starts:
+            try:
+                if weights is None:
+                    model = tune.fit_member(spec, task, hparams, profile=profile,
+                                            strategy=strategy, callbacks=callbacks,
+                                            targets=targets)
+                else:
+                    model = _fit_from_weights(spec, task, hparams, weights, profile=profile,
+                                              strategy=strategy, callbacks=callbacks,
+                                              targets=targets)
+            except tune.TrialFailed as e:
+                reasons.append(f"from {'candidate ' + base.trial if weights else 'the module'}"
+                               f": {e}")
+                continue
+            probs = {split: tune.predict_probs(model, task, split, spec=spec, profile=profile,
+                                               batch_size=hparams.batch_size)
+                     for split in ("val", "test") if getattr(task, split) is not None}
+            tried.append((weights, model, probs))
     finally:
         if bar is not None:
             bar.close()
+    if not tried:
+        raise RunError(f"training the student {spec_name} failed: {'; '.join(reasons)}")
     train_seconds = time.perf_counter() - t0
-    probs = {split: tune.predict_probs(model, task, split, spec=spec, profile=profile,
-                                       batch_size=hparams.batch_size)
-             for split in ("val", "test") if getattr(task, split) is not None}
+    summary = [{"init": "member" if w else "module", "init_from": base.trial if w else None,
+                **{split: metrics.metrics(p[split], task.split(split).labels)
+                   for split in ("val", "test") if split in p}} for w, _, p in tried]
+    # Lowest validation NLL; a tie keeps the first (the member start).
+    best = min(range(len(tried)), key=lambda i: (summary[i]["val"]["nll"], i))
+    start_weights, model, probs = tried[best]
     trial = f"distill-{spec_name}"
     record = {"trial": trial, "module": spec_name, "handle": spec.handle,
               "hparams": hparams.to_json(), "seed": hparams.seed, "status": "ok",
@@ -159,14 +210,74 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "teacher": {"export": export_dir,
                           "members": [m["trial"] for m in ens.get("members") or []]},
               "hparams_from": base.trial, "steps_scale": float(steps_scale),
-              "mixup": float(mixup)}
+              "mixup": float(mixup), "lr_scale": float(lr_scale),
+              "init": "member" if start_weights is not None else "module",
+              "init_from": base.trial if start_weights is not None else None,
+              "init_rule": init, "init_tried": summary, "init_failed": reasons}
     written = candidate.write_candidate(run.distill, record, val_probs=probs["val"],
                                         test_probs=probs.get("test"),
                                         save_weights=model.save_weights)
     keras.backend.clear_session()
-    result = _compare(run, ens, record, written, probs, task, student_cost, costs)
+    result = _compare(run, ens, record, written, probs, task, student_cost, costs, cands)
     fileio.atomic_write_json(run.distill_json, result.to_json())
     return result
+
+
+def _base_candidate(own, cands, ens):
+    """The candidate whose hyperparameters (and, with init "member", weights) the student
+    starts from: the ensemble member of the student's module with the lowest validation
+    cross-entropy, else the module's candidate with the lowest, else the run's best."""
+    chosen = {m.get("trial") for m in ens.get("members") or []}
+    pool = [c for c in own if c.trial in chosen] or own or cands
+    return min(pool, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9, c.trial))
+
+
+def _start_weights(init, base, hparams):
+    """The weights file the student starts from, or None to start from the pre-trained
+    module (fit_member's zero head). `init` "member" or "best": `base`'s fine-tuned weights
+    when it is a fine-tuned candidate of the student's module whose weights were kept (else
+    None, with a log line saying why); "module": None."""
+    if init == "module":
+        return None
+    if base is None:
+        log.info("distill: the student's module has no candidate; it starts from the "
+                 "pre-trained module")
+        return None
+    path = base.weights_path
+    if hparams.kind != "finetune" or path is None or not path.is_file():
+        log.info("distill: candidate %s has no fine-tuned weights file; the student starts "
+                 "from the pre-trained module", base.trial)
+        return None
+    return str(path)
+
+
+def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, callbacks,
+                      targets):
+    """tune.fit_member's fine-tuning path, but the classifier (module and head) starts from a
+    candidate's fine-tuned weights (`weights_file`, a candidate's weights.weights.h5) instead
+    of the pre-trained module with a zero head; weight decay then pulls towards those
+    weights. Returns the trained Classifier; raises TrialFailed as fit_member does and
+    RunError when the weights cannot be loaded into the module."""
+    import keras
+    import tensorflow as tf
+
+    from hubensemble import tune
+
+    strategy = strategy or tf.distribute.get_strategy()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(hparams.seed)
+    with strategy.scope():
+        model = tune.build_classifier(spec, task.num_classes, dropout=hparams.dropout,
+                                      batchnorm=hparams.batchnorm)
+        try:
+            model.load_weights(weights_file)
+        except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types
+            raise RunError(f"the student cannot start from {weights_file}: "
+                           f"{type(e).__name__}: {e}; use --distill-init module") from e
+        # compile_classifier snapshots the loaded weights as weight decay's origin.
+        tune.compile_classifier(model, hparams)
+    return tune.train_classifier(model, task, spec, hparams, profile=profile,
+                                 callbacks=list(callbacks), targets=targets)
 
 
 def _teacher_export(run, meta, ens) -> str:
@@ -239,7 +350,44 @@ def _student_cost(spec, task, size, costs, own):
     return cost
 
 
-def _compare(run, ens, record, written, probs, task, student_cost, costs) -> DistillResult:
+def paired_gap(ens, cands, single_trial, student_probs, labels) -> dict | None:
+    """The best single member -> ensemble test-accuracy gap counted in images, with McNemar's
+    paired test (McNemar, 1947) on the same images.
+
+    `ens`: ensemble.json (members with "trial" and "weight"); `cands`: candidates with
+    test_probs float32 [N, C] loaded; `student_probs` float [N, C]; `labels` int [N]. The
+    ensemble's probabilities are its members' test tables averaged with their weights.
+    Returns {"n", "images" (ensemble - single, correct images), "single_only" and
+    "ensemble_only" (images only one of them gets right), "z" = (ensemble_only -
+    single_only) / sqrt(their sum) (0 when both are 0), "significant" (z >= Z_SIGNIFICANT),
+    "student_images" (student - single)}; None when a table is missing.
+    """
+    import numpy as np
+
+    by_trial = {c.trial: c for c in cands}
+    members = [(by_trial.get(m.get("trial")), float(m.get("weight") or 0.0))
+               for m in ens.get("members") or []]
+    single = by_trial.get(single_trial)
+    tables = [c.test_probs if c is not None else None for c, _ in members]
+    if (single is None or single.test_probs is None or not members
+            or any(t is None for t in tables) or student_probs is None):
+        return None
+    total = sum(w for _, w in members) or 1.0
+    ensemble = sum(np.asarray(t, np.float64) * w for t, (_, w) in zip(tables, members))
+    labels = np.asarray(labels)
+    right_single = np.argmax(single.test_probs, 1) == labels
+    right_ens = np.argmax(ensemble / total, 1) == labels
+    right_student = np.argmax(student_probs, 1) == labels
+    b = int(np.sum(right_single & ~right_ens))
+    c = int(np.sum(~right_single & right_ens))
+    z = float((c - b) / np.sqrt(b + c)) if b + c else 0.0
+    return {"n": int(len(labels)), "images": c - b, "single_only": b, "ensemble_only": c,
+            "z": z, "significant": z >= Z_SIGNIFICANT,
+            "student_images": int(right_student.sum() - right_single.sum())}
+
+
+def _compare(run, ens, record, written, probs, task, student_cost, costs,
+             cands) -> DistillResult:
     """The DistillResult of a trained student against ensemble.json's best single member and
     ensemble (test metrics and costs)."""
     test = ens.get("test") or {}
@@ -269,6 +417,7 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs) -> Dis
         student={"trial": record["trial"], "module": record["module"],
                  "path": os.path.relpath(written.folder, run.path),
                  "hparams": record["hparams"], "steps": record["steps"],
+                 "init": record["init"], "init_from": record["init_from"],
                  "seconds": record["seconds"],
                  "val": metrics.metrics(probs["val"], task.val.labels), "test": student_test,
                  "cost": student_cost.summary()},
@@ -278,7 +427,9 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs) -> Dis
                      "cost": single_cost.summary() if single_cost else None},
         ensemble={"members": [m["trial"] for m in ens.get("members") or []],
                   "test": test.get("ensemble"), "cost": ens_cost},
-        teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio)
+        teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio,
+        gap=(paired_gap(ens, cands, single_trial, probs["test"], task.test.labels)
+             if "test" in probs else None))
 
 
 def read_distill(run_dir) -> dict | None:
@@ -317,8 +468,18 @@ def format_distill(result) -> str:
                      "gain over the best single member"
                      + (f", at 1/{r['cost_ratio']:.1f} of its GFLOPs"
                         if r.get("cost_ratio") else ""))
+    g = r.get("gap")
+    if g:
+        lines.append(f"the gain is {g['images']} of {g['n']} test images (only the best single "
+                     f"right on {g['single_only']}, only the ensemble on {g['ensemble_only']}: "
+                     f"McNemar z = {g['z']:.2f}"
+                     + ("" if g["significant"] else
+                        f", not significant at z < {Z_SIGNIFICANT}: the share is noise")
+                     + f"); the student gets {g['student_images']:+d} images vs the best single")
+    start = r["student"].get("init_from")
     lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "
-                 f"{r['student']['seconds']:.0f} s)")
+                 f"{r['student']['seconds']:.0f} s, started from "
+                 f"{'candidate ' + start if start else 'the pre-trained module'})")
     return "\n".join(lines)
 
 

@@ -232,8 +232,9 @@ def choose_size(losses, *, rule="one-se", objective="ce") -> tuple[int, dict]:
 
     Returns (size, record) with record {"rule", "best_size", "size", "se"}; "se" is the
     standard error of the chosen prefix's difference to the best (0 for "paper").
-    Deterministic: equal means go to the smaller prefix for b; for "one-se" the largest
-    qualifying prefix is taken. Raises ValueError for an unknown rule or an empty path.
+    Deterministic: equal means (within 1e-12, float rounding) go to the smaller prefix for b;
+    for "one-se" the largest qualifying prefix is taken. Raises ValueError for an unknown
+    rule or an empty path.
     """
     if rule not in SIZE_RULES:
         raise ValueError(f"unknown size rule {rule!r}; choose one of {', '.join(SIZE_RULES)}")
@@ -242,7 +243,9 @@ def choose_size(losses, *, rule="one-se", objective="ce") -> tuple[int, dict]:
         raise ValueError(f"expected losses [S, N] with S >= 1, got {losses.shape}")
     s, n = losses.shape
     means = losses.mean(axis=1)
-    best = int(np.argmin(means))  # first minimum: ties -> the smaller ensemble
+    # First minimum: ties -> the smaller ensemble; means within float rounding of the lowest
+    # (a re-picked model's prefixes, k * p / k) are ties too.
+    best = int(np.flatnonzero(means <= means.min() + _SAME_LOSS)[0])
     record = {"rule": rule, "best_size": best + 1, "size": best + 1, "se": 0.0}
     if rule == "paper":
         return best + 1, record

@@ -436,6 +436,16 @@ OPTIONS: tuple[Option, ...] = (
          "MixUp alpha of the student's training images (teacher and student see the same "
          "mixed images: function matching, Beyer et al. 2022); 0 = none", "distill",
          ("distill",), used_by=("distill",), keyword="mixup", minimum=0.0, metavar="A"),
+    _opt("distill_init", str, "best",
+         "where the student starts: member (the fine-tuned weights of its module's member, "
+         "so it starts at that member's accuracy), module (the pre-trained module, zero "
+         "head), or best (both; keeps the lower validation cross-entropy)", "distill",
+         ("distill",), used_by=("distill",), keyword="init",
+         choices=("best", "member", "module")),
+    _opt("distill_lr", float, 1.0,
+         "the student's learning rate as a multiple of its module's best candidate's",
+         "distill", ("distill",), used_by=("distill",), keyword="lr_scale",
+         minimum=0.0, exclusive_minimum=True, metavar="X"),
     # --- evaluate. fit evaluates the default corruptions unless --no-corruptions; the
     # `evaluate` command only with --corruptions (it multiplies the work).
     _opt("corruptions", object, True,

@@ -296,7 +296,10 @@ def test_command_lines_map_to_stage_keywords():
     assert (args.max_gflops, args.max_members) == (0.5, 3)
     args = parse("distill", "--run", "r", "--student", "m", "--max-gflops", "0.1")
     assert options.kwargs_for("distill", args) == {
-        "max_gflops": 0.1, "student": "m", "steps_scale": 2.0, "mixup": 0.2}
+        "max_gflops": 0.1, "student": "m", "steps_scale": 2.0, "mixup": 0.2, "init": "best",
+        "lr_scale": 1.0}
+    args = parse("distill", "--run", "r", "--distill-init", "module", "--distill-lr", "0.5")
+    assert (args.distill_init, args.distill_lr) == ("module", 0.5)
     args = parse("export", "--run", "r", "--format", "tflite", "--quantize", "float16")
     assert options.kwargs_for("export", args) == {
         "retrain_full": False, "skip_missing": False, "export_format": "tflite",

@@ -575,3 +575,52 @@ def test_run_ensemble_records_a_test_curve_not_used_for_choices(run_dir):
         assert point["accuracy"] == accuracy(ens, y_test)
     # The chosen ensemble's test metrics are the curve's point at the chosen size.
     assert out["test"]["ensemble"]["nll"] == pytest.approx(curve[out["size"] - 1]["ce"])
+
+
+def _two_class_table(p_true):
+    """[M, N, 2] probabilities whose true class (label 0 everywhere) has p_true [M, N]."""
+    p_true = np.asarray(p_true, np.float64)
+    return np.stack([p_true, 1.0 - p_true], axis=2), np.zeros(p_true.shape[1], np.int64)
+
+
+def test_with_replacement_a_dominant_model_takes_a_small_weight_on_another():
+    # Candidate 0 dominates: an equal-weight pair with 1 is worse on validation than 0 alone
+    # (so without replacement the paper's argmin keeps 0 alone), but 0 at weight 2/3 and 1 at
+    # 1/3 is better (Caruana et al., 2004: a re-pick raises a member's weight). By hand, CE of
+    # (1 - w) * p0 + w * p1 with p0 = 0.95 on 90 % and 0.02 on 10 % of the examples, p1 = 0.4:
+    # w = 0: 0.4374, w = 1/2: 0.5097, w = 1/3: 0.4310.
+    p0 = np.r_[np.full(180, 0.95), np.full(20, 0.02)]
+    probs, y = _two_class_table([p0, np.full(200, 0.4), np.full(200, 0.3)])
+
+    def ce(w):
+        return float(-np.mean(np.log((1 - w) * p0 + w * 0.4)))
+
+    assert ce(1 / 2) > ce(0) > ce(1 / 3)
+    plain = greedy_select(probs, y, budget=3, size_rule="paper")
+    assert plain.indices == [0, 1, 2] and plain.weights == {0: 1.0}
+    repl = greedy_select(probs, y, budget=3, size_rule="paper", with_replacement=True)
+    assert repl.indices == [0, 0, 1]  # the re-pick first, then the small weight
+    assert repl.size == 3 and repl.weights == pytest.approx({0: 2 / 3, 1: 1 / 3})
+    assert [c["ce"] for c in repl.curve] == pytest.approx([ce(0), ce(0), ce(1 / 3)], rel=1e-9)
+    assert repl.curve[repl.size - 1]["ce"] < nll(probs[0], y)  # below the single on val
+    # Deterministic: the same table gives the same path, and so does a float32 copy.
+    again = greedy_select(probs.astype(np.float32), y, budget=3, size_rule="paper",
+                          with_replacement=True)
+    assert again.indices == repl.indices and again.size == repl.size
+
+
+def test_with_replacement_a_model_that_no_mixture_improves_stays_alone():
+    # Every mixture of candidate 0 with the others is worse on validation: with replacement
+    # the path re-picks 0 every step, each prefix equals the single, and every size rule
+    # gives candidate 0 alone at weight 1 (its validation NLL, not less and not more).
+    rng = np.random.default_rng(4)
+    p0 = rng.uniform(0.8, 0.99, 150)
+    probs, y = _two_class_table([p0, rng.uniform(0.05, 0.5, 150), rng.uniform(0.1, 0.6, 150)])
+    for rule in SIZE_RULES:
+        sel = greedy_select(probs, y, budget=6, size_rule=rule, with_replacement=True)
+        assert sel.indices == [0] * 6 and sel.weights == {0: 1.0}
+        assert sel.curve[sel.size - 1]["ce"] == pytest.approx(nll(probs[0], y), rel=1e-12)
+        # The prefixes' means differ only by float rounding (k * p / k): a tie, so the
+        # smaller ensemble, for the argmin as for one-se; "budget" takes every pick.
+        assert sel.size == (6 if rule == "budget" else 1)
+        assert sel.size_rule["best_size"] == 1

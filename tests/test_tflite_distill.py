@@ -73,6 +73,12 @@ def val_probs(run_path, trial):
     return cand.val_probs
 
 
+def member_test_probs(run_path, trial):
+    cand = candidate.read_candidate(Run(run_path).candidates, trial)
+    assert cand.load_probs() is None
+    return cand.test_probs
+
+
 def kl(p, q):
     """Mean KL(p || q) over rows."""
     return float(np.mean(np.sum(p * np.log(p / q), axis=1)))
@@ -174,3 +180,59 @@ def test_distill_writes_a_student_that_reloads_and_predicts(run_dir, digits, tmp
     assert result.cost_ratio > 1                         # before cost.json existed
     text = format_distill(result)
     assert "student (small)" in text and "ensemble (2 members)" in text
+    # The gap in test images, McNemar's counts on the members' own test tables.
+    g, n = result.gap, len(digits.test)
+    y = digits.test.labels
+    ens_probs = sum(w * member_test_probs(path, m["trial"])
+                    for m, w in zip(members, (0.6, 0.4)))
+    single_right = member_test_probs(path, result.best_single["trial"]).argmax(1) == y
+    ens_right = ens_probs.argmax(1) == y
+    assert g["n"] == n and g["images"] == int(ens_right.sum() - single_right.sum())
+    assert g["single_only"] == int(np.sum(single_right & ~ens_right))
+    assert g["student_images"] == round(
+        (result.student["test"]["accuracy"] - result.best_single["test"]["accuracy"]) * n)
+    assert f"McNemar z = {g['z']:.2f}" in text
+
+
+@pytest.mark.slow
+def test_a_student_started_from_its_member_starts_at_the_member_and_moves_to_the_teacher(
+        run_dir, digits, tmp_path):
+    from hubensemble.distill import run_distill
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    members = read_json(Run(path).ensemble_json)["members"]
+    member = members[0]["trial"]                  # the "small" member: the student's module
+    start = val_probs(path, member)
+    teacher = sum(w * val_probs(path, m["trial"]) for m, w in zip(members, (0.6, 0.4)))
+
+    def student_val(result):
+        cand = candidate.read_candidate(Run(path).distill, result.student["trial"])
+        assert cand.load_probs() is None
+        return cand, cand.val_probs
+
+    # A vanishing learning rate: the student is the member it started from (init "member"),
+    # and the pre-trained module's zero head, i.e. uniform, otherwise (init "module").
+    still = dict(task=digits, progress=False, steps_scale=0.05, lr_scale=1e-9)
+    cand, probs = student_val(run_distill(path, init="member", **still))
+    assert cand.record["init"] == "member" and cand.record["init_from"] == member
+    np.testing.assert_allclose(probs, start, atol=1e-4)
+    cand, probs = student_val(run_distill(path, init="module", **still))
+    assert cand.record["init"] == "module" and cand.record["init_from"] is None
+    np.testing.assert_allclose(probs, 0.1, atol=1e-4)
+    assert np.max(np.abs(probs - start)) > 100 * 1e-4    # the member is not uniform
+    # Trained: it moves from the member towards the ensemble's probabilities.
+    cand, probs = student_val(run_distill(path, init="member", task=digits, progress=False))
+    assert kl(teacher, probs) < kl(teacher, start)
+    # "best" trains from both starts and keeps the lower validation cross-entropy.
+    cand, probs = student_val(run_distill(path, init="best", task=digits, progress=False))
+    tried = {t["init"]: t for t in cand.record["init_tried"]}
+    assert set(tried) == {"member", "module"} and cand.record["init_rule"] == "best"
+    kept = cand.record["init"]
+    other = ({"member", "module"} - {kept}).pop()
+    assert tried[kept]["val"]["nll"] <= tried[other]["val"]["nll"]
+    assert tried[kept]["val"]["nll"] == pytest.approx(
+        float(np.mean(-np.log(np.maximum(probs[np.arange(len(probs)), digits.val.labels],
+                                         1e-7)))), rel=1e-3)
+    with pytest.raises(Exception, match="init must be one of"):
+        run_distill(path, init="nowhere", task=digits, progress=False)

@@ -2,13 +2,15 @@
 
 Run: python tools/benchmarks/bench_rank.py [--images 800] [--side 128]
 
-Prints the ratios measured in this one run (targets in brackets, from issue 4):
+Prints the ratios measured in this one run (targets in brackets: issue 4's, raised by
+issue 18 where it names one):
 1. embedding throughput of rank.embed (cache off) / a bare batched tf.function loop over
-   the same preprocessed images already in memory, for one module and for run_rank over
-   four modules of one resolution                                     [>= 0.9]
+   the same preprocessed images already in memory, for one module [>= 0.9] and for
+   run_rank over four modules of one resolution                      [>= 0.95]
 2. leave-one-out kNN at N=1000, d=2048, 100 classes: identical predictions to
-   scikit-learn's leave-one-out, and the speed-up                      [>= 50x]
-3. run_rank over 6 modules: cold (empty cache) / warm (every embedding cached) [>= 20x]
+   scikit-learn's leave-one-out, and the speed-up [>= 200x; bench_knn.py measures it more
+   carefully, both metrics]
+3. run_rank over 6 modules: cold (empty cache) / warm (every embedding cached) [>= 50x]
 4. peak RSS of processes that rank 2, 4 and 8 modules                  [flat]
 Nothing here is asserted; the figures go into the closing note of the issue.
 """
@@ -72,7 +74,7 @@ def bench_knn(n=1000, d=2048, classes=100, seed=0):
     t_short = time.perf_counter() - t
     line(f"2. LOO 1-NN, N={n}, d={d}, {classes} classes: hubensemble {t_ours:.3f} s, "
          f"scikit-learn LOO ({n} refits) {t_ref:.2f} s -> {t_ref / t_ours:.0f}x faster "
-         f"[target >= 50x]; predictions identical: {bool(np.array_equal(ours, ref))} "
+         f"[target >= 200x]; predictions identical: {bool(np.array_equal(ours, ref))} "
          f"(accuracy {np.mean(ours == y):.3f})")
     line(f"   (scikit-learn LOO with 1 OpenMP thread {timings[1]:.2f} s, default threads "
          f"~{timings[None]:.2f} s (from 200 folds); the faster is used)")
@@ -205,7 +207,7 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
     line(f"   over a catalogue: run_rank of 4 such modules (cache off; resize shared, kNN "
          f"scores and files included) {4 * n / t_o:.0f} img/s ({t_o:.2f} s) vs the bare loop "
          f"over the 4 loaded modules {4 * n / t_b:.0f} img/s ({t_b:.2f} s) -> ratio "
-         f"{t_b / t_o:.2f} [target >= 0.9]; CPU seconds ratio {c_b / c_o:.2f}")
+         f"{t_b / t_o:.2f} [target >= 0.95]; CPU seconds ratio {c_b / c_o:.2f}")
 
 
 # --- 3. warm cache vs cold ---------------------------------------------------------------------
@@ -233,7 +235,7 @@ def bench_warm(root, n, modules=6):
     same = [r["score"] for r in cold.rows] == [r["score"] for r in warm.rows]
     line(f"3. run_rank, {modules} modules x {n} images at 64 px (cpu profile): cold "
          f"{t_cold:.2f} s, warm {t_warm:.3f} s (best of 3; {hits}/{modules} cache hits) -> "
-         f"{t_cold / t_warm:.0f}x faster [target >= 20x]; same scores: {same}")
+         f"{t_cold / t_warm:.0f}x faster [target >= 50x]; same scores: {same}")
 
 
 # --- 4. memory per module ----------------------------------------------------------------------
@@ -256,6 +258,8 @@ MEMORY_CHILD = textwrap.dedent("""
 
 
 def rss_mb():
+    """{"VmHWM": peak, "VmRSS": current} resident memory of this process in MB (Linux
+    /proc/self/status); bench_scale.py reads it through this function too."""
     out = {}
     with open("/proc/self/status") as f:
         for row in f:

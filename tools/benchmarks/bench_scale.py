@@ -41,6 +41,7 @@ import tempfile
 import time
 
 import numpy as np
+from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -51,17 +52,6 @@ CLASSES = 10
 
 def line(text=""):
     print(text, flush=True)
-
-
-def rss_mb():
-    """{"VmHWM": peak, "VmRSS": current} of this process in MB."""
-    out = {}
-    with open("/proc/self/status") as f:
-        for row in f:
-            key, _, value = row.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                out[key] = int(value.split()[0]) / 1024.0
-    return out
 
 
 def folder_mb(path):
