@@ -451,7 +451,7 @@ def format_distill(result) -> str:
              r["student"]["cost"]),
             (f"best single ({r['best_single']['trial']})", r["best_single"]["test"],
              r["best_single"]["cost"]),
-            (f"ensemble ({len(r['ensemble']['members'])} members)", r["ensemble"]["test"],
+            (f"ensemble ({_members(len(r['ensemble']['members']))})", r["ensemble"]["test"],
              r["ensemble"]["cost"])]
     width = max(len(name) for name, _, _ in rows) + 2
     lines = [f"{'test set':<{width}}{'accuracy':>10}{'NLL':>9}{'ECE':>9}{'GFLOPs':>10}"
@@ -463,12 +463,14 @@ def format_distill(result) -> str:
         lines.append(f"{name:<{width}}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
                      f"{_num(m.get('ece')):>9}{_num(c.get('gflops'), 4):>10}"
                      f"{_num(ms, 2):>8}")
-    if r.get("gap_closed") is not None:
+    g = r.get("gap")
+    # A share of a gain that McNemar's test cannot tell from noise is noise itself (e.g. -133 %
+    # of a 3-image gap): only the gap line below is printed then.
+    if r.get("gap_closed") is not None and (not g or g.get("significant")):
         lines.append(f"the student keeps {r['gap_closed']:.0%} of the ensemble's test-accuracy "
                      "gain over the best single member"
                      + (f", at 1/{r['cost_ratio']:.1f} of its GFLOPs"
                         if r.get("cost_ratio") else ""))
-    g = r.get("gap")
     if g:
         lines.append(f"the gain is {g['images']} of {g['n']} test images (only the best single "
                      f"right on {g['single_only']}, only the ensemble on {g['ensemble_only']}: "
@@ -481,6 +483,10 @@ def format_distill(result) -> str:
                  f"{r['student']['seconds']:.0f} s, started from "
                  f"{'candidate ' + start if start else 'the pre-trained module'})")
     return "\n".join(lines)
+
+
+def _members(n: int) -> str:
+    return f"{n} member" + ("" if n == 1 else "s")
 
 
 def _num(value, digits=4) -> str:

@@ -236,3 +236,36 @@ def test_a_student_started_from_its_member_starts_at_the_member_and_moves_to_the
                                          1e-7)))), rel=1e-3)
     with pytest.raises(Exception, match="init must be one of"):
         run_distill(path, init="nowhere", task=digits, progress=False)
+
+
+def _distill_record(gap_closed, single_only, ensemble_only, members):
+    """A distill.json-shaped record with the fields format_distill reads."""
+    from hubensemble.distill import Z_SIGNIFICANT
+
+    b, c = single_only, ensemble_only
+    z = (c - b) / np.sqrt(b + c)
+    test = {"accuracy": 0.8, "nll": 0.5, "ece": 0.05}
+    cost = {"gflops": 0.02, "latency_ms": {"1": 2.0}}
+    return {"student": {"module": "small", "test": test, "cost": cost, "path": "distill/s",
+                        "steps": 400, "seconds": 12.0, "init_from": None},
+            "best_single": {"trial": "t0", "test": test, "cost": cost},
+            "ensemble": {"members": [{"trial": f"t{i}"} for i in range(members)], "test": test,
+                         "cost": cost},
+            "gap_closed": gap_closed, "cost_ratio": float(members),
+            "gap": {"n": 1740, "images": c - b, "single_only": b, "ensemble_only": c, "z": z,
+                    "significant": bool(z >= Z_SIGNIFICANT), "student_images": -4}}
+
+
+def test_the_distill_summary_gives_no_share_of_a_gain_that_is_noise():
+    from hubensemble.distill import format_distill
+
+    # gtsrb10 seed 0 (bench_cost): only the single right on 93 images, only the ensemble on
+    # 96: z = 0.22, so "-133 %" of that 3-image gain says nothing; the gap line says why.
+    noise = format_distill(_distill_record(-1.33, 93, 96, members=1))
+    assert "keeps" not in noise and "-133%" not in noise
+    assert "the gain is 3 of 1740 test images" in noise and "not significant" in noise
+    assert "ensemble (1 member)" in noise
+    # A real gain (digits seed 0: 5 vs 20, z = 3.00) keeps its share.
+    real = format_distill(_distill_record(0.53, 5, 20, members=6))
+    assert "the student keeps 53% of the ensemble's test-accuracy gain" in real
+    assert "not significant" not in real and "ensemble (6 members)" in real

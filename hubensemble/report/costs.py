@@ -99,7 +99,14 @@ def cost_section(files, figures, members) -> Section:
                 "the ensemble over it was not eligible"
                 + (f"; {limits['stopped']}" if limits.get("stopped") else "") + ".")
     distill = files.distill
-    if distill and distill.get("gap_closed") is not None:
+    gap = (distill or {}).get("gap") or {}
+    if distill and gap and not gap.get("significant"):
+        sec.add(f"The distilled student (`{files.cmd('distill')}`): the ensemble's gain over the "
+                f"best single member is {gap.get('images')} of {gap.get('n')} test images "
+                f"(McNemar z = {gap.get('z', 0):.2f}, not significant), too few to say which "
+                f"share of it the student keeps; the student gets "
+                f"{gap.get('student_images', 0):+d} images against the best single member.")
+    elif distill and distill.get("gap_closed") is not None:
         sec.add(f"The distilled student (`{files.cmd('distill')}`, Hinton et al. 2015) keeps "
                 f"{distill['gap_closed']:.0%} of the ensemble's test-accuracy gain over the "
                 "best single member"
