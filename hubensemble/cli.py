@@ -16,6 +16,8 @@ import sys
 from hubensemble import __version__, arguments, options
 from hubensemble.errors import HubensembleError
 
+log = logging.getLogger("hubensemble.cli")
+
 
 def _import_tensorflow(verbose):
     """Imports TensorFlow now, without its C++ start-up notices unless --verbose."""
@@ -54,15 +56,17 @@ def cmd_catalogue_validate(args):
             failed += 1
             print(str(e), file=sys.stderr)
             continue
-        print(f"{path}: ok ({len(specs)} modules)")
+        print(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})")
     if not failed and len(args.files) > 1:
         # Names must also be unique across the files given together.
         from hubensemble.catalogue import load_catalogues
         try:
             load_catalogues(args.files)
         except HubensembleError as e:
-            print(str(e), file=sys.stderr)
+            print(f"the {len(args.files)} catalogues together are not valid:\n{e}",
+                  file=sys.stderr)
             return 1
+        print(f"the {len(args.files)} catalogues together: ok")
     return 1 if failed else 0
 
 
@@ -137,15 +141,31 @@ def load_data(args):
 # its predictions (it has no -q).
 
 def _say(args, text):
-    """A note for people on stderr, unless -q."""
+    """A note for people on stderr, unless -q; always in RUN/log.txt when the command has one
+    (-q silences the terminal, not the log)."""
+    _log_only(text)
     if not getattr(args, "quiet", False):
         print(text, file=sys.stderr)
 
 
 def _summary(args, text):
-    """A command's closing summary on stdout, unless -q."""
+    """A command's closing summary on stdout, unless -q; always in RUN/log.txt."""
+    _log_only(text)
     if not getattr(args, "quiet", False):
         print(text)
+
+
+def _log_only(text):
+    """`text` at INFO for the run's log file; the terminal handler skips it (it is printed)."""
+    log.info("%s", text, extra={_PRINTED: True})
+
+
+#: A record attribute: the message was already printed on the terminal (or silenced by -q).
+_PRINTED = "hubensemble_printed"
+
+
+def _not_printed(record) -> bool:
+    return not getattr(record, _PRINTED, False)
 
 
 def _progress(args):
@@ -325,8 +345,10 @@ def cmd_fit(args):
     """`fit`: pipeline.fit with the FitOptions of the command line; prints the summary."""
     from hubensemble.pipeline import fit
 
-    data_args = data_args_from(args)
-    result = fit(args.catalogue, args.data, args.out, export=args.export, data_args=data_args,
+    # Loaded here, so the data summary (counts, skipped files) is on the terminal before the
+    # long stages; fit keeps data_args, so later stages can load the data again.
+    data_args, task = load_data(args)
+    result = fit(args.catalogue, task, args.out, export=args.export, data_args=data_args,
                  restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     _summary(args, result.summary())
@@ -557,13 +579,14 @@ def build_parser():
 
 
 def _run_log(args):
-    """RUN/log.txt for the command's run folder: --out of rank / rank merge (created), --run
+    """RUN/log.txt for the command's run folder: --out of rank / rank merge / fit / demo
+    (created), --run
     of the other stages (only when the folder exists); else nothing. fit, tune and ensemble
     also attach it themselves (for Python callers); a run's log gets one handler only."""
     from hubensemble.rundir import Run
 
     ready = getattr(args, "out", None) and (
-        args.func is cmd_rank_merge
+        args.func in (cmd_rank_merge, cmd_fit, cmd_demo)
         or (args.func is cmd_rank and args.catalogue and args.data))
     if ready:
         return Run(args.out).log_file()
@@ -591,6 +614,7 @@ def main(argv=None):
     console.setLevel(logging.DEBUG if args.verbose else logging.ERROR if quiet
                      else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.addFilter(_not_printed)
     logging.getLogger().addHandler(console)
     if quiet:
         # Python warnings (Keras', NumPy's, …) through logging, where -q's level hides them.

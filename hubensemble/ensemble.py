@@ -470,6 +470,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     tune_cmd = f"`hubensemble tune --run {run_dir}`"
     y_val = load_labels(run_dir, "val")
     if y_val is None:
+        Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run tune"
         raise RunError(f"{_label_file(run_dir, 'val')} is missing; {tune_cmd} writes it (with "
                        "the candidates), or `hubensemble rank` when the run starts here")
     y_test = load_labels(run_dir, "test")

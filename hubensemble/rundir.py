@@ -289,6 +289,18 @@ class Run:
         path = self.labels / f"{split}.npy"
         return np.load(path) if path.exists() else None
 
+    def require_started(self):
+        """Raises RunError when this folder holds no run at all (not a folder, or neither
+        run.json nor ranking.json), naming `fit` as what to run; a later stage's own "file X
+        is missing" would point at the stage before it, which fails in turn."""
+        if not self.path.is_dir():
+            raise RunError(f"{self.path} is not a folder; pass a run directory made by "
+                           "`hubensemble fit` or `hubensemble rank`")
+        if not self.meta_path.exists() and not self.ranking_json.exists():
+            raise RunError(f"{self.path} is not a hubensemble run (no run.json, no "
+                           f"ranking.json); run `hubensemble fit --catalogue FILE --data SPEC "
+                           f"--out {self.path}` first (or `hubensemble rank`, then `tune`)")
+
     def require(self, path, what_to_run):
         """`path` when it exists, else RunError saying to run `what_to_run` first."""
         if not Path(path).exists():

@@ -43,6 +43,14 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert code == 1
     assert f"{bad}:3: field 'handel'" in err and "'handle'" in err
     assert "Traceback" not in err
+    # Each file valid on its own, one name in both: the set is refused, and says so.
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    for path in (a, b):
+        path.write_text("modules:\n  - {name: same, handle: ./m}\n")
+    code, out, err = hubensemble("catalogue", "validate", str(a), str(b))
+    assert code == 1 and out.count(": ok (1 module)") == 2
+    assert "the 2 catalogues together are not valid" in err and f"{b}:2:" in err
+    assert "together: ok" not in out
 
 
 def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, env):
@@ -77,7 +85,10 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env):
     code, _, err = hubensemble("ensemble", "--run", str(tmp_path / "whole"), env=env)
     assert code == 2 and "Traceback" not in err
     assert f"{tmp_path / 'whole' / 'candidates'} is missing; `hubensemble tune --run " in err
-    assert (tmp_path / "whole" / "log.txt").exists()  # rank's log
+    # -q silences the terminal, not the log: rank's data summary and its table are there.
+    rank_log = (tmp_path / "whole" / "log.txt").read_text()
+    assert "Task 'digits' from sklearn:digits" in rank_log and "train 800" in rank_log
+    assert "selected" in rank_log and "m0" in rank_log and "m2" in rank_log
 
     # Issue 13, example 8: ranked on another machine, only run.json and ranking.json copied.
     copied = tmp_path / "copied"
@@ -347,3 +358,21 @@ print("TF-FREE")
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TF-FREE" in out.stdout and ": ok (" in out.stdout
+
+
+def test_an_empty_or_missing_run_folder_is_named_not_sent_to_the_previous_stage(tmp_path,
+                                                                                capsys):
+    from hubensemble.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv in (["ensemble", "--run", str(empty)], ["export", "--run", str(empty)],
+                 ["report", "--run", str(empty)], ["ensemble", "--run", str(tmp_path / "nope")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        folder = argv[-1]
+        assert (f"{folder} is not a hubensemble run (no run.json, no ranking.json)" in err
+                or f"{folder} is not a folder" in err), (argv, err)
+        assert "hubensemble fit" in err and "hubensemble tune --run" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # no folder was created
+    assert [p.name for p in empty.iterdir()] in ([], ["log.txt"])  # at most the stage's log

@@ -366,7 +366,12 @@ def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
 def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
     empty = str(tmp_path / "empty")
     os.makedirs(empty)
-    # The file that is missing, and the command that writes it.
+    # A folder that holds no run is named as such, not sent to tune (which would fail too).
+    with pytest.raises(RunError, match=r"is not a hubensemble run .*hubensemble fit"):
+        run_ensemble(empty)
+    # A started run (ranked elsewhere): the file that is missing, and the command that
+    # writes it.
+    fileio.atomic_write_json(os.path.join(empty, "ranking.json"), {"modules": []})
     labels = os.path.join(empty, "labels", "val.npy")
     with pytest.raises(RunError) as e:
         run_ensemble(empty)

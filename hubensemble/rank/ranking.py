@@ -194,8 +194,11 @@ class Ranking:
             lines.append(f"     … {len(self.ok_rows) - limit} more in ranking.json")
         for r in self.failed_rows:
             lines.append(f"  failed {r['name']}: {r['reason']}")
+        # "top_k=2", not "top_k top_k=2": the rule's name is its first setting's name.
         rule = ", ".join(f"{k}={v}" for k, v in self.selection.items() if k != "rule")
-        lines.append(f"selected ({self.selection.get('rule', '?')} {rule}; * above): "
+        name = self.selection.get("rule", "?")
+        shown = rule if rule.startswith(f"{name}=") else f"{name} {rule}".strip()
+        lines.append(f"selected ({shown}; * above): "
                      f"{', '.join(self.selected) or 'none'}")
         return "\n".join(lines)
 

@@ -78,12 +78,7 @@ def load_run(run_dir) -> RunFiles:
 
     path = Path(run_dir)
     run = Run(path)
-    if not path.is_dir():
-        raise RunError(f"{path} is not a folder; pass a run directory made by `hubensemble "
-                       "fit` or `hubensemble rank`")
-    if not run.meta_path.exists() and not run.ranking_json.exists():
-        raise RunError(f"{path} is not a hubensemble run (no run.json, no ranking.json); run "
-                       f"`hubensemble fit --catalogue FILE --data SPEC --out {path}` first")
+    run.require_started()
     try:
         meta = run.meta()
     except (OSError, ValueError) as e:
