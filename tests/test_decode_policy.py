@@ -482,3 +482,34 @@ def test_rgba_queries_on_a_transparent_black_background_are_served_as_trained(tm
     loaded = tf.saved_model.load(str(model))
     served = serve_bytes(loaded, blobs)["class_names"].numpy().tolist()
     assert served == [b"on_white"] * 6
+
+
+def test_files_of_many_formats_decode_without_a_retracing_warning():
+    # `predict` on a PNG, a JPEG, a GIF, a BMP and a WebP printed TensorFlow's "5 out of the
+    # last 5 calls to decoder_for.<locals>.decode triggered tf.function retracing": the five
+    # per-format decoders shared one closure's statistics, though each traces once.
+    import logging
+
+    from hubensemble.data.decode import decode_image_bytes
+
+    seen = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Catch()
+    tf.get_logger().addHandler(handler)
+    try:
+        rng = np.random.default_rng(0)
+        for i, fmt in enumerate(("PNG", "JPEG", "GIF", "BMP", "WEBP", "PNG", "JPEG")):
+            buf = io.BytesIO()
+            image = rng.integers(0, 255, (8 + i, 9, 3), dtype=np.uint8)
+            Image.fromarray(image).save(buf, fmt)
+            out = decode_image_bytes(buf.getvalue())
+            assert out.shape == (8 + i, 9, 3) and out.dtype == np.uint8
+            if fmt in ("PNG", "BMP"):  # lossless: the very pixels
+                np.testing.assert_array_equal(out, image)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in seen if "retracing" in m], seen
