@@ -628,7 +628,11 @@ def main(argv=None):
         print(f"hubensemble: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("hubensemble: interrupted; run the same command again to resume",
+        # A zoo build keeps nothing (its temporary folder is removed; an older zoo stays):
+        # it starts over. The run stages resume from what they wrote.
+        print("hubensemble: interrupted; " + (
+            "the partial zoo was removed, so running the command again starts over"
+            if args.func is cmd_zoo_build else "run the same command again to resume"),
               file=sys.stderr)
         return 130
 

@@ -374,5 +374,9 @@ def test_an_empty_or_missing_run_folder_is_named_not_sent_to_the_previous_stage(
         assert (f"{folder} is not a hubensemble run (no run.json, no ranking.json)" in err
                 or f"{folder} is not a folder" in err), (argv, err)
         assert "hubensemble fit" in err and "hubensemble tune --run" not in err, err
+    # --quantize without --format tflite would do nothing: refused before anything runs.
+    assert main(["export", "--run", str(empty), "--quantize", "float16"]) == 2
+    err = capsys.readouterr().err
+    assert "--quantize applies only to the TFLite model; add --format tflite" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # no folder was created
     assert [p.name for p in empty.iterdir()] in ([], ["log.txt"])  # at most the stage's log

@@ -113,8 +113,8 @@ def _run_bytes(serve, blobs):
 
 def _unreadable(path, reason, skip):
     if not skip:
-        raise HubensembleError(f"{path}: {reason}; fix or remove the file (or skip unreadable "
-                               "files)")
+        raise HubensembleError(f"{path}: {reason}; fix or remove the file (or pass "
+                               "--skip-unreadable, skip_unreadable=True in Python)")
     log.warning("%s: %s; skipped", path, reason)
     return {"path": os.fspath(path), "error": reason}
 

@@ -120,11 +120,19 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     has no trial.json or is not "ok", its module has no catalogue entry in run.json, its
     recorded weights file is missing or unreadable (with `skip_missing` such a member is left
     out instead, with a warning, and the other weights renormalised to sum 1), retraining
-    fails, or no member is left; and as `save_export` does.
+    fails, or no member is left; and as `save_export` does. Raises OptionError when
+    `quantize` or `tflite_size` is given without `export_format="tflite"` (they would do
+    nothing).
     """
     from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
 
+    if export_format != "tflite" and (quantize != "none" or tflite_size is not None):
+        given = [f for f, v in (("--quantize", quantize != "none"),
+                                ("--tflite-size", tflite_size is not None)) if v]
+        raise options.OptionError(f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'}"
+                                  " only to the TFLite model; add --format tflite (the "
+                                  "SavedModel is always written)")
     start = time.time()
     run = Run(run_dir)
     out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
