@@ -132,6 +132,9 @@ def load_data(args):
     data_args = data_args_from(args)
     task = data_args.load()
     _say(args, task.summary())
+    # The summary names three skipped files; the log names every one (run.json lists them too).
+    for path, reason in task.skipped:
+        log.info("skipped %s: %s", path, reason)
     return data_args, task
 
 

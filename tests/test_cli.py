@@ -380,3 +380,28 @@ def test_an_empty_or_missing_run_folder_is_named_not_sent_to_the_previous_stage(
     assert "--quantize applies only to the TFLite model; add --format tflite" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # no folder was created
     assert [p.name for p in empty.iterdir()] in ([], ["log.txt"])  # at most the stage's log
+
+
+def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, env):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    for c in ("a", "b"):
+        (data / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (12, 12, 3), np.uint8)).save(
+                data / c / f"{i}.png")
+    bad = [data / "a" / f"notes{i}.txt" for i in range(5)]
+    for path in bad:
+        path.write_text("not an image")
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    out = tmp_path / "run"
+    code, stdout, err = hubensemble("rank", "-q", "--catalogue", str(cat), "--data",
+                                    f"folder:{data}", "--out", str(out), env=env)
+    assert (code, stdout, err) == (0, "", ""), err
+    log = (out / "log.txt").read_text()
+    assert "5 file(s) skipped" in log and "and 2 more" in log  # the summary names three...
+    for path in bad:  # ...the log every one, with its reason
+        assert f"skipped {path}: " in log
