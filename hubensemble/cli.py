@@ -132,9 +132,6 @@ def load_data(args):
     data_args = data_args_from(args)
     task = data_args.load()
     _say(args, task.summary())
-    # The summary names three skipped files; the log names every one (run.json lists them too).
-    for path, reason in task.skipped:
-        log.info("skipped %s: %s", path, reason)
     return data_args, task
 
 
@@ -506,7 +503,10 @@ def build_parser():
     b.add_argument("--seed", type=int, default=None)
     b.add_argument("--workers", type=int, default=None,
                    help="processes training modules side by side (default: one per core)")
-    b.set_defaults(func=cmd_zoo_build)
+    # A zoo build keeps nothing of an interrupted build (its temporary folder is removed; an
+    # older zoo stays): it starts over, unlike the run stages, which resume.
+    b.set_defaults(func=cmd_zoo_build, interrupted="the partial zoo was removed, so running "
+                                                   "the command again starts over")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1], tensorflow=False)
 
     p = sub.add_parser("tune", parents=[common],
@@ -631,11 +631,10 @@ def main(argv=None):
         print(f"hubensemble: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # A zoo build keeps nothing (its temporary folder is removed; an older zoo stays):
-        # it starts over. The run stages resume from what they wrote.
-        print("hubensemble: interrupted; " + (
-            "the partial zoo was removed, so running the command again starts over"
-            if args.func is cmd_zoo_build else "run the same command again to resume"),
+        # What an interrupted command keeps is the command's to say (set_defaults); the run
+        # stages resume from what they wrote.
+        print("hubensemble: interrupted; " + getattr(args, "interrupted",
+                                                     "run the same command again to resume"),
               file=sys.stderr)
         return 130
 

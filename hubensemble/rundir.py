@@ -53,15 +53,20 @@ class DataArgs:
 
     def load(self):
         """The task (data.load_task with these arguments): a validated hubensemble.data.Task;
-        DataError when the data cannot be read or used."""
+        DataError when the data cannot be read or used. Each skipped file is logged (INFO)."""
         from hubensemble.data import load_task
 
         fn = _import(self.label_fn) if self.label_fn else None
-        return load_task(self.spec, data_dir=self.data_dir, seed=self.seed, splits=self.splits,
+        task = load_task(self.spec, data_dir=self.data_dir, seed=self.seed, splits=self.splits,
                          label_key=self.label_key, image_key=self.image_key, label_fn=fn,
                          synthetic=self.synthetic, flip=self.flip,
                          val_fraction=self.val_fraction, test_fraction=self.test_fraction,
                          min_per_class=self.min_per_class, dedupe=self.dedupe)
+        # The task's summary names three skipped files; a run's log (RUN/log.txt, when one is
+        # attached) names every one (run.json lists them too).
+        for path, reason in task.skipped:
+            log.info("skipped %s: %s", path, reason)
+        return task
 
     def to_json(self):
         """The fields as a JSON-ready dict (run.json "data" -> "args")."""

@@ -405,3 +405,22 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, env):
     assert "5 file(s) skipped" in log and "and 2 more" in log  # the summary names three...
     for path in bad:  # ...the log every one, with its reason
         assert f"skipped {path}: " in log
+
+
+def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch):
+    import hubensemble.ensemble
+    import hubensemble.zoo
+    from hubensemble.cli import main
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    # A zoo build removes its partial zoo: running it again starts over.
+    monkeypatch.setattr(hubensemble.zoo, "build_zoo", interrupt)
+    assert main(["zoo", "build", "--preset", "quick", "--out", str(tmp_path / "z")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; the partial zoo was removed" in err and "resume" not in err
+    # A run stage resumes from what it wrote.
+    monkeypatch.setattr(hubensemble.ensemble, "run_ensemble", interrupt)
+    assert main(["ensemble", "--run", str(tmp_path)]) == 130
+    assert "interrupted; run the same command again to resume" in capsys.readouterr().err
