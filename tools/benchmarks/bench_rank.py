@@ -126,7 +126,7 @@ def make_task(n, size, classes=10, seed=0):
 
 # --- 1. embedding throughput -------------------------------------------------------------------
 
-def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, repeats=3):
+def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, repeats=5):
     import tensorflow as tf
 
     from hubensemble import rank
