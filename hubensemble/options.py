@@ -279,7 +279,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("batch_size", int, 64, "embedding batch size (images per forward pass)", "rank",
          ("rank", "fit"), used_by=("rank",), record="fit", minimum=1, metavar="N"),
     _opt("cache_dir", str, None, "embedding cache folder (tune reads it for probes and LP-FT "
-         "heads)", "rank", ("rank", "tune", "fit"), used_by=("rank", "tune"), metavar="DIR",
+         "heads, export for retrained probes)", "rank", ("rank", "tune", "export", "fit"),
+         used_by=("rank", "tune", "export"), metavar="DIR",
          default_text="$HUBENSEMBLE_CACHE_DIR or ~/.cache/hubensemble/embeddings"),
     _opt("use_cache", bool, True, "neither read nor write the embedding cache", "rank",
          ("rank", "fit"), used_by=("rank",), flags=("--no-cache",), action="store_false"),

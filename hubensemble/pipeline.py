@@ -228,7 +228,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
 
     def export_():
         export_ensemble(run.path, export_path, **option_table.kwargs_for("export", options),
-                        task=task, progress=progress)
+                        task=task, progress=progress, cache_dir=cache_dir)
 
     def evaluate():
         write_evaluation(evaluate_model(export_path, task,

@@ -390,6 +390,25 @@ def test_retraining_a_probe_refits_it_on_the_given_splits(probe_run, bn_spec, di
     assert not np.allclose(full.head.kernel.numpy(), same.head.kernel.numpy())
 
 
+def test_export_retraining_a_probe_reads_the_given_embedding_cache(
+        probe_run, digits, tmp_path, monkeypatch):
+    """export_ensemble(retrain_full=True, cache_dir=DIR) (the CLI's `export --retrain-full
+    --cache-dir DIR`) refits probes from DIR's embeddings, not from the default cache."""
+    path, _ = probe_run
+    default = tmp_path / "default-cache"
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(default))
+    cache = path.parent / "cache"
+    entries = sorted(p.name for p in cache.glob("*.npy"))
+    ensemble.run_ensemble(path, budget=2)
+    result = export_ensemble(path, tmp_path / "model", task=digits, retrain_full=True,
+                             cache_dir=str(cache), progress=False)
+    assert result.retrain_full and {m["trial"] for m in result.members} <= set(
+        p.name for p in Run(path).candidates.iterdir())
+    assert not default.exists() or not any(default.iterdir()), "the default cache was used"
+    # train + val were embedded by the probe sweep: the refit read them, wrote nothing new.
+    assert sorted(p.name for p in cache.glob("*.npy")) == entries
+
+
 # ------------------------------------------------------------------------------ one pool
 
 def test_default_plus_probe_puts_both_kinds_in_one_pool(tmp_path, bn_spec, plain_spec, digits):

@@ -92,7 +92,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                     export_format: str = _EXPORT["export_format"],
                     quantize: str = _EXPORT["quantize"],
                     tflite_size: int | None = _EXPORT["tflite_size"], strategy=None, task=None,
-                    progress: bool = True) -> ExportResult:
+                    cache_dir=None, progress: bool = True) -> ExportResult:
     """Rebuilds the members of RUN/ensemble.json and writes them as one SavedModel
     (paper 2.3: the ensemble is the weighted average of its members' probabilities).
 
@@ -112,8 +112,10 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     against the reloaded SavedModel on the validation images and timed beside it.
 
     `out_dir` defaults to RUN/export. `strategy` (a tf.distribute.Strategy) is used for
-    retraining. `task` is the run's Task when the caller has it (else it is loaded again
-    from run.json and checked against the run's fingerprint). Records the result in
+    retraining; `cache_dir` is the embedding cache a retrained probe or LP-FT head reads
+    (None: $HUBENSEMBLE_CACHE_DIR or the default, as in rank and tune). `task` is the run's
+    Task when the caller has it (else it is loaded again from run.json and checked against
+    the run's fingerprint). Records the result in
     run.json under "export" and returns it.
 
     Raises RunError when ensemble.json is missing or lists no members, a member's candidate
@@ -169,7 +171,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
         for plan in plans:
             if plan.how != "weights":
                 retrained[plan.index] = _retrain(plan, task, strategy=strategy,
-                                                 progress=progress, folder=work, meta=meta)
+                                                 progress=progress, folder=work, meta=meta,
+                                                 cache_dir=cache_dir)
         members = []
         for plan in plans:
             weights_file = retrained.get(plan.index, plan.weights_file)
@@ -275,7 +278,7 @@ def trial_profile(record, meta):
                    "neither built in nor recorded in run.json; it cannot be retrained")
 
 
-def _retrain(plan, task, *, strategy, progress, folder, meta):
+def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
     """Retrains a member with its recorded hyperparameters; returns its weights file."""
     from hubensemble import tune
     from hubensemble.hyperrule import HParams
@@ -295,7 +298,7 @@ def _retrain(plan, task, *, strategy, progress, folder, meta):
         callbacks.append(_StepBar(bar))
     try:
         model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
-                                splits=splits, callbacks=callbacks)
+                                splits=splits, callbacks=callbacks, cache_dir=cache_dir)
     except (tune.TrialFailed, ModuleLoadError) as e:
         raise RunError(f"retraining member {plan.index} (trial {trial!r}) failed: {e}") from e
     finally:
