@@ -127,11 +127,16 @@ def data_args_from(args):
     return DataArgs(spec=args.data, **values)
 
 
-def load_data(args):
-    """(DataArgs, Task) of the command line; the task summary goes to stderr unless -q."""
+def load_data(args, *, logged=True):
+    """(DataArgs, Task) of the command line; the task summary goes to stderr unless -q, and
+    to the run's log unless `logged` is False (fit: pipeline.fit logs it, for Python callers
+    too)."""
     data_args = data_args_from(args)
     task = data_args.load()
-    _say(args, task.summary())
+    if logged:
+        _say(args, task.summary())
+    elif not getattr(args, "quiet", False):
+        print(task.summary(), file=sys.stderr)
     return data_args, task
 
 
@@ -347,7 +352,7 @@ def cmd_fit(args):
 
     # Loaded here, so the data summary (counts, skipped files) is on the terminal before the
     # long stages; fit keeps data_args, so later stages can load the data again.
-    data_args, task = load_data(args)
+    data_args, task = load_data(args, logged=False)
     result = fit(args.catalogue, task, args.out, export=args.export, data_args=data_args,
                  restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))

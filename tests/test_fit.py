@@ -176,9 +176,14 @@ def test_fit_names_the_classes_its_test_metrics_do_not_cover(catalogue, tmp_path
     # the command line prints the same summary; -q prints nothing
     args = ["fit", "--catalogue", catalogue, "--data", f"folder:{data}", "--out", str(out),
             "--profile", "quick", "--top-k", "1", "--no-corruptions"]
+    before = len((out / "log.txt").read_text())
     loud = cli(*args)
     output = loud.communicate(timeout=600)[0]
     assert loud.returncode == 0 and f"note: {note}" in output, output[-3000:]
+    # The data summary: once on the terminal, once in the run's log.
+    first = hubensemble.load_task(f"folder:{data}").summary().splitlines()[0]
+    assert output.count(first) == 1
+    assert (out / "log.txt").read_text()[before:].count(first) == 1
     quiet = cli(*args, "-q")
     assert quiet.communicate(timeout=600)[0] == "" and quiet.returncode == 0
 
