@@ -443,10 +443,16 @@ def build_parser():
     p.set_defaults(func=cmd_catalogue_add)
     cat.set_defaults(func=lambda args: (cat.print_help(), 2)[1], tensorflow=False)
 
+    # -q of the commands with a run folder (RUN/log.txt keeps what -q silences) and of those
+    # without one (evaluate, zoo build: nothing keeps it).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
                         help="only errors on the terminal: no progress bars, summaries, notes "
                              "or warnings (RUN/log.txt still gets the full log)")
+    no_log = argparse.ArgumentParser(add_help=False)
+    no_log.add_argument("-q", "--quiet", action="store_true",
+                        help="only errors on the terminal: no progress bars, summaries, notes "
+                             "or warnings")
 
     p = sub.add_parser("rank", parents=[common],
                        help="rank modules by leave-one-out kNN accuracy of their embeddings",
@@ -500,7 +506,7 @@ def build_parser():
 
     p = sub.add_parser("zoo", help="build a pool of pre-trained modules from upstream data")
     zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")
-    b = zoo_sub.add_parser("build", parents=[common],
+    b = zoo_sub.add_parser("build", parents=[no_log],
                            help="pre-train generalists and experts and write a catalogue")
     b.add_argument("--preset", choices=["demo", "quick"], default="demo")
     b.add_argument("--out", help="where to build it (default: the user cache, where "
@@ -538,7 +544,7 @@ def build_parser():
     arguments.add_arguments(p, "predict")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("evaluate", parents=[common],
+    p = sub.add_parser("evaluate", parents=[no_log],
                        help="accuracy, NLL and ECE of an export, clean and corrupted")
     p.add_argument("--model", required=True, metavar="DIR")
     p.add_argument("--data", metavar="SPEC",

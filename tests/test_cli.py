@@ -338,6 +338,18 @@ def test_command_lines_map_to_stage_keywords():
 # --------------------------------------------------------------------------- TensorFlow-free
 
 
+@pytest.mark.parametrize("argv,logged", [(["fit"], True), (["rank"], True), (["tune"], True),
+                                         (["evaluate"], False), (["zoo", "build"], False)])
+def test_quiet_help_names_the_run_log_only_where_there_is_one(argv, logged, capsys):
+    from hubensemble.cli import main
+
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "-q, --quiet only errors on the terminal" in text
+    assert ("RUN/log.txt still gets the full log" in text) is logged
+
+
 def test_help_version_and_catalogue_commands_never_import_tensorflow():
     code = """
 import sys
