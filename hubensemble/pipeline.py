@@ -250,12 +250,14 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         if present and _stage_done(run, name, keys[name]):
             log.info("%s: done before, reused", name)
             seconds[name] = run.meta()["stages"][name]["seconds"]
+            # The summary then says this run did not spend the recorded time on it.
+            _mark(run, name, keys[name], seconds[name], reused=True)
             continue
         log.info("%s: starting", name)
         start = time.time()
         fn()
         seconds[name] = time.time() - start
-        _mark(run, name, keys[name], seconds[name])
+        _mark(run, name, keys[name], seconds[name], reused=False)
         log.info("%s: done in %.1f s", name, seconds[name])
     start = time.time()
     paths = write_report(run.path)  # always: cheap, and it shows this run's latest state

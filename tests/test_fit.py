@@ -87,6 +87,10 @@ def test_fit_again_reuses_every_stage(fitted, catalogue):
     assert trial_starts(out) == before
     assert again.ensemble["members"] == first.ensemble["members"]
     assert (out / "log.txt").read_text().count("tune: done before, reused") == 1
+    # The summary says which stage times are the earlier run's.
+    line = next(x for x in again.summary().splitlines() if x.startswith("time per stage"))
+    assert "tune" in line and line.count("(earlier run, reused)") == 6  # all but report
+    assert "(the last run: " in line
 
 
 @pytest.mark.slow

@@ -101,12 +101,16 @@ def summary_table(run_dir) -> str:
                      f" greedy picks) of {ensemble.get('n_candidates', '?')} candidates")
     stages = meta.get("stages") or {}
     if stages:
-        parts, total = [], 0.0
+        parts, total, fresh = [], 0.0, 0.0
         for name, info in stages.items():
             s = info.get("seconds") if isinstance(info, dict) else info
+            reused = isinstance(info, dict) and info.get("reused", False)
             total += float(s or 0)
-            parts.append(f"{name} {_seconds(s)}")
-        lines.append("time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}")
+            fresh += 0.0 if reused else float(s or 0)
+            parts.append(f"{name} {_seconds(s)}{' (earlier run, reused)' if reused else ''}")
+        last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
+        lines.append("time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}"
+                     + last)
     recorded = (meta.get("export") or {}).get("path")
     export = recorded or (str(run.export) if run.export.exists() else None)
     lines.append(f"export: {export}" if export else
