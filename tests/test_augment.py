@@ -65,29 +65,6 @@ def test_bad_arguments_say_what_is_wrong():
                                  seed_tensor=SEED)
 
 
-# ----------------------------------------------------------------------------- the one resize
-
-@pytest.mark.parametrize("src,dst", [((8, 8), (16, 16)), ((37, 41), (40, 40)),
-                                     ((37, 41), (30, 50)), ((37, 41), (20, 24)),
-                                     ((10, 12), (10, 12))])
-def test_resize_is_the_antialiased_policy_in_eager_and_in_any_size_graphs(src, dst):
-    images = RNG.random((3, *src, 3)).astype(np.float32)
-    policy = tf.clip_by_value(tf.image.resize(images, dst, antialias=True), 0.0, 1.0).numpy()
-    plain = tf.clip_by_value(tf.image.resize(images, dst, antialias=False), 0.0, 1.0).numpy()
-    eager = augment.resize(images, dst).numpy()
-    # A graph that does not know the image size (serve_bytes decodes images of any size).
-    any_size = tf.function(lambda b: augment.resize(b, dst),
-                           input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-    np.testing.assert_array_equal(any_size(images).numpy(), eager)
-    np.testing.assert_array_equal(augment.resize(images[0], dst).numpy(), eager[0])
-    assert np.abs(eager - policy).max() <= 2e-7
-    grows = src[0] <= dst[0] and src[1] <= dst[1]
-    # Neither side shrinks: plain bilinear (the cheap kernel), else the antialiased one.
-    np.testing.assert_array_equal(eager, plain if grows else policy)
-    if not grows:
-        assert np.abs(plain - policy).max() > 1e-3, "a shrink where antialiasing matters"
-
-
 # ----------------------------------------------------------------------------- crops and flips
 
 def test_default_crop_is_an_exact_window_of_the_resized_image():
