@@ -133,10 +133,7 @@ def load_data(args, *, logged=True):
     too)."""
     data_args = data_args_from(args)
     task = data_args.load()
-    if logged:
-        _say(args, task.summary())
-    elif not getattr(args, "quiet", False):
-        print(task.summary(), file=sys.stderr)
+    _say(args, task.summary(), logged=logged)
     return data_args, task
 
 
@@ -145,10 +142,11 @@ def load_data(args, *, logged=True):
 # that is a command's result for programs stays: `zoo build` prints the zoo folder, `predict`
 # its predictions (it has no -q).
 
-def _say(args, text):
-    """A note for people on stderr, unless -q; always in RUN/log.txt when the command has one
-    (-q silences the terminal, not the log)."""
-    _log_only(text)
+def _say(args, text, *, logged=True):
+    """A note for people on stderr, unless -q; in RUN/log.txt when the command has one (-q
+    silences the terminal, not the log), unless `logged` is False (something else logs it)."""
+    if logged:
+        _log_only(text)
     if not getattr(args, "quiet", False):
         print(text, file=sys.stderr)
 
@@ -445,14 +443,12 @@ def build_parser():
 
     # -q of the commands with a run folder (RUN/log.txt keeps what -q silences) and of those
     # without one (evaluate, zoo build: nothing keeps it).
+    quiet = "only errors on the terminal: no progress bars, summaries, notes or warnings"
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
-                        help="only errors on the terminal: no progress bars, summaries, notes "
-                             "or warnings (RUN/log.txt still gets the full log)")
+                        help=quiet + " (RUN/log.txt still gets the full log)")
     no_log = argparse.ArgumentParser(add_help=False)
-    no_log.add_argument("-q", "--quiet", action="store_true",
-                        help="only errors on the terminal: no progress bars, summaries, notes "
-                             "or warnings")
+    no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
 
     p = sub.add_parser("rank", parents=[common],
                        help="rank modules by leave-one-out kNN accuracy of their embeddings",
