@@ -15,6 +15,12 @@ every row, and the mean accuracy gain. With ``--size-rules`` every row also show
 accuracy / NLL each ensemble-size rule would give on the same candidates (the selection is
 recomputed from the candidates' probabilities; nothing is fine-tuned again).
 
+A run whose pool holds probe and fine-tuned candidates (a real pool: ``default+probe``) also
+shows, from the same candidates, the probe-only, fine-tune-only and mixed ensembles, each
+module's best fine-tuned against its best probe (test accuracy, and the one picked on
+validation), the seconds per candidate of each kind, and the failed candidates with their
+reasons (`kind_pools`).
+
 Tasks: the four dev tasks in ../shared/data (npz, fixed 800/200/test splits) and
 ``sklearn:digits`` (split by the seed). A seed S is the data seed (digits only: the npz
 splits are fixed) and the fit seed (trial seeds, ensemble bootstrap).
@@ -145,6 +151,76 @@ def size_rule_rows(run_dir, rules) -> dict:
     return out
 
 
+def kind_pools(run_dir) -> dict | None:
+    """Issue 15's checks on a run whose pool mixes probe and fine-tuned candidates, recomputed
+    from its candidates' stored probabilities (nothing is trained again); None when the run
+    holds one kind only.
+
+    Returns {"pools": {"probe" | "finetune" | "mixed": {"n", "size", "ens_acc", "ens_nll",
+    "single_acc", "single_nll"}} (each pool selected as `hubensemble ensemble` does, with its
+    default settings: greedy on validation cross-entropy, the one-se size rule; the best single
+    is the one with the lowest validation cross-entropy), "modules": {module: {"probe_test",
+    "finetune_test" (the best test accuracy of that kind: what the issue's target compares),
+    "probe_valpick", "finetune_valpick" (the test accuracy of the one best on validation)}},
+    "seconds": {kind: [per-candidate seconds from trial.json]}, "failed": [{"trial", "kind",
+    "reason"}], "lowest_val_acc": the lowest validation accuracy of a usable candidate}.
+    """
+    from hubensemble import ensemble, options
+    from hubensemble.metrics import accuracy, metrics
+
+    settings = options.defaults_for("ensemble")
+    y_val = ensemble.load_labels(run_dir, "val")
+    y_test = ensemble.load_labels(run_dir, "test")
+    cands, _ = ensemble.load_candidates(run_dir)
+    kind = {c.trial: c.hparams.get("kind", "finetune") for c in cands}
+    if len(set(kind.values())) < 2:
+        return None
+    pools = {}
+    for name, keep in (("probe", {"probe"}), ("finetune", {"finetune"}),
+                       ("mixed", {"probe", "finetune"})):
+        sub = [c for c in cands if kind[c.trial] in keep]
+        val = np.stack([c.val_probs for c in sub])
+        sel = ensemble.greedy_select(
+            val, y_val, objective=settings["objective"], budget=settings["budget"],
+            with_replacement=settings["with_replacement"], bootstrap=settings["bootstrap"],
+            seed=settings["seed"], size_rule=settings["size_rule"])
+        ids = list(sel.weights)
+        test = ensemble.ensemble_probs(np.stack([sub[i].test_probs for i in ids]),
+                                       {j: sel.weights[i] for j, i in enumerate(ids)})
+        best = min(range(len(sub)), key=lambda i: (metrics(sub[i].val_probs, y_val)["nll"], i))
+        e, s = metrics(test, y_test), metrics(sub[best].test_probs, y_test)
+        pools[name] = {"n": len(sub), "size": sel.size, "ens_acc": e["accuracy"],
+                       "ens_nll": e["nll"], "single_acc": s["accuracy"],
+                       "single_nll": s["nll"]}
+    modules = {}
+    for c in cands:
+        m = modules.setdefault(c.module, {})
+        k = kind[c.trial]
+        test_acc, val_acc = accuracy(c.test_probs, y_test), accuracy(c.val_probs, y_val)
+        m[f"{k}_test"] = max(m.get(f"{k}_test", -1.0), test_acc)
+        # Picked by validation: highest accuracy, ties to the lower cross-entropy.
+        key = (val_acc, -metrics(c.val_probs, y_val)["nll"])
+        if key > tuple(m.get(f"_{k}_key", (-1.0, -np.inf))):
+            m[f"_{k}_key"], m[f"{k}_valpick"] = key, test_acc
+    for m in modules.values():
+        for k in ("probe", "finetune"):
+            m.pop(f"_{k}_key", None)
+    seconds, failed = {}, []
+    for folder in sorted((Path(run_dir) / "candidates").iterdir()):
+        record_file = folder / "trial.json"
+        if not record_file.is_file():
+            continue
+        record = json.loads(record_file.read_text())
+        k = (record.get("hparams") or {}).get("kind", "finetune")
+        if record.get("status") == "ok" and record.get("seconds") is not None:
+            seconds.setdefault(k, []).append(float(record["seconds"]))
+        elif record.get("status") != "ok":
+            failed.append({"trial": folder.name, "kind": k, "reason": record.get("reason")})
+    lowest = min(accuracy(c.val_probs, y_val) for c in cands)
+    return {"pools": pools, "modules": modules, "seconds": seconds, "failed": failed,
+            "lowest_val_acc": lowest}
+
+
 def one_row(task_name, pool, seed, files, args) -> dict:
     import hubensemble
     from hubensemble.catalogue import load_catalogues
@@ -180,6 +256,7 @@ def one_row(task_name, pool, seed, files, args) -> dict:
         t0 = time.time()
         row["cnn_acc"] = cnn_accuracy(task, seed)
         row["cnn_seconds"] = time.time() - t0
+    row["kinds"] = kind_pools(out)
     if args.size_rules:
         from hubensemble.ensemble import SIZE_RULES
 
@@ -196,6 +273,29 @@ def print_row(row):
           f"{fmt(row['ens_acc'])} {fmt(row['single_nll'])} {fmt(row['ens_nll'])} "
           f"{row['size']:>4} {fmt(row.get('probe_acc'))} {fmt(row.get('cnn_acc'))} "
           f"{row['fit_seconds']:>7.0f}", flush=True)
+    kinds = row.get("kinds")
+    if kinds:
+        for name, r in kinds["pools"].items():
+            print(f"    {name + '-only' if name != 'mixed' else 'mixed':<13} {r['n']:>2} "
+                  f"candidates: best single {fmt(r['single_acc'])} (NLL "
+                  f"{fmt(r['single_nll'])}), ensemble {fmt(r['ens_acc'])} (NLL "
+                  f"{fmt(r['ens_nll'])}, size {r['size']})", flush=True)
+        for module, m in kinds["modules"].items():
+            ok = "ok" if m.get("finetune_test", -1) >= m.get("probe_test", 2) else "BELOW"
+            print(f"    {module}: best fine-tuned {fmt(m.get('finetune_test'))} vs best probe "
+                  f"{fmt(m.get('probe_test'))} {ok} (picked on validation: "
+                  f"{fmt(m.get('finetune_valpick'))} vs {fmt(m.get('probe_valpick'))})",
+                  flush=True)
+        sec = {k: float(np.mean(v)) for k, v in kinds["seconds"].items()}
+        if "probe" in sec and "finetune" in sec:
+            print(f"    seconds per candidate: probe {sec['probe']:.1f}, fine-tune "
+                  f"{sec['finetune']:.1f} (ratio {sec['probe'] / sec['finetune']:.3f}; "
+                  f"target <= 0.1)", flush=True)
+        print(f"    failed candidates: {len(kinds['failed'])}"
+              + "".join(f"\n      {f['trial']} ({f['kind']}): {f['reason']}"
+                        for f in kinds["failed"])
+              + f"; lowest validation accuracy of a usable one {kinds['lowest_val_acc']:.3f}",
+              flush=True)
     for rule, r in (row.get("rules") or {}).items():
         print(f"    size rule {rule:<12} size {r['size']:>2}  test acc {fmt(r['accuracy'])}  "
               f"nll {fmt(r['nll'])}", flush=True)
