@@ -144,7 +144,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         log.info("fit: %s", task.summary())
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
-        _check_inputs(run, fingerprints, keys, restart=restart)
+        _check_inputs(run, fingerprints, keys, options, restart=restart)
         run.update(fit={"catalogue": [s.source or s.name for s in specs],
                         "data": data_args.spec, "fingerprints": fingerprints,
                         "options": dataclasses.asdict(options), "keys": keys})
@@ -152,7 +152,16 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
 
 
-def _check_inputs(run, fingerprints, keys, *, restart):
+def _changed_options(previous: dict, options) -> list[str]:
+    """'name: old -> new' for each rank or tune option whose value differs from the one the
+    run was fitted with (`previous`: run.json's fit.options, JSON values)."""
+    now = json.loads(json.dumps(dataclasses.asdict(options), default=str))
+    names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
+    return [f"{n}: {previous[n]!r} -> {now[n]!r}" for n in dict.fromkeys(names)
+            if n in previous and previous[n] != now.get(n)]
+
+
+def _check_inputs(run, fingerprints, keys, options, *, restart):
     meta = run.meta()
     previous = meta.get("fit") or {}
     foreign = not previous and any((run.path / n).exists()
@@ -170,7 +179,9 @@ def _check_inputs(run, fingerprints, keys, *, restart):
     changed = [what for what in ("catalogue", "data")
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
     if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
-        changed = ["rank or tune options"]
+        # Name the options, so that a user who meant to resume can pass the old values.
+        named = _changed_options(previous.get("options") or {}, options)
+        changed = ["rank or tune options" + (f" ({'; '.join(named)})" if named else "")]
     if changed:
         raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; use "
                        "a new --out folder, or pass --restart to discard the old results")

@@ -102,9 +102,11 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         data_args=DataArgs(spec="sklearn:digits", seed=1), **FIT)
     assert "data" in str(err.value)
-    with pytest.raises(RunError, match="--restart"):
+    with pytest.raises(RunError, match="--restart") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, top_k=3))
+    # The refusal names the option that changed, with both values.
+    assert "top_k: 2 -> 3" in str(err.value) and "profile" not in str(err.value)
 
 
 def cli(*args, **kwargs):
