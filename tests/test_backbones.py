@@ -153,6 +153,24 @@ def test_chance_reason_against_a_binomial_reference():
     small[np.arange(10), y] += 0.3
     small /= small.sum(1, keepdims=True)
     assert chance_reason(small, y, 2) is None
+    # Imbalanced classes (140 / 40 / 20 of 200): a model that learned only the class
+    # frequencies scores the majority rate and a cross-entropy of H = 0.802, below ln 3 = 1.099.
+    # It is at chance: no better than a constant prediction on either count.
+    y = np.repeat([0, 1, 2], [140, 40, 20])
+    freq = np.array([0.7, 0.2, 0.1])
+    entropy = -(freq * np.log(freq)).sum()
+    assert abs(entropy - 0.8018) < 1e-4
+    prior = np.tile(freq, (200, 1)).astype(np.float32)
+    why = chance_reason(prior, y, 3)
+    assert why and "0.700" in why and "0.802" in why
+    # (The rule before judged cross-entropy against ln C and let it through.) A model that
+    # tells the classes apart is not at chance.
+    learned = np.full((200, 3), 0.05, np.float32)
+    learned[np.arange(200), y] = 0.9
+    assert chance_reason(learned, y, 3) is None
+    # One class in the validation split: nothing to compare against.
+    assert chance_reason(np.eye(3, dtype=np.float32)[np.zeros(50, int)], np.zeros(50, int),
+                         3) is None
 
 
 def test_a_forced_divergence_is_failed_with_its_reason(tmp_path, bn_spec, digits):

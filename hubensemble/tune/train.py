@@ -44,7 +44,8 @@ class TrialFailed(HubensembleError):
 EXPLODE_FACTOR = 3.0
 #: A candidate whose validation accuracy is not above chance at this level (one-sided binomial
 #: test against the majority class's rate) and whose validation cross-entropy is not below
-#: CHANCE_CE_FRACTION x ln C is at chance: failed (see `chance_reason`).
+#: CHANCE_CE_FRACTION x the entropy of the validation labels is at chance: failed (see
+#: `chance_reason`).
 CHANCE_ALPHA = 0.01
 CHANCE_CE_FRACTION = 0.98
 
@@ -79,12 +80,16 @@ class _DivergenceGuard(keras.callbacks.Callback):
 def chance_reason(probs, labels, num_classes: int) -> str | None:
     """Why a candidate is at chance on validation, or None when it is not.
 
-    probs: float [N, C] validation probabilities; labels: int [N]. At chance: its accuracy is
-    not above the majority class's rate p0 at level CHANCE_ALPHA (one-sided binomial test:
-    P(X >= correct | N, p0) > alpha), and its cross-entropy is not below CHANCE_CE_FRACTION x
-    ln C (the uniform prediction a zero head starts from; a collapsed or diverged model ends
-    above it). Both must hold, so a tiny validation split, where no accuracy is significant,
-    fails no candidate that learned something.
+    probs: float [N, C] validation probabilities; labels: int [N]. At chance means no better
+    than the best constant prediction on both counts: its accuracy is not above the majority
+    class's rate p0 at level CHANCE_ALPHA (one-sided binomial test: P(X >= correct | N, p0) >
+    alpha), and its cross-entropy is not below CHANCE_CE_FRACTION x H, the entropy of the
+    validation labels' class frequencies (the cross-entropy of predicting those frequencies
+    for every image; ln C when the classes are balanced, as for the zero head's uniform
+    prediction). A collapsed or diverged model ends above it; so does one that learned only
+    the class frequencies, which on imbalanced classes ends below ln C. Both must hold, so a
+    tiny validation split, where no accuracy is significant, fails no candidate that learned
+    something. A validation split of one class (H = 0) cannot tell: None.
     """
     from scipy.stats import binom
 
@@ -93,16 +98,19 @@ def chance_reason(probs, labels, num_classes: int) -> str | None:
     n = len(labels)
     if n == 0:
         return None
+    freq = np.bincount(labels, minlength=num_classes) / n
+    entropy = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
+    if entropy <= 0.0:
+        return None
     correct = int((probs.argmax(axis=1) == labels).sum())
-    p0 = float(np.bincount(labels, minlength=num_classes).max() / n)
+    p0 = float(freq.max())
     p_value = float(binom.sf(correct - 1, n, p0))
     ce = metrics.nll(probs.astype(np.float32), labels)
-    uniform = math.log(max(2, int(num_classes)))
-    if p_value > CHANCE_ALPHA and ce >= CHANCE_CE_FRACTION * uniform:
+    if p_value > CHANCE_ALPHA and ce >= CHANCE_CE_FRACTION * entropy:
         return (f"at chance on validation: accuracy {correct / n:.3f} is not above the "
                 f"majority class's {p0:.3f} (binomial p = {p_value:.2g} on {n} images) and "
-                f"cross-entropy {ce:.3f} is not below ln C = {uniform:.3f} of the uniform "
-                "prediction; a learning rate too high for this module?")
+                f"cross-entropy {ce:.3f} is not below {entropy:.3f}, that of predicting the "
+                "class frequencies; a learning rate too high for this module?")
     return None
 
 
