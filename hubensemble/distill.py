@@ -87,14 +87,16 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     candidate with the lowest validation cross-entropy among the ensemble's members (else
     among the module's candidates), so it starts at that candidate's accuracy and moves
     towards the ensemble; or (`init` "module", or when that candidate kept no weights or is
-    a probe) from the pre-trained module with a zero head, as a trial does; `init` "best"
-    (the default) trains one student from each start and keeps the one with the lower
-    validation cross-entropy (the run's selection objective; both are recorded in the
-    student's trial.json, "init_tried"). Its
-    hyperparameters are that candidate's (else the run's best candidate's) with
-    ``round(steps * steps_scale)`` steps, learning rate x `lr_scale` and MixUp alpha `mixup`
-    on its training images: the teacher labels each mixed image itself, so the student
-    matches the teacher's function between the training images too (Beyer et al., 2022,
+    a probe) from the pre-trained module with tune's head start for it, as a trial does;
+    `init` "best" (the default) trains one student from each start and keeps the one with
+    the lower validation cross-entropy (the run's selection objective; both are recorded in
+    the student's trial.json, "init_tried"). Its
+    hyperparameters are that candidate's when it was fine-tuned, else those of the module's
+    best fine-tuned candidate, else the paper's single-model configuration planned for the
+    module (`_student_hparams`), with ``round(steps * steps_scale)`` steps, learning rate x
+    `lr_scale` and MixUp alpha `mixup` on its training images: the teacher labels each mixed
+    image itself, so the student matches the teacher's function between the training images
+    too (Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent": same augmented image
     for both, longer schedules). Measured on the demo and dev tasks (docs/cost.md): neither
     start wins everywhere, and the lower validation cross-entropy picked the start with the
@@ -111,7 +113,6 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates, read_ensemble
     from hubensemble.export.stage import _StepBar, trial_profile
-    from hubensemble.hyperrule import HParams
     from hubensemble.rundir import Run
 
     if init not in DISTILL_INITS:
@@ -133,14 +134,14 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     if not own:
         log.info("distill: module %s has no candidate; using the hyperparameters of %s",
                  spec_name, base.trial)
-    hparams = HParams.from_json(base.hparams)
-    start_weights = _start_weights(init, base if own else None, hparams)
+    profile = trial_profile(base.record, meta)
+    hparams = _student_hparams(base, own, spec, profile)
+    start_weights = _start_weights(init, base if own else None)
     aug = hparams.augmentation
     hparams = dataclasses.replace(
         hparams, steps=max(1, int(round(hparams.steps * steps_scale))), mixup_alpha=float(mixup),
         lr=float(hparams.lr) * float(lr_scale),
         augmentation=None if aug is None else dataclasses.replace(aug, mixup_alpha=float(mixup)))
-    profile = trial_profile(base.record, meta)
     size = int(tune.eval_size(task, spec, profile))
     student_cost = _student_cost(spec, task, size, costs, own)
     if max_gflops is not None and student_cost.gflops > max_gflops * (1 + 1e-9):
@@ -232,11 +233,49 @@ def _base_candidate(own, cands, ens):
     return min(pool, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9, c.trial))
 
 
-def _start_weights(init, base, hparams):
+def _student_hparams(base, own, spec, profile):
+    """The student's hyperparameters before distill's scaling (a fine-tuning HParams).
+
+    `base`'s own when it is a fine-tuned candidate of the student's module (`own`: that
+    module's candidates). A probe cannot learn from a teacher (it is fitted on labels), and
+    another module's hyperparameters carry that module's BatchNorm rule, so otherwise: those
+    of the module's fine-tuned candidate with the lowest validation cross-entropy, else the
+    paper's single-model configuration (2.2: lr 0.01, 2500 steps, `tune.SEEDS_HPARAMS`) as
+    tune plans it for this module (`tune.finetune_hparams`, under `profile` and the
+    module's BatchNorm policy decided from its files, `tune.stage.module_batchnorm`).
+    """
+    from hubensemble import tune
+    from hubensemble.hyperrule import HParams
+    from hubensemble.tune.stage import module_batchnorm
+
+    def kind(c):
+        return HParams.from_json(c.hparams).kind
+
+    if base in own and kind(base) == "finetune":
+        return HParams.from_json(base.hparams)
+    tuned = [c for c in own if kind(c) == "finetune"]
+    if tuned:
+        best = min(tuned, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9, c.trial))
+        log.info("distill: the student takes the hyperparameters of %s, its module's best "
+                 "fine-tuned candidate (%s is a probe)", best.trial, base.trial)
+        return HParams.from_json(best.hparams)
+    policy, _ = module_batchnorm(spec, "auto")
+    log.info("distill: module %s has no fine-tuned candidate; the student fine-tunes with the "
+             "paper's single-model configuration (lr 0.01, 2500 steps) under profile %s, "
+             "BatchNorm %s", spec.name, profile.name, policy)
+    return tune.finetune_hparams(tune.SEEDS_HPARAMS, profile, batchnorm=policy,
+                                 seed=base.seed)
+
+
+def _start_weights(init, base):
     """The weights file the student starts from, or None to start from the pre-trained
-    module (fit_member's zero head). `init` "member" or "best": `base`'s fine-tuned weights
-    when it is a fine-tuned candidate of the student's module whose weights were kept (else
-    None, with a log line saying why); "module": None."""
+    module (tune's head start for it: fit_member). `init` "member" or "best": `base`'s
+    fine-tuned weights when it is a fine-tuned candidate of the student's module whose
+    weights were kept (else None, with a log line saying why); "module": None. A probe's
+    weights are no start: its head was fitted at the module's own resolution on whole images,
+    and the student trains at tune's resolution on augmented ones."""
+    from hubensemble.hyperrule import HParams
+
     if init == "module":
         return None
     if base is None:
@@ -244,7 +283,7 @@ def _start_weights(init, base, hparams):
                  "pre-trained module")
         return None
     path = base.weights_path
-    if hparams.kind != "finetune" or path is None or not path.is_file():
+    if HParams.from_json(base.hparams).kind != "finetune" or path is None or not path.is_file():
         log.info("distill: candidate %s has no fine-tuned weights file; the student starts "
                  "from the pre-trained module", base.trial)
         return None

@@ -408,6 +408,40 @@ def test_retraining_a_probe_refits_it_on_the_given_splits(probe_run, bn_spec, di
     assert not np.allclose(full.head.kernel.numpy(), same.head.kernel.numpy())
 
 
+def test_distilling_a_probe_ensemble_fine_tunes_a_student(probe_run, bn_spec, digits,
+                                                          tmp_path):
+    # A probe is fitted on labels, so the student of a probe-only ensemble fine-tunes its
+    # module, with the paper's single-model configuration as tune plans it for that
+    # (BatchNorm) module. It used to fail: "a probe is fitted on labels, not on a teacher's
+    # probabilities".
+    import shutil
+
+    from hubensemble.distill import run_distill
+
+    path = tmp_path / "run"
+    shutil.copytree(probe_run[0], path)
+    ensemble.run_ensemble(path, budget=3)
+    export_ensemble(path, task=digits, progress=False)
+    # (The quick profile's lr explodes this tiny module: lr x 0.01.)
+    result = run_distill(path, task=digits, progress=False, steps_scale=1.0, lr_scale=0.01)
+    student = candidate.read_candidate(Run(path).distill, result.student["trial"])
+    hp = HParams.from_json(student.hparams)
+    planned = tune.finetune_hparams(tune.SEEDS_HPARAMS, QUICK, batchnorm="inference",
+                                    seed=hp.seed)
+    assert hp.kind == "finetune" and hp.batchnorm == "inference"
+    assert (hp.steps, hp.head_init) == (planned.steps, planned.head_init)
+    assert hp.lr == pytest.approx(planned.lr * 0.01)
+    # A probe's weights are no start (another resolution, whole images): the module's is.
+    assert student.record["init_from"] is None
+    # It reloads and predicts what it recorded.
+    model = tune.build_classifier(bn_spec, 10, batchnorm="inference")
+    model.load_weights(str(student.weights_path))
+    student.load_probs(n_val=len(digits.val))
+    probs = tune.predict_probs(model, digits, "val", spec=bn_spec, profile=QUICK,
+                               batch_size=64)
+    assert np.abs(probs - student.val_probs).max() <= TOL
+
+
 def test_export_retraining_a_probe_reads_the_given_embedding_cache(
         probe_run, digits, tmp_path, monkeypatch):
     """export_ensemble(retrain_full=True, cache_dir=DIR) (the CLI's `export --retrain-full

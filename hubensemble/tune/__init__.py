@@ -22,8 +22,8 @@ from hubensemble.tune.inputs import (eval_dataset, eval_size, predict_probs, tra
 from hubensemble.tune.model import (Classifier, PaperSchedule, build_classifier,
                                     compile_classifier)
 from hubensemble.tune.plans import (DEFAULT_BUDGETS, MAX_K, SEEDS_HPARAMS, SWEEPS, TAU,
-                                    PlanEntry, as_profile, default_budget, plan_sweep,
-                                    trial_id, trial_seed)
+                                    PlanEntry, as_profile, default_budget,
+                                    finetune_hparams, plan_sweep, trial_id, trial_seed)
 from hubensemble.tune.stage import (TuneSummary, check_candidates, distributed_call,
                                     format_summary, run_tune, summarize)
 from hubensemble.tune.strategies import STRATEGIES, TPU_TIMEOUT, get_strategy
@@ -40,9 +40,9 @@ __all__ = [
     "PlanOracle", "SEEDS_HPARAMS", "STRATEGIES", "SWEEPS", "TAU", "TPU_TIMEOUT", "TensorBoard",
     "TrialFailed", "TuneSummary", "WEIGHTS_FILE", "as_profile", "build_classifier",
     "check_candidates", "chunks", "clean_stale_temps", "compile_classifier", "declare_space",
-    "default_budget", "distributed_call", "eval_dataset", "eval_size", "finished_candidate",
-    "fit_member", "format_summary", "get_strategy", "hp_values", "hparams_from_hp",
-    "plan_entry", "plan_sweep", "predict_probs", "read_candidate", "run_entry", "run_tune",
-    "summarize", "train_classifier", "train_resolution", "training_dataset", "trial_id",
-    "trial_seed", "write_candidate",
+    "default_budget", "distributed_call", "eval_dataset", "eval_size", "finetune_hparams",
+    "finished_candidate", "fit_member", "format_summary", "get_strategy", "hp_values",
+    "hparams_from_hp", "plan_entry", "plan_sweep", "predict_probs", "read_candidate",
+    "run_entry", "run_tune", "summarize", "train_classifier", "train_resolution",
+    "training_dataset", "trial_id", "trial_seed", "write_candidate",
 ]

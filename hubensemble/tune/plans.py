@@ -235,7 +235,6 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         configs = [(m, hyperrule.sample_hparams(rngs[m]), None)
                    for _ in range(per) for m in kept]
 
-    start = profile.head_init if head_init is None else head_init
     plan = []
     for i, (module, cfg, aug) in enumerate(configs):
         if cfg.get("kind") == "probe":
@@ -243,13 +242,31 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
                          seed=trial_seed(seed, i))
         else:
             bn = batchnorm if isinstance(batchnorm, str) else batchnorm.get(module, "train")
-            given = {"augmentation": aug} if head_init is None else {
-                "augmentation": aug, "head_init": head_init}
-            hp = HParams(**{"head_init": start,
-                            **profile.bn_hparams({**profile.scale(cfg), **given}, bn)},
-                         seed=trial_seed(seed, i), batchnorm=bn)
+            hp = finetune_hparams(cfg, profile, batchnorm=bn, seed=trial_seed(seed, i),
+                                  augmentation=aug, head_init=head_init)
         plan.append(PlanEntry(i, trial_id(sweep, i, module), module, hp))
     return plan
+
+
+def finetune_hparams(config: Mapping, profile, *, batchnorm: str, seed: int,
+                     augmentation: AugConfig | None = None,
+                     head_init: str | None = None) -> HParams:
+    """The HParams of one fine-tuning trial, as every sweep plans it.
+
+    config: the paper's values (keys as in `hyperrule.default_sweep`: lr, steps, weight_decay,
+    dropout); `profile` (a Profile or its name) scales them (`Profile.scale`); `batchnorm`
+    (one of hyperrule.BATCHNORM_MODES) then applies the profile's rule for the module's
+    BatchNorm policy (`Profile.bn_hparams`: for "inference" under cpu, an LP-FT head, lr
+    x0.001, whole images); `head_init` None gives the profile's head start, a value wins
+    over it. Raises HubensembleError (from HParams) for a value out of range.
+    """
+    profile = as_profile(profile)
+    given = {"augmentation": augmentation} if head_init is None else {
+        "augmentation": augmentation, "head_init": head_init}
+    start = profile.head_init if head_init is None else head_init
+    return HParams(**{"head_init": start,
+                      **profile.bn_hparams({**profile.scale(config), **given}, batchnorm)},
+                   seed=seed, batchnorm=batchnorm)
 
 
 def sweep_parts(sweep: str) -> tuple[str, ...]:
