@@ -135,7 +135,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         log.info("distill: module %s has no candidate; using the hyperparameters of %s",
                  spec_name, base.trial)
     profile = trial_profile(base.record, meta)
-    hparams = _student_hparams(base, own, spec, profile)
+    hparams, hparams_from = _student_hparams(base, own, spec, profile)
     start_weights = _start_weights(init, base if own else None)
     aug = hparams.augmentation
     hparams = dataclasses.replace(
@@ -210,7 +210,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "train_seconds": train_seconds, "seconds": time.time() - start,
               "teacher": {"export": export_dir,
                           "members": [m["trial"] for m in ens.get("members") or []]},
-              "hparams_from": base.trial, "steps_scale": float(steps_scale),
+              "hparams_from": hparams_from, "steps_scale": float(steps_scale),
               "mixup": float(mixup), "lr_scale": float(lr_scale),
               "init": "member" if start_weights is not None else "module",
               "init_from": base.trial if start_weights is not None else None,
@@ -234,7 +234,9 @@ def _base_candidate(own, cands, ens):
 
 
 def _student_hparams(base, own, spec, profile):
-    """The student's hyperparameters before distill's scaling (a fine-tuning HParams).
+    """(hparams, where they come from): the student's hyperparameters before distill's
+    scaling (a fine-tuning HParams), and the trial they were taken from or "paper 2.2
+    single-model configuration".
 
     `base`'s own when it is a fine-tuned candidate of the student's module (`own`: that
     module's candidates). A probe cannot learn from a teacher (it is fitted on labels), and
@@ -252,19 +254,19 @@ def _student_hparams(base, own, spec, profile):
         return HParams.from_json(c.hparams).kind
 
     if base in own and kind(base) == "finetune":
-        return HParams.from_json(base.hparams)
+        return HParams.from_json(base.hparams), base.trial
     tuned = [c for c in own if kind(c) == "finetune"]
     if tuned:
         best = min(tuned, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9, c.trial))
         log.info("distill: the student takes the hyperparameters of %s, its module's best "
                  "fine-tuned candidate (%s is a probe)", best.trial, base.trial)
-        return HParams.from_json(best.hparams)
+        return HParams.from_json(best.hparams), best.trial
     policy, _ = module_batchnorm(spec, "auto")
     log.info("distill: module %s has no fine-tuned candidate; the student fine-tunes with the "
-             "paper's single-model configuration (lr 0.01, 2500 steps) under profile %s, "
-             "BatchNorm %s", spec.name, profile.name, policy)
-    return tune.finetune_hparams(tune.SEEDS_HPARAMS, profile, batchnorm=policy,
-                                 seed=base.seed)
+             "paper's single-model configuration (lr 0.01, 2500 steps, before profile %s "
+             "scales them), BatchNorm %s", spec.name, profile.name, policy)
+    return (tune.finetune_hparams(tune.SEEDS_HPARAMS, profile, batchnorm=policy,
+                                  seed=base.seed), "paper 2.2 single-model configuration")
 
 
 def _start_weights(init, base):

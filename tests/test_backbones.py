@@ -429,6 +429,7 @@ def test_distilling_a_probe_ensemble_fine_tunes_a_student(probe_run, bn_spec, di
     planned = tune.finetune_hparams(tune.SEEDS_HPARAMS, QUICK, batchnorm="inference",
                                     seed=hp.seed)
     assert hp.kind == "finetune" and hp.batchnorm == "inference"
+    assert student.record["hparams_from"] == "paper 2.2 single-model configuration"
     assert (hp.steps, hp.head_init) == (planned.steps, planned.head_init)
     assert hp.lr == pytest.approx(planned.lr * 0.01)
     # A probe's weights are no start (another resolution, whole images): the module's is.
