@@ -7,6 +7,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+#: Most tests keep about one core busy (tiny models), so one worker per core; more than
+#: MAX_WORKERS would each hold TensorFlow and the session fixtures in memory for little gain.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    """pytest-xdist's `-n auto`: one worker per CPU, at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
 
 def make_tiny_model(seed=0, width=8, dropout=0.0, out_dim=None, input_size=None, l2=0.0):
     """A one-conv image model: [N, H, W, 3] in [0, 1] -> [N, width] features."""
