@@ -130,10 +130,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     spec_name = _choose_student(student, max_gflops, ens, cands, costs, specs, run)
     spec = ModuleSpec.from_json(specs[spec_name])
     own = [c for c in cands if c.module == spec_name]
+    # Without a candidate of its own, the run's best gives the profile and seed (its
+    # hyperparameters are another module's: _student_hparams plans the student's own).
     base = _base_candidate(own, cands, ens)
-    if not own:
-        log.info("distill: module %s has no candidate; using the hyperparameters of %s",
-                 spec_name, base.trial)
     profile = trial_profile(base.record, meta)
     hparams, hparams_from = _student_hparams(base, own, spec, profile)
     start_weights = _start_weights(init, base if own else None)
