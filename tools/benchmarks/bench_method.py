@@ -165,7 +165,7 @@ def kind_pools(run_dir) -> dict | None:
     "seconds": {kind: [per-candidate seconds from trial.json]}, "failed": [{"trial", "kind",
     "reason"}], "lowest_val_acc": the lowest validation accuracy of a usable candidate}.
     """
-    from hubensemble import ensemble, options
+    from hubensemble import candidate, ensemble, options
     from hubensemble.metrics import accuracy, metrics
 
     settings = options.defaults_for("ensemble")
@@ -193,29 +193,25 @@ def kind_pools(run_dir) -> dict | None:
                        "ens_nll": e["nll"], "single_acc": s["accuracy"],
                        "single_nll": s["nll"]}
     modules = {}
-    for c in cands:
-        m = modules.setdefault(c.module, {})
-        k = kind[c.trial]
-        test_acc, val_acc = accuracy(c.test_probs, y_test), accuracy(c.val_probs, y_val)
-        m[f"{k}_test"] = max(m.get(f"{k}_test", -1.0), test_acc)
-        # Picked by validation: highest accuracy, ties to the lower cross-entropy.
-        key = (val_acc, -metrics(c.val_probs, y_val)["nll"])
-        if key > tuple(m.get(f"_{k}_key", (-1.0, -np.inf))):
-            m[f"_{k}_key"], m[f"{k}_valpick"] = key, test_acc
-    for m in modules.values():
-        for k in ("probe", "finetune"):
-            m.pop(f"_{k}_key", None)
+    for k in ("probe", "finetune"):
+        for module in dict.fromkeys(c.module for c in cands):
+            own = [c for c in cands if c.module == module and kind[c.trial] == k]
+            if not own:
+                continue
+            # Picked by validation: highest accuracy, ties to the lower cross-entropy.
+            pick = max(own, key=lambda c: (accuracy(c.val_probs, y_val),
+                                           -metrics(c.val_probs, y_val)["nll"]))
+            modules.setdefault(module, {}).update({
+                f"{k}_test": max(accuracy(c.test_probs, y_test) for c in own),
+                f"{k}_valpick": accuracy(pick.test_probs, y_test)})
+    # Seconds and failures from the candidate records (candidate.scan reads trial.json).
     seconds, failed = {}, []
-    for folder in sorted((Path(run_dir) / "candidates").iterdir()):
-        record_file = folder / "trial.json"
-        if not record_file.is_file():
-            continue
-        record = json.loads(record_file.read_text())
-        k = (record.get("hparams") or {}).get("kind", "finetune")
-        if record.get("status") == "ok" and record.get("seconds") is not None:
-            seconds.setdefault(k, []).append(float(record["seconds"]))
-        elif record.get("status") != "ok":
-            failed.append({"trial": folder.name, "kind": k, "reason": record.get("reason")})
+    for c in candidate.scan(Path(run_dir) / "candidates")[0]:
+        k = c.hparams.get("kind", "finetune")
+        if c.status == "ok" and c.record.get("seconds") is not None:
+            seconds.setdefault(k, []).append(float(c.record["seconds"]))
+        elif c.status != "ok":
+            failed.append({"trial": c.trial, "kind": k, "reason": c.reason})
     lowest = min(accuracy(c.val_probs, y_val) for c in cands)
     return {"pools": pools, "modules": modules, "seconds": seconds, "failed": failed,
             "lowest_val_acc": lowest}
