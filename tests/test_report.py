@@ -223,6 +223,24 @@ def test_summary_table_shows_the_numbers(full_run):
     assert f"ensemble size: {len(ens['members'])} members" in text
     assert "rank 12.5 s" in text and "ensemble 0.4 s" in text
     assert str(path / "export") in text and str(path / "report.html") in text
+    # What the run skipped is on the terminal too, named with its reason.
+    assert f"skipped: 1 module(s) could not be ranked: broken ({SHA})" in text
+    failed = sorted(p.name for p in (path / "candidates").iterdir()
+                    if read_json(p / "trial.json")["status"] == "failed")
+    assert f"skipped: 1 fine-tuning trial(s) failed: {failed[0]} ({OOM})" in text
+    assert "member(s) left out of the export" not in text  # export skipped nothing
+
+
+def test_summary_table_counts_what_it_does_not_name(tmp_path):
+    make_ranked_run(tmp_path, MODULES)
+    skipped = [{"trial": f"default-{i:04d}-alpha", "module": "alpha",
+                "reason": "weights.weights.h5 is missing " * 10} for i in range(7)]
+    Run(tmp_path).update(export={"path": str(tmp_path / "export"), "skipped": skipped})
+    line = next(t for t in report.summary_table(tmp_path).splitlines()
+                if "left out of the export" in t)
+    assert line.startswith("skipped: 7 member(s) left out of the export: default-0000-alpha")
+    assert "default-0004-alpha" in line and "default-0005-alpha" not in line
+    assert line.endswith("; and 2 more") and "…" in line  # long reasons are cut
 
 
 def test_a_run_that_only_ranked_gets_a_report_saying_what_is_missing(tmp_path):

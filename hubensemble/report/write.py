@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hubensemble import ensemble as ens
-from hubensemble.fileio import atomic_write_bytes, atomic_write_text
+from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.sections import _n, _seconds, build_sections
 from hubensemble.data.coverage import coverage_note
@@ -99,6 +99,7 @@ def summary_table(run_dir) -> str:
         members = ensemble.get("members") or []
         lines.append(f"ensemble size: {_n(len(members), 'member')} ({ensemble.get('size', '?')}"
                      f" greedy picks) of {ensemble.get('n_candidates', '?')} candidates")
+    lines += _failure_lines(run, meta)
     stages = meta.get("stages") or {}
     if stages:
         parts, total, fresh = [], 0.0, 0.0
@@ -120,3 +121,50 @@ def summary_table(run_dir) -> str:
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {path}`)")
     return "\n".join(lines)
+
+
+#: Failures named one by one in the closing table; the rest are counted (the report lists all).
+_NAMED_FAILURES = 5
+
+
+def _failure_lines(run, meta) -> list[str]:
+    """What the run skipped and went on without, a line per stage: the modules that could not
+    be ranked, the trials that failed and the members left out of the export, each named
+    with its reason (at most _NAMED_FAILURES, then a count). A user who reads only the
+    terminal must not miss that part of the catalogue or of the sweep was lost."""
+    from hubensemble import candidate
+    from hubensemble.rank.ranking import Ranking
+
+    found = []
+    if run.ranking_json.exists():
+        try:
+            ranking = Ranking.from_json(read_json(run.ranking_json))
+        except (OSError, ValueError, KeyError, TypeError):
+            ranking = None
+        if ranking is not None:
+            found.append(("module(s) could not be ranked",
+                          [(r["name"], r.get("reason")) for r in ranking.failed_rows]))
+    cands, _ = candidate.scan(run.candidates)
+    found.append(("fine-tuning trial(s) failed",
+                  [(c.trial, c.record.get("reason")) for c in cands if c.status == "failed"]))
+    found.append(("member(s) left out of the export",
+                  [(s.get("trial"), s.get("reason"))
+                   for s in (meta.get("export") or {}).get("skipped") or []]))
+    lines = []
+    for what, items in found:
+        if not items:
+            continue
+        named = "; ".join(f"{name} ({_short(reason)})" for name, reason in
+                          items[:_NAMED_FAILURES])
+        more = (f"; and {len(items) - _NAMED_FAILURES} more"
+                if len(items) > _NAMED_FAILURES else "")
+        lines.append(f"skipped: {len(items)} {what}: {named}{more}")
+    if lines:
+        lines.append(f"  (every failure with its whole reason: {run.report_html.name}, "
+                     "\"What failed and why\")")
+    return lines
+
+
+def _short(reason, width: int = 100) -> str:
+    text = " ".join(str(reason or "no reason recorded").split())
+    return text if len(text) <= width else text[:width - 1] + "…"
