@@ -9,7 +9,7 @@ import shutil
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import file_lock
 from hubensemble.zoo.builder import build_zoo, is_zoo
-from hubensemble.zoo.config import PRESETS, plan, preset, zoo_dir
+from hubensemble.zoo.config import PRESETS, preset_module_names, zoo_dir
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,7 @@ def module_path(preset_name: str, name: str) -> str:
     if preset_name not in PRESETS:
         raise ModuleLoadError(f"unknown zoo preset {preset_name!r}; presets: "
                               f"{', '.join(PRESETS)}", handle=handle)
-    from hubensemble.zoo import glyphs
-
-    names = [p.name for p in plan(preset(preset_name), glyphs.hierarchy())]
+    names = preset_module_names(preset_name)
     if name not in names:
         raise ModuleLoadError(f"the {preset_name} zoo has no module {name!r}; it has "
                               f"{', '.join(names)}", handle=handle)

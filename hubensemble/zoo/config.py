@@ -108,6 +108,15 @@ def preset(name: str, seed: int = 0) -> ZooConfig:
     return PRESETS[name](seed)
 
 
+def preset_module_names(name: str) -> list[str]:
+    """The module names of preset zoo `name`, in build order: the NAMEs a ``zoo:PRESET/NAME``
+    handle may use (no TensorFlow, nothing built). Raises HubensembleError for an unknown
+    preset, listing the presets."""
+    from hubensemble.zoo import glyphs
+
+    return [p.name for p in plan(preset(name), glyphs.hierarchy())]
+
+
 @dataclass(frozen=True)
 class ModelPlan:
     """One module of a zoo: what it is and how it is made."""
