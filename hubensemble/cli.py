@@ -329,8 +329,9 @@ def cmd_report(args):
     from hubensemble.report import write_report
 
     md, html = write_report(args.run)
-    print(md)
-    print(html)
+    if not args.quiet:
+        print(md)
+        print(html)
     return 0
 
 
@@ -528,21 +529,38 @@ def build_parser():
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("export", parents=[common],
-                       help="write the ensemble as one SavedModel for serving")
-    p.add_argument("--run", required=True, metavar="RUN")
+                       help="write the ensemble as one SavedModel for serving",
+                       description="Writes the members of RUN/ensemble.json as one "
+                                   "SavedModel (signatures serving_default, serve_bytes, "
+                                   "serve_members) that TF Serving and tf.saved_model.load "
+                                   "use without hubensemble; it is reloaded and checked "
+                                   "before it replaces an earlier export.")
+    p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     p.add_argument("--out", metavar="DIR", help="default RUN/export")
     arguments.add_arguments(p, "export", ("export",))
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("predict", help="classify image files with an exported ensemble")
-    p.add_argument("--model", required=True, metavar="DIR")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = sub.add_parser("predict", parents=[no_log],
+                       help="classify image files with an exported ensemble",
+                       description="Decodes each image as training did and prints its "
+                                   "most probable classes. A file that cannot be read "
+                                   "stops it, named with the reason, unless "
+                                   "--skip-unreadable (then it is reported, the others "
+                                   "are classified, exit 1). -q keeps the predictions "
+                                   "and silences the rest.")
+    p.add_argument("--model", required=True, metavar="DIR", help="an export folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files: JPEG, PNG, GIF, BMP, WebP, or another format "
+                        "Pillow reads (e.g. TIFF)")
     arguments.add_arguments(p, "predict")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", parents=[no_log],
-                       help="accuracy, NLL and ECE of an export, clean and corrupted")
-    p.add_argument("--model", required=True, metavar="DIR")
+                       help="accuracy, NLL and ECE of an export, clean and corrupted",
+                       description="Accuracy, NLL and ECE of an export and of its best "
+                                   "single member on a test set, clean and under "
+                                   "ImageNet-C style corruptions (--corruptions).")
+    p.add_argument("--model", required=True, metavar="DIR", help="an export folder")
     p.add_argument("--data", metavar="SPEC",
                    help="the test data (default: the data of the run the export belongs "
                         "to); a folder of class folders is one test set of all its images, "
@@ -551,8 +569,13 @@ def build_parser():
     arguments.add_arguments(p, "evaluate", ("evaluate",))
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("report", help="write RUN/report.md and RUN/report.html")
-    p.add_argument("--run", required=True, metavar="RUN")
+    p = sub.add_parser("report", parents=[no_log],
+                       help="write RUN/report.md and RUN/report.html",
+                       description="Writes what the run holds (ranking, sweep, ensemble, "
+                                   "robustness, costs, what failed and why) as RUN/report.md "
+                                   "with figures and a self-contained RUN/report.html, and "
+                                   "prints their paths (not with -q).")
+    p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     p.set_defaults(func=cmd_report, tensorflow=False)
 
     p = sub.add_parser("fit", parents=[common],

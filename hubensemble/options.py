@@ -349,7 +349,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
          "tune", ("tune", "ensemble", "evaluate", "fit"), used_by=("tune", "ensemble",
                                                                    "evaluate"),
-         invalidates=("tune", "ensemble", "evaluate"), record="fit", minimum=0, metavar="S"),
+         invalidates=("tune", "ensemble", "evaluate"), record="fit", minimum=0, metavar="S",
+         variants={"tune": {"help": "seed of the sweep (each trial's seed derives from it)"},
+                   "ensemble": {"help": "seed of the ensemble's bootstrap resampling"},
+                   "evaluate": {"help": "seed of the corruptions' noise"}}),
     _opt("keep_weights", str, "all",
          "none: keep only predictions; export retrains the chosen members", "tune",
          ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
@@ -392,7 +395,11 @@ OPTIONS: tuple[Option, ...] = (
          "resolution); for distill: the student's", "budget",
          ("ensemble", "fit", "distill"), used_by=("ensemble", "distill"),
          invalidates=("ensemble",), record="fit", minimum=0.0, exclusive_minimum=True,
-         metavar="G"),
+         metavar="G", variants={"ensemble": {"help": "largest ensemble cost in GFLOPs per "
+                                             "image (the members' sum, at their serving "
+                                             "resolution)"},
+                                "distill": {"help": "largest student cost in GFLOPs per "
+                                            "image, at its serving resolution"}}),
     _opt("max_latency_ms", float, None,
          "largest ensemble latency in ms at batch 1 (the sum of the members' medians "
          "measured by `hubensemble cost` on this machine)", "budget", ("ensemble", "fit"),

@@ -146,6 +146,32 @@ def help_of(*argv):
     return " ".join(out.getvalue().split())
 
 
+@pytest.mark.parametrize("command, flag, says, not_says", [
+    ("tune", "--seed S", "seed of the sweep", "bootstrap"),
+    ("ensemble", "--seed S", "seed of the ensemble's bootstrap", "sweep"),
+    ("evaluate", "--seed S", "seed of the corruptions' noise", "bootstrap"),
+    ("fit", "--seed S", "seed of the sweep, the ensemble's bootstrap and the corruptions", ""),
+    ("distill", "--max-gflops G", "largest student cost", "ensemble cost"),
+    ("ensemble", "--max-gflops G", "largest ensemble cost", "student"),
+])
+def test_a_shared_option_says_what_it_does_in_each_command(command, flag, says, not_says):
+    text = help_of(command)
+    text = text[text.index("options:"):]  # the option list, not the usage line
+    after = text[text.index(flag) + len(flag):]
+    entry = after[:after.index(" --")] if " --" in after else after
+    assert says in entry and (not not_says or not_says not in entry), entry
+
+
+@pytest.mark.parametrize("command", ["rank", "tune", "ensemble", "export", "predict",
+                                     "evaluate", "report", "fit", "demo", "cost", "distill"])
+def test_every_stage_command_describes_itself_and_takes_quiet(command):
+    text = help_of(command)
+    head = text[text.index("]") if "]" in text else 0:text.index("options:")]
+    # usage, then a sentence of description before the option list
+    assert ". " in head or head.rstrip().endswith("."), head
+    assert "-q, --quiet" in text
+
+
 def parse(*argv):
     from hubensemble.cli import build_parser
 
