@@ -305,7 +305,9 @@ def test_fit_probe_is_scikit_learns_standardised_logistic_regression(rng):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x = rng.normal(size=(120, 7)) * rng.uniform(0.1, 30, size=7) + rng.normal(size=7) * 5
+    # Feature scales within 10x of each other: the scale floor (0.1 x the median std) does
+    # not bind, so the probe is exactly StandardScaler + LogisticRegression.
+    x = rng.normal(size=(120, 7)) * rng.uniform(3, 30, size=7) + rng.normal(size=7) * 5
     y = (x[:, 0] / 10 + x[:, 1] + rng.normal(size=120)).argsort().argsort() * 3 // 120
     for l2 in (1e-3, 1e-1):
         kernel, bias = fit_probe(x, y, 4, l2=l2)  # class 3 never occurs
@@ -319,6 +321,38 @@ def test_fit_probe_is_scikit_learns_standardised_logistic_regression(rng):
     ref = make_pipeline(StandardScaler(), LogisticRegression(C=1 / (1e-2 * 120),
                                                              max_iter=1000)).fit(x, y > 0)
     np.testing.assert_allclose(probe_probs(x, kernel, bias), ref.predict_proba(x), atol=1e-5)
+
+
+def test_a_near_dead_feature_is_not_blown_up_to_unit_variance(rng):
+    """A ReLU channel that fires on one training image (std ~1e-5) would get a weight of
+    ~1e4 after standardisation; with the floor (0.1 x the median std) it is scaled like a
+    quiet feature, and a held-out image on which it fires keeps its prediction."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    n = 200
+    live = rng.normal(size=(n, 5)) * rng.uniform(0.5, 2, size=5)
+    y = (live[:, 0] + live[:, 1] > 0).astype(int) + (live[:, 2] > 0.8).astype(int)
+    dead = np.zeros((n, 1))
+    dead[np.flatnonzero(y == 2)[0]] = 3e-4  # fires once, on an example of class 2
+    x = np.hstack([live, dead])
+    kernel, bias = fit_probe(x, y, 3, l2=1e-2)
+    # Independent reference: scikit-learn on the features divided by the floored std.
+    std = x.std(axis=0)
+    scale = np.maximum(std, 0.1 * np.median(std[std > 1e-12]))
+    ref = LogisticRegression(C=1 / (1e-2 * n), max_iter=1000).fit((x - x.mean(0)) / scale, y)
+    np.testing.assert_allclose(probe_probs(x, kernel, bias),
+                               ref.predict_proba((x - x.mean(0)) / scale), atol=1e-5)
+    # Without the floor (plain StandardScaler) the channel's raw weight is thousands.
+    plain = LogisticRegression(C=1 / (1e-2 * n), max_iter=1000).fit(
+        StandardScaler().fit_transform(x), y)
+    assert np.abs(plain.coef_[:, 5] / std[5]).max() > 1000
+    assert np.abs(kernel[5]).max() < np.abs(kernel[:5]).max()
+    # A held-out image on which the channel fires a little keeps its prediction.
+    held = np.hstack([live[:20], np.full((20, 1), 1e-2)])
+    base = np.hstack([live[:20], np.zeros((20, 1))])
+    assert (probe_probs(held, kernel, bias).argmax(1)
+            == probe_probs(base, kernel, bias).argmax(1)).all()
 
 
 def test_probe_resolution_is_the_modules_own(bn_spec, plain_spec, digits):
