@@ -227,7 +227,7 @@ def test_summary_table_shows_the_numbers(full_run):
     assert f"skipped: 1 module(s) could not be ranked: broken ({SHA})" in text
     failed = sorted(p.name for p in (path / "candidates").iterdir()
                     if read_json(p / "trial.json")["status"] == "failed")
-    assert f"skipped: 1 fine-tuning trial(s) failed: {failed[0]} ({OOM})" in text
+    assert f"skipped: 1 trial(s) of the sweep failed: {failed[0]} ({OOM})" in text
     assert "member(s) left out of the export" not in text  # export skipped nothing
 
 

@@ -145,7 +145,7 @@ def _failure_lines(run, meta) -> list[str]:
             found.append(("module(s) could not be ranked",
                           [(r["name"], r.get("reason")) for r in ranking.failed_rows]))
     cands, _ = candidate.scan(run.candidates)
-    found.append(("fine-tuning trial(s) failed",
+    found.append(("trial(s) of the sweep failed",
                   [(c.trial, c.record.get("reason")) for c in cands if c.status == "failed"]))
     found.append(("member(s) left out of the export",
                   [(s.get("trial"), s.get("reason"))
