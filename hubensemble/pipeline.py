@@ -187,9 +187,45 @@ def _check_inputs(run, fingerprints, keys, options, *, restart):
                        "a new --out folder, or pass --restart to discard the old results")
 
 
-def _stage_done(run, stage, key):
+#: The stages whose results each stage reads. A stage is reused only while their results are
+#: the ones it read: `hubensemble ensemble` (or tune, export, ...) run by hand on the run
+#: folder between two fits rewrites a result, and every stage after it must run again.
+STAGE_INPUTS = {"tune": ("rank",), "cost": ("tune",), "ensemble": ("tune", "cost"),
+                "export": ("ensemble",), "evaluate": ("export",)}
+
+
+def _file_digest(path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _candidates_digest(folder) -> str | None:
+    """The sweep's result: every trial.json under candidates/ (names and contents)."""
+    from hubensemble import candidate
+
+    found, _ = candidate.scan(folder)
+    if not found:
+        return None
+    return _digest([[c.trial, c.record] for c in found])
+
+
+def _stage_done(run, stage, key, digests=None):
+    """`stage` finished under `key`, its result is still the one it wrote, and the results it
+    read are unchanged (`digests`: stage -> digest of its result now; a record written
+    before digests were kept is trusted as before)."""
     record = (run.meta().get("stages") or {}).get(stage) or {}
-    return record.get("key") == key and record.get("done", False)
+    if record.get("key") != key or not record.get("done", False):
+        return False
+    if digests is None or "digests" not in record:
+        return True
+    recorded = record["digests"]
+    stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]]
+    if stale:
+        log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
+                 "it since); running %s again", stage, " and ".join(stale), stage)
+    return not stale
 
 
 def _mark(run, stage, key, seconds, **details):
@@ -209,6 +245,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
+    from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report import write_report
     from hubensemble.tune import run_tune
@@ -255,20 +292,29 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     keys = {**keys, "cost": keys["tune"]}
     outputs = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
                "export": export_path / "saved_model.pb", "evaluate": robustness_path}
+    # What identifies each stage's result: its file (the export: its metadata asset, which
+    # names the members), the sweep's: its trial records.
+    results = {**outputs, "export": Path(metadata_path(export_path))}
+
+    def digests(names):
+        return {s: (_candidates_digest(run.candidates) if s == "tune"
+                    else _file_digest(results[s])) for s in names}
+
     seconds = {}
     for name, fn in steps:
+        read = (name, *STAGE_INPUTS.get(name, ()))
         present = outputs.get(name) is None or Path(outputs[name]).exists()
-        if present and _stage_done(run, name, keys[name]):
+        if present and _stage_done(run, name, keys[name], digests(read)):
             log.info("%s: done before, reused", name)
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # The summary then says this run did not spend the recorded time on it.
-            _mark(run, name, keys[name], seconds[name], reused=True)
+            _mark(run, name, keys[name], seconds[name], reused=True, digests=digests(read))
             continue
         log.info("%s: starting", name)
         start = time.time()
         fn()
         seconds[name] = time.time() - start
-        _mark(run, name, keys[name], seconds[name], reused=False)
+        _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read))
         log.info("%s: done in %.1f s", name, seconds[name])
     start = time.time()
     paths = write_report(run.path)  # always: cheap, and it shows this run's latest state

@@ -109,6 +109,40 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
     assert "top_k: 2 -> 3" in str(err.value) and "profile" not in str(err.value)
 
 
+@pytest.mark.slow
+def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted, catalogue):
+    """`hubensemble ensemble --max-members 1` then `export` on a fitted run, then fit again:
+    fit's ensemble (and so its export and evaluation) come back, none is reused stale."""
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.export import export_ensemble
+    from hubensemble.formats import read_export_metadata
+
+    out, first = fitted
+    assert len(first.ensemble["members"]) >= 2
+    before = trial_starts(out)
+    run_ensemble(out, max_members=1)
+    export_ensemble(out, out / "export", progress=False)
+    assert len(read_export_metadata(out / "export")["members"]) == 1
+    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    assert trial_starts(out) == before  # the sweep's results are unchanged: reused
+    assert again.ensemble["members"] == first.ensemble["members"]
+    exported = read_export_metadata(out / "export")["members"]
+    assert [m["trial"] for m in exported] == [m["trial"] for m in first.ensemble["members"]]
+    log = (out / "log.txt").read_text()
+    assert "ensemble: the result of ensemble is not the one fit recorded" in log
+    assert "export: the result of" in log
+    assert "evaluate: the result of export is not the one fit recorded" in log
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    reused = {s: stages[s]["reused"] for s in ("rank", "tune", "cost", "ensemble", "export",
+                                               "evaluate")}
+    assert reused == {"rank": True, "tune": True, "cost": True, "ensemble": False,
+                      "export": False, "evaluate": False}
+    # A third fit finds everything as it left it: all reused.
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    assert all(stages[s]["reused"] for s in ("rank", "tune", "ensemble", "export", "evaluate"))
+
+
 def cli(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "hubensemble", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
