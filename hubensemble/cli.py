@@ -462,9 +462,14 @@ def build_parser():
     arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
     p.set_defaults(func=cmd_rank)
     rank_sub = p.add_subparsers(dest="rank_command", metavar="merge")
-    m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs")
-    m.add_argument("shards", nargs="+", metavar="RUN_SHARD")
-    m.add_argument("--out", required=True, metavar="RUN")
+    m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs",
+                            description="Combines the run folders that `rank --shard I/N` "
+                                        "wrote into one ranking (the same as an unsharded "
+                                        "rank), selects modules, and writes it to --out, "
+                                        "which `tune` then uses.")
+    m.add_argument("shards", nargs="+", metavar="RUN_SHARD",
+                   help="the run folders of the shards (all N of them)")
+    m.add_argument("--out", required=True, metavar="RUN", help="the merged run folder")
     arguments.add_arguments(m, "merge", ("selection",))
     m.set_defaults(func=cmd_rank_merge)
 
@@ -473,7 +478,7 @@ def build_parser():
                        description="Caruana et al. (2004) forward selection on the "
                                    "candidates' validation probabilities; writes "
                                    "RUN/ensemble.json.")
-    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "ensemble", ("ensemble", "budget"))
     p.set_defaults(func=cmd_ensemble, tensorflow=False)
 
@@ -486,7 +491,7 @@ def build_parser():
                                    "RUN/cost.json, which `ensemble --max-gflops / "
                                    "--max-latency-ms` and the report read. Counts are cached "
                                    "by module content and resolution.")
-    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     p.set_defaults(func=cmd_cost)
 
     p = sub.add_parser("distill", parents=[common],
@@ -497,18 +502,27 @@ def build_parser():
                                    "it like a member (RUN/distill/<trial>/) and compares it "
                                    "with the best single member and the ensemble on test "
                                    "(RUN/distill.json).")
-    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "distill", ("distill", "budget"))
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("zoo", help="build a pool of pre-trained modules from upstream data")
     zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")
     b = zoo_sub.add_parser("build", parents=[no_log],
-                           help="pre-train generalists and experts and write a catalogue")
-    b.add_argument("--preset", choices=["demo", "quick"], default="demo")
+                           help="pre-train generalists and experts and write a catalogue",
+                           description="Pre-trains a preset zoo's generalists on procedural "
+                                       "glyphs, shapes and textures, fine-tunes its experts "
+                                       "on sub-trees of their labels, and writes each as a "
+                                       "TF Hub style SavedModel with a catalogue. An "
+                                       "interrupted build starts over.")
+    b.add_argument("--preset", choices=["demo", "quick"], default="demo",
+                   help="demo: the offline demo pool (16 modules); quick: 4 tiny modules "
+                        "for tests (default: %(default)s)")
     b.add_argument("--out", help="where to build it (default: the user cache, where "
                                  "zoo:PRESET/NAME handles find it)")
-    b.add_argument("--seed", type=int, default=None)
+    b.add_argument("--seed", type=int, default=None,
+                   help="seed of the pre-training (default: the preset's; a zoo with another "
+                        "seed needs --out, the cache holds the default one)")
     b.add_argument("--workers", type=int, default=None,
                    help="processes training modules side by side (default: one per core)")
     # A zoo build keeps nothing of an interrupted build (its temporary folder is removed; an
@@ -524,7 +538,7 @@ def build_parser():
                                    "Keras Tuner sweep; every trial's validation/test "
                                    "predictions land in RUN/candidates/. Run the same "
                                    "command again to resume.")
-    p.add_argument("--run", required=True, metavar="RUN")
+    p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "tune", ("tune", "distributed"))
     p.set_defaults(func=cmd_tune)
 

@@ -260,7 +260,7 @@ def check_handle_form(handle) -> None:
         parts = handle[len("zoo:"):].split("/")
         if len(parts) != 2 or not all(NAME_RE.fullmatch(p) for p in parts):
             raise _Bad(f"{handle!r} is not zoo:PRESET/NAME",
-                       "write e.g. zoo:demo/generalist-0 instead")
+                       "write e.g. zoo:demo/r8x2-generalist-0 instead")
     elif not handle.startswith("file:"):
         scheme = _SCHEME_RE.match(handle)
         if scheme and len(scheme.group(1)) > 1:

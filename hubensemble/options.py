@@ -392,13 +392,10 @@ OPTIONS: tuple[Option, ...] = (
     # of the (shorter) path, so the ensemble stays within the budget.
     _opt("max_gflops", float, None,
          "largest ensemble cost in GFLOPs per image (the members' sum, at their serving "
-         "resolution); for distill: the student's", "budget",
+         "resolution)", "budget",
          ("ensemble", "fit", "distill"), used_by=("ensemble", "distill"),
          invalidates=("ensemble",), record="fit", minimum=0.0, exclusive_minimum=True,
-         metavar="G", variants={"ensemble": {"help": "largest ensemble cost in GFLOPs per "
-                                             "image (the members' sum, at their serving "
-                                             "resolution)"},
-                                "distill": {"help": "largest student cost in GFLOPs per "
+         metavar="G", variants={"distill": {"help": "largest student cost in GFLOPs per "
                                             "image, at its serving resolution"}}),
     _opt("max_latency_ms", float, None,
          "largest ensemble latency in ms at batch 1 (the sum of the members' medians "

@@ -457,7 +457,7 @@ ERRORS = [
         modules:
           - name: a
             handle: zoo:expert-3
-        """, "handle", "handle", ["not zoo:PRESET/NAME", "write e.g. zoo:demo/"]),
+        """, "handle", "handle", ["not zoo:PRESET/NAME", "write e.g. zoo:demo/r8x2-generalist-0"]),
     ("zoo-unknown-preset", """
         modules:
           - name: a

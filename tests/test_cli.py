@@ -153,6 +153,7 @@ def help_of(*argv):
     ("fit", "--seed S", "seed of the sweep, the ensemble's bootstrap and the corruptions", ""),
     ("distill", "--max-gflops G", "largest student cost", "ensemble cost"),
     ("ensemble", "--max-gflops G", "largest ensemble cost", "student"),
+    ("fit", "--max-gflops G", "largest ensemble cost", "distill"),
 ])
 def test_a_shared_option_says_what_it_does_in_each_command(command, flag, says, not_says):
     text = help_of(command)
@@ -162,10 +163,11 @@ def test_a_shared_option_says_what_it_does_in_each_command(command, flag, says, 
     assert says in entry and (not not_says or not_says not in entry), entry
 
 
-@pytest.mark.parametrize("command", ["rank", "tune", "ensemble", "export", "predict",
-                                     "evaluate", "report", "fit", "demo", "cost", "distill"])
+@pytest.mark.parametrize("command", ["rank", "rank merge", "tune", "ensemble", "export",
+                                     "predict", "evaluate", "report", "fit", "demo", "cost",
+                                     "distill", "zoo build"])
 def test_every_stage_command_describes_itself_and_takes_quiet(command):
-    text = help_of(command)
+    text = help_of(*command.split())
     head = text[text.index("]") if "]" in text else 0:text.index("options:")]
     # usage, then a sentence of description before the option list
     assert ". " in head or head.rstrip().endswith("."), head

@@ -521,8 +521,16 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
     assert [("error" in r) for r in results] == [False, True, True, False]
     assert len(results[3]["top"]) == 2
     assert "error: a damaged PNG file" in format_predictions(results)
-    with pytest.raises(HubensembleError, match="no saved_model.pb"):
+    with pytest.raises(HubensembleError, match="no saved_model.pb.*pass the folder"):
         predict(tmp_path, image_files)
+    with pytest.raises(HubensembleError, match="nowhere does not exist"):
+        predict(tmp_path / "nowhere", image_files)
+    # A run folder (its export inside) is named as such, with the folder to pass.
+    run = tmp_path / "run"
+    run.mkdir()
+    os.symlink(exported[1], run / "export")
+    with pytest.raises(HubensembleError, match=re.escape(f"pass {run / 'export'}")):
+        predict(run, image_files)
     with pytest.raises(HubensembleError, match="--top"):
         predict(exported[1], image_files, top=0)
 

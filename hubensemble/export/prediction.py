@@ -53,9 +53,16 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     if top < 1:
         raise HubensembleError(f"--top must be >= 1, got {top}")
     model_dir = os.fspath(model_dir)
+    if not os.path.exists(model_dir):
+        raise HubensembleError(f"{model_dir} does not exist; pass the folder `hubensemble "
+                               "export` wrote (RUN/export by default)")
     if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
-        raise HubensembleError(f"{model_dir} is not a SavedModel folder (no saved_model.pb); "
-                               "pass the folder `hubensemble export` wrote")
+        inside = os.path.join(model_dir, "export")
+        hint = (f"; it is a run folder: pass {inside}" if
+                os.path.isfile(os.path.join(inside, "saved_model.pb")) else
+                "; pass the folder `hubensemble export` wrote")
+        raise HubensembleError(f"{model_dir} is not a SavedModel folder (no saved_model.pb)"
+                               f"{hint}")
     loaded = tf.saved_model.load(model_dir)
     if BYTES_SIGNATURE not in loaded.signatures:
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature (it has "

@@ -165,6 +165,6 @@ def _failure_lines(run, meta) -> list[str]:
     return lines
 
 
-def _short(reason, width: int = 100) -> str:
+def _short(reason, width: int = 200) -> str:
     text = " ".join(str(reason or "no reason recorded").split())
     return text if len(text) <= width else text[:width - 1] + "…"
