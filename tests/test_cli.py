@@ -51,6 +51,17 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert code == 1 and out.count(": ok (1 module)") == 2
     assert "the 2 catalogues together are not valid" in err and f"{b}:2:" in err
     assert "together: ok" not in out
+    # A local handle that does not exist here is valid, with a warning naming file and line
+    # (and the URL a mistyped scheme meant).
+    (tmp_path / "there").mkdir()
+    paths = tmp_path / "paths.yaml"
+    paths.write_text("modules:\n  - {name: a, handle: 'htps//tfhub.dev/x/1'}\n"
+                     "  - {name: b, handle: ./there}\n  - {name: c, handle: ./nowhere}\n")
+    code, out, err = hubensemble("catalogue", "validate", str(paths))
+    assert code == 0 and ": ok (3 modules)" in out
+    assert f"warning: {paths}:2: handle " in err and "write https://tfhub.dev/" in err
+    assert f"warning: {paths}:4: handle '{tmp_path / 'nowhere'}' does not exist" in err
+    assert f"{paths}:3" not in err
 
 
 def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, env):
