@@ -88,7 +88,10 @@ class Selection:
                    size_rule=d.get("size_rule"), stopped=d.get("stopped"))
 
 
-def _weights(picks):
+def pick_weights(picks) -> dict[int, float]:
+    """{candidate index: weight} of a greedy path's prefix `picks` (ints, repeats allowed):
+    each index's share of the picks (Caruana et al. 2004: a candidate picked twice counts
+    twice), in first-pick order; the weights sum to 1."""
     counts = Counter(picks)
     return {int(i): counts[i] / len(picks) for i in dict.fromkeys(picks)}
 
@@ -197,7 +200,7 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
         curve.append({"size": len(picks), "ce": nll(current, y), "accuracy": accuracy(current, y)})
         losses.append(example_losses(current, y, objective))
     chosen, size_info = choose_size(np.stack(losses), rule=size_rule, objective=objective)
-    return Selection(indices=picks, weights=_weights(picks[:chosen]), size=chosen, curve=curve,
+    return Selection(indices=picks, weights=pick_weights(picks[:chosen]), size=chosen, curve=curve,
                      objective=objective, size_rule=size_info, stopped=stopped)
 
 

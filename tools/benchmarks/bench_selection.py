@@ -83,7 +83,7 @@ def sorted_variant(run_dir, budget, rule, with_replacement) -> dict:
     """Sorted initialisation (Caruana et al., 2004, 2.1) then greedy forward selection on
     validation cross-entropy; size by `choose_size(rule)`. {"size", "members", "acc", "nll"}
     on test."""
-    from hubensemble.ensemble import _weights, choose_size, ensemble_probs, example_losses
+    from hubensemble.ensemble import choose_size, ensemble_probs, example_losses, pick_weights
     from hubensemble.metrics import PROB_FLOOR, accuracy, nll
 
     val, test, y_val, y_test = _tables(run_dir)
@@ -108,7 +108,7 @@ def sorted_variant(run_dir, budget, rule, with_replacement) -> dict:
         available[best] = with_replacement
         losses.append(example_losses(total / len(picks), y_val, "ce"))
     size, _ = choose_size(np.stack(losses), rule=rule)
-    weights = _weights(picks[:size])
+    weights = pick_weights(picks[:size])
     ens = ensemble_probs(test, weights)
     return {"size": size, "members": len(weights), "acc": accuracy(ens, y_test),
             "nll": nll(ens, y_test)}
