@@ -324,6 +324,22 @@ def _check_zoo_handle(handle):
         raise _Bad(f"the {preset_name} zoo has no module {name!r}", hint)
 
 
+def missing_local_handles(specs) -> list[str]:
+    """A warning line per local handle that does not exist on this machine (not an error:
+    the catalogue may be meant for another machine, where rank runs), with the URL a
+    mistyped scheme probably meant."""
+    notes = []
+    for spec in specs:
+        if handle_kind(spec.handle) != "local" or os.path.exists(spec.handle):
+            continue
+        text = f"warning: {spec.source}: handle {spec.handle!r} does not exist on this machine"
+        host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
+        if host:
+            text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
+        notes.append(text + "; rank will skip it there")
+    return notes
+
+
 # ---------------------------------------------------------------------------- loading
 
 

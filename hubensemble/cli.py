@@ -45,7 +45,7 @@ def _catalogue_files(args):
 def cmd_catalogue_validate(args):
     """`catalogue validate [FILE...]`: 0 when every file (and the set) is valid, else 1 with
     file:line errors on stderr."""
-    from hubensemble.catalogue import load_catalogue
+    from hubensemble.catalogue import load_catalogue, missing_local_handles
 
     args.files = _catalogue_files(args)
     failed = 0
@@ -57,7 +57,7 @@ def cmd_catalogue_validate(args):
             print(str(e), file=sys.stderr)
             continue
         print(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})")
-        for note in _missing_local_handles(specs):
+        for note in missing_local_handles(specs):
             print(note, file=sys.stderr)
     if not failed and len(args.files) > 1:
         # Names must also be unique across the files given together.
@@ -70,27 +70,6 @@ def cmd_catalogue_validate(args):
             return 1
         print(f"the {len(args.files)} catalogues together: ok")
     return 1 if failed else 0
-
-
-def _missing_local_handles(specs):
-    """A warning line per local handle that does not exist on this machine (not an error:
-    the catalogue may be meant for another machine, where rank runs), with the URL a
-    mistyped scheme probably meant."""
-    import os
-    import re
-
-    from hubensemble.handles import handle_kind
-
-    notes = []
-    for spec in specs:
-        if handle_kind(spec.handle) != "local" or os.path.exists(spec.handle):
-            continue
-        text = f"warning: {spec.source}: handle {spec.handle!r} does not exist on this machine"
-        host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
-        if host:
-            text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
-        notes.append(text + "; rank will skip it there")
-    return notes
 
 
 def cmd_catalogue_list(args):
