@@ -300,28 +300,9 @@ def checked_stored_handle(handle, base_dir):
     """A handle as stored in a catalogue under `base_dir` (a local path relative to it, any
     other handle form unchanged); raises the parser's field error for a malformed handle."""
     try:
-        stored = stored_handle(handle, base_dir)
+        return stored_handle(handle, base_dir)
     except HandleFormError as e:
         raise _Bad(e.problem, e.hint) from None
-    if stored.startswith("zoo:"):
-        _check_zoo_handle(stored)
-    return stored
-
-
-def _check_zoo_handle(handle):
-    """A zoo:PRESET/NAME handle must name a preset and one of its modules: a typo would
-    otherwise pass validation and fail only when rank loads it (after the zoo is built)."""
-    from hubensemble.zoo.config import PRESETS, preset_module_names
-
-    preset_name, name = handle[len("zoo:"):].split("/")
-    if preset_name not in PRESETS:
-        raise _Bad(f"{handle!r} names no zoo preset", f"write one of {', '.join(PRESETS)}")
-    names = preset_module_names(preset_name)
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = (f"did you mean zoo:{preset_name}/{close[0]}?" if close else
-                f"the {preset_name} zoo has {', '.join(names)}")
-        raise _Bad(f"the {preset_name} zoo has no module {name!r}", hint)
 
 
 def missing_local_handles(specs) -> list[str]:

@@ -46,6 +46,7 @@ def cmd_catalogue_validate(args):
     """`catalogue validate [FILE...]`: 0 when every file (and the set) is valid, else 1 with
     file:line errors on stderr."""
     from hubensemble.catalogue import load_catalogue, missing_local_handles
+    from hubensemble.zoo.config import zoo_handle_problem
 
     args.files = _catalogue_files(args)
     failed = 0
@@ -55,6 +56,12 @@ def cmd_catalogue_validate(args):
         except HubensembleError as e:
             failed += 1
             print(str(e), file=sys.stderr)
+            continue
+        zoo = [f"{s.source}: module {s.name!r}: {problem}" for s in specs
+               if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
+        if zoo:
+            failed += 1
+            print("\n".join(zoo), file=sys.stderr)
             continue
         print(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})")
         for note in missing_local_handles(specs):

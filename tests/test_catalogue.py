@@ -458,17 +458,6 @@ ERRORS = [
           - name: a
             handle: zoo:expert-3
         """, "handle", "handle", ["not zoo:PRESET/NAME", "write e.g. zoo:demo/r8x2-generalist-0"]),
-    ("zoo-unknown-preset", """
-        modules:
-          - name: a
-            handle: zoo:dmeo/r8x2-generalist-0
-        """, "handle", "handle", ["names no zoo preset", "write one of demo, quick"]),
-    ("zoo-unknown-module", """
-        modules:
-          - name: a
-            handle: zoo:demo/r8x2-generalist-9
-        """, "handle", "handle", ["the demo zoo has no module 'r8x2-generalist-9'",
-                                  "did you mean zoo:demo/r8x2-generalist-"]),
     ("empty-handle", """
         modules:
           - name: a

@@ -62,6 +62,18 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert f"warning: {paths}:2: handle " in err and "write https://tfhub.dev/" in err
     assert f"warning: {paths}:4: handle '{tmp_path / 'nowhere'}' does not exist" in err
     assert f"{paths}:3" not in err
+    # A zoo handle must name a preset and one of its modules (checked without building it).
+    zoo = tmp_path / "zoo.yaml"
+    zoo.write_text("modules:\n  - {name: a, handle: 'zoo:demo/r8x2-generalist-0'}\n"
+                   "  - {name: b, handle: 'zoo:dmeo/r8x2-generalist-0'}\n"
+                   "  - {name: c, handle: 'zoo:demo/r8x2-generalist-9'}\n")
+    code, out, err = hubensemble("catalogue", "validate", str(zoo))
+    assert code == 1 and ": ok" not in out
+    assert f"{zoo}:3: module 'b': 'zoo:dmeo/r8x2-generalist-0' names no zoo preset; " \
+           "write one of demo, quick" in err
+    assert (f"{zoo}:4: module 'c': the demo zoo has no module 'r8x2-generalist-9'; did you "
+            "mean zoo:demo/r8x2-generalist-") in err
+    assert f"{zoo}:2" not in err
 
 
 def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import pathlib
 from dataclasses import dataclass
@@ -115,6 +116,23 @@ def preset_module_names(name: str) -> list[str]:
     from hubensemble.zoo import glyphs
 
     return [p.name for p in plan(preset(name), glyphs.hierarchy())]
+
+
+def zoo_handle_problem(handle: str) -> str | None:
+    """What is wrong with a well-formed ``zoo:PRESET/NAME`` handle — an unknown preset, or a
+    NAME its preset does not build (with the closest name) — as "problem; fix", else None.
+    `catalogue validate` reports it with the entry's file:line; rank fails such a module
+    with the same names (`module_path`) before any zoo is built."""
+    preset_name, _, name = handle[len("zoo:"):].partition("/")
+    if preset_name not in PRESETS:
+        return f"{handle!r} names no zoo preset; write one of {', '.join(PRESETS)}"
+    names = preset_module_names(preset_name)
+    if name in names:
+        return None
+    close = difflib.get_close_matches(name, names, n=1)
+    fix = (f"did you mean zoo:{preset_name}/{close[0]}?" if close else
+           f"the {preset_name} zoo has {', '.join(names)}")
+    return f"the {preset_name} zoo has no module {name!r}; {fix}"
 
 
 @dataclass(frozen=True)
