@@ -17,16 +17,49 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
+#: Work units that take longest, first (seconds of the CI run on the 2-core EPYC machine,
+#: 2026-12-01): a worker that starts one of them late finishes the suite alone. The fault
+#: suite's folder is one unit (see `pytest_xdist_make_scheduler`).
+HEAVIEST_FIRST = ("tests/reliability", "tests/test_sources.py", "tests/test_fit.py")
+
+
+def _unit(nodeid: str) -> str:
+    """The work unit of a test: its file, or the fault suite's folder for its files (their
+    scenarios share one workspace, so a second worker would build its inputs again)."""
+    path = nodeid.split("::", 1)[0]
+    return "tests/reliability" if path.startswith("tests/reliability/") else path
+
+
 def pytest_collection_modifyitems(config, items):
-    """Files with the most `slow` tests first (a stable sort: the order within a file, and
-    between files with as many, is pytest's). pytest-xdist's --dist loadfile hands out whole
-    files in this order as workers free up; with the end-to-end files last, one worker ran
-    test_sources' fits alone for the suite's last minutes while the other sat idle."""
+    """HEAVIEST_FIRST's units first, then the units with the most `slow` tests (a stable
+    sort: the order within a unit, e.g. the fault suite's scenario order, is kept).
+    pytest-xdist hands units out in this order as workers free up (addopts has
+    --no-loadscope-reorder; by default it orders them by their number of tests, which put
+    the few-but-long end-to-end files last and left one worker finishing them alone)."""
     slow = {}
     for item in items:
-        slow[item.fspath] = slow.get(item.fspath, 0) + (item.get_closest_marker("slow")
-                                                        is not None)
-    items.sort(key=lambda item: -slow[item.fspath])
+        unit = _unit(item.nodeid)
+        slow[unit] = slow.get(unit, 0) + (item.get_closest_marker("slow") is not None)
+
+    def key(item):
+        unit = _unit(item.nodeid)
+        first = HEAVIEST_FIRST.index(unit) if unit in HEAVIEST_FIRST else len(HEAVIEST_FIRST)
+        return first, -slow[unit]
+
+    items.sort(key=key)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile with the fault suite's folder as one unit (`_unit`)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            return _unit(nodeid)
+
+    return Scheduling(config, log)
 
 
 def make_tiny_model(seed=0, width=8, dropout=0.0, out_dim=None, input_size=None, l2=0.0):
