@@ -217,28 +217,79 @@ def test_the_explosion_guard_stops_a_rising_loss(bn_spec, digits):
     assert "exploded to 7.5" in guard.reason and model.stop_training
 
 
-def test_an_lp_ft_head_starts_at_the_probe(tmp_path, bn_spec, digits):
-    """head_init "probe": the head is the probe fitted on the cached training embeddings at
-    the trial's evaluation size before any step is taken."""
+def test_an_lp_ft_head_starts_at_the_probe_picked_on_validation(tmp_path, bn_spec, digits):
+    """head_init "probe": before any step the head is the probe of the PROBE_L2 strength whose
+    validation cross-entropy (scikit-learn's log_loss here) is lowest, fitted on the cached
+    training embeddings at the trial's evaluation size; a refit on train + val takes the
+    strength it is given instead (the trial's recorded one) and fits on both splits."""
+    from sklearn.metrics import log_loss
+
+    from hubensemble.rank import embed
+
     hp = HParams(lr=0.01, steps=5, batch_size=16, momentum=0.9, seed=4, batchnorm="inference",
                  head_init="probe")
+    cache = str(tmp_path / "cache")
     model = tune.compile_classifier(tune.build_classifier(bn_spec, 10, batchnorm="inference"),
                                     hp)
-    info = tune.train.init_head(model, bn_spec, digits, hp, profile=QUICK,
-                                cache_dir=str(tmp_path / "cache"))
+    info = tune.train.init_head(model, bn_spec, digits, hp, profile=QUICK, cache_dir=cache)
     assert info["head_init_seconds"] >= 0
     size = tune.eval_size(digits, bn_spec, QUICK)
     probs = tune.predict_probs(model, digits, "val", spec=bn_spec, profile=QUICK, batch_size=64)
-    from hubensemble.rank import embed
-
-    emb = {s: embed(bn_spec, digits, s, profile=QUICK, cache_dir=str(tmp_path / "cache"),
+    emb = {s: embed(bn_spec, digits, s, profile=QUICK, cache_dir=cache,
                     resolution=(size, size)).embeddings for s in ("train", "val")}
-    kernel, bias = fit_probe(emb["train"], digits.train.labels, 10,
-                             l2=hyperrule.PROBE_HEAD_L2)
-    np.testing.assert_allclose(probs, probe_probs(emb["val"], kernel, bias), atol=TOL)
+    heads = {l2: fit_probe(emb["train"], digits.train.labels, 10, l2=l2)
+             for l2 in hyperrule.PROBE_L2}
+    losses = {l2: log_loss(digits.val.labels, probe_probs(emb["val"], *head), labels=range(10))
+              for l2, head in heads.items()}
+    best = min(losses, key=losses.get)
+    # The pick must matter for this check to mean anything: the strengths disagree.
+    assert max(losses.values()) - losses[best] > 0.01
+    assert info["head_l2"] == best
+    np.testing.assert_allclose(probs, probe_probs(emb["val"], *heads[best]), atol=TOL)
     # The zero head predicts uniform probabilities (argmax class 0: ~0.1 of the images); the
     # probe on six random BatchNorm features does better.
     assert (probs.argmax(1) == digits.val.labels).mean() > 0.15
+
+    other = max(losses, key=losses.get)
+    info = tune.train.init_head(model, bn_spec, digits, hp, profile=QUICK, cache_dir=cache,
+                                splits=("train", "val"), head_l2=other)
+    assert info["head_l2"] == other
+    both = fit_probe(np.concatenate([emb["train"], emb["val"]]),
+                     np.concatenate([digits.train.labels, digits.val.labels]), 10, l2=other)
+    probs = tune.predict_probs(model, digits, "val", spec=bn_spec, profile=QUICK, batch_size=64)
+    np.testing.assert_allclose(probs, probe_probs(emb["val"], *both), atol=TOL)
+
+
+def test_the_clip_is_what_keeps_an_lp_ft_trial_from_exploding(tmp_path, bn_spec, digits):
+    """The same LP-FT trial (head picked on validation: the weakest L2, a large kernel; lr
+    3.1e-5, 10 steps) explodes unclipped and trains with gradients clipped to global norm 1
+    (HParams.clipnorm -> the SGD optimizer's global_clipnorm), its validation cross-entropy
+    staying near the probe's it started from."""
+    run = make_run(tmp_path / "run", [bn_spec], digits)
+    cache = str(tmp_path / "cache")
+    records = {}
+    for i, clip in enumerate((0.0, 1.0)):
+        hp = HParams(lr=0.1 * QUICK.lr_scale * 0.001, steps=10, batch_size=16, momentum=0.9,
+                     seed=0, batchnorm="inference", head_init="probe",
+                     augmentation=hyperrule.WHOLE_IMAGE, clipnorm=clip)
+        entry = tune.PlanEntry(i, tune.trial_id("default", i, "bnmod"), "bnmod", hp)
+        records[clip] = tune.run_entry(entry, bn_spec, digits, run, profile=QUICK,
+                                       cache_dir=cache)
+        model = tune.compile_classifier(tune.build_classifier(bn_spec, 10), hp)
+        assert model.optimizer.global_clipnorm == (clip or None)
+    assert records[0.0]["head_l2"] == records[1.0]["head_l2"] == min(hyperrule.PROBE_L2)
+    assert records[0.0]["status"] == "failed" and "exploded" in records[0.0]["reason"]
+    assert records[1.0]["status"] == "ok"
+    from hubensemble.rank import embed
+
+    size = tune.eval_size(digits, bn_spec, QUICK)
+    emb = {s: embed(bn_spec, digits, s, profile=QUICK, cache_dir=cache,
+                    resolution=(size, size)).embeddings for s in ("train", "val")}
+    start = probe_probs(emb["val"], *fit_probe(emb["train"], digits.train.labels, 10,
+                                               l2=records[1.0]["head_l2"]))
+    from hubensemble.metrics import nll
+
+    assert records[1.0]["val"]["ce"] < 1.1 * nll(start, digits.val.labels)
 
 
 def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_spec,
@@ -261,19 +312,24 @@ def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_
         ranking, specs, sweep="default", task=flags, profile=cpu, batchnorm=bn)}
     for lr in hyperrule.DEFAULT_SWEEP_LRS:
         frozen, plain = plan["bnmod", lr * cpu.lr_scale * 0.001], plan["plain", lr * cpu.lr_scale]
-        assert (frozen.head_init, frozen.augmentation) == ("probe", hyperrule.WHOLE_IMAGE)
-        assert (plain.head_init, plain.augmentation) == ("zero", None)
+        assert (frozen.head_init, frozen.augmentation, frozen.clipnorm) == (
+            "probe", hyperrule.WHOLE_IMAGE, 1.0)
+        assert (plain.head_init, plain.augmentation, plain.clipnorm) == ("zero", None, 0.0)
     explicit = tune.plan_sweep(ranking, specs, sweep="default", task=flags, profile=cpu,
                                batchnorm=bn, head_init="zero")
     assert {e.hparams.head_init for e in explicit} == {"zero"}
     paper = tune.plan_sweep(ranking, specs, sweep="default", task=flags, profile="paper",
                             batchnorm=bn)
-    assert {(e.hparams.lr, e.hparams.head_init, e.hparams.augmentation) for e in paper} == {
-        (lr, "zero", None) for lr in hyperrule.DEFAULT_SWEEP_LRS}
+    assert {(e.hparams.lr, e.hparams.head_init, e.hparams.augmentation, e.hparams.clipnorm)
+            for e in paper} == {(lr, "zero", None, 0.0) for lr in hyperrule.DEFAULT_SWEEP_LRS}
 
     # End to end on the tiny BatchNorm module, with quick's sizes and cpu's BatchNorm rule.
+    # Validation picks the weakest L2 here (its probe's kernel is large), and without the
+    # clip the lr 3.1e-5 x 10-step trial explodes (loss 16 by step 4): the gradient reaching
+    # the module grows with the head's weights. test_the_clip_is_what_keeps_it_from_exploding.
     profile = dataclasses.replace(CHECKED, name="quick-bn", fail_at_chance=False,
-                                  bn_head_init="probe", bn_lr_scale=0.001, bn_augment=False)
+                                  bn_head_init="probe", bn_lr_scale=0.001, bn_augment=False,
+                                  bn_clipnorm=1.0)
     run = make_run(tmp_path / "run", [bn_spec], digits)
     summary = tune.run_tune(run.path, sweep="default", profile=profile, progress=False,
                             task=digits, strategy="cpu", cache_dir=str(tmp_path / "cache"))
@@ -284,6 +340,8 @@ def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_
         assert (hp.batchnorm, hp.head_init) == ("inference", "probe")
         assert hp.augmentation == hyperrule.WHOLE_IMAGE
         assert c.record["head_init_seconds"] >= 0
+        assert c.record["head_l2"] in hyperrule.PROBE_L2
+        assert hp.clipnorm == 1.0
     # Whole images: every training image is a resized training image (no crop, no flip).
     x, _ = next(iter(training_dataset(digits, bn_spec, hp, profile=profile)))
     size = tune.eval_size(digits, bn_spec, profile)

@@ -298,7 +298,8 @@ def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
         callbacks.append(_StepBar(bar))
     try:
         model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
-                                splits=splits, callbacks=callbacks, cache_dir=cache_dir)
+                                splits=splits, callbacks=callbacks, cache_dir=cache_dir,
+                                head_l2=record.get("head_l2"))
     except (tune.TrialFailed, ModuleLoadError) as e:
         raise RunError(f"retraining member {plan.index} (trial {trial!r}) failed: {e}") from e
     finally:

@@ -158,7 +158,8 @@ class PaperSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 def compile_classifier(model: keras.Model, hparams: HParams) -> keras.Model:
     """Compiles `model` for fine-tuning and returns it: SGD with hparams.momentum on
-    `PaperSchedule(hparams.lr, hparams.steps)`, categorical cross-entropy on one-hot (or
+    `PaperSchedule(hparams.lr, hparams.steps)` (gradients clipped to the global norm
+    hparams.clipnorm when it is > 0), categorical cross-entropy on one-hot (or
     MixUp soft) labels [B, C], and an "accuracy" metric.
 
     A `Classifier` also takes hparams.weight_decay (snapshotting w0 now when it had none).
@@ -168,7 +169,8 @@ def compile_classifier(model: keras.Model, hparams: HParams) -> keras.Model:
         if model.weight_decay > 0 and model._w0 is None:
             model.snapshot_initial_weights()
     optimizer = keras.optimizers.SGD(
-        learning_rate=PaperSchedule(hparams.lr, hparams.steps), momentum=hparams.momentum)
+        learning_rate=PaperSchedule(hparams.lr, hparams.steps), momentum=hparams.momentum,
+        global_clipnorm=hparams.clipnorm or None)
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     return model

@@ -156,7 +156,8 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     policy `batchnorm` (one of hyperrule.BATCHNORM_MODES, or {module: policy}; a module not
     in the mapping gets "train") and the head start `head_init` (None: the profile's); an
     "inference" entry then gets the profile's `Profile.bn_hparams` (cpu: LP-FT head, lr
-    x0.001, whole images; an explicit `head_init` still wins).
+    x0.001, whole images, gradients clipped to global norm 1; an explicit `head_init` still
+    wins).
 
     Raises HubensembleError for an unknown sweep, a budget < 1 or a module not usable in the
     ranking; RunError when the ranking has no usable module or selection, or a module has
@@ -257,8 +258,8 @@ def finetune_hparams(config: Mapping, profile, *, batchnorm: str, seed: int,
     dropout); `profile` (a Profile or its name) scales them (`Profile.scale`); `batchnorm`
     (one of hyperrule.BATCHNORM_MODES) then applies the profile's rule for the module's
     BatchNorm policy (`Profile.bn_hparams`: for "inference" under cpu, an LP-FT head, lr
-    x0.001, whole images); `head_init` None gives the profile's head start, a value wins
-    over it. Raises HubensembleError (from HParams) for a value out of range.
+    x0.001, whole images, clipnorm 1); `head_init` None gives the profile's head start, a
+    value wins over it. Raises HubensembleError (from HParams) for a value out of range.
     """
     profile = as_profile(profile)
     given = {"augmentation": augmentation} if head_init is None else {

@@ -136,14 +136,54 @@ def split_embeddings(spec: ModuleSpec, task, splits: Sequence[str], *, resolutio
     return out, time.perf_counter() - start
 
 
+def pick_probe(train_x, train_y, val_x, val_y, num_classes: int, *,
+               l2s: Sequence[float] = hyperrule.PROBE_L2, max_iter: int = hyperrule.PROBE_MAX_ITER):
+    """The probe of the L2 strength with the lowest validation cross-entropy.
+
+    train_x / val_x: float [N, D] embeddings; train_y / val_y: int labels in [0, num_classes);
+    l2s: the lambdas tried (default `hyperrule.PROBE_L2`), each fitted on the training
+    embeddings by `fit_probe` and scored by `metrics.nll` (nats, >= 0) of `probe_probs` on the
+    validation embeddings; the first lowest wins a tie. This is how Kumar et al. (2022) start
+    LP-FT: the linear probe with its regulariser chosen on validation. Returns (kernel float32
+    [D, C], bias float32 [C], lambda, {lambda: validation cross-entropy}). Raises
+    HubensembleError as `fit_probe` does, or for an empty `l2s`.
+    """
+    from hubensemble import metrics
+
+    if not len(l2s):
+        raise HubensembleError("pick_probe needs at least one L2 strength")
+    best, scores = None, {}
+    for l2 in l2s:
+        kernel, bias = fit_probe(train_x, train_y, num_classes, l2=float(l2), max_iter=max_iter)
+        scores[float(l2)] = metrics.nll(probe_probs(val_x, kernel, bias), val_y)
+        if best is None or scores[float(l2)] < best[3]:
+            best = (kernel, bias, float(l2), scores[float(l2)])
+    return best[0], best[1], best[2], scores
+
+
 def head_from_probe(spec: ModuleSpec, task, *, resolution: int, splits=("train",),
-                    l2: float = hyperrule.PROBE_HEAD_L2, cache_dir=None):
-    """(kernel [D, C], bias [C]) of a probe fitted on the embeddings of `splits` at
-    `resolution` (the LP-FT head a fine-tuning trial with head_init "probe" starts from)."""
-    emb, _ = split_embeddings(spec, task, splits, resolution=resolution, cache_dir=cache_dir)
+                    l2: float | None = None, cache_dir=None):
+    """(kernel [D, C], bias [C], lambda) of the probe an LP-FT head (a fine-tuning trial with
+    head_init "probe") starts from, fitted on the frozen module's embeddings of `splits` at
+    `resolution` (rank's cache). `l2` None picks lambda among `hyperrule.PROBE_L2` on the
+    validation embeddings (`pick_probe`) when "val" is not among `splits`; a fit that trains
+    on val too (export --retrain-full) takes the lambda its trial recorded, and without one
+    `hyperrule.PROBE_HEAD_L2` (what trials used before lambda was picked)."""
+    splits = tuple(splits)
+    picking = l2 is None and "val" not in splits
+    emb, _ = split_embeddings(spec, task, splits + (("val",) if picking else ()),
+                              resolution=resolution, cache_dir=cache_dir)
     x = np.concatenate([emb[s] for s in splits])
     y = np.concatenate([task.split(s).labels for s in splits])
-    return fit_probe(x, y, task.num_classes, l2=l2)
+    if picking:
+        kernel, bias, l2, scores = pick_probe(x, y, emb["val"], task.val.labels,
+                                              task.num_classes)
+        log.info("LP-FT head of %s: lambda %g (validation cross-entropy %s)", spec.name, l2,
+                 ", ".join(f"{k:g}: {v:.4f}" for k, v in scores.items()))
+        return kernel, bias, l2
+    l2 = hyperrule.PROBE_HEAD_L2 if l2 is None else float(l2)
+    kernel, bias = fit_probe(x, y, task.num_classes, l2=l2)
+    return kernel, bias, l2
 
 
 def fit_probe_member(spec: ModuleSpec, task, hparams, *, splits=("train",), cache_dir=None):

@@ -176,7 +176,8 @@ def _start_loss(model, ds) -> float:
 
 def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=None,
                splits: Sequence[str] = ("train",), tensorboard_dir: str | None = None,
-               callbacks=(), cache_dir=None, targets=None) -> keras.Model:
+               callbacks=(), cache_dir=None, targets=None,
+               head_l2: float | None = None) -> keras.Model:
     """Builds and fine-tunes one member from its recorded hyperparameters and seed.
 
     The same code path as a tune trial: `export` uses it to retrain a member whose weights
@@ -184,6 +185,8 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     `distill` trains a student on a teacher's probabilities (`targets`, see
     `training_dataset`). A probe (hparams.kind "probe") is refitted on the embeddings of
     `splits` instead (`probe.fit_probe_member`; it takes no `targets`: HubensembleError).
+    An LP-FT head (hparams.head_init "probe") starts from the probe of L2 strength `head_l2`
+    (the trial's recorded "head_l2"; None: picked on validation, see `init_head`).
     Returns the trained `Classifier` (probabilities [B, C]). Raises TrialFailed on a
     non-finite or exploding loss, ModuleLoadError when the module cannot load.
     """
@@ -206,7 +209,7 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
                                  batchnorm=hparams.batchnorm)
         compile_classifier(model, hparams)
         init_head(model, spec, task, hparams, profile=profile, splits=splits,
-                  cache_dir=cache_dir)
+                  head_l2=head_l2, cache_dir=cache_dir)
     cbs = list(callbacks)
     if tensorboard_dir:
         cbs.append(TensorBoard(tensorboard_dir))
@@ -215,22 +218,24 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
 
 
 def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,
-              splits: Sequence[str] = ("train",), cache_dir=None) -> dict | None:
+              splits: Sequence[str] = ("train",), head_l2: float | None = None,
+              cache_dir=None) -> dict | None:
     """Starts the head as hparams.head_init says: "zero" leaves the zero head (paper A.1);
-    "probe" (LP-FT, Kumar et al. 2022) sets it to a logistic-regression probe
-    (L2 hyperrule.PROBE_HEAD_L2) fitted on the frozen module's embeddings of `splits` at the
-    trial's evaluation size (the resolution rank embedded at: read from the embedding cache).
-    Returns {"head_init_seconds"} for the record, or None for a zero head."""
+    "probe" (LP-FT, Kumar et al. 2022) sets it to a logistic-regression probe fitted on the
+    frozen module's embeddings of `splits` at the trial's evaluation size (the resolution rank
+    embedded at: read from the embedding cache), its L2 strength `head_l2`, or with None the
+    one of hyperrule.PROBE_L2 with the lowest validation cross-entropy (`probe.head_from_probe`).
+    Returns {"head_init_seconds", "head_l2"} for the record, or None for a zero head."""
     if hparams.head_init != "probe":
         return None
     from hubensemble.tune.model import set_head
     from hubensemble.tune.probe import head_from_probe
 
     start = time.perf_counter()
-    kernel, bias = head_from_probe(spec, task, resolution=eval_size(task, spec, profile),
-                                   splits=tuple(splits), cache_dir=cache_dir)
+    kernel, bias, l2 = head_from_probe(spec, task, resolution=eval_size(task, spec, profile),
+                                       splits=tuple(splits), l2=head_l2, cache_dir=cache_dir)
     set_head(model, kernel, bias)
-    return {"head_init_seconds": time.perf_counter() - start}
+    return {"head_init_seconds": time.perf_counter() - start, "head_l2": l2}
 
 
 def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, strategy=None,

@@ -65,7 +65,8 @@ KERAS_TUNER_FLAGS = (
 # ---------------------------------------------------------------------------------------------
 
 _HP_KEYS = ("plan_index", "module", "lr", "steps", "weight_decay", "dropout", "seed",
-            "batch_size", "momentum", "augmentation", "mixup_alpha", "batchnorm", "head_init")
+            "batch_size", "momentum", "augmentation", "mixup_alpha", "batchnorm", "head_init",
+            "clipnorm")
 
 
 def _aug_text(aug: AugConfig | None) -> str:
@@ -76,14 +77,14 @@ def hp_values(entry: PlanEntry) -> dict:
     """The Keras Tuner hyperparameter values of a plan entry (what TensorBoard shows):
     {"plan_index", "module", "lr", "steps", "weight_decay", "dropout", "seed", "batch_size",
     "momentum", "augmentation" (sorted-key JSON of the AugConfig, or "none"), "mixup_alpha",
-    "batchnorm", "head_init"}. Only fine-tuning entries go through Keras Tuner (a probe sweep
-    runs without it: hubensemble.tune.probe)."""
+    "batchnorm", "head_init", "clipnorm"}. Only fine-tuning entries go through Keras Tuner (a
+    probe sweep runs without it: hubensemble.tune.probe)."""
     h = entry.hparams
     return {"plan_index": entry.index, "module": entry.module, "lr": h.lr, "steps": h.steps,
             "weight_decay": h.weight_decay, "dropout": h.dropout, "seed": h.seed,
             "batch_size": h.batch_size, "momentum": h.momentum,
             "augmentation": _aug_text(h.augmentation), "mixup_alpha": h.mixup_alpha,
-            "batchnorm": h.batchnorm, "head_init": h.head_init}
+            "batchnorm": h.batchnorm, "head_init": h.head_init, "clipnorm": h.clipnorm}
 
 
 def hparams_from_hp(hp) -> HParams:
@@ -93,12 +94,16 @@ def hparams_from_hp(hp) -> HParams:
     of HParams' ranges; KeyError / ValueError / TypeError when a value is missing.
     """
     aug = hp.get("augmentation")
+    values = hp.values if isinstance(hp, kt.HyperParameters) else hp
+    # A sweep's oracle state from before clipnorm existed has no value for it: 0, no clipping.
+    clipnorm = float(values.get("clipnorm", 0.0))
     return HParams(lr=float(hp.get("lr")), steps=int(hp.get("steps")),
                    weight_decay=float(hp.get("weight_decay")), dropout=float(hp.get("dropout")),
                    batch_size=int(hp.get("batch_size")), seed=int(hp.get("seed")),
                    augmentation=None if aug == "none" else AugConfig.from_json(aug),
                    mixup_alpha=float(hp.get("mixup_alpha")), momentum=float(hp.get("momentum")),
-                   batchnorm=str(hp.get("batchnorm")), head_init=str(hp.get("head_init")))
+                   batchnorm=str(hp.get("batchnorm")), head_init=str(hp.get("head_init")),
+                   clipnorm=clipnorm)
 
 
 def plan_entry(plan: Sequence[PlanEntry], values: Mapping) -> PlanEntry | None:
