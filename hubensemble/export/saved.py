@@ -69,13 +69,14 @@ class EnsembleModule:
         (the in-memory model; `training` turns the members' dropout on)."""
         return self.layer(tf.convert_to_tensor(images, tf.float32), training=training)
 
-    def probabilities_from_bytes(self, image_bytes):
-        """string [N] of encoded JPEG/PNG/GIF/BMP/WebP images -> probabilities float32 [N, C].
+    def resized_from_bytes(self, image_bytes) -> tuple:
+        """string [N] of encoded JPEG/PNG/GIF/BMP/WebP images -> one float32 [N, s, s, 3] in
+        [0, 1] per distinct member size s (sorted).
 
         Each image is decoded on its own by the decode policy (`decode_image`: the pixels
-        training saw for the same file) and resized straight to each member's size (one
-        resize per distinct size), so images of different sizes share a batch and the result
-        equals `probabilities` on the decoded image.
+        training saw for the same file) and resized straight to each member's size, so images
+        of different sizes share a batch and the members see what `probabilities` gives them
+        for the decoded image.
         """
         sizes = sorted(set(self.sizes))
 
@@ -83,11 +84,21 @@ class EnsembleModule:
             image = decode_image(data)
             return tuple(augment.eval_preprocess(image, size=s) for s in sizes)
 
-        resized = tf.map_fn(one, image_bytes, fn_output_signature=tuple(
-            tf.TensorSpec([s, s, 3], tf.float32) for s in sizes))
-        by_size = dict(zip(sizes, resized))
-        outputs = [m.classifier(by_size[m.size], training=False) for m in self.members]
-        return self.layer.combine(outputs)
+        return tuple(tf.map_fn(one, image_bytes, fn_output_signature=tuple(
+            tf.TensorSpec([s, s, 3], tf.float32) for s in sizes)))
+
+    def resized(self, images) -> tuple:
+        """float32 images [N, H, W, 3] in [0, 1] -> one [N, s, s, 3] per distinct member size
+        s (sorted), each the resize `EvalResize` gives that member."""
+        x = tf.convert_to_tensor(images, tf.float32)
+        return tuple(augment.eval_preprocess(x, size=s) for s in sorted(set(self.sizes)))
+
+    def member_probabilities(self, resized) -> tf.Tensor:
+        """The members on their own sizes' images (`resized`, as `resized` returns them) ->
+        float32 [N, M, C], in member order."""
+        by_size = dict(zip(sorted(set(self.sizes)), resized))
+        return tf.stack([m.classifier(by_size[m.size], training=False) for m in self.members],
+                        axis=1)
 
     def variables(self):
         """Every tf.Variable of the members, once each (the reusable SavedModel's API)."""
@@ -123,15 +134,37 @@ class EnsembleModule:
         `root` is a tf.train.Checkpoint with the reusable SavedModel API (`__call__(images,
         training)` traced for both values, `variables`, `trainable_variables`,
         `regularization_losses`) and the signature functions; `signatures` maps
-        serving_default, serve_bytes and serve_members to concrete functions (inputs and
-        outputs as docs/export.md tabulates them).
+        serving_default, serve_bytes and serve_members to tf.functions with input signatures
+        (inputs and outputs as docs/export.md tabulates them).
+
+        The members run at inference in one inner tf.function on their resized images that
+        every signature and `__call__(training=False)` calls, so each member's graph is traced
+        once for them all, not once per signature; the signatures are traced by the save
+        itself (a tf.function traced before it is traced again in the save's context).
         """
         image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
         bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
         class_names = list(self.class_names)
+        n_members, num_classes = len(self.members), len(self.class_names)
+
+        @tf.function(input_signature=[tuple(
+            tf.TensorSpec([None, s, s, 3], tf.float32) for s in sorted(set(self.sizes)))])
+        def members(resized):
+            # An empty request gets an empty answer without running the members: some ops
+            # fail on a batch of 0 (oneDNN's Conv2D returns the wrong channel count, seen on
+            # TF 2.21). One cond here, not one per signature: a cond over every member's
+            # variables costs seconds to build.
+            return tf.cond(tf.shape(resized[0])[0] > 0,
+                           lambda: self.member_probabilities(resized),
+                           lambda: tf.zeros([0, n_members, num_classes], tf.float32))
+
+        def combined(p):
+            return self.layer.combine(tf.unstack(p, num=n_members, axis=1))
 
         def call(images, training=False):
-            return self._unless_empty(images, lambda: self.probabilities(images, training))
+            if training:  # dropout on: the in-memory layer, its own trace
+                return self._unless_empty(images, lambda: self.probabilities(images, True))
+            return combined(members(self.resized(images)))
 
         call_fn = tf.function(call)
         call_fn.get_concrete_function(image_spec, True)
@@ -139,29 +172,21 @@ class EnsembleModule:
 
         @tf.function(input_signature=[image_spec])
         def serving_default(images):
-            p = self._unless_empty(images, lambda: self.probabilities(images))
+            p = combined(members(self.resized(images)))
             return {"probabilities": p, "class_ids": tf.argmax(p, axis=-1, output_type=tf.int64)}
 
         @tf.function(input_signature=[bytes_spec])
         def serve_bytes(image_bytes):
-            p = self._unless_empty(image_bytes,
-                                   lambda: self.probabilities_from_bytes(image_bytes))
+            p = combined(members(self.resized_from_bytes(image_bytes)))
             ids = tf.argmax(p, axis=-1, output_type=tf.int64)
             return {"probabilities": p, "class_ids": ids,
                     "class_names": tf.gather(tf.constant(class_names, tf.string), ids)}
-
-        n_members, num_classes = len(self.members), len(self.class_names)
 
         @tf.function(input_signature=[image_spec])
         def serve_members(images):
             # Each member's own probabilities, in metadata "members" order: what the
             # robustness evaluation compares the ensemble with.
-            x = tf.convert_to_tensor(images, tf.float32)
-            p = tf.cond(tf.shape(x)[0] > 0,
-                        lambda: tf.stack([m(x, training=False) for m in self.layer.members],
-                                         axis=1),
-                        lambda: tf.zeros([0, n_members, num_classes], tf.float32))
-            return {"member_probabilities": p}
+            return {"member_probabilities": members(self.resized(images))}
 
         root = tf.train.Checkpoint()
         root.__call__ = call_fn
@@ -171,9 +196,8 @@ class EnsembleModule:
         root.variables = self.variables()
         root.trainable_variables = self.trainable_variables()
         root.regularization_losses = self.regularization_losses()
-        signatures = {SERVING_SIGNATURE: serving_default.get_concrete_function(),
-                      BYTES_SIGNATURE: serve_bytes.get_concrete_function(),
-                      MEMBERS_SIGNATURE: serve_members.get_concrete_function()}
+        signatures = {SERVING_SIGNATURE: serving_default, BYTES_SIGNATURE: serve_bytes,
+                      MEMBERS_SIGNATURE: serve_members}
         return root, signatures
 
 
