@@ -253,6 +253,13 @@ def test_serve_bytes_matches_serving_default_on_the_decoded_images(loaded, digit
     assert np.abs(probs[0] - probs[1]).max() > 10 * TOL
     empty = loaded.signatures["serve_bytes"](image_bytes=tf.constant([], tf.string))
     assert empty["probabilities"].shape == (0, 10)
+    # An empty batch of pixels: an empty answer from every signature and __call__ (the
+    # members share one inner function whose cond skips them on 0 images).
+    none = tf.zeros([0, 20, 20, 3], tf.float32)
+    assert serving(loaded, none)["probabilities"].shape == (0, 10)
+    assert loaded.signatures["serve_members"](images=none)[
+        "member_probabilities"].shape == (0, len(MEMBERS), 10)
+    assert loaded(none, training=False).shape == (0, 10)
 
 
 def test_the_export_is_a_reusable_hub_module(exported, loaded, digits):
