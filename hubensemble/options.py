@@ -318,18 +318,21 @@ OPTIONS: tuple[Option, ...] = (
     _opt("batchnorm", str, "auto",
          "how a module runs while it fine-tunes: train (batch statistics, moving averages "
          "updated), inference (BatchNorm frozen in inference mode while the weights train, as "
-         "Keras' transfer-learning guide does), auto (inference for modules with BatchNorm "
-         "moving statistics, else train)", "tune", ("tune", "fit"), used_by=("tune",),
+         "Keras' transfer-learning guide does; under --profile cpu such trials also get an "
+         "LP-FT head, lr x0.001, whole images and gradients clipped to global norm 1), auto "
+         "(inference for modules with BatchNorm moving statistics, else train)", "tune", ("tune", "fit"), used_by=("tune",),
          invalidates=("tune",), record="fit", choices=("auto", "train", "inference")),
     _opt("head_init", str, None,
          "how the new head starts: zero (paper A.1) or probe (LP-FT: a logistic-regression "
-         "probe on the training embeddings, then everything fine-tunes)", "tune",
+         "probe on the training embeddings, its L2 strength picked on validation, then "
+         "everything fine-tunes)", "tune",
          ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
          choices=("zero", "probe"),
          default_text="the profile's: zero; cpu: probe for BatchNorm in inference mode"),
-    _opt("budget", int, None, "number of fine-tuning trials", "tune", ("tune", "fit"),
+    _opt("budget", int, None, "number of trials (candidates)", "tune", ("tune", "fit"),
          used_by=("tune",), invalidates=("tune",), record="fit", minimum=1, metavar="L",
-         default_text="4 per module for default; 60/12/4 for paper/cpu/quick otherwise"),
+         default_text="4 per module for default and probe; 60/12/4 for paper/cpu/quick "
+                      "otherwise"),
     _opt("modules", str, None, "fine-tune these ranked modules instead of the selected ones",
          "tune", ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
          nargs="+", metavar="NAME"),
