@@ -320,8 +320,9 @@ OPTIONS: tuple[Option, ...] = (
          "updated), inference (BatchNorm frozen in inference mode while the weights train, as "
          "Keras' transfer-learning guide does; under --profile cpu such trials also get an "
          "LP-FT head, lr x0.001, whole images and gradients clipped to global norm 1), auto "
-         "(inference for modules with BatchNorm moving statistics, else train)", "tune", ("tune", "fit"), used_by=("tune",),
-         invalidates=("tune",), record="fit", choices=("auto", "train", "inference")),
+         "(inference for modules with BatchNorm moving statistics, else train)", "tune",
+         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         choices=("auto", "train", "inference")),
     _opt("head_init", str, None,
          "how the new head starts: zero (paper A.1) or probe (LP-FT: a logistic-regression "
          "probe on the training embeddings, its L2 strength picked on validation, then "

@@ -624,4 +624,9 @@ def test_sweep_values_and_plans(bn_spec, plain_spec):
     # The plan's values survive Keras Tuner's hyperparameters (resume and distribution).
     for e in default[:2]:
         assert tune.hparams_from_hp(tune.hp_values(e)) == e.hparams
+    clipped = next(e for e in default if e.module == "bnmod")
+    assert clipped.hparams.clipnorm == 1.0
+    # A sweep state written before clipnorm existed has no value for it: no clipping.
+    old = {k: v for k, v in tune.hp_values(clipped).items() if k != "clipnorm"}
+    assert tune.hparams_from_hp(old).clipnorm == 0.0
     assert json.loads(json.dumps(probe[0].to_json()))["hparams"]["kind"] == "probe"

@@ -281,10 +281,12 @@ def trial_profile(record, meta):
 def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
     """Retrains a member with its recorded hyperparameters; returns its weights file."""
     from hubensemble import tune
-    from hubensemble.hyperrule import HParams
+    from hubensemble.hyperrule import PROBE_HEAD_L2, HParams
 
     record = plan.record
     hparams = HParams.from_json(record["hparams"])
+    # An LP-FT trial's head started from the probe of its recorded L2 strength; a trial from
+    # before that was recorded started from PROBE_HEAD_L2's (a zero head ignores it).
     profile = trial_profile(record, meta)
     splits = ("train", "val") if plan.how == "retrain_full" else ("train",)
     trial = record.get("trial")
@@ -299,7 +301,7 @@ def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
     try:
         model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
                                 splits=splits, callbacks=callbacks, cache_dir=cache_dir,
-                                head_l2=record.get("head_l2"))
+                                head_l2=record.get("head_l2", PROBE_HEAD_L2))
     except (tune.TrialFailed, ModuleLoadError) as e:
         raise RunError(f"retraining member {plan.index} (trial {trial!r}) failed: {e}") from e
     finally:
