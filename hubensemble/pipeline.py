@@ -296,24 +296,31 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     # names the members), the sweep's: its trial records.
     results = {**outputs, "export": Path(metadata_path(export_path))}
 
+    known = {}  # stage -> digest of its result, read once per fit until the stage reruns
+
     def digests(names):
-        return {s: (_candidates_digest(run.candidates) if s == "tune"
-                    else _file_digest(results[s])) for s in names}
+        for s in names:
+            if s not in known:
+                known[s] = (_candidates_digest(run.candidates) if s == "tune"
+                            else _file_digest(results[s]))
+        return {s: known[s] for s in names}
 
     seconds = {}
     for name, fn in steps:
         read = (name, *STAGE_INPUTS.get(name, ()))
         present = outputs.get(name) is None or Path(outputs[name]).exists()
-        if present and _stage_done(run, name, keys[name], digests(read)):
+        now = digests(read)
+        if present and _stage_done(run, name, keys[name], now):
             log.info("%s: done before, reused", name)
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # The summary then says this run did not spend the recorded time on it.
-            _mark(run, name, keys[name], seconds[name], reused=True, digests=digests(read))
+            _mark(run, name, keys[name], seconds[name], reused=True, digests=now)
             continue
         log.info("%s: starting", name)
         start = time.time()
         fn()
         seconds[name] = time.time() - start
+        known.pop(name, None)  # its result was just rewritten
         _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read))
         log.info("%s: done in %.1f s", name, seconds[name])
     start = time.time()

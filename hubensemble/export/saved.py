@@ -59,6 +59,8 @@ class EnsembleModule:
         self.members = list(members)
         self.class_names = [str(c) for c in class_names]
         self.sizes = [int(m.size) for m in self.members]
+        # The distinct member sizes, ascending: the order of every `resized` tuple.
+        self.distinct_sizes = sorted(set(self.sizes))
         self.layer = EnsembleLayer(
             [member_model(m.classifier, m.size, name=f"member_{i}")
              for i, m in enumerate(self.members)],
@@ -78,7 +80,7 @@ class EnsembleModule:
         of different sizes share a batch and the members see what `probabilities` gives them
         for the decoded image.
         """
-        sizes = sorted(set(self.sizes))
+        sizes = self.distinct_sizes
 
         def one(data):
             image = decode_image(data)
@@ -91,12 +93,12 @@ class EnsembleModule:
         """float32 images [N, H, W, 3] in [0, 1] -> one [N, s, s, 3] per distinct member size
         s (sorted), each the resize `EvalResize` gives that member."""
         x = tf.convert_to_tensor(images, tf.float32)
-        return tuple(augment.eval_preprocess(x, size=s) for s in sorted(set(self.sizes)))
+        return tuple(augment.eval_preprocess(x, size=s) for s in self.distinct_sizes)
 
     def member_probabilities(self, resized) -> tf.Tensor:
         """The members on their own sizes' images (`resized`, as `resized` returns them) ->
         float32 [N, M, C], in member order."""
-        by_size = dict(zip(sorted(set(self.sizes)), resized))
+        by_size = dict(zip(self.distinct_sizes, resized))
         return tf.stack([m.classifier(by_size[m.size], training=False) for m in self.members],
                         axis=1)
 
@@ -148,7 +150,7 @@ class EnsembleModule:
         n_members, num_classes = len(self.members), len(self.class_names)
 
         @tf.function(input_signature=[tuple(
-            tf.TensorSpec([None, s, s, 3], tf.float32) for s in sorted(set(self.sizes)))])
+            tf.TensorSpec([None, s, s, 3], tf.float32) for s in self.distinct_sizes)])
         def members(resized):
             # An empty request gets an empty answer without running the members: some ops
             # fail on a batch of 0 (oneDNN's Conv2D returns the wrong channel count, seen on
