@@ -283,6 +283,29 @@ def test_weight_decay_pulls_towards_the_initial_weights_not_zero(modules):
     assert len(model.weights) == len(w0)
 
 
+def test_training_creates_no_variable_inside_the_traced_step(modules, digits):
+    # A tf.function that creates variables on its first call is traced a second time;
+    # Keras 3 without a distribution strategy would create the optimizer's momentum slots
+    # there, doubling every trial's tracing (seconds on real modules).
+    import tensorflow as tf
+
+    hp = HParams(**QUICK.scale({"lr": 0.1, "steps": 2500}), seed=5)
+    made = []
+
+    def creator(next_creator, **kwargs):
+        made.append((kwargs.get("name"), tf.inside_function()))
+        return next_creator(**kwargs)
+
+    spec = modules["gen_a"][0]
+    keras.backend.clear_session()
+    model = tune.compile_classifier(tune.build_classifier(spec, digits.num_classes), hp)
+    with tf.variable_creator_scope(creator):
+        tune.train_classifier(model, digits, spec, hp, profile=QUICK)
+    assert model.optimizer.built and hp.momentum > 0
+    assert any("momentum" in str(name) for name, _ in made), made
+    assert [name for name, traced in made if traced] == []
+
+
 def test_fit_member_on_train_and_val_is_deterministic(modules, digits):
     spec = modules["gen_a"][0]
     merged = tune.inputs._merged(digits, ("train", "val"))

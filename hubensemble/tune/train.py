@@ -154,11 +154,24 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
     ds = training_dataset(task, spec, hparams, profile=profile, splits=splits, targets=targets)
     n = chunks(hparams.steps)
     guard = _DivergenceGuard(task.num_classes, start=_start_loss(model, ds))
+    _build_optimizer(model)
     model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
               callbacks=[*callbacks, guard])
     if guard.reason:
         raise TrialFailed(guard.reason)
     return model
+
+
+def _build_optimizer(model: keras.Model) -> None:
+    """Creates the optimizer's slot variables (momentum) before `fit`, in the model's
+    distribution strategy. Without a strategy Keras 3 leaves them to the first trace of its
+    train step, and a tf.function that creates variables is traced twice (once to create,
+    once without): that second trace costs seconds per trial on real modules. The model is
+    built by now (`_start_loss` or the head initialisation ran it)."""
+    if model.optimizer.built or not model.built:
+        return
+    with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)
 
 
 def _start_loss(model, ds) -> float:
