@@ -50,7 +50,7 @@ def parse_config(text: str) -> dict:
         key = key.strip()
         if key in ("steps", "batch_size", "seed"):
             out[key] = int(value)
-        elif key in ("lr", "weight_decay", "dropout", "momentum", "mixup_alpha"):
+        elif key in ("lr", "weight_decay", "dropout", "momentum", "mixup_alpha", "clipnorm"):
             out[key] = float(value)
         elif key == "resize_factor":  # random crop of a resize to factor x crop (1: none)
             from hubensemble.hyperrule import AugConfig
@@ -81,7 +81,8 @@ def run_configs(out: Path, specs, task, configs, *, seed: int, cache: str) -> No
         tag = (f"lr{hp.lr:g}-s{hp.steps}-{hp.batchnorm[:3]}-{hp.head_init}"
                f"{'-wd%g' % hp.weight_decay if hp.weight_decay else ''}"
                f"{'-rf%g' % hp.augmentation.resize_factor if hp.augmentation else ''}"
-               f"{'-m%g' % hp.momentum if hp.momentum != cpu.momentum else ''}")
+               f"{'-m%g' % hp.momentum if hp.momentum != cpu.momentum else ''}"
+               f"{'-clip%g' % hp.clipnorm if hp.clipnorm else ''}")
         for module in selected:
             trial = f"ft-{tag}-{module}"
             if finished_candidate(run.candidates, trial) is not None:
