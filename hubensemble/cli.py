@@ -679,17 +679,34 @@ def main(argv=None):
         logging.getLogger().setLevel(logging.DEBUG)
     try:
         with _run_log(args):
-            return args.func(args)
-    except HubensembleError as e:
-        print(f"hubensemble: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+            # Told inside the run log's context, so that RUN/log.txt says why the command
+            # stopped, not only the terminal.
+            return _guarded(args)
+    except (HubensembleError, KeyboardInterrupt) as e:  # opening the run folder's log
+        return _stopped(args, e)
+
+
+def _guarded(args) -> int:
+    try:
+        return args.func(args)
+    except (HubensembleError, KeyboardInterrupt) as e:
+        return _stopped(args, e)
+
+
+def _stopped(args, exc: BaseException) -> int:
+    """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for RUN/log.txt)
+    and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C."""
+    if isinstance(exc, KeyboardInterrupt):
         # What an interrupted command keeps is the command's to say (set_defaults); the run
         # stages resume from what they wrote.
-        print("hubensemble: interrupted; " + getattr(args, "interrupted",
-                                                     "run the same command again to resume"),
-              file=sys.stderr)
-        return 130
+        text = "hubensemble: interrupted; " + getattr(args, "interrupted",
+                                                      "run the same command again to resume")
+        code = 130
+    else:
+        text, code = f"hubensemble: error: {exc}", 2
+    log.error("%s", text, extra={_PRINTED: True})
+    print(text, file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

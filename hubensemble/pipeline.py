@@ -124,7 +124,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         f"{', '.join(f.name for f in dataclasses.fields(FitOptions))}")
     options = dataclasses.replace(options or FitOptions(), **option_values)
     run = Run(out)
-    run.path.mkdir(parents=True, exist_ok=True)
+    run.make_folder()
     with run.log_file():
         if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
             catalogue = [catalogue]

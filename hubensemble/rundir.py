@@ -147,7 +147,7 @@ class Run:
         write happen while the lock is held. The lock is a kernel lock (``filelock``), so a
         killed holder releases it.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.make_folder()
         with file_lock(str(self.meta_path) + ".lock"):
             meta = self.meta()
             change(meta)
@@ -236,6 +236,19 @@ class Run:
             names = [str(i) for i in range(top + 1)]
         return {split: split_coverage(names, y) for split, y in labels.items()}
 
+    def make_folder(self) -> None:
+        """Creates the run folder (and its parents) if needed.
+
+        Raises RunError naming the path when it cannot: an existing file in the way, no
+        permission, a full disk."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            what = ("a file is in the way" if isinstance(e, FileExistsError)
+                    else e.strerror or str(e))
+            raise RunError(f"cannot create the run folder {self.path}: {what}; pass another "
+                           "--out / --run") from e
+
     @contextlib.contextmanager
     def log_file(self, *, create=True):
         """While the block runs, the `hubensemble` loggers (INFO and up) also write to
@@ -249,7 +262,7 @@ class Run:
         if attached or not (create or self.path.is_dir()):
             yield
             return
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.make_folder()
         handler = logging.FileHandler(target, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "

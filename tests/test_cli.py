@@ -447,6 +447,32 @@ def test_an_empty_or_missing_run_folder_is_named_not_sent_to_the_previous_stage(
     assert [p.name for p in empty.iterdir()] in ([], ["log.txt"])  # at most the stage's log
 
 
+def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp_path,
+                                                                             tiny_module,
+                                                                             capsys):
+    from hubensemble.cli import main
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    missing = tmp_path / "missing.npz"
+    out = tmp_path / "run"
+    argv = ["rank", "-q", "--catalogue", str(cat), "--data", f"npz:{missing}"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"npz:{missing}: no such file" in err
+    # -q silences the terminal, not the log: the run folder says why the command stopped.
+    assert f"ERROR hubensemble.cli: hubensemble: error: npz:{missing}: no such file" in (
+        out / "log.txt").read_text()
+    # A file where the run folder would go: one line naming it, no traceback.
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    for target in (in_the_way, in_the_way / "run"):
+        assert main([*argv, "--out", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot create the run folder {target}: " in err and "--out" in err, err
+        assert "Traceback" not in err
+
+
 def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, env):
     from PIL import Image
 
@@ -489,3 +515,4 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(hubensemble.ensemble, "run_ensemble", interrupt)
     assert main(["ensemble", "--run", str(tmp_path)]) == 130
     assert "interrupted; run the same command again to resume" in capsys.readouterr().err
+    assert "interrupted; run the same command again" in (tmp_path / "log.txt").read_text()

@@ -79,7 +79,11 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
     out_dir = out_dir.expanduser().absolute()
     _check_out_dir(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HubensembleError(f"cannot create {out_dir.parent} for the zoo: "
+                               f"{e.strerror or e}; choose another --out") from e
     remove_stale_temp_dirs(out_dir)
     tmp = pathlib.Path(temp_dir_for(out_dir))
     tmp.mkdir()
