@@ -6,8 +6,11 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import numpy as np
+
+from hubensemble.errors import HubensembleError
 
 # Temp files carry this marker so a run directory can be checked for leftovers, and so
 # nothing that lists results (candidates, cache entries) ever mistakes one for a result.
@@ -160,6 +163,35 @@ def lock_is_held(path) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Folders that appear whole: build in a temp folder beside the target, then one rename.
 # ---------------------------------------------------------------------------------------------
+
+def blocking_file(path) -> Path | None:
+    """The first of `path` and its parents that exists but is not a folder (a file in the
+    way of creating `path` as a folder), or None."""
+    path = Path(os.path.abspath(os.fspath(path)))
+    return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+
+
+def check_dir_target(path, hint: str) -> None:
+    """Raises HubensembleError when a file stands where folder `path` or one of its parents
+    would go ("... is a file; " + `hint`); checked before long work that ends by writing
+    there."""
+    blocker = blocking_file(path)
+    if blocker is not None:
+        where = "" if blocker == Path(os.path.abspath(os.fspath(path))) else f" (in {path})"
+        raise HubensembleError(f"{blocker} is a file, not a folder{where}; {hint}")
+
+
+def make_dirs(path, hint: str) -> None:
+    """Creates folder `path` and its parents (existing ones are fine). Raises
+    HubensembleError naming the file in the way, or the OS's reason (permission, full disk),
+    followed by `hint`."""
+    check_dir_target(path, hint)
+    try:
+        os.makedirs(os.fspath(path), exist_ok=True)
+    except OSError as e:
+        raise HubensembleError(f"cannot create the folder {path}: {e.strerror or e}; "
+                               f"{hint}") from e
+
 
 def temp_dir_for(final) -> str:
     """The temp folder a folder `final` is built in: ``.tmp-NAME.PID`` beside it.

@@ -197,7 +197,7 @@ STAGE_INPUTS = {"tune": ("rank",), "cost": ("tune",), "ensemble": ("tune", "cost
 def _file_digest(path) -> str | None:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
@@ -251,6 +251,10 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.tune import run_tune
 
     export_path = Path(export).resolve() if export else run.export
+    if export:
+        from hubensemble.export.saved import check_target
+
+        check_target(export_path, "--export")  # before the sweep, not after it
     robustness_path = run.path / ROBUSTNESS_FILE
 
     # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a

@@ -12,7 +12,8 @@ import numpy as np
 
 from hubensemble import formats, options
 from hubensemble.errors import RunError
-from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, read_json
+from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, make_dirs,
+                                read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
 
@@ -237,17 +238,9 @@ class Run:
         return {split: split_coverage(names, y) for split, y in labels.items()}
 
     def make_folder(self) -> None:
-        """Creates the run folder (and its parents) if needed.
-
-        Raises RunError naming the path when it cannot: an existing file in the way, no
-        permission, a full disk."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            what = ("a file is in the way" if isinstance(e, FileExistsError)
-                    else e.strerror or str(e))
-            raise RunError(f"cannot create the run folder {self.path}: {what}; pass another "
-                           "--out / --run") from e
+        """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
+        the file in the way, or the OS's reason (permission, full disk)."""
+        make_dirs(self.path, "pass another --out / --run")
 
     @contextlib.contextmanager
     def log_file(self, *, create=True):

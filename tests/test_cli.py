@@ -469,8 +469,22 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     for target in (in_the_way, in_the_way / "run"):
         assert main([*argv, "--out", str(target)]) == 2
         err = capsys.readouterr().err
-        assert f"cannot create the run folder {target}: " in err and "--out" in err, err
-        assert "Traceback" not in err
+        assert f"{in_the_way} is a file, not a folder" in err and "--out" in err, err
+    # fit --export and export --out: refused before any work, not after the sweep.
+    fit = ["fit", "-q", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
+           str(tmp_path / "fit")]
+    for argv, flag in ((fit + ["--export", str(in_the_way / "x")], "--export"),
+                       (fit + ["--export", str(in_the_way)], "--export"),
+                       (["export", "-q", "--run", str(out), "--out", str(in_the_way / "x")],
+                        "--out"),
+                       (["zoo", "build", "-q", "--preset", "quick", "--out",
+                         str(in_the_way / "z")], "--out")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{in_the_way} is a file, not a folder" in err, err
+        assert f"choose another {flag} folder" in err, err
+    assert not (tmp_path / "fit" / "ranking.json").exists()
+    assert in_the_way.read_text() == ""
 
 
 def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, env):

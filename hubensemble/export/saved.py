@@ -312,15 +312,18 @@ def _reload(path):
 # Writing
 # ---------------------------------------------------------------------------------------------
 
-def _check_target(out_dir: str) -> None:
-    """RunError unless `out_dir` is absent, empty, or an earlier hubensemble export."""
+def check_target(out_dir, flag: str = "--out") -> None:
+    """Raises HubensembleError (RunError) unless folder `out_dir` is absent, empty, or an
+    earlier hubensemble export, with no file standing where it or a parent would go; the
+    message tells the user to choose another `flag` folder. Called before the work that
+    ends by writing there (export, and fit before its sweep)."""
+    out_dir = os.fspath(out_dir)
+    fileio.check_dir_target(out_dir, f"choose another {flag} folder")
     if not os.path.exists(out_dir):
         return
-    if not os.path.isdir(out_dir):
-        raise RunError(f"{out_dir} exists and is a file; choose another --out folder")
     if os.listdir(out_dir) and not is_export(out_dir):
         raise RunError(f"{out_dir} exists and is not an export made by hubensemble; refusing "
-                       "to replace it: choose another --out folder, or delete it first")
+                       f"to replace it: choose another {flag} folder, or delete it first")
 
 
 def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out_dir, *,
@@ -343,7 +346,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     members' output width is not len(class_names).
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
-    _check_target(out_dir)
+    check_target(out_dir)
     module = EnsembleModule(members, class_names)
     check_images = tf.convert_to_tensor(np.asarray(check_images, np.float32))
     expected = module.probabilities(check_images).numpy()
@@ -351,7 +354,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
         raise HubensembleError(f"the members output {expected.shape[1:]} values per image but "
                                f"there are {len(module.class_names)} class names")
     root, signatures = module.saveable_root()
-    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    fileio.make_dirs(os.path.dirname(out_dir), "choose another --out folder")
     # Temp folders of exports whose process died (killed mid-save) go first.
     fileio.remove_stale_temp_dirs(out_dir)
     tmp = fileio.temp_dir_for(out_dir)

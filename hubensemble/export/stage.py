@@ -16,7 +16,7 @@ import numpy as np
 from hubensemble import candidate, fileio, options
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line
 from hubensemble.export.layers import normalise_weights
-from hubensemble.export.saved import ExportMember, _check_target, save_export
+from hubensemble.export.saved import ExportMember, check_target, save_export
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
                                  read_export_metadata, versions)
 
@@ -138,7 +138,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     start = time.time()
     run = Run(run_dir)
     out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
-    _check_target(out_dir)
+    check_target(out_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
     ensemble = read_ensemble(run.path)
     entries = list(ensemble.get("members") or [])

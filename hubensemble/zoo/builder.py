@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 from hubensemble.errors import HubensembleError
-from hubensemble.fileio import (atomic_write_json, atomic_write_text, remove_stale_temp_dirs,
-                                replace_dir, temp_dir_for)
+from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_target,
+                                make_dirs, remove_stale_temp_dirs, replace_dir, temp_dir_for)
 from hubensemble.formats import versions
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
 from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
@@ -34,8 +34,7 @@ def is_zoo(path) -> bool:
 
 
 def _check_out_dir(out_dir: pathlib.Path):
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HubensembleError(f"{out_dir} is a file; choose a folder for the zoo")
+    check_dir_target(out_dir, "choose another --out folder for the zoo")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not is_zoo(out_dir):
         raise HubensembleError(f"{out_dir} exists and is not a zoo (no {MARKER}); choose an "
                                "empty or new folder, or delete it first")
@@ -79,11 +78,7 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
     out_dir = out_dir.expanduser().absolute()
     _check_out_dir(out_dir)
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise HubensembleError(f"cannot create {out_dir.parent} for the zoo: "
-                               f"{e.strerror or e}; choose another --out") from e
+    make_dirs(out_dir.parent, "choose another --out folder for the zoo")
     remove_stale_temp_dirs(out_dir)
     tmp = pathlib.Path(temp_dir_for(out_dir))
     tmp.mkdir()
