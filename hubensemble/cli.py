@@ -45,7 +45,7 @@ def _catalogue_files(args):
 def cmd_catalogue_validate(args):
     """`catalogue validate [FILE...]`: 0 when every file (and the set) is valid, else 1 with
     file:line errors on stderr."""
-    from hubensemble.catalogue import load_catalogue, missing_local_handles
+    from hubensemble.catalogue import load_catalogue, load_catalogues, missing_local_handles
     from hubensemble.zoo.config import zoo_handle_problem
 
     args.files = _catalogue_files(args)
@@ -53,22 +53,19 @@ def cmd_catalogue_validate(args):
     for path in args.files:
         try:
             specs = load_catalogue(path)
+            zoo = [f"{s.source}: module {s.name!r}: {problem}" for s in specs
+                   if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
+            if zoo:
+                raise HubensembleError("\n".join(zoo))
         except HubensembleError as e:
             failed += 1
             print(str(e), file=sys.stderr)
-            continue
-        zoo = [f"{s.source}: module {s.name!r}: {problem}" for s in specs
-               if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-        if zoo:
-            failed += 1
-            print("\n".join(zoo), file=sys.stderr)
             continue
         print(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})")
         for note in missing_local_handles(specs):
             print(note, file=sys.stderr)
     if not failed and len(args.files) > 1:
         # Names must also be unique across the files given together.
-        from hubensemble.catalogue import load_catalogues
         try:
             load_catalogues(args.files)
         except HubensembleError as e:
@@ -636,15 +633,12 @@ def build_parser():
 
 def _run_log(args):
     """RUN/log.txt for the command's run folder: --out of rank / rank merge / fit / demo
-    (created), --run
-    of the other stages (only when the folder exists); else nothing. fit, tune and ensemble
-    also attach it themselves (for Python callers); a run's log gets one handler only."""
+    (created), --run of the other stages (only when the folder exists); else nothing. fit,
+    tune and ensemble also attach it themselves (for Python callers); one handler per log."""
     from hubensemble.rundir import Run
 
-    ready = getattr(args, "out", None) and (
-        args.func in (cmd_rank_merge, cmd_fit, cmd_demo)
-        or (args.func is cmd_rank and args.catalogue and args.data))
-    if ready:
+    if getattr(args, "out", None) and (args.func in (cmd_rank_merge, cmd_fit, cmd_demo) or (
+            args.func is cmd_rank and args.catalogue and args.data)):
         return Run(args.out).log_file()
     if (args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill)
             and getattr(args, "run", None)):
@@ -677,33 +671,25 @@ def main(argv=None):
         logging.captureWarnings(True)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
+    stops = (HubensembleError, KeyboardInterrupt)
     try:
         with _run_log(args):
-            # Told inside the run log's context, so that RUN/log.txt says why the command
-            # stopped, not only the terminal.
-            return _guarded(args)
-    except (HubensembleError, KeyboardInterrupt) as e:  # opening the run folder's log
-        return _stopped(args, e)
-
-
-def _guarded(args) -> int:
-    try:
-        return args.func(args)
-    except (HubensembleError, KeyboardInterrupt) as e:
+            try:  # inside the log's context: RUN/log.txt says why the command stopped
+                return args.func(args)
+            except stops as e:
+                return _stopped(args, e)
+    except stops as e:  # opening the run folder's log
         return _stopped(args, e)
 
 
 def _stopped(args, exc: BaseException) -> int:
-    """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for RUN/log.txt)
-    and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C."""
+    """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
+    RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C (what an
+    interrupted command keeps is the command's to say: set_defaults)."""
+    text, code = f"hubensemble: error: {exc}", 2
     if isinstance(exc, KeyboardInterrupt):
-        # What an interrupted command keeps is the command's to say (set_defaults); the run
-        # stages resume from what they wrote.
-        text = "hubensemble: interrupted; " + getattr(args, "interrupted",
-                                                      "run the same command again to resume")
-        code = 130
-    else:
-        text, code = f"hubensemble: error: {exc}", 2
+        text, code = "hubensemble: interrupted; " + getattr(
+            args, "interrupted", "run the same command again to resume"), 130
     log.error("%s", text, extra={_PRINTED: True})
     print(text, file=sys.stderr)
     return code
