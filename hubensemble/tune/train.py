@@ -166,7 +166,7 @@ def _build_optimizer(model: keras.Model) -> None:
     """Creates the optimizer's slot variables (momentum) before `fit`, in the model's
     distribution strategy. Without a strategy Keras 3 leaves them to the first trace of its
     train step, and a tf.function that creates variables is traced twice (once to create,
-    once without): that second trace costs seconds per trial on real modules. The model is
+    once without), the second costing as much as the first, in every trial. The model is
     built by now (`_start_loss` or the head initialisation ran it)."""
     if model.optimizer.built or not model.built:
         return
