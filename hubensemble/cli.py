@@ -315,11 +315,13 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    """`evaluate`: evaluate.evaluate_model on clean (and corrupted) images; --out writes
-    the results as JSON."""
+    """`evaluate`: evaluate_model on clean (and corrupted) images; --out writes them as JSON."""
     from hubensemble.evaluate import (evaluate_model, format_evaluation,
                                       load_evaluation_task, write_evaluation)
+    from hubensemble.fileio import check_file_target
 
+    if args.out:  # before the evaluation, not after it
+        check_file_target(args.out, "choose another --out file")
     task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     result = evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                             progress=_progress(args))
@@ -336,8 +338,7 @@ def cmd_report(args):
 
     md, html = write_report(args.run)
     if not args.quiet:
-        print(md)
-        print(html)
+        print(md, html, sep="\n")
     return 0
 
 

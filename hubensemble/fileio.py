@@ -181,6 +181,14 @@ def check_dir_target(path, hint: str) -> None:
         raise HubensembleError(f"{blocker} is a file, not a folder{where}; {hint}")
 
 
+def check_file_target(path, hint: str) -> None:
+    """Raises HubensembleError when file `path` cannot be written where it is asked for: it is
+    a folder, or a file stands where one of its parent folders would go."""
+    if os.path.isdir(os.fspath(path)):
+        raise HubensembleError(f"{path} is a folder, not a file; {hint}")
+    check_dir_target(os.path.dirname(os.path.abspath(os.fspath(path))), hint)
+
+
 def make_dirs(path, hint: str) -> None:
     """Creates folder `path` and its parents (existing ones are fine). Raises
     HubensembleError naming the file in the way, or the OS's reason (permission, full disk),

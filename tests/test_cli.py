@@ -484,6 +484,13 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
         assert f"{in_the_way} is a file, not a folder" in err, err
         assert f"choose another {flag} folder" in err, err
     assert not (tmp_path / "fit" / "ranking.json").exists()
+    # evaluate --out is a file: refused before the model is even loaded.
+    for target, says in ((in_the_way / "r.json", f"{in_the_way} is a file, not a folder"),
+                         (tmp_path, f"{tmp_path} is a folder, not a file")):
+        assert main(["evaluate", "-q", "--model", str(tmp_path / "no-model"), "--out",
+                     str(target)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "choose another --out file" in err, err
     assert in_the_way.read_text() == ""
 
 
