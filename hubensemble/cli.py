@@ -14,7 +14,7 @@ import os
 import sys
 
 from hubensemble import __version__, arguments, options
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
 
 log = logging.getLogger("hubensemble.cli")
 
@@ -482,9 +482,8 @@ def build_parser():
 
     p = sub.add_parser("ensemble", parents=[common],
                        help="greedy ensemble selection over the tuned candidates",
-                       description="Caruana et al. (2004) forward selection on the "
-                                   "candidates' validation probabilities; writes "
-                                   "RUN/ensemble.json.")
+                       description="Caruana et al. (2004) forward selection on the candidates' "
+                                   "validation probabilities; writes RUN/ensemble.json.")
     p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "ensemble", ("ensemble", "budget"))
     p.set_defaults(func=cmd_ensemble, tensorflow=False)
@@ -532,8 +531,7 @@ def build_parser():
                         "seed needs --out, the cache holds the default one)")
     b.add_argument("--workers", type=int, default=None,
                    help="processes training modules side by side (default: one per core)")
-    # A zoo build keeps nothing of an interrupted build (its temporary folder is removed; an
-    # older zoo stays): it starts over, unlike the run stages, which resume.
+    # An interrupted build keeps nothing (an older zoo stays): unlike a run stage, no resume.
     b.set_defaults(func=cmd_zoo_build, interrupted="the partial zoo was removed, so running "
                                                    "the command again starts over")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1], tensorflow=False)
@@ -563,12 +561,11 @@ def build_parser():
 
     p = sub.add_parser("predict", parents=[no_log],
                        help="classify image files with an exported ensemble",
-                       description="Decodes each image as training did and prints its "
-                                   "most probable classes. A file that cannot be read "
-                                   "stops it, named with the reason, unless "
-                                   "--skip-unreadable (then it is reported, the others "
-                                   "are classified, exit 1). -q keeps the predictions "
-                                   "and silences the rest.")
+                       description="Decodes each image as training did and prints its most "
+                                   "probable classes. A file that cannot be read stops it, "
+                                   "named with the reason, unless --skip-unreadable (then it "
+                                   "is reported, the others are classified, exit 1). -q "
+                                   "keeps the predictions and silences the rest.")
     p.add_argument("--model", required=True, metavar="DIR", help="an export folder")
     p.add_argument("images", nargs="+", metavar="IMAGE",
                    help="image files: JPEG, PNG, GIF, BMP, WebP, or another format "
@@ -578,9 +575,9 @@ def build_parser():
 
     p = sub.add_parser("evaluate", parents=[no_log],
                        help="accuracy, NLL and ECE of an export, clean and corrupted",
-                       description="Accuracy, NLL and ECE of an export and of its best "
-                                   "single member on a test set, clean and under "
-                                   "ImageNet-C style corruptions (--corruptions).")
+                       description="Accuracy, NLL and ECE of an export and of its best single "
+                                   "member on a test set, clean and under ImageNet-C style "
+                                   "corruptions (--corruptions).")
     p.add_argument("--model", required=True, metavar="DIR", help="an export folder")
     p.add_argument("--data", metavar="SPEC",
                    help="the test data (default: the data of the run the export belongs "
@@ -649,7 +646,8 @@ def _run_log(args):
 
 def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
-    invalid catalogues), 2 usage or HubensembleError (one line, no traceback), 130 on Ctrl-C."""
+    invalid catalogues), 2 usage or HubensembleError (one line, no traceback), 130 on Ctrl-C,
+    143 on SIGTERM (cleaned up as Ctrl-C is: errors.sigterm_interrupts)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -674,7 +672,7 @@ def main(argv=None):
         logging.getLogger().setLevel(logging.DEBUG)
     stops = (HubensembleError, KeyboardInterrupt)
     try:
-        with _run_log(args):
+        with sigterm_interrupts(), _run_log(args):
             try:  # inside the log's context: RUN/log.txt says why the command stopped
                 return args.func(args)
             except stops as e:
@@ -685,12 +683,14 @@ def main(argv=None):
 
 def _stopped(args, exc: BaseException) -> int:
     """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
-    RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C (what an
-    interrupted command keeps is the command's to say: set_defaults)."""
-    text, code = f"hubensemble: error: {exc}", 2
+    RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
+    SIGTERM (what a stopped command keeps is the command's to say: set_defaults)."""
+    text, code = f"error: {exc}", 2
     if isinstance(exc, KeyboardInterrupt):
-        text, code = "hubensemble: interrupted; " + getattr(
-            args, "interrupted", "run the same command again to resume"), 130
+        code = 143 if isinstance(exc, Terminated) else 130
+        text = ("terminated (SIGTERM); " if code == 143 else "interrupted; ") + getattr(
+            args, "interrupted", "run the same command again to resume")
+    text = "hubensemble: " + text
     log.error("%s", text, extra={_PRINTED: True})
     print(text, file=sys.stderr)
     return code

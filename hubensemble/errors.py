@@ -1,4 +1,9 @@
-"""The exception types that hubensemble raises for problems a user can fix."""
+"""The exception types that hubensemble raises for problems a user can fix, and SIGTERM as
+an exception (`sigterm_interrupts`)."""
+
+import contextlib
+import signal
+import threading
 
 
 class HubensembleError(Exception):
@@ -63,3 +68,34 @@ def first_line(exc: BaseException) -> str:
             if line and not line.startswith(_LOCATION_LINES):
                 return f"{head} {line}"
     return head
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, `docker stop`, a batch scheduler's time limit) raised as a
+    KeyboardInterrupt, so that a terminated command cleans up and keeps exactly what Ctrl-C
+    does: a sweep's finished trials, no half-written file, no partial zoo."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """Within the block, the first SIGTERM raises `Terminated` in the main thread; the handler
+    from before (usually the default: end the process) is then back, so a second SIGTERM
+    ends the process at once, and it is restored when the block ends.
+
+    Python runs signal handlers only in the main thread: elsewhere this does nothing. Worker
+    processes started with "spawn" (the zoo builder's) keep the default handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, previous)
+        raise Terminated("SIGTERM")
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

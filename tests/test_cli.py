@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -537,3 +538,23 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     assert main(["ensemble", "--run", str(tmp_path)]) == 130
     assert "interrupted; run the same command again to resume" in capsys.readouterr().err
     assert "interrupted; run the same command again" in (tmp_path / "log.txt").read_text()
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_so(tmp_path, capsys, monkeypatch):
+    import signal
+
+    import hubensemble.ensemble
+    from hubensemble.cli import main
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # what `kill`, `timeout` or a scheduler sends
+        time.sleep(30)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the command")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(hubensemble.ensemble, "run_ensemble", terminated)
+    assert main(["ensemble", "--run", str(tmp_path)]) == 143
+    line = "terminated (SIGTERM); run the same command again to resume"
+    assert line in capsys.readouterr().err
+    assert line in (tmp_path / "log.txt").read_text()
+    assert signal.getsignal(signal.SIGTERM) == before  # the process's own handler is back
