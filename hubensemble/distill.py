@@ -119,6 +119,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         raise RunError(f"distill init must be one of {', '.join(DISTILL_INITS)}, got {init!r}")
     start = time.time()
     run = Run(run_dir)
+    run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
     ens = read_ensemble(run.path)
     meta = run.meta()
     specs = meta.get("modules") or {}

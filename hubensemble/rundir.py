@@ -301,11 +301,12 @@ class Run:
         return np.load(path) if path.exists() else None
 
     def require_started(self):
-        """Raises RunError when this folder holds no run at all (not a folder, or neither
-        run.json nor ranking.json), naming `fit` as what to run; a later stage's own "file X
-        is missing" would point at the stage before it, which fails in turn."""
+        """Raises RunError when this folder holds no run at all (missing, not a folder, or
+        with neither run.json nor ranking.json), naming `fit` as what to run; a later stage's
+        own "file X is missing" would point at the stage before it, which fails in turn."""
         if not self.path.is_dir():
-            raise RunError(f"{self.path} is not a folder; pass a run directory made by "
+            what = "is not a folder" if self.path.exists() else "does not exist"
+            raise RunError(f"{self.path} {what}; pass a run directory made by "
                            "`hubensemble fit` or `hubensemble rank`")
         if not self.meta_path.exists() and not self.ranking_json.exists():
             raise RunError(f"{self.path} is not a hubensemble run (no run.json, no "

@@ -430,21 +430,22 @@ def test_an_empty_or_missing_run_folder_is_named_not_sent_to_the_previous_stage(
                                                                                 capsys):
     from hubensemble.cli import main
 
-    empty = tmp_path / "empty"
+    empty, missing, file = tmp_path / "empty", tmp_path / "nope", tmp_path / "a-file"
     empty.mkdir()
-    for argv in (["ensemble", "--run", str(empty)], ["export", "--run", str(empty)],
-                 ["report", "--run", str(empty)], ["ensemble", "--run", str(tmp_path / "nope")]):
-        assert main(argv) == 2, argv
-        err = capsys.readouterr().err
-        folder = argv[-1]
-        assert (f"{folder} is not a hubensemble run (no run.json, no ranking.json)" in err
-                or f"{folder} is not a folder" in err), (argv, err)
-        assert "hubensemble fit" in err and "hubensemble tune --run" not in err, err
+    file.write_text("x")
+    says = {empty: "is not a hubensemble run (no run.json, no ranking.json)",
+            missing: "does not exist", file: "is not a folder"}
+    for folder in (empty, missing, file):
+        for command in ("tune", "ensemble", "cost", "export", "distill", "report"):
+            assert main([command, "--run", str(folder)]) == 2, (command, folder)
+            err = capsys.readouterr().err
+            assert f"{folder} {says[folder]}" in err, (command, err)
+            assert "hubensemble fit" in err and "hubensemble tune --run" not in err, err
     # --quantize without --format tflite would do nothing: refused before anything runs.
     assert main(["export", "--run", str(empty), "--quantize", "float16"]) == 2
     err = capsys.readouterr().err
     assert "--quantize applies only to the TFLite model; add --format tflite" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # no folder was created
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "empty"]  # none created
     assert [p.name for p in empty.iterdir()] in ([], ["log.txt"])  # at most the stage's log
 
 

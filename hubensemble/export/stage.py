@@ -138,8 +138,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     start = time.time()
     run = Run(run_dir)
     out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
-    check_target(out_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
+    check_target(out_dir)
     ensemble = read_ensemble(run.path)
     entries = list(ensemble.get("members") or [])
     if not entries:

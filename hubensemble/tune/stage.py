@@ -186,6 +186,7 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     trials failed; HubensembleError for invalid arguments.
     """
     parts = sweep_parts(sweep)
+    Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run rank"
     with Run(run_dir).log_file(create=False):
         summaries = [
             _run_tune(run_dir, sweep=part, budget=budget, modules=modules, strategy=strategy,
