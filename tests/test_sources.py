@@ -176,6 +176,10 @@ def test_fine_tuning_trains_each_kinds_own_variables(kinds, kind, caplog):
         # No trainable variables exposed: used frozen (a probe), said once, never an error.
         assert layer.trainable_weights == [] and layer.non_trainable_weights
         assert "used frozen" in caplog.text and "linear probe" in caplog.text
+        caplog.clear()  # said once per module and process, not once per trial or member
+        with caplog.at_level(logging.WARNING, logger="hubensemble.hub.layer"):
+            HubLayer(trainable=True, **kinds.fields(kind))
+        assert "used frozen" not in caplog.text
         before = [w.numpy().copy() for w in layer.non_trainable_weights]
         model.fit(X, np.ones((4, 2), np.float32), epochs=1, batch_size=4, verbose=0)
         assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, layer.weights))
