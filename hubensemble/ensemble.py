@@ -27,7 +27,7 @@ from hubensemble.cost.records import Limits
 from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
-from hubensemble.metrics import PROB_FLOOR, accuracy, ece, metrics, nll  # noqa: F401
+from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
 from hubensemble.data.coverage import coverage_note, split_coverage
 from hubensemble.rundir import Run
 
@@ -458,7 +458,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     `EnsembleResult` (see there for the fields); `size_rule` picks the prefix of the greedy
     path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with
     the best validation objective. A class with no validation or test example is named in
-    `coverage` and logged as a warning.
+    `coverage` and logged as a warning; so is an ensemble at chance on validation
+    (`metrics.at_chance`).
 
     `max_gflops` / `max_latency_ms` / `max_members` set an inference budget (`cost.Limits`;
     greedy_select): the costs come from RUN/cost.json (`hubensemble cost`, TensorFlow-free
@@ -521,6 +522,10 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                              **metrics(cands[best].val_probs, y_val)}},
         skipped=[{"trial": t, "reason": r} for t, r in skipped], coverage=coverage,
         size_rule=sel.size_rule)
+    why = at_chance(ensemble_probs(val, sel.weights), y_val, n_classes)
+    if why:  # e.g. `--profile quick`, which fails no trial at chance: say it, not just ln C
+        log.warning("the ensemble is at chance on validation: %s; its members learned next to "
+                    "nothing (more steps, e.g. --profile cpu, or other modules?)", why)
     in_budget = None
     if limits.active:
         result.limits = {**limits.to_json(), "stopped": sel.stopped, "not_costed": not_costed}

@@ -3,7 +3,7 @@
 The one definition of each, with one probability floor, for every stage: a trial's
 validation cross-entropy in trial.json, the greedy selection in ensemble.json, the
 evaluation of an export and the report all compute the same number from the same table.
-Pure NumPy; no TensorFlow.
+NumPy (and SciPy for `at_chance`'s binomial test); no TensorFlow.
 """
 
 from __future__ import annotations
@@ -83,3 +83,47 @@ def metrics(probs, labels, bins: int = ECE_BINS) -> dict[str, float]:
 def val_record(probs, labels) -> dict[str, float]:
     """{"ce", "accuracy"}: what a candidate's trial.json records for a split."""
     return {"ce": nll(probs, labels), "accuracy": accuracy(probs, labels)}
+
+
+#: Predictions whose accuracy is not above the majority class's rate at this level (one-sided
+#: binomial test) and whose cross-entropy is not below CHANCE_CE_FRACTION x the entropy of
+#: the labels' class frequencies are at chance (`at_chance`).
+CHANCE_ALPHA = 0.01
+CHANCE_CE_FRACTION = 0.98
+
+
+def at_chance(probs, labels, num_classes: int) -> str | None:
+    """Why the predictions `probs` (float [N, C]) of `labels` (int [N] in [0, C)) are at
+    chance, in words, or None when they are not.
+
+    At chance means no better than the best constant prediction on both counts: the accuracy
+    is not above the majority class's rate p0 at level CHANCE_ALPHA (one-sided binomial test:
+    P(X >= correct | N, p0) > alpha), and the cross-entropy is not below CHANCE_CE_FRACTION x
+    H, the entropy of the labels' class frequencies (the cross-entropy of predicting those
+    frequencies for every image; ln C when the classes are balanced, as for a zero head's
+    uniform prediction). A collapsed or diverged model ends above it; so does one that
+    learned only the class frequencies, which on imbalanced classes ends below ln C. Both
+    must hold, so a tiny split, where no accuracy is significant, is never at chance when
+    something was learned. Labels of one class (H = 0) cannot tell: None. Used for a trial
+    (hubensemble.tune.train.chance_reason) and for the ensemble (hubensemble.ensemble).
+    """
+    from scipy.stats import binom
+
+    probs = np.asarray(probs, np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    n = len(labels)
+    if n == 0:
+        return None
+    freq = np.bincount(labels, minlength=num_classes) / n
+    entropy = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
+    if entropy <= 0.0:
+        return None
+    correct = int((probs.argmax(axis=1) == labels).sum())
+    p0 = float(freq.max())
+    p_value = float(binom.sf(correct - 1, n, p0))
+    ce = nll(probs.astype(np.float32), labels)
+    if p_value > CHANCE_ALPHA and ce >= CHANCE_CE_FRACTION * entropy:
+        return (f"accuracy {correct / n:.3f} is not above the majority class's {p0:.3f} "
+                f"(binomial p = {p_value:.2g} on {n} images) and cross-entropy {ce:.3f} is "
+                f"not below {entropy:.3f}, that of predicting the class frequencies")
+    return None

@@ -341,6 +341,30 @@ def test_run_ensemble_writes_the_contract(run_dir):
     assert written["test"]["best_single"]["nll"] == pytest.approx(nll(test[best], y_test))
 
 
+def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog):
+    # Candidates of 4 balanced classes that learned nothing (what `--profile quick` can give:
+    # it fails no trial at chance): near-uniform probabilities, accuracy at the 0.25 base rate.
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 30)
+    run = str(tmp_path / "run")
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y)
+    for i in range(3):
+        probs = 0.25 + rng.uniform(-1e-3, 1e-3, (120, 4))
+        write_candidate(run, f"trial_{i}", probs / probs.sum(1, keepdims=True))
+    with caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
+        run_ensemble(run)
+    assert "the ensemble is at chance on validation: accuracy" in caplog.text
+    assert "majority class's 0.250" in caplog.text
+    # Candidates that learned something: no warning.
+    caplog.clear()
+    val = random_probs(rng, 3, 120, 4, y, strength=4.0)
+    for i in range(3):
+        write_candidate(run, f"trial_{i}", val[i])
+    with caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
+        run_ensemble(run)
+    assert "at chance" not in caplog.text
+
+
 def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
     run, _, _, val, test = run_dir
     # trial_0 has no test table (its record says so); the others are uniform: trial_0 is

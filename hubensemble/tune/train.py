@@ -42,12 +42,6 @@ class TrialFailed(HubensembleError):
 #: on the first batch before training, at least ln C: the uniform prediction a zero head
 #: starts from) has exploded and is stopped and failed.
 EXPLODE_FACTOR = 3.0
-#: A candidate whose validation accuracy is not above chance at this level (one-sided binomial
-#: test against the majority class's rate) and whose validation cross-entropy is not below
-#: CHANCE_CE_FRACTION x the entropy of the validation labels is at chance: failed (see
-#: `chance_reason`).
-CHANCE_ALPHA = 0.01
-CHANCE_CE_FRACTION = 0.98
 
 
 class _DivergenceGuard(keras.callbacks.Callback):
@@ -78,40 +72,11 @@ class _DivergenceGuard(keras.callbacks.Callback):
 
 
 def chance_reason(probs, labels, num_classes: int) -> str | None:
-    """Why a candidate is at chance on validation, or None when it is not.
-
-    probs: float [N, C] validation probabilities; labels: int [N]. At chance means no better
-    than the best constant prediction on both counts: its accuracy is not above the majority
-    class's rate p0 at level CHANCE_ALPHA (one-sided binomial test: P(X >= correct | N, p0) >
-    alpha), and its cross-entropy is not below CHANCE_CE_FRACTION x H, the entropy of the
-    validation labels' class frequencies (the cross-entropy of predicting those frequencies
-    for every image; ln C when the classes are balanced, as for the zero head's uniform
-    prediction). A collapsed or diverged model ends above it; so does one that learned only
-    the class frequencies, which on imbalanced classes ends below ln C. Both must hold, so a
-    tiny validation split, where no accuracy is significant, fails no candidate that learned
-    something. A validation split of one class (H = 0) cannot tell: None.
-    """
-    from scipy.stats import binom
-
-    probs = np.asarray(probs, np.float64)
-    labels = np.asarray(labels).astype(np.int64)
-    n = len(labels)
-    if n == 0:
-        return None
-    freq = np.bincount(labels, minlength=num_classes) / n
-    entropy = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
-    if entropy <= 0.0:
-        return None
-    correct = int((probs.argmax(axis=1) == labels).sum())
-    p0 = float(freq.max())
-    p_value = float(binom.sf(correct - 1, n, p0))
-    ce = metrics.nll(probs.astype(np.float32), labels)
-    if p_value > CHANCE_ALPHA and ce >= CHANCE_CE_FRACTION * entropy:
-        return (f"at chance on validation: accuracy {correct / n:.3f} is not above the "
-                f"majority class's {p0:.3f} (binomial p = {p_value:.2g} on {n} images) and "
-                f"cross-entropy {ce:.3f} is not below {entropy:.3f}, that of predicting the "
-                "class frequencies; a learning rate too high for this module?")
-    return None
+    """Why a candidate is at chance on validation (`metrics.at_chance`: no better than the
+    best constant prediction on accuracy and on cross-entropy), or None when it is not.
+    probs: float [N, C] validation probabilities; labels: int [N]."""
+    why = metrics.at_chance(probs, labels, num_classes)
+    return why and f"at chance on validation: {why}; a learning rate too high for this module?"
 
 
 class TensorBoard(keras.callbacks.TensorBoard):
