@@ -630,16 +630,16 @@ def build_parser():
 
 
 def _run_log(args):
-    """RUN/log.txt for the command's run folder: --out of rank / rank merge / fit / demo
-    (created), --run of the other stages (only when the folder exists); else nothing. fit,
-    tune and ensemble also attach it themselves (for Python callers); one handler per log."""
+    """RUN/log.txt for the command's run folder: --out of rank / merge / fit / demo (created),
+    --run of the other stages (refused unless it holds a run, before TensorFlow loads or a
+    log.txt lands there); else nothing. Stages attach it too; one handler per log."""
     from hubensemble.rundir import Run
 
     if getattr(args, "out", None) and (args.func in (cmd_rank_merge, cmd_fit, cmd_demo) or (
             args.func is cmd_rank and args.catalogue and args.data)):
         return Run(args.out).log_file()
-    if (args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill)
-            and getattr(args, "run", None)):
+    if args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill):
+        Run(args.run).require_started()
         return Run(args.run).log_file(create=False)
     return contextlib.nullcontext()
 
@@ -654,8 +654,6 @@ def main(argv=None):
         parser.print_help()
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.tensorflow:
-        _import_tensorflow(args.verbose)
     # The terminal gets warnings (debug with --verbose, errors only with -q); RUN/log.txt
     # gets the full log.
     quiet = getattr(args, "quiet", False) and not args.verbose
@@ -674,10 +672,12 @@ def main(argv=None):
     try:
         with sigterm_interrupts(), _run_log(args):
             try:  # inside the log's context: RUN/log.txt says why the command stopped
+                if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
+                    _import_tensorflow(args.verbose)
                 return args.func(args)
             except stops as e:
                 return _stopped(args, e)
-    except stops as e:  # opening the run folder's log
+    except stops as e:  # checking or opening the run folder's log
         return _stopped(args, e)
 
 

@@ -369,17 +369,18 @@ class EnsembleResult(Mapping):
     and every member's test probabilities exist, else test_missing says why; test_curve:
     [{"size", "ce", "accuracy"}] of every prefix of the greedy path on test (for the
     report's figure: not used for any choice), when every picked candidate has test
-    probabilities. With inference limits (`--max-gflops`, `--max-latency-ms`,
-    `--max-members`): limits: {"max_gflops", "max_latency_ms", "max_members", "stopped" (why
-    the greedy path ended early, or None), "not_costed" [trials left out because they have
-    no cost]} and val/test gain "best_single_in_budget" (the best candidate that fits the
-    limits alone, as best_single). When RUN/cost.json exists: cost: {"definition",
-    "machine", "candidates": {trial: {"gflops", "params", "latency_ms", "size"}},
-    "ensemble" (`cost.total_cost` of the members: "members", "flops", "gflops", "params",
-    "latency_ms"), "best_single" (its summary), "path": [{"size", "members", "gflops",
-    "params", "latency_ms"}] the cost of every prefix of the greedy path} (ensemble, best
-    single and path only when every candidate they need has a cost). Reads like the dict
-    (``result["members"]``); `to_json()` gives exactly what ensemble.json holds.
+    probabilities. at_chance: why the ensemble is at chance on validation (`metrics.at_chance`),
+    only when it is. With inference limits (`--max-gflops`, `--max-latency-ms`,
+    `--max-members`): limits: {"max_gflops", "max_latency_ms", "max_members", "stopped" (why the
+    greedy path ended early, or None), "not_costed" [trials left out because they have no cost]}
+    and val/test gain "best_single_in_budget" (the best candidate that fits the limits alone, as
+    best_single). When RUN/cost.json exists: cost: {"definition", "machine", "candidates":
+    {trial: {"gflops", "params", "latency_ms", "size"}}, "ensemble" (`cost.total_cost` of the
+    members: "members", "flops", "gflops", "params", "latency_ms"), "best_single" (its summary),
+    "path": [{"size", "members", "gflops", "params", "latency_ms"}] the cost of every prefix of
+    the greedy path} (ensemble, best single and path only when every candidate they need has a
+    cost). Reads like the dict (``result["members"]``); `to_json()` gives exactly what
+    ensemble.json holds.
     """
 
     objective: str
@@ -401,12 +402,14 @@ class EnsembleResult(Mapping):
     test_curve: list | None = None
     limits: dict | None = None
     cost: dict | None = None
+    at_chance: str | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/ensemble.json holds (same keys, same order)."""
         out = asdict(self)
         # ensemble.json holds exactly one of "test" / "test_missing"; test_curve with test.
-        for key in ("size_rule", "test", "test_missing", "test_curve", "limits", "cost"):
+        for key in ("size_rule", "test", "test_missing", "test_curve", "limits", "cost",
+                    "at_chance"):
             if out[key] is None:
                 out.pop(key)
         return out
@@ -524,8 +527,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         size_rule=sel.size_rule)
     why = at_chance(ensemble_probs(val, sel.weights), y_val, n_classes)
     if why:  # e.g. `--profile quick`, which fails no trial at chance: say it, not just ln C
-        log.warning("the ensemble is at chance on validation: %s; its members learned next to "
-                    "nothing (more steps, e.g. --profile cpu, or other modules?)", why)
+        result.at_chance = why
+        log.warning("%s", at_chance_text(why))
     in_budget = None
     if limits.active:
         result.limits = {**limits.to_json(), "stopped": sel.stopped, "not_costed": not_costed}
@@ -558,6 +561,13 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         result.test_missing = ("no RUN/labels/test.npy" if y_test is None
                                else "some members have no test probabilities")
     return result
+
+
+def at_chance_text(why: str) -> str:
+    """The one sentence for an ensemble at chance (ensemble.json's "at_chance" = `why`): the
+    ensemble stage's warning, the closing table's and the report's."""
+    return (f"the ensemble is at chance on validation: {why}; its members learned next to "
+            "nothing (more steps, e.g. --profile cpu, or other modules?)")
 
 
 def _test_curve(path_probs, y_test) -> list[dict]:

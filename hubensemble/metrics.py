@@ -125,5 +125,6 @@ def at_chance(probs, labels, num_classes: int) -> str | None:
     if p_value > CHANCE_ALPHA and ce >= CHANCE_CE_FRACTION * entropy:
         return (f"accuracy {correct / n:.3f} is not above the majority class's {p0:.3f} "
                 f"(binomial p = {p_value:.2g} on {n} images) and cross-entropy {ce:.3f} is "
-                f"not below {entropy:.3f}, that of predicting the class frequencies")
+                f"not below {CHANCE_CE_FRACTION * entropy:.3f} ({CHANCE_CE_FRACTION:g} x "
+                f"{entropy:.3f}, that of predicting the class frequencies)")
     return None

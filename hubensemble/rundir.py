@@ -309,9 +309,12 @@ class Run:
             raise RunError(f"{self.path} {what}; pass a run directory made by "
                            "`hubensemble fit` or `hubensemble rank`")
         if not self.meta_path.exists() and not self.ranking_json.exists():
-            raise RunError(f"{self.path} is not a hubensemble run (no run.json, no "
-                           f"ranking.json); run `hubensemble fit --catalogue FILE --data SPEC "
-                           f"--out {self.path}` first (or `hubensemble rank`, then `tune`)")
+            what = f"{self.path} is not a hubensemble run (no run.json, no ranking.json)"
+            if any(self.path.iterdir()):  # e.g. an export or another run's sub-folder
+                raise RunError(f"{what}; pass the folder that `hubensemble fit --out RUN` or "
+                               "`hubensemble rank --out RUN` made")
+            raise RunError(f"{what}; run `hubensemble fit --catalogue FILE --data SPEC --out "
+                           f"{self.path}` first (or `hubensemble rank`, then `tune`)")
 
     def require(self, path, what_to_run):
         """`path` when it exists, else RunError saying to run `what_to_run` first."""

@@ -163,6 +163,8 @@ def test_chance_reason_against_a_binomial_reference():
     prior = np.tile(freq, (200, 1)).astype(np.float32)
     why = chance_reason(prior, y, 3)
     assert why and "0.700" in why and "0.802" in why
+    # The cut-off it names is the one it applies, 0.98 x H, and the CE is not below it.
+    assert f"cross-entropy {entropy:.3f} is not below {0.98 * entropy:.3f} (0.98 x 0.802" in why
     # (The rule before judged cross-entropy against ln C and let it through.) A model that
     # tells the classes apart is not at chance.
     learned = np.full((200, 3), 0.05, np.float32)

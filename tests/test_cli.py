@@ -431,22 +431,32 @@ def test_an_empty_or_missing_run_folder_is_named_not_sent_to_the_previous_stage(
     from hubensemble.cli import main
 
     empty, missing, file = tmp_path / "empty", tmp_path / "nope", tmp_path / "a-file"
+    other = tmp_path / "an-export"  # not a run: e.g. RUN/export given as --run
     empty.mkdir()
+    other.mkdir()
+    (other / "saved_model.pb").write_bytes(b"")
     file.write_text("x")
-    says = {empty: "is not a hubensemble run (no run.json, no ranking.json)",
+    not_run = "is not a hubensemble run (no run.json, no ranking.json)"
+    says = {empty: f"{not_run}; run `hubensemble fit --catalogue FILE --data SPEC --out",
+            other: f"{not_run}; pass the folder that `hubensemble fit --out RUN`",
             missing: "does not exist", file: "is not a folder"}
-    for folder in (empty, missing, file):
+    for folder in (empty, other, missing, file):
         for command in ("tune", "ensemble", "cost", "export", "distill", "report"):
             assert main([command, "--run", str(folder)]) == 2, (command, folder)
             err = capsys.readouterr().err
             assert f"{folder} {says[folder]}" in err, (command, err)
             assert "hubensemble fit" in err and "hubensemble tune --run" not in err, err
+    # Nothing was created, not even a log.txt in the folders that are not runs.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "an-export", "empty"]
+    assert [p.name for p in empty.iterdir()] == [] and [p.name for p in other.iterdir()] == [
+        "saved_model.pb"]
     # --quantize without --format tflite would do nothing: refused before anything runs.
-    assert main(["export", "--run", str(empty), "--quantize", "float16"]) == 2
+    started = tmp_path / "started"
+    started.mkdir()
+    (started / "run.json").write_text("{}")
+    assert main(["export", "--run", str(started), "--quantize", "float16"]) == 2
     err = capsys.readouterr().err
     assert "--quantize applies only to the TFLite model; add --format tflite" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "empty"]  # none created
-    assert [p.name for p in empty.iterdir()] in ([], ["log.txt"])  # at most the stage's log
 
 
 def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp_path,
@@ -475,9 +485,12 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     # fit --export and export --out: refused before any work, not after the sweep.
     fit = ["fit", "-q", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
            str(tmp_path / "fit")]
+    started = tmp_path / "started"  # a run folder, as far as export's first check goes
+    started.mkdir()
+    (started / "run.json").write_text("{}")
     for argv, flag in ((fit + ["--export", str(in_the_way / "x")], "--export"),
                        (fit + ["--export", str(in_the_way)], "--export"),
-                       (["export", "-q", "--run", str(out), "--out", str(in_the_way / "x")],
+                       (["export", "-q", "--run", str(started), "--out", str(in_the_way / "x")],
                         "--out"),
                        (["zoo", "build", "-q", "--preset", "quick", "--out",
                          str(in_the_way / "z")], "--out")):
@@ -535,6 +548,7 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert "interrupted; the partial zoo was removed" in err and "resume" not in err
     # A run stage resumes from what it wrote.
+    (tmp_path / "run.json").write_text("{}")
     monkeypatch.setattr(hubensemble.ensemble, "run_ensemble", interrupt)
     assert main(["ensemble", "--run", str(tmp_path)]) == 130
     assert "interrupted; run the same command again to resume" in capsys.readouterr().err
@@ -554,6 +568,7 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_so(tmp_path, capsys, mo
 
     before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(hubensemble.ensemble, "run_ensemble", terminated)
+    (tmp_path / "run.json").write_text("{}")
     assert main(["ensemble", "--run", str(tmp_path)]) == 143
     line = "terminated (SIGTERM); run the same command again to resume"
     assert line in capsys.readouterr().err

@@ -355,6 +355,11 @@ def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog):
         run_ensemble(run)
     assert "the ensemble is at chance on validation: accuracy" in caplog.text
     assert "majority class's 0.250" in caplog.text
+    # Recorded, so a resumed fit (ensemble reused) and the report say it too.
+    why = fileio.read_json(os.path.join(run, "ensemble.json"))["at_chance"]
+    assert why.startswith("accuracy ") and why in caplog.text
+    from hubensemble.report.write import summary_table
+    assert f"warning: the ensemble is at chance on validation: {why}" in summary_table(run)
     # Candidates that learned something: no warning.
     caplog.clear()
     val = random_probs(rng, 3, 120, 4, y, strength=4.0)
@@ -363,6 +368,7 @@ def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
         run_ensemble(run)
     assert "at chance" not in caplog.text
+    assert "at_chance" not in fileio.read_json(os.path.join(run, "ensemble.json"))
 
 
 def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):

@@ -278,7 +278,7 @@ def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path):
 def test_not_a_run_directory_is_an_error(tmp_path):
     with pytest.raises(RunError, match="not a hubensemble run"):
         report.write_report(tmp_path)
-    with pytest.raises(RunError, match="not a folder"):
+    with pytest.raises(RunError, match="nope does not exist"):
         report.write_report(tmp_path / "nope")
 
 

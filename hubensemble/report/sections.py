@@ -261,6 +261,9 @@ def _curve_section(files, figures) -> Section:
     if note:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell how the "
                 "ensemble does on those classes.")
+    if e.get("at_chance"):
+        text = ens.at_chance_text(e["at_chance"])
+        sec.add(f"**Warning:** {text[0].upper()}{text[1:]}.")
     test_curve = e.get("test_curve")
     figures.append(Figure("ensemble_curve", plot_curve(curve, size, best, test_curve),
                           f"Cross-entropy and accuracy vs ensemble size on validation"

@@ -97,8 +97,11 @@ def summary_table(run_dir) -> str:
                 lines.append(f"note: {note}")
     if ensemble is not None:
         members = ensemble.get("members") or []
-        lines.append(f"ensemble size: {_n(len(members), 'member')} ({ensemble.get('size', '?')}"
-                     f" greedy picks) of {ensemble.get('n_candidates', '?')} candidates")
+        lines.append(f"ensemble size: {_n(len(members), 'member')} ("
+                     f"{_n(ensemble.get('size', '?'), 'greedy pick')}) of "
+                     f"{ensemble.get('n_candidates', '?')} candidates")
+        if ensemble.get("at_chance"):
+            lines.append("warning: " + ens.at_chance_text(ensemble["at_chance"]))
     lines += _failure_lines(run, meta)
     stages = meta.get("stages") or {}
     if stages:
