@@ -239,6 +239,34 @@ def _mark(run, stage, key, seconds, **details):
     run.modify(change)
 
 
+def _keep_or_drop(run, stage, output, now) -> None:
+    """A stage this fit leaves out (evaluate under --no-corruptions or without a test split)
+    whose earlier result is there: kept, and marked as an earlier run's, while the results it
+    read are unchanged (`now`: stage -> digest); else it describes what is gone (e.g. the
+    export before this one), so it is deleted and unrecorded, with a warning: the report and
+    the closing table then never show it as this fit's."""
+    record = (run.meta().get("stages") or {}).get(stage)
+    if not record:
+        return
+    recorded = record.get("digests")
+    # A record from before digests were kept is trusted, as _stage_done trusts it.
+    fresh = recorded is None or all(recorded.get(s) == d for s, d in now.items())
+    if Path(output).exists() and fresh:
+        _mark(run, stage, record.get("key"), record.get("seconds") or 0.0, reused=True,
+              **({} if recorded is None else {"digests": recorded}))
+        return
+    if Path(output).exists():
+        Path(output).unlink()
+        log.warning("%s: %s described the %s before this fit's; deleted (a fit with "
+                    "corruptions, or `hubensemble evaluate`, measures it anew)", stage,
+                    Path(output).name, " and ".join(now))
+
+    def drop(meta):
+        meta["stages"] = {k: v for k, v in (meta.get("stages") or {}).items() if k != stage}
+
+    run.modify(drop)
+
+
 def _run_stages(run, specs, task, data_args, options, keys, *, export, progress, cache_dir,
                 use_cache):
     from hubensemble.ensemble import read_ensemble, run_ensemble
@@ -327,6 +355,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         known.pop(name, None)  # its result was just rewritten
         _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read))
         log.info("%s: done in %.1f s", name, seconds[name])
+    for name in sorted(set(outputs) - {n for n, _ in steps}):  # evaluate, when left out
+        _keep_or_drop(run, name, outputs[name], digests(STAGE_INPUTS.get(name, ())))
     start = time.time()
     paths = write_report(run.path)  # always: cheap, and it shows this run's latest state
     seconds["report"] = time.time() - start

@@ -141,6 +141,27 @@ def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted,
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     stages = json.loads((out / "run.json").read_text())["stages"]
     assert all(stages[s]["reused"] for s in ("rank", "tune", "ensemble", "export", "evaluate"))
+    # Without corruptions, evaluate is left out: its result stays while it describes this
+    # export (an earlier run's, so said)...
+    robustness = (out / "robustness.json").read_bytes()
+    kept = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, corruptions=False,
+                           **FIT)
+    assert (out / "robustness.json").read_bytes() == robustness and kept.robustness
+    line = next(x for x in kept.summary().splitlines() if x.startswith("time per stage"))
+    assert "evaluate" in line and line.count("(earlier run, reused)") == 6
+    # ...and is deleted, with a warning, once the export it described is replaced: the report
+    # never shows another export's robustness as this one's.
+    small = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                            corruptions=False, max_members=1, **FIT)
+    assert len(small.ensemble["members"]) == 1
+    assert not (out / "robustness.json").exists() and small.robustness is None
+    assert "evaluate" not in json.loads((out / "run.json").read_text())["stages"]
+    assert ("evaluate: robustness.json described the export before this fit's; deleted"
+            in (out / "log.txt").read_text())
+    report = (out / "report.md").read_text()
+    assert "No robustness evaluation (robustness.json is missing)" in report
+    assert "evaluate" not in next(x for x in small.summary().splitlines()
+                                  if x.startswith("time per stage"))
 
 
 def cli(*args, **kwargs):
