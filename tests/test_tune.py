@@ -528,9 +528,16 @@ def test_tune_writes_the_labels_a_run_ranked_elsewhere_lacks(tmp_path, modules, 
 def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_path):
     run = Run(tmp_path / "run")
     run.path.mkdir()
+    with pytest.raises(RunError) as e:  # an empty folder: no run at all (Run.require_started)
+        tune.run_tune(run.path, profile="quick", progress=False)
+    assert str(e.value).startswith(f"{run.path} is not a hubensemble run (no run.json, no "
+                                   "ranking.json); run `hubensemble fit")
+    assert "`hubensemble rank`, then `tune`" in str(e.value)
+    atomic_write_json(run.meta_path, {})
     with pytest.raises(RunError) as e:
         tune.run_tune(run.path, profile="quick", progress=False)
     assert str(e.value).startswith(f"{run.ranking_json} is missing; `hubensemble rank ")
+    run.meta_path.unlink()
     atomic_write_json(run.ranking_json, {"metric": "knn", "modules": [], "selected": []})
     with pytest.raises(RunError) as e:
         tune.run_tune(run.path, profile="quick", progress=False)
