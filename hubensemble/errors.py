@@ -89,6 +89,8 @@ def sigterm_interrupts():
         yield
         return
     previous = signal.getsignal(signal.SIGTERM)
+    if previous is None:  # a handler not set from Python (an embedding host's): the default
+        previous = signal.SIG_DFL
 
     def handler(signum, frame):
         signal.signal(signal.SIGTERM, previous)

@@ -1,4 +1,5 @@
-"""Classification metrics of probability tables: accuracy, cross-entropy (NLL) and ECE.
+"""Classification metrics of probability tables: accuracy, cross-entropy (NLL), ECE, and the
+at-chance test (`at_chance`).
 
 The one definition of each, with one probability floor, for every stage: a trial's
 validation cross-entropy in trial.json, the greedy selection in ensemble.json, the
