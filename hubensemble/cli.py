@@ -630,16 +630,16 @@ def build_parser():
 
 
 def _run_log(args):
-    """RUN/log.txt for the command's run folder: --out of rank / merge / fit / demo (created),
-    --run of the other stages (refused unless it holds a run, before TensorFlow loads or a
-    log.txt lands there); else nothing. Stages attach it too; one handler per log."""
+    """RUN/log.txt for --out of rank / merge / fit / demo (created) and --run of the others
+    (refused first unless it holds results: no TensorFlow import, no log.txt); else nothing."""
     from hubensemble.rundir import Run
 
     if getattr(args, "out", None) and (args.func in (cmd_rank_merge, cmd_fit, cmd_demo) or (
             args.func is cmd_rank and args.catalogue and args.data)):
         return Run(args.out).log_file()
     if args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill):
-        Run(args.run).require_started()
+        if not Run(args.run).holds_results():  # the stage would refuse it, after TensorFlow
+            Run(args.run).require_started()
         return Run(args.run).log_file(create=False)
     return contextlib.nullcontext()
 

@@ -246,13 +246,14 @@ class Run:
     def log_file(self, *, create=True):
         """While the block runs, the `hubensemble` loggers (INFO and up) also write to
         RUN/log.txt (appended). Nested uses for the same run add one handler only. Without
-        `create`, a run folder that does not exist gets no log (a mistyped --run stays a
-        plain error, not a new folder)."""
+        `create`, only a folder that holds a stage's results (`holds_results`) gets a log: a
+        mistyped --run stays a plain error, neither a new folder nor a log.txt in, e.g., an
+        export folder."""
         logger = logging.getLogger("hubensemble")
         target = os.path.abspath(self.log)
         attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
                        for h in logger.handlers)
-        if attached or not (create or self.path.is_dir()):
+        if attached or not (create or self.holds_results()):
             yield
             return
         self.make_folder()
@@ -299,6 +300,12 @@ class Run:
         """RUN/labels/<split>.npy (int64 [N]) or None when the split has no labels file."""
         path = self.labels / f"{split}.npy"
         return np.load(path) if path.exists() else None
+
+    def holds_results(self) -> bool:
+        """Whether this folder holds what a stage wrote: run.json, ranking.json, labels/ or
+        candidates/ (a sweep's results copied without run.json still count)."""
+        return self.path.is_dir() and any(p.exists() for p in (
+            self.meta_path, self.ranking_json, self.labels, self.candidates))
 
     def require_started(self):
         """Raises RunError when this folder holds no run at all (missing, not a folder, or
