@@ -3,6 +3,12 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # One TensorFlow thread per pool in each of several workers (and the CLI processes they
+    # start): with a worker per core, two threads each only contend. Measured on the 2-core
+    # machine, test_tune + test_export under -n 2: 174 s against 192 s, CPU time -7%.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
