@@ -371,3 +371,28 @@ def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch,
         rows["svhn"]["ensemble"], rows["smallnorb.elev"]["ensemble"]]
     assert "(reused)" in capsys.readouterr().out
     assert os.path.exists(out / "svhn" / "log.txt")
+
+
+def test_sigterm_stops_the_runner_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
+    import signal
+    import time
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # a scheduler's time limit
+        time.sleep(30)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the runner")
+
+    monkeypatch.setattr(vtab, "run_vtab", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    argv = ["--catalogue", "c.yaml", "--out", str(tmp_path), "--tasks", "svhn"]
+    assert vtab.main(argv) == 143
+    assert ("vtab: terminated (SIGTERM); run the same command again to resume"
+            in capsys.readouterr().err)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vtab, "run_vtab", interrupted)
+    assert vtab.main(argv) == 130
+    assert "vtab: interrupted; run the same command" in capsys.readouterr().err

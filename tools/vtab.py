@@ -765,7 +765,7 @@ def options_from_args(args):
 
 
 def main(argv=None) -> int:
-    from hubensemble.errors import HubensembleError
+    from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -778,17 +778,20 @@ def main(argv=None) -> int:
             parser.error("--catalogue and --out are required (or --list)")
         if args.test_limit is not None and args.test_limit < 1:
             parser.error("--test-limit must be >= 1")
-        report = run_vtab(args.catalogue, args.out, tasks=tasks, data_dir=args.data_dir,
-                          options=options_from_args(args), restart=args.restart,
-                          test_limit=args.test_limit, min_per_class=args.min_per_class,
-                          progress=not args.quiet, cache_dir=args.cache_dir,
-                          use_cache=args.use_cache)
+        with sigterm_interrupts():  # SIGTERM (a scheduler's limit) stops it as Ctrl-C does
+            report = run_vtab(args.catalogue, args.out, tasks=tasks, data_dir=args.data_dir,
+                              options=options_from_args(args), restart=args.restart,
+                              test_limit=args.test_limit, min_per_class=args.min_per_class,
+                              progress=not args.quiet, cache_dir=args.cache_dir,
+                              use_cache=args.use_cache)
     except HubensembleError as e:
         print(f"vtab: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("vtab: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what, code = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else (
+            "interrupted", 130)
+        print(f"vtab: {what}; run the same command again to resume", file=sys.stderr)
+        return code
     print(format_table(report))
     out = Path(args.out)
     print(f"\nwrote {out / RESULTS_JSON} and {out / RESULTS_MD}")
