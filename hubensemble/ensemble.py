@@ -516,16 +516,17 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                 "path": os.path.relpath(cands[i].folder, run_dir)}
                for i, w in sel.weights.items()]
     best = _best_single(cands, y_val, objective)
+    val_probs = ensemble_probs(val, sel.weights)
     result = EnsembleResult(
         objective=objective, members=members, val_curve=sel.curve, budget=int(budget),
         with_replacement=bool(with_replacement), bootstrap=bootstrap, seed=int(seed),
         size=sel.size, picks=[cands[i].trial for i in sel.indices], n_candidates=len(cands),
-        val={"ensemble": metrics(ensemble_probs(val, sel.weights), y_val),
+        val={"ensemble": metrics(val_probs, y_val),
              "best_single": {"trial": cands[best].trial,
                              **metrics(cands[best].val_probs, y_val)}},
         skipped=[{"trial": t, "reason": r} for t, r in skipped], coverage=coverage,
         size_rule=sel.size_rule)
-    why = at_chance(ensemble_probs(val, sel.weights), y_val, n_classes)
+    why = at_chance(val_probs, y_val, n_classes)
     if why:  # e.g. `--profile quick`, which fails no trial at chance: say it, not just ln C
         result.at_chance = why
         log.warning("%s", at_chance_text(why))
