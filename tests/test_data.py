@@ -916,10 +916,14 @@ def test_dedupe_is_a_data_option_that_reaches_the_loader(tmp_path):
 def test_the_report_shows_what_became_of_every_file(tmp_path):
     from hubensemble.report.sections import _accounting_rows
 
+    # A data folder deep enough that a cell cut at its end would lose the file names.
+    tmp_path = tmp_path / ("deep" * 30) / ("er" * 40)
     noise_folder(tmp_path / "twice", copies=True, n=4)
     write(str(tmp_path / "twice" / "a" / ".DS_Store"), b"x")
     write(str(tmp_path / "twice" / "a" / "notes.txt"), b"not an image")
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}").to_json()))
+    assert ".DS_Store" in rows["hidden / system entries"]
+    assert rows["exact duplicates"].count(".png") == 2
     assert rows["files read"] == "25: 24 example(s), 1 skipped, 0 duplicate(s) dropped"
     assert rows["hidden / system entries"].startswith("1 ignored")
     assert rows["skipped files"].startswith("1 (e.g. ") and "notes.txt" in rows["skipped files"]
@@ -928,4 +932,5 @@ def test_the_report_shows_what_became_of_every_file(tmp_path):
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}",
                                            dedupe=True).to_json()))
     assert rows["dropped by --dedupe"].startswith("12 copy(ies)")
+    assert ".png: a copy of " in rows["dropped by --dedupe"]
     assert rows["files read"] == "25: 12 example(s), 1 skipped, 12 duplicate(s) dropped"

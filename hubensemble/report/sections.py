@@ -20,6 +20,8 @@ from hubensemble.data.coverage import coverage_note
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
+#: Longest file path shown in a cell: the tail is kept, so the file name always shows.
+SHORT_PATH = 60
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,6 +59,20 @@ def _n(count, word) -> str:
 def _short(text, limit=SHORT_REASON) -> str:
     text = " ".join(str(text or "").split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _short_path(path, limit=SHORT_PATH) -> str:
+    """`path` cut at the front when long ("…/class/name.jpg"): the file name is what
+    identifies it, and the temporary or data folder above it can be any length."""
+    path = str(path)
+    return path if len(path) <= limit else "…" + path[-(limit - 1):]
+
+
+def _example(entry) -> str:
+    """A (path, reason) record as "path: reason", the path cut at the front, the reason at
+    the end."""
+    path, *reason = entry
+    return _short_path(path) + (f": {_short(' '.join(map(str, reason)))}" if reason else "")
 
 
 def _compact(value) -> str:
@@ -162,26 +178,26 @@ def _accounting_rows(task) -> list:
                                    f"{len(task.get('dropped') or [])} duplicate(s) dropped"])
     ignored = task.get("ignored") or {}
     if ignored.get("count"):
-        shown = f" (e.g. {_short(str(ignored['examples'][0]))})" if ignored.get("examples") \
+        shown = f" (e.g. {_short_path(ignored['examples'][0])})" if ignored.get("examples") \
             else ""
         rows.append(["hidden / system entries", f"{ignored['count']} ignored{shown}"])
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
-                     f"{_short(': '.join(map(str, task['skipped'][0])))})"])
+                     f"{_example(task['skipped'][0])})"])
     dup = task.get("duplicates") or {}
     if dup.get("copies"):
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
                            for k, v in (dup.get("across") or {}).items() if v)
-        example = " = ".join(map(str, (dup.get("examples") or [[]])[0][:2]))
+        example = " = ".join(map(_short_path, (dup.get("examples") or [[]])[0][:2]))
         text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
                 + (f"; {across}" if across else "; none across splits")
                 + (f"; {dup['conflicting_labels']} group(s) with different labels"
                    if dup.get("conflicting_labels") else "")
-                + (f" (e.g. {_short(example)})" if example else ""))
+                + (f" (e.g. {example})" if example else ""))
         rows.append(["exact duplicates", text])
     if task.get("dropped"):
         rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
-                     f"{_short(': '.join(map(str, task['dropped'][0])))})"])
+                     f"{_example(task['dropped'][0])})"])
     return rows
 
 
