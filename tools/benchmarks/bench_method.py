@@ -151,6 +151,22 @@ def size_rule_rows(run_dir, rules) -> dict:
     return out
 
 
+def mcnemar(a_right, b_right) -> dict:
+    """The exact McNemar test of two classifiers on the same test images: `a_right`,
+    `b_right` bool [N] (each image classified right). Returns {"a_only", "b_only" (images only
+    that one gets right), "p" (two-sided binomial p-value of the split of the discordant
+    images, scipy.stats.binomtest; 1.0 with none)} (McNemar 1947; the exact form as in
+    Dietterich 1998, "Approximate statistical tests for comparing supervised classification
+    learning algorithms")."""
+    from scipy.stats import binomtest
+
+    a_only = int(np.sum(a_right & ~b_right))
+    b_only = int(np.sum(b_right & ~a_right))
+    n = a_only + b_only
+    p = binomtest(a_only, n, 0.5).pvalue if n else 1.0
+    return {"a_only": a_only, "b_only": b_only, "p": float(p)}
+
+
 def kind_pools(run_dir) -> dict | None:
     """Issue 15's checks on a run whose pool mixes probe and fine-tuned candidates, recomputed
     from its candidates' stored probabilities (nothing is trained again); None when the run
@@ -161,7 +177,9 @@ def kind_pools(run_dir) -> dict | None:
     default settings: greedy on validation cross-entropy, the one-se size rule; the best single
     is the one with the lowest validation cross-entropy), "modules": {module: {"probe_test",
     "finetune_test" (the best test accuracy of that kind: what the issue's target compares),
-    "probe_valpick", "finetune_valpick" (the test accuracy of the one best on validation)}},
+    "probe_valpick", "finetune_valpick" (the test accuracy of the one best on validation),
+    "mcnemar", "mcnemar_valpick" (`mcnemar` of the fine-tuned against the probe, for each
+    pair: a = fine-tuned)}},
     "seconds": {kind: [per-candidate seconds from trial.json]}, "failed": [{"trial", "kind",
     "reason"}], "lowest_val_acc": the lowest validation accuracy of a usable candidate}.
     """
@@ -201,9 +219,18 @@ def kind_pools(run_dir) -> dict | None:
             # Picked by validation: highest accuracy, ties to the lower cross-entropy.
             pick = max(own, key=lambda c: (accuracy(c.val_probs, y_val),
                                            -metrics(c.val_probs, y_val)["nll"]))
+            best = max(own, key=lambda c: accuracy(c.test_probs, y_test))
             modules.setdefault(module, {}).update({
-                f"{k}_test": max(accuracy(c.test_probs, y_test) for c in own),
-                f"{k}_valpick": accuracy(pick.test_probs, y_test)})
+                f"{k}_test": accuracy(best.test_probs, y_test),
+                f"{k}_valpick": accuracy(pick.test_probs, y_test),
+                f"_{k}_right": best.test_probs.argmax(1) == y_test,
+                f"_{k}_pick_right": pick.test_probs.argmax(1) == y_test})
+    for m in modules.values():
+        if "_probe_right" in m and "_finetune_right" in m:
+            m["mcnemar"] = mcnemar(m["_finetune_right"], m["_probe_right"])
+            m["mcnemar_valpick"] = mcnemar(m["_finetune_pick_right"], m["_probe_pick_right"])
+        for key in [key for key in m if key.startswith("_")]:
+            del m[key]
     # Seconds and failures from the candidate records (candidate.scan reads trial.json).
     seconds, failed = {}, []
     for c in candidate.scan(Path(run_dir) / "candidates")[0]:
@@ -279,8 +306,9 @@ def print_row(row):
         for module, m in kinds["modules"].items():
             ok = "ok" if m.get("finetune_test", -1) >= m.get("probe_test", 2) else "BELOW"
             print(f"    {module}: best fine-tuned {fmt(m.get('finetune_test'))} vs best probe "
-                  f"{fmt(m.get('probe_test'))} {ok} (picked on validation: "
-                  f"{fmt(m.get('finetune_valpick'))} vs {fmt(m.get('probe_valpick'))})",
+                  f"{fmt(m.get('probe_test'))} {ok}{_paired(m.get('mcnemar'))} (picked on "
+                  f"validation: {fmt(m.get('finetune_valpick'))} vs "
+                  f"{fmt(m.get('probe_valpick'))}{_paired(m.get('mcnemar_valpick'))})",
                   flush=True)
         sec = {k: float(np.mean(v)) for k, v in kinds["seconds"].items()}
         if "probe" in sec and "finetune" in sec:
@@ -295,6 +323,13 @@ def print_row(row):
     for rule, r in (row.get("rules") or {}).items():
         print(f"    size rule {rule:<12} size {r['size']:>2}  test acc {fmt(r['accuracy'])}  "
               f"nll {fmt(r['nll'])}", flush=True)
+
+
+def _paired(test) -> str:
+    """", images right only by the fine-tuned / only by the probe, McNemar p" (or "")."""
+    if not test:
+        return ""
+    return f" [{test['a_only']}/{test['b_only']} images, McNemar p {test['p']:.2f}]"
 
 
 def summary(rows) -> str:
