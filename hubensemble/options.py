@@ -297,7 +297,8 @@ OPTIONS: tuple[Option, ...] = (
          used_by=("rank", "merge"), invalidates=("rank",), record="fit", minimum=1,
          metavar="K"),
     _opt("threshold", float, None,
-         "keep modules within TAU (relative) of the best score, e.g. 0.02 (paper 2.3.1)",
+         "keep modules within TAU (relative) of the best score, e.g. 0.02 (paper 2.3.1); the "
+         "combined sweep then keeps the same",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
          invalidates=("rank",), record="fit", minimum=0.0, metavar="TAU"),
     _opt("max_k", int, 15, "most modules kept by --threshold or --greedy", "selection",
@@ -309,9 +310,10 @@ OPTIONS: tuple[Option, ...] = (
     # --- tune
     _opt("sweep", str, "default",
          "default: lr x steps grid per selected module; seeds/hyper/aug: the "
-         "downstream-diversity baselines on the best generalist; combined: tau-threshold "
-         "modules x random configurations (2.3.1); probe: head-only candidates on the "
-         "frozen embeddings of each selected module at its own resolution, 4 L2 strengths; "
+         "downstream-diversity baselines on the best generalist; combined: modules within "
+         "--threshold (default 0.02) x random configurations (2.3.1); probe: head-only "
+         "candidates on the frozen embeddings of each selected module at its own resolution, "
+         "4 L2 strengths; "
          "A+B runs two sweeps into one candidate pool (e.g. default+probe)", "tune",
          ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
          metavar="SWEEP", validator=sweep_parts),

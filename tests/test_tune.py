@@ -223,6 +223,14 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     odd = tune.plan_sweep(ranking, specs, sweep="combined", budget=5, **kw)
     assert [e.module for e in odd] == ["gen_a", "exp_b"] * 3  # round(5 / 2) = 3 each
     assert odd == combined[:6]  # a larger budget extends the plan
+    # A ranking that rank selected by --threshold gives the sweep its tau and max_k: 0.25
+    # keeps exp_c (0.70 >= 0.675) too, and max_k 2 then cuts it again.
+    wide = dict(ranking, selection={"rule": "threshold", "threshold": 0.25, "max_k": 15})
+    assert [e.module for e in tune.plan_sweep(wide, specs, sweep="combined", budget=3,
+                                              **kw)] == ["gen_a", "exp_b", "exp_c"]
+    wide["selection"]["max_k"] = 2
+    assert [e.module for e in tune.plan_sweep(wide, specs, sweep="combined", budget=3,
+                                              **kw)] == ["gen_a", "exp_b"] * 2
 
 
 def test_seeds_falls_back_to_the_best_module_without_a_generalist(modules):

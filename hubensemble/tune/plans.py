@@ -127,6 +127,17 @@ def _name_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
 
 
+def combined_threshold(ranking: Mapping, tau: float = TAU,
+                       max_k: int = MAX_K) -> tuple[float, int]:
+    """The (tau, max_k) of the combined sweep (paper 2.3.1): the ranking's own when rank
+    selected by threshold (its "selection" {"rule": "threshold", "threshold", "max_k"}: a
+    user's `--threshold` reaches the sweep), else the given ones (default TAU, MAX_K)."""
+    selection = ranking.get("selection") or {}
+    if selection.get("rule") == "threshold":
+        return float(selection["threshold"]), int(selection.get("max_k", max_k))
+    return tau, max_k
+
+
 def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str, task,
                profile, budget: int | None = None, modules: Sequence[str] | None = None,
                seed: int = 0, tau: float = TAU, max_k: int = MAX_K,
@@ -147,7 +158,9 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
       generalist (A.1.1: each augmentation setting is fine-tuned 4 times).
     combined: modules within tau of the best kNN score (at most max_k) = K'; each gets
       round(L / K') (at least 1) random A.2 configurations (paper 2.3.1), dealt round-robin
-      (module 1, module 2, …, module 1, …) from one random stream per module.
+      (module 1, module 2, …, module 1, …) from one random stream per module. A ranking
+      selected by threshold (rank --threshold: its "selection" rule "threshold") gives its
+      own tau and max_k (`combined_threshold`), so the sweep keeps what rank kept.
     probe: head-only candidates, the L2 strengths of `hyperrule.probe_sweep` (4) per module
       of ``modules`` or the ranking's selection; a budget L keeps the first L // 4 modules
       (no profile scaling: a probe is a logistic regression, hubensemble.tune.probe).
@@ -224,6 +237,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
             aug = hyperrule.sample_augmentation(rng, flip_allowed=flip, synthetic=synthetic)
             configs.extend((base, cfg, aug) for cfg in grid)
     else:  # combined
+        tau, max_k = combined_threshold(ranking, tau, max_k)
         kept = select_threshold({n: scores[n] for n in pool}, tau=tau, max_k=max_k)
         if not kept:
             raise RunError("no ranked module has a score; the combined sweep needs kNN "
