@@ -459,6 +459,34 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, dig
     assert starts(run, "combined") == {t: 1 + (t == nan["trial"]) for t in candidates(run)}
 
 
+class _StopInTraining(keras.callbacks.Callback):
+    """Raises `exc` after the first training step, as Ctrl-C or SIGTERM arriving there."""
+
+    def __init__(self, exc):
+        super().__init__()
+        self.exc = exc
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise self.exc()
+
+
+def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits):
+    from hubensemble.errors import Terminated
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="default", budget=4, profile="quick", strategy="cpu", task=digits,
+              progress=False)
+    for exc, detail in ((KeyboardInterrupt, "SIGINT (Ctrl-C)"), (Terminated, "SIGTERM")):
+        with pytest.raises(exc):
+            tune.run_tune(run.path, callbacks=[_StopInTraining(exc)], **kw)
+        start, stop = trial_log(run, "default")[-2:]
+        assert start[4] == stop[4] and start[5] == "start"
+        assert stop[5:] == ["interrupted", detail]
+        # Nothing half-written is left as a candidate.
+        assert not run.candidates.exists() or os.listdir(run.candidates) == []
+    assert starts(run, "default") == {start[4]: 2}  # the same trial again: none finished
+
+
 def test_one_cross_entropy_in_trial_json_and_ensemble_json(tmp_path, modules, digits):
     """A candidate that gives some true class probability exactly 0 (float32 softmax
     underflow) records the CE that ensemble.json shows for it: one function, one floor."""

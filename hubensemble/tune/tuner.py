@@ -26,7 +26,7 @@ import keras
 import keras_tuner as kt
 
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, first_line
+from hubensemble.errors import HubensembleError, Terminated, first_line
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.rundir import Run
@@ -464,10 +464,16 @@ class FineTuneTuner(kt.Tuner):
                                tensorboard_dir=tb_dir,
                                build=lambda: self.builder.build(trial.hyperparameters),
                                extra={"tuner_id": self.tuner_id}, cache_dir=self.cache_dir)
-        except (KeyboardInterrupt, kt.errors.FatalError):
+        except KeyboardInterrupt as e:
+            # The line says where the sweep stopped; the trial runs again on resume.
+            self._log(entry.trial_id, "interrupted",
+                      "SIGTERM" if isinstance(e, Terminated) else "SIGINT (Ctrl-C)")
+            raise
+        except kt.errors.FatalError:
             raise
         except Exception as e:  # e.g. the candidate could not be written: no record
             log.info("trial %s failed outside its training", entry.trial_id, exc_info=True)
+            self._log(entry.trial_id, "error", f"{type(e).__name__}: {first_line(e)}")
             self._say_failed(entry.trial_id, f"{type(e).__name__}: {first_line(e)}")
             raise
         self._log(entry.trial_id, record["status"], record.get("reason") or "")
