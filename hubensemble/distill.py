@@ -104,7 +104,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     Costs come from RUN/cost.json (computed now for what it lacks).
 
     Raises RunError when ensemble.json or the export is missing or stale (naming the command
-    that writes it), the student's module is unknown or over `max_gflops`, or training fails.
+    that writes it), the student's module is unknown, failed in rank or is over `max_gflops`,
+    or training fails.
     """
     import keras
     import tensorflow as tf
@@ -353,9 +354,14 @@ def _costs(run, cands, task) -> dict:
 def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
     """The student's module name (see run_distill)."""
     if student is not None:
+        failed = _failed_in_rank(run)
+        usable = ", ".join(sorted(n for n in specs if n not in failed)) or "none"
+        if student in failed:
+            raise RunError(f"--student {student!r} failed in rank ({failed[student]}); the "
+                           f"modules that loaded are: {usable}")
         if student not in specs:
             raise RunError(f"--student {student!r} is not a module of this run; its modules "
-                           f"are: {', '.join(sorted(specs))}")
+                           f"that loaded are: {usable}")
         return student
     if max_gflops is not None:
         best = {}
@@ -377,6 +383,17 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
         # No member has a cost (e.g. none could be counted): the first member's module.
         return ens["members"][0]["module"]
     return min(members, key=lambda m: costs[m["trial"]].macs)["module"]
+
+
+def _failed_in_rank(run) -> dict[str, str]:
+    """{module: reason} of the modules RUN/ranking.json records as not ranked (the module
+    could not load or embed); {} without a ranking (a run assembled by hand)."""
+    if not run.ranking_json.exists():
+        return {}
+    from hubensemble.rank import load_ranking
+
+    return {r["name"]: r.get("reason") or "no reason recorded"
+            for r in load_ranking(run.path).failed_rows}
 
 
 def _student_cost(spec, task, size, costs, own):

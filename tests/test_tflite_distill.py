@@ -238,6 +238,32 @@ def test_a_student_started_from_its_member_starts_at_the_member_and_moves_to_the
         run_distill(path, init="nowhere", task=digits, progress=False)
 
 
+def test_a_student_that_failed_in_rank_is_refused_by_name(run_dir, digits, tmp_path):
+    from hubensemble.distill import run_distill
+    from hubensemble.errors import RunError
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    run = Run(path)
+    # rank recorded a third module of the catalogue that could not load.
+    run.update(modules={**run.meta()["modules"], "gone": ModuleSpec(
+        name="gone", handle=str(tmp_path / "missing")).to_json()})
+    rows = [{"name": n, "handle": "h", "status": "ok", "reason": None, "score": 0.9}
+            for n in ("small", "fixed")]
+    rows.append({"name": "gone", "handle": "h", "status": "failed", "score": None,
+                 "reason": "the module cannot load: no saved_model.pb"})
+    atomic_write_json(run.ranking_json, {"metric": "knn", "k": 1, "modules": rows,
+                                         "selected": ["small", "fixed"]})
+    with pytest.raises(RunError, match=r"'gone' failed in rank \(the module cannot load: no "
+                                       r"saved_model.pb\); the modules that loaded are: "
+                                       r"fixed, small$"):
+        run_distill(path, student="gone", task=digits, progress=False)
+    with pytest.raises(RunError, match=r"'nope' is not a module of this run; its modules "
+                                       r"that loaded are: fixed, small$"):
+        run_distill(path, student="nope", task=digits, progress=False)
+    assert not (path / "distill").exists() and not (path / "distill.json").exists()
+
+
 def _distill_record(gap_closed, single_only, ensemble_only, members):
     """A distill.json-shaped record with the fields format_distill reads."""
     from hubensemble.distill import Z_SIGNIFICANT
