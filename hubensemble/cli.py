@@ -407,10 +407,9 @@ def build_parser():
     """The `hubensemble` argparse parser: one sub-command per stage, options from
     hubensemble.options (importing it, and parsing --help, never imports TensorFlow)."""
     parser = argparse.ArgumentParser(
-        prog="hubensemble",
-        description="Rank pre-trained image modules by leave-one-out kNN on your data, "
-                    "fine-tune the best with a small sweep, and export their greedy ensemble "
-                    "as one SavedModel.")
+        prog="hubensemble", description="Rank pre-trained image modules by leave-one-out "
+        "kNN on your data, fine-tune the best with a small sweep, and export their greedy "
+        "ensemble as one SavedModel.")
     parser.add_argument("--version", action="version", version=f"hubensemble {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     # Commands import TensorFlow (quietly, before they start) unless they set this to False.
@@ -459,6 +458,7 @@ def build_parser():
     no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
 
     p = sub.add_parser("rank", parents=[common],
+                       usage="%(prog)s [options]\n       %(prog)s merge RUN_SHARD... --out RUN …",
                        help="rank modules by leave-one-out kNN accuracy of their embeddings",
                        description="Embed the training images with every catalogued module "
                                    "and rank the modules by a proxy of fine-tuned accuracy; "
@@ -468,7 +468,7 @@ def build_parser():
     p.add_argument("--out", metavar="RUN", help="the run directory")
     arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
     p.set_defaults(func=cmd_rank)
-    rank_sub = p.add_subparsers(dest="rank_command", metavar="merge")
+    rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog)
     m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs",
                             description="Combines the run folders that `rank --shard I/N` "
                                         "wrote into one ranking (the same as an unsharded "

@@ -187,6 +187,13 @@ def test_a_shared_option_says_what_it_does_in_each_command(command, flag, says, 
     assert says in entry and (not not_says or not_says not in entry), entry
 
 
+def test_rank_usage_gives_merge_as_its_other_form_not_a_required_argument():
+    # argparse's own usage ended in "merge ...", as if every rank needed it.
+    assert help_of("rank").startswith("usage: hubensemble rank [options] hubensemble rank "
+                                      "merge RUN_SHARD... --out RUN … Embed")
+    assert help_of("rank", "merge").startswith("usage: hubensemble rank merge [-h] [-q] --out")
+
+
 @pytest.mark.parametrize("command", ["rank", "rank merge", "tune", "ensemble", "export",
                                      "predict", "evaluate", "report", "fit", "demo", "cost",
                                      "distill", "zoo build"])
