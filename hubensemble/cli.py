@@ -143,10 +143,9 @@ def load_data(args, *, logged=True):
     return data_args, task
 
 
-# -q / --quiet: nothing on the terminal but errors. No progress bars, no summaries (stdout),
-# no notes or warnings (stderr); the log and the run folder's files hold everything. Output
-# that is a command's result for programs stays: `zoo build` prints the zoo folder, `predict`
-# its predictions (it has no -q).
+# -q / --quiet: nothing on the terminal but errors: no bars, summaries, notes or warnings; the
+# log and the run's files hold everything. A result for programs stays: `zoo build` prints
+# the zoo folder, `predict` its predictions (it has no -q).
 
 def _say(args, text, *, logged=True):
     """A note for people on stderr, unless -q; in RUN/log.txt when the command has one (-q
@@ -263,12 +262,13 @@ def cmd_distill(args):
 # --- zoo -----------------------------------------------------------------------------------------
 
 def cmd_zoo_build(args):
-    """`zoo build`: zoo.build_zoo; prints the zoo folder."""
+    """`zoo build`: zoo.build_zoo; prints the zoo folder (stdout), its catalogue (stderr)."""
     from hubensemble.zoo import build_zoo
 
     path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args),
                      workers=args.workers)
     print(path)
+    _say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
     return 0
 
 

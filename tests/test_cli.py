@@ -145,10 +145,10 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env):
 @pytest.mark.slow
 def test_zoo_build_quick_writes_a_valid_catalogue(tmp_path):
     out = tmp_path / "z"
-    code, stdout, err = hubensemble("zoo", "build", "--preset", "quick", "--out", str(out),
-                                    "-q")
+    code, stdout, err = hubensemble("zoo", "build", "--preset", "quick", "--out", str(out))
     assert code == 0, err
-    assert Path(stdout.strip()) == out
+    assert Path(stdout.strip()) == out  # the folder alone on stdout, for programs
+    assert f"its catalogue: {out / 'catalogue.yaml'} (for --catalogue)" in err
     code, _, err = hubensemble("catalogue", "validate", str(out / "catalogue.yaml"))
     assert code == 0, err
     assert "Traceback" not in err
