@@ -9,14 +9,12 @@ that need it, so `--help`, `--version`, `catalogue`, `ensemble` and `report` sta
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 
 from hubensemble import __version__, arguments, options
 from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
-
-log = logging.getLogger("hubensemble.cli")
+from hubensemble.terminal import say, stopped, summary, terminal_log
 
 
 def _import_tensorflow(verbose):
@@ -139,41 +137,8 @@ def load_data(args, *, logged=True):
     too)."""
     data_args = data_args_from(args)
     task = data_args.load()
-    _say(args, task.summary(), logged=logged)
+    say(args, task.summary(), logged=logged)
     return data_args, task
-
-
-# -q / --quiet: nothing on the terminal but errors: no bars, summaries, notes or warnings; the
-# log and the run's files hold everything. A result for programs stays: `zoo build` prints
-# the zoo folder, `predict` its predictions (it has no -q).
-
-def _say(args, text, *, logged=True):
-    """A note for people on stderr, unless -q; in RUN/log.txt when the command has one (-q
-    silences the terminal, not the log), unless `logged` is False (something else logs it)."""
-    if logged:
-        _log_only(text)
-    if not getattr(args, "quiet", False):
-        print(text, file=sys.stderr)
-
-
-def _summary(args, text):
-    """A command's closing summary on stdout, unless -q; always in RUN/log.txt."""
-    _log_only(text)
-    if not getattr(args, "quiet", False):
-        print(text)
-
-
-def _log_only(text):
-    """`text` at INFO for the run's log file; the terminal handler skips it (it is printed)."""
-    log.info("%s", text, extra={_PRINTED: True})
-
-
-#: A record attribute: the message was already printed on the terminal (or silenced by -q).
-_PRINTED = "hubensemble_printed"
-
-
-def _not_printed(record) -> bool:
-    return not getattr(record, _PRINTED, False)
 
 
 def _progress(args):
@@ -200,7 +165,7 @@ def cmd_rank(args):
     data_args, task = load_data(args)
     ranking = run_rank(args.out, specs, task, **options.kwargs_for("rank", args),
                        data_args=data_args, progress=_progress(args))
-    _summary(args, ranking.summary())
+    summary(args, ranking.summary())
     return 0
 
 
@@ -210,7 +175,7 @@ def _resolve_shard(args):
 
     if args.shard == "auto":
         args.shard = shard_from_environment(args.shards)
-        _say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
+        say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
     elif args.shards is not None:
         raise SystemExit("hubensemble rank: --shards N goes with --shard auto (with "
                          "--shard I/N the count is N)")
@@ -221,7 +186,7 @@ def cmd_rank_merge(args):
     from hubensemble.rank import merge_rankings
 
     ranking = merge_rankings(args.shards, args.out, **options.kwargs_for("merge", args))
-    _summary(args, ranking.summary())
+    summary(args, ranking.summary())
     return 0
 
 
@@ -232,7 +197,7 @@ def cmd_ensemble(args):
     from hubensemble.ensemble import format_ensemble, run_ensemble
 
     result = run_ensemble(args.run, **options.kwargs_for("ensemble", args))
-    _summary(args, format_ensemble(result))
+    summary(args, format_ensemble(result))
     return 0
 
 
@@ -244,7 +209,7 @@ def cmd_cost(args):
     from hubensemble.cost.stage import format_costs, run_cost
 
     summary = run_cost(args.run, progress=_progress(args))
-    _summary(args, format_costs(summary))
+    summary(args, format_costs(summary))
     return 0
 
 
@@ -255,7 +220,7 @@ def cmd_distill(args):
 
     result = run_distill(args.run, **options.kwargs_for("distill", args),
                          progress=_progress(args))
-    _summary(args, format_distill(result))
+    summary(args, format_distill(result))
     return 0
 
 
@@ -268,7 +233,7 @@ def cmd_zoo_build(args):
     path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args),
                      workers=args.workers)
     print(path)
-    _say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
+    say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
     return 0
 
 
@@ -280,7 +245,7 @@ def cmd_tune(args):
 
     summary = run_tune(args.run, **options.kwargs_for("tune", args),
                        progress=_progress(args))
-    _summary(args, format_summary(summary))
+    summary(args, format_summary(summary))
     return 0
 
 
@@ -296,12 +261,12 @@ def cmd_export(args):
         strategy = get_strategy(args.strategy, args.tpu)
     result = export_ensemble(args.run, args.out, **options.kwargs_for("export", args),
                              strategy=strategy, progress=_progress(args))
-    _summary(args, f"exported {len(result.members)} member(s) to {result.path} "
-                   f"(reload check max |dp| = {result.max_abs_diff:.2e})")
+    summary(args, f"exported {len(result.members)} member(s) to {result.path} "
+                  f"(reload check max |dp| = {result.max_abs_diff:.2e})")
     if result.tflite:
         from hubensemble.export.tflite import format_tflite
 
-        _summary(args, format_tflite(result.tflite))
+        summary(args, format_tflite(result.tflite))
     return 0
 
 
@@ -325,10 +290,10 @@ def cmd_evaluate(args):
     task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     result = evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                             progress=_progress(args))
-    _summary(args, format_evaluation(result))
+    summary(args, format_evaluation(result))
     if args.out:
         write_evaluation(result, args.out)
-        _say(args, f"wrote {args.out}")
+        say(args, f"wrote {args.out}")
     return 0
 
 
@@ -362,7 +327,7 @@ def cmd_fit(args):
     result = fit(args.catalogue, task, args.out, export=args.export, data_args=data_args,
                  restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
-    _summary(args, result.summary())
+    summary(args, result.summary())
     return 0
 
 
@@ -381,9 +346,9 @@ def cmd_demo(args):
                          "package; reinstall hubensemble")
     start = time.time()
     cached = is_zoo(zoo_dir("demo"))
-    _say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
-               f"({'cached in' if cached else 'built now, once, into'} {zoo_dir('demo')}), "
-               f"then scikit-learn's handwritten digits; run folder {args.out}")
+    say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
+        f"({'cached in' if cached else 'built now, once, into'} {zoo_dir('demo')}), "
+        f"then scikit-learn's handwritten digits; run folder {args.out}")
     ensure_zoo("demo", progress=_progress(args))
     zoo_seconds = time.time() - start
     result = fit([str(demo[0])], "sklearn:digits", args.out,
@@ -392,7 +357,7 @@ def cmd_demo(args):
                  progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"
-    _summary(args, f"{result.summary()}\nzoo: {zoo}; demo total {time.time() - start:.0f} s")
+    summary(args, f"{result.summary()}\nzoo: {zoo}; demo total {time.time() - start:.0f} s")
     return 0
 
 
@@ -654,23 +619,9 @@ def main(argv=None):
         parser.print_help()
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # The terminal gets warnings (debug with --verbose, errors only with -q); RUN/log.txt
-    # gets the full log.
-    quiet = getattr(args, "quiet", False) and not args.verbose
-    console = logging.StreamHandler()
-    console.setLevel(logging.DEBUG if args.verbose else logging.ERROR if quiet
-                     else logging.WARNING)
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    console.addFilter(_not_printed)
-    logging.getLogger().addHandler(console)
-    if quiet:
-        # Python warnings (Keras', NumPy's, …) through logging, where -q's level hides them.
-        logging.captureWarnings(True)
-    if args.verbose:
-        logging.getLogger().setLevel(logging.DEBUG)
     stops = (HubensembleError, KeyboardInterrupt)
     try:
-        with sigterm_interrupts(), _run_log(args):
+        with terminal_log(args), sigterm_interrupts(), _run_log(args):
             try:  # inside the log's context: RUN/log.txt says why the command stopped
                 if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                     _import_tensorflow(args.verbose)
@@ -690,9 +641,7 @@ def _stopped(args, exc: BaseException) -> int:
         code = 143 if isinstance(exc, Terminated) else 130
         text = ("terminated (SIGTERM); " if code == 143 else "interrupted; ") + getattr(
             args, "interrupted", "run the same command again to resume")
-    text = "hubensemble: " + text
-    log.error("%s", text, extra={_PRINTED: True})
-    print(text, file=sys.stderr)
+    stopped("hubensemble: " + text)
     return code
 
 

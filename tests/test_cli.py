@@ -562,6 +562,33 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     assert "interrupted; run the same command again" in (tmp_path / "log.txt").read_text()
 
 
+def test_main_called_again_in_one_process_prints_each_warning_once(tmp_path, capsys,
+                                                                   monkeypatch):
+    """`main` undoes its terminal logging (a notebook or a test calls it again): each call
+    added a root handler and left -q's warnings capture and -v's root level behind."""
+    import logging
+    import warnings
+
+    import hubensemble.ensemble
+    from hubensemble.cli import main
+    from hubensemble.errors import RunError
+
+    def warn_then_stop(*args, **kwargs):
+        logging.getLogger("hubensemble.ensemble").warning("careful")
+        raise RunError("stopped here")
+
+    monkeypatch.setattr(hubensemble.ensemble, "run_ensemble", warn_then_stop)
+    (tmp_path / "run.json").write_text("{}")
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level, warnings.showwarning)
+    run = ["ensemble", "--run", str(tmp_path)]
+    for argv, shown in ((run, 1), (["-v", *run], 1), (run + ["-q"], 0), (run, 1)):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("careful") == shown and err.count("stopped here") == 1, (argv, err)
+        assert (list(root.handlers), root.level, warnings.showwarning) == before, argv
+
+
 def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_so(tmp_path, capsys, monkeypatch):
     import signal
 

@@ -732,19 +732,10 @@ def test_shard_from_the_environment_refuses_what_it_cannot_trust(environ, shards
 
 @pytest.fixture
 def cli_main():
-    """hubensemble.cli.main in this process, with the root logger and warnings restored."""
-    import logging
-
+    """hubensemble.cli.main in this process (it restores the root logger and warnings)."""
     from hubensemble.cli import main
 
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield main
-    for h in root.handlers[:]:
-        if h not in handlers:
-            root.removeHandler(h)
-    root.setLevel(level)
-    logging.captureWarnings(False)
+    return main
 
 
 def test_cli_shard_auto_ranks_the_array_tasks_share(good, tmp_path, monkeypatch,
