@@ -208,8 +208,8 @@ def cmd_cost(args):
     prints one line per module."""
     from hubensemble.cost.stage import format_costs, run_cost
 
-    summary = run_cost(args.run, progress=_progress(args))
-    summary(args, format_costs(summary))
+    costs = run_cost(args.run, progress=_progress(args))
+    summary(args, format_costs(costs))
     return 0
 
 
@@ -243,9 +243,8 @@ def cmd_tune(args):
     """`tune`: tune.run_tune (resumable sweep); prints the sweep summary."""
     from hubensemble.tune import format_summary, run_tune
 
-    summary = run_tune(args.run, **options.kwargs_for("tune", args),
-                       progress=_progress(args))
-    summary(args, format_summary(summary))
+    sweep = run_tune(args.run, **options.kwargs_for("tune", args), progress=_progress(args))
+    summary(args, format_summary(sweep))
     return 0
 
 
