@@ -586,6 +586,29 @@ def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_pa
         run.task()
 
 
+def test_a_sweep_where_no_trial_leaves_a_candidate_is_an_error(tmp_path, modules, digits):
+    """Every trial stopped by an error outside its training (here: no file may exceed 16 KB,
+    so the test split's probabilities, 797 x 10 float32, cannot be written) left tune at
+    exit 0 with "0 ok, 0 failed, 4 not run"."""
+    import resource
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--budget",
+            "4", "--profile", "quick", "--strategy", "cpu", "--keep-weights", "none", "-q"]
+    limit = 16 * 1024
+
+    def small_files():  # Python ignores SIGXFSZ: a larger write raises OSError (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                         preexec_fn=small_files)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert ("no trial of the sweep finished: 4 of 4 planned trial(s) have no candidate "
+            f"(their errors are above and in {run.log})") in out.stderr
+    ends = [row[5:] for row in trial_log(run, "default") if row[5] != "start"]
+    assert len(ends) == 4 and all(e[0] == "error" and "File too large" in e[1] for e in ends)
+
+
 def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_goes_to_log_txt(
         tmp_path, modules, digits):
     """Issue 13, example 8, through the command line: Keras Tuner used to print a whole

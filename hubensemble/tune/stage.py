@@ -182,7 +182,8 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     traceback on stderr.
 
     Returns a `TuneSummary`. Raises RunError when rank has not run, the plan clashes with
-    existing candidates, another process runs the same sweep, or more than `max_failures`
+    existing candidates, another process runs the same sweep, no trial left a candidate (each
+    stopped by an error outside its training, e.g. a full disk), or more than `max_failures`
     trials failed; HubensembleError for invalid arguments.
     """
     parts = sweep_parts(sweep)
@@ -197,6 +198,13 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                       progress=progress, callbacks=callbacks)
             for part in parts]
     summary = merge_summaries(summaries, sweep)
+    if not summary.ok and summary.missing and not distributed_call(tuner_id, oracle_address):
+        # Trials that ran but left no candidate hit an error outside their training (each
+        # was said on the terminal, its traceback is in the log): nothing for ensemble.
+        raise RunError(f"no trial of the sweep finished: {summary.missing} of "
+                       f"{summary.plan_size} planned trial(s) have no candidate (their errors "
+                       f"are above and in {Run(run_dir).log}); fix the cause and run tune "
+                       "again")
     if summary.failed > max_failures:
         reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
         raise RunError(f"{summary.failed} trials failed, more than --max-failures "
