@@ -496,8 +496,8 @@ def build_parser():
     b.add_argument("--workers", type=int, default=None,
                    help="processes training modules side by side (default: one per core)")
     # An interrupted build keeps nothing (an older zoo stays): unlike a run stage, no resume.
-    b.set_defaults(func=cmd_zoo_build, interrupted="the partial zoo was removed, so running "
-                                                   "the command again starts over")
+    b.set_defaults(func=cmd_zoo_build, tensorflow=True, interrupted="the partial zoo was "
+                   "removed, so running the command again starts over")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1], tensorflow=False)
 
     p = sub.add_parser("tune", parents=[common],
