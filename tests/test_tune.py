@@ -220,7 +220,9 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     combined = tune.plan_sweep(ranking, specs, sweep="combined", budget=60, **kw)
     assert [e.module for e in combined] == ["gen_a", "exp_b"] * 30  # dealt round-robin
     assert len({(e.hparams.lr, e.hparams.steps) for e in combined}) > 30
-    odd = tune.plan_sweep(ranking, specs, sweep="combined", budget=5, **kw)
+    with pytest.warns(UserWarning, match=r"round\(5 / 2\) = 3 trial\(s\) \(at least 1\): 6 "
+                                         r"trials, not budget 5"):
+        odd = tune.plan_sweep(ranking, specs, sweep="combined", budget=5, **kw)
     assert [e.module for e in odd] == ["gen_a", "exp_b"] * 3  # round(5 / 2) = 3 each
     assert odd == combined[:6]  # a larger budget extends the plan
     # A ranking that rank selected by --threshold gives the sweep its tau and max_k: 0.25
@@ -229,7 +231,7 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     assert [e.module for e in tune.plan_sweep(wide, specs, sweep="combined", budget=3,
                                               **kw)] == ["gen_a", "exp_b", "exp_c"]
     wide["selection"]["max_k"] = 2
-    assert [e.module for e in tune.plan_sweep(wide, specs, sweep="combined", budget=3,
+    assert [e.module for e in tune.plan_sweep(wide, specs, sweep="combined", budget=4,
                                               **kw)] == ["gen_a", "exp_b"] * 2
 
 
@@ -441,6 +443,8 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, dig
     summary = tune.run_tune(run.path, sweep="combined", budget=3, profile="quick",
                             strategy="cpu", task=digits, progress=False)
     assert (summary["ok"], summary["failed"]) == (1, 2)
+    assert ("combined sweep: the modules within tau 0.02 of the best score (at most 15): "
+            "gen_a, gone, nan_mod") in run.log.read_text()
     by_module = {r["module"]: r for r in candidates(run).values()}
     assert by_module["gen_a"]["status"] == "ok"
     nan = by_module["nan_mod"]

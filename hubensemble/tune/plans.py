@@ -243,6 +243,11 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
             raise RunError("no ranked module has a score; the combined sweep needs kNN "
                            "scores (run `hubensemble rank`)")
         per = max(1, int(math.floor(budget / len(kept) + 0.5)))
+        if per * len(kept) != budget:
+            warnings.warn(f"the combined sweep gives each of its {len(kept)} module(s) within "
+                          f"tau {tau:g} of the best score round({budget} / {len(kept)}) = "
+                          f"{per} trial(s) (at least 1): {per * len(kept)} trials, not "
+                          f"budget {budget}", stacklevel=2)
         # One random stream per module, dealt round-robin: a larger budget appends trials
         # (the plan's prefix and ids stay), and a sweep cut short has trials of every module.
         rngs = {m: np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["combined"],

@@ -18,7 +18,8 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import LABEL_SPLITS, Run
-from hubensemble.tune.plans import PlanEntry, as_profile, plan_sweep, sweep_parts
+from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
+                                    sweep_parts)
 from hubensemble.tune.strategies import get_strategy, is_default_strategy, writes_results
 from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
                                     finished_candidate)
@@ -274,6 +275,10 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                           budget=budget, modules=modules, seed=seed, head_init=head_init)
     for w in caught:
         log.warning("%s", w.message)
+    if sweep == "combined":  # which tau chose its modules is said nowhere else
+        tau, max_k = combined_threshold(ranking)
+        log.info("combined sweep: the modules within tau %g of the best score (at most %d): "
+                 "%s", tau, max_k, ", ".join(dict.fromkeys(e.module for e in plan)))
     decided = {}
     if sweep != "probe":
         # The policy of each planned module, decided from its files, goes into the plan
