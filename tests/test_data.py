@@ -433,6 +433,15 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     task = load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.0)
     assert task.duplicates["across"]["test_in_train"] == 1
     assert task.duplicates["conflicting_labels"] == 1  # the copy in test is labelled y
+    leak = str(tmp_path / "f" / "test" / "y" / "leak.bmp")
+    (pair,) = task.duplicates["conflicting_examples"]
+    original = str(tmp_path / "f" / "train" / "x" / "001.png")
+    assert sorted(pair) == sorted([f"{original} (x)", f"{leak} (y)"])
+    assert f"carry different labels (e.g. {' = '.join(pair)})" in task.summary()
+    from hubensemble.report.sections import _accounting_rows
+
+    row = dict(_accounting_rows(task.to_json()))["exact duplicates"]
+    assert "1 group(s) with different labels (e.g. " in row and "leak.bmp (y)" in row
     assert "1 test image(s) with a copy in train" in task.summary()
     assert "--dedupe" in task.summary()
     deduped = load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.0, dedupe=True)

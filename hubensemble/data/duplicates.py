@@ -61,6 +61,7 @@ def duplicate_report(task) -> dict:
         for i, k in enumerate(keys[s]):
             groups.setdefault(k, []).append((s, i, int(labels[i])))
     multi = [g for g in groups.values() if len(g) > 1]
+    conflicting = [g for g in multi if len({lab for _, _, lab in g}) > 1]
     sets = {s: set(keys[s]) for s in present}
     within = {s: len(keys[s]) - len(sets[s]) for s in present}
 
@@ -76,10 +77,13 @@ def duplicate_report(task) -> dict:
         "across": {"val_in_train": copies_in("val", "train"),
                    "test_in_train": copies_in("test", "train"),
                    "test_in_val": copies_in("test", "val")},
-        "conflicting_labels": sum(1 for g in multi if len({lab for _, _, lab in g}) > 1),
+        "conflicting_labels": len(conflicting),
         "dropped": len(task.dropped),
         "examples": [[task.example_name(s, i) for s, i, _ in g]
                      for g in multi[:REPORTED_GROUPS]],
+        # The groups above may all be same-label ones; these name the images in two classes.
+        "conflicting_examples": [[f"{task.example_name(s, i)} ({task.class_names[lab]})"
+                                  for s, i, lab in g] for g in conflicting[:REPORTED_GROUPS]],
     }
 
 

@@ -184,8 +184,9 @@ class Task:
         their group), "within" {split: copies inside that split}, "across" {"val_in_train",
         "test_in_train", "test_in_val": examples of the first split with a copy in the
         second}, "conflicting_labels" (groups whose copies have different labels),
-        "dropped" (copies --dedupe removed at load) and "examples" (up to 5 groups, each
-        as its examples' names)."""
+        "dropped" (copies --dedupe removed at load), "examples" (up to 5 groups, each
+        as its examples' names) and "conflicting_examples" (up to 5 groups with different
+        labels, each as "name (class)")."""
         from hubensemble.data.duplicates import duplicate_report
 
         return duplicate_report(self)
@@ -342,7 +343,7 @@ class Task:
                            "--dedupe keeps one copy")
             if dup["conflicting_labels"]:
                 text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
-                         f"labels")
+                         f"labels (e.g. {' = '.join(dup['conflicting_examples'][0][:2])})")
         if self.dropped:
             text += f"; --dedupe dropped {len(self.dropped)} copy(ies)"
         from hubensemble.data.coverage import coverage_note

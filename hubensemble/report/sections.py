@@ -75,6 +75,14 @@ def _example(entry) -> str:
     return _short_path(path) + (f": {_short(' '.join(map(str, reason)))}" if reason else "")
 
 
+def _conflict_example(dup) -> str:
+    """" (e.g. a/x.png (cat) = b/x.png (dog))" for the duplicates' first group with different
+    labels; "" in a run.json written before those examples were recorded."""
+    group = (dup.get("conflicting_examples") or [[]])[0]
+    return (f" (e.g. {' = '.join(_short_path(name) for name in group[:2])})"
+            if group else "")
+
+
 def _compact(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -192,7 +200,7 @@ def _accounting_rows(task) -> list:
         text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
                 + (f"; {across}" if across else "; none across splits")
                 + (f"; {dup['conflicting_labels']} group(s) with different labels"
-                   if dup.get("conflicting_labels") else "")
+                   + _conflict_example(dup) if dup.get("conflicting_labels") else "")
                 + (f" (e.g. {example})" if example else ""))
         rows.append(["exact duplicates", text])
     if task.get("dropped"):
