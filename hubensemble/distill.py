@@ -501,6 +501,16 @@ def read_distill(run_dir) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _significance(gap) -> str:
+    """What McNemar's z of `paired_gap` says, for the gap line ("" when the gain is real)."""
+    if gap["significant"]:
+        return ""
+    if gap["z"] <= -Z_SIGNIFICANT:  # the ensemble loses: there is no gain to keep
+        return (f", significantly below the best single at z <= -{Z_SIGNIFICANT}: no gain "
+                "to keep")
+    return f", not significant at |z| < {Z_SIGNIFICANT}: the share is noise"
+
+
 def format_distill(result) -> str:
     """The `distill` summary: test accuracy, NLL, ECE and cost of the student, the best
     single member and the ensemble, and the share of the ensemble's gain the student kept."""
@@ -532,9 +542,7 @@ def format_distill(result) -> str:
     if g:
         lines.append(f"the gain is {g['images']} of {g['n']} test images (only the best single "
                      f"right on {g['single_only']}, only the ensemble on {g['ensemble_only']}: "
-                     f"McNemar z = {g['z']:.2f}"
-                     + ("" if g["significant"] else
-                        f", not significant at z < {Z_SIGNIFICANT}: the share is noise")
+                     f"McNemar z = {g['z']:.2f}" + _significance(g)
                      + f"); the student gets {g['student_images']:+d} images vs the best single")
     start = r["student"].get("init_from")
     lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "

@@ -295,3 +295,7 @@ def test_the_distill_summary_gives_no_share_of_a_gain_that_is_noise():
     real = format_distill(_distill_record(0.53, 5, 20, members=6))
     assert "the student keeps 53% of the ensemble's test-accuracy gain" in real
     assert "not significant" not in real and "ensemble (6 members)" in real
+    # An ensemble far below its best single (129 vs 39 images, z = -6.94) is no noise.
+    worse = format_distill(_distill_record(None, 129, 39, members=3))
+    assert "McNemar z = -6.94, significantly below the best single at z <= -1.96" in worse
+    assert "noise" not in worse and "keeps" not in worse
