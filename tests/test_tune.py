@@ -491,6 +491,21 @@ def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits)
     assert starts(run, "default") == {start[4]: 2}  # the same trial again: none finished
 
 
+def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
+        tmp_path, modules, digits):
+    # The sweep stops at its first failure: the others are not run and none is ok, which is
+    # --max-failures's doing, not an error outside training.
+    names = ("nan_mod", "gone", "raising")
+    run = make_run(tmp_path / "run", modules, names=names, selected=names, task=digits)
+    ranking = json.loads(run.ranking_json.read_text())
+    for row in ranking["modules"]:
+        row["score"] = 0.7
+    atomic_write_json(run.ranking_json, ranking)
+    with pytest.raises(RunError, match="1 trials failed, more than --max-failures 0"):
+        tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
+                      task=digits, progress=False, max_failures=0)
+
+
 def test_one_cross_entropy_in_trial_json_and_ensemble_json(tmp_path, modules, digits):
     """A candidate that gives some true class probability exactly 0 (float32 softmax
     underflow) records the CE that ensemble.json shows for it: one function, one floor."""

@@ -199,6 +199,12 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                       progress=progress, callbacks=callbacks)
             for part in parts]
     summary = merge_summaries(summaries, sweep)
+    if summary.failed > max_failures:
+        reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
+        raise RunError(f"{summary.failed} trials failed, more than --max-failures "
+                       f"{max_failures}; the sweep stopped ({reasons}). Fix the cause, then "
+                       f"delete the failed candidates' folders in {summary.candidates} and "
+                       "run tune again")
     if not summary.ok and summary.missing and not distributed_call(tuner_id, oracle_address):
         # Trials that ran but left no candidate hit an error outside their training (each
         # was said on the terminal, its traceback is in the log): nothing for ensemble.
@@ -206,12 +212,6 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                        f"{summary.plan_size} planned trial(s) have no candidate (their errors "
                        f"are above and in {Run(run_dir).log}); fix the cause and run tune "
                        "again")
-    if summary.failed > max_failures:
-        reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
-        raise RunError(f"{summary.failed} trials failed, more than --max-failures "
-                       f"{max_failures}; the sweep stopped ({reasons}). Fix the cause, then "
-                       f"delete the failed candidates' folders in {summary.candidates} and "
-                       "run tune again")
     return summary
 
 
