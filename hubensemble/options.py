@@ -311,11 +311,10 @@ OPTIONS: tuple[Option, ...] = (
     _opt("sweep", str, "default",
          "default: lr x steps grid per selected module; seeds/hyper/aug: the "
          "downstream-diversity baselines on the best generalist; combined: modules within "
-         "rank's --threshold (else 0.02) x random configurations "
-         "(2.3.1); probe: head-only "
+         "rank's --threshold (else 0.02) x random configurations (2.3.1); probe: head-only "
          "candidates on the frozen embeddings of each selected module at its own resolution, "
-         "4 L2 strengths; "
-         "A+B runs two sweeps into one candidate pool (e.g. default+probe)", "tune",
+         "4 L2 strengths; A+B runs two sweeps into one candidate pool (e.g. default+probe)",
+         "tune",
          ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
          metavar="SWEEP", validator=sweep_parts),
     _opt("batchnorm", str, "auto",
