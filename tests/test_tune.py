@@ -491,6 +491,19 @@ def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits)
     assert starts(run, "default") == {start[4]: 2}  # the same trial again: none finished
 
 
+def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
+        tmp_path, modules, digits, recwarn, caplog):
+    # The plan is made twice (again with each module's BatchNorm policy): the second's
+    # warnings reached stderr as a raw UserWarning with source lines.
+    run = make_run(tmp_path / "run", modules, task=digits)
+    with caplog.at_level(logging.WARNING, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, budget=5, profile="quick", strategy="cpu", task=digits,
+                      progress=False)
+    said = [r.getMessage() for r in caplog.records if "budget 5" in r.getMessage()]
+    assert said == ["the default sweep runs 4 trials per module; budget 5 gives 1 module(s)"]
+    assert [str(w.message) for w in recwarn if "budget" in str(w.message)] == []
+
+
 def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
         tmp_path, modules, digits):
     # The sweep stops at its first failure: the others are not run and none is ok, which is
@@ -501,7 +514,7 @@ def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
     for row in ranking["modules"]:
         row["score"] = 0.7
     atomic_write_json(run.ranking_json, ranking)
-    with pytest.raises(RunError, match="1 trials failed, more than --max-failures 0"):
+    with pytest.raises(RunError, match=r"1 trial\(s\) failed, more than --max-failures 0"):
         tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                       task=digits, progress=False, max_failures=0)
 

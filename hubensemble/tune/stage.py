@@ -201,7 +201,7 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
         reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
-        raise RunError(f"{summary.failed} trials failed, more than --max-failures "
+        raise RunError(f"{summary.failed} trial(s) failed, more than --max-failures "
                        f"{max_failures}; the sweep stopped ({reasons}). Fix the cause, then "
                        f"delete the failed candidates' folders in {summary.candidates} and "
                        "run tune again")
@@ -285,9 +285,11 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
         # (every trial's hparams), so all processes of a sweep plan the same trials.
         decided = {m: module_batchnorm(specs[m], batchnorm)
                    for m in dict.fromkeys(e.module for e in plan)}
-        plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
-                          budget=budget, modules=modules, seed=seed, head_init=head_init,
-                          batchnorm={m: p for m, (p, _) in decided.items()})
+        with warnings.catch_warnings():  # the same plan again: its warnings were logged
+            warnings.simplefilter("ignore")
+            plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
+                              budget=budget, modules=modules, seed=seed, head_init=head_init,
+                              batchnorm={m: p for m, (p, _) in decided.items()})
     check_candidates(run.candidates, plan)
     removed = candidate.clean_stale_temps(run.candidates)
     if removed:
