@@ -9,6 +9,7 @@ that need it, so `--help`, `--version`, `catalogue`, `ensemble` and `report` sta
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 
@@ -610,7 +611,8 @@ def _run_log(args):
 
 def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
-    invalid catalogues), 2 usage or HubensembleError (one line, no traceback), 130 on Ctrl-C,
+    invalid catalogues), 2 usage, HubensembleError or the machine's OSError (MACHINE_ERRNOS;
+    one line, no traceback), 130 on Ctrl-C,
     143 on SIGTERM (cleaned up as Ctrl-C is: errors.sigterm_interrupts)."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -627,15 +629,29 @@ def main(argv=None):
                 return args.func(args)
             except stops as e:
                 return _stopped(args, e)
+            except OSError as e:
+                if e.errno not in MACHINE_ERRNOS:
+                    raise
+                return _stopped(args, e)
     except stops as e:  # checking or opening the run folder's log
         return _stopped(args, e)
+
+
+#: OSErrors that are the machine's, not hubensemble's: a full disk or quota, a file size
+#: limit, a read-only or forbidden folder. They stop a command with one line, as usage errors.
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
+                            errno.EACCES, errno.EPERM})
 
 
 def _stopped(args, exc: BaseException) -> int:
     """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
-    SIGTERM (what a stopped command keeps is the command's to say: set_defaults)."""
+    SIGTERM (what a stopped command keeps is the command's to say: set_defaults), 2 for an
+    OSError in MACHINE_ERRNOS (a full disk, a file size limit, permissions)."""
     text, code = f"error: {exc}", 2
+    if isinstance(exc, OSError):  # run files are written atomically: none is half-written
+        text += ("; free disk space or fix the permissions, then run the same command again "
+                 "to resume")
     if isinstance(exc, KeyboardInterrupt):
         code = 143 if isinstance(exc, Terminated) else 130
         text = ("terminated (SIGTERM); " if code == 143 else "interrupted; ") + getattr(

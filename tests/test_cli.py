@@ -565,6 +565,28 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     assert "interrupted; run the same command again" in (tmp_path / "log.txt").read_text()
 
 
+def test_a_full_disk_stops_a_command_with_one_line(tmp_path, tiny_module, env):
+    """A write the machine refuses (here: no file may exceed 512 bytes, so run.json cannot
+    be written; a full disk or a quota is the same) gave a traceback and exit 1."""
+    import resource
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: m, handle: {tiny_module}}}\n")
+
+    def small_files():  # Python ignores SIGXFSZ: a larger write raises OSError (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    out = subprocess.run([sys.executable, "-m", "hubensemble", "rank", "--catalogue", str(cat),
+                          "--data", "sklearn:digits", "--profile", "quick", "--out",
+                          str(tmp_path / "run"), "-q"], capture_output=True, text=True,
+                         timeout=600, env=env, preexec_fn=small_files)
+    assert out.returncode == 2, out.stderr[-3000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("hubensemble: error: [Errno 27] File too large"), out.stderr[-3000:]
+    assert last.endswith("free disk space or fix the permissions, then run the same command "
+                         "again to resume")
+
+
 def test_main_called_again_in_one_process_prints_each_warning_once(tmp_path, capsys,
                                                                    monkeypatch):
     """`main` undoes its terminal logging (a notebook or a test calls it again): each call
