@@ -98,6 +98,17 @@ def make_run(path, modules, *, names=("gen_a", "exp_b", "exp_c"), selected=("gen
     return run
 
 
+def equal_scores_run(path, modules, names, task):
+    """A run of `names`, all selected with equal kNN scores: the combined sweep keeps every
+    one of them."""
+    run = make_run(path, modules, names=names, selected=names, task=task)
+    ranking = json.loads(run.ranking_json.read_text())
+    for row in ranking["modules"]:
+        row["score"] = 0.7
+    atomic_write_json(run.ranking_json, ranking)
+    return run
+
+
 def candidates(run):
     out = {}
     for d in sorted(os.listdir(run.candidates)):
@@ -434,12 +445,7 @@ def test_each_sweep_kind_completes_its_plan(tmp_path, modules, sweep, budget, ex
 
 def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, digits):
     names = ("gen_a", "nan_mod", "gone")
-    run = make_run(tmp_path / "run", modules, names=names, selected=names, task=digits)
-    # equal scores keep all three in the combined sweep: one trial each
-    ranking = json.loads(run.ranking_json.read_text())
-    for row in ranking["modules"]:
-        row["score"] = 0.7
-    atomic_write_json(run.ranking_json, ranking)
+    run = equal_scores_run(tmp_path / "run", modules, names, digits)  # one trial each
     summary = tune.run_tune(run.path, sweep="combined", budget=3, profile="quick",
                             strategy="cpu", task=digits, progress=False)
     assert (summary["ok"], summary["failed"]) == (1, 2)
@@ -509,11 +515,7 @@ def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
     # The sweep stops at its first failure: the others are not run and none is ok, which is
     # --max-failures's doing, not an error outside training.
     names = ("nan_mod", "gone", "raising")
-    run = make_run(tmp_path / "run", modules, names=names, selected=names, task=digits)
-    ranking = json.loads(run.ranking_json.read_text())
-    for row in ranking["modules"]:
-        row["score"] = 0.7
-    atomic_write_json(run.ranking_json, ranking)
+    run = equal_scores_run(tmp_path / "run", modules, names, digits)
     with pytest.raises(RunError, match=r"1 trial\(s\) failed, more than --max-failures 0"):
         tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                       task=digits, progress=False, max_failures=0)
@@ -647,11 +649,7 @@ def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_goes_to_lo
     traceback per failed trial. Three kinds of failure: a divergence (NaN loss), a module
     that cannot load, a module whose forward pass raises."""
     names = ("gen_a", "nan_mod", "gone", "raising")
-    run = make_run(tmp_path / "run", modules, names=names, selected=names, task=digits)
-    ranking = json.loads(run.ranking_json.read_text())
-    for row in ranking["modules"]:
-        row["score"] = 0.7  # equal scores keep all four in the combined sweep
-    atomic_write_json(run.ranking_json, ranking)
+    run = equal_scores_run(tmp_path / "run", modules, names, digits)
     argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--sweep",
             "combined", "--budget", "4", "--profile", "quick", "--strategy", "cpu"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
