@@ -107,13 +107,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     that writes it), the student's module is unknown, failed in rank or is over `max_gflops`,
     or training fails.
     """
-    import keras
-    import tensorflow as tf
-
-    from hubensemble import tune
-    from hubensemble.catalogue import ModuleSpec
-    from hubensemble.ensemble import load_candidates, read_ensemble
-    from hubensemble.export.stage import _StepBar, trial_profile
+    from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
 
     if init not in DISTILL_INITS:
@@ -124,6 +118,17 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     ens = read_ensemble(run.path)
     meta = run.meta()
     specs = meta.get("modules") or {}
+    if student is not None:  # a mistyped --student: refused before TensorFlow and the data load
+        _check_student(student, specs, run)
+
+    import keras
+    import tensorflow as tf
+
+    from hubensemble import tune
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.ensemble import load_candidates
+    from hubensemble.export.stage import _StepBar, trial_profile
+
     task = run.task(task)
     export_dir = _teacher_export(run, meta, ens)
     cands, _ = load_candidates(run.path)
@@ -354,15 +359,7 @@ def _costs(run, cands, task) -> dict:
 def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
     """The student's module name (see run_distill)."""
     if student is not None:
-        failed = _failed_in_rank(run)
-        usable = ", ".join(sorted(n for n in specs if n not in failed)) or "none"
-        if student in failed:
-            raise RunError(f"--student {student!r} failed in rank ({failed[student]}); the "
-                           f"modules that loaded are: {usable}")
-        if student not in specs:
-            raise RunError(f"--student {student!r} is not a module of this run; its modules "
-                           f"that loaded are: {usable}")
-        return student
+        return _check_student(student, specs, run)
     if max_gflops is not None:
         best = {}
         for c in cands:
@@ -383,6 +380,20 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
         # No member has a cost (e.g. none could be counted): the first member's module.
         return ens["members"][0]["module"]
     return min(members, key=lambda m: costs[m["trial"]].macs)["module"]
+
+
+def _check_student(student, specs, run) -> str:
+    """`student` when it is a module of the run that loaded in rank, else RunError listing
+    the modules that did."""
+    failed = _failed_in_rank(run)
+    usable = ", ".join(sorted(n for n in specs if n not in failed)) or "none"
+    if student in failed:
+        raise RunError(f"--student {student!r} failed in rank ({failed[student]}); the "
+                       f"modules that loaded are: {usable}")
+    if student not in specs:
+        raise RunError(f"--student {student!r} is not a module of this run; its modules "
+                       f"that loaded are: {usable}")
+    return student
 
 
 def _failed_in_rank(run) -> dict[str, str]:

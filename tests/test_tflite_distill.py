@@ -254,6 +254,9 @@ def test_a_student_that_failed_in_rank_is_refused_by_name(run_dir, digits, tmp_p
                  "reason": "the module cannot load: no saved_model.pb"})
     atomic_write_json(run.ranking_json, {"metric": "knn", "k": 1, "modules": rows,
                                          "selected": ["small", "fixed"]})
+    # The student is checked first, before the teacher (and TensorFlow and the data): with
+    # no export the refusal still names the student, not the missing teacher.
+    run.update(export={"path": str(tmp_path / "no-export")})
     with pytest.raises(RunError, match=r"'gone' failed in rank \(the module cannot load: no "
                                        r"saved_model.pb\); the modules that loaded are: "
                                        r"fixed, small$"):
