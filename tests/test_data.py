@@ -442,6 +442,10 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
 
     row = dict(_accounting_rows(task.to_json()))["exact duplicates"]
     assert "1 group(s) with different labels (e.g. " in row and "leak.bmp (y)" in row
+    # Each "(e.g. …)" follows its own clause: the first group's right after "equal pixels",
+    # the differently labelled pair at the end.
+    assert row.startswith("1 copy(ies) in 1 group(s) of equal pixels (e.g. ") and \
+        row.endswith("leak.bmp (y))") and row.count("(e.g. ") == 2
     assert "1 test image(s) with a copy in train" in task.summary()
     assert "--dedupe" in task.summary()
     deduped = load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.0, dedupe=True)

@@ -197,11 +197,12 @@ def _accounting_rows(task) -> list:
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
                            for k, v in (dup.get("across") or {}).items() if v)
         example = " = ".join(map(_short_path, (dup.get("examples") or [[]])[0][:2]))
+        # Each "(e.g. …)" right after the clause it illustrates.
         text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
+                + (f" (e.g. {example})" if example else "")
                 + (f"; {across}" if across else "; none across splits")
                 + (f"; {dup['conflicting_labels']} group(s) with different labels"
-                   + _conflict_example(dup) if dup.get("conflicting_labels") else "")
-                + (f" (e.g. {example})" if example else ""))
+                   + _conflict_example(dup) if dup.get("conflicting_labels") else ""))
         rows.append(["exact duplicates", text])
     if task.get("dropped"):
         rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
