@@ -511,14 +511,17 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
 
 
 def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
-        tmp_path, modules, digits):
+        tmp_path, modules, digits, caplog):
     # The sweep stops at its first failure: the others are not run and none is ok, which is
     # --max-failures's doing, not an error outside training.
     names = ("nan_mod", "gone", "raising")
     run = equal_scores_run(tmp_path / "run", modules, names, digits)
-    with pytest.raises(RunError, match=r"1 trial\(s\) failed, more than --max-failures 0"):
+    with caplog.at_level(logging.WARNING, logger="hubensemble.tune.stage"), \
+            pytest.raises(RunError, match=r"1 trial\(s\) failed, more than --max-failures 0"):
         tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                       task=digits, progress=False, max_failures=0)
+    # The error says to delete the failed folders first; no "run tune again" before it.
+    assert not [r for r in caplog.records if "run tune again" in r.getMessage()]
 
 
 def test_one_cross_entropy_in_trial_json_and_ensemble_json(tmp_path, modules, digits):

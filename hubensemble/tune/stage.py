@@ -329,7 +329,10 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                         strategy=strategy, tpu=tpu, chief=chief, task=task,
                         progress=progress, callbacks=callbacks, cache_dir=cache_dir)
     summary = summarize(run, plan, sweep=sweep)
-    if summary.missing and not distributed_call(tuner_id, oracle_address):
+    # Over --max-failures, run_tune's error says what to do (delete the failed folders
+    # first); "run tune again" just before it would contradict it.
+    if (summary.missing and summary.failed <= max_failures
+            and not distributed_call(tuner_id, oracle_address)):
         log.warning("%d planned trial(s) have no complete candidate (e.g. %s); run tune "
                     "again", summary.missing,
                     next(t for t in summary.trials
