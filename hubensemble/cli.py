@@ -153,14 +153,20 @@ def add_fit_args(p):
 
 # --- rank ----------------------------------------------------------------------------------------
 
+def _rank_required(parser, args):
+    """argparse's usage error (exit 2) naming the flags a plain `rank` lacks (they are
+    optional to argparse because `rank merge` shares the parser)."""
+    missing = [f"--{name}" for name in ("catalogue", "data", "out") if not getattr(args, name)]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)} (or use "
+                     "`hubensemble rank merge`)")
+
+
 def cmd_rank(args):
     """`rank`: rank.run_rank over the catalogue and data; prints the ranking summary."""
     from hubensemble.catalogue import load_catalogues
     from hubensemble.rank import run_rank
 
-    if not args.catalogue or not args.data or not args.out:
-        raise SystemExit("hubensemble rank: --catalogue, --data and --out are required "
-                         "(or use `hubensemble rank merge`)")
     _resolve_shard(args)
     specs = load_catalogues(args.catalogue)
     data_args, task = load_data(args)
@@ -432,7 +438,7 @@ def build_parser():
     add_data_args(p, required=False, command="rank")
     p.add_argument("--out", metavar="RUN", help="the run directory")
     arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
-    p.set_defaults(func=cmd_rank)
+    p.set_defaults(func=cmd_rank, check=lambda args, p=p: _rank_required(p, args))
     rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog)
     m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs",
                             description="Combines the run folders that `rank --shard I/N` "
@@ -443,7 +449,7 @@ def build_parser():
                    help="the run folders of the shards (all N of them)")
     m.add_argument("--out", required=True, metavar="RUN", help="the merged run folder")
     arguments.add_arguments(m, "merge", ("selection",))
-    m.set_defaults(func=cmd_rank_merge)
+    m.set_defaults(func=cmd_rank_merge, check=None)  # not the plain rank's flags
 
     p = sub.add_parser("ensemble", parents=[common],
                        help="greedy ensemble selection over the tuned candidates",
@@ -619,6 +625,8 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "check", None):  # what argparse cannot require (exit 2 with usage)
+        args.check(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     stops = (HubensembleError, KeyboardInterrupt)
     try:
