@@ -79,9 +79,21 @@ def add_group(parser: argparse.ArgumentParser, command: str, group: str, contain
     rows = [o for o in options_for(command=command) if o.group == group]
     if container is None:
         container = parser.add_argument_group(GROUPS[group])
-    for o in rows:
-        add_argument(container, o, command)
+    _add_rows(container, rows, command)
     return container
+
+
+def _add_rows(container, rows: Iterable[Option], command: str) -> None:
+    """Adds `rows` to `container`, those sharing an `exclusive` name into one mutually
+    exclusive group ("argument --threshold: not allowed with argument --top-k")."""
+    exclusive: dict[str, Any] = {}
+    for o in rows:
+        target = container
+        if o.exclusive is not None:
+            if o.exclusive not in exclusive:
+                exclusive[o.exclusive] = container.add_mutually_exclusive_group()
+            target = exclusive[o.exclusive]
+        add_argument(target, o, command)
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str, groups: Iterable[str] = (),
@@ -90,9 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str, groups: Iterabl
     options of `groups` in argument groups titled GROUPS[group] (in that order), the others
     directly on the parser."""
     groups, skip = list(groups), set(skip)
-    for o in options_for(command=command):
-        if o.group not in groups and o.group not in skip:
-            add_argument(parser, o, command)
+    _add_rows(parser, [o for o in options_for(command=command)
+                       if o.group not in groups and o.group not in skip], command)
     for g in groups:
         if g not in skip and any(o.group == g for o in options_for(command=command)):
             add_group(parser, command, g)

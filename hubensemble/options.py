@@ -150,6 +150,9 @@ class Option:
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Checks a value beyond type and choices (ValueError); its docstring says what is allowed.
     validator: Callable[[Any], Any] | None = None
+    # Options with the same `exclusive` name are alternatives: a command line gives at most
+    # one of them (an argparse mutually exclusive group), e.g. the selection rules.
+    exclusive: str | None = None
 
     @property
     def kw(self) -> str:
@@ -293,20 +296,21 @@ OPTIONS: tuple[Option, ...] = (
          "for Slurm, checked against $SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",),
          minimum=1, metavar="N"),
     # --- selection (rank and rank merge)
-    _opt("top_k", int, 15, "keep the K best modules", "selection", ("rank", "merge", "fit"),
-         used_by=("rank", "merge"), invalidates=("rank",), record="fit", minimum=1,
-         metavar="K"),
+    _opt("top_k", int, 15, "keep the K best modules (unless --threshold or --greedy)",
+         "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
+         invalidates=("rank",), record="fit", minimum=1, metavar="K", exclusive="selection"),
     _opt("threshold", float, None,
          "keep modules within TAU (relative) of the best score, e.g. 0.02 (paper 2.3.1); the "
          "combined sweep then keeps the same",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
-         invalidates=("rank",), record="fit", minimum=0.0, metavar="TAU"),
+         invalidates=("rank",), record="fit", minimum=0.0, metavar="TAU",
+         exclusive="selection"),
     _opt("max_k", int, 15, "most modules kept by --threshold or --greedy", "selection",
          ("rank", "merge", "fit"), used_by=("rank", "merge"), invalidates=("rank",),
          record="fit", minimum=1, metavar="K"),
     _opt("greedy", bool, False, "greedy kNN-ensemble selection (paper C.6) up to --max-k",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
-         invalidates=("rank",), record="fit", action="store_true"),
+         invalidates=("rank",), record="fit", action="store_true", exclusive="selection"),
     # --- tune
     _opt("sweep", str, "default",
          "default: lr x steps grid per selected module; seeds/hyper/aug: the "

@@ -197,6 +197,24 @@ def test_rank_usage_gives_merge_as_its_other_form_not_a_required_argument():
     assert help_of("rank", "merge").startswith("usage: hubensemble rank merge [-h] [-q] --out")
 
 
+@pytest.mark.parametrize("argv", [["rank", "--catalogue", "c", "--data", "d", "--out", "o"],
+                                  ["rank", "merge", "s0", "--out", "o"],
+                                  ["fit", "--catalogue", "c", "--data", "d", "--out", "o"]])
+def test_selection_rules_are_alternatives_on_the_command_line(argv, capsys):
+    from hubensemble.cli import build_parser
+
+    # --top-k beside --threshold was silently ignored (the threshold rule wins).
+    for extra, said in ((["--threshold", "0.02", "--top-k", "3"],
+                         "argument --top-k: not allowed with argument --threshold"),
+                        (["--greedy", "--threshold", "0.1"],
+                         "argument --threshold: not allowed with argument --greedy")):
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(argv + extra)
+        assert stop.value.code == 2 and said in capsys.readouterr().err
+    args = build_parser().parse_args(argv + ["--threshold", "0.02", "--max-k", "4"])
+    assert (args.threshold, args.max_k, args.top_k, args.greedy) == (0.02, 4, 15, False)
+
+
 def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_path, capsys):
     from hubensemble.cli import main
 
@@ -252,7 +270,8 @@ def test_every_fit_option_is_in_fit_help_with_its_default():
                   "export:"):
         assert title in text
     # A few defaults spelled out, against the paper/README rather than the table.
-    for piece in ("--top-k K keep the K best modules (default: 15)",
+    for piece in ("--top-k K keep the K best modules (unless --threshold or --greedy) "
+                  "(default: 15)",
                   "--ensemble-budget N largest ensemble (greedy picks; paper: 15) (default: 15)",
                   "--profile {paper,cpu,quick}", "(default: cpu)", "--no-corruptions"):
         assert piece in text
