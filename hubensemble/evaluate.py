@@ -293,20 +293,35 @@ def _best_single_trial(meta):
     return str(best) if best else None
 
 
-def _signature_caller(signature, output_key):
+def _signature_caller(signature, *output_keys):
+    """images -> the signature's `output_keys` outputs as numpy arrays (one array for one
+    key, else a tuple in that order)."""
     kwargs = signature.structured_input_signature[1]
     if len(kwargs) != 1:
         raise RunError(f"the signature takes {sorted(kwargs)}; expected one image input "
                        "(images float32 [N, H, W, 3] in [0, 1])")
     (name,) = kwargs
     outputs = signature.structured_outputs
-    if output_key not in outputs:
-        raise RunError(f"the signature returns {sorted(outputs)}, not {output_key!r}")
+    for key in output_keys:
+        if key not in outputs:
+            raise RunError(f"the signature returns {sorted(outputs)}, not {key!r}")
 
     def call(images):
-        return signature(**{name: images})[output_key].numpy()
+        out = signature(**{name: images})
+        arrays = tuple(out[key].numpy() for key in output_keys)
+        return arrays[0] if len(arrays) == 1 else arrays
 
     return call
+
+
+def _with_members(members_signature, serve):
+    """images -> (the ensemble's probabilities [N, C], its members' [N, M, C]): one call of
+    serve_members when it returns both (the members run once), else `serve` and then
+    serve_members (exports made before it returned both)."""
+    if "probabilities" in members_signature.structured_outputs:
+        return _signature_caller(members_signature, "probabilities", "member_probabilities")
+    members = _signature_caller(members_signature, "member_probabilities")
+    return lambda images: (serve(images), members(images))
 
 
 def load_evaluation_task(model_dir, data=None, *, data_dir=None):
@@ -471,8 +486,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                        "was evaluated")
         else:
             best_index = trials.index(best_trial)
-            member_call = _signature_caller(loaded.signatures[MEMBERS_SIGNATURE],
-                                            "member_probabilities")
+            member_call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve)
 
     conditions = [("clean", None)] + [(n, s) for n in names for s in sevs]
     ens_probs = {c: [] for c in conditions}
@@ -489,13 +503,12 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                 x = clean if name == "clean" else CORRUPTIONS[name](clean, sev, seed,
                                                                     start=start)
                 x = tf.constant(x, tf.float32)
-                p = serve(x)
+                p, mp = (serve(x), None) if member_call is None else member_call(x)
                 if p.ndim != 2 or p.shape[1] != n_out:
                     raise DataError(f"the model returns probabilities of shape {p.shape}; "
                                     f"its metadata names {n_out} classes")
                 ens_probs[cond].append(p)
                 if member_call is not None:
-                    mp = member_call(x)
                     if mp.ndim != 3 or (members_meta and mp.shape[1] != len(members_meta)):
                         raise RunError(f"{MEMBERS_SIGNATURE} returned shape {mp.shape}; "
                                        f"expected [N, {len(members_meta)}, C] (one slice per "

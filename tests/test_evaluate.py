@@ -119,7 +119,9 @@ def test_unknown_corruption_and_bad_arguments_are_errors_that_list_the_names():
 
 def build_export(path, *, members=True, best=BEST, seed=0):
     """An export-shaped SavedModel: 3 linear members on 2x2 area-pooled colours; signatures
-    serving_default (weighted average) and optionally serve_members; assets/hubensemble.json."""
+    serving_default (weighted average) and optionally serve_members (`members` "both": it
+    returns the weighted average too, as hubensemble's exports do; True: only the members',
+    as exports did before); assets/hubensemble.json."""
     rng = np.random.default_rng(seed)
     kernel = tf.Variable(rng.normal(size=(len(WEIGHTS), 12, NUM_CLASSES)).astype(np.float32) * 4)
     bias = tf.Variable(rng.normal(size=(len(WEIGHTS), NUM_CLASSES)).astype(np.float32))
@@ -137,7 +139,10 @@ def build_export(path, *, members=True, best=BEST, seed=0):
 
     @tf.function(input_signature=[spec])
     def serve_members(images):
-        return {"member_probabilities": member_probs(images)}
+        p = member_probs(images)
+        if members == "both":
+            return {"member_probabilities": p, "probabilities": tf.einsum("nmc,m->nc", p, w)}
+        return {"member_probabilities": p}
 
     root = tf.train.Checkpoint()
     root.kernel, root.bias = kernel, bias
@@ -198,9 +203,10 @@ def assert_close(got, want):
         assert got[k] == pytest.approx(want[k], abs=1e-6), k
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    return build_export(tmp_path_factory.mktemp("export") / "model")
+@pytest.fixture(scope="module", params=["both", True], ids=["serve-members-both",
+                                                            "serve-members-only"])
+def export_dir(tmp_path_factory, request):
+    return build_export(tmp_path_factory.mktemp("export") / "model", members=request.param)
 
 
 def test_evaluate_model_matches_metrics_from_the_models_outputs(export_dir, tmp_path):

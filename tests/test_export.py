@@ -203,9 +203,12 @@ def test_serve_members_gives_each_members_own_probabilities(exported, loaded, ru
     _, path = exported
     meta = read_json(os.path.join(path, "assets", "hubensemble.json"))
     images = as_float(digits.split("val").images)
-    members = loaded.signatures["serve_members"](
-        images=tf.constant(images))["member_probabilities"].numpy()
+    out = loaded.signatures["serve_members"](images=tf.constant(images))
+    members = out["member_probabilities"].numpy()
     assert members.shape == (len(images), len(meta["members"]), 10)
+    # Its ensemble probabilities are serving_default's (one call gives evaluate both).
+    served = serving(loaded, images)["probabilities"]
+    assert np.abs(out["probabilities"].numpy() - served.numpy()).max() <= 1e-6
     for j, m in enumerate(meta["members"]):
         own = np.load(os.path.join(run_dir, "candidates", m["trial"], "val_probs.npy"))
         assert np.abs(members[:, j] - own).max() <= TOL
@@ -565,7 +568,8 @@ def test_saved_model_cli_lists_both_signatures(launched):
         ("outputs", "class_names"): ("DT_STRING", "(-1)")}
     assert blocks["serve_members"] == {
         ("inputs", "images"): ("DT_FLOAT", "(-1, -1, -1, 3)"),
-        ("outputs", "member_probabilities"): ("DT_FLOAT", "(-1, 3, 10)")}
+        ("outputs", "member_probabilities"): ("DT_FLOAT", "(-1, 3, 10)"),
+        ("outputs", "probabilities"): ("DT_FLOAT", "(-1, 10)")}
 
 
 def test_a_process_without_hubensemble_reproduces_the_probabilities(launched, loaded, digits):
