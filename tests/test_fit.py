@@ -173,8 +173,10 @@ def cli(*args, **kwargs):
 @pytest.mark.slow
 def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_path):
     out = tmp_path / "run"
+    # --no-corruptions: the robustness evaluation (tested in test_fit_writes_every_stage) is
+    # not what is resumed here, and it was half of this test's time.
     args = ["fit", "-q", "--catalogue", catalogue, "--data", "sklearn:digits", "--out",
-            str(out), "--profile", "quick", "--top-k", "2"]
+            str(out), "--profile", "quick", "--top-k", "2", "--no-corruptions"]
     proc = cli(*args)
     deadline = time.monotonic() + 240
     finished = {}
