@@ -25,6 +25,27 @@ def env(tmp_path):
     return dict(os.environ, HUBENSEMBLE_CACHE_DIR=str(tmp_path / "cache"))
 
 
+@pytest.fixture
+def in_process(capsys, monkeypatch, env):
+    """`hubensemble ARGS` through cli.main in this process -> (exit code, stdout, stderr),
+    with `env`'s cache folder: the command's own code, without the seconds a new process
+    spends importing TensorFlow (the tests that need a real process use `hubensemble`)."""
+    from hubensemble.cli import main
+
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", env["HUBENSEMBLE_CACHE_DIR"])
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 def test_help_lists_every_stage():
     code, out, _ = hubensemble("--help")
     assert code == 0
@@ -86,27 +107,29 @@ def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, env):
     assert "hubensemble: error:" in err and "folder:" in err and "Traceback" not in err
 
 
-def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env):
+def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env, in_process):
     cat = tmp_path / "c.yaml"
     cat.write_text("modules:\n" + "".join(
         f"  - {{name: m{i}, handle: {module_factory(f'cli{i}', seed=i)}}}\n" for i in range(3)))
     common = ["--catalogue", str(cat), "--data", "sklearn:digits", "--profile", "quick", "-q",
               "--top-k", "2"]
-    for i in range(2):
-        code, out, err = hubensemble("rank", *common, "--shard", f"{i}/2", "--out",
-                                     str(tmp_path / f"s{i}"), env=env)
+    # The first in a process of its own (TensorFlow's C++ notices included), the rest in
+    # this one (`in_process`: the same code without a TensorFlow import each).
+    for i, call in enumerate((lambda *a: hubensemble(*a, env=env), in_process)):
+        code, out, err = call("rank", *common, "--shard", f"{i}/2", "--out",
+                              str(tmp_path / f"s{i}"))
         assert (code, out, err) == (0, "", ""), err  # -q: nothing but errors
-    code, out, err = hubensemble("rank", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"),
-                                 "--out", str(tmp_path / "run"), "--top-k", "2", env=env)
+    code, out, err = in_process("rank", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"),
+                                "--out", str(tmp_path / "run"), "--top-k", "2")
     assert code == 0, err
     merged = json.loads((tmp_path / "run" / "ranking.json").read_text())
-    code, _, err = hubensemble("rank", *common, "--out", str(tmp_path / "whole"), env=env)
+    code, _, err = in_process("rank", *common, "--out", str(tmp_path / "whole"))
     assert code == 0, err
     whole = json.loads((tmp_path / "whole" / "ranking.json").read_text())
     assert [(r["name"], r["score"]) for r in merged["modules"]] == [
         (r["name"], r["score"]) for r in whole["modules"]]
     assert merged["selected"] == whole["selected"] and len(whole["selected"]) == 2
-    code, _, err = hubensemble("ensemble", "--run", str(tmp_path / "whole"), env=env)
+    code, _, err = in_process("ensemble", "--run", str(tmp_path / "whole"))
     assert code == 2 and "Traceback" not in err
     assert f"{tmp_path / 'whole' / 'candidates'} is missing; `hubensemble tune --run " in err
     # -q silences the terminal, not the log: rank's data summary and its table are there.
@@ -119,23 +142,23 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env):
     copied.mkdir()
     for name in ("run.json", "ranking.json"):
         (copied / name).write_bytes((tmp_path / "whole" / name).read_bytes())
-    code, out, err = hubensemble("ensemble", "--run", str(copied), "-q", env=env)
+    code, out, err = in_process("ensemble", "--run", str(copied), "-q")
     assert code == 2 and out == "" and "Traceback" not in err
     assert (f"{copied / 'labels' / 'val.npy'} is missing; `hubensemble tune --run {copied}` "
             "writes it") in err
-    code, out, err = hubensemble("tune", "--run", str(copied), "--sweep", "seeds", "--budget",
-                                 "1", "--profile", "quick", "--strategy", "cpu", "-q", env=env)
+    code, out, err = in_process("tune", "--run", str(copied), "--sweep", "seeds", "--budget",
+                                "1", "--profile", "quick", "--strategy", "cpu", "-q")
     assert (code, out, err) == (0, "", ""), err
     for split in ("train", "val", "test"):  # tune wrote the labels the copy lacked
         assert (np.load(copied / "labels" / f"{split}.npy").tolist()
                 == np.load(tmp_path / "whole" / "labels" / f"{split}.npy").tolist())
-    code, out, err = hubensemble("ensemble", "--run", str(copied), "-q", env=env)
+    code, out, err = in_process("ensemble", "--run", str(copied), "-q")
     assert (code, out, err) == (0, "", ""), err  # -q silences the summary too
     assert json.loads((copied / "ensemble.json").read_text())["n_candidates"] == 1
-    code, out, err = hubensemble("ensemble", "--run", str(copied), env=env)
+    code, out, err = in_process("ensemble", "--run", str(copied))
     assert code == 0 and out.startswith("ensemble of 1 (objective ce, 1 candidates):")
     assert "note:" not in out  # digits: every class has validation and test examples
-    code, out, err = hubensemble("export", "--run", str(copied), "-q", env=env)
+    code, out, err = in_process("export", "--run", str(copied), "-q")
     assert (code, out, err) == (0, "", ""), err
     assert (copied / "export" / "saved_model.pb").exists()
     log = (copied / "log.txt").read_text()
