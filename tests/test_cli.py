@@ -98,11 +98,11 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert f"{zoo}:2" not in err
 
 
-def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, env):
+def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, in_process):
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
-    code, _, err = hubensemble("rank", "--catalogue", str(cat), "--data", "nope:x", "--out",
-                               str(tmp_path / "r"), env=env)
+    code, _, err = in_process("rank", "--catalogue", str(cat), "--data", "nope:x", "--out",
+                              str(tmp_path / "r"))
     assert code == 2
     assert "hubensemble: error:" in err and "folder:" in err and "Traceback" not in err
 
@@ -576,7 +576,7 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     assert in_the_way.read_text() == ""
 
 
-def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, env):
+def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process):
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -592,8 +592,8 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, env):
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
     out = tmp_path / "run"
-    code, stdout, err = hubensemble("rank", "-q", "--catalogue", str(cat), "--data",
-                                    f"folder:{data}", "--out", str(out), env=env)
+    code, stdout, err = in_process("rank", "-q", "--catalogue", str(cat), "--data",
+                                   f"folder:{data}", "--out", str(out))
     assert (code, stdout, err) == (0, "", ""), err
     log = (out / "log.txt").read_text()
     assert "5 file(s) skipped" in log and "and 2 more" in log  # the summary names three...
