@@ -165,21 +165,6 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env, 
     assert "labels" in log and "val.npy" in log  # tune's note that it wrote them
 
 
-@pytest.mark.slow
-def test_zoo_build_quick_writes_a_valid_catalogue(tmp_path):
-    out = tmp_path / "z"
-    code, stdout, err = hubensemble("zoo", "build", "--preset", "quick", "--out", str(out))
-    assert code == 0, err
-    assert Path(stdout.strip()) == out  # the folder alone on stdout, for programs
-    assert f"its catalogue: {out / 'catalogue.yaml'} (for --catalogue)" in err
-    # TensorFlow's C++ start-up notices stay out, here and in the worker processes ("zoo"
-    # alone imports no TensorFlow, and "zoo build" inherited that).
-    assert "cuInit" not in err and "absl::InitializeLog" not in err, err
-    code, _, err = hubensemble("catalogue", "validate", str(out / "catalogue.yaml"))
-    assert code == 0, err
-    assert "Traceback" not in err
-
-
 # --------------------------------------------------------------------------- the options table
 
 

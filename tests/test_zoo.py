@@ -214,19 +214,51 @@ def test_zoo_dir_follows_the_environment(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def quick_zoo(tmp_path_factory):
-    """The quick preset built once, through the cache path that zoo: handles use."""
+def quick_zoo_build(tmp_path_factory):
+    """`hubensemble zoo build --preset quick` in a process of its own, into the cache folder
+    that zoo: handles use: (cache root, the finished process). One build serves the command's
+    test and the tests of the zoo it wrote (`quick_zoo`)."""
     root = tmp_path_factory.mktemp("zoo-cache")
+    proc = subprocess.run([sys.executable, "-m", "hubensemble", "zoo", "build", "--preset",
+                           "quick"], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "HUBENSEMBLE_ZOO_DIR": str(root)})
+    return root, proc
+
+
+@pytest.fixture(scope="session")
+def quick_zoo(quick_zoo_build):
+    """The quick preset built once (`quick_zoo_build`): (cache root, the zoo folder), the
+    folder as a zoo:quick/ handle finds it."""
+    root, proc = quick_zoo_build
+    assert proc.returncode == 0, proc.stderr[-3000:]
     old = os.environ.get("HUBENSEMBLE_ZOO_DIR")
     os.environ["HUBENSEMBLE_ZOO_DIR"] = str(root)
     try:
-        first = zoo.module_path("quick", "r6x1-generalist-0")
+        first = zoo.module_path("quick", "r6x1-generalist-0")  # found, not built
     finally:
         if old is None:
             os.environ.pop("HUBENSEMBLE_ZOO_DIR")
         else:
             os.environ["HUBENSEMBLE_ZOO_DIR"] = old
     return root, pathlib.Path(first).parent
+
+
+@pytest.mark.slow
+def test_zoo_build_command_prints_the_folder_and_its_catalogue(quick_zoo_build, quick_zoo,
+                                                               capsys):
+    from hubensemble.cli import main
+
+    _, proc = quick_zoo_build
+    _, folder = quick_zoo
+    assert pathlib.Path(proc.stdout.strip()) == folder  # the folder alone on stdout
+    assert f"its catalogue: {folder / 'catalogue.yaml'} (for --catalogue)" in proc.stderr
+    # TensorFlow's C++ start-up notices stay out, here and in the worker processes ("zoo"
+    # alone imports no TensorFlow, and "zoo build" inherited that).
+    assert "cuInit" not in proc.stderr and "absl::InitializeLog" not in proc.stderr, \
+        proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert main(["catalogue", "validate", str(folder / "catalogue.yaml")]) == 0, \
+        capsys.readouterr().err
 
 
 def _tiny_config(**kw):
