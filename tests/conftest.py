@@ -68,6 +68,25 @@ def pytest_xdist_make_scheduler(config, log):
     return Scheduling(config, log)
 
 
+@pytest.fixture
+def in_process(capsys):
+    """`hubensemble ARGS` through cli.main in the test's process -> (exit code, stdout,
+    stderr): the command's own code, without the seconds a new process spends importing
+    TensorFlow. Tests that need a real process (its C++ notices, signals, kills) start one."""
+    from hubensemble.cli import main
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 def make_tiny_model(seed=0, width=8, dropout=0.0, out_dim=None, input_size=None, l2=0.0):
     """A one-conv image model: [N, H, W, 3] in [0, 1] -> [N, width] features."""
     import keras

@@ -26,24 +26,10 @@ def env(tmp_path):
 
 
 @pytest.fixture
-def in_process(capsys, monkeypatch, env):
-    """`hubensemble ARGS` through cli.main in this process -> (exit code, stdout, stderr),
-    with `env`'s cache folder: the command's own code, without the seconds a new process
-    spends importing TensorFlow (the tests that need a real process use `hubensemble`)."""
-    from hubensemble.cli import main
-
+def in_process(in_process, monkeypatch, env):
+    """conftest's `in_process` with `env`'s cache folder (that of the `hubensemble` calls)."""
     monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", env["HUBENSEMBLE_CACHE_DIR"])
-
-    def run(*args):
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return in_process
 
 
 def test_help_lists_every_stage():

@@ -211,7 +211,7 @@ def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_pa
 
 
 @pytest.mark.slow
-def test_fit_names_the_classes_its_test_metrics_do_not_cover(catalogue, tmp_path):
+def test_fit_names_the_classes_its_test_metrics_do_not_cover(catalogue, tmp_path, in_process):
     """Issue 13, example 7: classes of 10/10/3/2 images. The 2-image class has no validation
     or test example, the 3-image class no test example: the fit summary, ensemble.json, the
     report and RUN/log.txt say that the test metrics cover 2 of 4 classes."""
@@ -240,15 +240,14 @@ def test_fit_names_the_classes_its_test_metrics_do_not_cover(catalogue, tmp_path
     args = ["fit", "--catalogue", catalogue, "--data", f"folder:{data}", "--out", str(out),
             "--profile", "quick", "--top-k", "1", "--no-corruptions"]
     before = len((out / "log.txt").read_text())
-    loud = cli(*args)
-    output = loud.communicate(timeout=600)[0]
-    assert loud.returncode == 0 and f"note: {note}" in output, output[-3000:]
+    code, stdout, stderr = in_process(*args)
+    output = stdout + stderr
+    assert code == 0 and f"note: {note}" in output, output[-3000:]
     # The data summary: once on the terminal, once in the run's log.
     first = hubensemble.load_task(f"folder:{data}").summary().splitlines()[0]
     assert output.count(first) == 1
     assert (out / "log.txt").read_text()[before:].count(first) == 1
-    quiet = cli(*args, "-q")
-    assert quiet.communicate(timeout=600)[0] == "" and quiet.returncode == 0
+    assert in_process(*args, "-q") == (0, "", "")
 
 
 def test_stage_marks_and_other_sections_never_lose_each_other(tmp_path):
