@@ -355,7 +355,11 @@ OPTIONS: tuple[Option, ...] = (
          "batch and resolution scaled to finish on a CPU; quick: for tests. rank embeds at "
          "the profile's resolution: rank with the profile you will tune with", "tune",
          ("rank", "tune", "fit"), used_by=("rank", "tune"), invalidates=("rank", "tune"),
-         record="fit", choices=tuple(PROFILES)),
+         record="fit", choices=tuple(PROFILES),
+         # A sweep added to a run continues it: tune's default is the run's profile, not
+         # cpu (a run ranked or fitted with paper was tuned with cpu without a word).
+         variants={"tune": {"default": None, "default_text": "the run's: that of its last "
+                                                             "tune, else of its rank"}}),
     _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
          "tune", ("tune", "ensemble", "evaluate", "fit"), used_by=("tune", "ensemble",
                                                                    "evaluate"),

@@ -510,6 +510,27 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
     assert [str(w.message) for w in recwarn if "budget" in str(w.message)] == []
 
 
+def test_without_a_profile_tune_continues_the_runs(tmp_path, modules, digits, caplog):
+    from hubensemble.tune.stage import run_profile
+
+    # `tune --run R` without --profile after `fit --profile quick`: it ran cpu, which clashed
+    # with the quick candidates ("another --profile?") or added cpu trials to a quick run.
+    run = make_run(tmp_path / "run", modules, task=digits)
+    ranking = json.loads(run.ranking_json.read_text())
+    assert run_profile(run)[0].name == "cpu"  # neither rank nor a tune recorded one
+    atomic_write_json(run.ranking_json, {**ranking, "profile": "quick"})
+    kw = dict(sweep="seeds", budget=1, strategy="cpu", task=digits, progress=False)
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, profile=None, **kw)
+    assert json.loads(run.meta_path.read_text())["tune"]["profile"]["name"] == "quick"
+    assert f"profile quick (the run's rank, {run.ranking_json}" in caplog.text
+    # The last tune's profile comes before rank's: the same sweep again resumes (a paper
+    # plan would clash with its quick candidate).
+    atomic_write_json(run.ranking_json, {**ranking, "profile": "paper"})
+    tune.run_tune(run.path, profile=None, **kw)
+    assert list(starts(run, "seeds").values()) == [1]
+
+
 def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
         tmp_path, modules, digits, caplog):
     # The sweep stops at its first failure: the others are not run and none is ok, which is

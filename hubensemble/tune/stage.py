@@ -16,7 +16,7 @@ from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
-from hubensemble.hyperrule import HParams
+from hubensemble.hyperrule import HParams, Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts)
@@ -143,7 +143,7 @@ _TUNE = options.defaults_for("tune")
 def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
              modules: Sequence[str] | None = _TUNE["modules"],
              strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],
-             profile: str = _TUNE["profile"], seed: int = _TUNE["seed"],
+             profile: str | Profile | None = _TUNE["profile"], seed: int = _TUNE["seed"],
              keep_weights: str = _TUNE["keep_weights"],
              max_failures: int = _TUNE["max_failures"],
              tuner_id: str | None = _TUNE["tuner_id"],
@@ -162,7 +162,9 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     "auto" decides per module from the variables its SavedModel saves
     (hubensemble.hub.layer.batchnorm_evidence): "inference" with BatchNorm moving statistics,
     else "train"; the decisions go into run.json ("tune" -> "batchnorm") and every trial's
-    hparams. `head_init` ("zero", "probe", None = the profile's) is how fine-tuned heads
+    hparams. `profile`: a name of hyperrule.PROFILES or a Profile; None takes the run's
+    (`run_profile`: its last tune's, else its rank's; the command line's default). `head_init`
+    ("zero", "probe", None = the profile's) is how fine-tuned heads
     start. `cache_dir`: the embedding cache (default `rank.default_cache_dir()`) probes and
     LP-FT heads read.
 
@@ -190,6 +192,9 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     parts = sweep_parts(sweep)
     Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run rank"
     with Run(run_dir).log_file(create=False):
+        if profile is None:
+            profile, source = run_profile(Run(run_dir))
+            log.info("profile %s (%s; --profile chooses another)", profile.name, source)
         summaries = [
             _run_tune(run_dir, sweep=part, budget=budget, modules=modules, strategy=strategy,
                       tpu=tpu, profile=profile, seed=seed, keep_weights=keep_weights,
@@ -213,6 +218,23 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                        f"are above and in {Run(run_dir).log}); fix the cause and run tune "
                        "again")
     return summary
+
+
+def run_profile(run: Run) -> tuple[Profile, str]:
+    """(the Profile a run was tuned or ranked with, where that was read): the last tune's
+    (run.json "tune" -> "profile", a custom one as recorded there), else rank's
+    (ranking.json "profile"), else cpu (the table's default) for a run that records
+    neither."""
+    from hubensemble.export.stage import trial_profile
+
+    meta = run.meta()
+    tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
+    if tuned:
+        return trial_profile({"profile": tuned}, meta), f"the run's last tune, {run.meta_path}"
+    ranked = read_json(run.ranking_json).get("profile") if run.ranking_json.exists() else None
+    if ranked:
+        return as_profile(ranked), f"the run's rank, {run.ranking_json}"
+    return as_profile(options.default("profile")), "the default: the run records none"
 
 
 def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary:
