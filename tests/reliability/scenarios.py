@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 TEMP_MARKER = ".tmp-"  # hubensemble.fileio.TEMP_MARKER, spelled out: a reader's view
-FIT_ARGS = ("--profile", "quick", "--top-k", "2")
+#: One module's default sweep (4 trials): enough for a kill between finished and running
+#: trials, and half the tune and export time of two.
+FIT_ARGS = ("--profile", "quick", "--top-k", "1")
 #: Seconds a scenario's command may take before it counts as hung.
 CLI_TIMEOUT = 420
 
@@ -615,7 +617,7 @@ def _kill_during_tune(ws, out, run, *, damage_tuner_state=False):
                                              f"{ws.finish(proc).tail()}"):
         return None
     finished = {d: m for d, m in seen.items() if (run / "candidates" / d).exists()}
-    out.note(f"killed with {len(finished)} of 8 trials finished")
+    out.note(f"killed with {len(finished)} of {len(planned(run))} trials finished")
     for p in disk_problems(run):
         out.check(False, f"after the kill: {p}")
     if damage_tuner_state:
