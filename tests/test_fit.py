@@ -176,7 +176,7 @@ def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_pa
     # --no-corruptions: the robustness evaluation (tested in test_fit_writes_every_stage) is
     # not what is resumed here, and it was half of this test's time.
     args = ["fit", "-q", "--catalogue", catalogue, "--data", "sklearn:digits", "--out",
-            str(out), "--profile", "quick", "--top-k", "2", "--no-corruptions"]
+            str(out), "--profile", "quick", "--top-k", "1", "--no-corruptions"]
     proc = cli(*args)
     deadline = time.monotonic() + 240
     finished = {}
@@ -197,12 +197,12 @@ def test_fit_killed_during_tune_resumes_without_redoing_trials(catalogue, tmp_pa
     assert again.returncode == 0, output[-3000:]
     assert "ensemble" in output and "export:" in output
     starts = trial_starts(out)
-    assert len(starts) == 8
+    assert len(starts) == 4  # one module's default sweep
     for trial, mtime in finished.items():
         assert starts[trial] == 1
         assert os.path.getmtime(out / "candidates" / trial / "trial.json") == mtime
     # Only a trial that was running when the process died may have started twice.
-    assert max(starts.values()) <= 2 and sum(starts.values()) <= 9
+    assert max(starts.values()) <= 2 and sum(starts.values()) <= 5
     assert not [d for d in os.listdir(out / "candidates") if is_temp(d)]
     assert (out / "export" / "saved_model.pb").exists()
     # -q: a finished fit again prints nothing (stdout and stderr), not even its summary
