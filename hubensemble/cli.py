@@ -220,6 +220,14 @@ def cmd_cost(args):
     return 0
 
 
+def _distill_student(args):
+    """distill's --student, checked before TensorFlow loads: a typo is refused at once."""
+    if args.student is not None:
+        from hubensemble.distill import check_student
+
+        check_student(args.run, args.student)
+
+
 def cmd_distill(args):
     """`distill`: distill.run_distill; prints the student beside the best single member and
     the ensemble."""
@@ -481,7 +489,7 @@ def build_parser():
                                    "(RUN/distill.json).")
     p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "distill", ("distill", "budget"))
-    p.set_defaults(func=cmd_distill)
+    p.set_defaults(func=cmd_distill, check=_distill_student)
 
     p = sub.add_parser("zoo", help="build a pool of pre-trained modules from upstream data")
     zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")
@@ -625,24 +633,27 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if getattr(args, "check", None):  # what argparse cannot require (exit 2 with usage)
-        args.check(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     stops = (HubensembleError, KeyboardInterrupt)
-    try:
-        with terminal_log(args), sigterm_interrupts(), _run_log(args):
-            try:  # inside the log's context: RUN/log.txt says why the command stopped
-                if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
-                    _import_tensorflow(args.verbose)
-                return args.func(args)
-            except stops as e:
-                return _stopped(args, e)
-            except OSError as e:
-                if e.errno not in MACHINE_ERRNOS:
-                    raise
-                return _stopped(args, e)
-    except stops as e:  # checking or opening the run folder's log
-        return _stopped(args, e)
+    # _stopped logs inside terminal_log: outside it, with no handler left, logging's last
+    # resort printed the error a second time.
+    with terminal_log(args):
+        try:
+            with sigterm_interrupts(), _run_log(args):
+                try:  # inside the log's context: RUN/log.txt says why the command stopped
+                    if getattr(args, "check", None):  # what needs no TensorFlow: at once
+                        args.check(args)
+                    if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
+                        _import_tensorflow(args.verbose)
+                    return args.func(args)
+                except stops as e:
+                    return _stopped(args, e)
+                except OSError as e:
+                    if e.errno not in MACHINE_ERRNOS:
+                        raise
+                    return _stopped(args, e)
+        except stops as e:  # checking or opening the run folder's log
+            return _stopped(args, e)
 
 
 #: OSErrors that are the machine's, not hubensemble's: a full disk or quota, a file size

@@ -119,7 +119,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     meta = run.meta()
     specs = meta.get("modules") or {}
     if student is not None:  # a mistyped --student: refused before TensorFlow and the data load
-        _check_student(student, specs, run)
+        _check_student(student, specs, run)  # (the CLI checks before importing TensorFlow too)
 
     import keras
     import tensorflow as tf
@@ -380,6 +380,16 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
         # No member has a cost (e.g. none could be counted): the first member's module.
         return ens["members"][0]["module"]
     return min(members, key=lambda m: costs[m["trial"]].macs)["module"]
+
+
+def check_student(run_dir, student: str) -> str:
+    """`student` when it is a module of the run at `run_dir` that loaded in rank; RunError
+    naming the modules that did otherwise. Reads run.json and ranking.json only (no
+    TensorFlow), so the command line refuses a mistyped --student at once."""
+    from hubensemble.rundir import Run
+
+    run = Run(run_dir)
+    return _check_student(student, run.meta().get("modules") or {}, run)
 
 
 def _check_student(student, specs, run) -> str:

@@ -209,6 +209,29 @@ def test_selection_rules_are_alternatives_on_the_command_line(argv, capsys):
     assert (args.threshold, args.max_k, args.top_k, args.greedy) == (0.02, 4, 15, False)
 
 
+def test_a_stopped_command_says_why_once(tmp_path):
+    # Outside the terminal's log handler, logging's last resort printed it a second time (in
+    # a process of its own: pytest's log capture is a handler, so in-process it was once).
+    for command in ("export", "ensemble"):  # with and without TensorFlow; refused before it
+        code, out, err = hubensemble(command, "--run", str(tmp_path / "nowhere"))
+        assert (code, out) == (2, "") and err.count(f"{tmp_path / 'nowhere'} does not exist") == 1
+
+
+def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.rundir import Run
+
+    Run(tmp_path / "run").update(modules={"small": ModuleSpec(name="small", handle="h")
+                                          .to_json()})
+    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    out = subprocess.run([sys.executable, "-c", code, "distill", "--run", str(tmp_path / "run"),
+                          "--student", "nope"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+    assert out.stderr.count("--student 'nope' is not a module of this run; its modules that "
+                            "loaded are: small") == 1
+
+
 def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_path, capsys):
     from hubensemble.cli import main
 
