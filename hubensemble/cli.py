@@ -284,6 +284,13 @@ def cmd_export(args):
     return 0
 
 
+def _model_folder(args):
+    """--model names a SavedModel folder: checked before TensorFlow loads."""
+    from hubensemble.formats import check_saved_model_folder
+
+    check_saved_model_folder(args.model)
+
+
 def cmd_predict(args):
     """`predict`: export.predict on image files; exit 1 when a file could not be read."""
     from hubensemble.export import format_predictions, predict
@@ -550,7 +557,7 @@ def build_parser():
                    help="image files: JPEG, PNG, GIF, BMP, WebP, or another format "
                         "Pillow reads (e.g. TIFF)")
     arguments.add_arguments(p, "predict")
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=cmd_predict, check=_model_folder)
 
     p = sub.add_parser("evaluate", parents=[no_log],
                        help="accuracy, NLL and ECE of an export, clean and corrupted",
@@ -564,7 +571,7 @@ def build_parser():
                         "its classes matched to the model's by name")
     p.add_argument("--out", metavar="FILE", help="also write the results as JSON")
     arguments.add_arguments(p, "evaluate", ("evaluate",))
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate, check=_model_folder)
 
     p = sub.add_parser("report", parents=[no_log],
                        help="write RUN/report.md and RUN/report.html",

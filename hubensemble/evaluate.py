@@ -16,7 +16,8 @@ from hubensemble.fileio import atomic_write_json, read_json
 # The file names and the one reader of export metadata (TensorFlow-free), re-exported here
 # for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
-                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, read_export_metadata)
+                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, check_saved_model_folder,
+                                 read_export_metadata)
 
 #: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
 SEVERITIES = options.default("severities")
@@ -351,10 +352,7 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
 def _load_model(model_dir):
     import tensorflow as tf
 
-    path = os.fspath(model_dir)
-    if not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise RunError(f"{path} is not a SavedModel (no saved_model.pb); run `hubensemble "
-                       "export` (or `hubensemble fit`) to write one, and pass its folder")
+    path = check_saved_model_folder(model_dir)
     try:
         return tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - any load failure is the user's file

@@ -232,6 +232,22 @@ def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
                             "loaded are: small") == 1
 
 
+def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(tmp_path):
+    (tmp_path / "run" / "export").mkdir(parents=True)
+    (tmp_path / "run" / "export" / "saved_model.pb").write_bytes(b"")
+    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    for argv in (["evaluate", "--model"], ["predict", "x.png", "--model"]):
+        for model, said in ((tmp_path / "nowhere", f"{tmp_path / 'nowhere'} does not exist"),
+                            (tmp_path / "run", "is not a SavedModel folder (no saved_model.pb)"
+                                               f"; it is a run folder: pass "
+                                               f"{tmp_path / 'run' / 'export'}")):
+            out = subprocess.run([sys.executable, "-c", code, *argv, str(model)],
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+            assert out.stderr.count(said) == 1, out.stderr
+
+
 def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_path, capsys):
     from hubensemble.cli import main
 

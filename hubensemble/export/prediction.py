@@ -11,7 +11,7 @@ import numpy as np
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError
-from hubensemble.formats import BYTES_SIGNATURE, read_export_metadata
+from hubensemble.formats import BYTES_SIGNATURE, check_saved_model_folder, read_export_metadata
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     top = int(top)
     if top < 1:
         raise HubensembleError(f"--top must be >= 1, got {top}")
-    model_dir = os.fspath(model_dir)
-    if not os.path.exists(model_dir):
-        raise HubensembleError(f"{model_dir} does not exist; pass the folder `hubensemble "
-                               "export` wrote (RUN/export by default)")
-    if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
-        inside = os.path.join(model_dir, "export")
-        hint = (f"; it is a run folder: pass {inside}" if
-                os.path.isfile(os.path.join(inside, "saved_model.pb")) else
-                "; pass the folder `hubensemble export` wrote")
-        raise HubensembleError(f"{model_dir} is not a SavedModel folder (no saved_model.pb)"
-                               f"{hint}")
+    model_dir = check_saved_model_folder(model_dir)
     loaded = tf.saved_model.load(model_dir)
     if BYTES_SIGNATURE not in loaded.signatures:
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature (it has "
