@@ -359,7 +359,8 @@ OPTIONS: tuple[Option, ...] = (
          # A sweep added to a run continues it: tune's default is the run's profile, not
          # cpu (a run ranked or fitted with paper was tuned with cpu without a word).
          variants={"tune": {"default": None, "default_text": "the run's: that of its last "
-                                                             "tune, else of its rank"}}),
+                                                             "tune, else of its rank, else "
+                                                             "cpu"}}),
     _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
          "tune", ("tune", "ensemble", "evaluate", "fit"), used_by=("tune", "ensemble",
                                                                    "evaluate"),

@@ -4,6 +4,7 @@ failures, cache, shards, selection."""
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -435,6 +436,16 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     ranked(good[:2], task, tmp_path / "cat", shard=(1, 2))
     with pytest.raises(RunError, match="catalogue"):
         rank.merge_rankings([a, tmp_path / "cat"], tmp_path / "m5")
+    # A folder that is not there, and two whole rankings, are named as such ("shard 0/1 given
+    # twice", and a hint to rank the missing folder, before).
+    with pytest.raises(RunError, match=re.escape(f"{tmp_path / 'gone'} does not exist; pass "
+                                                 "the run folders that `hubensemble rank "
+                                                 "--shard I/N")):
+        rank.merge_rankings([a, tmp_path / "gone"], tmp_path / "m6")
+    for name in ("w1", "w2"):
+        ranked(good, task, tmp_path / name)
+    with pytest.raises(RunError, match="are whole rankings, not shards"):
+        rank.merge_rankings([tmp_path / "w1", tmp_path / "w2"], tmp_path / "m7")
 
 
 # --- selection ----------------------------------------------------------------------------------

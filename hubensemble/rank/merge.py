@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError, RunError
@@ -29,6 +30,10 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     shard_dirs = [str(d) for d in shard_dirs]
     if not shard_dirs:
         raise HubensembleError("give the shard run folders to merge")
+    for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
+        if not os.path.isdir(d):
+            raise RunError(f"{d} does not exist; pass the run folders that `hubensemble rank "
+                           "--shard I/N --out FOLDER` wrote, all N of them")
     parts = [(d, load_ranking(d)) for d in shard_dirs]
     first_dir, first = parts[0]
     selection = selection_rule(metric=first.metric, top_k=top_k, threshold=threshold,
@@ -97,6 +102,10 @@ def _check_shard_set(parts):
     for d, r in parts:
         i = (r.shard or (0, 1))[0]
         if i in seen:
+            if n == 1:  # unsharded runs: nothing to merge, and "shard 0/1" says nothing
+                raise RunError(f"{seen[i]} and {d} are whole rankings, not shards (ranked "
+                               "without --shard I/N); merge the folders of `hubensemble rank "
+                               "--shard I/N`")
             raise RunError(f"shard {i}/{n} given twice: {seen[i]} and {d}")
         seen[i] = d
     missing = [i for i in range(n) if i not in seen]
