@@ -188,6 +188,14 @@ def _resolve_shard(args):
                          "--shard I/N the count is N)")
 
 
+def _merge_shards(args):
+    """rank merge's folders: one complete set of shards, checked before TensorFlow loads and
+    --out is created."""
+    from hubensemble.rank.merge import check_shards
+
+    check_shards(args.shards)
+
+
 def cmd_rank_merge(args):
     """`rank merge`: rank.merge_rankings of the shard folders; prints the summary."""
     from hubensemble.rank import merge_rankings
@@ -464,7 +472,7 @@ def build_parser():
                    help="the run folders of the shards (all N of them)")
     m.add_argument("--out", required=True, metavar="RUN", help="the merged run folder")
     arguments.add_arguments(m, "merge", ("selection",))
-    m.set_defaults(func=cmd_rank_merge, check=None)  # not the plain rank's flags
+    m.set_defaults(func=cmd_rank_merge, check=_merge_shards)  # not the plain rank's flags
 
     p = sub.add_parser("ensemble", parents=[common],
                        help="greedy ensemble selection over the tuned candidates",
@@ -646,10 +654,10 @@ def main(argv=None):
     # resort printed the error a second time.
     with terminal_log(args):
         try:
+            if getattr(args, "check", None):  # what needs no TensorFlow: at once, and like
+                args.check(args)  # argparse's errors before a run folder or its log is made
             with sigterm_interrupts(), _run_log(args):
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
-                    if getattr(args, "check", None):  # what needs no TensorFlow: at once
-                        args.check(args)
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     return args.func(args)

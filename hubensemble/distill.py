@@ -389,6 +389,7 @@ def check_student(run_dir, student: str) -> str:
     from hubensemble.rundir import Run
 
     run = Run(run_dir)
+    run.require_started()  # a mistyped --run: say so, not "not a module of this run"
     return _check_student(student, run.meta().get("modules") or {}, run)
 
 

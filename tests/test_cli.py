@@ -217,6 +217,24 @@ def test_a_stopped_command_says_why_once(tmp_path):
         assert (code, out) == (2, "") and err.count(f"{tmp_path / 'nowhere'} does not exist") == 1
 
 
+def test_rank_merge_refuses_what_is_not_a_set_of_shards_before_it_makes_out(tmp_path):
+    from hubensemble.rundir import Run
+
+    Run(tmp_path / "whole").update(modules={})
+    (tmp_path / "whole" / "ranking.json").write_text(json.dumps(
+        {"metric": "knn", "k": 1, "modules": [], "selected": [], "shard": None}))
+    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    for shards, said in (([tmp_path / "nowhere"], f"{tmp_path / 'nowhere'} does not exist"),
+                         ([tmp_path / "whole"], "a whole ranking, not a shard")):
+        out = subprocess.run([sys.executable, "-c", code, "rank", "merge", *map(str, shards),
+                              "--out", str(tmp_path / "merged")], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+        assert out.stderr.count(said) == 1, out.stderr
+    assert not (tmp_path / "merged").exists()  # no folder, no log.txt in it
+
+
 def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.rundir import Run
@@ -230,6 +248,11 @@ def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
     assert out.stderr.count("--student 'nope' is not a module of this run; its modules that "
                             "loaded are: small") == 1
+    # A mistyped --run is named as such, not as a run without that module.
+    out = subprocess.run([sys.executable, "-m", "hubensemble", "distill", "--run",
+                          str(tmp_path / "nowhere"), "--student", "nope"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count(f"{tmp_path / 'nowhere'} does not exist") == 1
 
 
 def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(tmp_path):
@@ -260,7 +283,7 @@ def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_pat
     assert "error: the following arguments are required: --catalogue, --out (or use" in err
     assert main(["rank", "merge", str(tmp_path / "s0"), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path / 's0' / 'ranking.json'} is missing" in err and "required" not in err
+    assert f"{tmp_path / 's0'} does not exist" in err and "required" not in err
 
 
 @pytest.mark.parametrize("command", ["rank", "rank merge", "tune", "ensemble", "export",

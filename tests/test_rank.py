@@ -444,8 +444,11 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
         rank.merge_rankings([a, tmp_path / "gone"], tmp_path / "m6")
     for name in ("w1", "w2"):
         ranked(good, task, tmp_path / name)
-    with pytest.raises(RunError, match="are whole rankings, not shards"):
-        rank.merge_rankings([tmp_path / "w1", tmp_path / "w2"], tmp_path / "m7")
+    for whole in ([tmp_path / "w1", tmp_path / "w2"], [tmp_path / "w1"]):  # one was copied
+        said = re.escape(f"{tmp_path / 'w1'}") + ".*: a whole ranking, not a shard"
+        with pytest.raises(RunError, match=said):
+            rank.merge_rankings(whole, tmp_path / "m7")
+    assert not (tmp_path / "m7").exists()
 
 
 # --- selection ----------------------------------------------------------------------------------

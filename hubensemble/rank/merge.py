@@ -28,28 +28,10 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     from hubensemble.rundir import Run
 
     shard_dirs = [str(d) for d in shard_dirs]
-    if not shard_dirs:
-        raise HubensembleError("give the shard run folders to merge")
-    for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
-        if not os.path.isdir(d):
-            raise RunError(f"{d} does not exist; pass the run folders that `hubensemble rank "
-                           "--shard I/N --out FOLDER` wrote, all N of them")
-    parts = [(d, load_ranking(d)) for d in shard_dirs]
+    parts = check_shards(shard_dirs)
     first_dir, first = parts[0]
     selection = selection_rule(metric=first.metric, top_k=top_k, threshold=threshold,
                                max_k=max_k, greedy=greedy)
-    for field in ("metric", "k", "data_fingerprint", "profile", "split", "catalogue"):
-        values = {}
-        for d, r in parts:
-            values.setdefault(json.dumps(getattr(r, field), sort_keys=True), []).append(d)
-        if len(values) > 1:
-            listed = "; ".join(f"{json.loads(v)!r} in {', '.join(ds)}"
-                               for v, ds in values.items())
-            raise RunError(f"cannot merge shards with a different {field}: {listed}; rank "
-                           "every shard with the same --data, --catalogue, --metric, --k "
-                           "and --profile")
-    _check_shard_set(parts)
-
     metas = [(d, Run(d).meta()) for d in shard_dirs]
     data = metas[0][1].get("data")
     if data is None:
@@ -91,6 +73,39 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     return ranking
 
 
+def check_shards(shard_dirs) -> list[tuple[str, Ranking]]:
+    """[(folder, its Ranking)] of `shard_dirs` when they are one complete set of shards of
+    the same ranking; RunError naming the folder(s) otherwise: missing, not ranked, a whole
+    ranking (ranked without --shard), shards of other data, metric, k, profile, split or
+    catalogue, a shard missing or given twice. Reads their ranking.json only (no
+    TensorFlow): `rank merge` checks before it loads TensorFlow or creates --out."""
+    shard_dirs = [str(d) for d in shard_dirs]
+    if not shard_dirs:
+        raise HubensembleError("give the shard run folders to merge")
+    for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
+        if not os.path.isdir(d):
+            raise RunError(f"{d} does not exist; pass the run folders that `hubensemble rank "
+                           "--shard I/N --out FOLDER` wrote, all N of them")
+    parts = [(d, load_ranking(d)) for d in shard_dirs]
+    whole = [d for d, r in parts if not r.shard]
+    if whole:  # nothing to merge ("shard 0/1 given twice" for two, a copy for one, before)
+        raise RunError(f"{', '.join(whole)}: a whole ranking, not a shard (ranked without "
+                       "--shard I/N); merge the folders of `hubensemble rank --shard I/N`, "
+                       "or rank again to select again (its embeddings are cached)")
+    for field in ("metric", "k", "data_fingerprint", "profile", "split", "catalogue"):
+        values = {}
+        for d, r in parts:
+            values.setdefault(json.dumps(getattr(r, field), sort_keys=True), []).append(d)
+        if len(values) > 1:
+            listed = "; ".join(f"{json.loads(v)!r} in {', '.join(ds)}"
+                               for v, ds in values.items())
+            raise RunError(f"cannot merge shards with a different {field}: {listed}; rank "
+                           "every shard with the same --data, --catalogue, --metric, --k "
+                           "and --profile")
+    _check_shard_set(parts)
+    return parts
+
+
 def _check_shard_set(parts):
     counts = {(r.shard or (0, 1))[1] for _, r in parts}
     if len(counts) > 1:
@@ -102,10 +117,6 @@ def _check_shard_set(parts):
     for d, r in parts:
         i = (r.shard or (0, 1))[0]
         if i in seen:
-            if n == 1:  # unsharded runs: nothing to merge, and "shard 0/1" says nothing
-                raise RunError(f"{seen[i]} and {d} are whole rankings, not shards (ranked "
-                               "without --shard I/N); merge the folders of `hubensemble rank "
-                               "--shard I/N`")
             raise RunError(f"shard {i}/{n} given twice: {seen[i]} and {d}")
         seen[i] = d
     missing = [i for i in range(n) if i not in seen]
