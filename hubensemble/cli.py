@@ -189,8 +189,7 @@ def _resolve_shard(args):
 
 
 def _merge_shards(args):
-    """rank merge's folders: one complete set of shards, checked before TensorFlow loads and
-    --out is created."""
+    """rank merge's folders, checked before TensorFlow loads and --out is created."""
     from hubensemble.rank.merge import check_shards
 
     check_shards(args.shards)
@@ -650,9 +649,7 @@ def main(argv=None):
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     stops = (HubensembleError, KeyboardInterrupt)
-    # _stopped logs inside terminal_log: outside it, with no handler left, logging's last
-    # resort printed the error a second time.
-    with terminal_log(args):
+    with terminal_log(args):  # _stopped inside it: outside, logging's last resort printed too
         try:
             if getattr(args, "check", None):  # what needs no TensorFlow: at once, and like
                 args.check(args)  # argparse's errors before a run folder or its log is made
@@ -667,7 +664,11 @@ def main(argv=None):
                     if e.errno not in MACHINE_ERRNOS:
                         raise
                     return _stopped(args, e)
-        except stops as e:  # checking or opening the run folder's log
+        except stops as e:  # checking, or opening the run folder's log
+            return _stopped(args, e)
+        except OSError as e:  # e.g. a read-only folder for RUN/log.txt
+            if e.errno not in MACHINE_ERRNOS:
+                raise
             return _stopped(args, e)
 
 
