@@ -5,6 +5,7 @@ import dataclasses
 import importlib
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -96,6 +97,22 @@ def _import(name):
     for part in qual.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+class _RunLogHandler(logging.FileHandler):
+    """RUN/log.txt's handler. A write the machine refuses (a full disk, a file size limit) is
+    kept, not printed as logging's "--- Logging error ---" traceback for every record after
+    it; `Run.log_file` raises the first one when its block ends well, so the command stops
+    with one line saying so."""
+
+    error: OSError | None = None
+
+    def handleError(self, record):
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)
+        elif self.error is None:
+            self.error = exc
 
 
 class Run:
@@ -257,7 +274,7 @@ class Run:
             yield
             return
         self.make_folder()
-        handler = logging.FileHandler(target, encoding="utf-8")
+        handler = _RunLogHandler(target, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                "%(message)s"))
@@ -271,6 +288,8 @@ class Run:
             logger.removeHandler(handler)
             handler.close()
             logger.setLevel(level)
+        if handler.error is not None:  # the block ended well, but its log is incomplete
+            raise handler.error
 
     def task(self, task=None):
         """The run's task: the one given (checked against the record) or loaded again."""

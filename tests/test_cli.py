@@ -681,6 +681,28 @@ def test_a_full_disk_stops_a_command_with_one_line(tmp_path, tiny_module, env):
                          "again to resume")
 
 
+def test_a_log_txt_the_machine_cannot_write_is_one_line_not_a_traceback_per_record(tmp_path):
+    """RUN/log.txt over a 512-byte file size limit: logging printed "--- Logging error ---"
+    with a traceback for every record, then the OSError escaped as a traceback (exit 1)."""
+    import resource
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    (run / "log.txt").write_text("x" * 600)
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    out = subprocess.run([sys.executable, "-m", "hubensemble", "ensemble", "--run", str(run)],
+                         capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("labels/val.npy is missing") == 1  # why the command stopped
+    assert out.stderr.strip().splitlines()[-1] == (
+        "hubensemble: error: [Errno 27] File too large; free disk space or fix the "
+        "permissions, then run the same command again to resume")
+
+
 def test_main_called_again_in_one_process_prints_each_warning_once(tmp_path, capsys,
                                                                    monkeypatch):
     """`main` undoes its terminal logging (a notebook or a test calls it again): each call
