@@ -292,9 +292,12 @@ def cmd_export(args):
 
 
 def _model_folder(args):
-    """--model names a SavedModel folder: checked before TensorFlow loads."""
+    """evaluate's --out file and --model folder (predict's too), checked before TensorFlow."""
+    from hubensemble.fileio import check_file_target
     from hubensemble.formats import check_saved_model_folder
 
+    if getattr(args, "out", None):  # before the evaluation, not after it
+        check_file_target(args.out, "choose another --out file")
     check_saved_model_folder(args.model)
 
 
@@ -311,10 +314,7 @@ def cmd_evaluate(args):
     """`evaluate`: evaluate_model on clean (and corrupted) images; --out writes them as JSON."""
     from hubensemble.evaluate import (evaluate_model, format_evaluation,
                                       load_evaluation_task, write_evaluation)
-    from hubensemble.fileio import check_file_target
 
-    if args.out:  # before the evaluation, not after it
-        check_file_target(args.out, "choose another --out file")
     task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     result = evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                             progress=_progress(args))

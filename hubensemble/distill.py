@@ -127,7 +127,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble import tune
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates
-    from hubensemble.export.stage import _StepBar, trial_profile
+    from hubensemble.export.stage import _StepBar
+    from hubensemble.tune.plans import trial_profile
 
     task = run.task(task)
     export_dir = _teacher_export(run, meta, ens)

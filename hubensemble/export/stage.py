@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -19,6 +18,7 @@ from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, check_target, save_export
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
                                  read_export_metadata, versions)
+from hubensemble.tune.plans import trial_profile
 
 log = logging.getLogger(__name__)
 
@@ -255,27 +255,6 @@ def _plan_member(run, index, entry, specs, *, retrain_full):
     except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
         return None, f"{who}: its weights file {path} is unreadable ({first_line(e)})"
     return _Plan(index, entry, cand, spec, "weights", str(path)), None
-
-
-def trial_profile(record, meta):
-    """The Profile a trial was tuned with: trial.json's "profile" name (a built-in profile),
-    or a custom profile recorded in run.json's tune section (`meta`). Raises RunError when
-    neither has it (the trial cannot be retrained)."""
-    from hubensemble.hyperrule import Profile, get_profile
-
-    name = record.get("profile") or (meta.get("tune") or {}).get("profile", {}).get("name")
-    with contextlib.suppress(HubensembleError):
-        return get_profile(name)
-    # A custom profile: its full record is in run.json's tune section.
-    tune_meta = meta.get("tune") or {}
-    sweeps = list((tune_meta.get("sweeps") or {}).values()) + [tune_meta]
-    fields = {f.name for f in dataclasses.fields(Profile)}
-    for sweep in sweeps:
-        prof = (sweep or {}).get("profile")
-        if isinstance(prof, dict) and prof.get("name") == name:
-            return Profile(**{k: v for k, v in prof.items() if k in fields})
-    raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "
-                   "neither built in nor recorded in run.json; it cannot be retrained")
 
 
 def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):

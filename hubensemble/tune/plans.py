@@ -9,6 +9,8 @@ modules x L/K random configurations).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import math
 import warnings
@@ -60,6 +62,25 @@ def as_profile(profile) -> Profile:
     """A Profile, or the named one of hyperrule.PROFILES (HubensembleError for an unknown
     name, listing the known ones)."""
     return profile if isinstance(profile, Profile) else get_profile(profile)
+
+
+def trial_profile(record, meta) -> Profile:
+    """The Profile a trial was tuned with: trial.json's "profile" name (a built-in profile),
+    or a custom profile recorded in run.json's tune section (`meta`). Raises RunError when
+    neither has it (the trial cannot be retrained)."""
+    name = record.get("profile") or (meta.get("tune") or {}).get("profile", {}).get("name")
+    with contextlib.suppress(HubensembleError):
+        return get_profile(name)
+    # A custom profile: its full record is in run.json's tune section.
+    tune_meta = meta.get("tune") or {}
+    sweeps = list((tune_meta.get("sweeps") or {}).values()) + [tune_meta]
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    for sweep in sweeps:
+        prof = (sweep or {}).get("profile")
+        if isinstance(prof, dict) and prof.get("name") == name:
+            return Profile(**{k: v for k, v in prof.items() if k in fields})
+    raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "
+                   "neither built in nor recorded in run.json; it cannot be retrained")
 
 
 def trial_seed(seed: int, index: int) -> int:

@@ -19,7 +19,7 @@ from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import HParams, Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
-                                    sweep_parts)
+                                    sweep_parts, trial_profile)
 from hubensemble.tune.strategies import get_strategy, is_default_strategy, writes_results
 from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
                                     finished_candidate)
@@ -225,8 +225,6 @@ def run_profile(run: Run) -> tuple[Profile, str]:
     (run.json "tune" -> "profile", a custom one as recorded there), else rank's
     (ranking.json "profile"), else cpu (the table's default) for a run that records
     neither."""
-    from hubensemble.export.stage import trial_profile
-
     meta = run.meta()
     tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
     if tuned:
