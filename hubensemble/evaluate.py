@@ -403,9 +403,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     (probabilities floored at metrics.PROB_FLOOR, as every stage), ECE in [0, 1] over 15
     equal-width bins (Guo et al., 2017).
 
-    The ensemble is the export's `serving_default`; the best single member is its slice of
-    `serve_members` (member_probabilities [N, M, C], members in the order of
-    assets/hubensemble.json) at the asset's "best_single" trial. An export without
+    The ensemble is the export's `serving_default` (or the same `probabilities` from
+    `serve_members`, which returns them beside the members': one call per batch); the best
+    single member is its slice of `serve_members` (member_probabilities [N, M, C], members in
+    the order of assets/hubensemble.json) at the asset's "best_single" trial. An export without
     `serve_members` (or without best_single among its members) is evaluated as an ensemble
     only; the result's "best_single_missing" says why. Images are fed at the split's size
     (the task's median training size when the sizes vary) and corrupted at that size.

@@ -95,23 +95,22 @@ def read_export_metadata(model_dir) -> dict:
 
 
 def check_saved_model_folder(model_dir) -> str:
-    """`model_dir` (str) when it holds a saved_model.pb; else HubensembleError saying it does
-    not exist, or that it is a run folder whose RUN/export to pass, or that it is not the
-    folder `hubensemble export` wrote. Files only: `predict` and `evaluate` refuse a wrong
-    --model before TensorFlow loads."""
-    from hubensemble.errors import HubensembleError
+    """`model_dir` (str) when it holds a saved_model.pb; else RunError (a HubensembleError,
+    as `predict` and `evaluate_model` document) saying it does not exist, or that it is a run
+    folder whose RUN/export to pass, or that it is not the folder `hubensemble export` wrote.
+    Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
+    from hubensemble.errors import RunError
 
     model_dir = os.fspath(model_dir)
     if not os.path.exists(model_dir):
-        raise HubensembleError(f"{model_dir} does not exist; pass the folder `hubensemble "
-                               "export` wrote (RUN/export by default)")
+        raise RunError(f"{model_dir} does not exist; pass the folder `hubensemble "
+                       "export` wrote (RUN/export by default)")
     if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
         inside = os.path.join(model_dir, "export")
         hint = (f"; it is a run folder: pass {inside}" if
                 os.path.isfile(os.path.join(inside, "saved_model.pb")) else
                 "; pass the folder `hubensemble export` wrote")
-        raise HubensembleError(f"{model_dir} is not a SavedModel folder (no saved_model.pb)"
-                               f"{hint}")
+        raise RunError(f"{model_dir} is not a SavedModel folder (no saved_model.pb){hint}")
     return model_dir
 
 

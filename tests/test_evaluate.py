@@ -301,6 +301,10 @@ def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
     assert all(name in str(e.value) for name in ev.CORRUPTIONS)
     with pytest.raises(HubensembleError, match="SavedModel"):
         ev.evaluate_model(tmp_path, task, progress=False)
+    from hubensemble.errors import RunError
+
+    with pytest.raises(RunError, match="nowhere does not exist"):  # RunError, as documented
+        ev.evaluate_model(tmp_path / "nowhere", task, progress=False)
     four = Task(name="four", source="test", class_names=list("abcd"), train=task.train,
                 test=task.test)
     with pytest.raises(HubensembleError, match="3 classes"):
