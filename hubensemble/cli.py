@@ -153,24 +153,27 @@ def add_fit_args(p):
 
 # --- rank ----------------------------------------------------------------------------------------
 
-def _rank_required(parser, args):
-    """argparse's usage error (exit 2) naming the flags a plain `rank` lacks (they are
-    optional to argparse because `rank merge` shares the parser)."""
+def _rank_check(parser, args):
+    """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
+    shares the parser), the catalogue (args.specs), and --out's candidates it would orphan."""
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.rank.ranking import check_tuned_modules
+
     missing = [f"--{name}" for name in ("catalogue", "data", "out") if not getattr(args, name)]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)} (or use "
                      "`hubensemble rank merge`)")
+    args.specs = load_catalogues(args.catalogue)
+    check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
 
 
 def cmd_rank(args):
-    """`rank`: rank.run_rank over the catalogue and data; prints the ranking summary."""
-    from hubensemble.catalogue import load_catalogues
+    """`rank`: rank.run_rank over the catalogue (_rank_check read it) and data; a summary."""
     from hubensemble.rank import run_rank
 
     _resolve_shard(args)
-    specs = load_catalogues(args.catalogue)
     data_args, task = load_data(args)
-    ranking = run_rank(args.out, specs, task, **options.kwargs_for("rank", args),
+    ranking = run_rank(args.out, args.specs, task, **options.kwargs_for("rank", args),
                        data_args=data_args, progress=_progress(args))
     summary(args, ranking.summary())
     return 0
@@ -218,8 +221,7 @@ def cmd_ensemble(args):
 # --- cost / distill ------------------------------------------------------------------------------
 
 def cmd_cost(args):
-    """`cost`: cost.stage.run_cost (FLOPs, parameters, latency of every candidate, cached);
-    prints one line per module."""
+    """`cost`: cost.stage.run_cost (FLOPs, parameters, latency per candidate, cached)."""
     from hubensemble.cost.stage import format_costs, run_cost
 
     costs = run_cost(args.run, progress=_progress(args))
@@ -460,7 +462,7 @@ def build_parser():
     add_data_args(p, required=False, command="rank")
     p.add_argument("--out", metavar="RUN", help="the run directory")
     arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
-    p.set_defaults(func=cmd_rank, check=lambda args, p=p: _rank_required(p, args))
+    p.set_defaults(func=cmd_rank, check=lambda args, p=p: _rank_check(p, args))
     rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog)
     m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs",
                             description="Combines the run folders that `rank --shard I/N` "
@@ -640,8 +642,7 @@ def _run_log(args):
 def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
     invalid catalogues), 2 usage, HubensembleError or the machine's OSError (MACHINE_ERRNOS;
-    one line, no traceback), 130 on Ctrl-C,
-    143 on SIGTERM (cleaned up as Ctrl-C is: errors.sigterm_interrupts)."""
+    one line, no traceback), 130 on Ctrl-C, 143 on SIGTERM (as Ctrl-C: sigterm_interrupts)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -235,6 +235,26 @@ def test_rank_merge_refuses_what_is_not_a_set_of_shards_before_it_makes_out(tmp_
     assert not (tmp_path / "merged").exists()  # no folder, no log.txt in it
 
 
+def test_rank_refuses_to_orphan_a_runs_candidates_before_tensorflow_loads(
+        tmp_path, tiny_module):
+    from hubensemble.candidate import write_candidate
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    run = tmp_path / "run"  # a pool copied without run.json: its module is still named
+    write_candidate(run / "candidates", {"trial": "default-0000-gone", "module": "gone",
+                                         "status": "failed", "reason": "diverged"})
+    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    out = subprocess.run([sys.executable, "-c", code, "rank", "--catalogue", str(cat), "--data",
+                          "sklearn:digits", "--out", str(run)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+    assert out.stderr.count(f"{run} holds 1 candidate(s) tuned from its modules, and gone is "
+                            "not in the catalogue") == 1, out.stderr
+    assert sorted(os.listdir(run)) == ["candidates"]  # no ranking, no run.json, no log.txt
+
+
 def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.rundir import Run

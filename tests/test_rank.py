@@ -451,6 +451,40 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     assert not (tmp_path / "m7").exists()
 
 
+def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, caplog):
+    import dataclasses
+
+    from hubensemble.candidate import scan, write_candidate
+    from hubensemble.rundir import Run
+
+    out = tmp_path / "run"
+    ranked(good, task, out)
+    before = {n: (out / n).read_bytes() for n in ("ranking.json", "run.json")}
+    # What `tune` leaves for a module (a failed trial counts: tune resumes it).
+    write_candidate(Run(out).candidates, {"trial": "default-0000-good0", "module": "good0",
+                                          "status": "failed", "reason": "diverged"})
+    moved = dataclasses.replace(good[0], handle=good[1].handle)
+    for specs, said in ((good[1:], "good0 is not in the catalogue"),
+                        ([moved, *good[1:]], "good0's entry changed (handle)")):
+        # Before, the ranking replaced run.json's modules: export could no longer load the
+        # module of good0's candidates, or loaded another one.
+        with pytest.raises(RunError, match=re.escape(f"{out} holds 1 candidate(s) tuned "
+                                                     f"from its modules, and {said}")):
+            ranked(specs, task, out)
+    for i in range(2):
+        ranked(good[1:], task, tmp_path / f"s{i}", shard=(i, 2))
+    with pytest.raises(RunError, match="good0 is not in the catalogue"):
+        rank.merge_rankings([tmp_path / "s0", tmp_path / "s1"], out)
+    assert {n: (out / n).read_bytes() for n in before} == before
+    # The same entries from another file and line: ranked again, and the candidates kept.
+    same = [dataclasses.replace(s, source=f"moved.yaml:{i + 3}") for i, s in enumerate(good)]
+    with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
+        ranked(same, task, out, top_k=1)
+    assert f"{out} holds 1 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
+    assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
+    assert rank.load_ranking(out).selected != json.loads(before["ranking.json"])["selected"]
+
+
 # --- selection ----------------------------------------------------------------------------------
 
 def test_selection_rules_are_the_proxies_on_the_saved_scores(task, good, module_factory,

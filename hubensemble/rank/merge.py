@@ -10,8 +10,9 @@ from hubensemble import options
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_bytes
 from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
-                                      _sort_rows, load_knn_predictions, load_ranking, repeated,
-                                      select, selection_rule, write_knn_predictions)
+                                      _sort_rows, check_tuned_modules, load_knn_predictions,
+                                      load_ranking, repeated, select, selection_rule,
+                                      write_knn_predictions)
 
 _MERGE = options.defaults_for("merge")
 
@@ -21,9 +22,11 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                    greedy=_MERGE["greedy"]) -> Ranking:
     """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
 
-    Refuses shards of other data, metric, k, profile or catalogue, and a set of shards with
-    one missing or given twice. Copies the kNN predictions, recomputes the selection over
-    all modules and writes ranking.json/.csv and run.json as `run_rank` does.
+    Refuses shards of other data, metric, k, profile or catalogue, a set of shards with
+    one missing or given twice, and an `out_dir` whose candidates were tuned from a module
+    the merged list drops or changes (`check_tuned_modules`). Copies the kNN predictions,
+    recomputes the selection over all modules and writes ranking.json/.csv and run.json as
+    `run_rank` does.
     """
     from hubensemble.rundir import Run
 
@@ -52,6 +55,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     if dupes:
         raise RunError(f"modules {dupes[:5]} appear in more than one shard of "
                        f"{', '.join(shard_dirs)}; were they ranked with different --shard?")
+    check_tuned_modules(out_dir, modules)
     _raise_if_none_ok(rows)
 
     labels = None

@@ -305,6 +305,51 @@ def catalogue_fingerprint(specs) -> str:
 # Ranking
 # ---------------------------------------------------------------------------------------------
 
+def check_tuned_modules(out_dir, modules) -> int:
+    """Refuses (RunError) a new ranking of the run folder `out_dir` whose module list drops a
+    module that the run's candidates were tuned from, or changes its catalogue entry (any
+    field but `source`, the entry's file and line); returns how many candidates the folder
+    holds (0 for a new folder).
+
+    A ranking replaces run.json's "modules", and export and distil load each member's module
+    from there: a candidate whose module left the list could no longer be exported, and one
+    whose handle changed would be exported around another module than it was trained on.
+    Failed candidates count too (`tune` resumes them). `modules` maps each module name of the
+    new ranking to its entry as run.json records it (`ModuleSpec.to_json()`). Reads run.json
+    and RUN/candidates/*/trial.json only (no TensorFlow), so `rank` refuses before it loads
+    the data or a module.
+    """
+    from hubensemble.candidate import scan
+    from hubensemble.rundir import Run
+
+    run = Run(out_dir)
+    found, _ = scan(run.candidates)
+    if not found:
+        return 0
+    recorded = run.meta().get("modules") or {}
+    now = dict(modules)
+    problems = []
+    for name in sorted({c.module for c in found}):
+        if name not in now:
+            problems.append(f"{name} is not in the catalogue")
+            continue
+        old = recorded.get(name)
+        if old is None:
+            continue  # a copied pool without run.json's record: nothing to compare against
+        changed = sorted(f for f in set(old) | set(now[name])
+                         if f != "source" and old.get(f) != now[name].get(f))
+        if changed:
+            problems.append(f"{name}'s entry changed ({', '.join(changed)})")
+    if problems:
+        raise RunError(
+            f"{out_dir} holds {len(found)} candidate(s) tuned from its modules, and "
+            f"{'; '.join(problems[:5])}{' …' if len(problems) > 5 else ''}: the export "
+            "loads each member's module from the run's record, which a new ranking "
+            "replaces. Rank into a new --out folder, keep those entries as they were, or "
+            f"delete {run.candidates} first to discard the candidates")
+    return len(found)
+
+
 def _failure_reason(exc):
     if isinstance(exc, ModuleLoadError):
         return str(exc), exc.stage
@@ -341,7 +386,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     `data_args` (rundir.DataArgs) records how to load the task again, so later stages can
     run in another process; without it the run records DataArgs(spec=task.source,
     reloadable=False): later stages then need the task passed in Python.
-    Raises HubensembleError summarising every failure when no module succeeded.
+    Raises HubensembleError summarising every failure when no module succeeded; RunError,
+    before any work, when `out_dir` holds a run on other data, or candidates tuned from a
+    module that this ranking drops or whose entry it changes (`check_tuned_modules`).
     """
     from tqdm.auto import tqdm
 
@@ -366,6 +413,11 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
                                f"has {len(specs)}; use fewer shards")
 
+    held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
+    if held:
+        log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
+                    "that `ensemble` selects from, and `tune --run %s` adds trials for the "
+                    "modules this ranking selects", out_dir, held, out_dir)
     run = Run(out_dir)
     if data_args is None:
         data_args = DataArgs(spec=task.source, reloadable=False)
