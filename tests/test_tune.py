@@ -4,6 +4,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -408,10 +409,32 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     assert (run.candidates / broken / "weights.weights.h5").exists()
     assert {t for t in cands if t != broken} == {
         t for t in cands if os.path.getmtime(run.candidates / t / "trial.json") == mtimes[t]}
-    # other settings on the same trial ids are refused
-    with pytest.raises(RunError, match="other hyperparameters"):
+    # other settings on the same trial ids are refused, naming what differs (it said
+    # "another --seed, --profile or module list?" only)
+    trial = sorted(cands)[0]
+    with pytest.raises(RunError, match=re.escape(
+            f"4 candidate(s) in {run.candidates} were made with other settings than this "
+            "sweep plans: --seed 0 -> 1 since run.json recorded this sweep (e.g. "
+            f"{trial}: seed: {cands[trial]['seed']} -> ")):
         tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick", seed=1,
                       strategy="cpu", task=digits, progress=False)
+
+
+def test_a_clash_names_the_options_and_the_fields_that_differ():
+    from hubensemble.tune.plans import PlanEntry
+    from hubensemble.tune.stage import sweep_changes, trial_differences
+
+    recorded = {"seed": 0, "profile": QUICK.to_json(), "batchnorm": {"requested": "auto"}}
+    assert sweep_changes(recorded, seed=0, profile=QUICK, batchnorm="auto") == []
+    assert sweep_changes(None, seed=3, profile=QUICK, batchnorm="auto") == []
+    assert sweep_changes(recorded, seed=2, profile=get_profile("cpu"), batchnorm="train") == [
+        "--seed 0 -> 2", "--profile quick -> cpu", "--batchnorm auto -> train"]
+    entry = PlanEntry(0, "default-0000-a", "a", HParams(lr=0.01, steps=10, seed=4))
+    record = {"module": "b", "hparams": HParams(lr=0.1, steps=10, seed=4).to_json()}
+    assert trial_differences(record, entry) == ["module: 'b' -> 'a'", "lr: 0.1 -> 0.01"]
+    assert trial_differences({"module": "a", "hparams": entry.hparams.to_json()}, entry) == []
+    assert trial_differences({"module": "a", "hparams": {"lr": "x"}}, entry) == [
+        "hyperparameters: unreadable in its trial.json"]
 
 
 @pytest.mark.parametrize("sweep,budget,expected", [

@@ -69,27 +69,65 @@ class TuneSummary(Mapping):
         return [f.name for f in dataclasses.fields(cls)]
 
 
-def _same_trial(record: Mapping, entry: PlanEntry) -> bool:
+def trial_differences(record: Mapping, entry: PlanEntry) -> list[str]:
+    """What differs between a candidate's trial.json `record` and the plan `entry` of the
+    same trial id, as "field: recorded -> planned" texts (module, then HParams fields in
+    order); [] when the candidate is this trial's."""
+    found = []
+    if record.get("module") != entry.module:
+        found.append(f"module: {record.get('module')!r} -> {entry.module!r}")
     try:
-        return (record.get("module") == entry.module
-                and HParams.from_json(record["hparams"]) == entry.hparams)
-    except (KeyError, HubensembleError, TypeError):
-        return False
+        old = HParams.from_json(record["hparams"])
+    except (KeyError, HubensembleError, TypeError, ValueError):
+        return found + ["hyperparameters: unreadable in its trial.json"]
+    for f in dataclasses.fields(HParams):
+        was, now = getattr(old, f.name), getattr(entry.hparams, f.name)
+        if was != now:  # an AugConfig is long: name it only
+            found.append(f.name if f.name == "augmentation" else f"{f.name}: {was!r} -> {now!r}")
+    return found
 
 
-def check_candidates(candidates_dir, plan: Sequence[PlanEntry]) -> None:
+def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
+                  batchnorm: str) -> list[str]:
+    """The tune options of this call that differ from run.json's record of the same sweep
+    (its ``tune.sweeps[SWEEP]`` entry), as "--flag recorded -> now" texts; [] when there is
+    no record or nothing it records differs."""
+    if not recorded:
+        return []
+    found = []
+    if recorded.get("seed") is not None and int(recorded["seed"]) != int(seed):
+        found.append(f"--seed {recorded['seed']} -> {seed}")
+    name = (recorded.get("profile") or {}).get("name")
+    if name and name != profile.name:
+        found.append(f"--profile {name} -> {profile.name}")
+    requested = (recorded.get("batchnorm") or {}).get("requested")
+    if requested and requested != batchnorm:
+        found.append(f"--batchnorm {requested} -> {batchnorm}")
+    return found
+
+
+def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
+                     changed: Sequence[str] = ()) -> None:
     """Refuses (RunError) a plan whose trial ids already hold complete candidates made with
-    other settings (another module or hyperparameters, seed included)."""
+    other settings (another module or hyperparameters, seed included), naming the options
+    `changed` since the sweep was recorded (`sweep_changes`), the first such trial and what
+    differs in it (`trial_differences`)."""
     clash = []
     for entry in plan:
         found = finished_candidate(candidates_dir, entry.trial_id)
-        if found is not None and not _same_trial(found.record, entry):
-            clash.append(entry.trial_id)
+        if found is not None:
+            differences = trial_differences(found.record, entry)
+            if differences:
+                clash.append((entry.trial_id, differences))
     if clash:
+        trial, differences = clash[0]
+        why = (f"{', '.join(changed)} since run.json recorded this sweep" if changed
+               else "another --seed, --profile, --batchnorm or module list?")
         raise RunError(
-            f"{len(clash)} candidate(s) in {candidates_dir} (e.g. {clash[0]}) were made with "
-            "other hyperparameters than this sweep plans (another --seed, --profile or "
-            "module list?); use the same settings to resume, or a new run directory")
+            f"{len(clash)} candidate(s) in {candidates_dir} were made with other settings "
+            f"than this sweep plans: {why} (e.g. {trial}: {'; '.join(differences)}; recorded "
+            "-> planned). Resume with the settings they were made with, or use a new run "
+            "directory")
 
 
 #: Seconds a worker waits for another worker fitting a probe sweep.
@@ -310,7 +348,9 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
             plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
                               budget=budget, modules=modules, seed=seed, head_init=head_init,
                               batchnorm={m: p for m, (p, _) in decided.items()})
-    check_candidates(run.candidates, plan)
+    recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(sweep)
+    check_candidates(run.candidates, plan, sweep_changes(recorded, seed=seed, profile=prof,
+                                                         batchnorm=batchnorm))
     removed = candidate.clean_stale_temps(run.candidates)
     if removed:
         log.info("removed %d half-written candidate(s) of killed runs", len(removed))
