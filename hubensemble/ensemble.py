@@ -601,10 +601,16 @@ def _coverage(run_dir, n_classes, labels):
 
 def read_ensemble(run_dir) -> dict:
     """RUN/ensemble.json as a dict (see `EnsembleResult`); RunError naming the command when
-    it does not exist or cannot be read."""
+    it does not exist (and `tune` before it when RUN/candidates holds no candidate yet, so a
+    ranked run is not sent to `ensemble` only to be sent on to `tune`) or cannot be read."""
     path = os.path.join(os.fspath(run_dir), ENSEMBLE_FILE)
     if not os.path.exists(path):
-        raise RunError(f"{path} is missing; `hubensemble ensemble --run {run_dir}` writes it")
+        first = ""
+        if not candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))[0]:
+            first = (f", from the candidates that `hubensemble tune --run {run_dir}` writes "
+                     "first (the run has none yet)")
+        raise RunError(f"{path} is missing; `hubensemble ensemble --run {run_dir}` writes "
+                       f"it{first}")
     try:
         return fileio.read_json(path)
     except (OSError, json.JSONDecodeError) as e:

@@ -413,12 +413,17 @@ def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
     assert str(e.value) == (f"{os.path.join(empty, 'candidates')} is missing; `hubensemble "
                             f"tune --run {empty}` writes the candidates")
     run, y_val, *_ = run_dir
+    with pytest.raises(RunError) as e:
+        read_ensemble(run)  # with candidates: ensemble is the one to run
+    assert str(e.value) == (f"{os.path.join(run, 'ensemble.json')} is missing; `hubensemble "
+                            f"ensemble --run {run}` writes it")
     for name in os.listdir(os.path.join(run, "candidates")):
         os.remove(os.path.join(run, "candidates", name, "trial.json"))
     with pytest.raises(RunError, match=r"no usable candidates.*hubensemble tune --run"):
         run_ensemble(run)
-    with pytest.raises(RunError, match=r"ensemble.json is missing; `hubensemble ensemble --run"):
-        read_ensemble(run)
+    with pytest.raises(RunError, match=r"ensemble.json is missing; `hubensemble ensemble --run"
+                                       r".*, from the candidates that `hubensemble tune --run"):
+        read_ensemble(run)  # no candidate: the stage to run first is named (it said ensemble)
     # An unreadable labels file: tune writes it again (Run.ensure_labels)
     with open(os.path.join(run, "labels", "val.npy"), "wb") as f:
         f.write(b"garbage")
