@@ -23,7 +23,8 @@ from hubensemble.formats import COST_FILE, versions
 #: RUN/cost.json's format name and version.
 COST_FORMAT = "hubensemble-cost"
 COST_FORMAT_VERSION = 1
-#: Batch sizes latency is measured at (images per call).
+#: Batch sizes latency is measured at (images per call): by `cost` for every candidate, and
+#: by `export` for the SavedModel and the TFLite model (one definition, so they compare).
 LATENCY_BATCHES = (1, 64)
 #: What the numbers mean (recorded in RUN/cost.json, ensemble.json and the export).
 DEFINITION = {

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from hubensemble import candidate, fileio, options
+from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times the candidates
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, check_target, save_export
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 #: Validation images the reload check compares on.
 CHECK_BATCH = 32
-#: Batch sizes the exported SavedModel is timed at (recorded in its metadata).
-LATENCY_BATCHES = (1, 64)
 
 
 @dataclasses.dataclass

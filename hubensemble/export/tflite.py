@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from hubensemble import fileio, options
 from hubensemble.cost.graph import time_batches
+from hubensemble.cost.records import LATENCY_BATCHES  # as `hubensemble cost` times
 from hubensemble.errors import RunError, first_line
 from hubensemble.export.layers import normalise_weights
 from hubensemble.formats import EXPORT_FORMAT, TFLITE_MODEL, versions
@@ -44,8 +45,6 @@ QUANTIZE = options.get("quantize").choices
 #: by up to a few hundredths on the demo and dev tasks (docs/export.md lists the measured
 #: values); an export beyond these bounds is refused.
 TOLERANCES = {"none": 1e-4, "float16": 1e-2, "dynamic": 1e-1}
-#: Latency is measured at these batch sizes (images per call), as `hubensemble cost` does.
-LATENCY_BATCHES = (1, 64)
 #: The metadata file beside the model.
 METADATA_FILE = "hubensemble.json"
 
