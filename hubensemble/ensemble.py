@@ -9,7 +9,6 @@ candidate's CE is the same number in its trial.json, in ensemble.json and in the
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -601,21 +600,26 @@ def _coverage(run_dir, n_classes, labels):
 
 def read_ensemble(run_dir) -> dict:
     """RUN/ensemble.json as a dict (see `EnsembleResult`); RunError naming the command when
-    it does not exist (and `tune` before it when RUN/candidates holds no candidate yet, so a
+    it does not exist (and `tune` before it when RUN/candidates holds no usable candidate, so a
     ranked run is not sent to `ensemble` only to be sent on to `tune`) or cannot be read."""
     path = os.path.join(os.fspath(run_dir), ENSEMBLE_FILE)
     if not os.path.exists(path):
         first = ""
-        if not candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))[0]:
+        found, _ = candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))
+        if not any(c.ok for c in found):
             first = (f", from the candidates that `hubensemble tune --run {run_dir}` writes "
-                     "first (the run has none yet)")
+                     "first (the run has no usable one yet)")
         raise RunError(f"{path} is missing; `hubensemble ensemble --run {run_dir}` writes "
                        f"it{first}")
     try:
-        return fileio.read_json(path)
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{path} is unreadable ({e}); `hubensemble ensemble --run {run_dir}` "
+        record = fileio.read_json(path)
+    except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError
+        record = e
+    if not isinstance(record, dict):
+        why = record if isinstance(record, Exception) else "not a JSON object"
+        raise RunError(f"{path} is unreadable ({why}); `hubensemble ensemble --run {run_dir}` "
                        "writes it again")
+    return record
 
 
 def format_ensemble(result: Mapping) -> str:

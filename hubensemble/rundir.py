@@ -146,10 +146,22 @@ class Run:
 
     def meta(self):
         """run.json's contents ({} before the first write). For reading only: to change it,
-        use `update` or `modify`, which re-read it under the lock."""
+        use `update` or `modify`, which re-read it under the lock. RunError naming the file
+        when it is not a JSON object (every stage reads it: one line, not a traceback)."""
         if not self.meta_path.exists():
             return {}
-        return read_json(self.meta_path)
+        try:
+            meta = read_json(self.meta_path)
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+            meta = e
+        if not isinstance(meta, dict):
+            why = f"{type(meta).__name__}: {meta}" if isinstance(meta, Exception) else (
+                f"a JSON {type(meta).__name__}, not an object")
+            # Written whole, atomically: a half file is never hubensemble's.
+            raise RunError(f"{self.meta_path} is unreadable ({why}); something other than "
+                           "hubensemble changed it: restore it from a copy, or start the run "
+                           "again in a new folder (`fit --restart` discards this one)")
+        return meta
 
     def update(self, **sections):
         """Sets top-level sections of run.json (read-modify-write under the run's lock);

@@ -209,6 +209,40 @@ def test_selection_rules_are_alternatives_on_the_command_line(argv, capsys):
     assert (args.threshold, args.max_k, args.top_k, args.greedy) == (0.02, 4, 15, False)
 
 
+def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, tiny_module,
+                                                                      in_process):
+    from hubensemble.errors import RunError
+    from hubensemble.rundir import Run
+
+    # They were tracebacks (json.decoder.JSONDecodeError) in every stage that reads them.
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "ranking.json").write_text('{"modules": []}')
+    for content, why in (("{garbage", "JSONDecodeError: "), (b"\xff\xfe", "UnicodeDecodeError"),
+                         ("[1, 2]", "a JSON list, not an object")):
+        target = run / "run.json"
+        target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
+        said = f"{target} is unreadable ({why}"
+        for argv in (["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out"],
+                     ["tune", "--run"], ["report", "--run"]):
+            code, out, err = in_process(*argv, str(run), "-q")
+            assert code == 2 and "Traceback" not in err and err.count(said) == 1, (argv, err)
+        with pytest.raises(RunError, match="restore it from a copy, or start the run again"):
+            Run(run).meta()
+    Run(run / "x").update(data=None)  # a readable run.json, for the ranking.json refusals
+    (run / "run.json").write_bytes((run / "x" / "run.json").read_bytes())
+    for content, why in (("{garbage", "JSONDecodeError"), ("{}", "not a ranking")):
+        (run / "ranking.json").write_text(content)
+        code, out, err = in_process("tune", "--run", str(run), "-q")
+        assert code == 2 and "Traceback" not in err, err
+        assert f"{run / 'ranking.json'} is unreadable ({why}" in err and "writes it again" in err
+    (run / "ensemble.json").write_text("[]")
+    code, out, err = in_process("export", "--run", str(run), "-q")
+    assert code == 2 and f"{run / 'ensemble.json'} is unreadable (not a JSON object)" in err
+
+
 def test_a_stopped_command_says_why_once(tmp_path):
     # Outside the terminal's log handler, logging's last resort printed it a second time (in
     # a process of its own: pytest's log capture is a handler, so in-process it was once).

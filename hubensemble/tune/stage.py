@@ -151,11 +151,31 @@ def _sweep_lock(run: Run, sweep: str, timeout: float = 2.0):
         lock.__exit__(None, None, None)
 
 
-def _load_inputs(run: Run):
-    rank_cmd = f"`hubensemble rank --catalogue FILE --data SPEC --out {run.path}`"
+def _rank_command(run: Run) -> str:
+    return f"`hubensemble rank --catalogue FILE --data SPEC --out {run.path}`"
+
+
+def _read_ranking(run: Run) -> dict | None:
+    """ranking.json as a dict, None when it is missing; RunError when it is unreadable."""
     if not run.ranking_json.exists():
+        return None
+    try:
+        ranking = read_json(run.ranking_json)
+    except ValueError as e:
+        ranking = e
+    if not isinstance(ranking, dict) or not isinstance(ranking.get("modules"), list):
+        why = (f"{type(ranking).__name__}: {ranking}" if isinstance(ranking, ValueError)
+               else "not a ranking")
+        raise RunError(f"{run.ranking_json} is unreadable ({why}); {_rank_command(run)} "
+                       "writes it again (its embeddings are cached)")
+    return ranking
+
+
+def _load_inputs(run: Run):
+    rank_cmd = _rank_command(run)
+    ranking = _read_ranking(run)
+    if ranking is None:
         raise RunError(f"{run.ranking_json} is missing; {rank_cmd} writes it")
-    ranking = read_json(run.ranking_json)
     if not run.meta_path.exists():
         raise RunError(f"{run.meta_path} is missing (tune reads the data and the modules from "
                        f"it); {rank_cmd} writes it: copy it along with ranking.json")
@@ -267,7 +287,7 @@ def run_profile(run: Run) -> tuple[Profile, str]:
     tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
     if tuned:
         return trial_profile({"profile": tuned}, meta), f"the run's last tune, {run.meta_path}"
-    ranked = read_json(run.ranking_json).get("profile") if run.ranking_json.exists() else None
+    ranked = (_read_ranking(run) or {}).get("profile")
     if ranked:
         return as_profile(ranked), f"the run's rank, {run.ranking_json}"
     return as_profile(options.default("profile")), "the default: the run records none"
