@@ -1,5 +1,6 @@
 """argparse arguments from the options table (hubensemble.options): flag, metavar, choices,
-help with "(default: …)", and values checked by the same rules as `options.check`."""
+help with "(default: …)", and values checked by the same rules as `options.check`; and the
+parser class (`Parser`) whose sub-commands refuse what they do not take themselves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,33 @@ import argparse
 from typing import Any, Callable, Iterable
 
 from hubensemble.options import GROUPS, Option, _check_one, options_for
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose sub-commands, at any depth (`rank merge`, `zoo build`), refuse
+    what they do not recognise themselves, as git and pip do: their usage line and prog in
+    the error, exit 2 (argparse leaves it to the top parser, whose usage names no command)."""
+
+    #: True for the parsers `add_subparsers` makes (a command's unrecognised arguments).
+    subcommand = False
+
+    def add_subparsers(self, **kwargs):
+        """argparse's, with sub-command parsers that refuse their unrecognised arguments."""
+        kwargs.setdefault("parser_class", _Subcommand)
+        return super().add_subparsers(**kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's; a sub-command's parser refuses what is left over (usage error)."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self.subcommand:
+            self.error("unrecognized arguments: " + " ".join(extras))
+        return namespace, extras
+
+
+class _Subcommand(Parser):
+    """The parser of a sub-command (made by `Parser.add_subparsers`)."""
+
+    subcommand = True
 
 
 def _argparse_type(o: Option) -> Callable[[str], Any]:

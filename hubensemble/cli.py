@@ -401,7 +401,7 @@ DEMO_TOP_K = 4
 def build_parser():
     """The `hubensemble` argparse parser: one sub-command per stage, options from
     hubensemble.options (importing it, and parsing --help, never imports TensorFlow)."""
-    parser = argparse.ArgumentParser(
+    parser = arguments.Parser(
         prog="hubensemble", description="Rank pre-trained image modules by leave-one-out "
         "kNN on your data, fine-tune the best with a small sweep, and export their greedy "
         "ensemble as one SavedModel.")

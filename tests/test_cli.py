@@ -191,6 +191,25 @@ def test_rank_usage_gives_merge_as_its_other_form_not_a_required_argument():
     assert help_of("rank", "merge").startswith("usage: hubensemble rank merge [-h] [-q] --out")
 
 
+@pytest.mark.parametrize("argv, prog, bad", [
+    (["rank", "--catalogue", "c", "--bogus"], "hubensemble rank", "--bogus"),
+    (["rank", "merge", "--catalogue", "x", "--out", "r", "DIR"], "hubensemble rank merge",
+     "--catalogue"),
+    (["tune", "--run", "r", "--top-k", "3"], "hubensemble tune", "--top-k 3"),
+    (["zoo", "build", "--preset", "quick", "--bogus"], "hubensemble zoo build", "--bogus"),
+    (["catalogue", "validate", "--bogus"], "hubensemble catalogue validate", "--bogus"),
+    (["--bogus", "report", "--run", "r"], "hubensemble", "--bogus"),  # before any command
+])
+def test_an_unknown_argument_is_refused_by_the_command_it_was_given_to(
+        argv, prog, bad, in_process):
+    # argparse left a sub-command's leftovers to the top parser: "usage: hubensemble [-h]
+    # [--version] [-v] COMMAND ..." and "hubensemble: error: ...", naming no command.
+    code, out, err = in_process(*argv)
+    assert (code, out) == (2, ""), err
+    assert err.startswith(f"usage: {prog} ")
+    assert f"\n{prog}: error: unrecognized arguments: {bad}" in err, err
+
+
 @pytest.mark.parametrize("argv", [["rank", "--catalogue", "c", "--data", "d", "--out", "o"],
                                   ["rank", "merge", "s0", "--out", "o"],
                                   ["fit", "--catalogue", "c", "--data", "d", "--out", "o"]])
