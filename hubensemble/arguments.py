@@ -7,13 +7,22 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable, Iterable
 
-from hubensemble.options import GROUPS, Option, _check_one, options_for
+from hubensemble.options import BY_NAME, GROUPS, OPTIONS, Option, _check_one, options_for
+
+#: The namespace attribute where the options of `_NOTED` note that they were given (a set of
+#: names); `Parser` checks `Option.needs` with it and removes it.
+_GIVEN = "_given_options"
+
+#: Options whose being given matters: those that need others, and those they need.
+_NOTED = frozenset(o.name for o in OPTIONS if o.needs) | {n for o in OPTIONS for n in o.needs}
 
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose sub-commands, at any depth (`rank merge`, `zoo build`), refuse
     what they do not recognise themselves, as git and pip do: their usage line and prog in
-    the error, exit 2 (argparse leaves it to the top parser, whose usage names no command)."""
+    the error, exit 2 (argparse leaves it to the top parser, whose usage names no command).
+    Every parser also refuses an option given without one of the options it applies with
+    (`Option.needs`: "argument --max-k: only applies with --threshold or --greedy")."""
 
     #: True for the parsers `add_subparsers` makes (a command's unrecognised arguments).
     subcommand = False
@@ -24,10 +33,19 @@ class Parser(argparse.ArgumentParser):
         return super().add_subparsers(**kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
-        """argparse's; a sub-command's parser refuses what is left over (usage error)."""
+        """argparse's; a sub-command's parser refuses what is left over, and every parser an
+        option given without what it needs (usage errors, exit 2)."""
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self.subcommand:
             self.error("unrecognized arguments: " + " ".join(extras))
+        given = vars(namespace).pop(_GIVEN, set())
+        flags = {a.dest: a.option_strings[0] for a in self._actions if a.option_strings}
+        for name in sorted(given):
+            needs = BY_NAME[name].needs
+            if needs and not given.intersection(needs):
+                self.error(f"argument {flags[name]}: only applies with "
+                           f"{' or '.join(flags[n] for n in needs)}; add one of them or "
+                           f"leave {flags[name]} out")
         return namespace, extras
 
 
@@ -35,6 +53,20 @@ class _Subcommand(Parser):
     """The parser of a sub-command (made by `Parser.add_subparsers`)."""
 
     subcommand = True
+
+
+def _noting(container, action) -> type:
+    """argparse's class for `action` (a name, a class or None = store) that also notes in the
+    namespace that its option was given, for `Parser`'s check of `Option.needs` (a default
+    never counts: argparse calls an action only for a flag on the command line)."""
+    base = container._registry_get("action", action or "store", action)
+
+    class Noting(base):
+        def __call__(self, parser, namespace, values, option_string=None):
+            super().__call__(parser, namespace, values, option_string)
+            setattr(namespace, _GIVEN, getattr(namespace, _GIVEN, set()) | {self.dest})
+
+    return Noting
 
 
 def _argparse_type(o: Option) -> Callable[[str], Any]:
@@ -98,6 +130,8 @@ def add_argument(container, o: Option, command: str) -> None:
             kwargs["nargs"] = s["nargs"]
         if s["nargs"] == "?":
             kwargs["const"] = s["const"]
+    if o.name in _NOTED:
+        kwargs["action"] = _noting(container, kwargs.get("action"))
     container.add_argument(*s["flags"], **kwargs)
 
 

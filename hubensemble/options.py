@@ -153,6 +153,10 @@ class Option:
     # Options with the same `exclusive` name are alternatives: a command line gives at most
     # one of them (an argparse mutually exclusive group), e.g. the selection rules.
     exclusive: str | None = None
+    # Options of which a command line that gives this one must give one too: it only applies
+    # with them (--max-k with --threshold or --greedy); argparse refuses it alone (a default
+    # never counts). Not checked from Python, where the others' defaults simply ignore it.
+    needs: tuple[str, ...] = ()
 
     @property
     def kw(self) -> str:
@@ -307,7 +311,7 @@ OPTIONS: tuple[Option, ...] = (
          exclusive="selection"),
     _opt("max_k", int, 15, "most modules kept by --threshold or --greedy", "selection",
          ("rank", "merge", "fit"), used_by=("rank", "merge"), invalidates=("rank",),
-         record="fit", minimum=1, metavar="K"),
+         record="fit", minimum=1, metavar="K", needs=("threshold", "greedy")),
     _opt("greedy", bool, False, "greedy kNN-ensemble selection (paper C.6) up to --max-k",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
          invalidates=("rank",), record="fit", action="store_true", exclusive="selection"),
@@ -513,6 +517,10 @@ def _check_table():
                + [c for c in o.variants if c not in o.commands])
         if bad or (o.group is not None and o.group not in GROUPS):
             raise AssertionError(f"options: {o.name}: unknown {bad or o.group}")
+        for n in o.needs:  # each command that takes the option takes what it needs
+            if n not in BY_NAME or set(o.commands) - set(BY_NAME[n].commands):
+                raise AssertionError(f"options: {o.name}: needs {n}, which is not an option "
+                                     "of all its commands")
         if o.record == "fit" and "fit" not in o.commands:
             raise AssertionError(f"options: {o.name}: a FitOptions field must be a fit option")
         if o.default is not None and o.type is not object and o.action != "append":

@@ -379,6 +379,41 @@ def parse(*argv):
 FIT_ARGV = ("fit", "--catalogue", "c.yaml", "--data", "sklearn:digits", "--out", "run")
 
 
+@pytest.mark.parametrize("argv", [("rank", "--catalogue", "c", "--data", "d", "--out", "o"),
+                                  ("rank", "merge", "s0", "--out", "o"), FIT_ARGV, ("demo",)])
+def test_max_k_is_refused_without_the_rules_it_applies_to(argv, capsys):
+    from hubensemble.pipeline import FitOptions
+
+    # --max-k beside --top-k, or alone (top-K is the default rule), was silently ignored.
+    # (Parsed only: were it taken, main would run the command.)
+    prog = "hubensemble " + ("rank merge" if "merge" in argv else argv[0])
+    for extra in (["--max-k", "4"], ["--top-k", "3", "--max-k", "4"], ["--max-k", "15"]):
+        with pytest.raises(SystemExit) as stop:
+            parse(*argv, *extra)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith(f"usage: {prog} "), err
+        assert (f"{prog}: error: argument --max-k: only applies with --threshold or --greedy"
+                in err), err
+    # Its default is no flag; with the rules it caps, it is taken as before.
+    for extra, max_k in (([], 15), (["--top-k", "3"], 15),
+                         (["--threshold", "0.02", "--max-k", "4"], 4),
+                         (["--max-k", "4", "--greedy"], 4)):
+        args = parse(*argv, *extra)
+        assert args.max_k == max_k and not [k for k in vars(args) if k.startswith("_")]
+    # From Python (and in run records) it is not refused: the other rules ignore it.
+    assert FitOptions(top_k=3, max_k=4).max_k == 4
+
+
+def test_a_refused_max_k_loads_no_tensorflow(tmp_path):
+    code = ("import sys; from hubensemble.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print('tensorflow' in sys.modules); sys.exit(e.code)")
+    out = subprocess.run([sys.executable, "-c", code, *FIT_ARGV[:-1], str(tmp_path / "run"),
+                          "--max-k", "4"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+    assert "argument --max-k: only applies with --threshold or --greedy" in out.stderr
+
+
 def test_every_fit_option_is_in_fit_help_with_its_default():
     from hubensemble import options
 

@@ -204,6 +204,14 @@ def test_list_and_unknown_task(capsys):
     assert "unknown VTAB task(s): cifar" in err and "cifar100" in err
 
 
+def test_max_k_without_threshold_or_greedy_is_a_usage_error(tmp_path, capsys):
+    # As in `hubensemble fit`: with the default top-K rule it was silently ignored.
+    with pytest.raises(SystemExit) as stop:
+        vtab.main(["--catalogue", "c.yaml", "--out", str(tmp_path / "o"), "--max-k", "4"])
+    assert stop.value.code == 2 and ("argument --max-k: only applies with --threshold or "
+                                     "--greedy") in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- loading (mocked tfds)
 
 

@@ -720,9 +720,12 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
 
 
 def build_parser():
+    from hubensemble.arguments import Parser
     from hubensemble.cli import add_fit_args
 
-    p = argparse.ArgumentParser(
+    # hubensemble's parser class: it checks what an option needs (--max-k: --threshold or
+    # --greedy), as `hubensemble fit` does.
+    p = Parser(
         prog="python tools/vtab.py",
         description="Run hubensemble fit on the 19 VTAB-1k tasks (data prepared with "
                     "tensorflow_datasets) and print per-task test accuracy, the group means "
