@@ -18,16 +18,16 @@ from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
 from hubensemble.terminal import say, stopped, summary, terminal_log
 
 
-def _import_tensorflow(verbose):
-    """Imports TensorFlow now, without its C++ start-up notices unless --verbose."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _import_tensorflow(verbose, now=True):
+    """Imports TensorFlow without its C++ start-up notices unless --verbose: now, or (``now``
+    False) later by the command, which reads _tf.QUIET_ENV (the zoo builder, only to train)."""
     if verbose:
         return  # imported later, with all its notices, by the command itself
     from hubensemble import _tf
 
-    # Worker processes (the zoo builder's) inherit this and stay as quiet.
-    os.environ[_tf.QUIET_ENV] = "1"
-    _tf.import_quietly()
+    os.environ[_tf.QUIET_ENV] = "1"  # the zoo builder's workers inherit it: as quiet
+    if now:
+        _tf.import_quietly()
 
 
 # --- catalogue -----------------------------------------------------------------------------------
@@ -254,6 +254,7 @@ def cmd_zoo_build(args):
     """`zoo build`: zoo.build_zoo; prints the zoo folder (stdout), its catalogue (stderr)."""
     from hubensemble.zoo import build_zoo
 
+    _import_tensorflow(args.verbose, now=False)  # a zoo already there needs no TensorFlow
     path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args),
                      workers=args.workers)
     print(path)
@@ -368,14 +369,14 @@ def cmd_demo(args):
     from hubensemble.catalogue import shipped_catalogues
     from hubensemble.pipeline import fit
     from hubensemble.rundir import DataArgs
-    from hubensemble.zoo import ensure_zoo, is_zoo, zoo_dir
+    from hubensemble.zoo import ensure_zoo, is_cached, zoo_dir
 
     demo = [p for p in shipped_catalogues() if p.name == "demo.yaml"]
     if not demo:
         raise SystemExit("hubensemble demo: catalogue/demo.yaml is not installed with the "
                          "package; reinstall hubensemble")
     start = time.time()
-    cached = is_zoo(zoo_dir("demo"))
+    cached = is_cached("demo")
     say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
         f"({'cached in' if cached else 'built now, once, into'} {zoo_dir('demo')}), "
         f"then scikit-learn's handwritten digits; run folder {args.out}")
@@ -527,7 +528,7 @@ def build_parser():
     b.add_argument("--workers", type=int, default=None,
                    help="processes training modules side by side (default: one per core)")
     # An interrupted build keeps nothing (an older zoo stays): unlike a run stage, no resume.
-    b.set_defaults(func=cmd_zoo_build, tensorflow=True, interrupted="the partial zoo was "
+    b.set_defaults(func=cmd_zoo_build, tensorflow=False, interrupted="the partial zoo was "
                    "removed, so running the command again starts over")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1], tensorflow=False)
 

@@ -2,6 +2,8 @@
 preset."""
 
 import dataclasses
+import json
+import logging
 import os
 import pathlib
 import subprocess
@@ -210,6 +212,49 @@ def test_zoo_dir_follows_the_environment(tmp_path, monkeypatch):
     assert zoo.zoo_dir("quick").parent == tmp_path / "z"
 
 
+def test_a_zoo_is_current_only_for_the_recipe_it_records():
+    recorded = json.loads(json.dumps(zoo.preset("quick").to_json()))  # as zoo.json holds it
+    assert zoo.recipe_difference(recorded, zoo.preset("quick")) is None
+    assert zoo.recipe_difference(recorded, zoo.preset("quick", 3)) == \
+        "seed (0 there, 3 now), generalists"
+    v = zoo.RECIPE_VERSION
+    assert zoo.recipe_difference(dict(recorded, recipe_version=v - 1), zoo.preset("quick")) \
+        == f"recipe_version ({v - 1} there, {v} now)"
+    assert zoo.recipe_difference(recorded, zoo.preset("demo")).startswith(
+        "name ('quick' there, 'demo' now), generalists, experts")
+    slower = dataclasses.replace(zoo.preset("quick"), expert_train={
+        "r6x1": zoo.TrainSpec(examples=1_000, steps=11, lr=0.001, batch_size=64)})
+    assert zoo.recipe_difference(recorded, slower) == "expert_train"
+    assert zoo.recipe_difference(None, zoo.preset("quick")) == \
+        "zoo.json records no configuration"
+
+
+def test_ensure_zoo_rebuilds_a_cached_zoo_of_another_recipe(tmp_path, monkeypatch):
+    # ensure_zoo and build_zoo share one test of "current" (a cached zoo built there by hand
+    # with another seed must not serve zoo:quick/ handles); zoo.json alone stands in for the
+    # zoo, and the build is stopped before it trains.
+    monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(tmp_path))
+    folder = zoo.zoo_dir("quick")
+    folder.mkdir()
+    builds = []
+
+    def stop(preset, out, **kwargs):
+        builds.append((preset, out))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(zoo.cache, "build_zoo", stop)
+    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick").to_json()}))
+    assert zoo.is_cached("quick")
+    assert zoo.ensure_zoo("quick") == folder and builds == []
+    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick", 3).to_json()}))
+    assert not zoo.is_cached("quick")
+    assert zoo.zoo_difference(folder, zoo.preset("quick")).startswith("seed (3 there, 0 now)")
+    with pytest.raises(RuntimeError, match="stop here"):
+        zoo.ensure_zoo("quick")
+    assert builds == [("quick", folder)]
+    assert (folder / zoo.MARKER).exists()  # a finished zoo is build_zoo's to replace
+
+
 # ----------------------------------------------------------------------------- real builds
 
 
@@ -334,6 +379,55 @@ def test_module_path_builds_once_then_reuses(quick_zoo, monkeypatch):
     assert not any(p.name.startswith(".tmp-") for p in root.iterdir())
 
 
+def _no_training(event, name):
+    raise AssertionError(f"the zoo was built again ({event} {name})")
+
+
+def test_building_onto_the_same_zoo_does_nothing_and_says_so(quick_zoo, caplog):
+    _, folder = quick_zoo
+    marker = (folder / zoo.MARKER).read_bytes()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.zoo.builder"):
+        assert zoo.build_zoo(zoo.preset("quick"), folder, progress=False, workers=1,
+                             hook=_no_training) == folder
+    assert caplog.messages == [
+        f"{folder} already holds the complete 'quick' zoo (seed 0, recipe "
+        f"{zoo.RECIPE_VERSION}); delete it to rebuild"]
+    assert (folder / zoo.MARKER).read_bytes() == marker
+
+
+def test_building_another_seed_onto_a_zoo_says_what_it_replaces(quick_zoo, caplog):
+    _, folder = quick_zoo
+    marker = (folder / zoo.MARKER).read_bytes()
+
+    def interrupt(event, name):
+        raise KeyboardInterrupt  # the rebuild started: enough to see what it said before
+
+    with caplog.at_level(logging.WARNING, logger="hubensemble.zoo.builder"), \
+            pytest.raises(KeyboardInterrupt):
+        zoo.build_zoo("quick", folder, seed=3, progress=False, workers=1, hook=interrupt)
+    assert caplog.messages == [
+        f"replacing the 'quick' zoo (seed 0, recipe {zoo.RECIPE_VERSION}) in {folder}, another "
+        "recipe: seed (0 there, 3 now), generalists (the old zoo stays until the new one is "
+        "complete)"]
+    assert (folder / zoo.MARKER).read_bytes() == marker
+
+
+def test_zoo_build_command_onto_a_current_zoo_returns_without_tensorflow(quick_zoo):
+    root, folder = quick_zoo
+    marker = (folder / zoo.MARKER).read_bytes()
+    code = ("import sys\nfrom hubensemble.cli import main\n"
+            "rc = main(['zoo', 'build', '--preset', 'quick'])\n"
+            "print('tensorflow' in sys.modules)\nsys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "HUBENSEMBLE_ZOO_DIR": str(root)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == [str(folder), "False"]
+    assert proc.stderr.splitlines()[0] == (
+        f"WARNING hubensemble.zoo.builder: {folder} already holds the complete 'quick' zoo "
+        f"(seed 0, recipe {zoo.RECIPE_VERSION}); delete it to rebuild")
+    assert (folder / zoo.MARKER).read_bytes() == marker
+
+
 def test_interrupted_build_leaves_no_zoo(tmp_path):
     out = tmp_path / "zoo"
     events = []
@@ -348,11 +442,12 @@ def test_interrupted_build_leaves_no_zoo(tmp_path):
     assert ("exported", "r6x1-generalist-0") in events  # one module was already written
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
-    # An older zoo at out_dir survives a failed rebuild untouched.
+    # An older zoo at out_dir survives a failed rebuild (of another seed: the same recipe is
+    # not built again) untouched.
     zoo.build_zoo(_tiny_config(), out, progress=False, workers=1)
     stamp = (out / zoo.MARKER).read_bytes()
     with pytest.raises(KeyboardInterrupt):
-        zoo.build_zoo(_tiny_config(), out, progress=False, workers=1, hook=hook)
+        zoo.build_zoo(_tiny_config(), out, seed=1, progress=False, workers=1, hook=hook)
     assert (out / zoo.MARKER).read_bytes() == stamp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
 

@@ -9,7 +9,8 @@ Sub-modules, one concern each:
   cache location;
 * `train` — upstream training with one compiled model per architecture;
 * `builder` — `build_zoo`: trains the plan in worker processes, writes the folder atomically;
-* `cache` — `ensure_zoo` / `module_path`: preset zoos in the user cache, built once;
+* `cache` — `ensure_zoo` / `module_path`: preset zoos in the user cache, built once (again
+  only when the recipe changes: `is_cached`);
 * `resolver` — `ZooResolver` for ``zoo:PRESET/NAME`` handles, which hubensemble.hub loads
   through the entry point group ``hubensemble.resolvers`` (hub never imports the zoo).
 
@@ -20,18 +21,19 @@ from hubensemble.zoo import glyphs
 from hubensemble.zoo.arch import (ARCHITECTURES, ArchSpec, arch_label, build_backbone,
                                   count_params, per_image_standardization_class,
                                   std_conv2d_class)
-from hubensemble.zoo.builder import MARKER, build_zoo, is_zoo
-from hubensemble.zoo.cache import cli_build, ensure_zoo, module_path
+from hubensemble.zoo.builder import MARKER, build_zoo, is_zoo, recorded_config, zoo_difference
+from hubensemble.zoo.cache import cli_build, ensure_zoo, is_cached, module_path
 from hubensemble.zoo.config import (DEMO_HEADER, LICENSE, PRESETS, RECIPE_VERSION, ModelPlan,
                                     TrainSpec, ZooConfig, demo_catalogue_specs, plan, preset,
-                                    write_demo_catalogue, zoo_dir, zoo_root)
+                                    recipe_difference, write_demo_catalogue, zoo_dir, zoo_root)
 from hubensemble.zoo.upstream import UpstreamData, check_hierarchy, load_hierarchy
 
 __all__ = [
     "glyphs", "ARCHITECTURES", "ArchSpec", "arch_label", "build_backbone", "count_params",
     "per_image_standardization_class", "std_conv2d_class", "MARKER", "build_zoo", "is_zoo",
-    "cli_build", "ensure_zoo", "module_path", "DEMO_HEADER", "LICENSE", "PRESETS",
-    "RECIPE_VERSION", "ModelPlan", "TrainSpec", "ZooConfig", "demo_catalogue_specs", "plan",
-    "preset", "write_demo_catalogue", "zoo_dir", "zoo_root", "UpstreamData",
+    "recorded_config", "zoo_difference", "cli_build", "ensure_zoo", "is_cached", "module_path",
+    "DEMO_HEADER", "LICENSE", "PRESETS", "RECIPE_VERSION", "ModelPlan", "TrainSpec",
+    "ZooConfig", "demo_catalogue_specs", "plan", "preset", "recipe_difference",
+    "write_demo_catalogue", "zoo_dir", "zoo_root", "UpstreamData",
     "check_hierarchy", "load_hierarchy",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import json
+import logging
 import multiprocessing
 import os
 import pathlib
@@ -21,9 +23,11 @@ from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_
 from hubensemble.formats import versions
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
 from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
-                                    preset, zoo_dir)
+                                    preset, recipe_difference, recorded_label, zoo_dir)
 from hubensemble.zoo.train import Trainer, subtree_labels
 from hubensemble.zoo.upstream import UpstreamData
+
+log = logging.getLogger(__name__)
 
 MARKER = "zoo.json"  # written last inside a finished zoo: its presence means "complete"
 
@@ -31,6 +35,25 @@ MARKER = "zoo.json"  # written last inside a finished zoo: its presence means "c
 def is_zoo(path) -> bool:
     """True for a finished zoo folder (its marker file ``zoo.json`` is written last)."""
     return os.path.isfile(os.path.join(os.fspath(path), MARKER))
+
+
+def recorded_config(path):
+    """The configuration the finished zoo at ``path`` records (its zoo.json's "config"), or
+    None when zoo.json is not JSON or has none. Raises OSError when it cannot be read."""
+    try:
+        with open(os.path.join(os.fspath(path), MARKER), encoding="utf-8") as f:
+            return json.load(f).get("config")
+    except (ValueError, AttributeError):  # half-edited by hand, or not a JSON object
+        return None
+
+
+def zoo_difference(path, config: ZooConfig) -> str | None:
+    """None when ``path`` holds the complete zoo ``config`` builds (`is_zoo`, and its zoo.json
+    records the same recipe: `config.recipe_difference`); else why not: "no finished zoo" or
+    what differs. Raises OSError when zoo.json exists but cannot be read."""
+    if not is_zoo(path):
+        return "no finished zoo"
+    return recipe_difference(recorded_config(path), config)
 
 
 def _check_out_dir(out_dir: pathlib.Path):
@@ -52,6 +75,13 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     preset's cache folder (see ``zoo_dir``), for a preset name with its default seed only.
     ``seed`` overrides the config's seed.
 
+    A folder that already holds the complete zoo of the same recipe (`zoo_difference`: its
+    zoo.json records the configuration this build would record, seeds and RECIPE_VERSION
+    included) is left as it is, with a one-line warning, and returned at once: nothing is
+    trained and TensorFlow is not imported. A complete zoo of another recipe is rebuilt,
+    after a warning that names what differs; it is replaced only when the new one is
+    complete. `ensure_zoo` reuses a cached zoo by the same test.
+
     ``workers`` processes train modules side by side (default: one per CPU core, at most 4,
     or none for a small zoo; TensorFlow keeps barely more than one core busy with these small
     networks, so two single-threaded trainings nearly double the speed on two cores);
@@ -63,7 +93,8 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
 
     Raises HubensembleError for an unknown preset or architecture, a bad plan or an
     ``out_dir`` that is a file or a non-empty folder that is not a zoo; DataError for bad
-    upstream data; whatever a worker raises (the build stops and leaves nothing). Paper
+    upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
+    whatever a worker raises (the build stops and leaves nothing). Paper
     section 2.3 / appendix A.1 (generalists and experts), scaled down: docs/zoo.md.
     """
     if out_dir is None and not (isinstance(config, str) and not seed):
@@ -78,6 +109,17 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
     out_dir = out_dir.expanduser().absolute()
     _check_out_dir(out_dir)
+    if is_zoo(out_dir):
+        # Rebuilding takes minutes and would train the same recipe again: only its last bits
+        # could differ (training is not bit-reproducible across machines).
+        recorded = recorded_config(out_dir)
+        why = recipe_difference(recorded, config)
+        if why is None:
+            log.warning("%s already holds the complete %s; delete it to rebuild", out_dir,
+                        recorded_label(recorded))
+            return out_dir
+        log.warning("replacing the %s in %s, another recipe: %s (the old zoo stays until the "
+                    "new one is complete)", recorded_label(recorded), out_dir, why)
     make_dirs(out_dir.parent, "choose another --out folder for the zoo")
     remove_stale_temp_dirs(out_dir)
     tmp = pathlib.Path(temp_dir_for(out_dir))
@@ -166,23 +208,32 @@ def _run_task(task: _Task, report=None) -> dict:
             "seconds": round(time.time() - t0, 2)}
 
 
+def _import_tensorflow(setup=None):
+    """Imports TensorFlow in this process (a worker, or the builder before it trains in its
+    own), without its C++ start-up notices when the command line asked for that (_tf.QUIET_ENV,
+    unless --verbose); `setup(tf)` runs before the devices start."""
+    from hubensemble import _tf
+
+    if os.environ.get(_tf.QUIET_ENV):
+        _tf.import_quietly(setup)
+    else:
+        import tensorflow as tf
+        if setup is not None:
+            setup(tf)
+
+
 def _init_worker(threads: int):
     import signal
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Ctrl-C belongs to the builder, which terminates the workers and removes the temp folder.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from hubensemble import _tf
 
     def setup(tf):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
-    if os.environ.get(_tf.QUIET_ENV):
-        _tf.import_quietly(setup)
-    else:
-        import tensorflow as tf
-        setup(tf)
+    _import_tensorflow(setup)
 
 
 def _default_workers(plans, config) -> int:
@@ -253,6 +304,8 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
                dynamic_ncols=True)
     try:
         if workers == 1:
+            # Only now: `zoo build` onto a current zoo returns without importing TensorFlow.
+            _import_tensorflow()
             for p in plans:
                 verb = "pre-training" if p.family == "generalist" else "fine-tuning"
                 bar.set_description(f"{title}: {verb} {p.name}")

@@ -8,8 +8,8 @@ import shutil
 
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import file_lock
-from hubensemble.zoo.builder import build_zoo, is_zoo
-from hubensemble.zoo.config import PRESETS, preset_module_names, zoo_dir
+from hubensemble.zoo.builder import build_zoo, is_zoo, zoo_difference
+from hubensemble.zoo.config import PRESETS, preset, preset_module_names, zoo_dir
 
 log = logging.getLogger(__name__)
 
@@ -17,10 +17,19 @@ log = logging.getLogger(__name__)
 BUILD_LOCK_TIMEOUT = 3600.0
 
 
+def is_cached(preset_name: str) -> bool:
+    """True when the user cache holds the current zoo of a preset (`zoo_difference` of
+    ``zoo_dir(preset_name)`` and the preset with its default seed is None): `ensure_zoo`
+    then returns it without building. Raises HubensembleError for an unknown preset."""
+    return zoo_difference(zoo_dir(preset_name), preset(preset_name)) is None
+
+
 def ensure_zoo(preset_name: str, *, progress: bool = True,
                purpose: str | None = None) -> pathlib.Path:
     """The cached zoo folder of a preset (``zoo_dir(preset_name)``), built first if it is not
-    there — once, under a file lock, so a second process waits and reuses it.
+    there or is not current (`is_cached`: a zoo whose zoo.json records another recipe, e.g.
+    one built there by hand with another seed, is rebuilt, as `build_zoo` would) — once,
+    under a file lock, so a second process waits and reuses it.
 
     ``purpose`` is shown on the build's progress bar (see `build_zoo`). Raises
     ModuleLoadError for an unknown preset (listing the presets), TimeoutError when another
@@ -31,16 +40,17 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
         raise ModuleLoadError(f"unknown zoo preset {preset_name!r}; presets: "
                               f"{', '.join(PRESETS)}", handle=f"zoo:{preset_name}/")
     folder = zoo_dir(preset_name)
-    if is_zoo(folder):
+    if is_cached(preset_name):
         return folder
     lock = folder.parent / f"{folder.name}.lock"
     # Generous timeout: another process may be building this very zoo right now.
     with file_lock(lock, timeout=BUILD_LOCK_TIMEOUT):
-        if not is_zoo(folder):
-            if folder.exists():
+        if not is_cached(preset_name):
+            if folder.exists() and not is_zoo(folder):
                 shutil.rmtree(folder)  # not a finished zoo: nothing in it can be trusted
             log.info("building the %s zoo into %s%s", preset_name, folder,
                      f" for {purpose}" if purpose else "")
+            # A finished zoo of another recipe is replaced by build_zoo, which says why.
             build_zoo(preset_name, folder, progress=progress, purpose=purpose)
     return folder
 

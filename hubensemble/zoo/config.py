@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
 import pathlib
 from dataclasses import dataclass
@@ -68,6 +69,47 @@ class ZooConfig:
                 "seed": self.seed, "data_seed": self.data_seed,
                 "upstream": up.name if up is not None else _glyphs_name(),
                 "license": self.license}
+
+
+# The fields of a recorded configuration in the order a difference is reported: what a user
+# changes by hand (preset, recipe, seed) first, the long training tables last.
+_RECIPE_FIELDS = ("name", "recipe_version", "seed", "data_seed", "upstream", "generalists",
+                  "experts", "generalist_train", "expert_train", "license")
+
+
+def recipe_difference(recorded, config: ZooConfig) -> str | None:
+    """What differs between the configuration a finished zoo records (``zoo.json``'s
+    "config", `ZooConfig.to_json`) and ``config``, e.g. "seed (0 there, 3 now),
+    generalists"; None when they are equal: building ``config`` again would train the same
+    recipe. This is the one test of "is this zoo current": `build_zoo` leaves a current zoo
+    as it is and `ensure_zoo` reuses a current cached one.
+
+    Every recorded field counts: preset or config name, RECIPE_VERSION (which covers the
+    architectures and the training code), seeds, sub-trees, training specs, data seed,
+    license, and the upstream data by its name only (arrays or a sampler are not compared:
+    give changed data a new name). Pure; never raises: a record that is not a mapping is
+    reported as such.
+    """
+    if not isinstance(recorded, dict):
+        return "zoo.json records no configuration"
+    # Through JSON, as zoo.json holds it: tuples become lists, so equal configs compare equal.
+    wanted = json.loads(json.dumps(config.to_json()))
+    fields = list(_RECIPE_FIELDS) + sorted((set(wanted) | set(recorded)) - set(_RECIPE_FIELDS))
+    out = []
+    for field in fields:
+        there, now = recorded.get(field), wanted.get(field)
+        if there != now:
+            scalar = all(v is None or isinstance(v, (str, int, float)) for v in (there, now))
+            out.append(f"{field} ({there!r} there, {now!r} now)" if scalar else field)
+    return ", ".join(out) or None
+
+
+def recorded_label(recorded) -> str:
+    """A recorded configuration in a few words: "'quick' zoo (seed 0, recipe 1)"."""
+    if not isinstance(recorded, dict):
+        return "zoo"
+    return (f"{recorded.get('name', '?')!r} zoo (seed {recorded.get('seed', '?')}, "
+            f"recipe {recorded.get('recipe_version', '?')})")
 
 
 def _glyphs_name():
