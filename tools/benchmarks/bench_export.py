@@ -3,7 +3,8 @@
     python tools/benchmarks/bench_export.py [--members 4] [--repeats 30] [--image-size 64]
 
 Builds modules of the offline zoo's architectures (hubensemble.zoo: ResNet-v2 with GroupNorm
-and weight standardisation, r10x1 / r10x2, evaluation sizes 32-64 px), wraps each in
+and weight standardisation; r6x1 and r8x2, the demo zoo's two sizes; evaluation sizes 32-64
+px), randomly initialised (latency does not depend on what the weights learned), wraps each in
 tune.build_classifier's head, and exports (hubensemble.export.save_export) the ensemble of
 all of them and, the same way, each member alone. Every SavedModel is loaded with
 tf.saved_model.load and called through its serving_default signature on the same float32
@@ -28,53 +29,34 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from hubensemble import zoo  # noqa: E402
 from hubensemble.catalogue import ModuleSpec  # noqa: E402
 from hubensemble.export import ExportMember, save_export  # noqa: E402
 from hubensemble.hub import write_hub_module  # noqa: E402
 from hubensemble.tune import build_classifier  # noqa: E402
 
 CLASSES = 10
-# (zoo architecture, seed, evaluation size): the offline zoo's two demo sizes at 32-64 px.
-MEMBERS = [("r10x1", 0, 32), ("r10x2", 0, 48), ("r10x1", 1, 64), ("r10x2", 1, 64),
-           ("r6x1", 0, 40), ("r6x1", 1, 56)]
+# (zoo architecture, seed, evaluation size): the demo zoo's two sizes (zoo.preset("demo"):
+# r8x2 and r6x1) alternating, at 32-64 px; the default --members 4 takes the first four.
+MEMBERS = [("r6x1", 0, 32), ("r8x2", 0, 48), ("r6x1", 1, 64), ("r8x2", 1, 64),
+           ("r6x1", 2, 40), ("r8x2", 2, 56)]
 
 
 def backbone(arch_name, seed):
-    """The zoo's architecture (ResNet-v2, GroupNorm, weight standardisation), randomly
-    initialised: latency does not depend on what the weights learned."""
+    """The zoo's architecture ``arch_name`` (zoo.ARCHITECTURES), randomly initialised from
+    ``seed``. Raises KeyError naming the zoo's architectures when it has no such one: timing
+    a stand-in network would quote figures for a model the zoo does not build."""
+    if arch_name not in zoo.ARCHITECTURES:
+        raise KeyError(f"hubensemble.zoo.ARCHITECTURES has no {arch_name!r} (it has "
+                       f"{', '.join(zoo.ARCHITECTURES)}); update MEMBERS in {__file__}")
     keras.utils.set_random_seed(seed)
-    try:
-        from hubensemble import zoo
-
-        return zoo.build_backbone(zoo.ARCHITECTURES[arch_name]), arch_name
-    except (ImportError, AttributeError, KeyError):
-        return resnet_v2(32 if arch_name.endswith("x2") else 16, 1), "resnet_v2 (local)"
-
-
-def resnet_v2(width, blocks):
-    """A small pre-activation ResNet with GroupNorm (when the zoo module is not available)."""
-    inputs = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(width, 3, strides=2, padding="same")(inputs)
-    for stage, mult in enumerate((1, 2, 4, 8)):
-        for b in range(blocks):
-            stride = 2 if stage > 0 and b == 0 else 1
-            filters = width * mult
-            y = keras.layers.Activation("relu")(keras.layers.GroupNormalization(groups=4)(x))
-            shortcut = x
-            if stride != 1 or x.shape[-1] != filters:
-                shortcut = keras.layers.Conv2D(filters, 1, strides=stride)(y)
-            y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same")(y)
-            y = keras.layers.Activation("relu")(keras.layers.GroupNormalization(groups=4)(y))
-            y = keras.layers.Conv2D(filters, 3, padding="same")(y)
-            x = keras.layers.Add()([shortcut, y])
-    x = keras.layers.Activation("relu")(keras.layers.GroupNormalization(groups=4)(x))
-    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    return zoo.build_backbone(zoo.ARCHITECTURES[arch_name])
 
 
 def build_members(n, folder):
     members = []
     for i, (arch_name, seed, size) in enumerate(MEMBERS[:n]):
-        model, label = backbone(arch_name, seed)
+        model = backbone(arch_name, seed)
         path = write_hub_module(model, os.path.join(folder, f"module_{i}"))
         spec = ModuleSpec(name=f"m{i}", handle=path)
         clf = build_classifier(spec, CLASSES, name=f"classifier_{i}")
@@ -82,8 +64,8 @@ def build_members(n, folder):
         rng = np.random.default_rng(i)
         clf.head.kernel.assign(rng.normal(0, 0.1, clf.head.kernel.shape).astype(np.float32))
         members.append(ExportMember(clf, size, 1.0, {"module": spec.name}))
-        print(f"  member {i}: {label} seed {seed}, eval {size} px, "
-              f"{model.count_params():,} parameters", flush=True)
+        print(f"  member {i}: {arch_name} ({zoo.arch_label(zoo.ARCHITECTURES[arch_name])}) "
+              f"seed {seed}, eval {size} px, {model.count_params():,} parameters", flush=True)
     return members
 
 
@@ -137,6 +119,10 @@ def main():
     parser.add_argument("--keep", metavar="DIR", help="write the SavedModels here and keep "
                                                       "them (default: a temp folder)")
     args = parser.parse_args()
+    unknown = sorted({a for a, _, _ in MEMBERS[:args.members]} - set(zoo.ARCHITECTURES))
+    if unknown:  # before anything is built; backbone() would raise at the first of them
+        parser.error(f"MEMBERS names architectures the zoo does not have: {', '.join(unknown)} "
+                     f"(zoo.ARCHITECTURES: {', '.join(zoo.ARCHITECTURES)})")
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
