@@ -238,8 +238,7 @@ def _distill_student(args):
 
 
 def cmd_distill(args):
-    """`distill`: distill.run_distill; prints the student beside the best single member and
-    the ensemble."""
+    """`distill`: distill.run_distill; prints the student beside the best member and ensemble."""
     from hubensemble.distill import format_distill, run_distill
 
     result = run_distill(args.run, **options.kwargs_for("distill", args),
