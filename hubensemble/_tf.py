@@ -1,5 +1,6 @@
 """Importing TensorFlow without its C++ start-up chatter on the terminal."""
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -20,15 +21,33 @@ def import_quietly(setup=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return
+    with native_stderr_silenced():
+        import tensorflow as tf
+        if setup is not None:
+            setup(tf)
+        tf.config.list_logical_devices()  # the CUDA probe prints when devices initialise
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(when: bool = True):
+    """Sends fd 2 (what C++ code writes, e.g. TFLite's "INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU.", which no log level controls) to a scratch file inside the block, when
+    `when`; Python exceptions raised inside still surface, after stderr is restored."""
+    if not when:
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            import tensorflow as tf
-            if setup is not None:
-                setup(tf)
-            tf.config.list_logical_devices()  # the CUDA probe prints when devices initialise
+            yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def quiet() -> bool:
+    """Whether the command line asked for TensorFlow's native notices to be hidden (QUIET_ENV:
+    set unless --verbose; worker processes inherit it)."""
+    return bool(os.environ.get(QUIET_ENV))

@@ -128,6 +128,24 @@ def test_the_tflite_export_loads_in_litert_and_matches_the_savedmodel(run_dir, d
     assert cost["ensemble"]["members"] == 2 and cost["ensemble"]["gflops"] > 0
 
 
+def test_a_quiet_command_hides_the_tflite_runtimes_native_notice(run_dir):
+    import subprocess
+    import sys
+
+    from hubensemble import _tf
+
+    # TFLite's C++ "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." (once per
+    # process, at the first allocation) was the one line `export --format tflite -q` printed.
+    model = Run(run_dir).meta()["export"]["tflite"]["model"]
+    code = ("import sys, numpy as np; from hubensemble.export.tflite import TFLiteRunner; "
+            "r = TFLiteRunner(path=sys.argv[1]); h, w = r.input_hw; "
+            "print(r(np.zeros((2, h, w, 3), np.float32)).shape)")
+    out = subprocess.run([sys.executable, "-c", code, model], capture_output=True, text=True,
+                         env={**os.environ, _tf.QUIET_ENV: "1"}, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "(2, 10)", out.stderr
+    assert "XNNPACK" not in out.stderr and "INFO:" not in out.stderr, out.stderr
+
+
 @pytest.mark.slow
 def test_a_quantised_export_stays_within_its_documented_bound(run_dir, digits, tmp_path):
     path = tmp_path / "run"

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from hubensemble import fileio, options
+from hubensemble import _tf, fileio, options
 from hubensemble.cost.graph import time_batches
 from hubensemble.cost.records import LATENCY_BATCHES  # as `hubensemble cost` times
 from hubensemble.errors import RunError, first_line
@@ -167,7 +167,10 @@ class TFLiteRunner:
         if batch != self._batch:
             h, w = self.input_hw
             self.interpreter.resize_tensor_input(self.input["index"], [batch, h, w, 3])
-            self.interpreter.allocate_tensors()
+            # The first allocation creates the XNNPACK delegate, whose C++ "INFO: Created
+            # TensorFlow Lite XNNPACK delegate for CPU." was the one line `export -q` printed.
+            with _tf.native_stderr_silenced(_tf.quiet()):
+                self.interpreter.allocate_tensors()
             self._batch = batch
 
     def __call__(self, images) -> np.ndarray:

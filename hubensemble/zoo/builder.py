@@ -214,7 +214,7 @@ def _import_tensorflow(setup=None):
     unless --verbose); `setup(tf)` runs before the devices start."""
     from hubensemble import _tf
 
-    if os.environ.get(_tf.QUIET_ENV):
+    if _tf.quiet():
         _tf.import_quietly(setup)
     else:
         import tensorflow as tf
