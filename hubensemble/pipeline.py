@@ -162,15 +162,16 @@ def _changed_options(previous: dict, options) -> list[str]:
 
 
 def _check_inputs(run, fingerprints, keys, options, *, restart):
+    if restart:
+        # Before run.json is read: --restart is the way out of a damaged one (Run.meta says so).
+        if run.holds_results():
+            log.info("--restart: clearing %s", run.path)
+            _clear_run(run)
+        return
     meta = run.meta()
     previous = meta.get("fit") or {}
     foreign = not previous and any((run.path / n).exists()
                                    for n in ("ranking.json", "candidates"))
-    if restart:
-        if meta or foreign:
-            log.info("--restart: clearing %s", run.path)
-            _clear_run(run)
-        return
     if foreign:
         raise RunError(f"{run.path} holds results of stage commands run outside `fit`; use a "
                        "new --out folder, or pass --restart to discard them")

@@ -250,6 +250,17 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
             assert code == 2 and "Traceback" not in err and err.count(said) == 1, (argv, err)
         with pytest.raises(RunError, match="restore it from a copy, or start the run again"):
             Run(run).meta()
+    # The way out the message names: fit --restart clears the folder without reading it (it
+    # refused with the same message). Its one module is missing, so fit stops in rank.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
+    saved = (run / "run.json").read_bytes()
+    code, out, err = in_process("fit", "--catalogue", str(bad), "--data", "sklearn:digits",
+                                "--out", str(run), "--profile", "quick", "--restart", "-q")
+    assert code == 2 and "unreadable" not in err and "gone" in err, err
+    assert Run(run).meta()["data"]["args"]["spec"] == "sklearn:digits"
+    (run / "run.json").write_bytes(saved)
+    (run / "ranking.json").write_text('{"modules": []}')
     Run(run / "x").update(data=None)  # a readable run.json, for the ranking.json refusals
     (run / "run.json").write_bytes((run / "x" / "run.json").read_bytes())
     for content, why in (("{garbage", "JSONDecodeError"), ("{}", "not a ranking")):
