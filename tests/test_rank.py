@@ -465,7 +465,7 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
                                           "status": "failed", "reason": "diverged"})
     moved = dataclasses.replace(good[0], handle=good[1].handle)
     for specs, said in ((good[1:], "good0 is not in the catalogue"),
-                        ([moved, *good[1:]], "good0's entry changed (handle)")):
+                        ([moved, *good[1:]], "the entry of good0 changed (handle)")):
         # Before, the ranking replaced run.json's modules: export could no longer load the
         # module of good0's candidates, or loaded another one.
         with pytest.raises(RunError, match=re.escape(f"{out} holds 1 candidate(s) tuned "
@@ -476,8 +476,10 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     with pytest.raises(RunError, match="good0 is not in the catalogue"):
         rank.merge_rankings([tmp_path / "s0", tmp_path / "s1"], out)
     assert {n: (out / n).read_bytes() for n in before} == before
-    # The same entries from another file and line: ranked again, and the candidates kept.
-    same = [dataclasses.replace(s, source=f"moved.yaml:{i + 3}") for i, s in enumerate(good)]
+    # The same entries from another file and line, with another license: ranked again, and
+    # the candidates kept (what loads the module did not change).
+    same = [dataclasses.replace(s, source=f"moved.yaml:{i + 3}", license="MIT")
+            for i, s in enumerate(good)]
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
         ranked(same, task, out, top_k=1)
     assert f"{out} holds 1 candidate(s) from an earlier tune; they stay in the pool" in caplog.text

@@ -305,11 +305,17 @@ def catalogue_fingerprint(specs) -> str:
 # Ranking
 # ---------------------------------------------------------------------------------------------
 
+#: Catalogue fields that describe a module without changing what loads or how it is fed: a
+#: new ranking may change them under a run's candidates.
+DESCRIPTIVE_FIELDS = frozenset({"source", "license", "tags", "family", "architecture",
+                                "upstream", "subtree", "params", "seed"})
+
+
 def check_tuned_modules(out_dir, modules) -> int:
     """Refuses (RunError) a new ranking of the run folder `out_dir` whose module list drops a
-    module that the run's candidates were tuned from, or changes its catalogue entry (any
-    field but `source`, the entry's file and line); returns how many candidates the folder
-    holds (0 for a new folder).
+    module that the run's candidates were tuned from, or changes how its entry loads it (any
+    field but DESCRIPTIVE_FIELDS: the handle, checksum, sizes, value range, output key, ...);
+    returns how many candidates the folder holds (0 for a new folder).
 
     A ranking replaces run.json's "modules", and export and distil load each member's module
     from there: a candidate whose module left the list could no longer be exported, and one
@@ -337,9 +343,9 @@ def check_tuned_modules(out_dir, modules) -> int:
         if old is None:
             continue  # a copied pool without run.json's record: nothing to compare against
         changed = sorted(f for f in set(old) | set(now[name])
-                         if f != "source" and old.get(f) != now[name].get(f))
+                         if f not in DESCRIPTIVE_FIELDS and old.get(f) != now[name].get(f))
         if changed:
-            problems.append(f"{name}'s entry changed ({', '.join(changed)})")
+            problems.append(f"the entry of {name} changed ({', '.join(changed)})")
     if problems:
         raise RunError(
             f"{out_dir} holds {len(found)} candidate(s) tuned from its modules, and "
