@@ -110,8 +110,9 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
                      changed: Sequence[str] = ()) -> None:
     """Refuses (RunError) a plan whose trial ids already hold complete candidates made with
     other settings (another module or hyperparameters, seed included), naming the options
-    `changed` since the sweep was recorded (`sweep_changes`), the first such trial and what
-    differs in it (`trial_differences`)."""
+    `changed` since the sweep was recorded (`sweep_changes`), else the first such trial and
+    what differs in it (`trial_differences`: the trial's own derived seed, for one, means
+    little to a user who changed --seed)."""
     clash = []
     for entry in plan:
         found = finished_candidate(candidates_dir, entry.trial_id)
@@ -121,13 +122,13 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
                 clash.append((entry.trial_id, differences))
     if clash:
         trial, differences = clash[0]
-        why = (f"{', '.join(changed)} since run.json recorded this sweep" if changed
-               else "another --seed, --profile, --batchnorm or module list?")
+        why = (f"{', '.join(changed)}" if changed else
+               f"e.g. {trial}: {'; '.join(differences)} (recorded -> planned; another "
+               "--seed, --profile, --batchnorm or module list?)")
         raise RunError(
             f"{len(clash)} candidate(s) in {candidates_dir} were made with other settings "
-            f"than this sweep plans: {why} (e.g. {trial}: {'; '.join(differences)}; recorded "
-            "-> planned). Resume with the settings they were made with, or use a new run "
-            "directory")
+            f"than this sweep plans: {why}. Resume with the settings they were made with, or "
+            "use a new run directory")
 
 
 #: Seconds a worker waits for another worker fitting a probe sweep.
