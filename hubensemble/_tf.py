@@ -3,7 +3,6 @@
 import contextlib
 import os
 import sys
-import tempfile
 
 # Set by the command line unless --verbose, so worker processes (the zoo builder's) stay as
 # quiet as the command that started them.
@@ -11,7 +10,7 @@ QUIET_ENV = "HUBENSEMBLE_QUIET_TF"
 
 
 def import_quietly(setup=None):
-    """Imports TensorFlow and initialises its devices with fd 2 sent to a scratch file;
+    """Imports TensorFlow and initialises its devices with fd 2 sent to os.devnull;
     `setup(tf)`, if given, runs in between (for settings that must precede device start).
 
     TensorFlow prints oneDNN/CUDA notices before absl logging starts, so
@@ -31,20 +30,21 @@ def import_quietly(setup=None):
 @contextlib.contextmanager
 def native_stderr_silenced(when: bool = True):
     """Sends fd 2 (what C++ code writes, e.g. TFLite's "INFO: Created TensorFlow Lite XNNPACK
-    delegate for CPU.", which no log level controls) to a scratch file inside the block, when
+    delegate for CPU.", which no log level controls) to os.devnull inside the block, when
     `when`; Python exceptions raised inside still surface, after stderr is restored."""
     if not when:
         yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    sink = os.open(os.devnull, os.O_WRONLY)  # cheap enough per decoded image
+    try:
+        os.dup2(sink, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(sink)
 
 
 def quiet() -> bool:

@@ -513,3 +513,18 @@ def test_files_of_many_formats_decode_without_a_retracing_warning():
     finally:
         tf.get_logger().removeHandler(handler)
     assert not [m for m in seen if "retracing" in m], seen
+
+
+def test_libjpegs_warning_on_a_damaged_file_is_hidden_unless_verbose(capfd, monkeypatch):
+    from hubensemble import _tf
+
+    # A JPEG start marker, then text: libjpeg printed "Unsupported marker type 0x20" on fd 2
+    # beside the reason the file is refused (the command line hides native notices).
+    data = b"\xff\xd8\xff garbage"
+    for quiet in ("1", ""):
+        monkeypatch.setenv(_tf.QUIET_ENV, quiet)
+        capfd.readouterr()
+        with pytest.raises(UnreadableImage, match="a damaged JPEG file"):
+            decode_bytes(data)
+        err = capfd.readouterr().err
+        assert ("Unsupported marker" in err) is (not quiet), err  # --verbose keeps it

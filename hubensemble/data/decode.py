@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from hubensemble import _tf
 from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, SIGNATURES, UNSUPPORTED, sniff,
                                     sniff_row)
 from hubensemble.errors import DataError, first_line
@@ -165,7 +166,10 @@ def decode_bytes(data: bytes) -> Decoded:
     data = bytes(data)
     if not data:
         raise UnreadableImage("an empty file (0 bytes)")
-    got = _graph_decode(data)
+    # libjpeg prints warnings such as "Unsupported marker type 0x20" on fd 2 for a damaged
+    # file, beside the reason this raises: hidden unless --verbose, as TensorFlow's notices.
+    with _tf.native_stderr_silenced(_tf.quiet()):
+        got = _graph_decode(data)
     if got[0] is not None:
         return Decoded(_checked(got[0]), got[1], True)
     _, kind, reason = got
