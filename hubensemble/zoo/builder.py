@@ -397,14 +397,24 @@ def _stop_workers(pool, others: set):
         pool.terminate_workers()
     else:
         pool.shutdown(wait=False, cancel_futures=True)
-    workers = [p for p in multiprocessing.active_children() if p not in others]
-    for proc in workers:
-        proc.terminate()
-    for proc in workers:
-        proc.join(timeout=30)
-        if proc.is_alive():  # SIGTERM is not handled by the workers; this is a last resort
-            proc.kill()
-            proc.join()
+
+    def end(signal_first):
+        workers = [p for p in multiprocessing.active_children() if p not in others]
+        for proc in workers:
+            (proc.terminate if signal_first else proc.kill)()
+        for proc in workers:
+            proc.join(timeout=30)
+            if proc.is_alive():  # SIGTERM is not handled by the workers; a last resort
+                proc.kill()
+                proc.join()
+
+    end(signal_first=True)
+    # The executor's manager thread joins the same workers when it finds the pool broken,
+    # at the same time as the loop above. A test once found a worker still listed after the
+    # stop (not reproduced since): once every worker is dead that thread ends, so wait for
+    # it, then end whatever is still listed.
+    pool.shutdown(wait=True)
+    end(signal_first=False)
 
 
 def _index(tree, subtree):
