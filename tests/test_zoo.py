@@ -189,10 +189,15 @@ def test_committed_demo_catalogue_is_generated():
 
 def test_unknown_preset_or_module_lists_what_exists(tmp_path, monkeypatch):
     monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(tmp_path))
-    with pytest.raises(ModuleLoadError, match="presets: demo, quick"):
+    with pytest.raises(ModuleLoadError, match="names no zoo preset; write one of demo, quick"):
         zoo.module_path("nope", "x")
     with pytest.raises(ModuleLoadError, match="r6x1-generalist-0"):
         zoo.module_path("quick", "no-such-module")
+    # A typo gets rank the closest name, as `catalogue validate` gives it, and builds nothing.
+    with pytest.raises(ModuleLoadError, match=r"the demo zoo has no module 'r8x2-generalst-0'; "
+                                              r"did you mean zoo:demo/r8x2-generalist-0\?"):
+        zoo.module_path("demo", "r8x2-generalst-0")
+    assert not any(tmp_path.iterdir())
     with pytest.raises(HubensembleError, match="unknown zoo preset"):
         zoo.build_zoo("nope", tmp_path / "z")
     # Only a preset's own recipe may fill its cache folder, which zoo: handles load.

@@ -9,7 +9,7 @@ import shutil
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import file_lock
 from hubensemble.zoo.builder import build_zoo, is_zoo, zoo_difference
-from hubensemble.zoo.config import PRESETS, preset, preset_module_names, zoo_dir
+from hubensemble.zoo.config import PRESETS, preset, zoo_dir, zoo_handle_problem
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,14 @@ def module_path(preset_name: str, name: str) -> str:
     """The SavedModel folder (str) of module ``name`` of a preset zoo (``zoo:PRESET/NAME``),
     building the zoo into the user cache on first use (its progress bar names the handle).
 
-    Raises ModuleLoadError for an unknown preset or module (listing what exists) and, with
-    stage "savedmodel", for a module missing from a cached zoo.
+    Raises ModuleLoadError for an unknown preset or module (`zoo_handle_problem`: the presets,
+    or the closest name or else every name) and, with stage "savedmodel", for a module
+    missing from a cached zoo.
     """
     handle = f"zoo:{preset_name}/{name}"
-    if preset_name not in PRESETS:
-        raise ModuleLoadError(f"unknown zoo preset {preset_name!r}; presets: "
-                              f"{', '.join(PRESETS)}", handle=handle)
-    names = preset_module_names(preset_name)
-    if name not in names:
-        raise ModuleLoadError(f"the {preset_name} zoo has no module {name!r}; it has "
-                              f"{', '.join(names)}", handle=handle)
+    problem = zoo_handle_problem(handle)  # the words of `catalogue validate`, "did you mean"
+    if problem:
+        raise ModuleLoadError(problem, handle=handle)
     path = ensure_zoo(preset_name, purpose=handle) / name
     if not (path / "saved_model.pb").is_file():
         raise ModuleLoadError(f"{path} is missing from the cached zoo; delete {path.parent} "
