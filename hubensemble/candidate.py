@@ -337,9 +337,14 @@ def clean_stale_temps(candidates_dir) -> list[str]:
 
 def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
                  skipped: Sequence[tuple[str, str]]) -> None:
-    """RunError naming what is there instead, when `pool` (from load_pool) is empty."""
+    """RunError when `pool` (from load_pool) is empty: that `candidates_dir` is missing, or
+    why its first five folders are not usable, and the command that writes candidates. The
+    one wording of "no candidates" for every stage that needs them (ensemble, cost, and the
+    command line's check before TensorFlow loads)."""
     if pool:
         return
+    folder, tune = os.fspath(candidates_dir), f"`hubensemble tune --run {os.fspath(run_dir)}`"
+    if not os.path.isdir(folder):
+        raise RunError(f"{folder} is missing; {tune} writes the candidates")
     detail = "; ".join(f"{t}: {r}" for t, r in list(skipped)[:5]) or "the folder is empty"
-    raise RunError(f"no usable candidates in {candidates_dir} ({detail}); run "
-                   f"`hubensemble tune --run {run_dir}` first")
+    raise RunError(f"no usable candidates in {folder} ({detail}); {tune} writes them")

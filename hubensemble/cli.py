@@ -44,18 +44,13 @@ def _catalogue_files(args):
 def cmd_catalogue_validate(args):
     """`catalogue validate [FILE...]`: 0 when every file (and the set) is valid, else 1 with
     file:line errors on stderr."""
-    from hubensemble.catalogue import load_catalogue, load_catalogues, missing_local_handles
-    from hubensemble.zoo.config import zoo_handle_problem
+    from hubensemble.catalogue import load_catalogues, missing_local_handles, validate_catalogue
 
     args.files = _catalogue_files(args)
     failed = 0
     for path in args.files:
         try:
-            specs = load_catalogue(path)
-            zoo = [f"{s.source}: module {s.name!r}: {problem}" for s in specs
-                   if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-            if zoo:
-                raise HubensembleError("\n".join(zoo))
+            specs = validate_catalogue(path)
         except HubensembleError as e:
             failed += 1
             print(str(e), file=sys.stderr)
@@ -194,7 +189,6 @@ def _resolve_shard(args):
 def _merge_shards(args):
     """rank merge's folders, checked before TensorFlow loads and --out is created."""
     from hubensemble.rank.merge import check_shards
-
     check_shards(args.shards)
 
 
@@ -233,7 +227,6 @@ def _distill_student(args):
     """distill's --student, checked before TensorFlow loads: a typo is refused at once."""
     if args.student is not None:
         from hubensemble.distill import check_student
-
         check_student(args.run, args.student)
 
 
@@ -241,8 +234,7 @@ def cmd_distill(args):
     """`distill`: distill.run_distill; prints the student beside the best member and ensemble."""
     from hubensemble.distill import format_distill, run_distill
 
-    result = run_distill(args.run, **options.kwargs_for("distill", args),
-                         progress=_progress(args))
+    result = run_distill(args.run, **options.kwargs_for("distill", args), progress=_progress(args))
     summary(args, format_distill(result))
     return 0
 
@@ -291,6 +283,13 @@ def cmd_export(args):
 
         summary(args, format_tflite(result.tflite))
     return 0
+
+
+def _export_flags(args):
+    """export's flags (and --out), checked before TensorFlow and the run folder's files."""
+    from hubensemble.preflight import check_export_flags
+    check_export_flags(args.out, export_format=args.export_format, quantize=args.quantize,
+                       tflite_size=args.tflite_size)
 
 
 def _model_folder(args):
@@ -383,8 +382,7 @@ def cmd_demo(args):
     zoo_seconds = time.time() - start
     result = fit([str(demo[0])], "sklearn:digits", args.out,
                  data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
-                 restart=args.restart,
-                 progress=_progress(args), cache_dir=args.cache_dir,
+                 restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"
     summary(args, f"{result.summary()}\nzoo: {zoo}; demo total {time.time() - start:.0f} s")
@@ -453,7 +451,8 @@ def build_parser():
     no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
 
     p = sub.add_parser("rank", parents=[common],
-                       usage="%(prog)s [options]\n       %(prog)s merge RUN_SHARD... --out RUN …",
+                       usage="%(prog)s --catalogue FILE... --data SPEC --out RUN [options]\n"
+                             "       %(prog)s merge RUN_SHARD... --out RUN [options]",
                        help="rank modules by leave-one-out kNN accuracy of their embeddings",
                        description="Embed the training images with every catalogued module "
                                    "and rank the modules by a proxy of fine-tuned accuracy; "
@@ -552,7 +551,7 @@ def build_parser():
     p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     p.add_argument("--out", metavar="DIR", help="default RUN/export")
     arguments.add_arguments(p, "export", ("export",))
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, check=_export_flags)
 
     p = sub.add_parser("predict", parents=[no_log],
                        help="classify image files with an exported ensemble",
@@ -582,8 +581,7 @@ def build_parser():
     arguments.add_arguments(p, "evaluate", ("evaluate",))
     p.set_defaults(func=cmd_evaluate, check=_model_folder)
 
-    p = sub.add_parser("report", parents=[no_log],
-                       help="write RUN/report.md and RUN/report.html",
+    p = sub.add_parser("report", parents=[no_log], help="write RUN/report.md and RUN/report.html",
                        description="Writes what the run holds (ranking, sweep, ensemble, "
                                    "robustness, costs, what failed and why) as RUN/report.md "
                                    "with figures and a self-contained RUN/report.html, and "
@@ -596,8 +594,7 @@ def build_parser():
                        description="From data to a served ensemble: runs every stage over "
                                    "the run folder. Run it again to resume; changed inputs "
                                    "are refused unless --restart.")
-    p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE",
-                   help=CATALOGUE_HELP)
+    p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE", help=CATALOGUE_HELP)
     add_data_args(p)
     p.add_argument("--out", required=True, metavar="RUN", help="the run folder")
     p.add_argument("--export", metavar="DIR", help="where to write the SavedModel "
@@ -656,6 +653,9 @@ def main(argv=None):
                 args.check(args)  # argparse's errors before a run folder or its log is made
             with sigterm_interrupts(), _run_log(args):
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
+                    from hubensemble.preflight import check_run  # before TensorFlow's seconds
+                    check_run(getattr(args, "run", None) or getattr(args, "out", None),
+                              args.command, restart=getattr(args, "restart", False))
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     return args.func(args)

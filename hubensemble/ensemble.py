@@ -482,12 +482,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     y_test = load_labels(run_dir, "test")
     cands, skipped = load_candidates(run_dir, n_val=len(y_val),
                                      n_test=None if y_test is None else len(y_test))
-    if not cands:
-        folder = os.path.join(run_dir, CANDIDATES_DIR)
-        if not os.path.isdir(folder):
-            raise RunError(f"{folder} is missing; {tune_cmd} writes the candidates")
-        detail = "; ".join(f"{t}: {r}" for t, r in skipped[:5]) or "the folder is empty"
-        raise RunError(f"no usable candidates in {folder} ({detail}); {tune_cmd} writes them")
+    candidate.require_pool(os.path.join(run_dir, CANDIDATES_DIR), run_dir, cands, skipped)
     n_classes = cands[0].val_probs.shape[1]
     if y_val.min() < 0 or y_val.max() >= n_classes:
         raise RunError(f"validation labels span [{y_val.min()}, {y_val.max()}] but the "

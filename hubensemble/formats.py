@@ -118,3 +118,21 @@ def is_export(model_dir) -> bool:
     """Whether MODEL_DIR carries the metadata asset of a hubensemble export (so replacing
     it loses nothing the user made by other means)."""
     return read_export_metadata(model_dir).get("format") == EXPORT_FORMAT
+
+
+def check_export_target(out_dir, flag: str = "--out") -> None:
+    """Raises HubensembleError (RunError) unless folder `out_dir` is absent, empty, or an
+    earlier hubensemble export, with no file standing where it or a parent would go; the
+    message tells the user to choose another `flag` folder. Called before the work that
+    ends by writing there (export and its command line's check, fit before its sweep).
+    Files only: no TensorFlow."""
+    from hubensemble.errors import RunError
+    from hubensemble.fileio import check_dir_target
+
+    out_dir = os.fspath(out_dir)
+    check_dir_target(out_dir, f"choose another {flag} folder")
+    if not os.path.exists(out_dir):
+        return
+    if os.listdir(out_dir) and not is_export(out_dir):
+        raise RunError(f"{out_dir} exists and is not an export made by hubensemble; refusing "
+                       f"to replace it: choose another {flag} folder, or delete it first")

@@ -281,9 +281,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
 
     export_path = Path(export).resolve() if export else run.export
     if export:
-        from hubensemble.export.saved import check_target
+        from hubensemble.formats import check_export_target
 
-        check_target(export_path, "--export")  # before the sweep, not after it
+        check_export_target(export_path, "--export")  # before the sweep, not after it
     robustness_path = run.path / ROBUSTNESS_FILE
 
     # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a

@@ -186,8 +186,10 @@ def test_a_shared_option_says_what_it_does_in_each_command(command, flag, says, 
 
 def test_rank_usage_gives_merge_as_its_other_form_not_a_required_argument():
     # argparse's own usage ended in "merge ...", as if every rank needed it.
-    assert help_of("rank").startswith("usage: hubensemble rank [options] hubensemble rank "
-                                      "merge RUN_SHARD... --out RUN … Embed")
+    # It was "rank [options]", which named none of the three flags a rank needs.
+    assert help_of("rank").startswith("usage: hubensemble rank --catalogue FILE... --data SPEC "
+                                      "--out RUN [options] hubensemble rank merge RUN_SHARD... "
+                                      "--out RUN [options] Embed")
     assert help_of("rank", "merge").startswith("usage: hubensemble rank merge [-h] [-q] --out")
 
 
@@ -271,6 +273,56 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
     (run / "ensemble.json").write_text("[]")
     code, out, err = in_process("export", "--run", str(run), "-q")
     assert code == 2 and f"{run / 'ensemble.json'} is unreadable (not a JSON object)" in err
+
+
+def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
+    from hubensemble.candidate import write_candidate
+    from hubensemble.rundir import Run
+
+    # Each was the same one line, after TensorFlow's 6-11 s import.
+    damaged, ranked = tmp_path / "damaged", tmp_path / "ranked"
+    Run(ranked).update(modules={})
+    for run in (damaged, ranked):
+        (run / "ranking.json").parent.mkdir(exist_ok=True)
+        (run / "ranking.json").write_text('{"modules": []}')
+    (damaged / "run.json").write_text("{garbage")
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    fit = ["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(damaged)]
+    commands = [[c, "--run", str(damaged)] for c in ("tune", "export", "cost", "distill")]
+    commands += [fit, ["export", "--run", str(ranked)], ["cost", "--run", str(ranked)],
+                 ["export", "--run", str(ranked), "--quantize", "float16"]]  # flags first
+    code = ("import json, sys; from hubensemble.cli import main; "
+            "codes = [main(a) for a in json.loads(sys.argv[1])]; "
+            "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
+
+    def refusals(argvs):
+        out = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.splitlines()[-1]), out.stderr
+
+    (codes, tensorflow), err = refusals(commands)
+    assert codes == [2] * len(commands) and not tensorflow, err
+    assert err.count(f"{damaged / 'run.json'} is unreadable (JSONDecodeError") == 5, err
+    assert err.count(f"{ranked / 'ensemble.json'} is missing; `hubensemble ensemble --run "
+                     f"{ranked}` writes it, from the candidates that `hubensemble tune --run "
+                     f"{ranked}` writes first") == 1, err
+    assert err.count(f"{ranked / 'candidates'} is missing; `hubensemble tune --run {ranked}` "
+                     "writes the candidates") == 1, err
+    assert err.count("--quantize applies only to the TFLite model; add --format tflite") == 1
+    assert "Traceback" not in err
+    assert (damaged / "log.txt").read_text().count("run.json is unreadable") == 5  # as before
+    # Candidates that are not usable are named, as `ensemble` names them.
+    (ranked / "labels").mkdir()
+    np.save(ranked / "labels" / "val.npy", np.zeros(4, np.int64))
+    write_candidate(ranked / "candidates", {"trial": "default-0000-t", "module": "t",
+                                            "status": "failed", "reason": "diverged"})
+    (codes, tensorflow), err = refusals([["cost", "--run", str(ranked)],
+                                         ["ensemble", "--run", str(ranked)]])
+    said = f"no usable candidates in {ranked / 'candidates'} (default-0000-t: "
+    assert codes == [2, 2] and not tensorflow and err.count(said) == 2, err
+    assert (ranked / "log.txt").read_text().count(said) == 2
 
 
 def test_a_stopped_command_says_why_once(tmp_path):
@@ -363,7 +415,7 @@ def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_pat
     with pytest.raises(SystemExit) as stop:
         main(["rank", "--data", "sklearn:digits"])
     err = capsys.readouterr().err
-    assert stop.value.code == 2 and err.startswith("usage: hubensemble rank [options]")
+    assert stop.value.code == 2 and err.startswith("usage: hubensemble rank --catalogue FILE")
     assert "error: the following arguments are required: --catalogue, --out (or use" in err
     assert main(["rank", "merge", str(tmp_path / "s0"), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err

@@ -104,10 +104,8 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     start = time.time()
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run tune"
-    cands, _ = load_candidates(run.path)
-    if not cands:
-        raise RunError(f"no usable candidates in {os.path.join(run.path, CANDIDATES_DIR)}; "
-                       f"`hubensemble tune --run {run.path}` writes them")
+    cands, skipped = load_candidates(run.path)
+    candidate.require_pool(os.path.join(run.path, CANDIDATES_DIR), run.path, cands, skipped)
     specs = (run.meta().get("modules") or {})
     machine = machine_info()
     groups: dict[tuple, list[candidate.Candidate]] = {}

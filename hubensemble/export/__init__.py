@@ -19,11 +19,11 @@ from hubensemble.export.layers import (EnsembleLayer, EvalResize, member_model,
 from hubensemble.export.prediction import (PREDICT_BATCH, format_predictions, predict,
                                            read_metadata)
 from hubensemble.export.saved import (RELOAD_TOLERANCE, EnsembleModule, ExportMember,
-                                      check_reload, decode_image, is_export,
-                                      max_abs_difference, save_export)
+                                      check_reload, decode_image, max_abs_difference,
+                                      save_export)
 from hubensemble.export.stage import CHECK_BATCH, ExportResult, check_batch, export_ensemble
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
-                                 MEMBERS_SIGNATURE, METADATA_ASSET, SERVING_SIGNATURE)
+                                 MEMBERS_SIGNATURE, METADATA_ASSET, SERVING_SIGNATURE, is_export)
 
 __all__ = [
     "BYTES_SIGNATURE", "CHECK_BATCH", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION",

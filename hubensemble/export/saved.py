@@ -16,7 +16,7 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
 from hubensemble.fileio import atomic_write_json
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
-                                 MEMBERS_SIGNATURE, SERVING_SIGNATURE, is_export,
+                                 MEMBERS_SIGNATURE, SERVING_SIGNATURE, check_export_target,
                                  metadata_path)
 
 #: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
@@ -315,20 +315,6 @@ def _reload(path):
 # Writing
 # ---------------------------------------------------------------------------------------------
 
-def check_target(out_dir, flag: str = "--out") -> None:
-    """Raises HubensembleError (RunError) unless folder `out_dir` is absent, empty, or an
-    earlier hubensemble export, with no file standing where it or a parent would go; the
-    message tells the user to choose another `flag` folder. Called before the work that
-    ends by writing there (export, and fit before its sweep)."""
-    out_dir = os.fspath(out_dir)
-    fileio.check_dir_target(out_dir, f"choose another {flag} folder")
-    if not os.path.exists(out_dir):
-        return
-    if os.listdir(out_dir) and not is_export(out_dir):
-        raise RunError(f"{out_dir} exists and is not an export made by hubensemble; refusing "
-                       f"to replace it: choose another {flag} folder, or delete it first")
-
-
 def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out_dir, *,
                 check_images, metadata: dict | None = None,
                 tolerance: float = RELOAD_TOLERANCE, latency_batches=()) -> float:
@@ -349,7 +335,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     members' output width is not len(class_names).
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
-    check_target(out_dir)
+    check_export_target(out_dir)
     module = EnsembleModule(members, class_names)
     check_images = tf.convert_to_tensor(np.asarray(check_images, np.float32))
     expected = module.probabilities(check_images).numpy()

@@ -16,9 +16,10 @@ from hubensemble import candidate, fileio, options
 from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times the candidates
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line
 from hubensemble.export.layers import normalise_weights
-from hubensemble.export.saved import ExportMember, check_target, save_export
+from hubensemble.export.saved import ExportMember, save_export
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
-                                 read_export_metadata, versions)
+                                 check_export_target, read_export_metadata, versions)
+from hubensemble.preflight import check_export_flags
 from hubensemble.tune.plans import trial_profile
 
 log = logging.getLogger(__name__)
@@ -128,17 +129,13 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
 
-    if export_format != "tflite" and (quantize != "none" or tflite_size is not None):
-        given = [f for f, v in (("--quantize", quantize != "none"),
-                                ("--tflite-size", tflite_size is not None)) if v]
-        raise options.OptionError(f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'}"
-                                  " only to the TFLite model; add --format tflite (the "
-                                  "SavedModel is always written)")
+    check_export_flags(None, export_format=export_format, quantize=quantize,
+                       tflite_size=tflite_size)
     start = time.time()
     run = Run(run_dir)
     out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
-    check_target(out_dir)
+    check_export_target(out_dir)
     ensemble = read_ensemble(run.path)
     entries = list(ensemble.get("members") or [])
     if not entries:
