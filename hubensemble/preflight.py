@@ -3,7 +3,7 @@
 Importing TensorFlow takes 6-11 s on a 2-core machine. A command whose run folder cannot serve
 it (a mistyped folder, a damaged run.json, an export without ensemble.json, costs without
 candidates) would otherwise wait that long for a one-line refusal. Every check here reads
-files only (json, numpy) and raises the very RunError the stage itself raises on the same
+files only (json, numpy) and raises the very error the stage itself raises on the same
 folder, so a Python caller and the command line see the same words.
 """
 
