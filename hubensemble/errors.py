@@ -28,6 +28,7 @@ class ModuleLoadError(HubensembleError):
     """
 
     def __init__(self, message, *, module=None, handle=None, stage=None):
+        self.message = message  # without the stage and handle: for re-raising with them
         self.module = module
         self.handle = handle
         self.stage = stage

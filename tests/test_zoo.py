@@ -198,6 +198,13 @@ def test_unknown_preset_or_module_lists_what_exists(tmp_path, monkeypatch):
                                               r"did you mean zoo:demo/r8x2-generalist-0\?"):
         zoo.module_path("demo", "r8x2-generalst-0")
     assert not any(tmp_path.iterdir())
+    # As rank records it: the module and handle named once each ("handle 'h': handle 'h'").
+    from hubensemble.hub.resolvers import resolve
+    with pytest.raises(ModuleLoadError) as e:
+        resolve("zoo:demo/r8x2-generalst-0", name="m")
+    assert str(e.value) == ("module 'm', handle 'zoo:demo/r8x2-generalst-0': the demo zoo has "
+                            "no module 'r8x2-generalst-0'; did you mean "
+                            "zoo:demo/r8x2-generalist-0?")
     with pytest.raises(HubensembleError, match="unknown zoo preset"):
         zoo.build_zoo("nope", tmp_path / "z")
     # Only a preset's own recipe may fill its cache folder, which zoo: handles load.

@@ -422,8 +422,9 @@ def resolve(handle, *, name=None, sha256=None):
 
 
 def _message(err):
-    # The bare message of a ModuleLoadError (its str() already carries stage and handle).
-    return str(err.args[0]) if err.args else ""
+    # The bare message of a ModuleLoadError: its str() already carries the stage and handle,
+    # which the re-raised error adds again ("handle 'h': handle 'h': …" before).
+    return str(err.message)
 
 
 def _drop_unverifiable_cache(module_dir):
