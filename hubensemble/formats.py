@@ -33,6 +33,12 @@ DISTILL_FILE = "distill.json"
 LOG_FILE = "log.txt"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+#: The report's figures (RUN/report_files/<name>.png).
+REPORT_FIGURES_DIR = "report_files"
+#: rank's leave-one-out kNN predictions (RUN/knn.npz).
+KNN_FILE = "knn.npz"
+#: The default export folder, RUN/export.
+EXPORT_DIR = "export"
 
 # --- an export (a SavedModel folder) ---------------------------------------------------------
 EXPORT_FORMAT = "hubensemble-export"
@@ -46,6 +52,16 @@ MEMBERS_SIGNATURE = "serve_members"
 #: the SavedModel holds the model and its metadata (hubensemble.json).
 TFLITE_DIR = "export-tflite"
 TFLITE_MODEL = "model.tflite"
+
+#: Every top-level entry a stage may write in a run folder (besides temp entries of atomic
+#: writes, fileio.is_temp). `fit --restart` removes these and nothing else, and a folder that
+#: holds anything else but no run is refused as --out (rundir.Run.check_folder_is_ours).
+#: A stage that adds an entry adds it here (test_fit checks a whole run against it).
+RUN_ENTRIES = frozenset({
+    RUN_FILE, RUN_FILE + ".lock", RANKING_JSON, RANKING_CSV, KNN_FILE, LABELS_DIR,
+    CANDIDATES_DIR, TUNER_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR, TFLITE_DIR,
+    ROBUSTNESS_FILE, DISTILL_DIR, DISTILL_FILE, REPORT_MD, REPORT_HTML, REPORT_FIGURES_DIR,
+    LOG_FILE})
 
 #: The distributions whose versions every record names (run.json, exports, the zoo).
 VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")

@@ -499,7 +499,8 @@ OPTIONS: tuple[Option, ...] = (
          "report unreadable files and go on (exit 1) instead of failing", "predict",
          ("predict",), used_by=("predict",), action="store_true"),
     # --- the run folder
-    _opt("restart", bool, False, "discard the results in the run folder and start again",
+    _opt("restart", bool, False, "discard the results in the run folder (what the stages "
+         "wrote; other files stay) and start again",
          None, _FIT, action="store_true"),
 )
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from hubensemble import options as option_table
 from hubensemble.errors import HubensembleError, RunError
+from hubensemble.fileio import is_temp
+from hubensemble.formats import RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 
 log = logging.getLogger(__name__)
@@ -80,15 +82,23 @@ def _stage_keys(catalogue_fp, data_fp, options):
 
 
 def _clear_run(run):
-    """--restart: remove the run's results (the embedding cache and the zoo live elsewhere)."""
+    """--restart: remove the run's results (the embedding cache and the zoo live elsewhere):
+    the entries a stage writes (formats.RUN_ENTRIES) and temp entries, nothing else. log.txt
+    stays (it is being written); an entry of the user's stays, and the log names it."""
+    kept = []
     for name in os.listdir(run.path):
         path = run.path / name
         if path == run.log:
             continue
-        if path.is_dir() and not path.is_symlink():
+        if name not in RUN_ENTRIES and not is_temp(name):
+            kept.append(name)
+        elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink()
+    if kept:
+        log.info("--restart kept %d entr%s that no stage writes: %s", len(kept),
+                 "y" if len(kept) == 1 else "ies", ", ".join(sorted(kept)))
 
 
 def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, progress=True,

@@ -13,7 +13,7 @@ import numpy as np
 
 from hubensemble import formats, options
 from hubensemble.errors import RunError
-from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, make_dirs,
+from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp, make_dirs,
                                 read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
@@ -129,7 +129,7 @@ class Run:
     candidates = property(lambda self: self.path / formats.CANDIDATES_DIR)
     tuner = property(lambda self: self.path / formats.TUNER_DIR)
     ensemble_json = property(lambda self: self.path / formats.ENSEMBLE_FILE)
-    export = property(lambda self: self.path / "export")
+    export = property(lambda self: self.path / formats.EXPORT_DIR)
     labels = property(lambda self: self.path / formats.LABELS_DIR)
     log = property(lambda self: self.path / formats.LOG_FILE)
     report_md = property(lambda self: self.path / formats.REPORT_MD)
@@ -266,6 +266,24 @@ class Run:
             names = [str(i) for i in range(top + 1)]
         return {split: split_coverage(names, y) for split, y in labels.items()}
 
+    def check_folder_is_ours(self, flag: str = "--out") -> None:
+        """Raises RunError when the folder exists, holds no run (`holds_results`) and holds
+        entries no stage writes (formats.RUN_ENTRIES; temp entries of atomic writes and a
+        Finder's .DS_Store aside), naming the first five: a folder of the user's (their
+        images, say) would get a run's files mixed into it, and `fit --restart` would have
+        to tell the two apart. Absent, empty, a run, or a failed command's log.txt alone:
+        fine. Files only."""
+        if not self.path.is_dir() or self.holds_results():
+            return
+        foreign = sorted(name for name in os.listdir(self.path)
+                         if name not in formats.RUN_ENTRIES and not is_temp(name)
+                         and name != ".DS_Store")
+        if foreign:
+            more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            raise RunError(f"{self.path} holds files that no hubensemble stage wrote "
+                           f"({', '.join(foreign[:5])}{more}) and no run; pass a new or empty "
+                           f"{flag} folder, so that the run's files never mix with yours")
+
     def make_folder(self) -> None:
         """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
         the file in the way, or the OS's reason (permission, full disk)."""
@@ -285,6 +303,7 @@ class Run:
         if attached or not (create or self.holds_results()):
             yield
             return
+        self.check_folder_is_ours()
         self.make_folder()
         handler = _RunLogHandler(target, encoding="utf-8")
         handler.setLevel(logging.DEBUG)

@@ -325,6 +325,43 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     assert (ranked / "log.txt").read_text().count(said) == 2
 
 
+def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stages_wrote(
+        tmp_path, in_process):
+    from hubensemble.formats import RUN_ENTRIES
+    from hubensemble.rundir import Run
+
+    # A new user's report: `rank --out` took a folder of class folders and a text file, and
+    # `fit --restart` on it then deleted all of them.
+    mine = tmp_path / "images"
+    for name in ("class_0", "class_1"):
+        (mine / name).mkdir(parents=True)
+        (mine / name / "a.png").write_bytes(b"png")
+    (mine / "important.txt").write_text("keep me")
+    before = sorted(p.relative_to(mine) for p in mine.rglob("*"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
+    common = ["--catalogue", str(bad), "--data", "sklearn:digits", "--out", str(mine), "-q"]
+    said = (f"{mine} holds files that no hubensemble stage wrote (class_0, class_1, "
+            "important.txt) and no run; pass a new or empty --out folder")
+    for argv in (["rank", *common], ["fit", *common], ["fit", *common, "--restart"]):
+        code, out, err = in_process(*argv)
+        assert code == 2 and err.count(said) == 1, (argv, err)
+    assert sorted(p.relative_to(mine) for p in mine.rglob("*")) == before  # no log.txt either
+    # A run with a file of the user's in it: --restart removes the stages' entries only.
+    run = tmp_path / "run"
+    Run(run).update(modules={})
+    for name in ("candidates", "tuner", "export"):
+        (run / name).mkdir()
+    (run / "ensemble.json").write_text("{}")
+    (run / "notes.txt").write_text("mine")
+    code, out, err = in_process("fit", *common[:4], "--out", str(run), "--restart", "-q")
+    assert code == 2 and "gone" in err, err  # its one module is missing: it stops in rank
+    left = set(os.listdir(run))
+    assert "notes.txt" in left and not left & {"candidates", "tuner", "export", "ensemble.json"}
+    assert left - {"notes.txt"} <= RUN_ENTRIES
+    assert "--restart kept 1 entry that no stage writes: notes.txt" in (run / "log.txt").read_text()
+
+
 def test_a_stopped_command_says_why_once(tmp_path):
     # Outside the terminal's log handler, logging's last resort printed it a second time (in
     # a process of its own: pytest's log capture is a handler, so in-process it was once).

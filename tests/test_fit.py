@@ -14,6 +14,7 @@ import tensorflow as tf
 import hubensemble
 from hubensemble.errors import RunError
 from hubensemble.fileio import is_temp
+from hubensemble.formats import RUN_ENTRIES
 
 FIT = dict(profile="quick", top_k=2, seed=0)
 
@@ -65,6 +66,8 @@ def test_fit_writes_every_stage(fitted):
     assert (out / "report.md").exists() and (out / "report.html").exists()
     assert (out / "robustness.json").exists() and result.robustness["clean"]["ensemble"]
     assert (out / "log.txt").read_text().count("rank: starting") == 1
+    # formats.RUN_ENTRIES, what --restart removes, lists every entry the stages wrote.
+    assert {n for n in os.listdir(out) if not is_temp(n)} - RUN_ENTRIES == set()
     stages = json.loads((out / "run.json").read_text())["stages"]
     assert set(stages) >= {"rank", "tune", "ensemble", "export", "evaluate", "report"}
     # The export answers like the ensemble.json weights applied to the candidates' own

@@ -20,6 +20,7 @@ import numpy as np
 from hubensemble import options, proxies
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
 from hubensemble.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
 from hubensemble.rank.shards import check_shard, shard_members
 
@@ -31,8 +32,6 @@ KNN_METRICS = {"knn": "euclidean", "knn-cosine": "cosine"}
 #: The columns every ranking row has (other tools read these; never rename them).
 ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
             "cache_hit")
-#: The file of a run's leave-one-out kNN predictions (see knn_predictions_file).
-KNN_FILE = "knn.npz"
 #: Extra columns written to ranking.csv after ROW_KEYS.
 EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "fingerprint",
               "index")

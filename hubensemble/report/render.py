@@ -7,8 +7,10 @@ import dataclasses
 import html
 import re
 
+from hubensemble.formats import REPORT_FIGURES_DIR
+
 #: Folder (inside the run) holding the PNGs that report.md links to.
-FIGURES_DIR = "report_files"
+FIGURES_DIR = REPORT_FIGURES_DIR
 
 
 @dataclasses.dataclass
