@@ -232,11 +232,19 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     combined = tune.plan_sweep(ranking, specs, sweep="combined", budget=60, **kw)
     assert [e.module for e in combined] == ["gen_a", "exp_b"] * 30  # dealt round-robin
     assert len({(e.hparams.lr, e.hparams.steps) for e in combined}) > 30
-    with pytest.warns(UserWarning, match=r"round\(5 / 2\) = 3 trial\(s\) \(at least 1\): 6 "
-                                         r"trials, not budget 5"):
+    # A budget is never exceeded: 5 trials (it planned round(5 / 2) = 3 each, 6 trials).
+    with pytest.warns(UserWarning, match=r"deals budget 5 round-robin over its 2 module\(s\) "
+                                         r"within tau 0.02 of the best score: 1 of them get 3, "
+                                         r"the others 2"):
         odd = tune.plan_sweep(ranking, specs, sweep="combined", budget=5, **kw)
-    assert [e.module for e in odd] == ["gen_a", "exp_b"] * 3  # round(5 / 2) = 3 each
-    assert odd == combined[:6]  # a larger budget extends the plan
+    assert [e.module for e in odd] == ["gen_a", "exp_b", "gen_a", "exp_b", "gen_a"]
+    assert odd == combined[:5]  # a larger budget extends the plan
+    with pytest.warns(UserWarning, match="the first 1 .by kNN score. get 1, the others none"):
+        assert tune.plan_sweep(ranking, specs, sweep="combined", budget=1, **kw) == combined[:1]
+    for sweep in ("default", "probe", "aug"):  # 4 trials a group: a budget of 3 holds none
+        with pytest.raises(HubensembleError, match=f"the {sweep} sweep runs 4 trials per "
+                                                   r".*; budget 3 cannot hold one"):
+            tune.plan_sweep(ranking, specs, sweep=sweep, budget=3, **kw)
     # A ranking that rank selected by --threshold gives the sweep its tau and max_k: 0.25
     # keeps exp_c (0.70 >= 0.675) too, and max_k 2 then cuts it again.
     wide = dict(ranking, selection={"rule": "threshold", "threshold": 0.25, "max_k": 15})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -173,13 +172,16 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
 
     default: the 2 x 2 grid lr {0.1, 0.01} x steps {2500, 10000} (paper A.1.1) per module of
       ``modules`` or the ranking's selection; a budget L keeps the first L // 4 of them.
+    A plan never has more than L trials (paper 2: the fine-tuning budget is "the total
+    number of models we can fine-tune").
     seeds: the best-ranked generalist, lr 0.01 and 2500 steps, L different seeds (2.2).
     hyper: L random configurations of paper A.2 on the best-ranked generalist.
     aug: L // 4 random augmentation families (A.3) x the default 2 x 2 grid on the
       generalist (A.1.1: each augmentation setting is fine-tuned 4 times).
-    combined: modules within tau of the best kNN score (at most max_k) = K'; each gets
-      round(L / K') (at least 1) random A.2 configurations (paper 2.3.1), dealt round-robin
-      (module 1, module 2, …, module 1, …) from one random stream per module. A ranking
+    combined: modules within tau of the best kNN score (at most max_k) = K'; L random A.2
+      configurations (paper 2.3.1: L / K' each) dealt round-robin (module 1, module 2, …,
+      module 1, …) from one random stream per module: the first L % K' get one more, and
+      a budget below K' tunes the first L modules. A ranking
       selected by threshold (rank --threshold: its "selection" rule "threshold") gives its
       own tau and max_k (`combined_threshold`), so the sweep keeps what rank kept.
     probe: head-only candidates, the L2 strengths of `hyperrule.probe_sweep` (4) per module
@@ -193,10 +195,12 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     x0.001, whole images, gradients clipped to global norm 1; an explicit `head_init` still
     wins).
 
-    Raises HubensembleError for an unknown sweep, a budget < 1 or a module not usable in the
-    ranking; RunError when the ranking has no usable module or selection, or a module has
-    no catalogue entry in `specs`. Warns (UserWarning) when the budget does not divide into
-    the sweep's groups of 4, or no module is a generalist.
+    Raises HubensembleError for an unknown sweep, a budget < 1 (< 4 for default, probe and
+    aug, whose trials come in groups of 4) or a module not usable in the ranking; RunError
+    when the ranking has no usable module or selection, or a module has no catalogue entry
+    in `specs`. Warns (UserWarning) when the budget does not divide into
+    the sweep's groups of 4 or among the combined sweep's modules, or no module is a
+    generalist.
     """
     if sweep not in SWEEPS:
         raise HubensembleError(f"unknown sweep {sweep!r}; choose one of: {', '.join(SWEEPS)}")
@@ -227,14 +231,21 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     grid = hyperrule.default_sweep()
     configs: list[tuple[str, dict, AugConfig | None]] = []
 
+    if sweep in ("default", "probe", "aug") and budget < 4:
+        # A budget is the number of trials, never exceeded (paper 2: "the total number of
+        # models we can fine-tune"); these sweeps come in groups of 4.
+        group = "augmentation family" if sweep == "aug" else "module"
+        raise HubensembleError(
+            f"the {sweep} sweep runs 4 trials per {group}; budget {budget} cannot hold one: "
+            "pass a budget of 4 or more, or a sweep of single trials (seeds, hyper, "
+            "combined)")
     if sweep in ("default", "probe"):
         if sweep == "probe":
             grid = hyperrule.probe_sweep()
         k = budget // 4
         if budget % 4:
             warnings.warn(f"the {sweep} sweep runs 4 trials per module; budget {budget} "
-                          f"gives {max(1, k)} module(s)", stacklevel=2)
-        k = max(1, k)
+                          f"gives {k} module(s)", stacklevel=2)
         if k > len(pool):
             if budget != default_budget(sweep, profile, len(pool)):
                 warnings.warn(f"budget {budget} asks for {k} modules but only {len(pool)} "
@@ -252,9 +263,9 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         base = _best_generalist(pool, specs)
         if budget % 4:
             warnings.warn(f"the aug sweep runs 4 trials per augmentation family; budget "
-                          f"{budget} gives {max(1, budget // 4)} famil(ies)", stacklevel=2)
+                          f"{budget} gives {budget // 4} famil(ies)", stacklevel=2)
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["aug"]])
-        for _ in range(max(1, budget // 4)):
+        for _ in range(budget // 4):
             aug = hyperrule.sample_augmentation(rng, flip_allowed=flip, synthetic=synthetic)
             configs.extend((base, cfg, aug) for cfg in grid)
     else:  # combined
@@ -263,18 +274,21 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         if not kept:
             raise RunError("no ranked module has a score; the combined sweep needs kNN "
                            "scores (run `hubensemble rank`)")
-        per = max(1, int(math.floor(budget / len(kept) + 0.5)))
-        if per * len(kept) != budget:
-            warnings.warn(f"the combined sweep gives each of its {len(kept)} module(s) within "
-                          f"tau {tau:g} of the best score round({budget} / {len(kept)}) = "
-                          f"{per} trial(s) (at least 1): {per * len(kept)} trials, not "
-                          f"budget {budget}", stacklevel=2)
+        # Exactly L trials (2.3.1: a sweep of L / K' for each of the K' modules), dealt
+        # round-robin in kNN order, so the first L % K' modules get one more.
+        per, extra = divmod(budget, len(kept))
+        if extra:
+            more = (f"{extra} of them get {per + 1}, the others {per}" if per else
+                    f"the first {budget} (by kNN score) get 1, the others none")
+            warnings.warn(f"the combined sweep deals budget {budget} round-robin over its "
+                          f"{len(kept)} module(s) within tau {tau:g} of the best score: {more}",
+                          stacklevel=2)
         # One random stream per module, dealt round-robin: a larger budget appends trials
         # (the plan's prefix and ids stay), and a sweep cut short has trials of every module.
         rngs = {m: np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["combined"],
                                           _name_key(m)]) for m in kept}
         configs = [(m, hyperrule.sample_hparams(rngs[m]), None)
-                   for _ in range(per) for m in kept]
+                   for _ in range(per + bool(extra)) for m in kept][:budget]
 
     plan = []
     for i, (module, cfg, aug) in enumerate(configs):
