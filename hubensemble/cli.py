@@ -14,7 +14,7 @@ import os
 import sys
 
 from hubensemble import __version__, arguments, options
-from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
+from hubensemble.errors import HubensembleError, Terminated, pending_stop, sigterm_interrupts
 from hubensemble.terminal import say, stopped, summary, terminal_log
 
 
@@ -659,10 +659,9 @@ def main(argv=None):
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     return args.func(args)
-                except stops as e:
-                    return _stopped(args, e)
-                except OSError as e:
-                    if e.errno not in MACHINE_ERRNOS:
+                except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
+                    if not (isinstance(e, stops) or pending_stop() or (
+                            isinstance(e, OSError) and e.errno in MACHINE_ERRNOS)):
                         raise
                     return _stopped(args, e)
         except stops as e:  # checking, or opening the run folder's log
@@ -684,6 +683,7 @@ def _stopped(args, exc: BaseException) -> int:
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
     SIGTERM (what a stopped command keeps is the command's to say: set_defaults), 2 for an
     OSError in MACHINE_ERRNOS (a full disk, a file size limit, permissions)."""
+    exc = pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {exc}", 2
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
         text += ("; free disk space or fix the permissions, then run the same command again "

@@ -1,5 +1,5 @@
 """The exception types that hubensemble raises for problems a user can fix, and SIGTERM as
-an exception (`sigterm_interrupts`)."""
+an exception (`sigterm_interrupts`, `pending_stop`, `reraise_stop`)."""
 
 import contextlib
 import signal
@@ -77,14 +77,42 @@ class Terminated(KeyboardInterrupt):
     does: a sweep's finished trials, no half-written file, no partial zoo."""
 
 
+#: The Ctrl-C or SIGTERM that a signal raised inside the current `sigterm_interrupts` block.
+_pending: list = []
+
+
+def pending_stop() -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (Ctrl-C) or `Terminated` (SIGTERM) that a signal raised inside
+    the current `sigterm_interrupts` block, else None: the command is stopping."""
+    return _pending[-1] if _pending else None
+
+
+def reraise_stop(exc: BaseException) -> None:
+    """Raises the pending Ctrl-C / SIGTERM (`pending_stop`), from `exc`, if there is one.
+
+    Every handler that records a failure and goes on (a trial, a probe, a module in rank, an
+    image file, a member) calls it first. A signal's KeyboardInterrupt raised inside
+    TensorFlow or Keras code can come out as another exception: a context manager's exit
+    that asserts on the state the interrupt left ("Nesting violated for default stack of
+    FuncGraph") replaces it. Recorded as the trial's failure, the command went on after a
+    SIGTERM, and every later trial failed on the broken graph state (a new-user report).
+    """
+    stop = pending_stop()
+    if stop is not None:
+        raise type(stop)(*stop.args) from exc
+
+
 @contextlib.contextmanager
 def sigterm_interrupts():
     """Within the block, the first SIGTERM raises `Terminated` in the main thread; the handler
     from before (usually the default: end the process) is then back, so a second SIGTERM
-    ends the process at once, and it is restored when the block ends.
+    ends the process at once, and it is restored when the block ends. Ctrl-C (SIGINT) raises
+    KeyboardInterrupt as Python's own handler does. Either is `pending_stop()` from then on,
+    until the block ends.
 
     Python runs signal handlers only in the main thread: elsewhere this does nothing. Worker
-    processes started with "spawn" (the zoo builder's) keep the default handler.
+    processes started with "spawn" (the zoo builder's) keep the default handler. A SIGINT
+    handler other than Python's default is left alone.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -92,13 +120,25 @@ def sigterm_interrupts():
     previous = signal.getsignal(signal.SIGTERM)
     if previous is None:  # a handler not set from Python (an embedding host's): the default
         previous = signal.SIG_DFL
+    previous_int = signal.getsignal(signal.SIGINT)
 
-    def handler(signum, frame):
+    def on_sigterm(signum, frame):
         signal.signal(signal.SIGTERM, previous)
-        raise Terminated("SIGTERM")
+        _pending.append(Terminated("SIGTERM"))
+        raise _pending[-1]
 
-    signal.signal(signal.SIGTERM, handler)
+    def on_sigint(signum, frame):
+        _pending.append(KeyboardInterrupt())
+        raise _pending[-1]
+
+    depth = len(_pending)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
+        del _pending[depth:]

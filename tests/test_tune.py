@@ -509,8 +509,29 @@ class _StopInTraining(keras.callbacks.Callback):
         raise self.exc()
 
 
+class _SignalComesOutAsAnotherError(keras.callbacks.Callback):
+    """A real `signum` in the first step, whose KeyboardInterrupt a context manager's exit
+    replaces with its own error, as TensorFlow's graph stack does when an interrupt leaves it
+    nested wrongly (a new-user report: "AssertionError: Nesting violated for default stack of
+    <FuncGraph>"; the trial was failed with it and the sweep went on after the SIGTERM)."""
+
+    def __init__(self, signum, sent):
+        super().__init__()
+        self.signum, self.sent = signum, sent  # Keras Tuner copies callbacks for each trial
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.sent.exists():  # once: a second SIGTERM ends the process (by design)
+            return
+        self.sent.touch()
+        try:
+            os.kill(os.getpid(), self.signum)
+            time.sleep(30)  # the handler raises in here
+        finally:
+            raise AssertionError("Nesting violated for default stack of <FuncGraph>")
+
+
 def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits):
-    from hubensemble.errors import Terminated
+    from hubensemble.errors import Terminated, pending_stop, sigterm_interrupts
 
     run = make_run(tmp_path / "run", modules, task=digits)
     kw = dict(sweep="default", budget=4, profile="quick", strategy="cpu", task=digits,
@@ -524,6 +545,16 @@ def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits)
         # Nothing half-written is left as a candidate.
         assert not run.candidates.exists() or os.listdir(run.candidates) == []
     assert starts(run, "default") == {start[4]: 2}  # the same trial again: none finished
+    # A real signal whose interrupt came out as another error still stops the sweep.
+    for signum, exc, detail in ((signal.SIGTERM, Terminated, "SIGTERM"),
+                                (signal.SIGINT, KeyboardInterrupt, "SIGINT (Ctrl-C)")):
+        with pytest.raises(exc) as stopped, sigterm_interrupts():
+            tune.run_tune(run.path, callbacks=[_SignalComesOutAsAnotherError(
+                signum, tmp_path / f"sent-{signum}")], **kw)
+        assert isinstance(stopped.value.__cause__, AssertionError) and pending_stop() is None
+        assert trial_log(run, "default")[-1][5:] == ["interrupted", detail]
+        assert not run.candidates.exists() or os.listdir(run.candidates) == []
+    assert starts(run, "default") == {start[4]: 4}
 
 
 def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(

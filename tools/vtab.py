@@ -700,6 +700,8 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
         except KeyboardInterrupt:
             raise
         except Exception as e:  # noqa: BLE001 - one task's failure must not stop the others
+            from hubensemble.errors import reraise_stop
+            reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
             message = f"{type(e).__name__}: {e}"
             (out / task.name).mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / task.name / ERROR_FILE, traceback.format_exc())

@@ -11,7 +11,7 @@ from hubensemble import candidate
 from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_get, cache_key, cache_put,
                                       default_cache_dir, machine_info, read_run_costs,
                                       write_run_costs)
-from hubensemble.errors import HubensembleError, RunError, first_line
+from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
                                         cache_dir=cache_dir, machine=machine,
                                         latency=latency, use_cache=use_cache)
             except HubensembleError as e:  # ModuleLoadError, graph.CostError
+                reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 reason = first_line(e)
                 log.warning("cost: module %s (%d px) cannot be costed: %s", module, size,
                             reason)

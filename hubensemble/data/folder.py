@@ -15,7 +15,7 @@ from hubensemble.data.decode import UnreadableImage, read_image_file
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
-from hubensemble.errors import DataError
+from hubensemble.errors import DataError, reraise_stop
 
 
 class _Listing:
@@ -119,6 +119,7 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
             try:
                 images.append(read_image_file(path))
             except UnreadableImage as e:
+                reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 listing.skip(path, str(e))
                 continue
             listing.files += 1

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from hubensemble import options
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import BYTES_SIGNATURE, check_saved_model_folder, read_export_metadata
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         try:
             blob, _ = servable_bytes(data)
         except UnreadableImage as e:
+            reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
             results[i] = _unreadable(path, str(e), skip_unreadable)
             continue
         readable.append((i, blob))

@@ -14,7 +14,7 @@ import numpy as np
 
 from hubensemble import candidate, fileio, options
 from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times the candidates
-from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line
+from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line, reraise_stop
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, save_export
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
@@ -249,6 +249,7 @@ def _plan_member(run, index, entry, specs, *, retrain_full):
         with h5py.File(path, "r"):
             pass
     except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return None, f"{who}: its weights file {path} is unreadable ({first_line(e)})"
     return _Plan(index, entry, cand, spec, "weights", str(path)), None
 
@@ -297,11 +298,13 @@ def _build_member(plan, task, weights_file):
         classifier = tune.build_classifier(plan.spec, task.num_classes, dropout=hparams.dropout,
                                            name=f"classifier_{plan.index}")
     except ModuleLoadError as e:
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         raise RunError(f"member {plan.index} (trial {plan.record.get('trial')!r}): its module "
                        f"cannot load: {e}") from e
     try:
         classifier.load_weights(weights_file)
     except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types for a bad file
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
                       f"{plan.entry.get('module')!r}): its weights file {weights_file} cannot "
                       f"be loaded ({type(e).__name__}: {first_line(e)})")
@@ -343,6 +346,7 @@ def _export_cost(run, members, specs, task) -> dict | None:
                 cost, _ = module_cost(ModuleSpec.from_json(specs[m.info["module"]]),
                                       task.num_classes, m.size, machine=machine)
             except HubensembleError as e:
+                reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 log.warning("member %s cannot be costed: %s", trial, first_line(e))
                 continue
         costs.append(cost)

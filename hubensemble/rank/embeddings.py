@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from hubensemble.errors import ModuleLoadError
+from hubensemble.errors import ModuleLoadError, reraise_stop
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
 from hubensemble.rank.located import recall, remember
 
@@ -99,6 +99,7 @@ def _read_cache(path, rows):
     try:
         emb = np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         log.warning("embedding cache entry %s is unreadable (%s); recomputing it", path, e)
         return None
     if (emb.ndim != 2 or emb.shape[0] != rows or emb.dtype != np.float32

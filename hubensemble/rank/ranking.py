@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble import options, proxies
-from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
+from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, reraise_stop
 from hubensemble.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
@@ -455,6 +455,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 if pred is not None:
                     predictions[spec.name] = pred  # written once, with the ranking
             except Exception as e:  # noqa: BLE001 - one broken module must not stop the ranking
+                reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 row["reason"], row["stage"] = _failure_reason(e)
                 row["status"] = "failed"
                 log.warning("module %s failed: %s", spec.name, row["reason"])

@@ -27,7 +27,7 @@ import numpy as np
 
 from hubensemble import candidate, hyperrule
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, ModuleLoadError, first_line
+from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +232,10 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
                                               cache_dir=cache_dir)
         error = None
     except ModuleLoadError as e:
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         emb, embed_seconds, error = None, 0.0, f"the module cannot load: {e}"
     except Exception as e:  # noqa: BLE001 - any other error fails the module's probes
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         log.info("embedding %s for its probes failed", spec.name, exc_info=True)
         emb, embed_seconds, error = None, 0.0, f"{type(e).__name__}: {first_line(e)}"
     model = None
@@ -279,6 +281,7 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as e:  # noqa: BLE001 - this candidate fails, the others go on
+            reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
             reason = str(e) if isinstance(e, HubensembleError) else \
                 f"{type(e).__name__}: {first_line(e)}"
             record.update(status="failed", reason=reason, val=None, test=None, weights=None)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from hubensemble import candidate, metrics, options
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, ModuleLoadError, first_line
+from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
@@ -290,6 +290,7 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
     except (KeyboardInterrupt, kt.errors.FatalError):
         raise
     except Exception as e:  # noqa: BLE001 - any other error fails this trial, not the sweep
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         if isinstance(e, TrialFailed):
             reason = str(e)
         elif isinstance(e, ModuleLoadError):

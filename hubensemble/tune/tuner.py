@@ -26,7 +26,7 @@ import keras
 import keras_tuner as kt
 
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, Terminated, first_line
+from hubensemble.errors import HubensembleError, Terminated, first_line, reraise_stop
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.rundir import Run
@@ -472,6 +472,7 @@ class FineTuneTuner(kt.Tuner):
         except kt.errors.FatalError:
             raise
         except Exception as e:  # e.g. the candidate could not be written: no record
+            reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
             log.info("trial %s failed outside its training", entry.trial_id, exc_info=True)
             self._log(entry.trial_id, "error", f"{type(e).__name__}: {first_line(e)}")
             self._say_failed(entry.trial_id, f"{type(e).__name__}: {first_line(e)}")
