@@ -616,20 +616,6 @@ def load_catalogue(path) -> list[ModuleSpec]:
     return specs
 
 
-def validate_catalogue(path) -> list[ModuleSpec]:
-    """`load_catalogue`, then every ``zoo:PRESET/NAME`` handle checked against its preset
-    without building it (`zoo.config.zoo_handle_problem`: the presets, or the closest name).
-    CatalogueError lists each zoo problem as "FILE:LINE: module 'NAME': problem; fix"."""
-    from hubensemble.zoo.config import zoo_handle_problem
-
-    specs = load_catalogue(path)
-    zoo = [f"{s.source}: module {s.name!r}: {problem}" for s in specs
-           if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-    if zoo:
-        raise CatalogueError("\n".join(zoo))
-    return specs
-
-
 def load_catalogues(paths) -> list[ModuleSpec]:
     """The entries of several catalogues, in order; names must be unique across all of them.
 

@@ -42,9 +42,9 @@ def _catalogue_files(args):
 
 
 def cmd_catalogue_validate(args):
-    """`catalogue validate [FILE...]`: 0 when every file (and the set) is valid, else 1 with
-    file:line errors on stderr."""
-    from hubensemble.catalogue import load_catalogues, missing_local_handles, validate_catalogue
+    """`catalogue validate [FILE...]`: 0 when all (and the set) are valid, else 1 (file:line)."""
+    from hubensemble.catalogue import load_catalogues, missing_local_handles
+    from hubensemble.zoo.config import validate_catalogue
 
     args.files = _catalogue_files(args)
     failed = 0

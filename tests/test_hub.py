@@ -525,7 +525,7 @@ ZOO_BY_REGISTRY = textwrap.dedent("""
     try:
         hub.resolve("zoo:nope/x")
     except ModuleLoadError as e:
-        assert "presets: demo, quick" in str(e), e
+        assert "names no zoo preset; write one of demo, quick" in str(e), e
     else:
         raise AssertionError("an unknown preset resolved")
     resolver = hub.resolver_for("zoo:demo/r6x1-generalist-0")

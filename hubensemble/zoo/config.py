@@ -177,6 +177,22 @@ def zoo_handle_problem(handle: str) -> str | None:
     return f"the {preset_name} zoo has no module {name!r}; {fix}"
 
 
+def validate_catalogue(path) -> list:
+    """`catalogue.load_catalogue` (ModuleSpec list), then every ``zoo:PRESET/NAME`` handle
+    checked against its preset without building it (`zoo_handle_problem`: the presets, or
+    the closest name); CatalogueError lists each zoo problem as "FILE:LINE: module 'NAME':
+    problem; fix" (`catalogue validate`). Here, not in catalogue: the zoo reads catalogues."""
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.errors import CatalogueError
+
+    specs = load_catalogue(path)
+    zoo = [f"{s.source}: module {s.name!r}: {problem}" for s in specs
+           if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
+    if zoo:
+        raise CatalogueError("\n".join(zoo))
+    return specs
+
+
 @dataclass(frozen=True)
 class ModelPlan:
     """One module of a zoo: what it is and how it is made."""
