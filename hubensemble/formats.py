@@ -113,7 +113,8 @@ def read_export_metadata(model_dir) -> dict:
 def check_saved_model_folder(model_dir) -> str:
     """`model_dir` (str) when it holds a saved_model.pb; else RunError (a HubensembleError,
     as `predict` and `evaluate_model` document) saying it does not exist, or that it is a run
-    folder whose RUN/export to pass, or that it is not the folder `hubensemble export` wrote.
+    folder whose RUN/export to pass, or a TFLite export (its model.tflite), or that it is not
+    the folder `hubensemble export` wrote.
     Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
     from hubensemble.errors import RunError
 
@@ -125,6 +126,9 @@ def check_saved_model_folder(model_dir) -> str:
         inside = os.path.join(model_dir, "export")
         hint = (f"; it is a run folder: pass {inside}" if
                 os.path.isfile(os.path.join(inside, "saved_model.pb")) else
+                "; it is the TFLite model of `export --format tflite`: pass the SavedModel "
+                "that export wrote beside it (RUN/export by default)" if
+                os.path.isfile(os.path.join(model_dir, TFLITE_MODEL)) else
                 "; pass the folder `hubensemble export` wrote")
         raise RunError(f"{model_dir} is not a SavedModel folder (no saved_model.pb){hint}")
     return model_dir

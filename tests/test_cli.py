@@ -431,10 +431,14 @@ def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
 def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(tmp_path):
     (tmp_path / "run" / "export").mkdir(parents=True)
     (tmp_path / "run" / "export" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "run" / "export-tflite").mkdir()
+    (tmp_path / "run" / "export-tflite" / "model.tflite").write_bytes(b"")
     code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
             "print('tensorflow' in sys.modules); sys.exit(c)")
     for argv in (["evaluate", "--model"], ["predict", "x.png", "--model"]):
         for model, said in ((tmp_path / "nowhere", f"{tmp_path / 'nowhere'} does not exist"),
+                            (tmp_path / "run" / "export-tflite",
+                             "it is the TFLite model of `export --format tflite`"),
                             (tmp_path / "run", "is not a SavedModel folder (no saved_model.pb)"
                                                f"; it is a run folder: pass "
                                                f"{tmp_path / 'run' / 'export'}")):
