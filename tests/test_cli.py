@@ -273,6 +273,12 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
     (run / "ensemble.json").write_text("[]")
     code, out, err = in_process("export", "--run", str(run), "-q")
     assert code == 2 and f"{run / 'ensemble.json'} is unreadable (not a JSON object)" in err
+    # The report shows what it can and says what it cannot, on the terminal too (a new
+    # user's report: exit 0, and the reason only inside report.md).
+    (run / "ranking.json").write_text('{"modules": []}')
+    code, out, err = in_process("report", "--run", str(run))
+    assert code == 0 and err.count("the report cannot show the ensemble: ") == 1, err
+    assert "is unreadable (not a JSON object)" in (run / "report.md").read_text()
 
 
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from hubensemble import candidate, formats, metrics
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
 from hubensemble.fileio import read_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -71,7 +74,8 @@ def load_run(run_dir) -> RunFiles:
     the candidates (through `hubensemble.candidate`), ensemble.json and robustness.json.
 
     Raises RunError when `run_dir` is not a folder or holds neither run.json nor
-    ranking.json; a part that is missing or unreadable only leaves a note.
+    ranking.json; a part that is missing or unreadable only leaves a note (and a warning on
+    the terminal when the file is there but unreadable: the report alone would hide it).
     """
     from hubensemble.rank import load_ranking
     from hubensemble.rundir import Run
@@ -90,6 +94,7 @@ def load_run(run_dir) -> RunFiles:
             files.ranking = load_ranking(path)
         except RunError as e:
             files.ranking_note = str(e)
+            log.warning("the report cannot show the ranking: %s", e)  # not only in report.md
     else:
         files.ranking_note = (f"There is no ranking yet (ranking.json is missing): run "
                               f"`{files.cmd('rank')}`.")
@@ -100,6 +105,7 @@ def load_run(run_dir) -> RunFiles:
             files.ensemble = ens.read_ensemble(path)
         except RunError as e:
             files.ensemble_note = str(e)
+            log.warning("the report cannot show the ensemble: %s", e)
     else:
         files.ensemble_note = (f"There is no ensemble yet (ensemble.json is missing): run "
                                f"`{files.cmd('ensemble')}`.")
@@ -118,6 +124,8 @@ def load_run(run_dir) -> RunFiles:
             files.robustness = None
             files.robustness_note = (f"{name} is unreadable ({e}); run "
                                      f"`{files.cmd('evaluate')}` again.")
+            log.warning("the report cannot show the robustness evaluation: %s",
+                        files.robustness_note)
     else:
         why = ("the run has no test split, so there is nothing to corrupt"
                if files.y_test is None and (files.task.get("sizes") or {}).get("test") is None
