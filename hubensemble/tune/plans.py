@@ -172,8 +172,6 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
 
     default: the 2 x 2 grid lr {0.1, 0.01} x steps {2500, 10000} (paper A.1.1) per module of
       ``modules`` or the ranking's selection; a budget L keeps the first L // 4 of them.
-    A plan never has more than L trials (paper 2: the fine-tuning budget is "the total
-    number of models we can fine-tune").
     seeds: the best-ranked generalist, lr 0.01 and 2500 steps, L different seeds (2.2).
     hyper: L random configurations of paper A.2 on the best-ranked generalist.
     aug: L // 4 random augmentation families (A.3) x the default 2 x 2 grid on the
@@ -181,26 +179,26 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     combined: modules within tau of the best kNN score (at most max_k) = K'; L random A.2
       configurations (paper 2.3.1: L / K' each) dealt round-robin (module 1, module 2, …,
       module 1, …) from one random stream per module: the first L % K' get one more, and
-      a budget below K' tunes the first L modules. A ranking
-      selected by threshold (rank --threshold: its "selection" rule "threshold") gives its
-      own tau and max_k (`combined_threshold`), so the sweep keeps what rank kept.
+      a budget below K' tunes the first L modules. A ranking selected by threshold (rank
+      --threshold: its "selection" rule "threshold") gives its own tau and max_k
+      (`combined_threshold`), so the sweep keeps what rank kept.
     probe: head-only candidates, the L2 strengths of `hyperrule.probe_sweep` (4) per module
       of ``modules`` or the ranking's selection; a budget L keeps the first L // 4 modules
       (no profile scaling: a probe is a logistic regression, hubensemble.tune.probe).
-    Every trial gets its own seed, `trial_seed(seed, index)`. A larger budget extends a
-    random plan: its first entries stay the same. Fine-tuning entries get the BatchNorm
-    policy `batchnorm` (one of hyperrule.BATCHNORM_MODES, or {module: policy}; a module not
-    in the mapping gets "train") and the head start `head_init` (None: the profile's); an
-    "inference" entry then gets the profile's `Profile.bn_hparams` (cpu: LP-FT head, lr
-    x0.001, whole images, gradients clipped to global norm 1; an explicit `head_init` still
-    wins).
+    A plan never has more than L trials (paper 2: the fine-tuning budget is "the total
+    number of models we can fine-tune"). Every trial gets its own seed, `trial_seed(seed,
+    index)`. A larger budget extends a random plan: its first entries stay the same.
+    Fine-tuning entries get the BatchNorm policy `batchnorm` (one of
+    hyperrule.BATCHNORM_MODES, or {module: policy}; a module not in the mapping gets
+    "train") and the head start `head_init` (None: the profile's); an "inference" entry then
+    gets the profile's `Profile.bn_hparams` (cpu: LP-FT head, lr x0.001, whole images,
+    gradients clipped to global norm 1; an explicit `head_init` still wins).
 
     Raises HubensembleError for an unknown sweep, a budget < 1 (< 4 for default, probe and
     aug, whose trials come in groups of 4) or a module not usable in the ranking; RunError
     when the ranking has no usable module or selection, or a module has no catalogue entry
-    in `specs`. Warns (UserWarning) when the budget does not divide into
-    the sweep's groups of 4 or among the combined sweep's modules, or no module is a
-    generalist.
+    in `specs`. Warns (UserWarning) when the budget does not divide into the sweep's groups
+    of 4 or among the combined sweep's modules, or no module is a generalist.
     """
     if sweep not in SWEEPS:
         raise HubensembleError(f"unknown sweep {sweep!r}; choose one of: {', '.join(SWEEPS)}")
