@@ -13,8 +13,8 @@ import errno
 import os
 import sys
 
-from hubensemble import __version__, arguments, options
-from hubensemble.errors import HubensembleError, Terminated, pending_stop, sigterm_interrupts
+from hubensemble import __version__, arguments, errors, options
+from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
 from hubensemble.terminal import say, stopped, summary, terminal_log
 
 
@@ -63,8 +63,7 @@ def cmd_catalogue_validate(args):
         try:
             load_catalogues(args.files)
         except HubensembleError as e:
-            print(f"the {len(args.files)} catalogues together are not valid:\n{e}",
-                  file=sys.stderr)
+            print(f"the {len(args.files)} catalogues together are not valid:\n{e}", file=sys.stderr)
             return 1
         print(f"the {len(args.files)} catalogues together: ok")
     return 1 if failed else 0
@@ -658,9 +657,10 @@ def main(argv=None):
                               args.command, restart=getattr(args, "restart", False))
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
-                    return args.func(args)
+                    code = args.func(args)
+                    return errors.reraise_stop() or code  # a stop whose exception was ignored
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
-                    if not (isinstance(e, stops) or pending_stop() or (
+                    if not (isinstance(e, stops) or errors.pending_stop() or (
                             isinstance(e, OSError) and e.errno in MACHINE_ERRNOS)):
                         raise
                     return _stopped(args, e)
@@ -683,7 +683,7 @@ def _stopped(args, exc: BaseException) -> int:
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
     SIGTERM (what a stopped command keeps is the command's to say: set_defaults), 2 for an
     OSError in MACHINE_ERRNOS (a full disk, a file size limit, permissions)."""
-    exc = pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
+    exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {exc}", 2
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
         text += ("; free disk space or fix the permissions, then run the same command again "

@@ -87,7 +87,7 @@ def pending_stop() -> KeyboardInterrupt | None:
     return _pending[-1] if _pending else None
 
 
-def reraise_stop(exc: BaseException) -> None:
+def reraise_stop(exc: BaseException | None = None) -> None:
     """Raises the pending Ctrl-C / SIGTERM (`pending_stop`), from `exc`, if there is one.
 
     Every handler that records a failure and goes on (a trial, a probe, a module in rank, an
@@ -96,6 +96,11 @@ def reraise_stop(exc: BaseException) -> None:
     that asserts on the state the interrupt left ("Nesting violated for default stack of
     FuncGraph") replaces it. Recorded as the trial's failure, the command went on after a
     SIGTERM, and every later trial failed on the broken graph state (a new-user report).
+
+    Long work also calls it, without `exc`, at safe points (each training chunk, trial,
+    module in rank, fit stage, and when a command returns): a signal that arrives while
+    Python runs a weakref callback or a __del__ has its exception ignored ("Exception
+    ignored in: …"), and a fit went on to finish after such a SIGTERM (a new-user check).
     """
     stop = pending_stop()
     if stop is not None:

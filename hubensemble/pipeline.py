@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from hubensemble import options as option_table
-from hubensemble.errors import HubensembleError, RunError
+from hubensemble.errors import HubensembleError, RunError, reraise_stop
 from hubensemble.fileio import is_temp
 from hubensemble.formats import RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
@@ -359,6 +359,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             # The summary then says this run did not spend the recorded time on it.
             _mark(run, name, keys[name], seconds[name], reused=True, digests=now)
             continue
+        reraise_stop()  # a Ctrl-C / SIGTERM whose exception Python ignored: no next stage
         log.info("%s: starting", name)
         start = time.time()
         fn()

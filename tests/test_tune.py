@@ -530,6 +530,29 @@ class _SignalComesOutAsAnotherError(keras.callbacks.Callback):
             raise AssertionError("Nesting violated for default stack of <FuncGraph>")
 
 
+class _SignalInADestructor(keras.callbacks.Callback):
+    """A real SIGTERM that arrives while Python runs a __del__ (a new-user check: a weakref
+    callback): Python ignores the handler's exception ("Exception ignored in: …"), and the
+    fit went on to finish after it, exit 0."""
+
+    def __init__(self, sent):
+        super().__init__()
+        self.sent = sent
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.sent.exists():
+            return
+        self.sent.touch()
+
+        class Dying:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)  # the handler raises in here, and Python ignores it
+
+        Dying()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # __del__'s
 def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits):
     from hubensemble.errors import Terminated, pending_stop, sigterm_interrupts
 
@@ -554,7 +577,12 @@ def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits)
         assert isinstance(stopped.value.__cause__, AssertionError) and pending_stop() is None
         assert trial_log(run, "default")[-1][5:] == ["interrupted", detail]
         assert not run.candidates.exists() or os.listdir(run.candidates) == []
-    assert starts(run, "default") == {start[4]: 4}
+    # A signal whose exception Python ignored stops the trial at its next chunk.
+    with pytest.raises(Terminated), sigterm_interrupts():
+        tune.run_tune(run.path, callbacks=[_SignalInADestructor(tmp_path / "sent-del")], **kw)
+    assert trial_log(run, "default")[-1][5:] == ["interrupted", "SIGTERM"]
+    assert not run.candidates.exists() or os.listdir(run.candidates) == []
+    assert starts(run, "default") == {start[4]: 5}
 
 
 def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(

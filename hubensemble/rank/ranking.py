@@ -434,6 +434,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     bar = tqdm(chosen, desc="rank", unit="module", disable=not progress, dynamic_ncols=True)
     with _old_objects_frozen():
         for i in bar:
+            reraise_stop()  # a stop whose exception Python ignored: no next module
             spec = specs[i]
             row = _base_row(i, spec)
             start = time.perf_counter()

@@ -56,6 +56,7 @@ class _DivergenceGuard(keras.callbacks.Callback):
         self.reason = None
 
     def on_epoch_end(self, epoch, logs=None):
+        reraise_stop()  # a Ctrl-C / SIGTERM whose exception Python ignored (errors.reraise_stop)
         loss = (logs or {}).get("loss")
         if loss is None:
             return

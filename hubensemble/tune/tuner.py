@@ -456,6 +456,7 @@ class FineTuneTuner(kt.Tuner):
                                     trial.hyperparameters)
         tb_dir = next((c.log_dir for c in callbacks
                        if isinstance(c, keras.callbacks.TensorBoard)), None)
+        reraise_stop()  # a stop whose exception Python ignored: no new trial
         self._log(entry.trial_id, "start")
         try:
             record = run_entry(entry, self.specs[entry.module], self.task, self.run_dir,
