@@ -112,9 +112,9 @@ def read_export_metadata(model_dir) -> dict:
 
 def check_saved_model_folder(model_dir) -> str:
     """`model_dir` (str) when it holds a saved_model.pb; else RunError (a HubensembleError,
-    as `predict` and `evaluate_model` document) saying it does not exist, or that it is a run
-    folder whose RUN/export to pass, or a TFLite export (its model.tflite), or that it is not
-    the folder `hubensemble export` wrote.
+    as `predict` and `evaluate_model` document) saying it does not exist, is a file (a
+    .tflite one named as such), is a run folder whose RUN/export to pass, a TFLite export
+    (its model.tflite), or not the folder `hubensemble export` wrote.
     Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
     from hubensemble.errors import RunError
 
@@ -122,6 +122,10 @@ def check_saved_model_folder(model_dir) -> str:
     if not os.path.exists(model_dir):
         raise RunError(f"{model_dir} does not exist; pass the folder `hubensemble "
                        "export` wrote (RUN/export by default)")
+    if os.path.isfile(model_dir):  # e.g. RUN/export-tflite/model.tflite
+        what = " (a TFLite model)" if model_dir.endswith(".tflite") else ""
+        raise RunError(f"{model_dir} is a file{what}, not a SavedModel folder; pass the folder "
+                       "`hubensemble export` wrote (RUN/export by default)")
     if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
         inside = os.path.join(model_dir, "export")
         hint = (f"; it is a run folder: pass {inside}" if

@@ -280,7 +280,7 @@ class Run:
                          and name != ".DS_Store")
         if foreign:
             more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-            raise RunError(f"{self.path} holds files that no hubensemble stage wrote "
+            raise RunError(f"{self.path} holds files or folders that no hubensemble stage wrote "
                            f"({', '.join(foreign[:5])}{more}) and no run; pass a new or empty "
                            f"{flag} folder, so that the run's files never mix with yours")
 

@@ -347,7 +347,7 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
     common = ["--catalogue", str(bad), "--data", "sklearn:digits", "--out", str(mine), "-q"]
-    said = (f"{mine} holds files that no hubensemble stage wrote (class_0, class_1, "
+    said = (f"{mine} holds files or folders that no hubensemble stage wrote (class_0, class_1, "
             "important.txt) and no run; pass a new or empty --out folder")
     for argv in (["rank", *common], ["fit", *common], ["fit", *common, "--restart"]):
         code, out, err = in_process(*argv)
@@ -445,6 +445,8 @@ def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(
         for model, said in ((tmp_path / "nowhere", f"{tmp_path / 'nowhere'} does not exist"),
                             (tmp_path / "run" / "export-tflite",
                              "it is the TFLite model of `export --format tflite`"),
+                            (tmp_path / "run" / "export-tflite" / "model.tflite",
+                             "model.tflite is a file (a TFLite model), not a SavedModel folder"),
                             (tmp_path / "run", "is not a SavedModel folder (no saved_model.pb)"
                                                f"; it is a run folder: pass "
                                                f"{tmp_path / 'run' / 'export'}")):

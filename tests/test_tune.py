@@ -478,8 +478,8 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, dig
     summary = tune.run_tune(run.path, sweep="combined", budget=3, profile="quick",
                             strategy="cpu", task=digits, progress=False)
     assert (summary["ok"], summary["failed"]) == (1, 2)
-    assert ("combined sweep: the modules within tau 0.02 of the best score (at most 15): "
-            "gen_a, gone, nan_mod") in run.log.read_text()
+    assert ("combined sweep: the modules within tau 0.02 of the best score (at most 15) that "
+            "the budget reaches: gen_a, gone, nan_mod") in run.log.read_text()
     by_module = {r["module"]: r for r in candidates(run).values()}
     assert by_module["gen_a"]["status"] == "ok"
     nan = by_module["nan_mod"]

@@ -356,8 +356,10 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
         log.warning("%s", w.message)
     if sweep == "combined":  # which tau chose its modules is said nowhere else
         tau, max_k = combined_threshold(ranking)
-        log.info("combined sweep: the modules within tau %g of the best score (at most %d): "
-                 "%s", tau, max_k, ", ".join(dict.fromkeys(e.module for e in plan)))
+        # The plan's modules: a budget below K' reaches only the first (plan_sweep warns).
+        log.info("combined sweep: the modules within tau %g of the best score (at most %d) "
+                 "that the budget reaches: %s", tau, max_k,
+                 ", ".join(dict.fromkeys(e.module for e in plan)))
     decided = {}
     if sweep != "probe":
         # The policy of each planned module, decided from its files, goes into the plan
