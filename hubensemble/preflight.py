@@ -48,7 +48,12 @@ def check_run(run_dir, command: str, *, restart: bool = False) -> None:
     elif command == "cost":
         from hubensemble.ensemble import load_candidates
 
-        candidate.require_pool(run.candidates, run.path, *load_candidates(run.path))
+        # The records alone say whether a candidate may be usable; the stage loads the
+        # probability tables. Only when none may be, load_pool (which then loads no table)
+        # gives the stage's words.
+        found, _ = candidate.scan(run.candidates)
+        if not any(c.status == "ok" and not c.problems for c in found):
+            candidate.require_pool(run.candidates, run.path, *load_candidates(run.path))
 
 
 def check_export_flags(out_dir, *, export_format: str, quantize: str,
