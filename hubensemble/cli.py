@@ -42,31 +42,12 @@ def _catalogue_files(args):
 
 
 def cmd_catalogue_validate(args):
-    """`catalogue validate [FILE...]`: 0 when all (and the set) are valid, else 1 (file:line)."""
-    from hubensemble.catalogue import load_catalogues, missing_local_handles
-    from hubensemble.zoo.config import validate_catalogue
+    """`catalogue validate [FILE...]`: 0 when all (and the set) are valid, else 1 (file:line);
+    ok lines on stdout, problems and notes on stderr (zoo.config.validate_catalogues)."""
+    from hubensemble.zoo.config import validate_catalogues
 
-    args.files = _catalogue_files(args)
-    failed = 0
-    for path in args.files:
-        try:
-            specs = validate_catalogue(path)
-        except HubensembleError as e:
-            failed += 1
-            print(str(e), file=sys.stderr)
-            continue
-        print(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})")
-        for note in missing_local_handles(specs):
-            print(note, file=sys.stderr)
-    if not failed and len(args.files) > 1:
-        # Names must also be unique across the files given together.
-        try:
-            load_catalogues(args.files)
-        except HubensembleError as e:
-            print(f"the {len(args.files)} catalogues together are not valid:\n{e}", file=sys.stderr)
-            return 1
-        print(f"the {len(args.files)} catalogues together: ok")
-    return 1 if failed else 0
+    return 0 if validate_catalogues(_catalogue_files(args), lambda line, ok: print(
+        line, file=sys.stdout if ok else sys.stderr)) else 1
 
 
 def cmd_catalogue_list(args):
@@ -136,6 +117,18 @@ def load_data(args, *, logged=True):
     return data_args, task
 
 
+def _check_inputs(args):
+    """Before TensorFlow and the run folder: --data's spec (data.check_spec: a mistyped path or
+    scheme is refused at once) and the --catalogue files (args.specs; errors name file:line)."""
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.data.specs import check_spec
+
+    if getattr(args, "data", None):
+        check_spec(args.data, splits=getattr(args, "splits", None))
+    if getattr(args, "catalogue", None):
+        args.specs = load_catalogues(args.catalogue)
+
+
 def _progress(args):
     return not getattr(args, "quiet", False)
 
@@ -149,15 +142,13 @@ def add_fit_args(p):
 
 def _rank_check(parser, args):
     """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
-    shares the parser), the catalogue (args.specs), and --out's candidates it would orphan."""
-    from hubensemble.catalogue import load_catalogues
+    shares the parser), and --out's candidates the catalogue (args.specs) would orphan."""
     from hubensemble.rank.ranking import check_tuned_modules
 
     missing = [f"--{name}" for name in ("catalogue", "data", "out") if not getattr(args, name)]
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)} (or use "
                      "`hubensemble rank merge`)")
-    args.specs = load_catalogues(args.catalogue)
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
 
 
@@ -352,7 +343,7 @@ def cmd_fit(args):
     # Loaded here, so the data summary (counts, skipped files) is on the terminal before the
     # long stages; fit keeps data_args, so later stages can load the data again.
     data_args, task = load_data(args, logged=False)
-    result = fit(args.catalogue, task, args.out, export=args.export, data_args=data_args,
+    result = fit(args.specs, task, args.out, export=args.export, data_args=data_args,
                  restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     summary(args, result.summary())
@@ -648,8 +639,9 @@ def main(argv=None):
     stops = (HubensembleError, KeyboardInterrupt)
     with terminal_log(args):  # _stopped inside it: outside, logging's last resort printed too
         try:
-            if getattr(args, "check", None):  # what needs no TensorFlow: at once, and like
-                args.check(args)  # argparse's errors before a run folder or its log is made
+            _check_inputs(args)  # what needs no TensorFlow: at once, and like argparse's
+            if getattr(args, "check", None):  # errors, before a run folder or its log is made
+                args.check(args)
             with sigterm_interrupts(), _run_log(args):
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
                     from hubensemble.preflight import check_run  # before TensorFlow's seconds

@@ -281,6 +281,46 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
     assert "is unreadable (not a JSON object)" in (run / "report.md").read_text()
 
 
+def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folder(tmp_path):
+    from hubensemble.data import load_task, load_test_set
+    from hubensemble.errors import HubensembleError
+
+    # Each was refused after TensorFlow's 6-11 s import, fit's after it had made the folder.
+    (tmp_path / "notnpz.npz").write_text("x")
+    (tmp_path / "afolder").mkdir()
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    specs = [f"npz:{tmp_path / 'missing.npz'}", f"folder:{tmp_path / 'notnpz.npz'}",
+             f"npz:{tmp_path / 'afolder'}", f"npz:{tmp_path / 'notnpz.npz'}", "nosuch:x",
+             "sklearn:iris", "tfds:cifar-10", f"{tmp_path / 'afolder'}"]
+    out = tmp_path / "run"
+    argvs = []
+    for spec in specs:
+        argvs += [["rank", "--catalogue", str(cat), "--data", spec, "--out", str(out)],
+                  ["fit", "--catalogue", str(cat), "--data", spec, "--out", str(out)],
+                  ["evaluate", "--model", str(tmp_path / "afolder"), "--data", spec]]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("modules:\n  - {name: t}\n")
+    argvs.append(["fit", "--catalogue", str(broken), "--data", "sklearn:digits", "--out",
+                  str(out)])
+    code = ("import json, sys; from hubensemble.cli import main; "
+            "codes = [main(a) for a in json.loads(sys.argv[1])]; "
+            "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
+    run = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    codes, tensorflow = json.loads(run.stdout.splitlines()[-1])
+    assert codes == [2] * len(argvs) and not tensorflow, run.stderr
+    assert not out.exists() and "Traceback" not in run.stderr
+    # In the words of the loaders themselves (the Python API, which reads the data).
+    for spec in specs:  # rank, fit and evaluate each say it once
+        for load in (load_task, load_test_set):
+            with pytest.raises(HubensembleError) as e:
+                load(spec)
+            assert run.stderr.count(f"error: {e.value}\n") == 3, (spec, run.stderr)
+    assert f"{broken}:2: " in run.stderr and "'handle'" in run.stderr, run.stderr
+
+
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     from hubensemble.candidate import write_candidate
     from hubensemble.rundir import Run

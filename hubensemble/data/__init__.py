@@ -12,7 +12,8 @@ The package, by concern:
   `drop_duplicates`);
 * `splits`: split sizes per class and the seeded stratified split;
 * `validate`: `validate_task`, the checks that make a task usable by the method;
-* `specs`: the scheme registry `SCHEMES`, `parse_spec`, `load_task` and `load_test_set`
+* `specs`: the scheme registry `SCHEMES`, `parse_spec`, `check_spec` (the refusals made
+  before any data is read), `load_task` and `load_test_set`
   (what `evaluate` reads);
 * one loader per scheme: `folder`, `npz`, `digits` (sklearn:digits), `tfds`.
 
@@ -27,7 +28,7 @@ from hubensemble.data.decode import (
 from hubensemble.data.duplicates import drop_duplicates, pixel_key
 from hubensemble.data.loading import IGNORED_NAMES, LoadOptions
 from hubensemble.data.sniff import GRAPH_FORMATS, sniff
-from hubensemble.data.specs import SCHEMES, load_task, load_test_set, parse_spec
+from hubensemble.data.specs import SCHEMES, check_spec, load_task, load_test_set, parse_spec
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, split_counts, stratified_split
 from hubensemble.data.task import SPLIT_NAMES, Split, Task
 from hubensemble.data.tfds import NO_FLIP_TFDS, SYNTHETIC_TFDS, VTAB_SPLITS
@@ -37,7 +38,7 @@ from hubensemble.errors import DataError
 __all__ = [
     "DataError", "Decoded", "GRAPH_FORMATS", "IGNORED_NAMES", "LoadOptions", "MIN_TRAIN_PER_CLASS",
     "NO_FLIP_TFDS", "SCHEMES", "SPLIT_NAMES", "SYNTHETIC_TFDS", "Split", "Task", "UnreadableImage",
-    "VTAB_SPLITS", "composite_on_white", "decode_bytes", "decode_image_bytes",
+    "VTAB_SPLITS", "check_spec", "composite_on_white", "decode_bytes", "decode_image_bytes",
     "drop_duplicates", "load_task", "load_test_set", "op_error_reason", "parse_spec", "pixel_key",
     "read_image", "read_image_file", "servable_bytes", "sniff", "split_counts", "stratified_split",
     "to_rgb_uint8", "validate_task", "_Unreadable",

@@ -10,11 +10,16 @@ from hubensemble.data.task import Split, Task
 from hubensemble.errors import DataError
 
 
-def _load_sklearn(rest: str, options: LoadOptions) -> Task:
-    """sklearn:digits — scikit-learn's bundled 8x8 digits: 800 / 200 / 797, stratified."""
+def check_sklearn_name(rest: str) -> None:
+    """Raises DataError unless sklearn:REST names the one bundled data set, digits."""
     if rest != "digits":
         raise DataError(f"sklearn:{rest} is not available; the only bundled data set is "
                         f"sklearn:digits")
+
+
+def _load_sklearn(rest: str, options: LoadOptions) -> Task:
+    """sklearn:digits — scikit-learn's bundled 8x8 digits: 800 / 200 / 797, stratified."""
+    check_sklearn_name(rest)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

@@ -153,12 +153,19 @@ def split_layout(path: str) -> dict[str, str]:
     return layout
 
 
-def _load_folder(rest: str, options: LoadOptions) -> Task:
-    """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
+def locate_folder(rest: str) -> str:
+    """folder:PATH's folder, ~ expanded, read nothing inside it. Raises DataError when PATH is
+    empty, missing or a file (the loader's first checks; `specs.check_spec`)."""
     path = _require_path(rest, "folder", "folder")
     if not os.path.isdir(path):
         raise DataError(f"folder:{path} is a file, not a folder; a folder spec needs one "
                         f"sub-folder per class (for an .npz file use npz:{path})")
+    return path
+
+
+def _load_folder(rest: str, options: LoadOptions) -> Task:
+    """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
+    path = locate_folder(rest)
     layout = split_layout(path)
     listing = _Listing()
     if layout:

@@ -48,8 +48,9 @@ def _npz_labels(y, key):
     return y.astype(np.int64)
 
 
-def _load_npz(rest: str, options: LoadOptions) -> Task:
-    """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]."""
+def locate_npz(rest: str) -> str:
+    """npz:PATH's file, ~ expanded, its first bytes read. Raises DataError when PATH is empty,
+    missing, a folder or not a zip archive (the loader's first checks; `specs.check_spec`)."""
     path = _require_path(rest, "npz", "file")
     if os.path.isdir(path):
         raise DataError(f"npz:{path} is a folder; for class sub-folders use folder:{path}")
@@ -58,6 +59,12 @@ def _load_npz(rest: str, options: LoadOptions) -> Task:
     if magic[:2] != b"PK":  # .npz files are zip archives
         raise DataError(f"npz:{path} is not an .npz archive; write it with "
                         f"numpy.savez(path, x_train=..., y_train=..., ...)")
+    return path
+
+
+def _load_npz(rest: str, options: LoadOptions) -> Task:
+    """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]."""
+    path = locate_npz(rest)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

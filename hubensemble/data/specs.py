@@ -7,14 +7,14 @@ import os
 from typing import Callable
 
 from hubensemble import options as option_table
-from hubensemble.data.digits import _load_sklearn
+from hubensemble.data.digits import _load_sklearn, check_sklearn_name
 from hubensemble.data.duplicates import drop_duplicates
-from hubensemble.data.folder import _load_folder, split_layout
+from hubensemble.data.folder import _load_folder, locate_folder, split_layout
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
-from hubensemble.data.npz import _load_npz
+from hubensemble.data.npz import _load_npz, locate_npz
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import Task
-from hubensemble.data.tfds import _load_tfds
+from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError
 
@@ -53,6 +53,33 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return scheme.lower(), rest
 
 
+#: Per scheme, the refusals its loader makes before it reads any data (the loaders call them
+#: too): a missing path, a file for a folder, a name that is not a data set's.
+FIRST_CHECKS: dict[str, Callable[[str], object]] = {
+    "tfds": _parse_tfds_name,
+    "folder": locate_folder,
+    "npz": locate_npz,
+    "sklearn": check_sklearn_name,
+}
+
+
+def check_spec(spec: str, *, splits: dict[str, str | None] | None = None) -> tuple[str, str]:
+    """The refusals `load_task` and `load_test_set` make before reading any data, in their
+    words: `parse_spec`, split overrides on a scheme other than tfds, and the scheme's
+    FIRST_CHECKS (a missing or wrong-kind path, an unknown name). Reads no images and imports
+    no TensorFlow (the command line runs it before TensorFlow loads: `preflight`).
+
+    Returns (scheme, rest) as parse_spec does. Raises DataError.
+    """
+    scheme, rest = parse_spec(spec)
+    if splits and scheme != "tfds":
+        raise DataError(f"split overrides only apply to tfds: specs, not {scheme}:; for "
+                        f"{scheme}: use val_fraction / test_fraction or put the splits in "
+                        f"the data")
+    FIRST_CHECKS[scheme](rest)
+    return scheme, rest
+
+
 _D = option_table.default
 
 
@@ -85,11 +112,7 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     Raises DataError, with what to do instead, for an unknown spec, data that cannot be read
     or does not fit in memory, and a task the method cannot use (see `validate_task`).
     """
-    scheme, rest = parse_spec(spec)
-    if splits and scheme != "tfds":
-        raise DataError(f"split overrides only apply to tfds: specs, not {scheme}:; for "
-                        f"{scheme}: use val_fraction / test_fraction or put the splits in "
-                        f"the data")
+    scheme, rest = check_spec(spec, splits=splits)
     options = LoadOptions(data_dir=data_dir, seed=int(seed), splits=splits,
                           label_key=label_key, image_key=image_key,
                           val_fraction=float(val_fraction), test_fraction=float(test_fraction),
@@ -129,7 +152,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir")) -> Task:
 
     Raises DataError for an unknown spec, data that cannot be read, or no examples.
     """
-    scheme, rest = parse_spec(spec)
+    scheme, rest = check_spec(spec)
     options = LoadOptions(data_dir=data_dir)
     flat = False
     if scheme == "folder":

@@ -193,6 +193,36 @@ def validate_catalogue(path) -> list:
     return specs
 
 
+def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
+    """`catalogue validate`: each file in turn (`validate_catalogue`), then, when there are
+    several and each is valid, the files together (`load_catalogues`: names unique across
+    them). `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N
+    modules)" and the set's verdict with ok True; a file's CatalogueError text, the set's, and
+    a note per local handle missing on this machine (`missing_local_handles`: a warning, not
+    a failure) with ok False. Returns True when every file and the set are valid."""
+    from hubensemble.catalogue import load_catalogues, missing_local_handles
+
+    valid = True
+    for path in paths:
+        try:
+            specs = validate_catalogue(path)
+        except HubensembleError as e:  # CatalogueError, or a file that cannot be read
+            valid = False
+            emit(str(e), False)
+            continue
+        emit(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})", True)
+        for note in missing_local_handles(specs):
+            emit(note, False)
+    if valid and len(paths) > 1:
+        try:
+            load_catalogues(paths)
+        except HubensembleError as e:
+            emit(f"the {len(paths)} catalogues together are not valid:\n{e}", False)
+            return False
+        emit(f"the {len(paths)} catalogues together: ok", True)
+    return valid
+
+
 @dataclass(frozen=True)
 class ModelPlan:
     """One module of a zoo: what it is and how it is made."""
