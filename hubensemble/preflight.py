@@ -23,9 +23,10 @@ def check_run(run_dir, command: str, *, restart: bool = False) -> None:
     """Raises the RunError `command`'s stage would raise on `run_dir` after TensorFlow loads.
 
     For a stage of RUN_STAGES: a folder that holds no run (`Run.require_started`, unless it
-    holds results, which a stage may complete), a damaged run.json (`Run.meta`); for `export`
-    and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`, naming
-    `tune` first when no candidate is usable); for `cost`, no usable candidate
+    holds results, which a stage may complete), a damaged run.json (`Run.meta`); for `tune`,
+    a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`); for
+    `export` and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`,
+    naming `tune` first when no candidate is usable); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
     run.json, unless `restart` (which discards the folder unread). Otherwise, or when
     `run_dir` is None: nothing.
@@ -41,7 +42,9 @@ def check_run(run_dir, command: str, *, restart: bool = False) -> None:
     if not run.holds_results():
         run.require_started()
     run.meta()
-    if command in ("export", "distill"):
+    if command == "tune":
+        run.tune_inputs()
+    elif command in ("export", "distill"):
         from hubensemble.ensemble import read_ensemble
 
         read_ensemble(run.path)

@@ -373,6 +373,45 @@ class Run:
             raise RunError(f"{what}; run `hubensemble fit --catalogue FILE --data SPEC --out "
                            f"{self.path}` first (or `hubensemble rank`, then `tune`)")
 
+    def rank_command(self) -> str:
+        """The `hubensemble rank` command line that writes this run's ranking (for errors)."""
+        return f"`hubensemble rank --catalogue FILE --data SPEC --out {self.path}`"
+
+    def ranking(self) -> dict | None:
+        """ranking.json as a dict whose "modules" is a list; None when it is missing. RunError
+        naming the file and the rank command when it is unreadable or not a ranking."""
+        if not self.ranking_json.exists():
+            return None
+        try:
+            ranking = read_json(self.ranking_json)
+        except ValueError as e:
+            ranking = e
+        if not isinstance(ranking, dict) or not isinstance(ranking.get("modules"), list):
+            why = (f"{type(ranking).__name__}: {ranking}" if isinstance(ranking, ValueError)
+                   else "not a ranking")
+            raise RunError(f"{self.ranking_json} is unreadable ({why}); {self.rank_command()} "
+                           "writes it again (its embeddings are cached)")
+        return ranking
+
+    def tune_inputs(self) -> tuple[dict, dict, dict]:
+        """What `tune` reads, as `rank` left it: (ranking.json, run.json's "modules" {name:
+        catalogue entry as JSON}, run.json's data "task" record). JSON only, no TensorFlow:
+        the command line checks it first (`preflight`). RunError naming the missing or
+        unreadable file and the command that writes it."""
+        ranking = self.ranking()
+        if ranking is None:
+            raise RunError(f"{self.ranking_json} is missing; {self.rank_command()} writes it")
+        if not self.meta_path.exists():
+            raise RunError(f"{self.meta_path} is missing (tune reads the data and the modules "
+                           f"from it); {self.rank_command()} writes it: copy it along with "
+                           "ranking.json")
+        meta = self.meta()
+        data = meta.get("data")
+        if not data:
+            raise RunError(f"{self.meta_path} records no data (its \"data\" section); "
+                           f"{self.rank_command()} writes it")
+        return ranking, meta.get("modules") or {}, data["task"]
+
     def require(self, path, what_to_run):
         """`path` when it exists, else RunError saying to run `what_to_run` first."""
         if not Path(path).exists():

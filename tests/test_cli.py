@@ -338,6 +338,12 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     commands = [[c, "--run", str(damaged)] for c in ("tune", "export", "cost", "distill")]
     commands += [fit, ["export", "--run", str(ranked)], ["cost", "--run", str(ranked)],
                  ["export", "--run", str(ranked), "--quantize", "float16"]]  # flags first
+    # What tune reads from rank: ranking.json (missing, garbled), run.json's data.
+    unranked, garbled = tmp_path / "unranked", tmp_path / "garbled"
+    for run in (unranked, garbled):
+        Run(run).update(modules={}, data={"task": {}})
+    (garbled / "ranking.json").write_text("{garbage")
+    commands += [["tune", "--run", str(run)] for run in (unranked, garbled, ranked)]
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
@@ -357,6 +363,10 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     assert err.count(f"{ranked / 'candidates'} is missing; `hubensemble tune --run {ranked}` "
                      "writes the candidates") == 1, err
     assert err.count("--quantize applies only to the TFLite model; add --format tflite") == 1
+    assert err.count(f"{unranked / 'ranking.json'} is missing; `hubensemble rank --catalogue "
+                     f"FILE --data SPEC --out {unranked}` writes it\n") == 1, err
+    assert err.count(f"{garbled / 'ranking.json'} is unreadable (JSONDecodeError") == 1, err
+    assert err.count(f"{ranked / 'run.json'} records no data") == 1, err
     assert "Traceback" not in err
     assert (damaged / "log.txt").read_text().count("run.json is unreadable") == 5  # as before
     # Candidates that are not usable are named, as `ensemble` names them.

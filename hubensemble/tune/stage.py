@@ -152,41 +152,10 @@ def _sweep_lock(run: Run, sweep: str, timeout: float = 2.0):
         lock.__exit__(None, None, None)
 
 
-def _rank_command(run: Run) -> str:
-    return f"`hubensemble rank --catalogue FILE --data SPEC --out {run.path}`"
-
-
-def _read_ranking(run: Run) -> dict | None:
-    """ranking.json as a dict, None when it is missing; RunError when it is unreadable."""
-    if not run.ranking_json.exists():
-        return None
-    try:
-        ranking = read_json(run.ranking_json)
-    except ValueError as e:
-        ranking = e
-    if not isinstance(ranking, dict) or not isinstance(ranking.get("modules"), list):
-        why = (f"{type(ranking).__name__}: {ranking}" if isinstance(ranking, ValueError)
-               else "not a ranking")
-        raise RunError(f"{run.ranking_json} is unreadable ({why}); {_rank_command(run)} "
-                       "writes it again (its embeddings are cached)")
-    return ranking
-
-
 def _load_inputs(run: Run):
-    rank_cmd = _rank_command(run)
-    ranking = _read_ranking(run)
-    if ranking is None:
-        raise RunError(f"{run.ranking_json} is missing; {rank_cmd} writes it")
-    if not run.meta_path.exists():
-        raise RunError(f"{run.meta_path} is missing (tune reads the data and the modules from "
-                       f"it); {rank_cmd} writes it: copy it along with ranking.json")
-    meta = run.meta()
-    specs = {name: ModuleSpec.from_json(d) for name, d in (meta.get("modules") or {}).items()}
-    data = meta.get("data")
-    if not data:
-        raise RunError(f"{run.meta_path} records no data (its \"data\" section); {rank_cmd} "
-                       "writes it")
-    return ranking, specs, data["task"]
+    """(ranking.json, {name: ModuleSpec}, the data's task record): `Run.tune_inputs`."""
+    ranking, modules, task_record = run.tune_inputs()
+    return ranking, {name: ModuleSpec.from_json(d) for name, d in modules.items()}, task_record
 
 
 def _labels_missing(run: Run, task_record) -> list:
@@ -288,7 +257,7 @@ def run_profile(run: Run) -> tuple[Profile, str]:
     tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
     if tuned:
         return trial_profile({"profile": tuned}, meta), f"the run's last tune, {run.meta_path}"
-    ranked = (_read_ranking(run) or {}).get("profile")
+    ranked = (run.ranking() or {}).get("profile")
     if ranked:
         return as_profile(ranked), f"the run's rank, {run.ranking_json}"
     return as_profile(options.default("profile")), "the default: the run records none"
