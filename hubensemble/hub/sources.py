@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 
 import keras
 
@@ -142,7 +143,11 @@ def imagenet_weights_request(name, input_size=None) -> WeightsRequest:
         raise _Wanted(request)
 
     try:
-        with _intercept_get_file(record):
+        # Keras warns, without an input size, that the 224 x 224 weights are loaded: the
+        # probe only reads which file; the module's documented size is its catalogue entry's.
+        with _intercept_get_file(record), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*input_shape. is undefined",
+                                    category=UserWarning)
             app(include_top=False, weights="imagenet", pooling="avg",
                 input_shape=_application_shape(input_size))
     except _Wanted as wanted:
