@@ -294,7 +294,8 @@ def _model_folder(args):
 
 def cmd_predict(args):
     """`predict`: export.predict on image files; exit 1 when a file could not be read."""
-    from hubensemble.export import format_predictions, predict
+    _import_tensorflow(args.verbose, now=False)  # by predict, after it read the files
+    from hubensemble.prediction import format_predictions, predict
 
     results = predict(args.model, args.images, **options.kwargs_for("predict", args))
     print(format_predictions(results, as_json=args.json))
@@ -555,7 +556,7 @@ def build_parser():
                    help="image files: JPEG, PNG, GIF, BMP, WebP, or another format "
                         "Pillow reads (e.g. TIFF)")
     arguments.add_arguments(p, "predict")
-    p.set_defaults(func=cmd_predict, check=_model_folder)
+    p.set_defaults(func=cmd_predict, check=_model_folder, tensorflow=False)
 
     p = sub.add_parser("evaluate", parents=[no_log],
                        help="accuracy, NLL and ECE of an export, clean and corrupted",

@@ -303,6 +303,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     broken.write_text("modules:\n  - {name: t}\n")
     argvs.append(["fit", "--catalogue", str(broken), "--data", "sklearn:digits", "--out",
                   str(out)])
+    # predict reads its image files before TensorFlow loads (the folder only looks like an
+    # export: the model is never loaded).
+    (tmp_path / "afolder" / "saved_model.pb").write_bytes(b"")
+    missing = tmp_path / "missing.jpg"
+    argvs.append(["predict", "--model", str(tmp_path / "afolder"), str(missing)])
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
@@ -319,6 +324,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                 load(spec)
             assert run.stderr.count(f"error: {e.value}\n") == 3, (spec, run.stderr)
     assert f"{broken}:2: " in run.stderr and "'handle'" in run.stderr, run.stderr
+    assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
+            "file (or pass --skip-unreadable") in run.stderr, run.stderr
 
 
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):

@@ -8,7 +8,9 @@ The sub-modules, one concern each:
   and `save_export` (temp folder, reload, swap into place through hubensemble.fileio);
 * `stage` — `export_ensemble`: RUN/ensemble.json + its candidates -> members rebuilt from
   their weights (or retrained) -> `save_export`, returning an ExportResult;
-* `prediction` — `predict` and `format_predictions` through the serve_bytes signature.
+* `predict` and `format_predictions` (through the serve_bytes signature) live in
+  `hubensemble.prediction`, which imports no TensorFlow until it loads the model; they are
+  importable from here too.
 
 Every public name is importable from ``hubensemble.export`` as before the split. The file
 names and the metadata reader are TensorFlow-free, in `hubensemble.formats`.
@@ -16,14 +18,13 @@ names and the metadata reader are TensorFlow-free, in `hubensemble.formats`.
 
 from hubensemble.export.layers import (EnsembleLayer, EvalResize, member_model,
                                        normalise_weights)
-from hubensemble.export.prediction import (PREDICT_BATCH, format_predictions, predict,
-                                           read_metadata)
 from hubensemble.export.saved import (RELOAD_TOLERANCE, EnsembleModule, ExportMember,
                                       check_reload, decode_image, max_abs_difference,
                                       save_export)
 from hubensemble.export.stage import CHECK_BATCH, ExportResult, check_batch, export_ensemble
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, METADATA_ASSET, SERVING_SIGNATURE, is_export)
+from hubensemble.prediction import PREDICT_BATCH, format_predictions, predict, read_metadata
 
 __all__ = [
     "BYTES_SIGNATURE", "CHECK_BATCH", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION",

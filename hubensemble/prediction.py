@@ -47,12 +47,25 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     the real reason: what the file is and why); with `skip_unreadable` such a file gets
     {"path", "error"} instead and the others go on.
     """
-    import tensorflow as tf
-
     top = int(top)
     if top < 1:
         raise HubensembleError(f"--top must be >= 1, got {top}")
     model_dir = check_saved_model_folder(model_dir)
+    results = [None] * len(image_paths)
+    files = {}  # read before TensorFlow loads: a mistyped path is refused at once
+    for i, path in enumerate(image_paths):
+        try:
+            with open(path, "rb") as f:
+                files[i] = f.read()
+        except OSError as e:
+            results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
+                                     skip_unreadable)
+    from hubensemble import _tf
+
+    if _tf.quiet():  # the command line's (not --verbose): without TensorFlow's C++ notices
+        _tf.import_quietly()
+    import tensorflow as tf
+
     loaded = tf.saved_model.load(model_dir)
     if BYTES_SIGNATURE not in loaded.signatures:
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature (it has "
@@ -63,16 +76,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
 
     from hubensemble.data.decode import UnreadableImage, op_error_reason, servable_bytes
 
-    results = [None] * len(image_paths)
     readable = []
-    for i, path in enumerate(image_paths):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
-                                     skip_unreadable)
-            continue
+    for i, data in files.items():
+        path = image_paths[i]
         try:
             blob, _ = servable_bytes(data)
         except UnreadableImage as e:
