@@ -293,8 +293,24 @@ def test_all_failing_raises_a_summary(task, broken, tmp_path):
 
 
 def test_load_ranking_without_a_ranking_says_what_to_run(tmp_path):
-    with pytest.raises(RunError, match="hubensemble rank"):
+    from hubensemble.rundir import Run
+
+    # The words tune uses for the same file (Run.ranking): one reader of ranking.json.
+    command = f"`hubensemble rank --catalogue FILE --data SPEC --out {tmp_path}`"
+    with pytest.raises(RunError) as e:
         rank.load_ranking(tmp_path)
+    assert str(e.value) == f"{tmp_path / 'ranking.json'} is missing; {command} writes it"
+    for content, why in (("{garbage", "JSONDecodeError: "), ("[]", "not a ranking)"),
+                         ('{"modules": []}', "not a ranking hubensemble wrote: KeyError: ")):
+        (tmp_path / "ranking.json").write_text(content)
+        with pytest.raises(RunError) as e:
+            rank.load_ranking(tmp_path)
+        assert str(e.value).startswith(f"{tmp_path / 'ranking.json'} is unreadable ({why}")
+        assert str(e.value).endswith(f"; {command} writes it again (its embeddings are cached)")
+        if content != '{"modules": []}':  # what tune reads it with
+            with pytest.raises(RunError) as same:
+                Run(tmp_path).ranking()
+            assert str(same.value) == str(e.value)
 
 
 # --- cache --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from hubensemble import options, proxies
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, reraise_stop
-from hubensemble.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from hubensemble.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
 from hubensemble.rank.shards import check_shard, shard_members
@@ -225,18 +225,21 @@ class Ranking:
 
 
 def load_ranking(run_dir) -> Ranking:
-    """The Ranking of a run directory; RunError when `hubensemble rank` has not run there."""
+    """The Ranking of a run directory (`Run.ranking` reads ranking.json, as tune does).
+    RunError naming the file and the rank command that writes it when it is missing,
+    unreadable or not a ranking hubensemble wrote."""
     from hubensemble.rundir import Run
 
-    path = Run(run_dir).ranking_json
-    if not path.exists():
-        raise RunError(f"{path} is missing; run `hubensemble rank --catalogue FILE --data SPEC "
-                       f"--out {run_dir}` first")
+    run = Run(run_dir)
+    document = run.ranking()
+    if document is None:
+        raise RunError(f"{run.ranking_json} is missing; {run.rank_command()} writes it")
     try:
-        return Ranking.from_json(read_json(path))
+        return Ranking.from_json(document)
     except (ValueError, KeyError, TypeError) as e:
-        raise RunError(f"{path} is not a ranking written by hubensemble ({e}); run "
-                       f"`hubensemble rank … --out {run_dir}` again") from None
+        raise RunError(f"{run.ranking_json} is unreadable (not a ranking hubensemble wrote: "
+                       f"{type(e).__name__}: {e}); {run.rank_command()} writes it again (its "
+                       "embeddings are cached)") from None
 
 
 def knn_predictions_file(out_dir) -> Path:
