@@ -124,7 +124,8 @@ def _check_inputs(args):
     from hubensemble.data.specs import check_spec
 
     if getattr(args, "data", None):
-        check_spec(args.data, splits=getattr(args, "splits", None))
+        check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
+            "splits", "val_fraction", "test_fraction")})
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
 

@@ -303,6 +303,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     broken.write_text("modules:\n  - {name: t}\n")
     argvs.append(["fit", "--catalogue", str(broken), "--data", "sklearn:digits", "--out",
                   str(out)])
+    # Fractions that leave no training data, for data that brings its own splits too (they
+    # were accepted silently for npz: and sklearn:, against docs/data.md).
+    argvs.append(["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
+                  str(out), "--val-fraction", "0.6", "--test-fraction", "0.5"])
     # predict reads its image files before TensorFlow loads (the folder only looks like an
     # export: the model is never loaded).
     (tmp_path / "afolder" / "saved_model.pb").write_bytes(b"")
@@ -324,6 +328,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                 load(spec)
             assert run.stderr.count(f"error: {e.value}\n") == 3, (spec, run.stderr)
     assert f"{broken}:2: " in run.stderr and "'handle'" in run.stderr, run.stderr
+    with pytest.raises(HubensembleError) as e:
+        load_task("sklearn:digits", val_fraction=0.6, test_fraction=0.5)
+    assert str(e.value) == ("val_fraction + test_fraction must leave some training data, got "
+                            "0.6 + 0.5") and run.stderr.count(f"error: {e.value}\n") == 1
     assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
             "file (or pass --skip-unreadable") in run.stderr, run.stderr
 

@@ -12,7 +12,7 @@ from hubensemble.data.duplicates import drop_duplicates
 from hubensemble.data.folder import _load_folder, locate_folder, split_layout
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.npz import _load_npz, locate_npz
-from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
+from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, _check_fractions
 from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
@@ -53,6 +53,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return scheme.lower(), rest
 
 
+_D = option_table.default
+
 #: Per scheme, the refusals its loader makes before it reads any data (the loaders call them
 #: too): a missing path, a file for a folder, a name that is not a data set's.
 FIRST_CHECKS: dict[str, Callable[[str], object]] = {
@@ -63,11 +65,15 @@ FIRST_CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
-def check_spec(spec: str, *, splits: dict[str, str | None] | None = None) -> tuple[str, str]:
+def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
+               val_fraction: float = _D("val_fraction"),
+               test_fraction: float = _D("test_fraction")) -> tuple[str, str]:
     """The refusals `load_task` and `load_test_set` make before reading any data, in their
-    words: `parse_spec`, split overrides on a scheme other than tfds, and the scheme's
-    FIRST_CHECKS (a missing or wrong-kind path, an unknown name). Reads no images and imports
-    no TensorFlow (the command line runs it before TensorFlow loads: `preflight`).
+    words: `parse_spec`, split overrides on a scheme other than tfds, fractions outside [0, 1)
+    or summing to 1 or more (for every scheme, also when the data brings its own splits and
+    they would not be used), and the scheme's FIRST_CHECKS (a missing or wrong-kind path, an
+    unknown name). Reads no images and imports no TensorFlow (the command line runs it before
+    TensorFlow loads).
 
     Returns (scheme, rest) as parse_spec does. Raises DataError.
     """
@@ -76,11 +82,9 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None) -> tup
         raise DataError(f"split overrides only apply to tfds: specs, not {scheme}:; for "
                         f"{scheme}: use val_fraction / test_fraction or put the splits in "
                         f"the data")
+    _check_fractions(float(val_fraction), float(test_fraction))
     FIRST_CHECKS[scheme](rest)
     return scheme, rest
-
-
-_D = option_table.default
 
 
 def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
@@ -112,7 +116,8 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     Raises DataError, with what to do instead, for an unknown spec, data that cannot be read
     or does not fit in memory, and a task the method cannot use (see `validate_task`).
     """
-    scheme, rest = check_spec(spec, splits=splits)
+    scheme, rest = check_spec(spec, splits=splits, val_fraction=val_fraction,
+                              test_fraction=test_fraction)
     options = LoadOptions(data_dir=data_dir, seed=int(seed), splits=splits,
                           label_key=label_key, image_key=image_key,
                           val_fraction=float(val_fraction), test_fraction=float(test_fraction),
