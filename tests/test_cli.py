@@ -82,6 +82,13 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert (f"{zoo}:4: module 'c': the demo zoo has no module 'r8x2-generalist-9'; did you "
             "mean zoo:demo/r8x2-generalist-") in err
     assert f"{zoo}:2" not in err
+    # With other problems in the file, all at once and by line (the zoo's came only after
+    # the others were fixed).
+    zoo.write_text(zoo.read_text() + "  - {name: d, handle: ./x, family: nonsense}\n"
+                   "  - {name: e}\n")
+    code, out, err = hubensemble("catalogue", "validate", str(zoo))
+    lines = [line.split(": ", 1)[0] for line in err.splitlines()]
+    assert code == 1 and lines == [f"{zoo}:{n}" for n in (3, 4, 5, 6)], err
 
 
 def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, in_process):

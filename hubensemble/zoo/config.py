@@ -178,18 +178,25 @@ def zoo_handle_problem(handle: str) -> str | None:
 
 
 def validate_catalogue(path) -> list:
-    """`catalogue.load_catalogue` (ModuleSpec list), then every ``zoo:PRESET/NAME`` handle
-    checked against its preset without building it (`zoo_handle_problem`: the presets, or
-    the closest name); CatalogueError lists each zoo problem as "FILE:LINE: module 'NAME':
-    problem; fix" (`catalogue validate`). Here, not in catalogue: the zoo reads catalogues."""
-    from hubensemble.catalogue import load_catalogue
-    from hubensemble.errors import CatalogueError
+    """The ModuleSpecs of one catalogue file (`catalogue.load_catalogue`), with every
+    ``zoo:PRESET/NAME`` handle checked against its preset without building it
+    (`zoo_handle_problem`: the presets, or the closest name). CatalogueError lists every
+    problem at once, by line: the catalogue's own and each zoo problem as "FILE:LINE: module
+    'NAME': problem; fix" (`catalogue validate`). Here, not in catalogue: the zoo reads
+    catalogues."""
+    from hubensemble.catalogue import parse_catalogue_text, raise_problems, read_catalogue_file
 
-    specs = load_catalogue(path)
-    zoo = [f"{s.source}: module {s.name!r}: {problem}" for s in specs
-           if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-    if zoo:
-        raise CatalogueError("\n".join(zoo))
+    text, label, folder = read_catalogue_file(path)
+    specs, problems = parse_catalogue_text(text, label, folder)
+    # The entries that parsed are checked too, so every problem is listed at once, by line.
+    problems += [f"{s.source}: module {s.name!r}: {problem}" for s in specs
+                 if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
+    if problems:
+        def line(problem):  # "LABEL:LINE: ..."
+            head = problem[len(label) + 1:].split(":", 1)[0]
+            return int(head) if head.isdigit() else 0
+
+        raise_problems(sorted(problems, key=line))
     return specs
 
 
