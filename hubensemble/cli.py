@@ -291,6 +291,9 @@ def _model_folder(args):
     if getattr(args, "out", None):  # before the evaluation, not after it
         check_file_target(args.out, "choose another --out file")
     check_saved_model_folder(args.model)
+    if args.func is cmd_evaluate:
+        from hubensemble.evaluate import check_evaluate_options
+        check_evaluate_options(args.eval_split, args.corruptions, args.severities)
 
 
 def cmd_predict(args):

@@ -390,6 +390,19 @@ def _mean_metrics(entries):
 _EVALUATE = options.defaults_for("evaluate")
 
 
+def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[str], list[int]]:
+    """(corruption names, severities) that `evaluate_model` will use: `resolve_corruptions`
+    and the severities (none without corruptions). No TensorFlow: the command line checks
+    them before it loads. Raises DataError for a split name that is not train, val
+    (validation, valid) or test; HubensembleError for an unknown corruption or severity."""
+    from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_NAMES
+
+    if _SPLIT_ALIASES.get(split) is None:  # the words of Task.split
+        raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLIT_NAMES)}")
+    names = resolve_corruptions(corruptions)
+    return names, (_check_severities(severities) if names else [])
+
+
 def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                    corruptions=_EVALUATE["corruptions"],
                    severities: Sequence[int] = _EVALUATE["severities"],
@@ -436,11 +449,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         result = evaluate_model("RUN/export", load_task("sklearn:digits"))
         print(format_evaluation(result))
     """
+    names, sevs = check_evaluate_options(split, corruptions, severities)
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    names = resolve_corruptions(corruptions)
-    sevs = _check_severities(severities) if names else []
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise HubensembleError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     _rngs("check", 1, seed, 0, 0)  # validates the seed before any work

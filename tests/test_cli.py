@@ -319,6 +319,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     (tmp_path / "afolder" / "saved_model.pb").write_bytes(b"")
     missing = tmp_path / "missing.jpg"
     argvs.append(["predict", "--model", str(tmp_path / "afolder"), str(missing)])
+    # evaluate's options, which it checked only after loading TensorFlow and the data.
+    evaluate = ["evaluate", "--model", str(tmp_path / "afolder"), "--data", "sklearn:digits"]
+    argvs += [evaluate + ["--corruptions", "bogus"], evaluate + ["--split", "bogus"],
+              evaluate + ["--corruptions", "jpeg", "--severities", "4"]]
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
@@ -339,6 +343,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         load_task("sklearn:digits", val_fraction=0.6, test_fraction=0.5)
     assert str(e.value) == ("val_fraction + test_fraction must leave some training data, got "
                             "0.6 + 0.5") and run.stderr.count(f"error: {e.value}\n") == 1
+    for said in ("unknown corruption 'bogus'; choose from gaussian_noise", "unknown split "
+                 "'bogus'; use one of train, val, test", "severity must be one of 1, 2, 3, got 4"):
+        assert run.stderr.count(f"error: {said}") == 1, run.stderr
     assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
             "file (or pass --skip-unreadable") in run.stderr, run.stderr
 
@@ -561,6 +568,17 @@ def parse(*argv):
 
 
 FIT_ARGV = ("fit", "--catalogue", "c.yaml", "--data", "sklearn:digits", "--out", "run")
+
+
+def test_severities_are_refused_without_corruptions(capsys):
+    # `evaluate --severities 4` evaluated clean images only, without a word.
+    with pytest.raises(SystemExit) as stop:
+        parse("evaluate", "--model", "m", "--severities", "2")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and ("hubensemble evaluate: error: argument --severities: only "
+                                     "applies with --corruptions") in err, err
+    args = parse("evaluate", "--model", "m", "--corruptions", "--severities", "2")
+    assert args.severities == (2,)
 
 
 @pytest.mark.parametrize("argv", [("rank", "--catalogue", "c", "--data", "d", "--out", "o"),
