@@ -119,15 +119,19 @@ def load_data(args, *, logged=True):
 
 def _check_inputs(args):
     """Before TensorFlow and the run folder: --data's spec (data.check_spec: a mistyped path or
-    scheme is refused at once) and the --catalogue files (args.specs; errors name file:line)."""
+    scheme is refused at once), the --catalogue files (args.specs; errors name file:line)
+    and a --budget that cannot hold one group of the --sweep (hyperrule.check_budget)."""
     from hubensemble.catalogue import load_catalogues
     from hubensemble.data.specs import check_spec
+    from hubensemble.hyperrule import check_budget
 
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction")})
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
+    if getattr(args, "sweep", None):
+        check_budget(args.sweep, args.budget)
 
 
 def _progress(args):
@@ -386,9 +390,7 @@ def cmd_demo(args):
 
 # --- parser --------------------------------------------------------------------------------------
 
-# The demo fine-tunes this many modules (x 4 trials of the default sweep) so it finishes in
-# a few minutes on a laptop-class CPU.
-DEMO_TOP_K = 4
+DEMO_TOP_K = 4  # modules the demo fine-tunes (x 4 trials each): minutes on a laptop CPU
 
 
 def build_parser():

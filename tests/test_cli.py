@@ -314,6 +314,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     # were accepted silently for npz: and sklearn:, against docs/data.md).
     argvs.append(["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
                   str(out), "--val-fraction", "0.6", "--test-fraction", "0.5"])
+    # A budget that cannot hold one group of the sweep (tune refused it after 7.7 s).
+    argvs += [["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(out),
+               "--sweep", "aug", "--budget", "3"], ["tune", "--run", str(out), "--budget", "2"]]
     # predict reads its image files before TensorFlow loads (the folder only looks like an
     # export: the model is never loaded).
     (tmp_path / "afolder" / "saved_model.pb").write_bytes(b"")
@@ -343,7 +346,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         load_task("sklearn:digits", val_fraction=0.6, test_fraction=0.5)
     assert str(e.value) == ("val_fraction + test_fraction must leave some training data, got "
                             "0.6 + 0.5") and run.stderr.count(f"error: {e.value}\n") == 1
-    for said in ("unknown corruption 'bogus'; choose from gaussian_noise", "unknown split "
+    for said in ("the aug sweep runs 4 trials per augmentation family; budget 3 cannot hold "
+                 "one", "the default sweep runs 4 trials per module; budget 2 cannot hold one",
+                 "unknown corruption 'bogus'; choose from gaussian_noise", "unknown split "
                  "'bogus'; use one of train, val, test", "severity must be one of 1, 2, 3, got 4"):
         assert run.stderr.count(f"error: {said}") == 1, run.stderr
     assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "

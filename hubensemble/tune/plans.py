@@ -229,14 +229,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     grid = hyperrule.default_sweep()
     configs: list[tuple[str, dict, AugConfig | None]] = []
 
-    if sweep in ("default", "probe", "aug") and budget < 4:
-        # A budget is the number of trials, never exceeded (paper 2: "the total number of
-        # models we can fine-tune"); these sweeps come in groups of 4.
-        group = "augmentation family" if sweep == "aug" else "module"
-        raise HubensembleError(
-            f"the {sweep} sweep runs 4 trials per {group}; budget {budget} cannot hold one: "
-            "pass a budget of 4 or more, or a sweep of single trials (seeds, hyper, "
-            "combined)")
+    hyperrule.check_budget(sweep, budget)
     if sweep in ("default", "probe"):
         if sweep == "probe":
             grid = hyperrule.probe_sweep()
