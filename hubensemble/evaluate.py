@@ -375,10 +375,15 @@ def class_index(model_names, task) -> np.ndarray:
     unknown = [c for c in task.class_names if c not in model_names]
     if unknown:
         shown = ", ".join(model_names[:12]) + (", …" if len(model_names) > 12 else "")
+        # The fix in the data's own terms: where its class names come from.
+        scheme = str(task.source or "").split(":", 1)[0]
+        where = {"folder": "rename the class folder(s) to the model's names",
+                 "npz": "store the model's names in the npz file's class_names array"}.get(
+            scheme, "give the data the model's class names")
         raise DataError(
             f"the data {task.name!r} has class(es) {unknown} that the model does not know; "
             f"the model predicts {len(model_names)} classes ({shown}). Classes are matched "
-            f"by name: rename the class folder(s) to the model's names, or leave them out")
+            f"by name: {where}, or leave them out")
     return np.array([model_names.index(c) for c in task.class_names], np.int64)
 
 

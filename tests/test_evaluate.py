@@ -384,5 +384,12 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path):
     assert "1 of the model's classes have no example here" in ev.format_evaluation(result)
     # A renamed class folder: an error that names it and the model's classes.
     (root / "a").rename(root / "z")
-    with pytest.raises(DataError, match=r"\['z'\].*does not know.*\(a, b, c\)"):
+    with pytest.raises(DataError, match=r"\['z'\].*does not know.*\(a, b, c\).*rename the "
+                                        r"class folder\(s\)"):
         accuracy(root)
+    # The fix in the data's terms: an npz file's names are its class_names array.
+    task = load_test_set(f"folder:{root}")
+    task.source = "npz:test.npz"
+    with pytest.raises(DataError, match=r"\['z'\].*store the model's names in the npz file's "
+                                        r"class_names array, or leave them out"):
+        ev.class_index(["a", "b", "c"], task)
