@@ -212,7 +212,7 @@ def test_spearman_and_reliability_helpers():
             assert rel["confidence"][b] == pytest.approx(conf[inside].mean())
 
 
-def test_summary_table_shows_the_numbers(full_run):
+def test_summary_table_shows_the_numbers(full_run, monkeypatch):
     path, ens, _, _ = full_run
     assert len(ens["members"]) >= 2  # the test data make a real ensemble
     text = report.summary_table(path)
@@ -229,6 +229,11 @@ def test_summary_table_shows_the_numbers(full_run):
                     if read_json(p / "trial.json")["status"] == "failed")
     assert f"skipped: 1 trial(s) of the sweep failed: {failed[0]} ({OOM})" in text
     assert "member(s) left out of the export" not in text  # export skipped nothing
+    # The report's path is absolute, as the export's, when the run is named relatively (the
+    # demo printed "export: /abs/hubensemble-demo/export" beside "report: hubensemble-demo/…").
+    monkeypatch.chdir(path.parent)
+    text = report.summary_table(path.name)
+    assert f"report: {path.resolve() / 'report.html'} (and report.md)" in text
 
 
 def test_summary_table_counts_what_it_does_not_name(tmp_path):

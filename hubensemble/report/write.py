@@ -120,7 +120,8 @@ def summary_table(run_dir) -> str:
     lines.append(f"export: {export}" if export else
                  f"export: not written yet (`hubensemble export --run {path}`)")
     if run.report_html.exists():
-        lines.append(f"report: {run.report_html} (and {run.report_md.name})")
+        # Absolute, as the export's path (run.json records it so): either can be pasted.
+        lines.append(f"report: {run.report_html.resolve()} (and {run.report_md.name})")
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {path}`)")
     return "\n".join(lines)
