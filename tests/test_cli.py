@@ -299,7 +299,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
     specs = [f"npz:{tmp_path / 'missing.npz'}", f"folder:{tmp_path / 'notnpz.npz'}",
              f"npz:{tmp_path / 'afolder'}", f"npz:{tmp_path / 'notnpz.npz'}", "nosuch:x",
-             "sklearn:iris", "tfds:cifar-10", f"{tmp_path / 'afolder'}"]
+             "sklearn:iris", "tfds:cifar-10", f"{tmp_path / 'afolder'}",
+             f"folder:{tmp_path / 'afolder'}"]  # no class folders (only a file, below)
     out = tmp_path / "run"
     argvs = []
     for spec in specs:

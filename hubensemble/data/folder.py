@@ -91,8 +91,9 @@ def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
     return files
 
 
-def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing):
-    """Decode root/<class>/** → (images, labels, paths, class_names)."""
+def _class_folders(root: str, listing: _Listing) -> list[str]:
+    """The class folders of root (visible sub-folders, sorted); what else is there goes to
+    `listing` (ignored, or skipped with the reason)."""
     found = []
     for d in sorted(os.listdir(root)):
         p = os.path.join(root, d)
@@ -104,6 +105,17 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
             listing.skip(p, f"a broken link (to {os.readlink(p)})")
         else:
             listing.skip(p, "a file outside the class folders (ignored)")
+    return found
+
+
+def _no_class_folders(path: str) -> DataError:
+    return DataError(f"folder:{path} has no class sub-folders; put each class's images in "
+                     f"PATH/<class name>/ (or use PATH/train/<class name>/ …)")
+
+
+def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing):
+    """Decode root/<class>/** → (images, labels, paths, class_names)."""
+    found = _class_folders(root, listing)
     if class_names is None:
         class_names = found
     else:
@@ -154,12 +166,15 @@ def split_layout(path: str) -> dict[str, str]:
 
 
 def locate_folder(rest: str) -> str:
-    """folder:PATH's folder, ~ expanded, read nothing inside it. Raises DataError when PATH is
-    empty, missing or a file (the loader's first checks; `specs.check_spec`)."""
+    """folder:PATH's folder, ~ expanded; its listing is read, no image. Raises DataError when
+    PATH is empty, missing, a file or has no class sub-folders (the loader's first checks;
+    `specs.check_spec`)."""
     path = _require_path(rest, "folder", "folder")
     if not os.path.isdir(path):
         raise DataError(f"folder:{path} is a file, not a folder; a folder spec needs one "
                         f"sub-folder per class (for an .npz file use npz:{path})")
+    if not split_layout(path) and not _class_folders(path, _Listing()):
+        raise _no_class_folders(path)
     return path
 
 
@@ -197,9 +212,8 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
             how += f"; {' and '.join(carved)} split off train (seed {options.seed})"
     else:
         images, labels, paths, class_names = _read_class_folders(path, None, listing)
-        if not class_names:
-            raise DataError(f"folder:{path} has no class sub-folders; put each class's images "
-                            f"in PATH/<class name>/ (or use PATH/train/<class name>/ …)")
+        if not class_names:  # emptied since locate_folder looked
+            raise _no_class_folders(path)
         if not labels:
             raise _empty_error(path, listing.skipped)
         train, val, test = _carve(_make_split(images, labels, paths), True, True, options)
