@@ -290,6 +290,8 @@ def test_all_failing_raises_a_summary(task, broken, tmp_path):
     text = str(err.value)
     assert "3 failed" in text
     assert all(name in text for name in ("ghost", "unsafe", "nan"))
+    # fit stops here too: "run `hubensemble rank` again" misled its users.
+    assert text.endswith("and run the same command again (`rank` or `fit`)")
 
 
 def test_load_ranking_without_a_ranking_says_what_to_run(tmp_path):

@@ -546,4 +546,4 @@ def _raise_if_none_ok(rows):
     lines = "\n".join(f"  {r['name']}: {r['reason']}" for r in rows)
     raise HubensembleError(f"no module could be ranked ({len(rows)} failed):\n{lines}\n"
                            "fix these catalogue entries (handle, sha256, trust, output_key, "
-                           "value_range) and run `hubensemble rank` again")
+                           "value_range) and run the same command again (`rank` or `fit`)")
