@@ -507,8 +507,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     conditions = [("clean", None)] + [(n, s) for n in names for s in sevs]
     ens_probs = {c: [] for c in conditions}
     single_probs = {c: [] for c in conditions}
-    bar = tqdm(total=len(conditions) * len(labels), desc=f"evaluate {split}", unit="img",
-               disable=not progress, dynamic_ncols=True)
+    # The total counts every corrupted copy: say so, or 797 test images read as 12,752.
+    copies = (f" ({len(labels)} x {len(conditions)}: clean + {len(names)} corruptions x "
+              f"{len(sevs)} severities)" if len(conditions) > 1 else "")
+    bar = tqdm(total=len(conditions) * len(labels), desc=f"evaluate {split}{copies}",
+               unit="img", disable=not progress, dynamic_ncols=True)
     start = 0
     try:
         for images, _ in task.dataset(split, batch_size=batch_size, image_size=image_size,
