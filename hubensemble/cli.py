@@ -42,8 +42,7 @@ def _catalogue_files(args):
 
 
 def cmd_catalogue_validate(args):
-    """`catalogue validate [FILE...]`: 0 when all (and the set) are valid, else 1 (file:line);
-    ok lines on stdout, problems and notes on stderr (zoo.config.validate_catalogues)."""
+    """`catalogue validate [FILE...]` (zoo.config.validate_catalogues): 0 when all are valid."""
     from hubensemble.zoo.config import validate_catalogues
 
     return 0 if validate_catalogues(_catalogue_files(args), lambda line, ok: print(
@@ -108,9 +107,8 @@ def data_args_from(args):
 
 
 def load_data(args, *, logged=True):
-    """(DataArgs, Task) of the command line; the task summary goes to stderr unless -q, and
-    to the run's log unless `logged` is False (fit: pipeline.fit logs it, for Python callers
-    too)."""
+    """(DataArgs, Task) of the command line; the task summary to stderr unless -q, and to the
+    run's log unless `logged` is False (fit: pipeline.fit logs it, for Python callers too)."""
     data_args = data_args_from(args)
     task = data_args.load()
     say(args, task.summary(), logged=logged)
@@ -446,6 +444,9 @@ def build_parser():
                         help=quiet + " (RUN/log.txt still gets the full log)")
     no_log = argparse.ArgumentParser(add_help=False)
     no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    for parent in (common, no_log):  # -v after the command too; absent, the top level's stays
+        parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                            help="debug logging, and TensorFlow's start-up notices")
 
     p = sub.add_parser("rank", parents=[common],
                        usage="%(prog)s --catalogue FILE... --data SPEC --out RUN [options]\n"

@@ -576,6 +576,14 @@ def parse(*argv):
 FIT_ARGV = ("fit", "--catalogue", "c.yaml", "--data", "sklearn:digits", "--out", "run")
 
 
+def test_verbose_may_follow_the_command():
+    # `predict … --verbose` was "unrecognized arguments" (only `hubensemble -v predict` worked).
+    for argv in (["predict", "--model", "m", "x.png"], [*FIT_ARGV], ["evaluate", "--model", "m"],
+                 ["rank", "merge", "s0", "--out", "o"], ["zoo", "build"]):
+        assert parse(*argv).verbose is False, argv
+        assert parse(*argv, "--verbose").verbose is True and parse("-v", *argv).verbose is True
+
+
 def test_severities_are_refused_without_corruptions(capsys):
     # `evaluate --severities 4` evaluated clean images only, without a word.
     with pytest.raises(SystemExit) as stop:
