@@ -148,23 +148,20 @@ def sweep_parts(text: str) -> tuple[str, ...]:
     return parts
 
 
-#: Sweeps whose trials come in groups of 4: a module's A.1 grid (default), its probes' L2
-#: strengths (probe), an augmentation family (aug).
+#: Sweeps whose trials come in groups of 4: a module's A.1 grid, its probes, an aug family.
 GROUPED_SWEEPS = ("default", "probe", "aug")
 
 
 def check_budget(sweep: str, budget: int | None) -> None:
-    """Raises HubensembleError when `budget` (trials, never exceeded: paper 2, "the total
-    number of models we can fine-tune"; None = the sweep's default) cannot hold one group of
-    a part of `sweep` (GROUPED_SWEEPS need 4). No TensorFlow, no run folder: the command line
-    checks it at once; `tune.plan_sweep` checks each part the same way."""
+    """HubensembleError when `budget` (trials, never exceeded: paper 2; None = the default)
+    cannot hold one group of a part of `sweep`. The command line checks it before TensorFlow
+    loads; `tune.plan_sweep` checks each part the same way."""
     for part in sweep_parts(sweep):
         if part in GROUPED_SWEEPS and budget is not None and int(budget) < 4:
             group = "augmentation family" if part == "aug" else "module"
-            raise HubensembleError(
-                f"the {part} sweep runs 4 trials per {group}; budget {budget} cannot hold "
-                "one: pass a budget of 4 or more, or a sweep of single trials (seeds, hyper, "
-                "combined)")
+            raise HubensembleError(f"the {part} sweep runs 4 trials per {group}; budget "
+                                   f"{budget} cannot hold one: pass a budget of 4 or more, or a "
+                                   "sweep of single trials (seeds, hyper, combined)")
 
 
 DEFAULT_SWEEP_LRS = (0.1, 0.01)
