@@ -44,8 +44,9 @@ class Parser(argparse.ArgumentParser):
             needs = BY_NAME[name].needs
             if needs and not given.intersection(needs):
                 self.error(f"argument {flags[name]}: only applies with "
-                           f"{' or '.join(flags[n] for n in needs)}; add one of them or "
-                           f"leave {flags[name]} out")
+                           f"{' or '.join(flags[n] for n in needs)}; add "
+                           f"{'one of them' if len(needs) > 1 else 'it'} or leave "
+                           f"{flags[name]} out")
         return namespace, extras
 
 

@@ -57,6 +57,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         try:
             with open(path, "rb") as f:
                 files[i] = f.read()
+        except IsADirectoryError:  # a folder of images is not one: name the way to pass them
+            results[i] = _unreadable(path, f"it is a folder; pass its image files instead "
+                                     f"(e.g. {os.path.join(path, '*.jpg')})", skip_unreadable)
         except OSError as e:
             results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
                                      skip_unreadable)

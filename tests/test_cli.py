@@ -324,6 +324,7 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     (tmp_path / "afolder" / "saved_model.pb").write_bytes(b"")
     missing = tmp_path / "missing.jpg"
     argvs.append(["predict", "--model", str(tmp_path / "afolder"), str(missing)])
+    argvs.append(["predict", "--model", str(tmp_path / "afolder"), str(tmp_path / "afolder")])
     # evaluate's options, which it checked only after loading TensorFlow and the data.
     evaluate = ["evaluate", "--model", str(tmp_path / "afolder"), "--data", "sklearn:digits"]
     argvs += [evaluate + ["--corruptions", "bogus"], evaluate + ["--split", "bogus"],
@@ -353,6 +354,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                  "unknown corruption 'bogus'; choose from gaussian_noise", "unknown split "
                  "'bogus'; use one of train, val, test", "severity must be one of 1, 2, 3, got 4"):
         assert run.stderr.count(f"error: {said}") == 1, run.stderr
+    assert (f"error: {tmp_path / 'afolder'}: it is a folder; pass its image files instead "
+            f"(e.g. {tmp_path / 'afolder' / '*.jpg'}); fix or remove") in run.stderr, run.stderr
     assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
             "file (or pass --skip-unreadable") in run.stderr, run.stderr
 
@@ -591,7 +594,8 @@ def test_severities_are_refused_without_corruptions(capsys):
         parse("evaluate", "--model", "m", "--severities", "2")
     err = capsys.readouterr().err
     assert stop.value.code == 2 and ("hubensemble evaluate: error: argument --severities: only "
-                                     "applies with --corruptions") in err, err
+                                     "applies with --corruptions; add it or leave --severities "
+                                     "out") in err, err
     args = parse("evaluate", "--model", "m", "--corruptions", "--severities", "2")
     assert args.severities == (2,)
 
