@@ -33,7 +33,7 @@ _API = {
     "fit_member": "hubensemble.tune", "get_strategy": "hubensemble.tune",
     "run_ensemble": "hubensemble.ensemble", "greedy_select": "hubensemble.ensemble",
     "export_ensemble": "hubensemble.export", "EnsembleLayer": "hubensemble.export",
-    "predict": "hubensemble.export",
+    "predict": "hubensemble.prediction",  # reads the files before TensorFlow loads
     "evaluate_model": "hubensemble.evaluate",
     "write_report": "hubensemble.report",
     "build_zoo": "hubensemble.zoo",

@@ -580,3 +580,25 @@ def test_a_process_without_hubensemble_reproduces_the_probabilities(launched, lo
     here = serving(loaded, np.load(folder / "x.npy"))["probabilities"].numpy()
     assert np.abs(np.load(folder / "p.npy") - here).max() <= TOL
     assert np.abs(np.load(folder / "c.npy") - here).max() <= TOL
+
+
+def test_every_top_level_name_resolves_and_predict_comes_without_tensorflow(tmp_path):
+    import hubensemble
+    from hubensemble import prediction
+
+    for name in hubensemble.__all__:  # the lazy table names a module that defines each
+        assert getattr(hubensemble, name) is not None, name
+    assert hubensemble.predict is prediction.predict
+    # `hubensemble.predict` refuses a missing file before TensorFlow loads, as the command.
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "saved_model.pb").write_bytes(b"")
+    code = ("import sys, hubensemble\n"
+            "try:\n    hubensemble.predict(sys.argv[1], [sys.argv[2]])\n"
+            "except hubensemble.errors.HubensembleError as e:\n    print(e)\n"
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model"),
+                          str(tmp_path / "gone.png")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.splitlines() == [
+        f"{tmp_path / 'gone.png'}: cannot read it: No such file or directory; fix or remove the "
+        "file (or pass --skip-unreadable, skip_unreadable=True in Python)", "False"], out.stderr
