@@ -400,10 +400,9 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
     and the severities (none without corruptions). No TensorFlow: the command line checks
     them before it loads. Raises DataError for a split name that is not train, val
     (validation, valid) or test; HubensembleError for an unknown corruption or severity."""
-    from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_NAMES
+    from hubensemble.data.task import split_key
 
-    if _SPLIT_ALIASES.get(split) is None:  # the words of Task.split
-        raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLIT_NAMES)}")
+    split_key(split)
     names = resolve_corruptions(corruptions)
     return names, (_check_severities(severities) if names else [])
 

@@ -80,8 +80,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     from hubensemble.data.decode import UnreadableImage, op_error_reason, servable_bytes
 
     readable = []
-    for i, data in files.items():
-        path = image_paths[i]
+    for i in list(files):
+        data, path = files.pop(i), image_paths[i]  # the bytes go as their blob is made
         try:
             blob, _ = servable_bytes(data)
         except UnreadableImage as e:

@@ -17,6 +17,15 @@ _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": 
                   "test": "test"}
 
 
+def split_key(name: str) -> str:
+    """"train", "val" or "test" for a split name or alias (validation, valid); DataError
+    naming the split names otherwise (`Task.split`, and evaluate before it loads anything)."""
+    key = _SPLIT_ALIASES.get(name)
+    if key is None:
+        raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLIT_NAMES)}")
+    return key
+
+
 def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     """One [N, H, W, 3] array when every image has the same shape, else the list."""
     if images and len({im.shape for im in images}) == 1:
@@ -130,9 +139,7 @@ class Task:
 
         Raises DataError for an unknown name or a split this task does not have.
         """
-        key = _SPLIT_ALIASES.get(name)
-        if key is None:
-            raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLIT_NAMES)}")
+        key = split_key(name)
         got = getattr(self, key)
         if got is None:
             raise DataError(f"task {self.name!r} has no {key} split ({self.source}); "
