@@ -316,6 +316,14 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     # were accepted silently for npz: and sklearn:, against docs/data.md).
     argvs.append(["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
                   str(out), "--val-fraction", "0.6", "--test-fraction", "0.5"])
+    # A fraction the data would not use (npz with x_val: it was ignored without a word).
+    import numpy as np
+
+    npz = tmp_path / "v.npz"
+    np.savez(npz, x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=[0, 0, 1, 1],
+             x_val=np.zeros((2, 2, 2, 3), np.uint8), y_val=[0, 1])
+    argvs.append(["rank", "--catalogue", str(cat), "--data", f"npz:{npz}", "--out", str(out),
+                  "--val-fraction", "0.3"])
     # A budget that cannot hold one group of the sweep (tune refused it after 7.7 s).
     argvs += [["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(out),
                "--sweep", "aug", "--budget", "3"], ["tune", "--run", str(out), "--budget", "2"]]
@@ -349,6 +357,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         load_task("sklearn:digits", val_fraction=0.6, test_fraction=0.5)
     assert str(e.value) == ("val_fraction + test_fraction must leave some training data, got "
                             "0.6 + 0.5") and run.stderr.count(f"error: {e.value}\n") == 1
+    with pytest.raises(HubensembleError) as e:
+        load_task(f"npz:{npz}", val_fraction=0.3)
+    assert "would not be used" in str(e.value) and run.stderr.count(f"error: {e.value}\n") == 1
     for said in ("the aug sweep runs 4 trials per augmentation family; budget 3 cannot hold "
                  "one", "the default sweep runs 4 trials per module; budget 2 cannot hold one",
                  "unknown corruption 'bogus'; choose from gaussian_noise", "unknown split "

@@ -323,6 +323,34 @@ def test_folder_train_only_layout_carves_val_and_test(tmp_path):
     assert np.bincount(task.train.labels).tolist() == [7, 7]
 
 
+def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
+    """A fraction other than 0 and its default for a split that the data brings or never
+    carves was ignored without a word (npz with x_val, val_fraction 0.3: the stored val)."""
+    x, y = rng.integers(0, 256, (20, 3, 3, 3), dtype=np.uint8), np.repeat([0, 1], 10)
+    spec = save_npz(tmp_path / "v.npz", x_train=x, y_train=y, x_val=x[:4], y_val=y[:4])
+    path = tmp_path / "v.npz"
+    with pytest.raises(DataError) as e:
+        load_task(spec, val_fraction=0.3)
+    assert str(e.value) == (f"val_fraction 0.3 would not be used: npz:{path} stores its own "
+                            "val split (x_val); leave val_fraction out (it sizes a val split "
+                            "carved off train)")
+    with pytest.raises(DataError, match=r"^test_fraction 0.1 would not be used: npz:.* never "
+                                        r"splits a test set off train \(store x_test"):
+        load_task(spec, test_fraction=0.1)
+    for kw in ({"val_fraction": 0.2}, {"val_fraction": 0.0}, {"test_fraction": 0.0}):
+        assert len(load_task(spec, **kw).val) == 4  # the default and 0 change nothing
+    # A folder with val/ but no test/: test_fraction sizes test, val_fraction has no use.
+    make_class_folders(str(tmp_path / "f" / "train"), {"x": 10, "y": 10})
+    make_class_folders(str(tmp_path / "f" / "val"), {"x": 2, "y": 2}, seed=5)
+    with pytest.raises(DataError, match=r"^val_fraction 0.5 would not be used: folder:.*f "
+                                        r"has its own val split \(val/\)"):
+        load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.5, test_fraction=0.3)
+    assert len(load_task(f"folder:{tmp_path / 'f'}", test_fraction=0.3).test) == 6
+    for spec in ("sklearn:digits", "tfds:mnist"):  # fixed splits; tfds is refused unread
+        with pytest.raises(DataError, match=f"^val_fraction 0.25 would not be used: {spec}"):
+            load_task(spec, val_fraction=0.25)
+
+
 def class_counts(task):
     """{class name: examples over every split}."""
     labels = np.concatenate([getattr(task, s).labels for s in task.present_splits()])

@@ -17,6 +17,13 @@ def check_sklearn_name(rest: str) -> None:
                         f"sklearn:digits")
 
 
+def fixed_splits(rest: str) -> dict[str, str]:
+    """{split: why}: sklearn:digits' val and test are fixed (800 / 200 / 797); no fraction
+    sizes them."""
+    why = "sklearn:digits has fixed splits (800 / 200 / 797; --data-seed draws them)"
+    return {"val": why, "test": why}
+
+
 def _load_sklearn(rest: str, options: LoadOptions) -> Task:
     """sklearn:digits — scikit-learn's bundled 8x8 digits: 800 / 200 / 797, stratified."""
     check_sklearn_name(rest)

@@ -178,6 +178,15 @@ def locate_folder(rest: str) -> str:
     return path
 
 
+def fixed_splits(rest: str) -> dict[str, str]:
+    """{split: why}: the val / test splits of folder:REST that no fraction sizes, those it
+    has as folders (train/ val/ test/ layout; its listing read, no image)."""
+    path = locate_folder(rest)
+    layout = split_layout(path)
+    return {k: f"folder:{path} has its own {k} split ({os.path.basename(layout[k])}/)"
+            for k in ("val", "test") if k in layout}
+
+
 def _load_folder(rest: str, options: LoadOptions) -> Task:
     """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
     path = locate_folder(rest)

@@ -62,6 +62,24 @@ def locate_npz(rest: str) -> str:
     return path
 
 
+def fixed_splits(rest: str) -> dict[str, str]:
+    """{split: why}: the val / test splits of npz:REST that no fraction sizes (its zip
+    listing read, no array): a stored x_val, and test, which npz never splits off train."""
+    import zipfile
+
+    path = locate_npz(rest)
+    try:
+        with zipfile.ZipFile(path) as z:
+            stored = {os.path.splitext(n)[0] for n in z.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        stored = set()  # the loader says what is wrong with the file
+    out = {"test": f"npz:{path} never splits a test set off train (store x_test, y_test "
+                   f"for one)"}
+    if "x_val" in stored:
+        out["val"] = f"npz:{path} stores its own val split (x_val)"
+    return out
+
+
 def _load_npz(rest: str, options: LoadOptions) -> Task:
     """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]."""
     path = locate_npz(rest)

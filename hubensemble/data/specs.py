@@ -7,6 +7,7 @@ import os
 from typing import Callable
 
 from hubensemble import options as option_table
+from hubensemble.data import digits, folder, npz, tfds
 from hubensemble.data.digits import _load_sklearn, check_sklearn_name
 from hubensemble.data.duplicates import drop_duplicates
 from hubensemble.data.folder import _load_folder, locate_folder, split_layout
@@ -65,15 +66,26 @@ FIRST_CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
+#: Per scheme, {split: why} for the val / test splits that the data brings itself or never
+#: has, so that no fraction sizes them (reads listings, no image).
+FIXED_SPLITS: dict[str, Callable[[str], dict[str, str]]] = {
+    "tfds": tfds.fixed_splits,
+    "folder": folder.fixed_splits,
+    "npz": npz.fixed_splits,
+    "sklearn": digits.fixed_splits,
+}
+
+
 def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                val_fraction: float = _D("val_fraction"),
                test_fraction: float = _D("test_fraction")) -> tuple[str, str]:
     """The refusals `load_task` and `load_test_set` make before reading any data, in their
     words: `parse_spec`, split overrides on a scheme other than tfds, fractions outside [0, 1)
     or summing to 1 or more (for every scheme, also when the data brings its own splits and
-    they would not be used), and the scheme's FIRST_CHECKS (a missing or wrong-kind path, an
-    unknown name). Reads no images and imports no TensorFlow (the command line runs it before
-    TensorFlow loads).
+    they would not be used), the scheme's FIRST_CHECKS (a missing or wrong-kind path, an
+    unknown name), and a fraction other than 0 and its default for a split that the data
+    brings itself or never splits off train (FIXED_SPLITS: it would be ignored). Reads no
+    images and imports no TensorFlow (the command line runs it before TensorFlow loads).
 
     Returns (scheme, rest) as parse_spec does. Raises DataError.
     """
@@ -84,6 +96,15 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                         f"the data")
     _check_fractions(float(val_fraction), float(test_fraction))
     FIRST_CHECKS[scheme](rest)
+    given = {split: (name, float(value)) for split, name, value in (
+        ("val", "val_fraction", val_fraction), ("test", "test_fraction", test_fraction))
+        if float(value) not in (0.0, float(_D(name)))}
+    if given:
+        fixed = FIXED_SPLITS[scheme](rest)
+        for split, (name, value) in given.items():
+            if split in fixed:
+                raise DataError(f"{name} {value:g} would not be used: {fixed[split]}; leave "
+                                f"{name} out (it sizes a {split} split carved off train)")
     return scheme, rest
 
 

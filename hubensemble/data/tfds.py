@@ -60,6 +60,14 @@ def _resolve_splits(overrides) -> dict[str, str | None]:
     return splits
 
 
+def fixed_splits(rest: str) -> dict[str, str]:
+    """{split: why}: a tfds: data set's val and test are tfds splits (VTAB_SPLITS or the split
+    overrides; a dropped one stays dropped); no fraction sizes them."""
+    why = (f"tfds:{rest} takes val and test from its tfds splits; change them with split "
+           f"overrides (--split val=train[800:1000])")
+    return {"val": why, "test": why}
+
+
 def _load_tfds(rest: str, options: LoadOptions) -> Task:
     """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads."""
     name, config, version = _parse_tfds_name(rest)
