@@ -395,7 +395,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     run in another process; without it the run records DataArgs(spec=task.source,
     reloadable=False): later stages then need the task passed in Python.
     Raises HubensembleError summarising every failure when no module succeeded; RunError,
-    before any work, when `out_dir` holds a run on other data, or candidates tuned from a
+    before any work, when `out_dir` holds files no stage wrote and no run
+    (`Run.check_folder_is_ours`), a run on other data, or candidates tuned from a
     module that this ranking drops or whose entry it changes (`check_tuned_modules`).
     """
     from tqdm.auto import tqdm
@@ -421,6 +422,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
                                f"has {len(specs)}; use fewer shards")
 
+    Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks it too, earlier
     held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
     if held:
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
