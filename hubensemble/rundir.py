@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble import formats, options
-from hubensemble.errors import RunError
+from hubensemble.errors import DataError, RunError
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp, make_dirs,
                                 read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
@@ -76,9 +76,19 @@ class DataArgs:
 
     @classmethod
     def from_json(cls, d):
-        """DataArgs from `to_json` output; keys it does not know (newer versions) are ignored."""
+        """DataArgs from `to_json` output; keys it does not know (newer versions) are ignored.
+        A fraction recorded before they were refused where the data does not use them reads as
+        its default (`data.specs.recorded_fractions`: the same data), so that the run loads."""
+        from hubensemble.data.specs import recorded_fractions
+
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in fields})
+        args = cls(**{k: v for k, v in d.items() if k in fields})
+        try:
+            fractions = recorded_fractions(args.spec, args.val_fraction, args.test_fraction)
+        except DataError:  # the data is not here or not valid: `load` says so if asked
+            return args
+        return dataclasses.replace(args, **dict(zip(("val_fraction", "test_fraction"),
+                                                    fractions)))
 
 
 def function_name(fn):

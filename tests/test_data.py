@@ -346,9 +346,14 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
                                         r"has its own val split \(val/\)"):
         load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.5, test_fraction=0.3)
     assert len(load_task(f"folder:{tmp_path / 'f'}", test_fraction=0.3).test) == 6
-    for spec in ("sklearn:digits", "tfds:mnist"):  # fixed splits; tfds is refused unread
-        with pytest.raises(DataError, match=f"^val_fraction 0.25 would not be used: {spec}"):
-            load_task(spec, val_fraction=0.25)
+    for fixed in ("sklearn:digits", "tfds:mnist"):  # fixed splits; tfds is refused unread
+        with pytest.raises(DataError, match=f"^val_fraction 0.25 would not be used: {fixed}"):
+            load_task(fixed, val_fraction=0.25)
+    # A run recorded such a fraction before it was refused: it loads again, the same data.
+    from hubensemble.rundir import DataArgs, Run
+
+    Run(tmp_path / "run").attach_task(load_task(spec), DataArgs(spec=spec, val_fraction=0.3))
+    assert Run(tmp_path / "run").task().fingerprint == load_task(spec).fingerprint
 
 
 def class_counts(task):

@@ -96,16 +96,32 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                         f"the data")
     _check_fractions(float(val_fraction), float(test_fraction))
     FIRST_CHECKS[scheme](rest)
-    given = {split: (name, float(value)) for split, name, value in (
-        ("val", "val_fraction", val_fraction), ("test", "test_fraction", test_fraction))
-        if float(value) not in (0.0, float(_D(name)))}
-    if given:
-        fixed = FIXED_SPLITS[scheme](rest)
-        for split, (name, value) in given.items():
-            if split in fixed:
-                raise DataError(f"{name} {value:g} would not be used: {fixed[split]}; leave "
-                                f"{name} out (it sizes a {split} split carved off train)")
+    for name, value, why in _unused_fractions(scheme, rest, val_fraction, test_fraction):
+        raise DataError(f"{name} {value:g} would not be used: {why}; leave {name} out (it "
+                        f"sizes a {name.split('_')[0]} split carved off train)")
     return scheme, rest
+
+
+def _unused_fractions(scheme, rest, val_fraction, test_fraction):
+    """[(name, value, why)] of the fractions other than 0 and their defaults whose split the
+    data brings itself or never carves (FIXED_SPLITS)."""
+    given = [(split, name, float(value)) for split, name, value in (
+        ("val", "val_fraction", val_fraction), ("test", "test_fraction", test_fraction))
+        if float(value) not in (0.0, float(_D(name)))]
+    fixed = FIXED_SPLITS[scheme](rest) if given else {}
+    return [(name, value, fixed[split]) for split, name, value in given if split in fixed]
+
+
+def recorded_fractions(spec: str, val_fraction: float, test_fraction: float):
+    """(val_fraction, test_fraction) of a run recorded before `check_spec` refused fractions
+    the data would not use, those put back to their defaults (the same data: they were
+    ignored), so that the run loads again. Raises DataError as `check_spec` does."""
+    scheme, rest = parse_spec(spec)
+    FIRST_CHECKS[scheme](rest)
+    out = {"val_fraction": val_fraction, "test_fraction": test_fraction}
+    for name, _, _ in _unused_fractions(scheme, rest, val_fraction, test_fraction):
+        out[name] = _D(name)
+    return out["val_fraction"], out["test_fraction"]
 
 
 def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
