@@ -460,12 +460,12 @@ def build_parser():
     p.add_argument("--out", metavar="RUN", help="the run directory")
     arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
     p.set_defaults(func=cmd_rank, check=lambda args, p=p: _rank_check(p, args))
-    rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog)
-    m = rank_sub.add_parser("merge", parents=[common], help="combine `rank --shard` outputs",
-                            description="Combines the run folders that `rank --shard I/N` "
-                                        "wrote into one ranking (the same as an unsharded "
-                                        "rank), selects modules, and writes it to --out, "
-                                        "which `tune` then uses.")
+    rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog,  # its help:
+                                help="combine `rank --shard` outputs")  # merge listed once
+    m = rank_sub.add_parser("merge", parents=[common], description="Combines the run folders "
+                            "that `rank --shard I/N` wrote into one ranking (the same as an "
+                            "unsharded rank), selects modules, and writes it to --out, which "
+                            "`tune` then uses.")
     m.add_argument("shards", nargs="+", metavar="RUN_SHARD",
                    help="the run folders of the shards (all N of them)")
     m.add_argument("--out", required=True, metavar="RUN", help="the merged run folder")

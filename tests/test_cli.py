@@ -38,6 +38,9 @@ def test_help_lists_every_stage():
     for command in ("catalogue", "rank", "tune", "ensemble", "export", "predict", "evaluate",
                     "report", "fit", "demo", "zoo", "cost", "distill"):
         assert command in out
+    code, out, _ = hubensemble("rank", "--help")  # merge was listed twice, once bare
+    positional = out.split("positional arguments:")[1].split("options:")[0]
+    assert code == 0 and positional.split() == "merge combine `rank --shard` outputs".split()
 
 
 def test_catalogue_validate_shipped_and_broken(tmp_path):

@@ -17,6 +17,13 @@ default grid by these fine-tuning candidates (batch and momentum of the cpu prof
 HParams fields), one trial each, so one configuration can be measured at a time. With --out
 the run folder is reused: rank is skipped when it has run and a candidate that is complete is
 not trained again, so configurations measured one after the other share one pool.
+
+--interpolate 0,0.25,0.5,0.75,1 also prints, for every ok LP-FT candidate (head_init "probe",
+weights kept), validation cross-entropy / accuracy and test accuracy along the straight line
+in weight space from its start (the frozen module with the probe head of the recorded L2
+strength) to its fine-tuned weights, theta(a) = theta_0 + a (theta_1 - theta_0): WiSE-FT
+(Wortsman et al. 2022, "Robust fine-tuning of zero-shot models"). Whether any point of the path
+beats its start says whether the fine-tuning moved towards anything better than the probe.
 """
 
 from __future__ import annotations
@@ -91,6 +98,43 @@ def run_configs(out: Path, specs, task, configs, *, seed: int, cache: str) -> No
                       profile=cpu, cache_dir=cache)
 
 
+def weight_path(spec, task, cand, alphas, *, profile, cache: str) -> list[dict]:
+    """[{alpha, val_ce, val_acc, test_acc}] of theta_0 + alpha (theta_1 - theta_0) for the ok
+    LP-FT candidate `cand` (see --interpolate); float weights are interpolated, others (step
+    counters) taken from theta_1. BatchNorm's moving statistics are weights like any other
+    (unchanged by training under the "inference" policy)."""
+    import keras
+
+    from hubensemble import metrics
+    from hubensemble.hyperrule import HParams
+    from hubensemble.tune.inputs import predict_probs
+    from hubensemble.tune.model import build_classifier
+    from hubensemble.tune.train import init_head
+
+    hp = HParams.from_json(cand.hparams)
+    keras.backend.clear_session()
+    model = build_classifier(spec, task.num_classes, dropout=hp.dropout,
+                             weight_decay=hp.weight_decay, batchnorm=hp.batchnorm)
+    init_head(model, spec, task, hp, profile=profile, head_l2=cand.record["head_l2"],
+              cache_dir=cache)
+    start = [np.array(w) for w in model.get_weights()]
+    model.load_weights(str(cand.weights_path))
+    end = [np.array(w) for w in model.get_weights()]
+    out = []
+    for a in alphas:
+        model.set_weights([w0 + a * (w1 - w0) if np.issubdtype(w0.dtype, np.floating) else w1
+                           for w0, w1 in zip(start, end)])
+        row = {"alpha": a}
+        for split in ("val", "test"):
+            probs = predict_probs(model, task, split, spec=spec, profile=profile,
+                                  batch_size=hp.batch_size)
+            labels = getattr(task, split).labels
+            row[f"{split}_ce"] = metrics.nll(probs, labels)
+            row[f"{split}_acc"] = float((probs.argmax(1) == labels).mean())
+        out.append(row)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--catalogue", nargs="+", required=True)
@@ -103,6 +147,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     p.add_argument("--finetune", action="append", default=None, metavar="KEY=VALUE,...",
                    help="a fine-tuning candidate instead of the default grid (repeatable)")
+    p.add_argument("--interpolate", default=None, metavar="A,A,...",
+                   help="WiSE-FT mixing coefficients to evaluate for each LP-FT candidate")
     args = p.parse_args(argv)
 
     from hubensemble.candidate import scan
@@ -173,6 +219,21 @@ def main(argv=None) -> int:
           f"probe / fine-tune {summary.get('probe_over_finetune')}; sweep wall {times}")
     print(f"mixed-pool ensemble: {summary['ensemble']['members']}; test "
           f"{json.dumps(summary['ensemble']['test'])}")
+    if args.interpolate:
+        alphas = [float(a) for a in args.interpolate.split(",")]
+        by_name = {s.name: s for s in specs}
+        summary["interpolation"] = {}
+        for c in cands:
+            if (c.status != "ok" or c.hparams.get("head_init") != "probe"
+                    or c.weights_path is None):
+                continue
+            path = weight_path(by_name[c.module], task, c, alphas, profile=profile,
+                               cache=cache)
+            summary["interpolation"][c.trial] = path
+            print(f"{c.trial}: theta_0 + a (theta_1 - theta_0), a = val CE / val acc / test acc")
+            for r in path:
+                print(f"  a {r['alpha']:<5g} {r['val_ce']:.4f} / {r['val_acc']:.4f} / "
+                      f"{r['test_acc']:.4f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=1,
                                               default=str))
