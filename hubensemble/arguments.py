@@ -33,11 +33,13 @@ class Parser(argparse.ArgumentParser):
         return super().add_subparsers(**kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
-        """argparse's; a sub-command's parser refuses what is left over, and every parser an
-        option given without what it needs (usage errors, exit 2)."""
+        """argparse's; a sub-command's parser refuses what is left over (naming the closest
+        flag of a mistyped one), and every parser an option given without what it needs
+        (usage errors, exit 2)."""
+        self._seen = list(args) if args is not None else None
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self.subcommand:
-            self.error("unrecognized arguments: " + " ".join(extras))
+            self.error(self._unrecognized(extras))
         given = vars(namespace).pop(_GIVEN, set())
         flags = {a.dest: a.option_strings[0] for a in self._actions if a.option_strings}
         for name in sorted(given):
@@ -48,6 +50,35 @@ class Parser(argparse.ArgumentParser):
                            f"{'one of them' if len(needs) > 1 else 'it'} or leave "
                            f"{flags[name]} out")
         return namespace, extras
+
+    def error(self, message):
+        """argparse's, except that a sub-command's choice that is really the value of a
+        mistyped flag (`rank --topk 3`: "argument merge: invalid choice: '3'") is reported as
+        the unrecognised flag."""
+        unknown = [a for a in getattr(self, "_seen", None) or [] if self._unknown_flag(a)]
+        if unknown and "invalid choice" in message and self._subparsers is not None:
+            message = self._unrecognized(unknown)
+        super().error(message)
+
+    def _unknown_flag(self, arg) -> bool:
+        return (isinstance(arg, str) and arg.startswith("--") and arg != "--"
+                and arg.split("=", 1)[0] not in self._option_string_actions)
+
+    def _unrecognized(self, extras) -> str:
+        """"unrecognized arguments: …", with the closest known flag of each mistyped one
+        (difflib, as git's "did you mean")."""
+        import difflib
+
+        known = {f[2:]: f for f in self._option_string_actions if f.startswith("--")}
+        hints = {}
+        for a in extras:
+            flag = a.split("=", 1)[0]
+            close = self._unknown_flag(a) and difflib.get_close_matches(flag[2:], known, 1, 0.7)
+            if close:
+                hints[flag] = known[close[0]]
+        hint = ", ".join(f + (f" for {a}" if len(hints) > 1 else "") for a, f in hints.items())
+        hint = f" (did you mean {hint}?)" if hints else ""
+        return "unrecognized arguments: " + " ".join(extras) + hint
 
 
 class _Subcommand(Parser):

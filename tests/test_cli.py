@@ -43,6 +43,20 @@ def test_help_lists_every_stage():
     assert code == 0 and positional.split() == "merge combine `rank --shard` outputs".split()
 
 
+@pytest.mark.parametrize("argv, said", [
+    # rank took the flag's value for its sub-command: "argument merge: invalid choice: '3'".
+    (("rank", "--topk", "3", "--out", "r"), "unrecognized arguments: --topk (did you mean "
+                                            "--top-k?)"),
+    (("fit", "--topk", "3", "--budgt=4", "--catalogue", "c", "--data", "d", "--out", "r"),
+     "unrecognized arguments: --topk 3 --budgt=4 (did you mean --top-k for --topk, --budget "
+     "for --budgt?)"),
+    (("tune", "--run", "r", "--zzzz"), "unrecognized arguments: --zzzz\n"),
+])
+def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
+    code, out, err = in_process(*argv)
+    assert code == 2 and said in err and "invalid choice" not in err, err
+
+
 def test_catalogue_validate_shipped_and_broken(tmp_path):
     files = sorted(str(p) for p in (ROOT / "catalogue").glob("*.yaml"))
     code, out, err = hubensemble("catalogue", "validate", *files)
