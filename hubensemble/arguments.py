@@ -52,31 +52,43 @@ class Parser(argparse.ArgumentParser):
         return namespace, extras
 
     def error(self, message):
-        """argparse's, except that a sub-command's choice that is really the value of a
-        mistyped flag (`rank --topk 3`: "argument merge: invalid choice: '3'") is reported as
-        the unrecognised flag."""
-        unknown = [a for a in getattr(self, "_seen", None) or [] if self._unknown_flag(a)]
-        if unknown and "invalid choice" in message and self._subparsers is not None:
-            message = self._unrecognized(unknown)
+        """argparse's, with the mistyped flags of the command line said: a sub-command choice
+        that is really a mistyped flag's value (`rank --topk 3`: "argument merge: invalid
+        choice: '3'") is reported as that flag, and a missing required flag's error also names
+        the unrecognised ones (`tune --rn R`), each with the closest known flag."""
+        seen = getattr(self, "_seen", None) or []
+        unknown = [i for i, a in enumerate(seen) if self._unknown_flag(a)]
+        if "invalid choice" in message and self._subparsers is not None:
+            ate = [i for i in unknown if "=" not in seen[i] and i + 1 < len(seen)
+                   and f"invalid choice: {seen[i + 1]!r}" in message]
+            if ate:
+                message = self._unrecognized([a for i in unknown for a in (
+                    seen[i:i + 2] if i == ate[0] else seen[i:i + 1])])
+        elif message.startswith("the following arguments are required") and unknown:
+            message += "; " + self._unrecognized([seen[i] for i in unknown])
         super().error(message)
 
     def _unknown_flag(self, arg) -> bool:
-        return (isinstance(arg, str) and arg.startswith("--") and arg != "--"
+        """Whether `arg` looks like a flag (--name, -name; not a negative number) that this
+        parser does not take."""
+        return (isinstance(arg, str) and len(arg) > 1 and arg[0] == "-"
+                and (arg[1] == "-" and len(arg) > 2 or arg[1].isalpha())
                 and arg.split("=", 1)[0] not in self._option_string_actions)
 
     def _unrecognized(self, extras) -> str:
         """"unrecognized arguments: …", with the closest known flag of each mistyped one
-        (difflib, as git's "did you mean")."""
+        (difflib ratio >= 0.85 after case, - and _ are evened out: --topk, --Top_K -> --top-k;
+        as git's "did you mean")."""
         import difflib
 
-        known = {f[2:]: f for f in self._option_string_actions if f.startswith("--")}
-        hints = {}
-        for a in extras:
-            flag = a.split("=", 1)[0]
-            close = self._unknown_flag(a) and difflib.get_close_matches(flag[2:], known, 1, 0.7)
-            if close:
-                hints[flag] = known[close[0]]
-        hint = ", ".join(f + (f" for {a}" if len(hints) > 1 else "") for a, f in hints.items())
+        def norm(flag):
+            return flag.split("=", 1)[0].lstrip("-").lower().replace("_", "-")
+
+        known = {norm(f): f for f in self._option_string_actions if f.startswith("--")}
+        flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
+        hints = {f: known[c[0]] for f in flags
+                 for c in [difflib.get_close_matches(norm(f), known, 1, 0.85)] if c}
+        hint = ", ".join(k + (f" for {f}" if len(flags) > 1 else "") for f, k in hints.items())
         hint = f" (did you mean {hint}?)" if hints else ""
         return "unrecognized arguments: " + " ".join(extras) + hint
 

@@ -45,16 +45,27 @@ def test_help_lists_every_stage():
 
 @pytest.mark.parametrize("argv, said", [
     # rank took the flag's value for its sub-command: "argument merge: invalid choice: '3'".
-    (("rank", "--topk", "3", "--out", "r"), "unrecognized arguments: --topk (did you mean "
-                                            "--top-k?)"),
+    (("rank", "--topk", "3", "--out", "r"), "unrecognized arguments: --topk 3 (did you mean "
+                                            "--top-k?)\n"),
+    (("rank", "-Top_K", "3"), "unrecognized arguments: -Top_K 3 (did you mean --top-k?)\n"),
     (("fit", "--topk", "3", "--budgt=4", "--catalogue", "c", "--data", "d", "--out", "r"),
      "unrecognized arguments: --topk 3 --budgt=4 (did you mean --top-k for --topk, --budget "
-     "for --budgt?)"),
+     "for --budgt?)\n"),
+    (("zoo", "build", "--out", "z", "--size=3", "--seeds", "2"),
+     "unrecognized arguments: --size=3 --seeds 2 (did you mean --seed for --seeds?)\n"),
     (("tune", "--run", "r", "--zzzz"), "unrecognized arguments: --zzzz\n"),
+    (("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--max-trails", "3"),
+     "unrecognized arguments: --max-trails 3\n"),  # no far-fetched --max-failures
+    (("tune", "--rn", "r"), "the following arguments are required: --run; unrecognized "
+                            "arguments: --rn\n"),
+    # A mistyped sub-command stays one, whatever flags follow.
+    (("zoo", "bild", "--out", "z"), "argument build: invalid choice: 'bild'"),
+    (("catalogue", "valdate", "c.yaml", "--verbose"), "invalid choice: 'valdate'"),
 ])
 def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
     code, out, err = in_process(*argv)
-    assert code == 2 and said in err and "invalid choice" not in err, err
+    assert code == 2 and said in err and ("invalid choice" in said or "invalid choice" not in
+                                           err), err
 
 
 def test_catalogue_validate_shipped_and_broken(tmp_path):
