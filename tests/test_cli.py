@@ -64,8 +64,8 @@ def test_help_lists_every_stage():
 ])
 def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
     code, out, err = in_process(*argv)
-    assert code == 2 and said in err and ("invalid choice" in said or "invalid choice" not in
-                                           err), err
+    misread = "invalid choice" in err and "invalid choice" not in said
+    assert code == 2 and said in err and not misread, err
 
 
 def test_catalogue_validate_shipped_and_broken(tmp_path):
