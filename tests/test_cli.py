@@ -340,10 +340,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     broken.write_text("modules:\n  - {name: t}\n")
     argvs.append(["fit", "--catalogue", str(broken), "--data", "sklearn:digits", "--out",
                   str(out)])
-    # Fractions that leave no training data, for data that brings its own splits too (they
-    # were accepted silently for npz: and sklearn:, against docs/data.md).
-    argvs.append(["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
-                  str(out), "--val-fraction", "0.6", "--test-fraction", "0.5"])
+    # Fractions that leave no training data (refused after TensorFlow, once the data was read).
+    for name in ("a", "b"):
+        (tmp_path / "flat" / name).mkdir(parents=True)
+    argvs.append(["fit", "--catalogue", str(cat), "--data", f"folder:{tmp_path / 'flat'}",
+                  "--out", str(out), "--val-fraction", "0.6", "--test-fraction", "0.5"])
     # A fraction the data would not use (npz with x_val: it was ignored without a word).
     import numpy as np
 
@@ -382,9 +383,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
             assert run.stderr.count(f"error: {e.value}\n") == 3, (spec, run.stderr)
     assert f"{broken}:2: " in run.stderr and "'handle'" in run.stderr, run.stderr
     with pytest.raises(HubensembleError) as e:
-        load_task("sklearn:digits", val_fraction=0.6, test_fraction=0.5)
-    assert str(e.value) == ("val_fraction + test_fraction must leave some training data, got "
-                            "0.6 + 0.5") and run.stderr.count(f"error: {e.value}\n") == 1
+        load_task(f"folder:{tmp_path / 'flat'}", val_fraction=0.6, test_fraction=0.5)
+    assert str(e.value).startswith("val_fraction + test_fraction (--val-fraction, "
+                                   "--test-fraction; 0.2 each by default) must leave some "
+                                   "training data, got 0.6 + 0.5; lower one")
+    assert run.stderr.count(f"error: {e.value}\n") == 1
     with pytest.raises(HubensembleError) as e:
         load_task(f"npz:{npz}", val_fraction=0.3)
     assert "would not be used" in str(e.value) and run.stderr.count(f"error: {e.value}\n") == 1

@@ -331,23 +331,31 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
     path = tmp_path / "v.npz"
     with pytest.raises(DataError) as e:
         load_task(spec, val_fraction=0.3)
-    assert str(e.value) == (f"val_fraction 0.3 would not be used: npz:{path} stores its own "
-                            "val split (x_val); leave val_fraction out (it sizes a val split "
-                            "carved off train)")
-    with pytest.raises(DataError, match=r"^test_fraction 0.1 would not be used: npz:.* never "
-                                        r"splits a test set off train \(store x_test"):
+    assert str(e.value) == (f"val_fraction 0.3 (--val-fraction) would not be used: npz:{path} "
+                            "stores its own val split (x_val); leave it out (it sizes a val "
+                            "split carved off train when the data has none)")
+    with pytest.raises(DataError, match=r"^test_fraction 0.1 \(--test-fraction\) would not be "
+                                        r"used: npz:.* never splits a test set off train "
+                                        r"\(store x_test"):
         load_task(spec, test_fraction=0.1)
+    with_test = save_npz(tmp_path / "t.npz", x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
+    with pytest.raises(DataError, match=r"stores its own test split \(x_test\); leave it out"):
+        load_task(with_test, test_fraction=0.1)
+    # An unused default counts as 0 in the sum: npz never carves test, val may take 0.85.
+    assert len(load_task(with_test, val_fraction=0.85).val) == 16
+    with pytest.raises(DataError, match=r"^val_fraction must be a number in \[0, 1\), got None"):
+        load_task(with_test, val_fraction=None)
     for kw in ({"val_fraction": 0.2}, {"val_fraction": 0.0}, {"test_fraction": 0.0}):
         assert len(load_task(spec, **kw).val) == 4  # the default and 0 change nothing
     # A folder with val/ but no test/: test_fraction sizes test, val_fraction has no use.
     make_class_folders(str(tmp_path / "f" / "train"), {"x": 10, "y": 10})
     make_class_folders(str(tmp_path / "f" / "val"), {"x": 2, "y": 2}, seed=5)
-    with pytest.raises(DataError, match=r"^val_fraction 0.5 would not be used: folder:.*f "
-                                        r"has its own val split \(val/\)"):
+    with pytest.raises(DataError, match=r"^val_fraction 0.5 \(--val-fraction\) would not be "
+                                        r"used: folder:.*f has its own val split \(val/\)"):
         load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.5, test_fraction=0.3)
     assert len(load_task(f"folder:{tmp_path / 'f'}", test_fraction=0.3).test) == 6
     for fixed in ("sklearn:digits", "tfds:mnist"):  # fixed splits; tfds is refused unread
-        with pytest.raises(DataError, match=f"^val_fraction 0.25 would not be used: {fixed}"):
+        with pytest.raises(DataError, match=f"^val_fraction 0.25 .* would not be used: {fixed}"):
             load_task(fixed, val_fraction=0.25)
     # A run recorded such a fraction before it was refused: it loads again, the same data.
     from hubensemble.rundir import DataArgs, Run

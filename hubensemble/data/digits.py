@@ -20,7 +20,7 @@ def check_sklearn_name(rest: str) -> None:
 def fixed_splits(rest: str) -> dict[str, str]:
     """{split: why}: sklearn:digits' val and test are fixed (800 / 200 / 797); no fraction
     sizes them."""
-    why = "sklearn:digits has fixed splits (800 / 200 / 797; --data-seed draws them)"
+    why = "sklearn:digits has fixed splits (800 / 200 / 797, drawn by the data seed)"
     return {"val": why, "test": why}
 
 

@@ -73,8 +73,8 @@ def fixed_splits(rest: str) -> dict[str, str]:
             stored = {os.path.splitext(n)[0] for n in z.namelist()}
     except (OSError, zipfile.BadZipFile):
         stored = set()  # the loader says what is wrong with the file
-    out = {"test": f"npz:{path} never splits a test set off train (store x_test, y_test "
-                   f"for one)"}
+    out = {"test": f"npz:{path} stores its own test split (x_test)" if "x_test" in stored
+           else f"npz:{path} never splits a test set off train (store x_test, y_test for one)"}
     if "x_val" in stored:
         out["val"] = f"npz:{path} stores its own val split (x_val)"
     return out

@@ -80,12 +80,12 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                val_fraction: float = _D("val_fraction"),
                test_fraction: float = _D("test_fraction")) -> tuple[str, str]:
     """The refusals `load_task` and `load_test_set` make before reading any data, in their
-    words: `parse_spec`, split overrides on a scheme other than tfds, fractions outside [0, 1)
-    or summing to 1 or more (for every scheme, also when the data brings its own splits and
-    they would not be used), the scheme's FIRST_CHECKS (a missing or wrong-kind path, an
-    unknown name), and a fraction other than 0 and its default for a split that the data
-    brings itself or never splits off train (FIXED_SPLITS: it would be ignored). Reads no
-    images and imports no TensorFlow (the command line runs it before TensorFlow loads).
+    words: `parse_spec`, split overrides on a scheme other than tfds, fractions that are not
+    numbers in [0, 1), the scheme's FIRST_CHECKS (a missing or wrong-kind path, an unknown
+    name), a fraction other than 0 and its default for a split that the data brings itself or
+    never splits off train (FIXED_SPLITS: it would be ignored), and the fractions the data
+    uses summing to 1 or more. Reads listings, no image, and imports no TensorFlow (the
+    command line runs it before TensorFlow loads).
 
     Returns (scheme, rest) as parse_spec does. Raises DataError.
     """
@@ -94,22 +94,27 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
         raise DataError(f"split overrides only apply to tfds: specs, not {scheme}:; for "
                         f"{scheme}: use val_fraction / test_fraction or put the splits in "
                         f"the data")
-    _check_fractions(float(val_fraction), float(test_fraction))
+    _check_fractions(val_fraction, 0.0)  # each a number in [0, 1)
+    _check_fractions(0.0, test_fraction)
     FIRST_CHECKS[scheme](rest)
-    for name, value, why in _unused_fractions(scheme, rest, val_fraction, test_fraction):
-        raise DataError(f"{name} {value:g} would not be used: {why}; leave {name} out (it "
-                        f"sizes a {name.split('_')[0]} split carved off train)")
+    fixed = FIXED_SPLITS[scheme](rest)
+    for split, name, value in _unused_fractions(fixed, val_fraction, test_fraction):
+        raise DataError(f"{name} {value:.12g} (--{name.replace('_', '-')}) would not be used: "
+                        f"{fixed[split]}; leave it out (it sizes a {split} split carved off "
+                        f"train when the data has none)")
+    # A fraction the data does not use counts as 0: the default test_fraction of 0.2 leaves
+    # an npz's val_fraction all of [0, 1).
+    _check_fractions(0.0 if "val" in fixed else val_fraction,
+                     0.0 if "test" in fixed else test_fraction)
     return scheme, rest
 
 
-def _unused_fractions(scheme, rest, val_fraction, test_fraction):
-    """[(name, value, why)] of the fractions other than 0 and their defaults whose split the
-    data brings itself or never carves (FIXED_SPLITS)."""
-    given = [(split, name, float(value)) for split, name, value in (
+def _unused_fractions(fixed: dict, val_fraction, test_fraction) -> list[tuple[str, str, float]]:
+    """[(split, name, value)] of the fractions other than 0 and their defaults whose split is
+    in `fixed` (a FIXED_SPLITS answer: the data brings it or never carves it)."""
+    return [(split, name, float(value)) for split, name, value in (
         ("val", "val_fraction", val_fraction), ("test", "test_fraction", test_fraction))
-        if float(value) not in (0.0, float(_D(name)))]
-    fixed = FIXED_SPLITS[scheme](rest) if given else {}
-    return [(name, value, fixed[split]) for split, name, value in given if split in fixed]
+        if split in fixed and float(value) not in (0.0, float(_D(name)))]
 
 
 def recorded_fractions(spec: str, val_fraction: float, test_fraction: float):
@@ -119,7 +124,8 @@ def recorded_fractions(spec: str, val_fraction: float, test_fraction: float):
     scheme, rest = parse_spec(spec)
     FIRST_CHECKS[scheme](rest)
     out = {"val_fraction": val_fraction, "test_fraction": test_fraction}
-    for name, _, _ in _unused_fractions(scheme, rest, val_fraction, test_fraction):
+    for _, name, _ in _unused_fractions(FIXED_SPLITS[scheme](rest), val_fraction,
+                                        test_fraction):
         out[name] = _D(name)
     return out["val_fraction"], out["test_fraction"]
 

@@ -74,13 +74,15 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
 
 
 def _check_fractions(val_fraction, test_fraction):
-    """DataError unless both fractions are in [0, 1) and leave some training data."""
+    """DataError unless both fractions are numbers in [0, 1) and leave some training data."""
     for what, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= f < 1.0:
-            raise DataError(f"{what} must be in [0, 1), got {f}")
+        if isinstance(f, bool) or not isinstance(f, (int, float, np.number)) or not 0.0 <= f < 1.0:
+            raise DataError(f"{what} must be a number in [0, 1), got {f!r}")
     if val_fraction + test_fraction >= 1.0:
-        raise DataError(f"val_fraction + test_fraction must leave some training data, got "
-                        f"{val_fraction} + {test_fraction}")
+        raise DataError(f"val_fraction + test_fraction (--val-fraction, --test-fraction; 0.2 "
+                        f"each by default) must leave some training data, got {val_fraction} "
+                        f"+ {test_fraction}; lower one, or set the other to 0 (no such split "
+                        f"carved)")
 
 
 def _take(images, idx):

@@ -63,9 +63,9 @@ def _resolve_splits(overrides) -> dict[str, str | None]:
 def fixed_splits(rest: str) -> dict[str, str]:
     """{split: why}: a tfds: data set's val and test are tfds splits (VTAB_SPLITS or the split
     overrides; a dropped one stays dropped); no fraction sizes them."""
-    why = (f"tfds:{rest} takes val and test from its tfds splits; change them with split "
-           f"overrides (--split val=train[800:1000])")
-    return {"val": why, "test": why}
+    return {split: f"tfds:{rest} takes {split} from its tfds splits; change it with a split "
+                   f"override (--split {split}={example}, splits={{'{split}': '{example}'}})"
+            for split, example in (("val", "train[800:1000]"), ("test", "test[:2000]"))}
 
 
 def _load_tfds(rest: str, options: LoadOptions) -> Task:
