@@ -485,13 +485,16 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
         assert code == 2 and err.count(said) == 1, (argv, err)
     from hubensemble.catalogue import load_catalogues
     from hubensemble.data import load_task
-    from hubensemble.errors import RunError
+    from hubensemble.errors import HubensembleError, RunError
     from hubensemble.rank import run_rank
 
     with pytest.raises(RunError) as e:  # the Python API wrote its run into it
         run_rank(mine, load_catalogues([str(bad)]), load_task("sklearn:digits"))
     assert str(e.value) == said.replace("--out", "out_dir") + (
         ", so that the run's files never mix with yours")
+    with pytest.raises(HubensembleError, match=" is a file, not a folder; pass another "
+                                               "out_dir$"):  # it raised NotADirectoryError
+        run_rank(mine / "important.txt", load_catalogues([str(bad)]), load_task("sklearn:digits"))
     assert sorted(p.relative_to(mine) for p in mine.rglob("*")) == before  # no log.txt either
     # A run with a file of the user's in it: --restart removes the stages' entries only.
     run = tmp_path / "run"

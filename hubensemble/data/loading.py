@@ -52,6 +52,6 @@ def _require_path(path: str, scheme: str, kind: str) -> str:
         raise DataError(f"{scheme}: needs a path, e.g. {_EXAMPLES[scheme]}")
     path = os.path.expanduser(path)
     if not os.path.exists(path):
-        raise DataError(f"{scheme}:{path}: no such {kind}; check the path (relative paths are "
-                        f"relative to {os.getcwd()})")
+        where = "" if os.path.isabs(path) else f" (relative paths are relative to {os.getcwd()})"
+        raise DataError(f"{scheme}:{path}: no such {kind}; check the path{where}")
     return path

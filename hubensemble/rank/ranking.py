@@ -19,7 +19,8 @@ import numpy as np
 
 from hubensemble import options, proxies
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, reraise_stop
-from hubensemble.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
+                               check_dir_target)
 from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
 from hubensemble.rank.shards import check_shard, shard_members
@@ -396,7 +397,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     reloadable=False): later stages then need the task passed in Python.
     Raises HubensembleError summarising every failure when no module succeeded; RunError,
     before any work, when `out_dir` holds files no stage wrote and no run
-    (`Run.check_folder_is_ours`), a run on other data, or candidates tuned from a
+    (`Run.check_folder_is_ours`) or is a file, a run on other data, or candidates tuned from a
     module that this ranking drops or whose entry it changes (`check_tuned_modules`).
     """
     from tqdm.auto import tqdm
@@ -422,7 +423,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
                                f"has {len(specs)}; use fewer shards")
 
-    Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks it too, earlier
+    Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
+    check_dir_target(out_dir, "pass another out_dir")
     held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
     if held:
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
