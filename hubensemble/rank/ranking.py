@@ -20,7 +20,7 @@ import numpy as np
 from hubensemble import options, proxies
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, reraise_stop
 from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
-                               check_dir_target)
+                                check_dir_target)
 from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
 from hubensemble.rank.shards import check_shard, shard_members
