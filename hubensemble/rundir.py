@@ -85,7 +85,7 @@ class DataArgs:
         args = cls(**{k: v for k, v in d.items() if k in fields})
         try:
             fractions = recorded_fractions(args.spec, args.val_fraction, args.test_fraction)
-        except DataError:  # the data is not here or not valid: `load` says so if asked
+        except (DataError, OSError):  # the data is not here or unreadable: `load` says so
             return args
         return dataclasses.replace(args, **dict(zip(("val_fraction", "test_fraction"),
                                                     fractions)))
