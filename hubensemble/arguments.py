@@ -54,18 +54,25 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         """argparse's, with the mistyped flags of the command line said: a sub-command choice
         that is really a mistyped flag's value (`rank --topk 3`: "argument merge: invalid
-        choice: '3'") is reported as that flag, and a missing required flag's error also names
-        the unrecognised ones (`tune --rn R`), each with the closest known flag."""
+        choice: '3'") or a stray word after the flags (an unquoted path with a space), not
+        close to a sub-command's name (`zoo bild` stays an invalid choice), is reported as
+        unrecognised, and a missing required flag's error also names the unrecognised flags
+        (`tune --rn R`), each with the closest known flag."""
         seen = getattr(self, "_seen", None) or []
-        unknown = [i for i, a in enumerate(seen) if self._unknown_flag(a)]
+        extras = [a for i, a in enumerate(seen) if self._unknown_flag(a) or (
+            i and self._unknown_flag(seen[i - 1]) and "=" not in seen[i - 1]
+            and not a.startswith("-"))]  # an unknown flag and its value
         if "invalid choice" in message and self._subparsers is not None:
-            ate = [i for i in unknown if "=" not in seen[i] and i + 1 < len(seen)
-                   and f"invalid choice: {seen[i + 1]!r}" in message]
-            if ate:
-                message = self._unrecognized([a for i in unknown for a in (
-                    seen[i:i + 2] if i == ate[0] else seen[i:i + 1])])
-        elif message.startswith("the following arguments are required") and unknown:
-            message += "; " + self._unrecognized([seen[i] for i in unknown])
+            import difflib
+
+            choices = [c for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                       for c in a.choices]
+            stray = [a for a in seen[1:] if f"invalid choice: {a!r}" in message
+                     and not difflib.get_close_matches(a, choices, 1, 0.6)]
+            if stray:  # neither first on the line nor a mistyped sub-command (zoo bild)
+                message = self._unrecognized(extras + [a for a in stray[:1] if a not in extras])
+        elif message.startswith("the following arguments are required") and extras:
+            message += "; " + self._unrecognized(extras)
         super().error(message)
 
     def _unknown_flag(self, arg) -> bool:
@@ -76,9 +83,9 @@ class Parser(argparse.ArgumentParser):
                 and arg.split("=", 1)[0] not in self._option_string_actions)
 
     def _unrecognized(self, extras) -> str:
-        """"unrecognized arguments: …", with the closest known flag of each mistyped one
-        (difflib ratio >= 0.85 after case, - and _ are evened out: --topk, --Top_K -> --top-k;
-        as git's "did you mean")."""
+        """"unrecognized arguments: …", with the closest known flag of each mistyped one, as
+        git's "did you mean": difflib ratio >= 0.85, or the same letters in another order
+        (--metirc), once case, - and _ are evened out (--topk, --Top_K -> --top-k)."""
         import difflib
 
         def norm(flag):
@@ -86,8 +93,12 @@ class Parser(argparse.ArgumentParser):
 
         known = {norm(f): f for f in self._option_string_actions if f.startswith("--")}
         flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
-        hints = {f: known[c[0]] for f in flags
-                 for c in [difflib.get_close_matches(norm(f), known, 1, 0.85)] if c}
+        hints = {}
+        for f in flags:
+            close = difflib.get_close_matches(norm(f), known, 1, 0.85) or [
+                k for k in known if sorted(k) == sorted(norm(f))]
+            if close:
+                hints[f] = known[close[0]]
         hint = ", ".join(k + (f" for {f}" if len(flags) > 1 else "") for f, k in hints.items())
         hint = f" (did you mean {hint}?)" if hints else ""
         return "unrecognized arguments: " + " ".join(extras) + hint

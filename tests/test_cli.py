@@ -57,10 +57,17 @@ def test_help_lists_every_stage():
     (("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--max-trails", "3"),
      "unrecognized arguments: --max-trails 3\n"),  # no far-fetched --max-failures
     (("tune", "--rn", "r"), "the following arguments are required: --run; unrecognized "
-                            "arguments: --rn\n"),
-    # A mistyped sub-command stays one, whatever flags follow.
+                            "arguments: --rn r\n"),
+    # From a second check: the other unknown flags kept their values; letters swapped; a
+    # stray word (an unquoted path with a space) was "argument merge: invalid choice".
+    (("rank", "--metirc", "knn", "--kk", "2", "--topk", "3"),
+     "unrecognized arguments: --metirc knn --kk 2 --topk 3 (did you mean --metric for "
+     "--metirc, --top-k for --topk?)\n"),
+    (("rank", "--data", "folder:/my", "dir", "--out", "r"), "unrecognized arguments: dir\n"),
+    # A mistyped sub-command stays one, whatever flags come before or after it.
     (("zoo", "bild", "--out", "z"), "argument build: invalid choice: 'bild'"),
     (("catalogue", "valdate", "c.yaml", "--verbose"), "invalid choice: 'valdate'"),
+    (("rank", "-q", "mrege", "a"), "argument merge: invalid choice: 'mrege'"),
 ])
 def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
     code, out, err = in_process(*argv)

@@ -345,6 +345,14 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
     assert len(load_task(with_test, val_fraction=0.85).val) == 16
     with pytest.raises(DataError, match=r"^val_fraction must be a number in \[0, 1\), got None"):
         load_task(with_test, val_fraction=None)
+    with pytest.raises(DataError) as e:  # both at once, not one refusal after the other
+        load_task(spec, val_fraction=0.9, test_fraction=0.9)
+    assert str(e.value) == (
+        f"val_fraction 0.9 (--val-fraction) and test_fraction 0.9 (--test-fraction) would not "
+        f"be used: npz:{path} stores its own val split (x_val); npz:{path} never splits a test "
+        f"set off train (store x_test, y_test for one); leave them out (they size val and test "
+        f"splits carved off train when the data has none)")
+    assert len(load_task(spec, val_fraction=np.float32(0.2)).val) == 4  # the default, as float32
     for kw in ({"val_fraction": 0.2}, {"val_fraction": 0.0}, {"test_fraction": 0.0}):
         assert len(load_task(spec, **kw).val) == 4  # the default and 0 change nothing
     # A folder with val/ but no test/: test_fraction sizes test, val_fraction has no use.

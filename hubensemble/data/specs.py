@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Callable
 
@@ -98,10 +99,15 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     _check_fractions(0.0, test_fraction)
     FIRST_CHECKS[scheme](rest)
     fixed = FIXED_SPLITS[scheme](rest)
-    for split, name, value in _unused_fractions(fixed, val_fraction, test_fraction):
-        raise DataError(f"{name} {value:.12g} (--{name.replace('_', '-')}) would not be used: "
-                        f"{fixed[split]}; leave it out (it sizes a {split} split carved off "
-                        f"train when the data has none)")
+    unused = _unused_fractions(fixed, val_fraction, test_fraction)
+    if unused:
+        names = " and ".join(f"{n} {v:.6g} (--{n.replace('_', '-')})" for _, n, v in unused)
+        whys = "; ".join(dict.fromkeys(fixed[split] for split, _, _ in unused))
+        splits = " and ".join(split for split, _, _ in unused)
+        what = (f"it out (it sizes a {splits} split" if len(unused) == 1 else
+                f"them out (they size {splits} splits")
+        raise DataError(f"{names} would not be used: {whys}; leave {what} carved off train "
+                        f"when the data has none)")
     # A fraction the data does not use counts as 0: the default test_fraction of 0.2 leaves
     # an npz's val_fraction all of [0, 1).
     _check_fractions(0.0 if "val" in fixed else val_fraction,
@@ -114,7 +120,8 @@ def _unused_fractions(fixed: dict, val_fraction, test_fraction) -> list[tuple[st
     in `fixed` (a FIXED_SPLITS answer: the data brings it or never carves it)."""
     return [(split, name, float(value)) for split, name, value in (
         ("val", "val_fraction", val_fraction), ("test", "test_fraction", test_fraction))
-        if split in fixed and float(value) not in (0.0, float(_D(name)))]
+        if split in fixed and float(value) != 0.0  # float32(0.2) is the default too
+        and not math.isclose(float(value), float(_D(name)), rel_tol=1e-6)]
 
 
 def recorded_fractions(spec: str, val_fraction: float, test_fraction: float):
