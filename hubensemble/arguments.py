@@ -65,6 +65,8 @@ class Parser(argparse.ArgumentParser):
         if "invalid choice" in message and self._subparsers is not None:
             import difflib
 
+            # argparse's _SubParsersAction is private, but the same since Python 3.2 (and in
+            # 3.14); test_cli's mistyped-flag tests fail at once if it changes.
             choices = [c for a in self._actions if isinstance(a, argparse._SubParsersAction)
                        for c in a.choices]
             stray = [a for a in seen[1:] if f"invalid choice: {a!r}" in message

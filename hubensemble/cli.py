@@ -460,8 +460,8 @@ def build_parser():
     p.add_argument("--out", metavar="RUN", help="the run directory")
     arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
     p.set_defaults(func=cmd_rank, check=lambda args, p=p: _rank_check(p, args))
-    rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog,  # its help:
-                                help="combine `rank --shard` outputs")  # merge listed once
+    rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog,
+                                help="combine `rank --shard` outputs")  # not merge's: twice
     m = rank_sub.add_parser("merge", parents=[common], description="Combines the run folders "
                             "that `rank --shard I/N` wrote into one ranking (the same as an "
                             "unsharded rank), selects modules, and writes it to --out, which "
