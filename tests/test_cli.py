@@ -347,7 +347,7 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     broken.write_text("modules:\n  - {name: t}\n")
     argvs.append(["fit", "--catalogue", str(broken), "--data", "sklearn:digits", "--out",
                   str(out)])
-    # Fractions that leave no training data (refused after TensorFlow, once the data was read).
+    # Fractions that leave no training data, for a folder that carves both splits.
     for name in ("a", "b"):
         (tmp_path / "flat" / name).mkdir(parents=True)
     argvs.append(["fit", "--catalogue", str(cat), "--data", f"folder:{tmp_path / 'flat'}",
