@@ -98,8 +98,11 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     _check_fractions(val_fraction, 0.0)  # each a number in [0, 1)
     _check_fractions(0.0, test_fraction)
     FIRST_CHECKS[scheme](rest)
-    fixed = FIXED_SPLITS[scheme](rest)
-    unused = _unused_fractions(fixed, val_fraction, test_fraction)
+    given = _given_fractions(val_fraction, test_fraction)
+    # The data is looked at only for a fraction other than 0 and its default: those two
+    # are always fine (they sum to 0.4 at most), and the look is a listing or a zip read.
+    fixed = FIXED_SPLITS[scheme](rest) if given else {}
+    unused = [(split, name, value) for split, name, value in given if split in fixed]
     if unused:
         names = " and ".join(f"{n} {v:.6g} (--{n.replace('_', '-')})" for _, n, v in unused)
         whys = "; ".join(dict.fromkeys(fixed[split] for split, _, _ in unused))
@@ -115,25 +118,29 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     return scheme, rest
 
 
-def _unused_fractions(fixed: dict, val_fraction, test_fraction) -> list[tuple[str, str, float]]:
-    """[(split, name, value)] of the fractions other than 0 and their defaults whose split is
-    in `fixed` (a FIXED_SPLITS answer: the data brings it or never carves it)."""
+def _given_fractions(val_fraction, test_fraction) -> list[tuple[str, str, float]]:
+    """[(split, name, value)] of the fractions other than 0 and their defaults (numbers)."""
     return [(split, name, float(value)) for split, name, value in (
         ("val", "val_fraction", val_fraction), ("test", "test_fraction", test_fraction))
-        if split in fixed and float(value) != 0.0  # float32(0.2) is the default too
+        if float(value) != 0.0  # float32(0.2) is the default too
         and not math.isclose(float(value), float(_D(name)), rel_tol=1e-6)]
 
 
 def recorded_fractions(spec: str, val_fraction: float, test_fraction: float):
     """(val_fraction, test_fraction) of a run recorded before `check_spec` refused fractions
     the data would not use, those put back to their defaults (the same data: they were
-    ignored), so that the run loads again. Raises DataError as `check_spec` does."""
+    ignored), so that the run loads again. Looks at the data only for a fraction other than
+    0 and its default. Raises DataError as `check_spec` does."""
+    given = _given_fractions(val_fraction, test_fraction)
+    if not given:
+        return val_fraction, test_fraction
     scheme, rest = parse_spec(spec)
     FIRST_CHECKS[scheme](rest)
+    fixed = FIXED_SPLITS[scheme](rest)
     out = {"val_fraction": val_fraction, "test_fraction": test_fraction}
-    for _, name, _ in _unused_fractions(FIXED_SPLITS[scheme](rest), val_fraction,
-                                        test_fraction):
-        out[name] = _D(name)
+    for split, name, _ in given:
+        if split in fixed:
+            out[name] = _D(name)
     return out["val_fraction"], out["test_fraction"]
 
 
