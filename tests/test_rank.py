@@ -693,6 +693,33 @@ def test_warm_ranking_reads_what_it_remembers_and_relocates_changed_modules(
     assert stable(again.rows) == stable(first.rows)
 
 
+def test_a_module_damaged_in_place_is_never_served_from_the_embedding_cache(
+        task, good, tmp_path, located):
+    """One byte of a data shard flipped, its size unchanged, the embeddings still cached:
+    the module gets a new fingerprint, is loaded, and TensorFlow's checksum refuses it."""
+    from hubensemble import hub
+
+    mod = tmp_path / "mod"
+    shutil.copytree(good[0].handle, mod)
+    specs = [ModuleSpec(name="copy", handle=str(mod)), good[1]]
+    cache = str(tmp_path / "cache")
+    first = ranked(specs, task, tmp_path / "a", cache_dir=cache)
+    assert first.row("copy")["fingerprint"] == hub.module_fingerprint(str(good[0].handle))
+    data = mod / "variables" / "variables.data-00000-of-00001"
+    size = data.stat().st_size
+    with open(data, "r+b") as f:
+        f.seek(size // 2)
+        byte = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([byte[0] ^ 0x40]))
+    assert data.stat().st_size == size
+    assert hub.module_fingerprint(str(mod)) != first.row("copy")["fingerprint"]
+    damaged = ranked(specs, task, tmp_path / "b", cache_dir=cache)
+    assert damaged.row("copy")["status"] == "failed" and not damaged.row("copy")["cache_hit"]
+    assert "Checksum" in damaged.row("copy")["reason"]
+    assert damaged.row(good[1].name)["cache_hit"] is True
+
+
 def test_unsafe_untrusted_and_fresh_modules_are_not_taken_from_memory(
         task, good, broken, tmp_path, located, monkeypatch):
     from hubensemble.hub import resolve

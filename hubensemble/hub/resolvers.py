@@ -468,24 +468,26 @@ def file_sha256(path):
 
 
 def module_fingerprint(path):
-    """A content key (sha256 hex) of the SavedModel folder ``path``: its graph, its variables'
-    index (which holds a CRC of every variable) and the sizes of the variables' data files.
+    """A content key (sha256 hex) of the local SavedModel folder ``path`` (remote handles are
+    copied into a local cache by `resolve` first): its graph, its variables' index and every
+    ``variables.data-*`` shard.
 
     The same module under another handle or folder has the same key; a module changed in
-    place gets a new one. Reads files only (no TensorFlow graph is built).
+    place gets a new one, even when a shard keeps its size: keyed by sizes, a module with
+    one flipped byte was served from the embedding cache and "ranked" without TensorFlow
+    ever reading the damage (its checksum refuses it on load). Hashing reads the module's
+    bytes once per file identity (`rank.located` remembers the key), about as much as
+    loading it would. Reads files only (no TensorFlow graph is built).
     """
     h = hashlib.sha256()
     for rel in ("saved_model.pb", "variables/variables.index"):
         p = os.path.join(path, rel)
-        if tf.io.gfile.exists(p):
+        if os.path.exists(p):
             h.update(rel.encode())
             h.update(file_sha256(p).encode())
-    # A truncated or missing data shard leaves the index intact: without the sizes such a
-    # module would share the key of its intact self and be "ranked" from the cache.
     variables = os.path.join(path, "variables")
-    if tf.io.gfile.isdir(variables):
-        for name in sorted(tf.io.gfile.listdir(variables)):
+    if os.path.isdir(variables):
+        for name in sorted(os.listdir(variables)):
             if name.startswith("variables.data-"):
-                size = tf.io.gfile.stat(os.path.join(variables, name)).length
-                h.update(f"{name}={size}".encode())
+                h.update(f"{name}={file_sha256(os.path.join(variables, name))}".encode())
     return h.hexdigest()

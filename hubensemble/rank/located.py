@@ -1,9 +1,9 @@
 """What `hub.locate` found about a local module folder, remembered by the files' identity.
 
 A warm ranking (every embedding cached) must not hash and parse every module of a 2,000-entry
-catalogue again: the content fingerprint (sha256 of ``saved_model.pb`` and
-``variables/variables.index``) and the safety scan (parsing ``saved_model.pb``) are pure
-functions of the files' bytes. They are remembered, next to the embedding cache, under the
+catalogue again: the content fingerprint (sha256 of ``saved_model.pb``,
+``variables/variables.index`` and the ``variables.data-*`` shards) and the safety scan
+(parsing ``saved_model.pb``) are pure functions of the files' bytes. They are remembered, next to the embedding cache, under the
 identity of those files — for ``saved_model.pb``, ``variables/variables.index`` and every
 ``variables/variables.data-*``: size, modification and status-change times (ns), inode and
 device, as git's index decides a file is unchanged. Writing a file changes its status-change
@@ -26,8 +26,9 @@ import time
 
 log = logging.getLogger(__name__)
 
-#: Bump when what an entry records changes.
-MEMO_FORMAT = 1
+#: Bump when what an entry records changes (2: `hub.module_fingerprint` hashes the data
+#: shards' bytes, not their sizes, so keys remembered before are computed afresh).
+MEMO_FORMAT = 2
 #: A file changed less than this many seconds before it was looked at may change again
 #: within the same timestamp tick without its identity changing ("racily clean" in git):
 #: such a module is not remembered until a later run.
