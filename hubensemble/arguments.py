@@ -5,6 +5,7 @@ parser class (`Parser`) whose sub-commands refuse what they do not take themselv
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, Callable, Iterable
 
 from hubensemble.options import BY_NAME, GROUPS, OPTIONS, Option, _check_one, options_for
@@ -12,6 +13,10 @@ from hubensemble.options import BY_NAME, GROUPS, OPTIONS, Option, _check_one, op
 #: The namespace attribute where the options of `_NOTED` note that they were given (a set of
 #: names); `Parser` checks `Option.needs` with it and removes it.
 _GIVEN = "_given_options"
+
+#: The metavars of arguments that name files or folders: their values are `~`-expanded, as
+#: the shell does not expand `--out=~/run` (a tilde after "=") and open() never does.
+PATH_METAVARS = frozenset({"RUN", "RUN_SHARD", "DIR", "FILE", "IMAGE"})
 
 #: Options whose being given matters: those that need others, and those they need.
 _NOTED = frozenset(o.name for o in OPTIONS if o.needs) | {n for o in OPTIONS for n in o.needs}
@@ -35,11 +40,16 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         """argparse's; a sub-command's parser refuses what is left over (naming the closest
         flag of a mistyped one), and every parser an option given without what it needs
-        (usage errors, exit 2)."""
+        (usage errors, exit 2); file and folder values (PATH_METAVARS) are `~`-expanded."""
         self._seen = list(args) if args is not None else None
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self.subcommand:
             self.error(self._unrecognized(extras))
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            if action.metavar in PATH_METAVARS and value is not None:
+                setattr(namespace, action.dest, [os.path.expanduser(v) for v in value]
+                        if isinstance(value, list) else os.path.expanduser(value))
         given = vars(namespace).pop(_GIVEN, set())
         flags = {a.dest: a.option_strings[0] for a in self._actions if a.option_strings}
         for name in sorted(given):

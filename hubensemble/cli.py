@@ -516,8 +516,8 @@ def build_parser():
     b.add_argument("--preset", choices=["demo", "quick"], default="demo",
                    help="demo: the offline demo pool (16 modules); quick: 4 tiny modules "
                         "for tests (default: %(default)s)")
-    b.add_argument("--out", help="where to build it (default: the user cache, where "
-                                 "zoo:PRESET/NAME handles find it)")
+    b.add_argument("--out", metavar="DIR", help="where to build it (default: the user "
+                                                "cache, where zoo:PRESET/NAME handles find it)")
     b.add_argument("--seed", type=int, default=None,
                    help="seed of the pre-training (default: the preset's; a zoo with another "
                         "seed needs --out, the cache holds the default one)")

@@ -649,6 +649,30 @@ def test_verbose_may_follow_the_command():
         assert parse(*argv, "--verbose").verbose is True and parse("-v", *argv).verbose is True
 
 
+@pytest.mark.parametrize("argv, dest", [
+    (("rank", "--catalogue=~/c.yaml", "--data", "d", "--out=~/run"), ("catalogue", "out")),
+    (("rank", "merge", "~/s0", "~/s1", "--out=~/run"), ("shards", "out")),
+    (("tune", "--run=~/run"), ("run",)),
+    (("rank", "--data", "tfds:x", "--data-dir=~/tfds", "--out", "r"), ("data_dir",)),
+    (("export", "--run=~/run", "--out=~/exp"), ("run", "out")),
+    (("predict", "--model=~/exp", "~/a.png"), ("model", "images")),
+    (("evaluate", "--model=~/exp", "--out=~/e.json"), ("model", "out")),
+    (("fit", "--catalogue=~/c.yaml", "--data", "d", "--out=~/run", "--export=~/exp",
+      "--cache-dir=~/cache"), ("catalogue", "out", "export", "cache_dir")),
+    (("zoo", "build", "--out=~/zoo"), ("out",)),
+    (("catalogue", "add", "h", "--to=~/c.yaml"), ("to",)),
+])
+def test_file_and_folder_flags_expand_a_tilde(argv, dest, monkeypatch, tmp_path):
+    # `--out=~/x` made a folder named "~" in the working folder: the shell expands a tilde
+    # only at the start of a word, not after "=".
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = parse(*argv)
+    for name in dest:
+        value = getattr(args, name)
+        for v in value if isinstance(value, list) else [value]:
+            assert v.startswith(str(tmp_path) + os.sep) and "~" not in v, (name, v)
+
+
 def test_severities_are_refused_without_corruptions(capsys):
     # `evaluate --severities 4` evaluated clean images only, without a word.
     with pytest.raises(SystemExit) as stop:
