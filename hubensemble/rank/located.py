@@ -3,10 +3,10 @@
 A warm ranking (every embedding cached) must not hash and parse every module of a 2,000-entry
 catalogue again: the content fingerprint (sha256 of ``saved_model.pb``,
 ``variables/variables.index`` and the ``variables.data-*`` shards) and the safety scan
-(parsing ``saved_model.pb``) are pure functions of the files' bytes. They are remembered, next to the embedding cache, under the
-identity of those files — for ``saved_model.pb``, ``variables/variables.index`` and every
-``variables/variables.data-*``: size, modification and status-change times (ns), inode and
-device, as git's index decides a file is unchanged. Writing a file changes its status-change
+(parsing ``saved_model.pb``) are pure functions of the files' bytes. They are remembered,
+next to the embedding cache, under the identity of those files — for ``saved_model.pb``,
+``variables/variables.index`` and every ``variables/variables.data-*``: size, modification
+and status-change times (ns), inode and device, as git's index decides a file is unchanged. Writing a file changes its status-change
 time (which no user can set back), so a module changed in place is located afresh.
 
 Only a cache **hit** is decided from the memo: the module is then not loaded at all. Before a
