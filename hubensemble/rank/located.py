@@ -6,8 +6,9 @@ catalogue again: the content fingerprint (sha256 of ``saved_model.pb``,
 (parsing ``saved_model.pb``) are pure functions of the files' bytes. They are remembered,
 next to the embedding cache, under the identity of those files — for ``saved_model.pb``,
 ``variables/variables.index`` and every ``variables/variables.data-*``: size, modification
-and status-change times (ns), inode and device, as git's index decides a file is unchanged. Writing a file changes its status-change
-time (which no user can set back), so a module changed in place is located afresh.
+and status-change times (ns), inode and device, as git's index decides a file is unchanged.
+Writing a file changes its status-change time (which no user can set back), so a module
+changed in place is located afresh.
 
 Only a cache **hit** is decided from the memo: the module is then not loaded at all. Before a
 module is loaded (a miss), `hub.locate` runs in full — resolve, sha256, the safety scan,
