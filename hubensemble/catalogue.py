@@ -650,4 +650,14 @@ def shipped_catalogues() -> list[pathlib.Path]:
                   key=lambda p: p.name)
 
 
+def shipped_catalogue(name: str) -> pathlib.Path:
+    """The installed catalogue file `name` (e.g. "demo.yaml"); CatalogueError when the
+    package was installed without it (a broken install: reinstall)."""
+    found = [p for p in shipped_catalogues() if p.name == name]
+    if not found:
+        raise CatalogueError(f"catalogue/{name} is not installed with the package; "
+                             "reinstall hubensemble")
+    return found[0]
+
+
 # ---------------------------------------------------------------------------- output

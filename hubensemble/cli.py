@@ -33,12 +33,10 @@ def _import_tensorflow(verbose, now=True):
 # --- catalogue -----------------------------------------------------------------------------------
 
 def _catalogue_files(args):
-    # Without files: the catalogues that ship with the package.
-    if args.files:
-        return args.files
+    """FILE..., or without files the catalogues that ship with the package."""
     from hubensemble.catalogue import shipped_catalogues
 
-    return [str(p) for p in shipped_catalogues()]
+    return args.files or [str(p) for p in shipped_catalogues()]
 
 
 def cmd_catalogue_validate(args):
@@ -117,11 +115,13 @@ def load_data(args, *, logged=True):
 
 def _check_inputs(args):
     """Before TensorFlow and the run folder: --data's spec (data.check_spec: a mistyped path or
-    scheme is refused at once), the --catalogue files (args.specs; errors name file:line)
-    and a --budget that cannot hold one group of the --sweep (hyperrule.check_budget)."""
+    scheme is refused at once), the --catalogue files (args.specs; errors name file:line),
+    a --budget that cannot hold one group of the --sweep (hyperrule.check_budget), and, not
+    after fit's ranking, --strategy's needs and --modules the catalogue lacks (preflight)."""
     from hubensemble.catalogue import load_catalogues
     from hubensemble.data.specs import check_spec
     from hubensemble.hyperrule import check_budget
+    from hubensemble.preflight import check_modules, check_strategy
 
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
@@ -130,6 +130,10 @@ def _check_inputs(args):
         args.specs = load_catalogues(args.catalogue)
     if getattr(args, "sweep", None):
         check_budget(args.sweep, args.budget)
+    if getattr(args, "strategy", None):
+        check_strategy(args.strategy, args.tpu)
+    if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
+        check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")
 
 
 def _progress(args):
@@ -361,15 +365,12 @@ def cmd_demo(args):
     """`demo`: builds the offline zoo once, then fits sklearn:digits with the demo catalogue."""
     import time
 
-    from hubensemble.catalogue import shipped_catalogues
+    from hubensemble.catalogue import shipped_catalogue
     from hubensemble.pipeline import fit
     from hubensemble.rundir import DataArgs
     from hubensemble.zoo import ensure_zoo, is_cached, zoo_dir
 
-    demo = [p for p in shipped_catalogues() if p.name == "demo.yaml"]
-    if not demo:
-        raise SystemExit("hubensemble demo: catalogue/demo.yaml is not installed with the "
-                         "package; reinstall hubensemble")
+    demo = shipped_catalogue("demo.yaml")
     start = time.time()
     cached = is_cached("demo")
     say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
@@ -377,7 +378,7 @@ def cmd_demo(args):
         f"then scikit-learn's handwritten digits; run folder {args.out}")
     ensure_zoo("demo", progress=_progress(args))
     zoo_seconds = time.time() - start
-    result = fit([str(demo[0])], "sklearn:digits", args.out,
+    result = fit([str(demo)], "sklearn:digits", args.out,
                  data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
                  restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
@@ -425,8 +426,7 @@ def build_parser():
     p.add_argument("handles", nargs="+", metavar="HANDLE")
     p.add_argument("--to", required=True, metavar="FILE",
                    help="the catalogue to append to (created when missing)")
-    p.add_argument("--name", help="the entry's name (one HANDLE only; default: from the "
-                                  "handle)")
+    p.add_argument("--name", help="the entry's name (one HANDLE only; default: from the handle)")
     p.add_argument("--weights", help="keras:NAME only: imagenet (default) or a weights file")
     p.add_argument("--layer", help=".keras/.h5 only: the layer whose output is the embedding")
     p.add_argument("--signature", help="SavedModels: the signature to call")
@@ -595,8 +595,7 @@ def build_parser():
     p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE", help=CATALOGUE_HELP)
     add_data_args(p)
     p.add_argument("--out", required=True, metavar="RUN", help="the run folder")
-    p.add_argument("--export", metavar="DIR", help="where to write the SavedModel "
-                                                   "(default RUN/export)")
+    p.add_argument("--export", metavar="DIR", help="the SavedModel's folder (default RUN/export)")
     add_fit_args(p)
     p.set_defaults(func=cmd_fit)
 
@@ -654,7 +653,8 @@ def main(argv=None):
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
                     from hubensemble.preflight import check_run  # before TensorFlow's seconds
                     check_run(getattr(args, "run", None) or getattr(args, "out", None),
-                              args.command, restart=getattr(args, "restart", False))
+                              args.command, restart=getattr(args, "restart", False),
+                              modules=getattr(args, "modules", None))
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     code = args.func(args)

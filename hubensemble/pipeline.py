@@ -126,6 +126,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
     from hubensemble.catalogue import ModuleSpec, load_catalogues
+    from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
 
     unknown = sorted(set(option_values) - {f.name for f in dataclasses.fields(FitOptions)})
@@ -143,6 +144,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         specs += load_catalogues(paths) if paths else []
         if not specs:
             raise HubensembleError("the catalogue lists no modules")
+        # What tune would refuse, before the data loads and the modules rank, not after.
+        check_strategy(options.strategy, options.tpu)
+        check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
         if isinstance(data, str):
             data_args = dataclasses.replace(data_args, spec=data) if data_args else DataArgs(
                 spec=data)

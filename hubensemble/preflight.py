@@ -9,9 +9,11 @@ folder, so a Python caller and the command line see the same words.
 
 from __future__ import annotations
 
+import json
 import os
 
 from hubensemble import candidate, options
+from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target
 from hubensemble.rundir import Run
 
@@ -19,12 +21,13 @@ from hubensemble.rundir import Run
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
 
 
-def check_run(run_dir, command: str, *, restart: bool = False) -> None:
+def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> None:
     """Raises the RunError `command`'s stage would raise on `run_dir` after TensorFlow loads.
 
     For a stage of RUN_STAGES: a folder that holds no run (`Run.require_started`, unless it
     holds results, which a stage may complete), a damaged run.json (`Run.meta`); for `tune`,
-    a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`); for
+    a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
+    `modules` (--modules) the ranking lacks or could not embed (`check_modules`); for
     `export` and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`,
     naming `tune` first when no candidate is usable); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
@@ -43,7 +46,8 @@ def check_run(run_dir, command: str, *, restart: bool = False) -> None:
         run.require_started()
     run.meta()
     if command == "tune":
-        run.tune_inputs()
+        ranking, _, _ = run.tune_inputs()
+        check_modules(modules, ranking.get("modules") or [])
     elif command in ("export", "distill"):
         from hubensemble.ensemble import read_ensemble
 
@@ -73,3 +77,58 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
                                   "SavedModel is always written)")
     if out_dir is not None:
         check_export_target(out_dir)
+
+
+#: What a valid TF_CONFIG looks like (multiworker's error shows it).
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
+
+
+def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
+    """What `tune.get_strategy` needs before it touches TensorFlow, from the flags and the
+    environment (`environ`): HubensembleError for strategy "tpu" with neither `tpu` nor
+    $TPU_NAME, and for "multiworker" without a valid $TF_CONFIG (JSON with a cluster and a
+    task whose index is within its type's list). `get_strategy` runs it too; `fit` and the
+    command line run it before ranking, so a run does not rank for minutes to stop at tune.
+    Whether a named TPU answers is only known by connecting (get_strategy)."""
+    if strategy == "tpu" and not (tpu or environ.get("TPU_NAME")):
+        raise HubensembleError("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local "
+                               "or set TPU_NAME")
+    if strategy != "multiworker":
+        return
+    raw = environ.get("TF_CONFIG")
+    if not raw:
+        raise HubensembleError("strategy multiworker needs the TF_CONFIG environment variable "
+                               f"on every worker, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' (index "
+                               "differs per worker)")
+    try:
+        config = json.loads(raw)
+        members = config["cluster"][config["task"]["type"]]
+        if not isinstance(members, list) or not 0 <= int(config["task"]["index"]) < len(members):
+            raise ValueError("task index out of range")
+    except (ValueError, KeyError, TypeError) as e:
+        raise HubensembleError(f"TF_CONFIG is not valid ({type(e).__name__}: {e}); it must "
+                               f"look like '{TF_CONFIG_EXAMPLE}'") from None
+
+
+def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
+    """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
+    HubensembleError naming the first that `rows` lacks or has with a status other than "ok".
+
+    `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
+    before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
+    """
+    usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
+    everything = {r["name"]: r for r in rows}
+    wanted = list(dict.fromkeys(modules or ()))
+    for name in wanted:
+        if name not in everything:
+            listed = "ranked modules" if source == "ranking" else "its modules"
+            raise HubensembleError(f"module {name!r} is not in the {source}; {listed}: "
+                                   f"{', '.join(usable) or '(none)'}")
+        if name not in usable:
+            raise HubensembleError(f"module {name!r} has status "
+                                   f"{everything[name].get('status')!r} in the ranking (it "
+                                   f"could not be embedded); usable modules: "
+                                   f"{', '.join(usable)}")
+    return [n for n in usable if n in wanted]  # the rows' order, not the command line's

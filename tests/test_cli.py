@@ -544,6 +544,56 @@ def test_rank_merge_refuses_what_is_not_a_set_of_shards_before_it_makes_out(tmp_
     assert not (tmp_path / "merged").exists()  # no folder, no log.txt in it
 
 
+def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp_path):
+    from hubensemble.rundir import Run
+
+    # fit --strategy tpu (no TPU named) and fit --modules with a typo ranked every module
+    # first and stopped at tune; tune and export said it after TensorFlow's seconds.
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n"
+                   f"  - {{name: u, handle: {tmp_path / 'm'}}}\n")
+    out, ranked = tmp_path / "run", tmp_path / "ranked"
+    Run(ranked).update(modules={}, data={"task": {}})
+    (ranked / "ranking.json").write_text(json.dumps({"modules": [
+        {"name": "a", "status": "ok"}, {"name": "b", "status": "failed"}]}))
+    fit = ["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(out)]
+    argvs = [fit + ["--strategy", "tpu"], fit + ["--strategy", "multiworker"],
+             ["tune", "--run", str(ranked), "--strategy", "tpu"],
+             ["export", "--run", str(ranked), "--strategy", "tpu"],
+             fit + ["--modules", "u", "tt"], ["tune", "--run", str(ranked), "--modules", "c"],
+             ["tune", "--run", str(ranked), "--modules", "a", "b"]]
+    code = ("import json, sys; from hubensemble.cli import main; "
+            "codes = [main(a) for a in json.loads(sys.argv[1])]; "
+            "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
+    env = {k: v for k, v in os.environ.items() if k not in ("TPU_NAME", "TF_CONFIG")}
+    run = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    codes, tensorflow = json.loads(run.stdout.splitlines()[-1])
+    assert codes == [2] * len(argvs) and not tensorflow and not out.exists(), run.stderr
+    for said, count in (("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local or "
+                         "set TPU_NAME", 3),
+                        ("strategy multiworker needs the TF_CONFIG environment variable", 1),
+                        ("module 'tt' is not in the catalogue; its modules: t, u", 1),
+                        ("module 'c' is not in the ranking; ranked modules: a", 1),
+                        ("module 'b' has status 'failed' in the ranking (it could not be "
+                         "embedded); usable modules: a", 1)):
+        assert run.stderr.count(f"error: {said}") == count, (said, run.stderr)
+    # A TPU named by the environment is enough to start (whether it answers is tune's to
+    # find out), and fit from Python refuses before the data and the ranking as well.
+    from hubensemble.errors import HubensembleError
+    from hubensemble.pipeline import fit as fit_run
+    from hubensemble.preflight import check_strategy
+
+    check_strategy("tpu", None, environ={"TPU_NAME": "my-tpu"})
+    with pytest.raises(HubensembleError, match="TF_CONFIG is not valid"):
+        check_strategy("multiworker", None, environ={"TF_CONFIG": '{"cluster": {"worker": '
+                                                     '["h:1"]}, "task": {"type": "worker", '
+                                                     '"index": 1}}'})
+    with pytest.raises(HubensembleError, match="module 'x' is not in the catalogue"):
+        fit_run([str(cat)], "sklearn:nosuch", str(tmp_path / "py"), modules=["x"])
+
+
 def test_rank_refuses_to_orphan_a_runs_candidates_before_tensorflow_loads(
         tmp_path, tiny_module):
     from hubensemble.candidate import write_candidate

@@ -22,6 +22,7 @@ from hubensemble import hyperrule
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import AugConfig, HParams, Profile, get_profile
+from hubensemble.preflight import check_modules
 from hubensemble.proxies import select_threshold
 
 SWEEPS = hyperrule.SWEEPS
@@ -117,23 +118,6 @@ def _ranked(ranking: Mapping) -> tuple[list[str], dict]:
     return names, scores
 
 
-def _check_modules(modules, ranking) -> list[str]:
-    ranked, _ = _ranked(ranking)
-    everything = {r["name"]: r for r in ranking.get("modules") or []}
-    wanted = list(dict.fromkeys(modules))
-    for name in wanted:
-        if name not in everything:
-            raise HubensembleError(f"module {name!r} is not in the ranking; ranked modules: "
-                                   f"{', '.join(ranked) or '(none)'}")
-        if name not in ranked:
-            status = everything[name].get("status")
-            raise HubensembleError(f"module {name!r} has status {status!r} in the ranking "
-                                   f"(it could not be embedded); usable modules: "
-                                   f"{', '.join(ranked)}")
-    # Rank order, so the plan does not depend on how the names were typed.
-    return [n for n in ranked if n in wanted]
-
-
 def _best_generalist(pool: list[str], specs: Mapping[str, ModuleSpec]) -> str:
     for name in pool:
         if specs[name].family == "generalist":
@@ -208,7 +192,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         raise RunError("the ranking has no usable module; run `hubensemble rank` again and "
                        "check its errors")
     if modules:
-        pool = _check_modules(modules, ranking)
+        pool = check_modules(modules, ranking.get("modules") or [])
     elif sweep in ("default", "probe"):
         pool = [n for n in ranked if n in set(ranking.get("selected") or [])]
         if not pool:

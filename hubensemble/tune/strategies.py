@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -13,6 +12,7 @@ import tensorflow as tf
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError
+from hubensemble.preflight import check_strategy
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,13 @@ def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.St
     if name not in STRATEGIES:
         raise HubensembleError(f"unknown strategy {name!r}; choose one of: "
                                f"{', '.join(STRATEGIES)}")
+    check_strategy(name, tpu)
     if name == "cpu":
         return tf.distribute.get_strategy()
     if name == "tpu":
         return _tpu_strategy(tpu or os.environ.get("TPU_NAME"))
-    if name == "multiworker":
-        return _multiworker_strategy()
+    if name == "multiworker":  # TF_CONFIG checked above; the strategy reads it itself
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored":
         if gpus:
@@ -62,26 +63,6 @@ def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.St
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([d.name for d in gpus])
     return tf.distribute.get_strategy()
-
-
-def _multiworker_strategy():
-    raw = os.environ.get("TF_CONFIG")
-    example = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-               '"task": {"type": "worker", "index": 0}}')
-    if not raw:
-        raise HubensembleError("strategy multiworker needs the TF_CONFIG environment variable "
-                               f"on every worker, e.g. TF_CONFIG='{example}' (index differs "
-                               "per worker)")
-    try:
-        config = json.loads(raw)
-        cluster, task = config["cluster"], config["task"]
-        members = cluster[task["type"]]
-        if not isinstance(members, list) or not 0 <= int(task["index"]) < len(members):
-            raise ValueError("task index out of range")
-    except (ValueError, KeyError, TypeError) as e:
-        raise HubensembleError(f"TF_CONFIG is not valid ({type(e).__name__}: {e}); it must "
-                               f"look like '{example}'") from None
-    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def _run_with_timeout(fn, timeout, what):
@@ -121,10 +102,7 @@ def _probe_grpc(master, address, timeout=10.0):
 
 
 def _tpu_strategy(address, timeout=None):
-    timeout = TPU_TIMEOUT if timeout is None else timeout
-    if not address:
-        raise HubensembleError("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local "
-                               "or set TPU_NAME")
+    timeout = TPU_TIMEOUT if timeout is None else timeout  # address: named (check_strategy)
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
         master = resolver.master()
