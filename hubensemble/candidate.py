@@ -169,6 +169,19 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
     return cand, None
 
 
+def is_trial_folder(folder) -> bool:
+    """Whether `folder` (a path) is a trial folder a sweep wrote or began to: a folder that
+    holds any of a candidate's files (TRIAL_FILE, the probability tables, the weights) or
+    nothing. A folder of the user's under a run's candidates/ is not (`Run.foreign_content`:
+    `fit --restart` must not delete it); a damaged trial without its trial.json still is."""
+    path = Path(os.fspath(folder))
+    if not path.is_dir():
+        return False
+    names = set(os.listdir(path))
+    return not names or bool(names & {TRIAL_FILE, VAL_PROBS_FILE, TEST_PROBS_FILE,
+                                      WEIGHTS_FILE})
+
+
 def scan(candidates_dir) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """Every candidate record under `candidates_dir` in natural trial order, and the folders
     without one as (name, reason). Temp folders of writes in progress are not listed."""

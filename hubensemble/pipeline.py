@@ -84,13 +84,14 @@ def _stage_keys(catalogue_fp, data_fp, options):
 def _clear_run(run):
     """--restart: remove the run's results (the embedding cache and the zoo live elsewhere):
     the entries a stage writes (formats.RUN_ENTRIES) and temp entries, nothing else. log.txt
-    stays (it is being written); an entry of the user's stays, and the log names it."""
+    stays (it is being written); an entry of the user's stays, and the log names it, as does
+    a labels/ or candidates/ holding files of the user's (`Run.foreign_content`)."""
     kept = []
     for name in os.listdir(run.path):
         path = run.path / name
         if path == run.log:
             continue
-        if name not in RUN_ENTRIES and not is_temp(name):
+        if (name not in RUN_ENTRIES and not is_temp(name)) or run.foreign_content(name):
             kept.append(name)
         elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

@@ -277,22 +277,29 @@ class Run:
         return {split: split_coverage(names, y) for split, y in labels.items()}
 
     def check_folder_is_ours(self, flag: str = "--out") -> None:
-        """Raises RunError when the folder exists, holds no run (`holds_results`) and holds
-        entries no stage writes (formats.RUN_ENTRIES; temp entries of atomic writes and a
-        Finder's .DS_Store aside), naming the first five: a folder of the user's (their
-        images, say) would get a run's files mixed into it, and `fit --restart` would have
-        to tell the two apart. Absent, empty, a run, or a failed command's log.txt alone:
-        fine. Files only."""
-        if not self.path.is_dir() or self.holds_results():
+        """Raises RunError when the folder exists and holds entries no stage writes, naming
+        the first five: a labels/ or candidates/ with content of the user's
+        (`foreign_content`), run folder or not; and, when it holds no run
+        (`holds_results`), any entry not named in formats.RUN_ENTRIES (temp entries of
+        atomic writes and a Finder's .DS_Store aside). A folder of the user's (their
+        images, say) would get a run's files mixed into it, and `fit --restart` would delete
+        their labels/. Absent, empty, a run, or a failed command's log.txt alone: fine.
+        Files only."""
+        if not self.path.is_dir():
             return
-        foreign = sorted(name for name in os.listdir(self.path)
-                         if name not in formats.RUN_ENTRIES and not is_temp(name)
-                         and name != ".DS_Store")
+        names = sorted(os.listdir(self.path))
+        foreign = [f for name in names for f in self.foreign_content(name)]
+        run = self.holds_results()
+        if not run:
+            foreign += [name for name in names if name not in formats.RUN_ENTRIES
+                        and not is_temp(name) and name != ".DS_Store"]
         if foreign:
             more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-            raise RunError(f"{self.path} holds files or folders that no hubensemble stage wrote "
-                           f"({', '.join(foreign[:5])}{more}) and no run; pass a new or empty "
-                           f"{flag} folder, so that the run's files never mix with yours")
+            raise RunError(f"{self.path} {'is a run but ' if run else ''}holds files or folders "
+                           f"that no hubensemble stage wrote ({', '.join(foreign[:5])}{more})"
+                           f"{'' if run else ' and no run'}; pass a new or empty {flag} "
+                           f"folder{' or move them out' if run else ''}, so that the run's "
+                           "files never mix with yours")
 
     def make_folder(self) -> None:
         """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
@@ -362,10 +369,36 @@ class Run:
         return np.load(path) if path.exists() else None
 
     def holds_results(self) -> bool:
-        """Whether this folder holds what a stage wrote: run.json, ranking.json, labels/ or
-        candidates/ (a sweep's results copied without run.json still count)."""
-        return self.path.is_dir() and any(p.exists() for p in (
-            self.meta_path, self.ranking_json, self.labels, self.candidates))
+        """Whether this folder holds what a stage wrote: run.json, ranking.json, or a labels/
+        or candidates/ folder that holds only what a stage writes there (`foreign_content`;
+        a sweep's results copied without run.json still count, a folder of the user's that
+        happens to be named labels/ does not)."""
+        return self.path.is_dir() and (self.meta_path.exists() or self.ranking_json.exists()
+                                       or any(p.is_dir() and not self.foreign_content(p.name)
+                                              for p in (self.labels, self.candidates)))
+
+    def foreign_content(self, name: str) -> list[str]:
+        """What the run folder's entry `name` holds that no stage writes there, as
+        "labels/classes.csv": in labels/, anything but RUN/labels/<split>.npy; in
+        candidates/, files, and folders that are not trial folders
+        (`candidate.is_trial_folder`; a trial being written is a temp entry; a Finder's
+        .DS_Store is nobody's). [] for the other entries, whose names alone are the run's
+        (formats.RUN_ENTRIES). `--restart` deletes those entries, and a stage writes into
+        them: a user's folder named labels/ keeps its files (their class list, say)."""
+        folder = self.path / name
+        if name not in (formats.LABELS_DIR, formats.CANDIDATES_DIR) or not folder.is_dir():
+            return []
+        from hubensemble.candidate import is_trial_folder
+
+        ours = {f"{split}.npy" for split in LABEL_SPLITS}
+        foreign = []
+        for entry in sorted(os.listdir(folder)):
+            if is_temp(entry) or entry == ".DS_Store" or (
+                    entry in ours and name == formats.LABELS_DIR) or (
+                    name == formats.CANDIDATES_DIR and is_trial_folder(folder / entry)):
+                continue
+            foreign.append(f"{name}/{entry}")
+        return foreign
 
     def require_started(self):
         """Raises RunError when this folder holds no run at all (missing, not a folder, or

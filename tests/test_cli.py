@@ -517,6 +517,47 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     assert left - {"notes.txt"} <= RUN_ENTRIES
     assert "--restart kept 1 entry that no stage writes: notes.txt" in (run / "log.txt").read_text()
 
+    # A folder of the user's whose only entry is named like a run's (labels/, candidates/)
+    # was taken for a run: `fit --restart` deleted labels/classes.csv, and a plain fit wrote
+    # the run's labels among the user's files. Now their content decides, run or not.
+    theirs = tmp_path / "project"
+    (theirs / "labels").mkdir(parents=True)
+    (theirs / "labels" / "classes.csv").write_text("cat,dog")
+    (theirs / "labels" / "train.npy").write_bytes(b"not ours either, but the name is")
+    (theirs / "candidates" / "alice").mkdir(parents=True)
+    (theirs / "candidates" / "alice" / "cv.pdf").write_text("%PDF")
+    (theirs / "candidates" / "notes.md").write_text("shortlist")
+    layout = sorted(p.relative_to(theirs) for p in theirs.rglob("*"))
+    said = (f"{theirs} holds files or folders that no hubensemble stage wrote "
+            "(candidates/alice, candidates/notes.md, labels/classes.csv) and no run; pass a "
+            "new or empty --out folder, so that the run's files never mix with yours")
+    for argv in (["fit", *common[:4], "--out", str(theirs), "--restart", "-q"],
+                 ["rank", *common[:4], "--out", str(theirs), "-q"]):
+        code, out, err = in_process(*argv)
+        assert code == 2 and err.count(said) == 1, (argv, err)
+    code, out, err = in_process("tune", "--run", str(theirs), "-q")  # not a run to tune
+    assert code == 2 and f"{theirs} is not a hubensemble run (no run.json, no ranking.json)" in err
+    assert sorted(p.relative_to(theirs) for p in theirs.rglob("*")) == layout
+    assert not Run(theirs).holds_results()
+    # Inside a run too: its stages' entries go, the user's labels/ stays with what it holds.
+    Run(theirs).update(modules={})
+    code, out, err = in_process("fit", *common[:4], "--out", str(theirs), "--restart", "-q")
+    assert code == 2 and f"{theirs} is a run but holds files or folders that no hubensemble " \
+        "stage wrote (candidates/alice, candidates/notes.md, labels/classes.csv); pass a new " \
+        "or empty --out folder or move them out" in err, err
+    assert sorted(p.relative_to(theirs) for p in theirs.rglob("*")) == layout + [
+        Path("run.json"), Path("run.json.lock")]
+    # A copied sweep still counts as a run's results, a damaged trial (no trial.json) too:
+    # it is the ensemble's to report.
+    copied = tmp_path / "copied"
+    (copied / "candidates" / "default-0000-m").mkdir(parents=True)
+    (copied / "candidates" / "default-0000-m" / "trial.json").write_text("{}")
+    (copied / "candidates" / "default-0001-m").mkdir()
+    (copied / "candidates" / "default-0001-m" / "val_probs.npy").write_bytes(b"")
+    (copied / "labels").mkdir()
+    (copied / "labels" / "val.npy").write_bytes(b"")
+    assert Run(copied).holds_results() and Run(copied).check_folder_is_ours() is None
+
 
 def test_a_stopped_command_says_why_once(tmp_path):
     # Outside the terminal's log handler, logging's last resort printed it a second time (in
