@@ -43,8 +43,8 @@ def cmd_catalogue_validate(args):
     """`catalogue validate [FILE...]` (zoo.config.validate_catalogues): 0 when all are valid."""
     from hubensemble.zoo.config import validate_catalogues
 
-    return 0 if validate_catalogues(_catalogue_files(args), lambda line, ok: print(
-        line, file=sys.stdout if ok else sys.stderr)) else 1
+    return 0 if validate_catalogues(_catalogue_files(args), lambda line, ok: (
+        ok and args.quiet) or print(line, file=sys.stdout if ok else sys.stderr)) else 1
 
 
 def cmd_catalogue_list(args):
@@ -405,20 +405,32 @@ def build_parser():
     parser.set_defaults(tensorflow=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    # -q of the commands with a run folder (RUN/log.txt keeps what -q silences) and of those
+    # without one (evaluate, zoo build: nothing keeps it).
+    quiet = "only errors on the terminal: no progress bars, summaries, notes or warnings"
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help=quiet + " (RUN/log.txt still gets the full log)")
+    no_log = argparse.ArgumentParser(add_help=False)
+    no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    for parent in (common, no_log):  # -v after the command too; absent, the top level's stays
+        parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                            help="debug logging, and TensorFlow's start-up notices")
+
     cat = sub.add_parser("catalogue", help="validate, list or add to catalogue YAML files")
     cat_sub = cat.add_subparsers(dest="catalogue_command", metavar="ACTION")
-    p = cat_sub.add_parser("validate", help="check catalogue files; exit 1 with file:line "
-                                            "errors when one is malformed")
+    p = cat_sub.add_parser("validate", parents=[no_log], help="check files (file:line errors)")
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="default: the catalogues shipped with hubensemble")
     p.set_defaults(func=cmd_catalogue_validate, tensorflow=False)
-    p = cat_sub.add_parser("list", help="print the modules of catalogue files as a table")
+    p = cat_sub.add_parser("list", parents=[no_log], help="print the modules as a table")
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="default: the catalogues shipped with hubensemble")
     p.set_defaults(func=cmd_catalogue_list, tensorflow=False)
     p = cat_sub.add_parser(
-        "add", help="load modules, read their entries (output dim, input size, value range, "
-                    "parameters, sha256) and append them to a catalogue",
+        "add", parents=[no_log],
+        help="load modules, read their entries (output dim, input size, value range, "
+             "parameters, sha256) and append them to a catalogue",
         description="Each HANDLE is any catalogue handle (a TF Hub / Kaggle URL, "
                     "keras:NAME, a .keras/.h5 file, a SavedModel or keras-hub preset folder, "
                     "kaggle:// or hf:// presets); it is loaded through the module runtime "
@@ -435,18 +447,6 @@ def build_parser():
                    help="load modules the safety scan or Keras' safe mode would refuse")
     p.set_defaults(func=cmd_catalogue_add)
     cat.set_defaults(func=lambda args: (cat.print_help(), 2)[1], tensorflow=False)
-
-    # -q of the commands with a run folder (RUN/log.txt keeps what -q silences) and of those
-    # without one (evaluate, zoo build: nothing keeps it).
-    quiet = "only errors on the terminal: no progress bars, summaries, notes or warnings"
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true",
-                        help=quiet + " (RUN/log.txt still gets the full log)")
-    no_log = argparse.ArgumentParser(add_help=False)
-    no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
-    for parent in (common, no_log):  # -v after the command too; absent, the top level's stays
-        parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                            help="debug logging, and TensorFlow's start-up notices")
 
     p = sub.add_parser("rank", parents=[common],
                        usage="%(prog)s --catalogue FILE... --data SPEC --out RUN [options]\n"

@@ -86,6 +86,11 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert code == 1
     assert f"{bad}:3: field 'handel'" in err and "'handle'" in err
     assert "Traceback" not in err
+    # -q leaves the errors only (the catalogue commands took no -q or -v after them).
+    code, out, err = hubensemble("catalogue", "validate", files[0], str(bad), "-q")
+    assert code == 1 and out == "" and f"{bad}:3: field 'handel'" in err, (out, err)
+    code, out, _ = hubensemble("catalogue", "validate", "-q", files[0])
+    assert code == 0 and out == ""
     # Each file valid on its own, one name in both: the set is refused, and says so.
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     for path in (a, b):
@@ -735,7 +740,9 @@ FIT_ARGV = ("fit", "--catalogue", "c.yaml", "--data", "sklearn:digits", "--out",
 def test_verbose_may_follow_the_command():
     # `predict … --verbose` was "unrecognized arguments" (only `hubensemble -v predict` worked).
     for argv in (["predict", "--model", "m", "x.png"], [*FIT_ARGV], ["evaluate", "--model", "m"],
-                 ["rank", "merge", "s0", "--out", "o"], ["zoo", "build"]):
+                 ["rank", "merge", "s0", "--out", "o"], ["zoo", "build"],
+                 ["catalogue", "validate"], ["catalogue", "list", "c.yaml"],
+                 ["catalogue", "add", "h", "--to", "c.yaml"]):
         assert parse(*argv).verbose is False, argv
         assert parse(*argv, "--verbose").verbose is True and parse("-v", *argv).verbose is True
 
