@@ -113,22 +113,34 @@ def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
 
 def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
     """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
-    HubensembleError naming the first that `rows` lacks or has with a status other than "ok".
+    HubensembleError naming the first that `rows` lacks (with the closest names, difflib)
+    or has with a status other than "ok", and the usable names (the first MODULES_LISTED:
+    catalogues hold thousands).
 
     `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
     before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
     """
+    import difflib
+
     usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
     everything = {r["name"]: r for r in rows}
     wanted = list(dict.fromkeys(modules or ()))
+    listed = ", ".join(usable[:MODULES_LISTED]) or "(none)"
+    if len(usable) > MODULES_LISTED:
+        listed += f" and {len(usable) - MODULES_LISTED} more"
     for name in wanted:
         if name not in everything:
-            listed = "ranked modules" if source == "ranking" else "its modules"
-            raise HubensembleError(f"module {name!r} is not in the {source}; {listed}: "
-                                   f"{', '.join(usable) or '(none)'}")
+            close = difflib.get_close_matches(name, list(everything), 3, 0.6)
+            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+            what = "ranked modules" if source == "ranking" else "its modules"
+            raise HubensembleError(f"module {name!r} is not in the {source}{hint}; {what}: "
+                                   f"{listed}")
         if name not in usable:
             raise HubensembleError(f"module {name!r} has status "
                                    f"{everything[name].get('status')!r} in the ranking (it "
-                                   f"could not be embedded); usable modules: "
-                                   f"{', '.join(usable)}")
+                                   f"could not be embedded); usable modules: {listed}")
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
+
+
+#: How many usable module names a --modules refusal lists.
+MODULES_LISTED = 20

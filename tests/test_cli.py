@@ -620,7 +620,8 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
     for said, count in (("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local or "
                          "set TPU_NAME", 3),
                         ("strategy multiworker needs the TF_CONFIG environment variable", 1),
-                        ("module 'tt' is not in the catalogue; its modules: t, u", 1),
+                        ("module 'tt' is not in the catalogue (did you mean 't'?); its "
+                         "modules: t, u", 1),
                         ("module 'c' is not in the ranking; ranked modules: a", 1),
                         ("module 'b' has status 'failed' in the ranking (it could not be "
                          "embedded); usable modules: a", 1)):
@@ -632,6 +633,15 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
     from hubensemble.preflight import check_strategy
 
     check_strategy("tpu", None, environ={"TPU_NAME": "my-tpu"})
+    from hubensemble.preflight import check_modules
+
+    rows = [{"name": f"resnet-{i}"} for i in range(30)]  # a catalogue is not listed whole
+    with pytest.raises(HubensembleError) as e:
+        check_modules(["resnet-7", "resnet7x"], rows, source="catalogue")
+    assert str(e.value) == ("module 'resnet7x' is not in the catalogue (did you mean "
+                            "'resnet-7' or 'resnet-27' or 'resnet-17'?); its modules: " + ", ".join(
+                                f"resnet-{i}" for i in range(20)) + " and 10 more")
+    assert check_modules(["resnet-9", "resnet-2", "resnet-9"], rows) == ["resnet-2", "resnet-9"]
     with pytest.raises(HubensembleError, match="TF_CONFIG is not valid"):
         check_strategy("multiworker", None, environ={"TF_CONFIG": '{"cluster": {"worker": '
                                                      '["h:1"]}, "task": {"type": "worker", '
