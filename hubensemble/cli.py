@@ -43,8 +43,8 @@ def cmd_catalogue_validate(args):
     """`catalogue validate [FILE...]` (zoo.config.validate_catalogues): 0 when all are valid."""
     from hubensemble.zoo.config import validate_catalogues
 
-    return 0 if validate_catalogues(_catalogue_files(args), lambda line, ok: (
-        ok and args.quiet) or print(line, file=sys.stdout if ok else sys.stderr)) else 1
+    return 0 if validate_catalogues(_catalogue_files(args), lambda ln, ok: (  # ok None: warning
+        args.quiet and ok is not False) or print(ln, file=sys.stdout if ok else sys.stderr)) else 1
 
 
 def cmd_catalogue_list(args):
@@ -118,7 +118,7 @@ def _check_inputs(args):
     scheme is refused at once), the --catalogue files (args.specs; errors name file:line),
     a --budget that cannot hold one group of the --sweep (hyperrule.check_budget), and, not
     after fit's ranking, --strategy's needs and --modules the catalogue lacks (preflight)."""
-    from hubensemble.catalogue import load_catalogues
+    from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import check_spec
     from hubensemble.hyperrule import check_budget
     from hubensemble.preflight import check_modules, check_strategy
@@ -128,6 +128,8 @@ def _check_inputs(args):
             "splits", "val_fraction", "test_fraction")})
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
+    elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
+        args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     if getattr(args, "sweep", None):
         check_budget(args.sweep, args.budget)
     if getattr(args, "strategy", None):
@@ -365,12 +367,10 @@ def cmd_demo(args):
     """`demo`: builds the offline zoo once, then fits sklearn:digits with the demo catalogue."""
     import time
 
-    from hubensemble.catalogue import shipped_catalogue
     from hubensemble.pipeline import fit
     from hubensemble.rundir import DataArgs
     from hubensemble.zoo import ensure_zoo, is_cached, zoo_dir
 
-    demo = shipped_catalogue("demo.yaml")
     start = time.time()
     cached = is_cached("demo")
     say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
@@ -378,7 +378,7 @@ def cmd_demo(args):
         f"then scikit-learn's handwritten digits; run folder {args.out}")
     ensure_zoo("demo", progress=_progress(args))
     zoo_seconds = time.time() - start
-    result = fit([str(demo)], "sklearn:digits", args.out,
+    result = fit(args.specs, "sklearn:digits", args.out,  # the demo catalogue (_check_inputs)
                  data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
                  restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))

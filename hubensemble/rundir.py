@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 #: The splits whose labels a run keeps (RUN/labels/<split>.npy), in this order.
 LABEL_SPLITS = formats.SPLITS
+#: What a folder without run.json or ranking.json may hold and still become a run (rank,
+#: fit, demo, merge): what a failed or interrupted command leaves before run.json.
+UNSTARTED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.KNN_FILE})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,13 +212,15 @@ class Run:
                     "--out folder, or pass --restart to discard the old results")
 
         refuse_other_data(self.meta())  # before the labels are written
-        self.write_labels(task)
 
         def record(meta):
             refuse_other_data(meta)  # again under the lock: another process may have won
             meta["data"] = {"args": data_args.to_json(), "task": task.to_json()}
 
+        # run.json first: labels/ in a folder without it is never a run's
+        # (check_folder_is_ours), even after an interruption between the two.
         self.modify(record)
+        self.write_labels(task)
 
     def write_labels(self, task, splits=LABEL_SPLITS):
         """Writes RUN/labels/<split>.npy (int64 [N], the task's labels) for each of `splits`
@@ -276,30 +281,40 @@ class Run:
             names = [str(i) for i in range(top + 1)]
         return {split: split_coverage(names, y) for split, y in labels.items()}
 
-    def check_folder_is_ours(self, flag: str = "--out") -> None:
-        """Raises RunError when the folder exists and holds entries no stage writes, naming
-        the first five: a labels/ or candidates/ with content of the user's
-        (`foreign_content`), run folder or not; and, when it holds no run
-        (`holds_results`), any entry not named in formats.RUN_ENTRIES (temp entries of
-        atomic writes and a Finder's .DS_Store aside). A folder of the user's (their
-        images, say) would get a run's files mixed into it, and `fit --restart` would delete
-        their labels/. Absent, empty, a run, or a failed command's log.txt alone: fine.
-        Files only."""
+    def check_folder_is_ours(self, flag: str = "--out", *, creating: bool = True) -> None:
+        """Raises RunError when the folder holds entries no stage wrote, naming the first
+        five; a folder of the user's (their images, say) would get a run's files mixed into
+        it, a stage would overwrite their labels/train.npy or report.md, and `fit --restart`
+        would delete them. Files only.
+
+        A started run (run.json or ranking.json) may hold anything at its top level, but its
+        labels/ and candidates/ only what stages write there (`foreign_content`). Without
+        either file, nothing says the folder's entries are a run's: when `creating` (rank,
+        fit, demo and merge, which write labels/ and run.json there) the folder may hold only
+        what an interrupted or failed command leaves before run.json (log.txt, its lock,
+        knn.npz; temp entries of atomic writes; a Finder's .DS_Store); else (a stage reading
+        a copied pool: candidates/ and labels/ without run.json) labels/ and candidates/
+        holding only what stages write, and other entries named in formats.RUN_ENTRIES.
+        """
         if not self.path.is_dir():
             return
         names = sorted(os.listdir(self.path))
-        foreign = [f for name in names for f in self.foreign_content(name)]
-        run = self.holds_results()
-        if not run:
-            foreign += [name for name in names if name not in formats.RUN_ENTRIES
+        started = self.meta_path.exists() or self.ranking_json.exists()
+        if started or not creating:
+            foreign = [f for name in names for f in self.foreign_content(name)]
+            allowed = None if started else formats.RUN_ENTRIES
+        else:
+            foreign, allowed = [], UNSTARTED_ENTRIES
+        if allowed is not None:
+            foreign += [name for name in names if name not in allowed
                         and not is_temp(name) and name != ".DS_Store"]
         if foreign:
             more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-            raise RunError(f"{self.path} {'is a run but ' if run else ''}holds files or folders "
-                           f"that no hubensemble stage wrote ({', '.join(foreign[:5])}{more})"
-                           f"{'' if run else ' and no run'}; pass a new or empty {flag} "
-                           f"folder{' or move them out' if run else ''}, so that the run's "
-                           "files never mix with yours")
+            raise RunError(f"{self.path} {'is a run but ' if started else ''}holds files or "
+                           f"folders that no hubensemble stage wrote ({', '.join(foreign[:5])}"
+                           f"{more}){'' if started else ' and no run'}; pass a new or empty "
+                           f"{flag} folder{' or move them out' if started else ''}, so that "
+                           "the run's files never mix with yours")
 
     def make_folder(self) -> None:
         """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
@@ -320,7 +335,7 @@ class Run:
         if attached or not (create or self.holds_results()):
             yield
             return
-        self.check_folder_is_ours()
+        self.check_folder_is_ours(creating=create)
         self.make_folder()
         handler = _RunLogHandler(target, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
@@ -369,13 +384,15 @@ class Run:
         return np.load(path) if path.exists() else None
 
     def holds_results(self) -> bool:
-        """Whether this folder holds what a stage wrote: run.json, ranking.json, or a labels/
-        or candidates/ folder that holds only what a stage writes there (`foreign_content`;
-        a sweep's results copied without run.json still count, a folder of the user's that
-        happens to be named labels/ does not)."""
-        return self.path.is_dir() and (self.meta_path.exists() or self.ranking_json.exists()
-                                       or any(p.is_dir() and not self.foreign_content(p.name)
-                                              for p in (self.labels, self.candidates)))
+        """Whether this folder holds what a stage wrote: run.json, ranking.json, or a sweep's
+        candidates/ copied without them (trial folders only, `foreign_content`). A labels/
+        alone is no stage's result to read, and may be the user's."""
+        if not self.path.is_dir():
+            return False
+        if self.meta_path.exists() or self.ranking_json.exists():
+            return True
+        return (self.candidates.is_dir() and any(True for _ in os.scandir(self.candidates))
+                and not self.foreign_content(formats.CANDIDATES_DIR))
 
     def foreign_content(self, name: str) -> list[str]:
         """What the run folder's entry `name` holds that no stage writes there, as

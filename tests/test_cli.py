@@ -91,6 +91,12 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert code == 1 and out == "" and f"{bad}:3: field 'handel'" in err, (out, err)
     code, out, _ = hubensemble("catalogue", "validate", "-q", files[0])
     assert code == 0 and out == ""
+    far = tmp_path / "far.yaml"  # valid, with a handle missing here: a warning, not an error
+    far.write_text(f"modules:\n  - {{name: a, handle: {tmp_path / 'elsewhere'}}}\n")
+    code, out, err = hubensemble("catalogue", "validate", str(far))
+    assert code == 0 and f"warning: {far}:2: handle" in err and "rank will skip it" in err
+    code, out, err = hubensemble("catalogue", "validate", str(far), "-q")
+    assert (code, out) == (0, "") and "warning" not in err, err
     # Each file valid on its own, one name in both: the set is refused, and says so.
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     for path in (a, b):
@@ -522,38 +528,47 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     assert left - {"notes.txt"} <= RUN_ENTRIES
     assert "--restart kept 1 entry that no stage writes: notes.txt" in (run / "log.txt").read_text()
 
-    # A folder of the user's whose only entry is named like a run's (labels/, candidates/)
-    # was taken for a run: `fit --restart` deleted labels/classes.csv, and a plain fit wrote
-    # the run's labels among the user's files. Now their content decides, run or not.
-    theirs = tmp_path / "project"
-    (theirs / "labels").mkdir(parents=True)
-    (theirs / "labels" / "classes.csv").write_text("cat,dog")
-    (theirs / "labels" / "train.npy").write_bytes(b"not ours either, but the name is")
-    (theirs / "candidates" / "alice").mkdir(parents=True)
-    (theirs / "candidates" / "alice" / "cv.pdf").write_text("%PDF")
-    (theirs / "candidates" / "notes.md").write_text("shortlist")
-    layout = sorted(p.relative_to(theirs) for p in theirs.rglob("*"))
-    said = (f"{theirs} holds files or folders that no hubensemble stage wrote "
-            "(candidates/alice, candidates/notes.md, labels/classes.csv) and no run; pass a "
-            "new or empty --out folder, so that the run's files never mix with yours")
-    for argv in (["fit", *common[:4], "--out", str(theirs), "--restart", "-q"],
-                 ["rank", *common[:4], "--out", str(theirs), "-q"]):
-        code, out, err = in_process(*argv)
-        assert code == 2 and err.count(said) == 1, (argv, err)
-    code, out, err = in_process("tune", "--run", str(theirs), "-q")  # not a run to tune
-    assert code == 2 and f"{theirs} is not a hubensemble run (no run.json, no ranking.json)" in err
-    assert sorted(p.relative_to(theirs) for p in theirs.rglob("*")) == layout
-    assert not Run(theirs).holds_results()
-    # Inside a run too: its stages' entries go, the user's labels/ stays with what it holds.
+    # A folder of the user's whose only entries are named like a run's (labels/,
+    # candidates/, report.md) was taken for a run: `fit --restart` deleted
+    # labels/classes.csv, and rank overwrote a labels/train.npy of the user's. Without
+    # run.json or ranking.json, nothing says they are a run's: such a folder is refused.
+    for layout_of in ({"labels/train.npy": b"\x93NUMPY their labels"},
+                      {"labels/classes.csv": b"cat,dog", "labels/train.npy": b"x",
+                       "candidates/alice/cv.pdf": b"%PDF", "candidates/notes.md": b"x"},
+                      {"candidates/run-1/trial.json": b"{}"}, {"report.md": b"# mine"}):
+        theirs = tmp_path / f"project{len(layout_of)}{sorted(layout_of)[0][0]}"
+        for rel, content in layout_of.items():
+            (theirs / rel).parent.mkdir(parents=True, exist_ok=True)
+            (theirs / rel).write_bytes(content)
+        layout = sorted((p.relative_to(theirs), p.is_file() and p.read_bytes())
+                        for p in theirs.rglob("*"))
+        tops = ", ".join(sorted({rel.split("/")[0] for rel in layout_of}))
+        said = (f"{theirs} holds files or folders that no hubensemble stage wrote ({tops}) "
+                "and no run; pass a new or empty --out folder, so that the run's files never "
+                "mix with yours")
+        for argv in (["fit", *common[:4], "--out", str(theirs), "--restart", "-q"],
+                     ["rank", *common[:4], "--out", str(theirs), "-q"]):
+            code, out, err = in_process(*argv)
+            assert code == 2 and err.count(said) == 1, (argv, err)
+        code, out, err = in_process("tune", "--run", str(theirs), "-q")  # not a run to tune
+        assert code == 2 and (f"{theirs} is not a hubensemble run (no run.json, no "
+                              "ranking.json)" in err or "run-1" in str(layout_of)), err
+        # (A pool-like candidates/run-1/trial.json is a copied sweep to `tune`: it says
+        # ranking.json is missing and logs that in log.txt; it rewrites nothing.)
+        assert sorted((p.relative_to(theirs), p.is_file() and p.read_bytes())
+                      for p in theirs.rglob("*") if p.name != "log.txt") == layout
+    # Inside a run, the run's labels/ and candidates/ hold only what stages write there: a
+    # file of the user's in them is refused too, and nothing goes.
+    (theirs / "labels").mkdir()
+    (theirs / "labels" / "notes.txt").write_text("mine")
     Run(theirs).update(modules={})
     code, out, err = in_process("fit", *common[:4], "--out", str(theirs), "--restart", "-q")
     assert code == 2 and f"{theirs} is a run but holds files or folders that no hubensemble " \
-        "stage wrote (candidates/alice, candidates/notes.md, labels/classes.csv); pass a new " \
-        "or empty --out folder or move them out" in err, err
-    assert sorted(p.relative_to(theirs) for p in theirs.rglob("*")) == layout + [
-        Path("run.json"), Path("run.json.lock")]
-    # A copied sweep still counts as a run's results, a damaged trial (no trial.json) too:
-    # it is the ensemble's to report.
+        "stage wrote (labels/notes.txt); pass a new or empty --out folder or move them out" \
+        in err, err
+    assert (theirs / "labels" / "notes.txt").exists() and (theirs / "report.md").exists()
+    # A copied pool (no run.json) is still a stage's to read, a damaged trial (no
+    # trial.json) too: the ensemble reports it. It is not a folder to rank into.
     copied = tmp_path / "copied"
     (copied / "candidates" / "default-0000-m").mkdir(parents=True)
     (copied / "candidates" / "default-0000-m" / "trial.json").write_text("{}")
@@ -561,7 +576,10 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     (copied / "candidates" / "default-0001-m" / "val_probs.npy").write_bytes(b"")
     (copied / "labels").mkdir()
     (copied / "labels" / "val.npy").write_bytes(b"")
-    assert Run(copied).holds_results() and Run(copied).check_folder_is_ours() is None
+    assert Run(copied).holds_results()
+    assert Run(copied).check_folder_is_ours(creating=False) is None
+    with pytest.raises(RunError, match=r"\(candidates, labels\) and no run"):
+        Run(copied).check_folder_is_ours()
 
 
 def test_a_stopped_command_says_why_once(tmp_path):
@@ -607,7 +625,8 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
              ["tune", "--run", str(ranked), "--strategy", "tpu"],
              ["export", "--run", str(ranked), "--strategy", "tpu"],
              fit + ["--modules", "u", "tt"], ["tune", "--run", str(ranked), "--modules", "c"],
-             ["tune", "--run", str(ranked), "--modules", "a", "b"]]
+             ["tune", "--run", str(ranked), "--modules", "a", "b"],
+             ["demo", "--out", str(out), "--modules", "nosuch"]]  # it built its zoo first
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
@@ -624,7 +643,8 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
                          "modules: t, u", 1),
                         ("module 'c' is not in the ranking; ranked modules: a", 1),
                         ("module 'b' has status 'failed' in the ranking (it could not be "
-                         "embedded); usable modules: a", 1)):
+                         "embedded); usable modules: a", 1),
+                        ("module 'nosuch' is not in the catalogue; its modules: r8x2-", 1)):
         assert run.stderr.count(f"error: {said}") == count, (said, run.stderr)
     # A TPU named by the environment is enough to start (whether it answers is tune's to
     # find out), and fit from Python refuses before the data and the ranking as well.

@@ -204,9 +204,10 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     """`catalogue validate`: each file in turn (`validate_catalogue`), then, when there are
     several and each is valid, the files together (`load_catalogues`: names unique across
     them). `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N
-    modules)" and the set's verdict with ok True; a file's CatalogueError text, the set's, and
-    a note per local handle missing on this machine (`missing_local_handles`: a warning, not
-    a failure) with ok False. Returns True when every file and the set are valid."""
+    modules)" and the set's verdict with ok True; a file's CatalogueError text and the set's
+    with ok False; a note per local handle missing on this machine (`missing_local_handles`:
+    a warning, not a failure) with ok None. Returns True when every file and the set are
+    valid."""
     from hubensemble.catalogue import load_catalogues, missing_local_handles
 
     valid = True
@@ -219,7 +220,7 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
             continue
         emit(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})", True)
         for note in missing_local_handles(specs):
-            emit(note, False)
+            emit(note, None)
     if valid and len(paths) > 1:
         try:
             load_catalogues(paths)
