@@ -431,6 +431,17 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path)
         assert set(meta["modules"]) == {s.name for s in specs}
         assert meta["data"]["task"]["fingerprint"] == task.fingerprint
         assert (tmp_path / "merged" / "labels" / "train.npy").exists()
+    # Not into a folder of the user's (their labels/train.npy was overwritten), nor a file.
+    theirs = tmp_path / "theirs"
+    (theirs / "labels").mkdir(parents=True)
+    np.save(theirs / "labels" / "train.npy", np.array([5, 5, 5]))
+    with pytest.raises(RunError, match=r"holds files or folders that no hubensemble stage "
+                                       r"wrote \(labels\) and no run; pass a new or empty "
+                                       "out_dir folder"):
+        rank.merge_rankings(shards, theirs)
+    assert np.load(theirs / "labels" / "train.npy").tolist() == [5, 5, 5]
+    with pytest.raises(HubensembleError, match="is a file, not a folder; pass another out_dir"):
+        rank.merge_rankings(shards, theirs / "labels" / "train.npy")
 
 
 def test_merge_refuses_mismatched_shards(task, good, tmp_path):

@@ -8,7 +8,7 @@ import os
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.fileio import atomic_write_bytes
+from hubensemble.fileio import atomic_write_bytes, check_dir_target
 from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
                                       _sort_rows, check_tuned_modules, load_knn_predictions,
                                       load_ranking, repeated, select, selection_rule,
@@ -23,7 +23,8 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
 
     Refuses shards of other data, metric, k, profile or catalogue, a set of shards with
-    one missing or given twice, and an `out_dir` whose candidates were tuned from a module
+    one missing or given twice, an `out_dir` that is a file or a folder of the user's
+    (`Run.check_folder_is_ours`), and an `out_dir` whose candidates were tuned from a module
     the merged list drops or changes (`check_tuned_modules`). Copies the kNN predictions,
     recomputes the selection over all modules and writes ranking.json/.csv and run.json as
     `run_rank` does.
@@ -40,6 +41,8 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     if data is None:
         raise RunError(f"{first_dir}/run.json records no data; rank that shard again")
     out_run = Run(out_dir)
+    out_run.check_folder_is_ours("out_dir")  # as run_rank: a folder of the user's is no run
+    check_dir_target(out_dir, "pass another out_dir")
     recorded = out_run.meta().get("data")
     if recorded and recorded["task"]["fingerprint"] != data["task"]["fingerprint"]:
         raise RunError(f"{out_dir} holds a run on other data ({recorded['args']['spec']}); "
