@@ -32,6 +32,11 @@ class Parser(argparse.ArgumentParser):
     #: True for the parsers `add_subparsers` makes (a command's unrecognised arguments).
     subcommand = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in (None, "store"):  # the default action: argparse's, repeatable with "+"
+            self.register("action", name, _Store)
+
     def add_subparsers(self, **kwargs):
         """argparse's, with sub-command parsers that refuse their unrecognised arguments."""
         kwargs.setdefault("parser_class", _Subcommand)
@@ -120,6 +125,18 @@ class _Subcommand(Parser):
     """The parser of a sub-command (made by `Parser.add_subparsers`)."""
 
     subcommand = True
+
+
+class _Store(argparse._StoreAction):  # private, as _noting's registry: test_cli checks both
+    """argparse's store, except that a flag of several values (nargs "+") given again adds
+    to its list: `--modules a --modules b` is [a, b], where argparse kept [b] without a word."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        if (self.nargs == "+" and option_string and isinstance(current, list)
+                and current is not self.default):  # given before, not the default list
+            values = [*current, *values]
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _noting(container, action) -> type:

@@ -801,6 +801,17 @@ def test_file_and_folder_flags_expand_a_tilde(argv, dest, monkeypatch, tmp_path)
             assert v.startswith(str(tmp_path) + os.sep) and "~" not in v, (name, v)
 
 
+def test_a_flag_of_several_values_given_twice_adds_to_its_list():
+    # `--modules a --modules b` tuned b alone, without a word (argparse keeps the last).
+    args = parse(*FIT_ARGV, "--modules", "a", "b", "--modules", "c", "--catalogue", "d.yaml")
+    assert args.modules == ["a", "b", "c"] and args.catalogue == ["c.yaml", "d.yaml"]
+    assert parse(*FIT_ARGV).modules is None and parse(*FIT_ARGV, "--modules", "x").modules == ["x"]
+    assert parse("tune", "--run", "r", "--modules", "a", "--modules", "b").modules == ["a", "b"]
+    args = parse("rank", "merge", "s0", "s1", "--out", "o")  # positionals as before
+    assert args.shards == ["s0", "s1"]
+    assert parse("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--out", "q").out == "q"
+
+
 def test_severities_are_refused_without_corruptions(capsys):
     # `evaluate --severities 4` evaluated clean images only, without a word.
     with pytest.raises(SystemExit) as stop:
