@@ -75,7 +75,7 @@ def cmd_catalogue_add(args):
                                      output_key=args.output_key, trust=args.trust))
         taken.add(name)
     added = append_catalogue(args.to, specs)
-    print(f"{args.to}: added {len(specs)} module(s)\n{added}", end="")
+    summary(args, f"{args.to}: added {len(specs)} module(s)\n{added.rstrip()}")
     return 0
 
 
@@ -445,7 +445,7 @@ def build_parser():
     p.add_argument("--output-key", help="the output's key when the module returns a dict")
     p.add_argument("--trust", action="store_true",
                    help="load modules the safety scan or Keras' safe mode would refuse")
-    p.set_defaults(func=cmd_catalogue_add)
+    p.set_defaults(func=cmd_catalogue_add, tensorflow=True)  # `catalogue`'s False is its own
     cat.set_defaults(func=lambda args: (cat.print_help(), 2)[1], tensorflow=False)
 
     p = sub.add_parser("rank", parents=[common],

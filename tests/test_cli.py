@@ -582,6 +582,20 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
         Run(copied).check_folder_is_ours()
 
 
+def test_catalogue_add_says_what_it_added_unless_quiet_without_tensorflows_notices(
+        tmp_path, tiny_module):
+    # `catalogue add` printed TensorFlow's start-up notices (oneDNN, CUDA probing) that
+    # every other command hides unless --verbose, and its summary with -q.
+    target = tmp_path / "c.yaml"
+    code, out, err = hubensemble("catalogue", "add", str(tiny_module), "--to", str(target), "-q")
+    assert (code, out) == (0, "") and "oneDNN" not in err and "cuInit" not in err, err
+    assert "  - name: " in target.read_text()
+    code, out, err = hubensemble("catalogue", "add", str(tiny_module), "--name", "again",
+                                 "--to", str(target))
+    assert code == 0 and out.startswith(f"{target}: added 1 module(s)\n  - name: again\n")
+    assert "oneDNN" not in err and "cuInit" not in err, err
+
+
 def test_a_stopped_command_says_why_once(tmp_path):
     # Outside the terminal's log handler, logging's last resort printed it a second time (in
     # a process of its own: pytest's log capture is a handler, so in-process it was once).
