@@ -9,6 +9,7 @@ folder, so a Python caller and the command line see the same words.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 
@@ -111,6 +112,10 @@ def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
                                f"look like '{TF_CONFIG_EXAMPLE}'") from None
 
 
+#: How many usable module names a --modules refusal lists.
+MODULES_LISTED = 20
+
+
 def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
     """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
     HubensembleError naming the first that `rows` lacks (with the closest names, difflib)
@@ -120,8 +125,6 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
     `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
     before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
     """
-    import difflib
-
     usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
     everything = {r["name"]: r for r in rows}
     wanted = list(dict.fromkeys(modules or ()))
@@ -140,7 +143,3 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
                                    f"{everything[name].get('status')!r} in the ranking (it "
                                    f"could not be embedded); usable modules: {listed}")
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
-
-
-#: How many usable module names a --modules refusal lists.
-MODULES_LISTED = 20

@@ -391,7 +391,7 @@ class Run:
             return False
         if self.meta_path.exists() or self.ranking_json.exists():
             return True
-        return (self.candidates.is_dir() and any(True for _ in os.scandir(self.candidates))
+        return (self.candidates.is_dir() and bool(os.listdir(self.candidates))
                 and not self.foreign_content(formats.CANDIDATES_DIR))
 
     def foreign_content(self, name: str) -> list[str]:
