@@ -157,12 +157,20 @@ class Run:
         """True when run.json exists."""
         return self.meta_path.exists()
 
+    def started(self) -> bool:
+        """True when run.json or ranking.json is a file here: what makes a folder a run (a
+        folder of the user's is not, whatever else it holds: `check_folder_is_ours`)."""
+        return self.meta_path.is_file() or self.ranking_json.is_file()
+
     def meta(self):
         """run.json's contents ({} before the first write). For reading only: to change it,
         use `update` or `modify`, which re-read it under the lock. RunError naming the file
         when it is not a JSON object (every stage reads it: one line, not a traceback)."""
         if not self.meta_path.exists():
             return {}
+        if not self.meta_path.is_file():  # read_json's IsADirectoryError was a traceback
+            raise RunError(f"{self.meta_path} is a folder, not a run's run.json; {self.path} "
+                           "holds no run: pass a new or empty folder")
         try:
             meta = read_json(self.meta_path)
         except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
@@ -292,29 +300,34 @@ class Run:
         either file, nothing says the folder's entries are a run's: when `creating` (rank,
         fit, demo and merge, which write labels/ and run.json there) the folder may hold only
         what an interrupted or failed command leaves before run.json (log.txt, its lock,
-        knn.npz; temp entries of atomic writes; a Finder's .DS_Store); else (a stage reading
-        a copied pool: candidates/ and labels/ without run.json) labels/ and candidates/
-        holding only what stages write, and other entries named in formats.RUN_ENTRIES.
+        knn.npz; temp entries of atomic writes; hidden entries such as .gitkeep); else (a
+        stage reading a copied pool: candidates/ and labels/ without run.json) labels/ and
+        candidates/ holding only what stages write, and other entries named in
+        formats.RUN_ENTRIES. `flag` names the folder's option in the message.
         """
         if not self.path.is_dir():
             return
         names = sorted(os.listdir(self.path))
-        started = self.meta_path.exists() or self.ranking_json.exists()
+        started = self.started()
         if started or not creating:
             foreign = [f for name in names for f in self.foreign_content(name)]
             allowed = None if started else formats.RUN_ENTRIES
         else:
             foreign, allowed = [], UNSTARTED_ENTRIES
-        if allowed is not None:
+        if allowed is not None:  # hidden entries (.gitkeep, .DS_Store): no stage writes one
             foreign += [name for name in names if name not in allowed
-                        and not is_temp(name) and name != ".DS_Store"]
-        if foreign:
-            more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-            raise RunError(f"{self.path} {'is a run but ' if started else ''}holds files or "
-                           f"folders that no hubensemble stage wrote ({', '.join(foreign[:5])}"
-                           f"{more}){'' if started else ' and no run'}; pass a new or empty "
-                           f"{flag} folder{' or move them out' if started else ''}, so that "
-                           "the run's files never mix with yours")
+                        and not is_temp(name) and not name.startswith(".")]
+        if not foreign:
+            return
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
+                                           if len(foreign) > 5 else "")
+        if started:
+            raise RunError(f"{self.path} is a run but holds files or folders that no "
+                           f"hubensemble stage wrote ({listed}); move them out, or pass "
+                           f"another {flag} folder, so that the run's files never mix with yours")
+        raise RunError(f"{self.path} holds files or folders ({listed}) and no run (no "
+                       f"run.json, no ranking.json); pass a new or empty {flag} folder, so "
+                       "that the run's files never mix with yours")
 
     def make_folder(self) -> None:
         """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
@@ -335,7 +348,7 @@ class Run:
         if attached or not (create or self.holds_results()):
             yield
             return
-        self.check_folder_is_ours(creating=create)
+        self.check_folder_is_ours("--out" if create else "--run", creating=create)
         self.make_folder()
         handler = _RunLogHandler(target, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
@@ -389,7 +402,7 @@ class Run:
         alone is no stage's result to read, and may be the user's."""
         if not self.path.is_dir():
             return False
-        if self.meta_path.exists() or self.ranking_json.exists():
+        if self.started():
             return True
         return (self.candidates.is_dir() and bool(os.listdir(self.candidates))
                 and not self.foreign_content(formats.CANDIDATES_DIR))

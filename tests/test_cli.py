@@ -496,8 +496,8 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
     common = ["--catalogue", str(bad), "--data", "sklearn:digits", "--out", str(mine), "-q"]
-    said = (f"{mine} holds files or folders that no hubensemble stage wrote (class_0, class_1, "
-            "important.txt) and no run; pass a new or empty --out folder")
+    said = (f"{mine} holds files or folders (class_0, class_1, important.txt) and no run (no "
+            "run.json, no ranking.json); pass a new or empty --out folder")
     for argv in (["rank", *common], ["fit", *common], ["fit", *common, "--restart"]):
         code, out, err = in_process(*argv)
         assert code == 2 and err.count(said) == 1, (argv, err)
@@ -543,8 +543,8 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
         layout = sorted((p.relative_to(theirs), p.is_file() and p.read_bytes())
                         for p in theirs.rglob("*"))
         tops = ", ".join(sorted({rel.split("/")[0] for rel in layout_of}))
-        said = (f"{theirs} holds files or folders that no hubensemble stage wrote ({tops}) "
-                "and no run; pass a new or empty --out folder, so that the run's files never "
+        said = (f"{theirs} holds files or folders ({tops}) and no run (no run.json, no "
+                "ranking.json); pass a new or empty --out folder, so that the run's files never "
                 "mix with yours")
         for argv in (["fit", *common[:4], "--out", str(theirs), "--restart", "-q"],
                      ["rank", *common[:4], "--out", str(theirs), "-q"]):
@@ -564,9 +564,26 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     Run(theirs).update(modules={})
     code, out, err = in_process("fit", *common[:4], "--out", str(theirs), "--restart", "-q")
     assert code == 2 and f"{theirs} is a run but holds files or folders that no hubensemble " \
-        "stage wrote (labels/notes.txt); pass a new or empty --out folder or move them out" \
-        in err, err
+        "stage wrote (labels/notes.txt); move them out, or pass another --out folder" in err, err
     assert (theirs / "labels" / "notes.txt").exists() and (theirs / "report.md").exists()
+    code, out, err = in_process("ensemble", "--run", str(theirs), "-q")  # its own flag
+    assert code == 2 and "(labels/notes.txt); move them out, or pass another --run folder" in err
+    # A folder named run.json is no run: fit --restart deleted the file inside it, and the
+    # stages stopped with IsADirectoryError's traceback. A .gitkeep alone is no reason to refuse.
+    odd = tmp_path / "odd"
+    (odd / "run.json").mkdir(parents=True)
+    (odd / "run.json" / "x").write_text("mine")
+    code, out, err = in_process("fit", *common[:4], "--out", str(odd), "--restart", "-q")
+    assert code == 2 and f"{odd} holds files or folders (run.json) and no run" in err, err
+    for argv in (["ensemble", "--run", str(odd)], ["tune", "--run", str(odd)]):
+        code, out, err = in_process(*argv, "-q")
+        assert code == 2 and f"{odd / 'run.json'} is a folder, not a run's run.json" in err, err
+        assert "Traceback" not in err
+    assert (odd / "run.json" / "x").read_text() == "mine"
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / ".gitkeep").write_text("")
+    assert Run(kept).check_folder_is_ours() is None
     # A copied pool (no run.json) is still a stage's to read, a damaged trial (no
     # trial.json) too: the ensemble reports it. It is not a folder to rank into.
     copied = tmp_path / "copied"

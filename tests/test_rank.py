@@ -435,8 +435,8 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path)
     theirs = tmp_path / "theirs"
     (theirs / "labels").mkdir(parents=True)
     np.save(theirs / "labels" / "train.npy", np.array([5, 5, 5]))
-    with pytest.raises(RunError, match=r"holds files or folders that no hubensemble stage "
-                                       r"wrote \(labels\) and no run; pass a new or empty "
+    with pytest.raises(RunError, match=r"holds files or folders \(labels\) and no run \(no "
+                                       r"run.json, no ranking.json\); pass a new or empty "
                                        "out_dir folder"):
         rank.merge_rankings(shards, theirs)
     assert np.load(theirs / "labels" / "train.npy").tolist() == [5, 5, 5]
