@@ -5,6 +5,7 @@ prints."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 import yaml
@@ -15,6 +16,8 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
 from hubensemble.errors import CatalogueError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import handle_kind
+
+log = logging.getLogger(__name__)
 
 
 def _format_params(params):
@@ -115,6 +118,25 @@ def write_catalogue(path, specs, *, header_comment=None):
     atomic_write_text(path, text)
 
 
+def _warn_repeated(path, before, specs) -> None:
+    """A warning per entry of `specs` that loads the very module an earlier entry (of the
+    file, or of `specs`) loads: the same sha256, read the same way (weights, layer, signature,
+    output key). Not an error, as the entries may differ in what they describe, but rank
+    would embed the module twice and the sweep tune it twice."""
+    def how(s):
+        return (s.sha256, s.weights, s.layer, s.signature, s.output_key)
+
+    seen = {how(s): s for s in before if s.sha256}
+    for spec in specs:
+        if spec.sha256 and how(spec) in seen:
+            other = seen[how(spec)]
+            where = f" ({other.source})" if other.source else ""
+            log.warning("%s: %s loads the same module as %s%s (sha256 %s…): rank would embed "
+                        "it twice; leave one out unless that is meant", path, spec.name,
+                        other.name, where, spec.sha256[:12])
+        seen.setdefault(how(spec), spec)
+
+
 def append_catalogue(path, specs) -> str:
     """Appends `specs` as entries to the catalogue at `path` (a new file when missing) and
     returns the text appended. The file's own text (comments, order) is kept: the entries go
@@ -127,6 +149,7 @@ def append_catalogue(path, specs) -> str:
     before, problems = parse_catalogue_text(old, path, folder) if old.strip() else ([], [])
     if problems:
         raise_problems(problems)
+    _warn_repeated(path, before, specs)
     body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
                      default_flow_style=False, width=100, allow_unicode=True)
     last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "

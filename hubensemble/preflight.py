@@ -135,6 +135,8 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
         if name not in everything:
             close = difflib.get_close_matches(name, list(everything), 3, 0.6)
             hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+            if "," in name and any(part.strip() in everything for part in name.split(",")):
+                hint = " (separate the names with spaces: --modules A B, not A,B)"
             what = "ranked modules" if source == "ranking" else "its modules"
             raise HubensembleError(f"module {name!r} is not in the {source}{hint}; {what}: "
                                    f"{listed}")

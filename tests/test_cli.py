@@ -611,6 +611,10 @@ def test_catalogue_add_says_what_it_added_unless_quiet_without_tensorflows_notic
                                  "--to", str(target))
     assert code == 0 and out.startswith(f"{target}: added 1 module(s)\n  - name: again\n")
     assert "oneDNN" not in err and "cuInit" not in err, err
+    # The same module twice: appended (the entries may differ in what they describe), with a
+    # warning naming the earlier entry, as rank would embed it twice.
+    assert err.count(f"{target}: again loads the same module as ") == 1, err
+    assert f"({target}:2)" in err and "rank would embed it twice" in err, err
 
 
 def test_a_stopped_command_says_why_once(tmp_path):
@@ -693,6 +697,10 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
                             "'resnet-7' or 'resnet-27' or 'resnet-17'?); its modules: " + ", ".join(
                                 f"resnet-{i}" for i in range(20)) + " and 10 more")
     assert check_modules(["resnet-9", "resnet-2", "resnet-9"], rows) == ["resnet-2", "resnet-9"]
+    with pytest.raises(HubensembleError, match=r"module 'resnet-1,resnet-2' is not in the "
+                                               r"ranking \(separate the names with spaces: "
+                                               r"--modules A B, not A,B\); ranked modules"):
+        check_modules(["resnet-1,resnet-2"], rows)
     with pytest.raises(HubensembleError, match="TF_CONFIG is not valid"):
         check_strategy("multiworker", None, environ={"TF_CONFIG": '{"cluster": {"worker": '
                                                      '["h:1"]}, "task": {"type": "worker", '
