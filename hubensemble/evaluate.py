@@ -549,8 +549,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         "model": os.path.abspath(os.fspath(model_dir)),
         "split": split,
         "n": int(len(labels)),
+        # What of the data did not become an example (unreadable files, duplicates
+        # --dedupe dropped): a folder of 58 files scored on 56 says which 2 and why.
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
-                 "num_classes": task.num_classes},
+                 "num_classes": task.num_classes, "files": task.files,
+                 "skipped": [list(s) for s in task.skipped], "dropped": len(task.dropped)},
         # How the data's classes were matched to the model's outputs, and which of the
         # model's classes have no example in the split (its metrics do not cover them).
         "classes": {"matched_by": "name" if model_names else "position",
@@ -614,11 +617,20 @@ def _cell(entry, key):
 def format_evaluation(result: dict) -> str:
     """An `evaluate_model` result as a plain-text table for the terminal: one row per
     condition (clean, each corruption x severity, the mean), ensemble and best single
-    accuracy / NLL / ECE to 4 decimals ("-" where a value is missing)."""
+    accuracy / NLL / ECE to 4 decimals ("-" where a value is missing), after a line naming
+    the data's files that were skipped as unreadable (up to three, with their reasons)."""
     single = not result.get("best_single_missing") and result.get("best_single")
     head = (f"Robustness on the {result['split']} split ({result['n']} examples, "
             f"seed {result['seed']})")
     lines = [head]
+    data = result.get("task") or {}
+    skipped = data.get("skipped") or []
+    if skipped:
+        files = f" of {data['files']}" if data.get("files") is not None else ""
+        shown = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
+        more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        lines.append(f"{len(skipped)}{files} file(s) of the data were skipped, unreadable, and "
+                     f"are not in these figures ({shown}{more})")
     absent = (result.get("classes") or {}).get("absent")
     if absent:
         lines.append(f"{len(absent)} of the model's classes have no example here (metrics "

@@ -373,6 +373,15 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path):
         return ev.evaluate_model(export_dir, task, corruptions=False, progress=False)
 
     assert accuracy(root)["clean"]["ensemble"]["accuracy"] == pytest.approx(9 / 10)
+    # An unreadable file is scored nowhere and said (a new-user check: evaluate --data dropped
+    # it without a word, where fit counts it).
+    (root / "b" / "notes.txt").write_text("not an image")
+    result = accuracy(root)
+    assert result["n"] == 10 and result["task"]["files"] == 11
+    assert [p for p, _ in result["task"]["skipped"]] == [str(root / "b" / "notes.txt")]
+    assert (f"1 of 11 file(s) of the data were skipped, unreadable, and are not in these "
+            f"figures ({root / 'b' / 'notes.txt'}: not a JPEG") in ev.format_evaluation(result)
+    (root / "b" / "notes.txt").unlink()
     # Only b and c (positions 0 and 1 of the test set, 1 and 2 of the model): all right.
     subset = tmp_path / "subset"
     shutil.copytree(root, subset)
