@@ -66,7 +66,7 @@ def cmd_catalogue_add(args):
 
     if args.name and len(args.handles) > 1:
         raise SystemExit("hubensemble catalogue add: --name needs a single HANDLE")
-    taken = ({s.name for s in load_catalogue(args.to)} if os.path.exists(args.to) else set())
+    taken = {s.name for s in load_catalogue(args.to)} if os.path.exists(args.to) else set()
     specs = []
     for handle in args.handles:
         name = args.name or entry_name(handle, taken)
@@ -100,8 +100,7 @@ def data_args_from(args):
     from hubensemble.rundir import DataArgs
 
     values = options.kwargs_for("data", args)
-    values["splits"] = dict(values.get("splits") or ()) or None
-    return DataArgs(spec=args.data, **values)
+    return DataArgs(spec=args.data, **{**values, "splits": dict(values["splits"] or ()) or None})
 
 
 def load_data(args, *, logged=True):
@@ -657,8 +656,8 @@ def main(argv=None):
                               modules=getattr(args, "modules", None))
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
-                    code = args.func(args)
-                    return errors.reraise_stop() or code  # a stop whose exception was ignored
+                    code = args.func(args)  # then a stop Python ignored: the work is done
+                    return _stopped(args, None, finished=True) if errors.pending_stop() else code
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
                     if not (isinstance(e, stops) or errors.pending_stop() or (
                             isinstance(e, OSError) and e.errno in MACHINE_ERRNOS)):
@@ -678,20 +677,21 @@ MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS
                             errno.EACCES, errno.EPERM})
 
 
-def _stopped(args, exc: BaseException) -> int:
+def _stopped(args, exc: BaseException, *, finished=False) -> int:
     """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
-    SIGTERM (what a stopped command keeps is the command's to say: set_defaults), 2 for an
-    OSError in MACHINE_ERRNOS (a full disk, a file size limit, permissions)."""
+    SIGTERM (what a stopped command keeps is the command's to say: set_defaults; `finished`:
+    it came as the command returned), 2 for an OSError in MACHINE_ERRNOS (full disk, …)."""
     exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {exc}", 2
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
-        text += ("; free disk space or fix the permissions, then run the same command again "
-                 "to resume")
+        text += "; free disk space or fix the permissions, then run the same command again" \
+            " to resume"
     if isinstance(exc, KeyboardInterrupt):
         code = 143 if isinstance(exc, Terminated) else 130
-        text = ("terminated (SIGTERM); " if code == 143 else "interrupted; ") + getattr(
-            args, "interrupted", "run the same command again to resume")
+        text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (
+            " as the command finished: its work is complete" if finished else "; " + getattr(
+                args, "interrupted", "run the same command again to resume"))
     stopped("hubensemble: " + text)
     return code
 

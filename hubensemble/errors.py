@@ -3,6 +3,7 @@ an exception (`sigterm_interrupts`, `pending_stop`, `reraise_stop`)."""
 
 import contextlib
 import signal
+import sys
 import threading
 
 
@@ -115,6 +116,11 @@ def sigterm_interrupts():
     KeyboardInterrupt as Python's own handler does. Either is `pending_stop()` from then on,
     until the block ends.
 
+    A stop raised while Python runs a weakref callback or a __del__ is ignored by Python
+    (`reraise_stop` raises it again at the next safe point); within the block
+    `sys.unraisablehook` passes over it, so no "Exception ignored in: …" traceback reaches the
+    terminal for it, and hands every other unraisable exception to the hook from before.
+
     Python runs signal handlers only in the main thread: elsewhere this does nothing. Worker
     processes started with "spawn" (the zoo builder's) keep the default handler. A SIGINT
     handler other than Python's default is left alone.
@@ -136,13 +142,21 @@ def sigterm_interrupts():
         _pending.append(KeyboardInterrupt())
         raise _pending[-1]
 
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info):
+        if not any(info.exc_value is stop for stop in _pending):  # not ours: as before
+            previous_hook(info)
+
     depth = len(_pending)
     signal.signal(signal.SIGTERM, on_sigterm)
     if previous_int is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_sigint)
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
         if previous_int is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous_int)

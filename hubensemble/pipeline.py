@@ -372,6 +372,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         known.pop(name, None)  # its result was just rewritten
         _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read))
         log.info("%s: done in %.1f s", name, seconds[name])
+    # A stop Python ignored during the last stage: that stage is done (marked above), the
+    # command stops here, and the same command again reuses it all (a new-user check).
+    reraise_stop()
     for name in sorted(set(outputs) - {n for n, _ in steps}):  # evaluate, when left out
         _keep_or_drop(run, name, outputs[name], digests(STAGE_INPUTS.get(name, ())))
     start = time.time()

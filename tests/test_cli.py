@@ -1344,3 +1344,39 @@ def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_so(tmp_path, capsys, mo
     assert line in capsys.readouterr().err
     assert line in (tmp_path / "log.txt").read_text()
     assert signal.getsignal(signal.SIGTERM) == before  # the process's own handler is back
+
+
+def test_a_stop_python_ignored_after_the_work_says_the_work_is_done(tmp_path, capsys, monkeypatch):
+    """A new-user check: a Ctrl-C that landed in a weakref callback printed Python's
+    "Exception ignored in: …" traceback, and one during a fit's last stage let it finish, then
+    said "interrupted; run the same command again to resume" with nothing left to resume."""
+    import signal
+
+    import hubensemble.cli
+    from hubensemble.cli import main
+
+    seen = []
+
+    def finishes_after_a_signal_in_a_destructor(args):
+        class Dying:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)  # the handler raises in here, and Python ignores it
+
+        Dying()
+        try:
+            raise ValueError("not a stop")  # another unraisable error still reaches the hook
+        except ValueError as e:
+            sys.unraisablehook(type("Info", (), {"exc_value": e, "exc_type": ValueError,
+                                                 "exc_traceback": None, "err_msg": None,
+                                                 "object": None})())
+        return 0
+
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)  # what Python would print
+    monkeypatch.setattr(hubensemble.cli, "cmd_ensemble", finishes_after_a_signal_in_a_destructor)
+    (tmp_path / "run.json").write_text("{}")
+    assert main(["ensemble", "--run", str(tmp_path)]) == 143
+    line = "hubensemble: terminated (SIGTERM) as the command finished: its work is complete"
+    assert line in capsys.readouterr().err
+    assert [type(info.exc_value) for info in seen] == [ValueError]
+    assert sys.unraisablehook == seen.append  # the hook from before is back

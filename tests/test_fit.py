@@ -282,3 +282,41 @@ def test_stage_marks_and_other_sections_never_lose_each_other(tmp_path):
     assert sorted(meta["stages"]) == sorted(f"{t}{i}" for t in "ab" for i in range(n))
     assert meta["stages"]["b7"] == {"key": "key7", "done": True, "seconds": 0.5}
     assert all(meta[f"section{i}"] == i for i in range(n))
+
+
+@pytest.mark.slow
+def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
+        fitted, catalogue, tmp_path, monkeypatch):
+    """A new-user check: a Ctrl-C that Python ignored during the last stage let fit finish,
+    write the report and print its summary before it said "interrupted". The stage is kept
+    (done), fit stops before the report, and the same fit again reuses every stage."""
+    import shutil
+
+    import hubensemble.evaluate
+    from hubensemble.errors import Terminated, sigterm_interrupts
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    for name in ("robustness.json", "report.md"):
+        (out / name).unlink()
+    evaluate_model = hubensemble.evaluate.evaluate_model
+
+    def evaluate_with_a_signal_in_a_destructor(*args, **kwargs):
+        class Dying:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)  # the handler raises in here, and Python ignores it
+
+        Dying()
+        return evaluate_model(*args, **kwargs)
+
+    monkeypatch.setattr(hubensemble.evaluate, "evaluate_model",
+                        evaluate_with_a_signal_in_a_destructor)
+    with pytest.raises(Terminated), sigterm_interrupts():
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    assert json.loads((out / "run.json").read_text())["stages"]["evaluate"]["done"]
+    assert (out / "robustness.json").exists() and not (out / "report.md").exists()
+    monkeypatch.setattr(hubensemble.evaluate, "evaluate_model", evaluate_model)
+    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    line = next(x for x in again.summary().splitlines() if x.startswith("time per stage"))
+    assert line.count("(earlier run, reused)") == 6 and (out / "report.md").exists()
