@@ -354,7 +354,7 @@ def test_fit_member_on_train_and_val_is_deterministic(modules, digits):
 
 # ------------------------------------------------------------------------------ sweeps
 
-def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules, digits):
+def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules, digits, capsys):
     run = make_run(tmp_path / "run", modules, task=digits)
     summary = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
                             strategy="cpu", task=digits, progress=False)
@@ -411,9 +411,14 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     os.unlink(run.candidates / broken / "weights.weights.h5")
     assert not candidate.read_candidate(run.candidates, broken).complete
     again = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
-                          strategy="cpu", task=digits, progress=False)
-    assert (again.ok, again.missing) == (4, 0)
+                          strategy="cpu", task=digits, progress=True)
+    assert (again.ok, again.missing, again.reused) == (4, 0, 3)
     assert starts(run, "default") == {t: 1 + (t == broken) for t in cands}
+    # The resumed sweep says so, on the terminal and in its summary (a new-user check: only
+    # its progress bar starting at 3/4 showed it).
+    assert ("tune default: 3 of 4 planned trial(s) finished before, reused; 1 to run"
+            in capsys.readouterr().err)
+    assert "of 4 planned (3 finished before this run, reused)" in tune.format_summary(again)
     assert (run.candidates / broken / "weights.weights.h5").exists()
     assert {t for t in cands if t != broken} == {
         t for t in cands if os.path.getmtime(run.candidates / t / "trial.json") == mtimes[t]}

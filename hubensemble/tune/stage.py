@@ -36,7 +36,8 @@ class TuneSummary(Mapping):
     sweep: the sweep's name; plan_size: planned trials; ok / failed / missing: how many have
     a complete ok candidate, a failed one, none (or an incomplete one) — they add up to
     plan_size; failures: {trial: reason} of the failed ones; trials: the planned trial ids
-    in plan order; candidates: the candidates folder. Reads like the dict it replaces
+    in plan order; candidates: the candidates folder; reused: how many of the planned trials
+    had a complete candidate before the call (a resumed sweep). Reads like the dict it replaces
     (``summary["ok"]``); `to_json()` gives that dict.
     """
 
@@ -48,6 +49,7 @@ class TuneSummary(Mapping):
     failures: dict
     trials: list
     candidates: str
+    reused: int = 0
 
     def to_json(self) -> dict:
         """The summary as a JSON-ready dict (the dict run_tune returned before)."""
@@ -274,7 +276,8 @@ def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary
                        ok=sum(s.ok for s in summaries), failed=sum(s.failed for s in summaries),
                        missing=sum(s.missing for s in summaries), failures=failures,
                        trials=[t for s in summaries for t in s.trials],
-                       candidates=summaries[0].candidates)
+                       candidates=summaries[0].candidates,
+                       reused=sum(s.reused for s in summaries))
 
 
 def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
@@ -354,6 +357,9 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
     with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
         worker = distributed and not chief
         pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+        reused = len(plan) - len(pending)
+        if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
+            _say_resumed(sweep, reused, len(plan), progress)
         if not chief and (pending or _labels_missing(run, task_record)):
             # The chief only serves the plan (its machine may not have the data).
             task = run.task(task)
@@ -380,7 +386,7 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                         keep_weights=keep_weights, max_failures=max_failures,
                         strategy=strategy, tpu=tpu, chief=chief, task=task,
                         progress=progress, callbacks=callbacks, cache_dir=cache_dir)
-    summary = summarize(run, plan, sweep=sweep)
+    summary = dataclasses.replace(summarize(run, plan, sweep=sweep), reused=reused)
     # Over --max-failures, run_tune's error says what to do (delete the failed folders
     # first); "run tune again" just before it would contradict it.
     if (summary.missing and summary.failed <= max_failures
@@ -390,6 +396,16 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
     return summary
+
+
+def _say_resumed(sweep, reused, planned, progress):
+    """The line of a resumed sweep: in the log, and on the terminal unless progress is off."""
+    line = (f"tune {sweep}: {reused} of {planned} planned trial(s) finished before, reused; "
+            f"{planned - reused} to run" if reused < planned else
+            f"tune {sweep}: all {planned} planned trial(s) finished before, reused")
+    log.info("%s", line)
+    if progress:
+        print(line, file=sys.stderr)
 
 
 def distributed_call(tuner_id, oracle_address) -> bool:
@@ -557,8 +573,10 @@ def summarize(run: Run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary
 
 def format_summary(summary: Mapping) -> str:
     """The terminal lines for a sweep summary from run_tune (a TuneSummary or its dict)."""
+    reused = summary.get("reused") or 0
     lines = [f"sweep {summary['sweep']}: {summary['ok']} ok, {summary['failed']} failed, "
-             f"{summary['missing']} not run, of {summary['plan_size']} planned; candidates in "
-             f"{summary['candidates']}"]
+             f"{summary['missing']} not run, of {summary['plan_size']} planned"
+             f"{f' ({reused} finished before this run, reused)' if reused else ''}; "
+             f"candidates in {summary['candidates']}"]
     lines += [f"  failed {trial}: {reason}" for trial, reason in summary["failures"].items()]
     return "\n".join(lines)
