@@ -104,8 +104,10 @@ def at_chance(probs, labels, num_classes: int) -> str | None:
     frequencies for every image; ln C when the classes are balanced, as for a zero head's
     uniform prediction). A collapsed or diverged model ends above it; so does one that
     learned only the class frequencies, which on imbalanced classes ends below ln C. Both
-    must hold, so a tiny split, where no accuracy is significant, is never at chance when
-    something was learned. Labels of one class (H = 0) cannot tell: None. Used for a trial
+    must hold, so on a tiny split, where no accuracy is significant, a model is at chance only
+    when its cross-entropy is no better than a constant's too; one that learned a little but
+    is overconfident can be (7 of 12 right on 4 balanced classes: p = 0.014, with a
+    cross-entropy above ln 4). Labels of one class (H = 0) cannot tell: None. Used for a trial
     (hubensemble.tune.train.chance_reason) and for the ensemble (hubensemble.ensemble).
     """
     from scipy.stats import binom
@@ -124,8 +126,9 @@ def at_chance(probs, labels, num_classes: int) -> str | None:
     p_value = float(binom.sf(correct - 1, n, p0))
     ce = nll(probs.astype(np.float32), labels)
     if p_value > CHANCE_ALPHA and ce >= CHANCE_CE_FRACTION * entropy:
-        return (f"accuracy {correct / n:.3f} is not above the majority class's {p0:.3f} "
-                f"(binomial p = {p_value:.2g} on {n} images) and cross-entropy {ce:.3f} is "
+        return (f"accuracy {correct / n:.3f} is not significantly above the majority class's "
+                f"{p0:.3f} (one-sided binomial p = {p_value:.2g} > {CHANCE_ALPHA:g} on {n} "
+                f"images) and cross-entropy {ce:.3f} is "
                 f"not below {CHANCE_CE_FRACTION * entropy:.3f} ({CHANCE_CE_FRACTION:g} x "
                 f"{entropy:.3f}, that of predicting the class frequencies)")
     return None

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy.stats import binomtest
 
 from hubensemble import candidate, ensemble, hyperrule, tune
 from hubensemble.catalogue import ModuleSpec
@@ -170,6 +171,22 @@ def test_chance_reason_against_a_binomial_reference():
     learned = np.full((200, 3), 0.05, np.float32)
     learned[np.arange(200), y] = 0.9
     assert chance_reason(learned, y, 3) is None
+    # Twelve images, 7 right on 4 balanced classes, the 5 wrong ones confidently: p = 0.014
+    # is not significant at 0.01 and the cross-entropy is above 0.98 ln 4, so it fails, in
+    # words that say why (a new-user check read "accuracy 0.583 is not above ... 0.250"), and
+    # a probe's hint is not a learning rate's.
+    y = np.repeat(np.arange(4), 3)
+    pred = y.copy()
+    pred[7:] = (y[7:] + 1) % 4
+    confident = np.full((12, 4), 1e-4 / 3, np.float32)
+    confident[np.arange(12), pred] = 1 - 1e-4
+    why = chance_reason(confident, y, 4, kind="probe")
+    p_value = binomtest(7, 12, 0.25, alternative="greater").pvalue  # scipy's, as reference
+    assert p_value == pytest.approx(0.01425, abs=1e-5)
+    assert (f"is not significantly above the majority class's 0.250 (one-sided binomial p = "
+            f"{p_value:.2g} > 0.01 on 12 images)") in why
+    assert why.endswith("the validation split is too small to show it")
+    assert "learning rate" in chance_reason(confident, y, 4)  # a fine-tune's hint
     # One class in the validation split: nothing to compare against.
     assert chance_reason(np.eye(3, dtype=np.float32)[np.zeros(50, int)], np.zeros(50, int),
                          3) is None

@@ -500,7 +500,7 @@ def _probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, p
     def check(probs, labels):
         if not profile.fail_at_chance:
             return None
-        return chance_reason(probs, labels, task.num_classes)
+        return chance_reason(probs, labels, task.num_classes, kind="probe")
 
     try:
         for module in dict.fromkeys(e.module for e in pending):

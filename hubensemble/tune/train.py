@@ -72,12 +72,20 @@ class _DivergenceGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def chance_reason(probs, labels, num_classes: int) -> str | None:
-    """Why a candidate is at chance on validation (`metrics.at_chance`: no better than the
-    best constant prediction on accuracy and on cross-entropy), or None when it is not.
+#: What a candidate at chance suggests, by its kind: a fine-tune's learning rate; a probe has
+#: none (it is fitted to convergence), so its module's embeddings or the validation size.
+CHANCE_HINTS = {"finetune": "a learning rate too high for this module?",
+                "probe": "this module's embeddings do not separate these classes, or the "
+                         "validation split is too small to show it"}
+
+
+def chance_reason(probs, labels, num_classes: int, kind: str = "finetune") -> str | None:
+    """Why a candidate of `kind` ("finetune" or "probe") is at chance on validation
+    (`metrics.at_chance`: no better than the best constant prediction on accuracy and on
+    cross-entropy), with CHANCE_HINTS[kind], or None when it is not.
     probs: float [N, C] validation probabilities; labels: int [N]."""
     why = metrics.at_chance(probs, labels, num_classes)
-    return why and f"at chance on validation: {why}; a learning rate too high for this module?"
+    return why and f"at chance on validation: {why}; {CHANCE_HINTS[kind]}"
 
 
 class TensorBoard(keras.callbacks.TensorBoard):
