@@ -54,11 +54,20 @@ def _not_printed(record) -> bool:
     return not getattr(record, PRINTED, False)
 
 
+def _not_retracing(record) -> bool:
+    """False for TensorFlow's "… triggered tf.function retracing" notice: Keras traces a
+    predict function per model, and a sweep builds a model per trial, each traced once;
+    nothing to act on (a new-user check saw it split the tune bar). The log keeps it."""
+    return not (record.name.startswith("tensorflow")
+                and "triggered tf.function retracing" in record.getMessage())
+
+
 @contextlib.contextmanager
 def terminal_log(args):
     """While a command runs, log records reach stderr: warnings and up (DEBUG with
     --verbose, which also lowers the root level; ERROR only with -q, which also routes
-    Python's warnings (Keras', NumPy's, …) through logging, where that level hides them).
+    Python's warnings (Keras', NumPy's, …) through logging, where that level hides them),
+    but TensorFlow's retracing notice only with --verbose.
     Records already printed (`PRINTED`) are skipped. Everything is undone after, so calling
     `cli.main` again in one process (a notebook, a test) does not print each line twice."""
     root = logging.getLogger()
@@ -67,6 +76,8 @@ def terminal_log(args):
                      logging.ERROR if quiet(args) else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     console.addFilter(_not_printed)
+    if not getattr(args, "verbose", False):
+        console.addFilter(_not_retracing)
     level = root.level
     root.addHandler(console)
     logging.captureWarnings(quiet(args))

@@ -1380,3 +1380,23 @@ def test_a_stop_python_ignored_after_the_work_says_the_work_is_done(tmp_path, ca
     assert line in capsys.readouterr().err
     assert [type(info.exc_value) for info in seen] == [ValueError]
     assert sys.unraisablehook == seen.append  # the hook from before is back
+
+
+def test_tensorflows_retracing_notice_reaches_the_terminal_only_with_verbose(capsys):
+    """A new-user check: "WARNING tensorflow: 5 out of the last 13 calls to <function …>
+    triggered tf.function retracing" split the tune bar (a model per trial, each traced
+    once). Other TensorFlow warnings still show."""
+    import argparse
+    import logging
+
+    from hubensemble.terminal import terminal_log
+
+    notice = ("5 out of the last 13 calls to <function TensorFlowTrainer.make_predict_function."
+              "<locals>.one_step_on_data_distributed> triggered tf.function retracing.")
+    for verbose in (False, True):
+        with terminal_log(argparse.Namespace(quiet=False, verbose=verbose)):
+            logging.getLogger("tensorflow").warning(notice)
+            logging.getLogger("tensorflow").warning("another warning")
+        err = capsys.readouterr().err
+        assert ("triggered tf.function retracing" in err) == verbose
+        assert "WARNING tensorflow: another warning" in err
