@@ -474,7 +474,9 @@ OPTIONS: tuple[Option, ...] = (
     # --- evaluate. fit evaluates the default corruptions unless --no-corruptions; the
     # `evaluate` command only with --corruptions (it multiplies the work).
     _opt("corruptions", object, True,
-         "skip the robustness evaluation on corrupted test images", "evaluate",
+         "skip the evaluate stage: the export scored on the clean and corrupted test images "
+         "(robustness.json; the summary's test figures come from the candidates and stay)",
+         "evaluate",
          ("evaluate", "fit"), used_by=("evaluate",), invalidates=("evaluate",), record="fit",
          flags=("--no-corruptions",), action="store_false",
          variants={"evaluate": {
