@@ -31,6 +31,8 @@ COST_FILE = "cost.json"
 DISTILL_DIR = "distill"
 DISTILL_FILE = "distill.json"
 LOG_FILE = "log.txt"
+#: Held by `fit` for its whole run: a second fit on the same folder is refused at once.
+FIT_LOCK = ".fit.lock"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 #: The report's figures (RUN/report_files/<name>.png).
@@ -61,7 +63,7 @@ RUN_ENTRIES = frozenset({
     RUN_FILE, RUN_FILE + ".lock", RANKING_JSON, RANKING_CSV, KNN_FILE, LABELS_DIR,
     CANDIDATES_DIR, TUNER_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR, TFLITE_DIR,
     ROBUSTNESS_FILE, DISTILL_DIR, DISTILL_FILE, REPORT_MD, REPORT_HTML, REPORT_FIGURES_DIR,
-    LOG_FILE})
+    LOG_FILE, FIT_LOCK})
 
 #: The distributions whose versions every record names (run.json, exports, the zoo).
 VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")

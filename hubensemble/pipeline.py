@@ -1,5 +1,6 @@
 """fit(): rank -> tune -> ensemble -> export -> evaluate -> report over one run directory."""
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -11,8 +12,8 @@ from pathlib import Path
 
 from hubensemble import options as option_table
 from hubensemble.errors import HubensembleError, RunError, reraise_stop
-from hubensemble.fileio import is_temp
-from hubensemble.formats import RUN_ENTRIES
+from hubensemble.fileio import file_lock, is_temp
+from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def _clear_run(run):
     kept = []
     for name in os.listdir(run.path):
         path = run.path / name
-        if path == run.log:
+        if path == run.log or name == FIT_LOCK:  # held: deleting it would let a third fit in
             continue
         if (name not in RUN_ENTRIES and not is_temp(name)) or run.foreign_content(name):
             kept.append(name)
@@ -137,7 +138,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     options = dataclasses.replace(options or FitOptions(), **option_values)
     run = Run(out)
     run.make_folder()
-    with run.log_file():
+    with run.log_file(), _fit_lock(run):
         if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
             catalogue = [catalogue]
         specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
@@ -165,6 +166,23 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
+
+
+@contextlib.contextmanager
+def _fit_lock(run):
+    """RUN/.fit.lock for the whole fit: a second fit on the folder is refused at once, not
+    when it reaches the sweep's lock (and one with other inputs never finds this fit's
+    record half made and takes it for a fit that finished nothing)."""
+    lock = file_lock(run.path / FIT_LOCK, timeout=0)
+    try:
+        lock.__enter__()
+    except TimeoutError:
+        raise RunError(f"another fit is running on {run.path}; wait for it to end, or use "
+                       "another --out folder") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def _changed_options(previous: dict, options) -> list[str]:
@@ -198,7 +216,14 @@ def _check_inputs(run, fingerprints, keys, options, *, restart):
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)
         changed = ["rank or tune options" + (f" ({'; '.join(named)})" if named else "")]
-    if changed:
+    if changed and not (meta.get("stages") or run.ranking_json.exists()
+                        or run.candidates.exists()):
+        # The fit before finished nothing (e.g. no module could be ranked, and its error said
+        # to fix the catalogue and run the same command again): nothing to keep or discard.
+        log.info("the %s changed since %s was fitted, but that fit finished no stage: "
+                 "starting over", " and ".join(changed), run.path)
+        _clear_run(run)
+    elif changed:
         raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; use "
                        "a new --out folder, or pass --restart to discard the old results")
 

@@ -320,3 +320,29 @@ def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
     again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     line = next(x for x in again.summary().splitlines() if x.startswith("time per stage"))
     assert line.count("(earlier run, reused)") == 6 and (out / "report.md").exists()
+
+
+def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_path):
+    """A new-user check: no module could be ranked, the error said to fix the catalogue and
+    run the same command again, and that was refused as "the catalogue changed since … was
+    fitted" with nothing to discard. A second fit on a folder a fit is running on is refused
+    at once (RUN/.fit.lock), not when it reaches the sweep."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.fileio import file_lock
+
+    out = tmp_path / "run"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(f"modules:\n  - {{name: m0, handle: {tmp_path / 'no-such-module'}}}\n")
+    with pytest.raises(HubensembleError, match="no module could be ranked"):
+        hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **FIT)
+    assert "fit" in json.loads((out / "run.json").read_text())
+    with file_lock(out / ".fit.lock"):
+        with pytest.raises(RunError, match=f"another fit is running on {out}"):
+            hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    fixed = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, corruptions=False,
+                            **dict(FIT, top_k=1))
+    assert fixed.ensemble["members"]
+    assert "finished no stage: starting over" in (out / "log.txt").read_text()
+    # Once a stage is done, a changed catalogue is refused as before.
+    with pytest.raises(RunError, match="the catalogue changed since"):
+        hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **FIT)
