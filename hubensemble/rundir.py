@@ -213,11 +213,16 @@ class Run:
         def refuse_other_data(meta):
             recorded = meta.get("data")
             if recorded and recorded["task"]["fingerprint"] != task.fingerprint and not restart:
+                # "sklearn:digits … than sklearn:digits" named no difference: the options do.
+                now = data_args.to_json()
+                differ = [f"{k} {v!r} -> {now[k]!r}" for k, v in recorded["args"].items()
+                          if k in now and now[k] != v]
                 raise RunError(
                     f"{self.path} holds a run on other data ({recorded['args']['spec']}, "
                     f"fingerprint {recorded['task']['fingerprint'][:12]}…) than "
-                    f"{data_args.spec} (fingerprint {task.fingerprint[:12]}…); use a new "
-                    "--out folder, or pass --restart to discard the old results")
+                    f"{data_args.spec} (fingerprint {task.fingerprint[:12]}…"
+                    f"{'; ' + ', '.join(differ) if differ else ''}); use a new --out folder, "
+                    "or the recorded data; `fit --restart` discards a fit's old results")
 
         refuse_other_data(self.meta())  # before the labels are written
 

@@ -372,6 +372,21 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
     assert Run(tmp_path / "run").task().fingerprint == load_task(spec).fingerprint
 
 
+def test_a_run_on_other_data_is_refused_naming_what_differs(tmp_path):
+    """A new-user check: `rank --data-seed 1` on a run of seed 0 said "sklearn:digits …
+    than sklearn:digits" and told rank, which has no --restart, to pass --restart."""
+    from hubensemble.errors import RunError
+    from hubensemble.rundir import DataArgs, Run
+
+    run = Run(tmp_path / "run")
+    run.attach_task(load_task("sklearn:digits"), DataArgs(spec="sklearn:digits"))
+    with pytest.raises(RunError) as err:
+        run.attach_task(load_task("sklearn:digits", seed=1),
+                        DataArgs(spec="sklearn:digits", seed=1))
+    assert "seed 0 -> 1" in str(err.value) and "pass --restart" not in str(err.value)
+    assert "`fit --restart` discards a fit's old results" in str(err.value)
+
+
 def class_counts(task):
     """{class name: examples over every split}."""
     labels = np.concatenate([getattr(task, s).labels for s in task.present_splits()])

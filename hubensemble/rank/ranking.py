@@ -426,14 +426,14 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
     check_dir_target(out_dir, "pass another out_dir")
     held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
+    run = Run(out_dir)
+    if data_args is None:
+        data_args = DataArgs(spec=task.source, reloadable=False)
+    run.attach_task(task, data_args)  # other data is refused: before the warning below
     if held:
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
                     "that `ensemble` selects from, and `tune --run %s` adds trials for the "
                     "modules this ranking selects", out_dir, held, out_dir)
-    run = Run(out_dir)
-    if data_args is None:
-        data_args = DataArgs(spec=task.source, reloadable=False)
-    run.attach_task(task, data_args)
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
