@@ -331,7 +331,7 @@ def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, c
 def _teacher_export(run, meta, ens) -> str:
     """The export folder of this ensemble (run.json's export record, else RUN/export); RunError
     naming `hubensemble export` when it is missing or holds other members."""
-    path = (meta.get("export") or {}).get("path") or str(run.export)
+    path = run.exported_to(meta) or str(run.export)
     command = f"`hubensemble export --run {run.path}`"
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "

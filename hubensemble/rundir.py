@@ -153,6 +153,25 @@ class Run:
     distill_json = property(lambda self: self.path / formats.DISTILL_FILE)
     tflite = property(lambda self: self.path / formats.TFLITE_DIR)  # export --format tflite
 
+    def exported_to(self, meta=None) -> str | None:
+        """Where the run's last export went (run.json "export"; `meta`: run.json already
+        read): inside this folder when it was the run's own (its "in_run" entry), so a copied
+        or moved run folder names its own export, not the original's; else the absolute path
+        recorded; None before any export."""
+        record = ((self.meta() if meta is None else meta).get("export") or {})
+        if record.get("in_run"):
+            return str(self.path.resolve() / record["in_run"])
+        return record.get("path")
+
+    def export_record(self, path) -> dict:
+        """The "path" (absolute) and "in_run" (relative to this folder, or None outside it)
+        of an export written to `path`, for run.json's "export" section (`exported_to`)."""
+        path = os.path.abspath(path)
+        inside = os.path.relpath(path, os.path.abspath(self.path))
+        return {"path": path,
+                "in_run": None if inside == os.pardir or inside.startswith(os.pardir + os.sep)
+                else inside}
+
     def exists(self):
         """True when run.json exists."""
         return self.meta_path.exists()

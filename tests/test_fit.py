@@ -289,7 +289,8 @@ def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
         fitted, catalogue, tmp_path, monkeypatch):
     """A new-user check: a Ctrl-C that Python ignored during the last stage let fit finish,
     write the report and print its summary before it said "interrupted". The stage is kept
-    (done), fit stops before the report, and the same fit again reuses every stage."""
+    (done), fit stops before the report, and the same fit again reuses every stage. The run
+    is a copy of another: it names its own export."""
     import shutil
 
     import hubensemble.evaluate
@@ -320,6 +321,11 @@ def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
     again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     line = next(x for x in again.summary().splitlines() if x.startswith("time per stage"))
     assert line.count("(earlier run, reused)") == 6 and (out / "report.md").exists()
+    # The copy names its own export, not the original's (a new-user check: run.json's
+    # absolute path sent the summary and the report to the folder it was copied from).
+    assert f"export: {out.resolve() / 'export'}" in again.summary().splitlines()
+    assert f"{out.resolve() / 'export'}" in (out / "report.md").read_text()
+    assert str(fitted[0]) not in (out / "report.md").read_text()
 
 
 def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_path):

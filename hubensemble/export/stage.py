@@ -210,7 +210,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
         result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
                                        quantize=quantize, size=tflite_size).to_json()
     result.seconds = time.time() - start
-    run.update(export={**result.to_json(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    run.update(export={**result.to_json(), **run.export_record(out_dir),
+                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return result
 
 

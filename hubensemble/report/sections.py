@@ -17,6 +17,7 @@ from hubensemble.report.render import Bullets, Figure, Section, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
 from hubensemble.data.coverage import coverage_note
+from hubensemble.rundir import Run
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
@@ -141,7 +142,7 @@ def _overview(files) -> Section:
 
 
 def _export_path(files):
-    recorded = (files.meta.get("export") or {}).get("path")
+    recorded = Run(files.path).exported_to(files.meta)
     if recorded and os.path.exists(recorded):
         return recorded
     default = files.path / "export"

@@ -115,7 +115,7 @@ def summary_table(run_dir) -> str:
         last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
         lines.append("time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}"
                      + last)
-    recorded = (meta.get("export") or {}).get("path")
+    recorded = run.exported_to(meta)
     export = recorded or (str(run.export) if run.export.exists() else None)
     lines.append(f"export: {export}" if export else
                  f"export: not written yet (`hubensemble export --run {path}`)")
