@@ -263,10 +263,33 @@ def _stage_done(run, stage, key, digests=None):
         return True
     recorded = record["digests"]
     stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]]
-    if stale:
+    damage = [d for d in (_damage(run, s) for s in stale) if d]
+    if damage:  # not another command's doing: say it on the terminal, with what is wrong
+        log.warning("%s: %s; running %s again", stage, "; ".join(damage), stage)
+    elif stale:
         log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
                  "it since); running %s again", stage, " and ".join(stale), stage)
     return not stale
+
+
+def _damage(run, stage) -> str | None:
+    """What is damaged in `stage`'s result in `run` (a JSON file that does not parse, a
+    candidate whose trial.json is unreadable), in words, or None."""
+    from hubensemble import candidate
+    from hubensemble.fileio import read_json
+
+    if stage == "tune":
+        _, without = candidate.scan(run.candidates)
+        return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
+    path = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
+            "evaluate": run.robustness_json}.get(stage)
+    if path is None or not path.exists():
+        return None
+    try:
+        read_json(path)
+    except (OSError, ValueError) as e:
+        return f"{path} is damaged ({type(e).__name__}: {e})"
+    return None
 
 
 def _mark(run, stage, key, seconds, **details):

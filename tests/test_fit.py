@@ -352,3 +352,27 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_pa
     # Once a stage is done, a changed catalogue is refused as before.
     with pytest.raises(RunError, match="the catalogue changed since"):
         hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **FIT)
+
+
+@pytest.mark.slow
+def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
+        fitted, catalogue, tmp_path, caplog):
+    """A new-user check: a truncated ranking.json or trial.json was redone by fit with only
+    "another command rewrote it since" in the log. Now a warning names the damage."""
+    import logging
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    ranking = (out / "ranking.json").read_bytes()
+    (out / "ranking.json").write_bytes(ranking[:40])
+    trial = sorted(d for d in os.listdir(out / "candidates") if not is_temp(d))[0]
+    (out / "candidates" / trial / "trial.json").write_text('{"trial": ')
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    said = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    assert f"rank: {out / 'ranking.json'} is damaged (JSONDecodeError" in said
+    assert f"candidates/{trial}: trial.json" in said
+    assert (json.loads((out / "ranking.json").read_text())["selected"]
+            == json.loads(ranking)["selected"])  # ranked again, the same modules
+    assert json.loads((out / "candidates" / trial / "trial.json").read_text())["trial"] == trial
