@@ -115,10 +115,12 @@ def load_data(args, *, logged=True):
 def _check_inputs(args):
     """Before TensorFlow and the run folder: --data's spec (data.check_spec: a mistyped path or
     scheme is refused at once), the --catalogue files (args.specs; errors name file:line),
-    a --budget that cannot hold one group of the --sweep (hyperrule.check_budget), and, not
-    after fit's ranking, --strategy's needs and --modules the catalogue lacks (preflight)."""
+    a --budget that cannot hold one group of the --sweep (hyperrule.check_budget), fit's
+    --export folder, and, not after fit's ranking, --strategy's needs and --modules the
+    catalogue lacks (preflight)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import check_spec
+    from hubensemble.formats import check_export_target
     from hubensemble.hyperrule import check_budget
     from hubensemble.preflight import check_modules, check_strategy
 
@@ -131,14 +133,12 @@ def _check_inputs(args):
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     if getattr(args, "sweep", None):
         check_budget(args.sweep, args.budget)
+    if getattr(args, "export", None):  # fit's: before its run folder, not after the sweep
+        check_export_target(args.export, "--export")
     if getattr(args, "strategy", None):
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
         check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")
-
-
-def _progress(args):
-    return not getattr(args, "quiet", False)
 
 
 def add_fit_args(p):
@@ -167,7 +167,7 @@ def cmd_rank(args):
     _resolve_shard(args)
     data_args, task = load_data(args)
     ranking = run_rank(args.out, args.specs, task, **options.kwargs_for("rank", args),
-                       data_args=data_args, progress=_progress(args))
+                       data_args=data_args, progress=not args.quiet)
     summary(args, ranking.summary())
     return 0
 
@@ -216,7 +216,7 @@ def cmd_cost(args):
     """`cost`: cost.stage.run_cost (FLOPs, parameters, latency per candidate, cached)."""
     from hubensemble.cost.stage import format_costs, run_cost
 
-    costs = run_cost(args.run, progress=_progress(args))
+    costs = run_cost(args.run, progress=not args.quiet)
     summary(args, format_costs(costs))
     return 0
 
@@ -232,7 +232,7 @@ def cmd_distill(args):
     """`distill`: distill.run_distill; prints the student beside the best member and ensemble."""
     from hubensemble.distill import format_distill, run_distill
 
-    result = run_distill(args.run, **options.kwargs_for("distill", args), progress=_progress(args))
+    result = run_distill(args.run, **options.kwargs_for("distill", args), progress=not args.quiet)
     summary(args, format_distill(result))
     return 0
 
@@ -244,7 +244,7 @@ def cmd_zoo_build(args):
     from hubensemble.zoo import build_zoo
 
     _import_tensorflow(args.verbose, now=False)  # a zoo already there needs no TensorFlow
-    path = build_zoo(args.preset, args.out, seed=args.seed, progress=_progress(args),
+    path = build_zoo(args.preset, args.out, seed=args.seed, progress=not args.quiet,
                      workers=args.workers)
     print(path)
     say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
@@ -257,7 +257,7 @@ def cmd_tune(args):
     """`tune`: tune.run_tune (resumable sweep); prints the sweep summary."""
     from hubensemble.tune import format_summary, run_tune
 
-    sweep = run_tune(args.run, **options.kwargs_for("tune", args), progress=_progress(args))
+    sweep = run_tune(args.run, **options.kwargs_for("tune", args), progress=not args.quiet)
     summary(args, format_summary(sweep))
     return 0
 
@@ -273,7 +273,7 @@ def cmd_export(args):
         from hubensemble.tune import get_strategy
         strategy = get_strategy(args.strategy, args.tpu)
     result = export_ensemble(args.run, args.out, **options.kwargs_for("export", args),
-                             strategy=strategy, progress=_progress(args))
+                             strategy=strategy, progress=not args.quiet)
     summary(args, f"exported {len(result.members)} member(s) to {result.path} "
                   f"(reload check max |dp| = {result.max_abs_diff:.2e})")
     if result.tflite:
@@ -320,7 +320,7 @@ def cmd_evaluate(args):
 
     task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     result = evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
-                            progress=_progress(args))
+                            progress=not args.quiet)
     summary(args, format_evaluation(result))
     if args.out:
         write_evaluation(result, args.out)
@@ -356,7 +356,7 @@ def cmd_fit(args):
     # long stages; fit keeps data_args, so later stages can load the data again.
     data_args, task = load_data(args, logged=False)
     result = fit(args.specs, task, args.out, export=args.export, data_args=data_args,
-                 restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
+                 restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     summary(args, result.summary())
     return 0
@@ -375,11 +375,11 @@ def cmd_demo(args):
     say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
         f"({'cached in' if cached else 'built now, once, into'} {zoo_dir('demo')}), "
         f"then scikit-learn's handwritten digits; run folder {args.out}")
-    ensure_zoo("demo", progress=_progress(args))
+    ensure_zoo("demo", progress=not args.quiet)
     zoo_seconds = time.time() - start
     result = fit(args.specs, "sklearn:digits", args.out,  # the demo catalogue (_check_inputs)
                  data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
-                 restart=args.restart, progress=_progress(args), cache_dir=args.cache_dir,
+                 restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"
     summary(args, f"{result.summary()}\nzoo: {zoo}; demo total {time.time() - start:.0f} s")

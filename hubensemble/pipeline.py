@@ -136,6 +136,10 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         raise TypeError(f"fit() got unknown option(s) {', '.join(unknown)}; the options are "
                         f"{', '.join(f.name for f in dataclasses.fields(FitOptions))}")
     options = dataclasses.replace(options or FitOptions(), **option_values)
+    if export:
+        from hubensemble.formats import check_export_target
+
+        check_export_target(export, "--export")  # before the run folder and the sweep
     run = Run(out)
     run.make_folder()
     with run.log_file(), _fit_lock(run):
@@ -343,10 +347,6 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.tune import run_tune
 
     export_path = Path(export).resolve() if export else run.export
-    if export:
-        from hubensemble.formats import check_export_target
-
-        check_export_target(export_path, "--export")  # before the sweep, not after it
     robustness_path = run.path / ROBUSTNESS_FILE
 
     # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a

@@ -1197,7 +1197,14 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
         err = capsys.readouterr().err
         assert f"{in_the_way} is a file, not a folder" in err, err
         assert f"choose another {flag} folder" in err, err
-    assert not (tmp_path / "fit" / "ranking.json").exists()
+    # A folder of the user's files as fit's --export: refused before TensorFlow and before
+    # the run folder is made (a new-user check: 7.8 s, and it left run.json and log.txt).
+    mine = tmp_path / "myfiles"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert main(fit + ["--export", str(mine)]) == 2
+    assert "is not an export made by hubensemble" in capsys.readouterr().err
+    assert not (tmp_path / "fit").exists() and (mine / "notes.txt").read_text() == "mine"
     # evaluate --out is a file: refused before the model is even loaded.
     for target, says in ((in_the_way / "r.json", f"{in_the_way} is a file, not a folder"),
                          (tmp_path, f"{tmp_path} is a folder, not a file")):
