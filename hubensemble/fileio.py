@@ -61,9 +61,12 @@ def atomic_write_bytes(path, data, *, sync=True):
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:
+            # A write's error names no file ("[Errno 27] File too large"): name the one.
+            raise OSError(e.errno, e.strerror, path) from e
         raise
     if sync:
         _fsync_dir(folder)

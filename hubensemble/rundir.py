@@ -124,8 +124,14 @@ class _RunLogHandler(logging.FileHandler):
         exc = sys.exc_info()[1]
         if not isinstance(exc, OSError):
             super().handleError(record)
-        elif self.error is None:
-            self.error = exc
+        else:
+            self.keep(exc)
+
+    def keep(self, exc: OSError):
+        """Keeps the first refused write, naming log.txt (a write's error names no file)."""
+        if self.error is None:
+            self.error = exc if exc.filename else OSError(exc.errno, exc.strerror,
+                                                          self.baseFilename)
 
 
 class Run:
@@ -386,7 +392,10 @@ class Run:
             yield
         finally:
             logger.removeHandler(handler)
-            handler.close()
+            try:
+                handler.close()  # flushes: refused as the records before were
+            except OSError as e:
+                handler.keep(e)
             logger.setLevel(level)
         if handler.error is not None:  # the block ended well, but its log is incomplete
             raise handler.error

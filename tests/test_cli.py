@@ -1278,7 +1278,9 @@ def test_a_full_disk_stops_a_command_with_one_line(tmp_path, tiny_module, env):
                          timeout=600, env=env, preexec_fn=small_files)
     assert out.returncode == 2, out.stderr[-3000:]
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("hubensemble: error: [Errno 27] File too large"), out.stderr[-3000:]
+    # The file is named (a new-user check: the line named none).
+    assert last.startswith(f"hubensemble: error: [Errno 27] File too large: "
+                           f"'{tmp_path / 'run'}/"), out.stderr[-3000:]
     assert last.endswith("free disk space or fix the permissions, then run the same command "
                          "again to resume")
 
@@ -1301,8 +1303,8 @@ def test_a_log_txt_the_machine_cannot_write_is_one_line_not_a_traceback_per_reco
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.count("labels/val.npy is missing") == 1  # why the command stopped
     assert out.stderr.strip().splitlines()[-1] == (
-        "hubensemble: error: [Errno 27] File too large; free disk space or fix the "
-        "permissions, then run the same command again to resume")
+        f"hubensemble: error: [Errno 27] File too large: '{run / 'log.txt'}'; free disk space "
+        "or fix the permissions, then run the same command again to resume")
 
 
 def test_main_called_again_in_one_process_prints_each_warning_once(tmp_path, capsys,

@@ -260,6 +260,24 @@ def test_a_hanging_server_times_out(tiny_module, server, hub_cache, monkeypatch)
         load_module(url)
     assert time.monotonic() - start < 15
     assert err.value.stage == "network"
+    assert "raise HUBENSEMBLE_HTTP_TIMEOUT (now 1 s)" in str(err.value)
+
+
+def test_a_host_that_does_not_resolve_is_not_told_to_raise_the_timeout():
+    """A new-user check: offline, a tfhub.dev handle failed with "Name or service not known"
+    and the advice to raise HUBENSEMBLE_HTTP_TIMEOUT, which cannot help. The errors are
+    urllib's own, as urlopen raises them."""
+    import socket
+    import urllib.error
+
+    dns = urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    assert resolvers.classify_resolution_error(dns) == "network"
+    assert "host name does not resolve" in resolvers.network_hint(dns)
+    assert "HTTP_TIMEOUT" not in resolvers.network_hint(dns)
+    slow = urllib.error.URLError(TimeoutError("timed out"))
+    assert "raise HUBENSEMBLE_HTTP_TIMEOUT" in resolvers.network_hint(slow)
+    refused = urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+    assert resolvers.network_hint(refused) == "check the URL and your connection"
 
 
 def test_missing_module_names_handle(tmp_path):

@@ -385,6 +385,23 @@ def classify_resolution_error(exc):
     return "network" if isinstance(exc, OSError) else "archive"
 
 
+def network_hint(error: BaseException) -> str:
+    """What to do about a network error, by its kind: a timeout (HUBENSEMBLE_HTTP_TIMEOUT
+    bounds each call), a host name that does not resolve (no network, or a mistyped host:
+    a longer timeout would not help), or anything else (the URL, the connection)."""
+    text = str(error).lower()
+    chain = [error, error.__cause__, getattr(error, "reason", None)]
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(words in text for words in (
+            "name or service not known", "temporary failure in name resolution",
+            "nodename nor servname", "no address associated")):
+        return ("its host name does not resolve: check the URL and that this machine is "
+                "online; offline, use a local copy of the module (a folder handle)")
+    if any(isinstance(e, TimeoutError) for e in chain) or "timed out" in text:
+        return ("no answer in time: check your connection, or raise HUBENSEMBLE_HTTP_TIMEOUT "
+                f"(now {HTTP_TIMEOUT:g} s) for a slow link")
+    return "check the URL and your connection"
+
+
 def resolve(handle, *, name=None, sha256=None):
     """The local path (str) of ``handle``: a SavedModel folder, a Keras model file or a
     keras-hub preset folder (`local_source`), verifying ``sha256`` when given.
@@ -406,8 +423,7 @@ def resolve(handle, *, name=None, sha256=None):
                               stage=e.stage) from e
     except Exception as e:  # noqa: BLE001 - reclassified with the handle named
         stage = classify_resolution_error(e)
-        hint = {"network": "check the URL and your connection, or raise "
-                           "HUBENSEMBLE_HTTP_TIMEOUT",
+        hint = {"network": network_hint(e),
                 "archive": "the download is not a valid SavedModel tarball",
                 "savedmodel": "check the path"}.get(stage, "")
         raise ModuleLoadError(f"{type(e).__name__}: {e} ({hint})", module=name,
