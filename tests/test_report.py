@@ -437,3 +437,21 @@ def test_the_cost_section_shows_costs_the_budget_and_figure_2(tmp_path):
     assert "best single within the budget" in section and best in section
     assert (path / "report_files" / "accuracy_vs_gflops.png").read_bytes().startswith(
         b"\x89PNG")
+
+
+def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_path):
+    """A new-user check: a `--sweep probe` run's report said "Fine-tuned candidates: 8
+    usable" and "kNN proxy vs fine-tuned accuracy", and its stage table showed fit's keys
+    and digests (64 hex digits each)."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    for trial_json in sorted((path / "candidates").glob("*/trial.json")):
+        atomic_write_json(trial_json, {**read_json(trial_json), "kind": "probe"})
+    Run(path).update(stages={"rank": {"seconds": 12.5, "key": "f" * 64,
+                                      "digests": {"rank": "a" * 64}, "reused": False}})
+    md, html = report.write_report(path)
+    text = md.read_text()
+    assert "kNN proxy vs probe accuracy" in text and "fine-tuned accuracy" not in text
+    usable = len(candidate.load_pool(path / "candidates", n_val=N_VAL)[0])
+    assert f"Candidates: {usable} usable (0 fine-tuned, {usable} probes)" in text
+    assert "f" * 64 not in text and "a" * 64 not in text and "reused = False" in text

@@ -52,10 +52,10 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def plot_knn(points, rho, metric, members) -> bytes:
-    """PNG: scatter of `points` [(module, proxy score, best fine-tuned val accuracy)], the
-    modules in `members` (the ensemble's) in orange, Spearman `rho` (None: undefined) in
-    the title; `metric` names the proxy."""
+def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
+    """PNG: scatter of `points` [(module, proxy score, best val accuracy of its `what`
+    candidates: "fine-tuned", "probe", ...)], the modules in `members` (the ensemble's) in
+    orange, Spearman `rho` (None: undefined) in the title; `metric` names the proxy."""
     fig = _figure(6.4, 4.4)
     ax = fig.add_subplot(1, 1, 1)
     for name, x, y in points:
@@ -67,9 +67,9 @@ def plot_knn(points, rho, metric, members) -> bytes:
                     xytext=(4, 3), textcoords="offset points")
     ax.margins(x=0.15, y=0.1)  # room for the names
     ax.set_xlabel(f"{metric} proxy score on train (ranking.json)")
-    ax.set_ylabel("best fine-tuned validation accuracy")
+    ax.set_ylabel(f"best {what} validation accuracy")
     text = "undefined" if rho is None else f"{rho:.3f}"
-    ax.set_title(f"kNN proxy vs fine-tuned accuracy: Spearman ρ = {text} "
+    ax.set_title(f"kNN proxy vs {what} accuracy: Spearman ρ = {text} "
                  f"({len(points)} modules)", fontsize=10)
     ax.grid(alpha=0.3)
     if members:

@@ -116,7 +116,10 @@ def _overview(files) -> Section:
                      f"({len(files.ranking.failed_rows)} failed), selected "
                      f"{len(files.ranking.selected)}")
     if files.candidates or files.failed:
-        items.append(f"Fine-tuned candidates: {len(files.candidates)} usable, "
+        probes = sum(c.record.get("kind") == "probe" for c in files.candidates)
+        kinds = (f" ({len(files.candidates) - probes} fine-tuned, {probes} probes)"
+                 if probes else "")
+        items.append(f"Candidates: {len(files.candidates)} usable{kinds}, "
                      f"{len(files.failed)} failed, {len(files.skipped)} skipped")
     if files.ensemble:
         members = _members(files)
@@ -235,31 +238,40 @@ def _ranking_section(files) -> Section:
                          rows))
 
 
+def _tuned(files) -> str:
+    """What the candidates are, for the kNN section's words: "fine-tuned" (the paper's
+    comparison), "probe" (a `--sweep probe` run) or "fine-tuned or probe"."""
+    kinds = {c.record.get("kind") == "probe" for c in files.candidates}
+    return {frozenset({True}): "probe", frozenset({True, False}): "fine-tuned or probe"}.get(
+        frozenset(kinds), "fine-tuned")
+
+
 def _knn_section(files, figures) -> Section:
-    sec = Section("kNN proxy vs fine-tuned accuracy")
+    what = _tuned(files)
+    sec = Section(f"kNN proxy vs {what} accuracy")
     if files.ranking is None:
         return sec.add(files.ranking_note)
     if not files.candidates:
         return sec.add(files.candidates_note)
     points = knn_vs_finetuned(files)
     if not points:
-        return sec.add("No ranked module has a usable fine-tuned candidate, so there is "
+        return sec.add(f"No ranked module has a usable {what} candidate, so there is "
                        "nothing to compare.")
     rho = spearman([p[1] for p in points], [p[2] for p in points])
     if rho is None:
-        why = (f"only {len(points)} module(s) were fine-tuned; a rank correlation needs at "
+        why = (f"only {len(points)} module(s) have a candidate; a rank correlation needs at "
                "least 3" if len(points) < 3 else "one of the two scores is the same for "
                "every module")
         corr = f"Spearman ρ is undefined: {why}."
     else:
         corr = (f"Spearman ρ = {rho:.3f} over {len(points)} modules (1: the proxy orders the "
-                "modules exactly as fine-tuning does; 0: no relation).")
+                f"modules exactly as their {what} candidates do; 0: no relation).")
     sec.add(f"Each point is a module: x = its {files.ranking.metric} score from the ranking, "
-            f"y = the best validation accuracy among its fine-tuned candidates. {corr}")
+            f"y = the best validation accuracy among its {what} candidates. {corr}")
     members = {m.get("module") for m in _members(files)}
-    png = plot_knn(points, rho, files.ranking.metric, members)
+    png = plot_knn(points, rho, files.ranking.metric, members, what=what)
     figures.append(Figure("knn_vs_finetuned", png,
-                          f"kNN proxy vs fine-tuned validation accuracy (Spearman ρ = "
+                          f"kNN proxy vs {what} validation accuracy (Spearman ρ = "
                           f"{'undefined' if rho is None else f'{rho:.3f}'})"))
     sec.add(figures[-1])
     sec.add(Table(["module", f"{files.ranking.metric} score", "best val accuracy"],
@@ -479,7 +491,9 @@ def _stages_section(files) -> Section:
         info = info if isinstance(info, dict) else {"seconds": info}
         s = info.get("seconds")
         total += float(s or 0)
-        extra = ", ".join(f"{k} = {_compact(v)}" for k, v in info.items() if k != "seconds")
+        # The stage's key and result digests are fit's bookkeeping (run.json keeps them).
+        extra = ", ".join(f"{k} = {_compact(v)}" for k, v in info.items()
+                          if k not in ("seconds", "key", "digests"))
         rows.append([name, _seconds(s), extra])
     rows.append(["total", _seconds(total), ""])
     return sec.add(Table(["stage", "time", "details"], rows))
