@@ -17,8 +17,8 @@ import yaml
 
 from hubensemble.errors import CatalogueError
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
-                                 check_weights, handle_kind, kaggle_url, source_problems,
-                                 stored_handle, stored_weights)
+                                 check_weights, handle_kind, kaggle_url, local_source,
+                                 source_problems, stored_handle, stored_weights)
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -305,13 +305,19 @@ def checked_stored_handle(handle, base_dir):
         raise _Bad(e.problem, e.hint) from None
 
 
-def missing_local_handles(specs) -> list[str]:
+def local_handle_warnings(specs) -> list[str]:
     """A warning line per local handle that does not exist on this machine (not an error:
     the catalogue may be meant for another machine, where rank runs), with the URL a
-    mistyped scheme probably meant."""
+    mistyped scheme probably meant, or that exists but holds no module (`local_source`)."""
     notes = []
     for spec in specs:
-        if handle_kind(spec.handle) != "local" or os.path.exists(spec.handle):
+        if handle_kind(spec.handle) != "local":
+            continue
+        if os.path.exists(spec.handle):
+            if local_source(spec.handle) is None:  # rank's own test (hub.resolvers.resolve)
+                notes.append(f"warning: {spec.source}: handle {spec.handle!r} holds no module "
+                             "(no saved_model.pb, .keras/.h5 file or keras-hub preset); rank "
+                             "will skip it")
             continue
         text = f"warning: {spec.source}: handle {spec.handle!r} does not exist on this machine"
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)

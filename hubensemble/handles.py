@@ -372,3 +372,17 @@ def source_problems(fields) -> list[tuple[str, str, str]]:
             out.append(("output_dim", f"{handle} gives {app.output_dim}-d features, not {dim}",
                         f"write output_dim: {app.output_dim} or leave it out"))
     return out
+
+
+def local_source(path) -> str | None:
+    """What the local ``path`` holds: "saved-model" (a folder with saved_model.pb),
+    "keras-file" (a .keras/.h5/.hdf5 file) or "keras-hub-preset" (a folder with keras-hub's
+    config.json and metadata.json); None for anything else. Reads the listing only (no
+    TensorFlow: `catalogue validate` uses it too)."""
+    if os.path.isfile(path):
+        return "keras-file" if path.lower().endswith(KERAS_FILE_SUFFIXES) else None
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return "saved-model"
+    if all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "metadata.json")):
+        return "keras-hub-preset"
+    return None

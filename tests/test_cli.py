@@ -97,6 +97,12 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert code == 0 and f"warning: {far}:2: handle" in err and "rank will skip it" in err
     code, out, err = hubensemble("catalogue", "validate", str(far), "-q")
     assert (code, out) == (0, "") and "warning" not in err, err
+    # A folder that exists but holds no module: a warning too (a new-user check: validate
+    # passed it without a word, and rank failed it).
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "notes.txt").write_text("not a model")
+    code, out, err = hubensemble("catalogue", "validate", str(far))
+    assert code == 0 and f"warning: {far}:2: handle" in err and "holds no module" in err, err
     # Each file valid on its own, one name in both: the set is refused, and says so.
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     for path in (a, b):
@@ -108,7 +114,8 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     # A local handle that does not exist here is valid, with a warning naming file and line
     # (and the URL a mistyped scheme meant).
     (tmp_path / "there").mkdir()
-    paths = tmp_path / "paths.yaml"
+    (tmp_path / "there" / "saved_model.pb").write_bytes(b"")  # a module's folder, as far as
+    paths = tmp_path / "paths.yaml"  # a listing goes (a folder without one: see above)
     paths.write_text("modules:\n  - {name: a, handle: 'htps//tfhub.dev/x/1'}\n"
                      "  - {name: b, handle: ./there}\n  - {name: c, handle: ./nowhere}\n")
     code, out, err = hubensemble("catalogue", "validate", str(paths))

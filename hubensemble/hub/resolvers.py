@@ -30,7 +30,7 @@ from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver,
 
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import atomic_write_json, file_lock, pid_alive, read_json
-from hubensemble.handles import KERAS_FILE_SUFFIXES
+from hubensemble.handles import KERAS_FILE_SUFFIXES, local_source  # noqa: F401 - re-exported
 from hubensemble.hub import remote
 
 log = logging.getLogger(__name__)
@@ -247,19 +247,6 @@ class LocalResolver:
                                   "model file; a local archive must be unpacked first",
                                   handle=handle, stage="savedmodel")
         return path
-
-
-def local_source(path):
-    """What the local ``path`` holds: "saved-model" (a folder with saved_model.pb),
-    "keras-file" (a .keras/.h5/.hdf5 file) or "keras-hub-preset" (a folder with keras-hub's
-    config.json and metadata.json); None for anything else."""
-    if os.path.isfile(path):
-        return "keras-file" if path.lower().endswith(KERAS_FILE_SUFFIXES) else None
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return "saved-model"
-    if all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "metadata.json")):
-        return "keras-hub-preset"
-    return None
 
 
 #: The file of a keras-hub preset folder that a catalogue's sha256 pins.

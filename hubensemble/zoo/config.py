@@ -205,10 +205,10 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     several and each is valid, the files together (`load_catalogues`: names unique across
     them). `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N
     modules)" and the set's verdict with ok True; a file's CatalogueError text and the set's
-    with ok False; a note per local handle missing on this machine (`missing_local_handles`:
+    with ok False; a note per local handle missing or holding no module (`local_handle_warnings`:
     a warning, not a failure) with ok None. Returns True when every file and the set are
     valid."""
-    from hubensemble.catalogue import load_catalogues, missing_local_handles
+    from hubensemble.catalogue import load_catalogues, local_handle_warnings
 
     valid = True
     for path in paths:
@@ -219,7 +219,7 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
             emit(str(e), False)
             continue
         emit(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})", True)
-        for note in missing_local_handles(specs):
+        for note in local_handle_warnings(specs):
             emit(note, None)
     if valid and len(paths) > 1:
         try:
