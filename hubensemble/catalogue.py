@@ -148,12 +148,22 @@ def _check_sha256(value):
     return value.lower()
 
 
+#: The largest side an input_size may have: above any image module's (TF Hub's and Keras'
+#: classifiers take 600 px at most); a typo there would fill the memory at rank's first batch.
+MAX_INPUT_SIDE = 4096
+
+
 def _check_size(field, meaning):
     def check(value):
         if value is None:
             return None
         if (isinstance(value, (list, tuple)) and len(value) == 2
                 and all(_is_int(v) and v > 0 for v in value)):
+            if max(value) > MAX_INPUT_SIDE:
+                raise _Bad(f"{list(value)!r} has a side above {MAX_INPUT_SIDE} pixels, larger "
+                           "than any image module's input (a typo?)",
+                           f"write the module's own size, e.g. {field}: [224, 224], or "
+                           f"{field}: null ({meaning})")
             return (int(value[0]), int(value[1]))
         raise _Bad(f"{value!r} is not a pair of positive integers",
                    f"write {field}: [224, 224] (height, width) or {field}: null "

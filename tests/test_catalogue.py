@@ -371,6 +371,13 @@ ERRORS = [
             handle: {TFHUB}
             input_size: [0, 224]
         """, "input_size", "input_size", ["pair of positive integers", "input_size: null"]),
+    ("input-size-huge", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            input_size: [1000000, 1000000]
+        """, "input_size", "input_size", ["a side above 4096 pixels", "a typo?",
+                                          "input_size: [224, 224]"]),
     ("input-size-block-list", f"""
         modules:
           - name: a
