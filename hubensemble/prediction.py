@@ -51,6 +51,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     if top < 1:
         raise HubensembleError(f"--top must be >= 1, got {top}")
     model_dir = check_saved_model_folder(model_dir)
+    if not read_export_metadata(model_dir):  # predict needs its class names and serve_bytes
+        raise HubensembleError(f"{model_dir} is a SavedModel that `hubensemble export` did not "
+                               "write (no assets/hubensemble.json); predict needs an export "
+                               "(RUN/export); for any SavedModel use `hubensemble evaluate`")
     results = [None] * len(image_paths)
     files = {}  # read before TensorFlow loads: a mistyped path is refused at once
     for i, path in enumerate(image_paths):
@@ -63,6 +67,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         except OSError as e:
             results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
                                      skip_unreadable)
+        if i in files and not files[i]:  # said as the decoder says it, without its seconds
+            del files[i]
+            results[i] = _unreadable(path, "an empty file (0 bytes)", skip_unreadable)
     from hubensemble import _tf
 
     if _tf.quiet():  # the command line's (not --verbose): without TensorFlow's C++ notices
@@ -71,9 +78,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
 
     loaded = tf.saved_model.load(model_dir)
     if BYTES_SIGNATURE not in loaded.signatures:
-        raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature (it has "
-                               f"{', '.join(loaded.signatures) or 'none'}); it was not made "
-                               "by `hubensemble export`")
+        has = ", ".join(loaded.signatures)
+        raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature ("
+                               f"{'it has ' + has if has else 'it has no signature'}); export "
+                               "it again with `hubensemble export`")
     serve = loaded.signatures[BYTES_SIGNATURE]
     names = read_export_metadata(model_dir).get("class_names")
 

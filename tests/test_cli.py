@@ -778,6 +778,29 @@ def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(
             assert out.stderr.count(said) == 1, out.stderr
 
 
+def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_loads(tmp_path):
+    """A new-user check: `predict` on another SavedModel said "has no serve_bytes signature
+    (it has none)" and on a 0-byte image file "an empty file", each after 7-8 s."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "saved_model.pb").write_bytes(b"")
+    export = tmp_path / "export"
+    (export / "assets").mkdir(parents=True)
+    (export / "saved_model.pb").write_bytes(b"")
+    (export / "assets" / "hubensemble.json").write_text('{"format": "x", "class_names": []}')
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    for model, said in ((plain, f"{plain} is a SavedModel that `hubensemble export` did not "
+                                "write (no assets/hubensemble.json)"),
+                        (export, f"{empty}: an empty file (0 bytes)")):
+        out = subprocess.run([sys.executable, "-c", code, "predict", str(empty), "--model",
+                              str(model)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+        assert said in out.stderr, out.stderr
+
+
 def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_path, capsys):
     from hubensemble.cli import main
 

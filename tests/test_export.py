@@ -590,8 +590,9 @@ def test_every_top_level_name_resolves_and_predict_comes_without_tensorflow(tmp_
         assert getattr(hubensemble, name) is not None, name
     assert hubensemble.predict is prediction.predict
     # `hubensemble.predict` refuses a missing file before TensorFlow loads, as the command.
-    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "assets").mkdir(parents=True)
     (tmp_path / "model" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "model" / "assets" / "hubensemble.json").write_text('{"class_names": []}')
     code = ("import sys, hubensemble\n"
             "try:\n    hubensemble.predict(sys.argv[1], [sys.argv[2]])\n"
             "except hubensemble.errors.HubensembleError as e:\n    print(e)\n"
