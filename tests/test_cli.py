@@ -384,9 +384,12 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     # predict reads its image files before TensorFlow loads (the folder only looks like an
     # export: the model is never loaded).
     (tmp_path / "afolder" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "anexport" / "assets").mkdir(parents=True)
+    (tmp_path / "anexport" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "anexport" / "assets" / "hubensemble.json").write_text('{"class_names": []}')
     missing = tmp_path / "missing.jpg"
-    argvs.append(["predict", "--model", str(tmp_path / "afolder"), str(missing)])
-    argvs.append(["predict", "--model", str(tmp_path / "afolder"), str(tmp_path / "afolder")])
+    argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(missing)])
+    argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(tmp_path / "afolder")])
     # evaluate's options, which it checked only after loading TensorFlow and the data.
     evaluate = ["evaluate", "--model", str(tmp_path / "afolder"), "--data", "sklearn:digits"]
     argvs += [evaluate + ["--corruptions", "bogus"], evaluate + ["--split", "bogus"],
