@@ -685,8 +685,8 @@ def _stopped(args, exc: BaseException, *, finished=False) -> int:
     exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {exc}", 2
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
-        text += "; free disk space or fix the permissions, then run the same command again" \
-            " to resume"
+        text += ("; free disk space or fix the permissions, then run the same command again "
+                 "to resume")
     if isinstance(exc, KeyboardInterrupt):
         code = 143 if isinstance(exc, Terminated) else 130
         text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (
