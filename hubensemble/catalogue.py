@@ -150,7 +150,7 @@ def _check_sha256(value):
 
 #: The largest side an input_size may have: above any image module's (TF Hub's and Keras'
 #: classifiers take 600 px at most); a typo there would fill the memory at rank's first batch.
-MAX_INPUT_SIDE = 4096
+MAX_INPUT_SIDE = 2048
 
 
 def _check_size(field, meaning):

@@ -134,7 +134,7 @@ def _check_inputs(args):
     if getattr(args, "sweep", None):
         check_budget(args.sweep, args.budget)
     if getattr(args, "export", None):  # fit's: before its run folder, not after the sweep
-        check_export_target(args.export, "--export")
+        check_export_target(args.export, "--export", run_dir=args.out)
     if getattr(args, "strategy", None):
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
@@ -287,7 +287,7 @@ def _export_flags(args):
     """export's flags (and --out), checked before TensorFlow and the run folder's files."""
     from hubensemble.preflight import check_export_flags
     check_export_flags(args.out, export_format=args.export_format, quantize=args.quantize,
-                       tflite_size=args.tflite_size)
+                       tflite_size=args.tflite_size, run_dir=args.run)
 
 
 def _model_folder(args):

@@ -2,6 +2,7 @@
 an exception (`sigterm_interrupts`, `pending_stop`, `reraise_stop`)."""
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -161,3 +162,24 @@ def sigterm_interrupts():
         if previous_int is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous_int)
         del _pending[depth:]
+
+
+def exit_process(code: int):
+    """Ends the `hubensemble` process with `code`, the command's own (console script and
+    ``python -m hubensemble``; never `cli.main`, which a notebook may call).
+
+    Python's teardown after a command (TensorFlow's atexit work) takes a second or more; a
+    Ctrl-C or SIGTERM then ended the process silently with 130 / 143, the work done and the
+    summary printed (a new-user check). Now it ends at once with one line saying so."""
+    def late(signum, frame):
+        sys.stdout.flush()
+        sys.stderr.write("hubensemble: " + ("terminated (SIGTERM)" if signum == signal.SIGTERM
+                                            else "interrupted")
+                         + " as the command finished: its work is complete\n")
+        sys.stderr.flush()
+        os._exit(143 if signum == signal.SIGTERM else 130)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, late)
+        signal.signal(signal.SIGTERM, late)
+    sys.exit(code)

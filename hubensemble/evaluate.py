@@ -11,13 +11,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hubensemble import metrics, options
-from hubensemble.errors import DataError, HubensembleError, RunError, first_line
+from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, read_json
 # The file names and the one reader of export metadata (TensorFlow-free), re-exported here
 # for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
                                  ROBUSTNESS_FILE, SERVING_SIGNATURE, check_saved_model_folder,
-                                 read_export_metadata)
+                                 load_saved_model, read_export_metadata)
 
 #: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
 SEVERITIES = options.default("severities")
@@ -349,17 +349,6 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     return run.task(args.load())
 
 
-def _load_model(model_dir):
-    import tensorflow as tf
-
-    path = check_saved_model_folder(model_dir)
-    try:
-        return tf.saved_model.load(path)
-    except Exception as e:  # noqa: BLE001 - any load failure is the user's file
-        raise RunError(f"{path} could not be loaded as a SavedModel ({type(e).__name__}: "
-                       f"{first_line(e)}); export it again") from None
-
-
 def class_index(model_names, task) -> np.ndarray:
     """int64 [task.num_classes]: the model's output index of each of `task`'s classes,
     matched by NAME (`model_names`: the export's class names from its metadata), so a test
@@ -465,7 +454,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     labels = np.asarray(data.labels, np.int64)
     image_size = None if data.same_size else task.image_size
 
-    loaded = _load_model(model_dir)
+    loaded = load_saved_model(model_dir)
     meta = read_export_metadata(model_dir)
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "

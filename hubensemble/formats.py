@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
+import pathlib
 import platform
 
 from hubensemble.fileio import read_json
@@ -146,9 +147,10 @@ def is_export(model_dir) -> bool:
     return read_export_metadata(model_dir).get("format") == EXPORT_FORMAT
 
 
-def check_export_target(out_dir, flag: str = "--out") -> None:
+def check_export_target(out_dir, flag: str = "--out", run_dir=None) -> None:
     """Raises HubensembleError (RunError) unless folder `out_dir` is absent, empty, or an
-    earlier hubensemble export, with no file standing where it or a parent would go; the
+    earlier hubensemble export, with no file standing where it or a parent would go, and,
+    given the exporting run's `run_dir`, not inside another run's folder (its export); the
     message tells the user to choose another `flag` folder. Called before the work that
     ends by writing there (export and its command line's check, fit before its sweep).
     Files only: no TensorFlow."""
@@ -157,8 +159,32 @@ def check_export_target(out_dir, flag: str = "--out") -> None:
 
     out_dir = os.fspath(out_dir)
     check_dir_target(out_dir, f"choose another {flag} folder")
+    if run_dir is not None:
+        # fit --export RUN1/export from another run replaced RUN1's export without a word:
+        # both runs' summaries then named one folder (a new-user check).
+        mine = os.path.realpath(run_dir)
+        for parent in list(pathlib.Path(os.path.realpath(out_dir)).parents)[:-1]:
+            if (parent / RUN_FILE).is_file() and str(parent) != mine:
+                raise RunError(f"{out_dir} is inside the run folder {parent}, whose export it "
+                               f"would replace: choose another {flag} folder")
     if not os.path.exists(out_dir):
         return
     if os.listdir(out_dir) and not is_export(out_dir):
         raise RunError(f"{out_dir} exists and is not an export made by hubensemble; refusing "
                        f"to replace it: choose another {flag} folder, or delete it first")
+
+
+def load_saved_model(model_dir):
+    """`tf.saved_model.load` of MODEL_DIR (`check_saved_model_folder` first), for `evaluate`
+    and `predict`: a folder that does not load (no variables/, a damaged file) is a RunError
+    in one line naming it and TensorFlow's first line, not TensorFlow's traceback."""
+    import tensorflow as tf
+
+    from hubensemble.errors import RunError, first_line
+
+    path = check_saved_model_folder(model_dir)
+    try:
+        return tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001 - any load failure is the user's file
+        raise RunError(f"{path} could not be loaded as a SavedModel ({type(e).__name__}: "
+                       f"{first_line(e)}); export it again") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hubensemble import options as option_table
 from hubensemble.errors import HubensembleError, RunError, reraise_stop
-from hubensemble.fileio import file_lock, is_temp
+from hubensemble.fileio import file_lock, is_temp, lock_is_held
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 
@@ -139,7 +139,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     if export:
         from hubensemble.formats import check_export_target
 
-        check_export_target(export, "--export")  # before the run folder and the sweep
+        check_export_target(export, "--export", run_dir=out)  # before the run folder
     run = Run(out)
     run.make_folder()
     with run.log_file(), _fit_lock(run):
@@ -181,12 +181,25 @@ def _fit_lock(run):
     try:
         lock.__enter__()
     except TimeoutError:
-        raise RunError(f"another fit is running on {run.path}; wait for it to end, or use "
-                       "another --out folder") from None
+        raise _fit_running(run) from None
     try:
         yield
     finally:
         lock.__exit__(None, None, None)
+
+
+def _fit_running(run) -> RunError:
+    return RunError(f"another fit is running on {run.path}; wait for it to end, or use "
+                    "another --out folder")
+
+
+def check_no_fit_running(run_dir) -> None:
+    """RunError when a fit holds RUN/.fit.lock now: the command line asks before TensorFlow
+    loads (`preflight.check_run`), for --restart too (it would clear a running fit's folder);
+    `fit` itself then takes the lock, which settles a race between the two checks."""
+    lock = Path(run_dir) / FIT_LOCK
+    if lock.exists() and lock_is_held(lock):  # (taking it would make a folder not yet there)
+        raise _fit_running(Run(run_dir))
 
 
 def _changed_options(previous: dict, options) -> list[str]:

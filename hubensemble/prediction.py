@@ -11,7 +11,8 @@ import numpy as np
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError, reraise_stop
-from hubensemble.formats import BYTES_SIGNATURE, check_saved_model_folder, read_export_metadata
+from hubensemble.formats import (BYTES_SIGNATURE, check_saved_model_folder, load_saved_model,
+                                 read_export_metadata)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         _tf.import_quietly()
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(model_dir)
+    loaded = load_saved_model(model_dir)
     if BYTES_SIGNATURE not in loaded.signatures:
         has = ", ".join(loaded.signatures)
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature ("

@@ -32,9 +32,14 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     `export` and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`,
     naming `tune` first when no candidate is usable); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
-    run.json, unless `restart` (which discards the folder unread). Otherwise, or when
-    `run_dir` is None: nothing.
+    run.json, unless `restart` (which discards the folder unread), and a fit running on it
+    (`pipeline.check_no_fit_running`, with `restart` too). Otherwise, or when `run_dir` is
+    None: nothing.
     """
+    if run_dir is not None and command in ("fit", "demo"):
+        from hubensemble.pipeline import check_no_fit_running
+
+        check_no_fit_running(run_dir)  # with --restart too: it would clear a running fit's
     if run_dir is None or (command in ("fit", "demo") and restart):
         return
     run = Run(os.fspath(run_dir))
@@ -65,11 +70,12 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
 
 
 def check_export_flags(out_dir, *, export_format: str, quantize: str,
-                       tflite_size: int | None) -> None:
+                       tflite_size: int | None, run_dir=None) -> None:
     """`export`'s flags, before its run folder: OptionError when --quantize or --tflite-size
     (`quantize` other than "none", `tflite_size` given) come without `export_format` "tflite"
     (they would do nothing); RunError when `out_dir` (None: RUN/export, checked by the stage)
-    is in the way (`formats.check_export_target`). `export_ensemble` runs it too."""
+    is in the way or inside a run folder other than `run_dir` (`formats.check_export_target`).
+    `export_ensemble` runs it too."""
     if export_format != "tflite" and (quantize != "none" or tflite_size is not None):
         given = [f for f, v in (("--quantize", quantize != "none"),
                                 ("--tflite-size", tflite_size is not None)) if v]
@@ -77,7 +83,7 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
                                   " only to the TFLite model; add --format tflite (the "
                                   "SavedModel is always written)")
     if out_dir is not None:
-        check_export_target(out_dir)
+        check_export_target(out_dir, run_dir=run_dir)
 
 
 #: What a valid TF_CONFIG looks like (multiworker's error shows it).

@@ -376,7 +376,7 @@ ERRORS = [
           - name: a
             handle: {TFHUB}
             input_size: [1000000, 1000000]
-        """, "input_size", "input_size", ["a side above 4096 pixels", "a typo?",
+        """, "input_size", "input_size", ["a side above 2048 pixels", "a typo?",
                                           "input_size: [224, 224]"]),
     ("input-size-block-list", f"""
         modules:

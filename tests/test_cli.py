@@ -804,6 +804,27 @@ def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_
         assert said in out.stderr, out.stderr
 
 
+def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_path):
+    """A new-user check: the second of two fits on one folder was refused only after
+    TensorFlow and the data had loaded (5.2 s); --restart would have cleared the folder."""
+    from hubensemble.fileio import file_lock
+
+    run = tmp_path / "run"
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    with file_lock(run / ".fit.lock"):  # as the running fit holds it
+        (run / "run.json").write_text("{}")  # the running fit's
+        for extra in ([], ["--restart"]):
+            out = subprocess.run([sys.executable, "-c", code, "fit", "--catalogue", str(cat),
+                                  "--data", "sklearn:digits", "--out", str(run), *extra],
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+            assert f"another fit is running on {run}" in out.stderr
+    assert (run / "run.json").read_text() == "{}"
+
+
 def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_path, capsys):
     from hubensemble.cli import main
 
@@ -1238,6 +1259,19 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     assert main(fit + ["--export", str(mine)]) == 2
     assert "is not an export made by hubensemble" in capsys.readouterr().err
     assert not (tmp_path / "fit").exists() and (mine / "notes.txt").read_text() == "mine"
+    # Another run's export: replacing it changed that run's export under it (a new-user
+    # check: both runs' summaries then named one folder). Its own run's export is fine.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "run.json").write_text("{}")
+    for argv, flag in ((fit + ["--export", str(other / "export")], "--export"),
+                       (["export", "-q", "--run", str(started), "--out",
+                         str(other / "export" / "v2")], "--out")):
+        assert main(argv) == 2, argv
+        assert (f"{other / 'export'}{'/v2' if flag == '--out' else ''} is inside the run "
+                f"folder {other}, whose export it would replace: choose another {flag} "
+                "folder") in capsys.readouterr().err
+    assert not (tmp_path / "fit").exists() and sorted(os.listdir(other)) == ["run.json"]
     # evaluate --out is a file: refused before the model is even loaded.
     for target, says in ((in_the_way / "r.json", f"{in_the_way} is a file, not a folder"),
                          (tmp_path, f"{tmp_path} is a folder, not a file")):
@@ -1442,3 +1476,24 @@ def test_tensorflows_retracing_notice_reaches_the_terminal_only_with_verbose(cap
         err = capsys.readouterr().err
         assert ("triggered tf.function retracing" in err) == verbose
         assert "WARNING tensorflow: another warning" in err
+
+
+def test_a_stop_while_the_process_tears_down_ends_it_with_the_line(tmp_path):
+    """A new-user check: a Ctrl-C or SIGTERM in the second after the summary (Python's
+    teardown, TensorFlow's atexit work) ended the process with 130 / 143 and no word. Here
+    the signal comes from an atexit function, as late as a real one can."""
+    import signal
+
+    for signum, code, said in ((signal.SIGTERM, 143, "terminated (SIGTERM)"),
+                               (signal.SIGINT, 130, "interrupted")):
+        program = ("import atexit, os, time\n"
+                   "from hubensemble.errors import exit_process\n"
+                   f"atexit.register(lambda: (os.kill(os.getpid(), {int(signum)}), "
+                   "time.sleep(30)))\n"
+                   "print('the summary')\n"
+                   "exit_process(0)\n")
+        out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == code and out.stdout == "the summary\n", out
+        assert out.stderr == (f"hubensemble: {said} as the command finished: its work is "
+                              "complete\n"), out.stderr

@@ -543,6 +543,16 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
         predict(run, image_files)
     with pytest.raises(HubensembleError, match="--top"):
         predict(exported[1], image_files, top=0)
+    # An export that does not load (its variables/ gone) is one line, as evaluate says it (a
+    # new-user check: predict printed TensorFlow's 40-line traceback).
+    import shutil
+
+    broken = tmp_path / "no-variables"
+    shutil.copytree(exported[1], broken)
+    shutil.rmtree(broken / "variables")
+    with pytest.raises(HubensembleError, match=re.escape(f"{broken} could not be loaded as a "
+                                                         "SavedModel (") + ".*export it again"):
+        predict(broken, image_files)
 
 
 # ------------------------------------------------------------------------------ outside hubensemble

@@ -135,7 +135,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     run = Run(run_dir)
     out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
-    check_export_target(out_dir)
+    check_export_target(out_dir, run_dir=run.path)
     ensemble = read_ensemble(run.path)
     entries = list(ensemble.get("members") or [])
     if not entries:
