@@ -1,6 +1,5 @@
 """fit(): rank -> tune -> ensemble -> export -> evaluate -> report over one run directory."""
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from hubensemble import options as option_table
 from hubensemble.errors import HubensembleError, RunError, reraise_stop
-from hubensemble.fileio import file_lock, is_temp, lock_is_held
+from hubensemble.fileio import is_temp
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 
@@ -142,7 +141,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         check_export_target(export, "--export", run_dir=out)  # before the run folder
     run = Run(out)
     run.make_folder()
-    with run.log_file(), _fit_lock(run):
+    with run.log_file(), run.fit_lock():
         if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
             catalogue = [catalogue]
         specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
@@ -170,36 +169,6 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
-
-
-@contextlib.contextmanager
-def _fit_lock(run):
-    """RUN/.fit.lock for the whole fit: a second fit on the folder is refused at once, not
-    when it reaches the sweep's lock (and one with other inputs never finds this fit's
-    record half made and takes it for a fit that finished nothing)."""
-    lock = file_lock(run.path / FIT_LOCK, timeout=0)
-    try:
-        lock.__enter__()
-    except TimeoutError:
-        raise _fit_running(run) from None
-    try:
-        yield
-    finally:
-        lock.__exit__(None, None, None)
-
-
-def _fit_running(run) -> RunError:
-    return RunError(f"another fit is running on {run.path}; wait for it to end, or use "
-                    "another --out folder")
-
-
-def check_no_fit_running(run_dir) -> None:
-    """RunError when a fit holds RUN/.fit.lock now: the command line asks before TensorFlow
-    loads (`preflight.check_run`), for --restart too (it would clear a running fit's folder);
-    `fit` itself then takes the lock, which settles a race between the two checks."""
-    lock = Path(run_dir) / FIT_LOCK
-    if lock.exists() and lock_is_held(lock):  # (taking it would make a folder not yet there)
-        raise _fit_running(Run(run_dir))
 
 
 def _changed_options(previous: dict, options) -> list[str]:

@@ -33,13 +33,12 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     naming `tune` first when no candidate is usable); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
     run.json, unless `restart` (which discards the folder unread), and a fit running on it
-    (`pipeline.check_no_fit_running`, with `restart` too). Otherwise, or when `run_dir` is
+    (`Run.check_no_fit_running`, with `restart` too). Otherwise, or when `run_dir` is
     None: nothing.
     """
     if run_dir is not None and command in ("fit", "demo"):
-        from hubensemble.pipeline import check_no_fit_running
-
-        check_no_fit_running(run_dir)  # with --restart too: it would clear a running fit's
+        # With --restart too: it would clear a running fit's folder under it.
+        Run(os.fspath(run_dir)).check_no_fit_running()
     if run_dir is None or (command in ("fit", "demo") and restart):
         return
     run = Run(os.fspath(run_dir))

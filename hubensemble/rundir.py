@@ -13,8 +13,8 @@ import numpy as np
 
 from hubensemble import formats, options
 from hubensemble.errors import DataError, RunError
-from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp, make_dirs,
-                                read_json)
+from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
+                                lock_is_held, make_dirs, read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
 
@@ -363,6 +363,35 @@ class Run:
         """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
         the file in the way, or the OS's reason (permission, full disk)."""
         make_dirs(self.path, "pass another --out / --run")
+
+    @contextlib.contextmanager
+    def fit_lock(self):
+        """RUN/.fit.lock (formats.FIT_LOCK) held while the block runs, for a whole fit: a
+        second fit on the folder is refused at once, not when it reaches the sweep's lock (and
+        one with other inputs never finds this fit's record half made and takes it for a fit
+        that finished nothing). RunError when another process holds it."""
+        lock = file_lock(self.path / formats.FIT_LOCK, timeout=0)
+        try:
+            lock.__enter__()
+        except TimeoutError:
+            raise self._fit_running() from None
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
+
+    def check_no_fit_running(self) -> None:
+        """RunError when a fit holds RUN/.fit.lock now: the command line asks before
+        TensorFlow loads (`preflight.check_run`), for --restart too (it would clear a running
+        fit's folder); `fit` itself then takes the lock (`fit_lock`), which settles a race
+        between the two checks. Creates nothing (the folder may not exist yet)."""
+        lock = self.path / formats.FIT_LOCK
+        if lock.exists() and lock_is_held(lock):  # (taking it would make the folder)
+            raise self._fit_running()
+
+    def _fit_running(self) -> RunError:
+        return RunError(f"another fit is running on {self.path}; wait for it to end, or use "
+                        "another --out folder")
 
     @contextlib.contextmanager
     def log_file(self, *, create=True):
