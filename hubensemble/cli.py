@@ -412,6 +412,7 @@ def build_parser():
                         help=quiet + " (RUN/log.txt still gets the full log)")
     no_log = argparse.ArgumentParser(add_help=False)
     no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    no_log.set_defaults(interrupted="it had written no result yet; run the same command again")
     for parent in (common, no_log):  # -v after the command too; absent, the top level's stays
         parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                             help="debug logging, and TensorFlow's start-up notices")
@@ -522,9 +523,8 @@ def build_parser():
                         "seed needs --out, the cache holds the default one)")
     b.add_argument("--workers", type=int, default=None,
                    help="processes training modules side by side (default: one per core)")
-    # An interrupted build keeps nothing (an older zoo stays): unlike a run stage, no resume.
     b.set_defaults(func=cmd_zoo_build, tensorflow=False, interrupted="the partial zoo was "
-                   "removed, so running the command again starts over")
+                   "removed (an older zoo stays), so running the command again starts over")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1], tensorflow=False)
 
     p = sub.add_parser("tune", parents=[common],

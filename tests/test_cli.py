@@ -1326,6 +1326,15 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     assert main(["ensemble", "--run", str(tmp_path)]) == 130
     assert "interrupted; run the same command again to resume" in capsys.readouterr().err
     assert "interrupted; run the same command again" in (tmp_path / "log.txt").read_text()
+    # A command that writes its results at its end has nothing to resume (a new-user check:
+    # evaluate said "run the same command again to resume").
+    import hubensemble.report
+
+    monkeypatch.setattr(hubensemble.report, "write_report", interrupt)
+    assert main(["report", "--run", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; it had written no result yet; run the same command again" in err
+    assert "resume" not in err
 
 
 def test_a_full_disk_stops_a_command_with_one_line(tmp_path, tiny_module, env):
