@@ -399,23 +399,22 @@ def build_parser():
         "kNN on your data, fine-tune the best with a small sweep, and export their greedy "
         "ensemble as one SavedModel.")
     parser.add_argument("--version", action="version", version=f"hubensemble {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    quiet = "only errors on the terminal: no progress bars, summaries, notes or warnings"
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (wins over -q)")
     # Commands import TensorFlow (quietly, before they start) unless they set this to False.
     parser.set_defaults(tensorflow=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    # -q of the commands with a run folder (RUN/log.txt keeps what -q silences) and of those
-    # without one (evaluate, zoo build: nothing keeps it).
-    quiet = "only errors on the terminal: no progress bars, summaries, notes or warnings"
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true",
-                        help=quiet + " (RUN/log.txt still gets the full log)")
-    no_log = argparse.ArgumentParser(add_help=False)
-    no_log.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    # -q and -v after the command too (absent there, the top level's stay): of the commands
+    # with a run folder (RUN/log.txt keeps what -q silences) and of those without one.
+    common, no_log = (argparse.ArgumentParser(add_help=False) for _ in range(2))
     no_log.set_defaults(interrupted="it had written no result yet; run the same command again")
-    for parent in (common, no_log):  # -v after the command too; absent, the top level's stays
+    for parent, kept in ((common, " (RUN/log.txt still gets the full log)"), (no_log, "")):
+        parent.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                            help=quiet + kept)
         parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                            help="debug logging, and TensorFlow's start-up notices")
+                            help="debug logging, and TensorFlow's start-up notices (wins over -q)")
 
     cat = sub.add_parser("catalogue", help="validate, list or add to catalogue YAML files")
     cat_sub = cat.add_subparsers(dest="catalogue_command", metavar="ACTION")
@@ -638,6 +637,7 @@ def main(argv=None):
     one line, no traceback), 130 on Ctrl-C, 143 on SIGTERM (as Ctrl-C: sigterm_interrupts)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.quiet = args.quiet and not args.verbose  # -v wins: bars and notes too, not only logs
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -860,14 +860,28 @@ def parse(*argv):
 FIT_ARGV = ("fit", "--catalogue", "c.yaml", "--data", "sklearn:digits", "--out", "run")
 
 
-def test_verbose_may_follow_the_command():
-    # `predict … --verbose` was "unrecognized arguments" (only `hubensemble -v predict` worked).
+def test_verbose_and_quiet_go_before_or_after_the_command(tmp_path, capsys):
+    # `predict … --verbose` was "unrecognized arguments" (only `hubensemble -v predict` worked);
+    # `hubensemble -q catalogue validate` was too (only `… validate -q` worked).
     for argv in (["predict", "--model", "m", "x.png"], [*FIT_ARGV], ["evaluate", "--model", "m"],
                  ["rank", "merge", "s0", "--out", "o"], ["zoo", "build"],
                  ["catalogue", "validate"], ["catalogue", "list", "c.yaml"],
                  ["catalogue", "add", "h", "--to", "c.yaml"]):
-        assert parse(*argv).verbose is False, argv
-        assert parse(*argv, "--verbose").verbose is True and parse("-v", *argv).verbose is True
+        for flag in ("verbose", "quiet"):
+            assert getattr(parse(*argv), flag) is False, argv
+            assert getattr(parse(*argv, f"--{flag}"), flag) is True, argv
+            assert getattr(parse(f"-{flag[0]}", *argv), flag) is True, argv
+    from hubensemble.cli import main
+
+    catalogue = tmp_path / "c.yaml"  # a warning and a summary line, both silenced by -q
+    catalogue.write_text(f"modules:\n  - name: a\n    handle: {tmp_path / 'gone'}\n")
+    said = {}
+    for argv in (["-q"], ["-v", "-q"], ["-q", "-v"], []):
+        assert main([*argv, "catalogue", "validate", str(catalogue)]) == 0
+        said[" ".join(argv)] = capsys.readouterr().err
+    assert said["-q"] == ""
+    assert "does not exist on this machine" in said[""]
+    assert said["-v -q"] == said["-q -v"] == said[""]  # -v wins: its notes too, not only logs
 
 
 @pytest.mark.parametrize("argv, dest", [
