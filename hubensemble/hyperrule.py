@@ -194,6 +194,11 @@ PROBE_MAX_ITER = 1000
 PROBE_HEAD_L2 = 1e-2
 
 
+#: The HParams keys that mean something for a probe (weight_decay is its L2 lambda, steps its
+#: solver's iteration cap); its other keys are fixed placeholders (lr 0, head_init "zero").
+PROBE_HPARAMS = ("kind", "weight_decay", "steps")
+
+
 def probe_sweep() -> list[dict]:
     """The probe sweep's configurations, one per L2 strength of PROBE_L2 (keys of HParams:
     kind "probe", lr 0, steps PROBE_MAX_ITER, weight_decay = lambda, the module frozen)."""

@@ -455,3 +455,31 @@ def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_p
     usable = len(candidate.load_pool(path / "candidates", n_val=N_VAL)[0])
     assert f"Candidates: {usable} usable (0 fine-tuned, {usable} probes)" in text
     assert "f" * 64 not in text and "a" * 64 not in text and "reused = False" in text
+
+
+def test_a_probe_members_settings_are_its_own(tmp_path):
+    """A new-user check: the members table of a probe run listed "lr = 0, … head_init = zero"
+    as settings the members were trained with; the stage table showed "done = True"."""
+    from hubensemble.hyperrule import probe_sweep
+
+    path = tmp_path / "run"
+    make_full_run(path)
+    ensemble = read_json(path / "ensemble.json")
+    members = ensemble["members"]
+    fine_tuned = members[0]["hparams"]
+    assert fine_tuned["lr"] > 0 and "head_init" not in fine_tuned  # what the rows below expect
+    members[-1]["hparams"] = probe_sweep()[2]  # a mixed pool: weight_decay 0.01, lr 0
+    atomic_write_json(path / "ensemble.json", ensemble)
+    Run(path).update(stages={"rank": {"seconds": 12.5, "done": True}})
+    md, _ = report.write_report(path)
+    text = md.read_text()
+    section = text[text.index("## Ensemble members"):]
+    section = section[:section.index("\n## ")]
+    probe_row = next(ln for ln in section.splitlines() if members[-1]["trial"] in ln)
+    cells = [c.strip() for c in probe_row.strip("|").split("|")]
+    header = next(ln for ln in section.splitlines() if ln.startswith("| trial"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    row = dict(zip(names, cells))
+    assert row["lr"] == "–" and row["weight_decay"] == "0.01" and row["kind"] == "probe"
+    assert "head_init" not in section and "lr = 0" not in text
+    assert "done = " not in text

@@ -70,7 +70,7 @@ def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
     ax.set_ylabel(f"best {what} validation accuracy")
     text = "undefined" if rho is None else f"{rho:.3f}"
     ax.set_title(f"kNN proxy vs {what} accuracy: Spearman ρ = {text} "
-                 f"({len(points)} modules)", fontsize=10)
+                 f"({len(points)} module{'' if len(points) == 1 else 's'})", fontsize=10)
     ax.grid(alpha=0.3)
     if members:
         from matplotlib.lines import Line2D

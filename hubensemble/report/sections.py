@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from hubensemble import ensemble as ens
+from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
 from hubensemble.report.costs import cost_section
@@ -395,9 +396,10 @@ def _members_section(files) -> Section:
     if not members:
         return sec.add(files.ensemble_note or "The ensemble has no members.")
     by_trial = {c.trial: c for c in files.candidates}
-    hparams = [dict(m.get("hparams") or {}) for m in members]
+    hparams = [_meaningful_hparams(m) for m in members]
     keys = list(dict.fromkeys(k for h in hparams for k in h))
-    varying = [k for k in keys if len({_compact(h.get(k)) for h in hparams}) > 1]
+    # A key some member lacks (a probe's lr) is a column with "–" in its rows, not "shared".
+    varying = [k for k in keys if len({_compact(h.get(k, _ABSENT)) for h in hparams}) > 1]
     shared = [k for k in keys if k not in varying]
     costs = files.costs.costs if files.costs is not None else {}
     rows = []
@@ -410,7 +412,7 @@ def _members_section(files) -> Section:
                      _f(candidate_ce(files, c)) if c else "–"]
                     + ([_f(cost and cost.gflops), _f(cost and cost.latency(1), 2)]
                        if costs else [])
-                    + [_compact(h.get(k)) for k in varying])
+                    + [_compact(h[k]) if k in h else "–" for k in varying])
     sec.add("Weight = the member's share of the greedy picks (the export averages the "
             "members' probabilities with these weights).")
     sec.add(Table(["trial", "module", "weight", "picks", "val accuracy", "val CE"]
@@ -419,6 +421,16 @@ def _members_section(files) -> Section:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")
     return sec
+
+
+_ABSENT = object()  # a hyperparameter a member does not have
+
+
+def _meaningful_hparams(member: dict) -> dict:
+    """The member's hparams, for a probe only those that mean something for it
+    (`hyperrule.PROBE_HPARAMS`): its lr 0 and head_init read as settings it was trained with."""
+    h = dict(member.get("hparams") or {})
+    return {k: h[k] for k in PROBE_HPARAMS if k in h} if h.get("kind") == "probe" else h
 
 
 def _robustness_section(files, figures) -> Section:
@@ -491,9 +503,10 @@ def _stages_section(files) -> Section:
         info = info if isinstance(info, dict) else {"seconds": info}
         s = info.get("seconds")
         total += float(s or 0)
-        # The stage's key and result digests are fit's bookkeeping (run.json keeps them).
+        # The stage's key, result digests and done flag are fit's bookkeeping (run.json
+        # keeps them; a stage in the table ran).
         extra = ", ".join(f"{k} = {_compact(v)}" for k, v in info.items()
-                          if k not in ("seconds", "key", "digests"))
+                          if k not in ("seconds", "key", "digests", "done"))
         rows.append([name, _seconds(s), extra])
     rows.append(["total", _seconds(total), ""])
     return sec.add(Table(["stage", "time", "details"], rows))
