@@ -120,8 +120,10 @@ def learning_rate(step: int, total_steps: int, base_lr: float) -> float:
 PAPER_BATCH_SIZE = 512
 PAPER_MOMENTUM = 0.99
 
-#: What a trial trains (`HParams.kind`): the whole model, or only a head on frozen embeddings.
-KINDS = ("finetune", "probe")
+#: What a trial trains (`HParams.kind`): the whole model, or only a head on frozen embeddings;
+#: the HParams a probe has (weight_decay: its L2 lambda, steps: its L-BFGS iterations; lr 0 and
+#: head_init "zero" are placeholders).
+KINDS, PROBE_HPARAMS = ("finetune", "probe"), ("kind", "weight_decay", "steps")
 #: How the module runs while its weights train (`HParams.batchnorm`; the tune option's
 #: "auto" is decided per module from its variables before planning).
 BATCHNORM_MODES = ("train", "inference")
@@ -136,9 +138,8 @@ SWEEPS = ("default", "seeds", "hyper", "aug", "combined", "probe")
 def sweep_parts(text: str) -> tuple[str, ...]:
     """a sweep (default, seeds, hyper, aug, combined, probe) or two joined by +, e.g. default+probe
 
-    'default+probe' -> ("default", "probe"): the sweeps one tune run holds in one candidate
-    pool, in order. ValueError naming the known sweeps for anything else (an unknown name, a
-    sweep twice, more than two).
+    'default+probe' -> ("default", "probe"): the sweeps of one tune run's pool, in order.
+    ValueError naming the known sweeps for anything else (unknown, repeated, more than two).
     """
     parts = tuple(str(text).split("+"))
     unknown = [p for p in parts if p not in SWEEPS]
@@ -186,17 +187,11 @@ def default_sweep() -> list[dict]:
 PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
 #: L-BFGS iterations of a probe (the `steps` of a probe's HParams).
 PROBE_MAX_ITER = 1000
-#: An LP-FT head (head_init "probe"; Kumar et al. 2022 fit the probe first, its regulariser
-#: chosen on validation, then fine-tune everything) starts from the PROBE_L2 probe with the
-#: lowest validation cross-entropy (`tune.probe.pick_probe`). This fixed strength is only for a
-#: fit that trains on val as well and whose trial recorded no "head_l2" (trials before the
-#: pick, which all started from it).
+#: An LP-FT head (head_init "probe"; Kumar et al. 2022: the probe first, its regulariser picked
+#: on validation, then everything) starts from the PROBE_L2 probe of lowest validation CE
+#: (`tune.probe.pick_probe`); this fixed strength is for a fit that trains on val as well and
+#: whose trial recorded no "head_l2" (trials before the pick, which all started from it).
 PROBE_HEAD_L2 = 1e-2
-
-
-#: The HParams keys that mean something for a probe (weight_decay is its L2 lambda, steps its
-#: solver's iteration cap); its other keys are fixed placeholders (lr 0, head_init "zero").
-PROBE_HPARAMS = ("kind", "weight_decay", "steps")
 
 
 def probe_sweep() -> list[dict]:
