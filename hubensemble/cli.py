@@ -321,7 +321,7 @@ def cmd_evaluate(args):
     task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     result = evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                             progress=not args.quiet)
-    summary(args, format_evaluation(result))
+    print(format_evaluation(result))  # the result: with -q too (as predict's), no log keeps it
     if args.out:
         write_evaluation(result, args.out)
         say(args, f"wrote {args.out}")
@@ -333,8 +333,7 @@ def cmd_report(args):
     from hubensemble.report import write_report
 
     md, html = write_report(args.run)
-    if not args.quiet:
-        print(md, html, sep="\n")
+    summary(args, f"{md}\n{html}")
     return 0
 
 
@@ -416,7 +415,7 @@ def build_parser():
         parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                             help="debug logging, and TensorFlow's start-up notices (wins over -q)")
 
-    cat = sub.add_parser("catalogue", help="validate, list or add to catalogue YAML files")
+    cat = sub.add_parser("catalogue", parents=[no_log], help="validate, list or add to catalogues")
     cat_sub = cat.add_subparsers(dest="catalogue_command", metavar="ACTION")
     p = cat_sub.add_parser("validate", parents=[no_log], help="check files (file:line errors)")
     p.add_argument("files", nargs="*", metavar="FILE",
@@ -503,7 +502,7 @@ def build_parser():
     arguments.add_arguments(p, "distill", ("distill", "budget"))
     p.set_defaults(func=cmd_distill, check=_distill_student)
 
-    p = sub.add_parser("zoo", help="build a pool of pre-trained modules from upstream data")
+    p = sub.add_parser("zoo", parents=[no_log], help="pre-train a pool of modules on upstream data")
     zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")
     b = zoo_sub.add_parser("build", parents=[no_log],
                            help="pre-train generalists and experts and write a catalogue",
@@ -621,9 +620,10 @@ def _run_log(args):
     (refused first unless it holds results: no TensorFlow import, no log.txt); else nothing."""
     from hubensemble.rundir import Run
 
-    if getattr(args, "out", None) and (args.func in (cmd_rank_merge, cmd_fit, cmd_demo) or (
-            args.func is cmd_rank and args.catalogue and args.data)):
-        return Run(args.out).log_file()
+    if args.func in (cmd_rank_merge, cmd_fit, cmd_demo) or (
+            args.func is cmd_rank and args.catalogue and args.data and args.out):
+        run = Run(args.out)  # fit's lock too: before TensorFlow's seconds
+        return run.fit_log() if args.func in (cmd_fit, cmd_demo) else run.log_file()
     if args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill):
         if not Run(args.run).holds_results():  # the stage would refuse it, after TensorFlow
             Run(args.run).require_started()

@@ -1,6 +1,7 @@
 """The exception types that hubensemble raises for problems a user can fix, and SIGTERM as
 an exception (`sigterm_interrupts`, `pending_stop`, `reraise_stop`)."""
 
+import atexit
 import contextlib
 import os
 import signal
@@ -168,18 +169,35 @@ def exit_process(code: int):
     """Ends the `hubensemble` process with `code`, the command's own (console script and
     ``python -m hubensemble``; never `cli.main`, which a notebook may call).
 
-    Python's teardown after a command (TensorFlow's atexit work) takes a second or more; a
+    Python's teardown after a command takes a second or more with TensorFlow loaded; a
     Ctrl-C or SIGTERM then ended the process silently with 130 / 143, the work done and the
-    summary printed (a new-user check). Now it ends at once with one line saying so."""
+    summary printed (two new-user checks). The atexit functions (TensorFlow's, logging's
+    flush, multiprocessing's joins, weakref finalizers) run here, a stop meanwhile ending the
+    process at once with one line saying the work is complete; then the streams are flushed
+    and the process ends with `os._exit`, skipping the interpreter's own teardown (freeing
+    modules and C++ objects: nothing of the run's files, all closed by then), during which
+    CPython puts the default handlers back and a signal kills the process without a word."""
     def late(signum, frame):
-        sys.stdout.flush()
+        _flush(sys.stdout)
         sys.stderr.write("hubensemble: " + ("terminated (SIGTERM)" if signum == signal.SIGTERM
                                             else "interrupted")
                          + " as the command finished: its work is complete\n")
-        sys.stderr.flush()
+        _flush(sys.stderr)
         os._exit(143 if signum == signal.SIGTERM else 130)
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, late)
-        signal.signal(signal.SIGTERM, late)
-    sys.exit(code)
+    if threading.current_thread() is not threading.main_thread():
+        sys.exit(code)  # signal handlers are the main thread's: the usual exit
+    signal.signal(signal.SIGINT, late)
+    signal.signal(signal.SIGTERM, late)
+    atexit._run_exitfuncs()  # (CPython's and PyPy's; it clears them: none runs twice)
+    for stream in (sys.stdout, sys.stderr):
+        _flush(stream)
+    os._exit(0 if code is None else code if isinstance(code, int) else 1)
+
+
+def _flush(stream) -> None:
+    """Flushes `stream`; a closed pipe (``hubensemble predict … | head``) is not an error."""
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        pass

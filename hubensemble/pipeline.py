@@ -141,7 +141,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         check_export_target(export, "--export", run_dir=out)  # before the run folder
     run = Run(out)
     run.make_folder()
-    with run.log_file(), run.fit_lock():
+    with run.fit_log():
         if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
             catalogue = [catalogue]
         specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
@@ -238,10 +238,11 @@ def _candidates_digest(folder) -> str | None:
     return _digest([[c.trial, c.record] for c in found])
 
 
-def _stage_done(run, stage, key, digests=None):
+def _stage_done(run, stage, key, digests=None, ran=()):
     """`stage` finished under `key`, its result is still the one it wrote, and the results it
     read are unchanged (`digests`: stage -> digest of its result now; a record written
-    before digests were kept is trusted as before)."""
+    before digests were kept is trusted as before). `ran`: the stages this fit has just run
+    (their new results are why, not another command)."""
     record = (run.meta().get("stages") or {}).get(stage) or {}
     if record.get("key") != key or not record.get("done", False):
         return False
@@ -249,9 +250,11 @@ def _stage_done(run, stage, key, digests=None):
         return True
     recorded = record["digests"]
     stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]]
-    damage = [d for d in (_damage(run, s) for s in stale) if d]
+    damage = [d for d in (_damage(run, s) for s in stale if s not in ran) if d]
     if damage:  # not another command's doing: say it on the terminal, with what is wrong
         log.warning("%s: %s; running %s again", stage, "; ".join(damage), stage)
+    elif stale and set(stale) <= set(ran):
+        log.info("%s: %s ran again above; running %s again", stage, " and ".join(stale), stage)
     elif stale:
         log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
                  "it since); running %s again", stage, " and ".join(stale), stage)
@@ -259,20 +262,27 @@ def _stage_done(run, stage, key, digests=None):
 
 
 def _damage(run, stage) -> str | None:
-    """What is damaged in `stage`'s result in `run` (a JSON file that does not parse, a
-    candidate whose trial.json is unreadable), in words, or None."""
+    """What is damaged in `stage`'s result in `run`, which differs from the one fit recorded
+    (a JSON file gone, that does not parse or holds no JSON object; candidates/ gone, a
+    candidate whose trial.json is unreadable), in words, or None (another command's result,
+    e.g. a stage run by hand)."""
     from hubensemble import candidate
     from hubensemble.fileio import read_json
 
     if stage == "tune":
+        if not run.candidates.is_dir():
+            return f"{run.candidates} is gone"
         _, without = candidate.scan(run.candidates)
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
     path = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
             "evaluate": run.robustness_json}.get(stage)
-    if path is None or not path.exists():
+    if path is None:
         return None
+    if not path.exists():  # fit recorded one (no command deletes it): a lost file
+        return f"{path} is gone"
     try:
-        read_json(path)
+        if not isinstance(read_json(path), dict):
+            raise ValueError("it holds no JSON object")
     except (OSError, ValueError) as e:
         return f"{path} is damaged ({type(e).__name__}: {e})"
     return None
@@ -383,12 +393,15 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
                             else _file_digest(results[s]))
         return {s: known[s] for s in names}
 
-    seconds = {}
+    seconds, ran = {}, []
     for name, fn in steps:
         read = (name, *STAGE_INPUTS.get(name, ()))
         present = outputs.get(name) is None or Path(outputs[name]).exists()
+        if not present and (run.meta().get("stages") or {}).get(name, {}).get("done"):
+            # Fit recorded it and no command deletes it: lost (a new-user check saw no word).
+            log.warning("%s: %s is gone; running %s again", name, outputs[name], name)
         now = digests(read)
-        if present and _stage_done(run, name, keys[name], now):
+        if present and _stage_done(run, name, keys[name], now, ran=ran):
             log.info("%s: done before, reused", name)
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # The summary then says this run did not spend the recorded time on it.
@@ -398,6 +411,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         log.info("%s: starting", name)
         start = time.time()
         fn()
+        ran.append(name)
         seconds[name] = time.time() - start
         known.pop(name, None)  # its result was just rewritten
         _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read))

@@ -32,12 +32,11 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     `export` and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`,
     naming `tune` first when no candidate is usable); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
-    run.json, unless `restart` (which discards the folder unread), and a fit running on it
-    (`Run.check_no_fit_running`, with `restart` too). Otherwise, or when `run_dir` is
-    None: nothing.
+    run.json, unless `restart` (which discards the folder unread). For every command, another
+    process's fit running on `run_dir` (`Run.check_no_fit_running`). Otherwise, or when
+    `run_dir` is None: nothing.
     """
-    if run_dir is not None and command in ("fit", "demo"):
-        # With --restart too: it would clear a running fit's folder under it.
+    if run_dir is not None:  # for fit with --restart too: it would clear the folder
         Run(os.fspath(run_dir)).check_no_fit_running()
     if run_dir is None or (command in ("fit", "demo") and restart):
         return

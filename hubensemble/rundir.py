@@ -134,6 +134,10 @@ class _RunLogHandler(logging.FileHandler):
                                                           self.baseFilename)
 
 
+#: RUN/.fit.lock paths (absolute) this process holds (`Run.fit_lock`).
+_FIT_LOCKS_HELD: set[str] = set()
+
+
 class Run:
     """A run directory. Every file in it is written atomically; `run.json` is updated under
     a lock so stages running in several processes never lose each other's sections."""
@@ -367,25 +371,44 @@ class Run:
     @contextlib.contextmanager
     def fit_lock(self):
         """RUN/.fit.lock (formats.FIT_LOCK) held while the block runs, for a whole fit: a
-        second fit on the folder is refused at once, not when it reaches the sweep's lock (and
-        one with other inputs never finds this fit's record half made and takes it for a fit
-        that finished nothing). RunError when another process holds it."""
-        lock = file_lock(self.path / formats.FIT_LOCK, timeout=0)
+        second fit on the folder, or a stage command (`check_no_fit_running`), is refused at
+        once, not when it reaches the sweep's lock (and one with other inputs never finds this
+        fit's record half made and takes it for a fit that finished nothing). The command line
+        takes it before TensorFlow loads, `pipeline.fit` again inside: a nested use in the
+        process that holds it is a no-op. Creates the folder. RunError when another process
+        holds it."""
+        key = os.path.abspath(self.path / formats.FIT_LOCK)
+        if key in _FIT_LOCKS_HELD:
+            yield
+            return
+        self.make_folder()
+        lock = file_lock(key, timeout=0)
         try:
             lock.__enter__()
         except TimeoutError:
             raise self._fit_running() from None
+        _FIT_LOCKS_HELD.add(key)
         try:
             yield
         finally:
+            _FIT_LOCKS_HELD.discard(key)
             lock.__exit__(None, None, None)
 
+    @contextlib.contextmanager
+    def fit_log(self):
+        """`log_file` and `fit_lock` together: what a fit holds for its whole run."""
+        with self.log_file(), self.fit_lock():
+            yield
+
     def check_no_fit_running(self) -> None:
-        """RunError when a fit holds RUN/.fit.lock now: the command line asks before
-        TensorFlow loads (`preflight.check_run`), for --restart too (it would clear a running
-        fit's folder); `fit` itself then takes the lock (`fit_lock`), which settles a race
-        between the two checks. Creates nothing (the folder may not exist yet)."""
+        """RunError when another process's fit holds RUN/.fit.lock now: the command line asks
+        before TensorFlow loads (`preflight.check_run`), for a fit (--restart too: it would
+        clear a running fit's folder) and for every command on a run folder (a `rank` or
+        `tune` would rewrite what the fit is using). A fit started after such a command is
+        not refused by it. Creates nothing (the folder may not exist yet)."""
         lock = self.path / formats.FIT_LOCK
+        if os.path.abspath(lock) in _FIT_LOCKS_HELD:
+            return
         if lock.exists() and lock_is_held(lock):  # (taking it would make the folder)
             raise self._fit_running()
 

@@ -822,7 +822,38 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
                                  capture_output=True, text=True, timeout=120)
             assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
             assert f"another fit is running on {run}" in out.stderr
+        # A second new-user check: a `rank --out RUN` during the fit rewrote its ranking.json;
+        # every command on a run folder is refused while a fit runs on it.
+        for argv in (["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
+                      str(run)], ["tune", "--run", str(run)], ["ensemble", "--run", str(run)],
+                     ["report", "--run", str(run)]):
+            out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                                 text=True, timeout=120)
+            assert out.returncode == 2 and out.stdout.strip() == "False", (argv, out.stderr)
+            assert f"another fit is running on {run}" in out.stderr, argv
     assert (run / "run.json").read_text() == "{}"
+
+
+def test_fit_holds_its_lock_before_tensorflow_loads(tmp_path, monkeypatch):
+    """A second new-user check: a fit took RUN/.fit.lock only after TensorFlow loaded, so a
+    second fit started in those 5-10 s was refused only then, after its own import."""
+    import hubensemble.cli
+    from hubensemble.cli import main
+    from hubensemble.fileio import lock_is_held
+
+    run = tmp_path / "run"
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    held = []
+
+    def importing_tensorflow(*args, **kwargs):
+        held.append(lock_is_held(run / ".fit.lock"))
+        raise KeyboardInterrupt  # the user gives up while TensorFlow loads
+
+    monkeypatch.setattr(hubensemble.cli, "_import_tensorflow", importing_tensorflow)
+    argv = ["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]
+    assert main(argv) == 130
+    assert held == [True] and not lock_is_held(run / ".fit.lock")  # released as it stopped
 
 
 def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_path, capsys):
@@ -867,7 +898,9 @@ def test_verbose_and_quiet_go_before_or_after_the_command(tmp_path, capsys):
                  ["rank", "merge", "s0", "--out", "o"], ["zoo", "build"],
                  ["catalogue", "validate"], ["catalogue", "list", "c.yaml"],
                  ["catalogue", "add", "h", "--to", "c.yaml"]):
-        for flag in ("verbose", "quiet"):
+        for flag in ("verbose", "quiet"):  # also between a group and its action (a check)
+            if argv[0] in ("catalogue", "zoo"):
+                assert getattr(parse(argv[0], f"--{flag}", *argv[1:]), flag) is True, argv
             assert getattr(parse(*argv), flag) is False, argv
             assert getattr(parse(*argv, f"--{flag}"), flag) is True, argv
             assert getattr(parse(f"-{flag[0]}", *argv), flag) is True, argv
@@ -1520,3 +1553,19 @@ def test_a_stop_while_the_process_tears_down_ends_it_with_the_line(tmp_path):
         assert out.returncode == code and out.stdout == "the summary\n", out
         assert out.stderr == (f"hubensemble: {said} as the command finished: its work is "
                               "complete\n"), out.stderr
+    # After the atexit functions, the interpreter frees its modules (TensorFlow's C++ objects:
+    # most of the second), with the default handlers back: a signal there killed the process
+    # silently (a second new-user check, rc -2 / -15). That teardown is skipped: an object
+    # freed in it (its __del__ sends the signal) never runs, the command's code stands.
+    program = ("import os, signal, time\n"
+               "from hubensemble.errors import exit_process\n"
+               "class Late:\n"
+               "    def __del__(self):\n"
+               "        os.kill(os.getpid(), signal.SIGTERM)\n"
+               "        time.sleep(30)\n"
+               "late = Late()\n"
+               "print('the summary')\n"
+               "exit_process(3)\n")
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                         timeout=60)
+    assert (out.returncode, out.stdout, out.stderr) == (3, "the summary\n", ""), out

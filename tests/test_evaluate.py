@@ -343,7 +343,7 @@ def test_predict_and_evaluate_share_one_reader_of_export_metadata(export_dir, tm
     assert ev.read_export_metadata(tmp_path) == {} and not export.is_export(tmp_path)
 
 
-def test_classes_are_matched_by_name_not_position(export_dir, tmp_path):
+def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     """Issue example 6: renaming one class folder of the test set dropped accuracy from 0.875
     to 0.125 without a word (classes were matched by position). Classes are matched to the
     export's names: an unknown name is an error naming it, a subset is scored correctly."""
@@ -391,6 +391,14 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path):
     assert result["classes"] == {"matched_by": "name", "model": ["a", "b", "c"],
                                  "absent": ["a"]}
     assert "1 of the model's classes have no example here" in ev.format_evaluation(result)
+    # `evaluate -q` without --out printed nothing, its result lost (a new-user check): the
+    # table is its output, on stdout with -q too, as predict's predictions.
+    from hubensemble.cli import main
+
+    capsys.readouterr()
+    assert main(["evaluate", "-q", "--model", str(export_dir), "--data", f"folder:{subset}"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ev.format_evaluation(result) + "\n" and err == ""
     # A renamed class folder: an error that names it and the model's classes.
     (root / "a").rename(root / "z")
     with pytest.raises(DataError, match=r"\['z'\].*does not know.*\(a, b, c\).*rename the "

@@ -134,7 +134,7 @@ def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted,
     log = (out / "log.txt").read_text()
     assert "ensemble: the result of ensemble is not the one fit recorded" in log
     assert "export: the result of" in log
-    assert "evaluate: the result of export is not the one fit recorded" in log
+    assert "evaluate: export ran again above; running evaluate again" in log  # by this fit
     stages = json.loads((out / "run.json").read_text())["stages"]
     reused = {s: stages[s]["reused"] for s in ("rank", "tune", "cost", "ensemble", "export",
                                                "evaluate")}
@@ -376,3 +376,19 @@ def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
     assert (json.loads((out / "ranking.json").read_text())["selected"]
             == json.loads(ranking)["selected"])  # ranked again, the same modules
     assert json.loads((out / "candidates" / trial / "trial.json").read_text())["trial"] == trial
+    # A second new-user check: a deleted ranking.json, or one holding `[]`, said nothing on
+    # the terminal, and the log said "another command rewrote it since", also of the ranking
+    # this fit had just made again.
+    for damage, said_of_it in ((lambda p: p.unlink(), "is gone"),
+                               (lambda p: p.write_text("[]"), "is damaged (ValueError: it "
+                                                              "holds no JSON object)")):
+        damage(out / "ranking.json")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+            hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+        warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+                  and r.name == "hubensemble.pipeline"]
+        assert warned == [f"rank: {out / 'ranking.json'} {said_of_it}; running rank again"]
+        assert "adds trials" in caplog.text and "the next `fit` (or `tune --run" in caplog.text
+        assert "another command" not in caplog.text
+        assert "tune: rank ran again above; running tune again" in caplog.text

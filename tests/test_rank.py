@@ -512,7 +512,7 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
         ranked(same, task, out, top_k=1)
     assert f"{out} holds 1 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
-    assert "the next tune (`tune --run" in caplog.text and "or fit's own" in caplog.text
+    assert f"and `tune --run {out}` adds trials" in caplog.text  # a rank's folder, not a fit's
     assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
     assert rank.load_ranking(out).selected != json.loads(before["ranking.json"])["selected"]
 

@@ -431,10 +431,11 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         data_args = DataArgs(spec=task.source, reloadable=False)
     run.attach_task(task, data_args)  # other data is refused: before the warning below
     if held:
+        nxt = ("the next `fit` (or `tune --run {}`)" if "fit" in run.meta() else
+               "`tune --run {}`").format(out_dir)  # a fit's folder: its own sweep follows
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
-                    "that the ensemble selects from, and the next tune (`tune --run %s`, or "
-                    "fit's own) adds trials for the modules this ranking selects", out_dir,
-                    held, out_dir)
+                    "that the ensemble selects from, and %s adds trials for the modules this "
+                    "ranking selects", out_dir, held, nxt)
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
