@@ -483,3 +483,33 @@ def test_a_probe_members_settings_are_its_own(tmp_path):
     assert row["lr"] == "–" and row["weight_decay"] == "0.01" and row["kind"] == "probe"
     assert "head_init" not in section and "lr = 0" not in text
     assert "done = " not in text
+
+
+def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path):
+    """A new-user check: `tune --sweep probe` and `ensemble` after a fit made a 7-member
+    ensemble; the report showed the 2-member export's robustness as if it were this one's."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    members = [m["trial"] for m in read_json(path / "ensemble.json")["members"]]
+    assert len(members) >= 2
+    old = [members[0], "default-0099-gone"]  # what the export and its evaluation hold
+
+    def report_with(export_members, evaluated, skipped=()):
+        (path / "export" / "assets").mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path / "export" / "assets" / "hubensemble.json",
+                          {"members": [{"trial": t} for t in export_members],
+                           "skipped": [{"trial": t, "reason": "gone"} for t in skipped]})
+        atomic_write_json(path / "robustness.json", {
+            **fake_robustness(with_single=True), "members": [{"trial": t} for t in evaluated]})
+        md, _ = report.write_report(path)
+        return md.read_text()
+
+    text = report_with(old, old)
+    assert text.count("is of an earlier ensemble") == 2
+    assert (f"The export is of an earlier ensemble: its 2 member(s) are not the {len(members)} "
+            f"of ensemble.json") in text and "default-0099-gone" in text
+    assert f"Run `hubensemble export --run {path}` again." in text
+    assert "This evaluation is of an earlier ensemble" in text
+    # The same members, or all but those the export left out: nothing said.
+    assert "earlier ensemble" not in report_with(members, members)
+    assert "earlier ensemble" not in report_with(members[1:], members[1:], skipped=members[:1])

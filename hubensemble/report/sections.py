@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from hubensemble import ensemble as ens
+from hubensemble.formats import read_export_metadata
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
@@ -139,10 +140,29 @@ def _overview(files) -> Section:
     export = _export_path(files)
     if export:
         items.append(f"Export (SavedModel): `{export}`")
+        stale = _earlier_ensemble(files, read_export_metadata(export), "The export")
+        if stale:
+            items.append(f"{stale} Run `{files.cmd('export')}` again.")
     sec.add(Bullets(items))
     if files.meta.get("_error"):
         sec.add(files.meta["_error"])
     return sec
+
+
+def _earlier_ensemble(files, record: dict, what: str) -> str | None:
+    """A sentence when `record` (export metadata or robustness.json) holds other members than
+    ensemble.json less the ones the export left out: a stand-alone `ensemble` (or `tune` then
+    `ensemble`) after the export, whose figures are then not this ensemble's. None if the
+    same, or either names none."""
+    done = [m.get("trial") for m in record.get("members") or []]
+    left_out = {s.get("trial") for s in [*(record.get("skipped") or []), *(
+        (files.meta.get("export") or {}).get("skipped") or [])] if isinstance(s, dict)}
+    now = [m.get("trial") for m in _members(files) if m.get("trial") not in left_out]
+    if not done or not now or sorted(done) == sorted(now):
+        return None
+    return (f"{what} is of an earlier ensemble: its {len(done)} member(s) are not the "
+            f"{len(now)} of ensemble.json ({', '.join(sorted(set(done) ^ set(now)))} "
+            "differ).")
 
 
 def _export_path(files):
@@ -439,6 +459,11 @@ def _robustness_section(files, figures) -> Section:
     if rob is None:
         return sec.add(files.robustness_note)
     single = rob.get("best_single")
+    export = _export_path(files)  # the members it left out are not in the evaluation either
+    left_out = read_export_metadata(export).get("skipped") if export else None
+    stale = _earlier_ensemble(files, {**rob, "skipped": left_out}, "This evaluation")
+    if stale:
+        sec.add(f"{stale} Run `{files.cmd('export')}`, then `{files.cmd('evaluate')}`.")
     sec.add(f"The export evaluated on the {rob.get('split', 'test')} split ({rob.get('n')} "
             f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
             "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
