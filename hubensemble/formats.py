@@ -165,8 +165,9 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None) -> None:
         mine = os.path.realpath(run_dir)
         for parent in list(pathlib.Path(os.path.realpath(out_dir)).parents)[:-1]:
             if (parent / RUN_FILE).is_file() and str(parent) != mine:
-                raise RunError(f"{out_dir} is inside the run folder {parent}, whose export it "
-                               f"would replace: choose another {flag} folder")
+                raise RunError(f"{out_dir} is inside the run folder {parent} of another run "
+                               f"(its export, or files its commands own): choose another "
+                               f"{flag} folder outside it")
     if not os.path.exists(out_dir):
         return
     if os.listdir(out_dir) and not is_export(out_dir):

@@ -1316,8 +1316,8 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
                          str(other / "export" / "v2")], "--out")):
         assert main(argv) == 2, argv
         assert (f"{other / 'export'}{'/v2' if flag == '--out' else ''} is inside the run "
-                f"folder {other}, whose export it would replace: choose another {flag} "
-                "folder") in capsys.readouterr().err
+                f"folder {other} of another run (its export, or files its commands own): "
+                f"choose another {flag} folder outside it") in capsys.readouterr().err
     assert not (tmp_path / "fit").exists() and sorted(os.listdir(other)) == ["run.json"]
     # evaluate --out is a file: refused before the model is even loaded.
     for target, says in ((in_the_way / "r.json", f"{in_the_way} is a file, not a folder"),

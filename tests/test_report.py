@@ -437,6 +437,16 @@ def test_the_cost_section_shows_costs_the_budget_and_figure_2(tmp_path):
     assert "best single within the budget" in section and best in section
     assert (path / "report_files" / "accuracy_vs_gflops.png").read_bytes().startswith(
         b"\x89PNG")
+    assert "have no measured cost" not in section
+    # A member tuned after the cost pass (a new-user check: "–" throughout, no word why).
+    member = result["members"][0]["trial"]
+    write_run_costs(path, {t: Cost(t.split("-", 2)[2], None, 32, C, macs=int(g * 5e8),
+                                   params=1000, latency_ms={"1": 2.0, "64": 20.0})
+                           for t, g in gflops.items() if t != member}, machine_info())
+    md = report.write_report(path)[0].read_text()
+    section = md[md.index("Inference cost"):]
+    assert (f"1 of the {len(result['members'])} members have no measured cost (\"–\"): run "
+            f"`hubensemble cost --run {path}`.") in section
 
 
 def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_path):

@@ -91,6 +91,10 @@ def cost_section(files, figures, members) -> Section:
                              (student.get("val") or {}).get("accuracy")))
     sec.add(Table(["model", "members", "GFLOPs", "params", "ms @1", "ms @64", "test acc",
                    "val acc"], rows))
+    unmeasured = sum(c is None for c in member_costs)
+    if unmeasured:  # e.g. a `tune` and `ensemble` by hand after the last cost pass (a check)
+        sec.add(f"{unmeasured} of the {len(members)} members have no measured cost (\"–\"): "
+                f"run `{files.cmd('cost')}`.")
     limits = e.get("limits")
     if limits:
         shown = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in limits.items()
