@@ -299,6 +299,17 @@ def _mark(run, stage, key, seconds, **details):
     run.modify(change)
 
 
+def _lost(run, stage, export_path) -> bool:
+    """Whether `stage`'s missing result is one fit recorded there (no command deletes it: a
+    new-user check deleted ranking.json and fit said nothing); not an export asked for in
+    another folder than the last one."""
+    meta = run.meta()
+    if not ((meta.get("stages") or {}).get(stage) or {}).get("done"):
+        return False
+    return stage != "export" or (Path(run.exported_to(meta) or "").resolve()
+                                 == Path(export_path).resolve())
+
+
 def _keep_or_drop(run, stage, output, now) -> None:
     """A stage this fit leaves out (evaluate under --no-corruptions or without a test split)
     whose earlier result is there: kept, and marked as an earlier run's, while the results it
@@ -397,8 +408,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     for name, fn in steps:
         read = (name, *STAGE_INPUTS.get(name, ()))
         present = outputs.get(name) is None or Path(outputs[name]).exists()
-        if not present and (run.meta().get("stages") or {}).get(name, {}).get("done"):
-            # Fit recorded it and no command deletes it: lost (a new-user check saw no word).
+        if not present and _lost(run, name, export_path):
             log.warning("%s: %s is gone; running %s again", name, outputs[name], name)
         now = digests(read)
         if present and _stage_done(run, name, keys[name], now, ran=ran):

@@ -392,3 +392,13 @@ def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
         assert "adds trials" in caplog.text and "the next `fit` (or `tune --run" in caplog.text
         assert "another command" not in caplog.text
         assert "tune: rank ran again above; running tune again" in caplog.text
+    # An export asked for in another folder is not "gone" from there; the one fit made is.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        export=tmp_path / "elsewhere", **FIT)
+        assert "is gone" not in caplog.text and (tmp_path / "elsewhere" / "saved_model.pb").exists()
+        shutil.rmtree(tmp_path / "elsewhere")
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        export=tmp_path / "elsewhere", **FIT)
+    assert f"export: {tmp_path / 'elsewhere' / 'saved_model.pb'} is gone" in caplog.text

@@ -728,7 +728,9 @@ def test_a_module_damaged_in_place_is_never_served_from_the_embedding_cache(
     assert hub.module_fingerprint(str(mod)) != first.row("copy")["fingerprint"]
     damaged = ranked(specs, task, tmp_path / "b", cache_dir=cache)
     assert damaged.row("copy")["status"] == "failed" and not damaged.row("copy")["cache_hit"]
-    assert "Checksum" in damaged.row("copy")["reason"]
+    # TensorFlow says "Checksum does not match" or "The length checksum does not match",
+    # by where the flipped byte lands in the shard
+    assert "checksum" in damaged.row("copy")["reason"].lower()
     assert damaged.row(good[1].name)["cache_hit"] is True
 
 
