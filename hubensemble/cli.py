@@ -187,7 +187,7 @@ def _resolve_shard(args):
 def _merge_shards(args):
     """rank merge's folders, checked before TensorFlow loads and --out is created."""
     from hubensemble.rank.merge import check_shards
-    check_shards(args.shards)
+    check_shards(args.shards, args.out)
 
 
 def cmd_rank_merge(args):
@@ -642,7 +642,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    stops = (HubensembleError, KeyboardInterrupt)
+    stops, code = (HubensembleError, KeyboardInterrupt), None  # code: the work is done
     with terminal_log(args):  # _stopped inside it: outside, logging's last resort printed too
         try:
             _check_inputs(args)  # what needs no TensorFlow: at once, and like argparse's
@@ -663,8 +663,8 @@ def main(argv=None):
                             isinstance(e, OSError) and e.errno in MACHINE_ERRNOS)):
                         raise
                     return _stopped(args, e)
-        except stops as e:  # checking, or opening the run folder's log
-            return _stopped(args, e)
+        except stops as e:  # checking, opening or closing the run folder's log (its work done)
+            return _stopped(args, e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt
             if e.errno not in MACHINE_ERRNOS:
                 raise

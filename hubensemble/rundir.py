@@ -517,13 +517,16 @@ class Run:
 
     def require_started(self):
         """Raises RunError when this folder holds no run at all (missing, not a folder, or
-        with neither run.json nor ranking.json), naming `fit` as what to run; a later stage's
-        own "file X is missing" would point at the stage before it, which fails in turn."""
+        with neither run.json nor ranking.json), naming `fit` as what to run, or "another fit
+        is running" when a fit that has not yet written run.json holds its lock; a later
+        stage's own "file X is missing" would point at the stage before it, which fails in
+        turn."""
         if not self.path.is_dir():
             what = "is not a folder" if self.path.exists() else "does not exist"
             raise RunError(f"{self.path} {what}; pass a run directory made by "
                            "`hubensemble fit` or `hubensemble rank`")
         if not self.meta_path.exists() and not self.ranking_json.exists():
+            self.check_no_fit_running()  # a fit starting on it: not yet a run, and not another
             what = f"{self.path} is not a hubensemble run (no run.json, no ranking.json)"
             if any(self.path.iterdir()):  # e.g. an export or another run's sub-folder
                 raise RunError(f"{what}; pass the folder that `hubensemble fit --out RUN` or "

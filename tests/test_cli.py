@@ -832,6 +832,16 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
             assert out.returncode == 2 and out.stdout.strip() == "False", (argv, out.stderr)
             assert f"another fit is running on {run}" in out.stderr, argv
     assert (run / "run.json").read_text() == "{}"
+    # A fit in its first seconds (log.txt only, no run.json yet): a stage command said the
+    # folder "is not a hubensemble run; pass the folder that fit made" (a third check).
+    starting = tmp_path / "starting"
+    with file_lock(starting / ".fit.lock"):
+        (starting / "log.txt").write_text("")
+        for command in ("tune", "ensemble", "cost", "export", "distill"):
+            out = subprocess.run([sys.executable, "-c", code, command, "--run", str(starting)],
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 2 and out.stdout.strip() == "False", (command, out.stderr)
+            assert f"another fit is running on {starting}" in out.stderr, (command, out.stderr)
 
 
 def test_fit_holds_its_lock_before_tensorflow_loads(tmp_path, monkeypatch):
@@ -1382,6 +1392,23 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert "interrupted; it had written no result yet; run the same command again" in err
     assert "resume" not in err
+    # A Ctrl-C as the command leaves its log's block, its work done: once in 68 tries after
+    # predict's whole output, it said "it had written no result yet" (a new-user check).
+    import contextlib
+
+    import hubensemble.cli
+
+    @contextlib.contextmanager
+    def stopped_as_it_closes(args):
+        yield
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hubensemble.cli, "_run_log", stopped_as_it_closes)
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - {name: a, handle: keras:MobileNet}\n")
+    assert main(["catalogue", "validate", str(catalogue)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted as the command finished: its work is complete" in err, err
 
 
 def test_a_full_disk_stops_a_command_with_one_line(tmp_path, tiny_module, env):

@@ -455,6 +455,14 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     with pytest.raises(RunError, match="given twice") as err:
         rank.merge_rankings([a, dup, b], tmp_path / "m2")
     assert str(a) in str(err.value) and str(dup) in str(err.value)
+    # Into one of its own shards (a new-user check: it replaced shard a, rc 0), also by
+    # another spelling of the path: refused, the shard as it was.
+    before = (a / "ranking.json").read_bytes()
+    for out in (a, tmp_path / "x" / ".." / "a"):
+        with pytest.raises(RunError, match=f"--out {re.escape(str(out))} is one of the shards "
+                                           "to merge; merging into it would replace"):
+            rank.merge_rankings([a, b], out)
+    assert (a / "ranking.json").read_bytes() == before
     with pytest.raises(RunError, match="different k") as err:
         rank.merge_rankings([a, k3], tmp_path / "m3")
     assert str(a) in str(err.value) and str(k3) in str(err.value)

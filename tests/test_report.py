@@ -520,6 +520,11 @@ def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path
             f"of ensemble.json") in text and "default-0099-gone" in text
     assert f"Run `hubensemble export --run {path}` again." in text
     assert "This evaluation is of an earlier ensemble" in text
+    # The export made again, its evaluation not: only evaluate is named.
+    text = report_with(members, old)
+    assert "The export is of an earlier ensemble" not in text
+    assert ("This evaluation is of an earlier ensemble" in text
+            and f"Run `hubensemble evaluate --model {path}/export" in text)
     # The same members, or all but those the export left out: nothing said.
     assert "earlier ensemble" not in report_with(members, members)
     assert "earlier ensemble" not in report_with(members[1:], members[1:], skipped=members[:1])

@@ -32,7 +32,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     from hubensemble.rundir import Run
 
     shard_dirs = [str(d) for d in shard_dirs]
-    parts = check_shards(shard_dirs)
+    parts = check_shards(shard_dirs, out_dir)
     first_dir, first = parts[0]
     selection = selection_rule(metric=first.metric, top_k=top_k, threshold=threshold,
                                max_k=max_k, greedy=greedy)
@@ -80,15 +80,20 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     return ranking
 
 
-def check_shards(shard_dirs) -> list[tuple[str, Ranking]]:
+def check_shards(shard_dirs, out_dir=None) -> list[tuple[str, Ranking]]:
     """[(folder, its Ranking)] of `shard_dirs` when they are one complete set of shards of
     the same ranking; RunError naming the folder(s) otherwise: missing, not ranked, a whole
     ranking (ranked without --shard), shards of other data, metric, k, profile, split or
-    catalogue, a shard missing or given twice. Reads their ranking.json only (no
-    TensorFlow): `rank merge` checks before it loads TensorFlow or creates --out."""
+    catalogue, a shard missing or given twice, or one that is `out_dir` (the merge would
+    replace that shard's ranking). Reads their ranking.json only (no TensorFlow): `rank
+    merge` checks before it loads TensorFlow or creates --out."""
     shard_dirs = [str(d) for d in shard_dirs]
     if not shard_dirs:
         raise HubensembleError("give the shard run folders to merge")
+    if out_dir is not None and os.path.realpath(out_dir) in map(os.path.realpath, shard_dirs):
+        # A new-user check: `rank merge S0 S1 --out S0` replaced shard S0 with the merge.
+        raise RunError(f"--out {out_dir} is one of the shards to merge; merging into it "
+                       "would replace that shard's ranking: pass a new --out folder")
     for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
         if not os.path.isdir(d):
             raise RunError(f"{d} does not exist; pass the run folders that `hubensemble rank "

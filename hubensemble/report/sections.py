@@ -460,10 +460,13 @@ def _robustness_section(files, figures) -> Section:
         return sec.add(files.robustness_note)
     single = rob.get("best_single")
     export = _export_path(files)  # the members it left out are not in the evaluation either
-    left_out = read_export_metadata(export).get("skipped") if export else None
-    stale = _earlier_ensemble(files, {**rob, "skipped": left_out}, "This evaluation")
-    if stale:
-        sec.add(f"{stale} Run `{files.cmd('export')}`, then `{files.cmd('evaluate')}`.")
+    exported = read_export_metadata(export) if export else {}
+    stale = _earlier_ensemble(files, {**rob, "skipped": exported.get("skipped")},
+                              "This evaluation")
+    if stale:  # the export first, unless it is this ensemble's already
+        first = (f"`{files.cmd('export')}`, then " if _earlier_ensemble(
+            files, exported, "") or not exported else "")
+        sec.add(f"{stale} Run {first}`{files.cmd('evaluate')}`.")
     sec.add(f"The export evaluated on the {rob.get('split', 'test')} split ({rob.get('n')} "
             f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
             "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
