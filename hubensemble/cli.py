@@ -113,8 +113,8 @@ def load_data(args, *, logged=True):
 
 
 def _check_inputs(args):
-    """Before TensorFlow and the run folder: --data's spec (data.check_spec: a mistyped path or
-    scheme is refused at once), the --catalogue files (args.specs; errors name file:line),
+    """Before TensorFlow and the run folder: --data's spec (data.check_spec: a mistyped path,
+    a folder of one class; evaluate: a test set), the --catalogue files (file:line errors),
     a --budget that cannot hold one group of the --sweep (hyperrule.check_budget), fit's
     --export folder, and, not after fit's ranking, --strategy's needs and --modules the
     catalogue lacks (preflight)."""
@@ -126,7 +126,7 @@ def _check_inputs(args):
 
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
-            "splits", "val_fraction", "test_fraction")})
+            "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class")})
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
     elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
@@ -574,7 +574,7 @@ def build_parser():
                         "its classes matched to the model's by name")
     p.add_argument("--out", metavar="FILE", help="also write the results as JSON")
     arguments.add_arguments(p, "evaluate", ("evaluate",))
-    p.set_defaults(func=cmd_evaluate, check=_model_folder)
+    p.set_defaults(func=cmd_evaluate, check=_model_folder, min_classes=1, min_per_class=0)
 
     p = sub.add_parser("report", parents=[no_log], help="write RUN/report.md and RUN/report.html",
                        description="Writes what the run holds (ranking, sweep, ensemble, "

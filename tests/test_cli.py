@@ -370,6 +370,21 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         (tmp_path / "flat" / name).mkdir(parents=True)
     argvs.append(["fit", "--catalogue", str(cat), "--data", f"folder:{tmp_path / 'flat'}",
                   "--out", str(out), "--val-fraction", "0.6", "--test-fraction", "0.5"])
+    # A folder whose listing breaks the task rules: one class (fit and rank), no file in its
+    # class folders (evaluate too). Refused after TensorFlow and the data (11 s), leaving
+    # RUN/log.txt.
+    from PIL import Image
+
+    (tmp_path / "one" / "cat").mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (4, 4), (i, 0, 0)).save(tmp_path / "one" / "cat" / f"{i}.png")
+    for name in ("a", "b"):
+        (tmp_path / "bare" / name).mkdir(parents=True)
+    argvs += [["fit", "--catalogue", str(cat), "--data", f"folder:{tmp_path / 'one'}", "--out",
+               str(out)], ["rank", "--catalogue", str(cat), "--data",
+                           f"folder:{tmp_path / 'one'}", "--out", str(out)],
+              ["evaluate", "--model", str(tmp_path / "afolder"), "--data",
+               f"folder:{tmp_path / 'bare'}"]]
     # A fraction the data would not use (npz with x_val: it was ignored without a word).
     import numpy as np
 
@@ -416,6 +431,14 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                                    "--test-fraction; 0.2 each by default) must leave some "
                                    "training data, got 0.6 + 0.5; lower one")
     assert run.stderr.count(f"error: {e.value}\n") == 1
+    with pytest.raises(HubensembleError) as e:
+        load_task(f"folder:{tmp_path / 'one'}")
+    assert "task 'one' has 1 class(es) (['cat']); classification needs at least 2" in str(
+        e.value) and run.stderr.count(f"error: {e.value}\n") == 2
+    with pytest.raises(HubensembleError) as e:
+        load_test_set(f"folder:{tmp_path / 'bare'}")
+    assert str(e.value).startswith("no files under") and run.stderr.count(
+        f"error: {e.value}\n") == 1
     with pytest.raises(HubensembleError) as e:
         load_task(f"npz:{npz}", val_fraction=0.3)
     assert "would not be used" in str(e.value) and run.stderr.count(f"error: {e.value}\n") == 1

@@ -267,10 +267,75 @@ def test_folder_unreadable_files_leave_a_class_short(tmp_path):
 
 
 def test_folder_with_nothing_readable(tmp_path):
-    write(str(tmp_path / "a" / "x.png"), b"")
-    write(str(tmp_path / "b" / "y.png"), b"nope")
+    for name, data in (("x.png", b""), ("x2.png", b"nope")):
+        write(str(tmp_path / "a" / name), data)
+        write(str(tmp_path / "b" / name), data)
     with pytest.raises(DataError, match="no readable images"):
         load_task(f"folder:{tmp_path}")
+
+
+def test_what_a_folder_listing_shows_is_refused_before_any_image_is_read(tmp_path):
+    """One class, no files, a class with fewer files than --min-per-class: check_spec says
+    it from the listing, in the words the loaded task's rules use (validate_task)."""
+    from hubensemble.data.specs import check_spec
+    from hubensemble.data.validate import too_few_classes, too_few_per_class
+
+    make_class_folders(str(tmp_path / "one"), {"cat": 4})
+    with pytest.raises(DataError) as e:
+        check_spec(f"folder:{tmp_path / 'one'}")
+    assert str(e.value).startswith(str(too_few_classes("one", ["cat"], 2)))
+    assert f"put each class's images in {tmp_path / 'one'}/<class name>/" in str(e.value)
+    # Written by hand, not by make_class_folders: none of these files is an image, so a
+    # refusal here can only come from the listing.
+    for c in ("a", "b"):
+        os.makedirs(tmp_path / "empty" / c)
+    write(str(tmp_path / "empty" / "a" / ".DS_Store"), b"x")  # ignored, as by the loader
+    with pytest.raises(DataError, match=r"no files under .*empty's class folders \(a/, b/\)"):
+        check_spec(f"folder:{tmp_path / 'empty'}")
+    with pytest.raises(DataError, match=r"no files under"):
+        check_spec(f"folder:{tmp_path / 'empty'}", min_classes=1, min_per_class=0)
+    write(str(tmp_path / "short" / "a" / "x.bin"), b"x")
+    write(str(tmp_path / "short" / "a" / "deep" / "y.bin"), b"y")  # sub-folders count
+    write(str(tmp_path / "short" / "b" / "z.bin"), b"z")
+    with pytest.raises(DataError) as e:
+        check_spec(f"folder:{tmp_path / 'short'}")
+    expected = str(too_few_per_class({"b": 1}, 2))
+    assert str(e.value).startswith(expected.split(";")[0]), str(e.value)
+    assert "before decoding" in str(e.value) and "'a'" not in str(e.value)
+    assert check_spec(f"folder:{tmp_path / 'short'}", min_per_class=1)[0] == "folder"
+    # The train/ val/ test/ layout counts train/'s class folders only.
+    make_class_folders(str(tmp_path / "lay" / "train"), {"a": 3})
+    make_class_folders(str(tmp_path / "lay" / "test"), {"a": 1, "b": 1}, seed=3)
+    with pytest.raises(DataError, match=r"has 1 class\(es\) \(\['a'\]\)"):
+        check_spec(f"folder:{tmp_path / 'lay'}")
+    # load_task refuses them the same way; a test set of one class is fine (load_test_set).
+    with pytest.raises(DataError, match="classification needs at least 2"):
+        load_task(f"folder:{tmp_path / 'one'}")
+    from hubensemble.data import load_test_set
+    assert len(load_test_set(f"folder:{tmp_path / 'one'}").test) == 4
+    # A label_fn may merge or make classes: the loaded task decides.
+    make_class_folders(str(tmp_path / "one10"), {"cat": 10})
+    task = load_task(f"folder:{tmp_path / 'one10'}", val_fraction=0.0, test_fraction=0.0,
+                     label_fn=lambda y: (np.arange(len(y)) % 2, ["even", "odd"]))
+    assert task.num_classes == 2 and len(task.train) == 10
+
+
+def test_the_listing_refusals_are_the_loaded_tasks_own(tmp_path):
+    """The same folders, loaded without the listing check, meet the same rules: the check
+    refuses nothing the loader would take."""
+    from hubensemble.data import specs
+
+    make_class_folders(str(tmp_path / "one"), {"cat": 4})
+    make_class_folders(str(tmp_path / "short"), {"a": 3, "b": 1})
+    saved = dict(specs.CLASS_CHECKS)
+    specs.CLASS_CHECKS.clear()
+    try:
+        with pytest.raises(DataError, match="classification needs at least 2"):
+            load_task(f"folder:{tmp_path / 'one'}")
+        with pytest.raises(DataError, match="'b' has 1"):
+            load_task(f"folder:{tmp_path / 'short'}")
+    finally:
+        specs.CLASS_CHECKS.update(saved)
 
 
 def test_folder_stratified_split(tmp_path):

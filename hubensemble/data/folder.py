@@ -178,6 +178,36 @@ def locate_folder(rest: str) -> str:
     return path
 
 
+def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> None:
+    """What the listing of folder:REST already tells against the task rules of
+    `validate.validate_task`, said before any image is decoded (and before TensorFlow loads;
+    `specs.check_spec`): no file at all under the training class folders (PATH's, or
+    PATH/train/'s in the train/ val/ test/ layout), fewer than `min_classes` class folders,
+    or a class folder with fewer than `min_per_class` files. Files are counted as the loader
+    finds them (links followed, hidden and OS entries left out), so a count is at least the
+    class's training examples: these refusals are ones the loaded task would meet too, and
+    the rest (unreadable files, carved splits) waits for the loader. Raises DataError."""
+    from hubensemble.data.validate import too_few_classes, too_few_per_class
+
+    path = locate_folder(rest)
+    root = split_layout(path).get("train", path)
+    listing = _Listing()
+    counts = {c: len(_list_class_folder(os.path.join(root, c), listing))
+              for c in _class_folders(root, listing)}
+    if not any(counts.values()):
+        folders = ", ".join(f"{c}/" for c in counts)
+        raise DataError(f"no files under {root}'s class folders ({folders}); "
+                        f"{_EMPTY_HINT}")
+    if len(counts) < min_classes:
+        name = os.path.basename(os.path.normpath(os.path.abspath(path)))
+        raise too_few_classes(name, list(counts), min_classes,
+                              f"; put each class's images in {root}/<class name>/")
+    error = too_few_per_class(counts, min_per_class,
+                              note=f" (files in {root}'s class folders, before decoding)")
+    if error:
+        raise error
+
+
 def fixed_splits(rest: str) -> dict[str, str]:
     """{split: why}: the val / test splits of folder:REST that no fraction sizes, those it
     has as folders (train/ val/ test/ layout; its listing read, no image)."""
@@ -240,5 +270,7 @@ def _empty_error(path, skipped):
     if skipped:
         detail = (f"; all {len(skipped)} file(s) were unreadable, e.g. {skipped[0][0]}: "
                   f"{skipped[0][1]}")
-    return DataError(f"no readable images under {path}{detail}; add JPEG/PNG/BMP/GIF/WebP/"
-                     f"TIFF files in one sub-folder per class")
+    return DataError(f"no readable images under {path}{detail}; {_EMPTY_HINT}")
+
+
+_EMPTY_HINT = "add JPEG/PNG/BMP/GIF/WebP/TIFF files in one sub-folder per class"

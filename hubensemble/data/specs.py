@@ -67,6 +67,10 @@ FIRST_CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
+#: Per scheme whose classes a listing shows (folder names), the class-count and
+#: examples-per-class refusals `validate_task` would make, from that listing.
+CLASS_CHECKS: dict[str, Callable[..., None]] = {"folder": folder.check_class_files}
+
 #: Per scheme, {split: why} for the val / test splits that the data brings itself or never
 #: has, so that no fraction sizes them (reads listings, no image).
 FIXED_SPLITS: dict[str, Callable[[str], dict[str, str]]] = {
@@ -79,14 +83,17 @@ FIXED_SPLITS: dict[str, Callable[[str], dict[str, str]]] = {
 
 def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                val_fraction: float = _D("val_fraction"),
-               test_fraction: float = _D("test_fraction")) -> tuple[str, str]:
+               test_fraction: float = _D("test_fraction"), min_classes: int = 2,
+               min_per_class: int = MIN_TRAIN_PER_CLASS) -> tuple[str, str]:
     """The refusals `load_task` and `load_test_set` make before reading any data, in their
     words: `parse_spec`, split overrides on a scheme other than tfds, fractions that are not
     numbers in [0, 1), the scheme's FIRST_CHECKS (a missing or wrong-kind path, an unknown
     name), a fraction other than 0 and its default for a split that the data brings itself or
     never splits off train (FIXED_SPLITS: it would be ignored), and the fractions the data
-    uses summing to 1 or more. Reads listings, no image, and imports no TensorFlow (the
-    command line runs it before TensorFlow loads).
+    uses summing to 1 or more, and what a listing shows against `validate_task`'s rules
+    (`min_classes`, `min_per_class`; CLASS_CHECKS: folder:'s class folders, their files
+    counted). Reads listings, no image, and imports no TensorFlow (the command line runs it
+    before TensorFlow loads).
 
     Returns (scheme, rest) as parse_spec does. Raises DataError.
     """
@@ -115,6 +122,8 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     # an npz's val_fraction all of [0, 1).
     _check_fractions(0.0 if "val" in fixed else val_fraction,
                      0.0 if "test" in fixed else test_fraction)
+    if scheme in CLASS_CHECKS:
+        CLASS_CHECKS[scheme](rest, min_classes=min_classes, min_per_class=min_per_class)
     return scheme, rest
 
 
@@ -174,7 +183,10 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     or does not fit in memory, and a task the method cannot use (see `validate_task`).
     """
     scheme, rest = check_spec(spec, splits=splits, val_fraction=val_fraction,
-                              test_fraction=test_fraction)
+                              test_fraction=test_fraction,
+                              # label_fn may merge or make classes: the loaded task decides
+                              **({"min_classes": 0, "min_per_class": 0} if label_fn else
+                                 {"min_per_class": min_per_class}))
     options = LoadOptions(data_dir=data_dir, seed=int(seed), splits=splits,
                           label_key=label_key, image_key=image_key,
                           val_fraction=float(val_fraction), test_fraction=float(test_fraction),
@@ -214,7 +226,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir")) -> Task:
 
     Raises DataError for an unknown spec, data that cannot be read, or no examples.
     """
-    scheme, rest = check_spec(spec)
+    scheme, rest = check_spec(spec, min_classes=1, min_per_class=0)
     options = LoadOptions(data_dir=data_dir)
     flat = False
     if scheme == "folder":

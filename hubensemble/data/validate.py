@@ -50,21 +50,40 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
                 raise DataError(f"{key}: images must be uint8 [H, W, 3], got {im.dtype} "
                                 f"{list(im.shape)}")
     if task.num_classes < min_classes:
-        raise DataError(f"task {task.name!r} has {task.num_classes} class(es) "
-                        f"({task.class_names}); classification needs at least 2")
+        raise too_few_classes(task.name, task.class_names, min_classes)
     _check_label_range(splits, task.num_classes)
     counts = np.bincount(task.train.labels, minlength=task.num_classes)
-    low = [i for i in range(task.num_classes) if counts[i] < min_per_class]
-    if low:
-        shown = ", ".join(f"{task.class_names[i]!r} has {counts[i]}" for i in low[:5])
-        more = f" and {len(low) - 5} more" if len(low) > 5 else ""
-        skipped = (f" ({len(task.skipped)} file(s) were skipped as unreadable, e.g. "
-                   f"{task.skipped[0][0]})" if task.skipped else "")
-        raise DataError(
-            f"every class needs at least {min_per_class} training examples (leave-one-out "
-            f"kNN compares each with the others): {shown}{more}{skipped}; add images, merge "
-            f"or drop the class")
+    skipped = (f" ({len(task.skipped)} file(s) were skipped as unreadable, e.g. "
+               f"{task.skipped[0][0]})" if task.skipped else "")
+    error = too_few_per_class(dict(zip(task.class_names, counts.tolist())), min_per_class,
+                              note=skipped)
+    if error:
+        raise error
     return task
+
+
+def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") -> DataError:
+    """The DataError for a task of fewer than `min_classes` classes (`validate_task`, and the
+    folder check before any image is read). `hint` ("; put …") says what to add."""
+    what = "classification" if min_classes > 1 else "a test set"
+    return DataError(f"task {name!r} has {len(class_names)} class(es) ({list(class_names)}); "
+                     f"{what} needs at least {min_classes}{hint}")
+
+
+def too_few_per_class(counts: dict[str, int], min_per_class: int, *,
+                      note: str = "") -> DataError | None:
+    """The DataError for classes with fewer than `min_per_class` training examples
+    (`counts`: {class name: examples}), None when none has; `note` follows the counts (what
+    was counted, the files skipped). Leave-one-out kNN needs 2 (paper 2.3)."""
+    low = [(c, n) for c, n in counts.items() if n < min_per_class]
+    if not low:
+        return None
+    shown = ", ".join(f"{c!r} has {n}" for c, n in low[:5])
+    more = f" and {len(low) - 5} more" if len(low) > 5 else ""
+    return DataError(
+        f"every class needs at least {min_per_class} training examples (leave-one-out "
+        f"kNN compares each with the others): {shown}{more}{note}; add images, merge "
+        f"or drop the class")
 
 
 def _apply_label_fn(task: Task, label_fn) -> Task:
