@@ -10,6 +10,8 @@ from typing import Sequence
 import numpy as np
 
 from hubensemble import options
+from hubensemble.data.decode import UnreadableImage, decode_bytes
+from hubensemble.data.sniff import GRAPH_FORMATS, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_saved_model_folder, load_saved_model,
                                  read_export_metadata)
@@ -68,9 +70,16 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         except OSError as e:
             results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
                                      skip_unreadable)
-        if i in files and not files[i]:  # said as the decoder says it, without its seconds
-            del files[i]
-            results[i] = _unreadable(path, "an empty file (0 bytes)", skip_unreadable)
+        if i in files and sniff(files[i]) not in GRAPH_FORMATS:
+            # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
+            # decodes) these without TensorFlow, so a text file is refused at once, not after
+            # the model loaded. A readable one is decoded again below, into serve_bytes' PNG.
+            try:
+                decode_bytes(files[i])
+            except UnreadableImage as e:
+                reraise_stop(e)
+                del files[i]
+                results[i] = _unreadable(path, str(e), skip_unreadable)
     from hubensemble import _tf
 
     if _tf.quiet():  # the command line's (not --verbose): without TensorFlow's C++ notices
@@ -86,7 +95,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     serve = loaded.signatures[BYTES_SIGNATURE]
     names = read_export_metadata(model_dir).get("class_names")
 
-    from hubensemble.data.decode import UnreadableImage, op_error_reason, servable_bytes
+    from hubensemble.data.decode import op_error_reason, servable_bytes
 
     readable = []
     for i in list(files):

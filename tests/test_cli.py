@@ -405,6 +405,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     missing = tmp_path / "missing.jpg"
     argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(missing)])
     argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(tmp_path / "afolder")])
+    notes = tmp_path / "notes.txt"  # not an image: its decoder needs no TensorFlow (11 s)
+    notes.write_text("hello\n")
+    argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(notes)])
     # evaluate's options, which it checked only after loading TensorFlow and the data.
     evaluate = ["evaluate", "--model", str(tmp_path / "afolder"), "--data", "sklearn:digits"]
     argvs += [evaluate + ["--corruptions", "bogus"], evaluate + ["--split", "bogus"],
@@ -451,6 +454,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
             f"(e.g. {tmp_path / 'afolder' / '*.jpg'}); fix or remove") in run.stderr, run.stderr
     assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
             "file (or pass --skip-unreadable") in run.stderr, run.stderr
+    assert (f"error: {notes}: not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes 68 "
+            "65 6c 6c 6f 0a); neither TensorFlow nor Pillow can decode it") in run.stderr
 
 
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):

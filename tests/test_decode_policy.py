@@ -351,6 +351,32 @@ def test_python_and_graph_name_formats_from_one_table():
     assert GRAPH_FORMATS == ("JPEG", "PNG", "GIF", "BMP", "WebP")
 
 
+def test_files_outside_the_graph_are_refused_in_the_graphs_words_without_running_it():
+    """decode_bytes refuses a file outside GRAPH_FORMATS without TensorFlow (predict says it
+    before the model loads); its reason must be the words serve_bytes' graph uses."""
+    from hubensemble.data.decode import op_error_reason
+    from hubensemble.data.sniff import GRAPH_FORMATS_TEXT, UNSUPPORTED, outside_graph
+
+    heads = [b"hello\n", b"\x00\x01", bytes(range(200, 240))]
+    for name, parts in SIGNATURES:
+        if name not in GRAPH_FORMATS:
+            head = bytearray(40)
+            for off, magic in parts:
+                head[off:off + len(magic)] = magic
+            heads.append(bytes(head))
+    for data in heads:
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            decode_pixels(tf.constant(data))
+        assert op_error_reason(err.value) == (f"{UNSUPPORTED}: {outside_graph(data)}; "
+                                              f"serve_bytes decodes {GRAPH_FORMATS_TEXT} only")
+        with pytest.raises(UnreadableImage) as err:
+            decode_bytes(data)
+        assert str(err.value).startswith(f"{outside_graph(data)}; neither TensorFlow nor "
+                                         "Pillow can decode it (Pillow: ")
+    assert outside_graph(b"hello\n") == ("not a JPEG, PNG, GIF, BMP or WebP file (it starts "
+                                         "with bytes 68 65 6c 6c 6f 0a)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Every path: loader, serve_bytes, predict, evaluate
 # ---------------------------------------------------------------------------------------------

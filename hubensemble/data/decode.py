@@ -24,8 +24,8 @@ import re
 import numpy as np
 
 from hubensemble import _tf
-from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, SIGNATURES, UNSUPPORTED, sniff,
-                                    sniff_row)
+from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, SIGNATURES, UNSUPPORTED,
+                                    outside_graph, sniff, sniff_row)
 from hubensemble.errors import DataError, first_line
 
 
@@ -158,7 +158,9 @@ def decode_bytes(data: bytes) -> Decoded:
     """Encoded image bytes → `Decoded` (pixels uint8 RGB [H, W, 3], values 0..255).
 
     JPEG, PNG, GIF, BMP and WebP go through the graph decoder (docs/data.md, "Decoding"),
-    other formats Pillow reads through the kept decoder. Imports TensorFlow.
+    other formats Pillow reads through the kept decoder. Imports TensorFlow for the graph's
+    formats only: the graph refuses every other file by its first bytes, so the reason for
+    those is its words without running it (`sniff.outside_graph`).
 
     Raises UnreadableImage with the real reason (what the file is and why it cannot be
     read) for empty, damaged and unknown files and images of zero pixels.
@@ -166,16 +168,19 @@ def decode_bytes(data: bytes) -> Decoded:
     data = bytes(data)
     if not data:
         raise UnreadableImage("an empty file (0 bytes)")
-    # libjpeg prints warnings such as "Unsupported marker type 0x20" on fd 2 for a damaged
-    # file, beside the reason this raises: hidden unless --verbose, as TensorFlow's notices.
-    with _tf.native_stderr_silenced(_tf.quiet()):
-        got = _graph_decode(data)
-    if got[0] is not None:
-        return Decoded(_checked(got[0]), got[1], True)
-    _, kind, reason = got
-    if kind != "unsupported":
-        raise UnreadableImage(reason)
-    what = reason.split(";")[0]
+    if sniff(data) in GRAPH_FORMATS:
+        # libjpeg prints warnings such as "Unsupported marker type 0x20" on fd 2 for a damaged
+        # file, beside the reason this raises: hidden unless --verbose, as TensorFlow's notices.
+        with _tf.native_stderr_silenced(_tf.quiet()):
+            got = _graph_decode(data)
+        if got[0] is not None:
+            return Decoded(_checked(got[0]), got[1], True)
+        _, kind, reason = got
+        if kind != "unsupported":  # e.g. an RLE-compressed BMP is "unsupported" too
+            raise UnreadableImage(reason)
+        what = reason.split(";")[0]
+    else:
+        what = outside_graph(data)
     try:
         pixels, fmt = _decode_with_pil(data)
     except UnreadableImage:

@@ -81,6 +81,19 @@ def sniff(data: bytes) -> str | None:
     return SIGNATURES[row][0] if row < len(SIGNATURES) else None
 
 
+def outside_graph(data: bytes) -> str:
+    """What the graph decoder's refusal of a file outside GRAPH_FORMATS says it is (the text
+    between `UNSUPPORTED: ` and `; serve_bytes decodes …` in `graph._refuse_format`): "a
+    TIFF file", or for no signature "not a JPEG, PNG, GIF, BMP or WebP file (it starts with
+    bytes 68 65 6c 6c 6f 0a)". The Python paths use it to refuse such files without
+    TensorFlow, in the graph's words."""
+    name = sniff(data)
+    if name is None:
+        return (f"not a {GRAPH_FORMATS_TEXT.replace(' and ', ' or ')} file (it starts with "
+                f"bytes {first_bytes(data)})")
+    return f"{article(name)} {name} file"
+
+
 def first_bytes(data: bytes, n: int = 8) -> str:
     """The first `n` bytes as spaced hex, e.g. "25 50 44 46" (how a refusal shows them)."""
     return " ".join(f"{b:02x}" for b in bytes(data[:n])) or "none"
