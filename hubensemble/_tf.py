@@ -1,6 +1,7 @@
 """Importing TensorFlow without its C++ start-up chatter on the terminal."""
 
 import contextlib
+import logging
 import os
 import sys
 
@@ -51,3 +52,38 @@ def quiet() -> bool:
     """Whether the command line asked for TensorFlow's native notices to be hidden (QUIET_ENV:
     set unless --verbose; worker processes inherit it)."""
     return bool(os.environ.get(QUIET_ENV))
+
+
+def is_retracing_notice(record: logging.LogRecord) -> bool:
+    """Whether a log record is TensorFlow's "N out of the last M calls to <function …>
+    triggered tf.function retracing" warning."""
+    return (record.name.startswith("tensorflow")
+            and "triggered tf.function retracing" in record.getMessage())
+
+
+class _RetracingAtInfo(logging.Filter):
+    """Drops the retracing notice from the `tensorflow` logger and logs it at INFO under
+    `hubensemble.tf` (RUN/log.txt keeps it; the terminal shows it with --verbose)."""
+
+    def filter(self, record):
+        if is_retracing_notice(record):
+            logging.getLogger("hubensemble.tf").info("%s", record.getMessage())
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def retracing_notice_at_info():
+    """Inside the block, TensorFlow's retracing notice (`is_retracing_notice`) is logged at
+    INFO by hubensemble, not at WARNING by TensorFlow's own handler; other TensorFlow
+    records pass. Keras traces a train and a predict function per model, and a sweep (or
+    the zoo) builds one model per trial, each traced once: TensorFlow counts those traces
+    together and warns of retracing that no one can act on (it split the tune bar on the
+    terminal, and reached notebook users of `hubensemble.fit`)."""
+    tf_logger = logging.getLogger("tensorflow")
+    notice = _RetracingAtInfo()
+    tf_logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        tf_logger.removeFilter(notice)

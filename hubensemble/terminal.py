@@ -55,11 +55,11 @@ def _not_printed(record) -> bool:
 
 
 def _not_retracing(record) -> bool:
-    """False for TensorFlow's "… triggered tf.function retracing" notice: Keras traces a
-    predict function per model, and a sweep builds a model per trial, each traced once;
-    nothing to act on (a new-user check saw it split the tune bar). The log keeps it."""
-    return not (record.name.startswith("tensorflow")
-                and "triggered tf.function retracing" in record.getMessage())
+    """False for TensorFlow's retracing notice from outside the blocks that already log it
+    at INFO (`_tf.retracing_notice_at_info`: tune, distill and the zoo's model per trial)."""
+    from hubensemble._tf import is_retracing_notice
+
+    return not is_retracing_notice(record)
 
 
 @contextlib.contextmanager

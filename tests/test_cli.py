@@ -1569,6 +1569,32 @@ def test_a_stop_python_ignored_after_the_work_says_the_work_is_done(tmp_path, ca
     assert sys.unraisablehook == seen.append  # the hook from before is back
 
 
+def test_tensorflows_retracing_notice_from_a_model_per_trial_is_logged_at_info():
+    # TensorFlow warns at most twice per traced function's code in a process: a process of
+    # its own, so that no earlier test has used them up.
+    code = """if True:
+        import logging, numpy as np, keras, tensorflow as tf
+        from hubensemble import _tf
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        x = tf.data.Dataset.from_tensor_slices(np.zeros((8, 4), np.float32)).batch(4)
+        with _tf.retracing_notice_at_info():  # as a sweep: a new model per trial
+            for _ in range(8):
+                keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]).predict(
+                    x, verbose=0)
+            logging.getLogger("tensorflow").warning("another warning passes")
+        print(logging.getLogger("tensorflow").filters)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    moved = [line for line in lines if line.startswith("INFO hubensemble.tf: ")]
+    assert moved and all("triggered tf.function retracing" in line for line in moved), lines
+    assert not [line for line in lines if "tensorflow: " in line and "retracing" in line]
+    assert "WARNING tensorflow: another warning passes" in lines
+    assert out.stdout.strip() == "[]"  # the block took its filter away
+
+
 def test_tensorflows_retracing_notice_reaches_the_terminal_only_with_verbose(capsys):
     """A new-user check: "WARNING tensorflow: 5 out of the last 13 calls to <function …>
     triggered tf.function retracing" split the tune bar (a model per trial, each traced

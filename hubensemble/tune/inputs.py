@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hubensemble import augment, hyperrule
+from hubensemble import _tf, augment, hyperrule
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError
 from hubensemble.hyperrule import HParams
@@ -116,7 +116,8 @@ def predict_probs(model: keras.Model, task, split: str, *, spec: ModuleSpec, pro
     when the model's output has another shape than [len(split), task.num_classes].
     """
     ds = eval_dataset(task, split, spec=spec, profile=profile, batch_size=batch_size)
-    probs = np.asarray(model.predict(ds, verbose=0), np.float32)
+    with _tf.retracing_notice_at_info():  # a model per trial: each traced once
+        probs = np.asarray(model.predict(ds, verbose=0), np.float32)
     n = len(task.split(split))
     if probs.shape != (n, task.num_classes):
         raise HubensembleError(f"predictions on {split} have shape {probs.shape}, expected "

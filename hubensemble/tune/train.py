@@ -14,7 +14,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from hubensemble import candidate, metrics, options
+from hubensemble import _tf, candidate, metrics, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
 from hubensemble.hyperrule import HParams
@@ -129,8 +129,9 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
     n = chunks(hparams.steps)
     guard = _DivergenceGuard(task.num_classes, start=_start_loss(model, ds))
     _build_optimizer(model)
-    model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
-              callbacks=[*callbacks, guard])
+    with _tf.retracing_notice_at_info():  # a model per trial: each traced once
+        model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
+                  callbacks=[*callbacks, guard])
     if guard.reason:
         raise TrialFailed(guard.reason)
     return model

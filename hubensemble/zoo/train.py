@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 
+from hubensemble import _tf
 from hubensemble.errors import DataError
 from hubensemble.zoo.arch import ArchSpec, build_backbone
 from hubensemble.zoo.config import TrainSpec
@@ -71,8 +72,9 @@ class Trainer:
                 if report is not None and (batch + 1) % 10 == 0:
                     report(batch + 1, spec.steps, logs)
 
-        hist = self.model.fit(ds, steps_per_epoch=spec.steps, epochs=1, verbose=0,
-                              shuffle=False, callbacks=[_Watch()])
+        with _tf.retracing_notice_at_info():  # a model per zoo module: each traced once
+            hist = self.model.fit(ds, steps_per_epoch=spec.steps, epochs=1, verbose=0,
+                                  shuffle=False, callbacks=[_Watch()])
         # Keras reports the running mean over the epoch; undo it for the last tenth.
         total = float(hist.history["accuracy"][-1])
         return (total * spec.steps - seen.get("first", 0.0) * first) / tail
