@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 
 import yaml
 
@@ -15,9 +16,32 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
                                    raise_problems, read_catalogue_file)
 from hubensemble.errors import CatalogueError
 from hubensemble.fileio import atomic_write_text
-from hubensemble.handles import handle_kind
+from hubensemble.handles import handle_kind, stored_handle, stored_weights
 
 log = logging.getLogger(__name__)
+
+
+def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
+    """The refusals catalogue entries of `handles` (with `name` and `fields`: weights, layer,
+    signature, output_key, trust) meet before any module is loaded: `catalogue add` runs it
+    before TensorFlow, so a mistyped handle or name is one line (it was a traceback after
+    TensorFlow's seconds). Relative paths are relative to `base_dir` (default: the working
+    folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`),
+    a name or field value ModuleSpec refuses, or one `name` for several handles."""
+    if name is not None and len(handles) > 1:
+        raise CatalogueError("--name (name=) names a single HANDLE; add the others in "
+                             "another call, or leave the names to catalogue add")
+    base_dir = base_dir or os.getcwd()
+    for handle in handles:
+        try:
+            ModuleSpec(name="module" if name is None else name,
+                       handle=stored_handle(handle, base_dir),
+                       **{**fields, "weights": stored_weights(fields.get("weights"),
+                                                              base_dir)})
+        except ValueError as e:  # HandleFormError is one
+            text = re.sub(r"^invalid ModuleSpec '[^']*': ", "", str(e))
+            raise CatalogueError(text if text.startswith(repr(handle)) else
+                                 f"cannot add {handle!r}: {text}") from None
 
 
 def _format_params(params):

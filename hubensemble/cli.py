@@ -35,7 +35,6 @@ def _import_tensorflow(verbose, now=True):
 def _catalogue_files(args):
     """FILE..., or without files the catalogues that ship with the package."""
     from hubensemble.catalogue import shipped_catalogues
-
     return args.files or [str(p) for p in shipped_catalogues()]
 
 
@@ -57,15 +56,16 @@ def cmd_catalogue_list(args):
 
 
 def cmd_catalogue_add(args):
-    """`catalogue add HANDLE... --to FILE`: loads each module, introspects its entry
-    (hub.introspect.describe_module) and appends the entries to FILE; 1 when a module cannot
-    be loaded (nothing is appended then)."""
+    """`catalogue add HANDLE... --to FILE`: checks the entries before TensorFlow, loads each
+    module, appends its introspected entry to FILE; 1 when a module cannot be loaded (none)."""
     from hubensemble.catalogue import load_catalogue
-    from hubensemble.catalogue_writer import append_catalogue
+    from hubensemble.catalogue_writer import append_catalogue, check_new_entries
+
+    check_new_entries(args.handles, name=args.name, **{k: getattr(args, k) for k in (
+        "weights", "layer", "signature", "output_key", "trust")})
+    _import_tensorflow(args.verbose)
     from hubensemble.hub.introspect import describe_module, entry_name
 
-    if args.name and len(args.handles) > 1:
-        raise SystemExit("hubensemble catalogue add: --name needs a single HANDLE")
     taken = {s.name for s in load_catalogue(args.to)} if os.path.exists(args.to) else set()
     specs = []
     for handle in args.handles:
@@ -113,17 +113,17 @@ def load_data(args, *, logged=True):
 
 
 def _check_inputs(args):
-    """Before TensorFlow and the run folder: --data's spec (data.check_spec: a mistyped path,
-    a folder of one class; evaluate: a test set), the --catalogue files (file:line errors),
-    a --budget that cannot hold one group of the --sweep (hyperrule.check_budget), fit's
-    --export folder, and, not after fit's ranking, --strategy's needs and --modules the
-    catalogue lacks (preflight)."""
+    """Before TensorFlow and the run folder: the HUBENSEMBLE_*_TIMEOUT variables, --data's spec
+    (data.check_spec: a mistyped path, one class; evaluate: a test set), the --catalogue files
+    (file:line errors), a --budget that cannot hold one group of the --sweep, fit's --export
+    folder, and --strategy's needs and --modules the catalogue lacks (preflight)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import check_spec
     from hubensemble.formats import check_export_target
     from hubensemble.hyperrule import check_budget
     from hubensemble.preflight import check_modules, check_strategy
 
+    options.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class")})
@@ -443,7 +443,7 @@ def build_parser():
     p.add_argument("--output-key", help="the output's key when the module returns a dict")
     p.add_argument("--trust", action="store_true",
                    help="load modules the safety scan or Keras' safe mode would refuse")
-    p.set_defaults(func=cmd_catalogue_add, tensorflow=True)  # `catalogue`'s False is its own
+    p.set_defaults(func=cmd_catalogue_add, tensorflow=False)  # the command imports it
     cat.set_defaults(func=lambda args: (cat.print_help(), 2)[1], tensorflow=False)
 
     p = sub.add_parser("rank", parents=[common],

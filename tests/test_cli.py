@@ -385,6 +385,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                            f"folder:{tmp_path / 'one'}", "--out", str(out)],
               ["evaluate", "--model", str(tmp_path / "afolder"), "--data",
                f"folder:{tmp_path / 'bare'}"]]
+    # catalogue add's handles and --name (a traceback after TensorFlow's seconds).
+    argvs += [["catalogue", "add", "keras:mobilenetv3small", "--to", str(tmp_path / "k.yaml")],
+              ["catalogue", "add", str(tmp_path / "afolder"), "--name", "bad name", "--to",
+               str(tmp_path / "k.yaml")]]
     # A fraction the data would not use (npz with x_val: it was ignored without a word).
     import numpy as np
 
@@ -442,6 +446,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         load_test_set(f"folder:{tmp_path / 'bare'}")
     assert str(e.value).startswith("no files under") and run.stderr.count(
         f"error: {e.value}\n") == 1
+    assert ("error: 'keras:mobilenetv3small' is not a keras.applications architecture; "
+            "write keras:MobileNetV3Small instead\n") in run.stderr
+    assert (f"error: cannot add '{tmp_path / 'afolder'}': field 'name': 'bad name' may only "
+            "contain letters, digits") in run.stderr and not (tmp_path / "k.yaml").exists()
     with pytest.raises(HubensembleError) as e:
         load_task(f"npz:{npz}", val_fraction=0.3)
     assert "would not be used" in str(e.value) and run.stderr.count(f"error: {e.value}\n") == 1
@@ -456,6 +464,22 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
             "file (or pass --skip-unreadable") in run.stderr, run.stderr
     assert (f"error: {notes}: not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes 68 "
             "65 6c 6c 6f 0a); neither TensorFlow nor Pillow can decode it") in run.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "nan"])
+def test_a_bad_seconds_variable_is_named_before_tensorflow(tmp_path, value):
+    # "abc" was a float() traceback in `catalogue add` and a failure of every module in rank
+    # ("ValueError: could not convert string to float: 'abc'", the variable never named).
+    code = ("import sys; from hubensemble.cli import main; "
+            "code = main(sys.argv[1:]); print('tensorflow' in sys.modules); sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", code, *FIT_ARGV[:-1], str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HUBENSEMBLE_DOWNLOAD_DEADLINE": value})
+    assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+    assert (f"error: HUBENSEMBLE_DOWNLOAD_DEADLINE={value!r} is not a number of seconds above "
+            "0 (it bounds a whole download); set e.g. HUBENSEMBLE_DOWNLOAD_DEADLINE=3600") in (
+        out.stderr)
+    assert not (tmp_path / "run").exists()
 
 
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):

@@ -252,6 +252,103 @@ def test_broken_downloads_name_the_stage(tiny_module, server, hub_cache, mode, s
     assert "broken" in str(err.value)
 
 
+def test_a_broken_archive_sent_whole_is_an_archive_error_not_the_network(server, hub_cache):
+    # The extractor stops reading at the first bad block: the body was taken for one the
+    # connection cut short ("[network] the connection closed after 512 of 50000 bytes").
+    import gzip
+
+    rng = np.random.default_rng(0)
+    for name, body in (("random.tar.gz", rng.bytes(50_000)),
+                       ("gzipped.tar.gz", gzip.compress(rng.bytes(200_000)))):
+        url = server.add(f"/{name}", body)
+        with pytest.raises(ModuleLoadError) as err:
+            load_module(url)
+        assert err.value.stage == "archive", str(err.value)
+        assert "connection closed" not in str(err.value)
+
+
+def file_members_only(folder, extra=()):
+    """`folder` as a .tar.gz of its files only, no folder entries (as `tar czf m.tar.gz
+    saved_model.pb variables/*` writes it), plus `extra` (name, bytes) file members."""
+    import io
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for root, _, files in sorted(os.walk(folder)):
+            for f in sorted(files):
+                path = os.path.join(root, f)
+                tar.add(path, arcname=os.path.relpath(path, folder), recursive=False)
+        for name, data in extra:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_an_archive_without_folder_entries_loads_and_keeps_absolute_paths_inside(
+        tiny_module, server, hub_cache, tmp_path):
+    outside = tmp_path / "abs_member.txt"
+    url = server.add("/files.tar.gz", file_members_only(tiny_module,
+                                                        [(str(outside), b"inside, not here")]))
+    module = load_module(url)
+    assert module.output_dim == 8
+    assert not outside.exists()  # placed inside the module's folder (docs/security.md)
+    inside = os.path.join(module.path, str(outside).lstrip("/"))
+    assert open(inside, "rb").read() == b"inside, not here"
+
+
+def test_a_download_without_a_module_is_not_kept_and_says_where_the_module_is(
+        tiny_module, server, hub_cache):
+    import io
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(tiny_module, arcname="inner")  # the folder archived, not its contents
+    url = server.add("/nested.tar.gz", buf.getvalue())
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(url)
+    assert err.value.stage == "savedmodel"
+    assert "its folder inner/" in str(err.value) and "tar czf module.tar.gz -C inner ." in str(
+        err.value) and "the next run downloads it again" in str(err.value)
+    server.add("/nested.tar.gz", tarball(tiny_module))  # fixed on the server
+    assert load_module(url).output_dim == 8
+    assert len(server.requests) == 2  # fetched again, not the broken copy from the cache
+
+
+def test_a_cached_archive_of_other_bytes_than_a_new_pin_is_fetched_again(
+        tiny_module, server, hub_cache):
+    first = tarball(tiny_module)
+    url = server.add("/m.tar.gz", first)
+    load_module(url, sha256=sha256(first))
+    second = file_members_only(tiny_module)  # the module updated on the server, pin with it
+    assert sha256(second) != sha256(first)
+    server.add("/m.tar.gz", second)
+    assert load_module(url, sha256=sha256(second)).output_dim == 8  # was "sha256 … expects"
+    assert len(server.requests) == 2
+    with pytest.raises(ModuleLoadError) as err:  # the old pin: fetched again, then refused
+        load_module(url, sha256=sha256(first))
+    assert err.value.stage == "checksum" and len(server.requests) == 3
+    assert f"sha256 of the archive as downloaded now is {sha256(second)}" in str(err.value)
+
+
+def test_the_download_deadline_ends_a_trickling_download_and_is_named(
+        tiny_module, server, hub_cache, monkeypatch):
+    monkeypatch.setattr(resolvers, "DOWNLOAD_DEADLINE", 1.0)
+    monkeypatch.setattr(resolvers, "HTTP_TIMEOUT", 5.0)  # every 256 bytes arrive in time
+    pad = tarfile.TarInfo("assets/padding.bin")
+    pad.size = 20_000
+    body = tarball(tiny_module, extra=[(pad, np.random.default_rng(0).bytes(20_000))])
+    assert len(body) > 20_000  # at 1 KB/s: longer than 20 s in all
+    url = server.add("/slow.tar.gz", body, mode="trickle")
+    start = time.monotonic()
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(url)
+    assert time.monotonic() - start < 6, "the deadline, not the whole body, ends it"
+    assert err.value.stage == "network"
+    assert "raise HUBENSEMBLE_DOWNLOAD_DEADLINE (now 1 s)" in str(err.value)
+    assert "HUBENSEMBLE_HTTP_TIMEOUT" not in str(err.value)
+
+
 def test_a_hanging_server_times_out(tiny_module, server, hub_cache, monkeypatch):
     monkeypatch.setattr(resolvers, "HTTP_TIMEOUT", 1.0)
     url = server.add("/hang.tar.gz", b"", mode="hang")

@@ -23,6 +23,11 @@ import urllib.request
 CHUNK = 1 << 20
 
 
+class DeadlineExceeded(TimeoutError):
+    """A whole download or copy took longer than its deadline (HUBENSEMBLE_DOWNLOAD_DEADLINE),
+    as opposed to one read that got no answer in time (HUBENSEMBLE_HTTP_TIMEOUT)."""
+
+
 def is_remote(path) -> bool:
     """Whether ``path`` is read through a network file system (a URL scheme other than
     file://, e.g. gs://, s3://, hdfs://)."""
@@ -76,7 +81,8 @@ class BoundedReader:
     def _limit(self):
         left = self._deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError(f"reading {self._what} took longer than its deadline")
+            raise DeadlineExceeded(f"reading {self._what} took longer than "
+                                   "HUBENSEMBLE_DOWNLOAD_DEADLINE")
         return min(self._timeout, left)
 
     def read(self, n=-1):
@@ -178,7 +184,7 @@ def download(url, dst, *, timeout: float, deadline: float, context=None) -> str:
     """Downloads ``url`` to the local path ``dst`` atomically; every socket read waits at most
     ``timeout`` seconds and the whole download ends by ``deadline`` (time.monotonic()).
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
-    socket.timeout), TimeoutError past the deadline, ConnectionError for a short body."""
+    socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body."""
     folder = os.path.dirname(os.path.abspath(dst))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
@@ -189,8 +195,10 @@ def download(url, dst, *, timeout: float, deadline: float, context=None) -> str:
             expected = getattr(response, "length", None)
             while True:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"downloading {url} took longer than its deadline")
-                chunk = response.read(CHUNK)
+                    raise DeadlineExceeded(f"downloading {url} took longer than "
+                                           f"HUBENSEMBLE_DOWNLOAD_DEADLINE after {size} bytes")
+                # What arrived (read1): the deadline is checked between socket reads.
+                chunk = getattr(response, "read1", response.read)(CHUNK)
                 if not chunk:
                     break
                 out.write(chunk)

@@ -26,19 +26,21 @@ import urllib.request
 import zlib
 
 import tensorflow as tf
-from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
+from tensorflow_hub import (compressed_module_resolver, file_utils, resolver as hub_resolver,
+                            tf_utils)
 
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import atomic_write_json, file_lock, pid_alive, read_json
 from hubensemble.handles import KERAS_FILE_SUFFIXES, local_source  # noqa: F401 - re-exported
 from hubensemble.hub import remote
+from hubensemble.options import seconds_from_environment
 
 log = logging.getLogger(__name__)
 
 # Seconds without a byte from the server before a download is abandoned, and the longest a
 # whole download may take. Both can be raised for slow links through the environment.
-HTTP_TIMEOUT = float(os.environ.get("HUBENSEMBLE_HTTP_TIMEOUT", "60"))
-DOWNLOAD_DEADLINE = float(os.environ.get("HUBENSEMBLE_DOWNLOAD_DEADLINE", "3600"))
+HTTP_TIMEOUT = seconds_from_environment("HUBENSEMBLE_HTTP_TIMEOUT")
+DOWNLOAD_DEADLINE = seconds_from_environment("HUBENSEMBLE_DOWNLOAD_DEADLINE")
 
 #: The entry-point group through which other packages (and hubensemble's own demo zoo)
 #: register resolvers: ``PREFIX = package.module:ResolverClass`` handles ``PREFIX:…``.
@@ -73,7 +75,12 @@ def _sidecar(module_dir):
 
 
 class _HashingReader:
-    """A file object that hashes what passes through it and enforces an overall deadline."""
+    """A file object that hashes what passes through it and enforces an overall deadline.
+
+    A read returns what one socket read brings (``read1``), at most ``n`` bytes: a full
+    ``read(n)`` of a server that trickles a byte a second would outlast the deadline by up
+    to ``n`` seconds, as the deadline is checked between reads. The tar reader asks again
+    for what is missing."""
 
     def __init__(self, fileobj, deadline):
         self._f = fileobj
@@ -83,8 +90,11 @@ class _HashingReader:
 
     def read(self, n=-1):
         if time.monotonic() > self._deadline:
-            raise TimeoutError(f"download took longer than {DOWNLOAD_DEADLINE:.0f} s")
-        data = self._f.read(n)
+            raise remote.DeadlineExceeded(
+                f"the download took longer than HUBENSEMBLE_DOWNLOAD_DEADLINE ("
+                f"{DOWNLOAD_DEADLINE:g} s) after {self.bytes} bytes")
+        read1 = getattr(self._f, "read1", None)
+        data = read1(n) if read1 is not None and n is not None and n > 0 else self._f.read(n)
         self.sha256.update(data)
         self.bytes += len(data)
         return data
@@ -138,11 +148,14 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
                           else _HashingReader(source, deadline))
                 expected = getattr(source, "length", None)  # Content-Length, when sent
                 try:
-                    hub_resolver.DownloadManager(handle).download_and_uncompress(reader,
-                                                                                 tmp_dir)
+                    extract_archive(reader, tmp_dir)
                     reader.drain()  # bytes after the tar's end still belong to the file
+                except TimeoutError:  # no answer in time, or past the deadline: said as such
+                    raise
                 except Exception as e:
-                    # A server that closes early shows up as a broken archive; say what it is.
+                    # A body cut short shows up as a broken archive, and a broken archive
+                    # stops the reading early: read the rest (bounded as every read) to tell.
+                    reader.drain()
                     if expected is not None and reader.bytes < expected:
                         raise ConnectionError(f"the connection closed after {reader.bytes} "
                                               f"of {expected} bytes") from e
@@ -154,6 +167,30 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
         _drop_dead_download_lock(module_dir)
         return hub_resolver.atomic_download(handle, download, module_dir,
                                             self._lock_file_timeout_sec())
+
+
+def extract_archive(fileobj, dst_path) -> None:
+    """Streams the tar archive (.tar or compressed: .tar.gz, …) read from `fileobj` into the
+    folder `dst_path`, as tensorflow_hub's extractor does and with its rule for member paths
+    (`file_utils.merge_relative_path`: inside `dst_path`, a leading "/" dropped, ".." that
+    leaves it refused), except that a file's folders are made when the archive has no entry
+    for them (`tar czf m.tar.gz saved_model.pb variables/*` writes none; tensorflow_hub's
+    extractor then fails on the first file in a folder). Raises tarfile.TarError for what is
+    not a tar archive and ValueError naming a member that leaves the folder or is a link,
+    device or FIFO (docs/security.md)."""
+    with tarfile.open(mode="r|*", fileobj=fileobj) as tar:
+        for member in tar:
+            target = file_utils.merge_relative_path(dst_path, member.name)
+            if member.isdir():
+                tf.io.gfile.makedirs(target)
+            elif member.isfile():
+                tf.io.gfile.makedirs(os.path.dirname(target))
+                file_utils.extract_file(tar, member, target)
+            else:
+                kind = ("a symbolic link" if member.issym() else "a hard link"
+                        if member.islnk() else "a device or FIFO")
+                raise ValueError(f"the archive's member {member.name!r} is {kind}; a module "
+                                 "archive may hold only files and folders")
 
 
 def _drop_dead_download_lock(module_dir):
@@ -373,9 +410,10 @@ def classify_resolution_error(exc):
 
 
 def network_hint(error: BaseException) -> str:
-    """What to do about a network error, by its kind: a timeout (HUBENSEMBLE_HTTP_TIMEOUT
-    bounds each call), a host name that does not resolve (no network, or a mistyped host:
-    a longer timeout would not help), or anything else (the URL, the connection)."""
+    """What to do about a network error, by its kind: a whole download past its deadline
+    (HUBENSEMBLE_DOWNLOAD_DEADLINE), a timeout (HUBENSEMBLE_HTTP_TIMEOUT bounds each call), a
+    host name that does not resolve (no network, or a mistyped host: a longer timeout would
+    not help), or anything else (the URL, the connection)."""
     text = str(error).lower()
     chain = [error, error.__cause__, getattr(error, "reason", None)]
     if any(isinstance(e, socket.gaierror) for e in chain) or any(words in text for words in (
@@ -383,6 +421,9 @@ def network_hint(error: BaseException) -> str:
             "nodename nor servname", "no address associated")):
         return ("its host name does not resolve: check the URL and that this machine is "
                 "online; offline, use a local copy of the module (a folder handle)")
+    if any(isinstance(e, remote.DeadlineExceeded) for e in chain):
+        return ("the whole download took too long: raise HUBENSEMBLE_DOWNLOAD_DEADLINE (now "
+                f"{DOWNLOAD_DEADLINE:g} s) for a large module on a slow link")
     if any(isinstance(e, TimeoutError) for e in chain) or "timed out" in text:
         return ("no answer in time: check your connection, or raise HUBENSEMBLE_HTTP_TIMEOUT "
                 f"(now {HTTP_TIMEOUT:g} s) for a slow link")
@@ -401,8 +442,8 @@ def resolve(handle, *, name=None, sha256=None):
     of module), or whatever stage a plug-in resolver raises.
     """
     impl = resolver_for(handle)
-    if sha256 and isinstance(impl, ArchiveResolver):
-        _drop_unverifiable_cache(impl.module_dir(handle))
+    if sha256 and isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
+        _drop_cache_of_other_bytes(impl, handle, sha256.lower())
     try:
         path = impl(handle)
     except ModuleLoadError as e:
@@ -416,9 +457,12 @@ def resolve(handle, *, name=None, sha256=None):
         raise ModuleLoadError(f"{type(e).__name__}: {e} ({hint})", module=name,
                               handle=handle, stage=stage) from e
     if local_source(path) is None:
-        raise ModuleLoadError(f"no saved_model.pb in {path} (nor a .keras/.h5 model file or a "
-                              "keras-hub preset's config.json and metadata.json)",
-                              module=name, handle=handle, stage="savedmodel")
+        why = (f"no saved_model.pb in {path} (nor a .keras/.h5 model file or a keras-hub "
+               "preset's config.json and metadata.json)")
+        if isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
+            # Not kept: the next run fetches it again (once fixed), not this copy forever.
+            why = _downloaded_without_module(path, impl, handle)
+        raise ModuleLoadError(why, module=name, handle=handle, stage="savedmodel")
     if sha256:
         _verify_checksum(impl, handle, path, sha256.lower(), name)
     return path
@@ -430,12 +474,51 @@ def _message(err):
     return str(err.message)
 
 
-def _drop_unverifiable_cache(module_dir):
-    # A module cached by plain tensorflow_hub has no record of its archive's checksum; fetch
-    # it again through our resolver rather than trust it unverified.
-    if os.path.isdir(module_dir) and not os.path.exists(_sidecar(module_dir)):
-        log.info("re-downloading %s to verify its sha256", module_dir)
-        shutil.rmtree(module_dir, ignore_errors=True)
+def _drop_cache(module_dir):
+    """Removes a cached download and its record (the next resolve fetches it again)."""
+    shutil.rmtree(module_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.unlink(_sidecar(module_dir))
+
+
+def _drop_cache_of_other_bytes(impl, handle, expected):
+    # A cached download whose recorded sha256 is not the pin is fetched again rather than
+    # refused: the copy may be stale (the module was updated and the pin with it). One
+    # cached by plain tensorflow_hub has no record: fetched again rather than trusted.
+    module_dir = impl.module_dir(handle)
+    if not os.path.exists(module_dir):
+        return
+    key = "archive_sha256" if isinstance(impl, ArchiveResolver) else "sha256"
+    try:
+        recorded = read_json(_sidecar(module_dir))[key]
+    except (OSError, KeyError, ValueError, TypeError):
+        recorded = None
+    if recorded != expected:
+        log.info("fetching %s again: its cached copy %s %s", handle, module_dir,
+                 "has no recorded sha256" if recorded is None else
+                 f"is of other bytes (sha256 {recorded}) than the catalogue's sha256")
+        _drop_cache(module_dir)
+
+
+def _downloaded_without_module(path, impl, handle):
+    """Why a download holds no module, with what it holds; the download is removed from the
+    cache first (kept, every later run would fail on it without fetching the fixed one)."""
+    module_dir = impl.module_dir(handle)
+    try:
+        entries = sorted(os.listdir(path))
+    except OSError:
+        entries = []
+    inner = [e for e in entries if local_source(os.path.join(path, e)) is not None]
+    _drop_cache(module_dir)
+    held = ", ".join(f"{e}/" if os.path.isdir(os.path.join(path, e)) else e
+                     for e in entries[:6]) or "nothing"
+    why = (f"the download of {handle} holds no module at its top (no saved_model.pb, .keras/.h5 "
+           f"model file or keras-hub preset; it holds: {held}"
+           f"{' …' if len(entries) > 6 else ''})")
+    if inner and isinstance(impl, ArchiveResolver):
+        why += (f"; the module is in its folder {inner[0]}/: archive that folder's contents "
+                f"(tar czf module.tar.gz -C {inner[0]} .)")
+    return why + "; it was removed from the cache, so the next run downloads it again"
 
 
 def _verify_checksum(impl, handle, path, expected, name):
@@ -452,9 +535,8 @@ def _verify_checksum(impl, handle, path, expected, name):
     if actual != expected:
         if isinstance(impl, ArchiveResolver):
             # Never leave a module that failed verification where the next load would find it.
-            shutil.rmtree(path, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                os.unlink(_sidecar(path))
+            _drop_cache(path)
+            what = "archive as downloaded now"
         raise ModuleLoadError(
             f"sha256 of the {what} is {actual}, the catalogue expects {expected}; refusing to "
             "load it. If the module was legitimately updated, update the catalogue's sha256",

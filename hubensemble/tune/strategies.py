@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = options.get("strategy").choices
 #: Seconds to connect to and initialise a TPU before giving up ($HUBENSEMBLE_TPU_TIMEOUT).
-TPU_TIMEOUT = float(os.environ.get("HUBENSEMBLE_TPU_TIMEOUT", "300"))
+TPU_TIMEOUT = options.seconds_from_environment("HUBENSEMBLE_TPU_TIMEOUT")
 
 
 def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.Strategy:
