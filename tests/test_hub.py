@@ -349,6 +349,25 @@ def test_the_download_deadline_ends_a_trickling_download_and_is_named(
     assert "HUBENSEMBLE_HTTP_TIMEOUT" not in str(err.value)
 
 
+def test_the_tensorflow_hub_internals_resolvers_use_behave_as_relied_on(tmp_path):
+    """setup.cfg pins tensorflow-hub to the tested releases for these."""
+    from tensorflow_hub import compressed_module_resolver, file_utils, resolver, tf_utils
+
+    dst = str(tmp_path)
+    assert file_utils.merge_relative_path(dst, "/abs/x") == os.path.join(dst, "abs", "x")
+    with pytest.raises(ValueError, match="invalid"):
+        file_utils.merge_relative_path(dst, "../x")
+    handle = "https://example.com/m.tar.gz"
+    import hashlib
+
+    assert os.path.basename(compressed_module_resolver._module_dir(handle)) == hashlib.sha1(
+        handle.encode()).hexdigest()  # the cache folder per handle that hub.load shares
+    impl = resolvers.ArchiveResolver()
+    assert impl._append_compressed_format_query(handle).endswith("tf-hub-format=compressed")
+    assert impl._lock_file_timeout_sec() > 0 and callable(resolver.atomic_download)
+    assert tf_utils.absolute_path(dst) == dst
+
+
 def test_a_hanging_server_times_out(tiny_module, server, hub_cache, monkeypatch):
     monkeypatch.setattr(resolvers, "HTTP_TIMEOUT", 1.0)
     url = server.add("/hang.tar.gz", b"", mode="hang")
