@@ -111,6 +111,13 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert code == 1 and out.count(": ok (1 module)") == 2
     assert "the 2 catalogues together are not valid" in err and f"{b}:2:" in err
     assert "together: ok" not in out
+    # A third file with its own error does not hide the clash of the other two (a new-user
+    # check: only the third file's error was reported).
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("modules:\n  - {name: x, handle: ./m}\n  - {name: x, handle: ./n}\n")
+    code, out, err = hubensemble("catalogue", "validate", str(a), str(b), str(broken))
+    assert code == 1 and f"{broken}:3:" in err and f"{b}:2:" in err, err
+    assert "the 2 valid catalogues together are not valid" in err
     # A local handle that does not exist here is valid, with a warning naming file and line
     # (and the URL a mistyped scheme meant).
     (tmp_path / "there").mkdir()

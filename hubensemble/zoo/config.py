@@ -201,34 +201,37 @@ def validate_catalogue(path) -> list:
 
 
 def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
-    """`catalogue validate`: each file in turn (`validate_catalogue`), then, when there are
-    several and each is valid, the files together (`load_catalogues`: names unique across
-    them). `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N
-    modules)" and the set's verdict with ok True; a file's CatalogueError text and the set's
-    with ok False; a note per local handle missing or holding no module (`local_handle_warnings`:
-    a warning, not a failure) with ok None. Returns True when every file and the set are
+    """`catalogue validate`: each file in turn (`validate_catalogue`), then, when several are
+    valid, those together (`load_catalogues`: names unique across them; a file with its own
+    errors does not hide a clash between the others: every problem is reported at once).
+    `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N modules)" and
+    the set's verdict with ok True; a file's CatalogueError text and the set's with ok False;
+    a note per local handle missing or holding no module (`local_handle_warnings`: a
+    warning, not a failure) with ok None. Returns True when every file and the set are
     valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
 
-    valid = True
+    good = []
     for path in paths:
         try:
             specs = validate_catalogue(path)
         except HubensembleError as e:  # CatalogueError, or a file that cannot be read
-            valid = False
             emit(str(e), False)
             continue
+        good.append(path)
         emit(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})", True)
         for note in local_handle_warnings(specs):
             emit(note, None)
-    if valid and len(paths) > 1:
+    if len(good) > 1:
+        what = (f"the {len(good)} catalogues together" if len(good) == len(paths) else
+                f"the {len(good)} valid catalogues together")
         try:
-            load_catalogues(paths)
+            load_catalogues(good)
         except HubensembleError as e:
-            emit(f"the {len(paths)} catalogues together are not valid:\n{e}", False)
+            emit(f"{what} are not valid:\n{e}", False)
             return False
-        emit(f"the {len(paths)} catalogues together: ok", True)
-    return valid
+        emit(f"{what}: ok", True)
+    return len(good) == len(paths)
 
 
 @dataclass(frozen=True)
