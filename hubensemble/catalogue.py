@@ -11,6 +11,7 @@ import numbers
 import os
 import pathlib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import yaml
@@ -132,7 +133,8 @@ def _check_name(value):
         raise _Bad(f"must be a string, got {_type_name(value)} {value!r}",
                    f"write name: '{value}' (quoted) instead")
     if not NAME_RE.fullmatch(value):
-        fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-") or "my-module"
+        ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+        fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-") or "my-module"  # é -> e
         raise _Bad(f"{value!r} may only contain letters, digits, '_', '.' and '-'",
                    f"write name: {fixed} instead")
     return value
@@ -423,7 +425,10 @@ def _check_field(loader, key, line, node, base_dir, report):
             return True, checked_stored_weights(value, base_dir)
         return True, _CHECKS[key](value)
     except _Bad as bad:
-        report.field(line, key, bad.problem, bad.hint)
+        hint = bad.hint
+        if key == "name" and isinstance(node, yaml.ScalarNode) and not isinstance(value, str):
+            hint = f"write name: '{node.value}' (quoted) instead"  # `name: yes` is YAML's True
+        report.field(line, key, bad.problem, hint)
         return False, None
 
 

@@ -309,6 +309,17 @@ ERRORS = [
           - name: my module/1
             handle: {TFHUB}
         """, "name: my module", "name", ["letters, digits", "write name: my-module-1"]),
+    # YAML reads `yes` as True: the hint quotes what was written ('True' named another name).
+    ("name-yaml-bool", f"""
+        modules:
+          - name: yes
+            handle: {TFHUB}
+        """, "name: yes", "name", ["got bool True", "write name: 'yes' (quoted)"]),
+    ("name-accented", f"""
+        modules:
+          - name: modèle-ü
+            handle: {TFHUB}
+        """, "name: mod", "name", ["letters, digits", "write name: modele-u instead"]),
     ("output-dim-string", f"""
         modules:
           - name: a
