@@ -571,6 +571,7 @@ class Run:
         if not data:
             raise RunError(f"{self.meta_path} records no data (its \"data\" section); "
                            f"{self.rank_command()} writes it")
+        require_validation(data["task"])
         return ranking, meta.get("modules") or {}, data["task"]
 
     def require(self, path, what_to_run):
@@ -578,6 +579,23 @@ class Run:
         if not Path(path).exists():
             raise RunError(f"{path} is missing; run `{what_to_run}` first")
         return path
+
+
+def require_validation(task) -> None:
+    """RunError unless `task` (a Task, or its run.json record) has validation examples: tune
+    scores every candidate on them and the ensemble is selected on them (paper 2.3), so a
+    sweep without them would fail each trial ("has no val split") and then say no candidate
+    is usable. `fit` and `tune` call it before they train anything."""
+    sizes = task["sizes"] if isinstance(task, dict) else {
+        "val": len(task.val) if task.val is not None else None}
+    if not sizes.get("val"):
+        name = task["name"] if isinstance(task, dict) else task.name
+        source = task["source"] if isinstance(task, dict) else task.source
+        raise RunError(
+            f"task {name!r} has no validation examples ({source}); tune and the ensemble "
+            "are chosen on them (paper 2.3): give the data a validation split (--val-fraction "
+            "above 0, x_val/y_val in an npz, a val/ folder; --dedupe drops a val split that "
+            "only copies train), then run `fit --restart` (or rank again)")
 
 
 def is_run(path):

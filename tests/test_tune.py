@@ -354,6 +354,27 @@ def test_fit_member_on_train_and_val_is_deterministic(modules, digits):
 
 # ------------------------------------------------------------------------------ sweeps
 
+def test_a_task_without_validation_examples_is_refused_before_any_trial(tmp_path, modules,
+                                                                        digits):
+    """--val-fraction 0 (or --dedupe emptying x_val) failed every trial with "has no val
+    split" and then said no candidate was usable, naming `tune` to write them."""
+    import dataclasses
+
+    from hubensemble.errors import RunError
+
+    run = make_run(tmp_path / "run", modules, task=dataclasses.replace(digits, val=None))
+    with pytest.raises(RunError, match="has no validation examples.*--val-fraction above 0"):
+        tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
+                      strategy="cpu", progress=False)
+    assert not run.candidates.exists() or not os.listdir(run.candidates)
+    code = ("import sys; from hubensemble.cli import main; "
+            "code = main(sys.argv[1:]); print('tensorflow' in sys.modules); sys.exit(code)")
+    out = subprocess.run([sys.executable, "-c", code, "tune", "--run", str(run.path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
+    assert "has no validation examples" in out.stderr
+
+
 def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules, digits,
                                                               capsys, caplog):
     run = make_run(tmp_path / "run", modules, task=digits)
