@@ -408,7 +408,8 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
         load_task(with_test, test_fraction=0.1)
     # An unused default counts as 0 in the sum: npz never carves test, val may take 0.85.
     assert len(load_task(with_test, val_fraction=0.85).val) == 16
-    with pytest.raises(DataError, match=r"^val_fraction must be a number in \[0, 1\), got None"):
+    with pytest.raises(DataError, match=r"^val_fraction \(--val-fraction\) must be a number in "
+                                        r"\[0, 1\), got None"):
         load_task(with_test, val_fraction=None)
     with pytest.raises(DataError) as e:  # both at once, not one refusal after the other
         load_task(spec, val_fraction=0.9, test_fraction=0.9)
@@ -580,7 +581,8 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     deduped = load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.0, dedupe=True)
     assert len(deduped.test) == len(task.test) - 1 and len(deduped.train) == len(task.train)
     (name, why), = deduped.dropped
-    assert name.endswith("leak.bmp") and why.endswith("train/x/001.png")
+    assert name.endswith("leak.bmp") and why.endswith("train/x/001.png with another label "
+                                                      "(y here, x kept)")
     # npz: the same image in x_train and x_test, and twice in x_val.
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (8, 3, 3, 3), dtype=np.uint8)

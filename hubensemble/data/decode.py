@@ -13,7 +13,7 @@ gives the same pixels in training and in serving:
 * Anything else is refused (`UnreadableImage`) with the real reason, naming what the file is.
 
 Arrays (npz, tfds, in-memory) go through `to_rgb_uint8`, whose alpha and 16-bit rules are the
-graph decoder's.
+graph decoder's (an array of 8-bit values in uint16 is refused: `check_16bit`).
 """
 
 from __future__ import annotations
@@ -38,27 +38,33 @@ def composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return ((c * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
 
 
-def to_rgb_uint8(array, *, what: str = "images") -> np.ndarray:
+def to_rgb_uint8(array, *, what: str = "images", known_16bit: bool = False) -> np.ndarray:
     """Pixels with a trailing channel axis (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) → uint8 RGB.
 
     `array`: [..., H, W, C] (one image or a batch), C in 1..4. Returns a C-contiguous uint8
     array of the same leading shape with C = 3, values 0..255.
-    uint8 is kept; uint16 keeps its top 8 bits (v >> 8, as tf.image.convert_image_dtype and
-    the PNG decoder); bool → 0/255; other integers must lie in 0..255; floats must lie in
-    [0, 1] and become round(v * 255) (half up). Alpha is composited onto white
-    (`composite_on_white`), so transparent pixels read as background; grey is repeated into
-    R, G and B.
+    uint8 is kept; uint16 is 16-bit and keeps its top 8 bits (v >> 8, as
+    tf.image.convert_image_dtype and the PNG decoder), unless all its values lie in 0..255
+    and not all are 0: that is 8-bit data stored in a 16-bit type, which v >> 8 would turn
+    black, and is refused (`check_16bit`; `known_16bit=True` skips that look, for samples
+    known to be 16-bit: a 16-bit file, or a data set checked whole); bool → 0/255; other
+    integers must lie in 0..255 and are kept; floats must lie in [0, 1] and become
+    round(v * 255) (half up). Alpha is composited onto white (`composite_on_white`), so
+    transparent pixels read as background; grey is repeated into R, G and B.
 
-    Raises DataError (its message starts with `what`) for another channel count, integers
-    outside 0..255, floats outside [0, 1] or not finite, and other dtypes.
+    Raises DataError (its message starts with `what`) for another channel count (naming
+    channels-first order, [N, C, H, W], when it looks like it), 8-bit values in uint16,
+    integers outside 0..255, floats outside [0, 1] or not finite, and other dtypes.
     """
     a = np.asarray(array)
     if a.ndim < 3 or a.shape[-1] not in (1, 2, 3, 4):
         raise DataError(f"{what}: expected a trailing channel axis of 1, 2, 3 or 4, got shape "
-                        f"{list(a.shape)}")
+                        f"{list(a.shape)}{_channels_first_hint(a.shape)}")
     if a.dtype == np.uint8:
         pass
     elif a.dtype == np.uint16:
+        if not known_16bit:
+            check_16bit(a, what=what)
         a = (a >> 8).astype(np.uint8)
     elif a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
@@ -71,8 +77,9 @@ def to_rgb_uint8(array, *, what: str = "images") -> np.ndarray:
         if a.size and not np.isfinite(a).all():
             raise DataError(f"{what}: float pixels contain NaN or infinity")
         if a.size and (a.min() < 0.0 or a.max() > 1.0):
-            raise DataError(f"{what}: float pixels must lie in [0, 1] (got {a.min():.4g}.."
-                            f"{a.max():.4g}); divide by 255 first or store uint8 0..255")
+            raise DataError(f"{what}: float pixels must lie in [0, 1] (got "
+                            f"{_bound(a.min())}..{_bound(a.max())}); divide by 255 first or "
+                            f"store uint8 0..255")
         a = np.floor(a.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
     else:
         raise DataError(f"{what}: pixels of dtype {a.dtype} are not supported; use uint8 "
@@ -82,6 +89,44 @@ def to_rgb_uint8(array, *, what: str = "images") -> np.ndarray:
     if a.shape[-1] == 1:
         a = np.repeat(a, 3, axis=-1)
     return np.ascontiguousarray(a)
+
+
+def check_16bit(images, *, what: str = "images",
+                fix: str = "store x.astype(np.uint8)") -> None:
+    """DataError when uint16 `images` (one array, or a list of arrays that are one data set,
+    looked at as a whole) all lie in 0..255 and are not all 0: 8-bit data stored in a 16-bit
+    type, which the 16-bit rule (v >> 8, the top 8 bits) would turn black, every image
+    alike. Refused, not guessed: `fix` says what to store instead (8-bit data as uint8; a
+    true 16-bit data set has values above 255 and keeps its top 8 bits). Nothing is
+    returned; arrays of other dtypes are not looked at.
+    """
+    arrays = [images] if isinstance(images, np.ndarray) else list(images)
+    top = max((int(a.max()) for a in arrays if a.dtype == np.uint16 and a.size), default=0)
+    if 0 < top <= 255:
+        raise DataError(f"{what}: uint16 pixels that all lie in 0..255 (max {top}) look like "
+                        f"8-bit data stored in a 16-bit type; the 16-bit rule keeps the top 8 "
+                        f"bits (v >> 8), which would make every image black. For 8-bit data "
+                        f"{fix}; true 16-bit data (values above 255) keeps its top 8 bits")
+
+
+def _channels_first_hint(shape) -> str:
+    """"; it looks channels-first ..." when axis -3 of `shape` is a channel count (1, 3, 4)
+    and the last is not: [N, C, H, W] (or [C, H, W]) with the transpose to store."""
+    if len(shape) < 3 or shape[-3] not in (1, 3, 4) or shape[-1] in (1, 2, 3, 4):
+        return ""
+    n = len(shape)
+    axes = ", ".join(map(str, [*range(n - 3), n - 2, n - 1, n - 3]))
+    order = "[N, C, H, W]" if n == 4 else "[C, H, W]" if n == 3 else "channels-first"
+    return (f"; it looks channels-first ({order}, {shape[-3]} channel(s) on axis {n - 3}): "
+            f"store x.transpose({axes}) for channels-last [..., H, W, C]")
+
+
+def _bound(value) -> str:
+    """A float pixel bound for an error: 4 significant digits, or every digit its dtype
+    holds when 4 would hide that it lies outside [0, 1] (1 + 1e-7 is not "1")."""
+    short = f"{value:.4g}"
+    outside = value > 1.0 or value < 0.0
+    return str(value) if outside and 0.0 <= float(short) <= 1.0 else short
 
 
 class UnreadableImage(Exception):
@@ -226,7 +271,8 @@ def _decode_with_pil(data: bytes) -> tuple[np.ndarray, str]:
         mode = im.mode
         if mode.startswith("I;16") or mode == "I":
             a = np.clip(np.asarray(im, dtype=np.int64), 0, 65535).astype(np.uint16)
-            return to_rgb_uint8(a[..., None], what="image"), fmt
+            # A 16-bit file is 16-bit by its header, whatever its values (as 16-bit PNGs).
+            return to_rgb_uint8(a[..., None], what="image", known_16bit=True), fmt
         if mode == "F":
             return to_rgb_uint8(np.asarray(im, dtype=np.float64)[..., None], what="image"), fmt
         if mode == "1":
@@ -275,6 +321,6 @@ def servable_bytes(data: bytes) -> tuple[bytes, Decoded]:
     return tf.io.encode_png(decoded.pixels).numpy(), decoded
 
 
-__all__ = ["Decoded", "GRAPH_FORMATS", "UnreadableImage", "composite_on_white",
+__all__ = ["Decoded", "GRAPH_FORMATS", "UnreadableImage", "check_16bit", "composite_on_white",
            "decode_bytes", "decode_image_bytes", "op_error_reason", "read_image",
            "read_image_file", "servable_bytes", "to_rgb_uint8"]

@@ -51,8 +51,9 @@ def first_copies(keys) -> np.ndarray:
     return keep
 
 
-def duplicate_report(task) -> dict:
-    """What `Task.duplicates` says (JSON-able; see its docstring)."""
+def _groups(task) -> tuple[dict, list]:
+    """({split: pixel keys}, [groups of 2 or more copies]) of the task's present splits;
+    a group is [(split, index, label)] in train, val, test order, then load order."""
     present = [s for s in SPLITS if getattr(task, s) is not None]
     keys = {s: getattr(task, s).pixel_keys() for s in present}
     groups: dict[bytes, list] = {}
@@ -60,8 +61,30 @@ def duplicate_report(task) -> dict:
         labels = getattr(task, s).labels
         for i, k in enumerate(keys[s]):
             groups.setdefault(k, []).append((s, i, int(labels[i])))
-    multi = [g for g in groups.values() if len(g) > 1]
-    conflicting = [g for g in multi if len({lab for _, _, lab in g}) > 1]
+    return keys, [g for g in groups.values() if len(g) > 1]
+
+
+def conflict_names(task, group) -> list[str] | None:
+    """"name (class)" of each copy of `group` ([(split, index, label)]) when its copies carry
+    different labels, else None. The first copy comes first and the first copy labelled
+    otherwise second (then the rest in order), so that the first two, which reports show,
+    differ."""
+    first = group[0][2]
+    other = next((n for n, (_, _, lab) in enumerate(group) if lab != first), None)
+    if other is None:
+        return None
+    ordered = [group[0], group[other]] + [g for n, g in enumerate(group) if n not in (0, other)]
+    return [f"{task.example_name(s, i)} ({task.class_names[lab]})" for s, i, lab in ordered]
+
+
+def duplicate_report(task) -> dict:
+    """What `Task.duplicates` says (JSON-able; see its docstring). Groups with different
+    labels that `drop_duplicates` reduced to one copy (`Task.dropped_conflicts`) are counted
+    and named with those still in the task."""
+    keys, multi = _groups(task)
+    present = list(keys)
+    conflicting = [names for names in (conflict_names(task, g) for g in multi) if names]
+    conflicting += [list(names) for names in task.dropped_conflicts]
     sets = {s: set(keys[s]) for s in present}
     within = {s: len(keys[s]) - len(sets[s]) for s in present}
 
@@ -78,20 +101,25 @@ def duplicate_report(task) -> dict:
                    "test_in_train": copies_in("test", "train"),
                    "test_in_val": copies_in("test", "val")},
         "conflicting_labels": len(conflicting),
+        "conflicting_dropped": len(task.dropped_conflicts),
         "dropped": len(task.dropped),
         "examples": [[task.example_name(s, i) for s, i, _ in g]
                      for g in multi[:REPORTED_GROUPS]],
         # The groups above may all be same-label ones; these name the images in two classes.
-        "conflicting_examples": [[f"{task.example_name(s, i)} ({task.class_names[lab]})"
-                                  for s, i, lab in g] for g in conflicting[:REPORTED_GROUPS]],
+        "conflicting_examples": conflicting[:REPORTED_GROUPS],
     }
 
 
 def drop_duplicates(task):
     """The task with only the first copy of each group of duplicates: splits in train, val,
     test order, examples in load order; `task.dropped` lists (dropped example, "a copy of
-    KEPT"). A split left empty is dropped (None)."""
-    kept: dict[bytes, str] = {}
+    KEPT"), with " with another label (L here, K kept)" for a copy whose label differs from
+    the kept copy's. The groups whose copies carried different labels are added to
+    `task.dropped_conflicts` (as `conflict_names`), so reports still count and name them.
+    A split left empty is dropped (None)."""
+    _, multi = _groups(task)
+    conflicts = [names for names in (conflict_names(task, g) for g in multi) if names]
+    kept: dict[bytes, tuple[str, int]] = {}
     dropped = list(task.dropped)
     for s in SPLITS:
         split = getattr(task, s)
@@ -99,12 +127,19 @@ def drop_duplicates(task):
             continue
         keep = np.zeros(len(split), bool)
         for i, k in enumerate(split.pixel_keys()):
+            label = int(split.labels[i])
             if k in kept:
-                dropped.append((task.example_name(s, i), f"a copy of {kept[k]}"))
+                name, kept_label = kept[k]
+                why = f"a copy of {name}"
+                if label != kept_label:
+                    why += (f" with another label ({task.class_names[label]} here, "
+                            f"{task.class_names[kept_label]} kept)")
+                dropped.append((task.example_name(s, i), why))
             else:
-                kept[k] = task.example_name(s, i)
+                kept[k] = (task.example_name(s, i), label)
                 keep[i] = True
         if not keep.all():
             setattr(task, s, split.subset(np.flatnonzero(keep)) if keep.any() else None)
     task.dropped = dropped
+    task.dropped_conflicts = list(task.dropped_conflicts) + conflicts
     return task

@@ -6,16 +6,17 @@ import os
 
 import numpy as np
 
-from hubensemble.data.decode import _short, to_rgb_uint8
+from hubensemble.data.decode import _short, check_16bit, to_rgb_uint8
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import SPLIT_NAMES, Task
-from hubensemble.data.validate import _check_label_range
+from hubensemble.data.validate import _check_label_range, text_names
 from hubensemble.errors import DataError
 
 
 def _npz_images(x, key):
-    """Array `key` ([N, H, W] or [N, H, W, C], C in 1, 3, 4) as uint8 RGB [N, H, W, 3]."""
+    """Array `key` ([N, H, W] or [N, H, W, C], C in 1, 3, 4) as uint8 RGB [N, H, W, 3]; a
+    uint16 array is 16-bit (the archive's x_* arrays were looked at as a whole first)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
@@ -26,7 +27,7 @@ def _npz_images(x, key):
         raise DataError(f"npz array {key!r} has 2 channels; use 1 (grey), 3 (RGB) or 4 (RGBA)")
     if x.shape[0] and (x.shape[1] < 1 or x.shape[2] < 1):
         raise DataError(f"npz array {key!r} holds empty images (shape {list(x.shape)})")
-    return to_rgb_uint8(x, what=f"npz array {key!r}")
+    return to_rgb_uint8(x, what=f"npz array {key!r}", known_16bit=True)
 
 
 def _npz_labels(y, key):
@@ -100,6 +101,12 @@ def _load_npz(rest: str, options: LoadOptions) -> Task:
         raise DataError(f"npz:{path} needs arrays x_train and y_train (found: "
                         f"{sorted(arrays) or 'none'}); optional: x_val, y_val, x_test, "
                         f"y_test, class_names")
+    # 16-bit or 8-bit is decided for the archive as a whole (x_train, x_val, x_test): uint16
+    # values that all lie in 0..255 are 8-bit data in a 16-bit type (check_16bit).
+    deep = [k for k in (f"x_{s}" for s in SPLIT_NAMES)
+            if k in arrays and arrays[k].dtype == np.uint16]
+    check_16bit([arrays[k] for k in deep], what=f"npz:{path}: {', '.join(deep)}",
+                fix=f"store {' and '.join(f'{k}.astype(np.uint8)' for k in deep)}")
     splits = {}
     for key in SPLIT_NAMES:
         xk, yk = f"x_{key}", f"y_{key}"
@@ -122,7 +129,7 @@ def _load_npz(rest: str, options: LoadOptions) -> Task:
         if names.ndim != 1 or names.dtype.kind not in "USO":
             raise DataError(f"npz:{path}: class_names must be a 1-D array of strings, got "
                             f"{names.dtype} {list(names.shape)}")
-        class_names = [str(n) for n in names.tolist()]
+        class_names = text_names(names.tolist(), what=f"npz:{path}: class_names")
         if len(set(class_names)) != len(class_names):
             raise DataError(f"npz:{path}: class_names has duplicates; names must be unique")
     else:

@@ -7,6 +7,8 @@ import math
 import os
 from typing import Callable
 
+import numpy as np
+
 from hubensemble import options as option_table
 from hubensemble.data import digits, folder, npz, tfds
 from hubensemble.data.digits import _load_sklearn, check_sklearn_name
@@ -153,6 +155,30 @@ def recorded_fractions(spec: str, val_fraction: float, test_fraction: float):
     return out["val_fraction"], out["test_fraction"]
 
 
+def check_options(**values) -> None:
+    """The data options' own rules (`hubensemble.options.check`: type, choices, range) for
+    `values` given by `load_task` keyword (`seed` is the option data_seed), e.g.
+    check_options(seed=-1) refuses "seed (--data-seed) must be an integer >= 0, got -1".
+    numpy scalars count as their Python type (np.True_ is a bool, np.int64(3) an integer).
+    Reads nothing; `load_task` and `load_test_set` run it before anything else.
+
+    Raises DataError naming the keyword, its flag and what is allowed; KeyError for a
+    keyword that is not a data option.
+    """
+    names = {o.kw: o.name for o in option_table.options_for(used_by="data")}
+    for keyword, value in values.items():
+        name = names[keyword]
+        if isinstance(value, np.bool_):
+            value = bool(value)
+        try:
+            option_table.check(name, value)
+        except option_table.OptionError as e:
+            text = str(e)
+            if keyword != name and text.startswith(name + " "):
+                text = keyword + text[len(name):]  # the caller's word: seed, not data_seed
+            raise DataError(text) from None
+
+
 def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
               splits: dict[str, str | None] | None = _D("splits"),
               label_key: str = _D("label_key"), image_key: str = _D("image_key"),
@@ -168,7 +194,8 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
 
     `splits` (tfds only) overrides the VTAB-1k split strings; None or "none" drops val/test.
     `label_fn(labels) -> labels | (labels, num_classes | class_names)` remaps the integer
-    labels of all splits at once. `synthetic` / `flip` override the scheme's defaults.
+    labels of all splits at once (before `dedupe`; bytes class names are decoded as UTF-8,
+    `validate.text_names`). `synthetic` / `flip` override the scheme's defaults.
     `val_fraction` / `test_fraction` (each in [0, 1)) size the val/test splits carved off
     train per class when the data has none. `min_per_class` relaxes the
     two-training-examples-per-class rule (e.g. for VTAB tasks with hundreds of classes, where
@@ -177,11 +204,18 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     Exact duplicates (equal decoded pixels, any file format) are found for every scheme
     (`Task.duplicates`, `Task.groups`); a split carved off train never separates copies.
     `dedupe` keeps only the first copy (train, val, test order, then load order) and lists the
-    others in `Task.dropped`.
+    others in `Task.dropped`; groups whose copies carried different labels stay counted and
+    named in `Task.duplicates` ("conflicting_labels", "conflicting_examples").
 
-    Raises DataError, with what to do instead, for an unknown spec, data that cannot be read
-    or does not fit in memory, and a task the method cannot use (see `validate_task`).
+    Raises DataError, with what to do instead, for an option outside its rules (before
+    anything is read: `check_options`, the rules of the command line), an unknown spec, data
+    that cannot be read or does not fit in memory, and a task the method cannot use (see
+    `validate_task`).
     """
+    check_options(data_dir=data_dir, seed=seed, splits=splits, label_key=label_key,
+                  image_key=image_key, synthetic=synthetic, flip=flip,
+                  val_fraction=val_fraction, test_fraction=test_fraction,
+                  min_per_class=min_per_class, dedupe=dedupe)
     scheme, rest = check_spec(spec, splits=splits, val_fraction=val_fraction,
                               test_fraction=test_fraction,
                               # label_fn may merge or make classes: the loaded task decides
@@ -192,10 +226,10 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
                           val_fraction=float(val_fraction), test_fraction=float(test_fraction),
                           dedupe=bool(dedupe))
     task = _run_loader(spec, scheme, rest, options)
-    if dedupe:
-        task = drop_duplicates(task)
     if label_fn is not None:
         task = _apply_label_fn(task, label_fn)
+    if dedupe:  # after label_fn: copies with different labels are counted in the final classes
+        task = drop_duplicates(task)
     if synthetic is not None:
         task.synthetic = bool(synthetic)
     if flip is not None:
@@ -224,8 +258,10 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir")) -> Task:
     (folder names); `evaluate` matches them to the export's by name. A folder with train/
     val/ test/ is read as `load_task` reads it (evaluate picks the split).
 
-    Raises DataError for an unknown spec, data that cannot be read, or no examples.
+    Raises DataError for a `data_dir` that is not a str or None (`check_options`), an unknown
+    spec, data that cannot be read, or no examples.
     """
+    check_options(data_dir=data_dir)
     scheme, rest = check_spec(spec, min_classes=1, min_per_class=0)
     options = LoadOptions(data_dir=data_dir)
     flat = False

@@ -106,8 +106,10 @@ class Task:
     `synthetic` and `flip` steer augmentation (paper A.3, BiT-HyperRule). What the loader
     did not turn into examples is listed, so nothing vanishes: `skipped` (path, reason) of
     files it could not use, `ignored` the hidden and OS entries it did not read (docs/data.md),
-    `dropped` (example, "a copy of ...") of duplicates `--dedupe` removed; `files` is how many
-    files a folder loader looked at (None for array data): files = examples + skipped + dropped.
+    `dropped` (example, "a copy of ...") of duplicates `--dedupe` removed, and
+    `dropped_conflicts` the groups among them whose copies carried different labels (each as
+    "name (class)" of its copies; `duplicates.conflict_names`); `files` is how many files a
+    folder loader looked at (None for array data): files = examples + skipped + dropped.
     """
 
     name: str
@@ -122,6 +124,8 @@ class Task:
     ignored: list[str] = field(default_factory=list)  # hidden / OS entries, not read
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (example, "a copy of ...")
     files: int | None = None  # files looked at by a folder loader
+    # groups of copies with different labels that --dedupe reduced to one copy
+    dropped_conflicts: list[list[str]] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -190,10 +194,11 @@ class Task:
         "groups" (sets of 2 or more equal images), "copies" (examples beyond the first of
         their group), "within" {split: copies inside that split}, "across" {"val_in_train",
         "test_in_train", "test_in_val": examples of the first split with a copy in the
-        second}, "conflicting_labels" (groups whose copies have different labels),
-        "dropped" (copies --dedupe removed at load), "examples" (up to 5 groups, each
-        as its examples' names) and "conflicting_examples" (up to 5 groups with different
-        labels, each as "name (class)")."""
+        second}, "conflicting_labels" (groups whose copies have different labels, those
+        --dedupe reduced to one copy included), "conflicting_dropped" (how many of those
+        --dedupe reduced), "dropped" (copies --dedupe removed at load), "examples" (up to 5
+        groups, each as its examples' names) and "conflicting_examples" (up to 5 groups with
+        different labels, each as "name (class)", the first two labelled differently)."""
         from hubensemble.data.duplicates import duplicate_report
 
         return duplicate_report(self)
@@ -348,11 +353,14 @@ class Task:
                                           for k, v in across.items())
                          + " — metrics there are partly measured on training images; "
                            "--dedupe keeps one copy")
-            if dup["conflicting_labels"]:
-                text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
-                         f"labels (e.g. {' = '.join(dup['conflicting_examples'][0][:2])})")
         if self.dropped:
             text += f"; --dedupe dropped {len(self.dropped)} copy(ies)"
+        if dup["conflicting_labels"]:
+            text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
+                     f"labels (e.g. {' = '.join(dup['conflicting_examples'][0][:2])})")
+            if dup.get("conflicting_dropped"):
+                text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
+                         f"of them, with its label")
         from hubensemble.data.coverage import coverage_note
 
         coverage = self.coverage()

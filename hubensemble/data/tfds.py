@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 
-from hubensemble.data.decode import _short, to_rgb_uint8
+from hubensemble.data.decode import _short, check_16bit, to_rgb_uint8
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
+from hubensemble.data.validate import text_names
 from hubensemble.errors import DataError
 
 # The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
@@ -95,9 +96,9 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             raise DataError(f"tfds:{rest} has no feature {key!r} (pass {what}); its features "
                             f"are: {', '.join(keys)}")
     label_feature = features[options.label_key]
-    class_names = (list(label_feature.names)
+    class_names = (text_names(label_feature.names, what=f"tfds:{rest} ClassLabel names")
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
-    loaded = {}
+    raw = {}
     for key, split in splits.items():
         if split is None:
             continue
@@ -107,15 +108,11 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             images, labels = [], []
             for im, lab in ds.as_numpy_iterator():
                 im = np.asarray(im)
-                if im.ndim == 2:
-                    im = im[..., None]
-                images.append(to_rgb_uint8(im, what=f"tfds:{rest} {options.image_key!r}"))
+                images.append(im[..., None] if im.ndim == 2 else im)
                 labels.append(lab)
         except AssertionError:
             raise DataError(f"tfds:{full} is not prepared in {where}; hubensemble never "
                             f"downloads data: {prepare}") from None
-        except DataError:
-            raise
         except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
             known = ", ".join(sorted(builder.info.splits.keys())) or "unknown"
             raise DataError(f"tfds:{rest}: cannot read split {split!r} for {key} "
@@ -132,7 +129,14 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             raise DataError(f"tfds:{rest}: feature {options.label_key!r} is not one integer "
                             f"per example; pick a class-label feature with label_key, or map "
                             f"it with label_fn") from None
-        loaded[key] = _make_split(images, lab)
+        raw[key] = (images, lab)
+    what = f"tfds:{rest} {options.image_key!r}"
+    # 16-bit or 8-bit is decided for the data set as a whole: one dark 16-bit image is not
+    # 8-bit data, a data set of uint16 values that all lie in 0..255 is.
+    check_16bit([im for images, _ in raw.values() for im in images], what=what,
+                fix=f"build the data set with a uint8 {options.image_key!r} feature")
+    loaded = {key: _make_split([to_rgb_uint8(im, what=what, known_16bit=True) for im in images],
+                               lab) for key, (images, lab) in raw.items()}
     if class_names is None:
         top = max(int(s.labels.max()) for s in loaded.values())
         class_names = [str(i) for i in range(top + 1)]

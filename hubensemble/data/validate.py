@@ -23,13 +23,34 @@ def _check_label_range(splits: dict[str, Split], num_classes: int):
                 f"names); fix the labels or supply all class names")
 
 
+def text_names(names, *, what: str = "class_names") -> list[str]:
+    """Class names as a list of str: str kept; bytes (numpy dtype 'S', as h5py and TensorFlow
+    write strings) decoded as UTF-8, so b"cat" is "cat", not "b'cat'"; anything else
+    str(n) (e.g. 3 → "3"). `names`: any iterable (list, 1-D array, tuple).
+
+    Raises DataError naming `what` and the index for bytes that are not UTF-8.
+    """
+    out = []
+    for i, name in enumerate(names):
+        if isinstance(name, (bytes, np.bytes_)):
+            try:
+                name = bytes(name).decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{what}[{i}] is {bytes(name)!r}, bytes that are not UTF-8 "
+                                f"({e.reason} at byte {e.start}); store class names as "
+                                f"UTF-8 (or as numpy str, dtype 'U')") from None
+        out.append(str(name))
+    return out
+
+
 def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
                   min_classes: int = 2) -> Task:
     """The task unchanged when the method can use it, else DataError saying what to fix.
 
     Checked: a non-empty train split; per split as many labels as images, not empty, images
-    uint8 [H, W, 3]; at least `min_classes` classes (2 to train a classifier; a test set
-    may have 1); labels in 0..num_classes-1; at least `min_per_class` training examples per
+    uint8 [H, W, 3]; class names that are str (bytes are refused: `text_names` decodes
+    them); at least `min_classes` classes (2 to train a classifier; a test set may have 1);
+    labels in 0..num_classes-1; at least `min_per_class` training examples per
     class (leave-one-out kNN needs 2).
     """
     splits = {k: getattr(task, k) for k in SPLIT_NAMES}
@@ -49,6 +70,11 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
             if im.dtype != np.uint8 or im.ndim != 3 or im.shape[-1] != 3:
                 raise DataError(f"{key}: images must be uint8 [H, W, 3], got {im.dtype} "
                                 f"{list(im.shape)}")
+    raw = [i for i, n in enumerate(task.class_names) if isinstance(n, (bytes, np.bytes_))]
+    if raw:
+        raise DataError(f"class name {raw[0]} of {task.name!r} is bytes "
+                        f"({task.class_names[raw[0]]!r}), not text; decode the names first: "
+                        f"[n.decode('utf-8') for n in names]")
     if task.num_classes < min_classes:
         raise too_few_classes(task.name, task.class_names, min_classes)
     _check_label_range(splits, task.num_classes)
@@ -99,7 +125,7 @@ def _apply_label_fn(task: Task, label_fn) -> Task:
         if isinstance(meta, (int, np.integer)):
             names = [str(i) for i in range(int(meta))]
         else:
-            names = [str(n) for n in meta]
+            names = text_names(meta, what="label_fn's class names")
     out = np.asarray(out)
     if out.shape != joined.shape or not np.issubdtype(out.dtype, np.integer):
         raise DataError(f"label_fn must return one integer per label (shape {joined.shape}), "

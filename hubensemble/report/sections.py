@@ -229,6 +229,10 @@ def _accounting_rows(task) -> list:
                 + (f"; {dup['conflicting_labels']} group(s) with different labels"
                    + _conflict_example(dup) if dup.get("conflicting_labels") else ""))
         rows.append(["exact duplicates", text])
+    elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
+        rows.append(["exact duplicates", f"none left; {dup['conflicting_labels']} group(s) "
+                     f"had different labels{_conflict_example(dup)} (--dedupe kept the "
+                     "first copy of each, with its label)"])
     if task.get("dropped"):
         rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
                      f"{_example(task['dropped'][0])})"])

@@ -1,0 +1,250 @@
+"""Tests for hubensemble.data on arrays and options: 8-bit values in uint16, bytes class names,
+the data options' rules in load_task, channels-first and float-bound messages, and label
+conflicts that --dedupe drops (each a kind of fault, checked wherever it can occur)."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+from hubensemble.data import Split, Task, load_task, load_test_set, to_rgb_uint8
+from hubensemble.data.decode import decode_image_bytes
+from hubensemble.data.validate import text_names, validate_task
+from hubensemble.errors import DataError
+
+PIL = pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+RNG = np.random.default_rng(46)
+EIGHT_BIT = RNG.integers(0, 256, (12, 4, 4, 3), dtype=np.uint8)  # 3 classes x 4 images
+LABELS = np.repeat([0, 1, 2], 4)
+
+
+def save_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+def write_png(path, array):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(array).save(path, format="PNG")
+
+
+# --------------------------------------------------------------------------- 8-bit in uint16
+
+
+def test_uint16_arrays_of_8bit_values_are_refused_not_blacked_out():
+    """8-bit data in a uint16 array became all black (v >> 8 is 0 for every value <= 255)."""
+    wide = EIGHT_BIT.astype(np.uint16)
+    with pytest.raises(DataError) as e:
+        to_rgb_uint8(wide, what="my images")
+    text = str(e.value)
+    assert text.startswith("my images: uint16 pixels that all lie in 0..255 (max 255) look "
+                           "like 8-bit data") and "x.astype(np.uint8)" in text
+    # True 16-bit data keeps its top 8 bits, as before; all-zero pixels are black either way.
+    deep = EIGHT_BIT.astype(np.uint16) * 257
+    assert np.array_equal(to_rgb_uint8(deep), EIGHT_BIT)
+    assert not to_rgb_uint8(np.zeros((2, 2, 1), np.uint16)).any()
+    # Samples known to be 16-bit (a file, a data set looked at whole) are not looked at.
+    dark = np.full((2, 2, 1), 200, np.uint16)
+    assert not to_rgb_uint8(dark, known_16bit=True).any()
+    # Other integer types have no top-byte rule: 0..255 in int64 is 8-bit, as before.
+    assert np.array_equal(to_rgb_uint8(EIGHT_BIT.astype(np.int64)), EIGHT_BIT)
+
+
+def test_npz_decides_16_bit_for_the_archive_as_a_whole(tmp_path):
+    spec = save_npz(tmp_path / "wide.npz", x_train=EIGHT_BIT.astype(np.uint16), y_train=LABELS)
+    with pytest.raises(DataError, match=r"x_train: uint16 pixels that all lie in 0\.\.255.*"
+                                        r"store x_train\.astype\(np\.uint8\)"):
+        load_task(spec, val_fraction=0.0)
+    # A 16-bit archive whose x_val happens to be dark is 16-bit throughout: x_val reads black.
+    deep = EIGHT_BIT.astype(np.uint16) * 257
+    spec = save_npz(tmp_path / "deep.npz", x_train=deep, y_train=LABELS,
+                    x_val=np.full((3, 4, 4, 3), 200, np.uint16), y_val=[0, 1, 2])
+    task = load_task(spec)
+    assert np.array_equal(task.train.images, EIGHT_BIT) and not task.val.images.any()
+
+
+def test_files_keep_the_16_bit_rule_whatever_their_values(tmp_path):
+    """A 16-bit file is 16-bit by its header: a dark one reads black, never refused."""
+    dark = np.full((3, 5), 200, np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(dark).save(buf, format="TIFF")  # the kept decoder (Pillow)
+    assert not decode_image_bytes(buf.getvalue()).any()
+    import tensorflow as tf
+
+    png = tf.io.encode_png(dark[..., None]).numpy()  # the graph decoder
+    assert not decode_image_bytes(png).any()
+
+
+def _tfds_images(images_by_split):
+    """An `as_dataset` for tfds.testing.mock_data giving these images, labels 0, 1, 0, 1..."""
+    import tensorflow as tf
+
+    def as_dataset(self, split, *args, **kwargs):
+        images = images_by_split[str(split)]
+        return tf.data.Dataset.from_tensor_slices({
+            "image": images, "label": np.arange(len(images), dtype=np.int64) % 2})
+    return as_dataset
+
+
+def test_tfds_decides_16_bit_for_the_data_set_as_a_whole():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    splits = {"train": "train[:8]", "val": None, "test": None}
+    eight = {"train[:8]": RNG.integers(0, 256, (8, 4, 4, 1)).astype(np.uint16)}
+    with tfds.testing.mock_data(as_dataset_fn=_tfds_images(eight)):
+        with pytest.raises(DataError, match=r"tfds:mnist 'image': uint16 pixels that all lie "
+                                            r"in 0\.\.255.*uint8 'image' feature"):
+            load_task("tfds:mnist", splits=splits)
+    # One dark image in a 16-bit data set is 16-bit: it reads black, the others their top byte.
+    deep = RNG.integers(256, 65536, (8, 4, 4, 1)).astype(np.uint16)
+    deep[0] = 200
+    with tfds.testing.mock_data(as_dataset_fn=_tfds_images({"train[:8]": deep})):
+        task = load_task("tfds:mnist", splits=splits, min_per_class=0)  # 2 of 10 classes
+    assert not task.train.images[0].any()
+    assert np.array_equal(task.train.images[1:, ..., 0], (deep[1:, ..., 0] >> 8))
+
+
+# --------------------------------------------------------------------------- class names
+
+
+def test_bytes_class_names_are_decoded_as_utf8_everywhere(tmp_path):
+    # numpy dtype 'S', as h5py and TensorFlow write strings; UTF-8 bytes for "café".
+    names = np.char.encode(np.array(["general caution", "stop", "café"]), "utf-8")
+    assert names.dtype.kind == "S"
+    task = load_task(save_npz(tmp_path / "b.npz", x_train=EIGHT_BIT, y_train=LABELS,
+                              class_names=names), val_fraction=0.0)
+    assert task.class_names == ["general caution", "stop", "café"]
+    bad = np.array([b"ok", b"\xff\xfe", b"fine"])
+    with pytest.raises(DataError, match=r"class_names\[1\] is b'\\xff\\xfe', bytes that are "
+                                        r"not UTF-8"):
+        load_task(save_npz(tmp_path / "bad.npz", x_train=EIGHT_BIT, y_train=LABELS,
+                           class_names=bad), val_fraction=0.0)
+    # label_fn's class names (what tfds and the VTAB runner use) are decoded the same way.
+    task = load_task(save_npz(tmp_path / "n.npz", x_train=EIGHT_BIT, y_train=LABELS),
+                     val_fraction=0.0,
+                     label_fn=lambda y: (np.minimum(y, 1), np.array([b"low", b"high"])))
+    assert task.class_names == ["low", "high"]
+    mixed = [b"a", np.bytes_(b"b"), "c", np.str_("d"), 3]
+    assert text_names(mixed) == ["a", "b", "c", "d", "3"]
+    # A Task made in Python with bytes names is refused with the fix, not shown as "b'a'".
+    made = Task(name="t", source="test", class_names=[b"a", b"b", b"c"],
+                train=Split(EIGHT_BIT, LABELS))
+    with pytest.raises(DataError, match=r"class name 0 of 't' is bytes \(b'a'\).*decode"):
+        validate_task(made)
+
+
+# --------------------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize("keyword, value, words", [
+    ("min_per_class", -1, "min_per_class (--min-per-class) must be an integer >= 0, got -1"),
+    ("min_per_class", 2.5, "min_per_class (--min-per-class) must be an integer >= 0, got 2.5"),
+    ("seed", -1, "seed (--data-seed) must be an integer >= 0, got -1"),
+    ("seed", 1.5, "seed (--data-seed) must be an integer >= 0, got 1.5"),
+    ("dedupe", "no", "dedupe (--dedupe) must be true or false, got 'no'"),
+    ("flip", "yes", "flip (--flip) must be true or false (or None), got 'yes'"),
+    ("val_fraction", 1.5, "val_fraction (--val-fraction) must be a number in [0, 1)"),
+    ("label_key", 3, "label_key (--label-key) must be a string, got 3"),
+    ("data_dir", 5, "data_dir (--data-dir) must be a string (or None), got 5"),
+])
+def test_load_task_refuses_an_option_outside_its_rules_before_reading(
+        tmp_path, keyword, value, words):
+    """The folder does not exist: the option is refused first, in the command line's rule."""
+    with pytest.raises(DataError) as e:
+        load_task(f"folder:{tmp_path / 'missing'}", **{keyword: value})
+    assert str(e.value).startswith(words), str(e.value)
+
+
+def test_options_of_numpy_types_and_load_test_set(tmp_path):
+    spec = save_npz(tmp_path / "ok.npz", x_train=EIGHT_BIT, y_train=LABELS)
+    task = load_task(spec, seed=np.int64(1), dedupe=np.True_, min_per_class=np.int32(2),
+                     val_fraction=np.float32(0.25))
+    assert len(task.train) + len(task.val) == 12
+    with pytest.raises(DataError, match=r"^data_dir \(--data-dir\) must be a string"):
+        load_test_set(f"folder:{tmp_path / 'missing'}", data_dir=7)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def test_channels_first_arrays_say_so_with_the_transpose(tmp_path):
+    spec = save_npz(tmp_path / "nchw.npz", x_train=EIGHT_BIT.transpose(0, 3, 1, 2).repeat(4, 2)
+                    .repeat(4, 3), y_train=LABELS)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    assert "got shape [12, 3, 16, 16]; it looks channels-first ([N, C, H, W]" in str(e.value)
+    assert "store x.transpose(0, 2, 3, 1)" in str(e.value)
+    with pytest.raises(DataError, match=r"\[C, H, W\].*x\.transpose\(1, 2, 0\)"):
+        to_rgb_uint8(np.zeros((4, 9, 9), np.uint8))
+    with pytest.raises(DataError) as e:  # a last axis of 5 channels with no channel-first look
+        to_rgb_uint8(np.zeros((2, 9, 9, 5), np.uint8))
+    assert "channels-first" not in str(e.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_floats_just_above_one_show_a_maximum_above_one(dtype):
+    x = np.full((1, 2, 2, 3), 0.5, dtype)
+    x[0, 0, 0, 0] = np.nextafter(dtype(1), dtype(2))
+    with pytest.raises(DataError) as e:
+        to_rgb_uint8(x)
+    shown = str(e.value).split("(got ")[1].split(")")[0]
+    low, high = shown.split("..")
+    assert low == "0.5" and float(high) > 1.0 and dtype(high) == x.max(), shown
+    x[0, 0, 0, 0] = 1.5
+    with pytest.raises(DataError, match=r"got 0\.5\.\.1\.5\)"):  # plain numbers stay short
+        to_rgb_uint8(x)
+
+
+# --------------------------------------------------------------------------- --dedupe
+
+
+def _conflict_folder(root):
+    """a/0.png = a/0copy.png = b/zz.png (one picture in two classes), plus noise images."""
+    pictures = RNG.integers(0, 256, (11, 6, 6, 3), dtype=np.uint8)
+    for i in range(5):
+        write_png(str(root / "a" / f"{i}.png"), pictures[i])
+        write_png(str(root / "b" / f"{i}.png"), pictures[5 + i])
+    write_png(str(root / "a" / "0copy.png"), pictures[0])
+    write_png(str(root / "b" / "zz.png"), pictures[0])
+    return f"folder:{root}"
+
+
+def test_label_conflicts_are_reported_with_and_without_dedupe(tmp_path):
+    spec = _conflict_folder(tmp_path / "conf")
+    a0, a0copy, zz = (str(tmp_path / "conf" / p)
+                      for p in ("a/0.png", "a/0copy.png", "b/zz.png"))
+    task = load_task(spec, val_fraction=0.0, test_fraction=0.0)
+    # The example shows two copies whose labels differ, not a/0.png (a) = a/0copy.png (a).
+    (group,) = task.duplicates["conflicting_examples"]
+    assert group == [f"{a0} (a)", f"{zz} (b)", f"{a0copy} (a)"]
+    assert f"carry different labels (e.g. {a0} (a) = {zz} (b))" in task.summary()
+    deduped = load_task(spec, val_fraction=0.0, test_fraction=0.0, dedupe=True)
+    dup = deduped.duplicates
+    assert (dup["copies"], dup["dropped"]) == (0, 2)
+    assert dup["conflicting_labels"] == 1 and dup["conflicting_dropped"] == 1
+    assert dup["conflicting_examples"] == [group]
+    summary = deduped.summary()
+    assert f"1 group(s) of copies carry different labels (e.g. {a0} (a) = {zz} (b))" in summary
+    assert "--dedupe kept the first copy of 1 of them, with its label" in summary
+    assert dict(deduped.dropped) == {a0copy: f"a copy of {a0}",
+                                     zz: f"a copy of {a0} with another label (b here, a kept)"}
+    assert deduped.to_json()["duplicates"]["conflicting_labels"] == 1
+    from hubensemble.report.sections import _accounting_rows
+
+    row = dict(_accounting_rows(deduped.to_json()))["exact duplicates"]  # the report too
+    assert row.startswith("none left; 1 group(s) had different labels (e.g. ") and "zz.png" in row
+
+
+def test_label_conflicts_of_arrays_survive_dedupe_in_the_final_classes(tmp_path):
+    x_test = EIGHT_BIT[[0, 5]]  # train[0] (class 0) as class 2; train[5] (class 1) as class 1
+    spec = save_npz(tmp_path / "d.npz", x_train=EIGHT_BIT, y_train=LABELS, x_test=x_test,
+                    y_test=[2, 1], class_names=np.array(["x", "y", "z"]))
+    deduped = load_task(spec, val_fraction=0.0, dedupe=True)
+    assert deduped.duplicates["conflicting_labels"] == 1
+    assert deduped.duplicates["conflicting_examples"] == [["train[0] (x)", "test[0] (z)"]]
+    # label_fn runs before --dedupe: merged into one class, the copies no longer conflict.
+    merged = load_task(spec, val_fraction=0.0, dedupe=True,
+                       label_fn=lambda y: (np.where(y == 2, 0, y), ["xz", "y"]))
+    assert merged.duplicates["conflicting_labels"] == 0 and len(merged.dropped) == 2
