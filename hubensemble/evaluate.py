@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import unicodedata
 import zlib
 from typing import Callable, Sequence
 
@@ -264,11 +265,8 @@ def resolve_corruptions(corruptions) -> list[str]:
 
 
 def _check_severities(severities) -> list[int]:
-    out = []
-    for s in severities:
-        _param("contrast", s)
-        if int(s) not in out:
-            out.append(int(s))
+    # _param refuses anything but 1, 2 and 3 (a HubensembleError naming them).
+    out = list(dict.fromkeys(int(s) for s in severities if _param("contrast", s) is not None))
     if not out:
         raise HubensembleError(f"give at least one severity of {SEVERITIES}")
     return out
@@ -286,13 +284,6 @@ def describe_corruptions() -> str:
 # ---------------------------------------------------------------------------------------------
 # Evaluating an export
 # ---------------------------------------------------------------------------------------------
-
-def _best_single_trial(meta):
-    best = meta.get("best_single")
-    if isinstance(best, dict):
-        best = best.get("trial")
-    return str(best) if best else None
-
 
 def _signature_caller(signature, *output_keys):
     """images -> the signature's `output_keys` outputs as numpy arrays (one array for one
@@ -349,19 +340,35 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     return run.task(args.load())
 
 
+def _spelled(name, model_names) -> str:
+    """`name`'s repr, with its code points when it differs from one of `model_names` only by
+    case, spaces or invisible characters (two names that look the same on screen)."""
+    def bare(n):
+        return "".join(ch for ch in unicodedata.normalize("NFKC", n).casefold()
+                       if not ch.isspace() and unicodedata.category(ch) != "Cf")
+
+    twin = next((m for m in model_names if bare(m) == bare(name)), None)
+    if twin is None:
+        return repr(name)
+    points = " ".join(f"U+{ord(ch):04X}" for ch in name)
+    return f"{name!r} ({points}; not the model's {twin!r})"
+
+
 def class_index(model_names, task) -> np.ndarray:
     """int64 [task.num_classes]: the model's output index of each of `task`'s classes,
     matched by NAME (`model_names`: the export's class names from its metadata), so a test
-    set may list its classes in any order, or hold only some of them.
+    set may list its classes in any order, or hold only some of them. Names are compared in
+    Unicode NFC form: a folder named "élan" by macOS (decomposed, NFD) is the model's "élan".
 
     Without names in the metadata the classes are matched by position, which needs the same
-    count. Raises DataError naming the task's classes the model does not know (or the two
-    counts, by position).
+    count. Raises DataError naming the task's classes the model does not know (with their
+    code points when one looks like a model class but is another string), or the two counts.
     """
     if not model_names:
         return np.arange(task.num_classes, dtype=np.int64)
-    model_names = [str(c) for c in model_names]
-    unknown = [c for c in task.class_names if c not in model_names]
+    nfc = {c: unicodedata.normalize("NFC", str(c)) for c in task.class_names}
+    model_names = [unicodedata.normalize("NFC", str(c)) for c in model_names]
+    unknown = [c for c in task.class_names if nfc[c] not in model_names]
     if unknown:
         shown = ", ".join(model_names[:12]) + (", …" if len(model_names) > 12 else "")
         # The fix in the data's own terms: where its class names come from.
@@ -369,11 +376,35 @@ def class_index(model_names, task) -> np.ndarray:
         where = {"folder": "rename the class folder(s) to the model's names",
                  "npz": "store the model's names in the npz file's class_names array"}.get(
             scheme, "give the data the model's class names")
+        names = ", ".join(_spelled(nfc[c], model_names) for c in unknown)
         raise DataError(
-            f"the data {task.name!r} has class(es) {unknown} that the model does not know; "
+            f"the data {task.name!r} has class(es) [{names}] that the model does not know; "
             f"the model predicts {len(model_names)} classes ({shown}). Classes are matched "
             f"by name: {where}, or leave them out")
-    return np.array([model_names.index(c) for c in task.class_names], np.int64)
+    return np.array([model_names.index(nfc[c]) for c in task.class_names], np.int64)
+
+
+def size_batches(shapes, batch_size: int) -> list[np.ndarray]:
+    """The batches evaluate feeds: `shapes` int [N, 2] (height, width per image) -> int64
+    index arrays, each of at most `batch_size` (>= 1) images of ONE size, so every image
+    goes to the model at its own decoded size, as predict and serve_bytes send it (a resize
+    to a common size first would resize it twice). Sizes in ascending (height, width) order,
+    indices ascending within a batch; every index 0..N-1 is in exactly one batch. A split of
+    one size gives the plain batches [0, b), [b, 2b), ...; no images give []."""
+    _, size = np.unique(np.asarray(shapes, np.int64).reshape(-1, 2), axis=0,
+                        return_inverse=True)
+    size = size.reshape(-1)  # the size number of each image
+    groups = np.split(np.argsort(size, kind="stable"), np.cumsum(np.bincount(size))[:-1])
+    return [g[i:i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
+
+
+def _corrupt(name, x, idx, severity, seed):
+    """CORRUPTIONS[name] on images x [B, H, W, 3] that are the split's images `idx`
+    (ascending): one call per run of consecutive indices, so image i gets the noise of split
+    index i however the split was batched."""
+    cuts = [0, *(np.flatnonzero(np.diff(idx) != 1) + 1).tolist(), len(idx)]
+    return np.concatenate([CORRUPTIONS[name](x[a:b], severity, seed, start=int(idx[a]))
+                           for a, b in zip(cuts[:-1], cuts[1:])])
 
 
 def _mean_metrics(entries):
@@ -414,8 +445,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     single member is its slice of `serve_members` (member_probabilities [N, M, C], members in
     the order of assets/hubensemble.json) at the asset's "best_single" trial. An export without
     `serve_members` (or without best_single among its members) is evaluated as an ensemble
-    only; the result's "best_single_missing" says why. Images are fed at the split's size
-    (the task's median training size when the sizes vary) and corrupted at that size.
+    only; the result's "best_single_missing" says why. Each image is fed, and corrupted, at
+    its own decoded size (`size_batches`: batches of one size), as predict sends it.
 
     `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names.
     `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
@@ -424,9 +455,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     "mean_corrupted": {...} | None, "best_single", "parameters", ...} (docs/report.md lists
     every key); `write_evaluation` stores it as RUN/robustness.json.
 
-    The task's classes are matched to the export's class names (its metadata) by NAME, so a
-    test set may order them differently or hold only some of them; the result's "classes"
-    says how they were matched and which of the model's classes have no example ("absent").
+    The task's classes are matched to the export's class names (its metadata) by NAME (NFC
+    form), so a test set may order them differently or hold only some of them; the result's
+    "classes" says how they were matched and which of the model's classes have no example
+    ("absent"); its "task" "unscored" counts the examples of the data's other splits.
 
     Raises HubensembleError for an unknown corruption, a bad severity, seed or batch size;
     RunError when `model_dir` is not a loadable SavedModel with a serving_default signature
@@ -452,7 +484,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     start_time = time.perf_counter()
     data = task.split(split)
     labels = np.asarray(data.labels, np.int64)
-    image_size = None if data.same_size else task.image_size
+    sizes = data.shapes()
 
     loaded = load_saved_model(model_dir)
     meta = read_export_metadata(model_dir)
@@ -473,7 +505,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     absent = [c for i, c in enumerate(model_names) if i not in present]
 
     members_meta = list(meta.get("members") or [])
-    best_trial = _best_single_trial(meta)
+    best_trial = meta.get("best_single")
+    best_trial = best_trial.get("trial") if isinstance(best_trial, dict) else best_trial
+    best_trial = str(best_trial) if best_trial else None
+    trials = [str(m.get("trial")) for m in members_meta]
     member_call, best_index, missing = None, None, None
     if MEMBERS_SIGNATURE not in loaded.signatures:
         missing = (f"the export has no {MEMBERS_SIGNATURE} signature, so its members cannot "
@@ -482,56 +517,50 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     elif best_trial is None:
         missing = ("the export's assets/hubensemble.json names no best_single trial; only "
                    "the ensemble was evaluated")
+    elif best_trial not in trials:
+        missing = (f"the best single candidate {best_trial} is not a member of the "
+                   "exported ensemble, so the export cannot run it; only the ensemble "
+                   "was evaluated")
     else:
-        trials = [str(m.get("trial")) for m in members_meta]
-        if best_trial not in trials:
-            missing = (f"the best single candidate {best_trial} is not a member of the "
-                       "exported ensemble, so the export cannot run it; only the ensemble "
-                       "was evaluated")
-        else:
-            best_index = trials.index(best_trial)
-            member_call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve)
+        best_index = trials.index(best_trial)
+        member_call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve)
 
     conditions = [("clean", None)] + [(n, s) for n in names for s in sevs]
-    ens_probs = {c: [] for c in conditions}
-    single_probs = {c: [] for c in conditions}
+    # Filled batch by batch at the split's indices (the batches group the images by size).
+    ens_probs = {c: np.zeros((len(labels), n_out), np.float32) for c in conditions}
+    single_probs = {c: np.zeros((len(labels), n_out), np.float32) for c in conditions}
     # The total counts every corrupted copy: say so, or 797 test images read as 12,752.
     copies = (f" ({len(labels)} x {len(conditions)}: clean + {len(names)} corruptions x "
               f"{len(sevs)} severities)" if len(conditions) > 1 else "")
     bar = tqdm(total=len(conditions) * len(labels), desc=f"evaluate {split}{copies}",
                unit="img", disable=not progress, dynamic_ncols=True)
-    start = 0
     try:
-        for images, _ in task.dataset(split, batch_size=batch_size, image_size=image_size,
-                                      cache=False):
-            clean = images.numpy()
+        for idx in size_batches(sizes, batch_size):
+            # uint8 -> float32 / 255 at the images' own size: the pixels predict sends.
+            clean = np.stack([data.images[i] for i in idx]).astype(np.float32) / np.float32(255)
             for cond in conditions:
                 name, sev = cond
-                x = clean if name == "clean" else CORRUPTIONS[name](clean, sev, seed,
-                                                                    start=start)
+                x = clean if name == "clean" else _corrupt(name, clean, idx, sev, seed)
                 x = tf.constant(x, tf.float32)
                 p, mp = (serve(x), None) if member_call is None else member_call(x)
                 if p.ndim != 2 or p.shape[1] != n_out:
                     raise DataError(f"the model returns probabilities of shape {p.shape}; "
                                     f"its metadata names {n_out} classes")
-                ens_probs[cond].append(p)
+                ens_probs[cond][idx] = p
                 if member_call is not None:
                     if mp.ndim != 3 or (members_meta and mp.shape[1] != len(members_meta)):
                         raise RunError(f"{MEMBERS_SIGNATURE} returned shape {mp.shape}; "
                                        f"expected [N, {len(members_meta)}, C] (one slice per "
                                        "member of assets/hubensemble.json); export it again")
-                    single_probs[cond].append(mp[:, best_index, :])
-                bar.update(len(clean))
-            start += len(clean)
+                    single_probs[cond][idx] = mp[:, best_index, :]
+                bar.update(len(idx))
     finally:
         bar.close()
 
-    scores = {}
-    for cond in conditions:
-        scores[cond] = {
-            "ensemble": metrics.metrics(np.concatenate(ens_probs[cond]), labels),
-            "best_single": (metrics.metrics(np.concatenate(single_probs[cond]), labels)
-                            if member_call is not None else None)}
+    scores = {cond: {"ensemble": metrics.metrics(ens_probs[cond], labels),
+                     "best_single": (metrics.metrics(single_probs[cond], labels)
+                                     if member_call is not None else None)}
+              for cond in conditions}
     export_task = meta.get("task") or {}
 
     result = {
@@ -542,7 +571,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         # --dedupe dropped): a folder of 58 files scored on 56 says which 2 and why.
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
                  "num_classes": task.num_classes, "files": task.files,
-                 "skipped": [list(s) for s in task.skipped], "dropped": len(task.dropped)},
+                 "skipped": [list(s) for s in task.skipped], "dropped": len(task.dropped),
+                 # The data's other splits: e.g. a folder with only train/ scores the test
+                 # split fit would carve off it (docs/report.md), not all its images.
+                 "unscored": {s: len(getattr(task, s)) for s in task.present_splits()
+                              if getattr(task, s) is not data}},
         # How the data's classes were matched to the model's outputs, and which of the
         # model's classes have no example in the split (its metrics do not cover them).
         "classes": {"matched_by": "name" if model_names else "position",
@@ -551,7 +584,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         # None when the export does not say which data it was made on.
         "same_data_as_export": (export_task.get("fingerprint") == task.fingerprint
                                 if export_task.get("fingerprint") else None),
-        "image_size": list(image_size) if image_size else list(np.shape(data.images[0])[:2]),
+        # [h, w] of a split of one size; null when sizes vary (each is fed at its own).
+        "image_size": sizes[0].tolist() if len(sizes) and (sizes == sizes[0]).all() else None,
         "seed": int(seed),
         "severities": sevs,
         "best_single": ({"trial": best_trial, "index": best_index,
@@ -606,8 +640,10 @@ def _cell(entry, key):
 def format_evaluation(result: dict) -> str:
     """An `evaluate_model` result as a plain-text table for the terminal: one row per
     condition (clean, each corruption x severity, the mean), ensemble and best single
-    accuracy / NLL / ECE to 4 decimals ("-" where a value is missing), after a line naming
-    the data's files that were skipped as unreadable (up to three, with their reasons)."""
+    accuracy / NLL / ECE to 4 decimals ("-" where a value is missing), after lines naming
+    the data's files that were skipped as unreadable (up to three, with their reasons) and
+    the examples of its other splits that were not scored (e.g. the train and val splits of
+    a folder with only train/)."""
     single = not result.get("best_single_missing") and result.get("best_single")
     head = (f"Robustness on the {result['split']} split ({result['n']} examples, "
             f"seed {result['seed']})")
@@ -620,6 +656,14 @@ def format_evaluation(result: dict) -> str:
         more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         lines.append(f"{len(skipped)}{files} file(s) of the data were skipped, unreadable, and "
                      f"are not in these figures ({shown}{more})")
+    unscored = data.get("unscored") or {}
+    if unscored:  # e.g. a folder with only train/: its test split was carved off train
+        why = ("the data the export was made on: they trained and chose it"
+               if result.get("same_data_as_export") else "evaluate scores one split, --split; "
+               "a folder of class folders without train/ is one test set of all its images")
+        lines.append(f"scored: the {result['split']} split, {result['n']} of the data's "
+                     f"{result['n'] + sum(unscored.values())} examples; not scored: "
+                     f"{', '.join(f'{s} {k}' for s, k in unscored.items())} ({why})")
     absent = (result.get("classes") or {}).get("absent")
     if absent:
         lines.append(f"{len(absent)} of the model's classes have no example here (metrics "

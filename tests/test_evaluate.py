@@ -117,7 +117,7 @@ def test_unknown_corruption_and_bad_arguments_are_errors_that_list_the_names():
 # evaluate_model on a small real SavedModel with the export's signatures and asset
 # ---------------------------------------------------------------------------------------------
 
-def build_export(path, *, members=True, best=BEST, seed=0):
+def build_export(path, *, members=True, best=BEST, seed=0, class_names=("a", "b", "c")):
     """An export-shaped SavedModel: 3 linear members on 2x2 area-pooled colours; signatures
     serving_default (weighted average) and optionally serve_members (`members` "both": it
     returns the weighted average too, as hubensemble's exports do; True: only the members',
@@ -152,7 +152,7 @@ def build_export(path, *, members=True, best=BEST, seed=0):
         root.serve_members = serve_members
         signatures["serve_members"] = serve_members.get_concrete_function()
     tf.saved_model.save(root, str(path), signatures=signatures)
-    asset = {"format": "hubensemble-export", "class_names": ["a", "b", "c"],
+    asset = {"format": "hubensemble-export", "class_names": list(class_names),
              "num_classes": NUM_CLASSES, "best_single": best,
              "members": [{"trial": t, "module": t[-1], "weight": wt}
                          for t, wt in zip(TRIALS, WEIGHTS)]}
@@ -256,17 +256,72 @@ def test_evaluate_model_matches_metrics_from_the_models_outputs(export_dir, tmp_
     assert f"{result['clean']['best_single']['nll']:.4f}" in table
 
 
-def test_images_of_mixed_sizes_are_fed_at_the_tasks_size(export_dir):
-    task = make_task(export_dir, n=10, mixed=True)
-    result = ev.evaluate_model(export_dir, task, corruptions=False, batch_size=4,
-                               progress=False)
-    assert result["image_size"] == list(task.image_size)
-    assert result["corruptions"] == {} and result["mean_corrupted"] is None
-    images = np.concatenate([x.numpy() for x, _ in task.dataset(
-        "test", batch_size=64, image_size=task.image_size, cache=False)])
+def mixed_size_task(model_dir, n=11, seed=2):
+    """A 3-class task whose test images have 5 sizes (interleaved, 5..23 px a side); labels
+    mostly the model's predictions."""
+    rng = np.random.default_rng(seed)
+    sides = [(5, 9), (12, 12), (23, 17), (9, 5), (16, 21)]
+    images = [(rng.random((*sides[i % len(sides)], 3)) * 255).astype(np.uint8)
+              for i in range(n)]
+    loaded = tf.saved_model.load(str(model_dir))
+    pred = [int(loaded.signatures["serving_default"](
+        images=tf.constant(im[None].astype(np.float32) / 255.0))["class_ids"].numpy()[0])
+        for im in images]
+    labels = np.where(rng.random(n) < 0.7, pred, rng.integers(0, NUM_CLASSES, n)).astype(np.int64)
+    train = Split(images=(rng.random((9, 12, 12, 3)) * 255).astype(np.uint8),
+                  labels=np.arange(9, dtype=np.int64) % NUM_CLASSES)
+    return Task(name="toy", source="test", class_names=["a", "b", "c"], train=train,
+                test=Split(images=images, labels=labels))
+
+
+def test_images_of_mixed_sizes_are_fed_at_their_own_size(export_dir):
+    """A new-user check: test images of mixed sizes were resized to the task's median size
+    and then by each member to its own (100 -> 64 -> 32, not 100 -> 32), so evaluate's clean
+    metrics differed from ensemble.json's and from predict on the same files. Now each image
+    is fed, and corrupted, at its own size: the metrics are those of serving_default (and
+    serve_members) called on each image alone."""
+    task = mixed_size_task(export_dir)
+    names, seed = ["gaussian_noise", "gaussian_blur", "jpeg"], 5
+    # batch_size 2: the batches of one size hold split indices that are not consecutive.
+    result = ev.evaluate_model(export_dir, task, corruptions=names, severities=(1, 3),
+                               seed=seed, batch_size=2, progress=False)
+    assert result["image_size"] is None and result["n"] == len(task.test)
     loaded = tf.saved_model.load(str(export_dir))
-    probs = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"]
-    assert_close(result["clean"]["ensemble"], reference_metrics(probs.numpy(), task.test.labels))
+    y = task.test.labels
+
+    def one_by_one(images):
+        ens, single = [], []
+        for im in images:
+            x = tf.constant(im[None])
+            ens.append(loaded.signatures["serving_default"](images=x)["probabilities"][0])
+            members = loaded.signatures["serve_members"](images=x)["member_probabilities"]
+            single.append(members[0, TRIALS.index(BEST)])
+        return {"ensemble": reference_metrics(np.stack(ens), y),
+                "best_single": reference_metrics(np.stack(single), y)}
+
+    clean = [im.astype(np.float32) / 255.0 for im in task.test.images]
+    want = one_by_one(clean)
+    for model in ("ensemble", "best_single"):
+        assert_close(result["clean"][model], want[model])
+    # Each image corrupted at its own size (the blur's sigma scales with it), its noise
+    # that of its index in the split, whatever the batches.
+    for name in names:
+        for sev in (1, 3):
+            want = one_by_one([ev.CORRUPTIONS[name](im, sev, seed, start=i)
+                               for i, im in enumerate(clean)])
+            for model in ("ensemble", "best_single"):
+                assert_close(result["corruptions"][name][str(sev)][model], want[model])
+
+
+def test_size_batches_hold_one_size_each_and_every_image_once():
+    shapes = [(5, 9), (12, 12), (5, 9), (9, 5), (5, 9), (12, 12), (5, 9)]
+    batches = ev.size_batches(shapes, 2)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(shapes)))
+    for b in batches:
+        assert 1 <= len(b) <= 2 and len({shapes[i] for i in b}) == 1
+        assert list(b) == sorted(b) and b.dtype == np.int64
+    assert [b.tolist() for b in ev.size_batches([(8, 8)] * 5, 2)] == [[0, 1], [2, 3], [4]]
+    assert ev.size_batches(np.zeros((0, 2), np.int64), 4) == []
 
 
 def test_export_without_serve_members_is_evaluated_as_an_ensemble_only(export_dir, tmp_path):
@@ -410,3 +465,71 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     with pytest.raises(DataError, match=r"\['z'\].*store the model's names in the npz file's "
                                         r"class_names array, or leave them out"):
         ev.class_index(["a", "b", "c"], task)
+
+
+def write_pngs(folder, images):
+    folder.mkdir(parents=True)
+    for i, im in enumerate(images):
+        (folder / f"{i:02d}.png").write_bytes(tf.io.encode_png(im).numpy())
+
+
+def test_class_names_are_matched_in_their_nfc_form(tmp_path):
+    """A new-user check: a test folder named "élan" by macOS (decomposed, NFD) against an
+    export trained on "élan" (NFC) was refused as a class "the model does not know", in a
+    message listing élan among the model's classes. Names match in NFC form; a name that
+    only looks like a model class is refused with its code points."""
+    import unicodedata
+
+    from hubensemble.data import load_test_set
+    from hubensemble.errors import DataError
+
+    nfc, nfd = "\u00e9lan", "e\u0301lan"
+    assert unicodedata.normalize("NFC", nfd) == nfc and nfd != nfc
+    model = build_export(tmp_path / "model", class_names=("a", nfc, "c"))
+    rng = np.random.default_rng(7)
+    root = tmp_path / "test"
+    for name in ("a", nfd):
+        write_pngs(root / name, (rng.random((2, 6, 6, 3)) * 255).astype(np.uint8))
+    task = load_test_set(f"folder:{root}")
+    assert nfd in task.class_names  # the folder's own (decomposed) spelling
+    result = ev.evaluate_model(model, task, corruptions=False, progress=False)
+    assert result["n"] == 4 and result["classes"]["absent"] == ["c"]
+    np.testing.assert_array_equal(ev.class_index(["a", nfc, "c"], task),
+                                  [0, 1] if task.class_names == ["a", nfd] else [1, 0])
+    # Another string that looks the same (a zero-width space, a trailing space): its code
+    # points show how it differs from the model's class.
+    for twin, points in (("c\u200b", "U+0063 U+200B"), ("c ", "U+0063 U+0020")):
+        odd = Task(name="odd", source="folder:x", class_names=["a", twin], train=task.train)
+        with pytest.raises(DataError) as e:
+            ev.class_index(["a", nfc, "c"], odd)
+        assert f"({points}; not the model's 'c')" in str(e.value)
+    odd = Task(name="odd", source="folder:x", class_names=["a", "z"], train=task.train)
+    with pytest.raises(DataError, match=r"\['z'\] that the model does not know"):
+        ev.class_index(["a", nfc, "c"], odd)
+
+
+def test_a_folder_with_only_train_says_which_split_it_scored(export_dir, tmp_path):
+    """A new-user check: `evaluate --data folder:DIR` with only DIR/train/<class>/ scored
+    the 4 test images carved off train (as fit carves them) and said nothing of the other
+    15 files. The result counts them per split and the table says so; a folder of class
+    folders is still one test set of all its images."""
+    from hubensemble.data import load_test_set
+
+    rng = np.random.default_rng(3)
+    root = tmp_path / "data"
+    for name, k in (("a", 7), ("b", 6), ("c", 6)):
+        write_pngs(root / "train" / name, (rng.random((k, 6, 6, 3)) * 255).astype(np.uint8))
+    result = ev.evaluate_model(export_dir, load_test_set(f"folder:{root}"), corruptions=False,
+                               progress=False)
+    unscored = result["task"]["unscored"]
+    assert set(unscored) == {"train", "val"} and result["n"] + sum(unscored.values()) == 19
+    assert result["same_data_as_export"] is None
+    line = (f"scored: the test split, {result['n']} of the data's 19 examples; not scored: "
+            f"train {unscored['train']}, val {unscored['val']} (evaluate scores one split, "
+            "--split; a folder of class folders without train/ is one test set of all its "
+            "images)")
+    assert line in ev.format_evaluation(result).splitlines()
+    flat = ev.evaluate_model(export_dir, load_test_set(f"folder:{root / 'train'}"),
+                             corruptions=False, progress=False)
+    assert flat["n"] == 19 and flat["task"]["unscored"] == {}
+    assert "scored:" not in ev.format_evaluation(flat)
