@@ -68,8 +68,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
             results[i] = _unreadable(path, f"it is a folder; pass its image files instead "
                                      f"(e.g. {os.path.join(path, '*.jpg')})", skip_unreadable)
         except OSError as e:
-            results[i] = _unreadable(path, f"cannot read it: {e.strerror or e}",
-                                     skip_unreadable)
+            reason = (f"a broken link (to {os.readlink(path)})"  # the folder loader's words
+                      if os.path.islink(path) and not os.path.exists(path) else
+                      f"cannot read it: {e.strerror or e}")
+            results[i] = _unreadable(path, reason, skip_unreadable)
         if i in files and sniff(files[i]) not in GRAPH_FORMATS:
             # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
             # decodes) these without TensorFlow, so a text file is refused at once, not after

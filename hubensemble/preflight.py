@@ -91,11 +91,15 @@ TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
 
 def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
     """What `tune.get_strategy` needs before it touches TensorFlow, from the flags and the
-    environment (`environ`): HubensembleError for strategy "tpu" with neither `tpu` nor
-    $TPU_NAME, and for "multiworker" without a valid $TF_CONFIG (JSON with a cluster and a
+    environment (`environ`): HubensembleError for a `tpu` with a strategy that ignores it
+    (cpu, mirrored, multiworker), strategy "tpu" with neither `tpu` nor $TPU_NAME, and for
+    "multiworker" without a valid $TF_CONFIG (JSON with a cluster and a
     task whose index is within its type's list). `get_strategy` runs it too; `fit` and the
     command line run it before ranking, so a run does not rank for minutes to stop at tune.
     Whether a named TPU answers is only known by connecting (get_strategy)."""
+    if tpu and strategy not in ("tpu", "auto"):  # it would be ignored without a word
+        raise HubensembleError(f"--tpu {tpu} is only used with --strategy tpu (or auto); drop "
+                               f"it, or pass --strategy tpu instead of {strategy}")
     if strategy == "tpu" and not (tpu or environ.get("TPU_NAME")):
         raise HubensembleError("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local "
                                "or set TPU_NAME")

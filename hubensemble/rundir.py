@@ -586,11 +586,11 @@ def require_validation(task) -> None:
     scores every candidate on them and the ensemble is selected on them (paper 2.3), so a
     sweep without them would fail each trial ("has no val split") and then say no candidate
     is usable. `fit` and `tune` call it before they train anything."""
-    sizes = task["sizes"] if isinstance(task, dict) else {
+    sizes = task.get("sizes") if isinstance(task, dict) else {
         "val": len(task.val) if task.val is not None else None}
-    if not sizes.get("val"):
-        name = task["name"] if isinstance(task, dict) else task.name
-        source = task["source"] if isinstance(task, dict) else task.source
+    if sizes is not None and not sizes.get("val"):  # a record without sizes says nothing
+        name = task.get("name") if isinstance(task, dict) else task.name
+        source = task.get("source") if isinstance(task, dict) else task.source
         raise RunError(
             f"task {name!r} has no validation examples ({source}); tune and the ensemble "
             "are chosen on them (paper 2.3): give the data a validation split (--val-fraction "

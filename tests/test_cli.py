@@ -416,6 +416,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     missing = tmp_path / "missing.jpg"
     argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(missing)])
     argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(tmp_path / "afolder")])
+    dangling = tmp_path / "gone.png"  # named as the folder loader names it
+    dangling.symlink_to(tmp_path / "nonexistent.png")
+    argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(dangling)])
     notes = tmp_path / "notes.txt"  # not an image: its decoder needs no TensorFlow (11 s)
     notes.write_text("hello\n")
     argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(notes)])
@@ -469,6 +472,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
             f"(e.g. {tmp_path / 'afolder' / '*.jpg'}); fix or remove") in run.stderr, run.stderr
     assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
             "file (or pass --skip-unreadable") in run.stderr, run.stderr
+    assert (f"error: {dangling}: a broken link (to {tmp_path / 'nonexistent.png'}); "
+            in run.stderr)
     assert (f"error: {notes}: not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes 68 "
             "65 6c 6c 6f 0a); neither TensorFlow nor Pillow can decode it") in run.stderr
 
@@ -757,6 +762,11 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
     from hubensemble.preflight import check_strategy
 
     check_strategy("tpu", None, environ={"TPU_NAME": "my-tpu"})
+    check_strategy("auto", "grpc://10.0.0.2:8470", environ={})
+    for strategy in ("cpu", "mirrored"):  # --tpu was ignored without a word
+        with pytest.raises(HubensembleError, match=f"--tpu grpc://h:1 is only used with "
+                                                   f"--strategy tpu .*instead of {strategy}"):
+            check_strategy(strategy, "grpc://h:1", environ={})
     from hubensemble.preflight import check_modules
 
     rows = [{"name": f"resnet-{i}"} for i in range(30)]  # a catalogue is not listed whole
