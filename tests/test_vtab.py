@@ -172,6 +172,10 @@ def test_vtab_1k_splits_follow_task_adaptation():
 def test_select_tasks_by_name_alias_and_group_in_table_order():
     assert [t.name for t in vtab.select_tasks(["svhn", "caltech101"])] == ["caltech101", "svhn"]
     assert [t.name for t in vtab.select_tasks(["specialised"])] == PAPER_TABLE4["specialised"]
+    # In any case: the table prints "Natural" (it was "unknown VTAB task(s): Natural").
+    assert vtab.select_tasks(["Specialised"]) == vtab.select_tasks(["specialised"])
+    assert [t.name for t in vtab.select_tasks(["SVHN", "CLEVR.count"])] == [
+        "svhn", "clever.count"]
     with pytest.raises(Exception, match="unknown VTAB task.*nope.*caltech101.*smallnorb.elev"):
         vtab.select_tasks(["dtd", "nope"])
 

@@ -290,19 +290,20 @@ ALIASES = {"clevr.count": "clever.count", "clevr.closest": "clever.closest",
 
 
 def select_tasks(names=None) -> list[VtabTask]:
-    """The tasks called `names` (short names, aliases or group names) in table order; all 19
-    when `names` is empty. An unknown name is an error listing the known ones."""
+    """The tasks called `names` (short names, aliases or group names, in any case) in table
+    order; all 19 when `names` is empty. An unknown name is an error listing the known ones."""
     from hubensemble.errors import HubensembleError
 
     if not names:
         return list(TASKS.values())
     wanted, unknown = set(), []
+    folded = {k.lower(): v for k, v in {**{t: t for t in TASKS}, **ALIASES}.items()}
     for name in names:
-        key = ALIASES.get(name, name)
+        key = folded.get(name.lower())  # in any case: the table prints "Natural", "DTD"
         if key in TASKS:
             wanted.add(key)
-        elif name in GROUPS:
-            wanted.update(t.name for t in TASKS.values() if t.group == name)
+        elif name.lower() in GROUPS:
+            wanted.update(t.name for t in TASKS.values() if t.group == name.lower())
         else:
             unknown.append(name)
     if unknown:
@@ -389,7 +390,8 @@ def format_table(report: dict) -> str:
                  "".join(f"{'%d/%d' % tuple(c[g]):>13}" for g in GROUPS))
     if c["vtab"][0] < c["vtab"][1]:
         lines.append("means are over the finished tasks only; rerun the same command to "
-                     "retry the others (finished tasks are reused)")
+                     "retry the others (finished tasks are reused; a task refused for options "
+                     "other than its folder's needs --restart or another --out)")
     if report.get("test_limit"):
         lines.append(f"test sets cut to their first {report['test_limit']} examples: not "
                      "comparable with published VTAB-1k numbers")
