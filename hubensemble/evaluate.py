@@ -641,7 +641,7 @@ def format_evaluation(result: dict) -> str:
     """An `evaluate_model` result as a plain-text table for the terminal: one row per
     condition (clean, each corruption x severity, the mean), ensemble and best single
     accuracy / NLL / ECE to 4 decimals ("-" where a value is missing), after lines naming
-    the data's files that were skipped as unreadable (up to three, with their reasons) and
+    the data's files that were skipped (up to three, with their reasons) and
     the examples of its other splits that were not scored (e.g. the train and val splits of
     a folder with only train/)."""
     single = not result.get("best_single_missing") and result.get("best_single")
@@ -654,7 +654,7 @@ def format_evaluation(result: dict) -> str:
         files = f" of {data['files']}" if data.get("files") is not None else ""
         shown = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
         more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        lines.append(f"{len(skipped)}{files} file(s) of the data were skipped, unreadable, and "
+        lines.append(f"{len(skipped)}{files} file(s) of the data were skipped and "
                      f"are not in these figures ({shown}{more})")
     unscored = data.get("unscored") or {}
     if unscored:  # e.g. a folder with only train/: its test split was carved off train

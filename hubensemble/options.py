@@ -252,7 +252,8 @@ OPTIONS: tuple[Option, ...] = (
          "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
          minimum=0.0, maximum=1.0, exclusive_maximum=True, metavar="F"),
     _opt("test_fraction", float, 0.2,
-         "fraction of each class split off as test when the data has no test split",
+         "fraction of each class split off as test when a folder: data set has no test/ "
+         "folder (an npz's test split is its x_test; tfds and sklearn splits are fixed)",
          "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
          minimum=0.0, maximum=1.0, exclusive_maximum=True, metavar="F"),
     _opt("label_key", str, "label", "the label feature (tfds: specs)", "data",

@@ -434,7 +434,7 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     result = accuracy(root)
     assert result["n"] == 10 and result["task"]["files"] == 11
     assert [p for p, _ in result["task"]["skipped"]] == [str(root / "b" / "notes.txt")]
-    assert (f"1 of 11 file(s) of the data were skipped, unreadable, and are not in these "
+    assert (f"1 of 11 file(s) of the data were skipped and are not in these "
             f"figures ({root / 'b' / 'notes.txt'}: not a JPEG") in ev.format_evaluation(result)
     (root / "b" / "notes.txt").unlink()
     # Only b and c (positions 0 and 1 of the test set, 1 and 2 of the model): all right.

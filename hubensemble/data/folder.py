@@ -157,7 +157,9 @@ def split_layout(path: str) -> dict[str, str]:
                 raise DataError(
                     f"{path} has a train/ folder and also {d!r}/; use either only "
                     f"train/, val/ and test/ (each with class folders) or one folder per "
-                    f"class, not both")
+                    f"class, not both (train/ holds sub-folders, so it was read as the "
+                    f"training split; a class called train with nested folders needs "
+                    f"another name)")
             if key in layout:
                 raise DataError(f"{path} has two validation folders ({sorted(subdirs)}); "
                                 f"keep one")

@@ -79,8 +79,8 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
         raise too_few_classes(task.name, task.class_names, min_classes)
     _check_label_range(splits, task.num_classes)
     counts = np.bincount(task.train.labels, minlength=task.num_classes)
-    skipped = (f" ({len(task.skipped)} file(s) were skipped as unreadable, e.g. "
-               f"{task.skipped[0][0]})" if task.skipped else "")
+    skipped = (f" ({len(task.skipped)} file(s) were skipped, e.g. "  # with why: not all are
+               f"{task.skipped[0][0]}: {task.skipped[0][1]})" if task.skipped else "")  # images
     error = too_few_per_class(dict(zip(task.class_names, counts.tolist())), min_per_class,
                               note=skipped)
     if error:
