@@ -12,7 +12,10 @@ and each stage is a function of its own (``run_rank``, ``run_tune``, ``run_ensem
 ``export_ensemble``, ``evaluate_model``, ``write_report``) working on the same run folder.
 Every option of the stages (type, default, allowed values, CLI flag) is declared once, in
 ``hubensemble.options``. Attributes are imported on first use, so ``import hubensemble`` does
-not load TensorFlow.
+not load TensorFlow — nor register hubensemble's Keras classes (``HubLayer``,
+``EnsembleLayer``, ...): a new process reloads a saved model with::
+
+    keras.models.load_model("model.keras", custom_objects=hubensemble.custom_objects())
 """
 
 import importlib
@@ -39,7 +42,34 @@ _API = {
     "build_zoo": "hubensemble.zoo",
 }
 
-__all__ = sorted(_API) + ["__version__"]
+__all__ = sorted([*_API, "custom_objects"]) + ["__version__"]
+
+#: The modules whose import registers a Keras class of hubensemble's (package "hubensemble").
+_KERAS_CLASS_MODULES = ("hubensemble.hub.layer", "hubensemble.hub.sources",
+                        "hubensemble.export.layers", "hubensemble.tune.model",
+                        "hubensemble.zoo.arch")
+
+
+def custom_objects() -> dict:
+    """Every Keras class hubensemble registers, as ``{registered name: class}`` (e.g.
+    ``"hubensemble>HubLayer"``, ``"hubensemble>EnsembleLayer"``, ``"hubensemble>EvalResize"``,
+    the ``keras:`` and zoo modules' layers, the tuner's learning-rate schedule), for
+    ``keras.models.load_model(path, custom_objects=hubensemble.custom_objects())``.
+
+    ``import hubensemble`` loads its classes lazily (the command line refuses bad input in
+    under a second without TensorFlow), so in a new process Keras cannot find them until
+    they are imported: this imports them (and TensorFlow) and registers them with Keras,
+    after which a plain ``load_model`` finds them too. Raises ImportError when TensorFlow or
+    Keras is not installed.
+    """
+    import keras
+
+    for module in _KERAS_CLASS_MODULES:
+        importlib.import_module(module)
+    # The zoo's layers are made on first use (its plan needs no Keras): make them now.
+    importlib.import_module("hubensemble.zoo.arch").std_conv2d_class()
+    return {name: cls for name, cls in keras.saving.get_custom_objects().items()
+            if name.startswith("hubensemble>")}
 
 
 def __getattr__(name):

@@ -482,6 +482,76 @@ def test_ensemble_layer_from_logits_and_bad_weights():
         EnsembleLayer([])
 
 
+def head_member(classes, activation="softmax"):
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(classes, activation=activation)(x))
+
+
+@pytest.mark.parametrize("heads, words", [
+    ([(5, "softmax"), (3, "softmax")], ["different numbers of classes", "(6, 5)", "(6, 3)"]),
+    ([(5, "softmax"), (1, "sigmoid")], ["different numbers of classes", "(6, 1)"]),
+    ([(1, "sigmoid"), (1, "sigmoid")], ["not a distribution over classes",
+                                        "([N, 2] for two classes)"]),
+])
+def test_ensemble_layer_refuses_members_whose_outputs_differ(heads, words):
+    x = np.random.default_rng(4).random((6, 10, 10, 3), dtype=np.float32)
+    members = [head_member(*head) for head in heads]
+    layer = EnsembleLayer(members)
+    with pytest.raises(ValueError) as err:
+        layer(x)
+    assert all(w in str(err.value) for w in words), str(err.value)
+    # A functional model is refused when it is built, naming each member's output shape.
+    with pytest.raises(ValueError, match=r"member 0 .*\(None, \d\), member 1 .*\(None, \d\)"):
+        inputs = keras.Input((None, None, 3))
+        keras.Model(inputs, EnsembleLayer(members)(inputs))
+    outputs = [np.zeros((2, 5), np.float32), np.zeros((2, 4, 5), np.float32)]
+    with pytest.raises(ValueError, match="class probabilities"):  # serve_bytes' path
+        EnsembleLayer([small_member(7), small_member(8)]).combine(outputs)
+
+
+@pytest.mark.parametrize("weights, error, words", [
+    ("12", TypeError, ["a sequence of 2 numbers", "got str '12'"]),
+    (3, TypeError, ["a sequence of 2 numbers", "got int 3"]),
+    ({"a": 1, "b": 2}, TypeError, ["a sequence of 2 numbers"]),
+    ([1, None], TypeError, ["NoneType None is not a number"]),
+    ([1, "2"], TypeError, ["str '2' is not a number"]),
+])
+def test_ensemble_layer_refuses_weights_that_are_not_numbers(weights, error, words):
+    with pytest.raises(error) as err:
+        EnsembleLayer([small_member(9), small_member(10)], weights=weights)
+    assert all(w in str(err.value) for w in words), str(err.value)
+    assert EnsembleLayer([small_member(9), small_member(10)],
+                         weights=np.array([3, 1])).member_weights == (0.75, 0.25)
+    with pytest.raises(TypeError, match=r"write \[member\]"):
+        EnsembleLayer(small_member(9))
+
+
+def docstring_blocks(obj):
+    """The code blocks (after '::') of `obj`'s docstring, dedented."""
+    import inspect
+
+    blocks = []
+    for part in inspect.getdoc(obj).split("::\n")[1:]:
+        lines = []
+        for line in part.splitlines():
+            if line.strip() and not line.startswith("    "):
+                break
+            lines.append(line[4:])
+        blocks.append("\n".join(lines).strip() + "\n")
+    return blocks
+
+
+def test_the_ensemble_layer_docstring_example_reloads_in_a_new_process(tmp_path):
+    save, load = docstring_blocks(EnsembleLayer)
+    assert 'model.save("ensemble.keras")' in save and "keras.models.load_model" in load
+    for code in (save, load + "print(type(model.layers[-1]).__name__)\n"):
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-1] == "EnsembleLayer"
+
+
 # ------------------------------------------------------------------------------ predict
 
 @pytest.fixture

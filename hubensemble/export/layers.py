@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 
 import keras
 import numpy as np
@@ -17,16 +18,23 @@ class EnsembleLayer(keras.layers.Layer):
     The ensemble of paper 2.3: members chosen by greedy selection are combined by averaging
     their predicted probabilities, weighted by how often each was picked.
 
-    ``members`` are Keras models or layers that each map the same input (e.g. float32 images
-    [N, H, W, 3] in [0, 1] of any size) to class probabilities float32 [N, C]; each does its
-    own resizing and normalisation inside. ``weights`` (one per member, finite, >= 0, not all
-    0; default equal) are normalised to sum to 1. With ``from_logits=True`` each member's
-    output is passed through a softmax first. The output is float32 [N, C], each row summing
-    to 1. The layer owns its members (their weights are its weights) and serialises them,
-    so a model holding it round-trips through ``model.save("x.keras")`` and
-    ``keras.models.load_model`` whenever its members are serialisable.
+    ``members`` (a list or tuple, at least one) are Keras models or layers that each map the
+    same input (e.g. float32 images [N, H, W, 3] in [0, 1] of any size) to class
+    probabilities float32 [N, C] with the same C >= 2; each does its own resizing and
+    normalisation inside. ``weights`` (a sequence of numbers, one per member, finite, >= 0,
+    not all 0; default equal) are normalised to sum to 1. With ``from_logits=True`` each
+    member's output is passed through a softmax first. The output is float32 [N, C], each row
+    summing to 1. The layer owns its members (their weights are its weights) and serialises
+    them, so a model holding it round-trips through ``model.save("x.keras")`` and
+    ``keras.models.load_model`` whenever its members are serialisable; in a new process
+    ``load_model`` needs hubensemble's layers registered first (``import hubensemble`` loads
+    them lazily): pass ``custom_objects=hubensemble.custom_objects()``, as below.
 
-    Raises ValueError for no members, a member that is not callable, or bad weights.
+    Raises TypeError when ``members`` is not a list or tuple (e.g. one model: write
+    ``[model]``) or ``weights`` is not a sequence of numbers (e.g. a str); ValueError for no
+    members, a member that is not callable, bad weight values (count, negative, not finite,
+    all 0), and — when the model is built or first called — members whose outputs are not
+    all [N, C] with one C >= 2 (the message lists every member's output shape).
 
     Example::
 
@@ -39,11 +47,23 @@ class EnsembleLayer(keras.layers.Layer):
                               keras.layers.Dense(10, activation="softmax")])
         inputs = keras.Input((32, 32, 3))
         model = keras.Model(inputs, EnsembleLayer([a, b], weights=[2, 1])(inputs))
-        model.save("ensemble.keras")  # keras.models.load_model("ensemble.keras") reloads it
+        model.save("ensemble.keras")
+
+    and later, in any process::
+
+        import keras
+        import hubensemble
+
+        model = keras.models.load_model("ensemble.keras",
+                                        custom_objects=hubensemble.custom_objects())
     """
 
     def __init__(self, members, weights=None, *, from_logits=False, **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(members, (list, tuple)):
+            one = " (one member: write [member])" if callable(members) else ""
+            raise TypeError(f"EnsembleLayer members must be a list of Keras models or layers, "
+                            f"got {type(members).__name__}{one}")
         members = list(members)
         if not members:
             raise ValueError("EnsembleLayer needs at least one member")
@@ -72,11 +92,13 @@ class EnsembleLayer(keras.layers.Layer):
         """The weighted average float32 [N, C] of the members' outputs [N, C], given in member
         order (the export's serve_bytes runs the members itself and averages here).
 
-        Raises ValueError when the number of outputs differs from the number of members.
+        Raises ValueError when the number of outputs differs from the number of members, or
+        when the outputs are not all [N, C] with one C >= 2 (`_check_output_shapes`).
         """
         outputs = list(outputs)
         if len(outputs) != len(self.members):
             raise ValueError(f"expected {len(self.members)} member outputs, got {len(outputs)}")
+        self._check_output_shapes([_static_shape(out) for out in outputs])
         total = None
         for w, out in zip(self.member_weights, outputs):
             p = keras.ops.cast(out, "float32")
@@ -87,12 +109,46 @@ class EnsembleLayer(keras.layers.Layer):
         return total
 
     def compute_output_shape(self, input_shape):
-        """The first member's output shape, else (N, None)."""
-        first = self.members[0]
-        if hasattr(first, "compute_output_shape"):
-            with contextlib.suppress(Exception):
-                return first.compute_output_shape(input_shape)
-        return (input_shape[0], None)
+        """(N, C): the members' common output shape (None where no member's is known).
+
+        Raises ValueError, as `combine`, for members whose known output shapes are not all
+        [N, C] with one C >= 2: a functional model is refused when it is built."""
+        shapes = []
+        for m in self.members:
+            shape = None
+            if hasattr(m, "compute_output_shape"):
+                with contextlib.suppress(Exception):
+                    shape = tuple(m.compute_output_shape(input_shape))
+            shapes.append(shape)
+        classes = self._check_output_shapes(shapes)
+        return (input_shape[0], classes)
+
+    def _check_output_shapes(self, shapes):
+        """The number of classes C (None when no shape says it) of the members' output shapes
+        (tuples, in member order; None where unknown); ValueError, listing each member's shape,
+        unless every known shape is [N, C] with one C >= 2 (a str in `shapes` describes an
+        output that is not a tensor)."""
+        known = [(i, s) for i, s in enumerate(shapes) if s is not None]
+        widths = {s[-1] for _, s in known
+                  if isinstance(s, tuple) and len(s) == 2 and s[-1] is not None}
+        bad_rank = [i for i, s in known if not isinstance(s, tuple) or len(s) != 2]
+        if not bad_rank and len(widths) <= 1 and not widths & {0, 1}:
+            return next(iter(widths), None)
+        listed = ", ".join(
+            f"member {i} {getattr(self.members[i], 'name', type(self.members[i]).__name__)!r}: "
+            f"{'unknown' if s is None else s}" for i, s in enumerate(shapes))
+        if bad_rank:
+            why, fix = ("each member must output class probabilities [N, C]",
+                        "end each member with a head such as Dense(C, activation='softmax')")
+        elif len(widths) > 1:
+            why, fix = ("the members output different numbers of classes",
+                        "give every member a head over the same C classes")
+        else:
+            why, fix = ("one output column is not a distribution over classes (a sigmoid "
+                        "head?)", "give each member a softmax head with a column per class "
+                        "([N, 2] for two classes)")
+        raise ValueError(f"EnsembleLayer cannot average its members' outputs: {why} ({listed}); "
+                         f"{fix}")
 
     def get_config(self):
         """The layer's config with its members serialised (Keras serialisation)."""
@@ -141,12 +197,36 @@ class EvalResize(keras.layers.Layer):
         return config
 
 
-def normalise_weights(weights, n: int) -> tuple[float, ...]:
-    """`weights` (n numbers) as n floats in [0, 1] summing to 1.
+def _static_shape(output):
+    """The static shape of a member's output as a tuple (None for an unknown rank), or a str
+    naming what it is when it is not a tensor (a dict of a multi-output model)."""
+    shape = getattr(output, "shape", None)
+    if shape is None:
+        return f"a {type(output).__name__}, not a tensor"
+    try:
+        return tuple(None if d is None else int(d) for d in shape)
+    except (TypeError, ValueError):  # TensorFlow's shape of unknown rank cannot be iterated
+        return None
 
-    Raises ValueError for a count other than n, a negative or non-finite weight, or all 0.
+
+def normalise_weights(weights, n: int) -> tuple[float, ...]:
+    """`weights` (a sequence of n real numbers, e.g. a list, tuple or 1-D array) as n floats
+    in [0, 1] summing to 1.
+
+    Raises TypeError for weights that are not a sequence of numbers (a str, a dict, a single
+    number, an element that is not a real number); ValueError for a count other than n, a
+    negative or non-finite weight, or all 0.
     """
-    w = np.asarray([float(x) for x in weights], np.float64)
+    form = f"a sequence of {n} numbers, one per member, e.g. weights={[1] * n}"
+    if isinstance(weights, (str, bytes, dict)) or not hasattr(weights, "__iter__"):
+        raise TypeError(f"member weights must be {form}; got {type(weights).__name__} "
+                        f"{weights!r}")
+    values = list(weights)
+    for x in values:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+            raise TypeError(f"member weights must be {form}; got {values!r}, whose "
+                            f"{type(x).__name__} {x!r} is not a number")
+    w = np.asarray([float(x) for x in values], np.float64)
     if w.shape != (n,):
         raise ValueError(f"expected {n} weights (one per member), got {len(w)}")
     if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:

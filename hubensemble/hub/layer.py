@@ -1,11 +1,18 @@
 """HubLayer: a module as a fine-tunable Keras 3 layer, calling it through the module runtime."""
 
 import logging
+import numbers
 import os
 import re
 
 import keras
 
+from hubensemble.catalogue import MAX_INPUT_SIDE, SHA256_RE, parse_value_range
+from hubensemble.errors import ModuleLoadError
+from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
+                                 check_weights, handle_kind, source_problems, stored_handle,
+                                 stored_weights)
+from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
 
 log = logging.getLogger(__name__)
@@ -73,8 +80,12 @@ class HubLayer(keras.layers.Layer):
     ``keras:`` architecture, a .keras/.h5 file or a keras-hub preset) as a fine-tunable Keras 3
     layer.
 
-    Input: float32 images ``[B, H, W, 3]`` in [0, 1], any size; output: float32 embeddings
-    ``[B, output_dim]``. The call is `ModuleRuntime`'s, the same as rank's and the export's:
+    Input: float images ``[B, H, W, 3]`` in [0, 1] (float16/float64 are cast to float32), of
+    any size when the module takes any size or ``input_size`` is given; a module saved for
+    one fixed size (e.g. ``write_hub_module(..., input_size=(32, 32))``) needs
+    ``input_size=(32, 32)``, which resizes every image to it, and the error says so. Output:
+    float32 embeddings ``[B, output_dim]``. The call is `ModuleRuntime`'s, the same as rank's
+    and the export's:
     resized to ``input_size`` when set (``augment.resize``, antialiased), mapped to
     ``value_range``, fed as ``input_dtype`` (float32 or uint8; None: what the module's
     signature takes; kept as ``module_input_dtype``, since Keras owns ``input_dtype``), with
@@ -86,17 +97,42 @@ class HubLayer(keras.layers.Layer):
     BATCHNORM_POLICIES; "auto" decides from the module's variable names and is kept as the
     decided policy in ``batchnorm``, the evidence in ``batchnorm_evidence``).
 
+    Arguments: ``handle`` — a str or os.PathLike in one of the catalogue's handle forms
+    (``handles.check_handle_form``: a tfhub.dev / Kaggle / http(s) / gs:// URL, ``zoo:``,
+    ``keras:NAME``, ``kaggle://`` / ``hf://`` presets, ``file://`` or a local path) or a
+    prefix registered with ``hub.register_resolver``; a relative local path is kept absolute
+    (``handle``, and so the saved config, hold the absolute path), URLs and prefixed
+    handles as given. ``input_size`` — None or (height, width), two integers in [1, 2048].
+    ``value_range`` — "0,1", "-1,1", "0,255", "imagenet" or a pair such as (0, 255).
+    ``sha256`` — None or 64 hexadecimal characters; ``trust`` — a bool; ``output_key``,
+    ``module_name``, ``layer``, ``signature`` — None or a str; ``weights`` — None,
+    "imagenet" or a .h5/.keras file (``keras:NAME`` only; a relative path is kept absolute);
+    ``layer`` is for .keras/.h5 files only, ``signature`` for SavedModels only.
+
     The layer owns the module's own variables (no copies), so fine-tuning updates the module
     (a Keras-model module is tracked as the sub-model ``module_model``; a SavedModel's
     tf.Variables are wrapped); a module without trainable variables stays frozen (a probe),
     with a warning;
     its regularisation losses are added while training (``_reg_losses``; the export reads
     them too). Serialises by handle: ``from_config`` loads the module again and Keras restores
-    the fine-tuned weights on top. Load inside ``strategy.scope()`` to distribute it.
+    the fine-tuned weights on top. Load inside ``strategy.scope()`` to distribute it. In a new
+    process, ``keras.models.load_model`` finds the class once hubensemble's layers are
+    imported: pass ``custom_objects=hubensemble.custom_objects()`` (or run
+    ``from hubensemble import HubLayer`` first).
 
-    Raises ModuleLoadError (with its stage) when the module cannot be located, loaded or
-    called this way — at construction when the signature shows it, else at the first call —
-    and ValueError for an unknown ``value_range`` or ``input_dtype``.
+    Raises, before the module loads: TypeError for a ``handle`` that is not a str or path,
+    an ``input_size`` that is not a pair of integers, a ``trust`` that is not a bool or a
+    name argument that is not a str; ValueError (``handles.HandleFormError`` for the handle
+    and ``weights``) for a malformed handle (an unknown ``keras:`` name, with the closest
+    one), an ``input_size`` side outside [1, 2048], an unknown ``value_range``,
+    ``input_dtype`` or ``batchnorm``, a malformed ``sha256``, or ``weights`` / ``layer`` /
+    ``signature`` given for a kind of module that does not take them. Raises
+    ModuleLoadError (with its stage) when the module cannot be located, loaded or called
+    this way — at construction when the signature shows it, else at the first call; its
+    hint names the HubLayer argument to pass (a layer made by `hub_layer_from_spec`: the
+    catalogue field). A call raises TypeError for images that are not floats (e.g. uint8:
+    convert them to float32 in [0, 1]) and ValueError for a shape other than
+    ``[B, H, W, 3]``.
 
     Example::
 
@@ -108,24 +144,47 @@ class HubLayer(keras.layers.Layer):
     def __init__(self, handle, *, trainable=False, input_size=None, value_range="0,1",
                  sha256=None, trust=False, output_key=None, module_name=None,
                  input_dtype=None, weights=None, layer=None, signature=None,
-                 batchnorm="train", **kwargs):
+                 batchnorm="train", _from_catalogue=False, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
         if batchnorm not in BATCHNORM_POLICIES:
             raise ValueError(f"unknown batchnorm policy {batchnorm!r}; use one of "
                              f"{', '.join(BATCHNORM_POLICIES)}")
-        if value_range not in VALUE_RANGES:
-            raise ValueError(f"unknown value_range {value_range!r}; use one of {VALUE_RANGES}")
+        handle = _checked_handle(handle)
+        input_size = _checked_input_size(input_size)
+        value_range = _checked_value_range(value_range)
+        if sha256 is not None and not (isinstance(sha256, str) and SHA256_RE.fullmatch(sha256)):
+            raise ValueError(f"HubLayer sha256 must be None or 64 hexadecimal characters (the "
+                             f"output of `sha256sum FILE`), got {sha256!r}")
+        if not isinstance(trust, bool):
+            raise TypeError(f"HubLayer trust must be True or False, got "
+                            f"{type(trust).__name__} {trust!r}")
+        for name, value in (("output_key", output_key), ("module_name", module_name),
+                            ("layer", layer), ("signature", signature)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"HubLayer {name} must be None or a str, got "
+                                f"{type(value).__name__} {value!r}")
+        weights = _checked_weights(weights)
+        _check_source_fields(handle, weights=weights, layer=layer, signature=signature,
+                             input_dtype=input_dtype, value_range=value_range,
+                             input_size=input_size)
         self.handle = handle
         self.value_range = value_range
-        self.sha256 = sha256
-        self.trust = bool(trust)
+        self.sha256 = sha256.lower() if sha256 else None
+        self.trust = trust
         self.output_key = output_key
         self.module_name = module_name
         self.weights_source, self.module_layer, self.module_signature = weights, layer, signature
-        runtime = ModuleRuntime.load(handle, name=module_name, sha256=sha256, trust=trust,
-                                     input_size=input_size, value_range=value_range,
-                                     input_dtype=input_dtype, output_key=output_key,
-                                     weights=weights, layer=layer, signature=signature)
+        # Errors name the catalogue's fields for a layer of a catalogue entry, else HubLayer's
+        # own arguments (a Python user has no catalogue entry to edit).
+        self._from_catalogue = bool(_from_catalogue)
+        try:
+            runtime = ModuleRuntime.load(handle, name=module_name, sha256=self.sha256,
+                                         trust=trust, input_size=input_size,
+                                         value_range=value_range, input_dtype=input_dtype,
+                                         output_key=output_key, weights=weights, layer=layer,
+                                         signature=signature)
+        except ModuleLoadError as e:
+            raise self._with_argument_hint(e) from e
         self._runtime = runtime
         self.input_size = runtime.input_size
         # Not `input_dtype`: that is Keras' own (the layer's input is float32 in any case).
@@ -163,15 +222,54 @@ class HubLayer(keras.layers.Layer):
         return self._runtime
 
     def call(self, images, training=None):
-        """float32 images [B, H, W, 3] in [0, 1] -> float32 [B, output_dim]; the module's
+        """float images [B, H, W, 3] in [0, 1] -> float32 [B, output_dim]; the module's
         regularisation losses are added while a trainable layer trains (also when
-        ``batchnorm="inference"`` runs the module itself in inference mode)."""
+        ``batchnorm="inference"`` runs the module itself in inference mode). Raises as the
+        class docstring says."""
+        images = _checked_images(images)
+        self._check_size(images)
         train = bool(training) and self.trainable
-        out = self._runtime(images, training=train and self.batchnorm == "train")
+        try:
+            out = self._runtime(images, training=train and self.batchnorm == "train")
+        except ModuleLoadError as e:
+            raise self._with_argument_hint(e) from e
         if train:
             for fn in self._reg_losses:
                 self.add_loss(fn())
         return out
+
+    def _check_size(self, images):
+        # A module saved for fixed sizes, called without input_size: the runtime's refusal
+        # names the catalogue field; a HubLayer user needs the argument.
+        sizes = self._runtime.signature.sizes
+        if not sizes or self.input_size is not None or self._from_catalogue:
+            return
+        hw = tuple(None if v is None else int(v) for v in images.shape[1:3])
+        if hw in sizes:
+            return
+        listed = " or ".join(f"[{h}, {w}]" for h, w in sizes)
+        h, w = sizes[0]
+        raise ModuleLoadError(
+            f"the module only takes images of size {listed}, not {list(hw)}; pass "
+            f"input_size=({h}, {w}) and every image is resized to it: "
+            f"HubLayer(handle, input_size=({h}, {w}))", module=self.module_name,
+            handle=self.handle, stage="input")
+
+    def _with_argument_hint(self, error):
+        """`error` (a ModuleLoadError) as is for a layer of a catalogue entry; else with a note
+        that the catalogue field its hint names is the HubLayer argument of that name."""
+        if self._from_catalogue:
+            return error
+        for found in _FIELD_HINT.finditer(error.message):
+            field, value = found.groups()
+            if field in _ARGUMENTS and f"{field}=" not in error.message:
+                value = (f"({value[1:-1]})" if value and value.startswith("[") else
+                         "True" if value == "true" else repr(value) if value else "...")
+                return ModuleLoadError(
+                    f"{error.message} (with HubLayer, {field} is an argument: "
+                    f"HubLayer(handle, {field}={value}))", module=error.module,
+                    handle=error.handle, stage=error.stage)
+        return error
 
     def compute_output_shape(self, input_shape):
         """(batch, output_dim); output_dim is None when the signature does not say it."""
@@ -189,18 +287,145 @@ class HubLayer(keras.layers.Layer):
         return config
 
 
+#: HubLayer's arguments that are catalogue fields of the same name, and how the runtime's
+#: hints name a field ("set input_size: [20, 20] on its catalogue entry", "write input_dtype:
+#: uint8", "set `trust: true`", "update the catalogue's sha256"): `_with_argument_hint`.
+_ARGUMENTS = ("input_size", "value_range", "input_dtype", "output_key", "signature", "sha256",
+              "trust", "weights", "layer")
+_FIELD_HINT = re.compile(r"(?:set|write|check|catalogue's) `?(\w+)`?"
+                         r"(?::? ?(\[\d+, \d+\]|float32|uint8|true\b))?")
+
+
+def _checked_handle(handle) -> str:
+    """`handle` as HubLayer keeps it: a local path absolute (`handles.stored_handle`, as
+    catalogues keep it), any other form as given. TypeError for a handle that is not a str
+    or os.PathLike, HandleFormError (a ValueError) for a malformed one."""
+    if isinstance(handle, os.PathLike):
+        handle = os.fspath(handle)
+    try:
+        if not isinstance(handle, str):
+            check_handle_form(handle)  # raises, with the accepted forms
+        if (handle_kind(handle) == "local" and not handle.startswith("file:")
+                and handle_prefix(handle) is not None):
+            return handle  # a prefix of a registered resolver: it judges its own handles
+        check_handle_form(handle)
+    except HandleFormError as e:
+        if not isinstance(handle, str):
+            raise TypeError(f"HubLayer handle {e.problem}; {e.hint}") from None
+        raise HandleFormError(f"HubLayer handle {e.problem}", e.hint) from None
+    if handle_kind(handle) == "local" and not handle.startswith("file:"):
+        return stored_handle(handle, os.getcwd())
+    return handle
+
+
+def _checked_input_size(value):
+    """`value` as (height, width) ints, or None. TypeError for anything but None or a pair of
+    integers (an int n: the hint says (n, n)), ValueError for a side outside [1, 2048]."""
+    if value is None:
+        return None
+    pair = None
+    if not isinstance(value, (str, bytes)):
+        try:
+            pair = tuple(value)
+        except TypeError:
+            pair = None
+    if (pair is None or len(pair) != 2
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                       for v in pair)):
+        square = re.fullmatch(r"\s*(\d+)\s*[xX,*]\s*(\d+)\s*", value) if isinstance(
+            value, str) else None
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            example = f"input_size=({value}, {value})"
+        elif square:
+            example = f"input_size=({square.group(1)}, {square.group(2)})"
+        else:
+            example = "input_size=(224, 224)"
+        raise TypeError(f"HubLayer input_size must be None (the module's own size) or "
+                        f"(height, width), two integers; got {type(value).__name__} "
+                        f"{value!r}: write {example}")
+    h, w = (int(v) for v in pair)
+    if min(h, w) < 1 or max(h, w) > MAX_INPUT_SIDE:
+        raise ValueError(f"HubLayer input_size {(h, w)} has a side outside [1, "
+                         f"{MAX_INPUT_SIDE}] pixels; write the module's own size, e.g. "
+                         "input_size=(224, 224), or None")
+    return (h, w)
+
+
+def _checked_value_range(value) -> str:
+    """`value` canonical ("0,1", "-1,1", "0,255", "imagenet"; `catalogue.parse_value_range`
+    also takes pairs such as (0, 255)); ValueError naming the accepted ones."""
+    try:
+        return parse_value_range(value)
+    except ValueError:
+        raise ValueError(f"unknown value_range {value!r}; use one of {VALUE_RANGES} (or a pair "
+                         "such as (0, 255))") from None
+
+
+def _checked_weights(value):
+    """A ``weights`` argument checked (`handles.check_weights`) and, when a path, absolute
+    (`handles.stored_weights`); HandleFormError (a ValueError) naming the argument."""
+    try:
+        check_weights(value)
+    except HandleFormError as e:
+        raise HandleFormError(f"HubLayer weights {e.problem}",
+                              "pass weights='imagenet' or the path of a .h5/.keras weights "
+                              "file") from None
+    return stored_weights(value, os.getcwd())
+
+
+def _check_source_fields(handle, **fields):
+    """ValueError for an argument the kind of module `handle` names does not take
+    (`handles.source_problems`, the catalogue's rule), naming the argument and what to pass."""
+    for field, problem, _ in source_problems({"handle": handle, **fields}):
+        if field == "input_size":
+            app = KERAS_APPLICATIONS[handle[len("keras:"):]]
+            fix = (f"pass input_size=({app.input_size}, {app.input_size}) (its ImageNet "
+                   f"resolution) or at least ({app.min_size}, {app.min_size})")
+        else:
+            fix = f"leave {field} out"
+        raise ValueError(f"HubLayer {field}={fields[field]!r}: {problem}; {fix}")
+
+
+def _checked_images(images):
+    """`images` as a tensor; TypeError unless float, ValueError unless [B, H, W, 3]."""
+    import tensorflow as tf
+
+    if not hasattr(images, "dtype") or not hasattr(images, "shape"):
+        images = tf.convert_to_tensor(images)
+    dtype = keras.backend.standardize_dtype(images.dtype)
+    shape = tuple(images.shape)
+    if not keras.backend.is_float_dtype(dtype):
+        hint = (" (uint8 pixels: images.astype('float32') / 255)" if dtype == "uint8" else "")
+        raise TypeError(f"HubLayer takes float images [batch, height, width, 3] in [0, 1], "
+                        f"got {dtype} images of shape {shape}: convert them to float32 in "
+                        f"[0, 1] first{hint}")
+    if len(shape) != 4 or shape[-1] not in (None, 3):
+        if len(shape) == 3 and shape[-1] == 3:
+            fix = "give a single image a batch axis: images[None]"
+        elif shape and shape[-1] == 1:
+            fix = "repeat a grey channel three times: np.repeat(images, 3, axis=-1)"
+        elif shape and shape[-1] == 4:
+            fix = "drop the alpha channel: images[..., :3]"
+        else:
+            fix = "give a batch of RGB images"
+        raise ValueError(f"HubLayer takes images [batch, height, width, 3] (RGB), got shape "
+                         f"{shape}; {fix}")
+    return images
+
+
 def _clean(name):
     return re.sub(r"[^A-Za-z0-9_]", "_", name.split(":")[0])[-60:]
 
 
 def hub_layer_from_spec(spec, *, trainable=False, name=None, batchnorm="train"):
     """The HubLayer of a catalogue ModuleSpec (handle, sha256, trust, input_size, value_range,
-    input_dtype, output_key, weights, layer, signature; named after the entry in errors) with
-    the BatchNorm policy `batchnorm` (BATCHNORM_POLICIES). Raises as HubLayer does."""
+    input_dtype, output_key, weights, layer, signature; named after the entry in errors, whose
+    hints name the catalogue's fields) with the BatchNorm policy `batchnorm`
+    (BATCHNORM_POLICIES). Raises as HubLayer does."""
     return HubLayer(spec.handle, trainable=trainable, input_size=spec.input_size,
                     value_range=spec.value_range, sha256=spec.sha256, trust=spec.trust,
                     output_key=spec.output_key, module_name=spec.name,
                     input_dtype=getattr(spec, "input_dtype", None),
                     weights=getattr(spec, "weights", None), layer=getattr(spec, "layer", None),
                     signature=getattr(spec, "signature", None), name=name,
-                    batchnorm=batchnorm)
+                    batchnorm=batchnorm, _from_catalogue=True)

@@ -14,19 +14,42 @@ METADATA_FILE = os.path.join("assets", "hubensemble_module.json")
 def write_hub_module(model, path, *, input_size=None, metadata=None):
     """Writes a Keras 3 model as a TF Hub reusable SavedModel and returns its folder (str).
 
-    ``model`` maps float32 images ``[batch, height, width, 3]`` to features; the module's
-    ``__call__(images, training)`` is traced for ``training`` True and False with the input
-    signature ``float32 [None, h, w, 3]`` named ``images``, where ``(h, w)`` is
-    ``input_size`` (default: any size). The module also has ``variables``,
+    ``model`` (a Keras model or layer) maps float32 images ``[batch, height, width, 3]`` to
+    features; the module's ``__call__(images, training)`` is traced for ``training`` True and
+    False with the input signature ``float32 [None, h, w, 3]`` named ``images``, where
+    ``(h, w)`` is ``input_size`` (default: any size). The module also has ``variables``,
     ``trainable_variables`` and ``regularization_losses`` (one argument-less function per
     regularised weight of the model) — the reusable SavedModel API
     (https://www.tensorflow.org/hub/reusable_saved_models). ``metadata`` (a JSON-able dict) is
     stored as ``assets/hubensemble_module.json``.
 
-    The folder is written next to ``path`` and renamed into place, so an interrupted write
-    never leaves a half module; an existing folder at ``path`` is replaced. Raises what
-    ``tf.saved_model.save`` raises for a model that cannot be traced, and OSError.
+    The folder is written next to ``path`` (``.tmp-NAME.PID``) and renamed into place, so an
+    interrupted write never leaves a half module; an existing folder at ``path`` is replaced.
+    On any failure the temporary folder is removed and an existing folder at ``path`` is
+    left as it was. Raises, before anything is traced or written: TypeError for a ``model``
+    that is not a Keras model or layer, or ``metadata`` that is not a JSON-able dict;
+    FileExistsError when ``path`` is a file (only a folder is replaced) or its parent is
+    one. Then what ``tf.saved_model.save`` raises for a model that cannot be traced, and
+    OSError.
     """
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"write_hub_module takes a Keras model or layer, got "
+                        f"{type(model).__name__}; wrap a function in a keras.Model first")
+    if metadata is not None:
+        try:
+            if not isinstance(metadata, dict):
+                raise TypeError(f"a {type(metadata).__name__}, not a dict")
+            json.dumps(metadata)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"write_hub_module metadata must be a JSON-able dict (str keys; "
+                            f"str, number, bool, None, list and dict values): {e}") from None
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path)) or "."
+    for what, folder in (("path", path), ("parent folder", parent)):
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise FileExistsError(f"write_hub_module: the {what} {folder} is a file, not a "
+                                  "folder; pass a path for the module folder (an existing "
+                                  "folder there is replaced, a file never)")
     h, w = (input_size or (None, None))
     spec = tf.TensorSpec([None, h, w, 3], tf.float32, name="images")
 
@@ -43,19 +66,33 @@ def write_hub_module(model, path, *, input_size=None, metadata=None):
     root.variables = [_tf_var(v) for v in model.variables]
     root.trainable_variables = [_tf_var(v) for v in model.trainable_variables]
     root.regularization_losses = _regularization_fns(model)
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".tmp-{os.path.basename(path)}.{os.getpid()}")
+    name = os.path.basename(os.path.abspath(path))
+    tmp = os.path.join(parent, f".tmp-{name}.{os.getpid()}")
+    old = os.path.join(parent, f".old-{name}.{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tf.saved_model.save(root, tmp, signatures={})
-    if metadata is not None:
-        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
-        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
-            json.dump(metadata, f, indent=2)
-    if os.path.exists(path):
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    try:
+        tf.saved_model.save(root, tmp, signatures={})
+        if metadata is not None:
+            os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+            with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+                json.dump(metadata, f, indent=2)
+        # The folder before is moved aside, not deleted, until the new one is in place.
+        moved = os.path.lexists(path)
+        if moved:
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if moved:
+                os.replace(old, path)
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if moved:
+        shutil.rmtree(old, ignore_errors=True)
     return path
 
 

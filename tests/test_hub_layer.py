@@ -1,0 +1,175 @@
+"""HubLayer as a Python user meets it: argument and image refusals, fixed-size modules, handles
+kept absolute, a reload in a new process; write_hub_module leaving nothing behind on failure."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import make_tiny_model
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.errors import ModuleLoadError
+from hubensemble.hub import HubLayer, hub_layer_from_spec, write_hub_module
+
+X = np.random.default_rng(3).random((4, 16, 16, 3), dtype=np.float32)
+
+
+# --- arguments: refused before the module loads, naming the argument and the accepted forms ---
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(handle=None), TypeError, ["HubLayer handle must be a non-empty string",
+                                    "keras:APPLICATION"]),
+    (dict(handle="keras:NotAModel"), ValueError,
+     ["HubLayer handle 'keras:NotAModel' is not a keras.applications architecture",
+      "MobileNetV3Small"]),
+    (dict(handle="keras:MobileNetV3small"), ValueError, ["write keras:MobileNetV3Small instead"]),
+    (dict(input_size=32), TypeError, ["HubLayer input_size", "write input_size=(32, 32)"]),
+    (dict(input_size="32x32"), TypeError, ["got str '32x32'", "write input_size=(32, 32)"]),
+    (dict(input_size=(32, 32.5)), TypeError, ["two integers"]),
+    (dict(input_size=(0, 32)), ValueError, ["HubLayer input_size (0, 32)", "[1, 2048]"]),
+    (dict(value_range="0,2"), ValueError, ["unknown value_range '0,2'", "(0, 255)"]),
+    (dict(sha256="abc"), ValueError, ["HubLayer sha256", "64 hexadecimal"]),
+    (dict(trust="no"), TypeError, ["HubLayer trust must be True or False"]),
+    (dict(output_key=5), TypeError, ["HubLayer output_key must be None or a str"]),
+    (dict(layer="avg_pool"), ValueError, ["HubLayer layer='avg_pool'",
+                                          "only .keras and .h5 model files", "leave layer out"]),
+    (dict(weights="imagenet"), ValueError, ["only keras:NAME", "leave weights out"]),
+])
+def test_hub_layer_arguments_are_refused_naming_the_accepted_forms(tiny_module, kwargs, error,
+                                                                   words):
+    kwargs = {"handle": tiny_module, **kwargs}
+    with pytest.raises(error) as err:
+        HubLayer(kwargs.pop("handle"), **kwargs)
+    text = str(err.value)
+    assert all(w in text for w in words), text
+    assert len(text) < 1200, text
+
+
+def test_hub_layer_takes_the_catalogues_value_range_forms_and_a_path(tiny_module):
+    import pathlib
+
+    layer = HubLayer(pathlib.Path(tiny_module), value_range=(0, 255), input_size=np.array([8, 8]))
+    assert (layer.handle, layer.value_range, layer.input_size) == (tiny_module, "0,255", (8, 8))
+    assert layer.get_config()["value_range"] == "0,255"
+
+
+@pytest.mark.parametrize("images, error, words", [
+    (np.zeros((2, 16, 16, 3), np.uint8), TypeError,
+     ["HubLayer takes float images", "got uint8 images", "astype('float32') / 255"]),
+    (np.zeros((16, 16, 3), np.float32), ValueError, ["got shape (16, 16, 3)", "images[None]"]),
+    (np.zeros((2, 16, 16, 1), np.float32), ValueError, ["repeat a grey channel"]),
+    (np.zeros((2, 16, 16, 4), np.float32), ValueError, ["drop the alpha channel"]),
+])
+def test_images_a_hub_layer_cannot_take_are_refused_in_a_few_words(tiny_module, images, error,
+                                                                   words):
+    with pytest.raises(error) as err:
+        HubLayer(tiny_module)(images)
+    text = str(err.value)
+    assert all(w in text for w in words), text
+    assert len(text) < 800, text  # no dump of the array
+
+
+def test_a_fixed_size_module_names_the_hub_layer_argument_not_a_catalogue_field(tmp_path):
+    fixed = write_hub_module(make_tiny_model(input_size=(20, 20)), str(tmp_path / "fixed"),
+                             input_size=(20, 20))
+    with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\], not "
+                                              r"\[16, 16\]; pass input_size=\(20, 20\).*"
+                                              r"HubLayer\(handle, input_size=\(20, 20\)\)"):
+        HubLayer(fixed)(X)
+    with pytest.raises(ModuleLoadError, match=r"HubLayer\(handle, input_size=\(20, 20\)\)"):
+        HubLayer(fixed, input_size=(24, 24))
+    # Given the size, any image is resized to it.
+    assert HubLayer(fixed, input_size=(20, 20))(X).shape == (4, 8)
+    # A catalogue entry's layer names the entry's field, as rank and tune do.
+    from_spec = hub_layer_from_spec(ModuleSpec(name="fixed", handle=fixed))
+    with pytest.raises(ModuleLoadError) as err:
+        from_spec(X)
+    assert "set input_size: [20, 20] on its catalogue entry" in str(err.value)
+    assert "HubLayer(handle" not in str(err.value)
+
+
+def test_a_relative_handle_is_kept_absolute_so_the_model_reloads_anywhere(tiny_module, tmp_path,
+                                                                          monkeypatch):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    shutil.copytree(tiny_module, work / "mymod")
+    elsewhere.mkdir()
+    monkeypatch.chdir(work)
+    layer = HubLayer("./mymod", trainable=True)
+    assert layer.handle == layer.get_config()["handle"] == str(work / "mymod")
+    model = keras.Sequential([keras.Input((None, None, 3)), layer, keras.layers.Dense(2)])
+    want = model.predict(X, verbose=0)
+    model.save(tmp_path / "m.keras")
+    monkeypatch.chdir(elsewhere)
+    again = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(X, verbose=0), want, atol=1e-6)
+    # URLs and prefixed handles are kept as given.
+    url = "file://" + str(work / "mymod")
+    assert HubLayer(url).handle == url
+
+
+RELOAD = """
+import sys
+import numpy as np
+import hubensemble
+
+assert "tensorflow" not in sys.modules, "import hubensemble loaded TensorFlow"
+import keras  # noqa: E402
+model = keras.models.load_model(sys.argv[1], custom_objects=hubensemble.custom_objects())
+np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+"""
+
+
+def test_a_new_process_reloads_hub_layers_with_custom_objects(tiny_module, tmp_path):
+    from hubensemble import EnsembleLayer, custom_objects
+
+    assert {"hubensemble>HubLayer", "hubensemble>EnsembleLayer",
+            "hubensemble>EvalResize"} <= set(custom_objects())
+    inputs = keras.Input((None, None, 3))
+    member = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(
+        HubLayer(tiny_module)(inputs)))
+    model = keras.Model(inputs, EnsembleLayer([member])(inputs))
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", X)
+    out = subprocess.run([sys.executable, "-c", RELOAD, str(tmp_path / "m.keras"),
+                          str(tmp_path / "x.npy"), str(tmp_path / "p.npy")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(X, verbose=0),
+                               atol=1e-6)
+
+
+# --- write_hub_module: a refused or failed write leaves no temporary folder ---------------------
+
+def leftovers(folder):
+    return [n for n in os.listdir(folder) if n.startswith((".tmp-", ".old-"))]
+
+
+def test_write_hub_module_refuses_a_file_path_before_saving_and_leaves_nothing(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file, not a folder"):
+        write_hub_module(make_tiny_model(), str(tmp_path / "afile"))
+    with pytest.raises(FileExistsError, match="parent folder .* is a file"):
+        write_hub_module(make_tiny_model(), str(tmp_path / "afile" / "mod"))
+    assert (tmp_path / "afile").read_text() == "x"
+    assert leftovers(tmp_path) == []
+
+
+def test_write_hub_module_refuses_metadata_json_cannot_hold_and_leaves_nothing(tmp_path):
+    with pytest.raises(TypeError, match="metadata must be a JSON-able dict"):
+        write_hub_module(make_tiny_model(), str(tmp_path / "mod"), metadata={"x": object()})
+    with pytest.raises(TypeError, match="not a dict"):
+        write_hub_module(make_tiny_model(), str(tmp_path / "mod"), metadata=["a"])
+    with pytest.raises(TypeError, match="takes a Keras model or layer"):
+        write_hub_module(lambda x: x, str(tmp_path / "mod"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_hub_module_replaces_a_folder_and_leaves_nothing_beside_it(tmp_path):
+    first = write_hub_module(make_tiny_model(width=4), str(tmp_path / "mod"))
+    again = write_hub_module(make_tiny_model(width=6), str(tmp_path / "mod"), metadata={"v": 2})
+    assert first == again and HubLayer(again).output_dim == 6
+    assert sorted(os.listdir(tmp_path)) == ["mod"]
