@@ -13,7 +13,7 @@ from hubensemble import options as option_table
 from hubensemble.errors import HubensembleError, RunError, reraise_stop
 from hubensemble.fileio import is_temp
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
-from hubensemble.rundir import DataArgs, Run
+from hubensemble.rundir import DataArgs, Run, require_validation
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,15 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     `options` is a FitOptions to start from. An unknown option raises TypeError; a value
     outside an option's choices or range raises options.OptionError, before anything runs.
 
+    Before the run folder is created (so a refused fit leaves no folder, log or lock), fit
+    refuses what the command line refuses before its own, with the same checks: a
+    `catalogue` or `data` of another type (TypeError), a catalogue file that is missing or
+    malformed (CatalogueError) or lists no module, a data spec that cannot be read
+    (`data.check_spec`: DataError, e.g. a missing npz file or an unknown sklearn: name), a
+    --strategy the machine cannot serve, `modules` the catalogue lacks, a `budget` that
+    cannot hold one group of the sweep (HubensembleError), and an `export` folder in the
+    way (RunError).
+
     Running it again resumes: finished stages are reused and a sweep continues where it
     stopped. A changed catalogue, data set, or rank/tune option is refused unless `restart`
     (which discards the old results); changed ensemble/export/evaluate options simply redo
@@ -126,7 +135,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                                  out="runs/digits", profile="cpu", top_k=5)
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
-    from hubensemble.catalogue import ModuleSpec, load_catalogues
+    from hubensemble.data import Task, check_spec
+    from hubensemble.hyperrule import check_budget
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
 
@@ -135,6 +145,23 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         raise TypeError(f"fit() got unknown option(s) {', '.join(unknown)}; the options are "
                         f"{', '.join(f.name for f in dataclasses.fields(FitOptions))}")
     options = dataclasses.replace(options or FitOptions(), **option_values)
+    # What the command line refuses before its run folder (cli._check_inputs), by the same
+    # functions: a refused fit leaves no folder, log or lock behind.
+    option_table.check_environment()  # HUBENSEMBLE_*_TIMEOUT / _DEADLINE seconds
+    specs = _catalogue_specs(catalogue)
+    check_strategy(options.strategy, options.tpu)
+    check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
+    check_budget(options.sweep, options.budget)
+    if isinstance(data, str):
+        data_args = dataclasses.replace(data_args, spec=data) if data_args else DataArgs(
+            spec=data)
+        check_spec(data_args.spec, splits=data_args.splits,
+                   val_fraction=data_args.val_fraction, test_fraction=data_args.test_fraction,
+                   min_per_class=data_args.min_per_class)
+    elif not isinstance(data, Task):
+        raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
+                        f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "
+                        f"{type(data).__name__} {data!r}")
     if export:
         from hubensemble.formats import check_export_target
 
@@ -142,33 +169,50 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     run = Run(out)
     run.make_folder()
     with run.fit_log():
-        if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
-            catalogue = [catalogue]
-        specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
-        paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
-        specs += load_catalogues(paths) if paths else []
-        if not specs:
-            raise HubensembleError("the catalogue lists no modules")
-        # What tune would refuse, before the data loads and the modules rank, not after.
-        check_strategy(options.strategy, options.tpu)
-        check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
         if isinstance(data, str):
-            data_args = dataclasses.replace(data_args, spec=data) if data_args else DataArgs(
-                spec=data)
             task = data_args.load()
         else:
             # A Task from Python: later stages of this run need it passed in again.
             task = data
             data_args = data_args or DataArgs(spec=task.source, reloadable=False)
         log.info("fit: %s", task.summary())
+        require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
         _check_inputs(run, fingerprints, keys, options, restart=restart)
+        if run.meta().get("data"):
+            # The same data (checked above), loaded now: its record says what became of every
+            # file this time (a file added since, unreadable or hidden, left the counts of
+            # the first load in run.json and the report when rank was reused).
+            run.attach_task(task, data_args)
         run.update(fit={"catalogue": [s.source or s.name for s in specs],
                         "data": data_args.spec, "fingerprints": fingerprints,
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
+
+
+def _catalogue_specs(catalogue) -> list:
+    """The ModuleSpec records of fit's `catalogue`: one catalogue YAML path (str or
+    os.PathLike) or ModuleSpec, or a list or tuple of them (paths read by `load_catalogues`).
+    TypeError for another type, CatalogueError for a file that is missing or malformed,
+    HubensembleError when no module is listed."""
+    from hubensemble.catalogue import ModuleSpec, load_catalogues
+
+    if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
+        catalogue = [catalogue]
+    wrong = ([catalogue] if not isinstance(catalogue, (list, tuple)) else
+             [c for c in catalogue if not isinstance(c, (str, os.PathLike, ModuleSpec))])
+    if wrong:
+        raise TypeError(f"fit() catalogue must be a catalogue YAML path, a ModuleSpec, or a "
+                        f"list of them (e.g. catalogue='catalogue/demo.yaml'), got "
+                        f"{type(wrong[0]).__name__} {wrong[0]!r}")
+    specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
+    paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
+    specs += load_catalogues(paths) if paths else []
+    if not specs:
+        raise HubensembleError("the catalogue lists no modules")
+    return specs
 
 
 def _changed_options(previous: dict, options) -> list[str]:

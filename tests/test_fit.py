@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import hubensemble
-from hubensemble.errors import RunError
+from hubensemble.errors import CatalogueError, DataError, HubensembleError, RunError
 from hubensemble.fileio import is_temp
 from hubensemble.formats import RUN_ENTRIES
 
@@ -328,12 +328,95 @@ def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
     assert str(fitted[0]) not in (out / "report.md").read_text()
 
 
+@pytest.mark.parametrize("inputs, error, words", [
+    (dict(catalogue="{tmp}/nope.yaml"), CatalogueError, ["nope.yaml: cannot read"]),
+    (dict(catalogue=5), TypeError, ["catalogue must be a catalogue YAML path", "got int 5"]),
+    (dict(catalogue=["{cat}", 5]), TypeError, ["got int 5"]),
+    (dict(data="npz:{tmp}/nope.npz"), DataError, ["nope.npz: no such file"]),
+    (dict(data="sklearn:iris"), DataError, ["sklearn:iris is not available"]),
+    (dict(data=5), TypeError, ["data must be a data spec", "got int 5"]),
+    (dict(modules=["nope"]), HubensembleError,
+     ["module 'nope' is not in the catalogue", "m0, m1, m2"]),
+    (dict(sweep="aug", budget=2), HubensembleError, ["budget 2 cannot hold one"]),
+])
+def test_fit_refuses_bad_inputs_before_it_creates_the_run_folder(catalogue, tmp_path, inputs,
+                                                                 error, words):
+    """A new-user check: each of these left RUN/log.txt and RUN/.fit.lock behind (the command
+    line, which checks them first, leaves no folder)."""
+    def fill(v):
+        return v.format(tmp=tmp_path, cat=catalogue) if isinstance(v, str) else v
+
+    args = dict(catalogue=catalogue, data="sklearn:digits", **FIT)
+    for key, value in inputs.items():
+        args[key] = [fill(v) for v in value] if isinstance(value, list) else fill(value)
+    out = tmp_path / "run"
+    with pytest.raises(error) as err:
+        hubensemble.fit(out=out, progress=False, **args)
+    assert all(w in str(err.value) for w in words), str(err.value)
+    assert not out.exists()
+
+
+def test_fit_refuses_a_bad_seconds_variable_before_the_run_folder(catalogue, tmp_path,
+                                                                  monkeypatch):
+    from hubensemble.options import OptionError
+
+    monkeypatch.setenv("HUBENSEMBLE_HTTP_TIMEOUT", "abc")
+    with pytest.raises(OptionError, match="HUBENSEMBLE_HTTP_TIMEOUT='abc' is not a number"):
+        hubensemble.fit(catalogue, "sklearn:digits", tmp_path / "run", progress=False, **FIT)
+    assert not (tmp_path / "run").exists()
+
+
+def colour_folder(root, n=24, side=12):
+    """root/<red|green|blue>/NN.png: n noisy images per class, its colour channel brightest."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("red", "green", "blue")):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            img = rng.integers(0, 120, (side, side, 3), dtype=np.uint8)
+            img[..., c] += 120
+            Image.fromarray(img).save(root / name / f"{i:02d}.png")
+    return root
+
+
+def test_a_resumed_fit_records_what_became_of_every_file_now(catalogue, tmp_path):
+    """A new-user check: a corrupt file and a hidden one added after a fit left run.json and
+    the report at the first load's counts (112 files, 6 skipped) when the resumed fit reused
+    every stage (a skipped file does not change the data's fingerprint)."""
+    data = colour_folder(tmp_path / "data")
+    out = tmp_path / "run"
+    args = dict(FIT, top_k=1, corruptions=False)
+    hubensemble.fit(catalogue, f"folder:{data}", out, progress=False, **args)
+    first = json.loads((out / "run.json").read_text())["data"]["task"]
+    assert (first["files"], first["skipped"]) == (72, [])
+    (data / "red" / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (data / "red" / ".hidden").write_bytes(b"x")
+    hubensemble.fit(catalogue, f"folder:{data}", out, progress=False, **args)
+    now = json.loads((out / "run.json").read_text())["data"]["task"]
+    assert now["fingerprint"] == first["fingerprint"]
+    assert now["files"] == 73 and [p for p, _ in now["skipped"]] == [
+        str(data / "red" / "zz_broken.png")]
+    assert now["ignored"]["count"] == first["ignored"]["count"] + 1
+    assert "73: 72 example(s), 1 skipped" in (out / "report.md").read_text()
+
+
+def test_a_task_without_validation_examples_is_refused_before_rank(catalogue, tmp_path):
+    data = colour_folder(tmp_path / "data", n=8)
+    out = tmp_path / "run"
+    from hubensemble.rundir import DataArgs
+
+    with pytest.raises(RunError, match="has no validation examples"):
+        hubensemble.fit(catalogue, f"folder:{data}", out, progress=False,
+                        data_args=DataArgs(spec="", val_fraction=0.0), **FIT)
+    assert not (out / "ranking.json").exists()
+
+
 def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_path):
     """A new-user check: no module could be ranked, the error said to fix the catalogue and
     run the same command again, and that was refused as "the catalogue changed since … was
     fitted" with nothing to discard. A second fit on a folder a fit is running on is refused
     at once (RUN/.fit.lock), not when it reaches the sweep."""
-    from hubensemble.errors import HubensembleError
     from hubensemble.fileio import file_lock
 
     out = tmp_path / "run"
