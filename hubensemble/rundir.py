@@ -440,9 +440,19 @@ class Run:
         level = logger.level
         if level == logging.NOTSET or level > logging.INFO:
             logger.setLevel(logging.INFO)
+        # absl.logging (TensorFlow's SavedModel writer logs through it) calls
+        # logging.basicConfig() when the root logger has no handler: in a notebook the root
+        # then printed every INFO record of ours and TensorFlow's, after the fit too. A
+        # NullHandler on the root for the block keeps the caller's logging as it was.
+        root = logging.getLogger()
+        guard = logging.NullHandler() if not root.handlers else None
+        if guard is not None:
+            root.addHandler(guard)
         try:
             yield
         finally:
+            if guard is not None:
+                root.removeHandler(guard)
             logger.removeHandler(handler)
             try:
                 handler.close()  # flushes: refused as the records before were

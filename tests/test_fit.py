@@ -412,6 +412,28 @@ def test_a_task_without_validation_examples_is_refused_before_rank(catalogue, tm
     assert not (out / "ranking.json").exists()
 
 
+def test_a_python_callers_root_logger_is_left_as_it_was(tmp_path):
+    """A new-user check: in a notebook, fit's export (TensorFlow's SavedModel writer logs
+    through absl, which calls logging.basicConfig() on a root without handlers) left a root
+    StreamHandler that printed every INFO record of ours and TensorFlow's from then on."""
+    code = f"""if True:
+        import logging, absl.logging
+        from hubensemble.rundir import Run
+        with Run({str(tmp_path / 'run')!r}).log_file():
+            absl.logging.info("as the SavedModel writer logs")
+            logging.getLogger("hubensemble.x").info("ours, for the run's log")
+        print(logging.getLogger().handlers)
+        absl.logging.info("outside the block")  # absl does configure a bare root
+        print(len(logging.getLogger().handlers))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "1"], out.stdout
+    assert "ours" not in out.stderr
+    assert "ours, for the run's log" in (tmp_path / "run" / "log.txt").read_text()
+
+
 def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_path):
     """A new-user check: no module could be ranked, the error said to fix the catalogue and
     run the same command again, and that was refused as "the catalogue changed since … was
