@@ -267,6 +267,28 @@ def test_a_broken_archive_sent_whole_is_an_archive_error_not_the_network(server,
         assert "connection closed" not in str(err.value)
 
 
+def test_a_gzip_damaged_inside_is_refused_and_not_cached(tiny_module, server, hub_cache):
+    """A new-user check: 64 bytes flipped in the middle of the gzip data, or its CRC trailer,
+    unpacked into a cached module whose variables were garbage ("[savedmodel] The length
+    checksum does not match"), and the fixed file on the server was never fetched again: the
+    tar reader stops before gzip's CRC."""
+    good = tarball(tiny_module)
+    for name, flip in (("middle", range(len(good) // 3, len(good) // 3 + 64)),
+                       ("crc", [len(good) - 8])):
+        body = bytearray(good)
+        for i in flip:
+            body[i] ^= 0xFF
+        url = server.add(f"/{name}.tar.gz", bytes(body))
+        with pytest.raises(ModuleLoadError) as err:
+            load_module(url)
+        assert err.value.stage == "archive", str(err.value)
+        assert name == "middle" or "gzip data is damaged (BadGzipFile: CRC check failed" in str(
+            err.value)  # the data inflates to an intact tar: only the CRC tells
+        assert not os.path.exists(resolvers.ArchiveResolver().module_dir(url))
+        server.add(f"/{name}.tar.gz", good)  # fixed on the server: fetched and loaded
+        assert load_module(url).output_dim == 8
+
+
 def file_members_only(folder, extra=()):
     """`folder` as a .tar.gz of its files only, no folder entries (as `tar czf m.tar.gz
     saved_model.pb variables/*` writes it), plus `extra` (name, bytes) file members."""

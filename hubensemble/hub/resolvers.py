@@ -6,6 +6,7 @@ tensorflow_hub's cache first, every read bounded in time (`hub.remote`), so Tens
 Keras only ever read local files.
 """
 
+import bz2
 import contextlib
 import gzip
 import hashlib
@@ -13,6 +14,7 @@ import http.client
 import importlib
 import importlib.metadata
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -169,28 +171,82 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
                                             self._lock_file_timeout_sec())
 
 
+#: The compressed streams a module archive may come in: (first bytes, name, opener of a
+#: decompressing reader). Each reader checks its stream's own checksum (gzip's CRC-32 and
+#: length, bzip2's block CRCs, xz's check) when it is read to its end.
+_COMPRESSIONS = ((b"\x1f\x8b", "gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+                 (b"BZh", "bzip2", bz2.BZ2File),
+                 (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile))
+
+
+class _Prefixed:
+    """`fileobj` with `head` (bytes already read from it) in front again."""
+
+    def __init__(self, head, fileobj):
+        self._head, self._f = head, fileobj
+
+    def read(self, n=-1):
+        if self._head:
+            out = self._head if n is None or n < 0 else self._head[:n]
+            self._head = self._head[len(out):]
+            return out
+        return self._f.read(n)
+
+
 def extract_archive(fileobj, dst_path) -> None:
-    """Streams the tar archive (.tar or compressed: .tar.gz, …) read from `fileobj` into the
-    folder `dst_path`, as tensorflow_hub's extractor does and with its rule for member paths
-    (`file_utils.merge_relative_path`: inside `dst_path`, a leading "/" dropped, ".." that
-    leaves it refused), except that a file's folders are made when the archive has no entry
-    for them (`tar czf m.tar.gz saved_model.pb variables/*` writes none; tensorflow_hub's
-    extractor then fails on the first file in a folder). Raises tarfile.TarError for what is
-    not a tar archive and ValueError naming a member that leaves the folder or is a link,
-    device or FIFO (docs/security.md)."""
-    with tarfile.open(mode="r|*", fileobj=fileobj) as tar:
-        for member in tar:
-            target = file_utils.merge_relative_path(dst_path, member.name)
-            if member.isdir():
-                tf.io.gfile.makedirs(target)
-            elif member.isfile():
-                tf.io.gfile.makedirs(os.path.dirname(target))
-                file_utils.extract_file(tar, member, target)
-            else:
-                kind = ("a symbolic link" if member.issym() else "a hard link"
-                        if member.islnk() else "a device or FIFO")
-                raise ValueError(f"the archive's member {member.name!r} is {kind}; a module "
-                                 "archive may hold only files and folders")
+    """Streams the tar archive (.tar, or gzip / bzip2 / xz compressed) read from `fileobj`
+    into the folder `dst_path`, as tensorflow_hub's extractor does and with its rule for
+    member paths (`file_utils.merge_relative_path`: inside `dst_path`, a leading "/" dropped,
+    ".." that leaves it refused), except that:
+
+    * a file's folders are made when the archive has no entry for them (`tar czf m.tar.gz
+      saved_model.pb variables/*` writes none; tensorflow_hub's extractor then fails on the
+      first file in a folder);
+    * a compressed stream is read to its end, so its checksum is checked: the tar reader
+      stops at the archive's end marker, before gzip's CRC, and a gzip whose data was
+      damaged in the middle was unpacked into a module whose variables were garbage.
+
+    Raises tarfile.TarError for what is not a tar archive or a damaged compressed stream,
+    and ValueError naming a member that leaves the folder or is a link, device or FIFO
+    (docs/security.md)."""
+    head = b""
+    while len(head) < 6:
+        more = fileobj.read(6 - len(head))
+        if not more:
+            break
+        head += more
+    stream, kind = _Prefixed(head, fileobj), None
+    for magic, name, opener in _COMPRESSIONS:
+        if head.startswith(magic):
+            stream, kind = opener(stream), name
+            break
+    try:
+        with tarfile.open(mode="r|", fileobj=stream) as tar:
+            for member in tar:
+                _extract_member(tar, member, dst_path)
+        if kind is not None:
+            while stream.read(remote.CHUNK):  # to its end: the stream's checksum
+                pass
+    except (EOFError, zlib.error, lzma.LZMAError, OSError) as e:
+        if not isinstance(e, (EOFError, zlib.error, lzma.LZMAError)) and (
+                e.errno is not None or isinstance(e, (TimeoutError, ConnectionError))):
+            raise  # the network's, not the archive's
+        raise tarfile.ReadError(f"the archive's {kind or 'tar'} data is damaged "
+                                f"({type(e).__name__}: {e})") from e
+
+
+def _extract_member(tar, member, dst_path):
+    target = file_utils.merge_relative_path(dst_path, member.name)
+    if member.isdir():
+        tf.io.gfile.makedirs(target)
+    elif member.isfile():
+        tf.io.gfile.makedirs(os.path.dirname(target))
+        file_utils.extract_file(tar, member, target)
+    else:
+        kind = ("a symbolic link" if member.issym() else "a hard link"
+                if member.islnk() else "a device or FIFO")
+        raise ValueError(f"the archive's member {member.name!r} is {kind}; a module archive "
+                         "may hold only files and folders")
 
 
 def _drop_dead_download_lock(module_dir):
