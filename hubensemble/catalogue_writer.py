@@ -26,22 +26,25 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
     signature, output_key, trust) meet before any module is loaded: `catalogue add` runs it
     before TensorFlow, so a mistyped handle or name is one line (it was a traceback after
     TensorFlow's seconds). Relative paths are relative to `base_dir` (default: the working
-    folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`),
-    a name or field value ModuleSpec refuses, or one `name` for several handles."""
+    folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`), a
+    local path that does not exist, a name or field value ModuleSpec refuses, or one `name`
+    for several handles."""
     if name is not None and len(handles) > 1:
         raise CatalogueError("--name (name=) names a single HANDLE; add the others in "
                              "another call, or leave the names to catalogue add")
     base_dir = base_dir or os.getcwd()
     for handle in handles:
         try:
-            ModuleSpec(name="module" if name is None else name,
-                       handle=stored_handle(handle, base_dir),
+            stored = stored_handle(handle, base_dir)
+            ModuleSpec(name="module" if name is None else name, handle=stored,
                        **{**fields, "weights": stored_weights(fields.get("weights"),
                                                               base_dir)})
         except ValueError as e:  # HandleFormError is one
             text = re.sub(r"^invalid ModuleSpec '[^']*': ", "", str(e))
             raise CatalogueError(text if text.startswith(repr(handle)) else
                                  f"cannot add {handle!r}: {text}") from None
+        if handle_kind(stored) == "local" and not os.path.exists(stored):
+            raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist")
 
 
 def _format_params(params):
@@ -161,6 +164,33 @@ def _warn_repeated(path, before, specs) -> None:
         seen.setdefault(how(spec), spec)
 
 
+def catalogue_names(path) -> set[str]:
+    """The entry names of the catalogue `path` appends would go to (`append_catalogue`): an
+    empty set for a missing file, an empty one or one whose `modules:` is empty ([] or
+    nothing). CatalogueError (file:line) for a file that does not read as a catalogue;
+    TensorFlow-free, so `catalogue add` checks its --to file before loading a module."""
+    return {s.name for s in _existing(os.fspath(path))[1]}
+
+
+def _existing(path):
+    """(text, ModuleSpecs) of the catalogue at `path` that entries are appended to; a
+    `modules:` that is empty is a start, not an error, here."""
+    folder = os.path.dirname(os.path.abspath(path))
+    old = read_catalogue_file(path)[0] if os.path.exists(path) else ""
+    if not old.strip():
+        return old, []
+    try:
+        loaded = yaml.safe_load(old)
+    except yaml.YAMLError:
+        loaded = None  # the parser below says where
+    if isinstance(loaded, dict) and "modules" in loaded and loaded["modules"] in ([], None):
+        return old, []  # the appended text is read back whole before it is written
+    before, problems = parse_catalogue_text(old, path, folder)
+    if problems:
+        raise_problems(problems)
+    return old, before
+
+
 def append_catalogue(path, specs) -> str:
     """Appends `specs` as entries to the catalogue at `path` (a new file when missing) and
     returns the text appended. The file's own text (comments, order) is kept: the entries go
@@ -169,17 +199,19 @@ def append_catalogue(path, specs) -> str:
     CatalogueError (e.g. when `modules:` is not the file's last block: add them by hand)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    old = read_catalogue_file(path)[0] if os.path.exists(path) else ""
-    before, problems = parse_catalogue_text(old, path, folder) if old.strip() else ([], [])
-    if problems:
-        raise_problems(problems)
+    old, before = _existing(path)
     _warn_repeated(path, before, specs)
     body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
                      default_flow_style=False, width=100, allow_unicode=True)
     last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "
     indent = " " * (len(last) - len(last.lstrip(" -")) - 2)
     added = "".join(indent + line if line.strip() else line for line in body.splitlines(True))
-    text = (old.rstrip("\n") + "\n" if before else "modules:\n") + added
+    if before:
+        text = old.rstrip("\n") + "\n" + added
+    elif old.strip():  # `modules: []` or a bare `modules:`: the entries go under it
+        text = re.sub(r"(?m)^modules:.*$", "modules:", old, count=1).rstrip("\n") + "\n" + added
+    else:
+        text = "modules:\n" + added
     after, problems = parse_catalogue_text(text, path, folder)
     if problems or len(after) != len(before) + len(specs):
         raise_problems(problems or [f"{path}: cannot append after its last entry (is "

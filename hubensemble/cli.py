@@ -58,15 +58,14 @@ def cmd_catalogue_list(args):
 def cmd_catalogue_add(args):
     """`catalogue add HANDLE... --to FILE`: checks the entries before TensorFlow, loads each
     module, appends its introspected entry to FILE; 1 when a module cannot be loaded (none)."""
-    from hubensemble.catalogue import load_catalogue
-    from hubensemble.catalogue_writer import append_catalogue, check_new_entries
+    from hubensemble.catalogue_writer import append_catalogue, catalogue_names, check_new_entries
 
     check_new_entries(args.handles, name=args.name, **{k: getattr(args, k) for k in (
         "weights", "layer", "signature", "output_key", "trust")})
+    taken = catalogue_names(args.to)  # a --to file that cannot take them: before TensorFlow
     _import_tensorflow(args.verbose)
     from hubensemble.hub.introspect import describe_module, entry_name
 
-    taken = {s.name for s in load_catalogue(args.to)} if os.path.exists(args.to) else set()
     specs = []
     for handle in args.handles:
         name = args.name or entry_name(handle, taken)

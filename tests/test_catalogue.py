@@ -610,6 +610,26 @@ def test_shipped_catalogues_are_the_packaged_yaml_files():
 # ---------------------------------------------------------------------------- writing
 
 
+@pytest.mark.parametrize("start", ["modules: []\n", "# mine\nmodules:\n", "", None])
+def test_catalogue_add_appends_to_an_empty_catalogue(tmp_path, start):
+    """A new-user check: `catalogue add --to` a file holding `modules: []` or a bare
+    `modules:` (the natural first file) was refused, after the module had loaded."""
+    from hubensemble.catalogue_writer import append_catalogue, catalogue_names
+
+    path = tmp_path / "c.yaml"
+    if start is not None:
+        path.write_text(start)
+    assert catalogue_names(path) == set()
+    append_catalogue(path, [ModuleSpec("a", TFHUB)])
+    append_catalogue(path, [ModuleSpec("b", KAGGLE)])
+    assert [s.name for s in load_catalogue(str(path))] == ["a", "b"]
+    assert catalogue_names(path) == {"a", "b"}
+    assert (start or "").startswith("#") == path.read_text().startswith("# mine\n")
+    (tmp_path / "broken.yaml").write_text("modules: [\n")
+    with pytest.raises(CatalogueError, match="broken.yaml:2: YAML syntax error"):
+        catalogue_names(tmp_path / "broken.yaml")
+
+
 def test_write_catalogue_round_trips_and_keeps_local_handles_relative(tmp_path):
     folder = tmp_path / "zoo"
     specs = [

@@ -395,7 +395,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     # catalogue add's handles and --name (a traceback after TensorFlow's seconds).
     argvs += [["catalogue", "add", "keras:mobilenetv3small", "--to", str(tmp_path / "k.yaml")],
               ["catalogue", "add", str(tmp_path / "afolder"), "--name", "bad name", "--to",
-               str(tmp_path / "k.yaml")]]
+               str(tmp_path / "k.yaml")],
+              ["catalogue", "add", str(tmp_path / "nowhere"), "--to", str(tmp_path / "k.yaml")],
+              ["catalogue", "add", str(tmp_path / "afolder"), "--to", str(broken)]]
     # A fraction the data would not use (npz with x_val: it was ignored without a word).
     import numpy as np
 
@@ -460,6 +462,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
             "write keras:MobileNetV3Small instead\n") in run.stderr
     assert (f"error: cannot add '{tmp_path / 'afolder'}': field 'name': 'bad name' may only "
             "contain letters, digits") in run.stderr and not (tmp_path / "k.yaml").exists()
+    assert (f"error: cannot add '{tmp_path / 'nowhere'}': {tmp_path / 'nowhere'} does not "
+            "exist\n") in run.stderr
+    assert run.stderr.count(f"{broken}:2: ") == 2, run.stderr  # fit's, and add's --to file
     with pytest.raises(HubensembleError) as e:
         load_task(f"npz:{npz}", val_fraction=0.3)
     assert "would not be used" in str(e.value) and run.stderr.count(f"error: {e.value}\n") == 1
