@@ -134,8 +134,9 @@ def _check_name(value):
                    f"write name: '{value}' (quoted) instead")
     if not NAME_RE.fullmatch(value):
         ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-        fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-") or "my-module"  # é -> e
-        raise _Bad(f"{value!r} may only contain letters, digits, '_', '.' and '-'",
+        fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-.") or "my-module"  # é -> e
+        raise _Bad(f"{value!r} may only contain letters, digits, '_', '.' and '-', and start "
+                   f"with a letter, digit or '_' (-x reads as an option in --modules -x)",
                    f"write name: {fixed} instead")
     return value
 

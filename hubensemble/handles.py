@@ -16,7 +16,9 @@ import os
 import re
 import urllib.parse
 
-NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+# A name starts with a letter, digit or "_": one starting with "-" reads as an option in
+# `--modules -x` (argparse refuses it), one starting with "." as a hidden file.
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
 _KAGGLE_EXAMPLE = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"

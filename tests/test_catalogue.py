@@ -315,6 +315,11 @@ ERRORS = [
           - name: yes
             handle: {TFHUB}
         """, "name: yes", "name", ["got bool True", "write name: 'yes' (quoted)"]),
+    ("name-leading-dash", f"""
+        modules:
+          - name: -x
+            handle: {TFHUB}
+        """, "name: -x", "name", ["start with a letter", "write name: x instead"]),
     ("name-accented", f"""
         modules:
           - name: modèle-ü

@@ -334,7 +334,8 @@ def _checked_input_size(value):
                        for v in pair)):
         square = re.fullmatch(r"\s*(\d+)\s*[xX,*]\s*(\d+)\s*", value) if isinstance(
             value, str) else None
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and (
+                1 <= value <= MAX_INPUT_SIDE):  # a hint that would itself be refused is none
             example = f"input_size=({value}, {value})"
         elif square:
             example = f"input_size=({square.group(1)}, {square.group(2)})"
