@@ -666,9 +666,9 @@ def format_evaluation(result: dict) -> str:
                      f"{', '.join(f'{s} {k}' for s, k in unscored.items())} ({why})")
     absent = (result.get("classes") or {}).get("absent")
     if absent:
-        lines.append(f"{len(absent)} of the model's classes have no example here (metrics "
-                     f"cover the others): {', '.join(map(str, absent[:10]))}"
-                     f"{', …' if len(absent) > 10 else ''}")
+        verb, more = ("has" if len(absent) == 1 else "have"), (", …" if len(absent) > 10 else "")
+        lines.append(f"{len(absent)} of the model's classes {verb} no example here (metrics "
+                     f"cover the others): {', '.join(map(str, absent[:10]))}{more}")
     if single:
         b = result["best_single"]
         lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")

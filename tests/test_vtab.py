@@ -174,6 +174,9 @@ def test_select_tasks_by_name_alias_and_group_in_table_order():
     assert [t.name for t in vtab.select_tasks(["specialised"])] == PAPER_TABLE4["specialised"]
     # In any case: the table prints "Natural" (it was "unknown VTAB task(s): Natural").
     assert vtab.select_tasks(["Specialised"]) == vtab.select_tasks(["specialised"])
+    assert vtab.select_tasks(["Specialized"]) == vtab.select_tasks(["specialised"])
+    listed = vtab.format_list(vtab.select_tasks(["svhn"])).splitlines()  # --list --tasks svhn
+    assert len(listed) == 2 and listed[1].startswith("svhn")
     assert [t.name for t in vtab.select_tasks(["SVHN", "CLEVR.count"])] == [
         "svhn", "clever.count"]
     with pytest.raises(Exception, match="unknown VTAB task.*nope.*caltech101.*smallnorb.elev"):

@@ -33,6 +33,8 @@ log = logging.getLogger("hubensemble.vtab")
 
 GROUPS = ("natural", "specialised", "structured")
 GROUP_TITLES = {"natural": "Natural", "specialised": "Specialised", "structured": "Structured"}
+#: Other spellings of a group's name (the VTAB paper writes "Specialized").
+GROUP_SPELLINGS = {"specialized": "specialised"}
 
 RESULTS_JSON = "vtab.json"
 RESULTS_MD = "vtab.md"
@@ -302,8 +304,9 @@ def select_tasks(names=None) -> list[VtabTask]:
         key = folded.get(name.lower())  # in any case: the table prints "Natural", "DTD"
         if key in TASKS:
             wanted.add(key)
-        elif name.lower() in GROUPS:
-            wanted.update(t.name for t in TASKS.values() if t.group == name.lower())
+        elif GROUP_SPELLINGS.get(name.lower(), name.lower()) in GROUPS:
+            group = GROUP_SPELLINGS.get(name.lower(), name.lower())
+            wanted.update(t.name for t in TASKS.values() if t.group == group)
         else:
             unknown.append(name)
     if unknown:
@@ -431,9 +434,10 @@ def format_markdown(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def format_list() -> str:
+def format_list(tasks=None) -> str:
+    """The table of `tasks` (VtabTask records; default all 19) that --list prints."""
     lines = [f"{'task':<17}{'group':<13}{'classes':>8}  {'tfds':<50}task_adaptation"]
-    for t in TASK_LIST:
+    for t in tasks or TASK_LIST:
         tfds = f"{t.tfds_spec}:{'|'.join(t.versions)}"
         lines.append(f"{t.name:<17}{t.group:<13}{t.num_classes:>8}  {tfds:<50}{t.key}")
     return "\n".join(lines)
@@ -776,11 +780,11 @@ def main(argv=None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.list:
-        print(format_list())
-        return 0
     try:
         tasks = select_tasks(args.tasks)
+        if args.list:  # of the --tasks given (all 19 without)
+            print(format_list(tasks))
+            return 0
         if not args.catalogue or not args.out:
             parser.error("--catalogue and --out are required (or --list)")
         if args.test_limit is not None and args.test_limit < 1:
