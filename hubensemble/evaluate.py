@@ -317,18 +317,18 @@ def _with_members(members_signature, serve):
 
 
 def load_evaluation_task(model_dir, data=None, *, data_dir=None):
-    """The task to evaluate `model_dir` on: `data` (a data spec, read by
-    `hubensemble.data.load_test_set`: a folder of class folders is one test set of all its
-    images, and it may hold any of the model's classes) when given, else the task of the run
-    the export sits in (RUN/export -> RUN/run.json), loaded as the run loaded it (`data_dir`
-    replaces the recorded data folder). Raises DataError when there is no `data` and the
-    export's parent folder is not a run that records its data; RunError when the run's data
-    changed since it was recorded."""
+    """The task to evaluate `model_dir` on: `data` (a spec read by `load_test_set`: a folder
+    of class folders is one test set of all its images, unless it is the export's own data,
+    split as fit split it) when given, else the task of the run the export sits in
+    (RUN/run.json), loaded as the run loaded it (`data_dir` replaces the recorded folder).
+    DataError when there is no `data` and the export's parent folder is not a run that
+    records its data; RunError when the run's data changed since it was recorded."""
     from hubensemble.data import load_test_set
     from hubensemble.rundir import DataArgs, Run
 
     if data:
-        return load_test_set(data, data_dir=data_dir)
+        return load_test_set(data, data_dir=data_dir, trained_on=(
+            read_export_metadata(model_dir).get("task") or {}).get("fingerprint"))
     run = Run(os.path.dirname(os.path.abspath(os.fspath(model_dir))))
     recorded = run.meta().get("data") if run.exists() else None
     if not recorded:

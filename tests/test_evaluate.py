@@ -533,3 +533,34 @@ def test_a_folder_with_only_train_says_which_split_it_scored(export_dir, tmp_pat
                              corruptions=False, progress=False)
     assert flat["n"] == 19 and flat["task"]["unscored"] == {}
     assert "scored:" not in ev.format_evaluation(flat)
+
+
+def test_the_exports_own_folder_is_scored_on_its_held_out_split(export_dir, tmp_path):
+    """A new-user check: `evaluate --data folder:DIR` on the very folder the export was
+    fitted on scored all 90 images (54 trained it, 18 chose it: accuracy 0.61 against 0.56
+    held out) and said `same_data_as_export: false`. That folder is now split as fit split
+    it, and its held-out test split is scored."""
+    import shutil
+
+    from hubensemble.data import load_task
+
+    rng = np.random.default_rng(4)
+    root = tmp_path / "data"
+    for name, k in (("a", 7), ("b", 6), ("c", 6)):
+        write_pngs(root / name, (rng.random((k, 6, 6, 3)) * 255).astype(np.uint8))
+    spec = f"folder:{root}"
+    fitted = load_task(spec)  # what fit trained on
+    own = tmp_path / "own_export"
+    shutil.copytree(export_dir, own)
+    meta_path = own / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"] = {**(meta.get("task") or {}), "fingerprint": fitted.fingerprint}
+    meta_path.write_text(json.dumps(meta))
+    task = ev.load_evaluation_task(own, spec)
+    assert task.fingerprint == fitted.fingerprint and "as fit split it" in task.source
+    result = ev.evaluate_model(own, task, corruptions=False, progress=False)
+    assert result["same_data_as_export"] is True and result["n"] == len(fitted.test)
+    assert result["task"]["unscored"] == {"train": len(fitted.train), "val": len(fitted.val)}
+    assert "the data the export was made on" in ev.format_evaluation(result)
+    other = ev.load_evaluation_task(export_dir, spec)  # another export: every image
+    assert len(other.test) == 19 and "every image is a test example" in other.source
