@@ -125,7 +125,8 @@ def _check_inputs(args):
     options.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
-            "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class")})
+            "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
+            "need_val")})
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
     elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
@@ -593,7 +594,7 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="RUN", help="the run folder")
     p.add_argument("--export", metavar="DIR", help="the SavedModel's folder (default RUN/export)")
     add_fit_args(p)
-    p.set_defaults(func=cmd_fit)
+    p.set_defaults(func=cmd_fit, need_val=True)  # its tune chooses on the val split
 
     p = sub.add_parser("demo", parents=[common],
                        help="the whole method offline: a built-in zoo + handwritten digits",

@@ -157,7 +157,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             spec=data)
         check_spec(data_args.spec, splits=data_args.splits,
                    val_fraction=data_args.val_fraction, test_fraction=data_args.test_fraction,
-                   min_per_class=data_args.min_per_class)
+                   min_per_class=data_args.min_per_class, need_val=True)
     elif not isinstance(data, Task):
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
                         f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "

@@ -391,7 +391,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                str(out)], ["rank", "--catalogue", str(cat), "--data",
                            f"folder:{tmp_path / 'one'}", "--out", str(out)],
               ["evaluate", "--model", str(tmp_path / "afolder"), "--data",
-               f"folder:{tmp_path / 'bare'}"]]
+               f"folder:{tmp_path / 'bare'}"],
+              # fit without validation examples (it ranked, then failed every trial).
+              ["fit", "--catalogue", str(cat), "--data", f"folder:{tmp_path / 'one'}",
+               "--out", str(out), "--val-fraction", "0"]]
     # catalogue add's handles and --name (a traceback after TensorFlow's seconds).
     argvs += [["catalogue", "add", "keras:mobilenetv3small", "--to", str(tmp_path / "k.yaml")],
               ["catalogue", "add", str(tmp_path / "afolder"), "--name", "bad name", "--to",
@@ -454,6 +457,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         load_task(f"folder:{tmp_path / 'one'}")
     assert "task 'one' has 1 class(es) (['cat']); classification needs at least 2" in str(
         e.value) and run.stderr.count(f"error: {e.value}\n") == 2
+    assert (f"error: val_fraction 0 (--val-fraction) leaves folder:{tmp_path / 'one'} "
+            "without validation examples") in run.stderr
     with pytest.raises(HubensembleError) as e:
         load_test_set(f"folder:{tmp_path / 'bare'}")
     assert str(e.value).startswith("no files under") and run.stderr.count(

@@ -402,13 +402,24 @@ def test_a_resumed_fit_records_what_became_of_every_file_now(catalogue, tmp_path
 
 
 def test_a_task_without_validation_examples_is_refused_before_rank(catalogue, tmp_path):
-    data = colour_folder(tmp_path / "data", n=8)
-    out = tmp_path / "run"
+    """A new-user check: --val-fraction 0 (or a --dedupe that emptied the val split) ranked,
+    failed every trial with "has no val split", then said no candidate was usable."""
+    import shutil
+
     from hubensemble.rundir import DataArgs
 
-    with pytest.raises(RunError, match="has no validation examples"):
+    data = colour_folder(tmp_path / "data", n=8)
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="val_fraction 0 .* without validation examples"):
         hubensemble.fit(catalogue, f"folder:{data}", out, progress=False,
                         data_args=DataArgs(spec="", val_fraction=0.0), **FIT)
+    assert not out.exists()  # before the run folder, as on the command line
+    layout = tmp_path / "layout"
+    for split in ("train", "val", "test"):  # val and test copies of train: --dedupe drops
+        shutil.copytree(data, layout / split)  # them all (train's copy is the first)
+    with pytest.raises(RunError, match="has no validation examples"):
+        hubensemble.fit(catalogue, f"folder:{layout}", out, progress=False,
+                        data_args=DataArgs(spec="", dedupe=True), **FIT)
     assert not (out / "ranking.json").exists()
 
 

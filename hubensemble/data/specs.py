@@ -86,7 +86,8 @@ FIXED_SPLITS: dict[str, Callable[[str], dict[str, str]]] = {
 def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                val_fraction: float = _D("val_fraction"),
                test_fraction: float = _D("test_fraction"), min_classes: int = 2,
-               min_per_class: int = MIN_TRAIN_PER_CLASS) -> tuple[str, str]:
+               min_per_class: int = MIN_TRAIN_PER_CLASS,
+               need_val: bool = False) -> tuple[str, str]:
     """The refusals `load_task` and `load_test_set` make before reading any data, in their
     words: `parse_spec`, split overrides on a scheme other than tfds, fractions that are not
     numbers in [0, 1), the scheme's FIRST_CHECKS (a missing or wrong-kind path, an unknown
@@ -94,8 +95,9 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     never splits off train (FIXED_SPLITS: it would be ignored), and the fractions the data
     uses summing to 1 or more, and what a listing shows against `validate_task`'s rules
     (`min_classes`, `min_per_class`; CLASS_CHECKS: folder:'s class folders, their files
-    counted). Reads listings, no image, and imports no TensorFlow (the command line runs it
-    before TensorFlow loads).
+    counted), and with `need_val` (fit: tune and the ensemble choose on it) a val_fraction of
+    0 for data that brings no val split. Reads listings, no image, and imports no TensorFlow
+    (the command line runs it before TensorFlow loads).
 
     Returns (scheme, rest) as parse_spec does. Raises DataError.
     """
@@ -124,6 +126,11 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     # an npz's val_fraction all of [0, 1).
     _check_fractions(0.0 if "val" in fixed else val_fraction,
                      0.0 if "test" in fixed else test_fraction)
+    if need_val and not float(val_fraction) and "val" not in FIXED_SPLITS[scheme](rest):
+        raise DataError(f"val_fraction 0 (--val-fraction) leaves {spec} without validation "
+                        "examples, and fit chooses every candidate and the ensemble on them "
+                        "(paper 2.3): give a fraction above 0 (default 0.2), or put a val "
+                        "split in the data")
     if scheme in CLASS_CHECKS:
         CLASS_CHECKS[scheme](rest, min_classes=min_classes, min_per_class=min_per_class)
     return scheme, rest
