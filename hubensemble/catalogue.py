@@ -135,8 +135,9 @@ def _check_name(value):
     if not NAME_RE.fullmatch(value):
         ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
         fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-.") or "my-module"  # é -> e
+        why = " (-x reads as an option in --modules -x)" if value.startswith("-") else ""
         raise _Bad(f"{value!r} may only contain letters, digits, '_', '.' and '-', and start "
-                   f"with a letter, digit or '_' (-x reads as an option in --modules -x)",
+                   f"with a letter, digit or '_'{why}",
                    f"write name: {fixed} instead")
     return value
 

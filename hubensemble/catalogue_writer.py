@@ -206,10 +206,19 @@ def append_catalogue(path, specs) -> str:
     last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "
     indent = " " * (len(last) - len(last.lstrip(" -")) - 2)
     added = "".join(indent + line if line.strip() else line for line in body.splitlines(True))
-    if before:
-        text = old.rstrip("\n") + "\n" + added
-    elif old.strip():  # `modules: []` or a bare `modules:`: the entries go under it
-        text = re.sub(r"(?m)^modules:.*$", "modules:", old, count=1).rstrip("\n") + "\n" + added
+    if before:  # after the last entry: before the next top-level key (a `defaults:` after
+        # the entries), else at the end
+        lines = old.splitlines(True)
+        start = int(before[-1].source.rsplit(":", 1)[1])
+        end = next((i for i in range(start, len(lines)) if re.match(r"[A-Za-z_]", lines[i])),
+                   len(lines))
+        head = "".join(lines[:end]).rstrip("\n") + "\n"
+        text = head + added + "".join(lines[end:])
+    elif old.strip():  # `modules: []` or a bare `modules:`: the entries go right under it,
+        # wherever the block is, and a comment on its line stays
+        text = re.sub(r"(?m)^modules:[ \t]*(?:\[[ \t]*\]|~|null)?[ \t]*(#.*)?\n?",
+                      lambda m: "modules:" + (f"  {m.group(1)}" if m.group(1) else "")
+                      + "\n" + added, old, count=1)
     else:
         text = "modules:\n" + added
     after, problems = parse_catalogue_text(text, path, folder)

@@ -615,7 +615,9 @@ def test_shipped_catalogues_are_the_packaged_yaml_files():
 # ---------------------------------------------------------------------------- writing
 
 
-@pytest.mark.parametrize("start", ["modules: []\n", "# mine\nmodules:\n", "", None])
+@pytest.mark.parametrize("start", ["modules: []\n", "# mine\nmodules:\n", "", None,
+                                   "modules: []  # none yet\ndefaults:\n  family: expert\n",
+                                   "# mine\nmodules:    # to fill\ndefaults:\n  license: x\n"])
 def test_catalogue_add_appends_to_an_empty_catalogue(tmp_path, start):
     """A new-user check: `catalogue add --to` a file holding `modules: []` or a bare
     `modules:` (the natural first file) was refused, after the module had loaded."""
@@ -629,7 +631,10 @@ def test_catalogue_add_appends_to_an_empty_catalogue(tmp_path, start):
     append_catalogue(path, [ModuleSpec("b", KAGGLE)])
     assert [s.name for s in load_catalogue(str(path))] == ["a", "b"]
     assert catalogue_names(path) == {"a", "b"}
-    assert (start or "").startswith("#") == path.read_text().startswith("# mine\n")
+    text = path.read_text()
+    assert (start or "").startswith("#") == text.startswith("# mine\n")
+    for comment in ("# none yet", "# to fill", "family: expert", "license: x"):
+        assert (comment in (start or "")) == (comment in text), text  # kept where it was
     (tmp_path / "broken.yaml").write_text("modules: [\n")
     with pytest.raises(CatalogueError, match="broken.yaml:2: YAML syntax error"):
         catalogue_names(tmp_path / "broken.yaml")
