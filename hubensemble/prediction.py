@@ -60,6 +60,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                                "(RUN/export); for any SavedModel use `hubensemble evaluate`")
     results = [None] * len(image_paths)
     files = {}  # read before TensorFlow loads: a mistyped path is refused at once
+    decoded = {}  # the files decoded then (formats outside the graph's)
     for i, path in enumerate(image_paths):
         try:
             with open(path, "rb") as f:
@@ -75,9 +76,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         if i in files and sniff(files[i]) not in GRAPH_FORMATS:
             # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
             # decodes) these without TensorFlow, so a text file is refused at once, not after
-            # the model loaded. A readable one is decoded again below, into serve_bytes' PNG.
+            # the model loaded. A readable one's pixels become serve_bytes' PNG below.
             try:
-                decode_bytes(files[i])
+                decoded[i] = decode_bytes(files[i])
             except UnreadableImage as e:
                 reraise_stop(e)
                 del files[i]
@@ -103,7 +104,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     for i in list(files):
         data, path = files.pop(i), image_paths[i]  # the bytes go as their blob is made
         try:
-            blob, _ = servable_bytes(data)
+            blob, _ = servable_bytes(data, decoded.pop(i, None))
         except UnreadableImage as e:
             reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
             results[i] = _unreadable(path, str(e), skip_unreadable)

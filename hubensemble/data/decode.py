@@ -309,11 +309,12 @@ def read_image_file(path: str) -> np.ndarray:
     return read_image(path).pixels
 
 
-def servable_bytes(data: bytes) -> tuple[bytes, Decoded]:
+def servable_bytes(data: bytes, decoded: Decoded | None = None) -> tuple[bytes, Decoded]:
     """(bytes for serve_bytes, Decoded) of an image file's bytes: the bytes themselves when
     the graph decodes them, else a lossless PNG of the kept decoder's pixels, which
-    serve_bytes decodes to exactly those pixels. Raises UnreadableImage as `decode_bytes`."""
-    decoded = decode_bytes(data)
+    serve_bytes decodes to exactly those pixels. `decoded`: `decode_bytes(data)` when the
+    caller has it already (not decoded twice). Raises UnreadableImage as `decode_bytes`."""
+    decoded = decoded or decode_bytes(data)
     if decoded.in_graph:
         return bytes(data), decoded
     import tensorflow as tf
