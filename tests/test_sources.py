@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -448,6 +449,58 @@ def test_call_with_deadline_returns_raises_and_abandons():
     with pytest.raises(TimeoutError, match="the wait took longer than 0.2 s"):
         remote.call_with_deadline(release.wait, timeout=0.2, what="the wait")
     release.set()
+
+
+def test_a_read_stopped_by_the_deadline_names_the_deadline_not_the_read_timeout():
+    release = threading.Event()
+
+    class Stalled:  # a remote file whose reads get no answer
+        def read(self, n):
+            release.wait(30)
+            return b""
+
+        def close(self):
+            pass
+
+    start = time.monotonic()
+    reader = remote.BoundedReader(Stalled, timeout=30, deadline=start + 0.3, what="gs://b/m")
+    with pytest.raises(remote.DeadlineExceeded, match="HUBENSEMBLE_DOWNLOAD_DEADLINE") as err:
+        reader.read(10)  # what is left of the deadline runs out before the 30 s read timeout
+    assert "HUBENSEMBLE_HTTP_TIMEOUT" not in str(err.value) and time.monotonic() - start < 5
+    reader = remote.BoundedReader(Stalled, timeout=0.3, deadline=time.monotonic() + 30,
+                                  what="gs://b/m")
+    with pytest.raises(TimeoutError, match="HUBENSEMBLE_HTTP_TIMEOUT") as err:
+        reader.read(10)  # the read timeout runs out first
+    assert not isinstance(err.value, remote.DeadlineExceeded)
+    release.set()
+    assert "DOWNLOAD_DEADLINE" in resolvers.network_hint(
+        remote.DeadlineExceeded("reading x took longer than …"))
+
+
+@pytest.mark.skipif(keras_hub is None, reason="the keras-hub extra is not installed")
+def test_a_preset_fetch_past_the_deadline_names_the_deadline(tmp_path):
+    # A host that takes the connection and never answers, as huggingface_hub's endpoint; the
+    # loaders take no deadline of their own (their timeouts are per request and retried).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        env = {**os.environ, "HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "HF_HOME": str(tmp_path / "hf"), "HUBENSEMBLE_DOWNLOAD_DEADLINE": "2",
+               "HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}"}
+        env.pop("HF_HUB_OFFLINE", None)
+        start = time.monotonic()
+        run = subprocess.run([sys.executable, "-m", "hubensemble", "catalogue", "add",
+                              "hf://someone/a-preset", "--to", str(tmp_path / "c.yaml")],
+                             capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        listener.close()
+    assert run.returncode != 0 and time.monotonic() - start < 60
+    error = run.stderr.strip().splitlines()[-1]
+    assert "[network]" in error and "hf://someone/a-preset" in error, error
+    assert "took longer than the 2 s left of HUBENSEMBLE_DOWNLOAD_DEADLINE" in error, error
+    assert "HUBENSEMBLE_HTTP_TIMEOUT" not in error, error  # it named the read timeout
+    assert not (tmp_path / "c.yaml").exists()
 
 
 def test_a_remote_folder_and_file_are_copied_into_the_cache_and_pinned(kinds, tmp_path,

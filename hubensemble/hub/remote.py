@@ -35,11 +35,14 @@ def is_remote(path) -> bool:
     return "://" in path and not path.startswith("file://")
 
 
-def call_with_deadline(fn, *args, timeout: float, what: str = "the call"):
+def call_with_deadline(fn, *args, timeout: float, what: str = "the call",
+                       whole: bool = False):
     """``fn(*args)``, run in a daemon thread and waited for at most ``timeout`` seconds.
 
-    Returns what ``fn`` returns and re-raises what it raises; raises TimeoutError("WHAT
-    took longer than N s") when it has not finished in time (the thread is left behind).
+    Returns what ``fn`` returns and re-raises what it raises. When it has not finished in
+    time (the thread is left behind) raises TimeoutError("WHAT took longer than N s"),
+    naming HUBENSEMBLE_HTTP_TIMEOUT, or, with ``whole`` (``timeout`` is what is left of a
+    whole fetch's HUBENSEMBLE_DOWNLOAD_DEADLINE), DeadlineExceeded naming that.
     """
     result = {}
 
@@ -53,6 +56,9 @@ def call_with_deadline(fn, *args, timeout: float, what: str = "the call"):
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
+        if whole:
+            raise DeadlineExceeded(f"{what} took longer than the {timeout:g} s left of "
+                                   "HUBENSEMBLE_DOWNLOAD_DEADLINE")
         raise TimeoutError(f"{what} took longer than {timeout:g} s (no answer from the remote "
                            "file system; raise HUBENSEMBLE_HTTP_TIMEOUT for a slow link)")
     if "error" in result:
@@ -76,18 +82,20 @@ class BoundedReader:
         self._what = what
         self.sha256 = hashlib.sha256()
         self.bytes = 0
-        self._f = call_with_deadline(open, timeout=self._limit(), what=f"opening {what}")
+        self._f = call_with_deadline(open, **self._limit(), what=f"opening {what}")
 
-    def _limit(self):
+    def _limit(self) -> dict:
+        # A call waits for the read timeout or what is left of the deadline, whichever is
+        # sooner; the error then names the limit that ran out.
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise DeadlineExceeded(f"reading {self._what} took longer than "
                                    "HUBENSEMBLE_DOWNLOAD_DEADLINE")
-        return min(self._timeout, left)
+        return {"timeout": min(self._timeout, left), "whole": left < self._timeout}
 
     def read(self, n=-1):
         """Up to ``n`` bytes (all that is left for n < 0), b"" at the end."""
-        data = call_with_deadline(self._f.read, n, timeout=self._limit(),
+        data = call_with_deadline(self._f.read, n, **self._limit(),
                                   what=f"reading {self._what}")
         self.sha256.update(data)
         self.bytes += len(data)

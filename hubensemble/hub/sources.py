@@ -340,13 +340,16 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
         return os.path.dirname(config)
 
     try:
-        return remote.call_with_deadline(fetch, timeout=deadline_seconds,
+        return remote.call_with_deadline(fetch, timeout=deadline_seconds, whole=True,
                                          what=f"fetching the preset {handle}")
+    except remote.DeadlineExceeded as e:
+        raise ModuleLoadError(f"keras-hub cannot fetch the preset: {e} (raise "
+                              "HUBENSEMBLE_DOWNLOAD_DEADLINE for a large preset on a slow link)",
+                              module=module, handle=handle, stage="network") from e
     except Exception as e:  # noqa: BLE001 - kagglehub / huggingface_hub raise their own types
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {type(e).__name__}: "
-                              f"{first_line(e)} (check the handle and your connection, or raise "
-                              "HUBENSEMBLE_DOWNLOAD_DEADLINE)", module=module, handle=handle,
-                              stage="network") from e
+                              f"{first_line(e)} (check the handle and your connection)",
+                              module=module, handle=handle, stage="network") from e
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
