@@ -1,6 +1,7 @@
 """HubLayer and the module runtime, write_hub_module, resolution (registry, local HTTP server),
 checksums, safety, and no import cycle in hubensemble/."""
 
+import io
 import json
 import os
 import subprocess
@@ -287,6 +288,27 @@ def test_a_gzip_damaged_inside_is_refused_and_not_cached(tiny_module, server, hu
         assert not os.path.exists(resolvers.ArchiveResolver().module_dir(url))
         server.add(f"/{name}.tar.gz", good)  # fixed on the server: fetched and loaded
         assert load_module(url).output_dim == 8
+
+
+def test_every_compressed_stream_damaged_inside_is_named_as_damaged(tiny_module, tmp_path):
+    # bzip2 hands out a damaged block's garbage before its CRC fails: the tar reader said
+    # "invalid header", as for a file that is no archive at all.
+    import bz2
+    import gzip
+    import lzma
+
+    raw = gzip.decompress(tarball(tiny_module))
+    for kind, compress in (("bzip2", bz2.compress), ("xz", lzma.compress),
+                           ("gzip", gzip.compress)):
+        body = bytearray(compress(raw))
+        assert resolvers.extract_archive(io.BytesIO(bytes(body)), tmp_path / kind) is None
+        for i in range(len(body) // 2, len(body) // 2 + 16):
+            body[i] ^= 0xFF
+        with pytest.raises(tarfile.ReadError, match=f"the archive's {kind} data is damaged"):
+            resolvers.extract_archive(io.BytesIO(bytes(body)), tmp_path / f"{kind}-damaged")
+    with pytest.raises(tarfile.ReadError) as err:  # intact compression around no tar at all
+        resolvers.extract_archive(io.BytesIO(bz2.compress(b"x" * 5000)), tmp_path / "none")
+    assert "damaged" not in str(err.value)
 
 
 def file_members_only(folder, extra=()):

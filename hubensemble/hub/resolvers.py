@@ -209,6 +209,7 @@ def extract_archive(fileobj, dst_path) -> None:
     Raises tarfile.TarError for what is not a tar archive or a damaged compressed stream,
     and ValueError naming a member that leaves the folder or is a link, device or FIFO
     (docs/security.md)."""
+    dst_path = os.fspath(dst_path)
     head = b""
     while len(head) < 6:
         more = fileobj.read(6 - len(head))
@@ -221,18 +222,30 @@ def extract_archive(fileobj, dst_path) -> None:
             stream, kind = opener(stream), name
             break
     try:
-        with tarfile.open(mode="r|", fileobj=stream) as tar:
-            for member in tar:
-                _extract_member(tar, member, dst_path)
+        try:
+            with tarfile.open(mode="r|", fileobj=stream) as tar:
+                for member in tar:
+                    _extract_member(tar, member, dst_path)
+        except tarfile.TarError:
+            if kind is None:
+                raise
+            # A damaged compressed stream can hand out garbage before its check fails
+            # (bzip2 checks a block's CRC after its data): its own verdict names the fault.
+            _read_to_end(stream)
+            raise
         if kind is not None:
-            while stream.read(remote.CHUNK):  # to its end: the stream's checksum
-                pass
+            _read_to_end(stream)  # the stream's checksum
     except (EOFError, zlib.error, lzma.LZMAError, OSError) as e:
         if not isinstance(e, (EOFError, zlib.error, lzma.LZMAError)) and (
                 e.errno is not None or isinstance(e, (TimeoutError, ConnectionError))):
             raise  # the network's, not the archive's
         raise tarfile.ReadError(f"the archive's {kind or 'tar'} data is damaged "
                                 f"({type(e).__name__}: {e})") from e
+
+
+def _read_to_end(stream):
+    while stream.read(remote.CHUNK):
+        pass
 
 
 def _extract_member(tar, member, dst_path):
