@@ -501,8 +501,9 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     except ValueError as e:
         if not limits.active or "inference budget" not in str(e):
             raise
+        why = inference_budget.cheapest(cands, costs, limits)
         raise RunError(f"no candidate fits the inference budget ({limits.flags()}): "
-                       f"{inference_budget.cheapest(cands, costs)}; raise the limit") from None
+                       f"{why}; raise a limit") from None
     picks = Counter(sel.indices[:sel.size])
     members = [{"trial": cands[i].trial, "module": cands[i].module,
                 "hparams": cands[i].hparams, "weight": w, "handle": cands[i].handle,

@@ -148,8 +148,27 @@ def test_ensemble_json_keeps_its_keys_and_adds_costs_and_limits(tmp_path, rng):
     inb = data["val"]["best_single_in_budget"]
     assert inb["trial"] in data["cost"]["candidates"]
     assert data["test"]["best_single_in_budget"]["trial"] == inb["trial"]
-    with pytest.raises(RunError, match=r"no candidate fits .*t2, needs 0.25 GFLOPs"):
+    with pytest.raises(RunError, match=r"no candidate fits .*in GFLOPs, t2, needs 0.25 GFLOPs "
+                       r"\(limit 0.1\)"):
         run_ensemble(run.path, max_gflops=0.1)
+
+
+def test_a_budget_nobody_meets_names_the_cheapest_candidate_in_the_limited_measure(tmp_path,
+                                                                                   rng):
+    # A new-user check: the latency limit named the candidate with the fewest GFLOPs and its
+    # GFLOPs ("t2 needs 0.25 GFLOPs"), even one within --max-gflops: the wrong limit to raise.
+    gflops, latency = [1.0, 1.0, 0.25], [4.0, 3.0, 6.0]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops, latency=latency), machine_info())
+    with pytest.raises(RunError) as err:
+        run_ensemble(run.path, max_latency_ms=2.0, max_gflops=1.0)
+    message = str(err.value)
+    assert "the cheapest candidate in ms at batch 1, t1, needs 3 ms at batch 1 (limit 2)" in message
+    assert "GFLOPs" not in message.split("):", 1)[1], "--max-gflops 1 is not the binding limit"
+    with pytest.raises(RunError) as err:  # each limit alone is met, never both by one candidate
+        run_ensemble(run.path, max_latency_ms=3.5, max_gflops=0.5)
+    assert ("no one candidate is within every limit: the lowest GFLOPs is t2's 0.25 (limit 0.5); "
+            "the lowest ms at batch 1 is t1's 3 (limit 3.5)") in str(err.value)
 
 
 def test_a_module_that_could_not_be_costed_is_left_out_with_a_warning(tmp_path, rng, caplog):

@@ -107,13 +107,31 @@ def fits_alone(m: int, table: dict | None, limits: Limits) -> list[int]:
     return list(range(m)) if fits is None else [int(i) for i in np.flatnonzero(fits([]))]
 
 
-def cheapest(cands: Sequence, costs: dict) -> str:
-    """'the cheapest candidate, T, needs G GFLOPs' (for an error message)."""
-    known = [(costs[c.trial].gflops, c.trial) for c in cands if c.trial in costs]
-    if not known:
+#: The measured dimensions of a Limits: (name, unit, a Cost's value of it).
+_MEASURES = (("gflops", "GFLOPs", lambda cost: cost.gflops),
+             ("latency_ms", "ms at batch 1", lambda cost: cost.latency(1)))
+
+
+def cheapest(cands: Sequence, costs: dict, limits: Limits) -> str:
+    """Why no candidate fits `limits` alone, for an error message: per limited measure whose
+    lowest value is over its limit, "the cheapest candidate in UNIT, T, needs V UNIT (limit
+    L)"; when each measure alone has a candidate within it, the lowest of each, which no one
+    candidate reaches together. `costs`: {trial: Cost}."""
+    lowest = {}
+    for name, unit, value in _MEASURES:
+        known = [(value(costs[c.trial]), c.trial) for c in cands if c.trial in costs]
+        known = [(v, t) for v, t in known if v is not None]
+        if getattr(limits, name) is not None and known:
+            lowest[name] = (unit, getattr(limits, name), *min(known))
+    if not lowest:
         return "no candidate has a cost"
-    gflops, trial = min(known)
-    return f"the cheapest candidate, {trial}, needs {gflops:.4g} GFLOPs"
+    over = [f"the cheapest candidate in {unit}, {trial}, needs {v:.4g} {unit} (limit {limit:g})"
+            for unit, limit, v, trial in lowest.values() if v > limit * (1 + 1e-9)]
+    if over:
+        return "; ".join(over)
+    return "no one candidate is within every limit: " + "; ".join(
+        f"the lowest {unit} is {trial}'s {v:.4g} (limit {limit:g})"
+        for unit, limit, v, trial in lowest.values())
 
 
 def cost_record(cands: Sequence, recorded: RunCosts, members: Sequence[str],
