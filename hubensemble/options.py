@@ -445,9 +445,10 @@ OPTIONS: tuple[Option, ...] = (
          "activations)", "export", ("export",), used_by=("export",),
          choices=("none", "float16", "dynamic")),
     _opt("tflite_size", int, None,
-         "the TFLite model's input size in pixels (square); its resize to each member's "
-         "size is built in", "export", ("export",), used_by=("export",), minimum=1,
-         metavar="S", default_text="the task's image size"),
+         "the TFLite model's input size in pixels (square, at most 1024); its resize to each "
+         "member's size is built in (for images of other sizes, the largest member's size "
+         "keeps their detail)", "export", ("export",), used_by=("export",), minimum=1,
+         maximum=1024, metavar="S", default_text="the task's image size"),
     # --- distill
     _opt("student", str, None,
          "the student's module (a module of the run's catalogue)", "distill", ("distill",),

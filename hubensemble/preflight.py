@@ -73,7 +73,11 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
     (`quantize` other than "none", `tflite_size` given) come without `export_format` "tflite"
     (they would do nothing); RunError when `out_dir` (None: RUN/export, checked by the stage)
     is in the way or inside a run folder other than `run_dir` (`formats.check_export_target`).
-    `export_ensemble` runs it too."""
+    `export_ensemble` runs it too; there, a value outside its option's range is an
+    OptionError too (e.g. tflite_size 5000: the check batch alone ran out of memory)."""
+    for name, value in (("export_format", export_format), ("quantize", quantize),
+                        ("tflite_size", tflite_size)):
+        options.check(name, value)
     if export_format != "tflite" and (quantize != "none" or tflite_size is not None):
         given = [f for f, v in (("--quantize", quantize != "none"),
                                 ("--tflite-size", tflite_size is not None)) if v]

@@ -173,6 +173,16 @@ class Run:
             return str(self.path.resolve() / record["in_run"])
         return record.get("path")
 
+    def exported_tflite(self, meta=None) -> str | None:
+        """The TFLite model of the run's last export (run.json "export" "tflite"), beside
+        `exported_to` as `export` writes it (OUT-tflite/), so a moved run names its own;
+        None when that export wrote none."""
+        meta = self.meta() if meta is None else meta
+        model = (((meta.get("export") or {}).get("tflite")) or {}).get("model")
+        if not model:
+            return None
+        return os.path.join(f"{self.exported_to(meta)}-tflite", os.path.basename(model))
+
     def export_record(self, path) -> dict:
         """The "path" (absolute) and "in_run" (relative to this folder, or None outside it)
         of an export written to `path`, for run.json's "export" section (`exported_to`)."""

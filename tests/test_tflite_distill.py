@@ -320,3 +320,51 @@ def test_the_distill_summary_gives_no_share_of_a_gain_that_is_noise():
     worse = format_distill(_distill_record(None, 129, 39, members=3))
     assert "McNemar z = -6.94, significantly below the best single at z <= -1.96" in worse
     assert "noise" not in worse and "keeps" not in worse
+
+
+def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_a_stale_one(
+        run_dir, digits, tmp_path, caplog):
+    from hubensemble.options import OptionError
+    from hubensemble.report import write_report
+
+    # New-user checks: a copied run's report named the original's model.tflite; a later
+    # SavedModel export (other members) left RUN/export-tflite of the old ensemble, whose
+    # metadata said its check passed.
+    path = (tmp_path / "moved" / "run").resolve()
+    shutil.copytree(run_dir, path)
+    report = write_report(path).markdown.read_text()
+    assert f"`{path / 'export-tflite' / 'model.tflite'}`" in report
+    assert str(run_dir) not in report
+    with pytest.raises(OptionError, match=r"tflite_size \(--tflite-size\) must be an integer "
+                                          r"in \[1, 1024\]"):
+        export_ensemble(path, task=digits, progress=False, export_format="tflite",
+                        tflite_size=5000)  # the check batch alone ran out of memory
+    assert (path / "export-tflite" / "model.tflite").is_file()
+    export_ensemble(path, task=digits, progress=False)
+    assert not (path / "export-tflite").exists()
+    assert f"removed {path / 'export'}-tflite" in caplog.text
+    assert f"hubensemble export --run {path} --format tflite" in caplog.text
+    assert Run(path).meta()["export"]["tflite"] is None
+    assert Run(path).exported_tflite() is None
+    assert "TFLite export" not in write_report(path).markdown.read_text()
+
+
+def test_the_report_shows_no_distilled_student_of_an_earlier_ensemble(run_dir, tmp_path):
+    from hubensemble.report import write_report
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    chosen = [m["trial"] for m in read_json(Run(path).ensemble_json)["members"]]
+    record = _distill_record(0.53, 5, 20, members=3)
+    record["teacher"] = {"export": str(path / "export"), "members": chosen}
+    atomic_write_json(Run(path).distill_json, record)
+    current = write_report(path).markdown.read_text()
+    assert "keeps 53% of the ensemble's test-accuracy gain" in current  # no cost.json needed
+    # `ensemble` chose again (one member): the student and its share were the old ensemble's.
+    data = read_json(Run(path).ensemble_json)
+    data["members"] = data["members"][:1]
+    atomic_write_json(Run(path).ensemble_json, data)
+    stale = write_report(path).markdown.read_text()
+    assert "keeps 53%" not in stale
+    assert (f"distill.json was distilled from an earlier ensemble (2 members), not "
+            f"ensemble.json's (1): run `hubensemble distill --run {path}` again") in stale

@@ -18,7 +18,8 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, firs
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, save_export
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
-                                 check_export_target, read_export_metadata, versions)
+                                 TFLITE_MODEL, check_export_target, read_export_metadata,
+                                 versions)
 from hubensemble.preflight import check_export_flags
 from hubensemble.tune.plans import trial_profile
 
@@ -209,6 +210,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     if export_format == "tflite":
         result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
                                        quantize=quantize, size=tflite_size).to_json()
+    else:
+        _remove_stale_tflite(f"{out_dir}-tflite", run.path)
     result.seconds = time.time() - start
     run.update(export={**result.to_json(), **run.export_record(out_dir),
                        "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -356,6 +359,21 @@ def _export_cost(run, members, specs, task) -> dict | None:
         return None
     return {"definition": DEFINITION, "machine": machine, "members": rows,
             "ensemble": total_cost(costs) if len(costs) == len(members) else None}
+
+
+def _remove_stale_tflite(folder, run_dir):
+    # A TFLite model is checked against the SavedModel written with it; this export replaced
+    # that SavedModel (often for other members), so the model beside it is of no export now
+    # (a new-user check: RUN/export-tflite kept an earlier ensemble, its check "passed").
+    from hubensemble.export.tflite import METADATA_FILE
+
+    if not all(os.path.isfile(os.path.join(folder, name))
+               for name in (TFLITE_MODEL, METADATA_FILE)):
+        return
+    shutil.rmtree(folder)
+    log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
+                "replaced; run `hubensemble export --run %s --format tflite` for one of this "
+                "export", folder, run_dir)
 
 
 def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size):

@@ -7,6 +7,7 @@ from hubensemble import ensemble as ens
 from hubensemble import metrics
 from hubensemble.report.figures import plot_cost
 from hubensemble.report.render import Figure, Section, Table
+from hubensemble.rundir import Run
 
 
 def _f(value, digits=4) -> str:
@@ -53,8 +54,9 @@ def cost_section(files, figures, members) -> Section:
     e = files.ensemble
     if e is None:
         return sec.add(files.ensemble_note)
-    if files.costs is None:
-        return sec.add(files.costs_note or f"No inference costs: run `{files.cmd('cost')}`.")
+    if files.costs is None:  # the student's and the TFLite model's own figures still hold
+        sec.add(files.costs_note or f"No inference costs: run `{files.cmd('cost')}`.")
+        return _distill_and_tflite(sec, files)
     costs = files.costs.costs
     machine = files.costs.machine or {}
     sec.add("FLOPs per image are counted on each member's traced graph at its serving "
@@ -102,6 +104,21 @@ def cost_section(files, figures, members) -> Section:
         sec.add(f"Selected under the inference budget {shown}: a candidate that would take "
                 "the ensemble over it was not eligible"
                 + (f"; {limits['stopped']}" if limits.get("stopped") else "") + ".")
+    _distill_and_tflite(sec, files)
+    panels = _figure_panels(files, e, costs, members, student)
+    if panels:
+        figures.append(Figure("accuracy_vs_gflops", plot_cost(panels, (limits or {}).get(
+            "max_gflops")), "Accuracy vs inference GFLOPs per image (the paper's Figure 2 "
+            "for this run): every candidate, the greedy path (each prefix; red star: the "
+            "chosen ensemble)" + (", the distilled student" if student else "")
+            + (". Test is never used for any choice." if len(panels) > 1 else "")))
+        sec.add(figures[-1])
+    return sec
+
+
+def _distill_and_tflite(sec, files) -> Section:
+    """The distilled student's share of the ensemble's gain (or why there is none) and the
+    TFLite model of the last export, added to `sec`."""
     distill = files.distill
     gap = (distill or {}).get("gap") or {}
     if distill and gap and not gap.get("significant"):
@@ -110,6 +127,8 @@ def cost_section(files, figures, members) -> Section:
                 f"(McNemar z = {gap.get('z', 0):.2f}, not significant), too few to say which "
                 f"share of it the student keeps; the student gets "
                 f"{gap.get('student_images', 0):+d} images against the best single member.")
+    elif files.distill_note:
+        sec.add(files.distill_note)
     elif distill and distill.get("gap_closed") is not None:
         sec.add(f"The distilled student (`{files.cmd('distill')}`, Hinton et al. 2015) keeps "
                 f"{distill['gap_closed']:.0%} of the ensemble's test-accuracy gain over the "
@@ -119,21 +138,14 @@ def cost_section(files, figures, members) -> Section:
     tflite = (files.meta.get("export") or {}).get("tflite")
     if tflite:
         lat = tflite.get("latency_ms") or {}
-        sec.add(f"TFLite export ({tflite.get('quantize')}): `{tflite.get('model')}`, "
+        model = Run(files.path).exported_tflite(files.meta)
+        sec.add(f"TFLite export ({tflite.get('quantize')}): `{model}`, "
                 f"{tflite.get('size_bytes', 0) / 1e6:.2f} MB, input "
                 f"{'x'.join(map(str, tflite.get('input_size') or []))}; max |Δp| vs the "
                 f"SavedModel {tflite.get('max_abs_diff', 0):.2e}; latency at batch 1 "
                 f"{_ms({'latency_ms': lat.get('tflite')}, 1)} ms (TFLite) vs "
                 f"{_ms({'latency_ms': lat.get('savedmodel')}, 1)} ms (SavedModel), "
                 f"{tflite.get('runtime')}.")
-    panels = _figure_panels(files, e, costs, members, student)
-    if panels:
-        figures.append(Figure("accuracy_vs_gflops", plot_cost(panels, (limits or {}).get(
-            "max_gflops")), "Accuracy vs inference GFLOPs per image (the paper's Figure 2 "
-            "for this run): every candidate, the greedy path (each prefix; red star: the "
-            "chosen ensemble)" + (", the distilled student" if student else "")
-            + (". Test is never used for any choice." if len(panels) > 1 else "")))
-        sec.add(figures[-1])
     return sec
 
 

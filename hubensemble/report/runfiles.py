@@ -46,7 +46,8 @@ class RunFiles:
     coverage: dict = dataclasses.field(default_factory=dict)
     costs: object = None            # cost.records.RunCosts of RUN/cost.json
     costs_note: str | None = None
-    distill: dict | None = None     # RUN/distill.json
+    distill: dict | None = None     # RUN/distill.json, when of the current ensemble
+    distill_note: str | None = None
 
     def cmd(self, what) -> str:
         """The command line that makes `what` ("rank", "tune", …) for this run."""
@@ -146,11 +147,25 @@ def _load_costs(files: RunFiles, run) -> None:
         files.costs = None
         files.costs_note = (f"No inference costs yet ({formats.COST_FILE} is missing): run "
                             f"`{files.cmd('cost')}`.")
-    if run.distill_json.exists():
-        try:
-            files.distill = read_json(run.distill_json)
-        except (OSError, ValueError):
-            files.distill = None
+    if not run.distill_json.exists():
+        return
+    redo = f"run `{files.cmd('distill')}` again"
+    try:
+        distill = read_json(run.distill_json)
+        teacher = list((distill.get("teacher") or {}).get("members") or [])
+    except (OSError, ValueError, AttributeError) as e:
+        files.distill_note = f"{run.distill_json} is unreadable ({e}); {redo}."
+        log.warning("the report cannot show the distilled student: %s", files.distill_note)
+        return
+    chosen = [m.get("trial") for m in (files.ensemble or {}).get("members") or []]
+    if files.ensemble is not None and set(teacher) != set(chosen):
+        # `ensemble` chose again after `distill`: its student, gap and cost ratio describe
+        # an ensemble that is gone (a new-user check: "keeps -140 %" beside the new one).
+        files.distill_note = (f"{run.distill_json} was distilled from an earlier ensemble "
+                              f"({len(teacher)} members), not ensemble.json's "
+                              f"({len(chosen)}): {redo} to distil this one.")
+        return
+    files.distill = distill
 
 
 def _load_candidates(files: RunFiles, folder: Path) -> None:
