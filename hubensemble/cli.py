@@ -493,14 +493,14 @@ def build_parser():
     p = sub.add_parser("distill", parents=[common],
                        help="train one student on the ensemble's averaged probabilities",
                        description="Knowledge distillation (Hinton et al., 2015): fine-tunes "
-                                   "one module on the exported ensemble's averaged "
-                                   "probabilities over the augmented training images, writes "
-                                   "it like a member (RUN/distill/<trial>/) and compares it "
-                                   "with the best single member and the ensemble on test "
-                                   "(RUN/distill.json).")
+                                   "one module on the exported ensemble's averaged probabilities"
+                                   " over the augmented training images, writes it like a "
+                                   "member (RUN/distill/<trial>/) and compares it with the best "
+                                   "single member and the ensemble on test (RUN/distill.json).")
     p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "distill", ("distill", "budget"))
-    p.set_defaults(func=cmd_distill, check=_distill_student)
+    p.set_defaults(func=cmd_distill, check=_distill_student, interrupted="an unfinished student "
+                   "is not kept (RUN/distill.json is as it was); run it again to start over")
 
     p = sub.add_parser("zoo", parents=[no_log], help="pre-train a pool of modules on upstream data")
     zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")

@@ -1462,6 +1462,15 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     assert main(["ensemble", "--run", str(tmp_path)]) == 130
     assert "interrupted; run the same command again to resume" in capsys.readouterr().err
     assert "interrupted; run the same command again" in (tmp_path / "log.txt").read_text()
+    # distill keeps no unfinished student (a new-user check: it said "to resume", then a
+    # second run trained from step 0).
+    import hubensemble.distill
+
+    monkeypatch.setattr(hubensemble.distill, "run_distill", interrupt)
+    (tmp_path / "ensemble.json").write_text('{"members": []}')  # its preflight reads it
+    assert main(["distill", "--run", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; an unfinished student is not kept" in err and "resume" not in err
     # A command that writes its results at its end has nothing to resume (a new-user check:
     # evaluate said "run the same command again to resume").
     import hubensemble.report
