@@ -179,7 +179,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
-        _check_inputs(run, fingerprints, keys, options, restart=restart)
+        _check_inputs(run, fingerprints, keys, options, restart=restart, specs=specs,
+                      cache_dir=cache_dir)
         if run.meta().get("data"):
             # The same data (checked above), loaded now: its record says what became of every
             # file this time (a file added since, unreadable or hidden, left the counts of
@@ -215,6 +216,23 @@ def _catalogue_specs(catalogue) -> list:
     return specs
 
 
+def _changed_module_files(run, specs, cache_dir) -> list[str]:
+    """["files of module(s) A, B"] when modules ranked in `run` changed in place since (their
+    content fingerprint is not ranking.json's), else []. The catalogue's entries alone were
+    the key: a module's variables replaced between an interrupt and the resume gave a sweep
+    of two versions of one module, silently (a new-user check)."""
+    from hubensemble.rank import changed_modules, load_ranking
+
+    if not run.ranking_json.exists():
+        return []
+    try:
+        rows = load_ranking(run.path).ok_rows
+    except (RunError, OSError, ValueError):
+        return []  # a damaged ranking.json is redone by the rank stage
+    names = changed_modules({r["name"]: r.get("fingerprint") for r in rows}, specs, cache_dir)
+    return [f"files of module{'s' if len(names) > 1 else ''} {', '.join(names)}"] if names else []
+
+
 def _changed_options(previous: dict, options) -> list[str]:
     """'name: old -> new' for each rank or tune option whose value differs from the one the
     run was fitted with (`previous`: run.json's fit.options, JSON values)."""
@@ -224,7 +242,7 @@ def _changed_options(previous: dict, options) -> list[str]:
             if n in previous and previous[n] != now.get(n)]
 
 
-def _check_inputs(run, fingerprints, keys, options, *, restart):
+def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_dir=None):
     if restart:
         # Before run.json is read: --restart is the way out of a damaged one (Run.meta says so).
         if run.holds_results():
@@ -246,6 +264,8 @@ def _check_inputs(run, fingerprints, keys, options, *, restart):
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)
         changed = ["rank or tune options" + (f" ({'; '.join(named)})" if named else "")]
+    if not changed:
+        changed = _changed_module_files(run, specs, cache_dir)
     if changed and not (meta.get("stages") or run.ranking_json.exists()
                         or run.candidates.exists()):
         # The fit before finished nothing (e.g. no module could be ranked, and its error said

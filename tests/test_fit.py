@@ -518,3 +518,47 @@ def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         export=tmp_path / "elsewhere", **FIT)
     assert f"export: {tmp_path / 'elsewhere' / 'saved_model.pb'} is gone" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_module_changed_in_place_is_refused_by_fit_tune_and_export(module_factory, tmp_path):
+    """A new-user check: a module's variables replaced between an interrupt and the resume
+    gave one sweep of trials of two versions of the module, and on a finished run every
+    stage was "done before, reused": the catalogue's entries alone were the key."""
+    import shutil
+
+    from hubensemble.export import export_ensemble
+    from hubensemble.tune import run_tune
+
+    # Two copies of tiny modules, and for each a module of the same architecture, other
+    # weights (what a user's module updated in place looks like).
+    lines = ["modules:"]
+    for i, width in enumerate((6, 8)):
+        shutil.copytree(module_factory(f"fit{i}", seed=i, width=width), tmp_path / f"m{i}")
+        module_factory(f"fit{i}-other", seed=20 + i, width=width)
+        lines.append(f"  - {{name: m{i}, handle: {tmp_path / f'm{i}'}}}")
+    catalogue = tmp_path / "cat.yaml"
+    catalogue.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    fitted = hubensemble.fit(str(catalogue), "sklearn:digits", out, progress=False, **FIT)
+    member = fitted.ensemble["members"][0]["module"]
+    other = module_factory(f"fit{member[1:]}-other")
+    shutil.rmtree(tmp_path / member / "variables")
+    shutil.copytree(os.path.join(other, "variables"), tmp_path / member / "variables")
+    with pytest.raises(RunError) as err:
+        hubensemble.fit(str(catalogue), "sklearn:digits", out, progress=False, **FIT)
+    assert f"the files of module {member} changed since {out} was fitted" in str(err.value)
+    assert "--restart" in str(err.value)
+    with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
+                                       "ranked it"):
+        run_tune(out, profile="quick", progress=False)
+    with pytest.raises(RunError, match=r"the module's files changed since the trial was "
+                                       r"trained \(content fingerprint"):
+        export_ensemble(out, progress=False)
+    # The module restored: the run is whole again, every stage reused.
+    shutil.rmtree(tmp_path / member / "variables")
+    shutil.copytree(os.path.join(module_factory(f"fit{member[1:]}"), "variables"),
+                    tmp_path / member / "variables")
+    again = hubensemble.fit(str(catalogue), "sklearn:digits", out, progress=False, **FIT)
+    assert again.ensemble["members"] == fitted.ensemble["members"]
+    assert (out / "log.txt").read_text().count("tune: done before, reused") == 1

@@ -1074,6 +1074,11 @@ def test_a_second_process_on_the_same_sweep_is_refused(tmp_path, modules, digits
             tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
                           task=digits, progress=False)
     assert not run.candidates.exists() or not os.listdir(run.candidates)
+    # Refused before it records anything (a new-user check: the refused process rewrote
+    # run.json's sweep record and plan.json with its own profile, which the next plain
+    # `tune` then planned with, refusing the running sweep's candidates).
+    assert "tune" not in run.meta()
+    assert not (run.tuner / "seeds" / "plan.json").exists()
 
 
 # ------------------------------------------------------------------------------ processes

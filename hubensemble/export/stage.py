@@ -305,6 +305,13 @@ def _build_member(plan, task, weights_file):
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         raise RunError(f"member {plan.index} (trial {plan.record.get('trial')!r}): its module "
                        f"cannot load: {e}") from e
+    trained_on = plan.record.get("module_fingerprint")
+    now = getattr(classifier.backbone, "fingerprint", None)
+    if trained_on and now and trained_on != now:  # its weights are of the old module's
+        return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
+                      f"{plan.entry.get('module')!r}): the module's files changed since the "
+                      f"trial was trained (content fingerprint {trained_on[:12]}… then, "
+                      f"{now[:12]}… now)")
     try:
         classifier.load_weights(weights_file)
     except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types for a bad file

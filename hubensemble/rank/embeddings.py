@@ -311,3 +311,33 @@ def _write_cache(entry, emb, about):
         atomic_write_json(entry[:-len(".npy")] + ".json", about, sync=False)
     except OSError as e:  # a full or read-only disk: the embeddings are still good
         log.warning("could not write the embedding cache entry %s (%s)", entry, e)
+
+
+def changed_modules(recorded, specs, cache_dir=None) -> list[str]:
+    """The names of `specs` whose module's content fingerprint now differs from the one
+    `recorded` ({name: fingerprint}, e.g. ranking.json's rows) holds: a module changed in
+    place since it was ranked (its embeddings, candidates and export are of the old one).
+
+    The fingerprint is rank.located's memo when the files' identity is unchanged (a stat per
+    file), else `hub.locate`'s hash of the files. A module without a recorded fingerprint,
+    or that cannot be located now, is not judged here: the stage that loads it says why.
+    """
+    from hubensemble.hub import locate_spec
+
+    cache_dir = cache_dir or default_cache_dir()
+    changed = []
+    for spec in specs:
+        before = recorded.get(spec.name)
+        if not before:
+            continue
+        try:
+            now = _recall(spec, cache_dir)
+            if now is None:
+                files = locate_spec(spec)
+                _remember(cache_dir, spec, files)
+                now = files.fingerprint
+        except ModuleLoadError:
+            continue
+        if now != before:
+            changed.append(spec.name)
+    return changed

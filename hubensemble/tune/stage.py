@@ -343,49 +343,59 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
             plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
                               budget=budget, modules=modules, seed=seed, head_init=head_init,
                               batchnorm={m: p for m, (p, _) in decided.items()})
-    recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(sweep)
-    check_candidates(run.candidates, plan, sweep_changes(recorded, seed=seed, profile=prof,
-                                                         batchnorm=batchnorm))
-    removed = candidate.clean_stale_temps(run.candidates)
-    if removed:
-        log.info("removed %d half-written candidate(s) of killed runs", len(removed))
-    _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=prof, plan=plan,
-                 modules=modules, keep_weights=keep_weights,
-                 batchnorm={"requested": batchnorm,
-                            "modules": {m: {"policy": p, "evidence": ev}
-                                        for m, (p, ev) in decided.items()}})
-    with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
-        worker = distributed and not chief
-        pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
-        reused = len(plan) - len(pending)
-        if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
-            _say_resumed(sweep, reused, len(plan), progress)
-        if not chief and (pending or _labels_missing(run, task_record)):
-            # The chief only serves the plan (its machine may not have the data).
-            task = run.task(task)
-            run.ensure_labels(task)
-        if pending and sweep == "probe":
-            if not chief:
-                # No Keras Tuner (nor its chief): the first worker (or the one process) fits
-                # them all under the sweep's lock; another worker waits and finds them done.
-                with _sweep_lock(run, sweep, timeout=PROBE_LOCK_TIMEOUT if worker else 2.0):
-                    _probe_search(run, plan, specs, task=task, profile=prof,
-                                  keep_weights=keep_weights, cache_dir=cache_dir,
-                                  progress=progress)
-            pending = []
-        if pending and worker:
-            wait_for_chief()
-        if pending:
-            # Workers share the sweep through the chief; a second chief, or a second
-            # stand-alone process on the same sweep, would corrupt Keras Tuner's state.
-            lock = contextlib.nullcontext() if worker else _sweep_lock(run, sweep)
-            with lock:
-                if not worker:
-                    _drop_damaged_tuner_state(run.tuner / sweep)
-                _search(run, plan, specs, sweep=sweep, seed=seed, profile=prof,
-                        keep_weights=keep_weights, max_failures=max_failures,
-                        strategy=strategy, tpu=tpu, chief=chief, task=task,
-                        progress=progress, callbacks=callbacks, cache_dir=cache_dir)
+    if (tuner_id or os.environ.get("KERASTUNER_TUNER_ID")) != "chief":  # it loads no module
+        _check_modules_unchanged(run, ranking, [specs[m] for m in dict.fromkeys(
+            e.module for e in plan)], cache_dir)
+    # A stand-alone process takes the sweep's lock before it checks or records anything: a
+    # second one, refused, rewrote run.json's sweep record and plan.json first (its profile
+    # then planned the next plain `tune`; a new-user check).
+    standalone = not distributed_call(tuner_id, oracle_address)
+    with _sweep_lock(run, sweep) if standalone else contextlib.nullcontext():
+        recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(sweep)
+        check_candidates(run.candidates, plan, sweep_changes(recorded, seed=seed, profile=prof,
+                                                             batchnorm=batchnorm))
+        removed = candidate.clean_stale_temps(run.candidates)
+        if removed:
+            log.info("removed %d half-written candidate(s) of killed runs", len(removed))
+        _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=prof, plan=plan,
+                     modules=modules, keep_weights=keep_weights,
+                     batchnorm={"requested": batchnorm,
+                                "modules": {m: {"policy": p, "evidence": ev}
+                                            for m, (p, ev) in decided.items()}})
+        with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
+            worker = distributed and not chief
+            pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+            reused = len(plan) - len(pending)
+            if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
+                _say_resumed(sweep, reused, len(plan), progress)
+            if not chief and (pending or _labels_missing(run, task_record)):
+                # The chief only serves the plan (its machine may not have the data).
+                task = run.task(task)
+                run.ensure_labels(task)
+            if pending and sweep == "probe":
+                if not chief:
+                    # No Keras Tuner (nor its chief): the first worker (or the one process) fits
+                    # them all under the sweep's lock; another worker waits and finds them done.
+                    with (_sweep_lock(run, sweep, timeout=PROBE_LOCK_TIMEOUT) if worker else
+                          contextlib.nullcontext()):  # a stand-alone process holds it already
+                        _probe_search(run, plan, specs, task=task, profile=prof,
+                                      keep_weights=keep_weights, cache_dir=cache_dir,
+                                      progress=progress)
+                pending = []
+            if pending and worker:
+                wait_for_chief()
+            if pending:
+                # Workers share the sweep through the chief; a second chief, or a second
+                # stand-alone process on the same sweep, would corrupt Keras Tuner's state.
+                lock = (contextlib.nullcontext() if worker or standalone
+                        else _sweep_lock(run, sweep))
+                with lock:
+                    if not worker:
+                        _drop_damaged_tuner_state(run.tuner / sweep)
+                    _search(run, plan, specs, sweep=sweep, seed=seed, profile=prof,
+                            keep_weights=keep_weights, max_failures=max_failures,
+                            strategy=strategy, tpu=tpu, chief=chief, task=task,
+                            progress=progress, callbacks=callbacks, cache_dir=cache_dir)
     summary = dataclasses.replace(summarize(run, plan, sweep=sweep), reused=reused)
     # Over --max-failures, run_tune's error says what to do (delete the failed folders
     # first); "run tune again" just before it would contradict it.
@@ -396,6 +406,23 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
     return summary
+
+
+def _check_modules_unchanged(run, ranking, specs, cache_dir):
+    """RunError naming the planned modules whose files changed in place since rank embedded
+    them (content fingerprint vs ranking.json's): their ranking, and the candidates a resumed
+    sweep keeps, are of the old files (a new-user check: one sweep silently held trials of
+    two versions of a module)."""
+    from hubensemble.rank import changed_modules
+
+    rows = [r for r in ranking.get("modules") or [] if r.get("status") == "ok"]
+    names = changed_modules({r["name"]: r.get("fingerprint") for r in rows}, specs, cache_dir)
+    if names:
+        raise RunError(f"the files of module{'s' if len(names) > 1 else ''} {', '.join(names)} "
+                       f"changed since {run.path} ranked {'them' if len(names) > 1 else 'it'} "
+                       "(ranking.json): its ranking and candidates are of the old files; "
+                       "restore them, or rank into a new run folder (fit --restart does both "
+                       "again)")
 
 
 def _say_resumed(sweep, reused, planned, progress):
