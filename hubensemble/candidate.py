@@ -166,7 +166,34 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
         if record.get("weights"):
             needed.append(record["weights"])
         cand.problems = [f"{name} is missing" for name in needed if not (folder / name).exists()]
+        # Selection needs the validation table; a damaged test table only leaves the
+        # candidate without test metrics (`load_pool`).
+        damage = (folder / VAL_PROBS_FILE).exists() and npy_damage(folder / VAL_PROBS_FILE)
+        cand.problems += [damage] if damage else []
     return cand, None
+
+
+def npy_damage(path) -> str | None:
+    """Why the .npy file at `path` is damaged, from its header and size alone (no data read:
+    every scan of a sweep checks its tables), or None. A file overwritten with other bytes or
+    cut short is damaged; numpy's own error for it advised loading it with pickles on."""
+    name = os.path.basename(os.fspath(path))
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            read_header = (fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0)
+                           else fmt.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+            start = f.tell()
+        size = os.path.getsize(path)
+    except (OSError, ValueError, SyntaxError) as e:
+        return f"{name} is damaged: not a .npy array file ({type(e).__name__})"
+    if dtype.hasobject:
+        return f"{name} is damaged: it holds Python objects, not a table of numbers"
+    want = start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size != want:
+        return f"{name} is damaged: {size} bytes, its header describes {want}"
+    return None
 
 
 def is_trial_folder(folder) -> bool:
@@ -213,7 +240,7 @@ def read_probs(path, rows: int | None) -> tuple[np.ndarray | None, str | None]:
     except FileNotFoundError:
         return None, f"{name} missing"
     except (OSError, ValueError) as e:
-        return None, f"{name} unreadable ({e})"
+        return None, npy_damage(path) or f"{name} unreadable ({type(e).__name__})"
     if arr.ndim != 2 or (rows is not None and arr.shape[0] != rows):
         want = f"[{rows}, C]" if rows is not None else "[N, C]"
         return None, f"{name} has shape {arr.shape}, expected {want}"

@@ -293,13 +293,15 @@ def _file_digest(path) -> str | None:
 
 
 def _candidates_digest(folder) -> str | None:
-    """The sweep's result: every trial.json under candidates/ (names and contents)."""
+    """The sweep's result: every trial.json under candidates/ (names and contents) and what
+    is wrong with its files (a probability table damaged since is a change: fit said nothing
+    and the ensemble dropped that member)."""
     from hubensemble import candidate
 
     found, _ = candidate.scan(folder)
     if not found:
         return None
-    return _digest([[c.trial, c.record] for c in found])
+    return _digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
 
 
 def _stage_done(run, stage, key, digests=None, ran=()):
@@ -336,7 +338,8 @@ def _damage(run, stage) -> str | None:
     if stage == "tune":
         if not run.candidates.is_dir():
             return f"{run.candidates} is gone"
-        _, without = candidate.scan(run.candidates)
+        found, without = candidate.scan(run.candidates)
+        without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
     path = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
             "evaluate": run.robustness_json}.get(stage)
@@ -361,6 +364,44 @@ def _mark(run, stage, key, seconds, **details):
         meta["stages"] = stages
 
     run.modify(change)
+
+
+def _tree_sha256(folder) -> dict[str, str]:
+    """{path relative to `folder`: sha256} of every file under it (an export: a few members'
+    weights, hashed at about 1 GB/s)."""
+    out = {}
+    for root, _, names in os.walk(folder):
+        for n in names:
+            path = os.path.join(root, n)
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            out[os.path.relpath(path, folder)] = h.hexdigest()
+    return dict(sorted(out.items()))
+
+
+def _recorded_files(run, stage) -> dict:
+    files = ((run.meta().get("stages") or {}).get(stage) or {}).get("files")
+    return {} if files is None else {"files": files}
+
+
+def _export_files(run, export_path) -> str | None:
+    """What changed in the export fit wrote (its files' sha256 as recorded), in words, or None.
+    Its metadata asset alone was the export's digest: a damaged saved_model.pb was "done
+    before, reused", and evaluate then failed (a new-user check)."""
+    recorded = _recorded_files(run, "export").get("files")
+    if recorded is None or not _lost(run, "export", export_path) or not os.path.isdir(
+            export_path):
+        return None  # an export from before files were recorded, or asked for elsewhere
+    now = _tree_sha256(export_path)
+    changed = [f"{rel} {'is gone' if rel not in now else 'changed'}"
+               for rel in recorded if now.get(rel) != recorded[rel]]
+    changed += [f"{rel} was added" for rel in now if rel not in recorded]
+    if not changed:
+        return None
+    return (f"{export_path} is not the export fit wrote: " + ", ".join(changed[:3])
+            + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
 
 
 def _lost(run, stage, export_path) -> bool:
@@ -475,12 +516,18 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         if not present and _lost(run, name, export_path):
             log.warning("%s: %s is gone; running %s again", name, outputs[name], name)
         now = digests(read)
-        if present and _stage_done(run, name, keys[name], now, ran=ran):
+        done = present and _stage_done(run, name, keys[name], now, ran=ran)
+        # Its metadata asset the same, its other files not: damage, not another command.
+        files = _export_files(run, export_path) if done and name == "export" else None
+        if done and not files:
             log.info("%s: done before, reused", name)
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # The summary then says this run did not spend the recorded time on it.
-            _mark(run, name, keys[name], seconds[name], reused=True, digests=now)
+            _mark(run, name, keys[name], seconds[name], reused=True, digests=now,
+                  **_recorded_files(run, name))
             continue
+        if files:
+            log.warning("export: %s; running export again", files)
         reraise_stop()  # a Ctrl-C / SIGTERM whose exception Python ignored: no next stage
         log.info("%s: starting", name)
         start = time.time()
@@ -488,7 +535,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         ran.append(name)
         seconds[name] = time.time() - start
         known.pop(name, None)  # its result was just rewritten
-        _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read))
+        _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read),
+              **({"files": _tree_sha256(export_path)} if name == "export" else {}))
         log.info("%s: done in %.1f s", name, seconds[name])
     # A stop Python ignored during the last stage: that stage is done (marked above), the
     # command stops here, and the same command again reuses it all (a new-user check).

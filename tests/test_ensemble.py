@@ -294,7 +294,8 @@ def test_load_candidates_skips_failed_temp_and_half_written(run_dir):
     assert "test_probs.npy is missing" in reasons["trial_13"]
     assert "NaN loss" in reasons["trial_3"]
     assert "trial.json" in reasons["trial_6"]
-    assert "unreadable" in reasons["trial_7"]
+    assert "val_probs.npy is damaged: not a .npy array file" in reasons["trial_7"]
+    assert "run tune again to redo this trial" in reasons["trial_7"]  # tune re-runs it
     assert "shape" in reasons["trial_8"]
     assert "classes" in reasons["trial_9"]
     assert "probabilities" in reasons["trial_11"]

@@ -562,3 +562,52 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_and_export(module_fact
     again = hubensemble.fit(str(catalogue), "sklearn:digits", out, progress=False, **FIT)
     assert again.ensemble["members"] == fitted.ensemble["members"]
     assert (out / "log.txt").read_text().count("tune: done before, reused") == 1
+
+
+@pytest.mark.slow
+def test_fit_redoes_a_damaged_export_and_a_member_whose_probabilities_are_damaged(
+        fitted, catalogue, tmp_path, caplog):
+    """New-user checks: random bytes over RUN/export/saved_model.pb were "export: done before,
+    reused" (evaluate then failed: "Wire format was corrupt"); over a member's val_probs.npy,
+    fit reused every stage, the report listed the member both in the ensemble and left out,
+    and the reason advised loading the file with pickles on."""
+    import logging
+    import shutil
+
+    from hubensemble import candidate
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    shutil.rmtree(out / "export")  # exported again by this fit, its files recorded
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    members = json.loads((out / "ensemble.json").read_text())["members"]
+    before = trial_starts(out)
+    rng = np.random.default_rng(0)
+    (out / "export" / "saved_model.pb").write_bytes(rng.bytes(1000))
+    member = members[0]["trial"]
+    (out / "candidates" / member / "val_probs.npy").write_bytes(rng.bytes(2000))
+    cand = candidate.read_candidate(out / "candidates", member)
+    assert cand.problems == ["val_probs.npy is damaged: not a .npy array file (ValueError)"]
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    said = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    assert (f"tune: candidates/{member}: val_probs.npy is damaged: not a .npy array file"
+            in said), said
+    assert "allow_pickle" not in said
+    # The trial ran again (once), the same sweep and ensemble came back, and the export,
+    # which the new sweep's result makes stale anyway, loads.
+    after = trial_starts(out)
+    assert after[member] == before[member] + 1
+    assert all(after[t] == n for t, n in before.items() if t != member)
+    assert [m["trial"] for m in again.ensemble["members"]] == [m["trial"] for m in members]
+    assert candidate.read_candidate(out / "candidates", member).complete
+    tf.saved_model.load(str(out / "export"))
+    # The export alone damaged: named, and exported again.
+    (out / "export" / "saved_model.pb").write_bytes(rng.bytes(1000))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    assert (f"export: {out / 'export'} is not the export fit wrote: saved_model.pb changed; "
+            "running export again") in caplog.text
+    assert "tune: done before, reused" in (out / "log.txt").read_text().split("fit:")[-1]
+    tf.saved_model.load(str(out / "export"))
