@@ -152,6 +152,8 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
     try:
         record = read_json(path)
     except FileNotFoundError:
+        if not folder.is_dir():
+            return None, "no such candidate folder (deleted?)"
         return None, "no trial.json yet (still training, or interrupted)"
     except (OSError, ValueError) as e:
         return None, f"trial.json unreadable ({e})"

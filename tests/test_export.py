@@ -341,7 +341,12 @@ def test_the_export_reads_each_member_through_its_candidate_record(run_copy, dig
     os.unlink(folder / candidate.TRIAL_FILE)
     with pytest.raises(RunError, match=r"member 1 .*no trial\.json yet"):
         export_ensemble(run_copy, tmp_path / "c", task=digits, progress=False)
-    assert not any((tmp_path / name).exists() for name in "abc")
+    # The folder deleted: said so, and not "delete RUN/candidates/… first" (a new-user check).
+    shutil.rmtree(folder)
+    with pytest.raises(RunError, match=r"member 1 .*no such candidate folder") as err:
+        export_ensemble(run_copy, tmp_path / "d", task=digits, progress=False)
+    assert "delete RUN/candidates" not in str(err.value)
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_an_existing_folder_that_is_not_an_export_is_never_replaced(run_dir, digits, tmp_path):

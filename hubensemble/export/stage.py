@@ -153,9 +153,11 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
             plans.append(plan)
             continue
         if not skip_missing:
-            raise RunError(f"{reason}; re-run `hubensemble tune --run {run.path}` for it "
-                           f"(delete RUN/candidates/{entry.get('trial')} first), or pass "
-                           "--skip-missing to export the ensemble without it")
+            first = (f" (delete RUN/candidates/{entry.get('trial')} first)"
+                     if (run.candidates / str(entry.get("trial"))).exists() else "")
+            raise RunError(f"{reason}; re-run `hubensemble tune --run {run.path}` for "
+                           f"it{first}, or pass --skip-missing to export the ensemble "
+                           "without it")
         log.warning("%s; leaving it out of the export (--skip-missing)", reason)
         skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
                         "reason": reason})
