@@ -611,3 +611,40 @@ def test_fit_redoes_a_damaged_export_and_a_member_whose_probabilities_are_damage
             "running export again") in caplog.text
     assert "tune: done before, reused" in (out / "log.txt").read_text().split("fit:")[-1]
     tf.saved_model.load(str(out / "export"))
+
+
+@pytest.mark.slow
+def test_a_stage_resumed_after_an_interrupt_counts_the_time_spent_before(
+        catalogue, tmp_path, monkeypatch):
+    """A new-user check: tune interrupted three times, then resumed, showed "tune 13.3 s"
+    (its last part) of the 47 s it took."""
+    import hubensemble.tune
+
+    real, calls = hubensemble.tune.run_tune, []
+
+    def stopped_once(*args, **kwargs):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            time.sleep(1.0)  # the work an interrupt threw away
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hubensemble.tune, "run_tune", stopped_once)
+    out = tmp_path / "run"
+    fit = dict(FIT, top_k=1, corruptions=False)
+    with pytest.raises(KeyboardInterrupt):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
+    assert hubensemble.rundir.Run(out).meta()["interrupted_seconds"]["tune"] >= 1.0
+    start = time.monotonic()
+    result = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
+    meta = hubensemble.rundir.Run(out).meta()
+    tune = meta["stages"]["tune"]
+    assert 1.0 <= tune["interrupted_seconds"] < 1.0 + (calls[1] - calls[0])
+    assert tune["seconds"] >= tune["interrupted_seconds"] + 0.05
+    assert tune["seconds"] - tune["interrupted_seconds"] <= time.monotonic() - start
+    assert meta["interrupted_seconds"] == {}
+    assert result.stage_seconds["tune"] == pytest.approx(tune["seconds"], abs=0.01)
+    # Reused by the next fit, the record keeps both.
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
+    again = hubensemble.rundir.Run(out).meta()["stages"]["tune"]
+    assert again["reused"] and again["interrupted_seconds"] == tune["interrupted_seconds"]
