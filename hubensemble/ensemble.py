@@ -169,8 +169,8 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
             if not picks:
                 raise ValueError(f"no candidate fits the inference budget "
                                  f"({limits.flags()})")
-            stopped = (f"the greedy path ended after {len(picks)} picks: no other candidate "
-                       "fits")
+            stopped = (f"the greedy path ended after {len(picks)} pick"
+                       f"{'' if len(picks) == 1 else 's'}: no other candidate fits")
             break
         rows = all_rows if rng is None else rng.integers(0, n, n_boot)
         yr = y[rows]
@@ -654,7 +654,8 @@ def _cost_lines(result: Mapping) -> list[str]:
     limits = result.get("limits")
     if limits:
         shown = {k: v for k, v in limits.items() if k.startswith("max_") and v is not None}
-        text = ", ".join(f"{k.removeprefix('max_').replace('_', ' ')} <= {v:g}"
+        text = ", ".join(f"{k.removeprefix('max_').replace('_', ' ')} <= "
+                         f"{v if k == 'max_members' else format(v, 'g')}"
                          for k, v in shown.items())
         lines.append(f"inference budget: {text}"
                      + (f" ({limits['stopped']})" if limits.get("stopped") else ""))

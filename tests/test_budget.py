@@ -38,7 +38,7 @@ def test_a_budget_that_admits_one_member_gives_that_member(rng):
     sel = greedy_select(probs, y, budget=6, costs={"gflops": gflops},
                         limits=Limits(gflops=0.15), size_rule="budget")
     assert sel.indices == [cheap] and sel.weights == {cheap: 1.0} and sel.size == 1
-    assert "ended after 1 picks" in sel.stopped
+    assert "ended after 1 pick:" in sel.stopped
     # --max-members 1: the best single candidate, alone.
     one = greedy_select(probs, y, budget=6, limits=Limits(members=1), size_rule="budget")
     assert one.members == [best] and one.size == 1
@@ -208,3 +208,16 @@ print("TF-FREE")
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TF-FREE" in out.stdout and "inference budget: gflops <= 1.6" in out.stdout
+
+
+def test_the_budget_line_writes_a_member_limit_as_an_integer_and_one_pick_in_the_singular(
+        tmp_path, rng):
+    from hubensemble.ensemble import format_ensemble
+
+    gflops = [1.0, 1.0, 0.25]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops), machine_info())
+    run_ensemble(run.path, max_members=10**20, max_gflops=0.3)  # only t2 fits
+    text = format_ensemble(read_ensemble(run.path))
+    assert "inference budget: gflops <= 0.3, members <= 100000000000000000000" in text
+    assert "the greedy path ended after 1 pick: no other candidate fits" in text
