@@ -2,7 +2,9 @@
 checked against numbers computed independently here."""
 
 import base64
+import html as html_lib
 import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -125,6 +127,12 @@ def fake_robustness(with_single):
     return result
 
 
+def shown(md):
+    """What report.md shows for plain text: Markdown's backslash escapes and entities undone
+    (the report escapes "[", "*", "<" … in names and reasons so that they stay literal)."""
+    return html_lib.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", md))
+
+
 def self_contained(html):
     refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", html, flags=re.I)
     return (all(r.startswith("data:") for r in refs) and "<script" not in html.lower()
@@ -155,7 +163,7 @@ def test_report_files_and_self_contained_html(full_run):
 
 def test_report_holds_the_runs_numbers(full_run):
     path, ens, md, html = full_run
-    for text in (md, html):
+    for text in (shown(md), html):
         for name in list(MODULES) + ["broken"]:
             assert name in text
         # Failures: the ranking's, the failed trial's and the unusable candidate's reasons.
@@ -528,3 +536,114 @@ def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path
     # The same members, or all but those the export left out: nothing said.
     assert "earlier ensemble" not in report_with(members, members)
     assert "earlier ensemble" not in report_with(members[1:], members[1:], skipped=members[:1])
+
+
+# Class names of a new-user check (folder names of a folder dataset), and more of the same
+# kind: HTML, a comment split over two names, Markdown inline and block syntax, entities.
+EVIL_CLASSES = ["<img src=x onerror=alert(1)>", "<script>alert(1)<", "![img](https:evil.example)",
+                "*star*", "<!-- c", "d -->", "`tick`", "a|b", "<i>three", '<u>tiny&co "q"',
+                "# heading", "1. item", "- dash", "&lt;entity", "back\\slash", "line\nbreak",
+                "_under_", "digit_0"]
+EVIL_MODULE = "<b>mod</b> *m* `x` [l](https://evil.example)"
+EVIL_REASON = ("OOM <img src=https://evil.example/a.png> ![i](https://evil.example/b.png) "
+               "<!-- hidden --> a_b **bold** ~~gone~~ $x$ &amp;")
+
+
+class _Doc(HTMLParser):
+    """Tags, attributes, comments, text and <code> texts of an HTML document."""
+
+    def __init__(self, text):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.attrs, self.comments, self.text, self.codes = set(), [], [], [], []
+        self._code = None
+        self.feed(text)
+        self.text = " ".join("".join(self.text).split())
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attrs += [(tag, k, v) for k, v in attrs]
+        if tag == "code":
+            self._code = []
+
+    def handle_endtag(self, tag):
+        if tag == "code" and self._code is not None:
+            self.codes.append("".join(self._code))
+            self._code = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._code is not None:
+            self._code.append(data)
+
+    def handle_comment(self, data):
+        self.comments.append(data)
+
+
+def _flat(text):
+    return " ".join(str(text).split())
+
+
+@pytest.fixture(scope="module")
+def evil_run(tmp_path_factory):
+    """A full run whose class names, task name, a module's name and its failure reason, and
+    the run folder's own name hold HTML and Markdown syntax."""
+    path = tmp_path_factory.mktemp("evil") / "run `x` <b>&amp; *y*"
+    make_full_run(path)
+    data = data_section()
+    data["task"].update(name="toy <script>alert(2)</script> #", class_names=EVIL_CLASSES)
+    Run(path).update(data=data)
+    rows = ranking_rows(MODULES) + [{
+        "name": EVIL_MODULE, "handle": "/zoo/evil", "status": "failed", "reason": EVIL_REASON,
+        "score": None, "dim": None, "examples": None, "seconds": 0.1, "cache_hit": None,
+        "stage": "load", "family": "expert", "index": len(MODULES) + 1}]
+    Ranking(metric="knn", k=1, rows=rows, selected=list(MODULES),
+            selection={"rule": "top_k", "top_k": len(MODULES)}, examples=90).write(path)
+    write_candidate(path / "candidates", {"trial": "default-0099-evil", "module": EVIL_MODULE,
+                                          "hparams": {}, "status": "failed",
+                                          "reason": EVIL_REASON, "has_test": True})
+    record = read_json(path / "ensemble.json")
+    record["coverage"] = {"test": {"classes": len(EVIL_CLASSES), "covered": 0,
+                                   "missing": EVIL_CLASSES}}
+    atomic_write_json(path / "ensemble.json", record)
+    md, html = report.write_report(path)
+    return path, md.read_text(), html.read_text()
+
+
+def test_untrusted_names_show_literally_in_report_md(evil_run):
+    path, md, _ = evil_run
+    # The escaped forms (whatever renders them): no raw tag, comment or emphasis survives.
+    for raw in ("<img", "<script", "<!--", "<i>", "<b>mod", "*star*", "![img]"):
+        assert raw not in md, raw
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md and "\\*star\\*" in md
+    assert "&lt;!-- c" in md and "!\\[img\\](https:evil.example)" in md
+    assert "digit_0" in md  # an ordinary name is left as it is
+    assert f"Run directory: ``{path}``" in md  # a code span holding a backtick
+    markdown_it = pytest.importorskip("markdown_it")
+    doc = _Doc(markdown_it.MarkdownIt("commonmark").enable("table").render(md))
+    # Only the report's own markup: no HTML from a name, no comment, no outside URL.
+    assert doc.tags <= {"h1", "h2", "p", "ul", "li", "table", "thead", "tbody", "tr", "th",
+                        "td", "code", "strong", "em", "img"}, doc.tags
+    assert not doc.comments
+    assert all(k in ("src", "alt") for _, k, _ in doc.attrs), doc.attrs
+    assert all(v.startswith("report_files/") for _, k, v in doc.attrs if k == "src")
+    for name in EVIL_CLASSES + [EVIL_MODULE, EVIL_REASON, "toy <script>alert(2)</script> #"]:
+        assert _flat(name) in doc.text, name
+    assert "test metrics cover 0 of 18 classes; no test example of: <img src=x" in doc.text
+    # The report's code spans still are code, their text literal.
+    assert str(path) in doc.codes and f"hubensemble export --run {path}" not in doc.codes
+
+
+def test_untrusted_names_show_literally_in_report_html(evil_run):
+    path, md, html = evil_run
+    doc = _Doc(html)
+    assert doc.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p",
+                        "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "code",
+                        "strong", "figure", "img", "figcaption"}, doc.tags
+    assert not doc.comments and self_contained(html)
+    for name in EVIL_CLASSES + [EVIL_MODULE, EVIL_REASON]:
+        assert _flat(name) in doc.text, name
+        assert html_lib.escape(name.split("\n")[0], quote=False) in html, name
+    # Backticks in a name are text, not the report's code markup.
+    assert "`tick`" in doc.text and "<code>tick</code>" not in html
+    assert "<code>x</code>" not in html and "`x`" in doc.text
+    assert str(path) in doc.codes  # the report's own code span, the path's backtick kept

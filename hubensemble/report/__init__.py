@@ -13,16 +13,15 @@ Every public name is importable from ``hubensemble.report`` as before the split.
 """
 
 from hubensemble.report.figures import RELIABILITY_BINS, reliability
-from hubensemble.report.render import (FIGURES_DIR, Bullets, Figure, Section, Table,
-                                       render_html, render_markdown)
+from hubensemble.report.render import (FIGURES_DIR, Bullets, Code, Figure, Inline, Section,
+                                       Strong, Table, render_html, render_markdown)
 from hubensemble.report.runfiles import RunFiles, knn_vs_finetuned, load_run, spearman
 from hubensemble.report.sections import SHORT_REASON, build_sections
 from hubensemble.report.write import FIGURE_NAMES, ReportPaths, summary_table, write_report
 
 __all__ = [
-    "FIGURES_DIR", "FIGURE_NAMES", "RELIABILITY_BINS", "SHORT_REASON", "Bullets", "Figure",
-    "ReportPaths", "RunFiles", "Section", "Table", "build_sections", "knn_vs_finetuned",
-    "load_run",
-    "reliability", "render_html", "render_markdown", "spearman", "summary_table",
-    "write_report",
+    "FIGURES_DIR", "FIGURE_NAMES", "RELIABILITY_BINS", "SHORT_REASON", "Bullets", "Code",
+    "Figure", "Inline", "ReportPaths", "RunFiles", "Section", "Strong", "Table",
+    "build_sections", "knn_vs_finetuned", "load_run", "reliability", "render_html",
+    "render_markdown", "spearman", "summary_table", "write_report",
 ]

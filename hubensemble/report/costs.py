@@ -6,7 +6,7 @@ from __future__ import annotations
 from hubensemble import ensemble as ens
 from hubensemble import metrics
 from hubensemble.report.figures import plot_cost
-from hubensemble.report.render import Figure, Section, Table
+from hubensemble.report.render import Code, Figure, Inline, Section, Table
 from hubensemble.rundir import Run
 
 
@@ -55,7 +55,8 @@ def cost_section(files, figures, members) -> Section:
     if e is None:
         return sec.add(files.ensemble_note)
     if files.costs is None:  # the student's and the TFLite model's own figures still hold
-        sec.add(files.costs_note or f"No inference costs: run `{files.cmd('cost')}`.")
+        sec.add(files.costs_note or Inline("No inference costs: run ", Code(files.cmd("cost")),
+                                           "."))
         return _distill_and_tflite(sec, files)
     costs = files.costs.costs
     machine = files.costs.machine or {}
@@ -95,8 +96,8 @@ def cost_section(files, figures, members) -> Section:
                    "val acc"], rows))
     unmeasured = sum(c is None for c in member_costs)
     if unmeasured:  # e.g. a `tune` and `ensemble` by hand after the last cost pass (a check)
-        sec.add(f"{unmeasured} of the {len(members)} members have no measured cost (\"–\"): "
-                f"run `{files.cmd('cost')}`.")
+        sec.add(Inline(f"{unmeasured} of the {len(members)} members have no measured cost "
+                       "(\"–\"): run ", Code(files.cmd("cost")), "."))
     limits = e.get("limits")
     if limits:
         shown = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in limits.items()
@@ -122,30 +123,31 @@ def _distill_and_tflite(sec, files) -> Section:
     distill = files.distill
     gap = (distill or {}).get("gap") or {}
     if distill and gap and not gap.get("significant"):
-        sec.add(f"The distilled student (`{files.cmd('distill')}`): the ensemble's gain over the "
-                f"best single member is {gap.get('images')} of {gap.get('n')} test images "
-                f"(McNemar z = {gap.get('z', 0):.2f}, not significant), too few to say which "
-                f"share of it the student keeps; the student gets "
-                f"{gap.get('student_images', 0):+d} images against the best single member.")
+        sec.add(Inline("The distilled student (", Code(files.cmd("distill")), "): the "
+                       f"ensemble's gain over the best single member is {gap.get('images')} "
+                       f"of {gap.get('n')} test images (McNemar z = {gap.get('z', 0):.2f}, "
+                       "not significant), too few to say which share of it the student "
+                       f"keeps; the student gets {gap.get('student_images', 0):+d} images "
+                       "against the best single member."))
     elif files.distill_note:
         sec.add(files.distill_note)
     elif distill and distill.get("gap_closed") is not None:
-        sec.add(f"The distilled student (`{files.cmd('distill')}`, Hinton et al. 2015) keeps "
-                f"{distill['gap_closed']:.0%} of the ensemble's test-accuracy gain over the "
-                "best single member"
-                + (f", at 1/{distill['cost_ratio']:.1f} of its GFLOPs"
-                   if distill.get("cost_ratio") else "") + ".")
+        sec.add(Inline("The distilled student (", Code(files.cmd("distill")), ", Hinton et al. "
+                       f"2015) keeps {distill['gap_closed']:.0%} of the ensemble's "
+                       "test-accuracy gain over the best single member",
+                       (f", at 1/{distill['cost_ratio']:.1f} of its GFLOPs"
+                        if distill.get("cost_ratio") else ""), "."))
     tflite = (files.meta.get("export") or {}).get("tflite")
     if tflite:
         lat = tflite.get("latency_ms") or {}
         model = Run(files.path).exported_tflite(files.meta)
-        sec.add(f"TFLite export ({tflite.get('quantize')}): `{model}`, "
-                f"{tflite.get('size_bytes', 0) / 1e6:.2f} MB, input "
-                f"{'x'.join(map(str, tflite.get('input_size') or []))}; max |Δp| vs the "
-                f"SavedModel {tflite.get('max_abs_diff', 0):.2e}; latency at batch 1 "
-                f"{_ms({'latency_ms': lat.get('tflite')}, 1)} ms (TFLite) vs "
-                f"{_ms({'latency_ms': lat.get('savedmodel')}, 1)} ms (SavedModel), "
-                f"{tflite.get('runtime')}.")
+        sec.add(Inline(f"TFLite export ({tflite.get('quantize')}): ", Code(str(model)),
+                       f", {tflite.get('size_bytes', 0) / 1e6:.2f} MB, input "
+                       f"{'x'.join(map(str, tflite.get('input_size') or []))}; max |Δp| vs "
+                       f"the SavedModel {tflite.get('max_abs_diff', 0):.2e}; latency at batch "
+                       f"1 {_ms({'latency_ms': lat.get('tflite')}, 1)} ms (TFLite) vs "
+                       f"{_ms({'latency_ms': lat.get('savedmodel')}, 1)} ms (SavedModel), "
+                       f"{tflite.get('runtime')}."))
     return sec
 
 

@@ -63,10 +63,12 @@ def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
         ax.scatter([x], [y], s=46 if chosen else 30, marker="o",
                    color="tab:orange" if chosen else "tab:blue", edgecolors="black",
                    linewidths=0.5, zorder=3)
+        # parse_math=False here and below: a name is text, not TeX ("$x$" is shown as
+        # typed; an unknown "\cmd" between dollars made savefig raise).
         ax.annotate(name if len(name) <= 24 else name[:23] + "…", (x, y), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
+                    xytext=(4, 3), textcoords="offset points", parse_math=False)
     ax.margins(x=0.15, y=0.1)  # room for the names
-    ax.set_xlabel(f"{metric} proxy score on train (ranking.json)")
+    ax.set_xlabel(f"{metric} proxy score on train (ranking.json)", parse_math=False)
     ax.set_ylabel(f"best {what} validation accuracy")
     text = "undefined" if rho is None else f"{rho:.3f}"
     ax.set_title(f"kNN proxy vs {what} accuracy: Spearman ρ = {text} "
@@ -137,7 +139,8 @@ def plot_reliability(panels) -> bytes:
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence (max probability)")
         ax.set_ylabel("accuracy")
-        ax.set_title(f"{title}\nECE {metrics.ece(probs, y, RELIABILITY_BINS):.4f}", fontsize=10)
+        ax.set_title(f"{title}\nECE {metrics.ece(probs, y, RELIABILITY_BINS):.4f}", fontsize=10,
+                     parse_math=False)
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return _png(fig)
@@ -166,7 +169,8 @@ def plot_robustness(rob) -> bytes:
         ax.bar(x + width / 2, [acc(g, "best_single") for g in groups], width,
                label="best single member", color="tab:gray")
     ax.set_xticks(x)
-    ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=20, ha="right")
+    ax.set_xticklabels([g.replace("_", " ") for g in groups], rotation=20, ha="right",
+                       parse_math=False)
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"{rob.get('split', 'test')} accuracy (mean over severities)")
     ax.grid(axis="y", alpha=0.3)

@@ -13,10 +13,54 @@ from hubensemble.formats import REPORT_FIGURES_DIR
 FIGURES_DIR = REPORT_FIGURES_DIR
 
 
+@dataclasses.dataclass(frozen=True)
+class Code:
+    """The report's own code span (a command, a path): `text` in backticks in report.md,
+    <code> in report.html; the text itself is shown literally, whatever it holds."""
+
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Strong:
+    """The report's own bold text (**…** in report.md, <strong> in report.html)."""
+
+    text: str
+
+
+class Inline:
+    """A run of text: `parts` are literal strings (any other value is shown as str(value)),
+    Code, Strong or nested Inline. str() is the plain text, code in backticks (for logs).
+
+    Every string in the document model is shown literally: class names, module names,
+    paths and reasons from the run's files may hold HTML, Markdown syntax or newlines, and
+    the renderers escape them for their target. The report's own markup is only Code and
+    Strong."""
+
+    def __init__(self, *parts):
+        self.parts = tuple(q for p in parts if p is not None
+                           for q in (p.parts if isinstance(p, Inline) else (p,)))
+
+    def __str__(self):
+        return "".join(f"`{p.text}`" if isinstance(p, Code) else
+                       p.text if isinstance(p, Strong) else str(p) for p in self.parts)
+
+    def __repr__(self):
+        return f"Inline{self.parts!r}"
+
+    def __eq__(self, other):
+        return isinstance(other, Inline) and self.parts == other.parts
+
+    __hash__ = None
+
+    def __bool__(self):
+        return bool(str(self))
+
+
 @dataclasses.dataclass
 class Table:
-    """A table: `headers` (one text per column) and `rows` (lists of cell values, shown with
-    str(); `code` in backticks becomes <code> in HTML)."""
+    """A table: `headers` (one text per column) and `rows` (lists of cell values: str, a
+    number, Code or Inline; each shown literally, see Inline)."""
 
     headers: list
     rows: list
@@ -24,7 +68,8 @@ class Table:
 
 @dataclasses.dataclass
 class Figure:
-    """A figure: `name` (its file is FIGURES_DIR/<name>.png), the PNG bytes, a caption."""
+    """A figure: `name` (its file is FIGURES_DIR/<name>.png), the PNG bytes, a caption
+    (literal text)."""
 
     name: str
     png: bytes
@@ -33,14 +78,15 @@ class Figure:
 
 @dataclasses.dataclass
 class Bullets:
-    """A bullet list of texts."""
+    """A bullet list of texts (str or Inline)."""
 
     items: list
 
 
 @dataclasses.dataclass
 class Section:
-    """A titled section of blocks: paragraphs (str), Bullets, Table and Figure, in order."""
+    """A titled section of blocks: paragraphs (str or Inline), Bullets, Table and Figure, in
+    order. The title is literal text."""
 
     title: str
     blocks: list = dataclasses.field(default_factory=list)
@@ -51,33 +97,107 @@ class Section:
         return self
 
 
+# ---------------------------------------------------------------------------------------------
+# Markdown (CommonMark + GitHub tables)
+# ---------------------------------------------------------------------------------------------
+
+#: Backslash-escaped wherever they are: code spans, emphasis, links and images, strikethrough,
+#: GitHub math (`_` only where it could open or close emphasis, see _md_text).
+_MD_ESCAPED = frozenset("\\`*[]~$")
+#: Written as entities: raw HTML, autolinks, comments and entity references.
+_MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+#: A block's first characters that would start a heading or a list ("-", "+", "12." / "3)"
+#: followed by a space); ">" is an entity anyway.
+_MD_BLOCK_START = re.compile(r"(#|[+\-](?= |$))|\d{1,9}([.)])(?= |$)")
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f]+")
+
+
+def _md_text(text, start=False, heading=False) -> str:
+    """`text` as Markdown that shows it literally: on one line, only what could be read as
+    markup escaped (a plain `digit_0` or `default-0000-alpha` is left as it is). `start`:
+    the text begins a block (paragraph, list item, heading); `heading`: it is in one."""
+    text = _LINE_BREAKS.sub(" ", str(text))
+    if start:
+        text = text.lstrip(" ")  # 4 spaces would start a code block; HTML shows none either
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _MD_ENTITIES:
+            out.append(_MD_ENTITIES[ch])
+        elif ch in _MD_ESCAPED or (heading and ch == "#") or (ch == "_" and not (
+                0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum())):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    if start and text:
+        m = _MD_BLOCK_START.match(text)
+        if m and m.group(1):
+            out[0] = "\\" + out[0]
+        elif m:
+            at = m.end() - 1
+            out[at] = "\\" + out[at]
+    return "".join(out)
+
+
+def _md_code(text) -> str:
+    """A code span showing `text` literally: a fence longer than its longest run of
+    backticks, padded with spaces when it starts or ends with one (CommonMark 6.1)."""
+    text = _LINE_BREAKS.sub(" ", str(text))
+    if not text:
+        return ""
+    fence = "`" * (max((len(r) for r in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" or (text[0] == text[-1] == " "
+                                                       and text.strip()) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_inline(value, start=False, heading=False) -> str:
+    parts = value.parts if isinstance(value, Inline) else (value,)
+    out = []
+    for part in parts:
+        first = start and not out
+        if isinstance(part, Code):
+            out.append(_md_code(part.text))
+        elif isinstance(part, Strong):
+            out.append(f"**{_md_text(part.text)}**")
+        else:
+            out.append(_md_text(part, start=first, heading=heading))
+        if out[-1] == "":
+            out.pop()
+    return "".join(out)
+
+
 def _md_cell(value) -> str:
-    return str(value).replace("\n", " ").replace("|", "\\|")
+    # GitHub tables split cells at "|" before anything else, even inside code spans.
+    return _md_inline(value).replace("|", "\\|")
 
 
 def render_markdown(title, sections, figures_dir=FIGURES_DIR) -> str:
     """report.md: `title` as the heading, then each Section; figures link to
-    `figures_dir`/<name>.png (the caller writes the files). "|" in cells is escaped."""
-    out = [f"# {title}", ""]
+    `figures_dir`/<name>.png (the caller writes the files). Every text is shown literally
+    (see Inline): what Markdown would read as markup is escaped, "|" in table cells too."""
+    out = [f"# {_md_inline(title, start=True, heading=True)}", ""]
     for sec in sections:
-        out += [f"## {sec.title}", ""]
+        out += [f"## {_md_inline(sec.title, start=True, heading=True)}", ""]
         for block in sec.blocks:
-            if isinstance(block, str):
-                out += [block, ""]
-            elif isinstance(block, Bullets):
-                out += [f"- {item}" for item in block.items] + [""]
+            if isinstance(block, Bullets):
+                out += [f"- {_md_inline(item, start=True)}" for item in block.items] + [""]
             elif isinstance(block, Table):
                 out.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
                 out.append("|" + "---|" * len(block.headers))
                 out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
                 out.append("")
             elif isinstance(block, Figure):
-                out += [f"![{block.caption}]({figures_dir}/{block.name}.png)", "",
-                        f"*{block.caption}*", ""]
+                caption = _md_text(block.caption)
+                out += [f"![{caption}]({figures_dir}/{block.name}.png)", "", f"*{caption}*", ""]
+            else:
+                out += [_md_inline(block, start=True), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
-_CODE = re.compile(r"`([^`]+)`")
+# ---------------------------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------------------------
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -90,33 +210,44 @@ figure{margin:1em 0}figure img{max-width:100%}figcaption{color:#555;font-size:.9
 """
 
 
-def _inline_html(text) -> str:
-    return _CODE.sub(r"<code>\1</code>", html.escape(str(text), quote=False))
+def _inline_html(value) -> str:
+    """Inline (or a str, a number, Code) as HTML: text escaped, never read as markup."""
+    parts = value.parts if isinstance(value, Inline) else (value,)
+    out = []
+    for part in parts:
+        if isinstance(part, Code):
+            out.append(f"<code>{html.escape(part.text, quote=False)}</code>")
+        elif isinstance(part, Strong):
+            out.append(f"<strong>{html.escape(part.text, quote=False)}</strong>")
+        else:
+            out.append(html.escape(str(part), quote=False))
+    return "".join(out)
 
 
 def render_html(title, sections) -> str:
     """report.html: one self-contained file (inline CSS, figures as data: URIs, no scripts,
-    no links to other files); text is HTML-escaped, `code` spans become <code>."""
+    no links to other files); every text is HTML-escaped (backticks too are just text), Code
+    becomes <code>."""
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>",
-           "<body>", f"<h1>{html.escape(title)}</h1>"]
+           f"<title>{html.escape(str(title))}</title>", f"<style>{_STYLE}</style>", "</head>",
+           "<body>", f"<h1>{_inline_html(title)}</h1>"]
     for sec in sections:
-        out.append(f"<h2>{html.escape(sec.title)}</h2>")
+        out.append(f"<h2>{_inline_html(sec.title)}</h2>")
         for block in sec.blocks:
-            if isinstance(block, str):
-                out.append(f"<p>{_inline_html(block)}</p>")
-            elif isinstance(block, Bullets):
+            if isinstance(block, Bullets):
                 out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items)
                            + "</ul>")
             elif isinstance(block, Table):
-                head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block.headers)
+                head = "".join(f"<th>{_inline_html(h)}</th>" for h in block.headers)
                 body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row)
                                + "</tr>" for row in block.rows)
                 out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             elif isinstance(block, Figure):
                 data = base64.b64encode(block.png).decode("ascii")
-                out.append(f'<figure><img alt="{html.escape(block.caption)}" '
+                out.append(f'<figure><img alt="{html.escape(str(block.caption))}" '
                            f'src="data:image/png;base64,{data}">'
                            f"<figcaption>{_inline_html(block.caption)}</figcaption></figure>")
+            else:
+                out.append(f"<p>{_inline_html(block)}</p>")
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"

@@ -13,6 +13,7 @@ from hubensemble import candidate, formats, metrics
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
 from hubensemble.fileio import read_json
+from hubensemble.report.render import Code, Inline
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass
 class RunFiles:
     """A run directory as the report sees it. Each part is None (or empty) when the run has
-    not made it yet, and its `*_note` then says what is missing and which command makes it.
+    not made it yet, and its `*_note` (str or `render.Inline`, shown literally) then says
+    what is missing and which command makes it.
 
     `candidates`: the usable candidates (`candidate.load_pool`, probabilities loaded);
     `skipped`: (trial, reason) of candidates left out that did not fail; `failed`: the
@@ -32,22 +34,22 @@ class RunFiles:
     path: Path
     meta: dict
     ranking: object = None          # rank.Ranking
-    ranking_note: str | None = None
+    ranking_note: str | Inline | None = None
     y_val: np.ndarray | None = None
     y_test: np.ndarray | None = None
     candidates: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)   # (trial, reason), not failures
     failed: list = dataclasses.field(default_factory=list)    # trial.json records, failed
-    candidates_note: str | None = None
+    candidates_note: str | Inline | None = None
     ensemble: dict | None = None
-    ensemble_note: str | None = None
+    ensemble_note: str | Inline | None = None
     robustness: dict | None = None
-    robustness_note: str | None = None
+    robustness_note: str | Inline | None = None
     coverage: dict = dataclasses.field(default_factory=dict)
     costs: object = None            # cost.records.RunCosts of RUN/cost.json
-    costs_note: str | None = None
+    costs_note: str | Inline | None = None
     distill: dict | None = None     # RUN/distill.json, when of the current ensemble
-    distill_note: str | None = None
+    distill_note: str | Inline | None = None
 
     def cmd(self, what) -> str:
         """The command line that makes `what` ("rank", "tune", …) for this run."""
@@ -97,8 +99,8 @@ def load_run(run_dir) -> RunFiles:
             files.ranking_note = str(e)
             log.warning("the report cannot show the ranking: %s", e)  # not only in report.md
     else:
-        files.ranking_note = (f"There is no ranking yet (ranking.json is missing): run "
-                              f"`{files.cmd('rank')}`.")
+        files.ranking_note = Inline("There is no ranking yet (ranking.json is missing): run ",
+                                    Code(files.cmd("rank")), ".")
     _load_candidates(files, run.candidates)
 
     if run.ensemble_json.exists():
@@ -108,8 +110,8 @@ def load_run(run_dir) -> RunFiles:
             files.ensemble_note = str(e)
             log.warning("the report cannot show the ensemble: %s", e)
     else:
-        files.ensemble_note = (f"There is no ensemble yet (ensemble.json is missing): run "
-                               f"`{files.cmd('ensemble')}`.")
+        files.ensemble_note = Inline("There is no ensemble yet (ensemble.json is missing): "
+                                     "run ", Code(files.cmd("ensemble")), ".")
 
     files.coverage = _coverage(files)
     _load_costs(files, run)
@@ -123,15 +125,16 @@ def load_run(run_dir) -> RunFiles:
                 raise ValueError("not an evaluation written by hubensemble")
         except (OSError, ValueError) as e:
             files.robustness = None
-            files.robustness_note = (f"{name} is unreadable ({e}); run "
-                                     f"`{files.cmd('evaluate')}` again.")
+            files.robustness_note = Inline(f"{name} is unreadable ({e}); run ",
+                                           Code(files.cmd("evaluate")), " again.")
             log.warning("the report cannot show the robustness evaluation: %s",
                         files.robustness_note)
     else:
         why = ("the run has no test split, so there is nothing to corrupt"
                if files.y_test is None and (files.task.get("sizes") or {}).get("test") is None
-               else f"run `{files.cmd('evaluate')}`")
-        files.robustness_note = f"No robustness evaluation ({name} is missing): {why}."
+               else Inline("run ", Code(files.cmd("evaluate"))))
+        files.robustness_note = Inline(f"No robustness evaluation ({name} is missing): ", why,
+                                       ".")
     return files
 
 
@@ -145,25 +148,25 @@ def _load_costs(files: RunFiles, run) -> None:
         files.costs_note = str(e)
     if files.costs is not None and not files.costs.costs and files.costs_note is None:
         files.costs = None
-        files.costs_note = (f"No inference costs yet ({formats.COST_FILE} is missing): run "
-                            f"`{files.cmd('cost')}`.")
+        files.costs_note = Inline(f"No inference costs yet ({formats.COST_FILE} is missing): "
+                                  "run ", Code(files.cmd("cost")), ".")
     if not run.distill_json.exists():
         return
-    redo = f"run `{files.cmd('distill')}` again"
+    redo = Inline("run ", Code(files.cmd("distill")), " again")
     try:
         distill = read_json(run.distill_json)
         teacher = list((distill.get("teacher") or {}).get("members") or [])
     except (OSError, ValueError, AttributeError) as e:
-        files.distill_note = f"{run.distill_json} is unreadable ({e}); {redo}."
+        files.distill_note = Inline(f"{run.distill_json} is unreadable ({e}); ", redo, ".")
         log.warning("the report cannot show the distilled student: %s", files.distill_note)
         return
     chosen = [m.get("trial") for m in (files.ensemble or {}).get("members") or []]
     if files.ensemble is not None and set(teacher) != set(chosen):
         # `ensemble` chose again after `distill`: its student, gap and cost ratio describe
         # an ensemble that is gone (a new-user check: "keeps -140 %" beside the new one).
-        files.distill_note = (f"{run.distill_json} was distilled from an earlier ensemble "
-                              f"({len(teacher)} members), not ensemble.json's "
-                              f"({len(chosen)}): {redo} to distil this one.")
+        files.distill_note = Inline(f"{run.distill_json} was distilled from an earlier "
+                                    f"ensemble ({len(teacher)} members), not ensemble.json's "
+                                    f"({len(chosen)}): ", redo, " to distil this one.")
         return
     files.distill = distill
 
@@ -185,8 +188,9 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
         failed_ids = {r["trial"] for r in files.failed}
         files.skipped = [(t, r) for t, r in skipped if t not in failed_ids]
     if not files.candidates and files.candidates_note is None:
-        files.candidates_note = (f"There are no fine-tuned candidates yet (candidates/ is "
-                                 f"empty or missing): run `{files.cmd('tune')}`.")
+        files.candidates_note = Inline("There are no fine-tuned candidates yet (candidates/ "
+                                       "is empty or missing): run ", Code(files.cmd("tune")),
+                                       ".")
 
 
 def _coverage(files: RunFiles) -> dict:

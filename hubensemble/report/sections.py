@@ -15,7 +15,7 @@ from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
 from hubensemble.report.costs import cost_section
-from hubensemble.report.render import Bullets, Figure, Section, Table
+from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
 from hubensemble.data.coverage import coverage_note
@@ -107,7 +107,7 @@ def _members(files):
 def _overview(files) -> Section:
     task = files.task
     sec = Section("Overview")
-    items = [f"Run directory: `{files.path}`"]
+    items = [Inline("Run directory: ", Code(str(files.path)))]
     if files.meta.get("created"):
         items.append(f"Started: {files.meta['created']}; report written "
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -139,10 +139,10 @@ def _overview(files) -> Section:
                 items.append(f"Coverage: {note}")
     export = _export_path(files)
     if export:
-        items.append(f"Export (SavedModel): `{export}`")
+        items.append(Inline("Export (SavedModel): ", Code(str(export))))
         stale = _earlier_ensemble(files, read_export_metadata(export), "The export")
         if stale:
-            items.append(f"{stale} Run `{files.cmd('export')}` again.")
+            items.append(Inline(stale, " Run ", Code(files.cmd("export")), " again."))
     sec.add(Bullets(items))
     if files.meta.get("_error"):
         sec.add(files.meta["_error"])
@@ -178,8 +178,8 @@ def _data_section(files) -> Section:
     data = files.meta.get("data") or {}
     task = data.get("task") or {}
     if not task:
-        return sec.add(f"run.json records no data: run `{files.cmd('rank')}` (or "
-                       f"`{files.cmd('fit')}`).")
+        return sec.add(Inline("run.json records no data: run ", Code(files.cmd("rank")),
+                              " (or ", Code(files.cmd("fit")), ")."))
     args = data.get("args") or {}
     sizes = task.get("sizes") or {}
     names = list(task.get("class_names") or [])
@@ -187,14 +187,14 @@ def _data_section(files) -> Section:
                                                if len(names) > 20 else "")
     size = task.get("image_size")
     rows = [["name", task.get("name")], ["source", task.get("source")],
-            ["data spec", f"`{args.get('spec')}`" if args.get("spec") else "–"],
+            ["data spec", Code(str(args["spec"])) if args.get("spec") else "–"],
             ["examples", ", ".join(f"{s} {sizes.get(s) if sizes.get(s) is not None else '–'}"
                                    for s in ("train", "val", "test"))],
             ["classes", f"{task.get('num_classes')}: {shown}"],
             ["image size", (f"{size[0]}x{size[1]}" if size else "–")
              + ("" if task.get("same_size", True) else " (median; sizes vary)")],
             ["synthetic / flips", f"{task.get('synthetic')} / {task.get('flip')}"],
-            ["fingerprint", f"`{str(task.get('fingerprint', ''))[:16]}…`"]]
+            ["fingerprint", Code(f"{str(task.get('fingerprint', ''))[:16]}…")]]
     rows.extend(_accounting_rows(task))
     return sec.add(Table(["", "value"], rows))
 
@@ -245,9 +245,10 @@ def _ranking_section(files) -> Section:
     if r is None:
         return sec.add(files.ranking_note)
     rule = ", ".join(f"{k}={v}" for k, v in r.selection.items() if k != "rule")
-    sec.add(f"{len(r.rows)} modules scored by `{r.metric}` (k = {r.k}) on {r.examples} "
-            f"training examples, best first; selection rule {r.selection.get('rule', '?')}"
-            f"{' (' + rule + ')' if rule else ''}: {len(r.selected)} selected (✓).")
+    sec.add(Inline(f"{len(r.rows)} modules scored by ", Code(str(r.metric)),
+                   f" (k = {r.k}) on {r.examples} training examples, best first; selection "
+                   f"rule {r.selection.get('rule', '?')}{' (' + rule + ')' if rule else ''}: "
+                   f"{len(r.selected)} selected (✓)."))
     chosen = set(r.selected)
     rows = []
     rank = 0
@@ -326,7 +327,7 @@ def _curve_section(files, figures) -> Section:
                 "ensemble does on those classes.")
     if e.get("at_chance"):
         text = ens.at_chance_text(e["at_chance"])
-        sec.add(f"**Warning:** {text[0].upper()}{text[1:]}.")
+        sec.add(Inline(Strong("Warning:"), f" {text[0].upper()}{text[1:]}."))
     test_curve = e.get("test_curve")
     figures.append(Figure("ensemble_curve", plot_curve(curve, size, best, test_curve),
                           f"Cross-entropy and accuracy vs ensemble size on validation"
@@ -468,9 +469,9 @@ def _robustness_section(files, figures) -> Section:
     stale = _earlier_ensemble(files, {**rob, "skipped": exported.get("skipped")},
                               "This evaluation")
     if stale:  # the export first, unless it is this ensemble's already
-        first = (f"`{files.cmd('export')}`, then " if _earlier_ensemble(
-            files, exported, "") or not exported else "")
-        sec.add(f"{stale} Run {first}`{files.cmd('evaluate')}`.")
+        first = (Inline(Code(files.cmd("export")), ", then ") if _earlier_ensemble(
+            files, exported, "") or not exported else None)
+        sec.add(Inline(stale, " Run ", first, Code(files.cmd("evaluate")), "."))
     sec.add(f"The export evaluated on the {rob.get('split', 'test')} split ({rob.get('n')} "
             f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
             "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
@@ -529,7 +530,8 @@ def _stages_section(files) -> Section:
     sec = Section("Time per stage")
     stages = files.meta.get("stages") or {}
     if not stages:
-        return sec.add("run.json records no stage timings (`hubensemble fit` records them).")
+        return sec.add(Inline("run.json records no stage timings (", Code("hubensemble fit"),
+                              " records them)."))
     rows, total = [], 0.0
     for name, info in stages.items():
         info = info if isinstance(info, dict) else {"seconds": info}
