@@ -42,6 +42,8 @@ REPORT_FIGURES_DIR = "report_files"
 KNN_FILE = "knn.npz"
 #: The default export folder, RUN/export.
 EXPORT_DIR = "export"
+#: run.json's "stages", in the order `fit` runs them (cost: keyed by tune's key).
+FIT_STAGES = ("rank", "tune", "cost", "ensemble", "export", "evaluate", "report")
 
 # --- an export (a SavedModel folder) ---------------------------------------------------------
 EXPORT_FORMAT = "hubensemble-export"

@@ -644,6 +644,9 @@ def test_a_stage_resumed_after_an_interrupt_counts_the_time_spent_before(
     assert tune["seconds"] - tune["interrupted_seconds"] <= time.monotonic() - start
     assert meta["interrupted_seconds"] == {}
     assert result.stage_seconds["tune"] == pytest.approx(tune["seconds"], abs=0.01)
+    line = next(x for x in result.summary().splitlines() if x.startswith("time per stage"))
+    assert (f"tune {tune['seconds']:.1f} s ({tune['interrupted_seconds']:.1f} s of it before "
+            "an interruption)") in line, line
     # Reused by the next fit, the record keeps both.
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     again = hubensemble.rundir.Run(out).meta()["stages"]["tune"]

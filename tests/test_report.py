@@ -647,3 +647,14 @@ def test_untrusted_names_show_literally_in_report_html(evil_run):
     assert "`tick`" in doc.text and "<code>tick</code>" not in html
     assert "<code>x</code>" not in html and "`x`" in doc.text
     assert str(path) in doc.codes  # the report's own code span, the path's backtick kept
+
+
+def test_stage_times_are_listed_in_the_order_fit_runs_the_stages():
+    # A stage first recorded by a later fit (evaluate, after one without corruptions) was
+    # listed after report: "export 9.3 s, report 1.4 s, evaluate 24.4 s".
+    from hubensemble.report.sections import fit_order
+
+    stages = {"rank": 1, "tune": 2, "cost": 3, "ensemble": 4, "export": 5, "report": 6,
+              "evaluate": 7, "something-new": 8}
+    assert [name for name, _ in fit_order(stages)] == [
+        "rank", "tune", "cost", "ensemble", "export", "evaluate", "report", "something-new"]

@@ -100,7 +100,9 @@ def cost_section(files, figures, members) -> Section:
                        "(\"–\"): run ", Code(files.cmd("cost")), "."))
     limits = e.get("limits")
     if limits:
-        shown = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in limits.items()
+        shown = ", ".join(f"--{k.replace('_', '-')} "
+                          f"{v if k == 'max_members' else format(v, 'g')}"
+                          for k, v in limits.items()
                           if k.startswith("max_") and v is not None)
         sec.add(f"Selected under the inference budget {shown}: a candidate that would take "
                 "the ensemble over it was not eligible"

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from hubensemble import ensemble as ens
-from hubensemble.formats import read_export_metadata
+from hubensemble.formats import FIT_STAGES, read_export_metadata
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
@@ -526,6 +526,13 @@ def _failures_section(files) -> Section:
     return sec.add(*blocks)
 
 
+def fit_order(stages: dict) -> list:
+    """run.json's "stages" items in the order fit runs them (FIT_STAGES; a stage
+    first recorded by a later fit, e.g. evaluate after one without corruptions, came last)."""
+    order = {name: i for i, name in enumerate(FIT_STAGES)}
+    return sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order)))
+
+
 def _stages_section(files) -> Section:
     sec = Section("Time per stage")
     stages = files.meta.get("stages") or {}
@@ -533,14 +540,14 @@ def _stages_section(files) -> Section:
         return sec.add(Inline("run.json records no stage timings (", Code("hubensemble fit"),
                               " records them)."))
     rows, total = [], 0.0
-    for name, info in stages.items():
+    for name, info in fit_order(stages):
         info = info if isinstance(info, dict) else {"seconds": info}
         s = info.get("seconds")
         total += float(s or 0)
-        # The stage's key, result digests and done flag are fit's bookkeeping (run.json
-        # keeps them; a stage in the table ran).
+        # The stage's key, result digests, files and done flag are fit's bookkeeping
+        # (run.json keeps them; a stage in the table ran).
         extra = ", ".join(f"{k} = {_compact(v)}" for k, v in info.items()
-                          if k not in ("seconds", "key", "digests", "done"))
+                          if k not in ("seconds", "key", "digests", "done", "files"))
         rows.append([name, _seconds(s), extra])
     rows.append(["total", _seconds(total), ""])
     return sec.add(Table(["stage", "time", "details"], rows))

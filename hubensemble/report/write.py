@@ -8,7 +8,7 @@ from typing import NamedTuple
 from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
-from hubensemble.report.sections import _n, _seconds, build_sections
+from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
 from hubensemble.data.coverage import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
@@ -106,12 +106,18 @@ def summary_table(run_dir) -> str:
     stages = meta.get("stages") or {}
     if stages:
         parts, total, fresh = [], 0.0, 0.0
-        for name, info in stages.items():
-            s = info.get("seconds") if isinstance(info, dict) else info
-            reused = isinstance(info, dict) and info.get("reused", False)
+        # In the pipeline's order: a stage first recorded later (evaluate after a fit
+        # without corruptions) came after report.
+        for name, info in fit_order(stages):
+            info = info if isinstance(info, dict) else {"seconds": info}
+            s, reused = info.get("seconds"), info.get("reused", False)
+            before = float(info.get("interrupted_seconds") or 0)
             total += float(s or 0)
-            fresh += 0.0 if reused else float(s or 0)
-            parts.append(f"{name} {_seconds(s)}{' (earlier run, reused)' if reused else ''}")
+            fresh += 0.0 if reused else float(s or 0) - before
+            parts.append(f"{name} {_seconds(s)}"
+                         + (f" ({_seconds(before)} of it before an interruption)"
+                            if before else "")
+                         + (" (earlier run, reused)" if reused else ""))
         last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
         lines.append("time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}"
                      + last)
