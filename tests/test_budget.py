@@ -221,3 +221,21 @@ def test_the_budget_line_writes_a_member_limit_as_an_integer_and_one_pick_in_the
     text = format_ensemble(read_ensemble(run.path))
     assert "inference budget: gflops <= 0.3, members <= 100000000000000000000" in text
     assert "the greedy path ended after 1 pick: no other candidate fits" in text
+
+
+def test_fits_closing_table_shows_the_best_single_within_the_budget(tmp_path, rng):
+    # A new-user check: `fit --max-gflops` set the budgeted ensemble beside the best single
+    # candidate over the budget only; the fair baseline is the best one within it.
+    from hubensemble.report import summary_table
+
+    gflops = [1.0, 1.0, 0.25, 1.0]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops), machine_info())
+    data = run_ensemble(run.path, max_gflops=0.3).to_json()
+    best, inb = data["test"]["best_single"], data["test"]["best_single_in_budget"]
+    assert inb["trial"] == "t2" and best["trial"] != "t2"
+    table = summary_table(run.path)
+    assert f"best single ({best['trial']})" in table
+    row = next(x for x in table.splitlines() if x.startswith("best single within the budget"))
+    assert row.split()[-3:] == [f"{inb[k]:.4f}" for k in ("accuracy", "nll", "ece")]
+    assert "(t2)" in row
