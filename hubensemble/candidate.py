@@ -168,10 +168,12 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
         if record.get("weights"):
             needed.append(record["weights"])
         cand.problems = [f"{name} is missing" for name in needed if not (folder / name).exists()]
-        # Selection needs the validation table; a damaged test table only leaves the
-        # candidate without test metrics (`load_pool`).
-        damage = (folder / VAL_PROBS_FILE).exists() and npy_damage(folder / VAL_PROBS_FILE)
-        cand.problems += [damage] if damage else []
+        # Selection needs the validation table, read whole (a few hundred rows): damage that
+        # kept the file's size (NaN inside) passed a header check. A damaged test table only
+        # leaves the candidate without test metrics (`load_pool`).
+        if (folder / VAL_PROBS_FILE).exists():
+            _, damage = read_probs(folder / VAL_PROBS_FILE, None)
+            cand.problems += [damage] if damage else []
     return cand, None
 
 

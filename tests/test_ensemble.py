@@ -372,6 +372,28 @@ def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog):
     assert "at_chance" not in fileio.read_json(os.path.join(run, "ensemble.json"))
 
 
+def test_a_validation_table_damaged_in_place_makes_its_candidate_incomplete(run_dir):
+    # A new-user check: 64 random bytes written into the data of a val_probs.npy (its size
+    # unchanged, NaN inside) passed every check: tune reused the trial, and fit's ensemble
+    # silently dropped the member. Damaged tables now make the candidate one tune re-runs.
+    from hubensemble.candidate import read_candidate
+    from hubensemble.tune import finished_candidate
+
+    run, _, _, val, test = run_dir
+    folder = write_candidate(run, "trial_7", val[0], test[0])
+    path = os.path.join(folder, "val_probs.npy")
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.seek(size - 64)
+        f.write(b"\xff" * 64)  # float32 NaN, same size, header intact
+    assert os.path.getsize(path) == size
+    cand = read_candidate(os.path.join(run, "candidates"), "trial_7")
+    assert cand.problems == ["val_probs.npy holds non-finite or non-float values"]
+    assert finished_candidate(os.path.join(run, "candidates"), "trial_7") is None
+    _, skipped = load_candidates(run)
+    assert "run tune again to redo this trial" in dict(skipped)["trial_7"]
+
+
 def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
     run, _, _, val, test = run_dir
     # trial_0 has no test table (its record says so); the others are uniform: trial_0 is

@@ -444,9 +444,12 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     assert (again.ok, again.missing, again.reused) == (4, 0, 3)
     assert starts(run, "default") == {t: 1 + (t == broken) for t in cands}
     # The resumed sweep says so, on the terminal and in its summary (a new-user check: only
-    # its progress bar starting at 3/4 showed it).
-    assert ("tune default: 3 of 4 planned trial(s) finished before, reused; 1 to run"
-            in capsys.readouterr().err)
+    # its progress bar starting at 3/4 showed it), and names what was wrong with the trial
+    # it runs again (another: tune re-ran a damaged candidate without a word).
+    err = capsys.readouterr().err
+    assert "tune default: 3 of 4 planned trial(s) finished before, reused; 1 to run" in err
+    assert (f"candidates/{broken}: weights.weights.h5 is missing; running the trial again"
+            in caplog.text)
     assert "of 4 planned (3 finished before this run, reused)" in tune.format_summary(again)
     assert (run.candidates / broken / "weights.weights.h5").exists()
     assert {t for t in cands if t != broken} == {

@@ -366,6 +366,11 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
             worker = distributed and not chief
             pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
             reused = len(plan) - len(pending)
+            for entry in pending:  # damaged since it finished: said, not only re-run
+                found = candidate.read_candidate(run.candidates, entry.trial_id)
+                if found is not None and found.problems:
+                    log.warning("candidates/%s: %s; running the trial again", entry.trial_id,
+                                "; ".join(found.problems))
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
             if not chief and (pending or _labels_missing(run, task_record)):
