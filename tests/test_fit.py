@@ -553,8 +553,11 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_and_export(module_fact
                                        "ranked it"):
         run_tune(out, profile="quick", progress=False)
     with pytest.raises(RunError, match=r"the module's files changed since the trial was "
-                                       r"trained \(content fingerprint"):
+                                       r"trained \(content fingerprint") as err:
         export_ensemble(out, progress=False)
+    # Not "re-run tune for it": tune refuses the changed module (a new-user check).
+    assert "restore the module's files, or fit the changed module into a new run" in str(
+        err.value) and "re-run `hubensemble tune" not in str(err.value)
     # The module restored: the run is whole again, every stage reused.
     shutil.rmtree(tmp_path / member / "variables")
     shutil.copytree(os.path.join(module_factory(f"fit{member[1:]}"), "variables"),

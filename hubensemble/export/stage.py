@@ -175,12 +175,13 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
         members = []
         for plan in plans:
             weights_file = retrained.get(plan.index, plan.weights_file)
-            classifier, reason = _build_member(plan, task, weights_file)
+            classifier, reason, fix = _build_member(plan, task, weights_file)
             if classifier is None:
                 if not skip_missing:
-                    raise RunError(f"{reason}; re-run `hubensemble tune --run {run.path}` for "
-                                   f"it (delete RUN/candidates/{plan.entry.get('trial')} "
-                                   "first), or pass --skip-missing to export without it")
+                    fix = fix or (f"re-run `hubensemble tune --run {run.path}` for it (delete "
+                                  f"RUN/candidates/{plan.entry.get('trial')} first)")
+                    raise RunError(f"{reason}; {fix}, or pass --skip-missing to export "
+                                   "without it")
                 log.warning("%s; leaving it out of the export (--skip-missing)", reason)
                 skipped.append({"trial": plan.entry.get("trial"),
                                 "module": plan.entry.get("module"), "reason": reason})
@@ -295,7 +296,8 @@ def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
 
 
 def _build_member(plan, task, weights_file):
-    """(classifier, None) or (None, reason the weights cannot be loaded)."""
+    """(classifier, None, None) or (None, reason the member cannot be built, what to do or
+    None for re-running its trial)."""
     from hubensemble import tune
     from hubensemble.hyperrule import HParams
 
@@ -310,18 +312,20 @@ def _build_member(plan, task, weights_file):
     trained_on = plan.record.get("module_fingerprint")
     now = getattr(classifier.backbone, "fingerprint", None)
     if trained_on and now and trained_on != now:  # its weights are of the old module's
+        # Re-running the trial would not do: tune refuses the changed module (its ranking).
         return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
                       f"{plan.entry.get('module')!r}): the module's files changed since the "
                       f"trial was trained (content fingerprint {trained_on[:12]}… then, "
-                      f"{now[:12]}… now)")
+                      f"{now[:12]}… now)"), ("restore the module's files, or fit the changed "
+                                             "module into a new run folder (fit --restart)")
     try:
         classifier.load_weights(weights_file)
     except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types for a bad file
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
                       f"{plan.entry.get('module')!r}): its weights file {weights_file} cannot "
-                      f"be loaded ({type(e).__name__}: {first_line(e)})")
-    return classifier, None
+                      f"be loaded ({type(e).__name__}: {first_line(e)})"), None
+    return classifier, None, None
 
 
 def _export_member(plan, classifier, task, meta):
