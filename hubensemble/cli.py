@@ -112,10 +112,9 @@ def load_data(args, *, logged=True):
 
 
 def _check_inputs(args):
-    """Before TensorFlow and the run folder: the HUBENSEMBLE_*_TIMEOUT variables, --data's spec
-    (data.check_spec: a mistyped path, one class; evaluate: a test set), the --catalogue files
-    (file:line errors), a --budget that cannot hold one group of the --sweep, fit's --export
-    folder, and --strategy's needs and --modules the catalogue lacks (preflight)."""
+    """Before TensorFlow and the run folder: HUBENSEMBLE_*_TIMEOUT, --data (check_spec: a typo,
+    one class; evaluate: a test set), --catalogue files (file:line), a --budget too small for
+    the --sweep, fit's export folder, --strategy's needs, --modules the catalogue lacks."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import check_spec
     from hubensemble.formats import check_export_target
@@ -133,8 +132,9 @@ def _check_inputs(args):
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     if getattr(args, "sweep", None):
         check_budget(args.sweep, args.budget)
-    if getattr(args, "export", None):  # fit's: before its run folder, not after the sweep
-        check_export_target(args.export, "--export", run_dir=args.out)
+    if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
+        check_export_target(args.export or os.path.join(args.out, "export"),
+                            "--export" if args.export else "--out", run_dir=args.out)
     if getattr(args, "strategy", None):
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit

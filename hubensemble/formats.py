@@ -115,6 +115,18 @@ def read_export_metadata(model_dir) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
+def unloadable_path(path) -> str | None:
+    """Why TensorFlow cannot load a SavedModel from folder `path`, known from the path alone,
+    or None: it reads the variables through a file pattern, in which "[" starts a character
+    class, so "run[1]/export" is looked for as "run1/export" ("Failed to find any matching
+    files")."""
+    if "[" in os.path.abspath(os.fspath(path)):
+        return (f"TensorFlow cannot load a SavedModel from {os.path.abspath(os.fspath(path))}: "
+                "it reads the variables through a file pattern, in which '[' starts a "
+                "character class; use a folder whose path has no '['")
+    return None
+
+
 def check_saved_model_folder(model_dir) -> str:
     """`model_dir` (str) when it holds a saved_model.pb; else RunError (a HubensembleError,
     as `predict` and `evaluate_model` document) saying it does not exist, is a file (a
@@ -140,6 +152,8 @@ def check_saved_model_folder(model_dir) -> str:
                 os.path.isfile(os.path.join(model_dir, TFLITE_MODEL)) else
                 "; pass the folder `hubensemble export` wrote")
         raise RunError(f"{model_dir} is not a SavedModel folder (no saved_model.pb){hint}")
+    if unloadable_path(model_dir):
+        raise RunError(unloadable_path(model_dir))
     return model_dir
 
 
@@ -160,6 +174,8 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None) -> None:
     from hubensemble.fileio import check_dir_target
 
     out_dir = os.fspath(out_dir)
+    if unloadable_path(out_dir):  # the export's reload check would fail after all the work
+        raise RunError(f"{unloadable_path(out_dir)} (choose another {flag} folder)")
     check_dir_target(out_dir, f"choose another {flag} folder")
     if run_dir is not None:
         # fit --export RUN1/export from another run replaced RUN1's export without a word:

@@ -163,10 +163,11 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
                         f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "
                         f"{type(data).__name__} {data!r}")
-    if export:
-        from hubensemble.formats import check_export_target
+    from hubensemble.formats import EXPORT_DIR, check_export_target
 
-        check_export_target(export, "--export", run_dir=out)  # before the run folder
+    # Before the run folder (not after the sweep): the folder is fine to write and load.
+    check_export_target(export or Path(out) / EXPORT_DIR, "export" if export else "out",
+                        run_dir=out)
     run = Run(out)
     run.make_folder()
     with run.fit_log():

@@ -338,6 +338,12 @@ def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
     (dict(modules=["nope"]), HubensembleError,
      ["module 'nope' is not in the catalogue", "m0, m1, m2"]),
     (dict(sweep="aug", budget=2), HubensembleError, ["budget 2 cannot hold one"]),
+    # TensorFlow reads variables through a file pattern: the export's reload check failed
+    # after the whole sweep ("Failed to find any matching files").
+    (dict(out="run[1]"), RunError, ["in which '[' starts a character class",
+                                    "choose another out folder"]),
+    (dict(export="{tmp}/e[2]"), RunError, ["e[2]: it reads the variables through a file",
+                                           "choose another export folder"]),
 ])
 def test_fit_refuses_bad_inputs_before_it_creates_the_run_folder(catalogue, tmp_path, inputs,
                                                                  error, words):
@@ -349,7 +355,7 @@ def test_fit_refuses_bad_inputs_before_it_creates_the_run_folder(catalogue, tmp_
     args = dict(catalogue=catalogue, data="sklearn:digits", **FIT)
     for key, value in inputs.items():
         args[key] = [fill(v) for v in value] if isinstance(value, list) else fill(value)
-    out = tmp_path / "run"
+    out = tmp_path / args.pop("out", "run")
     with pytest.raises(error) as err:
         hubensemble.fit(out=out, progress=False, **args)
     assert all(w in str(err.value) for w in words), str(err.value)

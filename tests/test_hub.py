@@ -821,3 +821,23 @@ def test_the_cycle_scan_finds_a_hub_zoo_cycle(tmp_path):
     assert graph["hubensemble.leaf"] == {"hubensemble.hub"}
     assert import_cycles(graph) == [["hubensemble.hub", "hubensemble.zoo",
                                      "hubensemble.zoo.build"]]
+
+
+def test_a_module_folder_whose_path_holds_a_bracket_is_refused_by_name(tmp_path):
+    # TensorFlow reads the variables through a file pattern: "g[1]/m" is looked for as
+    # "g1/m", and its error ("Failed to find any matching files") named no cause.
+    from hubensemble.formats import check_saved_model_folder
+    from hubensemble.errors import RunError
+
+    path = write_hub_module(make_tiny_model(), str(tmp_path / "g[1]" / "m"))
+    with pytest.raises(Exception) as raw:
+        tf.saved_model.load(path)
+    assert "matching files" in str(raw.value)  # what it said without the check
+    with pytest.raises(ModuleLoadError, match=r"'\[' starts a character class") as err:
+        load_module(path)
+    assert err.value.stage == "savedmodel" and "move or rename the module's folder" in str(
+        err.value)
+    with pytest.raises(RunError, match=r"'\[' starts a character class"):
+        check_saved_model_folder(path)  # evaluate and predict --model, before TensorFlow
+    # "*" and "?" match themselves: such folders load.
+    assert load_module(write_hub_module(make_tiny_model(), str(tmp_path / "g*?" / "m")))

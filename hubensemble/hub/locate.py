@@ -12,6 +12,7 @@ import hashlib
 import os
 
 from hubensemble.errors import ModuleLoadError
+from hubensemble.formats import unloadable_path
 from hubensemble.handles import source_kind
 from hubensemble.hub import resolvers
 from hubensemble.hub.resolvers import file_sha256, local_source, module_fingerprint, resolve
@@ -79,6 +80,9 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     else:
         path = resolve(handle, name=name, sha256=sha256)
     kind = local_source(path)
+    if kind == "saved-model" and unloadable_path(path):  # TensorFlow's error names no cause
+        raise ModuleLoadError(f"{unloadable_path(path)} (move or rename the module's folder)",
+                              module=name, handle=handle, stage="savedmodel")
     if kind == "saved-model":
         check_safe(path, trust=trust, name=name, handle=handle)
         fingerprint = module_fingerprint(path)
