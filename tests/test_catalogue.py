@@ -835,3 +835,15 @@ def test_module_specs_built_in_code_get_the_same_source_checks():
 def test_the_keras_applications_catalogue_ships():
     names = [p.name for p in shipped_catalogues()]
     assert "keras_applications.yaml" in names
+
+
+def test_catalogue_add_names_an_entry_after_its_handle_without_the_archive_suffix():
+    # A new-user check: "ok.tar.bz2" kept its suffix as the name, while "g.tar.gz" gave "g".
+    from hubensemble.hub.introspect import entry_name
+
+    for url in ("https://h/m/ok.tar.gz", "https://h/m/ok.tgz", "https://h/m/ok.tar.bz2",
+                "https://h/m/ok.tbz2", "https://h/m/ok.tar.xz", "https://h/m/ok.txz",
+                "https://h/m/ok.tar", "/models/ok.keras", "/models/ok.h5"):
+        assert entry_name(url) == "ok", url
+    assert entry_name("https://h/m/ok.tar.bz2", taken={"ok"}) == "ok-2"
+    assert entry_name("https://tfhub.dev/google/bit/m-r50x1/1") == "m-r50x1-1"

@@ -29,7 +29,9 @@ def entry_name(handle, taken=()) -> str:
         base = parts[-1] if parts else "module"
         if base.isdigit() and len(parts) > 1:  # .../MODEL/VERSION
             base = f"{parts[-2]}-{base}"
-        for suffix in (".tar.gz", ".tgz", ".tar", ".keras", ".h5", ".hdf5"):
+        # The archives the resolver reads (gzip, bzip2, xz) and the Keras files.
+        for suffix in (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar",
+                       ".keras", ".h5", ".hdf5"):
             if base.lower().endswith(suffix):
                 base = base[:-len(suffix)]
     base = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.") or "module"
