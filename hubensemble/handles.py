@@ -27,8 +27,9 @@ _HANDLE_FORMS = ("https://tfhub.dev/PUBLISHER/MODEL/VERSION, "
                  "kaggle:OWNER/MODEL/FRAMEWORK/VARIATION/VERSION, an http(s):// or gs:// URL "
                  "of a .tar.gz, zoo:PRESET/NAME, keras:APPLICATION (e.g. "
                  "keras:MobileNetV3Small), kaggle://OWNER/MODEL/keras/VARIATION[/VERSION] "
-                 "(a keras-hub preset), file:///PATH or a local path (a SavedModel folder, a "
-                 ".keras or .h5 model file, or a keras-hub preset folder)")
+                 "or hf://OWNER/MODEL (keras-hub presets), file:///PATH or a local path (a "
+                 "SavedModel folder, a .keras or .h5 model file, or a keras-hub preset "
+                 "folder)")
 #: Suffixes of a Keras model file (a handle `PATH.keras`, `PATH.h5`).
 KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 #: Handle prefixes keras-hub loads presets from (its own loader: kagglehub, huggingface_hub).

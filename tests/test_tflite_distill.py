@@ -366,5 +366,8 @@ def test_the_report_shows_no_distilled_student_of_an_earlier_ensemble(run_dir, t
     atomic_write_json(Run(path).ensemble_json, data)
     stale = write_report(path).markdown.read_text()
     assert "keeps 53%" not in stale
+    # distill's teacher is the export, of the 2 members still: export first (a new-user
+    # check: following "run distill again", distill refused the stale export).
     assert (f"distill.json was distilled from an earlier ensemble (2 members), not "
-            f"ensemble.json's (1): run `hubensemble distill --run {path}` again") in stale
+            f"ensemble.json's (1): run `hubensemble export --run {path}`, then "
+            f"`hubensemble distill --run {path}` to distil this one") in stale

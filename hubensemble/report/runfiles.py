@@ -164,6 +164,10 @@ def _load_costs(files: RunFiles, run) -> None:
     if files.ensemble is not None and set(teacher) != set(chosen):
         # `ensemble` chose again after `distill`: its student, gap and cost ratio describe
         # an ensemble that is gone (a new-user check: "keeps -140 %" beside the new one).
+        exported = (files.meta.get("export") or {}).get("members") or []
+        if {m.get("trial") for m in exported} != set(chosen):  # distill's teacher: the export
+            redo = Inline("run ", Code(files.cmd("export")), ", then ",
+                          Code(files.cmd("distill")))
         files.distill_note = Inline(f"{run.distill_json} was distilled from an earlier "
                                     f"ensemble ({len(teacher)} members), not ensemble.json's "
                                     f"({len(chosen)}): ", redo, " to distil this one.")
