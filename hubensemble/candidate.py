@@ -178,9 +178,9 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
 
 
 def npy_damage(path) -> str | None:
-    """Why the .npy file at `path` is damaged, from its header and size alone (no data read:
-    every scan of a sweep checks its tables), or None. A file overwritten with other bytes or
-    cut short is damaged; numpy's own error for it advised loading it with pickles on."""
+    """Why the .npy file at `path` is damaged, from its header and size alone, or None: a
+    file overwritten with other bytes or cut short (`read_probs` says this for a file
+    np.load refuses; numpy's own error advised loading it with pickles on)."""
     name = os.path.basename(os.fspath(path))
     try:
         with open(path, "rb") as f:
