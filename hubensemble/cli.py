@@ -611,7 +611,7 @@ def build_parser():
     # The digits' train/val/test split is the only data choice the demo offers.
     arguments.add_argument(p, options.get("data_seed"), "fit")
     add_fit_args(p)
-    p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K)
+    p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K, export=None)  # the export: RUN/export
     return parser
 
 
