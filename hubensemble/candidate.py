@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
@@ -31,8 +32,8 @@ import numpy as np
 
 from hubensemble import metrics
 from hubensemble.errors import RunError
-from hubensemble.fileio import (TEMP_MARKER, atomic_save_npy, atomic_write_json, is_temp,
-                                pid_alive, read_json)
+from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
+                                is_temp, pid_alive, read_json)
 
 TRIAL_FILE = "trial.json"
 VAL_PROBS_FILE = "val_probs.npy"
@@ -168,13 +169,33 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
         if record.get("weights"):
             needed.append(record["weights"])
         cand.problems = [f"{name} is missing" for name in needed if not (folder / name).exists()]
-        # Selection needs the validation table, read whole (a few hundred rows): damage that
-        # kept the file's size (NaN inside) passed a header check. A damaged test table only
-        # leaves the candidate without test metrics (`load_pool`).
-        if (folder / VAL_PROBS_FILE).exists():
-            _, damage = read_probs(folder / VAL_PROBS_FILE, None)
-            cand.problems += [damage] if damage else []
+        # Selection needs the validation table, read whole: damage that kept the file's size
+        # (NaN inside) passed a header check. A damaged test table only leaves the candidate
+        # without test metrics (`load_pool`).
+        damage = _table_damage(folder / VAL_PROBS_FILE)
+        cand.problems += [damage] if damage else []
     return cand, None
+
+
+#: read_probs' verdict on a table by its file's identity: the sweep asks whether every
+#: planned trial is done after each trial (Keras Tuner's hooks), which must not read every
+#: table each time. Writing a file changes its ctime, so a changed table is read again.
+_TABLE_VERDICTS: dict[tuple, str | None] = {}
+
+
+def _table_damage(path) -> str | None:
+    """Why the probability table at `path` is not usable (`read_probs`, any row count), or
+    None; None too when it is absent (completeness says that)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if time.time() - st.st_ctime < RACY_SECONDS:  # may change again within the same tick
+        return read_probs(path, None)[1]
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    if key not in _TABLE_VERDICTS:
+        _TABLE_VERDICTS[key] = read_probs(path, None)[1]
+    return _TABLE_VERDICTS[key]
 
 
 def npy_damage(path) -> str | None:

@@ -1,6 +1,7 @@
 """Atomic file writes and inter-process locks: no reader ever sees a half-written result."""
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -15,6 +16,20 @@ from hubensemble.errors import HubensembleError
 # Temp files carry this marker so a run directory can be checked for leftovers, and so
 # nothing that lists results (candidates, cache entries) ever mistakes one for a result.
 TEMP_MARKER = ".tmp-"
+#: A file changed less than this many seconds before it was looked at may change again
+#: within the same timestamp tick without its identity (size, times, inode) changing
+#: ("racily clean" in git): a verdict remembered by that identity must not be kept for it.
+RACY_SECONDS = 2.0
+
+
+def file_sha256(path) -> str:
+    """The sha256 (64 lower-case hex digits) of the local file at ``path``, read in 1 MB
+    chunks. Raises OSError as open() does."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _fsync_dir(path):

@@ -152,8 +152,8 @@ def check_saved_model_folder(model_dir) -> str:
                 os.path.isfile(os.path.join(model_dir, TFLITE_MODEL)) else
                 "; pass the folder `hubensemble export` wrote")
         raise RunError(f"{model_dir} is not a SavedModel folder (no saved_model.pb){hint}")
-    if unloadable_path(model_dir):
-        raise RunError(unloadable_path(model_dir))
+    if why := unloadable_path(model_dir):
+        raise RunError(why)
     return model_dir
 
 
@@ -174,8 +174,8 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None) -> None:
     from hubensemble.fileio import check_dir_target
 
     out_dir = os.fspath(out_dir)
-    if unloadable_path(out_dir):  # the export's reload check would fail after all the work
-        raise RunError(f"{unloadable_path(out_dir)} (choose another {flag} folder)")
+    if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
+        raise RunError(f"{why} (choose another {flag} folder)")
     check_dir_target(out_dir, f"choose another {flag} folder")
     if run_dir is not None:
         # fit --export RUN1/export from another run replaced RUN1's export without a word:

@@ -371,19 +371,14 @@ def _mark(run, stage, key, seconds, **details):
 def _tree_sha256(folder) -> dict[str, str]:
     """{path relative to `folder`: sha256} of every file under it (an export: a few members'
     weights, hashed at about 1 GB/s)."""
-    out = {}
-    for root, _, names in os.walk(folder):
-        for n in names:
-            path = os.path.join(root, n)
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            out[os.path.relpath(path, folder)] = h.hexdigest()
-    return dict(sorted(out.items()))
+    from hubensemble.fileio import file_sha256
+
+    return dict(sorted((os.path.relpath(os.path.join(root, n), folder),
+                        file_sha256(os.path.join(root, n)))
+                       for root, _, names in os.walk(folder) for n in names))
 
 
-def _recorded_files(run, stage) -> dict:
+def _carried(run, stage) -> dict:
     """What a reused stage's record carries on: the export's files, the seconds its run
     spent before an interruption."""
     record = (run.meta().get("stages") or {}).get(stage) or {}
@@ -395,6 +390,8 @@ def _interrupted(run, stage, seconds=None) -> float:
     run.json's count; without, takes the count out: the seconds earlier tries spent. The
     summary's time of a resumed stage was its last part only (a new-user check: tune
     "13.3 s" of its 47 s)."""
+    if seconds is None and stage not in (run.meta().get("interrupted_seconds") or {}):
+        return 0.0  # the usual case: no locked rewrite of run.json per stage for nothing
     taken = []
 
     def change(meta):
@@ -413,7 +410,7 @@ def _export_files(run, export_path) -> str | None:
     """What changed in the export fit wrote (its files' sha256 as recorded), in words, or None.
     Its metadata asset alone was the export's digest: a damaged saved_model.pb was "done
     before, reused", and evaluate then failed (a new-user check)."""
-    recorded = _recorded_files(run, "export").get("files")
+    recorded = _carried(run, "export").get("files")
     if recorded is None or not _lost(run, "export", export_path) or not os.path.isdir(
             export_path):
         return None  # an export from before files were recorded, or asked for elsewhere
@@ -547,7 +544,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # The summary then says this run did not spend the recorded time on it.
             _mark(run, name, keys[name], seconds[name], reused=True, digests=now,
-                  **_recorded_files(run, name))
+                  **_carried(run, name))
             continue
         if files:
             log.warning("export: %s; running export again", files)

@@ -80,8 +80,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     else:
         path = resolve(handle, name=name, sha256=sha256)
     kind = local_source(path)
-    if kind == "saved-model" and unloadable_path(path):  # TensorFlow's error names no cause
-        raise ModuleLoadError(f"{unloadable_path(path)} (move or rename the module's folder)",
+    if kind == "saved-model" and (why := unloadable_path(path)):  # TF's names no cause
+        raise ModuleLoadError(f"{why} (move or rename the module's folder)",
                               module=name, handle=handle, stage="savedmodel")
     if kind == "saved-model":
         check_safe(path, trust=trust, name=name, handle=handle)

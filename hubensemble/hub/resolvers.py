@@ -32,7 +32,8 @@ from tensorflow_hub import (compressed_module_resolver, file_utils, resolver as 
                             tf_utils)
 
 from hubensemble.errors import ModuleLoadError, first_line
-from hubensemble.fileio import atomic_write_json, file_lock, pid_alive, read_json
+# file_sha256: also re-exported (hubensemble.hub's callers).
+from hubensemble.fileio import atomic_write_json, file_lock, file_sha256, pid_alive, read_json
 from hubensemble.handles import KERAS_FILE_SUFFIXES, local_source  # noqa: F401 - re-exported
 from hubensemble.hub import remote
 from hubensemble.options import seconds_from_environment
@@ -610,15 +611,6 @@ def _verify_checksum(impl, handle, path, expected, name):
             f"sha256 of the {what} is {actual}, the catalogue expects {expected}; refusing to "
             "load it. If the module was legitimately updated, update the catalogue's sha256",
             module=name, handle=handle, stage="checksum")
-
-
-def file_sha256(path):
-    """The sha256 (64 lower-case hex digits) of the local file at ``path``."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def module_fingerprint(path):

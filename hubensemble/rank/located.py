@@ -25,15 +25,14 @@ import logging
 import os
 import time
 
+# A module changed less than RACY_SECONDS ago is not remembered until a later run.
+from hubensemble.fileio import RACY_SECONDS
+
 log = logging.getLogger(__name__)
 
 #: Bump when what an entry records changes (2: `hub.module_fingerprint` hashes the data
 #: shards' bytes, not their sizes, so keys remembered before are computed afresh).
 MEMO_FORMAT = 2
-#: A file changed less than this many seconds before it was looked at may change again
-#: within the same timestamp tick without its identity changing ("racily clean" in git):
-#: such a module is not remembered until a later run.
-RACY_SECONDS = 2.0
 
 
 def memo_path(cache_dir, module_dir) -> str:
