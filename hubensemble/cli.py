@@ -500,7 +500,7 @@ def build_parser():
     p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "distill", ("distill", "budget"))
     p.set_defaults(func=cmd_distill, check=_distill_student, interrupted="an unfinished student "
-                   "is not kept (RUN/distill.json is as it was); run it again to start over")
+                   "is not kept (the run's distill.json is as it was); run it again to start over")
 
     p = sub.add_parser("zoo", parents=[no_log], help="pre-train a pool of modules on upstream data")
     zoo_sub = p.add_subparsers(dest="zoo_command", metavar="build")

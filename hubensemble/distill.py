@@ -104,8 +104,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     Costs come from RUN/cost.json (computed now for what it lacks).
 
     Raises RunError when ensemble.json or the export is missing or stale (naming the command
-    that writes it), the student's module is unknown, failed in rank or is over `max_gflops`,
-    or training fails.
+    that writes it), the student's module is unknown, failed in rank, changed in place since
+    rank (`rank.refuse_changed_modules`) or is over `max_gflops`, or training fails.
     """
     from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
@@ -137,6 +137,11 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 
     spec_name = _choose_student(student, max_gflops, ens, cands, costs, specs, run)
     spec = ModuleSpec.from_json(specs[spec_name])
+    if run.ranking_json.exists():  # a run assembled by hand has no fingerprint to compare
+        from hubensemble.rank import load_ranking, refuse_changed_modules
+
+        # Its member's weights (init "member") and the run's costs are of the old files.
+        refuse_changed_modules(run.path, load_ranking(run.path).ok_rows, [spec])
     own = [c for c in cands if c.module == spec_name]
     # Without a candidate of its own, the run's best gives the profile and seed (its
     # hyperparameters are another module's: _student_hparams plans the student's own).

@@ -527,12 +527,14 @@ def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
 
 
 @pytest.mark.slow
-def test_a_module_changed_in_place_is_refused_by_fit_tune_and_export(module_factory, tmp_path):
+def test_a_module_changed_in_place_is_refused_by_fit_tune_export_and_distill(
+        module_factory, tmp_path):
     """A new-user check: a module's variables replaced between an interrupt and the resume
     gave one sweep of trials of two versions of the module, and on a finished run every
     stage was "done before, reused": the catalogue's entries alone were the key."""
     import shutil
 
+    from hubensemble.distill import run_distill
     from hubensemble.export import export_ensemble
     from hubensemble.tune import run_tune
 
@@ -558,6 +560,12 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_and_export(module_fact
     with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
                                        "ranked it"):
         run_tune(out, profile="quick", progress=False)
+    # The student would start from its member's weights of the old files: refused before it
+    # trains (distill.json is not written).
+    with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
+                                       "ranked it"):
+        run_distill(out, student=member, progress=False)
+    assert not (out / "distill.json").exists()
     with pytest.raises(RunError, match=r"the module's files changed since the trial was "
                                        r"trained \(content fingerprint") as err:
         export_ensemble(out, progress=False)

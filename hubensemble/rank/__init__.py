@@ -21,7 +21,8 @@ See docs/rank.md.
 from hubensemble.rank.embeddings import (CACHE_FORMAT, CACHE_LOCK_TIMEOUT, DATASET_CACHE_BYTES,
                                          RESIZE_POLICY, EmbedResult, cache_key, cache_path,
                                          changed_modules, default_cache_dir,
-                                         default_resolution, embed, embedding_resolution)
+                                         default_resolution, embed, embedding_resolution,
+                                         refuse_changed_modules)
 from hubensemble.rank.merge import merge_rankings
 from hubensemble.rank.ranking import (EXTRA_KEYS, KNN_FILE, KNN_METRICS, METRICS, ROW_KEYS,
                                       Ranking, catalogue_fingerprint, knn_predictions_file,
@@ -33,8 +34,8 @@ from hubensemble.rank.shards import check_shard, shard_from_environment, shard_m
 __all__ = [
     "CACHE_FORMAT", "CACHE_LOCK_TIMEOUT", "DATASET_CACHE_BYTES", "RESIZE_POLICY", "EmbedResult",
     "cache_key", "cache_path", "changed_modules", "default_cache_dir", "default_resolution",
-    "embed",
-    "embedding_resolution", "EXTRA_KEYS", "KNN_FILE", "KNN_METRICS", "METRICS", "ROW_KEYS",
+    "embed", "embedding_resolution", "refuse_changed_modules", "EXTRA_KEYS", "KNN_FILE",
+    "KNN_METRICS", "METRICS", "ROW_KEYS",
     "Ranking", "catalogue_fingerprint", "knn_predictions_file", "load_knn_predictions",
     "load_ranking", "merge_rankings", "run_rank", "score_embeddings", "select",
     "selection_rule", "write_knn_predictions", "check_shard", "shard_from_environment",

@@ -344,8 +344,10 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                               budget=budget, modules=modules, seed=seed, head_init=head_init,
                               batchnorm={m: p for m, (p, _) in decided.items()})
     if (tuner_id or os.environ.get("KERASTUNER_TUNER_ID")) != "chief":  # it loads no module
-        _check_modules_unchanged(run, ranking, [specs[m] for m in dict.fromkeys(
-            e.module for e in plan)], cache_dir)
+        from hubensemble.rank import refuse_changed_modules
+
+        refuse_changed_modules(run.path, ranking.get("modules") or [], [
+            specs[m] for m in dict.fromkeys(e.module for e in plan)], cache_dir)
     # A stand-alone process takes the sweep's lock before it checks or records anything: a
     # second one, refused, rewrote run.json's sweep record and plan.json first (its profile
     # then planned the next plain `tune`; a new-user check).
@@ -411,23 +413,6 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
     return summary
-
-
-def _check_modules_unchanged(run, ranking, specs, cache_dir):
-    """RunError naming the planned modules whose files changed in place since rank embedded
-    them (content fingerprint vs ranking.json's): their ranking, and the candidates a resumed
-    sweep keeps, are of the old files (a new-user check: one sweep silently held trials of
-    two versions of a module)."""
-    from hubensemble.rank import changed_modules
-
-    rows = [r for r in ranking.get("modules") or [] if r.get("status") == "ok"]
-    names = changed_modules({r["name"]: r.get("fingerprint") for r in rows}, specs, cache_dir)
-    if names:
-        raise RunError(f"the files of module{'s' if len(names) > 1 else ''} {', '.join(names)} "
-                       f"changed since {run.path} ranked {'them' if len(names) > 1 else 'it'} "
-                       "(ranking.json): its ranking and candidates are of the old files; "
-                       "restore them, or rank into a new run folder (fit --restart does both "
-                       "again)")
 
 
 def _say_resumed(sweep, reused, planned, progress):
