@@ -216,6 +216,36 @@ def test_serve_members_gives_each_members_own_probabilities(exported, loaded, ru
     assert meta["best_single"] == ens["val"]["best_single"]["trial"]
 
 
+@pytest.mark.parametrize("signature", ["serving_default", "serve_members", "__call__"])
+def test_pixels_outside_0_1_or_not_finite_fail_the_request(loaded, digits, signature):
+    """A new-user check: 0..255 floats (the usual TF Serving client's mistake) gave
+    confident classes, and a NaN pixel all-NaN probabilities with class id 0."""
+    from hubensemble.export.saved import PIXEL_RANGE_SLACK
+
+    images = as_float(digits.split("val").images[:4])
+
+    def call(x):
+        x = tf.constant(x, tf.float32)
+        if signature == "__call__":
+            return loaded(x, training=False)
+        return loaded.signatures[signature](images=x)["probabilities"]
+
+    # In range, and within the slack a client's own bicubic resize overshoots by: served.
+    edge = images.copy()
+    edge[0, 0, 0, 0], edge[1, 0, 0, 0] = -PIXEL_RANGE_SLACK / 2, 1 + PIXEL_RANGE_SLACK / 2
+    assert np.isfinite(call(edge).numpy()).all()
+    cases = {"0..255": (images * 255.0, r"got values from 0 to 255\b.* and 0 not finite"),
+             "[-1, 1]": (images * 2.0 - 1.0, r"got values from -1 to 1\b.* and 0 not finite"),
+             "NaN": (np.where(np.arange(images.size).reshape(images.shape) == 5, np.nan, images),
+                     r"and 1 not finite")}
+    for name, (x, said) in cases.items():
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            call(x)
+        text = str(err.value)
+        assert "hubensemble-input[range]: `images` must be float32 pixels in [0, 1]" in text, name
+        assert re.search(said, text, re.S), (name, text[:600])
+
+
 def test_metadata_asset_and_run_record(exported, run_dir, specs, digits):
     result, path = exported
     meta = read_json(os.path.join(path, "assets", "hubensemble.json"))

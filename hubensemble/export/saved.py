@@ -21,6 +21,10 @@ from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_V
 
 #: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
 RELOAD_TOLERANCE = 1e-5
+#: How far outside [0, 1] an `images` input may go before a request is refused: room for a
+#: client's own bicubic or Lanczos resize (their overshoot at a sharp edge is under 0.1), none
+#: for 0..255 pixels, [-1, 1] or mean/std-normalised ones, whose predictions were garbage.
+PIXEL_RANGE_SLACK = 0.1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,8 +95,10 @@ class EnsembleModule:
 
     def resized(self, images) -> tuple:
         """float32 images [N, H, W, 3] in [0, 1] -> one [N, s, s, 3] per distinct member size
-        s (sorted), each the resize `EvalResize` gives that member."""
-        x = tf.convert_to_tensor(images, tf.float32)
+        s (sorted), each the resize `EvalResize` gives that member. Images with a value that
+        is not finite or is outside [0, 1] by more than PIXEL_RANGE_SLACK fail the call
+        (`check_pixel_range`)."""
+        x = check_pixel_range(tf.convert_to_tensor(images, tf.float32))
         return tuple(augment.eval_preprocess(x, size=s) for s in self.distinct_sizes)
 
     def member_probabilities(self, resized) -> tf.Tensor:
@@ -204,6 +210,26 @@ class EnsembleModule:
         signatures = {SERVING_SIGNATURE: serving_default, BYTES_SIGNATURE: serve_bytes,
                       MEMBERS_SIGNATURE: serve_members}
         return root, signatures
+
+
+def check_pixel_range(images: tf.Tensor) -> tf.Tensor:
+    """`images` (float32 [N, H, W, 3]) unchanged when every value is finite and within
+    [-PIXEL_RANGE_SLACK, 1 + PIXEL_RANGE_SLACK]; else the call fails with an
+    InvalidArgumentError "hubensemble-input[range]: …" giving the batch's smallest and largest
+    value and the count of values that are not finite. The members were trained on uint8
+    pixels / 255: a TF Serving client sending 0..255 (or [-1, 1]) floats got confident,
+    wrong classes, and a NaN pixel all-NaN probabilities with class id 0."""
+    finite = tf.math.is_finite(images)
+    ok = tf.reduce_all(finite & (images >= -PIXEL_RANGE_SLACK)
+                       & (images <= 1.0 + PIXEL_RANGE_SLACK))  # False for NaN
+    shown = tf.where(finite, images, tf.zeros_like(images))
+    said = tf.strings.format(
+        "hubensemble-input[range]: `images` must be float32 pixels in [0, 1] (uint8 / 255, as "
+        "in training); got values from {} to {} (the finite ones) and {} not finite",
+        (tf.reduce_min(shown), tf.reduce_max(shown), tf.reduce_sum(tf.cast(~finite, tf.int32))))
+    check = tf.debugging.Assert(ok, [said])
+    with tf.control_dependencies([check]):
+        return tf.identity(images)
 
 
 def _loss_fn(fn):

@@ -12,7 +12,9 @@ images; calls are interleaved round-robin so that load on the machine hits every
 and the median of the repeats after a warm-up is reported. Prints ensemble / sum(members) at
 batch 1 and batch 64. --threads 1 shows the graph's own overhead without members overlapping.
 Then times what `hubensemble evaluate` calls per batch: serve_members alone (it returns the
-ensemble's probabilities too) against serving_default + serve_members, as a ratio.
+ensemble's probabilities too) against serving_default + serve_members, as a ratio, and the
+signatures' input check (`check_pixel_range`: finite, within [0, 1] by its slack) alone
+against the ensemble's serving_default call on the same batch.
 """
 
 import argparse
@@ -32,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 from hubensemble import zoo  # noqa: E402
 from hubensemble.catalogue import ModuleSpec  # noqa: E402
 from hubensemble.export import ExportMember, save_export  # noqa: E402
+from hubensemble.export.saved import check_pixel_range  # noqa: E402
 from hubensemble.hub import write_hub_module  # noqa: E402
 from hubensemble.tune import build_classifier  # noqa: E402
 
@@ -107,6 +110,29 @@ def evaluation_calls(ensemble, rng, args):
           f"serving_default + serve_members {two * 1e3:.2f} ms; ratio {one / two:.3f}")
 
 
+def range_check_share(ensemble, rng, args):
+    """The input range check's own time (a tf.function of `check_pixel_range` alone, on
+    the same images) as a share of the ensemble's serving_default call, which runs it;
+    timed interleaved in this run, at batch 1 and 64."""
+    check = tf.function(check_pixel_range)
+    serve = ensemble.signatures["serving_default"]
+    for batch in (1, 64):
+        x = tf.constant(rng.random((batch, args.image_size, args.image_size, 3),
+                                   dtype=np.float32))
+        calls = {"check": lambda: check(x).numpy(),
+                 "serve": lambda: serve(images=x)["probabilities"].numpy()}
+        times = {k: [] for k in calls}
+        for r in range(3 + args.repeats):  # 3 warm-up rounds
+            for name, call in calls.items():
+                t = time.perf_counter()
+                call()
+                if r >= 3:
+                    times[name].append(time.perf_counter() - t)
+        alone, served = (statistics.median(times[k]) for k in ("check", "serve"))
+        print(f"input range check at batch {batch}: {alone * 1e3:.3f} ms alone, serving_default "
+              f"{served * 1e3:.2f} ms; share {alone / served:.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=4, choices=range(2, 7))
@@ -170,6 +196,7 @@ def main():
         print(f"ratio batch 1: {ratios[1]:.3f}, batch 64: {ratios[64]:.3f} -> "
               f"{'met' if ok else 'NOT met'}")
         evaluation_calls(loaded["ensemble"], rng, args)
+        range_check_share(loaded["ensemble"], rng, args)
         return 0 if ok else 1
     finally:
         if not args.keep:
