@@ -10,7 +10,6 @@ folder, so a Python caller and the command line see the same words.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 
 from hubensemble import candidate, options
@@ -88,40 +87,31 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
         check_export_target(out_dir, run_dir=run_dir)
 
 
-#: What a valid TF_CONFIG looks like (multiworker's error shows it).
-TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                     '"task": {"type": "worker", "index": 0}}')
+#: Why --strategy multiworker is refused (docs/tune.md, "Strategies").
+MULTIWORKER_REFUSED = (
+    "strategy multiworker is refused: Keras 3's Model.fit does not train under "
+    "tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585; with keras 3.15.1 and "
+    "two workers it fails reducing each step's distributed batch and scalar logs); spread "
+    "the sweep's trials over the machines instead (tune --tuner-id/--oracle, docs/tune.md "
+    "\"Distributed sweeps\"), with --strategy mirrored for each machine's GPUs")
 
 
 def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
     """What `tune.get_strategy` needs before it touches TensorFlow, from the flags and the
     environment (`environ`): HubensembleError for a `tpu` with a strategy that ignores it
     (cpu, mirrored, multiworker), strategy "tpu" with neither `tpu` nor $TPU_NAME, and for
-    "multiworker" without a valid $TF_CONFIG (JSON with a cluster and a
-    task whose index is within its type's list). `get_strategy` runs it too; `fit` and the
-    command line run it before ranking, so a run does not rank for minutes to stop at tune.
-    Whether a named TPU answers is only known by connecting (get_strategy)."""
+    "multiworker" (MULTIWORKER_REFUSED: Keras 3 cannot fit under it). `get_strategy` runs
+    it too; `fit` and the command line run it before ranking, so a run does not rank for
+    minutes to stop at tune. Whether a named TPU answers is only known by connecting
+    (get_strategy)."""
     if tpu and strategy not in ("tpu", "auto"):  # it would be ignored without a word
         raise HubensembleError(f"--tpu {tpu} is only used with --strategy tpu (or auto); drop "
                                f"it, or pass --strategy tpu instead of {strategy}")
     if strategy == "tpu" and not (tpu or environ.get("TPU_NAME")):
         raise HubensembleError("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local "
                                "or set TPU_NAME")
-    if strategy != "multiworker":
-        return
-    raw = environ.get("TF_CONFIG")
-    if not raw:
-        raise HubensembleError("strategy multiworker needs the TF_CONFIG environment variable "
-                               f"on every worker, e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' (index "
-                               "differs per worker)")
-    try:
-        config = json.loads(raw)
-        members = config["cluster"][config["task"]["type"]]
-        if not isinstance(members, list) or not 0 <= int(config["task"]["index"]) < len(members):
-            raise ValueError("task index out of range")
-    except (ValueError, KeyError, TypeError) as e:
-        raise HubensembleError(f"TF_CONFIG is not valid ({type(e).__name__}: {e}); it must "
-                               f"look like '{TF_CONFIG_EXAMPLE}'") from None
+    if strategy == "multiworker":
+        raise HubensembleError(MULTIWORKER_REFUSED)
 
 
 #: How many usable module names a --modules refusal lists.

@@ -20,7 +20,7 @@ from hubensemble.hyperrule import HParams, Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, trial_profile)
-from hubensemble.tune.strategies import get_strategy, is_default_strategy, writes_results
+from hubensemble.tune.strategies import get_strategy, is_default_strategy
 from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
                                     finished_candidate)
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, PlanOracle,
@@ -548,12 +548,6 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
         bar = tqdm(total=len(plan), initial=done, desc=f"tune {sweep}", unit="trial",
                    dynamic_ncols=True)
     directory = run.tuner
-    if tf_strategy is not None and not writes_results(tf_strategy):
-        # A non-chief worker of a multi-worker strategy trains in lockstep with its chief but
-        # must not write the shared Keras Tuner state.
-        task_type = getattr(tf_strategy.cluster_resolver, "task_type", "worker")
-        task_id = getattr(tf_strategy.cluster_resolver, "task_id", 0)
-        directory = run.tuner / f".tf-{task_type}-{task_id}"
     oracle = PlanOracle(plan, run.candidates, max_failures=max_failures, seed=seed)
     hypermodel = FineTuneHyperModel(specs, num_classes, plan)
     try:

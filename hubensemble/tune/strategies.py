@@ -25,14 +25,14 @@ def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.St
     """A tf.distribute strategy by name.
 
     cpu: the default strategy. mirrored: MirroredStrategy over all local GPUs, or over all
-    logical CPUs when there is no GPU and several are configured. multiworker:
-    MultiWorkerMirroredStrategy from TF_CONFIG. tpu: TPUStrategy on ``tpu`` (or $TPU_NAME).
+    logical CPUs when there is no GPU and several are configured. tpu: TPUStrategy on
+    ``tpu`` (or $TPU_NAME). multiworker is refused (preflight.MULTIWORKER_REFUSED).
     auto: a TPU when one is named (``tpu`` or $TPU_NAME) and reachable, else mirrored over
     several GPUs, else the default strategy (which uses a single GPU when there is one).
 
-    Raises HubensembleError for an unknown name, a missing or malformed TF_CONFIG
-    (multiworker), and a TPU that is not named, cannot be resolved or reached, or does not
-    initialise within TPU_TIMEOUT seconds (tpu; auto falls back with a warning instead).
+    Raises HubensembleError for an unknown name, multiworker, and a TPU that is not named,
+    cannot be resolved or reached, or does not initialise within TPU_TIMEOUT seconds (tpu;
+    auto falls back with a warning instead).
     """
     if name not in STRATEGIES:
         raise HubensembleError(f"unknown strategy {name!r}; choose one of: "
@@ -42,8 +42,6 @@ def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.St
         return tf.distribute.get_strategy()
     if name == "tpu":
         return _tpu_strategy(tpu or os.environ.get("TPU_NAME"))
-    if name == "multiworker":  # TF_CONFIG checked above; the strategy reads it itself
-        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored":
         if gpus:
@@ -127,9 +125,3 @@ def _tpu_strategy(address, timeout=None):
 def is_default_strategy(strategy) -> bool:
     """Whether `strategy` is None or TensorFlow's default (no-op) strategy."""
     return strategy is None or type(strategy).__name__ == "_DefaultDistributionStrategy"
-
-
-def writes_results(strategy) -> bool:
-    """Whether this process records results under `strategy`: under
-    MultiWorkerMirroredStrategy every worker trains, only the chief writes."""
-    return strategy is None or getattr(strategy.extended, "should_checkpoint", True)

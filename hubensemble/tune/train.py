@@ -22,7 +22,6 @@ from hubensemble.rundir import Run
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
-from hubensemble.tune.strategies import writes_results
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +242,7 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
     compile_classifier. The head then starts as hparams.head_init says (`init_head`; LP-FT
     reads the training embeddings from the cache in `cache_dir`). The record also has
     "batchnorm" (the HubLayer's policy) and "batchnorm_evidence" (the variable that showed
-    BatchNorm, or None). Only the process that `writes_results` under `strategy` writes.
+    BatchNorm, or None).
     """
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
@@ -320,11 +319,9 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
         record["weights"] = candidate.WEIGHTS_FILE
     if not ok:
         record["val"] = record["test"] = None
-    if writes_results(strategy):
-        candidate.write_candidate(run.candidates, record,
-                                  val_probs=val_probs if ok else None,
-                                  test_probs=test_probs if ok else None,
-                                  save_weights=model.save_weights if keep else None)
+    candidate.write_candidate(run.candidates, record, val_probs=val_probs if ok else None,
+                              test_probs=test_probs if ok else None,
+                              save_weights=model.save_weights if keep else None)
     return record
 
 
