@@ -17,8 +17,8 @@ from hubensemble.fileio import atomic_write_json, read_json
 # The file names and the one reader of export metadata (TensorFlow-free), re-exported here
 # for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
-                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, check_saved_model_folder,
-                                 load_saved_model, read_export_metadata)
+                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, check_metadata_fits,
+                                 check_saved_model_folder, load_saved_model, read_export_metadata)
 
 #: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
 SEVERITIES = options.default("severities")
@@ -492,6 +492,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "
                        f"{', '.join(loaded.signatures) or 'none'}); export it with hubensemble")
     serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities")
+    outputs = loaded.signatures[SERVING_SIGNATURE].structured_outputs.get("probabilities")
+    check_metadata_fits(meta, getattr(outputs, "shape", [None])[-1], model_dir)
     model_names = list(meta.get("class_names") or [])
     n_classes = meta.get("num_classes") or len(model_names) or None
     if not model_names and n_classes is not None and int(n_classes) != task.num_classes:

@@ -101,18 +101,47 @@ def metadata_path(model_dir) -> str:
     return os.path.join(os.fspath(model_dir), "assets", METADATA_ASSET)
 
 
-def read_export_metadata(model_dir) -> dict:
-    """An export's assets/hubensemble.json as a dict; {} when it is absent or unreadable.
+def read_export_metadata(model_dir, *, strict: bool = True) -> dict:
+    """An export's assets/hubensemble.json as a dict; {} when it is absent.
 
     The one reader of export metadata (``predict``, ``evaluate`` and ``report`` use it). A
     SavedModel not written by hubensemble has none; callers then fall back to what the
-    signatures say.
+    signatures say. A file that is there but cannot be read or is not a JSON object raises
+    HubensembleError naming it (`strict`; else {}, for the report): a new-user check found
+    predict calling such an export "not written by hubensemble export" and evaluate
+    matching its classes by position without a word.
     """
+    from hubensemble.errors import HubensembleError
+
+    path = metadata_path(model_dir)
     try:
-        meta = read_json(metadata_path(model_dir))
-    except (OSError, ValueError):
+        meta = read_json(path)
+    except FileNotFoundError:
         return {}
-    return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError) as e:
+        meta = e
+    if isinstance(meta, dict) or not strict:
+        return meta if isinstance(meta, dict) else {}
+    why = (f"{type(meta).__name__}: {meta}" if isinstance(meta, Exception)
+           else f"a JSON {type(meta).__name__}, not an object")
+    raise HubensembleError(f"{path} is damaged ({why}); write the export again (`hubensemble "
+                           "export --run RUN --out FOLDER`)")
+
+
+def check_metadata_fits(meta: dict, n_outputs: int | None, model_dir) -> None:
+    """HubensembleError unless export metadata `meta` of `model_dir` describes a model with
+    `n_outputs` probability columns (None: unknown, not checked): its class_names and
+    num_classes, when given, count that many."""
+    from hubensemble.errors import HubensembleError
+
+    names, count = meta.get("class_names"), meta.get("num_classes")
+    for what, n in (("class names", len(names) if isinstance(names, list) else None),
+                    ("classes (num_classes)", count)):
+        if n_outputs and isinstance(n, int) and n != n_outputs:
+            raise HubensembleError(
+                f"{metadata_path(model_dir)} lists {n} {what}, but the model outputs "
+                f"{n_outputs} probabilities: the metadata is not this model's; write the "
+                "export again (`hubensemble export --run RUN --out FOLDER`)")
 
 
 def unloadable_path(path) -> str | None:
@@ -160,7 +189,7 @@ def check_saved_model_folder(model_dir) -> str:
 def is_export(model_dir) -> bool:
     """Whether MODEL_DIR carries the metadata asset of a hubensemble export (so replacing
     it loses nothing the user made by other means)."""
-    return read_export_metadata(model_dir).get("format") == EXPORT_FORMAT
+    return read_export_metadata(model_dir, strict=False).get("format") == EXPORT_FORMAT
 
 
 def check_export_target(out_dir, flag: str = "--out", run_dir=None) -> None:

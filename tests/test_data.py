@@ -647,6 +647,29 @@ def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):
     assert len(task.test) == 1 and len(task.train) + len(task.val) == 6
 
 
+def test_a_held_out_npz_of_test_arrays_alone_is_a_test_set(tmp_path):
+    """A new-user check: evaluate refused an archive of x_test / y_test ("needs arrays
+    x_train and y_train"), the natural thing to bring as a held-out test set."""
+    from hubensemble.data import load_task, load_test_set
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (7, 8, 8, 3), dtype=np.uint8)
+    y = np.array([0, 1, 2, 0, 1, 2, 2])
+    np.savez(tmp_path / "held.npz", x_test=x, y_test=y, class_names=np.array(["a", "b", "c"]))
+    task = load_test_set(f"npz:{tmp_path / 'held.npz'}")
+    np.testing.assert_array_equal(task.test.images, x)
+    np.testing.assert_array_equal(task.test.labels, y)
+    assert task.class_names == ["a", "b", "c"] and task.val is None
+    assert "x_test only: every example is a test example" in task.source
+    with pytest.raises(DataError, match="needs arrays x_train and y_train"):  # not to train on
+        load_task(f"npz:{tmp_path / 'held.npz'}")
+    # An archive with train arrays reads as before: val carved off train (evaluate --split val).
+    np.savez(tmp_path / "full.npz", x_train=np.concatenate([x, x]), y_train=np.concatenate(
+        [y, y]), x_test=x, y_test=y)
+    full = load_test_set(f"npz:{tmp_path / 'full.npz'}")
+    assert len(full.train) + len(full.val) == 14 and len(full.test) == 7
+
+
 def test_every_loader_reports_duplicates():
     task = load_task("sklearn:digits")
     assert task.duplicates["copies"] == 0 and task.duplicates["groups"] == 0

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from hubensemble import evaluate as ev
 from hubensemble.data import Split, Task
@@ -391,11 +392,42 @@ def test_predict_and_evaluate_share_one_reader_of_export_metadata(export_dir, tm
     meta = ev.read_export_metadata(export_dir)
     assert meta["best_single"] == BEST and [m["trial"] for m in meta["members"]] == list(TRIALS)
     assert export.is_export(export_dir)
-    # A SavedModel without the asset, or with a broken one, has no metadata: {}.
+    # A SavedModel without the asset has no metadata: {}. A damaged one is named (the
+    # report, and the check of an export folder to replace, read it leniently).
     assert ev.read_export_metadata(tmp_path) == {}
     (tmp_path / "assets").mkdir()
-    (tmp_path / "assets" / "hubensemble.json").write_text("[1, 2]")
-    assert ev.read_export_metadata(tmp_path) == {} and not export.is_export(tmp_path)
+    for text, why in (("[1, 2]", "a JSON list, not an object"), ('{"class_na', "JSONDecodeError")):
+        (tmp_path / "assets" / "hubensemble.json").write_text(text)
+        with pytest.raises(HubensembleError, match=rf"assets/hubensemble.json is damaged "
+                                                   rf"\({why}.*write the export again"):
+            ev.read_export_metadata(tmp_path)
+        assert ev.read_export_metadata(tmp_path, strict=False) == {}
+        assert not export.is_export(tmp_path)
+
+
+def test_damaged_or_foreign_metadata_stops_evaluate_and_predict(export_dir, tmp_path):
+    """A new-user check: predict called an export with a damaged metadata asset "not
+    written by hubensemble export", evaluate matched its classes by position and exited 0,
+    and metadata naming 8 classes for a 10-class model went unnoticed."""
+    import shutil
+
+    from hubensemble.prediction import predict
+
+    task = make_task(export_dir)
+    bad = tmp_path / "bad"
+    shutil.copytree(export_dir, bad)
+    (bad / "assets" / "hubensemble.json").write_text('{"class_names": ["a", "b"')
+    image = tmp_path / "x.png"
+    Image.fromarray(task.test.images[0]).save(image)
+    for call in (lambda: ev.evaluate_model(bad, task, progress=False),
+                 lambda: predict(bad, [str(image)])):
+        with pytest.raises(HubensembleError, match=r"bad/assets/hubensemble.json is damaged"):
+            call()
+    other = build_export(tmp_path / "two-names", class_names=("a", "b"))  # the model has 3
+    with pytest.raises(HubensembleError, match=r"lists 2 class names, but the model outputs 3 "
+                                               r"probabilities: the metadata is not this "
+                                               r"model's"):
+        ev.evaluate_model(other, task, progress=False)
 
 
 def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):

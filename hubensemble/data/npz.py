@@ -81,8 +81,10 @@ def fixed_splits(rest: str) -> dict[str, str]:
     return out
 
 
-def _load_npz(rest: str, options: LoadOptions) -> Task:
-    """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]."""
+def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Task:
+    """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]. As a
+    `test_set` (evaluate's data), x_test and y_test alone are enough: they are the train
+    split too (the same examples, so the Task is complete), with no val split off."""
     path = locate_npz(rest)
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -97,6 +99,10 @@ def _load_npz(rest: str, options: LoadOptions) -> Task:
     except (OSError, EOFError) as e:
         raise DataError(f"npz:{path} cannot be read ({_short(e)}); write it with "
                         f"numpy.savez") from None
+    held_out = test_set and not {"x_train", "y_train"} & set(arrays) and {
+        "x_test", "y_test"} <= set(arrays)
+    if held_out:  # a held-out test archive (a new-user check: it was refused)
+        arrays.update(x_train=arrays["x_test"], y_train=arrays["y_test"])
     if not isinstance(arrays, dict) or "x_train" not in arrays or "y_train" not in arrays:
         raise DataError(f"npz:{path} needs arrays x_train and y_train (found: "
                         f"{sorted(arrays) or 'none'}); optional: x_val, y_val, x_test, "
@@ -141,7 +147,9 @@ def _load_npz(rest: str, options: LoadOptions) -> Task:
     val, test = splits.get("val"), splits.get("test")
     how = "x_train" + (", x_val" if val is not None else "")
     how += ", x_test" if test is not None else ""
-    if val is None:
+    if held_out:
+        how = "x_test only: every example is a test example"
+    elif val is None:
         train, val, _ = _carve(train, True, False, options)
         if val is not None:
             how += f"; val {options.val_fraction:g} of each class split off (seed {options.seed})"

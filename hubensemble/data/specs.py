@@ -264,7 +264,8 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     examples, so the Task is complete); and no class needs training examples, so a test set
     of one class, or of some of the model's classes, is fine. Class names are the data's
     (folder names); `evaluate` matches them to the export's by name. A folder with train/
-    val/ test/ is read as `load_task` reads it (evaluate picks the split).
+    val/ test/ is read as `load_task` reads it (evaluate picks the split). An npz archive
+    may hold x_test and y_test alone (they are its train split too, with no val).
 
     `trained_on` (the fingerprint of the export's own data, hex): when a folder of class
     folders split as `fit` splits it by default (`load_task(spec)`) has that fingerprint, it
@@ -284,7 +285,8 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
         flat = os.path.isdir(path) and not split_layout(path)
     if flat:
         options = dataclasses.replace(options, val_fraction=0.0, test_fraction=0.0)
-    task = _run_loader(spec, scheme, rest, options)
+    task = (_load_npz(rest, options, test_set=True) if scheme == "npz"
+            else _run_loader(spec, scheme, rest, options))
     if flat and trained_on:
         fit = LoadOptions(data_dir=data_dir)  # fit's default split of a class folder
         train, val, test = _carve(task.train, True, True, fit)

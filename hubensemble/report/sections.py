@@ -140,7 +140,8 @@ def _overview(files) -> Section:
     export = _export_path(files)
     if export:
         items.append(Inline("Export (SavedModel): ", Code(str(export))))
-        stale = _earlier_ensemble(files, read_export_metadata(export), "The export")
+        stale = _earlier_ensemble(files, read_export_metadata(export, strict=False),
+                                  "The export")
         if stale:
             items.append(Inline(stale, " Run ", Code(files.cmd("export")), " again."))
     sec.add(Bullets(items))
@@ -465,7 +466,7 @@ def _robustness_section(files, figures) -> Section:
         return sec.add(files.robustness_note)
     single = rob.get("best_single")
     export = _export_path(files)  # the members it left out are not in the evaluation either
-    exported = read_export_metadata(export) if export else {}
+    exported = read_export_metadata(export, strict=False) if export else {}
     stale = _earlier_ensemble(files, {**rob, "skipped": exported.get("skipped")},
                               "This evaluation")
     if stale:  # the export first, unless it is this ensemble's already
