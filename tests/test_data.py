@@ -987,6 +987,19 @@ def test_tfds_not_prepared_says_how(tmp_path, no_network):
     assert os.listdir(tmp_path) == []  # looking did not create folders in the data dir
     with pytest.raises(DataError, match="no data set named"):
         load_task("tfds:no_such_dataset_here", data_dir=str(tmp_path))
+    # A wrong config or version of a data set prepared there is not "no data set named"
+    # (a new-user check), and a registered one's configs are listed whole (not cut at 200
+    # characters).
+    for prepared in ("shapes/small/1.0.0", "shapes/big/1.0.0", "shapes/big/1.1.0"):
+        os.makedirs(tmp_path / prepared)
+    for spec in ("tfds:shapes:nosuch", "tfds:shapes/small:9.9.9"):
+        with pytest.raises(DataError, match=rf"{spec}: shapes has no prepared '.*' in "
+                                            rf"{tmp_path}; prepared there: big/1.0.0, "
+                                            r"big/1.1.0, small/1.0.0$"):
+            load_task(spec, data_dir=str(tmp_path))
+    with pytest.raises(DataError, match=r"BuilderConfig nosuch not found.*\(mnist has no "
+                                        r"configs: tfds:mnist\)$"):
+        load_task("tfds:mnist:nosuch", data_dir=str(tmp_path))
     assert no_network == []
 
 

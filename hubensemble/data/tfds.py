@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -69,6 +70,22 @@ def fixed_splits(rest: str) -> dict[str, str]:
             for split, example in (("val", "train[800:1000]"), ("test", "test[:2000]"))}
 
 
+def _prepared(data_dir, name) -> list[str]:
+    """"CONFIG/VERSION" (or "VERSION") of each prepared copy of tfds data set `name` in
+    `data_dir` (default $TFDS_DATA_DIR, else ~/tensorflow_datasets), from its folders."""
+    root = os.path.join(data_dir or os.environ.get("TFDS_DATA_DIR")
+                        or os.path.expanduser("~/tensorflow_datasets"), name)
+    found = []
+    for folder, subfolders, _ in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        if rel.count(os.sep) > 1:  # CONFIG/VERSION at most
+            subfolders[:] = []
+        elif re.fullmatch(r"\d+\.\d+\.\d+", os.path.basename(folder)):
+            found.append(rel)
+            subfolders[:] = []
+    return sorted(found)
+
+
 def _load_tfds(rest: str, options: LoadOptions) -> Task:
     """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads."""
     name, config, version = _parse_tfds_name(rest)
@@ -86,9 +103,24 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
         builder = tfds.builder(full, data_dir=options.data_dir)
         features = builder.info.features
     except tfds.core.registered.DatasetNotFoundError:
+        prepared = _prepared(options.data_dir, name)
+        if prepared:  # the data set is there, its config or version is not (a new-user check)
+            raise DataError(f"tfds:{rest}: {name} has no prepared {full.split('/', 1)[-1]!r} "
+                            f"in {where}; prepared there: {', '.join(prepared)}") from None
         raise DataError(f"tfds has no data set named {name!r}; check the name against "
                         f"`tfds.list_builders()`, e.g. tfds:cifar10") from None
-    except (ValueError, AssertionError, OSError, tf.errors.OpError) as e:
+    except ValueError as e:  # e.g. an unknown config of a registered data set
+        said = " ".join(str(e).split())[:600]
+        if config:
+            try:
+                configs = [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
+            except Exception:  # noqa: BLE001 - only for the message
+                configs = None
+            if configs is not None:
+                said += (f" ({name}'s configs: {', '.join(configs)})" if configs else
+                         f" ({name} has no configs: tfds:{name})")
+        raise DataError(f"tfds:{rest}: {said}") from None
+    except (AssertionError, OSError, tf.errors.OpError) as e:
         raise DataError(f"tfds:{rest}: {_short(e)}") from None
     keys = sorted(features.keys()) if hasattr(features, "keys") else []
     for what, key in (("image_key", options.image_key), ("label_key", options.label_key)):

@@ -443,7 +443,7 @@ def _metadata(ensemble, members, skipped, task, *, retrain_full):
                     "source": "RUN/ensemble.json", "notes": notes},
         "inputs": {
             SERVING_SIGNATURE: "images: float32 [N, H, W, 3] in [0, 1], any H and W",
-            BYTES_SIGNATURE: "image_bytes: string [N], encoded JPEG/PNG/BMP/GIF",
+            BYTES_SIGNATURE: "image_bytes: string [N], encoded JPEG/PNG/GIF/BMP/WebP",
             MEMBERS_SIGNATURE: "images: as serving_default",
         },
         "outputs": {"probabilities": "float32 [N, C]", "class_ids": "int64 [N]",
