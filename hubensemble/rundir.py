@@ -611,11 +611,17 @@ def require_validation(task) -> None:
     if sizes is not None and not sizes.get("val"):  # a record without sizes says nothing
         name = task.get("name") if isinstance(task, dict) else task.name
         source = task.get("source") if isinstance(task, dict) else task.source
+        # The way in the data's own terms: a tfds: spec refuses --val-fraction (a new-user
+        # check was pointed at it).
+        how = {"tfds": "a tfds split for it: --split val=train[800:1000] (splits={'val': …})",
+               "npz": "x_val/y_val in the npz, or --val-fraction above 0",
+               "folder": "a val/ folder, or --val-fraction above 0"}.get(
+            str(source or "").split(":", 1)[0], "--val-fraction above 0")
         raise RunError(
             f"task {name!r} has no validation examples ({source}); tune and the ensemble "
-            "are chosen on them (paper 2.3): give the data a validation split (--val-fraction "
-            "above 0, x_val/y_val in an npz, a val/ folder; --dedupe drops a val split that "
-            "only copies train), then run `fit --restart` (or rank again)")
+            f"are chosen on them (paper 2.3): give the data a validation split ({how}; "
+            "--dedupe drops a val split that only copies train), then run `fit --restart` "
+            "(or rank again)")
 
 
 def is_run(path):

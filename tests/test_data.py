@@ -647,6 +647,23 @@ def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):
     assert len(task.test) == 1 and len(task.train) + len(task.val) == 6
 
 
+def test_a_class_kept_without_training_examples_is_said(tmp_path):
+    """A new-user check: --min-per-class 0 kept an empty class folder as a class, and the
+    summary said it had no val or test example, never that it had no training example."""
+    make_class_folders(str(tmp_path / "d"), {"a": 6, "b": 6})
+    os.makedirs(tmp_path / "d" / "empty")
+    task = load_task(f"folder:{tmp_path / 'd'}", min_per_class=0)
+    assert task.class_names == ["a", "b", "empty"]
+    assert ("the kNN ranking and fine-tuning cover 2 of 3 classes; no training example of: "
+            "empty") in task.summary()
+    # Every class has training examples: nothing said; a test set standing in as train
+    # (evaluate's) is not said to lack training examples.
+    os.rmdir(tmp_path / "d" / "empty")
+    assert "no training example" not in load_task(f"folder:{tmp_path / 'd'}").summary()
+    from hubensemble.data import load_test_set
+    assert "no training example" not in load_test_set(f"folder:{tmp_path / 'd'}").summary()
+
+
 def test_a_held_out_npz_of_test_arrays_alone_is_a_test_set(tmp_path):
     """A new-user check: evaluate refused an archive of x_test / y_test ("needs arrays
     x_train and y_train"), the natural thing to bring as a held-out test set."""
@@ -661,6 +678,7 @@ def test_a_held_out_npz_of_test_arrays_alone_is_a_test_set(tmp_path):
     np.testing.assert_array_equal(task.test.labels, y)
     assert task.class_names == ["a", "b", "c"] and task.val is None
     assert "x_test only: every example is a test example" in task.source
+    assert "no training example" not in task.summary()
     with pytest.raises(DataError, match="needs arrays x_train and y_train"):  # not to train on
         load_task(f"npz:{tmp_path / 'held.npz'}")
     # An archive with train arrays reads as before: val carved off train (evaluate --split val).

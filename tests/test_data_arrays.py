@@ -183,6 +183,19 @@ def test_channels_first_arrays_say_so_with_the_transpose(tmp_path):
     assert "channels-first" not in str(e.value)
 
 
+def test_names_as_labels_say_how_to_store_indices(tmp_path):
+    """A new-user check: string labels got "labels must be integers" and no way on."""
+    names = np.array(["cat", "dog", "owl"])[LABELS % 3]
+    spec = save_npz(tmp_path / "names.npz", x_train=EIGHT_BIT, y_train=names)
+    with pytest.raises(DataError, match=r"'y_train' has dtype <U3; labels must be integers; "
+                                        r"for names as labels store indices into class_names"
+                                        r".*np\.searchsorted\(names, y\)"):
+        load_task(spec)
+    with pytest.raises(DataError) as e:  # floats that are not integral: no such advice
+        load_task(save_npz(tmp_path / "f.npz", x_train=EIGHT_BIT, y_train=LABELS + 0.5))
+    assert "searchsorted" not in str(e.value)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_floats_just_above_one_show_a_maximum_above_one(dtype):
     x = np.full((1, 2, 2, 3), 0.5, dtype)

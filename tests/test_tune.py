@@ -373,6 +373,17 @@ def test_a_task_without_validation_examples_is_refused_before_any_trial(tmp_path
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
     assert "has no validation examples" in out.stderr
+    # The way in the data's own terms: a tfds: spec refuses --val-fraction (a new-user check
+    # was pointed at it).
+    from hubensemble.rundir import require_validation
+
+    for source, way in (("tfds:mnist (val none)", "--split val=train[800:1000]"),
+                        ("npz:/d.npz (x_train)", "x_val/y_val in the npz"),
+                        ("folder:/p (class folders)", "a val/ folder")):
+        with pytest.raises(RunError) as err:
+            require_validation({"name": "t", "source": source, "sizes": {"val": 0}})
+        assert way in str(err.value) and ("--val-fraction" in str(err.value)) == (
+            not source.startswith("tfds")), str(err.value)
 
 
 def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules, digits,

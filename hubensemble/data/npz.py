@@ -41,7 +41,10 @@ def _npz_labels(y, key):
                         f"y.argmax(1))")
     if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer)
                                    or np.issubdtype(y.dtype, np.floating)):
-        raise DataError(f"npz array {key!r} has dtype {y.dtype}; labels must be integers")
+        fix = ("; for names as labels store indices into class_names: names = np.unique("
+               "the labels of all splits), then y = np.searchsorted(names, y) for each split "
+               "and class_names=names" if y.dtype.kind in "USO" else "")
+        raise DataError(f"npz array {key!r} has dtype {y.dtype}; labels must be integers{fix}")
     if np.issubdtype(y.dtype, np.floating):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise DataError(f"npz array {key!r} holds non-integer labels; labels must be "
@@ -145,6 +148,8 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
     _check_label_range(splits, len(class_names))
     train = splits["train"]
     val, test = splits.get("val"), splits.get("test")
+    if held_out:
+        test = train  # one test set, standing in as train (Task.summary tells them apart)
     how = "x_train" + (", x_val" if val is not None else "")
     how += ", x_test" if test is not None else ""
     if held_out:

@@ -361,10 +361,14 @@ class Task:
             if dup.get("conflicting_dropped"):
                 text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
                          f"of them, with its label")
-        from hubensemble.data.coverage import coverage_note
+        from hubensemble.data.coverage import coverage_note, split_coverage
 
         coverage = self.coverage()
-        for s in ("val", "test"):
+        if self.train is not self.test:  # not a test set standing in as train (evaluate's)
+            # A class kept with no training example (--min-per-class 0; a new-user check
+            # found it said nowhere).
+            coverage["train"] = split_coverage(self.class_names, self.train.labels)
+        for s in ("train", "val", "test"):
             note = coverage_note(coverage, s)
             if note:
                 text += f"; {note}"
