@@ -836,7 +836,7 @@ def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_goes_to_lo
         want = f"trial {trial} failed: {' '.join(reason.split())} (details in {run.log})"
         assert [line for line in lines if trial in line] == [want]
     # stdout: the summary
-    assert out.stdout.startswith("sweep combined: 1 ok, 3 failed, 0 not run, of 4 planned")
+    assert out.stdout.startswith("sweep combined: 1 ok, 3 failed, 0 not finished, of 4 planned")
     # RUN/log.txt: each failed trial's reason and traceback
     log = run.log.read_text()
     assert log.count("Traceback (most recent call last)") >= 3

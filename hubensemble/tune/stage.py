@@ -586,7 +586,7 @@ def format_summary(summary: Mapping) -> str:
     """The terminal lines for a sweep summary from run_tune (a TuneSummary or its dict)."""
     reused = summary.get("reused") or 0
     lines = [f"sweep {summary['sweep']}: {summary['ok']} ok, {summary['failed']} failed, "
-             f"{summary['missing']} not run, of {summary['plan_size']} planned"
+             f"{summary['missing']} not finished, of {summary['plan_size']} planned"
              f"{f' ({reused} finished before this run, reused)' if reused else ''}; "
              f"candidates in {summary['candidates']}"]
     lines += [f"  failed {trial}: {reason}" for trial, reason in summary["failures"].items()]
