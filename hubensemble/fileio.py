@@ -191,17 +191,25 @@ def blocking_file(path) -> Path | None:
 
 def check_dir_target(path, hint: str) -> None:
     """Raises HubensembleError when a file stands where folder `path` or one of its parents
-    would go ("... is a file; " + `hint`); checked before long work that ends by writing
-    there."""
+    would go ("... is a file; " + `hint`), or when this process may not write in the
+    nearest of them that exists; checked before long work that ends by writing there."""
     blocker = blocking_file(path)
     if blocker is not None:
         where = "" if blocker == Path(os.path.abspath(os.fspath(path))) else f" (in {path})"
         raise HubensembleError(f"{blocker} is a file, not a folder{where}; {hint}")
+    # The nearest folder that exists must take new entries: a read-only one failed only
+    # after the work, naming a temp file (a new-user check with evaluate --out).
+    existing = Path(os.path.abspath(os.fspath(path)))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        raise HubensembleError(f"no permission to write in {existing}; {hint}")
 
 
 def check_file_target(path, hint: str) -> None:
     """Raises HubensembleError when file `path` cannot be written where it is asked for: it is
-    a folder, or a file stands where one of its parent folders would go."""
+    a folder, a file stands where one of its parent folders would go, or the nearest parent
+    folder that exists is not writable."""
     if os.path.isdir(os.fspath(path)):
         raise HubensembleError(f"{path} is a folder, not a file; {hint}")
     check_dir_target(os.path.dirname(os.path.abspath(os.fspath(path))), hint)

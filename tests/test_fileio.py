@@ -97,3 +97,53 @@ def test_replace_dir_swaps_whole_folders_and_stale_temps_go(tmp_path):
     live.mkdir()
     removed = fileio.remove_stale_temp_dirs(final)
     assert removed == [str(stale)] and live.exists() and (final / "v.txt").exists()
+
+
+def test_a_read_only_folder_is_refused_before_the_work():
+    """A new-user check: `evaluate --out ro/x.json` in a read-only folder ran the whole
+    evaluation, then failed naming a temp file and saying to resume. Checked as an
+    unprivileged user (root writes anywhere): in a child process that becomes nobody when
+    this test runs as root."""
+    import json
+    import shutil
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="hubensemble-ro-")  # outside pytest's private tmp
+    ro = os.path.join(base, "ro")
+    os.makedirs(os.path.join(ro, "sub"))
+    os.chmod(base, 0o755)
+    os.chmod(ro, 0o555)
+
+    def checks():
+        said = []
+        for call in (lambda: fileio.check_file_target(ro + "/x.json", "choose another file"),
+                     lambda: fileio.check_dir_target(ro + "/new/export", "choose another"),
+                     lambda: fileio.check_file_target(base + "/x.json", "h")):  # writable
+            try:
+                call()
+                said.append("accepted")
+            except fileio.HubensembleError as e:
+                said.append(str(e))
+        return said
+
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: nobody when root, itself otherwise
+            try:
+                if os.geteuid() == 0:
+                    os.chmod(base, 0o777)
+                    os.setgid(65534)
+                    os.setuid(65534)
+                os.write(write, json.dumps(checks()).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as f:
+            said = json.loads(f.read())
+        os.waitpid(pid, 0)
+    finally:
+        os.chmod(ro, 0o755)
+        shutil.rmtree(base)
+    assert said == [f"no permission to write in {ro}; choose another file",
+                    f"no permission to write in {ro}; choose another", "accepted"]
