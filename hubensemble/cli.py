@@ -304,13 +304,14 @@ def _model_folder(args):
 
 
 def cmd_predict(args):
-    """`predict`: export.predict on image files; exit 1 when a file could not be read."""
-    _import_tensorflow(args.verbose, now=False)  # by predict, after it read the files
+    """`predict`: export.predict on image files and folders; exit 1 when one was unreadable."""
+    _import_tensorflow(args.verbose, now=False)  # by predict, after it looked at the files
     from hubensemble.prediction import format_predictions, predict
-
-    results = predict(args.model, args.images, **options.kwargs_for("predict", args))
+    results = predict(args.model, args.images, progress=not args.quiet,
+                      **options.kwargs_for("predict", args))
     print(format_predictions(results, as_json=args.json))
-    return 1 if any("error" in r for r in results) else 0
+    say(args, results.tally())  # on stderr, after a bar: "predicted N of M files…"
+    return 1 if results.skipped else 0
 
 
 def cmd_evaluate(args):
@@ -549,16 +550,15 @@ def build_parser():
     p.set_defaults(func=cmd_export, check=_export_flags)
 
     p = sub.add_parser("predict", parents=[no_log],
-                       help="classify image files with an exported ensemble",
+                       help="classify image files (or folders) with an exported ensemble",
                        description="Decodes each image as training did and prints its most "
-                                   "probable classes. A file that cannot be read stops it, "
-                                   "named with the reason, unless --skip-unreadable (then it "
-                                   "is reported, the others are classified, exit 1). -q "
-                                   "keeps the predictions and silences the rest.")
+                                   "probable classes. An unreadable file stops it, named with "
+                                   "the reason, unless --skip-unreadable (then it is reported, "
+                                   "the others classified, exit 1). -q: the predictions only.")
     p.add_argument("--model", required=True, metavar="DIR", help="an export folder")
-    p.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files: JPEG, PNG, GIF, BMP, WebP, or another format "
-                        "Pillow reads (e.g. TIFF)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, "
+                   "BMP, WebP, or another format Pillow reads, e.g. TIFF) and folders: every "
+                   "file under one, recursively, sorted; hidden and OS files are not read")
     arguments.add_arguments(p, "predict")
     p.set_defaults(func=cmd_predict, check=_model_folder, tensorflow=False)
 

@@ -1,17 +1,20 @@
-"""predict: the top classes of image files through an export's serve_bytes signature."""
+"""predict: the top classes of image files (and of folders of them) through an export's
+serve_bytes signature."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import stat
 from typing import Sequence
 
 import numpy as np
 
 from hubensemble import options
-from hubensemble.data.decode import UnreadableImage, decode_bytes
-from hubensemble.data.sniff import GRAPH_FORMATS, sniff
+from hubensemble.data.decode import (UnreadableImage, decode_bytes, op_error_reason,
+                                     servable_bytes)
+from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_saved_model_folder, load_saved_model,
                                  read_export_metadata)
@@ -28,27 +31,72 @@ read_metadata = read_export_metadata
 
 _PREDICT = options.defaults_for("predict")
 
+#: Why an entry that is not a regular file is not read: the folder loader's words
+#: (`hubensemble.data.folder`), for a path named and for one found under a folder alike.
+NOT_REGULAR = "not a regular file (a socket, pipe or device)"
+
+
+class Predictions(list):
+    """`predict`'s results: a list, one dict per file in order, plus `ignored`: the hidden
+    and OS entries under the folders passed (.DS_Store, ._x, __MACOSX, Thumbs.db, ...), which
+    were not read, as the folder loader ignores them."""
+
+    def __init__(self, results=(), ignored=()):
+        super().__init__(results)
+        self.ignored = list(ignored)
+
+    @property
+    def skipped(self) -> int:
+        """How many entries could not be read (they have "error" instead of "top")."""
+        return sum("error" in r for r in self)
+
+    def tally(self) -> str:
+        """The closing count: "predicted 2998 of 3000 files; 2 skipped (unreadable); 3 hidden
+        or OS entries in the folders not read" (the parts that apply)."""
+        done = len(self) - self.skipped
+        text = f"predicted {done} of {len(self)} files" if self.skipped else \
+            f"predicted {done} file{'s' * (done != 1)}"
+        if self.skipped:
+            text += f"; {self.skipped} skipped (unreadable)"
+        if self.ignored:
+            n = len(self.ignored)
+            text += f"; {n} hidden or OS entr{'ies' if n != 1 else 'y'} in the folders not read"
+        return text
+
 
 def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
             skip_unreadable: bool = _PREDICT["skip_unreadable"],
-            batch_size: int = PREDICT_BATCH) -> list[dict]:
+            batch_size: int = PREDICT_BATCH, progress: bool = True) -> Predictions:
     """Top classes of image files through the export's serve_bytes signature.
 
-    Returns one dict per image, in order: {"path", "top": [{"rank" (1-based), "class_id"
-    (int in [0, C)), "class_name" (from the metadata asset, else the id as text),
-    "probability" (float in [0, 1])}, ...]} (at most `top` entries, most probable first;
-    equal probabilities keep class order). Class names are the export's own (its metadata),
-    by the model's output index. Files are decoded by the decode policy of training
-    (`hubensemble.data.decode`) and run through serve_bytes, `batch_size` at a time, so any
-    mix of sizes works and a file gets the pixels it had in training: JPEG, PNG, GIF, BMP and
-    WebP bytes go to serve_bytes as they are (it decodes them with the same function);
-    TIFF and other formats Pillow reads, which serve_bytes cannot decode, are decoded here by
-    the kept decoder and sent as a lossless PNG of those pixels.
+    `image_paths`: files and folders (one path alone too). A folder stands for every file
+    under it, as the folder loader reads a class folder (`hubensemble.data.folder`): at each
+    level its files in name order, then its sub-folders in name order, links followed;
+    hidden and OS entries are not read (`Predictions.ignored`); a broken link, a link loop
+    and what is not a regular file (a FIFO, a socket, a device) are entries that cannot be
+    read, with the loader's reason, after the folder's files. A path named that is not a
+    regular file is refused the same way, never opened (a FIFO would block).
+
+    Returns `Predictions` (a list), one dict per file, in order: {"path", "top": [{"rank"
+    (1-based), "class_id" (int in [0, C)), "class_name" (from the metadata asset, else the id
+    as text), "probability" (float in [0, 1])}, ...]} (at most `top` entries, most probable
+    first; equal probabilities keep class order); "path" is the path named, or for a file
+    found under a folder the folder's path joined with the file's. Class names are the
+    export's own (its metadata), by the model's output index. Files are decoded by the decode
+    policy of training (`hubensemble.data.decode`) and run through serve_bytes, `batch_size`
+    at a time (only those in memory), so any mix of sizes works and a file gets the pixels it
+    had in training: JPEG, PNG, GIF, BMP and WebP bytes go to serve_bytes as they are (it
+    decodes them with the same function); TIFF and other formats Pillow reads, which
+    serve_bytes cannot decode, are decoded here by the kept decoder and sent as a lossless
+    PNG of those pixels. `progress`: a bar on stderr while the model runs.
 
     Raises HubensembleError for `top` < 1, a folder without saved_model.pb or without the
-    serve_bytes signature, and for a file that cannot be read or decoded (naming it, with
-    the real reason: what the file is and why); with `skip_unreadable` such a file gets
-    {"path", "error"} instead and the others go on.
+    serve_bytes signature, and for a file named that cannot be read or decoded (naming it,
+    with the real reason: what the file is and why); with `skip_unreadable`, and always for a
+    file found under a folder, such a file gets {"path", "error"} instead (a warning) and the
+    others go on. What needs no TensorFlow (a missing or
+    special file, an empty or a non-image one, a folder with no file) is found before
+    TensorFlow loads; a damaged JPEG, PNG, GIF, BMP or WebP file when its batch comes.
     """
     top = int(top)
     if top < 1:
@@ -58,31 +106,22 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         raise HubensembleError(f"{model_dir} is a SavedModel that `hubensemble export` did not "
                                "write (no assets/hubensemble.json); predict needs an export "
                                "(RUN/export); for any SavedModel use `hubensemble evaluate`")
-    results = [None] * len(image_paths)
-    files = {}  # read before TensorFlow loads: a mistyped path is refused at once
-    decoded = {}  # the files decoded then (formats outside the graph's)
-    for i, path in enumerate(image_paths):
-        try:
-            with open(path, "rb") as f:
-                files[i] = f.read()
-        except IsADirectoryError:  # a folder of images is not one: name the way to pass them
-            results[i] = _unreadable(path, f"it is a folder; pass its image files instead "
-                                     f"(e.g. {os.path.join(path, '*.jpg')})", skip_unreadable)
-        except OSError as e:
-            reason = (f"a broken link (to {os.readlink(path)})"  # the folder loader's words
-                      if os.path.islink(path) and not os.path.exists(path) else
-                      f"cannot read it: {e.strerror or e}")
-            results[i] = _unreadable(path, reason, skip_unreadable)
-        if i in files and sniff(files[i]) not in GRAPH_FORMATS:
-            # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
-            # decodes) these without TensorFlow, so a text file is refused at once, not after
-            # the model loaded. A readable one's pixels become serve_bytes' PNG below.
-            try:
-                decoded[i] = decode_bytes(files[i])
-            except UnreadableImage as e:
-                reraise_stop(e)
-                del files[i]
-                results[i] = _unreadable(path, str(e), skip_unreadable)
+    if isinstance(image_paths, (str, bytes, os.PathLike)):
+        image_paths = [image_paths]
+    paths, results, skip = [], Predictions(), []
+    for path, reason, found in _entries(image_paths, results.ignored):
+        if reason is None:
+            reason = _refusal(path)  # at once, before TensorFlow loads (not after the model)
+        paths.append(path)
+        # A file found under a folder that cannot be read is skipped and counted, as the
+        # folder loader skips it (a README beside the images); one named stops the run.
+        skip.append(skip_unreadable or found)
+        results.append(None if reason is None else _unreadable(path, reason, skip[-1]))
+    pending = [i for i, r in enumerate(results) if r is None]
+    if results and not pending and not skip_unreadable:  # before TensorFlow's seconds
+        first = results[0]
+        raise HubensembleError(f"nothing to predict: {len(results)} file(s) under the folders "
+                               f"could not be read, e.g. {first['path']}: {first['error']}")
     from hubensemble import _tf
 
     if _tf.quiet():  # the command line's (not --verbose): without TensorFlow's C++ notices
@@ -98,38 +137,116 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     serve = loaded.signatures[BYTES_SIGNATURE]
     names = read_export_metadata(model_dir).get("class_names")
 
-    from hubensemble.data.decode import op_error_reason, servable_bytes
+    from tqdm.auto import tqdm
 
-    readable = []
-    for i in list(files):
-        data, path = files.pop(i), image_paths[i]  # the bytes go as their blob is made
-        try:
-            blob, _ = servable_bytes(data, decoded.pop(i, None))
-        except UnreadableImage as e:
-            reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-            results[i] = _unreadable(path, str(e), skip_unreadable)
-            continue
-        readable.append((i, blob))
-
-    for lo in range(0, len(readable), max(1, int(batch_size))):
-        chunk = readable[lo:lo + batch_size]
-        try:
-            probs = _run_bytes(serve, [d for _, d in chunk])
-        except tf.errors.InvalidArgumentError:
-            # The decode policy accepted these files, so this is rare (an export made by
-            # another version): find the file(s) one by one, with the model's reason.
-            probs = []
-            for i, data in chunk:
+    batch_size = max(1, int(batch_size))
+    bar = tqdm(total=len(pending), desc="predict", unit="file", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for lo in range(0, len(pending), batch_size):
+            chunk = []  # (index, bytes for serve_bytes): one batch's files in memory at a time
+            for i in pending[lo:lo + batch_size]:
                 try:
-                    probs.append(_run_bytes(serve, [data])[0])
-                except tf.errors.InvalidArgumentError as e:
-                    reason = f"the model's serve_bytes refused it ({op_error_reason(e)})"
-                    results[i] = _unreadable(image_paths[i], reason, skip_unreadable)
-                    probs.append(None)
-        for (i, _), p in zip(chunk, probs):
-            if p is not None:
-                results[i] = _top_classes(image_paths[i], p, top, names)
+                    blob, _ = servable_bytes(_read(paths[i]))
+                except (OSError, UnreadableImage) as e:  # e.g. a file changed since it was seen
+                    reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+                    results[i] = _unreadable(paths[i], _reason(paths[i], e), skip[i])
+                    continue
+                chunk.append((i, blob))
+            for i, p in zip([i for i, _ in chunk], _serve(serve, chunk, tf)):
+                results[i] = (_top_classes(paths[i], p, top, names) if not isinstance(p, str)
+                              else _unreadable(paths[i], p, skip[i]))
+            bar.update(len(pending[lo:lo + batch_size]))
+    finally:
+        bar.close()
     return results
+
+
+def _entries(image_paths, ignored):
+    """(path, reason or None, found under a folder) of every file `predict` reads, in
+    order: a path named as it is
+    (a broken link or a special file with the folder loader's reason), a folder as the files
+    the folder loader's walk finds under it (then its entries that cannot be read, with
+    their reasons); the hidden and OS entries it does not read go to `ignored`."""
+    from hubensemble.data.folder import _list_class_folder, _Listing
+
+    for path in image_paths:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            listing = _Listing()
+            files = _list_class_folder(path, listing)
+            ignored.extend(listing.ignored)
+            yield from ((p, None, True) for p in files)
+            yield from ((p, why, True) for p, why in listing.skipped)
+            if not files and not listing.skipped:
+                n = len(listing.ignored)
+                hidden = f" ({n} hidden or OS entr{'ies' if n != 1 else 'y'} not read)"
+                yield path, f"a folder with no file in it{hidden if n else ''}", False
+        elif os.path.islink(path) and not os.path.exists(path):
+            yield path, f"a broken link (to {os.readlink(path)})", False  # the loader's words
+        elif os.path.exists(path) and not os.path.isfile(path):
+            yield path, NOT_REGULAR, False
+        else:
+            yield path, None, False
+
+
+class _NotRegular(OSError):
+    """A path that became a FIFO, socket or device after it was looked at."""
+
+
+def _read(path, size=-1) -> bytes:
+    """The first `size` bytes (all: -1) of regular file `path`. Opened without blocking and
+    checked once open, so a path that is, or just became, a FIFO is refused, never read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise _NotRegular(NOT_REGULAR)
+        return f.read(size)
+
+
+def _reason(path, err) -> str:
+    """Why `path` could not be read, from the error `_read` or the decoder raised."""
+    if isinstance(err, _NotRegular):
+        return NOT_REGULAR
+    if isinstance(err, OSError):
+        return (f"a broken link (to {os.readlink(path)})"  # the folder loader's words
+                if os.path.islink(path) and not os.path.exists(path) else
+                f"cannot read it: {err.strerror or err}")
+    return str(err)
+
+
+def _refusal(path) -> str | None:
+    """Why `path` cannot be predicted, found without TensorFlow (its first bytes read; a
+    file outside the graph's formats decoded, its pixels not kept), else None."""
+    try:
+        head = _read(path, HEAD_BYTES)
+        if head and sniff(head) in GRAPH_FORMATS:
+            return None  # serve_bytes' own formats: decoded with their batch
+        # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
+        # decodes) these without TensorFlow, so a text file is refused at once.
+        decode_bytes(_read(path))
+    except (OSError, UnreadableImage) as e:
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+        return _reason(path, e)
+    return None
+
+
+def _serve(serve, chunk, tf):
+    """serve_bytes' probabilities of one batch [(index, bytes)], in order; for a file the
+    model refuses (rare: the decode policy accepted it; an export made by another version)
+    its reason instead, found by running the batch's files one by one."""
+    if not chunk:
+        return []
+    try:
+        return list(_run_bytes(serve, [d for _, d in chunk]))
+    except tf.errors.InvalidArgumentError:
+        out = []
+        for _, data in chunk:
+            try:
+                out.append(_run_bytes(serve, [data])[0])
+            except tf.errors.InvalidArgumentError as e:
+                out.append(f"the model's serve_bytes refused it ({op_error_reason(e)})")
+        return out
 
 
 def _run_bytes(serve, blobs):

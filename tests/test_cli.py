@@ -478,8 +478,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                  "unknown corruption 'bogus'; choose from gaussian_noise", "unknown split "
                  "'bogus'; use one of train, val, test", "severity must be one of 1, 2, 3, got 4"):
         assert run.stderr.count(f"error: {said}") == 1, run.stderr
-    assert (f"error: {tmp_path / 'afolder'}: it is a folder; pass its image files instead "
-            f"(e.g. {tmp_path / 'afolder' / '*.jpg'}); fix or remove") in run.stderr, run.stderr
+    # A folder is read as the files under it (here one empty file, skipped as the folder
+    # loader skips it): nothing to predict, said before TensorFlow.
+    assert (f"error: nothing to predict: 1 file(s) under the folders could not be read, e.g. "
+            f"{tmp_path / 'afolder' / 'saved_model.pb'}: an empty file (0 bytes)"
+            ) in run.stderr, run.stderr
     assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
             "file (or pass --skip-unreadable") in run.stderr, run.stderr
     assert (f"error: {dangling}: a broken link (to {tmp_path / 'nonexistent.png'}); "

@@ -4,6 +4,8 @@ reason. References are Pillow's pixels (or the source arrays) with alpha composi
 by the documented formula, written out here independently of hubensemble."""
 
 import io
+import os
+import re
 import struct
 import zlib
 
@@ -456,6 +458,159 @@ def test_evaluate_reads_files_as_training_did(folder, files, export_dir):
     assert result["clean"]["ensemble"]["accuracy"] == pytest.approx(
         np.mean(predicted.argmax(1) == labels))
     del loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# predict on folders, special files, and its counts
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def nested(tmp_path, files):
+    """root/ with images at three levels, and hidden and OS entries the walk must not read.
+    Returns (root, the files predict must read in order, the entries it must ignore)."""
+    root = tmp_path / "imgs"
+    layout = {  # path under root -> kind of file (from `files`)
+        "z.png": "png_rgb.png",  # a file before the sub-folders, though its name sorts last
+        "b.jpg": "jpeg_baseline.jpg",
+        "a_dir/c.gif": "gif_plain.gif",
+        "a_dir/deeper/d.tif": "tiff_rgb.tif",  # outside the graph: the kept decoder's PNG
+        "nested/e.bmp": "bmp_24bit.bmp",
+        "nested/a.webp": "webp_lossless.webp",
+    }
+    for rel, kind in layout.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(files[kind][0])
+    hidden = {".DS_Store": b"\0\0\0\1Bud1", "._z.png": b"\0\5\x16\7",
+              "Thumbs.db": b"\xd0\xcf\x11\xe0", "nested/._e.bmp": b"\0\5\x16\7"}
+    for rel, data in hidden.items():
+        (root / rel).write_bytes(data)
+    (root / "__MACOSX").mkdir()  # a folder of litter counts once; its files are not looked at
+    (root / "__MACOSX" / "._b.jpg").write_bytes(b"\0\5\x16\7")
+    order = ["b.jpg", "z.png", "a_dir/c.gif", "a_dir/deeper/d.tif", "nested/a.webp",
+             "nested/e.bmp"]
+    ignored = [".DS_Store", "._z.png", "Thumbs.db", "__MACOSX", "nested/._e.bmp"]
+    return root, [str(root / r) for r in order], sorted(str(root / r) for r in ignored)
+
+
+def test_predict_on_a_folder_reads_every_file_under_it_as_one_by_one(nested, files, export_dir):
+    """A folder was refused ("pass its image files instead"), so 200,000 files did not fit
+    on a command line. Now it stands for every file under it, walked as the folder loader
+    walks a class folder, hidden and OS entries not read, paths as the files' own."""
+    root, order, ignored = nested
+    results = predict(export_dir, [root], top=len(CLASSES), progress=False)
+    assert [r["path"] for r in results] == order
+    assert sorted(results.ignored) == ignored
+    assert all("top" in r for r in results)
+    probs = probabilities_of(results)
+    # The same numbers as the files named: in one call, and one at a time.
+    assert probabilities_of(predict(export_dir, order, top=len(CLASSES))).tolist() == \
+        probs.tolist()
+    for path, p in zip(order, probs):
+        one = predict(export_dir, [path], top=len(CLASSES), progress=False)
+        np.testing.assert_allclose(probabilities_of(one)[0], p, atol=1e-6)
+    # ... and the export's serve_bytes on the same bytes (the graph's formats).
+    loaded = tf.saved_model.load(str(export_dir))
+    graph = [i for i, p in enumerate(order) if not p.endswith(".tif")]
+    served = serve_bytes(loaded, [open(order[i], "rb").read() for i in graph])
+    np.testing.assert_allclose(served["probabilities"].numpy(), probs[graph], atol=1e-6)
+    # The walk is the folder loader's: root as a class folder reads the same files.
+    (root.parent / "other").mkdir()
+    for name in ("x.png", "y.png"):
+        (root.parent / "other" / name).write_bytes(files["png_grey.png"][0])
+    task = load_task(f"folder:{root.parent}", val_fraction=0.0, test_fraction=0.0,
+                     min_per_class=1)
+    assert sorted(p for p in map(str, task.train.paths) if p.startswith(f"{root}/")) == \
+        sorted(order)
+    assert sorted(map(str, task.ignored)) == ignored
+    assert results.tally() == "predicted 6 files; 5 hidden or OS entries in the folders not read"
+    # A folder named is walked, a file named is read, in the order given; one path alone too.
+    mixed = predict(export_dir, [order[0], root / "nested"], progress=False)
+    assert [r["path"] for r in mixed] == [order[0], *order[-2:]]
+    assert [r["path"] for r in predict(export_dir, str(root / "a_dir"), progress=False)] == \
+        order[2:4]
+    # A folder with nothing to read is named, before TensorFlow's work, as a file would be.
+    (root.parent / "empty" / ".git").mkdir(parents=True)
+    with pytest.raises(HubensembleError, match=re.escape(
+            f"{root.parent / 'empty'}: a folder with no file in it (1 hidden or OS entry not "
+            "read); ")):
+        predict(export_dir, [root, root.parent / "empty"])
+
+
+class Hang(Exception):
+    pass
+
+
+@pytest.fixture
+def alarm():
+    """Fails a test that blocks (a FIFO opened for reading waits for a writer) after 60 s."""
+    import signal
+
+    def hang(*_):
+        raise Hang("predict blocked for 60 s")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_predict_refuses_a_fifo_with_the_loaders_reason_and_never_blocks(
+        nested, export_dir, alarm):
+    """`predict … p.png` on a named pipe hung forever; the folder loader skips such an entry
+    as "not a regular file (a socket, pipe or device)". predict says the same, unopened."""
+    root, order, _ = nested
+    fifo = root.parent / "p.png"
+    os.mkfifo(fifo)
+    os.mkfifo(root / "nested" / "q.jpg")
+    reason = "not a regular file (a socket, pipe or device)"
+    with pytest.raises(HubensembleError, match=re.escape(f"{fifo}: {reason}; ")):
+        predict(export_dir, [order[0], fifo], progress=False)
+    results = predict(export_dir, [fifo, root], skip_unreadable=True, progress=False)
+    # The folder's files, then the entries under it that cannot be read, with the reason.
+    assert [r["path"] for r in results] == [str(fifo), *order, str(root / "nested" / "q.jpg")]
+    assert [r.get("error") for r in results] == [reason] + [None] * len(order) + [reason]
+    assert results.skipped == 2
+    # A FIFO that takes a regular file's place after predict looked is refused once open.
+    from hubensemble import prediction
+
+    with pytest.raises(OSError, match="not a regular file"):
+        prediction._read(str(fifo))
+
+
+def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
+        nested, export_dir, capsys, monkeypatch):
+    """3,000 files took 17 s with nothing on stderr, and --skip-unreadable printed one warning
+    per file with no total. Now a bar and a closing count go to stderr (not with -q), and
+    stdout stays the predictions (one JSON document with --json)."""
+    import json
+
+    from hubensemble import _tf
+    from hubensemble.cli import main
+
+    monkeypatch.delenv(_tf.QUIET_ENV, raising=False)  # main sets it: undone after the test
+    root, order, _ = nested
+    (root / "nested" / "notes.jpg").write_text("not a picture\n")
+    # A file under a folder that cannot be read is skipped and counted without
+    # --skip-unreadable (as the folder loader skips it); one named stops the run.
+    with pytest.raises(HubensembleError, match="notes.jpg: not a JPEG"):
+        predict(export_dir, [root / "nested" / "notes.jpg"], progress=False)
+    argv = ["predict", "--model", str(export_dir), str(root), "--json"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    results = json.loads(out)
+    assert [r["path"] for r in results] == order[:4] + [str(root / "nested" / "a.webp"),
+                                                        str(root / "nested" / "e.bmp"),
+                                                        str(root / "nested" / "notes.jpg")]
+    assert "error" in results[-1] and "predict: 100%" in err
+    assert err.rstrip().endswith("predicted 6 of 7 files; 1 skipped (unreadable); 5 hidden or "
+                                 "OS entries in the folders not read")
+    assert "notes.jpg: not a JPEG, PNG, GIF, BMP or WebP file" in err
+    (root / "nested" / "notes.jpg").unlink()
+    assert main(argv[:-1] + ["-q"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n  1. ") == len(order) and err == ""
 
 
 # ---------------------------------------------------------------------------------------------
