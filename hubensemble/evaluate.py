@@ -186,8 +186,7 @@ def brightness(x, delta, rngs):
     """HSV value + 0.1 / 0.3 / 0.5 (clipped at 1), hue and saturation kept.
 
     With H and S fixed, RGB is proportional to V, so RGB * V' / V is the exact HSV round trip
-    (a black pixel, V = 0, becomes grey V').
-    """
+    (a black pixel, V = 0, becomes grey V')."""
     v = x.max(axis=-1, keepdims=True)
     v_new = np.minimum(v + np.float32(delta), 1.0)
     scale = np.divide(v_new, v, out=np.zeros_like(v), where=v > 0)
@@ -492,8 +491,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "
                        f"{', '.join(loaded.signatures) or 'none'}); export it with hubensemble")
     serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities")
-    outputs = loaded.signatures[SERVING_SIGNATURE].structured_outputs.get("probabilities")
-    check_metadata_fits(meta, getattr(outputs, "shape", [None])[-1], model_dir)
+    check_metadata_fits(meta, loaded.signatures[SERVING_SIGNATURE], model_dir)
     model_names = list(meta.get("class_names") or [])
     n_classes = meta.get("num_classes") or len(model_names) or None
     if not model_names and n_classes is not None and int(n_classes) != task.num_classes:

@@ -128,12 +128,14 @@ def read_export_metadata(model_dir, *, strict: bool = True) -> dict:
                            "export --run RUN --out FOLDER`)")
 
 
-def check_metadata_fits(meta: dict, n_outputs: int | None, model_dir) -> None:
-    """HubensembleError unless export metadata `meta` of `model_dir` describes a model with
-    `n_outputs` probability columns (None: unknown, not checked): its class_names and
-    num_classes, when given, count that many."""
+def check_metadata_fits(meta: dict, signature, model_dir) -> None:
+    """HubensembleError unless export metadata `meta` of `model_dir` describes the model
+    whose `signature` (a concrete function: serving_default) outputs "probabilities" [N, C]:
+    its class_names and num_classes, when given, count C (an unknown C is not checked)."""
     from hubensemble.errors import HubensembleError
 
+    outputs = getattr(signature, "structured_outputs", {}).get("probabilities")
+    n_outputs = getattr(outputs, "shape", [None])[-1]
     names, count = meta.get("class_names"), meta.get("num_classes")
     for what, n in (("class names", len(names) if isinstance(names, list) else None),
                     ("classes (num_classes)", count)):
