@@ -278,8 +278,8 @@ class Task:
         if data.same_size:
             # Batch first, then one resize per batch: a batched resize costs about 40 % less
             # CPU than one per image, and on a small machine it competes with the module's
-            # forward pass. The shuffle sees the same sequence of examples as before (raw
-            # instead of converted), so a seed gives the same order.
+            # forward pass. The seeded passes order the raw examples (converted after
+            # batching).
             ds = tf.data.Dataset.from_tensor_slices((data.images, labels))
             ds = _passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
             ds = ds.batch(batch_size, drop_remainder=repeat)
@@ -388,26 +388,26 @@ class Task:
 
 
 def _passes(ds, n, seed, *, shuffle, repeat):
-    """`ds` (`n` examples) once, or endlessly with `repeat`; with `shuffle`, pass e (0, 1, …)
-    in the order of seed (`seed`, e), so that every new iterator starts at pass 0 in the same
-    order.
+    """`ds` (`n` examples) once, or endlessly with `repeat`; with `shuffle`, in passes
+    reshuffled from `seed`, the same passes for every new iterator of the returned dataset.
 
     tf.data's `reshuffle_each_iteration` draws each pass's order from a seed state that all
-    iterators of the dataset share: a throw-away iterator (tune's start loss, Keras' symbolic
-    build under a strategy) used up 0, 1 or 2 passes by thread timing, so one trial with one
-    seed trained on other orders (a new-user check: 3 of 7 idle runs differed, val CE 0.15
-    vs 0.36).
+    iterators of one shuffle dataset share: a throw-away iterator (tune's start loss, Keras'
+    symbolic build under a strategy) used up 0, 1 or 2 passes by thread timing, so one trial
+    with one seed trained on other orders (a new-user check: 3 of 7 idle runs differed, val
+    CE 0.15 vs 0.36). Here the shuffle is made inside a `flat_map`, anew for each iterator,
+    with its own seed state. (A tensor seed per pass fails when a global seed is set.)
     """
     import tensorflow as tf
 
     if not shuffle:
         return ds.repeat() if repeat else ds
 
-    def one(e):
-        return ds.shuffle(n, seed=tf.cast(seed, tf.int64) * 1_000_003 + e,
-                          reshuffle_each_iteration=False)
+    def stream(_):
+        out = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
+        return out.repeat() if repeat else out
 
-    return tf.data.Dataset.counter().flat_map(one) if repeat else one(tf.constant(0, tf.int64))
+    return tf.data.Dataset.range(1).flat_map(stream)
 
 
 def _fixed_parallelism(ds):
