@@ -104,8 +104,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     model_dir = check_saved_model_folder(model_dir)
     if not read_export_metadata(model_dir):  # predict needs its class names and serve_bytes
         raise HubensembleError(f"{model_dir} is a SavedModel that `hubensemble export` did not "
-                               "write (no assets/hubensemble.json); predict needs an export "
-                               "(RUN/export); for any SavedModel use `hubensemble evaluate`")
+                               "write (no export metadata in assets/hubensemble.json); predict "
+                               "needs an export (RUN/export); for any SavedModel use "
+                               "`hubensemble evaluate`")
     if isinstance(image_paths, (str, bytes, os.PathLike)):
         image_paths = [image_paths]
     paths, results, skip = [], Predictions(), []

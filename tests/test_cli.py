@@ -874,7 +874,7 @@ def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_
     code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
             "print('tensorflow' in sys.modules); sys.exit(c)")
     for model, said in ((plain, f"{plain} is a SavedModel that `hubensemble export` did not "
-                                "write (no assets/hubensemble.json)"),
+                                "write (no export metadata in assets/hubensemble.json)"),
                         (export, f"{empty}: an empty file (0 bytes)")):
         out = subprocess.run([sys.executable, "-c", code, "predict", str(empty), "--model",
                               str(model)], capture_output=True, text=True, timeout=120)
