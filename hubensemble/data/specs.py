@@ -245,9 +245,9 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     return validate_task(task, min_per_class=min_per_class)
 
 
-def _run_loader(spec, scheme, rest, options) -> Task:
+def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:
     try:
-        return SCHEMES[scheme](rest, options)
+        return SCHEMES[scheme](rest, options, **kwargs)
     except DataError:
         raise
     except MemoryError:
@@ -285,8 +285,9 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
         flat = os.path.isdir(path) and not split_layout(path)
     if flat:
         options = dataclasses.replace(options, val_fraction=0.0, test_fraction=0.0)
-    task = (_load_npz(rest, options, test_set=True) if scheme == "npz"
-            else _run_loader(spec, scheme, rest, options))
+    # An npz of test arrays alone is a test set (`_load_npz`'s test_set).
+    task = _run_loader(spec, scheme, rest, options,
+                       **({"test_set": True} if scheme == "npz" else {}))
     if flat and trained_on:
         fit = LoadOptions(data_dir=data_dir)  # fit's default split of a class folder
         train, val, test = _carve(task.train, True, True, fit)
