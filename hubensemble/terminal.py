@@ -14,6 +14,16 @@ import sys
 
 log = logging.getLogger("hubensemble.cli")
 
+
+def _to_stderr(text):
+    """`text` and a newline on stderr, on a line of its own: `tqdm.write` lifts any progress bar
+    off the terminal first and draws it again below, where a plain print would land inside the
+    bar's line (a warning in the middle of `predict 40%|████`)."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
+
+
 #: A record attribute: the message was already printed on the terminal (or silenced by -q).
 PRINTED = "hubensemble_printed"
 
@@ -34,7 +44,7 @@ def say(args, text, *, logged=True):
     if logged:
         log_only(text)
     if not getattr(args, "quiet", False):
-        print(text, file=sys.stderr)
+        _to_stderr(text)
 
 
 def summary(args, text):
@@ -47,7 +57,7 @@ def summary(args, text):
 def stopped(text):
     """Why a command stopped: on stderr even with -q, and at ERROR for RUN/log.txt."""
     log.error("%s", text, extra={PRINTED: True})
-    print(text, file=sys.stderr)
+    _to_stderr(text)
 
 
 def _not_printed(record) -> bool:
@@ -62,16 +72,30 @@ def _not_retracing(record) -> bool:
     return not is_retracing_notice(record)
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """stderr, through `_to_stderr`, so a record logged while a bar runs gets its own line.
+    (tqdm's own `logging_redirect_tqdm` drops the handler's level, which -q and -v set.)"""
+
+    def emit(self, record):
+        try:
+            _to_stderr(self.format(record))
+        except RecursionError:
+            raise
+        except Exception:  # logging's rule: a failing handler reports, never raises
+            self.handleError(record)
+
+
 @contextlib.contextmanager
 def terminal_log(args):
     """While a command runs, log records reach stderr: warnings and up (DEBUG with
-    --verbose, which also lowers the root level; ERROR only with -q, which also routes
-    Python's warnings (Keras', NumPy's, …) through logging, where that level hides them),
-    but TensorFlow's retracing notice only with --verbose.
+    --verbose, which also lowers the root level; ERROR only with -q), but TensorFlow's
+    retracing notice only with --verbose. Python's warnings (Keras', NumPy's, …) go through
+    logging as "WARNING py.warnings: …": -q's level hides them, and, like every line here,
+    they never land inside a progress bar's line (`_to_stderr`).
     Records already printed (`PRINTED`) are skipped. Everything is undone after, so calling
     `cli.main` again in one process (a notebook, a test) does not print each line twice."""
     root = logging.getLogger()
-    console = logging.StreamHandler()
+    console = _ConsoleHandler(sys.stderr)
     console.setLevel(logging.DEBUG if getattr(args, "verbose", False) else
                      logging.ERROR if quiet(args) else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -80,7 +104,7 @@ def terminal_log(args):
         console.addFilter(_not_retracing)
     level = root.level
     root.addHandler(console)
-    logging.captureWarnings(quiet(args))
+    logging.captureWarnings(True)
     if getattr(args, "verbose", False):
         root.setLevel(logging.DEBUG)
     try:

@@ -1571,6 +1571,45 @@ def test_main_called_again_in_one_process_prints_each_warning_once(tmp_path, cap
         assert (list(root.handlers), root.level, warnings.showwarning) == before, argv
 
 
+def test_lines_printed_while_a_bar_runs_start_their_own_line(capsys):
+    """A log record, a note (`say`), a stop message and a Python warning printed while a
+    progress bar is on stderr each start a line of their own, not inside the bar's line
+    (`predict  40%|████ …WARNING …`), and only the log record and warning are hidden by -q."""
+    import argparse
+    import logging
+    import re
+    import warnings
+
+    from tqdm.auto import tqdm
+
+    from hubensemble.terminal import say, stopped, terminal_log
+
+    for quiet in (False, True):
+        args = argparse.Namespace(quiet=quiet, verbose=False)
+        with terminal_log(args):
+            bar = tqdm(total=4, desc="predict", unit="file", file=sys.stderr, mininterval=0)
+            bar.update(1)
+            logging.getLogger("hubensemble.prediction").warning("a logged warning")
+            bar.update(1)
+            say(args, "a note")
+            warnings.warn("a python warning", UserWarning)
+            stopped("a stop")
+            bar.update(2)
+            bar.close()
+        err = capsys.readouterr().err
+        segments = re.split(r"[\r\n]", err)
+        shown = ("a stop",) if quiet else (
+            "WARNING hubensemble.prediction: a logged warning", "a note", "a stop")
+        for text in shown:
+            assert any(s.startswith(text) for s in segments), (text, err)
+        if not quiet:
+            assert any(s.startswith("WARNING py.warnings:") and "a python warning" in s
+                       for s in segments), err
+        else:
+            assert "a logged warning" not in err and "a python warning" not in err, err
+            assert "a note" not in err, err
+
+
 def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_so(tmp_path, capsys, monkeypatch):
     import signal
 
