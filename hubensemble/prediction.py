@@ -259,8 +259,10 @@ def _run_bytes(serve, blobs):
 
 def _unreadable(path, reason, skip):
     if not skip:
-        raise HubensembleError(f"{path}: {reason}; fix or remove the file (or pass "
-                               "--skip-unreadable, skip_unreadable=True in Python)")
+        what = ("leave the folder out or put images in it" if os.path.isdir(path) else
+                "fix or remove the file")
+        raise HubensembleError(f"{path}: {reason}; {what} (or pass --skip-unreadable, "
+                               "skip_unreadable=True in Python)")
     log.warning("%s: %s; skipped", path, reason)
     return {"path": os.fspath(path), "error": reason}
 

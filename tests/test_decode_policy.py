@@ -532,7 +532,7 @@ def test_predict_on_a_folder_reads_every_file_under_it_as_one_by_one(nested, fil
     (root.parent / "empty" / ".git").mkdir(parents=True)
     with pytest.raises(HubensembleError, match=re.escape(
             f"{root.parent / 'empty'}: a folder with no file in it (1 hidden or OS entry not "
-            "read); ")):
+            "read); leave the folder out or put images in it (or pass --skip-unreadable")):
         predict(export_dir, [root, root.parent / "empty"])
 
 
