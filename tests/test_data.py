@@ -1029,7 +1029,8 @@ def test_tfds_not_prepared_says_how(tmp_path, no_network):
         load_task("tfds:mnist", data_dir=str(tmp_path))
     assert "never downloads" in str(err.value)
     assert os.listdir(tmp_path) == []  # looking did not create folders in the data dir
-    with pytest.raises(DataError, match="no data set named"):
+    with pytest.raises(DataError, match=rf"no data set named 'no_such_dataset_here'; nothing "
+                                        rf"is prepared in {tmp_path};"):
         load_task("tfds:no_such_dataset_here", data_dir=str(tmp_path))
     # A wrong config or version of a data set prepared there is not "no data set named"
     # (a new-user check), and a registered one's configs are listed whole (not cut at 200
@@ -1041,6 +1042,14 @@ def test_tfds_not_prepared_says_how(tmp_path, no_network):
                                             rf"{tmp_path}; prepared there: big/1.0.0, "
                                             r"big/1.1.0, small/1.0.0$"):
             load_task(spec, data_dir=str(tmp_path))
+    # A misspelt name is told what is prepared there and the close registered names.
+    os.makedirs(tmp_path / "mnist" / "3.0.1")
+    with pytest.raises(DataError, match=rf"no data set named 'mnistt'; did you mean "
+                                        rf"mnist\b[^;]*\?; prepared in {tmp_path}: "
+                                        r"mnist, shapes; the "):
+        load_task("tfds:mnistt", data_dir=str(tmp_path))
+    with pytest.raises(DataError, match=r"no data set named 'shapez'; did you mean shapes\?"):
+        load_task("tfds:shapez", data_dir=str(tmp_path))
     with pytest.raises(DataError, match=r"BuilderConfig nosuch not found.*\(mnist has no "
                                         r"configs: tfds:mnist\)$"):
         load_task("tfds:mnist:nosuch", data_dir=str(tmp_path))

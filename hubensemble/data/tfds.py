@@ -86,6 +86,38 @@ def _prepared(data_dir, name) -> list[str]:
     return sorted(found)
 
 
+def _prepared_sets(data_dir) -> list[str]:
+    """Names of the tfds data sets prepared in `data_dir` (as `_prepared`): the folders that
+    hold a VERSION folder, directly or under a CONFIG folder."""
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
+        "~/tensorflow_datasets")
+    try:
+        names = sorted(e.name for e in os.scandir(root) if e.is_dir())
+    except OSError:
+        return []
+    return [n for n in names if _prepared(root, n)]
+
+
+def _unknown_name(name, data_dir, where) -> str:
+    """The message for a tfds data set name that is neither registered nor prepared: what is
+    prepared in the data dir, and the closest names (a typo: tfds:cifar1O)."""
+    import difflib
+
+    import tensorflow_datasets as tfds
+
+    prepared = _prepared_sets(data_dir)
+    try:
+        known = set(tfds.list_builders(with_community_datasets=False))
+    except Exception:  # noqa: BLE001 - only for the message
+        known = set()
+    close = difflib.get_close_matches(name, sorted(known | set(prepared)), n=3, cutoff=0.75)
+    return (f"tfds has no data set named {name!r}"
+            + (f"; did you mean {', '.join(close)}?" if close else "")
+            + (f"; prepared in {where}: {', '.join(prepared)}" if prepared else
+               f"; nothing is prepared in {where}")
+            + "; the registered names are `tfds.list_builders()`, e.g. tfds:cifar10")
+
+
 def _load_tfds(rest: str, options: LoadOptions) -> Task:
     """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads."""
     name, config, version = _parse_tfds_name(rest)
@@ -107,8 +139,7 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
         if prepared:  # the data set is there, its config or version is not (a new-user check)
             raise DataError(f"tfds:{rest}: {name} has no prepared {full.split('/', 1)[-1]!r} "
                             f"in {where}; prepared there: {', '.join(prepared)}") from None
-        raise DataError(f"tfds has no data set named {name!r}; check the name against "
-                        f"`tfds.list_builders()`, e.g. tfds:cifar10") from None
+        raise DataError(_unknown_name(name, options.data_dir, where)) from None
     except ValueError as e:  # e.g. an unknown config of a registered data set
         said = " ".join(str(e).split())[:600]
         if config:
