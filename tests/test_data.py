@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -635,9 +636,24 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
 def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):
     from hubensemble.data import load_test_set
 
-    make_class_folders(str(tmp_path / "flat"), {"b": 3, "a": 2})
+    made = make_class_folders(str(tmp_path / "flat"), {"b": 3, "a": 2})
+    shutil.copy(tmp_path / "flat" / "b" / "000.png", tmp_path / "flat" / "b" / "copy.png")
     task = load_test_set(f"folder:{tmp_path / 'flat'}")
-    assert len(task.test) == 5 and task.class_names == ["a", "b"]
+    assert len(task.test) == 6 and task.class_names == ["a", "b"]
+    np.testing.assert_array_equal(task.test.images[2], made["b"][0])
+    # Only the test split is data (a new-user check: the summary said "train 6, no val, test
+    # 6", "12 example(s)" and "6 test image(s) with a copy in train", and --split val named
+    # the splits "train, test"); the one real copy is still found.
+    assert task.test_set_only and task.present_splits() == ["test"]
+    summary = task.summary()
+    assert ": test 6 examples;" in summary and "6 file(s) read: 6 example(s)" in summary
+    assert "1 exact duplicate(s) in 1 group(s)" in summary and "copy in train" not in summary
+    assert task.duplicates["across"]["test_in_train"] == 0
+    for split in ("train", "val", "validation"):
+        with pytest.raises(DataError, match=r"\(class folders; every image is a test example\) "
+                                            r"is one test set, so it has no (train|val) split; "
+                                            r"evaluate it on the test split \(--split test"):
+            task.split(split)
     make_class_folders(str(tmp_path / "one"), {"only": 1})
     assert len(load_test_set(f"folder:{tmp_path / 'one'}").test) == 1  # one class is fine
     make_class_folders(str(tmp_path / "split" / "train"), {"a": 3, "b": 3})
@@ -679,6 +695,9 @@ def test_a_held_out_npz_of_test_arrays_alone_is_a_test_set(tmp_path):
     assert task.class_names == ["a", "b", "c"] and task.val is None
     assert "x_test only: every example is a test example" in task.source
     assert "no training example" not in task.summary()
+    assert ": test 7 examples;" in task.summary() and task.present_splits() == ["test"]
+    with pytest.raises(DataError, match="is one test set, so it has no train split"):
+        task.split("train")
     with pytest.raises(DataError, match="needs arrays x_train and y_train"):  # not to train on
         load_task(f"npz:{tmp_path / 'held.npz'}")
     # An archive with train arrays reads as before: val carved off train (evaluate --split val).

@@ -54,7 +54,7 @@ def first_copies(keys) -> np.ndarray:
 def _groups(task) -> tuple[dict, list]:
     """({split: pixel keys}, [groups of 2 or more copies]) of the task's present splits;
     a group is [(split, index, label)] in train, val, test order, then load order."""
-    present = [s for s in SPLITS if getattr(task, s) is not None]
+    present = task.present_splits()  # evaluate's test set: "test" alone, not train too
     keys = {s: getattr(task, s).pixel_keys() for s in present}
     groups: dict[bytes, list] = {}
     for s in present:

@@ -145,14 +145,27 @@ class Task:
         """
         key = split_key(name)
         got = getattr(self, key)
+        if self.test_set_only and key != "test":
+            raise DataError(f"{self.source} is one test set, so it has no {key} split; "
+                            "evaluate it on the test split (--split test, the default)")
         if got is None:
             raise DataError(f"task {self.name!r} has no {key} split ({self.source}); "
                             f"splits present: {', '.join(self.present_splits())}")
         return got
 
     def present_splits(self) -> list[str]:
-        """Names of the splits that are not None, in train, val, test order."""
+        """Names of the splits that are not None, in train, val, test order ("test" alone for
+        a `test_set_only` task)."""
+        if self.test_set_only:
+            return ["test"]
         return [s for s in SPLIT_NAMES if getattr(self, s) is not None]
+
+    @property
+    def test_set_only(self) -> bool:
+        """Whether this is a test set standing in as train (`load_test_set` of a folder of
+        class folders, or of an npz of x_test / y_test alone): every example is a test
+        example, and `split` refuses train and val."""
+        return self.train is self.test
 
     def example_name(self, split: str, i: int) -> str:
         """How reports name example `i` of `split`: its file when known, else "split[i]"."""
@@ -306,8 +319,9 @@ class Task:
 
     def summary(self) -> str:
         """One paragraph for people: where from, counts per split, classes, size, skips."""
+        shown = self.present_splits() if self.test_set_only else SPLIT_NAMES
         counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
-                           else f"no {s}" for s in SPLIT_NAMES)
+                           else f"no {s}" for s in shown)
         names = ", ".join(self.class_names[:8]) + (", …" if self.num_classes > 8 else "")
         h, w = self.image_size
         size = f"{h}x{w}" if self.train.same_size else f"median {h}x{w} (sizes vary)"
@@ -359,7 +373,7 @@ class Task:
         from hubensemble.data.coverage import coverage_note, split_coverage
 
         coverage = self.coverage()
-        if self.train is not self.test:  # not a test set standing in as train (evaluate's)
+        if not self.test_set_only:  # evaluate's test set has no training examples to miss
             # A class kept with no training example (--min-per-class 0; a new-user check
             # found it said nowhere).
             coverage["train"] = split_coverage(self.class_names, self.train.labels)
