@@ -88,7 +88,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     had in training: JPEG, PNG, GIF, BMP and WebP bytes go to serve_bytes as they are (it
     decodes them with the same function); TIFF and other formats Pillow reads, which
     serve_bytes cannot decode, are decoded here by the kept decoder and sent as a lossless
-    PNG of those pixels. `progress`: a bar on stderr while the model runs.
+    PNG of those pixels. `progress`: on stderr, a count while the files are looked at, then a bar
+    while the model runs.
 
     Raises HubensembleError for `top` < 1, a folder without saved_model.pb or without the
     serve_bytes signature, and for a file named that cannot be read or decoded (naming it,
@@ -109,15 +110,24 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                                "`hubensemble evaluate`")
     if isinstance(image_paths, (str, bytes, os.PathLike)):
         image_paths = [image_paths]
+    from tqdm.auto import tqdm
+
     paths, results, skip = [], Predictions(), []
-    for path, reason, found in _entries(image_paths, results.ignored):
-        if reason is None:
-            reason = _refusal(path)  # at once, before TensorFlow loads (not after the model)
-        paths.append(path)
-        # A file found under a folder that cannot be read is skipped and counted, as the
-        # folder loader skips it (a README beside the images); one named stops the run.
-        skip.append(skip_unreadable or found)
-        results.append(None if reason is None else _unreadable(path, reason, skip[-1]))
+    # The files' first bytes are looked at before TensorFlow loads: a count for a big folder.
+    looked = tqdm(desc="predict: looking at", unit=" files", disable=not progress,
+                  dynamic_ncols=True, leave=False)
+    try:
+        for path, reason, found in _entries(image_paths, results.ignored):
+            looked.update()
+            if reason is None:
+                reason = _refusal(path)  # at once, before TensorFlow loads (not after the model)
+            paths.append(path)
+            # A file found under a folder that cannot be read is skipped and counted, as the
+            # folder loader skips it (a README beside the images); one named stops the run.
+            skip.append(skip_unreadable or found)
+            results.append(None if reason is None else _unreadable(path, reason, skip[-1]))
+    finally:
+        looked.close()
     pending = [i for i, r in enumerate(results) if r is None]
     if results and not pending and not skip_unreadable:  # before TensorFlow's seconds
         first = results[0]
@@ -137,9 +147,6 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                                "it again with `hubensemble export`")
     serve = loaded.signatures[BYTES_SIGNATURE]
     names = read_export_metadata(model_dir).get("class_names")
-
-    from tqdm.auto import tqdm
-
     batch_size = max(1, int(batch_size))
     bar = tqdm(total=len(pending), desc="predict", unit="file", disable=not progress,
                dynamic_ncols=True)

@@ -604,6 +604,10 @@ def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
                                                         str(root / "nested" / "e.bmp"),
                                                         str(root / "nested" / "notes.jpg")]
     assert "error" in results[-1] and "predict: 100%" in err
+    assert "predict: looking at: " in err  # a count before TensorFlow loads
+    # The warning for the skipped file is on a line of its own, not inside a bar's line.
+    assert any(line.startswith("WARNING hubensemble.prediction: ") and "notes.jpg" in line
+               for line in re.split(r"[\r\n]", err)), err
     assert err.rstrip().endswith("predicted 6 of 7 files; 1 skipped (unreadable); 5 hidden or "
                                  "OS entries in the folders not read")
     assert "notes.jpg: not a JPEG, PNG, GIF, BMP or WebP file" in err
