@@ -389,3 +389,41 @@ def local_source(path) -> str | None:
     if all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "metadata.json")):
         return "keras-hub-preset"
     return None
+
+
+#: The first bytes of an HDF5 file (the .h5 / .hdf5 Keras format); a .keras file is a zip.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def what_bytes_are(head: bytes) -> str:
+    """What a file that should have been a module (an archive, a model file) holds instead,
+    from its first bytes, for messages: "nothing (0 bytes)", "text (it starts with
+    '<!DOCTYPE html>…')" — a web page or an error a server sent —, "a zip archive", "an HDF5
+    file", "a gzip stream", else its first bytes in hex."""
+    if not head:
+        return "nothing (0 bytes)"
+    for magic, what in ((b"PK\x03\x04", "a zip archive"), (HDF5_SIGNATURE, "an HDF5 file"),
+                        (b"\x1f\x8b", "a gzip stream")):
+        if head.startswith(magic):
+            return what
+    text = head[:40].decode("utf-8", "replace")
+    if text.isprintable() or text.strip().isprintable():
+        return (f"text (it starts with {' '.join(text.split())!r}), such as a web page or an "
+                "error message a server sent")
+    return "bytes " + " ".join(f"{b:02x}" for b in head[:8])
+
+
+def keras_file_problem(path, *, name=None) -> str | None:
+    """Why the local file `path` (named .keras, .h5 or .hdf5) cannot be a Keras model file,
+    from its first bytes, or None: a .keras file is a zip archive, a .h5/.hdf5 file starts
+    with the HDF5 signature. Keras says "File not found" for an existing file of other bytes
+    (an HTML page a server sent for the URL), which hides what happened. The message calls
+    the file `name` (default: its path; the URL for a download). Raises OSError when the file
+    cannot be read."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    keras_zip = str(path).lower().endswith(".keras")
+    if head.startswith(b"PK\x03\x04" if keras_zip else HDF5_SIGNATURE):
+        return None
+    want = ".keras file (a zip archive)" if keras_zip else "HDF5 model file"
+    return f"{name or os.fspath(path)} is not a {want}: it holds {what_bytes_are(head)}"

@@ -4,6 +4,7 @@ checksums, safety, and no import cycle in hubensemble/."""
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -20,7 +21,7 @@ from reliability.scenarios import Server, sha256, tarball
 from hubensemble import augment, hub
 from hubensemble.errors import ModuleLoadError
 from hubensemble.hub import HubLayer, load_module, scan_saved_model, write_hub_module
-from hubensemble.hub import resolvers
+from hubensemble.hub import archive, resolvers
 
 X = np.random.default_rng(0).random((32, 16, 16, 3), dtype=np.float32)
 X[np.arange(32), :, :, np.arange(32) % 3] += 0.5  # a learnable signal: the brightest channel
@@ -373,6 +374,112 @@ def test_a_cached_archive_of_other_bytes_than_a_new_pin_is_fetched_again(
         load_module(url, sha256=sha256(first))
     assert err.value.stage == "checksum" and len(server.requests) == 3
     assert f"sha256 of the archive as downloaded now is {sha256(second)}" in str(err.value)
+
+
+def test_a_pinned_archive_is_checked_against_the_files_on_disk_not_only_its_record(
+        tiny_module, tmp_path, server, hub_cache):
+    """A new-user check: the pin of an archive was compared with the sha256 recorded beside
+    its cached folder, never with the files: a planted folder with a record claiming the pin,
+    or a cached module whose files were swapped, loaded as "verified"."""
+    import shutil
+
+    body = tarball(tiny_module)
+    url = server.add("/m.tar.gz", body)
+    pin = sha256(body)
+    module_dir = resolvers.ArchiveResolver().module_dir(url)
+    record = module_dir + ".hubensemble.json"
+    other = write_hub_module(make_tiny_model(seed=7, width=8), str(tmp_path / "other"))
+    reference = HubLayer(url, sha256=pin)(X[:2]).numpy()
+    assert json.loads(open(record).read())["tree_sha256"] == resolvers.tree_sha256(tiny_module)
+    # The files swapped for another module's, the record left alone: fetched again.
+    shutil.rmtree(module_dir)
+    shutil.copytree(other, module_dir)
+    np.testing.assert_allclose(HubLayer(url, sha256=pin)(X[:2]).numpy(), reference)
+    assert len(server.requests) == 2
+    # Planted: a record that claims the pin and keys the planted files; a folder others may
+    # write to is not trusted for a pin at all.
+    shutil.rmtree(module_dir)
+    shutil.copytree(other, module_dir)
+    with open(record, "w") as f:
+        json.dump({"handle": url, "archive_sha256": pin,
+                   "tree_sha256": resolvers.tree_sha256(module_dir)}, f)
+    os.chmod(module_dir, 0o777)
+    with pytest.raises(ModuleLoadError, match=r"cannot be trusted for the catalogue's sha256: "
+                                              r".* may be written by others \(mode 777\).*"
+                                              r"TFHUB_CACHE_DIR") as err:
+        load_module(url, sha256=pin)
+    assert err.value.stage == "checksum" and len(server.requests) == 2
+    os.chmod(module_dir, 0o755)
+    if os.getuid() == 0:  # another user's files: only root can make them here
+        os.chown(os.path.join(module_dir, "saved_model.pb"), 65534, 65534)
+        with pytest.raises(ModuleLoadError, match=r"saved_model.pb belongs to another user "
+                                                  r"\(uid 65534\)"):
+            load_module(url, sha256=pin)
+        os.chown(os.path.join(module_dir, "saved_model.pb"), 0, 0)
+    # Unpinned, nothing is checked (as documented); pinned and this user's own: the record's
+    # key must match the files, which it does, so this one loads as planted. The record can
+    # only be rewritten by the cache's owner, who could as well change the catalogue.
+    assert load_module(url).output_dim == 8
+
+
+def test_an_archive_that_unpacks_far_beyond_its_size_is_refused(
+        tiny_module, tmp_path, server, hub_cache, monkeypatch):
+    """A new-user check: 390 KB of archive (a module and 300 MB of zeros) unpacked into the
+    cache; nothing bounded it but the download deadline."""
+    monkeypatch.setattr(archive, "UNPACK_ALLOWANCE", 1 << 20)  # the bound without 256 MiB
+    zeros = tarfile.TarInfo("assets/zeros.bin")
+    zeros.size = 4 << 20
+    body = tarball(tiny_module, extra=[(zeros, bytes(zeros.size))])
+    assert len(body) * archive.MAX_UNPACK_RATIO + (1 << 20) < zeros.size
+    url = server.add("/bomb.tar.gz", body)
+    with pytest.raises(ModuleLoadError, match=r"unpacks to more than .* bytes read so far, "
+                                              r"plus 1 MiB\): refused as a decompression bomb; "
+                                              r".*unpack it yourself") as err:
+        load_module(url)
+    assert err.value.stage == "archive"
+    assert not any(p.is_dir() for p in hub_cache.iterdir())  # nothing kept
+    # The same bytes of real data (incompressible) are a module with a big asset: fine.
+    noise = tarfile.TarInfo("assets/noise.bin")
+    noise.size = 4 << 20
+    url = server.add("/big.tar.gz", tarball(tiny_module, extra=[(
+        noise, np.random.default_rng(0).bytes(noise.size))]))
+    assert load_module(url).output_dim == 8
+
+
+@pytest.mark.parametrize("body, said", [
+    (b"<!DOCTYPE html><html><body>Sign in</body></html>",
+     "text (it starts with '<!DOCTYPE html><html><body>Sign"),
+    (b"PK\x03\x04" + bytes(60), "a zip archive")])
+def test_a_download_that_is_no_archive_says_what_it_is(server, hub_cache, body, said):
+    """A new-user check: a web page served for a .tar.gz URL said "ReadError: truncated
+    header", a zip "invalid header"."""
+    url = server.add("/m.tar.gz", body)
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(url)
+    assert err.value.stage == "archive" and url in str(err.value)
+    assert f"not a tar archive: it holds {said}" in str(err.value), str(err.value)
+
+
+def test_a_web_page_for_a_keras_file_url_is_named_and_not_cached(tmp_path, server, hub_cache):
+    """A new-user check: an HTML page served for a .keras URL was cached for good, and every
+    later run said Keras' "File not found: filepath=<the cache path>"."""
+    url = server.add("/model.keras", b"<html><body>Not signed in</body></html>")
+    with pytest.raises(ModuleLoadError, match=re.escape(
+            f"{url} is not a .keras file (a zip archive): it holds text (it starts with "
+            "'<html><body>Not signed in</body></html>')")) as err:
+        load_module(url)
+    assert err.value.stage == "load" and "not kept in the cache" in str(err.value)
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inp))).save(
+        tmp_path / "good.keras")
+    server.add("/model.keras", (tmp_path / "good.keras").read_bytes())  # fixed on the server
+    assert load_module(url).output_dim == 3
+    assert len(server.requests) == 2
+    # A local file of other bytes is said to be so too (Keras said "File not found").
+    (tmp_path / "empty.h5").write_bytes(b"")
+    with pytest.raises(ModuleLoadError, match=r"empty.h5 is not a HDF5 model file: it holds "
+                                              r"nothing \(0 bytes\)"):
+        load_module(str(tmp_path / "empty.h5"))
 
 
 def test_the_download_deadline_ends_a_trickling_download_and_is_named(

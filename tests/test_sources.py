@@ -357,6 +357,19 @@ def test_a_lambda_layer_in_a_keras_file_is_refused_unless_trusted(tmp_path):
         assert ModuleRuntime.load(path, trust=True)(np.ones((1, 8, 8, 3))).shape == (1, 3)
 
 
+def test_a_saved_model_pb_that_cannot_be_parsed_names_its_module_and_handle(tmp_path):
+    """A new-user check: the reason was "[savedmodel] cannot parse …/saved_model.pb: …"
+    without the module and handle every other module error names (docs/rank.md)."""
+    import hubensemble.hub
+
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "saved_model.pb").write_bytes(b"\xff\xfe not a protobuf" * 9)
+    with pytest.raises(ModuleLoadError, match=r"cannot parse .*saved_model.pb") as err:
+        hubensemble.hub.locate(str(tmp_path / "garbage"), name="junk")
+    assert err.value.stage == "savedmodel" and err.value.module == "junk"
+    assert err.value.handle == str(tmp_path / "garbage") and "module 'junk'" in str(err.value)
+
+
 def test_a_tf1_module_that_reads_files_is_refused(tmp_path):
     _write_tf1(tmp_path / "reader", read_file=True)
     with pytest.raises(ModuleLoadError, match="ReadFile") as err:

@@ -5,6 +5,7 @@ Sub-modules, one concern each:
 * `resolvers` — handle -> local path (TF Hub, Kaggle, http(s)/gs archives, gs:// folders and
   remote .keras files copied into the cache, local folders and files; other prefixes such as
   ``zoo:`` registered by plug-ins), tensorflow_hub's cache, checksums, content fingerprints;
+* `archive` — a downloaded module archive unpacked safely (paths, links, checksums, size);
 * `remote` — every remote read bounded in time (gs:// included);
 * `safety` — the graph scan that refuses modules able to reach outside their inputs;
 * `locate` — handle -> verified, scanned `ModuleFiles` for every kind of source;

@@ -6,7 +6,6 @@ tensorflow_hub's cache first, every read bounded in time (`hub.remote`), so Tens
 Keras only ever read local files.
 """
 
-import bz2
 import contextlib
 import gzip
 import hashlib
@@ -14,7 +13,6 @@ import http.client
 import importlib
 import importlib.metadata
 import logging
-import lzma
 import os
 import re
 import shutil
@@ -28,13 +26,14 @@ import urllib.request
 import zlib
 
 import tensorflow as tf
-from tensorflow_hub import (compressed_module_resolver, file_utils, resolver as hub_resolver,
-                            tf_utils)
+from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
 
 from hubensemble.errors import ModuleLoadError, first_line
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import atomic_write_json, file_lock, file_sha256, pid_alive, read_json
-from hubensemble.handles import KERAS_FILE_SUFFIXES, local_source  # noqa: F401 - re-exported
+# local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
+from hubensemble.handles import KERAS_FILE_SUFFIXES, keras_file_problem, local_source
+from hubensemble.hub.archive import extract_archive
 from hubensemble.hub import remote
 from hubensemble.options import seconds_from_environment
 
@@ -163,104 +162,16 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
                         raise ConnectionError(f"the connection closed after {reader.bytes} "
                                               f"of {expected} bytes") from e
                     raise
+            # The pin is of the archive, which is not kept: the files it unpacked to are
+            # keyed too, so a later load checks the pin against what is on disk now.
             atomic_write_json(_sidecar(module_dir), {
                 "handle": handle, "archive_sha256": reader.sha256.hexdigest(),
-                "bytes": reader.bytes, "time": time.time()})
+                "tree_sha256": tree_sha256(tmp_dir), "bytes": reader.bytes,
+                "time": time.time()})
 
         _drop_dead_download_lock(module_dir)
         return hub_resolver.atomic_download(handle, download, module_dir,
                                             self._lock_file_timeout_sec())
-
-
-#: The compressed streams a module archive may come in: (first bytes, name, opener of a
-#: decompressing reader). Each reader checks its stream's own checksum (gzip's CRC-32 and
-#: length, bzip2's block CRCs, xz's check) when it is read to its end.
-_COMPRESSIONS = ((b"\x1f\x8b", "gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
-                 (b"BZh", "bzip2", bz2.BZ2File),
-                 (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile))
-
-
-class _Prefixed:
-    """`fileobj` with `head` (bytes already read from it) in front again."""
-
-    def __init__(self, head, fileobj):
-        self._head, self._f = head, fileobj
-
-    def read(self, n=-1):
-        if self._head:
-            out = self._head if n is None or n < 0 else self._head[:n]
-            self._head = self._head[len(out):]
-            return out
-        return self._f.read(n)
-
-
-def extract_archive(fileobj, dst_path) -> None:
-    """Streams the tar archive (.tar, or gzip / bzip2 / xz compressed) read from `fileobj`
-    into the folder `dst_path`, as tensorflow_hub's extractor does and with its rule for
-    member paths (`file_utils.merge_relative_path`: inside `dst_path`, a leading "/" dropped,
-    ".." that leaves it refused), except that:
-
-    * a file's folders are made when the archive has no entry for them (`tar czf m.tar.gz
-      saved_model.pb variables/*` writes none; tensorflow_hub's extractor then fails on the
-      first file in a folder);
-    * a compressed stream is read to its end, so its checksum is checked: the tar reader
-      stops at the archive's end marker, before gzip's CRC, and a gzip whose data was
-      damaged in the middle was unpacked into a module whose variables were garbage.
-
-    Raises tarfile.TarError for what is not a tar archive or a damaged compressed stream,
-    and ValueError naming a member that leaves the folder or is a link, device or FIFO
-    (docs/security.md)."""
-    dst_path = os.fspath(dst_path)
-    head = b""
-    while len(head) < 6:
-        more = fileobj.read(6 - len(head))
-        if not more:
-            break
-        head += more
-    stream, kind = _Prefixed(head, fileobj), None
-    for magic, name, opener in _COMPRESSIONS:
-        if head.startswith(magic):
-            stream, kind = opener(stream), name
-            break
-    try:
-        try:
-            with tarfile.open(mode="r|", fileobj=stream) as tar:
-                for member in tar:
-                    _extract_member(tar, member, dst_path)
-        except tarfile.TarError:
-            if kind is None:
-                raise
-            # A damaged compressed stream can hand out garbage before its check fails
-            # (bzip2 checks a block's CRC after its data): its own verdict names the fault.
-            _read_to_end(stream)
-            raise
-        if kind is not None:
-            _read_to_end(stream)  # the stream's checksum
-    except (EOFError, zlib.error, lzma.LZMAError, OSError) as e:
-        if not isinstance(e, (EOFError, zlib.error, lzma.LZMAError)) and (
-                e.errno is not None or isinstance(e, (TimeoutError, ConnectionError))):
-            raise  # the network's, not the archive's
-        raise tarfile.ReadError(f"the archive's {kind or 'tar'} data is damaged "
-                                f"({type(e).__name__}: {e})") from e
-
-
-def _read_to_end(stream):
-    while stream.read(remote.CHUNK):
-        pass
-
-
-def _extract_member(tar, member, dst_path):
-    target = file_utils.merge_relative_path(dst_path, member.name)
-    if member.isdir():
-        tf.io.gfile.makedirs(target)
-    elif member.isfile():
-        tf.io.gfile.makedirs(os.path.dirname(target))
-        file_utils.extract_file(tar, member, target)
-    else:
-        kind = ("a symbolic link" if member.issym() else "a hard link"
-                if member.islnk() else "a device or FIFO")
-        raise ValueError(f"the archive's member {member.name!r} is {kind}; a module archive "
-                         "may hold only files and folders")
 
 
 def _drop_dead_download_lock(module_dir):
@@ -324,6 +235,11 @@ class RemoteCopyResolver:
                 remote.copy_tree(handle, module_dir, timeout=HTTP_TIMEOUT, deadline=deadline)
                 pinned = pinned_file(module_dir)
                 digest = file_sha256(pinned) if pinned else None
+            problem = is_file and keras_file_problem(target, name=handle)
+            if problem:  # e.g. a login page for the URL: never kept, so never trusted later
+                shutil.rmtree(module_dir, ignore_errors=True)
+                raise ModuleLoadError(f"{problem}; not kept in the cache, so the next run "
+                                      "downloads it again", handle=handle, stage="load")
             atomic_write_json(_sidecar(module_dir), {
                 "handle": handle, "sha256": digest, "time": time.time()})
         return target
@@ -555,14 +471,32 @@ def _drop_cache_of_other_bytes(impl, handle, expected):
     # A cached download whose recorded sha256 is not the pin is fetched again rather than
     # refused: the copy may be stale (the module was updated and the pin with it). One
     # cached by plain tensorflow_hub has no record: fetched again rather than trusted.
+    # A cached archive's files must be those it unpacked to (`tree_sha256`), written by
+    # this user: the record beside them could be rewritten along with them.
     module_dir = impl.module_dir(handle)
     if not os.path.exists(module_dir):
         return
-    key = "archive_sha256" if isinstance(impl, ArchiveResolver) else "sha256"
+    archive = isinstance(impl, ArchiveResolver)
     try:
-        recorded = read_json(_sidecar(module_dir))[key]
-    except (OSError, KeyError, ValueError, TypeError):
-        recorded = None
+        record = read_json(_sidecar(module_dir))
+        recorded, tree = record["archive_sha256" if archive else "sha256"], record.get(
+            "tree_sha256")
+    except (OSError, KeyError, ValueError, TypeError, AttributeError):
+        recorded = tree = None
+    if archive and recorded == expected:
+        foreign = foreign_entry(module_dir) or foreign_entry(_sidecar(module_dir))
+        if foreign:
+            raise ModuleLoadError(
+                f"the cached copy {module_dir} cannot be trusted for the catalogue's sha256: "
+                f"{foreign}, so its files could have been replaced after they were checked; "
+                "set TFHUB_CACHE_DIR to a folder only you can write", handle=handle,
+                stage="checksum")
+        if tree != _cached_tree_sha256(module_dir):
+            log.warning("fetching %s again: the files of its cached copy %s %s", handle,
+                        module_dir, "were not keyed when downloaded (an older hubensemble)"
+                        if tree is None else "changed since they were downloaded and checked")
+            _drop_cache(module_dir)
+            return
     if recorded != expected:
         log.info("fetching %s again: its cached copy %s %s", handle, module_dir,
                  "has no recorded sha256" if recorded is None else
@@ -611,6 +545,65 @@ def _verify_checksum(impl, handle, path, expected, name):
             f"sha256 of the {what} is {actual}, the catalogue expects {expected}; refusing to "
             "load it. If the module was legitimately updated, update the catalogue's sha256",
             module=name, handle=handle, stage="checksum")
+
+
+def tree_sha256(path) -> str:
+    """A content key (sha256 hex) of every file under the folder ``path``: each file's path
+    relative to it (with "/") and its sha256, in sorted order; links are not followed (an
+    archive never unpacks to one: `extract_archive`)."""
+    h = hashlib.sha256()
+    for folder, subfolders, files in os.walk(path):
+        subfolders.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            rel = os.path.relpath(full, path).replace(os.sep, "/")
+            h.update(f"{rel}={file_sha256(full)}\n".encode())
+    return h.hexdigest()
+
+
+# {folder: (stat identities of its files, tree_sha256)}: a module that tune loads per trial
+# is hashed once per process while none of its files changed (`foreign_entry` rules out
+# another user rewriting one in place).
+_TREES: dict = {}
+_TREES_LOCK = threading.Lock()
+
+
+def _cached_tree_sha256(path) -> str:
+    identity = tuple(sorted(
+        (os.path.join(folder, n), st.st_ino, st.st_size, st.st_mtime_ns)
+        for folder, _, files in os.walk(path)
+        for n in files for st in [os.stat(os.path.join(folder, n))]))
+    with _TREES_LOCK:
+        known = _TREES.get(path)
+    if known and known[0] == identity:
+        return known[1]
+    key = tree_sha256(path)
+    with _TREES_LOCK:
+        _TREES[path] = (identity, key)
+    return key
+
+
+def foreign_entry(path) -> str | None:
+    """What makes ``path`` (a file, or a folder and all under it) untrustworthy for a checked
+    cache, or None: an entry another user owns (root's are trusted), or a folder or file that
+    others may write to. None on systems without POSIX owners."""
+    if not hasattr(os, "getuid"):
+        return None
+    uid = os.getuid()
+    entries = [path]
+    if os.path.isdir(path) and not os.path.islink(path):
+        entries += [os.path.join(folder, n) for folder, subfolders, files in os.walk(path)
+                    for n in subfolders + files]
+    for entry in entries:
+        try:
+            st = os.lstat(entry)
+        except OSError:
+            continue
+        if st.st_uid not in (uid, 0):
+            return f"{entry} belongs to another user (uid {st.st_uid})"
+        if st.st_mode & 0o022 and not os.path.islink(entry):
+            return f"{entry} may be written by others (mode {st.st_mode & 0o777:o})"
+    return None
 
 
 def module_fingerprint(path):

@@ -216,7 +216,7 @@ def open_module(files: ModuleFiles, *, output_key=None):
         return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
     if files.kind == "keras-file":
         model = sources.load_model_file(files.path, layer=files.layer, trust=files.trust,
-                                        module=files.name)
+                                        module=files.name, handle=files.handle)
         return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
     if files.kind == "keras-hub-preset":
         model = sources.load_preset(files.path, trust=files.trust, module=files.name,

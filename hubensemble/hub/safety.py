@@ -160,11 +160,15 @@ def check_safe(path, *, trust=False, name=None, handle=None):
     cache), HubLayer, export and `load_module` all call it before a module is loaded, so a
     module refused here is refused on every path. Raises ModuleLoadError(stage="unsafe")
     listing the first five denied ops, naming ``name`` / ``handle``, with the fix
-    (``trust: true`` on the catalogue entry).
+    (``trust: true`` on the catalogue entry); ModuleLoadError(stage="savedmodel"), naming
+    them too, for a ``saved_model.pb`` that cannot be parsed.
     """
     if trust:
         return
-    denied = scan_saved_model(path)
+    try:
+        denied = scan_saved_model(path)
+    except ModuleLoadError as e:  # an unreadable graph: named as every module error is
+        raise ModuleLoadError(e.message, module=name, handle=handle, stage=e.stage) from e
     if denied:
         listed = "; ".join(str(d) for d in denied[:5])
         more = f" (+{len(denied) - 5} more)" if len(denied) > 5 else ""

@@ -29,7 +29,7 @@ import warnings
 import keras
 
 from hubensemble.errors import ModuleLoadError, first_line
-from hubensemble.handles import KERAS_APPLICATIONS
+from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,8 @@ def _load_error(message, path, module, stage="load"):
     return ModuleLoadError(message, module=module, handle=path, stage=stage)
 
 
-def load_model_file(path, *, layer=None, trust=False, module=None) -> keras.Model:
+def load_model_file(path, *, layer=None, trust=False, module=None,
+                    handle=None) -> keras.Model:
     """The embedding model of a Keras model file: ``keras.saving.load_model(path,
     compile=False, safe_mode=not trust)``, cut at ``layer`` (the model from its inputs to
     that layer's output) or, without ``layer``, at the input of its last Dense layer (its
@@ -242,8 +243,13 @@ def load_model_file(path, *, layer=None, trust=False, module=None) -> keras.Mode
     Raises ModuleLoadError: stage "unsafe" for a file whose Lambda layers carry Python code
     (Keras' safe mode; ``trust: true`` loads it), "load" when Keras cannot read it (unknown
     custom classes, a broken file), "output" for an unknown ``layer`` (listing the layers
-    with [batch, features] outputs) or a model that cannot be cut (subclassed).
+    with [batch, features] outputs) or a model that cannot be cut (subclassed). Errors name
+    ``handle`` (the catalogue's; default ``path``), and a file that is not a zip (.keras) or
+    HDF5 file (.h5) is said to be so, with what it holds (`handles.keras_file_problem`).
     """
+    problem = keras_file_problem(path)
+    if problem:  # Keras would say "File not found" for an existing file of other bytes
+        raise _load_error(problem, handle or path, module)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not trust)
     except Exception as e:  # noqa: BLE001 - Keras raises many types for a bad file
@@ -252,9 +258,9 @@ def load_model_file(path, *, layer=None, trust=False, module=None) -> keras.Mode
             raise _load_error(
                 "refusing to load: the model file holds Python code (a Lambda layer) that would "
                 "run when it is loaded; if you trust its author, set `trust: true` on its "
-                f"catalogue entry ({text})", path, module, "unsafe") from e
+                f"catalogue entry ({text})", handle or path, module, "unsafe") from e
         raise _load_error(f"keras.saving.load_model failed: {type(e).__name__}: {text}",
-                          path, module) from e
+                          handle or path, module) from e
     return embedding_model(model, layer=layer, path=path, module=module)
 
 
