@@ -197,8 +197,13 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
                        handle=write_hub_module(make_tiny_model(seed=7, width=6),
                                                str(tmp_path / "fixed"), input_size=(20, 20)))
     unsized = ModuleSpec(name="fixed-no-size", handle=fixed.handle)  # catalogue forgot it
+    inp = keras.Input((None, None, 3))
+    flat = keras.layers.Dense(4, kernel_initializer="zeros", bias_initializer="ones")(
+        keras.layers.GlobalAveragePooling2D()(inp))  # the same embedding for every image
+    constant = ModuleSpec(name="constant", handle=write_hub_module(
+        keras.Model(inp, flat), str(tmp_path / "constant")))
     specs = [good[0], broken["ghost"], broken["unsafe"], good[1], broken["conv4d"],
-             broken["nan"], fixed, broken["truncated"], good[2], unsized]
+             broken["nan"], fixed, broken["truncated"], good[2], unsized, constant]
     result = ranked(specs, task, tmp_path / "run", top_k=2)
 
     doc = json.loads((tmp_path / "run" / "ranking.json").read_text())
@@ -209,7 +214,7 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "failed"]
     assert rows == ok + failed  # failed last
-    assert {r["name"] for r in ok} == {"good0", "good1", "good2", "fixed-size"}
+    assert {r["name"] for r in ok} == {"good0", "good1", "good2", "fixed-size", "constant"}
     scores = [r["score"] for r in ok]
     assert scores == sorted(scores, reverse=True)
     assert all(r["dim"] > 0 and r["examples"] == len(task.train) for r in ok)
@@ -249,6 +254,14 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
     text = result.summary()
     assert all(f"failed {r['name']}" in text for r in failed)
     assert ", ".join(result.selected) in text
+    # The count, and the module no better than always answering the most common class (a
+    # new-user check: a constant module was ranked and selected without a word).
+    chance = np.bincount(task.train.labels).max() / len(task.train)
+    assert doc["chance"] == pytest.approx(chance)
+    assert "ranked 5 of 11 module(s); 6 failed (above)" in text.splitlines()
+    assert (f"at chance level (score <= {chance:.4f}, always the most common class): "
+            "constant; their embeddings do not separate these classes") in text.splitlines()
+    assert "selected all the same" not in text
 
 
 def test_ranking_unfreezes_the_heap_and_keeps_a_callers_freeze(task, good, tmp_path):

@@ -136,6 +136,9 @@ class Ranking:
     examples: int = 0
     catalogue: dict = dataclasses.field(default_factory=dict)  # {"size", "fingerprint"}
     merged_from: list[str] | None = None
+    # kNN metrics: the accuracy of always answering the most common training class; a module
+    # scoring no more tells these classes apart no better than its absence would.
+    chance: float | None = None
 
     @property
     def ok_rows(self) -> list[dict]:
@@ -166,7 +169,7 @@ class Ranking:
                 "data_fingerprint": self.data_fingerprint, "profile": self.profile,
                 "resolution": list(self.resolution) if self.resolution else None,
                 "split": self.split, "examples": self.examples, "catalogue": self.catalogue,
-                "merged_from": self.merged_from}
+                "merged_from": self.merged_from, "chance": self.chance}
 
     @classmethod
     def from_json(cls, d) -> "Ranking":
@@ -178,10 +181,12 @@ class Ranking:
                    profile=d.get("profile", ""),
                    resolution=tuple(d["resolution"]) if d.get("resolution") else None,
                    split=d.get("split", "train"), examples=int(d.get("examples", 0)),
-                   catalogue=d.get("catalogue") or {}, merged_from=d.get("merged_from"))
+                   catalogue=d.get("catalogue") or {}, merged_from=d.get("merged_from"),
+                   chance=d.get("chance"))
 
     def summary(self, limit=20) -> str:
-        """A plain-text table for people: the best `limit` modules, then every failure."""
+        """A plain-text table for people: the best `limit` modules, then every failure, the
+        count ranked and failed, and the modules scoring no more than `chance`."""
         chosen = set(self.selected)
         lines = [f"{'#':>3}  {'module':<40} {self.metric:>10} {'dim':>6} {'cache':>5} "
                  f"{'sec':>7}"]
@@ -194,6 +199,18 @@ class Ranking:
             lines.append(f"     … {len(self.ok_rows) - limit} more in ranking.json")
         for r in self.failed_rows:
             lines.append(f"  failed {r['name']}: {r['reason']}")
+        failed = f"; {len(self.failed_rows)} failed (above)" if self.failed_rows else ""
+        lines.append(f"ranked {len(self.ok_rows)} of {len(self.rows)} module(s){failed}")
+        useless = [r["name"] for r in self.ok_rows
+                   if self.chance is not None and r["score"] <= self.chance]
+        if useless:
+            picked = [n for n in useless if n in chosen]
+            lines.append(
+                f"at chance level (score <= {self.chance:.4f}, always the most common class): "
+                f"{', '.join(useless[:10])}{' …' if len(useless) > 10 else ''}; their "
+                "embeddings do not separate these classes" + (
+                    f"; selected all the same: {', '.join(picked)} (too few modules score "
+                    "above it)" if picked else ""))
         # "top_k=2", not "top_k top_k=2": the rule's name is its first setting's name.
         rule = ", ".join(f"{k}={v}" for k, v in self.selection.items() if k != "rule")
         name = self.selection.get("rule", "?")
@@ -483,7 +500,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         metric=metric, k=k, rows=_sort_rows(rows), selected=[], selection=selection,
         shard=shard, data_fingerprint=task.fingerprint, profile=prof.name,
         resolution=default_hw, examples=n_train,
-        catalogue={"size": len(specs), "fingerprint": catalogue_fingerprint(specs)})
+        catalogue={"size": len(specs), "fingerprint": catalogue_fingerprint(specs)},
+        chance=(float(np.bincount(labels).max() / len(labels)) if metric in KNN_METRICS
+                else None))
     ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
     # The predictions first: ranking.json, written last, is what says the ranking is done.
     write_knn_predictions(out_dir, {r["name"]: predictions[r["name"]]
