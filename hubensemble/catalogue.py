@@ -11,6 +11,7 @@ import numbers
 import os
 import pathlib
 import re
+import reprlib
 import unicodedata
 from dataclasses import dataclass
 
@@ -35,6 +36,17 @@ _RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
 #: value_range shorthands as written in YAML (the keys) and as stored (the values);
 #: catalogue_writer writes the same spellings back.
 RANGE_YAML = {"0,1": [0, 1], "-1,1": [-1, 1], "0,255": [0, 255], "imagenet": "imagenet"}
+SHOWN_CHARS = 80  # the most characters of a value a message echoes (`shown`)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, SHOWN_CHARS, SHOWN_CHARS  # 6 per level
+
+
+def shown(value, *, text=False) -> str:
+    """`value` as a message echoes it: its repr (`text`: a string as it is), SHOWN_CHARS
+    characters at most. Cheap for any value: reprlib stops at a depth and count (an alias
+    bomb, nested &a/*a lists, in `tags:` made `catalogue validate` print 25 MB)."""
+    out = value if text and isinstance(value, str) else _REPR.repr(value)
+    return out if len(out) <= SHOWN_CHARS else out[:SHOWN_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class ModuleSpec:
             value = getattr(self, f)
             try:
                 if f == "handle":
-                    check_handle_form(value)
+                    _handle_checked(check_handle_form, value)
                     continue
                 checked = _CHECKS[f](value)
             except (_Bad, HandleFormError) as bad:
@@ -87,7 +99,7 @@ class ModuleSpec:
             problems.extend(f"field {f!r}: {problem}; {hint}"
                             for f, problem, hint in source_problems(self.__dict__))
         if problems:
-            raise ValueError(f"invalid ModuleSpec {self.name!r}: " + "; ".join(problems))
+            raise ValueError(f"invalid ModuleSpec {shown(self.name)}: " + "; ".join(problems))
 
     def to_json(self) -> dict:
         """The entry as a JSON-ready dict (run.json's "modules"); `from_json` reverses it."""
@@ -130,15 +142,15 @@ def _type_name(value):
 
 def _check_name(value):
     if not isinstance(value, str):
-        raise _Bad(f"must be a string, got {_type_name(value)} {value!r}",
-                   f"write name: '{value}' (quoted) instead")
+        raise _Bad(f"must be a string, got {_type_name(value)} {shown(value)}",
+                   f"write name: '{shown(value)}' (quoted) instead")
     if not NAME_RE.fullmatch(value):
         ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
         fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-.") or "my-module"  # é -> e
         why = " (-x reads as an option in --modules -x)" if value.startswith("-") else ""
-        raise _Bad(f"{value!r} may only contain letters, digits, '_', '.' and '-', and start "
+        raise _Bad(f"{shown(value)} may only contain letters, digits, '_', '.' and '-', and start "
                    f"with a letter, digit or '_'{why}",
-                   f"write name: {fixed} instead")
+                   f"write name: {fixed[:SHOWN_CHARS]} instead")
     return value
 
 
@@ -146,7 +158,7 @@ def _check_sha256(value):
     if value is None:
         return None
     if not isinstance(value, str) or not SHA256_RE.fullmatch(value):
-        raise _Bad(f"{value!r} is not 64 hexadecimal characters",
+        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters",
                    "write the output of `sha256sum FILE.tar.gz` (quoted) instead, "
                    "or leave sha256 out")
     return value.lower()
@@ -164,12 +176,12 @@ def _check_size(field, meaning):
         if (isinstance(value, (list, tuple)) and len(value) == 2
                 and all(_is_int(v) and v > 0 for v in value)):
             if max(value) > MAX_INPUT_SIDE:
-                raise _Bad(f"{list(value)!r} has a side above {MAX_INPUT_SIDE} pixels, larger "
+                raise _Bad(f"{shown(list(value))} has a side above {MAX_INPUT_SIDE} pixels, larger "
                            "than any image module's input (a typo?)",
                            f"write the module's own size, e.g. {field}: [224, 224], or "
                            f"{field}: null ({meaning})")
             return (int(value[0]), int(value[1]))
-        raise _Bad(f"{value!r} is not a pair of positive integers",
+        raise _Bad(f"{shown(value)} is not a pair of positive integers",
                    f"write {field}: [224, 224] (height, width) or {field}: null "
                    f"({meaning}) instead")
     return check
@@ -200,7 +212,7 @@ def parse_value_range(value) -> str:
         bounds = (float(value[0]), float(value[1]))
     if bounds in _RANGE_BOUNDS:
         return _RANGE_BOUNDS[bounds]
-    raise ValueError(f"value range {value!r} is not one of [0, 1], [-1, 1], [0, 255] "
+    raise ValueError(f"value range {shown(value)} is not one of [0, 1], [-1, 1], [0, 255] "
                      f"or imagenet")
 
 
@@ -208,7 +220,7 @@ def _check_value_range(value):
     try:
         return parse_value_range(value)
     except ValueError:
-        raise _Bad(f"{value!r} is not a known value range",
+        raise _Bad(f"{shown(value)} is not a known value range",
                    "write value_range: [0, 1], [-1, 1], [0, 255] or imagenet instead "
                    "(TF Hub image modules take [0, 1])") from None
 
@@ -216,9 +228,9 @@ def _check_value_range(value):
 def _check_family(value):
     if value in FAMILIES:
         return value
-    close = difflib.get_close_matches(str(value).lower(), FAMILIES, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(shown(value, text=True).lower(), FAMILIES, n=1, cutoff=0.5)
     suggestion = close[0] if close else "other"
-    raise _Bad(f"unknown family {value!r} (known: {', '.join(FAMILIES)})",
+    raise _Bad(f"unknown family {shown(value)} (known: {', '.join(FAMILIES)})",
                f"write family: {suggestion} instead")
 
 
@@ -226,8 +238,8 @@ def _opt_str(field, example):
     def check(value):
         if value is None or isinstance(value, str):
             return value
-        raise _Bad(f"must be a string or null, got {_type_name(value)} {value!r}",
-                   f"write {field}: '{value}' (quoted) or e.g. {field}: {example} instead")
+        raise _Bad(f"must be a string or null, got {_type_name(value)} {shown(value)}",
+                   f"write {field}: '{shown(value)}' (quoted) or e.g. {field}: {example} instead")
     return check
 
 
@@ -238,7 +250,7 @@ def _opt_int(field, example, minimum):
         if _is_int(value) and value >= minimum:
             return value if type(value) is int else int(value)
         what = "a positive integer" if minimum == 1 else "an integer"
-        raise _Bad(f"{value!r} is not {what} or null",
+        raise _Bad(f"{shown(value)} is not {what} or null",
                    f"write {field}: {example} ({what}) or {field}: null instead")
     return check
 
@@ -246,17 +258,15 @@ def _opt_int(field, example, minimum):
 def _check_tags(value):
     if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
         return tuple(value)
-    if isinstance(value, str):
-        hint = f"write tags: [{value}] instead"
-    else:
-        hint = "write tags: [tag1, tag2] (a list of strings) instead"
-    raise _Bad(f"{value!r} is not a list of strings", hint)
+    hint = (f"write tags: [{shown(value, text=True)}] instead" if isinstance(value, str)
+            else "write tags: [tag1, tag2] (a list of strings) instead")
+    raise _Bad(f"{shown(value)} is not a list of strings", hint)
 
 
 def _check_input_dtype(value):
     if value is None or value in INPUT_DTYPES:
         return value
-    raise _Bad(f"{value!r} is not an image dtype hubensemble can feed",
+    raise _Bad(f"{shown(value)} is not an image dtype hubensemble can feed",
                "write input_dtype: uint8 (images in [0, 255]), input_dtype: float32, or leave "
                "it out (the module's signature decides)")
 
@@ -264,22 +274,30 @@ def _check_input_dtype(value):
 def _check_bool(value):
     if isinstance(value, bool):
         return value
-    raise _Bad(f"{value!r} is not true or false",
+    raise _Bad(f"{shown(value)} is not true or false",
                "write trust: true (only for modules you trust to touch files) or "
                "trust: false instead")
 
 
-def _check_weights(value):
+def _handle_checked(check, value, *args):
+    """check(value, *args) of hubensemble.handles, its HandleFormError as _Bad with the long
+    pieces of the value cut (`shown`); a non-string is checked as "": handles echoes it whole."""
+    text = value if value is None or isinstance(value, str) else ""
     try:
-        return check_weights(value)
+        return check(text, *args)
     except HandleFormError as e:
-        raise _Bad(e.problem, e.hint) from None
+        def cut(m):  # the value, its scheme, "./" + it: a piece of it, or it in the piece
+            return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
+        problem = e.problem if text is value else (
+            f"must be a non-empty string, got {_type_name(value)} {shown(value)}")
+        raise _Bad(*(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, t)
+                     for t in (problem, e.hint))) from None
 
 
 def checked_stored_weights(value, base_dir):
     """A `weights:` value as stored in a catalogue under `base_dir` (a path relative to it,
     or a keyword such as "imagenet"), checked; raises the parser's field error when invalid."""
-    return _check_weights(stored_weights(value, base_dir) if isinstance(value, str) else value)
+    return _handle_checked(check_weights, stored_weights(value, base_dir))
 
 
 _CHECKS = {
@@ -301,7 +319,7 @@ _CHECKS = {
     "trust": _check_bool,
     "output_key": _opt_str("output_key", "default"),
     "input_dtype": _check_input_dtype,
-    "weights": _check_weights,
+    "weights": lambda value: _handle_checked(check_weights, value),
     "layer": _opt_str("layer", "avg_pool"),
     "signature": _opt_str("signature", "serving_default"),
 }
@@ -313,10 +331,7 @@ assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
 def checked_stored_handle(handle, base_dir):
     """A handle as stored in a catalogue under `base_dir` (a local path relative to it, any
     other handle form unchanged); raises the parser's field error for a malformed handle."""
-    try:
-        return stored_handle(handle, base_dir)
-    except HandleFormError as e:
-        raise _Bad(e.problem, e.hint) from None
+    return _handle_checked(stored_handle, handle, base_dir)
 
 
 def local_handle_warnings(specs) -> list[str]:
@@ -355,7 +370,7 @@ class _Report:
         self.items.append((line, f"{self.label}:{line}: {message}"))
 
     def field(self, line, field, problem, hint):
-        self.add(line, f"field {field!r}: {problem}; {hint}")
+        self.add(line, f"field {shown(field)}: {problem}; {hint}")
 
     def lines(self):
         return [text for _, text in sorted(self.items, key=lambda item: item[0])]
@@ -372,7 +387,7 @@ def _kind(node):
         return "a list"
     if node.tag.endswith(":null"):
         return "empty"
-    return f"the value {node.value!r}"
+    return f"the value {shown(node.value)}"
 
 
 def _construct(loader, node, report, field):
@@ -393,7 +408,7 @@ def _pairs(loader, mapping, report, what):
             continue
         line = _line(key_node)
         if not isinstance(key, str):
-            report.add(line, f"{what} key {key!r} is not a field name; "
+            report.add(line, f"{what} key {shown(key)} is not a field name; "
                              f"write a field name such as name: or handle: instead")
             continue
         if key in seen:
@@ -429,7 +444,8 @@ def _check_field(loader, key, line, node, base_dir, report):
     except _Bad as bad:
         hint = bad.hint
         if key == "name" and isinstance(node, yaml.ScalarNode) and not isinstance(value, str):
-            hint = f"write name: '{node.value}' (quoted) instead"  # `name: yes` is YAML's True
+            # `name: yes` is YAML's True: the hint quotes the text as written
+            hint = f"write name: '{shown(node.value, text=True)}' (quoted) instead"
         report.field(line, key, bad.problem, hint)
         return False, None
 
@@ -681,6 +697,3 @@ def shipped_catalogue(name: str) -> pathlib.Path:
         raise CatalogueError(f"catalogue/{name} is not installed with the package; "
                              "reinstall hubensemble")
     return found[0]
-
-
-# ---------------------------------------------------------------------------- output

@@ -9,8 +9,8 @@ import pytest
 
 from hubensemble import fileio
 from hubensemble.catalogue import (
-    ModuleSpec, handle_kind, kaggle_url, load_catalogue, load_catalogues, parse_value_range,
-    shipped_catalogues)
+    FIELD_NAMES, ModuleSpec, handle_kind, kaggle_url, load_catalogue, load_catalogues,
+    parse_value_range, shipped_catalogues)
 from hubensemble.catalogue_writer import format_table, write_catalogue
 from hubensemble.errors import CatalogueError, HubensembleError
 
@@ -847,3 +847,35 @@ def test_catalogue_add_names_an_entry_after_its_handle_without_the_archive_suffi
         assert entry_name(url) == "ok", url
     assert entry_name("https://h/m/ok.tar.bz2", taken={"ok"}) == "ok-2"
     assert entry_name("https://tfhub.dev/google/bit/m-r50x1/1") == "m-r50x1-1"
+
+
+def alias_bomb(levels):
+    """YAML anchors &a0 … nesting `levels` lists of 9 (9**levels strings once expanded)."""
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_values_echoed_in_problems_are_cut_short(tmp_path):
+    """A new-user check: an alias bomb (nested &a/*a anchors) in `tags:` made `catalogue
+    validate` print 25 MB (7 levels; 9 would take gigabytes); every field's check echoed its
+    value whole, and a long string whole too."""
+    fields = [f for f in FIELD_NAMES if f not in ("name", "handle")]
+    entries = "".join(f"  - name: m{i}\n    handle: ./m\n    {f}: *a5\n"
+                      for i, f in enumerate(fields))
+    long = "x" * 5000
+    entries += ("  - name: *a5\n    handle: ./m\n  - name: h\n    handle: *a5\n"
+                f"  - {{*a5 : 1, name: k, handle: ./m}}\n  - *a5\n"
+                f"  - name: s\n    handle: '{long}:x'\n    tags: {long}\n"
+                f"    family: {long}\n    {'k' * 1000}: 1\n")
+    path = write(tmp_path, alias_bomb(6) + "modules:\n" + entries)
+    lines = [line for line in problems_of(path) if "top-level key" not in line]
+    assert len(lines) == len(fields) + 8, "\n".join(lines)
+    for line in lines:  # at most 80 characters of a value, in the problem and in its hint
+        assert len(line) < 1000 and line.count("[") < 40, line[:1000]
+        assert "x" * 80 not in line and "k" * 80 not in line, line
+    find_problem(lines, f"{path}:{line_of(path, 'tags: *a5')}: field 'tags': [[[[...], [...],")
+    from hubensemble.catalogue import SHOWN_CHARS, shown
+
+    assert len(shown(long)) == len(shown(long, text=True)) == SHOWN_CHARS
+    assert shown("abc") == "'abc'" and shown("abc", text=True) == "abc"
