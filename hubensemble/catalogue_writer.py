@@ -164,6 +164,36 @@ def _warn_repeated(path, before, specs) -> None:
         seen.setdefault(how(spec), spec)
 
 
+def check_add(path, handles, *, name=None, **fields) -> set[str]:
+    """`catalogue add`'s refusals before TensorFlow: the entries (`check_new_entries`), the
+    catalogue `path` they go to (it must read as one: `catalogue_names`) and `name`, which
+    no entry of it may have (it was refused after the module had loaded, naming a line of
+    the would-be text). Returns the names the file's entries take; raises CatalogueError."""
+    check_new_entries(handles, name=name, **fields)
+    before = {s.name: s for s in _existing(os.fspath(path))[1]}
+    if name in before:
+        raise CatalogueError(f"{path}: --name {name!r} is already used by the entry at "
+                             f"{before[name].source}; choose another name, or leave --name "
+                             f"out for one made from the handle")
+    return set(before)
+
+
+def add_modules(path, handles, taken, *, name=None, **fields) -> tuple[str, list[str]]:
+    """`catalogue add` after `check_add` (whose names are `taken`): loads each of `handles`
+    with TensorFlow (`hub.introspect.describe_module`, with `name` and `fields`) and appends
+    the entries read from them to the catalogue `path` (`append_catalogue`). Returns (its
+    summary, the handles that failed: none, as the first failure raises its error)."""
+    from hubensemble.hub.introspect import describe_module, entry_name
+
+    specs = []
+    for handle in handles:
+        entry = name or entry_name(handle, taken)
+        specs.append(describe_module(handle, name=entry, **fields))
+        taken.add(entry)
+    added = append_catalogue(path, specs)
+    return f"{path}: added {len(specs)} module(s)\n{added.rstrip()}", []
+
+
 def catalogue_names(path) -> set[str]:
     """The entry names of the catalogue `path` appends would go to (`append_catalogue`): an
     empty set for a missing file, an empty one or one whose `modules:` is empty ([] or

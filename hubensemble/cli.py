@@ -58,24 +58,15 @@ def cmd_catalogue_list(args):
 def cmd_catalogue_add(args):
     """`catalogue add HANDLE... --to FILE`: checks the entries before TensorFlow, loads each
     module, appends its introspected entry to FILE; 1 when a module cannot be loaded (none)."""
-    from hubensemble.catalogue_writer import append_catalogue, catalogue_names, check_new_entries
+    from hubensemble.catalogue_writer import add_modules, check_add
 
-    check_new_entries(args.handles, name=args.name, **{k: getattr(args, k) for k in (
-        "weights", "layer", "signature", "output_key", "trust")})
-    taken = catalogue_names(args.to)  # a --to file that cannot take them: before TensorFlow
+    fields = {k: getattr(args, k) for k in ("weights", "layer", "signature", "output_key",
+                                            "trust")}
+    taken = check_add(args.to, args.handles, name=args.name, **fields)  # before TensorFlow
     _import_tensorflow(args.verbose)
-    from hubensemble.hub.introspect import describe_module, entry_name
-
-    specs = []
-    for handle in args.handles:
-        name = args.name or entry_name(handle, taken)
-        specs.append(describe_module(handle, name=name, weights=args.weights,
-                                     layer=args.layer, signature=args.signature,
-                                     output_key=args.output_key, trust=args.trust))
-        taken.add(name)
-    added = append_catalogue(args.to, specs)
-    summary(args, f"{args.to}: added {len(specs)} module(s)\n{added.rstrip()}")
-    return 0
+    text, failed = add_modules(args.to, args.handles, taken, name=args.name, **fields)
+    summary(args, text)
+    return 1 if failed else 0
 
 
 # --- shared argument groups ---------------------------------------------------------------------

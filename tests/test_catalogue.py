@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -847,6 +849,34 @@ def test_catalogue_add_names_an_entry_after_its_handle_without_the_archive_suffi
         assert entry_name(url) == "ok", url
     assert entry_name("https://h/m/ok.tar.bz2", taken={"ok"}) == "ok-2"
     assert entry_name("https://tfhub.dev/google/bit/m-r50x1/1") == "m-r50x1-1"
+
+
+def main_in_a_new_process(*argv):
+    """cli.main(argv) in a process of its own -> (exit code, stderr, whether TensorFlow was
+    imported), for the refusals `catalogue add` makes before TensorFlow."""
+    code = ("import json, sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print(json.dumps([c, 'tensorflow' in sys.modules]))")
+    run = subprocess.run([sys.executable, "-c", code, *map(str, argv)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    exit_code, tensorflow = json.loads(run.stdout.splitlines()[-1])
+    return exit_code, run.stderr, tensorflow
+
+
+def test_catalogue_add_refuses_a_taken_name_before_tensorflow(tmp_path):
+    """A new-user check: `--name` an entry of the --to file already has was refused after
+    TensorFlow and the module's load, naming a line of the would-be text (FILE:4), after a
+    duplicate warning about the refused entry."""
+    (tmp_path / "m").mkdir()  # exists: the handle's own checks pass
+    taken = write(tmp_path, "# mine\nmodules:\n  - name: g0\n    handle: ./m\n")
+    text = taken.read_text()
+    code, err, tensorflow = main_in_a_new_process(
+        "catalogue", "add", tmp_path / "m", "--name", "g0", "--to", taken)
+    assert (code, tensorflow) == (2, False), err
+    assert err == (f"hubensemble: error: {taken}: --name 'g0' is already used by the entry at "
+                   f"{taken}:3; choose another name, or leave --name out for one made from "
+                   f"the handle\n")
+    assert taken.read_text() == text
 
 
 def alias_bomb(levels):
