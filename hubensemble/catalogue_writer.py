@@ -14,7 +14,7 @@ import yaml
 from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_stored_handle,
                                    checked_stored_weights, parse_catalogue_text,
                                    raise_problems, read_catalogue_file)
-from hubensemble.errors import CatalogueError
+from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import handle_kind, stored_handle, stored_weights
 
@@ -181,17 +181,28 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
 def add_modules(path, handles, taken, *, name=None, **fields) -> tuple[str, list[str]]:
     """`catalogue add` after `check_add` (whose names are `taken`): loads each of `handles`
     with TensorFlow (`hub.introspect.describe_module`, with `name` and `fields`) and appends
-    the entries read from them to the catalogue `path` (`append_catalogue`). Returns (its
-    summary, the handles that failed: none, as the first failure raises its error)."""
+    the entries read from them to the catalogue `path` (`append_catalogue`). A module that
+    cannot be loaded is logged (ERROR, with the reason) and skipped while the others go on,
+    as rank skips a bad module: the first failure stopped the command, and the modules loaded
+    before it were not written. Returns (the summary: modules added of how many, the failed
+    handles, the appended text; the handles that failed). Raises CatalogueError when the
+    entries cannot be appended (nothing is written then)."""
     from hubensemble.hub.introspect import describe_module, entry_name
 
-    specs = []
+    specs, failed = [], []
     for handle in handles:
         entry = name or entry_name(handle, taken)
-        specs.append(describe_module(handle, name=entry, **fields))
+        try:
+            specs.append(describe_module(handle, name=entry, **fields))
+        except (HubensembleError, ValueError) as e:  # ModuleLoadError; a spec refused
+            log.error("cannot add %r: %s", handle, e)
+            failed.append(handle)
+            continue
         taken.add(entry)
-    added = append_catalogue(path, specs)
-    return f"{path}: added {len(specs)} module(s)\n{added.rstrip()}", []
+    added = append_catalogue(path, specs) if specs else ""
+    counted = f"{len(specs)} of {len(handles)}" if failed else str(len(specs))
+    lost = f"; {len(failed)} failed: {', '.join(map(repr, failed))}" if failed else ""
+    return f"{path}: added {counted} module(s){lost}\n{added.rstrip()}".rstrip(), failed
 
 
 def catalogue_names(path) -> set[str]:

@@ -57,7 +57,7 @@ def cmd_catalogue_list(args):
 
 def cmd_catalogue_add(args):
     """`catalogue add HANDLE... --to FILE`: checks the entries before TensorFlow, loads each
-    module, appends its introspected entry to FILE; 1 when a module cannot be loaded (none)."""
+    module, appends its introspected entry to FILE; 1 when a module cannot be loaded."""
     from hubensemble.catalogue_writer import add_modules, check_add
 
     fields = {k: getattr(args, k) for k in ("weights", "layer", "signature", "output_key",

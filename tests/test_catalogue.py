@@ -879,6 +879,30 @@ def test_catalogue_add_refuses_a_taken_name_before_tensorflow(tmp_path):
     assert taken.read_text() == text
 
 
+def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
+        tmp_path, tiny_module, module_factory, in_process):
+    """A new-user check: the first handle that failed to load stopped `catalogue add`, the
+    modules loaded before it were not written and the others never tried, without a word."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    other = module_factory("gen_a", seed=1)  # test_tune's, built once per session
+    target = tmp_path / "c.yaml"
+    code, out, err = in_process("catalogue", "add", tiny_module, broken, other, "--to", target)
+    assert code == 1, err
+    assert [(s.name, s.handle) for s in load_catalogue(target)] == [
+        ("tiny", tiny_module), ("gen_a", other)]
+    assert out.startswith(f"{target}: added 2 of 3 module(s); 1 failed: '{broken}'\n"
+                          f"  - name: tiny\n"), out
+    assert err.count(f"cannot add '{broken}': [savedmodel] ") == 1, err
+    # None loads: nothing is written (no file made), and each says why.
+    code, out, err = in_process("catalogue", "add", broken, broken, "--to", tmp_path / "n.yaml")
+    assert code == 1 and not (tmp_path / "n.yaml").exists()
+    assert out == f"{tmp_path / 'n.yaml'}: added 0 of 2 module(s); 2 failed: '{broken}', " \
+                  f"'{broken}'\n"
+    assert err.count(f"cannot add '{broken}': [savedmodel] ") == 2, err
+
+
 def alias_bomb(levels):
     """YAML anchors &a0 … nesting `levels` lists of 9 (9**levels strings once expanded)."""
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
