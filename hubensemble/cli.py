@@ -625,7 +625,8 @@ def _run_log(args):
 def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
     invalid catalogues), 2 usage, HubensembleError or the machine's OSError (MACHINE_ERRNOS;
-    one line, no traceback), 130 on Ctrl-C, 143 on SIGTERM (as Ctrl-C: sigterm_interrupts)."""
+    one line, no traceback), 130 on Ctrl-C, 143 on SIGTERM (as Ctrl-C: sigterm_interrupts),
+    141 (128 + SIGPIPE, without a word) when stdout's reader has gone (`… | head`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.quiet = args.quiet and not args.verbose  # -v wins: bars and notes too, not only logs
@@ -648,6 +649,7 @@ def main(argv=None):
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     code = args.func(args)  # then a stop Python ignored: the work is done
+                    sys.stdout.flush()  # a reader gone shows here, not as Python exits
                     return _stopped(args, None, finished=True) if errors.pending_stop() else code
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
                     if not (isinstance(e, stops) or errors.pending_stop() or (
@@ -657,6 +659,10 @@ def main(argv=None):
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
             return _stopped(args, e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt
+            if isinstance(e, BrokenPipeError):  # `catalogue list | head`, as the Python docs
+                # say (signal, "Note on SIGPIPE"): the rest of the output to nowhere, no word
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 141
             if e.errno not in MACHINE_ERRNOS:
                 raise
             return _stopped(args, e)

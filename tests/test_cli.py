@@ -704,6 +704,25 @@ def test_catalogue_add_says_what_it_added_unless_quiet_without_tensorflows_notic
     assert f"({target}:2)" in err and "rank would embed it twice" in err, err
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """A new-user check: `hubensemble catalogue list | head -5` ended with a BrokenPipeError
+    traceback (every command that writes to stdout could). A real pipe: the reader takes a
+    line and closes it while the command still writes (far more than a pipe holds)."""
+    cat = tmp_path / "big.yaml"
+    cat.write_text("modules:\n" + "".join(
+        f"  - name: m{i}\n    handle: https://tfhub.dev/google/bit/m-r50x1/{i + 1}\n"
+        for i in range(3000)))
+    proc = subprocess.Popen([sys.executable, "-m", "hubensemble", "catalogue", "list", str(cat)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().split()[0] == b"NAME"
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == 141 and err == "", err  # 128 + SIGPIPE, as a shell says
+
+
 def test_a_stopped_command_says_why_once(tmp_path):
     # Outside the terminal's log handler, logging's last resort printed it a second time (in
     # a process of its own: pytest's log capture is a handler, so in-process it was once).
