@@ -147,21 +147,27 @@ def write_catalogue(path, specs, *, header_comment=None):
 
 def _warn_repeated(path, before, specs) -> None:
     """A warning per entry of `specs` that loads the very module an earlier entry (of the
-    file, or of `specs`) loads: the same sha256, read the same way (weights, layer, signature,
-    output key). Not an error, as the entries may differ in what they describe, but rank
-    would embed the module twice and the sweep tune it twice."""
-    def how(s):
-        return (s.sha256, s.weights, s.layer, s.signature, s.output_key)
+    file, or of `specs`) loads, read the same way (weights, layer, signature, output key):
+    the same sha256, or the same handle (resolved: a relative one is relative to the file's
+    folder), as an entry without a pin was not compared and was appended again silently. Not
+    an error, as the entries may differ in what they describe, but rank would embed the
+    module twice and the sweep tune it twice."""
+    def keys(s):
+        how = (s.weights, s.layer, s.signature, s.output_key)
+        return [("the same handle", s.handle, how)] + (
+            [(f"the same sha256 {s.sha256[:12]}…", s.sha256, how)] if s.sha256 else [])
 
-    seen = {how(s): s for s in before if s.sha256}
-    for spec in specs:
-        if spec.sha256 and how(spec) in seen:
-            other = seen[how(spec)]
+    seen = {}
+    for new, spec in [(False, s) for s in before] + [(True, s) for s in specs]:
+        same = next((key for key in keys(spec) if key in seen), None)
+        if new and same is not None:
+            other = seen[same]
             where = f" ({other.source})" if other.source else ""
-            log.warning("%s: %s loads the same module as %s%s (sha256 %s…): rank would embed "
-                        "it twice; leave one out unless that is meant", path, spec.name,
-                        other.name, where, spec.sha256[:12])
-        seen.setdefault(how(spec), spec)
+            log.warning("%s: %s loads the same module as %s%s (%s): rank would embed it "
+                        "twice; leave one out unless that is meant", path, spec.name,
+                        other.name, where, same[0])
+        for key in keys(spec):
+            seen.setdefault(key, spec)
 
 
 def check_add(path, handles, *, name=None, **fields) -> set[str]:

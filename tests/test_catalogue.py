@@ -879,6 +879,27 @@ def test_catalogue_add_refuses_a_taken_name_before_tensorflow(tmp_path):
     assert taken.read_text() == text
 
 
+def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path, caplog):
+    """A new-user check: only entries with a sha256 were compared, so a module the file
+    lists without a pin (`handle: ./m`, relative to the file) was appended again silently."""
+    from hubensemble.catalogue_writer import append_catalogue
+
+    path = write(tmp_path / "cat", "modules:\n  - name: g0\n    handle: ./m\n"
+                                   "  - name: k\n    handle: keras:ResNet50\n")
+    module = str(tmp_path / "cat" / "m")
+    with caplog.at_level("WARNING", logger="hubensemble.catalogue_writer"):
+        append_catalogue(path, [ModuleSpec("again", module, sha256="a" * 64),
+                                ModuleSpec("other", str(tmp_path / "m")),  # another folder
+                                ModuleSpec("k2", "keras:ResNet50", weights="w.weights.h5"),
+                                ModuleSpec("k3", "keras:ResNet50")])
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [f"{path}: again loads the same module as g0 ({path}:2) (the same "
+                      f"handle): rank would embed it twice; leave one out unless that is "
+                      f"meant",
+                      f"{path}: k3 loads the same module as k ({path}:4) (the same handle): "
+                      f"rank would embed it twice; leave one out unless that is meant"]
+
+
 def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
         tmp_path, tiny_module, module_factory, in_process):
     """A new-user check: the first handle that failed to load stopped `catalogue add`, the
