@@ -219,18 +219,39 @@ def catalogue_names(path) -> set[str]:
     return {s.name for s in _existing(os.fspath(path))[1]}
 
 
+def _modules_nodes(text):
+    """(root, key, value) YAML nodes of the top-level `modules:` of a catalogue's text, or
+    Nones (no such key, or not YAML: the parser says where). Nodes, not values: an alias
+    bomb stays small."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None, None, None
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "modules":
+                return root, key, value
+    return None, None, None
+
+
 def _existing(path):
     """(text, ModuleSpecs) of the catalogue at `path` that entries are appended to; a
-    `modules:` that is empty is a start, not an error, here."""
+    `modules:` that is empty is a start, not an error, here. CatalogueError when the file
+    does not read as a catalogue, or when its entries are written in YAML's flow style
+    (`modules: [{name: a, …}]`), which appended block lines would break: that was a "YAML
+    syntax error" blaming the valid file, after the module had loaded."""
     folder = os.path.dirname(os.path.abspath(path))
     old = read_catalogue_file(path)[0] if os.path.exists(path) else ""
     if not old.strip():
         return old, []
-    try:
-        loaded = yaml.safe_load(old)
-    except yaml.YAMLError:
-        loaded = None  # the parser below says where
-    if isinstance(loaded, dict) and "modules" in loaded and loaded["modules"] in ([], None):
+    root, key, node = _modules_nodes(old)
+    if node is not None and (root.flow_style or isinstance(node, yaml.SequenceNode)
+                             and node.flow_style and node.value):
+        raise CatalogueError(f"cannot append to the flow-style `modules:` list of "
+                             f"{path}:{key.start_mark.line + 1}; rewrite it as a block list "
+                             f"(`modules:`, then `  - name: …` lines) or add the entry by hand")
+    if node is not None and (node.tag.endswith(":null") or isinstance(
+            node, yaml.SequenceNode) and not node.value):
         return old, []  # the appended text is read back whole before it is written
     before, problems = parse_catalogue_text(old, path, folder)
     if problems:

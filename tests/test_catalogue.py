@@ -879,6 +879,33 @@ def test_catalogue_add_refuses_a_taken_name_before_tensorflow(tmp_path):
     assert taken.read_text() == text
 
 
+def test_catalogue_add_refuses_a_flow_style_list_before_tensorflow(tmp_path):
+    """A new-user check: `catalogue add` to a valid flow-style file (`modules: [{…}]`) failed
+    with "FILE:2: YAML syntax error", blaming the file, after the module had loaded."""
+    (tmp_path / "m").mkdir()
+    flow = write(tmp_path, "modules: [{name: a, handle: ./m}]\n", name="flow.yaml")
+    own_line = write(tmp_path, "# mine\nmodules:\n  [{name: a, handle: ./m}]\n",
+                     name="own.yaml")
+    whole = write(tmp_path, "{modules: [{name: a, handle: ./m}]}\n", name="whole.yaml")
+    texts = {p: p.read_text() for p in (flow, own_line, whole)}
+    code, err, tensorflow = main_in_a_new_process(
+        "catalogue", "add", tmp_path / "m", "--to", flow)
+    assert (code, tensorflow) == (2, False), err
+    assert err == (f"hubensemble: error: cannot append to the flow-style `modules:` list of "
+                   f"{flow}:1; rewrite it as a block list (`modules:`, then `  - name: …` "
+                   f"lines) or add the entry by hand\n")
+    from hubensemble.catalogue_writer import append_catalogue, catalogue_names
+
+    for path, line in ((own_line, 2), (whole, 1)):
+        with pytest.raises(CatalogueError, match=f"flow-style `modules:` list of {path}:{line};"):
+            catalogue_names(path)
+    assert {p: p.read_text() for p in texts} == texts
+    # Entries written as flow mappings in a block list take block entries after them.
+    mixed = write(tmp_path, "modules:\n  - {name: a, handle: ./m}\n", name="mixed.yaml")
+    append_catalogue(mixed, [ModuleSpec("b", TFHUB)])
+    assert [s.name for s in load_catalogue(mixed)] == ["a", "b"]
+
+
 def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path, caplog):
     """A new-user check: only entries with a sha256 were compared, so a module the file
     lists without a pin (`handle: ./m`, relative to the file) was appended again silently."""
