@@ -3,6 +3,7 @@ cache, RUN/cost.json and `hubensemble cost`."""
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -166,4 +167,18 @@ def test_the_cost_pass_costs_each_module_once_and_reports_failures(module_dir, t
 def test_an_unreadable_cost_file_names_the_command(tmp_path):
     (tmp_path / "cost.json").write_text("{not json")
     with pytest.raises(RunError, match="hubensemble cost --run"):
+        read_run_costs(tmp_path)
+
+
+@pytest.mark.parametrize("text, key", [
+    ('{"format": "hubensemble-cost", "candidates": 3}', "'candidates' is a JSON number"),
+    ('{"format": "hubensemble-cost", "failed": ["x"]}', "'failed' is a JSON array"),
+    ('{"format": "hubensemble-cost", "machine": "cpu"}', "'machine' is a JSON string"),
+    ('{"format": "hubensemble-cost", "candidates": {"t": [1]}}', "candidate t: malformed"),
+    ('{"format": "hubensemble-cost", "candidates": {"t": {"size": 1, "num_classes": 2, '
+     '"macs": 1, "params": 1, "latency_ms": "3"}}}', "candidate t: malformed")])
+def test_a_cost_file_of_valid_json_of_the_wrong_kind_names_the_key(tmp_path, text, key):
+    # Valid JSON of another shape was an AttributeError traceback in every command reading it.
+    (tmp_path / "cost.json").write_text(text)
+    with pytest.raises(RunError, match=f"{re.escape(key)}.*hubensemble cost --run"):
         read_run_costs(tmp_path)

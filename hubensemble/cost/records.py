@@ -101,7 +101,7 @@ class Cost:
                        size=int(d["size"]), num_classes=int(d["num_classes"]),
                        macs=int(d["macs"]), params=int(d["params"]), latency_ms=latency,
                        machine=d.get("machine"))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # a latency_ms of "3"
             raise ValueError(f"malformed cost record ({type(e).__name__}: {e})") from None
         if cost.macs < 0 or cost.params < 0 or not all(
                 math.isfinite(v) and v >= 0 for v in latency.values()):
@@ -252,14 +252,32 @@ def read_run_costs(run_dir) -> RunCosts:
         raise RunError(f"{path} is unreadable ({e}); {again}")
     if not isinstance(data, dict) or data.get("format") != COST_FORMAT:
         raise RunError(f"{path} is not a cost file written by hubensemble; {again}")
+    # Valid JSON of another shape (a hand edit, another tool's file) is damage too: every
+    # reader (ensemble, cost, export, distill, report) stops on this line, not a traceback.
+    for key in ("candidates", "failed", "machine"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise RunError(f"{path} is damaged: its {key!r} is {json_kind(data[key])}, "
+                           f"expected an object; {again}")
     out = {}
     for trial, record in (data.get("candidates") or {}).items():
         try:
+            if not isinstance(record, dict):
+                raise ValueError(f"malformed cost record ({json_kind(record)}, expected an "
+                                 "object)")
             out[str(trial)] = Cost.from_json(record)
         except ValueError as e:
             raise RunError(f"{path}: candidate {trial}: {e}; {again}")
     failed = {str(t): str(r) for t, r in (data.get("failed") or {}).items()}
     return RunCosts(costs=out, machine=dict(data.get("machine") or {}), failed=failed)
+
+
+def json_kind(value) -> str:
+    """What kind of JSON value `value` is, for messages: "a JSON string", "null", …"""
+    if value is None:
+        return "null"
+    kinds = ((bool, "a JSON boolean"), (int, "a JSON number"), (float, "a JSON number"),
+             (str, "a JSON string"), (list, "a JSON array"), (dict, "a JSON object"))
+    return next((name for t, name in kinds if isinstance(value, t)), type(value).__name__)
 
 
 def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
