@@ -55,6 +55,14 @@ class DataArgs:
 
     def __post_init__(self):
         options.check_record("data", self)
+        # Paths made absolute where they are given: later stages may run from another folder
+        # (a new-user check: `distill` from inside runs/ read npz:d120.npz from there).
+        from hubensemble.data.specs import absolute_spec
+
+        object.__setattr__(self, "spec", absolute_spec(self.spec))
+        if isinstance(self.data_dir, str) and self.data_dir:
+            object.__setattr__(self, "data_dir", os.path.abspath(
+                os.path.expanduser(self.data_dir)))
 
     def load(self):
         """The task (data.load_task with these arguments): a validated hubensemble.data.Task;
@@ -482,18 +490,29 @@ class Run:
                     else "records no data (its \"data\" section)")
             raise RunError(f"{self.meta_path} {what}; `hubensemble rank --catalogue FILE "
                            f"--data SPEC --out {self.path}` (or `hubensemble fit`) writes it")
+        spec = str(recorded["args"].get("spec"))
+        # A run recorded before paths were made absolute holds the path as it was typed:
+        # relative to the folder that run started in, which this process need not share.
+        relative = (spec != DataArgs(spec=spec, reloadable=False).spec)
+        where = (f"; run.json records {spec}, a path relative to the folder the run started "
+                 f"in, and this process reads it from {os.getcwd()}" if relative else "")
         if task is None:
             args = DataArgs.from_json(recorded["args"])
             if not args.reloadable:
                 raise RunError("this run's data was given in Python (an in-memory task or a "
                                "label function that cannot be imported again), so it cannot "
                                "be loaded from run.json; run the stage from Python with task=…")
-            task = args.load()
+            try:
+                task = args.load()
+            except DataError as e:
+                raise DataError(f"{e} (the data recorded in {self.meta_path}{where})") from None
         if task.fingerprint != recorded["task"]["fingerprint"]:
+            fix = ("run it from that folder" if relative else
+                   "restore the data, or rerun from the start with --restart")
             raise RunError(
-                f"the data of {self.path} changed since the run started (fingerprint "
-                f"{recorded['task']['fingerprint'][:12]}… now {task.fingerprint[:12]}…); "
-                "rerun from the start with --restart, or restore the data")
+                f"the data of {self.path} ({spec}) is not what the run started on (fingerprint "
+                f"{recorded['task']['fingerprint'][:12]}… now {task.fingerprint[:12]}…"
+                f"{where}); {fix}")
         return task
 
     def labels_of(self, split):

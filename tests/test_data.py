@@ -1,6 +1,7 @@
 """Tests for hubensemble.data: every data spec, conversions, splits, errors and tf.data."""
 
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -453,6 +454,46 @@ def test_a_run_on_other_data_is_refused_naming_what_differs(tmp_path):
                         DataArgs(spec="sklearn:digits", seed=1))
     assert "seed 0 -> 1" in str(err.value) and "pass --restart" not in str(err.value)
     assert "`fit --restart` discards a fit's old results" in str(err.value)
+
+
+def test_a_runs_data_path_is_recorded_absolute_and_named_if_not(tmp_path, monkeypatch):
+    """A new-user check: `fit --data npz:d120.npz` recorded the path as typed, so `distill`
+    run from another folder read another d120.npz there and was told the data "changed
+    since the run started … rerun from the start with --restart" (throwing the run away)."""
+    from hubensemble.errors import RunError
+    from hubensemble.rundir import DataArgs, Run
+
+    for where, seed in (("a", 0), ("b", 1)):
+        (tmp_path / where).mkdir()
+        x = np.random.default_rng(seed).integers(0, 256, (12, 6, 6, 3), dtype=np.uint8)
+        np.savez(tmp_path / where / "d.npz", x_train=x, y_train=np.arange(12) % 2)
+    monkeypatch.chdir(tmp_path / "a")
+    args = DataArgs(spec="npz:d.npz", data_dir="tfds")
+    assert args.spec == f"npz:{tmp_path / 'a' / 'd.npz'}"
+    assert args.data_dir == str(tmp_path / "a" / "tfds")
+    assert DataArgs(spec="sklearn:digits").spec == "sklearn:digits"
+    run = Run(tmp_path / "run")
+    task = args.load()
+    run.attach_task(task, args)
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["data"]["args"]
+    assert recorded["spec"] == f"npz:{tmp_path / 'a' / 'd.npz'}"
+    monkeypatch.chdir(tmp_path / "b")  # another d.npz here: the run's own is read
+    assert run.task().fingerprint == task.fingerprint
+    # A run recorded with the path as typed (before this change) names it, and the fix.
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    meta["data"]["args"]["spec"] = "npz:d.npz"
+    (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match=r"\(npz:d.npz\) is not what the run started on .*"
+                                       r"run.json records npz:d.npz, a path relative to the "
+                                       r"folder the run started in, and this process reads it "
+                                       rf"from {tmp_path / 'b'}\); run it from that folder$"):
+        run.task()
+    monkeypatch.chdir(tmp_path)  # no d.npz here
+    with pytest.raises(DataError, match=r"no such file.*\(the data recorded in .*run.json; "
+                                        r"run.json records npz:d.npz, a path relative"):
+        run.task()
+    monkeypatch.chdir(tmp_path / "a")
+    assert run.task().fingerprint == task.fingerprint
 
 
 def class_counts(task):

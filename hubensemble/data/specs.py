@@ -57,6 +57,19 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return scheme.lower(), rest
 
 
+def absolute_spec(spec: str) -> str:
+    """`spec` with the path of a folder: or npz: spec made absolute (`~` expanded), so that a
+    run's record loads the same data from any working directory; other specs, and text that
+    is no spec, as they are."""
+    try:
+        scheme, rest = parse_spec(spec)
+    except DataError:
+        return spec
+    if scheme not in ("folder", "npz") or not rest:
+        return spec
+    return f"{scheme}:{os.path.abspath(os.path.expanduser(rest))}"
+
+
 _D = option_table.default
 
 #: Per scheme, the refusals its loader makes before it reads any data (the loaders call them
