@@ -269,8 +269,14 @@ def test_a_run_that_only_ranked_gets_a_report_saying_what_is_missing(tmp_path):
         assert name in md and name in html
     assert "sha256 mismatch" in md  # the ranking's failure
     assert "no fine-tuned candidates yet" in md and f"hubensemble tune --run {tmp_path}" in md
-    assert "no ensemble yet" in md and f"hubensemble ensemble --run {tmp_path}" in md
-    assert "robustness.json is missing" in md
+    # The next command that can run is tune: `ensemble` would refuse without candidates, and
+    # `evaluate` would be pointed at an export that does not exist (a new-user check).
+    tune = f"run `hubensemble tune --run {tmp_path}`"
+    assert f"no ensemble yet (ensemble.json is missing): {tune} (then ensemble)" in shown(md)
+    assert (f"robustness.json is missing): {tune} (then ensemble, export, evaluate)"
+            in shown(md))
+    assert f"hubensemble ensemble --run {tmp_path}`" not in md
+    assert f"{tmp_path}/export" not in md
     assert "no stage timings" in md
     assert "data:image" not in html and "](report_files/" not in md
     text = report.summary_table(tmp_path)
@@ -658,3 +664,151 @@ def test_stage_times_are_listed_in_the_order_fit_runs_the_stages():
               "evaluate": 7, "something-new": 8}
     assert [name for name, _ in fit_order(stages)] == [
         "rank", "tune", "cost", "ensemble", "export", "evaluate", "report", "something-new"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Missing and damaged files (a new-user check): each named, the report still written
+# ---------------------------------------------------------------------------------------------
+
+def _copy_of(full_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(full_run[0], run)
+    return run, full_run[1]
+
+
+def _report_of(run):
+    md_path, html_path = report.write_report(run)
+    return shown(md_path.read_text()), md_path.read_text()
+
+
+@pytest.mark.parametrize("name, doc, named", [
+    ("cost.json", {"format": "hubensemble-cost", "candidates": 3},
+     "cost.json is damaged: its 'candidates' is a JSON number, expected an object"),
+    ("run.json", {"data": "npz:/data/toy.npz", "stages": {}},
+     "run.json is damaged (its \"data\" is a JSON string, expected an object)"),
+    ("ensemble.json", {"members": "all", "size": 2},
+     "ensemble.json is damaged (its \"members\" is a JSON string, expected an array)"),
+    ("robustness.json", {"clean": 0.9},
+     "its \"clean\" is a JSON number, expected an object"),
+    ("distill.json", {"teacher": "ensemble"},
+     "its \"teacher\" is a JSON string, expected an object"),
+    ("ranking.json", {"modules": [1, 2]},
+     "module 1 of \"modules\": a JSON number, expected an object"),
+    # A kind no check foresaw still leaves the rest of the report: that section names the file.
+    ("run.json", {"stages": {"tune": "slow"}},
+     "Time per stage This section could not be drawn: {run}/run.json holds a value of an "
+     "unexpected kind (ValueError"),
+])
+def test_valid_json_of_the_wrong_kind_is_named_and_the_report_degrades(
+        full_run, tmp_path, name, doc, named):
+    # Each was an AttributeError traceback (run.json's "data" a string, cost.json's
+    # "candidates" a number) or a whole section missing without a word.
+    run, _ = _copy_of(full_run, tmp_path)
+    path = run / name
+    if path.exists() and name != "cost.json":  # the run's own record, one key changed
+        doc = {**read_json(path), **doc}
+    atomic_write_json(path, doc)
+    text, md = _report_of(run)
+    assert named.format(run=run) in " ".join(text.split())
+    assert "## Ranking" in md and "## Versions" in md  # every section is still there
+    if name != "ranking.json":
+        assert "sha256 mismatch" in text  # the ranking's failures: the rest still reads
+    assert "Nothing failed" not in text
+
+
+def test_an_unreadable_files_command_is_code_in_report_md(full_run, tmp_path):
+    run, _ = _copy_of(full_run, tmp_path)
+    (run / "ensemble.json").write_text("{not json")
+    (run / "cost.json").write_text("[1]")
+    _, md = _report_of(run)
+    # The reader's RunError text: its command was shown with escaped, literal backticks.
+    assert "\\`" not in md
+    assert f"`hubensemble ensemble --run {run}` writes it again" in md
+    assert f"`hubensemble cost --run {run}` writes it again" in md
+
+
+def _member(ens_record, *, best):
+    """A member of the ensemble that is (or is not) the best single candidate."""
+    best_trial = ens_record["test"]["best_single"]["trial"]
+    return next(m["trial"] for m in ens_record["members"] if (m["trial"] == best_trial) == best)
+
+
+def _reliability_line(text):
+    return next(line for line in text.splitlines() if "reliability diagram:" in line)
+
+
+def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_run, tmp_path):
+    run, ens_record = _copy_of(full_run, tmp_path)
+    trial = _member(ens_record, best=True)
+    (run / "candidates" / trial / "val_probs.npy").unlink()
+    text, _ = _report_of(run)
+    line = _reliability_line(text)
+    # It said "the test probabilities of T are not in candidates/" twice, test_probs present.
+    assert line.count(trial) == 1 and f"candidates/{trial}/val_probs.npy is missing" in line
+    assert "test probabilities" not in line
+    failures = text[text.index("## What failed and why"):text.index("## Time per stage")]
+    assert "Members of ensemble.json the report cannot read (1" in failures
+    left_out = failures[failures.index("left out of the ensemble"):failures.index("Members of")]
+    assert trial not in left_out  # ensemble.json and the export hold it
+    assert "1 of them missing or unreadable" in text
+
+
+@pytest.mark.parametrize("damage, named", [
+    ("shape", "test_probs.npy has shape ({n}, 2), expected ({n}, 3)"),
+    ("cut", "test_probs.npy is damaged"),
+    ("folder", "candidates/{trial}/ is missing (deleted?)"),
+])
+def test_a_members_damaged_test_table_or_missing_folder_is_named(
+        full_run, tmp_path, damage, named):
+    run, ens_record = _copy_of(full_run, tmp_path)
+    trial = _member(ens_record, best=False)
+    folder = run / "candidates" / trial
+    if damage == "shape":
+        atomic_save_npy(folder / "test_probs.npy", np.full((N_TEST, 2), 0.5, np.float32))
+    elif damage == "cut":
+        data = (folder / "test_probs.npy").read_bytes()
+        (folder / "test_probs.npy").write_bytes(data[:len(data) // 2])
+    else:
+        import shutil
+
+        shutil.rmtree(folder)
+    text, _ = _report_of(run)
+    want = named.format(n=N_TEST, trial=trial)
+    assert want in _reliability_line(text) and _reliability_line(text).count(trial) == 1
+    failures = text[text.index("## What failed and why"):text.index("## Time per stage")]
+    assert "Nothing failed" not in failures and want in failures
+
+
+def test_a_missing_or_damaged_run_json_is_named_and_the_report_degrades(full_run, tmp_path):
+    run, _ = _copy_of(full_run, tmp_path)
+    (run / "run.json").unlink()
+    text, _ = _report_of(run)
+    # It said "run.json records no data: run rank" and "Nothing failed".
+    assert f"{run}/run.json is missing" in text and "Nothing failed" not in text
+    assert "Not known: run.json is missing" in text
+    assert "sha256 mismatch" in text  # the ranking is still shown
+    (run / "run.json").write_text('{"data": {')
+    text, _ = _report_of(run)  # a damaged run.json refused the whole report (RunError)
+    assert f"{run}/run.json is unreadable (JSONDecodeError" in text
+    assert "Not known: run.json is unreadable or damaged" in text
+
+
+def test_missing_test_labels_are_named(full_run, tmp_path):
+    run, _ = _copy_of(full_run, tmp_path)
+    (run / "labels" / "test.npy").unlink()
+    text, _ = _report_of(run)
+    assert "On the ? test" not in text and f"On the {N_TEST} test examples" in text
+    assert f"{run}/labels/test.npy is missing" in _reliability_line(text)
+    assert f"{run}/labels/test.npy is missing: run `hubensemble tune --run {run}`" in text
+
+
+def test_a_robustness_hint_without_an_export_names_the_export_first(full_run, tmp_path):
+    run, _ = _copy_of(full_run, tmp_path)
+    (run / "robustness.json").unlink()
+    text, _ = _report_of(run)
+    # The export was never written (run.json names a path that is not there): evaluate on
+    # it would fail.
+    assert f"robustness.json is missing): run `hubensemble export --run {run}` (then " \
+           "evaluate)" in text

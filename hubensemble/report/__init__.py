@@ -5,6 +5,7 @@ The sub-modules, one concern each:
 * `runfiles` — what the report reads from a run directory (candidates through
   `hubensemble.candidate`, metrics through `hubensemble.metrics`) and the numbers derived
   from it (kNN score vs fine-tuned accuracy, Spearman's rho);
+* `checks` — the kinds of the JSON values the report reads, checked first (damage named);
 * `sections` — what each section says; `figures` — the matplotlib plots;
 * `render` — the document model and its Markdown / HTML renderers;
 * `write` — `write_report` and the demo's `summary_table`.

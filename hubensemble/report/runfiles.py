@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from hubensemble import candidate, formats, metrics
+from hubensemble.cost.records import json_kind
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
 from hubensemble.fileio import read_json
+from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS_KINDS,
+                                       RUN_KINDS, kind_problems, note)
 from hubensemble.report.render import Code, Inline
 
 log = logging.getLogger(__name__)
@@ -28,7 +32,10 @@ class RunFiles:
     `skipped`: (trial, reason) of candidates left out that did not fail; `failed`: the
     trial.json records of failed trials; `y_val` / `y_test`: int64 [N] labels or None;
     `coverage`: {split: {"classes", "covered", "missing"}} of val / test (ensemble.json's
-    record, else computed from the labels and run.json's class names).
+    record, else computed from the labels and run.json's class names); `meta_note`: why
+    run.json is missing or unreadable; `problems`: every file missing or damaged, each
+    with how to remake it (the failures section lists them); `member_problems`: {trial:
+    why the report cannot read that member of ensemble.json (which file, what is wrong)}.
     """
 
     path: Path
@@ -50,9 +57,15 @@ class RunFiles:
     costs_note: str | Inline | None = None
     distill: dict | None = None     # RUN/distill.json, when of the current ensemble
     distill_note: str | Inline | None = None
+    meta_note: Inline | None = None
+    problems: list = dataclasses.field(default_factory=list)
+    member_problems: dict = dataclasses.field(default_factory=dict)
+
+    #: What `cmd` knows.
+    CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill")
 
     def cmd(self, what) -> str:
-        """The command line that makes `what` ("rank", "tune", …) for this run."""
+        """The command line that makes `what` (one of CMDS) for this run."""
         p = str(self.path)
         return {
             "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {p}",
@@ -71,6 +84,31 @@ class RunFiles:
         """run.json's record of the task ({} when there is none)."""
         return ((self.meta.get("data") or {}).get("task")) or {}
 
+    @property
+    def export(self) -> str | None:
+        """The export folder when it exists (run.json's record, else RUN/export), or None."""
+        from hubensemble.rundir import Run
+
+        recorded = Run(self.path).exported_to(self.meta)
+        if recorded and os.path.exists(recorded):
+            return recorded
+        default = self.path / "export"
+        return str(default) if (default / "saved_model.pb").exists() else None
+
+    def next_step(self, what) -> Inline:
+        """"run `CMD`" for the command that makes `what` ("tune", "ensemble", "export",
+        "evaluate"), or for the first stage before it that has not run yet, then what follows
+        (a ranked run is sent to `tune`, not to an `ensemble` that would refuse)."""
+        done = {"rank": self.ranking is not None or bool(self.candidates),
+                "tune": bool(self.candidates), "ensemble": self.ensemble is not None,
+                "export": self.export is not None}
+        chain = ["rank", "tune", "ensemble", "export", "evaluate"]
+        before = chain[:chain.index(what)]
+        first = next((step for step in before if not done[step]), what)
+        rest = chain[chain.index(first) + 1:chain.index(what) + 1]
+        return Inline("run ", Code(self.cmd(first)),
+                      f" (then {', '.join(rest)})" if rest else None)
+
 
 def load_run(run_dir) -> RunFiles:
     """Reads everything the report shows from `run_dir`: run.json, ranking.json, the labels,
@@ -86,17 +124,18 @@ def load_run(run_dir) -> RunFiles:
     path = Path(run_dir)
     run = Run(path)
     run.require_started()
-    try:
-        meta = run.meta()
-    except (OSError, ValueError) as e:
-        meta = {"_error": f"run.json is unreadable ({e})"}
-    files = RunFiles(path=path, meta=meta if isinstance(meta, dict) else {})
+    meta, meta_note = _load_meta(path, run)
+    files = RunFiles(path=path, meta=meta, meta_note=meta_note)
+    if files.meta_note is not None:
+        files.problems.append(files.meta_note)
+        log.warning("the report cannot show all of run.json: %s", files.meta_note)
 
     if run.ranking_json.exists():
         try:
-            files.ranking = load_ranking(path)
+            files.ranking = _checked_ranking(load_ranking(path), run)
         except RunError as e:
-            files.ranking_note = str(e)
+            files.ranking_note = note(e)
+            files.problems.append(files.ranking_note)
             log.warning("the report cannot show the ranking: %s", e)  # not only in report.md
     else:
         files.ranking_note = Inline("There is no ranking yet (ranking.json is missing): run ",
@@ -105,13 +144,17 @@ def load_run(run_dir) -> RunFiles:
 
     if run.ensemble_json.exists():
         try:
-            files.ensemble = ens.read_ensemble(path)
+            files.ensemble = _checked(ens.read_ensemble(path), ENSEMBLE_KINDS, run.ensemble_json,
+                                      f"`{files.cmd('ensemble')}` writes it again")
         except RunError as e:
-            files.ensemble_note = str(e)
+            files.ensemble_note = note(e)
+            files.problems.append(files.ensemble_note)
             log.warning("the report cannot show the ensemble: %s", e)
     else:
-        files.ensemble_note = Inline("There is no ensemble yet (ensemble.json is missing): "
-                                     "run ", Code(files.cmd("ensemble")), ".")
+        files.ensemble_note = Inline("There is no ensemble yet (ensemble.json is missing): ",
+                                     files.next_step("ensemble"), ".")
+    _member_problems(files)
+    _label_problems(files)
 
     files.coverage = _coverage(files)
     _load_costs(files, run)
@@ -123,19 +166,110 @@ def load_run(run_dir) -> RunFiles:
             files.robustness = read_json(rob)
             if not isinstance(files.robustness, dict) or "clean" not in files.robustness:
                 raise ValueError("not an evaluation written by hubensemble")
+            damage = kind_problems(files.robustness, ROBUSTNESS_KINDS)
+            if damage:
+                raise ValueError(f"damaged: {'; '.join(damage)}")
         except (OSError, ValueError) as e:
             files.robustness = None
             files.robustness_note = Inline(f"{name} is unreadable ({e}); run ",
                                            Code(files.cmd("evaluate")), " again.")
+            files.problems.append(files.robustness_note)
             log.warning("the report cannot show the robustness evaluation: %s",
                         files.robustness_note)
     else:
         why = ("the run has no test split, so there is nothing to corrupt"
                if files.y_test is None and (files.task.get("sizes") or {}).get("test") is None
-               else Inline("run ", Code(files.cmd("evaluate"))))
+               else files.next_step("evaluate"))
         files.robustness_note = Inline(f"No robustness evaluation ({name} is missing): ", why,
                                        ".")
     return files
+
+
+def _load_meta(path: Path, run) -> tuple[dict, Inline | None]:
+    """(run.json as a dict, None), or with the note saying it is missing or unreadable (the
+    dict is then {}) or damaged (a value of the wrong kind: dropped from the dict)."""
+    restore = ("restore it from a copy, or run `hubensemble rank --catalogue FILE --data SPEC "
+               f"--out {path}` again, which writes it (its embeddings are cached)")
+    if not run.meta_path.exists():
+        return {}, note(f"{run.meta_path} is missing, so the data, the stage times and the "
+                        f"versions are not known; {restore}")
+    try:
+        meta = run.meta()
+    except (OSError, RunError) as e:  # damaged: every section that needs it says so
+        return {}, note(e)
+    damage = kind_problems(meta, RUN_KINDS, drop=True)
+    return meta, (note(f"{run.meta_path} is damaged ({'; '.join(damage)}); {restore}")
+                  if damage else None)
+
+
+def _checked(record: dict, kinds, path, again: str) -> dict:
+    """`record` when its values are of the kinds `kinds` says; else RunError naming each
+    key, its kind and `again` (the command that rewrites the file)."""
+    damage = kind_problems(record, kinds)
+    if damage:
+        raise RunError(f"{path} is damaged ({'; '.join(damage)}); {again}")
+    return record
+
+
+def _checked_ranking(ranking, run):
+    """`ranking` when every row is an object with a string "name" and "status" (what every
+    section reads), else RunError naming the first row that is not and the rank command."""
+    for i, row in enumerate(ranking.rows):
+        kind = (f"{json_kind(row)}, expected an object" if not isinstance(row, dict) else
+                next((f"its \"{k}\" is {json_kind(row.get(k))}, expected a string"
+                      for k in ("name", "status") if not isinstance(row.get(k), str)), None))
+        if kind:
+            raise RunError(f"{run.ranking_json} is damaged (module {i + 1} of \"modules\": "
+                           f"{kind}); {run.rank_command()} writes it again (its embeddings "
+                           "are cached)")
+    return ranking
+
+
+def _member_problems(files: RunFiles) -> None:
+    """Which members of ensemble.json the report cannot read, and why: the folder is gone,
+    a file is missing or damaged (the candidate is then not usable), or its test table is
+    (it has no test metrics)."""
+    usable = {c.trial: c for c in files.candidates}
+    skipped = dict(files.skipped)
+    for m in (files.ensemble or {}).get("members") or []:
+        trial = m.get("trial")
+        folder = f"candidates/{trial}/"
+        if trial in usable:
+            c = usable[trial]
+            if c.test_probs is None and c.has_test and files.y_test is not None:
+                why = "; ".join(c.notes) or _class_mismatch(c, len(files.y_test))
+                files.member_problems[trial] = f"{folder}{why}"
+        elif trial in skipped:
+            files.member_problems[trial] = f"{folder}{skipped.pop(trial)}"
+        elif not (files.path / folder).is_dir():
+            files.member_problems[trial] = f"{folder} is missing (deleted?)"
+        else:  # e.g. its trial.json failed: the failures section lists it
+            files.member_problems[trial] = f"{folder} holds no usable candidate"
+    # A member is not "left out of the ensemble": the failures section names it as a member.
+    files.skipped = [(t, r) for t, r in files.skipped if t not in files.member_problems]
+
+
+def _class_mismatch(cand, n_test: int) -> str:
+    """Why a candidate's test table was dropped without a note: `candidate.load_pool` drops
+    one whose class count differs from the validation tables' (a table of 7 classes in a run
+    of 10), saying nothing; its shape is read here to name it."""
+    name = candidate.TEST_PROBS_FILE
+    try:
+        shape = np.load(cand.folder / name, mmap_mode="r", allow_pickle=False).shape
+    except (OSError, ValueError) as e:
+        return f"{name} is unreadable ({type(e).__name__})"
+    return f"{name} has shape {shape}, expected ({n_test}, {cand.val_probs.shape[1]})"
+
+
+def _label_problems(files: RunFiles) -> None:
+    """A labels file the task records (or ensemble.json's test metrics need) that is gone."""
+    sizes = files.task.get("sizes") or {}
+    for split, y in (("val", files.y_val), ("test", files.y_test)):
+        needed = sizes.get(split) or (split == "test" and (files.ensemble or {}).get("test"))
+        if y is None and needed and files.candidates_note is None:
+            files.problems.append(Inline(
+                f"{files.path / formats.LABELS_DIR / (split + '.npy')} is missing: run ",
+                Code(files.cmd("tune")), " (it writes the labels again from the run's data)."))
 
 
 def _load_costs(files: RunFiles, run) -> None:
@@ -145,7 +279,9 @@ def _load_costs(files: RunFiles, run) -> None:
     try:
         files.costs = read_run_costs(files.path)
     except RunError as e:
-        files.costs_note = str(e)
+        files.costs_note = note(e)
+        files.problems.append(files.costs_note)
+        log.warning("the report cannot show the inference costs: %s", e)
     if files.costs is not None and not files.costs.costs and files.costs_note is None:
         files.costs = None
         files.costs_note = Inline(f"No inference costs yet ({formats.COST_FILE} is missing): "
@@ -155,9 +291,16 @@ def _load_costs(files: RunFiles, run) -> None:
     redo = Inline("run ", Code(files.cmd("distill")), " again")
     try:
         distill = read_json(run.distill_json)
-        teacher = list((distill.get("teacher") or {}).get("members") or [])
-    except (OSError, ValueError, AttributeError) as e:
+        if not isinstance(distill, dict):
+            raise ValueError(f"{json_kind(distill)}, not an object")
+        damage = kind_problems(distill, DISTILL_KINDS)
+        if damage:
+            raise ValueError(f"damaged: {'; '.join(damage)}")
+        teacher = [m.get("trial") if isinstance(m, dict) else m
+                   for m in (distill.get("teacher") or {}).get("members") or []]
+    except (OSError, ValueError) as e:
         files.distill_note = Inline(f"{run.distill_json} is unreadable ({e}); ", redo, ".")
+        files.problems.append(files.distill_note)
         log.warning("the report cannot show the distilled student: %s", files.distill_note)
         return
     chosen = [m.get("trial") for m in (files.ensemble or {}).get("members") or []]
@@ -184,7 +327,8 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
         files.y_val = ens.load_labels(files.path, "val")
         files.y_test = ens.load_labels(files.path, "test")
     except RunError as e:
-        files.candidates_note = str(e)
+        files.candidates_note = note(e)
+        files.problems.append(files.candidates_note)
     else:
         files.candidates, skipped = candidate.load_pool(
             folder, n_val=None if files.y_val is None else len(files.y_val),
@@ -193,8 +337,7 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
         files.skipped = [(t, r) for t, r in skipped if t not in failed_ids]
     if not files.candidates and files.candidates_note is None:
         files.candidates_note = Inline("There are no fine-tuned candidates yet (candidates/ "
-                                       "is empty or missing): run ", Code(files.cmd("tune")),
-                                       ".")
+                                       "is empty or missing): ", files.next_step("tune"), ".")
 
 
 def _coverage(files: RunFiles) -> dict:

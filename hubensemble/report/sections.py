@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -20,6 +21,8 @@ from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_v
                                          load_run, spearman)
 from hubensemble.data.coverage import coverage_note
 from hubensemble.rundir import Run
+
+log = logging.getLogger(__name__)
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
@@ -126,7 +129,10 @@ def _overview(files) -> Section:
     if files.ensemble:
         members = _members(files)
         items.append(f"Ensemble: {_n(len(members), 'member')} chosen by greedy selection on "
-                     f"validation {files.ensemble.get('objective', 'ce')}")
+                     f"validation {files.ensemble.get('objective', 'ce')}"
+                     + (f"; {len(files.member_problems)} of them missing or unreadable in "
+                        "candidates/ (see \"What failed and why\")"
+                        if files.member_problems else ""))
         test = files.ensemble.get("test")
         if test and test.get("best_single"):
             e, b = test["ensemble"], test["best_single"]
@@ -145,9 +151,7 @@ def _overview(files) -> Section:
         if stale:
             items.append(Inline(stale, " Run ", Code(files.cmd("export")), " again."))
     sec.add(Bullets(items))
-    if files.meta.get("_error"):
-        sec.add(files.meta["_error"])
-    return sec
+    return sec.add(files.meta_note)
 
 
 def _earlier_ensemble(files, record: dict, what: str) -> str | None:
@@ -179,8 +183,9 @@ def _data_section(files) -> Section:
     data = files.meta.get("data") or {}
     task = data.get("task") or {}
     if not task:
-        return sec.add(Inline("run.json records no data: run ", Code(files.cmd("rank")),
-                              " (or ", Code(files.cmd("fit")), ")."))
+        return sec.add(_meta_missing(files) or Inline(
+            "run.json records no data: run ", Code(files.cmd("rank")), " (or ",
+            Code(files.cmd("fit")), ")."))
     args = data.get("args") or {}
     sizes = task.get("sizes") or {}
     names = list(task.get("class_names") or [])
@@ -198,6 +203,15 @@ def _data_section(files) -> Section:
             ["fingerprint", Code(f"{str(task.get('fingerprint', ''))[:16]}…")]]
     rows.extend(_accounting_rows(task))
     return sec.add(Table(["", "value"], rows))
+
+
+def _meta_missing(files) -> str | None:
+    """A short sentence when run.json is missing or damaged (the overview and the failures
+    section say how to remake it), else None."""
+    if files.meta_note is None:
+        return None
+    state = "missing" if not (files.path / "run.json").exists() else "unreadable or damaged"
+    return f"Not known: run.json is {state} (see the overview)."
 
 
 def _accounting_rows(task) -> list:
@@ -356,23 +370,26 @@ def _test_panels(files):
     the reason when one cannot be drawn."""
     e = files.ensemble
     if files.y_test is None:
-        return [], "the run has no test labels (labels/test.npy)"
+        return [], f"{files.path / 'labels' / 'test.npy'} is missing"
     by_trial = {c.trial: c for c in files.candidates}
     members = _members(files)
     panels, notes = [], []
     missing = [m["trial"] for m in members
                if m["trial"] not in by_trial or by_trial[m["trial"]].test_probs is None]
-    if missing:
-        notes.append(f"the test probabilities of {', '.join(missing)} are not in candidates/")
-    else:
+    # Each member once, with the file and what is wrong with it (`RunFiles.member_problems`).
+    notes += [files.member_problems.get(t) or f"candidates/{t}/ records no test predictions"
+              for t in missing]
+    if not missing:
         probs = np.stack([by_trial[m["trial"]].test_probs for m in members])
         weights = {i: float(m.get("weight", 1.0)) for i, m in enumerate(members)}
         panels.append(("ensemble", ens.ensemble_probs(probs, weights), files.y_test))
     best = ((e.get("test") or {}).get("best_single") or {}).get("trial")
     if best in by_trial and by_trial[best].test_probs is not None:
         panels.append((f"best single ({best})", by_trial[best].test_probs, files.y_test))
-    elif best:
-        notes.append(f"the test probabilities of {best} are not in candidates/")
+    elif best and best not in missing:
+        c = by_trial.get(best)
+        notes.append(f"candidates/{best}/" + ("; ".join(c.notes) if c and c.notes else
+                                              " is missing or not usable"))
     return panels, "; ".join(notes)
 
 
@@ -393,7 +410,8 @@ def _test_section(files, figures) -> Section:
         module = next((c.module for c in files.candidates if c.trial == b.get("trial")), "")
         rows.append([f"best single: {b.get('trial')}" + (f" ({module})" if module else ""),
                      _f(b["accuracy"]), _f(b["nll"]), _f(b["ece"])])
-    n = len(files.y_test) if files.y_test is not None else "?"
+    n = len(files.y_test) if files.y_test is not None else (
+        (files.task.get("sizes") or {}).get("test") or "recorded")
     sec.add(f"On the {n} test examples (never used for any choice). The best single member "
             "is the candidate with the best validation objective. NLL = mean cross-entropy "
             f"(lower is better); ECE = expected calibration error over {RELIABILITY_BINS} "
@@ -518,6 +536,17 @@ def _failures_section(files) -> Section:
     if files.skipped:
         blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
         blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))
+    if files.member_problems:
+        blocks.append(Inline(f"Members of ensemble.json the report cannot read "
+                             f"({len(files.member_problems)}; its numbers for them are "
+                             "ensemble.json's): run ", Code(files.cmd("tune")),
+                             " to redo a missing or damaged trial, then ",
+                             Code(files.cmd("ensemble")), "."))
+        blocks.append(Table(["trial", "what is wrong"],
+                            [[t, r] for t, r in files.member_problems.items()]))
+    if files.problems:
+        blocks.append(f"Files missing or damaged ({len(files.problems)}):")
+        blocks.append(Bullets(list(files.problems)))
     export_skipped = (files.meta.get("export") or {}).get("skipped") or []
     if export_skipped:
         blocks.append(f"Members left out of the export ({len(export_skipped)}):")
@@ -538,8 +567,8 @@ def _stages_section(files) -> Section:
     sec = Section("Time per stage")
     stages = files.meta.get("stages") or {}
     if not stages:
-        return sec.add(Inline("run.json records no stage timings (", Code("hubensemble fit"),
-                              " records them)."))
+        return sec.add(_meta_missing(files) or Inline(
+            "run.json records no stage timings (", Code("hubensemble fit"), " records them)."))
     rows, total = [], 0.0
     for name, info in fit_order(stages):
         info = info if isinstance(info, dict) else {"seconds": info}
@@ -558,7 +587,7 @@ def _versions_section(files) -> Section:
     sec = Section("Versions")
     versions = files.meta.get("versions") or {}
     if not versions:
-        return sec.add("run.json records no versions.")
+        return sec.add(_meta_missing(files) or "run.json records no versions.")
     return sec.add(Table(["package", "version"], [[k, v] for k, v in versions.items()]))
 
 
@@ -569,10 +598,44 @@ def build_sections(run_dir) -> tuple[str, list, list]:
     figures = []
     name = files.task.get("name")
     title = f"hubensemble report: {name}" if name else "hubensemble report"
-    sections = [_overview(files), _data_section(files), _ranking_section(files),
-                _knn_section(files, figures), _curve_section(files, figures),
-                _test_section(files, figures), cost_section(files, figures, _members(files)),
-                _members_section(files),
-                _robustness_section(files, figures), _failures_section(files),
-                _stages_section(files), _versions_section(files)]
+    # (title, builder, the files it reads, what rewrites them) for `_guarded`.
+    run_json = (("run.json",), "restore")
+    builders = [
+        ("Overview", _overview, ("run.json", "ranking.json", "ensemble.json"), None),
+        ("Data", _data_section, *run_json),
+        ("Ranking", _ranking_section, ("ranking.json",), "rank"),
+        ("kNN proxy vs fine-tuned accuracy", lambda f: _knn_section(f, figures),
+         ("ranking.json", "candidates/"), "rank"),
+        ("Ensemble size", lambda f: _curve_section(f, figures), ("ensemble.json",), "ensemble"),
+        ("Best single member vs ensemble on test", lambda f: _test_section(f, figures),
+         ("ensemble.json",), "ensemble"),
+        ("Inference cost", lambda f: cost_section(f, figures, _members(f)),
+         ("cost.json", "ensemble.json", "distill.json"), "cost"),
+        ("Ensemble members", _members_section, ("ensemble.json",), "ensemble"),
+        ("Robustness to corruptions", lambda f: _robustness_section(f, figures),
+         ("robustness.json",), "evaluate"),
+        ("What failed and why", _failures_section, ("ranking.json", "candidates/"), None),
+        ("Time per stage", _stages_section, *run_json),
+        ("Versions", _versions_section, *run_json)]
+    sections = [_guarded(files, figures, *b) for b in builders]
     return title, sections, figures
+
+
+def _guarded(files, figures, title, build, sources, fix) -> Section:
+    """`build(files)`, or, when a value of a kind no check foresaw breaks it, the section
+    with a sentence naming the files it reads, the error and (`fix`: a command of
+    `RunFiles.cmd`, or a sentence) what writes them again: the rest of the report is still
+    written (the promise: never a traceback)."""
+    drawn = len(figures)
+    try:
+        return build(files)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as e:
+        del figures[drawn:]  # a figure of the broken section would be shown elsewhere
+        where = " or ".join(str(files.path / s) for s in sources)
+        again = (Inline("; ", Code(files.cmd(fix)), " writes it again.") if fix in files.CMDS
+                 else Inline("; restore it from a copy, or run ", Code(files.cmd("rank")),
+                             " again, which writes it.") if fix == "restore" else ".")
+        text = Inline(f"This section could not be drawn: {where} holds a value of an "
+                      f"unexpected kind ({type(e).__name__}: {e})", again)
+        log.warning("the report cannot show %r: %s", title, text)
+        return Section(title).add(text)

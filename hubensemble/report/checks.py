@@ -1,0 +1,92 @@
+"""What the report checks in a run's JSON files before it reads them, and how it words what
+it finds: valid JSON of another shape (a string where an object belongs) is damage, named
+with its key and kind, never an AttributeError deep in a section."""
+
+from __future__ import annotations
+
+import re
+
+from hubensemble.cost.records import json_kind
+from hubensemble.report.render import Code, Inline
+
+# The kinds of the values each reader uses, by path ("*": every item of a list or object).
+# A value that is absent or null is not checked: every reader treats it as not recorded.
+RUN_KINDS = [
+    (("data",), dict), (("data", "task"), dict), (("data", "args"), dict),
+    (("data", "task", "sizes"), dict), (("data", "task", "class_names"), list),
+    (("data", "task", "image_size"), list), (("data", "task", "skipped"), list),
+    (("data", "task", "dropped"), list), (("data", "task", "ignored"), dict),
+    (("data", "task", "duplicates"), dict), (("stages",), dict), (("versions",), dict),
+    (("export",), dict), (("export", "skipped"), list), (("export", "skipped", "*"), dict),
+    (("export", "tflite"), dict), (("export", "members"), list), (("modules",), dict),
+]
+ENSEMBLE_KINDS = [
+    (("members",), list), (("members", "*"), dict), (("members", "*", "trial"), str),
+    (("members", "*", "hparams"), dict), (("val",), dict), (("val", "best_single"), dict),
+    (("val", "best_single_in_budget"), dict), (("test",), dict), (("test", "ensemble"), dict),
+    (("test", "best_single"), dict), (("test", "best_single_in_budget"), dict),
+    (("val_curve",), list), (("val_curve", "*"), dict), (("test_curve",), list),
+    (("test_curve", "*"), dict), (("coverage",), dict), (("cost",), dict),
+    (("cost", "ensemble"), dict), (("cost", "path"), list), (("cost", "path", "*"), dict),
+    (("limits",), dict), (("size_rule",), dict), (("skipped",), list),
+]
+ROBUSTNESS_KINDS = [
+    (("clean",), dict), (("clean", "ensemble"), dict), (("clean", "best_single"), dict),
+    (("corruptions",), dict), (("corruptions", "*"), dict), (("corruptions", "*", "*"), dict),
+    (("corruptions", "*", "*", "ensemble"), dict), (("mean_corrupted",), dict),
+    (("mean_corrupted", "ensemble"), dict), (("best_single",), dict), (("members",), list),
+    (("members", "*"), dict), (("skipped",), list),
+]
+DISTILL_KINDS = [
+    (("teacher",), dict), (("teacher", "members"), list), (("student",), dict),
+    (("student", "cost"), dict), (("student", "test"), dict), (("student", "val"), dict),
+    (("gap",), dict),
+]
+_EXPECTED = {dict: "an object", list: "an array", str: "a string"}
+
+
+def _found(doc, path):
+    """[(shown key, value, parent, key)] of the values at `path` in `doc` that are present
+    and not null."""
+    items = [("", doc, None, None)]
+    for part in path:
+        found = []
+        for name, value, _, _ in items:
+            if part == "*":
+                pairs = (value.items() if isinstance(value, dict) else
+                         enumerate(value) if isinstance(value, list) else ())
+                found += [(f"{name}[{k!r}]" if isinstance(k, str) else f"{name}[{k}]", v,
+                           value, k) for k, v in pairs if v is not None]
+            elif isinstance(value, dict) and value.get(part) is not None:
+                found.append((f"{name}.{part}" if name else part, value[part], value, part))
+        items = found
+    return items
+
+
+def kind_problems(doc, kinds, *, drop=False) -> list[str]:
+    """What in `doc` (a JSON object) is of another kind than `kinds` says, as "its "data" is
+    a JSON string, expected an object", outer keys first. `drop`: each such value is removed
+    from `doc`, so that the readers after this see it as not recorded."""
+    problems = []
+    for path, want in kinds:
+        for name, value, parent, key in _found(doc, path):
+            if not isinstance(value, want):
+                problems.append(f"its \"{name}\" is {json_kind(value)}, expected "
+                                f"{_EXPECTED[want]}")
+                if drop:
+                    parent[key] = None
+    return problems
+
+
+_COMMAND = re.compile(r"`(hubensemble [^`]*|fit --restart)`")
+
+
+def note(message) -> Inline:
+    """A reader's message (RunError text) as report text: its commands in backticks become
+    code spans, as the report's own hints (they were shown with the backticks escaped)."""
+    parts, at = [], 0
+    message = str(message)
+    for m in _COMMAND.finditer(message):
+        parts += [message[at:m.start()], Code(m.group(1))]
+        at = m.end()
+    return Inline(*parts, message[at:])
