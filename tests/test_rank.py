@@ -2,6 +2,7 @@
 failures, cache, shards, selection."""
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -424,7 +425,7 @@ def test_two_processes_at_once_compute_each_entry_once(task, good, tmp_path):
 
 # --- shards and merge ---------------------------------------------------------------------------
 
-def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path):
+def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path, caplog):
     specs = [good[0], broken["ghost"], good[1], good[2], broken["nan"]]
     for opts in ({"top_k": 2}, {"greedy": True, "max_k": 3}):
         whole = ranked(specs, task, tmp_path / "whole", **opts)
@@ -435,6 +436,9 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path)
         merged = rank.merge_rankings(shards[::-1], tmp_path / "merged", **opts)
         assert stable(merged.rows) == stable(whole.rows)
         assert merged.selected == whole.selected
+        # No rule given: the shards' own (the default top-K 15 was applied, before).
+        again = rank.merge_rankings(shards, tmp_path / "again", top_k=None)
+        assert again.selection == whole.selection and again.selected == whole.selected
         got = rank.load_knn_predictions(tmp_path / "merged")
         want = rank.load_knn_predictions(tmp_path / "whole")
         assert list(got) == list(want) == [r["name"] for r in whole.ok_rows]
@@ -444,6 +448,16 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path)
         assert set(meta["modules"]) == {s.name for s in specs}
         assert meta["data"]["task"]["fingerprint"] == task.fingerprint
         assert (tmp_path / "merged" / "labels" / "train.npy").exists()
+    ranked(specs, task, shards[1], shard=(1, 2), top_k=2)
+    with pytest.raises(RunError, match=re.escape(
+            f"the shards were ranked with different selections (greedy max_k=3 in "
+            f"{shards[0]}; top_k=2 in {shards[1]}); pass --top-k, --threshold or --greedy")):
+        rank.merge_rankings(shards, tmp_path / "again", top_k=None)
+    ranked(specs, task, shards[1], shard=(1, 2), greedy=True, max_k=3)
+    with caplog.at_level("WARNING", logger="hubensemble.rank.merge"):
+        assert rank.merge_rankings(shards, tmp_path / "again", top_k=1).selected == ["good2"]
+    assert ("the shards were ranked with the selection greedy max_k=3; this merge selects "
+            "with top_k=1 (give the shards' rule to keep it)" in caplog.text)
     # Not into a folder of the user's (their labels/train.npy was overwritten), nor a file.
     theirs = tmp_path / "theirs"
     (theirs / "labels").mkdir(parents=True)
@@ -483,15 +497,33 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     ranked(good, other, tmp_path / "other", shard=(1, 2))
     with pytest.raises(RunError, match="data_fingerprint"):
         rank.merge_rankings([a, tmp_path / "other"], tmp_path / "m4")
+    with pytest.raises(RunError, match=re.escape(f"{tmp_path / 'other'} holds a run on other "
+                                                 "data (sklearn:digits, fingerprint")):
+        rank.merge.check_shards([a, b], tmp_path / "other")  # before TensorFlow, on the CLI
     ranked(good[:2], task, tmp_path / "cat", shard=(1, 2))
     with pytest.raises(RunError, match="catalogue"):
         rank.merge_rankings([a, tmp_path / "cat"], tmp_path / "m5")
+    # An entry that loads differently (same name and handle, so the same size and
+    # fingerprint): merged, before, into what neither catalogue's ranking gives.
+    changed = [good[0], dataclasses.replace(good[1], value_range="-1,1"), good[2]]
+    ranked(changed, task, tmp_path / "vr", shard=(1, 2))
+    with pytest.raises(RunError, match=re.escape(
+            f"different catalogues, {a} and {tmp_path / 'vr'}: the entry of good1 differs "
+            "(value_range); the merged ranking would equal neither")):
+        rank.merge.check_shards([a, tmp_path / "vr"], tmp_path / "m5")
+    described = [good[0], dataclasses.replace(good[1], license="MIT", source="x.yaml:3"),
+                 good[2]]  # descriptive fields only: the same ranking
+    ranked(described, task, tmp_path / "lic", shard=(1, 2))
+    assert rank.merge.check_shards([a, tmp_path / "lic"])
     # A folder that is not there, and two whole rankings, are named as such ("shard 0/1 given
     # twice", and a hint to rank the missing folder, before).
     with pytest.raises(RunError, match=re.escape(f"{tmp_path / 'gone'} does not exist; pass "
                                                  "the run folders that `hubensemble rank "
                                                  "--shard I/N")):
         rank.merge_rankings([a, tmp_path / "gone"], tmp_path / "m6")
+    with pytest.raises(RunError, match=re.escape(f"{a / 'ranking.json'} is not a folder; "
+                                                 "pass the run folders")):  # "does not exist"
+        rank.merge_rankings([a, b, a / "ranking.json"], tmp_path / "m6")
     for name in ("w1", "w2"):
         ranked(good, task, tmp_path / name)
     for whole in ([tmp_path / "w1", tmp_path / "w2"], [tmp_path / "w1"]):  # one was copied
@@ -501,9 +533,71 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     assert not (tmp_path / "m7").exists()
 
 
-def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, caplog):
-    import dataclasses
+def test_a_shard_whose_modules_all_fail_writes_them_and_the_merge_decides(task, good, tmp_path,
+                                                                          caplog):
+    ghosts = [ModuleSpec(name=f"ghost{i}", handle=str(tmp_path / f"gone{i}")) for i in range(2)]
+    specs = [good[0], ghosts[0], good[1], ghosts[1]]  # shard 1/2: both ghosts
+    whole = ranked(specs, task, tmp_path / "whole")
+    with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
+        failed = ranked(specs, task, tmp_path / "s1", shard=(1, 2))  # raised, wrote nothing
+    assert [r["status"] for r in failed.rows] == ["failed", "failed"]
+    assert rank.load_ranking(tmp_path / "s1").failed_rows == failed.rows
+    assert ("no module of shard 1/2 could be ranked (2 failed); its ranking records why, and "
+            "`rank merge` refuses only when no module of any shard could be ranked"
+            in caplog.text)
+    ranked(specs, task, tmp_path / "s0", shard=(0, 2))
+    merged = rank.merge_rankings([tmp_path / "s0", tmp_path / "s1"], tmp_path / "m")
+    assert stable(merged.rows) == stable(whole.rows) and merged.selected == whole.selected
+    # No ok module in any shard: the rule of a whole ranking, before --out is made.
+    for i in range(2):
+        ranked(ghosts, task, tmp_path / f"g{i}", shard=(i, 2))
+    with pytest.raises(HubensembleError, match=r"no module could be ranked \(2 failed\):\n"
+                                               r"  ghost0: .*\n  ghost1: .*\nfix these .* and "
+                                               "rank the shards again"):
+        rank.merge.check_shards([tmp_path / "g0", tmp_path / "g1"], tmp_path / "gm")
+    assert not (tmp_path / "gm").exists()
 
+
+def test_merge_names_a_shards_damaged_or_missing_files_before_out_is_made(task, good,
+                                                                          tmp_path):
+    shards = [tmp_path / f"s{i}" for i in range(2)]
+    for i, d in enumerate(shards):
+        ranked(good, task, d, shard=(i, 2))
+    out = tmp_path / "m"
+
+    def refused(said, folders=shards):
+        with pytest.raises(RunError, match=said):
+            rank.merge.check_shards(folders, out)
+        with pytest.raises(RunError, match=said):
+            rank.merge_rankings(folders, out)
+        assert not out.exists()
+
+    knn = shards[1] / "knn.npz"
+    original = knn.read_bytes()
+    knn.write_bytes(original[:100])  # a traceback (zipfile.BadZipFile), before
+    refused(re.escape(f"{knn} is unreadable (BadZipFile"))
+    knn.unlink()  # accepted, before: the merged knn.npz lacked good1 and --greedy failed
+    refused(re.escape(f"{knn} is missing: it holds the kNN predictions of the 1 module(s) "
+                      "ranked there (good1); copy the whole folder"))
+    shutil.copy(shards[0] / "knn.npz", knn)  # another shard's
+    refused(re.escape(f"{knn} holds no predictions of good1 (ranked there)"))
+    knn.write_bytes(original)
+    labels = shards[0] / "labels"  # the merge copied the first shard's: it had none
+    shutil.move(labels, tmp_path / "labels")
+    refused(re.escape(f"{labels / 'train.npy'} is missing (the train labels of the data its "
+                      "run.json records)"))
+    shutil.move(tmp_path / "labels", labels)
+    np.save(labels / "val.npy", np.zeros(3, np.int64))
+    refused(re.escape(f"{labels / 'val.npy'} holds labels of shape (3,), not the "))
+    ranked(good, task, shards[0], shard=(0, 2))  # rewrites its labels
+    merged = rank.merge_rankings(shards, out)
+    assert set(rank.load_knn_predictions(out)) == {r["name"] for r in merged.ok_rows}
+    for split in ("train", "val", "test"):
+        assert (np.load(out / "labels" / f"{split}.npy")
+                == np.asarray(getattr(task, split).labels)).all()
+
+
+def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, caplog):
     from hubensemble.candidate import scan, write_candidate
     from hubensemble.rundir import Run
 
@@ -536,6 +630,14 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     assert f"and `tune --run {out}` adds trials" in caplog.text  # a rank's folder, not a fit's
     assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
     assert rank.load_ranking(out).selected != json.loads(before["ranking.json"])["selected"]
+    # A merge says it too (it did not, though docs/rank.md said so).
+    for i in range(2):
+        ranked(good, task, tmp_path / f"t{i}", shard=(i, 2))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hubensemble.rank.merge"):
+        rank.merge_rankings([tmp_path / "t0", tmp_path / "t1"], out)
+    assert f"{out} holds 1 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
+    assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
 
 
 # --- selection ----------------------------------------------------------------------------------

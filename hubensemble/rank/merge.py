@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import types
+
+import numpy as np
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_bytes, check_dir_target
-from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
-                                      _sort_rows, check_tuned_modules, load_knn_predictions,
-                                      load_ranking, repeated, select, selection_rule,
-                                      write_knn_predictions)
+from hubensemble.rank.ranking import (DESCRIPTIVE_FIELDS, KNN_METRICS, Ranking,
+                                      _raise_if_none_ok, _rank_section, _sort_rows,
+                                      check_knn_predictions, check_tuned_modules,
+                                      load_knn_predictions, load_ranking, repeated, select,
+                                      selection_rule, write_knn_predictions)
+
+log = logging.getLogger(__name__)
 
 _MERGE = options.defaults_for("merge")
+#: What to do when a shard's own files are missing or damaged.
+_AGAIN = "copy the whole folder that `rank --shard` wrote, or rank that shard again"
 
 
 def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
@@ -22,44 +31,36 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                    greedy=_MERGE["greedy"]) -> Ranking:
     """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
 
-    Refuses shards of other data, metric, k, profile or catalogue, a set of shards with
-    one missing or given twice, an `out_dir` that is a file or a folder of the user's
-    (`Run.check_folder_is_ours`), and an `out_dir` whose candidates were tuned from a module
-    the merged list drops or changes (`check_tuned_modules`). Copies the kNN predictions,
+    Refuses (RunError, HubensembleError) what `check_shards` refuses: shards that are not
+    one complete set of the same ranking, a shard's damaged files, no ok module in any shard,
+    an `out_dir` that is a file, a folder of the user's, a run on other data, or a run whose
+    candidates were tuned from a module the merged list drops or changes (a run holding
+    candidates otherwise gets a warning: they stay in its pool). Copies the kNN predictions,
     recomputes the selection over all modules and writes ranking.json/.csv and run.json as
     `run_rank` does.
+
+    The selection: `top_k` (int), `threshold` (float, with `max_k`) or `greedy` (with
+    `max_k`), as in `run_rank`; with `top_k` and `threshold` None and `greedy` falsy, the
+    rule the shards were ranked with (RunError when they differ). `max_k` None: 15.
     """
     from hubensemble.rundir import Run
 
     shard_dirs = [str(d) for d in shard_dirs]
-    parts = check_shards(shard_dirs, out_dir)
+    checked = _checked(shard_dirs, out_dir, "out_dir")
+    parts = checked.parts
     first_dir, first = parts[0]
-    selection = selection_rule(metric=first.metric, top_k=top_k, threshold=threshold,
-                               max_k=max_k, greedy=greedy)
-    metas = [(d, Run(d).meta()) for d in shard_dirs]
-    data = metas[0][1].get("data")
-    if data is None:
-        raise RunError(f"{first_dir}/run.json records no data; rank that shard again")
+    selection = _selection(parts, first.metric, top_k=top_k, threshold=threshold,
+                           max_k=max_k, greedy=greedy)
+    if checked.held:  # as run_rank says it: the pool keeps them
+        log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
+                    "that the ensemble selects from, and `tune --run %s` adds trials for the "
+                    "modules this ranking selects", out_dir, checked.held, out_dir)
     out_run = Run(out_dir)
-    out_run.check_folder_is_ours("out_dir")  # as run_rank: a folder of the user's is no run
-    check_dir_target(out_dir, "pass another out_dir")
-    recorded = out_run.meta().get("data")
-    if recorded and recorded["task"]["fingerprint"] != data["task"]["fingerprint"]:
-        raise RunError(f"{out_dir} holds a run on other data ({recorded['args']['spec']}); "
-                       "merge into a new --out folder")
-
-    rows, modules, predictions = [], {}, {}
-    for (d, r), (_, meta) in zip(parts, metas):
+    rows, predictions = [], {}
+    for d, r in parts:
         rows.extend(r.rows)
-        modules.update(meta.get("modules") or {})
         if r.metric in KNN_METRICS:
             predictions.update(load_knn_predictions(d, [row["name"] for row in r.ok_rows]))
-    dupes = repeated(r["name"] for r in rows)
-    if dupes:
-        raise RunError(f"modules {dupes[:5]} appear in more than one shard of "
-                       f"{', '.join(shard_dirs)}; were they ranked with different --shard?")
-    check_tuned_modules(out_dir, modules)
-    _raise_if_none_ok(rows)
 
     labels = None
     if selection["rule"] == "greedy":
@@ -71,22 +72,43 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                                     for r in ranking.ok_rows if r["name"] in predictions})
     ranking.write(out_dir)
     # The data record and labels travel with the ranking, so later stages run from out_dir.
-    for split in ("train", "val", "test"):
+    for split in _label_splits(checked.data):
         src = Run(first_dir).labels / f"{split}.npy"
-        if src.exists():
-            atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
-    out_run.update(data=data, modules=modules,
+        atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
+    out_run.update(data=checked.data, modules=checked.modules,
                    rank=_rank_section(ranking, merged_from=shard_dirs))
     return ranking
 
 
-def check_shards(shard_dirs, out_dir=None) -> list[tuple[str, Ranking]]:
-    """[(folder, its Ranking)] of `shard_dirs` when they are one complete set of shards of
-    the same ranking; RunError naming the folder(s) otherwise: missing, not ranked, a whole
-    ranking (ranked without --shard), shards of other data, metric, k, profile, split or
-    catalogue, a shard missing or given twice, or one that is `out_dir` (the merge would
-    replace that shard's ranking). Reads their ranking.json only (no TensorFlow): `rank
-    merge` checks before it loads TensorFlow or creates --out."""
+def check_shards(shard_dirs, out_dir=None, *, flag="--out") -> list[tuple[str, Ranking]]:
+    """[(folder, its Ranking)] of `shard_dirs` (paths) when they are one complete set of
+    shards of the same ranking that can be merged into `out_dir` (a path, or None to check
+    the shards alone); RunError (HubensembleError for no folders) naming the folder(s) and
+    file otherwise:
+
+    * a shard folder missing, not a folder, not ranked, or a whole ranking (ranked without
+      --shard); shards of other data, metric, k, profile, split or catalogue (entries
+      differing in a field that changes what a module computes: all but DESCRIPTIVE_FIELDS,
+      named with the module), a shard missing or given twice, a module in two shards;
+    * a shard's run.json without its data record, its labels/<split>.npy missing or
+      unreadable, its knn.npz (kNN metrics, a shard with ok modules) missing, damaged or
+      lacking a module ranked there (`check_knn_predictions`);
+    * no ok module in any shard ("no module could be ranked", every reason listed);
+    * `out_dir` one of the shards, a file, a folder of the user's (`Run.check_folder_is_ours`,
+      `flag` names it), a run on other data, or a run whose candidates were tuned from a
+      module the merged list drops or changes (`check_tuned_modules`).
+
+    Reads JSON, the labels and the knn.npz headers only (no TensorFlow): `rank merge` checks
+    before it loads TensorFlow or creates --out.
+    """
+    return _checked(shard_dirs, out_dir, flag).parts
+
+
+def _checked(shard_dirs, out_dir, flag):
+    """check_shards, also returning what the merge reads: the data record, the modules'
+    entries and how many candidates `out_dir` holds."""
+    from hubensemble.rundir import Run
+
     shard_dirs = [str(d) for d in shard_dirs]
     if not shard_dirs:
         raise HubensembleError("give the shard run folders to merge")
@@ -96,7 +118,8 @@ def check_shards(shard_dirs, out_dir=None) -> list[tuple[str, Ranking]]:
                        "would replace that shard's ranking: pass a new --out folder")
     for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
         if not os.path.isdir(d):
-            raise RunError(f"{d} does not exist; pass the run folders that `hubensemble rank "
+            what = "is not a folder" if os.path.exists(d) else "does not exist"
+            raise RunError(f"{d} {what}; pass the run folders that `hubensemble rank "
                            "--shard I/N --out FOLDER` wrote, all N of them")
     parts = [(d, load_ranking(d)) for d in shard_dirs]
     whole = [d for d, r in parts if not r.shard]
@@ -104,10 +127,14 @@ def check_shards(shard_dirs, out_dir=None) -> list[tuple[str, Ranking]]:
         raise RunError(f"{', '.join(whole)}: a whole ranking, not a shard (ranked without "
                        "--shard I/N); merge the folders of `hubensemble rank --shard I/N`, "
                        "or rank again to select again (its embeddings are cached)")
+    _check_catalogue_entries(parts)
     for field in ("metric", "k", "data_fingerprint", "profile", "split", "catalogue"):
         values = {}
         for d, r in parts:
-            values.setdefault(json.dumps(getattr(r, field), sort_keys=True), []).append(d)
+            value = getattr(r, field)
+            if field == "catalogue":  # its entries were compared above, by module
+                value = {key: value.get(key) for key in ("size", "fingerprint")}
+            values.setdefault(json.dumps(value, sort_keys=True), []).append(d)
         if len(values) > 1:
             listed = "; ".join(f"{json.loads(v)!r} in {', '.join(ds)}"
                                for v, ds in values.items())
@@ -115,7 +142,131 @@ def check_shards(shard_dirs, out_dir=None) -> list[tuple[str, Ranking]]:
                            "every shard with the same --data, --catalogue, --metric, --k "
                            "and --profile")
     _check_shard_set(parts)
-    return parts
+    rows = [row for _, r in parts for row in r.rows]
+    dupes = repeated(r["name"] for r in rows)
+    if dupes:
+        raise RunError(f"modules {dupes[:5]} appear in more than one shard of "
+                       f"{', '.join(shard_dirs)}; were they ranked with different --shard?")
+
+    data, modules = None, {}
+    for d, r in parts:
+        meta = Run(d).meta()
+        if meta.get("data") is None:
+            raise RunError(f"{Run(d).meta_path} records no data; {_AGAIN}")
+        data = data or meta["data"]
+        modules.update(meta.get("modules") or {})
+        _check_labels(d, meta["data"])
+        if r.metric in KNN_METRICS:
+            check_knn_predictions(d, [row["name"] for row in r.ok_rows], r.examples)
+    # A shard whose modules all failed writes its ranking; the rule applies to the whole.
+    _raise_if_none_ok(rows, again="rank the shards again (`rank --shard I/N`), then merge")
+
+    held = 0
+    if out_dir is not None:
+        out_run = Run(out_dir)
+        out_run.check_folder_is_ours(flag)  # as run_rank: a folder of the user's is no run
+        check_dir_target(out_dir, f"pass another {flag}")
+        recorded = out_run.meta().get("data")
+        if recorded and recorded["task"]["fingerprint"] != data["task"]["fingerprint"]:
+            raise RunError(f"{out_dir} holds a run on other data ({recorded['args']['spec']}, "
+                           f"fingerprint {recorded['task']['fingerprint'][:12]}…) than the "
+                           f"shards ({data['args']['spec']}, fingerprint "
+                           f"{data['task']['fingerprint'][:12]}…); merge into a new {flag} "
+                           "folder")
+        held = check_tuned_modules(out_dir, modules)
+    return types.SimpleNamespace(parts=parts, data=data, modules=modules, held=held)
+
+
+def _check_catalogue_entries(parts):
+    """RunError naming the modules (and fields) whose entries differ between the shards'
+    catalogues; shards ranked before ranking.json recorded "entries" are not compared."""
+    have = [(d, r.catalogue) for d, r in parts if r.catalogue.get("entries") is not None]
+    for d, cat in have[1:]:
+        base_dir, base = have[0]
+        a, b = base["entries"], cat["entries"]
+        only = sorted(set(a) ^ set(b))
+        changed = sorted(n for n in set(a) & set(b) if a[n] != b[n])
+        if not only and not changed:
+            continue
+        problems = [f"{n} is in the catalogue of {base_dir if n in a else d} only"
+                    for n in only[:5]]
+        if changed:
+            fa, fb = base.get("fields") or {}, cat.get("fields") or {}
+            # Per-field digests over the whole catalogue: exact when only entries changed.
+            fields = [] if only else sorted(f for f in set(fa) | set(fb)
+                                            if fa.get(f) != fb.get(f))
+            problems.append(f"the entry of {', '.join(changed[:5])}"
+                            f"{' …' if len(changed) > 5 else ''} differs"
+                            + (f" ({', '.join(fields)})" if fields else ""))
+        raise RunError(f"cannot merge shards ranked with different catalogues, {base_dir} "
+                       f"and {d}: {'; '.join(problems)}; the merged ranking would equal "
+                       "neither catalogue's. Rank every shard with the same --catalogue (only "
+                       f"the descriptive fields {', '.join(sorted(DESCRIPTIVE_FIELDS))} may "
+                       "differ)")
+
+
+def _label_splits(data):
+    """The splits whose labels a run on `data` (run.json's record) holds."""
+    from hubensemble.rundir import LABEL_SPLITS
+
+    sizes = (data.get("task") or {}).get("sizes") or {}
+    return [s for s in LABEL_SPLITS if sizes.get(s) is not None]
+
+
+def _check_labels(shard_dir, data):
+    """RunError naming RUN/labels/<split>.npy of a shard when a split its data record has is
+    missing, unreadable or of another size: the merge copies them (it left none, before)."""
+    from hubensemble.rundir import Run
+
+    sizes = data["task"].get("sizes") or {}
+    for split in _label_splits(data):
+        path = Run(shard_dir).labels / f"{split}.npy"
+        if not path.is_file():
+            raise RunError(f"{path} is missing (the {split} labels of the data its run.json "
+                           f"records); {_AGAIN}")
+        try:
+            shape = np.load(path, allow_pickle=False).shape
+        except (OSError, ValueError, EOFError) as e:
+            raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); "
+                           f"{_AGAIN}") from None
+        if shape != (sizes[split],):
+            raise RunError(f"{path} holds labels of shape {shape}, not the {sizes[split]} "
+                           f"{split} examples its run.json records; {_AGAIN}")
+
+
+def _selection(parts, metric, *, top_k, threshold, max_k, greedy):
+    """The merged ranking's selection rule: the one given, else the shards' own."""
+    recorded = {}
+    for d, r in parts:
+        recorded.setdefault(json.dumps(r.selection, sort_keys=True), []).append(d)
+    if top_k is not None or threshold is not None or greedy:
+        rule = selection_rule(metric=metric, top_k=_MERGE["top_k"] if top_k is None else top_k,
+                              threshold=threshold, greedy=bool(greedy),
+                              max_k=_MERGE["max_k"] if max_k is None else max_k)
+        theirs = json.loads(next(iter(recorded)))
+        if len(recorded) == 1 and theirs and theirs != rule:
+            # `rank merge` passes its flags' defaults: a merge of shards ranked with --top-k 2
+            # selected the default 15 without a word.
+            log.warning("the shards were ranked with the selection %s; this merge selects "
+                        "with %s (give the shards' rule to keep it)", _rule_text(theirs),
+                        _rule_text(rule))
+        return rule
+    if len(recorded) > 1:
+        listed = "; ".join(f"{_rule_text(json.loads(v))} in {', '.join(ds)}"
+                           for v, ds in recorded.items())
+        raise RunError(f"the shards were ranked with different selections ({listed}); pass "
+                       "--top-k, --threshold or --greedy to choose the merged one")
+    rule = json.loads(next(iter(recorded)))
+    return rule or selection_rule(metric=metric)  # shards that recorded none: the default
+
+
+def _rule_text(selection):
+    if not selection:
+        return "none recorded"
+    # "top_k=2", not "top_k top_k=2" (as Ranking.summary shows it).
+    rule = ", ".join(f"{k}={v}" for k, v in selection.items() if k != "rule")
+    name = selection.get("rule", "?")
+    return rule if rule.startswith(f"{name}=") else f"{name} {rule}".strip()
 
 
 def _check_shard_set(parts):

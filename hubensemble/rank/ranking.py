@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -297,8 +298,10 @@ def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
                 saved, preds = [str(n) for n in z["names"]], z["predictions"]
             if preds.ndim != 2 or preds.shape[0] != len(saved):
                 raise ValueError(f"predictions of shape {preds.shape} for {len(saved)} names")
-        except (OSError, ValueError, KeyError) as e:
-            raise RunError(f"{path} is unreadable ({e}); rank again to rewrite it") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            # BadZipFile: a damaged file (a merge's traceback, before) is named, not raised.
+            raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); rank again to "
+                           "rewrite it") from None
         return {n: preds[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
     legacy = Path(out_dir) / "knn"
     for name in (names if names is not None else
@@ -307,6 +310,45 @@ def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
         if p.exists():
             out[name] = np.load(p, allow_pickle=False)
     return out
+
+
+def check_knn_predictions(run_dir, names, examples=None) -> None:
+    """RunError naming RUN/knn.npz of the kNN ranking in `run_dir` when it lacks the
+    predictions of some of `names` (str, its ok modules): the file missing (and no
+    RUN/knn/NAME.npy of an older ranking for each), damaged, or without some names, or with
+    predictions of another number of training examples than `examples` (int; None: any).
+    Reads the names and the array's header, not the predictions: `rank merge` checks every
+    shard with it before TensorFlow loads."""
+    names = list(names)
+    path = knn_predictions_file(run_dir)
+    if not names:
+        return
+    again = "copy the whole folder that `rank --shard` wrote, or rank that shard again"
+    if not path.exists():
+        legacy = Path(run_dir) / "knn"
+        if all((legacy / f"{n}.npy").is_file() for n in names):
+            return
+        raise RunError(f"{path} is missing: it holds the kNN predictions of the "
+                       f"{len(names)} module(s) ranked there ({', '.join(names[:3])}"
+                       f"{' …' if len(names) > 3 else ''}); {again}")
+    try:
+        with zipfile.ZipFile(path) as z:
+            with z.open("names.npy") as f:
+                saved = {str(n) for n in np.lib.format.read_array(f, allow_pickle=False)}
+            with z.open("predictions.npy") as f:
+                version = np.lib.format.read_magic(f)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape = header(f)[0]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); {again}") from None
+    lacking = [n for n in names if n not in saved]
+    if lacking:
+        raise RunError(f"{path} holds no predictions of {', '.join(lacking[:5])}"
+                       f"{' …' if len(lacking) > 5 else ''} (ranked there); {again}")
+    if len(shape) != 2 or shape[0] != len(saved) or (examples and shape[1] != examples):
+        raise RunError(f"{path} is unreadable (predictions of shape {tuple(shape)} for "
+                       f"{len(saved)} names and {examples} training examples); {again}")
 
 
 def repeated(names) -> list[str]:
@@ -319,6 +361,24 @@ def catalogue_fingerprint(specs) -> str:
     """sha256 of the catalogue's (name, handle) list in order: the shards must share it."""
     listed = [[s.name, s.handle] for s in specs]
     return hashlib.sha256(json.dumps(listed).encode("utf-8")).hexdigest()
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def catalogue_record(specs) -> dict:
+    """ranking.json's "catalogue" of `specs` (ModuleSpec, the whole catalogue, not a
+    shard's part): "size", "fingerprint" (`catalogue_fingerprint`), "entries" ({name: digest
+    of the entry's fields that change what it computes: all but DESCRIPTIVE_FIELDS}) and
+    "fields" ({such field: digest of its values over the catalogue}). Shards record the
+    whole catalogue's, so `rank merge` can name the module and field where theirs differ."""
+    entries = [{f: v for f, v in s.to_json().items() if f not in DESCRIPTIVE_FIELDS}
+               for s in specs]
+    fields = sorted({f for e in entries for f in e} - {"name"})
+    return {"size": len(specs), "fingerprint": catalogue_fingerprint(specs),
+            "entries": {e["name"]: _digest(e) for e in entries},
+            "fields": {f: _digest([e.get(f) for e in entries]) for f in fields}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,7 +472,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     `data_args` (rundir.DataArgs) records how to load the task again, so later stages can
     run in another process; without it the run records DataArgs(spec=task.source,
     reloadable=False): later stages then need the task passed in Python.
-    Raises HubensembleError summarising every failure when no module succeeded; RunError,
+    Raises HubensembleError summarising every failure when no module succeeded (a shard
+    writes its ranking all the same, with a warning: `merge_rankings` applies the rule over
+    all shards); RunError,
     before any work, when `out_dir` holds files no stage wrote and no run
     (`Run.check_folder_is_ours`) or is a file, a run on other data, or candidates tuned from a
     module that this ranking drops or whose entry it changes (`check_tuned_modules`).
@@ -493,14 +555,21 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             state = ("hit" if row["cache_hit"] else "miss") if row["status"] == "ok" else "failed"
             bar.set_postfix_str(f"{spec.name}: {state}")
     bar.close()
-    _raise_if_none_ok(rows)
+    if shard is None:
+        _raise_if_none_ok(rows)
+    elif not any(r["status"] == "ok" for r in rows):
+        # A shard is part of a ranking: it writes its failures (exit 0), and the merge applies
+        # the rule over all shards. Raising here left no ranking.json: no merge could complete.
+        log.warning("no module of shard %d/%d could be ranked (%d failed); its ranking "
+                    "records why, and `rank merge` refuses only when no module of any shard "
+                    "could be ranked", shard[0], shard[1], len(rows))
 
     default_hw = default_resolution(task, prof)
     ranking = Ranking(
         metric=metric, k=k, rows=_sort_rows(rows), selected=[], selection=selection,
         shard=shard, data_fingerprint=task.fingerprint, profile=prof.name,
         resolution=default_hw, examples=n_train,
-        catalogue={"size": len(specs), "fingerprint": catalogue_fingerprint(specs)},
+        catalogue=catalogue_record(specs),
         chance=(float(np.bincount(labels).max() / len(labels)) if metric in KNN_METRICS
                 else None))
     ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
@@ -559,16 +628,18 @@ def _rank_section(ranking, **extra):
                "profile": ranking.profile,
                "shard": list(ranking.shard) if ranking.shard else None,
                "resolution": list(ranking.resolution) if ranking.resolution else None,
-               "catalogue": ranking.catalogue, "selected": list(ranking.selected),
+               # Not the entries' digests (ranking.json has them): run.json stays small.
+               "catalogue": {k: ranking.catalogue.get(k) for k in ("size", "fingerprint")},
+               "selected": list(ranking.selected),
                "ok": len(ranking.ok_rows), "failed": len(ranking.failed_rows)}
     section.update(extra)
     return section
 
 
-def _raise_if_none_ok(rows):
+def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"):
     if any(r["status"] == "ok" for r in rows):
         return
     lines = "\n".join(f"  {r['name']}: {r['reason']}" for r in rows)
     raise HubensembleError(f"no module could be ranked ({len(rows)} failed):\n{lines}\n"
                            "fix these catalogue entries (handle, sha256, trust, output_key, "
-                           "value_range) and run the same command again (`rank` or `fit`)")
+                           f"value_range) and {again}")
