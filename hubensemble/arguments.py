@@ -56,6 +56,9 @@ class Parser(argparse.ArgumentParser):
                 setattr(namespace, action.dest, [os.path.expanduser(v) for v in value]
                         if isinstance(value, list) else os.path.expanduser(value))
         given = vars(namespace).pop(_GIVEN, set())
+        # Which options the command line gave (a default never counts), for a command whose
+        # default depends on it: `rank merge` keeps the shards' own selection without a flag.
+        namespace.given_options = getattr(namespace, "given_options", set()) | given
         flags = {a.dest: a.option_strings[0] for a in self._actions if a.option_strings}
         for name in sorted(given):
             needs = BY_NAME[name].needs

@@ -185,7 +185,10 @@ def cmd_rank_merge(args):
     """`rank merge`: rank.merge_rankings of the shard folders; prints the summary."""
     from hubensemble.rank import merge_rankings
 
-    ranking = merge_rankings(args.shards, args.out, **options.kwargs_for("merge", args))
+    values = options.kwargs_for("merge", args)
+    if not args.given_options & {"top_k", "threshold", "greedy", "max_k"}:
+        values["top_k"] = None  # the rule the shards were ranked with (merge_rankings)
+    ranking = merge_rankings(args.shards, args.out, **values)
     summary(args, ranking.summary())
     return 0
 

@@ -300,10 +300,10 @@ OPTIONS: tuple[Option, ...] = (
          "with --shard auto: the number of shards (a Kubernetes Indexed Job's completions; "
          "for Slurm, checked against $SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",),
          minimum=1, metavar="N"),
-    # --- selection (rank and rank merge)
     _opt("top_k", int, 15, "keep the K best modules (unless --threshold or --greedy)",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
-         invalidates=("rank",), record="fit", minimum=1, metavar="K", exclusive="selection"),
+         invalidates=("rank",), record="fit", minimum=1, metavar="K", exclusive="selection",
+         variants={"merge": {"default_text": "the rule the shards were ranked with"}}),
     _opt("threshold", float, None,
          "keep modules within TAU (relative) of the best score, e.g. 0.02 (paper 2.3.1); the "
          "combined sweep then keeps the same",

@@ -182,6 +182,13 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env, 
     assert [(r["name"], r["score"]) for r in merged["modules"]] == [
         (r["name"], r["score"]) for r in whole["modules"]]
     assert merged["selected"] == whole["selected"] and len(whole["selected"]) == 2
+    # Without a selection flag the merge keeps the shards' own rule (top-k 2), not the
+    # default top-k 15 (which kept all 3 modules: a new-user check).
+    code, _, err = in_process("rank", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"),
+                              "--out", str(tmp_path / "run2"))
+    assert code == 0, err
+    again = json.loads((tmp_path / "run2" / "ranking.json").read_text())
+    assert again["selected"] == whole["selected"] and again["selection"] == whole["selection"]
     code, _, err = in_process("ensemble", "--run", str(tmp_path / "whole"))
     assert code == 2 and "Traceback" not in err
     assert f"{tmp_path / 'whole' / 'candidates'} is missing; `hubensemble tune --run " in err
@@ -315,9 +322,14 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
         target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
         said = f"{target} is unreadable ({why}"
         for argv in (["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out"],
-                     ["tune", "--run"], ["report", "--run"]):
+                     ["tune", "--run"]):
             code, out, err = in_process(*argv, str(run), "-q")
             assert code == 2 and "Traceback" not in err and err.count(said) == 1, (argv, err)
+        # report degrades instead (docs/report.md): written, naming the damaged file.
+        code, out, err = in_process("report", "--run", str(run), "-q")
+        assert code == 0 and "Traceback" not in err, err
+        assert "run.json" in (run / "report.md").read_text() and "unreadable" in (
+            run / "report.md").read_text()
         with pytest.raises(RunError, match="restore it from a copy, or start the run again"):
             Run(run).meta()
     # The way out the message names: fit --restart clears the folder without reading it (it
