@@ -148,6 +148,8 @@ def _rank_check(parser, args):
     if missing:
         parser.error(f"the following arguments are required: {', '.join(missing)} (or use "
                      "`hubensemble rank merge`)")
+    if args.shards is not None and args.shard != "auto":  # a usage error, before TensorFlow
+        parser.error("--shards N goes with --shard auto (with --shard I/N the count is N)")
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
 
 
@@ -164,15 +166,12 @@ def cmd_rank(args):
 
 
 def _resolve_shard(args):
-    """`--shard auto` -> (I, N) from the cluster job's environment; `--shards` only with it."""
+    """`--shard auto` -> (I, N) from the cluster job's environment (`--shards`: _rank_check)."""
     from hubensemble.rank import shard_from_environment
 
     if args.shard == "auto":
         args.shard = shard_from_environment(args.shards)
         say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
-    elif args.shards is not None:
-        raise SystemExit("hubensemble rank: --shards N goes with --shard auto (with "
-                         "--shard I/N the count is N)")
 
 
 def _merge_shards(args):

@@ -1001,5 +1001,8 @@ def test_cli_shard_auto_ranks_the_array_tasks_share(good, tmp_path, monkeypatch,
                      str(tmp_path / "bad")]) == 2
     assert "--shards 4 but the Slurm array has 3 tasks" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "ranking.json").exists()
-    with pytest.raises(SystemExit, match="goes with --shard auto"):
+    # A usage error (exit 2, "error:", before TensorFlow and --out): it was a bare message.
+    with pytest.raises(SystemExit) as err:
         cli_main([*common, "--shard", "0/2", "--shards", "2", "--out", str(tmp_path / "x")])
+    assert err.value.code == 2 and not (tmp_path / "x").exists()
+    assert "hubensemble rank: error: --shards N goes with --shard auto" in capsys.readouterr().err
