@@ -311,6 +311,9 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None
                                          f"classes, the other candidates {n_classes}"))
                 continue
             if c.test_probs is not None and c.test_probs.shape[1] != n_classes:
+                # Said like a malformed test table: no test metrics, named in `notes`.
+                c.notes.append(f"{TEST_PROBS_FILE} has {c.test_probs.shape[1]} classes, its "
+                               f"{VAL_PROBS_FILE} {n_classes}; no test metrics for it")
                 c.test_probs = None
             kept.append(c)
         loaded = kept

@@ -554,8 +554,11 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
             result.test["best_single_in_budget"] = {
                 "trial": cands[in_budget].trial, **metrics(cands[in_budget].test_probs, y_test)}
     else:
-        result.test_missing = ("no RUN/labels/test.npy" if y_test is None
-                               else "some members have no test probabilities")
+        lacking = [cands[i] for i in sel.weights if cands[i].test_probs is None]
+        result.test_missing = ("no RUN/labels/test.npy" if y_test is None else
+                               "no test probabilities for member " + "; ".join(
+                                   f"{c.trial} ({'; '.join(c.notes) or 'none written'})"
+                                   for c in lacking))
     return result
 
 

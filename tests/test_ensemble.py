@@ -404,7 +404,8 @@ def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
         write_candidate(run, f"trial_{i * 5}", np.full_like(val[i], 0.25), test[i])
     out = run_ensemble(run, budget=1)
     assert out["members"][0]["trial"] == "trial_0"
-    assert "test" not in out and out["test_missing"] == "some members have no test probabilities"
+    assert "test" not in out
+    assert out["test_missing"] == "no test probabilities for member trial_0 (none written)"
     with open(os.path.join(run, "ensemble.json")) as f:
         assert json.load(f) == out.to_json()
     # a test table that is there but malformed: the candidate stays, without test metrics
@@ -414,6 +415,14 @@ def test_run_ensemble_without_test_probabilities_has_no_test(run_dir):
         "trial": "trial_0", "module": "m", "status": "ok", "has_test": True})
     out = run_ensemble(run, budget=1)
     assert out["members"][0]["trial"] == "trial_0" and "test" not in out
+    assert out["test_missing"].startswith("no test probabilities for member trial_0 (")
+    assert "test_probs.npy" in out["test_missing"]  # what is wrong with it, named
+    # One of another class count: named too (it was dropped without a word).
+    np.save(os.path.join(run, "candidates", "trial_0", "test_probs.npy"),
+            np.full((len(test[0]), 7), 1 / 7, np.float32))
+    out = run_ensemble(run, budget=1)
+    assert out["test_missing"] == ("no test probabilities for member trial_0 (test_probs.npy "
+                                   "has 7 classes, its val_probs.npy 4; no test metrics for it)")
 
 
 def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
