@@ -586,9 +586,14 @@ class Run:
             ranking = read_json(self.ranking_json)
         except ValueError as e:
             ranking = e
-        if not isinstance(ranking, dict) or not isinstance(ranking.get("modules"), list):
+        rows = ranking.get("modules") if isinstance(ranking, dict) else None
+        bad = next((r for r in rows if not isinstance(r, dict) or not isinstance(
+            r.get("name"), str) or not isinstance(r.get("status"), str)), None) if isinstance(
+            rows, list) else None
+        if not isinstance(rows, list) or bad is not None:
             why = (f"{type(ranking).__name__}: {ranking}" if isinstance(ranking, ValueError)
-                   else "not a ranking")
+                   else "not a ranking" if not isinstance(rows, list) else
+                   f"a module row without a name and status: {str(bad)[:80]}")
             raise RunError(f"{self.ranking_json} is unreadable ({why}); {self.rank_command()} "
                            "writes it again (its embeddings are cached)")
         return ranking

@@ -345,7 +345,9 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
     (run / "ranking.json").write_text('{"modules": []}')
     Run(run / "x").update(data=None)  # a readable run.json, for the ranking.json refusals
     (run / "run.json").write_bytes((run / "x" / "run.json").read_bytes())
-    for content, why in (("{garbage", "JSONDecodeError"), ("{}", "not a ranking")):
+    for content, why in (("{garbage", "JSONDecodeError"), ("{}", "not a ranking"),
+                         ('{"modules": [1, 2]}', "a module row without a name and status: 1"),
+                         ('{"modules": [{"name": 3, "status": "ok"}]}', "a module row")):
         (run / "ranking.json").write_text(content)
         code, out, err = in_process("tune", "--run", str(run), "-q")
         assert code == 2 and "Traceback" not in err, err
