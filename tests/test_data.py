@@ -1083,11 +1083,18 @@ def test_tfds_random_mock_data_cifar10(no_network):
     assert no_network == []
 
 
-def test_tfds_not_prepared_says_how(tmp_path, no_network):
+def test_tfds_not_prepared_says_how(tmp_path, no_network, monkeypatch):
     pytest.importorskip("tensorflow_datasets")
     with pytest.raises(DataError, match="tfds build mnist.*--data_dir") as err:
         load_task("tfds:mnist", data_dir=str(tmp_path))
     assert "never downloads" in str(err.value)
+    # Without --data-dir the folder tfds looked in is named (it said "the default data dir
+    # (~/tensorflow_datasets or $TFDS_DATA_DIR)", not which).
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_home"))
+    with pytest.raises(DataError, match=f"is not prepared in the default data dir "
+                                        f"{tmp_path / 'tfds_home'};"):
+        load_task("tfds:mnist")
+    monkeypatch.delenv("TFDS_DATA_DIR")
     assert os.listdir(tmp_path) == []  # looking did not create folders in the data dir
     with pytest.raises(DataError, match=rf"no data set named 'no_such_dataset_here'; nothing "
                                         rf"is prepared in {tmp_path};"):

@@ -525,6 +525,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     Returns (Task, info) where info records the tfds version used, the split strings and
     notes (e.g. a train split whose size differs from the one task_adaptation cut)."""
     from hubensemble.data import Split, Task, validate_task
+    from hubensemble.data.tfds import tfds_data_dir
     from hubensemble.errors import DataError
 
     data_dir = os.path.expanduser(data_dir) if data_dir else None
@@ -546,7 +547,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
         except AssertionError:
             raise DataError(f"{task.name}: tfds {task.tfds_spec} (version "
                             f"{' or '.join(task.versions)}) is not prepared in "
-                            f"{data_dir or 'the default tfds data dir'}; "
+                            f"{data_dir or 'the default tfds data dir ' + tfds_data_dir()}; "
                             f"{_prepare_hint(task, data_dir)}") from None
         if not len(labels):
             raise DataError(f"{task.name}: split {split!r} ({key}) is empty")

@@ -70,11 +70,17 @@ def fixed_splits(rest: str) -> dict[str, str]:
             for split, example in (("val", "train[800:1000]"), ("test", "test[:2000]"))}
 
 
+def tfds_data_dir(data_dir=None) -> str:
+    """The folder tfds reads prepared data sets from: `data_dir`, else $TFDS_DATA_DIR, else
+    ~/tensorflow_datasets (tfds' own default), `~` expanded; messages name it."""
+    return os.path.expanduser(data_dir or os.environ.get("TFDS_DATA_DIR")
+                              or "~/tensorflow_datasets")
+
+
 def _prepared(data_dir, name) -> list[str]:
     """"CONFIG/VERSION" (or "VERSION") of each prepared copy of tfds data set `name` in
     `data_dir` (default $TFDS_DATA_DIR, else ~/tensorflow_datasets), from its folders."""
-    root = os.path.join(data_dir or os.environ.get("TFDS_DATA_DIR")
-                        or os.path.expanduser("~/tensorflow_datasets"), name)
+    root = os.path.join(tfds_data_dir(data_dir), name)
     found = []
     for folder, subfolders, _ in os.walk(root):
         rel = os.path.relpath(folder, root)
@@ -89,8 +95,7 @@ def _prepared(data_dir, name) -> list[str]:
 def _prepared_sets(data_dir) -> list[str]:
     """Names of the tfds data sets prepared in `data_dir` (as `_prepared`): the folders that
     hold a VERSION folder, directly or under a CONFIG folder."""
-    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
-        "~/tensorflow_datasets")
+    root = tfds_data_dir(data_dir)
     try:
         names = sorted(e.name for e in os.scandir(root) if e.is_dir())
     except OSError:
@@ -126,7 +131,7 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    where = options.data_dir or "the default data dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
+    where = options.data_dir or f"the default data dir {tfds_data_dir()}"
     prepare = (f"prepare it once on a machine with internet: `tfds build {name}"
                f"{' --config ' + config if config else ''}"
                f"{' --data_dir ' + options.data_dir if options.data_dir else ''}` (or copy a "
