@@ -499,9 +499,9 @@ def _parse_text(text, label, base_dir):
             root = loader.get_single_node()
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
-            context = f" {e.context}" if e.context else ""
+            said = f"{e.context}, {e.problem}" if e.context else e.problem  # PyYAML's order
             report.add(mark.line + 1 if mark else 1,
-                       f"YAML syntax error: {e.problem}{context}; check the indentation of "
+                       f"YAML syntax error: {said}; check the indentation of "
                        f"this line and the one before it (fields of an entry line up under "
                        f"`name:`) and close every [ and quote")
             return [], report.lines()

@@ -242,6 +242,8 @@ ERRORS = [
            family: expert
         """, "   family: expert", None, ["YAML syntax error", "indentation"]),
     ("tab-indentation", "modules:\n\t- name: a\n", "\t- name", None, ["YAML syntax error"]),
+    ("two-documents", f"modules:\n  - {{name: a, handle: '{TFHUB}'}}\n---\nmodules: []\n", "---",
+     None, ["YAML syntax error: expected a single document in the stream, but found another"]),
     ("unclosed-bracket", f"""
         modules:
           - name: a
