@@ -142,7 +142,7 @@ def add_fit_args(p):
 def _rank_check(parser, args):
     """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
     shares the parser), and --out's candidates the catalogue (args.specs) would orphan."""
-    from hubensemble.rank.ranking import check_tuned_modules
+    from hubensemble.rank.ranking import check_shard_size, check_tuned_modules
 
     missing = [f"--{name}" for name in ("catalogue", "data", "out") if not getattr(args, name)]
     if missing:
@@ -150,6 +150,7 @@ def _rank_check(parser, args):
                      "`hubensemble rank merge`)")
     if args.shards is not None and args.shard != "auto":  # a usage error, before TensorFlow
         parser.error("--shards N goes with --shard auto (with --shard I/N the count is N)")
+    check_shard_size(len(args.specs), args.shard)  # before the data loads and --out is made
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
 
 

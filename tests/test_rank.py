@@ -1006,3 +1006,7 @@ def test_cli_shard_auto_ranks_the_array_tasks_share(good, tmp_path, monkeypatch,
         cli_main([*common, "--shard", "0/2", "--shards", "2", "--out", str(tmp_path / "x")])
     assert err.value.code == 2 and not (tmp_path / "x").exists()
     assert "hubensemble rank: error: --shards N goes with --shard auto" in capsys.readouterr().err
+    # A shard past the catalogue's end is refused before the data loads and --out is made.
+    assert cli_main([*common, "--shard", "3/4", "--out", str(tmp_path / "empty")]) == 2
+    assert "shard 3/4 holds no module: the catalogue has 3" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()

@@ -24,7 +24,7 @@ from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_wr
                                 check_dir_target)
 from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
-from hubensemble.rank.shards import check_shard, shard_members
+from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 
 log = logging.getLogger(__name__)
 
@@ -497,10 +497,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     dupes = repeated(s.name for s in specs)
     if dupes:
         raise HubensembleError(f"module names must be unique; repeated: {dupes}")
+    check_shard_size(len(specs), shard)
     chosen = shard_members(len(specs), shard)
-    if not chosen:
-        raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
-                               f"has {len(specs)}; use fewer shards")
 
     Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
     check_dir_target(out_dir, "pass another out_dir")

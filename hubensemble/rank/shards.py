@@ -44,6 +44,14 @@ def shard_members(size, shard) -> list[int]:
     return list(range(i, size, n))
 
 
+def check_shard_size(size, shard) -> None:
+    """Refuses shard (i, n) of a catalogue of `size` modules when it holds none (i >= size):
+    HubensembleError. None and `--shard auto` (resolved later) pass."""
+    if isinstance(shard, (tuple, list)) and not shard_members(size, shard):
+        raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
+                               f"has {size}; use fewer shards")
+
+
 def _int(environ, name):
     text = environ.get(name)
     try:
