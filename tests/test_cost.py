@@ -162,6 +162,12 @@ def test_the_cost_pass_costs_each_module_once_and_reports_failures(module_dir, t
     assert "conv8" in text and "not costed: gone" in text
     again = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
     assert again.cached == 2 and again.counted == 0
+    # A damaged cost.json stops the pass before any module is measured (it was read after
+    # the minutes of measuring): no new cost cache entry.
+    (run.path / "cost.json").write_text('{"format": "hubensemble-cost", "candidates": 3}')
+    with pytest.raises(RunError, match="'candidates' is a JSON number"):
+        run_cost(run.path, cache_dir=tmp_path / "cache2", progress=False)
+    assert not (tmp_path / "cache2").exists() or not any((tmp_path / "cache2").iterdir())
 
 
 def test_an_unreadable_cost_file_names_the_command(tmp_path):

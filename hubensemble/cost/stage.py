@@ -107,6 +107,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     cands, skipped = load_candidates(run.path)
     candidate.require_pool(os.path.join(run.path, CANDIDATES_DIR), run.path, cands, skipped)
     specs = (run.meta().get("modules") or {})
+    old = read_run_costs(run.path).costs  # a damaged cost.json: said before minutes of work
     machine = machine_info()
     groups: dict[tuple, list[candidate.Candidate]] = {}
     for c in cands:
@@ -153,7 +154,6 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
             bar.close()
     # Keep the costs of candidates costed before on this run that are not in the pool now
     # (e.g. a run whose candidates were trimmed), unless they were costed again.
-    old = read_run_costs(run.path).costs
     merged = {t: c for t, c in old.items() if t not in costs}
     merged.update(costs)
     order = sorted(merged, key=candidate.natural_key)
