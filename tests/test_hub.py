@@ -355,6 +355,7 @@ def test_a_download_without_a_module_is_not_kept_and_says_where_the_module_is(
     assert err.value.stage == "savedmodel"
     assert "its folder inner/" in str(err.value) and "tar czf module.tar.gz -C inner ." in str(
         err.value) and "the next run downloads it again" in str(err.value)
+    assert os.listdir(hub_cache) == []  # nothing left: not tensorflow_hub's descriptor either
     server.add("/nested.tar.gz", tarball(tiny_module))  # fixed on the server
     assert load_module(url).output_dim == 8
     assert len(server.requests) == 2  # fetched again, not the broken copy from the cache

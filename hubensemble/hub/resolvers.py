@@ -461,10 +461,12 @@ def _message(err):
 
 
 def _drop_cache(module_dir):
-    """Removes a cached download and its record (the next resolve fetches it again)."""
+    """Removes a cached download, its record and tensorflow_hub's descriptor file beside it
+    (the next resolve fetches it again)."""
     shutil.rmtree(module_dir, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        os.unlink(_sidecar(module_dir))
+    for beside in (_sidecar(module_dir), module_dir + ".descriptor.txt"):
+        with contextlib.suppress(OSError):
+            os.unlink(beside)
 
 
 def _drop_cache_of_other_bytes(impl, handle, expected):
