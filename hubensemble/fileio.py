@@ -278,3 +278,13 @@ def remove_stale_temp_dirs(final) -> list[str]:
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
             removed.append(os.path.join(parent, entry))
     return removed
+
+
+def json_kind(value) -> str:
+    """What kind of JSON value `value` is, for messages naming a damaged file's key: "a JSON
+    string", "a JSON number", "null", …"""
+    if value is None:
+        return "null"
+    kinds = ((bool, "a JSON boolean"), (int, "a JSON number"), (float, "a JSON number"),
+             (str, "a JSON string"), (list, "a JSON array"), (dict, "a JSON object"))
+    return next((name for t, name in kinds if isinstance(value, t)), type(value).__name__)

@@ -14,7 +14,7 @@ import numpy as np
 from hubensemble import formats, options
 from hubensemble.errors import DataError, RunError
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
-                                lock_is_held, make_dirs, read_json)
+                                json_kind, lock_is_held, make_dirs, read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
 
@@ -587,15 +587,19 @@ class Run:
         except ValueError as e:
             ranking = e
         rows = ranking.get("modules") if isinstance(ranking, dict) else None
-        bad = next((r for r in rows if not isinstance(r, dict) or not isinstance(
-            r.get("name"), str) or not isinstance(r.get("status"), str)), None) if isinstance(
-            rows, list) else None
-        if not isinstance(rows, list) or bad is not None:
+        if not isinstance(rows, list):
             why = (f"{type(ranking).__name__}: {ranking}" if isinstance(ranking, ValueError)
-                   else "not a ranking" if not isinstance(rows, list) else
-                   f"a module row without a name and status: {str(bad)[:80]}")
+                   else "not a ranking")
             raise RunError(f"{self.ranking_json} is unreadable ({why}); {self.rank_command()} "
                            "writes it again (its embeddings are cached)")
+        for i, row in enumerate(rows):  # every stage reads each row's name and status
+            kind = (f"{json_kind(row)}, expected an object" if not isinstance(row, dict) else
+                    next((f"its \"{k}\" is {json_kind(row.get(k))}, expected a string"
+                          for k in ("name", "status") if not isinstance(row.get(k), str)), None))
+            if kind:
+                raise RunError(f"{self.ranking_json} is damaged (module {i + 1} of \"modules\": "
+                               f"{kind}); {self.rank_command()} writes it again (its "
+                               "embeddings are cached)")
         return ranking
 
     def tune_inputs(self) -> tuple[dict, dict, dict]:

@@ -756,7 +756,7 @@ def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_
 
 
 @pytest.mark.parametrize("damage, named", [
-    ("shape", "test_probs.npy has shape ({n}, 2), expected ({n}, 3)"),
+    ("shape", "test_probs.npy has 2 classes, its val_probs.npy 3; no test metrics for it"),
     ("cut", "test_probs.npy is damaged"),
     ("folder", "candidates/{trial}/ is missing (deleted?)"),
 ])

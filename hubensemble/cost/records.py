@@ -17,6 +17,7 @@ import platform
 from typing import Iterable, Mapping
 
 from hubensemble import fileio
+from hubensemble.fileio import json_kind
 from hubensemble.errors import RunError
 from hubensemble.formats import COST_FILE, versions
 
@@ -269,15 +270,6 @@ def read_run_costs(run_dir) -> RunCosts:
             raise RunError(f"{path}: candidate {trial}: {e}; {again}")
     failed = {str(t): str(r) for t, r in (data.get("failed") or {}).items()}
     return RunCosts(costs=out, machine=dict(data.get("machine") or {}), failed=failed)
-
-
-def json_kind(value) -> str:
-    """What kind of JSON value `value` is, for messages: "a JSON string", "null", …"""
-    if value is None:
-        return "null"
-    kinds = ((bool, "a JSON boolean"), (int, "a JSON number"), (float, "a JSON number"),
-             (str, "a JSON string"), (list, "a JSON array"), (dict, "a JSON object"))
-    return next((name for t, name in kinds if isinstance(value, t)), type(value).__name__)
 
 
 def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from hubensemble.cost.records import json_kind
+from hubensemble.fileio import json_kind
 from hubensemble.report.render import Code, Inline
 
 # The kinds of the values each reader uses, by path ("*": every item of a list or object).

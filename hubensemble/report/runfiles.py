@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble import candidate, formats, metrics
-from hubensemble.cost.records import json_kind
+from hubensemble.fileio import json_kind
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
 from hubensemble.fileio import read_json
@@ -132,7 +132,7 @@ def load_run(run_dir) -> RunFiles:
 
     if run.ranking_json.exists():
         try:
-            files.ranking = _checked_ranking(load_ranking(path), run)
+            files.ranking = load_ranking(path)  # rows checked (Run.ranking)
         except RunError as e:
             files.ranking_note = note(e)
             files.problems.append(files.ranking_note)
@@ -211,20 +211,6 @@ def _checked(record: dict, kinds, path, again: str) -> dict:
     return record
 
 
-def _checked_ranking(ranking, run):
-    """`ranking` when every row is an object with a string "name" and "status" (what every
-    section reads), else RunError naming the first row that is not and the rank command."""
-    for i, row in enumerate(ranking.rows):
-        kind = (f"{json_kind(row)}, expected an object" if not isinstance(row, dict) else
-                next((f"its \"{k}\" is {json_kind(row.get(k))}, expected a string"
-                      for k in ("name", "status") if not isinstance(row.get(k), str)), None))
-        if kind:
-            raise RunError(f"{run.ranking_json} is damaged (module {i + 1} of \"modules\": "
-                           f"{kind}); {run.rank_command()} writes it again (its embeddings "
-                           "are cached)")
-    return ranking
-
-
 def _member_problems(files: RunFiles) -> None:
     """Which members of ensemble.json the report cannot read, and why: the folder is gone,
     a file is missing or damaged (the candidate is then not usable), or its test table is
@@ -237,7 +223,7 @@ def _member_problems(files: RunFiles) -> None:
         if trial in usable:
             c = usable[trial]
             if c.test_probs is None and c.has_test and files.y_test is not None:
-                why = "; ".join(c.notes) or _class_mismatch(c, len(files.y_test))
+                why = "; ".join(c.notes) or f"{candidate.TEST_PROBS_FILE} was not read"
                 files.member_problems[trial] = f"{folder}{why}"
         elif trial in skipped:
             files.member_problems[trial] = f"{folder}{skipped.pop(trial)}"
@@ -247,18 +233,6 @@ def _member_problems(files: RunFiles) -> None:
             files.member_problems[trial] = f"{folder} holds no usable candidate"
     # A member is not "left out of the ensemble": the failures section names it as a member.
     files.skipped = [(t, r) for t, r in files.skipped if t not in files.member_problems]
-
-
-def _class_mismatch(cand, n_test: int) -> str:
-    """Why a candidate's test table was dropped without a note: `candidate.load_pool` drops
-    one whose class count differs from the validation tables' (a table of 7 classes in a run
-    of 10), saying nothing; its shape is read here to name it."""
-    name = candidate.TEST_PROBS_FILE
-    try:
-        shape = np.load(cand.folder / name, mmap_mode="r", allow_pickle=False).shape
-    except (OSError, ValueError) as e:
-        return f"{name} is unreadable ({type(e).__name__})"
-    return f"{name} has shape {shape}, expected ({n_test}, {cand.val_probs.shape[1]})"
 
 
 def _label_problems(files: RunFiles) -> None:
