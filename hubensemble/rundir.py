@@ -490,10 +490,12 @@ class Run:
                     else "records no data (its \"data\" section)")
             raise RunError(f"{self.meta_path} {what}; `hubensemble rank --catalogue FILE "
                            f"--data SPEC --out {self.path}` (or `hubensemble fit`) writes it")
+        from hubensemble.data.specs import is_relative_spec
+
         spec = str(recorded["args"].get("spec"))
         # A run recorded before paths were made absolute holds the path as it was typed:
         # relative to the folder that run started in, which this process need not share.
-        relative = (spec != DataArgs(spec=spec, reloadable=False).spec)
+        relative = is_relative_spec(spec)
         where = (f"; run.json records {spec}, a path relative to the folder the run started "
                  f"in, and this process reads it from {os.getcwd()}" if relative else "")
         if task is None:

@@ -57,17 +57,30 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return scheme.lower(), rest
 
 
+def _local_path(spec: str) -> tuple[str, str] | None:
+    """(scheme, path) of a folder: or npz: spec with a path; None for any other text."""
+    try:
+        scheme, rest = parse_spec(spec)
+    except DataError:
+        return None
+    return (scheme, rest) if scheme in ("folder", "npz") and rest else None
+
+
 def absolute_spec(spec: str) -> str:
     """`spec` with the path of a folder: or npz: spec made absolute (`~` expanded), so that a
     run's record loads the same data from any working directory; other specs, and text that
     is no spec, as they are."""
-    try:
-        scheme, rest = parse_spec(spec)
-    except DataError:
+    local = _local_path(spec)
+    if local is None:
         return spec
-    if scheme not in ("folder", "npz") or not rest:
-        return spec
-    return f"{scheme}:{os.path.abspath(os.path.expanduser(rest))}"
+    return f"{local[0]}:{os.path.abspath(os.path.expanduser(local[1]))}"
+
+
+def is_relative_spec(spec: str) -> bool:
+    """Whether `spec` is a folder: or npz: spec whose path is relative (read against the
+    working directory: a run recorded before paths were made absolute)."""
+    local = _local_path(spec)
+    return local is not None and not os.path.isabs(os.path.expanduser(local[1]))
 
 
 _D = option_table.default
