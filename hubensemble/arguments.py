@@ -8,18 +8,15 @@ import argparse
 import os
 from typing import Any, Callable, Iterable
 
-from hubensemble.options import BY_NAME, GROUPS, OPTIONS, Option, _check_one, options_for
+from hubensemble.options import BY_NAME, GROUPS, Option, _check_one, options_for
 
-#: The namespace attribute where the options of `_NOTED` note that they were given (a set of
-#: names); `Parser` checks `Option.needs` with it and removes it.
+#: The namespace attribute where every option notes that it was given (a set of names);
+#: `Parser` checks `Option.needs` with it and hands it on as `given_options`.
 _GIVEN = "_given_options"
 
 #: The metavars of arguments that name files or folders: their values are `~`-expanded, as
 #: the shell does not expand `--out=~/run` (a tilde after "=") and open() never does.
 PATH_METAVARS = frozenset({"RUN", "RUN_SHARD", "DIR", "FILE", "IMAGE"})
-
-#: Options whose being given matters: those that need others, and those they need.
-_NOTED = frozenset(o.name for o in OPTIONS if o.needs) | {n for o in OPTIONS for n in o.needs}
 
 
 class Parser(argparse.ArgumentParser):
@@ -219,8 +216,9 @@ def add_argument(container, o: Option, command: str) -> None:
             kwargs["nargs"] = s["nargs"]
         if s["nargs"] == "?":
             kwargs["const"] = s["const"]
-    if o.name in _NOTED:
-        kwargs["action"] = _noting(container, kwargs.get("action"))
+    # Every option notes that it was given: `needs`, and `rank merge`'s default selection
+    # (only noting those with `needs` left `--top-k` unnoted, so merge ignored it).
+    kwargs["action"] = _noting(container, kwargs.get("action"))
     container.add_argument(*s["flags"], **kwargs)
 
 

@@ -189,6 +189,13 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env, 
     assert code == 0, err
     again = json.loads((tmp_path / "run2" / "ranking.json").read_text())
     assert again["selected"] == whole["selected"] and again["selection"] == whole["selection"]
+    # A flag given wins over the shards' rule (a new-user check: --top-k was not noted as
+    # given, so the merge kept the shards' top-k 2 whatever K it was given).
+    code, _, err = in_process("rank", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"),
+                              "--out", str(tmp_path / "run3"), "--top-k", "1")
+    assert code == 0, err
+    one = json.loads((tmp_path / "run3" / "ranking.json").read_text())
+    assert one["selected"] == whole["selected"][:1] and one["selection"]["top_k"] == 1
     code, _, err = in_process("ensemble", "--run", str(tmp_path / "whole"))
     assert code == 2 and "Traceback" not in err
     assert f"{tmp_path / 'whole' / 'candidates'} is missing; `hubensemble tune --run " in err
