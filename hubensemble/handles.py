@@ -407,7 +407,7 @@ def what_bytes_are(head: bytes) -> str:
         if head.startswith(magic):
             return what
     text = head[:40].decode("utf-8", "replace")
-    if text.isprintable() or text.strip().isprintable():
+    if all(c.isprintable() or c in "\r\n\t" for c in text):  # a page: "<!DOCTYPE html>\n…"
         return (f"text (it starts with {' '.join(text.split())!r}), such as a web page or an "
                 "error message a server sent")
     return "bytes " + " ".join(f"{b:02x}" for b in head[:8])

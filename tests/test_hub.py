@@ -407,7 +407,8 @@ def test_a_pinned_archive_is_checked_against_the_files_on_disk_not_only_its_reco
     os.chmod(module_dir, 0o777)
     with pytest.raises(ModuleLoadError, match=r"cannot be trusted for the catalogue's sha256: "
                                               r".* may be written by others \(mode 777\).*"
-                                              r"TFHUB_CACHE_DIR") as err:
+                                              r"\(it is fetched again\) or make it yours "
+                                              r"alone \(chmod -R go-w\).*TFHUB_CACHE_DIR") as err:
         load_module(url, sha256=pin)
     assert err.value.stage == "checksum" and len(server.requests) == 2
     os.chmod(module_dir, 0o755)
@@ -450,6 +451,8 @@ def test_an_archive_that_unpacks_far_beyond_its_size_is_refused(
 @pytest.mark.parametrize("body, said", [
     (b"<!DOCTYPE html><html><body>Sign in</body></html>",
      "text (it starts with '<!DOCTYPE html><html><body>Sign"),
+    (b"<!DOCTYPE html>\n<html>\r\n\t<body>Sign in</body></html>",  # as real pages start
+     "text (it starts with '<!DOCTYPE html> <html> <body>Sign"),
     (b"PK\x03\x04" + bytes(60), "a zip archive")])
 def test_a_download_that_is_no_archive_says_what_it_is(server, hub_cache, body, said):
     """A new-user check: a web page served for a .tar.gz URL said "ReadError: truncated

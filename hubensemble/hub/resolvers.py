@@ -491,8 +491,9 @@ def _drop_cache_of_other_bytes(impl, handle, expected):
             raise ModuleLoadError(
                 f"the cached copy {module_dir} cannot be trusted for the catalogue's sha256: "
                 f"{foreign}, so its files could have been replaced after they were checked; "
-                "set TFHUB_CACHE_DIR to a folder only you can write", handle=handle,
-                stage="checksum")
+                f"delete {module_dir} (it is fetched again) or make it yours alone (chmod -R "
+                "go-w), and on a shared machine set TFHUB_CACHE_DIR to a folder only you can "
+                "write", handle=handle, stage="checksum")
         if tree != _cached_tree_sha256(module_dir):
             log.warning("fetching %s again: the files of its cached copy %s %s", handle,
                         module_dir, "were not keyed when downloaded (an older hubensemble)"
