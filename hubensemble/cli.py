@@ -310,15 +310,16 @@ def cmd_predict(args):
 
 def cmd_evaluate(args):
     """`evaluate`: evaluate_model on clean (and corrupted) images; --out writes them as JSON."""
-    from hubensemble.evaluate import (evaluate_model, format_evaluation,
-                                      load_evaluation_task, write_evaluation)
+    from hubensemble import evaluate as ev
 
-    task = load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
-    result = evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
-                            progress=not args.quiet)
-    print(format_evaluation(result))  # the result: with -q too (as predict's), no log keeps it
+    task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
+    if args.data:  # what was read of it, as every command that loads data says (not -q)
+        say(args, task.summary(), logged=False)
+    result = ev.evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
+                               progress=not args.quiet)
+    print(ev.format_evaluation(result))  # the result: with -q too (as predict's); no log
     if args.out:
-        write_evaluation(result, args.out)
+        ev.write_evaluation(result, args.out)
         say(args, f"wrote {args.out}")
     return 0
 
@@ -662,9 +663,8 @@ def main(argv=None):
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
             return _stopped(args, e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt
-            if isinstance(e, BrokenPipeError):  # `catalogue list | head`, as the Python docs
-                # say (signal, "Note on SIGPIPE"): the rest of the output to nowhere, no word
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            if isinstance(e, BrokenPipeError):  # `… | head`: the signal docs' SIGPIPE note
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no word
                 return 141
             if e.errno not in MACHINE_ERRNOS:
                 raise

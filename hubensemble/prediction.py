@@ -155,7 +155,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
             chunk = []  # (index, bytes for serve_bytes): one batch's files in memory at a time
             for i in pending[lo:lo + batch_size]:
                 try:
-                    blob, _ = servable_bytes(_read(paths[i]))
+                    blob, _ = servable_bytes(_read(paths[i]), name=str(paths[i]))
                 except (OSError, UnreadableImage) as e:  # e.g. a file changed since it was seen
                     reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                     results[i] = _unreadable(paths[i], _reason(paths[i], e), skip[i])
@@ -232,7 +232,7 @@ def _refusal(path) -> str | None:
             return None  # serve_bytes' own formats: decoded with their batch
         # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
         # decodes) these without TensorFlow, so a text file is refused at once.
-        decode_bytes(_read(path))
+        decode_bytes(_read(path), name=str(path))
     except (OSError, UnreadableImage) as e:
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return _reason(path, e)

@@ -700,6 +700,30 @@ def test_files_of_many_formats_decode_without_a_retracing_warning():
     assert not [m for m in seen if "retracing" in m], seen
 
 
+def test_a_warning_pillow_gives_while_decoding_names_the_file_once(tmp_path, monkeypatch,
+                                                                   caplog):
+    """A new-user check: a TIFF Pillow warned about in predict said only "WARNING
+    py.warnings: …/PIL/TiffImagePlugin.py:982: UserWarning: Truncated File Read", twice,
+    never which image. Pillow's own decompression-bomb warning (its limit lowered) stands in
+    for any warning it gives while decoding."""
+    import logging
+
+    from hubensemble.data import read_image
+    from hubensemble.data import decode as decode_module
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 144 pixels: a warning, not an error
+    monkeypatch.setattr(decode_module, "_WARNED", set())
+    path = tmp_path / "big.tiff"
+    Image.fromarray(np.full((12, 12, 3), 7, np.uint8)).save(path)
+    with caplog.at_level(logging.WARNING, logger="hubensemble.data.decode"):
+        for _ in range(2):  # predict decodes a Pillow-only file twice: one warning
+            assert read_image(str(path)).pixels.shape == (12, 12, 3)
+    said = [r.getMessage() for r in caplog.records if r.name == "hubensemble.data.decode"]
+    assert len(said) == 1 and said[0].startswith(f"{path}: Pillow warned while decoding it "
+                                                 "(DecompressionBombWarning: ")
+    assert said[0].endswith("; decoded all the same")
+
+
 def test_libjpegs_warning_on_a_damaged_file_is_hidden_unless_verbose(capfd, monkeypatch):
     from hubensemble import _tf
 

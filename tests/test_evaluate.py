@@ -486,6 +486,13 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     assert main(["evaluate", "-q", "--model", str(export_dir), "--data", f"folder:{subset}"]) == 0
     out, err = capsys.readouterr()
     assert out == ev.format_evaluation(result) + "\n" and err == ""
+    # Without -q the data's summary goes to stderr first, as every command that loads data
+    # says it (a new-user check: evaluate --data said nothing of what it read).
+    assert main(["evaluate", "--model", str(export_dir), "--data", f"folder:{subset}",
+                 "--corruptions", "brightness", "--severities", "1"]) == 0
+    err = capsys.readouterr().err
+    assert load_test_set(f"folder:{subset}").summary() in err
+    assert "(class folders; every image is a test example): test 6 examples;" in err
     # A renamed class folder: an error that names it and the model's classes.
     (root / "a").rename(root / "z")
     with pytest.raises(DataError, match=r"\['z'\].*does not know.*\(a, b, c\).*rename the "

@@ -19,7 +19,9 @@ graph decoder's (an array of 8-bit values in uint16 is refused: `check_16bit`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
+import warnings
 
 import numpy as np
 
@@ -27,6 +29,8 @@ from hubensemble import _tf
 from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, SIGNATURES, UNSUPPORTED,
                                     outside_graph, sniff, sniff_row)
 from hubensemble.errors import DataError, first_line
+
+log = logging.getLogger(__name__)
 
 
 def composite_on_white(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -199,7 +203,7 @@ def _graph_decode(data: bytes):
     return None, "damaged", f"a damaged {sniff(data) or 'image'} file ({reason})"
 
 
-def decode_bytes(data: bytes) -> Decoded:
+def decode_bytes(data: bytes, *, name: str | None = None) -> Decoded:
     """Encoded image bytes → `Decoded` (pixels uint8 RGB [H, W, 3], values 0..255).
 
     JPEG, PNG, GIF, BMP and WebP go through the graph decoder (docs/data.md, "Decoding"),
@@ -208,7 +212,8 @@ def decode_bytes(data: bytes) -> Decoded:
     those is its words without running it (`sniff.outside_graph`).
 
     Raises UnreadableImage with the real reason (what the file is and why it cannot be
-    read) for empty, damaged and unknown files and images of zero pixels.
+    read) for empty, damaged and unknown files and images of zero pixels. `name` (the file's
+    path) is how a warning Pillow gives while decoding names the file (`_decode_with_pil`).
     """
     data = bytes(data)
     if not data:
@@ -227,7 +232,7 @@ def decode_bytes(data: bytes) -> Decoded:
     else:
         what = outside_graph(data)
     try:
-        pixels, fmt = _decode_with_pil(data)
+        pixels, fmt = _decode_with_pil(data, name)
     except UnreadableImage:
         raise
     except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, …)
@@ -252,8 +257,15 @@ def _checked(img):
     return img
 
 
-def _decode_with_pil(data: bytes) -> tuple[np.ndarray, str]:
-    """The kept decoder: (pixels, Pillow's format name) of a file the graph does not decode.
+# (file, warning) pairs already logged: predict decodes a Pillow-only file twice (looked at,
+# then with its batch), and one warning per file is enough.
+_WARNED: set = set()
+
+
+def _decode_with_pil(data: bytes, name: str | None = None) -> tuple[np.ndarray, str]:
+    """The kept decoder: (pixels, Pillow's format name) of a file the graph does not decode,
+    with the warnings Pillow gives on the way ("Truncated File Read") logged naming the file
+    `name` (they named Pillow's own source line, not the image).
 
     The conversion (docs/data.md): the first frame; 16 and 32-bit integer grey ("I;16*",
     "I") clipped to 0..65535 and then v >> 8, as 16-bit PNGs; float grey ("F") must lie in
@@ -261,6 +273,20 @@ def _decode_with_pil(data: bytes) -> tuple[np.ndarray, str]:
     a transparency key (LA, PA, RGBA, palette with transparency) → RGBA, composited onto
     white as everywhere; other modes (CMYK, YCbCr, LAB, palette) → Pillow's convert("RGB").
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = _pil_pixels(data)
+    for w in caught:
+        said = f"{w.category.__name__}: {w.message}"
+        if (name, said) not in _WARNED:
+            _WARNED.add((name, said))
+            log.warning("%s: Pillow warned while decoding it (%s); decoded all the same",
+                        name or "an image", said)
+    return out
+
+
+def _pil_pixels(data: bytes) -> tuple[np.ndarray, str]:
+    """`_decode_with_pil`'s conversion itself."""
     import io
 
     from PIL import Image
@@ -298,7 +324,7 @@ def read_image(path: str) -> Decoded:
             data = f.read()
     except OSError as e:
         raise UnreadableImage(f"cannot read it: {e.strerror or e}") from None
-    return decode_bytes(data)
+    return decode_bytes(data, name=str(path))
 
 
 def read_image_file(path: str) -> np.ndarray:
@@ -309,12 +335,14 @@ def read_image_file(path: str) -> np.ndarray:
     return read_image(path).pixels
 
 
-def servable_bytes(data: bytes, decoded: Decoded | None = None) -> tuple[bytes, Decoded]:
+def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
+                   name: str | None = None) -> tuple[bytes, Decoded]:
     """(bytes for serve_bytes, Decoded) of an image file's bytes: the bytes themselves when
     the graph decodes them, else a lossless PNG of the kept decoder's pixels, which
     serve_bytes decodes to exactly those pixels. `decoded`: `decode_bytes(data)` when the
-    caller has it already (not decoded twice). Raises UnreadableImage as `decode_bytes`."""
-    decoded = decoded or decode_bytes(data)
+    caller has it already (not decoded twice); `name` as `decode_bytes`'s. Raises
+    UnreadableImage as `decode_bytes`."""
+    decoded = decoded or decode_bytes(data, name=name)
     if decoded.in_graph:
         return bytes(data), decoded
     import tensorflow as tf
