@@ -547,9 +547,9 @@ def build_parser():
     p = sub.add_parser("predict", parents=[no_log],
                        help="classify image files (or folders) with an exported ensemble",
                        description="Decodes each image as training did and prints its most "
-                                   "probable classes. An unreadable file stops it, named with "
-                                   "the reason, unless --skip-unreadable (then it is reported, "
-                                   "the others classified, exit 1). -q: the predictions only.")
+                                   "probable classes. An unreadable file named stops it unless "
+                                   "--skip-unreadable; one in a folder is reported, the others "
+                                   "classified (exit 1 then). -q: the predictions only.")
     p.add_argument("--model", required=True, metavar="DIR", help="an export folder")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, "
                    "BMP, WebP, or another format Pillow reads, e.g. TIFF) and folders: every "
