@@ -262,7 +262,10 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
     assert "ranked 5 of 11 module(s); 6 failed (above)" in text.splitlines()
     assert (f"at chance level (score <= {chance:.4f}, always the most common class): "
             "constant; their embeddings do not separate these classes") in text.splitlines()
-    assert "selected all the same" not in text
+    assert "all the same" not in text  # top_k 2 did not take it
+    everything = ranked(specs, task, tmp_path / "run_all", top_k=11)
+    assert ("; the selection rule took constant all the same (leave it out with --modules, "
+            "or a tighter --top-k)") in everything.summary()
 
 
 def test_ranking_unfreezes_the_heap_and_keeps_a_callers_freeze(task, good, tmp_path):

@@ -210,8 +210,8 @@ class Ranking:
                 f"at chance level (score <= {self.chance:.4f}, always the most common class): "
                 f"{', '.join(useless[:10])}{' …' if len(useless) > 10 else ''}; their "
                 "embeddings do not separate these classes" + (
-                    f"; selected all the same: {', '.join(picked)} (too few modules score "
-                    "above it)" if picked else ""))
+                    f"; the selection rule took {', '.join(picked)} all the same (leave "
+                    "it out with --modules, or a tighter --top-k)" if picked else ""))
         # "top_k=2", not "top_k top_k=2": the rule's name is its first setting's name.
         rule = ", ".join(f"{k}={v}" for k, v in self.selection.items() if k != "rule")
         name = self.selection.get("rule", "?")
