@@ -6,7 +6,6 @@ import dataclasses
 import json
 import logging
 import os
-import types
 
 import numpy as np
 
@@ -16,8 +15,8 @@ from hubensemble.fileio import atomic_write_bytes, check_dir_target
 from hubensemble.rank.ranking import (DESCRIPTIVE_FIELDS, KNN_METRICS, Ranking,
                                       _raise_if_none_ok, _rank_section, _sort_rows,
                                       check_knn_predictions, check_tuned_modules,
-                                      load_knn_predictions, load_ranking, repeated, select,
-                                      selection_rule, write_knn_predictions)
+                                      load_knn_predictions, load_ranking, repeated, rule_text,
+                                      select, selection_rule, write_knn_predictions)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,17 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     out_run.update(data=checked.data, modules=checked.modules,
                    rank=_rank_section(ranking, merged_from=shard_dirs))
     return ranking
+
+
+@dataclasses.dataclass
+class _Checked:
+    """What `_checked` found and the merge reads: the shards' (folder, Ranking), the data
+    record, the modules' catalogue entries, and how many candidates `out_dir` holds."""
+
+    parts: list
+    data: dict | None
+    modules: dict
+    held: int
 
 
 def check_shards(shard_dirs, out_dir=None, *, flag="--out") -> list[tuple[str, Ranking]]:
@@ -174,7 +184,7 @@ def _checked(shard_dirs, out_dir, flag):
                            f"{data['task']['fingerprint'][:12]}…); merge into a new {flag} "
                            "folder")
         held = check_tuned_modules(out_dir, modules)
-    return types.SimpleNamespace(parts=parts, data=data, modules=modules, held=held)
+    return _Checked(parts=parts, data=data, modules=modules, held=held)
 
 
 def _check_catalogue_entries(parts):
@@ -245,28 +255,18 @@ def _selection(parts, metric, *, top_k, threshold, max_k, greedy):
                               max_k=_MERGE["max_k"] if max_k is None else max_k)
         theirs = json.loads(next(iter(recorded)))
         if len(recorded) == 1 and theirs and theirs != rule:
-            # `rank merge` passes its flags' defaults: a merge of shards ranked with --top-k 2
-            # selected the default 15 without a word.
+            # Said: the merged selection then differs from every shard's own.
             log.warning("the shards were ranked with the selection %s; this merge selects "
-                        "with %s (give the shards' rule to keep it)", _rule_text(theirs),
-                        _rule_text(rule))
+                        "with %s (give the shards' rule to keep it)", rule_text(theirs),
+                        rule_text(rule))
         return rule
     if len(recorded) > 1:
-        listed = "; ".join(f"{_rule_text(json.loads(v))} in {', '.join(ds)}"
+        listed = "; ".join(f"{rule_text(json.loads(v), empty='none recorded')} in {', '.join(ds)}"
                            for v, ds in recorded.items())
         raise RunError(f"the shards were ranked with different selections ({listed}); pass "
                        "--top-k, --threshold or --greedy to choose the merged one")
     rule = json.loads(next(iter(recorded)))
     return rule or selection_rule(metric=metric)  # shards that recorded none: the default
-
-
-def _rule_text(selection):
-    if not selection:
-        return "none recorded"
-    # "top_k=2", not "top_k top_k=2" (as Ranking.summary shows it).
-    rule = ", ".join(f"{k}={v}" for k, v in selection.items() if k != "rule")
-    name = selection.get("rule", "?")
-    return rule if rule.startswith(f"{name}=") else f"{name} {rule}".strip()
 
 
 def _check_shard_set(parts):

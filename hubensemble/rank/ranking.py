@@ -118,6 +118,17 @@ def _sort_rows(rows):
 
 # ---------------------------------------------------------------------------------------------
 # The ranking record and its files
+def rule_text(selection: dict, *, empty: str = "?") -> str:
+    """A selection record ({"rule": "top_k", "top_k": 2}) as people read it: "top_k=2" (not
+    "top_k top_k=2": the rule's name is its first setting's name), "threshold threshold=0.02,
+    max_k=15" otherwise; `empty` for an empty one."""
+    if not selection:
+        return empty
+    rule = ", ".join(f"{k}={v}" for k, v in selection.items() if k != "rule")
+    name = selection.get("rule", "?")
+    return rule if rule.startswith(f"{name}=") else f"{name} {rule}".strip()
+
+
 # ---------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -212,11 +223,7 @@ class Ranking:
                 "embeddings do not separate these classes" + (
                     f"; the selection rule took {', '.join(picked)} all the same (leave "
                     "it out with --modules, or a tighter --top-k)" if picked else ""))
-        # "top_k=2", not "top_k top_k=2": the rule's name is its first setting's name.
-        rule = ", ".join(f"{k}={v}" for k, v in self.selection.items() if k != "rule")
-        name = self.selection.get("rule", "?")
-        shown = rule if rule.startswith(f"{name}=") else f"{name} {rule}".strip()
-        lines.append(f"selected ({shown}; * above): "
+        lines.append(f"selected ({rule_text(self.selection)}; * above): "
                      f"{', '.join(self.selected) or 'none'}")
         return "\n".join(lines)
 
