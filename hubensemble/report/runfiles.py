@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble import candidate, formats, metrics
-from hubensemble.fileio import json_kind
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
-from hubensemble.fileio import read_json
+from hubensemble.fileio import json_kind, read_json
 from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS_KINDS,
                                        RUN_KINDS, kind_problems, note)
 from hubensemble.report.render import Code, Inline

@@ -638,4 +638,5 @@ def _guarded(files, figures, title, build, sources, fix) -> Section:
         text = Inline(f"This section could not be drawn: {where} holds a value of an "
                       f"unexpected kind ({type(e).__name__}: {e})", again)
         log.warning("the report cannot show %r: %s", title, text)
+        log.debug("where %r broke", title, exc_info=True)  # -v: a bug here, not bad data
         return Section(title).add(text)
