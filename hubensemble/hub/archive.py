@@ -51,8 +51,7 @@ def extract_archive(fileobj, dst_path) -> None:
       first file in a folder);
     * a compressed stream is read to its end, so its checksum is checked: the tar reader
       stops at the archive's end marker, before gzip's CRC, and a gzip whose data was
-      damaged in the middle was unpacked into a module whose variables were garbage.
-
+      damaged in the middle was unpacked into a module whose variables were garbage;
     * what it unpacks to is bounded (`_Bounded`, `_check_fits`): at most MAX_UNPACK_RATIO
       times the bytes read so far plus UNPACK_ALLOWANCE, and no member larger than the
       disk's free space, so a small archive of zeros cannot fill the disk.
