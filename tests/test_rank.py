@@ -428,7 +428,8 @@ def test_two_processes_at_once_compute_each_entry_once(task, good, tmp_path):
 
 # --- shards and merge ---------------------------------------------------------------------------
 
-def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path, caplog):
+def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path, caplog,
+                                                   monkeypatch):
     specs = [good[0], broken["ghost"], good[1], good[2], broken["nan"]]
     for opts in ({"top_k": 2}, {"greedy": True, "max_k": 3}):
         whole = ranked(specs, task, tmp_path / "whole", **opts)
@@ -449,6 +450,12 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
             np.testing.assert_array_equal(got[name], want[name])
         meta = json.loads((tmp_path / "merged" / "run.json").read_text())
         assert set(meta["modules"]) == {s.name for s in specs}
+        # The shards as given on a command line (relative) are recorded absolute.
+        monkeypatch.chdir(tmp_path)
+        named = rank.merge_rankings(["shard1", "shard0"], "named", **opts)
+        meta = json.loads((tmp_path / "named" / "run.json").read_text())
+        assert meta["rank"]["merged_from"] == [str(tmp_path / "shard1"), str(tmp_path / "shard0")]
+        assert named.merged_from == meta["rank"]["merged_from"]
         assert meta["data"]["task"]["fingerprint"] == task.fingerprint
         assert (tmp_path / "merged" / "labels" / "train.npy").exists()
     ranked(specs, task, shards[1], shard=(1, 2), top_k=2)

@@ -48,6 +48,8 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     checked = _checked(shard_dirs, out_dir, "out_dir")
     parts = checked.parts
     first_dir, first = parts[0]
+    # Absolute, as every path a run records: the run is read from any working directory.
+    merged_from = [os.path.abspath(d) for d in shard_dirs]
     selection = _selection(parts, first.metric, top_k=top_k, threshold=threshold,
                            max_k=max_k, greedy=greedy)
     if checked.held:  # as run_rank says it: the pool keeps them
@@ -65,7 +67,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     if selection["rule"] == "greedy":
         labels = Run(first_dir).labels_of("train")
     ranking = dataclasses.replace(first, rows=_sort_rows(rows), selected=[],
-                                  selection=selection, shard=None, merged_from=shard_dirs)
+                                  selection=selection, shard=None, merged_from=merged_from)
     ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
     write_knn_predictions(out_dir, {r["name"]: predictions[r["name"]]
                                     for r in ranking.ok_rows if r["name"] in predictions})
@@ -75,7 +77,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
         src = Run(first_dir).labels / f"{split}.npy"
         atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
     out_run.update(data=checked.data, modules=checked.modules,
-                   rank=_rank_section(ranking, merged_from=shard_dirs))
+                   rank=_rank_section(ranking, merged_from=merged_from))
     return ranking
 
 
