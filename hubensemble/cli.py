@@ -286,11 +286,10 @@ def _export_flags(args):
 
 def _model_folder(args):
     """evaluate's --out file and --model folder (predict's too), checked before TensorFlow."""
-    from hubensemble.fileio import check_file_target
     from hubensemble.formats import check_saved_model_folder
-
     if getattr(args, "out", None):  # before the evaluation, not after it
-        check_file_target(args.out, "choose another --out file")
+        from hubensemble.evaluate import check_evaluation_target
+        check_evaluation_target(args.out)
     check_saved_model_folder(args.model)
     if args.func is cmd_evaluate:
         from hubensemble.evaluate import check_evaluate_options
@@ -567,7 +566,8 @@ def build_parser():
                    help="the test data (default: the data of the run the export belongs "
                         "to); a folder of class folders is one test set of all its images, "
                         "its classes matched to the model's by name")
-    p.add_argument("--out", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--out", metavar="FILE", help="also write the results as JSON (an existing "
+                   "file only if it is an earlier evaluation)")
     arguments.add_arguments(p, "evaluate", ("evaluate",))
     p.set_defaults(func=cmd_evaluate, check=_model_folder, min_classes=1, min_per_class=0)
 

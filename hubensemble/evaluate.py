@@ -13,7 +13,7 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
-from hubensemble.fileio import atomic_write_json, read_json
+from hubensemble.fileio import atomic_write_json, check_file_target, read_json
 # The file names and the one reader of export metadata (TensorFlow-free), re-exported here
 # for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
@@ -631,6 +631,33 @@ def read_evaluation(path) -> dict:
         raise RunError(f"{path} is not an evaluation written by hubensemble; run "
                        "`hubensemble evaluate` again")
     return result
+
+
+def check_evaluation_target(path) -> None:
+    """evaluate --out's check, before the evaluation: HubensembleError unless file `path` can
+    be written (`fileio.check_file_target`) and is absent, empty or an earlier evaluation
+    (`read_evaluation`). Any other file would be replaced by the results: `--out notes.txt`
+    overwrote a user's notes without a word (a new-user check), as `export --out` refuses a
+    folder that is not an export (`formats.check_export_target`)."""
+    hint = "choose another --out file"
+    check_file_target(path, hint)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).lstrip()
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise HubensembleError(f"cannot read {path} ({e.strerror or e}); {hint}") from None
+    if not head:
+        return
+    try:  # the peek keeps a large file of another kind from being parsed whole
+        if head.startswith(b"{"):
+            read_evaluation(path)
+            return
+    except RunError:
+        pass
+    raise HubensembleError(f"{path} exists and is not an evaluation written by hubensemble; "
+                           f"refusing to replace it: {hint}, or delete it first")
 
 
 def _cell(entry, key):

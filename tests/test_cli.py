@@ -1455,6 +1455,18 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
         err = capsys.readouterr().err
         assert says in err and "choose another --out file" in err, err
     assert in_the_way.read_text() == ""
+    # A file of the user's was replaced by the results without a word (a new-user check:
+    # `--out notes.txt`); so was a run's run.json. Refused, and the file is kept.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (notes, other / "run.json"):
+        kept = target.read_bytes()
+        assert main(["evaluate", "-q", "--model", str(tmp_path / "no-model"), "--out",
+                     str(target)]) == 2
+        assert (f"{target} exists and is not an evaluation written by hubensemble; refusing "
+                "to replace it: choose another --out file, or delete it first"
+                in capsys.readouterr().err)
+        assert target.read_bytes() == kept
 
 
 def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process):

@@ -251,6 +251,14 @@ def test_evaluate_model_matches_metrics_from_the_models_outputs(export_dir, tmp_
 
     path = ev.write_evaluation(result, tmp_path / "robustness.json")
     assert ev.read_evaluation(path) == json.loads(json.dumps(result))
+    # evaluate --out may replace an earlier evaluation, an empty file or nothing; a JSON of
+    # another kind is refused before the work (test_cli has a user's text file).
+    (tmp_path / "empty.json").write_text(" \n")
+    for ok in (path, tmp_path / "empty.json", tmp_path / "new.json"):
+        ev.check_evaluation_target(ok)
+    (tmp_path / "other.json").write_text('{"accuracy": 0.9}')
+    with pytest.raises(HubensembleError, match="other.json exists and is not an evaluation"):
+        ev.check_evaluation_target(tmp_path / "other.json")
     table = ev.format_evaluation(result)
     assert BEST in table and "gaussian_noise" in table and "mean over corruptions" in table
     assert f"{result['clean']['ensemble']['accuracy']:.4f}" in table
