@@ -418,6 +418,33 @@ def test_formats_outside_the_graph_are_refused_by_serve_bytes_with_reason(files,
     assert "TIFF" in meta["serve_bytes"]["refused"]
 
 
+def test_an_animated_webp_is_read_by_pillow_and_refused_by_serve_bytes(export_dir, tmp_path):
+    """A new-user check: a lossy 2-frame 64 px animated WebP aborted the process in
+    TensorFlow's WebP decoder ("malloc(): corrupted top size"), in fit, predict and the
+    export's own serve_bytes. The graph now refuses animated WebPs as unsupported; the Python
+    paths read the first frame with Pillow and predict sends it as PNG, as for TIFF."""
+    rng = np.random.default_rng(9)
+    frames = [Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)) for _ in range(2)]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], quality=90,
+                  duration=50)
+    assert data[12:16] == b"VP8X" and data[20] & 2  # an animation, by its header
+    decoded = decode_bytes(data)
+    assert not decoded.in_graph
+    np.testing.assert_array_equal(decoded.pixels, pillow_pixels(data))
+    loaded = tf.saved_model.load(str(export_dir))
+    for _ in range(3):  # the heap corruption did not abort every time
+        with pytest.raises(tf.errors.InvalidArgumentError, match="an animated WebP file"):
+            serve_bytes(loaded, [data])
+    path = tmp_path / "moving.webp"
+    path.write_bytes(data)
+    np.testing.assert_allclose(probabilities_of(predict(export_dir, [path], top=3))[0],
+                               serving_default(loaded, decoded.pixels), atol=1e-6)
+    # A still WebP with the VP8X chunk (lossy with alpha) stays in the graph.
+    still = encode(Image.fromarray(rng.integers(0, 256, (8, 8, 4), np.uint8)), "WEBP",
+                   quality=90)
+    assert still[12:16] == b"VP8X" and decode_bytes(still).in_graph
+
+
 def test_refused_files_get_one_real_reason_on_every_path(folder, refused, export_dir):
     root, paths = folder
     task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)

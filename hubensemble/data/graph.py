@@ -21,7 +21,9 @@ Per format (the first bytes decide, `hubensemble.data.sniff.SIGNATURES`):
   fields), 24-bit, 32-bit (BGRX, or bit fields with an optional alpha mask); bottom-up and
   top-down; a channel of b bits becomes round(v * 255 / (2^b - 1)). RLE/JPEG/PNG-compressed
   BMPs are refused as unsupported (the Python paths read them with Pillow).
-* WebP: `tf.io.decode_image` (first frame), with alpha.
+* WebP: still images, `tf.io.decode_image`, with alpha. An animated WebP is refused as
+  unsupported (TensorFlow's decoder corrupts the heap on some: `_webp`); the Python paths
+  read its first frame with Pillow, as every format outside the graph.
 
 Alpha (PNG, 32-bit BMP, WebP) is composited onto white: out = round(c * a + 255 * (1 - a)),
 a = alpha / 255, in exact integer arithmetic ((c * alpha + 255 * (255 - alpha) + 127) // 255).
@@ -147,7 +149,18 @@ def _png(data):
 
 
 def _webp(data):
-    return composite_on_white(tf.io.decode_image(data, channels=0, expand_animations=False))
+    """A still WebP, its alpha composited onto white. An animated one (the VP8X chunk's
+    animation flag, bit 1 of byte 20) is refused as unsupported, so the Python paths read its
+    first frame with the kept decoder: TensorFlow's WebP decoder corrupts the heap on some
+    (a lossy 2-frame 64 px file aborted the process, in serve_bytes too; tensorflow 2.21.0)."""
+    head = tf.strings.substr(tf.strings.join([data, tf.constant(b"\0" * 21)]), 0, 21)
+    flags = _at(tf.io.decode_raw(head, tf.uint8), 20)
+    animated = (tf.equal(tf.strings.substr(head, 12, 4), b"VP8X")
+                & (tf.bitwise.bitwise_and(flags, 2) > 0))
+    refusal = tf.strings.join([UNSUPPORTED, ": an animated WebP file; serve_bytes decodes "
+                               "still WebP images only (send its first frame, e.g. as PNG)"])
+    with tf.control_dependencies([_refusal([(animated, refusal)])]):
+        return composite_on_white(tf.io.decode_image(data, channels=0, expand_animations=False))
 
 
 def _gif(data):

@@ -247,7 +247,7 @@ def decode_image(data) -> tf.Tensor:
     """Encoded image bytes (a string scalar) -> float32 [H, W, 3] in [0, 1].
 
     The decode policy of training (`hubensemble.data.graph.decode_pixels`: JPEG, PNG, GIF
-    first frame, BMP of every uncompressed depth incl. palettes, WebP; grey to RGB; alpha
+    first frame, BMP of every uncompressed depth incl. palettes, still WebP; grey to RGB; alpha
     composited onto white), then uint8 / 255 as Task.dataset does, so a file gives the
     pixels training saw. Raises tf.errors.InvalidArgumentError (when run) for other bytes,
     with the reason (e.g. "hubensemble-decode[unsupported]: a TIFF file; serve_bytes
@@ -268,7 +268,7 @@ def serve_bytes_metadata() -> dict:
         "decode": "hubensemble.data.graph.decode_pixels, the decode policy of training "
                   "(docs/data.md): GIF first frame, BMP palettes as colours, 16-bit PNG "
                   "samples v >> 8, alpha composited onto white round(c*a + 255*(1-a))",
-        "refused": "other formats (TIFF, HEIF, ...) and damaged files: an "
+        "refused": "other formats (TIFF, HEIF, ...), animated WebP and damaged files: an "
                    "InvalidArgumentError with the reason; `hubensemble predict` decodes "
                    "TIFF and other formats Pillow reads and sends them as PNG",
     }
