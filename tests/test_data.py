@@ -1235,3 +1235,49 @@ def test_the_report_shows_what_became_of_every_file(tmp_path):
     assert rows["dropped by --dedupe"].startswith("12 copy(ies)")
     assert ".png: a copy of " in rows["dropped by --dedupe"]
     assert rows["files read"] == "25: 12 example(s), 1 skipped, 12 duplicate(s) dropped"
+
+
+def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path):
+    """A new-user check: phone photos carry an EXIF orientation tag; every decode path uses
+    the pixels as stored, consistently, but nothing said so, and a serving client that turns
+    them upright (ImageOps.exif_transpose, browsers) moved probabilities by up to 0.93."""
+    from hubensemble.data import exif_orientation, read_image
+    from hubensemble.report.sections import _accounting_rows
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    tags = {}
+    for c in ("a", "b"):
+        for i in range(4):
+            im = Image.fromarray(rng.integers(0, 256, (6, 10, 3), np.uint8))
+            exif = Image.Exif()
+            tag = {0: 6, 1: 1}.get(i)  # one turned, one tagged "as stored", two without EXIF
+            if tag is not None:
+                exif[0x0112] = tag
+            path = root / c / f"{i}.{'jpg' if i != 1 else 'png'}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            im.save(path, exif=exif) if tag is not None else im.save(path)
+            tags[str(path)] = tag
+    turned = sorted(p for p, t in tags.items() if t == 6)
+    webp = root / "a" / "w.webp"  # WebP keeps its EXIF chunk after the pixels
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    Image.fromarray(rng.integers(0, 256, (6, 10, 3), np.uint8)).save(webp, exif=exif,
+                                                                     lossless=True)
+    turned = sorted(turned + [str(webp)])
+    for path in turned:
+        with Image.open(path) as im:  # Pillow's own reading, the independent reference
+            want = np.asarray(im.convert("RGB"))
+        got = read_image(path)
+        assert got.orientation in (6, 8) and got.pixels.shape == (6, 10, 3)
+        if path.endswith(".webp"):
+            np.testing.assert_array_equal(got.pixels, want)  # lossless: exactly as stored
+    assert exif_orientation(open(root / "a" / "1.png", "rb").read()) is None  # tag 1
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    assert sorted(p for p, _ in task.oriented) == turned
+    assert ("3 image(s) with an EXIF orientation tag (e.g. " in task.summary()
+            and "used as stored, not turned upright" in task.summary())
+    record = task.to_json()["oriented"]
+    assert record["count"] == 3 and sorted(p for p, _ in record["examples"]) == turned
+    assert dict(_accounting_rows(task.to_json()))["EXIF orientation"].startswith(
+        "3 image(s) with the tag, used as stored")

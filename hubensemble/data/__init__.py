@@ -22,8 +22,8 @@ Every name is importable from `hubensemble.data` itself, as before the split.
 
 from hubensemble.data.decode import (
     Decoded, UnreadableImage, _Unreadable, check_16bit, composite_on_white, decode_bytes,
-    decode_image_bytes, op_error_reason, read_image, read_image_file, servable_bytes,
-    to_rgb_uint8,
+    decode_image_bytes, exif_orientation, op_error_reason, read_image, read_image_file,
+    servable_bytes, to_rgb_uint8,
 )
 from hubensemble.data.duplicates import drop_duplicates, pixel_key
 from hubensemble.data.loading import IGNORED_NAMES, LoadOptions
@@ -39,7 +39,8 @@ __all__ = [
     "DataError", "Decoded", "GRAPH_FORMATS", "IGNORED_NAMES", "LoadOptions", "MIN_TRAIN_PER_CLASS",
     "NO_FLIP_TFDS", "SCHEMES", "SPLIT_NAMES", "SYNTHETIC_TFDS", "Split", "Task", "UnreadableImage",
     "VTAB_SPLITS", "check_16bit", "check_spec", "composite_on_white", "decode_bytes",
-    "decode_image_bytes", "drop_duplicates", "load_task", "load_test_set", "op_error_reason",
-    "parse_spec", "pixel_key", "read_image", "read_image_file", "servable_bytes", "sniff",
-    "split_counts", "stratified_split", "to_rgb_uint8", "validate_task", "_Unreadable",
+    "decode_image_bytes", "drop_duplicates", "exif_orientation", "load_task", "load_test_set",
+    "op_error_reason", "parse_spec", "pixel_key", "read_image", "read_image_file",
+    "servable_bytes", "sniff", "split_counts", "stratified_split", "to_rgb_uint8", "validate_task",
+    "_Unreadable",
 ]

@@ -147,11 +147,38 @@ _Unreadable = UnreadableImage  # the name before the data package split
 class Decoded:
     """A decoded image: `pixels` uint8 [H, W, 3] (H, W >= 1), the file's `format` ("PNG",
     "TIFF", ...), and `in_graph`: True when the graph decoder read it, so serve_bytes gives
-    these very pixels for the same bytes."""
+    these very pixels for the same bytes. `orientation`: the file's EXIF orientation tag when
+    it asks for a turn or flip (2..8; `exif_orientation`), which the pixels do not apply."""
 
     pixels: np.ndarray
     format: str
     in_graph: bool
+    orientation: int | None = None
+
+
+#: Where an EXIF block can sit: JPEG's APP1 ("Exif\0\0"), PNG's eXIf chunk, WebP's EXIF chunk.
+_EXIF_MARKERS = (b"Exif\x00\x00", b"eXIf", b"EXIF")
+
+
+def exif_orientation(data: bytes) -> int | None:
+    """The EXIF orientation tag (0x0112) of an image file's bytes when it is 2..8 (a turn or
+    flip that viewers apply: 6 = turn 90 degrees clockwise to view), else None (no EXIF, no
+    tag, 1 = as stored, or a value outside the standard's 1..8). No decoder applies it
+    (docs/data.md, "Decoding"); loaders count such files so the user learns that a client
+    which turns photos upright sends the model other pixels (docs/export.md). Pillow reads
+    the tag, and only for bytes that hold an EXIF block (or a TIFF, whose tags are its own)."""
+    if sniff(data) not in ("TIFF", "BigTIFF") and not any(m in data for m in _EXIF_MARKERS):
+        return None
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            value = im.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the count
+        return None
+    return value if isinstance(value, int) and 2 <= value <= 8 else None
 
 
 def _short(err: Exception) -> str:
@@ -224,7 +251,7 @@ def decode_bytes(data: bytes, *, name: str | None = None) -> Decoded:
         with _tf.native_stderr_silenced(_tf.quiet()):
             got = _graph_decode(data)
         if got[0] is not None:
-            return Decoded(_checked(got[0]), got[1], True)
+            return Decoded(_checked(got[0]), got[1], True, exif_orientation(data))
         _, kind, reason = got
         if kind != "unsupported":  # e.g. an RLE-compressed BMP is "unsupported" too
             raise UnreadableImage(reason)
@@ -239,7 +266,7 @@ def decode_bytes(data: bytes, *, name: str | None = None) -> Decoded:
         pil = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", _short(e))
         raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
                               f"(Pillow: {pil})") from None
-    return Decoded(_checked(pixels), fmt, False)
+    return Decoded(_checked(pixels), fmt, False, exif_orientation(data))
 
 
 def decode_image_bytes(data: bytes) -> np.ndarray:
@@ -351,5 +378,5 @@ def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
 
 
 __all__ = ["Decoded", "GRAPH_FORMATS", "UnreadableImage", "check_16bit", "composite_on_white",
-           "decode_bytes", "decode_image_bytes", "op_error_reason", "read_image",
-           "read_image_file", "servable_bytes", "to_rgb_uint8"]
+           "decode_bytes", "decode_image_bytes", "exif_orientation", "op_error_reason",
+           "read_image", "read_image_file", "servable_bytes", "to_rgb_uint8"]

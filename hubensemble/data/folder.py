@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from hubensemble.data.decode import UnreadableImage, read_image_file
+from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
@@ -24,6 +24,7 @@ class _Listing:
     def __init__(self):
         self.skipped: list[tuple[str, str]] = []
         self.ignored: list[str] = []
+        self.oriented: list[tuple[str, int]] = []  # (path, EXIF orientation 2..8)
         self.files = 0  # files looked at (decoded or skipped)
 
     def skip(self, path, reason):
@@ -129,11 +130,14 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
     for c in found:
         for path in _list_class_folder(os.path.join(root, c), listing):
             try:
-                images.append(read_image_file(path))
+                decoded = read_image(path)
             except UnreadableImage as e:
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 listing.skip(path, str(e))
                 continue
+            images.append(decoded.pixels)
+            if decoded.orientation is not None:
+                listing.oriented.append((path, decoded.orientation))
             listing.files += 1
             labels.append(index[c])
             paths.append(path)
@@ -263,7 +267,7 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
     name = os.path.basename(os.path.normpath(os.path.abspath(path)))
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,
-                ignored=listing.ignored, files=listing.files)
+                ignored=listing.ignored, files=listing.files, oriented=listing.oriented)
 
 
 def _empty_error(path, skipped):

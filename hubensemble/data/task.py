@@ -110,6 +110,8 @@ class Task:
     `dropped_conflicts` the groups among them whose copies carried different labels (each as
     "name (class)" of its copies; `duplicates.conflict_names`); `files` is how many files a
     folder loader looked at (None for array data): files = examples + skipped + dropped.
+    `oriented` (path, 2..8) lists the files whose EXIF orientation tag asks viewers to turn or
+    flip them; their pixels are used as stored (`decode.exif_orientation`).
     """
 
     name: str
@@ -126,6 +128,9 @@ class Task:
     files: int | None = None  # files looked at by a folder loader
     # groups of copies with different labels that --dedupe reduced to one copy
     dropped_conflicts: list[list[str]] = field(default_factory=list)
+    # (path, EXIF orientation 2..8) of files whose tag asks viewers to turn them: used as
+    # stored (decode.exif_orientation)
+    oriented: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -348,6 +353,12 @@ class Task:
             text += (f"; {len(self.ignored)} hidden or system entr"
                      f"{'y' if len(self.ignored) == 1 else 'ies'} ignored (e.g. "
                      f"{self.ignored[0]})")
+        if self.oriented:
+            # Phone photos carry the tag; serving clients that honour it (browsers, image
+            # pickers) send pixels the model never saw that way (docs/export.md).
+            text += (f"; {len(self.oriented)} image(s) with an EXIF orientation tag (e.g. "
+                     f"{self.oriented[0][0]}: {self.oriented[0][1]}) used as stored, not "
+                     "turned upright, as serve_bytes reads them")
         if self.skipped:
             shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
             more = f"; and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
@@ -395,6 +406,8 @@ class Task:
             "skipped": [list(s) for s in self.skipped],
             "files": self.files,
             "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10])},
+            "oriented": {"count": len(self.oriented),
+                         "examples": [list(o) for o in self.oriented[:10]]},
             "duplicates": self.duplicates,
             "dropped": [list(d) for d in self.dropped],
             "coverage": self.coverage(),

@@ -229,6 +229,11 @@ def _accounting_rows(task) -> list:
         shown = f" (e.g. {_short_path(ignored['examples'][0])})" if ignored.get("examples") \
             else ""
         rows.append(["hidden / system entries", f"{ignored['count']} ignored{shown}"])
+    oriented = task.get("oriented") or {}
+    if oriented.get("count"):
+        path, tag = (oriented.get("examples") or [["?", "?"]])[0]
+        rows.append(["EXIF orientation", f"{oriented['count']} image(s) with the tag, used as "
+                     f"stored, not turned upright (e.g. {_short_path(path)}: {tag})"])
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_example(task['skipped'][0])})"])
