@@ -244,8 +244,14 @@ def replace_dir(tmp, final) -> None:
     (``TMP-old``), `tmp` renamed into place and the old one deleted; if the second rename
     fails the old folder is put back, so `final` is never left missing by an error. (Between
     the two renames a reader may find no folder for an instant; it never finds half a one.)
+    Raises FileExistsError when a file stands at `final`. Whether a folder there may be
+    replaced is the caller's to check, before its work (e.g. `formats.check_export_target`).
     """
     tmp, final = os.fspath(tmp), os.fspath(final)
+    if os.path.lexists(final) and not os.path.isdir(final):
+        # Renamed aside, a file (or a dangling link) was left as a hidden temp entry, which
+        # the next writer's stale-temp clean-up would delete: never replace one.
+        raise FileExistsError(f"{final} is a file, not a folder; refusing to replace it")
     if not os.path.exists(final):
         os.replace(tmp, final)
         _fsync_dir(os.path.dirname(os.path.abspath(final)))

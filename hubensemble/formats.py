@@ -57,6 +57,7 @@ MEMBERS_SIGNATURE = "serve_members"
 #: the SavedModel holds the model and its metadata (hubensemble.json).
 TFLITE_DIR = "export-tflite"
 TFLITE_MODEL = "model.tflite"
+TFLITE_METADATA = "hubensemble.json"
 
 #: Every top-level entry a stage may write in a run folder (besides temp entries of atomic
 #: writes, fileio.is_temp). `fit --restart` removes these and nothing else, and a folder that
@@ -194,13 +195,29 @@ def is_export(model_dir) -> bool:
     return read_export_metadata(model_dir, strict=False).get("format") == EXPORT_FORMAT
 
 
-def check_export_target(out_dir, flag: str = "--out", run_dir=None) -> None:
+def is_tflite_export(folder) -> bool:
+    """Whether `folder` holds what `export --format tflite` writes (model.tflite and its
+    hubensemble.json of format "hubensemble-export-tflite"), so replacing or removing it
+    loses nothing the user made by other means."""
+    try:
+        meta = read_json(os.path.join(os.fspath(folder), TFLITE_METADATA))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(meta, dict) and meta.get("format") == EXPORT_FORMAT + "-tflite"
+            and os.path.isfile(os.path.join(os.fspath(folder), TFLITE_MODEL)))
+
+
+def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
+                        tflite: bool = False) -> None:
     """Raises HubensembleError (RunError) unless folder `out_dir` is absent, empty, or an
     earlier hubensemble export, with no file standing where it or a parent would go, and,
     given the exporting run's `run_dir`, not inside another run's folder (its export); the
-    message tells the user to choose another `flag` folder. Called before the work that
-    ends by writing there (export and its command line's check, fit before its sweep).
-    Files only: no TensorFlow."""
+    message tells the user to choose another `flag` folder. With `tflite` (export --format
+    tflite) the same holds for OUT-tflite/ beside it, which may only be absent, empty or an
+    earlier TFLite export (`is_tflite_export`): an unrelated folder of that name was replaced
+    and a file of that name hidden as a temp entry (a new-user check). Called before the
+    work that ends by writing there (export and its command line's check, fit before its
+    sweep). Files only: no TensorFlow."""
     from hubensemble.errors import RunError
     from hubensemble.fileio import check_dir_target
 
@@ -217,6 +234,16 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None) -> None:
                 raise RunError(f"{out_dir} is inside the run folder {parent} of another run "
                                f"(its export, or files its commands own): choose another "
                                f"{flag} folder outside it")
+    if tflite:
+        beside = f"{out_dir.rstrip(os.sep)}-tflite"
+        if os.path.lexists(beside) and not os.path.isdir(beside):
+            raise RunError(f"{beside} is a file, where the TFLite model's folder goes: choose "
+                           f"another {flag} folder, or move the file")
+        if os.path.isdir(beside) and os.listdir(beside) and not is_tflite_export(beside):
+            raise RunError(f"{beside} exists and is not a TFLite export made by hubensemble "
+                           f"(export --format tflite writes OUT-tflite/ beside the SavedModel); "
+                           f"refusing to replace it: choose another {flag} folder, or delete "
+                           "it first")
     if not os.path.exists(out_dir):
         return
     if os.listdir(out_dir) and not is_export(out_dir):

@@ -84,7 +84,7 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
                                   " only to the TFLite model; add --format tflite (the "
                                   "SavedModel is always written)")
     if out_dir is not None:
-        check_export_target(out_dir, run_dir=run_dir)
+        check_export_target(out_dir, run_dir=run_dir, tflite=export_format == "tflite")
 
 
 #: Why --strategy multiworker is refused (docs/tune.md, "Strategies").

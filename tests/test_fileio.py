@@ -97,6 +97,14 @@ def test_replace_dir_swaps_whole_folders_and_stale_temps_go(tmp_path):
     live.mkdir()
     removed = fileio.remove_stale_temp_dirs(final)
     assert removed == [str(stale)] and live.exists() and (final / "v.txt").exists()
+    # A file where the folder goes is never renamed aside (it was, into a hidden temp entry
+    # that the next clean-up deleted: a new-user check with export --format tflite).
+    (tmp_path / "f").write_text("keep")
+    tmp = fileio.temp_dir_for(tmp_path / "f")
+    os.makedirs(tmp)
+    with pytest.raises(FileExistsError, match="is a file, not a folder"):
+        fileio.replace_dir(tmp, tmp_path / "f")
+    assert (tmp_path / "f").read_text() == "keep" and os.path.isdir(tmp)
 
 
 def test_a_read_only_folder_is_refused_before_the_work():

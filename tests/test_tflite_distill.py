@@ -12,6 +12,7 @@ import tensorflow as tf
 from hubensemble import augment, candidate, ensemble, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
+from hubensemble.errors import RunError
 from hubensemble.export import export_ensemble
 from hubensemble.export.tflite import TOLERANCES, TFLiteRunner, resize_matrix
 from hubensemble.fileio import atomic_write_json, read_json
@@ -340,6 +341,30 @@ def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_
         export_ensemble(path, task=digits, progress=False, export_format="tflite",
                         tflite_size=5000)  # the check batch alone ran out of memory
     assert (path / "export-tflite" / "model.tflite").is_file()
+    # A new-user check: `export --out OUT --format tflite` replaced an unrelated OUT-tflite
+    # folder without a word, and hid a file of that name as a temp entry. Both are refused
+    # before any work, and kept.
+    mine = tmp_path / "mine-tflite"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "data.txt").write_text("precious")
+    (tmp_path / "f-tflite").write_text("keep")
+    for out, says in ((tmp_path / "mine", "is not a TFLite export made by hubensemble"),
+                      (tmp_path / "f", "is a file, where the TFLite model's folder goes")):
+        with pytest.raises(RunError, match=says):
+            export_ensemble(path, out_dir=out, task=digits, progress=False,
+                            export_format="tflite")
+        assert not out.exists()
+    assert (mine / "data.txt").read_text() == "precious" and (mine / "sub").is_dir()
+    assert (tmp_path / "f-tflite").read_text() == "keep"
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp")]
+    # A SavedModel export removes only a TFLite export of hubensemble's beside it.
+    theirs = tmp_path / "theirs"
+    (tmp_path / "theirs-tflite").mkdir()
+    for name in ("model.tflite", "hubensemble.json"):
+        (tmp_path / "theirs-tflite" / name).write_text("{}")
+    export_ensemble(path, out_dir=theirs, task=digits, progress=False)
+    kept = sorted(os.listdir(tmp_path / "theirs-tflite"))
+    assert kept == ["hubensemble.json", "model.tflite"]
     export_ensemble(path, task=digits, progress=False)
     assert not (path / "export-tflite").exists()
     assert f"removed {path / 'export'}-tflite" in caplog.text

@@ -18,8 +18,8 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, firs
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, save_export
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
-                                 TFLITE_MODEL, check_export_target, read_export_metadata,
-                                 versions)
+                                 check_export_target, is_tflite_export,
+                                 read_export_metadata, versions)
 from hubensemble.preflight import check_export_flags
 from hubensemble.tune.plans import trial_profile
 
@@ -136,7 +136,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     run = Run(run_dir)
     out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
-    check_export_target(out_dir, run_dir=run.path)
+    check_export_target(out_dir, run_dir=run.path, tflite=export_format == "tflite")
     ensemble = read_ensemble(run.path)
     entries = list(ensemble.get("members") or [])
     if not entries:
@@ -378,10 +378,7 @@ def _remove_stale_tflite(folder, run_dir):
     # A TFLite model is checked against the SavedModel written with it; this export replaced
     # that SavedModel (often for other members), so the model beside it is of no export now
     # (a new-user check: RUN/export-tflite kept an earlier ensemble, its check "passed").
-    from hubensemble.export.tflite import METADATA_FILE
-
-    if not all(os.path.isfile(os.path.join(folder, name))
-               for name in (TFLITE_MODEL, METADATA_FILE)):
+    if not is_tflite_export(folder):  # a folder of the user's of that name is theirs
         return
     shutil.rmtree(folder)
     log.warning("removed %s: its TFLite model was converted from the SavedModel this export "

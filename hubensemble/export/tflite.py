@@ -33,7 +33,7 @@ from hubensemble.cost.graph import time_batches
 from hubensemble.cost.records import LATENCY_BATCHES  # as `hubensemble cost` times
 from hubensemble.errors import RunError, first_line
 from hubensemble.export.layers import normalise_weights
-from hubensemble.formats import EXPORT_FORMAT, TFLITE_MODEL, versions
+from hubensemble.formats import EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL, versions
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ QUANTIZE = options.get("quantize").choices
 #: values); an export beyond these bounds is refused.
 TOLERANCES = {"none": 1e-4, "float16": 1e-2, "dynamic": 1e-1}
 #: The metadata file beside the model.
-METADATA_FILE = "hubensemble.json"
+METADATA_FILE = TFLITE_METADATA
 
 
 def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
