@@ -396,3 +396,25 @@ def test_the_report_shows_no_distilled_student_of_an_earlier_ensemble(run_dir, t
     assert (f"distill.json was distilled from an earlier ensemble (2 members), not "
             f"ensemble.json's (1): run `hubensemble export --run {path}`, then "
             f"`hubensemble distill --run {path}` to distil this one") in stale
+
+
+def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_path, caplog):
+    """A new-user check: `ensemble --max-members 1` after `export` rewrote ensemble.json and
+    said nothing of RUN/export, which still served both members (report and distill told,
+    later)."""
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    exported = [m["trial"] for m in read_export_metadata(path / "export")["members"]]
+    assert len(exported) == 2
+    ensemble.run_ensemble(path, max_members=1)
+    assert (f"{path / 'export'} holds an earlier ensemble (2 member(s), not the 1 chosen "
+            f"now); run `hubensemble export --run {path}` to serve this one") in caplog.text
+    assert "holds an earlier ensemble" in (path / "log.txt").read_text()
+    caplog.clear()
+    data = read_json(Run(path).ensemble_json)  # the export's own members again
+    data["members"] = [{"trial": t} for t in reversed(exported)]
+    ens = ensemble.members_differ(read_export_metadata(path / "export"), data["members"])
+    assert ens is None
+    shutil.rmtree(path / "export")  # no export: nothing to say
+    ensemble.run_ensemble(path, max_members=1)
+    assert "earlier ensemble" not in caplog.text

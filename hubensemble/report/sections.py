@@ -159,12 +159,11 @@ def _earlier_ensemble(files, record: dict, what: str) -> str | None:
     ensemble.json less the ones the export left out: a stand-alone `ensemble` (or `tune` then
     `ensemble`) after the export, whose figures are then not this ensemble's. None if the
     same, or either names none."""
-    done = [m.get("trial") for m in record.get("members") or []]
-    left_out = {s.get("trial") for s in [*(record.get("skipped") or []), *(
-        (files.meta.get("export") or {}).get("skipped") or [])] if isinstance(s, dict)}
-    now = [m.get("trial") for m in _members(files) if m.get("trial") not in left_out]
-    if not done or not now or sorted(done) == sorted(now):
+    differs = ens.members_differ(record, _members(files),
+                                 (files.meta.get("export") or {}).get("skipped"))
+    if differs is None:
         return None
+    done, now = differs
     return (f"{what} is of an earlier ensemble: its {len(done)} member(s) are not the "
             f"{len(now)} of ensemble.json ({', '.join(sorted(set(done) ^ set(now)))} "
             "differ).")
