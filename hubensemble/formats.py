@@ -224,6 +224,8 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
     out_dir = os.fspath(out_dir)
     if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
         raise RunError(f"{why} (choose another {flag} folder)")
+    if run_dir is not None:  # fit's --out a file: named as itself, not "(in OUT/export)"
+        check_dir_target(run_dir, "choose another --out folder")
     check_dir_target(out_dir, f"choose another {flag} folder")
     if run_dir is not None:
         # fit --export RUN1/export from another run replaced RUN1's export without a word:

@@ -266,8 +266,9 @@ def _run_bytes(serve, blobs):
 
 def _unreadable(path, reason, skip):
     if not skip:
+        # A path that names nothing is a typo to fix, not a file to remove (a new-user check).
         what = ("leave the folder out or put images in it" if os.path.isdir(path) else
-                "fix or remove the file")
+                "check the path" if not os.path.lexists(path) else "fix or remove the file")
         raise HubensembleError(f"{path}: {reason}; {what} (or pass --skip-unreadable, "
                                "skip_unreadable=True in Python)")
     log.warning("%s: %s; skipped", path, reason)

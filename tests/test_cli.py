@@ -504,8 +504,9 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     assert (f"error: nothing to predict: 1 file(s) under the folders could not be read, e.g. "
             f"{tmp_path / 'afolder' / 'saved_model.pb'}: an empty file (0 bytes)"
             ) in run.stderr, run.stderr
-    assert (f"error: {missing}: cannot read it: No such file or directory; fix or remove the "
-            "file (or pass --skip-unreadable") in run.stderr, run.stderr
+    # A path that names nothing is a typo to fix, not a file to remove (a new-user check).
+    assert (f"error: {missing}: cannot read it: No such file or directory; check the path "
+            "(or pass --skip-unreadable") in run.stderr, run.stderr
     assert (f"error: {dangling}: a broken link (to {tmp_path / 'nonexistent.png'}); "
             in run.stderr)
     assert (f"error: {notes}: not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes 68 "
@@ -1426,6 +1427,11 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
         err = capsys.readouterr().err
         assert f"{in_the_way} is a file, not a folder" in err, err
         assert f"choose another {flag} folder" in err, err
+    # fit --out a file is named as itself: it said "(in FILE/export)", of a folder the user
+    # never named (a new-user check).
+    assert main(fit[:-1] + [str(in_the_way)]) == 2
+    assert (f"{in_the_way} is a file, not a folder; choose another --out folder"
+            in capsys.readouterr().err)
     # A folder of the user's files as fit's --export: refused before TensorFlow and before
     # the run folder is made (a new-user check: 7.8 s, and it left run.json and log.txt).
     mine = tmp_path / "myfiles"

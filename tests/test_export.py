@@ -716,5 +716,5 @@ def test_every_top_level_name_resolves_and_predict_comes_without_tensorflow(tmp_
                           str(tmp_path / "gone.png")], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.splitlines() == [
-        f"{tmp_path / 'gone.png'}: cannot read it: No such file or directory; fix or remove the "
-        "file (or pass --skip-unreadable, skip_unreadable=True in Python)", "False"], out.stderr
+        f"{tmp_path / 'gone.png'}: cannot read it: No such file or directory; check the "
+        "path (or pass --skip-unreadable, skip_unreadable=True in Python)", "False"], out.stderr
