@@ -13,12 +13,12 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
-from hubensemble.fileio import atomic_write_json, check_file_target, read_json
-# The file names and the one reader of export metadata (TensorFlow-free), re-exported here
-# for the callers that import them from this module.
+# The file names, the one reader of export metadata and of evaluations (TensorFlow-free),
+# re-exported here for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
-                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, check_metadata_fits,
-                                 check_saved_model_folder, load_saved_model, read_export_metadata)
+                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, check_evaluation_target,
+                                 check_metadata_fits, check_saved_model_folder, load_saved_model,
+                                 read_evaluation, read_export_metadata, write_evaluation)
 
 #: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
 SEVERITIES = options.default("severities")
@@ -609,55 +609,6 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         result["mean_corrupted"] = None
     result["seconds"] = round(time.perf_counter() - start_time, 3)
     return result
-
-
-def write_evaluation(result: dict, path) -> str:
-    """Writes an `evaluate_model` result as JSON at `path`, atomically; returns the path."""
-    atomic_write_json(path, result)
-    return os.fspath(path)
-
-
-def read_evaluation(path) -> dict:
-    """The dict `write_evaluation` wrote at `path`; RunError (naming the command that writes
-    it) when the file is missing, unreadable or not an evaluation."""
-    try:
-        result = read_json(path)
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing; run `hubensemble evaluate --model RUN/export "
-                       f"--corruptions --out {path}`") from None
-    except (OSError, ValueError) as e:
-        raise RunError(f"{path} is unreadable ({e}); run `hubensemble evaluate` again") from None
-    if not isinstance(result, dict) or "clean" not in result:
-        raise RunError(f"{path} is not an evaluation written by hubensemble; run "
-                       "`hubensemble evaluate` again")
-    return result
-
-
-def check_evaluation_target(path) -> None:
-    """evaluate --out's check, before the evaluation: HubensembleError unless file `path` can
-    be written (`fileio.check_file_target`) and is absent, empty or an earlier evaluation
-    (`read_evaluation`). Any other file would be replaced by the results: `--out notes.txt`
-    overwrote a user's notes without a word (a new-user check), as `export --out` refuses a
-    folder that is not an export (`formats.check_export_target`)."""
-    hint = "choose another --out file"
-    check_file_target(path, hint)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64).lstrip()
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise HubensembleError(f"cannot read {path} ({e.strerror or e}); {hint}") from None
-    if not head:
-        return
-    try:  # the peek keeps a large file of another kind from being parsed whole
-        if head.startswith(b"{"):
-            read_evaluation(path)
-            return
-    except RunError:
-        pass
-    raise HubensembleError(f"{path} exists and is not an evaluation written by hubensemble; "
-                           f"refusing to replace it: {hint}, or delete it first")
 
 
 def _cell(entry, key):

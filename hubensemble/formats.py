@@ -13,7 +13,9 @@ import os
 import pathlib
 import platform
 
-from hubensemble.fileio import read_json
+from hubensemble.errors import HubensembleError, RunError, first_line
+from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
+                                read_json)
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -112,8 +114,6 @@ def read_export_metadata(model_dir, *, strict: bool = True) -> dict:
     predict calling such an export "not written by hubensemble export" and evaluate
     matching its classes by position without a word.
     """
-    from hubensemble.errors import HubensembleError
-
     path = metadata_path(model_dir)
     try:
         meta = read_json(path)
@@ -133,8 +133,6 @@ def check_metadata_fits(meta: dict, signature, model_dir) -> None:
     """HubensembleError unless export metadata `meta` of `model_dir` describes the model
     whose `signature` (a concrete function: serving_default) outputs "probabilities" [N, C]:
     its class_names and num_classes, when given, count C (an unknown C is not checked)."""
-    from hubensemble.errors import HubensembleError
-
     outputs = getattr(signature, "structured_outputs", {}).get("probabilities")
     n_outputs = getattr(outputs, "shape", [None])[-1]
     names, count = meta.get("class_names"), meta.get("num_classes")
@@ -165,8 +163,6 @@ def check_saved_model_folder(model_dir) -> str:
     .tflite one named as such), is a run folder whose RUN/export to pass, a TFLite export
     (its model.tflite), or not the folder `hubensemble export` wrote.
     Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
-    from hubensemble.errors import RunError
-
     model_dir = os.fspath(model_dir)
     if not os.path.exists(model_dir):
         raise RunError(f"{model_dir} does not exist; pass the folder `hubensemble "
@@ -218,9 +214,6 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
     and a file of that name hidden as a temp entry (a new-user check). Called before the
     work that ends by writing there (export and its command line's check, fit before its
     sweep). Files only: no TensorFlow."""
-    from hubensemble.errors import RunError
-    from hubensemble.fileio import check_dir_target
-
     out_dir = os.fspath(out_dir)
     if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
         raise RunError(f"{why} (choose another {flag} folder)")
@@ -259,11 +252,60 @@ def load_saved_model(model_dir):
     in one line naming it and TensorFlow's first line, not TensorFlow's traceback."""
     import tensorflow as tf
 
-    from hubensemble.errors import RunError, first_line
-
     path = check_saved_model_folder(model_dir)
     try:
         return tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - any load failure is the user's file
         raise RunError(f"{path} could not be loaded as a SavedModel ({type(e).__name__}: "
                        f"{first_line(e)}); export it again") from None
+
+
+# --- an evaluation (evaluate --out, RUN/robustness.json) ---------------------------------------
+
+def write_evaluation(result: dict, path) -> str:
+    """Writes an `evaluate_model` result as JSON at `path`, atomically; returns the path."""
+    atomic_write_json(path, result)
+    return os.fspath(path)
+
+
+def read_evaluation(path) -> dict:
+    """The dict `write_evaluation` wrote at `path`; RunError (naming the command that writes
+    it) when the file is missing, unreadable or not an evaluation."""
+    try:
+        result = read_json(path)
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing; run `hubensemble evaluate --model RUN/export "
+                       f"--corruptions --out {path}`") from None
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path} is unreadable ({e}); run `hubensemble evaluate` again") from None
+    if not isinstance(result, dict) or "clean" not in result:
+        raise RunError(f"{path} is not an evaluation written by hubensemble; run "
+                       "`hubensemble evaluate` again")
+    return result
+
+
+def check_evaluation_target(path) -> None:
+    """evaluate --out's check, before the evaluation: HubensembleError unless file `path` can
+    be written (`fileio.check_file_target`) and is absent, empty or an earlier evaluation
+    (`read_evaluation`). Any other file would be replaced by the results: `--out notes.txt`
+    overwrote a user's notes without a word (a new-user check), as `export --out` refuses a
+    folder that is not an export (`check_export_target`)."""
+    hint = "choose another --out file"
+    check_file_target(path, hint)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).lstrip()
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise HubensembleError(f"cannot read {path} ({e.strerror or e}); {hint}") from None
+    if not head:
+        return
+    try:  # the peek keeps a large file of another kind from being parsed whole
+        if head.startswith(b"{"):
+            read_evaluation(path)
+            return
+    except RunError:
+        pass
+    raise HubensembleError(f"{path} exists and is not an evaluation written by hubensemble; "
+                           f"refusing to replace it: {hint}, or delete it first")
