@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -13,6 +14,7 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
+from hubensemble.heldout import export_run, not_held_out, not_held_out_note
 # The file names, the one reader of export metadata and of evaluations (TensorFlow-free),
 # re-exported here for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
@@ -20,6 +22,7 @@ from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F40
                                  check_metadata_fits, check_saved_model_folder, load_saved_model,
                                  read_evaluation, read_export_metadata, write_evaluation)
 
+log = logging.getLogger(__name__)
 #: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
 SEVERITIES = options.default("severities")
 
@@ -323,13 +326,13 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     DataError when there is no `data` and the export's parent folder is not a run that
     records its data; RunError when the run's data changed since it was recorded."""
     from hubensemble.data import load_test_set
-    from hubensemble.rundir import DataArgs, Run
+    from hubensemble.rundir import DataArgs
 
     if data:
         return load_test_set(data, data_dir=data_dir, trained_on=(
             read_export_metadata(model_dir).get("task") or {}).get("fingerprint"))
-    run = Run(os.path.dirname(os.path.abspath(os.fspath(model_dir))))
-    recorded = run.meta().get("data") if run.exists() else None
+    run = export_run(model_dir)
+    recorded = run.meta().get("data") if run else None
     if not recorded:
         raise DataError(f"{model_dir} is not inside a run directory that records its data; "
                         "pass --data SPEC (the data the model was trained for)")
@@ -445,7 +448,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     the order of assets/hubensemble.json) at the asset's "best_single" trial. An export without
     `serve_members` (or without best_single among its members) is evaluated as an ensemble
     only; the result's "best_single_missing" says why. Each image is fed, and corrupted, at
-    its own decoded size (`size_batches`: batches of one size), as predict sends it.
+    its own decoded size (`size_batches`: batches of one size), as predict sends it. Scored
+    images that trained or chose the export (its run's train and val images, by pixels) are
+    counted in "not_held_out" and, on other data than the export's own, warned about
+    (`heldout.not_held_out_note`: logged at WARNING).
 
     `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names.
     `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
@@ -584,6 +590,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         # None when the export does not say which data it was made on.
         "same_data_as_export": (export_task.get("fingerprint") == task.fingerprint
                                 if export_task.get("fingerprint") else None),
+        # Scored images that trained or chose the export (its run's record; null: unknown).
+        "not_held_out": not_held_out(model_dir, task, split, meta),
         # [h, w] of a split of one size; null when sizes vary (each is fed at its own).
         "image_size": sizes[0].tolist() if len(sizes) and (sizes == sizes[0]).all() else None,
         "seed": int(seed),
@@ -608,6 +616,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     else:
         result["mean_corrupted"] = None
     result["seconds"] = round(time.perf_counter() - start_time, 3)
+    if note := not_held_out_note(result):  # other data than the export's own (heldout.py)
+        log.warning("%s", note)
     return result
 
 

@@ -26,6 +26,8 @@ TUNER_DIR = "tuner"
 LABELS_DIR = "labels"
 #: A task's splits, in the order every stage and file lists them (RUN/labels/<split>.npy).
 SPLITS = ("train", "val", "test")
+#: RUN/labels/<this>: the pixel keys of the train and val images (rundir.Run.pixel_keys).
+PIXEL_KEYS_FILE = "pixel_keys.npz"
 ENSEMBLE_FILE = "ensemble.json"
 ROBUSTNESS_FILE = "robustness.json"
 #: Inference cost of every candidate (`hubensemble cost`; hubensemble.cost.records).

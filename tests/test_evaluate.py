@@ -611,3 +611,192 @@ def test_the_exports_own_folder_is_scored_on_its_held_out_split(export_dir, tmp_
     assert "the data the export was made on" in ev.format_evaluation(result)
     other = ev.load_evaluation_task(export_dir, spec)  # another export: every image
     assert len(other.test) == 19 and "every image is a test example" in other.source
+
+
+# ---------------------------------------------------------------------------------------------
+# Test images that trained or chose the export (its run's record of its train and val images)
+# ---------------------------------------------------------------------------------------------
+
+def run_with_export(tmp_path, export_dir, spec):
+    """A run folder that loaded `spec` as fit loads it (Run.attach_task: run.json, labels/),
+    with `export_dir` copied in as RUN/export and marked as made on that data; -> (run
+    folder, the task the run loaded)."""
+    import shutil
+
+    from hubensemble.data import load_task
+    from hubensemble.rundir import DataArgs, Run
+
+    fitted = load_task(spec)
+    run = tmp_path / "run"
+    Run(run).attach_task(fitted, DataArgs(spec=spec))
+    shutil.copytree(export_dir, run / "export")
+    meta_path = run / "export" / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"] = {"name": fitted.name, "fingerprint": fitted.fingerprint}
+    meta_path.write_text(json.dumps(meta))
+    return run, fitted
+
+
+def test_test_images_that_trained_or_chose_the_export_are_counted_and_warned(
+        export_dir, tmp_path, caplog):
+    """A new-user check: `evaluate --data folder:DIR` on the run's own photo folder with one
+    photo added since scored all 121 images as test examples (96 of them trained or chose the
+    export) and said nothing. The run records its train and val images' pixel keys when it
+    loads its data; evaluate counts the scored images among them and warns."""
+    import logging
+    import shutil
+
+    from hubensemble.heldout import not_held_out_note
+    from hubensemble.rundir import Run
+
+    rng = np.random.default_rng(5)
+    data = tmp_path / "photos"
+    for name, k in (("a", 9), ("b", 8), ("c", 8)):
+        write_pngs(data / name, (rng.random((k, 6, 6, 3)) * 255).astype(np.uint8))
+    run, fitted = run_with_export(tmp_path, export_dir, f"folder:{data}")
+    assert sorted(os.listdir(run / "labels")) == ["pixel_keys.npz", "test.npy", "train.npy",
+                                                  "val.npy"]
+    assert Run(run).foreign_content("labels") == []  # a stage's file: fit may resume there
+    model = run / "export"
+    # The run's own folder, split as fit split it: its test split is held out; no warning.
+    with caplog.at_level(logging.DEBUG, logger="hubensemble"):
+        own = ev.evaluate_model(model, ev.load_evaluation_task(model, f"folder:{data}"),
+                                corruptions=False, progress=False)
+        assert own["same_data_as_export"] is True and own["n"] == len(fitted.test)
+        assert own["not_held_out"] == {"run": str(run), "images": 0, "train": 0, "val": 0}
+        # --split val of it: its validation images by name, counted, not warned about.
+        val = ev.evaluate_model(model, ev.load_evaluation_task(model, f"folder:{data}"),
+                                split="val", corruptions=False, progress=False)
+        assert val["not_held_out"]["val"] == len(fitted.val) and not_held_out_note(val) is None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    # Photos added to the same folder since: it is other data now, every image a test one.
+    fresh = (rng.random((2, 6, 6, 3)) * 255).astype(np.uint8)
+    for i, im in enumerate(fresh):
+        (data / "a" / f"new{i}.png").write_bytes(tf.io.encode_png(im).numpy())
+    # The count, independently: the files that were train or val files when the run loaded
+    # the folder (a copy made since, of a training image, counts as its original).
+    seen = {split: {os.path.relpath(p, data) for p in getattr(fitted, split).paths}
+            for split in ("train", "val")}
+    trained = sorted(seen["train"])[0]
+    shutil.copy(data / trained, data / "c" / "copy.png")
+    files = [str(p.relative_to(data)) for p in sorted(data.rglob("*.png"))]
+    originals = {f: trained if f == "c/copy.png" else f for f in files}
+    want = {s: sum(originals[f] in seen[s] for f in files) for s in seen}
+    assert want["train"] > len(fitted.train) and want["val"] == len(fitted.val)  # + the copy
+    caplog.clear()
+    task = ev.load_evaluation_task(model, f"folder:{data}")
+    assert "every image is a test example" in task.source and len(task.test) == len(files)
+    result = ev.evaluate_model(model, task, corruptions=False, progress=False)
+    assert result["same_data_as_export"] is False and result["n"] == 25 + 3
+    assert result["not_held_out"] == {"run": str(run), "images": sum(want.values()), **want}
+    warning = (f"{sum(want.values())} of {result['n']} test images are training "
+               f"({want['train']}) or validation ({want['val']}) images of this export's "
+               f"run; their metrics are not a held-out measure (the run: {run}; score images "
+               "it never saw for one)")
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [warning]
+    assert not_held_out_note(result) == warning
+    written = ev.read_evaluation(ev.write_evaluation(result, tmp_path / "e.json"))
+    assert written["not_held_out"] == result["not_held_out"]
+
+    # Only the new photos: no image trained the export, nothing said.
+    write_pngs(tmp_path / "new" / "a", fresh)
+    caplog.clear()
+    new = ev.evaluate_model(model, ev.load_evaluation_task(model, f"folder:{tmp_path / 'new'}"),
+                            corruptions=False, progress=False)
+    assert new["not_held_out"]["images"] == 0 and not caplog.records
+
+
+def test_an_older_run_or_an_export_elsewhere_says_nothing_more(export_dir, tmp_path, caplog):
+    """A run recorded before the pixel keys were, an export with no run beside it, keys of
+    other data than the export's: not_held_out is null, no warning (DEBUG says why), no
+    error. A damaged keys file is a warning, and the evaluation goes on."""
+    import logging
+    import shutil
+
+    rng = np.random.default_rng(6)
+    data = tmp_path / "photos"
+    for name in ("a", "b", "c"):
+        write_pngs(data / name, (rng.random((6, 6, 6, 3)) * 255).astype(np.uint8))
+    run, fitted = run_with_export(tmp_path, export_dir, f"folder:{data}")
+    flat = ev.load_evaluation_task(export_dir, f"folder:{data}")  # all 18: a test set
+
+    def evaluate(model):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="hubensemble"):
+            result = ev.evaluate_model(model, flat, corruptions=False, progress=False)
+        return result, [r for r in caplog.records if r.levelno >= logging.WARNING], \
+            [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+
+    keys = run / "labels" / "pixel_keys.npz"
+    result, warned, _ = evaluate(run / "export")  # the keys are there: 12 trained or chose it
+    assert result["not_held_out"]["images"] == len(fitted.train) + len(fitted.val) and warned
+    kept = keys.read_bytes()
+    keys.unlink()  # a run recorded before the keys were
+    result, warned, debug = evaluate(run / "export")
+    assert result["not_held_out"] is None and not warned
+    assert f"{keys} is missing (a run recorded before it was)" in "\n".join(debug)
+    elsewhere = tmp_path / "elsewhere" / "export"  # `export --out` outside the run
+    shutil.copytree(run / "export", elsewhere)
+    keys.write_bytes(kept)
+    result, warned, debug = evaluate(elsewhere)
+    assert result["not_held_out"] is None and not warned
+    assert "no run folder holds it" in "\n".join(debug)
+    meta_path = run / "export" / "assets" / "hubensemble.json"  # an export of other data
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "task": {"fingerprint": "0" * 64}}))
+    result, warned, debug = evaluate(run / "export")
+    assert result["not_held_out"] is None and not warned
+    assert "records other data than the export's" in "\n".join(debug)
+    meta_path.write_text(json.dumps(meta))
+    keys.write_bytes(kept[:40])  # damaged: said, and the evaluation goes on
+    result, warned, _ = evaluate(run / "export")
+    assert result["not_held_out"] is None and len(warned) == 1
+    assert warned[0].getMessage().startswith(
+        f"cannot tell which evaluated images trained the export: {keys} is unreadable")
+    assert result["clean"]["ensemble"]["accuracy"] >= 0
+
+
+@pytest.mark.slow
+def test_evaluate_after_a_tiny_fit_warns_of_the_runs_own_photos(tiny_module, tmp_path,
+                                                                in_process, monkeypatch):
+    """End to end: `fit` on a folder of PNGs records the keys, and `evaluate --data` on that
+    folder plus new photos warns on stderr and writes not_held_out; the run's own folder
+    as it was gets no warning."""
+    import shutil
+
+    import hubensemble
+    from hubensemble.data import load_task
+
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(8)
+    data = tmp_path / "photos"
+    for name in ("a", "b", "c"):
+        write_pngs(data / name, (rng.random((10, 8, 8, 3)) * 255).astype(np.uint8))
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    run = tmp_path / "run"
+    hubensemble.fit(str(cat), f"folder:{data}", run, progress=False, corruptions=False,
+                    profile="quick", top_k=1, seed=0)
+    fitted = load_task(f"folder:{data}")  # what the fit loaded: its split's file paths
+    plus = tmp_path / "photos_plus"
+    shutil.copytree(data, plus)
+    for i, im in enumerate((rng.random((3, 8, 8, 3)) * 255).astype(np.uint8)):
+        (plus / "a" / f"new{i}.png").write_bytes(tf.io.encode_png(im).numpy())
+    want = {s: len(getattr(fitted, s)) for s in ("train", "val")}
+    assert all((plus / os.path.relpath(p, data)).exists()
+               for s in want for p in getattr(fitted, s).paths)
+    out = tmp_path / "eval.json"
+    code, stdout, stderr = in_process("evaluate", "--model", run / "export", "--data",
+                                      f"folder:{plus}", "--out", out)
+    assert code == 0, stderr
+    n = 30 + 3
+    assert (f"WARNING hubensemble.evaluate: {sum(want.values())} of {n} test images are "
+            f"training ({want['train']}) or validation ({want['val']}) images of this "
+            f"export's run; their metrics are not a held-out measure (the run: {run}; "
+            "score images it never saw for one)") in stderr
+    assert json.loads(out.read_text())["not_held_out"] == {
+        "run": str(run), "images": sum(want.values()), **want}
+    code, stdout, stderr = in_process("evaluate", "--model", run / "export", "--data",
+                                      f"folder:{data}")
+    assert code == 0 and "as fit split it" in stderr and "WARNING" not in stderr, stderr

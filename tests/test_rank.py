@@ -23,7 +23,7 @@ from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hub import HubLayer, hub_layer_from_spec, write_hub_module
 from hubensemble.hyperrule import get_profile
-from hubensemble.rundir import DataArgs
+from hubensemble.rundir import DataArgs, Run
 
 # The keys other tools read: spelled out here, not imported, so a rename fails the test.
 ROW_KEYS = {"name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
@@ -458,6 +458,9 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
         assert named.merged_from == meta["rank"]["merged_from"]
         assert meta["data"]["task"]["fingerprint"] == task.fingerprint
         assert (tmp_path / "merged" / "labels" / "train.npy").exists()
+        # The pixel keys of the train and val images travel too (evaluate's check).
+        keys = Run(shards[0]).pixel_keys()
+        assert keys is not None and Run(tmp_path / "merged").pixel_keys() == keys
     ranked(specs, task, shards[1], shard=(1, 2), top_k=2)
     with pytest.raises(RunError, match=re.escape(
             f"the shards were ranked with different selections (greedy max_k=3 in "

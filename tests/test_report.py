@@ -294,6 +294,25 @@ def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path):
     assert self_contained(html_path.read_text())
 
 
+def test_an_evaluation_of_the_runs_training_images_is_said_not_held_out(tmp_path):
+    """`evaluate --data` on the run's photos plus new ones, written as RUN/robustness.json:
+    the report says beside the table that most of its images trained or chose the export;
+    on the run's own data (its test split: held out) it says nothing of it."""
+    make_full_run(tmp_path, robustness=False, seed=3)
+    seen = {"run": str(tmp_path), "images": 30, "train": 24, "val": 6}
+    for same, shown_here in ((False, True), (True, False), (None, True)):
+        write_evaluation({**fake_robustness(with_single=True), "not_held_out": seen,
+                          "same_data_as_export": same}, tmp_path / "robustness.json")
+        md = shown(report.write_report(tmp_path)[0].read_text())
+        warning = (f"**Warning:** 30 of {N_TEST} test images are training (24) or validation (6) "
+                   "images of this export's run; their metrics are not a held-out measure "
+                   f"(the run: {tmp_path}; score images it never saw for one).")
+        assert (warning in md) is shown_here, md[md.find("Robustness"):][:800]
+    write_evaluation({**fake_robustness(with_single=True), "not_held_out": None},
+                     tmp_path / "robustness.json")
+    assert "held-out" not in report.write_report(tmp_path)[0].read_text()
+
+
 def test_not_a_run_directory_is_an_error(tmp_path):
     with pytest.raises(RunError, match="not a hubensemble run"):
         report.write_report(tmp_path)

@@ -51,6 +51,14 @@ def first_copies(keys) -> np.ndarray:
     return keep
 
 
+def copies_in(keys, splits: dict) -> dict:
+    """How many of `keys` (pixel keys of the examples scored) are in each of `splits` ({name:
+    set of keys}): {"images": in any of them, name: in that one, ...}; a key in two of them
+    counts once in "images"."""
+    return {"images": sum(1 for k in keys if any(k in seen for seen in splits.values())),
+            **{name: sum(1 for k in keys if k in seen) for name, seen in splits.items()}}
+
+
 def _groups(task) -> tuple[dict, list]:
     """({split: pixel keys}, [groups of 2 or more copies]) of the task's present splits;
     a group is [(split, index, label)] in train, val, test order, then load order."""

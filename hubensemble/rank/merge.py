@@ -76,6 +76,9 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     for split in _label_splits(checked.data):
         src = Run(first_dir).labels / f"{split}.npy"
         atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
+    keys = Run(first_dir).pixel_keys_path  # every shard loaded the same data (fingerprint)
+    if keys.is_file():
+        atomic_write_bytes(out_run.pixel_keys_path, keys.read_bytes())
     out_run.update(data=checked.data, modules=checked.modules,
                    rank=_rank_section(ranking, merged_from=merged_from))
     return ranking

@@ -36,7 +36,7 @@ ROBUSTNESS_KINDS = [
     (("corruptions",), dict), (("corruptions", "*"), dict), (("corruptions", "*", "*"), dict),
     (("corruptions", "*", "*", "ensemble"), dict), (("mean_corrupted",), dict),
     (("mean_corrupted", "ensemble"), dict), (("best_single",), dict), (("members",), list),
-    (("members", "*"), dict), (("skipped",), list),
+    (("members", "*"), dict), (("skipped",), list), (("not_held_out",), dict),
 ]
 DISTILL_KINDS = [
     (("teacher",), dict), (("teacher", "members"), list), (("student",), dict),

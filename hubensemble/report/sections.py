@@ -12,6 +12,7 @@ import numpy as np
 
 from hubensemble import ensemble as ens
 from hubensemble.formats import FIT_STAGES, read_export_metadata
+from hubensemble.heldout import not_held_out_note
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
@@ -498,6 +499,8 @@ def _robustness_section(files, figures) -> Section:
     sec.add(f"The export evaluated on the {rob.get('split', 'test')} split ({rob.get('n')} "
             f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
             "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
+    if note := not_held_out_note(rob):  # e.g. `evaluate --data` on the run's photos plus new ones
+        sec.add(Inline(Strong("Warning:"), f" {note}."))
     if rob.get("best_single_missing"):
         sec.add(f"Ensemble only: {rob['best_single_missing']}")
     elif single:
