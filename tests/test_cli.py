@@ -529,6 +529,35 @@ def test_a_bad_seconds_variable_is_named_before_tensorflow(tmp_path, value):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_class_folder_not_named_in_utf8_is_refused_before_tensorflow(tmp_path):
+    # A new-user check: fit ranked, tuned and ensembled the class dr\\xe9i (Latin-1), then
+    # export died in a TensorFlow traceback (UnicodeEncodeError in serve_bytes).
+    data = os.path.join(os.fsencode(str(tmp_path / "data")), b"dr\xe9i")
+    try:
+        os.makedirs(data)
+    except OSError:
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    for folder in (data, *(os.fsencode(str(tmp_path / "data" / c)) for c in ("eins", "zwei"))):
+        os.makedirs(folder, exist_ok=True)
+        for name in (b"x.bin", b"y.bin"):  # no image: anything past the listing reads one
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(b"x")
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    spec = f"folder:{tmp_path / 'data'}"
+    argvs = [["fit", "--catalogue", str(cat), "--data", spec, "--out", str(tmp_path / "run")],
+             ["evaluate", "--model", str(tmp_path / "export"), "--data", spec]]
+    code = ("import json, sys; from hubensemble.cli import main; "
+            "codes = [main(a) for a in json.loads(sys.argv[1])]; "
+            "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, timeout=120)
+    assert json.loads(out.stdout.splitlines()[-1]) == [[2, 2], False], out.stderr
+    assert out.stderr.count(f"error: class folder {tmp_path / 'data'}/dr\\xe9i/ has a name "
+                            "that is not UTF-8 (invalid continuation byte at byte 2); ") == 2
+    assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
+
+
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     from hubensemble.candidate import write_candidate
     from hubensemble.rundir import Run

@@ -341,6 +341,58 @@ def test_the_listing_refusals_are_the_loaded_tasks_own(tmp_path):
         specs.CLASS_CHECKS.update(saved)
 
 
+def make_bytes_folder(parent, name: bytes):
+    """parent/<name> made from the bytes of `name` (e.g. Latin-1, not UTF-8); the test is
+    skipped where the file system refuses such a name (macOS's APFS, Windows)."""
+    path = os.path.join(os.fsencode(str(parent)), name)
+    try:
+        os.makedirs(path)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    return os.fsdecode(path)
+
+
+def test_a_class_folder_whose_name_is_not_utf8_is_refused_from_the_listing(tmp_path):
+    """A new-user check: the class dr\\xe9i (Latin-1) was read as 'dr\\udce9i', trained on
+    for the whole fit, and export died in a TensorFlow traceback (UnicodeEncodeError in
+    serve_bytes). Refused by the listing (no file below is an image) in train/, val/ and test/
+    class folders, for a test set too, with the folder shown printable and the fix."""
+    from hubensemble.data import load_test_set
+    from hubensemble.data.specs import check_spec
+
+    flat = tmp_path / "flat"
+    for c in ("eins", "zwei"):
+        write(str(flat / c / "x.bin"), b"x")
+        write(str(flat / c / "y.bin"), b"y")
+    bad = make_bytes_folder(flat, b"dr\xe9i")
+    write(os.path.join(bad, "x.bin"), b"x")
+    said = (f"class folder {flat}/dr\\xe9i/ has a name that is not UTF-8 (invalid "
+            f"continuation byte at byte 2); a folder's name is its class's label, which the "
+            f"model serves as UTF-8 text: rename the folder in UTF-8")
+    for check in (lambda s: check_spec(s), lambda s: check_spec(s, min_classes=1,
+                                                                min_per_class=0),
+                  load_task, load_test_set):
+        with pytest.raises(DataError) as e:
+            check(f"folder:{flat}")
+        assert str(e.value) == said
+        str(e.value).encode("utf-8")  # printable anywhere: no lone surrogate
+    for split in ("train", "val", "test"):
+        lay = tmp_path / split
+        for s in ("train", "val", "test"):
+            for c in ("eins", "zwei"):
+                write(str(lay / s / c / "x.bin"), b"x")
+                write(str(lay / s / c / "y.bin"), b"y")
+        make_bytes_folder(lay / split, b"dr\xe9i")
+        for check in (check_spec, load_test_set):
+            with pytest.raises(DataError, match=r"^class folder .*/dr\\xe9i/ has a name that "
+                                                r"is not UTF-8 \("):
+                check(f"folder:{lay}")
+    # Hidden, it is not a class: ignored, as every hidden entry is.
+    os.rename(os.path.join(os.fsencode(str(flat)), b"dr\xe9i"),
+              os.path.join(os.fsencode(str(flat)), b".dr\xe9i"))
+    assert check_spec(f"folder:{flat}")[0] == "folder"
+
+
 def test_folder_stratified_split(tmp_path):
     counts = {"ant": 10, "bee": 5, "cow": 4, "dog": 3}
     made = make_class_folders(str(tmp_path), counts)

@@ -15,7 +15,9 @@ from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
+from hubensemble.data.validate import not_utf8
 from hubensemble.errors import DataError, reraise_stop
+from hubensemble.fileio import printable
 
 
 class _Listing:
@@ -94,13 +96,19 @@ def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
 
 def _class_folders(root: str, listing: _Listing) -> list[str]:
     """The class folders of root (visible sub-folders, sorted); what else is there goes to
-    `listing` (ignored, or skipped with the reason)."""
+    `listing` (ignored, or skipped with the reason). Raises DataError for a class folder
+    whose name is not UTF-8 (`validate.not_utf8`)."""
     found = []
     for d in sorted(os.listdir(root)):
         p = os.path.join(root, d)
         if not _visible(d):
             listing.ignored.append(p)
         elif os.path.isdir(p):
+            why = not_utf8(os.fsencode(d))  # Python read its bytes as lone surrogates
+            if why:
+                raise DataError(f"class folder {printable(p)}/ has a name that is {why}; "
+                                f"a folder's name is its class's label, which the model "
+                                f"serves as UTF-8 text: rename the folder in UTF-8")
             found.append(d)
         elif os.path.islink(p) and not os.path.exists(p):
             listing.skip(p, f"a broken link (to {os.readlink(p)})")
@@ -173,13 +181,17 @@ def split_layout(path: str) -> dict[str, str]:
 
 def locate_folder(rest: str) -> str:
     """folder:PATH's folder, ~ expanded; its listing is read, no image. Raises DataError when
-    PATH is empty, missing, a file or has no class sub-folders (the loader's first checks;
-    `specs.check_spec`)."""
+    PATH is empty, missing, a file or has no class sub-folders, or a class folder (train/'s,
+    val/'s and test/'s in that layout) has a name that is not UTF-8 (the loader's first
+    checks; `specs.check_spec`)."""
     path = _require_path(rest, "folder", "folder")
     if not os.path.isdir(path):
         raise DataError(f"folder:{path} is a file, not a folder; a folder spec needs one "
                         f"sub-folder per class (for an .npz file use npz:{path})")
-    if not split_layout(path) and not _class_folders(path, _Listing()):
+    layout = split_layout(path)
+    for root in layout.values():  # their names are checked as they are listed
+        _class_folders(root, _Listing())
+    if not layout and not _class_folders(path, _Listing()):
         raise _no_class_folders(path)
     return path
 

@@ -33,14 +33,24 @@ def text_names(names, *, what: str = "class_names") -> list[str]:
     out = []
     for i, name in enumerate(names):
         if isinstance(name, (bytes, np.bytes_)):
-            try:
-                name = bytes(name).decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{what}[{i}] is {bytes(name)!r}, bytes that are not UTF-8 "
-                                f"({e.reason} at byte {e.start}); store class names as "
-                                f"UTF-8 (or as numpy str, dtype 'U')") from None
+            why = not_utf8(bytes(name))
+            if why:
+                raise DataError(f"{what}[{i}] is {bytes(name)!r}, bytes that are {why}; "
+                                f"store class names as UTF-8 (or as numpy str, dtype 'U')")
+            name = bytes(name).decode("utf-8")
         out.append(str(name))
     return out
+
+
+def not_utf8(raw: bytes) -> str | None:
+    """Why the class name `raw` cannot be one, "not UTF-8 (invalid continuation byte at byte
+    2)" for b"dr\\xe9i", in the words every scheme's refusal uses; None when it is UTF-8. A
+    class name is a label the export serves as UTF-8 text (tf.string), so it must be one."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 ({e.reason} at byte {e.start})"
+    return None
 
 
 def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
