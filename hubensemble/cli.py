@@ -15,7 +15,7 @@ import sys
 
 from hubensemble import __version__, arguments, errors, options
 from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
-from hubensemble.terminal import say, stopped, summary, terminal_log
+from hubensemble.terminal import print_result, say, stopped, summary, terminal_log
 
 
 def _import_tensorflow(verbose, now=True):
@@ -240,7 +240,7 @@ def cmd_zoo_build(args):
     _import_tensorflow(args.verbose, now=False)  # a zoo already there needs no TensorFlow
     path = build_zoo(args.preset, args.out, seed=args.seed, progress=not args.quiet,
                      workers=args.workers)
-    print(path)
+    print_result(path)
     say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
     return 0
 
@@ -302,7 +302,7 @@ def cmd_predict(args):
     from hubensemble.prediction import format_predictions, predict
     results = predict(args.model, args.images, progress=not args.quiet,
                       **options.kwargs_for("predict", args))
-    print(format_predictions(results, as_json=args.json))
+    print_result(format_predictions(results, as_json=args.json))
     say(args, results.tally())  # on stderr, after a bar: "predicted N of M files…"
     return 1 if results.skipped else 0
 
@@ -316,7 +316,7 @@ def cmd_evaluate(args):
         say(args, task.summary(), logged=False)
     result = ev.evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                                progress=not args.quiet)
-    print(ev.format_evaluation(result))  # the result: with -q too (as predict's); no log
+    print_result(ev.format_evaluation(result))  # with -q too (as predict's); no log
     if args.out:
         ev.write_evaluation(result, args.out)
         say(args, f"wrote {args.out}")

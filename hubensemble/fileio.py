@@ -1,12 +1,10 @@
-"""Atomic file writes and inter-process locks: no reader ever sees a half-written result; and
-file names as text people read (`printable`)."""
+"""Atomic file writes and inter-process locks: no reader ever sees a half-written result."""
 
 import contextlib
 import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -92,26 +90,6 @@ def atomic_write_bytes(path, data, *, sync=True):
 def atomic_write_text(path, text, *, sync=True):
     """Writes the str `text` to `path` as UTF-8, atomically (see atomic_write_bytes)."""
     atomic_write_bytes(path, text.encode("utf-8"), sync=sync)
-
-
-#: A lone surrogate: never in text that UTF-8 can hold.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _escape_surrogate(match) -> str:
-    code = ord(match.group())
-    # U+DC80..U+DCFF stand for the bytes 0x80..0xFF that were not UTF-8 (surrogateescape)
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-
-
-def printable(text: str) -> str:
-    """`text` as UTF-8 can hold it, for people to read (a log line, the terminal, a report).
-    Python reads a file name that is not UTF-8 with a lone surrogate for each byte it could
-    not decode (os.listdir gives 'caf\\udce9.jpg' for b'caf\\xe9.jpg'), which no UTF-8 stream
-    can write; each becomes that byte's escape, 'caf\\xe9.jpg' (another lone surrogate its
-    \\uXXXX escape). Text without one comes back as it is. JSON keeps the surrogate instead
-    (json.loads and os.fsencode give the exact path back)."""
-    return _SURROGATE.sub(_escape_surrogate, text)
 
 
 def atomic_write_json(path, obj, *, sync=True):

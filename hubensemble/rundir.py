@@ -18,6 +18,7 @@ from hubensemble.fileio import (atomic_save_npy, atomic_write_bytes, atomic_writ
                                 file_lock, is_temp, json_kind, lock_is_held, make_dirs, read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
+from hubensemble.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,11 @@ class _RunLogHandler(logging.FileHandler):
             super().handleError(record)
         else:
             self.keep(exc)
+
+    def format(self, record):
+        # A file name that is not UTF-8 (lone surrogates) made the UTF-8 write raise, and
+        # the record was lost: its bytes are written escaped, as on the terminal.
+        return printable(super().format(record))
 
     def keep(self, exc: OSError):
         """Keeps the first refused write, naming log.txt (a write's error names no file)."""

@@ -3,7 +3,9 @@
 -q / --quiet: nothing on the terminal but errors: no progress bars, summaries, notes or
 warnings; RUN/log.txt and the run's files hold everything. A result meant for programs stays:
 `zoo build` prints the zoo folder, `predict` its predictions (it has no -q). `args` below is
-the command's parsed arguments (only its `quiet` and `verbose` are read).
+the command's parsed arguments (only its `quiet` and `verbose` are read). Everything here is
+written `printable`: a file name that is not UTF-8 shows its bytes escaped (caf\\xe9.jpg) where
+a stream that only writes UTF-8 would raise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+
+from hubensemble.text import printable
 
 log = logging.getLogger("hubensemble.cli")
 
@@ -21,7 +25,7 @@ def _to_stderr(text):
     bar's line (a warning in the middle of `predict 40%|████`)."""
     from tqdm import tqdm
 
-    tqdm.write(text, file=sys.stderr)
+    tqdm.write(printable(text), file=sys.stderr)
 
 
 #: A record attribute: the message was already printed on the terminal (or silenced by -q).
@@ -51,7 +55,14 @@ def summary(args, text):
     """A command's closing summary on stdout, unless -q; always in RUN/log.txt."""
     log_only(text)
     if not getattr(args, "quiet", False):
-        print(text)
+        print(printable(text))
+
+
+def print_result(text):
+    """A command's result on stdout, with -q too, and not logged: `predict`'s predictions,
+    `evaluate`'s table, `zoo build`'s folder (predict --json's JSON is ASCII: a file name
+    keeps its exact bytes there, as a lone surrogate escape)."""
+    print(printable(text))
 
 
 def stopped(text):

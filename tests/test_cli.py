@@ -1631,6 +1631,38 @@ def test_a_log_txt_the_machine_cannot_write_is_one_line_not_a_traceback_per_reco
         "or fix the permissions, then run the same command again to resume")
 
 
+def test_a_file_name_not_in_utf8_reaches_the_terminal_and_log_txt_escaped(tmp_path, capsys):
+    """A new-user check: a file named caf\\xe9.jpg (Latin-1) is read as 'caf\\udce9.jpg'; each
+    line naming it printed "--- Logging error ---" with a traceback and never reached
+    RUN/log.txt (a UTF-8 stream refuses a lone surrogate). capsys's streams are strict UTF-8,
+    as stdout is under en_US.UTF-8; every line shows the byte escaped instead."""
+    import argparse
+    import logging
+
+    from hubensemble.rundir import Run
+    from hubensemble.terminal import say, stopped, summary, terminal_log
+
+    name = os.fsdecode(b"caf\xe9.jpg")
+    args = argparse.Namespace(quiet=False, verbose=False)
+    with terminal_log(args), Run(tmp_path / "run").log_file():
+        logging.getLogger("hubensemble.data").warning("%s: a damaged JPEG file; skipped", name)
+        logging.getLogger("hubensemble.rundir").info("skipped %s: an empty file", name)
+        say(args, f"a note on {name}")
+        summary(args, f"the summary: {name}")
+        stopped(f"stopped at {name}")
+    out, err = capsys.readouterr()
+    assert "Logging error" not in err and "Traceback" not in err, err
+    assert out == "the summary: caf\\xe9.jpg\n"
+    for line in ("WARNING hubensemble.data: caf\\xe9.jpg: a damaged JPEG file; skipped",
+                 "a note on caf\\xe9.jpg", "stopped at caf\\xe9.jpg"):
+        assert line + "\n" in err, err
+    log = (tmp_path / "run" / "log.txt").read_text(encoding="utf-8")
+    for line in ("WARNING hubensemble.data: caf\\xe9.jpg: a damaged JPEG file; skipped",
+                 "INFO hubensemble.rundir: skipped caf\\xe9.jpg: an empty file",
+                 "a note on caf\\xe9.jpg", "the summary: caf\\xe9.jpg", "stopped at caf\\xe9.jpg"):
+        assert line + "\n" in log, log
+
+
 def test_main_called_again_in_one_process_prints_each_warning_once(tmp_path, capsys,
                                                                    monkeypatch):
     """`main` undoes its terminal logging (a notebook or a test calls it again): each call

@@ -393,6 +393,39 @@ def test_a_class_folder_whose_name_is_not_utf8_is_refused_from_the_listing(tmp_p
     assert check_spec(f"folder:{flat}")[0] == "folder"
 
 
+def test_a_file_name_that_is_not_utf8_is_read_logged_and_recorded(tmp_path, capsys):
+    """An image named caf\\xe9.png (Latin-1) is an example like any other; the log line of a
+    skipped r\\xe9sum\\xe9.txt reaches RUN/log.txt (it was lost to "--- Logging error ---"),
+    with the byte escaped; run.json keeps Python's lone surrogate escape, which gives the
+    exact path back (json.loads, then os.fsencode): a reader can open the file again."""
+    from hubensemble.rundir import DataArgs, Run
+
+    made = make_class_folders(str(tmp_path / "data"), {"a": 2, "b": 2})
+    cls = os.fsencode(str(tmp_path / "data" / "a"))
+    try:
+        shutil.copy(os.path.join(cls, b"000.png"), os.path.join(cls, b"caf\xe9.png"))
+    except OSError:
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    with open(os.path.join(cls, b"r\xe9sum\xe9.txt"), "wb") as f:
+        f.write(b"not an image\n")
+    run = Run(tmp_path / "run")
+    args = DataArgs(spec=f"folder:{tmp_path / 'data'}", val_fraction=0.0, test_fraction=0.0)
+    with run.log_file():
+        task = args.load()
+        run.attach_task(task, args)
+    image = os.fsdecode(os.path.join(cls, b"caf\xe9.png"))
+    assert task.train.paths[2] == image  # after 000.png, 001.png
+    np.testing.assert_array_equal(task.train.images[2], made["a"][0])
+    assert "Logging error" not in capsys.readouterr().err
+    log = (tmp_path / "run" / "log.txt").read_text(encoding="utf-8")
+    assert f"skipped {tmp_path}/data/a/r\\xe9sum\\xe9.txt: not a JPEG, PNG" in log, log
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
+    (path, reason), = recorded["data"]["task"]["skipped"]
+    assert os.fsencode(path) == os.path.join(cls, b"r\xe9sum\xe9.txt")
+    assert '"' + str(tmp_path / "data" / "a") + '/r\\udce9sum\\udce9.txt"' in (
+        (tmp_path / "run" / "run.json").read_text(encoding="ascii"))
+
+
 def test_folder_stratified_split(tmp_path):
     counts = {"ant": 10, "bee": 5, "cow": 4, "dog": 3}
     made = make_class_folders(str(tmp_path), counts)

@@ -660,6 +660,32 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
         predict(broken, image_files)
 
 
+def test_predict_prints_a_file_name_that_is_not_utf8(exported, digits, tmp_path, in_process):
+    """A file named caf\\xe9.png (Latin-1) is predicted like any other; its name was printed
+    as a lone surrogate, which a strict UTF-8 stdout (en_US.UTF-8; capsys here) refuses: the
+    text shows the byte escaped, and --json keeps the escape that gives the exact path back
+    (json.loads, then os.fsencode), for a program that opens the file again."""
+    folder = os.fsencode(str(tmp_path / "photos"))
+    os.makedirs(folder)
+    try:
+        with open(os.path.join(folder, b"caf\xe9.png"), "wb") as f:
+            f.write(encode(picture(digits, 4, (40, 30)), "PNG"))
+    except OSError:
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    with open(os.path.join(folder, b"r\xe9sum\xe9.txt"), "wb") as f:
+        f.write(b"not an image\n")
+    shown = str(tmp_path / "photos")
+    code, out, err = in_process("predict", "--model", exported[1], shown, "--skip-unreadable")
+    assert code == 1 and "Logging error" not in err and "Traceback" not in err, err
+    assert out.startswith(f"{shown}/caf\\xe9.png\n  1. "), out
+    assert f"{shown}/r\\xe9sum\\xe9.txt: not a JPEG, PNG" in err, err
+    code, out, err = in_process("predict", "--model", exported[1], shown, "--skip-unreadable",
+                                "--json")
+    assert code == 1 and "Traceback" not in err, err
+    assert [os.fsencode(r["path"]) for r in json.loads(out)] == [
+        os.path.join(folder, name) for name in (b"caf\xe9.png", b"r\xe9sum\xe9.txt")]
+
+
 # ------------------------------------------------------------------------------ outside hubensemble
 # (last: they wait for the processes `launched` started with the first test)
 

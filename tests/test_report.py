@@ -320,6 +320,18 @@ def test_not_a_run_directory_is_an_error(tmp_path):
         report.write_report(tmp_path / "nope")
 
 
+def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path):
+    """run.json keeps a file name that is not UTF-8 (b"caf\\xe9.jpg") as a lone surrogate
+    escape; writing the report (UTF-8) raised UnicodeEncodeError on it."""
+    make_ranked_run(tmp_path, MODULES)
+    data = data_section()
+    data["task"]["skipped"] = [["/data/cat/caf\udce9.jpg", "an empty file (0 bytes)"]]
+    Run(tmp_path).update(data=data)
+    md_path, html_path = report.write_report(tmp_path)
+    for text in (md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")):
+        assert "/data/cat/caf\\xe9.jpg: an empty file (0 bytes)" in text
+
+
 def test_a_run_without_a_test_split_says_so(tmp_path):
     make_full_run(tmp_path, robustness=False, seed=2)
     (tmp_path / "labels" / "test.npy").unlink()

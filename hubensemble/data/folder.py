@@ -17,7 +17,7 @@ from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import not_utf8
 from hubensemble.errors import DataError, reraise_stop
-from hubensemble.fileio import printable
+from hubensemble.text import printable
 
 
 class _Listing:

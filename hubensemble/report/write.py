@@ -9,6 +9,7 @@ from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
+from hubensemble.text import printable
 from hubensemble.data.coverage import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
@@ -48,8 +49,9 @@ def write_report(run_dir) -> ReportPaths:
         stale = folder / f"{name}.png"
         if name not in made and stale.exists():
             stale.unlink()
-    atomic_write_text(run.report_md, render_markdown(title, sections))
-    atomic_write_text(run.report_html, render_html(title, sections))
+    # run.json keeps a file name that is not UTF-8 as lone surrogates, which UTF-8 cannot hold
+    atomic_write_text(run.report_md, printable(render_markdown(title, sections)))
+    atomic_write_text(run.report_html, printable(render_html(title, sections)))
     return ReportPaths(run.report_md, run.report_html)
 
 
