@@ -56,7 +56,8 @@ class DistillResult:
     keeps (None when the ensemble is not better than the best single member or there is no
     test split); `cost_ratio`: the ensemble's GFLOPs / the student's; `gap`: that gap in
     test images with McNemar's z (`paired_gap`; None without test tables). When the gap is
-    not significant, `gap_closed` is a share of noise.
+    not significant, `gap_closed` is a share of noise; when `gap` is None with a test split,
+    `gap_note` says why its significance cannot be decided, and no share is shown.
     """
 
     student: dict
@@ -66,6 +67,7 @@ class DistillResult:
     gap_closed: float | None
     cost_ratio: float | None
     gap: dict | None = None
+    gap_note: str | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/distill.json holds."""
@@ -121,6 +123,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     if student is not None:  # a mistyped --student: refused before TensorFlow and the data load
         _check_student(student, specs, run)  # (the CLI checks before importing TensorFlow too)
 
+    export_dir, teacher_members = _teacher_export(run, meta, ens)  # refused before TensorFlow
+
     import keras
     import tensorflow as tf
 
@@ -131,7 +135,6 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble.tune.plans import trial_profile
 
     task = run.task(task)
-    export_dir = _teacher_export(run, meta, ens)
     cands, _ = load_candidates(run.path)
     costs = _costs(run, cands, task)
 
@@ -220,8 +223,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "steps": hparams.steps, "profile": profile.name, "eval_size": size,
               "module_fingerprint": getattr(model.backbone, "fingerprint", None),
               "train_seconds": train_seconds, "seconds": time.time() - start,
-              "teacher": {"export": export_dir,
-                          "members": [m["trial"] for m in ens.get("members") or []]},
+              "teacher": {"export": export_dir, "members": teacher_members},
               "hparams_from": hparams_from, "steps_scale": float(steps_scale),
               "mixup": float(mixup), "lr_scale": float(lr_scale),
               "init": "member" if start_weights is not None else "module",
@@ -333,21 +335,33 @@ def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, c
                                  callbacks=list(callbacks), targets=targets)
 
 
-def _teacher_export(run, meta, ens) -> str:
-    """The export folder of this ensemble (run.json's export record, else RUN/export); RunError
-    naming `hubensemble export` when it is missing or holds other members."""
+def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
+    """(the export folder of this ensemble, the trials its metadata lists as members): run.json's
+    export record, else RUN/export. RunError naming `hubensemble export` when it is missing or
+    holds other members, and naming the members it left out (`--skip-missing`) when it is not
+    the whole ensemble: the student would learn from fewer members than the ensemble it is
+    compared with (a new-user check: a 1-member teacher, scored against both)."""
     path = run.exported_to(meta) or str(run.export)
     command = f"`hubensemble export --run {run.path}`"
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "
                        f"SavedModel: run {command} first")
-    exported = [m.get("trial") for m in read_export_metadata(path).get("members") or []]
+    info = read_export_metadata(path)
+    exported = [m.get("trial") for m in info.get("members") or []]
     chosen = [m.get("trial") for m in ens.get("members") or []]
-    skipped = {s.get("trial") for s in read_export_metadata(path).get("skipped") or []}
-    if set(exported) != set(chosen) - skipped:
+    skipped = [s for s in info.get("skipped") or [] if isinstance(s, dict)]
+    if skipped:
+        left = "; ".join(f"{s.get('trial')} ({s.get('reason')})" for s in skipped)
+        raise RunError(f"the export at {path} left out {len(skipped)} of ensemble.json's "
+                       f"{len(chosen)} members (--skip-missing): {left}. distill's teacher "
+                       "must be the whole ensemble it is compared with: re-run `hubensemble "
+                       f"tune --run {run.path}` for them, then {command} without "
+                       f"--skip-missing (or `hubensemble ensemble --run {run.path}` to choose "
+                       "among the complete candidates, then export)")
+    if set(exported) != set(chosen):
         raise RunError(f"the export at {path} holds members {exported}, but ensemble.json "
                        f"chose {chosen}: run {command} again so the teacher is this ensemble")
-    return os.path.abspath(path)
+    return os.path.abspath(path), exported
 
 
 def _costs(run, cands, task) -> dict:
@@ -496,6 +510,16 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
         lift = test["ensemble"]["accuracy"] - single["accuracy"]
         if lift > 0:
             gap = (student_test["accuracy"] - single["accuracy"]) / lift
+    paired = (paired_gap(ens, cands, single_trial, probs["test"], task.test.labels)
+              if "test" in probs else None)
+    note = None
+    if "test" in probs and paired is None:
+        have = {c.trial for c in cands if c.test_probs is not None}
+        lacking = [t for t in [single_trial] + [m.get("trial") for m in ens.get("members") or []]
+                   if t not in have]
+        note = ("McNemar's test needs the test table of every member and of the best single, "
+                f"and RUN/candidates has none usable for {', '.join(dict.fromkeys(lacking))} "
+                "(an incomplete or missing candidate)")
     ratio = None
     if ens_cost and student_cost.gflops > 0:
         ratio = ens_cost["gflops"] / student_cost.gflops
@@ -513,9 +537,7 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
                      "cost": single_cost.summary() if single_cost else None},
         ensemble={"members": [m["trial"] for m in ens.get("members") or []],
                   "test": test.get("ensemble"), "cost": ens_cost},
-        teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio,
-        gap=(paired_gap(ens, cands, single_trial, probs["test"], task.test.labels)
-             if "test" in probs else None))
+        teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio, gap=paired, gap_note=note)
 
 
 def read_distill(run_dir) -> dict | None:
@@ -561,8 +583,9 @@ def format_distill(result) -> str:
                      f"{_num(ms, 2):>8}")
     g = r.get("gap")
     # A share of a gain that McNemar's test cannot tell from noise is noise itself (e.g. -133 %
-    # of a 3-image gap): only the gap line below is printed then.
-    if r.get("gap_closed") is not None and (not g or g.get("significant")):
+    # of a 3-image gap): only the gap line below is printed then; nor is a share whose
+    # significance cannot be decided (no gap), which says why instead.
+    if r.get("gap_closed") is not None and g and g.get("significant"):
         lines.append(f"the student keeps {r['gap_closed']:.0%} of the ensemble's test-accuracy "
                      "gain over the best single member"
                      + (f", at 1/{r['cost_ratio']:.1f} of its GFLOPs"
@@ -572,6 +595,10 @@ def format_distill(result) -> str:
                      f"right on {g['single_only']}, only the ensemble on {g['ensemble_only']}: "
                      f"McNemar z = {g['z']:.2f}" + _significance(g)
                      + f"); the student gets {g['student_images']:+d} images vs the best single")
+    elif r.get("gap_closed") is not None:
+        lines.append("no share of the ensemble's test-accuracy gain: whether the gain is "
+                     "significant cannot be decided ("
+                     + (r.get("gap_note") or "no paired test-image counts were recorded") + ")")
     start = r["student"].get("init_from")
     lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "
                  f"{r['student']['seconds']:.0f} s, started from "

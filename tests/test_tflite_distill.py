@@ -286,6 +286,27 @@ def test_a_student_that_failed_in_rank_is_refused_by_name(run_dir, digits, tmp_p
     assert not (path / "distill").exists() and not (path / "distill.json").exists()
 
 
+def test_a_teacher_export_that_left_members_out_is_refused_naming_them(
+        run_dir, digits, tmp_path):
+    from hubensemble.distill import run_distill
+
+    # A new-user check: after `export --skip-missing` (1 of 2 members), distill trained on
+    # that member alone, recorded both as the teacher and scored the student against both.
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    gone = tune.trial_id("default", 1, "fixed")
+    (Run(path).candidates / gone / candidate.WEIGHTS_FILE).unlink()
+    export_ensemble(path, task=digits, progress=False, skip_missing=True)
+    assert [m["trial"] for m in read_export_metadata(path / "export")["members"]] == [
+        tune.trial_id("default", 0, "small")]
+    refusal = (rf"left out 1 of ensemble.json's 2 members \(--skip-missing\): {gone} "
+               r"\(.*weights.*missing\)\. .*re-run `hubensemble tune --run .*`hubensemble "
+               r"export --run .*` without --skip-missing")
+    with pytest.raises(RunError, match=refusal):
+        run_distill(path, task=digits, progress=False)
+    assert not (path / "distill").exists() and not (path / "distill.json").exists()
+
+
 def _distill_record(gap_closed, single_only, ensemble_only, members):
     """A distill.json-shaped record with the fields format_distill reads."""
     from hubensemble.distill import Z_SIGNIFICANT
@@ -372,6 +393,30 @@ def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_
     assert Run(path).meta()["export"]["tflite"] is None
     assert Run(path).exported_tflite() is None
     assert "TFLite export" not in write_report(path).markdown.read_text()
+
+
+def test_no_share_is_given_when_the_gains_significance_cannot_be_decided(run_dir, tmp_path):
+    from hubensemble.distill import format_distill
+    from hubensemble.report import write_report
+
+    # A member's candidate lacks its test table: paired_gap gives no gap, and "keeps 0 %"
+    # (a bare share) was printed where docs/cost.md asks for significance first.
+    record = _distill_record(0.0, 5, 20, members=2)
+    record["gap"] = None
+    record["gap_note"] = "RUN/candidates has none usable for t1"
+    text = format_distill(record)
+    assert "keeps" not in text and "0%" not in text
+    assert ("no share of the ensemble's test-accuracy gain: whether the gain is significant "
+            "cannot be decided (RUN/candidates has none usable for t1)") in text
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    record["teacher"] = {"export": str(path / "export"),
+                         "members": [m["trial"] for m in
+                                     read_json(Run(path).ensemble_json)["members"]]}
+    atomic_write_json(Run(path).distill_json, record)
+    report = write_report(path).markdown.read_text()
+    assert "keeps 0%" not in report
+    assert "cannot be decided (RUN/candidates has none usable for t1)" in report
 
 
 def test_the_report_shows_no_distilled_student_of_an_earlier_ensemble(run_dir, tmp_path):

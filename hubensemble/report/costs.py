@@ -133,6 +133,11 @@ def _distill_and_tflite(sec, files) -> Section:
                        "against the best single member."))
     elif files.distill_note:
         sec.add(files.distill_note)
+    elif distill and distill.get("gap_closed") is not None and not gap:
+        why = distill.get("gap_note") or "no paired test-image counts were recorded"
+        sec.add(Inline("The distilled student (", Code(files.cmd("distill")), "): no share of "
+                       "the ensemble's gain is given, as whether the gain is significant "
+                       f"cannot be decided ({why})."))
     elif distill and distill.get("gap_closed") is not None:
         sec.add(Inline("The distilled student (", Code(files.cmd("distill")), ", Hinton et al. "
                        f"2015) keeps {distill['gap_closed']:.0%} of the ensemble's "

@@ -133,6 +133,8 @@ def main(argv=None):
         if result.gap is not None and not result.gap["significant"]:
             verdict = ("undecidable: the ensemble's gain is not significant (McNemar z < "
                        f"{Z_SIGNIFICANT}), so a share of it is noise")
+        elif result.gap is None and gap is not None:
+            verdict = f"undecidable: {result.gap_note}"
         else:
             verdict = "met" if gap is not None and gap >= 0.5 else "NOT met"
         print(f"   [target gap closed >= 50 %: {verdict}]")
