@@ -123,7 +123,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     if student is not None:  # a mistyped --student: refused before TensorFlow and the data load
         _check_student(student, specs, run)  # (the CLI checks before importing TensorFlow too)
 
-    export_dir, teacher_members = _teacher_export(run, meta, ens)  # refused before TensorFlow
+    export_dir, teacher_members = _teacher_export(run, meta, ens)  # before the data loads
 
     import keras
     import tensorflow as tf
