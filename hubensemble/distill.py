@@ -58,6 +58,9 @@ class DistillResult:
     test images with McNemar's z (`paired_gap`; None without test tables). When the gap is
     not significant, `gap_closed` is a share of noise; when `gap` is None with a test split,
     `gap_note` says why its significance cannot be decided, and no share is shown.
+    `students`: every student folder in RUN/distill/ (`student_records`: this one and those
+    of other modules, kept), and `replaced`: the same record of the earlier student of this
+    module that this one replaced (its folder is gone; its options can train it again), or None.
     """
 
     student: dict
@@ -68,6 +71,8 @@ class DistillResult:
     cost_ratio: float | None
     gap: dict | None = None
     gap_note: str | None = None
+    students: list = dataclasses.field(default_factory=list)
+    replaced: dict | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/distill.json holds."""
@@ -103,7 +108,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     for both, longer schedules). Measured on the demo and dev tasks (docs/cost.md): neither
     start wins everywhere, and the lower validation cross-entropy picked the start with the
     higher test accuracy.
-    Costs come from RUN/cost.json (computed now for what it lacks).
+    Costs come from RUN/cost.json (computed now for what it lacks). A student of the same
+    module already in RUN/distill/ is replaced (a warning names both; `DistillResult.replaced`
+    keeps its record); those of other modules stay and are listed (`students`).
 
     Raises RunError when ensemble.json or the export is missing or stale (naming the command
     that writes it), the student's module is unknown, failed in rank, changed in place since
@@ -229,13 +236,48 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "init": "member" if start_weights is not None else "module",
               "init_from": base.trial if start_weights is not None else None,
               "init_rule": init, "init_tried": summary, "init_failed": reasons}
+    earlier = candidate.read_candidate(run.distill, trial)
     written = candidate.write_candidate(run.distill, record, val_probs=probs["val"],
                                         test_probs=probs.get("test"),
                                         save_weights=model.save_weights)
     keras.backend.clear_session()
     result = _compare(run, ens, record, written, probs, task, student_cost, costs, cands)
+    result.students = student_records(run.distill)
+    if earlier is not None and earlier.ok:
+        result.replaced = _student_record(earlier.record, run.distill)
+        new = _student_record(record, run.distill)
+        log.warning("replaced the earlier student %s (%s) by this one (%s); distill.json keeps "
+                    "the earlier one's record under 'replaced': run distill with its options to "
+                    "train it again", trial, _describe(result.replaced), _describe(new))
     fileio.atomic_write_json(run.distill_json, result.to_json())
     return result
+
+
+def student_records(distill_dir) -> list[dict]:
+    """A `_student_record` of every student folder in `distill_dir` (RUN/distill/), in trial
+    order: each module's student stays there until distill trains that module again."""
+    return [_student_record(c.record, distill_dir)
+            for c in candidate.scan(distill_dir)[0] if c.ok]
+
+
+def _student_record(rec, distill_dir) -> dict:
+    """What distill.json says of one student (its trial.json `rec`): where it is, the options
+    it was trained with, its teacher's members and its validation and test metrics."""
+    keys = ("trial", "module", "init", "init_from", "init_rule", "steps", "steps_scale",
+            "mixup", "lr_scale", "val", "test")
+    return {**{k: rec.get(k) for k in keys},
+            "path": os.path.join(os.path.basename(os.fspath(distill_dir)), str(rec.get("trial"))),
+            "teacher_members": (rec.get("teacher") or {}).get("members")}
+
+
+def _describe(s) -> str:
+    """One student record as the replacement note and the summary name it."""
+    test = (s.get("test") or {}).get("accuracy")
+    val = (s.get("val") or {}).get("accuracy")
+    return (f"test accuracy {_num(test)}, val {_num(val)}; --distill-init {s.get('init_rule')}"
+            f" (kept {s.get('init')}), --distill-steps {_num(s.get('steps_scale'), 'g')}, "
+            f"--distill-mixup {_num(s.get('mixup'), 'g')}, "
+            f"--distill-lr {_num(s.get('lr_scale'), 'g')}")
 
 
 def _base_candidate(own, cands, ens):
@@ -603,6 +645,12 @@ def format_distill(result) -> str:
     lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "
                  f"{r['student']['seconds']:.0f} s, started from "
                  f"{'candidate ' + start if start else 'the pre-trained module'})")
+    others = [s for s in r.get("students") or [] if s.get("trial") != r["student"]["trial"]]
+    teacher = (r.get("teacher") or {}).get("members")
+    for s in others:  # students of other modules stay in RUN/distill/: say which they are
+        lines.append(f"also kept: {s['path']} ({_describe(s)}"
+                     + ("; of an earlier ensemble" if s.get("teacher_members") != teacher else "")
+                     + ")")
     return "\n".join(lines)
 
 
@@ -611,4 +659,6 @@ def _members(n: int) -> str:
 
 
 def _num(value, digits=4) -> str:
-    return "–" if value is None else f"{float(value):.{digits}f}"
+    """`value` with `digits` decimals (or a format spec such as "g"); "–" for None."""
+    spec = digits if isinstance(digits, str) else f".{digits}f"
+    return "–" if value is None else f"{float(value):{spec}}"

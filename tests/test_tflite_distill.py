@@ -307,6 +307,41 @@ def test_a_teacher_export_that_left_members_out_is_refused_naming_them(
     assert not (path / "distill").exists() and not (path / "distill.json").exists()
 
 
+def test_a_replaced_student_is_named_and_every_kept_student_is_recorded(
+        run_dir, digits, tmp_path, caplog):
+    from hubensemble.distill import format_distill, read_distill, run_distill
+
+    # A new-user check: a second distill replaced a better student without a word, and
+    # distill.json forgot the students of other modules still in RUN/distill/.
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    quick = dict(task=digits, progress=False, steps_scale=0.05)
+    first = run_distill(path, init="member", **quick)
+    other = run_distill(path, student="fixed", init="module", **quick)
+    assert [s["trial"] for s in other.students] == ["distill-fixed", "distill-small"]
+    assert other.replaced is None
+    with caplog.at_level("WARNING", logger="hubensemble.distill"):
+        again = run_distill(path, init="module", mixup=0.0, **quick)
+    was, now = first.student["test"]["accuracy"], again.student["test"]["accuracy"]
+    assert again.replaced["trial"] == "distill-small"
+    assert again.replaced["init_rule"] == "member" and again.replaced["mixup"] == 0.2
+    assert again.replaced["test"]["accuracy"] == pytest.approx(was, abs=1e-6)
+    note = [r.getMessage() for r in caplog.records if "replaced the earlier student" in
+            r.getMessage()]
+    assert len(note) == 1 and (
+        f"replaced the earlier student distill-small (test accuracy {was:.4f}, val "
+        f"{first.student['val']['accuracy']:.4f}; --distill-init member (kept member), "
+        f"--distill-steps 0.05, --distill-mixup 0.2, --distill-lr 1) by this one (test accuracy "
+        f"{now:.4f}") in note[0] and "--distill-init module (kept module)" in note[0]
+    recorded = read_distill(path)
+    assert [s["trial"] for s in recorded["students"]] == ["distill-fixed", "distill-small"]
+    assert recorded["replaced"]["init_rule"] == "member"
+    fixed = next(s for s in recorded["students"] if s["trial"] == "distill-fixed")
+    assert fixed["test"]["accuracy"] == pytest.approx(other.student["test"]["accuracy"],
+                                                      abs=1e-6)
+    assert "also kept: distill/distill-fixed (test accuracy" in format_distill(recorded)
+
+
 def _distill_record(gap_closed, single_only, ensemble_only, members):
     """A distill.json-shaped record with the fields format_distill reads."""
     from hubensemble.distill import Z_SIGNIFICANT
