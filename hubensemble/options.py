@@ -184,14 +184,15 @@ class Option:
             text = "true or false"
         elif self.type in (int, float):
             text = "an integer" if self.type is int else "a number"
-            lo, hi = self.minimum, self.maximum
+            lo, hi = (v if v is None else f"{v:{'d' if self.type is int else 'g'}}"
+                      for v in (self.minimum, self.maximum))  # not 4.29497e+09
             if lo is not None and hi is not None:
-                text += (f" in {'(' if self.exclusive_minimum else '['}{lo:g}, {hi:g}"
+                text += (f" in {'(' if self.exclusive_minimum else '['}{lo}, {hi}"
                          f"{')' if self.exclusive_maximum else ']'}")
             elif lo is not None:
-                text += f" {'>' if self.exclusive_minimum else '>='} {lo:g}"
+                text += f" {'>' if self.exclusive_minimum else '>='} {lo}"
             elif hi is not None:
-                text += f" {'<' if self.exclusive_maximum else '<='} {hi:g}"
+                text += f" {'<' if self.exclusive_maximum else '<='} {hi}"
         elif self.type is str:
             text = "a string"
         else:
@@ -230,6 +231,7 @@ def _opt(name, type, default, help, group, commands, **kwargs) -> Option:
 
 
 _FIT = ("fit",)
+SEED_MAX = 2**32 - 1  # numpy's (sklearn's splits, keras.utils.set_random_seed)
 _NONE_PER_DATA = "per data set"
 
 # The table. The order is the order of `--help` within each group and of FitOptions' fields.
@@ -241,7 +243,7 @@ OPTIONS: tuple[Option, ...] = (
          metavar="DIR", default_text="~/tensorflow_datasets or $TFDS_DATA_DIR"),
     _opt("data_seed", int, 0, "seed of the stratified train/val/test split", "data",
          ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
-         keyword="seed", minimum=0, metavar="S"),
+         keyword="seed", minimum=0, maximum=SEED_MAX, metavar="S"),
     _opt("splits", parse_split_override, None,
          "tfds split override, e.g. --split test=test[:2000] or --split val=none "
          "(repeatable)", "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",),
@@ -257,11 +259,9 @@ OPTIONS: tuple[Option, ...] = (
          "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
          minimum=0.0, maximum=1.0, exclusive_maximum=True, metavar="F"),
     _opt("label_key", str, "label", "the label feature (tfds: specs)", "data",
-         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
-         metavar="KEY"),
+         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data", metavar="KEY"),
     _opt("image_key", str, "image", "the image feature (tfds: specs)", "data",
-         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
-         metavar="KEY"),
+         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data", metavar="KEY"),
     _opt("synthetic", bool, None, "artificial images: no colour augmentation (paper A.3)",
          "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
          action="boolean", default_text=_NONE_PER_DATA),
@@ -368,9 +368,9 @@ OPTIONS: tuple[Option, ...] = (
                                                              "tune, else of its rank, else "
                                                              "cpu"}}),
     _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
-         "tune", ("tune", "ensemble", "evaluate", "fit"), used_by=("tune", "ensemble",
-                                                                   "evaluate"),
-         invalidates=("tune", "ensemble", "evaluate"), record="fit", minimum=0, metavar="S",
+         "tune", ("tune", "ensemble", "evaluate", "fit"), record="fit", metavar="S", minimum=0,
+         used_by=("tune", "ensemble", "evaluate"), invalidates=("tune", "ensemble", "evaluate"),
+         maximum=SEED_MAX,
          variants={"tune": {"help": "seed of the sweep (each trial's seed derives from it)"},
                    "ensemble": {"help": "seed of the ensemble's bootstrap resampling"},
                    "evaluate": {"help": "seed of the corruptions' noise"}}),
