@@ -177,6 +177,33 @@ def _argparse_type(o: Option) -> Callable[[str], Any]:
     return convert
 
 
+def integer(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse type for a flag outside the options table: text -> int in [minimum,
+    maximum], else "argument --workers: must be an integer >= 1, got '0'" + `why`."""
+
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text!r}{why}")
+        return value
+
+    convert.__name__ = "integer"
+    return convert
+
+
+def zoo_seed(text: str) -> int:
+    """The argparse type of `zoo build --seed`: an integer whose seeds derived for the build
+    (`zoo.config.build_seeds`) all fit numpy's range, for every preset."""
+    from hubensemble.zoo.config import max_seed
+
+    return integer(0, max_seed(), " (a build trains with seeds S, S + 1, ... and about 1000 "
+                                  "times each; numpy takes at most 2**32 - 1)")(text)
+
+
 def help_text(o: Option, command: str | None = None) -> str:
     """The option's help with "(default: ...)", %-escaped for argparse.
 

@@ -511,10 +511,10 @@ def build_parser():
                         "for tests (default: %(default)s)")
     b.add_argument("--out", metavar="DIR", help="where to build it (default: the user "
                                                 "cache, where zoo:PRESET/NAME handles find it)")
-    b.add_argument("--seed", type=int, default=None,
+    b.add_argument("--seed", type=arguments.zoo_seed, default=None,
                    help="seed of the pre-training (default: the preset's; a zoo with another "
                         "seed needs --out, the cache holds the default one)")
-    b.add_argument("--workers", type=int, default=None,
+    b.add_argument("--workers", type=arguments.integer(1), default=None,
                    help="processes training modules side by side (default: one per core)")
     b.set_defaults(func=cmd_zoo_build, tensorflow=False, interrupted="the partial zoo was "
                    "removed (an older zoo stays), so running the command again starts over")

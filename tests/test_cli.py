@@ -294,6 +294,34 @@ def test_an_unknown_argument_is_refused_by_the_command_it_was_given_to(
     assert f"\n{prog}: error: unrecognized arguments: {bad}" in err, err
 
 
+@pytest.mark.parametrize("argv, message", [
+    # numpy's range, and the zoo's seeds derived from S (S + 1, ..., about 1000 S): these
+    # started the build and stopped with numpy's traceback, exit 1.
+    (["zoo", "build", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294965], "
+                                       "got '-1' (a build trains with seeds S, S + 1, ... and "
+                                       "about 1000 times each; numpy takes at most 2**32 - 1)"),
+    (["zoo", "build", "--seed", "4294967296"],
+     "argument --seed: must be an integer in [0, 4294965], got "),
+    (["zoo", "build", "--seed", "4294967295"],
+     "argument --seed: must be an integer in [0, 4294965], got "),
+    (["zoo", "build", "--seed", "4294966"],
+     "argument --seed: must be an integer in [0, 4294965], got "),
+    # 0 and -1 trained one module at a time without a word.
+    (["zoo", "build", "--workers", "0"], "argument --workers: must be an integer >= 1, got '0'"),
+    (["zoo", "build", "--workers", "-1"], "argument --workers: must be an integer >= 1, got "),
+    # sklearn:digits' split stopped with sklearn's traceback: the same range everywhere.
+    (["fit", "--catalogue", "c", "--data", "d", "--out", "o", "--data-seed", "4294967296"],
+     "argument --data-seed: must be an integer in [0, 4294967295], got '4294967296'"),
+    (["tune", "--run", "r", "--seed", "4294967296"],
+     "argument --seed: must be an integer in [0, 4294967295], got '4294967296'"),
+    (["evaluate", "--model", "m", "--data", "d", "--seed", "-1"], "argument --seed: must be "),
+])
+def test_a_seed_or_worker_count_out_of_range_is_a_usage_error(argv, message, in_process):
+    code, out, err = in_process(*argv)
+    assert (code, out) == (2, ""), err
+    assert f"error: {message}" in err, err
+
+
 @pytest.mark.parametrize("argv", [["rank", "--catalogue", "c", "--data", "d", "--out", "o"],
                                   ["rank", "merge", "s0", "--out", "o"],
                                   ["fit", "--catalogue", "c", "--data", "d", "--out", "o"]])

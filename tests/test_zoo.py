@@ -464,6 +464,43 @@ def test_interrupted_build_leaves_no_zoo(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
 
 
+def test_a_seed_numpy_would_refuse_mid_build_is_refused_before_any_work(tmp_path):
+    """A new-user check: --seed -1 or 4294967296 (and 4294967295: the first module trains
+    with its seed * 1000 + 1) stopped the build with numpy's "Seed must be between 0 and
+    2**32 - 1" after minutes. Every seed a build derives is checked first."""
+    from hubensemble.zoo.config import MAX_SEED, build_seeds, max_seed, seed_problem
+
+    hierarchy = zoo.preset("quick").upstream_data().hierarchy
+    # Generalists 0 and 1, experts digits (sub-tree 3) and shapes (sub-tree 8) of 0.
+    assert build_seeds(zoo.preset("quick"), hierarchy) == [0, 1, 1, 1001, 0, 4, 0, 9]
+    # The largest seed of each preset: its largest derived seed is at most numpy's largest.
+    for name in zoo.PRESETS:
+        top = max_seed(name)
+        assert max(build_seeds(zoo.preset(name, top), hierarchy)) <= MAX_SEED
+        assert seed_problem(zoo.preset(name, top), hierarchy) is None
+        assert "outside numpy's 0 ... 4294967295" in seed_problem(zoo.preset(name, top + 1))
+    assert max_seed() == min(max_seed("quick"), max_seed("demo")) == 4294965
+    out = tmp_path / "zoo"
+    for seed in (-1, max_seed("quick") + 1, 2**32 - 1, 2**32):
+        with pytest.raises(HubensembleError, match=r"would train with seed -?\d+, outside "):
+            zoo.build_zoo("quick", out, seed=seed, progress=False, workers=1,
+                          hook=_no_training)
+    # A ZooConfig of the user's own is checked too.
+    with pytest.raises(HubensembleError, match="with seed -2 would train with seed -2,"):
+        zoo.build_zoo(_tiny_config(seed=-2, generalists={"r6x1": (-2,)}), out,
+                      progress=False, workers=1, hook=_no_training)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_workers_below_one_are_refused_before_any_work(tmp_path, workers):
+    # 0 and -1 trained one module at a time without a word.
+    with pytest.raises(HubensembleError, match=r"^workers must be an integer >= 1, got "):
+        zoo.build_zoo(_tiny_config(), tmp_path / "zoo", progress=False, workers=workers,
+                      hook=_no_training)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path):
     import multiprocessing
 

@@ -23,7 +23,8 @@ from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_
 from hubensemble.formats import versions
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
 from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
-                                    preset, recipe_difference, recorded_label, zoo_dir)
+                                    preset, recipe_difference, recorded_label, seed_problem,
+                                    subtree_index, train_seed, zoo_dir)
 from hubensemble.zoo.train import Trainer, subtree_labels
 from hubensemble.zoo.upstream import UpstreamData
 
@@ -91,7 +92,8 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     every module (for tests). ``purpose`` (e.g. the handle whose resolution started the
     build) is shown on the progress bar: "building zoo 'demo' for zoo:demo/NAME".
 
-    Raises HubensembleError for an unknown preset or architecture, a bad plan or an
+    Raises HubensembleError for an unknown preset or architecture, a bad plan, a seed that
+    derives one outside numpy's range (`seed_problem`), ``workers`` < 1 or an
     ``out_dir`` that is a file or a non-empty folder that is not a zoo; DataError for bad
     upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
     whatever a worker raises (the build stops and leaves nothing). Paper
@@ -106,6 +108,11 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
         config = preset(config, 0 if seed is None else seed)
     elif seed is not None:
         config = _reseed(config, seed)
+    if problem := seed_problem(config):  # before any work: numpy refused it mid-build
+        raise HubensembleError(problem)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):  # 0 and -1 trained one at a time
+        raise HubensembleError(f"workers must be an integer >= 1, got {workers!r}")
     out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
     out_dir = out_dir.expanduser().absolute()
     _check_out_dir(out_dir)
@@ -254,7 +261,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
     up = config.upstream_data()
     plans = plan(config, up.hierarchy)
     hook = hook or (lambda event, name: None)
-    workers = _default_workers(plans, config) if workers is None else max(1, int(workers))
+    workers = _default_workers(plans, config) if workers is None else workers
     workers = min(workers, len(plans))
     work = folder / ".work"  # data and parent weights handed to the workers; removed at the end
     work.mkdir()
@@ -268,7 +275,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
         key = f"{p.subtree or 'all'}-{spec.examples}"
         if key not in data_files:
             classes = None if p.subtree is None else up.hierarchy[p.subtree]
-            images, labels = up.sample(spec.examples, config.data_seed + _index(
+            images, labels = up.sample(spec.examples, config.data_seed + subtree_index(
                 up.hierarchy, p.subtree), classes)
             if classes is not None:
                 labels = subtree_labels(labels, up.class_names, classes)
@@ -283,7 +290,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
     def task_for(p: ModelPlan) -> _Task:
         classes = up.class_names if p.subtree is None else up.hierarchy[p.subtree]
         spec = _spec_of(config, p)
-        train_seed = p.seed * 1000 + _index(up.hierarchy, p.subtree) + 1
+        seed = train_seed(p, up.hierarchy)
         meta = {"name": p.name, "family": p.family,
                 "architecture": arch_label(ARCHITECTURES[p.arch]), "arch": p.arch,
                 "subtree": p.subtree, "parent": p.parent, "seed": p.seed, "upstream": up.name,
@@ -292,7 +299,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
         return _Task(plan=p, arch=ARCHITECTURES[p.arch], spec=spec, n_classes=len(classes),
                      head_width=len(up.class_names), data=data_for(p),
                      start=str(work / f"{p.parent}.npz") if p.parent else None,
-                     train_seed=train_seed, out=str(folder / p.name),
+                     train_seed=seed, out=str(folder / p.name),
                      keep=str(work / f"{p.name}.npz") if p.name in parents else None,
                      meta=meta)
 
@@ -415,10 +422,6 @@ def _stop_workers(pool, others: set):
     # it, then end whatever is still listed.
     pool.shutdown(wait=True)
     end(signal_first=False)
-
-
-def _index(tree, subtree):
-    return 0 if subtree is None else list(tree).index(subtree) + 1
 
 
 def _hierarchy_yaml(up: UpstreamData) -> str:

@@ -294,6 +294,53 @@ def plan(config: ZooConfig, hierarchy: dict[str, list[str]] | None = None) -> li
     return out
 
 
+#: numpy's seed range, so keras.utils.set_random_seed's: the seeds a build hands to it.
+MAX_SEED = 2**32 - 1
+
+
+def subtree_index(hierarchy, subtree: str | None) -> int:
+    """0 for a generalist (no sub-tree), else 1 + the sub-tree's place in the hierarchy."""
+    return 0 if subtree is None else list(hierarchy).index(subtree) + 1
+
+
+def train_seed(p: ModelPlan, hierarchy) -> int:
+    """The seed module `p` trains with (data order, dropout): its own seed * 1000 + its
+    `subtree_index` + 1, so a generalist and its experts never share one."""
+    return p.seed * 1000 + subtree_index(hierarchy, p.subtree) + 1
+
+
+def build_seeds(config: ZooConfig, hierarchy=None) -> list[int]:
+    """Every seed a build of `config` hands to keras.utils.set_random_seed: each module's
+    own seed (its initial weights) and its `train_seed`, in plan order."""
+    hierarchy = config.upstream_data().hierarchy if hierarchy is None else hierarchy
+    return [s for p in plan(config, hierarchy) for s in (p.seed, train_seed(p, hierarchy))]
+
+
+def seed_problem(config: ZooConfig, hierarchy=None) -> str | None:
+    """What is wrong with the seeds of `config` (one outside numpy's [0, 2**32 - 1], which
+    stopped a build after minutes of training), else None."""
+    bad = [s for s in build_seeds(config, hierarchy) if not 0 <= s <= MAX_SEED]
+    if not bad:
+        return None
+    return (f"zoo {config.name!r} with seed {config.seed} would train with seed {bad[0]}, "
+            f"outside numpy's 0 ... {MAX_SEED} (each module trains with its seed * 1000 + a "
+            "few); choose a smaller seed")
+
+
+def max_seed(name: str | None = None) -> int:
+    """The largest seed of preset `name` (None: of every preset) whose `build_seeds` all fit
+    numpy's range: its generalists take S, S + 1, ... and each module trains with about 1000
+    times its own."""
+    if name is None:
+        return min(max_seed(n) for n in PRESETS)
+    hierarchy = preset(name).upstream_data().hierarchy
+    lo, hi = 0, MAX_SEED  # build_seeds grow with S: the largest S without a problem
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if seed_problem(preset(name, mid), hierarchy) is None else (lo, mid - 1)
+    return lo
+
+
 # --------------------------------------------------------------------------- catalogue
 
 
