@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+from benchargs import description
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -68,7 +70,7 @@ def budget_target(run_dir):
 
 def main(argv=None):
     """Runs the three measurements and prints them with their targets."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--run", help="a finished run (default: fit the demo into WORK/demo)")
     parser.add_argument("--work", default="bench-cost", help="working folder")
     parser.add_argument("--skip-distill", action="store_true")

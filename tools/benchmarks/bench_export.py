@@ -25,24 +25,32 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+from benchargs import description, integer
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from hubensemble import zoo  # noqa: E402
-from hubensemble.catalogue import ModuleSpec  # noqa: E402
-from hubensemble.export import ExportMember, save_export  # noqa: E402
-from hubensemble.export.saved import check_pixel_range  # noqa: E402
-from hubensemble.hub import write_hub_module  # noqa: E402
-from hubensemble.tune import build_classifier  # noqa: E402
 
 CLASSES = 10
 # (zoo architecture, seed, evaluation size): the demo zoo's two sizes (zoo.preset("demo"):
 # r8x2 and r6x1) alternating, at 32-64 px; the default --members 4 takes the first four.
 MEMBERS = [("r6x1", 0, 32), ("r8x2", 0, 48), ("r6x1", 1, 64), ("r8x2", 1, 64),
            ("r6x1", 2, 40), ("r8x2", 2, 56)]
+
+
+def _import_tensorflow():
+    """TensorFlow and what needs it, once the arguments are parsed: `--help` and a refused
+    argument printed TensorFlow's start-up notices first (seconds, and twice)."""
+    global keras, tf, zoo, ModuleSpec, ExportMember, save_export, check_pixel_range
+    global write_hub_module, build_classifier
+    import keras
+    import tensorflow as tf
+
+    from hubensemble import zoo
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.export import ExportMember, save_export
+    from hubensemble.export.saved import check_pixel_range
+    from hubensemble.hub import write_hub_module
+    from hubensemble.tune import build_classifier
 
 
 def backbone(arch_name, seed):
@@ -135,17 +143,18 @@ def range_check_share(ensemble, rng, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--members", type=int, default=4, choices=range(2, 7))
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--image-size", type=int, default=64,
+    parser.add_argument("--repeats", type=integer(1), default=30)
+    parser.add_argument("--image-size", type=integer(1), default=64,
                         help="side of the (square) input images; each member resizes")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=integer(0), default=0,
                         help="TensorFlow intra- and inter-op threads (0: TensorFlow's "
                              "default); 1 shows the overhead without parallel members")
     parser.add_argument("--keep", metavar="DIR", help="write the SavedModels here and keep "
                                                       "them (default: a temp folder)")
     args = parser.parse_args()
+    _import_tensorflow()
     unknown = sorted({a for a, _, _ in MEMBERS[:args.members]} - set(zoo.ARCHITECTURES))
     if unknown:  # before anything is built; backbone() would raise at the first of them
         parser.error(f"MEMBERS names architectures the zoo does not have: {', '.join(unknown)} "

@@ -22,7 +22,8 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from hubensemble.proxies import loo_knn_predict
+from benchargs import description, integer, names
+from hubensemble.proxies import METRICS, loo_knn_predict
 
 
 def make_data(n, dim, classes, seed=0):
@@ -101,22 +102,28 @@ def bench(x, y, k, metric, repeats, sklearn_repeats, folds=100):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--dim", type=int, default=2048)
-    parser.add_argument("--classes", type=int, default=100)
-    parser.add_argument("--k", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=21, help="repeats of the fast versions")
-    parser.add_argument("--sklearn-repeats", type=int, default=3,
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument("--n", type=integer(2), default=1000,
+                        help="examples (leave-one-out needs 2)")
+    parser.add_argument("--dim", type=integer(1), default=2048)
+    parser.add_argument("--classes", type=integer(1), default=100)
+    parser.add_argument("--k", type=integer(1), default=1, help="neighbours (at most N - 1)")
+    parser.add_argument("--repeats", type=integer(1), default=21,
+                        help="repeats of the fast versions")
+    parser.add_argument("--sklearn-repeats", type=integer(1), default=3,
                         help="repeats of scikit-learn's leave-one-out (seconds each)")
-    parser.add_argument("--metrics", default="euclidean,cosine")
+    parser.add_argument("--metrics", type=names(METRICS, "metrics"),
+                        default=list(METRICS), help=f"default: {','.join(METRICS)}")
     args = parser.parse_args(argv)
+    if args.k >= args.n:  # each example has N - 1 others to be its neighbours
+        parser.error(f"argument --k: must be at most N - 1 = {args.n - 1} (--n {args.n}), "
+                     f"got {args.k}")
 
     x, y = make_data(args.n, args.dim, args.classes)
     print(f"N={args.n} d={args.dim} classes={args.classes} k={args.k} float32; medians of "
           f"interleaved runs ({args.sklearn_repeats} of scikit-learn's leave-one-out)",
           flush=True)
-    for metric in args.metrics.split(","):
+    for metric in args.metrics:
         r = bench(x, y, args.k, metric, args.repeats, args.sklearn_repeats)
         print(f"{metric:9s}  loo_knn_predict {r['ours'] * 1e3:7.1f} ms   scikit-learn LOO "
               f"{r['sklearn']:6.2f} s (1 thread {r['sklearn_one_thread']:.2f} s, default "

@@ -41,6 +41,7 @@ import tempfile
 import time
 
 import numpy as np
+from benchargs import description
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -324,7 +325,7 @@ def bench_shards(root, shards, n, data, catalogue, whole_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--sizes", default="250,500,1000,2000")
     parser.add_argument("--budget", type=float, default=1800.0,
                         help="seconds for step 2; sizes that do not fit are extrapolated")

@@ -33,6 +33,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from benchargs import description, integer
+
+from hubensemble import options
+
+#: ensemble.SIZE_RULES, from the options table: choices without the ensemble's imports.
+SIZE_RULES = options.get("size_rule").choices
 
 
 def variants(rules, replacement, inits):
@@ -145,23 +151,21 @@ def summary(rows, name) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=description(__doc__))
     p.add_argument("--runs", nargs="+", required=True, help="run folders (RUN/candidates)")
-    p.add_argument("--rules", nargs="+", default=None,
+    p.add_argument("--rules", nargs="+", default=None, choices=SIZE_RULES,
                    help="size rules (default: every one of --size-rule's choices)")
-    p.add_argument("--budget", type=int, default=None,
-                   help="greedy picks (default: the ensemble's default budget)")
+    p.add_argument("--budget", type=integer(1), default=None,
+                   help="greedy picks (default: the ensemble's default budget, "
+                        f"{options.default('ensemble_budget')})")
     p.add_argument("--sorted", action="store_true",
                    help="add the sorted-initialisation variants (computed here)")
     p.add_argument("--oracle", action="store_true",
                    help="add the test-fitted convex-weighting bound on the test NLL")
     p.add_argument("--json", default=None, help="also write the rows and summary here")
     args = p.parse_args()
-    from hubensemble import options
-    from hubensemble.ensemble import SIZE_RULES
-
     rules = args.rules or list(SIZE_RULES)
-    budget = args.budget or options.default("ensemble_budget")
+    budget = options.default("ensemble_budget") if args.budget is None else args.budget
     inits = [False] + ([True] if args.sorted else [])
     named = variants(rules, [False, True], inits)
     runs = []

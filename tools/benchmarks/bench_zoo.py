@@ -18,6 +18,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from benchargs import description  # noqa: E402
 
 DEMO_MINUTES, QUICK_SECONDS = 5.0, 45.0
 
@@ -91,17 +92,28 @@ def digits_table(folder):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from hubensemble.zoo import is_zoo
+    from hubensemble.zoo.config import PRESETS
+
+    ap = argparse.ArgumentParser(description=description(__doc__))
     ap.add_argument("--out", help="where to build the zoos (default: a temp folder)")
-    ap.add_argument("--presets", nargs="+", default=["quick", "demo"])
+    ap.add_argument("--presets", nargs="+", default=["quick", "demo"], choices=list(PRESETS))
     ap.add_argument("--skip-build", action="store_true",
-                    help="reuse zoos already in --out (only the digits table)")
+                    help="reuse the demo zoo already in --out/demo (only the digits table)")
     args = ap.parse_args(argv)
+    if args.skip_build:  # only the demo zoo's digits table is left to do: it must be there
+        if "demo" not in args.presets:
+            ap.error("--skip-build only prints the digits table of the demo zoo; add demo to "
+                     "--presets")
+        if not args.out or not is_zoo(pathlib.Path(args.out) / "demo"):
+            ap.error(f"--skip-build needs a demo zoo built by this script in --out "
+                     f"({'none given' if not args.out else args.out + '/demo is not one'}); "
+                     "run without --skip-build first")
     out = pathlib.Path(args.out or tempfile.mkdtemp(prefix="bench-zoo-"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; zoos in {out}")
 
     folders = {}
-    for preset in args.presets:
+    for preset in dict.fromkeys(args.presets):  # a preset given twice is built once
         if args.skip_build:
             folders[preset] = out / preset
             continue
@@ -113,7 +125,9 @@ def main(argv=None):
               f"load average at start {load:.2f}; target <= {target:.0f} s: {verdict}",
               flush=True)
 
-    if "demo" in folders:
+    if "demo" not in folders:
+        print("\n(no digits table: it covers the demo zoo's modules; add demo to --presets)")
+    else:
         raw, rows = digits_table(folders["demo"])
         print("\nsklearn:digits, 800 training images at 32x32: leave-one-out 1-NN accuracy")
         print(f"{'module':28s} {'family':10s} {'subtree':14s} {'dim':>5s} {'1-NN':>7s}")
