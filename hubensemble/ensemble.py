@@ -426,21 +426,6 @@ class EnsembleResult(Mapping):
 _ENSEMBLE = options.defaults_for("ensemble")
 
 
-def members_differ(record: dict, members, skipped=None) -> tuple[list, list] | None:
-    """(trials of `record`, trials of `members`) when an export's metadata or a result made
-    from it (`record`: its "members" and "skipped" dicts with "trial") holds other members
-    than `members` (ensemble.json's, as dicts with "trial") less the ones the export left
-    out (`record`'s and `skipped`'s, run.json's export record); None when the same, or either
-    names none. A stand-alone `ensemble` after the export makes it an earlier ensemble's."""
-    done = [m.get("trial") for m in record.get("members") or [] if isinstance(m, dict)]
-    left_out = {s.get("trial") for s in [*(record.get("skipped") or []), *(skipped or [])]
-                if isinstance(s, dict)}
-    now = [m.get("trial") for m in members or [] if m.get("trial") not in left_out]
-    if not done or not now or sorted(done) == sorted(now):
-        return None
-    return done, now
-
-
 def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
                  with_replacement=_ENSEMBLE["with_replacement"],
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
@@ -464,15 +449,15 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
 def _warn_if_export_is_earlier(run, result) -> None:
     # A new-user check: `ensemble --max-members 1` after `export` left RUN/export serving the
     # earlier ensemble without a word here (report and distill said so, later).
-    from hubensemble.formats import read_export_metadata
+    from hubensemble.formats import export_members_differ, read_export_metadata
 
     meta = run.meta() if run.exists() else {}
     path = run.exported_to(meta)
     if not path or not os.path.isdir(path):
         return
-    differs = members_differ(read_export_metadata(path, strict=False),
-                             result.to_json()["members"],
-                             (meta.get("export") or {}).get("skipped"))
+    differs = export_members_differ(read_export_metadata(path, strict=False),
+                                    result.to_json()["members"],
+                                    (meta.get("export") or {}).get("skipped"))
     if differs is not None:
         log.warning("%s holds an earlier ensemble (%d member(s), not the %d chosen now); run "
                     "`hubensemble export --run %s` to serve this one", path, len(differs[0]),

@@ -131,6 +131,21 @@ def read_export_metadata(model_dir, *, strict: bool = True) -> dict:
                            "export --run RUN --out FOLDER`)")
 
 
+def export_members_differ(record: dict, members, skipped=None) -> tuple[list, list] | None:
+    """(trials of `record`, trials of `members`) when an export's metadata or a result made
+    from it (`record`: its "members" and "skipped" dicts with "trial") holds other members
+    than `members` (ensemble.json's, as dicts with "trial") less the ones the export left
+    out (`record`'s and `skipped`'s, run.json's export record); None when the same, or either
+    names none. A stand-alone `ensemble` after the export makes it an earlier ensemble's."""
+    done = [m.get("trial") for m in record.get("members") or [] if isinstance(m, dict)]
+    left_out = {s.get("trial") for s in [*(record.get("skipped") or []), *(skipped or [])]
+                if isinstance(s, dict)}
+    now = [m.get("trial") for m in members or [] if m.get("trial") not in left_out]
+    if not done or not now or sorted(done) == sorted(now):
+        return None
+    return done, now
+
+
 def check_metadata_fits(meta: dict, signature, model_dir) -> None:
     """HubensembleError unless export metadata `meta` of `model_dir` describes the model
     whose `signature` (a concrete function: serving_default) outputs "probabilities" [N, C]:

@@ -3,7 +3,6 @@
 import contextlib
 import dataclasses
 import importlib
-import io
 import logging
 import os
 import sys
@@ -14,8 +13,8 @@ import numpy as np
 
 from hubensemble import formats, options
 from hubensemble.errors import DataError, RunError
-from hubensemble.fileio import (atomic_save_npy, atomic_write_bytes, atomic_write_json,
-                                file_lock, is_temp, json_kind, lock_is_held, make_dirs, read_json)
+from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
+                                json_kind, lock_is_held, make_dirs, read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
 from hubensemble.text import printable
@@ -24,8 +23,6 @@ log = logging.getLogger(__name__)
 
 #: The splits whose labels a run keeps (RUN/labels/<split>.npy), in this order.
 LABEL_SPLITS = formats.SPLITS
-#: The splits that train a run's candidates and choose its ensemble (`PixelKeys`).
-KEYED_SPLITS = ("train", "val")
 #: What a folder without run.json or ranking.json may hold and still become a run (rank,
 #: fit, demo, merge): what a failed or interrupted command leaves before run.json.
 UNSTARTED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.KNN_FILE})
@@ -104,17 +101,6 @@ class DataArgs:
             return args
         return dataclasses.replace(args, **dict(zip(("val_fraction", "test_fraction"),
                                                     fractions)))
-
-
-@dataclasses.dataclass(frozen=True)
-class PixelKeys:
-    """The pixel keys (`data.duplicates.pixel_key`, 16 bytes) of a run's train and val images
-    when it loaded its data (RUN/labels/pixel_keys.npz): `splits` {split of KEYED_SPLITS the
-    data has: frozenset of keys}, `fingerprint` that data's. Never in an export, which ships to
-    serving: a list of the training images' digests would tell whether an image trained it."""
-
-    fingerprint: str
-    splits: dict
 
 
 def function_name(fn):
@@ -302,7 +288,8 @@ class Run:
         # (check_folder_is_ours), even after an interruption between the two.
         self.modify(record)
         self.write_labels(task)
-        self.write_pixel_keys(task)
+        from hubensemble.heldout import write_pixel_keys
+        write_pixel_keys(self, task)
 
     def write_labels(self, task, splits=LABEL_SPLITS):
         """Writes RUN/labels/<split>.npy (int64 [N], the task's labels) for each of `splits`
@@ -314,31 +301,6 @@ class Run:
                 atomic_save_npy(self.labels / f"{split}.npy", np.asarray(part.labels, np.int64))
                 written.append(split)
         return written
-
-    def write_pixel_keys(self, task) -> None:
-        """Writes RUN/labels/pixel_keys.npz for `evaluate` (`pixel_keys`): per split of
-        KEYED_SPLITS the task has, uint8 [N, 16] (row i: `pixel_key` of example i, as in
-        labels/<split>.npy), and "fingerprint" (the task's, a str array). Written when the
-        run loads its data, so images added to its folder later do not change it."""
-        keys = {s: np.frombuffer(b"".join(getattr(task, s).pixel_keys()), np.uint8)
-                .reshape(-1, 16) for s in KEYED_SPLITS if getattr(task, s) is not None}
-        buf = io.BytesIO()
-        np.savez(buf, fingerprint=np.array(task.fingerprint), **keys)
-        atomic_write_bytes(self.pixel_keys_path, buf.getvalue())
-
-    def pixel_keys(self) -> PixelKeys | None:
-        """RUN/labels/pixel_keys.npz as a PixelKeys; None when the run has none (recorded
-        before the file was). RunError naming it when it is unreadable."""
-        try:
-            with np.load(self.pixel_keys_path, allow_pickle=False) as z:
-                return PixelKeys(str(z["fingerprint"]), {
-                    s: frozenset(bytes(row) for row in z[s].reshape(-1, 16))
-                    for s in KEYED_SPLITS if s in z.files})
-        except FileNotFoundError:
-            return None
-        except Exception as e:  # noqa: BLE001 - a damaged zip is BadZipFile, neither OSError
-            raise RunError(f"{self.pixel_keys_path} is unreadable ({type(e).__name__}: {e}); "
-                           "`fit` or `rank` on this run's data writes it again") from None
 
     def ensure_labels(self, task):
         """Writes the label files of `task` (the run's task, already checked against run.json)

@@ -16,7 +16,7 @@ from hubensemble.errors import RunError
 from hubensemble.export import export_ensemble
 from hubensemble.export.tflite import TOLERANCES, TFLiteRunner, resize_matrix
 from hubensemble.fileio import atomic_write_json, read_json
-from hubensemble.formats import read_export_metadata
+from hubensemble.formats import export_members_differ, read_export_metadata
 from hubensemble.hyperrule import HParams, get_profile
 from hubensemble.rundir import DataArgs, Run
 
@@ -493,7 +493,7 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
     caplog.clear()
     data = read_json(Run(path).ensemble_json)  # the export's own members again
     data["members"] = [{"trial": t} for t in reversed(exported)]
-    ens = ensemble.members_differ(read_export_metadata(path / "export"), data["members"])
+    ens = export_members_differ(read_export_metadata(path / "export"), data["members"])
     assert ens is None
     shutil.rmtree(path / "export")  # no export: nothing to say
     ensemble.run_ensemble(path, max_members=1)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from hubensemble import ensemble as ens
-from hubensemble.formats import FIT_STAGES, read_export_metadata
+from hubensemble.formats import FIT_STAGES, export_members_differ, read_export_metadata
 from hubensemble.heldout import not_held_out_note
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
@@ -160,8 +160,8 @@ def _earlier_ensemble(files, record: dict, what: str) -> str | None:
     ensemble.json less the ones the export left out: a stand-alone `ensemble` (or `tune` then
     `ensemble`) after the export, whose figures are then not this ensemble's. None if the
     same, or either names none."""
-    differs = ens.members_differ(record, _members(files),
-                                 (files.meta.get("export") or {}).get("skipped"))
+    differs = export_members_differ(record, _members(files),
+                                    (files.meta.get("export") or {}).get("skipped"))
     if differs is None:
         return None
     done, now = differs
