@@ -646,9 +646,15 @@ def format_evaluation(result: dict) -> str:
                      f"are not in these figures ({shown}{more})")
     unscored = data.get("unscored") or {}
     if unscored:  # e.g. a folder with only train/: its test split was carved off train
-        why = ("the data the export was made on: they trained and chose it"
-               if result.get("same_data_as_export") else "evaluate scores one split, --split; "
-               "a folder of class folders without train/ is one test set of all its images")
+        split = result["split"]
+        # On the export's own data only the test split is held out: scoring val or train,
+        # the note said the *unscored* splits "trained and chose it" (a new-user check).
+        why = ("evaluate scores one split, --split; a folder of class folders without train/ "
+               "is one test set of all its images" if not result.get("same_data_as_export")
+               else "the data the export was made on: they trained and chose it"
+               if split == "test" else f"the data the export was made on: the {split} split "
+               f"scored here {'trained' if split == 'train' else 'chose'} it, so these "
+               "figures are not a held-out measure")
         lines.append(f"scored: the {result['split']} split, {result['n']} of the data's "
                      f"{result['n'] + sum(unscored.values())} examples; not scored: "
                      f"{', '.join(f'{s} {k}' for s, k in unscored.items())} ({why})")

@@ -261,6 +261,17 @@ def test_evaluate_model_matches_metrics_from_the_models_outputs(export_dir, tmp_
         ev.check_evaluation_target(tmp_path / "other.json")
     table = ev.format_evaluation(result)
     assert BEST in table and "gaussian_noise" in table and "mean over corruptions" in table
+    # The note on the splits not scored, on the export's own data: only its test split is
+    # held out (it said the unscored splits "trained and chose it" under --split val too).
+    for split, says in (("test", "not scored: train 3, val 2 (the data the export was made "
+                                 "on: they trained and chose it)"),
+                        ("val", "not scored: train 3, test 2 (the data the export was made "
+                                "on: the val split scored here chose it, so these figures "
+                                "are not a held-out measure)")):
+        other = [s for s in ("train", "val", "test") if s != split]
+        own = {**result, "split": split, "same_data_as_export": True,
+               "task": {"unscored": dict(zip(other, (3, 2)))}}
+        assert says in ev.format_evaluation(own)
     assert f"{result['clean']['ensemble']['accuracy']:.4f}" in table
     assert f"{result['clean']['best_single']['nll']:.4f}" in table
 
