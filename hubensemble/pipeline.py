@@ -182,6 +182,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
         _check_inputs(run, fingerprints, keys, options, restart=restart, specs=specs,
+                      data=(task, data_args),
                       cache_dir=cache_dir)
         if run.meta().get("data"):
             # The same data (checked above), loaded now: its record says what became of every
@@ -244,7 +245,27 @@ def _changed_options(previous: dict, options) -> list[str]:
             if n in previous and previous[n] != now.get(n)]
 
 
-def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_dir=None):
+def _data_change(recorded: dict, task, data_args) -> str:
+    """"data (what differs)" between run.json's data record and the data loaded now: the
+    load's arguments ("seed: 0 -> 1", the --data-seed), else the counts of files read and of
+    each split, else that the pixels or labels differ (a new-user check: a new --data-seed
+    and one photo added both said only "the data changed")."""
+    was, now = recorded.get("args") or {}, data_args.to_json() if data_args else {}
+    diffs = [f"{'data_seed' if k == 'seed' else k}: {was[k]!r} -> {now[k]!r}"
+             for k in now if k in was and was[k] != now[k]]
+    if not diffs:
+        counts = (recorded.get("task") or {})
+        if None not in (counts.get("files"), task.files) and counts["files"] != task.files:
+            diffs.append(f"files read: {counts['files']} -> {task.files}")
+        for s, n in (counts.get("sizes") or {}).items():
+            split = getattr(task, s, None)
+            if n != (None if split is None else len(split)):
+                diffs.append(f"{s}: {n} -> {None if split is None else len(split)} examples")
+    return f"data ({'; '.join(diffs) or 'the same counts: some pixels or labels differ'})"
+
+
+def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_dir=None,
+                  data=(None, None)):
     if restart:
         # Before run.json is read: --restart is the way out of a damaged one (Run.meta says so).
         if run.holds_results():
@@ -262,6 +283,8 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
         return
     changed = [what for what in ("catalogue", "data")
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
+    if "data" in changed and data[0] is not None:
+        changed[changed.index("data")] = _data_change(meta.get("data") or {}, *data)
     if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)

@@ -104,7 +104,8 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
     with pytest.raises(RunError, match="--restart") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         data_args=DataArgs(spec="sklearn:digits", seed=1), **FIT)
-    assert "data" in str(err.value)
+    # It names what changed (a new-user check: it said only "the data changed").
+    assert f"the data (data_seed: 0 -> 1) changed since {out} was fitted" in str(err.value)
     with pytest.raises(RunError, match="--restart") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, top_k=3))
@@ -668,3 +669,29 @@ def test_a_stage_resumed_after_an_interrupt_counts_the_time_spent_before(
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     again = hubensemble.rundir.Run(out).meta()["stages"]["tune"]
     assert again["reused"] and again["interrupted_seconds"] == tune["interrupted_seconds"]
+
+
+def test_a_refused_data_change_names_the_counts_that_changed(tmp_path):
+    """One photo added to the run's folder: the same load arguments, other counts."""
+    from PIL import Image
+
+    from hubensemble.data import load_task
+    from hubensemble.pipeline import _data_change
+    from hubensemble.rundir import DataArgs
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), np.uint8)).save(
+                tmp_path / "d" / c / f"{i}.png")
+    args = DataArgs(spec=f"folder:{tmp_path / 'd'}")
+    record = {"args": args.to_json(), "task": args.load().to_json()}
+    Image.fromarray(rng.integers(0, 256, (8, 8, 3), np.uint8)).save(tmp_path / "d" / "a" / "x.png")
+    now = args.load()
+    sizes = record["task"]["sizes"]
+    got = _data_change(record, now, args)
+    assert got.startswith("data (files read: 20 -> 21; ")
+    assert all(f"{s}: {sizes[s]} -> {len(getattr(now, s))} examples" in got
+               for s in ("train", "val", "test") if sizes[s] != len(getattr(now, s)))
+    assert _data_change(record, load_task(f"folder:{tmp_path / 'd'}", seed=0), args) == got
