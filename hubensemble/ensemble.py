@@ -642,7 +642,10 @@ def read_ensemble(run_dir) -> dict:
 
 def format_ensemble(result: Mapping) -> str:
     """A short text summary of an ensemble record (EnsembleResult or ensemble.json's dict)."""
-    lines = [f"ensemble of {result['size']} (objective {result['objective']}, "
+    # `size` counts greedy picks: with replacement "ensemble of 6" stood above 2 members.
+    n, picks = len(result["members"]), result["size"]
+    size = f"{n} member(s)" + (f" ({picks} greedy picks)" if picks != n else "")
+    lines = [f"ensemble of {size} (objective {result['objective']}, "
              f"{result['n_candidates']} candidates):"]
     for m in result["members"]:
         lines.append(f"  {m['weight']:.3f}  {m['trial']}")

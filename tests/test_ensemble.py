@@ -498,6 +498,14 @@ def test_ensemble_json_names_the_classes_without_val_or_test_examples(tmp_path, 
     assert test_note in logged and val_note in logged and "WARNING" in logged
     text = format_ensemble(out)
     assert f"note: {test_note}" in text and f"note: {val_note}" in text
+    # The size is the members, and the greedy picks when they differ (with replacement a
+    # member is picked again: "ensemble of 6" stood above 2 members, a new-user check).
+    n = len(out["members"])
+    head = text.splitlines()[0]
+    assert head.startswith(f"ensemble of {n} member(s)"), head
+    assert ("greedy picks" in head) == (out["size"] != n)
+    assert format_ensemble({**out.to_json(), "size": n + 4}).startswith(
+        f"ensemble of {n} member(s) ({n + 4} greedy picks) (objective ")
 
 
 def test_coverage_without_class_names_uses_class_numbers_and_full_coverage_is_silent(
