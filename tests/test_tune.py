@@ -1205,3 +1205,16 @@ def test_mirrored_over_two_logical_cpus_completes_a_trial(tmp_path, modules, dig
     val = np.load(run.candidates / rec["trial"] / "val_probs.npy")
     assert val.shape == (200, 10) and np.isfinite(val).all()
     np.testing.assert_allclose(val.sum(1), 1.0, rtol=1e-5)
+
+
+def test_a_trials_log_line_naming_a_file_that_is_not_utf8_is_written_escaped(tmp_path):
+    """A failure reason naming caf\\xe9.jpg (read as 'caf\\udce9.jpg') raised
+    UnicodeEncodeError out of the sweep when trials.log was appended (helper 69's note)."""
+    from types import SimpleNamespace
+
+    from hubensemble.tune.tuner import FineTuneTuner
+
+    fake = SimpleNamespace(project_dir=str(tmp_path), tuner_id="chief")
+    FineTuneTuner._log(fake, "default-0001", "failed", "cannot read /d/caf\udce9.jpg\nnext")
+    row = (tmp_path / "trials.log").read_text("utf-8").rstrip("\n").split("\t")
+    assert row[3:] == ["chief", "default-0001", "failed", "cannot read /d/caf\\xe9.jpg next"]

@@ -31,6 +31,7 @@ from hubensemble.errors import HubensembleError, Terminated, first_line, reraise
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.rundir import Run
+from hubensemble.text import printable
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
 from hubensemble.tune.train import OBJECTIVE, finished_candidate, run_entry
@@ -436,7 +437,9 @@ class FineTuneTuner(kt.Tuner):
         fd = os.open(os.path.join(self.project_dir, "trials.log"),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line.encode("utf-8"))
+            # A failure reason naming a file whose name is not UTF-8 holds lone surrogates:
+            # written escaped (text.printable), not raised out of the sweep.
+            os.write(fd, printable(line).encode("utf-8"))
         finally:
             os.close(fd)
 
