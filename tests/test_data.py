@@ -1366,3 +1366,14 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
     assert record["count"] == 3 and sorted(p for p, _ in record["examples"]) == turned
     assert dict(_accounting_rows(task.to_json()))["EXIF orientation"].startswith(
         "3 image(s) with the tag, used as stored")
+
+
+def test_a_file_beside_the_class_folders_is_skipped_in_words_that_say_so(tmp_path):
+    """It was "skipped" with the reason "(ignored)", the word of the hidden entries the
+    summary counts apart (a new-user check)."""
+    noise_folder(tmp_path / "d", n=4)
+    write(str(tmp_path / "d" / "README.md"), b"# my photos")
+    task = load_task(f"folder:{tmp_path / 'd'}")
+    assert task.skipped == [(str(tmp_path / "d" / "README.md"), "a file outside the class "
+                             "folders, not an example (move it into one to use it)")]
+    assert task.ignored == [] and "ignored" not in task.summary()

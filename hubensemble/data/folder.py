@@ -113,7 +113,8 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
         elif os.path.islink(p) and not os.path.exists(p):
             listing.skip(p, f"a broken link (to {os.readlink(p)})")
         else:
-            listing.skip(p, "a file outside the class folders (ignored)")
+            listing.skip(p, "a file outside the class folders, not an example (move it into "
+                            "one to use it)")  # "ignored" is the hidden entries' word
     return found
 
 
@@ -246,7 +247,7 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
             if not _visible(n):
                 listing.ignored.append(p)
             elif not os.path.isdir(p):
-                listing.skip(p, "a file outside the train/ val/ test/ folders (ignored)")
+                listing.skip(p, "a file outside the train/ val/ test/ folders, not an example")
         images, labels, paths, class_names = _read_class_folders(layout["train"], None,
                                                                  listing)
         train = _make_split(images, labels, paths)
