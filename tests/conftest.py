@@ -36,6 +36,17 @@ def _unit(nodeid: str) -> str:
     return "tests/reliability" if path.startswith("tests/reliability/") else path
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report):
+    """Captured output and logs that name a file whose name is not UTF-8 (tests of such
+    names: a lone surrogate per undecodable byte) escaped before pytest-xdist sends the
+    report to the controller: its channel encodes strict UTF-8, and one such section crashed
+    the worker and ended the whole run (INTERNALERROR, 306 of 1,302 tests run)."""
+    from hubensemble.text import printable
+
+    report.sections = [(title, printable(text)) for title, text in report.sections]
+
+
 def pytest_collection_modifyitems(config, items):
     """HEAVIEST_FIRST's units first, then the units with the most `slow` tests (a stable
     sort: the order within a unit, e.g. the fault suite's scenario order, is kept).
