@@ -566,8 +566,8 @@ def build_parser():
                    help="the test data (default: the data of the run the export belongs "
                         "to); a folder of class folders is one test set of all its images, "
                         "its classes matched to the model's by name")
-    p.add_argument("--out", metavar="FILE", help="also write the results as JSON (an existing "
-                   "file only if it is an earlier evaluation)")
+    p.add_argument("--out", metavar="FILE", help="also write the results as JSON (replacing "
+                   "only an earlier evaluation or an empty file)")
     arguments.add_arguments(p, "evaluate", ("evaluate",))
     p.set_defaults(func=cmd_evaluate, check=_model_folder, min_classes=1, min_per_class=0)
 

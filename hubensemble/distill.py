@@ -26,7 +26,7 @@ import time
 
 from hubensemble import candidate, fileio, metrics, options
 from hubensemble.errors import RunError
-from hubensemble.formats import SERVING_SIGNATURE, read_export_metadata
+from hubensemble.formats import SERVING_SIGNATURE, export_members_differ, read_export_metadata
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +384,7 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
     the whole ensemble: the student would learn from fewer members than the ensemble it is
     compared with (a new-user check: a 1-member teacher, scored against both)."""
     path = run.exported_to(meta) or str(run.export)
-    command = f"`hubensemble export --run {run.path}`"
+    command = f"`{run.export_command(path)}`"
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "
                        f"SavedModel: run {command} first")
@@ -400,9 +400,11 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
                        f"tune --run {run.path}` for them, then {command} without "
                        f"--skip-missing (or `hubensemble ensemble --run {run.path}` to choose "
                        "among the complete candidates, then export)")
-    if set(exported) != set(chosen):
-        raise RunError(f"the export at {path} holds members {exported}, but ensemble.json "
-                       f"chose {chosen}: run {command} again so the teacher is this ensemble")
+    if export_members_differ(info, ens.get("members")):  # other members, or other weights
+        raise RunError(f"the export at {path} holds members {exported} (with their weights), "
+                       f"but ensemble.json chose {chosen}"
+                       f"{' with other weights' if set(exported) == set(chosen) else ''}: run "
+                       f"{command} again so the teacher is this ensemble")
     return os.path.abspath(path), exported
 
 

@@ -447,10 +447,8 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
 
 
 def _warn_if_export_is_earlier(run, result) -> None:
-    # A new-user check: `ensemble --max-members 1` after `export` left RUN/export serving the
-    # earlier ensemble without a word here (report and distill said so, later).
+    # A new-user check: `ensemble --max-members 1` after `export` said nothing of the export.
     from hubensemble.formats import export_members_differ, read_export_metadata
-
     meta = run.meta() if run.exists() else {}
     path = run.exported_to(meta)
     if not path or not os.path.isdir(path):
@@ -459,9 +457,11 @@ def _warn_if_export_is_earlier(run, result) -> None:
                                     result.to_json()["members"],
                                     (meta.get("export") or {}).get("skipped"))
     if differs is not None:
-        log.warning("%s holds an earlier ensemble (%d member(s), not the %d chosen now); run "
-                    "`hubensemble export --run %s` to serve this one", path, len(differs[0]),
-                    len(differs[1]), run.path)
+        done, now = differs
+        what = (f"{len(done)} member(s), not the {len(now)} chosen now"
+                if sorted(done) != sorted(now) else "the same members, other weights")
+        log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one", path,
+                    what, run.export_command(path))
 
 
 def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],

@@ -135,13 +135,24 @@ def export_members_differ(record: dict, members, skipped=None) -> tuple[list, li
     """(trials of `record`, trials of `members`) when an export's metadata or a result made
     from it (`record`: its "members" and "skipped" dicts with "trial") holds other members
     than `members` (ensemble.json's, as dicts with "trial") less the ones the export left
-    out (`record`'s and `skipped`'s, run.json's export record); None when the same, or either
-    names none. A stand-alone `ensemble` after the export makes it an earlier ensemble's."""
+    out (`record`'s and `skipped`'s, run.json's export record), or the same members with
+    other "weight"s (when none was left out: then the export renormalised them); None when
+    the same, or either names none. A stand-alone `ensemble` after the export makes it an
+    earlier ensemble's (a new-user check: --with-replacement chose the same two members at
+    0.833 / 0.167, where the export served 0.5 / 0.5, and nothing said so)."""
     done = [m.get("trial") for m in record.get("members") or [] if isinstance(m, dict)]
     left_out = {s.get("trial") for s in [*(record.get("skipped") or []), *(skipped or [])]
                 if isinstance(s, dict)}
     now = [m.get("trial") for m in members or [] if m.get("trial") not in left_out]
-    if not done or not now or sorted(done) == sorted(now):
+    if not done or not now:
+        return None
+    if sorted(done) != sorted(now):
+        return done, now
+    weights = [{m.get("trial"): m.get("weight") for m in ms if isinstance(m, dict)}
+               for ms in (record.get("members"), members)]
+    if left_out or any(not isinstance(w.get(t), (int, float)) for w in weights for t in done):
+        return None
+    if all(abs(weights[0][t] - weights[1][t]) <= 1e-6 for t in done):
         return None
     return done, now
 
@@ -249,8 +260,9 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
     if tflite:
         beside = f"{out_dir.rstrip(os.sep)}-tflite"
         if os.path.lexists(beside) and not os.path.isdir(beside):
-            raise RunError(f"{beside} is a file, where the TFLite model's folder goes: choose "
-                           f"another {flag} folder, or move the file")
+            raise RunError(f"{beside} is not a folder (a file or a broken link), where the "
+                           f"TFLite model's folder goes: choose another {flag} folder, or move "
+                           "it")
         if os.path.isdir(beside) and os.listdir(beside) and not is_tflite_export(beside):
             raise RunError(f"{beside} exists and is not a TFLite export made by hubensemble "
                            f"(export --format tflite writes OUT-tflite/ beside the SavedModel); "

@@ -188,6 +188,13 @@ class Run:
             return str(self.path.resolve() / record["in_run"])
         return record.get("path")
 
+    def export_command(self, out=None, *flags: str) -> str:
+        """The command that exports this run to `out` (`--out` only when it is not RUN/export,
+        so advice names the folder it is about), then `flags`."""
+        given = out is not None and os.path.abspath(out) != os.path.abspath(self.export)
+        return " ".join(["hubensemble export --run", str(self.path),
+                         *(["--out", str(out)] if given else []), *flags])
+
     def exported_tflite(self, meta=None) -> str | None:
         """The TFLite model of the run's last export (run.json "export" "tflite"), beside
         `exported_to` as `export` writes it (OUT-tflite/), so a moved run names its own;

@@ -405,7 +405,7 @@ def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_
     (mine / "data.txt").write_text("precious")
     (tmp_path / "f-tflite").write_text("keep")
     for out, says in ((tmp_path / "mine", "is not a TFLite export made by hubensemble"),
-                      (tmp_path / "f", "is a file, where the TFLite model's folder goes")):
+                      (tmp_path / "f", r"is not a folder \(a file or a broken link\), where")):
         with pytest.raises(RunError, match=says):
             export_ensemble(path, out_dir=out, task=digits, progress=False,
                             export_format="tflite")
@@ -491,10 +491,21 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
             f"now); run `hubensemble export --run {path}` to serve this one") in caplog.text
     assert "holds an earlier ensemble" in (path / "log.txt").read_text()
     caplog.clear()
-    data = read_json(Run(path).ensemble_json)  # the export's own members again
-    data["members"] = [{"trial": t} for t in reversed(exported)]
-    ens = export_members_differ(read_export_metadata(path / "export"), data["members"])
-    assert ens is None
+    meta = read_export_metadata(path / "export")  # the export's own members again
+    same = [{"trial": m["trial"], "weight": m["weight"]} for m in reversed(meta["members"])]
+    assert export_members_differ(meta, same) is None
+    # The same members at other weights (helper 73: --with-replacement chose 0.833 / 0.167
+    # where the export served 0.5 / 0.5, and nothing said so), unless the export left one
+    # out and so renormalised them.
+    other = [{**m, "weight": w} for m, w in zip(same, (0.9, 0.1))]
+    assert export_members_differ(meta, other) is not None
+    assert export_members_differ({**meta, "skipped": [{"trial": "t9"}]}, other) is None
+    # The advice names the folder it is about: an export elsewhere needs --out (helper 73:
+    # it said `export --run RUN`, which writes RUN/export and leaves that folder stale).
+    run = Run(path)
+    assert run.export_command(path / "export") == f"hubensemble export --run {path}"
+    assert (run.export_command(tmp_path / "served", "--format tflite")
+            == f"hubensemble export --run {path} --out {tmp_path / 'served'} --format tflite")
     shutil.rmtree(path / "export")  # no export: nothing to say
     ensemble.run_ensemble(path, max_members=1)
     assert "earlier ensemble" not in caplog.text

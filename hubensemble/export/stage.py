@@ -214,7 +214,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
         result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
                                        quantize=quantize, size=tflite_size).to_json()
     else:
-        _remove_stale_tflite(f"{out_dir}-tflite", run.path)
+        _remove_stale_tflite(out_dir, run)
     result.seconds = time.time() - start
     run.update(export={**result.to_json(), **run.export_record(out_dir),
                        "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -374,16 +374,17 @@ def _export_cost(run, members, specs, task) -> dict | None:
             "ensemble": total_cost(costs) if len(costs) == len(members) else None}
 
 
-def _remove_stale_tflite(folder, run_dir):
+def _remove_stale_tflite(out_dir, run):
     # A TFLite model is checked against the SavedModel written with it; this export replaced
     # that SavedModel (often for other members), so the model beside it is of no export now
     # (a new-user check: RUN/export-tflite kept an earlier ensemble, its check "passed").
+    folder = f"{out_dir}-tflite"
     if not is_tflite_export(folder):  # a folder of the user's of that name is theirs
         return
     shutil.rmtree(folder)
     log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
-                "replaced; run `hubensemble export --run %s --format tflite` for one of this "
-                "export", folder, run_dir)
+                "replaced; run `%s` for one of this export", folder,
+                run.export_command(out_dir, "--format tflite"))
 
 
 def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size):

@@ -165,6 +165,8 @@ def _earlier_ensemble(files, record: dict, what: str) -> str | None:
     if differs is None:
         return None
     done, now = differs
+    if sorted(done) == sorted(now):
+        return f"{what} is of an earlier ensemble: its members' weights are not ensemble.json's."
     return (f"{what} is of an earlier ensemble: its {len(done)} member(s) are not the "
             f"{len(now)} of ensemble.json ({', '.join(sorted(set(done) ^ set(now)))} "
             "differ).")
