@@ -35,6 +35,14 @@ def _script(name, *args, code=None):
     ("bench_knn.py", ["--k", "500", "--n", "200"],
      "argument --k: must be at most N - 1 = 199 (--n 200), got 500"),
     ("bench_knn.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
+    # Helper 73: the other scripts' counts (tracebacks, or a run started with them).
+    ("bench_ensemble.py", ["--candidates", "0"], "argument --candidates: must be an integer"),
+    ("bench_ensemble.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
+    ("bench_tune.py", ["--steps", "0"], "argument --steps: must be an integer >= 1, got '0'"),
+    ("bench_rank.py", ["--images", "0"], "argument --images: must be an integer >= 2"),
+    ("bench_method.py", ["--seeds", "-1"], "argument --seeds: must be an integer in [0, "),
+    ("bench_method.py", ["--top-k", "0"], "argument --top-k: must be an integer >= 1"),
+    ("bench_scale.py", ["--shards", "0"], "argument --shards: must be an integer >= 1"),
     ("bench_selection.py", ["--runs", "r", "--rules", "bogus"],
      "argument --rules: invalid choice: 'bogus' (choose from 'one-se', 'paper', 'budget')"),
     ("bench_selection.py", ["--runs", "r", "--budget", "-2"], "argument --budget: must be an "

@@ -15,6 +15,7 @@ import numpy as np
 
 from hubensemble.ensemble import greedy_select
 from hubensemble.metrics import PROB_FLOOR
+from benchargs import integer
 
 
 def reference_greedy(probs, y, objective, budget):
@@ -39,11 +40,11 @@ def reference_greedy(probs, y, objective, budget):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", type=int, default=60)
-    parser.add_argument("--val", type=int, default=200)
-    parser.add_argument("--classes", type=int, default=397)
-    parser.add_argument("--budget", type=int, default=15)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--candidates", type=integer(1), default=60)
+    parser.add_argument("--val", type=integer(1), default=200)
+    parser.add_argument("--classes", type=integer(1), default=397)
+    parser.add_argument("--budget", type=integer(1), default=15)
+    parser.add_argument("--repeats", type=integer(1), default=3)
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)

@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchargs import integer
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_ROOT = ROOT.parent / "shared" / "data"
@@ -367,9 +368,9 @@ def main():
     p.add_argument("--pool", choices=POOLS, default="zoo")
     p.add_argument("--real-dir", type=Path, default=None,
                    help="folder written by make_real_modules.py --out")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--top-k", type=int, default=4, help="modules fine-tuned (default 4, as "
-                                                        "the demo)")
+    p.add_argument("--seeds", nargs="+", type=integer(0, 2**32 - 1), default=[0, 1, 2])
+    p.add_argument("--top-k", type=integer(1), default=4,
+                   help="modules fine-tuned (default 4, as the demo)")
     p.add_argument("--sweep", default=None, help="tune sweep (default: fit's default; "
                                                  "default+probe for a real pool)")
     p.add_argument("--data-root", type=Path, default=DATA_ROOT)

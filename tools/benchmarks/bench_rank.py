@@ -28,6 +28,7 @@ import textwrap
 import time
 
 import numpy as np
+from benchargs import integer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -328,8 +329,8 @@ def bench_memory(root, n, counts=(2, 4, 8)):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=800)
-    parser.add_argument("--side", type=int, default=128, help="input size for benchmark 1")
+    parser.add_argument("--images", type=integer(2), default=800)
+    parser.add_argument("--side", type=integer(1), default=128, help="input size for benchmark 1")
     parser.add_argument("--widths", default="32,64,128,256",
                         help="channels of benchmark 1's four conv layers: wider layers make the "
                         "forward pass weigh more against the fixed cost per module (load, trace)")

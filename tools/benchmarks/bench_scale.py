@@ -41,7 +41,7 @@ import tempfile
 import time
 
 import numpy as np
-from benchargs import description
+from benchargs import description, integer
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -329,8 +329,8 @@ def main(argv=None):
     parser.add_argument("--sizes", default="250,500,1000,2000")
     parser.add_argument("--budget", type=float, default=1800.0,
                         help="seconds for step 2; sizes that do not fit are extrapolated")
-    parser.add_argument("--images", type=int, default=100, help="training images")
-    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--images", type=integer(2), default=100, help="training images")
+    parser.add_argument("--shards", type=integer(1), default=4)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a "
                         "temporary folder, deleted at the end)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)

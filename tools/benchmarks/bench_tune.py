@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from benchargs import integer
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -40,8 +42,8 @@ def small_module(path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=6)
+    p.add_argument("--steps", type=integer(1), default=200)
+    p.add_argument("--repeats", type=integer(1), default=6)
     args = p.parse_args(argv)
 
     from hubensemble.hyperrule import PROFILES
