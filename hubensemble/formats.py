@@ -26,7 +26,7 @@ TUNER_DIR = "tuner"
 LABELS_DIR = "labels"
 #: A task's splits, in the order every stage and file lists them (RUN/labels/<split>.npy).
 SPLITS = ("train", "val", "test")
-#: RUN/labels/<this>: the pixel keys of the train and val images (heldout.read_pixel_keys).
+#: RUN/labels/<this>: the pixel keys of the train and val images (pixelkeys.read_pixel_keys).
 PIXEL_KEYS_FILE = "pixel_keys.npz"
 ENSEMBLE_FILE = "ensemble.json"
 ROBUSTNESS_FILE = "robustness.json"

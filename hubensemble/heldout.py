@@ -3,71 +3,27 @@
 `evaluate --data DIR` on a folder that holds the run's photos plus a few new ones scores every
 image as a test example, the run's training images too (a new-user check: 96 of 121 trained
 or chose the export, accuracy 0.93 and not a word). The run records the pixel keys of its
-train and val images when it loads its data (`write_pixel_keys`, in the run folder:
+train and val images when it loads its data (`pixelkeys.write_pixel_keys`, in the run folder:
 an export ships to serving, and a list of its training images' digests would tell anyone
 whether an image trained it); evaluate compares the scored images with them here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import logging
 import os
 
-import numpy as np
 
 from hubensemble.data.duplicates import copies_in
 from hubensemble.errors import RunError
-from hubensemble.fileio import atomic_write_bytes
 from hubensemble.formats import read_export_metadata
+from hubensemble.pixelkeys import read_pixel_keys
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
 
 #: How a run's split is named in the warning.
 _WORDS = {"train": "training", "val": "validation"}
-#: The splits that train a run's candidates and choose its ensemble (`PixelKeys`).
-KEYED_SPLITS = ("train", "val")
-
-
-@dataclasses.dataclass(frozen=True)
-class PixelKeys:
-    """The pixel keys (`data.duplicates.pixel_key`, 16 bytes) of a run's train and val images
-    when it loaded its data (RUN/labels/pixel_keys.npz): `splits` {split of KEYED_SPLITS the
-    data has: frozenset of keys}, `fingerprint` that data's. Never in an export, which ships to
-    serving: a list of the training images' digests would tell whether an image trained it."""
-
-    fingerprint: str
-    splits: dict
-
-
-def write_pixel_keys(run: Run, task) -> None:
-    """Writes RUN/labels/pixel_keys.npz (`Run.pixel_keys_path`; this module owns its format)
-    for `evaluate`: per split of KEYED_SPLITS the task has, uint8 [N, 16] (row i: `pixel_key`
-    of example i, as in labels/<split>.npy), and "fingerprint" (the task's, a str array).
-    `Run.attach_task` writes it when the run loads its data, so images added to its folder
-    later do not change it."""
-    keys = {s: np.frombuffer(b"".join(getattr(task, s).pixel_keys()), np.uint8)
-            .reshape(-1, 16) for s in KEYED_SPLITS if getattr(task, s) is not None}
-    buf = io.BytesIO()
-    np.savez(buf, fingerprint=np.array(task.fingerprint), **keys)
-    atomic_write_bytes(run.pixel_keys_path, buf.getvalue())
-
-
-def read_pixel_keys(run: Run) -> PixelKeys | None:
-    """RUN/labels/pixel_keys.npz as a PixelKeys; None when the run has none (recorded before
-    the file was). RunError naming it when it is unreadable."""
-    try:
-        with np.load(run.pixel_keys_path, allow_pickle=False) as z:
-            return PixelKeys(str(z["fingerprint"]), {
-                s: frozenset(bytes(row) for row in z[s].reshape(-1, 16))
-                for s in KEYED_SPLITS if s in z.files})
-    except FileNotFoundError:
-        return None
-    except Exception as e:  # noqa: BLE001 - a damaged zip is BadZipFile, neither OSError
-        raise RunError(f"{run.pixel_keys_path} is unreadable ({type(e).__name__}: {e}); "
-                       "`fit` or `rank` on this run's data writes it again") from None
 
 
 def export_run(model_dir) -> Run | None:
@@ -92,7 +48,7 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
     it only decides whether evaluate warns."""
     run = export_run(model_dir)
     try:
-        keys = read_pixel_keys(run) if run else None
+        keys = read_pixel_keys(run.pixel_keys_path) if run else None
     except RunError as e:
         log.warning("cannot tell which evaluated images trained the export: %s", e)
         return None

@@ -17,6 +17,7 @@ from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, i
                                 json_kind, lock_is_held, make_dirs, read_json)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
+from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.text import printable
 
 log = logging.getLogger(__name__)
@@ -295,8 +296,7 @@ class Run:
         # (check_folder_is_ours), even after an interruption between the two.
         self.modify(record)
         self.write_labels(task)
-        from hubensemble.heldout import write_pixel_keys
-        write_pixel_keys(self, task)
+        write_pixel_keys(self.pixel_keys_path, task)
 
     def write_labels(self, task, splits=LABEL_SPLITS):
         """Writes RUN/labels/<split>.npy (int64 [N], the task's labels) for each of `splits`

@@ -21,7 +21,7 @@ from hubensemble import augment, fileio, proxies, rank
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.heldout import read_pixel_keys
+from hubensemble.pixelkeys import read_pixel_keys
 from hubensemble.hub import HubLayer, hub_layer_from_spec, write_hub_module
 from hubensemble.hyperrule import get_profile
 from hubensemble.rundir import DataArgs, Run
@@ -460,8 +460,9 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
         assert meta["data"]["task"]["fingerprint"] == task.fingerprint
         assert (tmp_path / "merged" / "labels" / "train.npy").exists()
         # The pixel keys of the train and val images travel too (evaluate's check).
-        keys = read_pixel_keys(Run(shards[0]))
-        assert keys is not None and read_pixel_keys(Run(tmp_path / "merged")) == keys
+        keys = read_pixel_keys(Run(shards[0]).pixel_keys_path)
+        merged = read_pixel_keys(Run(tmp_path / "merged").pixel_keys_path)
+        assert keys is not None and merged == keys
     ranked(specs, task, shards[1], shard=(1, 2), top_k=2)
     with pytest.raises(RunError, match=re.escape(
             f"the shards were ranked with different selections (greedy max_k=3 in "

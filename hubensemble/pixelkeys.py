@@ -1,0 +1,56 @@
+"""RUN/labels/pixel_keys.npz: the pixel keys of a run's train and val images, its one reader
+and writer. `Run.attach_task` writes it when the run loads its data; `heldout` reads it to tell
+which evaluated images trained or chose an export. No TensorFlow, and no import of rundir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+
+from hubensemble.errors import RunError
+from hubensemble.fileio import atomic_write_bytes
+
+#: The splits that train a run's candidates and choose its ensemble (`PixelKeys`).
+KEYED_SPLITS = ("train", "val")
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelKeys:
+    """The pixel keys (`data.duplicates.pixel_key`, 16 bytes) of a run's train and val images
+    when it loaded its data (RUN/labels/pixel_keys.npz): `splits` {split of KEYED_SPLITS the
+    data has: frozenset of keys}, `fingerprint` that data's. Never in an export, which ships to
+    serving: a list of the training images' digests would tell whether an image trained it."""
+
+    fingerprint: str
+    splits: dict
+
+
+def write_pixel_keys(path, task) -> None:
+    """Writes RUN/labels/pixel_keys.npz at `path` (`Run.pixel_keys_path`)
+    for `evaluate`: per split of KEYED_SPLITS the task has, uint8 [N, 16] (row i: `pixel_key`
+    of example i, as in labels/<split>.npy), and "fingerprint" (the task's, a str array).
+    `Run.attach_task` writes it when the run loads its data, so images added to its folder
+    later do not change it."""
+    keys = {s: np.frombuffer(b"".join(getattr(task, s).pixel_keys()), np.uint8)
+            .reshape(-1, 16) for s in KEYED_SPLITS if getattr(task, s) is not None}
+    buf = io.BytesIO()
+    np.savez(buf, fingerprint=np.array(task.fingerprint), **keys)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_pixel_keys(path) -> PixelKeys | None:
+    """RUN/labels/pixel_keys.npz at `path` as a PixelKeys; None when the run has none
+    (recorded before the file was). RunError naming it when it is unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return PixelKeys(str(z["fingerprint"]), {
+                s: frozenset(bytes(row) for row in z[s].reshape(-1, 16))
+                for s in KEYED_SPLITS if s in z.files})
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # noqa: BLE001 - a damaged zip is BadZipFile, neither OSError
+        raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); "
+                       "`fit` or `rank` on this run's data writes it again") from None
