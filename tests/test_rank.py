@@ -645,14 +645,40 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     assert f"and `tune --run {out}` adds trials" in caplog.text  # a rank's folder, not a fit's
     assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
     assert rank.load_ranking(out).selected != json.loads(before["ranking.json"])["selected"]
+    assert "this ranking does not select" not in caplog.text  # a failed trial: not in the pool
+    # Usable candidates of every module, then a tighter selection: the ensemble would still
+    # pick the deselected modules' candidates, and before only their count was said.
+    n_val = len(np.load(Run(out).labels / "val.npy"))
+    for i, s in enumerate(good):
+        for j in range(2):
+            write_candidate(Run(out).candidates,
+                            {"trial": f"default-{j:04d}-{s.name}", "module": s.name,
+                             "status": "ok", "has_test": False},
+                            val_probs=np.full((n_val, task.num_classes), 1 / task.num_classes,
+                                              np.float32))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
+        top = ranked(same, task, out, top_k=1)
+    left = sorted({s.name for s in good} - set(top.selected))
+    assert len(left) == 2
+    assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidate(s) from "
+            f"an earlier tune stay in {out}") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
+        ranked(same, task, out, top_k=3)
+    assert "this ranking does not select" not in caplog.text  # all three selected
     # A merge says it too (it did not, though docs/rank.md said so).
     for i in range(2):
         ranked(good, task, tmp_path / f"t{i}", shard=(i, 2))
     caplog.clear()
-    with caplog.at_level("WARNING", logger="hubensemble.rank.merge"):
-        rank.merge_rankings([tmp_path / "t0", tmp_path / "t1"], out)
-    assert f"{out} holds 1 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
-    assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
+    with caplog.at_level("WARNING"):
+        merged = rank.merge_rankings([tmp_path / "t0", tmp_path / "t1"], out, top_k=1)
+    assert f"{out} holds 6 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
+    left = sorted({s.name for s in good} - set(merged.selected))
+    assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidate(s) from "
+            f"an earlier tune stay in {out}") in caplog.text
+    held = {c.module for c in scan(Run(out).candidates)[0]}
+    assert held == {"good0", "good1", "good2"}
 
 
 # --- selection ----------------------------------------------------------------------------------

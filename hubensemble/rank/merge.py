@@ -16,7 +16,8 @@ from hubensemble.rank.ranking import (DESCRIPTIVE_FIELDS, KNN_METRICS, Ranking,
                                       _raise_if_none_ok, _rank_section, _sort_rows,
                                       check_knn_predictions, check_tuned_modules,
                                       load_knn_predictions, load_ranking, repeated, rule_text,
-                                      select, selection_rule, write_knn_predictions)
+                                      select, selection_rule, warn_unselected_pool,
+                                      write_knn_predictions)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
         atomic_write_bytes(out_run.pixel_keys_path, keys.read_bytes())
     out_run.update(data=checked.data, modules=checked.modules,
                    rank=_rank_section(ranking, merged_from=merged_from))
+    if checked.held:
+        warn_unselected_pool(out_dir, ranking.selected)
     return ranking
 
 

@@ -443,6 +443,30 @@ def check_tuned_modules(out_dir, modules) -> int:
     return len(found)
 
 
+def warn_unselected_pool(out_dir, selected) -> dict[str, int]:
+    """Warns, naming them, about the modules whose usable candidates (`Candidate.ok`)
+    RUN/candidates holds but that the ranking just written does not select; returns
+    {module: usable candidates}, {} for none.
+
+    `tune` adds trials only for the selected modules, but the ensemble picks from every
+    candidate in the folder: after a tighter re-ranking (e.g. --top-k 3, then 1) the
+    deselected modules' candidates can still become members, which the user did not ask
+    for. Reads RUN/candidates/*/trial.json only.
+    """
+    from hubensemble.candidate import scan
+    from hubensemble.rundir import Run
+
+    found, _ = scan(Run(out_dir).candidates)
+    selected = set(selected)
+    outside = collections.Counter(c.module for c in found if c.ok and c.module not in selected)
+    if outside:
+        log.warning("this ranking does not select %s, whose %d usable candidate(s) from an "
+                    "earlier tune stay in %s; the ensemble picks from every candidate there: "
+                    "to ensemble this selection alone, rank into a new --out folder",
+                    ", ".join(sorted(outside)), sum(outside.values()), out_dir)
+    return dict(outside)
+
+
 def _failure_reason(exc):
     if isinstance(exc, ModuleLoadError):
         return str(exc), exc.stage
@@ -584,6 +608,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     ranking.write(out_dir)
     run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
                rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
+    if held and shard is None:  # a shard's selection is not the run's: the merge warns
+        warn_unselected_pool(out_dir, ranking.selected)
     return ranking
 
 
