@@ -232,7 +232,7 @@ def _refusal(path) -> str | None:
             return None  # serve_bytes' own formats: decoded with their batch
         # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
         # decodes) these without TensorFlow, so a text file is refused at once.
-        decode_bytes(_read(path), name=str(path))
+        decode_bytes(_read(path), name=str(path), orientation=False)
     except (OSError, UnreadableImage) as e:
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return _reason(path, e)

@@ -1326,7 +1326,7 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
     """A new-user check: phone photos carry an EXIF orientation tag; every decode path uses
     the pixels as stored, consistently, but nothing said so, and a serving client that turns
     them upright (ImageOps.exif_transpose, browsers) moved probabilities by up to 0.93."""
-    from hubensemble.data import exif_orientation, read_image
+    from hubensemble.data import exif_orientation, read_image, servable_bytes
     from hubensemble.report.sections import _accounting_rows
 
     rng = np.random.default_rng(0)
@@ -1355,6 +1355,12 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
             want = np.asarray(im.convert("RGB"))
         got = read_image(path)
         assert got.orientation in (6, 8) and got.pixels.shape == (6, 10, 3)
+        # Predicting and serving do not look for the tag (only the loaders count it): the
+        # same pixels, no orientation.
+        for other in (read_image(path, orientation=False),
+                      servable_bytes(open(path, "rb").read())[1]):
+            assert other.orientation is None
+            np.testing.assert_array_equal(other.pixels, got.pixels)
         if path.endswith(".webp"):
             np.testing.assert_array_equal(got.pixels, want)  # lossless: exactly as stored
     assert exif_orientation(open(root / "a" / "1.png", "rb").read()) is None  # tag 1

@@ -230,7 +230,8 @@ def _graph_decode(data: bytes):
     return None, "damaged", f"a damaged {sniff(data) or 'image'} file ({reason})"
 
 
-def decode_bytes(data: bytes, *, name: str | None = None) -> Decoded:
+def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = True
+                 ) -> Decoded:
     """Encoded image bytes → `Decoded` (pixels uint8 RGB [H, W, 3], values 0..255).
 
     JPEG, PNG, GIF, BMP and WebP go through the graph decoder (docs/data.md, "Decoding"),
@@ -241,8 +242,12 @@ def decode_bytes(data: bytes, *, name: str | None = None) -> Decoded:
     Raises UnreadableImage with the real reason (what the file is and why it cannot be
     read) for empty, damaged and unknown files and images of zero pixels. `name` (the file's
     path) is how a warning Pillow gives while decoding names the file (`_decode_with_pil`).
+    `orientation` False leaves `Decoded.orientation` None without looking for the EXIF tag:
+    only the data loaders count it, and predicting or serving a phone photo need not search
+    its megabytes for an EXIF block.
     """
     data = bytes(data)
+    tag = exif_orientation if orientation else (lambda _: None)
     if not data:
         raise UnreadableImage("an empty file (0 bytes)")
     if sniff(data) in GRAPH_FORMATS:
@@ -251,7 +256,7 @@ def decode_bytes(data: bytes, *, name: str | None = None) -> Decoded:
         with _tf.native_stderr_silenced(_tf.quiet()):
             got = _graph_decode(data)
         if got[0] is not None:
-            return Decoded(_checked(got[0]), got[1], True, exif_orientation(data))
+            return Decoded(_checked(got[0]), got[1], True, tag(data))
         _, kind, reason = got
         if kind != "unsupported":  # e.g. an RLE-compressed BMP is "unsupported" too
             raise UnreadableImage(reason)
@@ -266,7 +271,7 @@ def decode_bytes(data: bytes, *, name: str | None = None) -> Decoded:
         pil = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", _short(e))
         raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
                               f"(Pillow: {pil})") from None
-    return Decoded(_checked(pixels), fmt, False, exif_orientation(data))
+    return Decoded(_checked(pixels), fmt, False, tag(data))
 
 
 def decode_image_bytes(data: bytes) -> np.ndarray:
@@ -274,7 +279,7 @@ def decode_image_bytes(data: bytes) -> np.ndarray:
 
     Raises UnreadableImage with the reason for bytes that are not a readable image.
     """
-    return decode_bytes(data).pixels
+    return decode_bytes(data, orientation=False).pixels
 
 
 def _checked(img):
@@ -341,8 +346,8 @@ def _pil_pixels(data: bytes) -> tuple[np.ndarray, str]:
     return to_rgb_uint8(a, what="image"), fmt
 
 
-def read_image(path: str) -> Decoded:
-    """The image in file `path` as `Decoded` (see `decode_bytes`).
+def read_image(path: str, *, orientation: bool = True) -> Decoded:
+    """The image in file `path` as `Decoded` (see `decode_bytes`, and its `orientation`).
 
     Raises UnreadableImage when the file cannot be read (the OS reason) or decoded.
     """
@@ -351,7 +356,7 @@ def read_image(path: str) -> Decoded:
             data = f.read()
     except OSError as e:
         raise UnreadableImage(f"cannot read it: {e.strerror or e}") from None
-    return decode_bytes(data, name=str(path))
+    return decode_bytes(data, name=str(path), orientation=orientation)
 
 
 def read_image_file(path: str) -> np.ndarray:
@@ -359,7 +364,7 @@ def read_image_file(path: str) -> np.ndarray:
 
     Raises UnreadableImage when the file cannot be read (the OS reason) or decoded.
     """
-    return read_image(path).pixels
+    return read_image(path, orientation=False).pixels
 
 
 def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
@@ -367,9 +372,9 @@ def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
     """(bytes for serve_bytes, Decoded) of an image file's bytes: the bytes themselves when
     the graph decodes them, else a lossless PNG of the kept decoder's pixels, which
     serve_bytes decodes to exactly those pixels. `decoded`: `decode_bytes(data)` when the
-    caller has it already (not decoded twice); `name` as `decode_bytes`'s. Raises
-    UnreadableImage as `decode_bytes`."""
-    decoded = decoded or decode_bytes(data, name=name)
+    caller has it already (not decoded twice); `name` as `decode_bytes`'s; the Decoded it
+    makes itself has no `orientation`. Raises UnreadableImage as `decode_bytes`."""
+    decoded = decoded or decode_bytes(data, name=name, orientation=False)
     if decoded.in_graph:
         return bytes(data), decoded
     import tensorflow as tf
