@@ -13,7 +13,7 @@ import errno
 import os
 import sys
 
-from hubensemble import __version__, arguments, errors, options
+from hubensemble import __version__, arguments, errors, formats, options
 from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
 from hubensemble.terminal import print_result, say, stopped, summary, terminal_log
 
@@ -98,7 +98,7 @@ def load_data(args, *, logged=True):
     run's log unless `logged` is False (fit: pipeline.fit logs it, for Python callers too)."""
     data_args = data_args_from(args)
     task = data_args.load()
-    say(args, task.summary(), logged=logged)
+    say(args, task.summary(skipped_in=formats.skipped_list(args.out)), logged=logged)
     return data_args, task
 
 
@@ -313,7 +313,7 @@ def cmd_evaluate(args):
 
     task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     if args.data:  # what was read of it, as every command that loads data says (not -q)
-        say(args, task.summary(), logged=False)
+        say(args, task.summary(skipped_in=formats.skipped_list(args.out, "evaluate")), logged=False)
     result = ev.evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                                progress=not args.quiet)
     print_result(ev.format_evaluation(result))  # with -q too (as predict's); no log

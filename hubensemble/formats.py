@@ -289,6 +289,18 @@ def load_saved_model(model_dir):
                        f"{first_line(e)}); export it again") from None
 
 
+def skipped_list(path, kind: str = "run") -> str:
+    """Where the whole list of a data load's skipped files is recorded, for the data summary
+    that names only three: kind "run", the run folder `path`'s run.json (`Run.attach_task`);
+    "evaluate", the evaluation file `path` (`evaluate --out`; None: the option that writes
+    it). Raises ValueError for another kind."""
+    if kind == "run":
+        return f"{os.path.join(os.fspath(path), RUN_FILE)} (data.task.skipped)"
+    if kind == "evaluate":
+        return f"{os.fspath(path) if path else 'the file of evaluate --out'} (task.skipped)"
+    raise ValueError(f"kind must be 'run' or 'evaluate', got {kind!r}")
+
+
 # --- an evaluation (evaluate --out, RUN/robustness.json) ---------------------------------------
 
 def write_evaluation(result: dict, path) -> str:

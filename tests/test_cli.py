@@ -1555,6 +1555,10 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
     assert "5 file(s) skipped" in log and "and 2 more" in log  # the summary names three...
     for path in bad:  # ...the log every one, with its reason
         assert f"skipped {path}: " in log
+    # ...and says where the whole list is kept (it did not: a new-user check).
+    assert f"and 2 more, all 5 listed in {out / 'run.json'} (data.task.skipped)" in log
+    recorded = json.loads((out / "run.json").read_text())["data"]["task"]["skipped"]
+    assert sorted(p for p, _ in recorded) == sorted(map(str, bad))
 
 
 def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch):

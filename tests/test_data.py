@@ -1383,3 +1383,25 @@ def test_a_file_beside_the_class_folders_is_skipped_in_words_that_say_so(tmp_pat
     assert task.skipped == [(str(tmp_path / "d" / "README.md"), "a file outside the class "
                              "folders, not an example (move it into one to use it)")]
     assert task.ignored == [] and "ignored" not in task.summary()
+
+
+def test_a_summary_of_many_skipped_files_says_where_they_are_all_listed(tmp_path):
+    """The summary names three skipped files and "and N more"; it did not say where the
+    others were (a new-user check): run.json for rank and fit, evaluate's --out file."""
+    from hubensemble.formats import skipped_list
+
+    noise_folder(tmp_path / "d", n=4)
+    for i in range(5):
+        write(str(tmp_path / "d" / f"README{i}.md"), b"# my photos")
+    task = load_task(f"folder:{tmp_path / 'd'}")
+    assert len(task.skipped) == 5
+    run = tmp_path / "run"
+    assert (f"and 2 more, all 5 listed in {run / 'run.json'} (data.task.skipped)"
+            in task.summary(skipped_in=skipped_list(run)))
+    assert ("and 2 more, all 5 listed in the file of evaluate --out (task.skipped)"
+            in task.summary(skipped_in=skipped_list(None, "evaluate")))
+    assert f"and 2 more, all 5 listed in {run / 'e.json'} (task.skipped)" in task.summary(
+        skipped_in=skipped_list(run / "e.json", "evaluate"))
+    assert "and 2 more)" in task.summary()  # a Python caller's Task: its own .skipped
+    with pytest.raises(ValueError, match="kind must be 'run' or 'evaluate', got 'x'"):
+        skipped_list(run, "x")

@@ -322,8 +322,11 @@ class Task:
         ds = ds.batch(batch_size, drop_remainder=repeat)
         return _fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
 
-    def summary(self) -> str:
-        """One paragraph for people: where from, counts per split, classes, size, skips."""
+    def summary(self, *, skipped_in: str | None = None) -> str:
+        """One paragraph for people: where from, counts per split, classes, size, skips.
+
+        It names 3 skipped files; `skipped_in` says where the caller keeps the whole list
+        (e.g. "RUN/run.json (data.task.skipped)"), so that a long list is not lost."""
         shown = self.present_splits() if self.test_set_only else SPLIT_NAMES
         counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
                            else f"no {s}" for s in shown)
@@ -339,10 +342,10 @@ class Task:
                 f"{self.num_classes} classes ({names}); images {size}")
         if flags:
             text += "; " + ", ".join(flags)
-        text += self._accounting()
+        text += self._accounting(skipped_in)
         return text + "."
 
-    def _accounting(self) -> str:
+    def _accounting(self, skipped_in=None) -> str:
         """The summary's clauses on files, skips, duplicates and class coverage."""
         text = ""
         if self.files is not None:
@@ -361,7 +364,9 @@ class Task:
                      "turned upright, as serve_bytes reads them")
         if self.skipped:
             shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
-            more = f"; and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+            more = (f"; and {len(self.skipped) - 3} more"
+                    + (f", all {len(self.skipped)} listed in {skipped_in}" if skipped_in else "")
+                    if len(self.skipped) > 3 else "")
             text += f"; {len(self.skipped)} file(s) skipped ({shown}{more})"
         dup = self.duplicates
         if dup["copies"]:
