@@ -41,7 +41,8 @@ def _as_float(images) -> tf.Tensor:
 
 def resize(images, size) -> tf.Tensor:
     """The one resize of hubensemble: float images [B, H, W, C] or [H, W, C] in [0, 1] ->
-    (height, width) = `size` (an int for a square), float32, still in [0, 1].
+    (height, width) = `size` (an int for a square, or an int32 [2] tensor), float32, still
+    in [0, 1].
 
     Bilinear with antialiasing (``tf.image.resize(..., antialias=True)``): shrinking a large
     image to a CPU profile's 64 px would alias otherwise; when enlarging, antialiasing
@@ -52,7 +53,8 @@ def resize(images, size) -> tf.Tensor:
     """
     if isinstance(size, int):
         size = (size, size)
-    hw = [int(size[0]), int(size[1])]
+    # A [2] int32 tensor is taken as it is (`graph.shrink_to_max_side`: known when run).
+    hw = size if tf.is_tensor(size) else [int(size[0]), int(size[1])]
     out = tf.image.resize(_as_float(images), hw, method="bilinear", antialias=True)
     return tf.clip_by_value(out, 0.0, 1.0)
 

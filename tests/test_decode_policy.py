@@ -403,6 +403,57 @@ def test_serve_bytes_and_predict_see_the_pixels_training_saw(folder, files, expo
                                       pixels[str(paths[n])])
 
 
+def test_large_images_are_shrunk_to_a_short_side_of_1024_as_serve_bytes_shrinks_them(
+        export_dir, tmp_path):
+    """A new-user check: a folder of 40 phone photos (4032 x 3024 JPEG) peaked at 7.5 GB in
+    `rank`, as every image was held whole (36.6 MB each); a few hundred overflowed 24 GB. A
+    decoded file is now shrunk, aspect kept, to a shorter side of 1024, by the same ops in
+    the loader (graph formats and Pillow's alike) and in serve_bytes."""
+    rng = np.random.default_rng(7)
+
+    def photo(h, w):  # smooth, so that JPEG keeps it well
+        small = rng.integers(0, 256, (max(h // 50, 2), max(w // 50, 2), 3), np.uint8)
+        return np.asarray(Image.fromarray(small).resize((w, h), Image.BILINEAR))
+
+    cases = {"wide.png": (1500, 2000), "tall.tif": (3000, 1100), "square.bmp": (1025, 1025),
+             "photo.jpg": (1536, 2048), "kept.png": (1024, 1500), "strip.png": (6, 3000)}
+    root = tmp_path / "photos"
+    stored, paths = {}, []
+    for i, (name, (h, w)) in enumerate(cases.items()):
+        (root / CLASSES[i % 3]).mkdir(parents=True, exist_ok=True)
+        path = root / CLASSES[i % 3] / name
+        Image.fromarray(photo(h, w)).save(path, quality=95)
+        with Image.open(path) as im:  # Pillow's decode of the whole file: the reference
+            stored[name] = np.asarray(im.convert("RGB"))
+        paths.append(path)
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    got = dict(zip(map(str, task.train.paths), task.train.images))
+    for path in paths:
+        h, w = cases[path.name]
+        short = min(h, w)
+        want = stored[path.name]
+        if short > 1024:  # the independent reference: TensorFlow's resize, called directly
+            size = [1024 if h == short else round(h * 1024 / short),
+                    1024 if w == short else round(w * 1024 / short)]
+            x = tf.image.resize(want.astype(np.float32) * np.float32(1 / 255), size,
+                                method="bilinear", antialias=True)
+            want = tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8).numpy()
+        assert min(got[str(path)].shape[:2]) == min(short, 1024), path.name
+        np.testing.assert_array_equal(got[str(path)], want, err_msg=path.name)
+    # serve_bytes decodes and shrinks the graph's formats to the very same pixels; predict
+    # (which sends the TIFF as a PNG of its pixels) gives what serving_default gives on them.
+    loaded = tf.saved_model.load(str(export_dir))
+    reference = np.stack([serving_default(loaded, got[str(p)]) for p in paths])
+    np.testing.assert_allclose(probabilities_of(predict(export_dir, paths, top=len(CLASSES))),
+                               reference, atol=1e-6)
+    in_graph = [i for i, p in enumerate(paths) if p.suffix != ".tif"]
+    served = serve_bytes(loaded, [paths[i].read_bytes() for i in in_graph])
+    np.testing.assert_allclose(served["probabilities"].numpy(), reference[in_graph], atol=1e-6)
+    for i in in_graph:
+        np.testing.assert_array_equal(decode_pixels(tf.constant(paths[i].read_bytes())).numpy(),
+                                      got[str(paths[i])])
+
+
 def test_formats_outside_the_graph_are_refused_by_serve_bytes_with_reason(files, export_dir):
     """Issue example 4: a TIFF (and a 1-bit BMP) were accepted for training but refused by
     predict with an empty reason calling them JPEG/PNG/BMP/GIF. Now the 1-bit BMP is decoded

@@ -11,9 +11,12 @@ gives the same pixels in training and in serving:
   Pillow, with the conversion of `_decode_with_pil`. `serve_bytes` cannot run Pillow, so it
   refuses these; `predict` sends their decoded pixels to it as a lossless PNG instead.
 * Anything else is refused (`UnreadableImage`) with the real reason, naming what the file is.
+* Either way, an image whose shorter side is above `sniff.MAX_SHORT_SIDE` (1024 px) is then
+  shrunk to it, aspect kept, by the graph's own ops (`graph.shrink_to_short_side`).
 
 Arrays (npz, tfds, in-memory) go through `to_rgb_uint8`, whose alpha and 16-bit rules are the
-graph decoder's (an array of 8-bit values in uint16 is refused: `check_16bit`).
+graph decoder's (an array of 8-bit values in uint16 is refused: `check_16bit`); they are
+not shrunk (they are in memory at their size already, and `serving_default` takes them so).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import warnings
 import numpy as np
 
 from hubensemble import _tf
-from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, SIGNATURES, UNSUPPORTED,
-                                    outside_graph, sniff, sniff_row)
+from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGNATURES,
+                                    UNSUPPORTED, outside_graph, sniff, sniff_row)
 from hubensemble.errors import DataError, first_line
 
 log = logging.getLogger(__name__)
@@ -271,6 +274,10 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         pil = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", _short(e))
         raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
                               f"(Pillow: {pil})") from None
+    if min(pixels.shape[:2]) > MAX_SHORT_SIDE:  # the graph's shrink, after Pillow's decode
+        from hubensemble.data.graph import shrink_to_short_side
+
+        pixels = shrink_to_short_side(pixels).numpy()
     return Decoded(_checked(pixels), fmt, False, tag(data))
 
 
