@@ -1405,3 +1405,24 @@ def test_a_summary_of_many_skipped_files_says_where_they_are_all_listed(tmp_path
     assert "and 2 more)" in task.summary()  # a Python caller's Task: its own .skipped
     with pytest.raises(ValueError, match="kind must be 'run' or 'evaluate', got 'x'"):
         skipped_list(run, "x")
+
+
+def test_an_owned_image_list_is_moved_into_the_stack_not_copied_beside_it():
+    """The folder loader held its decoded list and the stacked copy at once (2x the data at
+    the peak: 0.84 GB more for 200 shrunk photos); with owned=True the list is emptied as it
+    is stacked. The result is np.stack's, and a list of mixed sizes stays a list."""
+    from hubensemble.data.splits import _make_split
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (5, 7, 3), np.uint8) for _ in range(4)]
+    want = np.stack(images)
+    split = _make_split(images, [0, 1, 0, 1], owned=True)
+    np.testing.assert_array_equal(split.images, want)
+    assert images == [] and split.images.dtype == np.uint8
+    kept = [rng.integers(0, 256, (5, 7, 3), np.uint8) for _ in range(2)]
+    np.testing.assert_array_equal(_make_split(kept, [0, 1]).images, np.stack(kept))
+    assert len(kept) == 2  # not owned: the caller's list is left alone
+    mixed = [np.zeros((5, 7, 3), np.uint8), np.zeros((6, 7, 3), np.uint8)]
+    split = _make_split(mixed, [0, 1], owned=True)
+    assert isinstance(split.images, list) and [im.shape for im in split.images] == [
+        (5, 7, 3), (6, 7, 3)]

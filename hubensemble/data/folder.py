@@ -250,7 +250,7 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
                 listing.skip(p, "a file outside the train/ val/ test/ folders, not an example")
         images, labels, paths, class_names = _read_class_folders(layout["train"], None,
                                                                  listing)
-        train = _make_split(images, labels, paths)
+        train = _make_split(images, labels, paths, owned=True)
         got = {}
         for key in ("val", "test"):
             if key in layout:
@@ -258,7 +258,7 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
                 if not lab:
                     raise DataError(f"{layout[key]} holds no readable images; add class "
                                     f"folders with images or remove it")
-                got[key] = _make_split(im, lab, pa)
+                got[key] = _make_split(im, lab, pa, owned=True)
         if not len(train):
             raise _empty_error(path, listing.skipped)
         train, val, test = _carve(train, "val" not in got, "test" not in got, options)
@@ -274,7 +274,8 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
             raise _no_class_folders(path)
         if not labels:
             raise _empty_error(path, listing.skipped)
-        train, val, test = _carve(_make_split(images, labels, paths), True, True, options)
+        train, val, test = _carve(_make_split(images, labels, paths, owned=True), True, True,
+                                  options)
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
     name = os.path.basename(os.path.normpath(os.path.abspath(path)))
