@@ -248,7 +248,8 @@ def decode_image(data) -> tf.Tensor:
 
     The decode policy of training (`hubensemble.data.graph.decode_pixels`: JPEG, PNG, GIF
     first frame, BMP of every uncompressed depth incl. palettes, still WebP; grey to RGB; alpha
-    composited onto white), then uint8 / 255 as Task.dataset does, so a file gives the
+    composited onto white; a shorter side above 1024 px shrunk to 1024), then uint8 / 255
+    as Task.dataset does, so a file gives the
     pixels training saw. Raises tf.errors.InvalidArgumentError (when run) for other bytes,
     with the reason (e.g. "hubensemble-decode[unsupported]: a TIFF file; serve_bytes
     decodes JPEG, PNG, GIF, BMP and WebP only").
@@ -267,7 +268,9 @@ def serve_bytes_metadata() -> dict:
         "formats": list(GRAPH_FORMATS),
         "decode": "hubensemble.data.graph.decode_pixels, the decode policy of training "
                   "(docs/data.md): GIF first frame, BMP palettes as colours, 16-bit PNG "
-                  "samples v >> 8, alpha composited onto white round(c*a + 255*(1-a))",
+                  "samples v >> 8, alpha composited onto white round(c*a + 255*(1-a)), "
+                  "a shorter side above 1024 px shrunk to 1024, aspect kept "
+                  "(graph.shrink_to_short_side)",
         "refused": "other formats (TIFF, HEIF, ...), animated WebP and damaged files: an "
                    "InvalidArgumentError with the reason; `hubensemble predict` decodes "
                    "TIFF and other formats Pillow reads and sends them as PNG",
