@@ -135,6 +135,88 @@ def test_bytes_class_names_are_decoded_as_utf8_everywhere(tmp_path):
         validate_task(made)
 
 
+# --------------------------------------------------------------------------- damaged npz
+
+
+def test_damaged_or_foreign_npz_archives_are_one_clear_error(tmp_path):
+    """A new-user check: a truncated archive, a damaged member and a zip of other files were
+    tracebacks (zipfile.BadZipFile, AttributeError: 'bytes' object has no attribute 'dtype')
+    in load_task and in evaluate's load_test_set alike."""
+    import zipfile
+
+    good = tmp_path / "good.npz"
+    np.savez_compressed(good, x_train=EIGHT_BIT, y_train=LABELS)
+    data = good.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    damaged = bytearray(data)
+    damaged[60:90] = bytes(30)  # inside x_train.npy's compressed bytes: zlib fails
+    (tmp_path / "zlib.npz").write_bytes(bytes(damaged))
+    np.savez(tmp_path / "plain.npz", x_train=EIGHT_BIT, y_train=LABELS)
+    damaged = bytearray((tmp_path / "plain.npz").read_bytes())
+    damaged[200:230] = bytes(30)  # inside x_train.npy's stored pixels: its CRC fails
+    (tmp_path / "crc.npz").write_bytes(bytes(damaged))
+    with zipfile.ZipFile(tmp_path / "zip.npz", "w") as z:
+        z.writestr("x_train.npy", "a text file")
+        z.writestr("y_train.npy", "another")
+    np.savez(tmp_path / "obj.npz", x_train=EIGHT_BIT, y_train=LABELS,
+             class_names=np.array(["a", "b", "c"], dtype=object))
+    cases = {"cut": r"cut\.npz cannot be read, it is truncated or damaged \(BadZipFile",
+             "zlib": r"zlib\.npz cannot be read, .*\(error: Error -3 while decompressing",
+             "crc": r"crc\.npz cannot be read, .*Bad CRC-32 for file 'x_train\.npy'",
+             "zip": r"zip\.npz: member 'x_train' of the archive is not a numpy array",
+             "obj": r"obj\.npz: class_names is a Python object array .*never unpickled; "
+                    r"store the names as np\.array\(names\)"}
+    for name, words in cases.items():
+        for load in (load_task, load_test_set):
+            with pytest.raises(DataError, match=words):
+                load(f"npz:{tmp_path / name}.npz")
+
+
+# --------------------------------------------------------------------------- unnamed labels
+
+
+def test_unnamed_labels_are_indices_that_must_all_be_used(tmp_path):
+    """A new-user check: labels {3, 7, 9} without class_names said "'0' has 0, '1' has 0 ...;
+    add images" (the classes were "0".."9"), and a label of 2**40 counted names "0".."2**40"
+    until the process was killed. Now: one line naming the unused indices and the fix; a test
+    set (evaluate matches classes by name) is named by the labels it uses."""
+    sparse = np.array([3, 7, 9])[LABELS]
+    spec = save_npz(tmp_path / "sparse.npz", x_train=EIGHT_BIT, y_train=sparse)
+    with pytest.raises(DataError) as e:
+        load_task(spec, val_fraction=0.0)
+    assert str(e.value) == (
+        f"npz:{tmp_path / 'sparse.npz'}: without class names the labels are class indices 0..9 "
+        f"(10 classes), but 7 of them have no example in any split (0, 1, 2, 4, 5, …; the "
+        f"labels used are 3, 7, 9); store class_names for all the classes, or number them "
+        f"0..C-1: classes = np.unique(the labels of all splits), y = np.searchsorted(classes, "
+        f"y) for each split and class_names=classes.astype(str)")
+    huge = save_npz(tmp_path / "huge.npz", x_train=EIGHT_BIT, y_train=LABELS + 10**6)
+    with pytest.raises(DataError, match=r"0\.\.1000002 \(1000003 classes\), but 1000000 of"):
+        load_task(huge, val_fraction=0.0)
+    held = save_npz(tmp_path / "held.npz", x_test=EIGHT_BIT, y_test=sparse)
+    task = load_test_set(held)
+    assert task.class_names == ["3", "7", "9"]
+    assert [task.class_names[i] for i in task.test.labels] == [str(v) for v in sparse]
+    # A label_fn sees the raw values, gaps and all; its classes are what it returns.
+    task = load_task(spec, val_fraction=0.0, label_fn=lambda y: (y > 5).astype(int))
+    assert task.class_names == ["0", "1"] and task.train.labels.tolist() == [0] * 4 + [1] * 8
+    with pytest.raises(DataError, match=r"^label_fn: without class names .* return \(labels, "
+                                        r"num_classes\)"):
+        load_task(spec, val_fraction=0.0, label_fn=lambda y: y * 2)
+    assert load_task(spec, val_fraction=0.0, min_per_class=0,
+                     label_fn=lambda y: (y // 7, 3)).class_names == ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("labels, shown", [
+    (np.array([0, 1, 2, 2**64 - 1] * 3, np.uint64), "18446744073709551615"),  # was "-1"
+    (np.array([0, 1, 2, 1e20] * 3), "100000000000000000000"),  # was -9223372036854775808
+])
+def test_labels_beyond_int64_are_named_as_stored(tmp_path, labels, shown):
+    spec = save_npz(tmp_path / "big.npz", x_train=EIGHT_BIT, y_train=labels)
+    with pytest.raises(DataError, match=f"'y_train' holds label {shown}, beyond int64"):
+        load_task(spec)
+
+
 # --------------------------------------------------------------------------- options
 
 

@@ -38,6 +38,9 @@ class LoadOptions:
     val_fraction: float = option_table.default("val_fraction")
     test_fraction: float = option_table.default("test_fraction")
     dedupe: bool = option_table.default("dedupe")
+    #: A label_fn maps the loaded labels afterwards (`load_task`): unnamed labels are raw
+    #: values, whose unused indices are its business (`validate.index_names`'s gaps).
+    relabelled: bool = False
 
 
 def _visible(name: str) -> bool:

@@ -10,7 +10,7 @@ from hubensemble.data.decode import _short, check_16bit, to_rgb_uint8
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import SPLIT_NAMES, Task
-from hubensemble.data.validate import _check_label_range, text_names
+from hubensemble.data.validate import _check_label_range, index_names, text_names
 from hubensemble.errors import DataError
 
 
@@ -49,6 +49,10 @@ def _npz_labels(y, key):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise DataError(f"npz array {key!r} holds non-integer labels; labels must be "
                             f"integer class indices")
+    if y.size and y.max() > np.iinfo(np.int64).max:  # int64 would wrap it to a negative
+        top = int(y.max()) if y.dtype.kind in "iu" else f"{y.max():.0f}"
+        raise DataError(f"npz array {key!r} holds label {top}, beyond int64; labels "
+                        f"must be class indices 0..C-1")
     return y.astype(np.int64)
 
 
@@ -84,24 +88,47 @@ def fixed_splits(rest: str) -> dict[str, str]:
     return out
 
 
+def _read_arrays(path: str) -> dict[str, np.ndarray]:
+    """{name: array} of every member of the .npz archive at `path`, never unpickling
+    (allow_pickle=False: an archive may come from anyone). Raises DataError naming the file,
+    the member and the fix for an object array, a member that is not a .npy array, and an
+    archive that cannot be read (truncated, damaged: a crash with a zipfile or zlib traceback
+    before, a new-user check)."""
+    import zipfile
+    import zlib
+
+    arrays, key = {}, None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            for key in f.files:
+                arrays[key] = f[key]
+                if not isinstance(arrays[key], np.ndarray):  # NpzFile gives such members' bytes
+                    raise DataError(f"npz:{path}: member {key!r} of the archive is not a numpy "
+                                    f"array (.npy); write the file with numpy.savez(path, "
+                                    f"x_train=..., y_train=..., ...)")
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "Object arrays" in str(e):
+            fix = ("store the names as np.array(names) (strings, dtype 'U')"
+                   if key == "class_names" else "store one numeric array per split, or use "
+                   "folder: for images of different sizes")
+            raise DataError(f"npz:{path}: {key} is a Python object array (dtype object, e.g. "
+                            f"a list of different-size images or of names), which is never "
+                            f"unpickled; {fix}") from None
+        raise DataError(f"npz:{path} is not a readable .npz file ({key}: {_short(e)}); write "
+                        f"it with numpy.savez") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"npz:{path} cannot be read, it is truncated or damaged "
+                        f"({type(e).__name__}: {_short(e)}); write it again with "
+                        f"numpy.savez") from None
+    return arrays
+
+
 def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Task:
     """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]. As a
     `test_set` (evaluate's data), x_test and y_test alone are enough: they are the train
     split too (the same examples, so the Task is complete), with no val split off."""
     path = locate_npz(rest)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            raise DataError(f"npz:{path} holds Python object arrays (e.g. a list of "
-                            f"different-size images); store one numeric array per split, or "
-                            f"use folder: for images of different sizes") from None
-        raise DataError(f"npz:{path} is not a readable .npz file ({_short(e)}); write it "
-                        f"with numpy.savez") from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"npz:{path} cannot be read ({_short(e)}); write it with "
-                        f"numpy.savez") from None
+    arrays = _read_arrays(path)
     held_out = test_set and not {"x_train", "y_train"} & set(arrays) and {
         "x_test", "y_test"} <= set(arrays)
     if held_out:  # a held-out test archive (a new-user check: it was refused)
@@ -141,9 +168,16 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
         class_names = text_names(names.tolist(), what=f"npz:{path}: class_names")
         if len(set(class_names)) != len(class_names):
             raise DataError(f"npz:{path}: class_names has duplicates; names must be unique")
-    else:
-        top = max(int(s.labels.max()) for s in splits.values())
-        class_names = [str(i) for i in range(top + 1)]
+    else:  # indices 0..max, all used (`index_names`); a test set's are matched by name
+        labels = {key: sp.labels for key, sp in splits.items()}
+        class_names, used = index_names(
+            labels, what=f"npz:{path}", compact=test_set, gaps=options.relabelled, fix=(
+                "store class_names for all the classes, or number them 0..C-1: classes = "
+                "np.unique(the labels of all splits), y = np.searchsorted(classes, y) for each "
+                "split and class_names=classes.astype(str)"))
+        if used is not None:
+            splits = {key: _make_split(sp.images, np.searchsorted(used, sp.labels))
+                      for key, sp in splits.items()}
     # Out-of-range labels are reported by validation; check before a split needs bincount.
     _check_label_range(splits, len(class_names))
     train = splits["train"]

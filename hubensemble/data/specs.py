@@ -257,7 +257,7 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     options = LoadOptions(data_dir=data_dir, seed=int(seed), splits=splits,
                           label_key=label_key, image_key=image_key,
                           val_fraction=float(val_fraction), test_fraction=float(test_fraction),
-                          dedupe=bool(dedupe))
+                          dedupe=bool(dedupe), relabelled=label_fn is not None)
     task = _run_loader(spec, scheme, rest, options)
     if label_fn is not None:
         task = _apply_label_fn(task, label_fn)

@@ -11,7 +11,7 @@ from hubensemble.data.decode import _short, check_16bit, to_rgb_uint8
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
-from hubensemble.data.validate import text_names
+from hubensemble.data.validate import index_names, text_names
 from hubensemble.errors import DataError
 
 # The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
@@ -205,9 +205,12 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                 fix=f"build the data set with a uint8 {options.image_key!r} feature")
     loaded = {key: _make_split([to_rgb_uint8(im, what=what, known_16bit=True) for im in images],
                                lab) for key, (images, lab) in raw.items()}
-    if class_names is None:
-        top = max(int(s.labels.max()) for s in loaded.values())
-        class_names = [str(i) for i in range(top + 1)]
+    if class_names is None:  # indices 0..max, all used (`index_names`)
+        class_names, _ = index_names(
+            {key: s.labels for key, s in loaded.items()}, what=f"tfds:{rest}",
+            gaps=options.relabelled, fix=f"pick a ClassLabel feature with label_key, or map "
+            f"the labels with label_fn returning (labels, class_names) (feature "
+            f"{options.label_key!r} is not a ClassLabel)")
     shown = " / ".join(f"{k} {v}" for k, v in splits.items() if v is not None)
     return Task(name=name + (f"_{config}" if config else ""),
                 source=f"tfds:{full} ({shown})", class_names=class_names,

@@ -23,6 +23,50 @@ def _check_label_range(splits: dict[str, Split], num_classes: int):
                 f"names); fix the labels or supply all class names")
 
 
+def index_names(labels: dict[str, np.ndarray], *, what: str, fix: str, compact: bool = False,
+                gaps: bool = False) -> tuple[list[str], np.ndarray | None]:
+    """Class names for integer labels that come without names (an npz without class_names, a
+    tfds label that is not a ClassLabel, a label_fn returning labels alone): the labels are
+    class indices, so the classes are "0".."max label".
+
+    `labels`: {split: int [N]}. Returns (names, None); with `compact` (a test set, whose
+    classes `evaluate` matches to the export's by name), labels that leave indices unused
+    give (the used values as names, the sorted used values: map each split's labels with
+    `np.searchsorted(values, y)`). `gaps` keeps unused indices ("0".."max" all the same):
+    the loader's labels are raw values that a label_fn maps afterwards, naming its classes.
+
+    Raises DataError naming the split for a negative label, and (without `compact`) when
+    some index in 0..max has no example in any split, e.g. labels {3, 7, 9}: a class of no
+    example cannot be trained, and counting classes up to a label of 2**40 allocated names
+    until the process was killed (a new-user check). `what` starts the message, `fix` ends it.
+    """
+    joined = np.concatenate([np.asarray(y).reshape(-1) for y in labels.values()])
+    values = np.unique(joined)
+    for split, y in labels.items():
+        y = np.asarray(y)
+        if len(y) and int(y.min()) < 0:
+            neg = sorted(set(y[y < 0].tolist()))
+            raise DataError(f"{split} labels out of range: {int((y < 0).sum())} label(s) with "
+                            f"value(s) {neg[:5]}; class indices are 0 or more")
+    top = int(values[-1]) if len(values) else -1
+    if len(values) == top + 1 or gaps:
+        return [str(i) for i in range(top + 1)], None
+    if compact:
+        return [str(v) for v in values.tolist()], values
+    used = set(values.tolist())
+    unused, i = [], 0
+    while len(unused) < 5 and i <= top:  # at most len(values) + 5 steps, whatever `top` is
+        if i not in used:
+            unused.append(i)
+        i += 1
+    missing = top + 1 - len(values)
+    shown = ", ".join(map(str, values[:5].tolist())) + (", …" if len(values) > 5 else "")
+    raise DataError(f"{what}: without class names the labels are class indices 0..{top} "
+                    f"({top + 1} classes), but {missing} of them have no example in any split "
+                    f"({', '.join(map(str, unused))}{', …' if missing > 5 else ''}; the labels "
+                    f"used are {shown}); {fix}")
+
+
 def text_names(names, *, what: str = "class_names") -> list[str]:
     """Class names as a list of str: str kept; bytes (numpy dtype 'S', as h5py and TensorFlow
     write strings) decoded as UTF-8, so b"cat" is "cat", not "b'cat'"; anything else
@@ -140,8 +184,10 @@ def _apply_label_fn(task: Task, label_fn) -> Task:
     if out.shape != joined.shape or not np.issubdtype(out.dtype, np.integer):
         raise DataError(f"label_fn must return one integer per label (shape {joined.shape}), "
                         f"got {out.dtype} {out.shape}")
-    if names is None:
-        names = [str(i) for i in range(int(out.max()) + 1 if out.size else 0)]
+    if names is None:  # indices: every one of 0..max must be used (`index_names`)
+        names, _ = index_names({"label_fn's": out}, what="label_fn", fix=(
+            "return (labels, num_classes) to keep classes without examples, or (labels, "
+            "class_names)"))
     start = 0
     for k in keys:
         s = getattr(task, k)
