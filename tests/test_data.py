@@ -1177,7 +1177,7 @@ def test_tfds_not_prepared_says_how(tmp_path, no_network, monkeypatch):
     # (~/tensorflow_datasets or $TFDS_DATA_DIR)", not which).
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_home"))
     with pytest.raises(DataError, match=f"is not prepared in the default data dir "
-                                        f"{tmp_path / 'tfds_home'};"):
+                                        f"{tmp_path / 'tfds_home'} \\(no such folder\\);"):
         load_task("tfds:mnist")
     monkeypatch.delenv("TFDS_DATA_DIR")
     assert os.listdir(tmp_path) == []  # looking did not create folders in the data dir

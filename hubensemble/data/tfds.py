@@ -132,19 +132,25 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     import tensorflow_datasets as tfds
 
     where = options.data_dir or f"the default data dir {tfds_data_dir()}"
+    # tfds itself does not expand "~" (load_task(data_dir="~/tensorflow_datasets") found the
+    # data set "not prepared" while naming its prepared copies): it gets the folder expanded,
+    # $TFDS_DATA_DIR and the default included, as every message names it.
+    root = tfds_data_dir(options.data_dir)
+    if not os.path.isdir(root):  # a mistyped --data-dir: say so, not only "not prepared"
+        where += " (a file, not a folder)" if os.path.exists(root) else " (no such folder)"
     prepare = (f"prepare it once on a machine with internet: `tfds build {name}"
                f"{' --config ' + config if config else ''}"
                f"{' --data_dir ' + options.data_dir if options.data_dir else ''}` (or copy a "
                f"prepared folder there), then pass --data-dir to where it lives")
     try:
-        builder = tfds.builder(full, data_dir=options.data_dir)
+        builder = tfds.builder(full, data_dir=root)
         features = builder.info.features
     except tfds.core.registered.DatasetNotFoundError:
-        prepared = _prepared(options.data_dir, name)
+        prepared = _prepared(root, name)
         if prepared:  # the data set is there, its config or version is not (a new-user check)
             raise DataError(f"tfds:{rest}: {name} has no prepared {full.split('/', 1)[-1]!r} "
                             f"in {where}; prepared there: {', '.join(prepared)}") from None
-        raise DataError(_unknown_name(name, options.data_dir, where)) from None
+        raise DataError(_unknown_name(name, root, where)) from None
     except ValueError as e:  # e.g. an unknown config of a registered data set
         said = " ".join(str(e).split())[:600]
         if config:

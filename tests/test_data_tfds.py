@@ -1,0 +1,146 @@
+"""Tests for the `tfds:` loader on a real prepared data set: a GeneratorBasedBuilder in a
+package the test writes, prepared into a data folder the test writes (no mock data, no
+network). Checks pixels and labels against the generator, split strings, features, configs,
+and the messages for a data folder that is mistyped or given with "~"."""
+
+import os
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from hubensemble.data import load_task
+from hubensemble.errors import DataError
+
+tfds = pytest.importorskip("tensorflow_datasets")
+
+BUILDER = '''
+import numpy as np
+import tensorflow_datasets as tfds
+
+
+def example(i, channels):
+    """Example i: class i % 3 sets the brightness, the rest is seeded noise."""
+    rng = np.random.default_rng(i)
+    pixels = rng.integers(0, 60, (6, 6, channels)) + (i % 3) * 95
+    return pixels.astype(np.uint8), i % 3
+
+
+class H74Shapes(tfds.core.GeneratorBasedBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="rgb"), tfds.core.BuilderConfig(name="grey")]
+
+    def _info(self):
+        ch = 1 if self.builder_config.name == "grey" else 3
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(6, 6, ch)),
+            "label": tfds.features.ClassLabel(names=["dark", "mid", "light"]),
+            "count": np.int64,
+        }))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(0, 60), "test": self._generate_examples(60, 72)}
+
+    def _generate_examples(self, start, stop):
+        ch = 1 if self.builder_config.name == "grey" else 3
+        for i in range(start, stop):
+            image, label = example(i, ch)
+            yield i, {"image": image, "label": label, "count": label * 5}
+'''
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """(data_dir, module): h74_shapes rgb and grey, prepared with tfds' own builder."""
+    root = tmp_path_factory.mktemp("tfds")
+    package = root / "pkg" / "h74_shapes_builder"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent(BUILDER))
+    sys.path.insert(0, str(root / "pkg"))
+    try:
+        import h74_shapes_builder as module
+    finally:
+        sys.path.remove(str(root / "pkg"))
+    data_dir = root / "data"
+    for config in ("rgb", "grey"):
+        module.H74Shapes(config=config, data_dir=str(data_dir)).download_and_prepare()
+    return data_dir, module
+
+
+SPLITS = {"train": "train[:40]", "val": "train[40:50]", "test": "test[:50%]"}
+
+
+def _expected(module, channels):
+    """{pixels as bytes: label} of every example the generator writes."""
+    return {module.example(i, channels)[0].tobytes(): i % 3 for i in range(72)}
+
+
+@pytest.mark.parametrize("config, channels", [("rgb", 3), ("grey", 1)])
+def test_pixels_labels_and_split_strings_are_the_generator_s(prepared, config, channels):
+    data_dir, module = prepared
+    task = load_task(f"tfds:h74_shapes/{config}", data_dir=str(data_dir), splits=SPLITS)
+    assert task.class_names == ["dark", "mid", "light"]
+    assert (len(task.train), len(task.val), len(task.test)) == (40, 10, 6)
+    expected = _expected(module, channels)
+    seen = set()
+    for split in (task.train, task.val, task.test):
+        for image, label in zip(split.images, split.labels):
+            assert image.shape == (6, 6, 3) and image.dtype == np.uint8
+            if channels == 1:  # grey is repeated into R, G, B
+                assert (image == image[..., :1]).all()
+            stored = image[..., :channels].tobytes()
+            assert expected[stored] == label
+            seen.add(stored)
+    assert len(seen) == 56  # no example twice across train[:40], train[40:50], test[:50%]
+    # The same slices in file order, as tfds gives them (shuffle_files=False).
+    reference = tfds.builder(f"h74_shapes/{config}", data_dir=str(data_dir)).as_dataset(
+        split="train[:40]", shuffle_files=False)
+    want = np.stack([ex["image"] for ex in tfds.as_numpy(reference)])
+    np.testing.assert_array_equal(task.train.images[..., :channels], want)
+
+
+def test_a_data_dir_with_a_tilde_is_the_folder_it_names(prepared, monkeypatch):
+    """A new-user check: load_task(data_dir="~/...") said "h74_shapes has no prepared 'rgb' in
+    ~/...; prepared there: grey/1.0.0, rgb/1.0.0": tfds did not expand the "~" that the
+    listing did. $TFDS_DATA_DIR with a "~" likewise."""
+    data_dir, _ = prepared
+    monkeypatch.setenv("HOME", str(data_dir.parent))
+    task = load_task("tfds:h74_shapes/rgb", data_dir="~/data", splits=SPLITS)
+    assert len(task.train) == 40
+    monkeypatch.setenv("TFDS_DATA_DIR", "~/data")
+    assert len(load_task("tfds:h74_shapes/grey", splits=SPLITS).train) == 40
+
+
+def test_a_mistyped_data_dir_is_named_as_missing(prepared, tmp_path):
+    with pytest.raises(DataError, match=r"h74_shapes/rgb is not prepared in .*/nowhere \(no "
+                                        r"such folder\); hubensemble never downloads"):
+        load_task("tfds:h74_shapes/rgb", data_dir=str(tmp_path / "nowhere"), splits=SPLITS)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match=r"cifar10 is not prepared in .*/file \(a file, not a "
+                                        r"folder\); hubensemble never downloads"):
+        load_task("tfds:cifar10", data_dir=str(tmp_path / "file"))
+
+
+def test_features_configs_and_split_errors(prepared):
+    data_dir = str(prepared[0])
+    with pytest.raises(DataError, match=r"has no feature 'picture' \(pass image_key\); its "
+                                        r"features are: count, image, label"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, image_key="picture")
+    with pytest.raises(DataError, match=r"BuilderConfig blue not found .*\(h74_shapes's "
+                                        r"configs: rgb, grey\)"):
+        load_task("tfds:h74_shapes/blue", data_dir=data_dir)
+    with pytest.raises(DataError, match=r"cannot read split 'validation\[:10\]' for val .*"
+                                        r"the data set's splits are: test, train"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir,
+                  splits={**SPLITS, "val": "validation[:10]"})
+    # "count" (0, 5, 10) is no ClassLabel: its values as indices leave 0..10 mostly unused.
+    with pytest.raises(DataError, match=r"labels are class indices 0\.\.10 \(11 classes\), but "
+                                        r"8 of them have no example .*pick a ClassLabel"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, label_key="count")
+    task = load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS,
+                     label_key="count", label_fn=lambda y: (y // 5, ["a", "b", "c"]))
+    assert task.class_names == ["a", "b", "c"]
+    named = load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS)
+    np.testing.assert_array_equal(task.train.labels, named.train.labels)
+    assert os.path.isdir(os.path.join(data_dir, "h74_shapes", "grey", "1.0.0"))
