@@ -219,6 +219,17 @@ def test_max_k_without_threshold_or_greedy_is_a_usage_error(tmp_path, capsys):
                                      "--greedy") in capsys.readouterr().err
 
 
+def test_a_negative_min_per_class_is_a_usage_error(tmp_path, capsys):
+    """A new-user check: --min-per-class -1 started the run (fit refuses it as a usage
+    error: min_per_class (--min-per-class) must be an integer >= 0)."""
+    with pytest.raises(SystemExit) as stop:
+        vtab.main(["--catalogue", "c.yaml", "--out", str(tmp_path / "o"), "--min-per-class",
+                   "-1", "--tasks", "svhn"])
+    assert stop.value.code == 2
+    assert "--min-per-class must be an integer >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 # --------------------------------------------------------------------------- loading (mocked tfds)
 
 
@@ -411,3 +422,34 @@ def test_sigterm_stops_the_runner_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(vtab, "run_vtab", interrupted)
     assert vtab.main(argv) == 130
     assert "vtab: interrupted; run the same command" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_terminal_shows_what_fit_shows_not_every_log_record(catalogue, tmp_path):
+    """A new-user check: in its own process (no pytest handlers on the root logger) the
+    runner printed every INFO record of every fit ("INFO:hubensemble.pipeline:rank:
+    starting") and trial failures with their tracebacks: the first absl import had called
+    logging.basicConfig(). Now stderr holds what `fit`'s holds: the runner's own lines,
+    warnings and the progress bars. (TensorFlow's C++ start-up notices, also gone, cannot be
+    checked here: this script imports tfds, and TensorFlow with it, before the runner.)"""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(root / 'tools')!r})\n"
+        "import tensorflow_datasets as tfds\n"
+        "import vtab\n"
+        "with tfds.testing.mock_data(num_examples=48):\n"
+        "    sys.exit(vtab.main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": str(root), "HUBENSEMBLE_CACHE_DIR": str(tmp_path / "e")}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script, "--catalogue", catalogue, "--out", str(tmp_path / "o"),
+         "--data-dir", str(tmp_path / "tfds"), "--profile", "quick", "--top-k", "1",
+         "--min-per-class", "0", "--tasks", "camelyon"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "INFO:" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "vtab: [1/1] camelyon (specialised)" in done.stderr
+    assert "rank: done" in (tmp_path / "o" / "camelyon" / "log.txt").read_text()  # logged

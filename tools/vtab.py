@@ -777,10 +777,24 @@ def options_from_args(args):
 
 
 def main(argv=None) -> int:
-    from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
+    """Runs the command line `argv`; returns the exit code: 0 every task finished, 1 one
+    failed, 2 usage or a run-wide error, 130 on Ctrl-C, 143 on SIGTERM."""
+    from hubensemble.terminal import terminal_log
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    # As `hubensemble fit`: TensorFlow's C++ start-up notices off, and log records on stderr
+    # through terminal_log (warnings and up; errors only with -q). Without it, the first
+    # absl import called logging.basicConfig(), and every fit's INFO records, trial failures'
+    # tracebacks included, were printed as "INFO:hubensemble.tune.train:…" (a new-user check).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with terminal_log(args):
+        return _main(parser, args)
+
+
+def _main(parser, args) -> int:
+    from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
+
     try:
         tasks = select_tasks(args.tasks)
         if args.list:  # of the --tasks given (all 19 without)
@@ -790,6 +804,12 @@ def main(argv=None) -> int:
             parser.error("--catalogue and --out are required (or --list)")
         if args.test_limit is not None and args.test_limit < 1:
             parser.error("--test-limit must be >= 1")
+        if args.min_per_class is not None and args.min_per_class < 0:  # as fit's option
+            parser.error(f"--min-per-class must be an integer >= 0, got {args.min_per_class}")
+        from hubensemble import _tf
+
+        os.environ[_tf.QUIET_ENV] = "1"  # as `hubensemble fit`: no oneDNN / CUDA notices
+        _tf.import_quietly()
         with sigterm_interrupts():  # SIGTERM (a scheduler's limit) stops it as Ctrl-C does
             report = run_vtab(args.catalogue, args.out, tasks=tasks, data_dir=args.data_dir,
                               options=options_from_args(args), restart=args.restart,
