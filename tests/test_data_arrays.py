@@ -172,6 +172,16 @@ def test_damaged_or_foreign_npz_archives_are_one_clear_error(tmp_path):
                 load(f"npz:{tmp_path / name}.npz")
 
 
+def test_one_colour_image_without_its_batch_axis_says_so(tmp_path):
+    """A held-out test set of one image stored as [H, W, 3] was read as H grey images,
+    and the count mismatch did not say why."""
+    spec = save_npz(tmp_path / "one.npz", x_test=EIGHT_BIT[0].repeat(2, 0), y_test=[1])
+    with pytest.raises(DataError, match=r"x_test has 8 images but y_test has 1 labels; .*x_test "
+                                        r"of shape \[8, 4, 3\] is read as 8 grey images of "
+                                        r"4x3: for one colour image store x_test\[None\]"):
+        load_test_set(spec)
+
+
 # --------------------------------------------------------------------------- unnamed labels
 
 

@@ -131,9 +131,9 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
     arrays = _read_arrays(path)
     held_out = test_set and not {"x_train", "y_train"} & set(arrays) and {
         "x_test", "y_test"} <= set(arrays)
-    if held_out:  # a held-out test archive (a new-user check: it was refused)
-        arrays.update(x_train=arrays["x_test"], y_train=arrays["y_test"])
-    if not isinstance(arrays, dict) or "x_train" not in arrays or "y_train" not in arrays:
+    # A held-out test archive (a new-user check: it was refused): x_test is the train split
+    # too, after the loop, so that every message about it names x_test, the array stored.
+    if not held_out and ("x_train" not in arrays or "y_train" not in arrays):
         raise DataError(f"npz:{path} needs arrays x_train and y_train (found: "
                         f"{sorted(arrays) or 'none'}); optional: x_val, y_val, x_test, "
                         f"y_test, class_names")
@@ -153,12 +153,18 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
             continue
         x, y = _npz_images(arrays[xk], xk), _npz_labels(arrays[yk], yk)
         if len(x) != len(y):
+            shape = list(arrays[xk].shape)  # [H, W, 3]: one RGB image read as H grey ones
+            one = (f"; {xk} of shape {shape} is read as {shape[0]} grey images of "
+                   f"{shape[1]}x{shape[2]}: for one colour image store {xk}[None]"
+                   if len(shape) == 3 and shape[-1] in (3, 4) and len(y) == 1 else "")
             raise DataError(f"npz:{path}: {xk} has {len(x)} images but {yk} has {len(y)} "
-                            f"labels; they must match one to one")
+                            f"labels; they must match one to one{one}")
         if not len(x):
             raise DataError(f"npz:{path}: {xk} is empty; store at least 2 examples per class "
                             f"(or leave {key} out)")
         splits[key] = _make_split(x, y)
+    if held_out:
+        splits = {"train": splits["test"], **splits}
     class_names = None
     if "class_names" in arrays:
         names = np.asarray(arrays["class_names"])
