@@ -486,6 +486,74 @@ def test_a_web_page_for_a_keras_file_url_is_named_and_not_cached(tmp_path, serve
         load_module(str(tmp_path / "empty.h5"))
 
 
+def damaged_tarball(folder, damage):
+    """`folder` as a .tar.gz whose file `damage` names (relative path) is replaced by what
+    `damage` maps it to: a module that unpacks whole but does not load."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for root, _, files in sorted(os.walk(folder)):
+            for f in sorted(files):
+                path = os.path.join(root, f)
+                rel = os.path.relpath(path, folder)
+                data = open(path, "rb").read()
+                data = damage.get(rel, lambda d: d)(data)
+                info = tarfile.TarInfo(rel)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_a_downloaded_module_that_does_not_load_is_not_kept(tiny_module, tmp_path, server,
+                                                            hub_cache):
+    """A new-user check: an archive that unpacked whole but whose saved_model.pb does not
+    parse, or whose variables are cut short, or a .keras URL of a zip Keras cannot read, was
+    kept in the cache; every later run failed on that copy, also after the publisher fixed
+    the file (the server was never asked again)."""
+    import zipfile
+
+    shard = next(n for n in os.listdir(os.path.join(tiny_module, "variables"))
+                 if n.startswith("variables.data-"))
+    junk = io.BytesIO()
+    with zipfile.ZipFile(junk, "w") as z:
+        z.writestr("notes.txt", "not a Keras model")
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inp))).save(
+        tmp_path / "good.keras")
+    cases = [  # (path, broken body, fixed body, words of the reason, stage)
+        ("/pb.tar.gz", damaged_tarball(tiny_module, {"saved_model.pb": lambda d: d[:40]}),
+         tarball(tiny_module), "cannot parse", "savedmodel"),
+        ("/vars.tar.gz", damaged_tarball(tiny_module, {f"variables/{shard}":
+                                                       lambda d: d[:len(d) // 3]}),
+         tarball(tiny_module), "tf.saved_model.load failed", "savedmodel"),
+        ("/model.keras", junk.getvalue(), (tmp_path / "good.keras").read_bytes(),
+         "keras.saving.load_model failed", "load")]
+    for path, broken, fixed, words, stage in cases:
+        url = server.add(path, broken)
+        module_dir = resolvers.resolver_for(url).module_dir(url)
+        with pytest.raises(ModuleLoadError) as err:
+            load_module(url, name="damaged")
+        assert err.value.stage == stage and words in str(err.value), str(err.value)
+        assert "damaged" in str(err.value) and url in str(err.value)
+        assert (f"the download was removed from the cache ({module_dir}), so the next run "
+                "downloads it again") in str(err.value)
+        assert not os.path.exists(module_dir)
+        assert not os.path.exists(module_dir + ".hubensemble.json")
+        asked = len(server.requests)
+        server.add(path, fixed)  # fixed on the server: fetched again and loaded
+        assert load_module(url).output_dim in (3, 8)
+        assert len(server.requests) == asked + 1
+    # A local module that does not load is never removed.
+    local = tmp_path / "local"
+    import shutil
+
+    shutil.copytree(tiny_module, local)
+    (local / "saved_model.pb").write_bytes(b"garbage")
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(str(local))
+    assert err.value.stage == "savedmodel" and "removed" not in str(err.value)
+    assert (local / "saved_model.pb").exists()
+
+
 def test_the_download_deadline_ends_a_trickling_download_and_is_named(
         tiny_module, server, hub_cache, monkeypatch):
     monkeypatch.setattr(resolvers, "DOWNLOAD_DEADLINE", 1.0)

@@ -84,7 +84,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
         raise ModuleLoadError(f"{why} (move or rename the module's folder)",
                               module=name, handle=handle, stage="savedmodel")
     if kind == "saved-model":
-        check_safe(path, trust=trust, name=name, handle=handle)
+        with resolvers.download_dropped_if_unloadable(handle, stages=("savedmodel",)):
+            check_safe(path, trust=trust, name=name, handle=handle)  # parses saved_model.pb
         fingerprint = module_fingerprint(path)
     elif kind == "keras-file":
         fingerprint = file_sha256(path)

@@ -469,6 +469,48 @@ def _drop_cache(module_dir):
             os.unlink(beside)
 
 
+@contextlib.contextmanager
+def download_dropped_if_unloadable(handle, stages=("savedmodel", "load")):
+    """Runs the body (a parse or load of ``handle``'s located files); when it raises a
+    ModuleLoadError of one of ``stages`` and ``handle`` is a download (an archive, or a file
+    or folder copied by RemoteCopyResolver), the download is removed from the cache and the
+    error, re-raised with its stage, module and handle, says so.
+
+    Why: a download is kept once it unpacked whole, so a module whose files cannot be read
+    (a ``saved_model.pb`` that does not parse, variables cut short, a .keras file Keras
+    refuses) was loaded from the cache on every later run, failing the same way even after
+    the publisher fixed the file. As for a download without a module at its top
+    (`_downloaded_without_module`), the next run fetches it again. Local handles are never
+    touched. Raises the ModuleLoadError the body raised (any other exception unchanged).
+    """
+    try:
+        yield
+    except ModuleLoadError as e:
+        removed = _drop_download(handle) if e.stage in stages else None
+        if removed is None:
+            raise
+        raise ModuleLoadError(f"{e.message}; the download was removed from the cache "
+                              f"({removed}), so the next run downloads it again",
+                              module=e.module, handle=e.handle or handle,
+                              stage=e.stage) from e
+
+
+def _drop_download(handle):
+    """Removes the cached download of ``handle`` and returns its folder; None when
+    ``handle`` is not downloaded into the cache or nothing of it is there."""
+    try:
+        impl = resolver_for(handle)
+    except ModuleLoadError:
+        return None
+    if not isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
+        return None
+    module_dir = impl.module_dir(handle)
+    if not os.path.lexists(module_dir):
+        return None
+    _drop_cache(module_dir)
+    return module_dir
+
+
 def _drop_cache_of_other_bytes(impl, handle, expected):
     # A cached download whose recorded sha256 is not the pin is fetched again rather than
     # refused: the copy may be stale (the module was updated and the pin with it). One

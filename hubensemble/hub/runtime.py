@@ -36,6 +36,7 @@ import tensorflow as tf
 from hubensemble import augment
 from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.hub import resolvers
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,9 @@ def open_module(files: ModuleFiles, *, output_key=None):
     The object is a reusable SavedModel (its ``__call__``), a `SignatureModule`, or a Keras
     model (`hub.sources`). Load inside ``strategy.scope()`` when the variables must be
     distributed. Raises ModuleLoadError (stage "savedmodel" for a SavedModel with neither a
-    reusable ``__call__`` nor a usable signature; see `hub.sources` for Keras models).
+    reusable ``__call__`` nor a usable signature; see `hub.sources` for Keras models). A
+    downloaded SavedModel or Keras file that cannot be loaded is removed from the cache
+    first (`resolvers.download_dropped_if_unloadable`), and the error says so.
     """
     from hubensemble.hub import sources
 
@@ -215,14 +218,17 @@ def open_module(files: ModuleFiles, *, output_key=None):
                                           files.input_size, module=files.name)
         return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
     if files.kind == "keras-file":
-        model = sources.load_model_file(files.path, layer=files.layer, trust=files.trust,
-                                        module=files.name, handle=files.handle)
+        with resolvers.download_dropped_if_unloadable(files.handle, stages=("load",)):
+            model = sources.load_model_file(files.path, layer=files.layer, trust=files.trust,
+                                            module=files.name, handle=files.handle)
         return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
     if files.kind == "keras-hub-preset":
         model = sources.load_preset(files.path, trust=files.trust, module=files.name,
                                     handle=files.handle).model
         return model, CallSignature.of_keras(model, name=files.name, handle=files.handle)
-    obj = load_saved_model(files)
+    # A downloaded module that does not load is not kept: the next run fetches it again.
+    with resolvers.download_dropped_if_unloadable(files.handle, stages=("savedmodel",)):
+        obj = load_saved_model(files)
     if files.signature is None and callable(obj) and hasattr(obj, "variables"):
         return obj, CallSignature.of(obj, name=files.name, handle=files.handle)
     if getattr(obj, "signatures", None):
