@@ -254,6 +254,26 @@ def test_broken_downloads_name_the_stage(tiny_module, server, hub_cache, mode, s
     assert "broken" in str(err.value)
 
 
+def test_redirects_are_followed_and_a_loop_is_one_line(tiny_module, server, hub_cache):
+    """A new-user check: a redirect loop failed the module with urllib's three-line message
+    ("… infinite loop.\nThe last 30x error message was:\nFound"), breaking the one line per
+    failure of rank's table and log."""
+    target = server.add("/real.tar.gz", tarball(tiny_module))
+    url = server.add("/moved.tar.gz", target.encode(), status=302, mode="redirect")
+    assert load_module(url).output_dim == 8
+    loop = server.url + "/loop.tar.gz"
+    server.add("/loop.tar.gz", loop.encode(), status=302, mode="redirect")
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(loop, name="looping")
+    assert err.value.stage == "network" and "infinite loop" in str(err.value)
+    assert "\n" not in str(err.value) and loop in str(err.value)
+    away = server.add("/away.tar.gz", b"file:///etc/passwd", status=302, mode="redirect")
+    with pytest.raises(ModuleLoadError, match="Redirection to url 'file:///etc/passwd' is not "
+                                              "allowed") as err:
+        load_module(away)
+    assert err.value.stage == "network"
+
+
 def test_a_broken_archive_sent_whole_is_an_archive_error_not_the_network(server, hub_cache):
     # The extractor stops reading at the first bad block: the body was taken for one the
     # connection cut short ("[network] the connection closed after 512 of 50000 bytes").

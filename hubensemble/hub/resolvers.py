@@ -440,7 +440,7 @@ def resolve(handle, *, name=None, sha256=None):
         hint = {"network": network_hint(e),
                 "archive": "the download is not a valid SavedModel tarball",
                 "savedmodel": "check the path"}.get(stage, "")
-        raise ModuleLoadError(f"{type(e).__name__}: {e} ({hint})", module=name,
+        raise ModuleLoadError(f"{type(e).__name__}: {first_line(e)} ({hint})", module=name,
                               handle=handle, stage=stage) from e
     if local_source(path) is None:
         why = (f"no saved_model.pb in {path} (nor a .keras/.h5 model file or a keras-hub "

@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-from hubensemble.errors import ModuleLoadError
+from hubensemble.errors import ModuleLoadError, first_line
 
 # Loading a SavedModel and calling it runs its graph. A published image model needs none of
 # the ops below; each one reaches outside the tensors it is given (files, the network, Python,
@@ -88,7 +88,7 @@ def scan_saved_model(path):
         with tf.io.gfile.GFile(pb, "rb") as f:
             sm.ParseFromString(f.read())
     except Exception as e:  # noqa: BLE001 - any parse failure means "not a SavedModel"
-        raise ModuleLoadError(f"cannot parse {pb}: {e}", stage="savedmodel") from e
+        raise ModuleLoadError(f"cannot parse {pb}: {first_line(e)}", stage="savedmodel") from e
     found = []
     for mg in sm.meta_graphs:
         library = {f.signature.name: f for f in mg.graph_def.library.function}

@@ -254,7 +254,8 @@ class Server:
     """http.server on 127.0.0.1, port 0, serving registered bodies; logs request paths.
 
     mode "hang" never answers (within `hang` seconds), "truncate" sends half the body with the
-    full Content-Length and closes the connection, "trickle" sends 256 bytes every 0.25 s.
+    full Content-Length and closes the connection, "trickle" sends 256 bytes every 0.25 s,
+    "redirect" answers `status` with the body as its Location.
     """
 
     def __init__(self, hang=60.0):
@@ -269,6 +270,12 @@ class Server:
                     self.send_error(404)
                     return
                 status, body, mode = route
+                if mode == "redirect":  # body: the Location
+                    self.send_response(status)
+                    self.send_header("Location", body.decode())
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if mode == "hang":
                     time.sleep(hang)
                     return
