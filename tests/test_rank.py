@@ -312,6 +312,31 @@ def test_all_failing_raises_a_summary(task, broken, tmp_path):
     assert text.endswith("and run the same command again (`rank` or `fit`)")
 
 
+def test_failures_name_their_catalogue_entry(task, good, tmp_path, caplog):
+    """A new-user check: "fix these catalogue entries" named modules but not where they are;
+    with several --catalogue files (or a long one) the user had to search for each name."""
+    from hubensemble.catalogue import load_catalogue
+
+    cat = tmp_path / "mine.yaml"
+    cat.write_text(textwrap.dedent(f"""\
+        modules:
+          - name: fine
+            handle: {good[0].handle}
+          - name: gone
+            handle: ./not-here
+        """))
+    specs = load_catalogue(str(cat))
+    with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
+        result = ranked(specs, task, tmp_path / "run")
+    where = f"{cat}:4"
+    assert result.row("gone")["source"] == where and result.row("fine")["source"] == f"{cat}:2"
+    assert f"module gone ({where}) failed: [savedmodel]" in caplog.text
+    assert f"  failed gone ({where}): [savedmodel] module 'gone'" in result.summary()
+    assert rank.load_ranking(tmp_path / "run").row("gone")["source"] == where  # kept in JSON
+    with pytest.raises(HubensembleError, match=re.escape(f"\n  gone ({where}): [savedmodel]")):
+        ranked(specs[1:], task, tmp_path / "none")
+
+
 def test_load_ranking_without_a_ranking_says_what_to_run(tmp_path):
     from hubensemble.rundir import Run
 

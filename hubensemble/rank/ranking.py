@@ -210,7 +210,7 @@ class Ranking:
         if len(self.ok_rows) > limit:
             lines.append(f"     … {len(self.ok_rows) - limit} more in ranking.json")
         for r in self.failed_rows:
-            lines.append(f"  failed {r['name']}: {r['reason']}")
+            lines.append(f"  failed {_named(r)}: {r['reason']}")
         failed = f"; {len(self.failed_rows)} failed (above)" if self.failed_rows else ""
         lines.append(f"ranked {len(self.ok_rows)} of {len(self.rows)} module(s){failed}")
         useless = [r["name"] for r in self.ok_rows
@@ -479,7 +479,13 @@ def _base_row(index, spec):
             "score": None, "dim": None, "examples": None, "seconds": None, "cache_hit": None,
             "stage": None, "family": spec.family, "architecture": spec.architecture,
             "resolution": None, "value_range": spec.value_range, "fingerprint": None,
-            "index": index}
+            "index": index, "source": spec.source or None}
+
+
+def _named(row):
+    # A failed module's name with its catalogue entry's file:line (rows of rankings written
+    # before `source` was recorded have none), so "fix these catalogue entries" says where.
+    return f"{row['name']} ({row['source']})" if row.get("source") else row["name"]
 
 
 _RANK = options.defaults_for("rank")
@@ -576,7 +582,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 row["reason"], row["stage"] = _failure_reason(e)
                 row["status"] = "failed"
-                log.warning("module %s failed: %s", spec.name, row["reason"])
+                log.warning("module %s failed: %s", _named(row), row["reason"])
             if not row["cache_hit"]:
                 gc.collect()  # the module may have been loaded: free its cycles before the next
             row["seconds"] = round(time.perf_counter() - start, 4)
@@ -670,7 +676,7 @@ def _rank_section(ranking, **extra):
 def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"):
     if any(r["status"] == "ok" for r in rows):
         return
-    lines = "\n".join(f"  {r['name']}: {r['reason']}" for r in rows)
+    lines = "\n".join(f"  {_named(r)}: {r['reason']}" for r in rows)
     raise HubensembleError(f"no module could be ranked ({len(rows)} failed):\n{lines}\n"
                            "fix these catalogue entries (handle, sha256, trust, output_key, "
                            f"value_range) and {again}")
