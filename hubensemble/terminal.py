@@ -31,6 +31,26 @@ def _to_stderr(text):
 #: A record attribute: the message was already printed on the terminal (or silenced by -q).
 PRINTED = "hubensemble_printed"
 
+#: Whether a command is running with progress shown (set by `terminal_log`; False when
+#: hubensemble is used as a library, and with -q).
+_SHOWING = {"progress": False}
+#: Seconds a download runs before its bar appears: a small module shows none.
+BAR_DELAY = 2.0
+
+
+def download_bar(what, total=None):
+    """A tqdm bar of the bytes of a download (or remote copy) of ``what`` (a URL or handle):
+    a module of gigabytes took minutes behind rank's bar, which said only the module's name.
+
+    ``total`` is the size in bytes when known (Content-Length), else None (a count without a
+    percentage). Shown only while a command runs without -q, after BAR_DELAY seconds, and
+    cleared when closed (leave=False). Call ``update(n)`` per chunk and ``close()``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total or None, desc=f"download {what}", unit="B", unit_scale=True,
+                unit_divisor=1024, leave=False, delay=BAR_DELAY, dynamic_ncols=True,
+                disable=not _SHOWING["progress"], file=sys.stderr)
+
 
 def quiet(args) -> bool:
     """Whether -q silences the terminal (--verbose overrides it)."""
@@ -103,7 +123,8 @@ def terminal_log(args):
     retracing notice only with --verbose. Python's warnings (Keras', NumPy's, …) go through
     logging as "WARNING py.warnings: …": -q's level hides them, and, like every line here,
     they never land inside a progress bar's line (`_to_stderr`).
-    Records already printed (`PRINTED`) are skipped. Everything is undone after, so calling
+    Records already printed (`PRINTED`) are skipped; download bars (`download_bar`) show
+    unless -q. Everything is undone after, so calling
     `cli.main` again in one process (a notebook, a test) does not print each line twice."""
     root = logging.getLogger()
     console = _ConsoleHandler(sys.stderr)
@@ -114,6 +135,8 @@ def terminal_log(args):
     if not getattr(args, "verbose", False):
         console.addFilter(_not_retracing)
     level = root.level
+    showing = _SHOWING["progress"]
+    _SHOWING["progress"] = not quiet(args)
     root.addHandler(console)
     logging.captureWarnings(True)
     if getattr(args, "verbose", False):
@@ -121,6 +144,7 @@ def terminal_log(args):
     try:
         yield
     finally:
+        _SHOWING["progress"] = showing
         root.removeHandler(console)
         root.setLevel(level)
         logging.captureWarnings(False)

@@ -574,6 +574,38 @@ def test_a_downloaded_module_that_does_not_load_is_not_kept(tiny_module, tmp_pat
     assert (local / "saved_model.pb").exists()
 
 
+def test_downloads_show_their_bytes_unless_quiet(tiny_module, tmp_path, server, hub_cache,
+                                                 monkeypatch, capsys):
+    """A new-user check: a module of gigabytes downloaded for minutes behind rank's bar, which
+    showed only the module's name; nothing said that bytes were arriving, or how many."""
+    import argparse
+
+    from hubensemble import terminal
+
+    monkeypatch.setattr(terminal, "BAR_DELAY", 0.0)  # every download shows its bar at once
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inp))).save(
+        tmp_path / "m.keras")
+    body = tarball(tiny_module)
+    for quiet in (False, True):
+        urls = [server.add(f"/{quiet}.tar.gz", body),
+                server.add(f"/{quiet}/m.keras", (tmp_path / "m.keras").read_bytes())]
+        capsys.readouterr()
+        with terminal.terminal_log(argparse.Namespace(quiet=quiet, verbose=False)):
+            for url in urls:
+                load_module(url)
+        err = capsys.readouterr().err
+        for url in urls:
+            assert (f"download {url}" in err) is not quiet, err
+        if not quiet:  # the Content-Length as its total
+            from tqdm import tqdm
+
+            size = tqdm.format_sizeof(len(body), divisor=1024)
+            assert re.search(rf"download {re.escape(urls[0])}: .*/{re.escape(size)} ", err), err
+    load_module(server.add("/library.tar.gz", body))  # no command running: no bar
+    assert "download" not in capsys.readouterr().err
+
+
 def test_the_download_deadline_ends_a_trickling_download_and_is_named(
         tiny_module, server, hub_cache, monkeypatch):
     monkeypatch.setattr(resolvers, "DOWNLOAD_DEADLINE", 1.0)

@@ -299,6 +299,27 @@ def test_imagenet_weights_are_the_file_keras_get_file_asks_for():
     assert request.fname.endswith("_notop.h5")
 
 
+def test_imagenet_weights_download_shows_its_bytes(keras_home, monkeypatch, capsys):
+    """Keras' weights files are hubensemble's downloads too: their bytes show, as a module
+    archive's do (test_hub: test_downloads_show_their_bytes_unless_quiet)."""
+    import argparse
+
+    from hubensemble import terminal
+
+    monkeypatch.setattr(terminal, "BAR_DELAY", 0.0)
+    fname = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    server = Server()
+    try:
+        monkeypatch.setenv(sources.WEIGHTS_MIRROR_ENV, server.url)
+        server.add(f"/{fname}", b"not the weights")
+        with terminal.terminal_log(argparse.Namespace(quiet=False, verbose=False)):
+            with pytest.raises(ModuleLoadError):  # checked after: not Keras' file
+                hubensemble.hub.locate(f"keras:{APP}")
+    finally:
+        server.close()
+    assert f"download {server.url}/{fname}" in capsys.readouterr().err
+
+
 def test_offline_imagenet_weights_name_the_file_and_where_to_put_it(keras_home, monkeypatch):
     server = Server()
     try:

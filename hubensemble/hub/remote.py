@@ -118,6 +118,36 @@ class BoundedReader:
         self.close()
 
 
+class Shown:
+    """A reader (a BoundedReader, or anything with ``read``, ``sha256`` and ``bytes``) whose
+    reads are counted on ``bar`` (anything with ``update(n)``, e.g. a tqdm bar); its
+    ``sha256`` and ``bytes`` are the reader's."""
+
+    def __init__(self, reader, bar):
+        self._reader, self._bar = reader, bar
+
+    def read(self, n=-1):
+        """The reader's ``read(n)`` (bytes), counted on the bar."""
+        data = self._reader.read(n)
+        self._bar.update(len(data))
+        return data
+
+    def drain(self):
+        """Reads (and counts) what is left."""
+        while self.read(CHUNK):
+            pass
+
+    @property
+    def sha256(self):
+        """The reader's running hashlib.sha256 of what was read."""
+        return self._reader.sha256
+
+    @property
+    def bytes(self):
+        """The number of bytes read so far."""
+        return self._reader.bytes
+
+
 def gfile_call(name, *args, timeout: float):
     """``tf.io.gfile.<name>(*args)`` (exists, isdir, listdir, stat, …) bounded by ``timeout``."""
     import tensorflow as tf
@@ -135,9 +165,10 @@ def open_gfile(path, *, timeout: float, deadline: float) -> BoundedReader:
                          deadline=deadline, what=str(path))
 
 
-def copy_file(src, dst, *, timeout: float, deadline: float) -> str:
+def copy_file(src, dst, *, timeout: float, deadline: float, progress=None) -> str:
     """Copies the (remote) file ``src`` to the local path ``dst`` through a BoundedReader,
-    atomically (temp file + rename); returns the sha256 of the bytes copied."""
+    atomically (temp file + rename); returns the sha256 of the bytes copied. ``progress``,
+    when given, is a bar (a tqdm bar, or anything with ``update(n)``) counting the bytes."""
     folder = os.path.dirname(os.path.abspath(dst))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
@@ -146,6 +177,8 @@ def copy_file(src, dst, *, timeout: float, deadline: float) -> str:
                                                     deadline=deadline) as reader:
             for chunk in iter(lambda: reader.read(CHUNK), b""):
                 out.write(chunk)
+                if progress is not None:
+                    progress.update(len(chunk))
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -154,11 +187,11 @@ def copy_file(src, dst, *, timeout: float, deadline: float) -> str:
     return reader.sha256.hexdigest()
 
 
-def copy_tree(src, dst, *, timeout: float, deadline: float) -> int:
+def copy_tree(src, dst, *, timeout: float, deadline: float, progress=None) -> int:
     """Copies the (remote) folder ``src`` into the new local folder ``dst`` (which must not
     exist), every listing and read bounded; the folder appears complete or not at all.
-    Returns the number of files copied. Raises FileNotFoundError when ``src`` is not a
-    folder, TimeoutError as `BoundedReader`."""
+    Returns the number of files copied. ``progress`` as `copy_file`'s, over all files.
+    Raises FileNotFoundError when ``src`` is not a folder, TimeoutError as `BoundedReader`."""
     if not gfile_call("isdir", src, timeout=timeout):
         raise FileNotFoundError(f"{src} is not a folder")
     parent = os.path.dirname(os.path.abspath(dst))
@@ -179,7 +212,7 @@ def copy_tree(src, dst, *, timeout: float, deadline: float) -> int:
                     stack.append(child_rel)
                 else:
                     copy_file(child, os.path.join(tmp, child_rel), timeout=timeout,
-                              deadline=deadline)
+                              deadline=deadline, progress=progress)
                     count += 1
         os.replace(tmp, dst)
     except BaseException:
@@ -188,9 +221,12 @@ def copy_tree(src, dst, *, timeout: float, deadline: float) -> int:
     return count
 
 
-def download(url, dst, *, timeout: float, deadline: float, context=None) -> str:
+def download(url, dst, *, timeout: float, deadline: float, context=None,
+             progress=None) -> str:
     """Downloads ``url`` to the local path ``dst`` atomically; every socket read waits at most
     ``timeout`` seconds and the whole download ends by ``deadline`` (time.monotonic()).
+    ``progress``, when given, is a bar counting the bytes (``update(n)``, as `copy_file`'s);
+    a tqdm bar without a total gets the Content-Length as its total when one is sent.
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
     socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body."""
     folder = os.path.dirname(os.path.abspath(dst))
@@ -201,17 +237,9 @@ def download(url, dst, *, timeout: float, deadline: float, context=None) -> str:
         with os.fdopen(fd, "wb") as out, contextlib.closing(
                 urllib.request.urlopen(url, timeout=timeout, context=context)) as response:
             expected = getattr(response, "length", None)
-            while True:
-                if time.monotonic() > deadline:
-                    raise DeadlineExceeded(f"downloading {url} took longer than "
-                                           f"HUBENSEMBLE_DOWNLOAD_DEADLINE after {size} bytes")
-                # What arrived (read1): the deadline is checked between socket reads.
-                chunk = getattr(response, "read1", response.read)(CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                h.update(chunk)
-                size += len(chunk)
+            if expected and getattr(progress, "total", 0) is None:
+                progress.total = expected
+            size = _receive(response, out, h, url, deadline, progress)
             if expected is not None and size < expected:
                 raise ConnectionError(f"the connection closed after {size} of {expected} "
                                       f"bytes of {url}")
@@ -221,3 +249,22 @@ def download(url, dst, *, timeout: float, deadline: float, context=None) -> str:
             os.unlink(tmp)
         raise
     return h.hexdigest()
+
+
+def _receive(response, out, h, url, deadline, bar):
+    """Copies ``response``'s body to ``out`` (hashing it into ``h``, counting it on ``bar``);
+    returns its size in bytes. Raises DeadlineExceeded past ``deadline``."""
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"downloading {url} took longer than "
+                                   f"HUBENSEMBLE_DOWNLOAD_DEADLINE after {size} bytes")
+        # What arrived (read1): the deadline is checked between socket reads.
+        chunk = getattr(response, "read1", response.read)(CHUNK)
+        if not chunk:
+            return size
+        out.write(chunk)
+        h.update(chunk)
+        size += len(chunk)
+        if bar is not None:
+            bar.update(len(chunk))

@@ -36,6 +36,7 @@ from hubensemble.handles import KERAS_FILE_SUFFIXES, keras_file_problem, local_s
 from hubensemble.hub.archive import extract_archive
 from hubensemble.hub import remote
 from hubensemble.options import seconds_from_environment
+from hubensemble.terminal import download_bar
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,10 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
                 if url is None:
                     url = self._append_compressed_format_query(handle)
                 source = self._call_urlopen(urllib.request.Request(url))
-            with contextlib.closing(source):
-                reader = (source if isinstance(source, remote.BoundedReader)
-                          else _HashingReader(source, deadline))
-                expected = getattr(source, "length", None)  # Content-Length, when sent
+            expected = getattr(source, "length", None)  # Content-Length, when sent
+            with contextlib.closing(source), download_bar(handle, expected) as bar:
+                reader = remote.Shown(source if isinstance(source, remote.BoundedReader)
+                                      else _HashingReader(source, deadline), bar)
                 try:
                     extract_archive(reader, tmp_dir)
                     reader.drain()  # bytes after the tar's end still belong to the file
@@ -225,14 +226,14 @@ class RemoteCopyResolver:
                 return target
             shutil.rmtree(module_dir, ignore_errors=True)
             deadline = time.monotonic() + DOWNLOAD_DEADLINE
-            if is_file and handle.startswith(("http://", "https://")):
-                digest = remote.download(handle, target, timeout=HTTP_TIMEOUT,
-                                         deadline=deadline)
-            elif is_file:
-                digest = remote.copy_file(handle, target, timeout=HTTP_TIMEOUT,
-                                          deadline=deadline)
-            else:
-                remote.copy_tree(handle, module_dir, timeout=HTTP_TIMEOUT, deadline=deadline)
+            limits = dict(timeout=HTTP_TIMEOUT, deadline=deadline)
+            with download_bar(handle) as bar:
+                if is_file and handle.startswith(("http://", "https://")):
+                    digest = remote.download(handle, target, progress=bar, **limits)
+                elif is_file:
+                    digest = remote.copy_file(handle, target, progress=bar, **limits)
+                else:
+                    remote.copy_tree(handle, module_dir, progress=bar, **limits)
                 pinned = pinned_file(module_dir)
                 digest = file_sha256(pinned) if pinned else None
             problem = is_file and keras_file_problem(target, name=handle)

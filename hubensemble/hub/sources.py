@@ -31,6 +31,7 @@ import keras
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
+from hubensemble.terminal import download_bar
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,8 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
     mirror = os.environ.get(WEIGHTS_MIRROR_ENV)
     url = f"{mirror.rstrip('/')}/{request.fname}" if mirror else request.origin
     try:
-        remote.download(url, path, timeout=timeout, deadline=deadline)
+        with download_bar(url) as bar:
+            remote.download(url, path, timeout=timeout, deadline=deadline, progress=bar)
     except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
         raise ModuleLoadError(
             f"cannot download the ImageNet weights {request.fname} from {url} "
