@@ -220,6 +220,16 @@ def check_handle_form(handle) -> None:
     if handle != handle.strip():
         raise _Bad(f"{handle!r} has leading or trailing spaces",
                    f"write handle: {handle.strip()} instead")
+    split = urllib.parse.urlsplit(handle) if "://" in handle else None
+    if split is not None and "@" in split.netloc:
+        # urllib took "USER:PASSWORD@host" for the host name ("does not resolve"), and the
+        # handle is written as given into ranking.json, logs, reports and the export.
+        shown = f"{split.scheme}://…@{split.netloc.rpartition('@')[2]}{split.path}"
+        raise _Bad(f"{shown!r} carries a user name or password before its host, which "
+                   "hubensemble does not send and would write into every run folder, log "
+                   "and report", "serve the module without them (or with a signed URL's "
+                   "token in its query), or download it yourself and write its local folder "
+                   "instead")
     kind = handle_kind(handle)
     if kind == "keras":
         keras_application(handle)

@@ -181,6 +181,26 @@ def test_remote_handles_are_kept_except_kaggle_url_spellings(tmp_path):
         n: kind for n, (_, _, kind) in REMOTE.items()}
 
 
+def test_a_url_with_a_user_name_or_password_is_refused_without_echoing_it(tmp_path):
+    """A new-user check: `http://alice:s3cret@host/m.tar.gz` passed `catalogue validate`; rank
+    then said its host name does not resolve (urllib took the credentials for the host) and
+    wrote the password into RUN/log.txt."""
+    path = write(tmp_path, """\
+        modules:
+          - name: cred
+            handle: http://alice:s3cret@127.0.0.1:8000/m.tar.gz
+          - name: token
+            handle: gs://someone@bucket/m.tar.gz
+          - name: fine
+            handle: https://example.org/m.tar.gz?token=abc
+        """)
+    lines = problems_of(path)
+    assert len(lines) == 2 and "s3cret" not in "".join(lines), lines
+    find_problem(lines, f"{path}:3: field 'handle': 'http://…@127.0.0.1:8000/m.tar.gz' carries "
+                 "a user name or password", "download it yourself")
+    find_problem(lines, f"{path}:5: field 'handle': 'gs://…@bucket/m.tar.gz'")
+
+
 def test_kaggle_url_canonicalises_all_three_forms():
     expected = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"
     for handle in ("kaggle:google/bit/tensorFlow2/m-r50x1/1", expected,
