@@ -606,6 +606,43 @@ def test_downloads_show_their_bytes_unless_quiet(tiny_module, tmp_path, server, 
     assert "download" not in capsys.readouterr().err
 
 
+def test_waiting_for_another_process_download_is_said(tiny_module, server, hub_cache, caplog,
+                                                      monkeypatch):
+    """A new-user check: a second rank of the same new module waited a minute for the first
+    one's download without a word (tensorflow_hub says so at INFO only)."""
+    import logging
+    import socket
+
+    url = server.add("/shared.tar.gz", tarball(tiny_module))
+    module_dir = resolvers.ArchiveResolver().module_dir(url)
+    os.makedirs(hub_cache, exist_ok=True)
+    lock = module_dir + ".lock"
+    with open(lock, "w") as f:  # a live process (this one) downloading it
+        f.write(f"{socket.gethostname()}.{os.getpid()}.0123abcd")
+
+    class ReleaseWhenSaid(logging.Handler):
+        def emit(self, record):  # the other download "ends" once the wait is announced
+            if "being downloaded by another process" in record.getMessage():
+                os.unlink(lock)
+
+    # Unsaid, the lock would be taken over after this many seconds without progress (not
+    # tensorflow_hub's 10 minutes), and the assertion below fails.
+    monkeypatch.setattr(resolvers.ArchiveResolver, "_lock_file_timeout_sec", lambda self: 1)
+    handler = ReleaseWhenSaid()
+    logging.getLogger(resolvers.__name__).addHandler(handler)
+    try:
+        with caplog.at_level("WARNING", logger=resolvers.__name__):
+            assert load_module(url).output_dim == 8
+    finally:
+        logging.getLogger(resolvers.__name__).removeHandler(handler)
+    assert (f"{url} is being downloaded by another process ({socket.gethostname()}, process "
+            f"{os.getpid()}); waiting for it") in caplog.text
+    assert len(server.requests) == 1  # then downloaded here: no module was there
+    caplog.clear()
+    load_module(url)  # cached: no lock, nothing said
+    assert "another process" not in caplog.text
+
+
 def test_the_download_deadline_ends_a_trickling_download_and_is_named(
         tiny_module, server, hub_cache, monkeypatch):
     monkeypatch.setattr(resolvers, "DOWNLOAD_DEADLINE", 1.0)

@@ -170,15 +170,16 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
                 "tree_sha256": tree_sha256(tmp_dir), "bytes": reader.bytes,
                 "time": time.time()})
 
-        _drop_dead_download_lock(module_dir)
+        _drop_dead_download_lock(module_dir, handle)
         return hub_resolver.atomic_download(handle, download, module_dir,
                                             self._lock_file_timeout_sec())
 
 
-def _drop_dead_download_lock(module_dir):
+def _drop_dead_download_lock(module_dir, handle=None):
     # tensorflow_hub's lock holds "HOST.PID.UID"; a lock whose download makes no progress is
     # only taken over after 10 minutes. A lock of a process on this host that no longer runs
-    # (killed mid-download) is stale now: remove it and that download's temp folder.
+    # (killed mid-download) is stale now: remove it and that download's temp folder. A live
+    # one's download of `handle` is waited for, and the wait is said.
     module_dir = tf_utils.absolute_path(module_dir)
     lock = module_dir + ".lock"
     try:
@@ -187,6 +188,12 @@ def _drop_dead_download_lock(module_dir):
     except (OSError, ValueError):
         return  # no lock, or not one of tensorflow_hub's: its own rules apply
     if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
+        if handle is not None and not os.path.exists(module_dir):
+            # tensorflow_hub says so only at INFO: a user saw nothing for the minutes of
+            # another process's download.
+            log.warning("%s is being downloaded by another process (%s, process %s); waiting "
+                        "for it rather than downloading it twice (a download that makes no "
+                        "progress for 10 minutes is taken over)", handle, host, pid)
         return
     log.info("removing the download lock %s of a process that died", lock)
     shutil.rmtree(f"{module_dir}.{uid}.tmp", ignore_errors=True)
