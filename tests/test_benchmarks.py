@@ -65,6 +65,153 @@ def test_a_bad_argument_is_a_one_line_usage_error(name, args, message):
     assert err.splitlines()[-1].startswith(f"{name}: error: {message}"), err
 
 
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    """Files and folders the refusals below name: {file}, {dir} (an empty folder), {started}
+    (a run folder with an empty run.json: started, never tuned), {badcat} (a catalogue whose
+    local handle does not exist), {badjson} (not JSON), {rows} (JSON, not rows)."""
+    root = tmp_path_factory.mktemp("bench-args")
+    (root / "file").write_text("x")
+    (root / "dir").mkdir()
+    (root / "started").mkdir()
+    (root / "started" / "run.json").write_text("{}")
+    (root / "work" / "run").mkdir(parents=True)
+    (root / "work" / "run" / "run.json").write_text("{}")
+    (root / "badcat.yaml").write_text("modules:\n  - name: a\n    handle: nowhere/x\n")
+    (root / "badjson.json").write_text("nope")
+    (root / "rows.json").write_text('{"a": 1}')
+    return {"file": root / "file", "dir": root / "dir", "started": root / "started",
+            "work": root / "work", "badcat": root / "badcat.yaml",
+            "badjson": root / "badjson.json", "rows": root / "rows.json",
+            "demo": BENCH.parents[1] / "catalogue" / "demo.yaml"}
+
+
+_BACKBONES = ["--catalogue", "{demo}", "--task", "sklearn:digits"]
+_FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, lr,"
+
+
+@pytest.mark.parametrize("name, args, message", [
+    # Helper 76. Each was a traceback, most after TensorFlow loaded or minutes of work; some
+    # started the work (--sizes 5,5 measured a size twice, --budget nan extrapolated every
+    # size, --interpolate 2 extrapolated the weights, --seeds 1 1 counted a row twice).
+    ("bench_scale.py", ["--sizes", "0"], "argument --sizes: must be comma-separated module "
+                                         "counts >= 1 (each once), got '0'"),
+    ("bench_scale.py", ["--sizes", "abc"], "argument --sizes: must be comma-separated"),
+    ("bench_scale.py", ["--sizes", "100,,200"], "argument --sizes: must be comma-separated"),
+    ("bench_scale.py", ["--sizes", "-5"], "argument --sizes: must be comma-separated"),
+    ("bench_scale.py", ["--sizes", "250,250"], "argument --sizes: must be comma-separated"),
+    ("bench_scale.py", ["--sizes", "3,2"], "argument --shards: must be at most the smallest "
+                                           "of --sizes (2)"),
+    ("bench_scale.py", ["--budget", "0"], "argument --budget: must be a finite number > 0, "
+                                          "got '0'"),
+    ("bench_scale.py", ["--budget", "-1"], "argument --budget: must be a finite number > 0"),
+    ("bench_scale.py", ["--budget", "nan"], "argument --budget: must be a finite number > 0"),
+    ("bench_scale.py", ["--budget", "inf"], "argument --budget: must be a finite number > 0"),
+    ("bench_scale.py", ["--budget", "abc"], "argument --budget: must be a finite number > 0"),
+    ("bench_scale.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a folder"),
+    ("bench_cost.py", ["--run", "/nonexistent"], "argument --run: /nonexistent does not "
+                                                 "exist; pass a run directory"),
+    ("bench_cost.py", ["--run", "{file}"], "argument --run: {file} is not a folder"),
+    ("bench_cost.py", ["--run", "{dir}"], "argument --run: {dir} is not a hubensemble run"),
+    ("bench_cost.py", ["--run", "{started}"], "argument --run: {started}/ensemble.json is "
+                                              "missing; `hubensemble ensemble --run"),
+    ("bench_cost.py", ["--run", "{started}", "--work", "{file}"],
+     "argument --work: {file} is a file, not a folder"),
+    ("bench_cost.py", ["--run", "{work}/run", "--work", "{work}"],
+     "argument --run: {work}/run is, holds or lies in WORK/run ({work}/run), which this "
+     "script deletes"),
+    ("bench_backbones.py", ["--catalogue", "/nonexistent.yaml", "--task", "sklearn:digits"],
+     "argument --catalogue: /nonexistent.yaml: cannot read the catalogue"),
+    ("bench_backbones.py", ["--catalogue", "{badcat}", "--task", "sklearn:digits"],
+     "argument --catalogue: {badcat}:2: handle "),
+    ("bench_backbones.py", [*_BACKBONES, "--modules", "bogus"],
+     "argument --modules: module 'bogus' is not in the catalogue; its modules: "),
+    ("bench_backbones.py", ["--catalogue", "{demo}", "--task", "digits"],
+     "argument --task: data spec 'digits' has no scheme"),
+    ("bench_backbones.py", ["--catalogue", "{demo}", "--task", "npz:/nonexistent.npz"],
+     "argument --task: npz:/nonexistent.npz: no such file"),
+    ("bench_backbones.py", [*_BACKBONES, "--top-k", "0"],
+     "argument --top-k: must be an integer >= 1, got '0'"),
+    ("bench_backbones.py", [*_BACKBONES, "--max-steps", "0"],
+     "argument --max-steps: must be an integer >= 1, got '0'"),
+    ("bench_backbones.py", [*_BACKBONES, "--max-steps", "-3"], "argument --max-steps: must"),
+    ("bench_backbones.py", [*_BACKBONES, "--seed", "-1"],
+     "argument --seed: must be an integer in [0, 4294967295], got '-1'"),
+    ("bench_backbones.py", [*_BACKBONES, "--seed", str(2**32)],
+     "argument --seed: must be an integer in [0, 4294967295], got '4294967296'"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr=0.1,steps=10,bogus=1"],
+     f"argument --finetune: {_FINETUNE_KEYS}"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr=0.1,steps=10,lr=0.2"],
+     f"argument --finetune: {_FINETUNE_KEYS}"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr"],
+     f"argument --finetune: {_FINETUNE_KEYS}"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr=0.1"],
+     "argument --finetune: needs steps"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr=0.1,steps=x"],
+     "argument --finetune: steps must be an integer, got 'x'"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr=-1,steps=10"],
+     "argument --finetune: invalid hyperparameters: lr must be > 0"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr=0.1,steps=10,batchnorm=maybe"],
+     "argument --finetune: invalid hyperparameters: batchnorm must be one of"),
+    ("bench_backbones.py", [*_BACKBONES, "--finetune", "lr=0.1,steps=10,resize_factor=0.5"],
+     "argument --finetune: AugConfig with crop='random' needs resize_factor >= 1"),
+    ("bench_backbones.py", [*_BACKBONES, "--interpolate", "a,b"],
+     "argument --interpolate: must be comma-separated numbers in [0, 1]"),
+    ("bench_backbones.py", [*_BACKBONES, "--interpolate", "0,2"],
+     "argument --interpolate: must be comma-separated numbers in [0, 1]"),
+    ("bench_backbones.py", [*_BACKBONES, "--interpolate", "0,nan"],
+     "argument --interpolate: must be comma-separated numbers in [0, 1]"),
+    ("bench_backbones.py", [*_BACKBONES, "--interpolate", "0.5,0.5"],
+     "argument --interpolate: must be comma-separated numbers in [0, 1] (each once"),
+    ("bench_backbones.py", [*_BACKBONES, "--out", "{file}"],
+     "argument --out: {file} is a file, not a folder"),
+    ("bench_backbones.py", [*_BACKBONES, "--json", "{dir}"],
+     "argument --json: {dir} is a folder, not a file"),
+    ("bench_backbones.py", [*_BACKBONES, "--json", "{dir}/no/x.json"],
+     "argument --json: the folder of {dir}/no/x.json"),
+    ("bench_export.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a "),
+    ("bench_rank.py", ["--widths", "0"], "argument --widths: must be comma-separated channel "
+                                         "counts >= 1, got '0'"),
+    ("bench_rank.py", ["--widths", "32,,64"], "argument --widths: must be comma-separated"),
+    ("bench_method.py", ["--sweep", "bogus"], "argument --sweep: sweep (--sweep) must be a "
+                                              "sweep"),
+    ("bench_method.py", ["--tasks", "digits", "digits"], "argument --tasks: digits given "
+                                                         "twice"),
+    ("bench_method.py", ["--tasks", "digits", "--seeds", "1", "1"], "argument --seeds: 1 "
+                                                                    "given twice"),
+    ("bench_method.py", ["--tasks", "gtsrb10", "--data-root", "{dir}"],
+     "argument --data-root: npz:{dir}/gtsrb10.npz: no such file"),
+    ("bench_method.py", ["--tasks", "digits", "--json", "{badjson}"],
+     "argument --json: {badjson} holds no rows of this script to resume"),
+    ("bench_method.py", ["--tasks", "digits", "--json", "{rows}"],
+     "argument --json: {rows} holds no rows of this script to resume"),
+    ("bench_method.py", ["--tasks", "digits", "--out", "{file}"], "argument --out: {file} is "
+                                                                  "a file"),
+    ("bench_selection.py", ["--runs", "r", "--json", "{dir}"], "argument --json: {dir} is a "
+                                                               "folder, not a file"),
+    ("bench_selection.py", ["--runs", "r", "--rules", "paper", "paper"],
+     "argument --rules: paper given twice"),
+    ("bench_zoo.py", ["--out", "{file}"], "argument --out: {file} is a file, not a folder"),
+    ("bench_demo.py", ["--venv", "{file}"], "argument --venv: {file} is a file, not a folder"),
+    ("faults.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a folder"),
+    ("faults.py", ["--http-timeout", "0"], "argument --http-timeout: must be a finite number "
+                                           "> 0, got '0'"),
+    ("faults.py", ["--http-timeout", "nan"], "argument --http-timeout: must be a finite"),
+])
+def test_a_bad_path_list_or_range_is_a_usage_error_before_tensorflow(
+        name, args, message, paths):
+    args = [a.format(**paths) for a in args]
+    code = (f"import sys; sys.argv = [{name!r}, *{args!r}]; sys.path.insert(0, {str(BENCH)!r})"
+            f"\nimport runpy\ntry: runpy.run_path({str(BENCH / name)!r}, run_name='__main__')"
+            "\nexcept SystemExit as e:\n    print('tensorflow' in sys.modules); sys.exit(e.code)")
+    code, out, err = _script(name, code=code)
+    assert (code, out) == (2, "False\n"), err[-2000:]  # refused before TensorFlow loads
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith(f"{name}: error: ")]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"{name}: error: {message.format(**paths)}"), err
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in BENCH.glob("*.py")
                                         if "description=" in p.read_text()))
 def test_help_shows_the_docstrings_first_paragraph(name):

@@ -14,16 +14,21 @@ and their ratio (measured in the same run), and the greedy ensemble of the mixed
 
 --finetune "lr=0.00625,steps=40,head_init=probe,batchnorm=inference" (repeatable) replaces the
 default grid by these fine-tuning candidates (batch and momentum of the cpu profile; keys are
-HParams fields), one trial each, so one configuration can be measured at a time. With --out
+HParams fields, lr and steps required, and resize_factor; each checked by HParams' own rules
+before any work), one trial each, so one configuration can be measured at a time. With --out
 the run folder is reused: rank is skipped when it has run and a candidate that is complete is
 not trained again, so configurations measured one after the other share one pool.
 
---interpolate 0,0.25,0.5,0.75,1 also prints, for every ok LP-FT candidate (head_init "probe",
-weights kept), validation cross-entropy / accuracy and test accuracy along the straight line
-in weight space from its start (the frozen module with the probe head of the recorded L2
-strength) to its fine-tuned weights, theta(a) = theta_0 + a (theta_1 - theta_0): WiSE-FT
-(Wortsman et al. 2022, "Robust fine-tuning of zero-shot models"). Whether any point of the path
-beats its start says whether the fine-tuning moved towards anything better than the probe.
+--interpolate 0,0.25,0.5,0.75,1 (each in [0, 1], once) also prints, for every ok LP-FT
+candidate (head_init "probe", weights kept), validation cross-entropy / accuracy and test
+accuracy along the straight line in weight space from its start (the frozen module with the
+probe head of the recorded L2 strength) to its fine-tuned weights, theta(a) = theta_0 + a
+(theta_1 - theta_0): WiSE-FT (Wortsman et al. 2022, "Robust fine-tuning of zero-shot models").
+Whether any point of the path beats its start says whether the fine-tuning moved towards
+anything better than the probe.
+
+The data spec, the catalogues (their local handles must exist here), --modules, the counts and
+the paths are checked before TensorFlow loads: a bad one is a usage error (exit 2).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchargs import file_target, folder_target, integer, number, refuse
+
+from hubensemble.options import SEED_MAX
 
 
 def capped_cpu_profile(max_steps: int):
@@ -49,28 +57,74 @@ def capped_cpu_profile(max_steps: int):
                                description=cpu.description + f"; steps capped at {max_steps}")
 
 
-def parse_config(text: str) -> dict:
-    """'lr=0.00625,steps=40,head_init=probe' -> {"lr": 0.00625, "steps": 40, ...}."""
-    out = {}
-    for part in filter(None, text.split(",")):
-        key, _, value = part.partition("=")
-        key = key.strip()
-        if key in ("steps", "batch_size", "seed"):
-            out[key] = int(value)
-        elif key in ("lr", "weight_decay", "dropout", "momentum", "mixup_alpha", "clipnorm"):
-            out[key] = float(value)
-        elif key == "resize_factor":  # random crop of a resize to factor x crop (1: none)
-            from hubensemble.hyperrule import AugConfig
+#: --finetune's keys: HParams' fields (augmentation through resize_factor) and their types.
+_INT_KEYS = ("steps", "batch_size", "seed")
+_FLOAT_KEYS = ("lr", "weight_decay", "dropout", "momentum", "mixup_alpha", "clipnorm",
+               "resize_factor")
+_TEXT_KEYS = ("kind", "batchnorm", "head_init")
 
-            out["augmentation"] = AugConfig(crop="random", resize_factor=float(value))
-        else:
-            out[key] = value.strip()
+
+def parse_config(text: str) -> dict:
+    """--finetune's argparse type: 'lr=0.00625,steps=40,head_init=probe' -> {"lr": 0.00625,
+    "steps": 40, ...} (resize_factor=F: a random crop of a resize to F x the crop, as
+    augmentation). Checked as the trial will be: every key once and known, values of its
+    type, lr and steps given, and the HParams they make with the cpu profile's batch and
+    momentum valid (`HParams`' own rules, its words); else ArgumentTypeError."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.hyperrule import AugConfig, HParams, get_profile
+
+    known = _INT_KEYS + _FLOAT_KEYS + _TEXT_KEYS
+    out = {}
+    for part in text.split(","):
+        key, eq, value = (t.strip() for t in part.partition("="))
+        if not eq or key not in known or key in out or not value:
+            why = (f"unknown key {key!r}" if eq and key not in known else
+                   f"{key} given twice" if key in out else f"{part.strip()!r} is not KEY=VALUE")
+            raise argparse.ArgumentTypeError(f"must be KEY=VALUE,... with keys from "
+                                             f"{', '.join(known)} (each once): {why}, got "
+                                             f"{text!r}")
+        try:
+            out[key] = (int(value) if key in _INT_KEYS else
+                        float(value) if key in _FLOAT_KEYS else value)
+        except ValueError:
+            kind = "an integer" if key in _INT_KEYS else "a number"
+            raise argparse.ArgumentTypeError(f"{key} must be {kind}, got {value!r} in "
+                                             f"{text!r}") from None
+    missing = [k for k in ("lr", "steps") if k not in out]
+    if missing:
+        raise argparse.ArgumentTypeError(f"needs {' and '.join(missing)} (no default for a "
+                                         f"fine-tuning candidate), got {text!r}")
+    cpu = get_profile("cpu")
+    try:
+        if "resize_factor" in out:
+            out["augmentation"] = AugConfig(crop="random", resize_factor=out.pop("resize_factor"))
+        HParams(**{"batch_size": cpu.batch_size, "momentum": cpu.momentum, **out})
+    except HubensembleError as e:
+        raise argparse.ArgumentTypeError(f"{e}, got {text!r}") from None
     return out
 
 
+def mixing_coefficients(text: str) -> list[float]:
+    """--interpolate's argparse type: '0,0.5,1' -> [0.0, 0.5, 1.0], each once, finite and in
+    [0, 1]: the points of the segment from the start (0) to the fine-tuned weights (1) that
+    the docstring's WiSE-FT path evaluates (outside it the weights are extrapolated, which
+    this benchmark does not claim to measure)."""
+    items = [t.strip() for t in text.split(",")]
+    try:
+        values = [number(minimum=0.0, maximum=1.0)(t) for t in items]
+    except argparse.ArgumentTypeError:
+        values = None
+    if values is None or len(set(values)) < len(values):
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1] (each "
+                                         f"once; 0 the start, 1 the fine-tuned weights), got "
+                                         f"{text!r}")
+    return values
+
+
 def run_configs(out: Path, specs, task, configs, *, seed: int, cache: str) -> None:
-    """Trains each --finetune configuration on each selected module (one candidate each,
-    through `run_entry`, the tune trials' code path); complete candidates are kept."""
+    """Trains each --finetune configuration (`parse_config`'s dicts) on each selected module
+    (one candidate each, through `run_entry`, the tune trials' code path); complete candidates
+    are kept."""
     from hubensemble.fileio import read_json
     from hubensemble.hyperrule import HParams, get_profile
     from hubensemble.rundir import Run
@@ -81,9 +135,9 @@ def run_configs(out: Path, specs, task, configs, *, seed: int, cache: str) -> No
     by_name = {s.name: s for s in specs}
     selected = read_json(out / "ranking.json")["selected"]
     run = Run(out)
-    for i, text in enumerate(configs):
+    for i, config in enumerate(configs):
         cfg = {"batch_size": cpu.batch_size, "momentum": cpu.momentum,
-               "seed": trial_seed(seed, i), **parse_config(text)}
+               "seed": trial_seed(seed, i), **config}
         hp = HParams(**cfg)
         tag = (f"lr{hp.lr:g}-s{hp.steps}-{hp.batchnorm[:3]}-{hp.head_init}"
                f"{'-wd%g' % hp.weight_decay if hp.weight_decay else ''}"
@@ -137,30 +191,50 @@ def weight_path(spec, task, cand, alphas, *, profile, cache: str) -> list[dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--catalogue", nargs="+", required=True)
-    p.add_argument("--modules", nargs="+", default=None, help="catalogue entries to rank")
+    p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE")
+    p.add_argument("--modules", nargs="+", default=None, metavar="NAME",
+                   help="catalogue entries to rank (default: all)")
     p.add_argument("--task", required=True, help="a --data spec, e.g. npz:PATH")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--top-k", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=50)
-    p.add_argument("--out", default=None, help="run folder (default: a temp folder)")
-    p.add_argument("--json", default=None)
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=0)
+    p.add_argument("--top-k", type=integer(1), default=1)
+    p.add_argument("--max-steps", type=integer(1), default=50)
+    p.add_argument("--out", default=None, metavar="DIR", type=folder_target,
+                   help="run folder (default: a temp folder)")
+    p.add_argument("--json", default=None, metavar="FILE", type=file_target)
     p.add_argument("--finetune", action="append", default=None, metavar="KEY=VALUE,...",
+                   type=parse_config,
                    help="a fine-tuning candidate instead of the default grid (repeatable)")
-    p.add_argument("--interpolate", default=None, metavar="A,A,...",
-                   help="WiSE-FT mixing coefficients to evaluate for each LP-FT candidate")
+    p.add_argument("--interpolate", default=None, metavar="A,A,...", type=mixing_coefficients,
+                   help="WiSE-FT mixing coefficients in [0, 1] to evaluate for each LP-FT "
+                        "candidate")
     args = p.parse_args(argv)
+    # The data spec, the catalogues and the modules are checked before TensorFlow loads (the
+    # same refusals the work makes, minutes later, as tracebacks).
+    from hubensemble.catalogue import load_catalogues, local_handle_warnings
+    from hubensemble.data.specs import check_spec
+    from hubensemble.preflight import check_modules
+
+    refuse(p, "--task", check_spec, args.task)
+    specs = refuse(p, "--catalogue", load_catalogues, args.catalogue)
+    if args.modules:
+        names = refuse(p, "--modules", check_modules, args.modules,
+                       [{"name": s.name} for s in specs], source="catalogue")
+        specs = [s for s in specs if s.name in names]
+    # rank skips a module whose local handle is missing (a catalogue written for another
+    # machine); here the benchmark runs, so it would only leave a row out, or fail at the end
+    # of rank when no module is left.
+    missing = local_handle_warnings(specs)
+    if missing:
+        p.error("argument --catalogue: " + "; ".join(m.removeprefix("warning: ").split(
+            "; rank will")[0] for m in missing) + "; fix the handles or leave the modules out "
+            "with --modules")
 
     from hubensemble.candidate import scan
-    from hubensemble.catalogue import load_catalogues
     from hubensemble.ensemble import run_ensemble
     from hubensemble.rank import run_rank
     from hubensemble.rundir import DataArgs, Run
     from hubensemble.tune import run_tune
 
-    specs = load_catalogues(args.catalogue)
-    if args.modules:
-        specs = [s for s in specs if s.name in set(args.modules)]
     data_args = DataArgs(spec=args.task, seed=args.seed)
     task = data_args.load()
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-backbones-")) / "run"
@@ -220,7 +294,7 @@ def main(argv=None) -> int:
     print(f"mixed-pool ensemble: {summary['ensemble']['members']}; test "
           f"{json.dumps(summary['ensemble']['test'])}")
     if args.interpolate:
-        alphas = [float(a) for a in args.interpolate.split(",")]
+        alphas = args.interpolate
         by_name = {s.name: s for s in specs}
         summary["interpolation"] = {}
         for c in cands:

@@ -4,9 +4,11 @@ latency.
     python tools/benchmarks/bench_cost.py [--run RUN] [--work DIR] [--skip-distill]
                                           [--skip-tflite] [--distill-init best|member|module]
 
-RUN is a finished run (ensemble.json and its export; `hubensemble demo --out RUN` makes
-one); without --run the demo is fitted into WORK/demo first. RUN is copied to WORK/run and
-only the copy is changed. Prints:
+RUN is a run with ensemble.json (`hubensemble demo --out RUN` makes one; with --skip-tflite
+and without --skip-distill also its export, distill's teacher, which step 2's export is
+otherwise); without --run the demo is fitted into WORK/demo first. RUN is copied to WORK/run
+(deleted first) and only the copy is changed; a RUN that is not such a run, or is WORK/run,
+and a WORK that is a file are refused before any work. Prints:
 
 1. budget: G = the summed GFLOPs of the 3 cheapest candidates (`hubensemble cost`); the
    test accuracy of `ensemble --max-gflops G` against the best single candidate that fits G
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from benchargs import description
+from benchargs import description, folder_target, refuse
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -68,16 +70,48 @@ def budget_target(run_dir):
             data["members"], data["cost"]["ensemble"]["gflops"])
 
 
+def check_source(parser, run, work, *, needs_export):
+    """Refuses (usage error) a --run that the measurements cannot use, before any work and
+    before TensorFlow loads, in the words of the stages that would refuse it minutes in: no
+    run, a damaged run.json or no ensemble.json (`preflight.check_run`, as `export`), no
+    usable candidate (as `cost`), and with `needs_export` no export of this ensemble
+    (distill's teacher check, which `run_distill` makes before its data loads). Also a RUN
+    at or inside WORK/run, or holding it: WORK/run is deleted before RUN is copied there."""
+    from hubensemble.distill import _teacher_export  # the one owner of the teacher rule
+    from hubensemble.ensemble import read_ensemble
+    from hubensemble.preflight import check_run
+    from hubensemble.rundir import Run
+
+    copy = os.path.realpath(os.path.join(work, "run"))
+    real = os.path.realpath(run)
+    if os.path.commonpath([copy, real]) in (copy, real):
+        parser.error(f"argument --run: {run} is, holds or lies in WORK/run ({copy}), which "
+                     "this script deletes before copying RUN there; give another --work")
+    refuse(parser, "--run", check_run, run, "export")
+    refuse(parser, "--run", check_run, run, "cost")
+    if needs_export:
+        r = Run(run)
+        refuse(parser, "--run", lambda: _teacher_export(r, r.meta(), read_ensemble(run)))
+
+
 def main(argv=None):
     """Runs the three measurements and prints them with their targets."""
     parser = argparse.ArgumentParser(description=description(__doc__))
-    parser.add_argument("--run", help="a finished run (default: fit the demo into WORK/demo)")
-    parser.add_argument("--work", default="bench-cost", help="working folder")
+    parser.add_argument("--run", metavar="RUN",
+                        help="a run with ensemble.json (and its export with --skip-tflite: "
+                             "distill's teacher; default: fit the demo into WORK/demo)")
+    parser.add_argument("--work", metavar="DIR", default="bench-cost", type=folder_target,
+                        help="working folder; WORK/run is replaced by a copy of RUN "
+                             "(default: bench-cost)")
     parser.add_argument("--skip-distill", action="store_true")
     parser.add_argument("--skip-tflite", action="store_true")
     parser.add_argument("--distill-init", choices=("best", "member", "module"),
                         help="where the student starts (default: distill's default)")
     args = parser.parse_args(argv)
+    if args.run is not None:
+        # Step 2's export becomes distill's teacher; without it distill takes RUN's own.
+        check_source(parser, os.path.expanduser(args.run), args.work,
+                     needs_export=args.skip_tflite and not args.skip_distill)
 
     os.makedirs(args.work, exist_ok=True)
     source = args.run

@@ -46,9 +46,20 @@ def parse(stdout):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--venv", help="reuse this virtual environment (default: a new one)")
+    p.add_argument("--venv", metavar="DIR",
+                   help="reuse this virtual environment, or make one there (default: a new one "
+                        "in the scratch folder)")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = p.parse_args()
+    # Checked here, not with benchargs (which imports hubensemble): this script measures the
+    # installed package and needs none on its own path. A file there failed as `python -m
+    # venv FILE` after the scratch folder was made.
+    blocker = next((q for q in (Path(args.venv or ".").absolute(),
+                                *Path(args.venv or ".").absolute().parents)
+                    if q.exists() and not q.is_dir()), None)
+    if blocker is not None:
+        p.error(f"argument --venv: {blocker} is a file, not a folder; give a virtual "
+                "environment's folder, or a path where one can be made")
     scratch = Path(tempfile.mkdtemp(prefix="bench-demo-"))
     try:
         venv = Path(args.venv) if args.venv else scratch / "venv"

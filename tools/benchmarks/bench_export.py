@@ -1,6 +1,7 @@
 """Latency of an exported ensemble against the sum of its members' latencies (target <= 1.1).
 
     python tools/benchmarks/bench_export.py [--members 4] [--repeats 30] [--image-size 64]
+        [--threads 0] [--keep DIR]
 
 Builds modules of the offline zoo's architectures (hubensemble.zoo: ResNet-v2 with GroupNorm
 and weight standardisation; r6x1 and r8x2, the demo zoo's two sizes; evaluation sizes 32-64
@@ -10,7 +11,9 @@ all of them and, the same way, each member alone. Every SavedModel is loaded wit
 tf.saved_model.load and called through its serving_default signature on the same float32
 images; calls are interleaved round-robin so that load on the machine hits every model alike,
 and the median of the repeats after a warm-up is reported. Prints ensemble / sum(members) at
-batch 1 and batch 64. --threads 1 shows the graph's own overhead without members overlapping.
+batch 1 and batch 64. --threads 1 shows the graph's own overhead without members overlapping;
+--threads 0, the default, leaves the thread pools to TensorFlow (0 is TensorFlow's own word for
+that in tf.config.threading: about one thread per core), as every other command runs.
 Then times what `hubensemble evaluate` calls per batch: serve_members alone (it returns the
 ensemble's probabilities too) against serving_default + serve_members, as a ratio, and the
 signatures' input check (`check_pixel_range`: finite, within [0, 1] by its slack) alone
@@ -26,7 +29,7 @@ import tempfile
 import time
 
 import numpy as np
-from benchargs import description, integer
+from benchargs import description, folder_target, integer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -148,11 +151,15 @@ def main():
     parser.add_argument("--repeats", type=integer(1), default=30)
     parser.add_argument("--image-size", type=integer(1), default=64,
                         help="side of the (square) input images; each member resizes")
+    # 0 is kept as "TensorFlow's default" rather than refused: it is tf.config.threading's
+    # own meaning of 0, what every hubensemble command runs with, and this flag's default.
     parser.add_argument("--threads", type=integer(0), default=0,
-                        help="TensorFlow intra- and inter-op threads (0: TensorFlow's "
-                             "default); 1 shows the overhead without parallel members")
-    parser.add_argument("--keep", metavar="DIR", help="write the SavedModels here and keep "
-                                                      "them (default: a temp folder)")
+                        help="TensorFlow intra- and inter-op threads; 0 (the default) leaves "
+                             "them to TensorFlow, as tf.config.threading's 0 does (about one "
+                             "per core); 1 shows the overhead without parallel members")
+    parser.add_argument("--keep", metavar="DIR", type=folder_target,
+                        help="write the SavedModels here and keep them (default: a temp "
+                             "folder)")
     args = parser.parse_args()
     _import_tensorflow()
     unknown = sorted({a for a, _, _ in MEMBERS[:args.members]} - set(zoo.ARCHITECTURES))
@@ -166,7 +173,7 @@ def main():
     folder = args.keep or tempfile.mkdtemp(prefix="bench_export-")
     os.makedirs(folder, exist_ok=True)
     try:
-        threads = args.threads or "default"
+        threads = args.threads or "TensorFlow's default (--threads 0)"
         print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), threads {threads}; "
               f"building {args.members} members", flush=True)
         members = build_members(args.members, folder)

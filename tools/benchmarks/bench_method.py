@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchargs import integer
+from benchargs import file_target, folder_target, integer, once, option, refuse
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_ROOT = ROOT.parent / "shared" / "data"
@@ -362,6 +362,31 @@ def markdown(rows) -> str:
     return "\n".join(lines)
 
 
+def check_arguments(p, args) -> None:
+    """Usage errors before any work (the demo zoo's build, minutes): a task or seed given
+    twice (its row measured and counted twice), a task's data missing under --data-root
+    (`check_spec`, the words `fit` would use after the zoo was built), and a --json whose
+    rows cannot be read back (they are resumed from it: `args.resumed`, [] without one)."""
+    from hubensemble.data.specs import check_spec
+
+    once(p, "--tasks", args.tasks)
+    once(p, "--seeds", args.seeds)
+    for name in args.tasks:
+        refuse(p, "--data-root", check_spec, TASKS[name].format(root=args.data_root))
+    args.resumed = []
+    if args.json and Path(args.json).exists():
+        # Resume: rows already measured (same task, pool and seed) are printed, not re-run.
+        try:
+            args.resumed = json.loads(Path(args.json).read_text())
+            if not isinstance(args.resumed, list) or not all(
+                    isinstance(r, dict) and {"task", "pool", "seed"} <= r.keys()
+                    for r in args.resumed):
+                raise ValueError("not a list of rows with task, pool and seed")
+        except (OSError, ValueError) as e:
+            p.error(f"argument --json: {args.json} holds no rows of this script to resume "
+                    f"({e}); give a new file or delete it")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -371,18 +396,21 @@ def main():
     p.add_argument("--seeds", nargs="+", type=integer(0, 2**32 - 1), default=[0, 1, 2])
     p.add_argument("--top-k", type=integer(1), default=4,
                    help="modules fine-tuned (default 4, as the demo)")
-    p.add_argument("--sweep", default=None, help="tune sweep (default: fit's default; "
-                                                 "default+probe for a real pool)")
+    p.add_argument("--sweep", default=None, type=option("sweep"),
+                   help="tune sweep (default: fit's default; default+probe for a real pool)")
     p.add_argument("--data-root", type=Path, default=DATA_ROOT)
-    p.add_argument("--out", default=None, help="run folders (default: a temp folder)")
-    p.add_argument("--json", default=None, help="also write the rows to this JSON file; rows "
-                                                "already in it are not measured again")
+    p.add_argument("--out", default=None, type=folder_target, metavar="DIR",
+                   help="run folders (default: a temp folder)")
+    p.add_argument("--json", default=None, type=file_target, metavar="FILE",
+                   help="also write the rows to this JSON file; rows already in it are not "
+                        "measured again")
     p.add_argument("--size-rules", action="store_true",
                    help="also show what every ensemble-size rule gives on each row")
     p.add_argument("--no-cnn", action="store_true", help="skip the from-scratch CNN baseline")
     p.add_argument("--markdown", action="store_true",
                    help="also print the rows as a Markdown table (as in the README)")
     args = p.parse_args()
+    check_arguments(p, args)
     if args.out is None:
         import tempfile
 
@@ -398,10 +426,7 @@ def main():
           f"{v['keras_tuner']}; run folders in {args.out}")
     print(f"{'task':<18} {'pool':<9} {'seed':>4} {'single':>6} {'ens':>6} {'s.NLL':>6} "
           f"{'e.NLL':>6} {'size':>4} {'probe':>6} {'cnn':>6} {'fit s':>7}")
-    rows = []
-    if args.json and Path(args.json).exists():
-        # Resume: rows already measured (same task, pool and seed) are printed, not re-run.
-        rows = json.loads(Path(args.json).read_text())
+    rows = args.resumed
     done = {(r["task"], r["pool"], r["seed"]) for r in rows}
     for row in rows:
         print_row(row)

@@ -28,7 +28,7 @@ import textwrap
 import time
 
 import numpy as np
-from benchargs import integer
+from benchargs import integer, integers
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -331,9 +331,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=integer(2), default=800)
     parser.add_argument("--side", type=integer(1), default=128, help="input size for benchmark 1")
-    parser.add_argument("--widths", default="32,64,128,256",
-                        help="channels of benchmark 1's four conv layers: wider layers make the "
-                        "forward pass weigh more against the fixed cost per module (load, trace)")
+    parser.add_argument("--widths", type=integers(1, unique=False, what="channel counts"),
+                        default=[32, 64, 128, 256],
+                        help="channels of benchmark 1's conv layers, one per layer (default: "
+                        "32,64,128,256): wider layers make the forward pass weigh more against "
+                        "the fixed cost per module (load, trace)")
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="bench_rank-")
     os.environ["HUBENSEMBLE_CACHE_DIR"] = os.path.join(root, "cache")
@@ -341,7 +343,7 @@ def main(argv=None):
         line(f"bench_rank: {os.cpu_count()} CPUs, {args.images} images")
         bench_knn()
         bench_throughput(root, args.images, args.side,
-                         widths=tuple(int(w) for w in args.widths.split(",")))
+                         widths=tuple(args.widths))
         bench_warm(root, args.images)
         bench_memory(root, args.images)
     finally:

@@ -41,7 +41,7 @@ import tempfile
 import time
 
 import numpy as np
-from benchargs import description, integer
+from benchargs import description, folder_target, integer, integers, number
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -326,21 +326,34 @@ def bench_shards(root, shards, n, data, catalogue, whole_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=description(__doc__))
-    parser.add_argument("--sizes", default="250,500,1000,2000")
-    parser.add_argument("--budget", type=float, default=1800.0,
-                        help="seconds for step 2; sizes that do not fit are extrapolated")
+    # A size twice would rank the same N twice into the same folders (the second a warm
+    # resume, not a measurement); 0 ranks nothing, and the sizes are measured in order.
+    parser.add_argument("--sizes", type=integers(1, what="module counts"),
+                        default=[250, 500, 1000, 2000],
+                        help="numbers of modules to rank, comma-separated, each once (any "
+                             "order: measured from the smallest; default: 250,500,1000,2000)")
+    parser.add_argument("--budget", type=number(above=0), default=1800.0,
+                        help="seconds for step 2; sizes that do not fit are extrapolated "
+                             "(default: 1800)")
     parser.add_argument("--images", type=integer(2), default=100, help="training images")
     parser.add_argument("--shards", type=integer(1), default=4)
-    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a "
-                        "temporary folder, deleted at the end)")
+    parser.add_argument("--keep", metavar="DIR", type=folder_target,
+                        help="work in DIR and keep it (default: a temporary folder, deleted at "
+                             "the end)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     for name in ("--data", "--catalogue", "--warmup", "--out", "--cache"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
+    if args.shards > min(args.sizes):
+        # Step 3 shards the largest size measured within the budget, which may be the
+        # smallest; a shard without a module is refused by `rank --shard` (after step 2).
+        parser.error(f"argument --shards: must be at most the smallest of --sizes "
+                     f"({min(args.sizes)}): step 3 may shard that many modules and every "
+                     f"shard needs one, got {args.shards}")
 
-    sizes = sorted(int(s) for s in args.sizes.split(","))
+    sizes = sorted(args.sizes)
     root = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix="bench_scale-")
     os.makedirs(root, exist_ok=True)
     try:

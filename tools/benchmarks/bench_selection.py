@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from benchargs import description, integer
+from benchargs import description, file_target, integer, once
 
 from hubensemble import options
 
@@ -162,8 +162,10 @@ def main():
                    help="add the sorted-initialisation variants (computed here)")
     p.add_argument("--oracle", action="store_true",
                    help="add the test-fitted convex-weighting bound on the test NLL")
-    p.add_argument("--json", default=None, help="also write the rows and summary here")
+    p.add_argument("--json", default=None, type=file_target, metavar="FILE",
+                   help="also write the rows and summary here")
     args = p.parse_args()
+    once(p, "--rules", args.rules)  # a rule twice: its variants measured and listed twice
     rules = args.rules or list(SIZE_RULES)
     budget = options.default("ensemble_budget") if args.budget is None else args.budget
     inits = [False] + ([True] if args.sorted else [])

@@ -18,7 +18,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from benchargs import description  # noqa: E402
+from benchargs import description, folder_target  # noqa: E402
 
 DEMO_MINUTES, QUICK_SECONDS = 5.0, 45.0
 
@@ -96,7 +96,8 @@ def main(argv=None):
     from hubensemble.zoo.config import PRESETS
 
     ap = argparse.ArgumentParser(description=description(__doc__))
-    ap.add_argument("--out", help="where to build the zoos (default: a temp folder)")
+    ap.add_argument("--out", type=folder_target, metavar="DIR",
+                    help="where to build the zoos (default: a temp folder)")
     ap.add_argument("--presets", nargs="+", default=["quick", "demo"], choices=list(PRESETS))
     ap.add_argument("--skip-build", action="store_true",
                     help="reuse the demo zoo already in --out/demo (only the digits table)")

@@ -7,14 +7,29 @@ error (exit 2) before any work, never a traceback minutes in nor a silent defaul
   alone stopped mid-sentence);
 * `integer(minimum, maximum=None)`: hubensemble's argparse type, "must be an integer >= 1,
   got '0'";
-* `names(choices, what)`: a comma-separated list of names, each one of `choices`.
+* `integers(minimum)`: a comma-separated list of such integers ("250,500");
+* `number(above=None, minimum=None, maximum=None)`: a finite float in a range (nan and inf
+  are refused: `float()` takes both);
+* `names(choices, what)`: a comma-separated list of names, each one of `choices`;
+* `option(name)`: a value of hubensemble's option `name`, checked by its own rule
+  (`hubensemble.options.check`: `--sweep bogus` is refused as `fit --sweep bogus` is);
+* `once(parser, flag, values)`: refuses a value given twice to a flag of several values;
+* `folder_target`, `file_target`, `existing_folder`: paths checked as hubensemble's own
+  commands check theirs (`hubensemble.fileio.check_dir_target` / `check_file_target`), so a
+  file where a folder goes is refused now, not after the work that ends by writing there;
+* `refuse(parser, check, *args)`: runs one of hubensemble's own checks (a data spec, a
+  catalogue, a run folder) and turns its HubensembleError into a usage error.
 
 No TensorFlow is imported here: `--help` and a refused argument answer at once.
 """
 
 import argparse
+import math
+import os
 
 from hubensemble.arguments import integer  # noqa: F401 - re-exported for the scripts
+from hubensemble.errors import HubensembleError
+from hubensemble.fileio import check_dir_target, check_file_target
 
 
 def description(doc: str) -> str:
@@ -38,3 +53,121 @@ def names(choices, what: str = "names"):
 
     convert.__name__ = what
     return convert
+
+
+def integers(minimum: int, *, unique: bool = True, what: str = "integers"):
+    """An argparse type: '250,500' -> [250, 500], each an integer >= `minimum` (at least one;
+    with `unique`, none twice), else "must be comma-separated integers >= 1 (each once), got
+    '100,,200'". The order is kept; a script that needs them sorted sorts them."""
+
+    def convert(text):
+        items = [t.strip() for t in str(text).split(",")]
+        try:
+            values = [int(t) for t in items]
+        except ValueError:
+            values = None
+        if (values is None or any(v < minimum for v in values)
+                or (unique and len(set(values)) < len(values))):
+            raise argparse.ArgumentTypeError(
+                f"must be comma-separated {what} >= {minimum}"
+                f"{' (each once)' if unique else ''}, got {text!r}")
+        return values
+
+    convert.__name__ = what
+    return convert
+
+
+def number(*, above: float | None = None, minimum: float | None = None,
+           maximum: float | None = None, why: str = ""):
+    """An argparse type: text -> a finite float > `above`, >= `minimum` and <= `maximum`
+    (the bounds given), else "must be a number > 0, got 'nan'" + `why`. `float()` alone took
+    'nan' and 'inf', which compare False or True with every bound."""
+    bounds = [f"> {above:g}" if above is not None else "",
+              f">= {minimum:g}" if minimum is not None else "",
+              f"<= {maximum:g}" if maximum is not None else ""]
+    wanted = " and ".join(b for b in bounds if b)
+
+    def convert(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if (not math.isfinite(value) or (above is not None and not value > above)
+                or (minimum is not None and value < minimum)
+                or (maximum is not None and value > maximum)):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number{' ' + wanted if wanted else ''}, got {text!r}{why}")
+        return value
+
+    convert.__name__ = "number"
+    return convert
+
+
+def option(name: str):
+    """An argparse type: text -> the value of hubensemble's text option `name` (e.g. "sweep"),
+    checked by `hubensemble.options.check`, whose message names what is allowed."""
+    from hubensemble import options
+
+    def convert(text):
+        try:
+            return options.check(name, text)
+        except options.OptionError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = name
+    return convert
+
+
+def once(parser: argparse.ArgumentParser, flag: str, values) -> None:
+    """A usage error when `values` (a flag of several values) holds one twice: a row or a
+    column measured twice would be counted twice in the summaries."""
+    twice = sorted({str(v) for i, v in enumerate(values or ()) if v in list(values)[:i]})
+    if twice:
+        parser.error(f"argument {flag}: {', '.join(twice)} given twice; give each once")
+
+
+def folder_target(text: str) -> str:
+    """An argparse type: a folder that exists or can be made there (`~` expanded), else the
+    file in the way ("x is a file, not a folder; ...") or the folder not writable."""
+    path = os.path.expanduser(text)
+    try:
+        check_dir_target(path, "give a folder, or a path where one can be made")
+    except HubensembleError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return path
+
+
+def file_target(text: str) -> str:
+    """An argparse type: a file that can be written when the work ends (`~` expanded): not a
+    folder, in a folder that exists and is writable (the scripts do not make folders for
+    it)."""
+    path = os.path.expanduser(text)
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        check_file_target(path, "give a file path in a writable folder")
+    except HubensembleError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"the folder of {text} ({parent}) does not exist; "
+                                         "create it first or give another path")
+    return path
+
+
+def existing_folder(text: str) -> str:
+    """An argparse type: a folder that exists (`~` expanded), else "... does not exist" or
+    "... is a file, not a folder"."""
+    path = os.path.expanduser(text)
+    if not os.path.isdir(path):
+        what = "is not a folder" if os.path.exists(path) else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text} {what}; give an existing folder")
+    return path
+
+
+def refuse(parser: argparse.ArgumentParser, flag: str, check, *args, **kwargs):
+    """`check(*args, **kwargs)` (one of hubensemble's own refusals: `check_spec`,
+    `load_catalogues`, `preflight.check_run`...), its result; its HubensembleError is a usage
+    error "argument FLAG: <its message>" (exit 2), multi-line messages kept whole."""
+    try:
+        return check(*args, **kwargs)
+    except HubensembleError as e:
+        parser.error(f"argument {flag}: {e}")

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
+from benchargs import folder_target, number  # noqa: E402
 from reliability import scenarios  # noqa: E402
 
 
@@ -46,9 +47,10 @@ def main(argv=None):
     parser.add_argument("--data-path", action="store_true",
                         help="run the data-path scenarios only (odd files, links, decode "
                              "policy across training and serving, duplicates, class names)")
-    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a "
-                                                      "temp folder, removed afterwards)")
-    parser.add_argument("--http-timeout", type=float, default=2.0,
+    parser.add_argument("--keep", metavar="DIR", type=folder_target,
+                        help="work in DIR and keep it (default: a temp folder, removed "
+                             "afterwards)")
+    parser.add_argument("--http-timeout", type=number(above=0), default=2.0,
                         help="HUBENSEMBLE_HTTP_TIMEOUT for the scenarios' commands (s)")
     args = parser.parse_args(argv)
     known = [fn.scenario_name for fn in scenarios.SCENARIOS]
