@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "tools" / "benchmarks"
@@ -69,7 +70,9 @@ def test_a_bad_argument_is_a_one_line_usage_error(name, args, message):
 def paths(tmp_path_factory):
     """Files and folders the refusals below name: {file}, {dir} (an empty folder), {started}
     (a run folder with an empty run.json: started, never tuned), {badcat} (a catalogue whose
-    local handle does not exist), {badjson} (not JSON), {rows} (JSON, not rows)."""
+    local handle does not exist), {badjson} (not JSON), {rows} (JSON, not rows), {reused} (a
+    --out whose run recorded sklearn:digits, seed 0), {broken} (one whose run.json is not
+    JSON), {npz} (an .npz of 4 images)."""
     root = tmp_path_factory.mktemp("bench-args")
     (root / "file").write_text("x")
     (root / "dir").mkdir()
@@ -80,9 +83,17 @@ def paths(tmp_path_factory):
     (root / "badcat.yaml").write_text("modules:\n  - name: a\n    handle: nowhere/x\n")
     (root / "badjson.json").write_text("nope")
     (root / "rows.json").write_text('{"a": 1}')
+    (root / "reused" / "run").mkdir(parents=True)  # a --out whose run recorded digits, seed 0
+    (root / "reused" / "run" / "run.json").write_text(
+        '{"data": {"args": {"spec": "sklearn:digits", "seed": 0}, "task": {}}}')
+    (root / "broken" / "run").mkdir(parents=True)
+    np.savez(root / "tiny.npz", x_train=np.zeros((4, 8, 8, 3), np.uint8),
+             y_train=np.array([0, 1, 0, 1]))
+    (root / "broken" / "run" / "run.json").write_text("{")
     return {"file": root / "file", "dir": root / "dir", "started": root / "started",
             "work": root / "work", "badcat": root / "badcat.yaml",
             "badjson": root / "badjson.json", "rows": root / "rows.json",
+            "reused": root / "reused", "broken": root / "broken", "npz": root / "tiny.npz",
             "demo": BENCH.parents[1] / "catalogue" / "demo.yaml"}
 
 
@@ -169,6 +180,15 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
      "argument --json: {dir} is a folder, not a file"),
     ("bench_backbones.py", [*_BACKBONES, "--json", "{dir}/no/x.json"],
      "argument --json: the folder of {dir}/no/x.json"),
+    # A reused --out: rank was skipped and tune refused the other data after it had loaded.
+    ("bench_backbones.py", [*_BACKBONES, "--out", "{reused}", "--seed", "3"],
+     "argument --out: {reused}/run holds a run on other data than --task and --seed (seed 0 "
+     "-> 3)"),
+    ("bench_backbones.py", [*_BACKBONES, "--out", "{reused}", "--task", "npz:{npz}"],
+     "argument --out: {reused}/run holds a run on other data than --task and --seed (spec "
+     "'sklearn:digits' -> 'npz:{npz}')"),
+    ("bench_backbones.py", [*_BACKBONES, "--out", "{broken}"],
+     "argument --out: {broken}/run/run.json is unreadable"),
     ("bench_export.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a "),
     ("bench_rank.py", ["--widths", "0"], "argument --widths: must be comma-separated channel "
                                          "counts >= 1, got '0'"),
@@ -225,8 +245,7 @@ def test_help_shows_the_docstrings_first_paragraph(name):
     _, out, err = _script(name, code=code)
     assert f"\n{paragraph}\n" in out, out
     assert out.startswith("usage: ")  # nothing before it: no TensorFlow notices
-    if name in ("bench_export.py", "bench_knn.py", "bench_selection.py", "bench_zoo.py"):
-        assert out.splitlines()[-1] == "False", err  # parsed before TensorFlow loads
+    assert out.splitlines()[-1] == "False", err  # parsed before TensorFlow loads
 
 
 def test_bench_selection_offers_the_ensembles_size_rules():

@@ -17,7 +17,8 @@ default grid by these fine-tuning candidates (batch and momentum of the cpu prof
 HParams fields, lr and steps required, and resize_factor; each checked by HParams' own rules
 before any work), one trial each, so one configuration can be measured at a time. With --out
 the run folder is reused: rank is skipped when it has run and a candidate that is complete is
-not trained again, so configurations measured one after the other share one pool.
+not trained again, so configurations measured one after the other share one pool (a run that
+recorded other data than --task and --seed is refused).
 
 --interpolate 0,0.25,0.5,0.75,1 (each in [0, 1], once) also prints, for every ok LP-FT
 candidate (head_init "probe", weights kept), validation cross-entropy / accuracy and test
@@ -189,6 +190,27 @@ def weight_path(spec, task, cand, alphas, *, profile, cache: str) -> list[dict]:
     return out
 
 
+def check_reused(p, run, data_args) -> None:
+    """A usage error when --out's run (reused: its rank is skipped) records other data than
+    --task and --seed, or a run.json that cannot be read: tune refused it only after
+    TensorFlow and the data had loaded (`Run.attach_task`'s check, made here on the record)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.rundir import DataArgs
+
+    try:
+        recorded = ((run.meta().get("data") or {}).get("args")) or {}
+        if recorded:  # read as a stage reads it (paths and old fractions as it loads them)
+            recorded = DataArgs.from_json(recorded).to_json()
+    except HubensembleError as e:
+        p.error(f"argument --out: {e}")
+    now = data_args.to_json()
+    differ = [f"{k} {v!r} -> {now[k]!r}" for k, v in recorded.items()
+              if k in now and now[k] != v]
+    if differ:
+        p.error(f"argument --out: {run.path} holds a run on other data than --task and --seed "
+                f"({', '.join(differ)}); use another --out, or the recorded data")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--catalogue", nargs="+", required=True, metavar="FILE")
@@ -213,6 +235,7 @@ def main(argv=None) -> int:
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
     from hubensemble.data.specs import check_spec
     from hubensemble.preflight import check_modules
+    from hubensemble.rundir import DataArgs, Run
 
     refuse(p, "--task", check_spec, args.task)
     specs = refuse(p, "--catalogue", load_catalogues, args.catalogue)
@@ -228,14 +251,15 @@ def main(argv=None) -> int:
         p.error("argument --catalogue: " + "; ".join(m.removeprefix("warning: ").split(
             "; rank will")[0] for m in missing) + "; fix the handles or leave the modules out "
             "with --modules")
+    data_args = DataArgs(spec=args.task, seed=args.seed)
+    if args.out is not None:
+        check_reused(p, Run(Path(args.out) / "run"), data_args)
 
     from hubensemble.candidate import scan
     from hubensemble.ensemble import run_ensemble
     from hubensemble.rank import run_rank
-    from hubensemble.rundir import DataArgs, Run
     from hubensemble.tune import run_tune
 
-    data_args = DataArgs(spec=args.task, seed=args.seed)
     task = data_args.load()
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-backbones-")) / "run"
     cache = str(out.parent / "cache")
