@@ -72,7 +72,7 @@ def paths(tmp_path_factory):
     (a run folder with an empty run.json: started, never tuned), {badcat} (a catalogue whose
     local handle does not exist), {badjson} (not JSON), {rows} (JSON, not rows), {reused} (a
     --out whose run recorded sklearn:digits, seed 0), {broken} (one whose run.json is not
-    JSON), {npz} (an .npz of 4 images)."""
+    JSON), {npz} (an .npz of 4 images), {zoos} (a folder holding a finished quick zoo)."""
     root = tmp_path_factory.mktemp("bench-args")
     (root / "file").write_text("x")
     (root / "dir").mkdir()
@@ -87,6 +87,8 @@ def paths(tmp_path_factory):
     (root / "reused" / "run" / "run.json").write_text(
         '{"data": {"args": {"spec": "sklearn:digits", "seed": 0}, "task": {}}}')
     (root / "broken" / "run").mkdir(parents=True)
+    (root / "zoos" / "quick").mkdir(parents=True)  # a finished zoo: its marker file
+    (root / "zoos" / "quick" / "zoo.json").write_text("{}")
     np.savez(root / "tiny.npz", x_train=np.zeros((4, 8, 8, 3), np.uint8),
              y_train=np.array([0, 1, 0, 1]))
     (root / "broken" / "run" / "run.json").write_text("{")
@@ -94,6 +96,7 @@ def paths(tmp_path_factory):
             "work": root / "work", "badcat": root / "badcat.yaml",
             "badjson": root / "badjson.json", "rows": root / "rows.json",
             "reused": root / "reused", "broken": root / "broken", "npz": root / "tiny.npz",
+            "zoos": root / "zoos",
             "demo": BENCH.parents[1] / "catalogue" / "demo.yaml"}
 
 
@@ -120,6 +123,8 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
     ("bench_scale.py", ["--budget", "inf"], "argument --budget: must be a finite number > 0"),
     ("bench_scale.py", ["--budget", "abc"], "argument --budget: must be a finite number > 0"),
     ("bench_scale.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a folder"),
+    # A --keep with an earlier run's folders: its "cold cache" figures were a warm resume.
+    ("bench_scale.py", ["--keep", "{zoos}"], "argument --keep: {zoos} is not empty"),
     ("bench_cost.py", ["--run", "/nonexistent"], "argument --run: /nonexistent does not "
                                                  "exist; pass a run directory"),
     ("bench_cost.py", ["--run", "{file}"], "argument --run: {file} is not a folder"),
@@ -212,6 +217,9 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
     ("bench_selection.py", ["--runs", "r", "--rules", "paper", "paper"],
      "argument --rules: paper given twice"),
     ("bench_zoo.py", ["--out", "{file}"], "argument --out: {file} is a file, not a folder"),
+    # It printed the reused zoo's ~0 s as the build time ("target met").
+    ("bench_zoo.py", ["--out", "{zoos}", "--presets", "quick"],
+     "argument --out: {zoos}/quick holds a zoo, which the build would reuse at once"),
     ("bench_demo.py", ["--venv", "{file}"], "argument --venv: {file} is a file, not a folder"),
     ("faults.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a folder"),
     ("faults.py", ["--http-timeout", "0"], "argument --http-timeout: must be a finite number "

@@ -28,7 +28,8 @@ number of modules, a 2,000-entry catalogue, and shards merged into the same rank
 
 Targets (issue 18): seconds per module at 2,000 <= 1.1x that at 250; peak RSS at 2,000
 <= 1.1x that at 250; the catalogue parsed and validated in under a second; the merged
-shards give the identical ranking. Nothing is asserted; the figures are printed.
+shards give the identical ranking. Nothing is asserted; the figures are printed. --keep must
+be a new or empty folder: runs and caches left there would be resumed, not measured cold.
 """
 
 import argparse
@@ -324,6 +325,18 @@ def bench_shards(root, shards, n, data, catalogue, whole_dir):
          f"predictions {same_pred}")
 
 
+def new_folder(text):
+    """--keep's argparse type: a folder that can be made, absent or empty. Runs and caches
+    left there by an earlier run would be resumed: the "cold cache" figures would be warm
+    and the shards' seconds those of a resume."""
+    path = folder_target(text)
+    if os.path.isdir(path) and os.listdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is not empty: its runs and caches would be "
+                                         "resumed, not measured cold; give a new or empty "
+                                         "folder")
+    return path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=description(__doc__))
     # A size twice would rank the same N twice into the same folders (the second a warm
@@ -337,9 +350,9 @@ def main(argv=None):
                              "(default: 1800)")
     parser.add_argument("--images", type=integer(2), default=100, help="training images")
     parser.add_argument("--shards", type=integer(1), default=4)
-    parser.add_argument("--keep", metavar="DIR", type=folder_target,
-                        help="work in DIR and keep it (default: a temporary folder, deleted at "
-                             "the end)")
+    parser.add_argument("--keep", metavar="DIR", type=new_folder,
+                        help="work in DIR, a new or empty folder, and keep it (default: a "
+                             "temporary folder, deleted at the end)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     for name in ("--data", "--catalogue", "--warmup", "--out", "--cache"):
         parser.add_argument(name, help=argparse.SUPPRESS)

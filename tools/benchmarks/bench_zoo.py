@@ -4,7 +4,9 @@
 
 Targets (issue 3): `demo` builds in <= 5 min and `quick` in <= 45 s on a 2-core machine; on
 sklearn:digits (800 training images, 8x8 resized to 32x32 RGB) the best demo module's LOO 1-NN
-beats 1-NN on raw pixels, and best - worst >= 5 points. Prints, never asserts.
+beats 1-NN on raw pixels, and best - worst >= 5 points. Prints, never asserts. Without
+--skip-build, an --out that already holds a preset's folder is refused: build_zoo would reuse
+a zoo there at once, and its ~0 s would be printed as the build time.
 """
 
 import argparse
@@ -110,6 +112,17 @@ def main(argv=None):
             ap.error(f"--skip-build needs a demo zoo built by this script in --out "
                      f"({'none given' if not args.out else args.out + '/demo is not one'}); "
                      "run without --skip-build first")
+    elif args.out:  # the builds are timed: a zoo already there would be reused in ~0 s
+        for preset in dict.fromkeys(args.presets):
+            folder = pathlib.Path(args.out) / preset
+            if is_zoo(folder) or (folder.is_dir() and any(folder.iterdir())):
+                what = ("holds a zoo, which the build would reuse at once (a build time of "
+                        "~0 s)" if is_zoo(folder) else "is a folder that is not a zoo, which "
+                        "the build refuses to replace")
+                skip = (", or --skip-build for the digits table"
+                        if is_zoo(folder) and preset == "demo" else "")
+                ap.error(f"argument --out: {folder} {what}; give a new --out to time the "
+                         f"builds{skip}")
     out = pathlib.Path(args.out or tempfile.mkdtemp(prefix="bench-zoo-"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; zoos in {out}")
 
