@@ -53,7 +53,7 @@ def resize(images, size) -> tf.Tensor:
     """
     if isinstance(size, int):
         size = (size, size)
-    # A [2] int32 tensor is taken as it is (`graph.shrink_to_max_side`: known when run).
+    # A [2] int32 tensor is taken as it is (`graph.shrink_to_short_side`: known when run).
     hw = size if tf.is_tensor(size) else [int(size[0]), int(size[1])]
     out = tf.image.resize(_as_float(images), hw, method="bilinear", antialias=True)
     return tf.clip_by_value(out, 0.0, 1.0)

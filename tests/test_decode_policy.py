@@ -7,6 +7,8 @@ import io
 import os
 import re
 import struct
+import subprocess
+import sys
 import zlib
 
 import keras
@@ -815,3 +817,20 @@ def test_libjpegs_warning_on_a_damaged_file_is_hidden_unless_verbose(capfd, monk
             decode_bytes(data)
         err = capfd.readouterr().err
         assert ("Unsupported marker" in err) is (not quiet), err  # --verbose keeps it
+
+
+def test_a_large_pillow_only_image_imports_tensorflow_quietly(tmp_path):
+    # A TIFF whose shorter side is above 1024 px is shrunk by the graph's resize after
+    # Pillow decodes it: in `predict -q` that was the process's first TensorFlow import, and
+    # its start-up notices (oneDNN, CUDA probing) reached the terminal. A fresh process: the
+    # import happens once.
+    from hubensemble import _tf
+
+    path = tmp_path / "big.tif"
+    Image.fromarray(np.zeros((1030, 1100, 3), np.uint8)).save(path)
+    code = ("import sys; from hubensemble.data.decode import read_image; "
+            "d = read_image(sys.argv[1]); print(d.pixels.shape, d.in_graph)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, _tf.QUIET_ENV: "1"})
+    assert (done.returncode, done.stdout) == (0, "(1024, 1094, 3) False\n"), done.stderr
+    assert "oneDNN" not in done.stderr and "cuInit" not in done.stderr, done.stderr

@@ -275,9 +275,12 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
                               f"(Pillow: {pil})") from None
     if min(pixels.shape[:2]) > MAX_SHORT_SIDE:  # the graph's shrink, after Pillow's decode
-        from hubensemble.data.graph import shrink_to_short_side
+        # The first TensorFlow import of a Pillow-only run happens here: its start-up notices
+        # (CUDA, oneDNN) are hidden unless --verbose, as around the graph decoder above.
+        with _tf.native_stderr_silenced(_tf.quiet()):
+            from hubensemble.data.graph import shrink_to_short_side
 
-        pixels = shrink_to_short_side(pixels).numpy()
+            pixels = shrink_to_short_side(pixels).numpy()
     return Decoded(_checked(pixels), fmt, False, tag(data))
 
 
