@@ -310,13 +310,13 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     """`evaluate`: evaluate_model on clean (and corrupted) images; --out writes them as JSON."""
     from hubensemble import evaluate as ev
-
     task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
+    listed = formats.skipped_list(args.out, "evaluate")
     if args.data:  # what was read of it, as every command that loads data says (not -q)
-        say(args, task.summary(skipped_in=formats.skipped_list(args.out, "evaluate")), logged=False)
+        say(args, task.summary(skipped_in=listed), logged=False)
     result = ev.evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                                progress=not args.quiet)
-    print_result(ev.format_evaluation(result))  # with -q too (as predict's); no log
+    print_result(ev.format_evaluation(result, skipped_in=listed))  # with -q too; no log
     if args.out:
         ev.write_evaluation(result, args.out)
         say(args, f"wrote {args.out}")

@@ -625,11 +625,12 @@ def _cell(entry, key):
     return "-" if entry is None else f"{entry[key]:.4f}"
 
 
-def format_evaluation(result: dict) -> str:
+def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     """An `evaluate_model` result as a plain-text table for the terminal: one row per
     condition (clean, each corruption x severity, the mean), ensemble and best single
     accuracy / NLL / ECE to 4 decimals ("-" where a value is missing), after lines naming
-    the data's files that were skipped (up to three, with their reasons) and
+    the data's files that were skipped (up to three, with their reasons; `skipped_in` as
+    `Task.summary`'s, where the whole list is) and
     the examples of its other splits that were not scored (e.g. the train and val splits of
     a folder with only train/)."""
     single = not result.get("best_single_missing") and result.get("best_single")
@@ -641,7 +642,8 @@ def format_evaluation(result: dict) -> str:
     if skipped:
         files = f" of {data['files']}" if data.get("files") is not None else ""
         shown = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
-        more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        more = (f"; and {len(skipped) - 3} more" + (f", {skipped_in}" if skipped_in else "")
+                if len(skipped) > 3 else "")
         lines.append(f"{len(skipped)}{files} file(s) of the data were skipped and "
                      f"are not in these figures ({shown}{more})")
     unscored = data.get("unscored") or {}

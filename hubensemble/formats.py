@@ -290,14 +290,16 @@ def load_saved_model(model_dir):
 
 
 def skipped_list(path, kind: str = "run") -> str:
-    """Where the whole list of a data load's skipped files is recorded, for the data summary
-    that names only three: kind "run", the run folder `path`'s run.json (`Run.attach_task`);
-    "evaluate", the evaluation file `path` (`evaluate --out`; None: the option that writes
-    it). Raises ValueError for another kind."""
+    """Where the whole list of a data load's skipped files is recorded, as the clause that
+    follows "and N more, " in a summary that names only three: kind "run", the run folder
+    `path`'s run.json (`Run.attach_task`); "evaluate", the evaluation file `path` (`evaluate
+    --out`), or with `path` None the option that would write it. Raises ValueError for
+    another kind."""
     if kind == "run":
-        return f"{os.path.join(os.fspath(path), RUN_FILE)} (data.task.skipped)"
+        return f"all listed in {os.path.join(os.fspath(path), RUN_FILE)} (data.task.skipped)"
     if kind == "evaluate":
-        return f"{os.fspath(path) if path else 'the file of evaluate --out'} (task.skipped)"
+        return (f"all listed in {os.fspath(path)} (task.skipped)" if path
+                else "pass --out FILE to list them all")
     raise ValueError(f"kind must be 'run' or 'evaluate', got {kind!r}")
 
 

@@ -1396,11 +1396,13 @@ def test_a_summary_of_many_skipped_files_says_where_they_are_all_listed(tmp_path
     task = load_task(f"folder:{tmp_path / 'd'}")
     assert len(task.skipped) == 5
     run = tmp_path / "run"
-    assert (f"and 2 more, all 5 listed in {run / 'run.json'} (data.task.skipped)"
+    assert "5 file(s) skipped (" in task.summary()
+    assert (f"and 2 more, all listed in {run / 'run.json'} (data.task.skipped))"
             in task.summary(skipped_in=skipped_list(run)))
-    assert ("and 2 more, all 5 listed in the file of evaluate --out (task.skipped)"
+    # evaluate without --out keeps no list: it said "listed in the file of evaluate --out".
+    assert ("and 2 more, pass --out FILE to list them all)"
             in task.summary(skipped_in=skipped_list(None, "evaluate")))
-    assert f"and 2 more, all 5 listed in {run / 'e.json'} (task.skipped)" in task.summary(
+    assert f"and 2 more, all listed in {run / 'e.json'} (task.skipped))" in task.summary(
         skipped_in=skipped_list(run / "e.json", "evaluate"))
     assert "and 2 more)" in task.summary()  # a Python caller's Task: its own .skipped
     with pytest.raises(ValueError, match="kind must be 'run' or 'evaluate', got 'x'"):

@@ -487,6 +487,26 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     assert [p for p, _ in result["task"]["skipped"]] == [str(root / "b" / "notes.txt")]
     assert (f"1 of 11 file(s) of the data were skipped and are not in these "
             f"figures ({root / 'b' / 'notes.txt'}: not a JPEG") in ev.format_evaluation(result)
+    # Five: the table names three and says where the rest are (it said "and 2 more)").
+    from hubensemble.formats import skipped_list
+
+    for i in range(4):
+        (root / "b" / f"notes{i}.txt").write_text("not an image")
+    result = accuracy(root)
+    assert len(result["task"]["skipped"]) == 5 and result["n"] == 10
+    table = ev.format_evaluation(result, skipped_in=skipped_list(None, "evaluate"))
+    assert "; and 2 more, pass --out FILE to list them all)" in table.splitlines()[1]
+    assert f"; and 2 more, all listed in {tmp_path / 'e.json'} (task.skipped))" in (
+        ev.format_evaluation(result, skipped_in=skipped_list(tmp_path / "e.json", "evaluate")))
+    from hubensemble.cli import main
+
+    capsys.readouterr()
+    assert main(["evaluate", "-q", "--model", str(export_dir), "--data", f"folder:{root}",
+                 "--out", str(tmp_path / "e.json")]) == 0
+    assert f"all listed in {tmp_path / 'e.json'} (task.skipped))" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "e.json").read_text())["task"]["skipped"]) == 5
+    for i in range(4):
+        (root / "b" / f"notes{i}.txt").unlink()
     (root / "b" / "notes.txt").unlink()
     # Only b and c (positions 0 and 1 of the test set, 1 and 2 of the model): all right.
     subset = tmp_path / "subset"

@@ -325,8 +325,9 @@ class Task:
     def summary(self, *, skipped_in: str | None = None) -> str:
         """One paragraph for people: where from, counts per split, classes, size, skips.
 
-        It names 3 skipped files; `skipped_in` says where the caller keeps the whole list
-        (e.g. "RUN/run.json (data.task.skipped)"), so that a long list is not lost."""
+        It names 3 skipped files; `skipped_in` says where the caller keeps the whole list, as
+        the clause after "and N more, " (`formats.skipped_list`: "all listed in RUN/run.json
+        (data.task.skipped)"), so that a long list is not lost."""
         shown = self.present_splits() if self.test_set_only else SPLIT_NAMES
         counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
                            else f"no {s}" for s in shown)
@@ -365,8 +366,7 @@ class Task:
         if self.skipped:
             shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
             more = (f"; and {len(self.skipped) - 3} more"
-                    + (f", all {len(self.skipped)} listed in {skipped_in}" if skipped_in else "")
-                    if len(self.skipped) > 3 else "")
+                    + (f", {skipped_in}" if skipped_in else "") if len(self.skipped) > 3 else "")
             text += f"; {len(self.skipped)} file(s) skipped ({shown}{more})"
         dup = self.duplicates
         if dup["copies"]:
