@@ -686,8 +686,15 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
         top = ranked(same, task, out, top_k=1)
     left = sorted({s.name for s in good} - set(top.selected))
     assert len(left) == 2
+    # The advice says what the pool holds and the only way to a pool of the selection alone:
+    # a new --out, tuned again (before: "to ensemble this selection alone, rank into a new
+    # --out folder", not that nothing comes along and the modules are tuned again).
     assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidate(s) from "
-            f"an earlier tune stay in {out}") in caplog.text
+            f"an earlier tune stay in {out / 'candidates'} and still enter the pool the "
+            "ensemble selects from. For a pool of the selected modules only, rank into a new "
+            "--out folder and run `tune --run` on it: no candidate is copied or reused, so the "
+            "selected modules are tuned again") in caplog.text
+    assert len([r for r in caplog.records if "does not select" in r.getMessage()]) == 1
     caplog.clear()
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
         ranked(same, task, out, top_k=3)
@@ -701,7 +708,9 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     assert f"{out} holds 6 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
     left = sorted({s.name for s in good} - set(merged.selected))
     assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidate(s) from "
-            f"an earlier tune stay in {out}") in caplog.text
+            f"an earlier tune stay in {out / 'candidates'} and still enter the pool") in caplog.text
+    assert ("For a pool of the selected modules only, rank merge into a new --out folder and "
+            "run `tune --run` on it: no candidate is copied or reused") in caplog.text
     held = {c.module for c in scan(Run(out).candidates)[0]}
     assert held == {"good0", "good1", "good2"}
 

@@ -83,7 +83,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     out_run.update(data=checked.data, modules=checked.modules,
                    rank=_rank_section(ranking, merged_from=merged_from))
     if checked.held:
-        warn_unselected_pool(out_dir, ranking.selected)
+        warn_unselected_pool(out_dir, ranking.selected, "rank merge")
     return ranking
 
 

@@ -443,15 +443,17 @@ def check_tuned_modules(out_dir, modules) -> int:
     return len(found)
 
 
-def warn_unselected_pool(out_dir, selected) -> dict[str, int]:
+def warn_unselected_pool(out_dir, selected, command="rank") -> dict[str, int]:
     """Warns, naming them, about the modules whose usable candidates (`Candidate.ok`)
     RUN/candidates holds but that the ranking just written does not select; returns
-    {module: usable candidates}, {} for none.
+    {module: usable candidates}, {} for none. `command`: "rank" or "rank merge", the
+    command the advice names (run into a new --out folder).
 
     `tune` adds trials only for the selected modules, but the ensemble picks from every
     candidate in the folder: after a tighter re-ranking (e.g. --top-k 3, then 1) the
     deselected modules' candidates can still become members, which the user did not ask
-    for. Reads RUN/candidates/*/trial.json only.
+    for. A new --out folder starts with no candidate (none is copied or reused), so its
+    selection is tuned again. Reads RUN/candidates/*/trial.json only.
     """
     from hubensemble.candidate import scan
     from hubensemble.rundir import Run
@@ -461,9 +463,11 @@ def warn_unselected_pool(out_dir, selected) -> dict[str, int]:
     outside = collections.Counter(c.module for c in found if c.ok and c.module not in selected)
     if outside:
         log.warning("this ranking does not select %s, whose %d usable candidate(s) from an "
-                    "earlier tune stay in %s; the ensemble picks from every candidate there: "
-                    "to ensemble this selection alone, rank into a new --out folder",
-                    ", ".join(sorted(outside)), sum(outside.values()), out_dir)
+                    "earlier tune stay in %s and still enter the pool the ensemble selects "
+                    "from. For a pool of the selected modules only, %s into a new --out "
+                    "folder and run `tune --run` on it: no candidate is copied or reused, so "
+                    "the selected modules are tuned again", ", ".join(sorted(outside)),
+                    sum(outside.values()), Run(out_dir).candidates, command)
     return dict(outside)
 
 
