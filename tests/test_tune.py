@@ -187,8 +187,24 @@ def test_default_plan_is_the_grid_per_selected_module(modules):
     only = tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper",
                            modules=["exp_c", "gen_a"])
     assert [e.module for e in only] == ["gen_a"] * 4 + ["exp_c"] * 4  # rank order
-    assert len(tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper",
-                               budget=4)) == 4
+    # ... and says which selected modules get no trial, why, and the budget for all (`fit
+    # --top-k 2 --budget 4` tuned one module without a word).
+    for sweep in ("default", "probe"):
+        with pytest.warns(UserWarning) as said:
+            cut = tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper",
+                                  budget=4)
+        assert [e.module for e in cut] == ["gen_a"] * 4
+        assert [str(w.message) for w in said] == [
+            f"exp_b gets no trial: budget 4 gives the {sweep} sweep's 4 trials per module to "
+            "the first 1 of the 2 selected modules (best-ranked first); pass --budget 8 (or "
+            "no --budget) to tune every one"]
+        assert tune.plans.untuned_modules(ranking, cut, sweep=sweep) == ["exp_b"]
+        assert tune.plans.untuned_modules(ranking, plan, sweep=sweep) == []
+    with pytest.warns(UserWarning, match=r"exp_b, exp_c get no trial: budget 7 gives the default "
+                                         r"sweep's 4 trials per module to the first 1 of the 3 "
+                                         r"modules given by --modules .*--budget 12"):
+        tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper", budget=7,
+                        modules=["exp_c", "gen_a", "exp_b"])
     with pytest.raises(HubensembleError, match="gen_a, exp_b, exp_c"):
         tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper",
                         modules=["nope"])
@@ -239,8 +255,14 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
         odd = tune.plan_sweep(ranking, specs, sweep="combined", budget=5, **kw)
     assert [e.module for e in odd] == ["gen_a", "exp_b", "gen_a", "exp_b", "gen_a"]
     assert odd == combined[:5]  # a larger budget extends the plan
-    with pytest.warns(UserWarning, match="the first 1 .by kNN score. get 1, the others none"):
-        assert tune.plan_sweep(ranking, specs, sweep="combined", budget=1, **kw) == combined[:1]
+    with pytest.warns(UserWarning, match=r"exp_b gets no trial: budget 1 deals one trial to "
+                                         r"each of the first 1 \(by kNN score\) of the combined "
+                                         r"sweep's 2 modules within tau 0.02 of the best score; "
+                                         r"pass --budget 2 or more"):
+        one = tune.plan_sweep(ranking, specs, sweep="combined", budget=1, **kw)
+    assert one == combined[:1]
+    assert tune.plans.untuned_modules(ranking, one, sweep="combined") == ["exp_b"]
+    assert tune.plans.untuned_modules(ranking, odd, sweep="combined") == []
     for sweep in ("default", "probe", "aug"):  # 4 trials a group: a budget of 3 holds none
         with pytest.raises(HubensembleError, match=f"the {sweep} sweep runs 4 trials per "
                                                    r".*; budget 3 cannot hold one"):
@@ -648,8 +670,25 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
         tune.run_tune(run.path, budget=5, profile="quick", strategy="cpu", task=digits,
                       progress=False)
     said = [r.getMessage() for r in caplog.records if "budget 5" in r.getMessage()]
-    assert said == ["the default sweep runs 4 trials per module; budget 5 gives 1 module(s)"]
+    why = ("budget 5 gives the default sweep's 4 trials per module to the first 1 of the 2 "
+           "selected modules (best-ranked first); pass --budget 8 (or no --budget) to tune "
+           "every one")
+    assert said == [f"exp_b gets no trial: {why}"]
     assert [str(w.message) for w in recwarn if "budget" in str(w.message)] == []
+    # Said again where a user looks afterwards: run.json, fit's closing lines and the report
+    # (before, only the warning about 5 not being a multiple of 4).
+    from hubensemble.report import summary_table, write_report
+
+    sweep = run.meta()["tune"]["sweeps"]["default"]
+    assert sweep["untuned"] == {"modules": ["exp_b"], "reason": why}
+    assert f"skipped: exp_b got no trial of the default sweep: {why}" in summary_table(run.path)
+    md = write_report(run.path).markdown.read_text()
+    assert f"| default | exp_b | {why} |" in md
+    # A budget that reaches every module clears the record.
+    tune.run_tune(run.path, budget=8, profile="quick", strategy="cpu", task=digits,
+                  progress=False)
+    assert run.meta()["tune"]["sweeps"]["default"]["untuned"] is None
+    assert "no trial" not in summary_table(run.path)
 
 
 def test_without_a_profile_tune_continues_the_runs(tmp_path, modules, digits, caplog):

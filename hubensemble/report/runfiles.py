@@ -184,6 +184,20 @@ def load_run(run_dir) -> RunFiles:
     return files
 
 
+def untuned_sweeps(meta: dict) -> list[tuple[str, list, str]]:
+    """(sweep, modules, reason) for each sweep of run.json's "tune" section whose budget gave
+    modules of its selection no trial (`tune.sweeps.<sweep>.untuned`, written by tune), in
+    the order recorded; [] for none, or for a run tuned before it was recorded."""
+    found = []
+    sweeps = (meta.get("tune") or {}).get("sweeps") if isinstance(meta.get("tune"), dict) else {}
+    for sweep, record in (sweeps if isinstance(sweeps, dict) else {}).items():
+        untuned = record.get("untuned") if isinstance(record, dict) else None
+        if isinstance(untuned, dict) and untuned.get("modules"):
+            found.append((sweep, [str(m) for m in untuned["modules"]],
+                          str(untuned.get("reason") or "no reason recorded")))
+    return found
+
+
 def _load_meta(path: Path, run) -> tuple[dict, Inline | None]:
     """(run.json as a dict, None), or with the note saying it is missing or unreadable (the
     dict is then {}) or damaged (a value of the wrong kind: dropped from the dict)."""

@@ -19,7 +19,7 @@ from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, 
 from hubensemble.report.costs import cost_section
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
-                                         load_run, spearman)
+                                         load_run, spearman, untuned_sweeps)
 from hubensemble.data.coverage import coverage_note
 from hubensemble.rundir import Run
 
@@ -537,6 +537,11 @@ def _failures_section(files) -> Section:
         blocks.append(Table(["module", "stage", "reason"],
                             [[r["name"], r.get("stage") or "–", r.get("reason") or "–"]
                              for r in files.ranking.failed_rows]))
+    untuned = untuned_sweeps(files.meta)
+    if untuned:  # the budget's doing, not a failure, but a user who asked for them must see it
+        blocks.append("Modules the sweep's budget gave no trial:")
+        blocks.append(Table(["sweep", "modules", "why"],
+                            [[sweep, ", ".join(names), why] for sweep, names, why in untuned]))
     if files.failed:
         blocks.append(f"Fine-tuning trials that failed ({len(files.failed)}):")
         blocks.append(Table(["trial", "module", "reason"],

@@ -8,6 +8,7 @@ from typing import NamedTuple
 from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
+from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
 from hubensemble.text import printable
 from hubensemble.data.coverage import coverage_note
@@ -146,8 +147,9 @@ _NAMED_FAILURES = 5
 
 
 def _failure_lines(run, meta) -> list[str]:
-    """What the run skipped and went on without, a line per stage: the modules that could not
-    be ranked, the trials that failed and the members left out of the export, each named
+    """What the run skipped and went on without, a line per stage: the modules a sweep's
+    budget gave no trial, the modules that could not be ranked, the trials that failed and
+    the members left out of the export, each named
     with its reason (at most _NAMED_FAILURES, then a count). A user who reads only the
     terminal must not miss that part of the catalogue or of the sweep was lost."""
     from hubensemble import candidate
@@ -168,7 +170,8 @@ def _failure_lines(run, meta) -> list[str]:
     found.append(("member(s) left out of the export",
                   [(s.get("trial"), s.get("reason"))
                    for s in (meta.get("export") or {}).get("skipped") or []]))
-    lines = []
+    lines = [f"skipped: {', '.join(names)} got no trial of the {sweep} sweep: {why}"
+             for sweep, names, why in untuned_sweeps(meta)]
     for what, items in found:
         if not items:
             continue

@@ -131,6 +131,57 @@ def _name_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
 
 
+def _pool(ranking, ranked, sweep, modules) -> list[str]:
+    if modules:
+        return check_modules(modules, ranking.get("modules") or [])
+    if sweep in ("default", "probe"):
+        pool = [n for n in ranked if n in set(ranking.get("selected") or [])]
+        if not pool:
+            raise RunError("the ranking selected no module; pass --modules NAME… or rank "
+                           "again")
+        return pool
+    return list(ranked)
+
+
+def untuned_modules(ranking: Mapping, plan: Sequence[PlanEntry], *, sweep: str,
+                    modules: Sequence[str] | None = None, tau: float = TAU,
+                    max_k: int = MAX_K) -> list[str]:
+    """The modules a sweep is for that its `plan` (from `plan_sweep` with the same arguments)
+    gives no trial, in rank order: for default and probe, those of `modules` or the
+    ranking's selection beyond the budget's L // 4; for combined, those within tau of the
+    best score beyond a budget below their number; [] for seeds, hyper and aug (one
+    generalist by design). Raises as `plan_sweep` does for a ranking it refuses."""
+    if sweep not in ("default", "probe", "combined"):
+        return []
+    ranked, scores = _ranked(ranking)
+    pool = _pool(ranking, ranked, sweep, modules)
+    if sweep == "combined":
+        tau, max_k = combined_threshold(ranking, tau, max_k)
+        pool = select_threshold({n: scores[n] for n in pool}, tau=tau, max_k=max_k)
+    planned = {e.module for e in plan}
+    return [m for m in pool if m not in planned]
+
+
+def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
+                   given: bool = False, tau: float = TAU) -> str:
+    """Why a budget leaves modules of a sweep without a trial, and what to pass instead:
+    `reached` of the sweep's `of` modules get trials (default and probe: 4 each; combined: 1
+    each, those within `tau` of the best score); `given`: the modules came from --modules,
+    not the ranking's selection. One text for the warning, run.json and the report."""
+    if sweep == "combined":
+        return (f"budget {budget} deals one trial to each of the first {reached} (by kNN "
+                f"score) of the combined sweep's {of} modules within tau {tau:g} of the best "
+                f"score; pass --budget {of} or more to tune every one")
+    what = "modules given by --modules" if given else "selected modules"
+    return (f"budget {budget} gives the {sweep} sweep's 4 trials per module to the first "
+            f"{reached} of the {of} {what} (best-ranked first); pass --budget {4 * of} (or no "
+            "--budget) to tune every one")
+
+
+def _no_trial(names) -> str:
+    return f"{', '.join(names)} get{'s' if len(names) == 1 else ''} no trial: "
+
+
 def combined_threshold(ranking: Mapping, tau: float = TAU,
                        max_k: int = MAX_K) -> tuple[float, int]:
     """The (tau, max_k) of the combined sweep (paper 2.3.1): the ranking's own when rank
@@ -155,7 +206,8 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     lr, batch and momentum; budget: the number of trials L (>= 1; default `default_budget`).
 
     default: the 2 x 2 grid lr {0.1, 0.01} x steps {2500, 10000} (paper A.1.1) per module of
-      ``modules`` or the ranking's selection; a budget L keeps the first L // 4 of them.
+      ``modules`` or the ranking's selection; a budget L keeps the first L // 4 of them (the
+      others are warned about: `untuned_modules`, `untuned_reason`).
     seeds: the best-ranked generalist, lr 0.01 and 2500 steps, L different seeds (2.2).
     hyper: L random configurations of paper A.2 on the best-ranked generalist.
     aug: L // 4 random augmentation families (A.3) x the default 2 x 2 grid on the
@@ -181,8 +233,10 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     Raises HubensembleError for an unknown sweep, a budget < 1 (< 4 for default, probe and
     aug, whose trials come in groups of 4) or a module not usable in the ranking; RunError
     when the ranking has no usable module or selection, or a module has no catalogue entry
-    in `specs`. Warns (UserWarning) when the budget does not divide into the sweep's groups
-    of 4 or among the combined sweep's modules, or no module is a generalist.
+    in `specs`. Warns (UserWarning) when the budget leaves modules of the selection (or of
+    ``modules``, or the combined sweep's) without a trial, naming them, does not divide into
+    the sweep's groups of 4 or among the combined sweep's modules, or no module is a
+    generalist.
     """
     if sweep not in SWEEPS:
         raise HubensembleError(f"unknown sweep {sweep!r}; choose one of: {', '.join(SWEEPS)}")
@@ -191,15 +245,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     if not ranked:
         raise RunError("the ranking has no usable module; run `hubensemble rank` again and "
                        "check its errors")
-    if modules:
-        pool = check_modules(modules, ranking.get("modules") or [])
-    elif sweep in ("default", "probe"):
-        pool = [n for n in ranked if n in set(ranking.get("selected") or [])]
-        if not pool:
-            raise RunError("the ranking selected no module; pass --modules NAME… or rank "
-                           "again")
-    else:
-        pool = list(ranked)
+    pool = _pool(ranking, ranked, sweep, modules)
     missing = [n for n in pool if n not in specs]
     if missing:
         raise RunError(f"run.json has no catalogue entry for {', '.join(missing)}; run "
@@ -218,7 +264,10 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         if sweep == "probe":
             grid = hyperrule.probe_sweep()
         k = budget // 4
-        if budget % 4:
+        if k < len(pool):  # said, or the modules beyond were dropped without a word
+            warnings.warn(_no_trial(pool[k:]) + untuned_reason(
+                sweep, budget, k, len(pool), given=bool(modules)), stacklevel=2)
+        elif budget % 4:
             warnings.warn(f"the {sweep} sweep runs 4 trials per module; budget {budget} "
                           f"gives {k} module(s)", stacklevel=2)
         if k > len(pool):
@@ -252,12 +301,13 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         # Exactly L trials (2.3.1: a sweep of L / K' for each of the K' modules), dealt
         # round-robin in kNN order, so the first L % K' modules get one more.
         per, extra = divmod(budget, len(kept))
-        if extra:
-            more = (f"{extra} of them get {per + 1}, the others {per}" if per else
-                    f"the first {budget} (by kNN score) get 1, the others none")
+        if not per:
+            warnings.warn(_no_trial(kept[budget:]) + untuned_reason(
+                sweep, budget, budget, len(kept), tau=tau), stacklevel=2)
+        elif extra:
             warnings.warn(f"the combined sweep deals budget {budget} round-robin over its "
-                          f"{len(kept)} module(s) within tau {tau:g} of the best score: {more}",
-                          stacklevel=2)
+                          f"{len(kept)} module(s) within tau {tau:g} of the best score: "
+                          f"{extra} of them get {per + 1}, the others {per}", stacklevel=2)
         # One random stream per module, dealt round-robin: a larger budget appends trials
         # (the plan's prefix and ids stay), and a sweep cut short has trials of every module.
         rngs = {m: np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["combined"],

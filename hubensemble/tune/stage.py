@@ -19,7 +19,8 @@ from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import HParams, Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
-                                    sweep_parts, trial_profile)
+                                    sweep_parts, trial_profile, untuned_modules,
+                                    untuned_reason)
 from hubensemble.tune.strategies import get_strategy, is_default_strategy
 from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
                                     finished_candidate)
@@ -361,6 +362,8 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
             log.info("removed %d half-written candidate(s) of killed runs", len(removed))
         _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=prof, plan=plan,
                      modules=modules, keep_weights=keep_weights,
+                     untuned=_untuned(ranking, plan, sweep=sweep, budget=budget,
+                                      modules=modules),
                      batchnorm={"requested": batchnorm,
                                 "modules": {m: {"policy": p, "evidence": ev}
                                             for m, (p, ev) in decided.items()}})
@@ -430,13 +433,26 @@ def distributed_call(tuner_id, oracle_address) -> bool:
     return bool(tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP"))
 
 
+def _untuned(ranking, plan, *, sweep, budget, modules):
+    """run.json's record of the sweep's modules its budget gives no trial (plan_sweep warned):
+    {"modules": [...], "reason": why and what to pass}, or None when every one has trials.
+    The closing summary and the report say it again."""
+    left = untuned_modules(ranking, plan, sweep=sweep, modules=modules)
+    if not left:
+        return None
+    reached = len({e.module for e in plan})
+    return {"modules": left, "reason": untuned_reason(
+        sweep, budget, reached, reached + len(left), given=bool(modules),
+        tau=combined_threshold(ranking)[0])}
+
+
 def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weights,
-                 batchnorm=None):
+                 untuned=None, batchnorm=None):
     entry = {"sweep": sweep, "budget": budget, "seed": int(seed),
              "profile": profile.to_json(), "plan_size": len(plan),
              "modules": sorted({e.module for e in plan}), "requested_modules": modules,
-             "keep_weights": keep_weights, "trials": [e.trial_id for e in plan],
-             "batchnorm": batchnorm}
+             "untuned": untuned, "keep_weights": keep_weights,
+             "trials": [e.trial_id for e in plan], "batchnorm": batchnorm}
 
     def change(meta):
         # Under run.json's lock: tune workers and other sweeps keep each other's entries.
