@@ -245,23 +245,18 @@ def _changed_options(previous: dict, options) -> list[str]:
             if n in previous and previous[n] != now.get(n)]
 
 
-def _data_change(recorded: dict, task, data_args) -> str:
-    """"data (what differs)" between run.json's data record and the data loaded now: the
-    load's arguments ("seed: 0 -> 1", the --data-seed), else the counts of files read and of
-    each split, else that the pixels or labels differ (a new-user check: a new --data-seed
-    and one photo added both said only "the data changed")."""
-    was, now = recorded.get("args") or {}, data_args.to_json() if data_args else {}
-    diffs = [f"{'data_seed' if k == 'seed' else k}: {was[k]!r} -> {now[k]!r}"
-             for k in now if k in was and was[k] != now[k]]
-    if not diffs:
-        counts = (recorded.get("task") or {})
-        if None not in (counts.get("files"), task.files) and counts["files"] != task.files:
-            diffs.append(f"files read: {counts['files']} -> {task.files}")
-        for s, n in (counts.get("sizes") or {}).items():
-            split = getattr(task, s, None)
-            if n != (None if split is None else len(split)):
-                diffs.append(f"{s}: {n} -> {None if split is None else len(split)} examples")
-    return f"data ({'; '.join(diffs) or 'the same counts: some pixels or labels differ'})"
+def _data_change(recorded: dict, task, data_args, run=None) -> str:
+    """"data (what differs)" between run.json's data record (and `run`'s labels and pixel
+    keys, when given) and the data loaded now (`datachange.compare`): the load's options
+    ("--data-seed 0 -> 1"), else the classes, the counts of files read and of each split,
+    else the labels or pixels that differ (a new-user check: a new --data-seed and one photo
+    added both said only "the data changed")."""
+    from hubensemble.datachange import DataRecord, compare
+
+    was = (DataRecord.of_run(run, recorded) if run is not None else
+           DataRecord(args=recorded.get("args") or {}, task=recorded.get("task") or {},
+                      labels={}, keys=None))
+    return f"data ({'; '.join(compare(was, DataRecord.of_task(task, data_args)).items())})"
 
 
 def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_dir=None,
@@ -284,7 +279,7 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
     changed = [what for what in ("catalogue", "data")
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
     if "data" in changed and data[0] is not None:
-        changed[changed.index("data")] = _data_change(meta.get("data") or {}, *data)
+        changed[changed.index("data")] = _data_change(meta.get("data") or {}, *data, run=run)
     if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)

@@ -44,11 +44,20 @@ def write_pixel_keys(path, task) -> None:
 def read_pixel_keys(path) -> PixelKeys | None:
     """RUN/labels/pixel_keys.npz at `path` as a PixelKeys; None when the run has none
     (recorded before the file was). RunError naming it when it is unreadable."""
+    rows = read_pixel_key_rows(path)
+    return None if rows is None else PixelKeys(rows[0], {s: frozenset(k)
+                                                         for s, k in rows[1].items()})
+
+
+def read_pixel_key_rows(path) -> tuple[str, dict] | None:
+    """RUN/labels/pixel_keys.npz at `path` in example order: (the data's fingerprint,
+    {split: [16-byte key of example i, as in labels/<split>.npy]}); None when the run has
+    none (recorded before the file was). RunError naming it when it is unreadable."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return PixelKeys(str(z["fingerprint"]), {
-                s: frozenset(bytes(row) for row in z[s].reshape(-1, 16))
-                for s in KEYED_SPLITS if s in z.files})
+            return str(z["fingerprint"]), {
+                s: [bytes(row) for row in z[s].reshape(-1, 16)]
+                for s in KEYED_SPLITS if s in z.files}
     except FileNotFoundError:
         return None
     except Exception as e:  # noqa: BLE001 - a damaged zip is BadZipFile, neither OSError

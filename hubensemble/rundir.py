@@ -274,17 +274,15 @@ class Run:
         RunError when the run holds a different task, unless `restart`."""
         def refuse_other_data(meta):
             recorded = meta.get("data")
-            if recorded and recorded["task"]["fingerprint"] != task.fingerprint and not restart:
-                # "sklearn:digits … than sklearn:digits" named no difference: the options do.
-                now = data_args.to_json()
-                differ = [f"{k} {v!r} -> {now[k]!r}" for k, v in recorded["args"].items()
-                          if k in now and now[k] != v]
-                raise RunError(
-                    f"{self.path} holds a run on other data ({recorded['args']['spec']}, "
-                    f"fingerprint {recorded['task']['fingerprint'][:12]}…) than "
-                    f"{data_args.spec} (fingerprint {task.fingerprint[:12]}…"
-                    f"{'; ' + ', '.join(differ) if differ else ''}); use a new --out folder, "
-                    "or the recorded data; `fit --restart` discards a fit's old results")
+            if (recorded and (recorded.get("task") or {}).get("fingerprint") != task.fingerprint
+                    and not restart):
+                from hubensemble.datachange import DataRecord, compare, other_data
+
+                change = compare(DataRecord.of_run(self, recorded),
+                                 DataRecord.of_task(task, data_args))
+                raise RunError(other_data(  # a spec is named once: "x … than x" said nothing
+                    self.path, change, None if change.other_source
+                    else f"{data_args.spec} as loaded now", fit="fit" in meta))
 
         refuse_other_data(self.meta())  # before the labels are written
 
@@ -524,13 +522,15 @@ class Run:
                 task = args.load()
             except DataError as e:
                 raise DataError(f"{e} (the data recorded in {self.meta_path}{where})") from None
-        if task.fingerprint != recorded["task"]["fingerprint"]:
+        if task.fingerprint != (recorded.get("task") or {}).get("fingerprint"):
+            from hubensemble.datachange import DataRecord, compare
+
+            change = compare(DataRecord.of_run(self, recorded), DataRecord.of_task(task))
             fix = ("run it from that folder" if relative else
-                   "restore the data, or rerun from the start with --restart")
-            raise RunError(
-                f"the data of {self.path} ({spec}) is not what the run started on (fingerprint "
-                f"{recorded['task']['fingerprint'][:12]}… now {task.fingerprint[:12]}…"
-                f"{where}); {fix}")
+                   "restore the data, or rerun from the start with --restart"
+                   if not change.redecoded else "rerun from the start with --restart")
+            raise RunError(f"the data of {self.path} ({spec}) is not what the run started on "
+                           f"({change.text()}{where}); {fix}")
         return task
 
     def labels_of(self, split):

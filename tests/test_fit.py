@@ -105,7 +105,7 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         data_args=DataArgs(spec="sklearn:digits", seed=1), **FIT)
     # It names what changed (a new-user check: it said only "the data changed").
-    assert f"the data (data_seed: 0 -> 1) changed since {out} was fitted" in str(err.value)
+    assert f"the data (--data-seed 0 -> 1) changed since {out} was fitted" in str(err.value)
     with pytest.raises(RunError, match="--restart") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, top_k=3))

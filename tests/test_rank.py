@@ -537,9 +537,13 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     ranked(good, other, tmp_path / "other", shard=(1, 2))
     with pytest.raises(RunError, match="data_fingerprint"):
         rank.merge_rankings([a, tmp_path / "other"], tmp_path / "m4")
+    # What differs is said (before: "(sklearn:digits, fingerprint …) than the shards
+    # (sklearn:digits, fingerprint …)"), and there are no files to restore.
     with pytest.raises(RunError, match=re.escape(f"{tmp_path / 'other'} holds a run on other "
-                                                 "data (sklearn:digits, fingerprint")):
+                                                 "data than the shards: ")) as err:
         rank.merge.check_shards([a, b], tmp_path / "other")  # before TensorFlow, on the CLI
+    assert re.search(r": \d+ of the 800 train images are new or changed; .*merge into a new "
+                     r"--out folder$", str(err.value))
     ranked(good[:2], task, tmp_path / "cat", shard=(1, 2))
     with pytest.raises(RunError, match="catalogue"):
         rank.merge_rankings([a, tmp_path / "cat"], tmp_path / "m5")

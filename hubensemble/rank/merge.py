@@ -185,12 +185,16 @@ def _checked(shard_dirs, out_dir, flag):
         out_run.check_folder_is_ours(flag)  # as run_rank: a folder of the user's is no run
         check_dir_target(out_dir, f"pass another {flag}")
         recorded = out_run.meta().get("data")
-        if recorded and recorded["task"]["fingerprint"] != data["task"]["fingerprint"]:
-            raise RunError(f"{out_dir} holds a run on other data ({recorded['args']['spec']}, "
-                           f"fingerprint {recorded['task']['fingerprint'][:12]}…) than the "
-                           f"shards ({data['args']['spec']}, fingerprint "
-                           f"{data['task']['fingerprint'][:12]}…); merge into a new {flag} "
-                           "folder")
+        if recorded and ((recorded.get("task") or {}).get("fingerprint")
+                         != data["task"]["fingerprint"]):
+            from hubensemble.datachange import DataRecord, compare, other_data
+
+            change = compare(DataRecord.of_run(out_run, recorded),
+                             DataRecord.of_run(Run(parts[0][0]), data))
+            raise RunError(other_data(
+                out_dir, change, "the shards",
+                new_folder=f"merge into a new {flag} folder",
+                go_on="merge shards ranked with the data options it recorded", restore=False))
         held = check_tuned_modules(out_dir, modules)
     return _Checked(parts=parts, data=data, modules=modules, held=held)
 

@@ -1,0 +1,279 @@
+"""What differs between the data a run recorded and other data: the words of the "other data"
+refusals (`rank --out`, `rank merge --out`, `fit`, a later stage) and the way out of them.
+
+A run's data is one fingerprint (`Task.fingerprint`: a sha256 of class names, labels and
+pixels), which says that two data sets differ but not how. This compares what both sides
+record instead: the load's options (`DataArgs`), the class names, the counts of files and of
+each split, the labels (RUN/labels/<split>.npy) and the train and val pixel keys
+(RUN/labels/pixel_keys.npz), and says when the run was recorded by an older hubensemble,
+whose decoding may have given the same files other pixels. No TensorFlow; no import of
+rundir (which calls this).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hubensemble import options
+from hubensemble.data.sniff import MAX_SHORT_SIDE
+from hubensemble.errors import RunError
+from hubensemble.pixelkeys import KEYED_SPLITS, read_pixel_key_rows
+
+#: The splits compared, in this order.
+SPLITS = ("train", "val", "test")
+#: DataArgs fields that are no option of the command line (`label_fn`: Python only).
+_NOT_OPTIONS = ("reloadable",)
+#: The day decoding began to shrink an image whose shorter side is above MAX_SHORT_SIDE
+#: (docs/data.md, Decoding): a run recorded before holds such images whole.
+SHRINK_SINCE = "2026-12-03"
+
+
+@dataclasses.dataclass
+class DataRecord:
+    """One side of a comparison. `args`: run.json's data "args" (`DataArgs.to_json`); `task`:
+    its "task" (`Task.to_json`); `labels`: {split: int64 [N]} of the splits it has labels of;
+    `keys`: {split: [16-byte pixel key per image]} of train and val, None when not recorded;
+    `shapes`: {split: [(H, W) per image]} of train and val, for a task loaded now (else
+    None)."""
+
+    args: dict
+    task: dict
+    labels: dict
+    keys: dict | None
+    shapes: dict | None = None
+
+    @classmethod
+    def of_task(cls, task, data_args=None) -> "DataRecord":
+        """The record of a Task loaded now with `data_args` (a DataArgs; None: a task given in
+        Python, or loaded with the recorded options, whose options are not compared)."""
+        parts = {s: getattr(task, s) for s in SPLITS if getattr(task, s) is not None}
+        return cls(args=data_args.to_json() if data_args is not None else {},
+                   task=task.to_json(),
+                   labels={s: np.asarray(p.labels, np.int64) for s, p in parts.items()},
+                   keys={s: p.pixel_keys() for s, p in parts.items() if s in KEYED_SPLITS},
+                   shapes={s: [tuple(im.shape[:2]) for im in p.images]
+                           for s, p in parts.items() if s in KEYED_SPLITS})
+
+    @classmethod
+    def of_run(cls, run, data: dict | None = None) -> "DataRecord":
+        """The record of a run folder (a `rundir.Run`): `data` (default: its run.json's
+        "data"), its labels/ files and pixel keys, each left out when missing or unreadable
+        (a run recorded before they were written, or damaged since)."""
+        data = data if data is not None else (run.meta().get("data") or {})
+        labels = {}
+        for split in SPLITS:
+            try:
+                found = run.labels_of(split)
+            except (OSError, ValueError):
+                found = None
+            if found is not None:
+                labels[split] = np.asarray(found)
+        try:
+            stored = read_pixel_key_rows(run.pixel_keys_path)
+        except RunError:
+            stored = None
+        task = data.get("task") or {}
+        keys = None if stored is None or stored[0] != task.get("fingerprint") else stored[1]
+        return cls(args=data.get("args") or {}, task=task, labels=labels, keys=keys)
+
+
+@dataclasses.dataclass
+class DataChange:
+    """What differs from the recorded data (`was`) to the other (`now`), as `compare` found it.
+
+    `changed`: the data options that differ, (flag, recorded, now); `reasons`: what differs
+    in the data itself when no option does (classes, counts, labels, pixels), in words;
+    `older`: what `was`'s record lacks that `now`'s has, in words (fields of run.json's data
+    record, RUN/labels/pixel_keys.npz): it was written by an older hubensemble; `redecoded`: the
+    difference is in the pixels alone and an older hubensemble (or the shrink of large
+    images) explains it, so restoring the files would not help."""
+
+    changed: list
+    reasons: list
+    older: list
+    redecoded: bool = False
+
+    def items(self) -> list[str]:
+        """The differences, e.g. ["--data-seed 0 -> 3"] or ["1 of the 18 train images is new
+        or changed"]; never empty."""
+        if self.changed:
+            return [f"{flag} {_shown(old)} -> {_shown(new)}" for flag, old, new in self.changed]
+        return self.reasons or ["its fingerprint differs"]
+
+    def text(self) -> str:
+        """The differences in one clause, e.g. "its data options differ (--data-seed 0 ->
+        3)" or "1 of the 18 train images is new or changed"."""
+        if self.changed:
+            return f"its data options differ ({'; '.join(self.items())})"
+        return "; ".join(self.items())
+
+    @property
+    def other_source(self) -> bool:
+        """Whether the data spec (--data) itself differs."""
+        return any(flag == "--data" for flag, _, _ in self.changed)
+
+    def advice(self, new_folder: str = "use a new --out folder",
+               go_on: str = "pass the data options it recorded", restore: bool = True) -> str:
+        """What to do: `new_folder` (the caller's words for starting afresh), and how to go on
+        with the recorded data when that can work: `go_on` and its options as flags (those
+        that differ), or (`restore`: the data is loaded now) restoring the files."""
+        if self.changed:
+            flags = " ".join(_as_flag(flag, old) for flag, old, _ in self.changed)
+            return f"{new_folder}, or {go_on}: {flags}"
+        if self.redecoded:  # restoring the files would give the same pixels again
+            return (f"{new_folder} (this hubensemble does not decode the files as the one "
+                    "that recorded the run did)")
+        return f"{new_folder}, or restore the data the run was recorded on" if restore else (
+            new_folder)
+
+
+def compare(was: DataRecord, now: DataRecord) -> DataChange:
+    """What differs between the recorded data `was` and `now` (see DataChange). The data's
+    options first: when one differs, that explains the data and nothing else is compared."""
+    older = [k for k in now.task if k not in was.task]
+    older += [f"option {k}" for k in now.args if k not in was.args]
+    older = [f"its data record has no {', '.join(older)}"] if older else []
+    if was.keys is None and now.keys is not None:
+        older.append("no RUN/labels/pixel_keys.npz")
+    changed = _changed_options(was.args, now.args)
+    if changed:
+        return DataChange(changed, [], older)
+    reasons = _count_reasons(was.task, now.task)
+    if reasons:
+        return DataChange([], reasons, older)
+    reasons, relabelled, shrunk = _example_reasons(was, now)
+    if relabelled:  # labels or order changed: the files did, whatever decoded them
+        return DataChange([], reasons, older)
+    causes = []
+    if shrunk:
+        causes.append(f"{shrunk} of {'them' if was.keys else 'the images'} now "
+                      f"{_are(shrunk, 'has', 'have')} a shorter side of {MAX_SHORT_SIDE} px: "
+                      f"since {SHRINK_SINCE} hubensemble shrinks larger images to that "
+                      "(docs/data.md, Decoding), and a run recorded before holds them whole")
+    if older:
+        causes.append(f"the run was recorded by an older hubensemble ({'; '.join(older)}), "
+                      "and decoding has changed since (docs/data.md, Decoding)")
+    return DataChange([], reasons + causes, older, redecoded=bool(causes))
+
+
+def _changed_options(was: dict, now: dict) -> list:
+    flags = {"spec": "--data", **{o.kw: o.cli_flags[0] for o in options.options_for(
+        record="data")}, "label_fn": "label_fn"}
+    defaults = {o.kw: o.default for o in options.options_for(record="data")}
+    found = []
+    for key, flag in flags.items():
+        if key in _NOT_OPTIONS or key not in now:
+            continue
+        # A field an older record lacks was its default then (`DataArgs.from_json`).
+        old = was.get(key, defaults.get(key))
+        if _normal(old) != _normal(now[key]):
+            found.append((flag, old, now[key]))
+    return found
+
+
+def _normal(value):
+    # JSON has no tuples: a split override ("--split") reads back as lists.
+    return value if not isinstance(value, dict) else {k: list(v) if isinstance(v, tuple) else v
+                                                      for k, v in value.items()}
+
+
+def _count_reasons(was: dict, now: dict) -> list[str]:
+    found = []
+    old, new = list(was.get("class_names") or []), list(now.get("class_names") or [])
+    if old != new:
+        parts = [f"{word}: {', '.join(map(str, names))}" for word, names in (
+            ("new", [c for c in new if c not in old]), ("gone", [c for c in old if c not in new]))
+            if names]
+        found.append(f"the classes differ ({'; '.join(parts)})" if parts else
+                     "the classes are in another order")
+    if None not in (was.get("files"), now.get("files")) and was["files"] != now["files"]:
+        found.append(f"files read: {was['files']} -> {now['files']}")
+    sizes_was, sizes_now = was.get("sizes") or {}, now.get("sizes") or {}
+    found += [f"{s}: {sizes_was.get(s)} -> {sizes_now.get(s)} examples" for s in SPLITS
+              if s in sizes_was and sizes_was.get(s) != sizes_now.get(s)]
+    return found
+
+
+def _example_reasons(was: DataRecord, now: DataRecord) -> tuple[list, bool, int]:
+    """(what differs, in split order; whether labels or the order differ, not pixels alone;
+    how many of the images whose pixels differ are shrunk ones) of data of the same classes
+    and counts. Per split by pixel key and label where both sides have the keys (images whose
+    pixels no image of the run's split has: new or changed; known images with other labels;
+    the same examples in another order), else by label alone; never an empty list."""
+    found, relabelled, shrunk = [], False, 0
+    for split in SPLITS:
+        if split not in now.labels or split not in was.labels:
+            continue
+        labels_was, labels_now = was.labels[split], now.labels[split]
+        size = len(labels_now)
+        if len(labels_was) != size:
+            continue
+        keys_was = (was.keys or {}).get(split)
+        keys_now = (now.keys or {}).get(split)
+        if keys_was is None or keys_now is None or len(keys_was) != size:
+            if n := int((labels_was != labels_now).sum()):
+                found.append(f"the labels of {n} of {size} {split} examples differ")
+                relabelled = True
+            continue
+        known, pairs = set(keys_was), set(zip(keys_was, labels_was.tolist()))
+        new = [i for i, key in enumerate(keys_now) if key not in known]
+        other = sum(key in known and (key, label) not in pairs
+                    for key, label in zip(keys_now, labels_now.tolist()))
+        if new:
+            found.append(f"{len(new)} of the {size} {split} images {_are(len(new))} new or "
+                         "changed")
+            shapes = (now.shapes or {}).get(split) or []
+            shrunk += sum(min(shapes[i]) == MAX_SHORT_SIDE for i in new if i < len(shapes))
+        if other:
+            found.append(f"{other} of the {size} {split} images {_are(other, 'has', 'have')} "
+                         "other labels")
+            relabelled = True
+        elif not new and (keys_was != keys_now or (labels_was != labels_now).any()):
+            found.append(f"the {split} examples are in another order")
+            relabelled = True
+    if found:
+        return found, relabelled, shrunk
+    if was.keys is not None and now.keys is not None:
+        return ["the test images differ (a run keeps no pixel keys of its test split)"], False, 0
+    # Classes, counts and labels are the same: the fingerprint covers only pixels more.
+    return (["the classes, the counts of files and examples and the labels are the same, so "
+             "the images' pixels differ (the run recorded no pixel keys to tell which)"], False,
+            sum(min(hw) == MAX_SHORT_SIDE for shapes in (now.shapes or {}).values()
+                for hw in shapes))
+
+
+def _are(n: int, one: str = "is", more: str = "are") -> str:
+    return one if n == 1 else more
+
+
+def _shown(value) -> str:
+    return "unset" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def _as_flag(flag: str, value) -> str:
+    """The command-line words that give `flag` the recorded `value`."""
+    if flag == "label_fn":
+        return f"label_fn={value!r} (from Python)"
+    if flag == "--split":
+        return " ".join(f"--split {k}={v}" for k, v in (value or {}).items()) or "no --split"
+    if isinstance(value, bool):
+        if flag == "--dedupe":
+            return "--dedupe" if value else "no --dedupe"
+        return flag if value else "--no-" + flag[2:]
+    if value is None:
+        return f"no {flag}"
+    return f"{flag} {value}"
+
+
+def other_data(where, change: DataChange, than: str | None, *, fit: bool = False,
+               new_folder: str = "use a new --out folder",
+               go_on: str = "pass the data options it recorded", restore: bool = True) -> str:
+    """The refusal of a run folder `where` that holds other data than `than` (e.g.
+    "folder:/x as loaded now"; None: `change` names both specs): what differs (`change`) and
+    what to do (`DataChange.advice`; `fit`: the folder is a fit's, which `fit --restart` can
+    discard)."""
+    return (f"{where} holds a run on other data{f' than {than}' if than else ''}: "
+            f"{change.text()}; {change.advice(new_folder, go_on, restore)}"
+            + ("; `fit --restart` discards a fit's old results" if fit else ""))

@@ -1,0 +1,165 @@
+"""A run folder on other data: the refusals say what differs and what to do (datachange).
+
+Before, `rank --out OLD` said only "OLD holds a run on other data (folder:x, fingerprint a…)
+than folder:x (fingerprint b…)": the same source twice and no reason, for changed files and
+for a run that an older hubensemble recorded alike; a record without a fingerprint was a
+KeyError.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hubensemble.data import pixel_key
+from hubensemble.errors import RunError
+from hubensemble.rundir import DataArgs, Run
+
+
+def draw(root, *, seed=0, classes=("a", "b", "c"), n=10, size=(8, 8)):
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        os.makedirs(root / c, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (*size, 3), np.uint8)).save(root / c / f"{i}.png")
+
+
+def attached(path, spec, **kw):
+    args = DataArgs(spec=spec, **kw)
+    task = args.load()
+    Run(path).attach_task(task, args)
+    return task
+
+
+def refusal(path, spec, **kw):
+    args = DataArgs(spec=spec, **kw)
+    with pytest.raises(RunError) as err:
+        Run(path).attach_task(args.load(), args)
+    return str(err.value)
+
+
+def edit_record(path, change):
+    meta = json.loads((path / "run.json").read_text())
+    change(meta)
+    (path / "run.json").write_text(json.dumps(meta))
+
+
+def test_other_options_or_another_spec_are_named_with_what_to_pass(tmp_path):
+    run = tmp_path / "run"
+    attached(run, "sklearn:digits")
+    assert refusal(run, "sklearn:digits", seed=1) == (
+        f"{run} holds a run on other data than sklearn:digits as loaded now: its data options "
+        "differ (--data-seed 0 -> 1); use a new --out folder, or pass the data options it "
+        "recorded: --data-seed 0")
+    draw(tmp_path / "d")
+    spec = f"folder:{tmp_path / 'd'}"
+    said = refusal(run, spec, val_fraction=0.3)
+    assert said == (
+        f"{run} holds a run on other data: its data options differ (--data 'sklearn:digits' -> "
+        f"'{spec}'; --val-fraction 0.2 -> 0.3); use a new --out folder, or pass the data "
+        "options it recorded: --data sklearn:digits --val-fraction 0.2")
+    assert said.count(spec) == 1
+    # An option an older run.json does not record was its default then; a fit's folder can
+    # also be discarded.
+    edit_record(run, lambda m: (m["data"]["args"].pop("seed"), m.update(fit={})))
+    assert refusal(run, "sklearn:digits", seed=2).endswith(
+        "its data options differ (--data-seed 0 -> 2); use a new --out folder, or pass the "
+        "data options it recorded: --data-seed 0; `fit --restart` discards a fit's old results")
+
+
+def test_changed_files_name_the_classes_counts_labels_or_images_that_differ(tmp_path):
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d)
+    spec = f"folder:{d}"
+    task = attached(run, spec)
+    head = f"{run} holds a run on other data than {spec} as loaded now: "
+    restore = "; use a new --out folder, or restore the data the run was recorded on"
+    # Class a's images drawn again: the same classes, counts and labels, other pixels.
+    draw(d, seed=1, classes=("a",))
+    n = {s: int((getattr(task, s).labels == 0).sum()) for s in ("train", "val")}
+    size = {s: len(getattr(task, s)) for s in ("train", "val")}
+    assert refusal(run, spec) == head + "; ".join(
+        f"{n[s]} of the {size[s]} {s} images are new or changed" for s in ("train", "val")
+    ) + restore
+    # A later stage on the changed folder says the same.
+    with pytest.raises(RunError, match=rf"is not what the run started on \({n['train']} of the "
+                                       rf"{size['train']} train images are new or changed;"):
+        Run(run).task()
+    draw(d, classes=("a",))  # as recorded again
+    Run(run).task()
+    # Classes a and b swapped: the same images, under the other labels.
+
+    def swap():
+        os.rename(d / "a", d / "x")
+        os.rename(d / "b", d / "a")
+        os.rename(d / "x", d / "b")
+
+    swap()
+    said = refusal(run, spec)
+    assert said.startswith(head) and said.endswith(restore)
+    assert "images have other labels" in said
+    swap()
+    Run(run).task()
+    # A class and a file more.
+    draw(d, classes=("d",), n=3)
+    (d / "a" / "9.png").unlink()
+    assert refusal(run, spec).startswith(
+        head + "the classes differ (new: d); files read: 30 -> 32; train: ")
+
+
+def test_a_run_recorded_by_an_older_hubensemble_says_so_and_not_to_restore(tmp_path):
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d)
+    spec = f"folder:{d}"
+    attached(run, spec)
+    head = f"{run} holds a run on other data than {spec} as loaded now: "
+    new_out = ("use a new --out folder (this hubensemble does not decode the files as the one "
+               "that recorded the run did)")
+
+    def older(meta):  # as a version of 2026-11-30 wrote it, whose decoding differed
+        for key in ("oriented", "coverage"):
+            meta["data"]["task"].pop(key)
+        meta["data"]["task"]["fingerprint"] = "0" * 64
+
+    edit_record(run, older)
+    Run(run).pixel_keys_path.unlink()
+    assert refusal(run, spec) == head + (
+        "the classes, the counts of files and examples and the labels are the same, so the "
+        "images' pixels differ (the run recorded no pixel keys to tell which); the run was "
+        "recorded by an older hubensemble (its data record has no oriented, coverage; no "
+        "RUN/labels/pixel_keys.npz), and decoding has changed since (docs/data.md, "
+        f"Decoding); {new_out}")
+    # A record without the fingerprint: refused with the reason (a KeyError before).
+    edit_record(run, lambda m: m["data"]["task"].pop("fingerprint"))
+    assert "its data record has no fingerprint, oriented, coverage" in refusal(run, spec)
+
+
+def test_images_this_version_shrinks_are_named_as_the_cause(tmp_path):
+    # A run recorded before large images were shrunk (2026-12-03) holds them whole: other
+    # pixel keys for them, the same for every other image.
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d, n=4)
+    draw(d, seed=3, classes=("a", "b", "c"), n=1, size=(1040, 1100))  # 0.png of each class
+    spec = f"folder:{d}"
+    task = attached(run, spec)
+    big = {s: [min(im.shape[:2]) == 1024 for im in getattr(task, s).images]
+           for s in ("train", "val")}
+    assert sum(map(sum, big.values())) >= 1
+    keys = dict(np.load(Run(run).pixel_keys_path))
+    for s, flags in big.items():  # the keys of the images whole
+        keys[s] = np.stack([np.frombuffer(pixel_key(np.zeros((1040, 1100, 3), np.uint8))
+                                          if b else bytes(k), np.uint8)
+                            for k, b in zip(keys[s], flags)])
+    keys["fingerprint"] = np.array("1" * 64)
+    np.savez(Run(run).pixel_keys_path, **keys)
+    edit_record(run, lambda m: m["data"]["task"].update(fingerprint="1" * 64))
+    said = refusal(run, spec)
+    shrunk = sum(map(sum, big.values()))
+    assert (f"{shrunk} of them now {'has' if shrunk == 1 else 'have'} a shorter side of 1024 "
+            "px: since 2026-12-03 hubensemble shrinks larger images to that (docs/data.md, "
+            "Decoding), and a run recorded before holds them whole; use a new --out folder "
+            "(this hubensemble does not decode the files as the one that recorded the run "
+            "did)") in said
+    assert "restore" not in said
