@@ -834,3 +834,96 @@ def test_a_large_pillow_only_image_imports_tensorflow_quietly(tmp_path):
                           text=True, timeout=300, env={**os.environ, _tf.QUIET_ENV: "1"})
     assert (done.returncode, done.stdout) == (0, "(1024, 1094, 3) False\n"), done.stderr
     assert "oneDNN" not in done.stderr and "cuInit" not in done.stderr, done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Orientation tags, format by format
+# ---------------------------------------------------------------------------------------------
+
+#: What a viewer shows of stored pixels [H, W, C] for each EXIF orientation tag (the EXIF
+#: standard's turns and flips, written with numpy; checked against ImageOps.exif_transpose).
+VIEWED = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1],
+          4: lambda a: a[::-1], 5: lambda a: a.transpose(1, 0, 2),
+          6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+          8: lambda a: np.rot90(a, 1)}
+
+
+def oriented_kinds():
+    """{file name: (Pillow format, save options, turned)}: every format the decoders read
+    that carries an orientation tag Pillow reports; `turned` when the pixels apply it."""
+    from PIL import features
+
+    out = {"png": ("PNG", {}, False), "jpg": ("JPEG", {"quality": 95}, False),
+           "webp": ("WEBP", {"lossless": True}, False),
+           "anim.webp": ("WEBP", {"lossless": True, "save_all": True}, False),  # Pillow's
+           "tif": ("TIFF", {}, True), "lzw.tif": ("TIFF", {"compression": "tiff_lzw"}, True),
+           "big.tif": ("TIFF", {"big_tiff": True}, True)}
+    if features.check("avif"):  # Pillow built with libavif: the kept decoder reads AVIF
+        out["avif"] = ("AVIF", {"quality": 100}, False)
+    return out
+
+
+def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
+        export_dir, tmp_path):
+    """Helper 79 wrote files with orientation tags 1..8: every decode path leaves JPEG, PNG,
+    WebP (still and animated) and AVIF as stored, but Pillow turns a TIFF upright as it loads
+    it, so TIFFs were counted "used as stored, not turned upright" though they were turned,
+    and an AVIF's tag (its irot / imir boxes) was not counted at all. Each is now counted as
+    what its pixels are; the loader, serve_bytes and predict give the same pixels."""
+    from hubensemble.data import read_image
+    from hubensemble.report.sections import _accounting_rows
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(79)
+    root = tmp_path / "tagged"
+    expected, paths = {}, []
+    for i, (name, (fmt, options, turned)) in enumerate(oriented_kinds().items()):
+        for tag in range(1, 9):
+            raw = rng.integers(0, 256, (6, 10, 3), np.uint8)  # not square: turns show
+            exif = Image.Exif()
+            exif[0x0112] = tag
+            extra = ({"append_images": [Image.fromarray(255 - raw)]}
+                     if options.get("save_all") else {})
+            path = root / CLASSES[(i + tag) % 3] / f"{tag}.{name}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(raw).save(path, fmt, exif=exif, **options, **extra)
+            with Image.open(path) as im:  # the tag as a viewer reads it, and what it shows
+                viewed = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+            stored = raw
+            if fmt in ("JPEG", "AVIF"):  # lossy: Pillow's decode of the stored pixels
+                with Image.open(path) as im:
+                    stored = np.asarray(im.convert("RGB"))
+                assert stored.shape == raw.shape, name  # Pillow leaves these as stored
+            np.testing.assert_array_equal(viewed, VIEWED[tag](stored), err_msg=path.name)
+            expected[str(path)] = (VIEWED[tag](stored) if turned else stored, tag, turned)
+            paths.append(path)
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    got = dict(zip(map(str, task.train.paths), task.train.images))
+    for path in paths:
+        want, tag, turned = expected[str(path)]
+        np.testing.assert_array_equal(got[str(path)], want, err_msg=path.name)
+        decoded = read_image(str(path))
+        tagged = tag if tag != 1 else None
+        assert (decoded.orientation, decoded.turned) == (
+            (None, tagged) if turned else (tagged, None)), path.name
+        if decoded.in_graph:  # serve_bytes decodes the very bytes to the loader's pixels
+            np.testing.assert_array_equal(decode_pixels(tf.constant(path.read_bytes())).numpy(),
+                                          want, err_msg=path.name)
+    assert sorted(p for p, _ in task.oriented) == sorted(
+        p for p, (_, tag, turned) in expected.items() if tag != 1 and not turned)
+    assert sorted(task.turned) == sorted(
+        (p, tag) for p, (_, tag, turned) in expected.items() if tag != 1 and turned)
+    assert len(task.turned) == 21  # 3 kinds of TIFF x tags 2..8
+    assert (f"; {len(task.oriented)} image(s) with an EXIF orientation tag (e.g. "
+            in task.summary())
+    assert "; 21 TIFF image(s) turned upright by their orientation tag (e.g. " in task.summary()
+    record = task.to_json()
+    assert record["turned"]["count"] == 21 and record["oriented"]["count"] == len(task.oriented)
+    rows = dict(_accounting_rows(record))
+    assert rows["TIFF orientation"].startswith("21 TIFF image(s) turned upright by the tag")
+    # predict (a TIFF or AVIF sent as a PNG of the loader's pixels) gives what
+    # serving_default gives on the loader's pixels.
+    loaded = tf.saved_model.load(str(export_dir))
+    reference = np.stack([serving_default(loaded, got[str(p)]) for p in paths])
+    np.testing.assert_allclose(probabilities_of(predict(export_dir, paths, top=len(CLASSES))),
+                               reference, atol=1e-6)

@@ -7,8 +7,10 @@ gives the same pixels in training and in serving:
 * JPEG, PNG, GIF, BMP (uncompressed) and WebP: the graph decoder, run eagerly. Nothing falls
   back to another decoder when it refuses such a file, because `serve_bytes` would then
   refuse what training used.
-* Every other format Pillow reads (TIFF, compressed BMP, PPM, ...): the kept decoder,
-  Pillow, with the conversion of `_decode_with_pil`. `serve_bytes` cannot run Pillow, so it
+* Every other format Pillow reads (TIFF, compressed BMP, PPM, AVIF, ...): the kept decoder,
+  Pillow, with the conversion of `_decode_with_pil` (a TIFF comes turned upright by its
+  Orientation tag, as Pillow loads it; every other format's orientation tag is left as
+  stored, as the graph leaves it). `serve_bytes` cannot run Pillow, so it
   refuses these; `predict` sends their decoded pixels to it as a lossless PNG instead.
 * Anything else is refused (`UnreadableImage`) with the real reason, naming what the file is.
 * Either way, an image whose shorter side is above `sniff.MAX_SHORT_SIDE` (1024 px) is then
@@ -151,12 +153,28 @@ class Decoded:
     """A decoded image: `pixels` uint8 [H, W, 3] (H, W >= 1), the file's `format` ("PNG",
     "TIFF", ...), and `in_graph`: True when the graph decoder read it, so serve_bytes gives
     these very pixels for the same bytes. `orientation`: the file's EXIF orientation tag when
-    it asks for a turn or flip (2..8; `exif_orientation`), which the pixels do not apply."""
+    it asks for a turn or flip (2..8; `exif_orientation`) and the pixels do not apply it (every
+    format but TIFF: as stored); `turned`: that tag when the pixels apply it (a TIFF's, which
+    Pillow applies as it loads the file: `TURNED_FORMATS`). At most one of the two is set."""
 
     pixels: np.ndarray
     format: str
     in_graph: bool
     orientation: int | None = None
+    turned: int | None = None
+
+
+#: Formats whose orientation tag the kept decoder applies: Pillow turns a TIFF upright as it
+#: loads it (its Orientation tag, 274, is a baseline TIFF field; since Pillow 6.2, and since
+#: 10.1 it drops the tag once applied, so `ImageOps.exif_transpose` does not turn it twice).
+#: No other decoder applies one: TensorFlow's JPEG, PNG and WebP decoders and Pillow's (WebP,
+#: AVIF, …) give the pixels as stored.
+TURNED_FORMATS = ("TIFF", "BigTIFF")
+
+#: Formats outside the graph whose orientation Pillow reports by their own structures (no
+#: EXIF block needed): TIFF's tags, AVIF's irot / imir boxes (HEIF's transformations,
+#: reported as the EXIF tag; Pillow's AVIF decoder does not apply them).
+_TAGGED_FORMATS = TURNED_FORMATS + ("HEIF/AVIF",)
 
 
 #: Where an EXIF block can sit: JPEG's APP1 ("Exif\0\0"), PNG's eXIf chunk, WebP's EXIF chunk.
@@ -166,11 +184,13 @@ _EXIF_MARKERS = (b"Exif\x00\x00", b"eXIf", b"EXIF")
 def exif_orientation(data: bytes) -> int | None:
     """The EXIF orientation tag (0x0112) of an image file's bytes when it is 2..8 (a turn or
     flip that viewers apply: 6 = turn 90 degrees clockwise to view), else None (no EXIF, no
-    tag, 1 = as stored, or a value outside the standard's 1..8). No decoder applies it
-    (docs/data.md, "Decoding"); loaders count such files so the user learns that a client
-    which turns photos upright sends the model other pixels (docs/export.md). Pillow reads
-    the tag, and only for bytes that hold an EXIF block (or a TIFF, whose tags are its own)."""
-    if sniff(data) not in ("TIFF", "BigTIFF") and not any(m in data for m in _EXIF_MARKERS):
+    tag, 1 = as stored, or a value outside the standard's 1..8). Only the kept decoder's
+    TIFFs are decoded turned by it (`TURNED_FORMATS`; docs/data.md, "Decoding"); loaders
+    count both kinds, so the user learns that a client which turns photos upright sends the
+    model other pixels (docs/export.md). Pillow reads the tag (as `ImageOps.exif_transpose`
+    does), and only for bytes that hold an EXIF block, a TIFF (whose tags are its own) or an
+    AVIF (its irot / imir boxes, which Pillow reports as this tag)."""
+    if sniff(data) not in _TAGGED_FORMATS and not any(m in data for m in _EXIF_MARKERS):
         return None
     import io
 
@@ -245,9 +265,10 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     Raises UnreadableImage with the real reason (what the file is and why it cannot be
     read) for empty, damaged and unknown files and images of zero pixels. `name` (the file's
     path) is how a warning Pillow gives while decoding names the file (`_decode_with_pil`).
-    `orientation` False leaves `Decoded.orientation` None without looking for the EXIF tag:
-    only the data loaders count it, and predicting or serving a phone photo need not search
-    its megabytes for an EXIF block.
+    `orientation` False leaves `Decoded.orientation` and `Decoded.turned` None without
+    looking for the EXIF tag: only the data loaders count it, and predicting or serving a
+    phone photo need not search its megabytes for an EXIF block (a TIFF is turned all the
+    same: Pillow does it as it loads the file).
     """
     data = bytes(data)
     tag = exif_orientation if orientation else (lambda _: None)
@@ -281,6 +302,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
             from hubensemble.data.graph import shrink_to_short_side
 
             pixels = shrink_to_short_side(pixels).numpy()
+    if sniff(data) in TURNED_FORMATS:  # Pillow turned it upright as it loaded it
+        return Decoded(_checked(pixels), fmt, False, turned=tag(data))
     return Decoded(_checked(pixels), fmt, False, tag(data))
 
 
@@ -309,11 +332,13 @@ def _decode_with_pil(data: bytes, name: str | None = None) -> tuple[np.ndarray, 
     with the warnings Pillow gives on the way ("Truncated File Read") logged naming the file
     `name` (they named Pillow's own source line, not the image).
 
-    The conversion (docs/data.md): the first frame; 16 and 32-bit integer grey ("I;16*",
-    "I") clipped to 0..65535 and then v >> 8, as 16-bit PNGs; float grey ("F") must lie in
-    [0, 1] (round(v * 255)); 1-bit → 0 / 255; grey and RGB as stored; anything with alpha or
-    a transparency key (LA, PA, RGBA, palette with transparency) → RGBA, composited onto
-    white as everywhere; other modes (CMYK, YCbCr, LAB, palette) → Pillow's convert("RGB").
+    The conversion (docs/data.md): the first frame (a TIFF turned upright by its Orientation
+    tag, which Pillow applies as it loads it; other formats as stored); 16 and 32-bit integer
+    grey ("I;16*", "I") clipped to 0..65535 and then v >> 8, as 16-bit PNGs; float grey
+    ("F") must lie in [0, 1] (round(v * 255)); 1-bit → 0 / 255; grey and RGB as stored;
+    anything with alpha or a transparency key (LA, PA, RGBA, palette with transparency) →
+    RGBA, composited onto white as everywhere; other modes (CMYK, YCbCr, LAB, palette) →
+    Pillow's convert("RGB").
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -383,7 +408,7 @@ def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
     the graph decodes them, else a lossless PNG of the kept decoder's pixels, which
     serve_bytes decodes to exactly those pixels. `decoded`: `decode_bytes(data)` when the
     caller has it already (not decoded twice); `name` as `decode_bytes`'s; the Decoded it
-    makes itself has no `orientation`. Raises UnreadableImage as `decode_bytes`."""
+    makes itself has no `orientation` or `turned`. Raises UnreadableImage as `decode_bytes`."""
     decoded = decoded or decode_bytes(data, name=name, orientation=False)
     if decoded.in_graph:
         return bytes(data), decoded
@@ -392,6 +417,6 @@ def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
     return tf.io.encode_png(decoded.pixels).numpy(), decoded
 
 
-__all__ = ["Decoded", "GRAPH_FORMATS", "UnreadableImage", "check_16bit", "composite_on_white",
-           "decode_bytes", "decode_image_bytes", "exif_orientation", "op_error_reason",
-           "read_image", "read_image_file", "servable_bytes", "to_rgb_uint8"]
+__all__ = ["Decoded", "GRAPH_FORMATS", "TURNED_FORMATS", "UnreadableImage", "check_16bit",
+           "composite_on_white", "decode_bytes", "decode_image_bytes", "exif_orientation",
+           "op_error_reason", "read_image", "read_image_file", "servable_bytes", "to_rgb_uint8"]

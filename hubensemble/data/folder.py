@@ -26,7 +26,8 @@ class _Listing:
     def __init__(self):
         self.skipped: list[tuple[str, str]] = []
         self.ignored: list[str] = []
-        self.oriented: list[tuple[str, int]] = []  # (path, EXIF orientation 2..8)
+        self.oriented: list[tuple[str, int]] = []  # (path, EXIF orientation 2..8), as stored
+        self.turned: list[tuple[str, int]] = []  # (path, orientation 2..8) a TIFF applied
         self.files = 0  # files looked at (decoded or skipped)
 
     def skip(self, path, reason):
@@ -147,6 +148,8 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
             images.append(decoded.pixels)
             if decoded.orientation is not None:
                 listing.oriented.append((path, decoded.orientation))
+            if decoded.turned is not None:
+                listing.turned.append((path, decoded.turned))
             listing.files += 1
             labels.append(index[c])
             paths.append(path)
@@ -281,7 +284,8 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
     name = os.path.basename(os.path.normpath(os.path.abspath(path)))
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,
-                ignored=listing.ignored, files=listing.files, oriented=listing.oriented)
+                ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
+                turned=listing.turned)
 
 
 def _empty_error(path, skipped):

@@ -111,7 +111,8 @@ class Task:
     "name (class)" of its copies; `duplicates.conflict_names`); `files` is how many files a
     folder loader looked at (None for array data): files = examples + skipped + dropped.
     `oriented` (path, 2..8) lists the files whose EXIF orientation tag asks viewers to turn or
-    flip them; their pixels are used as stored (`decode.exif_orientation`).
+    flip them and whose pixels are used as stored (`decode.exif_orientation`); `turned` the
+    TIFFs whose Orientation tag the decoder applied (`decode.TURNED_FORMATS`).
     """
 
     name: str
@@ -131,6 +132,8 @@ class Task:
     # (path, EXIF orientation 2..8) of files whose tag asks viewers to turn them: used as
     # stored (decode.exif_orientation)
     oriented: list[tuple[str, int]] = field(default_factory=list)
+    # (path, orientation 2..8) of TIFFs turned upright by their tag as Pillow loaded them
+    turned: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -363,6 +366,11 @@ class Task:
             text += (f"; {len(self.oriented)} image(s) with an EXIF orientation tag (e.g. "
                      f"{self.oriented[0][0]}: {self.oriented[0][1]}) used as stored, not "
                      "turned upright, as serve_bytes reads them")
+        if self.turned:
+            # Pillow applies a TIFF's tag as it loads it, so these are upright (docs/data.md).
+            text += (f"; {len(self.turned)} TIFF image(s) turned upright by their orientation "
+                     f"tag (e.g. {self.turned[0][0]}: {self.turned[0][1]}), as Pillow reads "
+                     "them and predict sends them")
         if self.skipped:
             shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
             more = (f"; and {len(self.skipped) - 3} more"
@@ -413,6 +421,8 @@ class Task:
             "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10])},
             "oriented": {"count": len(self.oriented),
                          "examples": [list(o) for o in self.oriented[:10]]},
+            "turned": {"count": len(self.turned),
+                       "examples": [list(o) for o in self.turned[:10]]},
             "duplicates": self.duplicates,
             "dropped": [list(d) for d in self.dropped],
             "coverage": self.coverage(),

@@ -236,6 +236,11 @@ def _accounting_rows(task) -> list:
         path, tag = (oriented.get("examples") or [["?", "?"]])[0]
         rows.append(["EXIF orientation", f"{oriented['count']} image(s) with the tag, used as "
                      f"stored, not turned upright (e.g. {_short_path(path)}: {tag})"])
+    turned = task.get("turned") or {}
+    if turned.get("count"):
+        path, tag = (turned.get("examples") or [["?", "?"]])[0]
+        rows.append(["TIFF orientation", f"{turned['count']} TIFF image(s) turned upright by "
+                     f"the tag, as Pillow reads them (e.g. {_short_path(path)}: {tag})"])
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_example(task['skipped'][0])})"])
