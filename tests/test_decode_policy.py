@@ -927,3 +927,70 @@ def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
     reference = np.stack([serving_default(loaded, got[str(p)]) for p in paths])
     np.testing.assert_allclose(probabilities_of(predict(export_dir, paths, top=len(CLASSES))),
                                reference, atol=1e-6)
+
+
+def test_shrunk_images_are_counted_per_split_in_the_summary_run_json_and_report(tmp_path):
+    """Since the shrink to a shorter side of 1024 px (1161320) nothing said how many images
+    it changed (helper 79). The loader counts them from the decode itself (the size before
+    the shrink), per split; an npz is never shrunk and counts none."""
+    from hubensemble.data import load_test_set, read_image
+    from hubensemble.report.sections import _accounting_rows
+
+    rng = np.random.default_rng(5)
+
+    def smooth_picture(h, w):
+        small = rng.integers(0, 256, (4, 4, 3), np.uint8)
+        return np.asarray(Image.fromarray(small).resize((w, h), Image.BILINEAR))
+
+    # (file, stored height, width, tag): the TIFF is turned (tag 6) before it is shrunk.
+    files = {"a": [("wide.png", 1100, 1300, None), ("tall.jpg", 1400, 1030, None),
+                   ("edge.png", 1024, 1500, None), ("small.png", 40, 60, None),
+                   ("turned.tif", 1030, 1100, 6)],
+             "b": [("big.bmp", 1025, 1025, None), ("small.png", 30, 30, None),
+                   ("strip.png", 6, 3000, None), ("big.webp", 1200, 1100, None),
+                   ("small.jpg", 50, 70, None)]}
+    root = tmp_path / "big"
+    decoded_size = {}
+    for cls, rows in files.items():
+        (root / cls).mkdir(parents=True)
+        for name, h, w, tag in rows:
+            path = root / cls / name
+            options = {"quality": 95} if name.endswith((".jpg", ".webp")) else {}
+            if tag:
+                exif = Image.Exif()
+                exif[0x0112] = tag
+                options["exif"] = exif
+            Image.fromarray(smooth_picture(h, w)).save(path, **options)
+            decoded_size[str(path)] = (w, h) if tag in (5, 6, 7, 8) else (h, w)
+    want = {p: hw for p, hw in decoded_size.items() if min(hw) > 1024}
+    assert len(want) == 5
+    for path, hw in decoded_size.items():
+        got = read_image(path)
+        assert got.shrunk_from == want.get(path), path
+        assert min(got.pixels.shape[:2]) == min(min(hw), 1024), path
+    task = load_task(f"folder:{root}", seed=3)  # 3 / 1 / 1 of each class
+    per_split = {s: sum(p in want for p in getattr(task, s).paths) for s in
+                 ("train", "val", "test")}
+    assert sorted(task.shrunk) == sorted(want.items())
+    assert task.shrunk_counts() == per_split and sum(per_split.values()) == 5
+    counts = ", ".join(f"{s} {n}" for s, n in per_split.items())
+    assert (f"; 5 image(s) above 1024 px on their shorter side shrunk to it ({counts}; e.g. "
+            in task.summary()), task.summary()
+    record = task.to_json()["shrunk"]
+    assert record["count"] == 5 and record["splits"] == per_split
+    assert sorted((p, tuple(hw)) for p, hw in record["examples"]) == sorted(want.items())
+    row = dict(_accounting_rows(task.to_json()))["shrunk images"]
+    assert row.startswith(f"5 with a shorter side above 1024 px, shrunk to it ({counts}; "
+                          "e.g. "), row
+    # evaluate's test set: one split, every image in it.
+    test_set = load_test_set(f"folder:{root}")
+    assert test_set.shrunk_counts() == {"test": 5}
+    assert "; 5 image(s) above 1024 px on their shorter side shrunk to it (test 5; e.g. " in (
+        test_set.summary())
+    # Arrays are not shrunk, so an npz counts none.
+    np.savez(tmp_path / "big.npz", x_train=np.zeros((4, 1030, 1100, 3), np.uint8),
+             y_train=np.array([0, 1, 0, 1]))
+    arrays = load_task(f"npz:{tmp_path / 'big.npz'}", val_fraction=0.0)
+    assert arrays.train.images.shape[1:3] == (1030, 1100) and arrays.shrunk == []
+    assert arrays.to_json()["shrunk"]["count"] == 0
+    assert "shorter side shrunk" not in arrays.summary()

@@ -14,7 +14,8 @@ gives the same pixels in training and in serving:
   refuses these; `predict` sends their decoded pixels to it as a lossless PNG instead.
 * Anything else is refused (`UnreadableImage`) with the real reason, naming what the file is.
 * Either way, an image whose shorter side is above `sniff.MAX_SHORT_SIDE` (1024 px) is then
-  shrunk to it, aspect kept, by the graph's own ops (`graph.shrink_to_short_side`).
+  shrunk to it, aspect kept, by the graph's own ops (`graph.shrink_to_short_side`);
+  `Decoded.shrunk_from` keeps the size it had, which the loaders count.
 
 Arrays (npz, tfds, in-memory) go through `to_rgb_uint8`, whose alpha and 16-bit rules are the
 graph decoder's (an array of 8-bit values in uint16 is refused: `check_16bit`); they are
@@ -155,13 +156,16 @@ class Decoded:
     these very pixels for the same bytes. `orientation`: the file's EXIF orientation tag when
     it asks for a turn or flip (2..8; `exif_orientation`) and the pixels do not apply it (every
     format but TIFF: as stored); `turned`: that tag when the pixels apply it (a TIFF's, which
-    Pillow applies as it loads the file: `TURNED_FORMATS`). At most one of the two is set."""
+    Pillow applies as it loads the file: `TURNED_FORMATS`). At most one of the two is set.
+    `shrunk_from`: (height, width) as decoded when the shorter side was above
+    `sniff.MAX_SHORT_SIDE` and `pixels` are the image shrunk to it, else None."""
 
     pixels: np.ndarray
     format: str
     in_graph: bool
     orientation: int | None = None
     turned: int | None = None
+    shrunk_from: tuple[int, int] | None = None
 
 
 #: Formats whose orientation tag the kept decoder applies: Pillow turns a TIFF upright as it
@@ -230,8 +234,9 @@ def op_error_reason(err: Exception) -> str:
 
 
 def _graph_decode(data: bytes):
-    """(pixels, format) from the graph decoder, or (None, kind, reason) when it refuses:
-    kind "unsupported" (not a graph format), "invalid" or "damaged" (a graph format).
+    """(pixels, format, (height, width) before the shrink) from the graph decoder, or
+    (None, kind, reason) when it refuses: kind "unsupported" (not a graph format), "invalid"
+    or "damaged" (a graph format).
 
     The branch of `graph.decode_pixels` that the file's first bytes select runs on its own
     (`graph.decoder_for`): the same ops as inside serve_bytes, traced per format met."""
@@ -241,8 +246,8 @@ def _graph_decode(data: bytes):
 
     row = sniff_row(data)
     try:
-        pixels = decoder_for(row)(tf.constant(data))
-        return pixels.numpy(), SIGNATURES[row][0]
+        pixels, size = decoder_for(row)(tf.constant(data))
+        return pixels.numpy(), SIGNATURES[row][0], tuple(int(v) for v in size.numpy())
     except (tf.errors.OpError, UnicodeDecodeError) as e:
         # UnicodeDecodeError: TensorFlow fails to decode an error message that quotes bytes.
         reason = (op_error_reason(e) if isinstance(e, tf.errors.OpError)
@@ -280,7 +285,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         with _tf.native_stderr_silenced(_tf.quiet()):
             got = _graph_decode(data)
         if got[0] is not None:
-            return Decoded(_checked(got[0]), got[1], True, tag(data))
+            pixels, fmt, size = got
+            return Decoded(_checked(pixels), fmt, True, tag(data), shrunk_from=_shrunk(size))
         _, kind, reason = got
         if kind != "unsupported":  # e.g. an RLE-compressed BMP is "unsupported" too
             raise UnreadableImage(reason)
@@ -295,7 +301,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         pil = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", _short(e))
         raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
                               f"(Pillow: {pil})") from None
-    if min(pixels.shape[:2]) > MAX_SHORT_SIDE:  # the graph's shrink, after Pillow's decode
+    shrunk_from = _shrunk(pixels.shape[:2])
+    if shrunk_from:  # the graph's shrink, after Pillow's decode
         # The first TensorFlow import of a Pillow-only run happens here: its start-up notices
         # (CUDA, oneDNN) are hidden unless --verbose, as around the graph decoder above.
         with _tf.native_stderr_silenced(_tf.quiet()):
@@ -303,8 +310,15 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
 
             pixels = shrink_to_short_side(pixels).numpy()
     if sniff(data) in TURNED_FORMATS:  # Pillow turned it upright as it loaded it
-        return Decoded(_checked(pixels), fmt, False, turned=tag(data))
-    return Decoded(_checked(pixels), fmt, False, tag(data))
+        return Decoded(_checked(pixels), fmt, False, turned=tag(data), shrunk_from=shrunk_from)
+    return Decoded(_checked(pixels), fmt, False, tag(data), shrunk_from=shrunk_from)
+
+
+def _shrunk(size) -> tuple[int, int] | None:
+    """(height, width) of a decoded size that the shrink to MAX_SHORT_SIDE changes, else
+    None."""
+    h, w = (int(v) for v in size)
+    return (h, w) if min(h, w) > MAX_SHORT_SIDE else None
 
 
 def decode_image_bytes(data: bytes) -> np.ndarray:

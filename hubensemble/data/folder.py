@@ -28,6 +28,7 @@ class _Listing:
         self.ignored: list[str] = []
         self.oriented: list[tuple[str, int]] = []  # (path, EXIF orientation 2..8), as stored
         self.turned: list[tuple[str, int]] = []  # (path, orientation 2..8) a TIFF applied
+        self.shrunk: list[tuple[str, tuple[int, int]]] = []  # (path, (h, w) as decoded)
         self.files = 0  # files looked at (decoded or skipped)
 
     def skip(self, path, reason):
@@ -150,6 +151,8 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
                 listing.oriented.append((path, decoded.orientation))
             if decoded.turned is not None:
                 listing.turned.append((path, decoded.turned))
+            if decoded.shrunk_from is not None:
+                listing.shrunk.append((path, decoded.shrunk_from))
             listing.files += 1
             labels.append(index[c])
             paths.append(path)
@@ -285,7 +288,7 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
-                turned=listing.turned)
+                turned=listing.turned, shrunk=listing.shrunk)
 
 
 def _empty_error(path, skipped):

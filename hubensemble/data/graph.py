@@ -410,7 +410,9 @@ def _decode(data):
 @functools.lru_cache(maxsize=None)
 def decoder_for(row: int):
     """The branch of `decode_pixels` for files whose first bytes match SIGNATURES[row]
-    (len(SIGNATURES): none), alone, as a tf.function on a string scalar -> uint8 [H, W, 3].
+    (len(SIGNATURES): none), alone, as a tf.function on a string scalar -> (uint8 [H, W, 3],
+    int32 [2]: the decoded height and width before `_shrink`, so a caller learns that the
+    image was shrunk without decoding it again).
 
     The Python paths pick it by `sniff.sniff_row` (the same table and rule as the graph's
     `sniff_index`) and so run exactly the ops `decode_pixels` runs for that file, but trace
@@ -429,7 +431,7 @@ def _decode_row(row, data):
     with tf.control_dependencies([_empty_check(data)]):
         pixels = _branches(data, tf.constant(row, tf.int32))[_BRANCH[row]]()
     pixels.set_shape([None, None, 3])
-    return _shrink(pixels)
+    return _shrink(pixels), tf.shape(pixels)[:2]
 
 
 @tf.function(input_signature=[tf.TensorSpec([], tf.string)], autograph=False)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hubensemble import formats
+from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError
 
 SPLIT_NAMES = formats.SPLITS
@@ -112,7 +113,9 @@ class Task:
     folder loader looked at (None for array data): files = examples + skipped + dropped.
     `oriented` (path, 2..8) lists the files whose EXIF orientation tag asks viewers to turn or
     flip them and whose pixels are used as stored (`decode.exif_orientation`); `turned` the
-    TIFFs whose Orientation tag the decoder applied (`decode.TURNED_FORMATS`).
+    TIFFs whose Orientation tag the decoder applied (`decode.TURNED_FORMATS`). `shrunk`
+    (path, (height, width) as decoded) the files whose shorter side was above 1024 px
+    (`sniff.MAX_SHORT_SIDE`) and were shrunk to it; `shrunk_counts` splits them by split.
     """
 
     name: str
@@ -134,6 +137,8 @@ class Task:
     oriented: list[tuple[str, int]] = field(default_factory=list)
     # (path, orientation 2..8) of TIFFs turned upright by their tag as Pillow loaded them
     turned: list[tuple[str, int]] = field(default_factory=list)
+    # (path, (h, w) as decoded) of files shrunk to a shorter side of 1024 px
+    shrunk: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -145,6 +150,14 @@ class Task:
         """Median (height, width) of the training images (the BiT-HyperRule input)."""
         shapes = self.train.shapes()
         return int(np.median(shapes[:, 0])), int(np.median(shapes[:, 1]))
+
+    def shrunk_counts(self) -> dict[str, int]:
+        """{split: how many of its examples are files shrunk to a shorter side of 1024 px}
+        for the present splits (`shrunk`, matched by path: a copy --dedupe dropped is in
+        none)."""
+        shrunk = {p for p, _ in self.shrunk}
+        return {s: sum(p in shrunk for p in (getattr(self, s).paths or ()))
+                for s in self.present_splits()}
 
     def split(self, name: str) -> Split:
         """The split called `name` (train, val/validation/valid, test).
@@ -371,6 +384,13 @@ class Task:
             text += (f"; {len(self.turned)} TIFF image(s) turned upright by their orientation "
                      f"tag (e.g. {self.turned[0][0]}: {self.turned[0][1]}), as Pillow reads "
                      "them and predict sends them")
+        record = self._shrunk_record()
+        if record["count"]:
+            path, (h, w) = record["examples"][0]
+            text += (f"; {record['count']} image(s) above {MAX_SHORT_SIDE} px on their "
+                     f"shorter side shrunk to it ("
+                     + ", ".join(f"{s} {n}" for s, n in record["splits"].items())
+                     + f"; e.g. {path}: {h}x{w})")
         if self.skipped:
             shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
             more = (f"; and {len(self.skipped) - 3} more"
@@ -407,6 +427,14 @@ class Task:
                 text += f"; {note}"
         return text
 
+    def _shrunk_record(self) -> dict:
+        """run.json's "shrunk": how many examples are shrunk files, per split, and up to 10
+        of them as [path, [height, width] as decoded]."""
+        counts = self.shrunk_counts()
+        kept = {p for s in self.present_splits() for p in (getattr(self, s).paths or ())}
+        return {"count": sum(counts.values()), "splits": counts,
+                "examples": [[p, list(hw)] for p, hw in self.shrunk if p in kept][:10]}
+
     def to_json(self) -> dict:
         """What a run records about its data (no pixels)."""
         return {
@@ -423,6 +451,7 @@ class Task:
                          "examples": [list(o) for o in self.oriented[:10]]},
             "turned": {"count": len(self.turned),
                        "examples": [list(o) for o in self.turned[:10]]},
+            "shrunk": self._shrunk_record(),
             "duplicates": self.duplicates,
             "dropped": [list(d) for d in self.dropped],
             "coverage": self.coverage(),

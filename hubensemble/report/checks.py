@@ -17,6 +17,7 @@ RUN_KINDS = [
     (("data", "task", "image_size"), list), (("data", "task", "skipped"), list),
     (("data", "task", "dropped"), list), (("data", "task", "ignored"), dict),
     (("data", "task", "oriented"), dict), (("data", "task", "turned"), dict),
+    (("data", "task", "shrunk"), dict),
     (("data", "task", "duplicates"), dict), (("stages",), dict), (("versions",), dict),
     (("export",), dict), (("export", "skipped"), list), (("export", "skipped", "*"), dict),
     (("export", "tflite"), dict), (("export", "members"), list), (("modules",), dict),

@@ -241,6 +241,13 @@ def _accounting_rows(task) -> list:
         path, tag = (turned.get("examples") or [["?", "?"]])[0]
         rows.append(["TIFF orientation", f"{turned['count']} TIFF image(s) turned upright by "
                      f"the tag, as Pillow reads them (e.g. {_short_path(path)}: {tag})"])
+    shrunk = task.get("shrunk") or {}
+    if shrunk.get("count"):
+        path, size = (shrunk.get("examples") or [["?", ["?", "?"]]])[0]
+        per = ", ".join(f"{s} {n}" for s, n in (shrunk.get("splits") or {}).items())
+        rows.append(["shrunk images", f"{shrunk['count']} with a shorter side above 1024 px, "
+                     f"shrunk to it ({per + '; ' if per else ''}e.g. {_short_path(path)}: "
+                     f"{size[0]}x{size[1]})"])
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_example(task['skipped'][0])})"])
