@@ -96,9 +96,11 @@ def data_args_from(args):
 def load_data(args, *, logged=True):
     """(DataArgs, Task) of the command line; the task summary to stderr unless -q, and to the
     run's log unless `logged` is False (fit: pipeline.fit logs it, for Python callers too)."""
+    from hubensemble.rundir import Run
     data_args = data_args_from(args)
     task = data_args.load()
-    say(args, task.summary(skipped_in=formats.skipped_list(args.out)), logged=logged)
+    listed = Run(args.out).skipped_list_for(task, restart=getattr(args, "restart", False))
+    say(args, task.summary(skipped_in=listed), logged=logged)
     return data_args, task
 
 
@@ -157,7 +159,6 @@ def _rank_check(parser, args):
 def cmd_rank(args):
     """`rank`: rank.run_rank over the catalogue (_rank_check read it) and data; a summary."""
     from hubensemble.rank import run_rank
-
     _resolve_shard(args)
     data_args, task = load_data(args)
     ranking = run_rank(args.out, args.specs, task, **options.kwargs_for("rank", args),
@@ -345,7 +346,6 @@ def _options_from(args):
 def cmd_fit(args):
     """`fit`: pipeline.fit with the FitOptions of the command line; prints the summary."""
     from hubensemble.pipeline import fit
-
     # Loaded here, so the data summary (counts, skipped files) is on the terminal before the
     # long stages; fit keeps data_args, so later stages can load the data again.
     data_args, task = load_data(args, logged=False)

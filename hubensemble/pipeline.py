@@ -13,7 +13,7 @@ from pathlib import Path
 from hubensemble import options as option_table
 from hubensemble.errors import HubensembleError, RunError, reraise_stop
 from hubensemble.fileio import is_temp
-from hubensemble.formats import FIT_LOCK, RUN_ENTRIES, skipped_list
+from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run, require_validation
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             # A Task from Python: later stages of this run need it passed in again.
             task = data
             data_args = data_args or DataArgs(spec=task.source, reloadable=False)
-        log.info("fit: %s", task.summary(skipped_in=skipped_list(out)))
+        log.info("fit: %s", task.summary(skipped_in=run.skipped_list_for(task, restart=restart)))
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)

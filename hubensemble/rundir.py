@@ -269,6 +269,20 @@ class Run:
             atomic_write_json(self.meta_path, meta)
         return meta
 
+    def skipped_list_for(self, task, *, restart=False):
+        """Where this run will list all of `task`'s skipped files (`formats.skipped_list`: the
+        clause for the data summary), or None when run.json already records other data
+        (another fingerprint) and `attach_task` will refuse `task` without `restart`: the
+        summary printed before that refusal pointed at a run.json that kept the old list.
+        A run.json that cannot be read gives None too (the stage then says why)."""
+        try:
+            recorded = (self.meta().get("data") or {}).get("task") or {}
+        except RunError:
+            return None
+        if recorded and recorded.get("fingerprint") != task.fingerprint and not restart:
+            return None
+        return formats.skipped_list(self.path)
+
     def attach_task(self, task, data_args, *, restart=False):
         """Records the task of this run (run.json "data", RUN/labels/<split>.npy int64 [N]);
         RunError when the run holds a different task, unless `restart`."""

@@ -1559,6 +1559,16 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
     assert f"and 2 more, all listed in {out / 'run.json'} (data.task.skipped)" in log
     recorded = json.loads((out / "run.json").read_text())["data"]["task"]["skipped"]
     assert sorted(p for p, _ in recorded) == sorted(map(str, bad))
+    # On other data the run is refused and run.json keeps the old list: the summary printed
+    # before the refusal pointed at it all the same (a new-user check). No pointer now.
+    Image.fromarray(rng.integers(0, 255, (12, 12, 3), np.uint8)).save(data / "b" / "new.png")
+    (data / "a" / "notes5.txt").write_text("not an image either")
+    code, stdout, err = in_process("rank", "--catalogue", str(cat), "--data", f"folder:{data}",
+                                   "--out", str(out))
+    assert code == 2 and "holds a run on other data" in err, err
+    assert "6 file(s) skipped (" in err and "; and 3 more)." in err, err
+    assert "all listed in" not in err, err
+    assert len(json.loads((out / "run.json").read_text())["data"]["task"]["skipped"]) == 5
 
 
 def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch):
