@@ -1,5 +1,8 @@
 """What differs between the data a run recorded and other data: the words of the "other data"
-refusals (`rank --out`, `rank merge --out`, `fit`, a later stage) and the way out of them.
+refusals (`rank --out`, `rank merge --out`, `fit`, a later stage) and the way out of them,
+including the command that starts a run folder again (`start_again`), which depends on the
+command run (only `fit` takes --restart) and on what the folder holds; and the refusal of
+data without a validation split (`require_validation`).
 
 A run's data is one fingerprint (`Task.fingerprint`: a sha256 of class names, labels and
 pixels), which says that two data sets differ but not how. This compares what both sides
@@ -13,6 +16,8 @@ rundir (which calls this).
 from __future__ import annotations
 
 import dataclasses
+import os
+import shlex
 
 import numpy as np
 
@@ -257,23 +262,102 @@ def _as_flag(flag: str, value) -> str:
     if flag == "label_fn":
         return f"label_fn={value!r} (from Python)"
     if flag == "--split":
-        return " ".join(f"--split {k}={v}" for k, v in (value or {}).items()) or "no --split"
+        return " ".join(f"--split {shlex.quote(f'{k}={v}')}" for k, v in (value or {}).items()
+                        ) or "no --split"
     if isinstance(value, bool):
         if flag == "--dedupe":
             return "--dedupe" if value else "no --dedupe"
         return flag if value else "--no-" + flag[2:]
     if value is None:
         return f"no {flag}"
-    return f"{flag} {value}"
+    return f"{flag} {shlex.quote(str(value))}"  # pasted into a shell: a path with a space
 
 
-def other_data(where, change: DataChange, than: str | None, *, fit: bool = False,
+def other_data(where, change: DataChange, than: str | None, *, again: str = "",
                new_folder: str = "use a new --out folder",
                go_on: str = "pass the data options it recorded", restore: bool = True) -> str:
     """The refusal of a run folder `where` that holds other data than `than` (e.g.
     "folder:/x as loaded now"; None: `change` names both specs): what differs (`change`) and
-    what to do (`DataChange.advice`; `fit`: the folder is a fit's, which `fit --restart` can
-    discard)."""
+    what to do (`DataChange.advice`, then `again`: `start_again`'s words, when it has any)."""
     return (f"{where} holds a run on other data{f' than {than}' if than else ''}: "
             f"{change.text()}; {change.advice(new_folder, go_on, restore)}"
-            + ("; `fit --restart` discards a fit's old results" if fit else ""))
+            + (f"; or {again}" if again else ""))
+
+
+def start_again(where, meta: dict, command: str | None = None, *,
+                args: dict | None = None) -> str:
+    """How to start the run in folder `where` again, as words after "or" that work for the
+    user of `command` ("fit", "rank", ...; None: a later stage, none of which takes
+    --restart): a fit passes --restart; any other command is given the whole command line,
+    `hubensemble fit --restart … --out WHERE` for a fit's folder (or one whose run.json is
+    unreadable, `meta` {}: fit --restart clears it unread), else `hubensemble rank … --out
+    NEW` (stages run one by one: no command discards their folder). "" for `rank` on a
+    folder without a fit: "a new --out folder", which its refusal names, is then the way.
+    `args`: the data options to name (DataArgs.to_json; default: run.json's data "args")."""
+    if command in options.BY_NAME["restart"].commands:
+        return f"pass --restart to discard the results in {where}"
+    fit = "fit" in meta or not meta
+    if command == "rank" and not fit:
+        return ""
+    if args is None:
+        args = (meta.get("data") or {}).get("args")
+    words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
+    if fit:
+        return ("fit it again from the start, discarding its results: `hubensemble fit "
+                f"--restart {words} --out {shlex.quote(str(where))}` with your other fit options")
+    return (f"rank into a new folder and go on from there: `hubensemble rank {words} --out "
+            "NEW` with your other rank options")
+
+
+def _data_flags(args: dict) -> str:
+    """`args` (DataArgs.to_json) as command-line words: --data and each option not at its
+    default; "--data SPEC" when there is no spec, or the data came from Python."""
+    if not args.get("spec") or not args.get("reloadable", True) or args.get("label_fn"):
+        return "--data SPEC"
+    return " ".join(_as_flag(flag, now) for flag, _, now in _changed_options({}, args))
+
+
+def _catalogue_files(meta: dict) -> str:
+    """The catalogue files that the run's modules came from (their entries' FILE:LINE, from
+    fit's record or run.json's modules), as --catalogue's words, when each is a file here;
+    else FILE (a module given in Python, a record without sources, a file moved since)."""
+    sources = (meta.get("fit") or {}).get("catalogue") or [
+        m.get("source") for m in (meta.get("modules") or {}).values() if isinstance(m, dict)]
+    files = []
+    for source in sources:
+        path, _, line = str(source or "").rpartition(":")
+        if not (path and line.isdigit() and os.path.isfile(path)):
+            return "FILE"
+        files.append(path)
+    return " ".join(shlex.quote(f) for f in dict.fromkeys(files)) or "FILE"
+
+
+def require_validation(task, run=None) -> None:
+    """RunError unless `task` (a Task, or its run.json record) has validation examples: tune
+    scores every candidate on them and the ensemble is selected on them (paper 2.3), so a
+    sweep without them would fail each trial ("has no val split") and then say no candidate
+    is usable. `fit` calls it before it loads anything, and `tune` (on `run`, a Run that
+    records `task`) before it trains: its data then needs a new run (`start_again`)."""
+    sizes = task.get("sizes") if isinstance(task, dict) else {
+        "val": len(task.val) if task.val is not None else None}
+    if sizes is not None and not sizes.get("val"):  # a record without sizes says nothing
+        name = task.get("name") if isinstance(task, dict) else task.name
+        source = task.get("source") if isinstance(task, dict) else task.source
+        # The way in the data's own terms: a tfds: spec refuses --val-fraction (a new-user
+        # check was pointed at it).
+        how = {"tfds": "a tfds split for it: --split val=train[800:1000] (splits={'val': …})",
+               "npz": "x_val/y_val in the npz, or --val-fraction above 0",
+               "folder": "a val/ folder, or --val-fraction above 0"}.get(
+            str(source or "").split(":", 1)[0], "--val-fraction above 0")
+        then = "run the fit again"
+        if run is not None:  # the same data in it would be refused as other data
+            meta = run.meta()
+            args = dict((meta.get("data") or {}).get("args") or {})
+            args.pop("val_fraction", None)  # the options that gave no val split: the user's
+            args["splits"] = {k: v for k, v in (args.get("splits") or {}).items()
+                              if k != "val"} or None
+            then = start_again(run.path, meta, "tune", args=args)
+        raise RunError(
+            f"task {name!r} has no validation examples ({source}); tune and the ensemble "
+            f"are chosen on them (paper 2.3): give the data a validation split ({how}; "
+            f"--dedupe drops a val split that only copies train), then {then}")

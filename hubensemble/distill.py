@@ -151,7 +151,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         from hubensemble.rank import load_ranking, refuse_changed_modules
 
         # Its member's weights (init "member") and the run's costs are of the old files.
-        refuse_changed_modules(run.path, load_ranking(run.path).ok_rows, [spec])
+        refuse_changed_modules(run.path, load_ranking(run.path).ok_rows, [spec], meta=meta)
     own = [c for c in cands if c.module == spec_name]
     # Without a candidate of its own, the run's best gives the profile and seed (its
     # hyperparameters are another module's: _student_hparams plans the student's own).

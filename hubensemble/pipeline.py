@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 from hubensemble import options as option_table
+from hubensemble.datachange import require_validation
 from hubensemble.errors import HubensembleError, RunError, reraise_stop
 from hubensemble.fileio import is_temp
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
-from hubensemble.rundir import DataArgs, Run, require_validation
+from hubensemble.rundir import DataArgs, Run
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             # The same data (checked above), loaded now: its record says what became of every
             # file this time (a file added since, unreadable or hidden, left the counts of
             # the first load in run.json and the report when rank was reused).
-            run.attach_task(task, data_args)
+            run.attach_task(task, data_args, command="fit")
         run.update(fit={"catalogue": [s.source or s.name for s in specs],
                         "data": data_args.spec, "fingerprints": fingerprints,
                         "options": dataclasses.asdict(options), "keys": keys})

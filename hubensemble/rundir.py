@@ -240,10 +240,12 @@ class Run:
         if not isinstance(meta, dict):
             why = f"{type(meta).__name__}: {meta}" if isinstance(meta, Exception) else (
                 f"a JSON {type(meta).__name__}, not an object")
+            from hubensemble.datachange import start_again
+
             # Written whole, atomically: a half file is never hubensemble's.
             raise RunError(f"{self.meta_path} is unreadable ({why}); something other than "
                            "hubensemble changed it: restore it from a copy, or start the run "
-                           "again in a new folder (`fit --restart` discards this one)")
+                           f"again in a new folder, or {start_again(self.path, {})}")
         return meta
 
     def update(self, **sections):
@@ -283,20 +285,22 @@ class Run:
             return None
         return formats.skipped_list(self.path)
 
-    def attach_task(self, task, data_args, *, restart=False):
+    def attach_task(self, task, data_args, *, restart=False, command="rank"):
         """Records the task of this run (run.json "data", RUN/labels/<split>.npy int64 [N]);
-        RunError when the run holds a different task, unless `restart`."""
+        RunError when the run holds a different task, unless `restart`, with advice for the
+        user of `command` ("rank" or "fit": only fit takes --restart)."""
         def refuse_other_data(meta):
             recorded = meta.get("data")
             if (recorded and (recorded.get("task") or {}).get("fingerprint") != task.fingerprint
                     and not restart):
-                from hubensemble.datachange import DataRecord, compare, other_data
+                from hubensemble.datachange import DataRecord, compare, other_data, start_again
 
                 change = compare(DataRecord.of_run(self, recorded),
                                  DataRecord.of_task(task, data_args))
                 raise RunError(other_data(  # a spec is named once: "x … than x" said nothing
                     self.path, change, None if change.other_source
-                    else f"{data_args.spec} as loaded now", fit="fit" in meta))
+                    else f"{data_args.spec} as loaded now",
+                    again=start_again(self.path, meta, command, args=data_args.to_json())))
 
         refuse_other_data(self.meta())  # before the labels are written
 
@@ -509,8 +513,11 @@ class Run:
             raise handler.error
 
     def task(self, task=None):
-        """The run's task: the one given (checked against the record) or loaded again."""
-        recorded = self.meta().get("data")
+        """The run's task: the one given (checked against the record) or loaded again. For
+        a later stage: its RunError on changed data names commands of `datachange.start_again`
+        (none of them takes --restart)."""
+        meta = self.meta()
+        recorded = meta.get("data")
         if recorded is None:
             if task is not None:
                 return task
@@ -537,12 +544,13 @@ class Run:
             except DataError as e:
                 raise DataError(f"{e} (the data recorded in {self.meta_path}{where})") from None
         if task.fingerprint != (recorded.get("task") or {}).get("fingerprint"):
-            from hubensemble.datachange import DataRecord, compare
+            from hubensemble.datachange import DataRecord, compare, start_again
 
             change = compare(DataRecord.of_run(self, recorded), DataRecord.of_task(task))
+            # Restoring the files would not help when this version decodes them otherwise.
             fix = ("run it from that folder" if relative else
-                   "restore the data, or rerun from the start with --restart"
-                   if not change.redecoded else "rerun from the start with --restart")
+                   ("" if change.redecoded else "restore the data, or ")
+                   + start_again(self.path, meta))
             raise RunError(f"the data of {self.path} ({spec}) is not what the run started on "
                            f"({change.text()}{where}); {fix}")
         return task
@@ -651,7 +659,9 @@ class Run:
         if not data:
             raise RunError(f"{self.meta_path} records no data (its \"data\" section); "
                            f"{self.rank_command()} writes it")
-        require_validation(data["task"])
+        from hubensemble.datachange import require_validation
+
+        require_validation(data["task"], run=self)
         return ranking, meta.get("modules") or {}, data["task"]
 
     def require(self, path, what_to_run):
@@ -659,29 +669,6 @@ class Run:
         if not Path(path).exists():
             raise RunError(f"{path} is missing; run `{what_to_run}` first")
         return path
-
-
-def require_validation(task) -> None:
-    """RunError unless `task` (a Task, or its run.json record) has validation examples: tune
-    scores every candidate on them and the ensemble is selected on them (paper 2.3), so a
-    sweep without them would fail each trial ("has no val split") and then say no candidate
-    is usable. `fit` and `tune` call it before they train anything."""
-    sizes = task.get("sizes") if isinstance(task, dict) else {
-        "val": len(task.val) if task.val is not None else None}
-    if sizes is not None and not sizes.get("val"):  # a record without sizes says nothing
-        name = task.get("name") if isinstance(task, dict) else task.name
-        source = task.get("source") if isinstance(task, dict) else task.source
-        # The way in the data's own terms: a tfds: spec refuses --val-fraction (a new-user
-        # check was pointed at it).
-        how = {"tfds": "a tfds split for it: --split val=train[800:1000] (splits={'val': …})",
-               "npz": "x_val/y_val in the npz, or --val-fraction above 0",
-               "folder": "a val/ folder, or --val-fraction above 0"}.get(
-            str(source or "").split(":", 1)[0], "--val-fraction above 0")
-        raise RunError(
-            f"task {name!r} has no validation examples ({source}); tune and the ensemble "
-            f"are chosen on them (paper 2.3): give the data a validation split ({how}; "
-            "--dedupe drops a val split that only copies train), then run `fit --restart` "
-            "(or rank again)")
 
 
 def is_run(path):

@@ -8,6 +8,9 @@ KeyError.
 
 import json
 import os
+import re
+import shlex
+import shutil
 
 import numpy as np
 import pytest
@@ -66,7 +69,9 @@ def test_other_options_or_another_spec_are_named_with_what_to_pass(tmp_path):
     edit_record(run, lambda m: (m["data"]["args"].pop("seed"), m.update(fit={})))
     assert refusal(run, "sklearn:digits", seed=2).endswith(
         "its data options differ (--data-seed 0 -> 2); use a new --out folder, or pass the "
-        "data options it recorded: --data-seed 0; `fit --restart` discards a fit's old results")
+        "data options it recorded: --data-seed 0; or fit it again from the start, discarding "
+        "its results: `hubensemble fit --restart --catalogue FILE --data sklearn:digits "
+        f"--data-seed 2 --out {run}` with your other fit options")
 
 
 def test_changed_files_name_the_classes_counts_labels_or_images_that_differ(tmp_path):
@@ -163,3 +168,98 @@ def test_images_this_version_shrinks_are_named_as_the_cause(tmp_path):
             "(this hubensemble does not decode the files as the one that recorded the run "
             "did)") in said
     assert "restore" not in said
+
+
+def pasted(message, **values):
+    """The `hubensemble …` command lines in backticks in `message`, as argv lists for
+    cli.main, with its placeholders (NEW, FILE, …) replaced by `values`."""
+    return [[values.get(word, word) for word in shlex.split(line)]
+            for line in re.findall(r"`hubensemble ([^`]*)`", message)]
+
+
+def test_a_later_stage_on_a_ranks_folder_names_a_rank_command_that_runs(
+        tmp_path, module_factory, in_process):
+    """Before, `tune --run R` on a folder that `rank` made said "restore the data, or rerun
+    from the start with --restart": tune takes no --restart, and no command discards a rank's
+    folder. Each way out now is a whole command; pasted, it runs."""
+    module = tmp_path / "m"
+    shutil.copytree(module_factory("again", seed=0, width=6), module)
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(f"modules:\n  - {{name: m, handle: {module}}}\n")
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d)
+    spec = f"folder:{d}"
+    rank = ["rank", "--catalogue", cat, "--data", spec, "--profile", "quick", "-q"]
+    assert in_process(*rank, "--out", run)[0] == 0
+    draw(d, seed=1, classes=("a",))  # the files changed
+    code, out, err = in_process("tune", "--run", run, "--profile", "quick", "-q")
+    assert code == 2 and "--restart" not in err, err
+    assert "is not what the run started on" in err and err.rstrip().endswith(
+        f"restore the data, or rank into a new folder and go on from there: `hubensemble rank "
+        f"--catalogue {cat} --data {spec} --out NEW` with your other rank options")
+    [argv] = pasted(err, NEW=str(tmp_path / "new"))
+    assert in_process(*argv, "--profile", "quick", "-q")[0] == 0
+    assert (tmp_path / "new" / "ranking.json").exists()
+
+    # A rank without a val split: tune names the rank that gives one (no --val-fraction 0).
+    assert in_process(*rank, "--val-fraction", "0", "--data-seed", "2", "--out",
+                      tmp_path / "noval")[0] == 0
+    code, out, err = in_process("tune", "--run", tmp_path / "noval", "--profile", "quick", "-q")
+    assert code == 2 and "has no validation examples" in err and "--restart" not in err, err
+    [argv] = pasted(err, NEW=str(tmp_path / "val"))
+    assert argv == ["rank", "--catalogue", str(cat), "--data", spec, "--data-seed", "2",
+                    "--out", str(tmp_path / "val")]
+    assert in_process(*argv, "--profile", "quick", "-q")[0] == 0
+    assert Run(tmp_path / "val").meta()["data"]["task"]["sizes"]["val"] > 0
+
+    # The module's files changed in place: tune and distill say the same way out.
+    shutil.rmtree(module / "variables")
+    shutil.copytree(module_factory("again-other", seed=5, width=6) + "/variables",
+                    module / "variables")
+    code, out, err = in_process("tune", "--run", tmp_path / "new", "--profile", "quick", "-q")
+    assert code == 2 and "the files of module m changed" in err and "--restart" not in err, err
+    assert pasted(err) == [["rank", "--catalogue", str(cat), "--data", spec, "--out", "NEW"]]
+
+    # A run.json damaged by hand: every command names the fit that discards the folder.
+    (tmp_path / "new" / "run.json").write_text("{")
+    code, out, err = in_process("tune", "--run", tmp_path / "new", "-q")
+    assert code == 2 and (f"`hubensemble fit --restart --catalogue FILE --data SPEC --out "
+                          f"{tmp_path / 'new'}`") in err, err
+
+
+@pytest.mark.slow
+def test_a_fits_folder_names_the_whole_fit_restart_command_and_it_runs(
+        tmp_path, module_factory, in_process):
+    """Before, `export --run F` on changed data said "rerun from the start with --restart"
+    (export takes none) and `rank --out F` said "`fit --restart` discards a fit's old
+    results" without the rest of the command."""
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(f"modules:\n  - {{name: m, handle: {module_factory('fit0', seed=0)}}}\n")
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d)
+    spec = f"folder:{d}"
+    fit = ["--profile", "quick", "--top-k", "1", "-q"]
+    assert in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit)[0] == 0
+    draw(d, seed=1, classes=("a",))
+    command = (f"`hubensemble fit --restart --catalogue {cat} --data {spec} --out {run}` with "
+               "your other fit options")
+    for argv in (["export", "--run", run], ["distill", "--run", run],
+                 ["evaluate", "--model", run / "export"]):
+        code, out, err = in_process(*argv, "-q")
+        assert code == 2 and err.rstrip().endswith(
+            "restore the data, or fit it again from the start, discarding its results: "
+            + command), (argv, err)
+    # rank on it: the data it was given now, and fit's command to discard the fit.
+    code, out, err = in_process("rank", "--catalogue", cat, "--data", spec, "--data-seed", "1",
+                                "--out", run, *fit)
+    assert code == 2 and err.rstrip().endswith(
+        "use a new --out folder, or pass the data options it recorded: --data-seed 0; or fit "
+        "it again from the start, discarding its results: `hubensemble fit --restart "
+        f"--catalogue {cat} --data {spec} --data-seed 1 --out {run}` with your other fit "
+        "options"), err
+    # fit itself is told its own flag.
+    code, out, err = in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit)
+    assert code == 2 and "pass --restart to discard the old results" in err, err
+    [argv] = pasted(command)
+    assert in_process(*argv, *fit)[0] == 0
+    assert in_process("export", "--run", run, "-q")[0] == 0

@@ -558,20 +558,27 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_export_and_distill(
         hubensemble.fit(str(catalogue), "sklearn:digits", out, progress=False, **FIT)
     assert f"the files of module {member} changed since {out} was fitted" in str(err.value)
     assert "--restart" in str(err.value)
+    # The stages take no --restart: they name the whole fit that discards the folder (they
+    # said "(fit --restart does both again)" and "(fit --restart)").
+    again = (f"fit it again from the start, discarding its results: `hubensemble fit "
+             f"--restart --catalogue {catalogue} --data sklearn:digits --out {out}` with your "
+             "other fit options")
     with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
-                                       "ranked it"):
+                                       "ranked it") as err:
         run_tune(out, profile="quick", progress=False)
+    assert str(err.value).endswith("restore them, or " + again)
     # The student would start from its member's weights of the old files: refused before it
     # trains (distill.json is not written).
     with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
-                                       "ranked it"):
+                                       "ranked it") as err:
         run_distill(out, student=member, progress=False)
+    assert str(err.value).endswith("restore them, or " + again)
     assert not (out / "distill.json").exists()
     with pytest.raises(RunError, match=r"the module's files changed since the trial was "
                                        r"trained \(content fingerprint") as err:
         export_ensemble(out, progress=False)
     # Not "re-run tune for it": tune refuses the changed module (a new-user check).
-    assert "restore the module's files, or fit the changed module into a new run" in str(
+    assert f"restore the module's files, or {again}, or pass --skip-missing" in str(
         err.value) and "re-run `hubensemble tune" not in str(err.value)
     # The module restored: the run is whole again, every stage reused.
     shutil.rmtree(tmp_path / member / "variables")

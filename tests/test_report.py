@@ -824,6 +824,10 @@ def test_a_missing_or_damaged_run_json_is_named_and_the_report_degrades(full_run
     text, _ = _report_of(run)  # a damaged run.json refused the whole report (RunError)
     assert f"{run}/run.json is unreadable (JSONDecodeError" in text
     assert "Not known: run.json is unreadable or damaged" in text
+    # Its way out is a whole command (a code span): `fit --restart` alone was a flag of a
+    # command the reader did not run.
+    assert (f"`hubensemble fit --restart --catalogue FILE --data SPEC --out {run}`" in text
+            and "\\`" not in text)
 
 
 def test_missing_test_labels_are_named(full_run, tmp_path):

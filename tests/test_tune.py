@@ -397,7 +397,7 @@ def test_a_task_without_validation_examples_is_refused_before_any_trial(tmp_path
     assert "has no validation examples" in out.stderr
     # The way in the data's own terms: a tfds: spec refuses --val-fraction (a new-user check
     # was pointed at it).
-    from hubensemble.rundir import require_validation
+    from hubensemble.datachange import require_validation
 
     for source, way in (("tfds:mnist (val none)", "--split val=train[800:1000]"),
                         ("npz:/d.npz (x_train)", "x_val/y_val in the npz"),

@@ -175,7 +175,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
         members = []
         for plan in plans:
             weights_file = retrained.get(plan.index, plan.weights_file)
-            classifier, reason, fix = _build_member(plan, task, weights_file)
+            classifier, reason, fix = _build_member(plan, task, weights_file, run, meta)
             if classifier is None:
                 if not skip_missing:
                     fix = fix or (f"re-run `hubensemble tune --run {run.path}` for it (delete "
@@ -295,9 +295,9 @@ def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
     return path
 
 
-def _build_member(plan, task, weights_file):
+def _build_member(plan, task, weights_file, run, meta):
     """(classifier, None, None) or (None, reason the member cannot be built, what to do or
-    None for re-running its trial)."""
+    None for re-running its trial). `run`, `meta`: the Run and its run.json."""
     from hubensemble import tune
     from hubensemble.hyperrule import HParams
 
@@ -312,12 +312,14 @@ def _build_member(plan, task, weights_file):
     trained_on = plan.record.get("module_fingerprint")
     now = getattr(classifier.backbone, "fingerprint", None)
     if trained_on and now and trained_on != now:  # its weights are of the old module's
+        from hubensemble.datachange import start_again
+
         # Re-running the trial would not do: tune refuses the changed module (its ranking).
         return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
                       f"{plan.entry.get('module')!r}): the module's files changed since the "
                       f"trial was trained (content fingerprint {trained_on[:12]}… then, "
-                      f"{now[:12]}… now)"), ("restore the module's files, or fit the changed "
-                                             "module into a new run folder (fit --restart)")
+                      f"{now[:12]}… now)"), ("restore the module's files, or "
+                                             + start_again(run.path, meta))
     try:
         classifier.load_weights(weights_file)
     except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types for a bad file

@@ -343,17 +343,19 @@ def changed_modules(recorded, specs, cache_dir=None) -> list[str]:
     return changed
 
 
-def refuse_changed_modules(run_path, rows, specs, cache_dir=None) -> None:
+def refuse_changed_modules(run_path, rows, specs, cache_dir=None, *, meta=None) -> None:
     """RunError naming the modules of `specs` whose files changed in place since the run at
-    `run_path` ranked them (`changed_modules` against `rows`, ranking.json's "ok" rows):
-    their ranking, candidates and members are of the old files (a new-user check: one sweep
-    silently held trials of two versions of a module). Used by tune and distill; fit says
-    the same in its own list of changed inputs."""
+    `run_path` (whose run.json is `meta`) ranked them (`changed_modules` against `rows`,
+    ranking.json's "ok" rows): their ranking, candidates and members are of the old files (a
+    new-user check: one sweep silently held trials of two versions of a module). Used by
+    tune and distill, which take no --restart (`datachange.start_again` names the command
+    that starts again); fit says the same in its own list of changed inputs."""
     names = changed_modules({r["name"]: r.get("fingerprint") for r in rows
                              if r.get("status") == "ok"}, specs, cache_dir)
     if names:
+        from hubensemble.datachange import start_again
+
         raise RunError(f"the files of module{'s' if len(names) > 1 else ''} {', '.join(names)} "
                        f"changed since {run_path} ranked {'them' if len(names) > 1 else 'it'} "
                        "(ranking.json): its ranking and candidates are of the old files; "
-                       "restore them, or rank into a new run folder (fit --restart does both "
-                       "again)")
+                       f"restore them, or {start_again(run_path, meta or {})}")

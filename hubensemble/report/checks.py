@@ -80,7 +80,7 @@ def kind_problems(doc, kinds, *, drop=False) -> list[str]:
     return problems
 
 
-_COMMAND = re.compile(r"`(hubensemble [^`]*|fit --restart)`")
+_COMMAND = re.compile(r"`(hubensemble [^`]*)`")
 
 
 def note(message) -> Inline:

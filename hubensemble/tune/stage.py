@@ -348,7 +348,7 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
         from hubensemble.rank import refuse_changed_modules
 
         refuse_changed_modules(run.path, ranking.get("modules") or [], [
-            specs[m] for m in dict.fromkeys(e.module for e in plan)], cache_dir)
+            specs[m] for m in dict.fromkeys(e.module for e in plan)], cache_dir, meta=run.meta())
     # A stand-alone process takes the sweep's lock before it checks or records anything: a
     # second one, refused, rewrote run.json's sweep record and plan.json first (its profile
     # then planned the next plain `tune`; a new-user check).
