@@ -574,10 +574,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         "split": split,
         "n": int(len(labels)),
         # What of the data did not become an example (unreadable files, duplicates
-        # --dedupe dropped): a folder of 58 files scored on 56 says which 2 and why.
+        # --dedupe dropped): a folder of 58 files scored on 56 says which 2 and why; and what
+        # decoding did to the rest (oriented, turned, shrunk), as the data's summary says.
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
-                 "num_classes": task.num_classes, "files": task.files,
-                 "skipped": [list(s) for s in task.skipped], "dropped": len(task.dropped),
+                 "num_classes": task.num_classes, **task.files_record(),
+                 "dropped": len(task.dropped),
                  # The data's other splits: e.g. a folder with only train/ scores the test
                  # split fit would carve off it (docs/report.md), not all its images.
                  "unscored": {s: len(getattr(task, s)) for s in task.present_splits()

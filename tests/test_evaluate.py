@@ -545,6 +545,69 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
         ev.class_index(["a", "b", "c"], task)
 
 
+def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
+        export_dir, tmp_path, capsys):
+    """`evaluate --out` recorded the files read and skipped, but not the images the data's
+    summary (stderr) says were oriented, turned or shrunk, nor the hidden entries ignored:
+    run.json records them (data.task), the evaluation now does too, under the same names,
+    and the report shows them for data other than the run's."""
+    from hubensemble import report
+    from hubensemble.cli import main
+    from hubensemble.rundir import Run
+
+    rng = np.random.default_rng(7)
+    root = tmp_path / "test"
+    for name in ("a", "b", "c"):
+        write_pngs(root / name, (rng.random((2, 12, 12, 3)) * 255).astype(np.uint8))
+
+    def picture(h, w):
+        return Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees": a phone photo held upright
+    jpg, tif, big = root / "a" / "phone.jpg", root / "c" / "scan.tif", root / "b" / "big.png"
+    picture(12, 20).save(jpg, exif=exif)
+    picture(12, 16).save(tif, tiffinfo={0x0112: 8})
+    picture(1040, 1100).save(big)  # shorter side above 1024 px
+    (root / "c" / "notes.txt").write_text("not an image")
+    (root / "a" / ".DS_Store").write_bytes(b"\0")
+    out = tmp_path / "run" / "robustness.json"
+    out.parent.mkdir()
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(export_dir), "--data", f"folder:{root}",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    task = json.loads(out.read_text())["task"]
+    assert task["oriented"] == {"count": 1, "examples": [[str(jpg), 6]]}
+    assert task["turned"] == {"count": 1, "examples": [[str(tif), 8]]}
+    assert task["shrunk"] == {"count": 1, "splits": {"test": 1},
+                              "examples": [[str(big), [1040, 1100]]]}
+    assert task["ignored"] == {"count": 1, "examples": [str(root / "a" / ".DS_Store")]}
+    assert [p for p, _ in task["skipped"]] == [str(root / "c" / "notes.txt")]
+    assert task["files"] == 10
+    # The same counts as the summary on the terminal.
+    said = err[err.index("Task 'test'"):].splitlines()[0]
+    assert (f"; {task['files']} file(s) read: 9 example(s), {len(task['skipped'])} skipped, "
+            "0 duplicate(s) dropped; 1 hidden or system entry ignored (e.g. "
+            f"{task['ignored']['examples'][0]}); 1 image(s) with an EXIF orientation tag (e.g. "
+            f"{jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 TIFF "
+            f"image(s) turned upright by their orientation tag (e.g. {tif}: 8), as Pillow reads "
+            "them and predict sends them; 1 image(s) above 1024 px on their shorter side "
+            f"shrunk to it (test 1; e.g. {big}: 1040x1100); 1 file(s) skipped ({root}") in said
+    # Read back: the report of a run whose robustness.json is this evaluation names them.
+    Run(out.parent).update(stages={})
+    md = report.write_report(out.parent)[0].read_text()
+    section = md[md.index("## Robustness"):]
+    assert "The evaluated data is not the run's; what became of its files (folder:" in section
+    # (paths cut at the front to 60 characters)
+    assert (f"| EXIF orientation | 1 image(s) with the tag, used as stored, not turned upright "
+            f"(e.g. …{str(jpg)[-59:]}: 6) |") in section
+    assert (f"| TIFF orientation | 1 TIFF image(s) turned upright by the tag, as Pillow reads "
+            f"them (e.g. …{str(tif)[-59:]}: 8) |") in section
+    assert (f"| shrunk images | 1 with a shorter side above 1024 px, shrunk to it (test 1; "
+            f"e.g. …{str(big)[-59:]}: 1040x1100) |") in section
+
+
 def write_pngs(folder, images):
     folder.mkdir(parents=True)
     for i, im in enumerate(images):

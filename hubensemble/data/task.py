@@ -435,6 +435,22 @@ class Task:
         return {"count": sum(counts.values()), "splits": counts,
                 "examples": [[p, list(hw)] for p, hw in self.shrunk if p in kept][:10]}
 
+    def files_record(self) -> dict:
+        """What became of the files read, as the summary counts them (`_accounting`):
+        "skipped" [path, reason], "files", and "ignored", "oriented", "turned" and "shrunk",
+        each a count with up to 10 examples. The one shape of run.json's data.task and of an
+        evaluation's "task" (`evaluate --out`), so that both read back alike."""
+        return {
+            "skipped": [list(s) for s in self.skipped],
+            "files": self.files,
+            "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10])},
+            "oriented": {"count": len(self.oriented),
+                         "examples": [list(o) for o in self.oriented[:10]]},
+            "turned": {"count": len(self.turned),
+                       "examples": [list(o) for o in self.turned[:10]]},
+            "shrunk": self._shrunk_record(),
+        }
+
     def to_json(self) -> dict:
         """What a run records about its data (no pixels)."""
         return {
@@ -444,14 +460,7 @@ class Task:
                       for s in SPLIT_NAMES},
             "image_size": list(self.image_size), "same_size": self.train.same_size,
             "synthetic": self.synthetic, "flip": self.flip,
-            "skipped": [list(s) for s in self.skipped],
-            "files": self.files,
-            "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10])},
-            "oriented": {"count": len(self.oriented),
-                         "examples": [list(o) for o in self.oriented[:10]]},
-            "turned": {"count": len(self.turned),
-                       "examples": [list(o) for o in self.turned[:10]]},
-            "shrunk": self._shrunk_record(),
+            **self.files_record(),
             "duplicates": self.duplicates,
             "dropped": [list(d) for d in self.dropped],
             "coverage": self.coverage(),

@@ -38,6 +38,8 @@ ROBUSTNESS_KINDS = [
     (("corruptions", "*", "*", "ensemble"), dict), (("mean_corrupted",), dict),
     (("mean_corrupted", "ensemble"), dict), (("best_single",), dict), (("members",), list),
     (("members", "*"), dict), (("skipped",), list), (("not_held_out",), dict),
+    (("task",), dict), (("task", "skipped"), list), (("task", "ignored"), dict),
+    (("task", "oriented"), dict), (("task", "turned"), dict), (("task", "shrunk"), dict),
 ]
 DISTILL_KINDS = [
     (("teacher",), dict), (("teacher", "members"), list), (("student",), dict),

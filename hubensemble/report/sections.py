@@ -226,6 +226,34 @@ def _accounting_rows(task) -> list:
         rows.append(["files read", f"{task['files']}: {examples} example(s), "
                                    f"{len(task.get('skipped') or [])} skipped, "
                                    f"{len(task.get('dropped') or [])} duplicate(s) dropped"])
+    rows += _decoding_rows(task)
+    dup = task.get("duplicates") or {}
+    if dup.get("copies"):
+        across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
+                           for k, v in (dup.get("across") or {}).items() if v)
+        example = " = ".join(map(_short_path, (dup.get("examples") or [[]])[0][:2]))
+        # Each "(e.g. …)" right after the clause it illustrates.
+        text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
+                + (f" (e.g. {example})" if example else "")
+                + (f"; {across}" if across else "; none across splits")
+                + (f"; {dup['conflicting_labels']} group(s) with different labels"
+                   + _conflict_example(dup) if dup.get("conflicting_labels") else ""))
+        rows.append(["exact duplicates", text])
+    elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
+        rows.append(["exact duplicates", f"none left; {dup['conflicting_labels']} group(s) "
+                     f"had different labels{_conflict_example(dup)} (--dedupe kept the "
+                     "first copy of each, with its label)"])
+    if task.get("dropped"):
+        rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
+                     f"{_example(task['dropped'][0])})"])
+    return rows
+
+
+def _decoding_rows(task) -> list:
+    """Rows on the files of a data load that are not plain examples: ignored, oriented,
+    turned, shrunk and skipped (`Task.files_record`: run.json's data.task, an evaluation's
+    "task")."""
+    rows = []
     ignored = task.get("ignored") or {}
     if ignored.get("count"):
         shown = f" (e.g. {_short_path(ignored['examples'][0])})" if ignored.get("examples") \
@@ -251,25 +279,6 @@ def _accounting_rows(task) -> list:
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_example(task['skipped'][0])})"])
-    dup = task.get("duplicates") or {}
-    if dup.get("copies"):
-        across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
-                           for k, v in (dup.get("across") or {}).items() if v)
-        example = " = ".join(map(_short_path, (dup.get("examples") or [[]])[0][:2]))
-        # Each "(e.g. …)" right after the clause it illustrates.
-        text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
-                + (f" (e.g. {example})" if example else "")
-                + (f"; {across}" if across else "; none across splits")
-                + (f"; {dup['conflicting_labels']} group(s) with different labels"
-                   + _conflict_example(dup) if dup.get("conflicting_labels") else ""))
-        rows.append(["exact duplicates", text])
-    elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
-        rows.append(["exact duplicates", f"none left; {dup['conflicting_labels']} group(s) "
-                     f"had different labels{_conflict_example(dup)} (--dedupe kept the "
-                     "first copy of each, with its label)"])
-    if task.get("dropped"):
-        rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
-                     f"{_example(task['dropped'][0])})"])
     return rows
 
 
@@ -515,6 +524,13 @@ def _robustness_section(files, figures) -> Section:
             "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
     if note := not_held_out_note(rob):  # e.g. `evaluate --data` on the run's photos plus new ones
         sec.add(Inline(Strong("Warning:"), f" {note}."))
+    evaluated = rob.get("task") or {}
+    rows = _decoding_rows(evaluated)
+    # Data other than the run's (`evaluate --data`): the Data section's counts are not its.
+    if rows and evaluated.get("fingerprint") != files.task.get("fingerprint"):
+        sec.add(f"The evaluated data is not the run's; what became of its files "
+                f"({evaluated.get('source')}):")
+        sec.add(Table(["", "value"], rows))
     if rob.get("best_single_missing"):
         sec.add(f"Ensemble only: {rob['best_single_missing']}")
     elif single:
