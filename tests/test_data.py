@@ -1367,12 +1367,12 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
     assert exif_orientation(open(root / "a" / "1.png", "rb").read()) is None  # tag 1
     task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
     assert sorted(p for p, _ in task.oriented) == turned
-    assert ("3 image(s) with an EXIF orientation tag (e.g. " in task.summary()
+    assert ("3 image(s) with an EXIF or XMP orientation tag (e.g. " in task.summary()
             and "used as stored, not turned upright" in task.summary())
     record = task.to_json()["oriented"]
     assert record["count"] == 3 and sorted(p for p, _ in record["examples"]) == turned
-    assert dict(_accounting_rows(task.to_json()))["EXIF orientation"].startswith(
-        "3 image(s) with the tag, used as stored")
+    assert dict(_accounting_rows(task.to_json()))["orientation tag"].startswith(
+        "3 image(s) with the tag (EXIF or XMP), used as stored")
 
 
 def test_a_file_beside_the_class_folders_is_skipped_in_words_that_say_so(tmp_path):

@@ -914,7 +914,7 @@ def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
     assert sorted(task.turned) == sorted(
         (p, tag) for p, (_, tag, turned) in expected.items() if tag != 1 and turned)
     assert len(task.turned) == 21  # 3 kinds of TIFF x tags 2..8
-    assert (f"; {len(task.oriented)} image(s) with an EXIF orientation tag (e.g. "
+    assert (f"; {len(task.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
             in task.summary())
     assert "; 21 TIFF image(s) turned upright by their orientation tag (e.g. " in task.summary()
     record = task.to_json()
@@ -925,6 +925,116 @@ def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
     # serving_default gives on the loader's pixels.
     loaded = tf.saved_model.load(str(export_dir))
     reference = np.stack([serving_default(loaded, got[str(p)]) for p in paths])
+    np.testing.assert_allclose(probabilities_of(predict(export_dir, paths, top=len(CLASSES))),
+                               reference, atol=1e-6)
+
+
+def xmp_packet(tag, form):
+    """An XMP packet whose only orientation is tiff:Orientation = `tag`, as an attribute
+    (form "attr", as Adobe's tools write it) or an element ("elem", as exiftool can)."""
+    ns = 'rdf:about="" xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+    body = (f'<rdf:Description {ns} tiff:Orientation="{tag}"/>' if form == "attr" else
+            f'<rdf:Description {ns}><tiff:Orientation>{tag}</tiff:Orientation>'
+            '</rdf:Description>')
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'{body}</rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+
+
+def save_with_xmp(image, path, fmt, options, packet):
+    """`image` saved at `path` with `packet` where its format keeps XMP: JPEG's APP1, PNG's
+    iTXt "XML:com.adobe.xmp", WebP's XMP chunk, TIFF's tag 700, AVIF's XMP item."""
+    from PIL import PngImagePlugin, TiffImagePlugin
+
+    kw = dict(options)
+    if fmt == "PNG":
+        kw["pnginfo"] = PngImagePlugin.PngInfo()
+        kw["pnginfo"].add_itxt("XML:com.adobe.xmp", packet.decode())
+    elif fmt == "TIFF":
+        kw["tiffinfo"] = TiffImagePlugin.ImageFileDirectory_v2()
+        kw["tiffinfo"][700] = packet
+        kw["tiffinfo"].tagtype[700] = 1  # BYTE, as XMP in TIFF is stored
+    else:
+        kw["xmp"] = packet
+    if kw.get("save_all"):
+        kw["append_images"] = [Image.fromarray(255 - np.asarray(image))]
+    image.save(path, fmt, **kw)
+
+
+def test_an_orientation_only_in_xmp_is_used_as_the_exif_tag_is_and_counted_so(
+        export_dir, tmp_path):
+    """An orientation stored only in XMP (tiff:Orientation, no EXIF tag: attribute and
+    element form), which Pillow's getexif and exif_transpose read and viewers apply. Every
+    path gave the same pixels already: as stored for JPEG, PNG, WebP (still and animated) and
+    AVIF, turned for a TIFF (Pillow's TIFF loader runs exif_transpose, which reads XMP). But
+    the count was not truthful: such a JPEG, PNG or WebP was not counted at all (the loader
+    asked Pillow only for bytes holding an EXIF block), the same JPEG with an EXIF block
+    lacking the tag was counted, and an AVIF's was counted as an "EXIF orientation tag"."""
+    from hubensemble.data import exif_orientation, read_image
+    from hubensemble.report.sections import _accounting_rows
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(82)
+    root = tmp_path / "xmp"
+    expected, paths = {}, []
+    kinds = dict(oriented_kinds(), **{"exif.jpg": ("JPEG", {"quality": 95}, False)})
+    for i, (name, (fmt, options, turned)) in enumerate(sorted(kinds.items())):
+        for form, tag in (("attr", 6), ("elem", 3 if "anim" in name else 8)):
+            raw = rng.integers(0, 256, (6, 10, 3), np.uint8)  # not square: turns show
+            path = root / CLASSES[i % 2] / f"{form}.{name}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            extra = dict(options)
+            if name == "exif.jpg":  # an EXIF block without the tag, beside the XMP one
+                extra["exif"] = Image.Exif()
+                extra["exif"][0x010F] = "camera"
+            save_with_xmp(Image.fromarray(raw), path, fmt, extra, xmp_packet(tag, form))
+            stored = raw
+            if fmt in ("JPEG", "AVIF"):  # lossy: Pillow's decode of the stored pixels
+                with Image.open(path) as im:
+                    stored = np.asarray(im.convert("RGB"))
+                    assert (im.getexif().get(0x0112), stored.shape) == (tag, raw.shape)
+            # The reference turn: Pillow's own transpose of the stored pixels, by hand.
+            method = {6: Image.Transpose.ROTATE_270, 8: Image.Transpose.ROTATE_90,
+                      3: Image.Transpose.ROTATE_180}[tag]
+            upright = np.asarray(Image.fromarray(stored).transpose(method))
+            np.testing.assert_array_equal(upright, VIEWED[tag](stored))
+            with Image.open(path) as im:  # viewers (exif_transpose) do turn it
+                np.testing.assert_array_equal(
+                    np.asarray(ImageOps.exif_transpose(im).convert("RGB")), upright,
+                    err_msg=path.name)
+            expected[str(path)] = (upright if turned else stored, tag, turned)
+            paths.append(path)
+    upright_jpeg = encode(Image.fromarray(raw), "JPEG", xmp=xmp_packet(1, "attr"))
+    assert exif_orientation(upright_jpeg) is None  # 1: as stored, nothing to count
+    task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
+    tested = load_test_set(f"folder:{root}")  # evaluate's loader
+    got = dict(zip(map(str, task.train.paths), task.train.images))
+    for path in paths:
+        want, tag, turned = expected[str(path)]
+        np.testing.assert_array_equal(got[str(path)], want, err_msg=path.name)
+        decoded = read_image(str(path))
+        assert (decoded.orientation, decoded.turned) == (
+            (None, tag) if turned else (tag, None)), path.name
+        if decoded.in_graph:  # serve_bytes' graph: the same pixels from the same bytes
+            np.testing.assert_array_equal(decode_pixels(tf.constant(path.read_bytes())).numpy(),
+                                          want, err_msg=path.name)
+    for path, pixels in zip(tested.test.paths, tested.test.images):
+        np.testing.assert_array_equal(pixels, expected[str(path)][0], err_msg=str(path))
+    assert sorted(task.oriented) == sorted(
+        (p, tag) for p, (_, tag, turned) in expected.items() if not turned)
+    assert sorted(task.turned) == sorted(
+        (p, tag) for p, (_, tag, turned) in expected.items() if turned)
+    assert len(task.turned) == 6  # 3 kinds of TIFF x 2 forms
+    assert (f"; {len(task.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
+            in task.summary())
+    assert "; 6 TIFF image(s) turned upright by their orientation tag (e.g. " in task.summary()
+    rows = dict(_accounting_rows(task.to_json()))
+    assert rows["orientation tag"].startswith(
+        f"{len(task.oriented)} image(s) with the tag (EXIF or XMP), used as stored")
+    # predict: the graph's formats as their bytes, the others as a PNG of the loader's pixels.
+    loaded = tf.saved_model.load(str(export_dir))
+    reference = np.stack([serving_default(loaded, expected[str(p)][0]) for p in paths])
     np.testing.assert_allclose(probabilities_of(predict(export_dir, paths, top=len(CLASSES))),
                                reference, atol=1e-6)
 

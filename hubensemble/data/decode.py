@@ -9,8 +9,9 @@ gives the same pixels in training and in serving:
   refuse what training used.
 * Every other format Pillow reads (TIFF, compressed BMP, PPM, AVIF, ...): the kept decoder,
   Pillow, with the conversion of `_decode_with_pil` (a TIFF comes turned upright by its
-  Orientation tag, as Pillow loads it; every other format's orientation tag is left as
-  stored, as the graph leaves it). `serve_bytes` cannot run Pillow, so it
+  Orientation tag, or its XMP tiff:Orientation without one, as Pillow loads it; every other
+  format's orientation, EXIF or XMP, is left as stored, as the graph leaves it).
+  `serve_bytes` cannot run Pillow, so it
   refuses these; `predict` sends their decoded pixels to it as a lossless PNG instead.
 * Anything else is refused (`UnreadableImage`) with the real reason, naming what the file is.
 * Either way, an image whose shorter side is above `sniff.MAX_SHORT_SIDE` (1024 px) is then
@@ -153,10 +154,11 @@ _Unreadable = UnreadableImage  # the name before the data package split
 class Decoded:
     """A decoded image: `pixels` uint8 [H, W, 3] (H, W >= 1), the file's `format` ("PNG",
     "TIFF", ...), and `in_graph`: True when the graph decoder read it, so serve_bytes gives
-    these very pixels for the same bytes. `orientation`: the file's EXIF orientation tag when
-    it asks for a turn or flip (2..8; `exif_orientation`) and the pixels do not apply it (every
-    format but TIFF: as stored); `turned`: that tag when the pixels apply it (a TIFF's, which
-    Pillow applies as it loads the file: `TURNED_FORMATS`). At most one of the two is set.
+    these very pixels for the same bytes. `orientation`: the file's orientation tag (EXIF's,
+    else XMP's tiff:Orientation, as Pillow reads them: `exif_orientation`) when it asks for a
+    turn or flip (2..8) and the pixels do not apply it (every format but TIFF: as stored);
+    `turned`: that tag when the pixels apply it (a TIFF's, which Pillow applies as it loads
+    the file: `TURNED_FORMATS`). At most one of the two is set.
     `shrunk_from`: (height, width) as decoded when the shorter side was above
     `sniff.MAX_SHORT_SIDE` and `pixels` are the image shrunk to it, else None."""
 
@@ -170,7 +172,8 @@ class Decoded:
 
 #: Formats whose orientation tag the kept decoder applies: Pillow turns a TIFF upright as it
 #: loads it (its Orientation tag, 274, is a baseline TIFF field; since Pillow 6.2, and since
-#: 10.1 it drops the tag once applied, so `ImageOps.exif_transpose` does not turn it twice).
+#: 10.1 it drops the tag once applied, so `ImageOps.exif_transpose` does not turn it twice;
+#: it is `exif_transpose` itself, so a TIFF without tag 274 is turned by its XMP packet's).
 #: No other decoder applies one: TensorFlow's JPEG, PNG and WebP decoders and Pillow's (WebP,
 #: AVIF, …) give the pixels as stored.
 TURNED_FORMATS = ("TIFF", "BigTIFF")
@@ -184,17 +187,26 @@ _TAGGED_FORMATS = TURNED_FORMATS + ("HEIF/AVIF",)
 #: Where an EXIF block can sit: JPEG's APP1 ("Exif\0\0"), PNG's eXIf chunk, WebP's EXIF chunk.
 _EXIF_MARKERS = (b"Exif\x00\x00", b"eXIf", b"EXIF")
 
+#: An XMP orientation that asks for a turn or flip, in the pattern `Image.getexif` looks for
+#: when the EXIF block has no orientation (`tiff:Orientation="6"` or
+#: `<tiff:Orientation>6</tiff:Orientation>`): JPEG's XMP APP1, PNG's iTXt, WebP's XMP chunk
+#: hold the packet uncompressed (the XMP standard's rule for PNG), so the bytes show it.
+_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(?:="|>)[2-8]')
+
 
 def exif_orientation(data: bytes) -> int | None:
-    """The EXIF orientation tag (0x0112) of an image file's bytes when it is 2..8 (a turn or
-    flip that viewers apply: 6 = turn 90 degrees clockwise to view), else None (no EXIF, no
-    tag, 1 = as stored, or a value outside the standard's 1..8). Only the kept decoder's
-    TIFFs are decoded turned by it (`TURNED_FORMATS`; docs/data.md, "Decoding"); loaders
-    count both kinds, so the user learns that a client which turns photos upright sends the
-    model other pixels (docs/export.md). Pillow reads the tag (as `ImageOps.exif_transpose`
-    does), and only for bytes that hold an EXIF block, a TIFF (whose tags are its own) or an
-    AVIF (its irot / imir boxes, which Pillow reports as this tag)."""
-    if sniff(data) not in _TAGGED_FORMATS and not any(m in data for m in _EXIF_MARKERS):
+    """The orientation tag of an image file's bytes as Pillow reads it when it is 2..8 (a
+    turn or flip that viewers apply: 6 = turn 90 degrees clockwise to view), else None (no
+    tag, 1 = as stored, or a value outside the standard's 1..8). The tag is EXIF's (0x0112),
+    else XMP's `tiff:Orientation` (attribute or element form), as `Image.getexif` and
+    `ImageOps.exif_transpose` read it. Only the kept decoder's TIFFs are decoded turned by
+    it (`TURNED_FORMATS`; docs/data.md, "Decoding"); loaders count both kinds, so the user
+    learns that a client which turns photos upright sends the model other pixels
+    (docs/export.md). Pillow is asked only for bytes that hold an EXIF block, an XMP
+    orientation of 2..8 (`_XMP_ORIENTATION`), a TIFF (whose tags are its own) or an AVIF
+    (its irot / imir boxes, which Pillow reports as this tag)."""
+    if (sniff(data) not in _TAGGED_FORMATS and not any(m in data for m in _EXIF_MARKERS)
+            and not _XMP_ORIENTATION.search(data)):
         return None
     import io
 

@@ -26,7 +26,7 @@ class _Listing:
     def __init__(self):
         self.skipped: list[tuple[str, str]] = []
         self.ignored: list[str] = []
-        self.oriented: list[tuple[str, int]] = []  # (path, EXIF orientation 2..8), as stored
+        self.oriented: list[tuple[str, int]] = []  # (path, EXIF/XMP orientation 2..8), as stored
         self.turned: list[tuple[str, int]] = []  # (path, orientation 2..8) a TIFF applied
         self.shrunk: list[tuple[str, tuple[int, int]]] = []  # (path, (h, w) as decoded)
         self.files = 0  # files looked at (decoded or skipped)

@@ -111,9 +111,10 @@ class Task:
     `dropped_conflicts` the groups among them whose copies carried different labels (each as
     "name (class)" of its copies; `duplicates.conflict_names`); `files` is how many files a
     folder loader looked at (None for array data): files = examples + skipped + dropped.
-    `oriented` (path, 2..8) lists the files whose EXIF orientation tag asks viewers to turn or
-    flip them and whose pixels are used as stored (`decode.exif_orientation`); `turned` the
-    TIFFs whose Orientation tag the decoder applied (`decode.TURNED_FORMATS`). `shrunk`
+    `oriented` (path, 2..8) lists the files whose orientation tag (EXIF, or XMP's
+    tiff:Orientation: `decode.exif_orientation`) asks viewers to turn or flip them and whose
+    pixels are used as stored; `turned` the TIFFs whose tag the decoder applied
+    (`decode.TURNED_FORMATS`). `shrunk`
     (path, (height, width) as decoded) the files whose shorter side was above 1024 px
     (`sniff.MAX_SHORT_SIDE`) and were shrunk to it; `shrunk_counts` splits them by split.
     """
@@ -132,8 +133,8 @@ class Task:
     files: int | None = None  # files looked at by a folder loader
     # groups of copies with different labels that --dedupe reduced to one copy
     dropped_conflicts: list[list[str]] = field(default_factory=list)
-    # (path, EXIF orientation 2..8) of files whose tag asks viewers to turn them: used as
-    # stored (decode.exif_orientation)
+    # (path, orientation 2..8, EXIF or XMP) of files whose tag asks viewers to turn them: used
+    # as stored (decode.exif_orientation)
     oriented: list[tuple[str, int]] = field(default_factory=list)
     # (path, orientation 2..8) of TIFFs turned upright by their tag as Pillow loaded them
     turned: list[tuple[str, int]] = field(default_factory=list)
@@ -376,7 +377,7 @@ class Task:
         if self.oriented:
             # Phone photos carry the tag; serving clients that honour it (browsers, image
             # pickers) send pixels the model never saw that way (docs/export.md).
-            text += (f"; {len(self.oriented)} image(s) with an EXIF orientation tag (e.g. "
+            text += (f"; {len(self.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
                      f"{self.oriented[0][0]}: {self.oriented[0][1]}) used as stored, not "
                      "turned upright, as serve_bytes reads them")
         if self.turned:

@@ -262,8 +262,9 @@ def _decoding_rows(task) -> list:
     oriented = task.get("oriented") or {}
     if oriented.get("count"):
         path, tag = (oriented.get("examples") or [["?", "?"]])[0]
-        rows.append(["EXIF orientation", f"{oriented['count']} image(s) with the tag, used as "
-                     f"stored, not turned upright (e.g. {_short_path(path)}: {tag})"])
+        rows.append(["orientation tag", f"{oriented['count']} image(s) with the tag (EXIF or "
+                     f"XMP), used as stored, not turned upright (e.g. {_short_path(path)}: "
+                     f"{tag})"])
     turned = task.get("turned") or {}
     if turned.get("count"):
         path, tag = (turned.get("examples") or [["?", "?"]])[0]
