@@ -143,6 +143,14 @@ def kinds():
     deep4 = np.random.default_rng(6).integers(0, 65536, (SIDE, SIDE, 4), dtype=np.uint16)
     out["png_16bit_rgba.png"] = (png16(deep4), over_white((deep4 >> 8).astype(np.uint8)), 0,
                                  True)
+    out["png_16bit_rgb.png"] = (png16(deep4[..., :3]), (deep4[..., :3] >> 8).astype(np.uint8),
+                                0, True)
+    top = (deep4[..., 2:] >> 8).astype(np.uint8)  # grey, alpha
+    out["png_16bit_grey_alpha.png"] = (png16(deep4[..., 2:]), over_white(
+        np.concatenate([np.repeat(top[..., :1], 3, -1), top[..., 1:]], -1)), 0, True)
+    # tRNS with an alpha per palette entry (0, 17, ..., 255), not one transparent index.
+    pil("png_palette_alpha.png", palette16, "PNG", transparency=bytes(range(0, 256, 17)))
+    pil("png_1bit.png", Image.fromarray(rgb[..., 1] > 127), "PNG")
     photo = smooth(7)
     pil("jpeg_baseline.jpg", Image.fromarray(photo), "JPEG", LOSSY_TOLERANCE, quality=95)
     pil("jpeg_progressive.jpg", Image.fromarray(photo), "JPEG", LOSSY_TOLERANCE, quality=95,
@@ -185,6 +193,18 @@ def kinds():
     out["bmp_32bit_alpha.bmp"] = (
         bmp(SIDE, SIDE, 32, rows, header=108, compression=3,
             masks=(0xFF0000, 0xFF00, 0xFF, 0xFF000000)), over_white(rgba), 0, True)
+    # 32-bit bit fields: 10-bit channels (2-10-10-10), and a 24-bit red channel, which is
+    # scaled in int64 (v * 510 + top overflows int32), with no blue mask (blue 0).
+    v = np.random.default_rng(12).integers(0, 1 << 32, (SIDE, SIDE), dtype=np.uint64)
+    rows = [b"".join(struct.pack("<I", int(p)) for p in r) for r in v]
+    ten = [(v >> shift) & 1023 for shift in (20, 10, 0)]
+    want = np.stack([(c * 510 + 1023) // 2046 for c in ten], -1).astype(np.uint8)
+    out["bmp_32bit_10bit.bmp"] = (bmp(SIDE, SIDE, 32, rows, compression=3,
+                                      masks=(0x3FF00000, 0xFFC00, 0x3FF)), want, 0, True)
+    wide, top = (v >> 8) & 0xFFFFFF, 0xFFFFFF
+    want = np.stack([(wide * 510 + top) // (2 * top), v & 0xFF, 0 * v], -1).astype(np.uint8)
+    out["bmp_32bit_wide_mask.bmp"] = (bmp(SIDE, SIDE, 32, rows, compression=3,
+                                          masks=(0xFFFFFF00, 0xFF, 0)), want, 0, True)
     rows = [b"".join(bytes((int(p[2]), int(p[1]), int(p[0]))) for p in r) for r in rgb]
     out["bmp_24bit_topdown.bmp"] = (bmp(SIDE, SIDE, 24, rows, top_down=True), rgb, 0, True)
     rows = [bytes(int(i) for i in r) for r in idx]
@@ -202,6 +222,7 @@ def kinds():
     pil("webp_lossy.webp", Image.fromarray(photo), "WEBP", LOSSY_TOLERANCE, quality=90)
     pil("tiff_rgb.tif", Image.fromarray(rgb), "TIFF", graph=False)
     pil("tiff_rgba.tif", Image.fromarray(rgba), "TIFF", graph=False)
+    pil("tiff_grey_alpha.tif", Image.fromarray(grey_alpha, "LA"), "TIFF", graph=False)
     return out
 
 
@@ -340,6 +361,73 @@ def test_the_graph_compositing_formula_equals_the_documented_one():
     from hubensemble.data import to_rgb_uint8
 
     np.testing.assert_array_equal(to_rgb_uint8(grey_alpha), got)
+
+
+def image_sized_casts(fn, spec):
+    """(source, destination) dtype names of the casts in `fn` traced on `spec`, and in the
+    functions it calls (tf.cond branches), whose result has rank 3 or more: a whole image
+    [H, W, C] (a rank-2 result is one channel, or the indices of a palette)."""
+    concrete = tf.function(fn, autograph=False).get_concrete_function(spec)
+    graph = concrete.graph.as_graph_def(add_shapes=True)
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    out = []
+    for n in nodes:
+        if n.op != "Cast":
+            continue
+        shape = n.attr["_output_shapes"].list.shape
+        if not shape or shape[0].unknown_rank or len(shape[0].dim) >= 3:
+            out.append((tf.as_dtype(n.attr["SrcT"].type).name,
+                        tf.as_dtype(n.attr["DstT"].type).name))
+    return out
+
+
+def test_decoding_widens_no_whole_image_beyond_two_bytes_a_sample():
+    """A 1000 x 30000 RGB PNG (90 MB of pixels) took 1.06 GB more at its peak to decode, in
+    training and in serve_bytes alike: `composite_on_white` cast every image to int32, alpha
+    or not; the BMP decoder widened to int32 and int64 too (a 32-bit BMP of that size: 3.3
+    GB). Only an image with alpha is widened now, to uint16, which holds the compositing
+    formula exactly (test_the_graph_compositing_formula_equals_the_documented_one; the
+    pixels of every kind: test_the_loader_gives_the_reference_pixels_of_every_kind)."""
+    from hubensemble.data import graph
+
+    image = tf.TensorSpec([None, None, None], tf.uint8)
+    data = tf.TensorSpec([], tf.string)
+    casts = {"composite_on_white": image_sized_casts(graph.composite_on_white, image)}
+    for name in ("_png", "_webp", "_bmp"):
+        casts[name] = image_sized_casts(getattr(graph, name), data)
+    assert casts["composite_on_white"] == [("uint8", "uint16"), ("uint8", "uint16"),
+                                           ("uint16", "uint8")], casts
+    for name, found in casts.items():
+        wide = [c for c in found if tf.as_dtype(c[1]).size > 2]
+        assert not wide, (name, wide)
+
+
+def test_arrays_and_the_kept_decoder_composite_in_uint16():
+    """The Python twin (`to_rgb_uint8`, for arrays and for the kept decoder's RGBA pixels)
+    held 44.5 bytes a pixel of an RGBA image at its peak (int32 temporaries), 12 now, with
+    the same pixels as the independent formula."""
+    import tracemalloc
+
+    from hubensemble.data import to_rgb_uint8
+
+    side = 128
+    for channels, most in ((4, 16), (2, 10)):
+        x = noise(13 + channels, (side, side, channels))
+        x[:4, :, -1] = 0
+        x[4:8, :, -1] = 255
+        started = not tracemalloc.is_tracing()
+        if started:
+            tracemalloc.start()
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        got = to_rgb_uint8(x)
+        peak = tracemalloc.get_traced_memory()[1] - before
+        if started:
+            tracemalloc.stop()
+        rgba = x if channels == 4 else np.concatenate(
+            [np.repeat(x[..., :1], 3, -1), x[..., 1:]], -1)
+        np.testing.assert_array_equal(got, over_white(rgba))
+        assert peak <= most * side * side, (channels, peak / (side * side))
 
 
 def test_python_and_graph_name_formats_from_one_table():

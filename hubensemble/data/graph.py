@@ -29,7 +29,8 @@ An image whose shorter side is above `sniff.MAX_SHORT_SIDE` (1024 px) is then sh
 kept, until it is 1024 (`shrink_to_short_side`): a phone photo is held at 4.2 MB, not 36.6.
 
 Alpha (PNG, 32-bit BMP, WebP) is composited onto white: out = round(c * a + 255 * (1 - a)),
-a = alpha / 255, in exact integer arithmetic ((c * alpha + 255 * (255 - alpha) + 127) // 255).
+a = alpha / 255, in exact integer arithmetic ((c * alpha + 255 * (255 - alpha) + 127) // 255),
+in uint16; no decoder widens an opaque image past uint8 (`composite_on_white`).
 Anything else is refused with an InvalidArgumentError whose message starts with
 `sniff.UNSUPPORTED` (another format: TIFF, HEIF, ... or an unknown one, naming it and its first
 bytes) or `sniff.INVALID` (a damaged BMP); TensorFlow's own decoders report damaged JPEG, PNG,
@@ -128,16 +129,34 @@ def _head_hex(data):
 # ---------------------------------------------------------------------------------------------
 
 def composite_on_white(image):
-    """Pixels [H, W, C] (integers 0..255, C = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA, known
-    only when run) -> uint8 [H, W, 3]: grey repeated into R, G, B; alpha composited onto
-    white, round(c * a + 255 * (1 - a)) with a = alpha / 255, exactly (integer arithmetic,
-    half up; no value is ever half-way)."""
-    x = tf.cast(image, tf.int32)
+    """Pixels [H, W, C] (uint8, or integers 0..255 of another type; C = 1 grey, 2 grey + alpha,
+    3 RGB, 4 RGBA, known only when run) -> uint8 [H, W, 3]: grey repeated into R, G, B; alpha
+    composited onto white, round(c * a + 255 * (1 - a)) with a = alpha / 255, exactly
+    ((c * alpha + 255 * (255 - alpha) + 127) // 255: integer arithmetic, half up; no value is
+    ever half-way).
+
+    Only an image with alpha is widened, and to uint16, which holds every step of that formula
+    (c * alpha + 255 * (255 - alpha) <= 255 * 255, + 127 <= 65152): an opaque image (C 1 or 3)
+    stays uint8. Everything was cast to int32 before (a 1000 x 30000 RGB PNG held 1.06 GB
+    more at its peak for 90 MB of pixels; docs/data.md, "Decoding")."""
+    x = tf.convert_to_tensor(image)
+    if x.dtype != tf.uint8:
+        x = tf.cast(x, tf.uint8)
     c = tf.shape(x)[-1]
-    rgb = tf.gather(x, tf.where(c >= 3, [0, 1, 2], [0, 0, 0]), axis=-1)
-    alpha = tf.where(tf.equal(c % 2, 0), x[..., -1:], 255)
-    out = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
-    out = tf.cast(out, tf.uint8)
+
+    def grey(v):  # [H, W, 1] -> [H, W, 3], any dtype
+        return tf.tile(v, [1, 1, 3])
+
+    def over_white():
+        colour = tf.cast(x[..., :-1], tf.uint16)
+        alpha = tf.cast(x[..., -1:], tf.uint16)
+        out = tf.cast((colour * alpha + 255 * (255 - alpha) + 127) // 255, tf.uint8)
+        return tf.cond(tf.equal(c, 2), lambda: grey(out), lambda: tf.identity(out))
+
+    def opaque():
+        return tf.cond(tf.equal(c, 1), lambda: grey(x), lambda: tf.identity(x))
+
+    out = tf.cond(tf.equal(c % 2, 0), over_white, opaque)
     out.set_shape([None, None, 3])
     return out
 
@@ -274,34 +293,44 @@ def _bmp(data):
 
 
 def _bmp_palette(b, rows, w, bpp, start, entry, n_colours):
-    """int32 [h, w, 3] of a 1, 2, 4 or 8-bit BMP: each index's palette colour (BGR(X)
-    entries); an index past the palette takes its last colour."""
+    """uint8 [h, w, 3] of a 1, 2, 4 or 8-bit BMP: each index's palette colour (BGR(X)
+    entries); an index past the palette takes its last colour. The indices are picked out
+    in uint8 and gathered by int32 (int64 before: 8 bytes a pixel, 16 for a 1-bit BMP)."""
     per_byte = 8 // bpp
-    shifts = 8 - bpp * (tf.range(per_byte, dtype=tf.int64) + 1)
-    bits = tf.bitwise.bitwise_and(
-        tf.bitwise.right_shift(tf.cast(rows, tf.int64)[:, :, None], shifts[None, None, :]),
-        tf.bitwise.left_shift(tf.constant(1, tf.int64), bpp) - 1)
+    shifts = tf.cast(8 - bpp * (tf.range(per_byte, dtype=tf.int64) + 1), tf.uint8)
+    low_bits = tf.cast(tf.bitwise.left_shift(tf.constant(1, tf.int64), bpp) - 1, tf.uint8)
+    bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(rows[:, :, None], shifts[None, None, :]),
+                                  low_bits)
     index = tf.reshape(bits, tf.stack([tf.shape(rows, out_type=tf.int64)[0], -1]))[:, :w]
     where = start + entry * tf.range(n_colours)[:, None] + tf.constant([2, 1, 0], tf.int64)
-    palette = tf.cast(tf.gather(b, where), tf.int32)  # [n_colours, 3] RGB
-    return tf.gather(palette, tf.minimum(index, n_colours - 1))
+    palette = tf.gather(b, where)  # uint8 [n_colours, 3] RGB
+    last = tf.cast(n_colours - 1, tf.uint8)  # n_colours <= 256
+    return tf.gather(palette, tf.cast(tf.minimum(index, last), tf.int32))
 
 
 def _bmp_bgr(rows, w):
-    """int32 [h, w, 3] of a 24-bit BMP (BGR triples)."""
+    """uint8 [h, w, 3] of a 24-bit BMP (BGR triples)."""
     px = tf.reshape(rows[:, :3 * w], tf.stack([tf.shape(rows, out_type=tf.int64)[0], w, 3]))
-    return tf.cast(tf.reverse(px, [2]), tf.int32)
+    return tf.reverse(px, [2])
 
 
 def _bmp_masks(b, rows, w, bpp, dib, compression):
-    """int32 [h, w, 3 or 4] of a 16 or 32-bit BMP: the bit-field masks (BI_BITFIELDS, or
-    BI_ALPHABITFIELDS and the v3+ headers' alpha mask) or the defaults, 5-5-5 and BGRX."""
+    """uint8 [h, w, 3], or [h, w, 4] with an alpha mask, of a 16 or 32-bit BMP: the bit-field
+    masks (BI_BITFIELDS, or BI_ALPHABITFIELDS and the v3+ headers' alpha mask) or the
+    defaults, 5-5-5 and BGRX. A pixel's value is read as uint32 and each channel scaled in
+    int32 (int64 only for a channel wider than 22 bits), a channel at a time: the whole image
+    in int64 took 3.3 GB more for a 1000 x 30000 32-bit BMP."""
     size = bpp // 8
     px = tf.reshape(rows[:, :size * w], tf.stack([tf.shape(rows, out_type=tf.int64)[0], w, size]))
-    value = tf.reduce_sum(tf.bitwise.left_shift(tf.cast(px, tf.int64),
-                                                8 * tf.range(size, dtype=tf.int64)), axis=-1)
-    fields = tf.equal(compression, 3) | tf.equal(compression, 6)
     sixteen = tf.equal(bpp, 16)
+
+    def byte(i):  # byte i of each pixel's little-endian value, in place
+        return tf.bitwise.left_shift(tf.cast(px[..., i], tf.uint32), tf.constant(8 * i, tf.uint32))
+
+    value = tf.cond(sixteen, lambda: tf.bitwise.bitwise_or(byte(0), byte(1)),
+                    lambda: tf.bitwise.bitwise_or(tf.bitwise.bitwise_or(byte(0), byte(1)),
+                                                  tf.bitwise.bitwise_or(byte(2), byte(3))))
+    fields = tf.equal(compression, 3) | tf.equal(compression, 6)
     defaults = [tf.where(sixteen, tf.constant(0x7C00, tf.int64), 0xFF0000),
                 tf.where(sixteen, tf.constant(0x03E0, tf.int64), 0xFF00),
                 tf.where(sixteen, tf.constant(0x001F, tf.int64), 0xFF)]
@@ -314,12 +343,20 @@ def _bmp_masks(b, rows, w, bpp, dib, compression):
         shift = tf.cast(tf.round(tf.math.log(tf.cast(tf.maximum(low, 1), tf.float64))
                                  / tf.math.log(tf.constant(2.0, tf.float64))), tf.int64)
         top = tf.maximum(tf.bitwise.right_shift(mask, shift), 1)
-        v = tf.bitwise.right_shift(tf.bitwise.bitwise_and(value, mask), shift)
-        scaled = tf.minimum((v * 510 + top) // (2 * top), 255)  # round(v * 255 / top)
-        return tf.where(mask > 0, scaled, absent)
+        v = tf.bitwise.right_shift(tf.bitwise.bitwise_and(value, tf.cast(mask, tf.uint32)),
+                                   tf.cast(shift, tf.uint32))  # <= top
+
+        def scaled(dtype):  # round(v * 255 / top), v * 510 + top within `dtype`
+            t = tf.cast(top, dtype)
+            return tf.cast(tf.minimum((tf.cast(v, dtype) * 510 + t) // (2 * t), 255), tf.uint8)
+
+        return tf.where(mask > 0, tf.cond(top < 2**22, lambda: scaled(tf.int32),
+                                          lambda: scaled(tf.int64)),
+                        tf.constant(absent, tf.uint8))
 
     rgb = [channel(m, 0) for m in masks]
-    return tf.cast(tf.stack(rgb + [channel(alpha_mask, 255)], axis=-1), tf.int32)
+    return tf.cond(alpha_mask > 0, lambda: tf.stack(rgb + [channel(alpha_mask, 255)], axis=-1),
+                   lambda: tf.stack(rgb, axis=-1))
 
 
 def _refuse_format(data, index):
