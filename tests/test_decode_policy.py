@@ -151,6 +151,15 @@ def kinds():
     # tRNS with an alpha per palette entry (0, 17, ..., 255), not one transparent index.
     pil("png_palette_alpha.png", palette16, "PNG", transparency=bytes(range(0, 256, 17)))
     pil("png_1bit.png", Image.fromarray(rgb[..., 1] > 127), "PNG")
+    # A grey or RGB PNG's tRNS colour key is not applied (TensorFlow ignores it): the stored
+    # colours, where Pillow (and browsers) make the keyed pixels transparent.
+    keyed = rgb.copy()
+    keyed[3, :4] = (10, 20, 30)
+    out["png_rgb_key.png"] = (encode(Image.fromarray(keyed), "PNG", transparency=(10, 20, 30)),
+                              keyed, 0, True)
+    out["png_grey_key.png"] = (encode(Image.fromarray(keyed[..., 0]), "PNG", transparency=10),
+                               np.repeat(keyed[..., :1], 3, -1), 0, True)
+    assert (pillow_pixels(out["png_rgb_key.png"][0])[3, :4] == 255).all()
     photo = smooth(7)
     pil("jpeg_baseline.jpg", Image.fromarray(photo), "JPEG", LOSSY_TOLERANCE, quality=95)
     pil("jpeg_progressive.jpg", Image.fromarray(photo), "JPEG", LOSSY_TOLERANCE, quality=95,

@@ -12,8 +12,9 @@ Per format (the first bytes decide, `hubensemble.data.sniff.SIGNATURES`):
   accurate integer IDCT and fancy upsampling, the same pixels as Pillow): baseline and
   progressive; grey is repeated into R, G, B; CMYK/YCCK with the Adobe APP14 marker is read
   as Adobe's inverted CMYK (Photoshop's convention, as Pillow), without it as plain CMYK.
-* PNG: `tf.io.decode_png` at 8 bits: grey, grey + alpha, RGB, RGBA, palette (tRNS becomes
-  alpha); 16-bit samples keep their top byte (v >> 8, libpng's strip).
+* PNG: `tf.io.decode_png` at 8 bits: grey, grey + alpha, RGB, RGBA, palette (its tRNS becomes
+  alpha; a grey or RGB PNG's tRNS colour key is ignored, as TensorFlow reads it); 16-bit
+  samples keep their top byte (v >> 8, libpng's strip).
 * GIF: the first frame (`tf.io.decode_gif`); the transparent colour of the first frame is
   turned white by rewriting its palette entry (TensorFlow would leave those pixels black).
 * BMP: decoded here from its header: uncompressed 1, 2, 4, 8-bit palette images (the
