@@ -589,10 +589,10 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     said = err[err.index("Task 'test'"):].splitlines()[0]
     assert (f"; {task['files']} file(s) read: 9 example(s), {len(task['skipped'])} skipped, "
             "0 duplicate(s) dropped; 1 hidden or system entry ignored (e.g. "
-            f"{task['ignored']['examples'][0]}); 1 image(s) with an EXIF orientation tag (e.g. "
-            f"{jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 TIFF "
-            f"image(s) turned upright by their orientation tag (e.g. {tif}: 8), as Pillow reads "
-            "them and predict sends them; 1 image(s) above 1024 px on their shorter side "
+            f"{task['ignored']['examples'][0]}); 1 image(s) with an EXIF or XMP orientation tag "
+            f"(e.g. {jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 "
+            f"TIFF image(s) turned upright by their orientation tag (e.g. {tif}: 8), as Pillow "
+            "reads them and predict sends them; 1 image(s) above 1024 px on their shorter side "
             f"shrunk to it (test 1; e.g. {big}: 1040x1100); 1 file(s) skipped ({root}") in said
     # Read back: the report of a run whose robustness.json is this evaluation names them.
     Run(out.parent).update(stages={})
@@ -600,8 +600,8 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     section = md[md.index("## Robustness"):]
     assert "The evaluated data is not the run's; what became of its files (folder:" in section
     # (paths cut at the front to 60 characters)
-    assert (f"| EXIF orientation | 1 image(s) with the tag, used as stored, not turned upright "
-            f"(e.g. …{str(jpg)[-59:]}: 6) |") in section
+    assert (f"| orientation tag | 1 image(s) with the tag (EXIF or XMP), used as stored, not "
+            f"turned upright (e.g. …{str(jpg)[-59:]}: 6) |") in section
     assert (f"| TIFF orientation | 1 TIFF image(s) turned upright by the tag, as Pillow reads "
             f"them (e.g. …{str(tif)[-59:]}: 8) |") in section
     assert (f"| shrunk images | 1 with a shorter side above 1024 px, shrunk to it (test 1; "
