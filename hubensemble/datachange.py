@@ -104,7 +104,7 @@ class DataChange:
         """The differences, e.g. ["--data-seed 0 -> 3"] or ["1 of the 18 train images is new
         or changed"]; never empty."""
         if self.changed:
-            return [f"{flag} {_shown(old)} -> {_shown(new)}" for flag, old, new in self.changed]
+            return [f"{flag} {shown(old)} -> {shown(new)}" for flag, old, new in self.changed]
         return self.reasons or ["its fingerprint differs"]
 
     def text(self) -> str:
@@ -253,7 +253,9 @@ def _are(n: int, one: str = "is", more: str = "are") -> str:
     return one if n == 1 else more
 
 
-def _shown(value) -> str:
+def shown(value) -> str:
+    """A recorded or given option value as a refusal shows it: 'unset' for None, a string
+    quoted, anything else as str ("--data-seed 0 -> 1", "--budget unset -> 8")."""
     return "unset" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 

@@ -238,12 +238,16 @@ def _changed_module_files(run, specs, cache_dir) -> list[str]:
 
 
 def _changed_options(previous: dict, options) -> list[str]:
-    """'name: old -> new' for each rank or tune option whose value differs from the one the
-    run was fitted with (`previous`: run.json's fit.options, JSON values)."""
+    """'--flag old -> new' for each rank or tune option whose value differs from the one the
+    run was fitted with (`previous`: run.json's fit.options, JSON values), in the words the
+    user types and the data refusal uses: field names and None ("budget: None -> 8") were
+    not what to pass to resume (a new-user check)."""
+    from hubensemble.datachange import shown
+
     now = json.loads(json.dumps(dataclasses.asdict(options), default=str))
     names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
-    return [f"{n}: {previous[n]!r} -> {now[n]!r}" for n in dict.fromkeys(names)
-            if n in previous and previous[n] != now.get(n)]
+    return [f"{option_table.get(n).cli_flags[0]} {shown(previous[n])} -> {shown(now[n])}"
+            for n in dict.fromkeys(names) if n in previous and previous[n] != now.get(n)]
 
 
 def _data_change(recorded: dict, task, data_args, run=None) -> str:

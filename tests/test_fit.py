@@ -109,8 +109,12 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
     with pytest.raises(RunError, match="--restart") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, top_k=3))
-    # The refusal names the option that changed, with both values.
-    assert "top_k: 2 -> 3" in str(err.value) and "profile" not in str(err.value)
+    # The refusal names the option that changed by its flag, with both values (a new-user
+    # check: "budget: None -> 8" named neither the flag nor a value to pass).
+    assert "(--top-k 2 -> 3)" in str(err.value) and "profile" not in str(err.value)
+    with pytest.raises(RunError, match="--restart") as err:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **dict(FIT, budget=8))
+    assert "(--budget unset -> 8)" in str(err.value)
 
 
 @pytest.mark.slow
