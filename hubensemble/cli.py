@@ -118,7 +118,7 @@ def _check_inputs(args):
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
-            "need_val")})
+            "need_val", "data_dir", "label_key", "image_key")})
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
     elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes

@@ -325,7 +325,7 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     (RUN/run.json), loaded as the run loaded it (`data_dir` replaces the recorded folder).
     DataError when there is no `data` and the export's parent folder is not a run that
     records its data; RunError when the run's data changed since it was recorded."""
-    from hubensemble.data import load_test_set
+    from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
     from hubensemble.rundir import DataArgs
 
     if data:
@@ -338,6 +338,9 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
                         "pass --data SPEC (the data the model was trained for)")
     if not data_dir:
         return run.task()
+    # --data-dir replaces a tfds run's folder; for other data it was dropped without a word.
+    check_tfds_only(parse_spec((recorded.get("args") or {}).get("spec") or "")[0],
+                    {"data_dir": data_dir})
     args = DataArgs.from_json({**recorded["args"], "data_dir": data_dir})
     return run.task(args.load())
 

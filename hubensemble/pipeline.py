@@ -159,7 +159,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             spec=data)
         check_spec(data_args.spec, splits=data_args.splits,
                    val_fraction=data_args.val_fraction, test_fraction=data_args.test_fraction,
-                   min_per_class=data_args.min_per_class, need_val=True)
+                   min_per_class=data_args.min_per_class, need_val=True,
+                   data_dir=data_args.data_dir, label_key=data_args.label_key,
+                   image_key=data_args.image_key)
     elif not isinstance(data, Task):
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
                         f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "

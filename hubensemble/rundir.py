@@ -91,11 +91,17 @@ class DataArgs:
     def from_json(cls, d):
         """DataArgs from `to_json` output; keys it does not know (newer versions) are ignored.
         A fraction recorded before they were refused where the data does not use them reads as
-        its default (`data.specs.recorded_fractions`: the same data), so that the run loads."""
-        from hubensemble.data.specs import recorded_fractions
+        its default (`data.specs.recorded_fractions`: the same data), so that the run loads;
+        so does a tfds-only option (`data.specs.TFDS_ONLY`) recorded for other data."""
+        from hubensemble.data.specs import TFDS_ONLY, parse_spec, recorded_fractions
 
         fields = {f.name for f in dataclasses.fields(cls)}
-        args = cls(**{k: v for k, v in d.items() if k in fields})
+        d = {k: v for k, v in d.items() if k in fields}
+        try:
+            ignored = parse_spec(d.get("spec"))[0] != "tfds"
+        except DataError:
+            ignored = False  # `load` names the spec's fault
+        args = cls(**{k: v for k, v in d.items() if not (ignored and k in TFDS_ONLY)})
         try:
             fractions = recorded_fractions(args.spec, args.val_fraction, args.test_fraction)
         except (DataError, OSError):  # the data is not here or unreadable: `load` says so

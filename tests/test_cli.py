@@ -458,6 +458,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
              x_val=np.zeros((2, 2, 2, 3), np.uint8), y_val=[0, 1])
     argvs.append(["rank", "--catalogue", str(cat), "--data", f"npz:{npz}", "--out", str(out),
                   "--val-fraction", "0.3"])
+    # tfds-only options for other data (they were ignored without a word).
+    argvs += [["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(out),
+               "--label-key", "y", "--data-dir", str(tmp_path)],
+              ["evaluate", "--model", str(tmp_path / "afolder"), "--data", f"npz:{npz}",
+               "--data-dir", str(tmp_path)]]
     # A budget that cannot hold one group of the sweep (tune refused it after 7.7 s).
     argvs += [["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(out),
                "--sweep", "aug", "--budget", "3"], ["tune", "--run", str(out), "--budget", "2"]]
@@ -508,6 +513,15 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         e.value) and run.stderr.count(f"error: {e.value}\n") == 2
     assert (f"error: val_fraction 0 (--val-fraction) leaves folder:{tmp_path / 'one'} "
             "without validation examples") in run.stderr
+    with pytest.raises(HubensembleError) as e:
+        load_task("sklearn:digits", label_key="y", data_dir=str(tmp_path))
+    assert str(e.value).startswith("--data-dir and --label-key only apply to tfds: specs, not "
+                                   "sklearn:; leave them out") and run.stderr.count(
+        f"error: {e.value}\n") == 1
+    with pytest.raises(HubensembleError) as e:
+        load_test_set(f"npz:{npz}", data_dir=str(tmp_path))
+    assert str(e.value).startswith("--data-dir only applies to tfds: specs, not npz:; leave "
+                                   "it out") and run.stderr.count(f"error: {e.value}\n") == 1
     with pytest.raises(HubensembleError) as e:
         load_test_set(f"folder:{tmp_path / 'bare'}")
     assert str(e.value).startswith("no files under") and run.stderr.count(

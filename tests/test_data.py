@@ -554,9 +554,9 @@ def test_a_runs_data_path_is_recorded_absolute_and_named_if_not(tmp_path, monkey
         x = np.random.default_rng(seed).integers(0, 256, (12, 6, 6, 3), dtype=np.uint8)
         np.savez(tmp_path / where / "d.npz", x_train=x, y_train=np.arange(12) % 2)
     monkeypatch.chdir(tmp_path / "a")
-    args = DataArgs(spec="npz:d.npz", data_dir="tfds")
+    args = DataArgs(spec="npz:d.npz")
     assert args.spec == f"npz:{tmp_path / 'a' / 'd.npz'}"
-    assert args.data_dir == str(tmp_path / "a" / "tfds")
+    assert DataArgs(spec="tfds:mnist", data_dir="tfds").data_dir == str(tmp_path / "a" / "tfds")
     assert DataArgs(spec="sklearn:digits").spec == "sklearn:digits"
     run = Run(tmp_path / "run")
     task = args.load()
@@ -1225,6 +1225,27 @@ def test_unknown_specs_list_schemes(tmp_path):
 def test_split_overrides_only_for_tfds():
     with pytest.raises(DataError, match="only apply to tfds"):
         load_task("sklearn:digits", splits={"val": "train[:10]"})
+
+
+def test_tfds_only_options_are_refused_for_other_data_and_read_as_unset_in_old_runs(tmp_path):
+    from hubensemble.rundir import DataArgs
+
+    # Given with an npz, they were ignored without a word (a new-user check).
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((8, 4, 4, 3), np.uint8),
+             y_train=[0, 1] * 4)
+    spec = f"npz:{tmp_path / 'd.npz'}"
+    with pytest.raises(DataError, match=r"^--image-key only applies to tfds: specs, not npz:"):
+        load_task(spec, image_key="img")
+    with pytest.raises(DataError, match="^--data-dir only applies"):
+        DataArgs(spec=spec, data_dir=str(tmp_path)).load()
+    assert load_task(spec, label_key="label").num_classes == 2  # the default: not "given"
+    # A run recorded while they were ignored loads as it did: the same data.
+    old = DataArgs.from_json({"spec": spec, "data_dir": str(tmp_path), "label_key": "y",
+                              "image_key": "img"})
+    assert (old.data_dir, old.label_key, old.image_key) == (None, "label", "image")
+    assert old.load().fingerprint == load_task(spec).fingerprint
+    kept = DataArgs.from_json({"spec": "tfds:cifar10", "data_dir": str(tmp_path)})
+    assert kept.data_dir == str(tmp_path)
 
 
 # --------------------------------------------------------------------------- the package

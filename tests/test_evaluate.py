@@ -400,6 +400,9 @@ def test_the_task_of_an_export_inside_a_run_is_the_runs_own(tmp_path):
     assert ev.load_evaluation_task(tmp_path / "x", "sklearn:digits").num_classes == 10
     with pytest.raises(DataError, match="--data"):
         ev.load_evaluation_task(tmp_path / "elsewhere" / "export")
+    # --data-dir for the run's own sklearn: data was dropped without a word.
+    with pytest.raises(DataError, match="^--data-dir only applies to tfds: specs, not sklearn:"):
+        ev.load_evaluation_task(tmp_path / "run" / "export", data_dir=str(tmp_path))
 
 
 def test_predict_and_evaluate_share_one_reader_of_export_metadata(export_dir, tmp_path):

@@ -95,6 +95,24 @@ FIRST_CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
+#: The data options only tfds: specs read (load_task keywords): another scheme ignored them,
+#: silently (a new-user check passed --label-key and --data-dir with a folder: and an npz:).
+TFDS_ONLY = ("data_dir", "label_key", "image_key")
+
+
+def check_tfds_only(scheme: str, given: dict) -> None:
+    """Raises DataError naming the TFDS_ONLY options in `given` (load_task keyword -> value)
+    set to other than None and their default, for a `scheme` (e.g. "npz") other than tfds;
+    else returns None. Reads nothing."""
+    named = [option_table.get(k) for k, v in given.items()
+             if k in TFDS_ONLY and v is not None and v != _D(k)]
+    if scheme != "tfds" and named:
+        flags = " and ".join(o.cli_flags[0] for o in named)
+        raise DataError(f"{flags} only appl{'ies' if len(named) == 1 else 'y'} to tfds: "
+                        f"specs, not {scheme}:; leave {'it' if len(named) == 1 else 'them'} "
+                        "out (docs/data.md lists what each scheme reads)")
+
+
 #: Per scheme whose classes a listing shows (folder names), the class-count and
 #: examples-per-class refusals `validate_task` would make, from that listing.
 CLASS_CHECKS: dict[str, Callable[..., None]] = {"folder": folder.check_class_files}
@@ -113,9 +131,11 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                val_fraction: float = _D("val_fraction"),
                test_fraction: float = _D("test_fraction"), min_classes: int = 2,
                min_per_class: int = MIN_TRAIN_PER_CLASS,
-               need_val: bool = False) -> tuple[str, str]:
+               need_val: bool = False, **tfds_only) -> tuple[str, str]:
     """The refusals `load_task` and `load_test_set` make before reading any data, in their
-    words: `parse_spec`, split overrides on a scheme other than tfds, fractions that are not
+    words: `parse_spec`, split overrides and the TFDS_ONLY options (`tfds_only`: data_dir,
+    label_key, image_key, by keyword; None or the default counts as not given) on a scheme
+    other than tfds, fractions that are not
     numbers in [0, 1), the scheme's FIRST_CHECKS (a missing or wrong-kind path, an unknown
     name), a fraction other than 0 and its default for a split that the data brings itself or
     never splits off train (FIXED_SPLITS: it would be ignored), and the fractions the data
@@ -132,6 +152,7 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
         raise DataError(f"split overrides only apply to tfds: specs, not {scheme}:; for "
                         f"{scheme}: use val_fraction / test_fraction or put the splits in "
                         f"the data")
+    check_tfds_only(scheme, tfds_only)
     _check_fractions(val_fraction, 0.0)  # each a number in [0, 1)
     _check_fractions(0.0, test_fraction)
     FIRST_CHECKS[scheme](rest)
@@ -250,7 +271,8 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
                   val_fraction=val_fraction, test_fraction=test_fraction,
                   min_per_class=min_per_class, dedupe=dedupe)
     scheme, rest = check_spec(spec, splits=splits, val_fraction=val_fraction,
-                              test_fraction=test_fraction,
+                              test_fraction=test_fraction, data_dir=data_dir,
+                              label_key=label_key, image_key=image_key,
                               # label_fn may merge or make classes: the loaded task decides
                               **({"min_classes": 0, "min_per_class": 0} if label_fn else
                                  {"min_per_class": min_per_class}))
@@ -303,7 +325,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     spec, data that cannot be read, or no examples.
     """
     check_options(data_dir=data_dir)
-    scheme, rest = check_spec(spec, min_classes=1, min_per_class=0)
+    scheme, rest = check_spec(spec, min_classes=1, min_per_class=0, data_dir=data_dir)
     options = LoadOptions(data_dir=data_dir)
     flat = False
     if scheme == "folder":
