@@ -312,6 +312,32 @@ def test_all_failing_raises_a_summary(task, broken, tmp_path):
     assert text.endswith("and run the same command again (`rank` or `fit`)")
 
 
+def test_when_no_module_ranks_a_failed_download_is_said_to_be_the_networks(task, tmp_path):
+    """A new-user check, offline: every keras: module failed to download its weights and the
+    error ended "fix these catalogue entries", though the entries were right."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/m.tar.gz"
+    offline = [ModuleSpec(name=f"far{i}", handle=f"{url}?{i}") for i in range(2)]
+    with pytest.raises(HubensembleError) as err:
+        ranked(offline, task, tmp_path / "a")
+    text = str(err.value)
+    assert all(f"  far{i}: [network]" in text for i in range(2)), text
+    assert text.endswith("\nnone could be downloaded: check the network (or HTTPS_PROXY), or "
+                         "put the files where each reason says; then run the same command "
+                         "again (`rank` or `fit`)") and "fix" not in text.splitlines()[-1]
+    with pytest.raises(HubensembleError) as err:
+        ranked(offline[:1] + [ModuleSpec(name="gone", handle=str(tmp_path / "nowhere"))], task,
+               tmp_path / "b")
+    assert str(err.value).endswith(
+        "\n1 could not be downloaded: check the network (or HTTPS_PROXY), or put the files "
+        "where each reason says; fix the other catalogue entries (handle, sha256, trust, "
+        "output_key, value_range); then run the same command again (`rank` or `fit`)")
+
+
 def test_failures_name_their_catalogue_entry(task, good, tmp_path, caplog):
     """A new-user check: "fix these catalogue entries" named modules but not where they are;
     with several --catalogue files (or a long one) the user had to search for each name."""
