@@ -17,6 +17,7 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import handle_kind, stored_handle, stored_weights
+from hubensemble.text import cells, ljust
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ def format_table(specs) -> str:
             s.value_range, _format_params(s.params), s.handle))
     if len(rows) == 1:
         return "(no modules)"
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+    widths = [max(cells(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(ljust(cell, w) for cell, w in zip(row, widths)) + "  " + row[-1]
              for row in rows]
     return "\n".join(lines) + f"\n{len(specs)} module(s)"
 

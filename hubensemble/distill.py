@@ -27,6 +27,7 @@ import time
 from hubensemble import candidate, fileio, metrics, options
 from hubensemble.errors import RunError
 from hubensemble.formats import SERVING_SIGNATURE, export_members_differ, read_export_metadata
+from hubensemble.text import cells, ljust
 
 log = logging.getLogger(__name__)
 
@@ -615,14 +616,14 @@ def format_distill(result) -> str:
              r["best_single"]["cost"]),
             (f"ensemble ({_members(len(r['ensemble']['members']))})", r["ensemble"]["test"],
              r["ensemble"]["cost"])]
-    width = max(len(name) for name, _, _ in rows) + 2
+    width = max(cells(name) for name, _, _ in rows) + 2
     lines = [f"{'test set':<{width}}{'accuracy':>10}{'NLL':>9}{'ECE':>9}{'GFLOPs':>10}"
              f"{'ms@1':>8}"]
     for name, m, c in rows:
         m = m or {}
         c = c or {}
         ms = (c.get("latency_ms") or {}).get("1")
-        lines.append(f"{name:<{width}}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
+        lines.append(f"{ljust(name, width)}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
                      f"{_num(m.get('ece')):>9}{_num(c.get('gflops'), 4):>10}"
                      f"{_num(ms, 2):>8}")
     g = r.get("gap")

@@ -18,6 +18,7 @@ from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_saved_model_folder, load_saved_model,
                                  read_export_metadata)
+from hubensemble.text import cells, ljust
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,8 @@ def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
         if "error" in r:
             lines.append(f"  error: {r['error']}")
             continue
-        width = max((len(t["class_name"]) for t in r["top"]), default=0)
+        width = max((cells(t["class_name"]) for t in r["top"]), default=0)
         for t in r["top"]:
-            lines.append(f"  {t['rank']}. {t['class_name']:<{width}}  {t['probability']:.4f}")
+            lines.append(f"  {t['rank']}. {ljust(t['class_name'], width)}  "
+                         f"{t['probability']:.4f}")
     return "\n".join(lines)

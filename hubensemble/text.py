@@ -4,6 +4,7 @@ No NumPy, no TensorFlow: the command line's terminal output imports it at startu
 """
 
 import re
+import unicodedata
 
 #: A lone surrogate: never in text that UTF-8 can hold.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -25,3 +26,22 @@ def printable(text) -> str:
     print takes): its str() (`zoo build` printed its folder, a Path: a TypeError in 11d62e9's
     CI run)."""
     return _SURROGATE.sub(_escape_surrogate, str(text))
+
+
+def cells(text) -> int:
+    """The terminal columns `text` (str) takes: 2 for a wide or full-width character (CJK
+    ideographs, kana, hangul, full-width forms: Unicode East Asian Width W or F), 0 for a
+    combining mark or a format character (categories Mn, Me, Cf: an accent on the letter before
+    it, a zero-width joiner), 1 for any other. What a table needs to line its columns up under
+    names in any script; `len()` counted a 3-ideograph class name as 3 of its 6 columns (a
+    new-user check: `predict`'s probabilities out of line). Not for control characters or
+    emoji sequences (no names hold them in practice)."""
+    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else
+               2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in str(text))
+
+
+def ljust(text, width: int) -> str:
+    """`text` (str) padded with spaces on the right to `width` terminal columns (`cells`); as
+    it is when it takes that many or more: str.ljust for names in any script."""
+    text = str(text)
+    return text + " " * max(0, width - cells(text))

@@ -622,6 +622,23 @@ def test_predict_prints_the_top_classes_of_png_and_jpeg_files(exported, loaded, 
     assert len(predict(exported[1], image_files[:1], top=50)[0]["top"]) == 10
 
 
+def test_predict_lines_up_class_names_in_any_script():
+    """A new-user check: class folders named in Chinese put the probabilities out of line
+    (len() counts an ideograph as one column; a terminal shows two)."""
+    # (name, the terminal columns it takes): ideographs and full-width letters 2 each, a
+    # combining accent 0, half-width katakana 1.
+    names = [("猫", 2), ("dog", 3), ("e\u0301clair", 6), ("ＡＢ", 4), ("ｶﾞ", 2),
+             ("长颈鹿", 6)]
+    top = [{"rank": i + 1, "class_id": i, "class_name": n, "probability": 0.5 / (i + 1)}
+           for i, (n, _) in enumerate(names)]
+    lines = format_predictions([{"path": "a.png", "top": top}]).splitlines()[1:]
+    # Each line: "  R. NAME" padded to the widest name (6 columns), two spaces, the number.
+    for line, (name, columns) in zip(lines, names):
+        head, number = line.rsplit("  ", 1)
+        assert head.endswith(name + " " * (6 - columns)), (line, columns)
+        assert float(number) > 0
+
+
 def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
