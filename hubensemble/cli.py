@@ -109,7 +109,7 @@ def _check_inputs(args):
     one class; evaluate: a test set), --catalogue files (file:line), a --budget too small for
     the --sweep, fit's export folder, --strategy's needs, --modules the catalogue lacks."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
-    from hubensemble.data.specs import check_spec
+    from hubensemble.data.specs import check_outside_data, check_spec
     from hubensemble.formats import check_export_target
     from hubensemble.hyperrule import check_budget
     from hubensemble.preflight import check_modules, check_strategy
@@ -119,6 +119,8 @@ def _check_inputs(args):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
             "need_val", "data_dir", "label_key", "image_key")})
+        if args.command in ("fit", "rank"):  # never a folder they write inside the data
+            check_outside_data(args.data, {"--out": args.out, "--export": vars(args).get("export")})
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
     elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
@@ -251,7 +253,6 @@ def cmd_zoo_build(args):
 def cmd_tune(args):
     """`tune`: tune.run_tune (resumable sweep); prints the sweep summary."""
     from hubensemble.tune import format_summary, run_tune
-
     sweep = run_tune(args.run, **options.kwargs_for("tune", args), progress=not args.quiet)
     summary(args, format_summary(sweep))
     return 0
@@ -421,9 +422,8 @@ def build_parser():
                    help="default: the catalogues shipped with hubensemble")
     p.set_defaults(func=cmd_catalogue_list, tensorflow=False)
     p = cat_sub.add_parser(
-        "add", parents=[no_log],
-        help="load modules, read their entries (output dim, input size, value range, "
-             "parameters, sha256) and append them to a catalogue",
+        "add", parents=[no_log], help="load modules, read their entries (output dim, input "
+        "size, value range, parameters, sha256) and append them to a catalogue",
         description="Each HANDLE is any catalogue handle (a TF Hub / Kaggle URL, "
                     "keras:NAME, a .keras/.h5 file, a SavedModel or keras-hub preset folder, "
                     "kaggle:// or hf:// presets); it is loaded through the module runtime "

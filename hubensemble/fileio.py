@@ -134,6 +134,32 @@ def pid_alive(pid):
     return True
 
 
+def missing_folders(path) -> list[Path]:
+    """The folders that making `path` (`make_dirs`) would create: the missing ones, outermost
+    first, down to `path` itself ([] when it exists)."""
+    missing, path = [], Path(os.path.abspath(path))
+    while not os.path.lexists(path) and path.parent != path:
+        missing.insert(0, path)
+        path = path.parent
+    return missing
+
+
+def remove_unused(made: list[Path], allowed) -> None:
+    """Removes the folder made[-1], then each folder of `made` (those one command created,
+    outermost first) left empty, when made[-1] holds nothing but `allowed` names and temp
+    entries; anything else there (or appearing meanwhile) keeps it. Never raises OSError."""
+    try:
+        names = os.listdir(made[-1])
+        if any(n not in allowed and not is_temp(n) for n in names):
+            return
+        for name in names:
+            os.remove(os.path.join(made[-1], name))
+        for folder in reversed(made):
+            os.rmdir(folder)
+    except OSError:
+        return
+
+
 def is_temp(name):
     """True for a temp file or folder left behind by an interrupted atomic write."""
     return os.path.basename(name).startswith(TEMP_MARKER)

@@ -219,6 +219,20 @@ def is_export(model_dir) -> bool:
     return read_export_metadata(model_dir, strict=False).get("format") == EXPORT_FORMAT
 
 
+def made_by_hubensemble(folder) -> str | None:
+    """What `folder` is when hubensemble made it, as words ("a hubensemble run folder", "a
+    hubensemble export", "a hubensemble TFLite export"), else None: a run's run.json,
+    ranking.json or fit lock (RUN_FILE, RANKING_JSON, FIT_LOCK: a refused fit left just log.txt
+    and the lock), or an export's metadata asset. The folder loader ignores such a folder
+    inside the data: it is never a class of images (data.folder)."""
+    folder = os.fspath(folder)
+    if any(os.path.isfile(os.path.join(folder, n)) for n in (RUN_FILE, RANKING_JSON, FIT_LOCK)):
+        return "a hubensemble run folder"
+    if is_export(folder):
+        return "a hubensemble export"
+    return "a hubensemble TFLite export" if is_tflite_export(folder) else None
+
+
 def is_tflite_export(folder) -> bool:
     """Whether `folder` holds what `export --format tflite` writes (model.tflite and its
     hubensemble.json of format "hubensemble-export-tflite"), so replacing or removing it

@@ -122,8 +122,10 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     malformed (CatalogueError) or lists no module, a data spec that cannot be read
     (`data.check_spec`: DataError, e.g. a missing npz file or an unknown sklearn: name), a
     --strategy the machine cannot serve, `modules` the catalogue lacks, a `budget` that
-    cannot hold one group of the sweep (HubensembleError), and an `export` folder in the
-    way (RunError).
+    cannot hold one group of the sweep (HubensembleError), an `export` folder in the
+    way (RunError), and `out` or `export` inside a folder: spec's folder (DataError). A fit
+    refused later (data only loading shows wrong) removes the run folder it made
+    (`Run.log_file`), unless it existed before.
 
     Running it again resumes: finished stages are reused and a sweep continues where it
     stopped. A changed catalogue, data set, or rank/tune option is refused unless `restart`
@@ -138,6 +140,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
     from hubensemble.data import Task, check_spec
+    from hubensemble.data.specs import check_outside_data
     from hubensemble.hyperrule import check_budget
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
@@ -162,6 +165,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                    min_per_class=data_args.min_per_class, need_val=True,
                    data_dir=data_args.data_dir, label_key=data_args.label_key,
                    image_key=data_args.image_key)
+        check_outside_data(data_args.spec, {"out": out, "export": export})
     elif not isinstance(data, Task):
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
                         f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "
@@ -172,8 +176,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     check_export_target(export or Path(out) / EXPORT_DIR, "export" if export else "out",
                         run_dir=out)
     run = Run(out)
-    run.make_folder()
-    with run.fit_log():
+    with run.fit_log():  # makes the folder; removes it if the fit leaves nothing in it
         if isinstance(data, str):
             task = data_args.load()
         else:

@@ -71,7 +71,9 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
     """`export`'s flags, before its run folder: OptionError when --quantize or --tflite-size
     (`quantize` other than "none", `tflite_size` given) come without `export_format` "tflite"
     (they would do nothing); RunError when `out_dir` (None: RUN/export, checked by the stage)
-    is in the way or inside a run folder other than `run_dir` (`formats.check_export_target`).
+    is in the way or inside a run folder other than `run_dir` (`formats.check_export_target`);
+    DataError when `out_dir` is inside the image folder `run_dir` records as its data (it
+    would be read as a class of it: `data.specs.check_outside_data`).
     `export_ensemble` runs it too; there, a value outside its option's range is an
     OptionError too (e.g. tflite_size 5000: the check batch alone ran out of memory)."""
     for name, value in (("export_format", export_format), ("quantize", quantize),
@@ -85,6 +87,16 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
                                   "SavedModel is always written)")
     if out_dir is not None:
         check_export_target(out_dir, run_dir=run_dir, tflite=export_format == "tflite")
+    if out_dir is not None and run_dir is not None:  # an export is never a class of the data
+        from hubensemble.data.specs import check_outside_data
+        from hubensemble.errors import RunError
+
+        try:
+            spec = ((Run(os.fspath(run_dir)).meta().get("data") or {}).get("args") or {}).get(
+                "spec")
+        except RunError:  # a damaged run.json: the stage says so
+            spec = None
+        check_outside_data(spec, {"--out": out_dir})
 
 
 #: Why --strategy multiworker is refused (docs/tune.md, "Strategies").

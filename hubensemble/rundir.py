@@ -14,7 +14,8 @@ import numpy as np
 from hubensemble import formats, options
 from hubensemble.errors import DataError, RunError
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
-                                json_kind, lock_is_held, make_dirs, read_json)
+                                json_kind, lock_is_held, make_dirs, missing_folders, read_json,
+                                remove_unused)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
@@ -27,6 +28,9 @@ LABEL_SPLITS = formats.SPLITS
 #: What a folder without run.json or ranking.json may hold and still become a run (rank,
 #: fit, demo, merge): what a failed or interrupted command leaves before run.json.
 UNSTARTED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.KNN_FILE})
+#: What a command leaves in a run folder before any result: a folder it created that holds
+#: nothing else when it ends (refused, say) is removed (`Run.log_file`).
+UNUSED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.FIT_LOCK})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +139,11 @@ class _RunLogHandler(logging.FileHandler):
     with one line saying so."""
 
     error: OSError | None = None
+    failed = False  # an ERROR record came (the command line logs its refusal so)
+
+    def emit(self, record):
+        self.failed = self.failed or record.levelno >= logging.ERROR
+        super().emit(record)
 
     def handleError(self, record):
         exc = sys.exc_info()[1]
@@ -478,7 +487,9 @@ class Run:
         RUN/log.txt (appended). Nested uses for the same run add one handler only. Without
         `create`, only a folder that holds a stage's results (`holds_results`) gets a log: a
         mistyped --run stays a plain error, neither a new folder nor a log.txt in, e.g., an
-        export folder."""
+        export folder. A folder it created (and its parents) is removed again when the block
+        fails (raises, or logs an ERROR: the command line's refusal) leaving nothing in it but
+        UNUSED_ENTRIES (`fileio.remove_unused`): a refused command leaves no run folder."""
         logger = logging.getLogger("hubensemble")
         target = os.path.abspath(self.log)
         attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
@@ -487,6 +498,7 @@ class Run:
             yield
             return
         self.check_folder_is_ours("--out" if create else "--run", creating=create)
+        made = missing_folders(self.path)  # what make_folder creates now
         self.make_folder()
         handler = _RunLogHandler(target, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
@@ -504,8 +516,10 @@ class Run:
         guard = logging.NullHandler() if not root.handlers else None
         if guard is not None:
             root.addHandler(guard)
+        failed = True
         try:
             yield
+            failed = False
         finally:
             if guard is not None:
                 root.removeHandler(guard)
@@ -515,6 +529,10 @@ class Run:
             except OSError as e:
                 handler.keep(e)
             logger.setLevel(level)
+            if made and (failed or handler.failed):
+                with contextlib.suppress(RunError):  # another fit holds it: not ours to remove
+                    self.check_no_fit_running()
+                    remove_unused(made, UNUSED_ENTRIES)
         if handler.error is not None:  # the block ended well, but its log is incomplete
             raise handler.error
 

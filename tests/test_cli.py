@@ -1468,6 +1468,7 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, images=np.zeros((2, 4, 4, 3), np.uint8))
     out = tmp_path / "run"
+    out.mkdir()  # a folder the command did not make stays, with its log (a new one is removed)
     argv = ["rank", "-q", "--catalogue", str(cat), "--data", f"npz:{wrong}"]
     assert main([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -1475,6 +1476,8 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     assert said in err, err
     # -q silences the terminal, not the log: the run folder says why the command stopped.
     assert f"ERROR hubensemble.cli: hubensemble: error: {said}" in (out / "log.txt").read_text()
+    assert main([*argv, "--out", str(tmp_path / "new")]) == 2 and said in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # made by the refused command: removed
     # A file where the run folder would go: one line naming it, no traceback.
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("")
@@ -1700,6 +1703,7 @@ def test_a_file_name_not_in_utf8_reaches_the_terminal_and_log_txt_escaped(tmp_pa
 
     name = os.fsdecode(b"caf\xe9.jpg")
     args = argparse.Namespace(quiet=False, verbose=False)
+    (tmp_path / "run").mkdir()  # a new one holding only its log would be removed at the end
     with terminal_log(args), Run(tmp_path / "run").log_file():
         logging.getLogger("hubensemble.data").warning("%s: a damaged JPEG file; skipped", name)
         logging.getLogger("hubensemble.rundir").info("skipped %s: an empty file", name)

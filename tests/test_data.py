@@ -264,8 +264,9 @@ def test_folder_decodes_every_kind_and_skips_unreadable(messy_folder):
 def test_folder_unreadable_files_leave_a_class_short(tmp_path):
     make_class_folders(str(tmp_path), {"a": 3, "b": 1})
     write(str(tmp_path / "b" / "broken.jpg"), b"\xff\xd8\xff\xe0 not really")
-    with pytest.raises(DataError, match=r"'b' has 1 \(1 file\(s\) were skipped, e.g. "
-                                        r".*broken.jpg: a damaged JPEG file"):
+    with pytest.raises(DataError, match=r"'b' has 1; class 'b' is short because files were "
+                                        r"skipped: .* 1 unreadable and skipped \(.*/b/"
+                                        r"broken.jpg: a damaged JPEG file"):
         load_task(f"folder:{tmp_path}")
 
 

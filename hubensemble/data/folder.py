@@ -1,8 +1,9 @@
 """The `folder:PATH` loader: one sub-folder per class, or train/ val/ test/ with class folders.
 
 Nothing under PATH vanishes: every file becomes an example or a `Task.skipped` entry with its
-reason; hidden and OS entries (`loading.IGNORED_NAMES`, names starting with ".") are not read
-and are counted in `Task.ignored`. Links are followed (linked files, linked class folders, a
+reason; hidden and OS entries (`loading.IGNORED_NAMES`, names starting with ".") and folders
+hubensemble made (a run or an export left inside the data) are not read and are counted in
+`Task.ignored`. Links are followed (linked files, linked class folders, a
 linked folder inside a class folder); a link that leads back to a folder being read is a loop,
 reported as skipped and not followed.
 """
@@ -17,6 +18,7 @@ from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import not_utf8
 from hubensemble.errors import DataError, reraise_stop
+from hubensemble.formats import made_by_hubensemble
 from hubensemble.text import printable
 
 
@@ -34,6 +36,13 @@ class _Listing:
     def skip(self, path, reason):
         self.skipped.append((path, reason))
         self.files += 1
+
+
+def _ours(path) -> bool:
+    """Whether `path` is a folder hubensemble made (a run or an export: never a class, nor
+    images of one; `formats.made_by_hubensemble`), e.g. an `--out` once given inside the data.
+    Ignored as hidden entries are, so that such a leftover does not break every later load."""
+    return os.path.isdir(path) and made_by_hubensemble(path) is not None
 
 
 def _identity(path):
@@ -74,7 +83,7 @@ def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
         subfolders = []
         for name in names:
             p = os.path.join(path, name)
-            if not _visible(name):
+            if not _visible(name) or _ours(p):
                 listing.ignored.append(p)
             elif os.path.islink(p) and not os.path.exists(p):
                 listing.skip(p, f"a broken link (to {os.readlink(p)})")
@@ -103,7 +112,7 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
     found = []
     for d in sorted(os.listdir(root)):
         p = os.path.join(root, d)
-        if not _visible(d):
+        if not _visible(d) or _ours(p):
             listing.ignored.append(p)
         elif os.path.isdir(p):
             why = not_utf8(os.fsencode(d))  # Python read its bytes as lone surrogates
@@ -125,8 +134,10 @@ def _no_class_folders(path: str) -> DataError:
                      f"PATH/<class name>/ (or use PATH/train/<class name>/ …)")
 
 
-def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing):
-    """Decode root/<class>/** → (images, labels, paths, class_names)."""
+def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing,
+                        record: dict | None = None):
+    """Decode root/<class>/** → (images, labels, paths, class_names); `record` gets each
+    class's {"folder", "files", "skipped"} (`Task.class_files`)."""
     found = _class_folders(root, listing)
     if class_names is None:
         class_names = found
@@ -139,6 +150,7 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
     images, labels, paths = [], [], []
     index = {c: i for i, c in enumerate(class_names)}
     for c in found:
+        files, skips = listing.files, len(listing.skipped)
         for path in _list_class_folder(os.path.join(root, c), listing):
             try:
                 decoded = read_image(path)
@@ -156,6 +168,9 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
             listing.files += 1
             labels.append(index[c])
             paths.append(path)
+        if record is not None:
+            record[c] = {"folder": os.path.join(root, c), "files": listing.files - files,
+                         "skipped": listing.skipped[skips:]}
     return images, labels, paths, class_names
 
 
@@ -166,10 +181,12 @@ def split_layout(path: str) -> dict[str, str]:
     Raises DataError when a train/ layout has other top-level folders, or two val folders.
     """
     subdirs = {d: os.path.join(path, d) for d in os.listdir(path)
-               if _visible(d) and os.path.isdir(os.path.join(path, d))}
+               if _visible(d) and os.path.isdir(os.path.join(path, d))
+               and not _ours(os.path.join(path, d))}
     layout = {}
     if "train" in subdirs and any(os.path.isdir(os.path.join(subdirs["train"], d))
-                                  for d in os.listdir(subdirs["train"]) if _visible(d)):
+                                  for d in os.listdir(subdirs["train"])
+                                  if _visible(d) and not _ours(os.path.join(subdirs["train"], d))):
         for d in sorted(subdirs):
             key = _SPLIT_ALIASES.get(d)
             if key is None:
@@ -246,16 +263,16 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
     """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
     path = locate_folder(rest)
     layout = split_layout(path)
-    listing = _Listing()
+    listing, per_class = _Listing(), {}
     if layout:
         for n in sorted(os.listdir(path)):
             p = os.path.join(path, n)
-            if not _visible(n):
+            if not _visible(n) or _ours(p):
                 listing.ignored.append(p)
             elif not os.path.isdir(p):
                 listing.skip(p, "a file outside the train/ val/ test/ folders, not an example")
         images, labels, paths, class_names = _read_class_folders(layout["train"], None,
-                                                                 listing)
+                                                                 listing, per_class)
         train = _make_split(images, labels, paths, owned=True)
         got = {}
         for key in ("val", "test"):
@@ -275,7 +292,8 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
         if carved:
             how += f"; {' and '.join(carved)} split off train (seed {options.seed})"
     else:
-        images, labels, paths, class_names = _read_class_folders(path, None, listing)
+        images, labels, paths, class_names = _read_class_folders(path, None, listing,
+                                                                 per_class)
         if not class_names:  # emptied since locate_folder looked
             raise _no_class_folders(path)
         if not labels:
@@ -288,7 +306,7 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
-                turned=listing.turned, shrunk=listing.shrunk)
+                turned=listing.turned, shrunk=listing.shrunk, class_files=per_class)
 
 
 def _empty_error(path, skipped):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 from typing import Callable
@@ -21,6 +22,9 @@ from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError
+from hubensemble.text import printable
+
+log = logging.getLogger(__name__)
 
 SCHEMES: dict[str, Callable[[str, LoadOptions], Task]] = {
     "tfds": _load_tfds,
@@ -183,6 +187,30 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     return scheme, rest
 
 
+def check_outside_data(spec: str, folders: dict[str, object]) -> None:
+    """DataError when a folder a command writes (`folders`: {flag: path or None}, e.g.
+    {"--out": "imgs/run1", "--export": None}) is the folder of a folder: spec, or inside it:
+    the run's or export's folder would be read as a class of the data, that load refused, and
+    the folder broke every later load. Reads no file (paths only, links resolved); nothing is
+    created before it (cli._check_inputs, pipeline.fit, rank.run_rank, export's flags)."""
+    local = _local_path(spec) if isinstance(spec, str) else None
+    if local is None or local[0] != "folder":
+        return
+    data = os.path.realpath(os.path.expanduser(local[1]))
+    for flag, path in folders.items():
+        if path is None:
+            continue
+        where = os.path.realpath(os.path.expanduser(os.fspath(path)))
+        if os.path.commonpath([data, where]) != data:
+            continue
+        what = "is the data folder" if where == data else "is inside the data folder"
+        beside = os.path.join(os.path.dirname(data), os.path.basename(where) + "-run"
+                              if where == data else os.path.basename(where))
+        raise DataError(f"{flag} {os.fspath(path)} {what} {data} (--data {spec}): what is "
+                        f"written there would be read as a class of the data; pass a "
+                        f"{flag} folder outside it, e.g. {flag} {beside}")
+
+
 def _given_fractions(val_fraction, test_fraction) -> list[tuple[str, str, float]]:
     """[(split, name, value)] of the fractions other than 0 and their defaults (numbers)."""
     return [(split, name, float(value)) for split, name, value in (
@@ -290,7 +318,12 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     if flip is not None:
         task.flip = bool(flip)
     task = dataclasses.replace(task)  # a fresh object: no cached fingerprint from before
-    return validate_task(task, min_per_class=min_per_class)
+    try:
+        return validate_task(task, min_per_class=min_per_class)
+    except DataError as e:  # e.g. a class left short by unreadable files: its error names a few
+        for path, reason in getattr(e, "skipped", ()):
+            log.warning("skipped %s: %s", printable(path), reason)
+        raise
 
 
 def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:

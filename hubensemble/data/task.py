@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hubensemble import formats
+from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError
 
@@ -140,6 +142,9 @@ class Task:
     turned: list[tuple[str, int]] = field(default_factory=list)
     # (path, (h, w) as decoded) of files shrunk to a shorter side of 1024 px
     shrunk: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
+    # folder loader: {class: {"folder", "files" looked at, "skipped" [(path, reason)]}} of the
+    # training class folders, so a class left short by skipped files is explained
+    class_files: dict[str, dict] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -370,10 +375,14 @@ class Task:
             examples = sum(len(getattr(self, s)) for s in self.present_splits())
             text += (f"; {self.files} file(s) read: {examples} example(s), "
                      f"{len(self.skipped)} skipped, {len(self.dropped)} duplicate(s) dropped")
-        if self.ignored:
-            text += (f"; {len(self.ignored)} hidden or system entr"
-                     f"{'y' if len(self.ignored) == 1 else 'ies'} ignored (e.g. "
-                     f"{self.ignored[0]})")
+        ours = [p for p in self.ignored if _visible(os.path.basename(p))]  # runs, exports
+        hidden = [p for p in self.ignored if p not in ours]
+        if hidden:
+            text += (f"; {len(hidden)} hidden or system entr"
+                     f"{'y' if len(hidden) == 1 else 'ies'} ignored (e.g. {hidden[0]})")
+        if ours:
+            text += (f"; {len(ours)} folder(s) hubensemble made (a run or an export) inside "
+                     f"the data ignored, not read as classes (e.g. {ours[0]}: move them out)")
         if self.oriented:
             # Phone photos carry the tag; serving clients that honour it (browsers, image
             # pickers) send pixels the model never saw that way (docs/export.md).

@@ -7,6 +7,7 @@ import numpy as np
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import SPLIT_NAMES, Split, Task
 from hubensemble.errors import DataError
+from hubensemble.text import printable
 
 
 def _check_label_range(splits: dict[str, Split], num_classes: int):
@@ -132,14 +133,46 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
     if task.num_classes < min_classes:
         raise too_few_classes(task.name, task.class_names, min_classes)
     _check_label_range(splits, task.num_classes)
-    counts = np.bincount(task.train.labels, minlength=task.num_classes)
+    counts = dict(zip(task.class_names,
+                      np.bincount(task.train.labels, minlength=task.num_classes).tolist()))
     skipped = (f" ({len(task.skipped)} file(s) were skipped, e.g. "  # with why: not all are
                f"{task.skipped[0][0]}: {task.skipped[0][1]})" if task.skipped else "")  # images
-    error = too_few_per_class(dict(zip(task.class_names, counts.tolist())), min_per_class,
-                              note=skipped)
+    if task.class_files:  # a folder's: the short classes' own skipped files, not any
+        skipped = "".join(_short_by_skips(task, c, n) for c, n in counts.items()
+                          if n < min_per_class)
+    error = too_few_per_class(counts, min_per_class, note=skipped)
     if error:
+        if skipped and task.class_files:
+            error = DataError(str(error).replace(
+                "; add images,", "; repair or replace the skipped files, add images,"))
+        error.skipped = list(task.skipped)  # load_task logs each (the message names a few)
         raise error
     return task
+
+
+#: How many of a short class's skipped files its refusal names (`_short_by_skips`).
+SHORT_SKIPS_SHOWN = 3
+
+
+def _short_by_skips(task: Task, name: str, count: int) -> str:
+    """The refusal's clause on class `name` (`count` training examples) when files of its
+    folder were skipped (`Task.class_files`): its folder, files, how many were skipped, the
+    first SHORT_SKIPS_SHOWN with their reasons, and what became of the readable ones; ""
+    when none was skipped (then skipping did not make it short)."""
+    record = task.class_files.get(name) or {}
+    skips = record.get("skipped") or []
+    if not skips:
+        return ""
+    shown = "; ".join(f"{printable(p)}: {r}" for p, r in skips[:SHORT_SKIPS_SHOWN])
+    more = (f"; and {len(skips) - SHORT_SKIPS_SHOWN} more" if len(skips) > SHORT_SKIPS_SHOWN
+            else "")
+    readable = record["files"] - len(skips)
+    held = (f", {readable - count} more held out for val/test"
+            + (" or dropped as copies" if task.dropped else "") if readable > count else "")
+    return (f"; class {name!r} is short because files were skipped: its folder "
+            f"{printable(record['folder'])}/ has {record['files']} file(s), {len(skips)} "
+            f"unreadable and skipped ({shown}{more}), {readable} read{held}; every skipped "
+            f"file is logged as a warning (\"skipped PATH: REASON\")")
 
 
 def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") -> DataError:
@@ -197,4 +230,5 @@ def _apply_label_fn(task: Task, label_fn) -> Task:
         setattr(task, k, relabelled)
         start += len(s)
     task.class_names = names
+    task.class_files = {}  # by the old names
     return task

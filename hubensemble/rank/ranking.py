@@ -518,10 +518,12 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     all shards); RunError,
     before any work, when `out_dir` holds files no stage wrote and no run
     (`Run.check_folder_is_ours`) or is a file, a run on other data, or candidates tuned from a
-    module that this ranking drops or whose entry it changes (`check_tuned_modules`).
+    module that this ranking drops or whose entry it changes (`check_tuned_modules`); DataError
+    when `out_dir` is inside `data_args`' image folder (`data.specs.check_outside_data`).
     """
     from tqdm.auto import tqdm
 
+    from hubensemble.data.specs import check_outside_data
     from hubensemble.rundir import DataArgs, Run
 
     if metric not in METRICS:
@@ -542,6 +544,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     chosen = shard_members(len(specs), shard)
 
     Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
+    if data_args is not None:  # a run inside its image folder is read as a class of it
+        check_outside_data(data_args.spec, {"out_dir": out_dir})
     check_dir_target(out_dir, "pass another out_dir")
     held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
     run = Run(out_dir)

@@ -1,0 +1,146 @@
+"""Image folders and run folders together: an --out inside the data, a run or export left
+there, a refused fit's new folder, a class left short by unreadable files (a new-user check)."""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hubensemble.data import load_task
+from hubensemble.errors import DataError
+
+
+def _images(folder, counts, *, corrupt=()):
+    """folder/<class>/<i>.png, 8x8 noise, counts {class: n}; `corrupt` names ("b/1.png")
+    whose bytes are cut to 40 (a damaged PNG)."""
+    rng = np.random.default_rng(0)
+    for name, n in counts.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), np.uint8)).save(
+                folder / name / f"{i}.png")
+    for rel in corrupt:
+        path = folder / rel
+        path.write_bytes(path.read_bytes()[:40])
+    return folder
+
+
+@pytest.fixture
+def catalogue(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    return path
+
+
+def test_an_out_or_export_inside_the_image_folder_is_refused_before_anything_is_made(
+        tmp_path, in_process, catalogue):
+    # It made imgs/run1/ (log.txt, .fit.lock), the load then blamed a class 'run1' with 1
+    # file, and the folder broke every later fit on imgs, whatever its --out.
+    import hubensemble
+
+    imgs = _images(tmp_path / "imgs", {"cat": 4, "dog": 4})
+    data = f"folder:{imgs}"
+    for argv, flag, path in (
+            (["fit", "--out", imgs / "run1"], "--out", imgs / "run1"),
+            (["fit", "--out", tmp_path / "r", "--export", imgs / "cat" / "m"], "--export",
+             imgs / "cat" / "m"),
+            (["rank", "--out", imgs / "deep" / "run"], "--out", imgs / "deep" / "run"),
+            (["rank", "--out", imgs], "--out", imgs)):
+        code, _, err = in_process(*argv, "--catalogue", catalogue, "--data", data, "-q")
+        assert code == 2, err
+        assert f"{flag} {path} is" in err and f"the data folder {imgs}" in err, err
+        assert "outside it" in err and "'run1'" not in err, err
+        assert sorted(os.listdir(imgs)) == ["cat", "dog"], argv
+        assert sorted(os.listdir(imgs / "cat")) == [f"{i}.png" for i in range(4)]
+        assert not (tmp_path / "r").exists()
+    with pytest.raises(DataError, match=r"out .*run2 is inside the data folder"):
+        hubensemble.fit(str(catalogue), data, str(imgs / "run2"))
+    assert sorted(os.listdir(imgs)) == ["cat", "dog"]
+
+
+def test_export_out_inside_the_runs_image_folder_is_refused(tmp_path):
+    from hubensemble.preflight import check_export_flags
+
+    imgs = _images(tmp_path / "imgs", {"cat": 2, "dog": 2})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"data": {"args": {"spec": f"folder:{imgs}"}}}))
+    with pytest.raises(DataError, match=r"--out .*imgs/exp is inside the data folder"):
+        check_export_flags(str(imgs / "exp"), export_format="savedmodel", quantize="none",
+                           tflite_size=None, run_dir=str(run))
+    check_export_flags(str(tmp_path / "exp"), export_format="savedmodel", quantize="none",
+                       tflite_size=None, run_dir=str(run))  # outside: fine
+
+
+def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_path):
+    # One left by an earlier version (or made by hand) was read as a class of the data.
+    imgs = _images(tmp_path / "imgs", {"cat": 4, "dog": 4})
+    (imgs / "run1").mkdir()  # what a refused fit left: its log and lock
+    (imgs / "run1" / "log.txt").write_text("x")
+    (imgs / "run1" / ".fit.lock").write_text("")
+    (imgs / "run2" / "labels").mkdir(parents=True)  # a run
+    (imgs / "run2" / "run.json").write_text("{}")
+    (imgs / "cat" / "export" / "assets").mkdir(parents=True)  # an export inside a class
+    (imgs / "cat" / "export" / "assets" / "hubensemble.json").write_text(
+        json.dumps({"format": "hubensemble-export"}))
+    task = load_task(f"folder:{imgs}")
+    assert task.class_names == ["cat", "dog"]
+    assert task.files == 8 and not task.skipped
+    assert sorted(task.ignored) == sorted(str(imgs / p) for p in ("cat/export", "run1", "run2"))
+    assert "3 folder(s) hubensemble made (a run or an export) inside the data ignored" in (
+        task.summary())
+    # A folder of images that merely holds a log.txt is still a class.
+    (imgs / "bird").mkdir()
+    (imgs / "bird" / "log.txt").write_text("x")
+    with pytest.raises(DataError, match="'bird' has 1"):
+        load_task(f"folder:{imgs}")
+
+
+def test_a_refused_fit_removes_the_run_folder_it_made_and_only_that(
+        tmp_path, in_process, catalogue):
+    # npz with wrong keys: refused after the data load, leaving RUN/ (log.txt, .fit.lock).
+    import hubensemble
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.zeros(4))
+    new = tmp_path / "new" / "run"
+    code, _, err = in_process("fit", "--catalogue", catalogue, "--data", f"npz:{bad}",
+                              "--out", new, "-q")
+    assert code == 2 and "needs arrays x_train and y_train" in err, err
+    assert not (tmp_path / "new").exists()  # and the parent it made
+    with pytest.raises(DataError, match="needs arrays x_train"):
+        hubensemble.fit(str(catalogue), f"npz:{bad}", str(new))
+    assert not (tmp_path / "new").exists()
+    # A folder that was there stays, empty or not.
+    for name, content in (("empty", None), ("kept", ".gitkeep")):
+        folder = tmp_path / name
+        folder.mkdir()
+        if content:
+            (folder / content).write_text("")
+        code, _, err = in_process("fit", "--catalogue", catalogue, "--data", f"npz:{bad}",
+                                  "--out", folder, "-q")
+        assert code == 2 and folder.is_dir(), err
+        if content:
+            assert (folder / content).exists()
+
+
+def test_a_class_left_short_by_unreadable_files_names_them(tmp_path, caplog):
+    # 'b' has 3 files, 2 damaged: the error named a's damaged file ('a' is fine) and b's
+    # were named nowhere, not in the error and not in the log.
+    data = _images(tmp_path / "short", {"a": 6, "b": 3}, corrupt=("a/0.png", "b/1.png",
+                                                                  "b/2.png"))
+    with caplog.at_level(logging.WARNING, "hubensemble"), pytest.raises(DataError) as e:
+        load_task(f"folder:{data}")
+    text = str(e.value)
+    assert "'b' has 1" in text and "class 'b' is short" in text, text
+    assert f"{data / 'b'}/ has 3 file(s), 2 unreadable and skipped" in text, text
+    for name in ("1.png", "2.png"):
+        assert f"{data / 'b' / name}: a damaged PNG file" in text, text
+    assert str(data / "a" / "0.png") not in text  # not b's: not why b is short
+    assert "repair or replace the skipped files" in text and "logged as a warning" in text
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for rel in ("a/0.png", "b/1.png", "b/2.png"):
+        assert any(m.startswith(f"skipped {data / rel}: a damaged PNG") for m in logged), logged
