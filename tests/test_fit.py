@@ -172,6 +172,32 @@ def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted,
                                   if x.startswith("time per stage"))
 
 
+def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
+        fitted, catalogue, tmp_path, in_process):
+    """A new-user check: `fit --profile quick`, then `rank` (LogME put m2 first), then `tune
+    --profile cpu` planned default-0000-m2 ... (no trial id of the fit's), was not refused, and
+    the ensemble chose from quick and cpu candidates as one sweep."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    before = sorted(os.listdir(out / "candidates"))
+    code, _, err = in_process("rank", "-q", "--catalogue", catalogue, "--data",
+                              "sklearn:digits", "--out", out, "--profile", "quick",
+                              "--metric", "logme", "--top-k", "1")
+    assert code == 0, err
+    assert json.loads((out / "ranking.json").read_text())["selected"] == ["m2"]
+    code, _, err = in_process("tune", "--run", out, "--profile", "cpu")
+    assert code != 0 and (
+        f"hubensemble: error: 8 candidate(s) in {out / 'candidates'} (e.g. default-0000-m1) "
+        "were tuned with other settings than this call's: --profile quick -> cpu (recorded "
+        "-> now), and the ensemble selects from every candidate there as one pool. Pass the "
+        "recorded value(s) to add to this pool, use a new run folder for the new ones, or fit "
+        "it again from the start, discarding its results: `hubensemble fit --restart "
+        f"--catalogue {catalogue} --data sklearn:digits --out {out}`") in err
+    assert sorted(os.listdir(out / "candidates")) == before
+
+
 def cli(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "hubensemble", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -490,8 +490,8 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     # other settings on the same trial ids are refused, naming what differs (it said
     # "another --seed, --profile or module list?" only)
     with pytest.raises(RunError, match=re.escape(
-            f"4 candidate(s) in {run.candidates} were made with other settings than this "
-            "sweep plans: --seed 0 -> 1. Resume with the settings they were made with")):
+            f"4 candidate(s) in {run.candidates} (e.g. default-0000-gen_a) were tuned with "
+            "other settings than this call's: --seed 0 -> 1 (recorded -> now)")):
         tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick", seed=1,
                       strategy="cpu", task=digits, progress=False)
 
@@ -689,6 +689,46 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
                   progress=False)
     assert run.meta()["tune"]["sweeps"]["default"]["untuned"] is None
     assert "no trial" not in summary_table(run.path)
+
+
+def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules, digits):
+    """Settings that would mix in the pool are refused whatever the planned trial ids: a
+    new-user check ran `fit --profile quick`, `rank` (which put another module first), then
+    `tune --profile cpu`; no planned id was taken, so nothing was refused, and the ensemble
+    chose from quick and cpu candidates as one sweep. --modules, or another sweep, did the
+    same. Another sweep with its own seed stays allowed (run.json records each sweep's)."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
+    before, record = candidates(run), run.meta()["tune"]
+    assert list(before) == ["seeds-0000-gen_a"]
+    ranking = json.loads(run.ranking_json.read_text())
+    # A re-ranking that puts exp_b first: the default sweep plans default-0000-exp_b, ...
+    atomic_write_json(run.ranking_json, {**ranking, "modules": ranking["modules"][::-1],
+                                         "selected": ["exp_b"]})
+    for call, change in [(dict(sweep="default", profile="cpu"), "--profile quick -> cpu"),
+                         (dict(sweep="seeds", modules=["exp_b"], profile="cpu"),
+                          "--profile quick -> cpu"),
+                         (dict(sweep="seeds", modules=["exp_b"], profile="quick", seed=1),
+                          "--seed 0 -> 1"),
+                         (dict(sweep="seeds", modules=["exp_b"], profile="quick",
+                               batchnorm="train"), "--batchnorm auto -> train")]:
+        with pytest.raises(RunError, match=re.escape(
+                f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
+                f"other settings than this call's: {change} (recorded -> now), and the "
+                "ensemble selects from every candidate there as one pool. Pass the recorded "
+                "value(s) to add to this pool, use a new run folder for the new ones, or rank "
+                "into a new folder and go on from there: `hubensemble rank")):
+            tune.run_tune(run.path, budget=4 if call["sweep"] == "default" else 1, **call,
+                          **kw)
+        assert candidates(run) == before and run.meta()["tune"] == record  # nothing written
+    # Another sweep at the pool's profile (the run's, without --profile) with its own seed.
+    atomic_write_json(run.ranking_json, ranking)
+    tune.run_tune(run.path, sweep="hyper", budget=1, profile=None, seed=5, **kw)
+    sweeps = run.meta()["tune"]["sweeps"]
+    assert {s: (r["seed"], r["profile"]["name"]) for s, r in sweeps.items()} == {
+        "seeds": (0, "quick"), "hyper": (5, "quick")}
+    assert sorted(candidates(run)) == ["hyper-0000-gen_a", "seeds-0000-gen_a"]
 
 
 def test_without_a_profile_tune_continues_the_runs(tmp_path, modules, digits, caplog):

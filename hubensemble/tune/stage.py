@@ -109,6 +109,41 @@ def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
     return found
 
 
+def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str) -> None:
+    """Refuses (RunError) a sweep that would add candidates of other settings to the pool
+    RUN/candidates already holds, whatever their trial ids: a profile other than any
+    candidate's (trial.json "profile"; the sweeps of one pool share it), or another --seed or
+    --batchnorm than run.json's record of this sweep while candidates of it are there
+    (`sweep_changes`). `check_candidates` alone looked only at the planned trial ids: a
+    re-ranking that put another module first, --modules, or another sweep planned other ids,
+    and the ensemble then chose from two profiles as one sweep (a new-user check)."""
+    from hubensemble.datachange import start_again
+
+    found, _ = candidate.scan(run.candidates)
+    if not found:
+        return
+    meta = run.meta()
+    changes = {}  # "--flag recorded -> now": the candidates it concerns
+    for c in found:
+        name = c.record.get("profile")
+        if name and name != profile.name:
+            changes.setdefault(f"--profile {name} -> {profile.name}", []).append(c.trial)
+    mine = [c.trial for c in found if c.trial.startswith(f"{sweep}-")]
+    recorded = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep)
+    for change in sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm):
+        if mine and not change.startswith("--profile"):
+            changes[change] = mine
+    if not changes:
+        return
+    trials = list(dict.fromkeys(t for ts in changes.values() for t in ts))
+    raise RunError(
+        f"{len(trials)} candidate(s) in {run.candidates} (e.g. {trials[0]}) were tuned with "
+        f"other settings than this call's: {'; '.join(changes)} (recorded -> now), and the "
+        "ensemble selects from every candidate there as one pool. Pass the recorded "
+        "value(s) to add to this pool, use a new run folder for the new ones, or "
+        f"{start_again(run.path, meta)}")
+
+
 def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
                      changed: Sequence[str] = ()) -> None:
     """Refuses (RunError) a plan whose trial ids already hold complete candidates made with
@@ -215,10 +250,12 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     the progress bar, else a warning) and its traceback in the log, never Keras Tuner's
     traceback on stderr.
 
-    Returns a `TuneSummary`. Raises RunError when rank has not run, the plan clashes with
-    existing candidates, another process runs the same sweep, no trial left a candidate (each
-    stopped by an error outside its training, e.g. a full disk), or more than `max_failures`
-    trials failed; HubensembleError for invalid arguments.
+    Returns a `TuneSummary`. Raises RunError when rank has not run, the pool holds
+    candidates of another profile, or of this sweep with another seed or BatchNorm request
+    (`check_pool`), the plan clashes with existing candidates, another process runs the same
+    sweep, no trial left a candidate (each stopped by an error outside its training, e.g. a
+    full disk), or more than `max_failures` trials failed; HubensembleError for invalid
+    arguments.
     """
     parts = sweep_parts(sweep)
     Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run rank"
@@ -354,6 +391,7 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
     # then planned the next plain `tune`; a new-user check).
     standalone = not distributed_call(tuner_id, oracle_address)
     with _sweep_lock(run, sweep) if standalone else contextlib.nullcontext():
+        check_pool(run, sweep=sweep, seed=seed, profile=prof, batchnorm=batchnorm)
         recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(sweep)
         check_candidates(run.candidates, plan, sweep_changes(recorded, seed=seed, profile=prof,
                                                              batchnorm=batchnorm))
