@@ -279,12 +279,9 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
         return
     meta = run.meta()
     previous = meta.get("fit") or {}
-    foreign = not previous and any((run.path / n).exists()
-                                   for n in ("ranking.json", "candidates"))
-    if foreign:
-        raise RunError(f"{run.path} holds results of stage commands run outside `fit`; use a "
-                       "new --out folder, or pass --restart to discard them")
     if not previous:
+        if run.ranking_json.exists() or run.candidates.exists():
+            _go_on_from_rank(run, fingerprints, keys, options, specs=specs, cache_dir=cache_dir)
         return
     changed = [what for what in ("catalogue", "data")
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
@@ -306,6 +303,45 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
     elif changed:
         raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; use "
                        "a new --out folder, or pass --restart to discard the old results")
+
+
+def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir):
+    """A folder the stage commands made, no fit. A ranking alone (`hubensemble rank`: rank,
+    look at the ranking, then fit) that this fit would write the same (`ranking_changes`,
+    module files unchanged) becomes fit's rank stage, reused, and the log says so; other data
+    is left to Run.attach_task's refusal, which names what differs. RunError naming what
+    differs, or the later stages' results there with the commands that go on from them."""
+    from hubensemble.formats import CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR
+    from hubensemble.rank import load_ranking
+    from hubensemble.rank.reuse import ranking_changes
+
+    later = [n for n in (CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR)
+             if (run.path / n).exists() and not (n == CANDIDATES_DIR and not any(
+                 run.candidates.iterdir()))]
+    if not later and not run.ranking_json.exists():
+        return  # an empty candidates/: nothing to go on from, or to lose
+    if later:
+        raise RunError(
+            f"{run.path} holds results of stage commands run outside `fit` "
+            f"({', '.join(later)}): fit goes on from a ranking alone, not from a sweep or "
+            f"ensemble it did not run. Go on with the stage commands (`hubensemble tune --run "
+            f"{run.path}`, then `ensemble --run` and `export --run`), use a new --out folder, "
+            "or pass --restart to discard them")
+    ranking = load_ranking(run.path)
+    if ranking.data_fingerprint != fingerprints["data"]:
+        return
+    changed = ranking_changes(ranking, specs, **option_table.kwargs_for("rank", options))
+    changed += _changed_module_files(run, specs, cache_dir)
+    if changed:
+        raise RunError(
+            f"{run.path} holds a ranking by `hubensemble rank` that this fit would not write: "
+            f"{'; '.join(changed)} (ranked -> this fit). Give fit the ranking's options to go "
+            "on from it, use a new --out folder, or pass --restart to rank again with this "
+            "fit's")
+    _mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),
+          digests={"rank": _file_digest(run.ranking_json)})
+    log.info("fit goes on from the ranking `hubensemble rank` wrote in %s (the same "
+             "catalogue, data and rank options)", run.path)
 
 
 #: The stages whose results each stage reads. A stage is reused only while their results are

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -196,6 +197,41 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
         "it again from the start, discarding its results: `hubensemble fit --restart "
         f"--catalogue {catalogue} --data sklearn:digits --out {out}`") in err
     assert sorted(os.listdir(out / "candidates")) == before
+
+
+def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process):
+    """rank, look at the ranking, then fit on the same folder: fit refused the folder ("holds
+    results of stage commands run outside `fit`", said nowhere). It goes on from a ranking
+    it would write the same, names the rank options that differ otherwise, and still refuses
+    later stages' results that no fit made, naming the commands that go on from them."""
+    out = tmp_path / "run"
+    code, _, err = in_process("rank", "-q", "--catalogue", catalogue, "--data",
+                              "sklearn:digits", "--out", out, "--profile", "quick",
+                              "--top-k", "1")
+    assert code == 0, err
+    ranking = (out / "ranking.json").read_bytes()
+    fit = dict(FIT, top_k=1, corruptions=False)
+    with pytest.raises(RunError, match=re.escape(
+            f"{out} holds a ranking by `hubensemble rank` that this fit would not write: "
+            "--top-k 1 -> --top-k 2 (ranked -> this fit). Give fit the ranking's options to "
+            "go on from it, use a new --out folder, or pass --restart")):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    result = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
+    assert (out / "ranking.json").read_bytes() == ranking and result.ensemble["members"]
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    assert stages["rank"]["reused"] and not stages["tune"]["reused"]
+    assert (f"fit goes on from the ranking `hubensemble rank` wrote in {out} (the same "
+            "catalogue, data and rank options)") in (out / "log.txt").read_text()
+    # The same folder as the stage commands would leave it after tune, ensemble and export.
+    meta = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({k: v for k, v in meta.items()
+                                              if k not in ("fit", "stages")}))
+    with pytest.raises(RunError, match=re.escape(
+            f"{out} holds results of stage commands run outside `fit` (candidates, cost.json, "
+            "ensemble.json, export): fit goes on from a ranking alone, not from a sweep or "
+            "ensemble it did not run. Go on with the stage commands (`hubensemble tune --run "
+            f"{out}`, then `ensemble --run` and `export --run`)")):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
 
 
 def cli(*args, **kwargs):

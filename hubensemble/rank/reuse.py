@@ -1,0 +1,52 @@
+"""Whether a ranking `hubensemble rank` wrote is the one `fit` would write (`ranking_changes`).
+
+The natural flow is rank, look at the ranking, then fit on the same folder: fit goes on from
+that ranking when it would rank the same modules the same way, and names what differs
+otherwise. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+from hubensemble import options
+from hubensemble.rank.ranking import Ranking, catalogue_record, selection_rule
+
+
+def _selection_words(selection: dict) -> str:
+    """A selection record as the rank flags that give it ("--top-k 3")."""
+    rule = selection.get("rule")
+    if rule == "top_k":
+        return f"--top-k {selection.get('top_k')}"
+    if rule == "threshold":
+        return f"--threshold {selection.get('threshold')} --max-k {selection.get('max_k')}"
+    if rule == "greedy":
+        return f"--greedy --max-k {selection.get('max_k')}"
+    return f"selection {selection or 'unrecorded'}"
+
+
+def ranking_changes(ranking: Ranking, specs, *, metric, k, top_k, threshold, max_k, greedy,
+                    profile, batch_size=None) -> list[str]:
+    """What differs between `ranking` (ranking.json) and the ranking `run_rank` would write for
+    the catalogue `specs` with these rank options (a fit's: options.kwargs_for("rank", ...);
+    `batch_size` changes no score): "--flag ranked -> now" texts, "a shard's ranking (i/n)",
+    "the catalogue (...)"; [] when they are the same. The data is not compared here:
+    Run.attach_task refuses other data with its own words."""
+    found = []
+    if ranking.shard:
+        found.append(f"a shard's ranking ({ranking.shard[0]}/{ranking.shard[1]}; `rank merge` "
+                     "the shards)")
+    for name, was, now in (("metric", ranking.metric, metric), ("k", ranking.k, k),
+                           ("profile", ranking.profile, profile)):
+        if was != now:
+            found.append(f"{options.get(name).cli_flags[0]} {was} -> {now}")
+    now = selection_rule(metric=metric, top_k=top_k, threshold=threshold, max_k=max_k,
+                         greedy=greedy)
+    if (ranking.selection or {}) != now:
+        found.append(f"{_selection_words(ranking.selection or {})} -> {_selection_words(now)}")
+    was, record = ranking.catalogue or {}, catalogue_record(specs)
+    if was.get("fingerprint") != record["fingerprint"] or was.get("entries") != record[
+            "entries"]:
+        old, new = was.get("entries") or {}, record["entries"]
+        names = sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
+        found.append(f"the catalogue ({', '.join(names[:5]) or 'its order'}"
+                     f"{' …' if len(names) > 5 else ''} added, dropped or changed)")
+    return found
