@@ -379,12 +379,14 @@ def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, c
 
 
 def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
-    """(the export folder of this ensemble, the trials its metadata lists as members): run.json's
-    export record, else RUN/export. RunError naming `hubensemble export` when it is missing or
-    holds other members, and naming the members it left out (`--skip-missing`) when it is not
-    the whole ensemble: the student would learn from fewer members than the ensemble it is
-    compared with (a new-user check: a 1-member teacher, scored against both)."""
-    path = run.exported_to(meta) or str(run.export)
+    """(the export folder of this ensemble, the trials its metadata lists as members): of
+    run.json's export record and RUN/export, one of this ensemble (`Run.current_export`).
+    RunError naming `hubensemble export` when it is missing or holds other members, and
+    naming the members it left out (`--skip-missing`) when it is not the whole ensemble: the
+    student would learn from fewer members than the ensemble it is compared with (a
+    new-user check: a 1-member teacher, scored against both)."""
+    current, stale = run.current_export(meta)
+    path = current or stale or run.exported_to(meta) or str(run.export)
     command = f"`{run.export_command(path)}`"
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "

@@ -443,10 +443,21 @@ def _tree_sha256(folder) -> dict[str, str]:
 
 
 def _carried(run, stage) -> dict:
-    """What a reused stage's record carries on: the export's files, the seconds its run
-    spent before an interruption."""
+    """What a reused stage's record carries on: the export's files and run.json record, the
+    seconds its run spent before an interruption."""
     record = (run.meta().get("stages") or {}).get(stage) or {}
-    return {k: record[k] for k in ("files", "interrupted_seconds") if k in record}
+    return {k: record[k] for k in ("files", "record", "interrupted_seconds") if k in record}
+
+
+def _name_own_export(run) -> None:
+    """A reused export (of this ensemble: its digests are unchanged) is named in run.json
+    again when the export recorded since is of another ensemble (`Run.current_export`): a
+    new-user check ran `ensemble --max-members 1` and `export --out elsewhere`, then fit,
+    whose summary and report named that 1-member export as the 8-member ensemble's."""
+    record = _carried(run, "export").get("record")
+    recorded = run.exported_to()
+    if record and recorded and run.current_export()[0] != recorded:
+        run.update(export=record)
 
 
 def _interrupted(run, stage, seconds=None) -> float:
@@ -609,6 +620,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             # The summary then says this run did not spend the recorded time on it.
             _mark(run, name, keys[name], seconds[name], reused=True, digests=now,
                   **_carried(run, name))
+            if name == "export":
+                _name_own_export(run)
             continue
         if files:
             log.warning("export: %s; running export again", files)
@@ -626,7 +639,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         seconds[name] = time.time() - start + earlier
         known.pop(name, None)  # its result was just rewritten
         _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read),
-              **({"files": _tree_sha256(export_path)} if name == "export" else {}),
+              **({"files": _tree_sha256(export_path), "record": run.meta().get("export")}
+                 if name == "export" else {}),
               **({"interrupted_seconds": round(earlier, 2)} if earlier else {}))
         log.info("%s: done in %.1f s%s", name, seconds[name] - earlier,
                  f" ({earlier:.1f} s more before an interruption)" if earlier else "")

@@ -204,6 +204,30 @@ class Run:
             return str(self.path.resolve() / record["in_run"])
         return record.get("path")
 
+    def current_export(self, meta=None) -> tuple[str | None, str | None]:
+        """(PATH, None) for the first export holding ensemble.json's ensemble of the recorded
+        one (`exported_to`) and RUN/export, else (None, PATH) for the first of an earlier
+        ensemble, else (None, None). What shows "the export" names the current one, or the
+        earlier one as such (a new-user check: fit's summary named a hand export of an
+        earlier ensemble as the run's). The rule is `formats.export_members_differ`'s:
+        members it cannot compare count as the same."""
+        meta = self.meta() if meta is None else meta
+        try:
+            members = read_json(self.ensemble_json).get("members")
+        except (OSError, ValueError, AttributeError):  # none yet, damaged: nothing to compare
+            members = None
+        recorded, stale = self.exported_to(meta), None
+        for path, skipped, there in (  # RUN/export: only when it holds a SavedModel
+                (recorded, (meta.get("export") or {}).get("skipped"), ""),
+                (str(self.export), None, "saved_model.pb")):
+            if not path or not os.path.exists(os.path.join(path, there)):
+                continue
+            done = formats.read_export_metadata(path, strict=False)
+            if formats.export_members_differ(done, members, skipped) is None:
+                return path, None
+            stale = stale or path
+        return None, stale
+
     def export_command(self, out=None, *flags: str) -> str:
         """The command that exports this run to `out` (`--out` only when it is not RUN/export,
         so advice names the folder it is about), then `flags`."""

@@ -395,6 +395,41 @@ def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
     assert str(fitted[0]) not in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
+def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
+        fitted, catalogue, tmp_path):
+    """A new-user check: `ensemble --max-members 1`, `export --out served/int1b`, then fit:
+    fit chose its ensemble again and reused its own export of it, but run.json, the closing
+    summary and the report named served/int1b, the 1-member export, as the run's export."""
+    import shutil
+
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.export import export_ensemble
+    from hubensemble.formats import read_export_metadata
+    from hubensemble.rundir import Run
+
+    out, served = tmp_path / "run", tmp_path / "served" / "int1b"
+    shutil.copytree(fitted[0], out)
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)  # as fit left it
+    chosen = [m["trial"] for m in json.loads((out / "ensemble.json").read_text())["members"]]
+    assert len(chosen) >= 3
+    run_ensemble(out, max_members=1)
+    export_ensemble(out, served, progress=False)
+    assert len(read_export_metadata(served)["members"]) == 1
+    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    own = str(out.resolve() / "export")
+    assert [m["trial"] for m in again.ensemble["members"]] == chosen
+    assert [m["trial"] for m in read_export_metadata(own)["members"]] == chosen
+    assert again.export_path == out / "export" and Run(out).exported_to() == own
+    assert f"export: {own}" in again.summary().splitlines()
+    report = (out / "report.md").read_text()
+    assert f"Export (SavedModel): `{own}`" in report and str(served) not in report
+    # A hand `ensemble` of 2 now: no export holds it. The summary says so, with the command.
+    run_ensemble(out, max_members=2)
+    assert (f"export: none of this ensemble ({own} is of an earlier one): run `hubensemble "
+            f"export --run {out}`") in again.summary().splitlines()
+
+
 @pytest.mark.parametrize("inputs, error, words", [
     (dict(catalogue="{tmp}/nope.yaml"), CatalogueError, ["nope.yaml: cannot read"]),
     (dict(catalogue=5), TypeError, ["catalogue must be a catalogue YAML path", "got int 5"]),

@@ -4,6 +4,7 @@ checked against numbers computed independently here."""
 import base64
 import html as html_lib
 import re
+import shutil
 from html.parser import HTMLParser
 
 import numpy as np
@@ -573,6 +574,39 @@ def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path
     # The same members, or all but those the export left out: nothing said.
     assert "earlier ensemble" not in report_with(members, members)
     assert "earlier ensemble" not in report_with(members[1:], members[1:], skipped=members[:1])
+
+
+def test_an_export_of_an_earlier_ensemble_is_never_named_as_the_runs(tmp_path):
+    """A new-user check: run.json's export record named a hand export elsewhere, of an earlier
+    ensemble, while RUN/export held this one; the summary and the report named the former
+    (`Run.current_export`). With only an earlier one, both say so and name the command."""
+    path, served = tmp_path / "run", tmp_path / "served" / "int1b"
+    make_full_run(path)
+    members = read_json(path / "ensemble.json")["members"]
+
+    def export(folder, trials):
+        (folder / "assets").mkdir(parents=True, exist_ok=True)
+        (folder / "saved_model.pb").write_bytes(b"")
+        atomic_write_json(folder / "assets" / "hubensemble.json",
+                          {"members": [{"trial": t} for t in trials], "skipped": []})
+
+    export(path / "export", [m["trial"] for m in members])
+    export(served, [members[0]["trial"], "default-0099-gone"])
+    Run(path).update(export={**Run(path).export_record(served), "skipped": []})
+    assert f"export: {path / 'export'}" in report.summary_table(path).splitlines()
+    text = report.write_report(path)[0].read_text()
+    assert f"Export (SavedModel): `{path / 'export'}`" in text
+    assert "The export is of an earlier ensemble" not in text
+    assert Run(path).current_export() == (str(path / "export"), None)
+    # Only the earlier one: said, with the command that writes one of this ensemble.
+    shutil.rmtree(path / "export")
+    assert (f"export: none of this ensemble ({served} is of an earlier one): run `hubensemble "
+            f"export --run {path} --out {served}`") in report.summary_table(path).splitlines()
+    text = report.write_report(path)[0].read_text()
+    assert f"Export (SavedModel): `{served}`" in text
+    assert (f"The export is of an earlier ensemble: its 2 member(s) are not the {len(members)}"
+            in text and f"Run `hubensemble export --run {path} --out {served}` again." in text)
+    assert Run(path).current_export() == (None, str(served))
 
 
 # Class names of a new-user check (folder names of a folder dataset), and more of the same

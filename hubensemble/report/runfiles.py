@@ -85,14 +85,14 @@ class RunFiles:
 
     @property
     def export(self) -> str | None:
-        """The export folder when it exists (run.json's record, else RUN/export), or None."""
+        """The export folder (`Run.current_export`: one of this ensemble, else one of an
+        earlier ensemble; else the recorded folder when it exists), or None."""
         from hubensemble.rundir import Run
 
-        recorded = Run(self.path).exported_to(self.meta)
-        if recorded and os.path.exists(recorded):
-            return recorded
-        default = self.path / "export"
-        return str(default) if (default / "saved_model.pb").exists() else None
+        run = Run(self.path)
+        current, stale = run.current_export(self.meta)
+        recorded = run.exported_to(self.meta)
+        return current or stale or (recorded if recorded and os.path.exists(recorded) else None)
 
     def next_step(self, what) -> Inline:
         """"run `CMD`" for the command that makes `what` ("tune", "ensemble", "export",

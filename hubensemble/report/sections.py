@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 
 import numpy as np
@@ -150,7 +149,8 @@ def _overview(files) -> Section:
         stale = _earlier_ensemble(files, read_export_metadata(export, strict=False),
                                   "The export")
         if stale:
-            items.append(Inline(stale, " Run ", Code(files.cmd("export")), " again."))
+            items.append(Inline(stale, " Run ", Code(Run(files.path).export_command(export)),
+                                " again."))
     sec.add(Bullets(items))
     return sec.add(files.meta_note)
 
@@ -173,11 +173,8 @@ def _earlier_ensemble(files, record: dict, what: str) -> str | None:
 
 
 def _export_path(files):
-    recorded = Run(files.path).exported_to(files.meta)
-    if recorded and os.path.exists(recorded):
-        return recorded
-    default = files.path / "export"
-    return str(default) if (default / "saved_model.pb").exists() else recorded
+    # One of this ensemble first (`Run.current_export`), else the one the run recorded.
+    return files.export or Run(files.path).exported_to(files.meta)
 
 
 def _data_section(files) -> Section:

@@ -130,10 +130,15 @@ def summary_table(run_dir) -> str:
         last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
         lines.append("time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}"
                      + last)
-    recorded = run.exported_to(meta)
-    export = recorded or (str(run.export) if run.export.exists() else None)
-    lines.append(f"export: {export}" if export else
-                 f"export: not written yet (`hubensemble export --run {path}`)")
+    current, stale = run.current_export(meta)
+    export = current or run.exported_to(meta) or (str(run.export) if run.export.exists()
+                                                  else None)
+    if stale and not current:  # never an earlier ensemble's export as this one's
+        lines.append(f"export: none of this ensemble ({stale} is of an earlier one): run "
+                     f"`{run.export_command(stale)}`")
+    else:
+        lines.append(f"export: {export}" if export else
+                     f"export: not written yet (`{run.export_command()}`)")
     if run.report_html.exists():
         # Absolute, as the export's path (run.json records it so): either can be pasted.
         lines.append(f"report: {run.report_html.resolve()} (and {run.report_md.name})")
