@@ -424,6 +424,7 @@ def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
     assert f"export: {own}" in again.summary().splitlines()
     report = (out / "report.md").read_text()
     assert f"Export (SavedModel): `{own}`" in report and str(served) not in report
+    assert "record = " not in report  # the stage's copy of the record is bookkeeping
     # A hand `ensemble` of 2 now: no export holds it. The summary says so, with the command.
     run_ensemble(out, max_members=2)
     assert (f"export: none of this ensemble ({own} is of an earlier one): run `hubensemble "

@@ -614,10 +614,10 @@ def _stages_section(files) -> Section:
         info = info if isinstance(info, dict) else {"seconds": info}
         s = info.get("seconds")
         total += float(s or 0)
-        # The stage's key, result digests, files and done flag are fit's bookkeeping
-        # (run.json keeps them; a stage in the table ran).
+        # The stage's key, result digests, files, export record and done flag are fit's
+        # bookkeeping (run.json keeps them; a stage in the table ran).
         extra = ", ".join(f"{k} = {_compact(v)}" for k, v in info.items()
-                          if k not in ("seconds", "key", "digests", "done", "files"))
+                          if k not in ("seconds", "key", "digests", "done", "files", "record"))
         rows.append([name, _seconds(s), extra])
     rows.append(["total", _seconds(total), ""])
     return sec.add(Table(["stage", "time", "details"], rows))
