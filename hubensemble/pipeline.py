@@ -56,7 +56,8 @@ class FitResult:
     run_dir: Path
     ranking: object            # hubensemble.rank.Ranking
     ensemble: dict             # RUN/ensemble.json
-    metrics: dict | None       # ensemble.json "test": ensemble and best single, or None
+    metrics: dict | None       # ensemble.json "test": ensemble and best single, or None;
+    #                            with --retrain-full, the exported (retrained) members' own
     export_path: Path
     report_paths: tuple
     robustness: dict | None
@@ -547,6 +548,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report import write_report
+    from hubensemble.report.runfiles import retrained_test
     from hubensemble.tune import run_tune
 
     export_path = Path(export).resolve() if export else run.export
@@ -654,8 +656,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     seconds["report"] = time.time() - start
     _mark(run, "report", keys["report"], seconds["report"])
     ensemble_record = read_ensemble(run.path)
+    after = retrained_test(run, run.meta())[1]  # --retrain-full: measured on the export
     return FitResult(run_dir=run.path, ranking=load_ranking(run.path),
-                     ensemble=ensemble_record, metrics=ensemble_record.get("test"),
+                     ensemble=ensemble_record, metrics=after or ensemble_record.get("test"),
                      export_path=export_path, report_paths=tuple(paths),
                      robustness=(read_evaluation(robustness_path)
                                  if robustness_path.exists() else None),

@@ -253,6 +253,7 @@ def test_metadata_asset_and_run_record(exported, run_dir, specs, digits):
     assert meta["class_names"] == digits.class_names and meta["num_classes"] == 10
     ens = read_json(os.path.join(run_dir, "ensemble.json"))
     assert meta["metrics"]["val"] == ens["val"] and meta["metrics"]["test"] == ens["test"]
+    assert "test_before_retraining" not in meta["metrics"] and result.test is None
     assert [m["trial"] for m in meta["members"]] == [m["trial"] for m in ens["members"]]
     for m, (name, _, w) in zip(meta["members"], MEMBERS):
         assert m["module"] == name and m["handle"] == specs[name].handle
@@ -442,7 +443,8 @@ def test_a_reloaded_model_that_differs_fails_and_leaves_no_export(run_dir, specs
 
 
 @pytest.mark.slow
-def test_retrain_full_retrains_every_member_on_train_and_val(run_dir, specs, digits, tmp_path):
+def test_retrain_full_retrains_every_member_on_train_and_val(run_copy, specs, digits, tmp_path):
+    run_dir = run_copy
     out = tmp_path / "full"
     result = export_ensemble(run_dir, out, task=digits, retrain_full=True, progress=False)
     assert {m["source"] for m in result.members} == {"retrained on train + val"}
@@ -457,6 +459,36 @@ def test_retrain_full_retrains_every_member_on_train_and_val(run_dir, specs, dig
     got = serving(tf.saved_model.load(str(out)), as_float(digits.test.images))
     assert np.abs(got["probabilities"].numpy() - want).max() <= TOL
     assert np.abs(want - weighted_probs(run_dir, "test")).max() > 1e-4  # it changed
+    # The test figures are the retrained members' (a new-user check: metadata, summary and
+    # report gave the members' before retraining, NLL 0.9910 where the export gave 0.8881).
+    y = digits.test.labels
+    acc = float(np.mean(want.argmax(1) == y))
+    nll = float(-np.mean(np.log(np.maximum(want[np.arange(len(y)), y], 1e-7))))
+    before = read_json(os.path.join(run_dir, "ensemble.json"))["test"]
+    metrics = read_metadata(out)["metrics"]
+    assert metrics["test_before_retraining"] == before
+    after = metrics["test"]
+    assert after == result.test == Run(run_dir).meta()["export"]["test"]
+    assert after["ensemble"]["accuracy"] == pytest.approx(acc, abs=1e-9)
+    assert after["ensemble"]["nll"] == pytest.approx(nll, rel=1e-5)
+    assert abs(after["ensemble"]["nll"] - before["ensemble"]["nll"]) > 1e-4
+    best = before["best_single"]["trial"]
+    assert after["best_single"]["trial"] == best and {m["trial"] for m in after["members"]} == {
+        tune.trial_id("default", i, m[0]) for i, m in enumerate(MEMBERS)}
+    from hubensemble.report import summary_table, write_report
+
+    summary = summary_table(run_dir).splitlines()
+    assert summary[0].startswith("test set, retrained on train + val")
+    row = next(x for x in summary if x.startswith("ensemble "))
+    assert row.split()[1:3] == [f"{acc:.4f}", f"{nll:.4f}"]
+    assert (f"before retraining: ensemble accuracy {before['ensemble']['accuracy']:.4f}, NLL "
+            f"{before['ensemble']['nll']:.4f}") in "\n".join(summary)
+    text = write_report(run_dir)[0].read_text()
+    assert (f"| ensemble (3 members), retrained on train + val | {acc:.4f} | {nll:.4f} |"
+            in text)
+    assert (f"| ensemble (3 members), before retraining | {before['ensemble']['accuracy']:.4f} "
+            f"| {before['ensemble']['nll']:.4f} |") in text
+    assert f"Test accuracy, the export's members retrained on train + val {acc:.4f}" in text
 
 
 # ------------------------------------------------------------------------------ EnsembleLayer

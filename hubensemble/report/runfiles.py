@@ -94,6 +94,14 @@ class RunFiles:
         recorded = run.exported_to(self.meta)
         return current or stale or (recorded if recorded and os.path.exists(recorded) else None)
 
+    @property
+    def retrained(self) -> tuple[bool, dict | None]:
+        """`retrained_test` of this run: whether the export's members were retrained on train
+        + val, and their test record measured after it (None when not measured)."""
+        from hubensemble.rundir import Run
+
+        return retrained_test(Run(self.path), self.meta)
+
     def next_step(self, what) -> Inline:
         """"run `CMD`" for the command that makes `what` ("tune", "ensemble", "export",
         "evaluate"), or for the first stage before it that has not run yet, then what follows
@@ -182,6 +190,19 @@ def load_run(run_dir) -> RunFiles:
         files.robustness_note = Inline(f"No robustness evaluation ({name} is missing): ", why,
                                        ".")
     return files
+
+
+def retrained_test(run, meta) -> tuple[bool, dict | None]:
+    """(whether the members of the run's export of this ensemble (`Run.current_export`) were
+    retrained on train + val, `export --retrain-full`; their test record, as ensemble.json's
+    "test", measured on them, else None: no test split, or an export from before they were
+    measured, whose metadata holds ensemble.json's record of the members before retraining)."""
+    path = run.current_export(meta)[0]
+    info = formats.read_export_metadata(path, strict=False) if path else {}
+    measured = info.get("metrics") if isinstance(info.get("metrics"), dict) else {}
+    if not info.get("retrain_full"):
+        return False, None
+    return True, measured.get("test") if "test_before_retraining" in measured else None
 
 
 def untuned_sweeps(meta: dict) -> list[tuple[str, list, str]]:

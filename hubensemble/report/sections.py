@@ -133,12 +133,14 @@ def _overview(files) -> Section:
                      + (f"; {len(files.member_problems)} of them missing or unreadable in "
                         "candidates/ (see \"What failed and why\")"
                         if files.member_problems else ""))
-        test = files.ensemble.get("test")
-        if test and test.get("best_single"):
-            e, b = test["ensemble"], test["best_single"]
-            items.append(f"Test accuracy {_f(e['accuracy'])} (ensemble) vs "
-                         f"{_f(b['accuracy'])} (best single); NLL {_f(e['nll'])} vs "
-                         f"{_f(b['nll'])}")
+        test, (retrained, after) = files.ensemble.get("test"), files.retrained
+        for what, t in ((", the export's members retrained on train + val", after),
+                        (" before retraining" if after or retrained else "", test)):
+            if t and t.get("best_single"):
+                e, b = t["ensemble"], t["best_single"]
+                items.append(f"Test accuracy{what} {_f(e['accuracy'])} (ensemble) vs "
+                             f"{_f(b['accuracy'])} (best single); NLL {_f(e['nll'])} vs "
+                             f"{_f(b['nll'])}")
         for split in ("test", "val"):
             note = coverage_note(files.coverage, split)
             if note:
@@ -429,19 +431,28 @@ def _test_section(files, figures) -> Section:
         why = e.get("test_missing") or "no test metrics were recorded"
         return sec.add(f"No test metrics: {why}. The numbers below the ensemble curve are on "
                        "validation only.")
-    rows = [[f"ensemble ({_n(len(_members(files)), 'member')})", _f(test["ensemble"]["accuracy"]),
-             _f(test["ensemble"]["nll"]), _f(test["ensemble"]["ece"])]]
-    b = test.get("best_single")
-    if b:
+    retrained, after = files.retrained
+    rows = []
+    for when, t in ((", retrained on train + val", after),
+                    (", before retraining" if after or retrained else "", test)):
+        b = (t or {}).get("best_single") or {}
         module = next((c.module for c in files.candidates if c.trial == b.get("trial")), "")
-        rows.append([f"best single: {b.get('trial')}" + (f" ({module})" if module else ""),
-                     _f(b["accuracy"]), _f(b["nll"]), _f(b["ece"])])
+        rows += [[f"{who}{when}", _f(m["accuracy"]), _f(m["nll"]), _f(m["ece"])]
+                 for who, m in ((f"ensemble ({_n(len(_members(files)), 'member')})",
+                                 (t or {}).get("ensemble")),
+                                (f"best single: {b.get('trial')}"
+                                 + (f" ({module})" if module else ""), b)) if m]
     n = len(files.y_test) if files.y_test is not None else (
         (files.task.get("sizes") or {}).get("test") or "recorded")
     sec.add(f"On the {n} test examples (never used for any choice). The best single member "
             "is the candidate with the best validation objective. NLL = mean cross-entropy "
             f"(lower is better); ECE = expected calibration error over {RELIABILITY_BINS} "
-            "equal-width confidence bins (lower is better).")
+            "equal-width confidence bins (lower is better)." + (
+                " The exported members were retrained on train + val (`--retrain-full`): "
+                "their rows are measured on them; the candidates' (before retraining) are the "
+                "ones selection saw, and the reliability diagrams'." if after else
+                " The exported members were retrained on train + val: these are the members "
+                "before retraining (export again to measure them)." if retrained else ""))
     note = coverage_note(files.coverage, "test")
     if note:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing about "
