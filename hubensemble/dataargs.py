@@ -1,0 +1,117 @@
+"""How a run's task is loaded (`DataArgs`: data.load_task's arguments as run.json records
+them), so any stage, on any machine, loads the very same data from the run directory alone.
+
+Apart from rundir.py (which re-exports DataArgs): what a run folder is, and how its data is
+named and read again, are two concerns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import os
+
+from hubensemble import options
+from hubensemble.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataArgs:
+    """How a run's task is loaded (hubensemble.data.load_task arguments), so any stage,
+    on any machine, can load the very same data from the run directory alone.
+
+    Defaults and allowed values are the data options of hubensemble.options (`seed` is the
+    option `data_seed`, `--data-seed`); a value outside them raises options.OptionError.
+    """
+
+    spec: str
+    data_dir: str | None = options.default("data_dir")
+    seed: int = options.default("data_seed")
+    splits: dict | None = options.default("splits")
+    label_key: str = options.default("label_key")
+    image_key: str = options.default("image_key")
+    label_fn: str | None = None  # "module:qualname" of an importable function
+    # False when the task came from Python (an in-memory Task, or labels mapped by a lambda):
+    # later stages then need the task passed in-process; the CLI cannot load it again.
+    reloadable: bool = True
+    synthetic: bool | None = options.default("synthetic")
+    flip: bool | None = options.default("flip")
+    val_fraction: float = options.default("val_fraction")
+    test_fraction: float = options.default("test_fraction")
+    min_per_class: int = options.default("min_per_class")
+    dedupe: bool = options.default("dedupe")
+
+    def __post_init__(self):
+        options.check_record("data", self)
+        # Paths made absolute where they are given: later stages may run from another folder
+        # (a new-user check: `distill` from inside runs/ read npz:d120.npz from there).
+        from hubensemble.data.specs import absolute_spec
+
+        object.__setattr__(self, "spec", absolute_spec(self.spec))
+        if isinstance(self.data_dir, str) and self.data_dir:
+            object.__setattr__(self, "data_dir", os.path.abspath(
+                os.path.expanduser(self.data_dir)))
+
+    def load(self):
+        """The task (data.load_task with these arguments): a validated hubensemble.data.Task;
+        DataError when the data cannot be read or used. Each skipped file is logged (INFO)."""
+        from hubensemble.data import load_task
+
+        fn = _import(self.label_fn) if self.label_fn else None
+        task = load_task(self.spec, data_dir=self.data_dir, seed=self.seed, splits=self.splits,
+                         label_key=self.label_key, image_key=self.image_key, label_fn=fn,
+                         synthetic=self.synthetic, flip=self.flip,
+                         val_fraction=self.val_fraction, test_fraction=self.test_fraction,
+                         min_per_class=self.min_per_class, dedupe=self.dedupe)
+        # The task's summary names three skipped files; a run's log (RUN/log.txt, when one is
+        # attached) names every one (run.json lists them too).
+        for path, reason in task.skipped:
+            log.info("skipped %s: %s", path, reason)
+        return task
+
+    def to_json(self):
+        """The fields as a JSON-ready dict (run.json "data" -> "args")."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d):
+        """DataArgs from `to_json` output; keys it does not know (newer versions) are ignored.
+        A fraction recorded before they were refused where the data does not use them reads as
+        its default (`data.specs.recorded_fractions`: the same data), so that the run loads;
+        so does a tfds-only option (`data.specs.TFDS_ONLY`) recorded for other data."""
+        from hubensemble.data.specs import TFDS_ONLY, parse_spec, recorded_fractions
+
+        fields = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in fields}
+        try:
+            ignored = parse_spec(d.get("spec"))[0] != "tfds"
+        except DataError:
+            ignored = False  # `load` names the spec's fault
+        args = cls(**{k: v for k, v in d.items() if not (ignored and k in TFDS_ONLY)})
+        try:
+            fractions = recorded_fractions(args.spec, args.val_fraction, args.test_fraction)
+        except (DataError, OSError):  # the data is not here or unreadable: `load` says so
+            return args
+        return dataclasses.replace(args, **dict(zip(("val_fraction", "test_fraction"),
+                                                    fractions)))
+
+
+def function_name(fn):
+    """'module:qualname' for an importable function, else None (lambdas, closures)."""
+    if fn is None:
+        return None
+    module, qual = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or "<" in qual:
+        return None
+    return f"{module}:{qual}"
+
+
+def _import(name):
+    module, _, qual = name.partition(":")
+    obj = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
