@@ -452,12 +452,14 @@ def _carried(run, stage) -> dict:
 
 def _name_own_export(run) -> None:
     """A reused export (of this ensemble: its digests are unchanged) is named in run.json
-    again when the export recorded since is of another ensemble (`Run.current_export`): a
-    new-user check ran `ensemble --max-members 1` and `export --out elsewhere`, then fit,
-    whose summary and report named that 1-member export as the 8-member ensemble's."""
+    again when another export was recorded since: the fit's summary and report describe the
+    export it evaluates. New-user checks ran `ensemble --max-members 1` and `export --out
+    elsewhere`, then fit, whose summary and report named that 1-member export as the
+    8-member ensemble's; and `export --retrain-full --out elsewhere` (the same members,
+    retrained), then fit, whose summary gave that export's retrained test figures while its
+    Robustness section measured RUN/export."""
     record = _carried(run, "export").get("record")
-    recorded = run.exported_to()
-    if record and recorded and run.current_export()[0] != recorded:
+    if record and run.meta().get("export") != record:
         run.update(export=record)
 
 

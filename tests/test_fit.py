@@ -425,6 +425,16 @@ def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
     report = (out / "report.md").read_text()
     assert f"Export (SavedModel): `{own}`" in report and str(served) not in report
     assert "record = " not in report  # the stage's copy of the record is bookkeeping
+    # The same members retrained on train + val by hand, elsewhere, then fit: its summary
+    # gave that export's retrained test figures while its evaluation measured RUN/export (a
+    # new-user check). A fit names the export it evaluates.
+    full = tmp_path / "served" / "full"
+    export_ensemble(out, full, retrain_full=True, progress=False)
+    assert Run(out).exported_to() == str(full)
+    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    assert Run(out).exported_to() == own and f"export: {own}" in again.summary().splitlines()
+    assert "retrained" not in again.summary() and again.metrics == again.ensemble["test"]
+    assert str(full) not in (out / "report.md").read_text()
     # A hand `ensemble` of 2 now: no export holds it. The summary says so, with the command.
     run_ensemble(out, max_members=2)
     assert (f"export: none of this ensemble ({own} is of an earlier one): run `hubensemble "
