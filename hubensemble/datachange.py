@@ -254,9 +254,16 @@ def _are(n: int, one: str = "is", more: str = "are") -> str:
 
 
 def shown(value) -> str:
-    """A recorded or given option value as a refusal shows it: 'unset' for None, a string
-    quoted, anything else as str ("--data-seed 0 -> 1", "--budget unset -> 8")."""
-    return "unset" if value is None else repr(value) if isinstance(value, str) else str(value)
+    """A recorded or given option value as a refusal shows it, in the words typed on the
+    command line (so that it can be passed back): 'unset' for None, a list as its items
+    (an option of several values: "--modules a b"), a string shell-quoted only when it needs
+    it, anything else as str ("--data-seed 0 -> 1", "--budget unset -> 8", "--profile quick
+    -> cpu"). A Python repr ("'quick'", "['m0']") was neither (a new-user check)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, (list, tuple)):
+        return " ".join(shlex.quote(str(v)) for v in value) or "none"
+    return shlex.quote(value) if isinstance(value, str) else str(value)
 
 
 def _as_flag(flag: str, value) -> str:

@@ -1224,7 +1224,8 @@ def test_unknown_specs_list_schemes(tmp_path):
 
 
 def test_split_overrides_only_for_tfds():
-    with pytest.raises(DataError, match="only apply to tfds"):
+    with pytest.raises(DataError, match=r"^split overrides \(--split\) only apply to tfds: specs, "
+                                        r"not sklearn:; for sklearn: use --val-fraction"):
         load_task("sklearn:digits", splits={"val": "train[:10]"})
 
 

@@ -60,8 +60,8 @@ def test_other_options_or_another_spec_are_named_with_what_to_pass(tmp_path):
     spec = f"folder:{tmp_path / 'd'}"
     said = refusal(run, spec, val_fraction=0.3)
     assert said == (
-        f"{run} holds a run on other data: its data options differ (--data 'sklearn:digits' -> "
-        f"'{spec}'; --val-fraction 0.2 -> 0.3); use a new --out folder, or pass the data "
+        f"{run} holds a run on other data: its data options differ (--data sklearn:digits -> "
+        f"{spec}; --val-fraction 0.2 -> 0.3); use a new --out folder, or pass the data "
         "options it recorded: --data sklearn:digits --val-fraction 0.2")
     assert said.count(spec) == 1
     # An option an older run.json does not record was its default then; a fit's folder can

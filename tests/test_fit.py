@@ -116,6 +116,12 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
     with pytest.raises(RunError, match="--restart") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **dict(FIT, budget=8))
     assert "(--budget unset -> 8)" in str(err.value)
+    # As typed, not as Python shows them ("'quick'", "['m0']").
+    with pytest.raises(RunError, match="--restart") as err:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **dict(FIT, profile="cpu", modules=("m0", "m1")))
+    assert "--profile quick -> cpu" in str(err.value)
+    assert "--modules unset -> m0 m1" in str(err.value)
 
 
 @pytest.mark.slow
