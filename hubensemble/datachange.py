@@ -312,10 +312,40 @@ def start_again(where, meta: dict, command: str | None = None, *,
         args = (meta.get("data") or {}).get("args")
     words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
     if fit:
+        # The fit's own options (run.json fit.options) and export folder: without them the
+        # pasted command started another fit (a new-user check: cpu and --top-k 15, where the
+        # run was --profile quick --top-k 2).
+        recorded = (meta.get("fit") or {}).get("options")
+        own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
+        extra = [_fit_flags(recorded or {})]
+        if own.get("path") and own.get("in_run") is None:
+            extra.append(f"--export {shlex.quote(own['path'])}")
+        flags = "".join(f" {w}" for w in extra if w)
         return ("fit it again from the start, discarding its results: `hubensemble fit "
-                f"--restart {words} --out {shlex.quote(str(where))}` with your other fit options")
+                f"--restart {words}{flags} --out {shlex.quote(str(where))}`"
+                + ("" if recorded else " with your other fit options"))
     return (f"rank into a new folder and go on from there: `hubensemble rank {words} --out "
             "NEW` with your other rank options")
+
+
+def _fit_flags(recorded: dict) -> str:
+    """`recorded` (run.json fit.options: FitOptions as JSON) as `fit` flags, each option not
+    at its default, in the table's order ("--profile quick --top-k 2"); a value the command
+    line cannot give (e.g. corruption names from Python) is left out."""
+    words = []
+    for o in options.options_for(record="fit"):
+        value = recorded.get(o.name, o.default)
+        default = list(o.default) if isinstance(o.default, tuple) else o.default
+        if value == default or value is None:
+            continue
+        if o.action in ("store_true", "store_false"):
+            if value is (o.action == "store_true"):
+                words.append(o.cli_flags[0])
+        elif o.nargs == "+" and isinstance(value, list):
+            words.append(f"{o.cli_flags[0]} {shown(value)}")
+        elif not isinstance(value, (list, dict)):
+            words.append(f"{o.cli_flags[0]} {shown(value)}")
+    return " ".join(words)
 
 
 def _data_flags(args: dict) -> str:

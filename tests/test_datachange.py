@@ -241,8 +241,9 @@ def test_a_fits_folder_names_the_whole_fit_restart_command_and_it_runs(
     fit = ["--profile", "quick", "--top-k", "1", "-q"]
     assert in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit)[0] == 0
     draw(d, seed=1, classes=("a",))
-    command = (f"`hubensemble fit --restart --catalogue {cat} --data {spec} --out {run}` with "
-               "your other fit options")
+    # With the fit's own options (pasted without them, a cpu fit of --top-k 15 started).
+    command = (f"`hubensemble fit --restart --catalogue {cat} --data {spec} --top-k 1 --profile "
+               f"quick --out {run}`")
     for argv in (["export", "--run", run], ["distill", "--run", run],
                  ["evaluate", "--model", run / "export"]):
         code, out, err = in_process(*argv, "-q")
@@ -255,11 +256,13 @@ def test_a_fits_folder_names_the_whole_fit_restart_command_and_it_runs(
     assert code == 2 and err.rstrip().endswith(
         "use a new --out folder, or pass the data options it recorded: --data-seed 0; or fit "
         "it again from the start, discarding its results: `hubensemble fit --restart "
-        f"--catalogue {cat} --data {spec} --data-seed 1 --out {run}` with your other fit "
-        "options"), err
+        f"--catalogue {cat} --data {spec} --data-seed 1 --top-k 1 --profile quick --out "
+        f"{run}`"), err
     # fit itself is told its own flag.
     code, out, err = in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit)
     assert code == 2 and "pass --restart to discard the old results" in err, err
     [argv] = pasted(command)
-    assert in_process(*argv, *fit)[0] == 0
+    assert in_process(*argv, "-q")[0] == 0
+    options = json.loads((run / "run.json").read_text())["fit"]["options"]
+    assert (options["profile"], options["top_k"]) == ("quick", 1)
     assert in_process("export", "--run", run, "-q")[0] == 0
