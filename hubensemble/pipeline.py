@@ -256,6 +256,19 @@ def _changed_options(previous: dict, options) -> list[str]:
             for n in dict.fromkeys(names) if n in previous and previous[n] != now.get(n)]
 
 
+def _catalogue_change(run, specs) -> str:
+    """"catalogue (the entries that differ)" from ranking.json's record of the catalogue
+    (`rank.reuse.catalogue_changes`), or "catalogue" when there is no readable ranking."""
+    from hubensemble.rank import load_ranking
+    from hubensemble.rank.reuse import catalogue_changes
+
+    try:
+        changed = catalogue_changes(load_ranking(run.path), specs)
+    except (RunError, OSError, ValueError):
+        changed = None
+    return f"catalogue ({changed})" if changed else "catalogue"
+
+
 def _data_change(recorded: dict, task, data_args, run=None) -> str:
     """"data (what differs)" between run.json's data record (and `run`'s labels and pixel
     keys, when given) and the data loaded now (`datachange.compare`): the load's options
@@ -288,6 +301,8 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
     if "data" in changed and data[0] is not None:
         changed[changed.index("data")] = _data_change(meta.get("data") or {}, *data, run=run)
+    if "catalogue" in changed:
+        changed[changed.index("catalogue")] = _catalogue_change(run, specs)
     if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)

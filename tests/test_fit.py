@@ -201,7 +201,10 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
         "-> now), and the ensemble selects from every candidate there as one pool. Pass the "
         "recorded value(s) to add to this pool, use a new run folder for the new ones, or fit "
         "it again from the start, discarding its results: `hubensemble fit --restart "
-        f"--catalogue {catalogue} --data sklearn:digits --out {out}`") in err
+        f"--catalogue {catalogue} --data sklearn:digits --") in err
+    # The fit's own options (those the fixture's run was last fitted with follow).
+    assert " --top-k 2 " in err and " --profile quick " in err
+    assert err.rstrip().endswith(f" --out {out}`")
     assert sorted(os.listdir(out / "candidates")) == before
 
 
@@ -590,8 +593,10 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_pa
                             **dict(FIT, top_k=1))
     assert fixed.ensemble["members"]
     assert "finished no stage: starting over" in (out / "log.txt").read_text()
-    # Once a stage is done, a changed catalogue is refused as before.
-    with pytest.raises(RunError, match="the catalogue changed since"):
+    # Once a stage is done, a changed catalogue is refused as before, naming the entries
+    # that differ (it said only "the catalogue changed").
+    with pytest.raises(RunError, match=r"the catalogue \(m0, m1, m2 added, dropped or "
+                                       r"changed\) changed since"):
         hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **FIT)
 
 
@@ -679,8 +684,8 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_export_and_distill(
     # The stages take no --restart: they name the whole fit that discards the folder (they
     # said "(fit --restart does both again)" and "(fit --restart)").
     again = (f"fit it again from the start, discarding its results: `hubensemble fit "
-             f"--restart --catalogue {catalogue} --data sklearn:digits --out {out}` with your "
-             "other fit options")
+             f"--restart --catalogue {catalogue} --data sklearn:digits --top-k 2 --profile quick "
+             f"--out {out}`")
     with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
                                        "ranked it") as err:
         run_tune(out, profile="quick", progress=False)

@@ -42,11 +42,20 @@ def ranking_changes(ranking: Ranking, specs, *, metric, k, top_k, threshold, max
                          greedy=greedy)
     if (ranking.selection or {}) != now:
         found.append(f"{_selection_words(ranking.selection or {})} -> {_selection_words(now)}")
+    changed = catalogue_changes(ranking, specs)
+    return found + ([f"the catalogue ({changed})"] if changed else [])
+
+
+def catalogue_changes(ranking: Ranking, specs) -> str | None:
+    """The entries that differ between `ranking`'s catalogue record (ranking.json) and the
+    catalogue `specs`, in words ("m1, m3 added, dropped or changed"; "its order" when only the
+    order differs), or None when they are the same. What `fit` and the rank → fit check say
+    of a changed catalogue (fit said only "the catalogue changed": a new-user check)."""
     was, record = ranking.catalogue or {}, catalogue_record(specs)
-    if was.get("fingerprint") != record["fingerprint"] or was.get("entries") != record[
-            "entries"]:
-        old, new = was.get("entries") or {}, record["entries"]
-        names = sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
-        found.append(f"the catalogue ({', '.join(names[:5]) or 'its order'}"
-                     f"{' …' if len(names) > 5 else ''} added, dropped or changed)")
-    return found
+    if (was.get("fingerprint") == record["fingerprint"]
+            and was.get("entries") == record["entries"]):
+        return None
+    old, new = was.get("entries") or {}, record["entries"]
+    names = sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
+    return (f"{', '.join(names[:5]) or 'its order'}{' …' if len(names) > 5 else ''} added, "
+            "dropped or changed")
