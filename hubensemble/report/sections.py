@@ -448,7 +448,7 @@ def _test_section(files, figures) -> Section:
             "is the candidate with the best validation objective. NLL = mean cross-entropy "
             f"(lower is better); ECE = expected calibration error over {RELIABILITY_BINS} "
             "equal-width confidence bins (lower is better)." + (
-                " The exported members were retrained on train + val (`--retrain-full`): "
+                " The exported members were retrained on train + val (--retrain-full): "
                 "their rows are measured on them; the candidates' (before retraining) are the "
                 "ones selection saw, and the reliability diagrams'." if after else
                 " The exported members were retrained on train + val: these are the members "
