@@ -140,11 +140,9 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
     if task.class_files:  # a folder's: the short classes' own skipped files, not any
         skipped = "".join(_short_by_skips(task, c, n) for c, n in counts.items()
                           if n < min_per_class)
-    error = too_few_per_class(counts, min_per_class, note=skipped)
+    error = too_few_per_class(counts, min_per_class, note=skipped,
+                              repair=bool(skipped and task.class_files))
     if error:
-        if skipped and task.class_files:
-            error = DataError(str(error).replace(
-                "; add images,", "; repair or replace the skipped files, add images,"))
         error.skipped = list(task.skipped)  # load_task logs each (the message names a few)
         raise error
     return task
@@ -183,11 +181,12 @@ def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") ->
                      f"{what} needs at least {min_classes}{hint}")
 
 
-def too_few_per_class(counts: dict[str, int], min_per_class: int, *,
-                      note: str = "") -> DataError | None:
+def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str = "",
+                      repair: bool = False) -> DataError | None:
     """The DataError for classes with fewer than `min_per_class` training examples
     (`counts`: {class name: examples}), None when none has; `note` follows the counts (what
-    was counted, the files skipped). Leave-one-out kNN needs 2 (paper 2.3)."""
+    was counted, the files skipped); `repair`: skipped files left a class short, so the fix
+    starts with them. Leave-one-out kNN needs 2 (paper 2.3)."""
     low = [(c, n) for c, n in counts.items() if n < min_per_class]
     if not low:
         return None
@@ -195,8 +194,9 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *,
     more = f" and {len(low) - 5} more" if len(low) > 5 else ""
     return DataError(
         f"every class needs at least {min_per_class} training examples (leave-one-out "
-        f"kNN compares each with the others): {shown}{more}{note}; add images, merge "
-        f"or drop the class")
+        f"kNN compares each with the others): {shown}{more}{note}; "
+        f"{'repair or replace the skipped files, ' if repair else ''}add images, merge or "
+        "drop the class")
 
 
 def _apply_label_fn(task: Task, label_fn) -> Task:
