@@ -104,38 +104,6 @@ def load_data(args, *, logged=True):
     return data_args, task
 
 
-def _check_inputs(args):
-    """Before TensorFlow and the run folder: HUBENSEMBLE_*_TIMEOUT, --data (check_spec: a typo,
-    one class; evaluate: a test set), --catalogue files (file:line), a --budget too small for
-    the --sweep, fit's export folder, --strategy's needs, --modules the catalogue lacks."""
-    from hubensemble.catalogue import load_catalogues, shipped_catalogue
-    from hubensemble.data.specs import check_outside_data, check_spec
-    from hubensemble.formats import check_export_target
-    from hubensemble.hyperrule import check_budget
-    from hubensemble.preflight import check_modules, check_strategy
-
-    options.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
-    if getattr(args, "data", None):
-        check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
-            "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
-            "need_val", "data_dir", "label_key", "image_key")})
-        if args.command in ("fit", "rank"):  # never a folder they write inside the data
-            check_outside_data(args.data, {"--out": args.out, "--export": vars(args).get("export")})
-    if getattr(args, "catalogue", None):
-        args.specs = load_catalogues(args.catalogue)
-    elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
-        args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
-    if getattr(args, "sweep", None):
-        check_budget(args.sweep, args.budget)
-    if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
-        check_export_target(args.export or os.path.join(args.out, "export"),
-                            "--export" if args.export else "--out", run_dir=args.out)
-    if getattr(args, "strategy", None):
-        check_strategy(args.strategy, args.tpu)
-    if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
-        check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")
-
-
 def add_fit_args(p):
     """Every option of `fit` except the data group (demo and tools/vtab.py use it too)."""
     arguments.add_arguments(p, "fit", FIT_GROUPS, skip=("data",))
@@ -372,7 +340,7 @@ def cmd_demo(args):
         f"then scikit-learn's handwritten digits; run folder {args.out}")
     ensure_zoo("demo", progress=not args.quiet)
     zoo_seconds = time.time() - start
-    result = fit(args.specs, "sklearn:digits", args.out,  # the demo catalogue (_check_inputs)
+    result = fit(args.specs, "sklearn:digits", args.out,  # the demo catalogue (check_inputs)
                  data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
                  restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
@@ -641,7 +609,8 @@ def main(argv=None):
     stops, code = (HubensembleError, KeyboardInterrupt), None  # code: the work is done
     with terminal_log(args):  # _stopped inside it: outside, logging's last resort printed too
         try:
-            _check_inputs(args)  # what needs no TensorFlow: at once, and like argparse's
+            from hubensemble.preflight import check_inputs  # no TensorFlow: at once, as argparse
+            check_inputs(args)
             if getattr(args, "check", None):  # errors, before a run folder or its log is made
                 args.check(args)
             with sigterm_interrupts(), _run_log(args):

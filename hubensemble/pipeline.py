@@ -151,7 +151,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         raise TypeError(f"fit() got unknown option(s) {', '.join(unknown)}; the options are "
                         f"{', '.join(f.name for f in dataclasses.fields(FitOptions))}")
     options = dataclasses.replace(options or FitOptions(), **option_values)
-    # What the command line refuses before its run folder (cli._check_inputs), by the same
+    # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.
     option_table.check_environment()  # HUBENSEMBLE_*_TIMEOUT / _DEADLINE seconds
     specs = _catalogue_specs(catalogue)

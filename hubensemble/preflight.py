@@ -159,3 +159,36 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
                                    f"{everything[name].get('status')!r} in the ranking (it "
                                    f"could not be embedded); usable modules: {listed}")
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
+
+
+def check_inputs(args) -> None:
+    """What a command's flags (`args`, the argparse namespace of cli.main) can be refused for
+    before TensorFlow and the run folder: HUBENSEMBLE_*_TIMEOUT, --data (check_spec: a typo,
+    one class; evaluate: a test set; DataError), --catalogue files (CatalogueError naming
+    file:line), a --budget too small for the --sweep, fit's export folder, --strategy's
+    needs, --modules the catalogue lacks (HubensembleError). Sets `args.specs` to the loaded
+    catalogue entries when --catalogue is given (the demo's: its shipped catalogue)."""
+    from hubensemble.catalogue import load_catalogues, shipped_catalogue
+    from hubensemble.data.specs import check_outside_data, check_spec
+    from hubensemble.hyperrule import check_budget
+
+    options.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
+    if getattr(args, "data", None):
+        check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
+            "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
+            "need_val", "data_dir", "label_key", "image_key")})
+        if args.command in ("fit", "rank"):  # never a folder they write inside the data
+            check_outside_data(args.data, {"--out": args.out, "--export": vars(args).get("export")})
+    if getattr(args, "catalogue", None):
+        args.specs = load_catalogues(args.catalogue)
+    elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
+        args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
+    if getattr(args, "sweep", None):
+        check_budget(args.sweep, args.budget)
+    if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
+        check_export_target(args.export or os.path.join(args.out, "export"),
+                            "--export" if args.export else "--out", run_dir=args.out)
+    if getattr(args, "strategy", None):
+        check_strategy(args.strategy, args.tpu)
+    if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
+        check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")

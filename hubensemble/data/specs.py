@@ -192,7 +192,7 @@ def check_outside_data(spec: str, folders: dict[str, object]) -> None:
     {"--out": "imgs/run1", "--export": None}) is the folder of a folder: spec, or inside it:
     the run's or export's folder would be read as a class of the data, that load refused, and
     the folder broke every later load. Reads no file (paths only, links resolved); nothing is
-    created before it (cli._check_inputs, pipeline.fit, rank.run_rank, export's flags)."""
+    created before it (preflight.check_inputs, pipeline.fit, rank.run_rank, export's flags)."""
     local = _local_path(spec) if isinstance(spec, str) else None
     if local is None or local[0] != "folder":
         return
