@@ -237,6 +237,7 @@ def test_summary_table_shows_the_numbers(full_run, monkeypatch):
     failed = sorted(p.name for p in (path / "candidates").iterdir()
                     if read_json(p / "trial.json")["status"] == "failed")
     assert f"skipped: 1 trial(s) of the sweep failed: {failed[0]} ({OOM})" in text
+    assert '(every failure with its whole reason: report.html, "What failed and why")' in text
     assert "member(s) left out of the export" not in text  # export skipped nothing
     # The report's path is absolute, as the export's, when the run is named relatively (the
     # demo printed "export: /abs/hubensemble-demo/export" beside "report: hubensemble-demo/…").
