@@ -698,7 +698,7 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     original = str(tmp_path / "f" / "train" / "x" / "001.png")
     assert sorted(pair) == sorted([f"{original} (x)", f"{leak} (y)"])
     assert f"carry different labels (e.g. {' = '.join(pair)})" in task.summary()
-    from hubensemble.report.sections import _accounting_rows
+    from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     row = dict(_accounting_rows(task.to_json()))["exact duplicates"]
     assert "1 group(s) with different labels (e.g. " in row and "leak.bmp (y)" in row
@@ -1324,7 +1324,7 @@ def test_dedupe_is_a_data_option_that_reaches_the_loader(tmp_path):
 
 
 def test_the_report_shows_what_became_of_every_file(tmp_path):
-    from hubensemble.report.sections import _accounting_rows
+    from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     # A data folder deep enough that a cell cut at its end would lose the file names.
     tmp_path = tmp_path / ("deep" * 30) / ("er" * 40)
@@ -1351,7 +1351,7 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
     the pixels as stored, consistently, but nothing said so, and a serving client that turns
     them upright (ImageOps.exif_transpose, browsers) moved probabilities by up to 0.93."""
     from hubensemble.data import exif_orientation, read_image, servable_bytes
-    from hubensemble.report.sections import _accounting_rows
+    from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     rng = np.random.default_rng(0)
     root = tmp_path / "photos"

@@ -338,7 +338,7 @@ def test_label_conflicts_are_reported_with_and_without_dedupe(tmp_path):
     assert dict(deduped.dropped) == {a0copy: f"a copy of {a0}",
                                      zz: f"a copy of {a0} with another label (b here, a kept)"}
     assert deduped.to_json()["duplicates"]["conflicting_labels"] == 1
-    from hubensemble.report.sections import _accounting_rows
+    from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     row = dict(_accounting_rows(deduped.to_json()))["exact duplicates"]  # the report too
     assert row.startswith("none left; 1 group(s) had different labels (e.g. ") and "zz.png" in row

@@ -968,7 +968,7 @@ def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
     and an AVIF's tag (its irot / imir boxes) was not counted at all. Each is now counted as
     what its pixels are; the loader, serve_bytes and predict give the same pixels."""
     from hubensemble.data import read_image
-    from hubensemble.report.sections import _accounting_rows
+    from hubensemble.report.datarows import accounting_rows as _accounting_rows
     from PIL import ImageOps
 
     rng = np.random.default_rng(79)
@@ -1069,7 +1069,7 @@ def test_an_orientation_only_in_xmp_is_used_as_the_exif_tag_is_and_counted_so(
     asked Pillow only for bytes holding an EXIF block), the same JPEG with an EXIF block
     lacking the tag was counted, and an AVIF's was counted as an "EXIF orientation tag"."""
     from hubensemble.data import exif_orientation, read_image
-    from hubensemble.report.sections import _accounting_rows
+    from hubensemble.report.datarows import accounting_rows as _accounting_rows
     from PIL import ImageOps
 
     rng = np.random.default_rng(82)
@@ -1141,7 +1141,7 @@ def test_shrunk_images_are_counted_per_split_in_the_summary_run_json_and_report(
     it changed (helper 79). The loader counts them from the decode itself (the size before
     the shrink), per split; an npz is never shrunk and counts none."""
     from hubensemble.data import load_test_set, read_image
-    from hubensemble.report.sections import _accounting_rows
+    from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     rng = np.random.default_rng(5)
 

@@ -6,18 +6,20 @@ The sub-modules, one concern each:
   `hubensemble.candidate`, metrics through `hubensemble.metrics`) and the numbers derived
   from it (kNN score vs fine-tuned accuracy, Spearman's rho);
 * `checks` — the kinds of the JSON values the report reads, checked first (damage named);
-* `sections` — what each section says; `figures` — the matplotlib plots;
+* `sections` — what each section says (`datarows`: the rows on a data load's files);
+  `figures` — the matplotlib plots;
 * `render` — the document model and its Markdown / HTML renderers;
 * `write` — `write_report` and the demo's `summary_table`.
 
 Every public name is importable from ``hubensemble.report`` as before the split.
 """
 
+from hubensemble.report.datarows import SHORT_REASON
 from hubensemble.report.figures import RELIABILITY_BINS, reliability
 from hubensemble.report.render import (FIGURES_DIR, Bullets, Code, Figure, Inline, Section,
                                        Strong, Table, render_html, render_markdown)
 from hubensemble.report.runfiles import RunFiles, knn_vs_finetuned, load_run, spearman
-from hubensemble.report.sections import SHORT_REASON, build_sections
+from hubensemble.report.sections import build_sections
 from hubensemble.report.write import FIGURE_NAMES, ReportPaths, summary_table, write_report
 
 __all__ = [

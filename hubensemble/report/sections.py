@@ -16,6 +16,7 @@ from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
 from hubensemble.report.costs import cost_section
+from hubensemble.report.datarows import accounting_rows, decoding_rows, short as _short
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman, untuned_sweeps)
@@ -23,11 +24,6 @@ from hubensemble.data.coverage import coverage_note
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
-
-#: Longest failure reason shown in a table cell (the full text is in the failures section).
-SHORT_REASON = 90
-#: Longest file path shown in a cell: the tail is kept, so the file name always shows.
-SHORT_PATH = 60
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,33 +56,6 @@ def _seconds(value) -> str:
 def _n(count, word) -> str:
     """'1 member', '3 members'."""
     return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def _short(text, limit=SHORT_REASON) -> str:
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _short_path(path, limit=SHORT_PATH) -> str:
-    """`path` cut at the front when long ("…/class/name.jpg"): the file name is what
-    identifies it, and the temporary or data folder above it can be any length."""
-    path = str(path)
-    return path if len(path) <= limit else "…" + path[-(limit - 1):]
-
-
-def _example(entry) -> str:
-    """A (path, reason) record as "path: reason", the path cut at the front, the reason at
-    the end."""
-    path, *reason = entry
-    return _short_path(path) + (f": {_short(' '.join(map(str, reason)))}" if reason else "")
-
-
-def _conflict_example(dup) -> str:
-    """" (e.g. a/x.png (cat) = b/x.png (dog))" for the duplicates' first group with different
-    labels; "" in a run.json written before those examples were recorded."""
-    group = (dup.get("conflicting_examples") or [[]])[0]
-    return (f" (e.g. {' = '.join(_short_path(name) for name in group[:2])})"
-            if group else "")
 
 
 def _compact(value) -> str:
@@ -202,7 +171,7 @@ def _data_section(files) -> Section:
              + ("" if task.get("same_size", True) else " (median; sizes vary)")],
             ["synthetic / flips", f"{task.get('synthetic')} / {task.get('flip')}"],
             ["fingerprint", Code(f"{str(task.get('fingerprint', ''))[:16]}…")]]
-    rows.extend(_accounting_rows(task))
+    rows.extend(accounting_rows(task))
     return sec.add(Table(["", "value"], rows))
 
 
@@ -213,73 +182,6 @@ def _meta_missing(files) -> str | None:
         return None
     state = "missing" if not (files.path / "run.json").exists() else "unreadable or damaged"
     return f"Not known: run.json is {state} (see the overview)."
-
-
-def _accounting_rows(task) -> list:
-    """The data section's rows on what became of every file: read, skipped, ignored,
-    duplicates and dropped copies (class coverage is the overview's, `coverage_note`)."""
-    rows = []
-    sizes = task.get("sizes") or {}
-    examples = sum(v for v in sizes.values() if v)
-    if task.get("files") is not None:
-        rows.append(["files read", f"{task['files']}: {examples} example(s), "
-                                   f"{len(task.get('skipped') or [])} skipped, "
-                                   f"{len(task.get('dropped') or [])} duplicate(s) dropped"])
-    rows += _decoding_rows(task)
-    dup = task.get("duplicates") or {}
-    if dup.get("copies"):
-        across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
-                           for k, v in (dup.get("across") or {}).items() if v)
-        example = " = ".join(map(_short_path, (dup.get("examples") or [[]])[0][:2]))
-        # Each "(e.g. …)" right after the clause it illustrates.
-        text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
-                + (f" (e.g. {example})" if example else "")
-                + (f"; {across}" if across else "; none across splits")
-                + (f"; {dup['conflicting_labels']} group(s) with different labels"
-                   + _conflict_example(dup) if dup.get("conflicting_labels") else ""))
-        rows.append(["exact duplicates", text])
-    elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
-        rows.append(["exact duplicates", f"none left; {dup['conflicting_labels']} group(s) "
-                     f"had different labels{_conflict_example(dup)} (--dedupe kept the "
-                     "first copy of each, with its label)"])
-    if task.get("dropped"):
-        rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
-                     f"{_example(task['dropped'][0])})"])
-    return rows
-
-
-def _decoding_rows(task) -> list:
-    """Rows on the files of a data load that are not plain examples: ignored, oriented,
-    turned, shrunk and skipped (`Task.files_record`: run.json's data.task, an evaluation's
-    "task")."""
-    rows = []
-    ignored = task.get("ignored") or {}
-    if ignored.get("count"):
-        shown = f" (e.g. {_short_path(ignored['examples'][0])})" if ignored.get("examples") \
-            else ""
-        rows.append(["hidden / system entries", f"{ignored['count']} ignored{shown}"])
-    oriented = task.get("oriented") or {}
-    if oriented.get("count"):
-        path, tag = (oriented.get("examples") or [["?", "?"]])[0]
-        rows.append(["orientation tag", f"{oriented['count']} image(s) with the tag (EXIF or "
-                     f"XMP), used as stored, not turned upright (e.g. {_short_path(path)}: "
-                     f"{tag})"])
-    turned = task.get("turned") or {}
-    if turned.get("count"):
-        path, tag = (turned.get("examples") or [["?", "?"]])[0]
-        rows.append(["TIFF orientation", f"{turned['count']} TIFF image(s) turned upright by "
-                     f"the tag, as Pillow reads them (e.g. {_short_path(path)}: {tag})"])
-    shrunk = task.get("shrunk") or {}
-    if shrunk.get("count"):
-        path, size = (shrunk.get("examples") or [["?", ["?", "?"]]])[0]
-        per = ", ".join(f"{s} {n}" for s, n in (shrunk.get("splits") or {}).items())
-        rows.append(["shrunk images", f"{shrunk['count']} with a shorter side above 1024 px, "
-                     f"shrunk to it ({per + '; ' if per else ''}e.g. {_short_path(path)}: "
-                     f"{size[0]}x{size[1]})"])
-    if task.get("skipped"):
-        rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
-                     f"{_example(task['skipped'][0])})"])
-    return rows
 
 
 def _ranking_section(files) -> Section:
@@ -534,7 +436,7 @@ def _robustness_section(files, figures) -> Section:
     if note := not_held_out_note(rob):  # e.g. `evaluate --data` on the run's photos plus new ones
         sec.add(Inline(Strong("Warning:"), f" {note}."))
     evaluated = rob.get("task") or {}
-    rows = _decoding_rows(evaluated)
+    rows = decoding_rows(evaluated)
     # Data other than the run's (`evaluate --data`): the Data section's counts are not its.
     if rows and evaluated.get("fingerprint") != files.task.get("fingerprint"):
         sec.add(f"The evaluated data is not the run's; what became of its files "
