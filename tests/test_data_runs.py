@@ -92,6 +92,26 @@ def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_
     assert sorted(task.ignored) == sorted(str(imgs / p) for p in ("cat/export", "run1", "run2"))
     assert "3 folder(s) hubensemble made (a run or an export) inside the data ignored" in (
         task.summary())
+    # The report names them apart too, as the summary does: it counted them as "hidden /
+    # system entries" (3 ignored, e.g. …/cat/export), beside none.
+    from hubensemble.report.datarows import accounting_rows
+
+    rows = dict(accounting_rows(task.to_json()))
+    assert "hidden / system entries" not in rows
+    assert rows["folders hubensemble made"].startswith(
+        "3 ignored, not read as classes: a run or an export inside the data (e.g. ")
+    (imgs / "dog" / ".DS_Store").write_text("x")
+    task = load_task(f"folder:{imgs}")
+    assert "1 hidden or system entry ignored" in task.summary()
+    rows = dict(accounting_rows(task.to_json()))
+    hidden = rows["hidden / system entries"]
+    assert hidden.startswith("1 ignored (e.g. ") and hidden.endswith("dog/.DS_Store)"), hidden
+    assert rows["folders hubensemble made"].startswith("3 ignored")
+    # A record names the first 10 entries only: what it cannot tell apart is said to be so.
+    more = {"ignored": {"count": 12, "examples": [f"/d/c/.x{i}" for i in range(10)]}}
+    assert dict(accounting_rows(more))["hidden / system entries"] == (
+        "12 ignored (e.g. /d/c/.x0); the record names only the first 10: a folder hubensemble "
+        "made among the rest is counted here")
     # A folder of images that merely holds a log.txt is still a class.
     (imgs / "bird").mkdir()
     (imgs / "bird" / "log.txt").write_text("x")

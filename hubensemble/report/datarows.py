@@ -5,6 +5,10 @@ share with the other sections."""
 
 from __future__ import annotations
 
+import os
+
+from hubensemble.data.loading import _visible
+
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
 #: Longest file path shown in a cell: the tail is kept, so the file name always shows.
@@ -77,12 +81,7 @@ def decoding_rows(task) -> list:
     """Rows on the files of a data load that are not plain examples: ignored, oriented,
     turned, shrunk and skipped (`Task.files_record`: run.json's data.task, an evaluation's
     "task")."""
-    rows = []
-    ignored = task.get("ignored") or {}
-    if ignored.get("count"):
-        shown = f" (e.g. {_short_path(ignored['examples'][0])})" if ignored.get("examples") \
-            else ""
-        rows.append(["hidden / system entries", f"{ignored['count']} ignored{shown}"])
+    rows = _ignored_rows(task.get("ignored") or {})
     oriented = task.get("oriented") or {}
     if oriented.get("count"):
         path, tag = (oriented.get("examples") or [["?", "?"]])[0]
@@ -104,4 +103,29 @@ def decoding_rows(task) -> list:
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_example(task['skipped'][0])})"])
+    return rows
+
+
+def _ignored_rows(ignored: dict) -> list:
+    """The rows of a record's "ignored" ({"count", "examples": the first 10 paths}): hidden
+    or system entries, and folders hubensemble made (a run or an export left inside the
+    data) on a row of their own, as the data's summary names them (`Task._accounting`): the
+    folder loader lists both in one list, the hidden ones by a hidden name, its own folders
+    by a visible one. The report counted a run folder as a hidden entry (a new-user check)."""
+    examples = [str(p) for p in ignored.get("examples") or []]
+    ours = [p for p in examples if _visible(os.path.basename(p))]
+    hidden = [p for p in examples if p not in ours]
+    # Entries beyond the recorded examples: which kind they are is not recorded.
+    unnamed = max(int(ignored.get("count") or 0) - len(examples), 0)
+    rows = []
+    if hidden or unnamed:
+        rows.append(["hidden / system entries", f"{len(hidden) + unnamed} ignored"
+                     + (f" (e.g. {_short_path(hidden[0])})" if hidden else "")
+                     + (f"; the record names only the first {len(examples)}: a folder "
+                        "hubensemble made among the rest is counted here"
+                        if unnamed and examples else "")])
+    if ours:
+        rows.append(["folders hubensemble made", f"{len(ours)} ignored, not read as classes: "
+                     f"a run or an export inside the data (e.g. {_short_path(ours[0])}: move "
+                     "them out)"])
     return rows
