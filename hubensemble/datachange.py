@@ -348,12 +348,35 @@ def _fit_flags(recorded: dict) -> str:
     return " ".join(words)
 
 
+def _from_python(args: dict) -> bool:
+    """Whether the data of `args` (DataArgs.to_json) has no spec a command line can give: no
+    spec, an in-memory task or a label function (the user must name the data: "SPEC")."""
+    return not args.get("spec") or not args.get("reloadable", True) or bool(args.get("label_fn"))
+
+
 def _data_flags(args: dict) -> str:
     """`args` (DataArgs.to_json) as command-line words: --data and each option not at its
     default; "--data SPEC" when there is no spec, or the data came from Python."""
-    if not args.get("spec") or not args.get("reloadable", True) or args.get("label_fn"):
+    if _from_python(args):
         return "--data SPEC"
     return " ".join(_as_flag(flag, now) for flag, _, now in _changed_options({}, args))
+
+
+def evaluate_data_flags(args: dict, *, in_run: bool) -> str:
+    """The data words of `hubensemble evaluate` for an export of the run whose run.json data
+    "args" are `args` (DataArgs.to_json), each after a space: "" when the export sits in the
+    run (`in_run`: its parent folder) and the data can be loaded again, for evaluate then
+    loads the run's data as the run did, with every option (evaluate's --data takes no
+    --data-seed, --val-fraction …: a folder of class folders would be split by the defaults,
+    or scored whole); else --data and --data-dir as recorded; " --data SPEC" when there is no
+    spec or the data came from Python (`_data_flags`' rule). The report's advice said
+    "--data SPEC" although the run knew its data (a new-user check)."""
+    if _from_python(args):
+        return " --data SPEC"
+    if in_run:
+        return ""
+    return "".join(f" {_as_flag(flag, args[key])}" for key, flag in (
+        ("spec", "--data"), ("data_dir", "--data-dir")) if args.get(key))
 
 
 def _catalogue_files(meta: dict) -> str:

@@ -266,3 +266,49 @@ def test_a_fits_folder_names_the_whole_fit_restart_command_and_it_runs(
     options = json.loads((run / "run.json").read_text())["fit"]["options"]
     assert (options["profile"], options["top_k"]) == ("quick", 1)
     assert in_process("export", "--run", run, "-q")[0] == 0
+
+
+def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
+        tmp_path, module_factory, in_process):
+    """A new-user check: after `ensemble` chose another ensemble, the report's Robustness
+    section said "Run `hubensemble export --run RUN`, then `hubensemble evaluate --model
+    RUN/export --data SPEC …`", although the run knew its data. Pasted, each command runs;
+    evaluate then reads the run's data as the fit did (--data-seed and --val-fraction too,
+    which evaluate's --data cannot take), and the report says the evaluation is this one's."""
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(f"modules:\n  - {{name: m, handle: {module_factory('fit0', seed=0)}}}\n")
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d, n=12)
+    fit = ["--profile", "quick", "--top-k", "1", "--data-seed", "1", "--val-fraction", "0.3"]
+    assert in_process("fit", "--catalogue", cat, "--data", f"folder:{d}", "--out", run, *fit,
+                      "-q")[0] == 0
+    fitted = json.loads((run / "ensemble.json").read_text())["members"]
+    assert len(fitted) >= 2  # so that one member is another ensemble
+    assert in_process("ensemble", "--run", run, "--max-members", "1", "-q")[0] == 0
+    assert in_process("report", "--run", run, "-q")[0] == 0
+    text = (run / "report.md").read_text()
+    section = text[text.index("## Robustness"):text.index("## What failed")]
+    assert "This evaluation is of an earlier ensemble" in section, section
+    commands = pasted(section)
+    assert [argv[0] for argv in commands] == ["export", "evaluate"], section
+    assert commands[1] == ["evaluate", "--model", str(run / "export"), "--corruptions",
+                           "--out", str(run / "robustness.json")]
+    for argv in commands:
+        assert in_process(*argv, "-q")[0] == 0, argv
+    evaluated = json.loads((run / "robustness.json").read_text())
+    assert evaluated["task"]["fingerprint"] == json.loads(
+        (run / "run.json").read_text())["data"]["task"]["fingerprint"]  # the run's own split
+    assert [m["trial"] for m in evaluated["members"]] == [
+        m["trial"] for m in json.loads((run / "ensemble.json").read_text())["members"]]
+    assert in_process("report", "--run", run, "-q")[0] == 0
+    assert "earlier ensemble" not in (run / "report.md").read_text()
+    # An export outside the run names the data as recorded (evaluate cannot find the run).
+    from hubensemble.datachange import evaluate_data_flags
+
+    assert evaluate_data_flags({"spec": "folder:/my data", "seed": 1}, in_run=False) == (
+        " --data 'folder:/my data'")
+    assert evaluate_data_flags({"spec": "tfds:beans", "data_dir": "/tfds"}, in_run=False) == (
+        " --data tfds:beans --data-dir /tfds")
+    for in_run in (True, False):  # data from Python: only the user can name it
+        assert evaluate_data_flags({"spec": None, "reloadable": False},
+                                   in_run=in_run) == " --data SPEC"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shlex
 import warnings
 from pathlib import Path
 
@@ -71,12 +72,25 @@ class RunFiles:
             "tune": f"hubensemble tune --run {p}",
             "ensemble": f"hubensemble ensemble --run {p}",
             "export": f"hubensemble export --run {p}",
-            "evaluate": (f"hubensemble evaluate --model {p}/export --data SPEC --corruptions "
-                         f"--out {p}/{formats.ROBUSTNESS_FILE}"),
+            "evaluate": self._evaluate_command(),
             "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {p}",
             "cost": f"hubensemble cost --run {p}",
             "distill": f"hubensemble distill --run {p}",
         }[what]
+
+    def _evaluate_command(self) -> str:
+        """`evaluate` of the run's export (`export`, else where `export --run` writes it) with
+        the run's own data (`datachange.evaluate_data_flags`: none to pass when the export
+        sits in the run), into RUN/robustness.json."""
+        from hubensemble.datachange import evaluate_data_flags
+        from hubensemble.rundir import Run
+
+        model = self.export or str(Run(self.path).export)
+        in_run = os.path.dirname(os.path.abspath(model)) == os.path.abspath(self.path)
+        data = evaluate_data_flags((self.meta.get("data") or {}).get("args") or {},
+                                   in_run=in_run)
+        return (f"hubensemble evaluate --model {shlex.quote(str(model))}{data} --corruptions "
+                f"--out {shlex.quote(str(self.path / formats.ROBUSTNESS_FILE))}")
 
     @property
     def task(self) -> dict:
