@@ -882,3 +882,63 @@ def test_a_robustness_hint_without_an_export_names_the_export_first(full_run, tm
     # it would fail.
     assert f"robustness.json is missing): run `hubensemble export --run {run}` (then " \
            "evaluate)" in text
+
+
+def test_the_cost_section_labels_test_figures_under_retrain_full(tmp_path):
+    """A new-user check: after `export --retrain-full` the Overview and the test section gave
+    the retrained members' test figures, labelled, but the cost table's "test acc" was still
+    the candidates' before retraining, unlabelled. It now gives the measured retrained figures
+    first and labels the candidates' (and the figures)."""
+    from hubensemble.cost import Cost, machine_info, write_run_costs
+
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    cands = [c for c in candidate.scan(path / "candidates")[0] if c.ok]
+    write_run_costs(path, {c.trial: Cost(c.module, None, 32, C, macs=int(5e7), params=1000,
+                                         latency_ms={"1": 2.0, "64": 20.0}) for c in cands},
+                    machine_info())
+    e = read_json(path / "ensemble.json")
+    members, best = e["members"], e["val"]["best_single"]["trial"]
+    assert best in {m["trial"] for m in members}
+    # What `export --retrain-full` measured on its retrained members (metrics.test).
+    after = {"ensemble": {"accuracy": 0.1234, "nll": 2.5, "ece": 0.2},
+             "best_single": {"trial": best, "accuracy": 0.0987, "nll": 2.7, "ece": 0.3},
+             "members": []}
+    export = path / "export"
+    (export / "assets").mkdir(parents=True)
+    (export / "saved_model.pb").write_bytes(b"")
+
+    def section(metrics):
+        atomic_write_json(export / "assets" / "hubensemble.json", {
+            "members": [{"trial": m["trial"], "weight": m["weight"]} for m in members],
+            "skipped": [], "retrain_full": True, "metrics": metrics})
+        md = report.write_report(path)[0].read_text()
+        return shown(md[md.index("## Inference cost"):md.index("## Ensemble members")]), md
+
+    def test_probs(trial):
+        return np.load(path / "candidates" / trial / "test_probs.npy")
+
+    y = np.load(path / "labels" / "test.npy")
+    probs = ensemble.ensemble_probs(np.stack([test_probs(m["trial"]) for m in members]),
+                                    {i: m["weight"] for i, m in enumerate(members)})
+    ens_before = float(np.mean(probs.argmax(1) == y))
+    best_before = float(np.mean(test_probs(best).argmax(1) == y))
+    text, md = section({"test": after, "test_before_retraining": e["test"]})
+    n = len(members)
+    rows = [r for r in text.splitlines() if r.startswith("| ensemble") or r.startswith("| best")]
+    assert rows[0].startswith(f"| ensemble, retrained on train + val | {n} |")
+    assert rows[0].endswith("| 0.1234 | – |")
+    assert rows[1].startswith(f"| best single ({best}), retrained on train + val | 1 |")
+    assert rows[1].endswith("| 0.0987 | – |")
+    assert rows[2].startswith(f"| ensemble, before retraining | {n} |")
+    assert f"| {ens_before:.4f} |" in rows[2]
+    assert rows[3].startswith(f"| best single ({best}), before retraining | 1 |")
+    assert f"| {best_before:.4f} |" in rows[3]
+    assert "the rows \"retrained on train + val\" are measured on them" in text
+    assert "(chosen: " in md and "; the candidates, before retraining)" in md  # the curve
+    # An export retrained before its figures were measured: only labelled rows, and why.
+    text, _ = section({"test": e["test"]})
+    rows = [r for r in text.splitlines() if r.startswith("| ensemble") or r.startswith("| best")]
+    assert [r.split(" |")[0] for r in rows] == [
+        "| ensemble, before retraining", f"| best single ({best}), before retraining"]
+    assert "export again to measure them" in text

@@ -72,7 +72,15 @@ def cost_section(files, figures, members) -> Section:
     ens_cost = (e.get("cost") or {}).get("ensemble")
     if ens_cost is None and members and all(member_costs):
         ens_cost = total_cost(member_costs)
-    rows = [cost_row("ensemble", len(members), ens_cost,
+    # --retrain-full: the exported members' own test figures first (measured by the export
+    # after retraining; no validation figure: validation trained them), then the candidates'
+    # that selection saw, each labelled (a new-user check: the table gave the latter alone,
+    # unlabelled, beside a summary of the former).
+    retrained, after = files.retrained
+    before = ", before retraining" if retrained else ""
+    fresh = [cost_row("ensemble, retrained on train + val", len(members), ens_cost,
+                      after["ensemble"]["accuracy"], None)] if after else []
+    rows = [cost_row(f"ensemble{before}", len(members), ens_cost,
                      _acc(files, _members_probs(files, members, "test"), "test"),
                      _acc(files, _members_probs(files, members, "val"), "val"))]
     by_trial = {c.trial: c for c in files.candidates}
@@ -84,9 +92,14 @@ def cost_section(files, figures, members) -> Section:
             continue
         c = by_trial.get(trial)
         cost = costs.get(trial)
-        rows.append(cost_row(f"{label} ({trial})", 1, cost and cost.summary(),
+        measured = (after or {}).get(key) or {}  # None when no member: never retrained
+        if measured.get("trial") == trial:
+            fresh.append(cost_row(f"{label} ({trial}), retrained on train + val", 1,
+                                  cost and cost.summary(), measured.get("accuracy"), None))
+        rows.append(cost_row(f"{label} ({trial}){before}", 1, cost and cost.summary(),
                              _acc(files, c and c.test_probs, "test"),
                              _acc(files, c and c.val_probs, "val")))
+    rows = fresh + rows
     student = (files.distill or {}).get("student")
     if student:
         rows.append(cost_row(f"distilled student ({student.get('module')})", 1,
@@ -94,6 +107,15 @@ def cost_section(files, figures, members) -> Section:
                              (student.get("val") or {}).get("accuracy")))
     sec.add(Table(["model", "members", "GFLOPs", "params", "ms @1", "ms @64", "test acc",
                    "val acc"], rows))
+    if retrained:
+        sec.add("The exported members were retrained on train + val (--retrain-full): "
+                + ("the rows \"retrained on train + val\" are measured on them (no validation "
+                   "accuracy: validation trained them); " if after else
+                   "this export was made before their test figures were measured (export "
+                   "again to measure them); ")
+                + "the rows \"before retraining\" and the figure are the candidates' that "
+                "selection saw (a best single member that is no member of the ensemble was "
+                "never retrained).")
     unmeasured = sum(c is None for c in member_costs)
     if unmeasured:  # e.g. a `tune` and `ensemble` by hand after the last cost pass (a check)
         sec.add(Inline(f"{unmeasured} of the {len(members)} members have no measured cost "
@@ -108,7 +130,7 @@ def cost_section(files, figures, members) -> Section:
                 "the ensemble over it was not eligible"
                 + (f"; {limits['stopped']}" if limits.get("stopped") else "") + ".")
     _distill_and_tflite(sec, files)
-    panels = _figure_panels(files, e, costs, members, student)
+    panels = _figure_panels(files, e, costs, members, student, retrained)
     if panels:
         figures.append(Figure("accuracy_vs_gflops", plot_cost(panels, (limits or {}).get(
             "max_gflops")), "Accuracy vs inference GFLOPs per image (the paper's Figure 2 "
@@ -158,8 +180,9 @@ def _distill_and_tflite(sec, files) -> Section:
     return sec
 
 
-def _figure_panels(files, e, costs, members, student) -> list[dict]:
-    """The figure's panels (validation, and test when the run has test labels)."""
+def _figure_panels(files, e, costs, members, student, retrained=False) -> list[dict]:
+    """The figure's panels (validation, and test when the run has test labels; the
+    candidates' figures, titled so when the export's members were `retrained`)."""
     chosen = {m["trial"] for m in members}
     path_cost = (e.get("cost") or {}).get("path") or []
     panels = []
@@ -177,7 +200,9 @@ def _figure_panels(files, e, costs, members, student) -> list[dict]:
             extras.append(("distilled student", student["cost"]["gflops"],
                            student[split]["accuracy"]))
         panels.append({"title": "validation" if split == "val" else
-                       "test (not used for any choice)", "candidates": cands, "path": path,
+                       "test (not used for any choice)" + (
+                           "\nthe candidates, before retraining" if retrained else ""),
+                       "candidates": cands, "path": path,
                        "chosen": int(e.get("size") or 0) - 1 if path else None,
                        "extras": extras})
     return panels

@@ -274,10 +274,12 @@ def _curve_section(files, figures) -> Section:
         text = ens.at_chance_text(e["at_chance"])
         sec.add(Inline(Strong("Warning:"), f" {text[0].upper()}{text[1:]}."))
     test_curve = e.get("test_curve")
+    # --retrain-full: the curves are the candidates' (the exported members are retrained).
+    before = "; the candidates, before retraining" if files.retrained[0] else ""
     figures.append(Figure("ensemble_curve", plot_curve(curve, size, best, test_curve),
                           f"Cross-entropy and accuracy vs ensemble size on validation"
                           f"{' and test (test not used for any choice)' if test_curve else ''}"
-                          f" (chosen: {size})"))
+                          f" (chosen: {size}{before})"))
     sec.add(figures[-1])
     return sec
 
