@@ -612,12 +612,17 @@ def format_distill(result) -> str:
     """The `distill` summary: test accuracy, NLL, ECE and cost of the student, the best
     single member and the ensemble, and the share of the ensemble's gain the student kept."""
     r = result.to_json() if isinstance(result, DistillResult) else dict(result)
+    # A teacher retrained on train + val (--retrain-full) is compared with ensemble.json's
+    # figures, of its members before retraining: said, not passed off as the teacher's.
+    teacher = (r.get("teacher") or {}).get("export")
+    before = (", before retraining" if teacher and read_export_metadata(
+        teacher, strict=False).get("retrain_full") else "")
     rows = [(f"student ({r['student']['module']})", r["student"]["test"],
              r["student"]["cost"]),
-            (f"best single ({r['best_single']['trial']})", r["best_single"]["test"],
+            (f"best single ({r['best_single']['trial']}){before}", r["best_single"]["test"],
              r["best_single"]["cost"]),
-            (f"ensemble ({_members(len(r['ensemble']['members']))})", r["ensemble"]["test"],
-             r["ensemble"]["cost"])]
+            (f"ensemble ({_members(len(r['ensemble']['members']))}){before}",
+             r["ensemble"]["test"], r["ensemble"]["cost"])]
     width = max(cells(name) for name, _, _ in rows) + 2
     lines = [f"{'test set':<{width}}{'accuracy':>10}{'NLL':>9}{'ECE':>9}{'GFLOPs':>10}"
              f"{'ms@1':>8}"]
@@ -628,6 +633,10 @@ def format_distill(result) -> str:
         lines.append(f"{ljust(name, width)}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
                      f"{_num(m.get('ece')):>9}{_num(c.get('gflops'), 4):>10}"
                      f"{_num(ms, 2):>8}")
+    if before:
+        lines.append("note: the teacher's members were retrained on train + val (--retrain-full);"
+                     " the best single and ensemble rows, and the gain below, are of the "
+                     "members before retraining (ensemble.json's)")
     g = r.get("gap")
     # A share of a gain that McNemar's test cannot tell from noise is noise itself (e.g. -133 %
     # of a 3-image gap): only the gap line below is printed then; nor is a share whose

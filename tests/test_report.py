@@ -936,6 +936,31 @@ def test_the_cost_section_labels_test_figures_under_retrain_full(tmp_path):
     assert f"| {best_before:.4f} |" in rows[3]
     assert "the rows \"retrained on train + val\" are measured on them" in text
     assert "(chosen: " in md and "; the candidates, before retraining)" in md  # the curve
+    # distill compares its student with ensemble.json's figures: said to be before retraining,
+    # in the report and in distill's own table.
+    from hubensemble.distill import format_distill
+
+    test = {"accuracy": 0.8, "nll": 0.5, "ece": 0.05}
+    cost = {"gflops": 0.02, "latency_ms": {"1": 2.0}}
+    distilled = {"student": {"module": "small", "test": test, "val": test, "cost": cost,
+                             "path": "distill/s", "steps": 40, "seconds": 1.0,
+                             "init_from": None},
+                 "best_single": {"trial": best, "test": e["test"]["best_single"], "cost": cost},
+                 "ensemble": {"members": [m["trial"] for m in members], "test": test,
+                              "cost": cost},
+                 "teacher": {"export": str(export), "members": [m["trial"] for m in members]},
+                 "gap_closed": 0.5, "cost_ratio": 2.0,
+                 "gap": {"n": 50, "images": 9, "single_only": 1, "ensemble_only": 10, "z": 2.7,
+                         "significant": True, "student_images": 4}}
+    atomic_write_json(path / "distill.json", distilled)
+    text, _ = section({"test": after, "test_before_retraining": e["test"]})
+    assert ("keeps 50% of the ensemble's test-accuracy gain over the best single member, at "
+            "1/2.0 of its GFLOPs (the ensemble's and the best single member's test figures "
+            "before retraining on train + val).") in text
+    table = format_distill(distilled)
+    assert f"best single ({best}), before retraining" in table
+    assert f"ensemble ({len(members)} members), before retraining" in table
+    assert "note: the teacher's members were retrained on train + val" in table
     # An export retrained before its figures were measured: only labelled rows, and why.
     text, _ = section({"test": e["test"]})
     rows = [r for r in text.splitlines() if r.startswith("| ensemble") or r.startswith("| best")]

@@ -146,13 +146,16 @@ def _distill_and_tflite(sec, files) -> Section:
     TFLite model of the last export, added to `sec`."""
     distill = files.distill
     gap = (distill or {}).get("gap") or {}
+    # distill compares with ensemble.json's figures: of the members before a --retrain-full.
+    before = (" (the ensemble's and the best single member's test figures before retraining "
+              "on train + val)" if distill and files.retrained[0] else "")
     if distill and gap and not gap.get("significant"):
         sec.add(Inline("The distilled student (", Code(files.cmd("distill")), "): the "
                        f"ensemble's gain over the best single member is {gap.get('images')} "
                        f"of {gap.get('n')} test images (McNemar z = {gap.get('z', 0):.2f}, "
                        "not significant), too few to say which share of it the student "
                        f"keeps; the student gets {gap.get('student_images', 0):+d} images "
-                       "against the best single member."))
+                       f"against the best single member{before}."))
     elif files.distill_note:
         sec.add(files.distill_note)
     elif distill and distill.get("gap_closed") is not None and not gap:
@@ -165,7 +168,7 @@ def _distill_and_tflite(sec, files) -> Section:
                        f"2015) keeps {distill['gap_closed']:.0%} of the ensemble's "
                        "test-accuracy gain over the best single member",
                        (f", at 1/{distill['cost_ratio']:.1f} of its GFLOPs"
-                        if distill.get("cost_ratio") else ""), "."))
+                        if distill.get("cost_ratio") else ""), f"{before}."))
     tflite = (files.meta.get("export") or {}).get("tflite")
     if tflite:
         lat = tflite.get("latency_ms") or {}
