@@ -581,7 +581,6 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         # decoding did to the rest (oriented, turned, shrunk), as the data's summary says.
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
                  "num_classes": task.num_classes, **task.files_record(),
-                 "dropped": len(task.dropped),
                  # The data's other splits: e.g. a folder with only train/ scores the test
                  # split fit would carve off it (docs/report.md), not all its images.
                  "unscored": {s: len(getattr(task, s)) for s in task.present_splits()

@@ -611,6 +611,36 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
             f"e.g. …{str(big)[-59:]}: 1040x1100) |") in section
 
 
+def test_an_evaluation_records_dropped_copies_as_run_json_does(export_dir, tmp_path):
+    """`evaluate --out` recorded "dropped" as a count where run.json records the dropped
+    copies as [example, "a copy of …"] (Task.files_record owns both shapes now); the report
+    still reads an evaluation written with the count."""
+    from hubensemble import report
+    from hubensemble.data import load_task
+    from hubensemble.rundir import Run
+
+    rng = np.random.default_rng(3)
+    root = tmp_path / "copies"
+    for name in ("a", "b", "c"):
+        write_pngs(root / name, (rng.random((3, 12, 12, 3)) * 255).astype(np.uint8))
+    (root / "c" / "copy.png").write_bytes((root / "c" / "00.png").read_bytes())
+    task = load_task(f"folder:{root}", dedupe=True, test_fraction=0)
+    assert len(task.dropped) == 1  # the copy, by pixels
+    task.test = task.train
+    result = ev.evaluate_model(export_dir, task, corruptions=False, progress=False)
+    assert result["task"]["dropped"] == task.to_json()["dropped"] == [
+        [str(root / "c" / "copy.png"), f"a copy of {root / 'c' / '00.png'}"]]
+    # An evaluation written before (a count) is read by the report as it was.
+    out = tmp_path / "run" / "robustness.json"
+    out.parent.mkdir()
+    ev.write_evaluation({**result, "task": {**result["task"], "dropped": 1}}, out)
+    Run(out.parent).update(stages={})
+    md = report.write_report(out.parent)[0].read_text()
+    section = md[md.index("## Robustness"):]
+    assert "damaged" not in section and "dropped" not in md, section
+    assert f"| clean | – | {result['clean']['ensemble']['accuracy']:.4f}" in section
+
+
 def write_pngs(folder, images):
     folder.mkdir(parents=True)
     for i, im in enumerate(images):

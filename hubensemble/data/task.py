@@ -447,12 +447,15 @@ class Task:
 
     def files_record(self) -> dict:
         """What became of the files read, as the summary counts them (`_accounting`):
-        "skipped" [path, reason], "files", and "ignored", "oriented", "turned" and "shrunk",
-        each a count with up to 10 examples. The one shape of run.json's data.task and of an
-        evaluation's "task" (`evaluate --out`), so that both read back alike."""
+        "skipped" [path, reason], "files", "dropped" [example, "a copy of …"] (duplicates
+        --dedupe removed), and "ignored", "oriented", "turned" and "shrunk", each a count with
+        up to 10 examples. The one shape of run.json's data.task and of an evaluation's
+        "task" (`evaluate --out`), so that both read back alike (an evaluation recorded
+        "dropped" as a count before this owned it)."""
         return {
             "skipped": [list(s) for s in self.skipped],
             "files": self.files,
+            "dropped": [list(d) for d in self.dropped],
             "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10])},
             "oriented": {"count": len(self.oriented),
                          "examples": [list(o) for o in self.oriented[:10]]},
@@ -472,7 +475,6 @@ class Task:
             "synthetic": self.synthetic, "flip": self.flip,
             **self.files_record(),
             "duplicates": self.duplicates,
-            "dropped": [list(d) for d in self.dropped],
             "coverage": self.coverage(),
         }
 
