@@ -169,14 +169,15 @@ def check_inputs(args) -> None:
     needs, --modules the catalogue lacks (HubensembleError). Sets `args.specs` to the loaded
     catalogue entries when --catalogue is given (the demo's: its shipped catalogue)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
-    from hubensemble.data.specs import check_outside_data, check_spec
+    from hubensemble.data.specs import TFDS_ONLY, check_outside_data, check_spec
     from hubensemble.hyperrule import check_budget
 
     options.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
-            "need_val", "data_dir", "label_key", "image_key")})
+            "need_val", "data_dir", "label_key", "image_key")},
+            typed=getattr(args, "given_options", set()) & set(TFDS_ONLY))  # even at default
         if args.command in ("fit", "rank"):  # never a folder they write inside the data
             check_outside_data(args.data, {"--out": args.out, "--export": vars(args).get("export")})
     if getattr(args, "catalogue", None):

@@ -555,6 +555,50 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
             "65 6c 6c 6f 0a); neither TensorFlow nor Pillow can decode it") in run.stderr
 
 
+def test_tfds_only_flags_typed_at_their_default_are_refused_for_other_data(tmp_path):
+    """`--label-key label` or `--image-key image` with a folder: or npz: was accepted without
+    a word, where `--label-key y` is refused (5fcde3e): the flag was typed, so it is refused
+    whatever its value; left out, or from Python at the default, it is not given."""
+    from hubensemble.cli import build_parser
+    from hubensemble.data import load_task
+    from hubensemble.errors import DataError
+    from hubensemble.preflight import check_inputs
+
+    for name in ("a", "b"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "imgs" / name / f"{i}.png").write_bytes(b"")
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((4, 2, 2, 3), np.uint8), y_train=[0, 1] * 2)
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    out = str(tmp_path / "run")
+    for argv, said in (
+            (["rank", "--data", f"folder:{tmp_path / 'imgs'}", "--label-key", "label"],
+             "--label-key only applies to tfds: specs, not folder:; leave it out"),
+            (["fit", "--data", f"npz:{tmp_path / 'd.npz'}", "--image-key", "image",
+              "--label-key", "label"],
+             "--label-key and --image-key only apply to tfds: specs, not npz:; leave them out"),
+            (["fit", "--data", "sklearn:digits", "--image-key=image"],
+             "--image-key only applies to tfds: specs, not sklearn:")):
+        args = build_parser().parse_args([*argv, "--catalogue", str(cat), "--out", out])
+        with pytest.raises(DataError) as e:
+            check_inputs(args)
+        assert str(e.value).startswith(said), (argv, str(e.value))
+    # A tfds: spec takes them; left out (the default), nothing is said of them.
+    for argv in (["rank", "--data", "tfds:mnist", "--label-key", "label"],
+                 ["fit", "--data", f"folder:{tmp_path / 'imgs'}"]):
+        args = build_parser().parse_args([*argv, "--catalogue", str(cat), "--out", out])
+        try:
+            check_inputs(args)
+        except DataError as e:
+            assert "only appl" not in str(e), str(e)
+    with pytest.raises(DataError, match="^--data-dir only applies to tfds: specs"):
+        check_inputs(build_parser().parse_args([
+            "evaluate", "--model", str(tmp_path), "--data", f"npz:{tmp_path / 'd.npz'}",
+            "--data-dir", os.path.expanduser("~/tensorflow_datasets")]))  # its default text
+    assert load_task(f"npz:{tmp_path / 'd.npz'}", label_key="label").num_classes == 2
+
+
 @pytest.mark.parametrize("value", ["abc", "-1", "0", "nan"])
 def test_a_bad_seconds_variable_is_named_before_tensorflow(tmp_path, value):
     # "abc" was a float() traceback in `catalogue add` and a failure of every module in rank

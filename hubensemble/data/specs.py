@@ -104,12 +104,15 @@ FIRST_CHECKS: dict[str, Callable[[str], object]] = {
 TFDS_ONLY = ("data_dir", "label_key", "image_key")
 
 
-def check_tfds_only(scheme: str, given: dict) -> None:
+def check_tfds_only(scheme: str, given: dict, typed=()) -> None:
     """Raises DataError naming the TFDS_ONLY options in `given` (load_task keyword -> value)
-    set to other than None and their default, for a `scheme` (e.g. "npz") other than tfds;
-    else returns None. Reads nothing."""
+    set to other than None and their default, or named in `typed` (keywords given on the
+    command line, whatever their value: `--label-key label` is as much a mistake as
+    `--label-key y`), for a `scheme` (e.g. "npz") other than tfds; else returns None. Only
+    the command line can tell a value typed at its default from an omitted one (argparse's
+    `given_options`); from Python a default counts as not given. Reads nothing."""
     named = [option_table.get(k) for k, v in given.items()
-             if k in TFDS_ONLY and v is not None and v != _D(k)]
+             if k in TFDS_ONLY and (k in typed or v is not None and v != _D(k))]
     if scheme != "tfds" and named:
         flags = " and ".join(o.cli_flags[0] for o in named)
         raise DataError(f"{flags} only appl{'ies' if len(named) == 1 else 'y'} to tfds: "
@@ -135,10 +138,11 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                val_fraction: float = _D("val_fraction"),
                test_fraction: float = _D("test_fraction"), min_classes: int = 2,
                min_per_class: int = MIN_TRAIN_PER_CLASS,
-               need_val: bool = False, **tfds_only) -> tuple[str, str]:
+               need_val: bool = False, typed=(), **tfds_only) -> tuple[str, str]:
     """The refusals `load_task` and `load_test_set` make before reading any data, in their
     words: `parse_spec`, split overrides and the TFDS_ONLY options (`tfds_only`: data_dir,
-    label_key, image_key, by keyword; None or the default counts as not given) on a scheme
+    label_key, image_key, by keyword; None or the default counts as not given unless its
+    keyword is in `typed`, the options the command line gave) on a scheme
     other than tfds, fractions that are not
     numbers in [0, 1), the scheme's FIRST_CHECKS (a missing or wrong-kind path, an unknown
     name), a fraction other than 0 and its default for a split that the data brings itself or
@@ -156,7 +160,7 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
         raise DataError(f"split overrides (--split) only apply to tfds: specs, not {scheme}:; "
                         f"for {scheme}: use --val-fraction / --test-fraction (val_fraction / "
                         "test_fraction in Python) or put the splits in the data")
-    check_tfds_only(scheme, tfds_only)
+    check_tfds_only(scheme, tfds_only, typed)
     _check_fractions(val_fraction, 0.0)  # each a number in [0, 1)
     _check_fractions(0.0, test_fraction)
     FIRST_CHECKS[scheme](rest)
