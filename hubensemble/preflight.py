@@ -89,14 +89,50 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
         check_export_target(out_dir, run_dir=run_dir, tflite=export_format == "tflite")
     if out_dir is not None and run_dir is not None:  # an export is never a class of the data
         from hubensemble.data.specs import check_outside_data
-        from hubensemble.errors import RunError
 
-        try:
-            spec = ((Run(os.fspath(run_dir)).meta().get("data") or {}).get("args") or {}).get(
-                "spec")
-        except RunError:  # a damaged run.json: the stage says so
-            spec = None
-        check_outside_data(spec, {"--out": out_dir})
+        check_outside_data(recorded_spec(run_dir), {"--out": out_dir})
+
+
+def recorded_spec(run_dir) -> str | None:
+    """The data spec run.json of `run_dir` records (data.args.spec, e.g. "folder:/abs/imgs"),
+    None when there is none or run.json is missing or damaged (the stage says so). Reads
+    run.json only."""
+    from hubensemble.errors import RunError
+
+    if run_dir is None:
+        return None
+    try:
+        return ((Run(os.fspath(run_dir)).meta().get("data") or {}).get("args") or {}).get(
+            "spec")
+    except RunError:
+        return None
+
+
+def check_outputs_outside_data(args) -> None:
+    """DataError (`data.specs.check_outside_data`) when what a command writes would land in
+    the image folder it reads or its run records (`args`: cli.main's namespace), before
+    anything is made: fit's --out and --export and rank's --out inside --data; `rank merge
+    --out` inside the data its shards record (the merged run records it too); evaluate's --out
+    FILE inside --data, or without --data inside the data of the run the export sits in (a
+    file there is read with the data, and every later load skips it). export's --out is
+    checked with its flags (`check_export_flags`). Predict writes no file; tune, ensemble,
+    cost, distill and report write inside their run folder, which these keep out of the
+    data."""
+    from hubensemble.data.specs import check_outside_data
+
+    command = args.command
+    if command == "rank" and getattr(args, "rank_command", None) == "merge":
+        spec = next(filter(None, map(recorded_spec, args.shards)), None)
+        check_outside_data(spec, {"--out": args.out}, whose=f"the shards' data, {spec}")
+    elif command in ("fit", "rank") and getattr(args, "data", None):
+        check_outside_data(args.data, {"--out": args.out, "--export": vars(args).get("export")})
+    elif command == "evaluate" and args.out:
+        spec, whose = args.data, None
+        if not spec:  # the data of the export's run (load_evaluation_task's)
+            run_dir = os.path.dirname(os.path.abspath(args.model))
+            spec = recorded_spec(run_dir)
+            whose = f"the data of the run {run_dir}, {spec}"
+        check_outside_data(spec, {"--out": args.out}, file=True, whose=whose)
 
 
 #: Why --strategy multiworker is refused (docs/tune.md, "Strategies").
@@ -164,12 +200,14 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
 def check_inputs(args) -> None:
     """What a command's flags (`args`, the argparse namespace of cli.main) can be refused for
     before TensorFlow and the run folder: HUBENSEMBLE_*_TIMEOUT, --data (check_spec: a typo,
-    one class; evaluate: a test set; DataError), --catalogue files (CatalogueError naming
-    file:line), a --budget too small for the --sweep, fit's export folder, --strategy's
-    needs, --modules the catalogue lacks (HubensembleError). Sets `args.specs` to the loaded
-    catalogue entries when --catalogue is given (the demo's: its shipped catalogue)."""
+    one class; evaluate: a test set; a tfds-only flag typed for other data; DataError), an
+    output inside the image folder read (`check_outputs_outside_data`; DataError),
+    --catalogue files (CatalogueError naming file:line), a --budget too small for the
+    --sweep, fit's export folder, --strategy's needs, --modules the catalogue lacks
+    (HubensembleError). Sets `args.specs` to the loaded catalogue entries when --catalogue
+    is given (the demo's: its shipped catalogue)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
-    from hubensemble.data.specs import TFDS_ONLY, check_outside_data, check_spec
+    from hubensemble.data.specs import TFDS_ONLY, check_spec
     from hubensemble.hyperrule import check_budget
 
     options.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
@@ -178,8 +216,7 @@ def check_inputs(args) -> None:
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
             "need_val", "data_dir", "label_key", "image_key")},
             typed=getattr(args, "given_options", set()) & set(TFDS_ONLY))  # even at default
-        if args.command in ("fit", "rank"):  # never a folder they write inside the data
-            check_outside_data(args.data, {"--out": args.out, "--export": vars(args).get("export")})
+    check_outputs_outside_data(args)  # never a file or folder written inside the data
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)
     elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes

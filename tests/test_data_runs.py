@@ -75,6 +75,21 @@ def test_export_out_inside_the_runs_image_folder_is_refused(tmp_path):
                        tflite_size=None, run_dir=str(run))  # outside: fine
 
 
+def test_a_merged_ranking_inside_the_image_folder_is_refused(tmp_path, in_process):
+    # rank merge --out made its run folder inside the data its shards record (the merged run
+    # records it too), as fit --out did before d98b412. Refused before the shards are read.
+    imgs = _images(tmp_path / "imgs", {"cat": 4, "dog": 4})
+    shard = tmp_path / "shard"
+    shard.mkdir()
+    (shard / "run.json").write_text(json.dumps({"data": {"args": {"spec": f"folder:{imgs}"}}}))
+    code, _, err = in_process("rank", "merge", shard, shard, "--out", imgs / "merged", "-q")
+    assert code == 2 and (f"error: --out {imgs / 'merged'} is inside the data folder {imgs} "
+                          f"(the shards' data, folder:{imgs}): what is written there would be "
+                          "read as a class of the data; pass a --out folder outside it, e.g. "
+                          f"--out {tmp_path / 'merged'}\n") in err, err
+    assert sorted(os.listdir(imgs)) == ["cat", "dog"]
+
+
 def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_path):
     # One left by an earlier version (or made by hand) was read as a class of the data.
     imgs = _images(tmp_path / "imgs", {"cat": 4, "dog": 4})

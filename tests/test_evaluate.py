@@ -641,6 +641,47 @@ def test_an_evaluation_records_dropped_copies_as_run_json_does(export_dir, tmp_p
     assert f"| clean | – | {result['clean']['ensemble']['accuracy']:.4f}" in section
 
 
+def test_evaluate_out_inside_the_data_is_refused_before_the_evaluation(
+        export_dir, tmp_path, capsys):
+    """evaluate --out imgs/e.json wrote its JSON inside the data, and every later load of it
+    counted the file as skipped (fit and rank refuse an --out there: d98b412); now refused
+    before anything is read or written, against --data or the data of the export's run."""
+    import shutil
+
+    from hubensemble.cli import main
+    from hubensemble.data import load_task
+
+    rng = np.random.default_rng(4)
+    imgs = tmp_path / "imgs"
+    for name in ("a", "b", "c"):
+        write_pngs(imgs / name, (rng.random((3, 12, 12, 3)) * 255).astype(np.uint8))
+    run = tmp_path / "run"
+    shutil.copytree(export_dir, run / "export")
+    (run / "run.json").write_text(json.dumps({"data": {"args": {"spec": f"folder:{imgs}"}}}))
+    evaluate = ["evaluate", "-q", "--model", str(run / "export")]
+    for argv, out, whose in (
+            ([*evaluate, "--data", f"folder:{imgs}"], imgs / "e.json", f"--data folder:{imgs}"),
+            ([*evaluate, "--data", f"folder:{imgs}"], imgs / "a" / "e.json",
+             f"--data folder:{imgs}"),
+            (evaluate, imgs / "e.json", f"the data of the run {run}, folder:{imgs}")):
+        capsys.readouterr()
+        assert main([*argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert (f"error: --out {out} is inside the data folder {imgs} ({whose}): a file "
+                "written there would be read with the data, and every later load would skip "
+                f"it as not an image; pass a --out file outside it, e.g. --out "
+                f"{tmp_path / 'e.json'}\n") in err, err
+        assert not out.exists()
+    assert not load_task(f"folder:{imgs}").skipped
+    assert main([*evaluate, "--data", f"folder:{imgs}", "--out", str(imgs)]) == 2
+    err = capsys.readouterr().err
+    assert (f"--out {imgs} is the data folder" in err and "a file written there" in err
+            and f"e.g. --out {imgs}-evaluation.json" in err), err
+    # Beside the data: written.
+    assert main([*evaluate, "--data", f"folder:{imgs}", "--out", str(tmp_path / "e.json")]) == 0
+    assert ev.read_evaluation(tmp_path / "e.json")["n"] == 9
+
+
 def write_pngs(folder, images):
     folder.mkdir(parents=True)
     for i, im in enumerate(images):

@@ -191,28 +191,37 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     return scheme, rest
 
 
-def check_outside_data(spec: str, folders: dict[str, object]) -> None:
-    """DataError when a folder a command writes (`folders`: {flag: path or None}, e.g.
-    {"--out": "imgs/run1", "--export": None}) is the folder of a folder: spec, or inside it:
-    the run's or export's folder would be read as a class of the data, that load refused, and
-    the folder broke every later load. Reads no file (paths only, links resolved); nothing is
-    created before it (preflight.check_inputs, pipeline.fit, rank.run_rank, export's flags)."""
+def check_outside_data(spec: str, paths: dict[str, object], *, file: bool = False,
+                       whose: str | None = None) -> None:
+    """DataError when a folder a command writes (`paths`: {flag: path or None}, e.g.
+    {"--out": "imgs/run1", "--export": None}), or with `file` a file (evaluate's --out), is
+    the folder of a folder: spec or inside it: a run's or export's folder would be read as a
+    class of the data, that load refused, and the folder broke every later load; a file
+    would be read as an image of the data, and every later load would skip it. `whose` says
+    where `spec` came from when it was not typed ("RUN's data": a run's record; default
+    "--data SPEC"). Reads no file (paths only, links resolved); nothing is created before it
+    (preflight.check_inputs, pipeline.fit, rank.run_rank, export's flags)."""
     local = _local_path(spec) if isinstance(spec, str) else None
     if local is None or local[0] != "folder":
         return
     data = os.path.realpath(os.path.expanduser(local[1]))
-    for flag, path in folders.items():
+    for flag, path in paths.items():
         if path is None:
             continue
         where = os.path.realpath(os.path.expanduser(os.fspath(path)))
         if os.path.commonpath([data, where]) != data:
             continue
         what = "is the data folder" if where == data else "is inside the data folder"
-        beside = os.path.join(os.path.dirname(data), os.path.basename(where) + "-run"
-                              if where == data else os.path.basename(where))
-        raise DataError(f"{flag} {os.fspath(path)} {what} {data} (--data {spec}): what is "
-                        f"written there would be read as a class of the data; pass a "
-                        f"{flag} folder outside it, e.g. {flag} {beside}")
+        name = os.path.basename(where)
+        if where == data:  # a name beside the data, not the data's own
+            name += "-evaluation.json" if file else "-run"
+        beside = os.path.join(os.path.dirname(data), name)
+        harm = ("a file written there would be read with the data, and every later load would "
+                "skip it as not an image" if file else
+                "what is written there would be read as a class of the data")
+        raise DataError(f"{flag} {os.fspath(path)} {what} {data} ({whose or '--data ' + spec}"
+                        f"): {harm}; pass a {flag} {'file' if file else 'folder'} outside it, "
+                        f"e.g. {flag} {beside}")
 
 
 def _given_fractions(val_fraction, test_fraction) -> list[tuple[str, str, float]]:
