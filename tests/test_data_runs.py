@@ -179,3 +179,71 @@ def test_a_class_left_short_by_unreadable_files_names_them(tmp_path, caplog):
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     for rel in ("a/0.png", "b/1.png", "b/2.png"):
         assert any(m.startswith(f"skipped {data / rel}: a damaged PNG") for m in logged), logged
+
+
+def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refused(
+        tmp_path, caplog):
+    # val/square/ held only damaged files: accepted, and the user saw only "no validation
+    # example of: square"; a train class left short names its files (d98b412), these now too.
+    from hubensemble.data import load_test_set
+
+    def refused(spec, load=load_task):
+        with caplog.at_level(logging.WARNING, "hubensemble"), pytest.raises(DataError) as e:
+            load(spec)
+        logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        caplog.clear()
+        return str(e.value), logged
+
+    def damaged(folder, n):
+        return "; ".join(f"{folder / f'{i}.png'}: a damaged PNG file" for i in range(n))
+
+    for split, word in (("val", "validation"), ("test", "test")):
+        root = tmp_path / split
+        _images(root / "train", {"circle": 4, "square": 4})
+        _images(root / split, {"circle": 2, "square": 3},
+                corrupt=[f"square/{i}.png" for i in range(3)])
+        text, logged = refused(f"folder:{root}")
+        folder = root / split / "square"
+        assert text.startswith("unreadable files left classes without the examples their "
+                               f"folders hold: class 'square' has no {word} example: its "
+                               f"folder {folder}/ has 3 file(s), 3 unreadable and skipped ("), text
+        for i in range(3):
+            assert f"{folder / f'{i}.png'}: a damaged PNG file (" in text, text
+            assert any(m.startswith(f"skipped {folder / f'{i}.png'}: a damaged PNG")
+                       for m in logged), logged
+        assert text.endswith(f"), 0 read (repair or replace the skipped files, or remove the "
+                             f"folder to go on without {word} examples of 'square'); every "
+                             "skipped file is logged as a warning (\"skipped PATH: REASON\")")
+    # One folder + fractions: 3 of square's 5 files damaged leave 2, both kept for training.
+    flat = _images(tmp_path / "flat", {"circle": 6, "square": 5},
+                   corrupt=[f"square/{i}.png" for i in range(3)])
+    text, _ = refused(f"folder:{flat}")
+    assert (f"class 'square' has no validation or test example: its folder {flat / 'square'}/ "
+            "has 5 file(s), 3 unreadable and skipped (") in text, text
+    assert ("2 read, all kept for training (a class keeps 2 for training first; its 5 files "
+            "would have given it 1 validation and 1 test example(s)) (repair or replace the "
+            "skipped files or add images, or remove the skipped files to go on without "
+            "validation or test examples of 'square')") in text, text
+    assert "circle" not in text
+    # evaluate's test set: a class folder of damaged files only.
+    tests = _images(tmp_path / "tests", {"circle": 2, "square": 2},
+                    corrupt=["square/0.png", "square/1.png"])
+    text, _ = refused(f"folder:{tests}", load_test_set)
+    assert (f"class 'square' has no test example: its folder {tests / 'square'}/ has 2 "
+            "file(s), 2 unreadable and skipped (") in text, text
+    # A val/ of unreadable files only names them too (it said "holds no readable images").
+    _images(tmp_path / "all" / "train", {"circle": 4, "square": 4})
+    _images(tmp_path / "all" / "val", {"circle": 1}, corrupt=["circle/0.png"])
+    text, _ = refused(f"folder:{tmp_path / 'all'}")
+    assert "class 'circle' has no validation example" in text, text
+    # Kept as they were: a class with no val/ folder or an empty one, a class of too few
+    # files to reach a split, a folder some of whose files were read.
+    kept = _images(tmp_path / "kept", {"train/circle": 4, "train/square": 4, "val/circle": 2,
+                                       "val/triangle": 2, "train/triangle": 3})
+    (kept / "val" / "square").mkdir()
+    assert load_task(f"folder:{kept}").coverage()["val"]["missing"] == ["square"]
+    _images(kept / "val", {"square": 3}, corrupt=["square/0.png", "square/1.png"])
+    task = load_task(f"folder:{kept}")
+    assert task.coverage()["val"]["missing"] == [] and len(task.skipped) == 2
+    small = _images(tmp_path / "small", {"circle": 6, "square": 2})
+    assert load_task(f"folder:{small}").coverage()["val"]["missing"] == ["square"]

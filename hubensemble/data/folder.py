@@ -14,9 +14,9 @@ import os
 
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
-from hubensemble.data.splits import _carve, _make_split
+from hubensemble.data.splits import _carve, _make_split, split_counts
 from hubensemble.data.task import _SPLIT_ALIASES, Task
-from hubensemble.data.validate import not_utf8
+from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
 from hubensemble.text import printable
@@ -137,7 +137,7 @@ def _no_class_folders(path: str) -> DataError:
 def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing,
                         record: dict | None = None):
     """Decode root/<class>/** → (images, labels, paths, class_names); `record` gets each
-    class's {"folder", "files", "skipped"} (`Task.class_files`)."""
+    class's {"folder", "files", "skipped"} (a split's part of `Task.class_files`)."""
     found = _class_folders(root, listing)
     if class_names is None:
         class_names = found
@@ -263,7 +263,7 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
     """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
     path = locate_folder(rest)
     layout = split_layout(path)
-    listing, per_class = _Listing(), {}
+    listing, per_class = _Listing(), {"train": {}}
     if layout:
         for n in sorted(os.listdir(path)):
             p = os.path.join(path, n)
@@ -272,18 +272,25 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
             elif not os.path.isdir(p):
                 listing.skip(p, "a file outside the train/ val/ test/ folders, not an example")
         images, labels, paths, class_names = _read_class_folders(layout["train"], None,
-                                                                 listing, per_class)
+                                                                 listing, per_class["train"])
         train = _make_split(images, labels, paths, owned=True)
         got = {}
         for key in ("val", "test"):
             if key in layout:
-                im, lab, pa, _ = _read_class_folders(layout[key], class_names, listing)
-                if not lab:
-                    raise DataError(f"{layout[key]} holds no readable images; add class "
-                                    f"folders with images or remove it")
+                per_class[key] = {}
+                im, lab, pa, _ = _read_class_folders(layout[key], class_names, listing,
+                                                     per_class[key])
+                if not lab:  # its class folders' unreadable files named, when it has some
+                    error = lost_to_skips({key: per_class[key]}, lambda *_: False)
+                    if error is None:
+                        raise DataError(f"{layout[key]} holds no readable images; add class "
+                                        f"folders with images or remove it")
+                    error.skipped = list(listing.skipped)  # load_task logs each
+                    raise error
                 got[key] = _make_split(im, lab, pa, owned=True)
         if not len(train):
             raise _empty_error(path, listing.skipped)
+        _note_carve(per_class["train"], "val" not in got, "test" not in got, options)
         train, val, test = _carve(train, "val" not in got, "test" not in got, options)
         val, test = got.get("val", val), got.get("test", test)
         how = "train/" + "".join(f", {k}/" for k in got)
@@ -293,11 +300,12 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
             how += f"; {' and '.join(carved)} split off train (seed {options.seed})"
     else:
         images, labels, paths, class_names = _read_class_folders(path, None, listing,
-                                                                 per_class)
+                                                                 per_class["train"])
         if not class_names:  # emptied since locate_folder looked
             raise _no_class_folders(path)
         if not labels:
             raise _empty_error(path, listing.skipped)
+        _note_carve(per_class["train"], True, True, options)
         train, val, test = _carve(_make_split(images, labels, paths, owned=True), True, True,
                                   options)
         how = (f"class folders; val {options.val_fraction:g} / test "
@@ -307,6 +315,21 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
                 turned=listing.turned, shrunk=listing.shrunk, class_files=per_class)
+
+
+def _note_carve(records: dict[str, dict], want_val: bool, want_test: bool,
+                options: LoadOptions) -> None:
+    """Adds "carve" {split: examples} to each training class folder's record (`records`:
+    {class: record}): the val / test examples `_carve` gives a class of its file count, as if
+    every file were read, for the splits carved off train, so that `validate.lost_to_skips`
+    can tell a class that unreadable files cost its val or test examples."""
+    fractions = {"val": options.val_fraction if want_val else 0.0,
+                 "test": options.test_fraction if want_test else 0.0}
+    if not any(fractions.values()):
+        return
+    for record in records.values():
+        _, val, test = split_counts(record["files"], fractions["val"], fractions["test"])
+        record["carve"] = {k: n for k, n in (("val", val), ("test", test)) if fractions[k]}
 
 
 def _empty_error(path, skipped):

@@ -331,18 +331,31 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     if flip is not None:
         task.flip = bool(flip)
     task = dataclasses.replace(task)  # a fresh object: no cached fingerprint from before
+    return _validated(task, min_per_class=min_per_class)
+
+
+def _validated(task: Task, **rules) -> Task:
+    """`validate_task(task, **rules)`; on its refusal every file skipped is logged as a
+    warning ("skipped PATH: REASON"), as the refusal of a class that unreadable files left
+    short or without examples names only a few and no run.json records a refused load."""
     try:
-        return validate_task(task, min_per_class=min_per_class)
-    except DataError as e:  # e.g. a class left short by unreadable files: its error names a few
-        for path, reason in getattr(e, "skipped", ()):
-            log.warning("skipped %s: %s", printable(path), reason)
+        return validate_task(task, **rules)
+    except DataError as e:
+        _log_skipped(e)
         raise
+
+
+def _log_skipped(error: DataError) -> None:
+    """Logs each file of `error.skipped` (a refusal's: [(path, reason)]) as a warning."""
+    for path, reason in getattr(error, "skipped", ()):
+        log.warning("skipped %s: %s", printable(path), reason)
 
 
 def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:
     try:
         return SCHEMES[scheme](rest, options, **kwargs)
-    except DataError:
+    except DataError as e:  # e.g. a val/ folder of unreadable files: its error names a few
+        _log_skipped(e)
         raise
     except MemoryError:
         raise DataError(f"{spec}: the data does not fit in memory; use a smaller split "
@@ -390,9 +403,10 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
             f"{fit.test_fraction:g} of each class split off (seed {fit.seed}), as fit split "
             "it: the data the export was trained on)"))
         if as_fit.fingerprint == trained_on:
-            return validate_task(as_fit, min_per_class=0, min_classes=1)
+            return _validated(as_fit, min_per_class=0, min_classes=1)
     if flat:
         task.test = task.train
         task.source = f"folder:{rest} (class folders; every image is a test example)"
+        task.class_files = {"test": task.class_files.get("train", {})}  # its folders: test's
     task = dataclasses.replace(task)
-    return validate_task(task, min_per_class=0, min_classes=1)
+    return _validated(task, min_per_class=0, min_classes=1)

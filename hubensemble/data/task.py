@@ -142,9 +142,11 @@ class Task:
     turned: list[tuple[str, int]] = field(default_factory=list)
     # (path, (h, w) as decoded) of files shrunk to a shorter side of 1024 px
     shrunk: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
-    # folder loader: {class: {"folder", "files" looked at, "skipped" [(path, reason)]}} of the
-    # training class folders, so a class left short by skipped files is explained
-    class_files: dict[str, dict] = field(default_factory=dict)
+    # folder loader: {split: {class: {"folder", "files" looked at, "skipped" [(path, reason)],
+    # and for train when val/test are carved off it "carve" {split: examples its files would
+    # give, every one read}}}} of the class folders read (train/'s, or PATH's; val/'s and
+    # test/'s; a test set's as "test"), so a class that skipped files cost examples is named
+    class_files: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

@@ -106,7 +106,8 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
     uint8 [H, W, 3]; class names that are str (bytes are refused: `text_names` decodes
     them); at least `min_classes` classes (2 to train a classifier; a test set may have 1);
     labels in 0..num_classes-1; at least `min_per_class` training examples per
-    class (leave-one-out kNN needs 2).
+    class (leave-one-out kNN needs 2); no class folder whose unreadable files cost its class
+    the examples it was meant to give a split (`lost_to_skips`, from `Task.class_files`).
     """
     splits = {k: getattr(task, k) for k in SPLIT_NAMES}
     if task.train is None or not len(task.train):
@@ -141,11 +142,83 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
         skipped = "".join(_short_by_skips(task, c, n) for c, n in counts.items()
                           if n < min_per_class)
     error = too_few_per_class(counts, min_per_class, note=skipped,
-                              repair=bool(skipped and task.class_files))
+                              repair=bool(skipped and task.class_files)) or lost_to_skips(
+        task.class_files, lambda split, name: _has_example(task, split, name))
     if error:
         error.skipped = list(task.skipped)  # load_task logs each (the message names a few)
         raise error
     return task
+
+
+def _has_example(task: Task, split: str, name: str) -> bool:
+    """Whether `task`'s `split` holds an example of class `name`."""
+    s = getattr(task, split)
+    return (s is not None and name in task.class_names
+            and bool(np.any(s.labels == task.class_names.index(name))))
+
+
+#: How each split's examples are called in the refusals of `lost_to_skips`.
+_WORDS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def lost_to_skips(class_files: dict[str, dict[str, dict]], has_example) -> DataError | None:
+    """The DataError for class folders whose unreadable files cost their class the examples
+    the folder was meant to give, None when none did. `class_files`: `Task.class_files`
+    ({split: {class: {"folder", "files", "skipped", "carve"?}}}); `has_example(split,
+    class)`: whether the loaded split holds an example of it.
+
+    Refused: (1) a class folder of any split (train/, val/, test/, a test set's) with files
+    of which none could be read: its class has no example there, where the data meant one;
+    (2) a training class folder whose split carving (its "carve": {split: examples its files
+    would have given, every one read}) meant val or test examples, that has none there
+    because files were skipped (a class keeps MIN_TRAIN_PER_CLASS for training first). Not
+    refused: a class with no folder, or an empty one, in val/ or test/ (the data says so:
+    `coverage`), a class of too few files to reach a split, and a folder some of whose files
+    were read (the skipped ones are listed as always). A training class left below
+    min_per_class is `too_few_per_class`'s refusal."""
+    clauses = []
+    for split, records in class_files.items():
+        for name, record in records.items():
+            skips = record.get("skipped") or []
+            if not skips:
+                continue
+            word = _WORDS[split]
+            if record["files"] == len(skips):
+                fix = ("remove the folder to drop the class" if split == "train" else
+                       f"remove the folder to go on without {word} examples of {name!r}")
+                clauses.append(f"class {name!r} has no {word} example: {_folder_files(record)} "
+                               f"(repair or replace the skipped files, or {fix})")
+                continue
+            meant = {s: n for s, n in (record.get("carve") or {}).items()
+                     if n and not has_example(s, name)}
+            if not meant:
+                continue
+            lost = " or ".join(_WORDS[s] for s in meant)
+            given = " and ".join(f"{n} {_WORDS[s]}" for s, n in meant.items())
+            clauses.append(
+                f"class {name!r} has no {lost} example: {_folder_files(record)}, all kept for "
+                f"training (a class keeps {MIN_TRAIN_PER_CLASS} for training first; its "
+                f"{record['files']} files would have given it {given} example(s)) (repair or "
+                f"replace the skipped files or add images, or remove the skipped files to go "
+                f"on without {lost} examples of {name!r})")
+    if not clauses:
+        return None
+    more = f"; and {len(clauses) - 5} more such class folder(s)" if len(clauses) > 5 else ""
+    return DataError(f"unreadable files left classes without the examples their folders hold: "
+                     f"{'; '.join(clauses[:5])}{more}; every skipped file is logged as a "
+                     f"warning (\"skipped PATH: REASON\")")
+
+
+def _folder_files(record: dict) -> str:
+    """"its folder F/ has N file(s), K unreadable and skipped (the first SHORT_SKIPS_SHOWN with
+    their reasons; and M more), R read" for a `Task.class_files` record."""
+    skips = record.get("skipped") or []
+    shown = "; ".join(f"{printable(p)}: {r}" for p, r in skips[:SHORT_SKIPS_SHOWN])
+    more = (f"; and {len(skips) - SHORT_SKIPS_SHOWN} more" if len(skips) > SHORT_SKIPS_SHOWN
+            else "")
+    return (f"its folder {printable(record['folder'])}/ has {record['files']} file(s), "
+            f"{len(skips)} unreadable and skipped ({shown}{more}), "
+            f"{record['files'] - len(skips)} read")
 
 
 #: How many of a short class's skipped files its refusal names (`_short_by_skips`).
@@ -154,23 +227,17 @@ SHORT_SKIPS_SHOWN = 3
 
 def _short_by_skips(task: Task, name: str, count: int) -> str:
     """The refusal's clause on class `name` (`count` training examples) when files of its
-    folder were skipped (`Task.class_files`): its folder, files, how many were skipped, the
-    first SHORT_SKIPS_SHOWN with their reasons, and what became of the readable ones; ""
-    when none was skipped (then skipping did not make it short)."""
-    record = task.class_files.get(name) or {}
-    skips = record.get("skipped") or []
-    if not skips:
+    training folder were skipped (`Task.class_files`): its folder, files, how many were
+    skipped, the first SHORT_SKIPS_SHOWN with their reasons, and what became of the readable
+    ones; "" when none was skipped (then skipping did not make it short)."""
+    record = (task.class_files.get("train") or {}).get(name) or {}
+    if not record.get("skipped"):
         return ""
-    shown = "; ".join(f"{printable(p)}: {r}" for p, r in skips[:SHORT_SKIPS_SHOWN])
-    more = (f"; and {len(skips) - SHORT_SKIPS_SHOWN} more" if len(skips) > SHORT_SKIPS_SHOWN
-            else "")
-    readable = record["files"] - len(skips)
+    readable = record["files"] - len(record["skipped"])
     held = (f", {readable - count} more held out for val/test"
             + (" or dropped as copies" if task.dropped else "") if readable > count else "")
-    return (f"; class {name!r} is short because files were skipped: its folder "
-            f"{printable(record['folder'])}/ has {record['files']} file(s), {len(skips)} "
-            f"unreadable and skipped ({shown}{more}), {readable} read{held}; every skipped "
-            f"file is logged as a warning (\"skipped PATH: REASON\")")
+    return (f"; class {name!r} is short because files were skipped: {_folder_files(record)}"
+            f"{held}; every skipped file is logged as a warning (\"skipped PATH: REASON\")")
 
 
 def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") -> DataError:
