@@ -8,6 +8,7 @@ The package, one concern per module:
     strategies.py  tf.distribute strategies: CPU, GPUs, multi-worker, TPU
     train.py       one trial: the fit loop, a member's retraining, writing its candidate
     tuner.py       Keras Tuner glue: search space, plan oracle, tuner, distributed mode
+    pool.py        the pool checks: a call must not add candidates of other settings
     stage.py       `run_tune(run_dir, …) -> TuneSummary`, resume and summary
 
 Candidates (RUN/candidates/<trial>/) are written and read only through
@@ -24,8 +25,9 @@ from hubensemble.tune.model import (Classifier, PaperSchedule, build_classifier,
 from hubensemble.tune.plans import (DEFAULT_BUDGETS, MAX_K, SEEDS_HPARAMS, SWEEPS, TAU,
                                     PlanEntry, as_profile, default_budget,
                                     finetune_hparams, plan_sweep, trial_id, trial_seed)
-from hubensemble.tune.stage import (TuneSummary, check_candidates, distributed_call,
-                                    format_summary, run_tune, summarize)
+from hubensemble.tune.pool import check_candidates
+from hubensemble.tune.stage import (TuneSummary, distributed_call, format_summary, run_tune,
+                                    summarize)
 from hubensemble.tune.strategies import STRATEGIES, TPU_TIMEOUT, get_strategy
 from hubensemble.tune.train import (KEEP_WEIGHTS, MAX_CHUNKS, OBJECTIVE, TensorBoard,
                                     TrialFailed, chunks, finished_candidate, fit_member,

@@ -1,0 +1,117 @@
+"""The pool checks of `tune`: a sweep must not add candidates of other settings to the pool
+RUN/candidates holds (the ensemble selects from every candidate there as one pool).
+
+`check_pool` looks at every candidate, whatever trial ids the call plans (its profile) and at
+run.json's record of the same sweep (`sweep_changes`: --seed, --batchnorm); `check_candidates`
+at the planned trial ids that already hold candidates made otherwise (`trial_differences`).
+Each raises RunError before the call records or trains anything."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Sequence
+
+from hubensemble import candidate
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.hyperrule import HParams, Profile
+from hubensemble.rundir import Run
+from hubensemble.tune.plans import PlanEntry
+from hubensemble.tune.train import finished_candidate
+
+
+def trial_differences(record: Mapping, entry: PlanEntry) -> list[str]:
+    """What differs between a candidate's trial.json `record` and the plan `entry` of the
+    same trial id, as "field: recorded -> planned" texts (module, then HParams fields in
+    order); [] when the candidate is this trial's."""
+    found = []
+    if record.get("module") != entry.module:
+        found.append(f"module: {record.get('module')!r} -> {entry.module!r}")
+    try:
+        old = HParams.from_json(record["hparams"])
+    except (KeyError, HubensembleError, TypeError, ValueError):
+        return found + ["hyperparameters: unreadable in its trial.json"]
+    for f in dataclasses.fields(HParams):
+        was, now = getattr(old, f.name), getattr(entry.hparams, f.name)
+        if was != now:  # an AugConfig is long: name it only
+            found.append(f.name if f.name == "augmentation" else f"{f.name}: {was!r} -> {now!r}")
+    return found
+
+
+def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
+                  batchnorm: str) -> list[str]:
+    """The tune options of this call that differ from run.json's record of the same sweep
+    (its ``tune.sweeps[SWEEP]`` entry), as "--flag recorded -> now" texts; [] when there is
+    no record or nothing it records differs."""
+    if not recorded:
+        return []
+    found = []
+    if recorded.get("seed") is not None and int(recorded["seed"]) != int(seed):
+        found.append(f"--seed {recorded['seed']} -> {seed}")
+    name = (recorded.get("profile") or {}).get("name")
+    if name and name != profile.name:
+        found.append(f"--profile {name} -> {profile.name}")
+    requested = (recorded.get("batchnorm") or {}).get("requested")
+    if requested and requested != batchnorm:
+        found.append(f"--batchnorm {requested} -> {batchnorm}")
+    return found
+
+
+def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str) -> None:
+    """Refuses (RunError) a sweep that would add candidates of other settings to the pool
+    RUN/candidates already holds, whatever their trial ids: a profile other than any
+    candidate's (trial.json "profile"; the sweeps of one pool share it), or another --seed or
+    --batchnorm than run.json's record of this sweep while candidates of it are there
+    (`sweep_changes`). `check_candidates` alone looked only at the planned trial ids: a
+    re-ranking that put another module first, --modules, or another sweep planned other ids,
+    and the ensemble then chose from two profiles as one sweep (a new-user check)."""
+    from hubensemble.datachange import start_again
+
+    found, _ = candidate.scan(run.candidates)
+    if not found:
+        return
+    meta = run.meta()
+    changes = {}  # "--flag recorded -> now": the candidates it concerns
+    for c in found:
+        name = c.record.get("profile")
+        if name and name != profile.name:
+            changes.setdefault(f"--profile {name} -> {profile.name}", []).append(c.trial)
+    mine = [c.trial for c in found if c.trial.startswith(f"{sweep}-")]
+    recorded = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep)
+    for change in sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm):
+        if mine and not change.startswith("--profile"):
+            changes[change] = mine
+    if not changes:
+        return
+    trials = list(dict.fromkeys(t for ts in changes.values() for t in ts))
+    raise RunError(
+        f"{len(trials)} candidate(s) in {run.candidates} (e.g. {trials[0]}) were tuned with "
+        f"other settings than this call's: {'; '.join(changes)} (recorded -> now), and the "
+        "ensemble selects from every candidate there as one pool. Pass the recorded "
+        "value(s) to add to this pool, use a new run folder for the new ones, or "
+        f"{start_again(run.path, meta)}")
+
+
+def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
+                     changed: Sequence[str] = ()) -> None:
+    """Refuses (RunError) a plan whose trial ids already hold complete candidates made with
+    other settings (another module or hyperparameters, seed included), naming the options
+    `changed` since the sweep was recorded (`sweep_changes`), else the first such trial and
+    what differs in it (`trial_differences`: the trial's own derived seed, for one, means
+    little to a user who changed --seed)."""
+    clash = []
+    for entry in plan:
+        found = finished_candidate(candidates_dir, entry.trial_id)
+        if found is not None:
+            differences = trial_differences(found.record, entry)
+            if differences:
+                clash.append((entry.trial_id, differences))
+    if clash:
+        trial, differences = clash[0]
+        why = (f"{', '.join(changed)}" if changed else
+               f"e.g. {trial}: {'; '.join(differences)} (recorded -> planned; another "
+               "--seed, --profile, --batchnorm or module list?)")
+        raise RunError(
+            f"{len(clash)} candidate(s) in {candidates_dir} were made with other settings "
+            f"than this sweep plans: {why}. Resume with the settings they were made with, or "
+            "use a new run directory")
