@@ -735,6 +735,48 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
     assert sorted(candidates(run)) == ["hyper-0000-gen_a", "seeds-0000-gen_a"]
 
 
+def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
+    """A refusal leaves run.json (and plan.json, and the pool) as they were. Before, tune
+    recorded its sweep (run.json "tune": trials, sweeps, profile, ...; RUN/tuner/<sweep>/
+    plan.json) and only then loaded the data that refused it (changed on disk since rank);
+    the second part of a "+" sweep was refused after the first part was recorded and
+    trained; and a --tuner-id without --oracle after the sweep was recorded."""
+    from PIL import Image
+
+    def draw(root, seed):
+        rng = np.random.default_rng(seed)
+        for c in ("a", "b", "c"):
+            os.makedirs(root / c, exist_ok=True)
+            for i in range(10):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), np.uint8)).save(
+                    root / c / f"{i}.png")
+
+    d, run = tmp_path / "d", Run(tmp_path / "folder_run")
+    draw(d, 0)
+    args = DataArgs(spec=f"folder:{d}")
+    run.attach_task(args.load(), args)
+    run.update(modules={n: modules[n][0].to_json() for n in ("gen_a", "exp_b")})
+    atomic_write_json(run.ranking_json, ranking_of(modules, ("gen_a", "exp_b"), ["gen_a"]))
+    draw(d, 1)  # every image drawn again: the data changed since rank
+    before = run.meta_path.read_bytes()
+    with pytest.raises(RunError, match="is not what the run started on"):
+        tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
+                      progress=False)
+    assert run.meta_path.read_bytes() == before
+    assert not (run.tuner / "seeds" / "plan.json").exists()
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(budget=1, profile="quick", strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, sweep="seeds", **kw)
+    before, pool = run.meta_path.read_bytes(), candidates(run)
+    with pytest.raises(RunError, match=re.escape("--seed 0 -> 1 (recorded -> now)")):
+        tune.run_tune(run.path, sweep="hyper+seeds", seed=1, **kw)
+    with pytest.raises(HubensembleError, match="needs --oracle HOST:PORT"):
+        tune.run_tune(run.path, sweep="hyper", tuner_id="tuner0", **kw)
+    assert run.meta_path.read_bytes() == before and candidates(run) == pool
+    assert not (run.tuner / "hyper" / "plan.json").exists()
+
+
 def test_without_a_profile_tune_continues_the_runs(tmp_path, modules, digits, caplog):
     from hubensemble.tune.stage import run_profile
 

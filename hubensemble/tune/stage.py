@@ -156,27 +156,45 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     the progress bar, else a warning) and its traceback in the log, never Keras Tuner's
     traceback on stderr.
 
-    Returns a `TuneSummary`. Raises RunError when rank has not run, the pool holds
-    candidates of another profile, or of this sweep with another seed or BatchNorm request
-    (`check_pool`), the plan clashes with existing candidates, another process runs the same
-    sweep, no trial left a candidate (each stopped by an error outside its training, e.g. a
-    full disk), or more than `max_failures` trials failed; HubensembleError for invalid
-    arguments.
+    Every refusal comes before the sweep is recorded, so a refused call leaves run.json and
+    plan.json as they were: the pool checks (of every part of a "+" sweep before the first
+    runs), Keras Tuner's variables (`kerastuner_env`) and the data (`Run.task`, loaded when a
+    trial is to run or a label file is missing; not on the chief).
+
+    Returns a `TuneSummary`. Raises RunError when rank has not run, the data changed since,
+    the pool holds candidates of another profile, or of this sweep with another seed or
+    BatchNorm request (`check_pool`), the plan clashes with existing candidates, another
+    process runs the same sweep, no trial left a candidate (each stopped by an error outside
+    its training, e.g. a full disk), or more than `max_failures` trials failed;
+    HubensembleError for invalid arguments.
     """
     parts = sweep_parts(sweep)
-    Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run rank"
-    with Run(run_dir).log_file(create=False):
+    if keep_weights not in KEEP_WEIGHTS:
+        raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
+                               f"{keep_weights!r}")
+    if int(max_failures) < 0:
+        raise HubensembleError(f"max_failures must be >= 0, got {max_failures}")
+    run = Run(run_dir)
+    run.require_started()  # an empty or mistyped folder: say so, not "run rank"
+    with run.log_file(create=False):
         if profile is None:
-            profile, source = run_profile(Run(run_dir))
+            profile, source = run_profile(run)
             log.info("profile %s (%s; --profile chooses another)", profile.name, source)
+        profile = as_profile(profile)
+        planned = [_plan_part(run, sweep=part, budget=budget, modules=modules,
+                              profile=profile, seed=seed, batchnorm=batchnorm,
+                              head_init=head_init, tuner_id=tuner_id, cache_dir=cache_dir)
+                   for part in parts]
+        if len(planned) > 1:  # the second part's refusal came after the first had run
+            for part in planned:
+                _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm)
         summaries = [
-            _run_tune(run_dir, sweep=part, budget=budget, modules=modules, strategy=strategy,
-                      tpu=tpu, profile=profile, seed=seed, keep_weights=keep_weights,
+            _run_part(run, part, budget=budget, modules=modules, strategy=strategy, tpu=tpu,
+                      profile=profile, seed=seed, keep_weights=keep_weights,
                       max_failures=max_failures, tuner_id=tuner_id,
                       oracle_address=oracle_address, batchnorm=batchnorm,
-                      head_init=head_init, cache_dir=cache_dir, task=task,
-                      progress=progress, callbacks=callbacks)
-            for part in parts]
+                      cache_dir=cache_dir, task=task, progress=progress, callbacks=callbacks)
+            for part in planned]
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
         reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
@@ -253,20 +271,27 @@ def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
     return resolve_batchnorm("auto", names)
 
 
-def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, keep_weights,
-              max_failures, tuner_id, oracle_address, batchnorm, head_init, cache_dir, task,
-              progress, callbacks):
-    if keep_weights not in KEEP_WEIGHTS:
-        raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
-                               f"{keep_weights!r}")
-    if int(max_failures) < 0:
-        raise HubensembleError(f"max_failures must be >= 0, got {max_failures}")
-    prof = as_profile(profile)
-    run = Run(run_dir)
+@dataclasses.dataclass
+class _Part:
+    """One sweep of a tune call, planned and not yet checked against the pool: its plan (the
+    BatchNorm policies decided into it), the inputs it was planned from, and `decided`
+    {module: (policy, evidence)}."""
+
+    sweep: str
+    plan: list
+    ranking: dict
+    specs: dict
+    task_record: dict
+    decided: dict
+
+
+def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, head_init,
+               tuner_id, cache_dir) -> _Part:
+    """Plans one sweep of a call (nothing written): RunError as `refuse_changed_modules`."""
     ranking, specs, task_record = _load_inputs(run)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
+        plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=profile,
                           budget=budget, modules=modules, seed=seed, head_init=head_init)
     for w in caught:
         log.warning("%s", w.message)
@@ -284,7 +309,7 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                    for m in dict.fromkeys(e.module for e in plan)}
         with warnings.catch_warnings():  # the same plan again: its warnings were logged
             warnings.simplefilter("ignore")
-            plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=prof,
+            plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=profile,
                               budget=budget, modules=modules, seed=seed, head_init=head_init,
                               batchnorm={m: p for m, (p, _) in decided.items()})
     if (tuner_id or os.environ.get("KERASTUNER_TUNER_ID")) != "chief":  # it loads no module
@@ -292,29 +317,46 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
 
         refuse_changed_modules(run.path, ranking.get("modules") or [], [
             specs[m] for m in dict.fromkeys(e.module for e in plan)], cache_dir, meta=run.meta())
+    return _Part(sweep, plan, ranking, specs, task_record, decided)
+
+
+def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm) -> None:
+    """The pool checks of one planned sweep (`check_pool`, `check_candidates`): RunError."""
+    check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm)
+    recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(part.sweep)
+    check_candidates(run.candidates, part.plan, sweep_changes(
+        recorded, seed=seed, profile=profile, batchnorm=batchnorm))
+
+
+def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile, seed,
+              keep_weights, max_failures, tuner_id, oracle_address, batchnorm, cache_dir,
+              task, progress, callbacks):
+    sweep, plan, specs, task_record = part.sweep, part.plan, part.specs, part.task_record
     # A stand-alone process takes the sweep's lock before it checks or records anything: a
     # second one, refused, rewrote run.json's sweep record and plan.json first (its profile
     # then planned the next plain `tune`; a new-user check).
     standalone = not distributed_call(tuner_id, oracle_address)
     with _sweep_lock(run, sweep) if standalone else contextlib.nullcontext():
-        check_pool(run, sweep=sweep, seed=seed, profile=prof, batchnorm=batchnorm)
-        recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(sweep)
-        check_candidates(run.candidates, plan, sweep_changes(recorded, seed=seed, profile=prof,
-                                                             batchnorm=batchnorm))
-        removed = candidate.clean_stale_temps(run.candidates)
-        if removed:
-            log.info("removed %d half-written candidate(s) of killed runs", len(removed))
-        _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=prof, plan=plan,
-                     modules=modules, keep_weights=keep_weights,
-                     untuned=_untuned(ranking, plan, sweep=sweep, budget=budget,
-                                      modules=modules),
-                     batchnorm={"requested": batchnorm,
-                                "modules": {m: {"policy": p, "evidence": ev}
-                                            for m, (p, ev) in decided.items()}})
+        _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm)
+        # Every refusal comes before the sweep is recorded (a refused call leaves run.json
+        # as it was): Keras Tuner's variables (a --tuner-id without --oracle), then the data.
         with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
             worker = distributed and not chief
             pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
             reused = len(plan) - len(pending)
+            need_task = not chief and bool(pending or _labels_missing(run, task_record))
+            if need_task:  # the data check: its RunError names what changed since rank
+                task = run.task(task)  # (the chief only serves the plan: no data there)
+            removed = candidate.clean_stale_temps(run.candidates)
+            if removed:
+                log.info("removed %d half-written candidate(s) of killed runs", len(removed))
+            _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=profile, plan=plan,
+                         modules=modules, keep_weights=keep_weights,
+                         untuned=_untuned(part.ranking, plan, sweep=sweep, budget=budget,
+                                          modules=modules),
+                         batchnorm={"requested": batchnorm,
+                                    "modules": {m: {"policy": p, "evidence": ev}
+                                                for m, (p, ev) in part.decided.items()}})
             for entry in pending:  # damaged since it finished: said, not only re-run
                 found = candidate.read_candidate(run.candidates, entry.trial_id)
                 if found is not None and found.problems:
@@ -322,9 +364,7 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                                 "; ".join(found.problems))
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
-            if not chief and (pending or _labels_missing(run, task_record)):
-                # The chief only serves the plan (its machine may not have the data).
-                task = run.task(task)
+            if need_task:
                 run.ensure_labels(task)
             if pending and sweep == "probe":
                 if not chief:
@@ -332,7 +372,7 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                     # them all under the sweep's lock; another worker waits and finds them done.
                     with (_sweep_lock(run, sweep, timeout=PROBE_LOCK_TIMEOUT) if worker else
                           contextlib.nullcontext()):  # a stand-alone process holds it already
-                        _probe_search(run, plan, specs, task=task, profile=prof,
+                        _probe_search(run, plan, specs, task=task, profile=profile,
                                       keep_weights=keep_weights, cache_dir=cache_dir,
                                       progress=progress)
                 pending = []
@@ -346,7 +386,7 @@ def _run_tune(run_dir, *, sweep, budget, modules, strategy, tpu, profile, seed, 
                 with lock:
                     if not worker:
                         _drop_damaged_tuner_state(run.tuner / sweep)
-                    _search(run, plan, specs, sweep=sweep, seed=seed, profile=prof,
+                    _search(run, plan, specs, sweep=sweep, seed=seed, profile=profile,
                             keep_weights=keep_weights, max_failures=max_failures,
                             strategy=strategy, tpu=tpu, chief=chief, task=task,
                             progress=progress, callbacks=callbacks, cache_dir=cache_dir)
