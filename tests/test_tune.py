@@ -505,6 +505,14 @@ def test_a_clash_names_the_options_and_the_fields_that_differ():
     assert sweep_changes(None, seed=3, profile=QUICK, batchnorm="auto") == []
     assert sweep_changes(recorded, seed=2, profile=get_profile("cpu"), batchnorm="train") == [
         "--seed 0 -> 2", "--profile quick -> cpu", "--batchnorm auto -> train"]
+    # --head-init as given (None: the profile's); a record without it (a sweep recorded
+    # before it was, or a probe sweep) is not compared: an old run still loads and resumes.
+    assert sweep_changes(recorded, seed=0, profile=QUICK, batchnorm="auto",
+                         head_init="probe") == []
+    assert sweep_changes({**recorded, "head_init": None}, seed=0, profile=QUICK,
+                         batchnorm="auto", head_init="probe") == ["--head-init unset -> probe"]
+    assert sweep_changes({**recorded, "head_init": "probe"}, seed=0, profile=QUICK,
+                         batchnorm="auto", head_init="probe") == []
     entry = PlanEntry(0, "default-0000-a", "a", HParams(lr=0.01, steps=10, seed=4))
     record = {"module": "b", "hparams": HParams(lr=0.1, steps=10, seed=4).to_json()}
     assert trial_differences(record, entry) == ["module: 'b' -> 'a'", "lr: 0.1 -> 0.01"]
@@ -705,7 +713,7 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
     kw = dict(strategy="cpu", task=digits, progress=False)
     tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
     before, record = candidates(run), run.meta()["tune"]
-    assert list(before) == ["seeds-0000-gen_a"]
+    assert list(before) == ["seeds-0000-gen_a"] and record["sweeps"]["seeds"]["head_init"] is None
     ranking = json.loads(run.ranking_json.read_text())
     # A re-ranking that puts exp_b first: the default sweep plans default-0000-exp_b, ...
     atomic_write_json(run.ranking_json, {**ranking, "modules": ranking["modules"][::-1],
@@ -716,7 +724,11 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
                          (dict(sweep="seeds", modules=["exp_b"], profile="quick", seed=1),
                           "--seed 0 -> 1"),
                          (dict(sweep="seeds", modules=["exp_b"], profile="quick",
-                               batchnorm="train"), "--batchnorm auto -> train")]:
+                               batchnorm="train"), "--batchnorm auto -> train"),
+                         # exp_b's trial would start from a probe head, gen_a's from zeros
+                         (dict(sweep="seeds", modules=["exp_b"], profile="quick",
+                               head_init="probe", cache_dir=str(tmp_path / "emb")),
+                          "--head-init unset -> probe")]:
         with pytest.raises(RunError, match=re.escape(
                 f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
                 f"other settings than this call's: {change} (recorded -> now), and the "
@@ -726,6 +738,10 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
             tune.run_tune(run.path, budget=4 if call["sweep"] == "default" else 1, **call,
                           **kw)
         assert candidates(run) == before and run.meta()["tune"] == record  # nothing written
+    # A run recorded before --head-init was (no "head_init" in its sweep record) resumes.
+    run.modify(lambda meta: meta["tune"]["sweeps"]["seeds"].pop("head_init"))
+    assert tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw).reused == 1
+    assert run.meta()["tune"]["sweeps"]["seeds"]["head_init"] is None
     # Another sweep at the pool's profile (the run's, without --profile) with its own seed.
     atomic_write_json(run.ranking_json, ranking)
     tune.run_tune(run.path, sweep="hyper", budget=1, profile=None, seed=5, **kw)

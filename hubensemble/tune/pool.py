@@ -39,10 +39,12 @@ def trial_differences(record: Mapping, entry: PlanEntry) -> list[str]:
 
 
 def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
-                  batchnorm: str) -> list[str]:
+                  batchnorm: str, head_init: str | None = None) -> list[str]:
     """The tune options of this call that differ from run.json's record of the same sweep
     (its ``tune.sweeps[SWEEP]`` entry), as "--flag recorded -> now" texts; [] when there is
-    no record or nothing it records differs."""
+    no record or nothing it records differs. `head_init` (--head-init, None: the profile's)
+    is compared as given, as --batchnorm is, when the record has one: a sweep recorded before
+    it was (or a probe sweep, which has no head start to choose) is not compared."""
     if not recorded:
         return []
     found = []
@@ -54,15 +56,20 @@ def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
     requested = (recorded.get("batchnorm") or {}).get("requested")
     if requested and requested != batchnorm:
         found.append(f"--batchnorm {requested} -> {batchnorm}")
+    if "head_init" in recorded and recorded["head_init"] != head_init:
+        from hubensemble.datachange import shown
+
+        found.append(f"--head-init {shown(recorded['head_init'])} -> {shown(head_init)}")
     return found
 
 
-def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str) -> None:
+def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
+               head_init: str | None = None) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
     RUN/candidates already holds, whatever their trial ids: a profile other than any
-    candidate's (trial.json "profile"; the sweeps of one pool share it), or another --seed or
-    --batchnorm than run.json's record of this sweep while candidates of it are there
-    (`sweep_changes`). `check_candidates` alone looked only at the planned trial ids: a
+    candidate's (trial.json "profile"; the sweeps of one pool share it), or another --seed,
+    --batchnorm or --head-init than run.json's record of this sweep while candidates of it
+    are there (`sweep_changes`). `check_candidates` alone looked only at the planned trial ids: a
     re-ranking that put another module first, --modules, or another sweep planned other ids,
     and the ensemble then chose from two profiles as one sweep (a new-user check)."""
     from hubensemble.datachange import start_again
@@ -78,7 +85,8 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
             changes.setdefault(f"--profile {name} -> {profile.name}", []).append(c.trial)
     mine = [c.trial for c in found if c.trial.startswith(f"{sweep}-")]
     recorded = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep)
-    for change in sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm):
+    for change in sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm,
+                                head_init=head_init):
         if mine and not change.startswith("--profile"):
             changes[change] = mine
     if not changes:
@@ -110,7 +118,7 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
         trial, differences = clash[0]
         why = (f"{', '.join(changed)}" if changed else
                f"e.g. {trial}: {'; '.join(differences)} (recorded -> planned; another "
-               "--seed, --profile, --batchnorm or module list?)")
+               "--seed, --profile, --batchnorm, --head-init or module list?)")
         raise RunError(
             f"{len(clash)} candidate(s) in {candidates_dir} were made with other settings "
             f"than this sweep plans: {why}. Resume with the settings they were made with, or "

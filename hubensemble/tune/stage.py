@@ -187,13 +187,15 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                    for part in parts]
         if len(planned) > 1:  # the second part's refusal came after the first had run
             for part in planned:
-                _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm)
+                _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
+                            head_init=head_init)
         summaries = [
             _run_part(run, part, budget=budget, modules=modules, strategy=strategy, tpu=tpu,
                       profile=profile, seed=seed, keep_weights=keep_weights,
                       max_failures=max_failures, tuner_id=tuner_id,
                       oracle_address=oracle_address, batchnorm=batchnorm,
-                      cache_dir=cache_dir, task=task, progress=progress, callbacks=callbacks)
+                      head_init=head_init, cache_dir=cache_dir, task=task, progress=progress,
+                      callbacks=callbacks)
             for part in planned]
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
@@ -320,24 +322,26 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
     return _Part(sweep, plan, ranking, specs, task_record, decided)
 
 
-def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm) -> None:
+def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init) -> None:
     """The pool checks of one planned sweep (`check_pool`, `check_candidates`): RunError."""
-    check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm)
+    check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm,
+               head_init=head_init)
     recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(part.sweep)
     check_candidates(run.candidates, part.plan, sweep_changes(
-        recorded, seed=seed, profile=profile, batchnorm=batchnorm))
+        recorded, seed=seed, profile=profile, batchnorm=batchnorm, head_init=head_init))
 
 
 def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile, seed,
-              keep_weights, max_failures, tuner_id, oracle_address, batchnorm, cache_dir,
-              task, progress, callbacks):
+              keep_weights, max_failures, tuner_id, oracle_address, batchnorm, head_init,
+              cache_dir, task, progress, callbacks):
     sweep, plan, specs, task_record = part.sweep, part.plan, part.specs, part.task_record
     # A stand-alone process takes the sweep's lock before it checks or records anything: a
     # second one, refused, rewrote run.json's sweep record and plan.json first (its profile
     # then planned the next plain `tune`; a new-user check).
     standalone = not distributed_call(tuner_id, oracle_address)
     with _sweep_lock(run, sweep) if standalone else contextlib.nullcontext():
-        _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm)
+        _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
+                    head_init=head_init)
         # Every refusal comes before the sweep is recorded (a refused call leaves run.json
         # as it was): Keras Tuner's variables (a --tuner-id without --oracle), then the data.
         with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
@@ -351,7 +355,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
             if removed:
                 log.info("removed %d half-written candidate(s) of killed runs", len(removed))
             _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=profile, plan=plan,
-                         modules=modules, keep_weights=keep_weights,
+                         modules=modules, keep_weights=keep_weights, head_init=head_init,
                          untuned=_untuned(part.ranking, plan, sweep=sweep, budget=budget,
                                           modules=modules),
                          batchnorm={"requested": batchnorm,
@@ -431,12 +435,14 @@ def _untuned(ranking, plan, *, sweep, budget, modules):
 
 
 def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weights,
-                 untuned=None, batchnorm=None):
+                 untuned=None, batchnorm=None, head_init=None):
     entry = {"sweep": sweep, "budget": budget, "seed": int(seed),
              "profile": profile.to_json(), "plan_size": len(plan),
              "modules": sorted({e.module for e in plan}), "requested_modules": modules,
              "untuned": untuned, "keep_weights": keep_weights,
              "trials": [e.trial_id for e in plan], "batchnorm": batchnorm}
+    if sweep != "probe":  # --head-init as given (None: the profile's), for `check_pool`
+        entry["head_init"] = head_init
 
     def change(meta):
         # Under run.json's lock: tune workers and other sweeps keep each other's entries.
