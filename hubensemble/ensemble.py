@@ -431,10 +431,11 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
                  size_rule=_ENSEMBLE["size_rule"], max_gflops=_ENSEMBLE["max_gflops"],
                  max_latency_ms=_ENSEMBLE["max_latency_ms"],
-                 max_members=_ENSEMBLE["max_members"]) -> EnsembleResult:
+                 max_members=_ENSEMBLE["max_members"], export_follows=False) -> EnsembleResult:
     """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
     atomically; returns what it wrote. Its log (coverage warnings among them) also goes to
-    RUN/log.txt. Raises RunError as `select_ensemble`."""
+    RUN/log.txt. Warns when the run's export is now of an earlier ensemble (`Run.stale_export`),
+    unless `export_follows` (fit: its export stage comes next). Raises as `select_ensemble`."""
     run_dir = os.fspath(run_dir)
     with Run(run_dir).log_file(create=False):
         result = select_ensemble(run_dir, objective=objective, budget=budget,
@@ -442,26 +443,14 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                                  seed=seed, size_rule=size_rule, max_gflops=max_gflops,
                                  max_latency_ms=max_latency_ms, max_members=max_members)
         fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
-        _warn_if_export_is_earlier(Run(run_dir), result)
+        stale = None if export_follows else Run(run_dir).stale_export()
+        if stale:  # a new-user check: `ensemble --max-members 1` after `export` said nothing
+            path, (done, now) = stale
+            what = (f"{len(done)} member(s), not the {len(now)} chosen now"
+                    if sorted(done) != sorted(now) else "the same members, other weights")
+            log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one", path,
+                        what, Run(run_dir).export_command(path))
     return result
-
-
-def _warn_if_export_is_earlier(run, result) -> None:
-    # A new-user check: `ensemble --max-members 1` after `export` said nothing of the export.
-    from hubensemble.formats import export_members_differ, read_export_metadata
-    meta = run.meta() if run.exists() else {}
-    path = run.exported_to(meta)
-    if not path or not os.path.isdir(path):
-        return
-    differs = export_members_differ(read_export_metadata(path, strict=False),
-                                    result.to_json()["members"],
-                                    (meta.get("export") or {}).get("skipped"))
-    if differs is not None:
-        done, now = differs
-        what = (f"{len(done)} member(s), not the {len(now)} chosen now"
-                if sorted(done) != sorted(now) else "the same members, other weights")
-        log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one", path,
-                    what, run.export_command(path))
 
 
 def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],

@@ -589,8 +589,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
 
         run_cost(run.path, task=task, progress=progress)
 
-    def ensemble():
-        run_ensemble(run.path, **option_table.kwargs_for("ensemble", options))
+    def ensemble():  # the export stage comes next: no "RUN/export is of an earlier" warning
+        run_ensemble(run.path, **option_table.kwargs_for("ensemble", options),
+                     export_follows=True)
 
     def export_():
         export_ensemble(run.path, export_path, **option_table.kwargs_for("export", options),

@@ -111,22 +111,39 @@ class Run:
         earlier one as such (a new-user check: fit's summary named a hand export of an
         earlier ensemble as the run's). The rule is `formats.export_members_differ`'s:
         members it cannot compare count as the same."""
+        stale = None
+        for path, differs in self._exports(meta):
+            if differs is None:
+                return path, None
+            stale = stale or path
+        return None, stale
+
+    def stale_export(self, meta=None) -> tuple[str, tuple[list, list]] | None:
+        """(PATH, (its trials, ensemble.json's)) when `current_export` names no export of this
+        ensemble but PATH of an earlier one (`formats.export_members_differ`'s pair), else
+        None: what `ensemble` warns of (the same rule as the summary and the report)."""
+        stale = None
+        for path, differs in self._exports(meta):
+            if differs is None:
+                return None
+            stale = stale or (path, differs)
+        return stale
+
+    def _exports(self, meta=None):
+        """(PATH, export_members_differ's answer against ensemble.json) for the recorded
+        export (`exported_to`) and RUN/export (only when it holds a SavedModel), those that
+        exist, in that order."""
         meta = self.meta() if meta is None else meta
         try:
             members = read_json(self.ensemble_json).get("members")
         except (OSError, ValueError, AttributeError):  # none yet, damaged: nothing to compare
             members = None
-        recorded, stale = self.exported_to(meta), None
-        for path, skipped, there in (  # RUN/export: only when it holds a SavedModel
-                (recorded, (meta.get("export") or {}).get("skipped"), ""),
+        for path, skipped, there in (
+                (self.exported_to(meta), (meta.get("export") or {}).get("skipped"), ""),
                 (str(self.export), None, "saved_model.pb")):
-            if not path or not os.path.exists(os.path.join(path, there)):
-                continue
-            done = formats.read_export_metadata(path, strict=False)
-            if formats.export_members_differ(done, members, skipped) is None:
-                return path, None
-            stale = stale or path
-        return None, stale
+            if path and os.path.exists(os.path.join(path, there)):
+                done = formats.read_export_metadata(path, strict=False)
+                yield path, formats.export_members_differ(done, members, skipped)
 
     def export_command(self, out=None, *flags: str) -> str:
         """The command that exports this run to `out` (`--out` only when it is not RUN/export,

@@ -166,9 +166,14 @@ def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted,
     assert "evaluate" in line and line.count("(earlier run, reused)") == 6
     # ...and is deleted, with a warning, once the export it described is replaced: the report
     # never shows another export's robustness as this one's.
+    said = (out / "log.txt").read_text().count("holds an earlier ensemble")
     small = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                             corruptions=False, max_members=1, **FIT)
     assert len(small.ensemble["members"]) == 1
+    # Its ensemble stage no longer warns that RUN/export holds the earlier (8-member)
+    # ensemble: fit's export stage replaces it right after (the warning was noise there).
+    assert (out / "log.txt").read_text().count("holds an earlier ensemble") == said
+    assert len(read_export_metadata(out / "export")["members"]) == 1
     assert not (out / "robustness.json").exists() and small.robustness is None
     assert "evaluate" not in json.loads((out / "run.json").read_text())["stages"]
     assert ("evaluate: robustness.json described the export before this fit's; deleted"

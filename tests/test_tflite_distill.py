@@ -491,6 +491,28 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
             f"now); run `hubensemble export --run {path}` to serve this one") in caplog.text
     assert "holds an earlier ensemble" in (path / "log.txt").read_text()
     caplog.clear()
+    # A caller that exports right after (fit) is not told: the export it writes is current.
+    ensemble.run_ensemble(path, max_members=1, export_follows=True)
+    assert "earlier ensemble" not in caplog.text
+    # The rule is Run.current_export's, as the summary's and the report's: with RUN/export
+    # of this ensemble, the recorded export (elsewhere, of the earlier one) is not the run's
+    # and nothing is said (it warned of the recorded one); without it, the recorded one is
+    # named, with the command that serves this ensemble there.
+    served, record = tmp_path / "served", Run(path).meta()["export"]
+    shutil.copytree(path / "export", served)
+    export_ensemble(path, path / "export", progress=False)
+    Run(path).update(export=Run(path).export_record(served))
+    ensemble.run_ensemble(path, max_members=1)
+    assert Run(path).current_export() == (str(path / "export"), None)
+    assert "earlier ensemble" not in caplog.text
+    shutil.rmtree(path / "export")
+    ensemble.run_ensemble(path, max_members=1)
+    assert Run(path).current_export() == (None, str(served))
+    assert (f"{served} holds an earlier ensemble (2 member(s), not the 1 chosen now); run "
+            f"`hubensemble export --run {path} --out {served}` to serve this one") in caplog.text
+    caplog.clear()
+    shutil.copytree(served, path / "export")  # as the fixture left them again
+    Run(path).update(export=record)
     meta = read_export_metadata(path / "export")  # the export's own members again
     same = [{"trial": m["trial"], "weight": m["weight"]} for m in reversed(meta["members"])]
     assert export_members_differ(meta, same) is None
