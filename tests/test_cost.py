@@ -17,7 +17,7 @@ from hubensemble.cost import graph
 from hubensemble.cost.stage import format_costs, module_cost, run_cost
 from hubensemble.errors import RunError
 from hubensemble.hub import write_hub_module
-from hubensemble.rundir import Run
+from hubensemble.rundir import DataArgs, Run
 
 
 def hand_macs_of_conv_net():
@@ -168,6 +168,31 @@ def test_the_cost_pass_costs_each_module_once_and_reports_failures(module_dir, t
     with pytest.raises(RunError, match="'candidates' is a JSON number"):
         run_cost(run.path, cache_dir=tmp_path / "cache2", progress=False)
     assert not (tmp_path / "cache2").exists() or not any((tmp_path / "cache2").iterdir())
+
+
+def test_the_cost_pass_reads_no_data_unless_a_candidate_lacks_its_size(module_dir, tmp_path):
+    """cost reads no image (a candidate's cost depends on its module, trial.json's eval_size
+    and its classes), so a run whose data changed on disk is costed: fake_run records no data
+    at all. Only a candidate of an older tune, without eval_size, loads the task to compute
+    its size, and then the data check of the other stages refuses changed data."""
+    from PIL import Image
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8)])
+    d = tmp_path / "d"
+    for i, c in enumerate("abc"):
+        (d / c).mkdir(parents=True)
+        for j in range(10):
+            Image.new("RGB", (8, 8), (20 * i, 20 * j, 0)).save(d / c / f"{j}.png")
+    args = DataArgs(spec=f"folder:{d}")
+    run.attach_task(args.load(), args)
+    Image.new("RGB", (8, 8), (255, 255, 255)).save(d / "a" / "0.png")  # the data changed
+    assert set(run_cost(run.path, cache_dir=tmp_path / "cache", progress=False).costs) == {"t0"}
+    record = json.loads((run.candidates / "t0" / "trial.json").read_text())
+    record.pop("eval_size")  # as an older tune wrote it
+    (run.candidates / "t0" / "trial.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match=r"is not what the run started on \(1 of the"):
+        run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
 
 
 def test_an_unreadable_cost_file_names_the_command(tmp_path):

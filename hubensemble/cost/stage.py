@@ -94,8 +94,12 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     cannot be loaded or counted is logged and listed in `failed`; its candidates get no cost
     (a budget then refuses to select them, by name). Returns a CostSummary.
 
+    Reads no data (a cost depends on the module, the size and the classes, not on images),
+    so it does not check the run's data as tune and export do; only a candidate without
+    "eval_size" (an older tune's) loads the task, through `Run.task` and its data check.
+
     Raises RunError when the run has no usable candidate or run.json lacks a candidate's
-    catalogue entry.
+    catalogue entry, or the data such a candidate needs changed since the run started.
     """
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates
