@@ -329,8 +329,9 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     from hubensemble.rundir import DataArgs
 
     if data:
-        return load_test_set(data, data_dir=data_dir, trained_on=(
-            read_export_metadata(model_dir).get("task") or {}).get("fingerprint"))
+        made_on = read_export_metadata(model_dir).get("task") or {}
+        return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
+                             trained_split=made_on.get("split"))
     run = export_run(model_dir)
     recorded = run.meta().get("data") if run else None
     if not recorded:

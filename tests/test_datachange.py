@@ -302,6 +302,18 @@ def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
         m["trial"] for m in json.loads((run / "ensemble.json").read_text())["members"]]
     assert in_process("report", "--run", run, "-q")[0] == 0
     assert "earlier ensemble" not in (run / "report.md").read_text()
+    # An export moved away from its run, evaluated on its own folder, is scored on the test
+    # split that fit's --data-seed 1 --val-fraction 0.3 held out: it scored every image,
+    # the 70 % that trained it too, since only fit's default split was tried.
+    away = tmp_path / "served"
+    assert in_process("export", "--run", run, "--out", away, "-q")[0] == 0
+    assert in_process("evaluate", "--model", away, "--data", f"folder:{d}", "--out",
+                      tmp_path / "away.json", "-q")[0] == 0
+    recorded = json.loads((run / "run.json").read_text())["data"]["task"]
+    away_eval = json.loads((tmp_path / "away.json").read_text())
+    assert away_eval["task"]["fingerprint"] == recorded["fingerprint"]
+    assert away_eval["n"] == recorded["sizes"]["test"] == evaluated["n"]
+    assert away_eval["clean"] == evaluated["clean"]
     # An export outside the run names the data as recorded (evaluate cannot find the run).
     from hubensemble.datachange import evaluate_data_flags
 

@@ -779,6 +779,16 @@ def test_the_exports_own_folder_is_scored_on_its_held_out_split(export_dir, tmp_
     assert "the data the export was made on" in ev.format_evaluation(result)
     other = ev.load_evaluation_task(export_dir, spec)  # another export: every image
     assert len(other.test) == 19 and "every image is a test example" in other.source
+    # A fit with its own split and --dedupe: the export records them (task.split) and the
+    # folder, a copy added, is split and deduplicated as that fit did it.
+    shutil.copy(root / "a" / "00.png", root / "a" / "copy.png")
+    deduped = load_task(spec, seed=2, val_fraction=0.3, dedupe=True)
+    meta["task"] = {**meta["task"], "fingerprint": deduped.fingerprint, "split": {
+        "seed": 2, "val_fraction": 0.3, "test_fraction": 0.2, "dedupe": True}}
+    meta_path.write_text(json.dumps(meta))
+    task = ev.load_evaluation_task(own, spec)
+    assert task.fingerprint == deduped.fingerprint and "as fit split it" in task.source
+    assert len(task.test) == len(deduped.test)
 
 
 # ---------------------------------------------------------------------------------------------

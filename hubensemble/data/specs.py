@@ -363,7 +363,7 @@ def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:
 
 
 def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
-                  trained_on: str | None = None) -> Task:
+                  trained_on: str | None = None, trained_split: dict | None = None) -> Task:
     """The labelled images `evaluate` scores an export on, from a data spec.
 
     As `load_task` (default options), except: a folder of class folders (no train/ val/
@@ -375,16 +375,21 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     may hold x_test and y_test alone (they are its train split too, with no val).
 
     `trained_on` (the fingerprint of the export's own data, hex): when a folder of class
-    folders split as `fit` splits it by default (`load_task(spec)`) has that fingerprint, it
-    IS the export's data, and that task is returned instead: scoring all its images would
-    score the images that trained and chose the export (a new-user check saw accuracy 0.61
-    there against 0.56 on the held-out test split, with nothing said).
+    folders split as `fit` split it (`trained_split`, the export's record of the run's
+    {"seed", "val_fraction", "test_fraction", "dedupe"}; None, or a key it lacks: the
+    default) has that fingerprint, it IS the export's data, and that task is returned
+    instead: scoring all its images would score the images that trained and chose the export
+    (a new-user check saw accuracy 0.61 there against 0.56 on the held-out test split, with
+    nothing said; an export of a fit with --data-seed 1 did so until its split was recorded).
 
     Raises DataError for a `data_dir` that is not a str or None (`check_options`), an unknown
     spec, data that cannot be read, or no examples.
     """
     check_options(data_dir=data_dir)
     scheme, rest = check_spec(spec, min_classes=1, min_per_class=0, data_dir=data_dir)
+    fit = LoadOptions(data_dir=data_dir, **{k: v for k, v in (trained_split or {}).items()
+                                            if k in ("seed", "val_fraction", "test_fraction",
+                                                     "dedupe")})
     options = LoadOptions(data_dir=data_dir)
     flat = False
     if scheme == "folder":
@@ -396,12 +401,13 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     task = _run_loader(spec, scheme, rest, options,
                        **({"test_set": True} if scheme == "npz" else {}))
     if flat and trained_on:
-        fit = LoadOptions(data_dir=data_dir)  # fit's default split of a class folder
         train, val, test = _carve(task.train, True, True, fit)
         as_fit = dataclasses.replace(task, train=train, val=val, test=test, source=(
             f"folder:{rest} (class folders; val {fit.val_fraction:g} / test "
             f"{fit.test_fraction:g} of each class split off (seed {fit.seed}), as fit split "
             "it: the data the export was trained on)"))
+        if fit.dedupe:  # as load_task: copies dropped after the split
+            as_fit = drop_duplicates(as_fit)
         if as_fit.fingerprint == trained_on:
             return _validated(as_fit, min_per_class=0, min_classes=1)
     if flat:

@@ -210,7 +210,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     test = (_test_after_retraining(exported, members, ensemble, task, meta)
             if retrain_full and task.test is not None else None)
     metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full,
-                         test=test)
+                         test=test, split=_split_record(meta))
     metadata["cost"] = _export_cost(run, members, specs, task)
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
@@ -457,7 +457,17 @@ def _test_after_retraining(plans, members, ensemble, task, meta) -> dict:
     return test
 
 
-def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None):
+def _split_record(meta) -> dict | None:
+    """How the run split its data (run.json data.args: seed, val_fraction, test_fraction,
+    dedupe), for `evaluate --data` on the export's own class folder from anywhere
+    (data.specs.load_test_set's trained_split); None for data from Python."""
+    args = (meta.get("data") or {}).get("args") or {}
+    if not args.get("spec"):
+        return None
+    return {k: args[k] for k in ("seed", "val_fraction", "test_fraction", "dedupe") if k in args}
+
+
+def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, split=None):
     notes = []
     if retrain_full:
         notes.append("the members were retrained on train + val after selection, so the "
@@ -469,7 +479,10 @@ def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None):
                      "describe the ensemble with them" + (", but for test" if test else ""))
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint},
+        # "split": how fit split the data, so that an export moved away from its run is
+        # still scored on its own folder's held-out split (evaluate.load_evaluation_task).
+        "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
+                 **({"split": split} if split else {})},
         "objective": ensemble.get("objective"),
         "members": [m.info for m in members],
         # The best single candidate on validation (with the ce objective the greedy's first
