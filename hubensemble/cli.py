@@ -114,7 +114,8 @@ def add_fit_args(p):
 def _rank_check(parser, args):
     """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
     shares the parser), and --out's candidates the catalogue (args.specs) would orphan."""
-    from hubensemble.rank.ranking import check_shard_size, check_tuned_modules
+    from hubensemble.rank.pool import check_tuned_modules
+    from hubensemble.rank.shards import check_shard_size
 
     missing = [f"--{name}" for name in ("catalogue", "data", "out") if not getattr(args, name)]
     if missing:

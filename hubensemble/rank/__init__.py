@@ -14,6 +14,8 @@ those within τ of the best, or a greedy kNN ensemble go on to fine-tuning.
 * `merge` — `merge_rankings`, the shards' rankings combined into one;
 * `located` — what hub.locate found about a module folder, remembered by the files'
   identity so a warm ranking neither hashes nor parses every module again.
+* `pool` — what a new ranking of a run folder must keep of the candidates it holds
+  (`check_tuned_modules`, `warn_unselected_pool`);
 * `reuse` — `ranking_changes`: whether a ranking `rank` wrote is the one `fit` would write
   (fit goes on from it on the same folder).
 

@@ -12,11 +12,10 @@ import numpy as np
 from hubensemble import options
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_bytes, check_dir_target
-from hubensemble.rank.ranking import (DESCRIPTIVE_FIELDS, KNN_METRICS, Ranking,
-                                      _raise_if_none_ok, _rank_section, _sort_rows,
-                                      check_knn_predictions, check_tuned_modules,
-                                      load_knn_predictions, load_ranking, repeated, rule_text,
-                                      select, selection_rule, warn_unselected_pool,
+from hubensemble.rank.pool import DESCRIPTIVE_FIELDS, check_tuned_modules, warn_unselected_pool
+from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
+                                      _sort_rows, check_knn_predictions, load_knn_predictions,
+                                      load_ranking, repeated, rule_text, select, selection_rule,
                                       write_knn_predictions)
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,95 @@
+"""What a new ranking of a run folder must keep of the candidates' pool it holds.
+
+`rank` (and `rank merge`) may rank a folder again after `tune` filled RUN/candidates; the
+ensemble selects from every candidate there as one pool, and export loads each member's
+module from run.json's list, which a ranking replaces. Reads run.json and
+RUN/candidates/*/trial.json only (no TensorFlow), so the command line checks before it loads
+the data or a module.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+
+from hubensemble.errors import RunError
+
+log = logging.getLogger(__name__)
+
+#: Catalogue fields that describe a module without changing what loads or how it is fed: a
+#: new ranking may change them under a run's candidates.
+DESCRIPTIVE_FIELDS = frozenset({"source", "license", "tags", "family", "architecture",
+                                "upstream", "subtree", "params", "seed"})
+
+
+def check_tuned_modules(out_dir, modules) -> int:
+    """Refuses (RunError) a new ranking of the run folder `out_dir` whose module list drops a
+    module that the run's candidates were tuned from, or changes how its entry loads it (any
+    field but DESCRIPTIVE_FIELDS: the handle, checksum, sizes, value range, output key, ...);
+    returns how many candidates the folder holds (0 for a new folder).
+
+    A ranking replaces run.json's "modules", and export and distil load each member's module
+    from there: a candidate whose module left the list could no longer be exported, and one
+    whose handle changed would be exported around another module than it was trained on.
+    Failed candidates count too (`tune` resumes them). `modules` maps each module name of the
+    new ranking to its entry as run.json records it (`ModuleSpec.to_json()`). Reads run.json
+    and RUN/candidates/*/trial.json only (no TensorFlow), so `rank` refuses before it loads
+    the data or a module.
+    """
+    from hubensemble.candidate import scan
+    from hubensemble.rundir import Run
+
+    run = Run(out_dir)
+    found, _ = scan(run.candidates)
+    if not found:
+        return 0
+    recorded = run.meta().get("modules") or {}
+    now = dict(modules)
+    problems = []
+    for name in sorted({c.module for c in found}):
+        if name not in now:
+            problems.append(f"{name} is not in the catalogue")
+            continue
+        old = recorded.get(name)
+        if old is None:
+            continue  # a copied pool without run.json's record: nothing to compare against
+        changed = sorted(f for f in set(old) | set(now[name])
+                         if f not in DESCRIPTIVE_FIELDS and old.get(f) != now[name].get(f))
+        if changed:
+            problems.append(f"the entry of {name} changed ({', '.join(changed)})")
+    if problems:
+        raise RunError(
+            f"{out_dir} holds {len(found)} candidate(s) tuned from its modules, and "
+            f"{'; '.join(problems[:5])}{' …' if len(problems) > 5 else ''}: the export "
+            "loads each member's module from the run's record, which a new ranking "
+            "replaces. Rank into a new --out folder, keep those entries as they were, or "
+            f"delete {run.candidates} first to discard the candidates")
+    return len(found)
+
+
+def warn_unselected_pool(out_dir, selected, command="rank") -> dict[str, int]:
+    """Warns, naming them, about the modules whose usable candidates (`Candidate.ok`)
+    RUN/candidates holds but that the ranking just written does not select; returns
+    {module: usable candidates}, {} for none. `command`: "rank" or "rank merge", the
+    command the advice names (run into a new --out folder).
+
+    `tune` adds trials only for the selected modules, but the ensemble picks from every
+    candidate in the folder: after a tighter re-ranking (e.g. --top-k 3, then 1) the
+    deselected modules' candidates can still become members, which the user did not ask
+    for. A new --out folder starts with no candidate (none is copied or reused), so its
+    selection is tuned again. Reads RUN/candidates/*/trial.json only.
+    """
+    from hubensemble.candidate import scan
+    from hubensemble.rundir import Run
+
+    found, _ = scan(Run(out_dir).candidates)
+    selected = set(selected)
+    outside = collections.Counter(c.module for c in found if c.ok and c.module not in selected)
+    if outside:
+        log.warning("this ranking does not select %s, whose %d usable candidate(s) from an "
+                    "earlier tune stay in %s and still enter the pool the ensemble selects "
+                    "from. For a pool of the selected modules only, %s into a new --out "
+                    "folder and run `tune --run` on it: no candidate is copied or reused, so "
+                    "the selected modules are tuned again", ", ".join(sorted(outside)),
+                    sum(outside.values()), Run(out_dir).candidates, command)
+    return dict(outside)
