@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from hubensemble import options as option_table
 from hubensemble.datachange import require_validation
@@ -189,8 +190,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
         _check_inputs(run, fingerprints, keys, options, restart=restart, specs=specs,
-                      data=(task, data_args),
-                      cache_dir=cache_dir)
+                      data=(task, data_args), cache_dir=cache_dir, progress=progress)
         if run.meta().get("data"):
             # The same data (checked above), loaded now: its record says what became of every
             # file this time (a file added since, unreadable or hidden, left the counts of
@@ -284,7 +284,7 @@ def _data_change(recorded: dict, task, data_args, run=None) -> str:
 
 
 def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_dir=None,
-                  data=(None, None)):
+                  data=(None, None), progress=False):
     if restart:
         # Before run.json is read: --restart is the way out of a damaged one (Run.meta says so).
         if run.holds_results():
@@ -295,7 +295,8 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
     previous = meta.get("fit") or {}
     if not previous:
         if run.ranking_json.exists() or run.candidates.exists():
-            _go_on_from_rank(run, fingerprints, keys, options, specs=specs, cache_dir=cache_dir)
+            _go_on_from_rank(run, fingerprints, keys, options, specs=specs, cache_dir=cache_dir,
+                             progress=progress)
         return
     changed = [what for what in ("catalogue", "data")
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
@@ -321,15 +322,18 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
                        "a new --out folder, or pass --restart to discard the old results")
 
 
-def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir):
+def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, progress):
     """A folder the stage commands made, no fit. A ranking alone (`hubensemble rank`: rank,
     look at the ranking, then fit) that this fit would write the same (`ranking_changes`,
-    module files unchanged) becomes fit's rank stage, reused, and the log says so; other data
-    is left to Run.attach_task's refusal, which names what differs. RunError naming what
-    differs, or the later stages' results there with the commands that go on from them."""
+    module files unchanged) becomes fit's rank stage, reused, and the log and (with
+    `progress`) the terminal say so (`terminal.say`): the log alone left the terminal silent
+    until the summary's "rank … (earlier run, reused)" (a new-user check). Other data is left
+    to Run.attach_task's refusal, which names what differs. RunError naming what differs, or
+    the later stages' results there with the commands that go on from them."""
     from hubensemble.formats import CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR
     from hubensemble.rank import load_ranking
     from hubensemble.rank.reuse import ranking_changes
+    from hubensemble.terminal import say
 
     later = [n for n in (CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR)
              if (run.path / n).exists() and not (n == CANDIDATES_DIR and not any(
@@ -356,8 +360,12 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir):
             "fit's")
     _mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),
           digests={"rank": _file_digest(run.ranking_json)})
-    log.info("fit goes on from the ranking `hubensemble rank` wrote in %s (the same "
-             "catalogue, data and rank options)", run.path)
+    say(SimpleNamespace(quiet=not progress),
+        f"fit goes on from the ranking `hubensemble rank` wrote in {run.ranking_json} "
+        f"({len(ranking.ok_rows)} module(s) ranked by {ranking.metric} at --profile "
+        f"{ranking.profile}; selected: {', '.join(ranking.selected) or 'none'}): the same "
+        "catalogue, data and rank options as this fit, so it is not ranked again; pass "
+        "--restart to rank again from scratch")
 
 
 #: The stages whose results each stage reads. A stage is reused only while their results are

@@ -230,12 +230,22 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
             "--top-k 1 -> --top-k 2 (ranked -> this fit). Give fit the ranking's options to "
             "go on from it, use a new --out folder, or pass --restart")):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
-    result = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
-    assert (out / "ranking.json").read_bytes() == ranking and result.ensemble["members"]
+    code, summary, err = in_process("fit", "--catalogue", catalogue, "--data", "sklearn:digits",
+                                    "--out", out, "--profile", "quick", "--top-k", "1",
+                                    "--no-corruptions")
+    assert code == 0 and "ensemble size" in summary, err
+    assert (out / "ranking.json").read_bytes() == ranking
     stages = json.loads((out / "run.json").read_text())["stages"]
     assert stages["rank"]["reused"] and not stages["tune"]["reused"]
-    assert (f"fit goes on from the ranking `hubensemble rank` wrote in {out} (the same "
-            "catalogue, data and rank options)") in (out / "log.txt").read_text()
+    # Said on the terminal as it happens, naming the ranking and how to rank anew: the log
+    # alone said it, and the terminal nothing until the summary's "(earlier run, reused)".
+    ranked = json.loads(ranking)
+    said = (f"fit goes on from the ranking `hubensemble rank` wrote in {out / 'ranking.json'} "
+            f"({len(ranked['modules'])} module(s) ranked by knn at --profile quick; selected: "
+            f"{ranked['selected'][0]}): the same catalogue, data and rank options as this fit, "
+            "so it is not ranked again; pass --restart to rank again from scratch")
+    assert said in err and err.index(said) < err.index("tune default"), err
+    assert said in (out / "log.txt").read_text()
     # The same folder as the stage commands would leave it after tune, ensemble and export.
     meta = json.loads((out / "run.json").read_text())
     (out / "run.json").write_text(json.dumps({k: v for k, v in meta.items()
