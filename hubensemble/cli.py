@@ -113,8 +113,9 @@ def add_fit_args(p):
 
 def _rank_check(parser, args):
     """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
-    shares the parser), and --out's candidates the catalogue (args.specs) would orphan."""
-    from hubensemble.rank.pool import check_tuned_modules
+    shares the parser), --out's candidates the catalogue (args.specs) would orphan, and those
+    of another profile than a --profile typed (without it: `_run_profile`)."""
+    from hubensemble.rank.pool import check_pool_profile, check_tuned_modules
     from hubensemble.rank.shards import check_shard_size
 
     missing = [f"--{name}" for name in ("catalogue", "data", "out") if not getattr(args, name)]
@@ -125,12 +126,38 @@ def _rank_check(parser, args):
         parser.error("--shards N goes with --shard auto (with --shard I/N the count is N)")
     check_shard_size(len(args.specs), args.shard)  # before the data loads and --out is made
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
+    if "profile" in args.given_options:
+        check_pool_profile(args.out, args.profile)
+
+
+def _run_profile(args):
+    """Without --profile, a run folder is ranked at the run's profile, as tune takes it
+    (`tune.stage.run_profile`: its last tune's, else its ranking's), said on the terminal: the
+    default (cpu) re-ranked a folder fitted at quick at another resolution than its pool's,
+    without a word (a new-user check)."""
+    from hubensemble.rundir import Run
+
+    run = Run(args.out)
+    if "profile" in args.given_options or not run.started():
+        return
+    from hubensemble.candidate import scan
+    from hubensemble.tune.stage import run_profile
+
+    (profile, source), default = run_profile(run), args.profile
+    if profile.name != default:
+        args.profile = profile  # run_rank takes a Profile: a custom one recorded too
+        say(args, f"rank: --profile {profile.name} ({source}; not the default {default}): " + (
+            "its candidates were tuned at that profile's resolution, and the ranking embeds at "
+            "it too; for another profile, rank into a new --out folder" if scan(
+                run.candidates)[0] else "the ranking embeds at the resolution tune goes on at; "
+            "--profile chooses another"))
 
 
 def cmd_rank(args):
     """`rank`: rank.run_rank over the catalogue (_rank_check read it) and data; a summary."""
     from hubensemble.rank import run_rank
     _resolve_shard(args)
+    _run_profile(args)
     data_args, task = load_data(args)
     ranking = run_rank(args.out, args.specs, task, **options.kwargs_for("rank", args),
                        data_args=data_args, progress=not args.quiet)

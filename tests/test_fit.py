@@ -213,6 +213,61 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
     assert sorted(os.listdir(out / "candidates")) == before
 
 
+def test_rank_without_profile_takes_the_runs_and_a_typed_other_one_is_refused(
+        fitted, catalogue, tmp_path, in_process):
+    """A new-user check: `rank --out RUN` (default --profile cpu) on a folder fitted at quick
+    re-ranked it at cpu's resolution (64 px, not quick's), without a word, under the quick
+    pool's candidates. Without --profile it now takes the run's, saying so; a --profile typed
+    that differs from the candidates' is refused before anything loads (and from Python, and
+    by `rank merge`); fit then goes on from it all."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    before, starts = sorted(os.listdir(out / "candidates")), trial_starts(out)
+    fitted_resolution = json.loads((out / "ranking.json").read_text())["resolution"]
+    rank = ["rank", "--catalogue", catalogue, "--data", "sklearn:digits", "--out", out]
+    code, _, err = in_process(*rank)
+    assert code == 0, err
+    assert ("rank: --profile quick (the run's last tune, "
+            f"{out / 'run.json'}; not the default cpu): its candidates were tuned at that "
+            "profile's resolution, and the ranking embeds at it too; for another profile, rank "
+            "into a new --out folder") in err, err
+    ranking = json.loads((out / "ranking.json").read_text())
+    # The fit's resolution (quick's cap), not cpu's.
+    assert (ranking["profile"], ranking["resolution"]) == ("quick", fitted_resolution)
+    said = (f"{out / 'candidates'} holds 8 candidate(s) tuned with --profile quick (e.g. "
+            "default-0000-m", "), and this ranking would embed at --profile cpu's resolution, "
+            "not theirs: the ensemble selects from every candidate there as one pool, which "
+            "holds one profile. ")
+    written = (out / "ranking.json").read_bytes()
+    code, _, err = in_process(*rank, "--profile", "cpu")
+    assert code == 2 and all(part in err for part in said), err
+    assert ("Rank with --profile quick (or without --profile: `rank` then takes the run's), "
+            "or rank into a new --out folder for cpu, where its selection is tuned again") in err
+    assert (out / "ranking.json").read_bytes() == written
+    # From Python, and merging shards ranked at cpu, the same refusal.
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.rank import run_rank
+
+    task = hubensemble.load_task("sklearn:digits")
+    with pytest.raises(RunError, match=re.escape(said[1])):
+        run_rank(out, load_catalogues([catalogue]), task, profile="cpu", progress=False)
+    for i in range(2):
+        code, _, err = in_process(*rank[:-1], tmp_path / f"s{i}", "--profile", "cpu",
+                                  "--shard", f"{i}/2", "-q")
+        assert code == 0, err
+    code, _, err = in_process("rank", "merge", tmp_path / "s0", tmp_path / "s1", "--out", out)
+    assert code == 2 and said[1] in err, err
+    assert "Merge shards ranked with --profile quick, or merge into a new --out folder" in err
+    assert (out / "ranking.json").read_bytes() == written
+    # fit, then `rank` without flags, then fit again: the same pool, no trial run again.
+    result = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    assert sorted(os.listdir(out / "candidates")) == before and trial_starts(out) == starts
+    assert json.loads((out / "ranking.json").read_text())["profile"] == "quick"
+    assert result.ensemble["members"]
+
+
 def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process):
     """rank, look at the ranking, then fit on the same folder: fit refused the folder ("holds
     results of stage commands run outside `fit`", said nowhere). It goes on from a ranking

@@ -12,7 +12,8 @@ import numpy as np
 from hubensemble import options
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_bytes, check_dir_target
-from hubensemble.rank.pool import DESCRIPTIVE_FIELDS, check_tuned_modules, warn_unselected_pool
+from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
+                                   warn_unselected_pool)
 from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
                                       _sort_rows, check_knn_predictions, load_knn_predictions,
                                       load_ranking, repeated, rule_text, select, selection_rule,
@@ -113,7 +114,8 @@ def check_shards(shard_dirs, out_dir=None, *, flag="--out") -> list[tuple[str, R
     * no ok module in any shard ("no module could be ranked", every reason listed);
     * `out_dir` one of the shards, a file, a folder of the user's (`Run.check_folder_is_ours`,
       `flag` names it), a run on other data, or a run whose candidates were tuned from a
-      module the merged list drops or changes (`check_tuned_modules`).
+      module the merged list drops or changes (`check_tuned_modules`) or with another
+      profile than the shards were ranked with (`check_pool_profile`).
 
     Reads JSON, the labels and the knn.npz headers only (no TensorFlow): `rank merge` checks
     before it loads TensorFlow or creates --out.
@@ -195,6 +197,7 @@ def _checked(shard_dirs, out_dir, flag):
                 new_folder=f"merge into a new {flag} folder",
                 go_on="merge shards ranked with the data options it recorded", restore=False))
         held = check_tuned_modules(out_dir, modules)
+        check_pool_profile(out_dir, parts[0][1].profile, "rank merge")
     return _Checked(parts=parts, data=data, modules=modules, held=held)
 
 

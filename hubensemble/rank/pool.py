@@ -93,3 +93,39 @@ def warn_unselected_pool(out_dir, selected, command="rank") -> dict[str, int]:
                     "the selected modules are tuned again", ", ".join(sorted(outside)),
                     sum(outside.values()), Run(out_dir).candidates, command)
     return dict(outside)
+
+
+#: What to do about a ranking at another profile than the pool's, by the command refused.
+_OTHER_PROFILE = {
+    "rank": "Rank with --profile {pool} (or without --profile: `rank` then takes the run's), or "
+            "rank into a new --out folder for {now}, where its selection is tuned again",
+    "rank merge": "Merge shards ranked with --profile {pool}, or merge into a new --out folder "
+                  "for {now}, where its selection is tuned again",
+}
+
+
+def check_pool_profile(out_dir, profile: str, command: str = "rank") -> None:
+    """Refuses (RunError) a ranking of the run folder `out_dir` at the profile named `profile`
+    when RUN/candidates holds candidates tuned with another (trial.json "profile"), naming both
+    profiles and the ways on (`command`: "rank" or "rank merge", whose advice is given).
+
+    The profile sets the embedding resolution (docs/rank.md, "Resolution rule"), and one pool
+    has one profile (`tune.stage.check_pool`): `rank --out RUN` at the default cpu on a folder
+    fitted at quick re-ranked at cpu's resolution without a word, and tune then refused to
+    plan cpu trials beside the quick ones (a new-user check). Reads trial.json files only (no
+    TensorFlow), so the command line refuses before it loads anything."""
+    from hubensemble.candidate import scan
+    from hubensemble.rundir import Run
+
+    run = Run(out_dir)
+    found, _ = scan(run.candidates)
+    other = [c.trial for c in found if c.record.get("profile") not in (None, profile)]
+    if not other:
+        return
+    pool = collections.Counter(c.record.get("profile") for c in found
+                               if c.trial in other).most_common(1)[0][0]
+    raise RunError(
+        f"{run.candidates} holds {len(other)} candidate(s) tuned with --profile {pool} (e.g. "
+        f"{other[0]}), and this ranking would embed at --profile {profile}'s resolution, not "
+        "theirs: the ensemble selects from every candidate there as one pool, which holds one "
+        f"profile. {_OTHER_PROFILE[command].format(pool=pool, now=profile)}")

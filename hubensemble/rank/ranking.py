@@ -24,7 +24,8 @@ from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_wr
                                 check_dir_target)
 from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
-from hubensemble.rank.pool import DESCRIPTIVE_FIELDS, check_tuned_modules, warn_unselected_pool
+from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
+                                   warn_unselected_pool)
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 
 log = logging.getLogger(__name__)
@@ -440,7 +441,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     all shards); RunError,
     before any work, when `out_dir` holds files no stage wrote and no run
     (`Run.check_folder_is_ours`) or is a file, a run on other data, or candidates tuned from a
-    module that this ranking drops or whose entry it changes (`check_tuned_modules`); DataError
+    module that this ranking drops or whose entry it changes (`check_tuned_modules`) or with
+    another profile (`check_pool_profile`: `hubensemble rank` without --profile takes the
+    run's, `tune.stage.run_profile`); DataError
     when `out_dir` is inside `data_args`' image folder (`data.specs.check_outside_data`).
     """
     from tqdm.auto import tqdm
@@ -470,6 +473,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         check_outside_data(data_args.spec, {"out_dir": out_dir})
     check_dir_target(out_dir, "pass another out_dir")
     held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
+    check_pool_profile(out_dir, prof.name)  # one pool, one profile (its embedding resolution)
     run = Run(out_dir)
     if data_args is None:
         data_args = DataArgs(spec=task.source, reloadable=False)
