@@ -127,7 +127,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     cannot hold one group of the sweep (HubensembleError), an `export` folder in the
     way (RunError), and `out` or `export` inside a folder: spec's folder (DataError). A fit
     refused later (data only loading shows wrong) removes the run folder it made
-    (`Run.log_file`), unless it existed before.
+    (`Run.log_file`); from a folder that existed without a run's file, only its log and lock.
 
     Running it again resumes: finished stages are reused and a sweep continues where it
     stopped. A changed catalogue, data set, or rank/tune option is refused unless `restart`

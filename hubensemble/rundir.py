@@ -430,7 +430,10 @@ class Run:
         mistyped --run stays a plain error, neither a new folder nor a log.txt in, e.g., an
         export folder. A folder it created (and its parents) is removed again when the block
         fails (raises, or logs an ERROR: the command line's refusal) leaving nothing in it but
-        UNUSED_ENTRIES (`fileio.remove_unused`): a refused command leaves no run folder."""
+        UNUSED_ENTRIES (`fileio.remove_unused`): a refused command leaves no run folder. In a
+        folder that was there without a run's file (empty, or a .gitkeep), such a block
+        removes the UNUSED_ENTRIES it created and nothing else (`_remove_created`): a refused
+        `fit --out r` in the user's new `mkdir r` left log.txt and .fit.lock there."""
         logger = logging.getLogger("hubensemble")
         target = os.path.abspath(self.log)
         attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
@@ -440,6 +443,9 @@ class Run:
             return
         self.check_folder_is_ours("--out" if create else "--run", creating=create)
         made = missing_folders(self.path)  # what make_folder creates now
+        had = None if made or not self.path.is_dir() else set(os.listdir(self.path))
+        if had and had & (formats.RUN_ENTRIES | UNSTARTED_ENTRIES):
+            had = None  # a run's (or an earlier command's) files: its log.txt says why too
         self.make_folder()
         handler = _RunLogHandler(target, encoding="utf-8")
         handler.setLevel(logging.DEBUG)
@@ -470,12 +476,25 @@ class Run:
             except OSError as e:
                 handler.keep(e)
             logger.setLevel(level)
-            if made and (failed or handler.failed):
+            if (made or had is not None) and (failed or handler.failed):
                 with contextlib.suppress(RunError):  # another fit holds it: not ours to remove
                     self.check_no_fit_running()
-                    remove_unused(made, UNUSED_ENTRIES)
+                    if made:
+                        remove_unused(made, UNUSED_ENTRIES)
+                    else:
+                        self._remove_created(had)
         if handler.error is not None:  # the block ended well, but its log is incomplete
             raise handler.error
+
+    def _remove_created(self, had: set[str]) -> None:
+        """Removes what a refused command created in this folder, which held the entries
+        `had` before (none of a run's), when that is UNUSED_ENTRIES and temp files only;
+        anything else new keeps them all. Never what was there before, nor the folder."""
+        with contextlib.suppress(OSError):
+            new = set(os.listdir(self.path)) - had
+            if all(n in UNUSED_ENTRIES or is_temp(n) for n in new):
+                for name in new:
+                    os.remove(self.path / name)
 
     def task(self, task=None):
         """The run's task: the one given (checked against the record) or loaded again. For

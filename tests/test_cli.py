@@ -1512,7 +1512,8 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, images=np.zeros((2, 4, 4, 3), np.uint8))
     out = tmp_path / "run"
-    out.mkdir()  # a folder the command did not make stays, with its log (a new one is removed)
+    out.mkdir()  # a folder the command did not make stays, with its log (a new one is removed,
+    (out / "log.txt").write_text("")  # and an empty one's new log: test_data_runs)
     argv = ["rank", "-q", "--catalogue", str(cat), "--data", f"npz:{wrong}"]
     assert main([*argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -1747,7 +1748,9 @@ def test_a_file_name_not_in_utf8_reaches_the_terminal_and_log_txt_escaped(tmp_pa
 
     name = os.fsdecode(b"caf\xe9.jpg")
     args = argparse.Namespace(quiet=False, verbose=False)
-    (tmp_path / "run").mkdir()  # a new one holding only its log would be removed at the end
+    # A new or empty folder holding only its log would be removed, or emptied, at the end.
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.txt").write_text("")
     with terminal_log(args), Run(tmp_path / "run").log_file():
         logging.getLogger("hubensemble.data").warning("%s: a damaged JPEG file; skipped", name)
         logging.getLogger("hubensemble.rundir").info("skipped %s: an empty file", name)

@@ -149,17 +149,27 @@ def test_a_refused_fit_removes_the_run_folder_it_made_and_only_that(
     with pytest.raises(DataError, match="needs arrays x_train"):
         hubensemble.fit(str(catalogue), f"npz:{bad}", str(new))
     assert not (tmp_path / "new").exists()
-    # A folder that was there stays, empty or not.
+    # A folder that was there stays, empty or not, as it was: the files the refused command
+    # made in it go (they stayed: log.txt and .fit.lock in the user's `mkdir r`), whatever
+    # the command (fit, rank) and from Python too; never what was there before.
     for name, content in (("empty", None), ("kept", ".gitkeep")):
         folder = tmp_path / name
         folder.mkdir()
         if content:
             (folder / content).write_text("")
-        code, _, err = in_process("fit", "--catalogue", catalogue, "--data", f"npz:{bad}",
-                                  "--out", folder, "-q")
-        assert code == 2 and folder.is_dir(), err
-        if content:
-            assert (folder / content).exists()
+        for command in ("fit", "rank"):
+            code, _, err = in_process(command, "--catalogue", catalogue, "--data", f"npz:{bad}",
+                                      "--out", folder, "-q")
+            assert code == 2 and "needs arrays x_train" in err, err
+            assert sorted(os.listdir(folder)) == ([content] if content else []), command
+        with pytest.raises(DataError, match="needs arrays x_train"):
+            hubensemble.fit(str(catalogue), f"npz:{bad}", str(folder))
+        assert sorted(os.listdir(folder)) == ([content] if content else [])
+    # A folder holding an earlier command's log keeps it, and its new lines say why.
+    (tmp_path / "empty" / "log.txt").write_text("")
+    code, _, err = in_process("fit", "--catalogue", catalogue, "--data", f"npz:{bad}", "--out",
+                              tmp_path / "empty", "-q")
+    assert code == 2 and "needs arrays x_train" in (tmp_path / "empty" / "log.txt").read_text()
 
 
 def test_a_class_left_short_by_unreadable_files_names_them(tmp_path, caplog):
