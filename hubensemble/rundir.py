@@ -413,10 +413,16 @@ class Run:
         `tune` would rewrite what the fit is using). A fit started after such a command is
         not refused by it. Creates nothing (the folder may not exist yet)."""
         lock = self.path / formats.FIT_LOCK
-        if os.path.abspath(lock) in _FIT_LOCKS_HELD:
+        if self.fit_here():
             return
         if lock.exists() and lock_is_held(lock):  # (taking it would make the folder)
             raise self._fit_running()
+
+    def fit_here(self) -> bool:
+        """Whether this process's fit holds RUN/.fit.lock (`fit_lock`): a stage function then
+        runs as that fit's stage, and speaks of it so (rank's note on the pool it goes on
+        with)."""
+        return os.path.abspath(self.path / formats.FIT_LOCK) in _FIT_LOCKS_HELD
 
     def _fit_running(self) -> RunError:
         return RunError(f"another fit is running on {self.path}; wait for it to end, or use "

@@ -261,11 +261,16 @@ def test_rank_without_profile_takes_the_runs_and_a_typed_other_one_is_refused(
     assert code == 2 and said[1] in err, err
     assert "Merge shards ranked with --profile quick, or merge into a new --out folder" in err
     assert (out / "ranking.json").read_bytes() == written
-    # fit, then `rank` without flags, then fit again: the same pool, no trial run again.
-    result = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    # fit, then `rank` without flags, then fit again: the same pool, no trial run again, and
+    # fit's rank stage (rank was rewritten) no longer warns that "the next `fit`" goes on.
+    code, summary, err = in_process("fit", "--catalogue", catalogue, "--data", "sklearn:digits",
+                                    "--out", out, "--profile", "quick", "--top-k", "2")
+    assert code == 0 and "ensemble size" in summary, err
     assert sorted(os.listdir(out / "candidates")) == before and trial_starts(out) == starts
     assert json.loads((out / "ranking.json").read_text())["profile"] == "quick"
-    assert result.ensemble["members"]
+    assert "from an earlier tune" not in err, err
+    assert (f"rank: {out} holds 8 candidate(s) of this fit's earlier tune; its tune stage goes "
+            "on from them") in (out / "log.txt").read_text()
 
 
 def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process):
@@ -705,7 +710,10 @@ def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
         warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
                   and r.name == "hubensemble.pipeline"]
         assert warned == [f"rank: {out / 'ranking.json'} {said_of_it}; running rank again"]
-        assert "adds trials" in caplog.text and "the next `fit` (or `tune --run" in caplog.text
+        # The fit's own rank stage: its pool, which its tune goes on from (no warning that
+        # "the next `fit`" would, in the middle of this one).
+        assert "candidate(s) of this fit's earlier tune; its tune stage goes on" in caplog.text
+        assert "the next `fit`" not in caplog.text
         assert "another command" not in caplog.text
         assert "tune: rank ran again above; running tune again" in caplog.text
     # An export asked for in another folder is not "gone" from there; the one fit made is.

@@ -478,7 +478,11 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     if data_args is None:
         data_args = DataArgs(spec=task.source, reloadable=False)
     run.attach_task(task, data_args)  # other data is refused: before the warning below
-    if held:
+    if held and run.fit_here():  # fit's own rank stage: its pool, which its tune goes on with
+        log.info("rank: %s holds %d candidate(s) of this fit's earlier tune; its tune stage "
+                 "goes on from them, adding trials for the modules this ranking selects",
+                 out_dir, held)
+    elif held:
         nxt = ("the next `fit` (or `tune --run {}`)" if "fit" in run.meta() else
                "`tune --run {}`").format(out_dir)  # a fit's folder: its own sweep follows
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
