@@ -363,10 +363,10 @@ OPTIONS: tuple[Option, ...] = (
          ("rank", "tune", "fit"), used_by=("rank", "tune"), invalidates=("rank", "tune"),
          record="fit", choices=tuple(PROFILES),
          # A sweep added to a run continues it: tune's default is the run's profile, not
-         # cpu (a run ranked or fitted with paper was tuned with cpu without a word).
-         variants={"tune": {"default": None, "default_text": "the run's: that of its last "
-                                                             "tune, else of its rank, else "
-                                                             "cpu"}}),
+         # cpu (a run fitted with paper was tuned with cpu without a word); so is rank's.
+         variants={c: {"default": d, "default_text": "the run's: that of its last tune, else "
+                                                     "of its rank, else cpu"}
+                   for c, d in (("tune", None), ("rank", "cpu"))}),
     _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
          "tune", ("tune", "ensemble", "evaluate", "fit"), record="fit", metavar="S", minimum=0,
          used_by=("tune", "ensemble", "evaluate"), invalidates=("tune", "ensemble", "evaluate"),

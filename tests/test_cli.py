@@ -1300,8 +1300,10 @@ def test_one_default_profile_everywhere():
     # The tune command's default is the run's profile (run_tune's profile=None), so a sweep
     # added to a run continues it; run_tune called from Python keeps cpu.
     assert parse("tune", "--run", "r").profile is None
-    assert ("(default: the run's: that of its last tune, else of its rank, else cpu)"
-            in help_of("tune"))
+    # rank of a run folder keeps the run's profile too (cli._run_profile), and says so.
+    for command in ("tune", "rank"):
+        assert ("(default: the run's: that of its last tune, else of its rank, else cpu)"
+                in help_of(command)), command
     assert options.defaults_for("rank")["profile"] == "cpu"
     assert options.defaults_for("tune")["profile"] == "cpu"
 
