@@ -308,24 +308,39 @@ def start_again(where, meta: dict, command: str | None = None, *,
     fit = "fit" in meta or not meta
     if command == "rank" and not fit:
         return ""
+    if fit:
+        command = fit_command(where, meta, restart=True, args=args)
+        return ("fit it again from the start, discarding its results: `"
+                f"{command}`" + ("" if (meta.get("fit") or {}).get("options")
+                                 else " with your other fit options"))
     if args is None:
         args = (meta.get("data") or {}).get("args")
     words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
-    if fit:
-        # The fit's own options (run.json fit.options) and export folder: without them the
-        # pasted command started another fit (a new-user check: cpu and --top-k 15, where the
-        # run was --profile quick --top-k 2).
-        recorded = (meta.get("fit") or {}).get("options")
-        own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
-        extra = [_fit_flags(recorded or {})]
-        if own.get("path") and own.get("in_run") is None:
-            extra.append(f"--export {shlex.quote(own['path'])}")
-        flags = "".join(f" {w}" for w in extra if w)
-        return ("fit it again from the start, discarding its results: `hubensemble fit "
-                f"--restart {words}{flags} --out {shlex.quote(str(where))}`"
-                + ("" if recorded else " with your other fit options"))
     return (f"rank into a new folder and go on from there: `hubensemble rank {words} --out "
             "NEW` with your other rank options")
+
+
+def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None) -> str:
+    """The `hubensemble fit` command line of the fit whose folder `where` holds run.json
+    `meta` (a dict): its catalogue files, data options (`args`, default run.json's data
+    "args"), its own options (run.json fit.options, `_fit_flags`) and export folder; with
+    --restart when `restart` (start again) and without it to go on (a fit resumes: its
+    finished stages and trials are reused). Values a command line cannot give are FILE /
+    SPEC."""
+    if args is None:
+        args = (meta.get("data") or {}).get("args")
+    words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
+    # The fit's own options (run.json fit.options) and export folder: without them the
+    # pasted command started another fit (a new-user check: cpu and --top-k 15, where the
+    # run was --profile quick --top-k 2).
+    recorded = (meta.get("fit") or {}).get("options")
+    own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
+    extra = [_fit_flags(recorded or {})]
+    if own.get("path") and own.get("in_run") is None:
+        extra.append(f"--export {shlex.quote(own['path'])}")
+    flags = "".join(f" {w}" for w in extra if w)
+    return (f"hubensemble fit{' --restart' if restart else ''} {words}{flags} --out "
+            f"{shlex.quote(str(where))}")
 
 
 def _fit_flags(recorded: dict) -> str:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hubensemble import candidate, fileio, options
+from hubensemble import candidate, fileio, options, sweepstate
 from hubensemble.candidate import (TEST_PROBS_FILE, TRIAL_FILE, VAL_PROBS_FILE,  # noqa: F401
                                    Candidate)
 from hubensemble.cost import budget as inference_budget
@@ -369,7 +369,8 @@ class EnsembleResult(Mapping):
     [{"size", "ce", "accuracy"}] of every prefix of the greedy path on test (for the
     report's figure: not used for any choice), when every picked candidate has test
     probabilities. at_chance: why the ensemble is at chance on validation (`metrics.at_chance`),
-    only when it is. With inference limits (`--max-gflops`, `--max-latency-ms`,
+    only when it is; unfinished: the sweeps `run_ensemble` found unfinished (`sweepstate`
+    texts, "; "-joined), only then. With inference limits (`--max-gflops`, `--max-latency-ms`,
     `--max-members`): limits: {"max_gflops", "max_latency_ms", "max_members", "stopped" (why the
     greedy path ended early, or None), "not_costed" [trials left out because they have no cost]}
     and val/test gain "best_single_in_budget" (the best candidate that fits the limits alone, as
@@ -402,13 +403,14 @@ class EnsembleResult(Mapping):
     limits: dict | None = None
     cost: dict | None = None
     at_chance: str | None = None
+    unfinished: str | None = None
 
     def to_json(self) -> dict:
         """Exactly what RUN/ensemble.json holds (same keys, same order)."""
         out = asdict(self)
         # ensemble.json holds exactly one of "test" / "test_missing"; test_curve with test.
         for key in ("size_rule", "test", "test_missing", "test_curve", "limits", "cost",
-                    "at_chance"):
+                    "at_chance", "unfinished"):
             if out[key] is None:
                 out.pop(key)
         return out
@@ -442,6 +444,10 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                                  with_replacement=with_replacement, bootstrap=bootstrap,
                                  seed=seed, size_rule=size_rule, max_gflops=max_gflops,
                                  max_latency_ms=max_latency_ms, max_members=max_members)
+        unfinished = sweepstate.unfinished_sweeps(run_dir)
+        if unfinished:  # an interrupted fit or tune looked finished (a new-user check)
+            result.unfinished = "; ".join(s.text() for s in unfinished)
+            log.warning("%s", sweepstate.unfinished_warning(run_dir))
         fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
         stale = None if export_follows else Run(run_dir).stale_export()
         if stale:  # a new-user check: `ensemble --max-members 1` after `export` said nothing
@@ -653,6 +659,8 @@ def format_ensemble(result: Mapping) -> str:
             lines.append(f"            best single within the budget ({inb['trial']}) acc "
                          f"{inb['accuracy']:.4f} nll {inb['nll']:.4f}")
     lines.extend(_cost_lines(result))
+    if result.get("unfinished"):
+        lines.append(f"note: chosen from an unfinished sweep ({result['unfinished']})")
     for split in ("val", "test"):
         note = coverage_note(result.get("coverage"), split)
         if note:

@@ -704,3 +704,45 @@ def test_with_replacement_a_model_that_no_mixture_improves_stays_alone():
         # smaller ensemble, for the argmin as for one-se; "budget" takes every pick.
         assert sel.size == (6 if rule == "budget" else 1)
         assert sel.size_rule["best_size"] == 1
+
+
+def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog):
+    """A sweep stopped before its end (an interrupted fit or tune: planned trials with no
+    candidate) looked finished: `ensemble` selected from part of the pool without a word and
+    the report said "Nothing failed" and sent the user to `ensemble`. A failed trial is done
+    (listed as failed), so only the trial never run makes the sweep unfinished."""
+    from hubensemble import report
+    from hubensemble.report.runfiles import load_run
+
+    run, y_val, y_test, val, test = run_dir
+    plan = ["default-0000-mod0", "default-0001-mod0", "default-0002-mod1", "default-0003-mod2"]
+    for i, trial in enumerate(plan[:2]):
+        write_candidate(run, trial, val[i], test[i], module="mod0")
+    write_candidate(run, plan[2], val[2], test[2], module="mod1", status="failed",
+                    reason="NaN loss")
+    fileio.atomic_write_json(os.path.join(run, "run.json"), {"tune": {"sweeps": {"default": {
+        "sweep": "default", "budget": 4, "seed": 0, "plan_size": 4, "trials": plan,
+        "requested_modules": None, "batchnorm": {"requested": "auto"}}}}})
+    with caplog.at_level(logging.WARNING):
+        result = run_ensemble(run)
+    said = "sweep default: 3 of 4 planned trials done; no trial yet of mod2"
+    assert said in caplog.text and f"`hubensemble tune --run {run} --budget 4`" in caplog.text
+    assert result["unfinished"] == said and said in format_ensemble(result)
+    files = load_run(run)
+    assert "ensemble --run" not in str(files.next_step("ensemble")).split(";")[0]
+    md = report.write_report(run)[0].read_text()
+    assert "the sweep is unfinished" in md and "Nothing failed" not in md
+    assert "this ensemble is selected from part of the pool" in md
+    assert "default-0003-mod2" in md and "NaN loss" in md
+
+    write_candidate(run, plan[3], val[3], test[3], module="mod2")  # the sweep finished
+    from hubensemble.sweepstate import unfinished_sweeps
+
+    assert unfinished_sweeps(run) == []
+    md = report.write_report(run)[0].read_text()
+    assert "the sweep is unfinished" not in md
+    assert f"selected before the sweep finished ({said} then)" in md
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert "unfinished" not in run_ensemble(run).to_json()
+    assert "unfinished" not in caplog.text

@@ -13,6 +13,7 @@ from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_get, cache_ke
                                       write_run_costs)
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
+from hubensemble.sweepstate import unfinished_warning
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     run.require_started()  # an empty or mistyped folder: say so, not "run tune"
     cands, skipped = load_candidates(run.path)
     candidate.require_pool(os.path.join(run.path, CANDIDATES_DIR), run.path, cands, skipped)
+    unfinished = unfinished_warning(run.path, what="this cost table")
+    if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
+        log.warning("%s", unfinished)
     specs = (run.meta().get("modules") or {})
     old = read_run_costs(run.path).costs  # a damaged cost.json: said before minutes of work
     machine = machine_info()

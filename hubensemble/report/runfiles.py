@@ -18,6 +18,7 @@ from hubensemble.fileio import json_kind, read_json
 from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS_KINDS,
                                        RUN_KINDS, kind_problems, note)
 from hubensemble.report.render import Code, Inline
+from hubensemble.sweepstate import unfinished_sweeps
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ class RunFiles:
     record, else computed from the labels and run.json's class names); `meta_note`: why
     run.json is missing or unreadable; `problems`: every file missing or damaged, each
     with how to remake it (the failures section lists them); `member_problems`: {trial:
-    why the report cannot read that member of ensemble.json (which file, what is wrong)}.
+    why the report cannot read that member of ensemble.json (which file, what is wrong)};
+    `unfinished`: the sweeps with planned trials still to run (`sweepstate.unfinished_sweeps`:
+    an interrupted fit or tune), whose pool is only part of what they plan.
     """
 
     path: Path
@@ -60,6 +63,7 @@ class RunFiles:
     meta_note: Inline | None = None
     problems: list = dataclasses.field(default_factory=list)
     member_problems: dict = dataclasses.field(default_factory=dict)
+    unfinished: list = dataclasses.field(default_factory=list)
 
     #: What `cmd` knows.
     CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill")
@@ -116,6 +120,26 @@ class RunFiles:
 
         return retrained_test(Run(self.path), self.meta)
 
+    def finish_step(self) -> Inline:
+        """"the sweep is unfinished (…): finish it with `CMD`" (`sweepstate.finish_command`:
+        the same fit for a fit's folder, which goes on to its later stages itself; else tune,
+        then ensemble), and that `ensemble` now would select from part of the pool only."""
+        from hubensemble.sweepstate import finish_commands
+
+        commands = finish_commands(self.path, self.meta, self.unfinished)
+        parts = [f"the sweep is unfinished ({'; '.join(s.text() for s in self.unfinished)}):"
+                 " finish it with "]
+        for i, command in enumerate(commands):
+            parts += [" or " if i else None, Code(command)]
+        if "fit" not in self.meta:
+            parts += [", then ", Code(self.cmd("ensemble"))]
+        else:
+            parts.append(" (the fit goes on from the trials it finished, to its ensemble)")
+        parts.append("; ")
+        parts.append(Code(self.cmd("ensemble")))
+        parts.append(" before that would select from part of the pool only")
+        return Inline(*[p for p in parts if p is not None])
+
     def next_step(self, what) -> Inline:
         """"run `CMD`" for the command that makes `what` ("tune", "ensemble", "export",
         "evaluate"), or for the first stage before it that has not run yet, then what follows
@@ -126,6 +150,8 @@ class RunFiles:
         chain = ["rank", "tune", "ensemble", "export", "evaluate"]
         before = chain[:chain.index(what)]
         first = next((step for step in before if not done[step]), what)
+        if self.unfinished and first in ("tune", "ensemble") and done["tune"]:
+            return self.finish_step()  # not `ensemble` of part of the pool (a new-user check)
         rest = chain[chain.index(first) + 1:chain.index(what) + 1]
         return Inline("run ", Code(self.cmd(first)),
                       f" (then {', '.join(rest)})" if rest else None)
@@ -146,7 +172,8 @@ def load_run(run_dir) -> RunFiles:
     run = Run(path)
     run.require_started()
     meta, meta_note = _load_meta(path, run)
-    files = RunFiles(path=path, meta=meta, meta_note=meta_note)
+    files = RunFiles(path=path, meta=meta, meta_note=meta_note,
+                     unfinished=unfinished_sweeps(path, meta))
     if files.meta_note is not None:
         files.problems.append(files.meta_note)
         log.warning("the report cannot show all of run.json: %s", files.meta_note)

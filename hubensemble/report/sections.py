@@ -94,7 +94,10 @@ def _overview(files) -> Section:
         kinds = (f" ({len(files.candidates) - probes} fine-tuned, {probes} probes)"
                  if probes else "")
         items.append(f"Candidates: {len(files.candidates)} usable{kinds}, "
-                     f"{len(files.failed)} failed, {len(files.skipped)} skipped")
+                     f"{len(files.failed)} failed, {len(files.skipped)} skipped"
+                     + ("; the sweep is unfinished: "
+                        f"{'; '.join(u.text() for u in files.unfinished)} (see \"What failed "
+                        "and why\")" if files.unfinished else ""))
     if files.ensemble:
         members = _members(files)
         items.append(f"Ensemble: {_n(len(members), 'member')} chosen by greedy selection on "
@@ -273,6 +276,7 @@ def _curve_section(files, figures) -> Section:
     if e.get("at_chance"):
         text = ens.at_chance_text(e["at_chance"])
         sec.add(Inline(Strong("Warning:"), f" {text[0].upper()}{text[1:]}."))
+    sec.add(_unfinished_note(files))
     test_curve = e.get("test_curve")
     # --retrain-full: the curves are the candidates' (the exported members are retrained).
     before = "; the candidates, before retraining" if files.retrained[0] else ""
@@ -282,6 +286,20 @@ def _curve_section(files, figures) -> Section:
                           f" (chosen: {size}{before})"))
     sec.add(figures[-1])
     return sec
+
+
+def _unfinished_note(files) -> Inline | None:
+    """A warning when the ensemble was selected from an unfinished sweep's pool: the sweep is
+    unfinished now (what to run), or was when `ensemble` ran (ensemble.json's "unfinished":
+    select again from the whole pool); None otherwise."""
+    if files.unfinished:
+        return Inline(Strong("Warning:"), " this ensemble is selected from part of the pool: ",
+                      files.finish_step(), ".")
+    if files.ensemble.get("unfinished"):
+        return Inline(Strong("Warning:"), " this ensemble was selected before the sweep "
+                      f"finished ({files.ensemble['unfinished']} then): run ",
+                      Code(files.cmd("ensemble")), " to select from the whole pool.")
+    return None
 
 
 def _size_rule_text(record) -> str:
@@ -478,6 +496,13 @@ def _failures_section(files) -> Section:
         blocks.append(Table(["module", "stage", "reason"],
                             [[r["name"], r.get("stage") or "–", r.get("reason") or "–"]
                              for r in files.ranking.failed_rows]))
+    if files.unfinished:  # neither failed nor skipped: not run yet (an interrupted sweep)
+        blocks.append(Inline("Planned trials that have not run: ",
+                             files.finish_step(), "."))
+        blocks.append(Table(["sweep", "done", "modules without a trial", "trials to run"],
+                            [[u.sweep, f"{u.done} of {u.planned}",
+                              ", ".join(u.modules_without) or "–", ", ".join(u.missing)]
+                             for u in files.unfinished]))
     untuned = untuned_sweeps(files.meta)
     if untuned:  # the budget's doing, not a failure, but a user who asked for them must see it
         blocks.append("Modules the sweep's budget gave no trial:")
