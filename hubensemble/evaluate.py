@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 import unicodedata
-import zlib
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.heldout import export_run, not_held_out, not_held_out_note
+# The corruptions (corruptions.py), re-exported for the callers that import them from here.
+from hubensemble.corruptions import (CORRUPTIONS, DEFAULT_CORRUPTIONS,  # noqa: F401
+                                     MIN_BLUR_SIGMA, PARAMETERS, RANDOM_CORRUPTIONS,
+                                     REFERENCE_SIDE, SEVERITIES, _check_severities, _corrupt,
+                                     _rngs, blur_sigma, describe_corruptions, get_corruption,
+                                     gaussian_kernel, resolve_corruptions)
 # The file names, the one reader of export metadata and of evaluations (TensorFlow-free),
 # re-exported here for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
@@ -23,264 +27,6 @@ from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F40
                                  read_evaluation, read_export_metadata, write_evaluation)
 
 log = logging.getLogger(__name__)
-#: The severities evaluated: 1, 2 and 3 are ImageNet-C's 1, 3 and 5 (see PARAMETERS).
-SEVERITIES = options.default("severities")
-
-# Severity 1, 2, 3 here are ImageNet-C's severities 1, 3 and 5 (Hendrycks & Dietterich,
-# 2019, `imagenet_c/corruptions.py`): the weakest, middle and strongest of its five levels.
-# Only the blur radius depends on the image size (see `blur_sigma`); the others act per pixel
-# or per image and mean the same at 8 px as at 224 px.
-PARAMETERS = {
-    "gaussian_noise": (0.08, 0.18, 0.38),  # std of additive N(0, s^2) noise, images in [0, 1]
-    "shot_noise": (60.0, 12.0, 3.0),        # photons per unit intensity: Poisson(x * c) / c
-    "impulse_noise": (0.03, 0.09, 0.27),    # fraction of values set to 0 or 1 (half each)
-    "gaussian_blur": (1.0, 3.0, 6.0),       # sigma in px at 224 px, scaled (blur_sigma)
-    "contrast": (0.4, 0.2, 0.05),           # (x - image mean) * c + image mean
-    "brightness": (0.1, 0.3, 0.5),          # added to the HSV value channel, clipped at 1
-    "jpeg": (25, 15, 7),                    # JPEG quality (tf.io.encode_jpeg)
-    "pixelate": (0.6, 0.4, 0.25),           # area-downscale by c, nearest-upscale back
-}
-#: What `corruptions=True` evaluates: the five corruptions of the issue (noise, blur, contrast,
-#: brightness, JPEG); the others are available by name.
-DEFAULT_CORRUPTIONS = ("gaussian_noise", "gaussian_blur", "contrast", "brightness", "jpeg")
-#: ImageNet-C's image side: blur sigmas are given for it.
-REFERENCE_SIDE = 224
-#: The weakest blur applied (pixels): CIFAR-10-C's severity 1.
-MIN_BLUR_SIGMA = 0.4
-
-
-# ---------------------------------------------------------------------------------------------
-# Corruptions: pure functions of (images, severity, seed) on float images in [0, 1]
-# ---------------------------------------------------------------------------------------------
-
-def _param(name, severity):
-    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) \
-            or int(severity) not in SEVERITIES:
-        raise HubensembleError(f"severity must be one of {', '.join(map(str, SEVERITIES))}, "
-                               f"got {severity!r}")
-    return PARAMETERS[name][int(severity) - 1]
-
-
-def _as_batch(images):
-    x = np.asarray(images, dtype=np.float32)
-    if x.ndim == 3:
-        return x[None], True
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise HubensembleError(f"expected images [N, H, W, 3] or [H, W, 3], got {x.shape}")
-    return x, False
-
-
-def _rngs(name, severity, seed, start, n):
-    """One generator per image, keyed by (seed, corruption, severity, index in the split), so
-    a split corrupted batch by batch gets the same noise whatever the batch size."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise HubensembleError(f"seed must be an integer >= 0, got {seed!r}")
-    tag = zlib.crc32(name.encode("utf-8"))
-    return [np.random.default_rng([int(seed), tag, int(severity), int(start) + i])
-            for i in range(n)]
-
-
-_CALL_DOC = """
-
-    `images`: float [N, H, W, 3] (or one [H, W, 3]) in [0, 1]; `severity`: 1, 2 or 3
-    (ImageNet-C's 1, 3 and 5; Hendrycks & Dietterich, 2019); `seed`: an integer >= 0;
-    `start`: the index of images[0] in the split (the noise of image i depends only on the
-    seed, the corruption, the severity and start + i). Returns float32 of the same shape,
-    clipped to [0, 1]. Raises HubensembleError for another severity, a bad seed or shape.
-    """
-
-
-def _corruption(name):
-    """Wraps fn(x [N, H, W, 3] float32, param, rngs) as fn(images, severity, seed, *, start)."""
-
-    def register(fn):
-        def corrupt(images, severity, seed=0, *, start=0):
-            param = _param(name, severity)
-            x, single = _as_batch(images)
-            rngs = _rngs(name, severity, seed, start, len(x))
-            out = np.clip(fn(x, param, rngs), 0.0, 1.0).astype(np.float32)
-            return out[0] if single else out
-
-        corrupt.__name__ = name
-        corrupt.__qualname__ = name
-        corrupt.__doc__ = (fn.__doc__ or "").rstrip() + _CALL_DOC.rstrip()
-        return corrupt
-
-    return register
-
-
-@_corruption("gaussian_noise")
-def gaussian_noise(x, std, rngs):
-    """Additive Gaussian noise of std 0.08 / 0.18 / 0.38, clipped to [0, 1]."""
-    noise = np.stack([r.standard_normal(x.shape[1:], dtype=np.float32) for r in rngs])
-    return x + np.float32(std) * noise
-
-
-@_corruption("shot_noise")
-def shot_noise(x, photons, rngs):
-    """Poisson (shot) noise: Poisson(x * c) / c with c = 60 / 12 / 3 photons."""
-    return np.stack([r.poisson(xi * photons).astype(np.float32) / np.float32(photons)
-                     for xi, r in zip(x, rngs)])
-
-
-@_corruption("impulse_noise")
-def impulse_noise(x, amount, rngs):
-    """Salt-and-pepper noise: a fraction 0.03 / 0.09 / 0.27 of the values set to 0 or 1."""
-    out = x.copy()
-    for xi, r in zip(out, rngs):
-        u = r.random(xi.shape, dtype=np.float32)
-        xi[u < amount / 2] = 0.0
-        xi[(u >= amount / 2) & (u < amount)] = 1.0
-    return out
-
-
-def blur_sigma(sigma_224, height, width) -> float:
-    """ImageNet-C's blur sigma (pixels at 224 px) for an image of height x width.
-
-    sigma = max(c * sqrt(side / 224), 0.4), side = the shorter one. Linear scaling would
-    make the blur vanish on small images (0.04 px at 8 px), while the benchmarks made for
-    small images blur more per pixel (CIFAR-10-C 0.4-1 px at 32 px, Tiny-ImageNet-C
-    0.5-1.5 px at 64 px); the square root gives 0.4 / 1.1 / 2.3 px at 32 px and
-    0.53 / 1.6 / 3.2 px at 64 px. The floor, CIFAR-10-C's weakest blur, keeps severity 1
-    visible on tiny images (a sigma of 0.2 px leaves every pixel as it was).
-    """
-    side = min(int(height), int(width))
-    return max(float(sigma_224) * math.sqrt(side / REFERENCE_SIDE), MIN_BLUR_SIGMA)
-
-
-def gaussian_kernel(sigma) -> np.ndarray:
-    """A normalised 1-D Gaussian kernel, float32 [2r + 1] summing to 1, r = max(1, ceil(4
-    sigma)) (truncated at 4 sigma, as scipy.ndimage.gaussian_filter); sigma in pixels, > 0."""
-    radius = max(1, int(math.ceil(4.0 * sigma)))
-    t = np.arange(-radius, radius + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (t / sigma) ** 2)
-    return (k / k.sum()).astype(np.float32)
-
-
-@_corruption("gaussian_blur")
-def gaussian_blur(x, sigma_224, rngs):
-    """Gaussian blur, sigma 1 / 3 / 6 px at 224 px scaled by sqrt(side / 224) (at least
-    0.4 px; see blur_sigma); the edge pixels are repeated outwards."""
-    import tensorflow as tf
-
-    n, h, w, c = x.shape
-    k = gaussian_kernel(blur_sigma(sigma_224, h, w))
-    r = len(k) // 2
-    t = tf.constant(x)
-    # Edge padding by index clipping works for any radius, even one larger than the image.
-    t = tf.gather(t, np.clip(np.arange(-r, h + r), 0, h - 1), axis=1)
-    t = tf.gather(t, np.clip(np.arange(-r, w + r), 0, w - 1), axis=2)
-    kh = tf.constant(np.tile(k[:, None, None, None], (1, 1, c, 1)))
-    kw = tf.constant(np.tile(k[None, :, None, None], (1, 1, c, 1)))
-    t = tf.nn.depthwise_conv2d(t, kh, strides=[1, 1, 1, 1], padding="VALID")
-    t = tf.nn.depthwise_conv2d(t, kw, strides=[1, 1, 1, 1], padding="VALID")
-    return t.numpy()
-
-
-@_corruption("contrast")
-def contrast(x, factor, rngs):
-    """Contrast reduced towards each image's mean: (x - mean) * 0.4 / 0.2 / 0.05 + mean."""
-    mean = x.mean(axis=(1, 2), keepdims=True)
-    return (x - mean) * np.float32(factor) + mean
-
-
-@_corruption("brightness")
-def brightness(x, delta, rngs):
-    """HSV value + 0.1 / 0.3 / 0.5 (clipped at 1), hue and saturation kept.
-
-    With H and S fixed, RGB is proportional to V, so RGB * V' / V is the exact HSV round trip
-    (a black pixel, V = 0, becomes grey V')."""
-    v = x.max(axis=-1, keepdims=True)
-    v_new = np.minimum(v + np.float32(delta), 1.0)
-    scale = np.divide(v_new, v, out=np.zeros_like(v), where=v > 0)
-    return np.where(v > 0, x * scale, v_new)
-
-
-@_corruption("jpeg")
-def jpeg(x, quality, rngs):
-    """JPEG compression at quality 25 / 15 / 7 (tf.io.encode_jpeg, then decode)."""
-    import tensorflow as tf
-
-    u8 = np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
-    out = [tf.io.decode_jpeg(tf.io.encode_jpeg(im, quality=int(quality)), channels=3).numpy()
-           for im in u8]
-    return np.stack(out).astype(np.float32) / np.float32(255.0)
-
-
-@_corruption("pixelate")
-def pixelate(x, factor, rngs):
-    """Area-downscale to 0.6 / 0.4 / 0.25 of the size, then nearest-neighbour back."""
-    import tensorflow as tf
-
-    _, h, w, _ = x.shape
-    small = (max(1, int(h * factor)), max(1, int(w * factor)))
-    t = tf.image.resize(x, small, method="area")
-    return tf.image.resize(t, (h, w), method="nearest").numpy()
-
-
-#: name -> fn(images, severity, seed=0, *, start=0) -> corrupted float32 images in [0, 1].
-#: `images` float [N, H, W, 3] (or one [H, W, 3]) in [0, 1]; `start` = index of images[0] in
-#: the whole split (the noise of image i depends only on seed, corruption, severity, start + i).
-CORRUPTIONS: dict[str, Callable] = {
-    "gaussian_noise": gaussian_noise,
-    "shot_noise": shot_noise,
-    "impulse_noise": impulse_noise,
-    "gaussian_blur": gaussian_blur,
-    "contrast": contrast,
-    "brightness": brightness,
-    "jpeg": jpeg,
-    "pixelate": pixelate,
-}
-#: The corruptions whose result depends on the seed.
-RANDOM_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
-
-
-def get_corruption(name: str) -> Callable:
-    """The corruption function called `name` (a key of CORRUPTIONS); HubensembleError listing
-    the known names for an unknown one."""
-    try:
-        return CORRUPTIONS[name]
-    except (KeyError, TypeError):
-        raise HubensembleError(f"unknown corruption {name!r}; choose from "
-                               f"{', '.join(CORRUPTIONS)}") from None
-
-
-def resolve_corruptions(corruptions) -> list[str]:
-    """The corruption names to evaluate: True -> DEFAULT_CORRUPTIONS; False/None -> none;
-    "all" (or "*") -> every one; "default" or "" -> DEFAULT_CORRUPTIONS; a list (or a
-    comma-separated string) of names -> those, in the given order without repeats.
-    HubensembleError for an unknown name (listing the known ones)."""
-    if corruptions is True:
-        return list(DEFAULT_CORRUPTIONS)
-    if corruptions is False or corruptions is None:
-        return []
-    if isinstance(corruptions, str):
-        if corruptions.strip() in ("all", "*"):
-            return list(CORRUPTIONS)
-        if corruptions.strip() in ("default", ""):
-            return list(DEFAULT_CORRUPTIONS)
-        corruptions = [c.strip() for c in corruptions.split(",") if c.strip()]
-    names = list(dict.fromkeys(corruptions))
-    for name in names:
-        get_corruption(name)
-    return names
-
-
-def _check_severities(severities) -> list[int]:
-    # _param refuses anything but 1, 2 and 3 (a HubensembleError naming them).
-    out = list(dict.fromkeys(int(s) for s in severities if _param("contrast", s) is not None))
-    if not out:
-        raise HubensembleError(f"give at least one severity of {SEVERITIES}")
-    return out
-
-
-def describe_corruptions() -> str:
-    """A plain-text table of every corruption's parameter per severity (PARAMETERS)."""
-    lines = [f"{'corruption':<16}" + "".join(f"{'severity ' + str(s):>14}" for s in SEVERITIES)]
-    for name in CORRUPTIONS:
-        lines.append(f"{name:<16}" + "".join(f"{PARAMETERS[name][s - 1]:>14}"
-                                             for s in SEVERITIES))
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,15 +148,6 @@ def size_batches(shapes, batch_size: int) -> list[np.ndarray]:
     size = size.reshape(-1)  # the size number of each image
     groups = np.split(np.argsort(size, kind="stable"), np.cumsum(np.bincount(size))[:-1])
     return [g[i:i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
-
-
-def _corrupt(name, x, idx, severity, seed):
-    """CORRUPTIONS[name] on images x [B, H, W, 3] that are the split's images `idx`
-    (ascending): one call per run of consecutive indices, so image i gets the noise of split
-    index i however the split was batched."""
-    cuts = [0, *(np.flatnonzero(np.diff(idx) != 1) + 1).tolist(), len(idx)]
-    return np.concatenate([CORRUPTIONS[name](x[a:b], severity, seed, start=int(idx[a]))
-                           for a, b in zip(cuts[:-1], cuts[1:])])
 
 
 def _mean_metrics(entries):
