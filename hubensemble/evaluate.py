@@ -23,8 +23,9 @@ from hubensemble.corruptions import (CORRUPTIONS, DEFAULT_CORRUPTIONS,  # noqa: 
 # re-exported here for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
                                  ROBUSTNESS_FILE, SERVING_SIGNATURE, check_evaluation_target,
-                                 check_metadata_fits, check_saved_model_folder, load_saved_model,
-                                 read_evaluation, read_export_metadata, write_evaluation)
+                                 check_metadata_fits, check_saved_model_folder, export_identity,
+                                 load_saved_model, read_evaluation, read_export_metadata,
+                                 write_evaluation)
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +313,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
 
     result = {
         "model": os.path.abspath(os.fspath(model_dir)),
+        # Which export was measured: the report tells an export written again since (same
+        # members, e.g. export --retrain-full) from this one (formats.evaluated_earlier_export).
+        "export": export_identity(model_dir, meta),
         "split": split,
         "n": int(len(labels)),
         # What of the data did not become an example (unreadable files, duplicates

@@ -15,6 +15,7 @@ import platform
 
 from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
+                                file_sha256,
                                 read_json)
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
@@ -339,6 +340,51 @@ def read_evaluation(path) -> dict:
         raise RunError(f"{path} is not an evaluation written by hubensemble; run "
                        "`hubensemble evaluate` again")
     return result
+
+
+def export_identity(model_dir, meta: dict | None = None) -> dict | None:
+    """What identifies the export in folder `model_dir` for an evaluation of it (robustness.json's
+    "export"): {"metadata_sha256": the sha256 of its assets/hubensemble.json, "created",
+    "retrain_full": from that metadata (`meta`, read when not given)}; None without the
+    asset (a SavedModel not written by hubensemble).
+
+    The digest changes whenever `export` writes the folder again (the asset holds its
+    "created" time and measured latencies, and its members), even with the same trial names:
+    `export --retrain-full` after fit replaced the export the report's figures measured, and
+    the members comparison (`export_members_differ`) found the same members. Only `export`
+    writes the asset, so it also identifies the fit pipeline's export result."""
+    try:
+        digest = file_sha256(metadata_path(model_dir))
+    except OSError:
+        return None
+    if meta is None:
+        meta = read_export_metadata(model_dir, strict=False)
+    return {"metadata_sha256": digest, "created": meta.get("created"),
+            "retrain_full": meta.get("retrain_full")}
+
+
+def evaluated_earlier_export(result: dict, model_dir) -> dict | None:
+    """The record of the export an evaluation (`result`: robustness.json) measured (its
+    "export": `export_identity`'s dict) when the export now in `model_dir` is another one
+    (written again since, e.g. by `export --retrain-full`); None when it is the same, or when
+    either cannot tell: an evaluation made before evaluations recorded their export, or a
+    folder without the metadata asset (then the members comparison is all there is)."""
+    done = result.get("export") if isinstance(result, dict) else None
+    if not isinstance(done, dict) or not done.get("metadata_sha256") or not model_dir:
+        return None
+    now = export_identity(model_dir)
+    if now is None or now["metadata_sha256"] == done["metadata_sha256"]:
+        return None
+    return done
+
+
+def describe_export(record: dict) -> str:
+    """`export_identity`'s record in words: "written 2026-12-04T15:40:01, members retrained
+    on train + val" (the parts it holds; "" for none)."""
+    parts = [f"written {record['created']}" if record.get("created") else "",
+             {True: "members retrained on train + val",
+              False: "members trained on train"}.get(record.get("retrain_full"), "")]
+    return ", ".join(p for p in parts if p)
 
 
 def check_evaluation_target(path) -> None:

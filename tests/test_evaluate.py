@@ -978,3 +978,58 @@ def test_evaluate_after_a_tiny_fit_warns_of_the_runs_own_photos(tiny_module, tmp
     code, stdout, stderr = in_process("evaluate", "--model", run / "export", "--data",
                                       f"folder:{data}")
     assert code == 0 and "as fit split it" in stderr and "WARNING" not in stderr, stderr
+
+
+def test_an_evaluation_of_an_export_written_again_since_is_said_to_be_earlier(
+        export_dir, tmp_path):
+    """A new-user check: `export --retrain-full` after fit replaced RUN/export with the same
+    trial names; the report's Robustness section went on showing robustness.json's clean
+    accuracy 0.1402 of the replaced export as the export's (evaluate on the new one: 0.0374).
+    An evaluation records which export it measured (the digest of its metadata asset, its
+    created time and retrain_full), and the report says it is of an earlier export and
+    gives the command that evaluates the current one. An evaluation without that record
+    (made before it was kept) says nothing of it."""
+    from hubensemble.fileio import atomic_write_json, file_sha256, read_json
+    from hubensemble.report import write_report
+    from hubensemble.rundir import Run
+
+    rng = np.random.default_rng(8)
+    data = tmp_path / "photos"
+    for name in ("a", "b", "c"):
+        write_pngs(data / name, (rng.random((6, 6, 6, 3)) * 255).astype(np.uint8))
+    run, fitted = run_with_export(tmp_path, export_dir, f"folder:{data}")
+    Run(run).update(export={**Run(run).export_record(run / "export"), "skipped": []})
+    asset = run / "export" / "assets" / "hubensemble.json"
+    meta = read_json(asset)
+    atomic_write_json(asset, {**meta, "created": "2026-12-04T10:00:00", "retrain_full": False})
+
+    def robustness_section():
+        text = write_report(run)[0].read_text()
+        section = text[text.index("## Robustness to corruptions"):]
+        return section[:section.index("\n## ")] if "\n## " in section else section
+
+    result = ev.evaluate_model(run / "export", fitted, corruptions=False, progress=False)
+    assert result["export"] == {"metadata_sha256": file_sha256(asset),
+                                "created": "2026-12-04T10:00:00", "retrain_full": False}
+    ev.write_evaluation(result, run / "robustness.json")
+    assert "earlier export" not in robustness_section()
+    # The export written again: other weights, the same members (export --retrain-full).
+    build_export(run / "export", seed=3)
+    atomic_write_json(asset, {**read_json(asset), "task": meta["task"],
+                              "created": "2026-12-04T11:00:00", "retrain_full": True})
+    section = robustness_section()
+    assert ("This evaluation is of an earlier export (written 2026-12-04T10:00:00, members "
+            f"trained on train), not of `{run / 'export'}` (written 2026-12-04T11:00:00, "
+            "members retrained on train + val), written again since with the same members: "
+            "its figures are not the current export's. Run `hubensemble evaluate --model "
+            f"{run / 'export'} --corruptions --out {run / 'robustness.json'}`.") in section
+    assert "The earlier export evaluated on the test split" in section
+    # An evaluation made before evaluations named their export: nothing claimed.
+    atomic_write_json(run / "robustness.json", {k: v for k, v in result.items()
+                                                if k != "export"})
+    assert "earlier export" not in robustness_section()
+    # Evaluated again: the current export's figures, nothing said.
+    ev.write_evaluation(ev.evaluate_model(run / "export", fitted, corruptions=False,
+                                          progress=False), run / "robustness.json")
+    section = robustness_section()
+    assert "earlier export" not in section and "The export evaluated" in section

@@ -40,6 +40,7 @@ ROBUSTNESS_KINDS = [
     (("members", "*"), dict), (("skipped",), list), (("not_held_out",), dict),
     (("task",), dict), (("task", "skipped"), list), (("task", "ignored"), dict),
     (("task", "oriented"), dict), (("task", "turned"), dict), (("task", "shrunk"), dict),
+    (("export",), dict),
 ]
 DISTILL_KINDS = [
     (("teacher",), dict), (("teacher", "members"), list), (("student",), dict),

@@ -10,7 +10,8 @@ import time
 import numpy as np
 
 from hubensemble import ensemble as ens
-from hubensemble.formats import FIT_STAGES, export_members_differ, read_export_metadata
+from hubensemble.formats import (FIT_STAGES, describe_export, evaluated_earlier_export,
+                                 export_identity, export_members_differ, read_export_metadata)
 from hubensemble.heldout import not_held_out_note
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
@@ -450,7 +451,17 @@ def _robustness_section(files, figures) -> Section:
         first = (Inline(Code(files.cmd("export")), ", then ") if _earlier_ensemble(
             files, exported, "") or not exported else None)
         sec.add(Inline(stale, " Run ", first, Code(files.cmd("evaluate")), "."))
-    sec.add(f"The export evaluated on the {rob.get('split', 'test')} split ({rob.get('n')} "
+    # The same members, but the export written again since (e.g. export --retrain-full).
+    earlier = not stale and evaluated_earlier_export(rob, export)
+    if earlier:
+        now = describe_export(export_identity(export) or {})
+        sec.add(Inline(f"This evaluation is of an earlier export "
+                       f"({describe_export(earlier) or 'its time not recorded'}), not of ",
+                       Code(str(export)), f"{f' ({now})' if now else ''}, written again since "
+                       "with the same members: its figures are not the current export's. Run ",
+                       Code(files.cmd("evaluate")), "."))
+    sec.add(f"The {'earlier ' if earlier else ''}export evaluated on the "
+            f"{rob.get('split', 'test')} split ({rob.get('n')} "
             f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
             "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
     if note := not_held_out_note(rob):  # e.g. `evaluate --data` on the run's photos plus new ones
