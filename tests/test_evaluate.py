@@ -1033,3 +1033,48 @@ def test_an_evaluation_of_an_export_written_again_since_is_said_to_be_earlier(
                                           progress=False), run / "robustness.json")
     section = robustness_section()
     assert "earlier export" not in section and "The export evaluated" in section
+
+
+def test_a_class_name_with_a_slash_is_matched_by_its_folder_spelling(tmp_path):
+    """A new-user check: gtsrb10's "beware of ice/snow" (an npz class name fit accepts) could
+    never be matched by `evaluate --data folder:DIR`, whose error said to rename the folder to
+    the model's name, which no folder may hold. A folder test set spells "/", "\\" and NUL
+    of a model class as "-" or "_"; a folder that spells two model classes is refused; the
+    error for an unknown folder names the folder name to use."""
+    from hubensemble.data import load_test_set
+    from hubensemble.errors import DataError
+
+    model = build_export(tmp_path / "model", class_names=("a", "beware of ice/snow", "c"))
+    rng = np.random.default_rng(9)
+    for spelling in ("beware of ice-snow", "beware of ice_snow"):
+        root = tmp_path / spelling
+        for name in ("a", spelling):
+            write_pngs(root / name, (rng.random((2, 6, 6, 3)) * 255).astype(np.uint8))
+        task = load_test_set(f"folder:{root}")
+        result = ev.evaluate_model(model, task, corruptions=False, progress=False)
+        assert result["n"] == 4 and result["classes"]["absent"] == ["c"]
+        np.testing.assert_array_equal(ev.class_index(["a", "beware of ice/snow", "c"], task),
+                                      [0, 1] if task.class_names[0] == "a" else [1, 0])
+    assert ev.folder_name("beware of ice/snow") == "beware of ice-snow"
+    assert ev.folder_name("a\\b\0c") == "a-b-c"
+    twins = Task(name="twins", source="folder:x", class_names=["a", "x-y"], train=task.train)
+    for model_names in (["a", "x/y", "x-y"], ["a", "x/y", "x\\y"]):
+        with pytest.raises(DataError, match="the class folder 'x-y' of 'twins' spells the "
+                           "model's classes '(x-y|x/y)' and '(x/y|x\\\\\\\\y)'"):
+            ev.class_index(model_names, twins)
+    # The plain name of a class holding "\" (a Linux folder may hold it) is no clash.
+    linux = Task(name="l", source="folder:x", class_names=["a", "x\\y"], train=task.train)
+    np.testing.assert_array_equal(ev.class_index(["x/y", "a", "x\\y"], linux), [1, 2])
+    # An unknown folder: the error names the folder name of the model's class.
+    odd = Task(name="odd", source="folder:x", class_names=["a", "beware of ice snow"],
+               train=task.train)
+    with pytest.raises(DataError) as e:
+        ev.class_index(["a", "beware of ice/snow", "c"], odd)
+    assert ("rename the class folder(s) to the model's names (a name with '/', '\\' or NUL "
+            "is written with '-' or '_' there: 'beware of ice/snow' -> folder "
+            "'beware of ice-snow')") in str(e.value)
+    # Other data spell the model's names: an npz archive's "ice-snow" is another class.
+    npz = Task(name="n", source="npz:x", class_names=["a", "beware of ice-snow"],
+               train=task.train)
+    with pytest.raises(DataError, match="store the model's names in the npz file's"):
+        ev.class_index(["a", "beware of ice/snow", "c"], npz)
