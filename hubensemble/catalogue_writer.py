@@ -221,24 +221,30 @@ def catalogue_names(path) -> set[str]:
 
 
 def _modules_nodes(text):
-    """(root, key, value) YAML nodes of the top-level `modules:` of a catalogue's text, or
-    Nones (no such key, or not YAML: the parser says where). Nodes, not values: an alias
-    bomb stays small."""
+    """(root, key, value) YAML nodes of a catalogue's text and its top-level `modules:`:
+    Nones for what it has not (no document: comments only; no such key; not YAML, which the
+    parser says where). Nodes, not values: an alias bomb stays small."""
     try:
         root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return None, None, None
+    if isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null") and not root.value:
+        return None, None, None  # `---` and comments: no document either
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
             if isinstance(key, yaml.ScalarNode) and key.value == "modules":
                 return root, key, value
-    return None, None, None
+    return root, None, None
 
 
 def _existing(path):
-    """(text, ModuleSpecs) of the catalogue at `path` that entries are appended to; a
-    `modules:` that is empty is a start, not an error, here. CatalogueError when the file
-    does not read as a catalogue, or when its entries are written in YAML's flow style
+    """(text, ModuleSpecs) of the catalogue at `path` that entries are appended to. A file
+    still to start its list (a `modules:` that is empty, [] or nothing; no `modules:` key; a
+    file of comments only) is not an error here, but the rest of it is checked as
+    `catalogue validate` checks it, with the file's own line numbers (`_start_problems`): it
+    was checked only after the modules had loaded, in the would-be text, so `catalogue add`
+    took TensorFlow's seconds and then named a line the file does not have. CatalogueError
+    when the file does not read as a catalogue, or when it is written in YAML's flow style
     (`modules: [{name: a, …}]`), which appended block lines would break: that was a "YAML
     syntax error" blaming the valid file, after the module had loaded."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -246,18 +252,38 @@ def _existing(path):
     if not old.strip():
         return old, []
     root, key, node = _modules_nodes(old)
-    if node is not None and (root.flow_style or isinstance(node, yaml.SequenceNode)
-                             and node.flow_style and node.value):
-        raise CatalogueError(f"cannot append to the flow-style `modules:` list of "
-                             f"{path}:{key.start_mark.line + 1}; rewrite it as a block list "
+    if isinstance(root, yaml.MappingNode) and (root.flow_style or isinstance(
+            node, yaml.SequenceNode) and node.flow_style and node.value):
+        what = "`modules:` list" if key else "mapping"
+        line = (key or root).start_mark.line + 1
+        raise CatalogueError(f"cannot append to the flow-style {what} of {path}:{line}; "
+                             f"rewrite it as a block list "
                              f"(`modules:`, then `  - name: …` lines) or add the entry by hand")
-    if node is not None and (node.tag.endswith(":null") or isinstance(
-            node, yaml.SequenceNode) and not node.value):
-        return old, []  # the appended text is read back whole before it is written
     before, problems = parse_catalogue_text(old, path, folder)
+    if not before:
+        problems = _start_problems(path, problems, root, key, node)
     if problems:
         raise_problems(problems)
     return old, before
+
+
+def _start_problems(path, problems, root, key, node) -> list[str]:
+    """The `problems` of a catalogue file whose `modules:` list `append_catalogue` may start
+    (`root`, `key`, `node`: its YAML nodes, `_modules_nodes`) less the one about that list:
+    'the catalogue is empty' for a file of comments only, 'modules: missing' for a mapping
+    without the key, 'modules: is an empty list' / 'is empty' for `modules: []` or a bare
+    `modules:`. Any other value of `modules:` keeps its problem."""
+    if root is None:
+        drop = "the (catalogue|top level) is empty[;,]"
+    elif not isinstance(root, yaml.MappingNode):
+        return problems
+    elif key is None:
+        drop = re.escape("field 'modules': missing;")
+    elif node.tag.endswith(":null") or isinstance(node, yaml.SequenceNode) and not node.value:
+        drop = re.escape("field 'modules': is ")
+    else:
+        return problems
+    return [p for p in problems if not re.match(rf"{re.escape(path)}:\d+: {drop}", p)]
 
 
 def append_catalogue(path, specs) -> str:
@@ -283,13 +309,8 @@ def append_catalogue(path, specs) -> str:
                    len(lines))
         head = "".join(lines[:end]).rstrip("\n") + "\n"
         text = head + added + "".join(lines[end:])
-    elif old.strip():  # `modules: []` or a bare `modules:`: the entries go right under it,
-        # wherever the block is, and a comment on its line stays
-        text = re.sub(r"(?m)^modules:[ \t]*(?:\[[ \t]*\]|~|null)?[ \t]*(#.*)?\n?",
-                      lambda m: "modules:" + (f"  {m.group(1)}" if m.group(1) else "")
-                      + "\n" + added, old, count=1)
     else:
-        text = "modules:\n" + added
+        text = _started(old, added)
     after, problems = parse_catalogue_text(text, path, folder)
     if problems or len(after) != len(before) + len(specs):
         raise_problems(problems or [f"{path}: cannot append after its last entry (is "
@@ -297,3 +318,21 @@ def append_catalogue(path, specs) -> str:
                                     f"by hand:\n{added}"])
     atomic_write_text(path, text)
     return added
+
+
+def _started(old, added) -> str:
+    """The text of a catalogue `old` without entries (`_existing` read it) whose `modules:`
+    list starts with the entry lines `added`: right under a `modules:` that is empty ([],
+    nothing, null; its value may be on the lines below), wherever the block is, keeping a
+    comment on the line where the value ends; at the end of a file without the key (comments
+    only, or `defaults:` only). The value is replaced by its YAML marks, as a pattern on the
+    key's line missed `modules:` followed by `[]` on the next line."""
+    root, key, node = _modules_nodes(old)
+    lines = old.splitlines(True)
+    if key is None:
+        return "".join(lines).rstrip("\n") + ("\n" if old.strip() else "") + "modules:\n" + added
+    end = node.end_mark
+    rest = lines[end.line][end.column:] if end.line < len(lines) else ""
+    comment = rest.strip() if rest.strip().startswith("#") else ""
+    return ("".join(lines[:key.start_mark.line]) + " " * key.start_mark.column + "modules:"
+            + (f"  {comment}" if comment else "") + "\n" + added + "".join(lines[end.line + 1:]))

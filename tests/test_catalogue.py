@@ -641,7 +641,9 @@ def test_shipped_catalogues_are_the_packaged_yaml_files():
 
 @pytest.mark.parametrize("start", ["modules: []\n", "# mine\nmodules:\n", "", None,
                                    "modules: []  # none yet\ndefaults:\n  family: expert\n",
-                                   "# mine\nmodules:    # to fill\ndefaults:\n  license: x\n"])
+                                   "# mine\nmodules:    # to fill\ndefaults:\n  license: x\n",
+                                   "# mine\nmodules:\n  []  # none yet\n", "# mine\n\n# x\n",
+                                   "# mine\ndefaults:\n  license: x\n", "---\n# mine\n"])
 def test_catalogue_add_appends_to_an_empty_catalogue(tmp_path, start):
     """A new-user check: `catalogue add --to` a file holding `modules: []` or a bare
     `modules:` (the natural first file) was refused, after the module had loaded."""
@@ -926,6 +928,25 @@ def test_catalogue_add_refuses_a_flow_style_list_before_tensorflow(tmp_path):
     mixed = write(tmp_path, "modules:\n  - {name: a, handle: ./m}\n", name="mixed.yaml")
     append_catalogue(mixed, [ModuleSpec("b", TFHUB)])
     assert [s.name for s in load_catalogue(mixed)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("start", ["# my list\nmodules: []  # fill me\nextra_comment: 1\n",
+                                   "# my list\nmodules:  # fill me\nextra_comment: 1\n",
+                                   "# my list\nmodules: ~\nextra_comment: 1\n",
+                                   "# my list\ndefaults: {}\nextra_comment: 1\n"])
+def test_catalogue_add_checks_a_file_with_no_entries_yet_before_tensorflow(tmp_path, start):
+    """A new-user check: a --to file whose `modules:` list was empty ([], nothing) was not
+    checked before the module loaded (6 s), then refused naming a line of the would-be
+    text: `empty.yaml:8: field 'extra_comment'` for a 3-line file, where `catalogue
+    validate` says :3. A file with entries was checked first, at its own lines."""
+    (tmp_path / "m").mkdir()
+    path = write(tmp_path, start, name="empty.yaml")
+    code, err, tensorflow = main_in_a_new_process(
+        "catalogue", "add", tmp_path / "m", "--to", path)
+    assert (code, tensorflow) == (2, False), err
+    assert err == (f"hubensemble: error: {path}:3: field 'extra_comment': unknown top-level "
+                   f"key; write one of defaults, modules instead\n")
+    assert path.read_text() == start
 
 
 def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path, caplog):
