@@ -636,3 +636,76 @@ def test_upstream_data_errors(tmp_path):
         zoo.load_hierarchy(tmp_path / "bad.yaml")
     with pytest.raises(DataError, match="cannot read upstream data"):
         zoo.UpstreamData.from_npz(tmp_path / "missing.npz", tree)
+
+
+def test_catalogue_add_of_a_zoo_module_writes_the_entry_its_zoo_has(
+        tmp_path, tiny_module, raw_module, caplog):
+    """A new-user check: `catalogue add` of a zoo module left out its `input_size: [32, 32]`
+    (and family, upstream, …), so the same module was ranked at 64x64 under --profile cpu
+    where the zoo's entry gave 32x32, and add warned that the two load the same module.
+    The module declares its fields (hub.introspect.DECLARED_FIELDS) in its metadata; a module
+    of a zoo built before that takes them from its zoo's catalogue; a module that declares
+    nothing gets none of them."""
+    import shutil
+
+    from hubensemble.catalogue import ModuleSpec, load_catalogue
+    from hubensemble.catalogue_writer import add_modules
+    from hubensemble.hub import write_hub_module
+    from hubensemble.hub.introspect import describe_module
+    from hubensemble.hub.writer import METADATA_FILE
+
+    out = zoo.build_zoo(_tiny_config(), tmp_path / "zoo", progress=False, workers=1)
+    zoo_entries = load_catalogue(out / "catalogue.yaml")
+    declared = ("input_size", "native_size", "value_range", "family", "architecture",
+                "upstream", "subtree", "seed", "license", "tags")
+    compared = ("sha256", "output_dim", "params") + declared
+
+    def same(spec, entry):
+        return {f: getattr(spec, f) for f in compared} == {f: getattr(entry, f) for f in compared}
+
+    # The folder in its zoo, and moved out of it (its metadata alone).
+    elsewhere = tmp_path / "moved" / "g0"
+    shutil.copytree(out / "r6x1-generalist-0", elsewhere)
+    for handle, entry in ((out / "r6x1-generalist-0", zoo_entries[0]),
+                          (elsewhere, zoo_entries[0]), (out / "r6x1-expert-digits",
+                                                        zoo_entries[1])):
+        spec = describe_module(str(handle))
+        assert same(spec, entry), (spec, entry)
+        assert spec.input_size == (32, 32) and spec.family == entry.family
+    # A module of an older zoo, whose metadata declares no entry fields: its zoo's catalogue.
+    meta = out / "r6x1-expert-digits" / METADATA_FILE
+    json_meta = json.loads(meta.read_text())
+    meta.write_text(json.dumps({k: v for k, v in json_meta.items()
+                                if k not in ("input_size", "value_range", "license", "tags")}))
+    assert same(describe_module(str(out / "r6x1-expert-digits")), zoo_entries[1])
+
+    # `catalogue add` writes that entry: no "loads the same module" warning, and the file
+    # reads back the zoo's values.
+    mine = tmp_path / "mine.yaml"
+    text, failed = add_modules(mine, [str(out / "r6x1-generalist-0")], set())
+    assert failed == [] and "input_size: [32, 32]" in text
+    assert same(load_catalogue(mine)[0], zoo_entries[0])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        add_modules(mine, [tiny_module, raw_module("no-training")], {"r6x1-generalist-0"})
+    assert "loads the same module" not in caplog.text
+
+    # Modules that declare nothing: the fields stay at their defaults, the measured ones set.
+    plain = ModuleSpec("x", "https://tfhub.dev/google/bit/m-r50x1/1")
+    for spec in load_catalogue(mine)[1:]:
+        assert {f: getattr(spec, f) for f in declared} == {
+            f: getattr(plain, f) for f in declared}, spec
+        assert spec.output_dim in (8, 6)
+    # A declared value ModuleSpec refuses is left out with a warning; the others are kept.
+    odd = write_hub_module(keras_tiny(), str(tmp_path / "odd"), metadata={
+        "input_size": "big", "family": "expert", "value_range": [-1, 1]})
+    with caplog.at_level(logging.WARNING):
+        spec = describe_module(odd)
+    assert (spec.input_size, spec.family, spec.value_range) == (None, "expert", "-1,1")
+    assert "leaving out its declared input_size" in caplog.text
+
+
+def keras_tiny():
+    from conftest import make_tiny_model
+
+    return make_tiny_model(seed=1, width=4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 
@@ -15,8 +16,16 @@ from hubensemble.hub.locate import locate
 from hubensemble.hub.resolvers import _sidecar, pinned_file, read_json
 from hubensemble.hub.runtime import ModuleRuntime, SignatureModule
 
+log = logging.getLogger(__name__)
+
 # The size a module of any input size is probed at to learn its output width.
 _PROBE_SIZE = 64
+
+#: The entry fields a module may declare in its metadata (`hub.writer.METADATA_FILE`, which
+#: the zoo builder writes) or its zoo's catalogue: what it was trained for, which no graph
+#: shows (a zoo module takes any size, but its features are tuned to its training size).
+DECLARED_FIELDS = ("input_size", "native_size", "value_range", "family", "architecture",
+                   "upstream", "subtree", "seed", "license", "tags")
 
 
 def entry_name(handle, taken=()) -> str:
@@ -98,7 +107,56 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
         fields.update(signature=runtime.obj.signature_name, output_key=runtime.obj.output_key)
     else:
         fields["signature"] = signature
+    if files.kind == "saved-model":
+        fields = _with_declared(fields, files.path, fixed_size=len(sizes) == 1)
     return ModuleSpec(**fields)
+
+
+def declared_fields(path) -> dict:
+    """The entry fields (DECLARED_FIELDS) the SavedModel folder `path` declares: its
+    metadata file (`hub.writer.METADATA_FILE`), then, for what that lacks, the entry of the
+    zoo's catalogue.yaml it sits in (a zoo built before its modules recorded their input
+    size). {} for a module that declares nothing (a plain SavedModel). Values as JSON/YAML
+    gave them, unchecked: `describe_module` checks them with ModuleSpec."""
+    from hubensemble.hub.writer import METADATA_FILE
+
+    try:
+        meta = read_json(os.path.join(path, METADATA_FILE))
+    except (OSError, ValueError):
+        meta = {}
+    found = {k: meta[k] for k in DECLARED_FIELDS if isinstance(meta, dict) and k in meta}
+    parent = os.path.dirname(os.path.abspath(path))
+    zoo_catalogue = os.path.join(parent, "catalogue.yaml")
+    if os.path.isfile(os.path.join(parent, "zoo.json")) and os.path.isfile(zoo_catalogue):
+        from hubensemble.catalogue import load_catalogue
+        from hubensemble.errors import CatalogueError
+
+        try:
+            entries = load_catalogue(zoo_catalogue)
+        except CatalogueError:
+            entries = []
+        for spec in entries:
+            if os.path.realpath(spec.handle) == os.path.realpath(path):
+                known = spec.to_json()
+                found = {**{k: known[k] for k in DECLARED_FIELDS
+                            if known.get(k) not in (None, [], ())}, **found}
+    return found
+
+
+def _with_declared(fields, path, *, fixed_size) -> dict:
+    """`fields` with what the module at `path` declares (`declared_fields`) added: the zoo's
+    modules were added without their input size (ranked at the profile's 64 px, not their
+    32) and value range. A fixed size its signature demands stays. A declared value that
+    ModuleSpec refuses is left out with a warning, as the module itself still loads."""
+    declared = declared_fields(path)
+    if fixed_size:
+        declared.pop("input_size", None)
+    for key, value in declared.items():
+        try:  # ModuleSpec checks it and canonicalises it ([0, 1] -> "0,1", lists -> tuples)
+            fields[key] = getattr(ModuleSpec(**{**fields, key: value}), key)
+        except (TypeError, ValueError) as e:
+            log.warning("%s: leaving out its declared %s (%s)", path, key, e)
+    return fields
 
 
 def _preset_image_size(path):

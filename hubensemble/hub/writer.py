@@ -21,7 +21,9 @@ def write_hub_module(model, path, *, input_size=None, metadata=None):
     ``trainable_variables`` and ``regularization_losses`` (one argument-less function per
     regularised weight of the model) — the reusable SavedModel API
     (https://www.tensorflow.org/hub/reusable_saved_models). ``metadata`` (a JSON-able dict) is
-    stored as ``assets/hubensemble_module.json``.
+    stored as ``assets/hubensemble_module.json``; its keys named like catalogue fields
+    (``hub.introspect.DECLARED_FIELDS``: input_size, value_range, family, …) are what
+    `catalogue add` writes for the module.
 
     The folder is written next to ``path`` (``.tmp-NAME.PID``) and renamed into place, so an
     interrupted write never leaves a half module; an existing folder at ``path`` is replaced.

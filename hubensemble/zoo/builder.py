@@ -291,13 +291,20 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
         classes = up.class_names if p.subtree is None else up.hierarchy[p.subtree]
         spec = _spec_of(config, p)
         seed = train_seed(p, up.hierarchy)
+        data = data_for(p)  # sets input_size
+        # The module declares its catalogue entry's fields (hub.introspect.DECLARED_FIELDS),
+        # so `catalogue add` of its folder writes the entry the zoo's catalogue has.
+        entry = _spec(p, up.name, str(folder / p.name), input_size=input_size,
+                      license=config.license).to_json()
         meta = {"name": p.name, "family": p.family,
                 "architecture": arch_label(ARCHITECTURES[p.arch]), "arch": p.arch,
                 "subtree": p.subtree, "parent": p.parent, "seed": p.seed, "upstream": up.name,
                 "classes": len(classes), "output_dim": ARCHITECTURES[p.arch].output_dim,
+                "input_size": entry["input_size"], "value_range": entry["value_range"],
+                "license": entry["license"], "tags": entry["tags"],
                 "train": spec.to_json(), "zoo": config.name, "recipe_version": RECIPE_VERSION}
         return _Task(plan=p, arch=ARCHITECTURES[p.arch], spec=spec, n_classes=len(classes),
-                     head_width=len(up.class_names), data=data_for(p),
+                     head_width=len(up.class_names), data=data,
                      start=str(work / f"{p.parent}.npz") if p.parent else None,
                      train_seed=seed, out=str(folder / p.name),
                      keep=str(work / f"{p.name}.npz") if p.name in parents else None,
