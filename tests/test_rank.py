@@ -1115,3 +1115,28 @@ def test_cli_shard_auto_ranks_the_array_tasks_share(good, tmp_path, monkeypatch,
     assert cli_main([*common, "--shard", "3/4", "--out", str(tmp_path / "empty")]) == 2
     assert "shard 3/4 holds no module: the catalogue has 3" in capsys.readouterr().err
     assert not (tmp_path / "empty").exists()
+
+
+def test_rank_warns_of_an_entrys_output_dim_its_module_does_not_measure(
+        good, tmp_path, in_process):
+    """A new-user check: an entry's wrong `output_dim: 512` (the module gives 4-d features)
+    validated, ranked and was measured as 4 without a word on the terminal or in log.txt.
+    rank names the entry's file:line, both widths and the one used (the measured), records
+    the entry's in the row, and ranks the module all the same; a cache hit warns too."""
+    cat = tmp_path / "pool.yaml"
+    cat.write_text(f"modules:\n  - name: {good[0].name}\n    handle: {good[0].handle}\n"
+                   f"    output_dim: 512\n  - name: {good[1].name}\n"
+                   f"    handle: {good[1].handle}\n    output_dim: 7\n")
+    for out in (tmp_path / "run", tmp_path / "again"):  # a miss, then a cache hit
+        code, _, err = in_process("rank", "--catalogue", cat, "--data", "sklearn:digits",
+                                  "--profile", PROFILE, "--out", out)
+        assert code == 0, err
+        said = (f"{cat}:2: field 'output_dim': module good0's entry says 512, its embeddings "
+                f"are 4-d; ranked (and used) with the measured 4; write output_dim: 4 in the "
+                f"entry or leave it out")
+        assert said in err and said in (out / "log.txt").read_text()
+        assert err.count("field 'output_dim'") == 1  # good1's 7 is right: no warning
+        rows = {r["name"]: r for r in rank.load_ranking(out).rows}
+        assert (rows["good0"]["status"], rows["good0"]["dim"]) == ("ok", 4)
+        assert rows["good0"]["catalogue_dim"] == 512 and "catalogue_dim" not in rows["good1"]
+    assert rows["good0"]["cache_hit"]

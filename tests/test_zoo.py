@@ -698,11 +698,14 @@ def test_catalogue_add_of_a_zoo_module_writes_the_entry_its_zoo_has(
         assert spec.output_dim in (8, 6)
     # A declared value ModuleSpec refuses is left out with a warning; the others are kept.
     odd = write_hub_module(keras_tiny(), str(tmp_path / "odd"), metadata={
-        "input_size": "big", "family": "expert", "value_range": [-1, 1]})
+        "input_size": "big", "family": "expert", "value_range": [-1, 1], "output_dim": 99})
     with caplog.at_level(logging.WARNING):
         spec = describe_module(odd)
     assert (spec.input_size, spec.family, spec.value_range) == (None, "expert", "-1,1")
     assert "leaving out its declared input_size" in caplog.text
+    # A declared width the module does not give: the measured one, with a warning.
+    assert spec.output_dim == 4
+    assert "declares output_dim 99, its embeddings are 4-d; writing the measured 4" in caplog.text
 
 
 def keras_tiny():

@@ -113,18 +113,20 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
 
 
 def declared_fields(path) -> dict:
-    """The entry fields (DECLARED_FIELDS) the SavedModel folder `path` declares: its
-    metadata file (`hub.writer.METADATA_FILE`), then, for what that lacks, the entry of the
-    zoo's catalogue.yaml it sits in (a zoo built before its modules recorded their input
-    size). {} for a module that declares nothing (a plain SavedModel). Values as JSON/YAML
-    gave them, unchecked: `describe_module` checks them with ModuleSpec."""
+    """The entry fields (DECLARED_FIELDS, and output_dim) the SavedModel folder `path`
+    declares: its metadata file (`hub.writer.METADATA_FILE`), then, for what that lacks,
+    the entry of the zoo's catalogue.yaml it sits in (a zoo built before its modules
+    recorded their input size). {} for a module that declares nothing (a plain
+    SavedModel). Values as JSON/YAML gave them, unchecked: `describe_module` checks them
+    with ModuleSpec."""
     from hubensemble.hub.writer import METADATA_FILE
 
     try:
         meta = read_json(os.path.join(path, METADATA_FILE))
     except (OSError, ValueError):
         meta = {}
-    found = {k: meta[k] for k in DECLARED_FIELDS if isinstance(meta, dict) and k in meta}
+    found = {k: meta[k] for k in DECLARED_FIELDS + ("output_dim",)
+             if isinstance(meta, dict) and k in meta}
     parent = os.path.dirname(os.path.abspath(path))
     zoo_catalogue = os.path.join(parent, "catalogue.yaml")
     if os.path.isfile(os.path.join(parent, "zoo.json")) and os.path.isfile(zoo_catalogue):
@@ -138,7 +140,7 @@ def declared_fields(path) -> dict:
         for spec in entries:
             if os.path.realpath(spec.handle) == os.path.realpath(path):
                 known = spec.to_json()
-                found = {**{k: known[k] for k in DECLARED_FIELDS
+                found = {**{k: known[k] for k in DECLARED_FIELDS + ("output_dim",)
                             if known.get(k) not in (None, [], ())}, **found}
     return found
 
@@ -149,6 +151,10 @@ def _with_declared(fields, path, *, fixed_size) -> dict:
     32) and value range. A fixed size its signature demands stays. A declared value that
     ModuleSpec refuses is left out with a warning, as the module itself still loads."""
     declared = declared_fields(path)
+    said = declared.pop("output_dim", None)
+    if said is not None and said != fields["output_dim"]:  # as rank warns of an entry's
+        log.warning("%s declares output_dim %s, its embeddings are %d-d; writing the measured "
+                    "%d", path, said, fields["output_dim"], fields["output_dim"])
     if fixed_size:
         declared.pop("input_size", None)
     for key, value in declared.items():
