@@ -27,7 +27,7 @@ import time
 from hubensemble import candidate, fileio, metrics, options
 from hubensemble.errors import RunError
 from hubensemble.formats import SERVING_SIGNATURE, export_members_differ, read_export_metadata
-from hubensemble.text import cells, ljust
+from hubensemble.text import cells, ljust, shell
 
 log = logging.getLogger(__name__)
 
@@ -400,9 +400,9 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
         raise RunError(f"the export at {path} left out {len(skipped)} of ensemble.json's "
                        f"{len(chosen)} members (--skip-missing): {left}. distill's teacher "
                        "must be the whole ensemble it is compared with: re-run `hubensemble "
-                       f"tune --run {run.path}` for them, then {command} without "
-                       f"--skip-missing (or `hubensemble ensemble --run {run.path}` to choose "
-                       "among the complete candidates, then export)")
+                       f"tune --run {shell(run.path)}` for them, then {command} without "
+                       "--skip-missing (or `hubensemble ensemble --run "
+                       f"{shell(run.path)}` to choose among the complete candidates, then export)")
     if export_members_differ(info, ens.get("members")):  # other members, or other weights
         raise RunError(f"the export at {path} holds members {exported} (with their weights), "
                        f"but ensemble.json chose {chosen}"

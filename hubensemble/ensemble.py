@@ -29,6 +29,7 @@ from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
 from hubensemble.data.coverage import coverage_note, split_coverage
 from hubensemble.rundir import Run
+from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
 OBJECTIVES = options.get("objective").choices
@@ -310,7 +311,7 @@ def load_labels(run_dir, split):
     path = _label_file(run_dir, split)
     if not os.path.exists(path):
         return None
-    rewrite = f"`hubensemble tune --run {run_dir}` writes it again from the run's data"
+    rewrite = f"`hubensemble tune --run {shell(run_dir)}` writes it again from the run's data"
     try:
         y = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -487,7 +488,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     (naming `hubensemble cost`), or when no candidate fits the budget.
     """
     run_dir = os.fspath(run_dir)
-    tune_cmd = f"`hubensemble tune --run {run_dir}`"
+    tune_cmd = f"`hubensemble tune --run {shell(run_dir)}`"
     y_val = load_labels(run_dir, "val")
     if y_val is None:
         Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run tune"
@@ -620,9 +621,9 @@ def read_ensemble(run_dir) -> dict:
         first = ""
         found, _ = candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))
         if not any(c.ok for c in found):
-            first = (f", from the candidates that `hubensemble tune --run {run_dir}` writes "
+            first = (f", from the candidates that `hubensemble tune --run {shell(run_dir)}` writes "
                      "first (the run has no usable one yet)")
-        raise RunError(f"{path} is missing; `hubensemble ensemble --run {run_dir}` writes "
+        raise RunError(f"{path} is missing; `hubensemble ensemble --run {shell(run_dir)}` writes "
                        f"it{first}")
     try:
         record = fileio.read_json(path)
@@ -630,8 +631,8 @@ def read_ensemble(run_dir) -> dict:
         record = e
     if not isinstance(record, dict):
         why = record if isinstance(record, Exception) else "not a JSON object"
-        raise RunError(f"{path} is unreadable ({why}); `hubensemble ensemble --run {run_dir}` "
-                       "writes it again")
+        raise RunError(f"{path} is unreadable ({why}); `hubensemble ensemble --run "
+                       f"{shell(run_dir)}` writes it again")
     return record
 
 

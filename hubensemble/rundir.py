@@ -18,7 +18,7 @@ from hubensemble.formats import versions  # noqa: F401 - re-exported for older c
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
-from hubensemble.text import printable
+from hubensemble.text import printable, shell
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +149,8 @@ class Run:
         """The command that exports this run to `out` (`--out` only when it is not RUN/export,
         so advice names the folder it is about), then `flags`."""
         given = out is not None and os.path.abspath(out) != os.path.abspath(self.export)
-        return " ".join(["hubensemble export --run", str(self.path),
-                         *(["--out", str(out)] if given else []), *flags])
+        return " ".join(["hubensemble export --run", shell(self.path),
+                         *(["--out", shell(out)] if given else []), *flags])
 
     def exported_tflite(self, meta=None) -> str | None:
         """The TFLite model of the run's last export (run.json "export" "tflite"), beside
@@ -320,7 +320,7 @@ class Run:
                 y = self.labels_of(split)
             except (OSError, ValueError) as e:
                 raise RunError(f"{self.labels / f'{split}.npy'} is unreadable ({e}); run "
-                               f"`hubensemble tune --run {self.path}` to write it again")
+                               f"`hubensemble tune --run {shell(self.path)}` to write it again")
             if y is not None:
                 labels[split] = y
         names = class_names or self.class_names()
@@ -514,7 +514,8 @@ class Run:
             what = ("is missing" if not self.meta_path.exists()
                     else "records no data (its \"data\" section)")
             raise RunError(f"{self.meta_path} {what}; `hubensemble rank --catalogue FILE "
-                           f"--data SPEC --out {self.path}` (or `hubensemble fit`) writes it")
+                           f"--data SPEC --out {shell(self.path)}` (or `hubensemble fit`) "
+                           "writes it")
         from hubensemble.data.specs import is_relative_spec
 
         spec = str(recorded["args"].get("spec"))
@@ -605,7 +606,7 @@ class Run:
 
     def rank_command(self) -> str:
         """The `hubensemble rank` command line that writes this run's ranking (for errors)."""
-        return f"`hubensemble rank --catalogue FILE --data SPEC --out {self.path}`"
+        return f"`hubensemble rank --catalogue FILE --data SPEC --out {shell(self.path)}`"
 
     def ranking(self) -> dict | None:
         """ranking.json as a dict whose "modules" is a list; None when it is missing. RunError

@@ -45,3 +45,13 @@ def ljust(text, width: int) -> str:
     it is when it takes that many or more: str.ljust for names in any script."""
     text = str(text)
     return text + " " * max(0, width - cells(text))
+
+
+def shell(path) -> str:
+    """`path` (str or os.PathLike) as one shell word, quoted only when it needs it
+    (shlex.quote): advice such as "`hubensemble tune --run RUN`" must run when pasted,
+    and a run folder such as "My runs/a" split into two words (a new-user check)."""
+    import os
+    import shlex
+
+    return shlex.quote(os.fspath(path))

@@ -277,7 +277,9 @@ def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
     which evaluate's --data cannot take), and the report says the evaluation is this one's."""
     cat = tmp_path / "cat.yaml"
     cat.write_text(f"modules:\n  - {{name: m, handle: {module_factory('fit0', seed=0)}}}\n")
-    d, run = tmp_path / "d", tmp_path / "run"
+    # A run folder with a space: each pasted command is still one word per path (the export
+    # advice split "my runs/run" in two).
+    d, run = tmp_path / "d", tmp_path / "my runs" / "run"
     draw(d, n=12)
     fit = ["--profile", "quick", "--top-k", "1", "--data-seed", "1", "--val-fraction", "0.3"]
     assert in_process("fit", "--catalogue", cat, "--data", f"folder:{d}", "--out", run, *fit,

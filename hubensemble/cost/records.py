@@ -20,6 +20,7 @@ from hubensemble import fileio
 from hubensemble.fileio import json_kind
 from hubensemble.errors import RunError
 from hubensemble.formats import COST_FILE, versions
+from hubensemble.text import shell
 
 #: RUN/cost.json's format name and version.
 COST_FORMAT = "hubensemble-cost"
@@ -226,7 +227,7 @@ def cost_path(run_dir) -> str:
 
 def cost_command(run_dir) -> str:
     """The command that computes a run's costs."""
-    return f"`hubensemble cost --run {os.fspath(run_dir)}`"
+    return f"`hubensemble cost --run {shell(run_dir)}`"
 
 
 @dataclasses.dataclass

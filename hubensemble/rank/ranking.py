@@ -27,6 +27,7 @@ from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_res
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
+from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
 
@@ -500,7 +501,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                  out_dir, held)
     elif held:
         nxt = ("the next `fit` (or `tune --run {}`)" if "fit" in run.meta() else
-               "`tune --run {}`").format(out_dir)  # a fit's folder: its own sweep follows
+               "`tune --run {}`").format(shell(out_dir))  # a fit's folder: its own sweep follows
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
                     "that the ensemble selects from, and %s adds trials for the modules this "
                     "ranking selects", out_dir, held, nxt)

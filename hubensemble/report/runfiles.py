@@ -19,6 +19,7 @@ from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS
                                        RUN_KINDS, kind_problems, note)
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweepstate import unfinished_sweeps
+from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,14 @@ class RunFiles:
         """The command line that makes `what` (one of CMDS) for this run."""
         p = str(self.path)
         return {
-            "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {p}",
-            "tune": f"hubensemble tune --run {p}",
-            "ensemble": f"hubensemble ensemble --run {p}",
-            "export": f"hubensemble export --run {p}",
+            "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
+            "tune": f"hubensemble tune --run {shell(p)}",
+            "ensemble": f"hubensemble ensemble --run {shell(p)}",
+            "export": f"hubensemble export --run {shell(p)}",
             "evaluate": self._evaluate_command(),
-            "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {p}",
-            "cost": f"hubensemble cost --run {p}",
-            "distill": f"hubensemble distill --run {p}",
+            "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",
+            "cost": f"hubensemble cost --run {shell(p)}",
+            "distill": f"hubensemble distill --run {shell(p)}",
         }[what]
 
     def _evaluate_command(self) -> str:
@@ -264,7 +265,7 @@ def _load_meta(path: Path, run) -> tuple[dict, Inline | None]:
     """(run.json as a dict, None), or with the note saying it is missing or unreadable (the
     dict is then {}) or damaged (a value of the wrong kind: dropped from the dict)."""
     restore = ("restore it from a copy, or run `hubensemble rank --catalogue FILE --data SPEC "
-               f"--out {path}` again, which writes it (its embeddings are cached)")
+               f"--out {shell(path)}` again, which writes it (its embeddings are cached)")
     if not run.meta_path.exists():
         return {}, note(f"{run.meta_path} is missing, so the data, the stage times and the "
                         f"versions are not known; {restore}")

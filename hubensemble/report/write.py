@@ -10,7 +10,7 @@ from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
-from hubensemble.text import printable
+from hubensemble.text import printable, shell
 from hubensemble.data.coverage import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
@@ -110,7 +110,7 @@ def summary_table(run_dir) -> str:
     elif ensemble is not None:
         lines.append(f"no test metrics: {ensemble.get('test_missing') or 'no test split'}")
     else:
-        lines.append(f"no ensemble yet: run `hubensemble ensemble --run {path}`")
+        lines.append(f"no ensemble yet: run `hubensemble ensemble --run {shell(path)}`")
     if ensemble is not None:
         coverage = ensemble.get("coverage")
         if coverage is None:  # an ensemble.json written before coverage was recorded
@@ -158,7 +158,7 @@ def summary_table(run_dir) -> str:
         # Absolute, as the export's path (run.json records it so): either can be pasted.
         lines.append(f"report: {run.report_html.resolve()} (and {run.report_md.name})")
     else:
-        lines.append(f"report: not written yet (`hubensemble report --run {path}`)")
+        lines.append(f"report: not written yet (`hubensemble report --run {shell(path)}`)")
     return "\n".join(lines)
 
 
