@@ -216,19 +216,25 @@ def test_serve_members_gives_each_members_own_probabilities(exported, loaded, ru
     assert meta["best_single"] == ens["val"]["best_single"]["trial"]
 
 
-@pytest.mark.parametrize("signature", ["serving_default", "serve_members", "__call__"])
+@pytest.mark.parametrize("signature", ["serving_default", "serve_members", "__call__",
+                                       "__call__ training"])
 def test_pixels_outside_0_1_or_not_finite_fail_the_request(loaded, digits, signature):
     """A new-user check: 0..255 floats (the usual TF Serving client's mistake) gave
-    confident classes, and a NaN pixel all-NaN probabilities with class id 0."""
+    confident classes, and a NaN pixel all-NaN probabilities with class id 0. __call__ with
+    training=True (fine-tuning the export as a hub module) returned probabilities; the
+    message counted a NaN as 0 in the finite range ("from -0.5 to 0", all-NaN "from 0 to 0")."""
     from hubensemble.export.saved import PIXEL_RANGE_SLACK
 
     images = as_float(digits.split("val").images[:4])
 
     def call(x):
         x = tf.constant(x, tf.float32)
-        if signature == "__call__":
-            return loaded(x, training=False)
+        if signature.startswith("__call__"):
+            return loaded(x, training=signature.endswith("training"))
         return loaded.signatures[signature](images=x)["probabilities"]
+
+    def one_nan(x):
+        return np.where(np.arange(x.size).reshape(x.shape) == 5, np.nan, x)
 
     # In range, and within the slack a client's own bicubic resize overshoots by: served.
     edge = images.copy()
@@ -236,8 +242,14 @@ def test_pixels_outside_0_1_or_not_finite_fail_the_request(loaded, digits, signa
     assert np.isfinite(call(edge).numpy()).all()
     cases = {"0..255": (images * 255.0, r"got values from 0 to 255\b.* and 0 not finite"),
              "[-1, 1]": (images * 2.0 - 1.0, r"got values from -1 to 1\b.* and 0 not finite"),
-             "NaN": (np.where(np.arange(images.size).reshape(images.shape) == 5, np.nan, images),
-                     r"and 1 not finite")}
+             "NaN": (one_nan(images), r"and 1 not finite"),
+             "0.7 and a NaN": (one_nan(np.full_like(images, 0.7)),
+                               r"got values from 0\.7 to 0\.7 \(the finite ones\) and 1 not"),
+             "-0.5 and a NaN": (one_nan(np.full_like(images, -0.5)),
+                                r"got values from -0\.5 to -0\.5 \(the finite ones\) and 1 "),
+             "all NaN": (np.full_like(images, np.nan),
+                         rf"got no finite value \({images.size} not finite\)"),
+             "inf": (np.full_like(images, np.inf), r"got no finite value \(")}
     for name, (x, said) in cases.items():
         with pytest.raises(tf.errors.InvalidArgumentError) as err:
             call(x)

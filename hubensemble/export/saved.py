@@ -171,6 +171,9 @@ class EnsembleModule:
 
         def call(images, training=False):
             if training:  # dropout on: the in-memory layer, its own trace
+                # Checked as the signatures check it: fine-tuning the export as a hub module
+                # on 0..255 pixels trained on garbage without a word.
+                images = check_pixel_range(tf.convert_to_tensor(images, tf.float32))
                 return self._unless_empty(images, lambda: self.probabilities(images, True))
             return combined(members(self.resized(images)))
 
@@ -227,12 +230,17 @@ def check_pixel_range(images: tf.Tensor) -> tf.Tensor:
 
     def refuse():
         finite = tf.math.is_finite(images)
-        shown = tf.where(finite, images, tf.zeros_like(images))
-        said = tf.strings.format(
+        values = tf.boolean_mask(images, finite)  # the finite ones: a NaN is no 0
+        not_finite = tf.reduce_sum(tf.cast(~finite, tf.int32))
+        got = tf.cond(
+            tf.size(values) > 0,
+            lambda: tf.strings.format("values from {} to {} (the finite ones) and {} not "
+                                      "finite", (tf.reduce_min(values), tf.reduce_max(values),
+                                                 not_finite)),
+            lambda: tf.strings.format("no finite value ({} not finite)", not_finite))
+        said = tf.strings.join([
             "hubensemble-input[range]: `images` must be float32 pixels in [0, 1] (uint8 / "
-            "255, as in training); got values from {} to {} (the finite ones) and {} not "
-            "finite", (tf.reduce_min(shown), tf.reduce_max(shown),
-                       tf.reduce_sum(tf.cast(~finite, tf.int32))))
+            "255, as in training); got ", got])
         with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
             return tf.identity(images)
 
