@@ -160,8 +160,11 @@ def export_members_differ(record: dict, members, skipped=None) -> tuple[list, li
 
 def check_metadata_fits(meta: dict, signature, model_dir) -> None:
     """HubensembleError unless export metadata `meta` of `model_dir` describes the model
-    whose `signature` (a concrete function: serving_default) outputs "probabilities" [N, C]:
-    its class_names and num_classes, when given, count C (an unknown C is not checked)."""
+    whose `signature` (a concrete function with a "probabilities" [N, C] output:
+    serving_default, serve_bytes or serve_members) outputs: its class_names and num_classes,
+    when given, count C (an unknown C is not checked). The one check `predict` and
+    `evaluate` make: names by output index from another model's metadata name classes
+    wrongly."""
     outputs = getattr(signature, "structured_outputs", {}).get("probabilities")
     n_outputs = getattr(outputs, "shape", [None])[-1]
     names, count = meta.get("class_names"), meta.get("num_classes")

@@ -16,8 +16,8 @@ from hubensemble.data.decode import (UnreadableImage, decode_bytes, op_error_rea
                                      servable_bytes)
 from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
-from hubensemble.formats import (BYTES_SIGNATURE, check_saved_model_folder, load_saved_model,
-                                 read_export_metadata)
+from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
+                                 load_saved_model, read_export_metadata)
 from hubensemble.text import cells, ljust
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,11 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     while the model runs.
 
     Raises HubensembleError for `top` < 1, a folder without saved_model.pb or without the
-    serve_bytes signature, and for a file named that cannot be read or decoded (naming it,
-    with the real reason: what the file is and why); with `skip_unreadable`, and always for a
-    file found under a folder, such a file gets {"path", "error"} instead (a warning) and the
-    others go on. What needs no TensorFlow (a missing or
+    serve_bytes signature, metadata whose class names or num_classes count other classes
+    than the model outputs (`formats.check_metadata_fits`), and for a file named that cannot
+    be read or decoded (naming it, with the real reason: what the file is and why); with
+    `skip_unreadable`, and always for a file found under a folder, such a file gets {"path",
+    "error"} instead (a warning) and the others go on. What needs no TensorFlow (a missing or
     special file, an empty or a non-image one, a folder with no file) is found before
     TensorFlow loads; a damaged JPEG, PNG, GIF, BMP or WebP file when its batch comes.
     """
@@ -147,7 +148,11 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                                f"{'it has ' + has if has else 'it has no signature'}); export "
                                "it again with `hubensemble export`")
     serve = loaded.signatures[BYTES_SIGNATURE]
-    names = read_export_metadata(model_dir).get("class_names")
+    meta = read_export_metadata(model_dir)
+    # Names by the model's output index: metadata of another model named the classes wrongly
+    # (9 names for 10 outputs printed class 9 as "9"), as evaluate refuses it.
+    check_metadata_fits(meta, serve, model_dir)
+    names = meta.get("class_names")
     batch_size = max(1, int(batch_size))
     bar = tqdm(total=len(pending), desc="predict", unit="file", disable=not progress,
                dynamic_ncols=True)

@@ -666,6 +666,23 @@ def test_predict_prints_the_top_classes_of_png_and_jpeg_files(exported, loaded, 
     assert len(predict(exported[1], image_files[:1], top=50)[0]["top"]) == 10
 
 
+def test_predict_refuses_metadata_that_counts_other_classes(exported, image_files, tmp_path):
+    """A new-user check: an export whose metadata listed 9 class names (and num_classes 9)
+    for the model's 10 outputs was predicted with class 9 named "9"; 11 names, silently.
+    predict refuses it as evaluate does (formats.check_metadata_fits), naming the file."""
+    for names, count, said in ((9, 9, "lists 9 class names"), (11, None, "lists 11 class names"),
+                               (10, 9, "lists 9 classes \\(num_classes\\)")):
+        copy = tmp_path / f"e{names}-{count}"
+        shutil.copytree(exported[1], copy)
+        meta = read_json(copy / "assets" / "hubensemble.json")
+        meta["class_names"] = [f"c{i}" for i in range(names)]
+        meta["num_classes"] = count if count is not None else names
+        (copy / "assets" / "hubensemble.json").write_text(json.dumps(meta))
+        with pytest.raises(HubensembleError, match=re.escape(str(copy)) + ".*" + said
+                           + ", but the model outputs 10 probabilities"):
+            predict(copy, image_files[:1], top=10)
+
+
 def test_predict_lines_up_class_names_in_any_script():
     """A new-user check: class folders named in Chinese put the probabilities out of line
     (len() counts an ideograph as one column; a terminal shows two)."""
