@@ -361,7 +361,8 @@ def _reload(path):
 
 def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out_dir, *,
                 check_images, metadata: dict | None = None,
-                tolerance: float = RELOAD_TOLERANCE, latency_batches=()) -> float:
+                tolerance: float = RELOAD_TOLERANCE, latency_batches=(),
+                say: Callable[[str], None] | None = None) -> float:
     """Writes the ensemble of `members` as a SavedModel at `out_dir` and checks it; returns
     the reload check's max |dp| (in [0, `tolerance`]).
 
@@ -373,13 +374,18 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     With `latency_batches` (e.g. (1, 64)) the reloaded serving_default is also timed on the
     check images at those batch sizes (`cost.graph.time_batches`) into the metadata's
     latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an
-    earlier export there is replaced, never left half-written). Raises RunError when the
+    earlier export there is replaced, never left half-written). `say` (text -> None), when
+    given, is told of each long step before it starts: the save, the reload check, the timing
+    (seconds to minutes each with real modules). Raises RunError when the
     reloaded model differs by more (the temp folder is deleted) or when `out_dir` is a file
     or a non-empty folder that is not a hubensemble export; HubensembleError when the
     members' output width is not len(class_names).
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
     check_export_target(out_dir)
+    say = say or (lambda text: None)
+    say(f"export: writing the SavedModel of {len(members)} member(s) (tracing its "
+        "signatures)")
     module = EnsembleModule(members, class_names)
     check_images = tf.convert_to_tensor(np.asarray(check_images, np.float32))
     expected = module.probabilities(check_images).numpy()
@@ -399,6 +405,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
                     class_names=module.class_names, num_classes=len(module.class_names),
                     serve_bytes=serve_bytes_metadata())
         atomic_write_json(metadata_path(tmp), meta)
+        say(f"export: reload check: loading the SavedModel back and comparing it with the "
+            f"in-memory ensemble on {int(check_images.shape[0])} image(s)")
         loaded = _reload(tmp)
         serve = loaded.signatures[SERVING_SIGNATURE]
         diff = check_reload(
@@ -411,6 +419,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
         if latency_batches:
             from hubensemble.cost.graph import time_batches
 
+            say("export: timing serving_default at batch size(s) "
+                + ", ".join(str(b) for b in latency_batches))
             # The whole served model, timed as `hubensemble cost` times a member.
             meta["latency_ms"] = time_batches(
                 lambda x: serve(images=tf.constant(x))["probabilities"].numpy(),

@@ -17,7 +17,7 @@ from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times th
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line, reraise_stop
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, save_export
-from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
+from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
                                  check_export_target, is_tflite_export,
                                  read_export_metadata, versions)
 from hubensemble.preflight import check_export_flags
@@ -176,21 +176,29 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                                                  progress=progress, folder=work, meta=meta,
                                                  cache_dir=cache_dir)
         members, exported = [], []
-        for plan in plans:
-            weights_file = retrained.get(plan.index, plan.weights_file)
-            classifier, reason, fix = _build_member(plan, task, weights_file, run, meta)
-            if classifier is None:
-                if not skip_missing:
-                    fix = fix or (f"re-run `hubensemble tune --run {run.path}` for it (delete "
-                                  f"RUN/candidates/{plan.entry.get('trial')} first)")
-                    raise RunError(f"{reason}; {fix}, or pass --skip-missing to export "
-                                   "without it")
-                log.warning("%s; leaving it out of the export (--skip-missing)", reason)
-                skipped.append({"trial": plan.entry.get("trial"),
-                                "module": plan.entry.get("module"), "reason": reason})
-                continue
-            members.append(_export_member(plan, classifier, task, meta))
-            exported.append(plan)
+        # Loading each member's module and weights: seconds to minutes with real backbones,
+        # which showed nothing on the terminal (a new-user check).
+        bar = _bar(progress, total=len(plans), desc="export: rebuild members", unit="member")
+        try:
+            for plan in plans:
+                bar.set_postfix_str(str(plan.entry.get("trial")))
+                weights_file = retrained.get(plan.index, plan.weights_file)
+                classifier, reason, fix = _build_member(plan, task, weights_file, run, meta)
+                bar.update()
+                if classifier is None:
+                    if not skip_missing:
+                        fix = fix or (f"re-run `hubensemble tune --run {run.path}` for it (delete "
+                                      f"RUN/candidates/{plan.entry.get('trial')} first)")
+                        raise RunError(f"{reason}; {fix}, or pass --skip-missing to export "
+                                       "without it")
+                    log.warning("%s; leaving it out of the export (--skip-missing)", reason)
+                    skipped.append({"trial": plan.entry.get("trial"),
+                                    "module": plan.entry.get("module"), "reason": reason})
+                    continue
+                members.append(_export_member(plan, classifier, task, meta))
+                exported.append(plan)
+        finally:
+            bar.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not members:
@@ -207,20 +215,26 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     # Retrained members are other models than those ensemble.json measured: their test
     # figures are measured again (a new-user check: the summary said NLL 0.9910 where the
     # export gave 0.8881, and nowhere that the members were retrained).
-    test = (_test_after_retraining(exported, members, ensemble, task, meta)
-            if retrain_full and task.test is not None else None)
+    say = _teller(progress)
+    test = None
+    if retrain_full and task.test is not None:
+        say(f"export: measuring the retrained members on the test split "
+            f"({len(task.test.labels)} images)")
+        test = _test_after_retraining(exported, members, ensemble, task, meta)
     metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full,
                          test=test, split=_split_record(meta))
-    metadata["cost"] = _export_cost(run, members, specs, task)
+    metadata["cost"] = _export_cost(run, members, specs, task, say=say)
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
-                       metadata=metadata, latency_batches=LATENCY_BATCHES)
+                       metadata=metadata, latency_batches=LATENCY_BATCHES, say=say)
     result = ExportResult(path=os.path.abspath(out_dir), members=[m.info for m in members],
                           skipped=skipped, max_abs_diff=diff,
                           class_names=list(task.class_names), retrain_full=bool(retrain_full),
                           seconds=0.0, cost=metadata["cost"],
                           latency_ms=read_export_metadata(out_dir).get("latency_ms"), test=test)
     if export_format == "tflite":
+        say(f"export: converting the ensemble to TFLite (quantize {quantize}), then checking "
+            "it against the SavedModel and timing both")
         result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
                                        quantize=quantize, size=tflite_size).to_json()
     else:
@@ -357,9 +371,10 @@ def _export_member(plan, classifier, task, meta):
     return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info)
 
 
-def _export_cost(run, members, specs, task) -> dict | None:
+def _export_cost(run, members, specs, task, say=None) -> dict | None:
     """The metadata asset's cost record: each member's `Cost` summary (RUN/cost.json's, else
-    counted now through the cache) and their `total_cost`; None when none can be costed."""
+    counted now through the cache, told to `say`) and their `total_cost`; None when none can
+    be costed."""
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.cost import DEFINITION, machine_info, read_run_costs, total_cost
     from hubensemble.cost.stage import module_cost
@@ -371,6 +386,8 @@ def _export_cost(run, members, specs, task) -> dict | None:
         trial = m.info["trial"]
         cost = recorded.costs.get(trial)
         if cost is None or cost.size != m.size:
+            if say is not None:
+                say(f"export: counting the cost of member {trial} (not in {COST_FILE})")
             try:
                 cost, _ = module_cost(ModuleSpec.from_json(specs[m.info["module"]]),
                                       task.num_classes, m.size, machine=machine)
@@ -384,6 +401,23 @@ def _export_cost(run, members, specs, task) -> dict | None:
         return None
     return {"definition": DEFINITION, "machine": machine, "members": rows,
             "ensemble": total_cost(costs) if len(costs) == len(members) else None}
+
+
+def _bar(progress, **kwargs):
+    """A tqdm bar on stderr as rank's and tune's (none when not `progress`: -q, Python)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not progress, dynamic_ncols=True, **kwargs)
+
+
+def _teller(progress):
+    """text -> None: a line on the terminal unless not `progress` (-q), and in RUN/log.txt
+    (`terminal.say`), for the export's long steps."""
+    from types import SimpleNamespace
+
+    from hubensemble.terminal import say
+
+    return lambda text: say(SimpleNamespace(quiet=not progress), text)
 
 
 def _remove_stale_tflite(out_dir, run):
