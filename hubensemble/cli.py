@@ -268,6 +268,8 @@ def cmd_export(args):
                              strategy=strategy, progress=not args.quiet)
     summary(args, f"exported {len(result.members)} member(s) to {result.path} "
                   f"(reload check max |dp| = {result.max_abs_diff:.2e})")
+    if result.test:  # --retrain-full: the test figures of what was exported
+        summary(args, result.format_test())
     if result.tflite:
         from hubensemble.export.tflite import format_tflite
 

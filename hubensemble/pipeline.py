@@ -570,6 +570,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
+    from hubensemble.export.stage import replaced_export
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report import write_report
@@ -640,6 +641,10 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             log.warning("%s: %s is gone; running %s again", name, outputs[name], name)
         now = digests(read)
         done = present and _stage_done(run, name, keys[name], now, ran=ran)
+        recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
+        if name == "export" and present and not done and recorded.get(name) not in (
+                None, now[name]):  # another command's export: say what is replaced
+            log.warning("export: %s", replaced_export(run, export_path))
         # Its metadata asset the same, its other files not: damage, not another command.
         files = _export_files(run, export_path) if done and name == "export" else None
         if done and not files:

@@ -525,6 +525,46 @@ def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
             f"export --run {out}`") in again.summary().splitlines()
 
 
+@pytest.mark.slow
+def test_a_hand_retrain_full_export_prints_its_test_and_fit_warns_before_replacing_it(
+        fitted, catalogue, tmp_path, in_process, caplog):
+    """New-user checks: `export --run RUN --retrain-full` printed only "exported 3
+    member(s)…", not the test figures it measured on the retrained members; and a later fit
+    replaced that export in RUN/export saying so only as an INFO line in log.txt."""
+    import logging
+    import shutil
+
+    from hubensemble.rundir import Run
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    code, stdout, err = in_process("export", "--run", out, "--retrain-full")
+    assert code == 0, err[-3000:]
+    test = Run(out).meta()["export"]["test"]
+    before = json.loads((out / "ensemble.json").read_text())["test"]
+    e, b = test["ensemble"], test["best_single"]
+    assert (f"test, measured on the exported members retrained on train + val (--retrain-full)"
+            f": ensemble accuracy {e['accuracy']:.4f}, NLL {e['nll']:.4f}") in stdout, stdout
+    assert f"  best single ({b['trial']}) accuracy {b['accuracy']:.4f}, NLL {b['nll']:.4f}" \
+        in stdout, stdout
+    assert (f"before retraining (RUN/ensemble.json): ensemble accuracy "
+            f"{before['ensemble']['accuracy']:.4f}") in stdout, stdout
+    assert "test, measured" not in in_process("export", "--run", out)[1]  # not retrained
+
+    in_process("export", "--run", out, "--retrain-full", "-q")
+    caplog.set_level(logging.INFO)
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+            and "not the one this fit recorded" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in caplog.records][-20:]
+    assert said[0].startswith(f"export: {out.resolve() / 'export'} holds an export"), said
+    assert "retrained on train + val (--retrain-full)" in said[0], said
+    assert f"`hubensemble export --run {out} --out DIR --retrain-full`" in said[0], said
+    caplog.clear()  # its own export now: replaced without a word when it must be
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    assert not [r for r in caplog.records if "not the one this fit" in r.getMessage()]
+
+
 @pytest.mark.parametrize("inputs, error, words", [
     (dict(catalogue="{tmp}/nope.yaml"), CatalogueError, ["nope.yaml: cannot read"]),
     (dict(catalogue=5), TypeError, ["catalogue must be a catalogue YAML path", "got int 5"]),

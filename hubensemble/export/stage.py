@@ -64,6 +64,34 @@ class ExportResult:
         """The record as a JSON-able dict (what run.json's "export" section holds)."""
         return dataclasses.asdict(self)
 
+    def format_test(self) -> str | None:
+        """`test` in words for the terminal (None without it): the ensemble's and the best
+        single member's accuracy and NLL, labelled as measured on the retrained members, then
+        the figures before retraining (the export metadata's test_before_retraining,
+        ensemble.json's). A standalone `export --retrain-full` printed only "exported 3
+        member(s)…", never the figures it measured (a new-user check)."""
+        if not self.test:
+            return None
+        before = (read_export_metadata(self.path).get("metrics") or {}).get(
+            "test_before_retraining") or {}
+
+        def figures(record):
+            return f"accuracy {record['accuracy']:.4f}, NLL {record['nll']:.4f}"
+
+        lines = ["test, measured on the exported members retrained on train + val "
+                 f"(--retrain-full): ensemble {figures(self.test['ensemble'])}"]
+        best = self.test.get("best_single")
+        if best:
+            lines.append(f"  best single ({best['trial']}) {figures(best)}")
+        elif "best_single" in self.test:
+            lines.append("  best single: no member of the ensemble, so not retrained")
+        if before.get("ensemble"):
+            was = before.get("best_single")
+            lines.append("  before retraining (RUN/ensemble.json): ensemble "
+                         f"{figures(before['ensemble'])}"
+                         + (f"; best single {figures(was)}" if was else ""))
+        return "\n".join(lines)
+
 
 @dataclasses.dataclass
 class _Plan:
@@ -401,6 +429,26 @@ def _export_cost(run, members, specs, task, say=None) -> dict | None:
         return None
     return {"definition": DEFINITION, "machine": machine, "members": rows,
             "ensemble": total_cost(costs) if len(costs) == len(members) else None}
+
+
+def replaced_export(run, out_dir) -> str:
+    """What `fit` says, as a warning, before its export stage replaces the export in
+    `out_dir` (a folder holding a hubensemble export) that is not the one fit recorded there:
+    another command wrote it since (e.g. `export --retrain-full` by hand). Names the folder,
+    what it holds (members, retrained or not, when written, from its metadata) and how to keep
+    such an export: write it to another --out folder. `run`: the Run. Said only as an INFO
+    line in RUN/log.txt before (a new-user check lost a --retrain-full export that way)."""
+    meta = read_export_metadata(out_dir, strict=False) or {}
+    members, full = meta.get("members"), bool(meta.get("retrain_full"))
+    held = ", ".join(part for part in (
+        f"{len(members)} member(s)" if isinstance(members, list) else None,
+        "retrained on train + val (--retrain-full)" if full else None,
+        f"written {meta['created']}" if meta.get("created") else None) if part)
+    return (f"{out_dir} holds an export that is not the one this fit recorded there "
+            f"({held or 'its metadata is unreadable'}): another command wrote it since; this "
+            "fit replaces it with its own export of the ensemble. To keep an export of your "
+            "own, write it to another folder, which fit leaves alone: `"
+            + run.export_command("DIR", *(["--retrain-full"] if full else [])) + "`")
 
 
 def _bar(progress, **kwargs):
