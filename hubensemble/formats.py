@@ -17,6 +17,7 @@ from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
                                 file_sha256,
                                 read_json)
+from hubensemble.text import shell
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -336,7 +337,7 @@ def read_evaluation(path) -> dict:
         result = read_json(path)
     except FileNotFoundError:
         raise RunError(f"{path} is missing; run `hubensemble evaluate --model RUN/export "
-                       f"--corruptions --out {path}`") from None
+                       f"--corruptions --out {shell(path)}`") from None
     except (OSError, ValueError) as e:
         raise RunError(f"{path} is unreadable ({e}); run `hubensemble evaluate` again") from None
     if not isinstance(result, dict) or "clean" not in result:

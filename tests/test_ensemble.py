@@ -734,6 +734,20 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
     assert "the sweep is unfinished" in md and "Nothing failed" not in md
     assert "this ensemble is selected from part of the pool" in md
     assert "default-0003-mod2" in md and "NaN loss" in md
+    # `export` serves such an ensemble, saying so: it warned nothing.
+    from hubensemble.ensemble import read_ensemble
+    from hubensemble.export.stage import _warn_unfinished
+    from hubensemble.rundir import Run
+
+    def export_warning():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            _warn_unfinished(Run(run), read_ensemble(run), Run(run).meta())
+        return caplog.text
+
+    said_by_export = export_warning()
+    assert "the ensemble it exports comes from part of the pool" in said_by_export
+    assert f"`hubensemble tune --run {run} --budget 4`" in said_by_export
 
     write_candidate(run, plan[3], val[3], test[3], module="mod2")  # the sweep finished
     from hubensemble.sweepstate import unfinished_sweeps
@@ -742,7 +756,10 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
     md = report.write_report(run)[0].read_text()
     assert "the sweep is unfinished" not in md
     assert f"selected before the sweep finished ({said} then)" in md
+    assert f"run `hubensemble ensemble --run {run}` to select from the whole pool" in (
+        export_warning())
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         assert "unfinished" not in run_ensemble(run).to_json()
     assert "unfinished" not in caplog.text
+    assert export_warning() == ""

@@ -21,6 +21,7 @@ from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, 
                                  check_export_target, is_tflite_export,
                                  read_export_metadata, versions)
 from hubensemble.preflight import check_export_flags
+from hubensemble.text import shell
 from hubensemble.tune.plans import trial_profile
 
 log = logging.getLogger(__name__)
@@ -172,8 +173,9 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     entries = list(ensemble.get("members") or [])
     if not entries:
         raise RunError(f"{run.ensemble_json} lists no members; run `hubensemble ensemble "
-                       f"--run {run.path}` again")
+                       f"--run {shell(run.path)}` again")
     meta = run.meta()
+    _warn_unfinished(run, ensemble, meta)
     task = run.task(task)
     specs = meta.get("modules") or {}
 
@@ -186,7 +188,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
         if not skip_missing:
             first = (f" (delete RUN/candidates/{entry.get('trial')} first)"
                      if (run.candidates / str(entry.get("trial"))).exists() else "")
-            raise RunError(f"{reason}; re-run `hubensemble tune --run {run.path}` for "
+            raise RunError(f"{reason}; re-run `hubensemble tune --run {shell(run.path)}` for "
                            f"it{first}, or pass --skip-missing to export the ensemble "
                            "without it")
         log.warning("%s; leaving it out of the export (--skip-missing)", reason)
@@ -215,8 +217,9 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                 bar.update()
                 if classifier is None:
                     if not skip_missing:
-                        fix = fix or (f"re-run `hubensemble tune --run {run.path}` for it (delete "
-                                      f"RUN/candidates/{plan.entry.get('trial')} first)")
+                        fix = fix or (f"re-run `hubensemble tune --run {shell(run.path)}` for "
+                                      f"it (delete RUN/candidates/{plan.entry.get('trial')} "
+                                      "first)")
                         raise RunError(f"{reason}; {fix}, or pass --skip-missing to export "
                                        "without it")
                     log.warning("%s; leaving it out of the export (--skip-missing)", reason)
@@ -537,6 +540,21 @@ def _test_after_retraining(plans, members, ensemble, task, meta) -> dict:
         if trial is not None or key == "best_single":
             test[key] = {"trial": trial, **metrics(probs[trial], y)} if trial in probs else None
     return test
+
+
+def _warn_unfinished(run, ensemble: dict, meta: dict) -> None:
+    """Warns when the ensemble to export was selected from an unfinished sweep's pool
+    (ensemble.json "unfinished", `sweepstate`): while the sweep is still unfinished, with
+    the command that finishes it; once it has finished since, with `ensemble` to select
+    from the whole pool. The export serves it either way (a user may want it)."""
+    if not ensemble.get("unfinished"):
+        return
+    from hubensemble.sweepstate import unfinished_warning
+
+    log.warning("%s", unfinished_warning(run.path, meta, what="the ensemble it exports") or (
+        f"the ensemble was selected before the sweep finished ({ensemble['unfinished']} "
+        f"then): run `hubensemble ensemble --run {shell(run.path)}` to select from the whole "
+        "pool, then export again"))
 
 
 def _split_record(meta) -> dict | None:
