@@ -316,6 +316,30 @@ def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
     assert away_eval["task"]["fingerprint"] == recorded["fingerprint"]
     assert away_eval["n"] == recorded["sizes"]["test"] == evaluated["n"]
     assert away_eval["clean"] == evaluated["clean"]
+    # The run's export now recorded elsewhere (`export --out`), made stale by another
+    # `ensemble`: the advice exported to RUN/export and evaluated the stale --out folder.
+    # Now both name the recorded folder, by absolute paths: pasted from another folder
+    # they run, and the next report says nothing stale.
+    assert in_process("ensemble", "--run", run, "-q")[0] == 0  # the fit's 2+ members again
+    assert in_process("report", "--run", run, "-q")[0] == 0
+    section = (run / "report.md").read_text()
+    section = section[section.index("## Robustness"):section.index("## What failed")]
+    commands = pasted(section)
+    assert [argv[:5] for argv in commands] == [
+        ["export", "--run", str(run), "--out", str(away)],
+        ["evaluate", "--model", str(away), "--data", f"folder:{d}"]], section
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cwd = os.getcwd()
+    try:
+        os.chdir(elsewhere)
+        for argv in commands:
+            assert in_process(*argv, "-q")[0] == 0, argv
+    finally:
+        os.chdir(cwd)
+    assert list(elsewhere.iterdir()) == []
+    assert in_process("report", "--run", run, "-q")[0] == 0
+    assert "earlier ensemble" not in (run / "report.md").read_text()
     # An export outside the run names the data as recorded (evaluate cannot find the run).
     from hubensemble.datachange import evaluate_data_flags
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shlex
 import warnings
 from pathlib import Path
 
@@ -70,13 +69,20 @@ class RunFiles:
     CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill")
 
     def cmd(self, what) -> str:
-        """The command line that makes `what` (one of CMDS) for this run."""
-        p = str(self.path)
+        """The command line that makes `what` (one of CMDS) for this run. Paths are absolute
+        (the report is read, and its commands pasted, from anywhere: a relative --out wrote
+        robustness.json under the folder they were pasted in) and shell-quoted; `export`
+        writes where the run's export is (`export`: --out when not RUN/export), the folder
+        the `evaluate` command then measures (a new-user check: export wrote RUN/export and
+        evaluate measured the stale --out folder)."""
+        from hubensemble.rundir import Run
+
+        p = os.path.abspath(self.path)
         return {
             "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
             "tune": f"hubensemble tune --run {shell(p)}",
             "ensemble": f"hubensemble ensemble --run {shell(p)}",
-            "export": f"hubensemble export --run {shell(p)}",
+            "export": Run(p).export_command(self.export),
             "evaluate": self._evaluate_command(),
             "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",
             "cost": f"hubensemble cost --run {shell(p)}",
@@ -94,8 +100,9 @@ class RunFiles:
         in_run = os.path.dirname(os.path.abspath(model)) == os.path.abspath(self.path)
         data = evaluate_data_flags((self.meta.get("data") or {}).get("args") or {},
                                    in_run=in_run)
-        return (f"hubensemble evaluate --model {shlex.quote(str(model))}{data} --corruptions "
-                f"--out {shlex.quote(str(self.path / formats.ROBUSTNESS_FILE))}")
+        out = os.path.abspath(self.path / formats.ROBUSTNESS_FILE)
+        return (f"hubensemble evaluate --model {shell(os.path.abspath(model))}{data} "
+                f"--corruptions --out {shell(out)}")
 
     @property
     def task(self) -> dict:
