@@ -642,8 +642,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         now = digests(read)
         done = present and _stage_done(run, name, keys[name], now, ran=ran)
         recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
-        if name == "export" and present and not done and recorded.get(name) not in (
-                None, now[name]):  # another command's export: say what is replaced
+        # Another command's export: say what is replaced; also when this fit recorded none
+        # (stopped before its export stage), where it was replaced without a word.
+        if name == "export" and present and not done and recorded.get(name) != now[name]:
             log.warning("export: %s", replaced_export(run, export_path))
         # Its metadata asset the same, its other files not: damage, not another command.
         files = _export_files(run, export_path) if done and name == "export" else None

@@ -563,6 +563,19 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_warns_before_replaci
     caplog.clear()  # its own export now: replaced without a word when it must be
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     assert not [r for r in caplog.records if "not the one this fit" in r.getMessage()]
+    # A fit stopped before its export stage recorded no export: a hand export made then was
+    # replaced without a word (found by helper 96).
+    again = tmp_path / "again"
+    shutil.copytree(fitted[0], again)
+    meta = json.loads((again / "run.json").read_text())
+    meta["stages"].pop("export")
+    (again / "run.json").write_text(json.dumps(meta))
+    in_process("export", "--run", again, "--retrain-full", "-q")
+    caplog.clear()
+    hubensemble.fit(catalogue, "sklearn:digits", again, progress=False, **FIT)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+            and "not the one this fit recorded" in r.getMessage()]
+    assert len(said) == 1 and "(--retrain-full)" in said[0], said
 
 
 @pytest.mark.parametrize("inputs, error, words", [
