@@ -90,7 +90,9 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
     if out_dir is not None and run_dir is not None:  # an export is never a class of the data
         from hubensemble.data.specs import check_outside_data
 
-        check_outside_data(recorded_spec(run_dir), {"--out": out_dir})
+        spec = recorded_spec(run_dir)  # export takes no --data: name whose data it is
+        check_outside_data(spec, {"--out": out_dir},
+                           whose=f"the data of the run {run_dir}, {spec}")
 
 
 def recorded_spec(run_dir) -> str | None:

@@ -68,9 +68,12 @@ def test_export_out_inside_the_runs_image_folder_is_refused(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"data": {"args": {"spec": f"folder:{imgs}"}}}))
-    with pytest.raises(DataError, match=r"--out .*imgs/exp is inside the data folder"):
+    with pytest.raises(DataError, match=r"--out .*imgs/exp is inside the data folder") as e:
         check_export_flags(str(imgs / "exp"), export_format="savedmodel", quantize="none",
                            tflite_size=None, run_dir=str(run))
+    # export takes no --data: the message names whose data it is (helper 96).
+    assert f"(the data of the run {run}, folder:{imgs})" in str(e.value)
+    assert "(--data " not in str(e.value)
     check_export_flags(str(tmp_path / "exp"), export_format="savedmodel", quantize="none",
                        tflite_size=None, run_dir=str(run))  # outside: fine
 
