@@ -119,11 +119,12 @@ def finish_commands(run_dir, meta: dict, unfinished) -> list[str]:
     return list(dict.fromkeys(finish_command(run_dir, meta, s) for s in unfinished))
 
 
-def unfinished_warning(run_dir, meta: dict | None = None, *, what: str = "this ensemble"
-                       ) -> str | None:
+def unfinished_warning(run_dir, meta: dict | None = None, *, what: str = "this ensemble",
+                       then: str = "run this command again") -> str | None:
     """The terminal warning of a stage that uses the pool of an unfinished sweep (`ensemble`,
-    `cost`): which sweeps, how far, the modules without a trial, that `what` comes from part
-    of the pool, and the command(s) that finish it; None when every sweep is finished."""
+    `cost`, `export`): which sweeps, how far, the modules without a trial, that `what` comes
+    from part of the pool, the command(s) that finish it, and `then` what to run after them;
+    None when every sweep is finished."""
     if meta is None:
         try:
             meta = read_json(os.path.join(os.fspath(run_dir), "run.json"))
@@ -135,4 +136,4 @@ def unfinished_warning(run_dir, meta: dict | None = None, *, what: str = "this e
     commands = " or ".join(f"`{c}`" for c in finish_commands(run_dir, meta, unfinished))
     return (f"the sweep is unfinished ({'; '.join(s.text() for s in unfinished)}; stopped "
             f"before its end?): {what} comes from part of the pool. Finish it with "
-            f"{commands}, then run this command again")
+            f"{commands}, then {then}")

@@ -748,6 +748,8 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
     said_by_export = export_warning()
     assert "the ensemble it exports comes from part of the pool" in said_by_export
     assert f"`hubensemble tune --run {run} --budget 4`" in said_by_export
+    # After tune, ensemble before export again (a fit's folder: the fit does both).
+    assert f"then `hubensemble ensemble --run {run}` and this command again" in said_by_export
 
     write_candidate(run, plan[3], val[3], test[3], module="mod2")  # the sweep finished
     from hubensemble.sweepstate import unfinished_sweeps

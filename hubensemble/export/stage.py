@@ -551,7 +551,10 @@ def _warn_unfinished(run, ensemble: dict, meta: dict) -> None:
         return
     from hubensemble.sweepstate import unfinished_warning
 
-    log.warning("%s", unfinished_warning(run.path, meta, what="the ensemble it exports") or (
+    then = ("the fit selects and exports the ensemble itself" if "fit" in meta
+            else f"`hubensemble ensemble --run {shell(run.path)}` and this command again")
+    log.warning("%s", unfinished_warning(run.path, meta, what="the ensemble it exports",
+                                         then=then) or (
         f"the ensemble was selected before the sweep finished ({ensemble['unfinished']} "
         f"then): run `hubensemble ensemble --run {shell(run.path)}` to select from the whole "
         "pool, then export again"))
