@@ -967,3 +967,12 @@ def test_the_cost_section_labels_test_figures_under_retrain_full(tmp_path):
     assert [r.split(" |")[0] for r in rows] == [
         "| ensemble, before retraining", f"| best single ({best}), before retraining"]
     assert "export again to measure them" in text
+    # That export made stale by another ensemble: the advice to write it again keeps
+    # --retrain-full, which the user chose for it (it dropped it).
+    assert len(members) > 1
+    atomic_write_json(export / "assets" / "hubensemble.json", {
+        "members": [{"trial": members[0]["trial"], "weight": 1.0}], "skipped": [],
+        "retrain_full": True, "metrics": {"test": e["test"]}})
+    md = report.write_report(path)[0].read_text()
+    overview = shown(md[:md.index("## Data")])
+    assert f"Run `hubensemble export --run {path} --retrain-full` again." in overview, overview

@@ -82,12 +82,18 @@ class RunFiles:
             "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
             "tune": f"hubensemble tune --run {shell(p)}",
             "ensemble": f"hubensemble ensemble --run {shell(p)}",
-            "export": Run(p).export_command(self.export),
+            "export": Run(p).export_command(self.export, *self._export_flags()),
             "evaluate": self._evaluate_command(),
             "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",
             "cost": f"hubensemble cost --run {shell(p)}",
             "distill": f"hubensemble distill --run {shell(p)}",
         }[what]
+
+    def _export_flags(self) -> list[str]:
+        """["--retrain-full"] when the run's export was written with it (its metadata): the
+        advice to write it again keeps what the user chose for that folder."""
+        info = formats.read_export_metadata(self.export, strict=False) if self.export else {}
+        return ["--retrain-full"] if (info or {}).get("retrain_full") else []
 
     def _evaluate_command(self) -> str:
         """`evaluate` of the run's export (`export`, else where `export --run` writes it) with

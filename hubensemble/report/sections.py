@@ -124,8 +124,7 @@ def _overview(files) -> Section:
         stale = _earlier_ensemble(files, read_export_metadata(export, strict=False),
                                   "The export")
         if stale:
-            items.append(Inline(stale, " Run ", Code(Run(files.path).export_command(export)),
-                                " again."))
+            items.append(Inline(stale, " Run ", Code(files.cmd("export")), " again."))
     sec.add(Bullets(items))
     return sec.add(files.meta_note)
 
