@@ -15,7 +15,7 @@ import dataclasses
 import os
 import shlex
 
-from hubensemble import candidate
+from hubensemble import candidate, options
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.fileio import read_json
 
@@ -96,20 +96,20 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
         return fit_command(run_dir, meta, restart=False)
     record = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep.sweep) or {}
     words = [f"hubensemble tune --run {shlex.quote(os.fspath(run_dir))}"]
-    if sweep.sweep != "default":
+    if sweep.sweep != options.default("sweep"):
         words.append(f"--sweep {shlex.quote(sweep.sweep)}")
     if record.get("budget") is not None:
         words.append(f"--budget {record['budget']}")
     if record.get("requested_modules"):
         words.append("--modules " + " ".join(map(shlex.quote, record["requested_modules"])))
-    if record.get("seed"):
+    if record.get("seed") not in (None, options.default("seed")):
         words.append(f"--seed {record['seed']}")
     requested = (record.get("batchnorm") or {}).get("requested")
-    if requested and requested != "auto":
+    if requested and requested != options.default("batchnorm"):
         words.append(f"--batchnorm {requested}")
     if record.get("head_init"):
         words.append(f"--head-init {record['head_init']}")
-    if record.get("keep_weights") not in (None, "all"):
+    if record.get("keep_weights") not in (None, options.default("keep_weights")):
         words.append(f"--keep-weights {record['keep_weights']}")
     return " ".join(words)
 
