@@ -344,11 +344,18 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None) -
 
 
 def _fit_flags(recorded: dict) -> str:
-    """`recorded` (run.json fit.options: FitOptions as JSON) as `fit` flags, each option not
-    at its default, in the table's order ("--profile quick --top-k 2"); a value the command
-    line cannot give (e.g. corruption names from Python) is left out."""
+    """`recorded` (run.json fit.options: FitOptions as JSON) as `fit` flags (`option_flags`:
+    "--profile quick --top-k 2")."""
+    return option_flags(recorded, options.options_for(record="fit"))
+
+
+def option_flags(recorded: dict, table) -> str:
+    """`recorded` ({option name: value}) as command-line flags of the options `table`
+    (options.Option rows), each not at its default and not None, in the table's order
+    ("--profile quick --top-k 2"); a value the command line cannot give (e.g. corruption
+    names from Python) is left out. For advice that repeats a recorded command."""
     words = []
-    for o in options.options_for(record="fit"):
+    for o in table:
         value = recorded.get(o.name, o.default)
         default = list(o.default) if isinstance(o.default, tuple) else o.default
         if value == default or value is None:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 
 from hubensemble import candidate, options
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.fileio import read_json
+from hubensemble.text import shell
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,24 +94,16 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
         from hubensemble.datachange import fit_command
 
         return fit_command(run_dir, meta, restart=False)
+    from hubensemble.datachange import option_flags
+
     record = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep.sweep) or {}
-    words = [f"hubensemble tune --run {shlex.quote(os.fspath(run_dir))}"]
-    if sweep.sweep != options.default("sweep"):
-        words.append(f"--sweep {shlex.quote(sweep.sweep)}")
-    if record.get("budget") is not None:
-        words.append(f"--budget {record['budget']}")
-    if record.get("requested_modules"):
-        words.append("--modules " + " ".join(map(shlex.quote, record["requested_modules"])))
-    if record.get("seed") not in (None, options.default("seed")):
-        words.append(f"--seed {record['seed']}")
-    requested = (record.get("batchnorm") or {}).get("requested")
-    if requested and requested != options.default("batchnorm"):
-        words.append(f"--batchnorm {requested}")
-    if record.get("head_init"):
-        words.append(f"--head-init {record['head_init']}")
-    if record.get("keep_weights") not in (None, options.default("keep_weights")):
-        words.append(f"--keep-weights {record['keep_weights']}")
-    return " ".join(words)
+    given = {"sweep": sweep.sweep, "budget": record.get("budget"),
+             "modules": record.get("requested_modules"), "seed": record.get("seed"),
+             "batchnorm": (record.get("batchnorm") or {}).get("requested"),
+             "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
+    flags = option_flags(given, [o for o in options.options_for(command="tune")
+                                 if o.name in given])
+    return f"hubensemble tune --run {shell(run_dir)}" + (f" {flags}" if flags else "")
 
 
 def finish_commands(run_dir, meta: dict, unfinished) -> list[str]:
