@@ -113,20 +113,17 @@ def recorded_spec(run_dir) -> str | None:
 def check_outputs_outside_data(args) -> None:
     """DataError (`data.specs.check_outside_data`) when what a command writes would land in
     the image folder it reads or its run records (`args`: cli.main's namespace), before
-    anything is made: fit's --out and --export and rank's --out inside --data; `rank merge
-    --out` inside the data its shards record (the merged run records it too); evaluate's --out
-    FILE inside --data, or without --data inside the data of the run the export sits in (a
-    file there is read with the data, and every later load skips it). export's --out is
-    checked with its flags (`check_export_flags`). Predict writes no file; tune, ensemble,
-    cost, distill and report write inside their run folder, which these keep out of the
-    data."""
+    anything is made: fit's --out and --export and rank's --out inside --data; evaluate's
+    --out FILE inside --data, or without --data inside the data of the run the export sits in
+    (a file there is read with the data, and every later load skips it). export's --out is
+    checked with its flags (`check_export_flags`), `rank merge --out` by `merge_rankings`'
+    own check (`rank.merge.check_shards`, before the shards are read). Predict writes no
+    file; tune, ensemble, cost, distill and report write inside their run folder, which
+    these keep out of the data."""
     from hubensemble.data.specs import check_outside_data
 
     command = args.command
-    if command == "rank" and getattr(args, "rank_command", None) == "merge":
-        spec = next(filter(None, map(recorded_spec, args.shards)), None)
-        check_outside_data(spec, {"--out": args.out}, whose=f"the shards' data, {spec}")
-    elif command in ("fit", "rank") and getattr(args, "data", None):
+    if command in ("fit", "rank") and getattr(args, "data", None):
         check_outside_data(args.data, {"--out": args.out, "--export": vars(args).get("export")})
     elif command == "evaluate" and args.out:
         spec, whose = args.data, None

@@ -91,6 +91,17 @@ def test_a_merged_ranking_inside_the_image_folder_is_refused(tmp_path, in_proces
                           "read as a class of the data; pass a --out folder outside it, e.g. "
                           f"--out {tmp_path / 'merged'}\n") in err, err
     assert sorted(os.listdir(imgs)) == ["cat", "dog"]
+    # merge_rankings refuses it itself, from Python too (only the command line did: a
+    # merge from Python wrote its run folder as a class of the data), before the shards
+    # are read (these two are no set of shards).
+    from hubensemble.rank.merge import check_shards, merge_rankings
+
+    said = err.split("error: ", 1)[1].rstrip()
+    for call, flag in ((merge_rankings, "out_dir"), (check_shards, "--out")):
+        with pytest.raises(DataError) as e:  # the Python keyword, where it is one
+            call([shard, shard], imgs / "merged")
+        assert str(e.value) == said.replace("--out", flag), call
+    assert sorted(os.listdir(imgs)) == ["cat", "dog"]
 
 
 def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_path):

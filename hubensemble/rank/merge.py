@@ -31,9 +31,10 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                    greedy=_MERGE["greedy"]) -> Ranking:
     """Combines the ranking.json of shard runs (`run_rank(shard=(i, n))`) into `out_dir`.
 
-    Refuses (RunError, HubensembleError) what `check_shards` refuses: shards that are not
-    one complete set of the same ranking, a shard's damaged files, no ok module in any shard,
-    an `out_dir` that is a file, a folder of the user's, a run on other data, or a run whose
+    Refuses (RunError, HubensembleError; DataError) what `check_shards` refuses: shards that
+    are not one complete set of the same ranking, a shard's damaged files, no ok module in any
+    shard, an `out_dir` inside the image folder the shards record as their data, a file, a
+    folder of the user's, a run on other data, or a run whose
     candidates were tuned from a module the merged list drops or changes (a run holding
     candidates otherwise gets a warning: they stay in its pool). Copies the kNN predictions,
     recomputes the selection over all modules and writes ranking.json/.csv and run.json as
@@ -112,7 +113,10 @@ def check_shards(shard_dirs, out_dir=None, *, flag="--out") -> list[tuple[str, R
       unreadable, its knn.npz (kNN metrics, a shard with ok modules) missing, damaged or
       lacking a module ranked there (`check_knn_predictions`);
     * no ok module in any shard ("no module could be ranked", every reason listed);
-    * `out_dir` one of the shards, a file, a folder of the user's (`Run.check_folder_is_ours`,
+    * `out_dir` one of the shards; inside the image folder (a folder: spec) the shards record
+      as their data (DataError, `data.specs.check_outside_data`: the merged run records that
+      data, and a folder in it would be read as a class), checked before the shards are read;
+    * `out_dir` a file, a folder of the user's (`Run.check_folder_is_ours`,
       `flag` names it), a run on other data, or a run whose candidates were tuned from a
       module the merged list drops or changes (`check_tuned_modules`) or with another
       profile than the shards were ranked with (`check_pool_profile`).
@@ -135,6 +139,13 @@ def _checked(shard_dirs, out_dir, flag):
         # A new-user check: `rank merge S0 S1 --out S0` replaced shard S0 with the merge.
         raise RunError(f"--out {out_dir} is one of the shards to merge; merging into it "
                        "would replace that shard's ranking: pass a new --out folder")
+    if out_dir is not None:  # before the shards are read: never a run made inside the data
+        from hubensemble.data.specs import check_outside_data
+        from hubensemble.preflight import recorded_spec
+
+        # The merged run records the shards' data, which a folder inside it would join.
+        spec = next(filter(None, map(recorded_spec, shard_dirs)), None)
+        check_outside_data(spec, {flag: out_dir}, whose=f"the shards' data, {spec}")
     for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
         if not os.path.isdir(d):
             what = "is not a folder" if os.path.exists(d) else "does not exist"
