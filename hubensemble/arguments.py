@@ -8,15 +8,12 @@ import argparse
 import os
 from typing import Any, Callable, Iterable
 
-from hubensemble.options import BY_NAME, GROUPS, Option, _check_one, options_for
+from hubensemble.options import (BY_NAME, EMPTY_PATH, GROUPS, PATH_METAVARS, Option,
+                                 _check_one, options_for)
 
 #: The namespace attribute where every option notes that it was given (a set of names);
 #: `Parser` checks `Option.needs` with it and hands it on as `given_options`.
 _GIVEN = "_given_options"
-
-#: The metavars of arguments that name files or folders: their values are `~`-expanded, as
-#: the shell does not expand `--out=~/run` (a tilde after "=") and open() never does.
-PATH_METAVARS = frozenset({"RUN", "RUN_SHARD", "DIR", "FILE", "IMAGE"})
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,7 +39,11 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         """argparse's; a sub-command's parser refuses what is left over (naming the closest
         flag of a mistyped one), and every parser an option given without what it needs
-        (usage errors, exit 2); file and folder values (PATH_METAVARS) are `~`-expanded."""
+        (usage errors, exit 2); file and folder values (options.PATH_METAVARS) are
+        `~`-expanded, as the shell does not expand `--out=~/run` (a tilde after "=") and open()
+        never does, and an empty one is a usage error naming its flag (`--run ""` ran the
+        stage on the working folder, `--data-dir ""` read the default folder, without a
+        word)."""
         self._seen = list(args) if args is not None else None
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self.subcommand:
@@ -50,6 +51,9 @@ class Parser(argparse.ArgumentParser):
         for action in self._actions:
             value = getattr(namespace, action.dest, None)
             if action.metavar in PATH_METAVARS and value is not None:
+                if "" in (value if isinstance(value, list) else [value]):
+                    self.error(f"argument {'/'.join(action.option_strings) or action.metavar}"
+                               f": {EMPTY_PATH}, got ''")
                 setattr(namespace, action.dest, [os.path.expanduser(v) for v in value]
                         if isinstance(value, list) else os.path.expanduser(value))
         given = vars(namespace).pop(_GIVEN, set())

@@ -81,11 +81,14 @@ class DataArgs:
         """DataArgs from `to_json` output; keys it does not know (newer versions) are ignored.
         A fraction recorded before they were refused where the data does not use them reads as
         its default (`data.specs.recorded_fractions`: the same data), so that the run loads;
-        so does a tfds-only option (`data.specs.TFDS_ONLY`) recorded for other data."""
+        so does a tfds-only option (`data.specs.TFDS_ONLY`) recorded for other data, and a
+        data_dir "" (refused since: tfds read its default folder for it)."""
         from hubensemble.data.specs import TFDS_ONLY, parse_spec, recorded_fractions
 
         fields = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in fields}
+        if d.get("data_dir") == "":  # recorded before "" was refused: the default folder then
+            d["data_dir"] = None
         try:
             ignored = parse_spec(d.get("spec"))[0] != "tfds"
         except DataError:

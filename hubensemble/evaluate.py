@@ -71,10 +71,12 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     split as fit split it) when given, else the task of the run the export sits in
     (RUN/run.json), loaded as the run loaded it (`data_dir` replaces the recorded folder).
     DataError when there is no `data` and the export's parent folder is not a run that
-    records its data; RunError when the run's data changed since it was recorded."""
+    records its data; RunError when the run's data changed since it was recorded;
+    options.OptionError for a `data_dir` "" (no folder)."""
     from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
     from hubensemble.rundir import DataArgs
 
+    options.check("data_dir", data_dir)  # "" is no folder: it read the run's own, without a word
     if data:
         made_on = read_export_metadata(model_dir).get("task") or {}
         return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),

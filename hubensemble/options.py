@@ -75,6 +75,14 @@ class OptionError(HubensembleError, ValueError):
 
 # --------------------------------------------------------------------------- the record
 
+#: The metavars of the arguments that name files or folders: the table's DIR options and
+#: cli.py's own (--out RUN, --run RUN, --catalogue FILE, --model DIR, IMAGE, ...). Their
+#: values are `~`-expanded (`arguments.Parser`), and an empty one is refused (`EMPTY_PATH`).
+PATH_METAVARS = frozenset({"RUN", "RUN_SHARD", "DIR", "FILE", "IMAGE"})
+#: Why "" is no path: it names no file or folder, and was taken without a word as another
+#: (Path("") is the working folder; tfds, the caches read it as their default folder).
+EMPTY_PATH = "must be a path, not empty"
+
 
 @dataclass(frozen=True)
 class Option:
@@ -568,6 +576,8 @@ def _check_one(o: Option, value, *, cli: bool = False) -> None:
               and math.isfinite(float(value)))
     elif o.type is str:
         ok = isinstance(value, str)
+        if ok and value == "" and o.metavar in PATH_METAVARS:  # a path option: never ""
+            raise ValueError(f"{EMPTY_PATH} (without it: {o.default_text or 'the default'})")
     else:
         return  # parsed or free-form values (shard, severities, corruptions): checked by use
     if ok and o.choices is not None:

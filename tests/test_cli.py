@@ -1185,6 +1185,50 @@ def test_file_and_folder_flags_expand_a_tilde(argv, dest, monkeypatch, tmp_path)
             assert v.startswith(str(tmp_path) + os.sep) and "~" not in v, (name, v)
 
 
+@pytest.mark.parametrize("argv, flag", [
+    (("evaluate", "--model", "exp", "--data-dir", ""), "--data-dir"),
+    (("evaluate", "--model", "exp", "--data", "tfds:x", "--data-dir="), "--data-dir"),
+    (("rank", "--catalogue", "c", "--data", "tfds:x", "--out", "r", "--cache-dir", ""),
+     "--cache-dir"),
+    (("rank", "--catalogue", "", "--data", "d", "--out", "r"), "--catalogue"),
+    (("rank", "merge", "s0", "", "--out", "r"), "RUN_SHARD"),
+    (("tune", "--run", ""), "--run"),
+    (("export", "--run", "r", "--out", ""), "--out"),
+    (("predict", "--model", "exp", ""), "IMAGE"),
+    (("evaluate", "--model", "", "--out", "e.json"), "--model"),
+    (("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--export", ""), "--export"),
+    (("fit", "--catalogue", "c", "--data", "d", "--out", ""), "--out"),
+    (("zoo", "build", "--out="), "--out"),
+    (("catalogue", "add", "h", "--to", ""), "--to"),
+])
+def test_an_empty_path_is_refused_naming_its_flag(argv, flag, capsys):
+    # `evaluate --data-dir ""` read the default folder, `tune --run ""` the working folder
+    # (Path("") is "."), `fit --out ""` wrote a run there: all without a word.
+    with pytest.raises(SystemExit) as exit_:
+        parse(*argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be a path, not empty" in err and err.rstrip().endswith(
+        "got ''"), err
+
+
+def test_an_empty_path_option_is_refused_from_python(tmp_path):
+    from hubensemble import options
+    from hubensemble.evaluate import load_evaluation_task
+    from hubensemble.rundir import DataArgs
+
+    for name, flag in (("data_dir", "--data-dir"), ("cache_dir", "--cache-dir")):
+        with pytest.raises(options.OptionError, match=(
+                rf"{name} \({flag}\) must be a path, not empty \(without it: .+\), got ''")):
+            options.check(name, "")
+    with pytest.raises(options.OptionError, match="data_dir"):
+        DataArgs(spec="tfds:beans", data_dir="")
+    with pytest.raises(options.OptionError, match="data_dir"):
+        load_evaluation_task(tmp_path / "export", data_dir="")
+    # A run recorded with "" before (tfds read its default folder for it) loads as then.
+    assert DataArgs.from_json({"spec": "tfds:beans", "data_dir": ""}).data_dir is None
+
+
 def test_a_flag_of_several_values_given_twice_adds_to_its_list():
     # `--modules a --modules b` tuned b alone, without a word (argparse keeps the last).
     args = parse(*FIT_ARGV, "--modules", "a", "b", "--modules", "c", "--catalogue", "d.yaml")
