@@ -25,6 +25,7 @@ from hubensemble import options
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import RunError
 from hubensemble.pixelkeys import KEYED_SPLITS, read_pixel_key_rows
+from hubensemble.text import shell
 
 #: The splits compared, in this order.
 SPLITS = ("train", "val", "test")
@@ -267,7 +268,8 @@ def shown(value) -> str:
 
 
 def _as_flag(flag: str, value) -> str:
-    """The command-line words that give `flag` the recorded `value`."""
+    """The command-line words that give `flag` the recorded `value` (a path absolute:
+    `_word`)."""
     if flag == "label_fn":
         return f"label_fn={value!r} (from Python)"
     if flag == "--split":
@@ -279,7 +281,21 @@ def _as_flag(flag: str, value) -> str:
         return flag if value else "--no-" + flag[2:]
     if value is None:
         return f"no {flag}"
-    return f"{flag} {shlex.quote(str(value))}"  # pasted into a shell: a path with a space
+    return f"{flag} {_word(flag, value)}"
+
+
+def _word(flag: str, value) -> str:
+    """`value` of `flag` as one shell word of advice (pasted into a shell: a path with a
+    space): a path-valued option's (options.PATH_METAVARS) absolute, and a folder: or npz:
+    spec's path, for advice runs from any working folder (`text.shell`)."""
+    from hubensemble.data.specs import absolute_spec
+
+    if flag == "--data":
+        return shlex.quote(absolute_spec(str(value)))
+    if any(flag in o.cli_flags and o.metavar in options.PATH_METAVARS
+           for o in options.OPTIONS):
+        return shell(str(value))
+    return shlex.quote(str(value))
 
 
 def other_data(where, change: DataChange, than: str | None, *, again: str = "",
@@ -326,7 +342,7 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None) -
     "args"), its own options (run.json fit.options, `_fit_flags`) and export folder; with
     --restart when `restart` (start again) and without it to go on (a fit resumes: its
     finished stages and trials are reused). Values a command line cannot give are FILE /
-    SPEC."""
+    SPEC; every path is absolute, so that the command runs pasted in any folder."""
     if args is None:
         args = (meta.get("data") or {}).get("args")
     words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
@@ -337,10 +353,12 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None) -
     own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
     extra = [_fit_flags(recorded or {})]
     if own.get("path") and own.get("in_run") is None:
-        extra.append(f"--export {shlex.quote(own['path'])}")
+        extra.append(f"--export {shell(own['path'])}")
     flags = "".join(f" {w}" for w in extra if w)
+    # Every path absolute (text.shell): pasted in another folder, a relative --out or
+    # --catalogue named another run folder, or no file.
     return (f"hubensemble fit{' --restart' if restart else ''} {words}{flags} --out "
-            f"{shlex.quote(str(where))}")
+            f"{shell(where)}")
 
 
 def _fit_flags(recorded: dict) -> str:
@@ -352,8 +370,9 @@ def _fit_flags(recorded: dict) -> str:
 def option_flags(recorded: dict, table) -> str:
     """`recorded` ({option name: value}) as command-line flags of the options `table`
     (options.Option rows), each not at its default and not None, in the table's order
-    ("--profile quick --top-k 2"); a value the command line cannot give (e.g. corruption
-    names from Python) is left out. For advice that repeats a recorded command."""
+    ("--profile quick --top-k 2"), a path absolute (`text.shell`); a value the command line
+    cannot give (e.g. corruption names from Python) is left out. For advice that repeats a
+    recorded command."""
     words = []
     for o in table:
         value = recorded.get(o.name, o.default)
@@ -366,7 +385,8 @@ def option_flags(recorded: dict, table) -> str:
         elif o.nargs == "+" and isinstance(value, list):
             words.append(f"{o.cli_flags[0]} {shown(value)}")
         elif not isinstance(value, (list, dict)):
-            words.append(f"{o.cli_flags[0]} {shown(value)}")
+            path = o.metavar in options.PATH_METAVARS  # absolute, as all advice's paths
+            words.append(f"{o.cli_flags[0]} {shell(value) if path else shown(value)}")
     return " ".join(words)
 
 
@@ -413,7 +433,7 @@ def _catalogue_files(meta: dict) -> str:
         if not (path and line.isdigit() and os.path.isfile(path)):
             return "FILE"
         files.append(path)
-    return " ".join(shlex.quote(f) for f in dict.fromkeys(files)) or "FILE"
+    return " ".join(shell(f) for f in dict.fromkeys(files)) or "FILE"  # absolute
 
 
 def require_validation(task, run=None) -> None:

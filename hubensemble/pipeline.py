@@ -17,6 +17,7 @@ from hubensemble.errors import HubensembleError, RunError, reraise_stop
 from hubensemble.fileio import is_temp
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
+from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
 
@@ -345,8 +346,8 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
             f"{run.path} holds results of stage commands run outside `fit` "
             f"({', '.join(later)}): fit goes on from a ranking alone, not from a sweep or "
             f"ensemble it did not run. Go on with the stage commands (`hubensemble tune --run "
-            f"{run.path}`, then `ensemble --run` and `export --run`), use a new --out folder, "
-            "or pass --restart to discard them")
+            f"{shell(run.path)}`, then `ensemble --run` and `export --run`), use a new --out "
+            "folder, or pass --restart to discard them")
     ranking = load_ranking(run.path)
     if ranking.data_fingerprint != fingerprints["data"]:
         return

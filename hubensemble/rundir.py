@@ -602,7 +602,7 @@ class Run:
                 raise RunError(f"{what}; pass the folder that `hubensemble fit --out RUN` or "
                                "`hubensemble rank --out RUN` made")
             raise RunError(f"{what}; run `hubensemble fit --catalogue FILE --data SPEC --out "
-                           f"{self.path}` first (or `hubensemble rank`, then `tune`)")
+                           f"{shell(self.path)}` first (or `hubensemble rank`, then `tune`)")
 
     def rank_command(self) -> str:
         """The `hubensemble rank` command line that writes this run's ranking (for errors)."""

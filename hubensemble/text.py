@@ -48,10 +48,12 @@ def ljust(text, width: int) -> str:
 
 
 def shell(path) -> str:
-    """`path` (str or os.PathLike) as one shell word, quoted only when it needs it
-    (shlex.quote): advice such as "`hubensemble tune --run RUN`" must run when pasted,
-    and a run folder such as "My runs/a" split into two words (a new-user check)."""
+    """`path` (str or os.PathLike) as one shell word of advice, absolute and quoted only when
+    it needs it (shlex.quote): advice such as "`hubensemble tune --run RUN`" must run when
+    pasted, from any folder. A run folder such as "My runs/a" split into two words (a
+    new-user check), and a relative one, as typed, named another folder (or none) in
+    another working folder, where the report's advice, absolute, did not."""
     import os
     import shlex
 
-    return shlex.quote(os.fspath(path))
+    return shlex.quote(os.path.abspath(os.fspath(path)))

@@ -350,3 +350,51 @@ def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
     for in_run in (True, False):  # data from Python: only the user can name it
         assert evaluate_data_flags({"spec": None, "reloadable": False},
                                    in_run=in_run) == " --data SPEC"
+
+
+def test_advice_names_every_path_absolute_and_runs_pasted_in_another_folder(
+        tmp_path, module_factory, in_process, monkeypatch):
+    """Advice kept --catalogue and --out as typed: after `rank --catalogue cat.yaml --data
+    folder:d --out run` from one folder, the way out of a later refusal, pasted in another
+    folder, named no catalogue there ("cat.yaml" relative) and another run folder. Every
+    path flag of advice is absolute now (text.shell), as the report's already were."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    (work / "cat.yaml").write_text(
+        f"modules:\n  - {{name: m, handle: {module_factory('abs', seed=0, width=6)}}}\n")
+    draw(work / "d")
+    monkeypatch.chdir(work)
+    rank = ["rank", "--catalogue", "cat.yaml", "--data", "folder:d", "--profile", "quick", "-q"]
+    assert in_process(*rank, "--out", "run")[0] == 0
+    # A stage that needs candidates names the tune that writes them, by the run's path.
+    code, _, err = in_process("ensemble", "--run", "run", "-q")
+    assert code == 2 and f"`hubensemble tune --run {work / 'run'}`" in err, err
+    draw(work / "d", seed=1, classes=("a",))  # the files changed: the run's data is gone
+    code, _, err = in_process("tune", "--run", "run", "--profile", "quick", "-q")
+    assert code == 2 and "is not what the run started on" in err, err
+    [argv] = pasted(err, NEW="new")
+    assert argv == ["rank", "--catalogue", str(work / "cat.yaml"), "--data",
+                    f"folder:{work / 'd'}", "--out", "new"], argv
+    monkeypatch.chdir(elsewhere)
+    assert in_process(*argv, "--profile", "quick", "-q")[0] == 0
+    assert (elsewhere / "new" / "ranking.json").exists()
+    # A fit's folder: the whole fit command, its --catalogue, --out and --export absolute
+    # (its words checked by the parser here, in the other folder: a fit takes minutes).
+    from hubensemble.cli import build_parser
+    from hubensemble.datachange import fit_command, start_again
+
+    meta = json.loads((work / "run" / "run.json").read_text())
+    meta["fit"] = {"options": {"profile": "quick", "top_k": 1},
+                   "catalogue": [f"{work / 'cat.yaml'}:2"]}
+    meta["stages"] = {"export": {"record": {"path": str(tmp_path / "served"), "in_run": None}}}
+    monkeypatch.chdir(work)
+    said = start_again("run", meta, "rank")
+    [argv] = pasted(said)
+    monkeypatch.chdir(elsewhere)
+    args = build_parser().parse_args(argv)
+    assert (args.catalogue, args.out, args.export) == (
+        [str(work / "cat.yaml")], str(work / "run"), str(tmp_path / "served")), argv
+    assert (args.profile, args.top_k, args.data) == ("quick", 1, f"folder:{work / 'd'}")
+    monkeypatch.chdir(work)
+    assert fit_command("run", meta, restart=False).endswith(f"--out {work / 'run'}")

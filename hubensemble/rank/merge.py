@@ -18,6 +18,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
                                       _sort_rows, check_knn_predictions, load_knn_predictions,
                                       load_ranking, repeated, rule_text, select, selection_rule,
                                       write_knn_predictions)
+from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     if checked.held:  # as run_rank says it: the pool keeps them
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
                     "that the ensemble selects from, and `tune --run %s` adds trials for the "
-                    "modules this ranking selects", out_dir, checked.held, out_dir)
+                    "modules this ranking selects", out_dir, checked.held, shell(out_dir))
     out_run = Run(out_dir)
     rows, predictions = [], {}
     for d, r in parts:
