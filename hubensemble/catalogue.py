@@ -19,8 +19,8 @@ import yaml
 
 from hubensemble.errors import CatalogueError
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
-                                 check_weights, handle_kind, kaggle_url, local_source,
-                                 source_problems, stored_handle, stored_weights)
+                                 check_weights, handle_kind, kaggle_url, local_handle_warnings,
+                                 local_source, source_problems, stored_handle, stored_weights)
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -332,28 +332,6 @@ def checked_stored_handle(handle, base_dir):
     """A handle as stored in a catalogue under `base_dir` (a local path relative to it, any
     other handle form unchanged); raises the parser's field error for a malformed handle."""
     return _handle_checked(stored_handle, handle, base_dir)
-
-
-def local_handle_warnings(specs) -> list[str]:
-    """A warning line per local handle that does not exist on this machine (not an error:
-    the catalogue may be meant for another machine, where rank runs), with the URL a
-    mistyped scheme probably meant, or that exists but holds no module (`local_source`)."""
-    notes = []
-    for spec in specs:
-        if handle_kind(spec.handle) != "local":
-            continue
-        if os.path.exists(spec.handle):
-            if local_source(spec.handle) is None:  # rank's own test (hub.resolvers.resolve)
-                notes.append(f"warning: {spec.source}: handle {spec.handle!r} holds no module "
-                             "(no saved_model.pb, .keras/.h5 file or keras-hub preset); rank "
-                             "will skip it")
-            continue
-        text = f"warning: {spec.source}: handle {spec.handle!r} does not exist on this machine"
-        host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
-        if host:
-            text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
-        notes.append(text + "; rank will skip it there")
-    return notes
 
 
 # ---------------------------------------------------------------------------- loading

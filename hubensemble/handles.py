@@ -5,7 +5,8 @@ whether a handle has an accepted form and what to write instead; `stored_handle`
 form a ModuleSpec keeps (absolute local paths, one spelling per Kaggle model);
 `source_kind` says which loader a handle needs (a SavedModel, a ``keras.applications``
 architecture, a Keras model file or a keras-hub preset); `KERAS_APPLICATIONS` describes the
-``keras:NAME`` architectures.
+``keras:NAME`` architectures. `local_source` and `local_handle_warnings` (a catalogue's
+local handles missing on this machine or holding no module) look at the file system.
 """
 
 from __future__ import annotations
@@ -437,3 +438,25 @@ def keras_file_problem(path, *, name=None) -> str | None:
         return None
     want = ".keras file (a zip archive)" if keras_zip else "HDF5 model file"
     return f"{name or os.fspath(path)} is not a {want}: it holds {what_bytes_are(head)}"
+
+
+def local_handle_warnings(specs) -> list[str]:
+    """A warning line per local handle that does not exist on this machine (not an error:
+    the catalogue may be meant for another machine, where rank runs), with the URL a
+    mistyped scheme probably meant, or that exists but holds no module (`local_source`)."""
+    notes = []
+    for spec in specs:
+        if handle_kind(spec.handle) != "local":
+            continue
+        if os.path.exists(spec.handle):
+            if local_source(spec.handle) is None:  # rank's own test (hub.resolvers.resolve)
+                notes.append(f"warning: {spec.source}: handle {spec.handle!r} holds no module "
+                             "(no saved_model.pb, .keras/.h5 file or keras-hub preset); rank "
+                             "will skip it")
+            continue
+        text = f"warning: {spec.source}: handle {spec.handle!r} does not exist on this machine"
+        host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
+        if host:
+            text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
+        notes.append(text + "; rank will skip it there")
+    return notes
