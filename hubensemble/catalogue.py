@@ -76,6 +76,10 @@ class ModuleSpec:
     layer: str | None = None  # .keras/.h5 only: the layer whose output is the embedding
     signature: str | None = None  # SavedModels: the signature to call instead of __call__
     source: str = ""  # "path/to/file.yaml:LINE" of the entry, for messages
+    # {field: LINE} of each field the YAML gave (in the entry or `defaults:`), so a message on
+    # one field names its own line (`field_source`); like a comment, not part of the entry:
+    # neither compared nor in to_json.
+    lines: dict | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         # Records built in code (zoo builder, from_json) get the same checks as YAML entries,
@@ -104,10 +108,20 @@ class ModuleSpec:
     def to_json(self) -> dict:
         """The entry as a JSON-ready dict (run.json's "modules"); `from_json` reverses it."""
         d = dataclasses.asdict(self)
+        del d["lines"]
         d["input_size"] = list(self.input_size) if self.input_size is not None else None
         d["native_size"] = list(self.native_size) if self.native_size is not None else None
         d["tags"] = list(self.tags)
         return d
+
+    def field_source(self, field) -> str:
+        """"FILE:LINE" of `field` (a FIELD_NAMES name) where the catalogue wrote it, in this
+        entry or in `defaults:`; the entry's `source` when that line is not known (a field
+        left to its default, a spec built in code or read back from run.json)."""
+        line = (self.lines or {}).get(field)
+        if line is None or ":" not in self.source:
+            return self.source
+        return f"{self.source.rsplit(':', 1)[0]}:{line}"
 
     @classmethod
     def from_json(cls, d) -> "ModuleSpec":
@@ -325,7 +339,7 @@ _CHECKS = {
 }
 #: The catalogue fields of a ModuleSpec, in the order the writer emits them.
 FIELD_NAMES = tuple(_CHECKS)
-assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-1]
+assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-2]
 
 
 def checked_stored_handle(handle, base_dir):
@@ -542,7 +556,8 @@ def _parse_root(loader, root, base_dir, report):
 
 
 def _parse_defaults(loader, section, base_dir, report):
-    """{field: value} of the `defaults:` mapping; invalid defaults are reported once."""
+    """{field: (value, its line)} of the `defaults:` mapping; invalid defaults are reported
+    once."""
     if section is None:
         return {}
     line, node = section
@@ -564,7 +579,7 @@ def _parse_defaults(loader, section, base_dir, report):
             continue
         ok, value = _check_field(loader, key, key_line, value_node, base_dir, report)
         if ok:
-            defaults[key] = value
+            defaults[key] = value, key_line
     return defaults
 
 
@@ -595,13 +610,15 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
                          f"write `{required}: {example}` in this entry")
     if len(report.items) > before:
         return fields.get("name"), None
-    for key, value in defaults.items():
-        fields.setdefault(key, value)
+    written = {key: lines[key] for key in fields}
+    for key, (value, key_line) in defaults.items():
+        if key not in fields:
+            fields[key], written[key] = value, key_line
     for field, problem, hint in source_problems(fields):
         report.field(lines.get(field, line), field, problem, hint)
     if len(report.items) > before:
         return fields.get("name"), None
-    return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}")
+    return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}", lines=written)
 
 
 def read_catalogue_file(path) -> tuple[str, str, str]:

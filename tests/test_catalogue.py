@@ -597,6 +597,29 @@ def test_a_missing_file_is_a_catalogue_error_naming_it(tmp_path):
 # ---------------------------------------------------------------------------- records
 
 
+def test_a_spec_names_the_line_of_each_field_the_yaml_gave(tmp_path):
+    """`field_source` gives the line of a field in its entry, or of `defaults:`'s when the
+    entry takes it from there, else the entry's line (rank's output_dim warning named the
+    entry's first line); the lines are no part of the entry's record or equality."""
+    path = write(tmp_path, """
+        defaults:
+          output_dim: 9
+        modules:
+          - name: m
+            handle: zoo:demo/m
+            family: expert
+            output_dim: 512
+          - name: n
+            handle: zoo:demo/n
+        """)
+    m, n = load_catalogue(path)
+    assert m.field_source("output_dim") == f"{path}:{line_of(path, 'output_dim: 512')}"
+    assert n.field_source("output_dim") == f"{path}:{line_of(path, 'output_dim: 9')}"
+    assert n.field_source("family") == n.source == f"{path}:{line_of(path, 'name: n')}"
+    assert "lines" not in m.to_json() and ModuleSpec.from_json(m.to_json()) == m
+    assert ModuleSpec.from_json(m.to_json()).field_source("output_dim") == m.source
+
+
 def test_spec_json_round_trip_and_validation():
     spec = ModuleSpec(name="m", handle="zoo:demo/m", sha256="F" * 64, input_size=[32, 32],
                       value_range=[0, 255], output_dim=8, tags=["a"], seed=1, trust=True,

@@ -1121,22 +1121,27 @@ def test_rank_warns_of_an_entrys_output_dim_its_module_does_not_measure(
         good, tmp_path, in_process):
     """A new-user check: an entry's wrong `output_dim: 512` (the module gives 4-d features)
     validated, ranked and was measured as 4 without a word on the terminal or in log.txt.
-    rank names the entry's file:line, both widths and the one used (the measured), records
-    the entry's in the row, and ranks the module all the same; a cache hit warns too."""
+    rank names the `output_dim:` field's file:line (it named the entry's first line, where
+    every other field's message names the field's own), or the `defaults:` line the value
+    came from, both widths and the one used (the measured), records the entry's in the row,
+    and ranks the module all the same; a cache hit warns too."""
     cat = tmp_path / "pool.yaml"
-    cat.write_text(f"modules:\n  - name: {good[0].name}\n    handle: {good[0].handle}\n"
-                   f"    output_dim: 512\n  - name: {good[1].name}\n"
-                   f"    handle: {good[1].handle}\n    output_dim: 7\n")
+    cat.write_text(f"defaults:\n  output_dim: 9\nmodules:\n"
+                   f"  - name: {good[0].name}\n    handle: {good[0].handle}\n"
+                   f"    family: other\n    output_dim: 512\n"  # the entry's 4th line
+                   f"  - name: {good[1].name}\n    handle: {good[1].handle}\n")
     for out in (tmp_path / "run", tmp_path / "again"):  # a miss, then a cache hit
         code, _, err = in_process("rank", "--catalogue", cat, "--data", "sklearn:digits",
                                   "--profile", PROFILE, "--out", out)
         assert code == 0, err
-        said = (f"{cat}:2: field 'output_dim': module good0's entry says 512, its embeddings "
+        said = (f"{cat}:7: field 'output_dim': module good0's entry says 512, its embeddings "
                 f"are 4-d; ranked (and used) with the measured 4; write output_dim: 4 in the "
                 f"entry or leave it out")
         assert said in err and said in (out / "log.txt").read_text()
-        assert err.count("field 'output_dim'") == 1  # good1's 7 is right: no warning
+        assert (f"{cat}:2: field 'output_dim': module good1's entry says 9, its embeddings "
+                f"are 7-d") in err
+        assert err.count("field 'output_dim'") == 2
         rows = {r["name"]: r for r in rank.load_ranking(out).rows}
         assert (rows["good0"]["status"], rows["good0"]["dim"]) == ("ok", 4)
-        assert rows["good0"]["catalogue_dim"] == 512 and "catalogue_dim" not in rows["good1"]
+        assert rows["good0"]["catalogue_dim"] == 512 and rows["good1"]["catalogue_dim"] == 9
     assert rows["good0"]["cache_hit"]

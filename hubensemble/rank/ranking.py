@@ -411,19 +411,20 @@ def _base_row(index, spec):
 
 
 def _check_entry_dim(spec, row):
-    """Warns (terminal and log.txt) when `spec`'s output_dim is not the width its embeddings
-    measure (`row["dim"]`), and records the entry's in the row (`catalogue_dim`): a wrong
-    one was never checked, only keras: applications' (handles.source_problems). The module
-    is ranked all the same, with the measured width: every stage reads the width from the
-    module (the head, the ensemble), none from the entry, which only describes it (catalogue
-    list, reports), so the fix is in the entry, not a reason to drop a working module."""
+    """Warns (terminal and log.txt, naming the `output_dim:` line) when `spec`'s output_dim
+    is not the width its embeddings measure (`row["dim"]`), and records the entry's in the
+    row (`catalogue_dim`): a wrong one was never checked, only keras: applications'
+    (handles.source_problems). The module is ranked all the same, with the measured width:
+    every stage reads the width from the module (the head, the ensemble), none from the
+    entry, which only describes it (catalogue list, reports), so the fix is in the entry,
+    not a reason to drop a working module."""
     if spec.output_dim is None or spec.output_dim == row["dim"]:
         return
     row["catalogue_dim"] = spec.output_dim
     log.warning("%s: field 'output_dim': module %s's entry says %d, its embeddings are %d-d; "
                 "ranked (and used) with the measured %d; write output_dim: %d in the entry "
-                "or leave it out", spec.source or "catalogue", spec.name, spec.output_dim,
-                row["dim"], row["dim"], row["dim"])
+                "or leave it out", spec.field_source("output_dim") or "catalogue", spec.name,
+                spec.output_dim, row["dim"], row["dim"], row["dim"])
 
 
 def _named(row):
