@@ -496,6 +496,50 @@ def test_the_cost_section_shows_costs_the_budget_and_figure_2(tmp_path):
             f"`hubensemble cost --run {path}`.") in section
 
 
+def test_the_closing_table_says_a_best_single_left_out_of_retraining(tmp_path):
+    """A new-user check: after `fit --retrain-full --max-gflops`, whose best single model
+    does not fit the budget (so is no member, so was never retrained), the closing table gave
+    the retrained ensemble and no best single row, without a word. It now says which model,
+    why, and its test figures before retraining, labelled so."""
+    from hubensemble.cost import Cost, machine_info, write_run_costs
+
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    cands = [c for c in candidate.scan(path / "candidates")[0] if c.ok]
+    best = read_json(path / "ensemble.json")["val"]["best_single"]["trial"]
+    best_module = next(c.module for c in cands if c.trial == best)
+    write_run_costs(path, {c.trial: Cost(c.module, None, 32, C,
+                                         macs=int((1.0 if c.module == best_module else 0.1)
+                                                  * 5e8),
+                                         params=1000, latency_ms={"1": 2.0, "64": 20.0})
+                           for c in cands}, machine_info())
+    e = ensemble.run_ensemble(path, budget=6, max_gflops=0.25).to_json()
+    members, was = e["members"], e["test"]["best_single"]
+    inb = e["test"]["best_single_in_budget"]
+    assert was["trial"] == best and best not in {m["trial"] for m in members}
+    assert inb["trial"] in {m["trial"] for m in members}
+    # What `export --retrain-full` records: a best single that is no member is None.
+    after = {"ensemble": {"accuracy": 0.1234, "nll": 2.5, "ece": 0.2}, "best_single": None,
+             "best_single_in_budget": {"trial": inb["trial"], "accuracy": 0.0987, "nll": 2.7,
+                                       "ece": 0.3},
+             "members": []}
+    (path / "export" / "assets").mkdir(parents=True)
+    (path / "export" / "saved_model.pb").write_bytes(b"")
+    atomic_write_json(path / "export" / "assets" / "hubensemble.json", {
+        "members": [{"trial": m["trial"], "weight": m["weight"]} for m in members],
+        "skipped": [], "retrain_full": True,
+        "metrics": {"test": after, "test_before_retraining": e["test"]}})
+    lines = report.summary_table(path).splitlines()
+    assert lines[0].startswith("test set, retrained on train + val")
+    assert lines[1].startswith(f"best single within the budget ({inb['trial']})")
+    assert lines[1].split()[-3:] == ["0.0987", "2.7000", "0.3000"]
+    assert lines[2].startswith("ensemble") and "0.1234" in lines[2]
+    assert lines[3] == (f"note: the best single model ({best}) is no member of the ensemble, "
+                        "so it was not retrained and has no row above; before retraining: "
+                        f"test accuracy {was['accuracy']:.4f}, NLL {was['nll']:.4f}")
+    assert lines[4].startswith("note: the exported members were retrained on train + val")
+
+
 def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_path):
     """A new-user check: a `--sweep probe` run's report said "Fine-tuned candidates: 8
     usable" and "kNN proxy vs fine-tuned accuracy", and its stage table showed fit's keys

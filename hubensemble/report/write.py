@@ -97,6 +97,8 @@ def summary_table(run_dir) -> str:
         e = test["ensemble"]
         lines.append(f"{'ensemble':<{width}}{e['accuracy']:>10.4f}{e['nll']:>10.4f}"
                      f"{e['ece']:>10.4f}")
+        if after:
+            lines += _not_retrained(before, after)
         b = before["ensemble"]
         if after:
             lines.append("note: the exported members were retrained on train + val; the "
@@ -160,6 +162,25 @@ def summary_table(run_dir) -> str:
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {shell(path)}`)")
     return "\n".join(lines)
+
+
+def _not_retrained(before: dict, after: dict) -> list[str]:
+    """A note per best single model (overall, within the budget) that is no member of the
+    ensemble, under --retrain-full: the export retrained only members, so it measured none
+    for it (`after[key]` None) and the table above has no row for it; its figures before
+    retraining, labelled so. The table left it out without a word (under a budget the best
+    single often fits none)."""
+    notes, named = [], set()
+    for key, what in (("best_single", "the best single model"),
+                      ("best_single_in_budget", "the best single model within the budget")):
+        was = before.get(key)
+        if key not in after or after[key] is not None or not was or was["trial"] in named:
+            continue
+        named.add(was["trial"])
+        notes.append(f"note: {what} ({was['trial']}) is no member of the ensemble, so it was "
+                     "not retrained and has no row above; before retraining: test accuracy "
+                     f"{was['accuracy']:.4f}, NLL {was['nll']:.4f}")
+    return notes
 
 
 #: Failures named one by one in the closing table; the rest are counted (the report lists all).
