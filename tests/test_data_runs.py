@@ -136,7 +136,24 @@ def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_
     hidden = rows["hidden / system entries"]
     assert hidden.startswith("1 ignored (e.g. ") and hidden.endswith("dog/.DS_Store)"), hidden
     assert rows["folders hubensemble made"].startswith("3 ignored")
-    # A record names the first 10 entries only: what it cannot tell apart is said to be so.
+    # A record names the first 10 entries only; it counts the folders hubensemble made apart
+    # (at load time, from the whole list), so that the rows are exact beyond those 10 too:
+    # here the 10 named are hidden files, and the 3 folders come after them.
+    for i in range(10):
+        (imgs / f".h{i}").write_text("x")
+    (imgs / "dog" / ".DS_Store").unlink()
+    task = load_task(f"folder:{imgs}")
+    record = task.to_json()["ignored"]
+    assert (record["count"], record["hubensemble_folders"]) == (13, 3)
+    assert not any(p.endswith(("run1", "run2", "export")) for p in record["examples"])
+    assert ("10 hidden or system entries ignored" in task.summary()
+            and "3 folder(s) hubensemble made" in task.summary())
+    rows = dict(accounting_rows(task.to_json()))
+    hidden = rows["hidden / system entries"]
+    assert hidden.startswith("10 ignored (e.g. ") and hidden.endswith("imgs/.h0)"), hidden
+    assert rows["folders hubensemble made"] == (
+        "3 ignored, not read as classes: a run or an export inside the data (move them out)")
+    # A record written before that count: what it cannot tell apart is said to be so.
     more = {"ignored": {"count": 12, "examples": [f"/d/c/.x{i}" for i in range(10)]}}
     assert dict(accounting_rows(more))["hidden / system entries"] == (
         "12 ignored (e.g. /d/c/.x0); the record names only the first 10: a folder hubensemble "

@@ -585,7 +585,8 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     assert task["turned"] == {"count": 1, "examples": [[str(tif), 8]]}
     assert task["shrunk"] == {"count": 1, "splits": {"test": 1},
                               "examples": [[str(big), [1040, 1100]]]}
-    assert task["ignored"] == {"count": 1, "examples": [str(root / "a" / ".DS_Store")]}
+    assert task["ignored"] == {"count": 1, "examples": [str(root / "a" / ".DS_Store")],
+                               "hubensemble_folders": 0}
     assert [p for p, _ in task["skipped"]] == [str(root / "c" / "notes.txt")]
     assert task["files"] == 10
     # The same counts as the summary on the terminal.

@@ -377,7 +377,7 @@ class Task:
             examples = sum(len(getattr(self, s)) for s in self.present_splits())
             text += (f"; {self.files} file(s) read: {examples} example(s), "
                      f"{len(self.skipped)} skipped, {len(self.dropped)} duplicate(s) dropped")
-        ours = [p for p in self.ignored if _visible(os.path.basename(p))]  # runs, exports
+        ours = self.hubensemble_folders()
         hidden = [p for p in self.ignored if p not in ours]
         if hidden:
             text += (f"; {len(hidden)} hidden or system entr"
@@ -439,6 +439,13 @@ class Task:
                 text += f"; {note}"
         return text
 
+    def hubensemble_folders(self) -> list[str]:
+        """The folders hubensemble made (a run or an export left inside the data) among
+        `ignored`: the folder loader ignores an entry with a visible name only for being one
+        (`formats.made_by_hubensemble`), a hidden one for its name; so told apart here, on
+        the whole list, the summary's and run.json's counts are exact."""
+        return [p for p in self.ignored if _visible(os.path.basename(p))]
+
     def _shrunk_record(self) -> dict:
         """run.json's "shrunk": how many examples are shrunk files, per split, and up to 10
         of them as [path, [height, width] as decoded]."""
@@ -451,14 +458,17 @@ class Task:
         """What became of the files read, as the summary counts them (`_accounting`):
         "skipped" [path, reason], "files", "dropped" [example, "a copy of …"] (duplicates
         --dedupe removed), and "ignored", "oriented", "turned" and "shrunk", each a count with
-        up to 10 examples. The one shape of run.json's data.task and of an evaluation's
-        "task" (`evaluate --out`), so that both read back alike (an evaluation recorded
-        "dropped" as a count before this owned it)."""
+        up to 10 examples; "ignored" also counts its folders hubensemble made apart
+        ("hubensemble_folders": its 10 examples cannot tell the rest apart). The one shape
+        of run.json's data.task and of an evaluation's "task" (`evaluate --out`), so that
+        both read back alike (an evaluation recorded "dropped" as a count before this owned
+        it)."""
         return {
             "skipped": [list(s) for s in self.skipped],
             "files": self.files,
             "dropped": [list(d) for d in self.dropped],
-            "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10])},
+            "ignored": {"count": len(self.ignored), "examples": list(self.ignored[:10]),
+                        "hubensemble_folders": len(self.hubensemble_folders())},
             "oriented": {"count": len(self.oriented),
                          "examples": [list(o) for o in self.oriented[:10]]},
             "turned": {"count": len(self.turned),

@@ -107,25 +107,33 @@ def decoding_rows(task) -> list:
 
 
 def _ignored_rows(ignored: dict) -> list:
-    """The rows of a record's "ignored" ({"count", "examples": the first 10 paths}): hidden
-    or system entries, and folders hubensemble made (a run or an export left inside the
-    data) on a row of their own, as the data's summary names them (`Task._accounting`): the
-    folder loader lists both in one list, the hidden ones by a hidden name, its own folders
-    by a visible one. The report counted a run folder as a hidden entry (a new-user check)."""
+    """The rows of a record's "ignored" ({"count", "examples": the first 10 paths,
+    "hubensemble_folders": how many are folders hubensemble made}): hidden or system
+    entries, and folders hubensemble made (a run or an export left inside the data) on a row
+    of their own, as the data's summary names them (`Task._accounting`). The report counted
+    a run folder as a hidden entry (a new-user check). The folder loader lists both in one
+    list, the hidden ones by a hidden name, its own folders by a visible one: a record
+    written before "hubensemble_folders" (`Task.files_record`) is told apart in its examples
+    only, and the row says what beyond them it cannot tell apart."""
     examples = [str(p) for p in ignored.get("examples") or []]
     ours = [p for p in examples if _visible(os.path.basename(p))]
     hidden = [p for p in examples if p not in ours]
-    # Entries beyond the recorded examples: which kind they are is not recorded.
-    unnamed = max(int(ignored.get("count") or 0) - len(examples), 0)
+    count = max(int(ignored.get("count") or 0), len(examples))
+    made = ignored.get("hubensemble_folders")
+    exact = isinstance(made, int) and not isinstance(made, bool) and 0 <= made <= count
+    # Entries beyond the recorded examples: which kind they are is not recorded (older runs).
+    unnamed = 0 if exact else count - len(examples)
+    n_hidden, n_ours = (count - made, made) if exact else (len(hidden) + unnamed, len(ours))
     rows = []
-    if hidden or unnamed:
-        rows.append(["hidden / system entries", f"{len(hidden) + unnamed} ignored"
+    if n_hidden:
+        rows.append(["hidden / system entries", f"{n_hidden} ignored"
                      + (f" (e.g. {_short_path(hidden[0])})" if hidden else "")
                      + (f"; the record names only the first {len(examples)}: a folder "
                         "hubensemble made among the rest is counted here"
                         if unnamed and examples else "")])
-    if ours:
-        rows.append(["folders hubensemble made", f"{len(ours)} ignored, not read as classes: "
-                     f"a run or an export inside the data (e.g. {_short_path(ours[0])}: move "
-                     "them out)"])
+    if n_ours:
+        rows.append(["folders hubensemble made", f"{n_ours} ignored, not read as classes: "
+                     "a run or an export inside the data"
+                     + (f" (e.g. {_short_path(ours[0])}: move them out)" if ours
+                        else " (move them out)")])
     return rows
