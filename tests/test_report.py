@@ -246,6 +246,28 @@ def test_summary_table_shows_the_numbers(full_run, monkeypatch):
     assert f"report: {path.resolve() / 'report.html'} (and report.md)" in text
 
 
+def test_the_closing_table_says_why_the_one_se_rule_kept_more_picks(tmp_path):
+    """A new-user check: with the one-se size rule keeping 2 picks where validation CE was
+    best at 1, the closing table said "ensemble size: 2 members" and not why; it now gives
+    the report's own sentence (`size_rule_text`): the rule, the standard error and the best
+    validation CE with its size."""
+    make_full_run(tmp_path, robustness=False, seed=2)
+    e = read_json(tmp_path / "ensemble.json")
+    rule, curve = e["size_rule"], e["val_curve"]
+    assert rule["rule"] == "one-se" and rule["size"] > rule["best_size"]
+    best = min(curve, key=lambda p: p["ce"])
+    assert best["size"] == rule["best_size"]
+    why = (f"the largest size within one standard error ({rule['se']:.4f}) of the best "
+           f"validation CE {best['ce']:.4f} (at size {best['size']}) was kept (size rule "
+           "one-se)")
+    line = next(t for t in report.summary_table(tmp_path).splitlines()
+                if t.startswith("ensemble size:"))
+    assert line == (f"ensemble size: {len(e['members'])} members ({rule['size']} greedy "
+                    f"picks) of {e['n_candidates']} candidates: {why}")
+    md = report.write_report(tmp_path)[0].read_text()
+    assert why in md[md.index("## Ensemble size"):]
+
+
 def test_summary_table_counts_what_it_does_not_name(tmp_path):
     make_ranked_run(tmp_path, MODULES)
     skipped = [{"trial": f"default-{i:04d}-alpha", "module": "alpha",

@@ -267,7 +267,7 @@ def _curve_section(files, figures) -> Section:
             f"candidates, objective validation {e.get('objective', 'ce')}, budget "
             f"{e.get('budget', '?')} picks ({'with' if e.get('with_replacement') else 'without'}"
             f" replacement). Each step adds the candidate that most improves the averaged "
-            f"probabilities; {_size_rule_text(e.get('size_rule'))}: {_n(size, 'pick')}, "
+            f"probabilities; {size_rule_text(e)}: {_n(size, 'pick')}, "
             f"{_n(len(_members(files)), 'distinct member')}.")
     note = coverage_note(files.coverage, "val")
     if note:
@@ -302,8 +302,13 @@ def _unfinished_note(files) -> Inline | None:
     return None
 
 
-def _size_rule_text(record) -> str:
-    """How the size was chosen, from ensemble.json's size_rule record."""
+def size_rule_text(ensemble) -> str:
+    """How ensemble.json's size was chosen, in words (`ensemble`: its dict): its "size_rule"
+    record (`ensemble.choose_size`: rule, best_size, se) with the best size's validation
+    objective from "val_curve". One wording for the report's "Ensemble size" section and the
+    closing table, which said only the size, not why the one-se rule kept more picks than
+    the best validation objective's."""
+    record = ensemble.get("size_rule")
     if not record:
         return "the size with the best objective was kept"
     rule, best = record.get("rule"), record.get("best_size")
@@ -311,8 +316,17 @@ def _size_rule_text(record) -> str:
         return "the size with the best validation objective was kept (size rule paper)"
     if rule == "budget":
         return "every pick was kept (size rule budget)"
-    return (f"the largest size within one standard error of the best validation objective "
-            f"(best at size {best}) was kept (size rule one-se)")
+    objective = ensemble.get("objective") or "ce"
+    key, name = ("ce", "CE") if objective == "ce" else (objective, objective)
+    point = next((p for p in ensemble.get("val_curve") or []
+                  if isinstance(p, dict) and p.get("size") == best), {})
+    value = point.get(key)
+    se = record.get("se")
+    return ("the largest size within one standard error"
+            + (f" ({se:.4f})" if isinstance(se, (int, float)) and se else "")
+            + f" of the best validation {name}"
+            + (f" {value:.4f}" if isinstance(value, (int, float)) else "")
+            + f" (at size {best}) was kept (size rule one-se)")
 
 
 def _test_panels(files):

@@ -9,7 +9,8 @@ from hubensemble import ensemble as ens
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
-from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
+from hubensemble.report.sections import (
+    _n, _seconds, build_sections, fit_order, size_rule_text)
 from hubensemble.text import printable, shell
 from hubensemble.data.coverage import coverage_note
 
@@ -123,9 +124,13 @@ def summary_table(run_dir) -> str:
                 lines.append(f"note: {note}")
     if ensemble is not None:
         members = ensemble.get("members") or []
+        rule = ensemble.get("size_rule") or {}
+        # Why not the best validation size: the one-se rule kept a larger ensemble.
+        why = (f": {size_rule_text(ensemble)}" if rule.get("rule") == "one-se"
+               and rule.get("size") != rule.get("best_size") else "")
         lines.append(f"ensemble size: {_n(len(members), 'member')} ("
                      f"{_n(ensemble.get('size', '?'), 'greedy pick')}) of "
-                     f"{ensemble.get('n_candidates', '?')} candidates")
+                     f"{ensemble.get('n_candidates', '?')} candidates{why}")
         if ensemble.get("at_chance"):
             lines.append("warning: " + ens.at_chance_text(ensemble["at_chance"]))
     lines += _failure_lines(run, meta)
