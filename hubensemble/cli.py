@@ -131,26 +131,14 @@ def _rank_check(parser, args):
 
 
 def _run_profile(args):
-    """Without --profile, a run folder is ranked at the run's profile, as tune takes it
-    (`tune.stage.run_profile`: its last tune's, else its ranking's), said on the terminal: the
-    default (cpu) re-ranked a folder fitted at quick at another resolution than its pool's,
-    without a word (a new-user check)."""
-    from hubensemble.rundir import Run
+    """A run folder's own profile, proxy and selection rule for the rank options not typed
+    (`rank.reuse.run_defaults`), each said on the terminal."""
+    from hubensemble.rank.reuse import run_defaults
 
-    run = Run(args.out)
-    if "profile" in args.given_options or not run.started():
-        return
-    from hubensemble.candidate import scan
-    from hubensemble.tune.stage import run_profile
-
-    (profile, source), default = run_profile(run), args.profile
-    if profile.name != default:
-        args.profile = profile  # run_rank takes a Profile: a custom one recorded too
-        say(args, f"rank: --profile {profile.name} ({source}; not the default {default}): " + (
-            "its candidates were tuned at that profile's resolution, and the ranking embeds at "
-            "it too; for another profile, rank into a new --out folder" if scan(
-                run.candidates)[0] else "the ranking embeds at the resolution tune goes on at; "
-            "--profile chooses another"))
+    values, lines = run_defaults(args.out, args.given_options, args.profile)
+    vars(args).update(values)
+    for line in lines:
+        say(args, line)
 
 
 def cmd_rank(args):

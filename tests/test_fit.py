@@ -236,6 +236,12 @@ def test_rank_without_profile_takes_the_runs_and_a_typed_other_one_is_refused(
     ranking = json.loads((out / "ranking.json").read_text())
     # The fit's resolution (quick's cap), not cpu's.
     assert (ranking["profile"], ranking["resolution"]) == ("quick", fitted_resolution)
+    # And the fit's selection (--top-k 2), not the default 15 that a later `tune --run` would
+    # have tuned (a new-user check), said so.
+    assert ranking["selection"] == {"rule": "top_k", "top_k": 2}
+    assert len(ranking["selected"]) == 2
+    assert (f"rank: --top-k 2 (the run's ranking, {out / 'ranking.json'}; not the defaults): "
+            "a run folder is ranked again by its own rule; type the options for another") in err
     said = (f"{out / 'candidates'} holds 8 candidate(s) tuned with --profile quick (e.g. "
             "default-0000-m", "), and this ranking would embed at --profile cpu's resolution, "
             "not theirs: the ensemble selects from every candidate there as one pool, which "

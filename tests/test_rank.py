@@ -1145,3 +1145,24 @@ def test_rank_warns_of_an_entrys_output_dim_its_module_does_not_measure(
         assert (rows["good0"]["status"], rows["good0"]["dim"]) == ("ok", 4)
         assert rows["good0"]["catalogue_dim"] == 512 and rows["good1"]["catalogue_dim"] == 9
     assert rows["good0"]["cache_hit"]
+
+
+def test_rank_of_a_run_folder_keeps_its_recorded_proxy_and_selection_unless_typed():
+    """`rank` of a fit's folder selected the default 15 modules, not the fit's --top-k 2 (a
+    later `tune --run` tuned them all): the recorded rule is kept per group of flags, only
+    where it differs from the defaults, and any flag of a group typed gives that group back
+    to the user."""
+    from hubensemble.rank.reuse import kept_options, kept_words
+
+    ranking = {"metric": "knn-cosine", "k": 1, "selection": {"rule": "top_k", "top_k": 2}}
+    assert kept_options(ranking, set()) == {"metric": "knn-cosine", "top_k": 2}
+    assert kept_words(kept_options(ranking, set())) == "--metric knn-cosine --top-k 2"
+    assert kept_options(ranking, {"greedy"}) == {"metric": "knn-cosine"}
+    assert kept_options(ranking, {"k"}) == {"top_k": 2}
+    threshold = {"metric": "knn", "k": 3,
+                 "selection": {"rule": "threshold", "threshold": 0.02, "max_k": 4}}
+    assert kept_options(threshold, set()) == {"k": 3, "threshold": 0.02, "max_k": 4}
+    greedy = {"metric": "knn", "k": 1, "selection": {"rule": "greedy", "max_k": 15}}
+    assert kept_options(greedy, set()) == {"greedy": True}
+    assert kept_words({"greedy": True, "max_k": 3}) == "--greedy --max-k 3"
+    assert kept_options({}, set()) == {}
