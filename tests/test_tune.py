@@ -756,8 +756,13 @@ def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
     recorded its sweep (run.json "tune": trials, sweeps, profile, ...; RUN/tuner/<sweep>/
     plan.json) and only then loaded the data that refused it (changed on disk since rank);
     the second part of a "+" sweep was refused after the first part was recorded and
-    trained; and a --tuner-id without --oracle after the sweep was recorded."""
+    trained; and a --tuner-id without --oracle after the sweep was recorded. Nor does it
+    leave a file: the sweep's lock file (RUN/tuner/.<sweep>.lock), taken before the checks,
+    stayed (helper 97); log.txt says why it was refused."""
     from PIL import Image
+
+    def files(run):  # every file and folder in the run but its log
+        return {str(p.relative_to(run.path)) for p in run.path.rglob("*")} - {"log.txt"}
 
     def draw(root, seed):
         rng = np.random.default_rng(seed)
@@ -774,11 +779,11 @@ def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
     run.update(modules={n: modules[n][0].to_json() for n in ("gen_a", "exp_b")})
     atomic_write_json(run.ranking_json, ranking_of(modules, ("gen_a", "exp_b"), ["gen_a"]))
     draw(d, 1)  # every image drawn again: the data changed since rank
-    before = run.meta_path.read_bytes()
+    before, listed = run.meta_path.read_bytes(), files(run)
     with pytest.raises(RunError, match="is not what the run started on"):
         tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
                       progress=False)
-    assert run.meta_path.read_bytes() == before
+    assert run.meta_path.read_bytes() == before and files(run) == listed
     assert not (run.tuner / "seeds" / "plan.json").exists()
 
     run = make_run(tmp_path / "run", modules, task=digits)
@@ -789,6 +794,10 @@ def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
         tune.run_tune(run.path, sweep="hyper+seeds", seed=1, **kw)
     with pytest.raises(HubensembleError, match="needs --oracle HOST:PORT"):
         tune.run_tune(run.path, sweep="hyper", tuner_id="tuner0", **kw)
+    listed = files(run)
+    with pytest.raises(RunError, match=re.escape("--profile quick -> cpu (recorded -> now)")):
+        tune.run_tune(run.path, sweep="hyper", **{**kw, "profile": "cpu"})
+    assert files(run) == listed and not (run.tuner / ".hyper.lock").exists()
     assert run.meta_path.read_bytes() == before and candidates(run) == pool
     assert not (run.tuner / "hyper" / "plan.json").exists()
 

@@ -335,22 +335,31 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
               keep_weights, max_failures, tuner_id, oracle_address, batchnorm, head_init,
               cache_dir, task, progress, callbacks):
     sweep, plan, specs, task_record = part.sweep, part.plan, part.specs, part.task_record
-    # A stand-alone process takes the sweep's lock before it checks or records anything: a
-    # second one, refused, rewrote run.json's sweep record and plan.json first (its profile
-    # then planned the next plain `tune`; a new-user check).
     standalone = not distributed_call(tuner_id, oracle_address)
-    with _sweep_lock(run, sweep) if standalone else contextlib.nullcontext():
+
+    def check(chief):  # the pool checks, then the data's (its RunError names what changed)
         _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
                     head_init=head_init)
-        # Every refusal comes before the sweep is recorded (a refused call leaves run.json
-        # as it was): Keras Tuner's variables (a --tuner-id without --oracle), then the data.
-        with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
-            worker = distributed and not chief
-            pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+        pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+        if not chief and (pending or _labels_missing(run, task_record)):
+            return pending, run.task(task)  # (the chief only serves the plan: no data there)
+        return pending, task
+
+    # Every refusal comes before the sweep is recorded (a refused call leaves run.json as it
+    # was): the pool checks, Keras Tuner's variables (a --tuner-id without --oracle), then
+    # the data. They come before the sweep's lock file too, which stays after release
+    # (fileio.file_lock): a refused call left RUN/tuner/.<sweep>.lock behind. A stand-alone
+    # process then takes the lock and checks again before it records anything: a second
+    # one, refused, rewrote run.json's sweep record and plan.json first (its profile then
+    # planned the next plain `tune`; a new-user check).
+    with kerastuner_env(tuner_id, oracle_address) as (distributed, chief):
+        worker = distributed and not chief
+        pending, task = check(chief)
+        with _sweep_lock(run, sweep) if standalone else contextlib.nullcontext():
+            if standalone:  # another process may have run meanwhile (the data is loaded)
+                pending, task = check(chief)
             reused = len(plan) - len(pending)
             need_task = not chief and bool(pending or _labels_missing(run, task_record))
-            if need_task:  # the data check: its RunError names what changed since rank
-                task = run.task(task)  # (the chief only serves the plan: no data there)
             removed = candidate.clean_stale_temps(run.candidates)
             if removed:
                 log.info("removed %d half-written candidate(s) of killed runs", len(removed))
