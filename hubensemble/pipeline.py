@@ -571,7 +571,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
-    from hubensemble.export.stage import replaced_export
+    from hubensemble.export.stage import keep_replaced_export
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report import write_report
@@ -643,10 +643,10 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         now = digests(read)
         done = present and _stage_done(run, name, keys[name], now, ran=ran)
         recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
-        # Another command's export: say what is replaced; also when this fit recorded none
-        # (stopped before its export stage), where it was replaced without a word.
+        # Another command's export (also when this fit recorded none: stopped before its
+        # export stage): moved aside, not replaced, and said where it went.
         if name == "export" and present and not done and recorded.get(name) != now[name]:
-            log.warning("export: %s", replaced_export(run, export_path))
+            log.warning("export: %s", keep_replaced_export(run, export_path))
         # Its metadata asset the same, its other files not: damage, not another command.
         files = _export_files(run, export_path) if done and name == "export" else None
         if done and not files:

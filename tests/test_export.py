@@ -849,3 +849,51 @@ def test_every_top_level_name_resolves_and_predict_comes_without_tensorflow(tmp_
     assert out.stdout.splitlines() == [
         f"{tmp_path / 'gone.png'}: cannot read it: No such file or directory; check the "
         "path (or pass --skip-unreadable, skip_unreadable=True in Python)", "False"], out.stderr
+
+
+def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp_path):
+    """Helper 97: fit's export stage replaced an export another command wrote into its folder
+    (a warning came just before, too late to keep it). `keep_replaced_export` moves it to
+    RUN/export-replaced-<created>, with the TFLite model written with it (not an older one),
+    never onto an earlier kept one, and run.json's record follows it. Files only."""
+    from hubensemble.export.stage import keep_replaced_export
+
+    run = Run(tmp_path / "run")
+    export = run.path / "export"
+
+    def write(created, tflite_created=None):
+        os.makedirs(export / "assets")
+        (export / "saved_model.pb").write_bytes(b"pb")
+        atomic_write_json(export / "assets" / "hubensemble.json", {
+            "format": "hubensemble-export", "created": created, "retrain_full": True,
+            "members": [{"trial": "t0"}, {"trial": "t1"}]})
+        if tflite_created:
+            os.makedirs(f"{export}-tflite")
+            (tmp_path / "run" / "export-tflite" / "model.tflite").write_bytes(b"tfl")
+            atomic_write_json(f"{export}-tflite/hubensemble.json", {
+                "format": "hubensemble-export-tflite", "created": tflite_created})
+
+    write("2026-12-04T15:40:01", tflite_created="2026-12-04T15:40:01")
+    run.update(data={"args": {"spec": "sklearn:digits"}}, export=run.export_record(export))
+    said = keep_replaced_export(run, export)
+    kept = run.path / "export-replaced-20261204T154001"
+    assert sorted(os.listdir(run.path)) == ["export-replaced-20261204T154001",
+                                            "export-replaced-20261204T154001-tflite",
+                                            "run.json", "run.json.lock"]
+    assert (kept / "saved_model.pb").read_bytes() == b"pb"
+    assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"
+    assert run.exported_to() == str(kept.resolve())
+    assert said.startswith(f"{export} held an export that is not the one this fit recorded "
+                           "there (2 member(s), retrained on train + val (--retrain-full), "
+                           f"written 2026-12-04T15:40:01): another command wrote it since. "
+                           f"Moved it to {kept} (its TFLite model to {kept}-tflite)"), said
+    assert f"`hubensemble evaluate --model {kept}`" in said  # in the run: its data
+    assert f"`hubensemble predict --model {kept} IMAGE`" in said
+    # The same export time again: a new name, the kept one untouched; an older TFLite model
+    # beside it is not its own, and stays for the export stage to remove.
+    write("2026-12-04T15:40:01", tflite_created="2026-12-01T09:00:00")
+    said = keep_replaced_export(run, export)
+    assert f"Moved it to {kept}-2, which fit leaves alone" in said, said
+    assert (run.path / f"{kept.name}-2" / "saved_model.pb").exists()
+    assert (run.path / "export-tflite" / "model.tflite").exists()
+    assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"

@@ -532,14 +532,17 @@ def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
 
 
 @pytest.mark.slow
-def test_a_hand_retrain_full_export_prints_its_test_and_fit_warns_before_replacing_it(
+def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
         fitted, catalogue, tmp_path, in_process, caplog):
     """New-user checks: `export --run RUN --retrain-full` printed only "exported 3
     member(s)…", not the test figures it measured on the retrained members; and a later fit
-    replaced that export in RUN/export saying so only as an INFO line in log.txt."""
+    replaced that export in RUN/export saying so only as an INFO line in log.txt, then with
+    a warning just before replacing it (too late to keep it): now fit moves it aside."""
     import logging
     import shutil
 
+    from hubensemble.data import load_task
+    from hubensemble.formats import made_by_hubensemble
     from hubensemble.rundir import Run
 
     out = tmp_path / "run"
@@ -558,14 +561,41 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_warns_before_replaci
     assert "test, measured" not in in_process("export", "--run", out)[1]  # not retrained
 
     in_process("export", "--run", out, "--retrain-full", "-q")
+    hand = (out / "export" / "assets" / "hubensemble.json").read_bytes()
+    created = json.loads(hand)["created"]
+    images = tf.constant(np.asarray(load_task("sklearn:digits").test.images[:16],
+                                    np.float32) / 255)
+
+    def serve(folder):
+        return tf.saved_model.load(str(folder)).signatures["serving_default"](
+            images=images)["probabilities"].numpy()
+
+    served = serve(out / "export")
     caplog.set_level(logging.INFO)
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
             and "not the one this fit recorded" in r.getMessage()]
     assert len(said) == 1, [r.getMessage() for r in caplog.records][-20:]
-    assert said[0].startswith(f"export: {out.resolve() / 'export'} holds an export"), said
+    assert said[0].startswith(f"export: {out.resolve() / 'export'} held an export"), said
     assert "retrained on train + val (--retrain-full)" in said[0], said
     assert f"`hubensemble export --run {out} --out DIR --retrain-full`" in said[0], said
+    # Nothing lost: the hand export is kept, whole, beside fit's own (it was replaced).
+    kept = out / ("export-replaced-" + created.replace("-", "").replace(":", ""))
+    assert f"Moved it to {kept.resolve()}" in said[0], said
+    assert (kept / "assets" / "hubensemble.json").read_bytes() == hand
+    np.testing.assert_array_equal(serve(kept), served)
+    assert json.loads((out / "export" / "assets" / "hubensemble.json").read_text())[
+        "retrain_full"] is False  # fit's own export is in RUN/export
+    assert Run(out).exported_to() == str((out / "export").resolve())
+    # The command it gives evaluates the kept export on the run's test split.
+    command = re.search(r"`hubensemble (evaluate --model \S+)`", said[0]).group(1)
+    code, stdout, err = in_process(*command.split())
+    assert code == 0 and f"{len(load_task('sklearn:digits').test.labels)} examples" in stdout, \
+        err[-2000:]
+    # The data loader takes it for ours; the report names fit's export, not the kept one.
+    assert made_by_hubensemble(kept) == "a hubensemble export"
+    report = (out / "report.md").read_text()
+    assert "export-replaced" not in report and str(out.resolve() / "export") in report
     caplog.clear()  # its own export now: replaced without a word when it must be
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     assert not [r for r in caplog.records if "not the one this fit" in r.getMessage()]
