@@ -12,7 +12,8 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
-from hubensemble.heldout import export_run, not_held_out, not_held_out_note
+from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
+                                 not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
 from hubensemble.corruptions import (CORRUPTIONS, DEFAULT_CORRUPTIONS,  # noqa: F401
                                      MIN_BLUR_SIGMA, PARAMETERS, RANDOM_CORRUPTIONS,
@@ -248,7 +249,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     its own decoded size (`size_batches`: batches of one size), as predict sends it. Scored
     images that trained or chose the export (its run's train and val images, by pixels) are
     counted in "not_held_out" and, on other data than the export's own, warned about
-    (`heldout.not_held_out_note`: logged at WARNING).
+    (`heldout.not_held_out_note`: logged at WARNING). On the folder the export was fit on,
+    changed since (files added, removed or edited: its recorded split cannot be drawn, so
+    every image is a test example), "data_changed" counts the files that differ and the
+    scored images that trained or chose it, by name (`heldout.changed_files`), and a WARNING
+    says so; refusing would be wrong, as new images may be scored on purpose.
 
     `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names.
     `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
@@ -392,6 +397,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                                 if export_task.get("fingerprint") else None),
         # Scored images that trained or chose the export (its run's record; null: unknown).
         "not_held_out": not_held_out(model_dir, task, split, meta),
+        # The folder the export was fit on, changed since: all of it scored (null: not so).
+        "data_changed": changed_files(meta, task),
         # [h, w] of a split of one size; null when sizes vary (each is fed at its own).
         "image_size": sizes[0].tolist() if len(sizes) and (sizes == sizes[0]).all() else None,
         "seed": int(seed),
@@ -417,6 +424,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         result["mean_corrupted"] = None
     result["seconds"] = round(time.perf_counter() - start_time, 3)
     if note := not_held_out_note(result):  # other data than the export's own (heldout.py)
+        log.warning("%s", note)
+    if note := changed_files_note(result):  # its own folder, changed since it was fit
         log.warning("%s", note)
     return result
 

@@ -6,10 +6,15 @@ or chose the export, accuracy 0.93 and not a word). The run records the pixel ke
 train and val images when it loads its data (`pixelkeys.write_pixel_keys`, in the run folder:
 an export ships to serving, and a list of its training images' digests would tell anyone
 whether an image trained it); evaluate compares the scored images with them here.
+
+An export moved away from its run has no such record; its metadata's task.files (digests of
+its data's file names, `files_record`) tells evaluate how the folder it was fit on has changed
+since (`changed_files`): its recorded split holds only on the very files it was drawn from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 
@@ -79,3 +84,107 @@ def not_held_out_note(result: dict) -> str | None:
     return (f"{n} of {result['n']} {result['split']} images {are} {splits} {images} of this "
             f"export's run; their metrics are not a held-out measure (the run: {seen['run']}; "
             "score images it never saw for one)")
+
+
+# --- an export's record of its data's files (metadata task.files) ---------------------------
+
+#: Hex digits kept of the sha256 of each file name in an export's `task.files`: enough to count
+#: the files of a folder that differ (no two names of 10^5 files share 40 bits, in practice),
+#: and no list of names in an export that ships to serving.
+NAME_DIGITS = 10
+_RECORDED = ("train", "val", "test", "dropped")
+
+
+def _name_keys(paths, root) -> set[str]:
+    """The NAME_DIGITS-hex digest of each of `paths` relative to folder `root`, "/"-separated
+    (a folder moved elsewhere keeps its names)."""
+    out = set()
+    for path in paths:
+        name = os.path.relpath(os.fspath(path), os.fspath(root)).replace(os.sep, "/")
+        out.add(hashlib.sha256(os.fsencode(name)).hexdigest()[:NAME_DIGITS])
+    return out
+
+
+def files_record(task, root) -> dict | None:
+    """What an export records of the files of its run's data, a folder `root` (its metadata's
+    task.files): {"count": files, "digits": NAME_DIGITS, "train", "val", "test", "dropped":
+    sorted digests of the names, relative to `root`, of each split's files and of the copies
+    --dedupe dropped (a split the task lacks is absent)}. None for data not read from files.
+
+    The export's recorded split (task.split) holds only on the very files it was drawn from:
+    one file more or less reshuffles the classes drawn after it. `evaluate --data` on that
+    folder changed since then scores every image (`changed_files` says how many differ and
+    how many scored images trained the export)."""
+    record = {"count": 0, "digits": NAME_DIGITS}
+    for split in ("train", "val", "test"):
+        data = getattr(task, split)
+        if data is None:
+            continue
+        if data.paths is None:
+            return None
+        record[split] = sorted(_name_keys(data.paths, root))
+        record["count"] += len(data.paths)
+    dropped = [name for name, _ in task.dropped]
+    if dropped:
+        record["dropped"] = sorted(_name_keys(dropped, root))
+        record["count"] += len(dropped)
+    return record
+
+
+def changed_files(meta: dict, task) -> dict | None:
+    """How the folder of class folders `task` (`load_test_set`'s test set of all its images)
+    differs from the files the export of metadata `meta` was fit on (its task.files,
+    `files_record`), when it holds at least half of them by name and the export's split was
+    not drawn on it (its fingerprint is another: files added, removed or changed since):
+    {"folder": the folder, "recorded": files the export was fit on, "present": of them here,
+    "added": files here not among them, "removed": of them not here, "train", "val", "test":
+    how many scored images are the export's training, validation or test files by name}.
+    None otherwise (other data, an export recorded before task.files, data not from files):
+    then nothing is said."""
+    recorded = (meta.get("task") or {}).get("files")
+    if (not isinstance(recorded, dict) or not task.test_set_only or task.test.paths is None
+            or recorded.get("digits") != NAME_DIGITS):
+        return None
+    folders = [c.get("folder") for c in (task.class_files.get("test") or {}).values()
+               if isinstance(c, dict) and c.get("folder")]
+    if not folders:
+        return None
+    root = os.path.dirname(os.path.normpath(folders[0]))
+    scored = _name_keys(task.test.paths, root)
+    here = scored | _name_keys([name for name, _ in task.dropped], root)
+    then = {s: set(recorded.get(s) or ()) for s in _RECORDED}
+    everything = set().union(*then.values())
+    present = len(here & everything)
+    if not everything or 2 * present < len(everything):
+        return None
+    return {"folder": root, "recorded": len(everything), "present": present,
+            "added": len(here - everything), "removed": len(everything - here),
+            **{s: len(scored & then[s]) for s in ("train", "val", "test")}}
+
+
+def changed_files_note(result: dict) -> str | None:
+    """The warning for an `evaluate_model` result on the folder its export was fit on, changed
+    since ("data_changed", `changed_files`): how many files differ, that every image is
+    scored, how many of them trained or chose the export, and the ways on; None without it."""
+    seen = result.get("data_changed")
+    if not seen:
+        return None
+    added, removed = seen["added"], seen["removed"]
+    if added or removed:
+        how = (f"{added + removed} file(s) differ from those it was measured on: {added} "
+               f"here that were not among them, {removed} of them not here")
+        fix = ", ".join(part for part in (f"move the {added} new file(s) out" if added else "",
+                                          f"put the {removed} missing back" if removed else "")
+                        if part)
+    else:
+        how = ("its files have the names of those it was measured on, but not their pixels "
+               "(files edited since, or decoded otherwise by this version)")
+        fix = "restore the files"
+    return (f"{seen['folder']} holds {seen['present']} of the {seen['recorded']} files this "
+            f"export was fit on (by name; its metadata's task.files), but {how}. The "
+            "held-out split the export records is drawn from all of its data's files, so it "
+            f"cannot be drawn here: all {result['n']} images are scored as test examples, "
+            f"{seen['train']} of them training and {seen['val']} validation images of the "
+            f"export (by name), {seen['test']} of its test split; these figures are not a "
+            f"held-out measure. To score its held-out test split, {fix}; to score new images, "
+            "put them in a folder of their own")

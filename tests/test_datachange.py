@@ -316,6 +316,15 @@ def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
     assert away_eval["task"]["fingerprint"] == recorded["fingerprint"]
     assert away_eval["n"] == recorded["sizes"]["test"] == evaluated["n"]
     assert away_eval["clean"] == evaluated["clean"]
+    # That folder, an image added since: its split cannot be drawn, every image is scored,
+    # and evaluate says how many files differ by the export's record of them (helper 97).
+    files = json.loads((away / "assets" / "hubensemble.json").read_text())["task"]["files"]
+    assert files["count"] == 36 and len(files["train"]) == recorded["sizes"]["train"]
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / "b" / "new.png")
+    code, _, err = in_process("evaluate", "--model", away, "--data", f"folder:{d}")
+    assert code == 0 and (f"{d} holds 36 of the 36 files this export was fit on (by name; "
+                          "its metadata's task.files), but 1 file(s) differ") in err, err
+    os.unlink(d / "b" / "new.png")
     # The run's export now recorded elsewhere (`export --out`), made stale by another
     # `ensemble`: the advice exported to RUN/export and evaluated the stale --out folder.
     # Now both name the recorded folder, by absolute paths: pasted from another folder

@@ -792,6 +792,68 @@ def test_the_exports_own_folder_is_scored_on_its_held_out_split(export_dir, tmp_
     assert len(task.test) == len(deduped.test)
 
 
+def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export_dir, tmp_path,
+                                                                          caplog):
+    """Helper 97: an export moved away from its run, evaluated on its own folder with an image
+    added and one removed since, scored all of its images, the ones that trained it too (its
+    fingerprint is another, so its recorded split is not drawn: one file more reshuffles the
+    classes drawn after it), with no word. The export records its data's files (task.files,
+    name digests); evaluate counts the files that differ and the scored images that trained
+    or chose it, and warns; it still scores them (new images may be meant)."""
+    import logging
+    import shutil
+
+    from hubensemble.data import load_task
+    from hubensemble.heldout import changed_files_note, files_record
+
+    rng = np.random.default_rng(8)
+    root = tmp_path / "data"
+    for name in ("a", "b", "c"):
+        write_pngs(root / name, (rng.random((10, 6, 6, 3)) * 255).astype(np.uint8))
+    spec = f"folder:{root}"
+    fitted = load_task(spec)  # what fit trained on, as the export stage records it
+    own = tmp_path / "own_export"
+    shutil.copytree(export_dir, own)
+    meta_path = own / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"] = {"fingerprint": fitted.fingerprint, "split": {"seed": 0},
+                    "files": files_record(fitted, root)}
+    meta_path.write_text(json.dumps(meta))
+    assert meta["task"]["files"]["count"] == 30 and "a/00.png" not in meta_path.read_text()
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        same = ev.evaluate_model(own, ev.load_evaluation_task(own, spec), corruptions=False,
+                                 progress=False)
+    assert same["data_changed"] is None and same["n"] == len(fitted.test) and not caplog.records
+
+    trained = sorted(fitted.train.paths)[0]
+    os.unlink(trained)
+    (root / "a" / "new.png").write_bytes(tf.io.encode_png(
+        (rng.random((6, 6, 3)) * 255).astype(np.uint8)).numpy())
+    task = ev.load_evaluation_task(own, spec)
+    assert "every image is a test example" in task.source and len(task.test) == 30
+    result = ev.evaluate_model(own, task, corruptions=False, progress=False)
+    assert result["data_changed"] == {
+        "folder": str(root), "recorded": 30, "present": 29, "added": 1, "removed": 1,
+        "train": len(fitted.train) - 1, "val": len(fitted.val), "test": len(fitted.test)}
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert said == [changed_files_note(result)], said
+    assert said[0].startswith(
+        f"{root} holds 29 of the 30 files this export was fit on (by name; its metadata's "
+        "task.files), but 2 file(s) differ from those it was measured on: 1 here that were "
+        "not among them, 1 of them not here."), said
+    assert (f"all 30 images are scored as test examples, {len(fitted.train) - 1} of them "
+            f"training and {len(fitted.val)} validation images of the export") in said[0], said
+    assert "move the 1 new file(s) out, put the 1 missing back" in said[0], said
+    # Other images with other names: not the export's folder, nothing more said.
+    write_pngs(tmp_path / "other" / "a", (rng.random((3, 6, 6, 3)) * 255).astype(np.uint8))
+    for i in range(3):
+        os.rename(tmp_path / "other" / "a" / f"{i:02d}.png", tmp_path / "other" / "a" / f"x{i}.png")
+    caplog.clear()
+    other = ev.evaluate_model(own, ev.load_evaluation_task(own, f"folder:{tmp_path / 'other'}"),
+                              corruptions=False, progress=False)
+    assert other["data_changed"] is None and not caplog.records
+
+
 # ---------------------------------------------------------------------------------------------
 # Test images that trained or chose the export (its run's record of its train and val images)
 # ---------------------------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
             f"({len(task.test.labels)} images)")
         test = _test_after_retraining(exported, members, ensemble, task, meta)
     metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full,
-                         test=test, split=_split_record(meta))
+                         test=test, split=_split_record(meta), files=_files_record(meta, task))
     metadata["cost"] = _export_cost(run, members, specs, task, say=say)
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
@@ -624,7 +624,20 @@ def _split_record(meta) -> dict | None:
     return {k: args[k] for k in ("seed", "val_fraction", "test_fraction", "dedupe") if k in args}
 
 
-def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, split=None):
+def _files_record(meta, task) -> dict | None:
+    """The export's record of its data's files (`heldout.files_record`) for data read from a
+    folder (run.json data.args "spec" folder:DIR), else None."""
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.heldout import files_record
+
+    spec = ((meta.get("data") or {}).get("args") or {}).get("spec")
+    if not isinstance(spec, str) or not spec.lower().startswith("folder:"):
+        return None
+    return files_record(task, os.path.expanduser(parse_spec(spec)[1]))
+
+
+def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, split=None,
+              files=None):
     notes = []
     if retrain_full:
         notes.append("the members were retrained on train + val after selection, so the "
@@ -638,8 +651,10 @@ def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, spli
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         # "split": how fit split the data, so that an export moved away from its run is
         # still scored on its own folder's held-out split (evaluate.load_evaluation_task).
+        # "files": its files' names (digests), so that evaluate on that folder changed
+        # since says how many differ (heldout.changed_files).
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
-                 **({"split": split} if split else {})},
+                 **({"split": split} if split else {}), **({"files": files} if files else {})},
         "objective": ensemble.get("objective"),
         "members": [m.info for m in members],
         # The best single candidate on validation (with the ce objective the greedy's first
