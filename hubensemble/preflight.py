@@ -29,7 +29,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
     `modules` (--modules) the ranking lacks or could not embed (`check_modules`); for
     `export` and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`,
-    naming `tune` first when no candidate is usable); for `cost`, no usable candidate
+    naming `tune` first when no candidate is usable; export then says its first line of
+    progress, `terminal.progress_line`); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
     run.json, unless `restart` (which discards the folder unread). For every command, another
     process's fit running on `run_dir` (`Run.check_no_fit_running`). Otherwise, or when
@@ -54,7 +55,16 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     elif command in ("export", "distill"):
         from hubensemble.ensemble import read_ensemble
 
-        read_ensemble(run.path)
+        members = read_ensemble(run.path).get("members")
+        if command == "export":
+            from hubensemble.terminal import progress_line
+
+            # The first line of export's progress, before TensorFlow's import and the run's
+            # data: 5-7 s on 2 cores in which the terminal showed nothing (its later lines:
+            # export.stage); -q silences it as it silences them.
+            progress_line("export: loading TensorFlow and the run's data, then the "
+                          f"{len(members) if isinstance(members, list) else '?'} member(s) "
+                          "of its ensemble")
     elif command == "cost":
         from hubensemble.ensemble import load_candidates
 

@@ -71,6 +71,15 @@ def say(args, text, *, logged=True):
         _to_stderr(text)
 
 
+def progress_line(text):
+    """A line of progress said where a command's arguments are not at hand (its checks
+    before TensorFlow loads, `preflight.check_run`): on stderr while a command runs without
+    -q (`terminal_log`), never for a library call; in RUN/log.txt when the command has one."""
+    log_only(text)
+    if _SHOWING["progress"]:
+        _to_stderr(text)
+
+
 def summary(args, text):
     """A command's closing summary on stdout, unless -q; always in RUN/log.txt."""
     log_only(text)
