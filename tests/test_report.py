@@ -337,6 +337,27 @@ def test_an_evaluation_of_the_runs_training_images_is_said_not_held_out(tmp_path
     assert "held-out" not in report.write_report(tmp_path)[0].read_text()
 
 
+def test_an_evaluation_of_the_exports_own_folder_changed_since_is_said_in_the_report(tmp_path):
+    """`evaluate` on the export's own folder with files added or removed since its fit scores
+    every image, the training ones too (heldout.changed_files): it warned on the terminal, and
+    robustness.json kept it ("data_changed"), but the report's robustness table stood without
+    a word (helper 97 left it). The same warning is now beside the table."""
+    from hubensemble.heldout import changed_files_note
+
+    make_full_run(tmp_path, robustness=False, seed=3)
+    changed = {"folder": "/data/photos", "recorded": 30, "present": 29, "added": 1, "removed": 1,
+               "train": 19, "val": 5, "test": 5}
+    result = {**fake_robustness(with_single=True), "data_changed": changed}
+    write_evaluation(result, tmp_path / "robustness.json")
+    md = shown(report.write_report(tmp_path)[0].read_text())
+    note = changed_files_note(result)
+    assert note and f"**Warning:** {note}." in md, md[md.find("Robustness"):][:1200]
+    assert "1 here that were not among them, 1 of them not here" in md
+    write_evaluation({**fake_robustness(with_single=True), "data_changed": None},
+                     tmp_path / "robustness.json")
+    assert "files this export was fit on" not in report.write_report(tmp_path)[0].read_text()
+
+
 def test_not_a_run_directory_is_an_error(tmp_path):
     with pytest.raises(RunError, match="not a hubensemble run"):
         report.write_report(tmp_path)

@@ -12,7 +12,7 @@ import numpy as np
 from hubensemble import ensemble as ens
 from hubensemble.formats import (FIT_STAGES, describe_export, evaluated_earlier_export,
                                  export_identity, export_members_differ, read_export_metadata)
-from hubensemble.heldout import not_held_out_note
+from hubensemble.heldout import changed_files_note, not_held_out_note
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
@@ -477,8 +477,10 @@ def _robustness_section(files, figures) -> Section:
             f"{rob.get('split', 'test')} split ({rob.get('n')} "
             f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
             "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
-    if note := not_held_out_note(rob):  # e.g. `evaluate --data` on the run's photos plus new ones
-        sec.add(Inline(Strong("Warning:"), f" {note}."))
+    # e.g. `evaluate --data` on the run's photos plus new ones; or its own folder, changed since
+    for note in (not_held_out_note(rob), changed_files_note(rob)):
+        if note:
+            sec.add(Inline(Strong("Warning:"), f" {note}."))
     evaluated = rob.get("task") or {}
     rows = decoding_rows(evaluated)
     # Data other than the run's (`evaluate --data`): the Data section's counts are not its.
