@@ -14,7 +14,10 @@ images of any size: the weighted average of the members, each resizing to its ow
 what the student imitates is exactly what is served. Hinton et al.'s temperature is 1 here:
 the targets are the averaged probabilities themselves. The student starts from its
 module's fine-tuned member, from the pre-trained module, or (default) from both, keeping the
-better on validation (`init`).
+better on validation (`init`). A teacher retrained on train + val (`--retrain-full`) is
+compared as it is: run on the run's test split (`distillcompare.retrained_test`), not through
+ensemble.json's figures of its members before retraining. The comparison and the summary
+table are in `hubensemble.distillcompare`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from hubensemble import candidate, fileio, metrics, options
 # The comparison and its table (distillcompare.py), re-exported here for the callers that
 # import them from this module.
 from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare,  # noqa: F401
-                                        _describe, format_distill, paired_gap, read_distill)
+                                        _describe, format_distill, paired_gap, read_distill,
+                                        retrained_test)
 from hubensemble.errors import RunError
 from hubensemble.formats import SERVING_SIGNATURE, export_members_differ, read_export_metadata
 from hubensemble.text import shell
@@ -76,8 +80,10 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     keeps its record); those of other modules stay and are listed (`students`).
 
     Raises RunError when ensemble.json or the export is missing or stale (naming the command
-    that writes it), the student's module is unknown, failed in rank, changed in place since
-    rank (`rank.refuse_changed_modules`) or is over `max_gflops`, or training fails.
+    that writes it), a retrained export run on the test split does not give the test record
+    it wrote (`distillcompare.retrained_test`, before training), the student's module is
+    unknown, failed in rank, changed in place since rank (`rank.refuse_changed_modules`) or
+    is over `max_gflops`, or training fails.
     """
     from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
@@ -136,6 +142,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 
     # Keep the loaded object: its signature alone does not keep the variables alive.
     loaded = tf.saved_model.load(export_dir)
+    # A teacher retrained on train + val is compared as it is: run on the test split (and
+    # checked against its own test record) before minutes of training, not after.
+    teacher_test = retrained_test(loaded, export_dir, task)
 
     def targets(images):
         serve = loaded.signatures[SERVING_SIGNATURE]
@@ -193,7 +202,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "steps": hparams.steps, "profile": profile.name, "eval_size": size,
               "module_fingerprint": getattr(model.backbone, "fingerprint", None),
               "train_seconds": train_seconds, "seconds": time.time() - start,
-              "teacher": {"export": export_dir, "members": teacher_members},
+              "teacher": {"export": export_dir, "members": teacher_members,
+                          "retrain_full": bool(read_export_metadata(export_dir).get(
+                              "retrain_full"))},
               "hparams_from": hparams_from, "steps_scale": float(steps_scale),
               "mixup": float(mixup), "lr_scale": float(lr_scale),
               "init": "member" if start_weights is not None else "module",
@@ -204,7 +215,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                                         test_probs=probs.get("test"),
                                         save_weights=model.save_weights)
     keras.backend.clear_session()
-    result = _compare(run, ens, record, written, probs, task, student_cost, costs, cands)
+    result = _compare(run, ens, record, written, probs, task, student_cost, costs, cands,
+                      teacher_test=teacher_test)
     result.students = student_records(run.distill)
     if earlier is not None and earlier.ok:
         result.replaced = _student_record(earlier.record, run.distill)

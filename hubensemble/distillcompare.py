@@ -12,6 +12,7 @@ import dataclasses
 import os
 
 from hubensemble import fileio, metrics
+from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
 from hubensemble.text import cells, ljust
 
@@ -31,13 +32,17 @@ class DistillResult:
     test split),
     "cost" (its `Cost` summary: gflops, params, latency_ms, size)}; `best_single` and
     `ensemble`: the same metrics and costs from ensemble.json (test None without test
-    labels); `teacher`: {"export", "members"}; `gap_closed`: (student - best single) /
-    (ensemble - best single) test accuracy, the share of the ensemble's gain the student
-    keeps (None when the ensemble is not better than the best single member or there is no
-    test split); `cost_ratio`: the ensemble's GFLOPs / the student's; `gap`: that gap in
-    test images with McNemar's z (`paired_gap`; None without test tables). When the gap is
-    not significant, `gap_closed` is a share of noise; when `gap` is None with a test split,
-    `gap_note` says why its significance cannot be decided, and no share is shown.
+    labels), or, when the teacher was retrained on train + val, the export's own run on the
+    test split (`retrained_test`; the best single's only when the export can run it), with
+    "retrained" saying which; `teacher`: {"export", "members", "retrain_full"};
+    `gap_closed`: (student - best single) / (ensemble - best single) test accuracy, the
+    share of the ensemble's gain the student keeps (None when the ensemble is not better
+    than the best single member, there is no test split, or only the ensemble's figures are
+    of the retrained export); `cost_ratio`: the ensemble's GFLOPs / the student's; `gap`:
+    that gap in test images with McNemar's z (`paired_gap` or `mcnemar`; None without test
+    tables). When the gap is not significant, `gap_closed` is a share of noise; when `gap`
+    is None with a test split, `gap_note` says why its significance cannot be decided (or
+    why a retrained export's best single has no paired test), and no share is shown.
     `students`: every student folder in RUN/distill/ (`student_records`: this one and those
     of other modules, kept), and `replaced`: the same record of the earlier student of this
     module that this one replaced (its folder is gone; its options can train it again), or None.
@@ -76,10 +81,7 @@ def paired_gap(ens, cands, single_trial, student_probs, labels) -> dict | None:
     `ens`: ensemble.json (members with "trial" and "weight"); `cands`: candidates with
     test_probs float32 [N, C] loaded; `student_probs` float [N, C]; `labels` int [N]. The
     ensemble's probabilities are its members' test tables averaged with their weights.
-    Returns {"n", "images" (ensemble - single, correct images), "single_only" and
-    "ensemble_only" (images only one of them gets right), "z" = (ensemble_only -
-    single_only) / sqrt(their sum) (0 when both are 0), "significant" (z >= Z_SIGNIFICANT),
-    "student_images" (student - single)}; None when a table is missing.
+    Returns `mcnemar`'s counts; None when a table is missing.
     """
     import numpy as np
 
@@ -93,9 +95,24 @@ def paired_gap(ens, cands, single_trial, student_probs, labels) -> dict | None:
         return None
     total = sum(w for _, w in members) or 1.0
     ensemble = sum(np.asarray(t, np.float64) * w for t, (_, w) in zip(tables, members))
+    return mcnemar(single.test_probs, ensemble / total, student_probs, labels)
+
+
+def mcnemar(single_probs, ensemble_probs, student_probs, labels) -> dict:
+    """McNemar's paired counts of the best single member against the ensemble on the same
+    images: `single_probs`, `ensemble_probs` and `student_probs` float [N, C] (argmax is the
+    prediction), `labels` int [N].
+
+    Returns {"n", "images" (ensemble - single, correct images), "single_only" and
+    "ensemble_only" (images only one of them gets right), "z" = (ensemble_only -
+    single_only) / sqrt(their sum) (0 when both are 0), "significant" (z >= Z_SIGNIFICANT),
+    "student_images" (student - single)}.
+    """
+    import numpy as np
+
     labels = np.asarray(labels)
-    right_single = np.argmax(single.test_probs, 1) == labels
-    right_ens = np.argmax(ensemble / total, 1) == labels
+    right_single = np.argmax(single_probs, 1) == labels
+    right_ens = np.argmax(ensemble_probs, 1) == labels
     right_student = np.argmax(student_probs, 1) == labels
     b = int(np.sum(right_single & ~right_ens))
     c = int(np.sum(~right_single & right_ens))
@@ -105,10 +122,108 @@ def paired_gap(ens, cands, single_trial, student_probs, labels) -> dict | None:
             "student_images": int(right_student.sum() - right_single.sum())}
 
 
+#: How far the retrained export's test figures, measured by running it (`retrained_test`),
+#: may be from the record export --retrain-full wrote (metadata metrics.test): the same
+#: members on the same images, only batched otherwise (float32 rounding, ~1e-7), so anything
+#: larger means another split or another model than the export measured.
+RECORD_TOLERANCE = 1e-5
+
+
+def retrained_test(loaded, export_dir, task, *, batch_size: int = 64) -> dict | None:
+    """The test split's per-image probabilities of a teacher export whose members were
+    retrained on train + val (`export --retrain-full`), from running it: the retrained
+    members' own test tables are not kept, and their figures before retraining
+    (ensemble.json's) are of other models. None when the export was not retrained or `task`
+    (the run's data, as fit loaded it) has no test split.
+
+    `loaded`: the export loaded by `tf.saved_model.load(export_dir)`. Each image goes in at
+    its decoded size, as [0, 1] floats (`evaluate.size_batches`); the export resizes it for
+    each member as tune's prediction did. Returns {"labels" int [N], "ensemble" float32
+    [N, C] (`serve_members`' "probabilities", else serving_default's), "members" float32
+    [N, M, C] or None, "trials" (the metadata's members, in that order), "members_missing"
+    (why the members cannot be run one by one, or None), "recorded" (metadata
+    metrics.test when export measured it on the retrained members, else None)}.
+
+    Raises RunError when the export's classes are not the task's, or its figures on this
+    split are not the test record it wrote (beyond RECORD_TOLERANCE): the data or the export
+    changed since, and a comparison with it would be of something else.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from hubensemble.evaluate import _signature_caller, _with_members, size_batches
+    from hubensemble.formats import MEMBERS_SIGNATURE, SERVING_SIGNATURE
+
+    meta = read_export_metadata(export_dir)
+    if not meta.get("retrain_full") or task.test is None:
+        return None
+    names = list(meta.get("class_names") or [])
+    if names and names != list(task.class_names):
+        raise RunError(f"the teacher export at {export_dir} predicts the classes {names}, the "
+                       f"run's data has {list(task.class_names)}: export the run again")
+    data, n_classes = task.test, task.num_classes
+    trials = [str(m.get("trial")) for m in meta.get("members") or []]
+    serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities")
+    call, missing = None, None
+    if MEMBERS_SIGNATURE in loaded.signatures:
+        call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve)
+    else:
+        missing = (f"the export has no {MEMBERS_SIGNATURE} signature, so its members cannot "
+                   "be run one by one (export it again with this hubensemble)")
+    labels = np.asarray(data.labels, np.int64)
+    ensemble = np.zeros((len(labels), n_classes), np.float32)
+    members = None if call is None else np.zeros((len(labels), len(trials), n_classes),
+                                                 np.float32)
+    for idx in size_batches(data.shapes(), batch_size):
+        x = tf.constant(np.stack([data.images[i] for i in idx]).astype(np.float32)
+                        / np.float32(255))
+        if call is None:
+            ensemble[idx] = serve(x)
+        else:
+            ensemble[idx], members[idx] = call(x)
+    record = meta.get("metrics") or {}
+    # Without test_before_retraining, metrics.test is ensemble.json's (an export retrained
+    # before export measured its members): nothing of the retrained members to check against.
+    recorded = record.get("test") if "test_before_retraining" in record else None
+    result = {"labels": labels, "ensemble": ensemble, "members": members, "trials": trials,
+              "members_missing": missing, "recorded": recorded}
+    _check_record(result, export_dir)
+    return result
+
+
+def _check_record(teacher, export_dir) -> None:
+    """RunError unless the ensemble's (and each run member's) metrics from `teacher`
+    (`retrained_test`) are the export's recorded test figures, within RECORD_TOLERANCE."""
+    recorded = teacher["recorded"]
+    if not recorded:
+        return
+    y = teacher["labels"]
+    pairs = [("ensemble", teacher["ensemble"], recorded.get("ensemble"))]
+    if teacher["members"] is not None:
+        by_trial = {m.get("trial"): m for m in recorded.get("members") or []}
+        pairs += [(f"member {t}", teacher["members"][:, i], by_trial.get(t))
+                  for i, t in enumerate(teacher["trials"])]
+    for what, probs, want in pairs:
+        if not want:
+            continue
+        got = metrics.metrics(probs, y)
+        if any(abs(got[k] - want[k]) > RECORD_TOLERANCE for k in got if k in want):
+            raise RunError(
+                f"the teacher export at {export_dir}, run on the run's test split "
+                f"({len(y)} images), gives its {what} accuracy {got['accuracy']:.6f}, NLL "
+                f"{got['nll']:.6f}, where its metadata records {_num(want.get('accuracy'), 6)}, "
+                f"{_num(want.get('nll'), 6)} (metrics.test, measured by export --retrain-full): "
+                "the data or the export changed since; export the run again")
+
+
 def _compare(run, ens, record, written, probs, task, student_cost, costs,
-             cands) -> DistillResult:
-    """The DistillResult of a trained student against ensemble.json's best single member and
-    ensemble (test metrics and costs)."""
+             cands, teacher_test=None) -> DistillResult:
+    """The DistillResult of a trained student against the best single member and the ensemble
+    (test metrics and costs): ensemble.json's, or with `teacher_test` (`retrained_test`: a
+    teacher retrained on train + val) the export's own, run on the test split, for the
+    ensemble and for the best single when the export can run it (a member, with
+    serve_members); a best single it cannot run keeps ensemble.json's row, before retraining
+    ("retrained" False), with no paired test and no share (`gap_note` says why)."""
     test = ens.get("test") or {}
     ens_cost = (ens.get("cost") or {}).get("ensemble")
     if ens_cost is None:
@@ -124,21 +239,43 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
     single_cost = costs.get(single_trial)
     student_test = (metrics.metrics(probs["test"], task.test.labels)
                     if "test" in probs else None)
+    single_test = {k: single[k] for k in ("accuracy", "nll", "ece") if k in single} or None
+    ens_test = test.get("ensemble")
+    retrained = {"best_single": False, "ensemble": False}
+    paired, note = None, None
+    if teacher_test is not None:
+        # The teacher's members were retrained: ensemble.json's figures are of other models.
+        y, ens_probs = teacher_test["labels"], teacher_test["ensemble"]
+        ens_test = metrics.metrics(ens_probs, y)
+        retrained["ensemble"] = True
+        trials = teacher_test["trials"]
+        if teacher_test["members"] is not None and single_trial in trials:
+            single_probs = teacher_test["members"][:, trials.index(single_trial)]
+            single_test = metrics.metrics(single_probs, y)
+            retrained["best_single"] = True
+            paired = mcnemar(single_probs, ens_probs, probs["test"], y)
+        else:
+            note = (f"the best single row is {single_trial} before retraining (ensemble.json's): "
+                    + (teacher_test["members_missing"] or "it is no member of the export, so "
+                       "it was not retrained and the export cannot run it"))
+    elif "test" in probs:
+        paired = paired_gap(ens, cands, single_trial, probs["test"], task.test.labels)
+        if paired is None:
+            have = {c.trial for c in cands if c.test_probs is not None}
+            lacking = [t for t in [single_trial] + [m.get("trial")
+                                                    for m in ens.get("members") or []]
+                       if t not in have]
+            note = ("McNemar's test needs the test table of every member and of the best "
+                    "single, and RUN/candidates has none usable for "
+                    f"{', '.join(dict.fromkeys(lacking))} (an incomplete or missing candidate)")
     gap = None
-    if student_test and test.get("ensemble") and single.get("accuracy") is not None:
-        lift = test["ensemble"]["accuracy"] - single["accuracy"]
+    # A share of the gain between a retrained ensemble and a best single before retraining
+    # would measure the retraining too: none is given.
+    if (student_test and ens_test and single_test and single_test.get("accuracy") is not None
+            and retrained["best_single"] == retrained["ensemble"]):
+        lift = ens_test["accuracy"] - single_test["accuracy"]
         if lift > 0:
-            gap = (student_test["accuracy"] - single["accuracy"]) / lift
-    paired = (paired_gap(ens, cands, single_trial, probs["test"], task.test.labels)
-              if "test" in probs else None)
-    note = None
-    if "test" in probs and paired is None:
-        have = {c.trial for c in cands if c.test_probs is not None}
-        lacking = [t for t in [single_trial] + [m.get("trial") for m in ens.get("members") or []]
-                   if t not in have]
-        note = ("McNemar's test needs the test table of every member and of the best single, "
-                f"and RUN/candidates has none usable for {', '.join(dict.fromkeys(lacking))} "
-                "(an incomplete or missing candidate)")
+            gap = (student_test["accuracy"] - single_test["accuracy"]) / lift
     ratio = None
     if ens_cost and student_cost.gflops > 0:
         ratio = ens_cost["gflops"] / student_cost.gflops
@@ -150,12 +287,11 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
                  "seconds": record["seconds"],
                  "val": metrics.metrics(probs["val"], task.val.labels), "test": student_test,
                  "cost": student_cost.summary()},
-        best_single={"trial": single_trial, "test": {k: single[k] for k in
-                                                     ("accuracy", "nll", "ece")
-                                                     if k in single} or None,
-                     "cost": single_cost.summary() if single_cost else None},
+        best_single={"trial": single_trial, "test": single_test,
+                     "cost": single_cost.summary() if single_cost else None,
+                     "retrained": retrained["best_single"]},
         ensemble={"members": [m["trial"] for m in ens.get("members") or []],
-                  "test": test.get("ensemble"), "cost": ens_cost},
+                  "test": ens_test, "cost": ens_cost, "retrained": retrained["ensemble"]},
         teacher=record["teacher"], gap_closed=gap, cost_ratio=ratio, gap=paired, gap_note=note)
 
 
@@ -184,16 +320,24 @@ def format_distill(result) -> str:
     """The `distill` summary: test accuracy, NLL, ECE and cost of the student, the best
     single member and the ensemble, and the share of the ensemble's gain the student kept."""
     r = result.to_json() if isinstance(result, DistillResult) else dict(result)
-    # A teacher retrained on train + val (--retrain-full) is compared with ensemble.json's
-    # figures, of its members before retraining: said, not passed off as the teacher's.
-    teacher = (r.get("teacher") or {}).get("export")
-    before = (", before retraining" if teacher and read_export_metadata(
-        teacher, strict=False).get("retrain_full") else "")
+    # A teacher retrained on train + val (--retrain-full): each row says whether its figures
+    # are of the retrained export or of ensemble.json's members before retraining.
+    teacher = r.get("teacher") or {}
+    retrain = teacher.get("retrain_full")
+    if retrain is None and teacher.get("export"):  # a distill.json from before it was kept
+        retrain = read_export_metadata(teacher["export"], strict=False).get("retrain_full")
+    single_new = bool(r["best_single"].get("retrained"))
+    ens_new = bool(r["ensemble"].get("retrained"))
+
+    def label(new):
+        return "" if not retrain else (", retrained on train + val" if new
+                                       else ", before retraining")
+
     rows = [(f"student ({r['student']['module']})", r["student"]["test"],
              r["student"]["cost"]),
-            (f"best single ({r['best_single']['trial']}){before}", r["best_single"]["test"],
-             r["best_single"]["cost"]),
-            (f"ensemble ({_members(len(r['ensemble']['members']))}){before}",
+            (f"best single ({r['best_single']['trial']}){label(single_new)}",
+             r["best_single"]["test"], r["best_single"]["cost"]),
+            (f"ensemble ({_members(len(r['ensemble']['members']))}){label(ens_new)}",
              r["ensemble"]["test"], r["ensemble"]["cost"])]
     width = max(cells(name) for name, _, _ in rows) + 2
     lines = [f"{'test set':<{width}}{'accuracy':>10}{'NLL':>9}{'ECE':>9}{'GFLOPs':>10}"
@@ -205,10 +349,18 @@ def format_distill(result) -> str:
         lines.append(f"{ljust(name, width)}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
                      f"{_num(m.get('ece')):>9}{_num(c.get('gflops'), 4):>10}"
                      f"{_num(ms, 2):>8}")
-    if before:
-        lines.append("note: the teacher's members were retrained on train + val (--retrain-full);"
-                     " the best single and ensemble rows, and the gain below, are of the "
-                     "members before retraining (ensemble.json's)")
+    if retrain:
+        said = "note: the teacher's members were retrained on train + val (--retrain-full); "
+        export = "the export's, run on the test split"
+        if single_new and ens_new:
+            lines.append(said + f"the best single and ensemble rows, and the gain below, are "
+                         f"{export}")
+        elif ens_new:
+            lines.append(said + f"the ensemble row is {export}; the best single row is of its "
+                         "candidate before retraining (ensemble.json's)")
+        else:
+            lines.append(said + "the best single and ensemble rows, and the gain below, are of "
+                         "the members before retraining (ensemble.json's)")
     g = r.get("gap")
     # A share of a gain that McNemar's test cannot tell from noise is noise itself (e.g. -133 %
     # of a 3-image gap): only the gap line below is printed then; nor is a share whose
@@ -227,6 +379,9 @@ def format_distill(result) -> str:
         lines.append("no share of the ensemble's test-accuracy gain: whether the gain is "
                      "significant cannot be decided ("
                      + (r.get("gap_note") or "no paired test-image counts were recorded") + ")")
+    elif retrain and ens_new and not single_new and r.get("gap_note"):
+        lines.append("no share of the ensemble's test-accuracy gain and no paired test of it ("
+                     + r["gap_note"] + ")")
     start = r["student"].get("init_from")
     lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "
                  f"{r['student']['seconds']:.0f} s, started from "

@@ -257,6 +257,104 @@ def test_a_student_started_from_its_member_starts_at_the_member_and_moves_to_the
         run_distill(path, init="nowhere", task=digits, progress=False)
 
 
+def _serve_members_on_test(export_dir, digits):
+    """(ensemble [N, C], members [N, M, C]) of the export's serve_members on the test images,
+    all at once: independent of distill's batching."""
+    loaded = tf.saved_model.load(str(export_dir))
+    x = tf.constant(np.asarray(digits.test.images, np.float32) / np.float32(255))
+    out = loaded.signatures["serve_members"](images=x)
+    return out["probabilities"].numpy(), out["member_probabilities"].numpy()
+
+
+@pytest.mark.slow
+def test_distill_under_retrain_full_compares_the_student_with_the_retrained_export(
+        run_dir, digits, tmp_path):
+    from hubensemble.distill import format_distill, read_distill, run_distill
+    from hubensemble.metrics import metrics
+
+    # After export --retrain-full the teacher's members were retrained on train + val, but
+    # distill compared its student (and counted McNemar's images) with ensemble.json's
+    # figures, of the members before retraining: other models than the teacher.
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    export_ensemble(path, task=digits, progress=False, retrain_full=True)
+    meta = read_export_metadata(path / "export")
+    recorded, before = meta["metrics"]["test"], meta["metrics"]["test_before_retraining"]
+    assert recorded["ensemble"]["nll"] != pytest.approx(before["ensemble"]["nll"], abs=1e-4)
+    result = run_distill(path, task=digits, progress=False, steps_scale=0.05)
+    single = result.best_single["trial"]
+    assert single == recorded["best_single"]["trial"] == before["best_single"]["trial"]
+    for key in ("accuracy", "nll", "ece"):  # the export's own test record
+        assert result.ensemble["test"][key] == pytest.approx(recorded["ensemble"][key],
+                                                             abs=1e-6)
+        assert result.best_single["test"][key] == pytest.approx(
+            recorded["best_single"][key], abs=1e-6)
+    assert result.ensemble["retrained"] and result.best_single["retrained"]
+    # McNemar's counts from the export's own predictions, computed here independently.
+    ens, members = _serve_members_on_test(path / "export", digits)
+    trials = [m["trial"] for m in meta["members"]]
+    y = digits.test.labels
+    assert metrics(ens, y)["nll"] == pytest.approx(recorded["ensemble"]["nll"], abs=1e-6)
+    single_right = members[:, trials.index(single)].argmax(1) == y
+    ens_right = ens.argmax(1) == y
+    student = candidate.read_candidate(Run(path).distill, result.student["trial"])
+    assert student.load_probs() is None
+    g = result.gap
+    assert g == {**g, "n": len(y), "single_only": int(np.sum(single_right & ~ens_right)),
+                 "ensemble_only": int(np.sum(~single_right & ens_right)),
+                 "images": int(ens_right.sum() - single_right.sum()),
+                 "student_images": int((student.test_probs.argmax(1) == y).sum()
+                                       - single_right.sum())}
+    lift = recorded["ensemble"]["accuracy"] - recorded["best_single"]["accuracy"]
+    if lift > 0:
+        assert result.gap_closed == pytest.approx(
+            (result.student["test"]["accuracy"] - recorded["best_single"]["accuracy"]) / lift)
+    text = format_distill(read_distill(path))
+    assert f"best single ({single}), retrained on train + val" in text
+    assert "ensemble (2 members), retrained on train + val" in text
+    assert "are the export's, run on the test split" in text
+    assert "before retraining" not in text
+    # An export whose test record this split does not give (data or export changed since)
+    # is refused before the student trains.
+    meta["metrics"]["test"]["ensemble"]["nll"] += 0.01
+    atomic_write_json(path / "export" / "assets" / "hubensemble.json", meta)
+    with pytest.raises(RunError, match=r"run on the run's test split \(\d+ images\), gives "
+                                       r"its ensemble accuracy .* changed since"):
+        run_distill(path, task=digits, progress=False, steps_scale=0.05)
+
+
+@pytest.mark.slow
+def test_distill_under_retrain_full_keeps_a_best_single_left_out_labelled_and_unpaired(
+        run_dir, digits, tmp_path):
+    from hubensemble.distill import format_distill, run_distill
+
+    # The best single is no member (e.g. a budget left it out): never retrained, the export
+    # cannot run it, so its row stays ensemble.json's, said so, with no paired test.
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    data = read_json(Run(path).ensemble_json)
+    best = data["test"]["best_single"]
+    data["members"] = [{**m, "weight": 1.0} for m in data["members"]
+                       if m["trial"] != best["trial"]]
+    atomic_write_json(Run(path).ensemble_json, data)
+    export_ensemble(path, task=digits, progress=False, retrain_full=True)
+    recorded = read_export_metadata(path / "export")["metrics"]["test"]
+    assert recorded["best_single"] is None
+    result = run_distill(path, task=digits, progress=False, steps_scale=0.05)
+    for key in ("accuracy", "nll", "ece"):
+        assert result.ensemble["test"][key] == pytest.approx(recorded["ensemble"][key],
+                                                             abs=1e-6)
+        assert result.best_single["test"][key] == best[key]
+    assert result.ensemble["retrained"] and not result.best_single["retrained"]
+    assert result.gap is None and result.gap_closed is None
+    assert f"{best['trial']} before retraining" in result.gap_note
+    assert "no member of the export" in result.gap_note
+    text = format_distill(result)
+    assert f"best single ({best['trial']}), before retraining" in text
+    assert "ensemble (1 member), retrained on train + val" in text
+    assert "no share of the ensemble's test-accuracy gain and no paired test of it" in text
+
+
 def test_a_student_that_failed_in_rank_is_refused_by_name(run_dir, digits, tmp_path):
     from hubensemble.distill import run_distill
     from hubensemble.errors import RunError
