@@ -146,9 +146,11 @@ def _distill_and_tflite(sec, files) -> Section:
     TFLite model of the last export, added to `sec`."""
     distill = files.distill
     gap = (distill or {}).get("gap") or {}
-    # distill compares with ensemble.json's figures: of the members before a --retrain-full.
+    # A distill.json written before distill ran the retrained export (its rows have no
+    # "retrained") compared with ensemble.json's figures: of the members before retraining.
     before = (" (the ensemble's and the best single member's test figures before retraining "
-              "on train + val)" if distill and files.retrained[0] else "")
+              "on train + val)" if distill and files.retrained[0]
+              and not (distill.get("ensemble") or {}).get("retrained") else "")
     if distill and gap and not gap.get("significant"):
         sec.add(Inline("The distilled student (", Code(files.cmd("distill")), "): the "
                        f"ensemble's gain over the best single member is {gap.get('images')} "
