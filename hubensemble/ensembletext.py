@@ -1,0 +1,73 @@
+"""The ensemble's own text: `format_ensemble`, what `hubensemble ensemble` prints for an
+ensemble record (an `ensemble.EnsembleResult` or RUN/ensemble.json's dict). Apart from
+`hubensemble.ensemble` (the selection), which re-exports it, so the text can grow without
+crowding the selection's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hubensemble.data.coverage import coverage_note
+
+
+def format_ensemble(result: Mapping) -> str:
+    """A short text summary of an ensemble record (EnsembleResult or ensemble.json's dict)."""
+    # `size` counts greedy picks: with replacement "ensemble of 6" stood above 2 members.
+    n, picks = len(result["members"]), result["size"]
+    size = f"{n} member(s)" + (f" ({picks} greedy picks)" if picks != n else "")
+    lines = [f"ensemble of {size} (objective {result['objective']}, "
+             f"{result['n_candidates']} candidates):"]
+    for m in result["members"]:
+        lines.append(f"  {m['weight']:.3f}  {m['trial']}")
+    v = result["val"]
+    lines.append(f"validation: ensemble ce {v['ensemble']['nll']:.4f} acc "
+                 f"{v['ensemble']['accuracy']:.4f} | best single ({v['best_single']['trial']}) "
+                 f"ce {v['best_single']['nll']:.4f} acc {v['best_single']['accuracy']:.4f}")
+    test = result.get("test")
+    if test and test.get("best_single"):
+        e, b = test["ensemble"], test["best_single"]
+        lines.append(f"test:       ensemble acc {e['accuracy']:.4f} nll {e['nll']:.4f} ece "
+                     f"{e['ece']:.4f} | best single acc {b['accuracy']:.4f} nll "
+                     f"{b['nll']:.4f} ece {b['ece']:.4f}")
+        inb = test.get("best_single_in_budget")
+        if inb:
+            lines.append(f"            best single within the budget ({inb['trial']}) acc "
+                         f"{inb['accuracy']:.4f} nll {inb['nll']:.4f}")
+    lines.extend(_cost_lines(result))
+    if result.get("unfinished"):
+        lines.append(f"note: chosen from an unfinished sweep ({result['unfinished']})")
+    for split in ("val", "test"):
+        note = coverage_note(result.get("coverage"), split)
+        if note:
+            lines.append(f"note: {note}")
+    for s in result.get("skipped", []):
+        lines.append(f"  skipped {s['trial']}: {s['reason']}")
+    return "\n".join(lines)
+
+
+def _cost_lines(result: Mapping) -> list[str]:
+    """format_ensemble's lines on the inference budget and the costs (none without them)."""
+    lines = []
+    limits = result.get("limits")
+    if limits:
+        shown = {k: v for k, v in limits.items() if k.startswith("max_") and v is not None}
+        text = ", ".join(f"{k.removeprefix('max_').replace('_', ' ')} <= "
+                         f"{v if k == 'max_members' else format(v, 'g')}"
+                         for k, v in shown.items())
+        lines.append(f"inference budget: {text}"
+                     + (f" ({limits['stopped']})" if limits.get("stopped") else ""))
+        if limits.get("not_costed"):
+            lines.append(f"  left out (no cost): {', '.join(limits['not_costed'])}")
+    cost = result.get("cost") or {}
+
+    def describe(c):
+        ms = (c.get("latency_ms") or {}).get("1")
+        return (f"{c['gflops']:.4g} GFLOPs, {c['params']:,} params"
+                + (f", {ms:.2f} ms at batch 1" if ms is not None else ""))
+
+    if cost.get("ensemble"):
+        single = cost.get("best_single")
+        lines.append(f"cost:       ensemble {describe(cost['ensemble'])}"
+                     + (f" | best single {describe(single)}" if single else ""))
+    return lines
