@@ -1,7 +1,9 @@
 """The ensemble's own text: `format_ensemble`, what `hubensemble ensemble` prints for an
-ensemble record (an `ensemble.EnsembleResult` or RUN/ensemble.json's dict). Apart from
-`hubensemble.ensemble` (the selection), which re-exports it, so the text can grow without
-crowding the selection's module.
+ensemble record (an `ensemble.EnsembleResult` or RUN/ensemble.json's dict), and
+`size_rule_text`, why the ensemble has its size, which the report's section and closing table
+take from here. Apart from `hubensemble.ensemble` (the selection), which re-exports
+`format_ensemble`, so the text can grow without crowding the selection's module; no import of
+hubensemble.report (the report reads the ensemble, not the other way round).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from hubensemble.data.coverage import coverage_note
 
 
 def format_ensemble(result: Mapping) -> str:
-    """A short text summary of an ensemble record (EnsembleResult or ensemble.json's dict)."""
+    """A short text summary of an ensemble record (EnsembleResult or ensemble.json's dict):
+    members and weights, validation and test figures, costs and notes; when the one-se size
+    rule kept another size than the best validation objective's, a `size:` line says why
+    (`size_rule_text`, the report's words)."""
     # `size` counts greedy picks: with replacement "ensemble of 6" stood above 2 members.
     n, picks = len(result["members"]), result["size"]
     size = f"{n} member(s)" + (f" ({picks} greedy picks)" if picks != n else "")
@@ -20,6 +25,10 @@ def format_ensemble(result: Mapping) -> str:
              f"{result['n_candidates']} candidates):"]
     for m in result["members"]:
         lines.append(f"  {m['weight']:.3f}  {m['trial']}")
+    rule = result.get("size_rule") or {}
+    # Why not the best validation size: the one-se rule kept another (the closing table's rule).
+    if rule.get("rule") == "one-se" and rule.get("size") != rule.get("best_size"):
+        lines.append(f"size:       {picks} greedy pick(s): {size_rule_text(result)}")
     v = result["val"]
     lines.append(f"validation: ensemble ce {v['ensemble']['nll']:.4f} acc "
                  f"{v['ensemble']['accuracy']:.4f} | best single ({v['best_single']['trial']}) "
@@ -71,3 +80,31 @@ def _cost_lines(result: Mapping) -> list[str]:
         lines.append(f"cost:       ensemble {describe(cost['ensemble'])}"
                      + (f" | best single {describe(single)}" if single else ""))
     return lines
+
+
+def size_rule_text(ensemble) -> str:
+    """How ensemble.json's size was chosen, in words (`ensemble`: its dict): its "size_rule"
+    record (`ensemble.choose_size`: rule, best_size, se) with the best size's validation
+    objective from "val_curve". One wording for `format_ensemble` (what `hubensemble
+    ensemble` prints), the report's "Ensemble size" section and the closing table, which
+    said only the size, not why the one-se rule kept more picks than the best validation
+    objective's."""
+    record = ensemble.get("size_rule")
+    if not record:
+        return "the size with the best objective was kept"
+    rule, best = record.get("rule"), record.get("best_size")
+    if rule == "paper":
+        return "the size with the best validation objective was kept (size rule paper)"
+    if rule == "budget":
+        return "every pick was kept (size rule budget)"
+    objective = ensemble.get("objective") or "ce"
+    key, name = ("ce", "CE") if objective == "ce" else (objective, objective)
+    point = next((p for p in ensemble.get("val_curve") or []
+                  if isinstance(p, dict) and p.get("size") == best), {})
+    value = point.get(key)
+    se = record.get("se")
+    return ("the largest size within one standard error"
+            + (f" ({se:.4f})" if isinstance(se, (int, float)) and se else "")
+            + f" of the best validation {name}"
+            + (f" {value:.4f}" if isinstance(value, (int, float)) else "")
+            + f" (at size {best}) was kept (size rule one-se)")

@@ -268,6 +268,30 @@ def test_the_closing_table_says_why_the_one_se_rule_kept_more_picks(tmp_path):
     assert why in md[md.index("## Ensemble size"):]
 
 
+def test_the_ensemble_command_says_why_the_one_se_rule_kept_more_picks(tmp_path, in_process):
+    """`hubensemble ensemble --run RUN` printed the ensemble's size and not why, where the
+    closing table and the report say it: its output now has the same sentence
+    (`ensembletext.size_rule_text`), and the ensemble.json it writes holds the same choice."""
+    make_full_run(tmp_path, robustness=False, seed=2)
+    code, out, err = in_process("ensemble", "--run", tmp_path, "--budget", "6")
+    assert code == 0, err
+    e = read_json(tmp_path / "ensemble.json")
+    rule, curve = e["size_rule"], e["val_curve"]
+    assert rule["rule"] == "one-se" and rule["size"] > rule["best_size"]
+    best = min(curve, key=lambda p: p["ce"])
+    why = (f"the largest size within one standard error ({rule['se']:.4f}) of the best "
+           f"validation CE {best['ce']:.4f} (at size {best['size']}) was kept (size rule "
+           "one-se)")
+    assert f"\nsize:       {rule['size']} greedy pick(s): {why}\n" in out
+    table = report.summary_table(tmp_path)
+    assert table.count(why) == 1
+    # The paper rule keeps the best size: nothing to explain.
+    code, out, err = in_process("ensemble", "--run", tmp_path, "--budget", "6",
+                                "--size-rule", "paper")
+    assert code == 0, err
+    assert "size rule" not in out and "\nsize:" not in out
+
+
 def test_summary_table_counts_what_it_does_not_name(tmp_path):
     make_ranked_run(tmp_path, MODULES)
     skipped = [{"trial": f"default-{i:04d}-alpha", "module": "alpha",

@@ -22,6 +22,7 @@ from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, St
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman, untuned_sweeps)
 from hubensemble.data.coverage import coverage_note
+from hubensemble.ensembletext import size_rule_text
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
@@ -300,33 +301,6 @@ def _unfinished_note(files) -> Inline | None:
                       f"finished ({files.ensemble['unfinished']} then): run ",
                       Code(files.cmd("ensemble")), " to select from the whole pool.")
     return None
-
-
-def size_rule_text(ensemble) -> str:
-    """How ensemble.json's size was chosen, in words (`ensemble`: its dict): its "size_rule"
-    record (`ensemble.choose_size`: rule, best_size, se) with the best size's validation
-    objective from "val_curve". One wording for the report's "Ensemble size" section and the
-    closing table, which said only the size, not why the one-se rule kept more picks than
-    the best validation objective's."""
-    record = ensemble.get("size_rule")
-    if not record:
-        return "the size with the best objective was kept"
-    rule, best = record.get("rule"), record.get("best_size")
-    if rule == "paper":
-        return "the size with the best validation objective was kept (size rule paper)"
-    if rule == "budget":
-        return "every pick was kept (size rule budget)"
-    objective = ensemble.get("objective") or "ce"
-    key, name = ("ce", "CE") if objective == "ce" else (objective, objective)
-    point = next((p for p in ensemble.get("val_curve") or []
-                  if isinstance(p, dict) and p.get("size") == best), {})
-    value = point.get(key)
-    se = record.get("se")
-    return ("the largest size within one standard error"
-            + (f" ({se:.4f})" if isinstance(se, (int, float)) and se else "")
-            + f" of the best validation {name}"
-            + (f" {value:.4f}" if isinstance(value, (int, float)) else "")
-            + f" (at size {best}) was kept (size rule one-se)")
 
 
 def _test_panels(files):

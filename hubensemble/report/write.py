@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hubensemble import ensemble as ens
+from hubensemble.ensembletext import size_rule_text
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
-from hubensemble.report.sections import (
-    _n, _seconds, build_sections, fit_order, size_rule_text)
+from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
 from hubensemble.text import printable, shell
 from hubensemble.data.coverage import coverage_note
 
