@@ -75,7 +75,8 @@ class ModuleSpec:
     weights: str | None = None  # keras:NAME only: "imagenet" (None means it) or a weights file
     layer: str | None = None  # .keras/.h5 only: the layer whose output is the embedding
     signature: str | None = None  # SavedModels: the signature to call instead of __call__
-    source: str = ""  # "path/to/file.yaml:LINE" of the entry, for messages
+    source: str = ""  # "/abs/path/to/file.yaml:LINE" of the entry, for messages (older
+    # run.json files may hold the path as typed, relative to the folder rank ran in)
     # {field: LINE} of each field the YAML gave (in the entry or `defaults:`), so a message on
     # one field names its own line (`field_source`); like a comment, not part of the entry:
     # neither compared nor in to_json.
@@ -623,15 +624,18 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
 
 def read_catalogue_file(path) -> tuple[str, str, str]:
     """(text, label, folder) of the catalogue file `path`, the arguments of
-    `parse_catalogue_text`; CatalogueError naming the file when it cannot be read as UTF-8."""
-    label = os.fspath(path)
+    `parse_catalogue_text`; CatalogueError naming the file when it cannot be read as UTF-8.
+    The label is the file's absolute path (symlinks kept, as the user named it): each entry's
+    `source` "FILE:LINE" is recorded in run.json and ranking.json, and advice given later,
+    from another working folder, must name this file, not a "cat.yaml" relative to that one."""
+    label = os.path.abspath(os.fspath(path))
     try:
         with open(path, "r", encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise CatalogueError(f"{label}: cannot read the catalogue ({e}); "
                              f"check the path and that the file is UTF-8 text") from None
-    return text, label, os.path.dirname(os.path.abspath(label))
+    return text, label, os.path.dirname(label)
 
 
 def raise_problems(problems):

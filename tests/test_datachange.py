@@ -407,3 +407,46 @@ def test_advice_names_every_path_absolute_and_runs_pasted_in_another_folder(
     assert (args.profile, args.top_k, args.data) == ("quick", 1, f"folder:{work / 'd'}")
     monkeypatch.chdir(work)
     assert fit_command("run", meta, restart=False).endswith(f"--out {work / 'run'}")
+
+
+def test_catalogue_sources_are_recorded_absolute_so_later_advice_names_the_file(
+        tmp_path, module_factory, in_process, monkeypatch):
+    """`rank --catalogue cat.yaml` recorded each entry's source as typed ("cat.yaml:2", in
+    run.json and ranking.json), so a later refusal's advice, given in another folder, named
+    that folder's cat.yaml, or FILE where it had none. The source is absolute from the load
+    on; a run.json of before, with the source as typed, still reads, and what ranking.json's
+    catalogue record hashes (the source is not in it) is the same for both."""
+    from hubensemble.catalogue import ModuleSpec, load_catalogue
+    from hubensemble.rank.ranking import catalogue_record
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    (work / "cat.yaml").write_text(
+        f"modules:\n  - {{name: m, handle: {module_factory('abs', seed=0, width=6)}}}\n")
+    (elsewhere / "cat.yaml").write_text("modules: []\n")  # another catalogue, the same name
+    draw(work / "d")
+    monkeypatch.chdir(work)
+    assert in_process("rank", "--catalogue", "cat.yaml", "--data", "folder:d", "--profile",
+                      "quick", "-q", "--out", "run")[0] == 0
+    source = f"{work / 'cat.yaml'}:2"
+    run_json = work / "run" / "run.json"
+    meta = json.loads(run_json.read_text())
+    assert meta["modules"]["m"]["source"] == source
+    ranking = json.loads((work / "run" / "ranking.json").read_text())
+    assert [row["source"] for row in ranking["modules"]] == [source]
+    draw(work / "d", seed=1, classes=("a",))  # the run's data is gone: tune refuses
+    monkeypatch.chdir(elsewhere)
+    code, _, err = in_process("tune", "--run", work / "run", "--profile", "quick", "-q")
+    assert code == 2 and "is not what the run started on" in err, err
+    [argv] = pasted(err, NEW="new")
+    assert argv[:3] == ["rank", "--catalogue", str(work / "cat.yaml")], err
+    # A run.json of before: the source as typed reads, and names the file from its folder.
+    meta["modules"]["m"]["source"] = "cat.yaml:2"
+    run_json.write_text(json.dumps(meta))
+    old = ModuleSpec.from_json(meta["modules"]["m"])
+    assert old.field_source("handle") == "cat.yaml:2"
+    assert catalogue_record([old]) == catalogue_record(load_catalogue(work / "cat.yaml"))
+    monkeypatch.chdir(work)
+    code, _, err = in_process("tune", "--run", "run", "--profile", "quick", "-q")
+    assert code == 2 and pasted(err)[0][:3] == ["rank", "--catalogue", str(work / "cat.yaml")]
