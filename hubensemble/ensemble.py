@@ -431,6 +431,12 @@ class EnsembleResult(Mapping):
 _ENSEMBLE = options.defaults_for("ensemble")
 
 
+def _check_options(**values):
+    """The options table's rules on the ensemble's keywords (`values`), as the command line
+    applies them (with_replacement="no" selected with replacement)."""
+    options.check_keywords("ensemble", values)
+
+
 def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
                  with_replacement=_ENSEMBLE["with_replacement"],
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
@@ -441,6 +447,10 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
     atomically; returns what it wrote. Its log (coverage warnings among them) also goes to
     RUN/log.txt. Warns when the run's export is now of an earlier ensemble (`Run.stale_export`),
     unless `export_follows` (fit: its export stage comes next). Raises as `select_ensemble`."""
+    # Before the log file: a refused call writes nothing.
+    _check_options(objective=objective, budget=budget, with_replacement=with_replacement,
+                   bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
+                   max_latency_ms=max_latency_ms, max_members=max_members)
     run_dir = os.fspath(run_dir)
     with Run(run_dir).log_file(create=False):
         result = select_ensemble(run_dir, objective=objective, budget=budget,
@@ -487,8 +497,12 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     Raises RunError naming the missing file and the command that writes it when the
     validation labels or every usable candidate are missing, when the labels do not fit
     the candidates' classes, when a budget needs costs that RUN/cost.json does not have
-    (naming `hubensemble cost`), or when no candidate fits the budget.
+    (naming `hubensemble cost`), or when no candidate fits the budget; OptionError for a value
+    the command line refuses (`options.check_keywords`).
     """
+    _check_options(objective=objective, budget=budget, with_replacement=with_replacement,
+                   bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
+                   max_latency_ms=max_latency_ms, max_members=max_members)
     run_dir = os.fspath(run_dir)
     tune_cmd = f"`hubensemble tune --run {shell(run_dir)}`"
     y_val = load_labels(run_dir, "val")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -612,6 +613,19 @@ def check(name: str, value) -> Any:
     except ValueError as e:
         raise OptionError(f"{name} ({_flag(o)}) {e}, got {value!r}") from None
     return value
+
+
+def check_keywords(function: str, values: Mapping[str, Any], *, own: Iterable[str] = ()) -> None:
+    """`check` on the table options among the keyword arguments `values` ({keyword: value};
+    other keys are skipped) of the stage function `function` (FUNCTIONS): Python is refused
+    what the command line refuses, by one rule (run_rank(cache_dir="") read the default
+    cache). A path's os.PathLike is checked as its text. `own`: keywords the function checks
+    itself, as Python may pass more (a hyperrule.Profile; None for "the run's"). Raises
+    OptionError naming the option and its flag."""
+    for o in options_for(used_by=function):
+        if o.kw in values and o.kw not in own:
+            value = values[o.kw]
+            check(o.name, os.fspath(value) if isinstance(value, os.PathLike) else value)
 
 
 def check_record(record: str, obj) -> None:

@@ -100,7 +100,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     "error"} instead (a warning) and the others go on. What needs no TensorFlow (a missing or
     special file, an empty or a non-image one, a folder with no file) is found before
     TensorFlow loads; a damaged JPEG, PNG, GIF, BMP or WebP file when its batch comes.
+    OptionError (a HubensembleError) for a value the command line refuses.
     """
+    # The options table's rules, as the command line's (skip_unreadable="no" skipped).
+    options.check_keywords("predict", dict(top=top, skip_unreadable=skip_unreadable))
     top = int(top)
     if top < 1:
         raise HubensembleError(f"--top must be >= 1, got {top}")

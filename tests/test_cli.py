@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -1377,6 +1378,32 @@ def test_stage_functions_take_the_tables_defaults(function):
     for keyword, default in options.defaults_for(function).items():
         assert keyword in params, (function, keyword)
         assert params[keyword].default == default, (function, keyword)
+
+
+@pytest.mark.parametrize("function, args, keywords, flag", [
+    ("rank", ("RUN", [], None), {"batch_size": 0}, "--batch-size"),
+    ("rank", ("RUN", [], None), {"greedy": "no"}, "--greedy"),
+    ("merge", (["S0", "S1"], "RUN"), {"greedy": "no"}, "--greedy"),
+    ("tune", ("RUN",), {"cache_dir": ""}, "--cache-dir"),
+    ("tune", ("RUN",), {"max_failures": 1.5}, "--max-failures"),
+    ("ensemble", ("RUN",), {"budget": 0}, "--ensemble-budget"),
+    ("ensemble", ("RUN",), {"with_replacement": "no"}, "--with-replacement"),
+    ("evaluate", ("RUN", None), {"batch_size": 0}, "--batch-size"),
+    ("predict", ("RUN", []), {"skip_unreadable": "no"}, "--skip-unreadable"),
+])
+def test_stage_functions_refuse_from_python_what_the_command_line_refuses(
+        tmp_path, function, args, keywords, flag):
+    """A stage function called from Python took values its command-line flag refuses (e.g.
+    run_tune(cache_dir="") read the default cache; greedy="no" selected greedily): each now
+    checks its keywords by the options table (`options.check_keywords`), with the table's
+    OptionError naming the option and its flag, before it reads or writes anything."""
+    from hubensemble import options
+
+    run = tmp_path / "run"
+    args = [run if a == "RUN" else a for a in args]
+    with pytest.raises(options.OptionError, match=re.escape(f"({flag}) must be ")):
+        stage_functions()[function](*args, **keywords)
+    assert not run.exists()
 
 
 @pytest.mark.parametrize("argv, flag, allowed", [

@@ -60,6 +60,27 @@ def good(module_factory):
             for i in range(3)]
 
 
+def test_run_rank_refuses_an_empty_cache_dir_as_the_command_line_does(good, task, tmp_path,
+                                                                      monkeypatch):
+    """`rank --cache-dir ""` is refused (options: 'must be a path, not empty'), but
+    run_rank(cache_dir="") ranked into the default cache without a word. It is refused now by
+    the same rule (options.check_keywords), before anything is written."""
+    from hubensemble import options
+
+    default = tmp_path / "default-cache"
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(default))
+    with pytest.raises(options.OptionError, match=re.escape(
+            'cache_dir (--cache-dir) must be a path, not empty (without it: ')):
+        ranked(good, task, tmp_path / "run", cache_dir="")
+    assert not (tmp_path / "run").exists() and not default.exists()
+    # A Profile object and top_k None beside a threshold stay Python's own (checked by use).
+    from hubensemble.hyperrule import get_profile
+
+    out = ranked(good[:1], task, tmp_path / "ok", profile=get_profile(PROFILE), top_k=None,
+                 threshold=0.5)
+    assert out.selected == [good[0].name] and default.exists()
+
+
 class NaNs(keras.layers.Layer):
     def call(self, x):
         return x * float("nan")

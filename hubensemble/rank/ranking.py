@@ -462,8 +462,16 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     module that this ranking drops or whose entry it changes (`check_tuned_modules`) or with
     another profile (`check_pool_profile`: `hubensemble rank` without --profile takes the
     run's, `tune.stage.run_profile`); DataError
-    when `out_dir` is inside `data_args`' image folder (`data.specs.check_outside_data`).
+    when `out_dir` is inside `data_args`' image folder (`data.specs.check_outside_data`);
+    OptionError for a value the command line refuses (`options.check_keywords`: cache_dir
+    "" fell back to the default cache).
     """
+    # The options table's rules, as the command line's; profile may be a Profile here, and
+    # top_k None beside a threshold or greedy (selection_rule checks both).
+    options.check_keywords("rank", dict(
+        metric=metric, k=k, top_k=top_k, threshold=threshold, max_k=max_k, greedy=greedy,
+        shard=shard, batch_size=batch_size, profile=profile, cache_dir=cache_dir,
+        use_cache=use_cache), own=("profile", "top_k"))
     from tqdm.auto import tqdm
 
     from hubensemble.data.specs import check_outside_data

@@ -166,8 +166,16 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     BatchNorm request (`check_pool`), the plan clashes with existing candidates, another
     process runs the same sweep, no trial left a candidate (each stopped by an error outside
     its training, e.g. a full disk), or more than `max_failures` trials failed;
-    HubensembleError for invalid arguments.
+    HubensembleError for invalid arguments (OptionError for a value the command line refuses,
+    `options.check_keywords`).
     """
+    # The options table's rules, as the command line's (cache_dir "" read the default cache);
+    # profile may be a Profile or None (the run's) here: as_profile checks it.
+    options.check_keywords("tune", dict(
+        sweep=sweep, budget=budget, modules=modules, strategy=strategy, tpu=tpu, seed=seed,
+        keep_weights=keep_weights, max_failures=max_failures, tuner_id=tuner_id,
+        oracle_address=oracle_address, batchnorm=batchnorm, head_init=head_init,
+        cache_dir=cache_dir), own=("profile",))
     parts = sweep_parts(sweep)
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
