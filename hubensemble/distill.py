@@ -90,6 +90,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 
     if init not in DISTILL_INITS:
         raise RunError(f"distill init must be one of {', '.join(DISTILL_INITS)}, got {init!r}")
+    options.check_keywords("distill", dict(  # the table's rules, as the command line's
+        student=student, max_gflops=max_gflops, steps_scale=steps_scale, mixup=mixup,
+        lr_scale=lr_scale))
     start = time.time()
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"

@@ -1390,6 +1390,10 @@ def test_stage_functions_take_the_tables_defaults(function):
     ("ensemble", ("RUN",), {"with_replacement": "no"}, "--with-replacement"),
     ("evaluate", ("RUN", None), {"batch_size": 0}, "--batch-size"),
     ("predict", ("RUN", []), {"skip_unreadable": "no"}, "--skip-unreadable"),
+    ("export", ("RUN",), {"cache_dir": ""}, "--cache-dir"),
+    ("export", ("RUN",), {"retrain_full": "no"}, "--retrain-full"),
+    ("distill", ("RUN",), {"mixup": -1.0}, "--distill-mixup"),
+    ("distill", ("RUN",), {"steps_scale": 0.0}, "--distill-steps"),
 ])
 def test_stage_functions_refuse_from_python_what_the_command_line_refuses(
         tmp_path, function, args, keywords, flag):

@@ -157,11 +157,15 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     out instead, with a warning, and the other weights renormalised to sum 1), retraining
     fails, or no member is left; and as `save_export` does. Raises OptionError when
     `quantize` or `tflite_size` is given without `export_format="tflite"` (they would do
-    nothing).
+    nothing), and for any value the command line refuses (`options.check_keywords`, e.g.
+    cache_dir "").
     """
     from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
 
+    options.check_keywords("export", dict(  # the table's rules, as the command line's
+        retrain_full=retrain_full, skip_missing=skip_missing, export_format=export_format,
+        quantize=quantize, tflite_size=tflite_size, cache_dir=cache_dir))
     check_export_flags(None, export_format=export_format, quantize=quantize,
                        tflite_size=tflite_size)
     start = time.time()
