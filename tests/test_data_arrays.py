@@ -182,6 +182,42 @@ def test_one_colour_image_without_its_batch_axis_says_so(tmp_path):
         load_test_set(spec)
 
 
+def test_every_npz_member_is_read_or_refused_by_name(tmp_path):
+    """A new-user check: members the loader did not know were ignored without a word: an
+    x_validation / y_validation pair was dropped for a val split carved off train (90 / 30
+    became 72 / 18), label_names left the classes "0", "1", "2", and a member `meta` went
+    unsaid. Val is read under the folder loader's aliases (validation, valid); any other
+    member is refused, named, with the member meant when one is close."""
+    x, y = np.concatenate([EIGHT_BIT] * 2), np.concatenate([LABELS] * 2)
+    names = np.array(["cat", "dog", "eel"])
+    for alias in ("validation", "valid"):
+        spec = save_npz(tmp_path / f"{alias}.npz", x_train=x, y_train=y, class_names=names,
+                        **{f"x_{alias}": EIGHT_BIT[:6], f"y_{alias}": LABELS[:6]})
+        task = load_task(spec)
+        assert (len(task.train), len(task.val)) == (24, 6)  # nothing carved off train
+        assert np.array_equal(task.val.images, EIGHT_BIT[:6])
+        assert f"x_{alias} (as x_val)" in task.source and "split off" not in task.source
+        # It is a val split the data brings: a val fraction would not be used.
+        with pytest.raises(DataError, match=rf"own val split \(x_{alias}\)"):
+            load_task(spec, val_fraction=0.3)
+    spec = save_npz(tmp_path / "label.npz", x_train=x, y_train=y, label_names=names)
+    for load in (load_task, load_test_set):
+        with pytest.raises(DataError, match=r"label\.npz holds 'label_names' \(did you mean "
+                                            r"'class_names'\?\), which hubensemble does not "
+                                            r"read.*del a\['label_names'\]"):
+            load(spec)
+    spec = save_npz(tmp_path / "meta.npz", x_train=x, y_train=y, meta=np.arange(3),
+                    x_dev=EIGHT_BIT[:3], y_dev=LABELS[:3])
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    assert ("holds 'meta', 'x_dev' (did you mean 'x_val'?), 'y_dev' (did you mean 'y_val'?)"
+            in str(e.value))
+    spec = save_npz(tmp_path / "two.npz", x_train=x, y_train=y, x_val=EIGHT_BIT[:3],
+                    y_val=LABELS[:3], x_valid=EIGHT_BIT[:3], y_valid=LABELS[:3])
+    with pytest.raises(DataError, match=r"holds 'x_val' and 'x_valid', one split under two"):
+        load_task(spec)
+
+
 # --------------------------------------------------------------------------- unnamed labels
 
 

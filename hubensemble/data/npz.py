@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
 from hubensemble.data.decode import _short, check_16bit, to_rgb_uint8
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
-from hubensemble.data.task import SPLIT_NAMES, Task
+from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_NAMES, Task
 from hubensemble.data.validate import _check_label_range, index_names, text_names
 from hubensemble.errors import DataError
 
@@ -70,6 +71,60 @@ def locate_npz(rest: str) -> str:
     return path
 
 
+#: The members an archive may hold: each split's images and labels, and the class names.
+NPZ_MEMBERS = tuple(f"{a}_{s}" for s in SPLIT_NAMES for a in "xy") + ("class_names",)
+
+
+def member_name(name: str) -> str | None:
+    """The member of NPZ_MEMBERS that the archive's member `name` is: itself, or a split
+    spelled as the folder: loader's split folders may be (`task._SPLIT_ALIASES`: x_validation
+    and x_valid are x_val); None for any other name."""
+    if name in NPZ_MEMBERS:
+        return name
+    found = re.fullmatch(r"([xy])_(\w+)", name)
+    split = found and _SPLIT_ALIASES.get(found.group(2))
+    return f"{found.group(1)}_{split}" if split else None
+
+
+def _members(arrays: dict, path: str) -> tuple[dict, dict[str, str], list[str]]:
+    """(arrays by their NPZ_MEMBERS name, {that name: the member's name as stored}, the names
+    of the other members) of an archive's `arrays` ({stored name: array}). Raises DataError
+    for a split stored under two names (x_val and x_validation)."""
+    named, stored, other = {}, {}, []
+    for name, array in arrays.items():
+        member = member_name(name)
+        if member is None:
+            other.append(name)
+        elif member in stored:
+            raise DataError(f"npz:{path} holds {stored[member]!r} and {name!r}, one split under "
+                            f"two names; keep one (x_val, or x_validation or x_valid)")
+        else:
+            named[member], stored[member] = array, name
+    return named, stored, other
+
+
+def _refuse_unread(other: list[str], path: str) -> None:
+    """DataError naming every member (`other`) the loader would not read, with the closest
+    member's name when one is close (label_names is class_names misspelt), and how to store
+    the archive without them: such a member was ignored without a word, so x_dev's examples
+    were dropped for a val split carved off train, and label_names left the classes "0",
+    "1", "2" (a new-user check). Nothing when `other` is empty."""
+    import difflib
+
+    if other:
+        close = {n: difflib.get_close_matches(n.lower(), NPZ_MEMBERS, n=1, cutoff=0.6)
+                 for n in other}
+        said = ", ".join(f"{n!r}" + (f" (did you mean {close[n][0]!r}?)" if close[n] else "")
+                         for n in other)
+        drop = "; ".join(f"del a[{n!r}]" for n in other)
+        meant = " (or under the name meant)" if any(close.values()) else ""
+        raise DataError(f"npz:{path} holds {said}, which hubensemble "
+                        f"does not read; an archive holds x_train, y_train and optionally "
+                        f"x_val, y_val (or x_validation / x_valid, y_…), x_test, y_test and "
+                        f"class_names. Store the archive without the other member(s): a = "
+                        f"dict(np.load({path!r})); {drop}; np.savez({path!r}, **a){meant}")
+
+
 def fixed_splits(rest: str) -> dict[str, str]:
     """{split: why}: the val / test splits of npz:REST that no fraction sizes (its zip
     listing read, no array): a stored x_val, and test, which npz never splits off train."""
@@ -78,13 +133,14 @@ def fixed_splits(rest: str) -> dict[str, str]:
     path = locate_npz(rest)
     try:
         with zipfile.ZipFile(path) as z:
-            stored = {os.path.splitext(n)[0] for n in z.namelist()}
+            stored = {member_name(os.path.splitext(n)[0]): os.path.splitext(n)[0]
+                      for n in z.namelist()}
     except (OSError, zipfile.BadZipFile):
-        stored = set()  # the loader says what is wrong with the file
+        stored = {}  # the loader says what is wrong with the file
     out = {"test": f"npz:{path} stores its own test split (x_test)" if "x_test" in stored
            else f"npz:{path} never splits a test set off train (store x_test, y_test for one)"}
-    if "x_val" in stored:
-        out["val"] = f"npz:{path} stores its own val split (x_val)"
+    if "x_val" in stored:  # x_validation and x_valid too: the loader reads them as x_val
+        out["val"] = f"npz:{path} stores its own val split ({stored['x_val']})"
     return out
 
 
@@ -124,36 +180,41 @@ def _read_arrays(path: str) -> dict[str, np.ndarray]:
 
 
 def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Task:
-    """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]. As a
+    """npz:PATH — x_train, y_train [, x_val, y_val, x_test, y_test, class_names]; val may be
+    stored as x_validation / x_valid (and y_…), any other member is refused (`_members`). As a
     `test_set` (evaluate's data), x_test and y_test alone are enough: they are the train
     split too (the same examples, so the Task is complete), with no val split off."""
     path = locate_npz(rest)
-    arrays = _read_arrays(path)
+    # Messages name each array as stored (x_validation, not the x_val it is read as).
+    arrays, stored, other = _members(_read_arrays(path), path)
     held_out = test_set and not {"x_train", "y_train"} & set(arrays) and {
         "x_test", "y_test"} <= set(arrays)
     # A held-out test archive (a new-user check: it was refused): x_test is the train split
     # too, after the loop, so that every message about it names x_test, the array stored.
     if not held_out and ("x_train" not in arrays or "y_train" not in arrays):
         raise DataError(f"npz:{path} needs arrays x_train and y_train (found: "
-                        f"{sorted(arrays) or 'none'}); optional: x_val, y_val, x_test, "
-                        f"y_test, class_names")
+                        f"{sorted([*stored.values(), *other]) or 'none'}); optional: x_val, "
+                        f"y_val, x_test, y_test, class_names")
+    _refuse_unread(other, path)
     # 16-bit or 8-bit is decided for the archive as a whole (x_train, x_val, x_test): uint16
     # values that all lie in 0..255 are 8-bit data in a 16-bit type (check_16bit).
     deep = [k for k in (f"x_{s}" for s in SPLIT_NAMES)
             if k in arrays and arrays[k].dtype == np.uint16]
-    check_16bit([arrays[k] for k in deep], what=f"npz:{path}: {', '.join(deep)}",
-                fix=f"store {' and '.join(f'{k}.astype(np.uint8)' for k in deep)}")
+    names = [stored[k] for k in deep]
+    check_16bit([arrays[k] for k in deep], what=f"npz:{path}: {', '.join(names)}",
+                fix=f"store {' and '.join(f'{k}.astype(np.uint8)' for k in names)}")
     splits = {}
     for key in SPLIT_NAMES:
-        xk, yk = f"x_{key}", f"y_{key}"
-        if (xk in arrays) != (yk in arrays):
-            have, missing = (xk, yk) if xk in arrays else (yk, xk)
+        xm, ym = f"x_{key}", f"y_{key}"
+        xk, yk = stored.get(xm, xm), stored.get(ym, ym)
+        if (xm in arrays) != (ym in arrays):
+            have, missing = (xk, yk) if xm in arrays else (yk, xk)
             raise DataError(f"npz:{path} has {have} but not {missing}; store both or neither")
-        if xk not in arrays:
+        if xm not in arrays:
             continue
-        x, y = _npz_images(arrays[xk], xk), _npz_labels(arrays[yk], yk)
+        x, y = _npz_images(arrays[xm], xk), _npz_labels(arrays[ym], yk)
         if len(x) != len(y):
-            shape = list(arrays[xk].shape)  # [H, W, 3]: one RGB image read as H grey ones
+            shape = list(arrays[xm].shape)  # [H, W, 3]: one RGB image read as H grey ones
             one = (f"; {xk} of shape {shape} is read as {shape[0]} grey images of "
                    f"{shape[1]}x{shape[2]}: for one colour image store {xk}[None]"
                    if len(shape) == 3 and shape[-1] in (3, 4) and len(y) == 1 else "")
@@ -190,8 +251,8 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
     val, test = splits.get("val"), splits.get("test")
     if held_out:
         test = train  # one test set, standing in as train (Task.summary tells them apart)
-    how = "x_train" + (", x_val" if val is not None else "")
-    how += ", x_test" if test is not None else ""
+    how = ", ".join(stored[k] + (f" (as {k})" if stored[k] != k else "")
+                    for k in ("x_train", "x_val", "x_test") if k in stored)
     if held_out:
         how = "x_test only: every example is a test example"
     elif val is None:
