@@ -58,12 +58,41 @@ def test_npz_decides_16_bit_for_the_archive_as_a_whole(tmp_path):
     with pytest.raises(DataError, match=r"x_train: uint16 pixels that all lie in 0\.\.255.*"
                                         r"store x_train\.astype\(np\.uint8\)"):
         load_task(spec, val_fraction=0.0)
-    # A 16-bit archive whose x_val happens to be dark is 16-bit throughout: x_val reads black.
+    # A 16-bit archive with a dark image in x_val is 16-bit throughout: that one reads black.
     deep = EIGHT_BIT.astype(np.uint16) * 257
     spec = save_npz(tmp_path / "deep.npz", x_train=deep, y_train=LABELS,
-                    x_val=np.full((3, 4, 4, 3), 200, np.uint16), y_val=[0, 1, 2])
+                    x_val=np.concatenate([np.full((1, 4, 4, 3), 200, np.uint16), deep[4:6]]),
+                    y_val=[0, 1, 1])
     task = load_task(spec)
-    assert np.array_equal(task.train.images, EIGHT_BIT) and not task.val.images.any()
+    assert np.array_equal(task.train.images, EIGHT_BIT) and not task.val.images[0].any()
+    assert np.array_equal(task.val.images[1:], EIGHT_BIT[4:6])
+
+
+@pytest.mark.parametrize("eight", ["x_test", "x_train"])
+def test_a_split_of_8bit_values_beside_16bit_ones_is_refused(tmp_path, eight):
+    """A new-user check: x_train and x_val true 16-bit (uint8 * 257), x_test uint8 stored as
+    uint16: the archive's 16-bit rule made every test image black (accuracy at chance, said
+    only as 59 duplicates with different labels); 8-bit x_train beside 16-bit x_val and
+    x_test failed rank. Refused, naming the split, both ranges and the fix."""
+    arrays = {f"x_{s}": EIGHT_BIT.astype(np.uint16) * 257 for s in ("train", "val", "test")}
+    arrays[eight] = EIGHT_BIT.astype(np.uint16)
+    spec = save_npz(tmp_path / "mixed.npz", **arrays,
+                    **{f"y_{s}": LABELS for s in ("train", "val", "test")})
+    low, high = int(EIGHT_BIT.min()), int(EIGHT_BIT.max())
+    others = [k for k in arrays if k != eight]
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    text = str(e.value)
+    assert text.startswith(
+        f"npz:{tmp_path / 'mixed.npz'}: the uint16 pixels of {eight} ({low}..{high}) lie in "
+        f"0..255, those of {others[0]} ({low * 257}..{high * 257}) and {others[1]} "), text
+    assert f"every image of {eight} black; store {eight} as 16-bit like the rest " \
+           f"({eight}.astype(np.uint16) * 257), or every split as 8-bit" in text
+    # Stored as the message says, it loads: the same pixels in every split.
+    arrays[eight] = arrays[eight] * 257
+    task = load_task(save_npz(tmp_path / "fixed.npz", **arrays,
+                              **{f"y_{s}": LABELS for s in ("train", "val", "test")}))
+    assert all(np.array_equal(getattr(task, s).images, EIGHT_BIT) for s in ("train", "test"))
 
 
 def test_files_keep_the_16_bit_rule_whatever_their_values(tmp_path):
@@ -104,6 +133,13 @@ def test_tfds_decides_16_bit_for_the_data_set_as_a_whole():
         task = load_task("tfds:mnist", splits=splits, min_per_class=0)  # 2 of 10 classes
     assert not task.train.images[0].any()
     assert np.array_equal(task.train.images[1:, ..., 0], (deep[1:, ..., 0] >> 8))
+    # A split of 8-bit values beside 16-bit ones would read black: refused, naming it.
+    mixed = {"train[:8]": deep, "test[:4]": RNG.integers(1, 256, (4, 4, 4, 1)).astype(np.uint16)}
+    with tfds.testing.mock_data(as_dataset_fn=_tfds_images(mixed)):
+        with pytest.raises(DataError, match=r"the uint16 pixels of the test split \(test\[:4\]\) "
+                                            r"\(\d+\.\.\d+\) lie in 0\.\.255.*every image of "
+                                            r"the test split .* black; build every split"):
+            load_task("tfds:mnist", splits={**splits, "test": "test[:4]"}, min_per_class=0)
 
 
 # --------------------------------------------------------------------------- class names

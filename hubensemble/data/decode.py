@@ -124,6 +124,42 @@ def check_16bit(images, *, what: str = "images",
                         f"{fix}; true 16-bit data (values above 255) keeps its top 8 bits")
 
 
+def check_16bit_splits(splits: dict, *, what: str = "images", fix: str | None = None) -> None:
+    """DataError when the uint16 images of one split (`splits`: {name: an array, or a list
+    of arrays, of one split}) all lie in 0..255, not all 0, while another split's reach above
+    255: 8-bit data in a 16-bit type beside true 16-bit data. The data set's one 16-bit rule
+    (v >> 8, decided for the whole: `check_16bit`) made every image of the 8-bit split black
+    (a new-user check: an npz's x_test stored as uint8.astype(uint16) beside 16-bit x_train
+    and x_val scored at chance, said only as duplicates; the reverse failed rank). Refused,
+    not guessed per split: the split's names, both value ranges, and `fix` (default: the
+    numpy fix for arrays named by the split names). Arrays of other dtypes are not looked at.
+    """
+    ranges = {}
+    for name, arrays in splits.items():
+        deep = [a for a in ([arrays] if isinstance(arrays, np.ndarray) else arrays)
+                if a.dtype == np.uint16 and a.size]
+        if deep:
+            ranges[name] = (min(int(a.min()) for a in deep), max(int(a.max()) for a in deep))
+    low = [n for n, (_, top) in ranges.items() if 0 < top <= 255]
+    high = [n for n, (_, top) in ranges.items() if top > 255]
+    if not (low and high):
+        return
+
+    def said(names):
+        return " and ".join(f"{n} ({ranges[n][0]}..{ranges[n][1]})" for n in names)
+
+    if fix is None:
+        widen = " and ".join(f"{n}.astype(np.uint16) * 257" for n in low)
+        narrow = ", ".join([*(f"{n}.astype(np.uint8)" for n in low),
+                            *(f"({n} >> 8).astype(np.uint8)" for n in high)])
+        fix = (f"store {' and '.join(low)} as 16-bit like the rest ({widen}), or every split "
+               f"as 8-bit uint8 ({narrow})")
+    raise DataError(f"{what}: the uint16 pixels of {said(low)} lie in 0..255, those of "
+                    f"{said(high)} reach above 255: 8-bit data in a 16-bit type beside 16-bit "
+                    f"data. The data set is 16-bit as a whole (v >> 8, the top 8 bits), which "
+                    f"would make every image of {' and '.join(low)} black; {fix}")
+
+
 def _channels_first_hint(shape) -> str:
     """"; it looks channels-first ..." when axis -3 of `shape` is a channel count (1, 3, 4)
     and the last is not: [N, C, H, W] (or [C, H, W]) with the transpose to store."""
@@ -448,5 +484,6 @@ def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
 
 
 __all__ = ["Decoded", "GRAPH_FORMATS", "TURNED_FORMATS", "UnreadableImage", "check_16bit",
-           "composite_on_white", "decode_bytes", "decode_image_bytes", "exif_orientation",
-           "op_error_reason", "read_image", "read_image_file", "servable_bytes", "to_rgb_uint8"]
+           "check_16bit_splits", "composite_on_white", "decode_bytes", "decode_image_bytes",
+           "exif_orientation", "op_error_reason", "read_image", "read_image_file",
+           "servable_bytes", "to_rgb_uint8"]

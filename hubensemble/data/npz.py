@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from hubensemble.data.decode import _short, check_16bit, to_rgb_uint8
+from hubensemble.data.decode import _short, check_16bit, check_16bit_splits, to_rgb_uint8
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_NAMES, Task
@@ -197,10 +197,12 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
                         f"y_val, x_test, y_test, class_names")
     _refuse_unread(other, path)
     # 16-bit or 8-bit is decided for the archive as a whole (x_train, x_val, x_test): uint16
-    # values that all lie in 0..255 are 8-bit data in a 16-bit type (check_16bit).
+    # values that all lie in 0..255 are 8-bit data in a 16-bit type (check_16bit), and so is
+    # a split of such values beside 16-bit ones, which the whole's rule would blacken.
     deep = [k for k in (f"x_{s}" for s in SPLIT_NAMES)
             if k in arrays and arrays[k].dtype == np.uint16]
     names = [stored[k] for k in deep]
+    check_16bit_splits({stored[k]: arrays[k] for k in deep}, what=f"npz:{path}")
     check_16bit([arrays[k] for k in deep], what=f"npz:{path}: {', '.join(names)}",
                 fix=f"store {' and '.join(f'{k}.astype(np.uint8)' for k in names)}")
     splits = {}

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from hubensemble.data.decode import _short, check_16bit, to_rgb_uint8
+from hubensemble.data.decode import _short, check_16bit, check_16bit_splits, to_rgb_uint8
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
@@ -207,6 +207,10 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     what = f"tfds:{rest} {options.image_key!r}"
     # 16-bit or 8-bit is decided for the data set as a whole: one dark 16-bit image is not
     # 8-bit data, a data set of uint16 values that all lie in 0..255 is.
+    check_16bit_splits({f"the {key} split ({splits[key]})": images
+                        for key, (images, _) in raw.items()}, what=what,
+                       fix=f"build every split with the same bit depth (a uint8 "
+                           f"{options.image_key!r} feature for 8-bit data)")
     check_16bit([im for images, _ in raw.values() for im in images], what=what,
                 fix=f"build the data set with a uint8 {options.image_key!r} feature")
     loaded = {key: _make_split([to_rgb_uint8(im, what=what, known_16bit=True) for im in images],
