@@ -376,6 +376,38 @@ def test_floats_just_above_one_show_a_maximum_above_one(dtype):
         to_rgb_uint8(x)
 
 
+def test_float_pixels_out_of_range_get_the_fix_for_the_range_they_show(tmp_path):
+    """A new-user check: every float range outside [0, 1] got "divide by 255 first", which
+    leaves [-1, 1] and standardised pixels out of range; NaN said neither where nor what to
+    do. Each fix, applied, gives pixels the loader takes."""
+    unit = RNG.random((12, 4, 4, 3))
+    mean, std = unit.mean(axis=(0, 1, 2)), unit.std(axis=(0, 1, 2))
+    cases = [(unit * 2 - 1, r"they look scaled to \[-1, 1\]: store \(x \+ 1\) / 2",
+              lambda x: (x + 1) / 2),
+             ((unit - mean) / std, r"they look standardised .*undo the normalisation, x \* std \+ "
+                                   r"mean", lambda x: x * std + mean),
+             (unit * 255, r"they look like 0\.\.255 values: store x / 255", lambda x: x / 255),
+             (unit * 65535, r"they look like 16-bit values: store x / 65535", lambda x: x / 65535)]
+    for i, (x, words, fix) in enumerate(cases):
+        spec = save_npz(tmp_path / f"{i}.npz", x_train=x, y_train=LABELS)
+        with pytest.raises(DataError, match=rf"npz array 'x_train': float pixels must lie in "
+                                            rf"\[0, 1\] \(got .*\); {words}"):
+            load_task(spec, val_fraction=0.0)
+        fixed = load_task(save_npz(tmp_path / f"{i}f.npz", x_train=fix(x), y_train=LABELS),
+                          val_fraction=0.0)
+        assert np.abs(fixed.train.images.astype(int) - np.round(unit * 255)).max() <= 1
+    bad = unit.copy()
+    bad[7, 1, 2, 0], bad[9, 0, 0, 1] = np.nan, np.inf
+    spec = save_npz(tmp_path / "nan.npz", x_train=unit, y_train=LABELS, x_test=bad,
+                    y_test=LABELS)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    assert str(e.value).startswith(
+        "npz array 'x_test': float pixels hold NaN and infinity (2 value(s) in 2 image(s), the "
+        "first at index 7); drop those images with their labels (keep = "
+        "np.isfinite(x).all(axis=(1, 2, 3)); x, y = x[keep], y[keep])"), str(e.value)
+
+
 # --------------------------------------------------------------------------- --dedupe
 
 

@@ -90,11 +90,11 @@ def to_rgb_uint8(array, *, what: str = "images", known_16bit: bool = False) -> n
         a = a.astype(np.uint8)
     elif np.issubdtype(a.dtype, np.floating):
         if a.size and not np.isfinite(a).all():
-            raise DataError(f"{what}: float pixels contain NaN or infinity")
+            raise DataError(_not_finite(a, what))
         if a.size and (a.min() < 0.0 or a.max() > 1.0):
             raise DataError(f"{what}: float pixels must lie in [0, 1] (got "
-                            f"{_bound(a.min())}..{_bound(a.max())}); divide by 255 first or "
-                            f"store uint8 0..255")
+                            f"{_bound(a.min())}..{_bound(a.max())}); "
+                            f"{_float_fix(float(a.min()), float(a.max()))}")
         a = np.floor(a.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
     else:
         raise DataError(f"{what}: pixels of dtype {a.dtype} are not supported; use uint8 "
@@ -170,6 +170,43 @@ def _channels_first_hint(shape) -> str:
     order = "[N, C, H, W]" if n == 4 else "[C, H, W]" if n == 3 else "channels-first"
     return (f"; it looks channels-first ({order}, {shape[-3]} channel(s) on axis {n - 3}): "
             f"store x.transpose({axes}) for channels-last [..., H, W, C]")
+
+
+def _float_fix(low: float, high: float) -> str:
+    """What to store for float pixels from `low` to `high` that leave [0, 1], by the range
+    they show: "divide by 255" was the advice for every range, which leaves [-1, 1] pixels
+    and standardised ones (mean 0, negative values) out of range all the same."""
+    if low >= -0.05 and high <= 1.05:  # a resize's ringing, rounding: a little outside
+        return "they overshoot [0, 1] a little: store np.clip(x, 0, 1)"
+    if -1.0 <= low < 0.0 and high <= 1.0:
+        return "they look scaled to [-1, 1]: store (x + 1) / 2"
+    if low < 0.0:
+        return ("they look standardised (negative values: x minus a mean, over a standard "
+                "deviation, as for ImageNet): undo the normalisation, x * std + mean with the "
+                "std and mean used (per channel), which gives back [0, 1], or 0..255 to divide "
+                "by 255, or store uint8 0..255")
+    if high <= 255.0:
+        return "they look like 0..255 values: store x / 255, or uint8 0..255"
+    if high <= 65535.0:
+        return "they look like 16-bit values: store x / 65535, or uint16 0..65535"
+    return "scale them to [0, 1] the way they were made, or store uint8 0..255"
+
+
+def _not_finite(a: np.ndarray, what: str) -> str:
+    """The refusal of float pixels `a` ([..., H, W, C]) with NaN or infinity: how many
+    values and images, the first image's index (a batch's), and the fix."""
+    bad = ~np.isfinite(a)
+    counts = (("NaN", np.isnan(a).sum()), ("infinity", np.isinf(a).sum()))
+    kinds = " and ".join(k for k, n in counts if n)
+    if a.ndim != 4:  # one image
+        return (f"{what}: float pixels hold {kinds} ({int(bad.sum())} value(s)); drop the "
+                f"image, or replace the values (np.nan_to_num(x, nan=0.0, posinf=1.0, "
+                f"neginf=0.0))")
+    images = np.flatnonzero(bad.any(axis=(1, 2, 3)))
+    return (f"{what}: float pixels hold {kinds} ({int(bad.sum())} value(s) in {len(images)} "
+            f"image(s), the first at index {int(images[0])}); drop those images with their "
+            f"labels (keep = np.isfinite(x).all(axis=(1, 2, 3)); x, y = x[keep], y[keep]), or "
+            f"replace the values (np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0))")
 
 
 def _bound(value) -> str:
