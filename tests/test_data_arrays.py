@@ -4,6 +4,7 @@ conflicts that --dedupe drops (each a kind of fault, checked wherever it can occ
 
 import io
 import os
+import re
 
 import numpy as np
 import pytest
@@ -169,6 +170,42 @@ def test_bytes_class_names_are_decoded_as_utf8_everywhere(tmp_path):
                 train=Split(EIGHT_BIT, LABELS))
     with pytest.raises(DataError, match=r"class name 0 of 't' is bytes \(b'a'\).*decode"):
         validate_task(made)
+
+
+@pytest.mark.parametrize("name, why", [
+    ("", "is empty"), ("   ", "is only whitespace"), (" a", "starts or ends with whitespace"),
+    ("a\nb", r"holds a control character \('\\n', U\+000A\)"),
+    ("a\tb", r"holds a control character \('\\t', U\+0009\)")])
+def test_a_class_name_that_shows_nothing_or_breaks_a_line_is_refused_from_every_source(
+        tmp_path, name, why):
+    """A new-user check: class_names ['', 'x', 'y'] fitted, the summary printed "3 classes
+    (, x, y)" and predict a blank label; '   ', ' a' beside 'a ' and 'a\\nb' were accepted
+    (the summary printed the newline). One rule for npz, tfds and label_fn names, folder
+    names and a Task made in Python, each refusal naming the index (or the folder)."""
+    names = np.array([name, "x", "y"])
+    spec = save_npz(tmp_path / "n.npz", x_train=EIGHT_BIT, y_train=LABELS, class_names=names)
+    for load in (load_task, load_test_set):
+        with pytest.raises(DataError, match=rf"n\.npz: class_names\[0\] {re.escape(repr(name))} "
+                                            rf"{why}; a class name is the label"):
+            load(spec)
+    with pytest.raises(DataError, match=rf"label_fn's class names\[1\] .* {why}"):
+        load_task(save_npz(tmp_path / "i.npz", x_train=EIGHT_BIT, y_train=LABELS),
+                  val_fraction=0.0, label_fn=lambda y: (y, ["x", name, "y"]))
+    with pytest.raises(DataError, match=rf"task 't': class_names\[2\] .* {why}"):
+        Task(name="t", source="test", class_names=["x", "y", name],
+             train=Split(EIGHT_BIT, LABELS))
+    made = Task(name="t", source="test", class_names=["x", "y", "z"],
+                train=Split(EIGHT_BIT, LABELS))
+    made.class_names = ["x", name, "z"]  # set after the Task was made
+    with pytest.raises(DataError, match=rf"class_names\[1\] .* {why}"):
+        validate_task(made)
+    if name:  # a folder cannot be named ""
+        for i, c in enumerate(("x", name)):
+            write_png(str(tmp_path / "f" / c / "0.png"), EIGHT_BIT[i])
+            write_png(str(tmp_path / "f" / c / "1.png"), EIGHT_BIT[i + 4])
+        with pytest.raises(DataError, match=rf"class folder .*/f/{re.escape(name)}/ has a name "
+                                            rf"that {why}; .*rename the folder"):
+            load_task(f"folder:{tmp_path / 'f'}")
 
 
 # --------------------------------------------------------------------------- damaged npz

@@ -15,7 +15,7 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.task import _SPLIT_ALIASES, Task
+from hubensemble.data.task import _SPLIT_ALIASES, Task, class_name_fault
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
@@ -108,7 +108,8 @@ def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
 def _class_folders(root: str, listing: _Listing) -> list[str]:
     """The class folders of root (visible sub-folders, sorted); what else is there goes to
     `listing` (ignored, or skipped with the reason). Raises DataError for a class folder
-    whose name is not UTF-8 (`validate.not_utf8`)."""
+    whose name is not UTF-8 (`validate.not_utf8`), or is not a class name
+    (`task.class_name_fault`: only whitespace, padded, a control character)."""
     found = []
     for d in sorted(os.listdir(root)):
         p = os.path.join(root, d)
@@ -120,6 +121,11 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                 raise DataError(f"class folder {printable(p)}/ has a name that is {why}; "
                                 f"a folder's name is its class's label, which the model "
                                 f"serves as UTF-8 text: rename the folder in UTF-8")
+            why = class_name_fault(d)  # the rule of every source's class names
+            if why:
+                raise DataError(f"class folder {printable(p)}/ has a name that {why}; a "
+                                f"folder's name is its class's label, which the summary, the "
+                                f"report and the model's predictions show: rename the folder")
             found.append(d)
         elif os.path.islink(p) and not os.path.exists(p):
             listing.skip(p, f"a broken link (to {os.readlink(p)})")

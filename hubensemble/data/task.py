@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,39 @@ def split_key(name: str) -> str:
     if key is None:
         raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLIT_NAMES)}")
     return key
+
+
+def class_name_fault(name: str) -> str | None:
+    """Why the text `name` cannot be a class name, as a predicate ("is empty", "is only
+    whitespace", "holds a control character ('\\n', U+000A)", "starts or ends with
+    whitespace"), else None. A class name is the label the summary, the report, `predict`
+    and the export's serve_bytes show: an empty one printed "3 classes (, x, y)" and a blank
+    prediction, a newline broke the summary's line, and ' a' beside 'a ' were two classes
+    no one could tell apart (a new-user check). Leading and trailing whitespace is refused,
+    not stripped, as a folder's name is never changed: a class is called what its data
+    calls it, or refused. One rule for every source (npz class_names, tfds ClassLabel names,
+    label_fn's, folder names, a Task made in Python: `Task.__post_init__`)."""
+    if not name.strip():
+        return "is empty" if not name else "is only whitespace"
+    for c in name:  # Cc: C0 / C1 controls (newline, tab, ...); Zl, Zp: line separators
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp"):
+            return f"holds a control character ({c!r}, U+{ord(c):04X})"
+    if name != name.strip():
+        return "starts or ends with whitespace"
+    return None
+
+
+def check_class_names(names, *, what: str = "class_names") -> None:
+    """DataError for the first text name of `names` that `class_name_fault` refuses, naming
+    `what`, its index and the name, and the fix (bytes names are left to `validate_task`)."""
+    for i, name in enumerate(names):
+        why = class_name_fault(name) if isinstance(name, str) else None
+        if why:
+            fix = ("store it stripped (name.strip())" if why.startswith("starts") else
+                   "replace it, e.g. by a space" if why.startswith("holds") else
+                   "give the class a name")
+            raise DataError(f"{what}[{i}] {name!r} {why}; a class name is the label the "
+                            f"summary, the report and the model's predictions show: {fix}")
 
 
 def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
@@ -119,6 +153,8 @@ class Task:
     (`decode.TURNED_FORMATS`). `shrunk`
     (path, (height, width) as decoded) the files whose shorter side was above 1024 px
     (`sniff.MAX_SHORT_SIDE`) and were shrunk to it; `shrunk_counts` splits them by split.
+    Raises DataError for a class name that is empty, only whitespace, starts or ends with
+    whitespace or holds a control character (`check_class_names`).
     """
 
     name: str
@@ -147,6 +183,11 @@ class Task:
     # give, every one read}}}} of the class folders read (train/'s, or PATH's; val/'s and
     # test/'s; a test set's as "test"), so a class that skipped files cost examples is named
     class_files: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        # Every source of names meets this (a Task made in Python too); the loaders refuse
+        # first in their own words (the npz member, the folder).
+        check_class_names(self.class_names, what=f"task {self.name!r}: class_names")
 
     @property
     def num_classes(self) -> int:

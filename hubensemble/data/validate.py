@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
-from hubensemble.data.task import SPLIT_NAMES, Split, Task
+from hubensemble.data.task import SPLIT_NAMES, Split, Task, check_class_names
 from hubensemble.errors import DataError
 from hubensemble.text import printable
 
@@ -73,7 +73,9 @@ def text_names(names, *, what: str = "class_names") -> list[str]:
     write strings) decoded as UTF-8, so b"cat" is "cat", not "b'cat'"; anything else
     str(n) (e.g. 3 → "3"). `names`: any iterable (list, 1-D array, tuple).
 
-    Raises DataError naming `what` and the index for bytes that are not UTF-8.
+    Raises DataError naming `what` and the index for bytes that are not UTF-8, and for a
+    name that is empty, only whitespace, starts or ends with whitespace or holds a control
+    character (`task.check_class_names`).
     """
     out = []
     for i, name in enumerate(names):
@@ -84,6 +86,7 @@ def text_names(names, *, what: str = "class_names") -> list[str]:
                                 f"store class names as UTF-8 (or as numpy str, dtype 'U')")
             name = bytes(name).decode("utf-8")
         out.append(str(name))
+    check_class_names(out, what=what)
     return out
 
 
@@ -104,7 +107,8 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
 
     Checked: a non-empty train split; per split as many labels as images, not empty, images
     uint8 [H, W, 3]; class names that are str (bytes are refused: `text_names` decodes
-    them); at least `min_classes` classes (2 to train a classifier; a test set may have 1);
+    them) and not empty, blank, padded or with control characters (`check_class_names`); at
+    least `min_classes` classes (2 to train a classifier; a test set may have 1);
     labels in 0..num_classes-1; at least `min_per_class` training examples per
     class (leave-one-out kNN needs 2); no class folder whose unreadable files cost its class
     the examples it was meant to give a split (`lost_to_skips`, from `Task.class_files`).
@@ -131,6 +135,8 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
         raise DataError(f"class name {raw[0]} of {task.name!r} is bytes "
                         f"({task.class_names[raw[0]]!r}), not text; decode the names first: "
                         f"[n.decode('utf-8') for n in names]")
+    # Names set after the Task was made (task.class_names = ...) meet the rule here.
+    check_class_names(task.class_names, what=f"task {task.name!r}: class_names")
     if task.num_classes < min_classes:
         raise too_few_classes(task.name, task.class_names, min_classes)
     _check_label_range(splits, task.num_classes)
