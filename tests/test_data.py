@@ -487,11 +487,19 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
         load_task(spec, val_fraction=0.3)
     assert str(e.value) == (f"val_fraction 0.3 (--val-fraction) would not be used: npz:{path} "
                             "stores its own val split (x_val); leave it out (it sizes a val "
-                            "split carved off train when the data has none)")
-    with pytest.raises(DataError, match=r"^test_fraction 0.1 \(--test-fraction\) would not be "
-                                        r"used: npz:.* never splits a test set off train "
-                                        r"\(store x_test"):
+                            "split carved off train for folder: and npz: data that bring none)")
+    # A new-user check: "when the data has none" was said of an npz that has none, and
+    # never carves one.
+    with pytest.raises(DataError) as e:
         load_task(spec, test_fraction=0.1)
+    assert str(e.value) == (
+        f"test_fraction 0.1 (--test-fraction) would not be used: npz:{path} stores no test "
+        f"split (x_test, y_test) and npz never splits one off train (store x_test and y_test "
+        f"for test metrics); leave it out (it sizes a test split carved off train for folder: "
+        f"data that brings none (npz: never carves one))")
+    assert load_task(spec).source.endswith(
+        "; no x_test, so no test split and no test metrics (an npz's test split is x_test and "
+        "y_test, never carved off train: store them for one))")
     with_test = save_npz(tmp_path / "t.npz", x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
     with pytest.raises(DataError, match=r"stores its own test split \(x_test\); leave it out"):
         load_task(with_test, test_fraction=0.1)
@@ -504,9 +512,11 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
         load_task(spec, val_fraction=0.9, test_fraction=0.9)
     assert str(e.value) == (
         f"val_fraction 0.9 (--val-fraction) and test_fraction 0.9 (--test-fraction) would not "
-        f"be used: npz:{path} stores its own val split (x_val); npz:{path} never splits a test "
-        f"set off train (store x_test, y_test for one); leave them out (they size val and test "
-        f"splits carved off train when the data has none)")
+        f"be used: npz:{path} stores its own val split (x_val); npz:{path} stores no test split "
+        f"(x_test, y_test) and npz never splits one off train (store x_test and y_test for test "
+        f"metrics); leave them out (they size val and test splits carved off train: val for "
+        f"folder: and npz: data that bring none, test for folder: data that brings none (npz: "
+        f"never carves one))")
     assert len(load_task(spec, val_fraction=np.float32(0.2)).val) == 4  # the default, as float32
     for kw in ({"val_fraction": 0.2}, {"val_fraction": 0.0}, {"test_fraction": 0.0}):
         assert len(load_task(spec, **kw).val) == 4  # the default and 0 change nothing

@@ -138,7 +138,8 @@ def fixed_splits(rest: str) -> dict[str, str]:
     except (OSError, zipfile.BadZipFile):
         stored = {}  # the loader says what is wrong with the file
     out = {"test": f"npz:{path} stores its own test split (x_test)" if "x_test" in stored
-           else f"npz:{path} never splits a test set off train (store x_test, y_test for one)"}
+           else f"npz:{path} stores no test split (x_test, y_test) and npz never splits one "
+                f"off train (store x_test and y_test for test metrics)"}
     if "x_val" in stored:  # x_validation and x_valid too: the loader reads them as x_val
         out["val"] = f"npz:{path} stores its own val split ({stored['x_val']})"
     return out
@@ -261,6 +262,9 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
         train, val, _ = _carve(train, True, False, options)
         if val is not None:
             how += f"; val {options.val_fraction:g} of each class split off (seed {options.seed})"
+    if test is None:  # else "no test metrics" at the end of fit said only which file lacked
+        how += ("; no x_test, so no test split and no test metrics (an npz's test split is "
+                "x_test and y_test, never carved off train: store them for one)")
     name = os.path.splitext(os.path.basename(path))[0]
     return Task(name=name, source=f"npz:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test)
