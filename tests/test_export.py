@@ -258,6 +258,31 @@ def test_pixels_outside_0_1_or_not_finite_fail_the_request(loaded, digits, signa
         assert re.search(said, text, re.S), (name, text[:600])
 
 
+@pytest.mark.parametrize("signature", ["serving_default", "serve_members"])
+def test_images_of_another_channel_count_fail_the_request_naming_the_shape(loaded, digits,
+                                                                           signature):
+    """A new-user check: greyscale [N, H, W, 1] got TensorFlow's "input depth must be evenly
+    divisible by filter depth: 1 vs 3" from inside a member, where out-of-range pixels get
+    a clear "hubensemble-input[range]". (The reloaded `__call__` refuses such a shape in
+    Python already, listing the TensorSpecs it takes.)"""
+    images = as_float(digits.split("val").images[:4])
+
+    def call(x):
+        return loaded.signatures[signature](images=tf.constant(x, tf.float32))["probabilities"]
+
+    for x, shape in ((images[..., :1], [4, 8, 8, 1]),
+                     (np.concatenate([images, images[..., :1]], -1), [4, 8, 8, 4])):
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            call(x)
+        text = str(err.value)
+        assert ("hubensemble-input[shape]: `images` must be float32 [N, H, W, 3] (RGB; repeat "
+                "a grey channel into 3" in text), text[:600]
+        assert f"got shape {shape}".replace(",", "") in text, text[:600]
+        assert "filter depth" not in text
+    # Grey repeated into 3 channels, as the message says, is served.
+    assert np.isfinite(call(np.repeat(images[..., :1], 3, -1)).numpy()).all()
+
+
 def test_metadata_asset_and_run_record(exported, run_dir, specs, digits):
     result, path = exported
     meta = read_json(os.path.join(path, "assets", "hubensemble.json"))

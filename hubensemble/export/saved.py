@@ -95,10 +95,10 @@ class EnsembleModule:
 
     def resized(self, images) -> tuple:
         """float32 images [N, H, W, 3] in [0, 1] -> one [N, s, s, 3] per distinct member size
-        s (sorted), each the resize `EvalResize` gives that member. Images with a value that
-        is not finite or is outside [0, 1] by more than PIXEL_RANGE_SLACK fail the call
-        (`check_pixel_range`)."""
-        x = check_pixel_range(tf.convert_to_tensor(images, tf.float32))
+        s (sorted), each the resize `EvalResize` gives that member. Images of another shape
+        than [N, H, W, 3] (`check_channels`), or with a value that is not finite or is
+        outside [0, 1] by more than PIXEL_RANGE_SLACK (`check_pixel_range`), fail the call."""
+        x = check_pixel_range(check_channels(tf.convert_to_tensor(images, tf.float32)))
         return tuple(augment.eval_preprocess(x, size=s) for s in self.distinct_sizes)
 
     def member_probabilities(self, resized) -> tf.Tensor:
@@ -173,7 +173,8 @@ class EnsembleModule:
             if training:  # dropout on: the in-memory layer, its own trace
                 # Checked as the signatures check it: fine-tuning the export as a hub module
                 # on 0..255 pixels trained on garbage without a word.
-                images = check_pixel_range(tf.convert_to_tensor(images, tf.float32))
+                images = check_pixel_range(
+                    check_channels(tf.convert_to_tensor(images, tf.float32)))
                 return self._unless_empty(images, lambda: self.probabilities(images, True))
             return combined(members(self.resized(images)))
 
@@ -213,6 +214,26 @@ class EnsembleModule:
         signatures = {SERVING_SIGNATURE: serving_default, BYTES_SIGNATURE: serve_bytes,
                       MEMBERS_SIGNATURE: serve_members}
         return root, signatures
+
+
+def check_channels(images: tf.Tensor) -> tf.Tensor:
+    """`images` unchanged when it is [N, H, W, 3]; else the call fails with an
+    InvalidArgumentError "hubensemble-input[shape]: …" naming the shape sent and the one
+    expected. The signatures declare [None, None, None, 3], which a call with greyscale
+    [N, H, W, 1] went past, to fail deep in a member with TensorFlow's "input depth must be
+    evenly divisible by filter depth: 1 vs 3" (a new-user check)."""
+    shape = tf.shape(images)
+    ok = tf.logical_and(tf.equal(tf.size(shape), 4), tf.equal(shape[-1], 3))
+
+    def refuse():
+        said = tf.strings.join([
+            "hubensemble-input[shape]: `images` must be float32 [N, H, W, 3] (RGB; repeat a "
+            "grey channel into 3, e.g. tf.image.grayscale_to_rgb, and drop an alpha one); got "
+            "shape ", tf.strings.format("{}", shape, summarize=-1)])
+        with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
+            return tf.identity(images)
+
+    return tf.cond(ok, lambda: tf.identity(images), refuse)
 
 
 def check_pixel_range(images: tf.Tensor) -> tf.Tensor:
