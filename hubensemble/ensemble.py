@@ -586,11 +586,27 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                 "trial": cands[in_budget].trial, **metrics(cands[in_budget].test_probs, y_test)}
     else:
         lacking = [cands[i] for i in sel.weights if cands[i].test_probs is None]
-        result.test_missing = ("no RUN/labels/test.npy" if y_test is None else
+        result.test_missing = (_no_test_labels(run_dir) if y_test is None else
                                "no test probabilities for member " + "; ".join(
                                    f"{c.trial} ({'; '.join(c.notes) or 'none written'})"
                                    for c in lacking))
     return result
+
+
+def _no_test_labels(run_dir) -> str:
+    """Why a run has no test metrics when RUN/labels/test.npy is absent, in the user's terms:
+    its data has no test split when run.json's data record says so (`Task.files_record`
+    sizes), with how to give one; else the file is missing. It said "no RUN/labels/test.npy"
+    of an npz without x_test (a new-user check)."""
+    try:
+        task = (Run(run_dir).meta().get("data") or {}).get("task") or {}
+    except RunError:  # run.json unreadable: the file is what is known to be missing
+        task = {}
+    sizes = task.get("sizes") if isinstance(task, dict) else None
+    if isinstance(sizes, dict) and "test" in sizes and not sizes["test"]:
+        return ("the run's data has no test split (give it one: x_test and y_test in an npz, a "
+                "test/ folder or --test-fraction for folder: data, --split test=… for tfds: data)")
+    return f"no {_label_file(run_dir, 'test')}"
 
 
 def at_chance_text(why: str) -> str:

@@ -410,10 +410,19 @@ def test_a_run_without_a_test_split_says_so(tmp_path):
     ensemble.run_ensemble(tmp_path, budget=6)
     md_path, html_path = report.write_report(tmp_path)
     md = md_path.read_text()
-    assert "No test metrics: no RUN/labels/test.npy" in md
+    # Why, in the user's terms (it said "no RUN/labels/test.npy" of an npz without x_test).
+    why = ("the run's data has no test split (give it one: x_test and y_test in an npz, a "
+           "test/ folder or --test-fraction for folder: data, --split test=… for tfds: data)")
+    assert f"No test metrics: {why}" in md, md
     assert "reliability.png" not in md and "ensemble_curve.png" in md
     assert "the run has no test split" in md
-    assert "no test metrics" in report.summary_table(tmp_path)
+    assert f"no test metrics: {why}" in report.summary_table(tmp_path)
+    # A data record with a test split whose labels file is gone: that file is named.
+    data["task"]["sizes"]["test"] = 12
+    Run(tmp_path).update(data=data)
+    ensemble.run_ensemble(tmp_path, budget=6)
+    assert (f"no test metrics: no {tmp_path / 'labels' / 'test.npy'}"
+            in report.summary_table(tmp_path))
 
 
 def test_a_candidates_ce_in_the_report_is_the_number_its_trial_json_records(tmp_path):
