@@ -291,11 +291,11 @@ def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
 # ---------------------------------------------------------------------------------------------
 
 def default_cache_dir() -> str:
-    """$HUBENSEMBLE_COST_CACHE, else $XDG_CACHE_HOME/hubensemble/cost (~/.cache/…)."""
-    if os.environ.get("HUBENSEMBLE_COST_CACHE"):
-        return os.environ["HUBENSEMBLE_COST_CACHE"]
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(xdg, "hubensemble", "cost")
+    """$HUBENSEMBLE_COST_CACHE, else $XDG_CACHE_HOME/hubensemble/cost (~/.cache/…), `~`
+    expanded (environment.path_from_environment)."""
+    from hubensemble.environment import path_from_environment, user_cache_dir
+
+    return path_from_environment("HUBENSEMBLE_COST_CACHE") or user_cache_dir("hubensemble", "cost")
 
 
 def cache_key(fingerprint: str, size: int, num_classes: int, *, input_size=None,

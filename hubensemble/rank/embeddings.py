@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from hubensemble.environment import path_from_environment, user_cache_dir
 from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
 from hubensemble.rank.located import recall, remember
@@ -68,11 +69,10 @@ def default_resolution(task, profile) -> tuple[int, int]:
 
 
 def default_cache_dir() -> str:
-    """$HUBENSEMBLE_CACHE_DIR, else $XDG_CACHE_HOME/hubensemble/embeddings (~/.cache/…)."""
-    if os.environ.get("HUBENSEMBLE_CACHE_DIR"):
-        return os.environ["HUBENSEMBLE_CACHE_DIR"]
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(xdg, "hubensemble", "embeddings")
+    """$HUBENSEMBLE_CACHE_DIR, else $XDG_CACHE_HOME/hubensemble/embeddings (~/.cache/…), `~`
+    expanded (environment.path_from_environment)."""
+    return (path_from_environment("HUBENSEMBLE_CACHE_DIR")
+            or user_cache_dir("hubensemble", "embeddings"))
 
 
 def cache_key(module_fingerprint, resolution, value_range, output_key, data_fingerprint,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import os
 import pathlib
 from dataclasses import dataclass
 from typing import Callable
@@ -395,11 +394,11 @@ def write_demo_catalogue(path) -> None:
 
 def zoo_root() -> pathlib.Path:
     """Where preset zoos are cached: $HUBENSEMBLE_ZOO_DIR, else
-    $XDG_CACHE_HOME/hubensemble/zoo (default ~/.cache/hubensemble/zoo)."""
-    if os.environ.get("HUBENSEMBLE_ZOO_DIR"):
-        return pathlib.Path(os.environ["HUBENSEMBLE_ZOO_DIR"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(cache) / "hubensemble" / "zoo"
+    $XDG_CACHE_HOME/hubensemble/zoo (default ~/.cache/hubensemble/zoo), `~` expanded."""
+    from hubensemble.environment import path_from_environment, user_cache_dir
+
+    return pathlib.Path(path_from_environment("HUBENSEMBLE_ZOO_DIR")
+                        or user_cache_dir("hubensemble", "zoo"))
 
 
 def zoo_dir(preset_name: str) -> pathlib.Path:
