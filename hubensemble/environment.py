@@ -1,4 +1,5 @@
-"""Folders named by environment variables, read in one place (TensorFlow-free).
+"""Folders named by environment variables, read in one place, and the user caches they name:
+a cache that cannot be written is said once and costs only speed (TensorFlow-free).
 
 Every folder an environment variable names (HUBENSEMBLE_CACHE_DIR, HUBENSEMBLE_COST_CACHE,
 HUBENSEMBLE_ZOO_DIR, XDG_CACHE_HOME) is read through `path_from_environment`, which expands a
@@ -8,8 +9,12 @@ made); the path options of the command line are expanded by `arguments.Parser`.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from typing import Mapping
+
+log = logging.getLogger(__name__)
 
 
 def path_from_environment(name: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -23,3 +28,74 @@ def user_cache_dir(*parts: str) -> str:
     """``$XDG_CACHE_HOME/PARTS…``, else ``~/.cache/PARTS…`` (str, `~` expanded)."""
     root = path_from_environment("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return os.path.join(root, *parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# User caches (outside runs): which folder, chosen by what, and a cache that cannot be written
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class CacheFolder:
+    """A user cache's folder (`path`, str) and what chose it, for the messages about it.
+
+    `what`: its name in messages ("embedding cache"); `variable`: the environment variable
+    that names it; `flag`: the command-line flag that overrides the variable (None: none);
+    `source`: "flag" (given to the function: the flag, or a Python caller's argument),
+    "variable" or "default"; `skip`: how to run without the cache ("" when there is no way).
+    """
+
+    path: str
+    what: str
+    variable: str
+    flag: str | None = None
+    source: str = "default"
+    skip: str = ""
+
+    def named_by(self) -> str:
+        """What named the folder: "--cache-dir", "HUBENSEMBLE_CACHE_DIR" or "the default"."""
+        return {"flag": self.flag or "the caller", "variable": self.variable}.get(
+            self.source, f"the default, {self.variable} being unset")
+
+    def fix(self) -> str:
+        """How to give the cache a folder that can be written, by what named this one."""
+        other = f" (or pass {self.flag} DIR)" if self.flag and self.source != "flag" else ""
+        if self.source == "flag":
+            fix = f"pass {self.flag or 'cache_dir'} a folder you can write"
+        elif self.source == "variable":
+            fix = f"set {self.variable} to a folder you can write{other}, or unset it"
+        else:
+            fix = f"set {self.variable} to a folder you can write{other}"
+        return fix + (f"; {self.skip}" if self.skip else "")
+
+
+def cache_folder(given, *, what: str, variable: str, default: tuple[str, ...],
+                 flag: str | None = None, skip: str = "") -> CacheFolder:
+    """The CacheFolder of a user cache: `given` (a path: the flag or a caller's argument)
+    when not None or empty, else $`variable`, else `user_cache_dir(*default)`; `~` expanded."""
+    if given:
+        return CacheFolder(os.path.expanduser(os.fspath(given)), what, variable, flag, "flag",
+                           skip)
+    named = path_from_environment(variable)
+    if named:
+        return CacheFolder(named, what, variable, flag, "variable", skip)
+    return CacheFolder(user_cache_dir(*default), what, variable, flag, "default", skip)
+
+
+#: (what, folder) of the caches said to be unwritable in this process: said once each.
+_UNWRITABLE: set[tuple[str, str]] = set()
+
+
+def cache_unwritable(folder: CacheFolder, error: OSError, going_on: str) -> None:
+    """Says (a WARNING, once per process and cache folder) that `folder` cannot be written
+    (`error`: any OSError creating, locking or writing in it — read-only, a file in the way,
+    no permission, a full disk or quota), that the work goes on without it (`going_on`,
+    e.g. "ranking goes on"), naming what named the folder and how to fix it. A cache only
+    costs speed: its callers go on after this, never raise for it."""
+    key = (folder.what, os.path.abspath(folder.path))
+    if key in _UNWRITABLE:
+        return
+    _UNWRITABLE.add(key)
+    reason = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+    log.warning("the %s %s cannot be written (%s); %s without it, only slower (entries "
+                "already there are still read). Its folder is %s's: %s", folder.what,
+                folder.path, reason, going_on, folder.named_by(), folder.fix())

@@ -2,6 +2,7 @@
 named in messages; a user cache that cannot be written never stops a run."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -56,3 +57,69 @@ def test_a_tilde_in_a_cache_or_zoo_variable_is_the_home_folder(tmp_path, monkeyp
     assert np.array_equal(rank.embed(spec, task, profile="quick").embeddings,
                           result.embeddings)
     assert os.listdir(work) == []
+
+
+# --- a user cache that cannot be written ------------------------------------------------------
+
+def ranked(specs, task, out, **kwargs):
+    from hubensemble.rundir import DataArgs
+
+    return rank.run_rank(str(out), specs, task, profile="quick", progress=False,
+                         data_args=DataArgs(spec="sklearn:digits"), **kwargs)
+
+
+def cache_warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+            and "cannot be written" in r.getMessage()]
+
+
+def test_an_embedding_cache_that_cannot_be_written_warns_once_and_ranks(
+        tmp_path, monkeypatch, caplog, task, spec, module_factory):
+    """A new-user check: HUBENSEMBLE_CACHE_DIR on a read-only mount (EROFS) or a file (ENOTDIR)
+    failed every module ("no module could be ranked … fix these catalogue entries"): only
+    PermissionError was caught around the entry's lock. Any OSError is the cache's: said
+    once, naming the folder and what named it, and the ranking goes on."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    other = ModuleSpec(name="env-other", handle=module_factory("env-other", seed=8, width=6))
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(blocker))
+    caplog.set_level("WARNING")
+    result = ranked([spec, other], task, tmp_path / "run")
+    assert [r["status"] for r in result.rows] == ["ok", "ok"]
+    said = cache_warnings(caplog)
+    assert len(said) == 1, said  # once, not per module or per file
+    assert str(blocker) in said[0] and "HUBENSEMBLE_CACHE_DIR" in said[0]
+    assert "Not a directory" in said[0] and "goes on" in said[0]
+
+    # The flag's folder: the warning names --cache-dir; the scores are the same.
+    caplog.clear()
+    flagged = ranked([spec, other], task, tmp_path / "run2", cache_dir=str(blocker / "x"))
+    said = cache_warnings(caplog)
+    assert len(said) == 1 and "pass --cache-dir a folder you can write" in said[0]
+    assert [r["score"] for r in flagged.rows] == [r["score"] for r in result.rows]
+
+    # tune's probes and LP-FT heads read the cache through the same call.
+    from hubensemble.tune.probe import split_embeddings
+
+    emb, _ = split_embeddings(spec, task, ("train", "val"), resolution=32,
+                              cache_dir=str(blocker / "y"))
+    assert emb["train"].shape[0] == len(task.train) and emb["val"].shape[0] == len(task.val)
+
+
+def test_a_cache_whose_writes_fail_still_serves_its_entries(tmp_path, caplog, monkeypatch,
+                                                            task, spec):
+    """What a cache holds is read when nothing can be written in it any more (here its memo
+    folder is a file: every write there fails, as on a read-only copy)."""
+    from hubensemble.rank import located
+
+    monkeypatch.setattr(located, "RACY_SECONDS", 0.0)  # the test's module is fresh
+    cache = tmp_path / "cache"
+    first = rank.embed(spec, task, profile="quick", cache_dir=str(cache))
+    assert not first.cache_hit
+    shutil.rmtree(cache / "located")
+    (cache / "located").write_text("in the way")
+    caplog.set_level("WARNING")
+    again = rank.embed(spec, task, profile="quick", cache_dir=str(cache))
+    assert again.cache_hit and np.array_equal(again.embeddings, first.embeddings)
+    said = cache_warnings(caplog)
+    assert len(said) == 1 and str(cache) in said[0]

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from hubensemble.environment import path_from_environment, user_cache_dir
+from hubensemble.environment import CacheFolder, cache_folder, cache_unwritable
 from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
 from hubensemble.rank.located import recall, remember
@@ -32,6 +32,8 @@ CACHE_LOCK_TIMEOUT = 6 * 3600.0
 # module of the same resolution when they fit in this many bytes; above it (e.g. 800 images
 # at 480 px = 2.2 GB) each module re-reads and resizes them instead.
 DATASET_CACHE_BYTES = 512 << 20
+#: What goes on when the embedding cache cannot be written (environment.cache_unwritable).
+_GOING_ON = "the ranking (and tune's probes and LP-FT heads) goes on"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,8 +73,15 @@ def default_resolution(task, profile) -> tuple[int, int]:
 def default_cache_dir() -> str:
     """$HUBENSEMBLE_CACHE_DIR, else $XDG_CACHE_HOME/hubensemble/embeddings (~/.cache/…), `~`
     expanded (environment.path_from_environment)."""
-    return (path_from_environment("HUBENSEMBLE_CACHE_DIR")
-            or user_cache_dir("hubensemble", "embeddings"))
+    return _folder(None).path
+
+
+def _folder(cache_dir) -> CacheFolder:
+    """The embedding cache's folder: `cache_dir` (--cache-dir) when given, else
+    default_cache_dir's; with what named it, for the warning when it cannot be written."""
+    return cache_folder(cache_dir, what="embedding cache", variable="HUBENSEMBLE_CACHE_DIR",
+                        default=("hubensemble", "embeddings"), flag="--cache-dir",
+                        skip="--no-cache (rank, fit) neither reads nor writes it")
 
 
 def cache_key(module_fingerprint, resolution, value_range, output_key, data_fingerprint,
@@ -205,13 +214,17 @@ def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
     `hub.ModuleRuntime` — the value range, input dtype, `training=False` adaptation and
     output selection HubLayer (tune) and the export use. The cache key is the module's content
     fingerprint, the preprocessing, the task fingerprint and the split; an entry is written
-    atomically, under a per-entry lock, so concurrent processes compute it once. With
-    `use_cache=False` the cache is neither read nor written. Raises ModuleLoadError (with its
-    stage) for a module that cannot be resolved, verified, loaded or called (the reason names
-    the cause: dtype, fixed input size, output rank, dict output without output_key, NaN or
-    inf embeddings, …). No reference to
-    the module is kept; when embedding many modules in a loop, call gc.collect() between
-    them (as run_rank does) so their reference cycles are freed before the next loads.
+    atomically, under a per-entry lock, so concurrent processes compute it once. A cache that
+    cannot be created, locked or written (any OSError: read-only, a file in the way, no
+    permission, a full disk) is said once (`environment.cache_unwritable`, naming
+    --cache-dir or HUBENSEMBLE_CACHE_DIR) and the embeddings are computed without it; what
+    it holds is still read. With `use_cache=False` the cache is neither read nor written.
+    Raises ModuleLoadError (with its stage) for a module that cannot be resolved, verified,
+    loaded or called (the reason names the cause: dtype, fixed input size, output rank, dict
+    output without output_key, NaN or inf embeddings, …), TimeoutError when another process
+    holds the entry's lock for CACHE_LOCK_TIMEOUT seconds. No reference to the module is
+    kept; when embedding many modules in a loop, call gc.collect() between them (as run_rank
+    does) so their reference cycles are freed before the next loads.
     `resolution` (height, width) replaces `embedding_resolution` (the probe sweep embeds
     at a module's own resolution; a module with input_size still resizes to it itself).
     """
@@ -233,7 +246,8 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
         files = located()
         emb = _compute(spec, task, split, hw, datasets, files)
         return EmbedResult(emb, False, time.perf_counter() - start, hw, files.fingerprint)
-    cache_dir = cache_dir or default_cache_dir()
+    folder = _folder(cache_dir)
+    cache_dir = folder.path
     rows = len(task.split(split))
     # Resolve and verify (sha256) always; the fingerprint and the safety verdict come from
     # the files' remembered identity when they have not changed (rank.located), else from
@@ -242,7 +256,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
     if fingerprint is None:
         files = located()
         fingerprint = files.fingerprint
-        _remember(cache_dir, spec, files)
+        _remember(folder, spec, files)
     key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
     entry = cache_path(cache_dir, key)
     emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
@@ -250,7 +264,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
     if not hit:
         if files is None:  # a miss: never load a module on the memo's word
             files = located()
-            _remember(cache_dir, spec, files)
+            _remember(folder, spec, files)
             if files.fingerprint != fingerprint:
                 fingerprint = files.fingerprint
                 key = cache_key(fingerprint, hw, spec.value_range, spec.output_key,
@@ -259,16 +273,19 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(file_lock(entry + ".lock", timeout=CACHE_LOCK_TIMEOUT))
-            except PermissionError as e:
-                # A read-only cache costs speed, not the ranking.
-                log.warning("cannot use the embedding cache (%s); computing without it", e)
+            except TimeoutError:  # another process computes it: not the cache's fault
+                raise
+            except OSError as e:
+                # A cache that cannot be written (read-only, a file in the way, no
+                # permission, a full disk) costs speed, never the ranking nor the module.
+                cache_unwritable(folder, e, _GOING_ON)
                 emb = _compute(spec, task, split, hw, datasets, files)
                 return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
             emb = _read_cache(entry, rows)  # another process may have just written it
             hit = emb is not None
             if not hit:
                 emb = _compute(spec, task, split, hw, datasets, files)
-                _write_cache(entry, emb, {
+                _write_cache(folder, entry, emb, {
                     "module": spec.name, "handle": spec.handle, "fingerprint": fingerprint,
                     "resolution": list(hw), "value_range": spec.value_range,
                     "output_key": spec.output_key, "data": task.fingerprint,
@@ -286,9 +303,12 @@ def _memoable(spec):
             and not getattr(spec, "signature", None))
 
 
-def _remember(cache_dir, spec, files):
+def _remember(folder: CacheFolder, spec, files):
     if _memoable(spec) and files.kind == "saved-model":
-        remember(cache_dir, files, trust=spec.trust)
+        try:
+            remember(folder.path, files, trust=spec.trust)
+        except OSError as e:  # a hint: lost, the module is located (hashed) again next time
+            cache_unwritable(folder, e, _GOING_ON)
 
 
 def _recall(spec, cache_dir):
@@ -304,13 +324,13 @@ def _recall(spec, cache_dir):
     return recall(cache_dir, path, trust=spec.trust)
 
 
-def _write_cache(entry, emb, about):
+def _write_cache(folder: CacheFolder, entry, emb, about):
     try:
         atomic_save_npy(entry, emb)
         # The description is for people (what an entry is); no fsync for it.
         atomic_write_json(entry[:-len(".npy")] + ".json", about, sync=False)
     except OSError as e:  # a full or read-only disk: the embeddings are still good
-        log.warning("could not write the embedding cache entry %s (%s)", entry, e)
+        cache_unwritable(folder, e, _GOING_ON)
 
 
 def changed_modules(recorded, specs, cache_dir=None) -> list[str]:
@@ -324,17 +344,17 @@ def changed_modules(recorded, specs, cache_dir=None) -> list[str]:
     """
     from hubensemble.hub import locate_spec
 
-    cache_dir = cache_dir or default_cache_dir()
+    folder = _folder(cache_dir)
     changed = []
     for spec in specs:
         before = recorded.get(spec.name)
         if not before:
             continue
         try:
-            now = _recall(spec, cache_dir)
+            now = _recall(spec, folder.path)
             if now is None:
                 files = locate_spec(spec)
-                _remember(cache_dir, spec, files)
+                _remember(folder, spec, files)
                 now = files.fingerprint
         except ModuleLoadError:
             continue

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import time
 
 # A module changed less than RACY_SECONDS ago is not remembered until a later run.
 from hubensemble.fileio import RACY_SECONDS
-
-log = logging.getLogger(__name__)
 
 #: Bump when what an entry records changes (2: `hub.module_fingerprint` hashes the data
 #: shards' bytes, not their sizes, so keys remembered before are computed afresh).
@@ -88,7 +85,9 @@ def remember(cache_dir, files, *, trust):
     """Records what `hub.locate` returned (`files`, a hub.ModuleFiles) for its folder.
 
     Nothing is recorded for a folder that is not local or whose files changed within the
-    last RACY_SECONDS. An entry that cannot be written only costs speed (logged).
+    last RACY_SECONDS. Raises OSError when the entry cannot be written (a read-only cache, a
+    file in the way, a full disk): the caller says so once (`environment.cache_unwritable`)
+    and goes on; a lost entry only costs speed (the module is located again).
     """
     from hubensemble.fileio import atomic_write_json
 
@@ -103,8 +102,5 @@ def remember(cache_dir, files, *, trust):
             "identity": identity, "fingerprint": files.fingerprint,
             # The safety scan ran (and passed) unless the entry is trusted.
             "scanned": not trust}
-    try:
-        # A hint: a lost or torn entry is found unusable and located again, so no fsync.
-        atomic_write_json(memo_path(cache_dir, files.path), memo, sync=False)
-    except OSError as e:
-        log.warning("could not remember module %s in the cache (%s)", files.path, e)
+    # A hint: a lost or torn entry is found unusable and located again, so no fsync.
+    atomic_write_json(memo_path(cache_dir, files.path), memo, sync=False)
