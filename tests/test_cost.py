@@ -213,3 +213,26 @@ def test_a_cost_file_of_valid_json_of_the_wrong_kind_names_the_key(tmp_path, tex
     (tmp_path / "cost.json").write_text(text)
     with pytest.raises(RunError, match=f"{re.escape(key)}.*hubensemble cost --run"):
         read_run_costs(tmp_path)
+
+
+def test_a_cost_cache_that_cannot_be_written_warns_once_and_costs(module_dir, tmp_path,
+                                                                  monkeypatch, in_process):
+    """A new-user check: HUBENSEMBLE_COST_CACHE naming a file made `hubensemble cost --run RUN`
+    (and fit's cost stage) end in a 20-line NotADirectoryError traceback, exit 1, RUN/log.txt
+    ending at "cost: starting"; on a read-only mount the stage stopped with one line. A
+    cache only costs speed: one warning naming the variable, and the costs are measured."""
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir),
+               "wide": ModuleSpec(name="wide", handle=module_dir, input_size=(16, 16))}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "wide", 8)])
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HUBENSEMBLE_COST_CACHE", str(blocker))
+    code, out, err = in_process("cost", "--run", run.path)
+    assert code == 0, err
+    assert set(read_run_costs(run.path).costs) == {"t0", "t1"}
+    said = [line for line in err.splitlines() if "cannot be written" in line]
+    assert len(said) == 1, err  # once, not per module
+    assert f"cost cache {blocker}" in said[0] and "HUBENSEMBLE_COST_CACHE" in said[0]
+    assert "Traceback" not in err
+    log = (run.path / "log.txt").read_text()
+    assert "cost cache" in log and "HUBENSEMBLE_COST_CACHE" in log

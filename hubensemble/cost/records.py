@@ -293,9 +293,17 @@ def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
 def default_cache_dir() -> str:
     """$HUBENSEMBLE_COST_CACHE, else $XDG_CACHE_HOME/hubensemble/cost (~/.cache/…), `~`
     expanded (environment.path_from_environment)."""
-    from hubensemble.environment import path_from_environment, user_cache_dir
+    return cache_folder(None).path
 
-    return path_from_environment("HUBENSEMBLE_COST_CACHE") or user_cache_dir("hubensemble", "cost")
+
+def cache_folder(cache_dir=None):
+    """The cost cache's environment.CacheFolder: `cache_dir` when given, else
+    default_cache_dir's, with what named it (for the warning when it cannot be written)."""
+    from hubensemble import environment
+
+    return environment.cache_folder(cache_dir, what="cost cache",
+                                    variable="HUBENSEMBLE_COST_CACHE",
+                                    default=("hubensemble", "cost"))
 
 
 def cache_key(fingerprint: str, size: int, num_classes: int, *, input_size=None,

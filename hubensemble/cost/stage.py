@@ -8,9 +8,9 @@ import os
 import time
 
 from hubensemble import candidate
-from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_get, cache_key, cache_put,
-                                      default_cache_dir, machine_info, read_run_costs,
-                                      write_run_costs)
+from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_folder, cache_get, cache_key,
+                                      cache_put, machine_info, read_run_costs, write_run_costs)
+from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.sweepstate import unfinished_warning
@@ -45,14 +45,18 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     the module's content fingerprint, resolution, input size, output key and classes; the
     latency (`graph.measure_latency` at LATENCY_BATCHES) additionally by machine, so it is
     measured again on another machine. The classifier is `tune.build_classifier` (weights do
-    not change the cost, so the pre-trained module with a fresh head is counted). Raises
-    ModuleLoadError when the module cannot load, graph.CostError when it cannot be counted.
+    not change the cost, so the pre-trained module with a fresh head is counted). A cache
+    that cannot be written (any OSError: read-only, a file in the way, a full disk) is said
+    once (`environment.cache_unwritable`, naming HUBENSEMBLE_COST_CACHE) and the cost is
+    returned all the same. Raises ModuleLoadError when the module cannot load,
+    graph.CostError when it cannot be counted.
     """
     from hubensemble import tune
     from hubensemble.cost import graph
 
     machine = machine or machine_info()
-    cache_dir = cache_dir or default_cache_dir()
+    folder = cache_folder(cache_dir)
+    cache_dir = folder.path
     model = None
     if fingerprint is None:
         from hubensemble.hub import locate
@@ -77,8 +81,13 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
         macs, params = int(entry["macs"]), int(entry["params"])
     lat = graph.measure_latency(model, size, LATENCY_BATCHES) if latency else {}
     if use_cache:
-        cache_put(cache_dir, key, macs=macs, params=params, machine=machine["id"],
-                  latency_ms=lat)
+        try:
+            cache_put(cache_dir, key, macs=macs, params=params, machine=machine["id"],
+                      latency_ms=lat)
+        except TimeoutError:  # another process holds the entry: not the cache's fault
+            raise
+        except OSError as e:  # a cache only costs speed: the count and latency stand
+            cache_unwritable(folder, e, "the costs are measured and the command goes on")
     return Cost(module=spec.name, fingerprint=fingerprint, size=int(size),
                 num_classes=int(num_classes), macs=int(macs), params=int(params),
                 latency_ms=lat, machine=machine["id"] if lat else None), False
