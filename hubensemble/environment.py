@@ -1,10 +1,12 @@
-"""Folders named by environment variables, read in one place, and the user caches they name:
-a cache that cannot be written is said once and costs only speed (TensorFlow-free).
+"""Folders and URLs named by environment variables, read in one place, and the user caches
+they name: a cache that cannot be written is said once and costs only speed (TensorFlow-free).
 
 Every folder an environment variable names (HUBENSEMBLE_CACHE_DIR, HUBENSEMBLE_COST_CACHE,
 HUBENSEMBLE_ZOO_DIR, XDG_CACHE_HOME) is read through `path_from_environment`, which expands a
 leading `~` as the shell does not in ``VAR="~/c"`` (a folder literally named ``./~/c`` was
-made); the path options of the command line are expanded by `arguments.Parser`.
+made); the path options of the command line are expanded by `arguments.Parser`. The URL of
+HUBENSEMBLE_KERAS_WEIGHTS_MIRROR is checked with the timeouts before any work
+(`options.check_environment`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import urllib.parse
 from typing import Mapping
 
+from hubensemble.errors import HubensembleError
+
 log = logging.getLogger(__name__)
+
+#: A mirror serving Keras' ImageNet weight files by name (hub.sources): URL/FNAME.
+WEIGHTS_MIRROR_ENV = "HUBENSEMBLE_KERAS_WEIGHTS_MIRROR"
+#: The URL schemes the weights mirror may use (urllib.request.urlopen reads them).
+MIRROR_SCHEMES = ("http", "https", "file")
 
 
 def path_from_environment(name: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -28,6 +38,26 @@ def user_cache_dir(*parts: str) -> str:
     """``$XDG_CACHE_HOME/PARTS…``, else ``~/.cache/PARTS…`` (str, `~` expanded)."""
     root = path_from_environment("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return os.path.join(root, *parts)
+
+
+def weights_mirror(environ: Mapping[str, str] | None = None) -> str | None:
+    """The URL $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR names (None when unset or empty).
+
+    Raises HubensembleError naming the variable when it is not an http(s):// URL with a host
+    or a file:// URL: checked before any work (`options.check_environment`), as it failed
+    only at the first download, as "unknown url type" with advice about the network.
+    """
+    value = (os.environ if environ is None else environ).get(WEIGHTS_MIRROR_ENV, "").strip()
+    if not value:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    has_place = parts.netloc or (parts.scheme == "file" and parts.path)
+    if parts.scheme not in MIRROR_SCHEMES or not has_place:
+        raise HubensembleError(
+            f"{WEIGHTS_MIRROR_ENV}={value!r} is not a URL of a mirror of Keras' weight files "
+            "(http://HOST/PATH, https://HOST/PATH or file:///FOLDER, serving each file by its "
+            f"name); set it to one, or unset it to download from Keras' own origins")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -680,9 +680,14 @@ def seconds_from_environment(name: str, environ: Mapping[str, str] | None = None
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
-    """`seconds_from_environment` for every variable of SECONDS_ENV (OptionError)."""
+    """`seconds_from_environment` for every variable of SECONDS_ENV (OptionError), and the
+    URL of $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (`environment.weights_mirror`, HubensembleError):
+    a bad value is named before any work, not at the first download."""
+    from hubensemble.environment import weights_mirror
+
     for name in SECONDS_ENV:
         seconds_from_environment(name, environ)
+    weights_mirror(environ)
 
 
 _check_table()

@@ -120,6 +120,12 @@ def test_a_mistyped_data_dir_is_named_as_missing(prepared, tmp_path):
     with pytest.raises(DataError, match=r"cifar10 is not prepared in .*/file \(a file, not a "
                                         r"folder\); hubensemble never downloads"):
         load_task("tfds:cifar10", data_dir=str(tmp_path / "file"))
+    # The same folder from $TFDS_DATA_DIR is named by it: it said "the default data dir".
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TFDS_DATA_DIR", str(tmp_path / "file"))
+        with pytest.raises(DataError, match=r"not prepared in \$TFDS_DATA_DIR's folder .*/file "
+                                            r"\(a file, not a folder\)"):
+            load_task("tfds:cifar10")
 
 
 def test_features_configs_and_split_errors(prepared):

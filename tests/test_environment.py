@@ -10,6 +10,7 @@ import pytest
 from hubensemble import cost, rank
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
+from hubensemble.errors import HubensembleError
 from hubensemble.zoo import zoo_root
 
 
@@ -123,3 +124,54 @@ def test_a_cache_whose_writes_fail_still_serves_its_entries(tmp_path, caplog, mo
     assert again.cache_hit and np.array_equal(again.embeddings, first.embeddings)
     said = cache_warnings(caplog)
     assert len(said) == 1 and str(cache) in said[0]
+
+
+# --- errors caused by an environment variable name it --------------------------------------------
+
+def test_a_zoo_cache_folder_in_the_way_names_hubensemble_zoo_dir(tmp_path, monkeypatch,
+                                                                 in_process):
+    """A new-user check: HUBENSEMBLE_ZOO_DIR=afile `zoo build --preset quick` said "choose
+    another --out folder for the zoo", though no --out was given."""
+    from hubensemble.zoo import ensure_zoo
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(blocker))
+    code, out, err = in_process("zoo", "build", "--preset", "quick", "-q")
+    assert code == 2 and f"{blocker} is a file, not a folder" in err, err
+    assert "HUBENSEMBLE_ZOO_DIR names the preset zoos' cache folder" in err
+    assert "choose another --out" not in err
+    # zoo:PRESET/NAME handles build there too: the same words, not a NotADirectoryError.
+    with pytest.raises(HubensembleError, match="HUBENSEMBLE_ZOO_DIR names the preset zoos'"):
+        ensure_zoo("quick", progress=False)
+    # An --out of the user's own stays theirs to change.
+    code, out, err = in_process("zoo", "build", "--preset", "quick", "--out", blocker / "z")
+    assert code == 2 and "choose another --out folder for the zoo" in err, err
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("https://mirror.example/keras/", True), ("http://127.0.0.1:8000", True),
+    ("file:///srv/keras-weights", True), ("not a url", False), ("mirror.example/keras", False),
+    ("ftp://mirror.example/keras", False), ("https://", False)])
+def test_the_weights_mirror_url_is_checked_with_the_timeouts(value, ok):
+    from hubensemble import options
+
+    environ = {"HUBENSEMBLE_KERAS_WEIGHTS_MIRROR": value}
+    if ok:
+        options.check_environment(environ)
+        return
+    with pytest.raises(HubensembleError, match=r"HUBENSEMBLE_KERAS_WEIGHTS_MIRROR=.* is not a "
+                                               r"URL of a mirror"):
+        options.check_environment(environ)
+
+
+def test_a_bad_weights_mirror_is_refused_before_the_work(tmp_path, monkeypatch, in_process):
+    """A new-user check: HUBENSEMBLE_KERAS_WEIGHTS_MIRROR="not a url" failed only at the first
+    download ("ValueError: unknown url type", advice to check the network)."""
+    monkeypatch.setenv("HUBENSEMBLE_KERAS_WEIGHTS_MIRROR", "not a url")
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - name: m\n    handle: keras:MobileNetV3Small\n")
+    code, out, err = in_process("rank", "--catalogue", catalogue, "--data", "sklearn:digits",
+                                "--out", tmp_path / "run")
+    assert code == 2 and "HUBENSEMBLE_KERAS_WEIGHTS_MIRROR='not a url' is not a URL" in err
+    assert not (tmp_path / "run").exists()

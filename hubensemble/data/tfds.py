@@ -131,7 +131,9 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    where = options.data_dir or f"the default data dir {tfds_data_dir()}"
+    where = options.data_dir or (f"$TFDS_DATA_DIR's folder {tfds_data_dir()}"  # name it
+                                 if os.environ.get("TFDS_DATA_DIR") else
+                                 f"the default data dir {tfds_data_dir()}")
     # tfds itself does not expand "~" (load_task(data_dir="~/tensorflow_datasets") found the
     # data set "not prepared" while naming its prepared copies): it gets the folder expanded,
     # $TFDS_DATA_DIR and the default included, as every message names it.

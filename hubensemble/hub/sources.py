@@ -28,16 +28,16 @@ import warnings
 
 import keras
 
+# $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (WEIGHTS_MIRROR_ENV, importable from here too): a base URL
+# serving Keras' weights files by file name, for machines that cannot reach Keras' storage;
+# read and checked by hubensemble.environment.
+from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
 from hubensemble.terminal import download_bar
 
 log = logging.getLogger(__name__)
-
-#: A base URL serving Keras' weights files by file name (a mirror for machines that cannot
-#: reach Keras' storage); unset: the origin Keras names.
-WEIGHTS_MIRROR_ENV = "HUBENSEMBLE_KERAS_WEIGHTS_MIRROR"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,14 +186,15 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
                 "again, or replace it with the file from "
                 f"{request.origin}", module=module, handle=handle, stage="checksum")
         return path
-    mirror = os.environ.get(WEIGHTS_MIRROR_ENV)
+    mirror = weights_mirror()  # checked before the command's work too
     url = f"{mirror.rstrip('/')}/{request.fname}" if mirror else request.origin
     try:
         with download_bar(url) as bar:
             remote.download(url, path, timeout=timeout, deadline=deadline, progress=bar)
     except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
         raise ModuleLoadError(
-            f"cannot download the ImageNet weights {request.fname} from {url} "
+            f"cannot download the ImageNet weights {request.fname} from {url}"
+            f"{f' (the mirror {WEIGHTS_MIRROR_ENV} names)' if mirror else ''} "
             f"({type(e).__name__}: {first_line(e)}); offline, fetch that file elsewhere and put "
             f"it at {path}, or set `weights:` on the entry to a local weights file",
             module=module, handle=handle, stage="network") from e

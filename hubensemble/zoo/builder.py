@@ -24,7 +24,7 @@ from hubensemble.formats import versions
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
 from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
                                     preset, recipe_difference, recorded_label, seed_problem,
-                                    subtree_index, train_seed, zoo_dir)
+                                    subtree_index, train_seed, zoo_dir, zoo_folder_hint)
 from hubensemble.zoo.train import Trainer, subtree_labels
 from hubensemble.zoo.upstream import UpstreamData
 
@@ -57,8 +57,8 @@ def zoo_difference(path, config: ZooConfig) -> str | None:
     return recipe_difference(recorded_config(path), config)
 
 
-def _check_out_dir(out_dir: pathlib.Path):
-    check_dir_target(out_dir, "choose another --out folder for the zoo")
+def _check_out_dir(out_dir: pathlib.Path, preset_name: str):
+    check_dir_target(out_dir, zoo_folder_hint(out_dir, preset_name))
     if out_dir.is_dir() and any(out_dir.iterdir()) and not is_zoo(out_dir):
         raise HubensembleError(f"{out_dir} exists and is not a zoo (no {MARKER}); choose an "
                                "empty or new folder, or delete it first")
@@ -115,7 +115,7 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
         raise HubensembleError(f"workers must be an integer >= 1, got {workers!r}")
     out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
     out_dir = out_dir.expanduser().absolute()
-    _check_out_dir(out_dir)
+    _check_out_dir(out_dir, config.name)
     if is_zoo(out_dir):
         # Rebuilding takes minutes and would train the same recipe again: only its last bits
         # could differ (training is not bit-reproducible across machines).
@@ -127,7 +127,7 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
             return out_dir
         log.warning("replacing the %s in %s, another recipe: %s (the old zoo stays until the "
                     "new one is complete)", recorded_label(recorded), out_dir, why)
-    make_dirs(out_dir.parent, "choose another --out folder for the zoo")
+    make_dirs(out_dir.parent, zoo_folder_hint(out_dir, config.name))
     remove_stale_temp_dirs(out_dir)
     tmp = pathlib.Path(temp_dir_for(out_dir))
     tmp.mkdir()

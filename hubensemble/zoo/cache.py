@@ -7,9 +7,10 @@ import pathlib
 import shutil
 
 from hubensemble.errors import ModuleLoadError
-from hubensemble.fileio import file_lock
+from hubensemble.fileio import file_lock, make_dirs
 from hubensemble.zoo.builder import build_zoo, is_zoo, zoo_difference
-from hubensemble.zoo.config import PRESETS, preset, zoo_dir, zoo_handle_problem
+from hubensemble.zoo.config import (PRESETS, preset, zoo_dir, zoo_folder_hint,
+                                    zoo_handle_problem)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
     if is_cached(preset_name):
         return folder
     lock = folder.parent / f"{folder.name}.lock"
+    make_dirs(folder.parent, zoo_folder_hint(folder, preset_name))  # the lock's folder
     # Generous timeout: another process may be building this very zoo right now.
     with file_lock(lock, timeout=BUILD_LOCK_TIMEOUT):
         if not is_cached(preset_name):

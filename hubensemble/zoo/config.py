@@ -401,6 +401,22 @@ def zoo_root() -> pathlib.Path:
                         or user_cache_dir("hubensemble", "zoo"))
 
 
+def zoo_folder_hint(out_dir, preset_name: str) -> str:
+    """How to give the zoo at `out_dir` a folder that can be written, naming what chose it:
+    HUBENSEMBLE_ZOO_DIR (or the default cache) for `zoo_dir(preset_name)` (where `zoo build`
+    without --out and zoo:PRESET/NAME handles build), else --out (a refusal said "choose
+    another --out folder" to a user who had given none)."""
+    from hubensemble.environment import path_from_environment
+
+    if pathlib.Path(out_dir).absolute() != zoo_dir(preset_name).absolute():
+        return "choose another --out folder for the zoo"
+    if path_from_environment("HUBENSEMBLE_ZOO_DIR"):
+        return ("HUBENSEMBLE_ZOO_DIR names the preset zoos' cache folder: set it to a folder you "
+                "can write, or unset it (or give `zoo build` --out DIR)")
+    return ("it is the preset zoos' cache folder: set HUBENSEMBLE_ZOO_DIR to a folder you can "
+            "write (or give `zoo build` --out DIR)")
+
+
 def zoo_dir(preset_name: str) -> pathlib.Path:
     """The cache folder of a preset's zoo, ``zoo_root()/PRESET-r<RECIPE_VERSION>``: the recipe
     version in the name makes a changed recipe build a new zoo instead of reusing one."""
