@@ -192,7 +192,13 @@ def file_lock(path, timeout=600.0):
 
 
 def lock_is_held(path) -> bool:
-    """Whether some process holds the lock on `path` right now (False when it is free)."""
+    """Whether some process holds the lock on `path` right now (False when it is free).
+
+    A lock file this process cannot open for writing (a read-only run folder: `report` on
+    it failed here with "[Errno 30] Read-only file system: '…/.fit.lock'") is asked read-only:
+    a shared flock on it is refused while a holder has it."""
+    import fcntl
+
     import filelock
 
     lock = filelock.FileLock(os.fspath(path), timeout=0)
@@ -200,6 +206,18 @@ def lock_is_held(path) -> bool:
         lock.acquire(blocking=False)
     except filelock.Timeout:
         return True
+    except OSError:
+        try:
+            fd = os.open(os.fspath(path), os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # and with it the shared lock
+        return False
     lock.release()
     return False
 

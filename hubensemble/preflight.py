@@ -32,12 +32,15 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     naming `tune` first when no candidate is usable; export then says its first line of
     progress, `terminal.progress_line`); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
-    run.json, unless `restart` (which discards the folder unread). For every command, another
-    process's fit running on `run_dir` (`Run.check_no_fit_running`). Otherwise, or when
-    `run_dir` is None: nothing.
+    run.json, unless `restart` (which discards the folder unread). For `report`, a run folder
+    it cannot write in (`check_report_folder`). For every command, another process's fit
+    running on `run_dir` (`Run.check_no_fit_running`). Otherwise, or when `run_dir` is None:
+    nothing.
     """
     if run_dir is not None:  # for fit with --restart too: it would clear the folder
         Run(os.fspath(run_dir)).check_no_fit_running()
+    if command == "report" and run_dir is not None:
+        check_report_folder(run_dir)
     if run_dir is None or (command in ("fit", "demo") and restart):
         return
     run = Run(os.fspath(run_dir))
@@ -169,6 +172,25 @@ def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
                                "or set TPU_NAME")
     if strategy == "multiworker":
         raise HubensembleError(MULTIWORKER_REFUSED)
+
+
+def check_report_folder(run_dir) -> None:
+    """HubensembleError when `report` cannot write in the existing folder `run_dir` (a
+    read-only mount, or no permission): it writes report.md, report.html and report_files/
+    there and has no other place (it said "[Errno 30] Read-only file system: '…/.fit.lock';
+    free disk space or fix the permissions")."""
+    path = os.fspath(run_dir)
+    if not os.path.isdir(path) or os.access(path, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    why = "is on a read-only file system" if read_only else "is not writable by you"
+    raise HubensembleError(
+        f"the run folder {path} {why}, and report writes its files into it (report.md, "
+        f"report.html, report_files/); make it writable, or copy the run to a folder you can "
+        f"write (cp -r {path} COPY) and run `hubensemble report --run COPY`")
 
 
 #: How many usable module names a --modules refusal lists.

@@ -1105,3 +1105,59 @@ def test_the_cost_section_labels_test_figures_under_retrain_full(tmp_path):
     md = report.write_report(path)[0].read_text()
     overview = shown(md[:md.index("## Data")])
     assert f"Run `hubensemble export --run {path} --retrain-full` again." in overview, overview
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """read_only(folder) -> a view of `folder` this process cannot write in: the folder with
+    mode 555, and for root (whom the mode does not stop) a read-only bind mount of it;
+    skipped where neither can be made. Undone after the test."""
+    import os
+    import subprocess
+
+    undo = []
+
+    def make(folder):
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+            undo.append(lambda: folder.chmod(0o755))
+            return folder
+        view = tmp_path / f"{folder.name}-ro"
+        view.mkdir()
+        made = subprocess.run(["mount", "--bind", str(folder), str(view)], capture_output=True,
+                              text=True)
+        if made.returncode:
+            pytest.skip(f"no read-only folder here: {made.stderr.strip()}")
+        undo.append(lambda: subprocess.run(["umount", str(view)], capture_output=True))
+        made = subprocess.run(["mount", "-o", "remount,bind,ro", str(view)],
+                              capture_output=True, text=True)
+        if made.returncode:
+            pytest.skip(f"no read-only folder here: {made.stderr.strip()}")
+        return view
+
+    yield make
+    for step in reversed(undo):
+        step()
+
+
+def test_report_on_a_read_only_run_says_it_writes_into_the_run_folder(tmp_path, read_only,
+                                                                      in_process):
+    """A new-user check: `report --run RUN` on a read-only run folder said "[Errno 30]
+    Read-only file system: '…/run/.fit.lock'; free disk space or fix the permissions" (the
+    check for a running fit opened the lock file for writing)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    make_ranked_run(run, MODULES)
+    (run / ".fit.lock").write_text("")  # a fit ran here once
+    view = read_only(run)
+    code, out, err = in_process("report", "--run", view)
+    assert code == 2, err
+    assert f"the run folder {view} is " in err and "report writes its files into it" in err
+    assert f"cp -r {view} COPY" in err and ".fit.lock" not in err
+    assert not (run / "report.md").exists()
+    # A fit running on the folder is still seen through the read-only view of its lock.
+    from hubensemble.fileio import file_lock, lock_is_held
+
+    assert not lock_is_held(view / ".fit.lock")
+    with file_lock(run / ".fit.lock", timeout=0):
+        assert lock_is_held(view / ".fit.lock")
