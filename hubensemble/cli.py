@@ -15,7 +15,7 @@ import sys
 
 from hubensemble import __version__, arguments, errors, formats, options
 from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
-from hubensemble.terminal import print_result, say, stopped, summary, terminal_log
+from hubensemble.terminal import crashed, print_result, say, stopped, summary, terminal_log
 
 
 def _import_tensorflow(verbose, now=True):
@@ -645,6 +645,7 @@ def main(argv=None):
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
                     if not (isinstance(e, stops) or errors.pending_stop() or (
                             isinstance(e, OSError) and e.errno in MACHINE_ERRNOS)):
+                        crashed(e)
                         raise
                     return _stopped(args, e)
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
@@ -658,10 +659,11 @@ def main(argv=None):
             return _stopped(args, e)
 
 
-#: OSErrors that are the machine's, not hubensemble's: a full disk or quota, a file size
-#: limit, a read-only or forbidden folder. They stop a command with one line, as usage errors.
+#: OSErrors that are the machine's or a path's, not hubensemble's: a full disk or quota, a file
+#: size limit, a read-only or forbidden folder, a file where a folder is needed (or the
+#: reverse). They stop a command with one line, as usage errors.
 MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
-                            errno.EACCES, errno.EPERM})
+                            errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR})
 
 
 def _stopped(args, exc: BaseException, *, finished=False) -> int:
@@ -672,8 +674,10 @@ def _stopped(args, exc: BaseException, *, finished=False) -> int:
     exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {exc}", 2
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
-        text += ("; free disk space or fix the permissions, then run the same command again "
-                 "to resume")
+        text += ("; " + ("a file is in the way of a folder there, or the reverse: fix the path"
+                         if exc.errno in (errno.ENOTDIR, errno.EISDIR)
+                         else "free disk space or fix the permissions")
+                 + ", then run the same command again to resume")
     if isinstance(exc, KeyboardInterrupt):
         code = 143 if isinstance(exc, Terminated) else 130
         text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (

@@ -100,6 +100,14 @@ def stopped(text):
     _to_stderr(text)
 
 
+def crashed(exc: BaseException):
+    """An unexpected error (a bug, not the user's input) that stops a command: its traceback
+    at ERROR for RUN/log.txt only, as Python prints it on the terminal as the error rises.
+    RUN/log.txt ended at the stage's start line, without it (a new-user check)."""
+    log.error("stopped by an unexpected error (a bug: please report it with this log)",
+              exc_info=(type(exc), exc, exc.__traceback__), extra={PRINTED: True})
+
+
 def _not_printed(record) -> bool:
     return not getattr(record, PRINTED, False)
 

@@ -2051,3 +2051,41 @@ def test_a_stop_while_the_process_tears_down_ends_it_with_the_line(tmp_path):
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                          timeout=60)
     assert (out.returncode, out.stdout, out.stderr) == (3, "the summary\n", ""), out
+
+
+def test_an_unexpected_error_is_kept_in_the_runs_log_and_a_path_error_is_one_line(
+        tmp_path, monkeypatch, in_process):
+    """A new-user check (helper 104): an error no rule expected (a bug) stopped a command with
+    Python's traceback on the terminal, and RUN/log.txt, which the README says keeps "the error
+    … that stopped a command", ended at the stage's start line. Its traceback is now there
+    too (the terminal still gets Python's). An OSError of a path (ENOTDIR: a file where a
+    folder is needed) is one line, exit 2, as a full disk is, with its own advice."""
+    import errno
+
+    import hubensemble.ensemble as ens
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("boom: a bug")
+
+    monkeypatch.setattr(ens, "run_ensemble", bug)
+    with pytest.raises(RuntimeError, match="boom: a bug"):
+        in_process("ensemble", "--run", run)
+    logged = (run / "log.txt").read_text()
+    assert "stopped by an unexpected error (a bug: please report it with this log)" in logged
+    assert "Traceback" in logged and "RuntimeError: boom: a bug" in logged
+
+    def not_a_folder(*args, **kwargs):
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(tmp_path / "afile" / "0b"))
+
+    monkeypatch.setattr(ens, "run_ensemble", not_a_folder)
+    code, _, err = in_process("ensemble", "--run", run)
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip() == (f"hubensemble: error: [Errno 20] Not a directory: "
+                           f"'{tmp_path / 'afile' / '0b'}'; a file is in the way of a folder "
+                           "there, or the reverse: fix the path, then run the same command "
+                           "again to resume"), err
+    assert "Not a directory" in (run / "log.txt").read_text()
