@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shlex
 import stat
+import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -14,6 +17,7 @@ import numpy as np
 from hubensemble import options
 from hubensemble.data.decode import (UnreadableImage, decode_bytes, op_error_reason,
                                      servable_bytes)
+from hubensemble.data.folder import ignored_entries
 from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
@@ -53,15 +57,15 @@ class Predictions(list):
 
     def tally(self) -> str:
         """The closing count: "predicted 2998 of 3000 files; 2 skipped (unreadable); 3 hidden
-        or OS entries in the folders not read" (the parts that apply)."""
+        or system entries and 1 folder hubensemble made (a run or an export) in the folders
+        not read" (the parts that apply; the folder loader's words, `folder.ignored_entries`)."""
         done = len(self) - self.skipped
         text = f"predicted {done} of {len(self)} files" if self.skipped else \
             f"predicted {done} file{'s' * (done != 1)}"
         if self.skipped:
             text += f"; {self.skipped} skipped (unreadable)"
         if self.ignored:
-            n = len(self.ignored)
-            text += f"; {n} hidden or OS entr{'ies' if n != 1 else 'y'} in the folders not read"
+            text += f"; {ignored_entries(self.ignored)} in the folders not read"
         return text
 
 
@@ -115,11 +119,14 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                                "`hubensemble evaluate`")
     if isinstance(image_paths, (str, bytes, os.PathLike)):
         image_paths = [image_paths]
+    image_paths = list(image_paths)  # looked at twice: for folders, then walked
     from tqdm.auto import tqdm
 
     paths, results, skip = [], Predictions(), []
-    # The files' first bytes are looked at before TensorFlow loads: a count for a big folder.
-    looked = tqdm(desc="predict: looking at", unit=" files", disable=not progress,
+    # The files' first bytes are looked at before TensorFlow loads: a count for a big folder,
+    # none for files named ("looking at: 0 files" stood above a named file's error).
+    folders = any(os.path.isdir(p) for p in image_paths)
+    looked = tqdm(desc="predict: looking at", unit=" files", disable=not (progress and folders),
                   dynamic_ncols=True, leave=False)
     try:
         for path, reason, found in _entries(image_paths, results.ignored):
@@ -131,13 +138,19 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
             # folder loader skips it (a README beside the images); one named stops the run.
             skip.append(skip_unreadable or found)
             results.append(None if reason is None else _unreadable(path, reason, skip[-1]))
+        pending = [i for i, r in enumerate(results) if r is None]
+        if results and not pending and not skip_unreadable:  # before TensorFlow's seconds
+            first = results[0]
+            raise HubensembleError(f"nothing to predict: {len(results)} file(s) under the "
+                                   f"folders could not be read, e.g. {first['path']}: "
+                                   f"{first['error']}")
+    except BaseException:
+        # The count's line ends before the error is said: cleared with a carriage return, it
+        # shared its line with the error in a file of 2>&1.
+        looked.leave = True
+        raise
     finally:
         looked.close()
-    pending = [i for i, r in enumerate(results) if r is None]
-    if results and not pending and not skip_unreadable:  # before TensorFlow's seconds
-        first = results[0]
-        raise HubensembleError(f"nothing to predict: {len(results)} file(s) under the folders "
-                               f"could not be read, e.g. {first['path']}: {first['error']}")
     from hubensemble import _tf
 
     if _tf.quiet():  # the command line's (not --verbose): without TensorFlow's C++ notices
@@ -196,9 +209,9 @@ def _entries(image_paths, ignored):
             yield from ((p, None, True) for p in files)
             yield from ((p, why, True) for p, why in listing.skipped)
             if not files and not listing.skipped:
-                n = len(listing.ignored)
-                hidden = f" ({n} hidden or OS entr{'ies' if n != 1 else 'y'} not read)"
-                yield path, f"a folder with no file in it{hidden if n else ''}", False
+                hidden = (f" ({ignored_entries(listing.ignored)} not read)"
+                          if listing.ignored else "")
+                yield path, f"a folder with no file in it{hidden}", False
         elif os.path.islink(path) and not os.path.exists(path):
             yield path, f"a broken link (to {os.readlink(path)})", False  # the loader's words
         elif os.path.exists(path) and not os.path.isfile(path):
@@ -225,11 +238,27 @@ def _reason(path, err) -> str:
     """Why `path` could not be read, from the error `_read` or the decoder raised."""
     if isinstance(err, _NotRegular):
         return NOT_REGULAR
+    meant = _meant(os.fsdecode(path)) if isinstance(err, FileNotFoundError) else None
+    if meant and not os.path.lexists(path):
+        return f"no such file ({meant})"
     if isinstance(err, OSError):
         return (f"a broken link (to {os.readlink(path)})"  # the folder loader's words
                 if os.path.islink(path) and not os.path.exists(path) else
                 f"cannot read it: {err.strerror or err}")
     return str(err)
+
+
+def _meant(path: str) -> str | None:
+    """What a path that names nothing may have meant, or None: a quoted pattern ('imgs/*.jpg'
+    reached predict as it is: the shell expands a pattern only when it is not in quotes) or
+    a list file (@list.txt: predict reads no lists)."""
+    if any(c in path for c in "*?["):
+        return ("a pattern? predict does not expand * ? [ ]: the shell does, when the "
+                "pattern is not in quotes; or pass the folder")
+    if path.startswith("@"):
+        return ("a list of files? predict reads no @FILE lists: pass the files, or the "
+                "folder that holds them")
+    return None
 
 
 def _refusal(path) -> str | None:
@@ -295,19 +324,71 @@ def _top_classes(path, probs, top, names):
 
 
 def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
-    """The CLI's output of `predict` results: JSON (the list as `predict` returns it) or a
-    small text block per image (its path, then "  rank. class  probability" lines, or
-    "  error: reason")."""
+    """The CLI's output of `predict` results: JSON (the list as `predict` returns it: the
+    form to script against) or a small text block per image: a line with its path as one
+    shell word (`shell_word`: never starting with a space, on one line whatever the name
+    holds), then lines that start with two spaces, "  rank. class  probability" or
+    "  error: reason" (control characters in those escaped, `escaped`). A file named
+    "  1. fake 0.9.png" looked like a prediction line, and a name with a newline split its
+    record over two lines."""
     if as_json:
         return json.dumps(list(results), indent=2)
     lines = []
     for r in results:
-        lines.append(str(r["path"]))
+        lines.append(shell_word(r["path"]))
         if "error" in r:
-            lines.append(f"  error: {r['error']}")
+            lines.append(f"  error: {escaped(r['error'])}")
             continue
-        width = max((cells(t["class_name"]) for t in r["top"]), default=0)
-        for t in r["top"]:
-            lines.append(f"  {t['rank']}. {ljust(t['class_name'], width)}  "
-                         f"{t['probability']:.4f}")
+        names = [escaped(t["class_name"]) for t in r["top"]]
+        width = max(map(cells, names), default=0)
+        for t, name in zip(r["top"], names):
+            lines.append(f"  {t['rank']}. {ljust(name, width)}  {t['probability']:.4f}")
     return "\n".join(lines)
+
+
+#: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
+#: of every script (a shell takes "猫/1.jpg" as one word).
+_PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")
+#: Backslash escapes of bash's $'…' (and of Python's string literals) for control characters.
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
+
+
+def _control(c: str) -> bool:
+    """Whether `c` must not reach a terminal as it is: a control, format or separator
+    character (a newline, an ESC, a right-to-left override), or a lone surrogate (a byte of
+    a file name that is not UTF-8, as os.fsdecode gives it)."""
+    return unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _escape(c: str) -> str:
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # a file name's byte that is not UTF-8: that byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else \
+        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escaped(text) -> str:
+    """`text` (str() of it) with each control character (`_control`) as a backslash escape,
+    "\\n", "\\x1b", "\\u202e", and a file name's byte that is not UTF-8 as "\\xe9": on one
+    line, as it was. Other characters stay (a backslash too: see `shell_word` for a form that
+    gives the text back exactly)."""
+    return "".join(_escape(c) if _control(c) else c for c in str(text))
+
+
+def shell_word(path) -> str:
+    """`path` (str, bytes or os.PathLike) as one shell word that gives it back exactly:
+    as it is when it holds only letters, digits and @%+=:,./-_ (`_PLAIN_WORD`); in single
+    quotes when it holds a space or a character the shell would read (shlex.quote);
+    in bash's $'…' with backslash escapes when it holds a control character or a byte that
+    is not UTF-8 ($'new\\nline.png', $'caf\\xe9.jpg'). `predict`'s header lines: never
+    starting with a space, never over two lines."""
+    text = os.fsdecode(path)
+    if any(map(_control, text)):
+        return "$'" + "".join(_escape(c) if _control(c) or c in _ESCAPES else c
+                              for c in text) + "'"
+    if _PLAIN_WORD.fullmatch(text):
+        return text
+    return shlex.quote(text)

@@ -699,7 +699,8 @@ def test_predict_on_a_folder_reads_every_file_under_it_as_one_by_one(nested, fil
     assert sorted(p for p in map(str, task.train.paths) if p.startswith(f"{root}/")) == \
         sorted(order)
     assert sorted(map(str, task.ignored)) == ignored
-    assert results.tally() == "predicted 6 files; 5 hidden or OS entries in the folders not read"
+    assert results.tally() == ("predicted 6 files; 5 hidden or system entries in the folders "
+                               "not read")
     # A folder named is walked, a file named is read, in the order given; one path alone too.
     mixed = predict(export_dir, [order[0], root / "nested"], progress=False)
     assert [r["path"] for r in mixed] == [order[0], *order[-2:]]
@@ -708,8 +709,8 @@ def test_predict_on_a_folder_reads_every_file_under_it_as_one_by_one(nested, fil
     # A folder with nothing to read is named, before TensorFlow's work, as a file would be.
     (root.parent / "empty" / ".git").mkdir(parents=True)
     with pytest.raises(HubensembleError, match=re.escape(
-            f"{root.parent / 'empty'}: a folder with no file in it (1 hidden or OS entry not "
-            "read); leave the folder out or put images in it (or pass --skip-unreadable")):
+            f"{root.parent / 'empty'}: a folder with no file in it (1 hidden or system entry "
+            "not read); leave the folder out or put images in it (or pass --skip-unreadable")):
         predict(export_dir, [root, root.parent / "empty"])
 
 
@@ -786,7 +787,7 @@ def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
     assert any(line.startswith("WARNING hubensemble.prediction: ") and "notes.jpg" in line
                for line in re.split(r"[\r\n]", err)), err
     assert err.rstrip().endswith("predicted 6 of 7 files; 1 skipped (unreadable); 5 hidden or "
-                                 "OS entries in the folders not read")
+                                 "system entries in the folders not read")
     assert "notes.jpg: not a JPEG, PNG, GIF, BMP or WebP file" in err
     (root / "nested" / "notes.jpg").unlink()
     assert main(argv[:-1] + ["-q"]) == 0

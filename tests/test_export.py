@@ -788,8 +788,9 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
 def test_predict_prints_a_file_name_that_is_not_utf8(exported, digits, tmp_path, in_process):
     """A file named caf\\xe9.png (Latin-1) is predicted like any other; its name was printed
     as a lone surrogate, which a strict UTF-8 stdout (en_US.UTF-8; capsys here) refuses: the
-    text shows the byte escaped, and --json keeps the escape that gives the exact path back
-    (json.loads, then os.fsencode), for a program that opens the file again."""
+    text shows the byte escaped (in bash's $'…': a shell word of the exact name), and --json
+    keeps the escape that gives the exact path back (json.loads, then os.fsencode), for a
+    program that opens the file again."""
     folder = os.fsencode(str(tmp_path / "photos"))
     os.makedirs(folder)
     try:
@@ -802,13 +803,82 @@ def test_predict_prints_a_file_name_that_is_not_utf8(exported, digits, tmp_path,
     shown = str(tmp_path / "photos")
     code, out, err = in_process("predict", "--model", exported[1], shown, "--skip-unreadable")
     assert code == 1 and "Logging error" not in err and "Traceback" not in err, err
-    assert out.startswith(f"{shown}/caf\\xe9.png\n  1. "), out
+    assert out.startswith(f"$'{shown}/caf\\xe9.png'\n  1. "), out  # bash gives the bytes back
     assert f"{shown}/r\\xe9sum\\xe9.txt: not a JPEG, PNG" in err, err
     code, out, err = in_process("predict", "--model", exported[1], shown, "--skip-unreadable",
                                 "--json")
     assert code == 1 and "Traceback" not in err, err
     assert [os.fsencode(r["path"]) for r in json.loads(out)] == [
         os.path.join(folder, name) for name in (b"caf\xe9.png", b"r\xe9sum\xe9.txt")]
+
+
+def test_predicts_text_output_keeps_each_record_apart_whatever_the_names_hold(
+        exported, digits, tmp_path, in_process):
+    """A new-user check: a file named "  1. fake 0.9.png" printed a header line that looked
+    like a prediction line, and a name with a newline split its record over two lines. A
+    header line is the path as one shell word (quoted, or $'…' with escapes), which bash
+    gives back as the very name; every other line starts with two spaces."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = ["  1. fake 0.9.png", "new\nline.png", "plain.png", "it's \x1b[31mred.png"]
+    for name in names:
+        (folder / name).write_bytes(encode(picture(digits, 4, (40, 30)), "PNG"))
+    (folder / "notes.png").write_text("not a picture\n")
+    code, out, err = in_process("predict", "--model", exported[1], folder, "--top", "2")
+    assert code == 1, err
+    lines = out.rstrip("\n").split("\n")
+    headers = [line for line in lines if not line.startswith("  ")]
+    assert len(headers) == len(names) + 1 and len(lines) == len(headers) + 2 * len(names) + 1
+    assert all(line.startswith(("  1. ", "  2. ", "  error: ")) for line in lines
+               if line not in headers), out  # two classes per image, one error
+    assert "\x1b" not in out and headers[0] == f"'{folder}/  1. fake 0.9.png'", out
+    # bash reads each header back as the path of its file, in predict's order.
+    said = subprocess.run(["bash", "-c", "printf '%s\\0' " + " ".join(headers)],
+                          capture_output=True, check=True).stdout.split(b"\0")[:-1]
+    assert said == [os.fsencode(folder / n) for n in sorted(names + ["notes.png"])]
+
+
+def test_predict_says_a_quoted_pattern_is_for_the_shell(exported, image_files, tmp_path):
+    """`predict --model M 'imgs/*.png'` said "No such file or directory": the pattern reached
+    predict in quotes. It says what the shell does with one; a list file likewise."""
+    pattern = str(tmp_path / "*.png")
+    with pytest.raises(HubensembleError, match=re.escape(
+            f"{pattern}: no such file (a pattern? predict does not expand * ? [ ]: the shell "
+            "does, when the pattern is not in quotes; or pass the folder); check the path")):
+        predict(exported[1], [pattern], progress=False)
+    with pytest.raises(HubensembleError, match=re.escape("@list.txt: no such file (a list of "
+                                                         "files? predict reads no @FILE")):
+        predict(exported[1], ["@list.txt"], progress=False)
+    results = predict(exported[1], [image_files[0], pattern], skip_unreadable=True,
+                      progress=False)
+    assert results[1]["error"].startswith("no such file (a pattern?")
+
+
+def test_predict_counts_a_bar_only_for_folders_and_ends_it_before_an_error(
+        exported, image_files, tmp_path, in_process):
+    """`predict: looking at: 0 files` stood for a single named file, and, cleared with a
+    carriage return, shared its line with the error that followed in a file of 2>&1. A
+    run folder inside a folder predicted was counted as "1 hidden or OS entry"."""
+    missing = tmp_path / "nowhere.png"
+    code, out, err = in_process("predict", "--model", exported[1], image_files[0])
+    assert code == 0 and "looking at" not in err, err
+    code, out, err = in_process("predict", "--model", exported[1], missing)
+    assert code == 2 and err == (f"hubensemble: error: {missing}: cannot read it: No such "
+                                 "file or directory; check the path (or pass "
+                                 "--skip-unreadable, skip_unreadable=True in Python)\n"), err
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    shutil.copy(image_files[0], folder)
+    code, out, err = in_process("predict", "--model", exported[1], folder, missing)
+    assert code == 2 and "predict: looking at: " in err, err
+    assert err.split("\n")[-2].startswith("hubensemble: error: "), repr(err)
+    # The folder loader's words for what it does not read.
+    shutil.copytree(exported[1], folder / "old-export")
+    (folder / ".DS_Store").write_bytes(b"")
+    code, out, err = in_process("predict", "--model", exported[1], folder)
+    assert code == 0 and err.rstrip().endswith(
+        "predicted 1 file; 1 hidden or system entry and 1 folder hubensemble made (a run or "
+        "an export) in the folders not read"), err
 
 
 # ------------------------------------------------------------------------------ outside hubensemble

@@ -45,6 +45,20 @@ def _ours(path) -> bool:
     return os.path.isdir(path) and made_by_hubensemble(path) is not None
 
 
+def ignored_entries(ignored) -> str:
+    """How the entries a walk did not read (`_Listing.ignored`: paths) are counted, in the
+    data summary's words (`Task._accounting`): "3 hidden or system entries", "1 folder
+    hubensemble made (a run or an export)", or both joined by "and". A folder hubensemble
+    made is told from a hidden entry by its visible name (`Task.hubensemble_folders`'
+    rule): `predict` called a run folder inside the folder it read a hidden or OS entry."""
+    ours = sum(_visible(os.path.basename(os.fspath(p))) for p in ignored)
+    hidden = len(ignored) - ours
+    parts = ([f"{hidden} hidden or system entr{'y' if hidden == 1 else 'ies'}"] if hidden
+             else []) + ([f"{ours} folder{'s' * (ours != 1)} hubensemble made (a run or an "
+                          "export)"] if ours else [])
+    return " and ".join(parts)
+
+
 def _identity(path):
     st = os.stat(path)
     return st.st_dev, st.st_ino
