@@ -52,6 +52,22 @@ def download_bar(what, total=None):
                 disable=not _SHOWING["progress"], file=sys.stderr)
 
 
+def command_bar(*, total=None, **kwargs):
+    """A tqdm bar on stderr (tqdm's keyword arguments) shown only while a command runs
+    without -q (`terminal_log`), as rank's and tune's: for work deep in a library call that
+    has no `progress` argument of its own (the folder loader's decoding, which `fit`,
+    `rank`, `evaluate` and `export` reach through `load_task`). Disabled (nothing drawn) for
+    a library call and with -q. `total`: a number, or a function that counts it, called
+    only when the bar is shown. Call ``update(n)`` and ``close()``."""
+    from tqdm.auto import tqdm
+
+    shown = _SHOWING["progress"]
+    if callable(total):
+        total = total() if shown else None
+    return tqdm(total=total, disable=not shown, dynamic_ncols=True, file=sys.stderr,
+                **kwargs)
+
+
 def quiet(args) -> bool:
     """Whether -q silences the terminal (--verbose overrides it)."""
     return bool(getattr(args, "quiet", False)) and not getattr(args, "verbose", False)

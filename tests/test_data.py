@@ -1,5 +1,6 @@
 """Tests for hubensemble.data: every data spec, conversions, splits, errors and tf.data."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -466,6 +467,31 @@ def test_folder_train_val_test_layout(tmp_path):
     assert task.train.labels.tolist() == [0] * 3 + [1] * 4
     assert task.val.labels.tolist() == [0, 0, 1]
     assert task.test.labels.tolist() == [1, 1]
+
+
+def test_a_folder_load_shows_a_bar_of_its_files_while_a_command_runs(tmp_path, capsys):
+    """A new-user check: 4 classes of 1,000 JPEGs took 35 s to load with stderr silent
+    (fit, rank, evaluate, export). A command without -q (`terminal_log`) shows a bar over
+    the files of every split's class folders; -q and a library call show none."""
+    from types import SimpleNamespace
+
+    from hubensemble.terminal import terminal_log
+
+    make_class_folders(str(tmp_path / "train"), {"x": 3, "y": 4}, seed=0)
+    make_class_folders(str(tmp_path / "val"), {"x": 2, "y": 1}, seed=1)
+    make_class_folders(str(tmp_path / "test"), {"y": 2}, seed=2)
+    write(str(tmp_path / "train" / "y" / "notes.txt"), b"not a picture\n")  # read, skipped
+    capsys.readouterr()
+    with terminal_log(SimpleNamespace(quiet=False, verbose=False)):
+        task = load_task(f"folder:{tmp_path}")
+    err = capsys.readouterr().err
+    assert len(task.skipped) == 1 and f"reading folder:{tmp_path}: 100%" in err, err
+    assert "13/13 [" in err and "0/13 [" in err, err  # counted before the first is read
+    for quiet in (True, None):  # -q; a library call
+        with terminal_log(SimpleNamespace(quiet=True, verbose=False)) if quiet else \
+                contextlib.nullcontext():
+            load_task(f"folder:{tmp_path}")
+        assert capsys.readouterr().err == ""
 
 
 def test_folder_train_only_layout_carves_val_and_test(tmp_path):
