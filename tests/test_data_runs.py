@@ -104,6 +104,31 @@ def test_a_merged_ranking_inside_the_image_folder_is_refused(tmp_path, in_proces
     assert sorted(os.listdir(imgs)) == ["cat", "dog"]
 
 
+def test_the_reports_data_rows_show_every_example_path_by_one_rule(tmp_path):
+    """A new-user check: report.md's orientation row showed "…h100_try/imgs/right-of-way at
+    next intersection/s_exif6.jpg" (cut by its length), the TIFF row below it the whole
+    path. Every example under the data's folder is shown relative to it (the source row
+    names the folder), whatever its length."""
+    from hubensemble.report.datarows import accounting_rows
+
+    imgs = _images(tmp_path / "a data folder (copy)" / "imgs",
+                   {"right-of-way at next intersection": 3, "general caution": 3})
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.zeros((8, 6, 3), np.uint8)).save(
+        imgs / "right-of-way at next intersection" / "s_exif6.jpg", exif=exif)
+    Image.fromarray(np.zeros((8, 6, 3), np.uint8)).save(
+        imgs / "general caution" / "s_orient6.tif", exif=exif)
+    (imgs / "general caution" / "notes.txt").write_text("not a picture\n")
+    (imgs / ".DS_Store").write_text("x")
+    rows = dict(accounting_rows(load_task(f"folder:{imgs}").to_json()))
+    assert rows["orientation tag"].endswith(
+        "(e.g. right-of-way at next intersection/s_exif6.jpg: 6)"), rows
+    assert rows["TIFF orientation"].endswith("(e.g. general caution/s_orient6.tif: 6)"), rows
+    assert rows["skipped files"].startswith("1 (e.g. general caution/notes.txt: not a JPEG")
+    assert rows["hidden / system entries"] == "1 ignored (e.g. .DS_Store)"
+
+
 def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_path):
     # One left by an earlier version (or made by hand) was read as a class of the data.
     imgs = _images(tmp_path / "imgs", {"cat": 4, "dog": 4})
@@ -150,7 +175,7 @@ def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_
             and "3 folder(s) hubensemble made" in task.summary())
     rows = dict(accounting_rows(task.to_json()))
     hidden = rows["hidden / system entries"]
-    assert hidden.startswith("10 ignored (e.g. ") and hidden.endswith("imgs/.h0)"), hidden
+    assert hidden == "10 ignored (e.g. .h0)", hidden  # relative to the data folder
     assert rows["folders hubensemble made"] == (
         "3 ignored, not read as classes: a run or an export inside the data (move them out)")
     # A record written before that count: what it cannot tell apart is said to be so.

@@ -22,32 +22,51 @@ def short(text, limit=SHORT_REASON) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _short_path(path, limit=SHORT_PATH) -> str:
-    """`path` cut at the front when long ("…/class/name.jpg"): the file name is what
-    identifies it, and the temporary or data folder above it can be any length."""
+def _folder_source(task) -> str | None:
+    """"PATH (how it was split)" from a folder: load's record (`Task.files_record`, whose
+    "source" is "folder:PATH (how…)"), else None. PATH may itself hold " (": `_short_path`
+    tells it by the paths under it."""
+    source = str(task.get("source") or "")
+    return source[len("folder:"):] if source.startswith("folder:") else None
+
+
+def _short_path(path, source=None, limit=SHORT_PATH) -> str:
+    """`path` as the data rows show an example, by one rule: under the data's folder (of
+    `_folder_source`, which the rows' table names), relative to it ("cat/x.jpg",
+    "train/cat/x.jpg"), then, still longer than `limit`, cut at the front ("…/cat/x.jpg":
+    the file name is what identifies it). The report showed one row's example whole and
+    the next's cut in the middle of the data folder's path, by their lengths."""
     path = str(path)
+    if source:
+        # The folder is the longest part of source before a " (" (or all of it) holding path.
+        ends = [i for i in range(len(source)) if source.startswith(" (", i)] + [len(source)]
+        under = [source[:i].rstrip("/" + os.sep) for i in ends]
+        under = [d for d in under if d and path.startswith((d + "/", d + os.sep))]
+        if under:
+            path = path[len(max(under, key=len)) + 1:]
     return path if len(path) <= limit else "…" + path[-(limit - 1):]
 
 
-def _example(entry) -> str:
-    """A (path, reason) record as "path: reason", the path cut at the front, the reason at
-    the end."""
+def _example(entry, root=None) -> str:
+    """A (path, reason) record as "path: reason", the path as `_short_path` shows it, the
+    reason cut at the end."""
     path, *reason = entry
-    return _short_path(path) + (f": {short(' '.join(map(str, reason)))}" if reason else "")
+    return _short_path(path, root) + (f": {short(' '.join(map(str, reason)))}" if reason
+                                      else "")
 
 
-def _conflict_example(dup) -> str:
+def _conflict_example(dup, root=None) -> str:
     """" (e.g. a/x.png (cat) = b/x.png (dog))" for the duplicates' first group with different
     labels; "" in a run.json written before those examples were recorded."""
     group = (dup.get("conflicting_examples") or [[]])[0]
-    return (f" (e.g. {' = '.join(_short_path(name) for name in group[:2])})"
+    return (f" (e.g. {' = '.join(_short_path(name, root) for name in group[:2])})"
             if group else "")
 
 
 def accounting_rows(task) -> list:
     """The data section's rows on what became of every file: read, skipped, ignored,
     duplicates and dropped copies (class coverage is the overview's, `coverage_note`)."""
-    rows = []
+    rows, root = [], _folder_source(task)
     sizes = task.get("sizes") or {}
     examples = sum(v for v in sizes.values() if v)
     if task.get("files") is not None:
@@ -59,21 +78,22 @@ def accounting_rows(task) -> list:
     if dup.get("copies"):
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
                            for k, v in (dup.get("across") or {}).items() if v)
-        example = " = ".join(map(_short_path, (dup.get("examples") or [[]])[0][:2]))
+        example = " = ".join(_short_path(p, root)
+                             for p in (dup.get("examples") or [[]])[0][:2])
         # Each "(e.g. …)" right after the clause it illustrates.
         text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
                 + (f" (e.g. {example})" if example else "")
                 + (f"; {across}" if across else "; none across splits")
                 + (f"; {dup['conflicting_labels']} group(s) with different labels"
-                   + _conflict_example(dup) if dup.get("conflicting_labels") else ""))
+                   + _conflict_example(dup, root) if dup.get("conflicting_labels") else ""))
         rows.append(["exact duplicates", text])
     elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
         rows.append(["exact duplicates", f"none left; {dup['conflicting_labels']} group(s) "
-                     f"had different labels{_conflict_example(dup)} (--dedupe kept the "
+                     f"had different labels{_conflict_example(dup, root)} (--dedupe kept the "
                      "first copy of each, with its label)"])
     if task.get("dropped"):
         rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
-                     f"{_example(task['dropped'][0])})"])
+                     f"{_example(task['dropped'][0], root)})"])
     return rows
 
 
@@ -81,32 +101,33 @@ def decoding_rows(task) -> list:
     """Rows on the files of a data load that are not plain examples: ignored, oriented,
     turned, shrunk and skipped (`Task.files_record`: run.json's data.task, an evaluation's
     "task")."""
-    rows = _ignored_rows(task.get("ignored") or {})
+    root = _folder_source(task)
+    rows = _ignored_rows(task.get("ignored") or {}, root)
     oriented = task.get("oriented") or {}
     if oriented.get("count"):
         path, tag = (oriented.get("examples") or [["?", "?"]])[0]
         rows.append(["orientation tag", f"{oriented['count']} image(s) with the tag (EXIF or "
-                     f"XMP), used as stored, not turned upright (e.g. {_short_path(path)}: "
+                     f"XMP), used as stored, not turned upright (e.g. {_short_path(path, root)}: "
                      f"{tag})"])
     turned = task.get("turned") or {}
     if turned.get("count"):
         path, tag = (turned.get("examples") or [["?", "?"]])[0]
         rows.append(["TIFF orientation", f"{turned['count']} TIFF image(s) turned upright by "
-                     f"the tag, as Pillow reads them (e.g. {_short_path(path)}: {tag})"])
+                     f"the tag, as Pillow reads them (e.g. {_short_path(path, root)}: {tag})"])
     shrunk = task.get("shrunk") or {}
     if shrunk.get("count"):
         path, size = (shrunk.get("examples") or [["?", ["?", "?"]]])[0]
         per = ", ".join(f"{s} {n}" for s, n in (shrunk.get("splits") or {}).items())
         rows.append(["shrunk images", f"{shrunk['count']} with a shorter side above 1024 px, "
-                     f"shrunk to it ({per + '; ' if per else ''}e.g. {_short_path(path)}: "
+                     f"shrunk to it ({per + '; ' if per else ''}e.g. {_short_path(path, root)}: "
                      f"{size[0]}x{size[1]})"])
     if task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
-                     f"{_example(task['skipped'][0])})"])
+                     f"{_example(task['skipped'][0], root)})"])
     return rows
 
 
-def _ignored_rows(ignored: dict) -> list:
+def _ignored_rows(ignored: dict, root=None) -> list:
     """The rows of a record's "ignored" ({"count", "examples": the first 10 paths,
     "hubensemble_folders": how many are folders hubensemble made}): hidden or system
     entries, and folders hubensemble made (a run or an export left inside the data) on a row
@@ -127,13 +148,13 @@ def _ignored_rows(ignored: dict) -> list:
     rows = []
     if n_hidden:
         rows.append(["hidden / system entries", f"{n_hidden} ignored"
-                     + (f" (e.g. {_short_path(hidden[0])})" if hidden else "")
+                     + (f" (e.g. {_short_path(hidden[0], root)})" if hidden else "")
                      + (f"; the record names only the first {len(examples)}: a folder "
                         "hubensemble made among the rest is counted here"
                         if unnamed and examples else "")])
     if n_ours:
         rows.append(["folders hubensemble made", f"{n_ours} ignored, not read as classes: "
                      "a run or an export inside the data"
-                     + (f" (e.g. {_short_path(ours[0])}: move them out)" if ours
+                     + (f" (e.g. {_short_path(ours[0], root)}: move them out)" if ours
                         else " (move them out)")])
     return rows
