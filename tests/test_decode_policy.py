@@ -579,14 +579,24 @@ def test_an_animated_webp_is_read_by_pillow_and_refused_by_serve_bytes(export_di
                   duration=50)
     assert data[12:16] == b"VP8X" and data[20] & 2  # an animation, by its header
     decoded = decode_bytes(data)
-    assert not decoded.in_graph
+    assert not decoded.in_graph and decoded.format == "WebP"  # was "WEBP" (Pillow's name)
+    # The Python paths do not run the graph on it: its refusal printed TensorFlow's C++
+    # "Local rendezvous is aborting … assertion failed" line, from Python without the CLI's
+    # quiet, for a file then read (a new-user check). A fresh process, as a user's script.
+    path = tmp_path / "moving.webp"
+    path.write_bytes(data)
+    script = ("import sys; from hubensemble.data.decode import decode_bytes; "
+              "d = decode_bytes(open(sys.argv[1], 'rb').read()); print(d.format, d.in_graph)")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["WebP", "False"], done.stderr
+    assert "assertion failed" not in done.stderr and "rendezvous" not in done.stderr, done.stderr
     np.testing.assert_array_equal(decoded.pixels, pillow_pixels(data))
     loaded = tf.saved_model.load(str(export_dir))
     for _ in range(3):  # the heap corruption did not abort every time
         with pytest.raises(tf.errors.InvalidArgumentError, match="an animated WebP file"):
             serve_bytes(loaded, [data])
-    path = tmp_path / "moving.webp"
-    path.write_bytes(data)
     np.testing.assert_allclose(probabilities_of(predict(export_dir, [path], top=3))[0],
                                serving_default(loaded, decoded.pixels), atol=1e-6)
     # A still WebP with the VP8X chunk (lossy with alpha) stays in the graph.

@@ -34,7 +34,8 @@ import numpy as np
 
 from hubensemble import _tf
 from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGNATURES,
-                                    UNSUPPORTED, outside_graph, sniff, sniff_row)
+                                    UNSUPPORTED, animated_webp, outside_graph, sniff,
+                                    sniff_row)
 from hubensemble.errors import DataError, first_line
 
 log = logging.getLogger(__name__)
@@ -368,7 +369,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     tag = exif_orientation if orientation else (lambda _: None)
     if not data:
         raise UnreadableImage("an empty file (0 bytes)")
-    if sniff(data) in GRAPH_FORMATS:
+    if sniff(data) in GRAPH_FORMATS and not animated_webp(data):
         # libjpeg prints warnings such as "Unsupported marker type 0x20" on fd 2 for a damaged
         # file, beside the reason this raises: hidden unless --verbose, as TensorFlow's notices.
         with _tf.native_stderr_silenced(_tf.quiet()):
@@ -380,8 +381,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         if kind != "unsupported":  # e.g. an RLE-compressed BMP is "unsupported" too
             raise UnreadableImage(reason)
         what = reason.split(";")[0]
-    else:
-        what = outside_graph(data)
+    else:  # the graph refuses it by its first bytes: its words, without running it
+        what = "an animated WebP file" if animated_webp(data) else outside_graph(data)
     try:
         pixels, fmt = _decode_with_pil(data, name)
     except UnreadableImage:
@@ -390,6 +391,9 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         pil = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", _short(e))
         raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
                               f"(Pillow: {pil})") from None
+    # A graph format read by Pillow (an animated WebP, an RLE BMP) is named as the graph
+    # names it: an animated WebP was "WEBP", a still one "WebP".
+    fmt = sniff(data) if sniff(data) in GRAPH_FORMATS else fmt
     shrunk_from = _shrunk(pixels.shape[:2])
     if shrunk_from:  # the graph's shrink, after Pillow's decode
         # The first TensorFlow import of a Pillow-only run happens here: its start-up notices

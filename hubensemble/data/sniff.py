@@ -91,6 +91,17 @@ def sniff(data: bytes) -> str | None:
     return SIGNATURES[row][0] if row < len(SIGNATURES) else None
 
 
+def animated_webp(data: bytes) -> bool:
+    """Whether `data` is an animated WebP: a WebP whose VP8X chunk (bytes 12..16) sets the
+    animation flag (bit 1 of byte 20), the rule by which the graph's WebP branch refuses it
+    (`graph._webp`: TensorFlow's decoder corrupts the heap on some). The Python paths send
+    such a file to the kept decoder without running the graph, whose refusal printed a
+    "Local rendezvous is aborting … assertion failed" line from TensorFlow's C++ for a file
+    that is then read (a new-user check)."""
+    return (sniff(data) == "WebP" and data[12:16] == b"VP8X" and len(data) > 20
+            and bool(data[20] & 2))
+
+
 def outside_graph(data: bytes) -> str:
     """What the graph decoder's refusal of a file outside GRAPH_FORMATS says it is (the text
     between `UNSUPPORTED: ` and `; serve_bytes decodes …` in `graph._refuse_format`): "a
