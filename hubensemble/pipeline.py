@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 from hubensemble import options as option_table
 from hubensemble.datachange import require_validation
-from hubensemble.errors import HubensembleError, RunError, reraise_stop
+from hubensemble.errors import RunError, reraise_stop
 from hubensemble.fileio import is_temp
+from hubensemble.fitargs import catalogue_specs, check_data
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.text import shell
@@ -142,8 +143,6 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                                  out="runs/digits", profile="cpu", top_k=5)
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
-    from hubensemble.data import Task, check_spec
-    from hubensemble.data.specs import check_outside_data
     from hubensemble.hyperrule import check_budget
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
@@ -156,23 +155,11 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.
     option_table.check_environment()  # HUBENSEMBLE_*_TIMEOUT / _DEADLINE seconds
-    specs = _catalogue_specs(catalogue)
+    specs = catalogue_specs(catalogue)
     check_strategy(options.strategy, options.tpu)
     check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
     check_budget(options.sweep, options.budget)
-    if isinstance(data, str):
-        data_args = dataclasses.replace(data_args, spec=data) if data_args else DataArgs(
-            spec=data)
-        check_spec(data_args.spec, splits=data_args.splits,
-                   val_fraction=data_args.val_fraction, test_fraction=data_args.test_fraction,
-                   min_per_class=data_args.min_per_class, need_val=True,
-                   data_dir=data_args.data_dir, label_key=data_args.label_key,
-                   image_key=data_args.image_key)
-        check_outside_data(data_args.spec, {"out": out, "export": export})
-    elif not isinstance(data, Task):
-        raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
-                        f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "
-                        f"{type(data).__name__} {data!r}")
+    data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target
 
     # Before the run folder (not after the sweep): the folder is fine to write and load.
@@ -202,29 +189,6 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
-
-
-def _catalogue_specs(catalogue) -> list:
-    """The ModuleSpec records of fit's `catalogue`: one catalogue YAML path (str or
-    os.PathLike) or ModuleSpec, or a list or tuple of them (paths read by `load_catalogues`).
-    TypeError for another type, CatalogueError for a file that is missing or malformed,
-    HubensembleError when no module is listed."""
-    from hubensemble.catalogue import ModuleSpec, load_catalogues
-
-    if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
-        catalogue = [catalogue]
-    wrong = ([catalogue] if not isinstance(catalogue, (list, tuple)) else
-             [c for c in catalogue if not isinstance(c, (str, os.PathLike, ModuleSpec))])
-    if wrong:
-        raise TypeError(f"fit() catalogue must be a catalogue YAML path, a ModuleSpec, or a "
-                        f"list of them (e.g. catalogue='catalogue/demo.yaml'), got "
-                        f"{type(wrong[0]).__name__} {wrong[0]!r}")
-    specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
-    paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
-    specs += load_catalogues(paths) if paths else []
-    if not specs:
-        raise HubensembleError("the catalogue lists no modules")
-    return specs
 
 
 def _changed_module_files(run, specs, cache_dir) -> list[str]:

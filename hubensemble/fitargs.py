@@ -1,0 +1,56 @@
+"""fit's arguments, checked before its run folder is made: the catalogue's module specs and
+the data (a spec or a Task), so that a refused fit leaves no folder, log or lock."""
+
+import dataclasses
+import os
+
+from hubensemble.errors import HubensembleError
+from hubensemble.rundir import DataArgs
+
+
+def catalogue_specs(catalogue) -> list:
+    """The ModuleSpec records of fit's `catalogue`: one catalogue YAML path (str or
+    os.PathLike) or ModuleSpec, or a list or tuple of them (paths read by `load_catalogues`).
+    TypeError for another type, CatalogueError for a file that is missing or malformed,
+    HubensembleError when no module is listed."""
+    from hubensemble.catalogue import ModuleSpec, load_catalogues
+
+    if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
+        catalogue = [catalogue]
+    wrong = ([catalogue] if not isinstance(catalogue, (list, tuple)) else
+             [c for c in catalogue if not isinstance(c, (str, os.PathLike, ModuleSpec))])
+    if wrong:
+        raise TypeError(f"fit() catalogue must be a catalogue YAML path, a ModuleSpec, or a "
+                        f"list of them (e.g. catalogue='catalogue/demo.yaml'), got "
+                        f"{type(wrong[0]).__name__} {wrong[0]!r}")
+    specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
+    paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
+    specs += load_catalogues(paths) if paths else []
+    if not specs:
+        raise HubensembleError("the catalogue lists no modules")
+    return specs
+
+
+def check_data(data, data_args, *, out, export):
+    """fit's `data_args` for `data`: a data spec (str; `data_args` gives the other load_task
+    options) is checked as the command line checks it before its run folder (`check_spec`,
+    and `out` and `export` outside a folder: spec's folder: DataError) and returned as the
+    DataArgs to load; a `Task` passes, `data_args` unchanged (None: fit records the Task's
+    source). TypeError for another type."""
+    from hubensemble.data import Task, check_spec
+    from hubensemble.data.specs import check_outside_data
+
+    if isinstance(data, str):
+        data_args = dataclasses.replace(data_args, spec=data) if data_args else DataArgs(
+            spec=data)
+        check_spec(data_args.spec, splits=data_args.splits,
+                   val_fraction=data_args.val_fraction, test_fraction=data_args.test_fraction,
+                   min_per_class=data_args.min_per_class, need_val=True,
+                   data_dir=data_args.data_dir, label_key=data_args.label_key,
+                   image_key=data_args.image_key)
+        check_outside_data(data_args.spec, {"out": out, "export": export})
+    elif not isinstance(data, Task):
+        raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
+                        f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "
+                        f"{type(data).__name__} {data!r}")
+    return data_args
