@@ -35,9 +35,12 @@ def check_data(data, data_args, *, out, export):
     """fit's `data_args` for `data`: a data spec (str; `data_args` gives the other load_task
     options) is checked as the command line checks it before its run folder (`check_spec`,
     and `out` and `export` outside a folder: spec's folder: DataError) and returned as the
-    DataArgs to load; a `Task` passes, `data_args` unchanged (None: fit records the Task's
-    source). TypeError for another type."""
-    from hubensemble.data import Task, check_spec
+    DataArgs to load; a `Task` is checked by `validate_task` (DataError with load_task's
+    message: a split's labels out of range or not one per image, changed since the Task was
+    made, an empty split, fewer than 2 classes, ...), with `data_args`' min_per_class, else
+    none (a Task is taken as its maker loaded it), and `data_args` is returned unchanged
+    (None: fit records the Task's source). TypeError for another type."""
+    from hubensemble.data import Task, check_spec, validate_task
     from hubensemble.data.specs import check_outside_data
 
     if isinstance(data, str):
@@ -49,7 +52,11 @@ def check_data(data, data_args, *, out, export):
                    data_dir=data_args.data_dir, label_key=data_args.label_key,
                    image_key=data_args.image_key)
         check_outside_data(data_args.spec, {"out": out, "export": export})
-    elif not isinstance(data, Task):
+    elif isinstance(data, Task):
+        # Here, not inside rank: a bad Task failed there per module ("Binding inputs to
+        # tf.function failed"), blamed on the catalogue, and left a run folder behind.
+        validate_task(data, min_per_class=data_args.min_per_class if data_args else 0)
+    else:
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
                         f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "
                         f"{type(data).__name__} {data!r}")

@@ -1114,7 +1114,8 @@ def test_every_iterator_of_a_shuffled_stream_starts_at_the_same_first_pass(rng, 
     moved fit's stream on by 0-2 passes. Here a throw-away iterator reads past two passes."""
     sizes = [(4, 5)] * 10 if same_size else [(4, 5), (5, 4)] * 5
     x = [rng.integers(0, 256, s + (3,), dtype=np.uint8) for s in sizes]
-    task = tiny_task(np.stack(x) if same_size else x, list(range(10)))  # the label names it
+    task = tiny_task(np.stack(x) if same_size else x, list(range(10)),  # the label names it
+                     names=[str(i) for i in range(10)])
 
     def ids(batches):
         return [b[1].numpy().tolist() for b in batches]

@@ -3,6 +3,7 @@ the data options' rules in load_task, channels-first and float-bound messages, a
 conflicts that --dedupe drops (each a kind of fault, checked wherever it can occur)."""
 
 import io
+import re
 import os
 import re
 
@@ -496,3 +497,67 @@ def test_label_conflicts_of_arrays_survive_dedupe_in_the_final_classes(tmp_path)
     merged = load_task(spec, val_fraction=0.0, dedupe=True,
                        label_fn=lambda y: (np.where(y == 2, 0, y), ["xz", "y"]))
     assert merged.duplicates["conflicting_labels"] == 0 and len(merged.dropped) == 2
+
+
+# --------------------------------------------------------------------------- Tasks made in Python
+
+
+def python_task(train_images, train_labels=LABELS, names=("a", "b", "c")):
+    return Task(name="arrays", source="python", class_names=list(names),
+                train=Split(train_images, train_labels), val=Split(train_images, train_labels))
+
+
+def test_a_task_made_in_python_converts_its_arrays_as_npz_does(tmp_path):
+    """A new-user check: Task(train=Split(x / 255 float32, y)) was kept as floats, so
+    float_images() ran 0..0.004 (divided by 255 twice) and the run's figures described no
+    export; float32 0..255 was taken without a word. Every in-memory entry goes through
+    `to_rgb_uint8`, as npz: does: the same pixels, the same fingerprint."""
+    npz = load_task(save_npz(tmp_path / "d.npz", x_train=EIGHT_BIT, y_train=LABELS,
+                             x_val=EIGHT_BIT, y_val=LABELS, class_names=np.array(list("abc"))))
+    for given in (EIGHT_BIT, EIGHT_BIT.astype(np.float32) / 255,
+                  EIGHT_BIT.astype(np.uint16) * 257, list(EIGHT_BIT.astype(np.float64) / 255)):
+        task = python_task(given)
+        assert task.fingerprint == npz.fingerprint, type(given)
+        assert task.train.images[0].dtype == np.uint8
+    float_images = python_task(EIGHT_BIT.astype(np.float32) / 255).train.float_images()
+    np.testing.assert_allclose(float_images, EIGHT_BIT / np.float32(255), atol=1e-6)
+    # What npz: refuses, with its message (the array named as it was given).
+    for bad, npz_words in ((EIGHT_BIT.astype(np.float32), "float pixels must lie in [0, 1] "
+                            "(got 0..255); divide by 255 first or store uint8 0..255"),
+                           (EIGHT_BIT.astype(np.uint16), "uint16 pixels that all lie in "
+                            "0..255 (max 255) look like 8-bit data")):
+        with pytest.raises(DataError) as e:
+            python_task(bad)
+        assert str(e.value).startswith("Split images: " + npz_words), str(e.value)
+        with pytest.raises(DataError, match=re.escape(npz_words)):
+            load_task(save_npz(tmp_path / "bad.npz", x_train=bad, y_train=LABELS))
+
+
+def test_a_task_made_in_python_is_checked_as_load_task_checks_it():
+    """A new-user check: grey [N, H, W] or RGBA images failed inside rank ("no module could
+    be ranked (4 failed): …Binding inputs to tf.function failed…"), a label 7 of 4 classes
+    failed per module, then blamed the catalogue. Grey and alpha are converted as npz: does;
+    labels out of range, counts that differ and other types are refused where made."""
+    grey = python_task(EIGHT_BIT[..., 0])
+    np.testing.assert_array_equal(grey.train.images, np.repeat(EIGHT_BIT[..., :1], 3, -1))
+    rgba = np.concatenate([EIGHT_BIT, np.full((12, 4, 4, 1), 255, np.uint8)], -1)
+    assert python_task(rgba).fingerprint == python_task(EIGHT_BIT).fingerprint
+    assert python_task(list(EIGHT_BIT[..., 0])).train.images[0].shape == (4, 4, 3)
+    wrong = LABELS.copy()
+    wrong[0] = 7
+    with pytest.raises(DataError, match=r"^train labels out of range: 1 label\(s\) with "
+                                        r"value\(s\) \[7\] but the classes are 0\.\.2"):
+        python_task(EIGHT_BIT, wrong)
+    with pytest.raises(DataError, match=r"^Split: 12 images but 11 labels; they must match"):
+        Split(EIGHT_BIT, LABELS[:11])
+    with pytest.raises(DataError, match=r"Split images have shape \[12, 48\]"):
+        Split(EIGHT_BIT.reshape(12, 48), LABELS)
+    with pytest.raises(DataError, match=r"Split labels hold non-integer values"):
+        Split(EIGHT_BIT, LABELS + 0.5)
+    with pytest.raises(DataError, match=r"Split labels have dtype <U1"):
+        Split(EIGHT_BIT, np.array(list("abc"))[LABELS])
+    with pytest.raises(TypeError, match=r"Task train must be a hubensemble.data.Split .*got "
+                                        r"tuple; e.g. train=Split\(x_train, y_train\)"):
+        Task(name="t", source="python", class_names=["a", "b", "c"], train=(EIGHT_BIT, LABELS))
+    # One-hot-free [N, 1] labels and integral floats are taken, as npz: takes them.
+    assert python_task(EIGHT_BIT, LABELS[:, None].astype(float)).train.labels.dtype == np.int64

@@ -174,7 +174,8 @@ def make_task(model_dir, n=29, side=12, mixed=False, seed=1):
         test_images = [im[: side - (i % 3), : side + (i % 2)] for i, im in enumerate(images)]
     else:
         test_images = images
-    train = Split(images=images[:9], labels=np.arange(9, dtype=np.int64) % NUM_CLASSES)
+    # As many labels as images (n may be below 9: a Split refuses counts that differ).
+    train = Split(images=images[:9], labels=np.arange(min(n, 9), dtype=np.int64) % NUM_CLASSES)
     return Task(name="toy", source="test", class_names=["a", "b", "c"], train=train,
                 test=Split(images=test_images, labels=labels))
 

@@ -658,6 +658,25 @@ def test_fit_refuses_a_bad_seconds_variable_before_the_run_folder(catalogue, tmp
     assert not (tmp_path / "run").exists()
 
 
+def test_a_bad_task_made_in_python_is_refused_before_the_run_folder(catalogue, tmp_path):
+    """A new-user check: a Task whose labels went out of range failed inside rank, the
+    DataError once per module, then "fix these catalogue entries", and left a run folder.
+    fit checks a Task as load_task checks its data, before the run folder is made."""
+    from hubensemble.data import Split, Task
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(12) % 3
+    task = Task(name="arrays", source="python", class_names=["a", "b", "c"],
+                train=Split(x, y), val=Split(x[:6], y[:6]))
+    task.train.labels[0] = 7  # changed after the Task was made (which checks it)
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match=r"^train labels out of range: 1 label\(s\) with "
+                                        r"value\(s\) \[7\] but the classes are 0\.\.2"):
+        hubensemble.fit(catalogue, task, out, progress=False, **FIT)
+    assert not out.exists()
+
+
 def colour_folder(root, n=24, side=12):
     """root/<red|green|blue>/NN.png: n noisy images per class, its colour channel brightest."""
     from PIL import Image

@@ -77,12 +77,24 @@ class Split:
     `images` is one uint8 array [N, H, W, 3] when every image has the same size, else a list
     of N uint8 arrays [H_i, W_i, 3]; `labels` is int64 [N] in 0..num_classes-1; `paths`, when
     the examples came from files, the file of each (reports name duplicates by it).
+
+    Made from Python, it takes what npz: takes (docs/data.md, "Conversions of arrays"):
+    images [N, H, W] (grey) or [N, H, W, C], C in 1..4, or a list of [H, W] / [H, W, C]
+    images, of any dtype `decode.to_rgb_uint8` converts (floats in [0, 1] -> round(v * 255),
+    uint16 as 16-bit, grey repeated, alpha composited onto white), so the same pixels give
+    the same `Task.fingerprint` whichever way they come; labels [N] or [N, 1] of integer
+    class indices. Raises DataError (`_split_inputs`) for what npz: refuses: floats outside
+    [0, 1] (e.g. 0..255), 8-bit values in uint16, other shapes, non-integer labels, and
+    images, labels and paths of different counts.
     """
 
     images: np.ndarray | list[np.ndarray]  # [N, H, W, 3] when all the same size, else a list
     labels: np.ndarray  # int64 [N]
     paths: list[str] | None = None
     _keys: list | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        self.images, self.labels = _split_inputs(self.images, self.labels, self.paths)
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -155,6 +167,10 @@ class Task:
     (`sniff.MAX_SHORT_SIDE`) and were shrunk to it; `shrunk_counts` splits them by split.
     Raises DataError for a class name that is empty, only whitespace, starts or ends with
     whitespace or holds a control character (`check_class_names`).
+
+    Made from Python, `train`, `val` and `test` must be `Split`s (val, test or None) and
+    every label must index `class_names`: DataError (TypeError for another type) at once,
+    with load_task's message (`_check_task_splits`), not inside rank's modules later.
     """
 
     name: str
@@ -188,6 +204,7 @@ class Task:
         # Every source of names meets this (a Task made in Python too); the loaders refuse
         # first in their own words (the npz member, the folder).
         check_class_names(self.class_names, what=f"task {self.name!r}: class_names")
+        _check_task_splits(self)
 
     @property
     def num_classes(self) -> int:
@@ -530,6 +547,97 @@ class Task:
             "duplicates": self.duplicates,
             "coverage": self.coverage(),
         }
+
+
+def _split_inputs(images, labels, paths):
+    """(images, labels) of a `Split` as the rest of the package holds them: uint8 RGB images
+    (one [N, H, W, 3] array, or a list of [H, W, 3] when given as a list), int64 labels [N].
+    Loaders pass those already (kept as they are, not copied); what Python passes goes
+    through `decode.to_rgb_uint8`, the one conversion of arrays (npz, tfds), which raises
+    the DataError of what it refuses. 16-bit is decided for the split's images as a whole
+    (`decode.check_16bit`), as npz: decides for its archive."""
+    from hubensemble.data.decode import check_16bit, to_rgb_uint8
+
+    what = "Split images"
+    if isinstance(images, (list, tuple)):
+        images = [np.asarray(im) for im in images]
+        for i, im in enumerate(images):
+            if im.ndim not in (2, 3) or 0 in im.shape[:2]:
+                raise DataError(f"{what}: image {i} has shape {list(im.shape)}; each image of "
+                                f"a list must be [H, W] (grey) or [H, W, C] with C in 1..4")
+        check_16bit(images, what=what, fix="store each image as im.astype(np.uint8)")
+        images = [to_rgb_uint8(im[..., None] if im.ndim == 2 else im, what=f"{what}: image {i}",
+                               known_16bit=True) for i, im in enumerate(images)]
+    else:
+        images = np.asarray(images)
+        if images.ndim == 3:  # [N, H, W]: grey, as npz: reads it
+            images = images[..., None]
+        if images.ndim != 4 or (len(images) and 0 in images.shape[1:3]):
+            raise DataError(f"{what} have shape {list(images.shape)}; use [N, H, W] (grey) or "
+                            f"[N, H, W, C] with C in 1..4, or a list of [H, W, C] images of "
+                            f"different sizes")
+        images = to_rgb_uint8(images, what=what)
+    labels = _split_labels(labels)
+    if len(images) != len(labels):
+        raise DataError(f"Split: {len(images)} images but {len(labels)} labels; they must "
+                        f"match one to one")
+    if paths is not None and len(paths) != len(labels):
+        raise DataError(f"Split: {len(paths)} paths but {len(labels)} labels; give one path "
+                        f"per image, or none")
+    return images, labels
+
+
+def _split_labels(labels) -> np.ndarray:
+    """A `Split`'s labels ([N] or [N, 1] integer class indices, or integral floats) as int64
+    [N]; DataError, in npz:'s words, for any other shape or dtype."""
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"Split labels have shape {list(y.shape)}; labels must be one integer "
+                        f"class index per image (for one-hot labels pass y.argmax(1))")
+    if y.dtype == np.int64:
+        return y
+    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer)
+                                   or np.issubdtype(y.dtype, np.floating)):
+        raise DataError(f"Split labels have dtype {y.dtype}; labels must be integer class "
+                        f"indices into the task's class_names")
+    if np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all()
+                                                    and (y == np.round(y)).all()):
+        raise DataError("Split labels hold non-integer values; labels must be integer class "
+                        "indices")
+    if y.size and y.max() > np.iinfo(np.int64).max:
+        raise DataError(f"Split labels hold {y.max()}, beyond int64; labels must be class "
+                        f"indices 0..C-1")
+    return y.astype(np.int64)
+
+
+def _check_task_splits(task: "Task") -> None:
+    """A `Task`'s splits as made: TypeError for a train that is not a `Split` (val and test:
+    a Split or None), then load_task's DataError for a label outside 0..num_classes-1
+    (`_check_label_range`). The rest of `validate_task` (per-class counts, ...) is
+    fit's, at its entry, with the run's rules."""
+    for name in SPLIT_NAMES:
+        got = getattr(task, name)
+        if not isinstance(got, Split) and (name == "train" or got is not None):
+            raise TypeError(f"Task {name} must be a hubensemble.data.Split (images, labels)"
+                            f"{'' if name == 'train' else ' or None'}, got "
+                            f"{type(got).__name__}; e.g. {name}=Split(x_{name}, y_{name})")
+    _check_label_range({s: getattr(task, s) for s in SPLIT_NAMES}, len(task.class_names))
+
+
+def _check_label_range(splits: dict[str, Split], num_classes: int):
+    """DataError naming the split and values when a label is outside 0..num_classes-1."""
+    for key, s in splits.items():
+        if s is None or not len(s):
+            continue
+        bad = (s.labels < 0) | (s.labels >= num_classes)
+        if bad.any():
+            vals = sorted(set(s.labels[bad].tolist()))
+            raise DataError(
+                f"{key} labels out of range: {int(bad.sum())} label(s) with value(s) "
+                f"{vals[:5]} but the classes are 0..{num_classes - 1} ({num_classes} class "
+                f"names); fix the labels or supply all class names")
 
 
 def _passes(ds, n, seed, *, shuffle, repeat):

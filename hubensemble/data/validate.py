@@ -5,23 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
-from hubensemble.data.task import SPLIT_NAMES, Split, Task, check_class_names
+from hubensemble.data.task import (SPLIT_NAMES, Split, Task, _check_label_range,
+                                   check_class_names)
 from hubensemble.errors import DataError
 from hubensemble.text import printable
-
-
-def _check_label_range(splits: dict[str, Split], num_classes: int):
-    """DataError naming the split and values when a label is outside 0..num_classes-1."""
-    for key, s in splits.items():
-        if s is None or not len(s):
-            continue
-        bad = (s.labels < 0) | (s.labels >= num_classes)
-        if bad.any():
-            vals = sorted(set(s.labels[bad].tolist()))
-            raise DataError(
-                f"{key} labels out of range: {int(bad.sum())} label(s) with value(s) "
-                f"{vals[:5]} but the classes are 0..{num_classes - 1} ({num_classes} class "
-                f"names); fix the labels or supply all class names")
 
 
 def index_names(labels: dict[str, np.ndarray], *, what: str, fix: str, compact: bool = False,
