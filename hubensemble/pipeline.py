@@ -18,7 +18,7 @@ from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
-from hubensemble.text import shell
+from hubensemble.text import printable, shell
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ FitOptions.__module__ = __name__
 
 @dataclasses.dataclass
 class FitResult:
-    """What `fit` produced; every field is also on disk in the run directory."""
+    """What `fit` produced; every field is also on disk in the run directory. `skipped`:
+    (path, reason) of each file of the data that could not be read and was left out, as
+    RUN/run.json lists them (data.task.skipped)."""
 
     run_dir: Path
     ranking: object            # hubensemble.rank.Ranking
@@ -65,13 +67,22 @@ class FitResult:
     report_paths: tuple
     robustness: dict | None
     stage_seconds: dict
+    skipped: list = dataclasses.field(default_factory=list)
 
     def summary(self):
         """The test-set table of best single vs ensemble, a note naming the classes without a
-        test (or validation) example, stage times and paths (as printed)."""
+        test (or validation) example, stage times and paths (as printed), and a line on the
+        files of the data that were skipped, with where the whole list is (the command
+        line's data summary says it before the table; a Python caller sees this)."""
+        from hubensemble.formats import skipped_list
         from hubensemble.report import summary_table
 
-        return summary_table(self.run_dir)
+        text = summary_table(self.run_dir)
+        if self.skipped:
+            shown = "; ".join(f"{printable(p)}: {r}" for p, r in self.skipped[:3])
+            text += (f"\ndata: {len(self.skipped)} file(s) skipped, unreadable (e.g. {shown}); "
+                     f"{skipped_list(self.run_dir)}")
+        return text
 
 
 def _digest(obj):
@@ -659,4 +670,4 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
                      export_path=export_path, report_paths=tuple(paths),
                      robustness=(read_evaluation(robustness_path)
                                  if robustness_path.exists() else None),
-                     stage_seconds=seconds)
+                     stage_seconds=seconds, skipped=[tuple(s) for s in task.skipped])

@@ -18,6 +18,7 @@ from hubensemble.formats import versions  # noqa: F401 - re-exported for older c
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
+from hubensemble.terminal import LastResort
 from hubensemble.text import printable, shell
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class _RunLogHandler(logging.FileHandler):
 
     error: OSError | None = None
     failed = False  # an ERROR record came (the command line logs its refusal so)
+    run_log = True  # not the caller's handler (`terminal.LastResort`)
 
     def emit(self, record):
         self.failed = self.failed or record.levelno >= logging.ERROR
@@ -439,7 +441,9 @@ class Run:
         UNUSED_ENTRIES (`fileio.remove_unused`): a refused command leaves no run folder. In a
         folder that was there without a run's file (empty, or a .gitkeep), such a block
         removes the UNUSED_ENTRIES it created and nothing else (`_remove_created`): a refused
-        `fit --out r` in the user's new `mkdir r` left log.txt and .fit.lock there."""
+        `fit --out r` in the user's new `mkdir r` left log.txt and .fit.lock there.
+        A caller who configured no logging (a script, a notebook) still sees the block's
+        warnings on stderr, as Python shows them (`terminal.LastResort`)."""
         logger = logging.getLogger("hubensemble")
         target = os.path.abspath(self.log)
         attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
@@ -461,12 +465,11 @@ class Run:
         level = logger.level
         if level == logging.NOTSET or level > logging.INFO:
             logger.setLevel(logging.INFO)
-        # absl.logging (TensorFlow's SavedModel writer logs through it) calls
-        # logging.basicConfig() when the root logger has no handler: in a notebook the root
-        # then printed every INFO record of ours and TensorFlow's, after the fit too. A
-        # NullHandler on the root for the block keeps the caller's logging as it was.
+        # A root without handler gets Python's last resort for the block (`LastResort`):
+        # warnings reach stderr as without the run's log, and absl's basicConfig() is not
+        # called (a NullHandler here silenced every warning of a fit from Python).
         root = logging.getLogger()
-        guard = logging.NullHandler() if not root.handlers else None
+        guard = LastResort() if not root.handlers else None
         if guard is not None:
             root.addHandler(guard)
         failed = True

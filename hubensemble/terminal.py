@@ -149,6 +149,50 @@ class _ConsoleHandler(logging.StreamHandler):
             self.handleError(record)
 
 
+class LastResort(logging.Handler):
+    """Python's last resort for the records of a run's log block (`rundir.Run.log_file`), on
+    a root logger that has no handler: a record of WARNING and up that no other handler would
+    take (none on its way up to the root but a run's log, `run_log`, and this) is shown as
+    `logging.lastResort` shows it (its level and format: the message alone, on stderr), as
+    it would be without the run's log, whose handler on the `hubensemble` logger stopped
+    Python from using its last resort (fit from Python said nothing of its warnings, e.g.
+    an ensemble at chance). Being a handler, it also keeps absl (TensorFlow's
+    SavedModel writer logs through it) from calling logging.basicConfig() on a root without
+    one, which printed every INFO record after. TensorFlow's retracing notice is left to
+    the run's log, as the command line leaves it without --verbose."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+
+    def emit(self, record):
+        """Shows `record` on stderr as `logging.lastResort` would, unless it is below its
+        level, the retracing notice, or a handler of the caller's takes it."""
+        from hubensemble._tf import is_retracing_notice
+
+        last = logging.lastResort
+        if (last is None or record.levelno < last.level or is_retracing_notice(record)
+                or self._handled(record)):
+            return
+        try:  # its format, on a line of its own below a progress bar (`_to_stderr`)
+            _to_stderr(last.format(record))
+        except RecursionError:
+            raise
+        except Exception:  # logging's rule: a failing handler reports, never raises
+            self.handleError(record)
+
+    def _handled(self, record) -> bool:
+        """Whether a handler of the caller's (not this, not a run's log) is on the record's
+        way up to the root."""
+        logger = (logging.getLogger() if record.name == "root"
+                  else logging.getLogger(record.name))
+        while logger is not None:
+            if any(h is not self and not getattr(h, "run_log", False)
+                   for h in logger.handlers):
+                return True
+            logger = logger.parent if logger.propagate else None
+        return False
+
+
 @contextlib.contextmanager
 def terminal_log(args):
     """While a command runs, log records reach stderr: warnings and up (DEBUG with

@@ -734,26 +734,67 @@ def test_a_task_without_validation_examples_is_refused_before_rank(catalogue, tm
     assert not (out / "ranking.json").exists()
 
 
-def test_a_python_callers_root_logger_is_left_as_it_was(tmp_path):
+def test_a_python_callers_root_logger_is_left_as_it_was_and_shows_warnings(tmp_path):
     """A new-user check: in a notebook, fit's export (TensorFlow's SavedModel writer logs
     through absl, which calls logging.basicConfig() on a root without handlers) left a root
-    StreamHandler that printed every INFO record of ours and TensorFlow's from then on."""
+    StreamHandler that printed every INFO record of ours and TensorFlow's from then on. And
+    another: fit's warnings never reached the terminal of a caller without logging set up."""
     code = f"""if True:
-        import logging, absl.logging
+        import logging, sys, absl.logging
         from hubensemble.rundir import Run
         with Run({str(tmp_path / 'run')!r}).log_file():
             absl.logging.info("as the SavedModel writer logs")
             logging.getLogger("hubensemble.x").info("ours, for the run's log")
+            logging.getLogger("hubensemble.x").warning("a warning of ours")
         print(logging.getLogger().handlers)
+        # A caller's own handler takes the warnings: none goes to stderr besides.
+        logging.getLogger("hubensemble").addHandler(logging.StreamHandler(sys.stdout))
+        with Run({str(tmp_path / 'run')!r}).log_file():
+            logging.getLogger("hubensemble.x").warning("configured")
         absl.logging.info("outside the block")  # absl does configure a bare root
         print(len(logging.getLogger().handlers))
     """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["[]", "1"], out.stdout
-    assert "ours" not in out.stderr
+    assert out.stdout.split("\n")[:3] == ["[]", "configured", "1"], out.stdout
+    assert "ours, for" not in out.stderr and "configured" not in out.stderr
     assert "ours, for the run's log" in (tmp_path / "run" / "log.txt").read_text()
+    # Python's last resort shows the warnings of a caller who configured no logging (a fit
+    # from Python said nothing of its warnings: the root's NullHandler silenced them).
+    assert out.stderr.splitlines().count("a warning of ours") == 1, out.stderr
+
+
+def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
+        catalogue, tmp_path, monkeypatch, capfd):
+    """A new-user check: fit from Python, on a folder with unreadable files, wrote only
+    progress bars on stderr, where the command line says "3 file(s) skipped" and warns
+    (here: classes without a test example); its summary said nothing of the files."""
+    import logging
+
+    from PIL import Image
+
+    data = tmp_path / "shapes"
+    rng = np.random.default_rng(1)
+    for name, n in (("circle", 10), ("square", 10), ("star", 3)):
+        (data / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+                data / name / f"{i}.png")
+    (data / "circle" / "notes.txt").write_text("not an image")
+    out = tmp_path / "run"
+    # A caller who configured no logging (pytest's capture handlers are on the root here).
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    result = hubensemble.fit(catalogue, f"folder:{data}", out, progress=False,
+                             corruptions=False, **dict(FIT, top_k=1))
+    stderr = capfd.readouterr().err
+    skipped = str(data / "circle" / "notes.txt")
+    assert [p for p, _ in result.skipped] == [skipped]
+    summary = result.summary()
+    assert (f"data: 1 file(s) skipped, unreadable (e.g. {skipped}: not a JPEG" in summary
+            and f"all listed in {out / 'run.json'} (data.task.skipped)" in summary), summary
+    # The warnings reach stderr, as Python shows them without logging set up.
+    assert "test metrics cover 2 of 3 classes; no test example of: star" in stderr, stderr
 
 
 def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_path):
