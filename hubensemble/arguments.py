@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 
 from hubensemble.options import (BY_NAME, EMPTY_PATH, GROUPS, PATH_METAVARS, Option,
                                  _check_one, options_for)
+from hubensemble.text import closest_name
 
 #: The namespace attribute where every option notes that it was given (a set of names);
 #: `Parser` checks `Option.needs` with it and hands it on as `given_options`.
@@ -104,22 +105,12 @@ class Parser(argparse.ArgumentParser):
                 and arg.split("=", 1)[0] not in self._option_string_actions)
 
     def _unrecognized(self, extras) -> str:
-        """"unrecognized arguments: …", with the closest known flag of each mistyped one, as
-        git's "did you mean": difflib ratio >= 0.85, or the same letters in another order
-        (--metirc), once case, - and _ are evened out (--topk, --Top_K -> --top-k)."""
-        import difflib
-
-        def norm(flag):
-            return flag.split("=", 1)[0].lstrip("-").lower().replace("_", "-")
-
-        known = {norm(f): f for f in self._option_string_actions if f.startswith("--")}
+        """"unrecognized arguments: …", with the closest known flag of each mistyped one
+        (`text.closest_name`, git's "did you mean": --metirc, --topk, --Top_K -> ...)."""
+        known = [f for f in self._option_string_actions if f.startswith("--")]
         flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
-        hints = {}
-        for f in flags:
-            close = difflib.get_close_matches(norm(f), known, 1, 0.85) or [
-                k for k in known if sorted(k) == sorted(norm(f))]
-            if close:
-                hints[f] = known[close[0]]
+        hints = {f: closest_name(f, known) for f in flags}
+        hints = {f: k for f, k in hints.items() if k}
         hint = ", ".join(k + (f" for {f}" if len(flags) > 1 else "") for f, k in hints.items())
         hint = f" (did you mean {hint}?)" if hints else ""
         return "unrecognized arguments: " + " ".join(extras) + hint

@@ -12,6 +12,7 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
+from hubensemble.text import described
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
@@ -227,6 +228,21 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
     return names, (_check_severities(severities) if names else [])
 
 
+def _check_task_type(model_dir, task) -> None:
+    """TypeError naming `evaluate_model`'s `task`, the type given and how to load one: a data
+    spec passed as the task failed with "'list' object has no attribute 'labels'" (a
+    new-user check)."""
+    from hubensemble.data import Task
+
+    if isinstance(task, Task):
+        return
+    spec = task if isinstance(task, str) else "SPEC"
+    model = os.fspath(model_dir) if isinstance(model_dir, (str, os.PathLike)) else "MODEL"
+    raise TypeError(f"evaluate_model() task must be a hubensemble.data.Task, got "
+                    f"{described(task)}; for a data spec pass load_evaluation_task({model!r}, "
+                    f"{spec!r}) (from hubensemble.evaluate), the data `evaluate --data` reads")
+
+
 def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                    corruptions=_EVALUATE["corruptions"],
                    severities: Sequence[int] = _EVALUATE["severities"],
@@ -271,7 +287,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     RunError when `model_dir` is not a loadable SavedModel with a serving_default signature
     taking one image input; DataError when the task has a class the export does not name
     (naming it), when, without class names in the metadata, the class counts differ, or when
-    `task` has no `split`.
+    `task` has no `split`; TypeError, before anything loads, for a `task` that is not a Task
+    (a data spec: `load_evaluation_task` reads it).
 
     Example::
 
@@ -281,6 +298,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         result = evaluate_model("RUN/export", load_task("sklearn:digits"))
         print(format_evaluation(result))
     """
+    _check_task_type(model_dir, task)
     options.check_keywords("evaluate", dict(  # the options table's rules, as the command line's
         split=split, corruptions=corruptions, severities=severities, seed=seed,
         batch_size=batch_size))

@@ -6,6 +6,7 @@ import os
 
 from hubensemble.errors import HubensembleError
 from hubensemble.rundir import DataArgs
+from hubensemble.text import described
 
 
 def catalogue_specs(catalogue) -> list:
@@ -57,7 +58,21 @@ def check_data(data, data_args, *, out, export):
         # tf.function failed"), blamed on the catalogue, and left a run folder behind.
         validate_task(data, min_per_class=data_args.min_per_class if data_args else 0)
     else:
-        raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits' or "
-                        f"'folder:PATH'; see docs/data.md) or a hubensemble.data.Task, got "
-                        f"{type(data).__name__} {data!r}")
+        raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits', "
+                        f"'folder:PATH' or 'npz:FILE'; see docs/data.md) or a "
+                        f"hubensemble.data.Task, got {described(data)}; {_data_way(data)}")
     return data_args
+
+
+def _data_way(data) -> str:
+    """The way on from a `data` of the wrong type: a path's spec (folder: or npz:), else the
+    one-line recipe of a Task of arrays (or their npz file). A list of arrays gave a
+    TypeError with ~460 characters of numbers and no way on (a new-user check)."""
+    if isinstance(data, os.PathLike):
+        path = os.fspath(data)
+        scheme = "folder" if os.path.isdir(path) else "npz"
+        return f"for this path pass data={scheme + ':' + str(path)!r}"
+    return ("for arrays in memory pass data=Task(name='mine', source='arrays', "
+            "class_names=[...], train=Split(x_train, y_train), val=Split(x_val, y_val)) "
+            "(from hubensemble.data import Split, Task), or np.savez('d.npz', x_train=..., "
+            "y_train=..., x_val=..., y_val=...) and data='npz:d.npz'")

@@ -18,7 +18,7 @@ from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data
 from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
-from hubensemble.text import printable, shell
+from hubensemble.text import closest_name, printable, shell
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,13 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
 
-    unknown = sorted(set(option_values) - {f.name for f in dataclasses.fields(FitOptions)})
-    if unknown:
-        raise TypeError(f"fit() got unknown option(s) {', '.join(unknown)}; the options are "
-                        f"{', '.join(f.name for f in dataclasses.fields(FitOptions))}")
+    names = [f.name for f in dataclasses.fields(FitOptions)]
+    unknown = sorted(set(option_values) - set(names))
+    if unknown:  # with the command line's "did you mean" (topk -> top_k)
+        said = [n + (f" (did you mean {closest_name(n, names)}?)" if closest_name(n, names)
+                     else "") for n in unknown]
+        raise TypeError(f"fit() got unknown option(s) {', '.join(said)}; the options are "
+                        f"{', '.join(names)}")
     options = dataclasses.replace(options or FitOptions(), **option_values)
     # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.

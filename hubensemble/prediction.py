@@ -22,7 +22,7 @@ from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
-from hubensemble.text import cells, ljust
+from hubensemble.text import cells, described, ljust
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     PNG of those pixels. `progress`: on stderr, a count while the files are looked at, then a bar
     while the model runs.
 
-    Raises HubensembleError for `top` < 1, a folder without saved_model.pb or without the
+    Raises TypeError, first, for an item of `image_paths` that is no path (an image's bytes,
+    an array of pixels: the message names the signature that takes them);
+    HubensembleError for `top` < 1, a folder without saved_model.pb or without the
     serve_bytes signature, metadata whose class names or num_classes count other classes
     than the model outputs (`formats.check_metadata_fits`), and for a file named that cannot
     be read or decoded (naming it, with the real reason: what the file is and why); with
@@ -108,6 +110,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     """
     # The options table's rules, as the command line's (skip_unreadable="no" skipped).
     options.check_keywords("predict", dict(top=top, skip_unreadable=skip_unreadable))
+    image_paths = _paths_given(image_paths)
     top = int(top)
     if top < 1:
         raise HubensembleError(f"--top must be >= 1, got {top}")
@@ -117,9 +120,6 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                                "write (no export metadata in assets/hubensemble.json); predict "
                                "needs an export (RUN/export); for any SavedModel use "
                                "`hubensemble evaluate`")
-    if isinstance(image_paths, (str, bytes, os.PathLike)):
-        image_paths = [image_paths]
-    image_paths = list(image_paths)  # looked at twice: for folders, then walked
     from tqdm.auto import tqdm
 
     paths, results, skip = [], Predictions(), []
@@ -190,6 +190,39 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     finally:
         bar.close()
     return results
+
+
+def _paths_given(image_paths) -> list:
+    """`predict`'s `image_paths` as a list of paths (str, os.PathLike, or bytes that can be a
+    path), one path alone too. TypeError naming the argument, what it got and the way on for
+    anything else: an image's bytes (a NUL byte: no path holds one) failed with "open:
+    embedded null character in path", an array with "expected str, bytes or os.PathLike
+    object, not ndarray" (a new-user check)."""
+    if isinstance(image_paths, (str, bytes, os.PathLike)):
+        image_paths = [image_paths]
+    if not isinstance(image_paths, (list, tuple)) and (
+            hasattr(image_paths, "shape") or not hasattr(image_paths, "__iter__")):
+        image_paths = [image_paths]  # an array is an image, not a list of paths
+    image_paths = list(image_paths)
+    for i, path in enumerate(image_paths):
+        if isinstance(path, (str, os.PathLike)) or (isinstance(path, bytes)
+                                                    and b"\0" not in path):
+            continue
+        if isinstance(path, (bytes, bytearray, memoryview)):
+            way = ("predict reads image files; for an image's bytes in memory call the "
+                   "export's serve_bytes signature: tf.saved_model.load(MODEL).signatures"
+                   "['serve_bytes'](image_bytes=tf.constant([data])), or write them to a file")
+        elif hasattr(path, "shape"):
+            way = ("predict reads image files; for pixels in memory call the export's "
+                   "serving_default signature: tf.saved_model.load(MODEL).signatures"
+                   "['serving_default'](images=float32 [N, H, W, 3] in [0, 1]), or "
+                   "evaluate_model with a Task of them")
+        else:
+            way = "pass file or folder paths (str or pathlib.Path)"
+        raise TypeError(f"predict() image_paths must be paths of image files or folders, got "
+                        f"{described(path)}"
+                        f"{f' (item {i})' if len(image_paths) > 1 else ''}; {way}")
+    return image_paths
 
 
 def _entries(image_paths, ignored):

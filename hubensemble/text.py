@@ -57,3 +57,37 @@ def shell(path) -> str:
     import shlex
 
     return shlex.quote(os.path.abspath(os.fspath(path)))
+
+
+def closest_name(word: str, names) -> str | None:
+    """The one of `names` that `word` most likely mistypes, as git's "did you mean" picks it:
+    difflib ratio >= 0.85, or the same letters in another order, once case, leading dashes,
+    a "=value" and - or _ are evened out (--topk, --Top_K -> --top-k; topk -> top_k); None
+    when none is that close. The command line's unknown flags and fit's unknown options."""
+    import difflib
+
+    def norm(name):
+        return name.split("=", 1)[0].lstrip("-").lower().replace("_", "-")
+
+    known = {norm(n): n for n in names}
+    close = difflib.get_close_matches(norm(word), known, 1, 0.85) or [
+        k for k in known if sorted(k) == sorted(norm(word))]
+    return known[close[0]] if close else None
+
+
+def described(value) -> str:
+    """A value a function refused, in at most about 100 characters, for its TypeError: an
+    array as "ndarray uint8 [40, 32, 32, 3]" (any object with dtype and shape), a list or
+    tuple as its length and first items, bytes as their length and first bytes, anything
+    else as its type and a shortened repr ("int 5"). A list of arrays printed ~460
+    characters of numbers (a new-user check)."""
+    import reprlib
+
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return f"{type(value).__name__} {value.dtype} {list(value.shape)}"
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(described(v) for v in value[:3]) + (", …" if len(value) > 3 else "")
+        return f"{type(value).__name__} of {len(value)} ({items})"
+    if isinstance(value, (bytes, bytearray)):
+        return f"{type(value).__name__} of {len(value)} bytes starting {bytes(value[:8])!r}"
+    return f"{type(value).__name__} {reprlib.repr(value)}"

@@ -648,6 +648,48 @@ def test_fit_refuses_bad_inputs_before_it_creates_the_run_folder(catalogue, tmp_
     assert not out.exists()
 
 
+def test_python_arguments_of_a_wrong_type_say_what_is_accepted(catalogue, tmp_path):
+    """A new-user check: wrong types gave Python's raw errors: predict(model, [array]) "expected
+    str, bytes or os.PathLike object, not ndarray", predict(model, [png bytes]) "open:
+    embedded null character in path", evaluate_model(export, "sklearn:digits") "'list'
+    object has no attribute 'labels'", fit(data=[x, y]) ~460 characters of numbers and no
+    way on, fit(topk=2) every option but no "did you mean top_k?" (the command line's)."""
+    import io
+
+    from PIL import Image
+
+    from hubensemble.evaluate import evaluate_model
+
+    x, y = np.zeros((40, 32, 32, 3), np.uint8), np.arange(40) % 4
+    out = tmp_path / "run"
+    with pytest.raises(TypeError) as e:
+        hubensemble.fit(catalogue, [x, y], out, progress=False, **FIT)
+    text = str(e.value)
+    assert "got list of 2 (ndarray uint8 [40, 32, 32, 3], ndarray int64 [40])" in text, text
+    assert "train=Split(x_train, y_train)" in text and "data='npz:d.npz'" in text
+    assert len(text) < 600 and "array(" not in text
+    with pytest.raises(TypeError, match=r"unknown option\(s\) topk \(did you mean top_k\?\)"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, topk=2)
+    assert not out.exists()
+    png = io.BytesIO()
+    Image.fromarray(x[0]).save(png, format="PNG")
+    for given, words in (([x[0]], "got ndarray uint8 [32, 32, 3]; predict reads image files; "
+                                  "for pixels in memory call the export's serving_default"),
+                         (x[0], "got ndarray uint8 [32, 32, 3]"),
+                         (["a.png", png.getvalue()], "got bytes of"),
+                         ([png.getvalue()], "signatures['serve_bytes'](image_bytes=")):
+        with pytest.raises(TypeError) as e:
+            hubensemble.predict(tmp_path / "export", given, progress=False)
+        assert str(e.value).startswith("predict() image_paths must be paths of image files")
+        assert words in str(e.value), str(e.value)
+    with pytest.raises(TypeError) as e:
+        evaluate_model(tmp_path / "export", "sklearn:digits", progress=False)
+    assert str(e.value) == (
+        "evaluate_model() task must be a hubensemble.data.Task, got str 'sklearn:digits'; "
+        f"for a data spec pass load_evaluation_task({str(tmp_path / 'export')!r}, "
+        "'sklearn:digits') (from hubensemble.evaluate), the data `evaluate --data` reads")
+
+
 def test_fit_refuses_a_bad_seconds_variable_before_the_run_folder(catalogue, tmp_path,
                                                                   monkeypatch):
     from hubensemble.options import OptionError
