@@ -54,7 +54,8 @@ FitOptions.__module__ = __name__
 
 @dataclasses.dataclass
 class FitResult:
-    """What `fit` produced; every field is also on disk in the run directory. `skipped`:
+    """What `fit` produced; every field is also on disk in the run directory. `export_path`
+    and `report_paths` are absolute, as `summary` prints them. `skipped`:
     (path, reason) of each file of the data that could not be read and was left out, as
     RUN/run.json lists them (data.task.skipped)."""
 
@@ -81,7 +82,7 @@ class FitResult:
         if self.skipped:
             shown = "; ".join(f"{printable(p)}: {r}" for p, r in self.skipped[:3])
             text += (f"\ndata: {len(self.skipped)} file(s) skipped, unreadable (e.g. {shown}); "
-                     f"{skipped_list(self.run_dir)}")
+                     f"{skipped_list(Path(self.run_dir).resolve())}")
         return text
 
 
@@ -668,9 +669,11 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     _mark(run, "report", keys["report"], seconds["report"])
     ensemble_record = read_ensemble(run.path)
     after = retrained_test(run, run.meta())[1]  # --retrain-full: measured on the export
+    # Absolute, as the summary names them (a relative --out gave 'runs/digits/export').
     return FitResult(run_dir=run.path, ranking=load_ranking(run.path),
                      ensemble=ensemble_record, metrics=after or ensemble_record.get("test"),
-                     export_path=export_path, report_paths=tuple(paths),
+                     export_path=export_path.resolve(),
+                     report_paths=tuple(Path(p).resolve() for p in paths),
                      robustness=(read_evaluation(robustness_path)
                                  if robustness_path.exists() else None),
                      stage_seconds=seconds, skipped=[tuple(s) for s in task.skipped])

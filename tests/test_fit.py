@@ -811,7 +811,8 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
         catalogue, tmp_path, monkeypatch, capfd):
     """A new-user check: fit from Python, on a folder with unreadable files, wrote only
     progress bars on stderr, where the command line says "3 file(s) skipped" and warns
-    (here: classes without a test example); its summary said nothing of the files."""
+    (here: classes without a test example); its summary said nothing of the files. Its
+    paths are absolute, as the summary's."""
     import logging
 
     from PIL import Image
@@ -824,12 +825,18 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
             Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
                 data / name / f"{i}.png")
     (data / "circle" / "notes.txt").write_text("not an image")
-    out = tmp_path / "run"
+    out = tmp_path.resolve() / "run"
     # A caller who configured no logging (pytest's capture handlers are on the root here).
     monkeypatch.setattr(logging.getLogger(), "handlers", [])
-    result = hubensemble.fit(catalogue, f"folder:{data}", out, progress=False,
+    monkeypatch.chdir(tmp_path)
+    result = hubensemble.fit(catalogue, f"folder:{data}", "run", progress=False,
                              corruptions=False, **dict(FIT, top_k=1))
     stderr = capfd.readouterr().err
+    # A relative out: the paths are absolute, as the summary prints them (a new-user check:
+    # export_path was runs/digits/export).
+    assert result.export_path == out / "export"
+    assert f"export: {result.export_path}" in result.summary()
+    assert result.report_paths == (out / "report.md", out / "report.html")
     skipped = str(data / "circle" / "notes.txt")
     assert [p for p, _ in result.skipped] == [skipped]
     summary = result.summary()
