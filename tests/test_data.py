@@ -1215,7 +1215,7 @@ def test_tfds_not_prepared_says_how(tmp_path, no_network, monkeypatch):
     # Without --data-dir the folder tfds looked in is named (it said "the default data dir
     # (~/tensorflow_datasets or $TFDS_DATA_DIR)", not which).
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_home"))
-    with pytest.raises(DataError, match=f"is not prepared in the default data dir "
+    with pytest.raises(DataError, match=f"is not prepared in \\$TFDS_DATA_DIR's folder "
                                         f"{tmp_path / 'tfds_home'} \\(no such folder\\);"):
         load_task("tfds:mnist")
     monkeypatch.delenv("TFDS_DATA_DIR")
