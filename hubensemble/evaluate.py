@@ -298,10 +298,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         result = evaluate_model("RUN/export", load_task("sklearn:digits"))
         print(format_evaluation(result))
     """
-    _check_task_type(model_dir, task)
     options.check_keywords("evaluate", dict(  # the options table's rules, as the command line's
         split=split, corruptions=corruptions, severities=severities, seed=seed,
         batch_size=batch_size))
+    _check_task_type(model_dir, task)
     names, sevs = check_evaluate_options(split, corruptions, severities)
     import tensorflow as tf
     from tqdm.auto import tqdm
