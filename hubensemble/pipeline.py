@@ -550,7 +550,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
-    from hubensemble.export.stage import keep_replaced_export
+    from hubensemble.exportfolder import keep_replaced_export
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report import write_report
