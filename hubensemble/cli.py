@@ -599,16 +599,16 @@ def build_parser():
 def _run_log(args):
     """RUN/log.txt for --out of rank / merge / fit / demo (created) and --run of the others
     (refused first unless it holds results: no TensorFlow import, no log.txt); else nothing."""
-    from hubensemble.rundir import Run
+    from hubensemble.rundir import Run, lock_command
 
     if args.func in (cmd_rank_merge, cmd_fit, cmd_demo) or (
             args.func is cmd_rank and args.catalogue and args.data and args.out):
-        run = Run(args.out)  # fit's lock too: before TensorFlow's seconds
-        return run.fit_log() if args.func in (cmd_fit, cmd_demo) else run.log_file()
+        run = Run(args.out)  # the run's lock too: before TensorFlow's seconds
+        return run.log_file(lock=lock_command(args))
     if args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill):
         if not Run(args.run).holds_results():  # the stage would refuse it, after TensorFlow
             Run(args.run).require_started()
-        return Run(args.run).log_file(create=False)
+        return Run(args.run).log_file(create=False, lock=lock_command(args))
     return contextlib.nullcontext()
 
 

@@ -6,7 +6,9 @@ import io
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +222,82 @@ def lock_is_held(path) -> bool:
         return False
     lock.release()
     return False
+
+
+#: The locks this process holds through `owned_lock` (absolute path -> what it recorded).
+_OWNED: dict[str, dict] = {}
+
+
+def owner_file(lock) -> str:
+    """Where `owned_lock` records who holds the lock file `lock`: LOCK.holder beside it."""
+    return os.path.abspath(os.fspath(lock)) + ".holder"
+
+
+@contextlib.contextmanager
+def owned_lock(path, record: dict, refused):
+    """`file_lock(path, timeout=0)` held while the block runs, with `record` (what holds it,
+    e.g. {"command": "rank"}) written beside it as JSON (`owner_file`, with "host", "pid"
+    and "since") and removed as it is released: a second process is refused at once, told
+    who holds it (`lock_owner`), not merely that someone does. The record is a file of its
+    own because filelock before 4.0 truncates the lock file as it tries to take it. A
+    nested use in the process that holds the lock is a no-op (`owned_here`). Raises
+    `refused(owner)` (an exception, given `lock_owner(path)`) when another process holds
+    it; OSError as `file_lock` (a folder that cannot be written)."""
+    key = os.path.abspath(os.fspath(path))
+    if key in _OWNED:
+        yield
+        return
+    lock = file_lock(key, timeout=0)
+    try:
+        lock.__enter__()
+    except TimeoutError:
+        raise refused(lock_owner(key)) from None
+    _OWNED[key] = record
+    try:
+        with contextlib.suppress(OSError):  # the lock is what counts; the record says who
+            atomic_write_json(owner_file(key), {
+                **record, "host": socket.gethostname(), "pid": os.getpid(),
+                "since": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(owner_file(key))
+        del _OWNED[key]
+        lock.__exit__(None, None, None)
+
+
+def owned_here(path) -> dict | None:
+    """The record of lock file `path` when this process holds it through `owned_lock`."""
+    return _OWNED.get(os.path.abspath(os.fspath(path)))
+
+
+def lock_owner(path) -> dict | None:
+    """The record `owned_lock` wrote for lock file `path` (its holder's "command", "host",
+    "pid", "since", …), or None when there is none, it is unreadable, or it names a process
+    of this host that has gone (a killed holder's record: its lock was freed with it)."""
+    try:
+        owner = read_json(owner_file(path))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(owner, dict):
+        return None
+    pid = owner.get("pid")
+    if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(
+            pid):
+        return None
+    return owner
+
+
+def owner_words(owner: dict | None) -> str:
+    """"pid 4242, since 2026-12-05T10:00:01" (and "on host B" when it is another host) for a
+    `lock_owner` record; "" for None."""
+    if not owner:
+        return ""
+    host = owner.get("host")
+    return ", ".join(str(part) for part in (
+        f"pid {owner.get('pid')}" + (f" on host {host}" if host and host != socket.gethostname()
+                                     else ""),
+        f"since {owner['since']}" if owner.get("since") else None) if part)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,8 +38,12 @@ COST_FILE = "cost.json"
 DISTILL_DIR = "distill"
 DISTILL_FILE = "distill.json"
 LOG_FILE = "log.txt"
-#: Held by `fit` for its whole run: a second fit on the same folder is refused at once.
+#: The run folder's lock, held by the command writing into it (fit first took it, hence the
+#: name): a second one on the same folder is refused at once (rundir.Run.lock).
 FIT_LOCK = ".fit.lock"
+#: Who holds FIT_LOCK ({"command", "host", "pid", "since"}), while it is held
+#: (fileio.owned_lock).
+FIT_LOCK_OWNER = FIT_LOCK + ".holder"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 #: The report's figures (RUN/report_files/<name>.png).
@@ -73,7 +77,7 @@ RUN_ENTRIES = frozenset({
     RUN_FILE, RUN_FILE + ".lock", RANKING_JSON, RANKING_CSV, KNN_FILE, LABELS_DIR,
     CANDIDATES_DIR, TUNER_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR, TFLITE_DIR,
     ROBUSTNESS_FILE, DISTILL_DIR, DISTILL_FILE, REPORT_MD, REPORT_HTML, REPORT_FIGURES_DIR,
-    LOG_FILE, FIT_LOCK})
+    LOG_FILE, FIT_LOCK, FIT_LOCK_OWNER})
 
 #: The distributions whose versions every record names (run.json, exports, the zoo).
 VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")

@@ -16,7 +16,7 @@ from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, reraise_stop
 from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data
-from hubensemble.formats import FIT_LOCK, RUN_ENTRIES
+from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.text import closest_name, printable, shell
 
@@ -107,7 +107,8 @@ def _clear_run(run):
     kept = []
     for name in os.listdir(run.path):
         path = run.path / name
-        if path == run.log or name == FIT_LOCK:  # held: deleting it would let a third fit in
+        # The lock is held (deleting it would let a third fit in); its record names this fit.
+        if path == run.log or name in (FIT_LOCK, FIT_LOCK_OWNER):
             continue
         if (name not in RUN_ENTRIES and not is_temp(name)) or run.foreign_content(name):
             kept.append(name)

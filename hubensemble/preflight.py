@@ -33,14 +33,14 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     progress, `terminal.progress_line`); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
     run.json, unless `restart` (which discards the folder unread). For `report`, a run folder
-    it cannot write in (`check_report_folder`). For every command, another process's fit
-    running on `run_dir` (`Run.check_no_fit_running`). Otherwise, or when `run_dir` is None:
+    it cannot write in (`check_report_folder`). For every command, another process's command
+    holding `run_dir`'s lock (`Run.check_unlocked`). Otherwise, or when `run_dir` is None:
     nothing.
     """
-    if run_dir is not None:  # for fit with --restart too: it would clear the folder
-        Run(os.fspath(run_dir)).check_no_fit_running()
-    if command == "report" and run_dir is not None:
+    if command == "report" and run_dir is not None:  # before the lock, which it would write
         check_report_folder(run_dir)
+    if run_dir is not None:  # for fit with --restart too: it would clear the folder
+        Run(os.fspath(run_dir)).check_unlocked()
     if run_dir is None or (command in ("fit", "demo") and restart):
         return
     run = Run(os.fspath(run_dir))

@@ -12,8 +12,8 @@ import numpy as np
 from hubensemble import formats
 from hubensemble.errors import DataError, RunError
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
-                                json_kind, lock_is_held, make_dirs, missing_folders, read_json,
-                                remove_unused)
+                                json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
+                                owned_here, owned_lock, owner_words, read_json, remove_unused)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
 from hubensemble.data.coverage import split_coverage
@@ -64,10 +64,6 @@ class _RunLogHandler(logging.FileHandler):
         if self.error is None:
             self.error = exc if exc.filename else OSError(exc.errno, exc.strerror,
                                                           self.baseFilename)
-
-
-#: RUN/.fit.lock paths (absolute) this process holds (`Run.fit_lock`).
-_FIT_LOCKS_HELD: set[str] = set()
 
 
 class Run:
@@ -377,63 +373,56 @@ class Run:
         make_dirs(self.path, "pass another --out / --run")
 
     @contextlib.contextmanager
-    def fit_lock(self):
-        """RUN/.fit.lock (formats.FIT_LOCK) held while the block runs, for a whole fit: a
-        second fit on the folder, or a stage command (`check_no_fit_running`), is refused at
-        once, not when it reaches the sweep's lock (and one with other inputs never finds this
-        fit's record half made and takes it for a fit that finished nothing). The command line
-        takes it before TensorFlow loads, `pipeline.fit` again inside: a nested use in the
-        process that holds it is a no-op. Creates the folder. RunError when another process
-        holds it."""
-        key = os.path.abspath(self.path / formats.FIT_LOCK)
-        if key in _FIT_LOCKS_HELD:
-            yield
-            return
+    def lock(self, command: str):
+        """The run folder's lock, RUN/.fit.lock (formats.FIT_LOCK: fit took it first), held
+        while the block runs by `command` ("fit", "rank", "export", …), which it records
+        beside it (`fileio.owned_lock`): every command that writes into the folder takes it,
+        so a second one is refused at once, naming the first (`check_unlocked`), where two
+        `rank --out RUN` both ended well and ranking.json kept the last. The command line
+        takes it before TensorFlow loads (`log_file`'s `lock`), fit and report again
+        inside: a nested use in the process that holds it is a no-op. Creates the folder.
+        RunError when another process holds it."""
         self.make_folder()
-        lock = file_lock(key, timeout=0)
-        try:
-            lock.__enter__()
-        except TimeoutError:
-            raise self._fit_running() from None
-        _FIT_LOCKS_HELD.add(key)
-        try:
+        with owned_lock(self.path / formats.FIT_LOCK, {"command": command}, self._locked):
             yield
-        finally:
-            _FIT_LOCKS_HELD.discard(key)
-            lock.__exit__(None, None, None)
 
-    @contextlib.contextmanager
     def fit_log(self):
-        """`log_file` and `fit_lock` together: what a fit holds for its whole run."""
-        with self.log_file(), self.fit_lock():
-            yield
+        """`log_file` holding the run's lock for a fit: what a fit holds for its whole run."""
+        return self.log_file(lock="fit")
 
-    def check_no_fit_running(self) -> None:
-        """RunError when another process's fit holds RUN/.fit.lock now: the command line asks
-        before TensorFlow loads (`preflight.check_run`), for a fit (--restart too: it would
-        clear a running fit's folder) and for every command on a run folder (a `rank` or
-        `tune` would rewrite what the fit is using). A fit started after such a command is
-        not refused by it. Creates nothing (the folder may not exist yet)."""
+    def check_unlocked(self) -> None:
+        """RunError when another process holds the run's lock (`lock`) now: the command line
+        asks before TensorFlow loads (`preflight.check_run`), for every command on a run
+        folder (a `report` too; a fit --restart would clear a running command's folder).
+        Creates nothing (the folder may not exist yet)."""
         lock = self.path / formats.FIT_LOCK
-        if self.fit_here():
+        if owned_here(lock):
             return
         if lock.exists() and lock_is_held(lock):  # (taking it would make the folder)
-            raise self._fit_running()
+            raise self._locked(lock_owner(lock))
 
     def fit_here(self) -> bool:
-        """Whether this process's fit holds RUN/.fit.lock (`fit_lock`): a stage function then
-        runs as that fit's stage, and speaks of it so (rank's note on the pool it goes on
-        with)."""
-        return os.path.abspath(self.path / formats.FIT_LOCK) in _FIT_LOCKS_HELD
+        """Whether this process's fit (or demo) holds the run's lock (`lock`): a stage
+        function then runs as that fit's stage, and speaks of it so (rank's note on the pool
+        it goes on with)."""
+        held = owned_here(self.path / formats.FIT_LOCK) or {}
+        return held.get("command") in ("fit", "demo")
 
-    def _fit_running(self) -> RunError:
-        return RunError(f"another fit is running on {self.path}; wait for it to end, or use "
-                        "another --out folder")
+    def _locked(self, owner) -> RunError:
+        """Another process holds the run's lock: which command (`owner`, its record), when
+        it recorded one."""
+        lock = self.path / formats.FIT_LOCK
+        who = f"another {owner['command']}" if (owner or {}).get("command") else (
+            "another hubensemble command")
+        said = owner_words(owner)
+        return RunError(f"{who} is running on {self.path} ({said + '; ' if said else ''}it "
+                        f"holds {lock}); wait for it to end, or use another --out folder")
 
     @contextlib.contextmanager
-    def log_file(self, *, create=True):
+    def log_file(self, *, create=True, lock: str | None = None):
         """While the block runs, the `hubensemble` loggers (INFO and up) also write to
-        RUN/log.txt (appended). Nested uses for the same run add one handler only. Without
+        RUN/log.txt (appended), and command `lock` (when given) holds the run's lock (`lock`)
+        inside. Nested uses for the same run add one handler only. Without
         `create`, only a folder that holds a stage's results (`holds_results`) gets a log: a
         mistyped --run stays a plain error, neither a new folder nor a log.txt in, e.g., an
         export folder. A folder it created (and its parents) is removed again when the block
@@ -448,8 +437,11 @@ class Run:
         target = os.path.abspath(self.log)
         attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
                        for h in logger.handlers)
-        if attached or not (create or self.holds_results()):
-            yield
+        ours = create or self.holds_results()
+        held = self.lock(lock) if lock and ours else contextlib.nullcontext()
+        if attached or not ours:
+            with held:
+                yield
             return
         self.check_folder_is_ours("--out" if create else "--run", creating=create)
         made = missing_folders(self.path)  # what make_folder creates now
@@ -474,7 +466,8 @@ class Run:
             root.addHandler(guard)
         failed = True
         try:
-            yield
+            with held:  # released before a refused command's files are removed below
+                yield
             failed = False
         finally:
             if guard is not None:
@@ -486,8 +479,8 @@ class Run:
                 handler.keep(e)
             logger.setLevel(level)
             if (made or had is not None) and (failed or handler.failed):
-                with contextlib.suppress(RunError):  # another fit holds it: not ours to remove
-                    self.check_no_fit_running()
+                with contextlib.suppress(RunError):  # another command holds it: not ours
+                    self.check_unlocked()
                     if made:
                         remove_unused(made, UNUSED_ENTRIES)
                     else:
@@ -599,7 +592,7 @@ class Run:
             raise RunError(f"{self.path} {what}; pass a run directory made by "
                            "`hubensemble fit` or `hubensemble rank`")
         if not self.meta_path.exists() and not self.ranking_json.exists():
-            self.check_no_fit_running()  # a fit starting on it: not yet a run, and not another
+            self.check_unlocked()  # a fit starting on it: not yet a run, and not another
             what = f"{self.path} is not a hubensemble run (no run.json, no ranking.json)"
             if any(self.path.iterdir()):  # e.g. an export or another run's sub-folder
                 raise RunError(f"{what}; pass the folder that `hubensemble fit --out RUN` or "
@@ -663,6 +656,18 @@ class Run:
         if not Path(path).exists():
             raise RunError(f"{path} is missing; run `{what_to_run}` first")
         return path
+
+
+def lock_command(args) -> str | None:
+    """The command a parsed command line (argparse namespace) records as the holder of its
+    run folder's lock (`Run.log_file`'s `lock`): "rank merge" for a merge, else its command;
+    None for a `tune` taking part in a chief/worker sweep (--tuner-id, --oracle or
+    $KERASTUNER_ORACLE_IP, tune.stage.distributed_call's rule): its processes share the run
+    folder, and the sweep's own locks keep them apart."""
+    if args.command == "tune" and (getattr(args, "tuner_id", None) or getattr(
+            args, "oracle", None) or os.environ.get("KERASTUNER_ORACLE_IP")):
+        return None
+    return " ".join(filter(None, (args.command, getattr(args, "rank_command", None))))
 
 
 def is_run(path):

@@ -779,9 +779,11 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
         assert code == 2 and (f"{theirs} is not a hubensemble run (no run.json, no "
                               "ranking.json)" in err or "run-1" in str(layout_of)), err
         # (A pool-like candidates/run-1/trial.json is a copied sweep to `tune`: it says
-        # ranking.json is missing and logs that in log.txt; it rewrites nothing.)
+        # ranking.json is missing and logs that in log.txt, holding the run's lock, an empty
+        # .fit.lock, as it does; it rewrites nothing.)
         assert sorted((p.relative_to(theirs), p.is_file() and p.read_bytes())
-                      for p in theirs.rglob("*") if p.name != "log.txt") == layout
+                      for p in theirs.rglob("*") if p.name not in ("log.txt", ".fit.lock")
+                      ) == layout
     # Inside a run, the run's labels/ and candidates/ hold only what stages write there: a
     # file of the user's in them is refused too, and nothing goes.
     (theirs / "labels").mkdir()
@@ -1042,14 +1044,14 @@ def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_
 def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_path):
     """A new-user check: the second of two fits on one folder was refused only after
     TensorFlow and the data had loaded (5.2 s); --restart would have cleared the folder."""
-    from hubensemble.fileio import file_lock
+    from hubensemble.rundir import Run
 
     run = tmp_path / "run"
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
     code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
             "print('tensorflow' in sys.modules); sys.exit(c)")
-    with file_lock(run / ".fit.lock"):  # as the running fit holds it
+    with Run(run).lock("fit"):  # as the running fit holds it
         (run / "run.json").write_text("{}")  # the running fit's
         for extra in ([], ["--restart"]):
             out = subprocess.run([sys.executable, "-c", code, "fit", "--catalogue", str(cat),
@@ -1070,7 +1072,7 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
     # A fit in its first seconds (log.txt only, no run.json yet): a stage command said the
     # folder "is not a hubensemble run; pass the folder that fit made" (a third check).
     starting = tmp_path / "starting"
-    with file_lock(starting / ".fit.lock"):
+    with Run(starting).lock("fit"):
         (starting / "log.txt").write_text("")
         for command in ("tune", "ensemble", "cost", "export", "distill"):
             out = subprocess.run([sys.executable, "-c", code, command, "--run", str(starting)],
@@ -1099,6 +1101,49 @@ def test_fit_holds_its_lock_before_tensorflow_loads(tmp_path, monkeypatch):
     argv = ["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]
     assert main(argv) == 130
     assert held == [True] and not lock_is_held(run / ".fit.lock")  # released as it stopped
+
+
+def test_a_command_writing_into_a_run_folder_holds_its_lock_and_a_second_is_refused(
+        tmp_path, monkeypatch):
+    """A new-user check: two `rank --out SAME` (--top-k 1 and 3) both exited 0, each printed
+    its own selection, and ranking.json and run.json kept the last to finish; only fit took
+    the run folder's lock. Every command that writes into a run folder holds it now, and
+    records which command it is: a second is refused at once (before TensorFlow), naming the
+    lock and the command that holds it."""
+    import hubensemble.cli
+    from hubensemble.cli import main
+    from hubensemble.fileio import lock_is_held, lock_owner
+    from hubensemble.rundir import Run
+
+    run = tmp_path / "run"
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    rank = ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]
+    lock = run / ".fit.lock"
+    held = []
+
+    def importing_tensorflow(*args, **kwargs):
+        held.append((lock_is_held(lock), (lock_owner(lock) or {}).get("command")))
+        raise KeyboardInterrupt  # the user gives up while TensorFlow loads
+
+    monkeypatch.setattr(hubensemble.cli, "_import_tensorflow", importing_tensorflow)
+    assert main([*rank, "--top-k", "1"]) == 130
+    assert held == [(True, "rank")] and not lock_is_held(lock)  # released as it stopped
+    assert not (run / ".fit.lock.holder").exists()  # its record goes with it
+
+    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    with Run(run).lock("rank"):  # as a running `rank --out RUN --top-k 1` holds it
+        (run / "run.json").write_text("{}")  # the running rank's
+        for argv in ([*rank, "--top-k", "3"], ["report", "--run", str(run)],
+                     ["fit", *rank[1:]], ["tune", "--run", str(run)]):
+            out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                                 text=True, timeout=120)
+            assert out.returncode == 2 and out.stdout.strip() == "False", (argv, out.stderr)
+            assert (f"hubensemble: error: another rank is running on {run} (pid {os.getpid()}, "
+                    f"since ") in out.stderr, (argv, out.stderr)
+            assert f"; it holds {lock}); wait for it to end" in out.stderr, (argv, out.stderr)
+    assert (run / "run.json").read_text() == "{}"
 
 
 def test_rank_names_the_flags_it_lacks_and_rank_merge_needs_none_of_them(tmp_path, capsys):

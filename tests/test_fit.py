@@ -859,8 +859,8 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_pa
     with pytest.raises(HubensembleError, match="no module could be ranked"):
         hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **FIT)
     assert "fit" in json.loads((out / "run.json").read_text())
-    with file_lock(out / ".fit.lock"):
-        with pytest.raises(RunError, match=f"another fit is running on {out}"):
+    with file_lock(out / ".fit.lock"):  # (as a process that recorded no command holds it)
+        with pytest.raises(RunError, match=f"another hubensemble command is running on {out}"):
             hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     fixed = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, corruptions=False,
                             **dict(FIT, top_k=1))

@@ -31,7 +31,9 @@ def write_report(run_dir) -> ReportPaths:
     """Writes RUN/report.md (figures in RUN/report_files/) and the self-contained
     RUN/report.html; returns their paths as a ReportPaths record. Every file is written
     atomically; a figure of an earlier report that no longer applies is deleted. Raises
-    RunError when `run_dir` is not a folder or holds neither run.json nor ranking.json.
+    RunError when `run_dir` is not a folder or holds neither run.json nor ranking.json, or
+    when another process holds the run's lock (`Run.lock`: a command writing into it), which
+    the writing takes, so that a command started meanwhile is refused.
 
     Example::
 
@@ -42,18 +44,21 @@ def write_report(run_dir) -> ReportPaths:
     from hubensemble.rundir import Run
 
     run = Run(run_dir)
+    run.check_unlocked()  # before the figures' seconds
     title, sections, figures = build_sections(run_dir)
     folder = run.path / FIGURES_DIR
-    for fig in figures:
-        atomic_write_bytes(folder / f"{fig.name}.png", fig.png)
-    made = {f.name for f in figures}
-    for name in FIGURE_NAMES:  # a figure of an earlier report that no longer applies
-        stale = folder / f"{name}.png"
-        if name not in made and stale.exists():
-            stale.unlink()
-    # run.json keeps a file name that is not UTF-8 as lone surrogates, which UTF-8 cannot hold
-    atomic_write_text(run.report_md, printable(render_markdown(title, sections)))
-    atomic_write_text(run.report_html, printable(render_html(title, sections)))
+    with run.lock("report"):  # fit's own report: it holds it already
+        for fig in figures:
+            atomic_write_bytes(folder / f"{fig.name}.png", fig.png)
+        made = {f.name for f in figures}
+        for name in FIGURE_NAMES:  # a figure of an earlier report that no longer applies
+            stale = folder / f"{name}.png"
+            if name not in made and stale.exists():
+                stale.unlink()
+        # run.json keeps a file name that is not UTF-8 as lone surrogates, which UTF-8
+        # cannot hold
+        atomic_write_text(run.report_md, printable(render_markdown(title, sections)))
+        atomic_write_text(run.report_html, printable(render_html(title, sections)))
     return ReportPaths(run.report_md, run.report_html)
 
 
