@@ -57,8 +57,9 @@ def keep_replaced_export(run, out_dir) -> str:
             f"{shell(kept)}{data}`, serve it as any export (`hubensemble predict --model "
             f"{shell(kept)} IMAGE`, or TF Serving), and delete the folder when you no longer "
             "need it. To keep an export of your own out of fit's way, write it to another "
-            "folder: `" + run.export_command("DIR", *(["--retrain-full"] if full else []))
-            + "`")
+            f"folder: `hubensemble export --run {shell(run.path)} --out DIR"
+            # DIR is the user's to choose: a placeholder, not a path (shell made it absolute)
+            + (" --retrain-full" if full else "") + "`")
 
 
 #: The name of a kept export: KEPT_EXPORT.format(folder=<the export folder's name>, stamp=...).
