@@ -1,12 +1,25 @@
-"""An export folder: what becomes of an export another command wrote where `fit` writes its
-own (`keep_replaced_export`: moved aside and kept, `kept_export_folder`)."""
+"""An export folder: one writer at a time, whose export it holds, and what becomes of an
+export another command wrote where `fit` writes its own.
+
+A run's own export (RUN/export, or any folder inside the run) is covered by the run's lock
+(`rundir.Run.lock`). A folder outside it (`fit --export DIR`, `export --out DIR`) may be
+named by several runs: two fits with one --export both ended well, both summaries named the
+folder as their export, and it held one of them (a new-user check). Its writer now holds a
+lock beside it (`folder_lock`), and the export's metadata names its run (`run_record`), so
+whoever later finds another run's export there says so (`other_run`), not "an earlier
+ensemble". fit moves an export it did not write there aside and keeps it
+(`keep_replaced_export`, `kept_export_folder`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
 from hubensemble import fileio
+from hubensemble.errors import RunError
+from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.text import shell
 
@@ -48,10 +61,14 @@ def keep_replaced_export(run, out_dir) -> str:
     in_run = os.path.dirname(kept) == os.path.abspath(run.path)
     data = evaluate_data_flags(((run.meta().get("data") or {}).get("args")) or {},
                                in_run=in_run)
-    return (f"{out_dir} held an export that is not the one this fit recorded there "
-            f"({held or 'its metadata is unreadable'}): another command wrote it since. "
-            f"Moved it to {kept}" + (f" (its TFLite model to {kept}-tflite)" if with_tflite
-                                     else "")
+    theirs = other_run(meta, run.path, run.meta())
+    if theirs:  # not of this run's data: evaluated on its own run's
+        data = " --data SPEC (its run's data)" if of_other_data(meta, run.meta()) else data
+    what = (f"{theirs} ({held}), not this run's" if theirs else
+            "an export that is not the one this fit recorded there "
+            f"({held or 'its metadata is unreadable'}): another command wrote it since")
+    return (f"{out_dir} held {what}. Moved it to {kept}"
+            + (f" (its TFLite model to {kept}-tflite)" if with_tflite else "")
             + ", which fit leaves alone; this fit writes its own export of the ensemble to "
             f"{out_dir}. Evaluate the kept export with `hubensemble evaluate --model "
             f"{shell(kept)}{data}`, serve it as any export (`hubensemble predict --model "
@@ -84,3 +101,79 @@ def kept_export_folder(out_dir, meta: dict) -> str:
         n += 1
         path = f"{base}-{n}"
     return path
+
+
+def lock_path(out_dir) -> str:
+    """The lock file of export folder `out_dir`: .NAME.lock beside it (absolute path str);
+    not inside it, as the export replaces the whole folder by one rename."""
+    out_dir = os.path.abspath(os.fspath(out_dir)).rstrip(os.sep)
+    return os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.lock")
+
+
+def outside(out_dir, run_dir) -> bool:
+    """Whether export folder `out_dir` lies outside the run folder `run_dir`."""
+    inside = os.path.relpath(os.path.realpath(out_dir), os.path.realpath(run_dir))
+    return inside == os.pardir or inside.startswith(os.pardir + os.sep)
+
+
+@contextlib.contextmanager
+def folder_lock(out_dir, run_dir, command: str, flag: str):
+    """The lock of export folder `out_dir` (`lock_path`), held while the block runs by
+    `command` ("fit", "export") of the run `run_dir`, when the folder lies outside that run
+    (inside, the run's lock covers it: a no-op). A second writer is refused at once with a
+    RunError naming the command and run that write it and telling it to wait or pass another
+    `flag` folder; it waited for nothing before, and the last to finish won. fit holds it
+    for its whole run (its export stage replaces the folder in the end: a second fit's
+    minutes of work would end in a lost export), `export` from before its members are
+    rebuilt or retrained. A nested use in the process that holds it is a no-op. OSError
+    when the folder beside it cannot be written."""
+    if not outside(out_dir, run_dir):
+        yield
+        return
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    lock = lock_path(out_dir)
+
+    def refused(owner):
+        who = (f"another {owner.get('command')} of the run {owner.get('run')} "
+               f"({owner_words(owner)}, holding {lock})" if owner else
+               f"another hubensemble command (it holds {lock})")
+        return RunError(f"{out_dir} is being written by {who}: wait for it to end, or pass "
+                        f"another {flag} folder")
+
+    with owned_lock(lock, {"command": command, "run": os.path.abspath(run_dir)}, refused):
+        yield
+
+
+def run_record(run_dir, meta: dict) -> dict:
+    """The export metadata's "run": the absolute path of the run that wrote it and its
+    run.json "created" (`meta`), which a moved or copied run keeps (`other_run`)."""
+    return {"path": os.path.abspath(run_dir), "created": meta.get("created")}
+
+
+def other_run(record: dict, run_dir, meta: dict) -> str | None:
+    """Words for an export (its metadata `record`) that is not of the run `run_dir` (its
+    run.json `meta`), e.g. "an export of another run (/abs/run2, other data)", or None when
+    it is this run's or nothing says otherwise. Another run's when its data's fingerprint is
+    not the run's, or its recorded run was created at another time (run.json "created": a
+    run moved or copied keeps it, and its export with it, so a copy's RUN/export is its
+    own). An export from before the "run" record is judged by its data alone."""
+    record = record if isinstance(record, dict) else {}
+    theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
+    other_data = of_other_data(record, meta)
+    path, created = theirs.get("path"), theirs.get("created")
+    if not (other_data or (created and meta.get("created") and created != meta["created"])):
+        return None
+    what = "other data" if other_data else "the same data"
+    if not path:
+        return f"an export of {what} (its metadata names no run)"
+    if os.path.realpath(path) == os.path.realpath(run_dir):
+        return f"an export of an earlier run in this folder ({what}; before a --restart)"
+    return f"an export of another run ({path}, {what})"
+
+
+def of_other_data(record: dict, meta: dict) -> bool:
+    """Whether export metadata `record` names a data fingerprint other than run.json `meta`'s
+    (False when either names none)."""
+    data = ((record or {}).get("task") or {}).get("fingerprint")
+    ours = ((meta.get("data") or {}).get("task") or {}).get("fingerprint")
+    return bool(data and ours and data != ours)

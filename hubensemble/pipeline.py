@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from hubensemble import options as option_table
 from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, reraise_stop
+from hubensemble.exportfolder import folder_lock
 from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data
 from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
@@ -107,8 +108,7 @@ def _clear_run(run):
     kept = []
     for name in os.listdir(run.path):
         path = run.path / name
-        # The lock is held (deleting it would let a third fit in); its record names this fit.
-        if path == run.log or name in (FIT_LOCK, FIT_LOCK_OWNER):
+        if path == run.log or name in (FIT_LOCK, FIT_LOCK_OWNER):  # held, and its holder: us
             continue
         if (name not in RUN_ENTRIES and not is_temp(name)) or run.foreign_content(name):
             kept.append(name)
@@ -182,7 +182,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     check_export_target(export or Path(out) / EXPORT_DIR, "export" if export else "out",
                         run_dir=out)
     run = Run(out)
-    with run.fit_log():  # makes the folder; removes it if the fit leaves nothing in it
+    # An --export outside the run has its own lock: for the whole fit, which ends writing there.
+    with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export"):
         if isinstance(data, str):
             task = data_args.load()
         else:

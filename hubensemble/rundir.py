@@ -16,6 +16,7 @@ from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, i
                                 owned_here, owned_lock, owner_words, read_json, remove_unused)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
+from hubensemble.exportfolder import other_run
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.terminal import LastResort
@@ -141,7 +142,21 @@ class Run:
                 (str(self.export), None, "saved_model.pb")):
             if path and os.path.exists(os.path.join(path, there)):
                 done = formats.read_export_metadata(path, strict=False)
-                yield path, formats.export_members_differ(done, members, skipped)
+                if not other_run(done, self.path, meta):  # neither this ensemble nor earlier
+                    yield path, formats.export_members_differ(done, members, skipped)
+
+    def foreign_export(self, meta=None) -> tuple[str, str] | None:
+        """(PATH, what it holds) when the recorded export folder (`exported_to`) now holds
+        another run's export (`exportfolder.other_run`: "an export of another run (RUN2,
+        other data)"), else None. The summary and the report say so; they called it "of an
+        earlier ensemble" and advised evaluating it on this run's data (a new-user check: two
+        fits with one --export)."""
+        meta = self.meta() if meta is None else meta
+        path = self.exported_to(meta)
+        if not path or not os.path.exists(os.path.join(path, "saved_model.pb")):
+            return None
+        words = other_run(formats.read_export_metadata(path, strict=False), self.path, meta)
+        return (path, words) if words else None
 
     def export_command(self, out=None, *flags: str) -> str:
         """The command that exports this run to `out` (`--out` only when it is not RUN/export,

@@ -996,3 +996,90 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
     assert (run.path / f"{kept.name}-2" / "saved_model.pb").exists()
     assert (run.path / "export-tflite" / "model.tflite").exists()
     assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"
+
+
+@pytest.fixture(scope="module")
+def two_class_run(tmp_path_factory, specs, digits):
+    """A second run on other data (digits 0 and 1 from an npz file): one candidate and its
+    ensemble -> (run folder, its data spec, its Task)."""
+    folder = tmp_path_factory.mktemp("two")
+    arrays = {}
+    for name in ("train", "val", "test"):
+        split = getattr(digits, name)
+        keep = np.isin(split.labels, (0, 1))
+        arrays[f"x_{name}"], arrays[f"y_{name}"] = split.images[keep][:40], split.labels[keep][:40]
+    np.savez(folder / "two.npz", **arrays, class_names=np.array(["zero", "one"]))
+    spec = f"npz:{folder / 'two.npz'}"
+    task = load_task(spec)
+    path = folder / "run2"
+    run = Run(path)
+    run.attach_task(task, DataArgs(spec=spec))
+    run.update(modules={"gen": specs["gen"].to_json()})
+    entry = tune.PlanEntry(0, tune.trial_id("default", 0, "gen"), "gen", member_hparams(0))
+    record = tune.run_entry(entry, specs["gen"], task, run, profile=QUICK, keep_weights="all")
+    assert record["status"] == "ok", record["reason"]
+    ensemble.run_ensemble(path, budget=1)
+    return path, spec, task
+
+
+#: Holds the lock of export folder argv[1] as a fit of the run argv[2] does, until stdin closes.
+HOLD_EXPORT_FOLDER = ("import sys\nfrom hubensemble.exportfolder import folder_lock\n"
+                      "with folder_lock(sys.argv[1], sys.argv[2], 'fit', '--export'):\n"
+                      "    print('held', flush=True)\n    sys.stdin.read()\n")
+
+
+def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export_is_said_so(
+        run_dir, exported, two_class_run, specs, tmp_path, in_process, caplog):
+    """A new-user check: two fits with other --out and data and one --export X both exited 0
+    and printed `export: X`; X held the first's 3-class model, the second's summary and
+    report named X as its 2-class export, no log warned, and its report called X "of an
+    earlier ensemble" and advised evaluating it on the second run's data. Now the writer of
+    an export folder outside its run holds a lock beside it, and a second is refused at once,
+    naming the other run; whoever finds another run's export there says so."""
+    import hubensemble
+    from hubensemble.exportfolder import keep_replaced_export
+    from hubensemble.report import summary_table, write_report
+
+    two, spec, task = two_class_run
+    out = tmp_path / "X"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_EXPORT_FOLDER, str(out), str(run_dir)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # run_dir's fit writes X now
+        said = (f"{out} is being written by another fit of the run {run_dir} (pid {holder.pid}, "
+                "since ")
+        code, _, err = in_process("export", "--run", two, "--out", out)
+        assert code == 2 and f"hubensemble: error: {said}" in err, err
+        assert (f"holding {tmp_path / '.X.lock'}): wait for it to end, or pass another --out "
+                "folder") in err, err
+        cat = tmp_path / "cat.yaml"
+        cat.write_text(f"modules:\n  - {{name: gen, handle: {specs['gen'].handle}}}\n")
+        with pytest.raises(RunError, match=re.escape(said) + ".*pass another --export folder"):
+            hubensemble.fit(str(cat), spec, tmp_path / "run3", export=out, profile="quick",
+                            top_k=1, progress=False)
+        assert not out.exists() and not (tmp_path / "run3").exists()
+    finally:
+        holder.stdin.close()
+        holder.wait(60)
+
+    export_ensemble(two, out, task=task, progress=False)  # free again
+    assert read_metadata(out)["run"]["path"] == str(two)
+    # Then run_dir's export lands in X (as its fit, run after this one, writes it there).
+    shutil.rmtree(out)
+    shutil.copytree(exported[1], out)
+    theirs = f"an export of another run ({run_dir}, other data)"
+    md = open(write_report(two)[0]).read()
+    assert f"`{out}` now holds {theirs}, not this run's; write this run's again with " \
+           f"`hubensemble export --run {two}`" in md, md
+    assert "earlier ensemble" not in md and f"--model {out}" not in md
+    assert f"export: none of this run ({out} now holds {theirs}): run `hubensemble export " \
+           f"--run {two}`" in summary_table(two)
+    # Exporting it again says what it replaces; a fit would move it aside, saying whose it is.
+    with caplog.at_level("WARNING", logger="hubensemble"):
+        export_ensemble(two, out, task=task, progress=False)
+    assert f"{out} holds {theirs}; this export replaces it" in caplog.text
+    shutil.rmtree(out)
+    shutil.copytree(exported[1], out)
+    said = keep_replaced_export(Run(two), out)
+    assert said.startswith(f"{out} held {theirs} (3 member(s), written "), said
+    assert "not this run's. Moved it to " in said and "--data SPEC (its run's data)" in said

@@ -19,6 +19,7 @@ from hubensemble.export.layers import normalise_weights
 from hubensemble.export.saved import ExportMember, save_export
 from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa: F401 - were
                                       kept_export_folder)  # here: re-exported
+from hubensemble.exportfolder import folder_lock, other_run, run_record
 from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
                                  check_export_target, is_tflite_export,
                                  read_export_metadata, versions)
@@ -159,10 +160,11 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     out instead, with a warning, and the other weights renormalised to sum 1), retraining
     fails, or no member is left; and as `save_export` does. Raises OptionError when
     `quantize` or `tflite_size` is given without `export_format="tflite"` (they would do
-    nothing), and for any value the command line refuses (`options.check_keywords`, e.g.
-    cache_dir "").
+    nothing), for any value the command line refuses (`options.check_keywords`, e.g.
+    cache_dir ""), and when another process writes `out_dir`, a folder outside the run
+    (`exportfolder.folder_lock`). Warns when `out_dir` holds another run's export
+    (`exportfolder.other_run`), which it replaces; its metadata names this run ("run").
     """
-    from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
 
     options.check_keywords("export", dict(  # the table's rules, as the command line's
@@ -175,6 +177,18 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
     check_export_target(out_dir, run_dir=run.path, tflite=export_format == "tflite")
+    with folder_lock(out_dir, run.path, "export", "--out"):  # (a fit holds it already)
+        return _export(run, out_dir, start, retrain_full=retrain_full,
+                       skip_missing=skip_missing, export_format=export_format,
+                       quantize=quantize, tflite_size=tflite_size, strategy=strategy,
+                       task=task, cache_dir=cache_dir, progress=progress)
+
+
+def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, quantize,
+            tflite_size, strategy, task, cache_dir, progress) -> ExportResult:
+    """`export_ensemble`'s work, holding the export folder's lock (`folder_lock`)."""
+    from hubensemble.ensemble import read_ensemble
+
     ensemble = read_ensemble(run.path)
     entries = list(ensemble.get("members") or [])
     if not entries:
@@ -182,6 +196,9 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                        f"--run {shell(run.path)}` again")
     meta = run.meta()
     _warn_unfinished(run, ensemble, meta)
+    theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta)
+    if theirs:  # said before the work, which ends by replacing it
+        log.warning("%s holds %s; this export replaces it", out_dir, theirs)
     task = run.task(task)
     specs = meta.get("modules") or {}
 
@@ -259,7 +276,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
             f"({len(task.test.labels)} images)")
         test = _test_after_retraining(exported, members, ensemble, task, meta)
     metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full,
-                         test=test, split=_split_record(meta), files=_files_record(meta, task))
+                         test=test, split=_split_record(meta), files=_files_record(meta, task),
+                         run=run_record(run.path, meta))
     metadata["cost"] = _export_cost(run, members, specs, task, say=say)
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
@@ -569,7 +587,7 @@ def _files_record(meta, task) -> dict | None:
 
 
 def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, split=None,
-              files=None):
+              files=None, run=None):
     notes = []
     if retrain_full:
         notes.append("the members were retrained on train + val after selection, so the "
@@ -587,6 +605,8 @@ def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, spli
         # since says how many differ (heldout.changed_files).
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
                  **({"split": split} if split else {}), **({"files": files} if files else {})},
+        # The run that wrote it: another run's export found here is said so (exportfolder).
+        "run": run,
         "objective": ensemble.get("objective"),
         "members": [m.info for m in members],
         # The best single candidate on validation (with the ce objective the greedy's first

@@ -118,13 +118,15 @@ class RunFiles:
     @property
     def export(self) -> str | None:
         """The export folder (`Run.current_export`: one of this ensemble, else one of an
-        earlier ensemble; else the recorded folder when it exists), or None."""
+        earlier ensemble; else the recorded folder when it exists and holds no other run's
+        export, `Run.foreign_export`), or None."""
         from hubensemble.rundir import Run
 
         run = Run(self.path)
         current, stale = run.current_export(self.meta)
         recorded = run.exported_to(self.meta)
-        return current or stale or (recorded if recorded and os.path.exists(recorded) else None)
+        return current or stale or (recorded if recorded and os.path.exists(recorded)
+                                    and not run.foreign_export(self.meta) else None)
 
     @property
     def retrained(self) -> tuple[bool, dict | None]:

@@ -120,7 +120,12 @@ def _overview(files) -> Section:
             if note:
                 items.append(f"Coverage: {note}")
     export = _export_path(files)
-    if export:
+    foreign = Run(files.path).foreign_export(files.meta)
+    if foreign and not files.export:  # not "of an earlier ensemble": of another run
+        items.append(Inline("Export (SavedModel): ", Code(foreign[0]), f" now holds "
+                            f"{foreign[1]}, not this run's; write this run's again with ",
+                            Code(files.cmd("export")), "."))
+    elif export:
         items.append(Inline("Export (SavedModel): ", Code(str(export))))
         stale = _earlier_ensemble(files, read_export_metadata(export, strict=False),
                                   "The export")

@@ -160,7 +160,11 @@ def summary_table(run_dir) -> str:
     current, stale = run.current_export(meta)
     export = current or run.exported_to(meta) or (str(run.export) if run.export.exists()
                                                   else None)
-    if stale and not current:  # never an earlier ensemble's export as this one's
+    foreign = None if current else run.foreign_export(meta)
+    if foreign:  # never another run's export as this one's
+        lines.append(f"export: none of this run ({foreign[0]} now holds {foreign[1]}): run "
+                     f"`{run.export_command()}`")
+    elif stale and not current:  # never an earlier ensemble's export as this one's
         lines.append(f"export: none of this ensemble ({stale} is of an earlier one): run "
                      f"`{run.export_command(stale)}`")
     else:
