@@ -3,7 +3,6 @@ the data options' rules in load_task, channels-first and float-bound messages, a
 conflicts that --dedupe drops (each a kind of fault, checked wherever it can occur)."""
 
 import io
-import re
 import os
 import re
 
@@ -523,7 +522,8 @@ def test_a_task_made_in_python_converts_its_arrays_as_npz_does(tmp_path):
     np.testing.assert_allclose(float_images, EIGHT_BIT / np.float32(255), atol=1e-6)
     # What npz: refuses, with its message (the array named as it was given).
     for bad, npz_words in ((EIGHT_BIT.astype(np.float32), "float pixels must lie in [0, 1] "
-                            "(got 0..255); they look like 0..255 values: store x / 255, or uint8 0..255"),
+                            "(got 0..255); they look like 0..255 values: store x / 255, or "
+                            "uint8 0..255"),
                            (EIGHT_BIT.astype(np.uint16), "uint16 pixels that all lie in "
                             "0..255 (max 255) look like 8-bit data")):
         with pytest.raises(DataError) as e:
