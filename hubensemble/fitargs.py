@@ -32,6 +32,27 @@ def catalogue_specs(catalogue) -> list:
     return specs
 
 
+def check_paths(*, out, export, cache_dir) -> None:
+    """fit's folder arguments as the command line's flags take them: `out` a path (str or
+    os.PathLike), `export` and `cache_dir` one or None. TypeError for another type (out=None
+    said "expected str, bytes or os.PathLike object, not NoneType"); OptionError for "" (the
+    flags' 'must be a path, not empty': out="" wrote a run into the working folder, and
+    cache_dir="" was refused only once the run folder was made, leaving it behind)."""
+    from hubensemble import options
+
+    for name, value, optional in (("out", out, False), ("export", export, True),
+                                  ("cache_dir", cache_dir, True)):
+        if value is None and optional:
+            continue
+        if not isinstance(value, (str, os.PathLike)):
+            raise TypeError(f"fit() {name} must be a folder path (str or os.PathLike)"
+                            f"{' or None' if optional else ''}, got {described(value)}")
+        if not os.fspath(value):
+            raise options.OptionError(f"fit() {name} must be a path, not empty, got ''"
+                                      + ("" if name == "out" else "; leave it out (None) for "
+                                         "the default"))
+
+
 def check_data(data, data_args, *, out, export):
     """fit's `data_args` for `data`: a data spec (str; `data_args` gives the other load_task
     options) is checked as the command line checks it before its run folder (`check_spec`,

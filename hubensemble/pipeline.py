@@ -16,7 +16,7 @@ from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, reraise_stop
 from hubensemble.exportfolder import folder_lock
 from hubensemble.fileio import is_temp
-from hubensemble.fitargs import catalogue_specs, check_data
+from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.text import closest_name, printable, shell
@@ -135,7 +135,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
 
     Before the run folder is created (so a refused fit leaves no folder, log or lock), fit
     refuses what the command line refuses before its own, with the same checks: a
-    `catalogue` or `data` of another type (TypeError), a catalogue file that is missing or
+    `catalogue`, `data`, `out`, `export` or `cache_dir` of another type (TypeError), an empty
+    `out`, `export` or `cache_dir` (OptionError), a catalogue file that is missing or
     malformed (CatalogueError) or lists no module, a data spec that cannot be read
     (`data.check_spec`: DataError, e.g. a missing npz file or an unknown sklearn: name), a
     --strategy the machine cannot serve, `modules` the catalogue lacks, a `budget` that
@@ -171,6 +172,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.
     option_table.check_environment()  # HUBENSEMBLE_*_TIMEOUT / _DEADLINE seconds
+    check_paths(out=out, export=export, cache_dir=cache_dir)
     specs = catalogue_specs(catalogue)
     check_strategy(options.strategy, options.tpu)
     check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")

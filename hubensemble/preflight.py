@@ -16,6 +16,7 @@ from hubensemble import candidate, options
 from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target
 from hubensemble.rundir import Run
+from hubensemble.text import shell
 
 #: The run-folder stages whose folder is checked (cli: `--run RUN`).
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
@@ -190,7 +191,7 @@ def check_report_folder(run_dir) -> None:
     raise HubensembleError(
         f"the run folder {path} {why}, and report writes its files into it (report.md, "
         f"report.html, report_files/); make it writable, or copy the run to a folder you can "
-        f"write (cp -r {path} COPY) and run `hubensemble report --run COPY`")
+        f"write (cp -r {shell(path)} COPY) and run `hubensemble report --run COPY`")
 
 
 #: How many usable module names a --modules refusal lists.

@@ -561,3 +561,19 @@ def test_a_task_made_in_python_is_checked_as_load_task_checks_it():
         Task(name="t", source="python", class_names=["a", "b", "c"], train=(EIGHT_BIT, LABELS))
     # One-hot-free [N, 1] labels and integral floats are taken, as npz: takes them.
     assert python_task(EIGHT_BIT, LABELS[:, None].astype(float)).train.labels.dtype == np.int64
+
+
+def test_a_task_made_in_python_refuses_class_names_npz_refuses():
+    """A new-user check (helper 109): Task(class_names='abc'), [1, 2, 3] and ['a', 'a', 'c']
+    were taken (a str of 3 letters as 3 names; ints as names; one name for two classes),
+    where npz: refuses each."""
+    from hubensemble.data import Split, Task
+
+    x, y = np.zeros((6, 4, 4, 3), np.uint8), np.array([0, 1, 2, 0, 1, 2])
+    for names, said in (("abc", "class_names is one string 'abc'; give a list of names"),
+                        ([1, 2, 3], "class_names[0] is int 1, not text"),
+                        (["a", "a", "c"], "class_names: 'a' names classes 0 and 1; each class "
+                                          "needs a name of its own")):
+        with pytest.raises(DataError, match=re.escape(said)):
+            Task("t", "python", names, Split(x, y), Split(x, y), Split(x, y))
+    assert Task("t", "python", ["a", "b", "c"], Split(x, y), Split(x, y)).num_classes == 3

@@ -1101,3 +1101,26 @@ def test_a_refused_data_change_names_the_counts_that_changed(tmp_path):
     assert all(f"{s}: {sizes[s]} -> {len(getattr(now, s))} examples" in got
                for s in ("train", "val", "test") if sizes[s] != len(getattr(now, s)))
     assert _data_change(record, load_task(f"folder:{tmp_path / 'd'}", seed=0), args) == got
+
+
+def test_fit_refuses_a_folder_argument_of_another_type_or_empty_before_its_run_folder(
+        catalogue, tmp_path, monkeypatch):
+    """A new-user check (helper 109): fit(out=None) said "expected str, bytes or os.PathLike
+    object, not NoneType"; fit(out="") took the working folder; fit(cache_dir="") was refused
+    only after the run folder was made, leaving run.json, log.txt and the locks. Each is
+    refused before anything is written, as the command line's flags refuse them."""
+    from hubensemble.options import OptionError
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    with pytest.raises(TypeError, match=r"fit\(\) out must be a folder path .*got None"):
+        hubensemble.fit(catalogue, "sklearn:digits", None, progress=False, **FIT)
+    with pytest.raises(OptionError, match=r"fit\(\) out must be a path, not empty"):
+        hubensemble.fit(catalogue, "sklearn:digits", "", progress=False, **FIT)
+    for keyword in ("cache_dir", "export"):
+        with pytest.raises(OptionError, match=rf"fit\(\) {keyword} must be a path, not empty"):
+            hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                            **{keyword: ""}, **FIT)
+    with pytest.raises(TypeError, match=r"fit\(\) export must be a folder path"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, export=3, progress=False, **FIT)
+    assert os.listdir(tmp_path) == []

@@ -1141,7 +1141,7 @@ def read_only(tmp_path):
 
 
 def test_report_on_a_read_only_run_says_it_writes_into_the_run_folder(tmp_path, read_only,
-                                                                      in_process):
+                                                                      in_process, monkeypatch):
     """A new-user check: `report --run RUN` on a read-only run folder said "[Errno 30]
     Read-only file system: '…/run/.fit.lock'; free disk space or fix the permissions" (the
     check for a running fit opened the lock file for writing)."""
@@ -1155,6 +1155,11 @@ def test_report_on_a_read_only_run_says_it_writes_into_the_run_folder(tmp_path, 
     assert f"the run folder {view} is " in err and "report writes its files into it" in err
     assert f"cp -r {view} COPY" in err and ".fit.lock" not in err
     assert not (run / "report.md").exists()
+    # Typed relative, the copy command is absolute and quoted all the same (helper 109: it
+    # said "cp -r rorun/run1 COPY", as typed, unquoted).
+    monkeypatch.chdir(view.parent)
+    code, out, err = in_process("report", "--run", view.name)
+    assert code == 2 and f"cp -r {view} COPY" in err, err
     # A fit running on the folder is still seen through the read-only view of its lock.
     from hubensemble.fileio import file_lock, lock_is_held
 

@@ -52,7 +52,22 @@ def class_name_fault(name: str) -> str | None:
 
 def check_class_names(names, *, what: str = "class_names") -> None:
     """DataError for the first text name of `names` that `class_name_fault` refuses, naming
-    `what`, its index and the name, and the fix (bytes names are left to `validate_task`)."""
+    `what`, its index and the name, and the fix (bytes names are left to `validate_task`);
+    also for `names` given as one string, a name that is no text (an int), and a name given
+    twice: a Task made in Python took class_names='abc', [1, 2, 3] and ['a', 'a', 'c'],
+    which npz: refuses (a new-user check)."""
+    if isinstance(names, (str, bytes)):
+        raise DataError(f"{what} is one string {names!r}; give a list of names, one per class "
+                        f"(e.g. ['cat', 'dog'])")
+    seen = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, (str, bytes, np.bytes_)):
+            raise DataError(f"{what}[{i}] is {type(name).__name__} {name!r}, not text; class "
+                            f"names are strings (e.g. [str(n) for n in names])")
+        if name in seen:
+            raise DataError(f"{what}: {name!r} names classes {seen[name]} and {i}; each class "
+                            f"needs a name of its own")
+        seen[name] = i
     for i, name in enumerate(names):
         why = class_name_fault(name) if isinstance(name, str) else None
         if why:
