@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import stat
-import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -22,7 +21,8 @@ from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
-from hubensemble.text import cells, described, ljust
+from hubensemble.text import (_ESCAPES, _control, _escape, cells, described, escaped,
+                              ljust)
 
 log = logging.getLogger(__name__)
 
@@ -382,33 +382,6 @@ def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
 #: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
 #: of every script (a shell takes "猫/1.jpg" as one word).
 _PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")
-#: Backslash escapes of bash's $'…' (and of Python's string literals) for control characters.
-_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
-
-
-def _control(c: str) -> bool:
-    """Whether `c` must not reach a terminal as it is: a control, format or separator
-    character (a newline, an ESC, a right-to-left override), or a lone surrogate (a byte of
-    a file name that is not UTF-8, as os.fsdecode gives it)."""
-    return unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
-
-
-def _escape(c: str) -> str:
-    if c in _ESCAPES:
-        return _ESCAPES[c]
-    code = ord(c)
-    if 0xDC80 <= code <= 0xDCFF:  # a file name's byte that is not UTF-8: that byte
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code < 0x100 else \
-        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def escaped(text) -> str:
-    """`text` (str() of it) with each control character (`_control`) as a backslash escape,
-    "\\n", "\\x1b", "\\u202e", and a file name's byte that is not UTF-8 as "\\xe9": on one
-    line, as it was. Other characters stay (a backslash too: see `shell_word` for a form that
-    gives the text back exactly)."""
-    return "".join(_escape(c) if _control(c) else c for c in str(text))
 
 
 def shell_word(path) -> str:

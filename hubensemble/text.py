@@ -91,3 +91,33 @@ def described(value) -> str:
     if isinstance(value, (bytes, bytearray)):
         return f"{type(value).__name__} of {len(value)} bytes starting {bytes(value[:8])!r}"
     return f"{type(value).__name__} {reprlib.repr(value)}"
+
+
+#: Backslash escapes of bash's $'…' (and of Python's string literals) for control
+#: characters: `escaped`'s, and `prediction.shell_word`'s.
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
+
+
+def _control(c: str) -> bool:
+    """Whether `c` must not reach a terminal as it is: a control, format or separator
+    character (a newline, an ESC, a right-to-left override), or a lone surrogate (a byte of
+    a file name that is not UTF-8, as os.fsdecode gives it)."""
+    return unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _escape(c: str) -> str:
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # a file name's byte that is not UTF-8: that byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else \
+        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escaped(text) -> str:
+    """`text` (str() of it) with each control character (`_control`) as a backslash escape,
+    "\\n", "\\x1b", "\\u202e", and a file name's byte that is not UTF-8 as "\\xe9": on one
+    line, as it was. Other characters stay (a backslash too: see `shell_word` for a form that
+    gives the text back exactly)."""
+    return "".join(_escape(c) if _control(c) else c for c in str(text))

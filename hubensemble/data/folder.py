@@ -19,7 +19,7 @@ from hubensemble.data.task import _SPLIT_ALIASES, Task, class_name_fault
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
-from hubensemble.text import printable
+from hubensemble.text import escaped, printable
 
 
 class _Listing:
@@ -137,7 +137,7 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                                 f"serves as UTF-8 text: rename the folder in UTF-8")
             why = class_name_fault(d)  # the rule of every source's class names
             if why:
-                raise DataError(f"class folder {printable(p)}/ has a name that {why}; a "
+                raise DataError(f"class folder {escaped(p)}/ has a name that {why}; a "
                                 f"folder's name is its class's label, which the summary, the "
                                 f"report and the model's predictions show: rename the folder")
             found.append(d)
