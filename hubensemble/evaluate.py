@@ -462,11 +462,20 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     the data's files that were skipped (up to three, with their reasons; `skipped_in` as
     `Task.summary`'s, where the whole list is) and
     the examples of its other splits that were not scored (e.g. the train and val splits of
-    a folder with only train/)."""
+    a folder with only train/); first, when scored images trained or chose the export
+    (`not_held_out`, `data_changed`), a line saying these figures are not a held-out measure."""
     single = not result.get("best_single_missing") and result.get("best_single")
     head = (f"Robustness on the {result['split']} split ({result['n']} examples, "
             f"seed {result['seed']})")
     lines = [head]
+    # With the table, not only in the warning (-q silences it; the table stood alone).
+    seen = (0 if result.get("same_data_as_export") else
+            (result.get("not_held_out") or {}).get("images") or 0)
+    changed = result.get("data_changed") or {}
+    seen = max(seen, changed.get("train", 0) + changed.get("val", 0))
+    if seen:
+        lines.append(f"not a held-out measure: {seen} of the {result['n']} scored images "
+                     "trained or chose the export (the warning says which and what to do)")
     data = result.get("task") or {}
     skipped = data.get("skipped") or []
     if skipped:

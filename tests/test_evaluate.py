@@ -848,6 +848,13 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
     assert (f"all 30 images are scored as test examples, {len(fitted.train) - 1} of them "
             f"training and {len(fitted.val)} validation images of the export") in said[0], said
     assert "move the 1 new file(s) out, put the 1 missing back" in said[0], said
+    # The table says it too: `evaluate -q` silences the warning, and the table stood alone
+    # (helper 109).
+    table = ev.format_evaluation(result).splitlines()
+    assert table[1] == (f"not a held-out measure: {len(fitted.train) - 1 + len(fitted.val)} "
+                        "of the 30 scored images trained or chose the export (the warning "
+                        "says which and what to do)"), table[:3]
+    assert "not a held-out measure" not in ev.format_evaluation(same)
     # Other images with other names: not the export's folder, nothing more said.
     write_pngs(tmp_path / "other" / "a", (rng.random((3, 6, 6, 3)) * 255).astype(np.uint8))
     for i in range(3):
