@@ -36,8 +36,9 @@ def check_paths(*, out, export, cache_dir) -> None:
     """fit's folder arguments as the command line's flags take them: `out` a path (str or
     os.PathLike), `export` and `cache_dir` one or None. TypeError for another type (out=None
     said "expected str, bytes or os.PathLike object, not NoneType"); OptionError for "" (the
-    flags' 'must be a path, not empty': out="" wrote a run into the working folder, and
-    cache_dir="" was refused only once the run folder was made, leaving it behind)."""
+    flags' 'must be a path, not empty'; cache_dir's by the options table's rule): out=""
+    wrote a run into the working folder, and cache_dir="" was refused only once the run
+    folder was made, leaving it behind."""
     from hubensemble import options
 
     for name, value, optional in (("out", out, False), ("export", export, True),
@@ -47,7 +48,9 @@ def check_paths(*, out, export, cache_dir) -> None:
         if not isinstance(value, (str, os.PathLike)):
             raise TypeError(f"fit() {name} must be a folder path (str or os.PathLike)"
                             f"{' or None' if optional else ''}, got {described(value)}")
-        if not os.fspath(value):
+        if name == "cache_dir":  # a table option: its own rule, as --cache-dir's
+            options.check(name, os.fspath(value))
+        elif not os.fspath(value):
             raise options.OptionError(f"fit() {name} must be a path, not empty, got ''"
                                       + ("" if name == "out" else "; leave it out (None) for "
                                          "the default"))

@@ -1117,8 +1117,9 @@ def test_fit_refuses_a_folder_argument_of_another_type_or_empty_before_its_run_f
         hubensemble.fit(catalogue, "sklearn:digits", None, progress=False, **FIT)
     with pytest.raises(OptionError, match=r"fit\(\) out must be a path, not empty"):
         hubensemble.fit(catalogue, "sklearn:digits", "", progress=False, **FIT)
-    for keyword in ("cache_dir", "export"):
-        with pytest.raises(OptionError, match=rf"fit\(\) {keyword} must be a path, not empty"):
+    for keyword, said in (("cache_dir", r"cache_dir \(--cache-dir\) must be a path, not empty"),
+                          ("export", r"fit\(\) export must be a path, not empty")):
+        with pytest.raises(OptionError, match=said):
             hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                             **{keyword: ""}, **FIT)
     with pytest.raises(TypeError, match=r"fit\(\) export must be a folder path"):
