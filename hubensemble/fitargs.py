@@ -51,7 +51,7 @@ def check_paths(*, out, export, cache_dir) -> None:
         if name == "cache_dir":  # a table option: its own rule, as --cache-dir's
             options.check(name, os.fspath(value))
         elif not os.fspath(value):
-            raise options.OptionError(f"fit() {name} must be a path, not empty, got ''"
+            raise options.OptionError(f"fit() {name} {options.EMPTY_PATH}, got ''"
                                       + ("" if name == "out" else "; leave it out (None) for "
                                          "the default"))
 

@@ -369,7 +369,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     tag = exif_orientation if orientation else (lambda _: None)
     if not data:
         raise UnreadableImage("an empty file (0 bytes)")
-    if sniff(data) in GRAPH_FORMATS and not animated_webp(data):
+    kind = sniff(data)  # the format by its first bytes, as the graph's `sniff_index`
+    if kind in GRAPH_FORMATS and not animated_webp(data):
         # libjpeg prints warnings such as "Unsupported marker type 0x20" on fd 2 for a damaged
         # file, beside the reason this raises: hidden unless --verbose, as TensorFlow's notices.
         with _tf.native_stderr_silenced(_tf.quiet()):
@@ -393,7 +394,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
                               f"(Pillow: {pil})") from None
     # A graph format read by Pillow (an animated WebP, an RLE BMP) is named as the graph
     # names it: an animated WebP was "WEBP", a still one "WebP".
-    fmt = sniff(data) if sniff(data) in GRAPH_FORMATS else fmt
+    fmt = kind if kind in GRAPH_FORMATS else fmt
     shrunk_from = _shrunk(pixels.shape[:2])
     if shrunk_from:  # the graph's shrink, after Pillow's decode
         # The first TensorFlow import of a Pillow-only run happens here: its start-up notices
@@ -402,7 +403,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
             from hubensemble.data.graph import shrink_to_short_side
 
             pixels = shrink_to_short_side(pixels).numpy()
-    if sniff(data) in TURNED_FORMATS:  # Pillow turned it upright as it loaded it
+    if kind in TURNED_FORMATS:  # Pillow turned it upright as it loaded it
         return Decoded(_checked(pixels), fmt, False, turned=tag(data), shrunk_from=shrunk_from)
     return Decoded(_checked(pixels), fmt, False, tag(data), shrunk_from=shrunk_from)
 

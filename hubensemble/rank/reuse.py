@@ -106,9 +106,11 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
 
 
 def kept_words(kept: dict) -> str:
-    """`kept_options`' result as the flags that give it ("--top-k 2 --metric knn-cosine")."""
-    return " ".join(options.get(name).cli_flags[0] + ("" if value is True else f" {value}")
-                    for name, value in kept.items())
+    """`kept_options`' result as the flags that give it ("--metric knn-cosine --top-k 2"):
+    `datachange.option_flags`, the one rendering of recorded options as flags."""
+    from hubensemble.datachange import option_flags
+
+    return option_flags(kept, [options.get(name) for name in kept])
 
 
 def catalogue_changes(ranking: Ranking, specs) -> str | None:
