@@ -310,7 +310,7 @@ def other_data(where, change: DataChange, than: str | None, *, again: str = "",
 
 
 def start_again(where, meta: dict, command: str | None = None, *,
-                args: dict | None = None) -> str:
+                args: dict | None = None, now: dict | None = None) -> str:
     """How to start the run in folder `where` again, as words after "or" that work for the
     user of `command` ("fit", "rank", ...; None: a later stage, none of which takes
     --restart): a fit passes --restart; any other command is given the whole command line,
@@ -318,31 +318,38 @@ def start_again(where, meta: dict, command: str | None = None, *,
     unreadable, `meta` {}: fit --restart clears it unread), else `hubensemble rank … --out
     NEW` (stages run one by one: no command discards their folder). "" for `rank` on a
     folder without a fit: "a new --out folder", which its refusal names, is then the way.
-    `args`: the data options to name (DataArgs.to_json; default: run.json's data "args")."""
+    `args`: the data options to name (DataArgs.to_json; default: run.json's data "args").
+    `now`: the options of the refused call ({option name: value}, e.g. {"profile": "cpu"}),
+    which replace the recorded ones in the command: it then starts the run the call asked
+    for (it repeated the recorded --profile quick after `tune --profile cpu` was refused for
+    it, and the pasted fit was refused again)."""
     if command in options.BY_NAME["restart"].commands:
         return f"pass --restart to discard the results in {where}"
     fit = "fit" in meta or not meta
     if command == "rank" and not fit:
         return ""
     if fit:
-        command = fit_command(where, meta, restart=True, args=args)
+        command = fit_command(where, meta, restart=True, args=args, now=now)
         return ("fit it again from the start, discarding its results: `"
                 f"{command}`" + ("" if (meta.get("fit") or {}).get("options")
                                  else " with your other fit options"))
     if args is None:
         args = (meta.get("data") or {}).get("args")
     words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
-    return (f"rank into a new folder and go on from there: `hubensemble rank {words} --out "
-            "NEW` with your other rank options")
+    typed = option_flags(now or {}, options.options_for(command="rank", record="fit"))
+    return (f"rank into a new folder and go on from there: `hubensemble rank {words}"
+            f"{' ' + typed if typed else ''} --out NEW` with your other rank options")
 
 
-def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None) -> str:
+def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
+                now: dict | None = None) -> str:
     """The `hubensemble fit` command line of the fit whose folder `where` holds run.json
     `meta` (a dict): its catalogue files, data options (`args`, default run.json's data
     "args"), its own options (run.json fit.options, `_fit_flags`) and export folder; with
     --restart when `restart` (start again) and without it to go on (a fit resumes: its
-    finished stages and trials are reused). Values a command line cannot give are FILE /
-    SPEC; every path is absolute, so that the command runs pasted in any folder."""
+    finished stages and trials are reused). `now` ({option name: value}) replaces recorded
+    fit options (`start_again`). Values a command line cannot give are FILE / SPEC; every
+    path is absolute, so that the command runs pasted in any folder."""
     if args is None:
         args = (meta.get("data") or {}).get("args")
     words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
@@ -351,7 +358,7 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None) -
     # run was --profile quick --top-k 2).
     recorded = (meta.get("fit") or {}).get("options")
     own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
-    extra = [_fit_flags(recorded or {})]
+    extra = [_fit_flags({**(recorded or {}), **(now or {})})]
     if own.get("path") and own.get("in_run") is None:
         extra.append(f"--export {shell(own['path'])}")
     flags = "".join(f" {w}" for w in extra if w)

@@ -407,6 +407,13 @@ def test_advice_names_every_path_absolute_and_runs_pasted_in_another_folder(
     assert (args.profile, args.top_k, args.data) == ("quick", 1, f"folder:{work / 'd'}")
     monkeypatch.chdir(work)
     assert fit_command("run", meta, restart=False).endswith(f"--out {work / 'run'}")
+    # The options of a refused call replace the recorded ones (`tune --profile paper` refused
+    # for the pool's quick was told to fit again at quick), in a rank folder's advice too.
+    [argv] = pasted(start_again("run", meta, now={"profile": "paper"}))
+    assert build_parser().parse_args(argv).profile == "paper" and "quick" not in argv, argv
+    ranked = json.loads((work / "run" / "run.json").read_text())
+    [argv] = pasted(start_again("run", ranked, now={"profile": "paper"}), NEW="new")
+    assert build_parser().parse_args(argv).profile == "paper", argv
 
 
 def test_catalogue_sources_are_recorded_absolute_so_later_advice_names_the_file(

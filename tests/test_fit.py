@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -207,9 +208,16 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
         "recorded value(s) to add to this pool, use a new run folder for the new ones, or fit "
         "it again from the start, discarding its results: `hubensemble fit --restart "
         f"--catalogue {catalogue} --data sklearn:digits --") in err
-    # The fit's own options (those the fixture's run was last fitted with follow).
-    assert " --top-k 2 " in err and " --profile quick " in err
+    # The fit's own options (those the fixture's run was last fitted with follow), with the
+    # profile typed now, not the recorded one that refused it: the pasted command fits the
+    # pool at cpu, which `tune --profile cpu` then adds to.
+    assert " --top-k 2 " in err and "--profile quick" not in err.split("`hubensemble fit")[1]
     assert err.rstrip().endswith(f" --out {out}`")
+    from hubensemble.cli import build_parser
+
+    advised = build_parser().parse_args(
+        shlex.split(err.split("`hubensemble ")[1].split("`")[0]))
+    assert (advised.restart, advised.profile, advised.top_k) == (True, "cpu", 2)
     assert sorted(os.listdir(out / "candidates")) == before
 
 

@@ -92,12 +92,17 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
     if not changes:
         return
     trials = list(dict.fromkeys(t for ts in changes.values() for t in ts))
+    # The restart advice starts the run with this call's settings, not the recorded ones
+    # that refused it (it said --profile quick to a refused `tune --profile cpu`).
+    typed = {"--profile": ("profile", profile.name), "--seed": ("seed", seed),
+             "--batchnorm": ("batchnorm", batchnorm), "--head-init": ("head_init", head_init)}
+    now = dict(typed[change.split(" ", 1)[0]] for change in changes)
     raise RunError(
         f"{len(trials)} candidate(s) in {run.candidates} (e.g. {trials[0]}) were tuned with "
         f"other settings than this call's: {'; '.join(changes)} (recorded -> now), and the "
         "ensemble selects from every candidate there as one pool. Pass the recorded "
         "value(s) to add to this pool, use a new run folder for the new ones, or "
-        f"{start_again(run.path, meta)}")
+        f"{start_again(run.path, meta, now=now)}")
 
 
 def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
