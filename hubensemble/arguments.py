@@ -8,8 +8,8 @@ import argparse
 import os
 from typing import Any, Callable, Iterable
 
-from hubensemble.options import (BY_NAME, EMPTY_PATH, GROUPS, PATH_METAVARS, Option,
-                                 _check_one, options_for)
+from hubensemble.options import (BY_NAME, EMPTY_PATH, GROUPS, PATH_METAVARS, SPEC_METAVAR,
+                                 Option, _check_one, options_for)
 from hubensemble.text import closest_name
 
 #: The namespace attribute where every option notes that it was given (a set of names);
@@ -42,19 +42,21 @@ class Parser(argparse.ArgumentParser):
         flag of a mistyped one), and every parser an option given without what it needs
         (usage errors, exit 2); file and folder values (options.PATH_METAVARS) are
         `~`-expanded, as the shell does not expand `--out=~/run` (a tilde after "=") and open()
-        never does, and an empty one is a usage error naming its flag (`--run ""` ran the
-        stage on the working folder, `--data-dir ""` read the default folder, without a
-        word)."""
+        never does, and an empty one, or an empty data spec (options.SPEC_METAVAR), is a
+        usage error naming its flag (`--run ""` ran the stage on the working folder,
+        `--data-dir ""` read the default folder, without a word)."""
         self._seen = list(args) if args is not None else None
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self.subcommand:
             self.error(self._unrecognized(extras))
         for action in self._actions:
             value = getattr(namespace, action.dest, None)
-            if action.metavar in PATH_METAVARS and value is not None:
+            path = action.metavar in PATH_METAVARS
+            if (path or action.metavar == SPEC_METAVAR) and value is not None:
                 if "" in (value if isinstance(value, list) else [value]):
                     self.error(f"argument {'/'.join(action.option_strings) or action.metavar}"
                                f": {EMPTY_PATH}, got ''")
+            if path and value is not None:
                 setattr(namespace, action.dest, [os.path.expanduser(v) for v in value]
                         if isinstance(value, list) else os.path.expanduser(value))
         given = vars(namespace).pop(_GIVEN, set())

@@ -74,11 +74,14 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None):
     (RUN/run.json), loaded as the run loaded it (`data_dir` replaces the recorded folder).
     DataError when there is no `data` and the export's parent folder is not a run that
     records its data; RunError when the run's data changed since it was recorded;
-    options.OptionError for a `data_dir` "" (no folder)."""
+    options.OptionError for a `data` or `data_dir` "" (no spec, no folder)."""
     from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
     from hubensemble.rundir import DataArgs
 
     options.check("data_dir", data_dir)  # "" is no folder: it read the run's own, without a word
+    if data == "":  # no spec: it scored the run's own data, without a word
+        raise options.OptionError(f"data {options.EMPTY_PATH}, got ''; pass a data spec, or "
+                                  "None for the data of the run the export belongs to")
     if data:
         made_on = read_export_metadata(model_dir).get("task") or {}
         return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),

@@ -83,6 +83,11 @@ PATH_METAVARS = frozenset({"RUN", "RUN_SHARD", "DIR", "FILE", "IMAGE"})
 #: Why "" is no path: it names no file or folder, and was taken without a word as another
 #: (Path("") is the working folder; tfds, the caches read it as their default folder).
 EMPTY_PATH = "must be a path, not empty"
+#: The metavar of a data spec (--data SPEC: tfds:NAME, folder:PATH, npz:PATH, sklearn:digits).
+#: Not a path as a whole (data.specs expands a folder:/npz: path), but an empty one is refused
+#: as an empty path is (`EMPTY_PATH`): `rank --data ""` said --data was "required", and
+#: `evaluate --data ""` scored the run's own data, without a word.
+SPEC_METAVAR = "SPEC"
 
 
 @dataclass(frozen=True)

@@ -1246,6 +1246,11 @@ def test_file_and_folder_flags_expand_a_tilde(argv, dest, monkeypatch, tmp_path)
     (("fit", "--catalogue", "c", "--data", "d", "--out", ""), "--out"),
     (("zoo", "build", "--out="), "--out"),
     (("catalogue", "add", "h", "--to", ""), "--to"),
+    # A data spec too: `rank --data ""` said --data was required, `evaluate --data ""` scored
+    # the run's own data.
+    (("rank", "--catalogue", "c", "--data", "", "--out", "r"), "--data"),
+    (("fit", "--catalogue", "c", "--data=", "--out", "r"), "--data"),
+    (("evaluate", "--model", "exp", "--data", ""), "--data"),
 ])
 def test_an_empty_path_is_refused_naming_its_flag(argv, flag, capsys):
     # `evaluate --data-dir ""` read the default folder, `tune --run ""` the working folder
@@ -1271,6 +1276,8 @@ def test_an_empty_path_option_is_refused_from_python(tmp_path):
         DataArgs(spec="tfds:beans", data_dir="")
     with pytest.raises(options.OptionError, match="data_dir"):
         load_evaluation_task(tmp_path / "export", data_dir="")
+    with pytest.raises(options.OptionError, match="data must be a path, not empty, got ''"):
+        load_evaluation_task(tmp_path / "export", data="")
     # A run recorded with "" before (tfds read its default folder for it) loads as then.
     assert DataArgs.from_json({"spec": "tfds:beans", "data_dir": ""}).data_dir is None
 
