@@ -805,9 +805,10 @@ def test_untrusted_names_show_literally_in_report_md(evil_run):
     path, md, _ = evil_run
     # The escaped forms (whatever renders them): no raw tag, comment or emphasis survives.
     for raw in ("<img", "<script", "<!--", "<i>", "<b>mod", "*star*", "![img]"):
-        assert raw not in md, raw
-    assert "&lt;img src=x onerror=alert(1)&gt;" in md and "\\*star\\*" in md
-    assert "&lt;!-- c" in md and "!\\[img\\](https:evil.example)" in md
+        assert not re.search(r"(?<!\\)" + re.escape(raw), md), raw
+    assert "\\<img src=x onerror=alert(1)>" in md and "\\*star\\*" in md
+    assert "\\<!-- c" in md and "!\\[img\\](https:evil.example)" in md
+    assert "\\&lt;entity" in md and "\\$x\\$ \\&amp;" in md  # a class name, EVIL_REASON
     assert "digit_0" in md  # an ordinary name is left as it is
     assert f"Run directory: ``{path}``" in md  # a code span holding a backtick
     markdown_it = pytest.importorskip("markdown_it")
@@ -1166,3 +1167,28 @@ def test_report_on_a_read_only_run_says_it_writes_into_the_run_folder(tmp_path, 
     assert not lock_is_held(view / ".fit.lock")
     with file_lock(run / ".fit.lock", timeout=0):
         assert lock_is_held(view / ".fit.lock")
+
+
+def test_each_renderer_escapes_for_its_own_format(tmp_path):
+    """report.md showed "p = 0.31 &gt; 0.05" in the at-chance warning: HTML's escaping in the
+    Markdown file, which is read as text too. Markdown escapes with backslashes, only what
+    would start markup ("<b>", "&amp;", a line starting ">"), HTML with entities."""
+    make_full_run(tmp_path)
+    record = read_json(tmp_path / "ensemble.json")
+    record["at_chance"] = "accuracy 0.100 (one-sided binomial p = 0.31 > 0.05 on 20 images)"
+    atomic_write_json(tmp_path / "ensemble.json", record)
+    md, html = (f.read_text() for f in report.write_report(tmp_path))
+    assert "p = 0.31 > 0.05 on 20 images" in md and "&gt;" not in md
+    assert "p = 0.31 &gt; 0.05 on 20 images" in html
+    texts = ["a < b > c & d", "<b>bold</b> &amp; &#62;", "> quoted", "x <3"]
+    md = report.render_markdown("t", [report.Section("s", list(texts))])
+    assert "a < b > c & d" in md and "\\<b>bold\\</b> \\&amp; \\&#62;" in md
+    assert "\\> quoted" in md and "x <3" in md
+    markdown_it = pytest.importorskip("markdown_it")
+    doc = _Doc(markdown_it.MarkdownIt("commonmark").render(md))
+    assert doc.tags <= {"h1", "h2", "p"}, doc.tags
+    for text in texts:
+        assert text in doc.text, text
+    doc = _Doc(report.render_html("t", [report.Section("s", list(texts))]))
+    for text in texts:
+        assert text in doc.text, text

@@ -104,11 +104,14 @@ class Section:
 #: Backslash-escaped wherever they are: code spans, emphasis, links and images, strikethrough,
 #: GitHub math (`_` only where it could open or close emphasis, see _md_text).
 _MD_ESCAPED = frozenset("\\`*[]~$")
-#: Written as entities: raw HTML, autolinks, comments and entity references.
-_MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-#: A block's first characters that would start a heading or a list ("-", "+", "12." / "3)"
-#: followed by a space); ">" is an entity anyway.
-_MD_BLOCK_START = re.compile(r"(#|[+\-](?= |$))|\d{1,9}([.)])(?= |$)")
+#: Backslash-escaped where they would start markup: "<" before what opens raw HTML, a comment
+#: or an autolink (a letter, "/", "!", "?"), "&" before an entity reference ("&lt;", "&#62;").
+#: Markdown's own escape, not HTML's: report.md is read as text too, where "p = 0.3 &gt; 0.05"
+#: showed the entity (a "<" or ">" elsewhere is text to CommonMark, as it is to a reader).
+_MD_MARKUP_AT = {"<": re.compile(r"<[A-Za-z/!?]"), "&": re.compile(r"&#?[A-Za-z0-9]+;")}
+#: A block's first characters that would start a heading, a list ("-", "+", "12." / "3)"
+#: followed by a space) or a block quote (">").
+_MD_BLOCK_START = re.compile(r"(#|>|[+\-](?= |$))|\d{1,9}([.)])(?= |$)")
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f]+")
 
 
@@ -121,8 +124,8 @@ def _md_text(text, start=False, heading=False) -> str:
         text = text.lstrip(" ")  # 4 spaces would start a code block; HTML shows none either
     out = []
     for i, ch in enumerate(text):
-        if ch in _MD_ENTITIES:
-            out.append(_MD_ENTITIES[ch])
+        if ch in _MD_MARKUP_AT:
+            out.append("\\" + ch if _MD_MARKUP_AT[ch].match(text, i) else ch)
         elif ch in _MD_ESCAPED or (heading and ch == "#") or (ch == "_" and not (
                 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum())):
             out.append("\\" + ch)
