@@ -177,8 +177,8 @@ def changed_files_note(result: dict) -> str | None:
                                           f"put the {removed} missing back" if removed else "")
                         if part)
     else:
-        how = ("its files have the names of those it was measured on, but not their pixels "
-               "(files edited since, or decoded otherwise by this version)")
+        how = ("their pixels differ from those it was measured on (files edited since, or "
+               "decoded otherwise by this version)")
         fix = "restore the files"
     return (f"{seen['folder']} holds {seen['present']} of the {seen['recorded']} files this "
             f"export was fit on (by name; its metadata's task.files), but {how}. The "

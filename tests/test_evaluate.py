@@ -1152,3 +1152,20 @@ def test_a_class_name_with_a_slash_is_matched_by_its_folder_spelling(tmp_path):
                train=task.train)
     with pytest.raises(DataError, match="store the model's names in the npz file's"):
         ev.class_index(["a", "beware of ice/snow", "c"], npz)
+
+
+def test_the_note_on_files_edited_since_the_fit_reads_as_one_sentence():
+    """The note on the export's own folder whose files have their names but other pixels said
+    "…task.files), but its files have the names of those it was measured on, but not their
+    pixels": a doubled "but"."""
+    from hubensemble.heldout import changed_files_note
+
+    note = changed_files_note({"n": 30, "data_changed": {
+        "folder": "/data/photos", "recorded": 30, "present": 30, "added": 0, "removed": 0,
+        "train": 19, "val": 5, "test": 6}})
+    first = note.split(". ")[0]
+    assert first == ("/data/photos holds 30 of the 30 files this export was fit on (by name; "
+                     "its metadata's task.files), but their pixels differ from those it was "
+                     "measured on (files edited since, or decoded otherwise by this version)")
+    assert note.endswith("To score its held-out test split, restore the files; to score new "
+                         "images, put them in a folder of their own")
