@@ -312,11 +312,13 @@ def cmd_evaluate(args):
 
 
 def cmd_report(args):
-    """`report`: report.write_report; prints the paths of report.md and report.html."""
+    """`report`: report.write_report; prints the paths of report.md and report.html (absolute,
+    each on one line: text.escaped)."""
     from hubensemble.report import write_report
+    from hubensemble.text import escaped
 
     md, html = write_report(args.run)
-    summary(args, f"{md}\n{html}")
+    summary(args, f"{escaped(md)}\n{escaped(html)}")
     return 0
 
 

@@ -1192,3 +1192,16 @@ def test_each_renderer_escapes_for_its_own_format(tmp_path):
     doc = _Doc(report.render_html("t", [report.Section("s", list(texts))]))
     for text in texts:
         assert text in doc.text, text
+
+
+def test_the_report_command_prints_its_files_absolute(tmp_path, in_process, monkeypatch):
+    """`hubensemble report --run run` printed "run/report.md", as typed, where `export` and
+    every advice print absolute paths; write_report returns them absolute too. A run folder
+    named with a newline stays on one line (text.escaped)."""
+    run = tmp_path / "a\nrun"
+    make_full_run(run)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = in_process("report", "--run", "a\nrun")
+    assert code == 0, err
+    assert out.splitlines() == [f"{tmp_path}/a\\nrun/report.md", f"{tmp_path}/a\\nrun/report.html"]
+    assert report.write_report("a\nrun") == (run / "report.md", run / "report.html")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,7 +30,8 @@ class ReportPaths(NamedTuple):
 
 def write_report(run_dir) -> ReportPaths:
     """Writes RUN/report.md (figures in RUN/report_files/) and the self-contained
-    RUN/report.html; returns their paths as a ReportPaths record. Every file is written
+    RUN/report.html; returns their paths, absolute (as `export`'s and the advice's: the
+    command printed them relative, as typed), as a ReportPaths record. Every file is written
     atomically; a figure of an earlier report that no longer applies is deleted. Raises
     RunError when `run_dir` is not a folder or holds neither run.json nor ranking.json, or
     when another process holds the run's lock (`Run.lock`: a command writing into it), which
@@ -59,7 +61,7 @@ def write_report(run_dir) -> ReportPaths:
         # cannot hold
         atomic_write_text(run.report_md, printable(render_markdown(title, sections)))
         atomic_write_text(run.report_html, printable(render_html(title, sections)))
-    return ReportPaths(run.report_md, run.report_html)
+    return ReportPaths(Path(os.path.abspath(run.report_md)), Path(os.path.abspath(run.report_html)))
 
 
 # ---------------------------------------------------------------------------------------------
