@@ -46,6 +46,8 @@ class DistillResult:
     `students`: every student folder in RUN/distill/ (`student_records`: this one and those
     of other modules, kept), and `replaced`: the same record of the earlier student of this
     module that this one replaced (its folder is gone; its options can train it again), or None.
+    `report`: the run's report (ReportPaths) when `run_distill` wrote it again, else None
+    (not in distill.json).
     """
 
     student: dict
@@ -58,10 +60,11 @@ class DistillResult:
     gap_note: str | None = None
     students: list = dataclasses.field(default_factory=list)
     replaced: dict | None = None
+    report: tuple | None = dataclasses.field(default=None, compare=False)
 
     def to_json(self) -> dict:
-        """Exactly what RUN/distill.json holds."""
-        return dataclasses.asdict(self)
+        """Exactly what RUN/distill.json holds (not `report`)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "report"}
 
 
 def _describe(s) -> str:

@@ -629,3 +629,22 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
     shutil.rmtree(path / "export")  # no export: nothing to say
     ensemble.run_ensemble(path, max_members=1)
     assert "earlier ensemble" not in caplog.text
+
+
+def test_distill_writes_the_runs_report_again_so_that_it_shows_the_student(
+        run_dir, tmp_path, in_process):
+    """`distill` left RUN/report.md and report.html as they were before it: the report did
+    not show the student until `hubensemble report` ran. It now writes a report the run has
+    again (fit writes it after its stages), and says so."""
+    from hubensemble.report import write_report
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    md, html = write_report(path)
+    assert "distilled student" not in md.read_text()
+    code, out, err = in_process("distill", "--run", path, "--distill-steps", "0.05",
+                                "--distill-init", "member")
+    assert code == 0, err
+    assert "distilled student (small)" in md.read_text()
+    assert "distilled student (small)" in html.read_text()
+    assert f"report (with the student): {path / 'report.html'} (and report.md)" in out
