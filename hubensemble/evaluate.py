@@ -12,7 +12,7 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
-from hubensemble.text import described
+from hubensemble.text import described, escaped
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
@@ -483,7 +483,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     skipped = data.get("skipped") or []
     if skipped:
         files = f" of {data['files']}" if data.get("files") is not None else ""
-        shown = "; ".join(f"{p}: {r}" for p, r in skipped[:3])
+        shown = "; ".join(f"{escaped(p)}: {r}" for p, r in skipped[:3])
         more = (f"; and {len(skipped) - 3} more" + (f", {skipped_in}" if skipped_in else "")
                 if len(skipped) > 3 else "")
         lines.append(f"{len(skipped)}{files} file(s) of the data were skipped and "

@@ -19,7 +19,7 @@ from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
-from hubensemble.text import closest_name, printable, shell
+from hubensemble.text import closest_name, escaped, shell
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class FitResult:
 
         text = summary_table(self.run_dir)
         if self.skipped:
-            shown = "; ".join(f"{printable(p)}: {r}" for p, r in self.skipped[:3])
+            shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
             text += (f"\ndata: {len(self.skipped)} file(s) skipped, unreadable (e.g. {shown}); "
                      f"{skipped_list(Path(self.run_dir).resolve())}")
         return text

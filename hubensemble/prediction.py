@@ -340,9 +340,10 @@ def _unreadable(path, reason, skip):
         # A path that names nothing is a typo to fix, not a file to remove (a new-user check).
         what = ("leave the folder out or put images in it" if os.path.isdir(path) else
                 "check the path" if not os.path.lexists(path) else "fix or remove the file")
-        raise HubensembleError(f"{path}: {reason}; {what} (or pass --skip-unreadable, "
-                               "skip_unreadable=True in Python)")
-    log.warning("%s: %s; skipped", path, reason)
+        raise HubensembleError(f"{escaped(path)}: {reason}; {what} (or pass "
+                               "--skip-unreadable, skip_unreadable=True in Python)")
+    # On one line, as stdout shows it (a newline or an ESC in a file name reached stderr raw).
+    log.warning("%s: %s; skipped", escaped(path), reason)
     return {"path": os.fspath(path), "error": reason}
 
 

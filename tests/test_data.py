@@ -1489,3 +1489,26 @@ def test_an_owned_image_list_is_moved_into_the_stack_not_copied_beside_it():
     split = _make_split(mixed, [0, 1], owned=True)
     assert isinstance(split.images, list) and [im.shape for im in split.images] == [
         (5, 7, 3), (6, 7, 3)]
+
+
+def test_a_skipped_files_name_stays_on_one_line_in_the_summary_and_refusals(tmp_path):
+    """The data's summary and refusals named a skipped file as it is: a newline or an ESC in
+    its name split the line or reached the terminal (predict's stdout escaped them)."""
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(
+                root / name / f"{i}.png")
+    (root / "a" / "n\nx\x1b[2J.png").write_text("not a picture\n")
+    summary = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0).summary()
+    assert "n\\nx\\x1b[2J.png: " in summary and "\x1b" not in summary and "\nx" not in summary
+    only = tmp_path / "only" / "a"
+    only.mkdir(parents=True)
+    (only / "n\nx\x1b[2J.png").write_text("not a picture\n")
+    (only / "m.png").write_text("not a picture\n")
+    shutil.copytree(root / "b", only.parent / "b")  # a class whose files are all skipped
+    with pytest.raises(DataError) as refused:
+        load_task(f"folder:{only.parent}")
+    assert "n\\nx\\x1b[2J.png: " in str(refused.value) and "\x1b" not in str(refused.value)

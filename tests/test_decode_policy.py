@@ -1212,3 +1212,23 @@ def test_shrunk_images_are_counted_per_split_in_the_summary_run_json_and_report(
     assert arrays.train.images.shape[1:3] == (1030, 1100) and arrays.shrunk == []
     assert arrays.to_json()["shrunk"]["count"] == 0
     assert "shorter side shrunk" not in arrays.summary()
+
+
+def test_predict_names_a_skipped_file_on_one_line_on_stderr_too(
+        export_dir, tmp_path, capsys, monkeypatch):
+    """predict's stdout names a file as one shell word (a newline or an ESC escaped), but its
+    warning for a skipped file, and its refusal of one, printed the name as it is on stderr."""
+    from hubensemble import _tf
+    from hubensemble.cli import main
+
+    monkeypatch.delenv(_tf.QUIET_ENV, raising=False)  # main sets it: undone after the test
+    bad = tmp_path / "n\nx\x1b[2J.png"
+    bad.write_text("not a picture\n")
+    for argv in (["--skip-unreadable"], []):
+        code = main(["predict", "--model", str(export_dir), str(bad), *argv])
+        err = capsys.readouterr().err
+        assert code == (1 if argv else 2) and "\x1b" not in err, err
+        said = [line for line in err.splitlines() if f"{tmp_path}/n\\nx\\x1b[2J.png: not a" in line]
+        assert len(said) == 1 and said[0].startswith(
+            "WARNING hubensemble.prediction: " if argv else "hubensemble: error: "), err
+        assert said[0].endswith("; skipped") if argv else "--skip-unreadable" in said[0], err

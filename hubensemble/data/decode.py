@@ -37,6 +37,7 @@ from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGN
                                     UNSUPPORTED, animated_webp, outside_graph, sniff,
                                     sniff_row)
 from hubensemble.errors import DataError, first_line
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -456,7 +457,7 @@ def _decode_with_pil(data: bytes, name: str | None = None) -> tuple[np.ndarray, 
         if (name, said) not in _WARNED:
             _WARNED.add((name, said))
             log.warning("%s: Pillow warned while decoding it (%s); decoded all the same",
-                        name or "an image", said)
+                        escaped(name) if name else "an image", said)
     return out
 
 

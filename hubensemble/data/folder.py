@@ -19,7 +19,7 @@ from hubensemble.data.task import _SPLIT_ALIASES, Task, class_name_fault
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
-from hubensemble.text import escaped, printable
+from hubensemble.text import escaped
 
 
 class _Listing:
@@ -132,7 +132,7 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
         elif os.path.isdir(p):
             why = not_utf8(os.fsencode(d))  # Python read its bytes as lone surrogates
             if why:
-                raise DataError(f"class folder {printable(p)}/ has a name that is {why}; "
+                raise DataError(f"class folder {escaped(p)}/ has a name that is {why}; "
                                 f"a folder's name is its class's label, which the model "
                                 f"serves as UTF-8 text: rename the folder in UTF-8")
             why = class_name_fault(d)  # the rule of every source's class names
@@ -295,7 +295,7 @@ def _reading_bar(path: str, roots: list[str]):
         return sum(len(_list_class_folder(os.path.join(root, c), listing))
                    for root in roots for c in _class_folders(root, listing))
 
-    return command_bar(total=count, desc=f"reading folder:{printable(path)}", unit="file")
+    return command_bar(total=count, desc=f"reading folder:{escaped(path)}", unit="file")
 
 
 def _load_folder(rest: str, options: LoadOptions) -> Task:
@@ -384,7 +384,7 @@ def _empty_error(path, skipped):
     """The DataError for a folder without one readable image (with the first skip reason)."""
     detail = ""
     if skipped:
-        detail = (f"; all {len(skipped)} file(s) were unreadable, e.g. {skipped[0][0]}: "
+        detail = (f"; all {len(skipped)} file(s) were unreadable, e.g. {escaped(skipped[0][0])}: "
                   f"{skipped[0][1]}")
     return DataError(f"no readable images under {path}{detail}; {_EMPTY_HINT}")
 

@@ -22,7 +22,7 @@ from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError
-from hubensemble.text import printable
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def _validated(task: Task, **rules) -> Task:
 def _log_skipped(error: DataError) -> None:
     """Logs each file of `error.skipped` (a refusal's: [(path, reason)]) as a warning."""
     for path, reason in getattr(error, "skipped", ()):
-        log.warning("skipped %s: %s", printable(path), reason)
+        log.warning("skipped %s: %s", escaped(path), reason)  # on one line
 
 
 def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:

@@ -15,6 +15,7 @@ from hubensemble import formats
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError
+from hubensemble.text import escaped
 
 SPLIT_NAMES = formats.SPLITS
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
@@ -454,30 +455,31 @@ class Task:
         hidden = [p for p in self.ignored if p not in ours]
         if hidden:
             text += (f"; {len(hidden)} hidden or system entr"
-                     f"{'y' if len(hidden) == 1 else 'ies'} ignored (e.g. {hidden[0]})")
+                     f"{'y' if len(hidden) == 1 else 'ies'} ignored (e.g. {escaped(hidden[0])})")
         if ours:
             text += (f"; {len(ours)} folder(s) hubensemble made (a run or an export) inside "
-                     f"the data ignored, not read as classes (e.g. {ours[0]}: move them out)")
+                     f"the data ignored, not read as classes (e.g. {escaped(ours[0])}: move "
+                     "them out)")
         if self.oriented:
             # Phone photos carry the tag; serving clients that honour it (browsers, image
             # pickers) send pixels the model never saw that way (docs/export.md).
             text += (f"; {len(self.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
-                     f"{self.oriented[0][0]}: {self.oriented[0][1]}) used as stored, not "
+                     f"{escaped(self.oriented[0][0])}: {self.oriented[0][1]}) used as stored, not "
                      "turned upright, as serve_bytes reads them")
         if self.turned:
             # Pillow applies a TIFF's tag as it loads it, so these are upright (docs/data.md).
             text += (f"; {len(self.turned)} TIFF image(s) turned upright by their orientation "
-                     f"tag (e.g. {self.turned[0][0]}: {self.turned[0][1]}), as Pillow reads "
-                     "them and predict sends them")
+                     f"tag (e.g. {escaped(self.turned[0][0])}: {self.turned[0][1]}), as Pillow "
+                     "reads them and predict sends them")
         record = self._shrunk_record()
         if record["count"]:
             path, (h, w) = record["examples"][0]
             text += (f"; {record['count']} image(s) above {MAX_SHORT_SIDE} px on their "
                      f"shorter side shrunk to it ("
                      + ", ".join(f"{s} {n}" for s, n in record["splits"].items())
-                     + f"; e.g. {path}: {h}x{w})")
+                     + f"; e.g. {escaped(path)}: {h}x{w})")
         if self.skipped:
-            shown = "; ".join(f"{p}: {r}" for p, r in self.skipped[:3])
+            shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
             more = (f"; and {len(self.skipped) - 3} more"
                     + (f", {skipped_in}" if skipped_in else "") if len(self.skipped) > 3 else "")
             text += f"; {len(self.skipped)} file(s) skipped ({shown}{more})"

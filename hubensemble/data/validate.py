@@ -8,7 +8,7 @@ from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import (SPLIT_NAMES, Split, Task, _check_label_range,
                                    check_class_names)
 from hubensemble.errors import DataError
-from hubensemble.text import printable
+from hubensemble.text import escaped
 
 
 def index_names(labels: dict[str, np.ndarray], *, what: str, fix: str, compact: bool = False,
@@ -130,7 +130,8 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
     counts = dict(zip(task.class_names,
                       np.bincount(task.train.labels, minlength=task.num_classes).tolist()))
     skipped = (f" ({len(task.skipped)} file(s) were skipped, e.g. "  # with why: not all are
-               f"{task.skipped[0][0]}: {task.skipped[0][1]})" if task.skipped else "")  # images
+               f"{escaped(task.skipped[0][0])}: {task.skipped[0][1]})"  # images
+               if task.skipped else "")
     if task.class_files:  # a folder's: the short classes' own skipped files, not any
         skipped = "".join(_short_by_skips(task, c, n) for c, n in counts.items()
                           if n < min_per_class)
@@ -206,10 +207,10 @@ def _folder_files(record: dict) -> str:
     """"its folder F/ has N file(s), K unreadable and skipped (the first SHORT_SKIPS_SHOWN with
     their reasons; and M more), R read" for a `Task.class_files` record."""
     skips = record.get("skipped") or []
-    shown = "; ".join(f"{printable(p)}: {r}" for p, r in skips[:SHORT_SKIPS_SHOWN])
+    shown = "; ".join(f"{escaped(p)}: {r}" for p, r in skips[:SHORT_SKIPS_SHOWN])
     more = (f"; and {len(skips) - SHORT_SKIPS_SHOWN} more" if len(skips) > SHORT_SKIPS_SHOWN
             else "")
-    return (f"its folder {printable(record['folder'])}/ has {record['files']} file(s), "
+    return (f"its folder {escaped(record['folder'])}/ has {record['files']} file(s), "
             f"{len(skips)} unreadable and skipped ({shown}{more}), "
             f"{record['files'] - len(skips)} read")
 
