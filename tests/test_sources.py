@@ -447,6 +447,107 @@ def test_a_rescaling_keras_file_is_fed_its_own_range(tmp_path):
     np.testing.assert_allclose(runtime(X).numpy(), reference, rtol=1e-4, atol=1e-5)
 
 
+def test_a_rescaling_keras_file_fed_the_default_range_is_warned_of(tmp_path, caplog):
+    # Fed [0, 1], Rescaling(1/255) makes every image nearly black: it ranked and trained, badly,
+    # without a word (a new user's model; the docs ask for value_range: [0, 255]).
+    _classifier(9, rescale=True).save(tmp_path / "pixels.keras")
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        ModuleRuntime.load(str(tmp_path / "pixels.keras"), name="mine")
+    (record,) = [r for r in caplog.records if "Rescaling" in r.getMessage()]
+    assert "mine" in record.getMessage() and "value_range: [0, 255]" in record.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        ModuleRuntime.load(str(tmp_path / "pixels.keras"), value_range="0,255")
+        _classifier(9).save(tmp_path / "plain.keras")
+        ModuleRuntime.load(str(tmp_path / "plain.keras"))
+    assert not [r for r in caplog.records if "Rescaling" in r.getMessage()]
+
+
+class OwnSub(keras.Model):
+    """A subclassed model that no `register_keras_serializable` import makes loadable."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(4, 3)
+        self.pool = keras.layers.GlobalAveragePooling2D()
+
+    def call(self, x):
+        return self.pool(self.conv(x))
+
+
+def test_a_keras_file_of_a_class_of_its_own_says_how_to_catalogue_it(tmp_path):
+    model = OwnSub()
+    model(X)
+    model.save(tmp_path / "sub.keras")
+    with pytest.raises(ModuleLoadError) as err:
+        ModuleRuntime.load(str(tmp_path / "sub.keras"), name="sub")
+    text = str(err.value)
+    assert err.value.stage == "load" and "'OwnSub'" in text and "model.export(DIR)" in text
+    assert "Full object config" not in text
+    # ... and the way on works: the exported SavedModel loads and embeds as the model does.
+    model.export(str(tmp_path / "sub_export"), verbose=False)
+    runtime = ModuleRuntime.load(str(tmp_path / "sub_export"), input_size=(32, 32))
+    np.testing.assert_allclose(runtime(X).numpy(), model(X).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _channels_module(path, channels, *, keras_file=False):
+    """A module taking [N, H, W, channels] float images: a functional .keras file, or a
+    tf.Module saved by tf.saved_model.save (a signature, no `variables` attribute)."""
+    keras.utils.set_random_seed(channels)
+    if keras_file:
+        inp = keras.Input((None, None, channels))
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(5, 3)(inp))
+        keras.Model(inp, x).save(path)
+        return keras.saving.load_model(path)
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, channels, 5], [channels, 0]))
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
+        input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)])
+    tf.saved_model.save(module, str(path))
+    return module.__call__
+
+
+@pytest.mark.parametrize("keras_file", [False, True])
+def test_a_grey_module_gets_the_luminance_and_other_channel_counts_are_refused(
+        tmp_path, keras_file):
+    # A 1-channel module failed in rank with "its __call__ was saved for float32 images
+    # [None, None, None, 3]" (the wrong shape) and a fix that could not work (input_size).
+    suffix = ".keras" if keras_file else ""
+    grey = _channels_module(str(tmp_path / f"grey{suffix}"), 1, keras_file=keras_file)
+    runtime = ModuleRuntime.load(str(tmp_path / f"grey{suffix}"), name="grey")
+    luminance = tf.image.rgb_to_grayscale(X)
+    np.testing.assert_allclose(runtime(X).numpy(), grey(luminance).numpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert runtime.signature.channels == 1
+    # Through HubLayer in a classifier (rank, tune and the export build it so), and exported.
+    model = keras.Sequential([keras.Input((None, None, 3)), HubLayer(str(tmp_path / f"grey"
+                              f"{suffix}")), keras.layers.Dense(2)])
+    model.export(str(tmp_path / "served"), format="tf_saved_model", verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(tf.constant(X)).numpy(), model(X).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    _channels_module(str(tmp_path / f"rgba{suffix}"), 4, keras_file=keras_file)
+    with pytest.raises(ModuleLoadError) as err:
+        ModuleRuntime.load(str(tmp_path / f"rgba{suffix}"), name="rgba")
+    assert err.value.stage == "input" and "4 channels" in str(err.value)
+    assert "[None, None, None, 4]" in str(err.value)
+
+
+def test_a_signature_module_whose_variables_are_not_exposed_is_said_frozen(tmp_path, caplog):
+    # tf.saved_model.save of a tf.Module keeps no `variables` attribute: its signature was used
+    # frozen with no warning (the docs promise one) and `catalogue add` recorded no params.
+    _channels_module(str(tmp_path / "plain"), 3)
+    runtime = ModuleRuntime.load(str(tmp_path / "plain"), name="plain")
+    assert runtime.trainable_variables == [] and "used frozen" in runtime.frozen_reason
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.layer"):
+        HubLayer(str(tmp_path / "plain"), trainable=True)
+    assert any("used frozen" in r.getMessage() for r in caplog.records)
+    target = tmp_path / "c.yaml"
+    assert cli.main(["catalogue", "add", str(tmp_path / "plain"), "--to", str(target)]) == 0
+    assert load_catalogue(target)[0].params == 3 * 3 * 3 * 5
+
+
 # --- remote reads: every one bounded, gs:// included ---------------------------------------
 
 def test_a_gfile_read_that_never_answers_times_out(tmp_path):

@@ -95,7 +95,8 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
         from hubensemble.hub.sources import guess_value_range
 
         value_range = guess_value_range(runtime.keras_model)
-    params = int(sum(int(np.prod(v.shape)) for v in runtime.variables))
+    variables = runtime.variables or getattr(runtime.obj, "captured_variables", [])
+    params = int(sum(int(np.prod(v.shape)) for v in variables))
     fields = dict(name=name or entry_name(handle), handle=handle, sha256=_sha256(files, handle),
                   input_size=input_size, value_range=value_range, output_dim=dim,
                   params=params or None, trust=bool(trust), weights=weights, layer=layer,

@@ -6,6 +6,7 @@ one call convention, so that ranking embeds exactly the pixels fine-tuning and t
     images float32 [B, H, W, 3] in [0, 1]
       -> resize to the entry's input_size, when it has one (`augment.resize`: antialiased
          bilinear, clipped to [0, 1])
+      -> their luminance [B, H, W, 1] (ITU-R 601), for a module that takes 1 channel
       -> the entry's value_range ([0, 1], [-1, 1], [0, 255] or ImageNet mean/std), as the
          module's input dtype (float32, or uint8 in [0, 255] rounded)
       -> module(images, training) — or module(images) for a __call__ without `training`
@@ -179,11 +180,16 @@ class SignatureModule:
             trainable = [v for v in self.variables if v.name in names]
         self.trainable_variables = list(trainable)
         self.regularization_losses = []
+        # The variables the signature reads: a SavedModel written by tf.saved_model.save of a
+        # tf.Module has them, but no `variables` attribute to expose them by.
+        self.captured_variables = list(getattr(fn, "variables", None) or ())
         self.frozen_reason = None
-        if self.variables and not self.trainable_variables:
-            self.frozen_reason = (f"its signature {name!r} exposes no trainable variables: it "
-                                  "is used frozen (fine-tuning trains the new head only, a "
-                                  "linear probe on its embeddings)")
+        if (self.variables or self.captured_variables) and not self.trainable_variables:
+            self.frozen_reason = (
+                f"its signature {name!r} exposes no trainable variables: it is used frozen "
+                "(fine-tuning trains the new head only, a linear probe on its embeddings); "
+                "to fine-tune it, save it with a `trainable_variables` attribute (as "
+                "keras.Model.export does) or as a reusable SavedModel with __call__")
         self._loaded = loaded  # keeps the variables and functions alive
 
     def __call__(self, images):
@@ -198,7 +204,14 @@ class SignatureModule:
             sizes = ((int(spec.shape[1]), int(spec.shape[2])),)
         return CallSignature(dtypes=(spec.dtype.name,), sizes=sizes, training="none",
                              training_values=(), training_keyword=False,
-                             outputs=(self.output_spec,))
+                             outputs=(self.output_spec,), channels=_channels(spec.shape))
+
+
+def _channels(shape):
+    """The channel count a traced image shape fixes ([B, H, W, C]), else None."""
+    if shape.rank == 4 and shape[-1] is not None:
+        return int(shape[-1])
+    return None
 
 
 def open_module(files: ModuleFiles, *, output_key=None):
@@ -281,7 +294,8 @@ class CallSignature:
     ``training_values``), "tensor" (a bool
     tensor argument) or "none" (no `training` argument); ``training_keyword``: whether it
     was traced with ``training=`` as a keyword; ``outputs``: per trace, the output structure
-    (a TensorSpec, or a dict of them).
+    (a TensorSpec, or a dict of them); ``channels``: the images' channel count when every
+    trace fixes the same one (3 for RGB, 1 for a grey module), else None.
     """
 
     dtypes: tuple[str, ...]
@@ -290,6 +304,7 @@ class CallSignature:
     training_values: tuple[bool | None, ...]
     training_keyword: bool
     outputs: tuple
+    channels: int | None = None
 
     @classmethod
     def of(cls, obj, *, name=None, handle=None) -> "CallSignature":
@@ -307,6 +322,7 @@ class CallSignature:
                                   module=name, handle=handle, stage="savedmodel")
         dtypes, sizes, any_size, modes, values, keyword, outputs = [], set(), False, set(), \
             set(), False, []
+        channels = set()
         for trace in traces:
             args, kwargs = trace.structured_input_signature
             images = args[0] if args else None
@@ -317,6 +333,7 @@ class CallSignature:
             if images.dtype.name not in dtypes:
                 dtypes.append(images.dtype.name)
             shape = images.shape
+            channels.add(_channels(shape))
             if shape.rank != 4 or shape[1] is None or shape[2] is None:
                 any_size = True
             else:
@@ -342,7 +359,8 @@ class CallSignature:
         mode = next(m for m in ("python", "tensor", "none") if m in modes)
         return cls(dtypes=tuple(dtypes), sizes=() if any_size else tuple(sorted(sizes)),
                    training=mode, training_values=tuple(sorted(values, key=repr)),
-                   training_keyword=keyword, outputs=tuple(outputs))
+                   training_keyword=keyword, outputs=tuple(outputs),
+                   channels=channels.pop() if len(channels) == 1 else None)
 
     @classmethod
     def of_keras(cls, model, *, name=None, handle=None) -> "CallSignature":
@@ -355,21 +373,24 @@ class CallSignature:
             raise ModuleLoadError(f"the Keras model takes {len(inputs)} inputs; hubensemble "
                                   "needs one image input", module=name, handle=handle,
                                   stage="input")
-        dtype, sizes, outputs = "float32", (), ()
+        dtype, sizes, outputs, channels = "float32", (), (), None
         if inputs:
             shape, dtype = tuple(inputs[0].shape), str(inputs[0].dtype)
+            channels = _channels(tf.TensorShape(shape))
             if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
                 sizes = ((int(shape[1]), int(shape[2])),)
             out = model.outputs[0]
             outputs = (tf.TensorSpec(tuple(out.shape), str(out.dtype)),)
         return cls(dtypes=(dtype,), sizes=sizes, training="python",
-                   training_values=(False, True), training_keyword=True, outputs=outputs)
+                   training_values=(False, True), training_keyword=True, outputs=outputs,
+                   channels=channels)
 
     def describe(self) -> str:
         """What the traced __call__ accepts, for messages: e.g.
         "float32 images [None, 20, 20, 3], training=False/True"."""
-        shapes = (", ".join(f"[None, {h}, {w}, 3]" for h, w in self.sizes)
-                  or "[None, None, None, 3]")
+        c = self.channels or "C"
+        shapes = (", ".join(f"[None, {h}, {w}, {c}]" for h, w in self.sizes)
+                  or f"[None, None, None, {c}]")
         training = {"none": "no training argument", "tensor": "training as a bool tensor"}.get(
             self.training, "training=" + "/".join(str(v) for v in self.training_values))
         return f"{' or '.join(self.dtypes)} images {shapes}, {training}"
@@ -399,6 +420,7 @@ class CallSignature:
 
 
 _NONE = object()  # "no training argument" (None itself could be a traced value)
+_WARNED_RANGE: set = set()  # the Keras files `_warn_value_range` has warned of
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,6 +474,24 @@ class ModuleRuntime:
             log.info("module %s was saved without a training=True trace: it runs in inference "
                      "mode also while fine-tuning", self.name or self.handle)
         self.frozen_reason = getattr(obj, "frozen_reason", None)
+        self._warn_value_range()
+
+    def _warn_value_range(self):
+        """A .keras/.h5 model that rescales its input by 1/255 (or 1/127.5) itself takes
+        [0, 255] pixels: fed the default [0, 1], it sees images in [0, 1/255] and still ranks
+        and trains, only badly. Warned once per process and file."""
+        if self.files.kind != "keras-file" or self.value_range != "0,1":
+            return
+        from hubensemble.hub.sources import guess_value_range
+
+        if guess_value_range(self.obj) == "0,1" or self.path in _WARNED_RANGE:
+            return
+        _WARNED_RANGE.add(self.path)
+        log.warning("module %s (%s): the model rescales its input itself (a Rescaling layer by "
+                    "1/255 or 1/127.5 after its input), so it takes pixels in [0, 255], but "
+                    "its value_range is [0, 1]: it sees every image nearly black; write "
+                    "value_range: [0, 255] on its catalogue entry (`catalogue add` reads it "
+                    "from the model)", self.name or self.handle, self.handle)
 
     # -- construction -----------------------------------------------------------------------
 
@@ -536,6 +576,11 @@ class ModuleRuntime:
             raise self._error(
                 f"the module takes uint8 images, which hold [0, 255]: value_range "
                 f"{self.value_range} cannot be fed to it; write value_range: [0, 255]", "input")
+        if sig.channels not in (None, 1, 3):
+            raise self._error(
+                f"the module takes images with {sig.channels} channels ({sig.describe()}); "
+                "hubensemble feeds RGB images (3 channels), or their luminance to a module "
+                "that takes 1 (grey)", "input")
         if self.input_size is not None:
             self.check_input_size(self.input_size)
         spec = sig.output_spec(self.output_key, name=self.name, handle=self.handle)
@@ -577,8 +622,8 @@ class ModuleRuntime:
 
     def preprocess(self, images):
         """What the module itself receives for float32 images [B, H, W, 3] in [0, 1]: resized
-        to ``input_size`` (when set and different), mapped to the value range, in the
-        module's dtype."""
+        to ``input_size`` (when set and different), their luminance [B, H, W, 1] for a
+        module that takes 1 channel, mapped to the value range, in the module's dtype."""
         x = tf.convert_to_tensor(images, tf.float32)
         if x.shape.rank is not None and x.shape.rank != 4:
             raise self._error(f"images must be [batch, height, width, 3], got shape {x.shape}",
@@ -587,6 +632,9 @@ class ModuleRuntime:
             x = augment.resize(x, self.input_size)
         if x.shape[1] is not None and x.shape[2] is not None:
             self.check_input_size((x.shape[1], x.shape[2]))
+        if self.signature.channels == 1:
+            # A grey module: the luminance (ITU-R 601, as Pillow's convert("L")), [B, H, W, 1].
+            x = tf.image.rgb_to_grayscale(x)
         if self.input_dtype == "uint8":
             return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
         return to_value_range(x, self.value_range)

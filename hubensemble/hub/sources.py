@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import threading
 import time
 import warnings
@@ -236,6 +237,11 @@ def _load_error(message, path, module, stage="load"):
     return ModuleLoadError(message, module=module, handle=path, stage=stage)
 
 
+#: Keras' refusal of a class or function the file names but no import registered (a
+#: subclassed model, a custom layer): "Could not locate class 'Sub'. Make sure …".
+_CUSTOM_OBJECT = re.compile(r"Could not locate (class|function) '([^']+)'")
+
+
 def load_model_file(path, *, layer=None, trust=False, module=None,
                     handle=None) -> keras.Model:
     """The embedding model of a Keras model file: ``keras.saving.load_model(path,
@@ -262,6 +268,15 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
                 "refusing to load: the model file holds Python code (a Lambda layer) that would "
                 "run when it is loaded; if you trust its author, set `trust: true` on its "
                 f"catalogue entry ({text})", handle or path, module, "unsafe") from e
+        custom = _CUSTOM_OBJECT.search(str(e))
+        if custom:
+            raise _load_error(
+                f"the model uses the {custom.group(1)} {custom.group(2)!r}, Python code of its "
+                "own that is not in the file, and hubensemble cannot import it; save the model "
+                "as a SavedModel where that code is importable, `model.export(DIR)` (set "
+                "input_size on the entry if it was traced at a fixed size), and catalogue the "
+                "folder, or rebuild it from Keras' own layers (functional or Sequential)",
+                handle or path, module) from e
         raise _load_error(f"keras.saving.load_model failed: {type(e).__name__}: {text}",
                           handle or path, module) from e
     return embedding_model(model, layer=layer, path=path, module=module)
