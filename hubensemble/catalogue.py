@@ -493,9 +493,11 @@ def _parse_text(text, label, base_dir):
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             said = f"{e.context}, {e.problem}" if e.context else e.problem  # PyYAML's order
+            way = ("YAML indents with spaces only: replace the tab(s) on this line with spaces"
+                   if "'\\t'" in str(e.problem) else  # "found character '\t' that cannot…"
+                   "check the indentation of this line and the one before it")
             report.add(mark.line + 1 if mark else 1,
-                       f"YAML syntax error: {said}; check the indentation of "
-                       f"this line and the one before it (fields of an entry line up under "
+                       f"YAML syntax error: {said}; {way} (fields of an entry line up under "
                        f"`name:`) and close every [ and quote")
             return [], report.lines()
         except yaml.YAMLError as e:

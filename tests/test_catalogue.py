@@ -261,7 +261,11 @@ ERRORS = [
             handle: {TFHUB}
            family: expert
         """, "   family: expert", None, ["YAML syntax error", "indentation"]),
-    ("tab-indentation", "modules:\n\t- name: a\n", "\t- name", None, ["YAML syntax error"]),
+    # A tab was told to "check the indentation" only: a tab looks like the spaces around it.
+    ("tab-indentation", "modules:\n\t- name: a\n", "\t- name", None,
+     ["YAML syntax error", "spaces only", "replace the tab(s) on this line"]),
+    ("tab-in-an-entry", f"modules:\n  - name: a\n\thandle: {TFHUB}\n", "\thandle", None,
+     ["YAML syntax error", "spaces only", "replace the tab(s) on this line"]),
     ("two-documents", f"modules:\n  - {{name: a, handle: '{TFHUB}'}}\n---\nmodules: []\n", "---",
      None, ["YAML syntax error: expected a single document in the stream, but found another"]),
     ("unclosed-bracket", f"""
