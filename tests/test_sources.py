@@ -548,6 +548,26 @@ def test_a_signature_module_whose_variables_are_not_exposed_is_said_frozen(tmp_p
     assert load_catalogue(target)[0].params == 3 * 3 * 3 * 5
 
 
+def test_catalogue_add_names_its_flag_where_the_module_asks_for_a_field(tmp_path, caplog):
+    # A dict output was told to "set output_key on its catalogue entry": `catalogue add`
+    # writes the entry, and takes the field as --output-key.
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.ones([3, 3, 3, 2]))
+    module.__call__ = tf.function(
+        lambda x: {"pooled": tf.reduce_mean(x, [1, 2]),
+                   "map": tf.nn.conv2d(x, module.kernel, 1, "SAME")},
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "dict"))
+    target = tmp_path / "c.yaml"
+    with caplog.at_level(logging.ERROR, logger="hubensemble.catalogue_writer"):
+        assert cli.main(["catalogue", "add", str(tmp_path / "dict"), "--to", str(target)]) == 1
+    assert any("(with catalogue add, pass --output-key KEY)" in r.getMessage()
+               for r in caplog.records)
+    assert cli.main(["catalogue", "add", str(tmp_path / "dict"), "--output-key", "pooled",
+                     "--to", str(target)]) == 0
+    assert load_catalogue(target)[0].output_key == "pooled"
+
+
 # --- remote reads: every one bounded, gs:// included ---------------------------------------
 
 def test_a_gfile_read_that_never_answers_times_out(tmp_path):

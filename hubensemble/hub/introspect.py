@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from hubensemble.catalogue import NAME_RE, ModuleSpec
+from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, handle_kind, source_kind, stored_handle,
                                  stored_weights)
 from hubensemble.hub.locate import locate
@@ -69,8 +70,39 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
     * ``signature`` / ``output_key``: the ones used, for a module called through a signature.
 
     ``base_dir`` is what a relative local handle is relative to (default: the working
-    folder). Raises ModuleLoadError when the module cannot be located or loaded.
+    folder). Raises ModuleLoadError when the module cannot be located or loaded; a hint
+    that names an entry field `catalogue add` has a flag for names the flag too
+    (`with_flag_hint`).
     """
+    try:
+        return _describe(handle, name=name, weights=weights, layer=layer, signature=signature,
+                         output_key=output_key, trust=trust, base_dir=base_dir)
+    except ModuleLoadError as e:
+        raise with_flag_hint(e) from e
+
+
+#: The entry fields `catalogue add` sets by a flag (cli.py declares them), with the flag's
+#: value as its usage writes it.
+ADD_FLAGS = {"output_key": "--output-key KEY", "signature": "--signature NAME",
+             "layer": "--layer NAME", "weights": "--weights FILE", "trust": "--trust"}
+
+
+def with_flag_hint(error: ModuleLoadError) -> ModuleLoadError:
+    """``error`` with, when its hint names an entry field that `catalogue add` sets by a flag
+    (``set output_key on its catalogue entry``, ``set `trust: true```), the flag to pass:
+    "(with catalogue add, pass --output-key KEY)"; else ``error`` itself."""
+    from hubensemble.hub.layer import FIELD_HINT
+
+    for found in FIELD_HINT.finditer(error.message):
+        field = found.group(1)
+        flag = ADD_FLAGS.get(field)
+        if flag and flag.split()[0] not in error.message:
+            return ModuleLoadError(f"{error.message} (with catalogue add, pass {flag})",
+                                   module=error.module, handle=error.handle, stage=error.stage)
+    return error
+
+
+def _describe(handle, *, name, weights, layer, signature, output_key, trust, base_dir):
     base_dir = base_dir or os.getcwd()
     handle = stored_handle(handle, base_dir)
     weights = stored_weights(weights, base_dir)

@@ -260,7 +260,7 @@ class HubLayer(keras.layers.Layer):
         that the catalogue field its hint names is the HubLayer argument of that name."""
         if self._from_catalogue:
             return error
-        for found in _FIELD_HINT.finditer(error.message):
+        for found in FIELD_HINT.finditer(error.message):
             field, value = found.groups()
             if field in _ARGUMENTS and f"{field}=" not in error.message:
                 value = (f"({value[1:-1]})" if value and value.startswith("[") else
@@ -289,11 +289,12 @@ class HubLayer(keras.layers.Layer):
 
 #: HubLayer's arguments that are catalogue fields of the same name, and how the runtime's
 #: hints name a field ("set input_size: [20, 20] on its catalogue entry", "write input_dtype:
-#: uint8", "set `trust: true`", "update the catalogue's sha256"): `_with_argument_hint`.
+#: uint8", "set `trust: true`", "update the catalogue's sha256"): `_with_argument_hint`, and
+#: `catalogue add`'s flags (`hub.introspect.with_flag_hint`).
 _ARGUMENTS = ("input_size", "value_range", "input_dtype", "output_key", "signature", "sha256",
               "trust", "weights", "layer")
-_FIELD_HINT = re.compile(r"(?:set|write|check|catalogue's) `?(\w+)`?"
-                         r"(?::? ?(\[\d+, \d+\]|float32|uint8|true\b))?")
+FIELD_HINT = re.compile(r"(?:set|write|check|catalogue's) `?(\w+)`?"
+                        r"(?::? ?(\[\d+, \d+\]|float32|uint8|true\b))?")
 
 
 def _checked_handle(handle) -> str:
