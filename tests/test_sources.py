@@ -568,6 +568,23 @@ def test_catalogue_add_names_its_flag_where_the_module_asks_for_a_field(tmp_path
     assert load_catalogue(target)[0].output_key == "pooled"
 
 
+def test_a_signature_returning_a_softmax_is_warned_of(tmp_path, caplog):
+    # A classifier's model.export() ranked on its 4 class probabilities as if they were
+    # features, without a word; cut before its head, it is a feature module.
+    model = _classifier(10)
+    head = keras.Model(model.input, keras.layers.Softmax()(model.output))
+    head.export(str(tmp_path / "probs"), verbose=False)
+    keras.Model(model.input, model.get_layer("pool").output).export(
+        str(tmp_path / "features"), verbose=False)
+    _write_tf1(tmp_path / "tf1")
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        ModuleRuntime.load(str(tmp_path / "probs"), name="probs")
+        for other in ("features", "tf1"):
+            ModuleRuntime.load(str(tmp_path / other), name=other)
+    (record,) = [r for r in caplog.records if "Softmax" in r.getMessage()]
+    assert "module probs" in record.getMessage() and "export(DIR)" in record.getMessage()
+
+
 # --- remote reads: every one bounded, gs:// included ---------------------------------------
 
 def test_a_gfile_read_that_never_answers_times_out(tmp_path):

@@ -39,6 +39,7 @@ from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.hub import resolvers
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
+from hubensemble.hub.outputs import output_op
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,8 @@ class SignatureModule:
     (a TF2 ``trainable_variables`` attribute, or a TF1 graph's TRAINABLE_VARIABLES
     collection): none means the module is used frozen (`frozen_reason`). The signature was
     traced for inference, so it has no `training` argument (BatchNorm uses its moving
-    statistics also while its variables train). Raises ModuleLoadError(stage="savedmodel")
+    statistics also while its variables train); one whose output is a Softmax's is warned
+    of (`hub.outputs.output_op`). Raises ModuleLoadError(stage="savedmodel")
     for an unknown signature or one without a single image input, stage "output" for an
     output without a matching key.
     """
@@ -191,6 +193,14 @@ class SignatureModule:
                 "to fine-tune it, save it with a `trainable_variables` attribute (as "
                 "keras.Model.export does) or as a reusable SavedModel with __call__")
         self._loaded = loaded  # keeps the variables and functions alive
+        if output_op(fn, key) == "Softmax" and files.path not in _WARNED_SOFTMAX:
+            _WARNED_SOFTMAX.add(files.path)
+            log.warning("module %s: its signature %r ends in a Softmax: it returns a "
+                        "classifier's probabilities, not features, and ranks and transfers "
+                        "as such; export the model cut before its head (e.g. keras.Model("
+                        "model.input, model.layers[-2].output).export(DIR)), or catalogue its "
+                        ".keras file, which is cut at its last Dense layer's input",
+                        files.name or files.handle, name)
 
     def __call__(self, images):
         """images [B, H, W, 3] as the signature takes them -> its ``output_key`` output."""
@@ -421,6 +431,7 @@ class CallSignature:
 
 _NONE = object()  # "no training argument" (None itself could be a traced value)
 _WARNED_RANGE: set = set()  # the Keras files `_warn_value_range` has warned of
+_WARNED_SOFTMAX: set = set()  # the SavedModels SignatureModule has warned of
 
 
 # ---------------------------------------------------------------------------------------------

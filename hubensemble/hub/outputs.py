@@ -1,0 +1,43 @@
+"""What produces a module's output: the op a signature's output comes from, followed through
+Identity ops and nested function calls, so that a module returning a classifier's
+probabilities rather than features is said (`SignatureModule` warns of a Softmax)."""
+
+from __future__ import annotations
+
+#: Ops that pass a value on unchanged.
+_PASS = ("Identity", "IdentityN")
+_CALLS = ("PartitionedCall", "StatefulPartitionedCall")
+
+
+def output_op(fn, key) -> str | None:
+    """The type of the op (e.g. "Softmax", "Mean") that computes the ``key`` output of the
+    concrete function ``fn`` (a loaded SavedModel's signature), looking through Identity
+    ops and (Stateful)PartitionedCall into the called functions; None when it cannot be
+    told (a control-flow op, a graph of another shape: this is only a hint)."""
+    try:
+        graph_def = fn.graph.as_graph_def()
+        library = {f.signature.name: f for f in graph_def.library.function}
+        tensor = fn.outputs[sorted(fn.structured_outputs).index(key)]
+        nodes = {n.name: n for n in graph_def.node}
+        name, index = tensor.name.split(":")[0], int(tensor.name.split(":")[1])
+        inside = False
+        for _ in range(1000):
+            node = nodes[name]
+            if node.op in _PASS:
+                source = node.input[index if node.op == "IdentityN" else 0]
+            elif node.op in _CALLS:
+                body = library[node.attr["f"].func.name]
+                nodes, inside = {n.name: n for n in body.node_def}, True
+                source = body.ret[body.signature.output_arg[index].name]
+            else:
+                return node.op
+            parts = source.split(":")
+            if inside and len(parts) == 3:  # NODE:OUTPUT_ARG:I inside a function body
+                name, index = parts[0], int(parts[2])
+            elif parts[0] in nodes:
+                name, index = parts[0], int(parts[1]) if len(parts) > 1 else 0
+            else:
+                return None  # a function argument: the value came from outside
+        return None
+    except (AttributeError, IndexError, KeyError, ValueError, TypeError):
+        return None
