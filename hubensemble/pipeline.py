@@ -397,7 +397,8 @@ def _stage_done(run, stage, key, digests=None, ran=()):
         log.info("%s: %s ran again above; running %s again", stage, " and ".join(stale), stage)
     elif stale:
         log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
-                 "it since); running %s again", stage, " and ".join(stale), stage)
+                 "it since)%s", stage, " and ".join(stale), "" if stage == "export" else
+                 f"; running {stage} again")  # the export: kept if fit's own, else moved
     return not stale
 
 
@@ -554,11 +555,13 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
+    from hubensemble.export.adopt import adopt_export
     from hubensemble.exportfolder import keep_replaced_export
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report import write_report
     from hubensemble.report.runfiles import retrained_test
+    from hubensemble.terminal import say
     from hubensemble.tune import run_tune
 
     export_path = Path(export).resolve() if export else run.export
@@ -627,9 +630,16 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         done = present and _stage_done(run, name, keys[name], now, ran=ran)
         recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
         # Another command's export (also when this fit recorded none: stopped before its
-        # export stage): moved aside, not replaced, and said where it went.
+        # export stage, or between writing its export and recording it): kept when it is
+        # the one fit would write (`adopt_export`), else moved aside and said where it went.
         if name == "export" and present and not done and recorded.get(name) != now[name]:
-            log.warning("export: %s", keep_replaced_export(run, export_path))
+            if kept := adopt_export(run, export_path, retrain_full=options.retrain_full):
+                say(SimpleNamespace(quiet=not progress), f"export: {kept}")
+                _mark(run, name, keys[name], run.meta()["export"].get("seconds") or 0.0,
+                      digests=now, files=_tree_sha256(export_path), record=run.meta()["export"])
+                done = True
+            else:
+                log.warning("export: %s", keep_replaced_export(run, export_path))
         # Its metadata asset the same, its other files not: damage, not another command.
         files = _export_files(run, export_path) if done and name == "export" else None
         if done and not files:

@@ -622,6 +622,66 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
     assert len(said) == 1 and "(--retrain-full)" in said[0], said
 
 
+@pytest.mark.slow
+def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue, tmp_path,
+                                                               capsys):
+    """A new-user check: `export --run RUN` (the options fit uses), then the same fit: fit
+    moved that export aside to RUN/export-replaced-<time> and exported again (9.9 s of a
+    24.5 s fit on this zoo, and a needless copy kept). A fit killed between writing its
+    export and recording it in run.json did the same to its own export. Both are kept now."""
+    import shutil
+
+    from hubensemble.export import export_ensemble
+    from hubensemble.rundir import Run
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)  # as fit left it
+    meta_file = out / "export" / "assets" / "hubensemble.json"
+    earlier = set(os.listdir(out))  # (the shared run may hold a kept export of another test)
+
+    def kept():
+        return [n for n in set(os.listdir(out)) - earlier if n.startswith("export-replaced")]
+
+    def fit_again():
+        capsys.readouterr()
+        result = hubensemble.fit(catalogue, "sklearn:digits", out, **FIT)
+        return result, capsys.readouterr().err
+
+    export_ensemble(out, progress=False)  # by hand, as fit exports
+    hand = meta_file.read_bytes()
+    result, err = fit_again()
+    own = out.resolve() / "export"
+    assert not kept()
+    assert meta_file.read_bytes() == hand  # not written again
+    n = len(result.ensemble["members"])
+    assert (f"export: {own} holds the export this fit would write ({n}"
+            f" member(s) of ensemble.json, its weights, written {json.loads(hand)['created']})"
+            ": it is up to date, so it is kept and not exported again") in err, err[-2000:]
+    assert "export: writing the SavedModel" not in err
+    assert json.loads((out / "run.json").read_text())["stages"]["export"]["reused"] is True
+    # A fit killed after its export was written, before run.json recorded it: the export
+    # written and run.json as it was before.
+    before = (out / "run.json").read_bytes()
+    export_ensemble(out, progress=False)
+    written = meta_file.read_bytes()
+    (out / "run.json").write_bytes(before)
+    result, err = fit_again()
+    assert not kept()
+    assert meta_file.read_bytes() == written
+    assert "not recorded in run.json: now it is): it is up to date" in err, err[-2000:]
+    record = Run(out).meta()["export"]
+    assert record["created"] == json.loads(written)["created"]
+    assert Run(out).exported_to() == str(own) and record["members"] == json.loads(
+        written)["members"]
+    assert f"export: {own}" in result.summary().splitlines()
+    # An export of other options (--retrain-full) is still moved aside.
+    export_ensemble(out, retrain_full=True, progress=False)
+    result, err = fit_again()
+    assert kept(), err[-2000:]
+    assert "export: writing the SavedModel" in err
+
+
 @pytest.mark.parametrize("inputs, error, words", [
     (dict(catalogue="{tmp}/nope.yaml"), CatalogueError, ["nope.yaml: cannot read"]),
     (dict(catalogue=5), TypeError, ["catalogue must be a catalogue YAML path", "got int 5"]),

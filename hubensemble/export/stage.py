@@ -189,6 +189,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     """`export_ensemble`'s work, holding the export folder's lock (`folder_lock`)."""
     from hubensemble.ensemble import read_ensemble
 
+    # What fit checks an export against (`export.adopt`): the bytes of the ensemble it serves.
+    made_from = {"ensemble": fileio.file_sha256(run.ensemble_json)
+                 if run.ensemble_json.is_file() else None}
     ensemble = read_ensemble(run.path)
     entries = list(ensemble.get("members") or [])
     if not entries:
@@ -278,6 +281,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full,
                          test=test, split=_split_record(meta), files=_files_record(meta, task),
                          run=run_record(run.path, meta))
+    metadata["made_from"] = made_from
     metadata["cost"] = _export_cost(run, members, specs, task, say=say)
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
@@ -296,7 +300,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         _remove_stale_tflite(out_dir, run)
     result.seconds = time.time() - start
     run.update(export={**result.to_json(), **run.export_record(out_dir),
-                       "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                       "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                       "created": metadata["created"]})  # which export it records
     return result
 
 

@@ -1,0 +1,97 @@
+"""Whether the export where `fit` exports is the one its export stage would write now.
+
+`hubensemble export --run RUN` (the options fit uses), then the same `fit`: fit moved that
+export aside to RUN/export-replaced-<time> and wrote the same one again (about 10 s on the
+quick zoo, minutes with real backbones, and a needless copy kept; a new-user check). A fit
+killed between writing its export and recording it in run.json did the same to its own
+export. An export whose metadata says it is exactly what fit would write (`fit_would_write`)
+is kept: run.json names it (`adopt_export`) and fit says it is up to date.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hubensemble import fileio
+from hubensemble.exportfolder import other_run
+from hubensemble.formats import EXPORT_FORMAT, export_members_differ, read_export_metadata
+
+
+def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble: dict,
+                    retrain_full: bool) -> bool:
+    """Whether export metadata `record` describes the export fit's export stage would write
+    now: made from the very RUN/ensemble.json (its "made_from" sha256 is `ensemble_sha`, the
+    file's now; `ensemble`: its contents), of its members and weights (none left out), with
+    fit's export option (`retrain_full`; `skip_missing` changes nothing when none is left
+    out), on the run's data (its task fingerprint is run.json `meta`'s) and by this run
+    (`exportfolder.other_run`: its run record's "created" is this run.json's). An export
+    written before "made_from" was recorded, or with any of these unknown, is not (fit then
+    moves it aside and exports again, as before)."""
+    if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
+        return False
+    made_from = record.get("made_from") if isinstance(record.get("made_from"), dict) else {}
+    ours = ((meta.get("data") or {}).get("task") or {}).get("fingerprint")
+    theirs = (record.get("task") or {}).get("fingerprint")
+    run = record.get("run") if isinstance(record.get("run"), dict) else {}
+    return bool(
+        ensemble_sha and made_from.get("ensemble") == ensemble_sha
+        and bool(record.get("retrain_full")) == bool(retrain_full)
+        and not record.get("skipped") and isinstance(record.get("members"), list)
+        and ours and theirs == ours
+        and run.get("created") and run.get("created") == meta.get("created")
+        and [m.get("trial") for m in record["members"] if isinstance(m, dict)]
+        == [m.get("trial") for m in ensemble.get("members") or []]
+        and export_members_differ(record, ensemble.get("members")) is None)
+
+
+def run_json_record(path, record: dict) -> dict:
+    """run.json's "export" record (`ExportResult.to_json` and its "created") rebuilt from the
+    metadata `record` of the export at `path`, for an export written and not recorded (a fit
+    killed in between): "seconds" is None (unknown) and "tflite" None (its model, if any,
+    is not named). The caller adds the path fields (`Run.export_record`)."""
+    from hubensemble.export.stage import ExportResult
+
+    metrics = record.get("metrics") or {}
+    result = ExportResult(
+        path=os.path.abspath(os.fspath(path)), members=record.get("members") or [],
+        skipped=record.get("skipped") or [],
+        max_abs_diff=(record.get("reload_check") or {}).get("max_abs_diff"),
+        class_names=record.get("class_names") or [],
+        retrain_full=bool(record.get("retrain_full")), seconds=None, cost=record.get("cost"),
+        latency_ms=record.get("latency_ms"),
+        test=metrics.get("test") if "test_before_retraining" in metrics else None)
+    return {**result.to_json(), "time": record.get("created"), "created": record.get("created")}
+
+
+def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
+    """When the export in folder `out_dir` is what fit's export stage would write now
+    (`fit_would_write`, against RUN/ensemble.json and run.json), names it in run.json: the
+    record `export` wrote is kept when it is this export's (its "created" is the metadata's),
+    else one is made from the metadata (`run_json_record`). Returns what fit says (its
+    folder, members, when written: "is up to date; kept"), or None when it is another export
+    (fit moves it aside: `exportfolder.keep_replaced_export`). `run`: the Run. Reads the
+    metadata and ensemble.json, nothing of TensorFlow."""
+    from hubensemble.fileio import read_json
+
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    record = read_export_metadata(out_dir, strict=False) or {}
+    meta = run.meta()
+    try:
+        ensemble = read_json(run.ensemble_json)
+        sha = fileio.file_sha256(run.ensemble_json)
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(ensemble, dict) and not other_run(record, run.path, meta)
+            and fit_would_write(record, meta, sha, ensemble, retrain_full)):
+        return None
+    recorded = meta.get("export") or {}
+    mine = (run.exported_to(meta) and os.path.abspath(run.exported_to(meta)) == out_dir
+            and recorded.get("created") and recorded.get("created") == record.get("created"))
+    if not mine:
+        run.update(export={**run_json_record(out_dir, record), **run.export_record(out_dir)})
+    return (f"{out_dir} holds the export this fit would write ({len(record['members'])} "
+            f"member(s) of {run.ensemble_json.name}, its weights"
+            + (", retrained on train + val (--retrain-full)" if retrain_full else "")
+            + f", written {record.get('created')}"
+            + ("" if mine else ", not recorded in run.json: now it is")
+            + "): it is up to date, so it is kept and not exported again")
