@@ -64,19 +64,64 @@ def keep_replaced_export(run, out_dir) -> str:
     theirs = other_run(meta, run.path, run.meta())
     if theirs:  # not of this run's data: evaluated on its own run's
         data = " --data SPEC (its run's data)" if of_other_data(meta, run.meta()) else data
+    record = repoint_other_run(meta, run, out_dir, kept) if theirs else ""
     what = (f"{theirs} ({held}), not this run's" if theirs else
             "an export that is not the one this fit recorded there "
             f"({held or 'its metadata is unreadable'}): another command wrote it since")
     return (f"{out_dir} held {what}. Moved it to {kept}"
             + (f" (its TFLite model to {kept}-tflite)" if with_tflite else "")
             + ", which fit leaves alone; this fit writes its own export of the ensemble to "
-            f"{out_dir}. Evaluate the kept export with `hubensemble evaluate --model "
+            f"{out_dir}.{record} Evaluate the kept export with `hubensemble evaluate --model "
             f"{shell(kept)}{data}`, serve it as any export (`hubensemble predict --model "
             f"{shell(kept)} IMAGE`, or TF Serving), and delete the folder when you no longer "
             "need it. To keep an export of your own out of fit's way, write it to another "
             f"folder: `hubensemble export --run {shell(run.path)} --out DIR"
             # DIR is the user's to choose: a placeholder, not a path (shell made it absolute)
             + (" --retrain-full" if full else "") + "`")
+
+
+def repoint_other_run(record: dict, run, out_dir, kept) -> str:
+    """When the export moved from `out_dir` to `kept` (its metadata `record`) is another run's
+    (`other_run`) whose run.json still names `out_dir` as its export, makes that run.json name
+    `kept` (its "export" record, and its export stage's copy of it, which a reused stage puts
+    back), through `Run.modify`, under that run's run.json lock and only while it is the run
+    that wrote it (its "created") and names `out_dir`; returns " Its run's record (RUN2/run.json)
+    now names KEPT." A run.json that cannot be read or written is left as it is, and the
+    words say which run now has a dangling record and how to mend it; "" when no run.json
+    names `out_dir` (the run is gone, another run is there now, or it names another export).
+    The other run's summary and report then name its export where it is, not this run's
+    (found by helper 110: they said `out_dir` "now holds another run's export"). `run`: the
+    Run of the fit that moves it."""
+    theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
+    path, created = theirs.get("path"), theirs.get("created")
+    if not (path and created) or os.path.realpath(path) == os.path.realpath(run.path):
+        return ""  # this run's own record is moved by the caller
+    other, moved = type(run)(path), []  # a Run (rundir imports this module: no import back)
+
+    def names_out(meta):
+        return (meta.get("created") == created and meta.get("export")
+                and os.path.realpath(other.exported_to(meta) or "") == os.path.realpath(out_dir))
+
+    def change(meta):
+        if not names_out(meta):
+            return
+        new = other.export_record(kept)
+        stage = (meta.get("stages") or {}).get("export") or {}
+        if stage.get("record") == meta["export"]:
+            stage["record"] = {**stage["record"], **new}
+        meta["export"] = {**meta["export"], **new}
+        moved.append(True)
+
+    try:
+        if not other.meta_path.is_file() or not names_out(other.meta()):
+            return ""
+        other.modify(change)
+    except (OSError, RunError) as e:
+        return (f" {other.meta_path} could not be changed to name it ({type(e).__name__}: "
+                f"{e}): that run's record of its export still names {out_dir}, which now "
+                "holds this run's; record it where it is with `hubensemble export --run "
+                f"{shell(path)} --out {shell(kept)}`.")
+    return f" Its run's record ({other.meta_path}) now names {kept}." if moved else ""
 
 
 #: The name of a kept export: KEPT_EXPORT.format(folder=<the export folder's name>, stamp=...).

@@ -998,6 +998,56 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
     assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"
 
 
+def test_another_runs_export_moved_aside_is_followed_by_that_runs_record(tmp_path):
+    """Helper 110: fit moved another run's export out of its --export folder X (kept beside
+    it), but that run's run.json still named X, which now held this run's export: its summary
+    and report said X "now holds another run's export", and its own export was nowhere.
+    `keep_replaced_export` now makes that run.json name where it went (under its lock, only
+    while it names X), or says which run's record dangles and how to mend it. Files only."""
+    from hubensemble.exportfolder import keep_replaced_export, run_record
+
+    other, run, out = Run(tmp_path / "a"), Run(tmp_path / "b"), tmp_path / "X"
+    other.update(data={"args": {"spec": "sklearn:digits"}, "task": {"fingerprint": "fa"}},
+                 export={**other.export_record(out), "members": [{"trial": "t0"}]})
+    other.modify(lambda m: m.update(stages={"export": {"record": m["export"]}}))
+    run.update(data={"args": {"spec": "npz:b.npz"}, "task": {"fingerprint": "fb"}})
+
+    def write():
+        os.makedirs(out / "assets")
+        (out / "saved_model.pb").write_bytes(b"pb")
+        atomic_write_json(out / "assets" / "hubensemble.json", {
+            "format": "hubensemble-export", "created": "2026-12-04T15:40:01",
+            "members": [{"trial": "t0"}], "task": {"fingerprint": "fa"},
+            "run": run_record(other.path, other.meta())})
+
+    write()
+    said = keep_replaced_export(run, out)
+    kept = tmp_path / "X-replaced-20261204T154001"
+    assert other.exported_to() == str(kept) and (kept / "saved_model.pb").exists()
+    assert other.meta()["stages"]["export"]["record"]["path"] == str(kept)
+    assert other.meta()["export"]["members"] == [{"trial": "t0"}]  # the rest as it was
+    assert f"{out} held an export of another run ({other.path}, other data)" in said, said
+    assert f". Its run's record ({other.meta_path}) now names {kept}. Evaluate" in said, said
+    # A run.json that cannot be changed (here its lock): left alone, and said how to mend it.
+    other.update(export=other.export_record(out))
+    write()
+    (tmp_path / "a" / "run.json.lock").unlink()
+    (tmp_path / "a" / "run.json.lock").mkdir()
+    said = keep_replaced_export(run, out)
+    assert other.exported_to() == str(out)
+    assert (f" {other.meta_path} could not be changed to name it (IsADirectoryError: "
+            in said), said
+    assert (f"that run's record of its export still names {out}, which now holds this run's; "
+            f"record it where it is with `hubensemble export --run {other.path} --out "
+            f"{kept}-2`.") in said, said
+    # A run.json that names another export, or of another run at that path: left alone.
+    (tmp_path / "a" / "run.json.lock").rmdir()
+    other.update(export=other.export_record(tmp_path / "elsewhere"))
+    write()
+    said = keep_replaced_export(run, out)
+    assert other.exported_to() == str(tmp_path / "elsewhere") and "Its run's record" not in said
+
+
 @pytest.fixture(scope="module")
 def two_class_run(tmp_path_factory, specs, digits):
     """A second run on other data (digits 0 and 1 from an npz file): one candidate and its
