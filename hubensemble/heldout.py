@@ -8,8 +8,11 @@ an export ships to serving, and a list of its training images' digests would tel
 whether an image trained it); evaluate compares the scored images with them here.
 
 An export moved away from its run has no such record; its metadata's task.files (digests of
-its data's file names, `files_record`) tells evaluate how the folder it was fit on has changed
-since (`changed_files`): its recorded split holds only on the very files it was drawn from.
+its data's file names, and short digests of each name with its pixels, `files_record`) tells
+evaluate how the folder it was fit on has changed since (`changed_files`): its recorded split
+holds only on the very files it was drawn from. Those digests tell only someone who has an
+image *and* its path in the folder whether that file was in the data (1 false match in 16.7
+million), not whether an image trained the export wherever it comes from.
 """
 
 from __future__ import annotations
@@ -92,43 +95,77 @@ def not_held_out_note(result: dict) -> str | None:
 #: the files of a folder that differ (no two names of 10^5 files share 40 bits, in practice),
 #: and no list of names in an export that ships to serving.
 NAME_DIGITS = 10
+#: Hex digits kept of each file's content digest in `task.files` ("content": the sha256 of its
+#: name digest and its pixel key, `duplicates.pixel_key`, which the loader has computed
+#: already): a file replaced under its name is missed 1 time in 16.7 million.
+CONTENT_DIGITS = 6
+#: Files an export's `task.files` lists at most (about 24 bytes each in the metadata); of a
+#: folder of more, a sample by name (`_sampled`), one in `sample` (a power of 2).
+MAX_FILES = 10_000
 _RECORDED = ("train", "val", "test", "dropped")
 
 
+def _name_key(path, root) -> str:
+    """The NAME_DIGITS-hex digest of `path` relative to folder `root`, "/"-separated (a folder
+    moved elsewhere keeps its names)."""
+    name = os.path.relpath(os.fspath(path), os.fspath(root)).replace(os.sep, "/")
+    return hashlib.sha256(os.fsencode(name)).hexdigest()[:NAME_DIGITS]
+
+
 def _name_keys(paths, root) -> set[str]:
-    """The NAME_DIGITS-hex digest of each of `paths` relative to folder `root`, "/"-separated
-    (a folder moved elsewhere keeps its names)."""
-    out = set()
-    for path in paths:
-        name = os.path.relpath(os.fspath(path), os.fspath(root)).replace(os.sep, "/")
-        out.add(hashlib.sha256(os.fsencode(name)).hexdigest()[:NAME_DIGITS])
-    return out
+    """`_name_key` of each of `paths`."""
+    return {_name_key(path, root) for path in paths}
+
+
+def _content_key(name_key: str, pixel_key: bytes) -> str:
+    """CONTENT_DIGITS hex digits of the sha256 of a file's name digest and its pixel key: what
+    tells a file from another of the same name."""
+    return hashlib.sha256(name_key.encode() + pixel_key).hexdigest()[:CONTENT_DIGITS]
+
+
+def _sampled(key: str, sample: int) -> bool:
+    """Whether the file of name digest `key` is in the sample of one in `sample` (by name, so
+    that a folder and an export's record pick the same files)."""
+    return int(key, 16) % sample == 0
 
 
 def files_record(task, root) -> dict | None:
     """What an export records of the files of its run's data, a folder `root` (its metadata's
     task.files): {"count": files, "digits": NAME_DIGITS, "train", "val", "test", "dropped":
     sorted digests of the names, relative to `root`, of each split's files and of the copies
-    --dedupe dropped (a split the task lacks is absent)}. None for data not read from files.
+    --dedupe dropped (a split the task lacks is absent), "content_digits": CONTENT_DIGITS,
+    "content": sorted `_content_key`s of the train, val and test files (name and pixels:
+    a file replaced under its name is told apart; the dropped copies have none), "sample":
+    1}. Of more than MAX_FILES files, only those of a sample by name are listed (`_sampled`),
+    one in "sample" (2, 4, …), so that the metadata stays under about 240 KB ("count" is
+    still all of them). None for data not read from files.
 
     The export's recorded split (task.split) holds only on the very files it was drawn from:
     one file more or less reshuffles the classes drawn after it. `evaluate --data` on that
     folder changed since then scores every image (`changed_files` says how many differ and
     how many scored images trained the export)."""
-    record = {"count": 0, "digits": NAME_DIGITS}
+    names, content, count = {}, [], 0
     for split in ("train", "val", "test"):
         data = getattr(task, split)
         if data is None:
             continue
         if data.paths is None:
             return None
-        record[split] = sorted(_name_keys(data.paths, root))
-        record["count"] += len(data.paths)
+        names[split] = [_name_key(p, root) for p in data.paths]
+        content += [_content_key(n, k) for n, k in zip(names[split], data.pixel_keys())]
+        count += len(data.paths)
     dropped = [name for name, _ in task.dropped]
     if dropped:
-        record["dropped"] = sorted(_name_keys(dropped, root))
-        record["count"] += len(dropped)
-    return record
+        names["dropped"] = [_name_key(p, root) for p in dropped]
+        count += len(dropped)
+    sample = 1
+    while sum(_sampled(k, sample) for keys in names.values() for k in keys) > MAX_FILES:
+        sample *= 2
+    content_names = [k for s in ("train", "val", "test") for k in names.get(s, ())]
+    return {"count": count, "digits": NAME_DIGITS, "sample": sample,
+            **{s: sorted(k for k in keys if _sampled(k, sample)) for s, keys in names.items()},
+            "content_digits": CONTENT_DIGITS,
+            "content": sorted(c for n, c in zip(content_names, content) if _sampled(n, sample))}
 
 
 def changed_files(meta: dict, task) -> dict | None:
@@ -136,9 +173,12 @@ def changed_files(meta: dict, task) -> dict | None:
     differs from the files the export of metadata `meta` was fit on (its task.files,
     `files_record`), when it holds at least half of them by name and the export's split was
     not drawn on it (its fingerprint is another: files added, removed or changed since):
-    {"folder": the folder, "recorded": files the export was fit on, "present": of them here,
-    "added": files here not among them, "removed": of them not here, "train", "val", "test":
-    how many scored images are the export's training, validation or test files by name}.
+    {"folder": the folder, "recorded": files the export was fit on, "present": of them here
+    by name, "added": files here not among them, "removed": of them not here, "replaced": of
+    them here by name with other pixels (0 for an export recorded before "content"), "train",
+    "val", "test": how many scored images are the export's training, validation or test
+    files (by name, the replaced ones not), "sampled": 1, or the record's "sample" n when it
+    lists one in n files: the counts are then those of the sample times n, estimates}.
     None otherwise (other data, an export recorded before task.files, data not from files):
     then nothing is said."""
     recorded = (meta.get("task") or {}).get("files")
@@ -149,17 +189,30 @@ def changed_files(meta: dict, task) -> dict | None:
                if isinstance(c, dict) and c.get("folder")]
     if not folders:
         return None
+    sample = recorded.get("sample") if isinstance(recorded.get("sample"), int) else 1
     root = os.path.dirname(os.path.normpath(folders[0]))
-    scored = _name_keys(task.test.paths, root)
-    here = scored | _name_keys([name for name, _ in task.dropped], root)
+    scored = {k: i for i, k in enumerate(_name_key(p, root) for p in task.test.paths)
+              if _sampled(k, max(sample, 1))}
+    here = set(scored) | {k for k in _name_keys([n for n, _ in task.dropped], root)
+                          if _sampled(k, max(sample, 1))}
     then = {s: set(recorded.get(s) or ()) for s in _RECORDED}
     everything = set().union(*then.values())
     present = len(here & everything)
     if not everything or 2 * present < len(everything):
         return None
-    return {"folder": root, "recorded": len(everything), "present": present,
-            "added": len(here - everything), "removed": len(everything - here),
-            **{s: len(scored & then[s]) for s in ("train", "val", "test")}}
+    replaced = set()
+    if recorded.get("content_digits") == CONTENT_DIGITS and "content" in recorded:
+        content, keys = set(recorded["content"]), task.test.pixel_keys()
+        kept = then["train"] | then["val"] | then["test"]
+        replaced = {k for k, i in scored.items()
+                    if k in kept and _content_key(k, keys[i]) not in content}
+    n = max(sample, 1)
+    return {"folder": root,
+            "recorded": recorded.get("count") if n > 1 else len(everything),
+            "present": present * n, "added": len(here - everything) * n,
+            "removed": len(everything - here) * n, "replaced": len(replaced) * n,
+            **{s: len((set(scored) & then[s]) - replaced) * n for s in ("train", "val", "test")},
+            "sampled": n}
 
 
 def changed_files_note(result: dict) -> str | None:
@@ -169,17 +222,25 @@ def changed_files_note(result: dict) -> str | None:
     seen = result.get("data_changed")
     if not seen:
         return None
-    added, removed = seen["added"], seen["removed"]
-    if added or removed:
-        how = (f"{added + removed} file(s) differ from those it was measured on: {added} "
-               f"here that were not among them, {removed} of them not here")
-        fix = ", ".join(part for part in (f"move the {added} new file(s) out" if added else "",
-                                          f"put the {removed} missing back" if removed else "")
-                        if part)
+    added, removed, replaced = seen["added"], seen["removed"], seen.get("replaced", 0)
+    if added or removed or replaced:
+        how = (f"{added + removed + replaced} file(s) differ from those it was measured on: "
+               f"{added} here that were not among them, {removed} of them not here"
+               + (f", {replaced} of them replaced (their names, other pixels)"
+                  if replaced else ""))
+        fix = ", ".join(part for part in (
+            f"move the {added} new file(s) out" if added else "",
+            f"put the {removed} missing back" if removed else "",
+            f"put back the {replaced} replaced file(s) as they were" if replaced else "")
+            if part)
     else:
         how = ("their pixels differ from those it was measured on (files edited since, or "
                "decoded otherwise by this version)")
         fix = "restore the files"
+    n = seen.get("sampled") or 1
+    if n > 1:  # counted on the files of a sample by name (files_record's cap)
+        how += (f" (counted on the 1 in {n} of its files the export lists, times {n}: "
+                "estimates)")
     return (f"{seen['folder']} holds {seen['present']} of the {seen['recorded']} files this "
             f"export was fit on (by name; its metadata's task.files), but {how}. The "
             "held-out split the export records is drawn from all of its data's files, so it "

@@ -838,7 +838,8 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
     result = ev.evaluate_model(own, task, corruptions=False, progress=False)
     assert result["data_changed"] == {
         "folder": str(root), "recorded": 30, "present": 29, "added": 1, "removed": 1,
-        "train": len(fitted.train) - 1, "val": len(fitted.val), "test": len(fitted.test)}
+        "replaced": 0, "train": len(fitted.train) - 1, "val": len(fitted.val),
+        "test": len(fitted.test), "sampled": 1}
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert said == [changed_files_note(result)], said
     assert said[0].startswith(
@@ -863,6 +864,72 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
     other = ev.evaluate_model(own, ev.load_evaluation_task(own, f"folder:{tmp_path / 'other'}"),
                               corruptions=False, progress=False)
     assert other["data_changed"] is None and not caplog.records
+
+
+def test_a_file_replaced_under_its_name_is_told_apart_and_a_large_folder_is_sampled(
+        tmp_path, monkeypatch):
+    """Helper 110: the export's task.files held name digests only, so a training image
+    replaced by another under its name (and a new file added) was "1 file(s) differ: 1 here
+    that were not among them", the replaced one counted as a training image of the export
+    and not named in the way on. Each file's name and pixels are recorded now (its pixel key,
+    which the loader has), so it is counted as replaced; an export recorded before that says
+    what it said. And task.files had no cap: of more than MAX_FILES files a sample by name is
+    listed, and the counts are estimates, said so."""
+    from hubensemble import heldout
+    from hubensemble.data import load_task
+    from hubensemble.data.specs import load_test_set
+
+    rng = np.random.default_rng(3)
+    root = tmp_path / "data"
+    for name in ("a", "b", "c"):
+        write_pngs(root / name, (rng.random((10, 6, 6, 3)) * 255).astype(np.uint8))
+    spec = f"folder:{root}"
+    fitted = load_task(spec)
+    meta = {"task": {"fingerprint": fitted.fingerprint,
+                     "files": heldout.files_record(fitted, root)}}
+    old = {"task": {**meta["task"], "files": {k: v for k, v in meta["task"]["files"].items()
+                                              if k not in ("content", "content_digits",
+                                                           "sample")}}}
+    trained = sorted(fitted.train.paths)[0]
+    Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(trained)
+    write_pngs(root / "d", (rng.random((1, 6, 6, 3)) * 255).astype(np.uint8))
+
+    def changed(record):
+        task = load_test_set(spec, trained_on=fitted.fingerprint)
+        result = heldout.changed_files(record, task)
+        return result, heldout.changed_files_note({"data_changed": result, "n": len(task.test)})
+
+    result, note = changed(meta)
+    assert {k: result[k] for k in ("present", "added", "removed", "replaced", "train", "val",
+                                   "sampled")} == {
+        "present": 30, "added": 1, "removed": 0, "replaced": 1, "train": len(fitted.train) - 1,
+        "val": len(fitted.val), "sampled": 1}
+    assert ("but 2 file(s) differ from those it was measured on: 1 here that were not among "
+            "them, 0 of them not here, 1 of them replaced (their names, other pixels).") in note
+    assert "move the 1 new file(s) out, put back the 1 replaced file(s) as they were" in note
+    result, note = changed(old)  # an export from before: by name, as it said
+    assert result["replaced"] == 0 and result["train"] == len(fitted.train)
+    assert "but 1 file(s) differ from those it was measured on: 1 here" in note
+
+    # A cap of 8 files: one in 4 (or 8) listed by name, the counts scaled and said estimates.
+    monkeypatch.setattr(heldout, "MAX_FILES", 8)
+    os.unlink(root / "d" / "00.png")
+    Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(trained)
+    capped = heldout.files_record(fitted, root)
+    n = capped["sample"]
+    listed = [k for s in ("train", "val", "test") for k in capped[s]]
+    assert n in (4, 8) and 0 < len(listed) <= 8 and len(capped["content"]) == len(listed)
+    assert capped["count"] == 30 and len(json.dumps(capped)) < len(
+        json.dumps(meta["task"]["files"]))
+    sampled = [p for p in fitted.train.paths
+               if heldout._sampled(heldout._name_key(p, root), n)]
+    assert sampled
+    Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(sampled[0])
+    result, note = changed({"task": {**meta["task"], "files": capped}})
+    assert result["sampled"] == n and result["recorded"] == 30 and result["added"] == 0
+    assert result["replaced"] == n * len({trained, sampled[0]} & set(sampled)), result
+    assert f"(counted on the 1 in {n} of its files the export lists, times {n}: estimates)" \
+        in note, note
 
 
 # ---------------------------------------------------------------------------------------------
