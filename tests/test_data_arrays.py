@@ -282,7 +282,8 @@ def test_every_npz_member_is_read_or_refused_by_name(tmp_path):
     for load in (load_task, load_test_set):
         with pytest.raises(DataError, match=r"label\.npz holds 'label_names' \(did you mean "
                                             r"'class_names'\?\), which hubensemble does not "
-                                            r"read.*del a\['label_names'\]"):
+                                            r"read.*a\['class_names'\] = "
+                                            r"a\.pop\('label_names'\)"):
             load(spec)
     spec = save_npz(tmp_path / "meta.npz", x_train=x, y_train=y, meta=np.arange(3),
                     x_dev=EIGHT_BIT[:3], y_dev=LABELS[:3])
@@ -294,6 +295,63 @@ def test_every_npz_member_is_read_or_refused_by_name(tmp_path):
                     y_val=LABELS[:3], x_valid=EIGHT_BIT[:3], y_valid=LABELS[:3])
     with pytest.raises(DataError, match=r"holds 'x_val' and 'x_valid', one split under two"):
         load_task(spec)
+
+
+def test_a_member_name_an_archive_made_elsewhere_uses_gets_the_member_meant(tmp_path):
+    """A new-user check: an archive of X_train / Y_train (or images / labels, data / target,
+    x_tr / y_tr) said only "needs arrays x_train and y_train (found: [...])", where fit's
+    options say "did you mean"; the member meant is said, by its spelling or, for a name
+    of its words, by the array's form, with the rename to store."""
+    x, y = np.concatenate([EIGHT_BIT] * 2), np.concatenate([LABELS] * 2)
+    names = np.array(["cat", "dog", "eel"])
+    cases = {"case": ({"X_train": x, "Y_train": y}, ("x_train", "y_train")),
+             "words": ({"images": x, "labels": y}, ("x_train", "y_train")),
+             "sklearn": ({"data": x, "target": y}, ("x_train", "y_train")),
+             "short": ({"x_tr": x, "y_tr": y, "X_te": x, "y_te": y},
+                       ("x_train", "y_train", "x_test", "y_test")),
+             "keras": ({"train_images": x, "train_labels": y, "classes": names},
+                       ("x_train", "y_train", "class_names"))}
+    for name, (arrays, meant) in cases.items():
+        spec = save_npz(tmp_path / f"{name}.npz", **arrays)
+        for load in (load_task, load_test_set):
+            with pytest.raises(DataError) as e:
+                load(spec)
+            text = str(e.value)
+            assert "needs arrays x_train and y_train" in text, text
+            for stored, member in zip(arrays, meant):
+                assert f"{stored!r} (did you mean {member!r}?)" in text, text
+                assert f"a[{member!r}] = a.pop({stored!r})" in text, text
+        # The rename it gives stores an archive that loads.
+        renamed = {m: arrays[s] for s, m in zip(arrays, meant)}
+        assert load_task(save_npz(tmp_path / f"{name}-fixed.npz", **renamed)).num_classes == 3
+    # Beside x_train and y_train, an unread member gets the same.
+    spec = save_npz(tmp_path / "test.npz", x_train=x, y_train=y, X_test=x, Y_test=y)
+    with pytest.raises(DataError, match=r"holds 'X_test' \(did you mean 'x_test'\?\), 'Y_test' "
+                                        r"\(did you mean 'y_test'\?\).*a\['x_test'\] = "
+                                        r"a\.pop\('X_test'\)"):
+        load_task(spec)
+    # A name of no member's words, an array not of the member's form, or a member the
+    # archive has already get none.
+    spec = save_npz(tmp_path / "none.npz", x_train=x, y_train=y, meta=np.arange(3),
+                    labels=np.zeros((24, 3)), X_train=x)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    assert "holds 'meta', 'labels', 'X_train', which" in str(e.value)
+    assert "did you mean" not in str(e.value)
+
+
+def test_a_split_folder_named_otherwise_gets_the_folder_meant(tmp_path):
+    """A train/ layout with testing/ or Validation/ beside it was refused as mixed layouts
+    without the split folder meant."""
+    for other, meant in (("testing", "test"), ("Validation", "val"), ("dev", "val")):
+        root = tmp_path / other
+        for split in ("train", other):
+            for c in ("a", "b"):
+                for i in range(2):
+                    write_png(str(root / split / c / f"{i}.png"), EIGHT_BIT[i])
+        with pytest.raises(DataError, match=rf"also '{other}'/ \(did you mean {meant}/\? the "
+                                            r"split folders are train/, val/"):
+            load_task(f"folder:{root}")
 
 
 # --------------------------------------------------------------------------- unnamed labels

@@ -133,6 +133,11 @@ def test_features_configs_and_split_errors(prepared):
     with pytest.raises(DataError, match=r"has no feature 'picture' \(pass image_key\); its "
                                         r"features are: count, image, label"):
         load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, image_key="picture")
+    # A mistyped key gets fit's options' "did you mean" (it listed the features only).
+    with pytest.raises(DataError, match=r"has no feature 'imgae' \(did you mean 'image'\?\)"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, image_key="imgae")
+    with pytest.raises(DataError, match=r"has no feature 'Label' \(did you mean 'label'\?\)"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, label_key="Label")
     with pytest.raises(DataError, match=r"BuilderConfig blue not found .*\(h74_shapes's "
                                         r"configs: rgb, grey\)"):
         load_task("tfds:h74_shapes/blue", data_dir=data_dir)

@@ -15,7 +15,7 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.task import _SPLIT_ALIASES, Task, class_name_fault
+from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_WORDS, Task, class_name_fault
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
@@ -214,8 +214,12 @@ def split_layout(path: str) -> dict[str, str]:
         for d in sorted(subdirs):
             key = _SPLIT_ALIASES.get(d)
             if key is None:
+                meant = SPLIT_WORDS.get(d.lower())
+                meant = {"val": "val", "test": "test"}.get(meant)  # train/ is there
+                hint = (f" (did you mean {meant}/? the split folders are train/, val/ (or "
+                        f"validation/, valid/) and test/, in lower case)" if meant else "")
                 raise DataError(
-                    f"{path} has a train/ folder and also {d!r}/; use either only "
+                    f"{path} has a train/ folder and also {d!r}/{hint}; use either only "
                     f"train/, val/ and test/ (each with class folders) or one folder per "
                     f"class, not both (train/ holds sub-folders, so it was read as the "
                     f"training split; a class called train with nested folders needs "

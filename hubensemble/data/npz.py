@@ -10,7 +10,7 @@ import numpy as np
 from hubensemble.data.decode import _short, check_16bit, check_16bit_splits, to_rgb_uint8
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
-from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_NAMES, Task
+from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, Task
 from hubensemble.data.validate import _check_label_range, index_names, text_names
 from hubensemble.errors import DataError
 
@@ -103,26 +103,77 @@ def _members(arrays: dict, path: str) -> tuple[dict, dict[str, str], list[str]]:
     return named, stored, other
 
 
-def _refuse_unread(other: list[str], path: str) -> None:
-    """DataError naming every member (`other`) the loader would not read, with the closest
-    member's name when one is close (label_names is class_names misspelt), and how to store
-    the archive without them: such a member was ignored without a word, so x_dev's examples
-    were dropped for a val split carved off train, and label_names left the classes "0",
-    "1", "2" (a new-user check). Nothing when `other` is empty."""
-    import difflib
+#: The words an archive's member name may spell its part with, as archives made elsewhere
+#: name them (Keras' x_train, sklearn's data / target, images / labels, train_images, X_tr):
+#: what it holds (its split: `task.SPLIT_WORDS`; a name without one is train's).
+_ROLE_WORDS = {**dict.fromkeys(("x", "images", "image", "imgs", "img", "data", "features",
+                                "inputs", "input", "pixels", "samples"), "x"),
+               **dict.fromkeys(("y", "labels", "label", "lbl", "targets", "target",
+                                "classes"), "y"),
+               **dict.fromkeys(("names", "categories", "classnames"), "class_names")}
 
+
+def meant_member(name: str, array) -> str | None:
+    """The member of NPZ_MEMBERS that the archive's unread member `name` (holding `array`)
+    most likely is: a mistyping of one, as fit's options tell it (`text.closest_name`:
+    X_train, Y_test, x_trian, xtrain), else the member its words name (`_ROLE_WORDS`,
+    `task.SPLIT_WORDS`: images / labels, data / target, train_images, x_tr, y_dev, label_names)
+    when `array` has that member's form: images [N, H, W(, C)], labels of one number per
+    image, class names as 1-D text. None when nothing fits (meta, an array of another form).
+    A name that gave none said only "needs arrays x_train and y_train" (a new-user check:
+    an archive of X_train / Y_train, or of images / labels)."""
+    from hubensemble.text import closest_name
+
+    array = np.asarray(array)
+    meant = closest_name(name, NPZ_MEMBERS)
+    if meant is None:
+        words = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+        words = [w for w in re.split(r"[^a-z0-9]+", words) if w]
+        roles = {_ROLE_WORDS[w] for w in words if w in _ROLE_WORDS}
+        splits = {SPLIT_WORDS[w] for w in words if w in SPLIT_WORDS}
+        if "class_names" in roles or (roles == {"y"} and array.dtype.kind in "US"):
+            roles = {"class_names"}  # label_names, classes of text: the names, not labels
+        if len(roles) != 1 or len(splits) > 1:
+            return None
+        role = roles.pop()
+        meant = role if role == "class_names" else f"{role}_{splits.pop() if splits else 'train'}"
+    text = array.dtype.kind in "US"
+    fits = (text and array.ndim == 1 if meant == "class_names" else
+            array.ndim in (3, 4) and not text if meant[0] == "x" else
+            not text and (array.ndim == 1 or array.ndim == 2 and array.shape[1:] == (1,)))
+    return meant if fits else None
+
+
+def _unread(other: list[str], arrays: dict, stored: dict[str, str]) -> tuple[str, str]:
+    """("'images' (did you mean 'x_train'?), 'meta'", the numpy statements that store the
+    archive with each of `other` renamed to the member meant (`meant_member`; one not
+    stored already and meant by no other) or deleted) for the members `other` of
+    `arrays`; `stored`: {member: name as stored} of the members read."""
+    meant, said, fix = {}, [], []
+    for name in other:
+        member = meant_member(name, arrays[name])
+        if member in stored or member in meant.values():
+            member = None
+        meant[name] = member
+        said.append(f"{name!r}" + (f" (did you mean {member!r}?)" if member else ""))
+        fix.append(f"a[{member!r}] = a.pop({name!r})" if member else f"del a[{name!r}]")
+    return ", ".join(said), "; ".join(fix)
+
+
+def _refuse_unread(other: list[str], path: str, arrays: dict, stored: dict[str, str]) -> None:
+    """DataError naming every member (`other`) the loader would not read, with the member
+    meant when one is (`meant_member`: label_names is class_names misspelt), and how to
+    store the archive with it renamed, or without it: such a member was ignored without a
+    word, so x_dev's examples were dropped for a val split carved off train, and label_names
+    left the classes "0", "1", "2" (a new-user check). Nothing when `other` is empty.
+    `arrays` and `stored` as `_unread` takes them."""
     if other:
-        close = {n: difflib.get_close_matches(n.lower(), NPZ_MEMBERS, n=1, cutoff=0.6)
-                 for n in other}
-        said = ", ".join(f"{n!r}" + (f" (did you mean {close[n][0]!r}?)" if close[n] else "")
-                         for n in other)
-        drop = "; ".join(f"del a[{n!r}]" for n in other)
-        meant = " (or under the name meant)" if any(close.values()) else ""
+        said, fix = _unread(other, arrays, stored)
         raise DataError(f"npz:{path} holds {said}, which hubensemble "
                         f"does not read; an archive holds x_train, y_train and optionally "
                         f"x_val, y_val (or x_validation / x_valid, y_…), x_test, y_test and "
-                        f"class_names. Store the archive without the other member(s): a = "
-                        f"dict(np.load({path!r})); {drop}; np.savez({path!r}, **a){meant}")
+                        f"class_names. Store the archive under the names it reads: a = "
+                        f"dict(np.load({path!r})); {fix}; np.savez({path!r}, **a)")
 
 
 def fixed_splits(rest: str) -> dict[str, str]:
@@ -187,16 +238,23 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
     split too (the same examples, so the Task is complete), with no val split off."""
     path = locate_npz(rest)
     # Messages name each array as stored (x_validation, not the x_val it is read as).
-    arrays, stored, other = _members(_read_arrays(path), path)
+    raw = _read_arrays(path)
+    arrays, stored, other = _members(raw, path)
     held_out = test_set and not {"x_train", "y_train"} & set(arrays) and {
         "x_test", "y_test"} <= set(arrays)
     # A held-out test archive (a new-user check: it was refused): x_test is the train split
     # too, after the loop, so that every message about it names x_test, the array stored.
     if not held_out and ("x_train" not in arrays or "y_train" not in arrays):
-        raise DataError(f"npz:{path} needs arrays x_train and y_train (found: "
-                        f"{sorted([*stored.values(), *other]) or 'none'}); optional: x_val, "
-                        f"y_val, x_test, y_test, class_names")
-    _refuse_unread(other, path)
+        said, fix = _unread(sorted(other), raw, stored)
+        found = ", ".join([*(repr(n) for n in sorted(stored.values())), *([said] if other
+                                                                          else [])])
+        fix = (f"; store them under the names it reads: a = dict(np.load({path!r})); {fix}; "
+               f"np.savez({path!r}, **a)" if other else "")
+        alone = " (or, as a test set, x_test and y_test alone)" if test_set else ""
+        raise DataError(f"npz:{path} needs arrays x_train and y_train{alone} (found: "
+                        f"{found or 'none'}); optional: x_val, y_val, x_test, y_test, "
+                        f"class_names{fix}")
+    _refuse_unread(other, path, raw, stored)
     # 16-bit or 8-bit is decided for the archive as a whole (x_train, x_val, x_test): uint16
     # values that all lie in 0..255 are 8-bit data in a 16-bit type (check_16bit), and so is
     # a split of such values beside 16-bit ones, which the whole's rule would blacken.

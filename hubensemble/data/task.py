@@ -20,6 +20,12 @@ from hubensemble.text import escaped
 SPLIT_NAMES = formats.SPLITS
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
                   "test": "test"}
+#: The words a name (an npz member's, a split folder's) may spell a split with, as data made
+#: elsewhere spells them (Train, training, x_tr, dev for the val split): what the loaders
+#: suggest for a name they do not read ("did you mean"), never read as the split itself.
+SPLIT_WORDS = {**dict.fromkeys(("train", "training", "tr", "trn"), "train"),
+               **dict.fromkeys(("val", "valid", "validation", "validate", "dev", "va"), "val"),
+               **dict.fromkeys(("test", "testing", "te", "tst"), "test")}
 
 
 def split_key(name: str) -> str:

@@ -13,6 +13,7 @@ from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import index_names, text_names
 from hubensemble.errors import DataError
+from hubensemble.text import closest_name
 
 # The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
 VTAB_SPLITS = {"train": "train[:800]", "val": "train[800:1000]", "test": "test"}
@@ -169,8 +170,10 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     keys = sorted(features.keys()) if hasattr(features, "keys") else []
     for what, key in (("image_key", options.image_key), ("label_key", options.label_key)):
         if key not in keys:
-            raise DataError(f"tfds:{rest} has no feature {key!r} (pass {what}); its features "
-                            f"are: {', '.join(keys)}")
+            meant = closest_name(key, keys)  # fit's options' "did you mean" (Label, imgae)
+            hint = f" (did you mean {meant!r}?)" if meant else ""
+            raise DataError(f"tfds:{rest} has no feature {key!r}{hint} (pass {what}); its "
+                            f"features are: {', '.join(keys)}")
     label_feature = features[options.label_key]
     class_names = (text_names(label_feature.names, what=f"tfds:{rest} ClassLabel names")
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
