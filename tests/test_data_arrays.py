@@ -172,10 +172,26 @@ def test_bytes_class_names_are_decoded_as_utf8_everywhere(tmp_path):
         validate_task(made)
 
 
+#: How a format character's refusal goes on.
+SHOWS = (r", which shows as nothing \(or reorders the text beside it\): two names could look "
+         r"the same")
+
+
 @pytest.mark.parametrize("name, why", [
     ("", "is empty"), ("   ", "is only whitespace"), (" a", "starts or ends with whitespace"),
     ("a\nb", r"holds a control character \('\\n', U\+000A\)"),
-    ("a\tb", r"holds a control character \('\\t', U\+0009\)")])
+    ("a\tb", r"holds a control character \('\\t', U\+0009\)"),
+    # Format characters (Unicode Cf): 'cat\u200b' beside 'cat' looked the same everywhere.
+    ("cat\u200b", r"holds an invisible format character \(\\u200b, U\+200B, ZERO WIDTH "
+                  r"SPACE\)" + SHOWS),
+    ("\u202edog", r"holds an invisible format character \(\\u202e, U\+202E, RIGHT-TO-LEFT "
+                  r"OVERRIDE\)" + SHOWS),
+    ("cat\ufeff", r"holds an invisible format character \(\\ufeff, U\+FEFF, ZERO WIDTH "
+                  r"NO-BREAK SPACE\)" + SHOWS),
+    ("c\u2060at", r"holds an invisible format character \(\\u2060, U\+2060, WORD "
+                  r"JOINER\)" + SHOWS),
+    ("ca\u200dt", r"holds an invisible format character \(\\u200d, U\+200D, ZERO WIDTH "
+                  r"JOINER\)" + SHOWS)])
 def test_a_class_name_that_shows_nothing_or_breaks_a_line_is_refused_from_every_source(
         tmp_path, name, why):
     """A new-user check: class_names ['', 'x', 'y'] fitted, the summary printed "3 classes
@@ -211,6 +227,24 @@ def test_a_class_name_that_shows_nothing_or_breaks_a_line_is_refused_from_every_
                                             rf"has a name that {why}; .*rename the folder") as e:
             load_task(f"folder:{tmp_path / 'f'}")
         assert "\n" not in str(e.value) and "\t" not in str(e.value)
+
+
+def test_a_joiner_that_shapes_a_name_is_kept_and_a_lone_surrogate_refused(tmp_path):
+    """The format-character rule keeps a zero-width non-joiner or joiner between two letters
+    or symbols outside ASCII (Persian's ZWNJ, an emoji ZWJ sequence: they change what is
+    shown), and refuses a lone surrogate (no UTF-8 text holds it; the export's labels are
+    UTF-8)."""
+    for name in ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f468\u200d\U0001f469"):
+        spec = save_npz(tmp_path / "j.npz", x_train=EIGHT_BIT, y_train=LABELS,
+                        class_names=np.array([name, "x", "y"]))
+        assert load_task(spec).class_names[0] == name
+        for i, c in enumerate(("x", name)):
+            write_png(str(tmp_path / "f" / c / "0.png"), EIGHT_BIT[i])
+            write_png(str(tmp_path / "f" / c / "1.png"), EIGHT_BIT[i + 4])
+        assert name in load_task(f"folder:{tmp_path / 'f'}").class_names
+    with pytest.raises(DataError, match=r"class_names\[1\] 'x\\udce9' holds a lone surrogate"):
+        Task(name="t", source="test", class_names=["a", "x\udce9", "b"],
+             train=Split(EIGHT_BIT, LABELS))
 
 
 # --------------------------------------------------------------------------- damaged npz

@@ -714,13 +714,16 @@ def test_class_names_are_matched_in_their_nfc_form(tmp_path):
     assert result["n"] == 4 and result["classes"]["absent"] == ["c"]
     np.testing.assert_array_equal(ev.class_index(["a", nfc, "c"], task),
                                   [0, 1] if task.class_names == ["a", nfd] else [1, 0])
-    # Another string that looks the same (a zero-width space): its code points show how it
-    # differs from the model's class.
-    odd = Task(name="odd", source="folder:x", class_names=["a", "c\u200b"], train=task.train)
+    # Another string that looks the same (a full-width c; a zero-width space is no class
+    # name at all now: data.names.class_name_fault): its code points show how it differs
+    # from the model's class.
+    odd = Task(name="odd", source="folder:x", class_names=["a", "\uff43"], train=task.train)
     with pytest.raises(DataError) as e:
         ev.class_index(["a", nfc, "c"], odd)
-    assert "(U+0063 U+200B; not the model's 'c')" in str(e.value)
-    # A trailing space is no class name at all (data.task.check_class_names), from any source.
+    assert "(U+FF43; not the model's 'c')" in str(e.value)
+    with pytest.raises(DataError, match=r"class_names\[1\] 'c\\u200b' holds an invisible"):
+        Task(name="odd", source="folder:x", class_names=["a", "c\u200b"], train=task.train)
+    # A trailing space is no class name at all (data.names.check_class_names), from any source.
     with pytest.raises(DataError, match=r"class_names\[1\] 'c ' starts or ends with whitesp"):
         Task(name="odd", source="folder:x", class_names=["a", "c "], train=task.train)
     odd = Task(name="odd", source="folder:x", class_names=["a", "z"], train=task.train)

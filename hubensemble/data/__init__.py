@@ -4,6 +4,7 @@ The package, by concern:
 
 * `task`: the records, `Split` (uint8 RGB images [N, H, W, 3] or a list of [H, W, 3], int64
   labels [N]) and `Task` (class names, train / val / test, `Task.dataset` for tf.data);
+* `names`: the split names and the class-name rule of every source (`check_class_names`);
 * `decode`: the decode policy on the Python side, `decode_bytes`, `read_image`,
   `servable_bytes`, `to_rgb_uint8`; `graph` (TensorFlow, imported when a file is decoded):
   `decode_pixels`, the same policy as TensorFlow ops, also inside the export; `sniff`: the

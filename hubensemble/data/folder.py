@@ -15,7 +15,8 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_WORDS, Task, class_name_fault
+from hubensemble.data.names import _SPLIT_ALIASES, SPLIT_WORDS, class_name_fault
+from hubensemble.data.task import Task
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
@@ -123,7 +124,7 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
     """The class folders of root (visible sub-folders, sorted); what else is there goes to
     `listing` (ignored, or skipped with the reason). Raises DataError for a class folder
     whose name is not UTF-8 (`validate.not_utf8`), or is not a class name
-    (`task.class_name_fault`: only whitespace, padded, a control character)."""
+    (`names.class_name_fault`: only whitespace, padded, a control or format character)."""
     found = []
     for d in sorted(os.listdir(root)):
         p = os.path.join(root, d)

@@ -10,7 +10,8 @@ import numpy as np
 from hubensemble.data.decode import _short, check_16bit, check_16bit_splits, to_rgb_uint8
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
-from hubensemble.data.task import _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, Task
+from hubensemble.data.names import _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS
+from hubensemble.data.task import Task
 from hubensemble.data.validate import _check_label_range, index_names, text_names
 from hubensemble.errors import DataError
 
@@ -105,7 +106,7 @@ def _members(arrays: dict, path: str) -> tuple[dict, dict[str, str], list[str]]:
 
 #: The words an archive's member name may spell its part with, as archives made elsewhere
 #: name them (Keras' x_train, sklearn's data / target, images / labels, train_images, X_tr):
-#: what it holds (its split: `task.SPLIT_WORDS`; a name without one is train's).
+#: what it holds (its split: `names.SPLIT_WORDS`; a name without one is train's).
 _ROLE_WORDS = {**dict.fromkeys(("x", "images", "image", "imgs", "img", "data", "features",
                                 "inputs", "input", "pixels", "samples"), "x"),
                **dict.fromkeys(("y", "labels", "label", "lbl", "targets", "target",
@@ -117,7 +118,7 @@ def meant_member(name: str, array) -> str | None:
     """The member of NPZ_MEMBERS that the archive's unread member `name` (holding `array`)
     most likely is: a mistyping of one, as fit's options tell it (`text.closest_name`:
     X_train, Y_test, x_trian, xtrain), else the member its words name (`_ROLE_WORDS`,
-    `task.SPLIT_WORDS`: images / labels, data / target, train_images, x_tr, y_dev, label_names)
+    `names.SPLIT_WORDS`: images / labels, data / target, train_images, x_tr, y_dev, label_names)
     when `array` has that member's form: images [N, H, W(, C)], labels of one number per
     image, class names as 1-D text. None when nothing fits (meta, an array of another form).
     A name that gave none said only "needs arrays x_train and y_train" (a new-user check:

@@ -6,83 +6,17 @@ import functools
 import hashlib
 import json
 import os
-import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from hubensemble import formats
 from hubensemble.data.loading import _visible
+# The names of splits and classes and their rules, importable from here as before they moved.
+from hubensemble.data.names import (  # noqa: F401 - re-exported
+    _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, check_class_names, class_name_fault, split_key)
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError
 from hubensemble.text import escaped
-
-SPLIT_NAMES = formats.SPLITS
-_SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
-                  "test": "test"}
-#: The words a name (an npz member's, a split folder's) may spell a split with, as data made
-#: elsewhere spells them (Train, training, x_tr, dev for the val split): what the loaders
-#: suggest for a name they do not read ("did you mean"), never read as the split itself.
-SPLIT_WORDS = {**dict.fromkeys(("train", "training", "tr", "trn"), "train"),
-               **dict.fromkeys(("val", "valid", "validation", "validate", "dev", "va"), "val"),
-               **dict.fromkeys(("test", "testing", "te", "tst"), "test")}
-
-
-def split_key(name: str) -> str:
-    """"train", "val" or "test" for a split name or alias (validation, valid); DataError
-    naming the split names otherwise (`Task.split`, and evaluate before it loads anything)."""
-    key = _SPLIT_ALIASES.get(name)
-    if key is None:
-        raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLIT_NAMES)}")
-    return key
-
-
-def class_name_fault(name: str) -> str | None:
-    """Why the text `name` cannot be a class name, as a predicate ("is empty", "is only
-    whitespace", "holds a control character ('\\n', U+000A)", "starts or ends with
-    whitespace"), else None. A class name is the label the summary, the report, `predict`
-    and the export's serve_bytes show: an empty one printed "3 classes (, x, y)" and a blank
-    prediction, a newline broke the summary's line, and ' a' beside 'a ' were two classes
-    no one could tell apart (a new-user check). Leading and trailing whitespace is refused,
-    not stripped, as a folder's name is never changed: a class is called what its data
-    calls it, or refused. One rule for every source (npz class_names, tfds ClassLabel names,
-    label_fn's, folder names, a Task made in Python: `Task.__post_init__`)."""
-    if not name.strip():
-        return "is empty" if not name else "is only whitespace"
-    for c in name:  # Cc: C0 / C1 controls (newline, tab, ...); Zl, Zp: line separators
-        if unicodedata.category(c) in ("Cc", "Zl", "Zp"):
-            return f"holds a control character ({c!r}, U+{ord(c):04X})"
-    if name != name.strip():
-        return "starts or ends with whitespace"
-    return None
-
-
-def check_class_names(names, *, what: str = "class_names") -> None:
-    """DataError for the first text name of `names` that `class_name_fault` refuses, naming
-    `what`, its index and the name, and the fix (bytes names are left to `validate_task`);
-    also for `names` given as one string, a name that is no text (an int), and a name given
-    twice: a Task made in Python took class_names='abc', [1, 2, 3] and ['a', 'a', 'c'],
-    which npz: refuses (a new-user check)."""
-    if isinstance(names, (str, bytes)):
-        raise DataError(f"{what} is one string {names!r}; give a list of names, one per class "
-                        f"(e.g. ['cat', 'dog'])")
-    seen = {}
-    for i, name in enumerate(names):
-        if not isinstance(name, (str, bytes, np.bytes_)):
-            raise DataError(f"{what}[{i}] is {type(name).__name__} {name!r}, not text; class "
-                            f"names are strings (e.g. [str(n) for n in names])")
-        if name in seen:
-            raise DataError(f"{what}: {name!r} names classes {seen[name]} and {i}; each class "
-                            f"needs a name of its own")
-        seen[name] = i
-    for i, name in enumerate(names):
-        why = class_name_fault(name) if isinstance(name, str) else None
-        if why:
-            fix = ("store it stripped (name.strip())" if why.startswith("starts") else
-                   "replace it, e.g. by a space" if why.startswith("holds") else
-                   "give the class a name")
-            raise DataError(f"{what}[{i}] {name!r} {why}; a class name is the label the "
-                            f"summary, the report and the model's predictions show: {fix}")
 
 
 def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:

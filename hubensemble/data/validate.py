@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hubensemble.data.names import SPLIT_NAMES, check_class_names
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
-from hubensemble.data.task import (SPLIT_NAMES, Split, Task, _check_label_range,
-                                   check_class_names)
+from hubensemble.data.task import Split, Task, _check_label_range
 from hubensemble.errors import DataError
 from hubensemble.text import escaped
 
@@ -62,7 +62,7 @@ def text_names(names, *, what: str = "class_names") -> list[str]:
 
     Raises DataError naming `what` and the index for bytes that are not UTF-8, and for a
     name that is empty, only whitespace, starts or ends with whitespace or holds a control
-    character (`task.check_class_names`).
+    character (`names.check_class_names`).
     """
     out = []
     for i, name in enumerate(names):

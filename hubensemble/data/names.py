@@ -1,0 +1,108 @@
+"""The names data come with and their rules: the split names and the words data made elsewhere
+spells them with (`SPLIT_WORDS`), and what a class name must be (`class_name_fault`,
+`check_class_names`), one rule for every source of class names."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+
+from hubensemble import formats
+from hubensemble.errors import DataError
+from hubensemble.text import escaped
+
+SPLIT_NAMES = formats.SPLITS
+_SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
+                  "test": "test"}
+#: The words a name (an npz member's, a split folder's) may spell a split with, as data made
+#: elsewhere spells them (Train, training, x_tr, dev for the val split): what the loaders
+#: suggest for a name they do not read ("did you mean"), never read as the split itself.
+SPLIT_WORDS = {**dict.fromkeys(("train", "training", "tr", "trn"), "train"),
+               **dict.fromkeys(("val", "valid", "validation", "validate", "dev", "va"), "val"),
+               **dict.fromkeys(("test", "testing", "te", "tst"), "test")}
+
+
+def split_key(name: str) -> str:
+    """"train", "val" or "test" for a split name or alias (validation, valid); DataError
+    naming the split names otherwise (`Task.split`, and evaluate before it loads anything)."""
+    key = _SPLIT_ALIASES.get(name)
+    if key is None:
+        raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLIT_NAMES)}")
+    return key
+
+
+def class_name_fault(name: str) -> str | None:
+    """Why the text `name` cannot be a class name, as a predicate ("is empty", "is only
+    whitespace", "holds a control character ('\\n', U+000A)", "starts or ends with
+    whitespace", "holds an invisible format character (\\u200b, U+200B, ZERO WIDTH SPACE),
+    which shows as nothing …", "holds a lone surrogate"), else None. A class name is the label
+    the summary, the report, `predict` and the export's serve_bytes show: an empty one
+    printed "3 classes (, x, y)" and a blank prediction, a newline broke the summary's line,
+    and ' a' beside 'a ' were two classes no one could tell apart (a new-user check), as
+    were 'cat' and 'cat\\u200b' (a format character, Unicode Cf: zero-width space and
+    joiners, U+FEFF, U+2060, the bidi overrides U+202A..U+202E, U+2066..U+2069, soft hyphen;
+    a joiner between two letters or symbols outside ASCII is kept: `_joins`). Leading and
+    trailing whitespace is refused, not stripped, as a folder's name is never changed: a
+    class is called what its data calls it, or refused. One rule for every source (npz
+    class_names, tfds ClassLabel names, label_fn's, folder names, a Task made in Python:
+    `Task.__post_init__`)."""
+    if not name.strip():
+        return "is empty" if not name else "is only whitespace"
+    for i, c in enumerate(name):  # Cc: C0 / C1 controls (newline, tab, ...); Zl, Zp: line
+        kind = unicodedata.category(c)  # separators; Cf: format characters; Cs: surrogates
+        if kind in ("Cc", "Zl", "Zp"):
+            return f"holds a control character ({c!r}, U+{ord(c):04X})"
+        if kind == "Cf" and not _joins(name, i):
+            return (f"holds an invisible format character ({escaped(c)}, U+{ord(c):04X}, "
+                    f"{unicodedata.name(c, 'unnamed')}), which shows as nothing (or reorders the "
+                    f"text beside it): two names could look the same")
+        if kind == "Cs":
+            return (f"holds a lone surrogate ({escaped(c)}), which is not text UTF-8 can hold "
+                    f"(a byte of a name that was not UTF-8, decoded with surrogateescape)")
+    if name != name.strip():
+        return "starts or ends with whitespace"
+    return None
+
+
+#: Zero-width non-joiner and joiner: format characters that change what is shown between
+#: two letters of a joining script (Persian's ZWNJ) or two emoji (a ZWJ sequence).
+_JOINERS = ("\u200c", "\u200d")
+
+
+def _joins(name: str, i: int) -> bool:
+    """Whether the format character name[i] is a joiner (`_JOINERS`) between two characters
+    outside ASCII that are letters, marks or symbols (categories L, M, S): there it changes
+    the name's shape; anywhere else ('ca\u200dt', at an end) it shows nothing."""
+    if name[i] not in _JOINERS or not 0 < i < len(name) - 1:
+        return False
+    return all(ord(c) > 127 and unicodedata.category(c)[0] in "LMS"
+               for c in (name[i - 1], name[i + 1]))
+
+
+def check_class_names(names, *, what: str = "class_names") -> None:
+    """DataError for the first text name of `names` that `class_name_fault` refuses, naming
+    `what`, its index and the name, and the fix (bytes names are left to `validate_task`);
+    also for `names` given as one string, a name that is no text (an int), and a name given
+    twice: a Task made in Python took class_names='abc', [1, 2, 3] and ['a', 'a', 'c'],
+    which npz: refuses (a new-user check)."""
+    if isinstance(names, (str, bytes)):
+        raise DataError(f"{what} is one string {names!r}; give a list of names, one per class "
+                        f"(e.g. ['cat', 'dog'])")
+    seen = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, (str, bytes, np.bytes_)):
+            raise DataError(f"{what}[{i}] is {type(name).__name__} {name!r}, not text; class "
+                            f"names are strings (e.g. [str(n) for n in names])")
+        if name in seen:
+            raise DataError(f"{what}: {name!r} names classes {seen[name]} and {i}; each class "
+                            f"needs a name of its own")
+        seen[name] = i
+    for i, name in enumerate(names):
+        why = class_name_fault(name) if isinstance(name, str) else None
+        if why:
+            fix = ("store it stripped (name.strip())" if why.startswith("starts") else
+                   "replace it, e.g. by a space" if why.startswith("holds a control") else
+                   "remove it" if why.startswith("holds") else "give the class a name")
+            raise DataError(f"{what}[{i}] {name!r} {why}; a class name is the label the "
+                            f"summary, the report and the model's predictions show: {fix}")
