@@ -1179,6 +1179,20 @@ def test_tfds_default_vtab_splits_without_network(no_network):
     assert no_network == []
 
 
+def test_tfds_images_of_0_1_values_are_refused_as_npz_refuses_them(no_network):
+    """A data set whose image feature holds only 0 and 1 (binary images, binarized_mnist's
+    kind) was read as pixels 0 and 1 of 255, near black, without a word; it is refused as an
+    npz's x_train of such values is (decode.check_array_values), with how to store it."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    sizes = {"train[:800]": (20, 1), "train[800:1000]": (10, 0), "test": (30, 1)}
+    with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn([], sizes)):
+        with pytest.raises(DataError, match=r"tfds:mnist 'image': integer pixels that all lie "
+                                            r"in 0\.\.1 look like a 0/1 mask.*a tfds feature is "
+                                            r"read as stored: .* and load npz:PATH"):
+            load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+    assert no_network == []
+
+
 def test_tfds_split_overrides_and_label_fn(no_network):
     tfds = pytest.importorskip("tensorflow_datasets")
     requested = []

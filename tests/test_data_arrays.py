@@ -247,6 +247,67 @@ def test_a_joiner_that_shapes_a_name_is_kept_and_a_lone_surrogate_refused(tmp_pa
              train=Split(EIGHT_BIT, LABELS))
 
 
+def test_arrays_whose_values_mean_no_image_are_refused_from_npz_and_python(tmp_path):
+    """A new-user check: a uint8 (or int64) array of 0/1 masks was read as pixels 0 and 1 of
+    255, near black, and an RGBA array whose 4th channel is 0 padding (RGBX) composited to
+    all white, both without a word, in an npz and from Python alike; timedelta64 was taken as
+    integers; int8 pixels with negatives were told "store uint8", which a cast does not do.
+    A bool mask is 0 / 255, as floats 0.0 / 1.0 are, from every source."""
+    y = np.concatenate([LABELS] * 2)
+    mask = np.concatenate([EIGHT_BIT] * 2) > 127
+    rgb = np.concatenate([EIGHT_BIT] * 2)
+    zero = np.zeros(rgb.shape[:-1] + (1,), np.uint8)
+    refused = {
+        "u8mask": (mask[..., 0].astype(np.uint8),
+                   r"integer pixels that all lie in 0\.\.1 look like a 0/1 mask.*store "
+                   r"{x}\.astype\(bool\)"),
+        "i64mask": (mask.astype(np.int64), r"integer pixels that all lie in 0\.\.1"),
+        "u8rgbmask": (mask.astype(np.uint8), r"integer pixels that all lie in 0\.\.1"),
+        "rgbx": (np.concatenate([rgb, zero], -1),
+                 r"the alpha channel \(the last of 4\) is at most 1 of 255 in every pixel, so "
+                 r"every image, composited onto white, reads white.*store {x}\[\.\.\., :3\]"),
+        "alpha01": (np.concatenate([rgb, zero + 1], -1), r"alpha channel \(the last of 4\)"),
+        "greyalpha0": (np.concatenate([rgb[..., :1], zero], -1),
+                       r"alpha channel \(the last of 2\).*store {x}\[\.\.\., :1\]"),
+        "floatalpha0": (np.concatenate([rgb / 255, zero * 0.0], -1), r"alpha channel"),
+        "timedelta": (rgb.astype("timedelta64[s]"), r"pixels of dtype timedelta64\[s\] are not "
+                                                    r"supported"),
+        "int8": ((rgb.astype(np.int16) - 128).astype(np.int8),
+                 r"got -\d+\.\.\d+\); as int8: uint8 pixels read as signed are "
+                 r"x\.view\(np\.uint8\); pixels centred on 0"),
+        "wide": (rgb.astype(np.int32) * 200, r"they look like 16-bit values: store "
+                                             r"x\.astype\(np\.uint16\)")}
+    for name, (x, words) in refused.items():
+        spec = save_npz(tmp_path / f"{name}.npz", x_train=x, y_train=y)
+        with pytest.raises(DataError, match=r"npz array 'x_train': .*" + words.format(x="x_train")):
+            load_task(spec)
+        if name == "u8rgbmask":  # the form a Split holds, every loader's: taken as pixels
+            assert Split(x, y).images.max() == 1
+            continue
+        with pytest.raises(DataError, match=r"Split images: .*" + words.format(x="x")):
+            Split(x, y)
+        with pytest.raises(DataError, match=r"Split images: .*" + words.format(x="im")):
+            Split(list(x), y)
+    # A bool mask is black and white, the pixels of floats 0.0 / 1.0 and of uint8 0 / 255.
+    white = mask.astype(np.uint8) * 255
+    want = np.repeat(white, 1, axis=-1)
+    spec = save_npz(tmp_path / "bool.npz", x_train=mask, y_train=y)
+    assert np.array_equal(load_task(spec, val_fraction=0.0).train.images, want)
+    for x in (mask, mask.astype(np.float32), white):
+        assert np.array_equal(Split(x, y).images, want)
+    # Grey + alpha is read as a grey + alpha PNG is, in an npz (it was refused there) as
+    # from Python; an alpha that is partly 0 is kept (transparent pixels read white).
+    alpha = RNG.integers(0, 256, rgb.shape[:-1] + (1,), dtype=np.uint8)
+    alpha[:, 0] = 0
+    grey = np.concatenate([rgb[..., :1], alpha], -1)
+    spec = save_npz(tmp_path / "la.npz", x_train=grey, y_train=y)
+    got = load_task(spec, val_fraction=0.0).train.images
+    buf = io.BytesIO()
+    Image.fromarray(grey[0], "LA").save(buf, format="PNG")
+    assert np.array_equal(got[0], decode_image_bytes(buf.getvalue()))
+    assert np.array_equal(got, Split(grey, y).images) and (got[:, 0] == 255).all()
+
+
 # --------------------------------------------------------------------------- damaged npz
 
 

@@ -85,10 +85,10 @@ def to_rgb_uint8(array, *, what: str = "images", known_16bit: bool = False) -> n
         a = (a >> 8).astype(np.uint8)
     elif a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.integer):
+    elif a.dtype.kind in "iu":  # not timedelta64, which numpy counts as an integer
         if a.size and (a.min() < 0 or a.max() > 255):
             raise DataError(f"{what}: integer pixels must lie in 0..255 (got {a.min()}.."
-                            f"{a.max()}); store uint8, uint16 for 16-bit, or floats in [0, 1]")
+                            f"{a.max()}); {_int_fix(a.dtype, int(a.min()), int(a.max()))}")
         a = a.astype(np.uint8)
     elif np.issubdtype(a.dtype, np.floating):
         if a.size and not np.isfinite(a).all():
@@ -100,7 +100,7 @@ def to_rgb_uint8(array, *, what: str = "images", known_16bit: bool = False) -> n
         a = np.floor(a.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
     else:
         raise DataError(f"{what}: pixels of dtype {a.dtype} are not supported; use uint8 "
-                        f"0..255 or floats in [0, 1]")
+                        f"0..255, uint16 for 16-bit, floats in [0, 1] or bool (0 / 255)")
     if a.shape[-1] in (2, 4):
         a = composite_on_white(a[..., :-1], a[..., -1:])
     if a.shape[-1] == 1:
@@ -160,6 +160,71 @@ def check_16bit_splits(splits: dict, *, what: str = "images", fix: str | None = 
                     f"{said(high)} reach above 255: 8-bit data in a 16-bit type beside 16-bit "
                     f"data. The data set is 16-bit as a whole (v >> 8, the top 8 bits), which "
                     f"would make every image of {' and '.join(low)} black; {fix}")
+
+
+def _int_fix(dtype, low: int, high: int) -> str:
+    """What to store for integer pixels from `low` to `high` that leave 0..255, by the range
+    they show: "store uint8" was the advice for every range, which an int8 array of uint8
+    pixels read as signed (-128..127) cannot follow by a cast alone."""
+    if dtype == np.int8:
+        return ("as int8: uint8 pixels read as signed are x.view(np.uint8); "
+                "pixels centred on 0 (x - 128) are (x.astype(np.int16) + 128).astype(np.uint8)")
+    if low < 0:
+        return ("they look centred or standardised (negative values): undo that (x + 128, "
+                "or x * std + mean) to store uint8 0..255, or floats in [0, 1]")
+    if high <= 65535:
+        return "they look like 16-bit values: store x.astype(np.uint16) (16-bit)"
+    return "scale them to 0..255 the way they were made and store uint8"
+
+
+def _eight_bit(channel: np.ndarray) -> np.ndarray:
+    """`channel` (any dtype `to_rgb_uint8` takes) as the uint8 values it converts it to, for
+    `check_array_values`' bounds (not range-checked: values outside 0..255, or NaN, are
+    `to_rgb_uint8`'s refusal)."""
+    if channel.dtype == np.uint16:
+        return channel >> 8
+    if channel.dtype == np.bool_:
+        return channel.astype(np.uint8) * 255
+    if channel.dtype.kind == "f":
+        return np.floor(channel.astype(np.float64) * 255.0 + 0.5)
+    return channel
+
+
+def check_array_values(images, *, what: str = "images", name: str = "x", then: str = "") -> None:
+    """DataError for the pixels of arrays that `to_rgb_uint8` would turn into images no one
+    meant, looked at as one data set (or split): `images`, one array [..., H, W, C] or a list
+    of arrays [H, W, C], C in 1..4 (other shapes are left to `to_rgb_uint8`).
+
+    * Integer pixels (not bool, not uint16: `check_16bit`) whose colour channels all lie in
+      0..1, not all 0: a 0/1 mask or labels, which as 0..255 pixels read near black (1 of
+      255). A bool array is the mask as 0 / 255 (the float rule: False, True as 0.0, 1.0).
+    * An alpha channel (the last of 2 or 4) at most 1 of 255 in every pixel: every image
+      composited onto white reads white (a 4th channel of 0 padding, RGBX, or a 0/1 alpha).
+
+    Both were taken without a word (a new-user check). `what` starts the message, `name`
+    is the array's name in the fix ("x", "x_train"), `then` ends it (how to store it so)."""
+    arrays = [images] if isinstance(images, np.ndarray) else list(images)
+    arrays = [a for a in arrays if a.ndim >= 3 and a.shape[-1] in (1, 2, 3, 4) and a.size]
+    colour = [a[..., :-1] if a.shape[-1] in (2, 4) else a for a in arrays
+              if a.dtype.kind in "iu" and a.dtype != np.uint16]
+    top = max((int(c.max()) for c in colour), default=0)
+    low = min((int(c.min()) for c in colour), default=0)
+    if top == 1 and low >= 0:
+        raise DataError(f"{what}: integer pixels that all lie in 0..1 look like a 0/1 mask or "
+                        f"labels, which as 0..255 pixels read near black (1 of 255); store "
+                        f"{name}.astype(bool) (a mask as 0 / 255) or ({name} * 255)."
+                        f"astype(np.uint8), or floats in [0, 1]{then}")
+    alpha = [_eight_bit(a[..., -1]) for a in arrays
+             if a.shape[-1] in (2, 4) and a.dtype.kind in "iubf"]
+    # Values outside 0..255 (or NaN) are `to_rgb_uint8`'s refusal, in its words.
+    if alpha and all(np.isfinite(c).all() and c.min() >= 0 and c.max() <= 255 for c in alpha) \
+            and max(float(c.max()) for c in alpha) <= 1:
+        c = arrays[0].shape[-1]
+        raise DataError(f"{what}: the alpha channel (the last of {c}) is at most 1 of 255 in "
+                        f"every pixel, so every image, composited onto white, reads white. "
+                        f"A last channel that is not alpha (RGBX padding) is left out: store "
+                        f"{name}[..., :{c - 1}]; a 0/1 alpha mask is stored as 0 / 255 "
+                        f"({name}[..., -1] * 255, or bool){then}")
 
 
 def _channels_first_hint(shape) -> str:

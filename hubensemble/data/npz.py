@@ -7,7 +7,8 @@ import re
 
 import numpy as np
 
-from hubensemble.data.decode import _short, check_16bit, check_16bit_splits, to_rgb_uint8
+from hubensemble.data.decode import (_short, check_16bit, check_16bit_splits, check_array_values,
+                                     to_rgb_uint8)
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
 from hubensemble.data.names import _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS
@@ -17,18 +18,19 @@ from hubensemble.errors import DataError
 
 
 def _npz_images(x, key):
-    """Array `key` ([N, H, W] or [N, H, W, C], C in 1, 3, 4) as uint8 RGB [N, H, W, 3]; a
-    uint16 array is 16-bit (the archive's x_* arrays were looked at as a whole first)."""
+    """Array `key` ([N, H, W] or [N, H, W, C], C in 1..4: grey, grey + alpha, RGB, RGBA) as
+    uint8 RGB [N, H, W, 3]; a uint16 array is 16-bit (the archive's x_* arrays were looked at
+    as a whole first). Raises DataError for what `check_array_values` and `to_rgb_uint8`
+    refuse, naming `key`."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
         raise DataError(f"npz array {key!r} has shape {list(x.shape)}; use [N, H, W] "
-                        f"(grey) or [N, H, W, C] with C in 1, 3, 4")
-    if x.shape[-1] == 2:
-        raise DataError(f"npz array {key!r} has 2 channels; use 1 (grey), 3 (RGB) or 4 (RGBA)")
+                        f"(grey) or [N, H, W, C] with C in 1..4")
     if x.shape[0] and (x.shape[1] < 1 or x.shape[2] < 1):
         raise DataError(f"npz array {key!r} holds empty images (shape {list(x.shape)})")
+    check_array_values(x, what=f"npz array {key!r}", name=key)  # 0/1 masks, alpha all 0
     return to_rgb_uint8(x, what=f"npz array {key!r}", known_16bit=True)
 
 

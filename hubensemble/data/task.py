@@ -40,8 +40,10 @@ class Split:
     uint16 as 16-bit, grey repeated, alpha composited onto white), so the same pixels give
     the same `Task.fingerprint` whichever way they come; labels [N] or [N, 1] of integer
     class indices. Raises DataError (`_split_inputs`) for what npz: refuses: floats outside
-    [0, 1] (e.g. 0..255), 8-bit values in uint16, other shapes, non-integer labels, and
-    images, labels and paths of different counts.
+    [0, 1] (e.g. 0..255), 8-bit values in uint16, integers all within 0..1 (a 0/1 mask: pass
+    it as bool, 0 / 255) or an alpha that is 0 everywhere (`decode.check_array_values`),
+    other dtypes and shapes, non-integer labels, and images, labels and paths of different
+    counts.
     """
 
     images: np.ndarray | list[np.ndarray]  # [N, H, W, 3] when all the same size, else a list
@@ -512,8 +514,9 @@ def _split_inputs(images, labels, paths):
     Loaders pass those already (kept as they are, not copied); what Python passes goes
     through `decode.to_rgb_uint8`, the one conversion of arrays (npz, tfds), which raises
     the DataError of what it refuses. 16-bit is decided for the split's images as a whole
-    (`decode.check_16bit`), as npz: decides for its archive."""
-    from hubensemble.data.decode import check_16bit, to_rgb_uint8
+    (`decode.check_16bit`), as npz: decides for its archive; so are the 0/1 mask and alpha
+    rules (`decode.check_array_values`), for images not in the held form (`_held`)."""
+    from hubensemble.data.decode import check_16bit, check_array_values, to_rgb_uint8
 
     what = "Split images"
     if isinstance(images, (list, tuple)):
@@ -523,6 +526,9 @@ def _split_inputs(images, labels, paths):
                 raise DataError(f"{what}: image {i} has shape {list(im.shape)}; each image of "
                                 f"a list must be [H, W] (grey) or [H, W, C] with C in 1..4")
         check_16bit(images, what=what, fix="store each image as im.astype(np.uint8)")
+        if not all(_held(im) for im in images):
+            check_array_values([im[..., None] if im.ndim == 2 else im for im in images],
+                               what=what, name="im")
         images = [to_rgb_uint8(im[..., None] if im.ndim == 2 else im, what=f"{what}: image {i}",
                                known_16bit=True) for i, im in enumerate(images)]
     else:
@@ -533,6 +539,8 @@ def _split_inputs(images, labels, paths):
             raise DataError(f"{what} have shape {list(images.shape)}; use [N, H, W] (grey) or "
                             f"[N, H, W, C] with C in 1..4, or a list of [H, W, C] images of "
                             f"different sizes")
+        if not _held(images):
+            check_array_values(images, what=what)
         images = to_rgb_uint8(images, what=what)
     labels = _split_labels(labels)
     if len(images) != len(labels):
@@ -542,6 +550,14 @@ def _split_inputs(images, labels, paths):
         raise DataError(f"Split: {len(paths)} paths but {len(labels)} labels; give one path "
                         f"per image, or none")
     return images, labels
+
+
+def _held(images: np.ndarray) -> bool:
+    """Whether `images` are in the form a Split holds, uint8 RGB [..., 3]: what every loader
+    makes (from files too, which are never refused for their values) and every Split made of
+    another's (`subset`, tune's train + val), so `decode.check_array_values`' rules are for
+    the other forms Python passes (a grey [N, H, W] 0/1 mask, int64, RGBA, ...)."""
+    return images.dtype == np.uint8 and images.ndim >= 3 and images.shape[-1] == 3
 
 
 def _split_labels(labels) -> np.ndarray:

@@ -7,7 +7,8 @@ import re
 
 import numpy as np
 
-from hubensemble.data.decode import _short, check_16bit, check_16bit_splits, to_rgb_uint8
+from hubensemble.data.decode import (_short, check_16bit, check_16bit_splits, check_array_values,
+                                     to_rgb_uint8)
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
@@ -218,6 +219,10 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                            f"{options.image_key!r} feature for 8-bit data)")
     check_16bit([im for images, _ in raw.values() for im in images], what=what,
                 fix=f"build the data set with a uint8 {options.image_key!r} feature")
+    check_array_values([im for images, _ in raw.values() for im in images], what=what,
+                       then="; a tfds feature is read as stored: write its images so to an "
+                            "npz (numpy.savez(PATH, x_train=..., y_train=...)) and load "
+                            "npz:PATH")
     loaded = {key: _make_split([to_rgb_uint8(im, what=what, known_16bit=True) for im in images],
                                lab) for key, (images, lab) in raw.items()}
     if class_names is None:  # indices 0..max, all used (`index_names`)
