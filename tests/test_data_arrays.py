@@ -449,6 +449,32 @@ def test_a_split_folder_named_otherwise_gets_the_folder_meant(tmp_path):
             load_task(f"folder:{root}")
 
 
+def test_split_folders_named_otherwise_are_not_read_as_classes(tmp_path):
+    """A new-user check: a Kaggle-style folder of Train/<class>/ and Test/<class>/ loaded as
+    2 classes, Test and Train, of the images nested in them (train 8, val 4, test 4), without
+    a word; it is refused with the renames, for fit and evaluate alike. A folder of classes
+    that only sound like splits and hold no folders is read as before."""
+    root = tmp_path / "kaggle"
+    for split in ("Train", "Test"):
+        for c in ("cat", "dog"):
+            for i in range(4):
+                write_png(str(root / split / c / f"{i}.png"), EIGHT_BIT[i])
+    for load in (load_task, load_test_set):
+        with pytest.raises(DataError, match=r"has the folders Test/, Train/, named as splits and "
+                                            r"holding folders \(Test/…\).*read as the classes "
+                                            r"Test, Train.*rename them \(Test/ -> test/, Train/ "
+                                            r"-> train/\)"):
+            load(f"folder:{root}")
+    (root / "Train").rename(root / "train")
+    (root / "Test").rename(root / "test")
+    assert load_task(f"folder:{root}").class_names == ["cat", "dog"]
+    flat = tmp_path / "flat"
+    for c in ("training", "testing"):
+        for i in range(3):
+            write_png(str(flat / c / f"{i}.png"), EIGHT_BIT[i])
+    assert load_task(f"folder:{flat}").class_names == ["testing", "training"]
+
+
 # --------------------------------------------------------------------------- unnamed labels
 
 

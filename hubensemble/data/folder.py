@@ -203,7 +203,9 @@ def split_layout(path: str) -> dict[str, str]:
     """{"train": …, "val": …, "test": …} (those present) when PATH has the train/ val/
     test/ layout (a train/ folder with sub-folders), else {} (one folder per class).
 
-    Raises DataError when a train/ layout has other top-level folders, or two val folders.
+    Raises DataError when a train/ layout has other top-level folders, or two val folders,
+    and when the only top-level folders name splits otherwise (Train/, Test/) and hold
+    folders (`_refuse_splits_as_classes`).
     """
     subdirs = {d: os.path.join(path, d) for d in os.listdir(path)
                if _visible(d) and os.path.isdir(os.path.join(path, d))
@@ -229,7 +231,31 @@ def split_layout(path: str) -> dict[str, str]:
                 raise DataError(f"{path} has two validation folders ({sorted(subdirs)}); "
                                 f"keep one")
             layout[key] = subdirs[d]
+    else:
+        _refuse_splits_as_classes(path, subdirs)
     return layout
+
+
+def _refuse_splits_as_classes(path: str, subdirs: dict[str, str]) -> None:
+    """DataError when every top-level folder of PATH (`subdirs`: {name: path}) names a split
+    otherwise than the split layout spells it (Train/, Test/, training/, testing/: SPLIT_WORDS
+    in any case) and one holds sub-folders: a Kaggle-style Train/<class>/ … data set was read
+    as one folder per class, the classes Test and Train of nested images, without a word (a
+    new-user check). Nothing otherwise."""
+    meant = {d: SPLIT_WORDS.get(d.lower()) for d in subdirs}
+    if not subdirs or not all(meant.values()):
+        return
+    nested = [d for d, p in sorted(subdirs.items())
+              if any(_visible(e) and os.path.isdir(os.path.join(p, e)) for e in os.listdir(p))]
+    if not nested:
+        return
+    renames = ", ".join(f"{d}/ -> {meant[d]}/" for d in sorted(subdirs) if d != meant[d])
+    raise DataError(f"folder:{path} has the folders {', '.join(f'{d}/' for d in sorted(subdirs))}"
+                    f", named as splits and holding folders ({nested[0]}/…), which would be "
+                    f"read as the classes {', '.join(sorted(subdirs))} of the images nested "
+                    f"in them; the split layout is PATH/train/<class>/… with train/, val/ (or "
+                    f"validation/, valid/) and test/ in lower case: rename them ({renames}), "
+                    f"or for classes so named move their images out of the sub-folders")
 
 
 def locate_folder(rest: str) -> str:
