@@ -279,7 +279,8 @@ def test_arrays_whose_values_mean_no_image_are_refused_from_npz_and_python(tmp_p
                                              r"x\.astype\(np\.uint16\)")}
     for name, (x, words) in refused.items():
         spec = save_npz(tmp_path / f"{name}.npz", x_train=x, y_train=y)
-        with pytest.raises(DataError, match=r"npz array 'x_train': .*" + words.format(x="x_train")):
+        with pytest.raises(DataError,
+                           match=r"\.npz: array 'x_train': .*" + words.format(x="x_train")):
             load_task(spec)
         if name == "u8rgbmask":  # the form a Split holds, every loader's: taken as pixels
             assert Split(x, y).images.max() == 1
@@ -611,7 +612,7 @@ def test_float_pixels_out_of_range_get_the_fix_for_the_range_they_show(tmp_path)
              (unit * 65535, r"they look like 16-bit values: store x / 65535", lambda x: x / 65535)]
     for i, (x, words, fix) in enumerate(cases):
         spec = save_npz(tmp_path / f"{i}.npz", x_train=x, y_train=LABELS)
-        with pytest.raises(DataError, match=rf"npz array 'x_train': float pixels must lie in "
+        with pytest.raises(DataError, match=rf"\.npz: array 'x_train': float pixels must lie in "
                                             rf"\[0, 1\] \(got .*\); {words}"):
             load_task(spec, val_fraction=0.0)
         fixed = load_task(save_npz(tmp_path / f"{i}f.npz", x_train=fix(x), y_train=LABELS),
@@ -624,8 +625,9 @@ def test_float_pixels_out_of_range_get_the_fix_for_the_range_they_show(tmp_path)
     with pytest.raises(DataError) as e:
         load_task(spec)
     assert str(e.value).startswith(
-        "npz array 'x_test': float pixels hold NaN and infinity (2 value(s) in 2 image(s), the "
-        "first at index 7); drop those images with their labels (keep = "
+        f"npz:{tmp_path / 'nan.npz'}: array 'x_test': float pixels hold NaN and infinity (2 "
+        "value(s) in 2 image(s), the first at index 7); drop those images with their labels "
+        "(keep = "
         "np.isfinite(x).all(axis=(1, 2, 3)); x, y = x[keep], y[keep])"), str(e.value)
 
 

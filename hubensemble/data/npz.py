@@ -17,7 +17,7 @@ from hubensemble.data.validate import _check_label_range, index_names, text_name
 from hubensemble.errors import DataError
 
 
-def _npz_images(x, key):
+def _npz_images(x, key, path):
     """Array `key` ([N, H, W] or [N, H, W, C], C in 1..4: grey, grey + alpha, RGB, RGBA) as
     uint8 RGB [N, H, W, 3]; a uint16 array is 16-bit (the archive's x_* arrays were looked at
     as a whole first). Raises DataError for what `check_array_values` and `to_rgb_uint8`
@@ -26,21 +26,21 @@ def _npz_images(x, key):
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
-        raise DataError(f"npz array {key!r} has shape {list(x.shape)}; use [N, H, W] "
+        raise DataError(f"npz:{path}: array {key!r} has shape {list(x.shape)}; use [N, H, W] "
                         f"(grey) or [N, H, W, C] with C in 1..4")
     if x.shape[0] and (x.shape[1] < 1 or x.shape[2] < 1):
-        raise DataError(f"npz array {key!r} holds empty images (shape {list(x.shape)})")
-    check_array_values(x, what=f"npz array {key!r}", name=key)  # 0/1 masks, alpha all 0
-    return to_rgb_uint8(x, what=f"npz array {key!r}", known_16bit=True)
+        raise DataError(f"npz:{path}: array {key!r} holds empty images (shape {list(x.shape)})")
+    check_array_values(x, what=f"npz:{path}: array {key!r}", name=key)  # 0/1 masks, alpha all 0
+    return to_rgb_uint8(x, what=f"npz:{path}: array {key!r}", known_16bit=True)
 
 
-def _npz_labels(y, key):
+def _npz_labels(y, key, path):
     """Array `key` ([N] or [N, 1] integer class indices, or integral floats) as int64 [N]."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise DataError(f"npz array {key!r} has shape {list(y.shape)}; labels must be one "
+        raise DataError(f"npz:{path}: array {key!r} has shape {list(y.shape)}; labels must be one "
                         f"integer class index per image (for one-hot labels store "
                         f"y.argmax(1))")
     if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer)
@@ -48,14 +48,15 @@ def _npz_labels(y, key):
         fix = ("; for names as labels store indices into class_names: names = np.unique("
                "the labels of all splits), then y = np.searchsorted(names, y) for each split "
                "and class_names=names" if y.dtype.kind in "USO" else "")
-        raise DataError(f"npz array {key!r} has dtype {y.dtype}; labels must be integers{fix}")
+        raise DataError(f"npz:{path}: array {key!r} has dtype {y.dtype}; labels must be "
+                        f"integers{fix}")
     if np.issubdtype(y.dtype, np.floating):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataError(f"npz array {key!r} holds non-integer labels; labels must be "
+            raise DataError(f"npz:{path}: array {key!r} holds non-integer labels; labels must be "
                             f"integer class indices")
     if y.size and y.max() > np.iinfo(np.int64).max:  # int64 would wrap it to a negative
         top = int(y.max()) if y.dtype.kind in "iu" else f"{y.max():.0f}"
-        raise DataError(f"npz array {key!r} holds label {top}, beyond int64; labels "
+        raise DataError(f"npz:{path}: array {key!r} holds label {top}, beyond int64; labels "
                         f"must be class indices 0..C-1")
     return y.astype(np.int64)
 
@@ -276,7 +277,7 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
             raise DataError(f"npz:{path} has {have} but not {missing}; store both or neither")
         if xm not in arrays:
             continue
-        x, y = _npz_images(arrays[xm], xk), _npz_labels(arrays[ym], yk)
+        x, y = _npz_images(arrays[xm], xk, path), _npz_labels(arrays[ym], yk, path)
         if len(x) != len(y):
             shape = list(arrays[xm].shape)  # [H, W, 3]: one RGB image read as H grey ones
             one = (f"; {xk} of shape {shape} is read as {shape[0]} grey images of "
