@@ -289,6 +289,13 @@ def test_arrays_whose_values_mean_no_image_are_refused_from_npz_and_python(tmp_p
             Split(x, y)
         with pytest.raises(DataError, match=r"Split images: .*" + words.format(x="im")):
             Split(list(x), y)
+    # timedelta64 labels (integers to numpy) were taken as class indices too.
+    spec = save_npz(tmp_path / "tdlabels.npz", x_train=rgb, y_train=y.astype("m8[s]"))
+    with pytest.raises(DataError, match=r"array 'y_train' has dtype timedelta64\[s\]; labels "
+                                        r"must be integers"):
+        load_task(spec)
+    with pytest.raises(DataError, match=r"Split labels have dtype timedelta64\[s\]"):
+        Split(rgb, y.astype("m8[s]"))
     # A bool mask is black and white, the pixels of floats 0.0 / 1.0 and of uint8 0 / 255.
     white = mask.astype(np.uint8) * 255
     want = np.repeat(white, 1, axis=-1)

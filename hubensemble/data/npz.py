@@ -43,7 +43,7 @@ def _npz_labels(y, key, path):
         raise DataError(f"npz:{path}: array {key!r} has shape {list(y.shape)}; labels must be one "
                         f"integer class index per image (for one-hot labels store "
                         f"y.argmax(1))")
-    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer)
+    if y.dtype == np.bool_ or not (y.dtype.kind in "iu"  # not timedelta64, an integer to numpy
                                    or np.issubdtype(y.dtype, np.floating)):
         fix = ("; for names as labels store indices into class_names: names = np.unique("
                "the labels of all splits), then y = np.searchsorted(names, y) for each split "

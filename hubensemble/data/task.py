@@ -571,7 +571,7 @@ def _split_labels(labels) -> np.ndarray:
                         f"class index per image (for one-hot labels pass y.argmax(1))")
     if y.dtype == np.int64:
         return y
-    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer)
+    if y.dtype == np.bool_ or not (y.dtype.kind in "iu"  # not timedelta64, an integer to numpy
                                    or np.issubdtype(y.dtype, np.floating)):
         raise DataError(f"Split labels have dtype {y.dtype}; labels must be integer class "
                         f"indices into the task's class_names")

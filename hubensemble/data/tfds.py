@@ -203,7 +203,7 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                             f"splits={{'{key}': 'train[:80%]'}} (CLI --split {key}=...)")
         try:
             lab = np.asarray(labels)
-            if lab.ndim != 1 or not np.issubdtype(lab.dtype, np.integer):
+            if lab.ndim != 1 or lab.dtype.kind not in "iu":  # not timedelta64
                 raise ValueError(lab.dtype)
         except ValueError:
             raise DataError(f"tfds:{rest}: feature {options.label_key!r} is not one integer "

@@ -275,7 +275,7 @@ def _apply_label_fn(task: Task, label_fn) -> Task:
         else:
             names = text_names(meta, what="label_fn's class names")
     out = np.asarray(out)
-    if out.shape != joined.shape or not np.issubdtype(out.dtype, np.integer):
+    if out.shape != joined.shape or out.dtype.kind not in "iu":  # not bool nor timedelta64
         raise DataError(f"label_fn must return one integer per label (shape {joined.shape}), "
                         f"got {out.dtype} {out.shape}")
     if names is None:  # indices: every one of 0..max must be used (`index_names`)
