@@ -1179,17 +1179,23 @@ def test_tfds_default_vtab_splits_without_network(no_network):
     assert no_network == []
 
 
-def test_tfds_images_of_0_1_values_are_refused_as_npz_refuses_them(no_network):
-    """A data set whose image feature holds only 0 and 1 (binary images, binarized_mnist's
-    kind) was read as pixels 0 and 1 of 255, near black, without a word; it is refused as an
-    npz's x_train of such values is (decode.check_array_values), with how to store it."""
+def test_tfds_binary_images_are_read_as_0_and_255_and_said_so(no_network):
+    """A data set whose image feature holds only 0 and 1 (dsprites' binary images) was read
+    as pixels 0 and 1 of 255, near black, without a word. A tfds feature cannot be stored
+    otherwise, so they are read as 0 / 255 (task_adaptation's `* 255`, as tools/vtab.py's
+    pixel_scale) and the source says so; an npz or a Split of such values is refused with
+    the fix (test_arrays_whose_values_mean_no_image_are_refused_from_npz_and_python)."""
     tfds = pytest.importorskip("tensorflow_datasets")
     sizes = {"train[:800]": (20, 1), "train[800:1000]": (10, 0), "test": (30, 1)}
     with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn([], sizes)):
-        with pytest.raises(DataError, match=r"tfds:mnist 'image': integer pixels that all lie "
-                                            r"in 0\.\.1 look like a 0/1 mask.*a tfds feature is "
-                                            r"read as stored: .* and load npz:PATH"):
-            load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+        task = load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+    assert (task.train.images == 255).all() and (task.val.images == 0).all()
+    assert "its 'image' pixels are all 0 or 1 (binary images), read as 0 / 255" in task.source
+    # Values above 1 anywhere in the data set: 8-bit pixels, as before.
+    sizes = {"train[:800]": (20, 1), "train[800:1000]": (10, 2), "test": (30, 1)}
+    with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn([], sizes)):
+        task = load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+    assert task.train.images.max() == 1 and "binary" not in task.source
     assert no_network == []
 
 

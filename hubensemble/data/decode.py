@@ -190,6 +190,25 @@ def _eight_bit(channel: np.ndarray) -> np.ndarray:
     return channel
 
 
+def _pixel_arrays(images) -> list[np.ndarray]:
+    """`images` (one array [..., H, W, C] or a list of [H, W, C]) as a list of the non-empty
+    arrays with a channel axis of 1..4 (other shapes are left to `to_rgb_uint8`)."""
+    arrays = [images] if isinstance(images, np.ndarray) else list(images)
+    return [a for a in arrays if a.ndim >= 3 and a.shape[-1] in (1, 2, 3, 4) and a.size]
+
+
+def zero_one(images) -> bool:
+    """Whether the integer pixels of `images` (one array [..., H, W, C] or a list of [H, W,
+    C], C in 1..4: one data set or split; bool and uint16 are not looked at) have colour
+    channels (alpha left out) that all lie in 0..1, not all 0: a 0/1 mask or binary images,
+    which as 0..255 pixels read near black (`check_array_values` refuses them; the tfds
+    loader reads them as 0 / 255)."""
+    colour = [a[..., :-1] if a.shape[-1] in (2, 4) else a for a in _pixel_arrays(images)
+              if a.dtype.kind in "iu" and a.dtype != np.uint16]
+    top = max((int(c.max()) for c in colour), default=0)
+    return top == 1 and min(int(c.min()) for c in colour) >= 0
+
+
 def check_array_values(images, *, what: str = "images", name: str = "x", then: str = "") -> None:
     """DataError for the pixels of arrays that `to_rgb_uint8` would turn into images no one
     meant, looked at as one data set (or split): `images`, one array [..., H, W, C] or a list
@@ -203,13 +222,8 @@ def check_array_values(images, *, what: str = "images", name: str = "x", then: s
 
     Both were taken without a word (a new-user check). `what` starts the message, `name`
     is the array's name in the fix ("x", "x_train"), `then` ends it (how to store it so)."""
-    arrays = [images] if isinstance(images, np.ndarray) else list(images)
-    arrays = [a for a in arrays if a.ndim >= 3 and a.shape[-1] in (1, 2, 3, 4) and a.size]
-    colour = [a[..., :-1] if a.shape[-1] in (2, 4) else a for a in arrays
-              if a.dtype.kind in "iu" and a.dtype != np.uint16]
-    top = max((int(c.max()) for c in colour), default=0)
-    low = min((int(c.min()) for c in colour), default=0)
-    if top == 1 and low >= 0:
+    arrays = _pixel_arrays(images)
+    if zero_one(arrays):
         raise DataError(f"{what}: integer pixels that all lie in 0..1 look like a 0/1 mask or "
                         f"labels, which as 0..255 pixels read near black (1 of 255); store "
                         f"{name}.astype(bool) (a mask as 0 / 255) or ({name} * 255)."

@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from hubensemble.data.decode import (_short, check_16bit, check_16bit_splits, check_array_values,
-                                     to_rgb_uint8)
+                                     to_rgb_uint8, zero_one)
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
@@ -219,6 +219,12 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                            f"{options.image_key!r} feature for 8-bit data)")
     check_16bit([im for images, _ in raw.values() for im in images], what=what,
                 fix=f"build the data set with a uint8 {options.image_key!r} feature")
+    # Binary images (dsprites: 0 / 1) read near black as 0..255 pixels, without a word; the
+    # feature cannot be stored otherwise, so they are read as 0 / 255 (task_adaptation's
+    # `* 255`) and the source says so (an npz or a Split of them is refused with the fix).
+    binary = zero_one([im for images, _ in raw.values() for im in images])
+    if binary:
+        raw = {key: ([_scaled(im) for im in images], lab) for key, (images, lab) in raw.items()}
     check_array_values([im for images, _ in raw.values() for im in images], what=what,
                        then="; a tfds feature is read as stored: write its images so to an "
                             "npz (numpy.savez(PATH, x_train=..., y_train=...)) and load "
@@ -232,7 +238,21 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             f"the labels with label_fn returning (labels, class_names) (feature "
             f"{options.label_key!r} is not a ClassLabel)")
     shown = " / ".join(f"{k} {v}" for k, v in splits.items() if v is not None)
+    if binary:
+        shown += (f"; its {options.image_key!r} pixels are all 0 or 1 (binary images), read "
+                  f"as 0 / 255")
     return Task(name=name + (f"_{config}" if config else ""),
                 source=f"tfds:{full} ({shown})", class_names=class_names,
                 train=loaded["train"], val=loaded.get("val"), test=loaded.get("test"),
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS)
+
+
+def _scaled(image: np.ndarray) -> np.ndarray:
+    """A binary image's (`decode.zero_one`) colour channels 0 / 1 as uint8 0 / 255 (its alpha,
+    the last of 2 or 4, kept)."""
+    if image.size and image.max() > 255:  # an alpha to_rgb_uint8 refuses, in its words
+        return image
+    out = image.astype(np.uint8)
+    colour = out[..., :-1] if out.shape[-1] in (2, 4) else out
+    colour *= 255
+    return out
