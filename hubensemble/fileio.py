@@ -1,10 +1,12 @@
 """Atomic file writes and inter-process locks: no reader ever sees a half-written result."""
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, first_line
 
 # Temp files carry this marker so a run directory can be checked for leftovers, and so
 # nothing that lists results (candidates, cache entries) ever mistakes one for a result.
@@ -105,6 +107,41 @@ def atomic_save_npy(path, array, *, sync=True):
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue(), sync=sync)
+
+
+#: OSErrors that are the machine's or a path's, not hubensemble's: a full disk or quota, a file
+#: size limit, a read-only or forbidden folder, a file where a folder is needed (or the
+#: reverse). They stop a command with one line, as usage errors, and are never a trial's
+#: result (`machine_error`).
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
+                            errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR})
+# A path in another library's message: TensorFlow's "… /run/tuner/…/events…; No space left on
+# device", h5py's "filename = '/run/…/weights.weights.h5'" (not "_device_/job:localhost").
+_NAMED_FILE = re.compile(r"filename = '([^']+)'|(?:^|[\s'\"])(/[^\s;,'\"]+)")
+
+
+def machine_error(exc: BaseException) -> OSError | None:
+    """The OSError of a write or read the machine refused behind `exc`, or None.
+
+    `exc` itself when it is an OSError whose errno is in MACHINE_ERRNOS; for another error
+    whose message says one (TensorFlow's ResourceExhaustedError "…; No space left on device"
+    or FailedPreconditionError "Not a directory" from a summary writer, h5py's RuntimeError
+    "file write failed: … error message = 'No space left on device'" from save_weights), an
+    OSError(errno, "STRERROR (TYPE: FIRST LINE)", the first file its message names or None).
+    Such an error says nothing about a trial or a module: it is the disk's, and the same
+    work succeeds once space is freed or the path fixed, so it is never recorded as a
+    trial's failure.
+    """
+    if isinstance(exc, OSError):
+        return exc if exc.errno in MACHINE_ERRNOS else None
+    text = str(exc)
+    for code in sorted(MACHINE_ERRNOS):
+        if os.strerror(code) in text:
+            found = _NAMED_FILE.search(text)
+            name = next((g for g in found.groups() if g), None) if found else None
+            return OSError(code, f"{os.strerror(code)} ({type(exc).__name__}: "
+                                 f"{first_line(exc)[:200]})", name)
+    return None
 
 
 def read_json(path):

@@ -1,5 +1,6 @@
 """Atomic writes and inter-process locks (fileio): real processes, real kills."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -155,3 +156,30 @@ def test_a_read_only_folder_is_refused_before_the_work():
         shutil.rmtree(base)
     assert said == [f"no permission to write in {ro}; choose another file",
                     f"no permission to write in {ro}; choose another", "accepted"]
+
+
+def test_a_full_disk_is_recognised_behind_other_libraries_errors():
+    # TensorFlow's summary writer and h5py's save_weights report a full disk or a file in
+    # the way as their own errors; a sweep recorded them as the trial's failure for good.
+    from hubensemble.fileio import machine_error
+
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/run/candidates/t/val_probs.npy")
+    assert machine_error(full) is full
+    assert machine_error(OSError(errno.ENOENT, "No such file or directory", "x")) is None
+    assert machine_error(ValueError("the training loss became nan by step 3")) is None
+    tf_full = RuntimeError("{{function_node __wrapped__CreateSummaryFileWriter_device_/job:"
+                           "localhost/replica:0/task:0/device:CPU:0}} /run/tuner/tensorboard/t/"
+                           "train/events.out.tfevents.1.vm.2.v2; No space left on device")
+    found = machine_error(tf_full)
+    assert (found.errno, found.filename) == (
+        errno.ENOSPC, "/run/tuner/tensorboard/t/train/events.out.tfevents.1.vm.2.v2")
+    assert found.strerror.startswith("No space left on device (RuntimeError: ")
+    h5 = RuntimeError("Disable slist on flush dest failure failed (file write failed: time = "
+                      "Fri Dec 4 20:43:02 2026\n, filename = '/run/candidates/.tmp-t-1@vm/"
+                      "weights.weights.h5', file descriptor = 5, errno = 28, error message = "
+                      "'No space left on device', buf = 0x1, total write size = 8)")
+    found = machine_error(h5)
+    assert (found.errno, found.filename) == (
+        errno.ENOSPC, "/run/candidates/.tmp-t-1@vm/weights.weights.h5")
+    in_the_way = machine_error(RuntimeError("Not a directory [Op:CreateSummaryFileWriter]"))
+    assert (in_the_way.errno, in_the_way.filename) == (errno.ENOTDIR, None)

@@ -1,5 +1,6 @@
 """Tune: plans, schedule, decay to init, sweeps into candidates, resume, failures, distribution."""
 
+import errno
 import json
 import logging
 import math
@@ -574,6 +575,47 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, dig
     tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                   task=digits, progress=False)
     assert starts(run, "combined") == {t: 1 + (t == nan["trial"]) for t in candidates(run)}
+
+
+class _DiskFullInTraining(keras.callbacks.Callback):
+    """Raises the OSError of a full disk after the first training step, as a write there
+    (a TensorBoard event file, a checkpoint of a callback) meets it."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/full/disk/events")
+
+
+def test_a_full_disk_or_a_file_in_the_way_stops_the_sweep_and_the_trial_runs_again(
+        tmp_path, modules, digits):
+    # A trial that met a full disk was recorded as failed when its small trial.json still
+    # fitted, and the sweep went on to meet it again; a file in the way of a trial's
+    # TensorBoard folder failed the trial for good (fixing the path and running the same
+    # command again did not run it), and one in the way of the folder itself dropped the
+    # trial without a word: no line, no trials.log entry, fit exited 0.
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="default", budget=4, profile="quick", strategy="cpu", task=digits,
+              progress=False)
+    with pytest.raises(OSError) as full:
+        tune.run_tune(run.path, callbacks=[_DiskFullInTraining()], **kw)
+    assert full.value.errno == errno.ENOSPC and full.value.filename == "/full/disk/events"
+    first = trial_log(run, "default")[-1]
+    assert first[5] == "error" and "No space left" in first[6]
+    assert not run.candidates.exists() or os.listdir(run.candidates) == []  # no record
+    tensorboard = run.tuner / "tensorboard"
+    for in_the_way in (tensorboard / first[4], tensorboard / first[4] / "train"):
+        shutil.rmtree(tensorboard, ignore_errors=True)
+        in_the_way.parent.mkdir(parents=True, exist_ok=True)
+        in_the_way.write_text("not a folder")
+        with pytest.raises(OSError) as blocked:  # TensorFlow's FailedPreconditionError
+            tune.run_tune(run.path, **kw)
+        assert blocked.value.errno == errno.ENOTDIR, blocked.value
+        assert blocked.value.filename == str(tensorboard / first[4])  # TF names no path
+        assert trial_log(run, "default")[-1][4:6] == [first[4], "error"]
+        assert not run.candidates.exists() or os.listdir(run.candidates) == []
+        in_the_way.unlink()
+    summary = tune.run_tune(run.path, **kw)  # space freed, path fixed: the same call resumes
+    assert (summary["ok"], summary["failed"]) == (4, 0)
+    assert starts(run, "default") == {t: 1 + 3 * (t == first[4]) for t in candidates(run)}
 
 
 class _StopInTraining(keras.callbacks.Callback):

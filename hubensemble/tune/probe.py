@@ -28,6 +28,7 @@ import numpy as np
 from hubensemble import candidate, hyperrule
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
+from hubensemble.fileio import machine_error
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
         emb, embed_seconds, error = None, 0.0, f"the module cannot load: {e}"
     except Exception as e:  # noqa: BLE001 - any other error fails the module's probes
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+        _raise_machine_error(e)
         log.info("embedding %s for its probes failed", spec.name, exc_info=True)
         emb, embed_seconds, error = None, 0.0, f"{type(e).__name__}: {first_line(e)}"
     model = None
@@ -282,6 +284,7 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
             raise
         except Exception as e:  # noqa: BLE001 - this candidate fails, the others go on
             reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+            _raise_machine_error(e)
             reason = str(e) if isinstance(e, HubensembleError) else \
                 f"{type(e).__name__}: {first_line(e)}"
             record.update(status="failed", reason=reason, val=None, test=None, weights=None)
@@ -293,6 +296,17 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
         if on_done is not None:
             on_done(record)
     return records
+
+
+def _raise_machine_error(exc: Exception) -> None:
+    """Raises the OSError of a write the machine refused behind `exc` (a full disk:
+    `fileio.machine_error`): the command stops and the probes run again once space is freed,
+    instead of being recorded as failed for good."""
+    disk = machine_error(exc)
+    if disk is exc:
+        raise exc
+    if disk is not None:
+        raise disk from exc
 
 
 def _timed(save_weights, record, start, share):

@@ -27,7 +27,7 @@ from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes, 
 from hubensemble.tune.strategies import get_strategy, is_default_strategy
 from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
                                     finished_candidate)
-from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, PlanOracle,
+from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, MachineStop, PlanOracle,
                                     kerastuner_env, quiet_keras_tuner, wait_for_chief)
 
 log = logging.getLogger(__name__)
@@ -584,6 +584,8 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
         tensorboard = TensorBoard(str(run.tuner / "tensorboard"))
         with quiet_keras_tuner():
             tuner.search(callbacks=[tensorboard, *callbacks], verbose=0)
+    except MachineStop as e:  # the full disk's own OSError: the command's one line
+        raise e.error from e.__cause__
     finally:
         if bar is not None:
             bar.close()

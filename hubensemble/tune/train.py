@@ -17,6 +17,7 @@ import tensorflow as tf
 from hubensemble import _tf, candidate, metrics, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
+from hubensemble.fileio import machine_error
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
@@ -237,12 +238,14 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
     predictions at chance (`chance_reason`), a module that cannot load, any other error) is
     recorded with status "failed" and its reason, and its traceback is logged at
     INFO (RUN/log.txt while `run_tune` runs); KeyboardInterrupt and keras_tuner's
-    FatalError propagate. `build` (optional) makes the compiled model inside
-    the strategy scope (the tuner passes its hypermodel); by default build_classifier +
-    compile_classifier. The head then starts as hparams.head_init says (`init_head`; LP-FT
-    reads the training embeddings from the cache in `cache_dir`). The record also has
-    "batchnorm" (the HubLayer's policy) and "batchnorm_evidence" (the variable that showed
-    BatchNorm, or None).
+    FatalError propagate, and so does a write or read the machine refused (a full disk, a
+    file in the way: `fileio.machine_error`, raised as that OSError), which would otherwise
+    be recorded as the trial's failure and never run again once space is freed. `build`
+    (optional) makes the compiled model inside the strategy scope (the tuner passes its
+    hypermodel); by default build_classifier + compile_classifier. The head then starts as
+    hparams.head_init says (`init_head`; LP-FT reads the training embeddings from the cache
+    in `cache_dir`). The record also has "batchnorm" (the HubLayer's policy) and
+    "batchnorm_evidence" (the variable that showed BatchNorm, or None).
     """
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
@@ -300,6 +303,11 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
         raise
     except Exception as e:  # noqa: BLE001 - any other error fails this trial, not the sweep
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+        disk = machine_error(e)  # a full disk is no result of the trial: it runs again
+        if disk is e:
+            raise
+        if disk is not None:
+            raise disk from e
         if isinstance(e, TrialFailed):
             reason = str(e)
         elif isinstance(e, ModuleLoadError):

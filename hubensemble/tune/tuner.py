@@ -28,7 +28,7 @@ import keras_tuner as kt
 from hubensemble import options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, Terminated, first_line, reraise_stop
-from hubensemble.fileio import atomic_write_json
+from hubensemble.fileio import atomic_write_json, machine_error
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.rundir import Run
 from hubensemble.text import printable
@@ -374,6 +374,17 @@ def trial_callbacks(callbacks, trial_id: str, hp: kt.HyperParameters | None = No
     return callbacks + extra
 
 
+class MachineStop(kt.errors.FatalError):
+    """A write or read the machine refused during a trial (`fileio.machine_error`: a full
+    disk, a file in the way). A FatalError, so Keras Tuner ends the sweep instead of going
+    on to the next trial, which would meet the same disk; the search raises `error`, the
+    OSError, so the command stops with its one line and the trial runs again on resume."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class FineTuneTuner(kt.Tuner):
     """Runs a plan entry: fine-tune, predict val/test, write the candidate, report val CE.
 
@@ -456,13 +467,15 @@ class FineTuneTuner(kt.Tuner):
         done = finished_candidate(self.run_dir.candidates, entry.trial_id)
         if done is not None:  # finished by a process that died before reporting it
             return self._report(done.record)
-        callbacks = trial_callbacks(kwargs.get("callbacks", []), entry.trial_id,
-                                    trial.hyperparameters)
-        tb_dir = next((c.log_dir for c in callbacks
-                       if isinstance(c, keras.callbacks.TensorBoard)), None)
         reraise_stop()  # a stop whose exception Python ignored: no new trial
         self._log(entry.trial_id, "start")
         try:
+            # Inside the try: TensorBoard's hparams writer it makes can meet a full disk or
+            # a file in the way (that trial was dropped without a word before).
+            callbacks = trial_callbacks(kwargs.get("callbacks", []), entry.trial_id,
+                                        trial.hyperparameters)
+            tb_dir = next((c.log_dir for c in callbacks
+                           if isinstance(c, keras.callbacks.TensorBoard)), None)
             record = run_entry(entry, self.specs[entry.module], self.task, self.run_dir,
                                profile=self.profile, strategy=self.distribution_strategy,
                                keep_weights=self.keep_weights, callbacks=callbacks,
@@ -479,7 +492,18 @@ class FineTuneTuner(kt.Tuner):
         except Exception as e:  # e.g. the candidate could not be written: no record
             reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
             log.info("trial %s failed outside its training", entry.trial_id, exc_info=True)
-            self._log(entry.trial_id, "error", f"{type(e).__name__}: {first_line(e)}")
+            disk = machine_error(e)
+            with contextlib.suppress(OSError):  # trials.log is on that full disk too
+                self._log(entry.trial_id, "error", f"{type(e).__name__}: {first_line(e)}")
+            if disk is not None:  # every later trial would meet it too: the sweep stops
+                if disk.filename is None and "SummaryFileWriter" in str(e):
+                    # TensorFlow's "Not a directory [Op:CreateSummaryFileWriter]" names no
+                    # path: the trial's TensorBoard folder is where it was writing.
+                    disk = OSError(disk.errno, disk.strerror, next(
+                        (os.path.join(str(c.log_dir), entry.trial_id)
+                         for c in kwargs.get("callbacks", [])
+                         if isinstance(c, keras.callbacks.TensorBoard)), None))
+                raise MachineStop(disk) from e
             self._say_failed(entry.trial_id, f"{type(e).__name__}: {first_line(e)}")
             raise
         self._log(entry.trial_id, record["status"], record.get("reason") or "")
