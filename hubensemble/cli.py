@@ -620,8 +620,9 @@ def _run_log(args):
 
 def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
-    invalid catalogues), 2 usage, HubensembleError or the machine's OSError (MACHINE_ERRNOS;
-    one line, no traceback), 130 on Ctrl-C, 143 on SIGTERM (as Ctrl-C: sigterm_interrupts),
+    invalid catalogues), 2 usage, HubensembleError or the machine's OSError (a full disk, …,
+    also behind TensorFlow's or h5py's own error: fileio.machine_error; one line, no
+    traceback), 130 on Ctrl-C, 143 on SIGTERM (as Ctrl-C: sigterm_interrupts),
     141 (128 + SIGPIPE, without a word) when stdout's reader has gone (`… | head`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -649,41 +650,47 @@ def main(argv=None):
                     sys.stdout.flush()  # a reader gone shows here, not as Python exits
                     return _stopped(args, None, finished=True) if errors.pending_stop() else code
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
-                    if not (isinstance(e, stops) or errors.pending_stop() or (
-                            isinstance(e, OSError) and e.errno in MACHINE_ERRNOS)):
+                    disk = _machine_error(e)  # also behind TensorFlow's or h5py's own errors
+                    if not (isinstance(e, stops) or errors.pending_stop() or disk):
                         crashed(e)
                         raise
-                    return _stopped(args, e)
+                    return _stopped(args, disk or e)
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
             return _stopped(args, e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt
             if isinstance(e, BrokenPipeError):  # `… | head`: the signal docs' SIGPIPE note
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no word
                 return 141
-            if e.errno not in MACHINE_ERRNOS:
+            if not _machine_error(e):
                 raise
             return _stopped(args, e)
 
 
-#: OSErrors that are the machine's or a path's, not hubensemble's: a full disk or quota, a file
-#: size limit, a read-only or forbidden folder, a file where a folder is needed (or the
-#: reverse). They stop a command with one line, as usage errors.
-MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
-                            errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR})
+def _machine_error(exc):
+    """`fileio.machine_error` (the one list of the machine's OSErrors, MACHINE_ERRNOS),
+    imported only when a command failed: it brings NumPy, which a refusal need not wait for."""
+    from hubensemble.fileio import machine_error
+
+    return machine_error(exc)
+
+
+#: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS); else "fix the permissions".
+_WAY_ON = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free space within your disk quota",
+           errno.EFBIG: "raise the file size limit (`ulimit -f`) or write elsewhere",
+           errno.ENOTDIR: "a file is in the way of a folder there, or the reverse: fix the path",
+           errno.EISDIR: "a file is in the way of a folder there, or the reverse: fix the path"}
 
 
 def _stopped(args, exc: BaseException, *, finished=False) -> int:
     """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
     SIGTERM (what a stopped command keeps is the command's to say: set_defaults; `finished`:
-    it came as the command returned), 2 for an OSError in MACHINE_ERRNOS (full disk, …)."""
+    it came as the command returned), 2 for the machine's OSError (full disk, …)."""
     exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {exc}", 2
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
-        text += ("; " + ("a file is in the way of a folder there, or the reverse: fix the path"
-                         if exc.errno in (errno.ENOTDIR, errno.EISDIR)
-                         else "free disk space or fix the permissions")
-                 + ", then run the same command again to resume")
+        text += "; " + _WAY_ON.get(exc.errno, "fix the permissions") + (
+            ", then run the same command again to resume")
     if isinstance(exc, KeyboardInterrupt):
         code = 143 if isinstance(exc, Terminated) else 130
         text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (

@@ -127,7 +127,8 @@ def machine_error(exc: BaseException) -> OSError | None:
     whose message says one (TensorFlow's ResourceExhaustedError "…; No space left on device"
     or FailedPreconditionError "Not a directory" from a summary writer, h5py's RuntimeError
     "file write failed: … error message = 'No space left on device'" from save_weights), an
-    OSError(errno, "STRERROR (TYPE: FIRST LINE)", the first file its message names or None).
+    OSError(errno, "STRERROR (TYPE)", the first file its message names), or "STRERROR (TYPE:
+    FIRST LINE)" and no file when it names none.
     Such an error says nothing about a trial or a module: it is the disk's, and the same
     work succeeds once space is freed or the path fixed, so it is never recorded as a
     trial's failure.
@@ -139,8 +140,8 @@ def machine_error(exc: BaseException) -> OSError | None:
         if os.strerror(code) in text:
             found = _NAMED_FILE.search(text)
             name = next((g for g in found.groups() if g), None) if found else None
-            return OSError(code, f"{os.strerror(code)} ({type(exc).__name__}: "
-                                 f"{first_line(exc)[:200]})", name)
+            said = type(exc).__name__ if name else f"{type(exc).__name__}: {first_line(exc)[:200]}"
+            return OSError(code, f"{os.strerror(code)} ({said})", name)
     return None
 
 

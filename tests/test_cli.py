@@ -1838,8 +1838,8 @@ def test_a_full_disk_stops_a_command_with_one_line(tmp_path, tiny_module, env):
     # The file is named (a new-user check: the line named none).
     assert last.startswith(f"hubensemble: error: [Errno 27] File too large: "
                            f"'{tmp_path / 'run'}/"), out.stderr[-3000:]
-    assert last.endswith("free disk space or fix the permissions, then run the same command "
-                         "again to resume")
+    assert last.endswith("raise the file size limit (`ulimit -f`) or write elsewhere, then "
+                         "run the same command again to resume")
 
 
 def test_a_log_txt_the_machine_cannot_write_is_one_line_not_a_traceback_per_record(tmp_path):

@@ -383,6 +383,33 @@ def test_export_shows_its_long_steps_on_the_terminal_unless_quiet(run_copy, in_p
     assert code == 0 and "export:" not in err and "member" not in err, err[-3000:]
 
 
+def test_a_full_disk_inside_tensorflows_writer_stops_export_with_one_line(
+        run_copy, in_process, tmp_path):
+    """A new-user check (helper 115): a full disk while TensorFlow wrote saved_model.pb ended
+    export with ResourceExhaustedError's traceback and exit 1, where a full disk met by our
+    own writes is one line and exit 2. Here no file may grow past the run's largest one, so
+    TensorFlow's own writer fails (OutOfRangeError "…; File too large", the same path as
+    ENOSPC); Python ignores SIGXFSZ, so the process lives on."""
+    import resource
+
+    limit = max(p.stat().st_size for p in run_copy.rglob("*") if p.is_file()) + 4096
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        code, out, err = in_process("export", "--run", run_copy, "--out", tmp_path / "x", "-q")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err, err[-3000:]
+    assert re.fullmatch(r"hubensemble: error: \[Errno 27\] File too large \(\w+Error\): "
+                        rf"'{re.escape(str(tmp_path))}/\.tmp-x\.\d+/\S+'; raise the file size "
+                        r"limit \(`ulimit -f`\) or write elsewhere, then run the same command "
+                        r"again to resume", last), last
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".x.lock", "run"]  # no half export
+    code, out, err = in_process("export", "--run", run_copy, "--out", tmp_path / "x", "-q")
+    assert code == 0, err[-3000:]  # space back: the same command writes it
+
+
 def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits, tmp_path,
                                                                capsys):
     gen = tune.trial_id("default", 0, "gen")

@@ -173,7 +173,8 @@ def test_a_full_disk_is_recognised_behind_other_libraries_errors():
     found = machine_error(tf_full)
     assert (found.errno, found.filename) == (
         errno.ENOSPC, "/run/tuner/tensorboard/t/train/events.out.tfevents.1.vm.2.v2")
-    assert found.strerror.startswith("No space left on device (RuntimeError: ")
+    assert found.strerror == "No space left on device (RuntimeError)"  # the file named once
+    assert str(found).count("events.out.tfevents") == 1
     h5 = RuntimeError("Disable slist on flush dest failure failed (file write failed: time = "
                       "Fri Dec 4 20:43:02 2026\n, filename = '/run/candidates/.tmp-t-1@vm/"
                       "weights.weights.h5', file descriptor = 5, errno = 28, error message = "
@@ -183,3 +184,5 @@ def test_a_full_disk_is_recognised_behind_other_libraries_errors():
         errno.ENOSPC, "/run/candidates/.tmp-t-1@vm/weights.weights.h5")
     in_the_way = machine_error(RuntimeError("Not a directory [Op:CreateSummaryFileWriter]"))
     assert (in_the_way.errno, in_the_way.filename) == (errno.ENOTDIR, None)
+    assert in_the_way.strerror == ("Not a directory (RuntimeError: Not a directory "
+                                   "[Op:CreateSummaryFileWriter])")  # no file: its words
