@@ -83,10 +83,15 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     that writes it), a retrained export run on the test split does not give the test record
     it wrote (`distillcompare.retrained_test`, before training), the student's module is
     unknown, failed in rank, changed in place since rank (`rank.refuse_changed_modules`) or
-    is over `max_gflops`, or training fails.
+    is over `max_gflops`, or training fails. TypeError for a `run_dir` or `task` of another
+    type (`stageargs`).
     """
+    from hubensemble import stageargs
     from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
+
+    run_dir = stageargs.folder("run_distill", "run_dir", run_dir)
+    stageargs.task("run_distill", task, optional=True)
 
     if init not in DISTILL_INITS:
         raise RunError(f"distill init must be one of {', '.join(DISTILL_INITS)}, got {init!r}")

@@ -446,12 +446,15 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
     """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
     atomically; returns what it wrote. Its log (coverage warnings among them) also goes to
     RUN/log.txt. Warns when the run's export is now of an earlier ensemble (`Run.stale_export`),
-    unless `export_follows` (fit: its export stage comes next). Raises as `select_ensemble`."""
+    unless `export_follows` (fit: its export stage comes next). Raises as `select_ensemble`;
+    TypeError for a `run_dir` that is no folder path (`stageargs.folder`)."""
+    from hubensemble import stageargs
+
     # Before the log file: a refused call writes nothing.
+    run_dir = stageargs.folder("run_ensemble", "run_dir", run_dir)
     _check_options(objective=objective, budget=budget, with_replacement=with_replacement,
                    bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
                    max_latency_ms=max_latency_ms, max_members=max_members)
-    run_dir = os.fspath(run_dir)
     with Run(run_dir).log_file(create=False):
         result = select_ensemble(run_dir, objective=objective, budget=budget,
                                  with_replacement=with_replacement, bootstrap=bootstrap,

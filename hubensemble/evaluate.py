@@ -304,6 +304,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     options.check_keywords("evaluate", dict(  # the options table's rules, as the command line's
         split=split, corruptions=corruptions, severities=severities, seed=seed,
         batch_size=batch_size))
+    from hubensemble import stageargs
+
+    model_dir = stageargs.folder("evaluate_model", "model_dir", model_dir)
     _check_task_type(model_dir, task)
     names, sevs = check_evaluate_options(split, corruptions, severities)
     import tensorflow as tf

@@ -110,6 +110,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     """
     # The options table's rules, as the command line's (skip_unreadable="no" skipped).
     options.check_keywords("predict", dict(top=top, skip_unreadable=skip_unreadable))
+    from hubensemble import stageargs
+
+    model_dir = stageargs.folder("predict", "model_dir", model_dir)
     image_paths = _paths_given(image_paths)
     top = int(top)
     if top < 1:

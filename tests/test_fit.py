@@ -758,6 +758,84 @@ def test_python_arguments_of_a_wrong_type_say_what_is_accepted(catalogue, tmp_pa
         "'sklearn:digits') (from hubensemble.evaluate), the data `evaluate --data` reads")
 
 
+# Every public stage function's arguments that are not options, of another type or empty:
+# (function, positional arguments, keywords, error, its words). "{task}" and "{cat}" stand
+# for a Task and the catalogue's ModuleSpec records, "{run}" for a run folder's path.
+_WRONG_ARGUMENTS = [
+    ("run_rank", (None, "{cat}", "{task}"), {}, TypeError,
+     "run_rank() out_dir must be a folder path (str or os.PathLike), got NoneType None; "
+     "e.g. out_dir='runs/digits'"),
+    ("run_rank", ("", "{cat}", "{task}"), {}, "OptionError",
+     "run_rank() out_dir must be a path, not empty, got ''"),
+    ("run_rank", ("{run}", None, "{task}"), {}, TypeError,
+     "run_rank() specs must be a catalogue YAML path, a ModuleSpec, or a list of them"),
+    ("run_rank", ("{run}", "{cat}", 123), {}, TypeError,
+     "run_rank() task must be a hubensemble.data.Task, got int 123; load one with "
+     "hubensemble.load_task(SPEC)"),
+    ("run_rank", ("{run}", "{cat}", "sklearn:digits"), {}, TypeError,
+     "got str 'sklearn:digits'; load it with hubensemble.load_task('sklearn:digits')"),
+    ("run_rank", ("{run}", "{cat}", "{task}"), {"top_k": "3"}, "OptionError",
+     "top_k (--top-k) must be an integer >= 1, got '3'"),
+    ("run_tune", (None,), {}, TypeError, "run_tune() run_dir must be a folder path"),
+    ("run_tune", (123,), {}, TypeError, "run_tune() run_dir must be a folder path (str or "
+                                        "os.PathLike), got int 123"),
+    ("run_tune", ("{run}",), {"task": "sklearn:digits"}, TypeError,
+     "run_tune() task must be a hubensemble.data.Task or None, got str 'sklearn:digits'"),
+    ("run_ensemble", (None,), {}, TypeError, "run_ensemble() run_dir must be a folder path"),
+    ("export_ensemble", (None,), {}, TypeError, "export_ensemble() run_dir must be a folder"),
+    ("export_ensemble", ("{run}", 3), {}, TypeError,
+     "export_ensemble() out_dir must be a folder path (str or os.PathLike) or None, got int 3"),
+    ("export_ensemble", ("{run}", ""), {}, "OptionError",
+     "export_ensemble() out_dir must be a path, not empty, got ''; leave it out (None)"),
+    ("evaluate_model", (None, "{task}"), {}, TypeError,
+     "evaluate_model() model_dir must be a folder path"),
+    ("predict", (None, ["a.png"]), {}, TypeError, "predict() model_dir must be a folder path"),
+    ("write_report", (None,), {}, TypeError, "write_report() run_dir must be a folder path"),
+    ("merge_rankings", ("{run}", "{run}"), {}, TypeError,
+     "merge_rankings() shard_dirs must be a non-empty list of folder paths, got str"),
+    ("merge_rankings", (["{run}", 7], "{run}"), {}, TypeError,
+     "merge_rankings() shard_dirs[1] must be a folder path"),
+    ("merge_rankings", (["{run}"], None), {}, TypeError,
+     "merge_rankings() out_dir must be a folder path"),
+    ("run_distill", (None,), {}, TypeError, "run_distill() run_dir must be a folder path"),
+    ("load_task", (123,), {}, TypeError,
+     "load_task() spec must be a data spec (a str such as 'sklearn:digits'"),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, error, words", _WRONG_ARGUMENTS,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(_WRONG_ARGUMENTS)])
+def test_every_stage_function_refuses_an_argument_of_another_type_naming_it(
+        catalogue, tmp_path, monkeypatch, name, args, kwargs, error, words):
+    """A notebook user's check: run_rank(out, specs, 123) failed with "'int' object has no
+    attribute 'train'", run_rank(out, None, task) with "'NoneType' object is not iterable",
+    run_tune(None), write_report(None), predict(None, ...) with "expected str, bytes or
+    os.PathLike object, not NoneType", merge_rankings("shard", out) read each character as a
+    folder, run_rank(top_k="3") said no flag; fit names the argument and the way on. Every
+    stage function now checks its arguments as fit does (`stageargs`; the options by the
+    table, `options.check_keywords`), before it writes anything."""
+    from hubensemble import options
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.data import load_task
+    from hubensemble.distill import run_distill
+
+    monkeypatch.chdir(tmp_path)
+    values = {"{task}": load_task("sklearn:digits"), "{cat}": load_catalogue(catalogue),
+              "{run}": str(tmp_path / "run")}
+
+    def fill(v):
+        if isinstance(v, list):
+            return [fill(x) for x in v]
+        return values.get(v, v) if isinstance(v, str) else v
+
+    function = run_distill if name == "run_distill" else getattr(hubensemble, name)
+    error = options.OptionError if error == "OptionError" else error
+    with pytest.raises(error) as e:
+        function(*[fill(a) for a in args], **kwargs)
+    assert words in str(e.value), str(e.value)
+    assert os.listdir(tmp_path) == []
+
+
 def test_fit_refuses_a_bad_seconds_variable_before_the_run_folder(catalogue, tmp_path,
                                                                   monkeypatch):
     from hubensemble.options import OptionError

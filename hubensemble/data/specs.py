@@ -22,7 +22,7 @@ from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError
-from hubensemble.text import escaped
+from hubensemble.text import described, escaped
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,31 @@ def check_options(**values) -> None:
             raise DataError(text) from None
 
 
+#: A Task of arrays in memory, in one line: the way on from data given as arrays.
+TASK_RECIPE = ("Task(name='mine', source='arrays', class_names=[...], train=Split(x_train, "
+               "y_train), val=Split(x_val, y_val)) (from hubensemble.data import Split, Task)")
+
+
+def data_way(data, *, name: str = "data", loaded: bool = False) -> str:
+    """The way on from data of the wrong type: a path's spec (folder: or npz:), else the
+    one-line recipe of a Task of arrays (or their npz file). A list of arrays gave a
+    TypeError with ~460 characters of numbers and no way on (a new-user check). `loaded`: the
+    argument takes a Task only (not a spec), so a spec is to be loaded first (`load_task`);
+    else `name` is the argument that takes the spec."""
+    spec = None
+    if isinstance(data, os.PathLike):
+        path = os.fspath(data)
+        spec = ("folder:" if os.path.isdir(path) else "npz:") + str(path)
+    elif isinstance(data, str) and loaded:
+        spec = data
+    if spec is not None:
+        return (f"load it with hubensemble.load_task({spec!r})" if loaded else
+                f"for this path pass {name}={spec!r}")
+    return (f"for arrays in memory pass {'' if loaded else name + '='}{TASK_RECIPE}"
+            + ("" if loaded else ", or np.savez('d.npz', x_train=..., y_train=..., x_val=..., "
+               f"y_val=...) and {name}='npz:d.npz'"))
+
+
 def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
               splits: dict[str, str | None] | None = _D("splits"),
               label_key: str = _D("label_key"), image_key: str = _D("image_key"),
@@ -314,8 +339,14 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     Raises DataError, with what to do instead, for an option outside its rules (before
     anything is read: `check_options`, the rules of the command line), an unknown spec, data
     that cannot be read or does not fit in memory, and a task the method cannot use (see
-    `validate_task`).
+    `validate_task`); TypeError for a `spec` that is not a str, with the spec of a path or the
+    recipe of a Task of arrays (`data_way`).
     """
+    if not isinstance(spec, str):
+        raise TypeError(f"load_task() spec must be a data spec (a str such as 'sklearn:digits', "
+                        f"'folder:PATH' or 'npz:FILE'; see docs/data.md), got "
+                        f"{described(spec)}; " + (data_way(spec, name="spec") if isinstance(
+                            spec, os.PathLike) else f"for arrays in memory make {TASK_RECIPE}"))
     check_options(data_dir=data_dir, seed=seed, splits=splits, label_key=label_key,
                   image_key=image_key, synthetic=synthetic, flip=flip,
                   val_fraction=val_fraction, test_fraction=test_fraction,

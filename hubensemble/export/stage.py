@@ -164,8 +164,14 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     cache_dir ""), and when another process writes `out_dir`, a folder outside the run
     (`exportfolder.folder_lock`). Warns when `out_dir` holds another run's export
     (`exportfolder.other_run`), which it replaces; its metadata names this run ("run").
+    TypeError for a `run_dir`, `out_dir` or `task` of another type (`stageargs`).
     """
+    from hubensemble import stageargs
     from hubensemble.rundir import Run
+
+    run_dir = stageargs.folder("export_ensemble", "run_dir", run_dir)
+    out_dir = stageargs.folder("export_ensemble", "out_dir", out_dir, optional=True)
+    stageargs.task("export_ensemble", task, optional=True)
 
     options.check_keywords("export", dict(  # the table's rules, as the command line's
         retrain_full=retrain_full, skip_missing=skip_missing, export_format=export_format,
@@ -174,7 +180,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                        tflite_size=tflite_size)
     start = time.time()
     run = Run(run_dir)
-    out_dir = os.path.abspath(os.fspath(out_dir) if out_dir is not None else str(run.export))
+    out_dir = os.path.abspath(out_dir if out_dir is not None else str(run.export))
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
     check_export_target(out_dir, run_dir=run.path, tflite=export_format == "tflite")
     with folder_lock(out_dir, run.path, "export", "--out"):  # (a fit holds it already)

@@ -44,14 +44,19 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     The selection: `top_k` (int), `threshold` (float, with `max_k`) or `greedy` (with
     `max_k`), as in `run_rank`; with `top_k` and `threshold` None and `greedy` falsy, the
     rule the shards were ranked with (RunError when they differ). `max_k` None: 15. OptionError
-    for a value the command line refuses (`options.check_keywords`).
+    for a value the command line refuses (`options.check_keywords`); TypeError for
+    `shard_dirs` that are not a list of folder paths or an `out_dir` that is none
+    (`stageargs`: one path alone was read as a list of its characters).
     """
+    from hubensemble import stageargs
+
+    shard_dirs = stageargs.folders("merge_rankings", "shard_dirs", shard_dirs)
+    out_dir = stageargs.folder("merge_rankings", "out_dir", out_dir)
     # The options table's rules, as the command line's; top_k and max_k may be None here.
     options.check_keywords("merge", dict(top_k=top_k, threshold=threshold, max_k=max_k,
                                          greedy=greedy), own=("top_k", "max_k"))
     from hubensemble.rundir import Run
 
-    shard_dirs = [str(d) for d in shard_dirs]
     checked = _checked(shard_dirs, out_dir, "out_dir")
     parts = checked.parts
     first_dir, first = parts[0]

@@ -464,14 +464,27 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     run's, `tune.stage.run_profile`); DataError
     when `out_dir` is inside `data_args`' image folder (`data.specs.check_outside_data`);
     OptionError for a value the command line refuses (`options.check_keywords`: cache_dir
-    "" fell back to the default cache).
+    "" fell back to the default cache). `specs` may also be what fit's `catalogue` takes
+    (catalogue YAML paths). TypeError, before anything, for an `out_dir`, `specs` or `task`
+    of another type (`stageargs`: task=123 failed with "'int' object has no attribute
+    'train'"); DataError for a Task the method cannot use (`validate_task`).
     """
+    from hubensemble import stageargs
+    from hubensemble.data import validate_task
+
     # The options table's rules, as the command line's; profile may be a Profile here, and
     # top_k None beside a threshold or greedy (selection_rule checks both).
     options.check_keywords("rank", dict(
         metric=metric, k=k, top_k=top_k, threshold=threshold, max_k=max_k, greedy=greedy,
         shard=shard, batch_size=batch_size, profile=profile, cache_dir=cache_dir,
-        use_cache=use_cache), own=("profile", "top_k"))
+        use_cache=use_cache), own=("profile",) * (not isinstance(profile, str))
+        + ("top_k",) * (top_k is None))
+    out_dir = stageargs.folder("run_rank", "out_dir", out_dir)  # the others, as fit's
+    stageargs.task("run_rank", task)
+    specs = stageargs.catalogue_specs(specs, "run_rank", "specs")
+    # As fit checks a Task: a bad one failed per module ("Binding inputs to tf.function
+    # failed"), blamed on the catalogue. A Task is taken as its maker loaded it.
+    validate_task(task, min_per_class=data_args.min_per_class if data_args else 0)
     from tqdm.auto import tqdm
 
     from hubensemble.data.specs import check_outside_data

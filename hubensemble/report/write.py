@@ -35,7 +35,8 @@ def write_report(run_dir) -> ReportPaths:
     atomically; a figure of an earlier report that no longer applies is deleted. Raises
     RunError when `run_dir` is not a folder or holds neither run.json nor ranking.json, or
     when another process holds the run's lock (`Run.lock`: a command writing into it), which
-    the writing takes, so that a command started meanwhile is refused.
+    the writing takes, so that a command started meanwhile is refused; TypeError for a
+    `run_dir` that is no folder path (`stageargs.folder`).
 
     Example::
 
@@ -43,9 +44,10 @@ def write_report(run_dir) -> ReportPaths:
 
         md, html = write_report("runs/digits")
     """
+    from hubensemble import stageargs
     from hubensemble.rundir import Run
 
-    run = Run(run_dir)
+    run = Run(stageargs.folder("write_report", "run_dir", run_dir))
     run.check_unlocked()  # before the figures' seconds
     title, sections, figures = build_sections(run_dir)
     folder = run.path / FIGURES_DIR

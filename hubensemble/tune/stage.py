@@ -167,8 +167,13 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     process runs the same sweep, no trial left a candidate (each stopped by an error outside
     its training, e.g. a full disk), or more than `max_failures` trials failed;
     HubensembleError for invalid arguments (OptionError for a value the command line refuses,
-    `options.check_keywords`).
+    `options.check_keywords`); TypeError for a `run_dir` or `task` of another type
+    (`stageargs`).
     """
+    from hubensemble import stageargs
+
+    run_dir = stageargs.folder("run_tune", "run_dir", run_dir)
+    stageargs.task("run_tune", task, optional=True)
     # The options table's rules, as the command line's (cache_dir "" read the default cache);
     # profile may be a Profile or None (the run's) here: as_profile checks it.
     options.check_keywords("tune", dict(

@@ -1,0 +1,100 @@
+"""The arguments of the public stage functions that are not options (run folders, export
+folders, a Task, a catalogue), checked one way for every function before it reads or writes
+anything: `fit`, `run_rank`, `run_tune`, `run_ensemble`, `export_ensemble`, `evaluate_model`,
+`predict`, `write_report`, `run_distill`, `merge_rankings`. Their options are the options
+table's (`options.check_keywords`); these are the rest. A wrong type raises TypeError naming
+the function, the argument, what it got and an example of what it takes (run_rank(task=123)
+failed with "'int' object has no attribute 'train'", run_tune(None) with "expected str, bytes
+or os.PathLike object, not NoneType"); an empty path an OptionError, as the command line's
+flags refuse "" (`options.EMPTY_PATH`). TensorFlow-free."""
+
+from __future__ import annotations
+
+import os
+
+from hubensemble.text import described
+
+#: {argument name: an example of its value}, shown in the TypeError of a folder argument.
+#: One entry per name: every stage function calls its folders by these names.
+FOLDER_EXAMPLES = {
+    "run_dir": "runs/digits",   # a run folder fit or rank wrote
+    "out": "runs/digits",       # fit's new or resumed run folder
+    "out_dir": "runs/digits",   # run_rank's / merge_rankings' run folder, export's folder
+    "model_dir": "runs/digits/export",  # an export (or any SavedModel) folder
+    "export": "runs/digits/export",
+    "cache_dir": "~/.cache/hubensemble/embeddings",
+}
+
+
+def folder(function: str, name: str, value, *, optional: bool = False) -> str | None:
+    """`value` (str or os.PathLike) as text, the folder argument `name` of `function` (its
+    Python name, e.g. "run_rank"); None for None when `optional`. TypeError for another type
+    (naming `function`, `name`, what it got and `FOLDER_EXAMPLES`' example); OptionError for
+    "" (`options.EMPTY_PATH`: "" named the working folder, and a stage wrote its files
+    there), by the options table's rule when `name` is one of its options (cache_dir)."""
+    from hubensemble import options
+
+    if value is None and optional:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or isinstance(os.fspath(value), bytes):
+        example = FOLDER_EXAMPLES.get(name, "path/to/folder")
+        raise TypeError(f"{function}() {name} must be a folder path (str or os.PathLike)"
+                        f"{' or None' if optional else ''}, got {described(value)}; e.g. "
+                        f"{name}={example!r}")
+    text = os.fspath(value)
+    if name in options.BY_NAME:  # a table option (cache_dir): its rule, as its flag's
+        options.check(name, text)
+    elif not text:
+        raise options.OptionError(f"{function}() {name} {options.EMPTY_PATH}, got ''" + (
+            "; leave it out (None) for the default" if optional else ""))
+    return text
+
+
+def folders(function: str, name: str, values) -> list[str]:
+    """`values`, a list or tuple of folder paths (`folder`, each), as texts: `merge_rankings`'
+    shard folders. TypeError for one path alone (a str is not iterated as its characters) or
+    anything else."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise TypeError(f"{function}() {name} must be a non-empty list of folder paths, got "
+                        f"{described(values)}; e.g. {name}=['shards/0', 'shards/1']")
+    return [folder(function, f"{name}[{i}]", v) for i, v in enumerate(values)]
+
+
+def task(function: str, value, *, name: str = "task", optional: bool = False):
+    """`value` when it is a `hubensemble.data.Task` (or None when `optional`), else TypeError
+    naming `function` and the way on: `load_task` of a data spec (that of a path), or the
+    recipe of a Task of arrays (`data.specs.TASK_RECIPE`)."""
+    from hubensemble.data.specs import TASK_RECIPE, data_way
+    from hubensemble.data.task import Task
+
+    if isinstance(value, Task) or (value is None and optional):
+        return value
+    way = (data_way(value, loaded=True) if isinstance(value, (str, os.PathLike)) else
+           "load one with hubensemble.load_task(SPEC), e.g. load_task('folder:PATH') "
+           f"(docs/data.md), or for arrays in memory pass {TASK_RECIPE}")
+    raise TypeError(f"{function}() {name} must be a hubensemble.data.Task"
+                    f"{' or None' if optional else ''}, got {described(value)}; {way}")
+
+
+def catalogue_specs(catalogue, function: str = "fit", name: str = "catalogue") -> list:
+    """The ModuleSpec records of `function`'s `catalogue`: one catalogue YAML path (str or
+    os.PathLike) or ModuleSpec, or a list or tuple of them (paths read by `load_catalogues`).
+    TypeError for another type, CatalogueError for a file that is missing or malformed,
+    HubensembleError when no module is listed."""
+    from hubensemble.catalogue import ModuleSpec, load_catalogues
+    from hubensemble.errors import HubensembleError
+
+    if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
+        catalogue = [catalogue]
+    wrong = ([catalogue] if not isinstance(catalogue, (list, tuple)) else
+             [c for c in catalogue if not isinstance(c, (str, os.PathLike, ModuleSpec))])
+    if wrong:
+        raise TypeError(f"{function}() {name} must be a catalogue YAML path, a ModuleSpec, or "
+                        f"a list of them (e.g. {name}='catalogue/demo.yaml'), got "
+                        f"{type(wrong[0]).__name__} {wrong[0]!r}")
+    specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
+    paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
+    specs += load_catalogues(paths) if paths else []
+    if not specs:
+        raise HubensembleError("the catalogue lists no modules")
+    return specs
