@@ -93,14 +93,15 @@ def data_args_from(args):
     return DataArgs(spec=args.data, **{**values, "splits": dict(values["splits"] or ()) or None})
 
 
-def load_data(args, *, logged=True):
+def load_data(args, *, said=True):
     """(DataArgs, Task) of the command line; the task summary to stderr unless -q, and to the
-    run's log unless `logged` is False (fit: pipeline.fit logs it, for Python callers too)."""
+    run's log, unless `said` is False (fit: pipeline.fit says it, for Python callers too)."""
     from hubensemble.rundir import Run
     data_args = data_args_from(args)
     task = data_args.load()
-    listed = Run(args.out).skipped_list_for(task, restart=getattr(args, "restart", False))
-    say(args, task.summary(skipped_in=listed), logged=logged)
+    if said:
+        listed = Run(args.out).skipped_list_for(task, restart=getattr(args, "restart", False))
+        say(args, task.summary(skipped_in=listed))
     return data_args, task
 
 
@@ -339,9 +340,9 @@ def _options_from(args):
 def cmd_fit(args):
     """`fit`: pipeline.fit with the FitOptions of the command line; prints the summary."""
     from hubensemble.pipeline import fit
-    # Loaded here, so the data summary (counts, skipped files) is on the terminal before the
-    # long stages; fit keeps data_args, so later stages can load the data again.
-    data_args, task = load_data(args, logged=False)
+    # Loaded here, so fit keeps data_args (later stages can load the data again); fit says
+    # its summary (counts, skipped files), as it does for Python.
+    data_args, task = load_data(args, said=False)
     result = fit(args.specs, task, args.out, export=args.export, data_args=data_args,
                  restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))

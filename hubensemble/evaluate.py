@@ -12,6 +12,7 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
+from hubensemble.terminal import shows_progress
 from hubensemble.text import described, escaped
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
@@ -67,14 +68,16 @@ def _with_members(members_signature, serve):
     return lambda images: (serve(images), members(images))
 
 
-def load_evaluation_task(model_dir, data=None, *, data_dir=None):
+@shows_progress
+def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True):
     """The task to evaluate `model_dir` on: `data` (a spec read by `load_test_set`: a folder
     of class folders is one test set of all its images, unless it is the export's own data,
     split as fit split it) when given, else the task of the run the export sits in
     (RUN/run.json), loaded as the run loaded it (`data_dir` replaces the recorded folder).
     DataError when there is no `data` and the export's parent folder is not a run that
     records its data; RunError when the run's data changed since it was recorded;
-    options.OptionError for a `data` or `data_dir` "" (no spec, no folder)."""
+    options.OptionError for a `data` or `data_dir` "" (no spec, no folder). `progress`: a
+    folder load's bar on stderr, as `load_task`'s (`terminal.library_progress`)."""
     from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
     from hubensemble.rundir import DataArgs
 

@@ -19,6 +19,7 @@ from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
+from hubensemble.terminal import shows_progress
 from hubensemble.text import closest_name, escaped, shell
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def _clear_run(run):
                  "y" if len(kept) == 1 else "ies", ", ".join(sorted(kept)))
 
 
+@shows_progress
 def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, progress=True,
         cache_dir=None, use_cache=True, options=None, **option_values):
     """Runs the whole method on one data set and returns a FitResult.
@@ -192,7 +194,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             # A Task from Python: later stages of this run need it passed in again.
             task = data
             data_args = data_args or DataArgs(spec=task.source, reloadable=False)
-        log.info("fit: %s", task.summary(skipped_in=run.skipped_list_for(task, restart=restart)))
+        _say_data(task, run.skipped_list_for(task, restart=restart), progress)
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
@@ -208,6 +210,20 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache)
+
+
+def _say_data(task, skipped_in, progress) -> None:
+    """The data's summary (`Task.summary`), for Python and the command line alike: said on
+    stderr with `progress` (the command line's note, unless -q) and in RUN/log.txt; a
+    WARNING when files were skipped as unreadable, which a notebook shows (Python's fit
+    logged them at INFO: a notebook user never saw them; FitResult.skipped lists them)."""
+    from hubensemble.terminal import say
+
+    text = task.summary(skipped_in=skipped_in)
+    if task.skipped:
+        log.warning("%s", text)
+    else:
+        say(SimpleNamespace(quiet=not progress), text)
 
 
 def _changed_module_files(run, specs, cache_dir) -> list[str]:

@@ -31,9 +31,11 @@ def _to_stderr(text):
 #: A record attribute: the message was already printed on the terminal (or silenced by -q).
 PRINTED = "hubensemble_printed"
 
-#: Whether a command is running with progress shown (set by `terminal_log`; False when
-#: hubensemble is used as a library, and with -q).
-_SHOWING = {"progress": False}
+#: Whether the bars of work deep in a call (`command_bar`, `download_bar`) are shown: set by a
+#: running command (`terminal_log`: unless -q; "command" True) and by a library call's
+#: `progress` argument (`library_progress`); "decided" once either has (an inner call can only
+#: turn them off). False when nothing decided.
+_SHOWING = {"progress": False, "command": False, "decided": False}
 #: Seconds a download runs before its bar appears: a small module shows none.
 BAR_DELAY = 2.0
 
@@ -43,7 +45,8 @@ def download_bar(what, total=None):
     a module of gigabytes took minutes behind rank's bar, which said only the module's name.
 
     ``total`` is the size in bytes when known (Content-Length), else None (a count without a
-    percentage). Shown only while a command runs without -q, after BAR_DELAY seconds, and
+    percentage). Shown only while a command runs without -q, or a library call with `progress`
+    (`library_progress`), after BAR_DELAY seconds, and
     cleared when closed (leave=False). Call ``update(n)`` per chunk and ``close()``."""
     from tqdm.auto import tqdm
 
@@ -54,11 +57,13 @@ def download_bar(what, total=None):
 
 def command_bar(*, total=None, **kwargs):
     """A tqdm bar on stderr (tqdm's keyword arguments) shown only while a command runs
-    without -q (`terminal_log`), as rank's and tune's: for work deep in a library call that
-    has no `progress` argument of its own (the folder loader's decoding, which `fit`,
-    `rank`, `evaluate` and `export` reach through `load_task`). Disabled (nothing drawn) for
-    a library call and with -q. `total`: a number, or a function that counts it, called
-    only when the bar is shown. Call ``update(n)`` and ``close()``."""
+    without -q (`terminal_log`), or a library call with `progress` (`library_progress`:
+    `load_task`, `fit`, ...), as rank's and tune's: for work deep in a call that has no
+    `progress` argument of its own (the folder loader's decoding, which `fit`, `rank`,
+    `evaluate` and `export` reach through `load_task`). Disabled (nothing drawn) with -q,
+    with progress=False, and where nothing decided (a bare internal call). `total`: a
+    number, or a function that counts it, called only when the bar is shown. Call
+    ``update(n)`` and ``close()``."""
     from tqdm.auto import tqdm
 
     shown = _SHOWING["progress"]
@@ -66,6 +71,41 @@ def command_bar(*, total=None, **kwargs):
         total = total() if shown else None
     return tqdm(total=total, disable=not shown, dynamic_ncols=True, file=sys.stderr,
                 **kwargs)
+
+
+@contextlib.contextmanager
+def library_progress(progress):
+    """While the block runs, the bars of work deep in it (`command_bar`: a folder load's
+    "reading folder:PATH"; `download_bar`) show when `progress` is true, as a command's show
+    unless -q: Python's `load_task` and `fit` showed no bar where the command line did. In a
+    command (`terminal_log`) or an outer library call that decided already, `progress` can
+    only turn them off: load_task(progress=True) inside fit(progress=False), or inside
+    `fit -q`, stays silent."""
+    was = dict(_SHOWING)
+    _SHOWING.update(progress=bool(progress) and (was["progress"] or not was["decided"]),
+                    decided=True)
+    try:
+        yield
+    finally:
+        _SHOWING.update(was)
+
+
+def shows_progress(function):
+    """Decorates a library function that takes a keyword-only `progress` argument: the bars
+    deep in its call follow that argument (`library_progress`). The signature stays the
+    function's (`functools.wraps`)."""
+    import functools
+    import inspect
+
+    parameter = inspect.signature(function).parameters["progress"]
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, function
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        with library_progress(kwargs.get("progress", parameter.default)):
+            return function(*args, **kwargs)
+
+    return call
 
 
 def quiet(args) -> bool:
@@ -92,7 +132,7 @@ def progress_line(text):
     before TensorFlow loads, `preflight.check_run`): on stderr while a command runs without
     -q (`terminal_log`), never for a library call; in RUN/log.txt when the command has one."""
     log_only(text)
-    if _SHOWING["progress"]:
+    if _SHOWING["command"] and _SHOWING["progress"]:
         _to_stderr(text)
 
 
@@ -212,8 +252,8 @@ def terminal_log(args):
     if not getattr(args, "verbose", False):
         console.addFilter(_not_retracing)
     level = root.level
-    showing = _SHOWING["progress"]
-    _SHOWING["progress"] = not quiet(args)
+    showing = dict(_SHOWING)
+    _SHOWING.update(progress=not quiet(args), command=True, decided=True)
     root.addHandler(console)
     logging.captureWarnings(True)
     if getattr(args, "verbose", False):
@@ -221,7 +261,7 @@ def terminal_log(args):
     try:
         yield
     finally:
-        _SHOWING["progress"] = showing
+        _SHOWING.update(showing)
         root.removeHandler(console)
         root.setLevel(level)
         logging.captureWarnings(False)

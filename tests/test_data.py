@@ -472,10 +472,12 @@ def test_folder_train_val_test_layout(tmp_path):
 def test_a_folder_load_shows_a_bar_of_its_files_while_a_command_runs(tmp_path, capsys):
     """A new-user check: 4 classes of 1,000 JPEGs took 35 s to load with stderr silent
     (fit, rank, evaluate, export). A command without -q (`terminal_log`) shows a bar over
-    the files of every split's class folders; -q and a library call show none."""
+    the files of every split's class folders, and so does Python's load_task (a notebook
+    user's check: it showed none); -q, progress=False, and a load_task inside a call with
+    progress=False (fit's) show none."""
     from types import SimpleNamespace
 
-    from hubensemble.terminal import terminal_log
+    from hubensemble.terminal import library_progress, terminal_log
 
     make_class_folders(str(tmp_path / "train"), {"x": 3, "y": 4}, seed=0)
     make_class_folders(str(tmp_path / "val"), {"x": 2, "y": 1}, seed=1)
@@ -487,10 +489,14 @@ def test_a_folder_load_shows_a_bar_of_its_files_while_a_command_runs(tmp_path, c
     err = capsys.readouterr().err
     assert len(task.skipped) == 1 and f"reading folder:{tmp_path}: 100%" in err, err
     assert "13/13 [" in err and "0/13 [" in err, err  # counted before the first is read
-    for quiet in (True, None):  # -q; a library call
-        with terminal_log(SimpleNamespace(quiet=True, verbose=False)) if quiet else \
-                contextlib.nullcontext():
-            load_task(f"folder:{tmp_path}")
+    load_task(f"folder:{tmp_path}")  # from Python: the same bar
+    err = capsys.readouterr().err
+    assert f"reading folder:{tmp_path}: 100%" in err and "13/13 [" in err, err
+    for around, progress in ((terminal_log(SimpleNamespace(quiet=True, verbose=False)), True),
+                             (library_progress(False), True),  # fit(progress=False)'s load
+                             (contextlib.nullcontext(), False)):
+        with around:
+            load_task(f"folder:{tmp_path}", progress=progress)
         assert capsys.readouterr().err == ""
 
 

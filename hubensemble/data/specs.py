@@ -22,6 +22,7 @@ from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError
+from hubensemble.terminal import shows_progress
 from hubensemble.text import described, escaped
 
 log = logging.getLogger(__name__)
@@ -308,13 +309,15 @@ def data_way(data, *, name: str = "data", loaded: bool = False) -> str:
                f"y_val=...) and {name}='npz:d.npz'"))
 
 
+@shows_progress
 def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
               splits: dict[str, str | None] | None = _D("splits"),
               label_key: str = _D("label_key"), image_key: str = _D("image_key"),
               label_fn=None, synthetic: bool | None = _D("synthetic"),
               flip: bool | None = _D("flip"), val_fraction: float = _D("val_fraction"),
               test_fraction: float = _D("test_fraction"),
-              min_per_class: int = MIN_TRAIN_PER_CLASS, dedupe: bool = _D("dedupe")) -> Task:
+              min_per_class: int = MIN_TRAIN_PER_CLASS, dedupe: bool = _D("dedupe"),
+              progress: bool = True) -> Task:
     """Load and validate a downstream task from a data spec (see docs/data.md).
 
     Returns a Task whose splits hold uint8 RGB images ([N, H, W, 3], or a list of [H, W, 3]
@@ -328,7 +331,9 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     `val_fraction` / `test_fraction` (each in [0, 1)) size the val/test splits carved off
     train per class when the data has none. `min_per_class` relaxes the
     two-training-examples-per-class rule (e.g. for VTAB tasks with hundreds of classes, where
-    some have one example in train[:800]).
+    some have one example in train[:800]). `progress`: a folder load's bar on stderr
+    ("reading folder:PATH", files read), as the command line shows it unless -q
+    (`terminal.library_progress`; within `fit(progress=False)` it stays off).
 
     Exact duplicates (equal decoded pixels, any file format) are found for every scheme
     (`Task.duplicates`, `Task.groups`); a split carved off train never separates copies.

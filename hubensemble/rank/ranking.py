@@ -27,6 +27,7 @@ from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_res
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
+from hubensemble.terminal import shows_progress
 from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
@@ -436,6 +437,7 @@ def _named(row):
 _RANK = options.defaults_for("rank")
 
 
+@shows_progress
 def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
              top_k=_RANK["top_k"], threshold=_RANK["threshold"], max_k=_RANK["max_k"],
              greedy=_RANK["greedy"], shard=_RANK["shard"], batch_size=_RANK["batch_size"],

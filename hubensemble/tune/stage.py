@@ -18,6 +18,7 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
+from hubensemble.terminal import shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, trial_profile, untuned_modules,
                                     untuned_reason)
@@ -112,6 +113,7 @@ def _labels_missing(run: Run, task_record) -> list:
 _TUNE = options.defaults_for("tune")
 
 
+@shows_progress
 def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
              modules: Sequence[str] | None = _TUNE["modules"],
              strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],
