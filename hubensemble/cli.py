@@ -115,7 +115,7 @@ def add_fit_args(p):
 def _rank_check(parser, args):
     """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
     shares the parser), --out's candidates the catalogue (args.specs) would orphan, and those
-    of another profile than a --profile typed (without it: `_run_profile`)."""
+    of another profile than a --profile typed (without it: the run's, `run_rank`)."""
     from hubensemble.rank.pool import check_pool_profile, check_tuned_modules
     from hubensemble.rank.shards import check_shard_size
 
@@ -131,25 +131,17 @@ def _rank_check(parser, args):
         check_pool_profile(args.out, args.profile)
 
 
-def _run_profile(args):
-    """A run folder's own profile, proxy and selection rule for the rank options not typed
-    (`rank.reuse.run_defaults`), each said on the terminal."""
-    from hubensemble.rank.reuse import run_defaults
-
-    values, lines = run_defaults(args.out, args.given_options, args.profile)
-    vars(args).update(values)
-    for line in lines:
-        say(args, line)
-
-
 def cmd_rank(args):
-    """`rank`: rank.run_rank over the catalogue (_rank_check read it) and data; a summary."""
+    """`rank`: rank.run_rank over the catalogue (_rank_check read it) and data; a summary.
+    Only the options typed are passed: the others are the run folder's own, else the
+    defaults (`rank.rundefaults.keeps_run_defaults`, as from Python)."""
     from hubensemble.rank import run_rank
     _resolve_shard(args)
-    _run_profile(args)
     data_args, task = load_data(args)
-    ranking = run_rank(args.out, args.specs, task, **options.kwargs_for("rank", args),
-                       data_args=data_args, progress=not args.quiet)
+    typed = {k: v for k, v in options.kwargs_for("rank", args).items()
+             if k in args.given_options}
+    ranking = run_rank(args.out, args.specs, task, **typed, data_args=data_args,
+                       progress=not args.quiet)
     summary(args, ranking.summary())
     return 0
 

@@ -221,6 +221,37 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
     assert sorted(os.listdir(out / "candidates")) == before
 
 
+def test_run_rank_from_python_keeps_the_runs_options_as_rank_does(
+        fitted, catalogue, tmp_path, capsys):
+    """A notebook user's check: run_rank(RUN, specs, task) on a folder fitted at quick with
+    top_k=2 took the table's defaults, where `rank --out RUN` keeps the run's: refused for
+    cpu's resolution beside the quick pool, and with profile="quick" it selected 15 modules.
+    The same code path decides now (rank.rundefaults.keeps_run_defaults): the options not
+    passed are the run's, said on stderr as `rank` says them; one passed is the caller's,
+    even at the default's value."""
+    import shutil
+
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.rank import run_rank
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    specs, task = load_catalogues([catalogue]), hubensemble.load_task("sklearn:digits")
+    capsys.readouterr()
+    ranking = run_rank(out, specs, task)
+    err = capsys.readouterr().err
+    assert (ranking.profile, ranking.selection) == ("quick", {"rule": "top_k", "top_k": 2})
+    assert len(ranking.selected) == 2
+    assert (f"rank: --top-k 2 (the run's ranking, {out / 'ranking.json'}; not the defaults): "
+            "a run folder is ranked again by its own rule") in err, err
+    assert f"rank: --profile quick (the run's last tune, {out / 'run.json'}; not the " in err
+    ranking = run_rank(out, specs, task, top_k=3, progress=False)  # passed: the caller's
+    assert (ranking.profile, ranking.selection) == ("quick", {"rule": "top_k", "top_k": 3})
+    assert capsys.readouterr().err == ""  # progress=False: nothing said
+    ranking = run_rank(out, specs, task, top_k=15, progress=False)  # the default's value
+    assert ranking.selection == {"rule": "top_k", "top_k": 15}
+
+
 def test_rank_without_profile_takes_the_runs_and_a_typed_other_one_is_refused(
         fitted, catalogue, tmp_path, in_process):
     """A new-user check: `rank --out RUN` (default --profile cpu) on a folder fitted at quick

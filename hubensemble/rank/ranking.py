@@ -26,6 +26,7 @@ from hubensemble.formats import KNN_FILE
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
+from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.terminal import shows_progress
 from hubensemble.text import shell
@@ -438,13 +439,16 @@ _RANK = options.defaults_for("rank")
 
 
 @shows_progress
+@keeps_run_defaults
 def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
              top_k=_RANK["top_k"], threshold=_RANK["threshold"], max_k=_RANK["max_k"],
              greedy=_RANK["greedy"], shard=_RANK["shard"], batch_size=_RANK["batch_size"],
              profile=_RANK["profile"], cache_dir=_RANK["cache_dir"],
              use_cache=_RANK["use_cache"], data_args=None, progress=True) -> Ranking:
     """Ranks `specs` on `task`'s training split and writes ranking.json/.csv into the run
-    folder `out_dir` (keyword defaults: hubensemble.options, the "rank" options).
+    folder `out_dir` (keyword defaults: hubensemble.options, the "rank" options; in a run
+    folder, the options not passed are the run's, as `rank --out RUN` keeps them:
+    `rank.rundefaults.keeps_run_defaults`).
 
     Every module is embedded and scored one at a time (only one is in memory at once); a
     module that fails is recorded with status "failed", its reason and stage, and the

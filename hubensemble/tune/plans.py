@@ -9,8 +9,6 @@ modules x L/K random configurations).
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import hashlib
 import warnings
 from dataclasses import dataclass
@@ -21,9 +19,11 @@ import numpy as np
 from hubensemble import hyperrule
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.hyperrule import AugConfig, HParams, Profile, get_profile
+from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.preflight import check_modules
 from hubensemble.proxies import select_threshold
+# Which profile a trial or run used: read below rank and tune (re-exported here).
+from hubensemble.runprofile import as_profile, trial_profile  # noqa: F401
 
 SWEEPS = hyperrule.SWEEPS
 #: Budget (trials) of the seeds/hyper/aug/combined sweeps when none is given. The paper's
@@ -56,31 +56,6 @@ class PlanEntry:
         """{"index", "trial", "module", "hparams"}: one row of RUN/tuner/<sweep>/plan.json."""
         return {"index": self.index, "trial": self.trial_id, "module": self.module,
                 "hparams": self.hparams.to_json()}
-
-
-def as_profile(profile) -> Profile:
-    """A Profile, or the named one of hyperrule.PROFILES (HubensembleError for an unknown
-    name, listing the known ones)."""
-    return profile if isinstance(profile, Profile) else get_profile(profile)
-
-
-def trial_profile(record, meta) -> Profile:
-    """The Profile a trial was tuned with: trial.json's "profile" name (a built-in profile),
-    or a custom profile recorded in run.json's tune section (`meta`). Raises RunError when
-    neither has it (the trial cannot be retrained)."""
-    name = record.get("profile") or (meta.get("tune") or {}).get("profile", {}).get("name")
-    with contextlib.suppress(HubensembleError):
-        return get_profile(name)
-    # A custom profile: its full record is in run.json's tune section.
-    tune_meta = meta.get("tune") or {}
-    sweeps = list((tune_meta.get("sweeps") or {}).values()) + [tune_meta]
-    fields = {f.name for f in dataclasses.fields(Profile)}
-    for sweep in sweeps:
-        prof = (sweep or {}).get("profile")
-        if isinstance(prof, dict) and prof.get("name") == name:
-            return Profile(**{k: v for k, v in prof.items() if k in fields})
-    raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "
-                   "neither built in nor recorded in run.json; it cannot be retrained")
 
 
 def trial_seed(seed: int, index: int) -> int:

@@ -18,9 +18,10 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
+from hubensemble.runprofile import run_profile
 from hubensemble.terminal import shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
-                                    sweep_parts, trial_profile, untuned_modules,
+                                    sweep_parts, untuned_modules,
                                     untuned_reason)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
 from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes,  # noqa: F401
@@ -227,21 +228,6 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                        f"are above and in {Run(run_dir).log}); fix the cause and run tune "
                        "again")
     return summary
-
-
-def run_profile(run: Run) -> tuple[Profile, str]:
-    """(the Profile a run was tuned or ranked with, where that was read): the last tune's
-    (run.json "tune" -> "profile", a custom one as recorded there), else rank's
-    (ranking.json "profile"), else cpu (the table's default) for a run that records
-    neither."""
-    meta = run.meta()
-    tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
-    if tuned:
-        return trial_profile({"profile": tuned}, meta), f"the run's last tune, {run.meta_path}"
-    ranked = (run.ranking() or {}).get("profile")
-    if ranked:
-        return as_profile(ranked), f"the run's rank, {run.ranking_json}"
-    return as_profile(options.default("profile")), "the default: the run records none"
 
 
 def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary:
