@@ -35,6 +35,7 @@ from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare, 
                                         retrained_test)
 from hubensemble.errors import RunError
 from hubensemble.formats import SERVING_SIGNATURE, export_members_differ, read_export_metadata
+from hubensemble.runwriter import writes_run
 from hubensemble.terminal import shows_progress
 from hubensemble.text import shell
 
@@ -48,6 +49,7 @@ DISTILL_INITS = ("best", "member", "module")
 
 
 @shows_progress
+@writes_run("distill")
 def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                 max_gflops: float | None = _DISTILL["max_gflops"],
                 steps_scale: float = _DISTILL["steps_scale"], mixup: float = _DISTILL["mixup"],

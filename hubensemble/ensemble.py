@@ -31,6 +31,7 @@ from hubensemble.data.coverage import coverage_note, split_coverage
 # The ensemble's text (re-exported: cli.py and the tests import it here).
 from hubensemble.ensembletext import format_ensemble  # noqa: F401
 from hubensemble.rundir import Run
+from hubensemble.runwriter import writes_run
 from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
@@ -437,6 +438,7 @@ def _check_options(**values):
     options.check_keywords("ensemble", values)
 
 
+@writes_run("ensemble")
 def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
                  with_replacement=_ENSEMBLE["with_replacement"],
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],

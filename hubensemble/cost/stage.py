@@ -13,6 +13,7 @@ from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_folder, cache
 from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
+from hubensemble.runwriter import writes_run
 from hubensemble.sweepstate import unfinished_warning
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
                 latency_ms=lat, machine=machine["id"] if lat else None), False
 
 
+@writes_run("cost")
 def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
              latency: bool = True, progress: bool = True) -> CostSummary:
     """Costs every usable candidate of RUN/candidates and writes RUN/cost.json.

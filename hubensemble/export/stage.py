@@ -24,6 +24,7 @@ from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, 
                                  check_export_target, is_tflite_export,
                                  read_export_metadata, versions)
 from hubensemble.preflight import check_export_flags
+from hubensemble.runwriter import writes_run
 from hubensemble.terminal import shows_progress
 from hubensemble.text import shell
 from hubensemble.tune.plans import trial_profile
@@ -125,6 +126,7 @@ _EXPORT = options.defaults_for("export")
 
 
 @shows_progress
+@writes_run("export")
 def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retrain_full"],
                     skip_missing: bool = _EXPORT["skip_missing"],
                     export_format: str = _EXPORT["export_format"],

@@ -18,6 +18,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
                                       _sort_rows, check_knn_predictions, load_knn_predictions,
                                       load_ranking, repeated, rule_text, select, selection_rule,
                                       write_knn_predictions)
+from hubensemble.runwriter import writes_run
 from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ _MERGE = options.defaults_for("merge")
 _AGAIN = "copy the whole folder that `rank --shard` wrote, or rank that shard again"
 
 
+@writes_run("rank merge", "out_dir", create=True)
 def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                    threshold=_MERGE["threshold"], max_k=_MERGE["max_k"],
                    greedy=_MERGE["greedy"]) -> Ranking:

@@ -28,6 +28,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
+from hubensemble.runwriter import writes_run
 from hubensemble.terminal import shows_progress
 from hubensemble.text import shell
 
@@ -439,6 +440,7 @@ _RANK = options.defaults_for("rank")
 
 
 @shows_progress
+@writes_run("rank", "out_dir", create=True)
 @keeps_run_defaults
 def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
              top_k=_RANK["top_k"], threshold=_RANK["threshold"], max_k=_RANK["max_k"],

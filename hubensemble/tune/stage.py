@@ -19,6 +19,7 @@ from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
+from hubensemble.runwriter import writes_run
 from hubensemble.terminal import shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules,
@@ -115,6 +116,8 @@ _TUNE = options.defaults_for("tune")
 
 
 @shows_progress
+@writes_run(lambda call: None if distributed_call(call["tuner_id"], call["oracle_address"])
+            else "tune")  # a chief/worker sweep's processes share the run
 def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
              modules: Sequence[str] | None = _TUNE["modules"],
              strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],

@@ -1,0 +1,64 @@
+"""A stage function that writes into a run folder holds the run's lock (`rundir.Run.lock`,
+RUN/.fit.lock) while it runs, from Python as the command line holds it for its command
+(`cli`: `Run.log_file(lock=rundir.lock_command(args))`): a second writer, in this process's
+command or another process, is refused at once naming the first, where two writers
+interleaved their files (run_rank and run_ensemble from Python took no lock; only `fit`
+and `write_report` did). Readers (`evaluate_model`, `predict`, `load_ranking`) take none.
+Nested uses in the process that holds the lock (fit's stages, a command's function) are
+no-ops. A distributed tune's chief and workers share the run and take none, as on the command
+line (`writes_run`'s `command` returns None for them): the sweep's own locks keep them apart.
+TensorFlow-free."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from typing import Callable
+
+from hubensemble.fileio import missing_folders, remove_unused
+
+
+def writes_run(command: str | Callable[[dict], str | None], argument: str = "run_dir", *,
+               create: bool = False):
+    """Decorates a stage function whose `argument` names the run folder it writes: the call
+    holds that run's lock for `command` ("rank", "ensemble", …; or a function of the call's
+    bound arguments returning the command, None for no lock). With `create` (rank, merge:
+    they make the run) the folder is made for the lock, and removed again when a refused call
+    leaves nothing else in it (`fileio.remove_unused`); without it, as the command line's
+    `--run`, only a folder holding a stage's results is locked (a mistyped one is the
+    function's refusal). A folder argument of another type or empty is left to the function's
+    own refusal (`stageargs.folder`), as is a folder holding files no stage wrote
+    (`Run.check_folder_is_ours`: checked first, so no lock file lands in a folder of the
+    user's). RunError when another process holds the lock (`Run.lock`). The signature stays
+    the function's."""
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def call(*args, **kwargs):
+            from hubensemble.rundir import UNUSED_ENTRIES, Run
+
+            bound = signature.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            folder = bound.arguments.get(argument)
+            name = command(bound.arguments) if callable(command) else command
+            if (name is None or not isinstance(folder, (str, os.PathLike))
+                    or not os.fspath(folder) or os.path.isfile(folder)):
+                return function(*args, **kwargs)
+            run = Run(folder)
+            if not (create or run.holds_results()):
+                return function(*args, **kwargs)
+            run.check_folder_is_ours(argument, creating=create)
+            made = missing_folders(run.path)
+            try:
+                with run.lock(name):
+                    return function(*args, **kwargs)
+            except BaseException:
+                if made:  # a refused call leaves no folder it made only for the lock
+                    remove_unused(made, UNUSED_ENTRIES)
+                raise
+
+        return call
+
+    return decorate
