@@ -1187,3 +1187,25 @@ def test_rank_of_a_run_folder_keeps_its_recorded_proxy_and_selection_unless_type
     assert kept_options(greedy, set()) == {"greedy": True}
     assert kept_words({"greedy": True, "max_k": 3}) == "--greedy --max-k 3"
     assert kept_options({}, set()) == {}
+
+
+def test_rank_of_a_run_whose_ranking_json_is_damaged_ranks_again_and_says_so(tmp_path):
+    """A merge fault (fit's own check of a damaged ranking.json, and `rank --out RUN`): the
+    rank options a run folder keeps were read from ranking.json first, so a damaged one
+    stopped rank with "ranking.json is unreadable …; `hubensemble rank … --out RUN` writes it
+    again", the very command refused, and fit stopped before saying which file it redid.
+    Now nothing is kept from it, a line says so, and fit (which gives every option) does not
+    read it."""
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.rank.rundefaults import _KEPT_GROUPS, run_defaults
+
+    run = tmp_path / "run"
+    run.mkdir()
+    atomic_write_json(run / "run.json", {"created": "2026-12-04T00:00:00"})
+    (run / "ranking.json").write_text('{"modules": [{"name": "m')
+    values, lines = run_defaults(run, {"profile"}, "cpu")
+    assert values == {} and len(lines) == 1, lines
+    assert lines[0] == (f"rank: {run / 'ranking.json'} is unreadable or damaged, so none of "
+                        "its options is kept: ranking again with the options given")
+    every = {name for group in _KEPT_GROUPS for name in group} | {"profile"}
+    assert run_defaults(run, every, "cpu") == ({}, [])  # fit's call: not read at all

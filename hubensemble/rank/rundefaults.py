@@ -10,6 +10,7 @@ import os
 from types import SimpleNamespace
 
 from hubensemble import options
+from hubensemble.text import escaped
 
 #: The rank options ranking.json records that `rank` of a run folder keeps when none of its
 #: group is typed: the proxy (metric, k) and the selection rule (its four flags).
@@ -44,18 +45,31 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
     (`runprofile.run_profile`: its last tune's, else its ranking's) when it is not `profile`
     (the default's name); ({}, []) for a new folder. The default (cpu) re-ranked a folder
     fitted at quick at another resolution than its pool's, without a word (a new-user
-    check). RunError when run.json or ranking.json is unreadable (`Run.meta`, `Run.ranking`)."""
+    check). A ranking.json that cannot be read keeps nothing (a line says so: rank writes
+    it anew, the way its refusal named; `rank --out RUN` refused it, naming itself as the
+    way on) and is not read when every kept option is given (fit gives all of its own).
+    RunError when run.json is unreadable (`Run.meta`)."""
     from hubensemble.candidate import scan
     from hubensemble.rundir import Run
     from hubensemble.runprofile import run_profile
 
+    from hubensemble.errors import RunError
+
     run = Run(out_dir)
     if not run.started():
         return {}, []
-    values = kept_options(run.ranking() or {}, given)
-    lines = [f"rank: {kept_words(values)} (the run's ranking, {run.ranking_json}; not the "
-             "defaults): a run folder is ranked again by its own rule; type the options for "
-             "another"] if values else []
+    values, lines = {}, []
+    if not all(name in given for group in _KEPT_GROUPS for name in group):  # fit gives all
+        try:
+            values = kept_options(run.ranking() or {}, given)
+        except RunError:  # rank writes it anew: the way on its own refusal named
+            lines.append(f"rank: {escaped(os.fspath(run.ranking_json))} is unreadable or "
+                         "damaged, so none of its options is kept: ranking again with the "
+                         "options given")
+    if values:
+        lines.append(f"rank: {kept_words(values)} (the run's ranking, {run.ranking_json}; "
+                     "not the defaults): a run folder is ranked again by its own rule; type the "
+                     "options for another")
     if "profile" in given:
         return values, lines
     (kept, source) = run_profile(run)
