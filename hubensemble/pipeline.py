@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,8 @@ from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
+from hubensemble.stagerecords import (STAGE_INPUTS, candidates_digest, carried, digest,
+                                      file_digest, mark, stage_done, tree_sha256)
 from hubensemble.terminal import shows_progress
 from hubensemble.text import closest_name, escaped, shell
 
@@ -88,15 +89,11 @@ class FitResult:
         return text
 
 
-def _digest(obj):
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def _stage_keys(catalogue_fp, data_fp, options):
     """A key per stage that changes when anything the stage's result depends on changes."""
-    keys, upstream = {}, _digest([catalogue_fp, data_fp])
+    keys, upstream = {}, digest([catalogue_fp, data_fp])
     for stage in STAGES:
-        upstream = _digest([upstream, stage, options.for_stage(stage)])
+        upstream = digest([upstream, stage, options.for_stage(stage)])
         keys[stage] = upstream
     return keys
 
@@ -358,120 +355,14 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
             f"{'; '.join(changed)} (ranked -> this fit). Give fit the ranking's options to go "
             "on from it, use a new --out folder, or pass --restart to rank again with this "
             "fit's")
-    _mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),
-          digests={"rank": _file_digest(run.ranking_json)})
+    mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),
+         digests={"rank": file_digest(run.ranking_json)})
     say(SimpleNamespace(quiet=not progress),
         f"fit goes on from the ranking `hubensemble rank` wrote in {run.ranking_json} "
         f"({len(ranking.ok_rows)} module(s) ranked by {ranking.metric} at --profile "
         f"{ranking.profile}; selected: {', '.join(ranking.selected) or 'none'}): the same "
         "catalogue, data and rank options as this fit, so it is not ranked again; pass "
         "--restart to rank again from scratch")
-
-
-#: The stages whose results each stage reads. A stage is reused only while their results are
-#: the ones it read: `hubensemble ensemble` (or tune, export, ...) run by hand on the run
-#: folder between two fits rewrites a result, and every stage after it must run again.
-STAGE_INPUTS = {"tune": ("rank",), "cost": ("tune",), "ensemble": ("tune", "cost"),
-                "export": ("ensemble",), "evaluate": ("export",)}
-
-
-def _file_digest(path) -> str | None:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def _candidates_digest(folder) -> str | None:
-    """The sweep's result: every trial.json under candidates/ (names and contents) and what
-    is wrong with its files (a probability table damaged since is a change: fit said nothing
-    and the ensemble dropped that member)."""
-    from hubensemble import candidate
-
-    found, _ = candidate.scan(folder)
-    if not found:
-        return None
-    return _digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
-
-
-def _stage_done(run, stage, key, digests=None, ran=()):
-    """`stage` finished under `key`, its result is still the one it wrote, and the results it
-    read are unchanged (`digests`: stage -> digest of its result now; a record written
-    before digests were kept is trusted as before). `ran`: the stages this fit has just run
-    (their new results are why, not another command)."""
-    record = (run.meta().get("stages") or {}).get(stage) or {}
-    if record.get("key") != key or not record.get("done", False):
-        return False
-    if digests is None or "digests" not in record:
-        return True
-    recorded = record["digests"]
-    stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]]
-    damage = [d for d in (_damage(run, s) for s in stale if s not in ran) if d]
-    if damage:  # not another command's doing: say it on the terminal, with what is wrong
-        log.warning("%s: %s; running %s again", stage, "; ".join(damage), stage)
-    elif stale and set(stale) <= set(ran):
-        log.info("%s: %s ran again above; running %s again", stage, " and ".join(stale), stage)
-    elif stale:
-        log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
-                 "it since)%s", stage, " and ".join(stale), "" if stage == "export" else
-                 f"; running {stage} again")  # the export: kept if fit's own, else moved
-    return not stale
-
-
-def _damage(run, stage) -> str | None:
-    """What is damaged in `stage`'s result in `run`, which differs from the one fit recorded
-    (a JSON file gone, that does not parse or holds no JSON object; candidates/ gone, a
-    candidate whose trial.json is unreadable), in words, or None (another command's result,
-    e.g. a stage run by hand)."""
-    from hubensemble import candidate
-    from hubensemble.fileio import read_json
-
-    if stage == "tune":
-        if not run.candidates.is_dir():
-            return f"{run.candidates} is gone"
-        found, without = candidate.scan(run.candidates)
-        without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
-        return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
-    path = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
-            "evaluate": run.robustness_json}.get(stage)
-    if path is None:
-        return None
-    if not path.exists():  # fit recorded one (no command deletes it): a lost file
-        return f"{path} is gone"
-    try:
-        if not isinstance(read_json(path), dict):
-            raise ValueError("it holds no JSON object")
-    except (OSError, ValueError) as e:
-        return f"{path} is damaged ({type(e).__name__}: {e})"
-    return None
-
-
-def _mark(run, stage, key, seconds, **details):
-    """Records `stage` as done with `key` in run.json (under the run's lock: a tune worker or
-    another stage writing its own section at the same time keeps it)."""
-    def change(meta):
-        stages = dict(meta.get("stages") or {})
-        stages[stage] = {"key": key, "done": True, "seconds": round(seconds, 2), **details}
-        meta["stages"] = stages
-
-    run.modify(change)
-
-
-def _tree_sha256(folder) -> dict[str, str]:
-    """{path relative to `folder`: sha256} of every file under it (an export: a few members'
-    weights, hashed at about 1 GB/s)."""
-    from hubensemble.fileio import file_sha256
-
-    return dict(sorted((os.path.relpath(os.path.join(root, n), folder),
-                        file_sha256(os.path.join(root, n)))
-                       for root, _, names in os.walk(folder) for n in names))
-
-
-def _carried(run, stage) -> dict:
-    """What a reused stage's record carries on: the export's files and run.json record, the
-    seconds its run spent before an interruption."""
-    record = (run.meta().get("stages") or {}).get(stage) or {}
-    return {k: record[k] for k in ("files", "record", "interrupted_seconds") if k in record}
 
 
 def _name_own_export(run) -> None:
@@ -482,7 +373,7 @@ def _name_own_export(run) -> None:
     8-member ensemble's; and `export --retrain-full --out elsewhere` (the same members,
     retrained), then fit, whose summary gave that export's retrained test figures while its
     Robustness section measured RUN/export."""
-    record = _carried(run, "export").get("record")
+    record = carried(run, "export").get("record")
     if record and run.meta().get("export") != record:
         run.update(export=record)
 
@@ -512,11 +403,11 @@ def _export_files(run, export_path) -> str | None:
     """What changed in the export fit wrote (its files' sha256 as recorded), in words, or None.
     Its metadata asset alone was the export's digest: a damaged saved_model.pb was "done
     before, reused", and evaluate then failed (a new-user check)."""
-    recorded = _carried(run, "export").get("files")
+    recorded = carried(run, "export").get("files")
     if recorded is None or not _lost(run, "export", export_path) or not os.path.isdir(
             export_path):
         return None  # an export from before files were recorded, or asked for elsewhere
-    now = _tree_sha256(export_path)
+    now = tree_sha256(export_path)
     changed = [f"{rel} {'is gone' if rel not in now else 'changed'}"
                for rel in recorded if now.get(rel) != recorded[rel]]
     changed += [f"{rel} was added" for rel in now if rel not in recorded]
@@ -550,8 +441,8 @@ def _keep_or_drop(run, stage, output, now) -> None:
     # A record from before digests were kept is trusted, as _stage_done trusts it.
     fresh = recorded is None or all(recorded.get(s) == d for s, d in now.items())
     if Path(output).exists() and fresh:
-        _mark(run, stage, record.get("key"), record.get("seconds") or 0.0, reused=True,
-              **({} if recorded is None else {"digests": recorded}))
+        mark(run, stage, record.get("key"), record.get("seconds") or 0.0, reused=True,
+             **({} if recorded is None else {"digests": recorded}))
         return
     if Path(output).exists():
         Path(output).unlink()
@@ -632,8 +523,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     def digests(names):
         for s in names:
             if s not in known:
-                known[s] = (_candidates_digest(run.candidates) if s == "tune"
-                            else _file_digest(results[s]))
+                known[s] = (candidates_digest(run.candidates) if s == "tune"
+                            else file_digest(results[s]))
         return {s: known[s] for s in names}
 
     seconds, ran = {}, []
@@ -643,7 +534,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         if not present and _lost(run, name, export_path):
             log.warning("%s: %s is gone; running %s again", name, outputs[name], name)
         now = digests(read)
-        done = present and _stage_done(run, name, keys[name], now, ran=ran)
+        done = present and stage_done(run, name, keys[name], now, ran=ran)
         recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
         # Another command's export (also when this fit recorded none: stopped before its
         # export stage, or between writing its export and recording it): kept when it is
@@ -651,8 +542,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         if name == "export" and present and not done and recorded.get(name) != now[name]:
             if kept := adopt_export(run, export_path, retrain_full=options.retrain_full):
                 say(SimpleNamespace(quiet=not progress), f"export: {kept}")
-                _mark(run, name, keys[name], run.meta()["export"].get("seconds") or 0.0,
-                      digests=now, files=_tree_sha256(export_path), record=run.meta()["export"])
+                mark(run, name, keys[name], run.meta()["export"].get("seconds") or 0.0,
+                     digests=now, files=tree_sha256(export_path), record=run.meta()["export"])
                 done = True
             else:
                 log.warning("export: %s", keep_replaced_export(run, export_path))
@@ -662,8 +553,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             log.info("%s: done before, reused", name)
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # The summary then says this run did not spend the recorded time on it.
-            _mark(run, name, keys[name], seconds[name], reused=True, digests=now,
-                  **_carried(run, name))
+            mark(run, name, keys[name], seconds[name], reused=True, digests=now,
+                 **carried(run, name))
             if name == "export":
                 _name_own_export(run)
             continue
@@ -682,10 +573,10 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         earlier = _interrupted(run, name)
         seconds[name] = time.time() - start + earlier
         known.pop(name, None)  # its result was just rewritten
-        _mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read),
-              **({"files": _tree_sha256(export_path), "record": run.meta().get("export")}
+        mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read),
+             **({"files": tree_sha256(export_path), "record": run.meta().get("export")}
                  if name == "export" else {}),
-              **({"interrupted_seconds": round(earlier, 2)} if earlier else {}))
+             **({"interrupted_seconds": round(earlier, 2)} if earlier else {}))
         log.info("%s: done in %.1f s%s", name, seconds[name] - earlier,
                  f" ({earlier:.1f} s more before an interruption)" if earlier else "")
     # A stop Python ignored during the last stage: that stage is done (marked above), the
@@ -696,7 +587,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     start = time.time()
     paths = write_report(run.path)  # always: cheap, and it shows this run's latest state
     seconds["report"] = time.time() - start
-    _mark(run, "report", keys["report"], seconds["report"])
+    mark(run, "report", keys["report"], seconds["report"])
     ensemble_record = read_ensemble(run.path)
     after = retrained_test(run, run.meta())[1]  # --retrain-full: measured on the export
     # Absolute, as the summary names them (a relative --out gave 'runs/digits/export').

@@ -500,7 +500,7 @@ def test_stage_marks_and_other_sections_never_lose_each_other(tmp_path):
     # lost (reading outside the lock lost half the marks of two concurrent markers).
     import threading
 
-    from hubensemble.pipeline import _mark
+    from hubensemble.stagerecords import mark as _mark
     from hubensemble.rundir import Run
 
     path, n = tmp_path / "run", 40

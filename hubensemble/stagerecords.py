@@ -1,0 +1,127 @@
+"""The record of each `fit` stage in run.json ("stages"): its key, what it read and wrote
+(digests), and whether a recorded stage can be reused (`stage_done`) or was damaged since.
+
+fit reuses a stage only while its key (the options and inputs it depends on) and the results
+it read are unchanged; a result another command rewrote, or one damaged in place, makes that
+stage and every stage after it run again (pipeline._run_stages).
+"""
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger("hubensemble.pipeline")  # the lines fit has always said
+
+
+def digest(obj) -> str:
+    """The sha256 (hex) of `obj` as canonical JSON (sorted keys; other types by str)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+#: The stages whose results each stage reads. A stage is reused only while their results are
+#: the ones it read: `hubensemble ensemble` (or tune, export, ...) run by hand on the run
+#: folder between two fits rewrites a result, and every stage after it must run again.
+STAGE_INPUTS = {"tune": ("rank",), "cost": ("tune",), "ensemble": ("tune", "cost"),
+                "export": ("ensemble",), "evaluate": ("export",)}
+
+
+def file_digest(path) -> str | None:
+    """The sha256 (hex) of the file at `path`, or None when there is none."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def candidates_digest(folder) -> str | None:
+    """The sweep's result: every trial.json under candidates/ (names and contents) and what
+    is wrong with its files (a probability table damaged since is a change: fit said nothing
+    and the ensemble dropped that member)."""
+    from hubensemble import candidate
+
+    found, _ = candidate.scan(folder)
+    if not found:
+        return None
+    return digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
+
+
+def stage_done(run, stage, key, digests=None, ran=()):
+    """`stage` finished under `key`, its result is still the one it wrote, and the results it
+    read are unchanged (`digests`: stage -> digest of its result now; a record written
+    before digests were kept is trusted as before). `ran`: the stages this fit has just run
+    (their new results are why, not another command)."""
+    record = (run.meta().get("stages") or {}).get(stage) or {}
+    if record.get("key") != key or not record.get("done", False):
+        return False
+    if digests is None or "digests" not in record:
+        return True
+    recorded = record["digests"]
+    stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]]
+    damaged = [d for d in (damage(run, s) for s in stale if s not in ran) if d]
+    if damaged:  # not another command's doing: say it on the terminal, with what is wrong
+        log.warning("%s: %s; running %s again", stage, "; ".join(damaged), stage)
+    elif stale and set(stale) <= set(ran):
+        log.info("%s: %s ran again above; running %s again", stage, " and ".join(stale), stage)
+    elif stale:
+        log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
+                 "it since)%s", stage, " and ".join(stale), "" if stage == "export" else
+                 f"; running {stage} again")  # the export: kept if fit's own, else moved
+    return not stale
+
+
+def damage(run, stage) -> str | None:
+    """What is damaged in `stage`'s result in `run`, which differs from the one fit recorded
+    (a JSON file gone, that does not parse or holds no JSON object; candidates/ gone, a
+    candidate whose trial.json is unreadable), in words, or None (another command's result,
+    e.g. a stage run by hand)."""
+    from hubensemble import candidate
+    from hubensemble.fileio import read_json
+
+    if stage == "tune":
+        if not run.candidates.is_dir():
+            return f"{run.candidates} is gone"
+        found, without = candidate.scan(run.candidates)
+        without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
+        return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
+    path = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
+            "evaluate": run.robustness_json}.get(stage)
+    if path is None:
+        return None
+    if not path.exists():  # fit recorded one (no command deletes it): a lost file
+        return f"{path} is gone"
+    try:
+        if not isinstance(read_json(path), dict):
+            raise ValueError("it holds no JSON object")
+    except (OSError, ValueError) as e:
+        return f"{path} is damaged ({type(e).__name__}: {e})"
+    return None
+
+
+def mark(run, stage, key, seconds, **details):
+    """Records `stage` as done with `key` in run.json (under the run's lock: a tune worker or
+    another stage writing its own section at the same time keeps it)."""
+    def change(meta):
+        stages = dict(meta.get("stages") or {})
+        stages[stage] = {"key": key, "done": True, "seconds": round(seconds, 2), **details}
+        meta["stages"] = stages
+
+    run.modify(change)
+
+
+def tree_sha256(folder) -> dict[str, str]:
+    """{path relative to `folder`: sha256} of every file under it (an export: a few members'
+    weights, hashed at about 1 GB/s)."""
+    from hubensemble.fileio import file_sha256
+
+    return dict(sorted((os.path.relpath(os.path.join(root, n), folder),
+                        file_sha256(os.path.join(root, n)))
+                       for root, _, names in os.walk(folder) for n in names))
+
+
+def carried(run, stage) -> dict:
+    """What a reused stage's record carries on: the export's files and run.json record, the
+    seconds its run spent before an interruption."""
+    record = (run.meta().get("stages") or {}).get(stage) or {}
+    return {k: record[k] for k in ("files", "record", "interrupted_seconds") if k in record}
