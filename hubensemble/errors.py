@@ -4,6 +4,7 @@ an exception (`sigterm_interrupts`, `pending_stop`, `reraise_stop`)."""
 import atexit
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -51,6 +52,23 @@ class RunError(HubensembleError):
 # Lines of a TensorFlow error that say where, not why.
 _LOCATION_LINES = ("Detected at node", "<stack traces unavailable>", "File \"", "[[")
 
+# Keras 3 wraps an error raised in a layer's call as "Exception encountered when calling
+# NAME.\n\n<ESC>[1mCAUSE<ESC>[0m\n\nArguments received by NAME: …" (keras/src/utils/
+# traceback_utils.py); the cause (the shape or dtype refused) is the reason, the first line
+# only says where.
+_KERAS_CALL = re.compile(r"Exception encountered when calling (?P<where>[^\n]*?)\.?\s*\n"
+                         r"(?P<rest>.*)", re.S)
+_KERAS_BOLD = re.compile(r"\x1b\[1m(?P<cause>.*?)\x1b\[0m", re.S)
+# An error raised inside a tf.function is re-raised as "in user code: <frames> … TYPE: MSG":
+# the last such "TYPE: " line (indented) starts the error itself.
+_USER_CODE_ERROR = re.compile(r"^[ \t]+(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit"
+                              r"|Interrupt|Warning): ", re.M)
+# A printed array (Keras echoes the input it refused): [[[0. 0.] [0. 0.] …]].
+_ARRAY_DUMP = re.compile(r"\[[\[\]\s\d.,eE+\-naif]{40,}\]")
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: The longest reason `first_line` returns (the middle of a longer one is cut).
+MAX_REASON = 500
+
 
 def first_line(exc: BaseException) -> str:
     """One line saying why `exc` happened: the first line of its message, or its type name
@@ -58,20 +76,47 @@ def first_line(exc: BaseException) -> str:
 
     TensorFlow's errors carry multi-line graph dumps, and a graph error's first line is only
     "Graph execution error:": then the first later line that is not a location (node, stack
-    frame) is added, e.g. "Graph execution error: assertion failed: [...]". A table row, a
-    log line or a refusal wants the reason, never an empty one.
+    frame) is added, e.g. "Graph execution error: assertion failed: [...]". Keras 3's error
+    from a layer's call starts with "Exception encountered when calling Reshape.call()."
+    and puts the cause on later lines: the cause is returned, on one line, with where it
+    happened, e.g. "The total size of the tensor must be unchanged, … (in Reshape.call())"
+    (an array Keras prints is shown as "[…]"). An error raised inside a tf.function
+    ("in user code:" and its stack frames) gives the error at its end. Terminal escape
+    sequences are removed; at most MAX_REASON characters (the middle of a longer reason is
+    cut). A table row, a log line or a refusal wants the reason, never an empty one.
     """
     text = str(exc).strip()
     if not text:
         return type(exc).__name__
+    if text.startswith("in user code:"):
+        found = list(_USER_CODE_ERROR.finditer(text))
+        if found:
+            text = text[found[-1].end():].strip()
+    keras_call = _KERAS_CALL.match(text)
+    if keras_call:
+        rest = keras_call.group("rest")
+        bold = _KERAS_BOLD.search(rest)
+        cause = bold.group("cause") if bold else rest.split("Arguments received by")[0]
+        cause = _ARRAY_DUMP.sub("[…]", cause)
+        cause = " ".join(_ESCAPES.sub("", cause).split())
+        if cause:
+            return _cut(f"{cause} (in {keras_call.group('where')})")
+    text = _ESCAPES.sub("", text)
     lines = text.splitlines()
     head = lines[0].strip()
     if head.endswith(":"):
         for line in lines[1:]:
             line = line.strip()
             if line and not line.startswith(_LOCATION_LINES):
-                return f"{head} {line}"
-    return head
+                return _cut(f"{head} {line}")
+    return _cut(head)
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_REASON:
+        return text
+    half = (MAX_REASON - 3) // 2
+    return f"{text[:half]} … {text[-half:]}"
 
 
 class Terminated(KeyboardInterrupt):

@@ -855,6 +855,42 @@ def test_uncallable_modules_fail_in_rank_naming_the_cause(task, raw_module, good
         assert words in row["reason"] and name in row["reason"], row["reason"]
 
 
+def _reshaping_keras_file(path):
+    """A .keras module whose Reshape((11, -1)) refuses the maps 16- and 32-px images make."""
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Reshape((-1, 4))(keras.layers.Conv2D(4, 3)(inp))
+    x = keras.layers.Flatten()(keras.layers.Reshape((11, -1))(x))
+    keras.Model(inp, x).save(path)
+    return keras.saving.load_model(path)
+
+
+def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
+    # Keras 3's error from a layer says only "Exception encountered when calling
+    # Reshape.call()." on its first line; rank's reason was that line, the cause lost.
+    model = _reshaping_keras_file(str(tmp_path / "reshape.keras"))
+    images = np.zeros((2, 16, 16, 3), np.float32)
+    raised = []
+    for call in (lambda: model(images), lambda: tf.function(model)(images),
+                 lambda: model(images[0])):
+        with pytest.raises(Exception) as err:
+            call()
+        raised.append(err.value)
+    for e in raised:
+        assert str(e).count("\n") > 1  # Keras' own message is several lines
+    from hubensemble.errors import first_line
+    for e in raised[:2]:  # eager, and inside a tf.function (autograph's "in user code:")
+        said = first_line(e)
+        assert "target_shape=(11, -1)" in said and "(in Reshape.call())" in said, said
+    said = first_line(raised[2])  # a wrong rank: the array Keras prints is cut out
+    assert "incompatible shape (16, 16, 3)" in said and "[…]" in said, said
+    for said in map(first_line, raised):
+        assert "\n" not in said and "\x1b" not in said and "Arguments received" not in said
+    assert rank.ranking._failure_reason(raised[0])[0].startswith("ValueError: The total size")
+    spec = ModuleSpec(name="reshaping", handle=str(tmp_path / "reshape.keras"))
+    row = ranked([good[0], spec], task, tmp_path / "run").row("reshaping")
+    assert row["stage"] == "input" and "target_shape=(11, -1)" in row["reason"], row
+
+
 def test_exact_copies_do_not_vote_for_each_other(tmp_path, good):
     """Issue 13, example 5: three classes of pure-noise images, every file copied once.
     Plain leave-one-out kNN lets each image's copy vote for it (a perfect score on noise);

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble import options, proxies
-from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, reraise_stop
+from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
+                                reraise_stop)
 from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
                                 check_dir_target)
 from hubensemble.formats import KNN_FILE
@@ -401,8 +402,7 @@ def catalogue_record(specs) -> dict:
 def _failure_reason(exc):
     if isinstance(exc, ModuleLoadError):
         return str(exc), exc.stage
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}", "error"
+    return f"{type(exc).__name__}: {first_line(exc)}", "error"
 
 
 def _base_row(index, spec):
