@@ -85,6 +85,35 @@ def test_a_hub_module_with_its_head_is_counted_at_the_serving_resolution(module_
     assert cost24.macs == 24 * 24 * 8 * 27 + 8 * 3 and cost24.latency_ms == {}
 
 
+def test_a_signature_modules_own_variables_are_counted_once(tmp_path):
+    # A tf.Module saved by tf.saved_model.save exposes no `variables`: cost.json counted the
+    # head alone (51 where its module held 1,368 more; helper 114).
+    import tensorflow as tf
+
+    module = tf.Module()
+    built = [tf.Variable(tf.random.stateless_normal([3, 3, 3, 6], [1, 0]), name="kernel"),
+             tf.Variable(tf.zeros([6]), name="bias"),
+             tf.Variable(tf.random.stateless_normal([6, 4], [2, 0]), name="project")]
+    module.kernel, module.bias, module.project = built
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(x, module.kernel, 1, "SAME")
+                                            + module.bias), [1, 2]) @ module.project,
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "plain"))
+    own = sum(int(np.prod(v.shape)) for v in built)
+    head = 4 * 3 + 3
+    cost, _ = module_cost(ModuleSpec(name="plain", handle=str(tmp_path / "plain")), 3, 12,
+                          cache_dir=tmp_path / "cache", latency=False)
+    assert cost.params == own + head
+    # A model.export() exposes its variables and its signature reads them: counted once.
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(6, 3)(inp))
+                ).export(str(tmp_path / "exported"), verbose=False)
+    cost, _ = module_cost(ModuleSpec(name="exported", handle=str(tmp_path / "exported")), 3,
+                          12, cache_dir=tmp_path / "cache", latency=False)
+    assert cost.params == (27 * 6 + 6) + (6 * 3 + 3)
+
+
 def test_counts_are_cached_by_module_and_resolution_latency_by_machine(module_dir, tmp_path):
     spec = ModuleSpec(name="conv8", handle=module_dir)
     a = {**machine_info(), "id": "machine-a"}

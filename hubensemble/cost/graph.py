@@ -131,15 +131,34 @@ def image_function(model: Callable, size: int, batch: int = 1):
 
 
 def count_params(model) -> int:
-    """Number of weights (scalars) of a Keras model or layer, each variable counted once."""
+    """Number of weights (scalars) of a Keras model or layer, each variable counted once: its
+    Keras weights and, for each `hub.HubLayer` in it, the variables its module's call reads
+    that Keras does not track (a SavedModel signature's captured variables, when the
+    SavedModel exposes no `variables`: `hub.layer.held_variables`)."""
+    import keras
+
+    from hubensemble.hub.layer import held_variables
+
     seen, total = set(), 0
-    for v in model.weights:
-        key = id(getattr(v, "value", v))
-        if key in seen:
+    variables = [v.value if isinstance(v, keras.Variable) else v for v in model.weights]
+    variables += [v for layer in _hub_layers(model) for v in held_variables(layer.runtime)]
+    for v in variables:
+        if id(v) in seen:
             continue
-        seen.add(key)
+        seen.add(id(v))
         total += int(np.prod(v.shape, dtype=np.int64))
     return total
+
+
+def _hub_layers(layer):
+    """The HubLayers in a Keras layer or model (itself included), depth first."""
+    from hubensemble.hub.layer import HubLayer
+
+    if isinstance(layer, HubLayer):
+        yield layer
+        return
+    for sub in getattr(layer, "layers", None) or ():
+        yield from _hub_layers(sub)
 
 
 def time_calls(call: Callable[[], object], *, min_repeats: int = 5, max_repeats: int = 50,

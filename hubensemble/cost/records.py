@@ -43,8 +43,9 @@ DEFINITION = {
                 "(they run one after another on a CPU), an estimate: the export measures the "
                 "whole model",
 }
-#: Bumped when the counting rule changes, so cached counts are not reused.
-COUNT_VERSION = 1
+#: Bumped when the counting rule changes, so cached counts are not reused (2: a signature
+#: module's captured variables are counted in `params`).
+COUNT_VERSION = 2
 #: The budget dimensions of greedy selection and the options that set them.
 BUDGET_OPTIONS = {"gflops": "max_gflops", "latency_ms": "max_latency_ms",
                   "members": "max_members"}

@@ -15,6 +15,7 @@ from hubensemble.handles import (KERAS_APPLICATIONS, handle_kind, source_kind, s
                                  stored_weights)
 from hubensemble.hub.locate import locate
 from hubensemble.hub.resolvers import _sidecar, pinned_file, read_json
+from hubensemble.hub.layer import held_variables
 from hubensemble.hub.runtime import ModuleRuntime, SignatureModule
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,7 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
         from hubensemble.hub.sources import guess_value_range
 
         value_range = guess_value_range(runtime.keras_model)
-    variables = runtime.variables or getattr(runtime.obj, "captured_variables", [])
-    params = int(sum(int(np.prod(v.shape)) for v in variables))
+    params = int(sum(int(np.prod(v.shape)) for v in held_variables(runtime)))
     fields = dict(name=name or entry_name(handle), handle=handle, sha256=_sha256(files, handle),
                   input_size=input_size, value_range=value_range, output_dim=dim,
                   params=params or None, trust=bool(trust), weights=weights, layer=layer,

@@ -74,6 +74,21 @@ def resolve_batchnorm(policy, variable_names) -> tuple[str, str | None]:
     return policy, evidence
 
 
+def held_variables(runtime: ModuleRuntime) -> list:
+    """Every distinct tf.Variable a loaded module holds, each once (a Keras model's weights as
+    the tf.Variables they wrap): its `variables` and those its SavedModel signature reads
+    (`SignatureModule.captured_variables`; a tf.Module saved by tf.saved_model.save exposes
+    no `variables`, and HubLayer tracks none of them). What `catalogue add` records as
+    `params` and the cost pass counts (`cost.graph.count_params`)."""
+    found, seen = [], set()
+    for v in list(runtime.variables) + list(getattr(runtime.obj, "captured_variables", ())):
+        v = v.value if isinstance(v, keras.Variable) else v
+        if id(v) not in seen:
+            seen.add(id(v))
+            found.append(v)
+    return found
+
+
 @keras.saving.register_keras_serializable(package="hubensemble")
 class HubLayer(keras.layers.Layer):
     """A module (a TF Hub / Kaggle / local / zoo SavedModel, a SavedModel signature, a
