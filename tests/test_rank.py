@@ -444,6 +444,43 @@ def test_second_run_hits_the_cache_with_identical_scores(task, good, tmp_path):
     assert stable(fourth.rows) == stable(first.rows)
 
 
+def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path, caplog,
+                                                            monkeypatch):
+    # On a hit rank does not load the module: its warnings (a Rescaling model fed [0, 1], a
+    # signature ending in a Softmax) came only later in tune, or never (helper 114).
+    from hubensemble.hub import notices
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((None, None, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 255.0)(inp)))
+    keras.Model(inp, keras.layers.Dense(3)(pooled)).save(tmp_path / "pixels.keras")
+    keras.Model(inp, keras.layers.Softmax()(pooled)).export(str(tmp_path / "probs"),
+                                                            verbose=False)
+    specs = [good[0], ModuleSpec(name="pixels", handle=str(tmp_path / "pixels.keras")),
+             ModuleSpec(name="probs", handle=str(tmp_path / "probs"))]
+    cache = str(tmp_path / "cache")
+
+    def warnings_of(specs, out):
+        monkeypatch.setattr(notices, "_WARNED", set())  # as in a new process
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            result = ranked(specs, task, tmp_path / out, cache_dir=cache)
+        said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        return result, [m for m in said if "Rescaling" in m or "Softmax" in m]
+
+    first, said = warnings_of(specs, "a")
+    assert [r["cache_hit"] for r in first.rows] == [False] * 3 and len(said) == 2
+    assert any(m.startswith("module pixels ") and "value_range: [0, 255]" in m for m in said)
+    assert any(m.startswith("module probs: ") and "Softmax" in m for m in said)
+    second, again = warnings_of(specs, "b")
+    assert [r["cache_hit"] for r in second.rows] == [True] * 3 and again == said
+    # The same files under another name: the warning names the entry that is ranked now.
+    renamed, again = warnings_of([good[0], dataclasses.replace(specs[1], name="mine")], "c")
+    assert renamed.row("mine")["cache_hit"] and len(again) == 1
+    assert again[0] == said[0].replace("module pixels ", "module mine ", 1)
+
+
 def test_no_cache_neither_reads_nor_writes(task, good, tmp_path):
     empty = tmp_path / "empty"
     result = ranked(good[:2], task, tmp_path / "a", cache_dir=str(empty), use_cache=False)

@@ -15,6 +15,8 @@ Sub-modules, one concern each:
   resize, input dtype, `training` argument, output) by rank, HubLayer and the export, for a
   reusable SavedModel, a SavedModel signature (`SignatureModule`) or a Keras model;
 * `layer` — `HubLayer`, the Keras 3 layer built on the runtime;
+* `notices` — a module's load-time warnings, said once per process and kept with the
+  embedding cache (`module_warning`, `captured`);
 * `writer` — `write_hub_module` (a leaf module: imports nothing else of hubensemble).
 """
 

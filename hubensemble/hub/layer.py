@@ -12,14 +12,11 @@ from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
                                  stored_weights)
+from hubensemble.hub.notices import module_warning
 from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
 
 log = logging.getLogger(__name__)
-
-#: Modules (path, reason) already said to be used frozen in this process: a sweep builds a
-#: module once per trial and export once per member, and one warning says it.
-_WARNED_FROZEN: set = set()
 
 #: How a trainable HubLayer runs the module while it trains (`HubLayer`'s ``batchnorm``):
 #: "train" passes Keras' `training` through (BatchNorm normalises with batch statistics and
@@ -209,10 +206,7 @@ class HubLayer(keras.layers.Layer):
         self.output_dim = runtime.output_dim
         self._module = runtime.obj
         if trainable and runtime.frozen_reason:
-            seen = (runtime.path, runtime.frozen_reason)
-            log.log(logging.DEBUG if seen in _WARNED_FROZEN else logging.WARNING,
-                    "module %s: %s", module_name or handle, runtime.frozen_reason)
-            _WARNED_FROZEN.add(seen)
+            module_warning(log, "module %s: %s", module_name or handle, runtime.frozen_reason)
         if runtime.keras_model is not None:
             # A Keras model's variables are Keras' already: track the model itself.
             self.module_model = runtime.keras_model

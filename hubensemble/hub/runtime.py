@@ -39,6 +39,7 @@ from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.hub import resolvers
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
+from hubensemble.hub.notices import module_warning
 from hubensemble.hub.outputs import output_op
 
 log = logging.getLogger(__name__)
@@ -193,14 +194,13 @@ class SignatureModule:
                 "to fine-tune it, save it with a `trainable_variables` attribute (as "
                 "keras.Model.export does) or as a reusable SavedModel with __call__")
         self._loaded = loaded  # keeps the variables and functions alive
-        if output_op(fn, key) == "Softmax" and files.path not in _WARNED_SOFTMAX:
-            _WARNED_SOFTMAX.add(files.path)
-            log.warning("module %s: its signature %r ends in a Softmax: it returns a "
-                        "classifier's probabilities, not features, and ranks and transfers "
-                        "as such; export the model cut before its head (e.g. keras.Model("
-                        "model.input, model.layers[-2].output).export(DIR)), or catalogue its "
-                        ".keras file, which is cut at its last Dense layer's input",
-                        files.name or files.handle, name)
+        if output_op(fn, key) == "Softmax":
+            module_warning(log, "module %s: its signature %r ends in a Softmax: it returns a "
+                           "classifier's probabilities, not features, and ranks and transfers "
+                           "as such; export the model cut before its head (e.g. keras.Model("
+                           "model.input, model.layers[-2].output).export(DIR)), or catalogue "
+                           "its .keras file, which is cut at its last Dense layer's input",
+                           files.name or files.handle, name)
 
     def __call__(self, images):
         """images [B, H, W, 3] as the signature takes them -> its ``output_key`` output."""
@@ -430,8 +430,6 @@ class CallSignature:
 
 
 _NONE = object()  # "no training argument" (None itself could be a traced value)
-_WARNED_RANGE: set = set()  # the Keras files `_warn_value_range` has warned of
-_WARNED_SOFTMAX: set = set()  # the SavedModels SignatureModule has warned of
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,19 +488,18 @@ class ModuleRuntime:
     def _warn_value_range(self):
         """A .keras/.h5 model that rescales its input by 1/255 (or 1/127.5) itself takes
         [0, 255] pixels: fed the default [0, 1], it sees images in [0, 1/255] and still ranks
-        and trains, only badly. Warned once per process and file."""
+        and trains, only badly. Warned once per process (`notices.module_warning`)."""
         if self.files.kind != "keras-file" or self.value_range != "0,1":
             return
         from hubensemble.hub.sources import guess_value_range
 
-        if guess_value_range(self.obj) == "0,1" or self.path in _WARNED_RANGE:
-            return
-        _WARNED_RANGE.add(self.path)
-        log.warning("module %s (%s): the model rescales its input itself (a Rescaling layer by "
-                    "1/255 or 1/127.5 after its input), so it takes pixels in [0, 255], but "
-                    "its value_range is [0, 1]: it sees every image nearly black; write "
-                    "value_range: [0, 255] on its catalogue entry (`catalogue add` reads it "
-                    "from the model)", self.name or self.handle, self.handle)
+        if guess_value_range(self.obj) != "0,1":
+            module_warning(log, "module %s (%s): the model rescales its input itself (a "
+                           "Rescaling layer by 1/255 or 1/127.5 after its input), so it takes "
+                           "pixels in [0, 255], but its value_range is [0, 1]: it sees every "
+                           "image nearly black; write value_range: [0, 255] on its catalogue "
+                           "entry (`catalogue add` reads it from the model)",
+                           self.name or self.handle, self.handle)
 
     # -- construction -----------------------------------------------------------------------
 

@@ -175,12 +175,18 @@ def _forward_all(runtime, dataset, hw):
     return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
 
 
-def _compute(spec, task, split, hw, datasets, files):
+def _compute(spec, task, split, hw, datasets, files, warnings=None):
+    """The embeddings float32 [N, D] of the split by the module, loaded now; the module's
+    load-time warnings (`hub.notices`) are appended to `warnings` (a list) when given."""
     from hubensemble.hub import ModuleRuntime
+    from hubensemble.hub.notices import captured
 
     # The module is called exactly as HubLayer (tune) and the export call it: a module that
     # cannot be called that way fails here, with the cause, not in a fine-tuning trial.
-    runtime = ModuleRuntime.from_spec(spec, files=files)
+    with captured() as said:
+        runtime = ModuleRuntime.from_spec(spec, files=files)
+    if warnings is not None:
+        warnings.extend(said)
     try:
         runtime.check_input_size(hw)
         emb = _forward_all(runtime, datasets.get(split, hw), hw)
@@ -284,14 +290,40 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
             emb = _read_cache(entry, rows)  # another process may have just written it
             hit = emb is not None
             if not hit:
-                emb = _compute(spec, task, split, hw, datasets, files)
+                warnings = []
+                emb = _compute(spec, task, split, hw, datasets, files, warnings)
                 _write_cache(folder, entry, emb, {
                     "module": spec.name, "handle": spec.handle, "fingerprint": fingerprint,
                     "resolution": list(hw), "value_range": spec.value_range,
                     "output_key": spec.output_key, "data": task.fingerprint,
                     "task": task.name, "split": split, "shape": list(emb.shape),
-                    "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                    "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "warnings": warnings})
+    if hit:
+        _repeat_warnings(entry, spec.name)
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
+
+
+def _repeat_warnings(entry, name):
+    """Says again the load-time warnings kept with the cache entry at `entry` (its .json's
+    "warnings"), naming the module `name` (the entry may have been written for the same files
+    under another catalogue name): served from the cache, the module is not loaded, and its
+    warnings (a Rescaling model fed [0, 1], a Softmax output) would come only in tune, or
+    never. An entry without the list (written before it was kept) or an unreadable
+    description says nothing."""
+    from hubensemble.hub.notices import module_warning
+
+    try:
+        with open(entry[:-len(".npy")] + ".json", encoding="utf-8") as f:
+            about = json.load(f)
+        said, was = about.get("warnings"), f"module {about.get('module')}"
+    except (OSError, ValueError, AttributeError):
+        return
+    for text in said if isinstance(said, list) else ():
+        if isinstance(text, str):
+            if text.startswith(was) and name:
+                text = f"module {name}" + text[len(was):]
+            module_warning(log, "%s", text)
 
 
 def _memoable(spec):

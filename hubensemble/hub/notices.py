@@ -1,0 +1,38 @@
+"""A module's load-time warnings (a Rescaling model fed [0, 1], a signature ending in a
+Softmax, a module used frozen): said once per process, and collected so that the embedding
+cache keeps them with the embeddings and repeats them when it serves a module unloaded."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+
+#: The texts warned of in this process: a repeat is logged at DEBUG.
+_WARNED: set = set()
+#: The lists `captured` is filling (nested captures each get every warning).
+_SINKS: contextvars.ContextVar = contextvars.ContextVar("module_warning_sinks", default=())
+
+
+def module_warning(logger: logging.Logger, message: str, *args) -> None:
+    """Logs ``message % args`` about a module on `logger`: WARNING the first time this
+    process says that text, DEBUG after (a module loaded by rank, each trial and the export
+    is warned of once). The text also goes to every list a `captured` block is filling."""
+    text = message % args if args else message
+    for sink in _SINKS.get():
+        sink.append(text)
+    logger.log(logging.DEBUG if text in _WARNED else logging.WARNING, "%s", text)
+    _WARNED.add(text)
+
+
+@contextlib.contextmanager
+def captured():
+    """Within the block, every `module_warning` text (repeats included) is appended to the
+    list it yields, in order; it is still logged as usual. For the current thread / context
+    only."""
+    sink: list = []
+    token = _SINKS.set(_SINKS.get() + (sink,))
+    try:
+        yield sink
+    finally:
+        _SINKS.reset(token)
