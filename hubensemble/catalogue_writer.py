@@ -16,7 +16,7 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
                                    raise_problems, read_catalogue_file)
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
-from hubensemble.handles import handle_kind, stored_handle, stored_weights
+from hubensemble.handles import handle_kind, same_module_pairs, stored_handle, stored_weights
 from hubensemble.text import cells, ljust
 
 log = logging.getLogger(__name__)
@@ -148,27 +148,19 @@ def write_catalogue(path, specs, *, header_comment=None):
 
 def _warn_repeated(path, before, specs) -> None:
     """A warning per entry of `specs` that loads the very module an earlier entry (of the
-    file, or of `specs`) loads, read the same way (weights, layer, signature, output key):
-    the same sha256, or the same handle (resolved: a relative one is relative to the file's
-    folder), as an entry without a pin was not compared and was appended again silently. Not
-    an error, as the entries may differ in what they describe, but rank would embed the
-    module twice and the sweep tune it twice."""
-    def keys(s):
-        how = (s.weights, s.layer, s.signature, s.output_key)
-        return [("the same handle", s.handle, how)] + (
-            [(f"the same sha256 {s.sha256[:12]}…", s.sha256, how)] if s.sha256 else [])
-
-    seen = {}
-    for new, spec in [(False, s) for s in before] + [(True, s) for s in specs]:
-        same = next((key for key in keys(spec) if key in seen), None)
-        if new and same is not None:
-            other = seen[same]
-            where = f" ({other.source})" if other.source else ""
-            log.warning("%s: %s loads the same module as %s%s (%s): rank would embed it "
-                        "twice; leave one out unless that is meant", path, spec.name,
-                        other.name, where, same[0])
-        for key in keys(spec):
-            seen.setdefault(key, spec)
+    file, or of `specs`) loads, read the same way (`handles.same_module_pairs`: the same
+    sha256, or the same handle in any spelling, a relative one being relative to the file's
+    folder, and the same weights, layer, signature, output key, value range, input size and
+    dtype), as an entry without a pin was not compared and was appended again silently. Not
+    an error, as the entries may differ in what they describe, but rank embeds and ranks
+    such a module once, under the earlier entry."""
+    new = {id(s) for s in specs}
+    for later, earlier, why in same_module_pairs(list(before) + list(specs)):
+        if id(later) in new:
+            where = f" ({earlier.source})" if earlier.source else ""
+            log.warning("%s: %s loads the same module as %s%s (%s): rank embeds and ranks it "
+                        "once, as %s; leave one out", path, later.name, earlier.name, where,
+                        why, earlier.name)
 
 
 def check_add(path, handles, *, name=None, **fields) -> set[str]:

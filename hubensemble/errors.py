@@ -27,8 +27,8 @@ class ModuleLoadError(HubensembleError):
 
     `stage` says where it failed: "handle" (no resolver for its form), "network", "archive",
     "checksum", "savedmodel", "unsafe", "output" (wrong rank or non-finite values), "input"
-    (the module does not accept the images it is given) or "score" (the proxy could not be
-    computed).
+    (the module does not accept the images it is given), "score" (the proxy could not be
+    computed) or "duplicate" (rank: the entry loads the same module as an earlier one).
     """
 
     def __init__(self, message, *, module=None, handle=None, stage=None):

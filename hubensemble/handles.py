@@ -6,7 +6,9 @@ form a ModuleSpec keeps (absolute local paths, one spelling per Kaggle model);
 `source_kind` says which loader a handle needs (a SavedModel, a ``keras.applications``
 architecture, a Keras model file or a keras-hub preset); `KERAS_APPLICATIONS` describes the
 ``keras:NAME`` architectures. `local_source` and `local_handle_warnings` (a catalogue's
-local handles missing on this machine or holding no module) look at the file system.
+local handles missing on this machine or holding no module) look at the file system, and so
+does `canonical_handle` for local paths (one text per module, whatever the spelling), which
+`same_module_pairs` uses to find entries that load the same module.
 """
 
 from __future__ import annotations
@@ -459,4 +461,68 @@ def local_handle_warnings(specs) -> list[str]:
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
         notes.append(text + "; rank will skip it there")
+    return notes
+
+
+def canonical_handle(handle: str) -> str:
+    """One text per place a (stored) handle names, so that two spellings of it compare equal:
+    a Kaggle Models handle as its https://www.kaggle.com/models/O/M/F/V/N URL (`kaggle_url`:
+    ``kaggle:O/M/F/V/N`` and the long …/frameworks/…/variations/…/versions/… URL alike), a
+    local path or file:// URL as the real absolute path (links resolved), an http(s) or gs
+    URL with its scheme and host in lower case; any other handle as given. Looks at the file
+    system only for local paths (no network)."""
+    kind = handle_kind(handle)
+    if kind == "kaggle" and _kaggle_parts(handle) is not None:
+        return kaggle_url(handle)
+    if kind == "local":
+        return os.path.realpath(stored_handle(handle, os.getcwd()))
+    if kind in ("tfhub", "http", "gcs"):
+        split = urllib.parse.urlsplit(handle)
+        return urllib.parse.urlunsplit(split._replace(scheme=split.scheme.lower(),
+                                                      netloc=split.netloc.lower()))
+    return handle
+
+
+#: The entry fields besides the handle that change what a module computes: two entries that
+#: agree on them and name the same module (`canonical_handle`, or the same sha256) embed the
+#: same and would be tuned alike.
+SAME_MODULE_FIELDS = ("weights", "layer", "signature", "output_key", "value_range",
+                      "input_size", "input_dtype")
+
+
+def same_module_pairs(specs) -> list[tuple[object, object, str]]:
+    """(later, earlier, why) for each entry of `specs` (ModuleSpec-like records, in catalogue
+    order) that loads the very module an earlier entry loads, read the same way (every
+    SAME_MODULE_FIELDS value equal): the same handle in any spelling (`canonical_handle`;
+    why "the same handle H", H the canonical form) or the same `sha256` pin (why "the same
+    sha256 0123456789ab…"). Each later entry is paired with the first such earlier one."""
+    seen, pairs = {}, []
+    for spec in specs:
+        how = tuple(getattr(spec, f, None) for f in SAME_MODULE_FIELDS)
+        keys = [("handle", canonical_handle(spec.handle), how)]
+        if getattr(spec, "sha256", None):
+            keys.append(("sha256", spec.sha256.lower(), how))
+        found = next((k for k in keys if k in seen), None)
+        if found is not None:
+            why = (f"the same handle {found[1]}" if found[0] == "handle" else
+                   f"the same sha256 {found[1][:12]}…")
+            pairs.append((spec, seen[found], why))
+        for key in keys:
+            seen.setdefault(key, spec)
+    return pairs
+
+
+def same_module_warnings(specs, *, across_files=False) -> list[str]:
+    """A warning line per `same_module_pairs` pair, naming both entries' FILE:LINE: rank
+    embeds such a module once, under the earlier entry, and records the later as a
+    duplicate (not ranked, so not tuned). With `across_files`, only pairs whose entries come
+    from different files (their `source`s)."""
+    notes = []
+    for later, earlier, why in same_module_pairs(specs):
+        if across_files and later.source.rpartition(":")[0] == earlier.source.rpartition(":")[0]:
+            continue
+        notes.append(f"warning: {later.source or later.name}: entry {later.name!r} loads the "
+                     f"same module as entry {earlier.name!r} ({earlier.source or 'above'}), "
+                     f"read the same way ({why}): rank embeds and ranks it once, as "
+                     f"{earlier.name!r}; leave one of them out")
     return notes

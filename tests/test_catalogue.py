@@ -991,10 +991,9 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
                                 ModuleSpec("k3", "keras:ResNet50")])
     warned = [r.getMessage() for r in caplog.records]
     assert warned == [f"{path}: again loads the same module as g0 ({path}:2) (the same "
-                      f"handle): rank would embed it twice; leave one out unless that is "
-                      f"meant",
-                      f"{path}: k3 loads the same module as k ({path}:4) (the same handle): "
-                      f"rank would embed it twice; leave one out unless that is meant"]
+                      f"handle {module}): rank embeds and ranks it once, as g0; leave one out",
+                      f"{path}: k3 loads the same module as k ({path}:4) (the same handle "
+                      f"keras:ResNet50): rank embeds and ranks it once, as k; leave one out"]
 
 
 def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
@@ -1051,3 +1050,35 @@ def test_values_echoed_in_problems_are_cut_short(tmp_path):
 
     assert len(shown(long)) == len(shown(long, text=True)) == SHOWN_CHARS
     assert shown("abc") == "'abc'" and shown("abc", text=True) == "abc"
+
+
+def test_validate_warns_of_entries_that_load_the_same_module_naming_both(tmp_path, in_process):
+    # The same module under two handle spellings or two paths was embedded and tuned twice
+    # without a word (helper 114).
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "saved_model.pb").write_bytes(b"")
+    os.symlink(tmp_path / "m", tmp_path / "link")
+    path = write(tmp_path, "modules:\n"
+                           "  - {name: a, handle: 'kaggle:o/m/tensorFlow2/v/1'}\n"
+                           "  - {name: b, handle: 'https://www.kaggle.com/models/o/m/"
+                           "tensorFlow2/v/1'}\n"
+                           "  - {name: c, handle: ./m}\n"
+                           "  - {name: d, handle: ./link}\n"
+                           "  - {name: e, handle: ./m, value_range: [-1, 1]}\n")  # read otherwise
+    other = write(tmp_path, "modules:\n  - name: f\n    handle: https://www.kaggle.com/models/o/"
+                            "m/frameworks/tensorFlow2/variations/v/versions/1\n", name="b.yaml")
+    code, out, err = in_process("catalogue", "validate", path, other)
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "loads the same module" in line]
+    kaggle = "https://www.kaggle.com/models/o/m/tensorFlow2/v/1"
+    assert said == [
+        f"warning: {path}:3: entry 'b' loads the same module as entry 'a' ({path}:2), read the "
+        f"same way (the same handle {kaggle}): rank embeds and ranks it once, as 'a'; leave "
+        "one of them out",
+        f"warning: {path}:5: entry 'd' loads the same module as entry 'c' ({path}:4), read the "
+        f"same way (the same handle {os.path.realpath(tmp_path / 'm')}): rank embeds and ranks "
+        "it once, as 'c'; "
+        "leave one of them out",
+        f"warning: {other}:2: entry 'f' loads the same module as entry 'a' ({path}:2), read "
+        f"the same way (the same handle {kaggle}): rank embeds and ranks it once, as 'a'; "
+        "leave one of them out"], err

@@ -928,6 +928,30 @@ def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
     assert row["stage"] == "input" and "target_shape=(11, -1)" in row["reason"], row
 
 
+def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good, tmp_path,
+                                                                      caplog):
+    # The same folder under two names (here through a link) was embedded and ranked twice,
+    # and both copies could be selected and tuned, without a word (helper 114).
+    os.symlink(good[0].handle, tmp_path / "link")
+    again = ModuleSpec(name="again", handle=str(tmp_path / "link"), source="c.yaml:9")
+    first = dataclasses.replace(good[0], source="c.yaml:2")
+    other_range = dataclasses.replace(good[0], name="other", value_range="-1,1")  # read otherwise
+    cache = tmp_path / "cache"
+    with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
+        result = ranked([first, again, other_range], task, tmp_path / "run",
+                        cache_dir=str(cache))
+    row = result.row("again")
+    assert row["status"] == "failed" and row["stage"] == "duplicate", row
+    assert "entry 'good0' (c.yaml:2)" in row["reason"] and "ranked once" in row["reason"]
+    assert row["cache_hit"] is None and "again" not in result.selected
+    assert result.row("other")["status"] == "ok" and len(cache_files(cache)) == 2
+    assert "module again (c.yaml:9) failed: [duplicate]" in caplog.text
+    # A shard decides from the whole catalogue: the copy is the duplicate wherever it lands.
+    shard = ranked([first, again, other_range], task, tmp_path / "shard", shard=(1, 2),
+                   cache_dir=str(cache))
+    assert shard.row("again")["stage"] == "duplicate"
+
+
 def test_exact_copies_do_not_vote_for_each_other(tmp_path, good):
     """Issue 13, example 5: three classes of pure-noise images, every file copied once.
     Plain leave-one-out kNN lets each image's copy vote for it (a perfect score on noise);

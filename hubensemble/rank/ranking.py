@@ -24,6 +24,7 @@ from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, fir
 from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
                                 check_dir_target)
 from hubensemble.formats import KNN_FILE
+from hubensemble.handles import same_module_pairs
 from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
@@ -405,6 +406,16 @@ def _failure_reason(exc):
     return f"{type(exc).__name__}: {first_line(exc)}", "error"
 
 
+def _duplicate(spec, earlier, why) -> ModuleLoadError:
+    """The row's failure (stage "duplicate") of an entry that loads the same module as an
+    earlier one, read the same way (`handles.same_module_pairs`): ranked once, as that one,
+    so it is neither embedded nor tuned twice."""
+    return ModuleLoadError(f"loads the same module as entry {earlier.name!r} "
+                           f"({earlier.source or 'above'}), read the same way ({why}): "
+                           f"ranked once, as {earlier.name!r}; leave one of them out of the "
+                           "catalogue", module=spec.name, handle=spec.handle, stage="duplicate")
+
+
 def _base_row(index, spec):
     return {"name": spec.name, "handle": spec.handle, "status": "failed", "reason": None,
             "score": None, "dim": None, "examples": None, "seconds": None, "cache_hit": None,
@@ -514,6 +525,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         raise HubensembleError(f"module names must be unique; repeated: {dupes}")
     check_shard_size(len(specs), shard)
     chosen = shard_members(len(specs), shard)
+    same = {id(later): (earlier, why) for later, earlier, why in same_module_pairs(specs)}
 
     Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
     if data_args is not None:  # a run inside its image folder is read as a class of it
@@ -548,6 +560,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             start = time.perf_counter()
             bar.set_postfix_str(spec.name)
             try:
+                if id(spec) in same:  # the whole catalogue's pairs: every shard decides alike
+                    raise _duplicate(spec, *same[id(spec)])
                 res = _embed(spec, task, "train", profile=prof, cache_dir=cache_dir,
                              use_cache=use_cache, datasets=datasets)
                 row.update(resolution=list(res.resolution), fingerprint=res.fingerprint,

@@ -205,10 +205,12 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     errors does not hide a clash between the others: every problem is reported at once).
     `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N modules)" and
     the set's verdict with ok True; a file's CatalogueError text and the set's with ok False;
-    a note per local handle missing or holding no module (`local_handle_warnings`: a
-    warning, not a failure) with ok None. Returns True when every file and the set are
-    valid."""
+    a note per local handle missing or holding no module (`local_handle_warnings`) and per
+    entry that loads the same module as an earlier one, in the file or across the files
+    (`handles.same_module_warnings`), each a warning, not a failure, with ok None. Returns
+    True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
+    from hubensemble.handles import same_module_warnings
 
     good = []
     for path in paths:
@@ -219,17 +221,19 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
             continue
         good.append(path)
         emit(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})", True)
-        for note in local_handle_warnings(specs):
+        for note in local_handle_warnings(specs) + same_module_warnings(specs):
             emit(note, None)
     if len(good) > 1:
         what = (f"the {len(good)} catalogues together" if len(good) == len(paths) else
                 f"the {len(good)} valid catalogues together")
         try:
-            load_catalogues(good)
+            together = load_catalogues(good)
         except HubensembleError as e:
             emit(f"{what} are not valid:\n{e}", False)
             return False
         emit(f"{what}: ok", True)
+        for note in same_module_warnings(together, across_files=True):
+            emit(note, None)
     return len(good) == len(paths)
 
 
