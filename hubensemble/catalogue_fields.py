@@ -1,0 +1,254 @@
+"""Catalogue field values: each field's check and its message (what is wrong, what to write
+instead), the constants they use, and `shown` (a value as a message echoes it). Pure: no YAML,
+no file system but `checked_stored_handle`'s path arithmetic (hubensemble.handles)."""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+import re
+import reprlib
+import unicodedata
+
+from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, stored_handle,
+                                 stored_weights)
+
+SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+FAMILIES = ("generalist", "expert", "other")
+VALUE_RANGES = ("0,1", "-1,1", "0,255", "imagenet")
+#: Image dtypes a module's ``__call__`` may take: float32 (in its value_range) or uint8
+#: (in [0, 255]); the module runtime (hubensemble.hub) feeds them.
+INPUT_DTYPES = ("float32", "uint8")
+TOP_LEVEL_KEYS = ("defaults", "modules")
+# Every entry needs its own name and handle: a shared default would silently duplicate them.
+NO_DEFAULT_FIELDS = ("name", "handle")
+
+_RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
+#: value_range shorthands as written in YAML (the keys) and as stored (the values);
+#: catalogue_writer writes the same spellings back.
+RANGE_YAML = {"0,1": [0, 1], "-1,1": [-1, 1], "0,255": [0, 255], "imagenet": "imagenet"}
+SHOWN_CHARS = 80  # the most characters of a value a message echoes (`shown`)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, SHOWN_CHARS, SHOWN_CHARS  # 6 per level
+
+
+def shown(value, *, text=False) -> str:
+    """`value` as a message echoes it: its repr (`text`: a string as it is), SHOWN_CHARS
+    characters at most. Cheap for any value: reprlib stops at a depth and count (an alias
+    bomb, nested &a/*a lists, in `tags:` made `catalogue validate` print 25 MB)."""
+    out = value if text and isinstance(value, str) else _REPR.repr(value)
+    return out if len(out) <= SHOWN_CHARS else out[:SHOWN_CHARS - 3] + "..."
+
+
+class _Bad(Exception):
+    """A field value is wrong: `problem` says what, `hint` says what to write instead."""
+
+    def __init__(self, problem, hint):
+        super().__init__(problem)
+        self.problem = problem
+        self.hint = hint
+
+
+# ---------------------------------------------------------------------------- field checks
+
+
+def _is_int(value):
+    # numbers.Integral also admits numpy integers (e.g. a shape from the zoo builder).
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _type_name(value):
+    return "null" if value is None else type(value).__name__
+
+
+def _check_name(value):
+    if not isinstance(value, str):
+        raise _Bad(f"must be a string, got {_type_name(value)} {shown(value)}",
+                   f"write name: '{shown(value)}' (quoted) instead")
+    if not NAME_RE.fullmatch(value):
+        ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+        fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-.") or "my-module"  # é -> e
+        why = " (-x reads as an option in --modules -x)" if value.startswith("-") else ""
+        raise _Bad(f"{shown(value)} may only contain letters, digits, '_', '.' and '-', and start "
+                   f"with a letter, digit or '_'{why}",
+                   f"write name: {fixed[:SHOWN_CHARS]} instead")
+    return value
+
+
+def _check_sha256(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not SHA256_RE.fullmatch(value):
+        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters",
+                   "write the output of `sha256sum FILE.tar.gz` (quoted) instead, "
+                   "or leave sha256 out")
+    return value.lower()
+
+
+#: The largest side an input_size may have: above any image module's (TF Hub's and Keras'
+#: classifiers take 600 px at most); a typo there would fill the memory at rank's first batch.
+MAX_INPUT_SIDE = 2048
+
+
+def _check_size(field, meaning):
+    def check(value):
+        if value is None:
+            return None
+        if (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(_is_int(v) and v > 0 for v in value)):
+            if max(value) > MAX_INPUT_SIDE:
+                raise _Bad(f"{shown(list(value))} has a side above {MAX_INPUT_SIDE} pixels, larger "
+                           "than any image module's input (a typo?)",
+                           f"write the module's own size, e.g. {field}: [224, 224], or "
+                           f"{field}: null ({meaning})")
+            return (int(value[0]), int(value[1]))
+        raise _Bad(f"{shown(value)} is not a pair of positive integers",
+                   f"write {field}: [224, 224] (height, width) or {field}: null "
+                   f"({meaning}) instead")
+    return check
+
+
+_check_input_size = _check_size("input_size", "any size")
+
+
+def parse_value_range(value) -> str:
+    """Canonicalise a value range to "0,1", "-1,1", "0,255" or "imagenet".
+
+    Accepts a pair of numbers ([0, 1], (0.0, 255)), the canonical strings, "[0, 1]" or
+    "imagenet" (mean/std normalisation). Raises ValueError for anything else.
+    """
+    bounds = None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "imagenet":
+            return "imagenet"
+        parts = text.strip("[]() ").split(",")
+        if len(parts) == 2:
+            try:
+                bounds = (float(parts[0]), float(parts[1]))
+            except ValueError:
+                bounds = None
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        bounds = (float(value[0]), float(value[1]))
+    if bounds in _RANGE_BOUNDS:
+        return _RANGE_BOUNDS[bounds]
+    raise ValueError(f"value range {shown(value)} is not one of [0, 1], [-1, 1], [0, 255] "
+                     f"or imagenet")
+
+
+def _check_value_range(value):
+    try:
+        return parse_value_range(value)
+    except ValueError:
+        raise _Bad(f"{shown(value)} is not a known value range",
+                   "write value_range: [0, 1], [-1, 1], [0, 255] or imagenet instead "
+                   "(TF Hub image modules take [0, 1])") from None
+
+
+def _check_family(value):
+    if value in FAMILIES:
+        return value
+    close = difflib.get_close_matches(shown(value, text=True).lower(), FAMILIES, n=1, cutoff=0.5)
+    suggestion = close[0] if close else "other"
+    raise _Bad(f"unknown family {shown(value)} (known: {', '.join(FAMILIES)})",
+               f"write family: {suggestion} instead")
+
+
+def _opt_str(field, example):
+    def check(value):
+        if value is None or isinstance(value, str):
+            return value
+        raise _Bad(f"must be a string or null, got {_type_name(value)} {shown(value)}",
+                   f"write {field}: '{shown(value)}' (quoted) or e.g. {field}: {example} instead")
+    return check
+
+
+def _opt_int(field, example, minimum):
+    def check(value):
+        if value is None:
+            return None
+        if _is_int(value) and value >= minimum:
+            return value if type(value) is int else int(value)
+        what = "a positive integer" if minimum == 1 else "an integer"
+        raise _Bad(f"{shown(value)} is not {what} or null",
+                   f"write {field}: {example} ({what}) or {field}: null instead")
+    return check
+
+
+def _check_tags(value):
+    if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
+        return tuple(value)
+    hint = (f"write tags: [{shown(value, text=True)}] instead" if isinstance(value, str)
+            else "write tags: [tag1, tag2] (a list of strings) instead")
+    raise _Bad(f"{shown(value)} is not a list of strings", hint)
+
+
+def _check_input_dtype(value):
+    if value is None or value in INPUT_DTYPES:
+        return value
+    raise _Bad(f"{shown(value)} is not an image dtype hubensemble can feed",
+               "write input_dtype: uint8 (images in [0, 255]), input_dtype: float32, or leave "
+               "it out (the module's signature decides)")
+
+
+def _check_bool(value):
+    if isinstance(value, bool):
+        return value
+    raise _Bad(f"{shown(value)} is not true or false",
+               "write trust: true (only for modules you trust to touch files) or "
+               "trust: false instead")
+
+
+def _handle_checked(check, value, *args):
+    """check(value, *args) of hubensemble.handles, its HandleFormError as _Bad with the long
+    pieces of the value cut (`shown`); a non-string is checked as "": handles echoes it whole."""
+    text = value if value is None or isinstance(value, str) else ""
+    try:
+        return check(text, *args)
+    except HandleFormError as e:
+        def cut(m):  # the value, its scheme, "./" + it: a piece of it, or it in the piece
+            return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
+        problem = e.problem if text is value else (
+            f"must be a non-empty string, got {_type_name(value)} {shown(value)}")
+        raise _Bad(*(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, t)
+                     for t in (problem, e.hint))) from None
+
+
+def checked_stored_weights(value, base_dir):
+    """A `weights:` value as stored in a catalogue under `base_dir` (a path relative to it,
+    or a keyword such as "imagenet"), checked; raises the parser's field error when invalid."""
+    return _handle_checked(check_weights, stored_weights(value, base_dir))
+
+
+_CHECKS = {
+    "name": _check_name,
+    "handle": None,  # needs the catalogue's folder: see _resolve_handle
+    "sha256": _check_sha256,
+    "input_size": _check_input_size,
+    "native_size": _check_size("native_size", "not known"),
+    "value_range": _check_value_range,
+    "output_dim": _opt_int("output_dim", 2048, minimum=1),
+    "family": _check_family,
+    "architecture": _opt_str("architecture", "resnet50x1"),
+    "upstream": _opt_str("upstream", "imagenet21k"),
+    "subtree": _opt_str("subtree", "bird"),
+    "params": _opt_int("params", 23500352, minimum=1),
+    "license": _opt_str("license", "Apache-2.0"),
+    "tags": _check_tags,
+    "seed": _opt_int("seed", 0, minimum=-(2 ** 63)),
+    "trust": _check_bool,
+    "output_key": _opt_str("output_key", "default"),
+    "input_dtype": _check_input_dtype,
+    "weights": lambda value: _handle_checked(check_weights, value),
+    "layer": _opt_str("layer", "avg_pool"),
+    "signature": _opt_str("signature", "serving_default"),
+}
+#: The catalogue fields of a ModuleSpec, in the order the writer emits them.
+FIELD_NAMES = tuple(_CHECKS)
+
+
+def checked_stored_handle(handle, base_dir):
+    """A handle as stored in a catalogue under `base_dir` (a local path relative to it, any
+    other handle form unchanged); raises the parser's field error for a malformed handle."""
+    return _handle_checked(stored_handle, handle, base_dir)
