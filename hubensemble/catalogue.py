@@ -201,11 +201,21 @@ def _check_field(loader, key, line, node, base_dir, report):
             return True, checked_stored_weights(value, base_dir)
         return True, _CHECKS[key](value)
     except _Bad as bad:
-        hint = bad.hint
-        if key == "name" and isinstance(node, yaml.ScalarNode) and not isinstance(value, str):
+        problem, hint = bad.problem, bad.hint
+        scalar = isinstance(node, yaml.ScalarNode)
+        if scalar and value is None and node.value:
+            # `~` or `null` alone is YAML's null: `handle: ~` meant a path in the home folder
+            text = shown(node.value, text=True)
+            problem = f"`{text}` alone is YAML's null (no value), not the text {text!r}"
+            if key in ("handle", "weights") and text == "~":
+                hint = (f"quote it to mean a path ({key}: '~/…' for one in your home folder), "
+                        f"or {hint}")
+            elif key == "name":
+                hint = "write the entry's own name instead, e.g. name: my-module"
+        elif key == "name" and scalar and not isinstance(value, str):
             # `name: yes` is YAML's True: the hint quotes the text as written
             hint = f"write name: '{shown(node.value, text=True)}' (quoted) instead"
-        report.field(line, key, bad.problem, hint)
+        report.field(line, key, problem, hint)
         return False, None
 
 

@@ -61,9 +61,14 @@ def _type_name(value):
     return "null" if value is None else type(value).__name__
 
 
+def _got(value) -> str:
+    """"got null" or "got TYPE VALUE", for a value of the wrong type."""
+    return "got null" if value is None else f"got {_type_name(value)} {shown(value)}"
+
+
 def _check_name(value):
     if not isinstance(value, str):
-        raise _Bad(f"must be a string, got {_type_name(value)} {shown(value)}",
+        raise _Bad(f"must be a string, {_got(value)}",
                    f"write name: '{shown(value)}' (quoted) instead")
     if not NAME_RE.fullmatch(value):
         ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
@@ -159,7 +164,7 @@ def _opt_str(field, example):
     def check(value):
         if value is None or isinstance(value, str):
             return value
-        raise _Bad(f"must be a string or null, got {_type_name(value)} {shown(value)}",
+        raise _Bad(f"must be a string or null, {_got(value)}",
                    f"write {field}: '{shown(value)}' (quoted) or e.g. {field}: {example} instead")
     return check
 
@@ -209,8 +214,8 @@ def _handle_checked(check, value, *args):
     except HandleFormError as e:
         def cut(m):  # the value, its scheme, "./" + it: a piece of it, or it in the piece
             return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
-        problem = e.problem if text is value else (
-            f"must be a non-empty string, got {_type_name(value)} {shown(value)}")
+        problem = e.problem if text is value and value is not None else (
+            f"must be a non-empty string, {_got(value)}")
         raise _Bad(*(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, t)
                      for t in (problem, e.hint))) from None
 

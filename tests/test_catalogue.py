@@ -519,6 +519,34 @@ ERRORS = [
           - name: a
             handle: [x]
         """, "handle", "handle", ["non-empty string"]),
+    # `~` alone is YAML's null: reported as "got NoneType None" (helper 114).
+    ("handle-tilde", """
+        modules:
+          - name: a
+            handle: ~
+        """, "handle", "handle", ["`~` alone is YAML's null", "handle: '~/…'",
+                                  "https://tfhub.dev/"]),
+    ("handle-null", """
+        modules:
+          - name: a
+            handle: null
+        """, "handle", "handle", ["`null` alone is YAML's null", "https://tfhub.dev/"]),
+    ("handle-left-empty", """
+        modules:
+          - name: a
+            handle:
+        """, "handle", "handle", ["non-empty string, got null;", "https://tfhub.dev/"]),
+    ("name-tilde", f"""
+        modules:
+          - name: ~
+            handle: {TFHUB}
+        """, "name: ~", "name", ["`~` alone is YAML's null", "e.g. name: my-module"]),
+    ("family-tilde", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            family: ~
+        """, "family", "family", ["`~` alone is YAML's null", "write family: other"]),
     ("empty-file", "", None, None, ["empty", "write `modules:`"]),
     ("unknown-input-dtype", f"""
         modules:
