@@ -66,7 +66,8 @@ _USER_CODE_ERROR = re.compile(r"^[ \t]+(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Excep
 # A printed array (Keras echoes the input it refused): [[[0. 0.] [0. 0.] …]].
 _ARRAY_DUMP = re.compile(r"\[[\[\]\s\d.,eE+\-naif]{40,}\]")
 _ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-#: The longest reason `first_line` returns (the middle of a longer one is cut).
+#: The longest cause `first_line` takes from a Keras call error (the middle of a longer one
+#: is cut: Keras echoes the arguments it was given).
 MAX_REASON = 500
 
 
@@ -82,8 +83,9 @@ def first_line(exc: BaseException) -> str:
     happened, e.g. "The total size of the tensor must be unchanged, … (in Reshape.call())"
     (an array Keras prints is shown as "[…]"). An error raised inside a tf.function
     ("in user code:" and its stack frames) gives the error at its end. Terminal escape
-    sequences are removed; at most MAX_REASON characters (the middle of a longer reason is
-    cut). A table row, a log line or a refusal wants the reason, never an empty one.
+    sequences are removed; a Keras cause keeps at most MAX_REASON characters (the middle of
+    a longer one is cut). A table row, a log line or a refusal wants the reason, never an
+    empty one.
     """
     text = str(exc).strip()
     if not text:
@@ -108,8 +110,8 @@ def first_line(exc: BaseException) -> str:
         for line in lines[1:]:
             line = line.strip()
             if line and not line.startswith(_LOCATION_LINES):
-                return _cut(f"{head} {line}")
-    return _cut(head)
+                return f"{head} {line}"
+    return head
 
 
 def _cut(text: str) -> str:
