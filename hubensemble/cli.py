@@ -207,11 +207,7 @@ def cmd_distill(args):
     from hubensemble.distill import format_distill, run_distill
 
     result = run_distill(args.run, **options.kwargs_for("distill", args), progress=not args.quiet)
-    summary(args, format_distill(result))
-    if result.report:  # written again: it shows the student
-        from hubensemble.text import escaped
-        summary(args, f"report (with the student): {escaped(result.report.html)} (and "
-                      f"{result.report.markdown.name})")
+    summary(args, format_distill(result))  # (its report: refresh_report)
     return 0
 
 

@@ -237,27 +237,10 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                     "the earlier one's record under 'replaced': run distill with its options to "
                     "train it again", trial, _describe(result.replaced), _describe(new))
     fileio.atomic_write_json(run.distill_json, result.to_json())
-    result.report = _refresh_report(run)
+    from hubensemble.refresh import refresh_report
+
+    result.report = refresh_report(run.path, "the student")
     return result
-
-
-def _refresh_report(run):
-    """Writes the run's report again (`write_report`) when it has one, so that it shows the
-    student, as fit writes it after its stages: report.md and report.html kept the run as it
-    was before `distill`, without a word. Returns its ReportPaths, or None when the run has
-    no report or it could not be written (a warning says why and the command that writes it:
-    the student and distill.json are kept)."""
-    if not (run.report_md.exists() or run.report_html.exists()):
-        return None
-    from hubensemble.errors import HubensembleError
-    from hubensemble.report import write_report
-
-    try:
-        return write_report(run.path)
-    except (HubensembleError, OSError) as e:
-        log.warning("the report was not written again (%s), so it does not show the student: "
-                    "run `hubensemble report --run %s`", e, shell(run.path))
-        return None
 
 
 def student_records(distill_dir) -> list[dict]:

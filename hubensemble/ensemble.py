@@ -474,6 +474,9 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                     if sorted(done) != sorted(now) else "the same members, other weights")
             log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one", path,
                         what, Run(run_dir).export_command(path))
+        from hubensemble.refresh import refresh_report
+
+        refresh_report(run_dir, "the new ensemble")
     return result
 
 

@@ -265,3 +265,28 @@ def test_a_cost_cache_that_cannot_be_written_warns_once_and_costs(module_dir, tm
     assert "Traceback" not in err
     log = (run.path / "log.txt").read_text()
     assert "cost cache" in log and "HUBENSEMBLE_COST_CACHE" in log
+
+
+def test_cost_writes_the_runs_report_again(module_dir, tmp_path, in_process):
+    """`cost` left RUN/report.md and report.html without the costs it measured (helper 112):
+    a report the run has is written again at its end (refresh.refresh_report), and the
+    command says where it is."""
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.report import write_report
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8)])
+    run_ensemble(run.path)
+    md, html = write_report(run.path)
+
+    def cost_section(text):
+        return text.split("## Inference cost", 1)[1].split("\n## ", 1)[0]
+
+    assert "cost.json is missing" in cost_section(md.read_text())
+    code, out, err = in_process("cost", "--run", run.path)
+    assert code == 0, err
+    shown = cost_section(md.read_text())
+    cost = read_run_costs(run.path).costs["t0"]
+    assert f"{cost.gflops:.4g}" in shown or f"{cost.gflops:.3f}" in shown, shown
+    assert "cost.json is missing" not in shown
+    assert f"report written again, so that it shows the costs: {html}" in err

@@ -1205,3 +1205,69 @@ def test_the_report_command_prints_its_files_absolute(tmp_path, in_process, monk
     assert code == 0, err
     assert out.splitlines() == [f"{tmp_path}/a\\nrun/report.md", f"{tmp_path}/a\\nrun/report.html"]
     assert report.write_report("a\nrun") == (run / "report.md", run / "report.html")
+
+
+def _members_shown(md: str) -> list[str]:
+    """The trial ids of report.md's "Ensemble members" table, in its order."""
+    part = md.split("## Ensemble members", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| (\S+) \| ", part, flags=re.M)[1:]  # (the header row first)
+
+
+def test_ensemble_writes_the_runs_report_again_once_outside_a_fit(tmp_path, caplog):
+    """`ensemble` (as `cost`, `tune`, `export`, `rank`, `distill`) left RUN/report.md and
+    report.html showing the ensemble before it (helper 112: `ensemble --budget 2`, the old
+    members in the report). A report the run has is written again at the stage's end
+    (refresh.refresh_report); inside a fit it is not (fit writes it once at its end); a
+    report that cannot be written is a warning with the command, the ensemble kept."""
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    md, html = report.write_report(path)
+    before = _members_shown(md.read_text())
+    assert len(before) > 1
+    ensemble.run_ensemble(path, max_members=1)
+    now = [m["trial"] for m in read_json(path / "ensemble.json")["members"]]
+    assert len(now) == 1 and _members_shown(md.read_text()) == now
+    assert now[0] in html.read_text() and all(
+        f"<td>{t}</td>" not in html.read_text() for t in set(before) - set(now))
+    # Inside a fit of this process (it holds the run's lock as "fit"): left to fit's end.
+    text = md.read_text()
+    with Run(path).lock("fit"):
+        ensemble.run_ensemble(path, budget=6)
+    assert md.read_text() == text
+    # A run without a report gets none.
+    other = tmp_path / "other"
+    make_full_run(other, robustness=False)
+    assert not (other / "report.md").exists() and not (other / "report.html").exists()
+    # One that cannot be written (report.html made a folder): a warning; ensemble.json kept.
+    html.unlink()
+    html.mkdir()
+    caplog.clear()
+    ensemble.run_ensemble(path, max_members=2)
+    assert len(read_json(path / "ensemble.json")["members"]) == 2
+    assert "the report was not written again" in caplog.text
+    assert f"run `hubensemble report --run {path}`" in caplog.text
+
+
+def test_every_stage_that_changes_the_report_writes_it_again():
+    """The rule's wiring, for the stages too slow to drive here (tune, export, rank, rank
+    merge, distill; ensemble and cost are driven for real): each stage function calls
+    refresh.refresh_report, and nothing else keeps a copy of the rule."""
+    import ast
+    import inspect
+
+    from hubensemble import distill
+    from hubensemble.cost import stage as cost_stage
+    from hubensemble.export import stage as export_stage
+    from hubensemble.rank import merge, ranking
+    from hubensemble.tune import stage as tune_stage
+
+    for fn in (ranking.run_rank, merge.merge_rankings, tune_stage.run_tune,
+               cost_stage.run_cost, ensemble.run_ensemble, export_stage.export_ensemble,
+               distill.run_distill):
+        tree = ast.parse(inspect.getsource(inspect.getmodule(fn)))
+        node = next(n for n in ast.walk(tree)
+                    if isinstance(n, ast.FunctionDef) and n.name == fn.__name__)
+        called = {c.func.id for c in ast.walk(node)
+                  if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+        assert "refresh_report" in called, fn.__qualname__
+    assert not hasattr(distill, "_refresh_report")

@@ -647,4 +647,5 @@ def test_distill_writes_the_runs_report_again_so_that_it_shows_the_student(
     assert code == 0, err
     assert "distilled student (small)" in md.read_text()
     assert "distilled student (small)" in html.read_text()
-    assert f"report (with the student): {path / 'report.html'} (and report.md)" in out
+    assert (f"report written again, so that it shows the student: {path / 'report.html'} (and "
+            "report.md)") in err

@@ -178,6 +178,9 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     order = sorted(merged, key=candidate.natural_key)
     why = {t: f["reason"] for f in failed for t in f["trials"] if t not in merged}
     path = write_run_costs(run.path, {t: merged[t] for t in order}, machine, why)
+    from hubensemble.refresh import refresh_report
+
+    refresh_report(run.path, "the costs")
     return CostSummary(path=path, costs=costs, counted=counted, cached=cached, failed=failed,
                        machine=machine, seconds=time.time() - start)
 

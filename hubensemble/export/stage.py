@@ -188,10 +188,14 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
     check_export_target(out_dir, run_dir=run.path, tflite=export_format == "tflite")
     with folder_lock(out_dir, run.path, "export", "--out"):  # (a fit holds it already)
-        return _export(run, out_dir, start, retrain_full=retrain_full,
-                       skip_missing=skip_missing, export_format=export_format,
-                       quantize=quantize, tflite_size=tflite_size, strategy=strategy,
-                       task=task, cache_dir=cache_dir, progress=progress)
+        result = _export(run, out_dir, start, retrain_full=retrain_full,
+                         skip_missing=skip_missing, export_format=export_format,
+                         quantize=quantize, tflite_size=tflite_size, strategy=strategy,
+                         task=task, cache_dir=cache_dir, progress=progress)
+    from hubensemble.refresh import refresh_report
+
+    refresh_report(run.path, "the export")
+    return result
 
 
 def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, quantize,

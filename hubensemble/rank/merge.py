@@ -97,6 +97,9 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                    rank=_rank_section(ranking, merged_from=merged_from))
     if checked.held:
         warn_unselected_pool(out_dir, ranking.selected, "rank merge")
+    from hubensemble.refresh import refresh_report
+
+    refresh_report(out_dir, "the merged ranking")
     return ranking
 
 

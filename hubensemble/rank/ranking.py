@@ -616,6 +616,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
     if held and shard is None:  # a shard's selection is not the run's: the merge warns
         warn_unselected_pool(out_dir, ranking.selected)
+    from hubensemble.refresh import refresh_report
+
+    refresh_report(out_dir, "the new ranking")
     return ranking
 
 

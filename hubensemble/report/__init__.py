@@ -9,7 +9,8 @@ The sub-modules, one concern each:
 * `sections` — what each section says (`datarows`: the rows on a data load's files);
   `figures` — the matplotlib plots;
 * `render` — the document model and its Markdown / HTML renderers;
-* `write` — `write_report` and the demo's `summary_table`.
+* `write` — `write_report` and the demo's `summary_table` (a stage's end writes the report
+  again through `hubensemble.refresh`).
 
 Every public name is importable from ``hubensemble.report`` as before the split.
 """

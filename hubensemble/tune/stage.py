@@ -230,6 +230,10 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                        f"{summary.plan_size} planned trial(s) have no candidate (their errors "
                        f"are above and in {Run(run_dir).log}); fix the cause and run tune "
                        "again")
+    if not distributed_call(tuner_id, oracle_address):  # a sweep's process: not its end
+        from hubensemble.refresh import refresh_report
+
+        refresh_report(run.path, "the sweep's candidates")
     return summary
 
 
