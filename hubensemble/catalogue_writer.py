@@ -17,7 +17,7 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import handle_kind, same_module_pairs, stored_handle, stored_weights
-from hubensemble.text import cells, ljust
+from hubensemble.text import cells, escaped, ljust
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,8 @@ def _warn_repeated(path, before, specs) -> None:
         if id(later) in new:
             where = f" ({earlier.source})" if earlier.source else ""
             log.warning("%s: %s loads the same module as %s%s (%s): rank embeds and ranks it "
-                        "once, as %s; leave one out", path, later.name, earlier.name, where,
-                        why, earlier.name)
+                        "once, as %s; leave one out", escaped(path), escaped(later.name),
+                        escaped(earlier.name), escaped(where), why, escaped(earlier.name))
 
 
 def check_add(path, handles, *, name=None, **fields) -> set[str]:

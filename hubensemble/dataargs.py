@@ -14,6 +14,7 @@ import os
 
 from hubensemble import options
 from hubensemble.errors import DataError
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class DataArgs:
         # The task's summary names three skipped files; a run's log (RUN/log.txt, when one is
         # attached) names every one (run.json lists them too).
         for path, reason in task.skipped:
-            log.info("skipped %s: %s", path, reason)
+            log.info("skipped %s: %s", escaped(path), reason)
         return task
 
     def to_json(self):

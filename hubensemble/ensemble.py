@@ -32,7 +32,7 @@ from hubensemble.data.coverage import coverage_note, split_coverage
 from hubensemble.ensembletext import format_ensemble  # noqa: F401
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
-from hubensemble.text import shell
+from hubensemble.text import escaped, shell
 
 log = logging.getLogger(__name__)
 OBJECTIVES = options.get("objective").choices
@@ -472,8 +472,8 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
             path, (done, now) = stale
             what = (f"{len(done)} member(s), not the {len(now)} chosen now"
                     if sorted(done) != sorted(now) else "the same members, other weights")
-            log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one", path,
-                        what, Run(run_dir).export_command(path))
+            log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one",
+                        escaped(path), what, Run(run_dir).export_command(path))
         from hubensemble.refresh import refresh_report
 
         refresh_report(run_dir, "the new ensemble")
@@ -648,7 +648,7 @@ def _coverage(run_dir, n_classes, labels):
     for split in coverage:
         note = coverage_note(coverage, split)
         if note:
-            log.warning("%s (%s)", note, run_dir)
+            log.warning("%s (%s)", note, escaped(run_dir))
     return coverage
 
 

@@ -18,6 +18,7 @@ import urllib.parse
 from typing import Mapping
 
 from hubensemble.errors import HubensembleError
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -128,4 +129,4 @@ def cache_unwritable(folder: CacheFolder, error: OSError, going_on: str) -> None
     reason = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
     log.warning("the %s %s cannot be written (%s); %s without it, only slower (entries "
                 "already there are still read). Its folder is %s's: %s", folder.what,
-                folder.path, reason, going_on, folder.named_by(), folder.fix())
+                escaped(folder.path), reason, going_on, folder.named_by(), folder.fix())

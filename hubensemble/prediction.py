@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import shlex
 import stat
 from typing import Sequence
 
@@ -21,8 +19,7 @@ from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
-from hubensemble.text import (_ESCAPES, _control, _escape, cells, described, escaped,
-                              ljust)
+from hubensemble.text import cells, described, escaped, ljust, shell_word
 
 log = logging.getLogger(__name__)
 
@@ -381,24 +378,3 @@ def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
         for t, name in zip(r["top"], names):
             lines.append(f"  {t['rank']}. {ljust(name, width)}  {t['probability']:.4f}")
     return "\n".join(lines)
-
-
-#: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
-#: of every script (a shell takes "猫/1.jpg" as one word).
-_PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")
-
-
-def shell_word(path) -> str:
-    """`path` (str, bytes or os.PathLike) as one shell word that gives it back exactly:
-    as it is when it holds only letters, digits and @%+=:,./-_ (`_PLAIN_WORD`); in single
-    quotes when it holds a space or a character the shell would read (shlex.quote);
-    in bash's $'…' with backslash escapes when it holds a control character or a byte that
-    is not UTF-8 ($'new\\nline.png', $'caf\\xe9.jpg'). `predict`'s header lines: never
-    starting with a space, never over two lines."""
-    text = os.fsdecode(path)
-    if any(map(_control, text)):
-        return "$'" + "".join(_escape(c) if _control(c) or c in _ESCAPES else c
-                              for c in text) + "'"
-    if _PLAIN_WORD.fullmatch(text):
-        return text
-    return shlex.quote(text)

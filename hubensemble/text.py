@@ -3,7 +3,9 @@
 No NumPy, no TensorFlow: the command line's terminal output imports it at startup.
 """
 
+import os
 import re
+import shlex
 import unicodedata
 
 #: A lone surrogate: never in text that UTF-8 can hold.
@@ -48,15 +50,16 @@ def ljust(text, width: int) -> str:
 
 
 def shell(path) -> str:
-    """`path` (str or os.PathLike) as one shell word of advice, absolute and quoted only when
-    it needs it (shlex.quote): advice such as "`hubensemble tune --run RUN`" must run when
-    pasted, from any folder. A run folder such as "My runs/a" split into two words (a
-    new-user check), and a relative one, as typed, named another folder (or none) in
-    another working folder, where the report's advice, absolute, did not."""
-    import os
-    import shlex
-
-    return shlex.quote(os.path.abspath(os.fspath(path)))
+    """`path` (str, bytes or os.PathLike) as one shell word of advice, absolute and quoted
+    only when it needs it (shlex.quote): advice such as "`hubensemble tune --run RUN`" must
+    run when pasted, from any folder. A run folder such as "My runs/a" split into two words
+    (a new-user check), and a relative one, as typed, named another folder (or none) in
+    another working folder, where the report's advice, absolute, did not. A path holding a
+    control character or a byte that is not UTF-8 is bash's $'…' (`shell_word`): on one
+    line, where shlex.quote kept a newline in the folder's name as it was and broke the
+    warning's line in two."""
+    path = os.path.abspath(os.fsdecode(path))
+    return shell_word(path) if any(map(_control, path)) else shlex.quote(path)
 
 
 def closest_name(word: str, names) -> str | None:
@@ -94,7 +97,7 @@ def described(value) -> str:
 
 
 #: Backslash escapes of bash's $'…' (and of Python's string literals) for control
-#: characters: `escaped`'s, and `prediction.shell_word`'s.
+#: characters: `escaped`'s, and `shell_word`'s.
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
 
 
@@ -121,3 +124,24 @@ def escaped(text) -> str:
     line, as it was. Other characters stay (a backslash too: see `shell_word` for a form that
     gives the text back exactly)."""
     return "".join(_escape(c) if _control(c) else c for c in str(text))
+
+
+#: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
+#: of every script (a shell takes "猫/1.jpg" as one word).
+_PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")
+
+
+def shell_word(path) -> str:
+    """`path` (str, bytes or os.PathLike) as one shell word that gives it back exactly:
+    as it is when it holds only letters, digits and @%+=:,./-_ (`_PLAIN_WORD`); in single
+    quotes when it holds a space or a character the shell would read (shlex.quote);
+    in bash's $'…' with backslash escapes when it holds a control character or a byte that
+    is not UTF-8 ($'new\\nline.png', $'caf\\xe9.jpg'). `predict`'s header lines and `shell`'s
+    advice: never starting with a space, never over two lines."""
+    text = os.fsdecode(path)
+    if any(map(_control, text)):
+        return "$'" + "".join(_escape(c) if _control(c) or c in _ESCAPES else c
+                              for c in text) + "'"
+    if _PLAIN_WORD.fullmatch(text):
+        return text
+    return shlex.quote(text)

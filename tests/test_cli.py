@@ -2141,3 +2141,27 @@ def test_an_unexpected_error_is_kept_in_the_runs_log_and_a_path_error_is_one_lin
                            "there, or the reverse: fix the path, then run the same command "
                            "again to resume"), err
     assert "Not a directory" in (run / "log.txt").read_text()
+
+
+def test_a_path_with_a_control_character_stays_on_one_line_in_advice_and_warnings(
+        tmp_path, caplog):
+    """A run or cache folder named with a newline broke a warning's line in two: text.shell
+    quoted it with shlex, which keeps the newline, and warnings printed paths with a bare
+    %s (helper 112: ensemble's earlier-export warning, the embedding cache's, catalogue
+    add's, export's). Advice is bash's $'…' (it gives the path back), other paths escaped."""
+    import logging
+
+    from hubensemble.rank.embeddings import _read_cache
+    from hubensemble.text import shell
+
+    assert shell("/tmp/a\nb") == "$'/tmp/a\\nb'"
+    assert shell(b"/tmp/caf\xe9") == "$'/tmp/caf\\xe9'"
+    assert shell("/tmp/My runs/a") == "'/tmp/My runs/a'" and shell("/tmp/x") == "/tmp/x"
+    folder = tmp_path / "cache\nx"
+    folder.mkdir()
+    (folder / "ab.npy").write_bytes(b"not an array")
+    with caplog.at_level(logging.WARNING):
+        assert _read_cache(str(folder / "ab.npy"), 3) is None
+    said = [r.getMessage() for r in caplog.records]
+    assert said and all("\n" not in m for m in said), said
+    assert "cache\\nx" in said[0]

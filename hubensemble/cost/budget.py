@@ -17,6 +17,7 @@ import numpy as np
 from hubensemble.cost.records import (DEFINITION, Limits, RunCosts, cost_command, cost_path,
                                       machine_info, total_cost)
 from hubensemble.errors import RunError
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits
                     "be costed (%s)", trial, recorded.failed[trial])
     if needs_latency and recorded.machine.get("id") not in (None, machine_info()["id"]):
         log.warning("the latencies in %s were measured on another machine (%s, %s cores); "
-                    "run %s here to measure them on this one", path,
+                    "run %s here to measure them on this one", escaped(path),
                     recorded.machine.get("cpu"), recorded.machine.get("cores"), command)
     nan = float("nan")
     table = {"gflops": np.array([costs[c.trial].gflops if c.trial in costs else nan

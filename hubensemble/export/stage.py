@@ -26,7 +26,7 @@ from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, 
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import shows_progress
-from hubensemble.text import shell
+from hubensemble.text import escaped, shell
 from hubensemble.tune.plans import trial_profile
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     _warn_unfinished(run, ensemble, meta)
     theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta)
     if theirs:  # said before the work, which ends by replacing it
-        log.warning("%s holds %s; this export replaces it", out_dir, theirs)
+        log.warning("%s holds %s; this export replaces it", escaped(out_dir), theirs)
     task = run.task(task)
     specs = meta.get("modules") or {}
 
@@ -339,7 +339,8 @@ def _plan_member(run, index, entry, specs, *, retrain_full):
     if cand.problems:
         # The candidate is incomplete by the one rule (`Candidate.problems`): say so. The
         # export itself needs only the weights, checked below (or none when retraining).
-        log.warning("%s: candidate %s is incomplete (%s)", who, folder, "; ".join(cand.problems))
+        log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
+                    "; ".join(cand.problems))
     if retrain_full:
         return _Plan(index, entry, cand, spec, "retrain_full"), None
     path = cand.weights_path
@@ -503,7 +504,7 @@ def _remove_stale_tflite(out_dir, run):
         return
     shutil.rmtree(folder)
     log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
-                "replaced; run `%s` for one of this export", folder,
+                "replaced; run `%s` for one of this export", escaped(folder),
                 run.export_command(out_dir, "--format tflite"))
 
 

@@ -17,6 +17,7 @@ from hubensemble.hub.locate import locate
 from hubensemble.hub.resolvers import _sidecar, pinned_file, read_json
 from hubensemble.hub.layer import held_variables
 from hubensemble.hub.runtime import ModuleRuntime, SignatureModule
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def _with_declared(fields, path, *, fixed_size) -> dict:
         try:  # ModuleSpec checks it and canonicalises it ([0, 1] -> "0,1", lists -> tuples)
             fields[key] = getattr(ModuleSpec(**{**fields, key: value}), key)
         except (TypeError, ValueError) as e:
-            log.warning("%s: leaving out its declared %s (%s)", path, key, e)
+            log.warning("%s: leaving out its declared %s (%s)", escaped(path), key, e)
     return fields
 
 

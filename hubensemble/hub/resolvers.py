@@ -37,6 +37,7 @@ from hubensemble.hub.archive import extract_archive
 from hubensemble.hub import remote
 from hubensemble.options import seconds_from_environment
 from hubensemble.terminal import download_bar
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -545,13 +546,14 @@ def _drop_cache_of_other_bytes(impl, handle, expected):
                 "go-w), and on a shared machine set TFHUB_CACHE_DIR to a folder only you can "
                 "write", handle=handle, stage="checksum")
         if tree != _cached_tree_sha256(module_dir):
-            log.warning("fetching %s again: the files of its cached copy %s %s", handle,
-                        module_dir, "were not keyed when downloaded (an older hubensemble)"
+            log.warning("fetching %s again: the files of its cached copy %s %s",
+                        escaped(handle), escaped(module_dir),
+                        "were not keyed when downloaded (an older hubensemble)"
                         if tree is None else "changed since they were downloaded and checked")
             _drop_cache(module_dir)
             return
     if recorded != expected:
-        log.info("fetching %s again: its cached copy %s %s", handle, module_dir,
+        log.info("fetching %s again: its cached copy %s %s", escaped(handle), escaped(module_dir),
                  "has no recorded sha256" if recorded is None else
                  f"is of other bytes (sha256 {recorded}) than the catalogue's sha256")
         _drop_cache(module_dir)

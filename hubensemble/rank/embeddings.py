@@ -17,6 +17,7 @@ from hubensemble.environment import CacheFolder, cache_folder, cache_unwritable
 from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
 from hubensemble.rank.located import recall, remember
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +110,13 @@ def _read_cache(path, rows):
         emb = np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-        log.warning("embedding cache entry %s is unreadable (%s); recomputing it", path, e)
+        log.warning("embedding cache entry %s is unreadable (%s); recomputing it", escaped(path),
+                    e)
         return None
     if (emb.ndim != 2 or emb.shape[0] != rows or emb.dtype != np.float32
             or not np.all(np.isfinite(emb))):
         log.warning("embedding cache entry %s has shape %s %s, expected [%d, d] float32; "
-                    "recomputing it", path, emb.shape, emb.dtype, rows)
+                    "recomputing it", escaped(path), emb.shape, emb.dtype, rows)
         return None
     return emb
 

@@ -19,7 +19,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
                                       load_ranking, repeated, rule_text, select, selection_rule,
                                       write_knn_predictions)
 from hubensemble.runwriter import writes_run
-from hubensemble.text import shell
+from hubensemble.text import escaped, shell
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,8 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     if checked.held:  # as run_rank says it: the pool keeps them
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
                     "that the ensemble selects from, and `tune --run %s` adds trials for the "
-                    "modules this ranking selects", out_dir, checked.held, shell(out_dir))
+                    "modules this ranking selects", escaped(out_dir), checked.held,
+                    shell(out_dir))
     out_run = Run(out_dir)
     rows, predictions = [], {}
     for d, r in parts:

@@ -32,7 +32,7 @@ from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import shows_progress
-from hubensemble.text import shell
+from hubensemble.text import escaped, shell
 
 log = logging.getLogger(__name__)
 
@@ -540,13 +540,13 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     if held and run.fit_here():  # fit's own rank stage: its pool, which its tune goes on with
         log.info("rank: %s holds %d candidate(s) of this fit's earlier tune; its tune stage "
                  "goes on from them, adding trials for the modules this ranking selects",
-                 out_dir, held)
+                 escaped(out_dir), held)
     elif held:
         nxt = ("the next `fit` (or `tune --run {}`)" if "fit" in run.meta() else
                "`tune --run {}`").format(shell(out_dir))  # a fit's folder: its own sweep follows
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
                     "that the ensemble selects from, and %s adds trials for the modules this "
-                    "ranking selects", out_dir, held, nxt)
+                    "ranking selects", escaped(out_dir), held, nxt)
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)

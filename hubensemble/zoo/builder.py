@@ -26,6 +26,7 @@ from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooCon
                                     preset, recipe_difference, recorded_label, seed_problem,
                                     subtree_index, train_seed, zoo_dir, zoo_folder_hint)
 from hubensemble.zoo.train import Trainer, subtree_labels
+from hubensemble.text import escaped
 from hubensemble.zoo.upstream import UpstreamData
 
 log = logging.getLogger(__name__)
@@ -122,11 +123,11 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
         recorded = recorded_config(out_dir)
         why = recipe_difference(recorded, config)
         if why is None:
-            log.warning("%s already holds the complete %s; delete it to rebuild", out_dir,
+            log.warning("%s already holds the complete %s; delete it to rebuild", escaped(out_dir),
                         recorded_label(recorded))
             return out_dir
         log.warning("replacing the %s in %s, another recipe: %s (the old zoo stays until the "
-                    "new one is complete)", recorded_label(recorded), out_dir, why)
+                    "new one is complete)", recorded_label(recorded), escaped(out_dir), why)
     make_dirs(out_dir.parent, zoo_folder_hint(out_dir, config.name))
     remove_stale_temp_dirs(out_dir)
     tmp = pathlib.Path(temp_dir_for(out_dir))

@@ -11,6 +11,7 @@ from hubensemble.fileio import file_lock, make_dirs
 from hubensemble.zoo.builder import build_zoo, is_zoo, zoo_difference
 from hubensemble.zoo.config import (PRESETS, preset, zoo_dir, zoo_folder_hint,
                                     zoo_handle_problem)
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
         if not is_cached(preset_name):
             if folder.exists() and not is_zoo(folder):
                 shutil.rmtree(folder)  # not a finished zoo: nothing in it can be trusted
-            log.info("building the %s zoo into %s%s", preset_name, folder,
+            log.info("building the %s zoo into %s%s", preset_name, escaped(folder),
                      f" for {purpose}" if purpose else "")
             # A finished zoo of another recipe is replaced by build_zoo, which says why.
             build_zoo(preset_name, folder, progress=progress, purpose=purpose)
