@@ -1271,3 +1271,20 @@ def test_every_stage_that_changes_the_report_writes_it_again():
                   if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
         assert "refresh_report" in called, fn.__qualname__
     assert not hasattr(distill, "_refresh_report")
+
+
+def test_the_closing_table_names_the_report_as_the_report_command_does(tmp_path, monkeypatch):
+    """summary_table named the report with Path.resolve(), which follows a link to the run
+    folder, where `report` and `export` print the path absolute as typed (os.path.abspath):
+    one run, two names for its report. One rule now, on one line."""
+    real = tmp_path / "disk" / "run"
+    make_full_run(real, robustness=False)
+    link = tmp_path / "runs"
+    link.mkdir()
+    (link / "digits").symlink_to(real)
+    monkeypatch.chdir(link)
+    md, html = report.write_report("digits")
+    assert html == link / "digits" / "report.html"  # as `report` prints it
+    table = report.summary_table("digits")
+    assert f"report: {html} (and report.md)" in table
+    assert str(real) not in table.split("report: ", 1)[1]

@@ -12,7 +12,7 @@ from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
-from hubensemble.text import printable, shell
+from hubensemble.text import escaped, printable, shell
 from hubensemble.data.coverage import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
@@ -166,20 +166,26 @@ def summary_table(run_dir) -> str:
                                                   else None)
     foreign = None if current else run.foreign_export(meta)
     if foreign:  # never another run's export as this one's
-        lines.append(f"export: none of this run ({foreign[0]} now holds {foreign[1]}): run "
-                     f"`{run.export_command()}`")
+        lines.append(f"export: none of this run ({escaped(foreign[0])} now holds "
+                     f"{escaped(foreign[1])}): run `{run.export_command()}`")
     elif stale and not current:  # never an earlier ensemble's export as this one's
-        lines.append(f"export: none of this ensemble ({stale} is of an earlier one): run "
-                     f"`{run.export_command(stale)}`")
+        lines.append(f"export: none of this ensemble ({escaped(stale)} is of an earlier one): "
+                     f"run `{run.export_command(stale)}`")
     else:
-        lines.append(f"export: {export}" if export else
+        lines.append(f"export: {_where(export)}" if export else
                      f"export: not written yet (`{run.export_command()}`)")
     if run.report_html.exists():
-        # Absolute, as the export's path (run.json records it so): either can be pasted.
-        lines.append(f"report: {run.report_html.resolve()} (and {run.report_md.name})")
+        lines.append(f"report: {_where(run.report_html)} (and {run.report_md.name})")
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {shell(path)}`)")
     return "\n".join(lines)
+
+
+def _where(path) -> str:
+    """A path of the closing table: absolute as typed, links kept (os.path.abspath, as
+    `write_report` returns it and `report` and `export` print it; Path.resolve named the
+    report through a link's target), on one line (text.escaped)."""
+    return escaped(os.path.abspath(path))
 
 
 def _not_retrained(before: dict, after: dict) -> list[str]:
