@@ -1288,3 +1288,33 @@ def test_the_closing_table_names_the_report_as_the_report_command_does(tmp_path,
     table = report.summary_table("digits")
     assert f"report: {html} (and report.md)" in table
     assert str(real) not in table.split("report: ", 1)[1]
+
+
+#: Text GitHub's Markdown links bare (GFM's autolink extension: an extended URL, www and email
+#: autolink), each with text around it as a reason or a name holds it.
+AUTOLINKED = ["download failed: https://evil.example/m.tar.gz (HTTP 404)", "www.evil.example",
+              "see (www.evil.example)", "ask admin@evil.example", "mailto:x@evil.example",
+              "ftp://evil.example/x", "*www.evil.example*"]
+
+
+def test_a_bare_url_or_email_in_a_name_is_no_link_on_github():
+    """A bare URL in a failure reason or a name (`https://evil.example`) was a link in
+    report.md on GitHub, whose Markdown (GFM) links bare URLs, www. names and e-mail
+    addresses, though CommonMark does not. Each trigger is escaped; the text reads the same.
+    markdown-it has no GFM autolinking without linkify-it (not installed), so the check
+    follows the GFM spec's rules: no "://" after a scheme, no "www." where a www autolink
+    may start, no "@" between an address's parts, unescaped."""
+    section = report.Section("Failures").add(
+        *AUTOLINKED, report.Bullets(AUTOLINKED),
+        report.Table(["reason"], [[r] for r in AUTOLINKED]))
+    md = report.render_markdown("t", [section])
+    body = md.split("## Failures", 1)[1]
+    assert not re.search(r"(?<!\\)(?:https?|ftp)://", body)
+    assert not re.search(r"(?:^|[\s*_~(|])www\.", body, flags=re.M)
+    assert not re.search(r"[\w.+-](?<!\\)@[\w-]", body)
+    markdown_it = pytest.importorskip("markdown_it")
+    doc = _Doc(markdown_it.MarkdownIt("commonmark").enable("table").render(md))
+    assert "a" not in doc.tags
+    for text in AUTOLINKED:
+        assert text.replace("*", "") in doc.text or text in doc.text, text
+    assert shown(body).count("https://evil.example/m.tar.gz") == 3

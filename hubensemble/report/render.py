@@ -122,9 +122,12 @@ def _md_text(text, start=False, heading=False) -> str:
     text = _LINE_BREAKS.sub(" ", str(text))
     if start:
         text = text.lstrip(" ")  # 4 spaces would start a code block; HTML shows none either
+    links = _gfm_autolinks(text)
     out = []
     for i, ch in enumerate(text):
-        if ch in _MD_MARKUP_AT:
+        if i in links:
+            out.append("\\" + ch)
+        elif ch in _MD_MARKUP_AT:
             out.append("\\" + ch if _MD_MARKUP_AT[ch].match(text, i) else ch)
         elif ch in _MD_ESCAPED or (heading and ch == "#") or (ch == "_" and not (
                 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum())):
@@ -139,6 +142,22 @@ def _md_text(text, start=False, heading=False) -> str:
             at = m.end() - 1
             out[at] = "\\" + out[at]
     return "".join(out)
+
+
+def _gfm_autolinks(text: str) -> set[int]:
+    """Where `text` would start a link on GitHub, which links bare text (GFM's autolink
+    extension; CommonMark does not): the indexes of the characters whose backslash escape
+    stops it, as GitHub scans the text between escapes. The ":" of "://" (an extended URL
+    autolink, "https://…"), the "." of "www." at the start or after a space or one of *_~(
+    (a www autolink), every "@" (an email autolink, also after "mailto:" or "xmpp:"). A
+    failure reason holding a URL showed as a link to it there."""
+    at = set()
+    for i, ch in enumerate(text):
+        if (ch == "@" or (ch == ":" and text.startswith("//", i + 1)) or (
+                ch == "." and i >= 3 and text[i - 3:i].lower() == "www"
+                and (i == 3 or text[i - 4] in " *_~("))):
+            at.add(i)
+    return at
 
 
 def _md_code(text) -> str:
