@@ -8,8 +8,8 @@ import argparse
 import os
 from typing import Any, Callable, Iterable
 
-from hubensemble.options import (BY_NAME, EMPTY_PATH, GROUPS, PATH_METAVARS, SPEC_METAVAR,
-                                 Option, _check_one, options_for)
+from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_VALUE, GROUPS, PATH_METAVARS,
+                                 SPEC_METAVAR, Option, _check_one, options_for)
 from hubensemble.text import closest_name
 
 #: The namespace attribute where every option notes that it was given (a set of names);
@@ -52,10 +52,14 @@ class Parser(argparse.ArgumentParser):
         for action in self._actions:
             value = getattr(namespace, action.dest, None)
             path = action.metavar in PATH_METAVARS
-            if (path or action.metavar == SPEC_METAVAR) and value is not None:
+            # Any other text argument outside the table (catalogue add's HANDLE, --layer, …;
+            # the table's are its options' types): "" names nothing either.
+            text = action.type is None and action.choices is None and action.nargs != 0
+            spec = action.metavar == SPEC_METAVAR
+            if (path or spec or text) and value is not None:
                 if "" in (value if isinstance(value, list) else [value]):
                     self.error(f"argument {'/'.join(action.option_strings) or action.metavar}"
-                               f": {EMPTY_PATH}, got ''")
+                               f": {EMPTY_PATH if path or spec else EMPTY_VALUE}, got ''")
             if path and value is not None:
                 setattr(namespace, action.dest, [os.path.expanduser(v) for v in value]
                         if isinstance(value, list) else os.path.expanduser(value))

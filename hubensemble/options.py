@@ -88,6 +88,7 @@ EMPTY_PATH = "must be a path, not empty"
 #: as an empty path is (`EMPTY_PATH`): `rank --data ""` said --data was "required", and
 #: `evaluate --data ""` scored the run's own data, without a word.
 SPEC_METAVAR = "SPEC"
+EMPTY_VALUE = "must not be empty"  # other text: `tune --tuner-id ""` ran a sweep of its own
 
 
 @dataclass(frozen=True)
@@ -582,8 +583,9 @@ def _check_one(o: Option, value, *, cli: bool = False) -> None:
               and math.isfinite(float(value)))
     elif o.type is str:
         ok = isinstance(value, str)
-        if ok and value == "" and o.metavar in PATH_METAVARS:  # a path option: never ""
-            raise ValueError(f"{EMPTY_PATH} (without it: {o.default_text or 'the default'})")
+        if ok and value == "":  # never "": a path names no file, a name nothing (EMPTY_VALUE)
+            raise ValueError(f"{EMPTY_PATH if o.metavar in PATH_METAVARS else EMPTY_VALUE} "
+                             f"(without it: {o.default_text or o.default or 'the default'})")
     else:
         return  # parsed or free-form values (shard, severities, corruptions): checked by use
     if ok and o.choices is not None:

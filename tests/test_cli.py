@@ -1282,6 +1282,40 @@ def test_an_empty_path_option_is_refused_from_python(tmp_path):
     assert DataArgs.from_json({"spec": "tfds:beans", "data_dir": ""}).data_dir is None
 
 
+@pytest.mark.parametrize("argv, flag", [
+    (("tune", "--run", "r", "--tpu", ""), "--tpu"),
+    (("export", "--run", "r", "--tpu="), "--tpu"),
+    (("tune", "--run", "r", "--tuner-id", ""), "--tuner-id"),
+    (("tune", "--run", "r", "--oracle", ""), "--oracle"),
+    (("tune", "--run", "r", "--modules", "a", ""), "--modules"),
+    (("distill", "--run", "r", "--student", ""), "--student"),
+    (("evaluate", "--model", "exp", "--split", ""), "--split"),
+    (("rank", "--catalogue", "c", "--data", "tfds:x", "--out", "r", "--label-key", ""),
+     "--label-key"),
+    (("fit", "--catalogue", "c", "--data", "tfds:x", "--out", "r", "--image-key="),
+     "--image-key"),
+    (("catalogue", "add", "h", "--to", "c.yaml", "--layer", ""), "--layer"),
+    (("catalogue", "add", "h", "--to", "c.yaml", "--output-key", ""), "--output-key"),
+    (("catalogue", "add", "", "--to", "c.yaml"), "HANDLE"),
+])
+def test_an_empty_value_of_a_text_flag_is_refused_naming_it(argv, flag, capsys):
+    """`tune --tuner-id ""` (or `--oracle ""`) ran a sweep of its own where a worker was
+    meant, `--tpu ""` took $TPU_NAME or nothing, `distill --student ""` and `--split ""` were
+    refused later as no module, no split; `catalogue add --layer ""` wrote an entry. "" names
+    nothing: a usage error naming the flag, from the options table (and the Python API)."""
+    from hubensemble import options
+
+    with pytest.raises(SystemExit) as exit_:
+        parse(*argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must not be empty" in err and err.rstrip().endswith("got ''"), err
+    for name, flag in (("tpu", "--tpu"), ("tuner_id", "--tuner-id"), ("student", "--student")):
+        with pytest.raises(options.OptionError, match=(
+                rf"{name} \({flag}\) must not be empty \(without it: .+\), got ''")):
+            options.check(name, "")
+
+
 def test_a_flag_of_several_values_given_twice_adds_to_its_list():
     # `--modules a --modules b` tuned b alone, without a word (argparse keeps the last).
     args = parse(*FIT_ARGV, "--modules", "a", "b", "--modules", "c", "--catalogue", "d.yaml")
