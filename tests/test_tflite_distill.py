@@ -124,6 +124,7 @@ def test_the_tflite_export_loads_in_litert_and_matches_the_savedmodel(run_dir, d
     # The metadata beside the model, and the cost in the SavedModel's metadata.
     side = read_json(os.path.join(os.path.dirname(record["model"]), "hubensemble.json"))
     assert side["class_names"] == [str(c) for c in digits.class_names]
+    assert side["input_size"] == record["input_size"]
     assert side["check"]["max_abs_diff"] == record["max_abs_diff"]
     cost = read_export_metadata(meta["path"])["cost"]
     assert cost["ensemble"]["members"] == 2 and cost["ensemble"]["gflops"] > 0
@@ -145,6 +146,29 @@ def test_a_quiet_command_hides_the_tflite_runtimes_native_notice(run_dir):
                          env={**os.environ, _tf.QUIET_ENV: "1"}, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "(2, 10)", out.stderr
     assert "XNNPACK" not in out.stderr and "INFO:" not in out.stderr, out.stderr
+
+
+def test_a_tflite_model_that_does_not_load_back_as_checked_is_not_kept(
+        run_dir, digits, tmp_path, monkeypatch):
+    # The check ran on the converter's bytes in memory; the file written was never loaded
+    # back, so a model file that was not the one checked (here: cut short on the way to the
+    # disk) was kept and recorded as checked. The SavedModel gets a reload check; so does this.
+    from hubensemble import fileio
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    write = fileio.atomic_write_bytes
+
+    def short(target, data, **kwargs):
+        cut = data[: len(data) // 2] if str(target).endswith(".tflite") else data
+        write(target, cut, **kwargs)
+
+    monkeypatch.setattr(fileio, "atomic_write_bytes", short)
+    out = tmp_path / "served"
+    with pytest.raises(RunError, match="does not load back|loaded back, differs"):
+        export_ensemble(path, out, task=digits, progress=False, export_format="tflite")
+    assert not os.path.exists(f"{out}-tflite")
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
 
 
 @pytest.mark.slow

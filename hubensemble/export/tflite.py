@@ -222,8 +222,10 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     the TFLite model on `check_images` (float32 [N, H, W, 3] in [0, 1]) must agree within
     TOLERANCES[quantize]; max |dp| is recorded. Then both are timed at LATENCY_BATCHES. The
     model and OUT_DIR/hubensemble.json (class names, input, quantisation, check, size,
-    latency, `metadata`) are written to a temp folder and swapped into place. Raises RunError
-    (nothing written) when the conversion fails or the check fails.
+    latency, `metadata`) are written to a temp folder, the model file loaded back from there
+    by a new interpreter and checked again (it must give the same probabilities within the
+    tolerance, as the SavedModel's reload check), and swapped into place. Raises RunError
+    (nothing written) when the conversion, the check or the reload check fails.
     """
     start = time.time()
     out_dir = os.path.abspath(os.fspath(out_dir))
@@ -257,7 +259,10 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     meta = {**(metadata or {}), "format": EXPORT_FORMAT + "-tflite", "format_version": 1,
             "class_names": [str(c) for c in class_names], "num_classes": len(class_names),
             "input": f"images: float32 [N, {input_hw[0]}, {input_hw[1]}, 3] in [0, 1] (resize "
-                     "other sizes to this one first: see docs/export.md)",
+                     "other sizes to this one first: see docs/export.md); the model is stored "
+                     "for N = 1: for N images call resize_tensor_input(index, "
+                     f"[N, {input_hw[0]}, {input_hw[1]}, 3]) then allocate_tensors()",
+            "input_size": [int(input_hw[0]), int(input_hw[1])],
             "output": "probabilities: float32 [N, C]",
             "quantize": quantize, "size_bytes": len(content),
             "check": {"max_abs_diff": diff, "tolerance": tolerance, "agreement": agreement,
@@ -271,12 +276,30 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     try:
         os.makedirs(tmp)
         fileio.atomic_write_bytes(os.path.join(tmp, TFLITE_MODEL), content)
+        _check_written(os.path.join(tmp, TFLITE_MODEL), out_dir, images, expected, tolerance)
         fileio.atomic_write_json(os.path.join(tmp, METADATA_FILE), meta)
         fileio.replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
+
+
+def _check_written(path, out_dir, images, expected, tolerance) -> None:
+    """The reload check, as the SavedModel's: the model file as written, loaded by a new
+    interpreter, must give the checked probabilities on the check images; else RunError
+    (the caller deletes the temp folder, so nothing is written)."""
+    try:
+        got = np.asarray(TFLiteRunner(path=path)(images), np.float64)
+    except Exception as e:  # a file that does not load is the failure reported
+        raise RunError(f"the TFLite model written for {out_dir} does not load back "
+                       f"({type(e).__name__}: {e}); nothing was written. Check the disk "
+                       "and export again") from e
+    diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    if got.shape != expected.shape or not diff <= tolerance:
+        raise RunError(f"the TFLite model written for {out_dir}, loaded back, differs from "
+                       f"the SavedModel by max |dp| = {diff:.3g} (> {tolerance:g}; shape "
+                       f"{got.shape}); nothing was written. Check the disk and export again")
 
 
 def format_tflite(result: TFLiteResult | dict) -> str:
