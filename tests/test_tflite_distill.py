@@ -171,6 +171,32 @@ def test_a_tflite_model_that_does_not_load_back_as_checked_is_not_kept(
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
 
 
+def test_a_failed_tflite_export_removes_the_model_of_the_savedmodel_it_replaced(
+        run_dir, digits, tmp_path, monkeypatch, caplog):
+    # `export --format tflite` replaces the SavedModel first; when the TFLite step then
+    # failed, OUT-tflite/ kept the model of the replaced SavedModel (often other members),
+    # its hubensemble.json still saying it was checked. A SavedModel-only export removes it.
+    from hubensemble import fileio
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    out = tmp_path / "served"
+    export_ensemble(path, out, task=digits, progress=False, export_format="tflite")
+    assert os.path.isfile(f"{out}-tflite/model.tflite")
+    write = fileio.atomic_write_bytes
+
+    def short(target, data, **kwargs):
+        cut = data[: len(data) // 2] if str(target).endswith(".tflite") else data
+        write(target, cut, **kwargs)
+
+    monkeypatch.setattr(fileio, "atomic_write_bytes", short)
+    with pytest.raises(RunError), caplog.at_level("WARNING"):
+        export_ensemble(path, out, task=digits, progress=False, export_format="tflite")
+    assert not os.path.exists(f"{out}-tflite")
+    assert f"removed {out}-tflite" in caplog.text
+    assert read_export_metadata(out)["members"]  # the SavedModel written stays
+
+
 @pytest.mark.slow
 def test_a_quantised_export_stays_within_its_documented_bound(run_dir, digits, tmp_path):
     path = tmp_path / "run"

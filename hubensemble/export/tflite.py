@@ -33,7 +33,8 @@ from hubensemble.cost.graph import time_batches
 from hubensemble.cost.records import LATENCY_BATCHES  # as `hubensemble cost` times
 from hubensemble.errors import RunError, first_line
 from hubensemble.export.layers import normalise_weights
-from hubensemble.formats import EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL, versions
+from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
+                                 is_tflite_export, versions)
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +226,32 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     latency, `metadata`) are written to a temp folder, the model file loaded back from there
     by a new interpreter and checked again (it must give the same probabilities within the
     tolerance, as the SavedModel's reload check), and swapped into place. Raises RunError
-    (nothing written) when the conversion, the check or the reload check fails.
+    (nothing written) when the conversion, the check or the reload check fails; an earlier
+    TFLite model in OUT_DIR is then removed with a warning: it was checked against the
+    SavedModel this export replaced, as a SavedModel-only export removes it.
     """
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    try:
+        return _write_checked(members, class_names, out_dir, input_hw=input_hw,
+                              check_images=check_images, reference=reference,
+                              quantize=quantize, metadata=metadata)
+    except Exception:
+        _remove_earlier(out_dir)
+        raise
+
+
+def _remove_earlier(out_dir) -> None:
+    if not is_tflite_export(out_dir):  # a folder of the user's of that name is theirs
+        return
+    shutil.rmtree(out_dir, ignore_errors=True)
+    log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
+                "replaced, and no TFLite model of this one was written (the error below)",
+                out_dir)
+
+
+def _write_checked(members, class_names, out_dir, *, input_hw, check_images, reference,
+                   quantize, metadata) -> TFLiteResult:
+    """`write_tflite`'s work; on any error nothing of it is left."""
     start = time.time()
     out_dir = os.path.abspath(os.fspath(out_dir))
     images = np.asarray(check_images, np.float32)
