@@ -486,8 +486,10 @@ def canonical_handle(handle: str) -> str:
 #: The entry fields besides the handle that change what a module computes: two entries that
 #: agree on them and name the same module (`canonical_handle`, or the same sha256) embed the
 #: same and would be tuned alike.
+#: `trust` too: a module refused as untrusted and the same one trusted are two readings (the
+#: fault suite's reader-trusted entry was dropped as a duplicate of the refused one).
 SAME_MODULE_FIELDS = ("weights", "layer", "signature", "output_key", "value_range",
-                      "input_size", "input_dtype")
+                      "input_size", "native_size", "input_dtype", "trust")
 
 
 def same_module_pairs(specs) -> list[tuple[object, object, str]]:

@@ -1894,8 +1894,8 @@ def test_a_log_txt_the_machine_cannot_write_is_one_line_not_a_traceback_per_reco
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.count("labels/val.npy is missing") == 1  # why the command stopped
     assert out.stderr.strip().splitlines()[-1] == (
-        f"hubensemble: error: [Errno 27] File too large: '{run / 'log.txt'}'; free disk space "
-        "or fix the permissions, then run the same command again to resume")
+        f"hubensemble: error: [Errno 27] File too large: '{run / 'log.txt'}'; raise the file "
+        "size limit (`ulimit -f`) or write elsewhere, then run the same command again to resume")
 
 
 def test_a_file_name_not_in_utf8_reaches_the_terminal_and_log_txt_escaped(tmp_path, capsys):
