@@ -27,14 +27,17 @@ class Parser(argparse.ArgumentParser):
     #: True for the parsers `add_subparsers` makes (a command's unrecognised arguments).
     subcommand = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, root: "Parser | None" = None, **kwargs):
         super().__init__(*args, **kwargs)
+        #: The top parser (`hubensemble`), whose sub-commands' flags name the command that
+        #: takes a flag this one does not (`predict --corruptions`: evaluate's).
+        self.root = root or self
         for name in (None, "store"):  # the default action: argparse's, repeatable with "+"
             self.register("action", name, _Store)
 
     def add_subparsers(self, **kwargs):
         """argparse's, with sub-command parsers that refuse their unrecognised arguments."""
-        kwargs.setdefault("parser_class", _Subcommand)
+        kwargs.setdefault("parser_class", lambda **kw: _Subcommand(root=self.root, **kw))
         return super().add_subparsers(**kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
@@ -112,14 +115,70 @@ class Parser(argparse.ArgumentParser):
 
     def _unrecognized(self, extras) -> str:
         """"unrecognized arguments: …", with the closest known flag of each mistyped one
-        (`text.closest_name`, git's "did you mean": --metirc, --topk, --Top_K -> ...)."""
+        (`text.closest_name`, git's "did you mean": --metirc, --topk, --Top_K -> ...), and of
+        a flag another command takes (`commands_taking`), which commands take it and this
+        command's nearest flag if it has one (`predict --top-k`: "did you mean --top?; demo,
+        fit, rank, rank merge take --top-k, predict does not"), with or without "=value"."""
         known = [f for f in self._option_string_actions if f.startswith("--")]
         flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
-        hints = {f: closest_name(f, known) for f in flags}
-        hints = {f: k for f, k in hints.items() if k}
+        hints, notes = {}, []
+        for f in flags:
+            meant = closest_name(f, known)
+            others = [] if meant else self.commands_taking(f)
+            if others:
+                meant = _near_flag(others[0][1], known)
+                names = [c for c, _ in others]
+                notes.append(f"{', '.join(names)} take{'s' if len(names) == 1 else ''} "
+                             f"{others[0][1]}, {self.command} does not")
+            if meant:
+                hints[f] = meant
         hint = ", ".join(k + (f" for {f}" if len(flags) > 1 else "") for f, k in hints.items())
-        hint = f" (did you mean {hint}?)" if hints else ""
+        hint = "; ".join(([f"did you mean {hint}?"] if hints else []) + notes)
+        hint = f" ({hint})" if hint else ""
         return "unrecognized arguments: " + " ".join(extras) + hint
+
+    @property
+    def command(self) -> str:
+        """The command this parser reads, as typed after the top parser's name (`rank merge`)."""
+        return self.prog.removeprefix(self.root.prog + " ") if self is not self.root else self.prog
+
+    def commands_taking(self, flag: str) -> list[tuple[str, str]]:
+        """[(command, its flag)] of the other commands of the top parser (`rank merge` as
+        such) that take `flag` or, when none does, the flag it most likely mistypes
+        (`text.closest_name`); sorted by command; [] when none is close."""
+        parsers, seen = [], set()
+        todo = [self.root]
+        while todo:
+            p = todo.pop()
+            for a in p._actions:
+                if isinstance(a, argparse._SubParsersAction):
+                    for child in a.choices.values():
+                        if id(child) not in seen:
+                            seen.add(id(child))
+                            parsers.append(child)
+                            todo.append(child)
+        flags = {p.command: [f for f in p._option_string_actions if f.startswith("--")]
+                 for p in parsers if p is not self and isinstance(p, Parser)}
+        name = flag.split("=", 1)[0]
+        taken = sorted((c, name) for c, fs in flags.items() if name in fs)
+        if taken:
+            return taken
+        meant = closest_name(name, {f for fs in flags.values() for f in fs})
+        return sorted((c, meant) for c, fs in flags.items() if meant in fs) if meant else []
+
+
+def _near_flag(flag: str, known) -> str | None:
+    """The flag of `known` nearest another command's `flag` (`--top-k` -> predict's `--top`),
+    looser than `text.closest_name` (difflib ratio >= 0.7) as the flag is no typo: None when
+    none is that near."""
+    import difflib
+
+    def norm(name):
+        return name.lstrip("-").lower()
+
+    by = {norm(k): k for k in known}
+    near = difflib.get_close_matches(norm(flag), by, 1, 0.7)
+    return by[near[0]] if near else None
 
 
 class _Subcommand(Parser):

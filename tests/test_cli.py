@@ -65,6 +65,16 @@ def test_help_lists_every_stage():
      "unrecognized arguments: --metirc knn --kk 2 --topk 3 (did you mean --metric for "
      "--metirc, --top-k for --topk?)\n"),
     (("rank", "--data", "folder:/my", "dir", "--out", "r"), "unrecognized arguments: dir\n"),
+    # Another command's flag (with "=value" too): no hint at all, though the README promised
+    # one; now the commands that take it, and this command's nearest flag.
+    (("predict", "--model", "m", "--top-k", "2", "x.png"), "unrecognized arguments: --top-k "
+     "(did you mean --top?; demo, fit, rank, rank merge take --top-k, predict does not)\n"),
+    (("predict", "--model", "m", "--top-k=2", "x.png"), "unrecognized arguments: --top-k=2 "
+     "(did you mean --top?; demo, fit, rank, rank merge take --top-k, predict does not)\n"),
+    (("predict", "--model", "m", "x.png", "--corruptions=jpeg"), "unrecognized arguments: "
+     "--corruptions=jpeg (evaluate takes --corruptions, predict does not)\n"),
+    (("evaluate", "--model", "m", "--tpo", "3"), "unrecognized arguments: --tpo 3 (predict "
+     "takes --top, evaluate does not)\n"),
     # A mistyped sub-command stays one, whatever flags come before or after it.
     (("zoo", "bild", "--out", "z"), "argument build: invalid choice: 'bild'"),
     (("catalogue", "valdate", "c.yaml", "--verbose"), "invalid choice: 'valdate'"),
