@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -226,12 +227,30 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
     """(corruption names, severities) that `evaluate_model` will use: `resolve_corruptions`
     and the severities (none without corruptions). No TensorFlow: the command line checks
     them before it loads. Raises DataError for a split name that is not train, val
-    (validation, valid) or test; HubensembleError for an unknown corruption or severity."""
+    (validation, valid) or test; HubensembleError for an unknown corruption or severity;
+    each naming its keyword and flag ("severities (--severities): severity must be one of
+    1, 2, 3, got 4"), as `options.check` does."""
     from hubensemble.data.task import split_key
 
-    split_key(split)
-    names = resolve_corruptions(corruptions)
-    return names, (_check_severities(severities) if names else [])
+    with _naming("eval_split"):
+        split_key(split)
+    with _naming("corruptions"):
+        names = resolve_corruptions(corruptions)
+    with _naming("severities"):
+        return names, (_check_severities(severities) if names else [])
+
+
+@contextlib.contextmanager
+def _naming(option: str):
+    """A HubensembleError raised inside, its message led by `option`'s keyword and its
+    `evaluate` flag (Option.settings): `--severities 4` said "severity must be one of 1, 2,
+    3, got 4" without naming the flag."""
+    try:
+        yield
+    except HubensembleError as e:
+        o = options.get(option)
+        e.args = (f"{o.kw} ({o.settings('evaluate')['flags'][0]}): {e}", *e.args[1:])
+        raise
 
 
 def _check_task_type(model_dir, task) -> None:

@@ -549,8 +549,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     assert "would not be used" in str(e.value) and run.stderr.count(f"error: {e.value}\n") == 1
     for said in ("the aug sweep runs 4 trials per augmentation family; budget 3 cannot hold "
                  "one", "the default sweep runs 4 trials per module; budget 2 cannot hold one",
-                 "unknown corruption 'bogus'; choose from gaussian_noise", "unknown split "
-                 "'bogus'; use one of train, val, test", "severity must be one of 1, 2, 3, got 4"):
+                 # evaluate's refusals name their flag (--severities 4 did not)
+                 "corruptions (--corruptions): unknown corruption 'bogus'; choose from "
+                 "gaussian_noise", "split (--split): unknown split 'bogus'; use one of train, "
+                 "val, test", "severities (--severities): severity must be one of 1, 2, 3, "
+                 "got 4"):
         assert run.stderr.count(f"error: {said}") == 1, run.stderr
     # A folder is read as the files under it (here one empty file, skipped as the folder
     # loader skips it): nothing to predict, said before TensorFlow.
