@@ -273,8 +273,9 @@ def _model_folder(args):
         check_evaluation_target(args.out)
     check_saved_model_folder(args.model)
     if args.func is cmd_evaluate:
-        from hubensemble.evaluate import check_evaluate_options
+        from hubensemble.evaluate import check_evaluate_options, check_evaluation_data
         check_evaluate_options(args.eval_split, args.corruptions, args.severities)
+        check_evaluation_data(args.model, args.data)  # no --data: the run's, or which spec
 
 
 def cmd_predict(args):

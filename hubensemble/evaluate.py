@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import time
 import unicodedata
 from typing import Sequence
@@ -90,11 +91,7 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True):
         made_on = read_export_metadata(model_dir).get("task") or {}
         return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
                              trained_split=made_on.get("split"))
-    run = export_run(model_dir)
-    recorded = run.meta().get("data") if run else None
-    if not recorded:
-        raise DataError(f"{model_dir} is not inside a run directory that records its data; "
-                        "pass --data SPEC (the data the model was trained for)")
+    run, recorded = check_evaluation_data(model_dir, data)
     if not data_dir:
         return run.task()
     # --data-dir replaces a tfds run's folder; for other data it was dropped without a word.
@@ -102,6 +99,51 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True):
                     {"data_dir": data_dir})
     args = DataArgs.from_json({**recorded["args"], "data_dir": data_dir})
     return run.task(args.load())
+
+
+def check_evaluation_data(model_dir, data=None):
+    """(run, its recorded data: run.json's "data") of the export at `model_dir` when `data`
+    is None or "" (the run's own data is evaluated), else (None, None). Reads files only,
+    so the command line refuses before TensorFlow loads (it took 8.5 s and 664 MB to say
+    "pass --data SPEC"). DataError when the export's parent folder is not a run that records
+    its data, naming the spec the export's metadata (assets/hubensemble.json, task.source)
+    says it was made from, when it names one (`metadata_spec`); RunError for a damaged
+    run.json."""
+    if data:
+        return None, None
+    run = export_run(model_dir)
+    recorded = run.meta().get("data") if run else None
+    if not recorded:
+        spec = metadata_spec(read_export_metadata(model_dir))
+        made = (f": its metadata says it was made from {spec}, e.g. --data {shlex.quote(spec)}"
+                if spec else " (the data the model was trained for)")
+        raise DataError(f"{model_dir} is not inside a run directory that records its data; "
+                        f"pass --data SPEC{made}")
+    return run, recorded
+
+
+def metadata_spec(meta: dict) -> str | None:
+    """The data spec an export's metadata (`read_export_metadata`) names as its task's source
+    ("folder:/abs/imgs (80 train / 20 val, split by hubensemble)" -> "folder:/abs/imgs"), None
+    when its source is no spec (a Task made in Python: "arrays") or there is none."""
+    from hubensemble.data.specs import parse_spec
+
+    source = ((meta or {}).get("task") or {}).get("source")
+    if not isinstance(source, str):
+        return None
+    spec = source
+    if source.endswith(")"):  # the loaders' "SPEC (how)": cut the last balanced parenthesis
+        depth = 0
+        for i in range(len(source) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(source[i], 0)
+            if depth == 0:
+                spec = source[:i].rstrip() if source[i - 1:i] == " " else source
+                break
+    try:
+        parse_spec(spec)
+    except DataError:
+        return None
+    return spec
 
 
 def _spelled(name, model_names) -> str:

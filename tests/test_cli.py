@@ -569,6 +569,46 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
             "65 6c 6c 6f 0a); neither TensorFlow nor Pillow can decode it") in run.stderr
 
 
+def test_evaluate_without_data_outside_a_run_is_refused_before_tensorflow_naming_its_spec(
+        tmp_path):
+    """`evaluate -q --model OUT` without --data on an export outside a run spent 8.5 s and
+    664 MB (TensorFlow loaded) before "pass --data SPEC"; its metadata names the spec."""
+    from hubensemble.errors import DataError
+    from hubensemble.evaluate import load_evaluation_task, metadata_spec
+
+    imgs = tmp_path / "my (photos)"
+    sources = {"folder": f"folder:{imgs} (class folders; val 0.2 / test 0.2 of each class "
+                         "split off (seed 0))", "digits": "sklearn:digits (scikit-learn's 1,797 "
+                         "8x8 handwritten digits; 800 / 200 / 797 stratified, seed 0)",
+               "arrays": "arrays"}
+    argvs = []
+    for name, source in sources.items():
+        model = tmp_path / name
+        (model / "assets").mkdir(parents=True)
+        (model / "saved_model.pb").write_bytes(b"\x08\x01")
+        (model / "assets" / "hubensemble.json").write_text(json.dumps(
+            {"task": {"name": name, "source": source}}))
+        argvs.append(["-q", "evaluate", "--model", str(model)])
+    code = ("import json, sys; from hubensemble.cli import main; "
+            "codes = [main(a) for a in json.loads(sys.argv[1])]; "
+            "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
+    run = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, timeout=120)
+    codes, tensorflow = json.loads(run.stdout.splitlines()[-1])
+    assert codes == [2, 2, 2] and not tensorflow, run.stderr
+    said = "is not inside a run directory that records its data; pass --data SPEC"
+    assert (f"{said}: its metadata says it was made from folder:{imgs}, e.g. --data "
+            f"'folder:{imgs}'\n") in run.stderr, run.stderr
+    assert (f"{said}: its metadata says it was made from sklearn:digits, e.g. --data "
+            "sklearn:digits\n") in run.stderr
+    assert f"{said} (the data the model was trained for)\n" in run.stderr  # "arrays": none
+    # From Python, the same words (load_evaluation_task).
+    with pytest.raises(DataError, match="made from sklearn:digits"):
+        load_evaluation_task(tmp_path / "digits")
+    assert metadata_spec({}) is None and metadata_spec({"task": {"source": "tfds:beans"}}) == (
+        "tfds:beans")
+
+
 def test_tfds_only_flags_typed_at_their_default_are_refused_for_other_data(tmp_path):
     """`--label-key label` or `--image-key image` with a folder: or npz: was accepted without
     a word, where `--label-key y` is refused (5fcde3e): the flag was typed, so it is refused
