@@ -14,6 +14,7 @@ import numpy as np
 
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
+from hubensemble.rundir import Run
 from hubensemble.terminal import shows_progress
 from hubensemble.text import described, escaped
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
@@ -29,10 +30,25 @@ from hubensemble.corruptions import (CORRUPTIONS, DEFAULT_CORRUPTIONS,  # noqa: 
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
                                  ROBUSTNESS_FILE, SERVING_SIGNATURE, check_evaluation_target,
                                  check_metadata_fits, check_saved_model_folder, export_identity,
-                                 load_saved_model, read_evaluation, read_export_metadata,
-                                 write_evaluation)
+                                 load_saved_model, read_evaluation, read_export_metadata)
+from hubensemble.formats import write_evaluation as _write_file
 
 log = logging.getLogger(__name__)
+
+
+def write_evaluation(result: dict, path) -> str:
+    """Writes an `evaluate_model` result as JSON at `path` (atomically, `formats`' writer);
+    returns the path. When `path` is a run's robustness.json (RUN/robustness.json, the
+    report's input), the run's report is written again (`refresh.refresh_report`), as every
+    other stage does: `evaluate --model RUN/export --out RUN/robustness.json` left the report
+    showing the evaluation before it. Not inside a fit (fit writes the report at its end)."""
+    written = _write_file(result, path)
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    if name == ROBUSTNESS_FILE and Run(folder).exists():
+        from hubensemble.refresh import refresh_report
+
+        refresh_report(folder, "the new evaluation")
+    return written
 
 
 # ---------------------------------------------------------------------------------------------

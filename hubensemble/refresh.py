@@ -21,7 +21,8 @@ REPORT_WRITER = "hubensemble.report.write:write_report"
 
 def refresh_report(run_dir, shows: str):
     """The one rule of every stage that changes what the report shows (`rank`, `rank merge`,
-    `tune`, `cost`, `ensemble`, `export`, `distill`), called at its end, from the command
+    `tune`, `cost`, `ensemble`, `export`, `distill`, and `evaluate` writing
+    RUN/robustness.json), called at its end, from the command
     line and from Python alike: a report the run has (RUN/report.md or report.html) is
     written again (`report.write_report`), so that it shows `shows` (text such as "the new
     ensemble"). It kept the run as it was before the stage, without a word (helper 112:

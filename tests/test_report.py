@@ -1248,6 +1248,23 @@ def test_ensemble_writes_the_runs_report_again_once_outside_a_fit(tmp_path, capl
     assert f"run `hubensemble report --run {path}`" in caplog.text
 
 
+def test_an_evaluation_written_into_a_run_writes_its_report_again(tmp_path):
+    """`evaluate --model RUN/export --out RUN/robustness.json` left the report showing the
+    evaluation before it, where every other stage writes it again (refresh_report). A file
+    elsewhere, or another name in the run, leaves the report as it was."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    md, _ = report.write_report(path)
+    assert "0.9125" in md.read_text()
+    newer = fake_robustness(with_single=True)
+    newer["clean"]["ensemble"]["accuracy"] = 0.4375
+    write_evaluation(newer, tmp_path / "robustness.json")  # no run there
+    write_evaluation(newer, path / "other.json")  # not the report's input
+    assert "0.4375" not in md.read_text()
+    write_evaluation(newer, path / "robustness.json")
+    assert "0.4375" in md.read_text()
+
+
 def test_every_stage_that_changes_the_report_writes_it_again():
     """The rule's wiring, for the stages too slow to drive here (tune, export, rank, rank
     merge, distill; ensemble and cost are driven for real): each stage function calls
@@ -1255,7 +1272,7 @@ def test_every_stage_that_changes_the_report_writes_it_again():
     import ast
     import inspect
 
-    from hubensemble import distill
+    from hubensemble import distill, evaluate
     from hubensemble.cost import stage as cost_stage
     from hubensemble.export import stage as export_stage
     from hubensemble.rank import merge, ranking
@@ -1263,7 +1280,7 @@ def test_every_stage_that_changes_the_report_writes_it_again():
 
     for fn in (ranking.run_rank, merge.merge_rankings, tune_stage.run_tune,
                cost_stage.run_cost, ensemble.run_ensemble, export_stage.export_ensemble,
-               distill.run_distill):
+               distill.run_distill, evaluate.write_evaluation):
         tree = ast.parse(inspect.getsource(inspect.getmodule(fn)))
         node = next(n for n in ast.walk(tree)
                     if isinstance(n, ast.FunctionDef) and n.name == fn.__name__)
