@@ -190,11 +190,36 @@ def test_a_failed_tflite_export_removes_the_model_of_the_savedmodel_it_replaced(
         write(target, cut, **kwargs)
 
     monkeypatch.setattr(fileio, "atomic_write_bytes", short)
+    # run.json kept the previous export's record (its TFLite model too) after the failed
+    # step, while OUT held the new SavedModel: it names what is on disk now.
+    run = Run(path)
+    run.update(export={**run.meta()["export"], "created": "2000-01-01T00:00:00"})
     with pytest.raises(RunError), caplog.at_level("WARNING"):
         export_ensemble(path, out, task=digits, progress=False, export_format="tflite")
     assert not os.path.exists(f"{out}-tflite")
     assert f"removed {out}-tflite" in caplog.text
     assert read_export_metadata(out)["members"]  # the SavedModel written stays
+    recorded = run.meta()["export"]
+    assert recorded["created"] == read_export_metadata(out)["created"]
+    assert recorded["path"] == str(out) and recorded["tflite"] is None
+
+
+def test_an_unrecorded_exports_rebuilt_record_names_its_tflite_model(run_dir, tmp_path):
+    # A fit killed between writing its export and recording it: run.json's record rebuilt
+    # from the metadata had "tflite": null though RUN/export-tflite was made by that export.
+    from hubensemble.export.adopt import run_json_record
+
+    export = Run(run_dir).export
+    recorded = Run(run_dir).meta()["export"]["tflite"]
+    rebuilt = run_json_record(export, read_export_metadata(export))
+    assert rebuilt["tflite"] == {**recorded, "seconds": None}
+    # Another export's TFLite model (its "created" differs) is not named.
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    meta_file = path / "export-tflite" / "hubensemble.json"
+    atomic_write_json(meta_file, {**read_json(meta_file), "created": "2000-01-01T00:00:00"})
+    assert run_json_record(path / "export", read_export_metadata(path / "export"))[
+        "tflite"] is None
 
 
 @pytest.mark.slow

@@ -47,9 +47,12 @@ def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble
 def run_json_record(path, record: dict) -> dict:
     """run.json's "export" record (`ExportResult.to_json` and its "created") rebuilt from the
     metadata `record` of the export at `path`, for an export written and not recorded (a fit
-    killed in between): "seconds" is None (unknown) and "tflite" None (its model, if any,
-    is not named). The caller adds the path fields (`Run.export_record`)."""
+    killed in between): "seconds" is None (unknown); "tflite" the record of PATH-tflite when
+    the same export made it (`TFLiteResult.from_folder`: its metadata's "created" is this
+    export's), else None (it was null even then). The caller adds the path fields
+    (`Run.export_record`)."""
     from hubensemble.export.stage import ExportResult
+    from hubensemble.export.tflite import TFLiteResult
 
     metrics = record.get("metrics") or {}
     result = ExportResult(
@@ -60,6 +63,8 @@ def run_json_record(path, record: dict) -> dict:
         retrain_full=bool(record.get("retrain_full")), seconds=None, cost=record.get("cost"),
         latency_ms=record.get("latency_ms"),
         test=metrics.get("test") if "test_before_retraining" in metrics else None)
+    tflite = TFLiteResult.from_folder(f"{result.path}-tflite", record.get("created"))
+    result.tflite = tflite.to_json() if tflite else None
     return {**result.to_json(), "time": record.get("created"), "created": record.get("created")}
 
 

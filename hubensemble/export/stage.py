@@ -305,6 +305,16 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                           class_names=list(task.class_names), retrain_full=bool(retrain_full),
                           seconds=0.0, cost=metadata["cost"],
                           latency_ms=read_export_metadata(out_dir).get("latency_ms"), test=test)
+
+    def record():  # run.json names what is on disk at OUT (and OUT-tflite)
+        result.seconds = time.time() - start
+        run.update(export={**result.to_json(), **run.export_record(out_dir),
+                           "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                           "created": metadata["created"]})  # which export it records
+
+    # The SavedModel at OUT is the new one now: recorded before the steps after it, which
+    # may fail (a failed TFLite step left run.json the previous export's record).
+    record()
     if export_format == "tflite":
         say(f"export: converting the ensemble to TFLite (quantize {quantize}), then checking "
             "it against the SavedModel and timing both")
@@ -312,10 +322,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                                        quantize=quantize, size=tflite_size).to_json()
     else:
         _remove_stale_tflite(out_dir, run)
-    result.seconds = time.time() - start
-    run.update(export={**result.to_json(), **run.export_record(out_dir),
-                       "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                       "created": metadata["created"]})  # which export it records
+    record()
     return result
 
 

@@ -212,6 +212,30 @@ class TFLiteResult:
         """The record as a JSON-able dict."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_folder(cls, folder, created) -> "TFLiteResult | None":
+        """The record of the TFLite model in `folder` (OUT-tflite) rebuilt from its
+        hubensemble.json when the export whose metadata "created" is `created` wrote it (the
+        TFLite metadata keeps its SavedModel's "created"), else None: no TFLite export there
+        (`formats.is_tflite_export`), another export's, or a record it lacks. `seconds` is
+        None (unknown). Reads files only."""
+        folder = os.path.abspath(os.fspath(folder))
+        if not created or not is_tflite_export(folder):
+            return None
+        try:
+            meta = fileio.read_json(os.path.join(folder, METADATA_FILE))
+            check = meta["check"]
+            if meta.get("created") != created:
+                return None
+            return cls(path=folder, model=os.path.join(folder, TFLITE_MODEL),
+                       size_bytes=int(meta["size_bytes"]), quantize=meta["quantize"],
+                       input_size=list(meta["input_size"]),
+                       max_abs_diff=check["max_abs_diff"], tolerance=check["tolerance"],
+                       agreement=check["agreement"], images=check["images"],
+                       runtime=check["runtime"], latency_ms=meta["latency_ms"], seconds=None)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
 
 def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
                  input_hw: tuple[int, int], check_images, reference: Callable,
