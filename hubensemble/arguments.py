@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any, Callable, Iterable
 
 from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_VALUE, GROUPS, PATH_METAVARS,
@@ -48,7 +49,9 @@ class Parser(argparse.ArgumentParser):
         never does, and an empty one, or an empty data spec (options.SPEC_METAVAR), is a
         usage error naming its flag (`--run ""` ran the stage on the working folder,
         `--data-dir ""` read the default folder, without a word)."""
-        self._seen = list(args) if args is not None else None
+        # argparse reads sys.argv[1:] for None: so does `error` (the command line as typed,
+        # where `hubensemble --top-k 3 fit` said "invalid choice: '3'").
+        self._seen = list(args) if args is not None else sys.argv[1:]
         namespace, extras = super().parse_known_args(args, namespace)
         if extras and self.subcommand:
             self.error(self._unrecognized(extras))
@@ -79,6 +82,14 @@ class Parser(argparse.ArgumentParser):
                            f"{'one of them' if len(needs) > 1 else 'it'} or leave "
                            f"{flags[name]} out")
         return namespace, extras
+
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, with what is left over refused as `_unrecognized` says it (the closest
+        flag; a sub-command's flag typed before the command: "goes after the command")."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(self._unrecognized(extras))
+        return namespace
 
     def error(self, message):
         """argparse's, with the mistyped flags of the command line said: a sub-command choice
@@ -129,7 +140,9 @@ class Parser(argparse.ArgumentParser):
                 meant = _near_flag(others[0][1], known)
                 names = [c for c, _ in others]
                 notes.append(f"{', '.join(names)} take{'s' if len(names) == 1 else ''} "
-                             f"{others[0][1]}, {self.command} does not")
+                             f"{others[0][1]}, {self.command} does not" if self is not self.root
+                             else f"{others[0][1]} goes after the command: "
+                                  f"{', '.join(names)} take{'s' if len(names) == 1 else ''} it")
             if meant:
                 hints[f] = meant
         hint = ", ".join(k + (f" for {f}" if len(flags) > 1 else "") for f, k in hints.items())

@@ -75,6 +75,11 @@ def test_help_lists_every_stage():
      "--corruptions=jpeg (evaluate takes --corruptions, predict does not)\n"),
     (("evaluate", "--model", "m", "--tpo", "3"), "unrecognized arguments: --tpo 3 (predict "
      "takes --top, evaluate does not)\n"),
+    # A command's flag typed before the command: "invalid choice: '3'", or no hint.
+    (("--top-k", "3", "fit"), "unrecognized arguments: --top-k 3 (--top-k goes after the "
+     "command: demo, fit, rank, rank merge take it)\n"),
+    (("-q", "--corruptions"), "unrecognized arguments: --corruptions (--corruptions goes after "
+     "the command: evaluate takes it)\n"),
     # A mistyped sub-command stays one, whatever flags come before or after it.
     (("zoo", "bild", "--out", "z"), "argument build: invalid choice: 'bild'"),
     (("catalogue", "valdate", "c.yaml", "--verbose"), "invalid choice: 'valdate'"),
@@ -84,6 +89,14 @@ def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
     code, out, err = in_process(*argv)
     misread = "invalid choice" in err and "invalid choice" not in said
     assert code == 2 and said in err and not misread, err
+
+
+def test_a_flag_before_the_command_is_named_as_typed_on_the_command_line():
+    # main() without argv reads sys.argv: Parser.error saw no command line then, so
+    # `hubensemble --top-k 3 fit` said "argument COMMAND: invalid choice: '3'".
+    code, _, err = hubensemble("--top-k", "3", "fit")
+    assert code == 2 and err.endswith("unrecognized arguments: --top-k 3 (--top-k goes after "
+                                      "the command: demo, fit, rank, rank merge take it)\n"), err
 
 
 def test_catalogue_validate_shipped_and_broken(tmp_path):
