@@ -1,12 +1,12 @@
 """The arguments of the public stage functions that are not options (run folders, export
 folders, a Task, a catalogue), checked one way for every function before it reads or writes
 anything: `fit`, `run_rank`, `run_tune`, `run_ensemble`, `export_ensemble`, `evaluate_model`,
-`predict`, `write_report`, `run_distill`, `merge_rankings`. Their options are the options
-table's (`options.check_keywords`); these are the rest. A wrong type raises TypeError naming
-the function, the argument, what it got and an example of what it takes (run_rank(task=123)
-failed with "'int' object has no attribute 'train'", run_tune(None) with "expected str, bytes
-or os.PathLike object, not NoneType"); an empty path an OptionError, as the command line's
-flags refuse "" (`options.EMPTY_PATH`). TensorFlow-free."""
+`predict`, `write_report`, `run_distill`, `run_cost`, `merge_rankings`. Their options are
+the options table's (`options.check_keywords`); these are the rest. A wrong type raises
+TypeError naming the function, the argument, what it got and an example of what it takes
+(run_rank(task=123) failed with "'int' object has no attribute 'train'", run_tune(None) with
+"expected str, bytes or os.PathLike object, not NoneType"); an empty path an OptionError, as
+the command line's flags refuse "" (`options.EMPTY_PATH`). TensorFlow-free."""
 
 from __future__ import annotations
 

@@ -874,6 +874,13 @@ _WRONG_ARGUMENTS = [
     ("merge_rankings", (["{run}"], None), {}, TypeError,
      "merge_rankings() out_dir must be a folder path"),
     ("run_distill", (None,), {}, TypeError, "run_distill() run_dir must be a folder path"),
+    ("run_cost", (None,), {}, TypeError, "run_cost() run_dir must be a folder path (str or "
+                                         "os.PathLike), got NoneType None"),
+    ("run_cost", ("",), {}, "OptionError", "run_cost() run_dir must be a path, not empty"),
+    ("run_cost", ("{run}",), {"task": "sklearn:digits"}, TypeError,
+     "run_cost() task must be a hubensemble.data.Task or None, got str 'sklearn:digits'"),
+    ("run_cost", ("{run}",), {"cache_dir": 5}, TypeError,
+     "run_cost() cache_dir must be a folder path (str or os.PathLike) or None, got int 5"),
     ("load_task", (123,), {}, TypeError,
      "load_task() spec must be a data spec (a str such as 'sklearn:digits'"),
 ]
@@ -892,6 +899,7 @@ def test_every_stage_function_refuses_an_argument_of_another_type_naming_it(
     table, `options.check_keywords`), before it writes anything."""
     from hubensemble import options
     from hubensemble.catalogue import load_catalogue
+    from hubensemble.cost.stage import run_cost
     from hubensemble.data import load_task
     from hubensemble.distill import run_distill
 
@@ -904,7 +912,8 @@ def test_every_stage_function_refuses_an_argument_of_another_type_naming_it(
             return [fill(x) for x in v]
         return values.get(v, v) if isinstance(v, str) else v
 
-    function = run_distill if name == "run_distill" else getattr(hubensemble, name)
+    function = {"run_distill": run_distill, "run_cost": run_cost}.get(name) or getattr(
+        hubensemble, name)
     error = options.OptionError if error == "OptionError" else error
     with pytest.raises(error) as e:
         function(*[fill(a) for a in args], **kwargs)

@@ -111,12 +111,18 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     "eval_size" (an older tune's) loads the task, through `Run.task` and its data check.
 
     Raises RunError when the run has no usable candidate or run.json lacks a candidate's
-    catalogue entry, or the data such a candidate needs changed since the run started.
+    catalogue entry, or the data such a candidate needs changed since the run started;
+    TypeError for a `run_dir`, `cache_dir` or `task` of another type and OptionError for an
+    empty folder path (`stageargs`).
     """
+    from hubensemble import stageargs
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates
     from hubensemble.rundir import Run
 
+    run_dir = stageargs.folder("run_cost", "run_dir", run_dir)
+    cache_dir = stageargs.folder("run_cost", "cache_dir", cache_dir, optional=True)
+    stageargs.task("run_cost", task, optional=True)
     start = time.time()
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run tune"
