@@ -257,7 +257,9 @@ class Run:
     def attach_task(self, task, data_args, *, restart=False, command="rank"):
         """Records the task of this run (run.json "data", RUN/labels/<split>.npy int64 [N]);
         RunError when the run holds a different task, unless `restart`, with advice for the
-        user of `command` ("rank" or "fit": only fit takes --restart)."""
+        user of `command` ("rank" or "fit": only fit takes --restart). The same task (its
+        fingerprint) given in Python (`data_args.reloadable` False) keeps the recorded
+        arguments that load it again."""
         def refuse_other_data(meta):
             recorded = meta.get("data")
             if (recorded and (recorded.get("task") or {}).get("fingerprint") != task.fingerprint
@@ -275,7 +277,13 @@ class Run:
 
         def record(meta):
             refuse_other_data(meta)  # again under the lock: another process may have won
-            meta["data"] = {"args": data_args.to_json(), "task": task.to_json()}
+            args, kept = data_args.to_json(), (meta.get("data") or {}).get("args") or {}
+            if (not data_args.reloadable and kept.get("reloadable", True) and kept.get("spec")
+                    and meta["data"].get("task", {}).get("fingerprint") == task.fingerprint):
+                # The same data given in Python: the spec that loads it again stays, else
+                # run_rank(RUN, specs, task) left `export --run RUN` unable to load its data.
+                args = kept
+            meta["data"] = {"args": args, "task": task.to_json()}
 
         # run.json first: labels/ in a folder without it is never a run's
         # (check_folder_is_ours), even after an interruption between the two.

@@ -313,3 +313,29 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
     assert task.coverage()["val"]["missing"] == [] and len(task.skipped) == 2
     small = _images(tmp_path / "small", {"circle": 6, "square": 2})
     assert load_task(f"folder:{small}").coverage()["val"]["missing"] == ["square"]
+
+
+def test_the_same_data_given_in_python_keeps_the_spec_that_loads_it_again(tmp_path):
+    """A new-user check (helper 119): after a fit from the command line, run_rank(RUN, specs,
+    load_task(SPEC)) from Python recorded the data as given in Python, so `export --run RUN`
+    refused: "this run's data was given in Python … run the stage from Python with task=…".
+    The same task keeps the recorded arguments; other data is still refused."""
+    from hubensemble.errors import RunError
+    from hubensemble.rundir import DataArgs, Run
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (36, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(36) % 3
+    np.savez(tmp_path / "d.npz", x_train=x[:24], y_train=y[:24], x_test=x[24:], y_test=y[24:])
+    spec = f"npz:{tmp_path / 'd.npz'}"
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    task = load_task(spec)
+    run.attach_task(task, DataArgs(spec=spec))
+    recorded = run.meta()["data"]["args"]
+    run.attach_task(task, DataArgs(spec=task.source, reloadable=False))  # run_rank's record
+    assert run.meta()["data"]["args"] == recorded
+    assert run.task().fingerprint == task.fingerprint  # loads again, as export --run does
+    other = load_task(spec, seed=1)
+    with pytest.raises(RunError, match="other data|differ"):
+        run.attach_task(other, DataArgs(spec=other.source, reloadable=False))
