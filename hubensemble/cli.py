@@ -247,7 +247,9 @@ def cmd_export(args):
         strategy = get_strategy(args.strategy, args.tpu)
     result = export_ensemble(args.run, args.out, **options.kwargs_for("export", args),
                              strategy=strategy, progress=not args.quiet)
-    summary(args, f"exported {len(result.members)} member(s) to {result.path} "
+    what = (f"the student {result.student['trial']}" if result.student
+            else f"{len(result.members)} member(s)")
+    summary(args, f"exported {what} to {result.path} "
                   f"(reload check max |dp| = {result.max_abs_diff:.2e})")
     if result.test:  # --retrain-full: the test figures of what was exported
         summary(args, result.format_test())
@@ -263,6 +265,9 @@ def _export_flags(args):
     from hubensemble.preflight import check_export_flags
     check_export_flags(args.out, export_format=args.export_format, quantize=args.quantize,
                        tflite_size=args.tflite_size, run_dir=args.run)
+    if args.export_student is not None:  # no student, or its teacher changed: before TensorFlow
+        from hubensemble.studentexport import student_for_export
+        student_for_export(args.run, args.export_student, retrain_full=args.retrain_full)
 
 
 def _model_folder(args):

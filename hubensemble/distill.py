@@ -216,7 +216,11 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "train_seconds": train_seconds, "seconds": time.time() - start,
               "teacher": {"export": export_dir, "members": teacher_members,
                           "retrain_full": bool(read_export_metadata(export_dir).get(
-                              "retrain_full"))},
+                              "retrain_full")),
+                          # which export it was: `export --student` refuses a teacher since
+                          # replaced (student_for_export); in_run: a moved run's own teacher
+                          "created": read_export_metadata(export_dir).get("created"),
+                          "in_run": run.export_record(export_dir)["in_run"]},
               "hparams_from": hparams_from, "steps_scale": float(steps_scale),
               "mixup": float(mixup), "lr_scale": float(lr_scale),
               "init": "member" if start_weights is not None else "module",

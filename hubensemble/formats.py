@@ -69,6 +69,9 @@ TFLITE_DIR = "export-tflite"
 TFLITE_MODEL = "model.tflite"
 TFLITE_METADATA = "hubensemble.json"
 
+#: `export --student`'s default folder, RUN/export-student (and its TFLite folder beside it).
+STUDENT_EXPORT_DIR = "export-student"
+
 #: Every top-level entry a stage may write in a run folder (besides temp entries of atomic
 #: writes, fileio.is_temp). `fit --restart` removes these and nothing else, and a folder that
 #: holds anything else but no run is refused as --out (rundir.Run.check_folder_is_ours).
@@ -77,7 +80,7 @@ RUN_ENTRIES = frozenset({
     RUN_FILE, RUN_FILE + ".lock", RANKING_JSON, RANKING_CSV, KNN_FILE, LABELS_DIR,
     CANDIDATES_DIR, TUNER_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR, TFLITE_DIR,
     ROBUSTNESS_FILE, DISTILL_DIR, DISTILL_FILE, REPORT_MD, REPORT_HTML, REPORT_FIGURES_DIR,
-    LOG_FILE, FIT_LOCK, FIT_LOCK_OWNER})
+    LOG_FILE, FIT_LOCK, FIT_LOCK_OWNER, STUDENT_EXPORT_DIR, STUDENT_EXPORT_DIR + "-tflite"})
 
 #: The distributions whose versions every record names (run.json, exports, the zoo).
 VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")

@@ -247,10 +247,9 @@ OPTIONS: tuple[Option, ...] = (
     _opt("flip", bool, None, "left/right flips keep the label", "data", ("rank", "fit"),
          used_by=("data",), invalidates=("rank",), record="data", action="boolean",
          default_text=_NONE_PER_DATA),
-    _opt("min_per_class", int, 2,
-         "fewest training examples a class may have (leave-one-out kNN needs 2)", "data",
-         ("rank", "fit"), used_by=("data",), invalidates=("rank",), record="data",
-         minimum=0, metavar="N"),
+    _opt("min_per_class", int, 2, "fewest training examples a class may have (leave-one-out "
+         "kNN needs 2)", "data", ("rank", "fit"), used_by=("data",), invalidates=("rank",),
+         record="data", minimum=0, metavar="N"),
     _opt("dedupe", bool, False,
          "keep one copy of exactly duplicated images (equal decoded pixels; the first in "
          "train, val, test and file order); without it copies stay, never in two carved "
@@ -277,8 +276,8 @@ OPTIONS: tuple[Option, ...] = (
          "$SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",), used_by=("rank",), metavar="I/N|auto"),
     _opt("shards", int, None,
          "with --shard auto: the number of shards (a Kubernetes Indexed Job's completions; "
-         "for Slurm, checked against $SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",),
-         minimum=1, metavar="N"),
+         "for Slurm, checked against $SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",), minimum=1,
+         metavar="N"),
     _opt("top_k", int, 15, "keep the K best modules (unless --threshold or --greedy)",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
          invalidates=("rank",), record="fit", minimum=1, metavar="K", exclusive="selection",
@@ -302,8 +301,7 @@ OPTIONS: tuple[Option, ...] = (
          "rank's --threshold (else 0.02) x random configurations (2.3.1); probe: head-only "
          "candidates on the frozen embeddings of each selected module at its own resolution, "
          "4 L2 strengths; A+B runs two sweeps into one candidate pool (e.g. default+probe)",
-         "tune",
-         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
+         "tune", ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
          metavar="SWEEP", validator=sweep_parts),
     _opt("batchnorm", str, "auto",
          "how a module runs while it fine-tunes: train (batch statistics, moving averages "
@@ -321,8 +319,8 @@ OPTIONS: tuple[Option, ...] = (
          choices=("zero", "probe"),
          default_text="the profile's: zero; cpu: probe for BatchNorm in inference mode"),
     _opt("budget", int, None, "number of trials (candidates), never exceeded", "tune",
-         ("tune", "fit"),
-         used_by=("tune",), invalidates=("tune",), record="fit", minimum=1, metavar="L",
+         ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit", minimum=1,
+         metavar="L",
          default_text="4 per module for default and probe; 60/12/4 for paper/cpu/quick "
                       "otherwise"),
     _opt("modules", str, None, "fine-tune these ranked modules instead of the selected ones",
@@ -403,21 +401,18 @@ OPTIONS: tuple[Option, ...] = (
          used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=0.0,
          exclusive_minimum=True, metavar="T"),
     _opt("max_members", int, None, "most distinct members", "budget", ("ensemble", "fit"),
-         used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=1,
-         metavar="K"),
+         used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=1, metavar="K"),
     # --- export
-    _opt("retrain_full", bool, False,
-         "retrain each member on train + validation before exporting", "export",
-         ("export", "fit"), used_by=("export",), invalidates=("export",), record="fit",
-         action="store_true"),
+    _opt("retrain_full", bool, False, "retrain each member on train + validation before "
+         "exporting", "export", ("export", "fit"), used_by=("export",), invalidates=("export",),
+         record="fit", action="store_true"),
     _opt("skip_missing", bool, False, "leave out members whose weights file is missing",
          "export", ("export", "fit"), used_by=("export",), invalidates=("export",),
          record="fit", action="store_true"),
     _opt("export_format", str, "savedmodel",
          "savedmodel: one SavedModel; tflite: also the ensemble as one TFLite model "
          "(OUT-tflite/, RUN/export-tflite/ by default), checked against the SavedModel on "
-         "validation images", "export",
-         ("export",), used_by=("export",), flags=("--format",),
+         "validation images", "export", ("export",), used_by=("export",), flags=("--format",),
          choices=("savedmodel", "tflite")),
     _opt("quantize", str, "none",
          "TFLite weights: none (float32), float16, or dynamic (int8 weights, dynamic-range "
@@ -428,6 +423,11 @@ OPTIONS: tuple[Option, ...] = (
          "member's size is built in (for images of other sizes, the largest member's size "
          "keeps their detail)", "export", ("export",), used_by=("export",), minimum=1,
          maximum=1024, metavar="S", default_text="the task's image size"),
+    _opt("export_student", object, None,
+         "export the distilled student of RUN/distill/ (of MODULE; alone: the one distill "
+         "last wrote) instead of the ensemble: one member, the same signatures and checks, to "
+         "RUN/export-student/ unless --out", "export", ("export",), used_by=("export",),
+         keyword="student", flags=("--student",), nargs="?", const=True, metavar="MODULE"),
     # --- distill
     _opt("student", str, None,
          "the student's module (a module of the run's catalogue)", "distill", ("distill",),

@@ -1636,7 +1636,11 @@ def test_command_lines_map_to_stage_keywords():
     args = parse("export", "--run", "r", "--format", "tflite", "--quantize", "float16")
     assert options.kwargs_for("export", args) == {
         "retrain_full": False, "skip_missing": False, "export_format": "tflite",
-        "quantize": "float16", "tflite_size": None, "cache_dir": None}
+        "quantize": "float16", "tflite_size": None, "cache_dir": None, "student": None}
+    assert options.kwargs_for("export", parse("export", "--run", "r", "--student"))[
+        "student"] is True
+    assert options.kwargs_for("export", parse("export", "--run", "r", "--student", "m"))[
+        "student"] == "m"
     args = parse("export", "--run", "r", "--retrain-full", "--cache-dir", "emb")
     assert (args.retrain_full, options.kwargs_for("export", args)["cache_dir"]) == (True, "emb")
     args = parse("tune", "--run", "r", "--oracle", "h:1", "--modules", "a", "b")

@@ -724,3 +724,97 @@ def test_distill_writes_the_runs_report_again_so_that_it_shows_the_student(
     assert "distilled student (small)" in html.read_text()
     assert (f"report written again, so that it shows the student: {path / 'report.html'} (and "
             "report.md)") in err
+
+
+@pytest.fixture(scope="module")
+def student_run(run_dir, tmp_path_factory, digits):
+    """A copy of `run_dir` with a distilled student of module "small" (short schedule)."""
+    from hubensemble.distill import run_distill
+
+    path = tmp_path_factory.mktemp("student") / "run"
+    shutil.copytree(run_dir, path)
+    run_distill(path, task=digits, progress=False, steps_scale=0.05, init="member")
+    return path
+
+
+def test_export_student_serves_the_students_recorded_probabilities(
+        student_run, digits, tmp_path, in_process):
+    """`distill` left only a candidate folder (RUN/distill/distill-M/): nothing turned the
+    student into a SavedModel or TFLite model, and predict could not take it. `export
+    --student` writes it as a one-member export (RUN/export-student by default), through the
+    ensemble's export path; RUN/export and run.json's export record stay the ensemble's."""
+    path = tmp_path / "run"
+    shutil.copytree(student_run, path)
+    run = Run(path)
+    ensemble_meta = read_export_metadata(run.export)
+    recorded = run.meta()["export"]
+    code, out, err = in_process("export", "--run", path, "--student", "--format", "tflite")
+    assert code == 0, err
+    out_dir = path / "export-student"
+    assert f"exported the student distill-small to {out_dir}" in out + err
+    meta = read_export_metadata(out_dir)
+    assert [m["trial"] for m in meta["members"]] == ["distill-small"]
+    assert meta["members"][0]["weight"] == 1.0
+    student = meta["student"]
+    assert student["module"] == "small" and student["trial"] == "distill-small"
+    assert student["folder"] == "distill/distill-small"
+    # The copy's own teacher (RUN/export), not the folder the run was distilled in.
+    assert student["teacher"]["export"] == os.path.realpath(run.export)
+    assert student["teacher"]["members"] == [m["trial"] for m in ensemble_meta["members"]]
+    assert meta["best_single"] == "distill-small" and meta["objective"] == "distilled"
+    # The ensemble's export and its record are untouched.
+    assert read_export_metadata(run.export) == ensemble_meta
+    assert run.meta()["export"] == recorded
+    # serving_default gives the student's recorded test probabilities.
+    cand = candidate.read_candidate(run.distill, "distill-small")
+    assert cand.load_probs() is None
+    images, _ = next(iter(digits.dataset("test", batch_size=len(digits.test), cache=False)))
+    loaded = tf.saved_model.load(str(out_dir))
+    got = loaded.signatures["serving_default"](images=images)["probabilities"].numpy()
+    np.testing.assert_allclose(got, cand.test_probs, atol=1e-5)
+    assert set(loaded.signatures) >= {"serving_default", "serve_bytes", "serve_members"}
+    assert (path / "export-student-tflite" / "model.tflite").is_file()
+    # predict --model takes it.
+    image = tmp_path / "x.png"
+    tf.io.write_file(str(image), tf.io.encode_png(
+        tf.cast(images[0] * 255 + 0.5, tf.uint8)))
+    code, out, err = in_process("predict", "--model", out_dir, image)
+    assert code == 0, err
+    assert str(image) in out
+
+
+def test_export_student_refuses_a_run_without_that_student_or_with_a_changed_teacher(
+        run_dir, student_run, tmp_path, in_process):
+    from hubensemble.studentexport import student_for_export
+    from hubensemble.options import OptionError
+
+    # No distill.json: no student was distilled.
+    bare = tmp_path / "bare"
+    shutil.copytree(run_dir, bare)
+    code, out, err = in_process("export", "--run", bare, "--student")
+    assert code != 0 and "no distill.json" in err and "hubensemble distill --run" in err
+    assert not (bare / "export-student").exists()
+    # No student of that module: the students there are listed.
+    with pytest.raises(RunError, match=r"no student of module 'fixed'.*small \(distill/"
+                                       r"distill-small\)"):
+        export_ensemble(student_run, student="fixed", progress=False)
+    code, out, err = in_process("export", "--run", student_run, "--student", "fixed")
+    assert code != 0 and "no student of module 'fixed'" in err
+    with pytest.raises(OptionError, match="--student"):
+        export_ensemble(student_run, student="", progress=False)
+    with pytest.raises(OptionError, match="--retrain-full"):
+        export_ensemble(student_run, student=True, retrain_full=True, progress=False)
+    # The teacher export written again since the student learned from it.
+    path = tmp_path / "run"
+    shutil.copytree(student_run, path)
+    folder = Run(path).distill / "distill-small"
+    record = read_json(folder / "trial.json")
+    record["teacher"]["created"] = "2000-01-01T00:00:00"
+    atomic_write_json(folder / "trial.json", record)
+    with pytest.raises(RunError, match=r"changed since \(it was written at 2000-01-01"):
+        student_for_export(path, "small")
+    record["teacher"]["members"] = ["someone-else"]
+    atomic_write_json(folder / "trial.json", record)
+    code, out, err = in_process("export", "--run", path, "--student", "small")
+    assert code != 0 and "held members ['someone-else'] then" in err
+    assert "hubensemble distill --run" in err and not (path / "export-student").exists()

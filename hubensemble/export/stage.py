@@ -21,7 +21,7 @@ from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa
                                       kept_export_folder)  # here: re-exported
 from hubensemble.exportfolder import folder_lock, other_run, run_record
 from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
-                                 check_export_target, is_tflite_export,
+                                 STUDENT_EXPORT_DIR, check_export_target, is_tflite_export,
                                  read_export_metadata, versions)
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
@@ -52,6 +52,8 @@ class ExportResult:
     `tflite`: the TFLite model's record (`export.tflite.TFLiteResult.to_json`) with
     ``--format tflite``, else None. `latency_ms`: {batch: median ms} of the exported
     SavedModel's serving_default, measured after the reload check (machine-dependent).
+    `student`: with `export_ensemble(student=...)` the metadata's "student" record (module,
+    trial, folder, teacher), else None.
     """
 
     path: str
@@ -65,6 +67,7 @@ class ExportResult:
     tflite: dict | None = None
     latency_ms: dict | None = None
     test: dict | None = None
+    student: dict | None = None
 
     def to_json(self) -> dict:
         """The record as a JSON-able dict (what run.json's "export" section holds)."""
@@ -131,7 +134,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                     skip_missing: bool = _EXPORT["skip_missing"],
                     export_format: str = _EXPORT["export_format"],
                     quantize: str = _EXPORT["quantize"],
-                    tflite_size: int | None = _EXPORT["tflite_size"], strategy=None, task=None,
+                    tflite_size: int | None = _EXPORT["tflite_size"],
+                    student: str | bool | None = _EXPORT["student"], strategy=None, task=None,
                     cache_dir=None, progress: bool = True) -> ExportResult:
     """Rebuilds the members of RUN/ensemble.json and writes them as one SavedModel
     (paper 2.3: the ensemble is the weighted average of its members' probabilities).
@@ -151,6 +155,12 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     `tflite_size`, default the task's image size; weights as `quantize` says), checked
     against the reloaded SavedModel on the validation images and timed beside it.
 
+    With `student` (a module name, or True for the last one `distill` wrote:
+    `studentexport.student_for_export`) the distilled student of RUN/distill/ is exported
+    instead, the same way as a one-member ensemble (same signatures, metadata, checks and
+    TFLite option), to RUN/export-student by default; the metadata's "student" names its module,
+    trial and teacher export, and run.json's "export" (the ensemble's) is left as it is.
+
     `out_dir` defaults to RUN/export. `strategy` (a tf.distribute.Strategy) is used for
     retraining; `cache_dir` is the embedding cache a retrained probe or LP-FT head reads
     (None: $HUBENSEMBLE_CACHE_DIR or the default, as in rank and tune). `task` is the run's
@@ -162,13 +172,15 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     has no trial.json or is not "ok", its module has no catalogue entry in run.json, its
     recorded weights file is missing or unreadable (with `skip_missing` such a member is left
     out instead, with a warning, and the other weights renormalised to sum 1), retraining
-    fails, or no member is left; and as `save_export` does. Raises OptionError when
-    `quantize` or `tflite_size` is given without `export_format="tflite"` (they would do
-    nothing), for any value the command line refuses (`options.check_keywords`, e.g.
-    cache_dir ""), and when another process writes `out_dir`, a folder outside the run
-    (`exportfolder.folder_lock`). Warns when `out_dir` holds another run's export
-    (`exportfolder.other_run`), which it replaces; its metadata names this run ("run").
-    TypeError for a `run_dir`, `out_dir` or `task` of another type (`stageargs`).
+    fails, or no member is left; and as `save_export` and (with `student`)
+    `studentexport.student_for_export` do. Raises OptionError when `quantize` or
+    `tflite_size` is given without `export_format="tflite"` (they would do nothing), for
+    `student` with `retrain_full` (`student_for_export`), for any value the command line
+    refuses (`options.check_keywords`, e.g. cache_dir ""), and when another process writes
+    `out_dir`, a folder outside the run (`exportfolder.folder_lock`). Warns when `out_dir`
+    holds another run's export (`exportfolder.other_run`), which it replaces; its metadata
+    names this run ("run"). TypeError for a `run_dir`, `out_dir` or `task` of another type
+    (`stageargs`).
     """
     from hubensemble import stageargs
     from hubensemble.rundir import Run
@@ -184,29 +196,44 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                        tflite_size=tflite_size)
     start = time.time()
     run = Run(run_dir)
-    out_dir = os.path.abspath(out_dir if out_dir is not None else str(run.export))
+    default = run.export if student is None else run.path / STUDENT_EXPORT_DIR
+    out_dir = os.path.abspath(out_dir if out_dir is not None else str(default))
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
+    if student is not None:  # refused (no student, teacher changed) before any work
+        from hubensemble.studentexport import student_for_export
+
+        student = student_for_export(run.path, student, retrain_full=retrain_full)
     check_export_target(out_dir, run_dir=run.path, tflite=export_format == "tflite")
     with folder_lock(out_dir, run.path, "export", "--out"):  # (a fit holds it already)
         result = _export(run, out_dir, start, retrain_full=retrain_full,
                          skip_missing=skip_missing, export_format=export_format,
                          quantize=quantize, tflite_size=tflite_size, strategy=strategy,
-                         task=task, cache_dir=cache_dir, progress=progress)
-    from hubensemble.refresh import refresh_report
+                         task=task, cache_dir=cache_dir, progress=progress, student=student)
+    if student is None:  # the report shows the ensemble's export, not a student's
+        from hubensemble.refresh import refresh_report
 
-    refresh_report(run.path, "the export")
+        refresh_report(run.path, "the export")
     return result
 
 
 def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, quantize,
-            tflite_size, strategy, task, cache_dir, progress) -> ExportResult:
-    """`export_ensemble`'s work, holding the export folder's lock (`folder_lock`)."""
+            tflite_size, strategy, task, cache_dir, progress, student=None) -> ExportResult:
+    """`export_ensemble`'s work, holding the export folder's lock (`folder_lock`); with
+    `student` (its Candidate) that one-member ensemble (`studentexport.student_as_ensemble`)."""
     from hubensemble.ensemble import read_ensemble
+    from hubensemble.studentexport import student_as_ensemble, student_export_record
 
     # What fit checks an export against (`export.adopt`): the bytes of the ensemble it serves.
     made_from = {"ensemble": fileio.file_sha256(run.ensemble_json)
-                 if run.ensemble_json.is_file() else None}
-    ensemble = read_ensemble(run.path)
+                 if run.ensemble_json.is_file() and student is None else None}
+    root, redo = run.candidates, f"re-run `hubensemble tune --run {shell(run.path)}` for it"
+    if student is None:
+        ensemble = read_ensemble(run.path)
+    else:
+        made_from["student"] = fileio.file_sha256(student.folder / candidate.TRIAL_FILE)
+        ensemble, root = student_as_ensemble(student), run.distill
+        redo = (f"run `hubensemble distill --run {shell(run.path)} --student "
+                f"{shell(student.module)}` again")
     entries = list(ensemble.get("members") or [])
     if not entries:
         raise RunError(f"{run.ensemble_json} lists no members; run `hubensemble ensemble "
@@ -221,16 +248,15 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
 
     plans, skipped = [], []
     for i, entry in enumerate(entries):
-        plan, reason = _plan_member(run, i, entry, specs, retrain_full=retrain_full)
+        plan, reason = _plan_member(run, i, entry, specs, retrain_full=retrain_full, root=root)
         if reason is None:
             plans.append(plan)
             continue
         if not skip_missing:
-            first = (f" (delete RUN/candidates/{entry.get('trial')} first)"
-                     if (run.candidates / str(entry.get("trial"))).exists() else "")
-            raise RunError(f"{reason}; re-run `hubensemble tune --run {shell(run.path)}` for "
-                           f"it{first}, or pass --skip-missing to export the ensemble "
-                           "without it")
+            first = (f" (delete RUN/{root.name}/{entry.get('trial')} first)"
+                     if (root / str(entry.get("trial"))).exists() else "")
+            raise RunError(f"{reason}; {redo}{first}, or pass --skip-missing to export the "
+                           "ensemble without it")
         log.warning("%s; leaving it out of the export (--skip-missing)", reason)
         skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
                         "reason": reason})
@@ -257,9 +283,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                 bar.update()
                 if classifier is None:
                     if not skip_missing:
-                        fix = fix or (f"re-run `hubensemble tune --run {shell(run.path)}` for "
-                                      f"it (delete RUN/candidates/{plan.entry.get('trial')} "
-                                      "first)")
+                        fix = fix or (f"{redo} (delete RUN/{root.name}/"
+                                      f"{plan.entry.get('trial')} first)")
                         raise RunError(f"{reason}; {fix}, or pass --skip-missing to export "
                                        "without it")
                     log.warning("%s; leaving it out of the export (--skip-missing)", reason)
@@ -296,6 +321,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                          test=test, split=_split_record(meta), files=_files_record(meta, task),
                          run=run_record(run.path, meta))
     metadata["made_from"] = made_from
+    if student is not None:
+        metadata["student"] = student_export_record(student, run.path)
+        metadata["metrics"]["source"] = f"{metadata['student']['folder']}/trial.json"
     metadata["cost"] = _export_cost(run, members, specs, task, say=say)
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
@@ -304,10 +332,13 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                           skipped=skipped, max_abs_diff=diff,
                           class_names=list(task.class_names), retrain_full=bool(retrain_full),
                           seconds=0.0, cost=metadata["cost"],
-                          latency_ms=read_export_metadata(out_dir).get("latency_ms"), test=test)
+                          latency_ms=read_export_metadata(out_dir).get("latency_ms"), test=test,
+                          student=metadata.get("student"))
 
     def record():  # run.json names what is on disk at OUT (and OUT-tflite)
         result.seconds = time.time() - start
+        if student is not None:  # run.json's "export" stays the ensemble's (distill's teacher)
+            return
         run.update(export={**result.to_json(), **run.export_record(out_dir),
                            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                            "created": metadata["created"]})  # which export it records
@@ -316,24 +347,26 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     # may fail (a failed TFLite step left run.json the previous export's record).
     record()
     if export_format == "tflite":
-        say(f"export: converting the ensemble to TFLite (quantize {quantize}), then checking "
+        say(f"export: converting the {'ensemble' if student is None else 'student'} to TFLite "
+            f"(quantize {quantize}), then checking "
             "it against the SavedModel and timing both")
         result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
                                        quantize=quantize, size=tflite_size).to_json()
     else:
-        _remove_stale_tflite(out_dir, run)
+        _remove_stale_tflite(out_dir, run, student)
     record()
     return result
 
 
-def _plan_member(run, index, entry, specs, *, retrain_full):
-    """(_Plan, None) or (None, reason the member cannot be used)."""
+def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
+    """(_Plan, None) or (None, reason the member cannot be used); its candidate folder is in
+    `root` (RUN/candidates, or RUN/distill for a student)."""
     from hubensemble.catalogue import ModuleSpec
 
     trial = entry.get("trial")
     module = entry.get("module")
     who = f"member {index} (trial {trial!r}, module {module!r})"
-    folder = run.candidates / str(trial)
+    folder = (root or run.candidates) / str(trial)
     cand, why = candidate.inspect(folder)
     if cand is None:
         return None, f"{who}: {folder}: {why}"
@@ -502,7 +535,7 @@ def _teller(progress):
     return lambda text: say(SimpleNamespace(quiet=not progress), text)
 
 
-def _remove_stale_tflite(out_dir, run):
+def _remove_stale_tflite(out_dir, run, student=None):
     # A TFLite model is checked against the SavedModel written with it; this export replaced
     # that SavedModel (often for other members), so the model beside it is of no export now
     # (a new-user check: RUN/export-tflite kept an earlier ensemble, its check "passed").
@@ -512,7 +545,9 @@ def _remove_stale_tflite(out_dir, run):
     shutil.rmtree(folder)
     log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
                 "replaced; run `%s` for one of this export", escaped(folder),
-                run.export_command(out_dir, "--format tflite"))
+                run.export_command(out_dir, *(["--student", shell(student.module)]
+                                              if student is not None else []),
+                                   "--format tflite"))
 
 
 def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size):

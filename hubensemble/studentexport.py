@@ -1,0 +1,129 @@
+"""The distilled student as an export (`hubensemble export --student`): which student of
+RUN/distill/ it is, checked against the teacher export it learned from, and the one-member
+ensemble and metadata record the export stage (`export.stage.export_ensemble`) writes it
+from. Files only, no TensorFlow: the command line refuses before any work."""
+
+from __future__ import annotations
+
+import os
+
+from hubensemble import candidate, options
+from hubensemble.distillcompare import read_distill
+from hubensemble.errors import RunError
+from hubensemble.formats import DISTILL_DIR, read_export_metadata
+from hubensemble.text import shell
+
+
+def student_for_export(run_dir, student=True, *, retrain_full=False) -> candidate.Candidate:
+    """The student `export --student` writes: the candidate folder RUN/distill/<trial>/ of
+    module `student` (a str), or with `student` True the one RUN/distill.json compares (the
+    last `distill`), else the only one there. Files only (no TensorFlow), so the command line
+    refuses before any work.
+
+    Raises RunError when the run has no distill.json (naming `hubensemble distill`), holds no
+    student of that module (listing the students there and the command that trains one), the
+    student's weights file is missing, or its teacher export (trial.json "teacher") is gone
+    or changed since it was distilled: other members, or a later export (its metadata's
+    "created"; students distilled before it was recorded are checked by members only), as
+    the student would be served as the distillation of an ensemble it never learned from.
+    OptionError for a `student` that is neither True nor a non-empty module name, and with
+    `retrain_full` (export's: it retrains members on their labels, not on a teacher).
+    """
+    from hubensemble.rundir import Run
+
+    if retrain_full:
+        raise options.OptionError("--retrain-full retrains members on their labels; the "
+                                  "student (--student) is exported as distill trained it: "
+                                  "give one of them")
+    if student is not True and (not isinstance(student, str) or not student):
+        raise options.OptionError("student (--student) must be a module name of "
+                                  "RUN/distill/, or given alone for the last distilled "
+                                  f"student, got {student!r}")
+    run = Run(run_dir)
+    run.require_started()
+    again = f"hubensemble distill --run {shell(run.path)}"
+    if not run.distill_json.is_file():
+        raise RunError(f"{run.path} has no {run.distill_json.name}: no student was distilled "
+                       f"there; run `{again}` first")
+    kept = [c for c in candidate.scan(run.distill)[0] if c.ok and c.module]
+    there = ", ".join(f"{c.module} ({run.distill.name}/{c.trial})" for c in kept) or "none"
+    if student is True:
+        last = ((read_distill(run.path) or {}).get("student") or {}).get("module")
+        found = [c for c in kept if c.module == last] or (kept if len(kept) == 1 else [])
+        if not found:
+            raise RunError(f"--student names no module and {run.distill_json.name}'s student "
+                           f"{last!r} is not in {run.distill}; the students there: {there}. "
+                           "Name one: --student MODULE")
+    else:
+        found = [c for c in kept if c.module == student]
+        if not found:
+            raise RunError(f"{run.distill} holds no student of module {student!r}; the students "
+                           f"there: {there}. Train one with `{again} --student "
+                           f"{shell(student)}`, or name one of those")
+    cand = found[-1]
+    redo = f"run `{again} --student {shell(cand.module)}` again"
+    if cand.weights_path is None or not cand.weights_path.is_file():
+        raise RunError(f"the student {cand.trial}'s weights file "
+                       f"{cand.weights_path or cand.folder / candidate.WEIGHTS_FILE} is "
+                       f"missing: {redo}")
+    _check_teacher(cand, _teacher_path(cand, run.path), redo)
+    return cand
+
+
+def student_as_ensemble(cand) -> dict:
+    """ensemble.json's shape for the one-member export of student `cand` (a Candidate of
+    RUN/distill/): its one member at weight 1, the objective "distilled", and its trial.json
+    "val"/"test" records ({"ce", "accuracy"}) as the ensemble's and the best single's."""
+    rec = cand.record
+    entry = {"trial": cand.trial, "module": cand.module, "handle": cand.handle,
+             "hparams": cand.hparams, "seed": rec.get("seed"), "weight": 1.0}
+
+    def split(name):
+        got = rec.get(name)
+        return got and {"ensemble": got, "best_single": {"trial": cand.trial, **got}}
+
+    return {"objective": "distilled", "members": [entry], "val": split("val"),
+            "test": split("test")}
+
+
+def student_export_record(cand, run_dir) -> dict:
+    """The export metadata's "student" for student `cand` (a Candidate of RUN/distill/ of the
+    run at `run_dir`): its module, trial, folder (relative to the run) and the teacher export
+    it learned from (trial.json "teacher": export (`_teacher_path`), members, created,
+    retrain_full)."""
+    teacher = cand.record.get("teacher") or {}
+    return {"module": cand.module, "trial": cand.trial, "handle": cand.handle,
+            "folder": f"{DISTILL_DIR}/{cand.folder.name}",
+            "description": f"the distilled student of module {cand.module}",
+            "teacher": {**{k: teacher.get(k) for k in ("members", "created", "retrain_full")},
+                        "export": _teacher_path(cand, run_dir)}}
+
+
+def _teacher_path(cand, run_dir) -> str | None:
+    """Where student `cand`'s teacher export is: inside the run at `run_dir` when it was the
+    run's own (trial.json teacher "in_run"; a moved or copied run names its own), else the
+    absolute path recorded."""
+    teacher = cand.record.get("teacher") or {}
+    if isinstance(teacher.get("in_run"), str):
+        return os.path.join(os.path.realpath(run_dir), teacher["in_run"])
+    return teacher.get("export") if isinstance(teacher.get("export"), str) else None
+
+
+def _check_teacher(cand, path, redo) -> None:
+    """RunError unless the teacher export student `cand` learned from (its trial.json
+    "teacher"), at `path`, is still there with the same members and, when recorded, the same
+    "created"."""
+    teacher = cand.record.get("teacher") or {}
+    info = read_export_metadata(path, strict=False) if path else {}
+    then, now = teacher.get("members") or [], [m.get("trial") for m in info.get("members") or []]
+    if not info:
+        why = f"{path} holds no export now" if path else "trial.json names none"
+    elif sorted(then) != sorted(now):
+        why = f"it held members {then} then, {now} now"
+    elif teacher.get("created") and teacher["created"] != info.get("created"):
+        why = f"it was written at {teacher['created']} then, at {info.get('created')} now"
+    else:
+        return
+    raise RunError(f"the student {cand.trial} learned from the teacher export at {path}, "
+                   f"which changed since ({why}): the export would not be the distillation of "
+                   f"the ensemble it names; {redo} to distil the current export")
