@@ -419,7 +419,7 @@ def read_catalogue_file(path) -> tuple[str, str, str]:
 def raise_problems(problems):
     """Raises one CatalogueError listing `problems` (lines "FILE:LINE: problem"), kept in its
     `problems` attribute for callers that show them one by one."""
-    err = CatalogueError("\n".join(problems))
+    err = CatalogueError.of_lines(problems)
     err.problems = list(problems)
     raise err
 

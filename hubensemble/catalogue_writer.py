@@ -307,7 +307,7 @@ def append_catalogue(path, specs) -> str:
     if problems or len(after) != len(before) + len(specs):
         raise_problems(problems or [f"{path}: cannot append after its last entry (is "
                                     f"`modules:` the file's last block?); add these entries "
-                                    f"by hand:\n{added}"])
+                                    f"by hand:", *added.rstrip("\n").splitlines()])
     atomic_write_text(path, text)
     return added
 

@@ -680,9 +680,10 @@ def _stopped(args, exc: BaseException, *, finished=False) -> int:
     """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
     SIGTERM (what a stopped command keeps is the command's to say: set_defaults; `finished`:
-    it came as the command returned), 2 for the machine's OSError (full disk, …)."""
+    it came as the command returned), 2 for the machine's OSError (full disk, …). The
+    message is one line (`errors.shown`), but for a list of problems (`of_lines`)."""
     exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
-    text, code = f"error: {exc}", 2
+    text, code = f"error: {errors.shown(exc)}", 2  # one line, whatever path it quotes
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
         text += "; " + _WAY_ON.get(exc.errno, "fix the permissions") + (
             ", then run the same command again to resume")

@@ -11,7 +11,36 @@ import threading
 
 
 class HubensembleError(Exception):
-    """Base class: the CLI prints these as one clear message, without a traceback."""
+    """Base class: the CLI prints these as one clear message, without a traceback.
+
+    The message is one line (`shown`), whatever text it quotes (a path with a newline);
+    `lines` is for a message that is deliberately several lines, a list of problems:
+    `of_lines`."""
+
+    #: The message's lines when it lists several (`of_lines`), each shown on a line of its
+    #: own; None: one line.
+    lines = None
+
+    @classmethod
+    def of_lines(cls, lines, **kwargs):
+        """The error whose message is `lines` (str each), one per line: "HEAD:", then one
+        problem a line. `shown` keeps these line breaks and escapes any other."""
+        err = cls("\n".join(lines), **kwargs)
+        err.lines = list(lines)
+        return err
+
+
+def shown(exc: BaseException) -> str:
+    """`exc`'s message as the command line prints it (`hubensemble: error: …` and RUN/log.txt):
+    control characters of the text it quotes escaped (text.escaped: a run folder named with
+    a newline, "a\\nb", split the error line in two), on one line, but for the line breaks of
+    a `HubensembleError.of_lines` list (each line escaped)."""
+    from hubensemble.text import escaped
+
+    lines = getattr(exc, "lines", None)
+    if lines is None or "\n".join(lines) != str(exc):  # (its message changed since)
+        return escaped(str(exc))
+    return "\n".join(escaped(line) for line in lines)
 
 
 class CatalogueError(HubensembleError):

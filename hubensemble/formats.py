@@ -17,7 +17,7 @@ from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
                                 file_sha256,
                                 read_json)
-from hubensemble.text import shell
+from hubensemble.text import escaped, shell
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -319,12 +319,12 @@ def skipped_list(path, kind: str = "run") -> str:
     """Where the whole list of a data load's skipped files is recorded, as the clause that
     follows "and N more, " in a summary that names only three: kind "run", the run folder
     `path`'s run.json (`Run.attach_task`); "evaluate", the evaluation file `path` (`evaluate
-    --out`), or with `path` None the option that would write it. Raises ValueError for
-    another kind."""
+    --out`), or with `path` None the option that would write it; the path on one line
+    (text.escaped). Raises ValueError for another kind."""
     if kind == "run":
-        return f"all listed in {os.path.join(os.fspath(path), RUN_FILE)} (data.task.skipped)"
+        return f"all listed in {escaped(os.path.join(path, RUN_FILE))} (data.task.skipped)"
     if kind == "evaluate":
-        return (f"all listed in {os.fspath(path)} (task.skipped)" if path
+        return (f"all listed in {escaped(os.fspath(path))} (task.skipped)" if path
                 else "pass --out FILE to list them all")
     raise ValueError(f"kind must be 'run' or 'evaluate', got {kind!r}")
 

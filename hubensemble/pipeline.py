@@ -116,7 +116,7 @@ def _clear_run(run):
             path.unlink()
     if kept:
         log.info("--restart kept %d entr%s that no stage writes: %s", len(kept),
-                 "y" if len(kept) == 1 else "ies", ", ".join(sorted(kept)))
+                 "y" if len(kept) == 1 else "ies", ", ".join(escaped(k) for k in sorted(kept)))
 
 
 @shows_progress
@@ -285,7 +285,7 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
     if restart:
         # Before run.json is read: --restart is the way out of a damaged one (Run.meta says so).
         if run.holds_results():
-            log.info("--restart: clearing %s", run.path)
+            log.info("--restart: clearing %s", escaped(run.path))
             _clear_run(run)
         return
     meta = run.meta()
@@ -312,7 +312,7 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
         # The fit before finished nothing (e.g. no module could be ranked, and its error said
         # to fix the catalogue and run the same command again): nothing to keep or discard.
         log.info("the %s changed since %s was fitted, but that fit finished no stage: "
-                 "starting over", " and ".join(changed), run.path)
+                 "starting over", " and ".join(changed), escaped(run.path))
         _clear_run(run)
     elif changed:
         raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; use "
@@ -358,7 +358,7 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
     mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),
          digests={"rank": file_digest(run.ranking_json)})
     say(SimpleNamespace(quiet=not progress),
-        f"fit goes on from the ranking `hubensemble rank` wrote in {run.ranking_json} "
+        f"fit goes on from the ranking `hubensemble rank` wrote in {escaped(run.ranking_json)} "
         f"({len(ranking.ok_rows)} module(s) ranked by {ranking.metric} at --profile "
         f"{ranking.profile}; selected: {', '.join(ranking.selected) or 'none'}): the same "
         "catalogue, data and rank options as this fit, so it is not ranked again; pass "
@@ -532,7 +532,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         read = (name, *STAGE_INPUTS.get(name, ()))
         present = outputs.get(name) is None or Path(outputs[name]).exists()
         if not present and _lost(run, name, export_path):
-            log.warning("%s: %s is gone; running %s again", name, outputs[name], name)
+            log.warning("%s: %s is gone; running %s again", name, escaped(outputs[name]), name)
         now = digests(read)
         done = present and stage_done(run, name, keys[name], now, ran=ran)
         recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}

@@ -2269,3 +2269,42 @@ def test_a_path_with_a_control_character_stays_on_one_line_in_advice_and_warning
     said = [r.getMessage() for r in caplog.records]
     assert said and all("\n" not in m for m in said), said
     assert "cache\\nx" in said[0]
+
+
+def test_an_error_naming_a_path_with_a_newline_is_one_line_and_a_list_keeps_its_lines(
+        tmp_path, in_process):
+    """`hubensemble ensemble --run $'a\\nb'` printed "hubensemble: error: …/a" and "b is not a
+    hubensemble run …" on two lines (a new-user check): the error line shows the message
+    escaped (errors.shown), in RUN/log.txt too, while a message that lists problems one a
+    line (HubensembleError.of_lines: an unknown data spec's schemes, a catalogue's problems)
+    keeps its lines, each escaped."""
+    folder = tmp_path / "a\nb"
+    folder.mkdir()
+    code, _, err = in_process("ensemble", "--run", folder)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"hubensemble: error: {tmp_path}/a\\nb is not a hubensemble run"), err
+    started = tmp_path / "s\nt"
+    started.mkdir()
+    (started / "run.json").write_text("{}")
+    code, _, err = in_process("ensemble", "--run", started)
+    assert code == 2 and err.count("\n") == 1 and "s\\nt" in err, err
+    logged = [line for line in (started / "log.txt").read_text().splitlines() if "error:" in line]
+    assert len(logged) == 1 and "s\\nt" in logged[0], logged
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - name: x\n")
+    code, _, err = in_process("rank", "--catalogue", folder / "c.yaml", cat,
+                              "--data", "sklearn:digits", "--out", tmp_path / "r")
+    assert code == 2 and err.startswith(f"hubensemble: error: {tmp_path}/a\\nb/c.yaml: "), err
+    code, _, err = in_process("rank", "--catalogue", cat, "--data", "no\x1bscheme",
+                              "--out", tmp_path / "r")
+    lines = err.splitlines()
+    assert code == 2 and lines[0].startswith("hubensemble: error: data spec 'no\\x1bscheme' "
+                                             "has no scheme"), err
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "  tfds", "  folder", "  npz", "  sklearn"], err
+    from hubensemble.errors import DataError, shown
+
+    listed = DataError.of_lines(["two problems:", "  a\tb", "  c"])
+    assert str(listed) == "two problems:\n  a\tb\n  c"
+    assert shown(listed) == "two problems:\n  a\\tb\n  c"
+    assert shown(DataError("one\nline")) == "one\\nline"

@@ -44,8 +44,8 @@ def _unknown_spec(spec: str, why: str) -> DataError:
         hint = f" (did you mean folder:{spec}?)"
     elif os.path.isfile(path) and path.endswith(".npz"):
         hint = f" (did you mean npz:{spec}?)"
-    lines = "\n".join(f"  {s}: {_EXAMPLES.get(s, '')}" for s in SCHEMES)
-    return DataError(f"{why}{hint}. A data spec is SCHEME:VALUE, one of:\n{lines}")
+    return DataError.of_lines([f"{why}{hint}. A data spec is SCHEME:VALUE, one of:"]
+                              + [f"  {s}: {_EXAMPLES.get(s, '')}" for s in SCHEMES])
 
 
 def parse_spec(spec: str) -> tuple[str, str]:

@@ -679,7 +679,7 @@ def _rank_section(ranking, **extra):
 def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"):
     if any(r["status"] == "ok" for r in rows):
         return
-    lines = "\n".join(f"  {_named(r)}: {r['reason']}" for r in rows)
+    lines = [f"  {_named(r)}: {r['reason']}" for r in rows]
     # A download that failed is the network's fault, not the entry's: offline, "fix these
     # catalogue entries" sent users to edit correct handles (a new-user check).
     fetch = sum(r.get("stage") == "network" for r in rows)
@@ -690,5 +690,5 @@ def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"
                 f"{fetch} could not be downloaded")
         fix = "; ".join([f"{lead}: check the network (or HTTPS_PROXY), or put the files "
                          "where each reason says"] + ([fix] if fetch < len(rows) else [])) + ";"
-    raise HubensembleError(f"no module could be ranked ({len(rows)} failed):\n{lines}\n{fix} "
-                           f"{'then' if fetch else 'and'} {again}")
+    raise HubensembleError.of_lines([f"no module could be ranked ({len(rows)} failed):", *lines,
+                                     f"{fix} {'then' if fetch else 'and'} {again}"])
