@@ -58,7 +58,8 @@ FitOptions.__module__ = __name__
 @dataclasses.dataclass
 class FitResult:
     """What `fit` produced; every field is also on disk in the run directory. `export_path`
-    and `report_paths` are absolute, as `summary` prints them. `skipped`:
+    and `report_paths` are absolute, as `summary`, `report` and `export` print them: as
+    typed, a link kept (os.path.abspath, not Path.resolve). `skipped`:
     (path, reason) of each file of the data that could not be read and was left out, as
     RUN/run.json lists them (data.task.skipped)."""
 
@@ -85,7 +86,7 @@ class FitResult:
         if self.skipped:
             shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
             text += (f"\ndata: {len(self.skipped)} file(s) skipped, unreadable (e.g. {shown}); "
-                     f"{skipped_list(Path(self.run_dir).resolve())}")
+                     f"{skipped_list(os.path.abspath(self.run_dir))}")
         return text
 
 
@@ -471,7 +472,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.terminal import say
     from hubensemble.tune import run_tune
 
-    export_path = Path(export).resolve() if export else run.export
+    export_path = Path(os.path.abspath(export)) if export else run.export
     robustness_path = run.path / ROBUSTNESS_FILE
 
     # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a
@@ -593,8 +594,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     # Absolute, as the summary names them (a relative --out gave 'runs/digits/export').
     return FitResult(run_dir=run.path, ranking=load_ranking(run.path),
                      ensemble=ensemble_record, metrics=after or ensemble_record.get("test"),
-                     export_path=export_path.resolve(),
-                     report_paths=tuple(Path(p).resolve() for p in paths),
+                     export_path=Path(os.path.abspath(export_path)),
+                     report_paths=tuple(Path(os.path.abspath(p)) for p in paths),
                      robustness=(read_evaluation(robustness_path)
                                  if robustness_path.exists() else None),
                      stage_seconds=seconds, skipped=[tuple(s) for s in task.skipped])

@@ -97,10 +97,11 @@ class Run:
         """Where the run's last export went (run.json "export"; `meta`: run.json already
         read): inside this folder when it was the run's own (its "in_run" entry), so a copied
         or moved run folder names its own export, not the original's; else the absolute path
-        recorded; None before any export."""
+        recorded; None before any export. Absolute as the run folder was named, a link kept
+        (os.path.abspath, as `export` and `report` print paths and compare them)."""
         record = ((self.meta() if meta is None else meta).get("export") or {})
         if record.get("in_run"):
-            return str(self.path.resolve() / record["in_run"])
+            return os.path.join(os.path.abspath(self.path), record["in_run"])
         return record.get("path")
 
     def current_export(self, meta=None) -> tuple[str | None, str | None]:

@@ -1043,7 +1043,7 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     """A new-user check: fit from Python, on a folder with unreadable files, wrote only
     progress bars on stderr, where the command line says "3 file(s) skipped" and warns
     (here: classes without a test example); its summary said nothing of the files. Its
-    paths are absolute, as the summary's."""
+    paths are absolute, as the summary's, and keep a link the caller named."""
     import logging
 
     from PIL import Image
@@ -1056,15 +1056,18 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
             Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
                 data / name / f"{i}.png")
     (data / "circle" / "notes.txt").write_text("not an image")
-    out = tmp_path.resolve() / "run"
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "runs").symlink_to(tmp_path / "disk")
+    out = tmp_path.resolve() / "runs" / "run"
     # A caller who configured no logging (pytest's capture handlers are on the root here).
     monkeypatch.setattr(logging.getLogger(), "handlers", [])
     monkeypatch.chdir(tmp_path)
-    result = hubensemble.fit(catalogue, f"folder:{data}", "run", progress=False,
+    result = hubensemble.fit(catalogue, f"folder:{data}", "runs/run", progress=False,
                              corruptions=False, **dict(FIT, top_k=1))
     stderr = capfd.readouterr().err
     # A relative out: the paths are absolute, as the summary prints them (a new-user check:
-    # export_path was runs/digits/export).
+    # export_path was runs/digits/export), through the link as typed, as `report` and
+    # `export` print them (os.path.abspath; report_paths followed the link to disk/run).
     assert result.export_path == out / "export"
     assert f"export: {result.export_path}" in result.summary()
     assert result.report_paths == (out / "report.md", out / "report.html")
@@ -1305,7 +1308,7 @@ def test_a_stage_resumed_after_an_interrupt_counts_the_time_spent_before(
     assert result.stage_seconds["tune"] == pytest.approx(tune["seconds"], abs=0.01)
     line = next(x for x in result.summary().splitlines() if x.startswith("time per stage"))
     assert (f"tune {tune['seconds']:.1f} s ({tune['interrupted_seconds']:.1f} s of it before "
-            "an interruption)") in line, line
+            "it stopped)") in line, line
     # Reused by the next fit, the record keeps both.
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     again = hubensemble.rundir.Run(out).meta()["stages"]["tune"]
