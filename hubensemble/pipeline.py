@@ -579,7 +579,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
                  if name == "export" else {}),
              **({"interrupted_seconds": round(earlier, 2)} if earlier else {}))
         log.info("%s: done in %.1f s%s", name, seconds[name] - earlier,
-                 f" ({earlier:.1f} s more before an interruption)" if earlier else "")
+                 f" ({earlier:.1f} s more before it stopped)" if earlier else "")
     # A stop Python ignored during the last stage: that stage is done (marked above), the
     # command stops here, and the same command again reuses it all (a new-user check).
     reraise_stop()

@@ -1335,3 +1335,18 @@ def test_a_bare_url_or_email_in_a_name_is_no_link_on_github():
     for text in AUTOLINKED:
         assert text.replace("*", "") in doc.text or text in doc.text, text
     assert shown(body).count("https://evil.example/m.tar.gz") == 3
+
+
+def test_time_spent_before_a_stage_stopped_is_not_called_an_interruption(tmp_path):
+    """A new-user check: after a full disk stopped tune, the next fit's closing table said
+    "tune 12.0 s (5.1 s of it before an interruption)", which reads as a Ctrl-C; the count
+    (run.json's interrupted_seconds) is of any stop, an error too."""
+    from hubensemble.rundir import Run
+
+    make_full_run(tmp_path, robustness=False)
+    Run(tmp_path).modify(lambda m: m.update(stages={"tune": {"seconds": 12.0,
+                                                             "interrupted_seconds": 5.1}}))
+    line = next(t for t in report.summary_table(tmp_path).splitlines()
+                if t.startswith("time per stage"))
+    assert "tune 12.0 s (5.1 s of it before it stopped)" in line, line
+    assert "interrupt" not in line, line

@@ -155,7 +155,9 @@ def summary_table(run_dir) -> str:
             total += float(s or 0)
             fresh += 0.0 if reused else float(s or 0) - before
             parts.append(f"{name} {_seconds(s)}"
-                         + (f" ({_seconds(before)} of it before an interruption)"
+                         # an error (a full disk) as well as Ctrl-C: "interruption" read
+                         # as a Ctrl-C after a full disk (a new-user check)
+                         + (f" ({_seconds(before)} of it before it stopped)"
                             if before else "")
                          + (" (earlier run, reused)" if reused else ""))
         last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
