@@ -461,6 +461,11 @@ def require_validation(task, run=None) -> None:
                "folder": "a val/ folder, or --val-fraction above 0"}.get(
             str(source or "").split(":", 1)[0], "--val-fraction above 0")
         then = "run the fit again"
+        few = None if isinstance(task, dict) else _too_few_distinct(task)
+        if few:
+            how = ("more distinct images per class, or a val/ folder of other images"
+                   if str(source or "").startswith("folder:") else
+                   "more distinct images per class, or a validation split of other images")
         if run is not None:  # the same data in it would be refused as other data
             meta = run.meta()
             args = dict((meta.get("data") or {}).get("args") or {})
@@ -468,7 +473,40 @@ def require_validation(task, run=None) -> None:
             args["splits"] = {k: v for k, v in (args.get("splits") or {}).items()
                               if k != "val"} or None
             then = start_again(run.path, meta, "tune", args=args)
+        if few:
+            raise RunError(f"task {name!r} has no validation examples ({source}); tune and "
+                           f"the ensemble are chosen on them (paper 2.3), and {few}: give it "
+                           f"{how}, then {then}")
         raise RunError(
             f"task {name!r} has no validation examples ({source}); tune and the ensemble "
             f"are chosen on them (paper 2.3): give the data a validation split ({how}; "
             f"--dedupe drops a val split that only copies train), then {then}")
+
+
+def _too_few_distinct(task) -> str | None:
+    """Why no validation split could be carved off `task`'s train split (a Task) whatever
+    the fraction, when that is why: a val split takes a class's image only from its
+    MIN_TRAIN_PER_CLASS + 1-th distinct one (`splits.split_counts`), and exact copies go to
+    one split together (`splits.stratified_split`'s groups), so that a class of 20 copies of
+    one image is one image to the split. None when a class has enough distinct images (then
+    the fraction was 0, or the source has none). "Raise --val-fraction" was the advice when
+    every image was a copy of one, at --val-fraction 0.2 (a new-user check)."""
+    from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
+
+    groups, labels = task.groups("train"), np.asarray(task.train.labels)
+    _, first = np.unique(groups, return_index=True)  # a group is its first copy's class
+    per_class = np.bincount(labels[first], minlength=task.num_classes)
+    need = MIN_TRAIN_PER_CLASS + 1
+    if len(labels) == 0 or per_class.max() >= need:
+        return None
+    distinct = len(first)
+    what = ("every image is a copy of one" if distinct == 1 else
+            f"its {len(labels)} examples are {distinct} distinct images" if distinct < len(labels)
+            else f"it has {distinct} images")
+    shown = ", ".join(f"{n} {int(c)}" for n, c in list(zip(task.class_names, per_class))[:5])
+    shown += ", …" if task.num_classes > 5 else ""
+    copies = (" (exact copies go to one split together, so that none is validated on a copy "
+              "of a training image)" if distinct < len(labels) else "")
+    return (f"{what}{copies}: a class gives the validation split an image only once it has "
+            f"{need} distinct ones ({MIN_TRAIN_PER_CLASS} stay for training); distinct images "
+            f"per class: {shown}")

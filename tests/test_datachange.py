@@ -457,3 +457,32 @@ def test_catalogue_sources_are_recorded_absolute_so_later_advice_names_the_file(
     monkeypatch.chdir(work)
     code, _, err = in_process("tune", "--run", "run", "--profile", "quick", "-q")
     assert code == 2 and pasted(err)[0][:3] == ["rank", "--catalogue", str(work / "cat.yaml")]
+
+
+def test_no_val_split_from_copies_of_one_image_says_so_not_raise_the_fraction(
+        tmp_path, in_process):
+    """A new-user check: 3 class folders of 20 copies of one PNG were refused with "give the
+    data a validation split (a val/ folder, or --val-fraction above 0 …)" at --val-fraction
+    0.2: exact copies go to one split together, so the carve saw one image. The refusal says
+    that, with the count per class, and no --val-fraction; classes of two different images
+    each are named as too few the same way."""
+    from hubensemble.data import load_task
+    from hubensemble.datachange import require_validation
+
+    one = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    for c in "abc":
+        (tmp_path / "same" / c).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(one).save(tmp_path / "same" / c / f"{i}.png")
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: m, handle: zoo:demo/none}\n")
+    code, _, err = in_process("fit", "--catalogue", cat, "--data", f"folder:{tmp_path / 'same'}",
+                              "--out", tmp_path / "run", "-q")
+    assert code == 2 and "every image is a copy of one (exact copies go to one split" in err, err
+    assert "distinct images per class: a 1, b 0, c 0" in err and "--val-fraction" not in err, err
+    draw(tmp_path / "two", n=2)
+    with pytest.raises(RunError) as e:
+        require_validation(load_task(f"folder:{tmp_path / 'two'}", progress=False))
+    assert "it has 6 images: a class gives the validation split an image only once it has 3 " \
+           "distinct ones (2 stay for training); distinct images per class: a 2, b 2, c 2" \
+           in str(e.value) and "--val-fraction" not in str(e.value), str(e.value)
