@@ -692,7 +692,7 @@ def _stopped(args, exc: BaseException, *, finished=False) -> int:
         text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (
             " as the command finished: its work is complete" if finished else "; " + getattr(
                 args, "interrupted", "run the same command again to resume"))
-    stopped("hubensemble: " + text)
+    stopped("hubensemble: " + text, exc)
     return code
 
 

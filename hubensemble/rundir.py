@@ -38,9 +38,10 @@ class _RunLogHandler(logging.FileHandler):
     """RUN/log.txt's handler. A write the machine refuses (a full disk, a file size limit) is
     kept, not printed as logging's "--- Logging error ---" traceback for every record after
     it; `Run.log_file` raises the first one when its block ends well, so the command stops
-    with one line saying so."""
+    with one line saying so, unless the line that stopped the command named it already."""
 
     error: OSError | None = None
+    error_said = False  # the command's stop line named `error` (terminal.stopped)
     failed = False  # an ERROR record came (the command line logs its refusal so)
     run_log = True  # not the caller's handler (`terminal.LastResort`)
 
@@ -509,7 +510,9 @@ class Run:
                         remove_unused(made, UNUSED_ENTRIES)
                     else:
                         self._remove_created(had)
-        if handler.error is not None:  # the block ended well, but its log is incomplete
+        # The block ended well, but its log is incomplete: said, unless the command's own
+        # stop line said it already (terminal.stopped).
+        if handler.error is not None and not handler.error_said:
             raise handler.error
 
     def _remove_created(self, had: set[str]) -> None:

@@ -150,10 +150,31 @@ def print_result(text):
     print(printable(text))
 
 
-def stopped(text):
-    """Why a command stopped: on stderr even with -q, and at ERROR for RUN/log.txt."""
+def stopped(text, exc: BaseException | None = None):
+    """Why a command stopped (`exc`, when an exception says it): on stderr even with -q, and
+    at ERROR for RUN/log.txt. When RUN/log.txt could not be written, the one line says so:
+    nothing more when `exc` is the machine's same refusal (a full disk: the way on is the
+    same), else " (RUN/log.txt could not be written either: REASON)" at its end. A second
+    "hubensemble: error: … log.txt" line followed it (a new-user check on a full disk;
+    `Run.log_file` raises the log's error only when no stop line took it)."""
     log.error("%s", text, extra={PRINTED: True})
-    _to_stderr(text)
+    _to_stderr(text + _log_not_written(exc))
+
+
+def _log_not_written(exc) -> str:
+    """What `stopped` adds when a run's log handler (its `run_log`, `error`:
+    rundir._RunLogHandler) kept a refused write, marking it said (`error_said`)."""
+    from hubensemble.text import escaped
+
+    for handler in logging.getLogger("hubensemble").handlers:
+        error = getattr(handler, "error", None) if getattr(handler, "run_log", False) else None
+        if error is not None:
+            handler.error_said = True
+            if isinstance(exc, OSError) and exc.errno == error.errno:
+                return ""  # one cause, one way on
+            return (f" ({escaped(error.filename or handler.baseFilename)} could not be written "
+                    f"either: {error.strerror or error})")
+    return ""
 
 
 def crashed(exc: BaseException):
