@@ -424,8 +424,22 @@ def raise_problems(problems):
     raise err
 
 
+def _catalogue_path(function: str, name: str, value):
+    """TypeError naming `function`'s argument `name` unless `value` is a catalogue file's path
+    (str or os.PathLike of str): load_catalogue(None) said "expected str, bytes or
+    os.PathLike object, not NoneType" (a new-user check)."""
+    from hubensemble.text import described
+
+    if not isinstance(value, (str, os.PathLike)) or not isinstance(os.fspath(value), str):
+        raise TypeError(f"{function}() {name} must be a catalogue YAML path (str or "
+                        f"os.PathLike), got {described(value)}; e.g. "
+                        f"{name}='catalogue/demo.yaml'")
+
+
 def load_catalogue(path) -> list[ModuleSpec]:
-    """All entries of one catalogue file; a CatalogueError lists every problem found."""
+    """All entries of one catalogue file `path` (str or os.PathLike); a CatalogueError lists
+    every problem found; TypeError naming `path` for another type."""
+    _catalogue_path("load_catalogue", "path", path)
     specs, problems = parse_catalogue_text(*read_catalogue_file(path))
     if problems:
         raise_problems(problems)
@@ -435,8 +449,19 @@ def load_catalogue(path) -> list[ModuleSpec]:
 def load_catalogues(paths) -> list[ModuleSpec]:
     """The entries of several catalogues, in order; names must be unique across all of them.
 
-    The same file given twice is read once.
+    The same file given twice is read once. `paths`: a list (any iterable) of str or
+    os.PathLike; TypeError naming it for one path alone (a str was read as one file per
+    character) or for another type, and for an item that is not a path.
     """
+    if isinstance(paths, (str, bytes, os.PathLike)) or not hasattr(paths, "__iter__"):
+        from hubensemble.text import described
+
+        raise TypeError(f"load_catalogues() paths must be a list of catalogue YAML paths, got "
+                        f"{described(paths)}; e.g. paths=['catalogue/demo.yaml'] (one file: "
+                        f"load_catalogue(path))")
+    paths = list(paths)
+    for i, path in enumerate(paths):
+        _catalogue_path("load_catalogues", f"paths[{i}]", path)
     specs, problems, seen_files, by_name = [], [], set(), {}
     for path in paths:
         real = os.path.realpath(os.fspath(path))

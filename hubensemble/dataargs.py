@@ -59,14 +59,16 @@ class DataArgs:
     def load(self):
         """The task (data.load_task with these arguments): a validated hubensemble.data.Task;
         DataError when the data cannot be read or used. Each skipped file is logged (INFO)."""
-        from hubensemble.data import load_task
+        from hubensemble.data.specs import load_task, skips_said
 
         fn = _import(self.label_fn) if self.label_fn else None
-        task = load_task(self.spec, data_dir=self.data_dir, seed=self.seed, splits=self.splits,
-                         label_key=self.label_key, image_key=self.image_key, label_fn=fn,
-                         synthetic=self.synthetic, flip=self.flip,
-                         val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-                         min_per_class=self.min_per_class, dedupe=self.dedupe)
+        with skips_said():  # the command's or fit's data summary says them, once
+            task = load_task(self.spec, data_dir=self.data_dir, seed=self.seed, splits=self.splits,
+                             label_key=self.label_key, image_key=self.image_key,
+                             label_fn=fn, synthetic=self.synthetic, flip=self.flip,
+                             val_fraction=self.val_fraction,
+                             test_fraction=self.test_fraction,
+                             min_per_class=self.min_per_class, dedupe=self.dedupe)
         # The task's summary names three skipped files; a run's log (RUN/log.txt, when one is
         # attached) names every one (run.json lists them too).
         for path, reason in task.skipped:

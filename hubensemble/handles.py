@@ -19,6 +19,8 @@ import os
 import re
 import urllib.parse
 
+from hubensemble.text import described
+
 # A name starts with a letter, digit or "_": one starting with "-" reads as an option in
 # `--modules -x` (argparse refuses it), one starting with "." as a hidden file.
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -124,6 +126,15 @@ class HandleFormError(ValueError):
 _Bad = HandleFormError  # the short name keeps the many messages below readable
 
 
+class HandleTypeError(HandleFormError, TypeError):
+    """A handle that is not a str (None, a number): a TypeError for a Python caller, and,
+    being a HandleFormError too, a catalogue's `field 'handle'` problem line."""
+
+    def __init__(self, problem, hint):
+        super().__init__(problem, hint)
+        self.args = (f"handle {problem}; {hint}",)  # the argument named, for a Python caller
+
+
 def handle_kind(handle: str) -> str:
     """Which resolver a (checked) handle needs: tfhub, kaggle, http, gcs, zoo, keras
     (``keras:NAME``), keras-hub (``kaggle://…`` / ``hf://…`` presets) or local."""
@@ -215,10 +226,15 @@ def _kaggle_parts(handle):
 
 
 def check_handle_form(handle) -> None:
-    """Raises HandleFormError (what is wrong, what to write instead) unless `handle` has one
-    of the accepted forms. Looks at the string only: no file system, no network."""
-    if not isinstance(handle, str) or not handle.strip():
-        raise _Bad(f"must be a non-empty string, got {type(handle).__name__} {handle!r}",
+    """Raises HandleFormError (a ValueError: what is wrong, what to write instead) unless
+    `handle` has one of the accepted forms; HandleTypeError (a TypeError too, "handle must be
+    a non-empty string, got NoneType None; …") when it is not a str. Looks at the string
+    only: no file system, no network."""
+    if not isinstance(handle, str):
+        raise HandleTypeError(f"must be a non-empty string, got {described(handle)}",
+                              f"write one of {_HANDLE_FORMS} instead")
+    if not handle.strip():
+        raise _Bad(f"must be a non-empty string, got {handle!r}",
                    f"write one of {_HANDLE_FORMS} instead")
     if handle != handle.strip():
         raise _Bad(f"{handle!r} has leading or trailing spaces",

@@ -1538,3 +1538,49 @@ def test_a_skipped_files_name_stays_on_one_line_in_the_summary_and_refusals(tmp_
     with pytest.raises(DataError) as refused:
         load_task(f"folder:{only.parent}")
     assert "n\\nx\\x1b[2J.png: " in str(refused.value) and "\x1b" not in str(refused.value)
+
+
+def test_load_task_warns_of_skipped_files_once_and_wrong_types_name_the_argument(
+        tmp_path, caplog):
+    """A new-user check: load_task('folder:DIR') with 2 unreadable files said nothing of them
+    (only Task.skipped held them) where fit warns; fit's own load (DataArgs.load) warns once,
+    by its data summary, not twice. load_catalogue(None) and check_handle_form(None) said
+    "expected str, bytes or os.PathLike object, not NoneType" / "got NoneType None"."""
+    import logging
+
+    from PIL import Image
+
+    from hubensemble.catalogue import load_catalogue, load_catalogues
+    from hubensemble.data import load_task
+    from hubensemble.handles import HandleFormError, check_handle_form
+    from hubensemble.rundir import DataArgs
+
+    rng = np.random.default_rng(0)
+    for c in "ab":
+        (tmp_path / c).mkdir()
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), np.uint8)).save(
+                tmp_path / c / f"{i}.png")
+    (tmp_path / "a" / "x.png").write_bytes(b"not a png")
+    (tmp_path / "b" / "y.jpg").write_bytes(b"")
+    spec = f"folder:{tmp_path}"
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        task = load_task(spec, progress=False)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(task.skipped) == 2 and warned == [task.summary()], warned
+    assert "2 file(s) skipped" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        DataArgs(spec=spec).load()  # fit's and the commands' load: their summary warns
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    for call, words in ((lambda: load_catalogue(None), "load_catalogue() path must be a "
+                         "catalogue YAML path (str or os.PathLike), got NoneType None"),
+                        (lambda: load_catalogues("c.yaml"), "load_catalogues() paths must be "
+                         "a list of catalogue YAML paths, got str 'c.yaml'"),
+                        (lambda: check_handle_form(None), "handle must be a non-empty string, "
+                         "got NoneType None; write one of")):
+        with pytest.raises(TypeError) as e:
+            call()
+        assert str(e.value).startswith(words), str(e.value)
+    with pytest.raises(HandleFormError):  # a catalogue's problem line, as before
+        check_handle_form(3)

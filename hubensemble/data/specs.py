@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import logging
 import math
@@ -309,6 +311,21 @@ def data_way(data, *, name: str = "data", loaded: bool = False) -> str:
                f"y_val=...) and {name}='npz:d.npz'"))
 
 
+#: True while a caller that says the skipped files itself loads (`skips_said`): fit's and the
+#: commands' data load (`DataArgs.load`), whose data summary warns of them once.
+_SKIPS_SAID = contextvars.ContextVar("hubensemble_skips_said", default=False)
+
+
+@contextlib.contextmanager
+def skips_said():
+    """Within the block, `load_task` leaves the files it skipped to its caller to say."""
+    token = _SKIPS_SAID.set(True)
+    try:
+        yield
+    finally:
+        _SKIPS_SAID.reset(token)
+
+
 @shows_progress
 def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
               splits: dict[str, str | None] | None = _D("splits"),
@@ -346,6 +363,10 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     that cannot be read or does not fit in memory, and a task the method cannot use (see
     `validate_task`); TypeError for a `spec` that is not a str, with the spec of a path or the
     recipe of a Task of arrays (`data_way`).
+
+    Files that could not be read are left out (`Task.skipped`: [(path, reason)]) and said in
+    one WARNING, the task's summary (`Task.summary`), as `fit` says them; a caller that says
+    them itself loads within `skips_said()`.
     """
     if not isinstance(spec, str):
         raise TypeError(f"load_task() spec must be a data spec (a str such as 'sklearn:digits', "
@@ -376,7 +397,12 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     if flip is not None:
         task.flip = bool(flip)
     task = dataclasses.replace(task)  # a fresh object: no cached fingerprint from before
-    return _validated(task, min_per_class=min_per_class)
+    task = _validated(task, min_per_class=min_per_class)
+    if task.skipped and not _SKIPS_SAID.get():
+        # As fit warns of them (its data summary, `pipeline._say_data`): Python's load_task
+        # said nothing of 2 unreadable files, which only Task.skipped held (a new-user check).
+        log.warning("%s", task.summary())
+    return task
 
 
 def _validated(task: Task, **rules) -> Task:
