@@ -282,9 +282,7 @@ class Run:
             args, kept = data_args.to_json(), (meta.get("data") or {}).get("args") or {}
             if (not data_args.reloadable and kept.get("reloadable", True) and kept.get("spec")
                     and meta["data"].get("task", {}).get("fingerprint") == task.fingerprint):
-                # The same data given in Python: the spec that loads it again stays, else
-                # run_rank(RUN, specs, task) left `export --run RUN` unable to load its data.
-                args = kept
+                args = kept  # the same data given in Python: how to load it again stays
             meta["data"] = {"args": args, "task": task.to_json()}
 
         # run.json first: labels/ in a folder without it is never a run's
