@@ -548,6 +548,41 @@ def test_a_signature_module_whose_variables_are_not_exposed_is_said_frozen(tmp_p
     assert load_catalogue(target)[0].params == 3 * 3 * 3 * 5
 
 
+@pytest.mark.parametrize("kind", ["tf.Module", "model.export", "reusable"])
+def test_a_model_holding_any_kind_of_savedmodel_exports_and_reloads(tmp_path, kind,
+                                                                    tiny_module):
+    # A tf.Module saved with only a signature (rank, tune, cost worked: "used frozen") made
+    # fit's export crash in TensorFlow: "Tried to export a function which references an
+    # 'untracked' resource" (the variables its signature reads, which HubLayer held nowhere).
+    from hubensemble.export import ExportMember, save_export
+
+    path = str(tmp_path / "module")
+    if kind == "tf.Module":
+        _channels_module(path, 3)
+    elif kind == "model.export":
+        _classifier(3).export(path, verbose=False)
+    else:
+        path = tiny_module
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    x = HubLayer(path, trainable=True)(inputs)
+    clf = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    images = X[:, :16, :16]
+    want = clf(images).numpy()
+    out = tmp_path / "export"
+    assert save_export([ExportMember(clf, 16, 1.0, {"trial": "t0"})], list("abcd"), out,
+                       check_images=images) <= 1e-5
+    served = tf.saved_model.load(str(out)).signatures["serving_default"]
+    assert np.abs(served(images=tf.constant(images))["probabilities"].numpy()
+                  - want).max() <= 1e-5
+    # The same kind of fault in the other ways a model holding the layer is saved.
+    write_hub_module(clf, tmp_path / "rewritten")
+    assert np.abs(HubLayer(tmp_path / "rewritten")(images).numpy() - want).max() <= 1e-5
+    tf.saved_model.save(clf, str(tmp_path / "plain"))
+    assert np.abs(tf.saved_model.load(str(tmp_path / "plain")).signatures["serving_default"](
+        tf.constant(images))["output_0"].numpy() - want).max() <= 1e-5
+
+
 def test_catalogue_add_names_its_flag_where_the_module_asks_for_a_field(tmp_path, caplog):
     # A dict output was told to "set output_key on its catalogue entry": `catalogue add`
     # writes the entry, and takes the field as --output-key.

@@ -109,8 +109,13 @@ class EnsembleModule:
                         axis=1)
 
     def variables(self):
-        """Every tf.Variable of the members, once each (the reusable SavedModel's API)."""
-        return _unique([_tf_var(v) for v in self.layer.variables])
+        """Every tf.Variable of the members, once each (the reusable SavedModel's API): their
+        Keras variables and those a member's modules read that Keras does not hold
+        (`HubLayer.captured_module_variables`: a tf.Module saved with only a signature), which
+        the SavedModel must track or tf.saved_model.save refuses the signatures."""
+        captured = [v for m in self.members for layer in _all_layers(m.classifier)
+                    for v in getattr(layer, "captured_module_variables", ())]
+        return _unique([_tf_var(v) for v in self.layer.variables] + captured)
 
     def trainable_variables(self):
         """The members' trainable tf.Variables, once each."""

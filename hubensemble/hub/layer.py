@@ -124,7 +124,10 @@ class HubLayer(keras.layers.Layer):
     The layer owns the module's own variables (no copies), so fine-tuning updates the module
     (a Keras-model module is tracked as the sub-model ``module_model``; a SavedModel's
     tf.Variables are wrapped); a module without trainable variables stays frozen (a probe),
-    with a warning;
+    with a warning; the variables its signature reads that it does not expose (a tf.Module
+    saved with only a signature) are kept, not wrapped, in ``captured_module_variables``
+    (tf.Variables, outside the layer's weights), so a SavedModel of a model holding the
+    layer (the export, ``write_hub_module``, ``tf.saved_model.save``) tracks them;
     its regularisation losses are added while training (``_reg_losses``; the export reads
     them too). Serialises by handle: ``from_config`` loads the module again and Keras restores
     the fine-tuned weights on top. Load inside ``strategy.scope()`` to distribute it. In a new
@@ -220,6 +223,15 @@ class HubLayer(keras.layers.Layer):
                                 shape=v.shape, name=f"module_{i}_" + _clean(v.name))
             self._track_variable(kv)
             self._module_variables.append(kv)
+        # The variables the module's functions read that no Keras variable wraps (a tf.Module
+        # saved with only a signature exposes none): kept in a tracked attribute, so that
+        # tf.saved_model.save of a model holding this layer (the export, write_hub_module,
+        # keras.Model.export) finds them; outside Keras' weights, so weights files keep
+        # their layout.
+        wrapped = {id(v.value if isinstance(v, keras.Variable) else v)
+                   for v in runtime.variables}
+        self.captured_module_variables = [v for v in held_variables(runtime)
+                                          if id(v) not in wrapped]
         self._reg_losses = runtime.regularization_losses
         self.batchnorm, self.batchnorm_evidence = resolve_batchnorm(
             batchnorm, [v.name for v in runtime.variables])

@@ -65,7 +65,11 @@ def write_hub_module(model, path, *, input_size=None, metadata=None):
     # `variables` property has no setter.
     root = tf.train.Checkpoint()
     root.__call__ = fn
-    root.variables = [_tf_var(v) for v in model.variables]
+    # With the variables a HubLayer's module reads that Keras does not hold (a tf.Module saved
+    # with only a signature): untracked, they make tf.saved_model.save refuse the function.
+    root.variables = _unique([_tf_var(v) for v in model.variables] + [
+        v for layer in model._flatten_layers(include_self=True)
+        for v in getattr(layer, "captured_module_variables", ())])
     root.trainable_variables = [_tf_var(v) for v in model.trainable_variables]
     root.regularization_losses = _regularization_fns(model)
     os.makedirs(parent, exist_ok=True)
@@ -101,6 +105,15 @@ def write_hub_module(model, path, *, input_size=None, metadata=None):
 def _tf_var(v):
     # Keras 3 wraps each tf.Variable; the SavedModel must hold the tf.Variable itself.
     return v.value if isinstance(v, keras.Variable) else v
+
+
+def _unique(variables):
+    seen, out = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
 
 
 def _regularization_fns(model):
