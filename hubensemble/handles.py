@@ -8,7 +8,9 @@ architecture, a Keras model file or a keras-hub preset); `KERAS_APPLICATIONS` de
 ``keras:NAME`` architectures. `local_source` and `local_handle_warnings` (a catalogue's
 local handles missing on this machine or holding no module) look at the file system, and so
 does `canonical_handle` for local paths (one text per module, whatever the spelling), which
-`same_module_pairs` uses to find entries that load the same module.
+`same_module_pairs` uses to find entries that load the same module; `signature_reading`
+reads a local SavedModel's saved_model.pb (TensorFlow's protocol buffer, nothing loaded) to
+tell the signature and output key an entry that leaves them out is called through.
 """
 
 from __future__ import annotations
@@ -508,26 +510,106 @@ SAME_MODULE_FIELDS = ("weights", "layer", "signature", "output_key", "value_rang
                       "input_size", "native_size", "input_dtype", "trust")
 
 
+#: The SAME_MODULE_FIELDS whose value left out means the module's own default, which
+#: `same_module_pairs` resolves (`entry_reading`) where it can without loading the module.
+DEFAULTED_FIELDS = ("signature", "output_key")
+
+
+def signature_reading(path, signature=None, output_key=None) -> tuple | None:
+    """(signature, output_key) a local SavedModel folder `path` is called through with these
+    catalogue fields (None: the module's default), read from its saved_model.pb (milliseconds,
+    nothing loaded): (None, `output_key`) when it is a reusable SavedModel called through its
+    ``__call__`` (no signature named); else the signature named or the runtime's default
+    (serving_default, else default, else the only one) and its output key (the one named,
+    else its only output, else "default"). None when that cannot be told without loading it
+    (no saved_model.pb, several meta graphs, an unreadable file, a signature or output it
+    lacks: loading it says why)."""
+    pb = os.path.join(os.fspath(path), "saved_model.pb")
+    if not os.path.isfile(pb):
+        return None
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    try:
+        with open(pb, "rb") as f:
+            proto.ParseFromString(f.read())
+    except Exception:  # noqa: BLE001 - unreadable or not a SavedModel: loading says why
+        return None
+    if len(proto.meta_graphs) != 1:
+        return None
+    graph = proto.meta_graphs[0]
+    nodes = graph.object_graph_def.nodes
+    root = {c.local_name for c in nodes[0].children} if nodes else set()
+    if signature is None and {"__call__", "variables"} <= root:
+        return None, output_key
+    signatures = graph.signature_def
+    name = signature
+    if name is None:
+        name = next((n for n in ("serving_default", "default") if n in signatures),
+                    next(iter(signatures)) if len(signatures) == 1 else None)
+    if name not in signatures:
+        return None
+    outputs = list(signatures[name].outputs)
+    key = output_key
+    if key is None:
+        key = outputs[0] if len(outputs) == 1 else ("default" if "default" in outputs else None)
+    if key not in outputs:
+        return None
+    return name, key
+
+
+def entry_reading(spec) -> dict | None:
+    """{"signature": …, "output_key": …} a catalogue entry (a ModuleSpec-like record) is
+    called through (`signature_reading`) when its handle is a local SavedModel folder; None
+    for any other handle (telling needs the module downloaded or loaded) or when it cannot
+    be told. What `same_module_pairs` compares DEFAULTED_FIELDS by."""
+    if handle_kind(spec.handle) != "local":
+        return None
+    found = signature_reading(canonical_handle(spec.handle), getattr(spec, "signature", None),
+                              getattr(spec, "output_key", None))
+    return None if found is None else {"signature": found[0], "output_key": found[1]}
+
+
 def same_module_pairs(specs) -> list[tuple[object, object, str]]:
     """(later, earlier, why) for each entry of `specs` (ModuleSpec-like records, in catalogue
     order) that loads the very module an earlier entry loads, read the same way (every
     SAME_MODULE_FIELDS value equal): the same handle in any spelling (`canonical_handle`;
     why "the same handle H", H the canonical form) or the same `sha256` pin (why "the same
-    sha256 0123456789ab…"). Each later entry is paired with the first such earlier one."""
-    seen, pairs = {}, []
+    sha256 0123456789ab…"). Each later entry is paired with the first such earlier one.
+
+    Two entries of one module that differ only in DEFAULTED_FIELDS are compared by what those
+    resolve to (`entry_reading`: a local SavedModel's saved_model.pb is read, nothing
+    loaded), so one that leaves `signature` out and one that writes out the default
+    `catalogue add` found ("serving_default") are the same reading. Where that cannot be told
+    without loading the module (a remote handle), rank compares them after loading."""
+    earlier_by_key, pairs = {}, []
     for spec in specs:
-        how = tuple(getattr(spec, f, None) for f in SAME_MODULE_FIELDS)
-        keys = [("handle", canonical_handle(spec.handle), how)]
+        keys = [("handle", canonical_handle(spec.handle))]
         if getattr(spec, "sha256", None):
-            keys.append(("sha256", spec.sha256.lower(), how))
-        found = next((k for k in keys if k in seen), None)
+            keys.append(("sha256", spec.sha256.lower()))
+        found = next(((key, other) for key in keys for other in earlier_by_key.get(key, ())
+                      if _same_reading(spec, other)), None)
         if found is not None:
-            why = (f"the same handle {found[1]}" if found[0] == "handle" else
-                   f"the same sha256 {found[1][:12]}…")
-            pairs.append((spec, seen[found], why))
+            (kind, value), other = found
+            why = (f"the same handle {value}" if kind == "handle" else
+                   f"the same sha256 {value[:12]}…")
+            pairs.append((spec, other, why))
         for key in keys:
-            seen.setdefault(key, spec)
+            earlier_by_key.setdefault(key, []).append(spec)
     return pairs
+
+
+def _same_reading(a, b) -> bool:
+    """Whether entries `a` and `b` (of one module) read it the same way: every
+    SAME_MODULE_FIELDS value equal, or equal once DEFAULTED_FIELDS are resolved
+    (`entry_reading`)."""
+    differ = {f for f in SAME_MODULE_FIELDS if getattr(a, f, None) != getattr(b, f, None)}
+    if not differ:
+        return True
+    if not differ <= set(DEFAULTED_FIELDS):
+        return False
+    ra, rb = entry_reading(a), entry_reading(b)
+    return ra is not None and ra == rb
 
 
 def same_module_warnings(specs, *, across_files=False) -> list[str]:

@@ -952,6 +952,19 @@ def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good
     assert shard.row("again")["stage"] == "duplicate"
 
 
+def test_a_duplicate_of_an_entry_that_failed_says_why_it_failed(task, good, tmp_path):
+    # The copy's row said "ranked once, as 'bad'" when 'bad' had not been ranked at all.
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "saved_model.pb").write_bytes(b"not a protocol buffer")
+    os.symlink(tmp_path / "bad", tmp_path / "link")
+    bad = ModuleSpec(name="bad", handle=str(tmp_path / "bad"), source="c.yaml:2")
+    copy = ModuleSpec(name="copy", handle=str(tmp_path / "link"), source="c.yaml:4")
+    result = ranked([good[0], bad, copy], task, tmp_path / "run")
+    failed, row = result.row("bad"), result.row("copy")
+    assert failed["status"] == "failed" and row["stage"] == "duplicate", row
+    assert f"ranked once, as 'bad', which failed: {failed['reason']}" in row["reason"], row
+
+
 def test_exact_copies_do_not_vote_for_each_other(tmp_path, good):
     """Issue 13, example 5: three classes of pure-noise images, every file copied once.
     Plain leave-one-out kNN lets each image's copy vote for it (a perfect score on noise);

@@ -25,7 +25,7 @@ import hubensemble
 from conftest import make_tiny_model
 from reliability.scenarios import Server
 from hubensemble import cli
-from hubensemble.catalogue import load_catalogue
+from hubensemble.catalogue import ModuleSpec, load_catalogue
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import read_json
 from hubensemble.hub import HubLayer, ModuleRuntime, remote, resolvers, sources, write_hub_module
@@ -581,6 +581,32 @@ def test_a_model_holding_any_kind_of_savedmodel_exports_and_reloads(tmp_path, ki
     tf.saved_model.save(clf, str(tmp_path / "plain"))
     assert np.abs(tf.saved_model.load(str(tmp_path / "plain")).signatures["serving_default"](
         tf.constant(images))["output_0"].numpy() - want).max() <= 1e-5
+
+
+def test_an_entry_writing_out_its_modules_defaults_is_the_same_module(tmp_path, in_process,
+                                                                      caplog):
+    # `catalogue add` writes `signature: serving_default` and `output_key`: an entry of the
+    # same folder without them was not matched (compared as written), and add, validate and
+    # rank took the two for two modules.
+    from hubensemble.handles import same_module_pairs
+
+    _channels_module(str(tmp_path / "tfmodule"), 3)
+    target = tmp_path / "c.yaml"
+    target.write_text("modules:\n  - name: t1\n    handle: ./tfmodule\n")
+    with caplog.at_level(logging.WARNING, logger="hubensemble.catalogue_writer"):
+        code, _, err = in_process("catalogue", "add", tmp_path / "tfmodule", "--to", target)
+    assert code == 0, err
+    specs = load_catalogue(target)
+    assert (specs[1].signature, specs[1].output_key) == ("serving_default", "output_0")
+    assert "tfmodule loads the same module as t1" in caplog.text
+    code, _, err = in_process("catalogue", "validate", target)
+    assert code == 0 and "entry 'tfmodule' loads the same module as entry 't1'" in err, err
+    # Another signature of one module is another reading (keras.Model.export: serve and
+    # serving_default); a default resolved from saved_model.pb, nothing loaded.
+    _classifier(5).export(str(tmp_path / "exported"), verbose=False)
+    a, b, c = (ModuleSpec(name, str(tmp_path / "exported"), signature=sig) for name, sig in
+               (("a", None), ("b", "serve"), ("c", "serving_default")))
+    assert [(x.name, y.name) for x, y, _ in same_module_pairs([a, b, c])] == [("c", "a")]
 
 
 def test_catalogue_add_names_its_flag_where_the_module_asks_for_a_field(tmp_path, caplog):

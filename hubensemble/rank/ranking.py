@@ -406,14 +406,17 @@ def _failure_reason(exc):
     return f"{type(exc).__name__}: {first_line(exc)}", "error"
 
 
-def _duplicate(spec, earlier, why) -> ModuleLoadError:
+def _duplicate(spec, earlier, why, failed=None) -> ModuleLoadError:
     """The row's failure (stage "duplicate") of an entry that loads the same module as an
     earlier one, read the same way (`handles.same_module_pairs`): ranked once, as that one,
-    so it is neither embedded nor tuned twice."""
+    so it is neither embedded nor tuned twice. `failed`: the earlier entry's row when it
+    failed (its reason is said: it is this entry's too), else None."""
+    said = (f"ranked once, as {earlier.name!r}, which failed: {failed['reason']}"
+            if failed else f"ranked once, as {earlier.name!r}")
     return ModuleLoadError(f"loads the same module as entry {earlier.name!r} "
                            f"({earlier.source or 'above'}), read the same way ({why}): "
-                           f"ranked once, as {earlier.name!r}; leave one of them out of the "
-                           "catalogue", module=spec.name, handle=spec.handle, stage="duplicate")
+                           f"{said}; leave one of them out of the catalogue",
+                           module=spec.name, handle=spec.handle, stage="duplicate")
 
 
 def _base_row(index, spec):
@@ -561,7 +564,10 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             bar.set_postfix_str(spec.name)
             try:
                 if id(spec) in same:  # the whole catalogue's pairs: every shard decides alike
-                    raise _duplicate(spec, *same[id(spec)])
+                    earlier, why = same[id(spec)]
+                    raise _duplicate(spec, earlier, why, next(
+                        (r for r in rows if r["name"] == earlier.name
+                         and r["status"] == "failed"), None))
                 res = _embed(spec, task, "train", profile=prof, cache_dir=cache_dir,
                              use_cache=use_cache, datasets=datasets)
                 row.update(resolution=list(res.resolution), fingerprint=res.fingerprint,
