@@ -463,6 +463,23 @@ def test_a_rescaling_keras_file_fed_the_default_range_is_warned_of(tmp_path, cap
     assert not [r for r in caplog.records if "Rescaling" in r.getMessage()]
 
 
+def test_catalogue_add_of_a_rescaling_keras_file_reads_its_range_without_warning(tmp_path):
+    # add warned "its value_range is [0, 1]: it sees every image nearly black", then wrote
+    # value_range: [0, 255] itself: the warning is for an entry used with [0, 1].
+    from hubensemble.hub import notices
+
+    _classifier(11, rescale=True).save(tmp_path / "rescale.keras")
+    target = tmp_path / "c.yaml"
+    with notices.captured() as said:
+        assert cli.main(["catalogue", "add", str(tmp_path / "rescale.keras"), "--to",
+                         str(target)]) == 0
+    assert load_catalogue(target)[0].value_range == "0,255"
+    assert not [text for text in said if "Rescaling" in text], said
+    with notices.captured() as said:  # the entry used with [0, 1] is still warned of
+        ModuleRuntime.load(str(tmp_path / "rescale.keras"), name="used")
+    assert [text for text in said if "Rescaling" in text and "used" in text], said
+
+
 class OwnSub(keras.Model):
     """A subclassed model that no `register_keras_serializable` import makes loadable."""
 

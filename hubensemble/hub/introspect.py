@@ -113,7 +113,9 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
     input_size = (app.input_size, app.input_size) if app else None
     files = locate(handle, name=name, weights=weights, layer=layer, signature=signature,
                    input_size=input_size, trust=trust)
-    runtime = ModuleRuntime.load(handle, name=name, input_size=input_size,
+    # value_range None: the module's own, read from it (a .keras model that rescales its
+    # input by 1/255 takes [0, 255]): what the entry will say, so nothing to warn of.
+    runtime = ModuleRuntime.load(handle, name=name, input_size=input_size, value_range=None,
                                  output_key=output_key, files=files)
     sizes = runtime.signature.sizes
     if input_size is None and len(sizes) == 1:
@@ -124,11 +126,7 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
     if dim is None:
         size = input_size or (_PROBE_SIZE, _PROBE_SIZE)
         dim = int(runtime(np.zeros((1, size[0], size[1], 3), np.float32)).shape[-1])
-    value_range = "0,1"
-    if files.kind == "keras-file":
-        from hubensemble.hub.sources import guess_value_range
-
-        value_range = guess_value_range(runtime.keras_model)
+    value_range = runtime.value_range
     params = int(sum(int(np.prod(v.shape)) for v in held_variables(runtime)))
     fields = dict(name=name or entry_name(handle), handle=handle, sha256=_sha256(files, handle),
                   input_size=input_size, value_range=value_range, output_dim=dim,

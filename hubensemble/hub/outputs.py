@@ -1,6 +1,7 @@
-"""What produces a module's output: the op a signature's output comes from, followed through
+"""What a module's ends say of it: the op a signature's output comes from, followed through
 Identity ops and nested function calls, so that a module returning a classifier's
-probabilities rather than features is said (`SignatureModule` warns of a Softmax)."""
+probabilities rather than features is said (`SignatureModule` warns of a Softmax); and the
+value range a Keras model's input layers take (`own_value_range`)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ def output_op(fn, key) -> str | None:
         return None
     except (AttributeError, IndexError, KeyError, ValueError, TypeError):
         return None
+
+
+def own_value_range(kind: str, obj) -> str:
+    """The value range a module of `kind` (`hub.locate.ModuleFiles.kind`) takes when the
+    catalogue does not say: for a "keras-file" model `obj`, `sources.guess_value_range`
+    ("0,255" when a Rescaling layer by 1/255 or 1/127.5 follows its input); else "0,1"."""
+    if kind != "keras-file":
+        return "0,1"
+    from hubensemble.hub.sources import guess_value_range  # Keras' loaders: imported late
+
+    return guess_value_range(obj)

@@ -40,7 +40,7 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.hub import resolvers
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 from hubensemble.hub.notices import module_warning
-from hubensemble.hub.outputs import output_op
+from hubensemble.hub.outputs import output_op, own_value_range
 
 log = logging.getLogger(__name__)
 
@@ -461,10 +461,15 @@ class ModuleRuntime:
 
     ``call_signature`` (a CallSignature) is given by `open_module` for signatures and Keras
     models; without it the signature is read from ``obj.__call__``'s traces.
+    ``value_range`` None means the module's own, read from it (a .keras/.h5 model that
+    rescales its input by 1/255 or 1/127.5 takes "0,255", any other "0,1"; `catalogue add`
+    asks so); one given as "0,1" for such a model is warned of (it sees images nearly black).
     """
 
     def __init__(self, files: ModuleFiles, obj, *, input_size=None, value_range="0,1",
                  input_dtype=None, output_key=None, call_signature=None):
+        told = value_range is not None  # None: the module's own (no warning)
+        value_range = value_range or own_value_range(files.kind, obj)
         if value_range not in VALUE_RANGES:
             raise ValueError(f"unknown value_range {value_range!r}; use one of {VALUE_RANGES}")
         if input_dtype is not None and input_dtype not in INPUT_DTYPES:
@@ -483,17 +488,8 @@ class ModuleRuntime:
             log.info("module %s was saved without a training=True trace: it runs in inference "
                      "mode also while fine-tuning", self.name or self.handle)
         self.frozen_reason = getattr(obj, "frozen_reason", None)
-        self._warn_value_range()
-
-    def _warn_value_range(self):
-        """A .keras/.h5 model that rescales its input by 1/255 (or 1/127.5) itself takes
-        [0, 255] pixels: fed the default [0, 1], it sees images in [0, 1/255] and still ranks
-        and trains, only badly. Warned once per process (`notices.module_warning`)."""
-        if self.files.kind != "keras-file" or self.value_range != "0,1":
-            return
-        from hubensemble.hub.sources import guess_value_range
-
-        if guess_value_range(self.obj) != "0,1":
+        if told and value_range == "0,1" and own_value_range(files.kind, obj) != "0,1":
+            # Fed [0, 1], it sees images in [0, 1/255]: it still ranks and trains, badly.
             module_warning(log, "module %s (%s): the model rescales its input itself (a "
                            "Rescaling layer by 1/255 or 1/127.5 after its input), so it takes "
                            "pixels in [0, 255], but its value_range is [0, 1]: it sees every "
