@@ -558,19 +558,28 @@ def signature_reading(path, signature=None, output_key=None) -> tuple | None:
     return name, key
 
 
-def entry_reading(spec) -> dict | None:
+def entry_reading(spec, fetched=None) -> dict | None:
     """{"signature": …, "output_key": …} a catalogue entry (a ModuleSpec-like record) is
-    called through (`signature_reading`) when its handle is a local SavedModel folder; None
-    for any other handle (telling needs the module downloaded or loaded) or when it cannot
-    be told. What `same_module_pairs` compares DEFAULTED_FIELDS by."""
-    if handle_kind(spec.handle) != "local":
+    called through (`signature_reading`) when its handle is a local SavedModel folder, or
+    one `fetched` (entry -> local path: rank's resolver, which downloads a remote handle
+    into the cache) gives; None for any other (telling needs the module fetched or loaded),
+    or when it cannot be told, or `fetched` raises. What `same_module_pairs` compares
+    DEFAULTED_FIELDS by."""
+    if handle_kind(spec.handle) == "local":
+        path = canonical_handle(spec.handle)
+    elif fetched is None:
         return None
-    found = signature_reading(canonical_handle(spec.handle), getattr(spec, "signature", None),
+    else:
+        try:
+            path = fetched(spec)
+        except Exception:  # noqa: BLE001 - a module that cannot be fetched: rank says why
+            return None
+    found = signature_reading(path, getattr(spec, "signature", None),
                               getattr(spec, "output_key", None))
     return None if found is None else {"signature": found[0], "output_key": found[1]}
 
 
-def same_module_pairs(specs) -> list[tuple[object, object, str]]:
+def same_module_pairs(specs, *, fetched=None) -> list[tuple[object, object, str]]:
     """(later, earlier, why) for each entry of `specs` (ModuleSpec-like records, in catalogue
     order) that loads the very module an earlier entry loads, read the same way (every
     SAME_MODULE_FIELDS value equal): the same handle in any spelling (`canonical_handle`;
@@ -580,15 +589,16 @@ def same_module_pairs(specs) -> list[tuple[object, object, str]]:
     Two entries of one module that differ only in DEFAULTED_FIELDS are compared by what those
     resolve to (`entry_reading`: a local SavedModel's saved_model.pb is read, nothing
     loaded), so one that leaves `signature` out and one that writes out the default
-    `catalogue add` found ("serving_default") are the same reading. Where that cannot be told
-    without loading the module (a remote handle), rank compares them after loading."""
+    `catalogue add` found ("serving_default") are the same reading. A remote handle is
+    compared so only with `fetched` (entry -> its local path; rank passes its resolver),
+    else as written."""
     earlier_by_key, pairs = {}, []
     for spec in specs:
         keys = [("handle", canonical_handle(spec.handle))]
         if getattr(spec, "sha256", None):
             keys.append(("sha256", spec.sha256.lower()))
         found = next(((key, other) for key in keys for other in earlier_by_key.get(key, ())
-                      if _same_reading(spec, other)), None)
+                      if _same_reading(spec, other, fetched)), None)
         if found is not None:
             (kind, value), other = found
             why = (f"the same handle {value}" if kind == "handle" else
@@ -599,7 +609,7 @@ def same_module_pairs(specs) -> list[tuple[object, object, str]]:
     return pairs
 
 
-def _same_reading(a, b) -> bool:
+def _same_reading(a, b, fetched=None) -> bool:
     """Whether entries `a` and `b` (of one module) read it the same way: every
     SAME_MODULE_FIELDS value equal, or equal once DEFAULTED_FIELDS are resolved
     (`entry_reading`)."""
@@ -608,8 +618,18 @@ def _same_reading(a, b) -> bool:
         return True
     if not differ <= set(DEFAULTED_FIELDS):
         return False
-    ra, rb = entry_reading(a), entry_reading(b)
+    ra, rb = entry_reading(a, fetched), entry_reading(b, fetched)
     return ra is not None and ra == rb
+
+
+def duplicate_reason(earlier, why, failed_reason=None) -> str:
+    """rank's reason for an entry that loads the same module as the `earlier` entry, read the
+    same way (`same_module_pairs`' `why`): it is ranked once, as that one, so neither
+    embedded nor tuned twice; with `failed_reason` (the earlier entry failed), that too."""
+    said = (f"ranked once, as {earlier.name!r}, which failed: {failed_reason}" if failed_reason
+            else f"ranked once, as {earlier.name!r}")
+    return (f"loads the same module as entry {earlier.name!r} ({earlier.source or 'above'}), "
+            f"read the same way ({why}): {said}; leave one of them out of the catalogue")
 
 
 def same_module_warnings(specs, *, across_files=False) -> list[str]:

@@ -965,6 +965,36 @@ def test_a_duplicate_of_an_entry_that_failed_says_why_it_failed(task, good, tmp_
     assert f"ranked once, as 'bad', which failed: {failed['reason']}" in row["reason"], row
 
 
+def test_a_remote_module_writing_out_its_default_signature_is_ranked_once(task, good, tmp_path,
+                                                                          monkeypatch):
+    # A remote module listed bare and again with the signature / output key `catalogue add`
+    # writes out (its defaults) was embedded and ranked twice: compared as written.
+    from reliability.scenarios import Server, tarball
+
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub-cache"))
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [1, 0]))
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "tfmodule"))
+    server = Server()
+    try:
+        url = server.add("/m.tar.gz", tarball(str(tmp_path / "tfmodule")))
+        bare = ModuleSpec(name="bare", handle=url)
+        added = ModuleSpec(name="added", handle=url, signature="serving_default",
+                           output_key="output_0")
+        other = ModuleSpec(name="other", handle=url, signature="serving_default",
+                           output_key="other")  # not one of its outputs: another reading
+        result = ranked([good[0], bare, added, other], task, tmp_path / "run")
+    finally:
+        server.close()
+    assert result.row("bare")["status"] == "ok"
+    row = result.row("added")
+    assert row["stage"] == "duplicate" and "ranked once, as 'bare'" in row["reason"], row
+    assert result.row("other")["stage"] != "duplicate"
+
+
 def test_exact_copies_do_not_vote_for_each_other(tmp_path, good):
     """Issue 13, example 5: three classes of pure-noise images, every file copied once.
     Plain leave-one-out kNN lets each image's copy vote for it (a perfect score on noise);

@@ -345,6 +345,14 @@ def _remember(folder: CacheFolder, spec, files):
             cache_unwritable(folder, e, _GOING_ON)
 
 
+def fetched_path(spec) -> str:
+    """The local path of `spec`'s module (a remote one downloaded into the cache, its sha256
+    checked: `hub.resolve`), for `handles.same_module_pairs`; raises as that does."""
+    from hubensemble.hub import resolve
+
+    return resolve(spec.handle, name=spec.name, sha256=spec.sha256)
+
+
 def _recall(spec, cache_dir):
     """The remembered fingerprint of `spec`'s module (or None): resolved (and its sha256
     verified) by hub.resolve, the rest from rank.located's memo. Only plain SavedModel

@@ -24,8 +24,9 @@ from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, fir
 from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
                                 check_dir_target)
 from hubensemble.formats import KNN_FILE
-from hubensemble.handles import same_module_pairs
-from hubensemble.rank.embeddings import _Datasets, _embed, _profile, default_resolution
+from hubensemble.handles import duplicate_reason, same_module_pairs
+from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
+                                         fetched_path)
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
@@ -407,15 +408,10 @@ def _failure_reason(exc):
 
 
 def _duplicate(spec, earlier, why, failed=None) -> ModuleLoadError:
-    """The row's failure (stage "duplicate") of an entry that loads the same module as an
-    earlier one, read the same way (`handles.same_module_pairs`): ranked once, as that one,
-    so it is neither embedded nor tuned twice. `failed`: the earlier entry's row when it
-    failed (its reason is said: it is this entry's too), else None."""
-    said = (f"ranked once, as {earlier.name!r}, which failed: {failed['reason']}"
-            if failed else f"ranked once, as {earlier.name!r}")
-    return ModuleLoadError(f"loads the same module as entry {earlier.name!r} "
-                           f"({earlier.source or 'above'}), read the same way ({why}): "
-                           f"{said}; leave one of them out of the catalogue",
+    """The row's failure (stage "duplicate", `handles.duplicate_reason`) of an entry that
+    loads the same module as an earlier one, read the same way; `failed`: the earlier
+    entry's row when it failed, else None."""
+    return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"]),
                            module=spec.name, handle=spec.handle, stage="duplicate")
 
 
@@ -528,7 +524,10 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         raise HubensembleError(f"module names must be unique; repeated: {dupes}")
     check_shard_size(len(specs), shard)
     chosen = shard_members(len(specs), shard)
-    same = {id(later): (earlier, why) for later, earlier, why in same_module_pairs(specs)}
+    # Remote entries that differ only in writing out a default signature / output key are
+    # compared on the fetched module (the cache's copy: rank downloads it anyway).
+    same = {id(later): (earlier, why) for later, earlier, why in same_module_pairs(
+        specs, fetched=fetched_path)}
 
     Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
     if data_args is not None:  # a run inside its image folder is read as a class of it
