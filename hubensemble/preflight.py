@@ -41,7 +41,7 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     if command == "report" and run_dir is not None:  # before the lock, which it would write
         check_report_folder(run_dir)
     if run_dir is not None:  # for fit with --restart too: it would clear the folder
-        Run(os.fspath(run_dir)).check_unlocked()
+        Run(os.fspath(run_dir)).check_unlocked(command)
     if run_dir is None or (command in ("fit", "demo") and restart):
         return
     run = Run(os.fspath(run_dir))

@@ -19,6 +19,7 @@ from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-expo
 from hubensemble.exportfolder import other_run
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
+from hubensemble.lockwords import locked_advice
 from hubensemble.terminal import LastResort
 from hubensemble.text import printable, shell
 
@@ -406,23 +407,25 @@ class Run:
         inside: a nested use in the process that holds it is a no-op. Creates the folder.
         RunError when another process holds it."""
         self.make_folder()
-        with owned_lock(self.path / formats.FIT_LOCK, {"command": command}, self._locked):
+        with owned_lock(self.path / formats.FIT_LOCK, {"command": command},
+                        lambda owner: self._locked(owner, command)):
             yield
 
     def fit_log(self):
         """`log_file` holding the run's lock for a fit: what a fit holds for its whole run."""
         return self.log_file(lock="fit")
 
-    def check_unlocked(self) -> None:
+    def check_unlocked(self, command: str | None = None) -> None:
         """RunError when another process holds the run's lock (`lock`) now: the command line
         asks before TensorFlow loads (`preflight.check_run`), for every command on a run
         folder (a `report` too; a fit --restart would clear a running command's folder).
-        Creates nothing (the folder may not exist yet)."""
+        `command` ("report", "fit", …; None: unknown) is the one refused, whose way on the
+        error names (`_locked`). Creates nothing (the folder may not exist yet)."""
         lock = self.path / formats.FIT_LOCK
         if owned_here(lock):
             return
         if lock.exists() and lock_is_held(lock):  # (taking it would make the folder)
-            raise self._locked(lock_owner(lock))
+            raise self._locked(lock_owner(lock), command)
 
     def fit_here(self) -> bool:
         """Whether this process's fit (or demo) holds the run's lock (`lock`): a stage
@@ -431,15 +434,16 @@ class Run:
         held = owned_here(self.path / formats.FIT_LOCK) or {}
         return held.get("command") in ("fit", "demo")
 
-    def _locked(self, owner) -> RunError:
+    def _locked(self, owner, command: str | None = None) -> RunError:
         """Another process holds the run's lock: which command (`owner`, its record), when
-        it recorded one."""
-        lock = self.path / formats.FIT_LOCK
+        it recorded one, and the way on for the refused `command` (`locked_advice`)."""
+        lock = os.path.abspath(self.path / formats.FIT_LOCK)
         who = f"another {owner['command']}" if (owner or {}).get("command") else (
             "another hubensemble command")
         said = owner_words(owner)
-        return RunError(f"{who} is running on {self.path} ({said + '; ' if said else ''}it "
-                        f"holds {lock}); wait for it to end, or use another --out folder")
+        return RunError(f"{who} is running on {os.path.abspath(self.path)} "
+                        f"({said + '; ' if said else ''}it holds {lock}); "
+                        + locked_advice(command, self.path))
 
     @contextlib.contextmanager
     def log_file(self, *, create=True, lock: str | None = None):

@@ -48,7 +48,7 @@ def write_report(run_dir) -> ReportPaths:
     from hubensemble.rundir import Run
 
     run = Run(stageargs.folder("write_report", "run_dir", run_dir))
-    run.check_unlocked()  # before the figures' seconds
+    run.check_unlocked("report")  # before the figures' seconds
     title, sections, figures = build_sections(run_dir)
     folder = run.path / FIGURES_DIR
     with run.lock("report"):  # fit's own report: it holds it already
