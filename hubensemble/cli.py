@@ -207,7 +207,7 @@ def cmd_distill(args):
     from hubensemble.distill import format_distill, run_distill
 
     result = run_distill(args.run, **options.kwargs_for("distill", args), progress=not args.quiet)
-    summary(args, format_distill(result))  # (its report: refresh_report)
+    summary(args, format_distill(result, args.run))  # (its report: refresh_report)
     return 0
 
 
@@ -306,7 +306,7 @@ def cmd_evaluate(args):
     print_result(ev.format_evaluation(result, skipped_in=listed))  # with -q too; no log
     if args.out:
         ev.write_evaluation(result, args.out)
-        say(args, f"wrote {args.out}")
+        say(args, f"wrote {os.path.abspath(args.out)}")
     return 0
 
 

@@ -319,9 +319,12 @@ def _significance(gap) -> str:
     return f", not significant at |z| < {Z_SIGNIFICANT}: the share is noise"
 
 
-def format_distill(result) -> str:
+def format_distill(result, run_dir=None) -> str:
     """The `distill` summary: test accuracy, NLL, ECE and cost of the student, the best
-    single member and the ensemble, and the share of the ensemble's gain the student kept."""
+    single member and the ensemble, and the share of the ensemble's gain the student kept.
+    With `run_dir` (the run of `result`), its student folders are named absolute, from any
+    working folder (they are relative to the run in distill.json: "distill/distill-small",
+    which `distill --run runs/a` printed as if it were in the working folder)."""
     r = result.to_json() if isinstance(result, DistillResult) else dict(result)
     # A teacher retrained on train + val (--retrain-full): each row says whether its figures
     # are of the retrained export or of ensemble.json's members before retraining.
@@ -385,14 +388,18 @@ def format_distill(result) -> str:
     elif retrain and ens_new and not single_new and r.get("gap_note"):
         lines.append("no share of the ensemble's test-accuracy gain and no paired test of it ("
                      + r["gap_note"] + ")")
+
+    def folder(path):
+        return os.path.abspath(os.path.join(run_dir, path)) if run_dir is not None else path
+
     start = r["student"].get("init_from")
-    lines.append(f"student: {r['student']['path']} ({r['student']['steps']} steps, "
+    lines.append(f"student: {folder(r['student']['path'])} ({r['student']['steps']} steps, "
                  f"{r['student']['seconds']:.0f} s, started from "
                  f"{'candidate ' + start if start else 'the pre-trained module'})")
     others = [s for s in r.get("students") or [] if s.get("trial") != r["student"]["trial"]]
     teacher = (r.get("teacher") or {}).get("members")
     for s in others:  # students of other modules stay in RUN/distill/: say which they are
-        lines.append(f"also kept: {s['path']} ({_describe(s)}"
+        lines.append(f"also kept: {folder(s['path'])} ({_describe(s)}"
                      + ("; of an earlier ensemble" if s.get("teacher_members") != teacher else "")
                      + ")")
     return "\n".join(lines)

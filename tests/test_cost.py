@@ -290,3 +290,15 @@ def test_cost_writes_the_runs_report_again(module_dir, tmp_path, in_process):
     assert f"{cost.gflops:.4g}" in shown or f"{cost.gflops:.3f}" in shown, shown
     assert "cost.json is missing" not in shown
     assert f"report written again, so that it shows the costs: {html}" in err
+
+
+def test_the_cost_summary_names_cost_json_absolute(module_dir, tmp_path, monkeypatch):
+    """A new-user check: `cost --run runs/own5` printed "wrote runs/own5/cost.json", a path
+    of the working folder only, where export and report print theirs absolute."""
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    fake_run(tmp_path / "runs" / "own5", modules, [("t0", "conv8", 8)])
+    monkeypatch.chdir(tmp_path)
+    summary = run_cost(os.path.join("runs", "own5"), cache_dir=tmp_path / "cache",
+                       progress=False)
+    assert summary.path == str(tmp_path / "runs" / "own5" / "cost.json")
+    assert format_costs(summary).endswith(f"\nwrote {tmp_path / 'runs' / 'own5' / 'cost.json'}")

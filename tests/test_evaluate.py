@@ -645,7 +645,7 @@ def test_an_evaluation_records_dropped_copies_as_run_json_does(export_dir, tmp_p
 
 
 def test_evaluate_out_inside_the_data_is_refused_before_the_evaluation(
-        export_dir, tmp_path, capsys):
+        export_dir, tmp_path, capsys, monkeypatch):
     """evaluate --out imgs/e.json wrote its JSON inside the data, and every later load of it
     counted the file as skipped (fit and rank refuse an --out there: d98b412); now refused
     before anything is read or written, against --data or the data of the export's run."""
@@ -683,6 +683,12 @@ def test_evaluate_out_inside_the_data_is_refused_before_the_evaluation(
     # Beside the data: written.
     assert main([*evaluate, "--data", f"folder:{imgs}", "--out", str(tmp_path / "e.json")]) == 0
     assert ev.read_evaluation(tmp_path / "e.json")["n"] == 9
+    # A relative --out is named absolute ("wrote e2.json" said where only from this folder).
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run / "export"), "--data", f"folder:{imgs}",
+                 "--out", "e2.json"]) == 0
+    assert f"wrote {tmp_path / 'e2.json'}\n" in capsys.readouterr().err
 
 
 def write_pngs(folder, images):

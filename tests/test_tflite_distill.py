@@ -818,3 +818,19 @@ def test_export_student_refuses_a_run_without_that_student_or_with_a_changed_tea
     code, out, err = in_process("export", "--run", path, "--student", "small")
     assert code != 0 and "held members ['someone-else'] then" in err
     assert "hubensemble distill --run" in err and not (path / "export-student").exists()
+
+
+def test_the_distill_summary_names_its_student_folders_absolute(tmp_path, monkeypatch):
+    """A new-user check: `distill --run runs/a` printed "student: distill/s (…)", a folder
+    relative to the run, read as one of the working folder. Given the run, every student
+    folder it names is absolute."""
+    from hubensemble.distill import format_distill
+
+    record = _distill_record(0.5, 5, 20, members=2)
+    other = {**record["student"], "trial": "o", "path": "distill/o", "module": "other"}
+    record["student"]["trial"] = "s"
+    record["students"] = [record["student"], other]
+    monkeypatch.chdir(tmp_path)
+    text = format_distill(record, os.path.join("runs", "a"))
+    assert f"\nstudent: {tmp_path / 'runs' / 'a' / 'distill' / 's'} (400 steps" in text, text
+    assert f"\nalso kept: {tmp_path / 'runs' / 'a' / 'distill' / 'o'} (" in text, text

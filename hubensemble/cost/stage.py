@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class CostSummary:
-    """What `run_cost` did: `path` of RUN/cost.json; `costs` {trial: Cost} of every usable
-    candidate that could be costed; `counted` / `cached`: distinct (module, size, classes)
-    computed now / read from the cache; `failed`: [{"module", "trials", "reason"}] of
+    """What `run_cost` did: `path` of RUN/cost.json (absolute); `costs` {trial: Cost} of
+    every usable candidate that could be costed; `counted` / `cached`: distinct (module,
+    size, classes) computed now / read from the cache; `failed`: [{"module", "trials", "reason"}] of
     modules that could not be costed (their candidates have no cost); `machine`: the
     machine record; `seconds`: wall time."""
 
@@ -187,8 +187,8 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     from hubensemble.refresh import refresh_report
 
     refresh_report(run.path, "the costs")
-    return CostSummary(path=path, costs=costs, counted=counted, cached=cached, failed=failed,
-                       machine=machine, seconds=time.time() - start)
+    return CostSummary(path=os.path.abspath(path), costs=costs, counted=counted, cached=cached,
+                       failed=failed, machine=machine, seconds=time.time() - start)
 
 
 def _eval_size(run, spec_json, cand, task) -> int:
@@ -220,5 +220,5 @@ def format_costs(summary: CostSummary) -> str:
     lines.append(f"{summary.counted} counted, {summary.cached} from the cache, in "
                  f"{summary.seconds:.1f} s; latency on {summary.machine.get('cpu')} "
                  f"({summary.machine.get('cores')} cores; machine-dependent)")
-    lines.append(f"wrote {summary.path}")
+    lines.append(f"wrote {os.path.abspath(summary.path)}")  # from any folder
     return "\n".join(lines)
