@@ -9,8 +9,8 @@ import os
 import sys
 from typing import Any, Callable, Iterable
 
-from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_VALUE, GROUPS, PATH_METAVARS,
-                                 SPEC_METAVAR, Option, _check_one, options_for)
+from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_SPEC, EMPTY_VALUE, GROUPS,
+                                 PATH_METAVARS, SPEC_METAVAR, Option, _check_one, options_for)
 from hubensemble.text import closest_name
 
 #: The namespace attribute where every option notes that it was given (a set of names);
@@ -64,8 +64,9 @@ class Parser(argparse.ArgumentParser):
             spec = action.metavar == SPEC_METAVAR
             if (path or spec or text) and value is not None:
                 if "" in (value if isinstance(value, list) else [value]):
+                    why = EMPTY_SPEC if spec else EMPTY_PATH if path else EMPTY_VALUE
                     self.error(f"argument {'/'.join(action.option_strings) or action.metavar}"
-                               f": {EMPTY_PATH if path or spec else EMPTY_VALUE}, got ''")
+                               f": {why}, got ''")
             if path and value is not None:
                 setattr(namespace, action.dest, [os.path.expanduser(v) for v in value]
                         if isinstance(value, list) else os.path.expanduser(value))
@@ -228,9 +229,10 @@ def _noting(container, action) -> type:
     return Noting
 
 
-def _argparse_type(o: Option) -> Callable[[str], Any]:
-    """Text -> value for argparse, raising ArgumentTypeError with the allowed values, so
-    `--budget 0` reads "argument --budget: must be an integer >= 1, got '0'"."""
+def _argparse_type(o: Option, command: str | None = None) -> Callable[[str], Any]:
+    """Text -> value for argparse (of `command`'s variant of `o`), raising ArgumentTypeError
+    with the allowed values, so `--budget 0` reads "argument --budget: must be an integer
+    >= 1, got '0'"."""
 
     def convert(text):
         try:
@@ -241,7 +243,7 @@ def _argparse_type(o: Option) -> Callable[[str], Any]:
                     f"must be {o.allowed(none=False)}, got {text!r}") from None
             raise argparse.ArgumentTypeError(str(e)) from None
         try:
-            _check_one(o, value, cli=True)
+            _check_one(o, value, cli=True, command=command)
         except ValueError as e:
             raise argparse.ArgumentTypeError(f"{e}, got {text!r}") from None
         return value
@@ -307,7 +309,7 @@ def add_argument(container, o: Option, command: str) -> None:
         if action == "append":
             kwargs["action"] = "append"
         if o.type is not object:
-            kwargs["type"] = _argparse_type(o)
+            kwargs["type"] = _argparse_type(o, command)
         if o.choices is not None:
             kwargs["choices"] = o.choices
         if s["metavar"] is not None and o.choices is None:

@@ -101,8 +101,8 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True):
 
     options.check("data_dir", data_dir)  # "" is no folder: it read the run's own, without a word
     if data == "":  # no spec: it scored the run's own data, without a word
-        raise options.OptionError(f"data {options.EMPTY_PATH}, got ''; pass a data spec, or "
-                                  "None for the data of the run the export belongs to")
+        raise options.OptionError(f"data {options.EMPTY_SPEC}, got ''; or None for the data "
+                                  "of the run the export belongs to")
     if data:
         made_on = read_export_metadata(model_dir).get("task") or {}
         return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),

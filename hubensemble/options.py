@@ -83,11 +83,10 @@ PATH_METAVARS = frozenset({"RUN", "RUN_SHARD", "DIR", "FILE", "IMAGE"})
 #: Why "" is no path: it names no file or folder, and was taken without a word as another
 #: (Path("") is the working folder; tfds, the caches read it as their default folder).
 EMPTY_PATH = "must be a path, not empty"
-#: The metavar of a data spec (--data SPEC: tfds:NAME, folder:PATH, npz:PATH, sklearn:digits).
-#: Not a path as a whole (data.specs expands a folder:/npz: path), but an empty one is refused
-#: as an empty path is (`EMPTY_PATH`): `rank --data ""` said --data was "required", and
-#: `evaluate --data ""` scored the run's own data, without a word.
+#: A data spec's metavar (--data SPEC; no path): "" is refused (`EMPTY_SPEC`), where `rank
+#: --data ""` said --data was "required" and `evaluate --data ""` scored the run's data.
 SPEC_METAVAR = "SPEC"
+EMPTY_SPEC = "must not be empty: a data spec such as folder:DIR, npz:FILE or tfds:NAME"
 EMPTY_VALUE = "must not be empty"  # other text: `tune --tuner-id ""` ran a sweep of its own
 
 
@@ -325,7 +324,7 @@ OPTIONS: tuple[Option, ...] = (
                       "otherwise"),
     _opt("modules", str, None, "fine-tune these ranked modules instead of the selected ones",
          "tune", ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
-         nargs="+", metavar="NAME"),
+         nargs="+", metavar="NAME", default_text="the modules the ranking selected"),
     _opt("strategy", str, "auto", "tf.distribute strategy (auto: TPU > GPUs > CPU)", "tune",
          ("tune", "export", "fit"), used_by=("tune",), record="fit",
          choices=("auto", "cpu", "mirrored", "multiworker", "tpu"),
@@ -572,8 +571,9 @@ def _flag(o: Option) -> str:
     return "/".join(o.cli_flags)
 
 
-def _check_one(o: Option, value, *, cli: bool = False) -> None:
-    """Raises ValueError with the allowed values when `value` does not fit option `o`."""
+def _check_one(o: Option, value, *, cli: bool = False, command: str | None = None) -> None:
+    """Raises ValueError with the allowed values when `value` does not fit option `o`; for ""
+    naming what leaving it out gives for `command` (`show_default`: every text option has one)."""
     if o.type is bool:
         ok = isinstance(value, bool)
     elif o.type is int:
@@ -585,7 +585,7 @@ def _check_one(o: Option, value, *, cli: bool = False) -> None:
         ok = isinstance(value, str)
         if ok and value == "":  # never "": a path names no file, a name nothing (EMPTY_VALUE)
             raise ValueError(f"{EMPTY_PATH if o.metavar in PATH_METAVARS else EMPTY_VALUE} "
-                             f"(without it: {o.default_text or o.default or 'the default'})")
+                             f"(without it: {o.show_default(command)})")
     else:
         return  # parsed or free-form values (shard, severities, corruptions): checked by use
     if ok and o.choices is not None:

@@ -1313,7 +1313,8 @@ def test_file_and_folder_flags_expand_a_tilde(argv, dest, monkeypatch, tmp_path)
     (("zoo", "build", "--out="), "--out"),
     (("catalogue", "add", "h", "--to", ""), "--to"),
     # A data spec too: `rank --data ""` said --data was required, `evaluate --data ""` scored
-    # the run's own data.
+    # the run's own data. A spec is no path: it is named as what it is (it said "must be a
+    # path", a new-user check).
     (("rank", "--catalogue", "c", "--data", "", "--out", "r"), "--data"),
     (("fit", "--catalogue", "c", "--data=", "--out", "r"), "--data"),
     (("evaluate", "--model", "exp", "--data", ""), "--data"),
@@ -1325,8 +1326,28 @@ def test_an_empty_path_is_refused_naming_its_flag(argv, flag, capsys):
         parse(*argv)
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert f"argument {flag}: must be a path, not empty" in err and err.rstrip().endswith(
-        "got ''"), err
+    why = ("must not be empty: a data spec such as folder:DIR, npz:FILE or tfds:NAME"
+           if flag == "--data" else "must be a path, not empty")
+    assert f"argument {flag}: {why}" in err and err.rstrip().endswith("got ''"), err
+
+
+def test_every_empty_text_option_names_what_leaving_it_out_gives(capsys):
+    """A new-user check: `tune --modules ''` said "(without it: the default)", which names no
+    default. Every text option of every command names the default or behaviour it falls
+    back to, its command's own (export's --strategy is cpu, tune's auto)."""
+    from hubensemble import options
+
+    for o in options.options_for():
+        for command in (None, *o.commands):
+            if o.type is str:
+                assert o.show_default(command), (o.name, command)
+    for argv, said in ((("tune", "--run", "r", "--modules", ""),
+                        "the modules the ranking selected"),
+                       (("export", "--run", "r", "--strategy", ""), "cpu"),
+                       (("tune", "--run", "r", "--strategy", ""), "auto")):
+        with pytest.raises(SystemExit):
+            parse(*argv)
+        assert f"must not be empty (without it: {said}), got ''" in capsys.readouterr().err
 
 
 def test_an_empty_path_option_is_refused_from_python(tmp_path):
@@ -1342,7 +1363,8 @@ def test_an_empty_path_option_is_refused_from_python(tmp_path):
         DataArgs(spec="tfds:beans", data_dir="")
     with pytest.raises(options.OptionError, match="data_dir"):
         load_evaluation_task(tmp_path / "export", data_dir="")
-    with pytest.raises(options.OptionError, match="data must be a path, not empty, got ''"):
+    with pytest.raises(options.OptionError, match="data must not be empty: a data spec such as "
+                       "folder:DIR, npz:FILE or tfds:NAME, got ''; or None for the data of"):
         load_evaluation_task(tmp_path / "export", data="")
     # A run recorded with "" before (tfds read its default folder for it) loads as then.
     assert DataArgs.from_json({"spec": "tfds:beans", "data_dir": ""}).data_dir is None
