@@ -29,7 +29,7 @@ from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
 from hubensemble.data.coverage import coverage_note, split_coverage
 # The ensemble's text (re-exported: cli.py and the tests import it here).
-from hubensemble.ensembletext import format_ensemble  # noqa: F401
+from hubensemble.ensembletext import format_ensemble, members_change  # noqa: F401
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.text import escaped, shell
@@ -470,10 +470,9 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
         stale = None if export_follows else Run(run_dir).stale_export()
         if stale:  # a new-user check: `ensemble --max-members 1` after `export` said nothing
             path, (done, now) = stale
-            what = (f"{len(done)} member(s), not the {len(now)} chosen now"
-                    if sorted(done) != sorted(now) else "the same members, other weights")
             log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one",
-                        escaped(path), what, Run(run_dir).export_command(path))
+                        escaped(path), members_change(done, now),
+                        Run(run_dir).export_command(path))
         from hubensemble.refresh import refresh_report
 
         refresh_report(run_dir, "the new ensemble")

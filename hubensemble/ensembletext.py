@@ -108,3 +108,20 @@ def size_rule_text(ensemble) -> str:
             + f" of the best validation {name}"
             + (f" {value:.4f}" if isinstance(value, (int, float)) else "")
             + f" (at size {best}) was kept (size rule one-se)")
+
+
+def members_change(done, now, *, listed: int = 4) -> str:
+    """What differs between an export's members `done` and the ensemble's chosen now `now`
+    (lists of trial names, `formats.export_members_differ`'s pair), for `ensemble`'s warning
+    that the export holds an earlier ensemble: "members t0-a, t1-b; the ensemble chosen now
+    has t2-c" (at most `listed` names each, then "… (N in all)"), or "the same members, other
+    weights". It said "1 member(s), not the 1 chosen now" when only which member differed."""
+    if set(done) == set(now):
+        return "the same members, other weights"
+
+    def names(trials):
+        unique = list(dict.fromkeys(trials))
+        more = f", … ({len(unique)} in all)" if len(unique) > listed else ""
+        return ", ".join(map(str, unique[:listed])) + more
+
+    return f"members {names(done)}; the ensemble chosen now has {names(now)}"

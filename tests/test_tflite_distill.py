@@ -660,8 +660,10 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
     exported = [m["trial"] for m in read_export_metadata(path / "export")["members"]]
     assert len(exported) == 2
     ensemble.run_ensemble(path, max_members=1)
-    assert (f"{path / 'export'} holds an earlier ensemble (2 member(s), not the 1 chosen "
-            f"now); run `hubensemble export --run {path}` to serve this one") in caplog.text
+    now = [m["trial"] for m in read_json(Run(path).ensemble_json)["members"]]
+    assert (f"{path / 'export'} holds an earlier ensemble (members {', '.join(exported)}; the "
+            f"ensemble chosen now has {now[0]}); run `hubensemble export --run {path}` to serve "
+            "this one") in caplog.text
     assert "holds an earlier ensemble" in (path / "log.txt").read_text()
     caplog.clear()
     # A caller that exports right after (fit) is not told: the export it writes is current.
@@ -681,7 +683,8 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
     shutil.rmtree(path / "export")
     ensemble.run_ensemble(path, max_members=1)
     assert Run(path).current_export() == (None, str(served))
-    assert (f"{served} holds an earlier ensemble (2 member(s), not the 1 chosen now); run "
+    assert (f"{served} holds an earlier ensemble (members {', '.join(exported)}; the ensemble "
+            f"chosen now has {now[0]}); run "
             f"`hubensemble export --run {path} --out {served}` to serve this one") in caplog.text
     caplog.clear()
     shutil.copytree(served, path / "export")  # as the fixture left them again
@@ -834,3 +837,14 @@ def test_the_distill_summary_names_its_student_folders_absolute(tmp_path, monkey
     text = format_distill(record, os.path.join("runs", "a"))
     assert f"\nstudent: {tmp_path / 'runs' / 'a' / 'distill' / 's'} (400 steps" in text, text
     assert f"\nalso kept: {tmp_path / 'runs' / 'a' / 'distill' / 'o'} (" in text, text
+
+
+def test_the_earlier_ensemble_warning_says_which_members_differ():
+    """A new-user check: "an earlier ensemble (1 member(s), not the 1 chosen now)" when one
+    member was swapped for another said nothing of what differs: the members do."""
+    from hubensemble.ensembletext import members_change
+
+    assert members_change(["t0-a"], ["t1-b"]) == "members t0-a; the ensemble chosen now has t1-b"
+    assert members_change(["a", "b"], ["b", "a", "a"]) == "the same members, other weights"
+    assert members_change(list("abcdef"), ["a"]) == (
+        "members a, b, c, d, … (6 in all); the ensemble chosen now has a")
