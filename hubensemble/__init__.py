@@ -4,8 +4,8 @@ The Python API mirrors the command line::
 
     import hubensemble
 
-    result = hubensemble.fit(catalogue="catalogue/demo.yaml", data="sklearn:digits",
-                             out="runs/digits", profile="cpu", top_k=4)
+    result = hubensemble.fit(catalogue=hubensemble.shipped_catalogue("demo.yaml"),
+                             data="sklearn:digits", out="runs/digits", profile="cpu", top_k=4)
     print(result.summary())
 
 and each stage is a function of its own (``run_rank``, ``run_tune``, ``run_ensemble``,
@@ -26,7 +26,7 @@ _API = {
     "fit": "hubensemble.pipeline", "FitOptions": "hubensemble.pipeline",
     "FitResult": "hubensemble.pipeline",
     "load_catalogue": "hubensemble.catalogue", "load_catalogues": "hubensemble.catalogue",
-    "ModuleSpec": "hubensemble.catalogue",
+    "ModuleSpec": "hubensemble.catalogue", "shipped_catalogue": "hubensemble.catalogue",
     "load_task": "hubensemble.data", "Task": "hubensemble.data",
     "HubLayer": "hubensemble.hub", "write_hub_module": "hubensemble.hub",
     "load_module": "hubensemble.hub",

@@ -22,6 +22,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.errors import CatalogueError
+from hubensemble.text import shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_handle_warnings,
                                  local_source, source_problems, stored_handle, stored_weights)
@@ -412,8 +413,23 @@ def read_catalogue_file(path) -> tuple[str, str, str]:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise CatalogueError(f"{label}: cannot read the catalogue ({e}); "
-                             f"check the path and that the file is UTF-8 text") from None
+                             f"check the path and that the file is UTF-8 text"
+                             + _shipped_instead(label, e)) from None
     return text, label, os.path.dirname(label)
+
+
+def _shipped_instead(label: str, error: Exception) -> str:
+    """"; the package ships …" when the missing catalogue `label` is named as one of the
+    package's (catalogue/demo.yaml, which README's example named, exists in a checkout only:
+    pasted elsewhere it was "No such file"); "" otherwise."""
+    if not isinstance(error, FileNotFoundError):
+        return ""
+    name = os.path.basename(label)
+    shipped = [p for p in shipped_catalogues() if p.name == name]
+    if not shipped or os.path.abspath(shipped[0]) == label:
+        return ""
+    return (f"; the package ships {name}: --catalogue {shell(shipped[0])}, from Python "
+            f"hubensemble.shipped_catalogue({name!r})")
 
 
 def raise_problems(problems):
@@ -492,8 +508,10 @@ def shipped_catalogues() -> list[pathlib.Path]:
 
 
 def shipped_catalogue(name: str) -> pathlib.Path:
-    """The installed catalogue file `name` (e.g. "demo.yaml"); CatalogueError when the
-    package was installed without it (a broken install: reinstall)."""
+    """The installed catalogue file `name` (e.g. "demo.yaml") as an absolute pathlib.Path,
+    from any working folder (`fit(catalogue=hubensemble.shipped_catalogue("demo.yaml"), …)`;
+    the repository's catalogue/ folder, shipped as package data hubensemble.catalogues);
+    CatalogueError when the package was installed without it (a broken install: reinstall)."""
     found = [p for p in shipped_catalogues() if p.name == name]
     if not found:
         raise CatalogueError(f"catalogue/{name} is not installed with the package; "

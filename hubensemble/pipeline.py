@@ -153,8 +153,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     Example::
 
         import hubensemble
-        result = hubensemble.fit(catalogue="catalogue/demo.yaml", data="sklearn:digits",
-                                 out="runs/digits", profile="cpu", top_k=5)
+        result = hubensemble.fit(catalogue=hubensemble.shipped_catalogue("demo.yaml"),
+                                 data="sklearn:digits", out="runs/digits", profile="cpu",
+                                 top_k=5)
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
     from hubensemble.hyperrule import check_budget
