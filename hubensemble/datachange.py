@@ -23,7 +23,7 @@ import numpy as np
 
 from hubensemble import options
 from hubensemble.data.sniff import MAX_SHORT_SIDE
-from hubensemble.errors import RunError
+from hubensemble.errors import DataError, RunError
 from hubensemble.pixelkeys import KEYED_SPLITS, read_pixel_key_rows
 from hubensemble.text import shell
 
@@ -510,3 +510,27 @@ def _too_few_distinct(task) -> str | None:
     return (f"{what}{copies}: a class gives the validation split an image only once it has "
             f"{need} distinct ones ({MIN_TRAIN_PER_CLASS} stay for training); distinct images "
             f"per class: {shown}")
+
+
+def metadata_spec(meta: dict) -> str | None:
+    """The data spec an export's metadata (`read_export_metadata`) names as its task's source
+    ("folder:/abs/imgs (80 train / 20 val, split by hubensemble)" -> "folder:/abs/imgs"), None
+    when its source is no spec (a Task made in Python: "arrays") or there is none."""
+    from hubensemble.data.specs import parse_spec
+
+    source = ((meta or {}).get("task") or {}).get("source")
+    if not isinstance(source, str):
+        return None
+    spec = source
+    if source.endswith(")"):  # the loaders' "SPEC (how)": cut the last balanced parenthesis
+        depth = 0
+        for i in range(len(source) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(source[i], 0)
+            if depth == 0:
+                spec = source[:i].rstrip() if source[i - 1:i] == " " else source
+                break
+    try:
+        parse_spec(spec)
+    except DataError:
+        return None
+    return spec

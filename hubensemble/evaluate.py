@@ -17,6 +17,7 @@ from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
 from hubensemble.terminal import shows_progress
 from hubensemble.text import described, escaped
+from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
@@ -136,30 +137,6 @@ def check_evaluation_data(model_dir, data=None):
         raise DataError(f"{model_dir} is not inside a run directory that records its data; "
                         f"pass --data SPEC{made}")
     return run, recorded
-
-
-def metadata_spec(meta: dict) -> str | None:
-    """The data spec an export's metadata (`read_export_metadata`) names as its task's source
-    ("folder:/abs/imgs (80 train / 20 val, split by hubensemble)" -> "folder:/abs/imgs"), None
-    when its source is no spec (a Task made in Python: "arrays") or there is none."""
-    from hubensemble.data.specs import parse_spec
-
-    source = ((meta or {}).get("task") or {}).get("source")
-    if not isinstance(source, str):
-        return None
-    spec = source
-    if source.endswith(")"):  # the loaders' "SPEC (how)": cut the last balanced parenthesis
-        depth = 0
-        for i in range(len(source) - 1, -1, -1):
-            depth += {")": 1, "(": -1}.get(source[i], 0)
-            if depth == 0:
-                spec = source[:i].rstrip() if source[i - 1:i] == " " else source
-                break
-    try:
-        parse_spec(spec)
-    except DataError:
-        return None
-    return spec
 
 
 def _spelled(name, model_names) -> str:

@@ -21,7 +21,7 @@ from hubensemble import fileio
 from hubensemble.errors import RunError
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
-from hubensemble.text import shell
+from hubensemble.text import shell, shell_word
 
 
 def keep_replaced_export(run, out_dir) -> str:
@@ -62,8 +62,9 @@ def keep_replaced_export(run, out_dir) -> str:
     data = evaluate_data_flags(((run.meta().get("data") or {}).get("args")) or {},
                                in_run=in_run)
     theirs = other_run(meta, run.path, run.meta())
-    if theirs:  # not of this run's data: evaluated on its own run's
-        data = " --data SPEC (its run's data)" if of_other_data(meta, run.meta()) else data
+    owner = run.path  # whose export it was: the run its own export advice is for
+    if theirs:  # another run's: its run and data, as recorded (this run's were named before)
+        owner, data = owning_run_words(meta, run, data)
     record = repoint_other_run(meta, run, out_dir, kept) if theirs else ""
     what = (f"{theirs} ({held}), not this run's" if theirs else
             "an export that is not the one this fit recorded there "
@@ -75,9 +76,40 @@ def keep_replaced_export(run, out_dir) -> str:
             f"{shell(kept)}{data}`, serve it as any export (`hubensemble predict --model "
             f"{shell(kept)} IMAGE`, or TF Serving), and delete the folder when you no longer "
             "need it. To keep an export of your own out of fit's way, write it to another "
-            f"folder: `hubensemble export --run {shell(run.path)} --out DIR"
+            f"folder: `hubensemble export --run {owner} --out DIR"
             # DIR is the user's to choose: a placeholder, not a path (shell made it absolute)
             + (" --retrain-full" if full else "") + "`")
+
+
+def owning_run_words(record: dict, run, data: str) -> tuple[str, str]:
+    """(--run's word, evaluate's data words) for another run's export (its metadata `record`)
+    that `keep_replaced_export` moves out of the way of run `run`'s fit: its own run
+    (text.shell, absolute) and the data flags its run.json records (`evaluate_data_flags`),
+    else the spec its metadata names (`datachange.metadata_spec`), else "--data SPEC (its
+    run's data)"; `data`, this run's, when both were made from the same data. A run the
+    metadata names no more (moved, removed, another run there now) is "RUN (the run that
+    made it)". It advised `export --run` of the fit that moved it, and "--data SPEC" though
+    the run recorded its spec (a new-user check)."""
+    from hubensemble.datachange import evaluate_data_flags, metadata_spec
+
+    theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
+    path, meta = theirs.get("path"), None
+    if path and os.path.isfile(os.path.join(path, "run.json")):
+        try:
+            meta = type(run)(path).meta()
+        except (OSError, RunError):
+            meta = None
+        if meta and theirs.get("created") and meta.get("created") != theirs["created"]:
+            meta = None  # another run in its folder now
+    word = shell(path) if meta is not None else "RUN (the run that made it)"
+    if not of_other_data(record, run.meta()):
+        return word, data
+    args = ((meta or {}).get("data") or {}).get("args") or {}
+    flags = evaluate_data_flags(args, in_run=False) if args.get("spec") else ""
+    if flags and "SPEC" not in flags:
+        return word, flags
+    spec = metadata_spec(record)
+    return word, (f" --data {shell_word(spec)}" if spec else " --data SPEC (its run's data)")
 
 
 def repoint_other_run(record: dict, run, out_dir, kept) -> str:

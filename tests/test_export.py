@@ -1159,4 +1159,17 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     shutil.copytree(exported[1], out)
     said = keep_replaced_export(Run(two), out)
     assert said.startswith(f"{out} held {theirs} (3 member(s), written "), said
-    assert "not this run's. Moved it to " in said and "--data SPEC (its run's data)" in said
+    assert "not this run's. Moved it to " in said, said
+    # Its evaluation and export advice are of its own run (run_dir), as recorded: it said
+    # "--data SPEC (its run's data)" and `export --run TWO --out DIR`, the fit moving it.
+    recorded = Run(run_dir).meta()["data"]["args"]["spec"]
+    assert f" --data {recorded}`" in said and "SPEC" not in said, said
+    assert said.endswith(f"`hubensemble export --run {run_dir} --out DIR`"), said
+    # A run no longer there: its metadata's spec, and RUN for the run.
+    shutil.copytree(exported[1], out)  # (fit's moved the other aside)
+    meta = read_metadata(out)
+    meta["run"]["path"] = str(tmp_path / "gone")
+    (out / "assets" / "hubensemble.json").write_text(json.dumps(meta))
+    said = keep_replaced_export(Run(two), out)
+    assert f" --data {recorded}`" in said, said
+    assert said.endswith("`hubensemble export --run RUN (the run that made it) --out DIR`"), said
