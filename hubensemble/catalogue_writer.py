@@ -201,7 +201,8 @@ def add_modules(path, handles, taken, *, name=None, **fields) -> tuple[str, list
     added = append_catalogue(path, specs) if specs else ""
     counted = f"{len(specs)} of {len(handles)}" if failed else str(len(specs))
     lost = f"; {len(failed)} failed: {', '.join(map(repr, failed))}" if failed else ""
-    return f"{path}: added {counted} module(s){lost}\n{added.rstrip()}".rstrip(), failed
+    return (f"{os.path.abspath(path)}: added {counted} module(s){lost}\n"  # from any folder
+            f"{added.rstrip()}").rstrip(), failed
 
 
 def catalogue_names(path) -> set[str]:

@@ -1025,7 +1025,7 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
 
 
 def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
-        tmp_path, tiny_module, module_factory, in_process):
+        tmp_path, tiny_module, module_factory, in_process, monkeypatch):
     """A new-user check: the first handle that failed to load stopped `catalogue add`, the
     modules loaded before it were not written and the others never tried, without a word."""
     broken = tmp_path / "broken"
@@ -1041,7 +1041,9 @@ def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
                           f"  - name: tiny\n"), out
     assert err.count(f"cannot add '{broken}': [savedmodel] ") == 1, err
     # None loads: nothing is written (no file made), and each says why.
-    code, out, err = in_process("catalogue", "add", broken, broken, "--to", tmp_path / "n.yaml")
+    # (--to named relative is printed absolute: "n.yaml: added …" said where from here only)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = in_process("catalogue", "add", broken, broken, "--to", "n.yaml")
     assert code == 1 and not (tmp_path / "n.yaml").exists()
     assert out == f"{tmp_path / 'n.yaml'}: added 0 of 2 module(s); 2 failed: '{broken}', " \
                   f"'{broken}'\n"
