@@ -97,10 +97,9 @@ class Run:
 
     def exported_to(self, meta=None) -> str | None:
         """Where the run's last export went (run.json "export"; `meta`: run.json already
-        read): inside this folder when it was the run's own (its "in_run" entry), so a copied
-        or moved run folder names its own export, not the original's; else the absolute path
-        recorded; None before any export. Absolute as the run folder was named, a link kept
-        (os.path.abspath, as `export` and `report` print paths and compare them)."""
+        read): inside this folder when it was the run's own ("in_run"), so a copied run names
+        its own export; else the absolute path recorded; None before any export. Absolute
+        as the run folder was named, a link kept (os.path.abspath, as `export` prints)."""
         record = ((self.meta() if meta is None else meta).get("export") or {})
         if record.get("in_run"):
             return os.path.join(os.path.abspath(self.path), record["in_run"])
@@ -133,8 +132,7 @@ class Run:
 
     def _exports(self, meta=None):
         """(PATH, export_members_differ's answer against ensemble.json) for the recorded
-        export (`exported_to`) and RUN/export (only when it holds a SavedModel), those that
-        exist, in that order."""
+        export (`exported_to`) and RUN/export holding a SavedModel, in that order."""
         meta = self.meta() if meta is None else meta
         try:
             members = read_json(self.ensemble_json).get("members")
@@ -260,9 +258,8 @@ class Run:
     def attach_task(self, task, data_args, *, restart=False, command="rank"):
         """Records the task of this run (run.json "data", RUN/labels/<split>.npy int64 [N]);
         RunError when the run holds a different task, unless `restart`, with advice for the
-        user of `command` ("rank" or "fit": only fit takes --restart). The same task (its
-        fingerprint) given in Python (`data_args.reloadable` False) keeps the recorded
-        arguments that load it again."""
+        user of `command` ("rank" or "fit"). The same task (fingerprint) given in Python
+        (not `data_args.reloadable`) keeps the recorded arguments that load it again."""
         def refuse_other_data(meta):
             recorded = meta.get("data")
             if (recorded and (recorded.get("task") or {}).get("fingerprint") != task.fingerprint
@@ -416,11 +413,10 @@ class Run:
         return self.log_file(lock="fit")
 
     def check_unlocked(self, command: str | None = None) -> None:
-        """RunError when another process holds the run's lock (`lock`) now: the command line
-        asks before TensorFlow loads (`preflight.check_run`), for every command on a run
-        folder (a `report` too; a fit --restart would clear a running command's folder).
-        `command` ("report", "fit", …; None: unknown) is the one refused, whose way on the
-        error names (`_locked`). Creates nothing (the folder may not exist yet)."""
+        """RunError, with the way on for `command` (the one refused; None: unknown), when
+        another process holds the run's lock now: the command line asks before TensorFlow
+        loads (`preflight.check_run`), for every command on a run folder (a fit --restart
+        would clear a running command's folder). Creates nothing."""
         lock = self.path / formats.FIT_LOCK
         if owned_here(lock):
             return
@@ -435,8 +431,8 @@ class Run:
         return held.get("command") in ("fit", "demo")
 
     def _locked(self, owner, command: str | None = None) -> RunError:
-        """Another process holds the run's lock: which command (`owner`, its record), when
-        it recorded one, and the way on for the refused `command` (`locked_advice`)."""
+        """Another process holds the run's lock: which command (`owner`, its record), and
+        the way on for the refused `command` (`locked_advice`)."""
         lock = os.path.abspath(self.path / formats.FIT_LOCK)
         who = f"another {owner['command']}" if (owner or {}).get("command") else (
             "another hubensemble command")
