@@ -98,6 +98,30 @@ def in_process(capsys):
     return run
 
 
+@pytest.fixture
+def run_lock_holder():
+    """hold(run_dir, command) -> the Popen of another process holding the run folder's lock
+    (`Run.lock(command)`) once it says so; killed when the test ends."""
+    import subprocess
+    import sys
+
+    held = []
+
+    def hold(run_dir, command):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time\nfrom hubensemble.rundir import Run\n"
+             "with Run(sys.argv[1]).lock(sys.argv[2]):\n    print('held', flush=True)\n"
+             "    time.sleep(300)", str(run_dir), command], stdout=subprocess.PIPE, text=True)
+        held.append(holder)
+        assert holder.stdout.readline().strip() == "held"
+        return holder
+
+    yield hold
+    for holder in held:
+        holder.kill()
+        holder.wait()
+
+
 def make_tiny_model(seed=0, width=8, dropout=0.0, out_dim=None, input_size=None, l2=0.0):
     """A one-conv image model: [N, H, W, 3] in [0, 1] -> [N, width] features."""
     import keras

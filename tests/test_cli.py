@@ -2337,7 +2337,7 @@ def test_an_error_naming_a_path_with_a_newline_is_one_line_and_a_list_keeps_its_
 
 
 def test_a_refusal_on_a_locked_run_gives_the_way_on_of_the_refused_command(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, monkeypatch, capsys, run_lock_holder):
     """A new-user check: `export --run R &` then `ensemble --run R` (or run_ensemble(R) from
     Python) was refused with "wait for it to end, or use another --out folder", a flag
     ensemble does not take, and with R as typed (relative). A command that takes --run is
@@ -2352,28 +2352,20 @@ def test_a_refusal_on_a_locked_run_gives_the_way_on_of_the_refused_command(
     run.mkdir()
     (run / "run.json").write_text("{}")  # the running export's run
     monkeypatch.chdir(tmp_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom hubensemble.rundir import Run\n"
-         "with Run(sys.argv[1]).lock('export'):\n    print('held', flush=True)\n"
-         "    time.sleep(300)", str(run)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        for command in ("ensemble", "cost", "report"):
-            assert main([command, "--run", "my run"]) == 2
-            err = capsys.readouterr().err
-            assert f"another export is running on {run} (pid {holder.pid}" in err, err
-            assert (f"wait for it to end, then run `hubensemble {command} --run {shell(run)}` "
-                    "again") in err and "--out" not in err, err
-        with pytest.raises(RunError) as refused:
-            hubensemble.run_ensemble("my run")
-        assert (f"then run `hubensemble ensemble --run {shell(run)}` again"
-                in str(refused.value)), refused.value
-        cat = tmp_path / "c.yaml"
-        cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
-        assert main(["rank", "--catalogue", str(cat), "--data", "sklearn:digits",
-                     "--out", "my run"]) == 2
+    holder = run_lock_holder(run, "export")
+    for command in ("ensemble", "cost", "report"):
+        assert main([command, "--run", "my run"]) == 2
         err = capsys.readouterr().err
-        assert "wait for it to end, or pass another --out folder (a new run)" in err, err
-    finally:
-        holder.kill()
-        holder.wait()
+        assert f"another export is running on {run} (pid {holder.pid}" in err, err
+        assert (f"wait for it to end, then run `hubensemble {command} --run {shell(run)}` "
+                "again") in err and "--out" not in err, err
+    with pytest.raises(RunError) as refused:
+        hubensemble.run_ensemble("my run")
+    assert (f"then run `hubensemble ensemble --run {shell(run)}` again"
+            in str(refused.value)), refused.value
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    assert main(["rank", "--catalogue", str(cat), "--data", "sklearn:digits",
+                 "--out", "my run"]) == 2
+    err = capsys.readouterr().err
+    assert "wait for it to end, or pass another --out folder (a new run)" in err, err

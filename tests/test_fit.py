@@ -253,7 +253,7 @@ def test_run_rank_from_python_keeps_the_runs_options_as_rank_does(
 
 
 def test_every_python_writer_takes_the_run_folders_lock_and_readers_do_not(
-        fitted, catalogue, tmp_path):
+        fitted, catalogue, tmp_path, run_lock_holder):
     """A notebook user's check: only fit and write_report took the run folder's lock from
     Python; run_rank, merge_rankings, run_tune, run_ensemble, export_ensemble, run_distill and
     run_cost wrote into a folder another process was fitting (run_ensemble rewrote
@@ -268,33 +268,25 @@ def test_every_python_writer_takes_the_run_folders_lock_and_readers_do_not(
 
     out = tmp_path / "run"
     shutil.copytree(fitted[0], out)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom hubensemble.rundir import Run\n"
-         "with Run(sys.argv[1]).lock('fit'):\n    print('held', flush=True)\n"
-         "    time.sleep(300)", str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        before = {p: p.read_bytes() for p in out.glob("*.json")}
-        task = hubensemble.load_task("sklearn:digits", progress=False)
-        calls = {
-            "run_rank": lambda: hubensemble.run_rank(out, load_catalogues([catalogue]), task,
-                                                     progress=False),
-            "merge_rankings": lambda: hubensemble.merge_rankings([out], out),
-            "run_tune": lambda: hubensemble.run_tune(out, progress=False),
-            "run_ensemble": lambda: hubensemble.run_ensemble(out),
-            "export_ensemble": lambda: hubensemble.export_ensemble(out, progress=False),
-            "run_distill": lambda: run_distill(out, progress=False),
-            "run_cost": lambda: run_cost(out, progress=False),
-        }
-        for name, call in calls.items():
-            with pytest.raises(RunError, match=re.escape(
-                    f"another fit is running on {out} (pid {holder.pid}, since ")):
-                call()
-        assert {p: p.read_bytes() for p in out.glob("*.json")} == before
-        assert load_ranking(out).selected  # a reader
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = run_lock_holder(out, "fit")
+    before = {p: p.read_bytes() for p in out.glob("*.json")}
+    task = hubensemble.load_task("sklearn:digits", progress=False)
+    calls = {
+        "run_rank": lambda: hubensemble.run_rank(out, load_catalogues([catalogue]), task,
+                                                 progress=False),
+        "merge_rankings": lambda: hubensemble.merge_rankings([out], out),
+        "run_tune": lambda: hubensemble.run_tune(out, progress=False),
+        "run_ensemble": lambda: hubensemble.run_ensemble(out),
+        "export_ensemble": lambda: hubensemble.export_ensemble(out, progress=False),
+        "run_distill": lambda: run_distill(out, progress=False),
+        "run_cost": lambda: run_cost(out, progress=False),
+    }
+    for name, call in calls.items():
+        with pytest.raises(RunError, match=re.escape(
+                f"another fit is running on {out} (pid {holder.pid}, since ")):
+            call()
+    assert {p: p.read_bytes() for p in out.glob("*.json")} == before
+    assert load_ranking(out).selected  # a reader
 
 
 def test_rank_without_profile_takes_the_runs_and_a_typed_other_one_is_refused(

@@ -15,6 +15,7 @@ from hubensemble import augment, fileio
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
 from hubensemble.fileio import atomic_write_json
+from hubensemble.hub.writer import tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, SERVING_SIGNATURE, check_export_target,
                                  metadata_path)
@@ -115,11 +116,11 @@ class EnsembleModule:
         the SavedModel must track or tf.saved_model.save refuses the signatures."""
         captured = [v for m in self.members for layer in _all_layers(m.classifier)
                     for v in getattr(layer, "captured_module_variables", ())]
-        return _unique([_tf_var(v) for v in self.layer.variables] + captured)
+        return unique([tf_variable(v) for v in self.layer.variables] + captured)
 
     def trainable_variables(self):
         """The members' trainable tf.Variables, once each."""
-        return _unique([_tf_var(v) for v in self.layer.trainable_variables])
+        return unique([tf_variable(v) for v in self.layer.trainable_variables])
 
     def regularization_losses(self):
         """The members' modules' own regularisers as argument-free tf.functions (scalars)."""
@@ -309,19 +310,6 @@ def serve_bytes_metadata() -> dict:
                    "InvalidArgumentError with the reason; `hubensemble predict` decodes "
                    "TIFF and other formats Pillow reads and sends them as PNG",
     }
-
-
-def _tf_var(v):
-    return v.value if isinstance(v, keras.Variable) else v
-
-
-def _unique(variables):
-    seen, out = set(), []
-    for v in variables:
-        if id(v) not in seen:
-            seen.add(id(v))
-            out.append(v)
-    return out
 
 
 def _all_layers(model):

@@ -67,10 +67,10 @@ def write_hub_module(model, path, *, input_size=None, metadata=None):
     root.__call__ = fn
     # With the variables a HubLayer's module reads that Keras does not hold (a tf.Module saved
     # with only a signature): untracked, they make tf.saved_model.save refuse the function.
-    root.variables = _unique([_tf_var(v) for v in model.variables] + [
+    root.variables = unique([tf_variable(v) for v in model.variables] + [
         v for layer in model._flatten_layers(include_self=True)
         for v in getattr(layer, "captured_module_variables", ())])
-    root.trainable_variables = [_tf_var(v) for v in model.trainable_variables]
+    root.trainable_variables = [tf_variable(v) for v in model.trainable_variables]
     root.regularization_losses = _regularization_fns(model)
     os.makedirs(parent, exist_ok=True)
     name = os.path.basename(os.path.abspath(path))
@@ -102,12 +102,15 @@ def write_hub_module(model, path, *, input_size=None, metadata=None):
     return path
 
 
-def _tf_var(v):
-    # Keras 3 wraps each tf.Variable; the SavedModel must hold the tf.Variable itself.
+def tf_variable(v):
+    """The tf.Variable of `v`: Keras 3 wraps each one (keras.Variable), and a SavedModel must
+    hold the tf.Variable itself; any other value as it is."""
     return v.value if isinstance(v, keras.Variable) else v
 
 
-def _unique(variables):
+def unique(variables) -> list:
+    """`variables` in order, each object once (by identity: tf.Variables do not hash by
+    value); what a SavedModel's `variables` lists."""
     seen, out = set(), []
     for v in variables:
         if id(v) not in seen:
@@ -123,7 +126,7 @@ def _regularization_fns(model):
             reg = getattr(layer, attr, None)
             var = getattr(layer, attr.replace("_regularizer", ""), None)
             if reg is not None and var is not None:
-                fns.append(_regularization_fn(reg, _tf_var(var)))
+                fns.append(_regularization_fn(reg, tf_variable(var)))
     return fns
 
 
