@@ -9,13 +9,12 @@ that need it, so `--help`, `--version`, `catalogue`, `ensemble` and `report` sta
 
 import argparse
 import contextlib
-import errno
 import os
 import sys
 
-from hubensemble import __version__, arguments, errors, formats, options
-from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
-from hubensemble.terminal import crashed, print_result, say, stopped, summary, terminal_log
+from hubensemble import __version__, arguments, errors, exits, formats, options
+from hubensemble.errors import HubensembleError, sigterm_interrupts
+from hubensemble.terminal import crashed, print_result, say, summary, terminal_log
 
 
 def _import_tensorflow(verbose, now=True):
@@ -627,7 +626,7 @@ def main(argv=None):
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     stops, code = (HubensembleError, KeyboardInterrupt), None  # code: the work is done
-    with terminal_log(args):  # _stopped inside it: outside, logging's last resort printed too
+    with terminal_log(args):  # stopped_code inside it: outside, logging's last resort printed too
         try:
             from hubensemble.preflight import check_inputs  # no TensorFlow: at once, as argparse
             check_inputs(args)
@@ -643,57 +642,24 @@ def main(argv=None):
                         _import_tensorflow(args.verbose)
                     code = args.func(args)  # then a stop Python ignored: the work is done
                     sys.stdout.flush()  # a reader gone shows here, not as Python exits
-                    return _stopped(args, None, finished=True) if errors.pending_stop() else code
+                    if errors.pending_stop():
+                        return exits.stopped_code(args, None, finished=True)
+                    return code
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
-                    disk = _machine_error(e)  # also behind TensorFlow's or h5py's own errors
+                    disk = exits.machine_error(e)  # also behind TensorFlow's or h5py's own errors
                     if not (isinstance(e, stops) or errors.pending_stop() or disk):
                         crashed(e)
                         raise
-                    return _stopped(args, disk or e)
+                    return exits.stopped_code(args, disk or e)
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
-            return _stopped(args, e, finished=code is not None)
+            return exits.stopped_code(args, e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt
             if isinstance(e, BrokenPipeError):  # `… | head`: the signal docs' SIGPIPE note
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no word
                 return 141
-            if not _machine_error(e):
+            if not exits.machine_error(e):
                 raise
-            return _stopped(args, e)
-
-
-def _machine_error(exc):
-    """`fileio.machine_error` (the one list of the machine's OSErrors, MACHINE_ERRNOS),
-    imported only when a command failed: it brings NumPy, which a refusal need not wait for."""
-    from hubensemble.fileio import machine_error
-
-    return machine_error(exc)
-
-
-#: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS); else "fix the permissions".
-_WAY_ON = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free space within your disk quota",
-           errno.EFBIG: "raise the file size limit (`ulimit -f`) or write elsewhere",
-           errno.ENOTDIR: "a file is in the way of a folder there, or the reverse: fix the path",
-           errno.EISDIR: "a file is in the way of a folder there, or the reverse: fix the path"}
-
-
-def _stopped(args, exc: BaseException, *, finished=False) -> int:
-    """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
-    RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
-    SIGTERM (what a stopped command keeps is the command's to say: set_defaults; `finished`:
-    it came as the command returned), 2 for the machine's OSError (full disk, …). The
-    message is one line (`errors.shown`), but for a list of problems (`of_lines`)."""
-    exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
-    text, code = f"error: {errors.shown(exc)}", 2  # one line, whatever path it quotes
-    if isinstance(exc, OSError):  # run files are written atomically: none is half-written
-        text += "; " + _WAY_ON.get(exc.errno, "fix the permissions") + (
-            ", then run the same command again to resume")
-    if isinstance(exc, KeyboardInterrupt):
-        code = 143 if isinstance(exc, Terminated) else 130
-        text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (
-            " as the command finished: its work is complete" if finished else "; " + getattr(
-                args, "interrupted", "run the same command again to resume"))
-    stopped("hubensemble: " + text, exc)
-    return code
+            return exits.stopped_code(args, e)
 
 
 if __name__ == "__main__":

@@ -6,18 +6,20 @@ HUBENSEMBLE_ZOO_DIR, XDG_CACHE_HOME) is read through `path_from_environment`, wh
 leading `~` as the shell does not in ``VAR="~/c"`` (a folder literally named ``./~/c`` was
 made); the path options of the command line are expanded by `arguments.Parser`. The URL of
 HUBENSEMBLE_KERAS_WEIGHTS_MIRROR is checked with the timeouts before any work
-(`options.check_environment`).
+(`check_environment`), as are the seconds of SECONDS_ENV.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import urllib.parse
 from typing import Mapping
 
 from hubensemble.errors import HubensembleError
+from hubensemble.options import OptionError
 from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def weights_mirror(environ: Mapping[str, str] | None = None) -> str | None:
     """The URL $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR names (None when unset or empty).
 
     Raises HubensembleError naming the variable when it is not an http(s):// URL with a host
-    or a file:// URL: checked before any work (`options.check_environment`), as it failed
+    or a file:// URL: checked before any work (`check_environment`), as it failed
     only at the first download, as "unknown url type" with advice about the network.
     """
     value = (os.environ if environ is None else environ).get(WEIGHTS_MIRROR_ENV, "").strip()
@@ -130,3 +132,40 @@ def cache_unwritable(folder: CacheFolder, error: OSError, going_on: str) -> None
     log.warning("the %s %s cannot be written (%s); %s without it, only slower (entries "
                 "already there are still read). Its folder is %s's: %s", folder.what,
                 escaped(folder.path), reason, going_on, folder.named_by(), folder.fix())
+
+
+#: Environment variables that hold seconds: name -> (default, what they bound). Read through
+#: `seconds_from_environment`; the command line checks them all before TensorFlow loads.
+SECONDS_ENV = {
+    "HUBENSEMBLE_HTTP_TIMEOUT": (60.0, "each network read without an answer"),
+    "HUBENSEMBLE_DOWNLOAD_DEADLINE": (3600.0, "a whole download"),
+    "HUBENSEMBLE_CHIEF_TIMEOUT": (3600.0, "a worker's wait for the sweep's chief"),
+    "HUBENSEMBLE_TPU_TIMEOUT": (300.0, "connecting to a TPU"),
+}
+
+
+def seconds_from_environment(name: str, environ: Mapping[str, str] | None = None) -> float:
+    """The seconds of the environment variable `name` (a key of SECONDS_ENV; its default when
+    unset or empty). OptionError naming the variable for a value that is not a finite number
+    above 0 (a float() ValueError deep in a download named nothing)."""
+    default, bounds = SECONDS_ENV[name]
+    raw = (os.environ if environ is None else environ).get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise OptionError(f"{name}={raw!r} is not a number of seconds above 0 (it bounds "
+                          f"{bounds}); set e.g. {name}={default:g} (the default) or unset it")
+    return value
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """`seconds_from_environment` for every variable of SECONDS_ENV (OptionError), and the
+    URL of $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (`environment.weights_mirror`, HubensembleError):
+    a bad value is named before any work, not at the first download."""
+    for name in SECONDS_ENV:
+        seconds_from_environment(name, environ)
+    weights_mirror(environ)

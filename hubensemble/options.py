@@ -656,45 +656,4 @@ def dataclass_fields(record: str) -> list[tuple[str, Any, Any]]:
     return out
 
 
-#: Environment variables that hold seconds: name -> (default, what they bound). Read through
-#: `seconds_from_environment`; the command line checks them all before TensorFlow loads.
-SECONDS_ENV = {
-    "HUBENSEMBLE_HTTP_TIMEOUT": (60.0, "each network read without an answer"),
-    "HUBENSEMBLE_DOWNLOAD_DEADLINE": (3600.0, "a whole download"),
-    "HUBENSEMBLE_CHIEF_TIMEOUT": (3600.0, "a worker's wait for the sweep's chief"),
-    "HUBENSEMBLE_TPU_TIMEOUT": (300.0, "connecting to a TPU"),
-}
-
-
-def seconds_from_environment(name: str, environ: Mapping[str, str] | None = None) -> float:
-    """The seconds of the environment variable `name` (a key of SECONDS_ENV; its default when
-    unset or empty). OptionError naming the variable for a value that is not a finite number
-    above 0 (a float() ValueError deep in a download named nothing)."""
-    import os
-
-    default, bounds = SECONDS_ENV[name]
-    raw = (os.environ if environ is None else environ).get(name, "")
-    if not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise OptionError(f"{name}={raw!r} is not a number of seconds above 0 (it bounds "
-                          f"{bounds}); set e.g. {name}={default:g} (the default) or unset it")
-    return value
-
-
-def check_environment(environ: Mapping[str, str] | None = None) -> None:
-    """`seconds_from_environment` for every variable of SECONDS_ENV (OptionError), and the
-    URL of $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (`environment.weights_mirror`, HubensembleError):
-    a bad value is named before any work, not at the first download."""
-    from hubensemble.environment import weights_mirror
-
-    for name in SECONDS_ENV:
-        seconds_from_environment(name, environ)
-    weights_mirror(environ)
-
-
 _check_table()

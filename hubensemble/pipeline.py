@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from hubensemble import environment
 from hubensemble import options as option_table
 from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, reraise_stop
@@ -172,7 +173,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     options = dataclasses.replace(options or FitOptions(), **option_values)
     # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.
-    option_table.check_environment()  # HUBENSEMBLE_*_TIMEOUT / _DEADLINE seconds
+    environment.check_environment()  # HUBENSEMBLE_*_TIMEOUT / _DEADLINE seconds
     check_paths(out=out, export=export, cache_dir=cache_dir)
     specs = catalogue_specs(catalogue)
     check_strategy(options.strategy, options.tpu)

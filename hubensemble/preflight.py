@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 
-from hubensemble import candidate, options
+from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target
 from hubensemble.rundir import Run
@@ -242,7 +242,7 @@ def check_inputs(args) -> None:
     from hubensemble.data.specs import TFDS_ONLY, check_spec
     from hubensemble.hyperrule import check_budget
 
-    options.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
+    environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",

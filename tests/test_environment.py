@@ -154,15 +154,15 @@ def test_a_zoo_cache_folder_in_the_way_names_hubensemble_zoo_dir(tmp_path, monke
     ("file:///srv/keras-weights", True), ("not a url", False), ("mirror.example/keras", False),
     ("ftp://mirror.example/keras", False), ("https://", False)])
 def test_the_weights_mirror_url_is_checked_with_the_timeouts(value, ok):
-    from hubensemble import options
+    from hubensemble import environment
 
     environ = {"HUBENSEMBLE_KERAS_WEIGHTS_MIRROR": value}
     if ok:
-        options.check_environment(environ)
+        environment.check_environment(environ)
         return
     with pytest.raises(HubensembleError, match=r"HUBENSEMBLE_KERAS_WEIGHTS_MIRROR=.* is not a "
                                                r"URL of a mirror"):
-        options.check_environment(environ)
+        environment.check_environment(environ)
 
 
 def test_a_bad_weights_mirror_is_refused_before_the_work(tmp_path, monkeypatch, in_process):

@@ -35,7 +35,7 @@ from hubensemble.fileio import atomic_write_json, file_lock, file_sha256, pid_al
 from hubensemble.handles import KERAS_FILE_SUFFIXES, keras_file_problem, local_source
 from hubensemble.hub.archive import extract_archive
 from hubensemble.hub import remote
-from hubensemble.options import seconds_from_environment
+from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
 from hubensemble.text import escaped
 

@@ -10,7 +10,7 @@ import threading
 
 import tensorflow as tf
 
-from hubensemble import options
+from hubensemble import environment, options
 from hubensemble.errors import HubensembleError
 from hubensemble.preflight import check_strategy
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 STRATEGIES = options.get("strategy").choices
 #: Seconds to connect to and initialise a TPU before giving up ($HUBENSEMBLE_TPU_TIMEOUT).
-TPU_TIMEOUT = options.seconds_from_environment("HUBENSEMBLE_TPU_TIMEOUT")
+TPU_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_TPU_TIMEOUT")
 
 
 def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.Strategy:

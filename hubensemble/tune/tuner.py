@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import keras
 import keras_tuner as kt
 
-from hubensemble import options
+from hubensemble import environment
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, Terminated, first_line, reraise_stop
 from hubensemble.fileio import atomic_write_json, machine_error
@@ -39,7 +39,7 @@ from hubensemble.tune.train import OBJECTIVE, finished_candidate, run_entry
 log = logging.getLogger(__name__)
 
 #: Seconds a worker waits for the chief's port before giving up ($HUBENSEMBLE_CHIEF_TIMEOUT).
-CHIEF_TIMEOUT = options.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")
+CHIEF_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")
 #: Keras Tuner's distributed mode is configured by these variables (its public interface).
 KT_VARS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 _TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")

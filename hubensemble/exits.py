@@ -1,0 +1,46 @@
+"""How a command ends when it cannot finish: its exit code and the one line it prints.
+
+`cli.main` owns the flow; this module owns the words and codes of a stop (a HubensembleError,
+Ctrl-C, SIGTERM, the machine's OSError) so that every command says them alike.
+"""
+
+import errno
+
+from hubensemble import errors
+from hubensemble.errors import Terminated
+from hubensemble.terminal import stopped
+
+#: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS); else "fix the permissions".
+WAY_ON = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free space within your disk quota",
+          errno.EFBIG: "raise the file size limit (`ulimit -f`) or write elsewhere",
+          errno.ENOTDIR: "a file is in the way of a folder there, or the reverse: fix the path",
+          errno.EISDIR: "a file is in the way of a folder there, or the reverse: fix the path"}
+
+
+def machine_error(exc: BaseException) -> OSError | None:
+    """`fileio.machine_error` (the one list of the machine's OSErrors, MACHINE_ERRNOS),
+    imported only when a command failed: it brings NumPy, which a refusal need not wait for."""
+    from hubensemble.fileio import machine_error as found
+
+    return found(exc)
+
+
+def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> int:
+    """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
+    RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
+    SIGTERM (what a stopped command keeps is the command's to say: `args.interrupted`, set by
+    the parser's set_defaults; `finished`: the stop came as the command returned), 2 for the
+    machine's OSError (full disk, …). The message is one line (`errors.shown`), but for a list
+    of problems (`HubensembleError.of_lines`). `exc` None: the pending Ctrl-C / SIGTERM."""
+    exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
+    text, code = f"error: {errors.shown(exc)}", 2  # one line, whatever path it quotes
+    if isinstance(exc, OSError):  # run files are written atomically: none is half-written
+        text += "; " + WAY_ON.get(exc.errno, "fix the permissions") + (
+            ", then run the same command again to resume")
+    if isinstance(exc, KeyboardInterrupt):
+        code = 143 if isinstance(exc, Terminated) else 130
+        text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (
+            " as the command finished: its work is complete" if finished else "; " + getattr(
+                args, "interrupted", "run the same command again to resume"))
+    stopped("hubensemble: " + text, exc)
+    return code
