@@ -1,0 +1,106 @@
+"""What a run folder records of its exports (run.json's "export" section, RUN/export and the
+recorded folder): where the last export went, whether it holds the current ensemble, another
+run's export or an earlier ensemble's. `rundir.Run` takes these methods from `RunExports`;
+they read run.json and ensemble.json through `Run.meta` and the paths `Run` names."""
+
+import os
+
+from hubensemble import formats
+from hubensemble.exportfolder import other_run
+from hubensemble.fileio import read_json
+from hubensemble.text import shell
+
+
+class RunExports:
+    """The export-record methods of `rundir.Run` (a mixin: it needs Run's `path`, `meta`,
+    `ensemble_json` and `export`)."""
+
+    def exported_to(self, meta=None) -> str | None:
+        """Where the run's last export went (run.json "export"; `meta`: run.json already
+        read): inside this folder when it was the run's own ("in_run"), so a copied run names
+        its own export; else the absolute path recorded; None before any export. Absolute
+        as the run folder was named, a link kept (os.path.abspath, as `export` prints)."""
+        record = ((self.meta() if meta is None else meta).get("export") or {})
+        if record.get("in_run"):
+            return os.path.join(os.path.abspath(self.path), record["in_run"])
+        return record.get("path")
+
+    def current_export(self, meta=None) -> tuple[str | None, str | None]:
+        """(PATH, None) for the first export holding ensemble.json's ensemble of the recorded
+        one (`exported_to`) and RUN/export, else (None, PATH) for the first of an earlier
+        ensemble, else (None, None). What shows "the export" names the current one, or the
+        earlier one as such (a new-user check: fit's summary named a hand export of an
+        earlier ensemble as the run's). The rule is `formats.export_members_differ`'s:
+        members it cannot compare count as the same."""
+        stale = None
+        for path, differs in self._exports(meta):
+            if differs is None:
+                return path, None
+            stale = stale or path
+        return None, stale
+
+    def stale_export(self, meta=None) -> tuple[str, tuple[list, list]] | None:
+        """(PATH, (its trials, ensemble.json's)) when `current_export` names no export of this
+        ensemble but PATH of an earlier one (`formats.export_members_differ`'s pair), else
+        None: what `ensemble` warns of (the same rule as the summary and the report)."""
+        stale = None
+        for path, differs in self._exports(meta):
+            if differs is None:
+                return None
+            stale = stale or (path, differs)
+        return stale
+
+    def _exports(self, meta=None):
+        """(PATH, export_members_differ's answer against ensemble.json) for the recorded
+        export (`exported_to`) and RUN/export holding a SavedModel, in that order."""
+        meta = self.meta() if meta is None else meta
+        try:
+            members = read_json(self.ensemble_json).get("members")
+        except (OSError, ValueError, AttributeError):  # none yet, damaged: nothing to compare
+            members = None
+        for path, skipped, there in (
+                (self.exported_to(meta), (meta.get("export") or {}).get("skipped"), ""),
+                (str(self.export), None, "saved_model.pb")):
+            if path and os.path.exists(os.path.join(path, there)):
+                done = formats.read_export_metadata(path, strict=False)
+                if not other_run(done, self.path, meta):  # neither this ensemble nor earlier
+                    yield path, formats.export_members_differ(done, members, skipped)
+
+    def foreign_export(self, meta=None) -> tuple[str, str] | None:
+        """(PATH, what it holds) when the recorded export folder (`exported_to`) now holds
+        another run's export (`exportfolder.other_run`: "an export of another run (RUN2,
+        other data)"), else None. The summary and the report say so; they called it "of an
+        earlier ensemble" and advised evaluating it on this run's data (a new-user check: two
+        fits with one --export)."""
+        meta = self.meta() if meta is None else meta
+        path = self.exported_to(meta)
+        if not path or not os.path.exists(os.path.join(path, "saved_model.pb")):
+            return None
+        words = other_run(formats.read_export_metadata(path, strict=False), self.path, meta)
+        return (path, words) if words else None
+
+    def export_command(self, out=None, *flags: str) -> str:
+        """The command that exports this run to `out` (`--out` only when it is not RUN/export,
+        so advice names the folder it is about), then `flags`."""
+        given = out is not None and os.path.abspath(out) != os.path.abspath(self.export)
+        return " ".join(["hubensemble export --run", shell(self.path),
+                         *(["--out", shell(out)] if given else []), *flags])
+
+    def exported_tflite(self, meta=None) -> str | None:
+        """The TFLite model of the run's last export (run.json "export" "tflite"), beside
+        `exported_to` as `export` writes it (OUT-tflite/), so a moved run names its own;
+        None when that export wrote none."""
+        meta = self.meta() if meta is None else meta
+        model = (((meta.get("export") or {}).get("tflite")) or {}).get("model")
+        if not model:
+            return None
+        return os.path.join(f"{self.exported_to(meta)}-tflite", os.path.basename(model))
+
+    def export_record(self, path) -> dict:
+        """The "path" (absolute) and "in_run" (relative to this folder, or None outside it)
+        of an export written to `path`, for run.json's "export" section (`exported_to`)."""
+        path = os.path.abspath(path)
+        inside = os.path.relpath(path, os.path.abspath(self.path))
+        return {"path": path,
+                "in_run": None if inside == os.pardir or inside.startswith(os.pardir + os.sep)
+                else inside}
