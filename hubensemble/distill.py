@@ -36,7 +36,7 @@ from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare, 
 from hubensemble.errors import RunError
 from hubensemble.formats import SERVING_SIGNATURE, export_members_differ, read_export_metadata
 from hubensemble.runwriter import writes_run
-from hubensemble.terminal import shows_progress
+from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
@@ -166,10 +166,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     starts = [start_weights] + ([None] if init == "best" and start_weights else [])
     callbacks, bar = [], None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=hparams.steps * len(starts), desc=f"distill into {spec_name}",
-                   unit="step", dynamic_ncols=True)
+        bar = progress_bar(total=hparams.steps * len(starts), desc=f"distill into {spec_name}",
+                           unit="step")
         callbacks.append(_StepBar(bar))
     t0 = time.perf_counter()
     tried, reasons = [], []

@@ -15,7 +15,7 @@ import numpy as np
 from hubensemble import metrics, options
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
-from hubensemble.terminal import shows_progress
+from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import described, escaped
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
@@ -367,7 +367,6 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     _check_task_type(model_dir, task)
     names, sevs = check_evaluate_options(split, corruptions, severities)
     import tensorflow as tf
-    from tqdm.auto import tqdm
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise HubensembleError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -424,8 +423,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     # The total counts every corrupted copy: say so, or 797 test images read as 12,752.
     copies = (f" ({len(labels)} x {len(conditions)}: clean + {len(names)} corruptions x "
               f"{len(sevs)} severities)" if len(conditions) > 1 else "")
-    bar = tqdm(total=len(conditions) * len(labels), desc=f"evaluate {split}{copies}",
-               unit="img", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(conditions) * len(labels), desc=f"evaluate {split}{copies}",
+                       unit="img", shown=progress)
     try:
         for idx in size_batches(sizes, batch_size):
             # uint8 -> float32 / 255 at the images' own size: the pixels predict sends.

@@ -120,14 +120,14 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                                "write (no export metadata in assets/hubensemble.json); predict "
                                "needs an export (RUN/export); for any SavedModel use "
                                "`hubensemble evaluate`")
-    from tqdm.auto import tqdm
+    from hubensemble.terminal import progress_bar
 
     paths, results, skip = [], Predictions(), []
     # The files' first bytes are looked at before TensorFlow loads: a count for a big folder,
     # none for files named ("looking at: 0 files" stood above a named file's error).
     folders = any(os.path.isdir(p) for p in image_paths)
-    looked = tqdm(desc="predict: looking at", unit=" files", disable=not (progress and folders),
-                  dynamic_ncols=True, leave=False)
+    looked = progress_bar(desc="predict: looking at", unit=" files", leave=False,
+                          shown=progress and folders)
     try:
         for path, reason, found in _entries(image_paths, results.ignored):
             looked.update()
@@ -170,8 +170,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     check_metadata_fits(meta, serve, model_dir)
     names = meta.get("class_names")
     batch_size = max(1, int(batch_size))
-    bar = tqdm(total=len(pending), desc="predict", unit="file", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(pending), desc="predict", unit="file", shown=progress)
     try:
         for lo in range(0, len(pending), batch_size):
             chunk = []  # (index, bytes for serve_bytes): one batch's files in memory at a time

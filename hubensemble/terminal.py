@@ -5,13 +5,16 @@ warnings; RUN/log.txt and the run's files hold everything. A result meant for pr
 `zoo build` prints the zoo folder, `predict` its predictions (it has no -q). `args` below is
 the command's parsed arguments (only its `quiet` and `verbose` are read). Everything here is
 written `printable`: a file name that is not UTF-8 shows its bytes escaped (caf\\xe9.jpg) where
-a stream that only writes UTF-8 would raise.
+a stream that only writes UTF-8 would raise. Progress bars (`progress_bar`) are live on a
+terminal and in a notebook, plain lines on a file or a pipe (`live_bars`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 import sys
 
 from hubensemble.text import printable
@@ -40,37 +43,142 @@ _SHOWING = {"progress": False, "command": False, "decided": False}
 BAR_DELAY = 2.0
 
 
+#: Seconds between two lines of a bar where stderr cannot redraw one (`live_bars` false: a
+#: file, a pipe): the first line, then at most one every LINE_SECONDS, and the last. tqdm's
+#: own setting TQDM_MININTERVAL (seconds, in the environment) changes it.
+LINE_SECONDS = 30.0
+
+
+def live_bars(stream) -> bool:
+    """Whether a progress bar on ``stream`` is drawn live, redrawn in place with carriage
+    returns (`progress_bar`): on a terminal (``isatty()``), and in a Jupyter kernel, whose
+    stream (ipykernel's ``OutStream``, or a subclass) says it is no terminal but whose front
+    end renders the redraws (a notebook, JupyterLab, VS Code, Colab). False for a file, a pipe
+    and the like (``2>log``, ``| tee``, ``nohup``, a CI log, a systemd journal, a Slurm .err
+    file), where each redraw stayed in the file (5 bar states on one line of rank's log), for
+    a closed stream and for None, and for a terminal of 0 columns (a pseudo-terminal whose
+    size was never set), where tqdm's live bar drew nothing at all.
+    ``stream``: a text stream (sys.stderr), or None."""
+    if stream is None:
+        return False
+    if any(c.__module__.split(".")[0] == "ipykernel" for c in type(stream).__mro__):
+        return True
+    try:
+        if not stream.isatty():
+            return False
+    except (AttributeError, ValueError, OSError):  # no isatty; closed (ValueError)
+        return False
+    try:  # a terminal of no size (a pty nobody sized): tqdm drew nothing there at all
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError):  # a terminal stream without a descriptor
+        return True
+
+
+def progress_bar(iterable=None, *, shown=True, **kwargs):
+    """The progress bar of every stage, command and library call alike: a tqdm bar
+    (``iterable`` and tqdm's keyword arguments: ``total``, ``desc``, ``unit``, ``leave``,
+    ``delay``, ``initial``, ``file``: sys.stderr unless given) whose kind follows the stream
+    (`live_bars`):
+
+    - on a terminal or in a notebook, the bar, redrawn in place (tqdm.auto's, as wide as the
+      window);
+    - anywhere else (a file, a pipe), plain lines without carriage returns or cursor moves,
+      each the bar's facts without its meter (``rank:  50% 2/4 [00:31<00:31, 15.5s/module,
+      NAME: miss]``: what, percent, k/n, elapsed<remaining, rate, postfix): the first, then at
+      most one every `LINE_SECONDS` (its `mininterval`) however often the bar is updated or
+      its postfix set, and, at close, the last state when it moved since the last line
+      (whatever ``leave`` says: a file keeps it). A bar with ``delay`` writes nothing when
+      closed within it, as on the terminal;
+    - with ``shown`` false (-q, ``progress=False``), nothing (tqdm's ``disable``).
+
+    RUN/log.txt never gets a bar's states (they are not log records). Call ``update(n)``,
+    ``set_postfix_str``, ``write`` and ``close()`` (or iterate) as on any tqdm bar."""
+    from tqdm.auto import tqdm
+
+    stream = kwargs.pop("file", None) or sys.stderr
+    if not shown:
+        return tqdm(iterable, disable=True, file=stream, **kwargs)
+    if live_bars(stream):
+        kwargs.setdefault("dynamic_ncols", True)
+        return tqdm(iterable, file=stream, **kwargs)
+    return _line_bar_class()(iterable, file=stream, **kwargs)
+
+
+@functools.cache
+def _line_bar_class():
+    """`progress_bar`'s tqdm bar of plain lines (made once, when first needed: tqdm is
+    imported only then)."""
+    from tqdm import tqdm
+
+    class LineBar(tqdm):
+        """A tqdm bar written as lines (`progress_bar`)."""
+
+        def __init__(self, *args, **kwargs):
+            self._line = None  # (time, n) of the last line written
+            kwargs.update(ncols=0, dynamic_ncols=False)  # the facts, without the meter
+            if "TQDM_MININTERVAL" not in os.environ:
+                kwargs.setdefault("mininterval", LINE_SECONDS)
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg=None, pos=None):
+            """The bar's state as a line, unless one was written less than `mininterval`
+            ago; nothing for a message (tqdm's clearing ``msg=''``). Whether it wrote."""
+            if msg is not None or (self._line is not None
+                                   and self._time() - self._line[0] < self.mininterval):
+                return False
+            self._write_line()
+            return True
+
+        def _write_line(self):
+            self._line = (self._time(), self.n)
+            self.fp.write(self.__str__() + "\n")
+            getattr(self.fp, "flush", lambda: None)()
+
+        def clear(self, nolock=False):
+            """Nothing: a line written stays (tqdm clears a bar before a message)."""
+
+        def moveto(self, n):
+            """Nothing: no cursor moves (tqdm's nested bars)."""
+
+        def close(self):
+            """The last state, when it moved since the last line, then tqdm's close."""
+            if not self.disable and self._line is not None and self._line[1] != self.n:
+                with self._lock:
+                    self._write_line()
+            self.leave = False  # tqdm would redraw it, then end the line
+            super().close()
+
+    return LineBar
+
+
 def download_bar(what, total=None):
-    """A tqdm bar of the bytes of a download (or remote copy) of ``what`` (a URL or handle):
-    a module of gigabytes took minutes behind rank's bar, which said only the module's name.
+    """A progress bar (`progress_bar`) of the bytes of a download (or remote copy) of
+    ``what`` (a URL or handle): a module of gigabytes took minutes behind rank's bar, which
+    said only the module's name.
 
     ``total`` is the size in bytes when known (Content-Length), else None (a count without a
     percentage). Shown only while a command runs without -q, or a library call with `progress`
     (`library_progress`), after BAR_DELAY seconds, and
-    cleared when closed (leave=False). Call ``update(n)`` per chunk and ``close()``."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total or None, desc=f"download {what}", unit="B", unit_scale=True,
-                unit_divisor=1024, leave=False, delay=BAR_DELAY, dynamic_ncols=True,
-                disable=not _SHOWING["progress"], file=sys.stderr)
+    cleared when closed on a terminal (leave=False). Call ``update(n)`` per chunk and
+    ``close()``."""
+    return progress_bar(total=total or None, desc=f"download {what}", unit="B",
+                        unit_scale=True, unit_divisor=1024, leave=False, delay=BAR_DELAY,
+                        shown=_SHOWING["progress"])
 
 
 def command_bar(*, total=None, **kwargs):
-    """A tqdm bar on stderr (tqdm's keyword arguments) shown only while a command runs
-    without -q (`terminal_log`), or a library call with `progress` (`library_progress`:
+    """A progress bar (`progress_bar`, tqdm's keyword arguments) shown only while a command
+    runs without -q (`terminal_log`), or a library call with `progress` (`library_progress`:
     `load_task`, `fit`, ...), as rank's and tune's: for work deep in a call that has no
     `progress` argument of its own (the folder loader's decoding, which `fit`, `rank`,
     `evaluate` and `export` reach through `load_task`). Disabled (nothing drawn) with -q,
     with progress=False, and where nothing decided (a bare internal call). `total`: a
     number, or a function that counts it, called only when the bar is shown. Call
     ``update(n)`` and ``close()``."""
-    from tqdm.auto import tqdm
-
     shown = _SHOWING["progress"]
     if callable(total):
         total = total() if shown else None
-    return tqdm(total=total, disable=not shown, dynamic_ncols=True, file=sys.stderr,
-                **kwargs)
+    return progress_bar(total=total, shown=shown, **kwargs)
 
 
 @contextlib.contextmanager

@@ -498,8 +498,8 @@ def _read_split(builder, task, split, limit, progress):
     images, labels = [], []
     it = tfds.as_numpy(ds)
     if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc=f"{task.name} {split}", unit="img", leave=False, file=sys.stderr)
+        from hubensemble.terminal import progress_bar
+        it = progress_bar(it, desc=f"{task.name} {split}", unit="img", leave=False)
     for i, ex in enumerate(it):
         try:
             labels.append(task.label_fn(ex))

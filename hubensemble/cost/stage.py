@@ -146,9 +146,9 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from hubensemble.terminal import progress_bar
 
-        bar = tqdm(total=len(groups), desc="cost", unit="module", dynamic_ncols=True)
+        bar = progress_bar(total=len(groups), desc="cost", unit="module")
     costs, failed, counted, cached = {}, [], 0, 0
     try:
         for (module, size, classes), members in groups.items():

@@ -25,7 +25,7 @@ from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, 
                                  read_export_metadata, versions)
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
-from hubensemble.terminal import shows_progress
+from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import escaped, shell
 from hubensemble.tune.plans import trial_profile
 
@@ -415,10 +415,7 @@ def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
     what = "train + val" if plan.how == "retrain_full" else "train (weights were not kept)"
     callbacks, bar = [], None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=hparams.steps, desc=f"retrain {trial} on {what}", unit="step",
-                   dynamic_ncols=True)
+        bar = progress_bar(total=hparams.steps, desc=f"retrain {trial} on {what}", unit="step")
         callbacks.append(_StepBar(bar))
     try:
         model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
@@ -519,10 +516,9 @@ def _export_cost(run, members, specs, task, say=None) -> dict | None:
 
 
 def _bar(progress, **kwargs):
-    """A tqdm bar on stderr as rank's and tune's (none when not `progress`: -q, Python)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(disable=not progress, dynamic_ncols=True, **kwargs)
+    """A bar on stderr as rank's and tune's (`terminal.progress_bar`; none when not
+    `progress`: -q, Python)."""
+    return progress_bar(shown=progress, **kwargs)
 
 
 def _teller(progress):

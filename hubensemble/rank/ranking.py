@@ -32,7 +32,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.runwriter import writes_run
-from hubensemble.terminal import shows_progress
+from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import escaped, shell
 
 log = logging.getLogger(__name__)
@@ -503,8 +503,6 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     # As fit checks a Task: a bad one failed per module ("Binding inputs to tf.function
     # failed"), blamed on the catalogue. A Task is taken as its maker loaded it.
     validate_task(task, min_per_class=data_args.min_per_class if data_args else 0)
-    from tqdm.auto import tqdm
-
     from hubensemble.data.specs import check_outside_data
     from hubensemble.rundir import DataArgs, Run
 
@@ -553,7 +551,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
     rows, predictions = [], {}
-    bar = tqdm(chosen, desc="rank", unit="module", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(chosen, desc="rank", unit="module", shown=progress)
     with _old_objects_frozen():
         for i in bar:
             reraise_stop()  # a stop whose exception Python ignored: no next module

@@ -20,7 +20,7 @@ from hubensemble.hyperrule import Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
-from hubensemble.terminal import shows_progress
+from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules,
                                     untuned_reason)
@@ -520,10 +520,8 @@ def _probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, p
     pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(plan), initial=len(plan) - len(pending), desc="tune probe",
-                   unit="trial", dynamic_ncols=True)
+        bar = progress_bar(total=len(plan), initial=len(plan) - len(pending),
+                           desc="tune probe", unit="trial")
 
     def done(record):
         if record["status"] != "ok":
@@ -565,11 +563,8 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
         num_classes = task_obj.num_classes
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         done = sum(1 for e in plan if finished_candidate(run.candidates, e.trial_id) is not None)
-        bar = tqdm(total=len(plan), initial=done, desc=f"tune {sweep}", unit="trial",
-                   dynamic_ncols=True)
+        bar = progress_bar(total=len(plan), initial=done, desc=f"tune {sweep}", unit="trial")
     directory = run.tuner
     oracle = PlanOracle(plan, run.candidates, max_failures=max_failures, seed=seed)
     hypermodel = FineTuneHyperModel(specs, num_classes, plan)

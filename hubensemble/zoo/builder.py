@@ -254,9 +254,8 @@ def _default_workers(plans, config) -> int:
 
 
 def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, workers, purpose):
-    from tqdm.auto import tqdm
-
     from hubensemble.catalogue_writer import write_catalogue
+    from hubensemble.terminal import progress_bar
 
     started = time.time()
     up = config.upstream_data()
@@ -315,8 +314,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
     # A build started by resolving a handle says so: it can take minutes the user did not ask
     # for by name.
     title = f"building zoo {config.name!r} for {purpose}" if purpose else f"zoo {config.name}"
-    bar = tqdm(total=len(plans), desc=title, unit="module", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(plans), desc=title, unit="module", shown=progress)
     try:
         if workers == 1:
             # Only now: `zoo build` onto a current zoo returns without importing TensorFlow.

@@ -1,0 +1,165 @@
+"""Progress bars where stderr is a terminal, a notebook kernel's stream, or a file / pipe
+(`terminal.progress_bar`, `terminal.live_bars`)."""
+
+import io
+import os
+import subprocess
+import sys
+
+from hubensemble import terminal
+
+#: A bar of 5 steps, each with a postfix and a note through tqdm.write, on sys.stderr.
+BAR_SCRIPT = """
+import sys
+from hubensemble.terminal import progress_bar
+bar = progress_bar(range(5), desc="work", unit="step")
+for i in bar:
+    bar.set_postfix_str(f"item {i}")
+    bar.write(f"note {i}", file=sys.stderr)
+"""
+
+
+def _kernel_stream(buffer):
+    """A stream of the kind a Jupyter kernel puts on sys.stderr: ipykernel's OutStream (by
+    its module; ipykernel is not a dependency), which says it is no terminal."""
+    stream_type = type("OutStream", (), {
+        "__module__": "ipykernel.iostream", "isatty": lambda self: False,
+        "write": lambda self, s: buffer.write(s), "flush": lambda self: None})
+    return stream_type()
+
+
+def _pty(columns):
+    """(leader, follower) descriptors of a new pseudo-terminal of `columns` columns (0: a
+    terminal whose size nobody set)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    return leader, follower
+
+
+def _on_a_pty(argv, *, columns):
+    """The output of `argv` run with its stdin, stdout and stderr on a pseudo-terminal of
+    `columns` columns."""
+    leader, follower = _pty(columns)
+    try:
+        proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower)
+    finally:
+        os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, out
+    return out.decode()
+
+
+def test_live_bars_follows_the_stream(tmp_path):
+    """The one rule of every bar: live on a terminal and in a notebook kernel; lines on a
+    file, a pipe, a closed stream, and on a terminal of 0 columns (where tqdm drew nothing)."""
+    with open(tmp_path / "log", "w") as f:
+        assert not terminal.live_bars(f)
+    assert not terminal.live_bars(f)  # closed
+    read, write = os.pipe()
+    with os.fdopen(read) as r, os.fdopen(write, "w") as w:
+        assert not terminal.live_bars(w) and not terminal.live_bars(r)
+    assert not terminal.live_bars(None) and not terminal.live_bars(io.StringIO())
+    assert terminal.live_bars(_kernel_stream(io.StringIO()))
+    for columns, live in ((80, True), (0, False)):
+        leader, follower = _pty(columns)
+        with os.fdopen(follower, "w") as stream:
+            assert terminal.live_bars(stream) is live, columns
+        os.close(leader)
+
+
+def test_a_bar_on_a_file_is_lines_at_most_one_per_interval_and_the_last(monkeypatch):
+    """Where stderr is a file, a bar is plain lines (no carriage return, no cursor move, no
+    meter): its first state, its last, and between them at most one per LINE_SECONDS
+    however often it is updated, given a postfix or written through; notes stay on lines of
+    their own. A leave=False bar keeps its last line; a delayed bar closed within its delay,
+    and a bar not shown, write nothing."""
+    out = io.StringIO()
+    bar = terminal.progress_bar(range(50), desc="rank", unit="module", file=out)
+    for i in bar:
+        bar.set_postfix_str(f"m{i}")
+        if i == 10:
+            bar.write("a note", file=out)
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue(), out.getvalue()
+    assert len(lines) == 3 and lines[1] == "a note", lines
+    assert lines[0].startswith("rank:   0% 0/50 [00:00<?"), lines
+    assert lines[2].startswith("rank: 100% 50/50 [") and lines[2].endswith(", m49]"), lines
+
+    monkeypatch.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per state
+    out = io.StringIO()
+    bar = terminal.progress_bar(total=4, desc="read", unit="file", leave=False, file=out)
+    for _ in range(4):
+        bar.update(1)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert [line.split(" [")[0] for line in lines] == [
+        f"read: {p:3d}% {n}/4" for n, p in enumerate((0, 25, 50, 75, 100))], lines
+
+    out = io.StringIO()
+    terminal.progress_bar(total=9, desc="download", delay=60, file=out).close()
+    terminal.progress_bar(total=9, desc="quiet", shown=False, file=out).close()
+    assert out.getvalue() == ""
+
+
+def test_a_bar_stays_live_on_a_terminal_and_in_a_notebook_kernel():
+    """On a pseudo-terminal the bar is redrawn in place (carriage returns, its meter), as
+    before; a notebook kernel's stream, which says it is no terminal, gets the same live bar
+    (its front end renders the redraws)."""
+    argv = [sys.executable, "-c", BAR_SCRIPT]
+    live = _on_a_pty(argv, columns=100)
+    assert live.count("\r") > 5 and "|" in live and "work: 100%|" in live, live
+    unsized = _on_a_pty(argv, columns=0)  # tqdm's live bar drew nothing at all there
+    assert "work:   0% 0/5 [" in unsized and "work: 100% 5/5 [" in unsized, unsized
+    assert "\r" not in unsized.replace("\r\n", "\n"), unsized
+
+    buffer = io.StringIO()
+    bar = terminal.progress_bar(total=3, desc="fit", file=_kernel_stream(buffer),
+                                mininterval=0)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    assert buffer.getvalue().count("\r") >= 3 and "fit: 100%|" in buffer.getvalue(), buffer
+
+
+def test_rank_with_stderr_to_a_file_writes_progress_lines_not_bar_redraws(tmp_path,
+                                                                          module_factory):
+    """`hubensemble rank … 2>log` left 5 carriage-return-joined bar states on one line of
+    `log` (a CI log, `nohup`, `| tee`, a Slurm .err file got the same). The log now has the
+    bar's first and last states as lines of their own, with what, k/n, elapsed and the
+    module's name. RUN/log.txt has no bar state, as before."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: tiny-a, handle: {module_factory('a', seed=1)}}}\n"
+                   f"  - {{name: tiny-b, handle: {module_factory('b', seed=2)}}}\n")
+    run = tmp_path / "run"
+    err = tmp_path / "err.log"
+    with open(err, "w") as f:
+        out = subprocess.run([sys.executable, "-m", "hubensemble", "rank", "--catalogue",
+                              str(cat), "--data", "sklearn:digits", "--out", str(run),
+                              "--profile", "quick"],
+                             stdout=subprocess.PIPE, stderr=f, text=True, timeout=300,
+                             env=dict(os.environ,
+                                      HUBENSEMBLE_CACHE_DIR=str(tmp_path / "cache")))
+    raw = err.read_bytes()  # not read_text: its universal newlines read "\r" as "\n"
+    text = raw.decode()
+    assert out.returncode == 0, text
+    assert b"\r" not in raw and b"\x1b" not in raw, raw
+    bars = [line for line in text.splitlines() if line.startswith("rank:")]
+    assert len(bars) == 2, text
+    assert bars[0].startswith("rank:   0% 0/2 [00:00<?"), text
+    assert bars[1].startswith("rank: 100% 2/2 [") and "tiny-b: " in bars[1], text
+    log_text = (run / "log.txt").read_bytes()
+    assert b"\r" not in log_text and b"0/2 [" not in log_text and b"2/2 [" not in log_text
