@@ -163,3 +163,17 @@ def test_rank_with_stderr_to_a_file_writes_progress_lines_not_bar_redraws(tmp_pa
     assert bars[1].startswith("rank: 100% 2/2 [") and "tiny-b: " in bars[1], text
     log_text = (run / "log.txt").read_bytes()
     assert b"\r" not in log_text and b"0/2 [" not in log_text and b"2/2 [" not in log_text
+
+
+def test_tqdm_mininterval_in_the_environment_sets_the_interval_of_the_lines(tmp_path):
+    """tqdm's own setting, TQDM_MININTERVAL (seconds), replaces LINE_SECONDS: 0 writes a
+    line for every state of a bar on a file."""
+    err = tmp_path / "err.log"
+    with open(err, "w") as f:
+        out = subprocess.run([sys.executable, "-c", BAR_SCRIPT], stderr=f, timeout=120,
+                             env=dict(os.environ, TQDM_MININTERVAL="0"))
+    raw = err.read_bytes()
+    assert out.returncode == 0 and b"\r" not in raw, raw
+    starts = {line.split(" [")[0] for line in raw.decode().splitlines()
+              if line.startswith("work:")}
+    assert {f"work: {20 * n:3d}% {n}/5" for n in range(6)} <= starts, raw
