@@ -481,6 +481,45 @@ def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path
     assert again[0] == said[0].replace("module pixels ", "module mine ", 1)
 
 
+def test_rank_says_a_module_is_used_frozen_and_fit_says_it_once(
+        task, tmp_path, caplog, monkeypatch):
+    # A signature module exposing no trainable variables is used frozen (a linear probe): that
+    # was said only by a trainable HubLayer (tune), never by rank, where the user first sees
+    # the module, nor on a cache hit.
+    from hubensemble.hub import notices
+
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [7, 0]))
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "plain"))
+    spec = ModuleSpec(name="plain", handle=str(tmp_path / "plain"))
+    cache = str(tmp_path / "cache")
+
+    def frozen_said(out):
+        monkeypatch.setattr(notices, "_WARNED", set())  # as in a new process
+        caplog.clear()
+
+        def said():
+            return [r.getMessage() for r in caplog.records
+                    if r.levelname == "WARNING" and "used frozen" in r.getMessage()]
+
+        with caplog.at_level("WARNING"):
+            result = ranked([spec], task, tmp_path / out, cache_dir=cache)
+            by_rank = said()
+            HubLayer(spec.handle, trainable=True, module_name=spec.name)  # fit's tune next
+        assert said() == by_rank, said()  # not again in the same process
+        return result, by_rank
+
+    first, said = frozen_said("a")
+    assert not first.rows[0]["cache_hit"] and len(said) == 1, said
+    assert said[0].startswith("module plain: its signature 'serving_default' exposes no "
+                              "trainable variables: it is used frozen")
+    second, again = frozen_said("b")
+    assert second.rows[0]["cache_hit"] and again == said
+
+
 def test_no_cache_neither_reads_nor_writes(task, good, tmp_path):
     empty = tmp_path / "empty"
     result = ranked(good[:2], task, tmp_path / "a", cache_dir=str(empty), use_cache=False)

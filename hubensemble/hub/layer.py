@@ -1,6 +1,5 @@
 """HubLayer: a module as a fine-tunable Keras 3 layer, calling it through the module runtime."""
 
-import logging
 import numbers
 import os
 import re
@@ -12,11 +11,9 @@ from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
                                  stored_weights)
-from hubensemble.hub.notices import module_warning
 from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
 
-log = logging.getLogger(__name__)
 
 #: How a trainable HubLayer runs the module while it trains (`HubLayer`'s ``batchnorm``):
 #: "train" passes Keras' `training` through (BatchNorm normalises with batch statistics and
@@ -208,8 +205,6 @@ class HubLayer(keras.layers.Layer):
         self.fingerprint = runtime.fingerprint
         self.output_dim = runtime.output_dim
         self._module = runtime.obj
-        if trainable and runtime.frozen_reason:
-            module_warning(log, "module %s: %s", module_name or handle, runtime.frozen_reason)
         if runtime.keras_model is not None:
             # A Keras model's variables are Keras' already: track the model itself.
             self.module_model = runtime.keras_model

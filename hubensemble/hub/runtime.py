@@ -457,7 +457,8 @@ class ModuleRuntime:
     ``training=None`` runs in its default mode for a value it lacks; a uint8 module gets
     ``round(255 * x)`` as uint8. A Keras model (`keras_model`) is called with
     ``training=`` and its variables are its own; a `SignatureModule` without trainable
-    variables is used frozen (`frozen_reason` says so).
+    variables is used frozen (`frozen_reason` says so, and a warning once per process, as
+    `hub.notices.module_warning`).
 
     ``call_signature`` (a CallSignature) is given by `open_module` for signatures and Keras
     models; without it the signature is read from ``obj.__call__``'s traces.
@@ -488,6 +489,11 @@ class ModuleRuntime:
             log.info("module %s was saved without a training=True trace: it runs in inference "
                      "mode also while fine-tuning", self.name or self.handle)
         self.frozen_reason = getattr(obj, "frozen_reason", None)
+        if self.frozen_reason:
+            # Said where the module first loads (rank, `catalogue add`), kept with its cached
+            # embeddings and repeated on a hit (`hub.notices`); HubLayer's load in tune is the
+            # same text, so a fit says it once.
+            module_warning(log, "module %s: %s", self.name or self.handle, self.frozen_reason)
         if told and value_range == "0,1" and own_value_range(files.kind, obj) != "0,1":
             # Fed [0, 1], it sees images in [0, 1/255]: it still ranks and trains, badly.
             module_warning(log, "module %s (%s): the model rescales its input itself (a "
