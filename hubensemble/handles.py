@@ -9,8 +9,8 @@ architecture, a Keras model file or a keras-hub preset); `KERAS_APPLICATIONS` de
 local handles missing on this machine or holding no module) look at the file system, and so
 does `canonical_handle` for local paths (one text per module, whatever the spelling), which
 `same_module_pairs` uses to find entries that load the same module; `signature_reading`
-reads a local SavedModel's saved_model.pb (TensorFlow's protocol buffer, nothing loaded) to
-tell the signature and output key an entry that leaves them out is called through.
+(`savedmodel_calls`: a local SavedModel's saved_model.pb read without TensorFlow, nothing
+loaded) tells the signature and output key an entry that leaves them out is called through.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import re
 import urllib.parse
 
+from hubensemble.savedmodel_calls import signature_reading
 from hubensemble.text import described
 
 # A name starts with a letter, digit or "_": one starting with "-" reads as an option in
@@ -513,49 +514,6 @@ SAME_MODULE_FIELDS = ("weights", "layer", "signature", "output_key", "value_rang
 #: The SAME_MODULE_FIELDS whose value left out means the module's own default, which
 #: `same_module_pairs` resolves (`entry_reading`) where it can without loading the module.
 DEFAULTED_FIELDS = ("signature", "output_key")
-
-
-def signature_reading(path, signature=None, output_key=None) -> tuple | None:
-    """(signature, output_key) a local SavedModel folder `path` is called through with these
-    catalogue fields (None: the module's default), read from its saved_model.pb (milliseconds,
-    nothing loaded): (None, `output_key`) when it is a reusable SavedModel called through its
-    ``__call__`` (no signature named); else the signature named or the runtime's default
-    (serving_default, else default, else the only one) and its output key (the one named,
-    else its only output, else "default"). None when that cannot be told without loading it
-    (no saved_model.pb, several meta graphs, an unreadable file, a signature or output it
-    lacks: loading it says why)."""
-    pb = os.path.join(os.fspath(path), "saved_model.pb")
-    if not os.path.isfile(pb):
-        return None
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    try:
-        with open(pb, "rb") as f:
-            proto.ParseFromString(f.read())
-    except Exception:  # noqa: BLE001 - unreadable or not a SavedModel: loading says why
-        return None
-    if len(proto.meta_graphs) != 1:
-        return None
-    graph = proto.meta_graphs[0]
-    nodes = graph.object_graph_def.nodes
-    root = {c.local_name for c in nodes[0].children} if nodes else set()
-    if signature is None and {"__call__", "variables"} <= root:
-        return None, output_key
-    signatures = graph.signature_def
-    name = signature
-    if name is None:
-        name = next((n for n in ("serving_default", "default") if n in signatures),
-                    next(iter(signatures)) if len(signatures) == 1 else None)
-    if name not in signatures:
-        return None
-    outputs = list(signatures[name].outputs)
-    key = output_key
-    if key is None:
-        key = outputs[0] if len(outputs) == 1 else ("default" if "default" in outputs else None)
-    if key not in outputs:
-        return None
-    return name, key
 
 
 def entry_reading(spec, fetched=None) -> dict | None:

@@ -626,6 +626,37 @@ def test_an_entry_writing_out_its_modules_defaults_is_the_same_module(tmp_path, 
     assert [(x.name, y.name) for x, y, _ in same_module_pairs([a, b, c])] == [("c", "a")]
 
 
+def test_validate_compares_a_savedmodels_signatures_without_tensorflow(
+        tmp_path, kinds, tiny_module):
+    # Two entries of one local SavedModel differing only in `signature` made `catalogue
+    # validate` import TensorFlow (~10 s) to read saved_model.pb; the wire format is read now.
+    from hubensemble.savedmodel_calls import read_calls
+
+    _channels_module(str(tmp_path / "plain"), 3)
+    for path in (kinds.paths["exported"], kinds.paths["tf1"], str(tmp_path / "plain"),
+                 tiny_module):  # as tf.saved_model.load lists them
+        loaded = tf.saved_model.load(path)
+        calls = read_calls(path)
+        assert sorted(calls.signatures) == sorted(loaded.signatures), path
+        assert all(calls.signatures[n] == tuple(sorted(loaded.signatures[n].structured_outputs))
+                   for n in calls.signatures)
+        assert calls.reusable == (path == tiny_module)
+    (tmp_path / "c.yaml").write_text(
+        f"modules:\n  - name: a\n    handle: {kinds.paths['exported']}\n"
+        f"  - name: b\n    handle: {kinds.paths['exported']}\n    signature: serve\n"
+        f"  - name: c\n    handle: {kinds.paths['exported']}\n"
+        "    signature: serving_default\n    output_key: output_0\n")
+    code = ("import sys; from hubensemble.cli import main; "
+            "c = main(['catalogue', 'validate', sys.argv[1]]); "
+            "print('tensorflow' in sys.modules); sys.exit(c)")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "False", run.stderr
+    assert "entry 'c' loads the same module as entry 'a'" in run.stderr
+    assert "entry 'b'" not in run.stderr  # another signature: another reading
+
+
 def test_catalogue_add_names_its_flag_where_the_module_asks_for_a_field(tmp_path, caplog):
     # A dict output was told to "set output_key on its catalogue entry": `catalogue add`
     # writes the entry, and takes the field as --output-key.

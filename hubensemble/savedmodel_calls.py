@@ -1,0 +1,197 @@
+"""Which call a local SavedModel offers, read from its saved_model.pb without TensorFlow.
+
+The few fields of TensorFlow's protocol buffers that tell how an entry with or without
+``signature`` / ``output_key`` calls the module (tensorflow/core/protobuf: saved_model.proto,
+meta_graph.proto, saved_object_graph.proto, trackable_object_graph.proto) are read with a
+small reader of the protocol-buffer wire format (https://protobuf.dev/programming-guides/
+encoding/): importing TensorFlow's generated classes imports TensorFlow (some 10 s), and
+`catalogue validate` is TF-free. The graph itself is skipped by its length, never parsed.
+`signature_reading` says what an entry's fields resolve to (`handles.same_module_pairs`);
+`defaults_left_out` gives the fields with those that name the module's own default left out
+(rank's embedding-cache key: an entry that writes out its default is the same reading).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+# Field numbers (tensorflow/core/protobuf/*.proto, TF 2.21).
+_META_GRAPHS = 2         # SavedModel.meta_graphs (repeated MetaGraphDef)
+_SIGNATURE_DEF = 5       # MetaGraphDef.signature_def (map<string, SignatureDef>)
+_OBJECT_GRAPH = 7        # MetaGraphDef.object_graph_def (SavedObjectGraph)
+_NODES = 1               # SavedObjectGraph.nodes (repeated SavedObject)
+_CHILDREN = 1            # SavedObject.children (repeated ObjectReference)
+_LOCAL_NAME = 2          # ObjectReference.local_name
+_OUTPUTS = 2             # SignatureDef.outputs (map<string, TensorInfo>)
+_KEY = 1                 # a map entry's key
+#: The signature TF 2 adds for its initializers; `tf.saved_model.load` does not list it.
+_INIT_OP = "__saved_model_init_op"
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedModelCalls:
+    """What a SavedModel offers to call: ``reusable`` — its root object has ``__call__`` and
+    ``variables`` (a reusable SavedModel, called through ``__call__`` when no signature is
+    named); ``signatures`` — {signature name: its output keys, sorted}, as
+    ``tf.saved_model.load`` lists them (without ``__saved_model_init_op``)."""
+
+    reusable: bool
+    signatures: dict
+
+
+def _varint(buf, i):
+    value = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _fields(buf, start, end):
+    """(field number, (start, end)) of each length-delimited field of the message in
+    buf[start:end]; other fields are skipped. ValueError for bytes that are not a message."""
+    i = start
+    while i < end:
+        tag, i = _varint(buf, i)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, i = _varint(buf, i)
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        elif wire == 2:
+            size, i = _varint(buf, i)
+            if i + size > end:
+                raise ValueError("a field runs past its message")
+            yield number, (i, i + size)
+            i += size
+        else:  # groups (3, 4) are not in these messages
+            raise ValueError(f"wire type {wire}")
+        if i > end:
+            raise ValueError("a field runs past its message")
+
+
+def _all(buf, span, number):
+    return [s for n, s in _fields(buf, *span) if n == number]
+
+
+def _first(buf, span, number):
+    return next((s for n, s in _fields(buf, *span) if n == number), None)
+
+
+def _text(buf, span):
+    return bytes(buf[span[0]:span[1]]).decode("utf-8")
+
+
+def _map_keys(buf, spans):
+    keys = []
+    for span in spans:
+        key = _first(buf, span, _KEY)
+        keys.append(_text(buf, key) if key is not None else "")
+    return keys
+
+
+def read_calls(path) -> SavedModelCalls | None:
+    """The SavedModelCalls of the local SavedModel folder `path`, read from its
+    saved_model.pb (the file's bytes; no TensorFlow, the graph skipped). None when there is
+    no saved_model.pb, it cannot be read or parsed, or it holds other than one meta graph
+    (loading the module says why)."""
+    pb = os.path.join(os.fspath(path), "saved_model.pb")
+    try:
+        with open(pb, "rb") as f:
+            buf = memoryview(f.read())
+    except OSError:
+        return None
+    try:
+        graphs = _all(buf, (0, len(buf)), _META_GRAPHS)
+        if len(graphs) != 1:
+            return None
+        graph = graphs[0]
+        root = set()
+        objects = _first(buf, graph, _OBJECT_GRAPH)
+        node = _first(buf, objects, _NODES) if objects is not None else None
+        if node is not None:
+            for child in _all(buf, node, _CHILDREN):
+                name = _first(buf, child, _LOCAL_NAME)
+                if name is not None:
+                    root.add(_text(buf, name))
+        signatures = {}
+        for entry in _all(buf, graph, _SIGNATURE_DEF):
+            key, value = _first(buf, entry, _KEY), _first(buf, entry, 2)
+            outputs = _all(buf, value, _OUTPUTS) if value is not None else []
+            name = _text(buf, key) if key is not None else ""
+            if name != _INIT_OP:
+                signatures[name] = tuple(sorted(_map_keys(buf, outputs)))
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+    return SavedModelCalls({"__call__", "variables"} <= root, signatures)
+
+
+def default_signature(calls: SavedModelCalls) -> str | None:
+    """The signature a SavedModel is called through when the entry names none and it has no
+    reusable ``__call__`` (`hub.runtime.SignatureModule`'s rule): serving_default, else
+    default, else its only signature; None when it has several and none of those."""
+    names = calls.signatures
+    return next((n for n in ("serving_default", "default") if n in names),
+                next(iter(names)) if len(names) == 1 else None)
+
+
+def default_output_key(outputs) -> str | None:
+    """The output of a signature with output keys `outputs` its embedding is when the entry
+    names none: the only one, else "default" (TF1 Hub's feature vector); None otherwise."""
+    outputs = list(outputs)
+    return outputs[0] if len(outputs) == 1 else ("default" if "default" in outputs else None)
+
+
+def call_reading(calls: SavedModelCalls, signature=None, output_key=None) -> tuple | None:
+    """(signature, output_key) an entry with these fields (None: the module's default) is
+    called through: (None, `output_key`) for a reusable SavedModel's ``__call__`` (no
+    signature named); else the signature named or `default_signature`, and the output key
+    named or `default_output_key`. None when the SavedModel lacks what they name, or has no
+    default (loading it says why)."""
+    if signature is None and calls.reusable:
+        return None, output_key
+    name = default_signature(calls) if signature is None else signature
+    if name not in calls.signatures:
+        return None
+    outputs = calls.signatures[name]
+    key = default_output_key(outputs) if output_key is None else output_key
+    if key not in outputs:
+        return None
+    return name, key
+
+
+def signature_reading(path, signature=None, output_key=None) -> tuple | None:
+    """`call_reading` of the local SavedModel folder `path` (`read_calls`: milliseconds,
+    nothing loaded, no TensorFlow); None when that cannot be told without loading it (no
+    saved_model.pb, several meta graphs, an unreadable file, a signature or output it
+    lacks)."""
+    calls = read_calls(path)
+    return None if calls is None else call_reading(calls, signature, output_key)
+
+
+def defaults_left_out(path, signature=None, output_key=None) -> tuple:
+    """(signature, output_key) of an entry of the local SavedModel folder `path` with each
+    field that names what the module uses when it is left out made None: ``signature:
+    serving_default`` on a module without a reusable ``__call__`` whose default that is, an
+    ``output_key`` that is its signature's only output (or "default"). Entries that call the
+    module the same way then give the same pair. Fields are returned as given when the
+    module cannot be read so (`read_calls`, `call_reading`), or calls ``__call__`` (whose
+    dict output has no default key)."""
+    calls = read_calls(path) if signature is not None or output_key is not None else None
+    if calls is None or call_reading(calls, signature, output_key) is None:
+        return signature, output_key
+    if signature is not None and not calls.reusable and signature == default_signature(calls):
+        signature = None
+    name = signature if signature is not None else (
+        None if calls.reusable else default_signature(calls))
+    if name is not None and output_key == default_output_key(calls.signatures[name]):
+        output_key = None
+    return signature, output_key
