@@ -520,6 +520,34 @@ def test_rank_says_a_module_is_used_frozen_and_fit_says_it_once(
     assert second.rows[0]["cache_hit"] and again == said
 
 
+def test_writing_out_a_modules_default_signature_or_output_key_keeps_its_cache_key(
+        task, tmp_path):
+    # `signature: serving_default` (what `catalogue add` writes) changed the embedding-cache
+    # key of the very same reading: one re-embedding per module, though nothing changed.
+    from hubensemble.rank.embeddings import embed
+
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(inp))
+                ).export(str(tmp_path / "exported"), verbose=False)
+    handle, cache = str(tmp_path / "exported"), str(tmp_path / "cache")
+
+    def embedded(**fields):
+        return embed(ModuleSpec(name="m", handle=handle, **fields), task, profile=PROFILE,
+                     cache_dir=cache)
+
+    first = embedded()
+    assert not first.cache_hit
+    for fields in ({"signature": "serving_default"}, {"output_key": "output_0"},
+                   {"signature": "serving_default", "output_key": "output_0"}):
+        again = embedded(**fields)
+        assert again.cache_hit and again.key == first.key, fields
+        np.testing.assert_array_equal(again.embeddings, first.embeddings)
+    other = embedded(signature="serve")  # another signature: another reading, its own key
+    assert not other.cache_hit and other.key != first.key
+    assert len(cache_files(cache)) == 2
+
+
 def test_no_cache_neither_reads_nor_writes(task, good, tmp_path):
     empty = tmp_path / "empty"
     result = ranked(good[:2], task, tmp_path / "a", cache_dir=str(empty), use_cache=False)

@@ -29,7 +29,8 @@ class ModuleFiles:
     "keras-application". ``fingerprint`` is its content key (with the ``layer`` /
     ``signature`` chosen, which change the embedding): rank keys its embedding cache on it
     without loading the module. ``layer``, ``signature``, ``input_size`` and ``trust`` are
-    what loading it needs.
+    what loading it needs; ``content`` is the files' own key, before the ``layer`` /
+    ``signature`` (`call_fingerprint` makes ``fingerprint`` from it).
     """
 
     handle: str
@@ -41,10 +42,19 @@ class ModuleFiles:
     signature: str | None = None
     input_size: tuple[int, int] | None = None
     trust: bool = False
+    content: str = ""
 
 
 def _digest(*parts):
     return hashlib.sha256("\n".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def call_fingerprint(content, layer=None, signature=None) -> str:
+    """The fingerprint (sha256 hex) of a module whose files' key is `content`, called at
+    `layer` / through `signature` (None: its default): `content` itself when both are None."""
+    if layer is None and signature is None:
+        return content
+    return _digest(content, f"layer={layer}", f"signature={signature}")
 
 
 def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=None,
@@ -66,8 +76,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     if kind == "keras-application":
         path = _application_weights(handle, weights, size, name)
         _check_pin(path, sha256, name, handle)
-        return ModuleFiles(path=path, kind=kind, fingerprint=_digest(
-            "keras-application", handle, file_sha256(path)), **common)
+        content = _digest("keras-application", handle, file_sha256(path))
+        return ModuleFiles(path=path, kind=kind, fingerprint=content, content=content, **common)
     if kind == "keras-hub":
         from hubensemble.hub import sources
 
@@ -92,9 +102,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     else:
         fingerprint = _digest(*(file_sha256(os.path.join(path, f)) if os.path.exists(
             os.path.join(path, f)) else "-" for f in _PRESET_FILES))
-    if layer is not None or signature is not None:
-        fingerprint = _digest(fingerprint, f"layer={layer}", f"signature={signature}")
-    return ModuleFiles(path=path, kind=kind, fingerprint=fingerprint, **common)
+    return ModuleFiles(path=path, kind=kind, fingerprint=call_fingerprint(
+        fingerprint, layer, signature), content=fingerprint, **common)
 
 
 _PRESET_FILES = ("config.json", "model.weights.h5", "image_converter.json")

@@ -265,7 +265,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
         files = located()
         fingerprint = files.fingerprint
         _remember(folder, spec, files)
-    key = cache_key(fingerprint, hw, spec.value_range, spec.output_key, task.fingerprint, split)
+    key = _key(spec, fingerprint, files, hw, task, split)
     entry = cache_path(cache_dir, key)
     emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
     hit = emb is not None
@@ -275,8 +275,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
             _remember(folder, spec, files)
             if files.fingerprint != fingerprint:
                 fingerprint = files.fingerprint
-                key = cache_key(fingerprint, hw, spec.value_range, spec.output_key,
-                                task.fingerprint, split)
+                key = _key(spec, fingerprint, files, hw, task, split)
                 entry = cache_path(cache_dir, key)
         with contextlib.ExitStack() as held:
             try:
@@ -304,6 +303,26 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
     if hit:
         _repeat_warnings(entry, spec.name)
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
+
+
+def _key(spec, fingerprint, files, hw, task, split):
+    """`cache_key` of `spec`'s embeddings of `split` at `hw`, its module's fingerprint being
+    `fingerprint` (`files`: its ModuleFiles, None when recalled). The signature and output
+    key are the ones the module is called through, with those that name its own default
+    left out (`savedmodel_calls.defaults_left_out`: saved_model.pb read, nothing loaded), so
+    an entry writing out ``signature: serving_default`` or its only ``output_key`` (as
+    `catalogue add` does) keys the same embeddings as one leaving them out."""
+    signature, output_key = getattr(spec, "signature", None), spec.output_key
+    if (signature is not None or output_key is not None) and (
+            files is None or files.kind == "saved-model"):
+        from hubensemble.hub.locate import call_fingerprint
+        from hubensemble.savedmodel_calls import defaults_left_out
+
+        path = files.path if files is not None else fetched_path(spec)
+        left, output_key = defaults_left_out(path, signature, output_key)
+        if left != signature and files is not None:  # `signature` set: always located
+            fingerprint = call_fingerprint(files.content, getattr(spec, "layer", None), left)
+    return cache_key(fingerprint, hw, spec.value_range, output_key, task.fingerprint, split)
 
 
 def _repeat_warnings(entry, name):
