@@ -483,16 +483,27 @@ def local_handle_warnings(specs) -> list[str]:
     return notes
 
 
+def kaggle_framework(framework: str) -> str:
+    """One spelling of a Kaggle Models framework: "TensorFlow2", "tensorFlow2", "tensorflow2"
+    and "TENSOR_FLOW_2" all name ModelFramework.MODEL_FRAMEWORK_TENSOR_FLOW_2, by the rule
+    of Kaggle's client (kagglehub.enum.to_enum: case and underscores ignored); lower case,
+    without underscores ("tensorflow2")."""
+    return framework.replace("_", "").lower()
+
+
 def canonical_handle(handle: str) -> str:
     """One text per place a (stored) handle names, so that two spellings of it compare equal:
     a Kaggle Models handle as its https://www.kaggle.com/models/O/M/F/V/N URL (`kaggle_url`:
-    ``kaggle:O/M/F/V/N`` and the long …/frameworks/…/variations/…/versions/… URL alike), a
+    ``kaggle:O/M/F/V/N`` and the long …/frameworks/…/variations/…/versions/… URL alike; the
+    framework F as `kaggle_framework`, so "TensorFlow2" and "tensorFlow2" are one), a
     local path or file:// URL as the real absolute path (links resolved), an http(s) or gs
     URL with its scheme and host in lower case; any other handle as given. Looks at the file
     system only for local paths (no network)."""
     kind = handle_kind(handle)
     if kind == "kaggle" and _kaggle_parts(handle) is not None:
-        return kaggle_url(handle)
+        owner, model, framework, variation, version = _kaggle_parts(handle)
+        return "https://www.kaggle.com/models/" + "/".join(
+            (owner, model, kaggle_framework(framework), variation, version))
     if kind == "local":
         return os.path.realpath(stored_handle(handle, os.getcwd()))
     if kind in ("tfhub", "http", "gcs"):

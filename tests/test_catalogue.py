@@ -1,5 +1,6 @@
 """Catalogue loading, validation messages (file:line, field, hint) and writing."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -209,6 +210,29 @@ def test_kaggle_url_canonicalises_all_three_forms():
         assert kaggle_url(handle) == expected
     with pytest.raises(ValueError):
         kaggle_url(TFHUB)
+
+
+def test_kaggle_forms_of_one_module_are_one_handle_whatever_the_frameworks_case(tmp_path):
+    # tensorflow_hub takes any https://www.kaggle.com/models/… URL; Kaggle's client reads the
+    # framework case- and underscore-blind (kagglehub.enum.to_enum): TensorFlow2 (Kaggle's
+    # pages) and tensorFlow2 (its API) were two modules to same_module_pairs.
+    from hubensemble.handles import same_module_pairs
+
+    forms = ["https://www.kaggle.com/models/google/mobilenet-v2/TensorFlow2/"
+             "100-224-feature-vector/5",
+             "https://kaggle.com/models/google/mobilenet-v2/frameworks/tensorFlow2/variations/"
+             "100-224-feature-vector/versions/5",
+             "kaggle:google/mobilenet-v2/tensorflow2/100-224-feature-vector/5"]
+    tfhub = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
+    specs = [ModuleSpec(f"k{i}", handle) for i, handle in enumerate(forms)]
+    specs.append(ModuleSpec("t", tfhub))
+    pairs = same_module_pairs(specs)
+    assert [(a.name, b.name) for a, b, _ in pairs] == [("k1", "k0"), ("k2", "k0")]
+    # tfhub.dev's move to Kaggle renamed models (no rule maps one name to the other, in
+    # tensorflow_hub or elsewhere: the server redirects): the same sha256 pin matches them.
+    pin = "ab" * 32
+    pinned = [dataclasses.replace(spec, sha256=pin) for spec in (specs[0], specs[3])]
+    assert [(a.name, b.name) for a, b, _ in same_module_pairs(pinned)] == [("t", "k0")]
 
 
 def test_load_catalogues_combines_in_order_and_reads_a_repeated_file_once(tmp_path):
@@ -1100,7 +1124,7 @@ def test_validate_warns_of_entries_that_load_the_same_module_naming_both(tmp_pat
     code, out, err = in_process("catalogue", "validate", path, other)
     assert code == 0, err
     said = [line for line in err.splitlines() if "loads the same module" in line]
-    kaggle = "https://www.kaggle.com/models/o/m/tensorFlow2/v/1"
+    kaggle = "https://www.kaggle.com/models/o/m/tensorflow2/v/1"  # the framework's one spelling
     assert said == [
         f"warning: {path}:3: entry 'b' loads the same module as entry 'a' ({path}:2), read the "
         f"same way (the same handle {kaggle}): rank embeds and ranks it once, as 'a'; leave "
