@@ -591,6 +591,19 @@ def _same_reading(a, b, fetched=None) -> bool:
     return ra is not None and ra == rb
 
 
+def same_files_as(spec, fingerprint, ranked) -> tuple | None:
+    """(earlier, why) for an entry whose module, located, has the files' `fingerprint`
+    (`hub.ModuleFiles.fingerprint`: its bytes, layer and signature) when an entry of `ranked`
+    ([(spec, fingerprint)] in catalogue order) has the same files read the same way (every
+    SAME_MODULE_FIELDS value equal), though not the same handle nor pin: a tfhub.dev URL and
+    its Kaggle name (no rule maps one to the other offline; the server redirects), a copy of
+    a folder. why is "the same files (fingerprint 0123456789ab…)"; None when none has."""
+    for earlier, theirs in ranked:
+        if theirs == fingerprint and _same_reading(spec, earlier):
+            return earlier, f"the same files (fingerprint {fingerprint[:12]}…)"
+    return None
+
+
 def duplicate_reason(earlier, why, failed_reason=None) -> str:
     """rank's reason for an entry that loads the same module as the `earlier` entry, read the
     same way (`same_module_pairs`' `why`): it is ranked once, as that one, so neither

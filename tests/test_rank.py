@@ -1019,6 +1019,22 @@ def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good
     assert shard.row("again")["stage"] == "duplicate"
 
 
+def test_the_same_files_under_another_handle_are_ranked_once(task, good, tmp_path):
+    # A tfhub.dev URL and its Kaggle name download the same archive, but no rule maps one
+    # name to the other offline; the same stands for a copy of a folder: both were ranked and
+    # could both be selected and tuned. rank compares the files once it has located them.
+    shutil.copytree(good[0].handle, tmp_path / "copy")
+    copy = ModuleSpec(name="copy", handle=str(tmp_path / "copy"))
+    other_range = ModuleSpec(name="other", handle=str(tmp_path / "copy"), value_range="-1,1")
+    result = ranked([good[0], copy, other_range, good[1]], task, tmp_path / "run")
+    row = result.row("copy")
+    assert row["status"] == "failed" and row["stage"] == "duplicate", row
+    assert "loads the same module as entry 'good0'" in row["reason"], row
+    assert "the same files (fingerprint " in row["reason"] and "copy" not in result.selected
+    assert result.row("other")["status"] == "ok"  # read otherwise
+    assert result.row(good[1].name)["status"] == "ok"
+
+
 def test_a_duplicate_of_an_entry_that_failed_says_why_it_failed(task, good, tmp_path):
     # The copy's row said "ranked once, as 'bad'" when 'bad' had not been ranked at all.
     (tmp_path / "bad").mkdir()

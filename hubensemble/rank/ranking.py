@@ -24,7 +24,7 @@ from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, fir
 from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
                                 check_dir_target)
 from hubensemble.formats import KNN_FILE
-from hubensemble.handles import duplicate_reason, same_module_pairs
+from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
@@ -408,9 +408,8 @@ def _failure_reason(exc):
 
 
 def _duplicate(spec, earlier, why, failed=None) -> ModuleLoadError:
-    """The row's failure (stage "duplicate", `handles.duplicate_reason`) of an entry that
-    loads the same module as an earlier one, read the same way; `failed`: the earlier
-    entry's row when it failed, else None."""
+    """The row's failure (stage "duplicate", `handles.duplicate_reason`) of an entry loading
+    an earlier one's module read alike; `failed`: that one's row when it failed, else None."""
     return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"]),
                            module=spec.name, handle=spec.handle, stage="duplicate")
 
@@ -522,8 +521,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         raise HubensembleError(f"module names must be unique; repeated: {dupes}")
     check_shard_size(len(specs), shard)
     chosen = shard_members(len(specs), shard)
-    # Remote entries that differ only in writing out a default signature / output key are
-    # compared on the fetched module (the cache's copy: rank downloads it anyway).
+    # Remote entries differing only in a written-out default: compared on the fetched copy.
     same = {id(later): (earlier, why) for later, earlier, why in same_module_pairs(
         specs, fetched=fetched_path)}
 
@@ -550,7 +548,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
-    rows, predictions = [], {}
+    rows, predictions, ranked = [], {}, []
     bar = progress_bar(chosen, desc="rank", unit="module", shown=progress)
     with _old_objects_frozen():
         for i in bar:
@@ -570,6 +568,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 row.update(resolution=list(res.resolution), fingerprint=res.fingerprint,
                            cache_hit=res.cache_hit, dim=int(res.embeddings.shape[1]),
                            examples=int(res.embeddings.shape[0]))
+                if twin := same_files_as(spec, res.fingerprint, ranked):  # in this shard
+                    raise _duplicate(spec, *twin)
                 _check_entry_dim(spec, row)
                 score, pred = score_embeddings(res.embeddings, labels, metric=metric, k=k,
                                                groups=groups,
@@ -579,6 +579,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                     raise ModuleLoadError(f"the {metric} score is {score}", module=spec.name,
                                           handle=spec.handle, stage="score")
                 row.update(status="ok", score=float(score))
+                ranked.append((spec, row["fingerprint"]))
                 if pred is not None:
                     predictions[spec.name] = pred  # written once, with the ranking
             except Exception as e:  # noqa: BLE001 - one broken module must not stop the ranking
