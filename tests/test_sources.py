@@ -168,8 +168,11 @@ def test_each_kind_embeds_like_an_independent_reference(kinds, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_fine_tuning_trains_each_kinds_own_variables(kinds, kind, caplog):
-    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.layer"):
+def test_fine_tuning_trains_each_kinds_own_variables(kinds, kind, caplog, monkeypatch):
+    from hubensemble.hub import notices
+
+    monkeypatch.setattr(notices, "_WARNED", set())  # as in a new process: said at its load
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
         layer = HubLayer(trainable=True, **kinds.fields(kind))
     model = keras.Sequential([keras.Input((32, 32, 3)), layer, keras.layers.Dense(2)])
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
@@ -178,7 +181,7 @@ def test_fine_tuning_trains_each_kinds_own_variables(kinds, kind, caplog):
         assert layer.trainable_weights == [] and layer.non_trainable_weights
         assert "used frozen" in caplog.text and "linear probe" in caplog.text
         caplog.clear()  # said once per module and process, not once per trial or member
-        with caplog.at_level(logging.WARNING, logger="hubensemble.hub.layer"):
+        with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
             HubLayer(trainable=True, **kinds.fields(kind))
         assert "used frozen" not in caplog.text
         before = [w.numpy().copy() for w in layer.non_trainable_weights]
@@ -555,10 +558,14 @@ def test_a_signature_module_whose_variables_are_not_exposed_is_said_frozen(tmp_p
     # tf.saved_model.save of a tf.Module keeps no `variables` attribute: its signature was used
     # frozen with no warning (the docs promise one) and `catalogue add` recorded no params.
     _channels_module(str(tmp_path / "plain"), 3)
-    runtime = ModuleRuntime.load(str(tmp_path / "plain"), name="plain")
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        runtime = ModuleRuntime.load(str(tmp_path / "plain"), name="plain")
     assert runtime.trainable_variables == [] and "used frozen" in runtime.frozen_reason
-    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.layer"):
-        HubLayer(str(tmp_path / "plain"), trainable=True)
+    assert any(r.getMessage().startswith("module plain: ") and "used frozen" in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        HubLayer(str(tmp_path / "plain"), trainable=True)  # another name (its handle): said
     assert any("used frozen" in r.getMessage() for r in caplog.records)
     target = tmp_path / "c.yaml"
     assert cli.main(["catalogue", "add", str(tmp_path / "plain"), "--to", str(target)]) == 0
