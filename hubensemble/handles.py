@@ -8,9 +8,11 @@ architecture, a Keras model file or a keras-hub preset); `KERAS_APPLICATIONS` de
 ``keras:NAME`` architectures. `local_source` and `local_handle_warnings` (a catalogue's
 local handles missing on this machine or holding no module) look at the file system, and so
 does `canonical_handle` for local paths (one text per module, whatever the spelling), which
-`same_module_pairs` uses to find entries that load the same module; `signature_reading`
-(`savedmodel_calls`: a local SavedModel's saved_model.pb read without TensorFlow, nothing
-loaded) tells the signature and output key an entry that leaves them out is called through.
+`same_module_pairs` uses to find entries that load the same module (and `same_files_as`,
+once rank has located them, entries of the same files under names no rule relates);
+`signature_reading` (`savedmodel_calls`: a local SavedModel's saved_model.pb read without
+TensorFlow, nothing loaded) tells the signature and output key an entry that leaves them out
+is called through.
 """
 
 from __future__ import annotations
