@@ -664,6 +664,26 @@ def test_validate_compares_a_savedmodels_signatures_without_tensorflow(
     assert "entry 'b'" not in run.stderr  # another signature: another reading
 
 
+def test_a_module_whose_only_signature_is_not_serving_default_is_compared(tmp_path):
+    # tf.saved_model.save adds __saved_model_init_op to the signatures saved_model.pb lists
+    # (tf.saved_model.load does not): the reading took a module whose one signature is
+    # "serve" for one of several, and validate and rank crashed comparing its entries
+    # ("TypeError: bad argument type for built-in operation").
+    from hubensemble.handles import same_module_pairs
+
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.ones([3, 3, 3, 2]))
+    serve = tf.function(lambda x: {"feat": tf.reduce_mean(tf.nn.conv2d(
+        x, module.kernel, 1, "SAME"), [1, 2])}, autograph=False,
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "m"), signatures={"serve": serve})
+    a, b, c = (ModuleSpec(name, str(tmp_path / "m"), signature=sig, output_key=key)
+               for name, sig, key in (("a", None, None), ("b", "serve", None),
+                                      ("c", None, "feat")))
+    assert [(x.name, y.name) for x, y, _ in same_module_pairs([a, b, c])] == [("b", "a"),
+                                                                              ("c", "a")]
+
+
 def test_catalogue_add_names_its_flag_where_the_module_asks_for_a_field(tmp_path, caplog):
     # A dict output was told to "set output_key on its catalogue entry": `catalogue add`
     # writes the entry, and takes the field as --output-key.
