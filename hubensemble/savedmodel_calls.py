@@ -2,10 +2,11 @@
 
 The few fields of TensorFlow's protocol buffers that tell how an entry with or without
 ``signature`` / ``output_key`` calls the module (tensorflow/core/protobuf: saved_model.proto,
-meta_graph.proto, saved_object_graph.proto, trackable_object_graph.proto) are read with a
-small reader of the protocol-buffer wire format (https://protobuf.dev/programming-guides/
-encoding/): importing TensorFlow's generated classes imports TensorFlow (some 10 s), and
-`catalogue validate` is TF-free. The graph itself is skipped by its length, never parsed.
+meta_graph.proto, saved_object_graph.proto, trackable_object_graph.proto) are read by
+field number with protobuf's own decoder (google.protobuf, which TensorFlow requires): each
+message is parsed as an empty one, its fields read from `UnknownFieldSet`. TensorFlow's
+generated classes would import TensorFlow (some 10 s), and `catalogue validate` is TF-free.
+The graph itself is kept as bytes, never parsed.
 `signature_reading` says what an entry's fields resolve to (`handles.same_module_pairs`);
 `defaults_left_out` gives the fields with those that name the module's own default left out
 (rank's embedding-cache key: an entry that writes out its default is the same reading).
@@ -16,6 +17,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from google.protobuf import empty_pb2
+from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
+
 # Field numbers (tensorflow/core/protobuf/*.proto, TF 2.21).
 _META_GRAPHS = 2         # SavedModel.meta_graphs (repeated MetaGraphDef)
 _SIGNATURE_DEF = 5       # MetaGraphDef.signature_def (map<string, SignatureDef>)
@@ -25,6 +30,8 @@ _CHILDREN = 1            # SavedObject.children (repeated ObjectReference)
 _LOCAL_NAME = 2          # ObjectReference.local_name
 _OUTPUTS = 2             # SignatureDef.outputs (map<string, TensorInfo>)
 _KEY = 1                 # a map entry's key
+_VALUE = 2               # a map entry's value
+_LENGTH_DELIMITED = 2    # the wire type of messages, strings and bytes
 #: The signature TF 2 adds for its initializers; `tf.saved_model.load` does not list it.
 _INIT_OP = "__saved_model_init_op"
 
@@ -40,61 +47,30 @@ class SavedModelCalls:
     signatures: dict
 
 
-def _varint(buf, i):
-    value = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, i
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
+def _fields(data: bytes) -> list[tuple[int, bytes]]:
+    """(field number, bytes) of each length-delimited field of the message `data`, in order
+    (protobuf's own decoding: the bytes parsed as an empty message, every field unknown);
+    other wire types are left out. google.protobuf's DecodeError for bytes that are not a
+    message."""
+    message = empty_pb2.Empty()
+    message.ParseFromString(data)
+    return [(f.field_number, f.data) for f in UnknownFieldSet(message)
+            if f.wire_type == _LENGTH_DELIMITED]
 
 
-def _fields(buf, start, end):
-    """(field number, (start, end)) of each length-delimited field of the message in
-    buf[start:end]; other fields are skipped. ValueError for bytes that are not a message."""
-    i = start
-    while i < end:
-        tag, i = _varint(buf, i)
-        number, wire = tag >> 3, tag & 7
-        if wire == 0:
-            _, i = _varint(buf, i)
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        elif wire == 2:
-            size, i = _varint(buf, i)
-            if i + size > end:
-                raise ValueError("a field runs past its message")
-            yield number, (i, i + size)
-            i += size
-        else:  # groups (3, 4) are not in these messages
-            raise ValueError(f"wire type {wire}")
-        if i > end:
-            raise ValueError("a field runs past its message")
+def _all(data, number):
+    return [d for n, d in _fields(data) if n == number]
 
 
-def _all(buf, span, number):
-    return [s for n, s in _fields(buf, *span) if n == number]
+def _first(data, number):
+    return next((d for n, d in _fields(data) if n == number), None)
 
 
-def _first(buf, span, number):
-    return next((s for n, s in _fields(buf, *span) if n == number), None)
-
-
-def _text(buf, span):
-    return bytes(buf[span[0]:span[1]]).decode("utf-8")
-
-
-def _map_keys(buf, spans):
+def _map_keys(entries):
     keys = []
-    for span in spans:
-        key = _first(buf, span, _KEY)
-        keys.append(_text(buf, key) if key is not None else "")
+    for entry in entries:
+        key = _first(entry, _KEY)
+        keys.append(key.decode("utf-8") if key is not None else "")
     return keys
 
 
@@ -106,30 +82,30 @@ def read_calls(path) -> SavedModelCalls | None:
     pb = os.path.join(os.fspath(path), "saved_model.pb")
     try:
         with open(pb, "rb") as f:
-            buf = memoryview(f.read())
+            data = f.read()
     except OSError:
         return None
     try:
-        graphs = _all(buf, (0, len(buf)), _META_GRAPHS)
+        graphs = _all(data, _META_GRAPHS)
         if len(graphs) != 1:
             return None
         graph = graphs[0]
         root = set()
-        objects = _first(buf, graph, _OBJECT_GRAPH)
-        node = _first(buf, objects, _NODES) if objects is not None else None
+        objects = _first(graph, _OBJECT_GRAPH)
+        node = _first(objects, _NODES) if objects is not None else None
         if node is not None:
-            for child in _all(buf, node, _CHILDREN):
-                name = _first(buf, child, _LOCAL_NAME)
+            for child in _all(node, _CHILDREN):
+                name = _first(child, _LOCAL_NAME)
                 if name is not None:
-                    root.add(_text(buf, name))
+                    root.add(name.decode("utf-8"))
         signatures = {}
-        for entry in _all(buf, graph, _SIGNATURE_DEF):
-            key, value = _first(buf, entry, _KEY), _first(buf, entry, 2)
-            outputs = _all(buf, value, _OUTPUTS) if value is not None else []
-            name = _text(buf, key) if key is not None else ""
+        for entry in _all(graph, _SIGNATURE_DEF):
+            key, value = _first(entry, _KEY), _first(entry, _VALUE)
+            outputs = _all(value, _OUTPUTS) if value is not None else []
+            name = key.decode("utf-8") if key is not None else ""
             if name != _INIT_OP:
-                signatures[name] = tuple(sorted(_map_keys(buf, outputs)))
-    except (ValueError, IndexError, UnicodeDecodeError):
+                signatures[name] = tuple(sorted(_map_keys(outputs)))
+    except (DecodeError, UnicodeDecodeError):
         return None
     return SavedModelCalls({"__call__", "variables"} <= root, signatures)
 
