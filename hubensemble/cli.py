@@ -599,7 +599,7 @@ def build_parser():
 def _run_log(args):
     """RUN/log.txt for --out of rank / merge / fit / demo (created) and --run of the others
     (refused first unless it holds results: no TensorFlow import, no log.txt); else nothing."""
-    from hubensemble.rundir import Run, lock_command
+    from hubensemble.rundir import Run, lock_command, lock_member
 
     if args.func in (cmd_rank_merge, cmd_fit, cmd_demo) or (
             args.func is cmd_rank and args.catalogue and args.data and args.out):
@@ -608,7 +608,9 @@ def _run_log(args):
     if args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill):
         if not Run(args.run).holds_results():  # the stage would refuse it, after TensorFlow
             Run(args.run).require_started()
-        return Run(args.run).log_file(create=False, lock=lock_command(args))
+        member, record = lock_member(args)  # a sweep's process: its own lock (sweeplock)
+        return Run(args.run).log_file(create=False, lock=lock_command(args), member=member,
+                                      record=record)
     return contextlib.nullcontext()
 
 
@@ -635,9 +637,11 @@ def main(argv=None):
             with sigterm_interrupts(), _run_log(args):
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
                     from hubensemble.preflight import check_run  # before TensorFlow's seconds
+                    from hubensemble.rundir import lock_member
                     check_run(getattr(args, "run", None) or getattr(args, "out", None),
                               args.command, restart=getattr(args, "restart", False),
-                              modules=getattr(args, "modules", None))
+                              modules=getattr(args, "modules", None),
+                              member=lock_member(args)[0])
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     code = args.func(args)  # then a stop Python ignored: the work is done

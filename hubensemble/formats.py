@@ -44,6 +44,10 @@ FIT_LOCK = ".fit.lock"
 #: Who holds FIT_LOCK ({"command", "host", "pid", "since"}), while it is held
 #: (fileio.owned_lock).
 FIT_LOCK_OWNER = FIT_LOCK + ".holder"
+#: The lock each process of a chief/worker sweep holds on the run folder, by its tuner id
+#: (chief, tuner0, …): commands holding FIT_LOCK and sweep processes refuse each other
+#: (sweeplock).
+SWEEP_LOCK = ".sweep-{}.lock"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 #: The report's figures (RUN/report_files/<name>.png).

@@ -22,7 +22,8 @@ from hubensemble.text import shell
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
 
 
-def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> None:
+def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
+              member: str | None = None) -> None:
     """Raises the RunError `command`'s stage would raise on `run_dir` after TensorFlow loads.
 
     For a stage of RUN_STAGES: a folder that holds no run (`Run.require_started`, unless it
@@ -35,13 +36,15 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None) -> 
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
     run.json, unless `restart` (which discards the folder unread). For `report`, a run folder
     it cannot write in (`check_report_folder`). For every command, another process's command
-    holding `run_dir`'s lock (`Run.check_unlocked`). Otherwise, or when `run_dir` is None:
+    holding `run_dir`'s lock, or a chief/worker sweep's process its own (unless `member`,
+    the tuner id of such a process, is given: then only one with its id;
+    `Run.check_unlocked`). Otherwise, or when `run_dir` is None:
     nothing.
     """
     if command == "report" and run_dir is not None:  # before the lock, which it would write
         check_report_folder(run_dir)
     if run_dir is not None:  # for fit with --restart too: it would clear the folder
-        Run(os.fspath(run_dir)).check_unlocked(command)
+        Run(os.fspath(run_dir)).check_unlocked(command, member=member)
     if run_dir is None or (command in ("fit", "demo") and restart):
         return
     run = Run(os.fspath(run_dir))

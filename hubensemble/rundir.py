@@ -20,6 +20,7 @@ from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.runexports import RunExports
 from hubensemble.lockwords import locked_advice
+from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import LastResort
 from hubensemble.text import printable, shell
 
@@ -304,7 +305,7 @@ class Run(RunExports):
         make_dirs(self.path, "pass another --out / --run")
 
     @contextlib.contextmanager
-    def lock(self, command: str):
+    def lock(self, command: str, member: str | None = None, record: dict | None = None):
         """The run folder's lock, RUN/.fit.lock (formats.FIT_LOCK: fit took it first), held
         while the block runs by `command` ("fit", "rank", "export", …), which it records
         beside it (`fileio.owned_lock`): every command that writes into the folder takes it,
@@ -312,26 +313,46 @@ class Run(RunExports):
         `rank --out RUN` both ended well and ranking.json kept the last. The command line
         takes it before TensorFlow loads (`log_file`'s `lock`), fit and report again
         inside: a nested use in the process that holds it is a no-op. Creates the folder.
-        RunError when another process holds it."""
+        RunError when another process holds it, or a chief/worker sweep's process holds its
+        own (`sweeplock.check_no_sweep`). With `member` (a sweep's tune: "chief",
+        "tuner0", …) the block holds that process's sweep lock instead, RUN/.sweep-<member>
+        .lock with `record` (`sweeplock.member_lock`): other processes of the sweep go on,
+        a writer holding the run's lock or one with the same tuner id refuses it."""
         self.make_folder()
+        if member:
+            with member_lock(self.path, member, {"command": command, **(record or {})},
+                             lambda: self.check_unlocked(command, member=member)):
+                yield
+            return
+        fresh = not owned_here(self.path / formats.FIT_LOCK)
         with owned_lock(self.path / formats.FIT_LOCK, {"command": command},
                         lambda owner: self._locked(owner, command)):
+            if fresh:  # after taking it: of a sweep process and this, one sees the other
+                check_no_sweep(self.path, command)
             yield
 
     def fit_log(self):
         """`log_file` holding the run's lock for a fit: what a fit holds for its whole run."""
         return self.log_file(lock="fit")
 
-    def check_unlocked(self, command: str | None = None) -> None:
+    def check_unlocked(self, command: str | None = None, member: str | None = None) -> None:
         """RunError, with the way on for `command` (the one refused; None: unknown), when
-        another process holds the run's lock now: the command line asks before TensorFlow
-        loads (`preflight.check_run`), for every command on a run folder (a fit --restart
-        would clear a running command's folder). Creates nothing."""
+        another process holds the run's lock now, or (a sweep process, `member`: its tuner
+        id) its own tuner id's sweep lock, or (any other) a chief/worker sweep's process its
+        sweep lock (`sweeplock`): the command line asks before TensorFlow loads
+        (`preflight.check_run`), for every command on a run folder (a fit --restart would
+        clear a running command's folder). Creates nothing."""
         lock = self.path / formats.FIT_LOCK
         if owned_here(lock):
             return
         if lock.exists() and lock_is_held(lock):  # (taking it would make the folder)
             raise self._locked(lock_owner(lock), command)
+        if member is None:
+            check_no_sweep(self.path, command)
+            return
+        mine = member_lock_path(self.path, member)
+        if not owned_here(mine) and mine.exists() and lock_is_held(mine):
+            raise member_taken(self.path, member, lock_owner(mine))
 
     def fit_here(self) -> bool:
         """Whether this process's fit (or demo) holds the run's lock (`lock`): a stage
@@ -352,26 +373,28 @@ class Run(RunExports):
                         + locked_advice(command, self.path))
 
     @contextlib.contextmanager
-    def log_file(self, *, create=True, lock: str | None = None):
-        """While the block runs, the `hubensemble` loggers (INFO and up) also write to
-        RUN/log.txt (appended), and command `lock` (when given) holds the run's lock (`lock`)
-        inside. Nested uses for the same run add one handler only. Without
-        `create`, only a folder that holds a stage's results (`holds_results`) gets a log: a
-        mistyped --run stays a plain error, neither a new folder nor a log.txt in, e.g., an
-        export folder. A folder it created (and its parents) is removed again when the block
-        fails (raises, or logs an ERROR: the command line's refusal) leaving nothing in it but
-        UNUSED_ENTRIES (`fileio.remove_unused`): a refused command leaves no run folder. In a
-        folder that was there without a run's file (empty, or a .gitkeep), such a block
-        removes the UNUSED_ENTRIES it created and nothing else (`_remove_created`): a refused
-        `fit --out r` in the user's new `mkdir r` left log.txt and .fit.lock there.
-        A caller who configured no logging (a script, a notebook) still sees the block's
-        warnings on stderr, as Python shows them (`terminal.LastResort`)."""
+    def log_file(self, *, create=True, lock: str | None = None, member: str | None = None,
+                 record: dict | None = None):
+        """While the block runs, the `hubensemble` loggers (INFO and up) also write to RUN/log.txt
+        (appended), and command `lock` (when given) holds the run's lock (`lock`; with `member` and
+        `record`, a sweep process's lock instead) inside. Nested uses for the same run add one
+        handler only. Without `create`, only a folder that holds a stage's results (`holds_results`)
+        gets a log: a mistyped --run stays a plain error, neither a new folder nor a log.txt in,
+        e.g., an export folder. A folder it created (and its parents) is removed again when the
+        block fails (raises, or logs an ERROR: the command line's refusal) leaving nothing in it but
+        UNUSED_ENTRIES (`fileio.remove_unused`): a refused command leaves no run folder. In a folder
+        that was there without a run's file (empty, or a .gitkeep), such a block removes the
+        UNUSED_ENTRIES it created and nothing else (`_remove_created`): a refused `fit --out r` in
+        the user's new `mkdir r` left log.txt and .fit.lock there. A caller who configured no
+        logging (a script, a notebook) still sees the block's warnings on stderr, as Python shows
+        them (`terminal.LastResort`)."""
         logger = logging.getLogger("hubensemble")
         target = os.path.abspath(self.log)
         attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
                        for h in logger.handlers)
         ours = create or self.holds_results()
-        held = self.lock(lock) if lock and ours else contextlib.nullcontext()
+        held = (self.lock(lock, member, record) if lock and ours
+                else contextlib.nullcontext())
         if attached or not ours:
             with held:
                 yield
@@ -595,14 +618,24 @@ class Run(RunExports):
 
 def lock_command(args) -> str | None:
     """The command a parsed command line (argparse namespace) records as the holder of its
-    run folder's lock (`Run.log_file`'s `lock`): "rank merge" for a merge, else its command;
-    None for a `tune` taking part in a chief/worker sweep (--tuner-id, --oracle or
-    $KERASTUNER_ORACLE_IP, tune.stage.distributed_call's rule): its processes share the run
-    folder, and the sweep's own locks keep them apart."""
-    if args.command == "tune" and (getattr(args, "tuner_id", None) or getattr(
-            args, "oracle", None) or os.environ.get("KERASTUNER_ORACLE_IP")):
-        return None
+    run folder's lock (`Run.log_file`'s `lock`): "rank merge" for a merge, else its command
+    ("tune" for a process of a chief/worker sweep too, which holds its own lock instead:
+    `lock_member`)."""
     return " ".join(filter(None, (args.command, getattr(args, "rank_command", None))))
+
+
+def lock_member(args) -> tuple[str | None, dict | None]:
+    """(tuner id, record) of a parsed `tune` command line taking part in a chief/worker
+    sweep (--tuner-id, --oracle or $KERASTUNER_*: `sweeplock.sweep_member`), which holds its
+    sweep lock (`Run.lock`'s `member`, `record`), not the run's; (None, None) otherwise."""
+    from hubensemble.sweeplock import member_record, sweep_member
+
+    if args.command != "tune":
+        return None, None
+    member = sweep_member(getattr(args, "tuner_id", None), getattr(args, "oracle", None))
+    if member is None:
+        return None, None
+    return member, member_record(getattr(args, "sweep", None), getattr(args, "oracle", None))
 
 
 def is_run(path):

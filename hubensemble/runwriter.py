@@ -5,9 +5,9 @@ command or another process, is refused at once naming the first, where two write
 interleaved their files (run_rank and run_ensemble from Python took no lock; only `fit`
 and `write_report` did). Readers (`evaluate_model`, `predict`, `load_ranking`) take none.
 Nested uses in the process that holds the lock (fit's stages, a command's function) are
-no-ops. A distributed tune's chief and workers share the run and take none, as on the command
-line (`writes_run`'s `command` returns None for them): the sweep's own locks keep them apart.
-TensorFlow-free."""
+no-ops. A distributed tune's chief and workers share the run: each holds a sweep lock of its
+own instead (`writes_run`'s `member`; `sweeplock`), as on the command line, which writers
+refuse and which refuses them. TensorFlow-free."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from hubensemble.fileio import missing_folders, remove_unused
 
 
 def writes_run(command: str | Callable[[dict], str | None], argument: str = "run_dir", *,
-               create: bool = False):
+               create: bool = False,
+               member: Callable[[dict], tuple[str | None, dict | None]] | None = None):
     """Decorates a stage function whose `argument` names the run folder it writes: the call
     holds that run's lock for `command` ("rank", "ensemble", …; or a function of the call's
     bound arguments returning the command, None for no lock). With `create` (rank, merge:
@@ -51,8 +52,9 @@ def writes_run(command: str | Callable[[dict], str | None], argument: str = "run
                 return function(*args, **kwargs)
             run.check_folder_is_ours(argument, creating=create)
             made = missing_folders(run.path)
+            tuner, record = member(bound.arguments) if member else (None, None)
             try:
-                with run.lock(name):
+                with run.lock(name, tuner, record):
                     return function(*args, **kwargs)
             except BaseException:
                 if made:  # a refused call leaves no folder it made only for the lock

@@ -100,18 +100,23 @@ def in_process(capsys):
 
 @pytest.fixture
 def run_lock_holder():
-    """hold(run_dir, command) -> the Popen of another process holding the run folder's lock
-    (`Run.lock(command)`) once it says so; killed when the test ends."""
+    """hold(run_dir, command, member=None, record=None) -> the Popen of another process
+    holding the run folder's lock (`Run.lock(command)`), or with `member` (a tuner id) a
+    chief/worker sweep process's lock (`Run.lock(command, member, record)`), once it says
+    so; killed when the test ends."""
+    import json
     import subprocess
     import sys
 
     held = []
 
-    def hold(run_dir, command):
+    def hold(run_dir, command, member=None, record=None):
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import sys, time\nfrom hubensemble.rundir import Run\n"
-             "with Run(sys.argv[1]).lock(sys.argv[2]):\n    print('held', flush=True)\n"
-             "    time.sleep(300)", str(run_dir), command], stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-c", "import json, sys, time\nfrom hubensemble.rundir import Run\n"
+             "with Run(sys.argv[1]).lock(sys.argv[2], sys.argv[3] or None, "
+             "json.loads(sys.argv[4])):\n    print('held', flush=True)\n    time.sleep(300)",
+             str(run_dir), command, member or "", json.dumps(record)],
+            stdout=subprocess.PIPE, text=True)
         held.append(holder)
         assert holder.stdout.readline().strip() == "held"
         return holder

@@ -20,6 +20,7 @@ from hubensemble.hyperrule import Profile
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
+from hubensemble.sweeplock import member_record, sweep_member
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules,
@@ -116,8 +117,7 @@ _TUNE = options.defaults_for("tune")
 
 
 @shows_progress
-@writes_run(lambda call: None if distributed_call(call["tuner_id"], call["oracle_address"])
-            else "tune")  # a chief/worker sweep's processes share the run
+@writes_run("tune", member=lambda call: sweep_lock_of(call))  # a sweep's process: its own
 def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
              modules: Sequence[str] | None = _TUNE["modules"],
              strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],
@@ -431,6 +431,15 @@ def _say_resumed(sweep, reused, planned, progress):
     log.info("%s", line)
     if progress:
         print(line, file=sys.stderr)
+
+
+def sweep_lock_of(call: dict) -> tuple[str | None, dict | None]:
+    """(tuner id, record) of a run_tune call (its bound arguments) taking part in a
+    chief/worker sweep, whose process holds its own sweep lock (`sweeplock`), or (None,
+    None): `runwriter.writes_run`'s `member`."""
+    member = sweep_member(call["tuner_id"], call["oracle_address"])
+    return (member, member_record(call["sweep"], call["oracle_address"])) if member else (
+        None, None)
 
 
 def distributed_call(tuner_id, oracle_address) -> bool:

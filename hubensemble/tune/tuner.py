@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import os
-import re
 import socket
 import sys
 import time
@@ -31,6 +30,7 @@ from hubensemble.errors import HubensembleError, Terminated, first_line, reraise
 from hubensemble.fileio import atomic_write_json, machine_error
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.rundir import Run
+from hubensemble.sweeplock import TUNER_ID_RE
 from hubensemble.text import printable
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 CHIEF_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")
 #: Keras Tuner's distributed mode is configured by these variables (its public interface).
 KT_VARS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-_TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _STATUS = kt.engine.trial.TrialStatus
 #: The Keras Tuner internals this module uses, by import path (keras-tuner >= 1.4.7, < 1.5,
 #: pinned in setup.cfg). tests/test_kerastuner_internals.py checks that each exists and
@@ -599,7 +598,7 @@ def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
             os.environ["KERASTUNER_ORACLE_IP"] = host
             os.environ["KERASTUNER_ORACLE_PORT"] = port
         if tuner_id:
-            if not _TUNER_ID_RE.fullmatch(str(tuner_id)):
+            if not TUNER_ID_RE.fullmatch(str(tuner_id)):
                 raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process "
                                        "that serves the oracle and tuner0, tuner1, … for the "
                                        "workers")

@@ -1,0 +1,134 @@
+"""The locks of a chief/worker sweep's processes (`tune --tuner-id ID --oracle HOST:PORT`) on
+their run folder: each holds RUN/.sweep-<ID>.lock (formats.SWEEP_LOCK) for its whole run, so a
+command that writes into the folder (holding RUN/.fit.lock, `rundir.Run.lock`) is refused
+while a sweep runs, and a sweep process while such a command runs, where neither was: the
+sweep's processes took no lock, and `ensemble --run R`, `fit --restart` on R or a second
+chief ran beside the sweep. The processes of one sweep do not refuse each other (each has
+its own file); a second process with the same --tuner-id (a second chief) is refused.
+
+Both sides take their own lock first and then look at the other's (`check_member_free`,
+`check_no_sweep`): of two started together at least one sees the other, so they never both
+run. Kernel locks (`fileio.owned_lock`): a killed process's lock drops with it.
+TensorFlow-free."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+from pathlib import Path
+
+from hubensemble import formats
+from hubensemble.errors import RunError
+from hubensemble.fileio import lock_is_held, lock_owner, owned_here, owned_lock, owner_words
+from hubensemble.lockwords import locked_advice
+
+
+#: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
+TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def sweep_member(tuner_id: str | None, oracle_address: str | None) -> str | None:
+    """The tuner id of a `tune` call that takes part in a chief/worker sweep (`tuner_id`,
+    else $KERASTUNER_TUNER_ID when it is distributed: an address or $KERASTUNER_ORACLE_IP),
+    "chief" or "tuner0", …; None for a stand-alone call (it takes the run's lock) and for a
+    distributed one without an id or with a malformed one (`tune.tuner.kerastuner_env`
+    refuses them)."""
+    distributed = tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP")
+    member = tuner_id or (os.environ.get("KERASTUNER_TUNER_ID") if distributed else None)
+    return str(member) if member and TUNER_ID_RE.fullmatch(str(member)) else None
+
+
+def member_record(sweep: str | None, oracle_address: str | None) -> dict:
+    """What a sweep process records beside its lock: {"command": "tune", "sweep", "oracle"}
+    (the address, else $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT, else None)."""
+    ip, port = (os.environ.get(k) for k in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"))
+    oracle = oracle_address or (f"{ip}:{port}" if ip and port else ip)
+    return {"command": "tune", "sweep": sweep, "oracle": oracle}
+
+
+def member_lock_path(run_dir, member: str) -> Path:
+    """RUN/.sweep-<member>.lock: the lock sweep process `member` holds."""
+    return Path(run_dir) / formats.SWEEP_LOCK.format(member)
+
+
+def member_of(lock) -> str:
+    """The tuner id whose lock file is `lock` (`member_lock_path`'s inverse)."""
+    prefix, suffix = formats.SWEEP_LOCK.split("{}")
+    return Path(lock).name[len(prefix):-len(suffix)]
+
+
+def _lock_files(run_dir) -> list[Path]:
+    pattern = os.path.join(glob.escape(os.fspath(run_dir)), formats.SWEEP_LOCK.format("*"))
+    return [Path(name) for name in sorted(glob.glob(pattern))]
+
+
+def held_members(run_dir) -> list[tuple[Path, dict | None]]:
+    """(lock file, its holder's record or None) of every other process of a sweep holding
+    its lock on run `run_dir` now, the chief first."""
+    found = [(path, lock_owner(path)) for path in _lock_files(run_dir)
+             if not owned_here(path) and lock_is_held(path)]
+    found.sort(key=lambda item: member_of(item[0]) != "chief")
+    return found
+
+
+def sweep_running(run_dir, members, command: str | None) -> RunError:
+    """The refusal of `command` (None: not known) on run `run_dir` while sweep processes
+    `members` (`held_members`, not empty) run: the sweep, its chief's pid (or that no chief
+    runs), its workers and the way on (`lockwords.locked_advice`)."""
+    records = [owner or {} for _, owner in members]
+    sweep = next((r["sweep"] for r in records if r.get("sweep")), None)
+    oracle = next((r["oracle"] for r in records if r.get("oracle")), None)
+    about = ", ".join(filter(None, (f"sweep {sweep}" if sweep else None,
+                                    f"oracle {oracle}" if oracle else None)))
+
+    def who(path, owner):
+        member = member_of(path)
+        said = owner_words(owner)
+        return f"{member} ({said})" if said else member
+
+    chief = [owner_words(o) for p, o in members if member_of(p) == "chief"]
+    workers = [who(p, o) for p, o in members if member_of(p) != "chief"]
+    parts = [(f"its chief: {chief[0]}" if chief[0] else "its chief") if chief else
+             "no chief",
+             f"worker(s) {', '.join(workers)}" if workers else None]
+    locks = ", ".join(os.path.abspath(p) for p, _ in members)
+    return RunError(f"a chief/worker tune sweep is running on {os.path.abspath(run_dir)} "
+                    f"({about + '; ' if about else ''}"
+                    f"{'; '.join(filter(None, parts))}; they hold {locks}); "
+                    + locked_advice(command, run_dir))
+
+
+def check_no_sweep(run_dir, command: str | None) -> None:
+    """RunError (`sweep_running`) when a sweep process holds its lock on run `run_dir`;
+    nothing in a process of the sweep (it holds a lock of its own there)."""
+    if any(owned_here(path) for path in _lock_files(run_dir)):
+        return
+    members = held_members(run_dir)
+    if members:
+        raise sweep_running(run_dir, members, command)
+
+
+def member_taken(run_dir, member: str, owner: dict | None) -> RunError:
+    """The refusal of sweep process `member` when another process has that tuner id."""
+    lock = os.path.abspath(member_lock_path(run_dir, member))
+    said = owner_words(owner)
+    return RunError(f"another tune --tuner-id {member} is running on "
+                    f"{os.path.abspath(run_dir)} ({said + '; ' if said else ''}it holds "
+                    f"{lock}); each process of a sweep needs its own --tuner-id (one chief; "
+                    "tuner0, tuner1, … for the workers): wait for that one to end, or pass "
+                    "another --tuner-id")
+
+
+@contextlib.contextmanager
+def member_lock(run_dir, member: str, record: dict, check_free):
+    """Sweep process `member` ("chief", "tuner0", …) holds RUN/.sweep-<member>.lock while the
+    block runs, `record` ({"command": "tune", "sweep", "oracle"}) beside it
+    (`fileio.owned_lock`), then calls `check_free()` (the run's lock is free: raises
+    RunError naming the command that holds it). RunError (`member_taken`) when another
+    process holds the same member's lock. A nested use in the holding process is a no-op."""
+    with owned_lock(member_lock_path(run_dir, member), {**record, "tuner_id": member},
+                    lambda owner: member_taken(run_dir, member, owner)):
+        check_free()
+        yield

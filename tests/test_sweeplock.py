@@ -1,0 +1,102 @@
+"""The locks of a chief/worker sweep's processes (hubensemble.sweeplock): writers of the run
+and sweep processes refuse each other; the processes of one sweep do not."""
+
+import os
+import signal
+
+import pytest
+
+from hubensemble import formats
+from hubensemble.errors import RunError
+from hubensemble.fileio import lock_is_held
+from hubensemble.rundir import Run
+from hubensemble.text import shell
+
+SWEEP = {"sweep": "hyper", "oracle": "127.0.0.1:8000"}
+
+
+@pytest.fixture
+def run(tmp_path):
+    path = tmp_path / "my run"
+    path.mkdir()
+    (path / "run.json").write_text("{}")  # the sweep's run
+    return path
+
+
+def test_a_writer_is_refused_while_a_sweep_runs_naming_the_sweep_and_its_chief(
+        run, monkeypatch, capsys, run_lock_holder):
+    """The left-alone fault (docs/reliability.md): the processes of `tune --tuner-id
+    chief|tunerN --oracle HOST:PORT` held no lock, so `ensemble --run R`, `fit --restart` on
+    R, a stand-alone `tune` or a second chief ran beside the sweep, each rewriting its files."""
+    import hubensemble
+    from hubensemble.cli import main
+
+    chief = run_lock_holder(run, "tune", "chief", SWEEP)
+    worker = run_lock_holder(run, "tune", "tuner0", SWEEP)
+    monkeypatch.chdir(run.parent)
+    for command in ("ensemble", "cost", "report"):
+        assert main([command, "--run", "my run"]) == 2
+        err = capsys.readouterr().err
+        assert (f"a chief/worker tune sweep is running on {run} (sweep hyper, oracle "
+                f"127.0.0.1:8000; its chief: pid {chief.pid}, since ") in err, err
+        assert f"worker(s) tuner0 (pid {worker.pid}, since " in err, err
+        assert str(run / ".sweep-chief.lock") in err, err
+        assert (f"wait for it to end, then run `hubensemble {command} --run {shell(run)}` "
+                "again") in err, err
+    for call in (lambda: hubensemble.run_ensemble("my run"),
+                 lambda: Run(run).lock("tune").__enter__(),  # a stand-alone tune
+                 lambda: Run(run).lock("fit").__enter__()):  # fit --restart on R
+        with pytest.raises(RunError, match="a chief/worker tune sweep is running on"):
+            call()
+    assert not lock_is_held(run / formats.FIT_LOCK)  # a refused writer let it go again
+    with pytest.raises(RunError) as second:  # a second chief
+        Run(run).lock("tune", "chief", SWEEP).__enter__()
+    assert (f"another tune --tuner-id chief is running on {run} (pid {chief.pid}, since "
+            in str(second.value)), second.value
+    assert "pass another --tuner-id" in str(second.value)
+
+
+def test_a_second_chief_is_refused_from_the_command_line_before_tensorflow(
+        run, capsys, run_lock_holder):
+    from hubensemble.cli import main
+
+    chief = run_lock_holder(run, "tune", "chief", SWEEP)
+    assert main(["tune", "--run", str(run), "--tuner-id", "chief", "--oracle",
+                 "127.0.0.1:8000"]) == 2
+    err = capsys.readouterr().err
+    assert f"another tune --tuner-id chief is running on {run} (pid {chief.pid}" in err, err
+
+
+def test_the_processes_of_a_sweep_do_not_refuse_each_other(run, run_lock_holder):
+    run_lock_holder(run, "tune", "tuner0", SWEEP)
+    run_lock_holder(run, "tune", "chief", SWEEP)
+    Run(run).check_unlocked("tune", member="tuner1")  # the command line's check
+    with Run(run).lock("tune", "tuner1", SWEEP):
+        Run(run).check_unlocked()  # a stage's check inside a sweep process
+        assert lock_is_held(run / ".sweep-tuner1.lock")
+
+
+def test_a_sweep_process_is_refused_while_a_writer_runs(run, capsys, run_lock_holder):
+    from hubensemble.cli import main
+
+    holder = run_lock_holder(run, "ensemble")
+    with pytest.raises(RunError, match=f"another ensemble is running on .*pid {holder.pid}"):
+        Run(run).lock("tune", "tuner0", SWEEP).__enter__()
+    assert not lock_is_held(run / ".sweep-tuner0.lock")  # let go again
+    assert main(["tune", "--run", str(run), "--tuner-id", "tuner0", "--oracle",
+                 "127.0.0.1:8000"]) == 2
+    assert f"another ensemble is running on {run} (pid {holder.pid}" in capsys.readouterr().err
+    from hubensemble.tune import run_tune
+
+    with pytest.raises(RunError, match=f"another ensemble is running on .*pid {holder.pid}"):
+        run_tune(run, tuner_id="tuner0", oracle_address="127.0.0.1:8000", progress=False)
+
+
+def test_a_killed_sweep_process_leaves_no_lock_that_blocks(run, run_lock_holder):
+    chief = run_lock_holder(run, "tune", "chief", SWEEP)
+    os.kill(chief.pid, signal.SIGKILL)
+    chief.wait()
+    with Run(run).lock("ensemble"):  # the kernel dropped it with its process
+        pass
+    with Run(run).lock("tune", "chief", SWEEP):  # and a restarted chief goes on
+        pass
