@@ -1273,6 +1273,35 @@ def test_an_unreachable_tpu_is_named_in_the_error(monkeypatch, caplog):
     assert "cannot reach the TPU" in caplog.text
 
 
+def test_a_tpu_that_never_answers_fails_within_the_timeout_with_the_way_on(tmp_path):
+    """`--strategy tpu --tpu grpc://HOST:PORT` where something accepts the connection but no
+    TPU answers: connecting is given $HUBENSEMBLE_TPU_TIMEOUT seconds, then the command
+    stops. It said only "connecting to the TPU at … did not finish within 5 s": neither what
+    to check nor how to wait longer. In its own process: the connection left hanging
+    changes TensorFlow's context."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    address = f"grpc://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom hubensemble.tune import get_strategy\n"
+             "from hubensemble.errors import HubensembleError\ntry:\n"
+             "    get_strategy('tpu', sys.argv[1])\nexcept HubensembleError as e:\n"
+             "    print('ERROR', e)", address], capture_output=True, text=True, timeout=240,
+            env={**os.environ, "HUBENSEMBLE_TPU_TIMEOUT": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    finally:
+        server.close()
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("ERROR ")]
+    assert f"connecting to the TPU at '{address}'" in line and "within 1 s" in line, line
+    assert (f"check that a TPU answers at '{address}'" in line
+            and "give it longer with $HUBENSEMBLE_TPU_TIMEOUT" in line), line
+
+
 def test_tuner_id_and_oracle_must_come_together(tmp_path, modules, digits, monkeypatch):
     for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
         monkeypatch.delenv(k, raising=False)

@@ -11,7 +11,7 @@ import threading
 import tensorflow as tf
 
 from hubensemble import environment, options
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, first_line
 from hubensemble.preflight import check_strategy
 
 log = logging.getLogger(__name__)
@@ -108,17 +108,21 @@ def _tpu_strategy(address, timeout=None):
         raise HubensembleError(f"cannot resolve the TPU {address!r}: {type(e).__name__}: {e}; "
                                "pass its name, grpc://HOST:8470, or 'local' on a TPU "
                                "VM") from None
-    _probe_grpc(master, address)
+    _probe_grpc(master, address, timeout=min(10.0, timeout))  # all within the time-out
     what = f"connecting to the TPU at {address!r} ({master or 'local'})"
+    way_on = (f"check that a TPU answers at {address!r} (its name, grpc://HOST:8470, or "
+              "'local' on a TPU VM) and that this machine may connect to it")
     try:
         _run_with_timeout(lambda: tf.config.experimental_connect_to_cluster(resolver),
                           timeout, what)
         _run_with_timeout(lambda: tf.tpu.experimental.initialize_tpu_system(resolver),
                           timeout, what)
-    except HubensembleError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise HubensembleError(f"{what} failed: {type(e).__name__}: {e}") from None
+    except HubensembleError as e:  # the time-out: say what to check, and how to wait longer
+        raise HubensembleError(f"{e}; {way_on}, or give it longer with "
+                               "$HUBENSEMBLE_TPU_TIMEOUT (seconds)") from None
+    except Exception as e:  # noqa: BLE001 - TensorFlow's gRPC errors: a multi-line dump
+        raise HubensembleError(f"{what} failed: {type(e).__name__}: {first_line(e)}; "
+                               f"{way_on}") from None
     return tf.distribute.TPUStrategy(resolver)
 
 
