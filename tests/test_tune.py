@@ -1258,6 +1258,29 @@ def test_strategies_without_accelerators(monkeypatch):
         tune.get_strategy("tpu")
 
 
+def test_mirrored_on_one_cpu_says_how_to_split_it_from_the_command_line(caplog):
+    """`tune --strategy mirrored` on a machine without a GPU trains one replica, and said
+    "configure logical CPUs with tf.config.set_logical_device_configuration": a Python call
+    a command-line user cannot make, and no flag does it. The warning now gives a command
+    line that does (strategies.SPLIT_CPU_RECIPE), whose Python part splits the CPU in two."""
+    import tensorflow as tf
+
+    from hubensemble.tune.strategies import SPLIT_CPU_RECIPE
+
+    if len(tf.config.list_logical_devices("CPU")) > 1 or tf.config.list_logical_devices("GPU"):
+        pytest.skip("this process has several devices")
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        assert tune.get_strategy("mirrored").num_replicas_in_sync == 1
+    assert "No flag splits the CPU" in caplog.text and SPLIT_CPU_RECIPE in caplog.text
+    code = re.fullmatch(r'python -c "(.*)" tune --run RUN --strategy mirrored …',
+                        SPLIT_CPU_RECIPE).group(1)
+    code = code.replace("from hubensemble.cli import main; sys.exit(main())",
+                        "print(len(tf.config.list_logical_devices('CPU')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=240, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.stdout.strip() == "2", out.stderr[-2000:]
+
+
 def test_an_unreachable_tpu_is_named_in_the_error(monkeypatch, caplog):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -17,6 +17,13 @@ from hubensemble.preflight import check_strategy
 log = logging.getLogger(__name__)
 
 STRATEGIES = options.get("strategy").choices
+#: A command line that splits the CPU into two logical devices before TensorFlow starts, so
+#: that `mirrored` trains two replicas without a GPU (for trying the path only: no flag does
+#: it; docs/tune.md "Strategies").
+SPLIT_CPU_RECIPE = (
+    "python -c \"import sys, tensorflow as tf; tf.config.set_logical_device_configuration("
+    "tf.config.list_physical_devices('CPU')[0], [tf.config.LogicalDeviceConfiguration()] * 2); "
+    "from hubensemble.cli import main; sys.exit(main())\" tune --run RUN --strategy mirrored …")
 #: Seconds to connect to and initialise a TPU before giving up ($HUBENSEMBLE_TPU_TIMEOUT).
 TPU_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_TPU_TIMEOUT")
 
@@ -48,8 +55,9 @@ def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.St
             return tf.distribute.MirroredStrategy([d.name for d in gpus])
         cpus = tf.config.list_logical_devices("CPU")
         if len(cpus) < 2:
-            log.warning("mirrored: no GPU and one CPU device; running one replica (configure "
-                        "logical CPUs with tf.config.set_logical_device_configuration)")
+            log.warning("mirrored: no GPU and one CPU device; running one replica. No flag "
+                        "splits the CPU: to try several replicas without a GPU, run the "
+                        "command through Python with the CPU split first: %s", SPLIT_CPU_RECIPE)
         return tf.distribute.MirroredStrategy([d.name for d in cpus])
     # auto
     address = tpu or os.environ.get("TPU_NAME")
