@@ -315,9 +315,10 @@ class Run(RunExports):
         inside: a nested use in the process that holds it is a no-op. Creates the folder.
         RunError when another process holds it, or a chief/worker sweep's process holds its
         own (`sweeplock.check_no_sweep`). With `member` (a sweep's tune: "chief",
-        "tuner0", …) the block holds that process's sweep lock instead, RUN/.sweep-<member>
-        .lock with `record` (`sweeplock.member_lock`): other processes of the sweep go on,
-        a writer holding the run's lock or one with the same tuner id refuses it."""
+        "tuner0", …) the block holds that process's sweep lock instead,
+        RUN/.sweep-<member>.lock with `record` (`sweeplock.member_lock`): other processes of
+        the sweep go on, a writer holding the run's lock or one with the same tuner id
+        refuses it."""
         self.make_folder()
         if member:
             with member_lock(self.path, member, {"command": command, **(record or {})},
@@ -375,19 +376,20 @@ class Run(RunExports):
     @contextlib.contextmanager
     def log_file(self, *, create=True, lock: str | None = None, member: str | None = None,
                  record: dict | None = None):
-        """While the block runs, the `hubensemble` loggers (INFO and up) also write to RUN/log.txt
-        (appended), and command `lock` (when given) holds the run's lock (`lock`; with `member` and
-        `record`, a sweep process's lock instead) inside. Nested uses for the same run add one
-        handler only. Without `create`, only a folder that holds a stage's results (`holds_results`)
-        gets a log: a mistyped --run stays a plain error, neither a new folder nor a log.txt in,
-        e.g., an export folder. A folder it created (and its parents) is removed again when the
-        block fails (raises, or logs an ERROR: the command line's refusal) leaving nothing in it but
-        UNUSED_ENTRIES (`fileio.remove_unused`): a refused command leaves no run folder. In a folder
-        that was there without a run's file (empty, or a .gitkeep), such a block removes the
-        UNUSED_ENTRIES it created and nothing else (`_remove_created`): a refused `fit --out r` in
-        the user's new `mkdir r` left log.txt and .fit.lock there. A caller who configured no
-        logging (a script, a notebook) still sees the block's warnings on stderr, as Python shows
-        them (`terminal.LastResort`)."""
+        """While the block runs, the `hubensemble` loggers (INFO and up) also write to
+        RUN/log.txt (appended), and command `lock` (when given) holds the run's lock
+        (`lock`; with `member` and `record`, a sweep process's lock instead) inside. Nested
+        uses for the same run add one handler only. Without `create`, only a folder that
+        holds a stage's results (`holds_results`) gets a log: a mistyped --run stays a plain
+        error, neither a new folder nor a log.txt in, e.g., an export folder. A folder it
+        created (and its parents) is removed again when the block fails (raises, or logs an
+        ERROR: the command line's refusal) leaving nothing in it but UNUSED_ENTRIES
+        (`fileio.remove_unused`): a refused command leaves no run folder. In a folder that
+        was there without a run's file (empty, or a .gitkeep), such a block removes the
+        UNUSED_ENTRIES it created and nothing else (`_remove_created`): a refused
+        `fit --out r` in the user's new `mkdir r` left log.txt and .fit.lock there. A caller who
+        configured no logging (a script, a notebook) still sees the block's warnings on
+        stderr, as Python shows them (`terminal.LastResort`)."""
         logger = logging.getLogger("hubensemble")
         target = os.path.abspath(self.log)
         attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
