@@ -479,6 +479,22 @@ def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path
     renamed, again = warnings_of([good[0], dataclasses.replace(specs[1], name="mine")], "c")
     assert renamed.row("mine")["cache_hit"] and len(again) == 1
     assert again[0] == said[0].replace("module pixels ", "module mine ", 1)
+    # An entry written before the warnings were kept (hubensemble before 6acfef7: the same
+    # description without "warnings", as fe14e71 wrote it) is still served, and its module is
+    # loaded once to find them: they are said, and kept for the next hit.
+    descriptions = [p[:-len(".npy")] + ".json" for p in cache_files(cache)]
+    for path in descriptions:
+        about = json.loads(open(path).read())
+        assert about.pop("warnings") is not None
+        fileio.atomic_write_json(path, about)
+    old, again = warnings_of(specs, "d")
+    assert [r["cache_hit"] for r in old.rows] == [True] * 3 and again == said
+    kept = {json.loads(open(p).read())["module"]: json.loads(open(p).read())["warnings"]
+            for p in descriptions}
+    assert kept["pixels"] == [said[0]] and kept["probs"] == [said[1]]
+    assert kept[good[0].name] == []
+    latest, again = warnings_of(specs, "e")
+    assert [r["cache_hit"] for r in latest.rows] == [True] * 3 and again == said
 
 
 def test_rank_says_a_module_is_used_frozen_and_fit_says_it_once(

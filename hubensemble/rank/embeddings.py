@@ -300,8 +300,8 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
                     "task": task.name, "split": split, "shape": list(emb.shape),
                     "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                     "warnings": warnings})
-    if hit:
-        _repeat_warnings(entry, spec.name)
+    if hit and not _repeat_warnings(entry, spec.name):
+        _keep_warnings(folder, entry, spec, files if files is not None else located())
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
 
 
@@ -325,26 +325,68 @@ def _key(spec, fingerprint, files, hw, task, split):
     return cache_key(fingerprint, hw, spec.value_range, output_key, task.fingerprint, split)
 
 
-def _repeat_warnings(entry, name):
+def _about(entry) -> dict | None:
+    """The cache entry's description (`entry`'s .json) as a dict, or None when it is absent,
+    unreadable or not an object."""
+    try:
+        with open(entry[:-len(".npy")] + ".json", encoding="utf-8") as f:
+            about = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return about if isinstance(about, dict) else None
+
+
+def _repeat_warnings(entry, name) -> bool:
     """Says again the load-time warnings kept with the cache entry at `entry` (its .json's
     "warnings"), naming the module `name` (the entry may have been written for the same files
     under another catalogue name): served from the cache, the module is not loaded, and its
     warnings (a Rescaling model fed [0, 1], a Softmax output) would come only in tune, or
-    never. An entry without the list (written before it was kept) or an unreadable
-    description says nothing."""
+    never. Returns False, saying nothing, when the description holds no such list: an entry
+    written before the list was kept (hubensemble before 6acfef7), or a description that is
+    missing or unreadable (`_keep_warnings` then finds them)."""
     from hubensemble.hub.notices import module_warning
 
-    try:
-        with open(entry[:-len(".npy")] + ".json", encoding="utf-8") as f:
-            about = json.load(f)
-        said, was = about.get("warnings"), f"module {about.get('module')}"
-    except (OSError, ValueError, AttributeError):
-        return
-    for text in said if isinstance(said, list) else ():
+    about = _about(entry)
+    said = about.get("warnings") if about else None
+    if not isinstance(said, list):
+        return False
+    was = f"module {about.get('module')}"
+    for text in said:
         if isinstance(text, str):
             if text.startswith(was) and name:
                 text = f"module {name}" + text[len(was):]
             module_warning(log, "%s", text)
+    return True
+
+
+def _keep_warnings(folder: CacheFolder, entry, spec, files) -> None:
+    """Loads `spec`'s module (`files`, located) once to say its load-time warnings, and keeps
+    them in the description of the cache entry at `entry`, which held none: an entry written
+    by hubensemble before 6acfef7 (or whose .json was lost) is served as it is — its
+    embeddings are still valid — but its module's warnings would otherwise never be said
+    again. The load costs what a miss's load does (not the embedding), once per such entry:
+    the next hit reads the list. A module that no longer loads says nothing here (the stage
+    that loads it says why); a description that cannot be written costs only this speed
+    (`environment.cache_unwritable`)."""
+    from hubensemble.hub import ModuleRuntime
+    from hubensemble.hub.notices import captured
+
+    try:
+        with captured() as said:
+            runtime = ModuleRuntime.from_spec(spec, files=files)
+        del runtime
+    except ModuleLoadError as e:
+        log.debug("module %s (cache entry %s) could not be loaded for its warnings: %s",
+                  spec.name, escaped(entry), e)
+        return
+    about = _about(entry) or {"module": spec.name, "handle": spec.handle,
+                              "fingerprint": files.fingerprint, "format": CACHE_FORMAT}
+    was, now = f"module {about.get('module')}", f"module {spec.name}"
+    about["warnings"] = [was + t[len(now):] if t.startswith(now) else t for t in said]
+    try:
+        atomic_write_json(entry[:-len(".npy")] + ".json", about, sync=False)
+    except OSError as e:
+        cache_unwritable(folder, e, _GOING_ON)
 
 
 def _memoable(spec):
