@@ -256,6 +256,29 @@ def _changed_options(previous: dict, options) -> list[str]:
             for n in dict.fromkeys(names) if n in previous and previous[n] != now.get(n)]
 
 
+def _older_run(run, meta: dict, options) -> str:
+    """The refusal of a run whose rank and tune key (run.json's fit.keys.tune) differs though
+    every option it records has the value typed now: an older hubensemble wrote it, keying
+    the stages by fewer options (those added since are not in its fit.options) or otherwise.
+    Its results cannot be matched to this version's options, so they are not reused; the
+    message names run.json, when and by which version it was written, the options it lacks
+    and the way on. It said "the rank or tune options changed", naming none, to a user who had
+    typed the same command (checked on a run of 679fffb: it records no --batchnorm,
+    --head-init)."""
+    recorded = (meta.get("fit") or {}).get("options") or {}
+    names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
+    missing = [option_table.get(n).cli_flags[0] for n in dict.fromkeys(names)
+               if n not in recorded]
+    version = (meta.get("versions") or {}).get("hubensemble")
+    written = ", ".join(str(v) for v in (f"hubensemble {version}" if version else None,
+                                         meta.get("created")) if v)
+    lacks = (f"it records no {', '.join(missing)}, options added since" if missing else
+             "its rank and tune results are keyed otherwise")
+    return (f"{run.meta_path} was written by an older hubensemble ({written or 'unknown'}): "
+            f"{lacks}, so this version cannot tell whether they are what this fit would "
+            "make; use a new --out folder, or pass --restart to discard the old results")
+
+
 def _catalogue_change(run, specs) -> str:
     """"catalogue (the entries that differ)" from ranking.json's record of the catalogue
     (`rank.reuse.catalogue_changes`), or "catalogue" when there is no readable ranking."""
@@ -307,7 +330,9 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
     if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)
-        changed = ["rank or tune options" + (f" ({'; '.join(named)})" if named else "")]
+        if not named:
+            raise RunError(_older_run(run, meta, options))
+        changed = [f"rank or tune options ({'; '.join(named)})"]
     if not changed:
         changed = _changed_module_files(run, specs, cache_dir)
     if changed and not (meta.get("stages") or run.ranking_json.exists()

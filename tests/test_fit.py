@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,6 +97,36 @@ def test_fit_again_reuses_every_stage(fitted, catalogue):
     line = next(x for x in again.summary().splitlines() if x.startswith("time per stage"))
     assert "tune" in line and line.count("(earlier run, reused)") == 6  # all but report
     assert "(the last run: " in line
+
+
+@pytest.mark.slow
+def test_a_run_of_an_older_version_keyed_by_fewer_options_is_refused_as_such(
+        fitted, catalogue, tmp_path):
+    # hubensemble 679fffb's run.json: the same fit.options less those added since
+    # (batchnorm, head_init, size_rule, max_gflops, max_latency_ms, max_members) and keys
+    # made from them. The refusal said "the rank or tune options changed", naming none.
+    out = tmp_path / "old"
+    shutil.copytree(fitted[0], out)
+    meta = json.loads((out / "run.json").read_text())
+    for name in ("batchnorm", "head_init", "size_rule", "max_gflops", "max_latency_ms",
+                 "max_members"):
+        del meta["fit"]["options"][name]
+    meta["fit"]["keys"] = {stage: "0" * 64 for stage in meta["fit"]["keys"]}
+    (out / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match="--restart") as err:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    said = str(err.value)
+    assert said.startswith(f"{out / 'run.json'} was written by an older hubensemble "
+                           f"(hubensemble {meta['versions']['hubensemble']}, "
+                           f"{meta['created']}): it records no --batchnorm, --head-init, "
+                           "options added since")
+    assert "options changed" not in said
+    # Keyed otherwise, every option recorded: said so too.
+    meta = json.loads((fitted[0] / "run.json").read_text())
+    meta["fit"]["keys"]["tune"] = "0" * 64
+    (out / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match="keyed otherwise.*--restart"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
 
 
 @pytest.mark.slow
