@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import hubensemble
 from hubensemble.errors import CatalogueError, DataError, HubensembleError, RunError
+from hubensemble import fileio
 from hubensemble.fileio import is_temp
 from hubensemble.formats import RUN_ENTRIES
 
@@ -127,6 +128,46 @@ def test_a_run_of_an_older_version_keyed_by_fewer_options_is_refused_as_such(
     (out / "run.json").write_text(json.dumps(meta))
     with pytest.raises(RunError, match="keyed otherwise.*--restart"):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+
+
+@pytest.mark.slow
+def test_modules_keyed_by_an_older_versions_rule_are_the_same_files(fitted, tmp_path):
+    # A run of hubensemble 679fffb keyed each module by the sha256 of its saved_model.pb and
+    # variables.index alone (ranking.json's rows, each candidate's trial.json); export said
+    # every member's "module's files changed since the trial was trained".
+    import hashlib
+
+    from hubensemble.export import export_ensemble
+    from hubensemble.tune import run_tune
+
+    def old_key(folder):
+        h = hashlib.sha256()
+        for rel in ("saved_model.pb", "variables/variables.index"):
+            h.update(rel.encode())
+            h.update(fileio.file_sha256(os.path.join(folder, rel)).encode())
+        return h.hexdigest()
+
+    out = tmp_path / "old"
+    shutil.copytree(fitted[0], out)
+    ranking = json.loads((out / "ranking.json").read_text())
+    handles = {}
+    for row in ranking["modules"]:
+        if row.get("fingerprint"):
+            handles[row["fingerprint"]] = row["handle"]
+            row["fingerprint"] = old_key(row["handle"])
+    (out / "ranking.json").write_text(json.dumps(ranking))
+    for trial in (out / "candidates").glob("*/trial.json"):
+        record = json.loads(trial.read_text())
+        record["module_fingerprint"] = old_key(handles[record["module_fingerprint"]])
+        trial.write_text(json.dumps(record))
+    assert run_tune(out, profile="quick", progress=False)
+    assert export_ensemble(out, tmp_path / "export", progress=False)
+    # A key of other files is still a change.
+    next(r for r in ranking["modules"] if r["name"] in ranking["selected"])["fingerprint"] = (
+        "0" * 64)
+    (out / "ranking.json").write_text(json.dumps(ranking))
+    with pytest.raises(RunError, match="changed since"):
+        run_tune(out, profile="quick", progress=False)
 
 
 @pytest.mark.slow

@@ -435,6 +435,7 @@ def _build_member(plan, task, weights_file, run, meta):
     """(classifier, None, None) or (None, reason the member cannot be built, what to do or
     None for re-running its trial). `run`, `meta`: the Run and its run.json."""
     from hubensemble import tune
+    from hubensemble.hub import recorded_by_earlier_rule
     from hubensemble.hyperrule import HParams
 
     hparams = HParams.from_json(plan.record["hparams"])
@@ -447,7 +448,11 @@ def _build_member(plan, task, weights_file, run, meta):
                        f"cannot load: {e}") from e
     trained_on = plan.record.get("module_fingerprint")
     now = getattr(classifier.backbone, "fingerprint", None)
-    if trained_on and now and trained_on != now:  # its weights are of the old module's
+    files = getattr(classifier.backbone, "module_files", None)
+    if trained_on and now and trained_on != now and not (
+            files and recorded_by_earlier_rule(trained_on, files)):
+        # Its weights are of the old module's (a key of an older hubensemble's rule for the
+        # same files, a trial of a run before c251b02, is not a change).
         from hubensemble.datachange import start_again
 
         # Re-running the trial would not do: tune refuses the changed module (its ranking).

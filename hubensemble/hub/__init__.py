@@ -25,7 +25,8 @@ from hubensemble.hub.resolvers import (ENTRY_POINT_GROUP, ArchiveResolver, Local
                                        classify_resolution_error, file_sha256, handle_prefix,
                                        kaggle_download_url, known_prefixes, module_fingerprint,
                                        register_resolver, resolve, resolver_for)
-from hubensemble.hub.locate import ModuleFiles, locate, locate_spec
+from hubensemble.hub.locate import (ModuleFiles, locate, locate_spec,
+                                    recorded_by_earlier_rule)
 from hubensemble.hub.resolvers import local_source, pinned_file
 from hubensemble.hub.runtime import (INPUT_DTYPES, VALUE_RANGES, CallSignature, LoadedModule,
                                      ModuleRuntime, SignatureModule, load_module,
@@ -39,7 +40,8 @@ __all__ = [
     "module_fingerprint", "register_resolver", "resolve", "resolver_for",
     "INPUT_DTYPES", "VALUE_RANGES", "CallSignature", "LoadedModule", "ModuleFiles",
     "ModuleRuntime", "load_module", "load_saved_model", "locate", "to_value_range",
-    "locate_spec", "local_source", "pinned_file", "SignatureModule", "open_module",
+    "locate_spec", "recorded_by_earlier_rule", "local_source", "pinned_file",
+    "SignatureModule", "open_module",
     "DENIED_OPS", "DeniedOp", "check_safe", "scan_saved_model",
     "HubLayer", "hub_layer_from_spec", "write_hub_module",
 ]

@@ -203,6 +203,8 @@ class HubLayer(keras.layers.Layer):
         self.module_input_dtype = input_dtype
         self.module_path = runtime.path
         self.fingerprint = runtime.fingerprint
+        #: What it was loaded from (hub.ModuleFiles: path, kind, fingerprint, …).
+        self.module_files = runtime.files
         self.output_dim = runtime.output_dim
         self._module = runtime.obj
         if runtime.keras_model is not None:

@@ -109,6 +109,42 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
 _PRESET_FILES = ("config.json", "model.weights.h5", "image_converter.json")
 
 
+def earlier_fingerprints(path) -> dict[str, str]:
+    """{content key: which hubensemble computed it} of the local SavedModel folder ``path``
+    by the rules `module_fingerprint` followed before: the graph and the variables' index
+    alone (before 7d94552, 2026-11-25), then with each ``variables.data-*`` shard's size
+    (before c251b02, 2026-12-02). A run, candidate or cache entry of such a version records
+    its module by that key; equal to the key of the files now, they are the same files (a
+    change of the rule is not a change of the module: an export of a 679fffb run refused
+    every member as "the module's files changed"). Reads the same files as
+    `module_fingerprint` (the shards' sizes only)."""
+    h = hashlib.sha256()
+    for rel in ("saved_model.pb", "variables/variables.index"):
+        p = os.path.join(path, rel)
+        if os.path.exists(p):
+            h.update(rel.encode())
+            h.update(file_sha256(p).encode())
+    out = {h.hexdigest(): "hubensemble before 7d94552 (2026-11-25)"}
+    variables = os.path.join(path, "variables")
+    if os.path.isdir(variables):
+        for name in sorted(os.listdir(variables)):
+            if name.startswith("variables.data-"):
+                h.update(f"{name}={os.path.getsize(os.path.join(variables, name))}".encode())
+    out.setdefault(h.hexdigest(), "hubensemble before c251b02 (2026-12-02)")
+    return out
+
+
+def recorded_by_earlier_rule(recorded, files: ModuleFiles) -> str | None:
+    """Which older hubensemble keyed `files` as `recorded` (a content key a run, candidate or
+    cache entry holds that differs from ``files.fingerprint``), or None: the key is then of
+    other files. Only a plain SavedModel folder (no layer / signature chosen) was keyed
+    otherwise before (`earlier_fingerprints`)."""
+    if (not recorded or files.kind != "saved-model" or files.layer is not None
+            or files.signature is not None):
+        return None
+    return earlier_fingerprints(files.path).get(recorded)
+
+
 def locate_spec(spec) -> ModuleFiles:
     """`locate` with the fields of a catalogue ModuleSpec."""
     return locate(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust,

@@ -443,9 +443,11 @@ def changed_modules(recorded, specs, cache_dir=None) -> list[str]:
 
     The fingerprint is rank.located's memo when the files' identity is unchanged (a stat per
     file), else `hub.locate`'s hash of the files. A module without a recorded fingerprint,
-    or that cannot be located now, is not judged here: the stage that loads it says why.
+    or that cannot be located now, is not judged here: the stage that loads it says why. A
+    recorded key an older hubensemble computed for the same files by its rule
+    (`hub.recorded_by_earlier_rule`: a run made before c251b02) is not a change.
     """
-    from hubensemble.hub import locate_spec
+    from hubensemble.hub import locate_spec, recorded_by_earlier_rule
 
     folder = _folder(cache_dir)
     changed = []
@@ -455,10 +457,12 @@ def changed_modules(recorded, specs, cache_dir=None) -> list[str]:
             continue
         try:
             now = _recall(spec, folder.path)
-            if now is None:
+            if now is None or now != before:
                 files = locate_spec(spec)
                 _remember(folder, spec, files)
                 now = files.fingerprint
+                if now != before and recorded_by_earlier_rule(before, files):
+                    continue  # the same files, keyed by an older hubensemble's rule
         except ModuleLoadError:
             continue
         if now != before:
