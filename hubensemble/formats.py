@@ -54,6 +54,9 @@ REPORT_HTML = "report.html"
 REPORT_FIGURES_DIR = "report_files"
 #: rank's leave-one-out kNN predictions (RUN/knn.npz).
 KNN_FILE = "knn.npz"
+#: RUN/knn/<module>.npy: the kNN predictions of rankings written before KNN_FILE (5b1259d,
+#: 2026-11-30), still read (rank.load_knn_predictions) and a run's entry (RUN_ENTRIES).
+LEGACY_KNN_DIR = "knn"
 #: The default export folder, RUN/export.
 EXPORT_DIR = "export"
 #: run.json's "stages", in the order `fit` runs them (cost: keyed by tune's key).
@@ -79,9 +82,12 @@ STUDENT_EXPORT_DIR = "export-student"
 #: Every top-level entry a stage may write in a run folder (besides temp entries of atomic
 #: writes, fileio.is_temp). `fit --restart` removes these and nothing else, and a folder that
 #: holds anything else but no run is refused as --out (rundir.Run.check_folder_is_ours).
-#: A stage that adds an entry adds it here (test_fit checks a whole run against it).
+#: A stage that adds an entry adds it here (test_fit checks a whole run against it), and
+#: one that stops writing an entry keeps it here: an older version's run holds it
+#: (LEGACY_KNN_DIR, which `fit --restart` had kept as "an entry that no stage writes").
 RUN_ENTRIES = frozenset({
-    RUN_FILE, RUN_FILE + ".lock", RANKING_JSON, RANKING_CSV, KNN_FILE, LABELS_DIR,
+    RUN_FILE, RUN_FILE + ".lock", RANKING_JSON, RANKING_CSV, KNN_FILE, LEGACY_KNN_DIR,
+    LABELS_DIR,
     CANDIDATES_DIR, TUNER_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR, TFLITE_DIR,
     ROBUSTNESS_FILE, DISTILL_DIR, DISTILL_FILE, REPORT_MD, REPORT_HTML, REPORT_FIGURES_DIR,
     LOG_FILE, FIT_LOCK, FIT_LOCK_OWNER, STUDENT_EXPORT_DIR, STUDENT_EXPORT_DIR + "-tflite"})

@@ -523,11 +523,13 @@ class Run(RunExports):
         "labels/classes.csv": in labels/, anything but <split>.npy and pixel_keys.npz; in
         candidates/, files, and folders that are not trial folders
         (`candidate.is_trial_folder`; a trial being written is a temp entry; a Finder's
-        .DS_Store is nobody's). [] for the other entries, whose names alone are the run's
-        (formats.RUN_ENTRIES). `--restart` deletes those entries, and a stage writes into
-        them: a user's folder named labels/ keeps its files (their class list, say)."""
+        .DS_Store is nobody's); in an older version's knn/, anything but .npy files. [] for
+        the other entries, whose names alone are the run's (formats.RUN_ENTRIES). `--restart`
+        deletes those entries, and a stage writes into them: a user's folder named labels/
+        keeps its files (their class list, say)."""
         folder = self.path / name
-        if name not in (formats.LABELS_DIR, formats.CANDIDATES_DIR) or not folder.is_dir():
+        if name not in (formats.LABELS_DIR, formats.CANDIDATES_DIR,
+                        formats.LEGACY_KNN_DIR) or not folder.is_dir():
             return []
         from hubensemble.candidate import is_trial_folder
 
@@ -536,7 +538,8 @@ class Run(RunExports):
         for entry in sorted(os.listdir(folder)):
             if is_temp(entry) or entry == ".DS_Store" or (
                     entry in ours and name == formats.LABELS_DIR) or (
-                    name == formats.CANDIDATES_DIR and is_trial_folder(folder / entry)):
+                    name == formats.CANDIDATES_DIR and is_trial_folder(folder / entry)) or (
+                    name == formats.LEGACY_KNN_DIR and entry.endswith(".npy")):
                 continue
             foreign.append(f"{name}/{entry}")
         return foreign

@@ -771,6 +771,35 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     assert (ranked / "log.txt").read_text().count(said) == 2
 
 
+def test_restart_removes_the_knn_folder_an_older_version_wrote(tmp_path, in_process):
+    # A run of hubensemble before 5b1259d (679fffb) holds RUN/knn/<module>.npy (int64 [N]
+    # kNN predictions, now RUN/knn.npz); `fit --restart` kept it as "an entry that no stage
+    # writes", and rank.load_knn_predictions reads it while the run has no knn.npz.
+    from hubensemble.rundir import Run
+
+    run = tmp_path / "run"
+    Run(run).update(modules={})
+    (run / "knn").mkdir()
+    for name in ("m0", "m1"):
+        np.save(run / "knn" / f"{name}.npy", np.zeros(800, np.int64))
+    (run / "ranking.json").write_text("{}")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
+    code, out, err = in_process("fit", "--catalogue", str(bad), "--data", "sklearn:digits",
+                                "--out", str(run), "--restart", "-q")
+    assert code == 2 and "gone" in err, err  # its one module is missing: it stops in rank
+    assert not (run / "knn").exists() and "kept" not in (run / "log.txt").read_text()
+    # A knn/ folder holding a file of the user's is refused by name, as labels/ is.
+    (run / "knn").mkdir()
+    np.save(run / "knn" / "m0.npy", np.zeros(800, np.int64))
+    (run / "knn" / "notes.txt").write_text("mine")
+    (run / "ranking.json").write_text("{}")
+    code, out, err = in_process("fit", "--catalogue", str(bad), "--data", "sklearn:digits",
+                                "--out", str(run), "--restart", "-q")
+    assert code == 2 and (run / "knn" / "notes.txt").exists() and (run / "knn" / "m0.npy").exists()
+    assert "holds files or folders that no hubensemble stage wrote (knn/notes.txt)" in err
+
+
 def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stages_wrote(
         tmp_path, in_process):
     from hubensemble.formats import RUN_ENTRIES

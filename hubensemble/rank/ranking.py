@@ -23,7 +23,7 @@ from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, fir
                                 reraise_stop)
 from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
                                 check_dir_target)
-from hubensemble.formats import KNN_FILE
+from hubensemble.formats import KNN_FILE, LEGACY_KNN_DIR
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
@@ -319,7 +319,7 @@ def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
             raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); rank again to "
                            "rewrite it") from None
         return {n: preds[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
-    legacy = Path(out_dir) / "knn"
+    legacy = Path(out_dir) / LEGACY_KNN_DIR
     for name in (names if names is not None else
                  sorted(p.stem for p in legacy.glob("*.npy")) if legacy.is_dir() else []):
         p = legacy / f"{name}.npy"
@@ -341,7 +341,7 @@ def check_knn_predictions(run_dir, names, examples=None) -> None:
         return
     again = "copy the whole folder that `rank --shard` wrote, or rank that shard again"
     if not path.exists():
-        legacy = Path(run_dir) / "knn"
+        legacy = Path(run_dir) / LEGACY_KNN_DIR
         if all((legacy / f"{n}.npy").is_file() for n in names):
             return
         raise RunError(f"{path} is missing: it holds the kNN predictions of the "
