@@ -7,7 +7,7 @@ import os
 
 from hubensemble import formats
 from hubensemble.exportfolder import other_run
-from hubensemble.fileio import read_json
+from hubensemble.fileio import file_sha256, read_json
 from hubensemble.text import shell
 
 
@@ -23,7 +23,29 @@ class RunExports:
         record = ((self.meta() if meta is None else meta).get("export") or {})
         if record.get("in_run"):
             return os.path.join(os.path.abspath(self.path), record["in_run"])
+        if "in_run" not in record and self._own_export_of_older_record(record.get("path")):
+            return os.path.join(os.path.abspath(self.path), formats.EXPORT_DIR)
         return record.get("path")
+
+    def _own_export_of_older_record(self, path) -> bool:
+        """Whether `path`, the export folder an older run.json records without "in_run"
+        (written before c13ec39, 2026-12-03: the absolute path alone), is the RUN/export of
+        the folder this run was copied or moved from: named RUN/export there, not here, and
+        this run's own export/ holds the same export (the same metadata bytes; or the
+        recorded folder is gone). A run of 679fffb copied elsewhere named the original's
+        export, and `ensemble` advised `export --run COPY --out ORIGINAL/export`."""
+        if not path or os.path.basename(os.path.normpath(path)) != formats.EXPORT_DIR:
+            return False
+        own = os.path.join(os.path.abspath(self.path), formats.EXPORT_DIR)
+        if os.path.abspath(path) == own or not formats.is_export(own):
+            return False
+        if not os.path.exists(path):
+            return True
+        try:
+            return (file_sha256(formats.metadata_path(path))
+                    == file_sha256(formats.metadata_path(own)))
+        except OSError:
+            return False
 
     def current_export(self, meta=None) -> tuple[str | None, str | None]:
         """(PATH, None) for the first export holding ensemble.json's ensemble of the recorded

@@ -1173,3 +1173,30 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     said = keep_replaced_export(Run(two), out)
     assert f" --data {recorded}`" in said, said
     assert said.endswith("`hubensemble export --run RUN (the run that made it) --out DIR`"), said
+
+
+def test_a_copied_run_of_an_older_version_names_its_own_export(tmp_path):
+    # run.json's export record before c13ec39 (679fffb's form): the absolute path alone, no
+    # "in_run". A copy of such a run named the original's export, and `ensemble` on the copy
+    # advised `export --run COPY --out ORIGINAL/export`.
+    original, copy = tmp_path / "a" / "run", tmp_path / "b" / "run"
+    meta = {"format": "hubensemble-export", "created": "2026-12-04T23:48:38",
+            "members": [{"trial": "default-0007-m0", "weight": 1.0}]}
+    for run in (original, copy):
+        (run / "export" / "assets").mkdir(parents=True)
+        atomic_write_json(run / "export" / "assets" / "hubensemble.json", meta)
+        Run(run).update(export={"path": str(original / "export"),
+                                "members": meta["members"], "skipped": [],
+                                "time": "2026-12-04T23:48:38"})
+    assert Run(original).exported_to() == str(original / "export")
+    assert Run(copy).exported_to() == str(copy / "export")
+    shutil.rmtree(original)  # moved, not copied
+    assert Run(copy).exported_to() == str(copy / "export")
+    # An export elsewhere that holds another export (export --out DIR/export) stays that one.
+    (original / "export" / "assets").mkdir(parents=True)
+    atomic_write_json(original / "export" / "assets" / "hubensemble.json",
+                      dict(meta, created="2026-12-04T23:50:00"))
+    assert Run(copy).exported_to() == str(original / "export")
+    # A record of this version (with "in_run", null for an export outside) is read as written.
+    Run(copy).update(export={"path": str(original / "export"), "in_run": None})
+    assert Run(copy).exported_to() == str(original / "export")
