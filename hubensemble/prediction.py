@@ -12,8 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from hubensemble import options
-from hubensemble.data.decode import (UnreadableImage, decode_bytes, op_error_reason,
-                                     servable_bytes)
+from hubensemble.data.decode import (UnreadableImage, check_identifiable, op_error_reason,
+                                     servable_bytes, serving_blob)
 from hubensemble.data.folder import ignored_entries
 from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
@@ -88,9 +88,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     policy of training (`hubensemble.data.decode`) and run through serve_bytes, `batch_size`
     at a time (only those in memory), so any mix of sizes works and a file gets the pixels it
     had in training: JPEG, PNG, GIF, BMP and WebP bytes go to serve_bytes as they are (it
-    decodes them with the same function); TIFF and other formats Pillow reads, which
-    serve_bytes cannot decode, are decoded here by the kept decoder and sent as a lossless
-    PNG of those pixels. `progress`: on stderr, a count while the files are looked at, then a bar
+    decodes them with the same function; they are not decoded here too:
+    `decode.serving_blob`); TIFF and other formats Pillow reads, which serve_bytes cannot
+    decode, are decoded here by the kept decoder (once) and sent as a lossless PNG of those
+    pixels. `progress`: on stderr, a count while the files are looked at, then a bar
     while the model runs.
 
     Raises TypeError, first, for an item of `image_paths` that is no path (an image's bytes,
@@ -102,7 +103,9 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     `skip_unreadable`, and always for a file found under a folder, such a file gets {"path",
     "error"} instead (a warning) and the others go on. What needs no TensorFlow (a missing or
     special file, an empty or a non-image one, a folder with no file) is found before
-    TensorFlow loads; a damaged JPEG, PNG, GIF, BMP or WebP file when its batch comes.
+    TensorFlow loads (the first bytes and header of each file looked at, no pixel decoded);
+    a file damaged past its header (a cut JPEG, a truncated TIFF) when its batch comes, with
+    the reason the folder loader gives (`decode.decode_bytes`' words).
     OptionError (a HubensembleError) for a value the command line refuses.
     """
     # The options table's rules, as the command line's (skip_unreadable="no" skipped).
@@ -176,13 +179,13 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
             chunk = []  # (index, bytes for serve_bytes): one batch's files in memory at a time
             for i in pending[lo:lo + batch_size]:
                 try:
-                    blob, _ = servable_bytes(_read(paths[i]), name=str(paths[i]))
+                    blob = serving_blob(_read(paths[i]), name=str(paths[i]))
                 except (OSError, UnreadableImage) as e:  # e.g. a file changed since it was seen
                     reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                     results[i] = _unreadable(paths[i], _reason(paths[i], e), skip[i])
                     continue
                 chunk.append((i, blob))
-            for i, p in zip([i for i, _ in chunk], _serve(serve, chunk, tf)):
+            for i, p in zip([i for i, _ in chunk], _serve(serve, chunk, tf, paths)):
                 results[i] = (_top_classes(paths[i], p, top, names) if not isinstance(p, str)
                               else _unreadable(paths[i], p, skip[i]))
             bar.update(len(pending[lo:lo + batch_size]))
@@ -294,37 +297,62 @@ def _meant(path: str) -> str | None:
 
 
 def _refusal(path) -> str | None:
-    """Why `path` cannot be predicted, found without TensorFlow (its first bytes read; a
-    file outside the graph's formats decoded, its pixels not kept), else None."""
+    """Why `path` cannot be predicted, found without TensorFlow and without decoding it (its
+    first bytes read; a file outside the graph's formats: its header, by Pillow), else None."""
     try:
         head = _read(path, HEAD_BYTES)
         if head and sniff(head) in GRAPH_FORMATS:
             return None  # serve_bytes' own formats: decoded with their batch
-        # Empty, not an image, or a format only Pillow reads: decode_bytes refuses (or
-        # decodes) these without TensorFlow, so a text file is refused at once.
-        decode_bytes(_read(path), name=str(path), orientation=False)
+        # Empty, not an image, or a format only Pillow reads: refused by its first bytes or
+        # header without TensorFlow, so a text file is refused at once; a TIFF was decoded
+        # whole here, then again with its batch.
+        check_identifiable(_read(path), name=str(path))
     except (OSError, UnreadableImage) as e:
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return _reason(path, e)
     return None
 
 
-def _serve(serve, chunk, tf):
-    """serve_bytes' probabilities of one batch [(index, bytes)], in order; for a file the
-    model refuses (rare: the decode policy accepted it; an export made by another version)
-    its reason instead, found by running the batch's files one by one."""
+def _serve(serve, chunk, tf, paths):
+    """serve_bytes' probabilities of one batch [(index, bytes)], in order. When serve_bytes
+    refuses the batch, its files are run one by one, and a file it refuses is decoded by
+    the decode policy (`servable_bytes`, as the folder loader decodes it): its reason when
+    the policy refuses it too (a damaged file: the loader's words), else the PNG of the kept
+    decoder's pixels is served (an RLE-compressed BMP, which the graph leaves to the kept
+    decoder), else "the model's serve_bytes refused it (…)" (an export made by another
+    version). `paths[index]` names the file (for a warning Pillow gives). TensorFlow's and
+    libjpeg's native lines about a refused file are hidden unless --verbose, as the
+    loader's decode hides them."""
     if not chunk:
         return []
+    from hubensemble import _tf
+
+    with _tf.native_stderr_silenced(_tf.quiet()):
+        try:
+            return list(_run_bytes(serve, [d for _, d in chunk]))
+        except tf.errors.InvalidArgumentError:
+            pass
+        return [_serve_one(serve, data, tf, str(paths[i])) for i, data in chunk]
+
+
+def _serve_one(serve, data, tf, name):
+    """serve_bytes' probabilities of one file's bytes, or why it cannot be predicted
+    (`_serve`)."""
     try:
-        return list(_run_bytes(serve, [d for _, d in chunk]))
-    except tf.errors.InvalidArgumentError:
-        out = []
-        for _, data in chunk:
-            try:
-                out.append(_run_bytes(serve, [data])[0])
-            except tf.errors.InvalidArgumentError as e:
-                out.append(f"the model's serve_bytes refused it ({op_error_reason(e)})")
-        return out
+        return _run_bytes(serve, [data])[0]
+    except tf.errors.InvalidArgumentError as e:
+        refused = f"the model's serve_bytes refused it ({op_error_reason(e)})"
+    try:
+        blob, _ = servable_bytes(data, name=name)
+    except UnreadableImage as e:
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+        return str(e)
+    if blob == data:
+        return refused
+    try:
+        return _run_bytes(serve, [blob])[0]
+    except tf.errors.InvalidArgumentError as e:
+        return f"the model's serve_bytes refused it ({op_error_reason(e)})"
 
 
 def _run_bytes(serve, blobs):

@@ -19,7 +19,7 @@ from PIL import Image
 
 from hubensemble import evaluate as ev
 from hubensemble.data import (GRAPH_FORMATS, UnreadableImage, decode_bytes, load_task,
-                              load_test_set, sniff)
+                              load_test_set, read_image, sniff)
 from hubensemble.data.graph import composite_on_white, decode_pixels, sniff_index
 from hubensemble.data.sniff import SIGNATURES
 from hubensemble.errors import HubensembleError
@@ -722,6 +722,51 @@ def test_predict_on_a_folder_reads_every_file_under_it_as_one_by_one(nested, fil
             f"{root.parent / 'empty'}: a folder with no file in it (1 hidden or system entry "
             "not read); leave the folder out or put images in it (or pass --skip-unreadable")):
         predict(export_dir, [root, root.parent / "empty"])
+
+
+def test_predict_decodes_each_file_once_and_names_a_damaged_one_in_the_loaders_words(
+        nested, files, refused, export_dir, monkeypatch):
+    """A 5,000-file folder: predict decoded (and shrank) every JPEG / PNG in Python before
+    serve_bytes decoded it again (60 photos of 4032 x 3024: two decodes and two shrinks
+    each), and a TIFF twice in Python (looked at, then with its batch). Now serve_bytes alone
+    decodes its formats and the kept decoder runs once per other file; a damaged file in a
+    batch, and an RLE BMP that the graph leaves to the kept decoder, are still skipped with
+    the folder loader's reason, or predicted from the kept decoder's pixels."""
+    from hubensemble.data import decode
+
+    root, order, _ = nested
+    (root / "cut.jpg").write_bytes(files["jpeg_baseline.jpg"][0][:200])
+    (root / "rle.bmp").write_bytes(files["bmp_rle8.bmp"][0])
+    runs = {"graph": 0, "pillow": 0}
+
+    def counted(name, key):
+        real = getattr(decode, name)
+
+        def run(*args, **kwargs):
+            runs[key] += 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(decode, name, run)
+
+    counted("_graph_decode", "graph")
+    counted("_pil_pixels", "pillow")
+    results = predict(export_dir, [root], top=len(CLASSES), progress=False)
+    by_path = {r["path"]: r for r in results}
+    # The TIFF once; the RLE BMP (refused by serve_bytes) and the cut JPEG, once each when
+    # their batch is refused: the graph runs in Python for those two only.
+    assert runs == {"graph": 2, "pillow": 2}, runs
+    monkeypatch.undo()
+    with pytest.raises(UnreadableImage) as err:  # the folder loader's decode of a file
+        read_image(str(root / "cut.jpg"))
+    assert by_path[str(root / "cut.jpg")]["error"] == str(err.value)
+    assert str(err.value).startswith("a damaged JPEG file (")
+    loaded = tf.saved_model.load(str(export_dir))
+    rle = decode_bytes(files["bmp_rle8.bmp"][0]).pixels
+    np.testing.assert_allclose(probabilities_of([by_path[str(root / "rle.bmp")]])[0],
+                               serving_default(loaded, rle), atol=1e-6)
+    for path in order:  # the others as each one alone gives
+        alone = predict(export_dir, [path], top=len(CLASSES), progress=False)
+        np.testing.assert_allclose(probabilities_of([by_path[path]]), probabilities_of(alone),
+                                   atol=1e-6)
 
 
 class Hang(Exception):

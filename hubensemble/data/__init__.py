@@ -6,7 +6,8 @@ The package, by concern:
   labels [N]) and `Task` (class names, train / val / test, `Task.dataset` for tf.data);
 * `names`: the split names and the class-name rule of every source (`check_class_names`);
 * `decode`: the decode policy on the Python side, `decode_bytes`, `read_image`,
-  `servable_bytes`, `to_rgb_uint8`; `graph` (TensorFlow, imported when a file is decoded):
+  `servable_bytes` / `serving_blob` (what predict sends to serve_bytes), `to_rgb_uint8`;
+  `graph` (TensorFlow, imported when a file is decoded):
   `decode_pixels`, the same policy as TensorFlow ops, also inside the export; `sniff`: the
   format signatures both use;
 * `duplicates`: exact duplicates by decoded pixels (`Task.duplicates`, `Task.groups`,
@@ -22,9 +23,9 @@ Every name is importable from `hubensemble.data` itself, as before the split.
 """
 
 from hubensemble.data.decode import (
-    Decoded, UnreadableImage, _Unreadable, check_16bit, composite_on_white, decode_bytes,
-    decode_image_bytes, exif_orientation, op_error_reason, read_image, read_image_file,
-    servable_bytes, to_rgb_uint8,
+    Decoded, UnreadableImage, _Unreadable, check_16bit, check_identifiable, composite_on_white,
+    decode_bytes, decode_image_bytes, exif_orientation, op_error_reason, read_image,
+    read_image_file, servable_bytes, serving_blob, to_rgb_uint8,
 )
 from hubensemble.data.duplicates import drop_duplicates, pixel_key
 from hubensemble.data.loading import IGNORED_NAMES, LoadOptions
@@ -39,9 +40,10 @@ from hubensemble.errors import DataError
 __all__ = [
     "DataError", "Decoded", "GRAPH_FORMATS", "IGNORED_NAMES", "LoadOptions", "MIN_TRAIN_PER_CLASS",
     "NO_FLIP_TFDS", "SCHEMES", "SPLIT_NAMES", "SYNTHETIC_TFDS", "Split", "Task", "UnreadableImage",
-    "VTAB_SPLITS", "check_16bit", "check_spec", "composite_on_white", "decode_bytes",
-    "decode_image_bytes", "drop_duplicates", "exif_orientation", "load_task", "load_test_set",
-    "op_error_reason", "parse_spec", "pixel_key", "read_image", "read_image_file",
-    "servable_bytes", "sniff", "split_counts", "stratified_split", "to_rgb_uint8", "validate_task",
+    "VTAB_SPLITS", "check_16bit", "check_identifiable", "check_spec", "composite_on_white",
+    "decode_bytes", "decode_image_bytes", "drop_duplicates", "exif_orientation", "load_task",
+    "load_test_set", "op_error_reason", "parse_spec", "pixel_key", "read_image",
+    "read_image_file", "servable_bytes", "serving_blob", "sniff", "split_counts",
+    "stratified_split", "to_rgb_uint8", "validate_task",
     "_Unreadable",
 ]

@@ -510,8 +510,8 @@ def _checked(img):
     return img
 
 
-# (file, warning) pairs already logged: predict decodes a Pillow-only file twice (looked at,
-# then with its batch), and one warning per file is enough.
+# (file, warning) pairs already logged: one warning per file is enough when a caller decodes
+# a file again (predict runs a refused batch's files one by one).
 _WARNED: set = set()
 
 
@@ -605,7 +605,49 @@ def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
     return tf.io.encode_png(decoded.pixels).numpy(), decoded
 
 
+def serving_blob(data: bytes, *, name: str | None = None) -> bytes:
+    """What `predict` sends to serve_bytes for an image file's bytes, decoding nothing that
+    serve_bytes decodes itself: the bytes as they are when their first bytes name one of its
+    formats (JPEG, PNG, GIF, BMP, a still WebP: `sniff.GRAPH_FORMATS`), else
+    `servable_bytes`' lossless PNG of the kept decoder's pixels (TIFF, animated WebP, …).
+    `servable_bytes` decodes every file first, so predict decoded (and shrank) each JPEG and
+    PNG twice, once here and once in serve_bytes. A file of those formats that the graph
+    refuses (a damaged one; an RLE-compressed BMP, which it leaves to the kept decoder) is
+    refused by serve_bytes; `servable_bytes` on its bytes then gives the reason, or the PNG.
+    `name`: the file's path, as `decode_bytes`'. Raises UnreadableImage as `decode_bytes`
+    for the other files."""
+    data = bytes(data)
+    if data and sniff(data) in GRAPH_FORMATS and not animated_webp(data):
+        return data
+    return servable_bytes(data, name=name)[0]
+
+
+def check_identifiable(data: bytes, *, name: str | None = None) -> None:
+    """Refuses, without decoding pixels, bytes that no decoder can read as an image: an
+    empty file, a file whose first bytes name no format TensorFlow decodes and whose header
+    Pillow does not recognise (text, a PDF, HEIC without a codec, …). Raises
+    UnreadableImage with `decode_bytes`' reason (it is run on those bytes, which are refused
+    at their first bytes or header). Returns None for anything else, which may still be
+    damaged past its header: `decode_bytes` (or serve_bytes) finds that when it decodes it.
+    `predict` looks at every file so before TensorFlow loads; it decoded the whole of each
+    file of another format (a TIFF) to do so, and again with its batch."""
+    import io
+
+    from PIL import Image
+
+    data = bytes(data)
+    if data and sniff(data) in GRAPH_FORMATS:
+        return
+    if data:
+        try:
+            with Image.open(io.BytesIO(data)):
+                return
+        except Exception:  # PIL raises many types (UnidentifiedImageError, OSError, …)
+            pass
+    decode_bytes(data, name=name, orientation=False)  # raises with the reason
+
+
 __all__ = ["Decoded", "GRAPH_FORMATS", "TURNED_FORMATS", "UnreadableImage", "check_16bit",
-           "check_16bit_splits", "composite_on_white", "decode_bytes", "decode_image_bytes",
-           "exif_orientation", "op_error_reason", "read_image", "read_image_file",
-           "servable_bytes", "to_rgb_uint8"]
+           "check_16bit_splits", "check_identifiable", "composite_on_white", "decode_bytes",
+           "decode_image_bytes", "exif_orientation", "op_error_reason", "read_image",
+           "read_image_file", "servable_bytes", "serving_blob", "to_rgb_uint8"]
