@@ -44,6 +44,9 @@ def _script(name, *args, code=None):
     ("bench_method.py", ["--seeds", "-1"], "argument --seeds: must be an integer in [0, "),
     ("bench_method.py", ["--top-k", "0"], "argument --top-k: must be an integer >= 1"),
     ("bench_scale.py", ["--shards", "0"], "argument --shards: must be an integer >= 1"),
+    ("bench_folder.py", ["--sizes", "5"], "argument --sizes: must be comma-separated file "
+                                          "counts >= 20 (each once), got '5'"),
+    ("bench_folder.py", ["--photos", "-1"], "argument --photos: must be an integer >= 0"),
     ("bench_selection.py", ["--runs", "r", "--rules", "bogus"],
      "argument --rules: invalid choice: 'bogus' (choose from 'one-se', 'paper', 'budget')"),
     ("bench_selection.py", ["--runs", "r", "--budget", "-2"], "argument --budget: must be an "
