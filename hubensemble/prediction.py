@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 #: Images per serve_bytes call in `predict`.
 PREDICT_BATCH = 32
 
+#: Unreadable files `predict` warns of one by one (the folder loader's summary names 3 too);
+#: the next one's warning says that the others are skipped without a warning each (at INFO):
+#: its output lists every one with its reason, and the closing count says how many.
+WARN_FIRST = 3
+
 #: An export's assets/hubensemble.json as a dict, {} when absent: the one reader
 #: (`hubensemble.formats.read_export_metadata`), under the name export has always used.
 read_metadata = read_export_metadata
@@ -41,11 +46,13 @@ NOT_REGULAR = "not a regular file (a socket, pipe or device)"
 class Predictions(list):
     """`predict`'s results: a list, one dict per file in order, plus `ignored`: the hidden
     and OS entries under the folders passed (.DS_Store, ._x, __MACOSX, Thumbs.db, ...), which
-    were not read, as the folder loader ignores them."""
+    were not read, as the folder loader ignores them; and `warned`: how many unreadable files
+    predict has said on stderr so far (warnings for the first WARN_FIRST)."""
 
     def __init__(self, results=(), ignored=()):
         super().__init__(results)
         self.ignored = list(ignored)
+        self.warned = 0  # unreadable files `_unreadable` has said so far
 
     @property
     def skipped(self) -> int:
@@ -140,7 +147,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
             # A file found under a folder that cannot be read is skipped and counted, as the
             # folder loader skips it (a README beside the images); one named stops the run.
             skip.append(skip_unreadable or found)
-            results.append(None if reason is None else _unreadable(path, reason, skip[-1]))
+            results.append(None if reason is None else
+                           _unreadable(path, reason, skip[-1], results))
         pending = [i for i, r in enumerate(results) if r is None]
         if results and not pending and not skip_unreadable:  # before TensorFlow's seconds
             first = results[0]
@@ -182,12 +190,12 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                     blob = serving_blob(_read(paths[i]), name=str(paths[i]))
                 except (OSError, UnreadableImage) as e:  # e.g. a file changed since it was seen
                     reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-                    results[i] = _unreadable(paths[i], _reason(paths[i], e), skip[i])
+                    results[i] = _unreadable(paths[i], _reason(paths[i], e), skip[i], results)
                     continue
                 chunk.append((i, blob))
             for i, p in zip([i for i, _ in chunk], _serve(serve, chunk, tf, paths)):
                 results[i] = (_top_classes(paths[i], p, top, names) if not isinstance(p, str)
-                              else _unreadable(paths[i], p, skip[i]))
+                              else _unreadable(paths[i], p, skip[i], results))
             bar.update(len(pending[lo:lo + batch_size]))
     finally:
         bar.close()
@@ -362,7 +370,12 @@ def _run_bytes(serve, blobs):
     return out["probabilities"].numpy()
 
 
-def _unreadable(path, reason, skip):
+def _unreadable(path, reason, skip, results):
+    """{"path", "error"} of a file that cannot be predicted, said on stderr: a warning for
+    each of the first WARN_FIRST of `results` (a `Predictions`), then one that says the rest
+    go without one, each at INFO (a folder with 150 text files named .jpg printed 150
+    warnings through the bar, each repeating what the output lists). HubensembleError
+    instead, unless `skip`."""
     if not skip:
         # A path that names nothing is a typo to fix, not a file to remove (a new-user check).
         what = ("leave the folder out or put images in it" if os.path.isdir(path) else
@@ -370,7 +383,15 @@ def _unreadable(path, reason, skip):
         raise HubensembleError(f"{escaped(path)}: {reason}; {what} (or pass "
                                "--skip-unreadable, skip_unreadable=True in Python)")
     # On one line, as stdout shows it (a newline or an ESC in a file name reached stderr raw).
-    log.warning("%s: %s; skipped", escaped(path), reason)
+    results.warned += 1
+    if results.warned <= WARN_FIRST:
+        log.warning("%s: %s; skipped", escaped(path), reason)
+    elif results.warned == WARN_FIRST + 1:
+        log.warning("%s: %s; skipped; further unreadable files are skipped without a warning "
+                    "each: the output lists every one with its reason, and the closing count "
+                    "says how many", escaped(path), reason)
+    else:
+        log.info("%s: %s; skipped", escaped(path), reason)
     return {"path": os.fspath(path), "error": reason}
 
 

@@ -769,6 +769,33 @@ def test_predict_decodes_each_file_once_and_names_a_damaged_one_in_the_loaders_w
                                    atol=1e-6)
 
 
+def test_predict_warns_of_the_first_unreadable_files_and_its_output_lists_them_all(
+        nested, export_dir, caplog):
+    """A folder with 150 text files named .jpg beside its images printed 150 warnings on
+    stderr, through the bar, each repeating what the output lists. Now the first
+    WARN_FIRST are warned of, the next says the rest go without a warning each (INFO), and
+    the results list every one with its reason."""
+    import logging
+
+    from hubensemble.prediction import WARN_FIRST
+
+    root, order, _ = nested
+    notes = [str(root / "nested" / f"note{k}.jpg") for k in range(WARN_FIRST + 3)]
+    for k, path in enumerate(notes):
+        with open(path, "w") as f:
+            f.write(f"not a picture {k}\n")
+    with caplog.at_level(logging.INFO, logger="hubensemble.prediction"):
+        results = predict(export_dir, [root], progress=False)
+    assert sorted(r["path"] for r in results if "error" in r) == notes
+    assert results.skipped == len(notes) and len(results) == len(order) + len(notes)
+    said = [r for r in caplog.records if r.name == "hubensemble.prediction"]
+    warned = [r.getMessage() for r in said if r.levelno == logging.WARNING]
+    assert len(warned) == WARN_FIRST + 1, warned
+    assert "further unreadable files are skipped without a warning each" in warned[-1]
+    assert len(said) == len(notes)  # every one said once: the rest at INFO
+    assert all(any(p in r.getMessage() for r in said) for p in notes)
+
+
 class Hang(Exception):
     pass
 
