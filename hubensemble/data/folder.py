@@ -370,7 +370,8 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         if not len(train):
             raise _empty_error(path, listing.skipped)
         _note_carve(per_class["train"], "val" not in got, "test" not in got, options)
-        train, val, test = _carve(train, "val" not in got, "test" not in got, options)
+        train, val, test = _carve(train, "val" not in got, "test" not in got, options,
+                                  owned=True)
         val, test = got.get("val", val), got.get("test", test)
         how = "train/" + "".join(f", {k}/" for k in got)
         carved = [k for k in ("val", "test") if k not in got and
@@ -386,7 +387,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
             raise _empty_error(path, listing.skipped)
         _note_carve(per_class["train"], True, True, options)
         train, val, test = _carve(_make_split(images, labels, paths, owned=True), True, True,
-                                  options)
+                                  options, owned=True)
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
     name = os.path.basename(os.path.normpath(os.path.abspath(path)))
