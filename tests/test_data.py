@@ -537,40 +537,6 @@ def test_the_splits_carved_off_a_folder_share_its_images_and_match_a_copying_car
         assert got.pixel_keys() == Split(got.images.copy(), got.labels).pixel_keys()
 
 
-def test_stacking_a_folders_images_frees_them_as_it_goes(tmp_path):
-    """Stacking the decoded list copied the images in file order, freeing each as it went:
-    the allocator kept every freed image (the later ones above it on the heap), so a folder
-    of same-size images was resident twice at the stack (1,500 JPEGs of 640 x 480, 1.3 GB of
-    pixels: +2.65 GB peak). Copied from the last, each freed image is at the top and goes
-    back to the system: +1.34 GB. Measured in a fresh process: the growth of peak resident
-    memory while the loader stacks 100 such images (88 MB; it grew 88 MB, now 6)."""
-    rng = np.random.default_rng(0)
-    for c in "ab":
-        os.makedirs(tmp_path / "imgs" / c)
-        for i in range(50):
-            Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(
-                tmp_path / "imgs" / c / f"{i:02d}.jpg", quality=50)
-    script = (
-        "import sys\n"
-        "from hubensemble.data import folder, load_task\n"
-        "def peak():\n"
-        "    return [int(r.split()[1]) for r in open('/proc/self/status')\n"
-        "            if r.startswith('VmHWM')][0] * 1024\n"
-        "stack, grew = folder._make_split, []\n"
-        "def measured(*a, **k):\n"
-        "    before = peak(); out = stack(*a, **k); grew.append(peak() - before); return out\n"
-        "folder._make_split = measured\n"
-        "task = load_task('folder:' + sys.argv[1], val_fraction=0, test_fraction=0,\n"
-        "                 progress=False)\n"
-        "print(grew[0], task.train.images.nbytes)\n")
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "imgs")],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    grew, held = map(int, done.stdout.split())
-    assert held == 100 * 480 * 640 * 3
-    assert grew < held / 4, (grew, held)
-
-
 def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
     """A fraction other than 0 and its default for a split that the data brings or never
     carves was ignored without a word (npz with x_val, val_fraction 0.3: the stored val)."""

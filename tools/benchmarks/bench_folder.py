@@ -17,7 +17,10 @@ plain Pillow decode of the same files in the same run.
    Prints seconds (wall and CPU: on a shared machine the CPU time is the cost), the peak
    resident memory above the process's before the work (VmHWM), the ratios to the
    baseline, the CPU milliseconds per file (they must not grow with N: no quadratic step),
-   and the task's accounting (examples, skipped with their reasons, ignored, shrunk).
+   and the task's accounting (examples, skipped with their reasons, ignored, shrunk); and
+   how much the peak grew while the loader stacked the decoded images, against the pixels
+   kept (each image freed as it is copied: well under 1x; 1x when every image is held
+   twice, as before 881ac13).
 3. Exports a tiny one-member model (8 x 8 px, 10 classes) and runs `predict` over the
    largest folder in a fresh process, against the same baseline.
 
@@ -183,10 +186,22 @@ def child(args):
                     pass
         out["decoded"] = n
     elif args.child == "load":
+        from hubensemble.data import folder
+
+        stack, grew = folder._make_split, []
+
+        def stacked(*a, **k):  # the peak's growth while the decoded images are stacked
+            peak = rss_mb()["VmHWM"]
+            split = stack(*a, **k)
+            grew.append(rss_mb()["VmHWM"] - peak)
+            return split
+
+        folder._make_split = stacked
         task = load_task(f"folder:{args.folder}", progress=False)
         splits = [s for s in (task.train, task.val, task.test) if s is not None]
         out.update(files=task.files, examples=sum(len(s) for s in splits),
-                   skipped=task.skipped, ignored=len(task.ignored), shrunk=len(task.shrunk))
+                   skipped=task.skipped, ignored=len(task.ignored), shrunk=len(task.shrunk),
+                   stack_peak=sum(grew), pixels=sum(_nbytes(s.images) for s in splits) / 2**20)
     else:
         results = predict(args.model, [args.folder], top=1, progress=False)
         out.update(predicted=len(results) - results.skipped, skipped=results.skipped,
@@ -194,6 +209,11 @@ def child(args):
     out.update(wall=time.perf_counter() - t, cpu=time.process_time() - c,
                peak=rss_mb()["VmHWM"] - before["VmHWM"], before=before["VmRSS"])
     print(json.dumps(out))
+
+
+def _nbytes(images):
+    """Bytes of a split's images: one array, or a list of arrays of several sizes."""
+    return images.nbytes if hasattr(images, "nbytes") else sum(i.nbytes for i in images)
 
 
 def measure(kind, folder, model=None):
@@ -269,6 +289,10 @@ def main(argv=None):
                  f"wall, {base['cpu']:.2f} s CPU ({1000 * base['cpu'] / n:.2f} ms a file), "
                  f"peak +{base['peak']:.0f} MB")
             line(figures("load_task", load, base, n))
+            ratio = load["stack_peak"] / max(load["pixels"], 1e-9)
+            line(f"   stacking the decoded images raised the peak by {load['stack_peak']:.0f} MB "
+                 f"for {load['pixels']:.0f} MB of pixels kept ({ratio:.2f}x; 1.0x: each "
+                 f"image resident twice)")
             reasons = "; ".join(f"{os.path.basename(p)}: {r[:60]}" for p, r in load["skipped"])
             line(f"   accounting: {load['files']} files read = {load['examples']} examples + "
                  f"{len(load['skipped'])} skipped ({reasons}); {load['ignored']} ignored; "
