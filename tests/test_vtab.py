@@ -230,6 +230,35 @@ def test_a_negative_min_per_class_is_a_usage_error(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_what_every_task_needs_is_refused_once_before_any_task(tmp_path, capsys):
+    """A user check: a missing catalogue file and a --data-dir that does not exist failed
+    every task alike, one FAILED row each after loading TensorFlow (the data dir's read "not
+    prepared in DIR; prepare it once with `tfds build …`"), exit 1; an --out that is a file
+    was a NotADirectoryError traceback. Each is one line now, exit 2, nothing written."""
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - {name: m0, handle: /nowhere/m0}\n")
+    data = tmp_path / "tfds"
+    data.mkdir()
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    out = tmp_path / "o"
+    for argv, said in [
+            (["--catalogue", str(tmp_path / "nope.yaml"), "--out", str(out), "--data-dir",
+              str(data)], "nope.yaml: cannot read the catalogue"),
+            (["--catalogue", str(catalogue), "--out", str(out), "--data-dir",
+              str(tmp_path / "missing")],
+             f"--data-dir {tmp_path / 'missing'} does not exist: it is the tensorflow_datasets"),
+            (["--catalogue", str(catalogue), "--out", str(out), "--data-dir", str(afile)],
+             "is a file, not a folder: it is the tensorflow_datasets folder"),
+            (["--catalogue", str(catalogue), "--out", str(afile / "o"), "--data-dir",
+              str(data)], f"{afile} is a file, not a folder (in {afile / 'o'}); pass another "
+                          "--out folder")]:
+        assert vtab.main(argv + ["--tasks", "svhn", "dtd", "-q"]) == 2, argv
+        err = capsys.readouterr().err
+        assert said in err and err.startswith("vtab: error: ") and err.count("\n") == 1, err
+        assert not out.exists()
+
+
 # --------------------------------------------------------------------------- loading (mocked tfds)
 
 
@@ -349,6 +378,7 @@ def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch,
                                  tfds_name="no_such_data_set")
     monkeypatch.setitem(vtab.TASKS, "broken", broken)
     out = tmp_path / "vtab"
+    (tmp_path / "tfds").mkdir()  # mocked: tfds reads nothing from it, but it must exist
     argv = ["--catalogue", catalogue, "--out", str(out), "--data-dir", str(tmp_path / "tfds"),
             "--profile", "quick", "--top-k", "1", "-q",
             # tfds' mock labels are random: a class may get a single example.
@@ -444,6 +474,7 @@ def test_the_terminal_shows_what_fit_shows_not_every_log_record(catalogue, tmp_p
         "    sys.exit(vtab.main(sys.argv[1:]))\n")
     env = {**os.environ, "PYTHONPATH": str(root), "HUBENSEMBLE_CACHE_DIR": str(tmp_path / "e")}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    (tmp_path / "tfds").mkdir()
     done = subprocess.run(
         [sys.executable, "-c", script, "--catalogue", catalogue, "--out", str(tmp_path / "o"),
          "--data-dir", str(tmp_path / "tfds"), "--profile", "quick", "--top-k", "1",

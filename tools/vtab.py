@@ -669,6 +669,37 @@ def write_report(out: Path, report: dict) -> tuple[Path, Path]:
     return out / RESULTS_JSON, out / RESULTS_MD
 
 
+def check_inputs(catalogue, out: Path, data_dir=None) -> list:
+    """The modules of `catalogue` (ModuleSpecs and catalogue files), after checking what every
+    task needs, before any task: raises HubensembleError (CatalogueError, DataError) when a
+    catalogue is missing or invalid, when the tensorflow_datasets folder (`data_dir`, else
+    $TFDS_DATA_DIR, else ~/tensorflow_datasets) is no folder, or when the results folder `out`
+    cannot be made or written. Each of these failed every task alike, one by one, with a
+    FAILED row per task (a missing --data-dir read "not prepared in DIR"), or, for an --out
+    that is a file, a traceback."""
+    from hubensemble.catalogue import ModuleSpec, load_catalogues
+    from hubensemble.data.tfds import tfds_data_dir
+    from hubensemble.errors import DataError, HubensembleError
+    from hubensemble.fileio import make_dirs
+
+    paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
+    modules = [c for c in catalogue if isinstance(c, ModuleSpec)]
+    modules += load_catalogues(paths) if paths else []
+    root = tfds_data_dir(data_dir)
+    if not os.path.isdir(root):
+        what = ("--data-dir" if data_dir else "$TFDS_DATA_DIR" if os.environ.get(
+            "TFDS_DATA_DIR") else "the default data dir (no --data-dir, no $TFDS_DATA_DIR)")
+        why = "is a file, not a folder" if os.path.exists(root) else "does not exist"
+        raise DataError(f"{what} {root} {why}: it is the tensorflow_datasets folder every task "
+                        "reads its prepared data set from; pass --data-dir DIR where they are "
+                        "prepared (docs/vtab.md, 1. Prepare the data)")
+    make_dirs(out, "pass another --out folder")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise HubensembleError(f"the results folder {out} is not writable by you; make it "
+                               "writable or pass another --out folder")
+    return modules
+
+
 def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart=False,
              test_limit=None, min_per_class=None, progress=True, cache_dir=None,
              use_cache=True) -> dict:
@@ -676,7 +707,9 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
 
     A task that fails is recorded (message in OUT/vtab.json, traceback in
     OUT/<task>/vtab_error.txt) and the others go on. Writes OUT/vtab.json and OUT/vtab.md
-    after every task and returns the report (per-task results, group and overall means)."""
+    after every task and returns the report (per-task results, group and overall means).
+    What every task needs is checked first (`check_inputs`): a missing catalogue, data folder
+    or unwritable OUT raises HubensembleError before any task, and the command line exits 2."""
     from hubensemble.fileio import atomic_write_text
     from hubensemble.pipeline import FitOptions
 
@@ -685,6 +718,7 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
     if isinstance(catalogue, (str, os.PathLike)):
         catalogue = [catalogue]
     catalogue = list(catalogue)
+    modules = check_inputs(catalogue, out, data_dir)
     chosen = []
     for item in tasks or TASKS.values():
         for task in [item] if isinstance(item, VtabTask) else select_tasks([item]):
@@ -700,7 +734,7 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
         if progress:
             print(f"vtab: [{i}/{len(chosen)}] {task.name} ({task.group})", file=sys.stderr)
         try:
-            result = run_task(task, catalogue, out, data_dir=data_dir, options=options,
+            result = run_task(task, modules, out, data_dir=data_dir, options=options,
                               restart=restart, test_limit=test_limit,
                               min_per_class=min_per_class, progress=progress,
                               cache_dir=cache_dir, use_cache=use_cache)
