@@ -40,7 +40,13 @@ def _script(name, *args, code=None):
     ("bench_ensemble.py", ["--candidates", "0"], "argument --candidates: must be an integer"),
     ("bench_ensemble.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
     ("bench_tune.py", ["--steps", "0"], "argument --steps: must be an integer >= 1, got '0'"),
-    ("bench_rank.py", ["--images", "0"], "argument --images: must be an integer >= 2"),
+    ("bench_rank.py", ["--images", "0"], "argument --images: must be an integer >= 20"),
+    # 10 classes, image i of class i % 10: --images 16 was a DataError traceback minutes in
+    # ("every class needs at least 2 training examples … '6' has 1"), in both scripts.
+    ("bench_rank.py", ["--images", "19"], "argument --images: must be an integer >= 20, got "
+                                          "'19' (rank needs 2 training images per class"),
+    ("bench_scale.py", ["--images", "16"], "argument --images: must be an integer >= 20, got "
+                                           "'16' (ranking needs 2 training images per class"),
     ("bench_method.py", ["--seeds", "-1"], "argument --seeds: must be an integer in [0, "),
     ("bench_method.py", ["--top-k", "0"], "argument --top-k: must be an integer >= 1"),
     ("bench_scale.py", ["--shards", "0"], "argument --shards: must be an integer >= 1"),
@@ -265,3 +271,19 @@ def test_bench_selection_offers_the_ensembles_size_rules():
     from hubensemble.ensemble import SIZE_RULES
 
     assert options.get("size_rule").choices == tuple(SIZE_RULES)
+
+
+def test_bench_rank_times_the_warm_cache_in_run_folders_of_its_own(
+        tmp_path, monkeypatch, capsys):
+    """Step 3 of bench_rank ranked into root/warm0…warm2, the folders of its own modules
+    (root/warm0…warm5): run_rank refused the first ("… holds files or folders (assets,
+    fingerprint.pb, saved_model.pb, variables) and no run"), a traceback after steps 1-2, on
+    any arguments."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path / "cache"))
+    import bench_rank
+
+    bench_rank.bench_warm(str(tmp_path), 2 * bench_rank.CLASSES, modules=2)
+    out = capsys.readouterr().out
+    assert "3. run_rank, 2 modules x 20 images" in out and "(best of 3; 2/2 cache hits)" in out
+    assert "same scores: True" in out

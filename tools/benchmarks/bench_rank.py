@@ -116,7 +116,14 @@ def big_module(path, seed):
     return write_hub_module(keras.Model(inp, x), path)
 
 
-def make_task(n, size, classes=10, seed=0):
+#: The synthetic tasks' classes (image i is of class i % CLASSES): leave-one-out kNN needs
+#: two training images of each, so --images is at least 2 * CLASSES.
+CLASSES = 10
+MIN_IMAGES_WHY = (f" (rank needs 2 training images per class: {CLASSES} classes, image i of "
+                  f"class i % {CLASSES})")
+
+
+def make_task(n, size, classes=CLASSES, seed=0):
     from hubensemble.data import Split, Task
 
     rng = np.random.default_rng(seed)
@@ -259,9 +266,11 @@ def bench_warm(root, n, modules=6):
     rank.embed(warmup, task, profile="cpu", use_cache=False)  # TensorFlow start-up costs
 
     def timed(out):
+        # The run folders go under runs/: root/warm0… are the modules' folders, which
+        # run_rank refuses as an --out ("holds files or folders … and no run").
         t = time.perf_counter()
-        r = rank.run_rank(os.path.join(root, out), specs, task, profile="cpu", cache_dir=cache,
-                          progress=False)
+        r = rank.run_rank(os.path.join(root, "runs", out), specs, task, profile="cpu",
+                          cache_dir=cache, progress=False)
         return time.perf_counter() - t, r
 
     t_cold, cold = timed("cold")
@@ -329,7 +338,8 @@ def bench_memory(root, n, counts=(2, 4, 8)):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=integer(2), default=800)
+    parser.add_argument("--images", type=integer(2 * CLASSES, why=MIN_IMAGES_WHY), default=800,
+                        help=f"training images, at least {2 * CLASSES} (default: 800)")
     parser.add_argument("--side", type=integer(1), default=128, help="input size for benchmark 1")
     parser.add_argument("--widths", type=integers(1, unique=False, what="channel counts"),
                         default=[32, 64, 128, 256],

@@ -348,7 +348,9 @@ def main(argv=None):
     parser.add_argument("--budget", type=number(above=0), default=1800.0,
                         help="seconds for step 2; sizes that do not fit are extrapolated "
                              "(default: 1800)")
-    parser.add_argument("--images", type=integer(2), default=100, help="training images")
+    parser.add_argument("--images", default=100, help=f"training images, at least {2 * CLASSES}",
+                        type=integer(2 * CLASSES, why=f" (ranking needs 2 training images per "
+                                     f"class: {CLASSES} classes, image i of class i % {CLASSES})"))
     parser.add_argument("--shards", type=integer(1), default=4)
     parser.add_argument("--keep", metavar="DIR", type=new_folder,
                         help="work in DIR, a new or empty folder, and keep it (default: a "
