@@ -848,3 +848,25 @@ def test_the_earlier_ensemble_warning_says_which_members_differ():
     assert members_change(["a", "b"], ["b", "a", "a"]) == "the same members, other weights"
     assert members_change(list("abcdef"), ["a"]) == (
         "members a, b, c, d, … (6 in all); the ensemble chosen now has a")
+
+
+def test_bench_cost_works_in_a_folder_of_its_own_by_default(run_dir, tmp_path, monkeypatch,
+                                                            capsys):
+    """tools/benchmarks/bench_cost.py's --work defaulted to bench-cost in the working folder:
+    run as docs/cost.md says, from a checkout, it wrote the copied run and bench_cost.json into
+    the repository. Now a new temporary folder, named on the first line."""
+    import pathlib
+    import sys
+
+    bench = pathlib.Path(__file__).resolve().parents[1] / "tools" / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench))
+    monkeypatch.chdir(tmp_path)
+    import bench_cost
+
+    assert bench_cost.main(["--run", str(run_dir), "--skip-tflite", "--skip-distill"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("work folder: ") and "1. budget = 3 cheapest candidates" in out
+    work = pathlib.Path(out.splitlines()[0].split(": ", 1)[1])
+    assert list(tmp_path.iterdir()) == [] and (work / "bench_cost.json").is_file()
+    assert (work / "run" / "ensemble.json").is_file() and sys.modules["bench_cost"]
+    shutil.rmtree(work)

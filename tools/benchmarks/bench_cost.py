@@ -8,7 +8,8 @@ RUN is a run with ensemble.json (`hubensemble demo --out RUN` makes one; with --
 and without --skip-distill also its export, distill's teacher, which step 2's export is
 otherwise); without --run the demo is fitted into WORK/demo first. RUN is copied to WORK/run
 (deleted first) and only the copy is changed; a RUN that is not such a run, or is WORK/run,
-and a WORK that is a file are refused before any work. Prints:
+and a WORK that is a file are refused before any work. WORK defaults to a new temporary
+folder, named on the first line (pass it as --work to measure the same demo again). Prints:
 
 1. budget: G = the summed GFLOPs of the 3 cheapest candidates (`hubensemble cost`); the
    test accuracy of `ensemble --max-gflops G` against the best single candidate that fits G
@@ -32,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from benchargs import description, folder_target, refuse
@@ -76,15 +78,16 @@ def check_source(parser, run, work, *, needs_export):
     run, a damaged run.json or no ensemble.json (`preflight.check_run`, as `export`), no
     usable candidate (as `cost`), and with `needs_export` no export of this ensemble
     (distill's teacher check, which `run_distill` makes before its data loads). Also a RUN
-    at or inside WORK/run, or holding it: WORK/run is deleted before RUN is copied there."""
+    at or inside WORK/run, or holding it: WORK/run is deleted before RUN is copied there
+    (`work` None: a new temporary folder, which cannot be)."""
     from hubensemble.distill import _teacher_export  # the one owner of the teacher rule
     from hubensemble.ensemble import read_ensemble
     from hubensemble.preflight import check_run
     from hubensemble.rundir import Run
 
-    copy = os.path.realpath(os.path.join(work, "run"))
+    copy = os.path.realpath(os.path.join(work, "run")) if work is not None else None
     real = os.path.realpath(run)
-    if os.path.commonpath([copy, real]) in (copy, real):
+    if copy is not None and os.path.commonpath([copy, real]) in (copy, real):
         parser.error(f"argument --run: {run} is, holds or lies in WORK/run ({copy}), which "
                      "this script deletes before copying RUN there; give another --work")
     refuse(parser, "--run", check_run, run, "export")
@@ -100,9 +103,9 @@ def main(argv=None):
     parser.add_argument("--run", metavar="RUN",
                         help="a run with ensemble.json (and its export with --skip-tflite: "
                              "distill's teacher; default: fit the demo into WORK/demo)")
-    parser.add_argument("--work", metavar="DIR", default="bench-cost", type=folder_target,
+    parser.add_argument("--work", metavar="DIR", default=None, type=folder_target,
                         help="working folder; WORK/run is replaced by a copy of RUN "
-                             "(default: bench-cost)")
+                             "(default: a new temporary folder, printed first)")
     parser.add_argument("--skip-distill", action="store_true")
     parser.add_argument("--skip-tflite", action="store_true")
     parser.add_argument("--distill-init", choices=("best", "member", "module"),
@@ -112,8 +115,11 @@ def main(argv=None):
         # Step 2's export becomes distill's teacher; without it distill takes RUN's own.
         check_source(parser, os.path.expanduser(args.run), args.work,
                      needs_export=args.skip_tflite and not args.skip_distill)
+    if args.work is None:  # not the working folder: a checkout's, run as documented
+        args.work = tempfile.mkdtemp(prefix="bench-cost-")
 
     os.makedirs(args.work, exist_ok=True)
+    print(f"work folder: {os.path.abspath(args.work)}", flush=True)
     source = args.run
     if source is None:
         source = os.path.join(args.work, "demo")
