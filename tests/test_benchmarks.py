@@ -49,6 +49,12 @@ def _script(name, *args, code=None):
                                            "'16' (ranking needs 2 training images per class"),
     ("bench_method.py", ["--seeds", "-1"], "argument --seeds: must be an integer in [0, "),
     ("bench_method.py", ["--top-k", "0"], "argument --top-k: must be an integer >= 1"),
+    # A real pool without its modules printed "(skipped)" and exited 0, measuring nothing
+    # (--pool real+zoo after building the demo zoo, minutes).
+    ("bench_method.py", ["--pool", "real"], "argument --real-dir: required with --pool real; "
+                                            "build the real modules with"),
+    ("bench_method.py", ["--pool", "real+zoo", "--real-dir", "/nowhere"],
+     "argument --real-dir: /nowhere/real_modules.yaml does not exist; build the real modules"),
     ("bench_scale.py", ["--shards", "0"], "argument --shards: must be an integer >= 1"),
     ("bench_folder.py", ["--sizes", "5"], "argument --sizes: must be comma-separated file "
                                           "counts >= 20 (each once), got '5'"),

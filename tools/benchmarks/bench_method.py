@@ -26,8 +26,8 @@ Tasks: the four dev tasks in ../shared/data (npz, fixed 800/200/test splits) and
 splits are fixed) and the fit seed (trial seeds, ensemble bootstrap).
 
 Pools: ``zoo`` (default; the demo zoo, built on first use), ``real`` (modules written by
-../shared/realmods/make_real_modules.py into --real-dir; skipped with a message when absent),
-``real+zoo``.
+../shared/realmods/make_real_modules.py into --real-dir; without them a usage error, before
+any work), ``real+zoo``.
 
     python tools/benchmarks/bench_method.py [--tasks digits gtsrb10 …] [--pool zoo]
         [--seeds 0 1 2] [--out DIR] [--json FILE] [--size-rules]
@@ -59,8 +59,8 @@ PROBE_CS = tuple(10.0 ** e for e in range(-3, 4))
 CNN_EPOCHS = 30
 
 
-def catalogues(pool: str, real_dir: Path | None) -> list[str] | None:
-    """The catalogue files of a pool, or None (with a message) when it cannot be built here."""
+def catalogues(pool: str, real_dir: Path | None) -> list[str]:
+    """The catalogue files of a pool (the demo zoo built first when it has the zoo)."""
     from hubensemble.catalogue import shipped_catalogues
 
     files = []
@@ -69,14 +69,8 @@ def catalogues(pool: str, real_dir: Path | None) -> list[str] | None:
 
         ensure_zoo("demo", progress=False)
         files += [str(p) for p in shipped_catalogues() if p.name == "demo.yaml"]
-    if "real" in pool.split("+"):
-        yaml = (real_dir / "real_modules.yaml") if real_dir else None
-        if yaml is None or not yaml.exists():
-            print(f"pool {pool}: no {yaml or '--real-dir'}; build the real modules with "
-                  "../shared/realmods/make_real_modules.py --out DIR and pass --real-dir DIR "
-                  "(skipped)", file=sys.stderr)
-            return None
-        files.append(str(yaml))
+    if "real" in pool.split("+"):  # check_arguments made sure it is there
+        files.append(str(real_dir / "real_modules.yaml"))
     return files
 
 
@@ -366,9 +360,18 @@ def check_arguments(p, args) -> None:
     """Usage errors before any work (the demo zoo's build, minutes): a task or seed given
     twice (its row measured and counted twice), a task's data missing under --data-root
     (`check_spec`, the words `fit` would use after the zoo was built), and a --json whose
-    rows cannot be read back (they are resumed from it: `args.resumed`, [] without one)."""
+    rows cannot be read back (they are resumed from it: `args.resumed`, [] without one).
+    Also a real pool without --real-dir's real_modules.yaml: it printed "(skipped)" and
+    exited 0 having measured nothing (`--pool real+zoo` after building the demo zoo)."""
     from hubensemble.data.specs import check_spec
 
+    if "real" in args.pool.split("+"):
+        yaml = args.real_dir / "real_modules.yaml" if args.real_dir else None
+        if yaml is None or not yaml.is_file():
+            what = f"required with --pool {args.pool}" if yaml is None else (
+                f"{yaml} does not exist")
+            p.error(f"argument --real-dir: {what}; build the real modules with "
+                    "../shared/realmods/make_real_modules.py --out DIR and pass --real-dir DIR")
     once(p, "--tasks", args.tasks)
     once(p, "--seeds", args.seeds)
     for name in args.tasks:
@@ -416,8 +419,6 @@ def main():
 
         args.out = tempfile.mkdtemp(prefix="bench-method-")
     files = catalogues(args.pool, args.real_dir)
-    if files is None:
-        return 0
     from hubensemble.formats import versions
 
     v = versions()
