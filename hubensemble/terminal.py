@@ -151,6 +151,35 @@ def _line_bar_class():
     return LineBar
 
 
+def bar_note(bar, text):
+    """Says ``text`` in the postfix of ``bar`` (a `progress_bar`, or None): the progress
+    inside one long unit of its work (a fine-tune trial's steps in tune's bar, a module's
+    images in rank's), which the bar's count only moves past when the unit ends: a trial of
+    a real backbone took minutes, and meanwhile a terminal bar stood still (its elapsed time
+    too) and a file got no line, slow looking like hung. Call it as often as the work goes
+    (every batch): a terminal redraws at most every bar's ``mininterval`` (0.1 s; tqdm's own
+    ``set_postfix_str`` redraws at every call), a file gets a line at most every
+    `LINE_SECONDS`. Nothing for None or a disabled bar (-q). Safe from another thread
+    (Keras' batch callbacks run in its thread pool): tqdm draws under its lock. Keep
+    the bar's count current (``update``) rather than iterating it: an iterated bar's count
+    lags behind the work until it draws."""
+    if bar is None or bar.disable:
+        return
+    bar.set_postfix_str(printable(text), refresh=False)
+    now = bar._time()
+    if (isinstance(bar, _line_bar_class())  # its display keeps its own interval
+            or now - getattr(bar, "_noted", float("-inf")) >= bar.mininterval):
+        bar._noted = now
+        bar.refresh()
+
+
+def counting_note(bar, what, unit):
+    """A function ``note(done, total)`` that says "WHAT: DONE/TOTAL UNIT" (thousands
+    separated: "m1: 1,200/3,000 images") in ``bar``'s postfix (`bar_note`): for a loop over
+    the batches of one long unit of the bar's work, as rank's embedding of a module."""
+    return lambda done, total: bar_note(bar, f"{what}: {done:,}/{total:,} {unit}")
+
+
 def download_bar(what, total=None):
     """A progress bar (`progress_bar`) of the bytes of a download (or remote copy) of
     ``what`` (a URL or handle): a module of gigabytes took minutes behind rank's bar, which

@@ -177,3 +177,59 @@ def test_tqdm_mininterval_in_the_environment_sets_the_interval_of_the_lines(tmp_
     starts = {line.split(" [")[0] for line in raw.decode().splitlines()
               if line.startswith("work:")}
     assert {f"work: {20 * n:3d}% {n}/5" for n in range(6)} <= starts, raw
+
+
+def test_a_note_inside_a_long_unit_draws_at_most_once_per_interval():
+    """`bar_note`, said at every batch of a long unit: a file gets a line with the note at
+    most every interval (here 0: each), a live bar redraws at most every `mininterval` (tqdm's
+    set_postfix_str redrew at every call), a bar not shown and None get nothing."""
+    out = io.StringIO()
+    bar = terminal.progress_bar(total=2, desc="rank", unit="module", file=out, mininterval=0)
+    note = terminal.counting_note(bar, "m1", "images")
+    for done in (64, 128, 1200):
+        note(done, 3000)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert [line.rsplit(", ", 1)[-1] for line in lines[1:]] == [
+        "m1: 64/3,000 images]", "m1: 128/3,000 images]", "m1: 1,200/3,000 images]"], lines
+    assert all(" 0/2 [" in line for line in lines), lines
+
+    buffer = io.StringIO()
+    bar = terminal.progress_bar(total=2, desc="tune", file=_kernel_stream(buffer),
+                                mininterval=3600)
+    drawn = buffer.getvalue().count("\r")
+    for step in range(100):
+        terminal.bar_note(bar, f"step {step}/100")
+    assert buffer.getvalue().count("\r") == drawn + 1 and "step 0/100" in buffer.getvalue()
+    bar.close()
+
+    out = io.StringIO()
+    bar = terminal.progress_bar(total=2, desc="quiet", shown=False, file=out)
+    terminal.bar_note(bar, "step 1/5")
+    terminal.bar_note(None, "step 1/5")
+    bar.close()
+    assert out.getvalue() == ""
+
+
+def test_rank_says_the_images_embedded_inside_a_module(tmp_path, module_factory):
+    """`rank 2>log` said nothing while a module embedded (minutes for a 224 px module over a
+    few thousand images): with TQDM_MININTERVAL=0 its lines count the module's images
+    before the module ends (the bar still at 0/1)."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: tiny-a, handle: {module_factory('a', seed=1)}}}\n")
+    err = tmp_path / "err.log"
+    with open(err, "w") as f:
+        out = subprocess.run([sys.executable, "-m", "hubensemble", "rank", "--catalogue",
+                              str(cat), "--data", "sklearn:digits", "--out",
+                              str(tmp_path / "run"), "--profile", "quick", "--batch-size",
+                              "256"], stdout=subprocess.PIPE, stderr=f, text=True,
+                             timeout=300, env=dict(os.environ, TQDM_MININTERVAL="0",
+                                                   HUBENSEMBLE_CACHE_DIR=str(tmp_path / "c")))
+    text = err.read_text()
+    assert out.returncode == 0, text
+    inside = [line for line in text.splitlines()
+              if line.startswith("rank:   0% 0/1 [") and " images]" in line]
+    counts = [line.rsplit("tiny-a: ", 1)[1].split(" images]")[0] for line in inside]
+    done = [int(c.split("/")[0].replace(",", "")) for c in counts]
+    assert len(done) >= 3 and done[0] == 256 and done == sorted(done), text
+    assert counts[-1].split("/")[0] == counts[-1].split("/")[1], text  # every image

@@ -161,9 +161,11 @@ def _call_frozen(runtime, images):
     return runtime(images, training=False)
 
 
-def _forward_all(runtime, dataset, hw):
+def _forward_all(runtime, dataset, hw, on_batch=None, total=0):
     """Embeddings [N, D] of every batch through one tf.function with a fixed input signature
-    [None, h, w, 3] (the last short batch does not retrace); the call is the runtime's."""
+    [None, h, w, 3] (the last short batch does not retrace); the call is the runtime's.
+    ``on_batch(done, total)`` (optional) is called after each batch with the images embedded
+    so far and ``total`` (a progress note: `terminal.counting_note`)."""
     import tensorflow as tf
 
     # No autograph: the body has no control flow, and our errors must reach the caller as
@@ -173,13 +175,19 @@ def _forward_all(runtime, dataset, hw):
     forward = tf.function(functools.partial(_call_frozen, runtime),
                           input_signature=[tf.TensorSpec([None, hw[0], hw[1], 3], tf.float32)],
                           autograph=False)
-    chunks = [forward(images).numpy() for images, _ in dataset]
+    chunks, done = [], 0
+    for images, _ in dataset:
+        chunks.append(forward(images).numpy())
+        done += len(chunks[-1])
+        if on_batch is not None:
+            on_batch(done, total)
     return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
 
 
-def _compute(spec, task, split, hw, datasets, files, warnings=None):
+def _compute(spec, task, split, hw, datasets, files, warnings=None, on_batch=None):
     """The embeddings float32 [N, D] of the split by the module, loaded now; the module's
-    load-time warnings (`hub.notices`) are appended to `warnings` (a list) when given."""
+    load-time warnings (`hub.notices`) are appended to `warnings` (a list) when given;
+    `on_batch` as `_forward_all`'s."""
     from hubensemble.hub import ModuleRuntime
     from hubensemble.hub.notices import captured
 
@@ -191,7 +199,8 @@ def _compute(spec, task, split, hw, datasets, files, warnings=None):
         warnings.extend(said)
     try:
         runtime.check_input_size(hw)
-        emb = _forward_all(runtime, datasets.get(split, hw), hw)
+        emb = _forward_all(runtime, datasets.get(split, hw), hw, on_batch,
+                           len(task.split(split)))
     finally:
         # No reference to the module or its traced function survives this call; what they
         # hold in reference cycles is freed by the gc.collect() after each module in
@@ -213,7 +222,7 @@ def _compute(spec, task, split, hw, datasets, files, warnings=None):
 
 
 def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
-          use_cache=True, resolution=None) -> EmbedResult:
+          use_cache=True, resolution=None, on_batch=None) -> EmbedResult:
     """Embeddings (float32 [N, D], N the split's size) of `task`'s `split` by the module of
     `spec`, from the disk cache if there.
 
@@ -235,12 +244,17 @@ def embed(spec, task, split="train", *, profile, batch_size=64, cache_dir=None,
     does) so their reference cycles are freed before the next loads.
     `resolution` (height, width) replaces `embedding_resolution` (the probe sweep embeds
     at a module's own resolution; a module with input_size still resizes to it itself).
+    `on_batch(done, total)`, when given, is called after each batch the module embeds (not
+    on a cache hit) with the images embedded so far and the split's size: a progress note
+    (`terminal.counting_note`; rank's bar says "MODULE: 1,200/3,000 images").
     """
     return _embed(spec, task, split, profile=profile, cache_dir=cache_dir, use_cache=use_cache,
-                  datasets=_Datasets(task, batch_size), resolution=resolution)
+                  datasets=_Datasets(task, batch_size), resolution=resolution,
+                  on_batch=on_batch)
 
 
-def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolution=None):
+def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolution=None,
+           on_batch=None):
     from hubensemble.hub import locate_spec
 
     start = time.perf_counter()
@@ -252,7 +266,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
 
     if not use_cache:
         files = located()
-        emb = _compute(spec, task, split, hw, datasets, files)
+        emb = _compute(spec, task, split, hw, datasets, files, on_batch=on_batch)
         return EmbedResult(emb, False, time.perf_counter() - start, hw, files.fingerprint)
     folder = _folder(cache_dir)
     cache_dir = folder.path
@@ -286,13 +300,13 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
                 # A cache that cannot be written (read-only, a file in the way, no
                 # permission, a full disk) costs speed, never the ranking nor the module.
                 cache_unwritable(folder, e, _GOING_ON)
-                emb = _compute(spec, task, split, hw, datasets, files)
+                emb = _compute(spec, task, split, hw, datasets, files, on_batch=on_batch)
                 return EmbedResult(emb, False, time.perf_counter() - start, hw, fingerprint)
             emb = _read_cache(entry, rows)  # another process may have just written it
             hit = emb is not None
             if not hit:
                 warnings = []
-                emb = _compute(spec, task, split, hw, datasets, files, warnings)
+                emb = _compute(spec, task, split, hw, datasets, files, warnings, on_batch)
                 _write_cache(folder, entry, emb, {
                     "module": spec.name, "handle": spec.handle, "fingerprint": fingerprint,
                     "resolution": list(hw), "value_range": spec.value_range,

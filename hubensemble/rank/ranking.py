@@ -32,7 +32,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.runwriter import writes_run
-from hubensemble.terminal import progress_bar, shows_progress
+from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.text import escaped, shell
 
 log = logging.getLogger(__name__)
@@ -549,9 +549,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
     rows, predictions, ranked = [], {}, []
-    bar = progress_bar(chosen, desc="rank", unit="module", shown=progress)
+    bar = progress_bar(total=len(chosen), desc="rank", unit="module", shown=progress)
     with _old_objects_frozen():
-        for i in bar:
+        for i in chosen:  # the bar counts by update: a note (bar_note) shows a current count
             reraise_stop()  # a stop whose exception Python ignored: no next module
             spec = specs[i]
             row = _base_row(i, spec)
@@ -564,7 +564,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                         (r for r in rows if r["name"] == earlier.name
                          and r["status"] == "failed"), None))
                 res = _embed(spec, task, "train", profile=prof, cache_dir=cache_dir,
-                             use_cache=use_cache, datasets=datasets)
+                             use_cache=use_cache, datasets=datasets,
+                             on_batch=counting_note(bar, spec.name, "images"))
                 row.update(resolution=list(res.resolution), fingerprint=res.fingerprint,
                            cache_hit=res.cache_hit, dim=int(res.embeddings.shape[1]),
                            examples=int(res.embeddings.shape[0]))
@@ -592,7 +593,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             row["seconds"] = round(time.perf_counter() - start, 4)
             rows.append(row)
             state = ("hit" if row["cache_hit"] else "miss") if row["status"] == "ok" else "failed"
-            bar.set_postfix_str(f"{spec.name}: {state}")
+            bar.set_postfix_str(f"{spec.name}: {state}", refresh=False)
+            bar.update(1)
     bar.close()
     if shard is None:
         _raise_if_none_ok(rows)
