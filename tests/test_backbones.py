@@ -649,3 +649,22 @@ def test_sweep_values_and_plans(bn_spec, plain_spec):
     old = {k: v for k, v in tune.hp_values(clipped).items() if k != "clipnorm"}
     assert tune.hparams_from_hp(old).clipnorm == 0.0
     assert json.loads(json.dumps(probe[0].to_json()))["hparams"]["kind"] == "probe"
+
+
+def test_a_probe_sweep_says_the_images_a_module_embeds(tmp_path, bn_spec, digits, capsys,
+                                                       monkeypatch):
+    """A probe sweep's bar moved only when a module's probes were written, after embedding
+    its train, val and test images (minutes for a real module): its lines now count them."""
+    from hubensemble import terminal
+
+    monkeypatch.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per note (stderr: no tty)
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    make_run(tmp_path / "run", [bn_spec], digits)
+    tune.run_tune(tmp_path / "run", sweep="probe", profile="quick", progress=True,
+                  task=digits, cache_dir=str(tmp_path / "cache"))
+    err = capsys.readouterr().err
+    for split in ("train", "val", "test"):
+        n = f"{len(digits.split(split)):,}"
+        said = [line for line in err.splitlines()
+                if line.startswith("tune probe:   0% 0/4 [") and f" bnmod {split}: " in line]
+        assert said and said[-1].endswith(f"bnmod {split}: {n}/{n} images]"), err

@@ -1,6 +1,7 @@
 """Tune: plans, schedule, decay to init, sweeps into candidates, resume, failures, distribution."""
 
 import errno
+import io
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from hubensemble.fileio import atomic_write_json
 from hubensemble.hub import write_hub_module
 from hubensemble.hyperrule import HParams, Profile, get_profile
 from hubensemble.rundir import DataArgs, Run
+from hubensemble.terminal import progress_bar
 
 WORKER = str(Path(__file__).with_name("tune_worker.py"))
 QUICK = get_profile("quick")
@@ -373,6 +375,48 @@ def test_fit_member_on_train_and_val_is_deterministic(modules, digits):
     np.testing.assert_allclose(probs[0].sum(1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)
     assert np.abs(probs[0] - 0.1).max() > 1e-4  # it trained
+
+
+def test_a_progress_callback_leaves_the_training_as_it_was(modules, digits):
+    """TrialProgress (the trial's steps on the sweep's bar) only reads: the same seed trains
+    the same weights, to the bit, with it and without it; its notes count every step."""
+    spec = modules["gen_a"][0]
+    hp = HParams(**QUICK.scale({"lr": 0.1, "steps": 2500}), seed=5)
+    out = io.StringIO()
+    bar = progress_bar(total=1, desc="tune", file=out, mininterval=0)
+    weights = []
+    for callbacks in ((), (tune.train.TrialProgress(bar, "trial 1/1 gen_a"),)):
+        model = tune.fit_member(spec, digits, hp, profile=QUICK, callbacks=callbacks)
+        weights.append([np.asarray(w) for w in model.trainable_weights])
+    bar.close()
+    for before, after in zip(*weights):
+        np.testing.assert_array_equal(before, after)
+    steps = re.findall(r"trial 1/1 gen_a: step (\d+)/(\d+), loss \d+\.\d{3}", out.getvalue())
+    assert [int(s) for s, _ in steps] == list(range(1, hp.steps + 1)), out.getvalue()
+    assert {int(n) for _, n in steps} == {hp.steps}
+
+
+@pytest.mark.slow
+def test_tune_says_the_steps_of_a_trial_before_it_ends(tmp_path, modules, digits):
+    """`tune … 2>log` said nothing during a trial (a real backbone's took 5-10 minutes on a
+    CPU: slow looked like hung): the sweep bar's lines now say the trial's steps and loss
+    while its count is still at the trial's start (-q says nothing: test_a_failed_trial_…)."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--sweep",
+            "seeds", "--budget", "2", "--profile", "quick", "--strategy", "cpu",
+            "--keep-weights", "none"]
+    err = tmp_path / "err.log"
+    with open(err, "w") as f:
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=f, text=True, timeout=600,
+                             env=dict(os.environ, TQDM_MININTERVAL="0"))
+    text = err.read_text()
+    assert out.returncode == 0, text
+    steps = {trial: re.findall(rf"tune seeds: +{50 * (trial - 1)}% {trial - 1}/2 \[.*, trial "
+                               rf"{trial}/2 gen_a: step (\d+)/(\d+), loss [0-9.]+\]$", text,
+                               re.MULTILINE) for trial in (1, 2)}
+    for trial, said in steps.items():
+        assert len(said) >= 3 and said[-1][0] == said[-1][1], (trial, text)
+        assert f"trial {trial}/2 gen_a: starting" in text
 
 
 # ------------------------------------------------------------------------------ sweeps

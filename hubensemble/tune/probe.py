@@ -18,6 +18,7 @@ and Underperform Out-of-Distribution") and of tools/benchmarks/bench_method.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
@@ -123,17 +124,22 @@ def probe_probs(embeddings, kernel, bias) -> np.ndarray:
 
 
 def split_embeddings(spec: ModuleSpec, task, splits: Sequence[str], *, resolution: int,
-                     batch_size: int = 64, cache_dir=None) -> tuple[dict, float]:
+                     batch_size: int = 64, cache_dir=None,
+                     on_batch=None) -> tuple[dict, float]:
     """({split: float32 [N, D]}, seconds) of the frozen module at `resolution` x `resolution`
     pixels, through rank's embedding cache (`hubensemble.rank.embed`: the runtime's call,
-    an entry per module, resolution, task and split). Raises ModuleLoadError as embed does."""
+    an entry per module, resolution, task and split). Raises ModuleLoadError as embed does.
+    `on_batch(split, done, total)`, when given, follows each batch embedded (embed's
+    `on_batch`, with the split): a progress note."""
     from hubensemble.rank.embeddings import embed
 
     start = time.perf_counter()
     out = {}
     for split in splits:
+        note = None if on_batch is None else functools.partial(on_batch, split)
         out[split] = embed(spec, task, split, profile="paper", batch_size=batch_size,
-                           cache_dir=cache_dir, resolution=(resolution, resolution)).embeddings
+                           cache_dir=cache_dir, resolution=(resolution, resolution),
+                           on_batch=note).embeddings
     return out, time.perf_counter() - start
 
 
@@ -206,14 +212,15 @@ def fit_probe_member(spec: ModuleSpec, task, hparams, *, splits=("train",), cach
 
 def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str,
                       keep_weights: str = "all", cache_dir=None, check=None,
-                      on_done=None) -> list[dict]:
+                      on_done=None, on_batch=None) -> list[dict]:
     """Fits and writes the probe candidates of one module (plan entries of kind "probe"):
     the module's embeddings of train / val / test are computed (or read from the cache) once,
     then each entry's L2 strength gives one candidate through `candidate.write_candidate`,
     with the probabilities softmax(embeddings @ kernel + bias) and, unless `keep_weights` is
     "none", the frozen classifier's weights (one `build_classifier` model, its head set per
     entry). `check(val_probs, labels)` returns a reason to fail a candidate (the divergence
-    rule of tune.train) or None; `on_done(record)` is called after each write.
+    rule of tune.train) or None; `on_done(record)` is called after each write;
+    `on_batch(split, done, total)` after each batch embedded (`split_embeddings`).
 
     Each record has the usual trial.json fields plus "eval_size" (the probe resolution),
     "batchnorm" ("inference": the module is frozen),
@@ -230,7 +237,7 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
     try:
         emb, embed_seconds = split_embeddings(spec, task, splits, resolution=size,
                                               batch_size=entries[0].hparams.batch_size,
-                                              cache_dir=cache_dir)
+                                              cache_dir=cache_dir, on_batch=on_batch)
         error = None
     except ModuleLoadError as e:
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error

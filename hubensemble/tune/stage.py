@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -21,7 +22,7 @@ from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import member_record, sweep_member
-from hubensemble.terminal import progress_bar, shows_progress
+from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules,
                                     untuned_reason)
@@ -554,11 +555,17 @@ def _probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, p
             keras.backend.clear_session()
             run_probe_entries([e for e in pending if e.module == module], specs[module], task,
                               run, profile_name=profile.name, keep_weights=keep_weights,
-                              cache_dir=cache_dir, check=check, on_done=done)
+                              cache_dir=cache_dir, check=check, on_done=done,
+                              on_batch=functools.partial(_embedding_note, bar, module))
             gc.collect()
     finally:
         if bar is not None:
             bar.close()
+
+
+def _embedding_note(bar, module, split, done, total):
+    """A probe sweep's note while a module embeds: "MODULE train: 1,200/3,000 images"."""
+    counting_note(bar, f"{module} {split}", "images")(done, total)
 
 
 def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures, strategy,

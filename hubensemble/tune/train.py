@@ -20,6 +20,7 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, re
 from hubensemble.fileio import machine_error
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
+from hubensemble.terminal import bar_note
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
@@ -70,6 +71,43 @@ class _DivergenceGuard(keras.callbacks.Callback):
                            "lower the learning rate)")
         if self.reason:
             self.model.stop_training = True
+
+
+class TrialProgress(keras.callbacks.Callback):
+    """Shows a trial's training in its sweep's progress bar (`terminal.bar_note`): "LABEL:
+    step 120/500, loss 0.412" (the steps of the whole trial across its chunks, and the
+    training loss Keras reports: its mean over the chunk so far), where the bar's count moved
+    only when a trial ended (5-10 minutes for a real backbone on a CPU). Reads only what Keras
+    hands its callbacks: the trial's training is the same with it as without (its weights to
+    the bit). ``async_safe``: Keras runs its batch hook in its thread pool as it does for its
+    default callbacks, so the training loop does not wait for it.
+
+    bar: a `terminal.progress_bar` (or None: nothing); label: what the note starts with
+    ("trial 3/8 MODULE")."""
+
+    async_safe = True
+
+    def __init__(self, bar, label: str):
+        super().__init__()
+        self.bar, self.label = bar, label
+        self._epoch = self._step = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Keeps the chunk (Keras epoch) that starts: the trial's step is counted across them."""
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        """The note "LABEL: step S/TOTAL, loss L" after the step that ended (`batch`: its index
+        in the chunk; `logs["loss"]`: the chunk's mean loss so far)."""
+        params = self.params or {}
+        per, epochs = params.get("steps") or 0, params.get("epochs") or 1
+        step = self._epoch * per + int(batch) + 1
+        if step <= self._step:  # Keras' threads may finish batches out of order
+            return
+        self._step = step
+        loss = (logs or {}).get("loss")
+        loss = f", loss {float(loss):.3f}" if loss is not None else ""
+        bar_note(self.bar, f"{self.label}: step {step}/{per * epochs}{loss}")
 
 
 #: What a candidate at chance suggests, by its kind: a fine-tune's learning rate; a probe has
