@@ -400,7 +400,8 @@ def test_a_progress_callback_leaves_the_training_as_it_was(modules, digits):
 def test_tune_says_the_steps_of_a_trial_before_it_ends(tmp_path, modules, digits):
     """`tune … 2>log` said nothing during a trial (a real backbone's took 5-10 minutes on a
     CPU: slow looked like hung): the sweep bar's lines now say the trial's steps and loss
-    while its count is still at the trial's start (-q says nothing: test_a_failed_trial_…)."""
+    while its count is still at the trial's start, then its predictions' images (-q says
+    nothing: test_a_failed_trial_…)."""
     run = make_run(tmp_path / "run", modules, task=digits)
     argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--sweep",
             "seeds", "--budget", "2", "--profile", "quick", "--strategy", "cpu",
@@ -417,6 +418,10 @@ def test_tune_says_the_steps_of_a_trial_before_it_ends(tmp_path, modules, digits
     for trial, said in steps.items():
         assert len(said) >= 3 and said[-1][0] == said[-1][1], (trial, text)
         assert f"trial {trial}/2 gen_a: starting" in text
+        for split, n in (("val", 200), ("test", 797)):  # each line says its whole state
+            assert re.search(rf"^tune seeds: .* {trial - 1}/2 \[.*, trial {trial}/2 gen_a: "
+                             rf"predicting {split}, {n}/{n} images\]$", text, re.MULTILINE)
+    assert re.search(r"^tune seeds: 100% 2/2 \[[^,]*, [^,]*s/trial\]$", text, re.MULTILINE), text
 
 
 # ------------------------------------------------------------------------------ sweeps

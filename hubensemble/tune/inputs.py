@@ -109,15 +109,16 @@ def eval_dataset(task, split: str, *, spec: ModuleSpec, profile,
 
 
 def predict_probs(model: keras.Model, task, split: str, *, spec: ModuleSpec, profile,
-                  batch_size: int) -> np.ndarray:
+                  batch_size: int, callbacks=()) -> np.ndarray:
     """The model's class probabilities on a split: float32 [N, C] in the split's order.
 
-    This is what a candidate's val_probs.npy / test_probs.npy hold. Raises HubensembleError
+    This is what a candidate's val_probs.npy / test_probs.npy hold. `callbacks`: Keras
+    callbacks of the predict (a trial's `train.TrialProgress`). Raises HubensembleError
     when the model's output has another shape than [len(split), task.num_classes].
     """
     ds = eval_dataset(task, split, spec=spec, profile=profile, batch_size=batch_size)
     with _tf.retracing_notice_at_info():  # a model per trial: each traced once
-        probs = np.asarray(model.predict(ds, verbose=0), np.float32)
+        probs = np.asarray(model.predict(ds, verbose=0, callbacks=list(callbacks)), np.float32)
     n = len(task.split(split))
     if probs.shape != (n, task.num_classes):
         raise HubensembleError(f"predictions on {split} have shape {probs.shape}, expected "

@@ -76,7 +76,8 @@ class _DivergenceGuard(keras.callbacks.Callback):
 class TrialProgress(keras.callbacks.Callback):
     """Shows a trial's training in its sweep's progress bar (`terminal.bar_note`): "LABEL:
     step 120/500, loss 0.412" (the steps of the whole trial across its chunks, and the
-    training loss Keras reports: its mean over the chunk so far), where the bar's count moved
+    training loss Keras reports: its mean over the chunk so far), then "LABEL: predicting
+    val, 128/200 images" (`predicting`, then its predict's batches), where the bar's count moved
     only when a trial ended (5-10 minutes for a real backbone on a CPU). Reads only what Keras
     hands its callbacks: the trial's training is the same with it as without (its weights to
     the bit). ``async_safe``: Keras runs its batch hook in its thread pool as it does for its
@@ -90,7 +91,8 @@ class TrialProgress(keras.callbacks.Callback):
     def __init__(self, bar, label: str):
         super().__init__()
         self.bar, self.label = bar, label
-        self._epoch = self._step = 0
+        self._epoch = self._step = self._predicted = 0
+        self._predicting = None
 
     def on_epoch_begin(self, epoch, logs=None):
         """Keeps the chunk (Keras epoch) that starts: the trial's step is counted across them."""
@@ -108,6 +110,24 @@ class TrialProgress(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         loss = f", loss {float(loss):.3f}" if loss is not None else ""
         bar_note(self.bar, f"{self.label}: step {step}/{per * epochs}{loss}")
+
+    def predicting(self, split: str, images: int, batch_size: int) -> None:
+        """Says that the trial's model now predicts `split` (`images` of them, `batch_size`
+        a batch): the predict's batches (`on_predict_batch_end`) count them."""
+        self._predicting, self._predicted = (split, int(images), int(batch_size)), 0
+        bar_note(self.bar, f"{self.label}: predicting {split}")
+
+    def on_predict_batch_end(self, batch, logs=None):
+        """The note "LABEL: predicting SPLIT, DONE/TOTAL images" after a batch (`batch`: its
+        index) of the split `predicting` named."""
+        if self._predicting is None:
+            return
+        split, total, size = self._predicting
+        done = min(total, (int(batch) + 1) * size)
+        if done <= self._predicted:  # Keras' threads may finish batches out of order
+            return
+        self._predicted = done
+        bar_note(self.bar, f"{self.label}: predicting {split}, {done:,}/{total:,} images")
 
 
 #: What a candidate at chance suggests, by its kind: a fine-tune's learning rate; a probe has
@@ -322,8 +342,8 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
         train_classifier(model, task, spec, hparams, profile=profile, callbacks=callbacks)
         record["train_seconds"] = time.perf_counter() - t0
         record["train_cpu_seconds"] = time.process_time() - c0
-        val_probs = predict_probs(model, task, "val", spec=spec, profile=profile,
-                                  batch_size=hparams.batch_size)
+        val_probs = _predict(model, task, "val", spec=spec, profile=profile,
+                             batch_size=hparams.batch_size, callbacks=callbacks)
         if not np.isfinite(val_probs).all():
             raise TrialFailed("the validation predictions are not finite")
         record["val"] = candidate.split_record(val_probs, task.val.labels)
@@ -332,8 +352,8 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
         if why:
             raise TrialFailed(why)
         if has_test:
-            test_probs = predict_probs(model, task, "test", spec=spec, profile=profile,
-                                       batch_size=hparams.batch_size)
+            test_probs = _predict(model, task, "test", spec=spec, profile=profile,
+                                  batch_size=hparams.batch_size, callbacks=callbacks)
             if not np.isfinite(test_probs).all():
                 raise TrialFailed("the test predictions are not finite")
             record["test"] = candidate.split_record(test_probs, task.test.labels)
@@ -369,6 +389,16 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
                               test_probs=test_probs if ok else None,
                               save_weights=model.save_weights if keep else None)
     return record
+
+
+def _predict(model, task, split, *, spec, profile, batch_size, callbacks):
+    """`predict_probs` of a trial's model, its progress said by the trial's `TrialProgress`
+    among `callbacks` (only they see the predict: the others are the training's)."""
+    notes = [c for c in callbacks if isinstance(c, TrialProgress)]
+    for note in notes:
+        note.predicting(split, len(task.split(split)), batch_size)
+    return predict_probs(model, task, split, spec=spec, profile=profile, batch_size=batch_size,
+                         callbacks=notes)
 
 
 # Lines of a TensorFlow graph error that locate it but do not say what went wrong.

@@ -438,6 +438,8 @@ class FineTuneTuner(kt.Tuner):
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        if self.progress is not None:  # the ended trial's note (TrialProgress) goes with it
+            self.progress.set_postfix_str("", refresh=False)
         self._refresh_progress()
 
     def _log(self, trial, event, detail=""):
