@@ -266,7 +266,8 @@ def _export_flags(args):
                        tflite_size=args.tflite_size, run_dir=args.run)
     if args.export_student is not None:  # no student, or its teacher changed: before TensorFlow
         from hubensemble.studentexport import student_for_export
-        student_for_export(args.run, args.export_student, retrain_full=args.retrain_full)
+        student_for_export(args.run, args.export_student, retrain_full=args.retrain_full,
+                           skip_missing=args.skip_missing)
 
 
 def _model_folder(args):
@@ -641,7 +642,8 @@ def main(argv=None):
                     check_run(getattr(args, "run", None) or getattr(args, "out", None),
                               args.command, restart=getattr(args, "restart", False),
                               modules=getattr(args, "modules", None),
-                              member=lock_member(args)[0])
+                              member=lock_member(args)[0],
+                              student=getattr(args, "export_student", None))
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     code = args.func(args)  # then a stop Python ignored: the work is done

@@ -34,7 +34,8 @@ from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare, 
                                         _describe, format_distill, paired_gap, read_distill,
                                         retrained_test)
 from hubensemble.errors import RunError
-from hubensemble.formats import SERVING_SIGNATURE, export_members_differ, read_export_metadata
+from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
+                                 read_export_metadata)
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import shell
@@ -112,6 +113,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         _check_student(student, specs, run)  # (the CLI checks before importing TensorFlow too)
 
     export_dir, teacher_members = _teacher_export(run, meta, ens)  # before the data loads
+    teacher = export_identity(export_dir) or {}  # the export it learns from, as it loads it
 
     import keras
     import tensorflow as tf
@@ -213,11 +215,11 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "module_fingerprint": getattr(model.backbone, "fingerprint", None),
               "train_seconds": train_seconds, "seconds": time.time() - start,
               "teacher": {"export": export_dir, "members": teacher_members,
-                          "retrain_full": bool(read_export_metadata(export_dir).get(
-                              "retrain_full")),
+                          "retrain_full": bool(teacher.get("retrain_full")),
                           # which export it was: `export --student` refuses a teacher since
                           # replaced (student_for_export); in_run: a moved run's own teacher
-                          "created": read_export_metadata(export_dir).get("created"),
+                          "created": teacher.get("created"),
+                          "metadata_sha256": teacher.get("metadata_sha256"),
                           "in_run": run.export_record(export_dir)["in_run"]},
               "hparams_from": hparams_from, "steps_scale": float(steps_scale),
               "mixup": float(mixup), "lr_scale": float(lr_scale),

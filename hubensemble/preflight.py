@@ -23,7 +23,7 @@ RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
 
 
 def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
-              member: str | None = None) -> None:
+              member: str | None = None, student=None) -> None:
     """Raises the RunError `command`'s stage would raise on `run_dir` after TensorFlow loads.
 
     For a stage of RUN_STAGES: a folder that holds no run (`Run.require_started`, unless it
@@ -32,7 +32,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     `modules` (--modules) the ranking lacks or could not embed (`check_modules`); for
     `export` and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`,
     naming `tune` first when no candidate is usable; export then says its first line of
-    progress, `terminal.progress_line`); for `cost`, no usable candidate
+    progress, `terminal.progress_line`, naming with `student` (export's --student) the
+    student it exports, `studentexport.student_for_export`); for `cost`, no usable candidate
     (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
     run.json, unless `restart` (which discards the folder unread). For `report`, a run folder
     it cannot write in (`check_report_folder`). For every command, another process's command
@@ -69,9 +70,15 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
             # The first line of export's progress, before TensorFlow's import and the run's
             # data: 5-7 s on 2 cores in which the terminal showed nothing (its later lines:
             # export.stage); -q silences it as it silences them.
-            progress_line("export: loading TensorFlow and the run's data, then the "
-                          f"{len(members) if isinstance(members, list) else '?'} member(s) "
-                          "of its ensemble")
+            if student is not None:  # export --student: not the ensemble's members
+                from hubensemble.studentexport import student_for_export
+
+                cand = student_for_export(run.path, student)
+                what = f"the distilled student {cand.trial} (module {cand.module})"
+            else:
+                what = (f"the {len(members) if isinstance(members, list) else '?'} member(s) "
+                        "of its ensemble")
+            progress_line(f"export: loading TensorFlow and the run's data, then {what}")
     elif command == "cost":
         from hubensemble.ensemble import load_candidates
 

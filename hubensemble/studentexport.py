@@ -10,11 +10,13 @@ import os
 from hubensemble import candidate, options
 from hubensemble.distillcompare import read_distill
 from hubensemble.errors import RunError
-from hubensemble.formats import DISTILL_DIR, read_export_metadata
+from hubensemble.formats import (DISTILL_DIR, export_identity, metadata_path,
+                                 read_export_metadata)
 from hubensemble.text import shell
 
 
-def student_for_export(run_dir, student=True, *, retrain_full=False) -> candidate.Candidate:
+def student_for_export(run_dir, student=True, *, retrain_full=False,
+                       skip_missing=False) -> candidate.Candidate:
     """The student `export --student` writes: the candidate folder RUN/distill/<trial>/ of
     module `student` (a str), or with `student` True the one RUN/distill.json compares (the
     last `distill`), else the only one there. Files only (no TensorFlow), so the command line
@@ -24,17 +26,23 @@ def student_for_export(run_dir, student=True, *, retrain_full=False) -> candidat
     student of that module (listing the students there and the command that trains one), the
     student's weights file is missing, or its teacher export (trial.json "teacher") is gone
     or changed since it was distilled: other members, or a later export (its metadata's
-    "created"; students distilled before it was recorded are checked by members only), as
-    the student would be served as the distillation of an ensemble it never learned from.
-    OptionError for a `student` that is neither True nor a non-empty module name, and with
-    `retrain_full` (export's: it retrains members on their labels, not on a teacher).
+    sha256 and "created": `formats.export_identity`; students distilled before they were
+    recorded are checked by members only), as the student would be served as the
+    distillation of an ensemble it never learned from. OptionError for a `student` that is
+    neither True nor a non-empty module name, with `retrain_full` (export's: it retrains
+    members on their labels, not on a teacher) and with `skip_missing` (it leaves members out
+    of an ensemble; the student is one model, exported whole or refused).
     """
     from hubensemble.rundir import Run
 
     if retrain_full:
-        raise options.OptionError("--retrain-full retrains members on their labels; the "
-                                  "student (--student) is exported as distill trained it: "
-                                  "give one of them")
+        raise options.OptionError("retrain_full (--retrain-full) retrains members on their "
+                                  "labels; the student (--student) is exported as distill "
+                                  "trained it: give one of them")
+    if skip_missing:
+        raise options.OptionError("skip_missing (--skip-missing) leaves missing members out "
+                                  "of an ensemble's export; the student (--student) is one "
+                                  "model, exported whole or refused: leave it out")
     if student is not True and (not isinstance(student, str) or not student):
         raise options.OptionError("student (--student) must be a module name of "
                                   "RUN/distill/, or given alone for the last distilled "
@@ -90,12 +98,14 @@ def student_export_record(cand, run_dir) -> dict:
     """The export metadata's "student" for student `cand` (a Candidate of RUN/distill/ of the
     run at `run_dir`): its module, trial, folder (relative to the run) and the teacher export
     it learned from (trial.json "teacher": export (`_teacher_path`), members, created,
-    retrain_full)."""
+    metadata_sha256 (`formats.export_identity`'s, as the export's own "made_from" digests;
+    None for a student distilled before it was recorded), retrain_full)."""
     teacher = cand.record.get("teacher") or {}
+    kept = ("members", "created", "metadata_sha256", "retrain_full")
     return {"module": cand.module, "trial": cand.trial, "handle": cand.handle,
             "folder": f"{DISTILL_DIR}/{cand.folder.name}",
             "description": f"the distilled student of module {cand.module}",
-            "teacher": {**{k: teacher.get(k) for k in ("members", "created", "retrain_full")},
+            "teacher": {**{k: teacher.get(k) for k in kept},
                         "export": _teacher_path(cand, run_dir)}}
 
 
@@ -112,7 +122,8 @@ def _teacher_path(cand, run_dir) -> str | None:
 def _check_teacher(cand, path, redo) -> None:
     """RunError unless the teacher export student `cand` learned from (its trial.json
     "teacher"), at `path`, is still there with the same members and, when recorded, the same
-    "created"."""
+    metadata (its sha256: a "created" is to the second, and an export written again within it
+    has the same) and "created"."""
     teacher = cand.record.get("teacher") or {}
     info = read_export_metadata(path, strict=False) if path else {}
     then, now = teacher.get("members") or [], [m.get("trial") for m in info.get("members") or []]
@@ -122,6 +133,11 @@ def _check_teacher(cand, path, redo) -> None:
         why = f"it held members {then} then, {now} now"
     elif teacher.get("created") and teacher["created"] != info.get("created"):
         why = f"it was written at {teacher['created']} then, at {info.get('created')} now"
+    elif (teacher.get("metadata_sha256")
+          and teacher["metadata_sha256"] != (export_identity(path, info) or {}).get(
+              "metadata_sha256")):
+        why = (f"it was written again since, at {info.get('created')}: its metadata "
+               f"{metadata_path(path)} differs")
     else:
         return
     raise RunError(f"the student {cand.trial} learned from the teacher export at {path}, "

@@ -15,8 +15,8 @@ from hubensemble.data import load_task
 from hubensemble.errors import RunError
 from hubensemble.export import export_ensemble
 from hubensemble.export.tflite import TOLERANCES, TFLiteRunner, resize_matrix
-from hubensemble.fileio import atomic_write_json, read_json
-from hubensemble.formats import export_members_differ, read_export_metadata
+from hubensemble.fileio import atomic_write_json, file_sha256, read_json
+from hubensemble.formats import export_members_differ, metadata_path, read_export_metadata
 from hubensemble.hyperrule import HParams, get_profile
 from hubensemble.rundir import DataArgs, Run
 
@@ -753,6 +753,9 @@ def test_export_student_serves_the_students_recorded_probabilities(
     recorded = run.meta()["export"]
     code, out, err = in_process("export", "--run", path, "--student", "--format", "tflite")
     assert code == 0, err
+    # Its first line names the student, not "the N member(s) of its ensemble".
+    assert err.startswith("export: loading TensorFlow and the run's data, then the distilled "
+                          "student distill-small (module small)\n"), err[:300]
     out_dir = path / "export-student"
     assert f"exported the student distill-small to {out_dir}" in out + err
     meta = read_export_metadata(out_dir)
@@ -761,8 +764,10 @@ def test_export_student_serves_the_students_recorded_probabilities(
     student = meta["student"]
     assert student["module"] == "small" and student["trial"] == "distill-small"
     assert student["folder"] == "distill/distill-small"
-    # The copy's own teacher (RUN/export), not the folder the run was distilled in.
+    # The copy's own teacher (RUN/export), not the folder the run was distilled in, and which
+    # export it was by its metadata's digest, as the export's own "made_from" records.
     assert student["teacher"]["export"] == os.path.realpath(run.export)
+    assert student["teacher"]["metadata_sha256"] == file_sha256(metadata_path(run.export))
     assert student["teacher"]["members"] == [m["trial"] for m in ensemble_meta["members"]]
     assert meta["best_single"] == "distill-small" and meta["objective"] == "distilled"
     # The ensemble's export and its record are untouched.
@@ -807,9 +812,20 @@ def test_export_student_refuses_a_run_without_that_student_or_with_a_changed_tea
         export_ensemble(student_run, student="", progress=False)
     with pytest.raises(OptionError, match="--retrain-full"):
         export_ensemble(student_run, student=True, retrain_full=True, progress=False)
-    # The teacher export written again since the student learned from it.
+    # --skip-missing leaves members out of an ensemble: meaningless for the one student.
+    with pytest.raises(OptionError, match=r"skip_missing \(--skip-missing\).*student"):
+        export_ensemble(student_run, student=True, skip_missing=True, progress=False)
+    code, out, err = in_process("export", "--run", student_run, "--student", "--skip-missing")
+    assert code == 2 and "--skip-missing" in err and "export:" not in err, err
+    assert not (student_run / "export-student").exists()
+    # The teacher export written again since the student learned from it: within the same
+    # second (the same "created" and members, other metadata), then at another time.
     path = tmp_path / "run"
     shutil.copytree(student_run, path)
+    teacher = read_json(metadata_path(Run(path).export))
+    atomic_write_json(metadata_path(Run(path).export), {**teacher, "rewritten": True})
+    with pytest.raises(RunError, match=r"changed since \(it was written again since"):
+        student_for_export(path, "small")
     folder = Run(path).distill / "distill-small"
     record = read_json(folder / "trial.json")
     record["teacher"]["created"] = "2000-01-01T00:00:00"
