@@ -490,7 +490,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
-    from hubensemble.export.adopt import adopt_export
+    from hubensemble.export.adopt import adopt_export, follow_evaluation
     from hubensemble.exportfolder import keep_replaced_export
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
@@ -568,11 +568,16 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         # export stage, or between writing its export and recording it): kept when it is
         # the one fit would write (`adopt_export`), else moved aside and said where it went.
         if name == "export" and present and not done and recorded.get(name) != now[name]:
+            before = (run.meta().get("stages") or {}).get("export") or {}
             if kept := adopt_export(run, export_path, retrain_full=options.retrain_full):
                 say(SimpleNamespace(quiet=not progress), f"export: {kept}")
                 mark(run, name, keys[name], run.meta()["export"].get("seconds") or 0.0,
                      digests=now, files=tree_sha256(export_path), record=run.meta()["export"])
                 done = True
+                if follow_evaluation(run, export_path, before, robustness_path):
+                    known.pop("evaluate", None)  # its record now names the kept export
+                    log.info("evaluate: %s measured the same model (%s); it names the kept "
+                             "export now", ROBUSTNESS_FILE, escaped(export_path))
             else:
                 log.warning("export: %s", keep_replaced_export(run, export_path))
         # Its metadata asset the same, its other files not: damage, not another command.

@@ -1,5 +1,6 @@
 """fit end to end: every stage's files, resume after a kill, changed inputs refused."""
 
+import hashlib
 import json
 import os
 import re
@@ -800,6 +801,20 @@ def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue
             ": it is up to date, so it is kept and not exported again") in err, err[-2000:]
     assert "export: writing the SavedModel" not in err
     assert json.loads((out / "run.json").read_text())["stages"]["export"]["reused"] is True
+    # The evaluation of fit's earlier export (the same model: the same ensemble.json, members
+    # and weights, not retrained) is reused and names the kept export, not evaluated again.
+
+    def evaluation_follows(written):
+        stages = json.loads((out / "run.json").read_text())["stages"]
+        robustness = json.loads((out / "robustness.json").read_text())
+        assert stages["evaluate"]["reused"] is True, err[-2000:]
+        assert robustness["export"]["metadata_sha256"] == hashlib.sha256(written).hexdigest()
+        assert robustness["export"]["created"] == json.loads(written)["created"]
+        assert robustness["export"]["measured_on"]["metadata_sha256"] != robustness["export"][
+            "metadata_sha256"]
+        assert "earlier export" not in (out / "report.md").read_text()
+
+    evaluation_follows(hand)
     # A fit killed after its export was written, before run.json recorded it: the export
     # written and run.json as it was before.
     before = (out / "run.json").read_bytes()
@@ -815,11 +830,14 @@ def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue
     assert Run(out).exported_to() == str(own) and record["members"] == json.loads(
         written)["members"]
     assert f"export: {own}" in result.summary().splitlines()
-    # An export of other options (--retrain-full) is still moved aside.
+    evaluation_follows(written)
+    # An export of other options (--retrain-full) is still moved aside, and evaluated anew.
     export_ensemble(out, retrain_full=True, progress=False)
     result, err = fit_again()
     assert kept(), err[-2000:]
     assert "export: writing the SavedModel" in err
+    assert json.loads((out / "run.json").read_text())["stages"]["evaluate"]["reused"] is False
+    assert "measured_on" not in json.loads((out / "robustness.json").read_text())["export"]
 
 
 @pytest.mark.parametrize("inputs, error, words", [

@@ -5,7 +5,9 @@ export aside to RUN/export-replaced-<time> and wrote the same one again (about 1
 quick zoo, minutes with real backbones, and a needless copy kept; a new-user check). A fit
 killed between writing its export and recording it in run.json did the same to its own
 export. An export whose metadata says it is exactly what fit would write (`fit_would_write`)
-is kept: run.json names it (`adopt_export`) and fit says it is up to date.
+is kept: run.json names it (`adopt_export`) and fit says it is up to date. The evaluation fit
+made of its earlier export of the same model then names the kept one (`follow_evaluation`),
+so fit reuses it rather than measuring the same model again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import os
 
 from hubensemble import fileio
 from hubensemble.exportfolder import other_run
-from hubensemble.formats import EXPORT_FORMAT, export_members_differ, read_export_metadata
+from hubensemble.formats import (EXPORT_FORMAT, export_identity, export_members_differ,
+                                 read_export_metadata, write_evaluation)
 
 
 def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble: dict,
@@ -100,3 +103,58 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
             + f", written {record.get('created')}"
             + ("" if mine else ", not recorded in run.json: now it is")
             + "): it is up to date, so it is kept and not exported again")
+
+
+def follow_evaluation(run, out_dir, before: dict, evaluation_path) -> bool:
+    """After `adopt_export` kept the export in folder `out_dir` in place of fit's earlier one
+    (`before`: run.json's stages "export" record from before, with its "digests" and
+    "record"), makes fit's evaluation of that earlier export (`evaluation_path`: RUN/
+    robustness.json, its stages "evaluate" record) name the kept one when both serve the same
+    model: written from the very ensemble.json there now (`before`'s "ensemble" digest, the
+    kept metadata's "made_from"), of the same members and weights, none left out, neither
+    retrained (`--retrain-full` retrains anew: other weights). Its "export" becomes the kept
+    export's `formats.export_identity`, with "measured_on": the one it measured; the evaluate
+    stage's digests follow, so fit reuses it. `hubensemble export --run RUN` then `fit` ran
+    evaluate again (5.7 s on the test zoo, minutes with real backbones) for the same
+    probabilities, and without it the report would call the evaluation one of an earlier
+    export. Returns whether it did; anything unknown or different: False (fit evaluates
+    again, as before). Files only."""
+    from hubensemble.fileio import read_json
+    from hubensemble.stagerecords import file_digest
+
+    meta = run.meta()
+    stage = (meta.get("stages") or {}).get("evaluate") or {}
+    digests = stage.get("digests") if isinstance(stage.get("digests"), dict) else {}
+    earlier = (before.get("digests") or {}).get("export") if isinstance(before, dict) else None
+    old = (before.get("record") or {}) if isinstance(before, dict) else {}
+    try:
+        evaluation = read_json(evaluation_path)
+        ensemble_sha = fileio.file_sha256(run.ensemble_json)
+    except (OSError, ValueError):
+        return False
+    record = read_export_metadata(out_dir, strict=False) or {}
+    measured = evaluation.get("export") if isinstance(evaluation, dict) else None
+    kept = export_identity(out_dir, record)
+    if not (earlier and kept and isinstance(measured, dict) and isinstance(old, dict)
+            and stage.get("done") and digests.get("export") == earlier
+            and measured.get("metadata_sha256") == earlier
+            and digests.get("evaluate") == file_digest(evaluation_path)
+            and (before.get("digests") or {}).get("ensemble") == ensemble_sha
+            and (record.get("made_from") or {}).get("ensemble") == ensemble_sha
+            and not old.get("retrain_full") and not record.get("retrain_full")
+            and not old.get("skipped") and not record.get("skipped")
+            and isinstance(old.get("members"), list) and old["members"]
+            and export_members_differ(record, old["members"]) is None):
+        return False
+    write_evaluation({**evaluation, "export": {**kept, "measured_on": measured}},
+                     evaluation_path)
+    now = {"evaluate": file_digest(evaluation_path), "export": kept["metadata_sha256"]}
+
+    def change(meta):
+        stages = dict(meta.get("stages") or {})
+        stages["evaluate"] = {**stages["evaluate"], "digests": {
+            **(stages["evaluate"].get("digests") or {}), **now}}
+        meta["stages"] = stages
+
+    run.modify(change)
+    return True
