@@ -603,9 +603,12 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
         raise ValueError(f"must be {o.allowed(none=not cli)}")
 
 
-def check(name: str, value) -> Any:
+def check(name: str, value, *, label: str | None = None) -> Any:
     """`value` unchanged when it fits option `name`, else OptionError naming the option, its
-    flag and the allowed values (e.g. "budget (--budget) must be an integer >= 1, got 0")."""
+    flag and the allowed values (e.g. "budget (--budget) must be an integer >= 1, got 0").
+    `label`: the word the caller used for it, when not `name` (a stage function's keyword,
+    `Option.kw`: evaluate_model(batch_size=0) is told "batch_size", not the table's
+    "eval_batch_size", which no Python caller ever typed)."""
     o = get(name)
     if value is None and o.nullable:
         return value
@@ -618,7 +621,7 @@ def check(name: str, value) -> Any:
         else:
             _check_one(o, value)
     except ValueError as e:
-        raise OptionError(f"{name} ({_flag(o)}) {e}, got {value!r}") from None
+        raise OptionError(f"{label or name} ({_flag(o)}) {e}, got {value!r}") from None
     return value
 
 
@@ -628,18 +631,21 @@ def check_keywords(function: str, values: Mapping[str, Any], *, own: Iterable[st
     what the command line refuses, by one rule (run_rank(cache_dir="") read the default
     cache). A path's os.PathLike is checked as its text. `own`: keywords the function checks
     itself, as Python may pass more (a hyperrule.Profile; None for "the run's"). Raises
-    OptionError naming the option and its flag."""
+    OptionError naming the keyword (as the caller typed it) and its flag."""
     for o in options_for(used_by=function):
         if o.kw in values and o.kw not in own:
             value = values[o.kw]
-            check(o.name, os.fspath(value) if isinstance(value, os.PathLike) else value)
+            check(o.name, os.fspath(value) if isinstance(value, os.PathLike) else value,
+                  label=o.kw)
 
 
 def check_record(record: str, obj) -> None:
-    """check() on every `record` option of `obj` (a FitOptions, a DataArgs)."""
+    """check() on every `record` option of `obj` (a FitOptions, a DataArgs), naming its
+    field (a DataArgs' `seed`, not the table's `data_seed`)."""
     for o in options_for(record=record):
-        if hasattr(obj, o.kw if record == "data" else o.name):
-            check(o.name, getattr(obj, o.kw if record == "data" else o.name))
+        field = o.kw if record == "data" else o.name
+        if hasattr(obj, field):
+            check(o.name, getattr(obj, field), label=field)
 
 
 def dataclass_fields(record: str) -> list[tuple[str, Any, Any]]:

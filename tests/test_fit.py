@@ -1003,6 +1003,25 @@ def test_every_stage_function_refuses_an_argument_of_another_type_naming_it(
     assert os.listdir(tmp_path) == []
 
 
+def test_a_python_caller_is_told_the_keyword_it_typed_not_the_tables_name(tmp_path):
+    """A notebook user's check: evaluate_model(batch_size=0) was refused as "eval_batch_size
+    (--batch-size) must be …", a name the caller never typed (the options table's, which
+    differs from the keyword for ten options). options.check_keywords names the keyword."""
+    from hubensemble import options
+    from hubensemble.distill import run_distill
+    from hubensemble.evaluate import evaluate_model
+
+    for call, words in [
+            (lambda: evaluate_model(tmp_path, None, batch_size=0),
+             "batch_size (--batch-size) must be an integer >= 1, got 0"),
+            (lambda: run_distill(tmp_path, steps_scale=0), "steps_scale (--distill-steps)"),
+            (lambda: run_distill(tmp_path, mixup=-1), "mixup (--distill-mixup) must be")]:
+        with pytest.raises(options.OptionError) as e:
+            call()
+        assert str(e.value).startswith(words), str(e.value)
+    assert os.listdir(tmp_path) == []
+
+
 def test_fit_refuses_a_bad_seconds_variable_before_the_run_folder(catalogue, tmp_path,
                                                                   monkeypatch):
     from hubensemble.options import OptionError

@@ -277,13 +277,10 @@ def check_options(**values) -> None:
         name = names[keyword]
         if isinstance(value, np.bool_):
             value = bool(value)
-        try:
-            option_table.check(name, value)
+        try:  # the caller's word: seed, not data_seed
+            option_table.check(name, value, label=keyword)
         except option_table.OptionError as e:
-            text = str(e)
-            if keyword != name and text.startswith(name + " "):
-                text = keyword + text[len(name):]  # the caller's word: seed, not data_seed
-            raise DataError(text) from None
+            raise DataError(str(e)) from None
 
 
 #: A Task of arrays in memory, in one line: the way on from data given as arrays.
