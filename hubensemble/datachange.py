@@ -515,22 +515,37 @@ def _too_few_distinct(task) -> str | None:
 def metadata_spec(meta: dict) -> str | None:
     """The data spec an export's metadata (`read_export_metadata`) names as its task's source
     ("folder:/abs/imgs (80 train / 20 val, split by hubensemble)" -> "folder:/abs/imgs"), None
-    when its source is no spec (a Task made in Python: "arrays") or there is none."""
-    from hubensemble.data.specs import parse_spec
+    when its source is no spec (a Task made in Python: "arrays") or there is none.
+
+    The loaders write "SPEC (how)", and a path may hold "(", ")" and spaces itself
+    (`folder:/a/imgs (2)`) as a "how" may (npz keys, tfds's image key): of the places the
+    spec may end (the whole source, or before any " (" whose text runs to the last ")"), the
+    first from the right whose folder: or npz: path exists is taken; else the cut before the
+    last balanced parenthesis (the loaders' own "(how)"), else the whole source."""
+    from hubensemble.data.specs import _local_path, parse_spec
 
     source = ((meta or {}).get("task") or {}).get("source")
     if not isinstance(source, str):
         return None
-    spec = source
-    if source.endswith(")"):  # the loaders' "SPEC (how)": cut the last balanced parenthesis
-        depth = 0
+    cuts = [source]
+    if source.endswith(")"):
+        cuts += [source[:i] for i in range(len(source) - 2, 0, -1)
+                 if source.startswith(" (", i)]
+        depth, balanced = 0, None  # the loaders' "SPEC (how)": the last balanced parenthesis
         for i in range(len(source) - 1, -1, -1):
             depth += {")": 1, "(": -1}.get(source[i], 0)
             if depth == 0:
-                spec = source[:i].rstrip() if source[i - 1:i] == " " else source
+                balanced = source[:i - 1] if source[i - 1:i] == " " else None
                 break
-    try:
-        parse_spec(spec)
-    except DataError:
-        return None
-    return spec
+        cuts.sort(key=lambda cut: (cut != balanced, cut == source))
+    for cut in cuts:  # a path that is there decides
+        local = _local_path(cut)
+        if local and os.path.exists(os.path.expanduser(local[1])):
+            return cut
+    for cut in cuts:
+        try:
+            parse_spec(cut)
+        except DataError:
+            continue
+        return cut
+    return None

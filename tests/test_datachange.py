@@ -486,3 +486,27 @@ def test_no_val_split_from_copies_of_one_image_says_so_not_raise_the_fraction(
     assert "it has 6 images: a class gives the validation split an image only once it has 3 " \
            "distinct ones (2 stay for training); distinct images per class: a 2, b 2, c 2" \
            in str(e.value) and "--val-fraction" not in str(e.value), str(e.value)
+
+
+def test_the_spec_an_exports_source_names_keeps_parentheses_and_spaces_of_its_path(tmp_path):
+    """A folder `imgs (2)` was suggested as `folder:…/imgs`: metadata_spec cut the source's
+    last parenthesis, which was the path's own when no "(how)" followed (a Task made in
+    Python, named by its spec), or the cut missed when the "how" held a parenthesis of its
+    own (an npz key). The spec whose path is there is taken, from any of its cut places."""
+    from hubensemble.datachange import metadata_spec
+
+    how = " (class folders; val 0.2 / test 0.2 of each class split off (seed 0))"
+    for name in ("imgs (2)", "im(gs", "im)gs", "a (b) c", "x (", ") y"):
+        (tmp_path / name).mkdir()
+        spec = f"folder:{tmp_path / name}"
+        for source in (spec + how, spec + " (train/, val/)", spec):
+            assert metadata_spec({"task": {"source": source}}) == spec, source
+    (tmp_path / "b (2).npz").write_bytes(b"")
+    spec = f"npz:{tmp_path / 'b (2).npz'}"
+    for source in (f"{spec} (x_tr(ain (as train), y_train)", f"{spec} (x), y_train)", spec):
+        assert metadata_spec({"task": {"source": source}}) == spec, source
+    # Gone from this machine: the loaders' "SPEC (how)" cut, as before; no spec: None.
+    gone = f"folder:{tmp_path / 'gone (1)'}"
+    assert metadata_spec({"task": {"source": gone + how}}) == gone
+    assert metadata_spec({"task": {"source": "arrays"}}) is None
+    assert metadata_spec({"task": {"source": "tfds:x (train 5; its 'im(' pixels)"}}) == "tfds:x"
