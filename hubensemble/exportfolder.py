@@ -63,8 +63,9 @@ def keep_replaced_export(run, out_dir) -> str:
                                in_run=in_run)
     theirs = other_run(meta, run.path, run.meta())
     owner = run.path  # whose export it was: the run its own export advice is for
+    supply = ""  # what a placeholder in the commands stands for, said plainly
     if theirs:  # another run's: its run and data, as recorded (this run's were named before)
-        owner, data = owning_run_words(meta, run, data)
+        owner, data, supply = owning_run_words(meta, run, data)
     record = repoint_other_run(meta, run, out_dir, kept) if theirs else ""
     what = (f"{theirs} ({held}), not this run's" if theirs else
             "an export that is not the one this fit recorded there "
@@ -78,18 +79,20 @@ def keep_replaced_export(run, out_dir) -> str:
             "need it. To keep an export of your own out of fit's way, write it to another "
             f"folder: `hubensemble export --run {owner} --out DIR"
             # DIR is the user's to choose: a placeholder, not a path (shell made it absolute)
-            + (" --retrain-full" if full else "") + "`")
+            + (" --retrain-full" if full else "") + "`" + supply)
 
 
-def owning_run_words(record: dict, run, data: str) -> tuple[str, str]:
-    """(--run's word, evaluate's data words) for another run's export (its metadata `record`)
-    that `keep_replaced_export` moves out of the way of run `run`'s fit: its own run
-    (text.shell, absolute) and the data flags its run.json records (`evaluate_data_flags`),
-    else the spec its metadata names (`datachange.metadata_spec`), else "--data SPEC (its
-    run's data)"; `data`, this run's, when both were made from the same data. A run the
-    metadata names no more (moved, removed, another run there now) is "RUN (the run that
-    made it)". It advised `export --run` of the fit that moved it, and "--data SPEC" though
-    the run recorded its spec (a new-user check)."""
+def owning_run_words(record: dict, run, data: str) -> tuple[str, str, str]:
+    """(--run's word, evaluate's data words, what the placeholders stand for) for another
+    run's export (its metadata `record`) that `keep_replaced_export` moves out of the way of
+    run `run`'s fit: its own run (text.shell, absolute) and the data flags its run.json
+    records (`evaluate_data_flags`), else the spec its metadata names
+    (`datachange.metadata_spec`), else " --data SPEC"; `data`, this run's, when both were made
+    from the same data. A run the metadata names no more (moved, removed, another run there
+    now) is "RUN". The third is "" or, for RUN and SPEC, a sentence saying plainly what the
+    user must supply instead (a placeholder in a command, "--data SPEC (its run's data)",
+    was left to be guessed). It advised `export --run` of the fit that moved it, and "--data
+    SPEC" though the run recorded its spec (a new-user check)."""
     from hubensemble.datachange import evaluate_data_flags, metadata_spec
 
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
@@ -101,15 +104,32 @@ def owning_run_words(record: dict, run, data: str) -> tuple[str, str]:
             meta = None
         if meta and theirs.get("created") and meta.get("created") != theirs["created"]:
             meta = None  # another run in its folder now
-    word = shell(path) if meta is not None else "RUN (the run that made it)"
+    needs = [] if meta is not None else [
+        "RUN is the run folder that made it (" + (
+            f"{shell(path)}, which its metadata names, holds it no more" if path
+            else "its metadata names none") + ")"]
+    word = shell(path) if meta is not None else "RUN"
     if not of_other_data(record, run.meta()):
-        return word, data
+        return word, data, _supply(needs)
     args = ((meta or {}).get("data") or {}).get("args") or {}
     flags = evaluate_data_flags(args, in_run=False) if args.get("spec") else ""
     if flags and "SPEC" not in flags:
-        return word, flags
+        return word, flags, _supply(needs)
     spec = metadata_spec(record)
-    return word, (f" --data {shell_word(spec)}" if spec else " --data SPEC (its run's data)")
+    if spec:
+        return word, f" --data {shell_word(spec)}", _supply(needs)
+    source = (record.get("task") or {}).get("source")
+    needs.append("SPEC is the data spec of the data that run was made from (folder:DIR, "
+                 "npz:FILE, tfds:NAME; neither its run.json nor the export's metadata names "
+                 "one" + (f": its source is {source!r}" if isinstance(source, str) else "")
+                 + "), or evaluate it from Python with evaluate_model on that data as a Task")
+    return word, " --data SPEC", _supply(needs)
+
+
+def _supply(needs: list[str]) -> str:
+    """" In these commands, A and B." for `needs` (what each placeholder stands for); "" for
+    none."""
+    return f". In these commands, {' and '.join(needs)}" if needs else ""
 
 
 def repoint_other_run(record: dict, run, out_dir, kept) -> str:

@@ -1172,7 +1172,21 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     (out / "assets" / "hubensemble.json").write_text(json.dumps(meta))
     said = keep_replaced_export(Run(two), out)
     assert f" --data {recorded}`" in said, said
-    assert said.endswith("`hubensemble export --run RUN (the run that made it) --out DIR`"), said
+    gone = tmp_path / "gone"
+    assert said.endswith(f"`hubensemble export --run RUN --out DIR`. In these commands, RUN is "
+                         f"the run folder that made it ({gone}, which its metadata names, holds "
+                         "it no more)"), said
+    # Neither the run nor the metadata names a spec (a Task made in Python): the evaluate
+    # command kept "--data SPEC (its run's data)"; the words now say what SPEC must be.
+    shutil.copytree(exported[1], out)
+    meta["task"]["source"] = "arrays"
+    (out / "assets" / "hubensemble.json").write_text(json.dumps(meta))
+    said = keep_replaced_export(Run(two), out)
+    assert " --data SPEC`, serve it" in said and "(its run's data)" not in said, said
+    assert said.endswith("and SPEC is the data spec of the data that run was made from "
+                         "(folder:DIR, npz:FILE, tfds:NAME; neither its run.json nor the "
+                         "export's metadata names one: its source is 'arrays'), or evaluate "
+                         "it from Python with evaluate_model on that data as a Task"), said
 
 
 def test_a_copied_run_of_an_older_version_names_its_own_export(tmp_path):
