@@ -14,6 +14,7 @@ import sys
 
 from hubensemble import __version__, arguments, errors, exits, formats, options
 from hubensemble.errors import HubensembleError, sigterm_interrupts
+from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, print_result, say, summary, terminal_log
 
 
@@ -629,7 +630,9 @@ def main(argv=None):
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     stops, code = (HubensembleError, KeyboardInterrupt), None  # code: the work is done
-    with terminal_log(args):  # stopped_code inside it: outside, logging's last resort printed too
+    # stopped_code inside it: outside, logging's last resort printed too; command_line: its
+    # refusals name flags, not a Python caller's keywords (lockwords)
+    with terminal_log(args), command_line():
         try:
             from hubensemble.preflight import check_inputs  # no TensorFlow: at once, as argparse
             check_inputs(args)

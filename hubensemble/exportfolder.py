@@ -21,6 +21,7 @@ from hubensemble import fileio
 from hubensemble.errors import RunError
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
+from hubensemble.lockwords import option_word
 from hubensemble.text import shell, shell_word
 
 
@@ -214,16 +215,16 @@ def outside(out_dir, run_dir) -> bool:
 
 
 @contextlib.contextmanager
-def folder_lock(out_dir, run_dir, command: str, flag: str):
+def folder_lock(out_dir, run_dir, command: str, flag: str, keyword: str):
     """The lock of export folder `out_dir` (`lock_path`), held while the block runs by
     `command` ("fit", "export") of the run `run_dir`, when the folder lies outside that run
     (inside, the run's lock covers it: a no-op). A second writer is refused at once with a
     RunError naming the command and run that write it and telling it to wait or pass another
-    `flag` folder; it waited for nothing before, and the last to finish won. fit holds it
-    for its whole run (its export stage replaces the folder in the end: a second fit's
-    minutes of work would end in a lost export), `export` from before its members are
-    rebuilt or retrained. A nested use in the process that holds it is a no-op. OSError
-    when the folder beside it cannot be written."""
+    `flag` folder (from Python, `keyword`: `lockwords.option_word`); it waited for nothing
+    before, and the last to finish won. fit holds it for its whole run (its export stage
+    replaces the folder in the end: a second fit's minutes of work would end in a lost
+    export), `export` from before its members are rebuilt or retrained. A nested use in the
+    process that holds it is a no-op. OSError when the folder beside it cannot be written."""
     if not outside(out_dir, run_dir):
         yield
         return
@@ -235,7 +236,7 @@ def folder_lock(out_dir, run_dir, command: str, flag: str):
                f"({owner_words(owner)}, holding {lock})" if owner else
                f"another hubensemble command (it holds {lock})")
         return RunError(f"{out_dir} is being written by {who}: wait for it to end, or pass "
-                        f"another {flag} folder")
+                        f"another {option_word(flag, keyword)} folder")
 
     with owned_lock(lock, {"command": command, "run": os.path.abspath(run_dir)}, refused):
         yield

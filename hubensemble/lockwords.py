@@ -1,9 +1,48 @@
 """The way on of a command refused because another process holds its run folder's lock
-(`rundir.Run.lock`): words that depend on the refused command's flags. TensorFlow-free."""
+(`rundir.Run.lock`): words that depend on the refused command's flags, or, called from
+Python, on its stage function's keywords (`command_line`). TensorFlow-free."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
+
 from hubensemble.text import shell
+
+#: Whether the running code serves a command line's command (`cli.main` sets it for the
+#: command's duration); else a Python caller's stage function, whose refusals name its
+#: keywords, not flags it never typed (`run_ensemble` was told to run `hubensemble ensemble
+#: --run R` again, `fit(export=…)` to "pass another --export folder").
+_COMMAND_LINE = contextvars.ContextVar("hubensemble_command_line", default=False)
+
+#: The stage function a Python caller called for each command, and its run folder's keyword.
+PYTHON_CALLS = {"fit": ("fit", "out"), "demo": ("fit", "out"), "rank": ("run_rank", "out_dir"),
+                "rank merge": ("merge_rankings", "out_dir"), "tune": ("run_tune", "run_dir"),
+                "ensemble": ("run_ensemble", "run_dir"), "cost": ("run_cost", "run_dir"),
+                "export": ("export_ensemble", "run_dir"), "distill": ("run_distill", "run_dir"),
+                "report": ("write_report", "run_dir")}
+
+
+@contextlib.contextmanager
+def command_line():
+    """While the block runs, refusals speak to a command line's user (flags, commands); the
+    command line (`cli.main`) runs each command inside it."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def on_command_line() -> bool:
+    """Whether the running code serves a command line's command (`command_line`)."""
+    return _COMMAND_LINE.get()
+
+
+def option_word(flag: str, keyword: str) -> str:
+    """`flag` ("--export") on the command line, else the Python keyword ("export")."""
+    return flag if on_command_line() else keyword
 
 
 #: The commands whose run folder is their --out (a new folder is a new run); the others
@@ -18,7 +57,15 @@ def locked_advice(command: str | None, run_dir) -> str:
     takes --run runs again on the same run (text.shell: absolute, pasteable) once the lock is
     free. A copy of a run being written is not offered: it may copy half-written files. The
     refusal said "or use another --out folder" to `ensemble --run R`, which takes no --out
-    (a new-user check)."""
+    (a new-user check). Outside the command line (`on_command_line`), the words name the
+    stage function and its keyword (`PYTHON_CALLS`): "then call run_ensemble(run_dir='/…/r')
+    again", "or pass another out_dir (a new run)"."""
+    if not on_command_line() and command in PYTHON_CALLS:
+        function, keyword = PYTHON_CALLS[command]
+        if command in OUT_COMMANDS:
+            return f"wait for it to end, or pass {function}() another {keyword} folder (a new run)"
+        return (f"wait for it to end, then call {function}({keyword}="
+                f"{os.path.abspath(os.fspath(run_dir))!r}) again")
     if command in OUT_COMMANDS:
         return "wait for it to end, or pass another --out folder (a new run)"
     if command:

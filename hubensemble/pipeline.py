@@ -187,7 +187,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         run_dir=out)
     run = Run(out)
     # An --export outside the run has its own lock: for the whole fit, which ends writing there.
-    with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export"):
+    with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export", "export"):
         if isinstance(data, str):
             task = data_args.load()
         else:

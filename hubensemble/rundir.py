@@ -19,7 +19,7 @@ from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-expo
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.runexports import RunExports
-from hubensemble.lockwords import locked_advice
+from hubensemble.lockwords import locked_advice, option_word
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import LastResort
 from hubensemble.text import printable, shell
@@ -302,7 +302,7 @@ class Run(RunExports):
     def make_folder(self) -> None:
         """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
         the file in the way, or the OS's reason (permission, full disk)."""
-        make_dirs(self.path, "pass another --out / --run")
+        make_dirs(self.path, f"pass another {option_word('--out / --run', 'folder')}")
 
     @contextlib.contextmanager
     def lock(self, command: str, member: str | None = None, record: dict | None = None):
@@ -401,7 +401,8 @@ class Run(RunExports):
             with held:
                 yield
             return
-        self.check_folder_is_ours("--out" if create else "--run", creating=create)
+        self.check_folder_is_ours(option_word("--out", "out") if create
+                                  else option_word("--run", "run_dir"), creating=create)
         made = missing_folders(self.path)  # what make_folder creates now
         had = None if made or not self.path.is_dir() else set(os.listdir(self.path))
         if had and had & (formats.RUN_ENTRIES | UNSTARTED_ENTRIES):

@@ -823,6 +823,7 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
         assert code == 2 and err.count(said) == 1, (argv, err)
     from hubensemble.catalogue import load_catalogues
     from hubensemble.data import load_task
+    from hubensemble.ensemble import run_ensemble
     from hubensemble.errors import HubensembleError, RunError
     from hubensemble.rank import run_rank
 
@@ -890,6 +891,9 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     assert (theirs / "labels" / "notes.txt").exists() and (theirs / "report.md").exists()
     code, out, err = in_process("ensemble", "--run", str(theirs), "-q")  # its own flag
     assert code == 2 and "(labels/notes.txt); move them out, or pass another --run folder" in err
+    with pytest.raises(RunError, match=r"notes.txt\); move them out, or pass another run_dir "
+                                       "folder"):  # from Python, its keyword
+        run_ensemble(theirs)
     # A folder named run.json is no run: fit --restart deleted the file inside it, and the
     # stages stopped with IsADirectoryError's traceback. A .gitkeep alone is no reason to refuse.
     odd = tmp_path / "odd"
@@ -2388,13 +2392,23 @@ def test_a_refusal_on_a_locked_run_gives_the_way_on_of_the_refused_command(
         assert f"another export is running on {run} (pid {holder.pid}" in err, err
         assert (f"wait for it to end, then run `hubensemble {command} --run {shell(run)}` "
                 "again") in err and "--out" not in err, err
+    # From Python, the function and its keyword, not a command and flags it never typed.
     with pytest.raises(RunError) as refused:
         hubensemble.run_ensemble("my run")
-    assert (f"then run `hubensemble ensemble --run {shell(run)}` again"
-            in str(refused.value)), refused.value
+    assert (f"wait for it to end, then call run_ensemble(run_dir={str(run)!r}) again"
+            in str(refused.value) and "--" not in str(refused.value)), refused.value
+    with pytest.raises(RunError) as refused:
+        hubensemble.write_report("my run")
+    assert f"then call write_report(run_dir={str(run)!r}) again" in str(refused.value)
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
     assert main(["rank", "--catalogue", str(cat), "--data", "sklearn:digits",
                  "--out", "my run"]) == 2
     err = capsys.readouterr().err
     assert "wait for it to end, or pass another --out folder (a new run)" in err, err
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.data import load_task
+    with pytest.raises(RunError) as refused:
+        hubensemble.run_rank("my run", load_catalogue(str(cat)), load_task("sklearn:digits"))
+    assert ("wait for it to end, or pass run_rank() another out_dir folder (a new run)"
+            in str(refused.value)), refused.value

@@ -1101,7 +1101,7 @@ def two_class_run(tmp_path_factory, specs, digits):
 
 #: Holds the lock of export folder argv[1] as a fit of the run argv[2] does, until stdin closes.
 HOLD_EXPORT_FOLDER = ("import sys\nfrom hubensemble.exportfolder import folder_lock\n"
-                      "with folder_lock(sys.argv[1], sys.argv[2], 'fit', '--export'):\n"
+                      "with folder_lock(sys.argv[1], sys.argv[2], 'fit', '--export', 'export'):\n"
                       "    print('held', flush=True)\n    sys.stdin.read()\n")
 
 
@@ -1131,7 +1131,7 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
                 "folder") in err, err
         cat = tmp_path / "cat.yaml"
         cat.write_text(f"modules:\n  - {{name: gen, handle: {specs['gen'].handle}}}\n")
-        with pytest.raises(RunError, match=re.escape(said) + ".*pass another --export folder"):
+        with pytest.raises(RunError, match=re.escape(said) + ".*pass another export folder"):
             hubensemble.fit(str(cat), spec, tmp_path / "run3", export=out, profile="quick",
                             top_k=1, progress=False)
         assert not out.exists() and not (tmp_path / "run3").exists()
