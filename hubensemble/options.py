@@ -272,11 +272,12 @@ OPTIONS: tuple[Option, ...] = (
     _opt("shard", parse_shard, None,
          "rank only modules whose catalogue index % N == I; auto: I and N from the cluster "
          "job ($JOB_COMPLETION_INDEX with --shards N, or $SLURM_ARRAY_TASK_ID and "
-         "$SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",), used_by=("rank",), metavar="I/N|auto"),
+         "$SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",), used_by=("rank",), metavar="I/N|auto",
+         default_text="none: every module of the catalogue"),
     _opt("shards", int, None,
          "with --shard auto: the number of shards (a Kubernetes Indexed Job's completions; "
          "for Slurm, checked against $SLURM_ARRAY_TASK_COUNT)", "rank", ("rank",), minimum=1,
-         metavar="N"),
+         metavar="N", default_text="none (Slurm: $SLURM_ARRAY_TASK_COUNT)"),
     _opt("top_k", int, 15, "keep the K best modules (unless --threshold or --greedy)",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
          invalidates=("rank",), record="fit", minimum=1, metavar="K", exclusive="selection",
@@ -286,7 +287,7 @@ OPTIONS: tuple[Option, ...] = (
          "combined sweep then keeps the same",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
          invalidates=("rank",), record="fit", minimum=0.0, metavar="TAU",
-         exclusive="selection"),
+         exclusive="selection", default_text="none: --top-k decides"),
     _opt("max_k", int, 15, "most modules kept by --threshold or --greedy", "selection",
          ("rank", "merge", "fit"), used_by=("rank", "merge"), invalidates=("rank",),
          record="fit", minimum=1, metavar="K", needs=("threshold", "greedy")),
@@ -383,7 +384,8 @@ OPTIONS: tuple[Option, ...] = (
     _opt("bootstrap", float, None,
          "decide each step on a bootstrap resample of M x the validation set", "ensemble",
          ("ensemble", "fit"), used_by=("ensemble",), invalidates=("ensemble",), record="fit",
-         minimum=0.0, exclusive_minimum=True, metavar="M"),
+         minimum=0.0, exclusive_minimum=True, metavar="M",
+         default_text="none: the validation set itself"),
     # --- the inference budget of greedy selection (hubensemble.cost.Limits). A candidate that
     # would take the ensemble over a limit is not eligible; the size rule then picks a prefix
     # of the (shorter) path, so the ensemble stays within the budget.
@@ -392,15 +394,18 @@ OPTIONS: tuple[Option, ...] = (
          "resolution)", "budget",
          ("ensemble", "fit", "distill"), used_by=("ensemble", "distill"),
          invalidates=("ensemble",), record="fit", minimum=0.0, exclusive_minimum=True,
-         metavar="G", variants={"distill": {"help": "largest student cost in GFLOPs per "
-                                            "image, at its serving resolution"}}),
+         metavar="G", default_text="no limit",
+         variants={"distill": {"help": "largest student cost in GFLOPs per image, at its "
+                                       "serving resolution",
+                               "default_text": "no limit: the cheapest member's module"}}),
     _opt("max_latency_ms", float, None,
          "largest ensemble latency in ms at batch 1 (the sum of the members' medians "
          "measured by `hubensemble cost` on this machine)", "budget", ("ensemble", "fit"),
          used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=0.0,
-         exclusive_minimum=True, metavar="T"),
+         exclusive_minimum=True, metavar="T", default_text="no limit"),
     _opt("max_members", int, None, "most distinct members", "budget", ("ensemble", "fit"),
-         used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=1, metavar="K"),
+         used_by=("ensemble",), invalidates=("ensemble",), record="fit", minimum=1, metavar="K",
+         default_text="no limit"),
     # --- export
     _opt("retrain_full", bool, False, "retrain each member on train + validation before "
          "exporting", "export", ("export", "fit"), used_by=("export",), invalidates=("export",),
@@ -510,6 +515,12 @@ def _check_table():
             raise AssertionError(f"options: {o.name}: a FitOptions field must be a fit option")
         if o.default is not None and o.type is not object and o.action != "append":
             check(o.name, o.default)
+        for c in o.commands:  # --help says what leaving a value out gives (a None: nothing)
+            s = o.settings(c)
+            if (s["default"] is None and s["default_text"] is None and s["nargs"] != "?"
+                    and s["action"] not in ("store_true", "store_false", "boolean")):
+                raise AssertionError(f"options: {o.name}: a None default needs default_text "
+                                     f"for {c}'s --help")
 
 
 # --------------------------------------------------------------------------- look-ups

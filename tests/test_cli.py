@@ -1522,6 +1522,23 @@ def test_every_fit_option_is_in_fit_help_with_its_default():
         assert piece in text
 
 
+def test_every_option_taking_a_value_shows_what_leaving_it_out_gives_in_every_help():
+    """--help showed no default for the options whose default is None (--threshold,
+    --bootstrap, --max-gflops, --max-latency-ms, --max-members, --shard, --shards): nothing
+    said what leaving them out does. Every table option that takes a value names it, in the
+    help of every command that takes it."""
+    from hubensemble import options
+    from hubensemble.arguments import help_text
+
+    for o in options.OPTIONS:
+        for command in o.commands:
+            s = o.settings(command)
+            if s["nargs"] == "?" or s["action"] in ("store_true", "store_false", "boolean"):
+                continue
+            assert "(default: " in help_text(o, command), (o.name, command)
+    assert "--max-members K most distinct members (default: no limit)" in help_of("fit")
+
+
 def test_parsed_defaults_are_the_tables_and_fit_options():
     from hubensemble import options
     from hubensemble.cli import _options_from, data_args_from
