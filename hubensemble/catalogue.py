@@ -418,6 +418,14 @@ def read_catalogue_file(path) -> tuple[str, str, str]:
     return text, label, os.path.dirname(label)
 
 
+#: A catalogue file of the user's, shown in the TypeError of a catalogue argument (here and
+#: `stageargs.catalogue_specs`); the package's own is reached by
+#: `hubensemble.shipped_catalogue` (catalogue/demo.yaml was a path of the repository, missing
+#: wherever the example was pasted outside a checkout).
+CATALOGUE_EXAMPLE = "my_modules.yaml"
+SHIPPED_EXAMPLE = "hubensemble.shipped_catalogue('demo.yaml') for the package's"
+
+
 def _shipped_instead(label: str, error: Exception) -> str:
     """"; the package ships …" when the missing catalogue `label` is named as one of the
     package's (catalogue/demo.yaml, which README's example named, exists in a checkout only:
@@ -449,7 +457,7 @@ def _catalogue_path(function: str, name: str, value):
     if not isinstance(value, (str, os.PathLike)) or not isinstance(os.fspath(value), str):
         raise TypeError(f"{function}() {name} must be a catalogue YAML path (str or "
                         f"os.PathLike), got {described(value)}; e.g. "
-                        f"{name}='catalogue/demo.yaml'")
+                        f"{name}={CATALOGUE_EXAMPLE!r}, or {SHIPPED_EXAMPLE}")
 
 
 def load_catalogue(path) -> list[ModuleSpec]:
@@ -473,7 +481,7 @@ def load_catalogues(paths) -> list[ModuleSpec]:
         from hubensemble.text import described
 
         raise TypeError(f"load_catalogues() paths must be a list of catalogue YAML paths, got "
-                        f"{described(paths)}; e.g. paths=['catalogue/demo.yaml'] (one file: "
+                        f"{described(paths)}; e.g. paths=[{CATALOGUE_EXAMPLE!r}] (one file: "
                         f"load_catalogue(path))")
     paths = list(paths)
     for i, path in enumerate(paths):

@@ -81,7 +81,8 @@ def catalogue_specs(catalogue, function: str = "fit", name: str = "catalogue") -
     os.PathLike) or ModuleSpec, or a list or tuple of them (paths read by `load_catalogues`).
     TypeError for another type, CatalogueError for a file that is missing or malformed,
     HubensembleError when no module is listed."""
-    from hubensemble.catalogue import ModuleSpec, load_catalogues
+    from hubensemble.catalogue import (CATALOGUE_EXAMPLE, SHIPPED_EXAMPLE, ModuleSpec,
+                                       load_catalogues)
     from hubensemble.errors import HubensembleError
 
     if isinstance(catalogue, (str, os.PathLike, ModuleSpec)):
@@ -90,8 +91,8 @@ def catalogue_specs(catalogue, function: str = "fit", name: str = "catalogue") -
              [c for c in catalogue if not isinstance(c, (str, os.PathLike, ModuleSpec))])
     if wrong:
         raise TypeError(f"{function}() {name} must be a catalogue YAML path, a ModuleSpec, or "
-                        f"a list of them (e.g. {name}='catalogue/demo.yaml'), got "
-                        f"{type(wrong[0]).__name__} {wrong[0]!r}")
+                        f"a list of them (e.g. {name}={CATALOGUE_EXAMPLE!r}, or "
+                        f"{SHIPPED_EXAMPLE}), got {type(wrong[0]).__name__} {wrong[0]!r}")
     specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
     paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
     specs += load_catalogues(paths) if paths else []

@@ -1136,3 +1136,23 @@ def test_validate_warns_of_entries_that_load_the_same_module_naming_both(tmp_pat
         f"warning: {other}:2: entry 'f' loads the same module as entry 'a' ({path}:2), read "
         f"the same way (the same handle {kaggle}): rank embeds and ranks it once, as 'a'; "
         "leave one of them out"], err
+
+
+def test_a_catalogue_arguments_example_is_a_users_file_not_the_repositorys():
+    """fit(catalogue=5) was told "e.g. catalogue='catalogue/demo.yaml'", a path of the
+    repository, missing wherever it is pasted outside a checkout (README's example did the
+    same: test_readme). The examples name a file of the user's and the shipped catalogue."""
+    import pytest
+
+    import hubensemble
+    from hubensemble.catalogue import load_catalogue, load_catalogues
+    from hubensemble.stageargs import catalogue_specs
+
+    for call in (lambda: catalogue_specs(5), lambda: load_catalogue(None),
+                 lambda: load_catalogues(5), lambda: load_catalogues([None])):
+        with pytest.raises(TypeError) as e:
+            call()
+        assert "catalogue/" not in str(e.value) and "'my_modules.yaml'" in str(e.value), e.value
+    with pytest.raises(TypeError, match=r"hubensemble\.shipped_catalogue\('demo.yaml'\)"):
+        catalogue_specs(5)
+    assert hubensemble.shipped_catalogue("demo.yaml").is_file()
