@@ -298,7 +298,9 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     """`evaluate`: evaluate_model on clean (and corrupted) images; --out writes them as JSON."""
     from hubensemble import evaluate as ev
-    task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
+    from hubensemble.data.specs import skips_said
+    with skips_said():  # its summary below says them
+        task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
     listed = formats.skipped_list(args.out, "evaluate")
     if args.data:  # what was read of it, as every command that loads data says (not -q)
         say(args, task.summary(skipped_in=listed), logged=False)

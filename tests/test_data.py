@@ -1601,6 +1601,18 @@ def test_load_task_warns_of_skipped_files_once_and_wrong_types_name_the_argument
     with caplog.at_level(logging.INFO, logger="hubensemble"):
         DataArgs(spec=spec).load()  # fit's and the commands' load: their summary warns
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    # load_test_set (evaluate's data, from Python) said nothing of them either; inside a
+    # caller that says them (the evaluate command's summary), it stays silent.
+    from hubensemble.data.specs import load_test_set, skips_said
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        test_set = load_test_set(spec)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(test_set.skipped) == 2 and warned == [test_set.summary()], warned
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble"), skips_said():
+        load_test_set(spec)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     for call, words in ((lambda: load_catalogue(None), "load_catalogue() path must be a "
                          "catalogue YAML path (str or os.PathLike), got NoneType None"),
                         (lambda: load_catalogues("c.yaml"), "load_catalogues() paths must be "

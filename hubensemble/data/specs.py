@@ -394,10 +394,15 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     if flip is not None:
         task.flip = bool(flip)
     task = dataclasses.replace(task)  # a fresh object: no cached fingerprint from before
-    task = _validated(task, min_per_class=min_per_class)
+    return _said_skips(_validated(task, min_per_class=min_per_class))
+
+
+def _said_skips(task: Task) -> Task:
+    """`task`, after a warning of its summary when files were skipped, unless its caller says
+    them (`skips_said`): as fit warns of them (its data summary, `pipeline._say_data`),
+    Python's load_task said nothing of 2 unreadable files, which only Task.skipped held (a
+    new-user check), and load_test_set (evaluate's data from Python) neither."""
     if task.skipped and not _SKIPS_SAID.get():
-        # As fit warns of them (its data summary, `pipeline._say_data`): Python's load_task
-        # said nothing of 2 unreadable files, which only Task.skipped held (a new-user check).
         log.warning("%s", task.summary())
     return task
 
@@ -450,6 +455,9 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     (a new-user check saw accuracy 0.61 there against 0.56 on the held-out test split, with
     nothing said; an export of a fit with --data-seed 1 did so until its split was recorded).
 
+    Files it skipped are warned of (its summary), as `load_task` warns, unless its caller
+    says them (`skips_said`: the evaluate command's own summary).
+
     Raises DataError for a `data_dir` that is not a str or None (`check_options`), an unknown
     spec, data that cannot be read, or no examples.
     """
@@ -477,10 +485,10 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
         if fit.dedupe:  # as load_task: copies dropped after the split
             as_fit = drop_duplicates(as_fit)
         if as_fit.fingerprint == trained_on:
-            return _validated(as_fit, min_per_class=0, min_classes=1)
+            return _said_skips(_validated(as_fit, min_per_class=0, min_classes=1))
     if flat:
         task.test = task.train
         task.source = f"folder:{rest} (class folders; every image is a test example)"
         task.class_files = {"test": task.class_files.get("train", {})}  # its folders: test's
     task = dataclasses.replace(task)
-    return _validated(task, min_per_class=0, min_classes=1)
+    return _said_skips(_validated(task, min_per_class=0, min_classes=1))
