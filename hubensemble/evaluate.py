@@ -141,10 +141,14 @@ def check_evaluation_data(model_dir, data=None):
 
 def _spelled(name, model_names) -> str:
     """`name`'s repr, with its code points when it differs from one of `model_names` only by
-    case, spaces or invisible characters (two names that look the same on screen)."""
+    case, spaces or invisible characters (two names that look the same on screen; invisible
+    by the class names' own rule, `data.names.invisible_at`: a variation selector too, a
+    joiner between two emoji not)."""
+    from hubensemble.data.names import visible_text
+
     def bare(n):
-        return "".join(ch for ch in unicodedata.normalize("NFKC", n).casefold()
-                       if not ch.isspace() and unicodedata.category(ch) != "Cf")
+        return "".join(ch for ch in visible_text(unicodedata.normalize("NFKC", n)).casefold()
+                       if not ch.isspace())
 
     twin = next((m for m in model_names if bare(m) == bare(name)), None)
     if twin is None:

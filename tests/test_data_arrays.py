@@ -191,7 +191,12 @@ SHOWS = (r", which shows as nothing \(or reorders the text beside it\): two name
     ("c\u2060at", r"holds an invisible format character \(\\u2060, U\+2060, WORD "
                   r"JOINER\)" + SHOWS),
     ("ca\u200dt", r"holds an invisible format character \(\\u200d, U\+200D, ZERO WIDTH "
-                  r"JOINER\)" + SHOWS)])
+                  r"JOINER\)" + SHOWS),
+    # Default-ignorable characters outside Cf: 'cat\ufe0f' passed beside 'cat'.
+    ("cat\ufe0f", r"holds an invisible character \(\\ufe0f, U\+FE0F, VARIATION "
+                  r"SELECTOR-16\)" + SHOWS),
+    ("a\u034fb", r"holds an invisible character \(\\u034f, U\+034F, COMBINING GRAPHEME "
+                 r"JOINER\)" + SHOWS)])
 def test_a_class_name_that_shows_nothing_or_breaks_a_line_is_refused_from_every_source(
         tmp_path, name, why):
     """A new-user check: class_names ['', 'x', 'y'] fitted, the summary printed "3 classes
@@ -234,7 +239,8 @@ def test_a_joiner_that_shapes_a_name_is_kept_and_a_lone_surrogate_refused(tmp_pa
     or symbols outside ASCII (Persian's ZWNJ, an emoji ZWJ sequence: they change what is
     shown), and refuses a lone surrogate (no UTF-8 text holds it; the export's labels are
     UTF-8)."""
-    for name in ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f468\u200d\U0001f469"):
+    for name in ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f468\u200d\U0001f469",
+                 "\u2764\ufe0f", "#\ufe0f\u20e3"):  # a variation selector that selects
         spec = save_npz(tmp_path / "j.npz", x_train=EIGHT_BIT, y_train=LABELS,
                         class_names=np.array([name, "x", "y"]))
         assert load_task(spec).class_names[0] == name
@@ -770,3 +776,15 @@ def test_a_task_made_in_python_refuses_class_names_npz_refuses():
         with pytest.raises(DataError, match=re.escape(said)):
             Task("t", "python", names, Split(x, y), Split(x, y), Split(x, y))
     assert Task("t", "python", ["a", "b", "c"], Split(x, y), Split(x, y)).num_classes == 3
+
+
+def test_evaluate_matches_names_that_look_the_same_by_the_class_names_rule():
+    """evaluate._spelled stripped every Cf character when it matched a data name with an
+    old export's (a joiner between two emoji too, which shapes them), and no variation
+    selector, which the class names' rule now refuses: both use data.names.invisible_at."""
+    from hubensemble.evaluate import _spelled
+
+    assert "not the model's 'cat\ufe0f'" in _spelled("cat", ["cat\ufe0f"])
+    assert "U+200B" in _spelled("Cat\u200b", ["cat"])
+    pair = "\U0001f468\U0001f469"  # two emoji; with a joiner between them, one family glyph
+    assert _spelled("\U0001f468\u200d\U0001f469", [pair]) == repr("\U0001f468\u200d\U0001f469")

@@ -42,7 +42,9 @@ def class_name_fault(name: str) -> str | None:
     and ' a' beside 'a ' were two classes no one could tell apart (a new-user check), as
     were 'cat' and 'cat\\u200b' (a format character, Unicode Cf: zero-width space and
     joiners, U+FEFF, U+2060, the bidi overrides U+202A..U+202E, U+2066..U+2069, soft hyphen;
-    a joiner between two letters or symbols outside ASCII is kept: `_joins`). Leading and
+    a joiner between two letters or symbols outside ASCII is kept: `_joins`), and 'cat' and
+    'cat\\ufe0f' (a variation selector where it selects nothing, and the other
+    default-ignorable characters: `invisible_at`). Leading and
     trailing whitespace is refused, not stripped, as a folder's name is never changed: a
     class is called what its data calls it, or refused. One rule for every source (npz
     class_names, tfds ClassLabel names, label_fn's, folder names, a Task made in Python:
@@ -53,10 +55,11 @@ def class_name_fault(name: str) -> str | None:
         kind = unicodedata.category(c)  # separators; Cf: format characters; Cs: surrogates
         if kind in ("Cc", "Zl", "Zp"):
             return f"holds a control character ({c!r}, U+{ord(c):04X})"
-        if kind == "Cf" and not _joins(name, i):
-            return (f"holds an invisible format character ({escaped(c)}, U+{ord(c):04X}, "
-                    f"{unicodedata.name(c, 'unnamed')}), which shows as nothing (or reorders the "
-                    f"text beside it): two names could look the same")
+        if invisible_at(name, i):
+            return (f"holds an invisible {'format ' if kind == 'Cf' else ''}character "
+                    f"({ascii(c)[1:-1]}, U+{ord(c):04X}, {unicodedata.name(c, 'unnamed')}), which "
+                    f"shows as nothing (or reorders the text beside it): two names could "
+                    f"look the same")
         if kind == "Cs":
             return (f"holds a lone surrogate ({escaped(c)}), which is not text UTF-8 can hold "
                     f"(a byte of a name that was not UTF-8, decoded with surrogateescape)")
@@ -68,6 +71,44 @@ def class_name_fault(name: str) -> str | None:
 #: Zero-width non-joiner and joiner: format characters that change what is shown between
 #: two letters of a joining script (Persian's ZWNJ) or two emoji (a ZWJ sequence).
 _JOINERS = ("\u200c", "\u200d")
+
+#: Characters outside Cf that show as nothing (Unicode's default-ignorable code points):
+#: the variation selectors (U+FE00..U+FE0F, U+E0100..U+E01EF; Mongolian U+180B..U+180D,
+#: U+180F), the combining grapheme joiner U+034F and the Hangul fillers. 'cat' and
+#: 'cat\ufe0f' passed as two classes that look the same, though 'cat\u200b' was refused.
+_IGNORABLE = frozenset(
+    [*map(chr, range(0xFE00, 0xFE10)), *map(chr, range(0xE0100, 0xE01F0)),
+     "\u180b", "\u180c", "\u180d", "\u180f", "\u034f", "\u115f", "\u1160", "\u3164",
+     "\uffa0"])
+_SELECTORS = frozenset([*map(chr, range(0xFE00, 0xFE10)), *map(chr, range(0xE0100, 0xE01F0)),
+                        "\u180b", "\u180c", "\u180d", "\u180f"])
+
+
+def invisible_at(name: str, i: int) -> bool:
+    """Whether the character name[i] shows as nothing there: a format character (Unicode
+    Cf) but a joiner between two letters or symbols outside ASCII (`_joins`), or another
+    default-ignorable one (`_IGNORABLE`) but a variation selector after a character outside
+    ASCII that is a letter, mark or symbol (an emoji's U+FE0F: '\u2764\ufe0f') or in a
+    keycap ('#\ufe0f\u20e3'). The one rule of what a class name may not hold
+    (`class_name_fault`) and of what two names that look the same differ by
+    (`evaluate._spelled`, `visible_text`)."""
+    c = name[i]
+    if unicodedata.category(c) == "Cf":
+        return not _joins(name, i)
+    if c not in _IGNORABLE:
+        return False
+    if c in _SELECTORS and i > 0:
+        before = name[i - 1]
+        if ord(before) > 127 and unicodedata.category(before)[0] in "LMS":
+            return False
+        if before in "0123456789#*" and name[i + 1:i + 2] == "\u20e3":  # a keycap
+            return False
+    return True
+
+
+def visible_text(name: str) -> str:
+    """`name` without the characters that show as nothing in it (`invisible_at`)."""
+    return "".join(c for i, c in enumerate(name) if not invisible_at(name, i))
 
 
 def _joins(name: str, i: int) -> bool:
