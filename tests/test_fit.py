@@ -199,14 +199,21 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
 
 
 @pytest.mark.slow
-def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted, catalogue):
+def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted, catalogue,
+                                                                         tmp_path):
     """`hubensemble ensemble --max-members 1` then `export` on a fitted run, then fit again:
-    fit's ensemble (and so its export and evaluation) come back, none is reused stale."""
+    fit's ensemble (and so its export and evaluation) come back, none is reused stale. On a
+    copy: it changed the module's shared run in place (a 1-member ensemble and export, no
+    robustness.json, an RUN/export-replaced-* folder) for every later test that copies it."""
+    import shutil
+
     from hubensemble.ensemble import run_ensemble
     from hubensemble.export import export_ensemble
     from hubensemble.formats import read_export_metadata
 
-    out, first = fitted
+    out, first = tmp_path / "run", fitted[1]
+    shared = (sorted(os.listdir(fitted[0])), (fitted[0] / "ensemble.json").read_bytes())
+    shutil.copytree(fitted[0], out)
     assert len(first.ensemble["members"]) >= 2
     before = trial_starts(out)
     run_ensemble(out, max_members=1)
@@ -256,6 +263,7 @@ def test_a_stage_run_by_hand_makes_the_next_fit_redo_it_and_what_follows(fitted,
     assert "No robustness evaluation (robustness.json is missing)" in report
     assert "evaluate" not in next(x for x in small.summary().splitlines()
                                   if x.startswith("time per stage"))
+    assert (sorted(os.listdir(fitted[0])), (fitted[0] / "ensemble.json").read_bytes()) == shared
 
 
 def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
@@ -779,7 +787,7 @@ def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue
     shutil.copytree(fitted[0], out)
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)  # as fit left it
     meta_file = out / "export" / "assets" / "hubensemble.json"
-    earlier = set(os.listdir(out))  # (the shared run may hold a kept export of another test)
+    earlier = set(os.listdir(out))
 
     def kept():
         return [n for n in set(os.listdir(out)) - earlier if n.startswith("export-replaced")]
