@@ -37,7 +37,7 @@ from hubensemble.errors import RunError
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata)
 from hubensemble.runwriter import writes_run
-from hubensemble.terminal import progress_bar, shows_progress
+from hubensemble.terminal import bar_note, progress_bar, shows_progress
 from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble import tune
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates
-    from hubensemble.export.stage import _StepBar
+    from hubensemble.export.retrain import StepBar
     from hubensemble.tune.plans import trial_profile
 
     task = run.task(task)
@@ -170,11 +170,17 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     if progress:
         bar = progress_bar(total=hparams.steps * len(starts), desc=f"distill into {spec_name}",
                            unit="step")
-        callbacks.append(_StepBar(bar))
+        callbacks.append(StepBar(bar))
     t0 = time.perf_counter()
     tried, reasons = [], []
     try:
         for weights in starts:
+            # Which start trains, then "STUDENT from …: predicting val, 128/200 images": the
+            # bar stood at 100% while the student's val and test predictions ran.
+            note = tune.train.TrialProgress(bar, f"{spec_name} from "
+                                            + (f"candidate {base.trial}" if weights
+                                               else "the module"))
+            bar_note(bar, f"{note.label}: training")
             try:
                 if weights is None:
                     model = tune.fit_member(spec, task, hparams, profile=profile,
@@ -188,8 +194,10 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                 reasons.append(f"from {'candidate ' + base.trial if weights else 'the module'}"
                                f": {e}")
                 continue
-            probs = {split: tune.predict_probs(model, task, split, spec=spec, profile=profile,
-                                               batch_size=hparams.batch_size)
+            probs = {split: tune.train.predict_noted(model, task, split, spec=spec,
+                                                     profile=profile,
+                                                     batch_size=hparams.batch_size,
+                                                     callbacks=[note])
                      for split in ("val", "test") if getattr(task, split) is not None}
             tried.append((weights, model, probs))
     finally:

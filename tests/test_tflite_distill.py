@@ -886,3 +886,34 @@ def test_bench_cost_works_in_a_folder_of_its_own_by_default(run_dir, tmp_path, m
     assert list(tmp_path.iterdir()) == [] and (work / "bench_cost.json").is_file()
     assert (work / "run" / "ensemble.json").is_file() and sys.modules["bench_cost"]
     shutil.rmtree(work)
+
+
+def test_export_and_distill_say_the_images_predicted_after_training(run_dir, digits, tmp_path,
+                                                                    capsys, monkeypatch):
+    """export --retrain-full's and distill's bars stood still (at 100%) while the retrained
+    members' test and the student's val and test predictions ran (minutes for a real
+    backbone): their lines now say "WHO: predicting SPLIT, DONE/TOTAL images"."""
+    from hubensemble import terminal
+    from hubensemble.distill import run_distill
+
+    monkeypatch.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per note (stderr: no tty)
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    members = [m["trial"] for m in read_json(Run(path).ensemble_json)["members"]]
+    export_ensemble(path, task=digits, progress=True, retrain_full=True)
+    run_distill(path, task=digits, progress=True, steps_scale=0.05, init="best")
+    lines = capsys.readouterr().err.splitlines()
+
+    def said(start, who, split):
+        counts = [line.rsplit(f"{who}: predicting {split}, ", 1)[1] for line in lines
+                  if line.startswith(start) and f"{who}: predicting {split}, " in line]
+        n = f"{len(digits.split(split)):,}"
+        return counts and counts[-1] == f"{n}/{n} images]"
+
+    for i, trial in enumerate(members):
+        assert said(f"export: test retrained members:  {50 * i:2d}% {i}/2 [", trial, "test"), \
+            lines
+    for start in ("candidate " + members[0], "the module"):
+        for split in ("val", "test"):
+            assert said("distill into small: ", f"small from {start}", split), lines

@@ -8,6 +8,8 @@ The sub-modules, one concern each:
   and `save_export` (temp folder, reload, swap into place through hubensemble.fileio);
 * `stage` — `export_ensemble`: RUN/ensemble.json + its candidates -> members rebuilt from
   their weights (or retrained) -> `save_export`, returning an ExportResult;
+* `retrain` — a member retrained with its recorded hyperparameters (`retrain_member`), and
+  the test figures measured again on the retrained members (`test_after_retraining`);
 * `adopt` — whether an export found where `fit` exports is the one its export stage would
   write (`fit_would_write`), kept and named in run.json then (`adopt_export`);
 * `predict` and `format_predictions` (through the serve_bytes signature) live in

@@ -9,13 +9,13 @@ import shutil
 import tempfile
 import time
 
-import keras
 import numpy as np
 
 from hubensemble import candidate, fileio, options
 from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times the candidates
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line, reraise_stop
 from hubensemble.export.layers import normalise_weights
+from hubensemble.export.retrain import retrain_member, test_after_retraining
 from hubensemble.export.saved import ExportMember, save_export
 from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa: F401 - were
                                       kept_export_folder)  # here: re-exported
@@ -46,7 +46,7 @@ class ExportResult:
     largest probability difference, in [0, RELOAD_TOLERANCE]. `class_names`: the C output
     classes in order. `retrain_full`: whether members were retrained on train + val.
     `test`: with `retrain_full` and a test split, ensemble.json's "test" record measured
-    again on the exported (retrained) members (`_test_after_retraining`), else None.
+    again on the exported (retrained) members (`retrain.test_after_retraining`), else None.
     `seconds`: wall time of the stage. `cost`: the metadata asset's cost record (members'
     and ensemble's FLOPs, parameters, latency; None when no member could be costed).
     `tflite`: the TFLite model's record (`export.tflite.TFLiteResult.to_json`) with
@@ -114,15 +114,6 @@ class _Plan:
     @property
     def record(self) -> dict:
         return self.cand.record
-
-
-class _StepBar(keras.callbacks.Callback):
-    def __init__(self, bar):
-        super().__init__()
-        self.bar = bar
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(1)
 
 
 _EXPORT = options.defaults_for("export")
@@ -269,9 +260,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     try:
         for plan in plans:
             if plan.how != "weights":
-                retrained[plan.index] = _retrain(plan, task, strategy=strategy,
-                                                 progress=progress, folder=work, meta=meta,
-                                                 cache_dir=cache_dir)
+                retrained[plan.index] = retrain_member(plan, task, strategy=strategy,
+                                                       progress=progress, folder=work,
+                                                       meta=meta, cache_dir=cache_dir)
         members, exported = [], []
         # Loading each member's module and weights: seconds to minutes with real backbones,
         # which showed nothing on the terminal (a new-user check).
@@ -317,7 +308,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     if retrain_full and task.test is not None:
         say(f"export: measuring the retrained members on the test split "
             f"({len(task.test.labels)} images)")
-        test = _test_after_retraining(exported, members, ensemble, task, meta)
+        test = test_after_retraining(exported, members, ensemble, task, meta,
+                                     progress=progress)
     metadata = _metadata(ensemble, members, skipped, task, retrain_full=retrain_full,
                          test=test, split=_split_record(meta), files=_files_record(meta, task),
                          run=run_record(run.path, meta))
@@ -399,37 +391,6 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return None, f"{who}: its weights file {path} is unreadable ({first_line(e)})"
     return _Plan(index, entry, cand, spec, "weights", str(path)), None
-
-
-def _retrain(plan, task, *, strategy, progress, folder, meta, cache_dir=None):
-    """Retrains a member with its recorded hyperparameters; returns its weights file."""
-    from hubensemble import tune
-    from hubensemble.hyperrule import PROBE_HEAD_L2, HParams
-
-    record = plan.record
-    hparams = HParams.from_json(record["hparams"])
-    # An LP-FT trial's head started from the probe of its recorded L2 strength; a trial from
-    # before that was recorded started from PROBE_HEAD_L2's (a zero head ignores it).
-    profile = trial_profile(record, meta)
-    splits = ("train", "val") if plan.how == "retrain_full" else ("train",)
-    trial = record.get("trial")
-    what = "train + val" if plan.how == "retrain_full" else "train (weights were not kept)"
-    callbacks, bar = [], None
-    if progress:
-        bar = progress_bar(total=hparams.steps, desc=f"retrain {trial} on {what}", unit="step")
-        callbacks.append(_StepBar(bar))
-    try:
-        model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
-                                splits=splits, callbacks=callbacks, cache_dir=cache_dir,
-                                head_l2=record.get("head_l2", PROBE_HEAD_L2))
-    except (tune.TrialFailed, ModuleLoadError) as e:
-        raise RunError(f"retraining member {plan.index} (trial {trial!r}) failed: {e}") from e
-    finally:
-        if bar is not None:
-            bar.close()
-    path = os.path.join(folder, f"{plan.index}.weights.h5")
-    model.save_weights(path)
-    return path
 
 
 def _build_member(plan, task, weights_file, run, meta):
@@ -582,32 +543,6 @@ def check_batch(task, n: int = CHECK_BATCH) -> np.ndarray:
     ds = task.dataset(split, batch_size=n, image_size=size, cache=False)
     images, _ = next(iter(ds))
     return images.numpy()
-
-
-def _test_after_retraining(plans, members, ensemble, task, meta) -> dict:
-    """ensemble.json's "test" record ("ensemble", "best_single", "best_single_in_budget")
-    measured on the exported `members` (retrained; `plans` theirs, in order, with the weights
-    normalised), plus each member's under "members". A best single that is no member was not
-    retrained: None. Predicted as tune predicts a candidate's test_probs.npy."""
-    from hubensemble import tune
-    from hubensemble.ensemble import ensemble_probs
-    from hubensemble.hyperrule import HParams
-    from hubensemble.metrics import metrics
-
-    y, probs = task.test.labels, {}
-    for plan, m in zip(plans, members):
-        probs[m.info["trial"]] = tune.predict_probs(
-            m.classifier, task, "test", spec=plan.spec, profile=trial_profile(plan.record, meta),
-            batch_size=HParams.from_json(plan.record["hparams"]).batch_size)
-    together = ensemble_probs(np.stack(list(probs.values())),
-                              {i: m.weight for i, m in enumerate(members)})
-    test = {"ensemble": metrics(together, y),
-            "members": [{"trial": t, **metrics(p, y)} for t, p in probs.items()]}
-    for key in ("best_single", "best_single_in_budget"):
-        trial = ((ensemble.get("test") or {}).get(key) or {}).get("trial")
-        if trial is not None or key == "best_single":
-            test[key] = {"trial": trial, **metrics(probs[trial], y)} if trial in probs else None
-    return test
 
 
 def _warn_unfinished(run, ensemble: dict, meta: dict) -> None:

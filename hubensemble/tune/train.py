@@ -342,8 +342,8 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
         train_classifier(model, task, spec, hparams, profile=profile, callbacks=callbacks)
         record["train_seconds"] = time.perf_counter() - t0
         record["train_cpu_seconds"] = time.process_time() - c0
-        val_probs = _predict(model, task, "val", spec=spec, profile=profile,
-                             batch_size=hparams.batch_size, callbacks=callbacks)
+        val_probs = predict_noted(model, task, "val", spec=spec, profile=profile,
+                                  batch_size=hparams.batch_size, callbacks=callbacks)
         if not np.isfinite(val_probs).all():
             raise TrialFailed("the validation predictions are not finite")
         record["val"] = candidate.split_record(val_probs, task.val.labels)
@@ -352,8 +352,8 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
         if why:
             raise TrialFailed(why)
         if has_test:
-            test_probs = _predict(model, task, "test", spec=spec, profile=profile,
-                                  batch_size=hparams.batch_size, callbacks=callbacks)
+            test_probs = predict_noted(model, task, "test", spec=spec, profile=profile,
+                                       batch_size=hparams.batch_size, callbacks=callbacks)
             if not np.isfinite(test_probs).all():
                 raise TrialFailed("the test predictions are not finite")
             record["test"] = candidate.split_record(test_probs, task.test.labels)
@@ -391,9 +391,11 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
     return record
 
 
-def _predict(model, task, split, *, spec, profile, batch_size, callbacks):
-    """`predict_probs` of a trial's model, its progress said by the trial's `TrialProgress`
-    among `callbacks` (only they see the predict: the others are the training's)."""
+def predict_noted(model, task, split, *, spec, profile, batch_size, callbacks):
+    """`predict_probs` of a trained model (a trial's; a member retrained by export; distill's
+    student), its progress said by the `TrialProgress` among `callbacks` ("LABEL: predicting
+    SPLIT, 128/200 images" on its bar; only they see the predict: the others are the
+    training's): float32 [N, C] in the split's order. Errors as `predict_probs`'."""
     notes = [c for c in callbacks if isinstance(c, TrialProgress)]
     for note in notes:
         note.predicting(split, len(task.split(split)), batch_size)
