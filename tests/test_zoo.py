@@ -712,3 +712,27 @@ def keras_tiny():
     from conftest import make_tiny_model
 
     return make_tiny_model(seed=1, width=4)
+
+
+def test_a_live_build_bar_redraws_at_most_once_per_interval(tmp_path, monkeypatch):
+    """The build bar's step note (`terminal.bar_note`): tqdm's set_postfix_str redrew a live
+    bar (a terminal, a notebook) at every training step; with an interval of an hour it now
+    draws a few times in all, not at every note (one each 10 steps)."""
+    import io
+
+    from hubensemble import terminal
+
+    buffer = io.StringIO()
+    stream_type = type("OutStream", (), {  # a Jupyter kernel's stderr: a live bar
+        "__module__": "ipykernel.iostream", "isatty": lambda self: False,
+        "write": lambda self, s: buffer.write(s), "flush": lambda self: None,
+        "close": lambda self: None})
+    monkeypatch.setattr(sys, "stderr", stream_type())
+    monkeypatch.setenv("TQDM_MININTERVAL", "3600")
+    assert terminal.live_bars(sys.stderr)
+    spec = zoo.TrainSpec(examples=256, steps=100, lr=0.05, batch_size=32)
+    zoo.build_zoo(_tiny_config(generalist_train={"r6x1": spec}, expert_train={"r6x1": spec}),
+                  tmp_path / "zoo", progress=True, workers=1)
+    text = buffer.getvalue()
+    assert "step 10/100 loss" in text  # the note, said
+    assert text.count("\r") < 12, text  # HEAD drew 24 times: each note redrew

@@ -255,7 +255,7 @@ def _default_workers(plans, config) -> int:
 
 def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, workers, purpose):
     from hubensemble.catalogue_writer import write_catalogue
-    from hubensemble.terminal import progress_bar
+    from hubensemble.terminal import bar_note, progress_bar
 
     started = time.time()
     up = config.upstream_data()
@@ -325,7 +325,8 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
                 hook("start", p.name)
 
                 def report(step, steps, logs):
-                    bar.set_postfix_str(f"step {step}/{steps} loss {logs.get('loss', 0):.3f}")
+                    # bar_note: tqdm's set_postfix_str redrew a live bar at every step
+                    bar_note(bar, f"step {step}/{steps} loss {logs.get('loss', 0):.3f}")
 
                 records[p.name] = _run_task(task_for(p), report=report)
                 hook("exported", p.name)
