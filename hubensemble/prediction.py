@@ -99,7 +99,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     `decode.serving_blob`); TIFF and other formats Pillow reads, which serve_bytes cannot
     decode, are decoded here by the kept decoder (once) and sent as a lossless PNG of those
     pixels. `progress`: on stderr, a count while the files are looked at, then a bar
-    while the model runs.
+    while the model runs, of every file read (those refused before TensorFlow loads counted
+    done from its start: its total is the closing count's, `Predictions.tally`).
 
     Raises TypeError, first, for an item of `image_paths` that is no path (an image's bytes,
     an array of pixels: the message names the signature that takes them);
@@ -181,7 +182,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     check_metadata_fits(meta, serve, model_dir)
     names = meta.get("class_names")
     batch_size = max(1, int(batch_size))
-    bar = progress_bar(total=len(pending), desc="predict", unit="file", shown=progress)
+    # Every file read counts, those refused before TensorFlow loaded already done: the bar
+    # ended at 5487 over a closing count "of 5489 files" (2 refused by their first bytes).
+    bar = progress_bar(total=len(results), initial=len(results) - len(pending), desc="predict",
+                       unit="file", shown=progress)
     try:
         for lo in range(0, len(pending), batch_size):
             chunk = []  # (index, bytes for serve_bytes): one batch's files in memory at a time

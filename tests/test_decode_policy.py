@@ -839,6 +839,26 @@ def test_predict_refuses_a_fifo_with_the_loaders_reason_and_never_blocks(
         prediction._read(str(fifo))
 
 
+def test_predicts_bar_counts_every_file_its_closing_count_does(nested, export_dir, capsys,
+                                                               monkeypatch):
+    """A file refused before TensorFlow loaded (a text file named .jpg) was left out of the
+    bar's total: the bar ended at 5487 over "predicted 5487 of 5489 files". It counts every
+    file read now, the refused ones done from its start."""
+    from hubensemble import terminal
+
+    monkeypatch.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per update (stderr: no tty)
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    root, _, _ = nested
+    (root / "nested" / "notes.jpg").write_text("not a picture\n")
+    results = predict(export_dir, [root], progress=True)
+    bars = [line for line in capsys.readouterr().err.splitlines()
+            if line.startswith("predict: ") and "looking at" not in line]
+    n = len(results)
+    assert results.skipped == 1 and f"of {n} files" in results.tally()
+    assert bars[0].startswith(f"predict:  14% 1/{n} ["), bars  # the refused file, done
+    assert bars[-1].startswith(f"predict: 100% {n}/{n} ["), bars
+
+
 def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
         nested, export_dir, capsys, monkeypatch):
     """3,000 files took 17 s with nothing on stderr, and --skip-unreadable printed one warning
