@@ -293,3 +293,19 @@ def test_bench_rank_times_the_warm_cache_in_run_folders_of_its_own(
     out = capsys.readouterr().out
     assert "3. run_rank, 2 modules x 20 images" in out and "(best of 3; 2/2 cache hits)" in out
     assert "same scores: True" in out
+
+
+def test_a_benchmark_shows_log_records_as_a_command_does():
+    """bench_tune.py's failed trial (5 steps: at chance) printed Python logging's default
+    format from absl's basicConfig, INFO included, with the trial's traceback
+    ("INFO:hubensemble.tune.train: …", "Traceback …", "WARNING:hubensemble.tune.tuner: …"):
+    now one warning line as `hubensemble tune` shows it (benchargs.command_logging)."""
+    import re
+
+    code, out, err = _script("bench_tune.py", "--steps", "5", "--repeats", "1")
+    assert code == 0, err
+    assert "median wall clock" in out
+    assert "Traceback" not in err and not re.search(r"^[A-Z]+:", err, re.MULTILINE), err
+    failed = [line for line in err.splitlines() if "seeds-0000-convnet failed" in line]
+    assert failed and all(line.startswith("WARNING hubensemble.tune.tuner: trial ")
+                          for line in failed), err

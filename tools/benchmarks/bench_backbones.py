@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchargs import file_target, folder_target, integer, number, refuse
+from benchargs import command_logging, file_target, folder_target, integer, number, refuse
 
 from hubensemble.options import SEED_MAX
 
@@ -339,4 +339,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

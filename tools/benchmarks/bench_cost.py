@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from benchargs import description, folder_target, refuse
+from benchargs import command_logging, description, folder_target, refuse
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -188,4 +188,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

@@ -15,7 +15,7 @@ import numpy as np
 
 from hubensemble.ensemble import greedy_select
 from hubensemble.metrics import PROB_FLOOR
-from benchargs import integer
+from benchargs import command_logging, integer
 
 
 def reference_greedy(probs, y, objective, budget):
@@ -75,4 +75,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        main()

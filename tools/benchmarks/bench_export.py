@@ -29,7 +29,7 @@ import tempfile
 import time
 
 import numpy as np
-from benchargs import description, folder_target, integer
+from benchargs import command_logging, description, folder_target, integer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -221,4 +221,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

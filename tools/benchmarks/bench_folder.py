@@ -41,7 +41,7 @@ import tempfile
 import time
 
 import numpy as np
-from benchargs import description, folder_target, integer, integers
+from benchargs import command_logging, description, folder_target, integer, integers
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -311,4 +311,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

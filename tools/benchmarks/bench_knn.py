@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from benchargs import description, integer, names
+from benchargs import command_logging, description, integer, names
 from hubensemble.proxies import METRICS, loo_knn_predict
 
 
@@ -136,4 +136,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        main()

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchargs import file_target, folder_target, integer, once, option, refuse
+from benchargs import command_logging, file_target, folder_target, integer, once, option, refuse
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_ROOT = ROOT.parent / "shared" / "data"
@@ -449,4 +449,5 @@ def main():
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("HUBENSEMBLE_QUIET_TF", "1")  # the zoo builder's workers too
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

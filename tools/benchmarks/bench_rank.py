@@ -28,7 +28,7 @@ import textwrap
 import time
 
 import numpy as np
-from benchargs import integer, integers
+from benchargs import command_logging, integer, integers
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -361,4 +361,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        main()

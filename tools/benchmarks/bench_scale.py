@@ -42,7 +42,7 @@ import tempfile
 import time
 
 import numpy as np
-from benchargs import description, folder_target, integer, integers, number
+from benchargs import command_logging, description, folder_target, integer, integers, number
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -393,4 +393,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        main()

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from benchargs import description, file_target, integer, once
+from benchargs import command_logging, description, file_target, integer, once
 
 from hubensemble import options
 
@@ -215,4 +215,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

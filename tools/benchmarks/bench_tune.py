@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from benchargs import integer
+from benchargs import command_logging, integer
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -59,6 +59,9 @@ def main(argv=None):
 
 
 def _bench(args, tmp, profile):
+    from hubensemble import _tf
+
+    _tf.import_quietly()  # as tools/vtab.py: without TensorFlow's oneDNN / CUDA notices
     import tensorflow as tf
 
     from hubensemble import candidate, tune
@@ -119,4 +122,5 @@ def _bench(args, tmp, profile):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

@@ -20,7 +20,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from benchargs import description, folder_target  # noqa: E402
+from benchargs import command_logging, description, folder_target  # noqa: E402
 
 DEMO_MINUTES, QUICK_SECONDS = 5.0, 45.0
 
@@ -159,4 +159,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with command_logging():  # log records as a command's, not absl's basicConfig
+        sys.exit(main())

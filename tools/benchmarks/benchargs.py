@@ -18,12 +18,15 @@ error (exit 2) before any work, never a traceback minutes in nor a silent defaul
   commands check theirs (`hubensemble.fileio.check_dir_target` / `check_file_target`), so a
   file where a folder goes is refused now, not after the work that ends by writing there;
 * `refuse(parser, check, *args)`: runs one of hubensemble's own checks (a data spec, a
-  catalogue, a run folder) and turns its HubensembleError into a usage error.
+  catalogue, a run folder) and turns its HubensembleError into a usage error;
+* `command_logging()`: while a script runs, log records on stderr as a `hubensemble`
+  command shows them (every script's ``if __name__ == "__main__":`` block runs in it).
 
 No TensorFlow is imported here: `--help` and a refused argument answer at once.
 """
 
 import argparse
+import contextlib
 import math
 import os
 
@@ -171,3 +174,20 @@ def refuse(parser: argparse.ArgumentParser, flag: str, check, *args, **kwargs):
         return check(*args, **kwargs)
     except HubensembleError as e:
         parser.error(f"argument {flag}: {e}")
+
+
+@contextlib.contextmanager
+def command_logging():
+    """While the block runs, log records reach stderr as a `hubensemble` command's do
+    (`hubensemble.terminal.terminal_log`, as tools/vtab.py's `main`): warnings and up, one
+    line each ("WARNING hubensemble.tune.tuner: trial … failed: …; … (details in
+    RUN/log.txt)"), tracebacks only in a run's log.txt. Without it, TensorFlow's first absl
+    import called logging.basicConfig(): a failed trial printed "INFO:hubensemble.tune.train:
+    …" with its traceback, then "WARNING:hubensemble.tune.tuner: …" (`bench_tune.py --steps
+    5`). Imports no TensorFlow; undone after the block."""
+    from types import SimpleNamespace
+
+    from hubensemble.terminal import terminal_log
+
+    with terminal_log(SimpleNamespace(quiet=False, verbose=False)):
+        yield
