@@ -728,7 +728,9 @@ def test_a_live_build_bar_redraws_at_most_once_per_interval(tmp_path, monkeypatc
         "write": lambda self, s: buffer.write(s), "flush": lambda self: None,
         "close": lambda self: None})
     monkeypatch.setattr(sys, "stderr", stream_type())
-    monkeypatch.setenv("TQDM_MININTERVAL", "3600")
+    bar = terminal.progress_bar  # the build's bar, with an interval of an hour (tqdm reads
+    monkeypatch.setattr(terminal, "progress_bar",  # TQDM_MININTERVAL once, at its import)
+                        lambda *a, **k: bar(*a, **{**k, "mininterval": 3600}))
     assert terminal.live_bars(sys.stderr)
     spec = zoo.TrainSpec(examples=256, steps=100, lr=0.05, batch_size=32)
     zoo.build_zoo(_tiny_config(generalist_train={"r6x1": spec}, expert_train={"r6x1": spec}),
