@@ -45,8 +45,18 @@ BAR_DELAY = 2.0
 
 #: Seconds between two lines of a bar where stderr cannot redraw one (`live_bars` false: a
 #: file, a pipe): the first line, then at most one every LINE_SECONDS, and the last. tqdm's
-#: own setting TQDM_MININTERVAL (seconds, in the environment) changes it.
+#: own setting TQDM_MININTERVAL (seconds, in the environment) changes it (`_line_seconds`).
 LINE_SECONDS = 30.0
+
+
+def _line_seconds() -> float:
+    """The seconds between a line bar's lines: TQDM_MININTERVAL's when it is set to a number,
+    read at each bar (tqdm reads it once, as it is imported, so a notebook or a test setting
+    it later was not heard: the bar took tqdm's 0.1 s), else LINE_SECONDS."""
+    try:
+        return float(os.environ.get("TQDM_MININTERVAL", ""))
+    except ValueError:
+        return LINE_SECONDS
 
 
 def live_bars(stream) -> bool:
@@ -116,8 +126,7 @@ def _line_bar_class():
         def __init__(self, *args, **kwargs):
             self._line = None  # (time, n) of the last line written
             kwargs.update(ncols=0, dynamic_ncols=False)  # the facts, without the meter
-            if "TQDM_MININTERVAL" not in os.environ:
-                kwargs.setdefault("mininterval", LINE_SECONDS)
+            kwargs.setdefault("mininterval", _line_seconds())
             super().__init__(*args, **kwargs)
 
         def display(self, msg=None, pos=None):

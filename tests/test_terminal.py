@@ -179,6 +179,20 @@ def test_tqdm_mininterval_in_the_environment_sets_the_interval_of_the_lines(tmp_
     assert {f"work: {20 * n:3d}% {n}/5" for n in range(6)} <= starts, raw
 
 
+def test_tqdm_mininterval_set_after_tqdm_was_imported_still_sets_a_line_bars_interval(
+        monkeypatch):
+    """tqdm reads TQDM_MININTERVAL once, as it is imported: set later (a notebook's cell, a
+    test), a line bar took tqdm's 0.1 s. progress_bar reads it at each bar; unset or not a
+    number: LINE_SECONDS."""
+    import tqdm  # noqa: F401 (imported before the variable is set)
+
+    for value, seconds in (("3600", 3600.0), ("0", 0.0), ("soon", terminal.LINE_SECONDS)):
+        monkeypatch.setenv("TQDM_MININTERVAL", value)
+        assert terminal.progress_bar(total=1, file=io.StringIO()).mininterval == seconds
+    monkeypatch.delenv("TQDM_MININTERVAL")
+    assert terminal.progress_bar(total=1, file=io.StringIO()).mininterval == terminal.LINE_SECONDS
+
+
 def test_a_note_inside_a_long_unit_draws_at_most_once_per_interval():
     """`bar_note`, said at every batch of a long unit: a file gets a line with the note at
     most every interval (here 0: each), a live bar redraws at most every `mininterval` (tqdm's
