@@ -124,22 +124,24 @@ def _line_bar_class():
         """A tqdm bar written as lines (`progress_bar`)."""
 
         def __init__(self, *args, **kwargs):
-            self._line = None  # (time, n) of the last line written
+            self._line = None  # (time, n, desc) of the last line written
             kwargs.update(ncols=0, dynamic_ncols=False)  # the facts, without the meter
             kwargs.setdefault("mininterval", _line_seconds())
             super().__init__(*args, **kwargs)
 
         def display(self, msg=None, pos=None):
             """The bar's state as a line, unless one was written less than `mininterval`
-            ago; nothing for a message (tqdm's clearing ``msg=''``). Whether it wrote."""
-            if msg is not None or (self._line is not None
+            ago with the same description (a new one names a new phase, "pre-training M":
+            a zoo build's file lost its phases); nothing for a message (tqdm's clearing
+            ``msg=''``). Whether it wrote."""
+            if msg is not None or (self._line is not None and self._line[2] == self.desc
                                    and self._time() - self._line[0] < self.mininterval):
                 return False
             self._write_line()
             return True
 
         def _write_line(self):
-            self._line = (self._time(), self.n)
+            self._line = (self._time(), self.n, self.desc)
             self.fp.write(self.__str__() + "\n")
             getattr(self.fp, "flush", lambda: None)()
 

@@ -115,6 +115,21 @@ def test_a_bar_on_a_file_is_lines_at_most_one_per_interval_and_the_last(monkeypa
     assert out.getvalue() == ""
 
 
+def test_a_bar_on_a_file_writes_a_line_when_its_description_names_a_new_phase():
+    """A new description names a new phase (zoo build's "pre-training M", "fine-tuning M"):
+    it is written at once, within the interval; a postfix or count alone is not."""
+    out = io.StringIO()
+    bar = terminal.progress_bar(total=2, desc="zoo", unit="module", file=out)
+    for name in ("g0", "e1"):
+        bar.set_description(f"zoo: training {name}")
+        bar.set_postfix_str("step 10/50")
+        bar.update(1)
+    bar.close()
+    lines = [line.split(" [")[0] for line in out.getvalue().splitlines()]
+    assert lines == ["zoo:   0% 0/2", "zoo: training g0:   0% 0/2", "zoo: training e1:  50% 1/2",
+                     "zoo: training e1: 100% 2/2"], out.getvalue()  # the last: at close
+
+
 def test_a_bar_stays_live_on_a_terminal_and_in_a_notebook_kernel():
     """On a pseudo-terminal the bar is redrawn in place (carriage returns, its meter), as
     before; a notebook kernel's stream, which says it is no terminal, gets the same live bar
