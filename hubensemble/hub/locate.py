@@ -15,7 +15,8 @@ from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
 from hubensemble.handles import source_kind
 from hubensemble.hub import resolvers
-from hubensemble.hub.resolvers import file_sha256, local_source, module_fingerprint, resolve
+from hubensemble.hub.resolvers import (file_sha256, graph_and_index_hash, local_source,
+                                       module_fingerprint, resolve)
 from hubensemble.hub.safety import check_safe
 
 
@@ -118,12 +119,7 @@ def earlier_fingerprints(path) -> dict[str, str]:
     change of the rule is not a change of the module: an export of a 679fffb run refused
     every member as "the module's files changed"). Reads the same files as
     `module_fingerprint` (the shards' sizes only)."""
-    h = hashlib.sha256()
-    for rel in ("saved_model.pb", "variables/variables.index"):
-        p = os.path.join(path, rel)
-        if os.path.exists(p):
-            h.update(rel.encode())
-            h.update(file_sha256(p).encode())
+    h = graph_and_index_hash(path)
     out = {h.hexdigest(): "hubensemble before 7d94552 (2026-11-25)"}
     variables = os.path.join(path, "variables")
     if os.path.isdir(variables):

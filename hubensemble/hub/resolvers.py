@@ -673,15 +673,23 @@ def module_fingerprint(path):
     bytes once per file identity (`rank.located` remembers the key), about as much as
     loading it would. Reads files only (no TensorFlow graph is built).
     """
-    h = hashlib.sha256()
-    for rel in ("saved_model.pb", "variables/variables.index"):
-        p = os.path.join(path, rel)
-        if os.path.exists(p):
-            h.update(rel.encode())
-            h.update(file_sha256(p).encode())
+    h = graph_and_index_hash(path)
     variables = os.path.join(path, "variables")
     if os.path.isdir(variables):
         for name in sorted(os.listdir(variables)):
             if name.startswith("variables.data-"):
                 h.update(f"{name}={file_sha256(os.path.join(variables, name))}".encode())
     return h.hexdigest()
+
+
+def graph_and_index_hash(path):
+    """A sha256 (hashlib) fed with the local SavedModel folder ``path``'s saved_model.pb and
+    variables index, each named and hashed: where `module_fingerprint` starts, and all that
+    its first rule hashed (`hub.locate.earlier_fingerprints`)."""
+    h = hashlib.sha256()
+    for rel in ("saved_model.pb", "variables/variables.index"):
+        p = os.path.join(path, rel)
+        if os.path.exists(p):
+            h.update(rel.encode())
+            h.update(file_sha256(p).encode())
+    return h
