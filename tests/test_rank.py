@@ -497,6 +497,18 @@ def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path
     assert [r["cache_hit"] for r in latest.rows] == [True] * 3 and again == said
 
 
+def _mean_conv_module(seed):
+    """A tf.Module whose __call__ (a [N, H, W, 3] float32 batch) is a 3x3 convolution to 5
+    channels, averaged over space: a reusable SavedModel with one variable, `seed` its
+    weights' stateless seed."""
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [seed, 0]))
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    return module
+
+
 def test_rank_says_a_module_is_used_frozen_and_fit_says_it_once(
         task, tmp_path, caplog, monkeypatch):
     # A signature module exposing no trainable variables is used frozen (a linear probe): that
@@ -504,11 +516,7 @@ def test_rank_says_a_module_is_used_frozen_and_fit_says_it_once(
     # the module, nor on a cache hit.
     from hubensemble.hub import notices
 
-    module = tf.Module()
-    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [7, 0]))
-    module.__call__ = tf.function(
-        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    module = _mean_conv_module(7)
     tf.saved_model.save(module, str(tmp_path / "plain"))
     spec = ModuleSpec(name="plain", handle=str(tmp_path / "plain"))
     cache = str(tmp_path / "cache")
@@ -1071,11 +1079,7 @@ def test_a_remote_module_writing_out_its_default_signature_is_ranked_once(task, 
     from reliability.scenarios import Server, tarball
 
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub-cache"))
-    module = tf.Module()
-    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [1, 0]))
-    module.__call__ = tf.function(
-        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    module = _mean_conv_module(1)
     tf.saved_model.save(module, str(tmp_path / "tfmodule"))
     server = Server()
     try:
