@@ -6,10 +6,13 @@ import logging
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 
 import tensorflow as tf
 
+import hubensemble
 from hubensemble import environment, options
 from hubensemble.errors import HubensembleError, first_line
 from hubensemble.preflight import check_strategy
@@ -109,17 +112,33 @@ def _probe_grpc(master, address, timeout=10.0):
 
 def _tpu_strategy(address, timeout=None):
     timeout = TPU_TIMEOUT if timeout is None else timeout  # address: named (check_strategy)
+    resolver, master = _resolve(address)
+    _probe_grpc(master, address, timeout=min(10.0, timeout))  # all within the time-out
+    if master.startswith("grpc://"):  # a remote TPU may accept and never answer
+        _check_in_a_fresh_process(address, master, timeout)
+    _connect(resolver, address, master, timeout)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _resolve(address):
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
-        master = resolver.master()
+        return resolver, resolver.master() or ""
     except Exception as e:  # noqa: BLE001 - the resolver raises many types
         raise HubensembleError(f"cannot resolve the TPU {address!r}: {type(e).__name__}: {e}; "
                                "pass its name, grpc://HOST:8470, or 'local' on a TPU "
                                "VM") from None
-    _probe_grpc(master, address, timeout=min(10.0, timeout))  # all within the time-out
-    what = f"connecting to the TPU at {address!r} ({master or 'local'})"
-    way_on = (f"check that a TPU answers at {address!r} (its name, grpc://HOST:8470, or "
-              "'local' on a TPU VM) and that this machine may connect to it")
+
+
+def _words(address, master):
+    """(what connecting is, the way on) for the TPU at `address` (`master`: its gRPC URL)."""
+    return (f"connecting to the TPU at {address!r} ({master or 'local'})",
+            f"check that a TPU answers at {address!r} (its name, grpc://HOST:8470, or 'local' "
+            "on a TPU VM) and that this machine may connect to it")
+
+
+def _connect(resolver, address, master, timeout):
+    what, way_on = _words(address, master)
     try:
         _run_with_timeout(lambda: tf.config.experimental_connect_to_cluster(resolver),
                           timeout, what)
@@ -131,7 +150,49 @@ def _tpu_strategy(address, timeout=None):
     except Exception as e:  # noqa: BLE001 - TensorFlow's gRPC errors: a multi-line dump
         raise HubensembleError(f"{what} failed: {type(e).__name__}: {first_line(e)}; "
                                f"{way_on}") from None
-    return tf.distribute.TPUStrategy(resolver)
+
+
+def check_tpu_answers(address: str, timeout: float) -> None:
+    """Resolves the TPU at ``address`` and connects to it in this process within ``timeout``
+    seconds (a float above 0): what `_check_in_a_fresh_process` runs in a new Python, where no
+    TensorFlow op has run yet. Raises HubensembleError naming the address, what to check and
+    $HUBENSEMBLE_TPU_TIMEOUT."""
+    resolver, master = _resolve(address)
+    _connect(resolver, address, master, timeout)
+
+
+#: Seconds a fresh Python is given to start and import TensorFlow before its TPU_TIMEOUT.
+_START_SECONDS = 120.0
+_CHECK = ("import sys\nfrom hubensemble.errors import HubensembleError\n"
+          "from hubensemble.tune.strategies import check_tpu_answers\ntry:\n"
+          "    check_tpu_answers(sys.argv[1], float(sys.argv[2]))\n"
+          "except HubensembleError as e:\n    print(e, file=sys.stderr)\n    sys.exit(2)\n")
+
+
+def _check_in_a_fresh_process(address, master, timeout):
+    """`check_tpu_answers` in a new Python, stopped after `timeout` (+ its start-up). Once a
+    TensorFlow op has run in a process (a tune or fit has decoded its data), connecting to a
+    remote TPU that accepts and never answers blocks inside TensorFlow holding Python's lock:
+    `_run_with_timeout`'s thread could not give up, nor Ctrl-C or SIGTERM stop the command
+    (a new-user check: `tune --strategy tpu` hung for 12 minutes, until kill -9). A process
+    can be stopped."""
+    what, way_on = _words(address, master)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(hubensemble.__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join(filter(None, (package, os.environ.get("PYTHONPATH")))))
+    try:
+        done = subprocess.run([sys.executable, "-c", _CHECK, address, repr(float(timeout))],
+                              capture_output=True, text=True, env=env,
+                              timeout=timeout + _START_SECONDS)
+    except subprocess.TimeoutExpired:  # run() has killed it
+        raise HubensembleError(f"{what} did not finish within {timeout:.0f} s; {way_on}, or "
+                               "give it longer with $HUBENSEMBLE_TPU_TIMEOUT (seconds)") from None
+    said = (done.stderr.strip().splitlines() or [""])[-1]
+    if done.returncode == 2 and said:  # check_tpu_answers' own one line
+        raise HubensembleError(said)
+    if done.returncode:
+        raise HubensembleError(f"{what} failed: the check in a new Python process exited with "
+                               f"{done.returncode}: {said or 'no message'}; {way_on}")
 
 
 def is_default_strategy(strategy) -> bool:
