@@ -1624,3 +1624,23 @@ def test_load_task_warns_of_skipped_files_once_and_wrong_types_name_the_argument
         assert str(e.value).startswith(words), str(e.value)
     with pytest.raises(HandleFormError):  # a catalogue's problem line, as before
         check_handle_form(3)
+
+
+def test_a_task_and_its_splits_print_as_a_summary_not_their_pixels(tmp_path):
+    """`print(task)` in a notebook printed every split's image arrays and every list (a
+    new-user check); a Task and a Split now say their counts and shapes."""
+    rng = np.random.default_rng(0)
+    for c in "ab":
+        os.makedirs(tmp_path / "imgs" / c)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (8 + i, 8, 3), dtype=np.uint8)).save(
+                tmp_path / "imgs" / c / f"{i}.png")
+    (tmp_path / "imgs" / "a" / "bad.png").write_text("not an image")
+    task = load_task(f"folder:{tmp_path / 'imgs'}", val_fraction=0, test_fraction=0,
+                     progress=False)
+    assert repr(task) == (f"Task('imgs', 2 classes, train 12, 1 skipped; source "
+                          f"{task.source!r})")
+    assert repr(task.train) == "Split(12 examples, images 12 uint8 arrays of several sizes, " \
+                               "from 12 files)"
+    same = Split(np.zeros((3, 4, 5, 3), np.uint8), np.array([0, 1, 0]))
+    assert repr(same) == "Split(3 examples, images uint8 [3, 4, 5, 3])"

@@ -57,6 +57,14 @@ class Split:
     def __len__(self) -> int:
         return int(len(self.labels))
 
+    def __repr__(self) -> str:
+        # A summary: the dataclass repr printed every image array (a notebook cell of pixels).
+        images = self.images
+        form = (f"uint8 {list(images.shape)}" if isinstance(images, np.ndarray)
+                else f"{len(images)} uint8 arrays of several sizes")
+        files = "" if self.paths is None else f", from {len(self.paths)} files"
+        return f"Split({len(self)} examples, images {form}{files})"
+
     @property
     def same_size(self) -> bool:
         """True when the images are one [N, H, W, 3] array (all the same size)."""
@@ -163,6 +171,16 @@ class Task:
         # first in their own words (the npz member, the folder).
         check_class_names(self.class_names, what=f"task {self.name!r}: class_names")
         _check_task_splits(self)
+
+    def __repr__(self) -> str:
+        # A summary, as Split's: the dataclass repr printed every split's pixels and every list.
+        splits = ", ".join(f"{n} {len(s)}" for n, s in
+                           (("train", self.train), ("val", self.val), ("test", self.test))
+                           if s is not None)
+        lists = "".join(f", {len(v)} {k}" for k, v in (("skipped", self.skipped),
+                        ("ignored", self.ignored), ("dropped", self.dropped)) if v)
+        return (f"Task({self.name!r}, {self.num_classes} classes, {splits}{lists}; "
+                f"source {self.source!r})")
 
     @property
     def num_classes(self) -> int:
