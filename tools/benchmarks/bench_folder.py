@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 import numpy as np
@@ -293,7 +294,8 @@ def main(argv=None):
             line(f"   stacking the decoded images raised the peak by {load['stack_peak']:.0f} MB "
                  f"for {load['pixels']:.0f} MB of pixels kept ({ratio:.2f}x; 1.0x: each "
                  f"image resident twice)")
-            reasons = "; ".join(f"{os.path.basename(p)}: {r[:60]}" for p, r in load["skipped"])
+            reasons = "; ".join(f"{os.path.basename(p)}: {textwrap.shorten(r, 80)}"
+                                for p, r in load["skipped"])
             line(f"   accounting: {load['files']} files read = {load['examples']} examples + "
                  f"{len(load['skipped'])} skipped ({reasons}); {load['ignored']} ignored; "
                  f"{load['shrunk']} shrunk")
