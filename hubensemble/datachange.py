@@ -94,12 +94,15 @@ class DataChange:
     `older`: what `was`'s record lacks that `now`'s has, in words (fields of run.json's data
     record, RUN/labels/pixel_keys.npz): it was written by an older hubensemble; `redecoded`: the
     difference is in the pixels alone and an older hubensemble (or the shrink of large
-    images) explains it, so restoring the files would not help."""
+    images) explains it, so restoring the files would not help; `resplit`: the counts or labels
+    differ and `was` is an older hubensemble's record, whose loading (which files it read, how
+    it split them) may explain it as well as changed files."""
 
     changed: list
     reasons: list
     older: list
     redecoded: bool = False
+    resplit: bool = False
 
     def items(self) -> list[str]:
         """The differences, e.g. ["--data-seed 0 -> 3"] or ["1 of the 18 train images is new
@@ -131,6 +134,9 @@ class DataChange:
         if self.redecoded:  # restoring the files would give the same pixels again
             return (f"{new_folder} (this hubensemble does not decode the files as the one "
                     "that recorded the run did)")
+        if self.resplit and restore:  # the files may be as they were
+            return (f"{new_folder}, or restore the data the run was recorded on if it changed "
+                    "since")
         return f"{new_folder}, or restore the data the run was recorded on" if restore else (
             new_folder)
 
@@ -146,12 +152,18 @@ def compare(was: DataRecord, now: DataRecord) -> DataChange:
     changed = _changed_options(was.args, now.args)
     if changed:
         return DataChange(changed, [], older)
+    # Other counts or labels from an older record: that version may have read or split the
+    # same files otherwise (a byte-identical copy and 3 unreadable files: 679fffb's split of
+    # a folder said "train: 73 -> 72 examples" to the current one, the files unchanged).
+    resplit = ([f"the run was recorded by an older hubensemble ({'; '.join(older)}), which "
+                "may have read or split the same files otherwise (docs/data.md, Splits and "
+                "Duplicates)"] if older else [])
     reasons = _count_reasons(was.task, now.task)
     if reasons:
-        return DataChange([], reasons, older)
+        return DataChange([], reasons + resplit, older, resplit=bool(resplit))
     reasons, relabelled, shrunk = _example_reasons(was, now)
-    if relabelled:  # labels or order changed: the files did, whatever decoded them
-        return DataChange([], reasons, older)
+    if relabelled:  # labels or order changed: the files did, or the split
+        return DataChange([], reasons + resplit, older, resplit=bool(resplit))
     causes = []
     if shrunk:
         causes.append(f"{shrunk} of {'them' if was.keys else 'the images'} now "

@@ -141,6 +141,60 @@ def test_a_run_recorded_by_an_older_hubensemble_says_so_and_not_to_restore(tmp_p
     assert "its data record has no fingerprint, oriented, coverage" in refusal(run, spec)
 
 
+def test_other_counts_in_an_older_record_name_the_older_hubensemble_as_a_cause(tmp_path):
+    # A folder: run of hubensemble 679fffb on a folder with a byte-identical copy and 3
+    # unreadable files: that version split the same files otherwise, and fit said only "the
+    # data (train: 73 -> 72 examples; test: 24 -> 25 examples) changed since", as if they
+    # had changed; a clean folder's upgrade named the older hubensemble.
+    from hubensemble.pipeline import _data_change
+
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d)
+    shutil.copy(d / "a" / "0.png", d / "a" / "copy.png")
+    for i in range(3):
+        (d / "b" / f"bad{i}.png").write_bytes(b"not an image")
+    spec = f"folder:{d}"
+    attached(run, spec)
+    written = ("name", "source", "fingerprint", "class_names", "num_classes", "sizes",
+               "image_size", "same_size", "synthetic", "flip", "skipped")  # 679fffb's record
+
+    def older(meta):  # one test example in train, as that version's split had it
+        meta["data"]["task"] = {k: v for k, v in meta["data"]["task"].items() if k in written}
+        meta["data"]["task"]["fingerprint"] = "0" * 64
+        meta["data"]["args"].pop("dedupe")
+        meta["data"]["task"]["sizes"]["train"] += 1
+        meta["data"]["task"]["sizes"]["test"] -= 1
+
+    edit_record(run, older)
+    labels = Run(run).labels
+    train, test = np.load(labels / "train.npy"), np.load(labels / "test.npy")
+    np.save(labels / "train.npy", np.append(train, test[-1]))
+    np.save(labels / "test.npy", test[:-1])
+    Run(run).pixel_keys_path.unlink()
+    sizes = json.loads((run / "run.json").read_text())["data"]["task"]["sizes"]
+    counts = (f"train: {sizes['train']} -> {sizes['train'] - 1} examples; test: "
+              f"{sizes['test']} -> {sizes['test'] + 1} examples")
+    cause = ("the run was recorded by an older hubensemble (its data record has no files, "
+             "dropped, ignored, oriented, turned, shrunk, duplicates, coverage, option dedupe; "
+             "no RUN/labels/pixel_keys.npz), which may have read or split the same files "
+             "otherwise (docs/data.md, Splits and Duplicates)")
+    assert refusal(run, spec) == (
+        f"{run} holds a run on other data than {spec} as loaded now: {counts}; {cause}; use a "
+        "new --out folder, or restore the data the run was recorded on if it changed since")
+    # fit's refusal ("the data (…) changed since RUN was fitted") says it too.
+    args = DataArgs(spec=spec)
+    meta = json.loads((run / "run.json").read_text())
+    assert _data_change(meta["data"], args.load(), args, run=Run(run)) == (
+        f"data ({counts}; {cause})")
+    # The same counts, other labels (that version's split of the same sizes): said too.
+    edit_record(run, lambda m: m["data"]["task"]["sizes"].update(
+        train=sizes["train"] - 1, test=sizes["test"] + 1))
+    assert (train[::-1] != train).any()
+    np.save(labels / "train.npy", train[::-1])
+    np.save(labels / "test.npy", test)
+    assert cause in refusal(run, spec)
+
+
 def test_images_this_version_shrinks_are_named_as_the_cause(tmp_path):
     # A run recorded before large images were shrunk (2026-12-03) holds them whole: other
     # pixel keys for them, the same for every other image.
