@@ -578,8 +578,10 @@ def stage_fields(record: str = "fit") -> dict[str, tuple[str, ...]]:
 # --------------------------------------------------------------------------- validation
 
 
-def _flag(o: Option) -> str:
-    return "/".join(o.cli_flags)
+def _flag(o: Option, command: str | None = None) -> str:
+    """`o`'s flags on `command`'s command line (its variant: the `ensemble` command's
+    --budget is fit's --ensemble-budget); all of them joined by "/"."""
+    return "/".join(o.settings(command)["flags"])
 
 
 def _check_one(o: Option, value, *, cli: bool = False, command: str | None = None) -> None:
@@ -614,12 +616,14 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
         raise ValueError(f"must be {o.allowed(none=not cli)}")
 
 
-def check(name: str, value, *, label: str | None = None) -> Any:
+def check(name: str, value, *, label: str | None = None, command: str | None = None) -> Any:
     """`value` unchanged when it fits option `name`, else OptionError naming the option, its
     flag and the allowed values (e.g. "budget (--budget) must be an integer >= 1, got 0").
     `label`: the word the caller used for it, when not `name` (a stage function's keyword,
     `Option.kw`: evaluate_model(batch_size=0) is told "batch_size", not the table's
-    "eval_batch_size", which no Python caller ever typed)."""
+    "eval_batch_size", which no Python caller ever typed). `command`: the command whose flag
+    to name (its variant's; default the option's own): run_ensemble(budget=0) is the
+    `ensemble` command's --budget, not fit's --ensemble-budget."""
     o = get(name)
     if value is None and o.nullable:
         return value
@@ -632,7 +636,8 @@ def check(name: str, value, *, label: str | None = None) -> Any:
         else:
             _check_one(o, value)
     except ValueError as e:
-        raise OptionError(f"{label or name} ({_flag(o)}) {e}, got {value!r}") from None
+        raise OptionError(f"{label or name} ({_flag(o, command)}) {e}, got {value!r}"
+                          ) from None
     return value
 
 
@@ -642,12 +647,13 @@ def check_keywords(function: str, values: Mapping[str, Any], *, own: Iterable[st
     what the command line refuses, by one rule (run_rank(cache_dir="") read the default
     cache). A path's os.PathLike is checked as its text. `own`: keywords the function checks
     itself, as Python may pass more (a hyperrule.Profile; None for "the run's"). Raises
-    OptionError naming the keyword (as the caller typed it) and its flag."""
+    OptionError naming the keyword (as the caller typed it) and its flag on the command of
+    the same name (run_ensemble's budget: the `ensemble` command's --budget)."""
     for o in options_for(used_by=function):
         if o.kw in values and o.kw not in own:
             value = values[o.kw]
             check(o.name, os.fspath(value) if isinstance(value, os.PathLike) else value,
-                  label=o.kw)
+                  label=o.kw, command=function if function in o.commands else None)
 
 
 def check_record(record: str, obj) -> None:

@@ -1610,7 +1610,7 @@ def test_stage_functions_take_the_tables_defaults(function):
     ("merge", (["S0", "S1"], "RUN"), {"greedy": "no"}, "--greedy"),
     ("tune", ("RUN",), {"cache_dir": ""}, "--cache-dir"),
     ("tune", ("RUN",), {"max_failures": 1.5}, "--max-failures"),
-    ("ensemble", ("RUN",), {"budget": 0}, "--ensemble-budget"),
+    ("ensemble", ("RUN",), {"budget": 0}, "--budget"),  # the ensemble command's
     ("ensemble", ("RUN",), {"with_replacement": "no"}, "--with-replacement"),
     ("evaluate", ("RUN", None), {"batch_size": 0}, "--batch-size"),
     ("predict", ("RUN", []), {"skip_unreadable": "no"}, "--skip-unreadable"),

@@ -1030,6 +1030,21 @@ def test_a_python_caller_is_told_the_keyword_it_typed_not_the_tables_name(tmp_pa
     assert os.listdir(tmp_path) == []
 
 
+def test_a_python_callers_refusal_names_the_flag_of_the_command_of_that_function(tmp_path):
+    """run_ensemble(run_dir, budget='x') was refused as "budget (--ensemble-budget) must be
+    …", fit's flag: the `ensemble` command, which run_ensemble is, calls it --budget."""
+    from hubensemble import options
+    from hubensemble.ensemble import run_ensemble
+
+    with pytest.raises(options.OptionError) as e:
+        run_ensemble(tmp_path, budget="x")
+    assert str(e.value) == "budget (--budget) must be an integer >= 1, got 'x'"
+    # fit's keyword is fit's flag.
+    with pytest.raises(options.OptionError, match=r"^ensemble_budget \(--ensemble-budget\) "):
+        hubensemble.fit([], "sklearn:digits", tmp_path / "out", ensemble_budget=0)
+    assert os.listdir(tmp_path) == []
+
+
 def test_fit_refuses_a_bad_seconds_variable_before_the_run_folder(catalogue, tmp_path,
                                                                   monkeypatch):
     from hubensemble.options import OptionError
