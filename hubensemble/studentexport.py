@@ -33,20 +33,28 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
     members on their labels, not on a teacher) and with `skip_missing` (it leaves members out
     of an ensemble; the student is one model, exported whole or refused).
     """
+    from hubensemble.lockwords import on_command_line, option_word
     from hubensemble.rundir import Run
 
+    # The words the user typed: a flag on the command line, a keyword from Python (the
+    # command line was told "skip_missing (--skip-missing)", a keyword it never typed).
+    cli = on_command_line()
+    word = {kw: option_word("--" + kw.replace("_", "-"), kw)
+            for kw in ("student", "retrain_full", "skip_missing")}
+    given = option_word("--student", "student=…")  # the student, as the caller asked for it
     if retrain_full:
-        raise options.OptionError("retrain_full (--retrain-full) retrains members on their "
-                                  "labels; the student (--student) is exported as distill "
+        raise options.OptionError(f"{word['retrain_full']} retrains members on their labels; "
+                                  f"the student ({given}) is exported as distill "
                                   "trained it: give one of them")
     if skip_missing:
-        raise options.OptionError("skip_missing (--skip-missing) leaves missing members out "
-                                  "of an ensemble's export; the student (--student) is one "
-                                  "model, exported whole or refused: leave it out")
+        raise options.OptionError(f"{word['skip_missing']} leaves missing members out of an "
+                                  f"ensemble's export; the student ({given}) is one "
+                                  f"model, exported whole or refused: leave {word['skip_missing']}"
+                                  " out")
     if student is not True and (not isinstance(student, str) or not student):
-        raise options.OptionError("student (--student) must be a module name of "
-                                  "RUN/distill/, or given alone for the last distilled "
-                                  f"student, got {student!r}")
+        alone = "given alone" if cli else "True"
+        raise options.OptionError(f"{word['student']} must be a module name of RUN/distill/, "
+                                  f"or {alone} for the last distilled student, got {student!r}")
     run = Run(run_dir)
     run.require_started()
     again = f"hubensemble distill --run {shell(run.path)}"
@@ -59,9 +67,10 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
         last = ((read_distill(run.path) or {}).get("student") or {}).get("module")
         found = [c for c in kept if c.module == last] or (kept if len(kept) == 1 else [])
         if not found:
-            raise RunError(f"--student names no module and {run.distill_json.name}'s student "
-                           f"{last!r} is not in {run.distill}; the students there: {there}. "
-                           "Name one: --student MODULE")
+            raise RunError(f"{'--student' if cli else 'student=True'} names no module and "
+                           f"{run.distill_json.name}'s student {last!r} is not in "
+                           f"{run.distill}; the students there: {there}. Name one: "
+                           f"{'--student MODULE' if cli else 'student=MODULE'}")
     else:
         found = [c for c in kept if c.module == student]
         if not found:

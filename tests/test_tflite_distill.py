@@ -791,6 +791,30 @@ def test_export_student_serves_the_students_recorded_probabilities(
     assert str(image) in out
 
 
+def test_export_students_refusals_name_flags_on_the_command_line_and_keywords_in_python(
+        tmp_path, in_process):
+    """`hubensemble export --run R --student --skip-missing` said "skip_missing
+    (--skip-missing) leaves missing members out…", a keyword the command line never typed;
+    Python is told its keywords, the command line its flags (lockwords.command_line)."""
+    from hubensemble.options import OptionError
+    from hubensemble.studentexport import student_for_export
+
+    run = tmp_path / "run"
+    for flags, kw in [(["--skip-missing"], dict(skip_missing=True)),
+                      (["--retrain-full"], dict(retrain_full=True))]:
+        code, out, err = in_process("export", "--run", run, "--student", *flags)
+        said = err.strip().splitlines()[-1]
+        assert code == 2 and said.startswith(f"hubensemble: error: {flags[0]} "), err
+        assert "_" not in said.replace(str(tmp_path), ""), said  # no keyword
+        with pytest.raises(OptionError) as e:
+            student_for_export(run, True, **kw)
+        assert str(e.value).startswith(f"{next(iter(kw))} ") and "--" not in str(e.value)
+    with pytest.raises(OptionError, match="^student must be a module name of RUN/distill/, or "
+                                          "True for the last distilled student, got 0$"):
+        student_for_export(run, 0)
+    assert not run.exists()
+
+
 def test_export_student_refuses_a_run_without_that_student_or_with_a_changed_teacher(
         run_dir, student_run, tmp_path, in_process):
     from hubensemble.studentexport import student_for_export
@@ -808,12 +832,12 @@ def test_export_student_refuses_a_run_without_that_student_or_with_a_changed_tea
         export_ensemble(student_run, student="fixed", progress=False)
     code, out, err = in_process("export", "--run", student_run, "--student", "fixed")
     assert code != 0 and "no student of module 'fixed'" in err
-    with pytest.raises(OptionError, match="--student"):
+    with pytest.raises(OptionError, match="^student must be"):
         export_ensemble(student_run, student="", progress=False)
-    with pytest.raises(OptionError, match="--retrain-full"):
+    with pytest.raises(OptionError, match="^retrain_full retrains"):
         export_ensemble(student_run, student=True, retrain_full=True, progress=False)
     # --skip-missing leaves members out of an ensemble: meaningless for the one student.
-    with pytest.raises(OptionError, match=r"skip_missing \(--skip-missing\).*student"):
+    with pytest.raises(OptionError, match=r"^skip_missing leaves.*student"):
         export_ensemble(student_run, student=True, skip_missing=True, progress=False)
     code, out, err = in_process("export", "--run", student_run, "--student", "--skip-missing")
     assert code == 2 and "--skip-missing" in err and "export:" not in err, err
