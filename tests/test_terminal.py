@@ -3,6 +3,7 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -154,8 +155,8 @@ def test_rank_with_stderr_to_a_file_writes_progress_lines_not_bar_redraws(tmp_pa
                                                                           module_factory):
     """`hubensemble rank … 2>log` left 5 carriage-return-joined bar states on one line of
     `log` (a CI log, `nohup`, `| tee`, a Slurm .err file got the same). The log now has the
-    bar's first and last states as lines of their own, with what, k/n, elapsed and the
-    module's name. RUN/log.txt has no bar state, as before."""
+    bar's first and last states as lines of their own, with what, k/n and elapsed (the last
+    module's note went as it ended). RUN/log.txt has no bar state, as before."""
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: tiny-a, handle: {module_factory('a', seed=1)}}}\n"
                    f"  - {{name: tiny-b, handle: {module_factory('b', seed=2)}}}\n")
@@ -175,7 +176,7 @@ def test_rank_with_stderr_to_a_file_writes_progress_lines_not_bar_redraws(tmp_pa
     bars = [line for line in text.splitlines() if line.startswith("rank:")]
     assert len(bars) == 2, text
     assert bars[0].startswith("rank:   0% 0/2 [00:00<?"), text
-    assert bars[1].startswith("rank: 100% 2/2 [") and "tiny-b: " in bars[1], text
+    assert bars[1].startswith("rank: 100% 2/2 [") and "tiny-" not in bars[1], text
     log_text = (run / "log.txt").read_bytes()
     assert b"\r" not in log_text and b"0/2 [" not in log_text and b"2/2 [" not in log_text
 
@@ -262,3 +263,26 @@ def test_rank_says_the_images_embedded_inside_a_module(tmp_path, module_factory)
     done = [int(c.split("/")[0].replace(",", "")) for c in counts]
     assert len(done) >= 3 and done[0] == 256 and done == sorted(done), text
     assert counts[-1].split("/")[0] == counts[-1].split("/")[1], text  # every image
+
+
+def test_ranks_bar_drops_a_modules_note_when_the_module_ends(tmp_path, module_factory,
+                                                             in_process, monkeypatch):
+    """rank's bar kept the last module's note at its end (`rank: 100% 2/2 [..., tiny-b:
+    miss]`), where tune's drops a trial's note as the trial ends: the note is cleared as
+    each module ends, so a line at a module's count names no module that is done."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n" + "".join(
+        f"  - {{name: tiny-{n}, handle: {module_factory(n, seed=i)}}}\n"
+        for i, n in enumerate("ab")))
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # a line per draw (read at each bar)
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, err = in_process("rank", "--catalogue", cat, "--data", "sklearn:digits",
+                                "--out", tmp_path / "run", "--profile", "quick")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("rank: ")]
+    assert any("tiny-a: " in line for line in lines), err  # the notes were there
+    for done in (1, 2):  # every line at a module's end count names no module
+        at = [line for line in lines if f" {done}/2 [" in line]
+        assert at and not any("tiny-" in line for line in at[:1]), lines
+    assert re.match(r"^rank: 100% 2/2 \[[^,\]]*, *[0-9.?]+(module/s|s/module)\]$",
+                    lines[-1]), lines

@@ -592,8 +592,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 gc.collect()  # the module may have been loaded: free its cycles before the next
             row["seconds"] = round(time.perf_counter() - start, 4)
             rows.append(row)
-            state = ("hit" if row["cache_hit"] else "miss") if row["status"] == "ok" else "failed"
-            bar.set_postfix_str(f"{spec.name}: {state}", refresh=False)
+            bar.set_postfix_str("", refresh=False)  # the module's note goes as it ends (tune's)
             bar.update(1)
     bar.close()
     if shard is None:
