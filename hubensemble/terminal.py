@@ -96,7 +96,8 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
       each the bar's facts without its meter (``rank:  50% 2/4 [00:31<00:31, 15.5s/module,
       NAME: miss]``: what, percent, k/n, elapsed<remaining, rate, postfix): the first, then at
       most one every `LINE_SECONDS` (its `mininterval`) however often the bar is updated or
-      its postfix set, and, at close, the last state when it moved since the last line
+      its postfix set, but at once when its description changes (a new phase), and, at
+      close, the last state when it moved since the last line
       (whatever ``leave`` says: a file keeps it). A bar with ``delay`` writes nothing when
       closed within it, as on the terminal;
     - with ``shown`` false (-q, ``progress=False``), nothing (tqdm's ``disable``).
