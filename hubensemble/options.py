@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from hubensemble.errors import HubensembleError
-from hubensemble.hyperrule import PROFILES, SWEEPS, sweep_parts  # noqa: F401 - re-exported
+from hubensemble.hyperrule import PROFILES  # noqa: F401 - re-exported
+from hubensemble.sweeps import SWEEPS, sweep_parts  # noqa: F401 - re-exported
 # The option types of command-line text: options.parse_shard etc. stay importable from here.
 from hubensemble.optiontext import (parse_int_list, parse_shard,  # noqa: F401
                                     parse_split_override)

@@ -159,7 +159,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                                  top_k=5)
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
-    from hubensemble.hyperrule import check_budget
+    from hubensemble.sweeps import check_budget
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
 

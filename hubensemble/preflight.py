@@ -250,7 +250,7 @@ def check_inputs(args) -> None:
     is given (the demo's: its shipped catalogue)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
-    from hubensemble.hyperrule import check_budget
+    from hubensemble.sweeps import check_budget
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     if getattr(args, "data", None):

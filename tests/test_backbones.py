@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from scipy.stats import binomtest
 
-from hubensemble import candidate, ensemble, hyperrule, tune
+from hubensemble import candidate, ensemble, hyperrule, sweeps, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.export import export_ensemble
@@ -257,7 +257,7 @@ def test_an_lp_ft_head_starts_at_the_probe_picked_on_validation(tmp_path, bn_spe
     emb = {s: embed(bn_spec, digits, s, profile=QUICK, cache_dir=cache,
                     resolution=(size, size)).embeddings for s in ("train", "val")}
     heads = {l2: fit_probe(emb["train"], digits.train.labels, 10, l2=l2)
-             for l2 in hyperrule.PROBE_L2}
+             for l2 in sweeps.PROBE_L2}
     losses = {l2: log_loss(digits.val.labels, probe_probs(emb["val"], *head), labels=range(10))
               for l2, head in heads.items()}
     best = min(losses, key=losses.get)
@@ -296,7 +296,7 @@ def test_the_clip_is_what_keeps_an_lp_ft_trial_from_exploding(tmp_path, bn_spec,
                                        cache_dir=cache)
         model = tune.compile_classifier(tune.build_classifier(bn_spec, 10), hp)
         assert model.optimizer.global_clipnorm == (clip or None)
-    assert records[0.0]["head_l2"] == records[1.0]["head_l2"] == min(hyperrule.PROBE_L2)
+    assert records[0.0]["head_l2"] == records[1.0]["head_l2"] == min(sweeps.PROBE_L2)
     assert records[0.0]["status"] == "failed" and "exploded" in records[0.0]["reason"]
     assert records[1.0]["status"] == "ok"
     from hubensemble.rank import embed
@@ -329,7 +329,7 @@ def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_
     cpu = get_profile("cpu")
     plan = {(e.module, e.hparams.lr): e.hparams for e in tune.plan_sweep(
         ranking, specs, sweep="default", task=flags, profile=cpu, batchnorm=bn)}
-    for lr in hyperrule.DEFAULT_SWEEP_LRS:
+    for lr in sweeps.DEFAULT_SWEEP_LRS:
         frozen, plain = plan["bnmod", lr * cpu.lr_scale * 0.001], plan["plain", lr * cpu.lr_scale]
         assert (frozen.head_init, frozen.augmentation, frozen.clipnorm) == (
             "probe", hyperrule.WHOLE_IMAGE, 1.0)
@@ -340,7 +340,7 @@ def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_
     paper = tune.plan_sweep(ranking, specs, sweep="default", task=flags, profile="paper",
                             batchnorm=bn)
     assert {(e.hparams.lr, e.hparams.head_init, e.hparams.augmentation, e.hparams.clipnorm)
-            for e in paper} == {(lr, "zero", None, 0.0) for lr in hyperrule.DEFAULT_SWEEP_LRS}
+            for e in paper} == {(lr, "zero", None, 0.0) for lr in sweeps.DEFAULT_SWEEP_LRS}
 
     # End to end on the tiny BatchNorm module, with quick's sizes and cpu's BatchNorm rule.
     # Validation picks the weakest L2 here (its probe's kernel is large), and without the
@@ -355,11 +355,11 @@ def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_
     assert summary.ok == 4
     for c in ensemble.load_candidates(run.path)[0]:
         hp = HParams.from_json(c.hparams)
-        assert hp.lr in {lr * QUICK.lr_scale * 0.001 for lr in hyperrule.DEFAULT_SWEEP_LRS}
+        assert hp.lr in {lr * QUICK.lr_scale * 0.001 for lr in sweeps.DEFAULT_SWEEP_LRS}
         assert (hp.batchnorm, hp.head_init) == ("inference", "probe")
         assert hp.augmentation == hyperrule.WHOLE_IMAGE
         assert c.record["head_init_seconds"] >= 0
-        assert c.record["head_l2"] in hyperrule.PROBE_L2
+        assert c.record["head_l2"] in sweeps.PROBE_L2
         assert hp.clipnorm == 1.0
     # Whole images: every training image is a resized training image (no crop, no flip).
     x, _ = next(iter(training_dataset(digits, bn_spec, hp, profile=profile)))
@@ -454,7 +454,7 @@ def test_a_probe_sweep_writes_ordinary_candidates(probe_run, digits):
     assert summary.sweep == "probe" and summary.ok == 4 and summary.failed == 0
     cands = candidate.scan(Run(path).candidates)[0]
     assert [c.trial for c in cands] == [tune.trial_id("probe", i, "bnmod") for i in range(4)]
-    assert sorted(c.hparams["weight_decay"] for c in cands) == sorted(hyperrule.PROBE_L2)
+    assert sorted(c.hparams["weight_decay"] for c in cands) == sorted(sweeps.PROBE_L2)
     for c in cands:
         assert c.ok and c.hparams["kind"] == "probe" and c.record["eval_size"] == 16
         assert c.record["batchnorm"] == "inference" == c.hparams["batchnorm"]
@@ -627,8 +627,8 @@ def test_sweep_values_and_plans(bn_spec, plain_spec):
         "probe-0000-bnmod", "probe-0001-bnmod", "probe-0002-bnmod", "probe-0003-bnmod",
         "probe-0004-plain"]
     assert {e.hparams.kind for e in probe} == {"probe"} and len(probe) == 8
-    assert [e.hparams.weight_decay for e in probe[:4]] == list(hyperrule.PROBE_L2)
-    assert all(e.hparams.lr == 0 and e.hparams.steps == hyperrule.PROBE_MAX_ITER
+    assert [e.hparams.weight_decay for e in probe[:4]] == list(sweeps.PROBE_L2)
+    assert all(e.hparams.lr == 0 and e.hparams.steps == sweeps.PROBE_MAX_ITER
                for e in probe)
     assert len(tune.plan_sweep(ranking, specs, sweep="probe", task=task, profile="cpu",
                                budget=4)) == 4
@@ -639,7 +639,7 @@ def test_sweep_values_and_plans(bn_spec, plain_spec):
     assert {e.hparams.head_init for e in default} == {"probe"}
     paper = tune.plan_sweep(ranking, specs, sweep="default", task=task, profile="paper")
     assert {e.hparams.head_init for e in paper} == {"zero"}
-    assert {e.hparams.lr for e in paper} == set(hyperrule.DEFAULT_SWEEP_LRS)
+    assert {e.hparams.lr for e in paper} == set(sweeps.DEFAULT_SWEEP_LRS)
     # The plan's values survive Keras Tuner's hyperparameters (resume and distribution).
     for e in default[:2]:
         assert tune.hparams_from_hp(tune.hp_values(e)) == e.hparams

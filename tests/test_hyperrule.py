@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from hubensemble import hyperrule as hr
+from hubensemble import sweeps
 from hubensemble.errors import HubensembleError
 
 
@@ -145,7 +146,7 @@ def test_learning_rate_rejects_bad_arguments():
 # ----------------------------------------------------------------------------- search spaces
 
 def test_default_sweep_is_the_2x2_grid():
-    sweep = hr.default_sweep()
+    sweep = sweeps.default_sweep()
     assert len(sweep) == 4
     assert {(d["lr"], d["steps"]) for d in sweep} == {
         (0.1, 2500), (0.1, 10_000), (0.01, 2500), (0.01, 10_000)}
@@ -154,7 +155,7 @@ def test_default_sweep_is_the_2x2_grid():
 
 def test_sample_hparams_matches_the_a2_space():
     rng = np.random.default_rng(1234)
-    draws = [hr.sample_hparams(rng) for _ in range(2000)]
+    draws = [sweeps.sample_hparams(rng) for _ in range(2000)]
     lr = np.array([d["lr"] for d in draws])
     wd = np.array([d["weight_decay"] for d in draws])
     dropout = np.array([d["dropout"] for d in draws])
@@ -178,14 +179,14 @@ def test_sample_hparams_matches_the_a2_space():
 
 
 def test_sample_hparams_is_reproducible_from_the_seed():
-    a = [hr.sample_hparams(np.random.default_rng(7)) for _ in range(3)]
-    b = [hr.sample_hparams(np.random.default_rng(7)) for _ in range(3)]
-    c = hr.sample_hparams(np.random.default_rng(8))
+    a = [sweeps.sample_hparams(np.random.default_rng(7)) for _ in range(3)]
+    b = [sweeps.sample_hparams(np.random.default_rng(7)) for _ in range(3)]
+    c = sweeps.sample_hparams(np.random.default_rng(8))
     assert a[0] == a[1] == b[2]
     assert c != a[0]
     rng1, rng2 = np.random.default_rng(3), np.random.default_rng(3)
-    assert [hr.sample_hparams(rng1) for _ in range(5)] == [hr.sample_hparams(rng2)
-                                                           for _ in range(5)]
+    first = [sweeps.sample_hparams(rng1) for _ in range(5)]
+    assert first == [sweeps.sample_hparams(rng2) for _ in range(5)]
 
 
 def _augs(n, seed=0, **kw):
@@ -293,7 +294,7 @@ def test_get_profile_and_unknown_names():
 
 def test_paper_profile_changes_nothing():
     paper = hr.get_profile("paper")
-    for hp in hr.default_sweep() + [hr.sample_hparams(np.random.default_rng(0))]:
+    for hp in sweeps.default_sweep() + [sweeps.sample_hparams(np.random.default_rng(0))]:
         scaled = paper.scale(hp)
         assert scaled["steps"] == hp["steps"] and scaled["lr"] == hp["lr"]
         assert scaled["batch_size"] == 512 and scaled["momentum"] == 0.99

@@ -637,7 +637,7 @@ def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_p
 def test_a_probe_members_settings_are_its_own(tmp_path):
     """A new-user check: the members table of a probe run listed "lr = 0, … head_init = zero"
     as settings the members were trained with; the stage table showed "done = True"."""
-    from hubensemble.hyperrule import probe_sweep
+    from hubensemble.sweeps import probe_sweep
 
     path = tmp_path / "run"
     make_full_run(path)

@@ -20,7 +20,7 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from hubensemble import candidate, ensemble, hyperrule, metrics, tune
+from hubensemble import candidate, ensemble, hyperrule, metrics, sweeps, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
@@ -227,7 +227,7 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     assert hyper != tune.plan_sweep(ranking, specs, sweep="hyper", budget=60, seed=4, **kw)
     h = [e.hparams for e in hyper]
     assert all(1e-6 <= x.weight_decay <= 1e-1 and 0 <= x.dropout <= 0.5 for x in h)
-    assert all(1e-4 <= x.lr <= 1e-1 and x.steps in hyperrule.STEPS_CHOICES for x in h)
+    assert all(1e-4 <= x.lr <= 1e-1 and x.steps in sweeps.STEPS_CHOICES for x in h)
     assert len({x.steps for x in h}) > 3 and min(x.lr for x in h) < 1e-3 < max(x.lr for x in h)
     # a larger budget extends the plan: the first trials stay the same
     assert tune.plan_sweep(ranking, specs, sweep="hyper", budget=10, seed=3, **kw) == hyper[:10]

@@ -35,7 +35,8 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     steps on a bar when `progress`; returns its weights file (FOLDER/INDEX.weights.h5).
     Raises RunError when the training fails or its module cannot be loaded."""
     from hubensemble import tune
-    from hubensemble.hyperrule import PROBE_HEAD_L2, HParams
+    from hubensemble.hyperrule import HParams
+    from hubensemble.sweeps import PROBE_HEAD_L2
 
     record = plan.record
     hparams = HParams.from_json(record["hparams"])

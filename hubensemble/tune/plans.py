@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from hubensemble import hyperrule
+from hubensemble import hyperrule, sweeps
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import AugConfig, HParams
@@ -25,7 +25,7 @@ from hubensemble.proxies import select_threshold
 # Which profile a trial or run used: read below rank and tune (re-exported here).
 from hubensemble.runprofile import as_profile, trial_profile  # noqa: F401
 
-SWEEPS = hyperrule.SWEEPS
+SWEEPS = sweeps.SWEEPS
 #: Budget (trials) of the seeds/hyper/aug/combined sweeps when none is given. The paper's
 #: L = 60; on a CPU the demo keeps to a dozen trials, the tests to four.
 DEFAULT_BUDGETS = {"paper": 60, "cpu": 12, "quick": 4}
@@ -193,7 +193,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
       a budget below K' tunes the first L modules. A ranking selected by threshold (rank
       --threshold: its "selection" rule "threshold") gives its own tau and max_k
       (`combined_threshold`), so the sweep keeps what rank kept.
-    probe: head-only candidates, the L2 strengths of `hyperrule.probe_sweep` (4) per module
+    probe: head-only candidates, the L2 strengths of `sweeps.probe_sweep` (4) per module
       of ``modules`` or the ranking's selection; a budget L keeps the first L // 4 modules
       (no profile scaling: a probe is a logistic regression, hubensemble.tune.probe).
     A plan never has more than L trials (paper 2: the fine-tuning budget is "the total
@@ -231,13 +231,13 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         raise HubensembleError(f"budget must be >= 1, got {budget}")
     budget = int(budget)
     flip, synthetic = _task_flags(task)
-    grid = hyperrule.default_sweep()
+    grid = sweeps.default_sweep()
     configs: list[tuple[str, dict, AugConfig | None]] = []
 
-    hyperrule.check_budget(sweep, budget)
+    sweeps.check_budget(sweep, budget)
     if sweep in ("default", "probe"):
         if sweep == "probe":
-            grid = hyperrule.probe_sweep()
+            grid = sweeps.probe_sweep()
         k = budget // 4
         if k < len(pool):  # said, or the modules beyond were dropped without a word
             warnings.warn(_no_trial(pool[k:]) + untuned_reason(
@@ -257,7 +257,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     elif sweep == "hyper":
         base = _best_generalist(pool, specs)
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["hyper"]])
-        configs = [(base, hyperrule.sample_hparams(rng), None) for _ in range(budget)]
+        configs = [(base, sweeps.sample_hparams(rng), None) for _ in range(budget)]
     elif sweep == "aug":
         base = _best_generalist(pool, specs)
         if budget % 4:
@@ -287,7 +287,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         # (the plan's prefix and ids stay), and a sweep cut short has trials of every module.
         rngs = {m: np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["combined"],
                                           _name_key(m)]) for m in kept}
-        configs = [(m, hyperrule.sample_hparams(rngs[m]), None)
+        configs = [(m, sweeps.sample_hparams(rngs[m]), None)
                    for _ in range(per + bool(extra)) for m in kept][:budget]
 
     plan = []
@@ -308,7 +308,7 @@ def finetune_hparams(config: Mapping, profile, *, batchnorm: str, seed: int,
                      head_init: str | None = None) -> HParams:
     """The HParams of one fine-tuning trial, as every sweep plans it.
 
-    config: the paper's values (keys as in `hyperrule.default_sweep`: lr, steps, weight_decay,
+    config: the paper's values (keys as in `sweeps.default_sweep`: lr, steps, weight_decay,
     dropout); `profile` (a Profile or its name) scales them (`Profile.scale`); `batchnorm`
     (one of hyperrule.BATCHNORM_MODES) then applies the profile's rule for the module's
     BatchNorm policy (`Profile.bn_hparams`: for "inference" under cpu, an LP-FT head, lr
@@ -326,9 +326,9 @@ def finetune_hparams(config: Mapping, profile, *, batchnorm: str, seed: int,
 
 def sweep_parts(sweep: str) -> tuple[str, ...]:
     """The sweeps a --sweep value runs, in order: ("default",) for "default", ("default",
-    "probe") for "default+probe" (`hyperrule.sweep_parts`; HubensembleError for another
+    "probe") for "default+probe" (`sweeps.sweep_parts`; HubensembleError for another
     value)."""
     try:
-        return hyperrule.sweep_parts(sweep)
+        return sweeps.sweep_parts(sweep)
     except ValueError as e:
         raise HubensembleError(f"sweep {sweep!r}: {e}") from None

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hubensemble import candidate, hyperrule
+from hubensemble import candidate, hyperrule, sweeps
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
 from hubensemble.fileio import machine_error
@@ -62,7 +62,7 @@ def probe_resolution(spec: ModuleSpec, task) -> int:
 
 
 def fit_probe(embeddings, labels, num_classes: int, *, l2: float,
-              max_iter: int = hyperrule.PROBE_MAX_ITER) -> tuple[np.ndarray, np.ndarray]:
+              max_iter: int = sweeps.PROBE_MAX_ITER) -> tuple[np.ndarray, np.ndarray]:
     """A multinomial logistic regression on embeddings, as one Dense layer.
 
     embeddings: float [N, D]; labels: int [N] in [0, num_classes); l2: lambda > 0 of the
@@ -144,11 +144,11 @@ def split_embeddings(spec: ModuleSpec, task, splits: Sequence[str], *, resolutio
 
 
 def pick_probe(train_x, train_y, val_x, val_y, num_classes: int, *,
-               l2s: Sequence[float] = hyperrule.PROBE_L2, max_iter: int = hyperrule.PROBE_MAX_ITER):
+               l2s: Sequence[float] = sweeps.PROBE_L2, max_iter: int = sweeps.PROBE_MAX_ITER):
     """The probe of the L2 strength with the lowest validation cross-entropy.
 
     train_x / val_x: float [N, D] embeddings; train_y / val_y: int labels in [0, num_classes);
-    l2s: the lambdas tried (default `hyperrule.PROBE_L2`), each fitted on the training
+    l2s: the lambdas tried (default `sweeps.PROBE_L2`), each fitted on the training
     embeddings by `fit_probe` and scored by `metrics.nll` (nats, >= 0) of `probe_probs` on the
     validation embeddings; the first lowest wins a tie. This is how Kumar et al. (2022) start
     LP-FT: the linear probe with its regulariser chosen on validation. Returns (kernel float32
@@ -172,10 +172,10 @@ def head_from_probe(spec: ModuleSpec, task, *, resolution: int, splits=("train",
                     l2: float | None = None, cache_dir=None):
     """(kernel [D, C], bias [C], lambda) of the probe an LP-FT head (a fine-tuning trial with
     head_init "probe") starts from, fitted on the frozen module's embeddings of `splits` at
-    `resolution` (rank's cache). `l2` None picks lambda among `hyperrule.PROBE_L2` on the
+    `resolution` (rank's cache). `l2` None picks lambda among `sweeps.PROBE_L2` on the
     validation embeddings (`pick_probe`) when "val" is not among `splits`; a fit that trains
     on val too (export --retrain-full) takes the lambda its trial recorded, and without one
-    `hyperrule.PROBE_HEAD_L2` (what trials used before lambda was picked)."""
+    `sweeps.PROBE_HEAD_L2` (what trials used before lambda was picked)."""
     splits = tuple(splits)
     picking = l2 is None and "val" not in splits
     emb, _ = split_embeddings(spec, task, splits + (("val",) if picking else ()),
@@ -188,7 +188,7 @@ def head_from_probe(spec: ModuleSpec, task, *, resolution: int, splits=("train",
         log.info("LP-FT head of %s: lambda %g (validation cross-entropy %s)", spec.name, l2,
                  ", ".join(f"{k:g}: {v:.4f}" for k, v in scores.items()))
         return kernel, bias, l2
-    l2 = hyperrule.PROBE_HEAD_L2 if l2 is None else float(l2)
+    l2 = sweeps.PROBE_HEAD_L2 if l2 is None else float(l2)
     kernel, bias = fit_probe(x, y, task.num_classes, l2=l2)
     return kernel, bias, l2
 

@@ -270,7 +270,7 @@ def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,
     "probe" (LP-FT, Kumar et al. 2022) sets it to a logistic-regression probe fitted on the
     frozen module's embeddings of `splits` at the trial's evaluation size (the resolution rank
     embedded at: read from the embedding cache), its L2 strength `head_l2`, or with None the
-    one of hyperrule.PROBE_L2 with the lowest validation cross-entropy (`probe.head_from_probe`).
+    one of sweeps.PROBE_L2 with the lowest validation cross-entropy (`probe.head_from_probe`).
     Returns {"head_init_seconds", "head_l2"} for the record, or None for a zero head."""
     if hparams.head_init != "probe":
         return None

@@ -1,0 +1,98 @@
+"""The tune sweeps' configurations as pure functions (paper 2.2, 2.3, 2.3.1, A.1-A.2, and the
+head-only probe sweep): which sweeps exist, how a --sweep value splits, the budget each needs,
+the default grid, the probe strengths and the A.2 random space."""
+
+from __future__ import annotations
+
+import math
+
+from hubensemble.errors import HubensembleError
+
+#: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
+#: one of them or two joined by "+" (`sweep_parts`).
+SWEEPS = ("default", "seeds", "hyper", "aug", "combined", "probe")
+
+
+def sweep_parts(text: str) -> tuple[str, ...]:
+    """a sweep (default, seeds, hyper, aug, combined, probe) or two joined by +, e.g. default+probe
+
+    'default+probe' -> ("default", "probe"): the sweeps of one tune run's pool, in order.
+    ValueError naming the known sweeps for anything else (unknown, repeated, more than two).
+    """
+    parts = tuple(str(text).split("+"))
+    unknown = [p for p in parts if p not in SWEEPS]
+    if unknown or len(parts) > 2 or len(set(parts)) != len(parts):
+        raise ValueError(f"{text!r}: write one of {', '.join(SWEEPS)}, or two of them joined "
+                         "by + (e.g. default+probe)")
+    return parts
+
+
+#: Sweeps whose trials come in groups of 4: a module's A.1 grid, its probes, an aug family.
+GROUPED_SWEEPS = ("default", "probe", "aug")
+
+
+def check_budget(sweep: str, budget: int | None) -> None:
+    """HubensembleError when `budget` (trials, never exceeded: paper 2; None = the default)
+    cannot hold one group of a part of `sweep`. The command line checks it before TensorFlow
+    loads; `tune.plan_sweep` checks each part the same way."""
+    for part in sweep_parts(sweep):
+        if part in GROUPED_SWEEPS and budget is not None and int(budget) < 4:
+            group = "augmentation family" if part == "aug" else "module"
+            raise HubensembleError(f"the {part} sweep runs 4 trials per {group}; budget "
+                                   f"{budget} cannot hold one: pass a budget of 4 or more, or a "
+                                   "sweep of single trials (seeds, hyper, combined)")
+
+
+DEFAULT_SWEEP_LRS = (0.1, 0.01)
+DEFAULT_SWEEP_STEPS = (2500, 10_000)
+
+#: A.2 random search space (from BiT): LogUniform ranges, a Uniform range and a choice.
+WEIGHT_DECAY_RANGE = (1e-6, 1e-1)
+DROPOUT_RANGE = (0.0, 0.5)
+LR_RANGE = (1e-4, 1e-1)
+STEPS_CHOICES = (500, 1000, 2000, 5000, 8000, 16_000)
+
+
+def default_sweep() -> list[dict]:
+    """The paper's default sweep: lr in {0.1, 0.01} x steps in {2500, 10000}, no wd/dropout."""
+    return [{"lr": lr, "steps": steps, "weight_decay": 0.0, "dropout": 0.0}
+            for lr in DEFAULT_SWEEP_LRS for steps in DEFAULT_SWEEP_STEPS]
+
+
+#: The probe sweep's L2 strengths lambda (mean cross-entropy + lambda / 2 * ||W||^2 on
+#: standardised embeddings; scikit-learn's C = 1 / (lambda * n)): four decades around the
+#: C ~ 0.1 the linear-probe baseline of tools/benchmarks/bench_method.py picks on 800 images.
+PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
+#: L-BFGS iterations of a probe (the `steps` of a probe's HParams).
+PROBE_MAX_ITER = 1000
+#: An LP-FT head (head_init "probe"; Kumar et al. 2022: the probe first, its regulariser picked
+#: on validation, then everything) starts from the PROBE_L2 probe of lowest validation CE
+#: (`tune.probe.pick_probe`); this fixed strength is for a fit that trains on val as well and
+#: whose trial recorded no "head_l2" (trials before the pick, which all started from it).
+PROBE_HEAD_L2 = 1e-2
+
+
+def probe_sweep() -> list[dict]:
+    """The probe sweep's configurations, one per L2 strength of PROBE_L2 (keys of HParams:
+    kind "probe", lr 0, steps PROBE_MAX_ITER, weight_decay = lambda, the module frozen)."""
+    return [{"kind": "probe", "lr": 0.0, "steps": PROBE_MAX_ITER, "weight_decay": l2,
+             "dropout": 0.0, "batchnorm": "inference", "head_init": "zero"}
+            for l2 in PROBE_L2]
+
+
+def _log_uniform(rng, low: float, high: float) -> float:
+    return float(10.0 ** rng.uniform(math.log10(low), math.log10(high)))
+
+
+def sample_hparams(rng) -> dict:
+    """One draw from the HyperEnsembles space (paper A.2), keys as in `default_sweep`.
+
+    Draw order (fixed, so a seeded generator reproduces a sweep): weight decay to the initial
+    weights ~ LogUniform(1e-6, 1e-1), dropout ~ U(0, 0.5), lr ~ LogUniform(1e-4, 1e-1),
+    steps ~ Choice(500, 1k, 2k, 5k, 8k, 16k).
+    """
+    weight_decay = _log_uniform(rng, *WEIGHT_DECAY_RANGE)
+    dropout = float(rng.uniform(*DROPOUT_RANGE))
+    lr = _log_uniform(rng, *LR_RANGE)
+    steps = int(STEPS_CHOICES[int(rng.integers(len(STEPS_CHOICES)))])
+    return {"lr": lr, "steps": steps, "weight_decay": weight_decay, "dropout": dropout}
