@@ -7,8 +7,9 @@ those within τ of the best, or a greedy kNN ensemble go on to fine-tuning.
 
 * `embeddings` — `embed`: batched embeddings through the module runtime, with a disk cache
   keyed by content (module fingerprint, preprocessing, task, split);
-* `ranking` — scores, selection rules, the `Ranking` record (ranking.json / .csv, knn.npz),
+* `ranking` — scores, selection rules, the `Ranking` record (ranking.json / .csv),
   `run_rank`;
+* `knnfile` — RUN/knn.npz, the leave-one-out kNN predictions a kNN ranking writes;
 * `shards` — which modules a shard ranks, `--shard auto` from a cluster array job's
   environment (Kubernetes Indexed Job, Slurm job array);
 * `merge` — `merge_rankings`, the shards' rankings combined into one;
@@ -28,11 +29,11 @@ from hubensemble.rank.embeddings import (CACHE_FORMAT, CACHE_LOCK_TIMEOUT, DATAS
                                          default_resolution, embed, embedding_resolution,
                                          refuse_changed_modules)
 from hubensemble.rank.merge import merge_rankings
-from hubensemble.rank.ranking import (EXTRA_KEYS, KNN_FILE, KNN_METRICS, METRICS, ROW_KEYS,
-                                      Ranking, catalogue_fingerprint, knn_predictions_file,
-                                      load_knn_predictions, load_ranking, run_rank,
-                                      score_embeddings, select, selection_rule,
+from hubensemble.rank.knnfile import (KNN_FILE, knn_predictions_file, load_knn_predictions,
                                       write_knn_predictions)
+from hubensemble.rank.ranking import (EXTRA_KEYS, KNN_METRICS, METRICS, ROW_KEYS, Ranking,
+                                      catalogue_fingerprint, load_ranking, run_rank,
+                                      score_embeddings, select, selection_rule)
 from hubensemble.rank.shards import check_shard, shard_from_environment, shard_members
 
 __all__ = [

@@ -14,10 +14,11 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_bytes, check_dir_target
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
-from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
-                                      _sort_rows, check_knn_predictions, load_knn_predictions,
-                                      load_ranking, repeated, rule_text, select, selection_rule,
+from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_predictions,
                                       write_knn_predictions)
+from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
+                                      _sort_rows, load_ranking, repeated, rule_text, select,
+                                      selection_rule)
 from hubensemble.runwriter import writes_run
 from hubensemble.text import escaped, shell
 

@@ -13,20 +13,17 @@ import json
 import logging
 import math
 import time
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
 from hubensemble import options, proxies
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
                                 reraise_stop)
-from hubensemble.fileio import (atomic_write_bytes, atomic_write_json, atomic_write_text,
-                                check_dir_target)
-from hubensemble.formats import KNN_FILE, LEGACY_KNN_DIR
+from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
+from hubensemble.rank.knnfile import write_knn_predictions
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
@@ -275,96 +272,6 @@ def load_ranking(run_dir) -> Ranking:
         raise RunError(f"{run.ranking_json} is unreadable (not a ranking hubensemble wrote: "
                        f"{type(e).__name__}: {e}); {run.rank_command()} writes it again (its "
                        "embeddings are cached)") from None
-
-
-def knn_predictions_file(out_dir) -> Path:
-    """RUN/knn.npz: the leave-one-out kNN predictions of every ok module of a kNN ranking,
-    arrays "names" (str [M], best first) and "predictions" (int64 [M, N], row m the
-    predictions of names[m] for the N training examples). One file per run, written once
-    when the ranking is: nothing is rewritten per module."""
-    return Path(out_dir) / KNN_FILE
-
-
-def write_knn_predictions(out_dir, predictions) -> Path | None:
-    """Writes {module name: int predictions [N]} as RUN/knn.npz (in the dict's order),
-    atomically, and returns its path; with no predictions (other metrics) removes a file left
-    by an earlier kNN ranking there and returns None."""
-    path = knn_predictions_file(out_dir)
-    if not predictions:
-        path.unlink(missing_ok=True)
-        return None
-    names = list(predictions)
-    buf = io.BytesIO()
-    np.savez(buf, names=np.array(names, dtype=str),
-             predictions=np.stack([np.asarray(predictions[n], np.int64) for n in names]))
-    atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
-def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
-    """{module name: int64 predictions [N]} saved by a kNN ranking in `out_dir` (those of
-    `names` that exist; all with None). Reads RUN/knn.npz, or the RUN/knn/NAME.npy files of
-    rankings written before it existed. RunError when the file is unreadable."""
-    path = knn_predictions_file(out_dir)
-    wanted = None if names is None else set(names)
-    out = {}
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                saved, preds = [str(n) for n in z["names"]], z["predictions"]
-            if preds.ndim != 2 or preds.shape[0] != len(saved):
-                raise ValueError(f"predictions of shape {preds.shape} for {len(saved)} names")
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-            # BadZipFile: a damaged file (a merge's traceback, before) is named, not raised.
-            raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); rank again to "
-                           "rewrite it") from None
-        return {n: preds[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
-    legacy = Path(out_dir) / LEGACY_KNN_DIR
-    for name in (names if names is not None else
-                 sorted(p.stem for p in legacy.glob("*.npy")) if legacy.is_dir() else []):
-        p = legacy / f"{name}.npy"
-        if p.exists():
-            out[name] = np.load(p, allow_pickle=False)
-    return out
-
-
-def check_knn_predictions(run_dir, names, examples=None) -> None:
-    """RunError naming RUN/knn.npz of the kNN ranking in `run_dir` when it lacks the
-    predictions of some of `names` (str, its ok modules): the file missing (and no
-    RUN/knn/NAME.npy of an older ranking for each), damaged, or without some names, or with
-    predictions of another number of training examples than `examples` (int; None: any).
-    Reads the names and the array's header, not the predictions: `rank merge` checks every
-    shard with it before TensorFlow loads."""
-    names = list(names)
-    path = knn_predictions_file(run_dir)
-    if not names:
-        return
-    again = "copy the whole folder that `rank --shard` wrote, or rank that shard again"
-    if not path.exists():
-        legacy = Path(run_dir) / LEGACY_KNN_DIR
-        if all((legacy / f"{n}.npy").is_file() for n in names):
-            return
-        raise RunError(f"{path} is missing: it holds the kNN predictions of the "
-                       f"{len(names)} module(s) ranked there ({', '.join(names[:3])}"
-                       f"{' …' if len(names) > 3 else ''}); {again}")
-    try:
-        with zipfile.ZipFile(path) as z:
-            with z.open("names.npy") as f:
-                saved = {str(n) for n in np.lib.format.read_array(f, allow_pickle=False)}
-            with z.open("predictions.npy") as f:
-                version = np.lib.format.read_magic(f)
-                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                          else np.lib.format.read_array_header_2_0)
-                shape = header(f)[0]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); {again}") from None
-    lacking = [n for n in names if n not in saved]
-    if lacking:
-        raise RunError(f"{path} holds no predictions of {', '.join(lacking[:5])}"
-                       f"{' …' if len(lacking) > 5 else ''} (ranked there); {again}")
-    if len(shape) != 2 or shape[0] != len(saved) or (examples and shape[1] != examples):
-        raise RunError(f"{path} is unreadable (predictions of shape {tuple(shape)} for "
-                       f"{len(saved)} names and {examples} training examples); {again}")
 
 
 def repeated(names) -> list[str]:
