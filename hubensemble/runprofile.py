@@ -19,34 +19,100 @@ def as_profile(profile) -> Profile:
     return profile if isinstance(profile, Profile) else get_profile(profile)
 
 
+#: The Profile fields that change how a candidate trains. Not these: its name and words, and
+#: fail_at_chance, which only decides whether tune marks a trained candidate failed.
+_NOT_TRAINING = ("name", "description", "fail_at_chance")
+
+
+def training_changes(recorded: Profile, profile: Profile) -> list[str]:
+    """The fields of `recorded` (a run's record of a profile) that train otherwise than
+    `profile`'s, as "field recorded -> now" texts ([] when they train alike), e.g.
+    ["bn_lr_scale 1.0 -> 0.001"] for a cpu profile recorded before 6b0791a read by today's."""
+    return [f"{f.name} {getattr(recorded, f.name)!r} -> {getattr(profile, f.name)!r}"
+            for f in dataclasses.fields(Profile) if f.name not in _NOT_TRAINING
+            and getattr(recorded, f.name) != getattr(profile, f.name)]
+
+
+def _from_record(prof, where) -> Profile:
+    # A field added after the record was written takes its default, which is what the
+    # version before it did (head_init "zero", no BatchNorm rule); fields unknown here (a
+    # newer version's) are left out.
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    try:
+        return Profile(**{k: v for k, v in prof.items() if k in fields})
+    except (HubensembleError, TypeError) as e:
+        raise RunError(f"{where} records profile {prof.get('name')!r} unreadably ({e}); "
+                       "restore run.json, or fit the run again from the start") from None
+
+
+def _recorded(meta, name, trial=None) -> dict | None:
+    """run.json's record of profile `name`: that of the sweep whose "trials" list `trial`, or
+    with no trial that of the last tune; None when there is none (a run tuned before the
+    record named its trials keeps today's definition of a built-in profile)."""
+    tune_meta = meta.get("tune") or {}
+    entries = ([s for s in (tune_meta.get("sweeps") or {}).values()
+                if trial in ((s or {}).get("trials") or ())] if trial is not None
+               else [tune_meta])
+    for entry in entries:
+        prof = (entry or {}).get("profile")
+        if isinstance(prof, dict) and prof.get("name") == name:
+            return prof
+    return None
+
+
+def recorded_profile(record, meta) -> Profile | None:
+    """The Profile run.json's tune section (`meta`) recorded for the sweep that planned the
+    trial of trial.json `record` (its "trial" in that sweep's "trials", at its "profile"
+    name); None when no sweep record lists it. RunError when that record is damaged."""
+    trial, name = record.get("trial"), record.get("profile")
+    prof = _recorded(meta, name, trial) if trial and name else None
+    return None if prof is None else _from_record(prof, "run.json")
+
+
 def trial_profile(record, meta) -> Profile:
-    """The Profile a trial was tuned with: trial.json's "profile" name (a built-in profile),
-    or a custom profile recorded in run.json's tune section (`meta`). Raises RunError when
-    neither has it (the trial cannot be retrained)."""
+    """The Profile a trial was tuned with: as run.json's tune section (`meta`) recorded it for
+    the sweep that planned the trial (trial.json's "trial" in that sweep's "trials"), so a
+    trial tuned before a built-in profile's definition changed is retrained as it was trained
+    (6b0791a changed cpu's BatchNorm rule); else trial.json's "profile" name, a built-in
+    profile or a custom one recorded in run.json. Raises RunError when neither has it (the
+    trial cannot be retrained) or the record is damaged."""
     name = record.get("profile") or (meta.get("tune") or {}).get("profile", {}).get("name")
+    recorded = recorded_profile(record, meta)
+    if recorded is not None:
+        return recorded
     with contextlib.suppress(HubensembleError):
         return get_profile(name)
     # A custom profile: its full record is in run.json's tune section.
     tune_meta = meta.get("tune") or {}
     sweeps = list((tune_meta.get("sweeps") or {}).values()) + [tune_meta]
-    fields = {f.name for f in dataclasses.fields(Profile)}
     for sweep in sweeps:
         prof = (sweep or {}).get("profile")
         if isinstance(prof, dict) and prof.get("name") == name:
-            return Profile(**{k: v for k, v in prof.items() if k in fields})
+            return _from_record(prof, "run.json")
     raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "
                    "neither built in nor recorded in run.json; it cannot be retrained")
 
 
 def run_profile(run) -> tuple[Profile, str]:
     """(the Profile a run (rundir.Run) was tuned or ranked with, where that was read): the
-    last tune's (run.json "tune" -> "profile", a custom one as recorded there), else rank's
-    (ranking.json "profile"), else cpu (the table's default) for a run that records
-    neither."""
+    last tune's as run.json records it (an older definition of a built-in profile included,
+    so a resumed sweep trains as its candidates did, and the source says what changed since),
+    else rank's (ranking.json "profile"), else cpu (the table's default) for a run that
+    records neither."""
     meta = run.meta()
     tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
     if tuned:
-        return trial_profile({"profile": tuned}, meta), f"the run's last tune, {run.meta_path}"
+        source = f"the run's last tune, {run.meta_path}"
+        prof = _recorded(meta, tuned)
+        if prof is None:
+            return trial_profile({"profile": tuned}, meta), source
+        recorded = _from_record(prof, run.meta_path)
+        with contextlib.suppress(HubensembleError):
+            changed = training_changes(recorded, get_profile(tuned))
+            if changed:
+                source += (f", as an older hubensemble defined it ({', '.join(changed)} "
+                           "since); its candidates trained so")
+        return recorded, source
     ranked = (run.ranking() or {}).get("profile")
     if ranked:
         return as_profile(ranked), f"the run's rank, {run.ranking_json}"

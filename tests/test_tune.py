@@ -842,6 +842,69 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
     assert sorted(candidates(run)) == ["hyper-0000-gen_a", "seeds-0000-gen_a"]
 
 
+def test_a_trial_keeps_its_profile_as_recorded_when_the_definition_changed(tmp_path):
+    """A built-in profile's definition changes between versions (6b0791a gave cpu its
+    BatchNorm rule): a trial tuned before is retrained, and its run resumed, with the profile
+    as run.json recorded it for the trial's sweep. Before, `trial_profile` took today's cpu by
+    its name, so `export --retrain-full` retrained an old trial with other settings (whole
+    images, clipped gradients, lr x0.001) than those it was tuned and chosen with."""
+    from hubensemble.runprofile import run_profile, training_changes, trial_profile
+
+    cpu = get_profile("cpu")
+    older = {k: v for k, v in cpu.to_json().items() if not k.startswith("bn_")}
+    meta = {"tune": {"profile": older, "sweeps": {"default": {
+        "trials": ["default-0000-m"], "profile": older}}}}
+    was = trial_profile({"trial": "default-0000-m", "profile": "cpu"}, meta)
+    assert (was.bn_head_init, was.bn_lr_scale, was.bn_augment, was.bn_clipnorm) == (
+        None, 1.0, True, 0.0)  # what cpu did before it had the fields
+    assert training_changes(was, cpu) == [
+        "bn_head_init None -> 'probe'", "bn_lr_scale 1.0 -> 0.001", "bn_augment True -> False",
+        "bn_clipnorm 0.0 -> 1.0"]
+    # A trial no sweep record lists (a run tuned before records named trials): today's.
+    assert trial_profile({"trial": "other", "profile": "cpu"}, meta) == cpu
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    atomic_write_json(run.meta_path, meta)
+    profile, source = run_profile(run)
+    assert profile == was and source == (
+        f"the run's last tune, {run.meta_path}, as an older hubensemble defined it "
+        "(bn_head_init None -> 'probe', bn_lr_scale 1.0 -> 0.001, bn_augment True -> False, "
+        "bn_clipnorm 0.0 -> 1.0 since); its candidates trained so")
+    with pytest.raises(RunError, match=re.escape("run.json records profile 'cpu' unreadably")):
+        damaged = {"trials": ["default-0000-m"], "profile": {**older, "bn_head_init": "x"}}
+        trial_profile({"trial": "default-0000-m", "profile": "cpu"},
+                      {"tune": {"sweeps": {"default": damaged}}})
+
+
+def test_a_pool_tuned_at_an_older_definition_of_its_profile_resumes_as_recorded(
+        tmp_path, modules, digits):
+    """The pool check compared profiles by name: candidates tuned at an older definition of
+    quick took new trials at today's as one pool. Now today's definition is refused, naming
+    what changed, and tune without a profile goes on with the one recorded."""
+    from hubensemble.runprofile import trial_profile
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
+
+    def older(meta):  # as an older quick would have recorded it (clipping, say)
+        for entry in (meta["tune"], meta["tune"]["sweeps"]["seeds"]):
+            entry["profile"]["bn_clipnorm"] = 0.5
+    run.modify(older)
+    before, record = candidates(run), run.meta()["tune"]
+    with pytest.raises(RunError, match=re.escape(
+            f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
+            "other settings than this call's: --profile quick (bn_clipnorm 0.5 -> 0.0) "
+            "(recorded -> now), and the ensemble selects from every candidate there as one "
+            "pool. Pass the recorded value(s) to add to this pool (tune without profile goes "
+            "on with the profile as recorded), use a new run folder")):
+        tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
+    assert candidates(run) == before and run.meta()["tune"] == record
+    assert tune.run_tune(run.path, sweep="seeds", budget=1, profile=None, **kw).reused == 1
+    trial = json.loads((run.candidates / "seeds-0000-gen_a" / "trial.json").read_text())
+    assert trial_profile(trial, run.meta()).bn_clipnorm == 0.5
+
+
 def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
     """A refusal leaves run.json (and plan.json, and the pool) as they were. Before, tune
     recorded its sweep (run.json "tune": trials, sweeps, profile, ...; RUN/tuner/<sweep>/

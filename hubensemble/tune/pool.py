@@ -15,7 +15,9 @@ from typing import Sequence
 from hubensemble import candidate
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import HParams, Profile
+from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
+from hubensemble.runprofile import recorded_profile, training_changes
 from hubensemble.tune.plans import PlanEntry
 from hubensemble.tune.train import finished_candidate
 
@@ -79,10 +81,16 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         return
     meta = run.meta()
     changes = {}  # "--flag recorded -> now": the candidates it concerns
+    redefined = False  # a candidate of this profile's name, recorded as it trained otherwise
     for c in found:
         name = c.record.get("profile")
         if name and name != profile.name:
             changes.setdefault(f"--profile {name} -> {profile.name}", []).append(c.trial)
+        elif name and (recorded_as := recorded_profile(c.record, meta)) is not None:
+            changed = training_changes(recorded_as, profile)
+            if changed:
+                redefined = True
+                changes.setdefault(f"--profile {name} ({', '.join(changed)})", []).append(c.trial)
     mine = [c.trial for c in found if c.trial.startswith(f"{sweep}-")]
     recorded = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep)
     for change in sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm,
@@ -101,8 +109,10 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         f"{len(trials)} candidate(s) in {run.candidates} (e.g. {trials[0]}) were tuned with "
         f"other settings than this call's: {'; '.join(changes)} (recorded -> now), and the "
         "ensemble selects from every candidate there as one pool. Pass the recorded "
-        "value(s) to add to this pool, use a new run folder for the new ones, or "
-        f"{start_again(run.path, meta, now=now)}")
+        "value(s) to add to this pool" + (
+            f" (tune without {option_word('--profile', 'profile')} goes on with the "
+            "profile as recorded)" if redefined else "") + ", use a new run folder for the "
+        f"new ones, or {start_again(run.path, meta, now=now)}")
 
 
 def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
