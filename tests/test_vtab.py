@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -257,6 +258,15 @@ def test_what_every_task_needs_is_refused_once_before_any_task(tmp_path, capsys)
         err = capsys.readouterr().err
         assert said in err and err.startswith("vtab: error: ") and err.count("\n") == 1, err
         assert not out.exists()
+    # Before TensorFlow loads: a mistyped catalogue path cost ~5 s of TensorFlow start-up.
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import vtab; "
+              "code = vtab.main(sys.argv[2:]); print(code, 'tensorflow' in sys.modules)")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(Path(vtab.__file__).parent), "--catalogue",
+         str(tmp_path / "nope.yaml"), "--out", str(out), "--data-dir", str(data), "--tasks",
+         "svhn"], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    assert "nope.yaml: cannot read the catalogue" in done.stderr
 
 
 # --------------------------------------------------------------------------- loading (mocked tfds)
@@ -440,7 +450,10 @@ def test_sigterm_stops_the_runner_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(vtab, "run_vtab", terminated)
     before = signal.getsignal(signal.SIGTERM)
-    argv = ["--catalogue", "c.yaml", "--out", str(tmp_path), "--tasks", "svhn"]
+    catalogue = tmp_path / "c.yaml"  # what the runner checks before TensorFlow loads
+    catalogue.write_text("modules:\n  - {name: m0, handle: /nowhere/m0}\n")
+    argv = ["--catalogue", str(catalogue), "--out", str(tmp_path), "--tasks", "svhn",
+            "--data-dir", str(tmp_path)]
     assert vtab.main(argv) == 143
     assert ("vtab: terminated (SIGTERM); run the same command again to resume"
             in capsys.readouterr().err)
@@ -462,8 +475,6 @@ def test_the_terminal_shows_what_fit_shows_not_every_log_record(catalogue, tmp_p
     logging.basicConfig(). Now stderr holds what `fit`'s holds: the runner's own lines,
     warnings and the progress bars. (TensorFlow's C++ start-up notices, also gone, cannot be
     checked here: this script imports tfds, and TensorFlow with it, before the runner.)"""
-    import subprocess
-
     root = Path(__file__).resolve().parents[1]
     script = (
         "import sys\n"

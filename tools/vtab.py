@@ -840,6 +840,9 @@ def _main(parser, args) -> int:
             parser.error("--test-limit must be >= 1")
         if args.min_per_class is not None and args.min_per_class < 0:  # as fit's option
             parser.error(f"--min-per-class must be an integer >= 0, got {args.min_per_class}")
+        # What every task needs, before TensorFlow loads (seconds): a mistyped path is
+        # refused at once. run_vtab checks again for Python callers (milliseconds).
+        check_inputs(args.catalogue, Path(args.out), args.data_dir)
         from hubensemble import _tf
 
         os.environ[_tf.QUIET_ENV] = "1"  # as `hubensemble fit`: no oneDNN / CUDA notices
