@@ -6,7 +6,8 @@ warnings; RUN/log.txt and the run's files hold everything. A result meant for pr
 the command's parsed arguments (only its `quiet` and `verbose` are read). Everything here is
 written `printable`: a file name that is not UTF-8 shows its bytes escaped (caf\\xe9.jpg) where
 a stream that only writes UTF-8 would raise. Progress bars (`progress_bar`) are live on a
-terminal and in a notebook, plain lines on a file or a pipe (`live_bars`).
+terminal and in a notebook, plain lines on a file, a pipe or a terminal of TERM=dumb
+(`live_bars`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ def _line_seconds() -> float:
         return LINE_SECONDS
 
 
+#: The values of ``TERM`` (any case) of a terminal that cannot redraw a line: a bar there is
+#: lines, as on a file (`live_bars`).
+DUMB_TERMS = ("dumb", "unknown")
+
+
+def _kernel_stream(stream) -> bool:
+    """Whether ``stream`` is a Jupyter kernel's (ipykernel's ``OutStream``, or a subclass: by
+    its module, ipykernel is no dependency)."""
+    return any(c.__module__.split(".")[0] == "ipykernel" for c in type(stream).__mro__)
+
+
 def live_bars(stream) -> bool:
     """Whether a progress bar on ``stream`` is drawn live, redrawn in place with carriage
     returns (`progress_bar`): on a terminal (``isatty()``), and in a Jupyter kernel, whose
@@ -66,17 +78,22 @@ def live_bars(stream) -> bool:
     end renders the redraws (a notebook, JupyterLab, VS Code, Colab). False for a file, a pipe
     and the like (``2>log``, ``| tee``, ``nohup``, a CI log, a systemd journal, a Slurm .err
     file), where each redraw stayed in the file (5 bar states on one line of rank's log), for
-    a closed stream and for None, and for a terminal of 0 columns (a pseudo-terminal whose
-    size was never set), where tqdm's live bar drew nothing at all.
-    ``stream``: a text stream (sys.stderr), or None."""
+    a closed stream and for None, for a terminal of 0 columns (a pseudo-terminal whose
+    size was never set), where tqdm's live bar drew nothing at all, and for a terminal whose
+    ``TERM`` says it cannot redraw (`DUMB_TERMS`: Emacs' shell-mode, some CI runners), which
+    showed each carriage return as ``^M`` or a new line (rich's rule: a "dumb" or "unknown"
+    terminal is not interactive; tqdm does not look). ``stream``: a text stream
+    (sys.stderr), or None."""
     if stream is None:
         return False
-    if any(c.__module__.split(".")[0] == "ipykernel" for c in type(stream).__mro__):
+    if _kernel_stream(stream):
         return True
     try:
         if not stream.isatty():
             return False
     except (AttributeError, ValueError, OSError):  # no isatty; closed (ValueError)
+        return False
+    if os.environ.get("TERM", "").strip().lower() in DUMB_TERMS:
         return False
     try:  # a terminal of no size (a pty nobody sized): tqdm drew nothing there at all
         return os.get_terminal_size(stream.fileno()).columns > 0

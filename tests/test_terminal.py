@@ -42,12 +42,13 @@ def _pty(columns):
     return leader, follower
 
 
-def _on_a_pty(argv, *, columns):
+def _on_a_pty(argv, *, columns, term="xterm-256color"):
     """The output of `argv` run with its stdin, stdout and stderr on a pseudo-terminal of
-    `columns` columns."""
+    `columns` columns, with TERM=`term` (a terminal that redraws, unless told)."""
     leader, follower = _pty(columns)
     try:
-        proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower)
+        proc = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower,
+                                env=dict(os.environ, TERM=term))
     finally:
         os.close(follower)
     out = b""
@@ -64,9 +65,10 @@ def _on_a_pty(argv, *, columns):
     return out.decode()
 
 
-def test_live_bars_follows_the_stream(tmp_path):
+def test_live_bars_follows_the_stream(tmp_path, monkeypatch):
     """The one rule of every bar: live on a terminal and in a notebook kernel; lines on a
     file, a pipe, a closed stream, and on a terminal of 0 columns (where tqdm drew nothing)."""
+    monkeypatch.setenv("TERM", "xterm-256color")
     with open(tmp_path / "log", "w") as f:
         assert not terminal.live_bars(f)
     assert not terminal.live_bars(f)  # closed
@@ -80,6 +82,25 @@ def test_live_bars_follows_the_stream(tmp_path):
         with os.fdopen(follower, "w") as stream:
             assert terminal.live_bars(stream) is live, columns
         os.close(leader)
+
+
+def test_a_dumb_terminal_gets_the_lines_a_file_gets(monkeypatch):
+    """TERM=dumb (Emacs' shell-mode, some CI runners) or unknown: a terminal that cannot
+    redraw got tqdm's carriage-return bar (each redraw a "^M" in Emacs); it now gets the
+    plain lines of a file, as rich shows no live display there. A notebook kernel's stream
+    stays live whatever TERM says; a terminal of another TERM, or none, stays live."""
+    for term, live in (("dumb", False), ("DUMB", False), ("unknown", False),
+                       ("xterm", True), ("", True)):
+        monkeypatch.setenv("TERM", term)
+        leader, follower = _pty(80)
+        with os.fdopen(follower, "w") as stream:
+            assert terminal.live_bars(stream) is live, term
+        os.close(leader)
+        assert terminal.live_bars(_kernel_stream(io.StringIO())), term
+
+    dumb = _on_a_pty([sys.executable, "-c", BAR_SCRIPT], columns=100, term="dumb")
+    assert "\r" not in dumb.replace("\r\n", "\n") and "|" not in dumb, dumb
+    assert "work:   0% 0/5 [" in dumb and "work: 100% 5/5 [" in dumb, dumb
 
 
 def test_a_bar_on_a_file_is_lines_at_most_one_per_interval_and_the_last(monkeypatch):
