@@ -120,16 +120,41 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
     - with ``shown`` false (-q, ``progress=False``), nothing (tqdm's ``disable``).
 
     RUN/log.txt never gets a bar's states (they are not log records). Call ``update(n)``,
-    ``set_postfix_str``, ``write`` and ``close()`` (or iterate) as on any tqdm bar."""
-    from tqdm.auto import tqdm
+    ``set_postfix_str``, ``write`` and ``close()`` (or iterate) as on any tqdm bar.
+
+    A live bar in a Jupyter kernel is tqdm's widget when ipywidgets is installed (and the
+    front end is one tqdm draws widgets in: `_kernel_bar_class`), else the text bar the
+    terminal gets, which the front end redraws: tqdm.auto, used before, warned "IProgress
+    not found. Please update jupyter and ipywidgets" in a kernel without ipywidgets."""
+    from tqdm import tqdm
 
     stream = kwargs.pop("file", None) or sys.stderr
     if not shown:
         return tqdm(iterable, disable=True, file=stream, **kwargs)
     if live_bars(stream):
         kwargs.setdefault("dynamic_ncols", True)
-        return tqdm(iterable, file=stream, **kwargs)
+        bar_class = _kernel_bar_class() if _kernel_stream(stream) else tqdm
+        return bar_class(iterable, file=stream, **kwargs)
     return _line_bar_class()(iterable, file=stream, **kwargs)
+
+
+@functools.cache
+def _kernel_bar_class():
+    """The live bar of a Jupyter kernel's stream (`progress_bar`): tqdm.autonotebook's choice
+    (its widget bar in a notebook, JupyterLab, VS Code or Colab with ipywidgets; its text bar
+    in qtconsole, Spyder, and wherever ipywidgets is missing) without the warnings it gives
+    as it chooses: "IProgress not found" (a kernel without ipywidgets, which gets the text
+    bar, as intended here) and its experimental notice (tqdm.auto silences that one too).
+    Made once: tqdm imports its choice once."""
+    import warnings
+
+    from tqdm import TqdmExperimentalWarning, TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+        warnings.simplefilter("ignore", category=TqdmExperimentalWarning)
+        from tqdm.autonotebook import tqdm
+    return tqdm
 
 
 @functools.cache

@@ -172,6 +172,43 @@ def test_a_bar_stays_live_on_a_terminal_and_in_a_notebook_kernel():
     assert buffer.getvalue().count("\r") >= 3 and "fit: 100%|" in buffer.getvalue(), buffer
 
 
+#: A bar on a Jupyter kernel's stream, in a process that looks like a notebook's kernel to
+#: tqdm (ipykernel.zmqshell imported, IPython's shell a ZMQInteractiveShell) but has no
+#: ipywidgets; prints the warnings given and what the kernel's stream got.
+KERNEL_SCRIPT = """
+import io, sys, types, warnings
+sys.modules["ipywidgets"] = None  # not installed: import fails
+shell = type("ZMQInteractiveShell", (), {})()
+sys.modules["IPython"] = types.SimpleNamespace(get_ipython=lambda: shell)
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")
+buffer = io.StringIO()
+stream = type("OutStream", (), {"__module__": "ipykernel.iostream",
+                                "isatty": lambda self: False, "write": lambda self, s:
+                                buffer.write(s), "flush": lambda self: None})()
+from hubensemble.terminal import progress_bar
+with warnings.catch_warnings(record=True) as given:
+    warnings.simplefilter("always")
+    for _ in range(2):
+        bar = progress_bar(total=3, desc="fit", file=stream, mininterval=0)
+        bar.update(3)
+        bar.close()
+print([str(w.message) for w in given])
+print(repr(buffer.getvalue()))
+"""
+
+
+def test_a_notebook_kernel_without_ipywidgets_gets_the_text_bar_and_no_warning():
+    """A Jupyter kernel without ipywidgets: tqdm.auto warned "IProgress not found. Please
+    update jupyter and ipywidgets" at the first bar, then drew its text bar. progress_bar
+    decides the bar itself: the text bar, live (redrawn), with no warning."""
+    out = subprocess.run([sys.executable, "-c", KERNEL_SCRIPT], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    given, drawn = out.stdout.splitlines()
+    assert given == "[]", out.stdout
+    assert drawn.count("\\r") >= 2 and "fit: 100%|" in drawn, out.stdout
+
+
 def test_rank_with_stderr_to_a_file_writes_progress_lines_not_bar_redraws(tmp_path,
                                                                           module_factory):
     """`hubensemble rank … 2>log` left 5 carriage-return-joined bar states on one line of
