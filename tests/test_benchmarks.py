@@ -13,10 +13,11 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "tools" / "benchmarks"
 
 
-def _script(name, *args, code=None):
-    """(exit code, stdout, stderr) of `python tools/benchmarks/NAME ARGS` (or of `code`)."""
+def _script(name, *args, code=None, env=None):
+    """(exit code, stdout, stderr) of `python tools/benchmarks/NAME ARGS` (or of `code`), with
+    `env`'s variables added to the environment."""
     cmd = [sys.executable, *(["-c", code] if code else [str(BENCH / name)]), *args]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
         [str(BENCH.parents[1])] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH")
                                    else []))}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env,
@@ -295,17 +296,33 @@ def test_bench_rank_times_the_warm_cache_in_run_folders_of_its_own(
     assert "same scores: True" in out
 
 
-def test_a_benchmark_shows_log_records_as_a_command_does():
+def test_a_benchmark_shows_log_records_as_a_command_does(tmp_path):
     """bench_tune.py's failed trial (5 steps: at chance) printed Python logging's default
     format from absl's basicConfig, INFO included, with the trial's traceback
     ("INFO:hubensemble.tune.train: …", "Traceback …", "WARNING:hubensemble.tune.tuner: …"):
     now one warning line as `hubensemble tune` shows it (benchargs.command_logging)."""
     import re
 
-    code, out, err = _script("bench_tune.py", "--steps", "5", "--repeats", "1")
+    code, out, err = _script("bench_tune.py", "--steps", "5", "--repeats", "1",
+                             env={"TMPDIR": str(tmp_path)})  # the folder it keeps
     assert code == 0, err
     assert "median wall clock" in out
     assert "Traceback" not in err and not re.search(r"^[A-Z]+:", err, re.MULTILINE), err
     failed = [line for line in err.splitlines() if "seeds-0000-convnet failed" in line]
     assert failed and all(line.startswith("WARNING hubensemble.tune.tuner: trial ")
                           for line in failed), err
+
+
+def test_bench_tune_keeps_the_log_its_failure_line_names(tmp_path):
+    """bench_tune.py's failed trial's line said "(details in /tmp/bench_tune-…/run/log.txt)"
+    and the script deleted that folder at exit: the log it named was gone. The folder is now
+    kept, and said, when a line named a path in it."""
+    import re
+
+    code, out, err = _script("bench_tune.py", "--steps", "5", "--repeats", "1",
+                             env={"TMPDIR": str(tmp_path)})
+    assert code == 0, err
+    named = re.findall(r"details in (\S+log\.txt)\)", err)
+    assert named and all(os.path.isfile(path) for path in named), err
+    folder = os.path.dirname(os.path.dirname(named[0]))  # TMPDIR/bench_tune-…
+    assert os.path.dirname(folder) == str(tmp_path) and f"kept {folder} " in err, err

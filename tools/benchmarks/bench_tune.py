@@ -10,10 +10,14 @@ predicting val/test are excluded); the plain fit is one ``model.fit`` call with 
 Both include their first-step tracing. Runs alternate; the target (>= 0.9) is judged on the
 medians of wall-clock steps/s. Steps per CPU-second of this process are printed too: on a
 machine shared with other work they compare the two sides independently of the load.
+The scratch folder (the module, the run) is deleted at exit, unless a line said a path in it
+(a failed trial's "details in …/run/log.txt") or an error stopped the script: then it is kept
+and its path printed.
 """
 
 import argparse
 import dataclasses
+import logging
 import os
 import shutil
 import statistics
@@ -52,10 +56,36 @@ def main(argv=None):
     profile = dataclasses.replace(PROFILES["cpu"], name="bench", min_steps=args.steps,
                                   max_steps=args.steps)
     tmp = tempfile.mkdtemp(prefix="bench_tune-")
+    named = _Naming(tmp)  # a failed trial's warning names tmp/run/log.txt
+    logging.getLogger().addHandler(named)
+    kept = True  # an error escaping names files in tmp too (its traceback)
     try:
-        return _bench(args, tmp, profile)
+        code = _bench(args, tmp, profile)
+        kept = named.named
+        return code
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        logging.getLogger().removeHandler(named)
+        if kept:
+            print(f"kept {tmp} (the lines above name files in it); delete it when done",
+                  file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Naming(logging.Handler):
+    """Whether a log record (a failed trial's warning: "(details in TMP/run/log.txt)") named
+    a path in the scratch folder, which is then kept: it was deleted at exit, and the log
+    the line sent people to was gone."""
+
+    def __init__(self, folder):
+        super().__init__(logging.DEBUG)
+        self.folder, self.named = folder, False
+
+    def emit(self, record):
+        try:
+            self.named = self.named or self.folder in record.getMessage()
+        except Exception:  # logging's rule: a failing handler reports, never raises
+            self.handleError(record)
 
 
 def _bench(args, tmp, profile):
