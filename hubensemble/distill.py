@@ -37,7 +37,7 @@ from hubensemble.errors import RunError
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata)
 from hubensemble.runwriter import writes_run
-from hubensemble.terminal import bar_note, progress_bar, shows_progress
+from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
 from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
@@ -154,26 +154,29 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                        f"image at {size} px, over --max-gflops {max_gflops:g}; choose another "
                        "--student or raise the limit")
 
-    # Keep the loaded object: its signature alone does not keep the variables alive.
-    loaded = tf.saved_model.load(export_dir)
-    # A teacher retrained on train + val is compared as it is: run on the test split (and
-    # checked against its own test record) before minutes of training, not after.
-    teacher_test = retrained_test(loaded, export_dir, task)
-
-    def targets(images):
-        serve = loaded.signatures[SERVING_SIGNATURE]
-        return serve(images=tf.cast(images, tf.float32))["probabilities"]
-
     # init "best": both starts, the one with the lower validation cross-entropy is kept.
     starts = [start_weights] + ([None] if init == "best" and start_weights else [])
     callbacks, bar = [], None
-    if progress:
+    if progress:  # from the teacher's load on: its check ran before, silent for minutes
         bar = progress_bar(total=hparams.steps * len(starts), desc=f"distill into {spec_name}",
                            unit="step")
         callbacks.append(StepBar(bar))
-    t0 = time.perf_counter()
     tried, reasons = [], []
     try:
+        bar_note(bar, "loading the teacher")
+        # Keep the loaded object: its signature alone does not keep the variables alive.
+        loaded = tf.saved_model.load(export_dir)
+        # A teacher retrained on train + val is compared as it is: run on the test split (and
+        # checked against its own test record) before minutes of training, not after.
+        teacher_test = retrained_test(loaded, export_dir, task,
+                                      note=counting_note(bar, "checking the teacher on test",
+                                                         "images"))
+
+        def targets(images):
+            serve = loaded.signatures[SERVING_SIGNATURE]
+            return serve(images=tf.cast(images, tf.float32))["probabilities"]
+
+        t0 = time.perf_counter()
         for weights in starts:
             # Which start trains, then "STUDENT from …: predicting val, 128/200 images": the
             # bar stood at 100% while the student's val and test predictions ran.

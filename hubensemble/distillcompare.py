@@ -132,7 +132,8 @@ def mcnemar(single_probs, ensemble_probs, student_probs, labels) -> dict:
 RECORD_TOLERANCE = 1e-5
 
 
-def retrained_test(loaded, export_dir, task, *, batch_size: int = 64) -> dict | None:
+def retrained_test(loaded, export_dir, task, *, batch_size: int = 64,
+                   note=None) -> dict | None:
     """The test split's per-image probabilities of a teacher export whose members were
     retrained on train + val (`export --retrain-full`), from running it: the retrained
     members' own test tables are not kept, and their figures before retraining
@@ -141,11 +142,14 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64) -> dict | 
 
     `loaded`: the export loaded by `tf.saved_model.load(export_dir)`. Each image goes in at
     its decoded size, as [0, 1] floats (`evaluate.size_batches`); the export resizes it for
-    each member as tune's prediction did. Returns {"labels" int [N], "ensemble" float32
-    [N, C] (`serve_members`' "probabilities", else serving_default's), "members" float32
-    [N, M, C] or None, "trials" (the metadata's members, in that order), "members_missing"
-    (why the members cannot be run one by one, or None), "recorded" (metadata
-    metrics.test when export measured it on the retrained members, else None)}.
+    each member as tune's prediction did. `note`: None, or a function called with (images
+    done, images in all) after each batch (`terminal.counting_note`: distill's bar says it:
+    the check of a real teacher took minutes before the bar appeared). Returns {"labels"
+    int [N], "ensemble" float32 [N, C] (`serve_members`' "probabilities", else
+    serving_default's), "members" float32 [N, M, C] or None, "trials" (the metadata's
+    members, in that order), "members_missing" (why the members cannot be run one by one,
+    or None), "recorded" (metadata metrics.test when export measured it on the retrained
+    members, else None)}.
 
     Raises RunError when the export's classes are not the task's, or its figures on this
     split are not the test record it wrote (beyond RECORD_TOLERANCE): the data or the export
@@ -177,6 +181,7 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64) -> dict | 
     ensemble = np.zeros((len(labels), n_classes), np.float32)
     members = None if call is None else np.zeros((len(labels), len(trials), n_classes),
                                                  np.float32)
+    done = 0
     for idx in size_batches(data.shapes(), batch_size):
         x = tf.constant(np.stack([data.images[i] for i in idx]).astype(np.float32)
                         / np.float32(255))
@@ -184,6 +189,9 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64) -> dict | 
             ensemble[idx] = serve(x)
         else:
             ensemble[idx], members[idx] = call(x)
+        done += len(idx)
+        if note is not None:
+            note(done, len(labels))
     record = meta.get("metrics") or {}
     # Without test_before_retraining, metrics.test is ensemble.json's (an export retrained
     # before export measured its members): nothing of the retrained members to check against.

@@ -916,7 +916,8 @@ def test_export_and_distill_say_the_images_predicted_after_training(run_dir, dig
                                                                     capsys, monkeypatch):
     """export --retrain-full's and distill's bars stood still (at 100%) while the retrained
     members' test and the student's val and test predictions ran (minutes for a real
-    backbone): their lines now say "WHO: predicting SPLIT, DONE/TOTAL images"."""
+    backbone): their lines now say "WHO: predicting SPLIT, DONE/TOTAL images". distill's
+    teacher check ran before its bar appeared: it is said under the bar."""
     from hubensemble import terminal
     from hubensemble.distill import run_distill
 
@@ -941,3 +942,11 @@ def test_export_and_distill_say_the_images_predicted_after_training(run_dir, dig
     for start in ("candidate " + members[0], "the module"):
         for split in ("val", "test"):
             assert said("distill into small: ", f"small from {start}", split), lines
+    # The teacher's check (its test split, run before training) was silent work before the
+    # bar appeared: it is now under the bar, at 0 steps, its images counted.
+    n = f"{len(digits.test):,}"
+    check = [line for line in lines if line.startswith("distill into small:   0% 0/")
+             and "checking the teacher on test: " in line]
+    assert check and check[-1].endswith(f"checking the teacher on test: {n}/{n} images]"), lines
+    assert any(line.startswith("distill into small:   0% 0/") and "loading the teacher" in line
+               for line in lines), lines
