@@ -205,7 +205,7 @@ def _line_bar_class():
     return LineBar
 
 
-def bar_note(bar, text):
+def bar_note(bar, text, *, at_once=False):
     """Says ``text`` in the postfix of ``bar`` (a `progress_bar`, or None): the progress
     inside one long unit of its work (a fine-tune trial's steps in tune's bar, a module's
     images in rank's), which the bar's count only moves past when the unit ends: a trial of
@@ -216,12 +216,14 @@ def bar_note(bar, text):
     `LINE_SECONDS`. Nothing for None or a disabled bar (-q). Safe from another thread
     (Keras' batch callbacks run in its thread pool): tqdm draws under its lock. Keep
     the bar's count current (``update``) rather than iterating it: an iterated bar's count
-    lags behind the work until it draws."""
+    lags behind the work until it draws. ``at_once``: a live bar draws the note now, within
+    its interval (a phase whose work says nothing for minutes, as a module loading: its
+    note, skipped, left the previous one standing); a file's lines keep their interval."""
     if bar is None or bar.disable:
         return
     bar.set_postfix_str(printable(text), refresh=False)
     now = bar._time()
-    if (isinstance(bar, _line_bar_class())  # its display keeps its own interval
+    if (at_once or isinstance(bar, _line_bar_class())  # a line bar keeps its own interval
             or now - getattr(bar, "_noted", float("-inf")) >= bar.mininterval):
         bar._noted = now
         bar.refresh()

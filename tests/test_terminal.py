@@ -289,6 +289,8 @@ def test_a_note_inside_a_long_unit_draws_at_most_once_per_interval():
     for step in range(100):
         terminal.bar_note(bar, f"step {step}/100")
     assert buffer.getvalue().count("\r") == drawn + 1 and "step 0/100" in buffer.getvalue()
+    terminal.bar_note(bar, "loading the module", at_once=True)  # a phase: drawn now
+    assert buffer.getvalue().count("\r") == drawn + 2 and "loading the module" in buffer.getvalue()
     bar.close()
 
     out = io.StringIO()

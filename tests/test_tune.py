@@ -396,6 +396,37 @@ def test_a_progress_callback_leaves_the_training_as_it_was(modules, digits):
     assert {int(n) for _, n in steps} == {hp.steps}
 
 
+def test_a_trial_says_each_phase_before_its_steps_and_counts_the_lp_ft_embedding(
+        tmp_path, modules, digits):
+    """A trial's first note, "starting", stood for loading the module, the LP-FT head's
+    probe (an embedding pass over every training and validation image) and the first
+    step's tracing: minutes of a real backbone with no count. Each phase is now said in
+    turn, the embedding's images counted as rank counts them, before the steps."""
+    spec = modules["gen_a"][0]
+    run = make_run(tmp_path / "run", modules, task=digits)
+    hp = HParams(**QUICK.scale({"lr": 0.01, "steps": 5}), seed=0, head_init="probe")
+    out = io.StringIO()
+    bar = progress_bar(total=1, desc="tune", file=out, mininterval=0)  # a line per note
+    record = tune.run_entry(tune.PlanEntry(0, "default-0000-gen_a", "gen_a", hp), spec,
+                            digits, run, profile=QUICK, keep_weights="none",
+                            callbacks=[tune.train.TrialProgress(bar, "trial 1/1 gen_a")],
+                            cache_dir=str(tmp_path / "emb"))
+    bar.close()
+    assert record["head_l2"] is not None, record  # it started from the probe
+    notes = [line.rsplit(", trial 1/1 gen_a: ", 1)[1][:-1] for line in out.getvalue().splitlines()
+             if ", trial 1/1 gen_a: " in line]
+    phases = [n for n in notes if not n.startswith(("LP-FT head, embedding ", "step "))]
+    n_train, n_val = f"{len(digits.train):,}", f"{len(digits.val):,}"
+    assert phases[:4] == ["loading the module", "LP-FT head", "LP-FT head, fitting the probe",
+                          "tracing the first step"], notes
+    embedded = notes[notes.index("LP-FT head") + 1:notes.index("LP-FT head, fitting the probe")]
+    assert embedded[0].startswith("LP-FT head, embedding train: ") and embedded[-1] == (
+        f"LP-FT head, embedding val: {n_val}/{n_val} images"), notes
+    assert f"LP-FT head, embedding train: {n_train}/{n_train} images" in embedded, notes
+    first = notes[notes.index("tracing the first step") + 1]
+    assert first.startswith(f"step 1/{hp.steps}, loss "), notes
+
+
 @pytest.mark.slow
 def test_tune_says_the_steps_of_a_trial_before_it_ends(tmp_path, modules, digits):
     """`tune … 2>log` said nothing during a trial (a real backbone's took 5-10 minutes on a
@@ -417,7 +448,8 @@ def test_tune_says_the_steps_of_a_trial_before_it_ends(tmp_path, modules, digits
                                re.MULTILINE) for trial in (1, 2)}
     for trial, said in steps.items():
         assert len(said) >= 3 and said[-1][0] == said[-1][1], (trial, text)
-        assert f"trial {trial}/2 gen_a: starting" in text
+        for phase in ("loading the module", "tracing the first step"):
+            assert f"trial {trial}/2 gen_a: {phase}" in text
         for split, n in (("val", 200), ("test", 797)):  # each line says its whole state
             assert re.search(rf"^tune seeds: .* {trial - 1}/2 \[.*, trial {trial}/2 gen_a: "
                              rf"predicting {split}, {n}/{n} images\]$", text, re.MULTILINE)

@@ -169,17 +169,21 @@ def pick_probe(train_x, train_y, val_x, val_y, num_classes: int, *,
 
 
 def head_from_probe(spec: ModuleSpec, task, *, resolution: int, splits=("train",),
-                    l2: float | None = None, cache_dir=None):
+                    l2: float | None = None, cache_dir=None, on_batch=None, on_fit=None):
     """(kernel [D, C], bias [C], lambda) of the probe an LP-FT head (a fine-tuning trial with
     head_init "probe") starts from, fitted on the frozen module's embeddings of `splits` at
     `resolution` (rank's cache). `l2` None picks lambda among `sweeps.PROBE_L2` on the
     validation embeddings (`pick_probe`) when "val" is not among `splits`; a fit that trains
     on val too (export --retrain-full) takes the lambda its trial recorded, and without one
-    `sweeps.PROBE_HEAD_L2` (what trials used before lambda was picked)."""
+    `sweeps.PROBE_HEAD_L2` (what trials used before lambda was picked). Progress notes:
+    `on_batch(split, done, total)` after each batch embedded (`split_embeddings`), `on_fit()`
+    as the probe's fit starts (each None: nothing)."""
     splits = tuple(splits)
     picking = l2 is None and "val" not in splits
     emb, _ = split_embeddings(spec, task, splits + (("val",) if picking else ()),
-                              resolution=resolution, cache_dir=cache_dir)
+                              resolution=resolution, cache_dir=cache_dir, on_batch=on_batch)
+    if on_fit is not None:
+        on_fit()
     x = np.concatenate([emb[s] for s in splits])
     y = np.concatenate([task.split(s).labels for s in splits])
     if picking:

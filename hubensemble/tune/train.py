@@ -20,7 +20,7 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, re
 from hubensemble.fileio import machine_error
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
-from hubensemble.terminal import bar_note
+from hubensemble.terminal import bar_note, counting_note
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
@@ -73,6 +73,37 @@ class _DivergenceGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+#: The phases a trial says before its steps (`TrialProgress.phase`), each of which took
+#: minutes for a real backbone on a CPU under one note "starting": loading its module
+#: (build), the LP-FT head's probe (an embedding pass over the training and validation
+#: images, counted, then the probe's fit) and the first step's tracing.
+PHASES = {"load": "loading the module", "probe": "LP-FT head", "fit_probe":
+          "LP-FT head, fitting the probe", "trace": "tracing the first step"}
+
+
+def say_phase(callbacks, phase: str) -> None:
+    """`TrialProgress.phase` ``PHASES[phase]`` of each TrialProgress among `callbacks`
+    (none: nothing)."""
+    for note in callbacks:
+        if isinstance(note, TrialProgress):
+            note.phase(PHASES[phase])
+
+
+def _embedding_notes(callbacks):
+    """``on_batch(split, done, total)`` for the LP-FT head's embedding pass: each
+    TrialProgress among `callbacks` counts it (`TrialProgress.embedding`); None without
+    one."""
+    notes = [c.embedding(PHASES["probe"]) for c in callbacks if isinstance(c, TrialProgress)]
+    if not notes:
+        return None
+
+    def on_batch(split, done, total):
+        for note in notes:
+            note(split, done, total)
+
+    return on_batch
+
+
 class TrialProgress(keras.callbacks.Callback):
     """Shows a trial's training in its sweep's progress bar (`terminal.bar_note`): "LABEL:
     step 120/500, loss 0.412" (the steps of the whole trial across its chunks, and the
@@ -110,6 +141,18 @@ class TrialProgress(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         loss = f", loss {float(loss):.3f}" if loss is not None else ""
         bar_note(self.bar, f"{self.label}: step {step}/{per * epochs}{loss}")
+
+    def phase(self, text: str) -> None:
+        """Says "LABEL: TEXT", the phase of the trial that starts (`PHASES`), drawn at once
+        (`terminal.bar_note`'s ``at_once``): what follows can say nothing for minutes."""
+        bar_note(self.bar, f"{self.label}: {text}", at_once=True)
+
+    def embedding(self, what: str):
+        """A function ``on_batch(split, done, total)`` that says "LABEL: WHAT, embedding
+        SPLIT: DONE/TOTAL images" (`terminal.counting_note`, rank's count): an embedding pass
+        of the trial's module, as the LP-FT head's probe (`init_head`)."""
+        return lambda split, done, total: counting_note(
+            self.bar, f"{self.label}: {what}, embedding {split}", "images")(done, total)
 
     def predicting(self, split: str, images: int, batch_size: int) -> None:
         """Says that the trial's model now predicts `split` (`images` of them, `batch_size`
@@ -183,6 +226,7 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
     Raises TrialFailed when the loss becomes NaN or infinite or explodes (a chunk's mean
     above EXPLODE_FACTOR x ln C; checked at each epoch's end).
     """
+    say_phase(callbacks, "trace")  # the dataset, the start loss, fit's first trace
     ds = training_dataset(task, spec, hparams, profile=profile, splits=splits, targets=targets)
     n = chunks(hparams.steps)
     guard = _DivergenceGuard(task.num_classes, start=_start_loss(model, ds))
@@ -255,7 +299,7 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
                                  batchnorm=hparams.batchnorm)
         compile_classifier(model, hparams)
         init_head(model, spec, task, hparams, profile=profile, splits=splits,
-                  head_l2=head_l2, cache_dir=cache_dir)
+                  head_l2=head_l2, cache_dir=cache_dir, callbacks=callbacks)
     cbs = list(callbacks)
     if tensorboard_dir:
         cbs.append(TensorBoard(tensorboard_dir))
@@ -265,12 +309,14 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
 
 def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,
               splits: Sequence[str] = ("train",), head_l2: float | None = None,
-              cache_dir=None) -> dict | None:
+              cache_dir=None, callbacks=()) -> dict | None:
     """Starts the head as hparams.head_init says: "zero" leaves the zero head (paper A.1);
     "probe" (LP-FT, Kumar et al. 2022) sets it to a logistic-regression probe fitted on the
     frozen module's embeddings of `splits` at the trial's evaluation size (the resolution rank
     embedded at: read from the embedding cache), its L2 strength `head_l2`, or with None the
     one of sweeps.PROBE_L2 with the lowest validation cross-entropy (`probe.head_from_probe`).
+    A `TrialProgress` among `callbacks` says the probe's embedding pass, its images
+    counted, then its fit ("LABEL: LP-FT head, embedding train: 1,200/3,000 images").
     Returns {"head_init_seconds", "head_l2"} for the record, or None for a zero head."""
     if hparams.head_init != "probe":
         return None
@@ -278,8 +324,11 @@ def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,
     from hubensemble.tune.probe import head_from_probe
 
     start = time.perf_counter()
+    say_phase(callbacks, "probe")
     kernel, bias, l2 = head_from_probe(spec, task, resolution=eval_size(task, spec, profile),
-                                       splits=tuple(splits), l2=head_l2, cache_dir=cache_dir)
+                                       splits=tuple(splits), l2=head_l2, cache_dir=cache_dir,
+                                       on_batch=_embedding_notes(callbacks),
+                                       on_fit=lambda: say_phase(callbacks, "fit_probe"))
     set_head(model, kernel, bias)
     return {"head_init_seconds": time.perf_counter() - start, "head_l2": l2}
 
@@ -325,6 +374,7 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
     try:
         keras.backend.clear_session()
         keras.utils.set_random_seed(hparams.seed)
+        say_phase(callbacks, "load")
         with strategy.scope():
             if build is not None:
                 model = build()
@@ -334,7 +384,7 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
                                          batchnorm=hparams.batchnorm)
                 compile_classifier(model, hparams)
             record.update(init_head(model, spec, task, hparams, profile=profile,
-                                    cache_dir=cache_dir) or {})
+                                    cache_dir=cache_dir, callbacks=callbacks) or {})
         record["module_fingerprint"] = getattr(model.backbone, "fingerprint", None)
         record["batchnorm"] = getattr(model.backbone, "batchnorm", None)
         record["batchnorm_evidence"] = getattr(model.backbone, "batchnorm_evidence", None)

@@ -31,7 +31,6 @@ from hubensemble.fileio import atomic_write_json, machine_error
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.rundir import Run
 from hubensemble.sweeplock import TUNER_ID_RE
-from hubensemble.terminal import bar_note
 from hubensemble.text import printable
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
@@ -480,7 +479,6 @@ class FineTuneTuner(kt.Tuner):
                            if isinstance(c, keras.callbacks.TensorBoard)), None)
             if self.progress is not None:  # the trial's steps on the sweep's bar
                 label = f"trial {entry.index + 1}/{len(self.plan)} {entry.module}"
-                bar_note(self.progress, f"{label}: starting")
                 callbacks.append(TrialProgress(self.progress, label))
             record = run_entry(entry, self.specs[entry.module], self.task, self.run_dir,
                                profile=self.profile, strategy=self.distribution_strategy,
