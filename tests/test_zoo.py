@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -532,6 +533,35 @@ def test_ctrl_c_during_a_parallel_build_ends_the_workers_at_once(tmp_path):
     assert time.monotonic() - start < 60
     assert multiprocessing.active_children() == []
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow  # two fresh interpreters importing TensorFlow: 30-60 s
+def test_a_parallel_build_says_its_phases_and_each_modules_steps(tmp_path, monkeypatch,
+                                                                 capfd):
+    """The parallel build (a pool of worker processes) said only "zoo tiny: training NAME,
+    NAME", never a step, where the serial build says "pre-training NAME" and "step 10/50
+    loss …": each worker now writes its steps to a file of its own, which the builder reads
+    onto the bar, and the bar's phase names the verb of each module training."""
+    from hubensemble import terminal
+
+    monkeypatch.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per state (stderr: a file)
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    spec = zoo.TrainSpec(examples=256, steps=20, lr=0.05, batch_size=32)
+    config = _tiny_config(generalists={"r6x1": (0, 1)}, generalist_train={"r6x1": spec},
+                          expert_train={"r6x1": spec})
+    zoo.build_zoo(config, tmp_path / "zoo", progress=True, workers=2)
+    lines = [line for line in capfd.readouterr().err.splitlines()
+             if line.startswith("zoo tiny")]
+    plans = [m["name"] for m in json.loads((tmp_path / "zoo" / zoo.MARKER).read_text())["modules"]]
+    assert len(plans) == 3, plans  # two generalists, an expert of the first
+    for name in plans:
+        verb = "fine-tuning" if "expert" in name else "pre-training"
+        assert any(re.search(rf"^zoo tiny: (.*, )?{verb} {name}(, .*)?: ", line)
+                   for line in lines), (name, lines)
+        assert any(re.search(rf"[ ,]{name}: step 20/20 loss [0-9.]+[],]", line)
+                   for line in lines), (name, lines)
+    assert lines[-1].startswith("zoo tiny") and " 3/3 [" in lines[-1], lines
+    assert not list((tmp_path / "zoo").glob("**/*.progress")), "a progress file was left"
 
 
 def test_a_build_for_a_handle_says_so_on_its_progress_bar(tmp_path, monkeypatch, capfd):

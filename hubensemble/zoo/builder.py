@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import json
@@ -164,6 +165,44 @@ class _Task:
     out: str                  # the module's folder
     keep: str | None          # where to save the trained weights (a parent of experts)
     meta: dict
+    progress: str | None = None  # a worker's steps, for the builder's bar (`_progress_file`)
+
+
+#: Seconds between two reads of the workers' progress files by the builder (`_run_parallel`),
+#: and at least between two writes of one (`_progress_file`).
+PROGRESS_SECONDS = 1.0
+
+
+def _progress_file(path):
+    """A trainer's ``report(step, steps, logs)`` for a worker: writes "step S/N loss L" to
+    `path` (atomically: the builder reads it whole or not at all), at most every
+    PROGRESS_SECONDS and at the last step. A file, not a pipe or queue shared with the
+    builder: a worker that dies or is ended (Ctrl-C) holds no lock and leaves no half
+    message behind; the builder only ever reads what a worker wrote last."""
+    last = [float("-inf")]
+
+    def report(step, steps, logs):
+        now = time.monotonic()
+        if step < steps and now - last[0] < PROGRESS_SECONDS:
+            return
+        last[0] = now
+        atomic_write_text(path, _step_note(step, steps, logs), sync=False)
+
+    return report
+
+
+def _step_note(step, steps, logs) -> str:
+    """A module's training progress on the build's bar: "step 120/500 loss 0.412"."""
+    return f"step {step}/{steps} loss {logs.get('loss', 0):.3f}"
+
+
+def _read_progress(path) -> str | None:
+    """What a worker last wrote to its progress file (`_progress_file`), or None (none yet)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -190,6 +229,8 @@ def _run_task(task: _Task, report=None) -> dict:
 
     t0 = time.time()
     p, arch = task.plan, task.arch
+    if report is None and task.progress is not None:  # a worker's: the builder reads it
+        report = _progress_file(task.progress)
     if task.start is None:
         keras.utils.set_random_seed(p.seed)  # the seed's initial weights
         start = build_backbone(arch).get_weights()
@@ -320,13 +361,12 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
             # Only now: `zoo build` onto a current zoo returns without importing TensorFlow.
             _import_tensorflow()
             for p in plans:
-                verb = "pre-training" if p.family == "generalist" else "fine-tuning"
-                bar.set_description(f"{title}: {verb} {p.name}")
+                bar.set_description(f"{title}: {_phase(p)}")
                 hook("start", p.name)
 
                 def report(step, steps, logs):
                     # bar_note: tqdm's set_postfix_str redrew a live bar at every step
-                    bar_note(bar, f"step {step}/{steps} loss {logs.get('loss', 0):.3f}")
+                    bar_note(bar, _step_note(step, steps, logs))
 
                 records[p.name] = _run_task(task_for(p), report=report)
                 hook("exported", p.name)
@@ -351,6 +391,12 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
         "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions()})
 
 
+def _phase(p: ModelPlan) -> str:
+    """What training `p` is, on the build's bar: "pre-training NAME" (a generalist) or
+    "fine-tuning NAME" (an expert)."""
+    return f"{'pre-training' if p.family == 'generalist' else 'fine-tuning'} {p.name}"
+
+
 def _spec_of(config: ZooConfig, p: ModelPlan) -> TrainSpec:
     table = config.generalist_train if p.family == "generalist" else config.expert_train
     return table[p.arch]
@@ -361,7 +407,15 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
     generalists first, each parent's experts as soon as its weights exist. While the workers
     train, this process draws the upstream data of the modules that come next. The records
     are keyed by module name, so the result does not depend on which worker finishes first.
+
+    The bar says what the serial build says: its count the modules done, its description
+    the phase ("pre-training g0, fine-tuning e1": a line of its own on a file as it
+    changes), its note each running module's steps ("g0: step 120/500 loss 0.412"), which
+    each worker writes to a file of its own (`_progress_file`) and this process reads every
+    PROGRESS_SECONDS; it said only the names of the modules training.
     """
+    from hubensemble.terminal import bar_note
+
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TF state
     waiting = list(plans)
@@ -378,19 +432,31 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
             for p in ready[:workers - len(running)]:
                 waiting.remove(p)
                 hook("start", p.name)
-                running[pool.submit(_run_task, task_for(p))] = p.name
-            bar.set_description(f"{title}: training {', '.join(running.values())}")
+                task = task_for(p)
+                task = dataclasses.replace(task, progress=os.path.join(  # in .work, with its data
+                    os.path.dirname(task.data), f"{p.name}.progress"))
+                running[pool.submit(_run_task, task)] = (p, task.progress)
+            bar.set_description(f"{title}: "
+                                + ", ".join(_phase(p) for p, _ in running.values()))
+            notes = [(p.name, _read_progress(path)) for p, path in running.values()]
+            bar_note(bar, ", ".join(f"{name}: {note}" for name, note in notes if note))
             upcoming = [p for p in waiting if p.name not in prepared]
-            # Block until a module is done, unless there is upstream data to draw meanwhile.
-            done, _ = concurrent.futures.wait(running, timeout=0 if upcoming else None,
+            # Wait for a module to be done (reading the steps meanwhile), unless there is
+            # upstream data to draw.
+            done, _ = concurrent.futures.wait(running,
+                                              timeout=0 if upcoming else PROGRESS_SECONDS,
                                               return_when=concurrent.futures.FIRST_COMPLETED)
-            if not done:
+            if not done and upcoming:
                 prepare(upcoming[0])
                 prepared.add(upcoming[0].name)
             for future in done:
-                name = running.pop(future)
-                records[name] = future.result()  # re-raises a worker's exception
-                hook("exported", name)
+                p, path = running.pop(future)
+                records[p.name] = future.result()  # re-raises a worker's exception
+                last = _read_progress(path)  # its last step, read late or not at all
+                bar_note(bar, f"{p.name}: {last}" if last else "")
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+                hook("exported", p.name)
                 bar.update(1)
     except BaseException:
         _stop_workers(pool, others)
