@@ -211,24 +211,45 @@ def file_lock(path, timeout=600.0):
 
     The kernel drops the lock when its holder exits, however it exits, so a SIGKILLed run
     never blocks the next one and two processes can never both take over a dead owner's
-    lock. The (empty) lock file stays on disk after release, as filelock intends: deleting
-    it would let a third process lock a new file while a second holds the old one.
+    lock. The (empty) lock file stays on disk after release, as filelock intends: a process
+    may remove a lock file only while it holds it (`owned_lock`'s `remove`,
+    `sweeplock.remove_free_locks`), and a lock taken on a file that was removed meanwhile
+    (it waited on the old file while a third process made a new one) is let go and taken
+    again on the file the path names now, so two processes never both hold one path, with
+    every filelock version setup.cfg allows (3.13 has no such check of its own).
     Raises TimeoutError after `timeout` seconds, naming the lock file.
     """
     import filelock
 
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    lock = filelock.FileLock(path, timeout=timeout)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise TimeoutError(f"could not take the lock {path} within {timeout:.0f} s: another "
-                           "hubensemble process holds it") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        lock = filelock.FileLock(path, timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise TimeoutError(f"could not take the lock {path} within {timeout:.0f} s: "
+                               "another hubensemble process holds it") from None
+        if _locks_its_path(lock, path):
+            break
+        lock.release()  # a removed file's lock locks nothing: take the one there now
     try:
         yield
     finally:
         lock.release()
+
+
+def _locks_its_path(lock, path) -> bool:
+    """Whether the file `lock` (a held filelock.FileLock) has locked is the one `path` names
+    now (not a file another process removed while this one waited on it)."""
+    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
+    if fd is None:  # a filelock without the descriptor: nothing to compare
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except OSError:
+        return False
 
 
 def lock_is_held(path) -> bool:
@@ -241,6 +262,8 @@ def lock_is_held(path) -> bool:
 
     import filelock
 
+    if not os.path.lexists(path):  # asking must not leave a lock file (a removed one's)
+        return False
     lock = filelock.FileLock(os.fspath(path), timeout=0)
     try:
         lock.acquire(blocking=False)
@@ -272,13 +295,15 @@ def owner_file(lock) -> str:
 
 
 @contextlib.contextmanager
-def owned_lock(path, record: dict, refused):
+def owned_lock(path, record: dict, refused, *, remove: bool = False):
     """`file_lock(path, timeout=0)` held while the block runs, with `record` (what holds it,
     e.g. {"command": "rank"}) written beside it as JSON (`owner_file`, with "host", "pid"
     and "since") and removed as it is released: a second process is refused at once, told
     who holds it (`lock_owner`), not merely that someone does. The record is a file of its
     own because filelock before 4.0 truncates the lock file as it tries to take it. A
-    nested use in the process that holds the lock is a no-op (`owned_here`). Raises
+    nested use in the process that holds the lock is a no-op (`owned_here`). With `remove`
+    the lock file goes too, removed while still held (`file_lock`: safe so; a lock of which
+    many accumulate, as a sweep's one per tuner id). Raises
     `refused(owner)` (an exception, given `lock_owner(path)`) when another process holds
     it; OSError as `file_lock` (a folder that cannot be written)."""
     key = os.path.abspath(os.fspath(path))
@@ -300,6 +325,9 @@ def owned_lock(path, record: dict, refused):
     finally:
         with contextlib.suppress(OSError):
             os.remove(owner_file(key))
+        if remove:
+            with contextlib.suppress(OSError):
+                os.remove(key)
         del _OWNED[key]
         lock.__exit__(None, None, None)
 

@@ -21,6 +21,7 @@ from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (STAGE_INPUTS, candidates_digest, carried, digest,
                                       file_digest, mark, stage_done, tree_sha256)
+from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.terminal import shows_progress
 from hubensemble.text import closest_name, escaped, shell
 
@@ -104,11 +105,16 @@ def _clear_run(run):
     """--restart: remove the run's results (the embedding cache and the zoo live elsewhere):
     the entries a stage writes (formats.RUN_ENTRIES) and temp entries, nothing else. log.txt
     stays (it is being written); an entry of the user's stays, and the log names it, as does
-    a labels/ or candidates/ holding files of the user's (`Run.foreign_content`)."""
+    a labels/ or candidates/ holding files of the user's (`Run.foreign_content`). A chief/
+    worker sweep's free locks go too (`sweeplock.remove_free_locks`; the caller holds the
+    run's lock and saw no sweep running): they were kept as "entries no stage writes"."""
+    remove_free_locks(run.path)
     kept = []
     for name in os.listdir(run.path):
         path = run.path / name
         if path == run.log or name in (FIT_LOCK, FIT_LOCK_OWNER):  # held, and its holder: us
+            continue
+        if is_member_file(name):  # held now: a sweep process starting, which refuses itself
             continue
         if (name not in RUN_ENTRIES and not is_temp(name)) or run.foreign_content(name):
             kept.append(name)

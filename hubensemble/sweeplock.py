@@ -21,7 +21,8 @@ from pathlib import Path
 
 from hubensemble import formats
 from hubensemble.errors import RunError
-from hubensemble.fileio import lock_is_held, lock_owner, owned_here, owned_lock, owner_words
+from hubensemble.fileio import (file_lock, lock_is_held, lock_owner, owned_here, owned_lock,
+                                owner_file, owner_words)
 from hubensemble.lockwords import locked_advice
 
 
@@ -62,6 +63,41 @@ def member_of(lock) -> str:
 def _lock_files(run_dir) -> list[Path]:
     pattern = os.path.join(glob.escape(os.fspath(run_dir)), formats.SWEEP_LOCK.format("*"))
     return [Path(name) for name in sorted(glob.glob(pattern))]
+
+
+def is_member_file(name: str) -> bool:
+    """Whether file name `name` is a sweep process's lock (RUN/.sweep-<ID>.lock) or the
+    record beside it (`fileio.owner_file`): entries of the run, as RUN/.fit.lock is."""
+    prefix, suffix = formats.SWEEP_LOCK.split("{}")
+    name = name[:-len(".holder")] if name.endswith(".lock.holder") else name
+    return (name.startswith(prefix) and name.endswith(suffix)
+            and bool(TUNER_ID_RE.fullmatch(name[len(prefix):-len(suffix)])))
+
+
+def remove_free_locks(run_dir) -> list[str]:
+    """Removes the sweep locks on run `run_dir` that no process holds (each taken first, and
+    removed while held: `fileio.file_lock`) and their records; one held now stays (a sweep
+    process starting: it refuses itself, seeing the caller's lock). For `fit --restart`,
+    which holds the run's lock and found no sweep running (`check_no_sweep`). Returns the
+    names removed. OSError as `file_lock` (a folder that cannot be written)."""
+    removed = []
+    for path in _lock_files(run_dir):
+        try:
+            with file_lock(path, timeout=0):
+                for name in (owner_file(path), path):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(name)
+                        removed.append(os.path.basename(name))
+        except TimeoutError:
+            continue
+    pattern = os.path.join(glob.escape(os.fspath(run_dir)),
+                           formats.SWEEP_LOCK.format("*") + ".holder")
+    for record in glob.glob(pattern):  # a record whose lock file has gone
+        if not os.path.exists(record[:-len(".holder")]):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(record)
+                removed.append(os.path.basename(record))
+    return sorted(removed)
 
 
 def held_members(run_dir) -> list[tuple[Path, dict | None]]:
@@ -127,8 +163,10 @@ def member_lock(run_dir, member: str, record: dict, check_free):
     block runs, `record` ({"command": "tune", "sweep", "oracle"}) beside it
     (`fileio.owned_lock`), then calls `check_free()` (the run's lock is free: raises
     RunError naming the command that holds it). RunError (`member_taken`) when another
-    process holds the same member's lock. A nested use in the holding process is a no-op."""
+    process holds the same member's lock. A nested use in the holding process is a no-op.
+    The lock file is removed as the block ends, while still held (`fileio.file_lock`): a
+    sweep of many workers left a .sweep-<ID>.lock per tuner id in the run folder."""
     with owned_lock(member_lock_path(run_dir, member), {**record, "tuner_id": member},
-                    lambda owner: member_taken(run_dir, member, owner)):
+                    lambda owner: member_taken(run_dir, member, owner), remove=True):
         check_free()
         yield

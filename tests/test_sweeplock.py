@@ -100,3 +100,36 @@ def test_a_killed_sweep_process_leaves_no_lock_that_blocks(run, run_lock_holder)
         pass
     with Run(run).lock("tune", "chief", SWEEP):  # and a restarted chief goes on
         pass
+
+
+def test_a_sweep_leaves_no_lock_files_and_fit_restart_removes_older_ones(
+        run, run_lock_holder, caplog):
+    """Each sweep process's empty RUN/.sweep-<ID>.lock stayed in the run folder after the
+    sweep (one per tuner id), and `fit --restart` kept them as "entries that no stage
+    writes". A process removes its own while it still holds it; --restart removes the free
+    ones an older version left (taking each first), not one held now."""
+    import logging
+
+    from hubensemble.pipeline import _clear_run
+    from hubensemble.sweeplock import remove_free_locks
+
+    for member in ("chief", "tuner0"):
+        with Run(run).lock("tune", member, SWEEP):
+            assert lock_is_held(run / f".sweep-{member}.lock")
+    assert not [n for n in os.listdir(run) if n.startswith(".sweep-")], os.listdir(run)
+
+    for name in (".sweep-chief.lock", ".sweep-tuner0.lock", ".sweep-tuner0.lock.holder",
+                 ".sweep-tuner7.lock.holder"):  # an older version's, and stray records
+        (run / name).write_text('{"pid": 1}' if name.endswith("holder") else "")
+    held = run_lock_holder(run, "tune", "tuner1", SWEEP)
+    assert remove_free_locks(run) == [".sweep-chief.lock", ".sweep-tuner0.lock",
+                                      ".sweep-tuner0.lock.holder", ".sweep-tuner7.lock.holder"]
+    assert sorted(n for n in os.listdir(run) if n.startswith(".sweep-")) == [
+        ".sweep-tuner1.lock", ".sweep-tuner1.lock.holder"]  # held: a sweep process's
+    held.kill()
+    held.wait()
+    (run / "notes.txt").write_text("mine")
+    with caplog.at_level(logging.INFO, logger="hubensemble"), Run(run).lock("fit"):
+        _clear_run(Run(run))
+    assert sorted(os.listdir(run)) == [formats.FIT_LOCK, "notes.txt"]
+    assert "--restart kept 1 entry that no stage writes: notes.txt" in caplog.text, caplog.text
