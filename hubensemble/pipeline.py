@@ -149,7 +149,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     --strategy the machine cannot serve, `modules` the catalogue lacks, a `budget` that
     cannot hold one group of the sweep (HubensembleError), an `export` folder in the
     way (RunError), and `out` or `export` inside a folder: spec's folder (DataError). A fit
-    refused later (data only loading shows wrong) removes the run folder it made
+    refused later (data only loading shows wrong, or a `strategy="tpu"` whose TPU does not
+    answer: asked before rank, `strategies.check_tpu_serves`) removes the run folder it made
     (`Run.log_file`); from a folder that existed without a run's file, only its log and lock.
 
     Running it again resumes: finished stages are reused and a sweep continues where it
@@ -204,6 +205,10 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
+        if restart or not stage_done(run, "tune", keys["tune"]):  # the sweep will run: before
+            from hubensemble.tune.strategies import check_tpu_serves  # rank, not after it
+
+            check_tpu_serves(options.strategy, options.tpu)
         _check_inputs(run, fingerprints, keys, options, restart=restart, specs=specs,
                       data=(task, data_args), cache_dir=cache_dir, progress=progress)
         if run.meta().get("data"):

@@ -1487,3 +1487,22 @@ def test_fit_refuses_a_folder_argument_of_another_type_or_empty_before_its_run_f
     with pytest.raises(TypeError, match=r"fit\(\) export must be a folder path"):
         hubensemble.fit(catalogue, "sklearn:digits", out, export=3, progress=False, **FIT)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_tpu_nobody_serves_stops_fit_before_rank(catalogue, tmp_path):
+    """`fit --strategy tpu --tpu grpc://HOST:PORT` where no TPU answers found out only at
+    tune, after rank had run for minutes (`tune.get_strategy`). It is asked before rank
+    (`strategies.check_tpu_serves`): the same error, no ranking, and no run folder left."""
+    import socket
+
+    from hubensemble.errors import HubensembleError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"grpc://127.0.0.1:{s.getsockname()[1]}"
+    out = tmp_path / "run"
+    with pytest.raises(HubensembleError, match=re.escape(f"cannot reach the TPU at '{address}'")):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, strategy="tpu",
+                        tpu=address, **FIT)
+    assert not (out / "ranking.json").exists()
+    assert not out.exists(), sorted(os.listdir(out))  # a refused fit leaves no run folder

@@ -161,6 +161,25 @@ def check_tpu_answers(address: str, timeout: float) -> None:
     _connect(resolver, address, master, timeout)
 
 
+def check_tpu_serves(name: str, tpu: str | None, timeout: float | None = None) -> None:
+    """For `fit`, before rank's minutes: that strategy `name`'s TPU (`tpu`, else $TPU_NAME)
+    resolves, takes connections (a grpc://HOST:PORT address) and answers within `timeout`
+    seconds (default TPU_TIMEOUT), checked in a new Python as `get_strategy` does, which
+    tune calls again. Nothing for other strategies, nor for "auto" (it falls back to the
+    CPU or GPUs with a warning). Raises HubensembleError as `get_strategy("tpu")` (a TPU not
+    named, not resolved, not reachable, or silent), where a fit found out only at its tune
+    stage, after rank had run."""
+    if name != "tpu":
+        return
+    check_strategy(name, tpu)
+    timeout = TPU_TIMEOUT if timeout is None else timeout
+    address = tpu or os.environ.get("TPU_NAME")
+    _, master = _resolve(address)
+    _probe_grpc(master, address, timeout=min(10.0, timeout))
+    if master.startswith("grpc://"):
+        _check_in_a_fresh_process(address, master, timeout)
+
+
 #: Seconds a fresh Python is given to start and import TensorFlow before its TPU_TIMEOUT.
 _START_SECONDS = 120.0
 _CHECK = ("import sys\nfrom hubensemble.errors import HubensembleError\n"
