@@ -17,13 +17,15 @@ import contextlib
 import glob
 import os
 import re
+import socket
 from pathlib import Path
 
 from hubensemble import formats
 from hubensemble.errors import RunError
 from hubensemble.fileio import (file_lock, lock_is_held, lock_owner, owned_here, owned_lock,
-                                owner_file, owner_words)
+                                owner_file, owner_words, read_json)
 from hubensemble.lockwords import locked_advice
+from hubensemble.text import shell, shell_word
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
@@ -126,14 +128,57 @@ def sweep_running(run_dir, members, command: str | None) -> RunError:
 
     chief = [owner_words(o) for p, o in members if member_of(p) == "chief"]
     workers = [who(p, o) for p, o in members if member_of(p) != "chief"]
+    gone = None if chief else gone_chief(run_dir)
     parts = [(f"its chief: {chief[0]}" if chief[0] else "its chief") if chief else
-             "no chief",
+             gone["words"] if gone else "no chief",
              f"worker(s) {', '.join(workers)}" if workers else None]
     locks = ", ".join(os.path.abspath(p) for p, _ in members)
     return RunError(f"a chief/worker tune sweep is running on {os.path.abspath(run_dir)} "
                     f"({about + '; ' if about else ''}"
                     f"{'; '.join(filter(None, parts))}; they hold {locks}); "
+                    + (_without_chief(run_dir, members, sweep, oracle) if gone else "")
                     + locked_advice(command, run_dir))
+
+
+def gone_chief(run_dir) -> dict | None:
+    """{"words": what to say of it} when the chief of a sweep on run `run_dir` has gone
+    without ending (killed: its RUN/.sweep-chief.lock is there and free; a chief that ends
+    removes it, `member_lock`), with its pid and start when its record says them; None when
+    no chief was killed there."""
+    path = member_lock_path(run_dir, "chief")
+    if not path.exists() or lock_is_held(path):
+        return None
+    try:
+        record = read_json(owner_file(path))
+    except (OSError, ValueError):
+        record = None
+    said = owner_words(record if isinstance(record, dict) else None)
+    return {"words": f"its chief has gone without ending ({said + ', ' if said else ''}"
+                     f"killed: {os.path.abspath(path)} is free)"}
+
+
+def _without_chief(run_dir, members, sweep, oracle) -> str:
+    """The way on when the workers `members` run without their chief: they wait for it, up
+    to an hour each time they ask it (Keras Tuner's gRPC time-out,
+    keras_tuner/src/distribute/oracle_client.py TIMEOUT), so "wait for it to end" alone
+    meant an hour or more (measured: a worker whose chief was killed with kill -9 mid-trial
+    was still running, and refusing writers, 120 s later); start the chief again or stop
+    the workers."""
+    here = socket.gethostname()
+    pids = [(o or {}).get("pid") for _, o in members]
+    local = [str(p) for p, (_, o) in zip(pids, members) if p and (o or {}).get("host") in
+             (None, here)]
+    remote = [f"pid {p} on host {o['host']}" for p, (_, o) in zip(pids, members)
+              if p and (o or {}).get("host") not in (None, here)]
+    stop = ", ".join(filter(None, [f"`kill {' '.join(local)}`" if local else None, *remote]))
+    flags = " ".join(filter(None, (f"--sweep {shell_word(sweep)}" if sweep else None,
+                                   f"--oracle {shell_word(oracle)}" if oracle else
+                                   "--oracle HOST:PORT")))
+    return ("its workers wait for their chief, up to an hour each time they ask it (Keras "
+            "Tuner's time-out), before they end: start the chief again (`hubensemble tune "
+            f"--run {shell(run_dir)} --tuner-id chief {flags}` with the options it had; the "
+            "workers go on with it), or stop the worker(s)"
+            + (f" ({stop})" if stop else "") + "; ")
 
 
 def check_no_sweep(run_dir, command: str | None) -> None:

@@ -133,3 +133,34 @@ def test_a_sweep_leaves_no_lock_files_and_fit_restart_removes_older_ones(
         _clear_run(Run(run))
     assert sorted(os.listdir(run)) == [formats.FIT_LOCK, "notes.txt"]
     assert "--restart kept 1 entry that no stage writes: notes.txt" in caplog.text, caplog.text
+
+
+def test_a_writer_refused_by_workers_whose_chief_was_killed_is_told_so_and_the_way_on(
+        run, capsys, run_lock_holder, monkeypatch):
+    """A worker whose chief died keeps its lock: Keras Tuner's client waits up to an hour
+    for the chief each time it asks (measured with a real chief and worker: 120 s after the
+    chief's kill -9 the worker still ran and refused writers). The refusal said "no chief
+    … wait for it to end": it names the chief that has gone and the way on (start it again,
+    or stop the workers by pid), not letting the writer in beside a worker still training."""
+    from hubensemble.cli import main
+
+    chief = run_lock_holder(run, "tune", "chief", SWEEP)
+    worker = run_lock_holder(run, "tune", "tuner0", SWEEP)
+    os.kill(chief.pid, signal.SIGKILL)
+    chief.wait()
+    monkeypatch.chdir(run.parent)
+    assert main(["ensemble", "--run", "my run"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"its chief has gone without ending (pid {chief.pid}, since ") in err, err
+    assert f"killed: {run / '.sweep-chief.lock'} is free); worker(s) tuner0 (pid {worker.pid}" \
+        in err, err
+    assert (f"start the chief again (`hubensemble tune --run {shell(run)} --tuner-id chief "
+            "--sweep hyper --oracle 127.0.0.1:8000` with the options it had; the workers go "
+            f"on with it), or stop the worker(s) (`kill {worker.pid}`); wait for it to end, "
+            f"then run `hubensemble ensemble --run {shell(run)}` again") in err, err
+    with pytest.raises(RunError, match="its chief has gone without ending"):
+        Run(run).lock("fit").__enter__()
+    worker.kill()
+    worker.wait()
+    with Run(run).lock("ensemble"):  # the workers stopped: the writer goes on
+        pass
