@@ -285,7 +285,7 @@ def lock_is_held(path) -> bool:
     return False
 
 
-#: The locks this process holds through `owned_lock` (absolute path -> what it recorded).
+#: The locks this process holds through `owned_lock` (real path -> what it recorded).
 _OWNED: dict[str, dict] = {}
 
 
@@ -306,7 +306,7 @@ def owned_lock(path, record: dict, refused, *, remove: bool = False):
     many accumulate, as a sweep's one per tuner id). Raises
     `refused(owner)` (an exception, given `lock_owner(path)`) when another process holds
     it; OSError as `file_lock` (a folder that cannot be written)."""
-    key = os.path.abspath(os.fspath(path))
+    key = _lock_key(path)
     if key in _OWNED:
         yield
         return
@@ -332,9 +332,18 @@ def owned_lock(path, record: dict, refused, *, remove: bool = False):
         lock.__exit__(None, None, None)
 
 
+def _lock_key(path) -> str:
+    """Lock file `path` as `_OWNED` knows it: its real path, so one run folder named two ways
+    (a symlink and its target, `..`) is one lock. Keyed by os.path.abspath, a nested use
+    through a symlink was refused in the process that held the lock, as "another fit is
+    running on /…/link (pid <its own>)"."""
+    return os.path.realpath(os.fspath(path))
+
+
 def owned_here(path) -> dict | None:
-    """The record of lock file `path` when this process holds it through `owned_lock`."""
-    return _OWNED.get(os.path.abspath(os.fspath(path)))
+    """The record of lock file `path` (by its real path: a symlink's name or the target's)
+    when this process holds it through `owned_lock`."""
+    return _OWNED.get(_lock_key(path))
 
 
 def lock_owner(path) -> dict | None:

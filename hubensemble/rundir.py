@@ -392,7 +392,8 @@ class Run(RunExports):
         stderr, as Python shows them (`terminal.LastResort`)."""
         logger = logging.getLogger("hubensemble")
         target = os.path.abspath(self.log)
-        attached = any(isinstance(h, logging.FileHandler) and h.baseFilename == target
+        attached = any(isinstance(h, logging.FileHandler)  # the run named by a link too
+                       and os.path.realpath(h.baseFilename) == os.path.realpath(target)
                        for h in logger.handlers)
         ours = create or self.holds_results()
         held = (self.lock(lock, member, record) if lock and ours

@@ -186,3 +186,32 @@ def test_a_full_disk_is_recognised_behind_other_libraries_errors():
     assert (in_the_way.errno, in_the_way.filename) == (errno.ENOTDIR, None)
     assert in_the_way.strerror == ("Not a directory (RuntimeError: Not a directory "
                                    "[Op:CreateSummaryFileWriter])")  # no file: its words
+
+
+def test_one_run_named_by_a_symlink_and_its_real_path_is_one_lock(tmp_path, run_lock_holder):
+    """A run folder with spaces and non-ASCII characters, reached through a symlink and
+    through `..`: in the process that holds its lock, a nested use by another name was
+    refused as "another fit is running on /…/link (pid <its own>)" (the lock was keyed by
+    os.path.abspath), and a nested log_file by another name wrote every line twice. Another
+    process is refused by any name (the kernel's lock is on the one file)."""
+    import logging
+
+    from hubensemble.errors import RunError
+    from hubensemble.rundir import Run
+
+    real = tmp_path / "runs" / "ünïcode run"
+    real.mkdir(parents=True)
+    (real / "run.json").write_text("{}")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    dotdot = tmp_path / "runs" / ".." / "runs" / "ünïcode run"
+    for first, second in ((real, link), (link, real), (link, dotdot)):
+        with Run(first).lock("fit"), Run(second).lock("rank"):
+            assert fileio.owned_here(second / ".fit.lock")
+    with Run(real).log_file(lock="fit"), Run(link).log_file(lock="rank"):
+        logging.getLogger("hubensemble.test").info("said once")
+    assert (real / "log.txt").read_text().count("said once") == 1
+    holder = run_lock_holder(real, "fit")
+    for name in (link, dotdot):
+        with pytest.raises(RunError, match=f"another fit is running on .*pid {holder.pid}"):
+            Run(name).lock("ensemble").__enter__()
