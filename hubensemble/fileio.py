@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -285,8 +286,11 @@ def lock_is_held(path) -> bool:
     return False
 
 
-#: The locks this process holds through `owned_lock` (real path -> what it recorded).
+#: The locks this process holds through `owned_lock` (real path -> what it recorded, with
+#: the holding thread's name, "thread", and id, _THREAD), changed under _OWNED_GUARD.
 _OWNED: dict[str, dict] = {}
+_THREAD = "_thread_id"
+_OWNED_GUARD = threading.Lock()
 
 
 def owner_file(lock) -> str:
@@ -301,26 +305,38 @@ def owned_lock(path, record: dict, refused, *, remove: bool = False):
     and "since") and removed as it is released: a second process is refused at once, told
     who holds it (`lock_owner`), not merely that someone does. The record is a file of its
     own because filelock before 4.0 truncates the lock file as it tries to take it. A
-    nested use in the process that holds the lock is a no-op (`owned_here`). With `remove`
+    nested use in the thread that holds the lock is a no-op (`owned_here`); another thread
+    of this process is refused as another process is (`refused` given the holder's record
+    with its "thread"): it went on beside the holder, so `run_rank` called from two threads
+    on one run both wrote it. With `remove`
     the lock file goes too, removed while still held (`file_lock`: safe so; a lock of which
     many accumulate, as a sweep's one per tuner id). Raises
     `refused(owner)` (an exception, given `lock_owner(path)`) when another process holds
     it; OSError as `file_lock` (a folder that cannot be written)."""
     key = _lock_key(path)
-    if key in _OWNED:
+    with _OWNED_GUARD:
+        held = _OWNED.get(key)
+        if held is None:
+            lock = file_lock(key, timeout=0)
+            try:
+                lock.__enter__()
+            except TimeoutError:
+                raise refused(lock_owner(key)) from None
+            _OWNED[key] = held = {**record, "host": socket.gethostname(), "pid": os.getpid(),
+                                  "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                  "thread": threading.current_thread().name,
+                                  _THREAD: threading.get_ident()}
+        elif held[_THREAD] != threading.get_ident():  # this process, another thread's call
+            raise refused({k: v for k, v in held.items() if k != _THREAD})
+        else:
+            lock = None  # a nested use in the holding thread
+    if lock is None:
         yield
         return
-    lock = file_lock(key, timeout=0)
-    try:
-        lock.__enter__()
-    except TimeoutError:
-        raise refused(lock_owner(key)) from None
-    _OWNED[key] = record
     try:
         with contextlib.suppress(OSError):  # the lock is what counts; the record says who
-            atomic_write_json(owner_file(key), {
-                **record, "host": socket.gethostname(), "pid": os.getpid(),
-                "since": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            atomic_write_json(owner_file(key), {k: v for k, v in held.items()
+                                                if k not in (_THREAD, "thread")})
         yield
     finally:
         with contextlib.suppress(OSError):
@@ -328,8 +344,9 @@ def owned_lock(path, record: dict, refused, *, remove: bool = False):
         if remove:
             with contextlib.suppress(OSError):
                 os.remove(key)
-        del _OWNED[key]
-        lock.__exit__(None, None, None)
+        with _OWNED_GUARD:
+            del _OWNED[key]
+            lock.__exit__(None, None, None)
 
 
 def _lock_key(path) -> str:
@@ -342,8 +359,9 @@ def _lock_key(path) -> str:
 
 def owned_here(path) -> dict | None:
     """The record of lock file `path` (by its real path: a symlink's name or the target's)
-    when this process holds it through `owned_lock`."""
-    return _OWNED.get(_lock_key(path))
+    when this thread holds it through `owned_lock` (None when another thread does)."""
+    held = _OWNED.get(_lock_key(path))
+    return held if held is not None and held[_THREAD] == threading.get_ident() else None
 
 
 def lock_owner(path) -> dict | None:
@@ -360,6 +378,9 @@ def lock_owner(path) -> dict | None:
     if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(
             pid):
         return None
+    held = _OWNED.get(_lock_key(path))
+    if held is not None and pid == os.getpid():  # another thread of this process holds it
+        owner = {**owner, "thread": held["thread"]}
     return owner
 
 
@@ -371,7 +392,8 @@ def owner_words(owner: dict | None) -> str:
     host = owner.get("host")
     return ", ".join(str(part) for part in (
         f"pid {owner.get('pid')}" + (f" on host {host}" if host and host != socket.gethostname()
-                                     else ""),
+                                     else "")
+        + (f" (this process, thread {owner['thread']})" if owner.get("thread") else ""),
         f"since {owner['since']}" if owner.get("since") else None) if part)
 
 

@@ -1452,3 +1452,55 @@ def test_rank_of_a_run_whose_ranking_json_is_damaged_ranks_again_and_says_so(tmp
                         "its options is kept: ranking again with the options given")
     every = {name for group in _KEPT_GROUPS for name in group} | {"profile"}
     assert run_defaults(run, every, "cpu") == ({}, [])  # fit's call: not read at all
+
+
+def test_threads_of_one_process_rank_one_run_one_at_a_time_and_share_a_cache(task, good,
+                                                                             tmp_path):
+    """The run folder's lock counted as held by every thread of the process holding it: a
+    second thread's `run_rank` on a run another thread was ranking went on beside it (both
+    wrote ranking.json and run.json). It is refused now, naming the thread; two threads
+    ranking two runs on one embedding cache both finish, with each entry computed once."""
+    import threading
+
+    out, cache = tmp_path / "run", str(tmp_path / "cache")
+    inside, done, said = threading.Event(), threading.Event(), []
+
+    def holder():
+        with Run(out).lock("rank"):  # as a run_rank of another thread, mid-way
+            inside.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=holder, name="ranker-1")
+    thread.start()
+    try:
+        assert inside.wait(60)
+        (out / "run.json").write_text("{}")
+        with pytest.raises(RunError) as refused:
+            ranked(good[:1], task, out, cache_dir=cache)
+        said.append(str(refused.value))
+    finally:
+        done.set()
+        thread.join(60)
+    assert (f"another rank is running on {out} (pid {os.getpid()} (this process, thread "
+            "ranker-1), since ") in said[0], said[0]
+    assert not (out / "ranking.json").exists()
+
+    results, errors = {}, []
+
+    def rank_into(name):
+        try:
+            results[name] = ranked(good[:2], task, tmp_path / name, cache_dir=cache)
+        except BaseException as e:  # noqa: BLE001 - the test's assertion says it
+            errors.append(e)
+
+    threads = [threading.Thread(target=rank_into, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(240)
+    assert not any(t.is_alive() for t in threads) and not errors, errors
+    assert stable(results["a"].rows) == stable(results["b"].rows)
+    assert len(cache_files(cache)) == 2
+    for spec in good[:2]:  # one thread computed each entry; the other read it
+        hits = [results[n].row(spec.name)["cache_hit"] for n in ("a", "b")]
+        assert sorted(hits) == [False, True], (spec.name, hits)
