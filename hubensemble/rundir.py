@@ -4,6 +4,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,12 @@ class _RunLogHandler(logging.FileHandler):
         self.failed = self.failed or record.levelno >= logging.ERROR
         super().emit(record)
 
+    def filter(self, record):
+        # A thread inside run logs of its own writes to those only: two fits from two
+        # threads each wrote both fits' lines into both log.txt files.
+        mine = _THREAD_LOGS.get(record.thread)
+        return (not mine or self.baseFilename in mine) and super().filter(record)
+
     def handleError(self, record):
         exc = sys.exc_info()[1]
         if not isinstance(exc, OSError):
@@ -68,6 +75,15 @@ class _RunLogHandler(logging.FileHandler):
         if self.error is None:
             self.error = exc if exc.filename else OSError(exc.errno, exc.strerror,
                                                           self.baseFilename)
+
+
+#: Thread id -> the log.txt files its `Run.log_file` blocks attached (`_RunLogHandler.filter`),
+#: and how many blocks hold the hubensemble logger at INFO, with its level before the first:
+#: the first of two threads' blocks to end set it back under the other, whose INFO lines
+#: were then lost. Changed under _LOG_GUARD.
+_THREAD_LOGS: dict[int, list[str]] = {}
+_LEVEL = {"blocks": 0, "before": logging.NOTSET}
+_LOG_GUARD = threading.Lock()
 
 
 class Run(RunExports):
@@ -413,10 +429,14 @@ class Run(RunExports):
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                "%(message)s"))
-        logger.addHandler(handler)
-        level = logger.level
-        if level == logging.NOTSET or level > logging.INFO:
-            logger.setLevel(logging.INFO)
+        with _LOG_GUARD:
+            logger.addHandler(handler)
+            _THREAD_LOGS.setdefault(threading.get_ident(), []).append(handler.baseFilename)
+            if _LEVEL["blocks"] == 0:
+                _LEVEL["before"] = logger.level
+            _LEVEL["blocks"] += 1
+            if logger.level == logging.NOTSET or logger.level > logging.INFO:
+                logger.setLevel(logging.INFO)
         # A root without handler gets Python's last resort for the block (`LastResort`):
         # warnings reach stderr as without the run's log, and absl's basicConfig() is not
         # called (a NullHandler here silenced every warning of a fit from Python).
@@ -432,12 +452,19 @@ class Run(RunExports):
         finally:
             if guard is not None:
                 root.removeHandler(guard)
-            logger.removeHandler(handler)
+            with _LOG_GUARD:
+                logger.removeHandler(handler)
+                mine = _THREAD_LOGS[threading.get_ident()]
+                mine.remove(handler.baseFilename)
+                if not mine:
+                    del _THREAD_LOGS[threading.get_ident()]
+                _LEVEL["blocks"] -= 1
+                if not _LEVEL["blocks"]:
+                    logger.setLevel(_LEVEL["before"])
             try:
                 handler.close()  # flushes: refused as the records before were
             except OSError as e:
                 handler.keep(e)
-            logger.setLevel(level)
             if (made or had is not None) and (failed or handler.failed):
                 with contextlib.suppress(RunError):  # another command holds it: not ours
                     self.check_unlocked()

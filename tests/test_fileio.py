@@ -215,3 +215,45 @@ def test_one_run_named_by_a_symlink_and_its_real_path_is_one_lock(tmp_path, run_
     for name in (link, dotdot):
         with pytest.raises(RunError, match=f"another fit is running on .*pid {holder.pid}"):
             Run(name).lock("ensemble").__enter__()
+
+
+def test_two_threads_in_two_runs_logs_each_write_their_own_lines(tmp_path):
+    """Two fits from two threads of one process (measured: tiny fits into runs a and b)
+    each wrote both fits' lines into both log.txt files: the run log's handler took every
+    thread's records. And the first block to end set the hubensemble logger's level back
+    under the other, whose INFO lines were then lost."""
+    import logging
+    import threading
+
+    from hubensemble.rundir import Run
+
+    log = logging.getLogger("hubensemble.test")
+    inside, first_done = threading.Barrier(2, timeout=60), threading.Event()
+    errors = []
+
+    def fit_like(name):
+        try:
+            with Run(tmp_path / name).log_file(lock="fit"):
+                inside.wait()
+                log.info("line of %s", name)
+                inside.wait()
+                if name == "a":
+                    return
+                assert first_done.wait(60)
+                log.info("late line of %s", name)
+        except BaseException as e:  # noqa: BLE001 - said by the assertion below
+            errors.append(e)
+        finally:
+            if name == "a":
+                first_done.set()
+
+    threads = [threading.Thread(target=fit_like, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    a, b = ((tmp_path / n / "log.txt").read_text() for n in ("a", "b"))
+    assert "line of a" in a and "line of b" not in a, a
+    assert "line of b" in b and "line of a" not in b, b
+    assert "late line of b" in b, b
