@@ -23,7 +23,7 @@ from hubensemble.runexports import RunExports
 from hubensemble.lockwords import locked_advice, option_word
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import LastResort
-from hubensemble.text import printable, shell
+from hubensemble.text import as_reached, printable, shell
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Run(RunExports):
     a lock so stages running in several processes never lose each other's sections."""
 
     def __init__(self, path):
-        self.path = Path(path)
+        self.path = Path(as_reached(path))  # "link/.." as the kernel reads it (text.as_reached)
 
     # Paths, in one place (names from hubensemble.formats) so no stage spells them differently.
     meta_path = property(lambda self: self.path / formats.RUN_FILE)

@@ -8,7 +8,7 @@ import os
 from hubensemble import formats
 from hubensemble.exportfolder import other_run
 from hubensemble.fileio import file_sha256, read_json
-from hubensemble.text import shell
+from hubensemble.text import as_reached, shell
 
 
 class RunExports:
@@ -121,7 +121,7 @@ class RunExports:
     def export_record(self, path) -> dict:
         """The "path" (absolute) and "in_run" (relative to this folder, or None outside it)
         of an export written to `path`, for run.json's "export" section (`exported_to`)."""
-        path = os.path.abspath(path)
+        path = os.path.abspath(as_reached(path))  # "link/.." as the kernel reads it
         inside = os.path.relpath(path, os.path.abspath(self.path))
         return {"path": path,
                 "in_run": None if inside == os.pardir or inside.startswith(os.pardir + os.sep)

@@ -49,6 +49,22 @@ def ljust(text, width: int) -> str:
     return text + " " * max(0, width - cells(text))
 
 
+def as_reached(path) -> str:
+    """`path` (str, bytes or os.PathLike) as a str naming the folder the system reaches by
+    it: the part up to its last ".." component resolved (os.path.realpath), as the kernel
+    follows a symlink before "..", and the rest kept as typed (a link after it kept, as
+    os.path.abspath keeps one); unchanged without "..". os.path.abspath drops "x/.."
+    textually: `--out runs/link/../r2`, link a symlink to /elsewhere/target, made
+    /elsewhere/r2 while messages, advice and records named runs/r2."""
+    text = os.fsdecode(path)
+    parts = text.split(os.sep)
+    if os.pardir not in parts:
+        return text
+    last = len(parts) - 1 - parts[::-1].index(os.pardir)
+    head = os.path.realpath(os.sep.join(parts[:last + 1]) or os.sep)
+    return os.path.join(head, *[p for p in parts[last + 1:] if p])
+
+
 def shell(path) -> str:
     """`path` (str, bytes or os.PathLike) as one shell word of advice, absolute and quoted
     only when it needs it (shlex.quote): advice such as "`hubensemble tune --run RUN`" must
@@ -58,7 +74,7 @@ def shell(path) -> str:
     control character or a byte that is not UTF-8 is bash's $'…' (`shell_word`): on one
     line, where shlex.quote kept a newline in the folder's name as it was and broke the
     warning's line in two."""
-    path = os.path.abspath(os.fsdecode(path))
+    path = os.path.abspath(as_reached(path))  # the folder reached, "x/.." as the kernel
     return shell_word(path) if any(map(_control, path)) else shlex.quote(path)
 
 

@@ -257,3 +257,30 @@ def test_two_threads_in_two_runs_logs_each_write_their_own_lines(tmp_path):
     assert "line of a" in a and "line of b" not in a, a
     assert "line of b" in b and "line of a" not in b, b
     assert "late line of b" in b, b
+
+
+def test_a_run_named_through_a_symlink_and_dotdot_is_named_where_it_is(
+        tmp_path, run_lock_holder):
+    """`--out runs/link/../r2` with runs/link a symlink to elsewhere/target: the system made
+    elsewhere/r2 (it follows the link before ".."), while refusals, pasteable advice and
+    run.json's export record named runs/r2 (os.path.abspath drops "link/.." textually)."""
+    from hubensemble.errors import RunError
+    from hubensemble.rundir import Run
+    from hubensemble.text import shell
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "elsewhere" / "target").mkdir(parents=True)
+    (tmp_path / "runs" / "link").symlink_to(tmp_path / "elsewhere" / "target")
+    typed = str(tmp_path / "runs" / "link" / ".." / "r2")
+    real = tmp_path / "elsewhere" / "r2"
+    Run(typed).make_folder()
+    assert real.is_dir() and not (tmp_path / "runs" / "r2").exists()
+    (real / "run.json").write_text("{}")
+    holder = run_lock_holder(real, "fit")
+    with pytest.raises(RunError) as refused:
+        Run(typed).lock("ensemble").__enter__()
+    assert (f"another fit is running on {real} (pid {holder.pid}" in str(refused.value)
+            and f"call run_ensemble(run_dir='{real}')" in str(refused.value)), refused.value
+    assert shell(typed) == shell(real)
+    record = Run(typed).export_record(typed + "/../exports/e1")
+    assert record == {"path": str(tmp_path / "elsewhere" / "exports" / "e1"), "in_run": None}
