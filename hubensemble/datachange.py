@@ -24,7 +24,7 @@ import numpy as np
 from hubensemble import options
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError, RunError
-from hubensemble.pixelkeys import KEYED_SPLITS, read_pixel_key_rows
+from hubensemble.pixelkeys import KEYED_SPLITS, REWRITTEN_BY, keys_expected, read_pixel_key_rows
 from hubensemble.text import shell
 
 #: The splits compared, in this order.
@@ -42,13 +42,16 @@ class DataRecord:
     its "task" (`Task.to_json`); `labels`: {split: int64 [N]} of the splits it has labels of;
     `keys`: {split: [16-byte pixel key per image]} of train and val, None when not recorded;
     `shapes`: {split: [(H, W) per image]} of train and val, for a task loaded now (else
-    None)."""
+    None); `keys_fault`: why a run's RUN/labels/pixel_keys.npz gave no keys though the
+    hubensemble that recorded the run writes it (missing, unreadable, of other data), in
+    words with the way on; None when it gave them or an older hubensemble wrote none."""
 
     args: dict
     task: dict
     labels: dict
     keys: dict | None
     shapes: dict | None = None
+    keys_fault: str | None = None
 
     @classmethod
     def of_task(cls, task, data_args=None) -> "DataRecord":
@@ -66,7 +69,10 @@ class DataRecord:
     def of_run(cls, run, data: dict | None = None) -> "DataRecord":
         """The record of a run folder (a `rundir.Run`): `data` (default: its run.json's
         "data"), its labels/ files and pixel keys, each left out when missing or unreadable
-        (a run recorded before they were written, or damaged since)."""
+        (a run recorded before they were written, or damaged since). Pixel keys missing from
+        a run recorded by a hubensemble that writes them (`pixelkeys.keys_expected`: its
+        run.json tells), unreadable or of other data are its `keys_fault`, not an older
+        record."""
         data = data if data is not None else (run.meta().get("data") or {})
         labels = {}
         for split in SPLITS:
@@ -76,13 +82,21 @@ class DataRecord:
                 found = None
             if found is not None:
                 labels[split] = np.asarray(found)
+        task = data.get("task") or {}
+        stored, fault = None, None
         try:
             stored = read_pixel_key_rows(run.pixel_keys_path)
-        except RunError:
-            stored = None
-        task = data.get("task") or {}
-        keys = None if stored is None or stored[0] != task.get("fingerprint") else stored[1]
-        return cls(args=data.get("args") or {}, task=task, labels=labels, keys=keys)
+        except RunError as e:
+            fault = str(e)  # "… is unreadable (…); `fit` or `rank` on this run's data …"
+        if stored is None and fault is None and keys_expected(task):
+            fault = (f"{run.pixel_keys_path} is missing, though the hubensemble that wrote "
+                     f"its run.json writes it (deleted since); {REWRITTEN_BY}")
+        elif stored is not None and stored[0] != task.get("fingerprint"):
+            fault = (f"{run.pixel_keys_path} records other data (fingerprint "
+                     f"{stored[0][:12]}…) than its run.json; {REWRITTEN_BY}")
+        keys = None if fault is not None or stored is None else stored[1]
+        return cls(args=data.get("args") or {}, task=task, labels=labels, keys=keys,
+                   keys_fault=fault)
 
 
 @dataclasses.dataclass
@@ -147,7 +161,7 @@ def compare(was: DataRecord, now: DataRecord) -> DataChange:
     older = [k for k in now.task if k not in was.task]
     older += [f"option {k}" for k in now.args if k not in was.args]
     older = [f"its data record has no {', '.join(older)}"] if older else []
-    if was.keys is None and now.keys is not None:
+    if was.keys is None and now.keys is not None and was.keys_fault is None:
         older.append("no RUN/labels/pixel_keys.npz")
     changed = _changed_options(was.args, now.args)
     if changed:
@@ -256,8 +270,10 @@ def _example_reasons(was: DataRecord, now: DataRecord) -> tuple[list, bool, int]
     if was.keys is not None and now.keys is not None:
         return ["the test images differ (a run keeps no pixel keys of its test split)"], False, 0
     # Classes, counts and labels are the same: the fingerprint covers only pixels more.
-    return (["the classes, the counts of files and examples and the labels are the same, so "
-             "the images' pixels differ (the run recorded no pixel keys to tell which)"], False,
+    why = (f"which cannot be told: {was.keys_fault}" if was.keys_fault else
+           "the run recorded no pixel keys to tell which")
+    return ([f"the classes, the counts of files and examples and the labels are the same, so "
+             f"the images' pixels differ ({why})"], False,
             sum(min(hw) == MAX_SHORT_SIDE for shapes in (now.shapes or {}).values()
                 for hw in shapes))
 

@@ -25,7 +25,7 @@ import os
 from hubensemble.data.duplicates import copies_in
 from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
-from hubensemble.pixelkeys import read_pixel_keys
+from hubensemble.pixelkeys import REWRITTEN_BY, keys_expected, read_pixel_keys
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,9 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
 
     None when that is unknown, said at DEBUG: no run holds the export (`export_run`), the run
     was recorded before its keys were, or they are of other data than the export's (its
-    task fingerprint); a keys file that cannot be read is a warning. Never raises for them:
-    it only decides whether evaluate warns."""
+    task fingerprint); a keys file that cannot be read, or missing from a run whose run.json
+    a hubensemble that writes it wrote (`pixelkeys.keys_expected`), is a warning. Never
+    raises for them: it only decides whether evaluate warns."""
     run = export_run(model_dir)
     try:
         keys = read_pixel_keys(run.pixel_keys_path) if run else None
@@ -62,6 +63,11 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
         return None
     made_on = ((read_export_metadata(model_dir) if meta is None else meta).get("task")
                or {}).get("fingerprint")
+    if keys is None and run is not None and keys_expected(_recorded_task(run)):
+        log.warning("cannot tell which evaluated images trained the export: %s is missing, "
+                    "though the hubensemble that wrote %s writes it (deleted since); %s",
+                    run.pixel_keys_path, run.meta_path, REWRITTEN_BY)
+        return None
     if keys is None or keys.fingerprint != made_on:
         why = ("no run folder holds it (run.json beside it)" if run is None else
                f"{run.pixel_keys_path} is missing (a run recorded before it was)" if keys is None
@@ -69,6 +75,14 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
         log.debug("not counting the images that trained %s: %s", model_dir, why)
         return None
     return {"run": str(run.path), **copies_in(task.split(split).pixel_keys(), keys.splits)}
+
+
+def _recorded_task(run) -> dict:
+    """run.json's data "task" of `run`; {} when it cannot be read (the stage says why)."""
+    try:
+        return (run.meta().get("data") or {}).get("task") or {}
+    except RunError:
+        return {}
 
 
 def not_held_out_note(result: dict) -> str | None:

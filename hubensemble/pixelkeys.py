@@ -15,6 +15,13 @@ from hubensemble.fileio import atomic_write_bytes
 
 #: The splits that train a run's candidates and choose its ensemble (`PixelKeys`).
 KEYED_SPLITS = ("train", "val")
+#: A field of run.json's data record ("task") that hubensemble began to write after it began
+#: to write RUN/labels/pixel_keys.npz (c90a77a, 2026-12-04, after 251b1bf, 2026-12-03): a
+#: record that has it was written by a version that writes the file (`keys_expected`).
+WRITTEN_SINCE_KEYS = "turned"
+#: The way on from a missing or damaged pixel_keys.npz: the run writes it when it loads its
+#: data (`Run.attach_task`).
+REWRITTEN_BY = "`fit` or `rank` on this run's data writes it again"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +48,13 @@ def write_pixel_keys(path, task) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def keys_expected(task_record: dict) -> bool:
+    """Whether the run whose run.json data "task" is `task_record` was recorded by a
+    hubensemble that writes RUN/labels/pixel_keys.npz (its record has WRITTEN_SINCE_KEYS):
+    then a missing file was deleted since, not never written."""
+    return WRITTEN_SINCE_KEYS in (task_record or {})
+
+
 def read_pixel_keys(path) -> PixelKeys | None:
     """RUN/labels/pixel_keys.npz at `path` as a PixelKeys; None when the run has none
     (recorded before the file was). RunError naming it when it is unreadable."""
@@ -61,5 +75,5 @@ def read_pixel_key_rows(path) -> tuple[str, dict] | None:
     except FileNotFoundError:
         return None
     except Exception as e:  # noqa: BLE001 - a damaged zip is BadZipFile, neither OSError
-        raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); "
-                       "`fit` or `rank` on this run's data writes it again") from None
+        raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); {REWRITTEN_BY}"
+                       ) from None

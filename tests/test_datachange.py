@@ -124,7 +124,7 @@ def test_a_run_recorded_by_an_older_hubensemble_says_so_and_not_to_restore(tmp_p
                "that recorded the run did)")
 
     def older(meta):  # as a version of 2026-11-30 wrote it, whose decoding differed
-        for key in ("oriented", "coverage"):
+        for key in ("oriented", "turned", "coverage"):
             meta["data"]["task"].pop(key)
         meta["data"]["task"]["fingerprint"] = "0" * 64
 
@@ -133,12 +133,44 @@ def test_a_run_recorded_by_an_older_hubensemble_says_so_and_not_to_restore(tmp_p
     assert refusal(run, spec) == head + (
         "the classes, the counts of files and examples and the labels are the same, so the "
         "images' pixels differ (the run recorded no pixel keys to tell which); the run was "
-        "recorded by an older hubensemble (its data record has no oriented, coverage; no "
+        "recorded by an older hubensemble (its data record has no oriented, turned, coverage; "
+        "no "
         "RUN/labels/pixel_keys.npz), and decoding has changed since (docs/data.md, "
         f"Decoding); {new_out}")
     # A record without the fingerprint: refused with the reason (a KeyError before).
     edit_record(run, lambda m: m["data"]["task"].pop("fingerprint"))
-    assert "its data record has no fingerprint, oriented, coverage" in refusal(run, spec)
+    assert "its data record has no fingerprint, oriented, turned, coverage" in refusal(run, spec)
+
+
+def test_a_deleted_or_damaged_pixel_keys_file_is_named_as_such_not_as_an_older_run(tmp_path):
+    # A run of this version whose RUN/labels/pixel_keys.npz was deleted: the refusal said
+    # "the run was recorded by an older hubensemble (no RUN/labels/pixel_keys.npz), and
+    # decoding has changed since" and not to restore the data. Its run.json tells the two
+    # apart (pixelkeys.keys_expected).
+    d, run = tmp_path / "d", tmp_path / "run"
+    draw(d)
+    spec = f"folder:{d}"
+    attached(run, spec)
+    keys = Run(run).pixel_keys_path
+    kept = keys.read_bytes()
+    draw(d, seed=1, classes=("a",))  # other pixels, the same classes, counts and labels
+    head = (f"{run} holds a run on other data than {spec} as loaded now: the classes, the "
+            "counts of files and examples and the labels are the same, so the images' pixels "
+            f"differ (which cannot be told: {keys} ")
+    way = ("; `fit` or `rank` on this run's data writes it again); use a new --out folder, or "
+           "restore the data the run was recorded on")
+    keys.unlink()
+    said = refusal(run, spec)
+    assert said == head + ("is missing, though the hubensemble that wrote its run.json writes "
+                           "it (deleted since)" + way)
+    assert "older hubensemble" not in said
+    keys.write_bytes(kept[:40])  # damaged
+    said = refusal(run, spec)
+    assert said.startswith(head + "is unreadable (") and said.endswith(way)
+    assert "older hubensemble" not in said
+    np.savez(keys, fingerprint=np.array("2" * 64))  # another run's
+    said = refusal(run, spec)
+    assert said == head + f"records other data (fingerprint {'2' * 12}…) than its run.json" + way
 
 
 def test_other_counts_in_an_older_record_name_the_older_hubensemble_as_a_cause(tmp_path):

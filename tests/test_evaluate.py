@@ -1035,10 +1035,11 @@ def test_test_images_that_trained_or_chose_the_export_are_counted_and_warned(
     assert new["not_held_out"]["images"] == 0 and not caplog.records
 
 
-def test_an_older_run_or_an_export_elsewhere_says_nothing_more(export_dir, tmp_path, caplog):
+def test_an_older_run_says_nothing_more_a_deleted_keys_file_is_said(export_dir, tmp_path, caplog):
     """A run recorded before the pixel keys were, an export with no run beside it, keys of
     other data than the export's: not_held_out is null, no warning (DEBUG says why), no
-    error. A damaged keys file is a warning, and the evaluation goes on."""
+    error. A damaged keys file, or one deleted from a run whose run.json says it wrote it,
+    is a warning, and the evaluation goes on."""
     import logging
     import shutil
 
@@ -1060,10 +1061,22 @@ def test_an_older_run_or_an_export_elsewhere_says_nothing_more(export_dir, tmp_p
     result, warned, _ = evaluate(run / "export")  # the keys are there: 12 trained or chose it
     assert result["not_held_out"]["images"] == len(fitted.train) + len(fitted.val) and warned
     kept = keys.read_bytes()
-    keys.unlink()  # a run recorded before the keys were
+    keys.unlink()  # deleted: its run.json was written by a version that writes the keys
+    result, warned, debug = evaluate(run / "export")
+    assert result["not_held_out"] is None and len(warned) == 1
+    assert warned[0].getMessage() == (
+        f"cannot tell which evaluated images trained the export: {keys} is missing, though the "
+        f"hubensemble that wrote {run / 'run.json'} writes it (deleted since); `fit` or `rank` "
+        "on this run's data writes it again")
+    meta_path = run / "run.json"  # a run recorded before the keys were: DEBUG only
+    recorded = meta_path.read_text()
+    meta = json.loads(recorded)
+    meta["data"]["task"].pop("turned")
+    meta_path.write_text(json.dumps(meta))
     result, warned, debug = evaluate(run / "export")
     assert result["not_held_out"] is None and not warned
     assert f"{keys} is missing (a run recorded before it was)" in "\n".join(debug)
+    meta_path.write_text(recorded)
     elsewhere = tmp_path / "elsewhere" / "export"  # `export --out` outside the run
     shutil.copytree(run / "export", elsewhere)
     keys.write_bytes(kept)
