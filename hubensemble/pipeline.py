@@ -456,6 +456,17 @@ def _export_files(run, export_path) -> str | None:
             + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
 
 
+def _costs_outdated(run) -> str | None:
+    """Why RUN/cost.json's counts are not this version's counting rule's (`RunCosts.outdated`),
+    or None; a damaged file is the cost stage's to say."""
+    from hubensemble.cost.records import read_run_costs
+
+    try:
+        return read_run_costs(run.path, say_outdated=False).outdated()
+    except RunError:
+        return None
+
+
 def _lost(run, stage, export_path) -> bool:
     """Whether `stage`'s missing result is one fit recorded there (no command deletes it: a
     new-user check deleted ranking.json and fit said nothing); not an export asked for in
@@ -574,6 +585,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             log.warning("%s: %s is gone; running %s again", name, escaped(outputs[name]), name)
         now = digests(read)
         done = present and stage_done(run, name, keys[name], now, ran=ran)
+        if done and name == "cost" and (why := _costs_outdated(run)):
+            log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
+            done = False
         recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
         # Another command's export (also when this fit recorded none: stopped before its
         # export stage, or between writing its export and recording it): kept when it is

@@ -302,3 +302,41 @@ def test_the_cost_summary_names_cost_json_absolute(module_dir, tmp_path, monkeyp
                        progress=False)
     assert summary.path == str(tmp_path / "runs" / "own5" / "cost.json")
     assert format_costs(summary).endswith(f"\nwrote {tmp_path / 'runs' / 'own5' / 'cost.json'}")
+
+
+def test_a_cost_file_of_an_older_counting_rule_is_said_and_counted_again(
+        module_dir, tmp_path, caplog):
+    """RUN/cost.json of the counting rule before 84f88eb (a signature module's params not
+    counted) was read as is by every stage, and `cost` kept its counts of candidates outside
+    the pool. It records its rule ("count_version") now; an older one, or none, is said once
+    per file, and `cost` counts the pool again and keeps none of the older counts."""
+    import logging
+
+    from hubensemble.cost.records import COUNT_VERSION, _SAID_OUTDATED
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8)])
+    run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    path = run.path / "cost.json"
+    written = json.loads(path.read_text())
+    assert written["count_version"] == COUNT_VERSION
+    assert read_run_costs(run.path).outdated() is None
+    for rule in (1, None):
+        older = json.loads(path.read_text())
+        older["count_version"] = rule
+        if rule is None:
+            older.pop("count_version")
+        older["candidates"]["t9"] = dict(older["candidates"]["t0"], params=1)  # not in pool
+        path.write_text(json.dumps(older))
+        _SAID_OUTDATED.discard(str(path))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hubensemble"):
+            assert read_run_costs(run.path).outdated()
+            read_run_costs(run.path)  # said once
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 1 and said[0].startswith(f"{path}: its counts are of ")
+        assert (f"counting rule {rule}" if rule else "no counting rule") in said[0]
+        assert said[0].endswith(f"`hubensemble cost --run {run.path}` counts them again")
+        run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+        again = read_run_costs(run.path)
+        assert set(again.costs) == {"t0"} and again.outdated() is None

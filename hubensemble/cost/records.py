@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import logging
 from typing import Iterable, Mapping
 
 from hubensemble import fileio
@@ -21,6 +22,8 @@ from hubensemble.fileio import json_kind
 from hubensemble.errors import RunError
 from hubensemble.formats import COST_FILE, versions
 from hubensemble.text import shell
+
+log = logging.getLogger(__name__)
 
 #: RUN/cost.json's format name and version.
 COST_FORMAT = "hubensemble-cost"
@@ -43,8 +46,9 @@ DEFINITION = {
                 "(they run one after another on a CPU), an estimate: the export measures the "
                 "whole model",
 }
-#: Bumped when the counting rule changes, so cached counts are not reused (2: a signature
-#: module's captured variables are counted in `params`).
+#: Bumped when the counting rule changes, so cached counts are not reused and a RUN/cost.json
+#: of an older rule is counted again (2: a signature module's captured variables are counted
+#: in `params`, 84f88eb, 2026-12-04). RUN/cost.json records it as "count_version".
 COUNT_VERSION = 2
 #: The budget dimensions of greedy selection and the options that set them.
 BUDGET_OPTIONS = {"gflops": "max_gflops", "latency_ms": "max_latency_ms",
@@ -240,11 +244,26 @@ class RunCosts:
     costs: dict = dataclasses.field(default_factory=dict)
     machine: dict = dataclasses.field(default_factory=dict)
     failed: dict = dataclasses.field(default_factory=dict)
+    count_version: int | None = COUNT_VERSION
+
+    def outdated(self) -> str | None:
+        """Why these counts are not this version's counting rule's (COUNT_VERSION), in
+        words; None when they are (or there are none). A file without "count_version" was
+        written before RUN/cost.json named its rule, by rule 1 or 2: counted again too."""
+        if not (self.costs or self.failed) or self.count_version == COUNT_VERSION:
+            return None
+        rule = (f"counting rule {self.count_version}" if self.count_version is not None else
+                "no counting rule (written before cost files named theirs, maybe by rule 1)")
+        return (f"its counts are of {rule}, this version's is rule {COUNT_VERSION} (since "
+                "84f88eb, 2026-12-04, a signature module's own variables count in params)")
 
 
-def read_run_costs(run_dir) -> RunCosts:
+def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
     """RUN/cost.json as a RunCosts (empty when it does not exist). Raises RunError naming the
-    command that rewrites it when it is unreadable or of another format."""
+    command that rewrites it when it is unreadable or of another format; counts of an older
+    counting rule (`RunCosts.outdated`) are returned with a warning naming that command, once
+    per file and process unless not `say_outdated` (`run_cost`, and `fit`'s cost stage,
+    count them again)."""
     path = cost_path(run_dir)
     if not os.path.exists(path):
         return RunCosts()
@@ -271,7 +290,17 @@ def read_run_costs(run_dir) -> RunCosts:
         except ValueError as e:
             raise RunError(f"{path}: candidate {trial}: {e}; {again}")
     failed = {str(t): str(r) for t, r in (data.get("failed") or {}).items()}
-    return RunCosts(costs=out, machine=dict(data.get("machine") or {}), failed=failed)
+    rule = data.get("count_version")
+    recorded = RunCosts(costs=out, machine=dict(data.get("machine") or {}), failed=failed,
+                        count_version=rule if isinstance(rule, int) else None)
+    if say_outdated and (why := recorded.outdated()) and path not in _SAID_OUTDATED:
+        _SAID_OUTDATED.add(path)  # once per file and process: every stage reads it
+        log.warning("%s: %s; %s counts them again", path, why, cost_command(run_dir))
+    return recorded
+
+
+#: The RUN/cost.json files whose older counting rule `read_run_costs` has warned of.
+_SAID_OUTDATED: set = set()
 
 
 def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
@@ -281,7 +310,7 @@ def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
     path = cost_path(run_dir)
     fileio.atomic_write_json(path, {
         "format": COST_FORMAT, "format_version": COST_FORMAT_VERSION,
-        "definition": DEFINITION, "machine": dict(machine),
+        "count_version": COUNT_VERSION, "definition": DEFINITION, "machine": dict(machine),
         "candidates": {t: c.to_json() for t, c in costs.items()},
         "failed": dict(failed or {})})
     return path

@@ -132,7 +132,9 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
         log.warning("%s", unfinished)
     specs = (run.meta().get("modules") or {})
-    old = read_run_costs(run.path).costs  # a damaged cost.json: said before minutes of work
+    recorded = read_run_costs(run.path)  # a damaged cost.json: said before minutes of work
+    # Counts of an older counting rule are not kept for candidates outside the pool either.
+    old = {} if recorded.outdated() else recorded.costs
     machine = machine_info()
     groups: dict[tuple, list[candidate.Candidate]] = {}
     for c in cands:
