@@ -16,7 +16,8 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
                                    raise_problems, read_catalogue_file)
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
-from hubensemble.handles import handle_kind, same_module_pairs, stored_handle, stored_weights
+from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
+                                 stored_weights)
 from hubensemble.text import cells, escaped, ljust
 
 log = logging.getLogger(__name__)
@@ -156,11 +157,8 @@ def _warn_repeated(path, before, specs) -> None:
     such a module once, under the earlier entry."""
     new = {id(s) for s in specs}
     for later, earlier, why in same_module_pairs(list(before) + list(specs)):
-        if id(later) in new:
-            where = f" ({earlier.source})" if earlier.source else ""
-            log.warning("%s: %s loads the same module as %s%s (%s): rank embeds and ranks it "
-                        "once, as %s; leave one out", escaped(path), escaped(later.name),
-                        escaped(earlier.name), escaped(where), why, escaped(earlier.name))
+        if id(later) in new:  # validate's words (`handles.same_module_note`)
+            log.warning("%s: %s", escaped(path), escaped(same_module_note(later, earlier, why)))
 
 
 def check_add(path, handles, *, name=None, **fields) -> set[str]:

@@ -625,8 +625,16 @@ def same_module_warnings(specs, *, across_files=False) -> list[str]:
     for later, earlier, why in same_module_pairs(specs):
         if across_files and later.source.rpartition(":")[0] == earlier.source.rpartition(":")[0]:
             continue
-        notes.append(f"warning: {later.source or later.name}: entry {later.name!r} loads the "
-                     f"same module as entry {earlier.name!r} ({earlier.source or 'above'}), "
-                     f"read the same way ({why}): rank embeds and ranks it once, as "
-                     f"{earlier.name!r}; leave one of them out")
+        notes.append(f"warning: {later.source or later.name}: "
+                     f"{same_module_note(later, earlier, why)}")
     return notes
+
+
+def same_module_note(later, earlier, why) -> str:
+    """The words of a `same_module_pairs` pair (`later`, `earlier`, `why`), the one wording
+    of `catalogue validate`'s warning (`same_module_warnings`) and `catalogue add`'s:
+    "entry 'b' loads the same module as entry 'a' (FILE:LINE), read the same way (WHY):
+    rank embeds and ranks it once, as 'a'; leave one of them out"."""
+    return (f"entry {later.name!r} loads the same module as entry {earlier.name!r} "
+            f"({earlier.source or 'above'}), read the same way ({why}): rank embeds and ranks "
+            f"it once, as {earlier.name!r}; leave one of them out")

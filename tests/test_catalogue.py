@@ -1042,10 +1042,13 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
                                 ModuleSpec("k2", "keras:ResNet50", weights="w.weights.h5"),
                                 ModuleSpec("k3", "keras:ResNet50")])
     warned = [r.getMessage() for r in caplog.records]
-    assert warned == [f"{path}: again loads the same module as g0 ({path}:2) (the same "
-                      f"handle {module}): rank embeds and ranks it once, as g0; leave one out",
-                      f"{path}: k3 loads the same module as k ({path}:4) (the same handle "
-                      f"keras:ResNet50): rank embeds and ranks it once, as k; leave one out"]
+    # In `catalogue validate`'s words (handles.same_module_note): they were worded apart.
+    assert warned == [f"{path}: entry 'again' loads the same module as entry 'g0' ({path}:2), "
+                      f"read the same way (the same handle {module}): rank embeds and ranks it "
+                      "once, as 'g0'; leave one of them out",
+                      f"{path}: entry 'k3' loads the same module as entry 'k' ({path}:4), read "
+                      "the same way (the same handle keras:ResNet50): rank embeds and ranks it "
+                      "once, as 'k'; leave one of them out"]
 
 
 def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(

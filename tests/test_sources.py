@@ -622,7 +622,7 @@ def test_an_entry_writing_out_its_modules_defaults_is_the_same_module(tmp_path, 
     assert code == 0, err
     specs = load_catalogue(target)
     assert (specs[1].signature, specs[1].output_key) == ("serving_default", "output_0")
-    assert "tfmodule loads the same module as t1" in caplog.text
+    assert "entry 'tfmodule' loads the same module as entry 't1'" in caplog.text
     code, _, err = in_process("catalogue", "validate", target)
     assert code == 0 and "entry 'tfmodule' loads the same module as entry 't1'" in err, err
     # Another signature of one module is another reading (keras.Model.export: serve and
