@@ -20,7 +20,11 @@ not load TensorFlow — nor register hubensemble's Keras classes (``HubLayer``,
 
 import importlib
 
-__version__ = "0.1.0"
+#: The one place the version is declared (setup.cfg reads it: `attr: hubensemble.__version__`).
+#: Bumped by the rule in docs/reliability.md ("Versions"): the minor number whenever a record
+#: a later version must read otherwise changes (its format, key or counting rule), so records
+#: name the version that wrote them; tests/test_packaging.py holds each version's rules.
+__version__ = "0.2.0"
 
 _API = {
     "fit": "hubensemble.pipeline", "FitOptions": "hubensemble.pipeline",

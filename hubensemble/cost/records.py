@@ -306,11 +306,13 @@ _SAID_OUTDATED: set = set()
 def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
                     failed: Mapping[str, str] | None = None) -> str:
     """Writes RUN/cost.json atomically ({trial: Cost}, the machine record and {trial: why it
-    could not be costed}); returns its path. Trials are written in the order given."""
+    could not be costed}, with its counting rule "count_version" and "written_by", the
+    hubensemble version); returns its path. Trials are written in the order given."""
     path = cost_path(run_dir)
     fileio.atomic_write_json(path, {
         "format": COST_FORMAT, "format_version": COST_FORMAT_VERSION,
-        "count_version": COUNT_VERSION, "definition": DEFINITION, "machine": dict(machine),
+        "count_version": COUNT_VERSION, "written_by": versions()["hubensemble"],
+        "definition": DEFINITION, "machine": dict(machine),
         "candidates": {t: c.to_json() for t, c in costs.items()},
         "failed": dict(failed or {})})
     return path
@@ -352,7 +354,8 @@ def _cache_file(cache_dir, key) -> str:
 
 
 def cache_get(cache_dir, key) -> dict | None:
-    """The cached entry {"macs", "params", "latency": {machine id: {batch: ms}}} of `key`, or
+    """The cached entry {"macs", "params", "latency": {machine id: {batch: ms}}, "written_by":
+    the hubensemble version (since 0.2.0)} of `key`, or
     None (absent or unreadable: it is then computed again)."""
     try:
         entry = fileio.read_json(_cache_file(cache_dir, key))
@@ -371,7 +374,8 @@ def cache_put(cache_dir, key, *, macs: int, params: int, machine: str | None = N
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with fileio.file_lock(path + ".lock"):
         entry = cache_get(cache_dir, key) or {}
-        entry.update(macs=int(macs), params=int(params))
+        entry.update(macs=int(macs), params=int(params),
+                     written_by=versions()["hubensemble"])
         latency = dict(entry.get("latency") or {})
         if machine and latency_ms:
             latency[machine] = {str(k): float(v) for k, v in latency_ms.items()}

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from hubensemble import __version__
 from hubensemble.environment import CacheFolder, cache_folder, cache_unwritable
 from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
@@ -313,7 +314,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
                     "output_key": spec.output_key, "data": task.fingerprint,
                     "task": task.name, "split": split, "shape": list(emb.shape),
                     "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "warnings": warnings})
+                    "written_by": __version__, "warnings": warnings})
     if hit and not _repeat_warnings(entry, spec.name):
         _keep_warnings(folder, entry, spec, files if files is not None else located())
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
