@@ -1059,6 +1059,30 @@ def test_the_same_files_under_another_handle_are_ranked_once(task, good, tmp_pat
     assert result.row(good[1].name)["status"] == "ok"
 
 
+def test_the_same_files_in_two_shards_are_a_duplicate_in_the_merge(
+        task, good, tmp_path, caplog):
+    # rank compares the files within its shard only: a copy of good0's folder in the other
+    # shard was ranked there, and `rank merge` kept both rows ok, so both could be selected
+    # and tuned. The merge compares the fingerprints the shards' rows record, as rank does.
+    shutil.copytree(good[0].handle, tmp_path / "copy")
+    copy = ModuleSpec(name="copy", handle=str(tmp_path / "copy"))
+    specs = [good[0], copy, good[1]]
+    whole = ranked(specs, task, tmp_path / "whole", top_k=3)
+    shards = [tmp_path / f"shard{i}" for i in range(2)]
+    parts = [ranked(specs, task, d, shard=(i, 2), top_k=3) for i, d in enumerate(shards)]
+    assert [r["name"] for r in parts[1].rows] == ["copy"] and parts[1].rows[0]["status"] == "ok"
+    with caplog.at_level("WARNING", logger="hubensemble.rank.merge"):
+        merged = rank.merge_rankings(shards, tmp_path / "merged", top_k=3)
+    row = merged.row("copy")
+    assert row["status"] == "failed" and row["stage"] == "duplicate", row
+    assert row["reason"] == whole.row("copy")["reason"]
+    assert "loads the same module as entry 'good0'" in row["reason"]
+    assert f"module copy failed: {row['reason']}" in caplog.text
+    assert stable(merged.rows) == stable(whole.rows)
+    assert merged.selected == whole.selected and "copy" not in merged.selected
+    assert "copy" not in rank.load_knn_predictions(tmp_path / "merged")
+
+
 def test_a_duplicate_of_an_entry_that_failed_says_why_it_failed(task, good, tmp_path):
     # The copy's row said "ranked once, as 'bad'" when 'bad' had not been ranked at all.
     (tmp_path / "bad").mkdir()

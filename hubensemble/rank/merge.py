@@ -10,8 +10,9 @@ import os
 import numpy as np
 
 from hubensemble import options
-from hubensemble.errors import HubensembleError, RunError
+from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
 from hubensemble.fileio import atomic_write_bytes, check_dir_target
+from hubensemble.handles import duplicate_reason, same_files_as
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_predictions,
@@ -73,11 +74,14 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                     "modules this ranking selects", escaped(out_dir), checked.held,
                     shell(out_dir))
     out_run = Run(out_dir)
-    rows, predictions = [], {}
+    rows = _same_files_across_shards([row for _, r in parts for row in r.rows],
+                                     checked.modules)
+    ok = {row["name"] for row in rows if row["status"] == "ok"}
+    predictions = {}
     for d, r in parts:
-        rows.extend(r.rows)
         if r.metric in KNN_METRICS:
-            predictions.update(load_knn_predictions(d, [row["name"] for row in r.ok_rows]))
+            predictions.update(load_knn_predictions(d, [row["name"] for row in r.ok_rows
+                                                        if row["name"] in ok]))
 
     labels = None
     if selection["rule"] == "greedy":
@@ -103,6 +107,32 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
 
     refresh_report(out_dir, "the merged ranking")
     return ranking
+
+
+def _same_files_across_shards(rows, modules) -> list:
+    """`rows` (every shard's) with each ok row whose module has the same files read the same
+    way as an ok row of an earlier entry (catalogue order) made a duplicate, as rank makes it
+    within a run or shard (`handles.same_files_as` on the fingerprints the rows record: stage
+    "duplicate", `handles.duplicate_reason`), so that the later one is neither selected nor
+    tuned; `modules`: the shards' run.json entries. rank compares the files of one shard only:
+    a copy of a folder, or a tfhub.dev URL and its Kaggle name, in two shards were both
+    ranked and could both be tuned."""
+    from hubensemble.catalogue import ModuleSpec
+
+    ranked, out = [], []
+    for row in sorted(rows, key=lambda r: r.get("index") or 0):
+        spec = modules.get(row["name"])
+        if row["status"] == "ok" and row.get("fingerprint") and spec is not None:
+            spec = ModuleSpec.from_json(spec)
+            if twin := same_files_as(spec, row["fingerprint"], ranked):
+                row = {**row, "status": "failed", "score": None, "stage": "duplicate",
+                       "reason": str(ModuleLoadError(duplicate_reason(*twin), module=spec.name,
+                                                     handle=spec.handle, stage="duplicate"))}
+                log.warning("module %s failed: %s", escaped(row["name"]), row["reason"])
+            else:
+                ranked.append((spec, row["fingerprint"]))
+        out.append(row)
+    return out
 
 
 @dataclasses.dataclass
