@@ -340,3 +340,32 @@ def test_a_cost_file_of_an_older_counting_rule_is_said_and_counted_again(
         run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
         again = read_run_costs(run.path)
         assert set(again.costs) == {"t0"} and again.outdated() is None
+
+
+def test_a_written_out_default_signature_or_layer_shares_the_count(tmp_path):
+    """A SavedModel entry writing out `signature: serving_default` (what `catalogue add`
+    writes) got a cost cache entry of its own, counted again; a Keras file's entries of two
+    layers shared one (their params differ). The key is the call with written-out defaults
+    left out (hub.locate.default_call), as the embedding cache's."""
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(keras.layers.Conv2D(4, 3)(inp))
+    keras.Model(inp, x).export(str(tmp_path / "exported"), verbose=False)
+    x = keras.layers.Dense(3, name="mid")(x)
+    keras.Model(inp, keras.layers.Dense(2, name="head")(x)).save(tmp_path / "m.keras")
+    cache = tmp_path / "cache"
+
+    def cost(handle, **fields):
+        return module_cost(ModuleSpec(name="m", handle=str(handle), **fields), 3, 8,
+                           cache_dir=cache, latency=False)
+
+    first, hit = cost(tmp_path / "exported")
+    again, hit_again = cost(tmp_path / "exported", signature="serving_default",
+                            output_key="output_0")
+    assert (hit, hit_again) == (False, True)
+    assert (again.macs, again.params) == (first.macs, first.params)
+    plain, hit = cost(tmp_path / "m.keras")
+    written, hit_written = cost(tmp_path / "m.keras", layer="mid")
+    assert (hit, hit_written) == (False, True) and written.params == plain.params
+    other, hit_other = cost(tmp_path / "m.keras", layer="gap")  # another cut, another count
+    assert not hit_other and other.params != plain.params

@@ -572,6 +572,43 @@ def test_writing_out_a_modules_default_signature_or_output_key_keeps_its_cache_k
     assert len(cache_files(cache)) == 2
 
 
+def test_writing_out_a_keras_files_default_layer_keeps_its_cache_key(task, tmp_path):
+    # `layer: mid` on a .keras file whose last Dense takes mid's output is the default cut
+    # (sources.load_model_file): it had a key of its own, one re-embedding, as a written-out
+    # default signature had (above).
+    from hubensemble.rank.embeddings import embed
+
+    keras.utils.set_random_seed(5)
+    for kind in ("functional", "sequential"):
+        if kind == "functional":
+            inp = keras.Input((None, None, 3))
+            x = keras.layers.GlobalAveragePooling2D(name="gap")(
+                keras.layers.Conv2D(4, 3, name="conv")(inp))
+            x = keras.layers.Dense(3, name="mid")(x)
+            model = keras.Model(inp, keras.layers.Dense(2, name="head")(x))
+        else:
+            model = keras.Sequential([keras.Input((None, None, 3)),
+                                      keras.layers.Conv2D(4, 3, name="conv"),
+                                      keras.layers.GlobalAveragePooling2D(name="gap"),
+                                      keras.layers.Dense(3, name="mid"),
+                                      keras.layers.Dense(2, name="head")])
+        handle = str(tmp_path / f"{kind}.keras")
+        model.save(handle)
+        cache = str(tmp_path / f"cache-{kind}")
+
+        def embedded(**fields):
+            return embed(ModuleSpec(name="m", handle=handle, **fields), task, profile=PROFILE,
+                         cache_dir=cache)
+
+        first = embedded()
+        again = embedded(layer="mid")
+        assert again.cache_hit and again.key == first.key, kind
+        np.testing.assert_array_equal(again.embeddings, first.embeddings)
+        other = embedded(layer="gap")  # another layer: another reading, its own key
+        assert not other.cache_hit and other.key != first.key
+        assert len(cache_files(cache)) == 2
+
+
 def test_no_cache_neither_reads_nor_writes(task, good, tmp_path):
     empty = tmp_path / "empty"
     result = ranked(good[:2], task, tmp_path / "a", cache_dir=str(empty), use_cache=False)

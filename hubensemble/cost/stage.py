@@ -43,7 +43,9 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     serving resolution `size` (square, pixels).
 
     The count (multiply-accumulates of the frozen graph at batch 1, parameters) is cached by
-    the module's content fingerprint, resolution, input size, output key and classes; the
+    the module's content fingerprint with its layer and signature, resolution, input size,
+    output key and classes (a written-out default layer, signature or output key keyed as
+    left out: `hub.locate.default_call`); the
     latency (`graph.measure_latency` at LATENCY_BATCHES) additionally by machine, so it is
     measured again on another machine. The classifier is `tune.build_classifier` (weights do
     not change the cost, so the pre-trained module with a fresh head is counted). A cache
@@ -59,13 +61,19 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     folder = cache_folder(cache_dir)
     cache_dir = folder.path
     model = None
-    if fingerprint is None:
-        from hubensemble.hub import locate
+    module_key, output_key = fingerprint, spec.output_key
+    if fingerprint is None or any(getattr(spec, f, None) is not None
+                                  for f in ("layer", "signature", "output_key")):
+        # The entry's own call (its layer and signature: another layer is another count),
+        # keyed with each written-out default left out (`default_call`), as the embedding
+        # cache keys it: `signature: serving_default` and none share one entry.
+        from hubensemble.hub.locate import default_call, locate_spec
 
-        fingerprint = locate(spec.handle, name=spec.name, sha256=spec.sha256,
-                             trust=spec.trust).fingerprint
-    key = cache_key(fingerprint, size, num_classes, input_size=spec.input_size,
-                    output_key=spec.output_key)
+        files = locate_spec(spec)
+        fingerprint = fingerprint or files.fingerprint
+        module_key, output_key = default_call(files, spec.output_key)
+    key = cache_key(module_key, size, num_classes, input_size=spec.input_size,
+                    output_key=output_key)
     entry = cache_get(cache_dir, key) if use_cache else None
     have_latency = entry is not None and machine["id"] in (entry.get("latency") or {})
     if entry is not None and (have_latency or not latency):

@@ -58,6 +58,57 @@ def call_fingerprint(content, layer=None, signature=None) -> str:
     return _digest(content, f"layer={layer}", f"signature={signature}")
 
 
+def keras_default_layer(path) -> str | None:
+    """The name of the layer a Keras model file (.keras) is cut at when its entry names no
+    ``layer:`` (`sources.load_model_file`): the layer whose output its last Dense layer takes,
+    else (no Dense) its one output layer. Read from the file's config.json, nothing loaded;
+    None when that cannot be told (an .h5 file, a nested or shared layer, a config of
+    another shape, an unreadable file)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+        layers = config["config"]["layers"]
+        dense = [i for i, x in enumerate(layers) if x.get("class_name") == "Dense"
+                 and x.get("module") == "keras.layers"]
+        if config.get("class_name") == "Sequential":
+            return layers[dense[-1] - 1]["config"]["name"] if dense else (
+                layers[-1]["config"]["name"])
+        if dense:
+            (node,) = layers[dense[-1]]["inbound_nodes"]
+            (arg,) = node["args"]
+            history = arg["config"]["keras_history"]
+        else:
+            (history,) = config["config"]["output_layers"]
+    except Exception:  # noqa: BLE001 - any file or config not of this shape: not told
+        return None
+    if config.get("class_name") != "Functional" or list(history[1:]) != [0, 0]:
+        return None
+    return history[0] if isinstance(history[0], str) else None
+
+
+def default_call(files: ModuleFiles, output_key=None) -> tuple[str, str | None]:
+    """(fingerprint, output_key) of `files` called as its entry says (`files.layer`,
+    `files.signature`, `output_key`), each written-out field that names what the module
+    uses when it is left out made None: a SavedModel's ``signature: serving_default`` or only
+    output (`savedmodel_calls.defaults_left_out`, saved_model.pb read), a Keras file's
+    ``layer:`` naming the layer it is cut at by default (`keras_default_layer`, config.json
+    read). The embedding and cost caches key by it, so an entry that writes the default out
+    (as `catalogue add` does) and one that leaves it out share their entries. Nothing is
+    loaded."""
+    layer, signature = files.layer, files.signature
+    if files.kind == "saved-model" and (signature is not None or output_key is not None):
+        from hubensemble.savedmodel_calls import defaults_left_out
+
+        signature, output_key = defaults_left_out(files.path, signature, output_key)
+    if files.kind == "keras-file" and layer is not None and layer == keras_default_layer(
+            files.path):
+        layer = None
+    return call_fingerprint(files.content or files.fingerprint, layer, signature), output_key
+
+
 def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=None,
            signature=None, input_size=None) -> ModuleFiles:
     """Resolves ``handle``, verifies ``sha256`` and runs the safety scan (unless ``trust``).

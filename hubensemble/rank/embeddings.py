@@ -324,19 +324,19 @@ def _key(spec, fingerprint, files, hw, task, split):
     """`cache_key` of `spec`'s embeddings of `split` at `hw`, its module's fingerprint being
     `fingerprint` (`files`: its ModuleFiles, None when recalled). The signature and output
     key are the ones the module is called through, with those that name its own default
-    left out (`savedmodel_calls.defaults_left_out`: saved_model.pb read, nothing loaded), so
-    an entry writing out ``signature: serving_default`` or its only ``output_key`` (as
-    `catalogue add` does) keys the same embeddings as one leaving them out."""
-    signature, output_key = getattr(spec, "signature", None), spec.output_key
-    if (signature is not None or output_key is not None) and (
-            files is None or files.kind == "saved-model"):
-        from hubensemble.hub.locate import call_fingerprint
+    left out (`hub.locate.default_call`: saved_model.pb or a Keras file's config.json read,
+    nothing loaded), so an entry writing out ``signature: serving_default``, its only
+    ``output_key`` or a Keras file's default ``layer:`` (as `catalogue add` does) keys the
+    same embeddings as one leaving them out."""
+    output_key = spec.output_key
+    if files is not None:  # a Keras file's written-out default `layer:` too (`default_call`)
+        from hubensemble.hub.locate import default_call
+
+        fingerprint, output_key = default_call(files, output_key)
+    elif output_key is not None:  # recalled: a SavedModel entry without layer or signature
         from hubensemble.savedmodel_calls import defaults_left_out
 
-        path = files.path if files is not None else fetched_path(spec)
-        left, output_key = defaults_left_out(path, signature, output_key)
-        if left != signature and files is not None:  # `signature` set: always located
-            fingerprint = call_fingerprint(files.content, getattr(spec, "layer", None), left)
+        _, output_key = defaults_left_out(fetched_path(spec), None, output_key)
     return cache_key(fingerprint, hw, spec.value_range, output_key, task.fingerprint, split)
 
 
