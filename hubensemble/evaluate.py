@@ -142,9 +142,10 @@ def check_evaluation_data(model_dir, data=None):
 def _spelled(name, model_names) -> str:
     """`name`'s repr, with its code points when it differs from one of `model_names` only by
     case, spaces or invisible characters (two names that look the same on screen; invisible
-    by the class names' own rule, `data.names.invisible_at`: a variation selector too, a
-    joiner between two emoji not)."""
-    from hubensemble.data.names import visible_text
+    by the class names' own rule, `text.invisible_at`: a variation selector too, a joiner
+    between two emoji not); each repr with those characters escaped (`text.escaped`: repr
+    kept 'cat\ufe0f' raw)."""
+    from hubensemble.text import escaped, visible_text
 
     def bare(n):
         return "".join(ch for ch in visible_text(unicodedata.normalize("NFKC", n)).casefold()
@@ -152,9 +153,9 @@ def _spelled(name, model_names) -> str:
 
     twin = next((m for m in model_names if bare(m) == bare(name)), None)
     if twin is None:
-        return repr(name)
+        return escaped(repr(name))
     points = " ".join(f"U+{ord(ch):04X}" for ch in name)
-    return f"{name!r} ({points}; not the model's {twin!r})"
+    return f"{escaped(repr(name))} ({points}; not the model's {escaped(repr(twin))})"
 
 
 #: Characters a class name may hold (from an npz archive, tfds, Python) but no folder name may:

@@ -71,11 +71,12 @@ def shell(path) -> str:
     run when pasted, from any folder. A run folder such as "My runs/a" split into two words
     (a new-user check), and a relative one, as typed, named another folder (or none) in
     another working folder, where the report's advice, absolute, did not. A path holding a
-    control character or a byte that is not UTF-8 is bash's $'…' (`shell_word`): on one
+    control character, one that shows as nothing (`hidden_at`) or a byte that is not UTF-8
+    is bash's $'…' (`shell_word`): on one
     line, where shlex.quote kept a newline in the folder's name as it was and broke the
     warning's line in two."""
     path = os.path.abspath(as_reached(path))  # the folder reached, "x/.." as the kernel
-    return shell_word(path) if any(map(_control, path)) else shlex.quote(path)
+    return shell_word(path) if _hidden(path) else shlex.quote(path)
 
 
 def closest_name(word: str, names) -> str | None:
@@ -118,10 +119,78 @@ _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
 
 
 def _control(c: str) -> bool:
-    """Whether `c` must not reach a terminal as it is: a control, format or separator
-    character (a newline, an ESC, a right-to-left override), or a lone surrogate (a byte of
-    a file name that is not UTF-8, as os.fsdecode gives it)."""
-    return unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    """Whether `c` must not reach a terminal as it is, wherever it stands: a control or
+    separator character (a newline, an ESC, U+2028), or a lone surrogate (a byte of a file
+    name that is not UTF-8, as os.fsdecode gives it). `hidden_at` adds what shows as
+    nothing."""
+    return unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")
+
+
+#: Zero-width non-joiner and joiner: format characters that change what is shown between
+#: two letters of a joining script (Persian's ZWNJ) or two emoji (a ZWJ sequence).
+_JOINERS = ("\u200c", "\u200d")
+
+#: Characters outside Cf that show as nothing (Unicode's default-ignorable code points):
+#: the variation selectors (U+FE00..U+FE0F, U+E0100..U+E01EF; Mongolian U+180B..U+180D,
+#: U+180F), the combining grapheme joiner U+034F and the Hangul fillers. 'cat' and
+#: 'cat\ufe0f' passed as two classes that look the same, though 'cat\u200b' was refused.
+_IGNORABLE = frozenset(
+    [*map(chr, range(0xFE00, 0xFE10)), *map(chr, range(0xE0100, 0xE01F0)),
+     "\u180b", "\u180c", "\u180d", "\u180f", "\u034f", "\u115f", "\u1160", "\u3164",
+     "\uffa0"])
+_SELECTORS = frozenset([*map(chr, range(0xFE00, 0xFE10)), *map(chr, range(0xE0100, 0xE01F0)),
+                        "\u180b", "\u180c", "\u180d", "\u180f"])
+
+
+def invisible_at(name: str, i: int) -> bool:
+    """Whether the character name[i] (`name` a str, 0 <= i < len(name)) shows as nothing
+    there: a format character (Unicode Cf: zero-width space, U+FEFF, U+2060, the bidi
+    overrides, a soft hyphen) but a joiner between two letters or symbols outside ASCII
+    (`_joins`), or another default-ignorable one (`_IGNORABLE`) but a variation selector
+    after a character outside ASCII that is a letter, mark or symbol (an emoji's U+FE0F:
+    '\u2764\ufe0f') or in a keycap ('#\ufe0f\u20e3'). The one rule of what a class name
+    may not hold (`data.names.class_name_fault`), of what two names that look the same
+    differ by (`visible_text`, `evaluate._spelled`) and of what `escaped` shows as an
+    escape."""
+    c = name[i]
+    if unicodedata.category(c) == "Cf":
+        return not _joins(name, i)
+    if c not in _IGNORABLE:
+        return False
+    if c in _SELECTORS and i > 0:
+        before = name[i - 1]
+        if ord(before) > 127 and unicodedata.category(before)[0] in "LMS":
+            return False
+        if before in "0123456789#*" and name[i + 1:i + 2] == "\u20e3":  # a keycap
+            return False
+    return True
+
+
+def visible_text(name: str) -> str:
+    """`name` without the characters that show as nothing in it (`invisible_at`)."""
+    return "".join(c for i, c in enumerate(name) if not invisible_at(name, i))
+
+
+def _joins(name: str, i: int) -> bool:
+    """Whether the format character name[i] is a joiner (`_JOINERS`) between two characters
+    outside ASCII that are letters, marks or symbols (categories L, M, S): there it changes
+    the name's shape; anywhere else ('ca\u200dt', at an end) it shows nothing."""
+    if name[i] not in _JOINERS or not 0 < i < len(name) - 1:
+        return False
+    return all(ord(c) > 127 and unicodedata.category(c)[0] in "LMS"
+               for c in (name[i - 1], name[i + 1]))
+
+
+def hidden_at(text: str, i: int) -> bool:
+    """Whether text[i] must be shown as an escape: a control character (`_control`) or one
+    that shows as nothing there (`invisible_at`, the class names' rule: a format character,
+    a variation selector that selects nothing, 'cat\ufe0f'). `escaped`'s and `shell`'s
+    rule."""
+    return _control(text[i]) or invisible_at(text, i)
+
+
+def _hidden(text: str) -> bool:
+    return any(hidden_at(text, i) for i in range(len(text)))
 
 
 def _escape(c: str) -> str:
@@ -135,11 +204,15 @@ def _escape(c: str) -> str:
 
 
 def escaped(text) -> str:
-    """`text` (str() of it) with each control character (`_control`) as a backslash escape,
-    "\\n", "\\x1b", "\\u202e", and a file name's byte that is not UTF-8 as "\\xe9": on one
-    line, as it was. Other characters stay (a backslash too: see `shell_word` for a form that
-    gives the text back exactly)."""
-    return "".join(_escape(c) if _control(c) else c for c in str(text))
+    """`text` (str() of it) with each control character and each one that shows as nothing
+    there (`hidden_at`: a newline, an ESC, U+202E, a zero-width space, a variation selector
+    that selects nothing) as a backslash escape, "\\n", "\\x1b", "\\u202e", "\\ufe0f",
+    and a file name's byte that is not UTF-8 as "\\xe9": on one line, as it was, and each
+    character the refusal of a name is about seen. An emoji's own selector or joiner stays
+    ('\u2764\ufe0f'). Other characters stay (a backslash too: see `shell_word` for a form
+    that gives the text back exactly)."""
+    text = str(text)
+    return "".join(_escape(c) if hidden_at(text, i) else c for i, c in enumerate(text))
 
 
 #: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
@@ -151,13 +224,14 @@ def shell_word(path) -> str:
     """`path` (str, bytes or os.PathLike) as one shell word that gives it back exactly:
     as it is when it holds only letters, digits and @%+=:,./-_ (`_PLAIN_WORD`); in single
     quotes when it holds a space or a character the shell would read (shlex.quote);
-    in bash's $'…' with backslash escapes when it holds a control character or a byte that
-    is not UTF-8 ($'new\\nline.png', $'caf\\xe9.jpg'). `predict`'s header lines and `shell`'s
+    in bash's $'…' with backslash escapes when it holds a control character, one that shows
+    as nothing (`hidden_at`: $'cat\\ufe0f') or a byte that is not UTF-8 ($'new\\nline.png',
+    $'caf\\xe9.jpg'). `predict`'s header lines and `shell`'s
     advice: never starting with a space, never over two lines."""
     text = os.fsdecode(path)
-    if any(map(_control, text)):
-        return "$'" + "".join(_escape(c) if _control(c) or c in _ESCAPES else c
-                              for c in text) + "'"
+    if _hidden(text):
+        return "$'" + "".join(_escape(c) if hidden_at(text, i) or c in _ESCAPES else c
+                              for i, c in enumerate(text)) + "'"
     if _PLAIN_WORD.fullmatch(text):
         return text
     return shlex.quote(text)

@@ -10,7 +10,8 @@ import numpy as np
 
 from hubensemble import formats
 from hubensemble.errors import DataError
-from hubensemble.text import escaped
+from hubensemble.text import (  # noqa: F401 - invisible_at, visible_text re-exported
+    escaped, invisible_at, visible_text)
 
 SPLIT_NAMES = formats.SPLITS
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
@@ -68,59 +69,6 @@ def class_name_fault(name: str) -> str | None:
     return None
 
 
-#: Zero-width non-joiner and joiner: format characters that change what is shown between
-#: two letters of a joining script (Persian's ZWNJ) or two emoji (a ZWJ sequence).
-_JOINERS = ("\u200c", "\u200d")
-
-#: Characters outside Cf that show as nothing (Unicode's default-ignorable code points):
-#: the variation selectors (U+FE00..U+FE0F, U+E0100..U+E01EF; Mongolian U+180B..U+180D,
-#: U+180F), the combining grapheme joiner U+034F and the Hangul fillers. 'cat' and
-#: 'cat\ufe0f' passed as two classes that look the same, though 'cat\u200b' was refused.
-_IGNORABLE = frozenset(
-    [*map(chr, range(0xFE00, 0xFE10)), *map(chr, range(0xE0100, 0xE01F0)),
-     "\u180b", "\u180c", "\u180d", "\u180f", "\u034f", "\u115f", "\u1160", "\u3164",
-     "\uffa0"])
-_SELECTORS = frozenset([*map(chr, range(0xFE00, 0xFE10)), *map(chr, range(0xE0100, 0xE01F0)),
-                        "\u180b", "\u180c", "\u180d", "\u180f"])
-
-
-def invisible_at(name: str, i: int) -> bool:
-    """Whether the character name[i] shows as nothing there: a format character (Unicode
-    Cf) but a joiner between two letters or symbols outside ASCII (`_joins`), or another
-    default-ignorable one (`_IGNORABLE`) but a variation selector after a character outside
-    ASCII that is a letter, mark or symbol (an emoji's U+FE0F: '\u2764\ufe0f') or in a
-    keycap ('#\ufe0f\u20e3'). The one rule of what a class name may not hold
-    (`class_name_fault`) and of what two names that look the same differ by
-    (`evaluate._spelled`, `visible_text`)."""
-    c = name[i]
-    if unicodedata.category(c) == "Cf":
-        return not _joins(name, i)
-    if c not in _IGNORABLE:
-        return False
-    if c in _SELECTORS and i > 0:
-        before = name[i - 1]
-        if ord(before) > 127 and unicodedata.category(before)[0] in "LMS":
-            return False
-        if before in "0123456789#*" and name[i + 1:i + 2] == "\u20e3":  # a keycap
-            return False
-    return True
-
-
-def visible_text(name: str) -> str:
-    """`name` without the characters that show as nothing in it (`invisible_at`)."""
-    return "".join(c for i, c in enumerate(name) if not invisible_at(name, i))
-
-
-def _joins(name: str, i: int) -> bool:
-    """Whether the format character name[i] is a joiner (`_JOINERS`) between two characters
-    outside ASCII that are letters, marks or symbols (categories L, M, S): there it changes
-    the name's shape; anywhere else ('ca\u200dt', at an end) it shows nothing."""
-    if name[i] not in _JOINERS or not 0 < i < len(name) - 1:
-        return False
-    return all(ord(c) > 127 and unicodedata.category(c)[0] in "LMS"
-               for c in (name[i - 1], name[i + 1]))
-
-
 def check_class_names(names, *, what: str = "class_names") -> None:
     """DataError for the first text name of `names` that `class_name_fault` refuses, naming
     `what`, its index and the name, and the fix (bytes names are left to `validate_task`);
@@ -145,5 +93,6 @@ def check_class_names(names, *, what: str = "class_names") -> None:
             fix = ("store it stripped (name.strip())" if why.startswith("starts") else
                    "replace it, e.g. by a space" if why.startswith("holds a control") else
                    "remove it" if why.startswith("holds") else "give the class a name")
-            raise DataError(f"{what}[{i}] {name!r} {why}; a class name is the label the "
-                            f"summary, the report and the model's predictions show: {fix}")
+            raise DataError(f"{what}[{i}] {escaped(repr(name))} {why}; a class name is the "
+                            f"label the summary, the report and the model's predictions "
+                            f"show: {fix}")
