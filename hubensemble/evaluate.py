@@ -24,7 +24,7 @@ from hubensemble.heldout import (changed_files, changed_files_note, export_run, 
 from hubensemble.corruptions import (CORRUPTIONS, DEFAULT_CORRUPTIONS,  # noqa: F401
                                      MIN_BLUR_SIGMA, PARAMETERS, RANDOM_CORRUPTIONS,
                                      REFERENCE_SIDE, SEVERITIES, _check_severities, _corrupt,
-                                     _rngs, blur_sigma, describe_corruptions, get_corruption,
+                                     blur_sigma, describe_corruptions, get_corruption,
                                      gaussian_kernel, resolve_corruptions)
 # The file names, the one reader of export metadata and of evaluations (TensorFlow-free),
 # re-exported here for the callers that import them from this module.
@@ -348,12 +348,15 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     "classes" says how they were matched and which of the model's classes have no example
     ("absent"); its "task" "unscored" counts the examples of the data's other splits.
 
-    Raises HubensembleError for an unknown corruption, a bad severity, seed or batch size;
-    RunError when `model_dir` is not a loadable SavedModel with a serving_default signature
-    taking one image input; DataError when the task has a class the export does not name
-    (naming it), when, without class names in the metadata, the class counts differ, or when
-    `task` has no `split`; TypeError, before anything loads, for a `task` that is not a Task
-    (a data spec: `load_evaluation_task` reads it).
+    Raises OptionError (a HubensembleError), before anything loads, for a value the options
+    table refuses (`options.check_keywords`, the command line's rule and words: "batch_size
+    (--batch-size) must be an integer >= 1, got 0"; the seed in [0, 2**32 - 1]);
+    HubensembleError for an unknown corruption or a bad severity; RunError when `model_dir` is
+    not a loadable SavedModel with a serving_default signature taking one image input; DataError
+    when the task has a class the export does not name (naming it), when, without class names in
+    the metadata, the class counts differ, or when `task` has no `split`; TypeError, before
+    anything loads, for a `task` that is not a Task (a data spec: `load_evaluation_task` reads
+    it).
 
     Example::
 
@@ -373,9 +376,6 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     names, sevs = check_evaluate_options(split, corruptions, severities)
     import tensorflow as tf
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise HubensembleError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    _rngs("check", 1, seed, 0, 0)  # validates the seed before any work
     start_time = time.perf_counter()
     data = task.split(split)
     labels = np.asarray(data.labels, np.int64)

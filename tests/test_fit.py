@@ -1023,7 +1023,15 @@ def test_a_python_caller_is_told_the_keyword_it_typed_not_the_tables_name(tmp_pa
             (lambda: evaluate_model(tmp_path, None, batch_size=0),
              "batch_size (--batch-size) must be an integer >= 1, got 0"),
             (lambda: run_distill(tmp_path, steps_scale=0), "steps_scale (--distill-steps)"),
-            (lambda: run_distill(tmp_path, mixup=-1), "mixup (--distill-mixup) must be")]:
+            (lambda: run_distill(tmp_path, mixup=-1), "mixup (--distill-mixup) must be"),
+            # evaluate_model's batch size and seed have the table's check alone (its own
+            # checks after it, "batch_size must be an integer >= 1", were never reached).
+            *[(lambda v=v: evaluate_model(tmp_path, None, batch_size=v),
+               f"batch_size (--batch-size) must be an integer >= 1, got {v!r}")
+              for v in (True, 2.5, "3", None)],
+            *[(lambda v=v: evaluate_model(tmp_path, None, seed=v),
+               f"seed (--seed) must be an integer in [0, 4294967295], got {v!r}")
+              for v in (True, -1, 2.0)]]:
         with pytest.raises(options.OptionError) as e:
             call()
         assert str(e.value).startswith(words), str(e.value)
