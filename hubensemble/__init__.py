@@ -66,6 +66,7 @@ def custom_objects() -> dict:
     after which a plain ``load_model`` finds them too. Raises ImportError when TensorFlow or
     Keras is not installed.
     """
+    from hubensemble._tf import tensorflow  # noqa: F401 - first, without its start-up notices
     import keras
 
     for module in _KERAS_CLASS_MODULES:

@@ -1,31 +1,143 @@
-"""Importing TensorFlow without its C++ start-up chatter on the terminal."""
+"""Importing TensorFlow without its C++ start-up chatter on the terminal: one rule for the
+command line and the Python API (`import_tensorflow`)."""
 
 import contextlib
 import logging
 import os
+import re
 import sys
+import tempfile
 
-# Set by the command line unless --verbose, so worker processes (the zoo builder's) stay as
-# quiet as the command that started them.
+# Set by the command line: "1" unless --verbose ("0" with it), so worker processes (the zoo
+# builder's) stay as quiet as the command that started them. Unset from Python.
 QUIET_ENV = "HUBENSEMBLE_QUIET_TF"
 
+#: TensorFlow's C++ log level (0 all, 1 no INFO, 2 no WARNING, 3 no ERROR): hubensemble's
+#: default, set only when the user has not set it, before TensorFlow is imported by us.
+LOG_LEVEL_ENV, DEFAULT_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL", "2"
 
-def import_quietly(setup=None):
-    """Imports TensorFlow and initialises its devices with fd 2 sent to os.devnull;
-    `setup(tf)`, if given, runs in between (for settings that must precede device start).
+#: A glog/absl line's head: its severity letter (I, W, E, F), then MMDD.
+_HEAD = re.compile(r"([IWEF])\d{4} ")
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+#: absl's banner before its first lines; shown only with a line it precedes.
+_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to"
+#: What TensorFlow says at import on a machine without a CUDA driver, and the cuInit failure
+#: its device probe then logs at ERROR (UNKNOWN ERROR (303)): no GPU set-up error there.
+NO_DRIVER = "Could not find cuda drivers on your machine"
+CUINIT = "failed call to cuInit"
 
-    TensorFlow prints oneDNN/CUDA notices before absl logging starts, so
-    TF_CPP_MIN_LOG_LEVEL cannot silence them. Python-level errors still surface: they are
-    raised after stderr is restored.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules:
-        return
-    with native_stderr_silenced():
+
+def log_level() -> int:
+    """TF_CPP_MIN_LOG_LEVEL as an int (0 when unset or not a number)."""
+    try:
+        return int(os.environ.get(LOG_LEVEL_ENV, "0"))
+    except ValueError:
+        return 0
+
+
+def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
+    """(lines to show on stderr, lines only to log at INFO) of what TensorFlow wrote on fd 2
+    while it was imported and its devices probed (`text`), at TF_CPP_MIN_LOG_LEVEL `level`.
+    TensorFlow writes its start-up notices before absl logging starts, at every level
+    (measured, TF 2.21: "oneDNN custom operations are on …" and "Could not find cuda drivers
+    on your machine, GPU will not be used." at level 3 too), so the level is applied here:
+    a line of a severity below `level` (its continuation lines with it) is dropped. The
+    cuInit failure (ERROR: shown at levels 0..2) is no set-up error on a machine TensorFlow
+    found no CUDA driver on (`NO_DRIVER` said in the same start-up): from level 1 it is only
+    logged; with a driver it is shown at every level but 3, as TensorFlow would: a real GPU
+    set-up error is never hidden. A FATAL line is always shown; a line TensorFlow did not
+    head goes with the line before it (cpu_feature_guard's second line), and is shown when
+    none comes before it. absl's banner is shown only before a line that is shown."""
+    shown, logged, keep, banner = [], [], True, None
+    no_driver = NO_DRIVER in text
+    for line in text.splitlines():
+        if line.startswith(_BANNER):
+            banner = line
+            continue
+        head = _HEAD.match(line)
+        if head:
+            severity = _SEVERITY[head.group(1)]
+            keep = severity >= level or severity == 3
+            if keep and CUINIT in line and no_driver and level >= 1:
+                keep = False
+                logged.append(line)
+        elif not line.strip():
+            continue
+        if keep:
+            if banner:
+                shown.append(banner)
+                banner = None
+            shown.append(line)
+    return shown, logged
+
+
+def filtering() -> bool:
+    """Whether TensorFlow's start-up lines go through `startup_lines`: always but with the
+    command line's --verbose (QUIET_ENV "0"), which shows them all as TensorFlow writes
+    them."""
+    return os.environ.get(QUIET_ENV) != "0"
+
+
+def import_tensorflow(setup=None):
+    """Imports TensorFlow, if no one has, and probes its devices (`list_physical_devices`:
+    the CUDA probe, which logs the cuInit line; logical devices are not started, so a
+    caller may still configure threads and visible devices); returns the module. The one
+    place hubensemble imports TensorFlow first, from the command line and from Python
+    alike: TF_CPP_MIN_LOG_LEVEL is set to DEFAULT_LOG_LEVEL when the user has not set it,
+    and what TensorFlow writes on fd 2 meanwhile is kept to `startup_lines` (shown on
+    stderr after it; the rest logged at INFO under `hubensemble.tf`: RUN/log.txt and
+    --verbose). Its notices reached a Python caller's stderr in the middle of
+    `load_task`'s reading bar. `setup(tf)`, if given, runs before the probe (settings that
+    must precede device start). With --verbose (`filtering`) nothing is held back.
+    Python errors raised inside surface after stderr is restored; what TensorFlow wrote
+    before them is shown first."""
+    if "tensorflow" in sys.modules:  # the caller's (or ours): left as it is
+        return sys.modules["tensorflow"]
+    os.environ.setdefault(LOG_LEVEL_ENV, DEFAULT_LOG_LEVEL)
+    if not filtering():
         import tensorflow as tf
         if setup is not None:
             setup(tf)
-        tf.config.list_logical_devices()  # the CUDA probe prints when devices initialise
+        return tf
+    with tempfile.TemporaryFile() as captured:
+        try:
+            with native_stderr_to(captured.fileno()):
+                import tensorflow as tf
+                if setup is not None:
+                    setup(tf)
+                tf.config.list_physical_devices()
+        finally:
+            captured.seek(0)
+            shown, logged = startup_lines(captured.read().decode("utf-8", "replace"),
+                                          log_level())
+            for line in logged:
+                logging.getLogger("hubensemble.tf").info("%s", line)
+            if shown:
+                sys.stderr.write("".join(line + "\n" for line in shown))
+                sys.stderr.flush()
+    return tf
+
+
+def __getattr__(name):
+    """`from hubensemble._tf import tensorflow as tf`: TensorFlow, imported by
+    `import_tensorflow` (the line each module of hubensemble imports it with)."""
+    if name == "tensorflow":
+        return import_tensorflow()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@contextlib.contextmanager
+def native_stderr_to(fd: int):
+    """Sends fd 2 (what C++ code writes) to the open file descriptor `fd` inside the block;
+    Python exceptions raised inside still surface, after stderr is restored."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -36,22 +148,19 @@ def native_stderr_silenced(when: bool = True):
     if not when:
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
     sink = os.open(os.devnull, os.O_WRONLY)  # cheap enough per decoded image
     try:
-        os.dup2(sink, 2)
-        yield
+        with native_stderr_to(sink):
+            yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
         os.close(sink)
 
 
 def quiet() -> bool:
-    """Whether the command line asked for TensorFlow's native notices to be hidden (QUIET_ENV:
-    set unless --verbose; worker processes inherit it)."""
-    return bool(os.environ.get(QUIET_ENV))
+    """Whether the command line asked for native notices to be hidden (QUIET_ENV "1": unless
+    --verbose; worker processes inherit it): libjpeg's and TFLite's, which no log level
+    controls."""
+    return os.environ.get(QUIET_ENV) == "1"
 
 
 def is_retracing_notice(record: logging.LogRecord) -> bool:

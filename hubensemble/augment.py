@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+from hubensemble._tf import tensorflow as tf
 
 from hubensemble.errors import HubensembleError
 from hubensemble.hyperrule import AugConfig

@@ -21,13 +21,13 @@ from hubensemble.terminal import crashed, print_result, say, summary, terminal_l
 def _import_tensorflow(verbose, now=True):
     """Imports TensorFlow without its C++ start-up notices unless --verbose: now, or (``now``
     False) later by the command, which reads _tf.QUIET_ENV (the zoo builder, only to train)."""
-    if verbose:
-        return  # imported later, with all its notices, by the command itself
     from hubensemble import _tf
 
-    os.environ[_tf.QUIET_ENV] = "1"  # the zoo builder's workers inherit it: as quiet
+    os.environ[_tf.QUIET_ENV] = "0" if verbose else "1"  # the zoo builder's workers inherit it
+    if verbose:
+        return  # imported later, with all its notices, by the command itself
     if now:
-        _tf.import_quietly()
+        _tf.import_tensorflow()
 
 
 # --- catalogue -----------------------------------------------------------------------------------

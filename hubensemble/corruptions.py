@@ -151,7 +151,7 @@ def gaussian_kernel(sigma) -> np.ndarray:
 def gaussian_blur(x, sigma_224, rngs):
     """Gaussian blur, sigma 1 / 3 / 6 px at 224 px scaled by sqrt(side / 224) (at least
     0.4 px; see blur_sigma); the edge pixels are repeated outwards."""
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     n, h, w, c = x.shape
     k = gaussian_kernel(blur_sigma(sigma_224, h, w))
@@ -189,7 +189,7 @@ def brightness(x, delta, rngs):
 @_corruption("jpeg")
 def jpeg(x, quality, rngs):
     """JPEG compression at quality 25 / 15 / 7 (tf.io.encode_jpeg, then decode)."""
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     u8 = np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
     out = [tf.io.decode_jpeg(tf.io.encode_jpeg(im, quality=int(quality)), channels=3).numpy()
@@ -200,7 +200,7 @@ def jpeg(x, quality, rngs):
 @_corruption("pixelate")
 def pixelate(x, factor, rngs):
     """Area-downscale to 0.6 / 0.4 / 0.25 of the size, then nearest-neighbour back."""
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     _, h, w, _ = x.shape
     small = (max(1, int(h * factor)), max(1, int(w * factor)))

@@ -156,7 +156,7 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64,
     changed since, and a comparison with it would be of something else.
     """
     import numpy as np
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     from hubensemble.evaluate import _signature_caller, _with_members, size_batches
     from hubensemble.formats import MEMBERS_SIGNATURE, SERVING_SIGNATURE

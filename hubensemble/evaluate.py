@@ -374,7 +374,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     model_dir = stageargs.folder("evaluate_model", "model_dir", model_dir)
     _check_task_type(model_dir, task)
     names, sevs = check_evaluate_options(split, corruptions, severities)
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     start_time = time.perf_counter()
     data = task.split(split)

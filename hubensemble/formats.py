@@ -315,7 +315,7 @@ def load_saved_model(model_dir):
     """`tf.saved_model.load` of MODEL_DIR (`check_saved_model_folder` first), for `evaluate`
     and `predict`: a folder that does not load (no variables/, a damaged file) is a RunError
     in one line naming it and TensorFlow's first line, not TensorFlow's traceback."""
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     path = check_saved_model_folder(model_dir)
     try:

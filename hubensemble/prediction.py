@@ -163,11 +163,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         raise
     finally:
         looked.close()
-    from hubensemble import _tf
-
-    if _tf.quiet():  # the command line's (not --verbose): without TensorFlow's C++ notices
-        _tf.import_quietly()
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf  # without its C++ start-up notices
 
     loaded = load_saved_model(model_dir)
     if BYTES_SIGNATURE not in loaded.signatures:
@@ -368,7 +364,7 @@ def _serve_one(serve, data, tf, name):
 
 
 def _run_bytes(serve, blobs):
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     out = serve(image_bytes=tf.constant(blobs, tf.string))
     return out["probabilities"].numpy()

@@ -2429,3 +2429,67 @@ def test_a_refusal_on_a_locked_run_gives_the_way_on_of_the_refused_command(
         hubensemble.run_rank("my run", load_catalogue(str(cat)), load_task("sklearn:digits"))
     assert ("wait for it to end, or pass run_rank() another out_dir folder (a new run)"
             in str(refused.value)), refused.value
+
+
+#: What TensorFlow 2.21 wrote on fd 2 while it was imported and its devices probed, on a
+#: machine without a CUDA driver (measured; times and thread ids shortened, lines cut).
+TF_START_UP = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1.1 1 port.cc:153] oneDNN custom operations are on. You may see slightly different
+I0000 00:00:1.2 1 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will
+I0000 00:00:1.3 1 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU
+To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1.4 1 port.cc:153] oneDNN custom operations are on. You may see slightly different
+I0000 00:00:1.5 1 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will
+E0000 00:00:1.6 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to \
+cuInit: UNKNOWN ERROR (303)
+"""
+
+
+def test_tensorflows_start_up_lines_follow_the_log_level_and_a_gpu_set_up_error_shows():
+    """TensorFlow writes its start-up notices before absl logging starts, at every
+    TF_CPP_MIN_LOG_LEVEL (oneDNN's and cudart_stub's at level 3 too), and its cuInit failure
+    at ERROR: _tf applies the level to them, and logs the cuInit line only where TensorFlow
+    found no CUDA driver (with one, it is a GPU set-up error, shown as TensorFlow shows it)."""
+    from hubensemble import _tf
+
+    lines = TF_START_UP.splitlines()
+    cuinit = lines[-1]
+    for level in (1, 2):
+        assert _tf.startup_lines(TF_START_UP, level) == ([], [cuinit])
+    assert _tf.startup_lines(TF_START_UP, 0) == (lines, [])  # the user asked for all
+    with_driver = "\n".join(line for line in lines if "cudart_stub" not in line)
+    for level in (1, 2):
+        assert _tf.startup_lines(with_driver, level) == ([lines[5], cuinit], [])
+    assert _tf.startup_lines(with_driver, 3) == ([], [])  # as TensorFlow at level 3
+    fatal = "F0000 00:00:1.7 1 cuda_dnn.cc:1] could not create cudnn handle"
+    assert _tf.startup_lines(f"{TF_START_UP}{fatal}\nnot TensorFlow's", 3) == (
+        [lines[5], fatal, "not TensorFlow's"], [])
+    assert _tf.startup_lines("Python's own line\n" + TF_START_UP, 2) == (
+        ["Python's own line"], [cuinit])
+
+
+def test_the_python_api_imports_tensorflow_without_its_start_up_notices(tmp_path):
+    """A notebook user's check: load_task (and fit) from Python printed TensorFlow's
+    oneDNN/CUDA notices and a cuInit ERROR line in the middle of the folder's reading bar,
+    which the command line hid. TF_CPP_MIN_LOG_LEVEL is set (to 2) only when the user has
+    not set it."""
+    from PIL import Image
+
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / c / f"{i}.png")
+    code = ("import os, sys\nfrom hubensemble.data import load_task\n"
+            f"load_task({f'folder:{tmp_path}'!r}, val_fraction=0)\n"
+            "print('tensorflow' in sys.modules, os.environ['TF_CPP_MIN_LOG_LEVEL'])\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "HUBENSEMBLE_QUIET_TF")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "2"], out.stdout
+    assert "reading folder:" in out.stderr, out.stderr
+    for notice in ("oneDNN", "cuda", "cuInit", "absl", "cpu_feature_guard"):
+        assert notice not in out.stderr, out.stderr

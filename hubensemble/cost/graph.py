@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Callable
 
 import numpy as np
-import tensorflow as tf
+from hubensemble._tf import tensorflow as tf
 
 from hubensemble.errors import HubensembleError
 

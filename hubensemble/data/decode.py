@@ -410,7 +410,7 @@ def _graph_decode(data: bytes):
 
     The branch of `graph.decode_pixels` that the file's first bytes select runs on its own
     (`graph.decoder_for`): the same ops as inside serve_bytes, traced per format met."""
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     from hubensemble.data.graph import decoder_for
 
@@ -600,7 +600,7 @@ def servable_bytes(data: bytes, decoded: Decoded | None = None, *,
     decoded = decoded or decode_bytes(data, name=name, orientation=False)
     if decoded.in_graph:
         return bytes(data), decoded
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     return tf.io.encode_png(decoded.pixels).numpy(), decoded
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import functools
 
-import tensorflow as tf
+from hubensemble._tf import tensorflow as tf
 
 from hubensemble import augment
 from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT, HEAD_BYTES, INVALID,

@@ -323,7 +323,7 @@ class Task:
         Raises DataError for an unknown or missing split, batch_size < 1, a non-positive
         image_size, or images of different sizes without image_size.
         """
-        import tensorflow as tf
+        from hubensemble._tf import tensorflow as tf
 
         data = self.split(split)
         if batch_size < 1:
@@ -642,7 +642,7 @@ def _passes(ds, n, seed, *, shuffle, repeat):
     CE 0.15 vs 0.36). Here the shuffle is made inside a `flat_map`, anew for each iterator,
     with its own seed state. (A tensor seed per pass fails when a global seed is set.)
     """
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     if not shuffle:
         return ds.repeat() if repeat else ds
@@ -663,7 +663,7 @@ def _fixed_parallelism(ds):
     Without it, `AUTOTUNE` parallelism means one thread per core and prefetching still keeps
     the model fed (bench_rank, bench_tune).
     """
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     options = tf.data.Options()
     options.autotune.enabled = False

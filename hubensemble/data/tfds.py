@@ -130,7 +130,7 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     name, config, version = _parse_tfds_name(rest)
     full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
     splits = _resolve_splits(options.splits)
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
     import tensorflow_datasets as tfds
 
     where = options.data_dir or (f"$TFDS_DATA_DIR's folder {tfds_data_dir()}"  # name it

@@ -167,7 +167,7 @@ def _forward_all(runtime, dataset, hw, on_batch=None, total=0):
     [None, h, w, 3] (the last short batch does not retrace); the call is the runtime's.
     ``on_batch(done, total)`` (optional) is called after each batch with the images embedded
     so far and ``total`` (a progress note: `terminal.counting_note`)."""
-    import tensorflow as tf
+    from hubensemble._tf import tensorflow as tf
 
     # No autograph: the body has no control flow, and our errors must reach the caller as
     # raised. A partial (no __code__) gives each module's function its own retracing

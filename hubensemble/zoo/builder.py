@@ -259,16 +259,11 @@ def _run_task(task: _Task, report=None) -> dict:
 
 def _import_tensorflow(setup=None):
     """Imports TensorFlow in this process (a worker, or the builder before it trains in its
-    own), without its C++ start-up notices when the command line asked for that (_tf.QUIET_ENV,
-    unless --verbose); `setup(tf)` runs before the devices start."""
+    own), without its C++ start-up notices (`_tf.import_tensorflow`: all of them with the
+    command line's --verbose, _tf.QUIET_ENV); `setup(tf)` runs before the devices start."""
     from hubensemble import _tf
 
-    if _tf.quiet():
-        _tf.import_quietly(setup)
-    else:
-        import tensorflow as tf
-        if setup is not None:
-            setup(tf)
+    _tf.import_tensorflow(setup)
 
 
 def _init_worker(threads: int):

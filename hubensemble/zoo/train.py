@@ -46,8 +46,8 @@ class Trainer:
             report=None) -> float:
         """Trains from ``start_weights`` (backbone) with a zero head; returns train accuracy
         over the last tenth of the steps."""
+        from hubensemble._tf import tensorflow as tf
         import keras
-        import tensorflow as tf
 
         self.backbone.set_weights(start_weights)
         self.head.reset(n_classes)
@@ -82,8 +82,8 @@ class Trainer:
 
 @functools.lru_cache(maxsize=None)
 def _masked_dense_class():
+    from hubensemble._tf import tensorflow as tf
     import keras
-    import tensorflow as tf
 
     class MaskedDense(keras.layers.Layer):
         """Dense with a fixed additive logit mask (training only; never exported)."""
