@@ -12,7 +12,7 @@ from hubensemble.distillcompare import read_distill
 from hubensemble.errors import RunError
 from hubensemble.formats import (DISTILL_DIR, export_identity, metadata_path,
                                  read_export_metadata)
-from hubensemble.text import shell
+from hubensemble.text import shell, shell_word
 
 
 def student_for_export(run_dir, student=True, *, retrain_full=False,
@@ -76,9 +76,9 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
         if not found:
             raise RunError(f"{run.distill} holds no student of module {student!r}; the students "
                            f"there: {there}. Train one with `{again} --student "
-                           f"{shell(student)}`, or name one of those")
+                           f"{shell_word(student)}`, or name one of those")
     cand = found[-1]
-    redo = f"run `{again} --student {shell(cand.module)}` again"
+    redo = f"run `{again} --student {shell_word(cand.module)}` again"
     if cand.weights_path is None or not cand.weights_path.is_file():
         raise RunError(f"the student {cand.trial}'s weights file "
                        f"{cand.weights_path or cand.folder / candidate.WEIGHTS_FILE} is "

@@ -815,6 +815,22 @@ def test_export_students_refusals_name_flags_on_the_command_line_and_keywords_in
     assert not run.exists()
 
 
+def test_export_students_advice_names_the_module_as_typed_not_as_a_path(tmp_path):
+    """A refusal of `export --student mobilenet` advised `hubensemble distill --run R
+    --student /working/folder/mobilenet`: the module name went through text.shell, which
+    makes a path absolute; a module name is one shell word as it is (text.shell_word)."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.studentexport import student_for_export
+
+    run = tmp_path / "run"
+    (run / "distill").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "distill.json").write_text("{}")
+    with command_line(), pytest.raises(RunError) as e:
+        student_for_export(run, "mobilenet v2")
+    assert "--student 'mobilenet v2'`, or name one" in str(e.value), e.value
+
+
 def test_export_student_refuses_a_run_without_that_student_or_with_a_changed_teacher(
         run_dir, student_run, tmp_path, in_process):
     from hubensemble.studentexport import student_for_export

@@ -26,7 +26,7 @@ from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, 
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.text import escaped, shell
+from hubensemble.text import escaped, shell, shell_word
 from hubensemble.tune.plans import trial_profile
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         made_from["student"] = fileio.file_sha256(student.folder / candidate.TRIAL_FILE)
         ensemble, root = student_as_ensemble(student), run.distill
         redo = (f"run `hubensemble distill --run {shell(run.path)} --student "
-                f"{shell(student.module)}` again")
+                f"{shell_word(student.module)}` again")
     entries = list(ensemble.get("members") or [])
     if not entries:
         raise RunError(f"{run.ensemble_json} lists no members; run `hubensemble ensemble "
@@ -508,7 +508,7 @@ def _remove_stale_tflite(out_dir, run, student=None):
     shutil.rmtree(folder)
     log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
                 "replaced; run `%s` for one of this export", escaped(folder),
-                run.export_command(out_dir, *(["--student", shell(student.module)]
+                run.export_command(out_dir, *(["--student", shell_word(student.module)]
                                               if student is not None else []),
                                    "--format tflite"))
 
