@@ -541,18 +541,29 @@ def _too_few_distinct(task) -> str | None:
 
 
 def metadata_spec(meta: dict) -> str | None:
-    """The data spec an export's metadata (`read_export_metadata`) names as its task's source
-    ("folder:/abs/imgs (80 train / 20 val, split by hubensemble)" -> "folder:/abs/imgs"), None
-    when its source is no spec (a Task made in Python: "arrays") or there is none.
+    """The data spec an export's metadata (`read_export_metadata`) names for its task: its
+    "spec" when recorded (exports written since; a Task made in Python has none), else the
+    spec its source begins with ("folder:/abs/imgs (80 train / 20 val, split by
+    hubensemble)" -> "folder:/abs/imgs"); None when its source is no spec (a Task made in
+    Python: "arrays") or there is none.
 
-    The loaders write "SPEC (how)", and a path may hold "(", ")" and spaces itself
-    (`folder:/a/imgs (2)`) as a "how" may (npz keys, tfds's image key): of the places the
-    spec may end (the whole source, or before any " (" whose text runs to the last ")"), the
-    first from the right whose folder: or npz: path exists is taken; else the cut before the
-    last balanced parenthesis (the loaders' own "(how)"), else the whole source."""
+    For an older export's source (no "spec"): the loaders write "SPEC (how)", and a path may
+    hold "(", ")" and spaces itself (`folder:/a/imgs (2)`) as a "how" may (npz keys, tfds's
+    image key): of the places the spec may end (the whole source, or before any " (" whose
+    text runs to the last ")"), the first from the right whose folder: or npz: path exists is
+    taken; else the cut before the last balanced parenthesis (the loaders' own "(how)"), else
+    the whole source."""
     from hubensemble.data.specs import _local_path, parse_spec
 
-    source = ((meta or {}).get("task") or {}).get("source")
+    task = (meta or {}).get("task") or {}
+    recorded = task.get("spec") if isinstance(task, dict) else None
+    if isinstance(recorded, str):  # the spec itself (exports since it was recorded): no guess
+        try:
+            parse_spec(recorded)
+            return recorded
+        except DataError:
+            pass
+    source = task.get("source") if isinstance(task, dict) else None
     if not isinstance(source, str):
         return None
     cuts = [source]

@@ -206,7 +206,7 @@ def test_other_counts_in_an_older_record_name_the_older_hubensemble_as_a_cause(t
     sizes = json.loads((run / "run.json").read_text())["data"]["task"]["sizes"]
     counts = (f"train: {sizes['train']} -> {sizes['train'] - 1} examples; test: "
               f"{sizes['test']} -> {sizes['test'] + 1} examples")
-    cause = ("the run was recorded by an older hubensemble (its data record has no files, "
+    cause = ("the run was recorded by an older hubensemble (its data record has no spec, files, "
              "dropped, ignored, oriented, turned, shrunk, duplicates, coverage, option dedupe; "
              "no RUN/labels/pixel_keys.npz), which may have read or split the same files "
              "otherwise (docs/data.md, Splits and Duplicates)")
@@ -596,3 +596,38 @@ def test_the_spec_an_exports_source_names_keeps_parentheses_and_spaces_of_its_pa
     assert metadata_spec({"task": {"source": gone + how}}) == gone
     assert metadata_spec({"task": {"source": "arrays"}}) is None
     assert metadata_spec({"task": {"source": "tfds:x (train 5; its 'im(' pixels)"}}) == "tfds:x"
+
+
+def test_an_exports_metadata_records_its_data_spec_and_metadata_spec_reads_it_first(
+        tmp_path, monkeypatch):
+    """With its folder gone, an export of `folder:…/imgs (2)` was said to be made from
+    `folder:…/imgs` when a folder `imgs` was there (the guess takes the cut whose path
+    exists), so evaluate's advice named other data. The spec itself is recorded (the
+    export's metadata and run.json's task, "spec") and read first; an older export's
+    source is still guessed from."""
+    from hubensemble.data import Split, Task, load_task
+    from hubensemble.datachange import metadata_spec
+    from hubensemble.export.stage import _metadata
+
+    data = tmp_path / "imgs (2)"
+    draw(data, classes=("a", "b"), n=5)
+    task = load_task(f"folder:{data}", progress=False)
+    spec = f"folder:{data}"
+    assert task.spec == spec and task.to_json()["spec"] == spec  # run.json's record
+    meta = _metadata({}, [], [], task, retrain_full=False)
+    assert meta["task"]["spec"] == spec
+    data.rename(tmp_path / "moved")
+    (tmp_path / "imgs").mkdir()  # another folder, which the guess took
+    assert metadata_spec(json.loads(json.dumps(meta))) == spec
+    old = {"task": {k: v for k, v in meta["task"].items() if k != "spec"}}
+    assert metadata_spec(old) == f"folder:{tmp_path / 'imgs'}"  # older exports: the guess
+    (tmp_path / "imgs").rmdir()
+    assert metadata_spec(old) == spec
+    # A relative spec is recorded absolute; a Task made in Python records none.
+    monkeypatch.chdir(tmp_path)
+    assert load_task("folder:moved", progress=False).spec == f"folder:{tmp_path / 'moved'}"
+
+    made = Task(name="m", source="arrays", class_names=["a", "b"],
+                train=Split(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1])))
+    assert made.spec is None and "spec" not in _metadata({}, [], [], made,
+                                                         retrain_full=False)["task"]

@@ -393,7 +393,8 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
         task.synthetic = bool(synthetic)
     if flip is not None:
         task.flip = bool(flip)
-    task = dataclasses.replace(task)  # a fresh object: no cached fingerprint from before
+    # a fresh object (no cached fingerprint from before) that names its spec
+    task = dataclasses.replace(task, spec=absolute_spec(spec))
     return _said_skips(_validated(task, min_per_class=min_per_class))
 
 
@@ -476,6 +477,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     # An npz of test arrays alone is a test set (`_load_npz`'s test_set).
     task = _run_loader(spec, scheme, rest, options,
                        **({"test_set": True} if scheme == "npz" else {}))
+    task.spec = absolute_spec(spec)
     if flat and trained_on:
         train, val, test = _carve(task.train, True, True, fit)
         as_fit = dataclasses.replace(task, train=train, val=val, test=test, source=(

@@ -131,6 +131,9 @@ class Task:
     (`decode.TURNED_FORMATS`). `shrunk`
     (path, (height, width) as decoded) the files whose shorter side was above 1024 px
     (`sniff.MAX_SHORT_SIDE`) and were shrunk to it; `shrunk_counts` splits them by split.
+    `spec` is the data spec the loaders read it from (`load_task`, `load_test_set`; a
+    folder: or npz: path made absolute, `specs.absolute_spec`), None for a Task made in
+    Python; run.json and the export's metadata record it ("task" -> "spec").
     Raises DataError for a class name that is empty, only whitespace, starts or ends with
     whitespace or holds a control character (`check_class_names`).
 
@@ -165,6 +168,10 @@ class Task:
     # give, every one read}}}} of the class folders read (train/'s, or PATH's; val/'s and
     # test/'s; a test set's as "test"), so a class that skipped files cost examples is named
     class_files: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # the data spec load_task / load_test_set read it from, its path absolute
+    # ("folder:/abs/imgs (2)"); None for a Task made in Python. `source` adds "(how)" to it,
+    # which cannot be cut off again when a path holds " (" and is gone from the machine
+    spec: str | None = None
 
     def __post_init__(self):
         # Every source of names meets this (a Task made in Python too); the loaders refuse
@@ -514,7 +521,8 @@ class Task:
     def to_json(self) -> dict:
         """What a run records about its data (no pixels)."""
         return {
-            "name": self.name, "source": self.source, "fingerprint": self.fingerprint,
+            "name": self.name, "source": self.source, "spec": self.spec,
+            "fingerprint": self.fingerprint,
             "class_names": list(self.class_names), "num_classes": self.num_classes,
             "sizes": {s: (len(getattr(self, s)) if getattr(self, s) is not None else None)
                       for s in SPLIT_NAMES},

@@ -602,7 +602,10 @@ def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, spli
         # still scored on its own folder's held-out split (evaluate.load_evaluation_task).
         # "files": its files' names (digests), so that evaluate on that folder changed
         # since says how many differ (heldout.changed_files).
+        # "spec": the data spec it was read from (none for a Task made in Python), which
+        # datachange.metadata_spec reads first: "source" adds "(how)" to it.
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
+                 **({"spec": task.spec} if task.spec else {}),
                  **({"split": split} if split else {}), **({"files": files} if files else {})},
         # The run that wrote it: another run's export found here is said so (exportfolder).
         "run": run,
