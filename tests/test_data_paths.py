@@ -1,0 +1,61 @@
+"""Paths and names as users' data brings them: spaces, non-ASCII, a trailing slash, `~`,
+`..`, Windows-style paths written on Linux, and class folders whose names differ only by
+Unicode normalisation (macOS writes NFD) or by case."""
+
+import os
+import unicodedata
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hubensemble.data import load_task
+from hubensemble.data.specs import check_spec
+from hubensemble.errors import DataError
+
+NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+
+
+def _images(folder, classes, n=4):
+    rng = np.random.default_rng(len(str(folder)))
+    for c in classes:
+        os.makedirs(os.path.join(folder, c), exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), np.uint8)).save(
+                os.path.join(folder, c, f"{i}.png"))
+    return folder
+
+
+def test_paths_with_spaces_non_ascii_a_trailing_slash_tilde_and_dotdot_load_one_task(
+        tmp_path, monkeypatch):
+    data = _images(tmp_path / "Fotos" / "Größe 写真 🐱", ["a b", "猫", NFD])
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "Fotos")
+    specs = [f"folder:{data}", f"folder:{data}/", "folder:~/Fotos/Größe 写真 🐱",
+             "folder:../Fotos/Größe 写真 🐱/"]
+    tasks = [load_task(s, progress=False) for s in specs]
+    assert {t.fingerprint for t in tasks} == {tasks[0].fingerprint}
+    assert {t.spec for t in tasks} == {f"folder:{data}"}  # one spelling recorded
+    assert tasks[0].class_names == sorted(["a b", "猫", NFD])  # as the folders spell them
+
+
+def test_a_windows_path_written_on_linux_is_refused_with_the_path_to_write(
+        tmp_path, monkeypatch):
+    """`folder:C:\\Users\\me\\imgs` and `folder:..\\imgs` said only "no such folder; check
+    the path": on Linux a backslash is part of a name, and there are no drive letters."""
+    _images(tmp_path / "imgs", ["a", "b"])
+    monkeypatch.chdir(tmp_path)
+    for spec, posix in (("folder:C:\\Users\\me\\imgs", "/mnt/c/Users/me/imgs"),
+                        ("folder:C:/Users/me/imgs", "/mnt/c/Users/me/imgs"),
+                        ("npz:D:\\data\\x.npz", "/mnt/d/data/x.npz"),
+                        ("folder:.\\imgs", "./imgs")):
+        drive = posix.startswith("/mnt/")
+        with pytest.raises(DataError) as e:
+            check_spec(spec)
+        said = str(e.value)
+        assert "written as a Windows path" in said and f"e.g. {posix}" in said, said
+        assert ("there are no drive letters" in said) == drive, said
+    with pytest.raises(DataError) as e:
+        check_spec("folder:nowhere")
+    assert "Windows" not in str(e.value)
+    assert load_task("folder:./imgs", progress=False).class_names == ["a", "b"]
