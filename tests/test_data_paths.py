@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hubensemble.data import load_task
+from hubensemble.data import load_task, load_test_set
 from hubensemble.data.specs import check_spec
 from hubensemble.errors import DataError
 
@@ -59,3 +59,41 @@ def test_a_windows_path_written_on_linux_is_refused_with_the_path_to_write(
         check_spec("folder:nowhere")
     assert "Windows" not in str(e.value)
     assert load_task("folder:./imgs", progress=False).class_names == ["a", "b"]
+
+
+def test_class_folders_that_differ_only_by_unicode_form_or_case_are_refused_naming_both(
+        tmp_path):
+    """A Mac's decomposed 'café' (NFD) beside a composed one, or 'Cat' beside 'cat', were
+    two classes that the summary, the report and the export's labels showed alike; a val/
+    folder so spelled was "a class folder the train folder does not have". Refused before
+    any image is decoded, naming both folders; one NFD folder alone is a class as named."""
+    for name, classes, how in (("norm", [NFC, NFD, "b"], "two Unicode forms"),
+                               ("case", ["Cat", "cat", "b"], "differ only by case")):
+        data = _images(tmp_path / name, classes)
+        for load in (lambda: check_spec(f"folder:{data}"),
+                     lambda: load_task(f"folder:{data}", progress=False),
+                     lambda: load_test_set(f"folder:{data}")):
+            with pytest.raises(DataError) as e:
+                load()
+            said = str(e.value)
+            assert how in said and said.count(f"{data}{os.sep}") == 2, said
+    split = tmp_path / "split"
+    _images(split / "train", [NFC, "b"])
+    _images(split / "val", [NFD, "b"], n=2)
+    with pytest.raises(DataError) as e:
+        check_spec(f"folder:{split}")
+    said = str(e.value)
+    assert (str(split / "train" / NFC) in said and str(split / "val" / NFD) in said
+            and ascii(NFC) in said and "two Unicode forms" in said), said
+    alone = _images(tmp_path / "alone", [NFD, "b"])
+    assert load_task(f"folder:{alone}", progress=False).class_names == ["b", NFD]
+    # Any source: class names that are one text in two forms are refused; case is not (an
+    # npz of letters has 'A' and 'a').
+    x = np.random.default_rng(0).integers(0, 256, (8, 4, 4, 3), np.uint8)
+    y = np.arange(8) % 2
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, class_names=np.array([NFC, NFD]))
+    with pytest.raises(DataError, match="two Unicode forms"):
+        load_task(f"npz:{tmp_path / 'd.npz'}", progress=False)
+    np.savez(tmp_path / "e.npz", x_train=x, y_train=y,
+             class_names=np.array(["A", "a"]))
+    assert load_task(f"npz:{tmp_path / 'e.npz'}", progress=False).class_names == ["A", "a"]

@@ -15,7 +15,8 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.names import _SPLIT_ALIASES, SPLIT_WORDS, class_name_fault
+from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
+                                    name_key)
 from hubensemble.data.task import Task
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
@@ -141,6 +142,8 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                 raise DataError(f"class folder {escaped(p)}/ has a name that {why}; a "
                                 f"folder's name is its class's label, which the summary, the "
                                 f"report and the model's predictions show: rename the folder")
+            for other in (o for o in found if name_key(o, case=True) == name_key(d, case=True)):
+                raise _same_name_folders(os.path.join(root, other), p, other, d)
             found.append(d)
         elif os.path.islink(p) and not os.path.exists(p):
             listing.skip(p, f"a broken link (to {os.readlink(p)})")
@@ -148,6 +151,23 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
             listing.skip(p, "a file outside the class folders, not an example (move it into "
                             "one to use it)")  # "ignored" is the hidden entries' word
     return found
+
+
+def _same_name_folders(first: str, other: str, a: str, b: str, *, across: bool = False):
+    """The refusal of class folders `first` and `other` (named `a`, `b`) whose names look the
+    same or differ only by case (`names.same_names`): read as two classes (a NFD 'café' of
+    a Mac's copy beside a NFC one, 'Cat' beside 'cat') that the summary, the report and the
+    export's labels showed alike, or (`across`: a val/ or test/ folder and train/'s) refused
+    as a class without training images, naming one folder that looked like the other."""
+    how = name_difference(a, b)
+    fix = ("rename one so that both are spelled the same (one class), or so that they differ "
+           "by more (two classes)" if not across else
+           f"rename {escaped(other)}/ to {ascii(a)} (train/'s spelling) if it is that class")
+    extra = "" if how.startswith("are the same text") else (
+        " (macOS and Windows would merge them into one folder)")
+    return DataError(f"class folders {escaped(first)}/ ({ascii(a)}) and {escaped(other)}/ "
+                     f"({ascii(b)}) {how}{extra}: a class is called by its folder's name, "
+                     f"and these look like one class: {fix}")
 
 
 def _no_class_folders(path: str) -> DataError:
@@ -268,8 +288,16 @@ def locate_folder(rest: str) -> str:
         raise DataError(f"folder:{path} is a file, not a folder; a folder spec needs one "
                         f"sub-folder per class (for an .npz file use npz:{path})")
     layout = split_layout(path)
-    for root in layout.values():  # their names are checked as they are listed
-        _class_folders(root, _Listing())
+    found = {split: _class_folders(root, _Listing())  # their names are checked as listed
+             for split, root in layout.items()}
+    for split, names in found.items():  # val/'s or test/'s spelling of a train/ class
+        train = {name_key(n, case=True): n for n in found.get("train", [])}
+        for name in names:
+            like = train.get(name_key(name, case=True))
+            if split != "train" and like is not None and like != name:
+                raise _same_name_folders(os.path.join(layout["train"], like),
+                                         os.path.join(layout[split], name), like, name,
+                                         across=True)
     if not layout and not _class_folders(path, _Listing()):
         raise _no_class_folders(path)
     return path

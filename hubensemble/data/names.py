@@ -87,6 +87,11 @@ def check_class_names(names, *, what: str = "class_names") -> None:
             raise DataError(f"{what}: {name!r} names classes {seen[name]} and {i}; each class "
                             f"needs a name of its own")
         seen[name] = i
+    for a, b in same_names([n for n in names if isinstance(n, str)]):
+        raise DataError(f"{what}: {names.index(a)} {ascii(a)} and {names.index(b)} "
+                        f"{ascii(b)} {name_difference(a, b)}, two classes "
+                        f"that look the same; give them one spelling (NFC: "
+                        f"unicodedata.normalize('NFC', name)) if they are one class")
     for i, name in enumerate(names):
         why = class_name_fault(name) if isinstance(name, str) else None
         if why:
@@ -96,3 +101,34 @@ def check_class_names(names, *, what: str = "class_names") -> None:
             raise DataError(f"{what}[{i}] {escaped(repr(name))} {why}; a class name is the "
                             f"label the summary, the report and the model's predictions "
                             f"show: {fix}")
+
+
+def name_key(name: str, *, case: bool = False) -> str:
+    """`name` in Unicode's composed form (NFC), case-folded when `case`: two class names
+    with the same key look the same (NFC) or differ only by case."""
+    key = unicodedata.normalize("NFC", name)
+    return key.casefold() if case else key
+
+
+def same_names(names, *, case: bool = False) -> list[tuple[str, str]]:
+    """Pairs (first, other) of `names` (text, in order) that are different strings with the
+    same `name_key`: the same text in two Unicode forms ('caf\\xe9' composed, NFC, and
+    'cafe\\u0301' decomposed, NFD, as macOS writes file names), or with `case` the same
+    but for case ('Cat', 'cat'). Each later name is paired with the first of its key."""
+    first, pairs = {}, []
+    for name in names:
+        key = name_key(name, case=case)
+        if key in first and first[key] != name:
+            pairs.append((first[key], name))
+        first.setdefault(key, name)
+    return pairs
+
+
+def name_difference(a: str, b: str) -> str:
+    """How the names `a` and `b` of one `name_key` differ, as a predicate: "are the same
+    text in two Unicode forms (composed, NFC, and decomposed, NFD, as macOS writes
+    names)" or "differ only by case"."""
+    if unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b):
+        return ("are the same text in two Unicode forms (composed, NFC, and decomposed, NFD, "
+                "as macOS writes names)")
+    return "differ only by case"
