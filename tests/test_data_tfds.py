@@ -47,6 +47,24 @@ class H74Shapes(tfds.core.GeneratorBasedBuilder):
         for i in range(start, stop):
             image, label = example(i, ch)
             yield i, {"image": image, "label": label, "count": label * 5}
+
+
+class H140Captions(tfds.core.GeneratorBasedBuilder):
+    """Images with a caption and a box: no class label at all."""
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(6, 6, 3)), "caption": tfds.features.Text(),
+            "box": tfds.features.Tensor(shape=(4,), dtype=np.float32)}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i in range(12):
+            yield i, {"image": example(i, 3)[0], "caption": f"shape {i}",
+                      "box": np.zeros(4, np.float32)}
 '''
 
 
@@ -65,6 +83,7 @@ def prepared(tmp_path_factory):
     data_dir = root / "data"
     for config in ("rgb", "grey"):
         module.H74Shapes(config=config, data_dir=str(data_dir)).download_and_prepare()
+    module.H140Captions(data_dir=str(data_dir)).download_and_prepare()
     return data_dir, module
 
 
@@ -155,3 +174,39 @@ def test_features_configs_and_split_errors(prepared):
     named = load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS)
     np.testing.assert_array_equal(task.train.labels, named.train.labels)
     assert os.path.isdir(os.path.join(data_dir, "h74_shapes", "grey", "1.0.0"))
+
+
+def test_a_feature_that_is_no_image_or_no_class_label_is_refused_before_reading(prepared):
+    """image_key='count' (an int) was read to the end and refused as "expected a trailing
+    channel axis of 1, 2, 3 or 4, got shape []"; a Text label_key as "not one integer per
+    example"; a data set with no class label at all was told only to pass label_key. A
+    version that is not there named tfds' builder versions, not the prepared ones."""
+    data_dir = str(prepared[0])
+    with pytest.raises(DataError) as e:
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, image_key="count")
+    assert str(e.value) == (
+        "tfds:h74_shapes/rgb: feature 'count' (image_key) is a Tensor of shape [], int64, not "
+        "an image per example ([H, W] or [H, W, C] of numbers, an Image feature); pass "
+        "image_key (--image-key) one of: image")
+    with pytest.raises(DataError, match=r"feature 'image' \(label_key\) is an Image of shape "
+                                        r"\[6, 6, 3\], uint8, not one integer class .* one "
+                                        r"of: count, label$"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, label_key="image")
+    captions = {"train": "train[:8]", "val": "train[8:]", "test": None}
+    with pytest.raises(DataError, match=r"has no feature 'label' \(pass label_key\); its "
+                                        r"features are: box, caption, image; none of them is "
+                                        r"one integer class per example .*, so it is not an "
+                                        r"image classification data set as stored$"):
+        load_task("tfds:h140_captions", data_dir=data_dir, splits=captions)
+    with pytest.raises(DataError, match=r"feature 'caption' \(label_key\) is a Text of shape "
+                                        r"\[\], text, not one integer class .*h140_captions "
+                                        r"has none: .*map an integer feature"):
+        load_task("tfds:h140_captions", data_dir=data_dir, splits=captions,
+                  label_key="caption")
+    with pytest.raises(DataError, match=r"h74_shapes/rgb:9\.9\.9: .*9\.9\.9.* \(prepared in "
+                                        r".*data: grey/1\.0\.0, rgb/1\.0\.0\)$"):
+        load_task("tfds:h74_shapes/rgb:9.9.9", data_dir=data_dir, splits=SPLITS)
+    # A percentage split expression is read as tfds reads it.
+    task = load_task("tfds:h74_shapes/rgb", data_dir=data_dir,
+                     splits={"train": "train[:80%]", "val": "train[80%:]", "test": None})
+    assert (len(task.train), len(task.val), task.test) == (48, 12, None)

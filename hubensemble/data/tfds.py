@@ -105,6 +105,14 @@ def _prepared_sets(data_dir) -> list[str]:
     return [n for n in names if _prepared(root, n)]
 
 
+def _versions_there(root, name, version, where) -> str:
+    """" (prepared in WHERE: CONFIG/VERSION, …)" when `version` was asked of data set `name`
+    and copies of it are prepared in `root`: tfds' refusal of a version names the versions
+    its builder knows, not those there to be read."""
+    prepared = _prepared(root, name) if version else []
+    return f" (prepared in {where}: {', '.join(prepared)})" if prepared else ""
+
+
 def _unknown_name(name, data_dir, where) -> str:
     """The message for a tfds data set name that is neither registered nor prepared: what is
     prepared in the data dir, and the closest names (a typo: tfds:cifar1O)."""
@@ -156,7 +164,7 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                             f"in {where}; prepared there: {', '.join(prepared)}") from None
         raise DataError(_unknown_name(name, root, where)) from None
     except ValueError as e:  # e.g. an unknown config of a registered data set
-        said = " ".join(str(e).split())[:600]
+        said = " ".join(str(e).split())[:600] + _versions_there(root, name, version, where)
         if config:
             try:
                 configs = [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
@@ -166,15 +174,21 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                 said += (f" ({name}'s configs: {', '.join(configs)})" if configs else
                          f" ({name} has no configs: tfds:{name})")
         raise DataError(f"tfds:{rest}: {said}") from None
-    except (AssertionError, OSError, tf.errors.OpError) as e:
-        raise DataError(f"tfds:{rest}: {_short(e)}") from None
+    except (AssertionError, OSError, tf.errors.OpError) as e:  # a version it has not
+        raise DataError(f"tfds:{rest}: {_short(e)}"
+                        + _versions_there(root, name, version, where)) from None
     keys = sorted(features.keys()) if hasattr(features, "keys") else []
-    for what, key in (("image_key", options.image_key), ("label_key", options.label_key)):
+    for what, key, fits, kind in _feature_kinds(options):
         if key not in keys:
             meant = closest_name(key, keys)  # fit's options' "did you mean" (Label, imgae)
             hint = f" (did you mean {meant!r}?)" if meant else ""
+            other = [k for k in keys if fits(features[k])]
             raise DataError(f"tfds:{rest} has no feature {key!r}{hint} (pass {what}); its "
-                            f"features are: {', '.join(keys)}")
+                            f"features are: {', '.join(keys)}; " + (
+                                f"of them {kind}: {', '.join(other)}" if other else
+                                f"none of them is {kind}, so it is not an image "
+                                f"classification data set as stored"))
+    _check_feature_kinds(rest, features, keys, options)
     label_feature = features[options.label_key]
     class_names = (text_names(label_feature.names, what=f"tfds:{rest} ClassLabel names")
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
@@ -245,6 +259,69 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                 source=f"tfds:{full} ({shown})", class_names=class_names,
                 train=loaded["train"], val=loaded.get("val"), test=loaded.get("test"),
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS)
+
+
+def _feature_shape_dtype(feature):
+    """(shape, numpy dtype) of a tfds feature, or (None, None) for a nested one (a dict)."""
+    shape = getattr(feature, "shape", None)
+    dtype = getattr(feature, "np_dtype", None)
+    if not isinstance(shape, tuple):
+        return None, None
+    try:
+        return shape, np.dtype(dtype)
+    except TypeError:
+        return shape, None
+
+
+def _image_like(feature) -> bool:
+    """Whether a tfds feature holds one image per example: [H, W] or [H, W, C] with C of 1..4
+    (or unknown), of numbers (an Image, a Tensor of pixels)."""
+    shape, dtype = _feature_shape_dtype(feature)
+    return (shape is not None and dtype is not None and dtype.kind in "uifb"
+            and (len(shape) == 2 or (len(shape) == 3 and shape[-1] in (None, 1, 2, 3, 4))))
+
+
+def _label_like(feature) -> bool:
+    """Whether a tfds feature holds one integer per example (a ClassLabel, an int feature)."""
+    shape, dtype = _feature_shape_dtype(feature)
+    return shape == () and dtype is not None and dtype.kind in "iu"
+
+
+def _described(feature) -> str:
+    shape, dtype = _feature_shape_dtype(feature)
+    kind = type(feature).__name__
+    kind = ("an " if kind[:1] in "AEIOU" else "a ") + kind
+    if shape is None:
+        return f"{kind} (nested features)"
+    return (f"{kind} of shape {list(shape)}"
+            + (f", {dtype.name if dtype.kind != 'O' else 'text'}" if dtype is not None else ""))
+
+
+def _feature_kinds(options):
+    """(option, key, test, words) for the image and the label feature: what each must be."""
+    return (("image_key", options.image_key, _image_like,
+             "an image per example ([H, W] or [H, W, C] of numbers, an Image feature)"),
+            ("label_key", options.label_key, _label_like,
+             "one integer class per example (a ClassLabel or an integer feature)"))
+
+
+def _check_feature_kinds(rest, features, keys, options) -> None:
+    """DataError, before any example is read, when the image_key feature holds no image per
+    example or the label_key feature no integer per example, naming both, what they are and
+    the data set's features that would do: image_key='count' (an int) was read to the end
+    and refused as "expected a trailing channel axis of 1, 2, 3 or 4, got shape []", a Text
+    label as "not one integer per example"."""
+    for what, key, fits, kind in _feature_kinds(options):
+        feature = features[key]
+        if fits(feature):
+            continue
+        other = [k for k in keys if fits(features[k])]
+        way = (f"pass {what} (--{what.replace('_', '-')}) one of: {', '.join(other)}" if other
+               else f"tfds:{rest} has none: it is not an image classification data set as "
+                    f"stored" + ("; map an integer feature to classes with label_fn"
+                                 if what == "label_key" else ""))
+        raise DataError(f"tfds:{rest}: feature {key!r} ({what}) is {_described(feature)}, "
+                        f"not {kind}; {way}")
 
 
 def _scaled(image: np.ndarray) -> np.ndarray:
