@@ -1324,3 +1324,28 @@ def test_predict_names_a_skipped_file_on_one_line_on_stderr_too(
         assert len(said) == 1 and said[0].startswith(
             "WARNING hubensemble.prediction: " if argv else "hubensemble: error: "), err
         assert said[0].endswith("; skipped") if argv else "--skip-unreadable" in said[0], err
+
+
+def test_a_files_decode_calls_the_traced_graph_without_a_signature_match_per_file():
+    """Each file went through a tf.function call, which binds and matches its argument to
+    the signature before running the graph: a third of a small JPEG's decode CPU (0.28 ms
+    -> 0.19 ms a 64 px JPEG; Pillow 0.09). The loaders call each format's concrete function,
+    the same graph: the same pixels as decode_pixels (serve_bytes) for every format."""
+    from tensorflow.python.eager.polymorphic_function.concrete_function import (
+        ConcreteFunction)
+
+    from hubensemble.data.graph import decoder_for
+    from hubensemble.data.sniff import sniff_row
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (9, 7, 3), np.uint8)
+    for fmt in ("JPEG", "PNG", "BMP", "GIF", "WEBP"):
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+        data = buf.getvalue()
+        decoder = decoder_for(sniff_row(data))
+        assert isinstance(decoder, ConcreteFunction), fmt
+        got, size = decoder(tf.constant(data))
+        np.testing.assert_array_equal(got.numpy(), decode_pixels(tf.constant(data)).numpy())
+        np.testing.assert_array_equal(decode_bytes(data).pixels, got.numpy())
+        assert size.numpy().tolist() == [9, 7]

@@ -448,9 +448,14 @@ def _decode(data):
 @functools.lru_cache(maxsize=None)
 def decoder_for(row: int):
     """The branch of `decode_pixels` for files whose first bytes match SIGNATURES[row]
-    (len(SIGNATURES): none), alone, as a tf.function on a string scalar -> (uint8 [H, W, 3],
-    int32 [2]: the decoded height and width before `_shrink`, so a caller learns that the
-    image was shrunk without decoding it again).
+    (len(SIGNATURES): none), alone, as the concrete function of a tf.function on a string
+    scalar -> (uint8 [H, W, 3], int32 [2]: the decoded height and width before `_shrink`, so
+    a caller learns that the image was shrunk without decoding it again). Traced once, when
+    a row is first asked for.
+
+    Concrete: a tf.function call binds and matches its arguments to a signature first, a
+    third of the CPU a small JPEG's decode cost (0.28 -> 0.19 ms a 64 px JPEG, Pillow 0.09)
+    for the very same graph.
 
     The Python paths pick it by `sniff.sniff_row` (the same table and rule as the graph's
     `sniff_index`) and so run exactly the ops `decode_pixels` runs for that file, but trace
@@ -462,7 +467,7 @@ def decoder_for(row: int):
     # retracing" once a predict call met five formats, though each is traced once.
     return tf.function(functools.partial(_decode_row, row),
                        input_signature=[tf.TensorSpec([], tf.string, name="image_bytes")],
-                       autograph=False)
+                       autograph=False).get_concrete_function()
 
 
 def _decode_row(row, data):
