@@ -178,20 +178,21 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 
         t0 = time.perf_counter()
         for weights in starts:
-            # Which start trains, then "STUDENT from …: predicting val, 128/200 images": the
-            # bar stood at 100% while the student's val and test predictions ran.
+            # Which start trains, its phases and steps as a tune trial's ("STUDENT from …:
+            # loading the module", "…: step 12/50, loss 0.9"), then "STUDENT from …:
+            # predicting val, 128/200 images": the bar stood at 100% while the student's val
+            # and test predictions ran.
             note = tune.train.TrialProgress(bar, f"{spec_name} from "
                                             + (f"candidate {base.trial}" if weights
                                                else "the module"))
-            bar_note(bar, f"{note.label}: training")
             try:
                 if weights is None:
                     model = tune.fit_member(spec, task, hparams, profile=profile,
-                                            strategy=strategy, callbacks=callbacks,
+                                            strategy=strategy, callbacks=[*callbacks, note],
                                             targets=targets)
                 else:
                     model = _fit_from_weights(spec, task, hparams, weights, profile=profile,
-                                              strategy=strategy, callbacks=callbacks,
+                                              strategy=strategy, callbacks=[*callbacks, note],
                                               targets=targets)
             except tune.TrialFailed as e:
                 reasons.append(f"from {'candidate ' + base.trial if weights else 'the module'}"
@@ -358,6 +359,7 @@ def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, c
     strategy = strategy or tf.distribute.get_strategy()
     keras.backend.clear_session()
     keras.utils.set_random_seed(hparams.seed)
+    tune.train.say_phase(callbacks, "load")
     with strategy.scope():
         model = tune.build_classifier(spec, task.num_classes, dropout=hparams.dropout,
                                       batchnorm=hparams.batchnorm)

@@ -958,6 +958,10 @@ def test_export_and_distill_say_the_images_predicted_after_training(run_dir, dig
     for start in ("candidate " + members[0], "the module"):
         for split in ("val", "test"):
             assert said("distill into small: ", f"small from {start}", split), lines
+        # Its phases and steps, as a tune trial's: it said only "…: training".
+        for phase in ("loading the module", "tracing the first step", "step 1/"):
+            assert any(line.startswith("distill into small: ")
+                       and f"small from {start}: {phase}" in line for line in lines), lines
     # The teacher's check (its test split, run before training) was silent work before the
     # bar appeared: it is now under the bar, at 0 steps, its images counted.
     n = f"{len(digits.test):,}"

@@ -293,6 +293,7 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
 
         with strategy.scope():
             return fit_probe_member(spec, task, hparams, splits=splits, cache_dir=cache_dir)
+    say_phase(callbacks, "load")
     with strategy.scope():
         model = build_classifier(spec, task.num_classes, dropout=hparams.dropout,
                                  weight_decay=hparams.weight_decay,
