@@ -955,6 +955,11 @@ def test_export_and_distill_say_the_images_predicted_after_training(run_dir, dig
     for i, trial in enumerate(members):
         assert said(f"export: test retrained members:  {50 * i:2d}% {i}/2 [", trial, "test"), \
             lines
+        # Its retraining's phases and steps, as a tune trial's: its bar stood at 0% through
+        # the module's load and the first tracing.
+        for phase in ("loading the module", "tracing the first step", "step 1/"):
+            assert any(line.startswith(f"retrain {trial} on train + val: ")
+                       and f"{trial}: {phase}" in line for line in lines), (phase, lines)
     for start in ("candidate " + members[0], "the module"):
         for split in ("val", "test"):
             assert said("distill into small: ", f"small from {start}", split), lines

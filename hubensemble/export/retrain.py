@@ -49,7 +49,9 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     callbacks, bar = [], None
     if progress:
         bar = progress_bar(total=hparams.steps, desc=f"retrain {trial} on {what}", unit="step")
-        callbacks.append(StepBar(bar))
+        # Its phases (loading, an LP-FT head's embedding, the first tracing) and steps, as a
+        # tune trial's: the bar stood at 0% through them (minutes for a real backbone).
+        callbacks += [StepBar(bar), tune.train.TrialProgress(bar, str(trial))]
     try:
         model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
                                 splits=splits, callbacks=callbacks, cache_dir=cache_dir,
