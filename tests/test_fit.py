@@ -172,6 +172,34 @@ def test_modules_keyed_by_an_older_versions_rule_are_the_same_files(fitted, tmp_
 
 
 @pytest.mark.slow
+def test_a_cost_file_of_an_older_counting_rule_is_counted_again_by_fit(
+        fitted, catalogue, tmp_path):
+    # fit's cost stage is keyed by tune's key: a RUN/cost.json of counting rule 1 (before
+    # 84f88eb) was "done before, reused", its params read by ensemble, export and report.
+    from hubensemble.cost.records import COUNT_VERSION
+    from hubensemble.stagerecords import file_digest
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    cost = json.loads((out / "cost.json").read_text())
+    assert cost["count_version"] == COUNT_VERSION
+    cost["count_version"] = 1
+    (out / "cost.json").write_text(json.dumps(cost))
+    # As that version wrote it: the stages' records hold this file's digest.
+    meta = json.loads((out / "run.json").read_text())
+    for record in meta["stages"].values():
+        if "cost" in (record.get("digests") or {}):
+            record["digests"]["cost"] = file_digest(out / "cost.json")
+    (out / "run.json").write_text(json.dumps(meta))
+    before = len((out / "log.txt").read_text())
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    log = (out / "log.txt").read_text()[before:]
+    assert (f"cost: {out / 'cost.json'} its counts are of counting rule 1, this version's is "
+            f"rule {COUNT_VERSION}") in log and "running cost again" in log
+    assert json.loads((out / "cost.json").read_text())["count_version"] == COUNT_VERSION
+
+
+@pytest.mark.slow
 def test_changed_data_is_refused_unless_restart(fitted, catalogue):
     out, _ = fitted
     from hubensemble.rundir import DataArgs
