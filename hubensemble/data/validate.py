@@ -253,11 +253,16 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str =
         return None
     shown = ", ".join(f"{c!r} has {n}" for c, n in low[:5])
     more = f" and {len(low) - 5} more" if len(low) > 5 else ""
+    fewest = min(n for _, n in low)
+    alone = ("; a class's one example then counts as a kNN miss: it has no other to find"
+             if fewest == 1 else "")
+    keep = (f", or keep {'it' if len(low) == 1 else 'them'} with --min-per-class {fewest} "
+            f"(min_per_class={fewest} in Python{alone})") if fewest >= 1 else ""
     return DataError(
         f"every class needs at least {min_per_class} training examples (leave-one-out "
         f"kNN compares each with the others): {shown}{more}{note}; "
         f"{'repair or replace the skipped files, ' if repair else ''}add images, merge or "
-        "drop the class")
+        f"drop the class{keep}")
 
 
 def _apply_label_fn(task: Task, label_fn) -> Task:
