@@ -94,6 +94,11 @@ def test_class_folders_that_differ_only_by_unicode_form_or_case_are_refused_nami
     np.savez(tmp_path / "d.npz", x_train=x, y_train=y, class_names=np.array([NFC, NFD]))
     with pytest.raises(DataError, match="two Unicode forms"):
         load_task(f"npz:{tmp_path / 'd.npz'}", progress=False)
+    from hubensemble.data.names import check_class_names
+
+    with pytest.raises(DataError, match=r"^names\[2\] 'caf\\xe9' and names\[3\] "
+                                        r"'cafe\\u0301' are the same text in two Unicode"):
+        check_class_names(np.array(["x", "y", NFC, NFD]), what="names")
     np.savez(tmp_path / "e.npz", x_train=x, y_train=y,
              class_names=np.array(["A", "a"]))
     assert load_task(f"npz:{tmp_path / 'e.npz'}", progress=False).class_names == ["A", "a"]

@@ -126,7 +126,7 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
     `listing` (ignored, or skipped with the reason). Raises DataError for a class folder
     whose name is not UTF-8 (`validate.not_utf8`), or is not a class name
     (`names.class_name_fault`: only whitespace, padded, a control or format character)."""
-    found = []
+    found, keys = [], {}  # keys: {name_key: the first folder of it}
     for d in sorted(os.listdir(root)):
         p = os.path.join(root, d)
         if not _visible(d) or _ours(p):
@@ -142,7 +142,8 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                 raise DataError(f"class folder {escaped(p)}/ has a name that {why}; a "
                                 f"folder's name is its class's label, which the summary, the "
                                 f"report and the model's predictions show: rename the folder")
-            for other in (o for o in found if name_key(o, case=True) == name_key(d, case=True)):
+            other = keys.setdefault(name_key(d, case=True), d)
+            if other != d:
                 raise _same_name_folders(os.path.join(root, other), p, other, d)
             found.append(d)
         elif os.path.islink(p) and not os.path.exists(p):

@@ -87,8 +87,9 @@ def check_class_names(names, *, what: str = "class_names") -> None:
             raise DataError(f"{what}: {name!r} names classes {seen[name]} and {i}; each class "
                             f"needs a name of its own")
         seen[name] = i
-    for a, b in same_names([n for n in names if isinstance(n, str)]):
-        raise DataError(f"{what}: {names.index(a)} {ascii(a)} and {names.index(b)} "
+    listed = [str(n) if isinstance(n, str) else None for n in names]
+    for a, b in same_names([n for n in listed if n is not None]):
+        raise DataError(f"{what}[{listed.index(a)}] {ascii(a)} and {what}[{listed.index(b)}] "
                         f"{ascii(b)} {name_difference(a, b)}, two classes "
                         f"that look the same; give them one spelling (NFC: "
                         f"unicodedata.normalize('NFC', name)) if they are one class")
