@@ -102,3 +102,13 @@ def test_class_folders_that_differ_only_by_unicode_form_or_case_are_refused_nami
     np.savez(tmp_path / "e.npz", x_train=x, y_train=y,
              class_names=np.array(["A", "a"]))
     assert load_task(f"npz:{tmp_path / 'e.npz'}", progress=False).class_names == ["A", "a"]
+
+
+def test_a_val_class_folder_without_a_train_folder_is_refused_before_decoding(tmp_path):
+    """val/zebra/ without train/zebra/ was refused after every train/ image was decoded
+    (check_spec, which reads listings only, passed it)."""
+    _images(tmp_path / "d" / "train", ["a", "b"])
+    _images(tmp_path / "d" / "val", ["a", "zebra"], n=2)
+    with pytest.raises(DataError, match=r"val has class folder\(s\) \['zebra'\] that the "
+                                        r"train folder does not have; .*add train/zebra/"):
+        check_spec(f"folder:{tmp_path / 'd'}")

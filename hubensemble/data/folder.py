@@ -171,6 +171,14 @@ def _same_name_folders(first: str, other: str, a: str, b: str, *, across: bool =
                      f"and these look like one class: {fix}")
 
 
+def _without_training(root: str, extra: list[str]) -> DataError:
+    """The refusal of a val/ or test/ folder `root` whose class folders `extra` have no
+    train/ folder."""
+    return DataError(f"{root} has class folder(s) {extra} that the train folder does not "
+                     f"have; every class needs training images (add train/{extra[0]}/ or "
+                     f"remove the folder)")
+
+
 def _no_class_folders(path: str) -> DataError:
     return DataError(f"folder:{path} has no class sub-folders; put each class's images in "
                      f"PATH/<class name>/ (or use PATH/train/<class name>/ …)")
@@ -187,9 +195,7 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
     else:
         extra = [d for d in found if d not in class_names]
         if extra:
-            raise DataError(f"{root} has class folder(s) {extra} that the train folder does "
-                            f"not have; every class needs training images (add "
-                            f"train/{extra[0]}/ or remove the folder)")
+            raise _without_training(root, extra)
     images, labels, paths = [], [], []
     index = {c: i for i, c in enumerate(class_names)}
     for c in found:
@@ -282,8 +288,8 @@ def _refuse_splits_as_classes(path: str, subdirs: dict[str, str]) -> None:
 def locate_folder(rest: str) -> str:
     """folder:PATH's folder, ~ expanded; its listing is read, no image. Raises DataError when
     PATH is empty, missing, a file or has no class sub-folders, or a class folder (train/'s,
-    val/'s and test/'s in that layout) has a name that is not UTF-8 (the loader's first
-    checks; `specs.check_spec`)."""
+    val/'s and test/'s in that layout) has a name that is not UTF-8 or looks like another's
+    (`names.same_names`; the loader's first checks; `specs.check_spec`)."""
     path = _require_path(rest, "folder", "folder")
     if not os.path.isdir(path):
         raise DataError(f"folder:{path} is a file, not a folder; a folder spec needs one "
@@ -291,11 +297,11 @@ def locate_folder(rest: str) -> str:
     layout = split_layout(path)
     found = {split: _class_folders(root, _Listing())  # their names are checked as listed
              for split, root in layout.items()}
+    train = {name_key(n, case=True): n for n in found.get("train", [])}
     for split, names in found.items():  # val/'s or test/'s spelling of a train/ class
-        train = {name_key(n, case=True): n for n in found.get("train", [])}
-        for name in names:
+        for name in names if split != "train" else ():
             like = train.get(name_key(name, case=True))
-            if split != "train" and like is not None and like != name:
+            if like is not None and like != name:
                 raise _same_name_folders(os.path.join(layout["train"], like),
                                          os.path.join(layout[split], name), like, name,
                                          across=True)
@@ -309,7 +315,9 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     `validate.validate_task`, said before any image is decoded (and before TensorFlow loads;
     `specs.check_spec`): no file at all under the training class folders (PATH's, or
     PATH/train/'s in the train/ val/ test/ layout), fewer than `min_classes` class folders,
-    or a class folder with fewer than `min_per_class` files. Files are counted as the loader
+    or a class folder with fewer than `min_per_class` files; then a val/ or test/ class
+    folder that train/ lacks (refused after train's images were decoded). Files are counted
+    as the loader
     finds them (links followed, hidden and OS entries left out), so a count is at least the
     class's training examples: these refusals are ones the loaded task would meet too, and
     the rest (unreadable files, carved splits) waits for the loader. Raises DataError."""
@@ -332,6 +340,10 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
                               note=f" (files in {root}'s class folders, before decoding)")
     if error:
         raise error
+    for split, folder in split_layout(path).items():  # before train's images are decoded
+        extra = [c for c in _class_folders(folder, _Listing()) if c not in counts]
+        if split != "train" and extra:
+            raise _without_training(folder, extra)
 
 
 def fixed_splits(rest: str) -> dict[str, str]:
