@@ -61,22 +61,30 @@ def test_a_windows_path_written_on_linux_is_refused_with_the_path_to_write(
     assert load_task("folder:./imgs", progress=False).class_names == ["a", "b"]
 
 
-def test_class_folders_that_differ_only_by_unicode_form_or_case_are_refused_naming_both(
+def test_class_folders_that_differ_only_by_unicode_form_are_refused_naming_both(
         tmp_path):
-    """A Mac's decomposed 'café' (NFD) beside a composed one, or 'Cat' beside 'cat', were
-    two classes that the summary, the report and the export's labels showed alike; a val/
-    folder so spelled was "a class folder the train folder does not have". Refused before
-    any image is decoded, naming both folders; one NFD folder alone is a class as named."""
-    for name, classes, how in (("norm", [NFC, NFD, "b"], "two Unicode forms"),
-                               ("case", ["Cat", "cat", "b"], "differ only by case")):
-        data = _images(tmp_path / name, classes)
-        for load in (lambda: check_spec(f"folder:{data}"),
-                     lambda: load_task(f"folder:{data}", progress=False),
-                     lambda: load_test_set(f"folder:{data}")):
-            with pytest.raises(DataError) as e:
-                load()
-            said = str(e.value)
-            assert how in said and said.count(f"{data}{os.sep}") == 2, said
+    """A Mac's decomposed 'café' (NFD) beside a composed one were two classes that the
+    summary, the report and the export's labels showed alike; a val/ folder so spelled (or
+    differing from train/'s only by case) was "a class folder the train folder does not
+    have". Refused before any image is decoded, naming both folders; one NFD folder alone is
+    a class as named. Case alone is two classes, as in every source (A/ and a/ of letters)."""
+    data = _images(tmp_path / "norm", [NFC, NFD, "b"])
+    for load in (lambda: check_spec(f"folder:{data}"),
+                 lambda: load_task(f"folder:{data}", progress=False),
+                 lambda: load_test_set(f"folder:{data}")):
+        with pytest.raises(DataError) as e:
+            load()
+        said = str(e.value)
+        assert "two Unicode forms" in said and said.count(f"{data}{os.sep}") == 2, said
+    letters = _images(tmp_path / "case", ["A", "a", "b"])
+    assert load_task(f"folder:{letters}", progress=False).class_names == ["A", "a", "b"]
+    cased = tmp_path / "cased"
+    _images(cased / "train", ["A", "a", "b"])
+    _images(cased / "val", ["A", "a", "b"], n=2)  # train/'s own spellings: no refusal
+    check_spec(f"folder:{cased}")
+    _images(cased / "test", ["B"], n=2)  # train/ has b/, not B/
+    with pytest.raises(DataError, match=r"\('b'\) and .*\('B'\) differ only by case.*rename"):
+        check_spec(f"folder:{cased}")
     split = tmp_path / "split"
     _images(split / "train", [NFC, "b"])
     _images(split / "val", [NFD, "b"], n=2)

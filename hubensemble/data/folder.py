@@ -142,7 +142,9 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                 raise DataError(f"class folder {escaped(p)}/ has a name that {why}; a "
                                 f"folder's name is its class's label, which the summary, the "
                                 f"report and the model's predictions show: rename the folder")
-            other = keys.setdefault(name_key(d, case=True), d)
+            # One text in two Unicode forms is one name to a reader; case is not (a letters
+            # data set has A/ and a/ on Linux), as in every other source.
+            other = keys.setdefault(name_key(d), d)
             if other != d:
                 raise _same_name_folders(os.path.join(root, other), p, other, d)
             found.append(d)
@@ -156,10 +158,11 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
 
 def _same_name_folders(first: str, other: str, a: str, b: str, *, across: bool = False):
     """The refusal of class folders `first` and `other` (named `a`, `b`) whose names look the
-    same or differ only by case (`names.same_names`): read as two classes (a NFD 'café' of
-    a Mac's copy beside a NFC one, 'Cat' beside 'cat') that the summary, the report and the
-    export's labels showed alike, or (`across`: a val/ or test/ folder and train/'s) refused
-    as a class without training images, naming one folder that looked like the other."""
+    same (`names.same_names`): read as two classes (a NFD 'café' of a Mac's copy beside a NFC
+    one) that the summary, the report and the export's labels showed alike, or (`across`: a
+    val/ or test/ folder and train/'s, which may also differ only by case, 'Cat' for train/'s
+    'cat') refused as a class without training images, naming one folder that looked like
+    the other."""
     how = name_difference(a, b)
     fix = ("rename one so that both are spelled the same (one class), or so that they differ "
            "by more (two classes)" if not across else
@@ -297,11 +300,13 @@ def locate_folder(rest: str) -> str:
     layout = split_layout(path)
     found = {split: _class_folders(root, _Listing())  # their names are checked as listed
              for split, root in layout.items()}
-    train = {name_key(n, case=True): n for n in found.get("train", [])}
+    train = {}
+    for n in found.get("train", []):
+        train.setdefault(name_key(n, case=True), n)
     for split, names in found.items():  # val/'s or test/'s spelling of a train/ class
         for name in names if split != "train" else ():
             like = train.get(name_key(name, case=True))
-            if like is not None and like != name:
+            if like is not None and name not in found["train"]:
                 raise _same_name_folders(os.path.join(layout["train"], like),
                                          os.path.join(layout[split], name), like, name,
                                          across=True)
