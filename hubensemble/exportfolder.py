@@ -224,7 +224,9 @@ def folder_lock(out_dir, run_dir, command: str, flag: str, keyword: str):
     before, and the last to finish won. fit holds it for its whole run (its export stage
     replaces the folder in the end: a second fit's minutes of work would end in a lost
     export), `export` from before its members are rebuilt or retrained. A nested use in the
-    process that holds it is a no-op. OSError when the folder beside it cannot be written."""
+    process that holds it is a no-op. The lock file is removed as the block ends, while
+    still held (`fileio.owned_lock`): it stayed beside the export folder, in a folder of the
+    user's. OSError when the folder beside it cannot be written."""
     if not outside(out_dir, run_dir):
         yield
         return
@@ -238,7 +240,8 @@ def folder_lock(out_dir, run_dir, command: str, flag: str, keyword: str):
         return RunError(f"{out_dir} is being written by {who}: wait for it to end, or pass "
                         f"another {option_word(flag, keyword)} folder")
 
-    with owned_lock(lock, {"command": command, "run": os.path.abspath(run_dir)}, refused):
+    with owned_lock(lock, {"command": command, "run": os.path.abspath(run_dir)}, refused,
+                    remove=True):  # a .DIR.lock left beside the user's folder was nobody's
         yield
 
 

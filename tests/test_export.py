@@ -405,7 +405,8 @@ def test_a_full_disk_inside_tensorflows_writer_stops_export_with_one_line(
                         rf"'{re.escape(str(tmp_path))}/\.tmp-x\.\d+/\S+'; raise the file size "
                         r"limit \(`ulimit -f`\) or write elsewhere, then run the same command "
                         r"again to resume", last), last
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".x.lock", "run"]  # no half export
+    # no half export, nor the export folder's lock file (removed as its holder ended)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     code, out, err = in_process("export", "--run", run_copy, "--out", tmp_path / "x", "-q")
     assert code == 0, err[-3000:]  # space back: the same command writes it
 
@@ -1139,8 +1140,10 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
         holder.stdin.close()
         holder.wait(60)
 
+    assert not (tmp_path / ".X.lock").exists()  # its holder removed it as it ended
     export_ensemble(two, out, task=task, progress=False)  # free again
     assert read_metadata(out)["run"]["path"] == str(two)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     # Then run_dir's export lands in X (as its fit, run after this one, writes it there).
     shutil.rmtree(out)
     shutil.copytree(exported[1], out)
