@@ -634,6 +634,47 @@ def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_p
     assert "f" * 64 not in text and "a" * 64 not in text and "reused = False" in text
 
 
+def test_a_failed_probe_is_not_called_a_fine_tuning_trial(tmp_path):
+    """A new-user check (real modules, --sweep default+probe): a probe whose trial failed was
+    listed under "Fine-tuning trials that failed"; a probe fine-tunes nothing."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    failed = [t for t in sorted((path / "candidates").glob("*/trial.json"))
+              if read_json(t)["status"] == "failed"]
+    assert len(failed) == 1
+    atomic_write_json(failed[0], {**read_json(failed[0]), "kind": "probe"})
+    text = shown(report.write_report(path)[0].read_text())
+    assert "Probe trials that failed (1):" in text and "Fine-tuning trials" not in text
+    # One of each kind: both counted, and a kind column says which is which.
+    write_candidate(path / "candidates",
+                    {"trial": "default-0099-alpha", "module": "alpha", "hparams": {},
+                     "status": "failed", "reason": "NaN loss", "has_test": True})
+    text = shown(report.write_report(path)[0].read_text())
+    assert "Trials that failed (2: 1 fine-tuning, 1 probe):" in text
+    assert "| trial | module | kind | reason |" in text
+    assert re.search(r"\| default-0099-alpha \| alpha \| fine-tuning \| NaN loss \|", text)
+
+
+def test_an_ensemble_of_one_says_it_is_one_model(tmp_path):
+    """A new-user check (ensemble --max-members 1 on a real-module run): the report showed
+    "Ensemble: 1 member chosen by greedy selection" and two identical test rows, never saying
+    that nothing is averaged and that the two rows are one model's."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    result = ensemble.run_ensemble(path, budget=1)
+    assert len(result["members"]) == 1
+    trial = result["members"][0]["trial"]
+    assert trial == result["test"]["best_single"]["trial"]
+    md, html = report.write_report(path)
+    for text in (shown(md.read_text()), html.read_text()):
+        assert (f"Ensemble: 1 member ({trial}, the best single member itself: nothing is "
+                "averaged)") in text
+        assert "both rows are the same model's" in text
+    several = tmp_path / "several"
+    make_full_run(several)
+    assert "nothing is averaged" not in report.write_report(several)[0].read_text()
+
+
 def test_a_probe_members_settings_are_its_own(tmp_path):
     """A new-user check: the members table of a probe run listed "lr = 0, … head_init = zero"
     as settings the members were trained with; the stage table showed "done = True"."""

@@ -102,7 +102,9 @@ def _overview(files) -> Section:
                         "and why\")" if files.unfinished else ""))
     if files.ensemble:
         members = _members(files)
-        items.append(f"Ensemble: {_n(len(members), 'member')} chosen by greedy selection on "
+        single = _one_model(files)
+        items.append(f"Ensemble: {_n(len(members), 'member')}{f' ({single})' if single else ''}"
+                     f" chosen by greedy selection on "
                      f"validation {files.ensemble.get('objective', 'ce')}"
                      + (f"; {len(files.member_problems)} of them missing or unreadable in "
                         "candidates/ (see \"What failed and why\")"
@@ -133,6 +135,19 @@ def _overview(files) -> Section:
             items.append(Inline(stale, " Run ", Code(files.cmd("export")), " again."))
     sec.add(Bullets(items))
     return sec.add(files.meta_note)
+
+
+def _one_model(files) -> str | None:
+    """For an ensemble of one member, the words that say so: it is that one model, nothing is
+    averaged (and, when so, it is the best single member, whose rows then repeat its own);
+    None for more members."""
+    members = _members(files)
+    if len(members) != 1:
+        return None
+    trial = members[0].get("trial")
+    best = (((files.ensemble or {}).get("val") or {}).get("best_single") or {}).get("trial")
+    return (f"{trial}, {'the best single member itself' if trial == best else 'one model'}: "
+            "nothing is averaged")
 
 
 def _earlier_ensemble(files, record: dict, what: str) -> str | None:
@@ -368,6 +383,11 @@ def _test_section(files, figures) -> Section:
                 "ones selection saw, and the reliability diagrams'." if after else
                 " The exported members were retrained on train + val: these are the members "
                 "before retraining (export again to measure them)." if retrained else ""))
+    single = _one_model(files)
+    if single:
+        sec.add(f"The ensemble has one member ({single})" + (
+            ": both rows are the same model's." if "itself" in single else
+            ": its row is that one model's."))
     note = coverage_note(files.coverage, "test")
     if note:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing about "
@@ -514,10 +534,19 @@ def _failures_section(files) -> Section:
         blocks.append(Table(["sweep", "modules", "why"],
                             [[sweep, ", ".join(names), why] for sweep, names, why in untuned]))
     if files.failed:
-        blocks.append(f"Fine-tuning trials that failed ({len(files.failed)}):")
-        blocks.append(Table(["trial", "module", "reason"],
-                            [[r.get("trial"), r.get("module") or "–",
-                              r.get("reason") or "no reason recorded"] for r in files.failed]))
+        # A probe trains no module: "Fine-tuning trials that failed" named a failed probe so.
+        kinds = [_trial_kind(r) for r in files.failed]
+        mixed = len(set(kinds)) > 1
+        what = ("Trials" if mixed else "Probe trials" if kinds[0] == "probe" else
+                "Fine-tuning trials")
+        counts = (f": {kinds.count('fine-tuning')} fine-tuning, {kinds.count('probe')} "
+                  f"{'probe' if kinds.count('probe') == 1 else 'probes'}" if mixed else "")
+        blocks.append(f"{what} that failed ({len(files.failed)}{counts}):")
+        blocks.append(Table(["trial", "module"] + (["kind"] if mixed else []) + ["reason"],
+                            [[r.get("trial"), r.get("module") or "–"]
+                             + ([kind] if mixed else [])
+                             + [r.get("reason") or "no reason recorded"]
+                             for r, kind in zip(files.failed, kinds)]))
     if files.skipped:
         blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
         blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))
@@ -539,6 +568,14 @@ def _failures_section(files) -> Section:
     if not blocks:
         blocks.append("Nothing failed.")
     return sec.add(*blocks)
+
+
+def _trial_kind(record: dict) -> str:
+    """"probe" or "fine-tuning" of a trial.json record (a probe's says "kind": "probe", at the
+    top and in its hparams, failed or not; a fine-tuning trial's has no kind or "finetune")."""
+    hparams = record.get("hparams") if isinstance(record.get("hparams"), dict) else {}
+    return ("probe" if "probe" in (record.get("kind"), hparams.get("kind")) else
+            "fine-tuning")
 
 
 def fit_order(stages: dict) -> list:
