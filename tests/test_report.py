@@ -675,6 +675,26 @@ def test_an_ensemble_of_one_says_it_is_one_model(tmp_path):
     assert "nothing is averaged" not in report.write_report(several)[0].read_text()
 
 
+def test_the_robustness_text_names_the_corruptions_and_severities_evaluated(tmp_path):
+    """A new-user check: `evaluate --corruptions contrast --severities 1 --out
+    RUN/robustness.json` gave a report saying "corrupted copies of it (seed 0; severities
+    1-3 …)", and a clean-only evaluation was said to be on corrupted copies too."""
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    full = fake_robustness(with_single=True)
+    one = {**full, "severities": [1],
+           "corruptions": {"jpeg": {"1": full["corruptions"]["jpeg"]["1"]}}}
+    clean = {**full, "corruptions": {}, "mean_corrupted": None}
+    for rob, said in (
+            (full, "2 corruptions at severities 1, 2, 3 (ImageNet-C's 1, 3, 5;"),
+            (one, "1 corruption at severity 1 (ImageNet-C's 1;"),
+            (clean, f"test split ({N_TEST} examples) only, with no corrupted copies")):
+        write_evaluation(rob, path / "robustness.json")
+        md, html = report.write_report(path)
+        for text in (shown(md.read_text()), html_lib.unescape(html.read_text())):
+            assert said in text and "severities 1-3" not in text
+
+
 def test_a_probe_members_settings_are_its_own(tmp_path):
     """A new-user check: the members table of a probe run listed "lr = 0, … head_init = zero"
     as settings the members were trained with; the stage table showed "done = True"."""

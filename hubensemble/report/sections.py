@@ -473,9 +473,8 @@ def _robustness_section(files, figures) -> Section:
                        "with the same members: its figures are not the current export's. Run ",
                        Code(files.cmd("evaluate")), "."))
     sec.add(f"The {'earlier ' if earlier else ''}export evaluated on the "
-            f"{rob.get('split', 'test')} split ({rob.get('n')} "
-            f"examples) and on corrupted copies of it (seed {rob.get('seed')}; severities 1-3 "
-            "follow ImageNet-C's severities 1, 3 and 5; see docs/report.md).")
+            f"{rob.get('split', 'test')} split ({rob.get('n')} examples)"
+            + _corrupted_copies(rob) + ".")
     # e.g. `evaluate --data` on the run's photos plus new ones; or its own folder, changed since
     for note in (not_held_out_note(rob), changed_files_note(rob)):
         if note:
@@ -511,6 +510,24 @@ def _robustness_section(files, figures) -> Section:
                               "ensemble vs best single member"))
         sec.add(figures[-1])
     return sec
+
+
+def _corrupted_copies(rob: dict) -> str:
+    """", and on corrupted copies of it (...)" naming the corruptions and the severities that
+    robustness.json holds (ImageNet-C's 1, 3, 5 for 1, 2, 3); "" for a clean-only evaluation.
+    It said "severities 1-3" of an `evaluate --corruptions contrast --severities 1`, and
+    "corrupted copies" of one without --corruptions."""
+    names = list(rob.get("corruptions") or {})
+    if not names:
+        return " only, with no corrupted copies (`evaluate --corruptions` adds them)"
+    sevs = [str(s) for s in (rob.get("severities") or [])]
+    imagenet_c = {"1": "1", "2": "3", "3": "5"}
+    said = (f"{'severity' if len(sevs) == 1 else 'severities'} {', '.join(sevs)} (ImageNet-C's "
+            f"{', '.join(imagenet_c.get(s, '?') for s in sevs)}; see docs/report.md)"
+            if sevs else "severities not recorded")
+    return (f", and on corrupted copies of it: {len(names)} "
+            f"{'corruption' if len(names) == 1 else 'corruptions'} at {said}, seed "
+            f"{rob.get('seed')}")
 
 
 def _failures_section(files) -> Section:
