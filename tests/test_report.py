@@ -695,6 +695,27 @@ def test_the_robustness_text_names_the_corruptions_and_severities_evaluated(tmp_
             assert said in text and "severities 1-3" not in text
 
 
+def test_the_ensemble_size_section_says_the_inference_budget_ended_the_path(tmp_path):
+    """A new-user check: after `ensemble --max-members 1` the "Ensemble size" section said
+    only "the largest size within one standard error … (at size 1) was kept (size rule
+    one-se)": the budget, which ended the greedy path after one pick, chose the size."""
+    from hubensemble.cost import Cost, machine_info, write_run_costs
+
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    md = report.write_report(path)[0].read_text()
+    assert "cut the greedy path short" not in md
+    cands = [c for c in candidate.scan(path / "candidates")[0] if c.ok]
+    write_run_costs(path, {c.trial: Cost(c.module, None, 32, C, macs=10 ** 8, params=1000,
+                                         latency_ms={"1": 2.0, "64": 20.0}) for c in cands},
+                    machine_info())
+    ensemble.run_ensemble(path, budget=6, max_members=1)
+    md = shown(report.write_report(path)[0].read_text())
+    section = md[md.index("## Ensemble size"):md.index("## Best single member")]
+    assert ("The inference budget cut the greedy path short (the greedy path ended after 1 "
+            "pick: no other candidate fits)") in section
+
+
 def test_a_probe_members_settings_are_its_own(tmp_path):
     """A new-user check: the members table of a probe run listed "lr = 0, … head_init = zero"
     as settings the members were trained with; the stage table showed "done = True"."""

@@ -290,6 +290,11 @@ def _curve_section(files, figures) -> Section:
             f" replacement). Each step adds the candidate that most improves the averaged "
             f"probabilities; {size_rule_text(e)}: {_n(size, 'pick')}, "
             f"{_n(len(_members(files)), 'distinct member')}.")
+    stopped = (e.get("limits") or {}).get("stopped") if isinstance(e.get("limits"), dict) \
+        else None
+    if stopped:  # e.g. --max-members 1: the size rule had one point to choose from
+        sec.add(f"The inference budget cut the greedy path short ({stopped}), so the size "
+                "rule chose among those picks only (see \"Inference cost\").")
     note = coverage_note(files.coverage, "val")
     if note:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell how the "
