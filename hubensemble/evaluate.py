@@ -313,6 +313,13 @@ def _check_task_type(model_dir, task) -> None:
 LONG_EVALUATION_S = 600.0
 
 
+def _passes(names, sevs) -> str:
+    """"clean + 5 corruptions x 3 severities", "clean + 1 corruption x 1 severity": the
+    passes over the split (it said "1 corruptions x 1 severities")."""
+    return (f"clean + {len(names)} corruption{'' if len(names) == 1 else 's'} x {len(sevs)} "
+            f"severit{'y' if len(sevs) == 1 else 'ies'}")
+
+
 def evaluation_estimate(meta: dict, n_images: int, passes: int) -> float | None:
     """Seconds that `passes` predictions of `n_images` images should take on this machine:
     the export's `latency_ms` (assets/hubensemble.json: median ms of one serving_default call
@@ -348,7 +355,7 @@ def long_evaluation_note(meta: dict, n_images: int, names, sevs, split: str = "t
     took = (f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min")
     per64 = seconds / (passes * n_images / 64.0)
     return (f"evaluate will take about {took}: {n_images} {split} images x {passes} passes "
-            f"(clean + {len(names)} corruptions x {len(sevs)} severities) at the export's "
+            f"({_passes(names, sevs)}) at the export's "
             f"measured {per64:.1f} s per 64 images. The {passes - 1} corrupted passes only "
             "measure robustness (robustness.json); fewer: `hubensemble evaluate "
             "--corruptions NAME[,NAME]` or `--severities 2`; none: `fit --no-corruptions` "
@@ -473,8 +480,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     ens_probs = {c: np.zeros((len(labels), n_out), np.float32) for c in conditions}
     single_probs = {c: np.zeros((len(labels), n_out), np.float32) for c in conditions}
     # The total counts every corrupted copy: say so, or 797 test images read as 12,752.
-    copies = (f" ({len(labels)} x {len(conditions)}: clean + {len(names)} corruptions x "
-              f"{len(sevs)} severities)" if len(conditions) > 1 else "")
+    copies = (f" ({len(labels)} x {len(conditions)}: {_passes(names, sevs)})"
+              if len(conditions) > 1 else "")
     if note := long_evaluation_note(meta, len(labels), names, sevs, split):
         log.warning("%s", note)
     bar = progress_bar(total=len(conditions) * len(labels), desc=f"evaluate {split}{copies}",

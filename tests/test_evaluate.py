@@ -1283,6 +1283,9 @@ def test_a_long_evaluation_with_corruptions_is_announced_with_the_way_to_a_short
                                    list(ev.DEFAULT_CORRUPTIONS), [1, 2, 3])
     assert "about 1 h 15 min" in note and "1062 test images x 16 passes" in note
     assert "--no-corruptions" in note and "--corruptions NAME" in note
+    assert "(clean + 5 corruptions x 3 severities)" in note
+    one = ev.long_evaluation_note({"latency_ms": {"64": 2_000_000.0}}, 100, ["jpeg"], [2])
+    assert "100 test images x 2 passes (clean + 1 corruption x 1 severity)" in one
     # Clean only, or an export without a recorded latency: nothing to announce.
     assert ev.long_evaluation_note({"latency_ms": {"64": 17_000.0}}, 1062, [], [1]) is None
     assert ev.long_evaluation_note({}, 1062, ["contrast"], [1]) is None
