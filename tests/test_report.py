@@ -195,6 +195,25 @@ def test_spearman_rho_matches_scipy(full_run):
     assert f"over {len(names)} modules" in md
 
 
+def test_per_class_accuracy_matches_scikit_learns_confusion_matrix(full_run):
+    """The per-class rows against scikit-learn's confusion_matrix of the ensemble (members'
+    test_probs.npy with ensemble.json's weights) and of the best single member."""
+    from sklearn.metrics import confusion_matrix
+
+    path, ens, md, html = full_run
+    y = np.load(path / "labels" / "test.npy")
+    probs = {c.trial: c.test_probs for c in candidate.load_pool(
+        path / "candidates", n_val=N_VAL, n_test=N_TEST)[0]}
+    mixed = sum(m["weight"] * probs[m["trial"]] for m in ens["members"])
+    section = shown(md)[shown(md).index("## Per-class accuracy on test"):]
+    section = section[:section.index("\n## ", 5)]
+    for p in (mixed, probs[ens["test"]["best_single"]["trial"]]):
+        cm = confusion_matrix(y, p.argmax(axis=1), labels=list(range(C)))
+        for c, name in enumerate(["cat", "dog", "emu"]):
+            row = next(line for line in section.splitlines() if line.startswith(f"| {name} |"))
+            assert f"{cm[c, c] / cm[c].sum():.4f}" in row and f"| {cm[c].sum()} |" in row
+
+
 def test_spearman_and_reliability_helpers():
     rng = np.random.default_rng(3)
     for x, y in ([rng.random(7), rng.random(7)], [[1, 2, 2, 3, 5], [2, 1, 1, 4, 4]]):

@@ -18,6 +18,7 @@ from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, 
                                         plot_robustness)
 from hubensemble.report.costs import cost_section
 from hubensemble.report.datarows import accounting_rows, decoding_rows, short as _short
+from hubensemble.report.perclass import perclass_section
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman, untuned_sweeps)
@@ -411,6 +412,12 @@ def _test_section(files, figures) -> Section:
     return sec.add(figures[-1])
 
 
+def _perclass_section(files) -> Section:
+    if files.ensemble is None:
+        return Section("Per-class accuracy on test").add(files.ensemble_note)
+    return perclass_section(files, _test_panels(files)[0])
+
+
 def _members_section(files) -> Section:
     sec = Section("Ensemble members")
     members = _members(files)
@@ -653,6 +660,8 @@ def build_sections(run_dir) -> tuple[str, list, list]:
         ("Ensemble size", lambda f: _curve_section(f, figures), ("ensemble.json",), "ensemble"),
         ("Best single member vs ensemble on test", lambda f: _test_section(f, figures),
          ("ensemble.json",), "ensemble"),
+        ("Per-class accuracy on test", _perclass_section,
+         ("ensemble.json", "candidates/"), "ensemble"),
         ("Inference cost", lambda f: cost_section(f, figures, _members(f)),
          ("cost.json", "ensemble.json", "distill.json"), "cost"),
         ("Ensemble members", _members_section, ("ensemble.json",), "ensemble"),
