@@ -34,7 +34,7 @@ from hubensemble import metrics
 from hubensemble.errors import RunError
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
                                 is_temp, pid_alive, read_json)
-from hubensemble.text import shell
+from hubensemble.lockwords import command_words
 
 TRIAL_FILE = "trial.json"
 VAL_PROBS_FILE = "val_probs.npy"
@@ -412,7 +412,7 @@ def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
     command line's check before TensorFlow loads)."""
     if pool:
         return
-    folder, tune = os.fspath(candidates_dir), f"`hubensemble tune --run {shell(run_dir)}`"
+    folder, tune = os.fspath(candidates_dir), command_words("tune", run_dir)
     if not os.path.isdir(folder):
         raise RunError(f"{folder} is missing; {tune} writes the candidates")
     detail = "; ".join(f"{t}: {r}" for t, r in list(skipped)[:5]) or "the folder is empty"

@@ -36,9 +36,9 @@ from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare, 
 from hubensemble.errors import RunError
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata)
+from hubensemble.lockwords import command_words, on_command_line, option_word, run_words
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
-from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     student_cost = _student_cost(spec, task, size, costs, own)
     if max_gflops is not None and student_cost.gflops > max_gflops * (1 + 1e-9):
         raise RunError(f"the student {spec_name} needs {student_cost.gflops:.4g} GFLOPs per "
-                       f"image at {size} px, over --max-gflops {max_gflops:g}; choose another "
-                       "--student or raise the limit")
+                       f"image at {size} px, over {option_word('--max-gflops', 'max_gflops')} "
+                       f"{max_gflops:g}; choose another {option_word('--student', 'student')} or "
+                       "raise the limit")
 
     # init "best": both starts, the one with the lower validation cross-entropy is kept.
     starts = [start_weights] + ([None] if init == "best" and start_weights else [])
@@ -367,7 +368,8 @@ def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, c
             model.load_weights(weights_file)
         except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types
             raise RunError(f"the student cannot start from {weights_file}: "
-                           f"{type(e).__name__}: {e}; use --distill-init module") from e
+                           f"{type(e).__name__}: {e}; use "
+                           + option_word("--distill-init module", "init='module'")) from e
         # compile_classifier snapshots the loaded weights as weight decay's origin.
         tune.compile_classifier(model, hparams)
     return tune.train_classifier(model, task, spec, hparams, profile=profile,
@@ -383,22 +385,24 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
     new-user check: a 1-member teacher, scored against both)."""
     current, stale = run.current_export(meta)
     path = current or stale or run.exported_to(meta) or str(run.export)
-    command = f"`{run.export_command(path)}`"
+    command = run.export_words(path)
+    verb = "run" if on_command_line() else "call"
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "
-                       f"SavedModel: run {command} first")
+                       f"SavedModel: {verb} {command} first")
     info = read_export_metadata(path)
     exported = [m.get("trial") for m in info.get("members") or []]
     chosen = [m.get("trial") for m in ens.get("members") or []]
     skipped = [s for s in info.get("skipped") or [] if isinstance(s, dict)]
     if skipped:
+        skip = option_word("--skip-missing", "skip_missing=True")
         left = "; ".join(f"{s.get('trial')} ({s.get('reason')})" for s in skipped)
         raise RunError(f"the export at {path} left out {len(skipped)} of ensemble.json's "
-                       f"{len(chosen)} members (--skip-missing): {left}. distill's teacher "
-                       "must be the whole ensemble it is compared with: re-run `hubensemble "
-                       f"tune --run {shell(run.path)}` for them, then {command} without "
-                       "--skip-missing (or `hubensemble ensemble --run "
-                       f"{shell(run.path)}` to choose among the complete candidates, then export)")
+                       f"{len(chosen)} members ({skip}): {left}. distill's teacher "
+                       f"must be the whole ensemble it is compared with: "
+                       f"{run_words('tune', run.path)} again for them, then {command} without "
+                       f"{skip} (or {command_words('ensemble', run.path)} to choose among the "
+                       "complete candidates, then export)")
     if export_members_differ(info, ens.get("members")):  # other members, or other weights
         raise RunError(f"the export at {path} holds members {exported} (with their weights), "
                        f"but ensemble.json chose {chosen}"
@@ -434,9 +438,10 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
         if not best:
             cheapest = min((costs[c.trial].gflops for c in cands if c.trial in costs),
                            default=None)
-            raise RunError(f"no module of {run.path} fits --max-gflops {max_gflops:g}"
+            raise RunError(f"no module of {run.path} fits "
+                           f"{option_word('--max-gflops', 'max_gflops')} {max_gflops:g}"
                            + (f" (the cheapest needs {cheapest:.4g})" if cheapest else "")
-                           + "; raise the limit or name a --student")
+                           + f"; raise the limit or name a {option_word('--student', 'student')}")
         return min(best, key=lambda m: (best[m], m))
     members = [m for m in ens.get("members") or [] if m.get("trial") in costs]
     if not members:
@@ -459,13 +464,13 @@ def check_student(run_dir, student: str) -> str:
 def _check_student(student, specs, run) -> str:
     """`student` when it is a module of the run that loaded in rank, else RunError listing
     the modules that did."""
-    failed = _failed_in_rank(run)
+    failed, flag = _failed_in_rank(run), option_word("--student", "student")
     usable = ", ".join(sorted(n for n in specs if n not in failed)) or "none"
     if student in failed:
-        raise RunError(f"--student {student!r} failed in rank ({failed[student]}); the "
+        raise RunError(f"{flag} {student!r} failed in rank ({failed[student]}); the "
                        f"modules that loaded are: {usable}")
     if student not in specs:
-        raise RunError(f"--student {student!r} is not a module of this run; its modules "
+        raise RunError(f"{flag} {student!r} is not a module of this run; its modules "
                        f"that loaded are: {usable}")
     return student
 

@@ -32,7 +32,8 @@ from hubensemble.data.coverage import coverage_note, split_coverage
 from hubensemble.ensembletext import format_ensemble, members_change  # noqa: F401
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
-from hubensemble.text import escaped, shell
+from hubensemble.lockwords import RANK_INPUTS, command_words, run_words
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 OBJECTIVES = options.get("objective").choices
@@ -314,7 +315,7 @@ def load_labels(run_dir, split):
     path = _label_file(run_dir, split)
     if not os.path.exists(path):
         return None
-    rewrite = f"`hubensemble tune --run {shell(run_dir)}` writes it again from the run's data"
+    rewrite = f"{command_words('tune', run_dir)} writes it again from the run's data"
     try:
         y = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -470,9 +471,10 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
         stale = None if export_follows else Run(run_dir).stale_export()
         if stale:  # a new-user check: `ensemble --max-members 1` after `export` said nothing
             path, (done, now) = stale
-            log.warning("%s holds an earlier ensemble (%s); run `%s` to serve this one",
+            log.warning("%s holds an earlier ensemble (%s); %s to serve this one",
                         escaped(path), members_change(done, now),
-                        Run(run_dir).export_command(path))
+                        run_words("export", run_dir) if os.path.abspath(path) == os.path.abspath(
+                            Run(run_dir).export) else f"run {Run(run_dir).export_words(path)}")
         from hubensemble.refresh import refresh_report
 
         refresh_report(run_dir, "the new ensemble")
@@ -511,12 +513,13 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                    bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
                    max_latency_ms=max_latency_ms, max_members=max_members)
     run_dir = os.fspath(run_dir)
-    tune_cmd = f"`hubensemble tune --run {shell(run_dir)}`"
+    tune_cmd = command_words("tune", run_dir)
     y_val = load_labels(run_dir, "val")
     if y_val is None:
         Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run tune"
         raise RunError(f"{_label_file(run_dir, 'val')} is missing; {tune_cmd} writes it (with "
-                       "the candidates), or `hubensemble rank` when the run starts here")
+                       f"the candidates), or {command_words('rank', run_dir, **RANK_INPUTS)} "
+                       "when the run starts here")
     y_test = load_labels(run_dir, "test")
     cands, skipped = load_candidates(run_dir, n_val=len(y_val),
                                      n_test=None if y_test is None else len(y_test))
@@ -525,7 +528,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     if y_val.min() < 0 or y_val.max() >= n_classes:
         raise RunError(f"validation labels span [{y_val.min()}, {y_val.max()}] but the "
                        f"candidates predict {n_classes} classes; the labels and candidates "
-                       f"come from different tasks: re-run {tune_cmd}")
+                       f"come from different tasks: {run_words('tune', run_dir)} again")
     coverage = _coverage(run_dir, n_classes, {"val": y_val, "test": y_test})
     limits = Limits(gflops=max_gflops, latency_ms=max_latency_ms, members=max_members)
     recorded = cost_records.read_run_costs(run_dir)
@@ -660,9 +663,9 @@ def read_ensemble(run_dir) -> dict:
         first = ""
         found, _ = candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))
         if not any(c.ok for c in found):
-            first = (f", from the candidates that `hubensemble tune --run {shell(run_dir)}` writes "
+            first = (f", from the candidates that {command_words('tune', run_dir)} writes "
                      "first (the run has no usable one yet)")
-        raise RunError(f"{path} is missing; `hubensemble ensemble --run {shell(run_dir)}` writes "
+        raise RunError(f"{path} is missing; {command_words('ensemble', run_dir)} writes "
                        f"it{first}")
     try:
         record = fileio.read_json(path)
@@ -670,6 +673,6 @@ def read_ensemble(run_dir) -> dict:
         record = e
     if not isinstance(record, dict):
         why = record if isinstance(record, Exception) else "not a JSON object"
-        raise RunError(f"{path} is unreadable ({why}); `hubensemble ensemble --run "
-                       f"{shell(run_dir)}` writes it again")
+        raise RunError(f"{path} is unreadable ({why}); {command_words('ensemble', run_dir)} "
+                       "writes it again")
     return record

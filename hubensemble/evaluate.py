@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from hubensemble import metrics, options
+from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
@@ -132,10 +133,11 @@ def check_evaluation_data(model_dir, data=None):
     recorded = run.meta().get("data") if run else None
     if not recorded:
         spec = metadata_spec(read_export_metadata(model_dir))
-        made = (f": its metadata says it was made from {spec}, e.g. --data {shlex.quote(spec)}"
+        made = (f": its metadata says it was made from {spec}, e.g. "
+                f"{option_word(f'--data {shlex.quote(spec)}', f'data={spec!r}')}"
                 if spec else " (the data the model was trained for)")
         raise DataError(f"{model_dir} is not inside a run directory that records its data; "
-                        f"pass --data SPEC{made}")
+                        f"pass {option_word('--data SPEC', 'data=SPEC')}{made}")
     return run, recorded
 
 

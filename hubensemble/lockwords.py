@@ -1,6 +1,7 @@
-"""The way on of a command refused because another process holds its run folder's lock
-(`rundir.Run.lock`): words that depend on the refused command's flags, or, called from
-Python, on its stage function's keywords (`command_line`). TensorFlow-free."""
+"""Advice in the caller's words: a command and its flags on the command line, the stage
+function and its keywords from Python (`command_line`, `option_word`, `command_words`,
+`run_words`), and the way on of a command refused because another process holds its run
+folder's lock (`locked_advice`). TensorFlow-free."""
 
 from __future__ import annotations
 
@@ -21,7 +22,15 @@ PYTHON_CALLS = {"fit": ("fit", "out"), "demo": ("fit", "out"), "rank": ("run_ran
                 "rank merge": ("merge_rankings", "out_dir"), "tune": ("run_tune", "run_dir"),
                 "ensemble": ("run_ensemble", "run_dir"), "cost": ("run_cost", "run_dir"),
                 "export": ("export_ensemble", "run_dir"), "distill": ("run_distill", "run_dir"),
-                "report": ("write_report", "run_dir")}
+                "report": ("write_report", "run_dir"), "evaluate": ("evaluate_model", "model_dir")}
+
+#: The inputs of the commands that make a run, as `command_words` takes them (flags, keywords).
+FIT_INPUTS = dict(flags="--catalogue FILE --data SPEC", keywords="catalogue=FILE, data=SPEC")
+RANK_INPUTS = dict(flags="--catalogue FILE --data SPEC",
+                   keywords="specs=load_catalogue(FILE), task=load_task(SPEC)")
+
+#: The flag of each command's run folder (OUT_COMMANDS: --out; evaluate: --model).
+_RUN_FLAGS = {"evaluate": "--model"}
 
 
 @contextlib.contextmanager
@@ -60,15 +69,37 @@ def locked_advice(command: str | None, run_dir) -> str:
     (a new-user check). Outside the command line (`on_command_line`), the words name the
     stage function and its keyword (`PYTHON_CALLS`): "then call run_ensemble(run_dir='/…/r')
     again", "or pass another out_dir (a new run)"."""
-    if not on_command_line() and command in PYTHON_CALLS:
+    if not on_command_line() and command in OUT_COMMANDS:
         function, keyword = PYTHON_CALLS[command]
-        if command in OUT_COMMANDS:
-            return f"wait for it to end, or pass {function}() another {keyword} folder (a new run)"
-        return (f"wait for it to end, then call {function}({keyword}="
-                f"{os.path.abspath(os.fspath(run_dir))!r}) again")
+        return f"wait for it to end, or pass {function}() another {keyword} folder (a new run)"
     if command in OUT_COMMANDS:
         return "wait for it to end, or pass another --out folder (a new run)"
     if command:
-        return (f"wait for it to end, then run `hubensemble {command} --run "
-                f"{shell(run_dir)}` again")
+        return f"wait for it to end, then {run_words(command, run_dir)} again"
     return "wait for it to end, then run your command again"
+
+
+def command_words(command: str, run_dir=None, *, flags: str = "", keywords: str = "") -> str:
+    """How the caller runs `command` ("tune", "rank merge"; PYTHON_CALLS) on run `run_dir`
+    (None: no run named), in its own words: on the command line the command, quoted and
+    pasteable ("`hubensemble tune --run /abs/RUN`", its run flag, then `flags`, e.g. "--
+    student NAME"; for OUT_COMMANDS `flags` before --out RUN); from Python the stage
+    function and its keywords ("run_tune(run_dir='/abs/RUN')", then `keywords`, e.g.
+    "student='NAME'"). Advice in a refusal: run_ensemble(R) with no candidate was told to
+    run `hubensemble tune --run R`, a command its caller never typed."""
+    if not on_command_line() and command in PYTHON_CALLS:
+        function, keyword = PYTHON_CALLS[command]
+        args = [f"{keyword}={os.path.abspath(os.fspath(run_dir))!r}"] if run_dir else []
+        return f"{function}({', '.join(args + ([keywords] if keywords else []))})"
+    flag = _RUN_FLAGS.get(command, "--out" if command in OUT_COMMANDS else "--run")
+    run = [flag, shell(run_dir)] if run_dir else []
+    rest = [flags] if flags else []  # a new run's inputs before its --out, as typed
+    words = rest + run if command in OUT_COMMANDS else run + rest
+    return "`" + " ".join(["hubensemble", command] + words) + "`"
+
+
+def run_words(command: str, run_dir=None, *, flags: str = "", keywords: str = "") -> str:
+    """"run `hubensemble tune --run /abs/RUN`" on the command line, "call
+    run_tune(run_dir='/abs/RUN')" from Python: `command_words` with its verb."""
+    verb = "call" if not on_command_line() and command in PYTHON_CALLS else "run"
+    return f"{verb} {command_words(command, run_dir, flags=flags, keywords=keywords)}"

@@ -23,7 +23,8 @@ from hubensemble.stagerecords import (STAGE_INPUTS, candidates_digest, carried, 
                                       file_digest, mark, stage_done, tree_sha256)
 from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.terminal import shows_progress
-from hubensemble.text import closest_name, escaped, shell
+from hubensemble.lockwords import command_words, option_word
+from hubensemble.text import closest_name, escaped
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ def _older_run(run, meta: dict, options) -> str:
     --head-init)."""
     recorded = (meta.get("fit") or {}).get("options") or {}
     names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
-    missing = [option_table.get(n).cli_flags[0] for n in dict.fromkeys(names)
+    missing = [option_word(option_table.get(n).cli_flags[0], n) for n in dict.fromkeys(names)
                if n not in recorded]
     version = (meta.get("versions") or {}).get("hubensemble")
     written = ", ".join(str(v) for v in (f"hubensemble {version}" if version else None,
@@ -287,7 +288,7 @@ def _older_run(run, meta: dict, options) -> str:
              "its rank and tune results are keyed otherwise")
     return (f"{run.meta_path} was written by an older hubensemble ({written or 'unknown'}): "
             f"{lacks}, so this version cannot tell whether they are what this fit would "
-            "make; use a new --out folder, or pass --restart to discard the old results")
+            f"make; {_new_or_restart('to discard the old results')}")
 
 
 def _catalogue_change(run, specs) -> str:
@@ -354,8 +355,8 @@ def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_
                  "starting over", " and ".join(changed), escaped(run.path))
         _clear_run(run)
     elif changed:
-        raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; use "
-                       "a new --out folder, or pass --restart to discard the old results")
+        raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; "
+                       f"{_new_or_restart('to discard the old results')}")
 
 
 def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, progress):
@@ -380,9 +381,9 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
         raise RunError(
             f"{run.path} holds results of stage commands run outside `fit` "
             f"({', '.join(later)}): fit goes on from a ranking alone, not from a sweep or "
-            f"ensemble it did not run. Go on with the stage commands (`hubensemble tune --run "
-            f"{shell(run.path)}`, then `ensemble --run` and `export --run`), use a new --out "
-            "folder, or pass --restart to discard them")
+            f"ensemble it did not run. Go on with the stages ({command_words('tune', run.path)}, "
+            f"then {command_words('ensemble')} and {command_words('export')}), "
+            f"{_new_or_restart('to discard them')}")
     ranking = load_ranking(run.path)
     if ranking.data_fingerprint != fingerprints["data"]:
         return
@@ -392,16 +393,24 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
         raise RunError(
             f"{run.path} holds a ranking by `hubensemble rank` that this fit would not write: "
             f"{'; '.join(changed)} (ranked -> this fit). Give fit the ranking's options to go "
-            "on from it, use a new --out folder, or pass --restart to rank again with this "
-            "fit's")
+            f"on from it, {_new_or_restart('to rank again with this fit')}'s")
     mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),
          digests={"rank": file_digest(run.ranking_json)})
     say(SimpleNamespace(quiet=not progress),
-        f"fit goes on from the ranking `hubensemble rank` wrote in {escaped(run.ranking_json)} "
-        f"({len(ranking.ok_rows)} module(s) ranked by {ranking.metric} at --profile "
-        f"{ranking.profile}; selected: {', '.join(ranking.selected) or 'none'}): the same "
-        "catalogue, data and rank options as this fit, so it is not ranked again; pass "
-        "--restart to rank again from scratch")
+        f"fit goes on from the ranking {command_words('rank')} wrote in "
+        f"{escaped(run.ranking_json)} ({len(ranking.ok_rows)} module(s) ranked by "
+        f"{ranking.metric} at {option_word('--profile', 'profile')} {ranking.profile}; "
+        f"selected: {', '.join(ranking.selected) or 'none'}): the same catalogue, data and "
+        f"rank options as this fit, so it is not ranked again; pass "
+        f"{option_word('--restart', 'restart=True')} to rank again from scratch")
+
+
+def _new_or_restart(then: str) -> str:
+    """"use a new --out folder, or pass --restart `then`" in the caller's words (from Python,
+    "out folder", "restart=True": `lockwords.option_word`): the way on of a fit refused
+    because its folder holds results it would not go on from."""
+    return (f"use a new {option_word('--out', 'out')} folder, or pass "
+            f"{option_word('--restart', 'restart=True')} {then}")
 
 
 def _name_own_export(run) -> None:
@@ -497,8 +506,8 @@ def _keep_or_drop(run, stage, output, now) -> None:
     if Path(output).exists():
         Path(output).unlink()
         log.warning("%s: %s described the %s before this fit's; deleted (a fit with "
-                    "corruptions, or `hubensemble evaluate`, measures it anew)", stage,
-                    Path(output).name, " and ".join(now))
+                    "corruptions, or %s, measures it anew)", stage,
+                    Path(output).name, " and ".join(now), command_words("evaluate"))
 
     def drop(meta):
         meta["stages"] = {k: v for k, v in (meta.get("stages") or {}).items() if k != stage}

@@ -20,10 +20,11 @@ from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-expo
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.runexports import RunExports
-from hubensemble.lockwords import locked_advice, option_word
+from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
+                                   option_word, run_words)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import LastResort
-from hubensemble.text import as_reached, printable, shell
+from hubensemble.text import as_reached, printable
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,8 @@ class Run(RunExports):
             try:
                 y = self.labels_of(split)
             except (OSError, ValueError) as e:
-                raise RunError(f"{self.labels / f'{split}.npy'} is unreadable ({e}); run "
-                               f"`hubensemble tune --run {shell(self.path)}` to write it again")
+                raise RunError(f"{self.labels / f'{split}.npy'} is unreadable ({e}); "
+                               f"{run_words('tune', self.path)} to write it again")
             if y is not None:
                 labels[split] = y
         names = class_names or self.class_names()
@@ -498,9 +499,8 @@ class Run(RunExports):
                 return task
             what = ("is missing" if not self.meta_path.exists()
                     else "records no data (its \"data\" section)")
-            raise RunError(f"{self.meta_path} {what}; `hubensemble rank --catalogue FILE "
-                           f"--data SPEC --out {shell(self.path)}` (or `hubensemble fit`) "
-                           "writes it")
+            raise RunError(f"{self.meta_path} {what}; {self.rank_command()} (or "
+                           f"{command_words('fit')}) writes it")
         from hubensemble.data.specs import is_relative_spec
 
         spec = str(recorded["args"].get("spec"))
@@ -582,19 +582,21 @@ class Run(RunExports):
         if not self.path.is_dir():
             what = "is not a folder" if self.path.exists() else "does not exist"
             raise RunError(f"{self.path} {what}; pass a run directory made by "
-                           "`hubensemble fit` or `hubensemble rank`")
+                           f"{command_words('fit')} or {command_words('rank')}")
         if not self.meta_path.exists() and not self.ranking_json.exists():
             self.check_unlocked()  # a fit starting on it: not yet a run, and not another
             what = f"{self.path} is not a hubensemble run (no run.json, no ranking.json)"
             if any(self.path.iterdir()):  # e.g. an export or another run's sub-folder
-                raise RunError(f"{what}; pass the folder that `hubensemble fit --out RUN` or "
-                               "`hubensemble rank --out RUN` made")
-            raise RunError(f"{what}; run `hubensemble fit --catalogue FILE --data SPEC --out "
-                           f"{shell(self.path)}` first (or `hubensemble rank`, then `tune`)")
+                made = [command_words(c, flags="--out RUN", keywords=f"{k}=RUN")
+                        for c, k in (("fit", "out"), ("rank", "out_dir"))]
+                raise RunError(f"{what}; pass the folder that {made[0]} or {made[1]} made")
+            raise RunError(f"{what}; {run_words('fit', self.path, **FIT_INPUTS)} first (or "
+                           f"{command_words('rank')}, then {command_words('tune')})")
 
     def rank_command(self) -> str:
-        """The `hubensemble rank` command line that writes this run's ranking (for errors)."""
-        return f"`hubensemble rank --catalogue FILE --data SPEC --out {shell(self.path)}`"
+        """The `hubensemble rank` command line that writes this run's ranking (for errors), in
+        the caller's words (`lockwords.command_words`: run_rank(out_dir=…) from Python)."""
+        return command_words("rank", self.path, **RANK_INPUTS)
 
     def ranking(self) -> dict | None:
         """ranking.json as a dict whose "modules" is a list; None when it is missing. RunError

@@ -108,6 +108,23 @@ class RunExports:
         return " ".join(["hubensemble export --run", shell(self.path),
                          *(["--out", shell(out)] if given else []), *flags])
 
+    def rank_words(self) -> str:
+        """"run `hubensemble rank --catalogue FILE --data SPEC --out RUN`", or from Python
+        "call run_rank(out_dir=…, specs=…, task=…)" (`lockwords.run_words`): the way to rank
+        this run again."""
+        from hubensemble.lockwords import RANK_INPUTS, run_words
+
+        return run_words("rank", self.path, **RANK_INPUTS)
+
+    def export_words(self, out=None) -> str:
+        """`export_command` in the caller's words (`lockwords.command_words`): the command on
+        the command line, export_ensemble(run_dir=…, out_dir=…) from Python."""
+        from hubensemble.lockwords import command_words
+
+        given = out is not None and os.path.abspath(out) != os.path.abspath(self.export)
+        return command_words("export", self.path, flags=f"--out {shell(out)}" if given else "",
+                             keywords=f"out_dir={os.path.abspath(out)!r}" if given else "")
+
     def exported_tflite(self, meta=None) -> str | None:
         """The TFLite model of the run's last export (run.json "export" "tflite"), beside
         `exported_to` as `export` writes it (OUT-tflite/), so a moved run names its own;

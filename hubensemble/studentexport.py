@@ -12,7 +12,7 @@ from hubensemble.distillcompare import read_distill
 from hubensemble.errors import RunError
 from hubensemble.formats import (DISTILL_DIR, export_identity, metadata_path,
                                  read_export_metadata)
-from hubensemble.text import shell, shell_word
+from hubensemble.text import shell_word
 
 
 def student_for_export(run_dir, student=True, *, retrain_full=False,
@@ -33,7 +33,7 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
     members on their labels, not on a teacher) and with `skip_missing` (it leaves members out
     of an ensemble; the student is one model, exported whole or refused).
     """
-    from hubensemble.lockwords import on_command_line, option_word
+    from hubensemble.lockwords import command_words, on_command_line, option_word, run_words
     from hubensemble.rundir import Run
 
     # The words the user typed: a flag on the command line, a keyword from Python (the
@@ -57,10 +57,9 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
                                   f"or {alone} for the last distilled student, got {student!r}")
     run = Run(run_dir)
     run.require_started()
-    again = f"hubensemble distill --run {shell(run.path)}"
     if not run.distill_json.is_file():
         raise RunError(f"{run.path} has no {run.distill_json.name}: no student was distilled "
-                       f"there; run `{again}` first")
+                       f"there; {run_words('distill', run.path)} first")
     kept = [c for c in candidate.scan(run.distill)[0] if c.ok and c.module]
     there = ", ".join(f"{c.module} ({run.distill.name}/{c.trial})" for c in kept) or "none"
     if student is True:
@@ -75,16 +74,32 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
         found = [c for c in kept if c.module == student]
         if not found:
             raise RunError(f"{run.distill} holds no student of module {student!r}; the students "
-                           f"there: {there}. Train one with `{again} --student "
-                           f"{shell_word(student)}`, or name one of those")
+                           f"there: {there}. Train one with "
+                           f"{command_words('distill', run.path, **student_args(student))}, or "
+                           "name one of those")
     cand = found[-1]
-    redo = f"run `{again} --student {shell_word(cand.module)}` again"
+    redo = f"{student_words(run.path, cand.module)} again"
     if cand.weights_path is None or not cand.weights_path.is_file():
         raise RunError(f"the student {cand.trial}'s weights file "
                        f"{cand.weights_path or cand.folder / candidate.WEIGHTS_FILE} is "
                        f"missing: {redo}")
     _check_teacher(cand, _teacher_path(cand, run.path), redo)
     return cand
+
+
+def student_args(module: str) -> dict:
+    """distill's flag and keyword for student `module`, as `lockwords.command_words` takes
+    them: "--student NAME" (one shell word as typed, text.shell_word), "student='NAME'"."""
+    return dict(flags=f"--student {shell_word(module)}", keywords=f"student={module!r}")
+
+
+def student_words(run_dir, module: str) -> str:
+    """"run `hubensemble distill --run RUN --student NAME`" on the command line, "call
+    run_distill(run_dir='RUN', student='NAME')" from Python (`lockwords.run_words`): the way
+    to train student `module` of run `run_dir` again."""
+    from hubensemble.lockwords import run_words
+
+    return run_words("distill", run_dir, **student_args(module))
 
 
 def student_as_ensemble(cand) -> dict:

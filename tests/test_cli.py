@@ -2493,3 +2493,51 @@ def test_the_python_api_imports_tensorflow_without_its_start_up_notices(tmp_path
     assert "reading folder:" in out.stderr, out.stderr
     for notice in ("oneDNN", "cuda", "cuInit", "absl", "cpu_feature_guard"):
         assert notice not in out.stderr, out.stderr
+
+
+def test_a_stages_advice_names_commands_on_the_command_line_and_functions_in_python(
+        tmp_path, in_process):
+    """run_ensemble(R) with no usable candidate was told to run `hubensemble tune --run R`,
+    export_ensemble(R, student=True) to run `hubensemble distill --run R` first: commands
+    its caller never typed. The command line keeps its words; Python is told the function
+    and its keywords (lockwords.command_words / run_words), one refusal per stage."""
+    import hubensemble
+    from hubensemble.cost.stage import run_cost
+    from hubensemble.errors import RunError
+    from hubensemble.lockwords import command_words
+    from hubensemble.text import shell
+
+    run = tmp_path / "my run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine\n")
+    r = repr(str(run))
+    cases = [  # (command line, its words, the Python call, its words)
+        (["ensemble", "--run", run], f"`hubensemble tune --run {shell(run)}` writes it",
+         lambda: hubensemble.run_ensemble(run), f"run_tune(run_dir={r}) writes it"),
+        (["cost", "--run", run], f"`hubensemble tune --run {shell(run)}` writes the candidates",
+         lambda: run_cost(run), f"run_tune(run_dir={r}) writes the candidates"),
+        (["export", "--run", run, "--student"],
+         f"run `hubensemble distill --run {shell(run)}` first",
+         lambda: hubensemble.export_ensemble(run, student=True, progress=False),
+         f"call run_distill(run_dir={r}) first"),
+        (["export", "--run", run], f"`hubensemble ensemble --run {shell(run)}` writes it",
+         lambda: hubensemble.export_ensemble(run, progress=False),
+         f"run_ensemble(run_dir={r}) writes it"),
+        (["tune", "--run", run],
+         f"`hubensemble rank --catalogue FILE --data SPEC --out {shell(run)}` writes it",
+         lambda: hubensemble.run_tune(run, progress=False),
+         f"run_rank(out_dir={r}, specs=load_catalogue(FILE), task=load_task(SPEC)) writes it"),
+        (["report", "--run", tmp_path / "theirs"],
+         "pass the folder that `hubensemble fit --out RUN` or `hubensemble rank --out RUN` made",
+         lambda: hubensemble.write_report(tmp_path / "theirs"),
+         "pass the folder that fit(out=RUN) or run_rank(out_dir=RUN) made")]
+    for argv, said, call, words in cases:
+        code, out, err = in_process(*argv)
+        assert code == 2 and said in err, (argv, err)
+        with pytest.raises(RunError) as e:
+            call()
+        told = str(e.value).replace(str(tmp_path), "T")
+        assert words in str(e.value) and "`hubensemble " not in told and "--" not in told, told
+    assert command_words("tune") == "run_tune()"  # outside a command, without a run

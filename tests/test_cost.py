@@ -151,7 +151,10 @@ def test_cost_records_totals_and_limits():
     limits = Limits(gflops=0.008, members=2)
     assert limits.fits({"gflops": 0.008, "latency_ms": 1e9, "members": 2})
     assert not limits.fits({"gflops": 0.0081, "latency_ms": 0, "members": 1})
-    assert limits.flags() == "--max-gflops 0.008 --max-members 2"
+    assert limits.flags() == "max_gflops=0.008, max_members=2"  # a Python caller's words
+    from hubensemble.lockwords import command_line
+    with command_line():
+        assert limits.flags() == "--max-gflops 0.008 --max-members 2"
     with pytest.raises(ValueError, match="malformed"):
         Cost.from_json({"size": 1, "num_classes": 2, "macs": -1, "params": 0})
 
@@ -226,7 +229,7 @@ def test_the_cost_pass_reads_no_data_unless_a_candidate_lacks_its_size(module_di
 
 def test_an_unreadable_cost_file_names_the_command(tmp_path):
     (tmp_path / "cost.json").write_text("{not json")
-    with pytest.raises(RunError, match="hubensemble cost --run"):
+    with pytest.raises(RunError, match=r"run_cost\(run_dir="):  # a Python caller's words
         read_run_costs(tmp_path)
 
 
@@ -240,7 +243,7 @@ def test_an_unreadable_cost_file_names_the_command(tmp_path):
 def test_a_cost_file_of_valid_json_of_the_wrong_kind_names_the_key(tmp_path, text, key):
     # Valid JSON of another shape was an AttributeError traceback in every command reading it.
     (tmp_path / "cost.json").write_text(text)
-    with pytest.raises(RunError, match=f"{re.escape(key)}.*hubensemble cost --run"):
+    with pytest.raises(RunError, match=f"{re.escape(key)}.*run_cost\\(run_dir="):
         read_run_costs(tmp_path)
 
 

@@ -429,7 +429,7 @@ def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
     empty = str(tmp_path / "empty")
     os.makedirs(empty)
     # A folder that holds no run is named as such, not sent to tune (which would fail too).
-    with pytest.raises(RunError, match=r"is not a hubensemble run .*hubensemble fit"):
+    with pytest.raises(RunError, match=r"is not a hubensemble run .*call fit\(out="):
         run_ensemble(empty)
     # A started run (ranked elsewhere): the file that is missing, and the command that
     # writes it.
@@ -438,28 +438,28 @@ def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
     with pytest.raises(RunError) as e:
         run_ensemble(empty)
     assert f"{labels} is missing" in str(e.value)
-    assert f"`hubensemble tune --run {empty}` writes it" in str(e.value)
+    assert f"run_tune(run_dir={empty!r}) writes it" in str(e.value)  # a Python caller's words
     fileio.atomic_save_npy(labels, np.arange(4))
     with pytest.raises(RunError) as e:
         run_ensemble(empty)
-    assert str(e.value) == (f"{os.path.join(empty, 'candidates')} is missing; `hubensemble "
-                            f"tune --run {empty}` writes the candidates")
+    assert str(e.value) == (f"{os.path.join(empty, 'candidates')} is missing; "
+                            f"run_tune(run_dir={empty!r}) writes the candidates")
     run, y_val, *_ = run_dir
     with pytest.raises(RunError) as e:
         read_ensemble(run)  # with candidates: ensemble is the one to run
-    assert str(e.value) == (f"{os.path.join(run, 'ensemble.json')} is missing; `hubensemble "
-                            f"ensemble --run {run}` writes it")
+    assert str(e.value) == (f"{os.path.join(run, 'ensemble.json')} is missing; "
+                            f"run_ensemble(run_dir={run!r}) writes it")
     for name in os.listdir(os.path.join(run, "candidates")):
         os.remove(os.path.join(run, "candidates", name, "trial.json"))
-    with pytest.raises(RunError, match=r"no usable candidates.*hubensemble tune --run"):
+    with pytest.raises(RunError, match=r"no usable candidates.*run_tune\(run_dir="):
         run_ensemble(run)
-    with pytest.raises(RunError, match=r"ensemble.json is missing; `hubensemble ensemble --run"
-                                       r".*, from the candidates that `hubensemble tune --run"):
+    with pytest.raises(RunError, match=r"ensemble.json is missing; run_ensemble\(run_dir="
+                                       r".*, from the candidates that run_tune\(run_dir="):
         read_ensemble(run)  # no candidate: the stage to run first is named (it said ensemble)
     # An unreadable labels file: tune writes it again (Run.ensure_labels)
     with open(os.path.join(run, "labels", "val.npy"), "wb") as f:
         f.write(b"garbage")
-    with pytest.raises(RunError, match=r"val.npy is unreadable.*hubensemble tune --run"):
+    with pytest.raises(RunError, match=r"val.npy is unreadable.*run_tune\(run_dir="):
         run_ensemble(run)
 
 

@@ -115,19 +115,19 @@ def test_a_run_of_an_older_version_keyed_by_fewer_options_is_refused_as_such(
         del meta["fit"]["options"][name]
     meta["fit"]["keys"] = {stage: "0" * 64 for stage in meta["fit"]["keys"]}
     (out / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(RunError, match="--restart") as err:
+    with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     said = str(err.value)
     assert said.startswith(f"{out / 'run.json'} was written by an older hubensemble "
                            f"(hubensemble {meta['versions']['hubensemble']}, "
-                           f"{meta['created']}): it records no --batchnorm, --head-init, "
+                           f"{meta['created']}): it records no batchnorm, head_init, "
                            "options added since")
     assert "options changed" not in said
     # Keyed otherwise, every option recorded: said so too.
     meta = json.loads((fitted[0] / "run.json").read_text())
     meta["fit"]["keys"]["tune"] = "0" * 64
     (out / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(RunError, match="keyed otherwise.*--restart"):
+    with pytest.raises(RunError, match="keyed otherwise.*restart=True"):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
 
 
@@ -204,22 +204,22 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
     out, _ = fitted
     from hubensemble.rundir import DataArgs
 
-    with pytest.raises(RunError, match="--restart") as err:
+    with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         data_args=DataArgs(spec="sklearn:digits", seed=1), **FIT)
     # It names what changed (a new-user check: it said only "the data changed").
     assert f"the data (--data-seed 0 -> 1) changed since {out} was fitted" in str(err.value)
-    with pytest.raises(RunError, match="--restart") as err:
+    with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, top_k=3))
     # The refusal names the option that changed by its flag, with both values (a new-user
     # check: "budget: None -> 8" named neither the flag nor a value to pass).
     assert "(--top-k 2 -> 3)" in str(err.value) and "profile" not in str(err.value)
-    with pytest.raises(RunError, match="--restart") as err:
+    with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **dict(FIT, budget=8))
     assert "(--budget unset -> 8)" in str(err.value)
     # As typed, not as Python shows them ("'quick'", "['m0']").
-    with pytest.raises(RunError, match="--restart") as err:
+    with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, profile="cpu", modules=("m0", "m1")))
     assert "--profile quick -> cpu" in str(err.value)
@@ -1354,7 +1354,7 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_export_and_distill(
     with pytest.raises(RunError) as err:
         hubensemble.fit(str(catalogue), "sklearn:digits", out, progress=False, **FIT)
     assert f"the files of module {member} changed since {out} was fitted" in str(err.value)
-    assert "--restart" in str(err.value)
+    assert "restart=True" in str(err.value)
     # The stages take no --restart: they name the whole fit that discards the folder (they
     # said "(fit --restart does both again)" and "(fit --restart)").
     again = (f"fit it again from the start, discarding its results: `hubensemble fit "

@@ -648,7 +648,7 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path, modules, dig
     for rec in (nan, by_module["gone"]):
         assert rec["val"] is None and rec["weights"] is None
         assert os.listdir(run.candidates / rec["trial"]) == ["trial.json"]
-    with pytest.raises(RunError, match="more than --max-failures 1"):
+    with pytest.raises(RunError, match="more than max_failures 1"):  # the caller's keyword
         tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                       task=digits, progress=False, max_failures=1)
     # deleting a failed candidate retries that trial, and only that one
@@ -1019,7 +1019,7 @@ def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
     names = ("nan_mod", "gone", "raising")
     run = equal_scores_run(tmp_path / "run", modules, names, digits)
     with caplog.at_level(logging.WARNING, logger="hubensemble.tune.stage"), \
-            pytest.raises(RunError, match=r"1 trial\(s\) failed, more than --max-failures 0"):
+            pytest.raises(RunError, match=r"1 trial\(s\) failed, more than max_failures 0"):
         tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                       task=digits, progress=False, max_failures=0)
     # The error says to delete the failed folders first; no "run tune again" before it.
@@ -1077,7 +1077,7 @@ def test_tune_writes_the_labels_a_run_ranked_elsewhere_lacks(tmp_path, modules, 
     with pytest.raises(RunError) as e:
         ensemble.run_ensemble(copied.path)
     assert f"{copied.labels / 'val.npy'} is missing" in str(e.value)
-    assert f"`hubensemble tune --run {copied.path}` writes it" in str(e.value)
+    assert f"run_tune(run_dir={str(copied.path)!r}) writes it" in str(e.value)
 
     summary = tune.run_tune(copied.path, sweep="seeds", budget=1, modules=["gen_a"],
                             profile="quick", strategy="cpu", progress=False)
@@ -1106,12 +1106,12 @@ def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_pa
     with pytest.raises(RunError) as e:  # an empty folder: no run at all (Run.require_started)
         tune.run_tune(run.path, profile="quick", progress=False)
     assert str(e.value).startswith(f"{run.path} is not a hubensemble run (no run.json, no "
-                                   "ranking.json); run `hubensemble fit")
-    assert "`hubensemble rank`, then `tune`" in str(e.value)
+                                   "ranking.json); call fit(out=")  # Python's words
+    assert "(or run_rank(), then run_tune())" in str(e.value)
     atomic_write_json(run.meta_path, {})
     with pytest.raises(RunError) as e:
         tune.run_tune(run.path, profile="quick", progress=False)
-    assert str(e.value).startswith(f"{run.ranking_json} is missing; `hubensemble rank ")
+    assert str(e.value).startswith(f"{run.ranking_json} is missing; run_rank(out_dir=")
     run.meta_path.unlink()
     atomic_write_json(run.ranking_json, {"metric": "knn", "modules": [], "selected": []})
     with pytest.raises(RunError) as e:
@@ -1121,7 +1121,7 @@ def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_pa
     run.update(modules={})
     with pytest.raises(RunError, match=r'records no data \(its "data" section\)'):
         tune.run_tune(run.path, profile="quick", progress=False)
-    with pytest.raises(RunError, match=r'run.json records no data .*hubensemble rank'):
+    with pytest.raises(RunError, match=r'run.json records no data .*run_rank\(out_dir='):
         run.task()
 
 

@@ -14,9 +14,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hubensemble.cost.records import (DEFINITION, Limits, RunCosts, cost_command, cost_path,
+from hubensemble.cost.records import (DEFINITION, Limits, RunCosts, cost_path,
                                       machine_info, total_cost)
 from hubensemble.errors import RunError
+from hubensemble.lockwords import run_words
 from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,11 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits
     """
     if not limits.needs_costs:
         return None, []
-    path, command = cost_path(run_dir), cost_command(run_dir)
+    path, command = cost_path(run_dir), run_words("cost", run_dir)
     costs = recorded.costs
     if not costs and not recorded.failed:
         raise RunError(f"{limits.flags()} needs the inference cost of every candidate, and "
-                       f"{path} is missing: run {command} first (it counts each module once, "
+                       f"{path} is missing: {command} first (it counts each module once, "
                        "with TensorFlow; the counts are cached)")
     needs_latency = limits.latency_ms is not None
     not_costed = [c.trial for c in cands if c.trial in recorded.failed and c.trial not in costs]
@@ -86,13 +87,13 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits
         kind = "no cost" if missing else "no latency"
         raise RunError(f"{limits.flags()} needs the inference cost of every candidate; "
                        f"{len(what)} have {kind} in {path} ({', '.join(what[:4])}"
-                       f"{', …' if len(what) > 4 else ''}): run {command} again")
+                       f"{', …' if len(what) > 4 else ''}): {command} again")
     for trial in not_costed:
         log.warning("candidate %s is left out of the budgeted selection: its module could not "
                     "be costed (%s)", trial, recorded.failed[trial])
     if needs_latency and recorded.machine.get("id") not in (None, machine_info()["id"]):
         log.warning("the latencies in %s were measured on another machine (%s, %s cores); "
-                    "run %s here to measure them on this one", escaped(path),
+                    "%s here to measure them on this one", escaped(path),
                     recorded.machine.get("cpu"), recorded.machine.get("cores"), command)
     nan = float("nan")
     table = {"gflops": np.array([costs[c.trial].gflops if c.trial in costs else nan

@@ -21,7 +21,6 @@ from hubensemble import fileio
 from hubensemble.fileio import json_kind
 from hubensemble.errors import RunError
 from hubensemble.formats import COST_FILE, versions
-from hubensemble.text import shell
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +181,16 @@ class Limits:
         return True
 
     def flags(self) -> str:
-        """The limits as command-line flags, e.g. "--max-gflops 0.05 --max-members 3"."""
-        parts = []
-        for name, option in BUDGET_OPTIONS.items():
-            value = getattr(self, name)
-            if value is not None:
-                parts.append(f"--{option.replace('_', '-')} {value:g}")
-        return " ".join(parts)
+        """The limits in the caller's words (`lockwords.on_command_line`): command-line
+        flags, "--max-gflops 0.05 --max-members 3", or from Python keywords,
+        "max_gflops=0.05, max_members=3"."""
+        from hubensemble.lockwords import on_command_line
+
+        cli = on_command_line()
+        parts = [f"--{option.replace('_', '-')} {getattr(self, name):g}" if cli
+                 else f"{option}={getattr(self, name):g}"
+                 for name, option in BUDGET_OPTIONS.items() if getattr(self, name) is not None]
+        return (" " if cli else ", ").join(parts)
 
     def to_json(self) -> dict:
         """{"max_gflops", "max_latency_ms", "max_members"} (None where unlimited)."""
@@ -231,8 +233,11 @@ def cost_path(run_dir) -> str:
 
 
 def cost_command(run_dir) -> str:
-    """The command that computes a run's costs."""
-    return f"`hubensemble cost --run {shell(run_dir)}`"
+    """The command that computes a run's costs, in the caller's words
+    (`lockwords.command_words`: `run_cost(run_dir=…)` from Python)."""
+    from hubensemble.lockwords import command_words
+
+    return command_words("cost", run_dir)
 
 
 @dataclasses.dataclass

@@ -148,7 +148,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     for c in cands:
         if c.module not in specs:
             raise RunError(f"run.json has no catalogue entry for module {c.module!r} (trial "
-                           f"{c.trial}); run `hubensemble rank` on {run.path} again")
+                           f"{c.trial}); {run.rank_words()} again")
         size = c.record.get("eval_size")
         if not size:
             size = _eval_size(run, specs[c.module], c, task)

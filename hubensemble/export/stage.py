@@ -26,7 +26,8 @@ from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, 
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.text import escaped, shell, shell_word
+from hubensemble.lockwords import command_words, run_words
+from hubensemble.text import escaped, shell_word
 from hubensemble.tune.plans import trial_profile
 
 log = logging.getLogger(__name__)
@@ -213,23 +214,22 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     """`export_ensemble`'s work, holding the export folder's lock (`folder_lock`); with
     `student` (its Candidate) that one-member ensemble (`studentexport.student_as_ensemble`)."""
     from hubensemble.ensemble import read_ensemble
-    from hubensemble.studentexport import student_as_ensemble, student_export_record
+    from hubensemble.studentexport import student_as_ensemble, student_export_record, student_words
 
     # What fit checks an export against (`export.adopt`): the bytes of the ensemble it serves.
     made_from = {"ensemble": fileio.file_sha256(run.ensemble_json)
                  if run.ensemble_json.is_file() and student is None else None}
-    root, redo = run.candidates, f"re-run `hubensemble tune --run {shell(run.path)}` for it"
+    root, redo = run.candidates, f"{run_words('tune', run.path)} again for it"
     if student is None:
         ensemble = read_ensemble(run.path)
     else:
         made_from["student"] = fileio.file_sha256(student.folder / candidate.TRIAL_FILE)
         ensemble, root = student_as_ensemble(student), run.distill
-        redo = (f"run `hubensemble distill --run {shell(run.path)} --student "
-                f"{shell_word(student.module)}` again")
+        redo = f"{student_words(run.path, student.module)} again"
     entries = list(ensemble.get("members") or [])
     if not entries:
-        raise RunError(f"{run.ensemble_json} lists no members; run `hubensemble ensemble "
-                       f"--run {shell(run.path)}` again")
+        raise RunError(f"{run.ensemble_json} lists no members; "
+                       f"{run_words('ensemble', run.path)} again")
     meta = run.meta()
     _warn_unfinished(run, ensemble, meta)
     theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta)
@@ -366,8 +366,8 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
     if cand.status != "ok":
         return None, f"{who}: its candidate has status {cand.status!r}"
     if module not in specs:
-        raise RunError(f"{who}: run.json has no catalogue entry for module {module!r}; run "
-                       f"`hubensemble rank` on {run.path} again")
+        raise RunError(f"{who}: run.json has no catalogue entry for module {module!r}; "
+                       f"{run.rank_words()} again")
     spec = ModuleSpec.from_json(specs[module])
     if cand.problems:
         # The candidate is incomplete by the one rule (`Candidate.problems`): say so. The
@@ -555,12 +555,12 @@ def _warn_unfinished(run, ensemble: dict, meta: dict) -> None:
     from hubensemble.sweepstate import unfinished_warning
 
     then = ("the fit selects and exports the ensemble itself" if "fit" in meta
-            else f"`hubensemble ensemble --run {shell(run.path)}` and this command again")
+            else f"{command_words('ensemble', run.path)}, then export again")
     log.warning("%s", unfinished_warning(run.path, meta, what="the ensemble it exports",
                                          then=then) or (
         f"the ensemble was selected before the sweep finished ({ensemble['unfinished']} "
-        f"then): run `hubensemble ensemble --run {shell(run.path)}` to select from the whole "
-        "pool, then export again"))
+        f"then): {run_words('ensemble', run.path)} to select from the whole pool, then "
+        "export again"))
 
 
 def _split_record(meta) -> dict | None:

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from hubensemble import hyperrule, sweeps
+from hubensemble.lockwords import option_word, run_words
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import AugConfig, HParams
@@ -112,8 +113,8 @@ def _pool(ranking, ranked, sweep, modules) -> list[str]:
     if sweep in ("default", "probe"):
         pool = [n for n in ranked if n in set(ranking.get("selected") or [])]
         if not pool:
-            raise RunError("the ranking selected no module; pass --modules NAME… or rank "
-                           "again")
+            raise RunError(f"the ranking selected no module; pass "
+                           f"{option_word('--modules NAME…', 'modules=[NAME, …]')} or rank again")
         return pool
     return list(ranked)
 
@@ -218,13 +219,13 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     profile = as_profile(profile)
     ranked, scores = _ranked(ranking)
     if not ranked:
-        raise RunError("the ranking has no usable module; run `hubensemble rank` again and "
+        raise RunError(f"the ranking has no usable module; {run_words('rank')} again and "
                        "check its errors")
     pool = _pool(ranking, ranked, sweep, modules)
     missing = [n for n in pool if n not in specs]
     if missing:
-        raise RunError(f"run.json has no catalogue entry for {', '.join(missing)}; run "
-                       "`hubensemble rank` again")
+        raise RunError(f"run.json has no catalogue entry for {', '.join(missing)}; "
+                       f"{run_words('rank')} again")
     if budget is None:
         budget = default_budget(sweep, profile, len(pool))
     if int(budget) < 1:
@@ -272,7 +273,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         kept = select_threshold({n: scores[n] for n in pool}, tau=tau, max_k=max_k)
         if not kept:
             raise RunError("no ranked module has a score; the combined sweep needs kNN "
-                           "scores (run `hubensemble rank`)")
+                           f"scores ({run_words('rank')})")
         # Exactly L trials (2.3.1: a sweep of L / K' for each of the K' modules), dealt
         # round-robin in kNN order, so the first L % K' modules get one more.
         per, extra = divmod(budget, len(kept))

@@ -18,6 +18,7 @@ from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
 from hubensemble.hyperrule import Profile
+from hubensemble.lockwords import option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
@@ -93,7 +94,8 @@ def _sweep_lock(run: Run, sweep: str, timeout: float = 2.0):
         lock.__enter__()
     except TimeoutError:
         raise RunError(f"another tune process is running the {sweep!r} sweep of {run.path} "
-                       f"({path}); wait for it, or share the sweep with --tuner-id/--oracle "
+                       f"({path}); wait for it, or share the sweep with "
+                       f"{option_word('--tuner-id/--oracle', 'tuner_id/oracle')} "
                        "(see docs/tune.md)") from None
     try:
         yield
@@ -220,17 +222,18 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
         reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
-        raise RunError(f"{summary.failed} trial(s) failed, more than --max-failures "
-                       f"{max_failures}; the sweep stopped ({reasons}). Fix the cause, then "
-                       f"delete the failed candidates' folders in {summary.candidates} and "
-                       "run tune again")
+        raise RunError(f"{summary.failed} trial(s) failed, more than "
+                       f"{option_word('--max-failures', 'max_failures')} {max_failures}; the "
+                       f"sweep stopped ({reasons}). Fix the cause, then delete the failed "
+                       f"candidates' folders in {summary.candidates} and "
+                       f"{run_words('tune', run.path)} again")
     if not summary.ok and summary.missing and not distributed_call(tuner_id, oracle_address):
         # Trials that ran but left no candidate hit an error outside their training (each
         # was said on the terminal, its traceback is in the log): nothing for ensemble.
         raise RunError(f"no trial of the sweep finished: {summary.missing} of "
                        f"{summary.plan_size} planned trial(s) have no candidate (their errors "
-                       f"are above and in {Run(run_dir).log}); fix the cause and run tune "
-                       "again")
+                       f"are above and in {Run(run_dir).log}); fix the cause and "
+                       f"{run_words('tune', run_dir)} again")
     if not distributed_call(tuner_id, oracle_address):  # a sweep's process: not its end
         from hubensemble.refresh import refresh_report
 
