@@ -36,7 +36,7 @@ from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare, 
 from hubensemble.errors import RunError
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata)
-from hubensemble.lockwords import command_words, on_command_line, option_word, run_words
+from hubensemble.lockwords import call_verb, command_words, option_word, run_words
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
 
@@ -386,7 +386,7 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
     current, stale = run.current_export(meta)
     path = current or stale or run.exported_to(meta) or str(run.export)
     command = run.export_words(path)
-    verb = "run" if on_command_line() else "call"
+    verb = call_verb()
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "
                        f"SavedModel: {verb} {command} first")

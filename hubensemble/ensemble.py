@@ -32,7 +32,7 @@ from hubensemble.data.coverage import coverage_note, split_coverage
 from hubensemble.ensembletext import format_ensemble, members_change  # noqa: F401
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
-from hubensemble.lockwords import RANK_INPUTS, command_words, run_words
+from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, run_words
 from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
@@ -473,8 +473,7 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
             path, (done, now) = stale
             log.warning("%s holds an earlier ensemble (%s); %s to serve this one",
                         escaped(path), members_change(done, now),
-                        run_words("export", run_dir) if os.path.abspath(path) == os.path.abspath(
-                            Run(run_dir).export) else f"run {Run(run_dir).export_words(path)}")
+                        f"{call_verb()} {Run(run_dir).export_words(path)}")
         from hubensemble.refresh import refresh_report
 
         refresh_report(run_dir, "the new ensemble")

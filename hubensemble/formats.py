@@ -17,6 +17,7 @@ from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
                                 file_sha256,
                                 read_json)
+from hubensemble.lockwords import command_words
 from hubensemble.text import escaped, shell
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
@@ -96,6 +97,12 @@ RUN_ENTRIES = frozenset({
 VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")
 
 
+def _export_again() -> str:
+    """The export command with placeholders, in the caller's words (`lockwords`)."""
+    return command_words("export", flags="--run RUN --out FOLDER",
+                         keywords="run_dir=RUN, out_dir=FOLDER")
+
+
 def versions() -> dict[str, str]:
     """{"hubensemble", "python", and each of VERSIONED: version string or "not installed"}.
 
@@ -146,8 +153,8 @@ def read_export_metadata(model_dir, *, strict: bool = True) -> dict:
         return meta if isinstance(meta, dict) else {}
     why = (f"{type(meta).__name__}: {meta}" if isinstance(meta, Exception)
            else f"a JSON {type(meta).__name__}, not an object")
-    raise HubensembleError(f"{path} is damaged ({why}); write the export again (`hubensemble "
-                           "export --run RUN --out FOLDER`)")
+    raise HubensembleError(f"{path} is damaged ({why}); write the export again "
+                           f"({_export_again()})")
 
 
 def export_members_differ(record: dict, members, skipped=None) -> tuple[list, list] | None:
@@ -192,7 +199,7 @@ def check_metadata_fits(meta: dict, signature, model_dir) -> None:
             raise HubensembleError(
                 f"{metadata_path(model_dir)} lists {n} {what}, but the model outputs "
                 f"{n_outputs} probabilities: the metadata is not this model's; write the "
-                "export again (`hubensemble export --run RUN --out FOLDER`)")
+                f"export again ({_export_again()})")
 
 
 def unloadable_path(path) -> str | None:
@@ -215,12 +222,12 @@ def check_saved_model_folder(model_dir) -> str:
     Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
     model_dir = os.fspath(model_dir)
     if not os.path.exists(model_dir):
-        raise RunError(f"{model_dir} does not exist; pass the folder `hubensemble "
-                       "export` wrote (RUN/export by default)")
+        raise RunError(f"{model_dir} does not exist; pass the folder "
+                       f"{command_words('export')} wrote (RUN/export by default)")
     if os.path.isfile(model_dir):  # e.g. RUN/export-tflite/model.tflite
         what = " (a TFLite model)" if model_dir.endswith(".tflite") else ""
         raise RunError(f"{model_dir} is a file{what}, not a SavedModel folder; pass the folder "
-                       "`hubensemble export` wrote (RUN/export by default)")
+                       f"{command_words('export')} wrote (RUN/export by default)")
     if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
         inside = os.path.join(model_dir, "export")
         hint = (f"; it is a run folder: pass {inside}" if
@@ -228,7 +235,7 @@ def check_saved_model_folder(model_dir) -> str:
                 "; it is the TFLite model of `export --format tflite`: pass the SavedModel "
                 "that export wrote beside it (RUN/export by default)" if
                 os.path.isfile(os.path.join(model_dir, TFLITE_MODEL)) else
-                "; pass the folder `hubensemble export` wrote")
+                f"; pass the folder {command_words('export')} wrote")
         raise RunError(f"{model_dir} is not a SavedModel folder (no saved_model.pb){hint}")
     if why := unloadable_path(model_dir):
         raise RunError(why)

@@ -101,5 +101,10 @@ def command_words(command: str, run_dir=None, *, flags: str = "", keywords: str 
 def run_words(command: str, run_dir=None, *, flags: str = "", keywords: str = "") -> str:
     """"run `hubensemble tune --run /abs/RUN`" on the command line, "call
     run_tune(run_dir='/abs/RUN')" from Python: `command_words` with its verb."""
-    verb = "call" if not on_command_line() and command in PYTHON_CALLS else "run"
+    verb = call_verb() if command in PYTHON_CALLS else "run"
     return f"{verb} {command_words(command, run_dir, flags=flags, keywords=keywords)}"
+
+
+def call_verb() -> str:
+    """"run" (a command) on the command line, "call" (a function) from Python."""
+    return "run" if on_command_line() else "call"

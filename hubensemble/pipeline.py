@@ -381,8 +381,10 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
         raise RunError(
             f"{run.path} holds results of stage commands run outside `fit` "
             f"({', '.join(later)}): fit goes on from a ranking alone, not from a sweep or "
-            f"ensemble it did not run. Go on with the stages ({command_words('tune', run.path)}, "
-            f"then {command_words('ensemble')} and {command_words('export')}), "
+            f"ensemble it did not run. Go on with the "
+            f"{option_word('stage commands', 'stage functions')} "
+            f"({command_words('tune', run.path)}, then {command_words('ensemble')} and "
+            f"{command_words('export')}), "
             f"{_new_or_restart('to discard them')}")
     ranking = load_ranking(run.path)
     if ranking.data_fingerprint != fingerprints["data"]:
@@ -391,7 +393,7 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
     changed += _changed_module_files(run, specs, cache_dir)
     if changed:
         raise RunError(
-            f"{run.path} holds a ranking by `hubensemble rank` that this fit would not write: "
+            f"{run.path} holds a ranking by {command_words('rank')} that this fit would not write: "
             f"{'; '.join(changed)} (ranked -> this fit). Give fit the ranking's options to go "
             f"on from it, {_new_or_restart('to rank again with this fit')}'s")
     mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),

@@ -19,6 +19,7 @@ from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
+from hubensemble.lockwords import command_words, option_word
 from hubensemble.text import cells, described, escaped, ljust, shell_word
 
 log = logging.getLogger(__name__)
@@ -124,13 +125,13 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     image_paths = _paths_given(image_paths)
     top = int(top)
     if top < 1:
-        raise HubensembleError(f"--top must be >= 1, got {top}")
+        raise HubensembleError(f"{option_word('--top', 'top')} must be >= 1, got {top}")
     model_dir = check_saved_model_folder(model_dir)
     if not read_export_metadata(model_dir):  # predict needs its class names and serve_bytes
-        raise HubensembleError(f"{model_dir} is a SavedModel that `hubensemble export` did not "
-                               "write (no export metadata in assets/hubensemble.json); predict "
-                               "needs an export (RUN/export); for any SavedModel use "
-                               "`hubensemble evaluate`")
+        raise HubensembleError(f"{model_dir} is a SavedModel that {command_words('export')} did "
+                               "not write (no export metadata in assets/hubensemble.json); "
+                               "predict needs an export (RUN/export); for any SavedModel use "
+                               f"{command_words('evaluate')}")
     from hubensemble.terminal import progress_bar
 
     paths, results, skip = [], Predictions(), []
@@ -170,7 +171,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         has = ", ".join(loaded.signatures)
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature ("
                                f"{'it has ' + has if has else 'it has no signature'}); export "
-                               "it again with `hubensemble export`")
+                               f"it again with {command_words('export')}")
     serve = loaded.signatures[BYTES_SIGNATURE]
     meta = read_export_metadata(model_dir)
     # Names by the model's output index: metadata of another model named the classes wrongly

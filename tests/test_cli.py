@@ -2503,7 +2503,7 @@ def test_a_stages_advice_names_commands_on_the_command_line_and_functions_in_pyt
     and its keywords (lockwords.command_words / run_words), one refusal per stage."""
     import hubensemble
     from hubensemble.cost.stage import run_cost
-    from hubensemble.errors import RunError
+    from hubensemble.errors import HubensembleError
     from hubensemble.lockwords import command_words
     from hubensemble.text import shell
 
@@ -2532,11 +2532,19 @@ def test_a_stages_advice_names_commands_on_the_command_line_and_functions_in_pyt
         (["report", "--run", tmp_path / "theirs"],
          "pass the folder that `hubensemble fit --out RUN` or `hubensemble rank --out RUN` made",
          lambda: hubensemble.write_report(tmp_path / "theirs"),
-         "pass the folder that fit(out=RUN) or run_rank(out_dir=RUN) made")]
+         "pass the folder that fit(out=RUN) or run_rank(out_dir=RUN) made"),
+        (["rank", "merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "m"],
+         "pass the run folders that `hubensemble rank --shard I/N --out FOLDER` wrote",
+         lambda: hubensemble.merge_rankings([tmp_path / "s0", tmp_path / "s1"], tmp_path / "m"),
+         "pass the run folders that run_rank(shard=(I, N), out_dir=FOLDER) wrote"),
+        (["predict", "--model", tmp_path / "none", tmp_path],
+         "pass the folder `hubensemble export` wrote",
+         lambda: hubensemble.predict(tmp_path / "none", [tmp_path]),
+         "pass the folder export_ensemble() wrote")]
     for argv, said, call, words in cases:
         code, out, err = in_process(*argv)
         assert code == 2 and said in err, (argv, err)
-        with pytest.raises(RunError) as e:
+        with pytest.raises(HubensembleError) as e:
             call()
         told = str(e.value).replace(str(tmp_path), "T")
         assert words in str(e.value) and "`hubensemble " not in told and "--" not in told, told

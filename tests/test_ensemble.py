@@ -749,7 +749,8 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
     assert "the ensemble it exports comes from part of the pool" in said_by_export
     assert f"`hubensemble tune --run {run} --budget 4`" in said_by_export
     # After tune, ensemble before export again (a fit's folder: the fit does both).
-    assert f"then `hubensemble ensemble --run {run}` and this command again" in said_by_export
+    assert (f"then run_ensemble(run_dir={str(run)!r}) and export_ensemble() again"
+            in said_by_export)  # from Python, its functions
 
     write_candidate(run, plan[3], val[3], test[3], module="mod2")  # the sweep finished
     from hubensemble.sweepstate import unfinished_sweeps
@@ -758,7 +759,7 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
     md = report.write_report(run)[0].read_text()
     assert "the sweep is unfinished" not in md
     assert f"selected before the sweep finished ({said} then)" in md
-    assert f"run `hubensemble ensemble --run {run}` to select from the whole pool" in (
+    assert f"call run_ensemble(run_dir={str(run)!r}) to select from the whole pool" in (
         export_warning())
     caplog.clear()
     with caplog.at_level(logging.WARNING):

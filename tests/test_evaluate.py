@@ -400,7 +400,7 @@ def test_the_task_of_an_export_inside_a_run_is_the_runs_own(tmp_path):
     again = ev.load_evaluation_task(tmp_path / "run" / "export")
     assert again.fingerprint == task.fingerprint
     assert ev.load_evaluation_task(tmp_path / "x", "sklearn:digits").num_classes == 10
-    with pytest.raises(DataError, match="--data"):
+    with pytest.raises(DataError, match="pass data=SPEC"):  # the keyword, from Python
         ev.load_evaluation_task(tmp_path / "elsewhere" / "export")
     # --data-dir for the run's own sklearn: data was dropped without a word.
     with pytest.raises(DataError, match="^--data-dir only applies to tfds: specs, not sklearn:"):

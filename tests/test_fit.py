@@ -477,9 +477,9 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
     ranking = (out / "ranking.json").read_bytes()
     fit = dict(FIT, top_k=1, corruptions=False)
     with pytest.raises(RunError, match=re.escape(
-            f"{out} holds a ranking by `hubensemble rank` that this fit would not write: "
+            f"{out} holds a ranking by run_rank() that this fit would not write: "
             "--top-k 1 -> --top-k 2 (ranked -> this fit). Give fit the ranking's options to "
-            "go on from it, use a new --out folder, or pass --restart")):
+            "go on from it, use a new out folder, or pass restart=True")):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     code, summary, err = in_process("fit", "--catalogue", catalogue, "--data", "sklearn:digits",
                                     "--out", out, "--profile", "quick", "--top-k", "1",
@@ -504,8 +504,8 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
     with pytest.raises(RunError, match=re.escape(
             f"{out} holds results of stage commands run outside `fit` (candidates, cost.json, "
             "ensemble.json, export): fit goes on from a ranking alone, not from a sweep or "
-            "ensemble it did not run. Go on with the stage commands (`hubensemble tune --run "
-            f"{out}`, then `ensemble --run` and `export --run`)")):
+            "ensemble it did not run. Go on with the stage functions (run_tune(run_dir="
+            f"{str(out)!r}), then run_ensemble() and export_ensemble())")):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
 
 

@@ -774,8 +774,8 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     # A folder that is not there, and two whole rankings, are named as such ("shard 0/1 given
     # twice", and a hint to rank the missing folder, before).
     with pytest.raises(RunError, match=re.escape(f"{tmp_path / 'gone'} does not exist; pass "
-                                                 "the run folders that `hubensemble rank "
-                                                 "--shard I/N")):
+                                                 "the run folders that run_rank(shard=(I, "
+                                                 "N), out_dir=FOLDER) wrote")):  # Python's
         rank.merge_rankings([a, tmp_path / "gone"], tmp_path / "m6")
     with pytest.raises(RunError, match=re.escape(f"{a / 'ranking.json'} is not a folder; "
                                                  "pass the run folders")):  # "does not exist"

@@ -472,9 +472,9 @@ def test_a_teacher_export_that_left_members_out_is_refused_naming_them(
     export_ensemble(path, task=digits, progress=False, skip_missing=True)
     assert [m["trial"] for m in read_export_metadata(path / "export")["members"]] == [
         tune.trial_id("default", 0, "small")]
-    refusal = (rf"left out 1 of ensemble.json's 2 members \(--skip-missing\): {gone} "
-               r"\(.*weights.*missing\)\. .*re-run `hubensemble tune --run .*`hubensemble "
-               r"export --run .*` without --skip-missing")
+    refusal = (rf"left out 1 of ensemble.json's 2 members \(skip_missing=True\): {gone} "
+               r"\(.*weights.*missing\)\. .*call run_tune\(run_dir=.*\) again for them, then "
+               r"export_ensemble\(run_dir=.*\) without skip_missing=True")  # Python's words
     with pytest.raises(RunError, match=refusal):
         run_distill(path, task=digits, progress=False)
     assert not (path / "distill").exists() and not (path / "distill.json").exists()
@@ -662,8 +662,8 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
     ensemble.run_ensemble(path, max_members=1)
     now = [m["trial"] for m in read_json(Run(path).ensemble_json)["members"]]
     assert (f"{path / 'export'} holds an earlier ensemble (members {', '.join(exported)}; the "
-            f"ensemble chosen now has {now[0]}); run `hubensemble export --run {path}` to serve "
-            "this one") in caplog.text
+            f"ensemble chosen now has {now[0]}); call export_ensemble(run_dir={str(path)!r}) to "
+            "serve this one") in caplog.text  # from Python, the function
     assert "holds an earlier ensemble" in (path / "log.txt").read_text()
     caplog.clear()
     # A caller that exports right after (fit) is not told: the export it writes is current.
@@ -684,8 +684,8 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
     ensemble.run_ensemble(path, max_members=1)
     assert Run(path).current_export() == (None, str(served))
     assert (f"{served} holds an earlier ensemble (members {', '.join(exported)}; the ensemble "
-            f"chosen now has {now[0]}); run "
-            f"`hubensemble export --run {path} --out {served}` to serve this one") in caplog.text
+            f"chosen now has {now[0]}); call export_ensemble(run_dir={str(path)!r}, "
+            f"out_dir={str(served)!r}) to serve this one") in caplog.text
     caplog.clear()
     shutil.copytree(served, path / "export")  # as the fixture left them again
     Run(path).update(export=record)

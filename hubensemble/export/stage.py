@@ -26,7 +26,7 @@ from hubensemble.formats import (BYTES_SIGNATURE, COST_FILE, MEMBERS_SIGNATURE, 
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.lockwords import command_words, run_words
+from hubensemble.lockwords import command_words, option_word, run_words
 from hubensemble.text import escaped, shell_word
 from hubensemble.tune.plans import trial_profile
 
@@ -555,7 +555,8 @@ def _warn_unfinished(run, ensemble: dict, meta: dict) -> None:
     from hubensemble.sweepstate import unfinished_warning
 
     then = ("the fit selects and exports the ensemble itself" if "fit" in meta
-            else f"{command_words('ensemble', run.path)}, then export again")
+            else f"{command_words('ensemble', run.path)} and "
+                 f"{option_word('this command', 'export_ensemble()')} again")
     log.warning("%s", unfinished_warning(run.path, meta, what="the ensemble it exports",
                                          then=then) or (
         f"the ensemble was selected before the sweep finished ({ensemble['unfinished']} "

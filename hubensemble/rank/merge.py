@@ -21,6 +21,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
                                       _sort_rows, load_ranking, repeated, rule_text, select,
                                       selection_rule)
 from hubensemble.runwriter import writes_run
+from hubensemble.lockwords import command_words, option_word
 from hubensemble.text import escaped, shell
 
 log = logging.getLogger(__name__)
@@ -196,13 +197,16 @@ def _checked(shard_dirs, out_dir, flag):
     for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
         if not os.path.isdir(d):
             what = "is not a folder" if os.path.exists(d) else "does not exist"
-            raise RunError(f"{d} {what}; pass the run folders that `hubensemble rank "
-                           "--shard I/N --out FOLDER` wrote, all N of them")
+            made = command_words("rank", flags="--shard I/N --out FOLDER",
+                                 keywords="shard=(I, N), out_dir=FOLDER")
+            raise RunError(f"{d} {what}; pass the run folders that {made} wrote, all N of them")
     parts = [(d, load_ranking(d)) for d in shard_dirs]
     whole = [d for d, r in parts if not r.shard]
     if whole:  # nothing to merge ("shard 0/1 given twice" for two, a copy for one, before)
+        shard = option_word("--shard I/N", "shard=(I, N)")
         raise RunError(f"{', '.join(whole)}: a whole ranking, not a shard (ranked without "
-                       "--shard I/N); merge the folders of `hubensemble rank --shard I/N`, "
+                       f"{shard}); merge the folders of "
+                       f"{command_words('rank', flags='--shard I/N', keywords='shard=(I, N)')}, "
                        "or rank again to select again (its embeddings are cached)")
     _check_catalogue_entries(parts)
     for field in ("metric", "k", "data_fingerprint", "profile", "split", "catalogue"):
