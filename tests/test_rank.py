@@ -388,7 +388,8 @@ def test_load_ranking_without_a_ranking_says_what_to_run(tmp_path):
     from hubensemble.rundir import Run
 
     # The words tune uses for the same file (Run.ranking): one reader of ranking.json.
-    command = f"`hubensemble rank --catalogue FILE --data SPEC --out {tmp_path}`"
+    command = (f"run_rank(out_dir={str(tmp_path)!r}, specs=load_catalogue(FILE), "
+               "task=load_task(SPEC))")  # a Python caller's words
     with pytest.raises(RunError) as e:
         rank.load_ranking(tmp_path)
     assert str(e.value) == f"{tmp_path / 'ranking.json'} is missing; {command} writes it"

@@ -181,12 +181,23 @@ def load_run(run_dir) -> RunFiles:
     ranking.json; a part that is missing or unreadable only leaves a note (and a warning on
     the terminal when the file is there but unreadable: the report alone would hide it).
     """
-    from hubensemble.rank import load_ranking
     from hubensemble.rundir import Run
 
     path = Path(run_dir)
     run = Run(path)
     run.require_started()
+    # The report is a document of command lines (its own advice names commands): the notes
+    # it keeps of a file's refusal use the command line's words too, called from Python.
+    from hubensemble.lockwords import command_line
+
+    with command_line():
+        return _read_run(path, run)
+
+
+def _read_run(path, run) -> RunFiles:
+    """`load_run`'s reading of the started run `run` at `path`."""
+    from hubensemble.rank import load_ranking
+
     meta, meta_note = _load_meta(path, run)
     files = RunFiles(path=path, meta=meta, meta_note=meta_note,
                      unfinished=unfinished_sweeps(path, meta))
