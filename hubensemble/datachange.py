@@ -402,6 +402,16 @@ def _fit_flags(recorded: dict) -> str:
     return option_flags(recorded, options.options_for(record="fit"))
 
 
+def _differing(recorded: dict, table):
+    """(option, value) of each option of `table` whose `recorded` value is not its default
+    and not None, in the table's order: what advice that repeats a recorded command names."""
+    for o in table:
+        value = recorded.get(o.name, o.default)
+        default = list(o.default) if isinstance(o.default, tuple) else o.default
+        if value != default and value is not None:
+            yield o, value
+
+
 def option_flags(recorded: dict, table) -> str:
     """`recorded` ({option name: value}) as command-line flags of the options `table`
     (options.Option rows), each not at its default and not None, in the table's order
@@ -409,11 +419,7 @@ def option_flags(recorded: dict, table) -> str:
     cannot give (e.g. corruption names from Python) is left out. For advice that repeats a
     recorded command."""
     words = []
-    for o in table:
-        value = recorded.get(o.name, o.default)
-        default = list(o.default) if isinstance(o.default, tuple) else o.default
-        if value == default or value is None:
-            continue
+    for o, value in _differing(recorded, table):
         if o.action in ("store_true", "store_false"):
             if value is (o.action == "store_true"):
                 words.append(o.cli_flags[0])
@@ -423,6 +429,12 @@ def option_flags(recorded: dict, table) -> str:
             path = o.metavar in options.PATH_METAVARS  # absolute, as all advice's paths
             words.append(f"{o.cli_flags[0]} {shell(value) if path else shown(value)}")
     return " ".join(words)
+
+
+def option_keywords(recorded: dict, table) -> str:
+    """`option_flags`' options as a Python call's keywords ("profile='quick', top_k=2"): the
+    same advice for a caller of the stage function, who typed no flag."""
+    return ", ".join(f"{o.kw}={value!r}" for o, value in _differing(recorded, table))
 
 
 def _from_python(args: dict) -> bool:

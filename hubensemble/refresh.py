@@ -11,7 +11,8 @@ import importlib
 import logging
 
 from hubensemble.errors import HubensembleError
-from hubensemble.text import escaped, shell
+from hubensemble.lockwords import run_words
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ def refresh_report(run_dir, shows: str):
     try:
         paths = getattr(importlib.import_module(module), name)(run.path)
     except (HubensembleError, OSError) as e:
-        log.warning("the report was not written again (%s), so it does not show %s: run "
-                    "`hubensemble report --run %s`", escaped(e), shows, shell(run.path))
+        log.warning("the report was not written again (%s), so it does not show %s: %s",
+                    escaped(e), shows, run_words("report", run.path))
         return None
     progress_line(f"report written again, so that it shows {shows}: {escaped(paths.html)} "
                   f"(and {paths.markdown.name})")

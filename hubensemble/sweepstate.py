@@ -89,20 +89,28 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     command (`datachange.fit_command` without --restart: a fit resumes, reusing every
     finished trial); for a folder made by stage commands `hubensemble tune --run RUN` with
     the sweep's recorded options (--sweep, --budget, --modules, --seed, --batchnorm,
-    --head-init, --keep-weights when not the defaults; the profile is the run's)."""
+    --head-init, --keep-weights when not the defaults; the profile is the run's). From
+    Python (`lockwords.on_command_line` false) the call that does the same: "fit(…) with
+    the arguments the run was fitted with", "run_tune(run_dir='/abs/RUN', budget=4)"."""
+    from hubensemble.lockwords import command_words, on_command_line
+
     if "fit" in meta:
+        if not on_command_line():
+            return "fit(…) with the arguments the run was fitted with"
         from hubensemble.datachange import fit_command
 
         return fit_command(run_dir, meta, restart=False)
-    from hubensemble.datachange import option_flags
+    from hubensemble.datachange import option_flags, option_keywords
 
     record = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep.sweep) or {}
     given = {"sweep": sweep.sweep, "budget": record.get("budget"),
              "modules": record.get("requested_modules"), "seed": record.get("seed"),
              "batchnorm": (record.get("batchnorm") or {}).get("requested"),
              "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
-    flags = option_flags(given, [o for o in options.options_for(command="tune")
-                                 if o.name in given])
+    table = [o for o in options.options_for(command="tune") if o.name in given]
+    if not on_command_line():
+        return command_words("tune", run_dir, keywords=option_keywords(given, table))
+    flags = option_flags(given, table)
     return f"hubensemble tune --run {shell(run_dir)}" + (f" {flags}" if flags else "")
 
 

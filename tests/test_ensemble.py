@@ -726,7 +726,14 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
     with caplog.at_level(logging.WARNING):
         result = run_ensemble(run)
     said = "sweep default: 3 of 4 planned trials done; no trial yet of mod2"
-    assert said in caplog.text and f"`hubensemble tune --run {run} --budget 4`" in caplog.text
+    # From Python the call that finishes it (it said `hubensemble tune --run R --budget 4`),
+    # on the command line the command.
+    assert said in caplog.text and f"`run_tune(run_dir={str(run)!r}, budget=4)`" in caplog.text
+    from hubensemble.lockwords import command_line
+    from hubensemble.sweepstate import unfinished_warning
+
+    with command_line():
+        assert f"`hubensemble tune --run {run} --budget 4`" in unfinished_warning(run)
     assert result["unfinished"] == said and said in format_ensemble(result)
     files = load_run(run)
     assert "ensemble --run" not in str(files.next_step("ensemble")).split(";")[0]
@@ -747,7 +754,7 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
 
     said_by_export = export_warning()
     assert "the ensemble it exports comes from part of the pool" in said_by_export
-    assert f"`hubensemble tune --run {run} --budget 4`" in said_by_export
+    assert f"`run_tune(run_dir={str(run)!r}, budget=4)`" in said_by_export
     # After tune, ensemble before export again (a fit's folder: the fit does both).
     assert (f"then run_ensemble(run_dir={str(run)!r}) and export_ensemble() again"
             in said_by_export)  # from Python, its functions

@@ -1346,7 +1346,7 @@ def test_ensemble_writes_the_runs_report_again_once_outside_a_fit(tmp_path, capl
     ensemble.run_ensemble(path, max_members=2)
     assert len(read_json(path / "ensemble.json")["members"]) == 2
     assert "the report was not written again" in caplog.text
-    assert f"run `hubensemble report --run {path}`" in caplog.text
+    assert f"call write_report(run_dir={str(path)!r})" in caplog.text  # a Python caller's
 
 
 def test_an_evaluation_written_into_a_run_writes_its_report_again(tmp_path):
