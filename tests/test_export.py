@@ -1217,3 +1217,140 @@ def test_a_copied_run_of_an_older_version_names_its_own_export(tmp_path):
     # A record of this version (with "in_run", null for an export outside) is read as written.
     Run(copy).update(export={"path": str(original / "export"), "in_run": None})
     assert Run(copy).exported_to() == str(original / "export")
+
+
+# ------------------------------------------------------------------------------ shared backbones
+
+@pytest.fixture(scope="module")
+def probe_members(tiny_module):
+    """Two probes of the tiny module (its frozen backbone, their own heads) and a fine-tuned
+    member of the same module (its backbone's weights moved), as the export rebuilds them."""
+    from hubensemble.export.shared import share_key
+    from hubensemble.tune.model import set_head
+
+    spec = ModuleSpec(name="tiny", handle=tiny_module)
+    rng = np.random.default_rng(7)
+    members = []
+    for i, kind in enumerate(("probe", "probe", "finetune")):
+        model = tune.build_classifier(spec, 3, name=f"classifier_{i}")
+        set_head(model, rng.normal(size=(8, 3)), rng.normal(size=3))
+        if kind == "finetune":
+            for w in model.backbone.weights:
+                w.assign(np.asarray(w) + rng.normal(scale=0.1, size=w.shape).astype("float32"))
+        key = share_key(spec.to_json(), model.backbone.fingerprint, 12, kind)
+        members.append(ExportMember(model, 12, 1.0 + i, info={"trial": f"t{i}", "module": "tiny"},
+                                    share_key=key))
+    return members
+
+
+def graph_macs(fn, size=12):
+    """{op type: multiply-accumulates} of fn on one float32 image [1, size, size, 3]."""
+    from hubensemble.cost.graph import count_macs
+
+    concrete = tf.function(fn).get_concrete_function(
+        tf.TensorSpec([1, size, size, 3], tf.float32))
+    return count_macs(concrete)[1]
+
+
+def test_probes_of_one_module_run_its_backbone_once_with_unchanged_probabilities(
+        probe_members, tmp_path):
+    from hubensemble.export import EnsembleModule
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(6, 20, 17, 3)).astype(np.float32)
+    out = tmp_path / "model"
+    save_export(probe_members, list("abc"), out, check_images=images)
+    unshared = EnsembleModule(probe_members, list("abc"), share_backbones=False)
+    shared = EnsembleModule(probe_members, list("abc"))
+    assert shared.groups == [(0, 1), (2,)] and unshared.groups == [(0,), (1,), (2,)]
+    loaded = tf.saved_model.load(str(out))
+    want = unshared.probabilities(images).numpy()
+    want_members = unshared.member_probabilities(unshared.resized(images)).numpy()
+    got = serving(loaded, images)["probabilities"].numpy()
+    assert np.abs(got - want).max() <= TOL
+    assert np.abs(loaded(images, training=False).numpy() - want).max() <= TOL
+    both = loaded.signatures["serve_members"](images=tf.constant(images))
+    assert np.abs(both["member_probabilities"].numpy() - want_members).max() <= TOL
+    assert np.abs(both["probabilities"].numpy() - want).max() <= TOL
+    # The two probes' heads differ, so their probabilities do.
+    assert np.abs(want_members[:, 0] - want_members[:, 1]).max() > 10 * TOL
+    pixels = (images[:2] * 255).round().astype(np.uint8)
+    data = tf.constant([encode(p, "PNG") for p in pixels])
+    by_bytes = loaded.signatures["serve_bytes"](image_bytes=data)["probabilities"].numpy()
+    assert np.abs(by_bytes - unshared.probabilities(as_float(pixels)).numpy()).max() <= TOL
+    # The served graph holds two backbone calls where the unshared one held three.
+    served = graph_macs(lambda x: loaded.signatures["serving_default"](images=x)[
+        "probabilities"])
+    alone = graph_macs(lambda x: unshared.member_probabilities(unshared.resized(x)))
+    assert served["Conv2D"] * 3 == alone["Conv2D"] * 2 and served["MatMul"] == alone["MatMul"]
+    meta = read_metadata(str(out))
+    assert meta["shared_backbones"] == [{"members": ["t0", "t1"], "module": "tiny",
+                                         "eval_size": 12}]
+
+
+def test_members_share_a_backbone_only_with_the_same_key_size_and_weights(probe_members):
+    from hubensemble.export.shared import backbone_groups
+
+    p0, p1, ft = probe_members
+    assert backbone_groups([p0, ft, p1]) == [(0, 2), (1,)]
+    other_size = ExportMember(p1.classifier, 16, 1.0, share_key=p1.share_key)
+    no_key = ExportMember(p1.classifier, 12, 1.0)
+    assert backbone_groups([p0, other_size, no_key]) == [(0,), (1,), (2,)]
+    # A probe whose frozen weights are not the module's (the fine-tuned backbone under a
+    # probe's key) runs its own.
+    odd = ExportMember(ft.classifier, 12, 1.0, share_key=p0.share_key)
+    assert backbone_groups([p0, odd]) == [(0,), (1,)]
+
+
+def test_the_tflite_ensemble_runs_a_shared_backbone_once(probe_members, tmp_path):
+    from hubensemble.export import EnsembleModule
+    from hubensemble.export.tflite import TFLiteEnsemble, write_tflite
+
+    unshared = EnsembleModule(probe_members, list("abc"), share_backbones=False)
+    module = TFLiteEnsemble(probe_members, (20, 20))
+    assert module.groups == [(0, 1), (2,)]
+    images = np.random.default_rng(1).uniform(size=(4, 20, 20, 3)).astype(np.float32)
+    result = write_tflite(probe_members, list("abc"), tmp_path / "lite", input_hw=(20, 20),
+                          check_images=images,
+                          reference=lambda x: unshared.probabilities(x).numpy())
+    assert result.max_abs_diff <= TOL
+    meta = read_json(tmp_path / "lite" / "hubensemble.json")
+    assert meta["shared_backbones"][0]["members"] == ["t0", "t1"]
+    lite = graph_macs(lambda x: module.__call__(x)["probabilities"], size=20)
+    alone = graph_macs(lambda x: unshared.member_probabilities(unshared.resized(x)), size=20)
+    assert lite["Conv2D"] * 3 == alone["Conv2D"] * 2
+
+
+def test_an_export_of_probes_of_one_module_records_and_costs_its_backbone_once(
+        tiny_module, digits, tmp_path):
+    spec = ModuleSpec(name="plain", handle=tiny_module, family="generalist",
+                      native_size=(16, 16))
+    path = tmp_path / "run"
+    run = Run(path)
+    run.attach_task(digits, DataArgs(spec="sklearn:digits"))
+    run.update(modules={"plain": spec.to_json()})
+    atomic_write_json(run.ranking_json, {
+        "metric": "knn", "k": 1, "selection": {"method": "top-k"}, "selected": ["plain"],
+        "modules": [{"name": "plain", "handle": tiny_module, "status": "ok", "score": 0.9}]})
+    tune.run_tune(path, sweep="probe", profile="quick", progress=False, task=digits,
+                  cache_dir=str(tmp_path / "cache"))
+    ensemble.run_ensemble(path, budget=3)
+    data = read_json(run.ensemble_json)
+    cands = {c.trial: c for c in candidate.scan(run.candidates)[0]}
+    trials = [tune.trial_id("probe", i, "plain") for i in (0, 1)]
+    data["members"] = [{"trial": t, "module": "plain", "hparams": cands[t].hparams,
+                        "weight": w, "handle": tiny_module, "seed": cands[t].seed}
+                       for t, w in zip(trials, (0.6, 0.4))]
+    atomic_write_json(run.ensemble_json, data)
+    result = export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    meta = read_metadata(str(tmp_path / "model"))
+    assert meta["shared_backbones"] == [{"members": trials, "module": "plain", "eval_size": 16}]
+    first, second = result.cost["members"]
+    assert "shares_backbone_with" not in first and second["shares_backbone_with"] == trials[0]
+    c = digits.num_classes  # on the tiny module's 8-d embedding (conftest.make_tiny_model)
+    head = {"macs": 8 * c, "params": 8 * c + c}
+    assert second["params"] == first["params"]  # the member alone: module and head
+    assert second["counted"]["params"] == head["params"]
+    assert result.cost["ensemble"]["params"] == first["params"] + head["params"]
+    assert result.cost["ensemble"]["flops"] == round(first["gflops"] * 1e9) + 2 * head["macs"]
+    assert result.cost["ensemble"]["latency_ms"] == first["latency_ms"]

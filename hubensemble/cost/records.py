@@ -43,7 +43,9 @@ DEFINITION = {
     "ensemble": "flops and params are the sums over the distinct members (each runs once per "
                 "image, whatever its weight); latency is the sum of the members' latencies "
                 "(they run one after another on a CPU), an estimate: the export measures the "
-                "whole model",
+                "whole model; in an export, members that share a frozen backbone (probes of "
+                "one module at one size) count it once: after the first, a member adds its "
+                "head only",
 }
 #: Bumped when the counting rule changes, so cached counts are not reused and a RUN/cost.json
 #: of an older rule is counted again (2: a signature module's captured variables are counted

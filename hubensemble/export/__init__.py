@@ -6,6 +6,8 @@ The sub-modules, one concern each:
   EvalResize (the evaluation resize inside the graph), `member_model`, `normalise_weights`;
 * `saved` — the SavedModel's functions and signatures (EnsembleModule), the reload check,
   and `save_export` (temp folder, reload, swap into place through hubensemble.fileio);
+* `shared` — which members run one frozen backbone call (probes of one module at one size:
+  `backbone_groups`) and the members' outputs with it (`member_outputs`);
 * `stage` — `export_ensemble`: RUN/ensemble.json + its candidates -> members rebuilt from
   their weights (or retrained) -> `save_export`, returning an ExportResult;
 * `retrain` — a member retrained with its recorded hyperparameters (`retrain_member`), and

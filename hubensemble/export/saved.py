@@ -14,6 +14,7 @@ import tensorflow as tf
 from hubensemble import augment, fileio
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
+from hubensemble.export.shared import backbone_groups, member_outputs, shared_record
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hub.writer import tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
@@ -40,13 +41,16 @@ class ExportMember:
     [N, C] (tune.build_classifier with the member's weights loaded); `size` is its
     evaluation size in pixels (the export resizes every input to it, as evaluation did);
     `weight` its share of the ensemble (>= 0; normalised when the ensemble is built); `info`
-    what the metadata asset lists for it (trial, module, handle, hparams, …).
+    what the metadata asset lists for it (trial, module, handle, hparams, …); `share_key`
+    (`export.shared.share_key`: a probe's module, call and size; None for a fine-tuned member)
+    lets members of one key run their frozen backbone once per request (`backbone_groups`).
     """
 
     classifier: keras.Model
     size: int
     weight: float
     info: dict = dataclasses.field(default_factory=dict)  # for the metadata asset
+    share_key: str | None = None
 
 
 class EnsembleModule:
@@ -54,11 +58,15 @@ class EnsembleModule:
 
     `members` (at least one) each run behind an EvalResize to their own size inside one
     EnsembleLayer (paper 2.3: the weighted average of the members' probabilities);
-    `class_names` (C of them) name the output columns. Raises HubensembleError without
-    members.
+    `class_names` (C of them) name the output columns. At inference (the signatures and
+    ``__call__(training=False)``) members that share a frozen backbone (`groups`, by
+    `export.shared.backbone_groups` unless `share_backbones` is False) run it once; the
+    EnsembleLayer (`probabilities`, ``training=True``) runs every member whole. Raises
+    HubensembleError without members.
     """
 
-    def __init__(self, members: Sequence[ExportMember], class_names: Sequence[str]):
+    def __init__(self, members: Sequence[ExportMember], class_names: Sequence[str], *,
+                 share_backbones: bool = True):
         if not members:
             raise HubensembleError("an export needs at least one member")
         self.members = list(members)
@@ -70,6 +78,9 @@ class EnsembleModule:
             [member_model(m.classifier, m.size, name=f"member_{i}")
              for i, m in enumerate(self.members)],
             weights=[m.weight for m in self.members], name="ensemble")
+        #: Groups of member indices that run one backbone call (`backbone_groups`).
+        self.groups = (backbone_groups(self.members) if share_backbones
+                       else [(i,) for i in range(len(self.members))])
 
     def probabilities(self, images, training=False):
         """float32 images [N, H, W, 3] in [0, 1], any H and W -> probabilities float32 [N, C]
@@ -104,10 +115,9 @@ class EnsembleModule:
 
     def member_probabilities(self, resized) -> tf.Tensor:
         """The members on their own sizes' images (`resized`, as `resized` returns them) ->
-        float32 [N, M, C], in member order."""
+        float32 [N, M, C], in member order; a shared backbone runs once (`groups`)."""
         by_size = dict(zip(self.distinct_sizes, resized))
-        return tf.stack([m.classifier(by_size[m.size], training=False) for m in self.members],
-                        axis=1)
+        return tf.stack(member_outputs(self.members, self.groups, by_size.__getitem__), axis=1)
 
     def variables(self):
         """Every tf.Variable of the members, once each (the reusable SavedModel's API): their
@@ -376,7 +386,8 @@ def _reload(path):
 def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out_dir, *,
                 check_images, metadata: dict | None = None,
                 tolerance: float = RELOAD_TOLERANCE, latency_batches=(),
-                say: Callable[[str], None] | None = None) -> float:
+                say: Callable[[str], None] | None = None,
+                share_backbones: bool = True) -> float:
     """Writes the ensemble of `members` as a SavedModel at `out_dir` and checks it; returns
     the reload check's max |dp| (in [0, `tolerance`]).
 
@@ -384,7 +395,10 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     `__call__`) and its metadata asset (`metadata` plus format, class_names, num_classes and
     reload_check) are written to a temp folder beside `out_dir` (fileio.temp_dir_for),
     reloaded with tf.saved_model.load and compared with the in-memory ensemble on
-    `check_images` (float32 [N, H, W, 3] in [0, 1]) through serving_default and __call__.
+    `check_images` (float32 [N, H, W, 3] in [0, 1]) through serving_default and __call__
+    (the EnsembleLayer, which runs every member whole: a check of the shared backbone calls
+    too). `share_backbones` False runs every member's backbone (`EnsembleModule`); the
+    metadata's "shared_backbones" lists the members that share one (`shared.shared_record`).
     With `latency_batches` (e.g. (1, 64)) the reloaded serving_default is also timed on the
     check images at those batch sizes (`cost.graph.time_batches`) into the metadata's
     latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an
@@ -400,7 +414,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     say = say or (lambda text: None)
     say(f"export: writing the SavedModel of {len(members)} member(s) (tracing its "
         "signatures)")
-    module = EnsembleModule(members, class_names)
+    module = EnsembleModule(members, class_names, share_backbones=share_backbones)
     check_images = tf.convert_to_tensor(np.asarray(check_images, np.float32))
     expected = module.probabilities(check_images).numpy()
     if expected.ndim != 2 or expected.shape[1] != len(module.class_names):
@@ -417,7 +431,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
         meta = dict(metadata or {})
         meta.update(format=EXPORT_FORMAT, format_version=EXPORT_FORMAT_VERSION,
                     class_names=module.class_names, num_classes=len(module.class_names),
-                    serve_bytes=serve_bytes_metadata())
+                    serve_bytes=serve_bytes_metadata(),
+                    shared_backbones=shared_record(module.members, module.groups))
         atomic_write_json(metadata_path(tmp), meta)
         say(f"export: reload check: loading the SavedModel back and comparing it with the "
             f"in-memory ensemble on {int(check_images.shape[0])} image(s)")

@@ -17,6 +17,7 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, firs
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.retrain import retrain_member, test_after_retraining
 from hubensemble.export.saved import ExportMember, save_export
+from hubensemble.export.shared import backbone_groups, share_key
 from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa: F401 - were
                                       kept_export_folder)  # here: re-exported
 from hubensemble.exportfolder import folder_lock, other_run, run_record
@@ -435,6 +436,7 @@ def _build_member(plan, task, weights_file, run, meta):
 
 def _export_member(plan, classifier, task, meta):
     from hubensemble import tune
+    from hubensemble.hyperrule import HParams
 
     record = plan.record
     size = record.get("eval_size")
@@ -447,21 +449,30 @@ def _export_member(plan, classifier, task, meta):
             "seed": record.get("seed"), "eval_size": int(size),
             "input_size": list(plan.spec.input_size) if plan.spec.input_size else None,
             "value_range": plan.spec.value_range, "source": source}
-    return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info)
+    # A probe (its module frozen) may run its backbone once with others of its module.
+    key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
+                    int(size), HParams.from_json(record["hparams"]).kind)
+    return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info,
+                        share_key=key)
 
 
 def _export_cost(run, members, specs, task, say=None) -> dict | None:
     """The metadata asset's cost record: each member's `Cost` summary (RUN/cost.json's, else
     counted now through the cache, told to `say`) and their `total_cost`; None when none can
-    be costed."""
+    be costed. Members that share a frozen backbone (`shared.backbone_groups`) count it once:
+    after the group's first, a member adds only its head (its row says whose backbone it
+    shares) — what the export runs."""
+    import dataclasses as dc
+
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.cost import DEFINITION, machine_info, read_run_costs, total_cost
     from hubensemble.cost.stage import module_cost
 
     recorded = read_run_costs(run.path)
     machine = recorded.machine or machine_info()
+    first_of = {i: g[0] for g in backbone_groups(members) for i in g}
     costs, rows = [], []
-    for m in members:
+    for i, m in enumerate(members):
         trial = m.info["trial"]
         cost = recorded.costs.get(trial)
         if cost is None or cost.size != m.size:
@@ -474,8 +485,17 @@ def _export_cost(run, members, specs, task, say=None) -> dict | None:
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 log.warning("member %s cannot be costed: %s", trial, first_line(e))
                 continue
+        row = {"trial": trial, **cost.summary()}
+        if first_of[i] != i:
+            # Its head on the shared embedding: D x C multiply-adds, D x C + C weights; its
+            # time is within the measured export's, not apart (0 here).
+            dim, classes = (int(v) for v in m.classifier.head.kernel.shape)
+            cost = dc.replace(cost, macs=dim * classes, params=dim * classes + classes,
+                              latency_ms={b: 0.0 for b in cost.latency_ms})
+            row["shares_backbone_with"] = members[first_of[i]].info["trial"]
+            row["counted"] = cost.summary()
         costs.append(cost)
-        rows.append({"trial": trial, **cost.summary()})
+        rows.append(row)
     if not costs:
         return None
     return {"definition": DEFINITION, "machine": machine, "members": rows,

@@ -33,6 +33,7 @@ from hubensemble.cost.graph import time_batches
 from hubensemble.cost.records import LATENCY_BATCHES  # as `hubensemble cost` times
 from hubensemble.errors import RunError, first_line
 from hubensemble.export.layers import normalise_weights
+from hubensemble.export.shared import backbone_groups, member_outputs, shared_record
 from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
                                  is_tflite_export, versions)
 
@@ -70,7 +71,8 @@ class TFLiteEnsemble(tf.Module):
     size. ``__call__(images)``: float32 [N, H, W, 3] in [0, 1] -> float32 [N, C]
     probabilities: each member gets clip(A_h · x · A_w^T, 0, 1) at its size (`resize_matrix`;
     no matrix when its size is H = W, where the resize is the identity) and the weighted
-    average of their probabilities is returned (paper 2.3).
+    average of their probabilities is returned (paper 2.3). Members that share a frozen
+    backbone (`shared.backbone_groups`: probes of one module at one size) run it once.
     """
 
     def __init__(self, members: Sequence, input_hw: tuple[int, int]):
@@ -78,6 +80,7 @@ class TFLiteEnsemble(tf.Module):
         self.members = list(members)
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.weights = normalise_weights([m.weight for m in self.members], len(self.members))
+        self.groups = backbone_groups(self.members)
         h, w = self.input_hw
         self.matrices = {}
         for m in self.members:
@@ -99,9 +102,10 @@ class TFLiteEnsemble(tf.Module):
 
     def _call(self, images):
         total = None
-        for weight, m in zip(self.weights, self.members):
-            p = tf.cast(m.classifier(self.resized(images, int(m.size)), training=False),
-                        tf.float32) * weight
+        outputs = member_outputs(self.members, self.groups,
+                                 lambda size: self.resized(images, size))
+        for weight, out in zip(self.weights, outputs):
+            p = tf.cast(out, tf.float32) * weight
             total = p if total is None else total + p
         return {"probabilities": total}
 
@@ -317,6 +321,7 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
             "check": {"max_abs_diff": diff, "tolerance": tolerance, "agreement": agreement,
                       "images": len(images), "against": "the SavedModel's serving_default",
                       "runtime": runner.runtime},
+            "shared_backbones": shared_record(module.members, module.groups),
             "latency_ms": timing, "versions": versions()}
     os.makedirs(os.path.dirname(out_dir), exist_ok=True)
     fileio.remove_stale_temp_dirs(out_dir)

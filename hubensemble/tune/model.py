@@ -62,8 +62,14 @@ class Classifier(keras.Model):
 
     def call(self, images, training=None):
         """float32 images [B, H, W, 3] in [0, 1] -> probabilities float32 [B, C]."""
-        x = self.backbone(images, training=training)
-        x = self.dropout(x, training=training)
+        return self.head_probabilities(self.backbone(images, training=training),
+                                       training=training)
+
+    def head_probabilities(self, embeddings, training=None):
+        """The backbone's float32 embeddings [B, D] -> probabilities float32 [B, C]: dropout
+        (while training), the head, softmax. The export applies several probes' heads to one
+        frozen backbone's embedding with it (hubensemble.export.shared)."""
+        x = self.dropout(embeddings, training=training)
         return keras.ops.softmax(self.head(x))
 
     def decay_penalty(self):

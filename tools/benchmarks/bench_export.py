@@ -18,6 +18,11 @@ Then times what `hubensemble evaluate` calls per batch: serve_members alone (it 
 ensemble's probabilities too) against serving_default + serve_members, as a ratio, and the
 signatures' input check (`check_pixel_range`: finite, within [0, 1] by its slack) alone
 against the ensemble's serving_default call on the same batch.
+Last, --probes K (default 2; 0 skips it) probes of one module (K heads on one frozen r8x2
+backbone at 48 px, as a probe sweep leaves them) plus member 0 exported with the shared
+backbone call (export.shared) and without it (save_export(share_backbones=False)), timed
+interleaved: shared / unshared at batch 1 and 64 (about (1 + f) / (K + f), f the other
+member's share).
 """
 
 import argparse
@@ -44,7 +49,7 @@ def _import_tensorflow():
     """TensorFlow and what needs it, once the arguments are parsed: `--help` and a refused
     argument printed TensorFlow's start-up notices first (seconds, and twice)."""
     global keras, tf, zoo, ModuleSpec, ExportMember, save_export, check_pixel_range
-    global write_hub_module, build_classifier
+    global write_hub_module, build_classifier, share_key
     import keras
     import tensorflow as tf
 
@@ -52,6 +57,7 @@ def _import_tensorflow():
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.export import ExportMember, save_export
     from hubensemble.export.saved import check_pixel_range
+    from hubensemble.export.shared import share_key
     from hubensemble.hub import write_hub_module
     from hubensemble.tune import build_classifier
 
@@ -145,6 +151,37 @@ def range_check_share(ensemble, rng, args):
               f"serving_default {served * 1e3:.2f} ms; share {own / served:.4f}")
 
 
+def shared_backbone_ratio(other, folder, rng, args):
+    """Probes of one module (`args.probes` heads on one frozen backbone) plus `other`,
+    exported with the shared backbone call and without it; prints the latency ratio
+    shared / unshared of serving_default at batch 1 and 64, timed interleaved."""
+    model = backbone("r8x2", 7)
+    path = write_hub_module(model, os.path.join(folder, "probe_module"))
+    spec = ModuleSpec(name="probed", handle=path)
+    probes = []
+    for i in range(args.probes):
+        clf = build_classifier(spec, CLASSES, trainable=False, name=f"probe_{i}")
+        head = np.random.default_rng(100 + i)
+        clf.head.kernel.assign(head.normal(0, 0.1, clf.head.kernel.shape).astype(np.float32))
+        key = share_key(spec.to_json(), clf.backbone.fingerprint, 48, "probe")
+        probes.append(ExportMember(clf, 48, 1.0, {"trial": f"probe_{i}", "module": spec.name},
+                                   share_key=key))
+    names = [str(c) for c in range(CLASSES)]
+    check = rng.random((8, args.image_size, args.image_size, 3), dtype=np.float32)
+    fns = {}
+    for label, share in (("shared", True), ("unshared", False)):
+        out = os.path.join(folder, f"probes_{label}")
+        save_export(probes + [other], names, out, check_images=check, share_backbones=share)
+        fns[label] = tf.saved_model.load(out).signatures["serving_default"]
+    for batch in (1, 64):
+        images = rng.random((batch, args.image_size, args.image_size, 3), dtype=np.float32)
+        repeats = args.repeats if batch == 1 else max(5, args.repeats // 2)
+        lat = {k: statistics.median(v) for k, v in latencies(fns, images, repeats).items()}
+        print(f"{args.probes} probes of one module + member 0, batch {batch:>2}: shared "
+              f"{lat['shared'] * 1e3:.2f} ms, unshared {lat['unshared'] * 1e3:.2f} ms; ratio "
+              f"{lat['shared'] / lat['unshared']:.3f}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--members", type=int, default=4, choices=range(2, 7))
@@ -157,6 +194,9 @@ def main():
                         help="TensorFlow intra- and inter-op threads; 0 (the default) leaves "
                              "them to TensorFlow, as tf.config.threading's 0 does (about one "
                              "per core); 1 shows the overhead without parallel members")
+    parser.add_argument("--probes", type=integer(0), default=2,
+                        help="probes of one module for the shared-backbone timing (0 skips "
+                             "it)")
     parser.add_argument("--keep", metavar="DIR", type=folder_target,
                         help="write the SavedModels here and keep them (default: a temp "
                              "folder)")
@@ -214,6 +254,8 @@ def main():
               f"{'met' if ok else 'NOT met'}")
         evaluation_calls(loaded["ensemble"], rng, args)
         range_check_share(loaded["ensemble"], rng, args)
+        if args.probes:
+            shared_backbone_ratio(members[0], folder, rng, args)
         return 0 if ok else 1
     finally:
         if not args.keep:
