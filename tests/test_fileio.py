@@ -284,3 +284,27 @@ def test_a_run_named_through_a_symlink_and_dotdot_is_named_where_it_is(
     assert shell(typed) == shell(real)
     record = Run(typed).export_record(typed + "/../exports/e1")
     assert record == {"path": str(tmp_path / "elsewhere" / "exports" / "e1"), "in_run": None}
+
+
+def test_files_written_through_a_symlink_and_dotdot_land_where_the_system_reaches(tmp_path):
+    """`rank --out runs/link/../r5`, link a symlink to a folder elsewhere: atomic_write_bytes
+    made its temp file in runs/r5 (os.path.abspath drops "link/.." textually; an empty
+    runs/r5 was left) and renamed it across to elsewhere/r5, which failed with "Invalid
+    cross-device link" (a traceback) where the link led to another file system. Every
+    writer of fileio now builds beside the file or folder the system reaches."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "elsewhere" / "target").mkdir(parents=True)
+    (tmp_path / "runs" / "link").symlink_to(tmp_path / "elsewhere" / "target")
+    via = str(tmp_path / "runs" / "link" / "..")
+    fileio.atomic_write_json(f"{via}/r5/run.json", {"a": 1})
+    fileio.atomic_save_npy(f"{via}/r5/labels/train.npy", np.arange(3))
+    with fileio.file_lock(f"{via}/r6/.fit.lock", timeout=5):
+        pass
+    tmp = fileio.temp_dir_for(f"{via}/export")
+    os.makedirs(tmp)
+    fileio.replace_dir(tmp, f"{via}/export")
+    elsewhere = tmp_path / "elsewhere"
+    assert fileio.read_json(elsewhere / "r5" / "run.json") == {"a": 1}
+    assert (elsewhere / "r5" / "labels" / "train.npy").is_file()
+    assert (elsewhere / "r6" / ".fit.lock").exists() and (elsewhere / "export").is_dir()
+    assert sorted(os.listdir(tmp_path / "runs")) == ["link"], os.listdir(tmp_path / "runs")
