@@ -17,7 +17,7 @@ from hubensemble.data import digits, folder, npz, tfds
 from hubensemble.data.digits import _load_sklearn, check_sklearn_name
 from hubensemble.data.duplicates import drop_duplicates
 from hubensemble.data.folder import _load_folder, locate_folder, split_layout
-from hubensemble.data.loading import _EXAMPLES, LoadOptions
+from hubensemble.data.loading import _EXAMPLES, LoadOptions, windows_path_hint
 from hubensemble.data.npz import _load_npz, locate_npz
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, _carve, _check_fractions
 from hubensemble.data.task import Task
@@ -75,11 +75,12 @@ def _local_path(spec: str) -> tuple[str, str] | None:
 
 def absolute_spec(spec: str) -> str:
     """`spec` with the path of a folder: or npz: spec made absolute (`~` expanded), so that a
-    run's record loads the same data from any working directory; other specs, and text that
-    is no spec, as they are."""
+    run's record loads the same data from any working directory; other specs, text that is
+    no spec, and a Windows-style path that is no file here (`loading.windows_path_hint`:
+    refused as typed, with the path to write) as they are."""
     local = _local_path(spec)
-    if local is None:
-        return spec
+    if local is None or windows_path_hint(local[1]) and not os.path.lexists(local[1]):
+        return spec  # refused as typed: its advice says the path to write (not CWD/C:\...)
     return f"{local[0]}:{os.path.abspath(os.path.expanduser(local[1]))}"
 
 
