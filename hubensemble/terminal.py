@@ -78,12 +78,12 @@ def live_bars(stream) -> bool:
     end renders the redraws (a notebook, JupyterLab, VS Code, Colab). False for a file, a pipe
     and the like (``2>log``, ``| tee``, ``nohup``, a CI log, a systemd journal, a Slurm .err
     file), where each redraw stayed in the file (5 bar states on one line of rank's log), for
-    a closed stream and for None, for a terminal of 0 columns (a pseudo-terminal whose
-    size was never set), where tqdm's live bar drew nothing at all, and for a terminal whose
-    ``TERM`` says it cannot redraw (`DUMB_TERMS`: Emacs' shell-mode, some CI runners), which
-    showed each carriage return as ``^M`` or a new line (rich's rule: a "dumb" or "unknown"
-    terminal is not interactive; tqdm does not look). ``stream``: a text stream
-    (sys.stderr), or None."""
+    a closed stream and for None, for a terminal of 0 columns or 0 rows (a pseudo-terminal
+    whose size was never set, or only its columns), where tqdm's live bar drew nothing at
+    all, and for a terminal whose ``TERM`` says it cannot redraw (`DUMB_TERMS`: Emacs'
+    shell-mode, some CI runners), which showed each carriage return as ``^M`` or a new line
+    (rich's rule: a "dumb" or "unknown" terminal is not interactive; tqdm does not look).
+    ``stream``: a text stream (sys.stderr), or None."""
     if stream is None:
         return False
     if _kernel_stream(stream):
@@ -95,8 +95,10 @@ def live_bars(stream) -> bool:
         return False
     if os.environ.get("TERM", "").strip().lower() in DUMB_TERMS:
         return False
-    try:  # a terminal of no size (a pty nobody sized): tqdm drew nothing there at all
-        return os.get_terminal_size(stream.fileno()).columns > 0
+    try:  # a terminal of no size (a pty nobody sized, or given columns only: `stty cols
+        # 120` on a new pty): tqdm drew nothing there at all (0 rows: its nrows -1 hides all)
+        size = os.get_terminal_size(stream.fileno())
+        return size.columns > 0 and size.lines > 0
     except (AttributeError, ValueError, OSError):  # a terminal stream without a descriptor
         return True
 

@@ -29,16 +29,16 @@ def _kernel_stream(buffer):
     return stream_type()
 
 
-def _pty(columns):
-    """(leader, follower) descriptors of a new pseudo-terminal of `columns` columns (0: a
-    terminal whose size nobody set)."""
+def _pty(columns, rows=24):
+    """(leader, follower) descriptors of a new pseudo-terminal of `columns` columns and `rows`
+    rows (0: a terminal whose size nobody set)."""
     import fcntl
     import pty
     import struct
     import termios
 
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     return leader, follower
 
 
@@ -67,7 +67,8 @@ def _on_a_pty(argv, *, columns, term="xterm-256color"):
 
 def test_live_bars_follows_the_stream(tmp_path, monkeypatch):
     """The one rule of every bar: live on a terminal and in a notebook kernel; lines on a
-    file, a pipe, a closed stream, and on a terminal of 0 columns (where tqdm drew nothing)."""
+    file, a pipe, a closed stream, and on a terminal of 0 columns or 0 rows (where tqdm drew
+    nothing)."""
     monkeypatch.setenv("TERM", "xterm-256color")
     with open(tmp_path / "log", "w") as f:
         assert not terminal.live_bars(f)
@@ -77,10 +78,11 @@ def test_live_bars_follows_the_stream(tmp_path, monkeypatch):
         assert not terminal.live_bars(w) and not terminal.live_bars(r)
     assert not terminal.live_bars(None) and not terminal.live_bars(io.StringIO())
     assert terminal.live_bars(_kernel_stream(io.StringIO()))
-    for columns, live in ((80, True), (0, False)):
-        leader, follower = _pty(columns)
+    # 0 rows: `stty cols 120` on a new pty (script -c), where tqdm drew nothing either
+    for columns, rows, live in ((80, 24, True), (0, 24, False), (120, 0, False)):
+        leader, follower = _pty(columns, rows)
         with os.fdopen(follower, "w") as stream:
-            assert terminal.live_bars(stream) is live, columns
+            assert terminal.live_bars(stream) is live, (columns, rows)
         os.close(leader)
 
 
