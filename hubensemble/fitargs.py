@@ -27,8 +27,9 @@ def check_data(data, data_args, *, out, export):
     and `out` and `export` outside a folder: spec's folder: DataError) and returned as the
     DataArgs to load; a `Task` is checked by `validate_task` (DataError with load_task's
     message: a split's labels out of range or not one per image, changed since the Task was
-    made, an empty split, fewer than 2 classes, ...), with `data_args`' min_per_class, else
-    none (a Task is taken as its maker loaded it), and `data_args` is returned unchanged
+    made, an empty split, fewer than 2 classes, a class of fewer training examples than
+    `data_args`' min_per_class, else DataArgs' default, which rank then applies), and
+    `data_args` is returned unchanged
     (None: fit records the Task's source). TypeError for another type."""
     from hubensemble.data import Task, check_spec, validate_task
     from hubensemble.data.specs import check_outside_data, data_way
@@ -45,7 +46,10 @@ def check_data(data, data_args, *, out, export):
     elif isinstance(data, Task):
         # Here, not inside rank: a bad Task failed there per module ("Binding inputs to
         # tf.function failed"), blamed on the catalogue, and left a run folder behind.
-        validate_task(data, min_per_class=data_args.min_per_class if data_args else 0)
+        # With rank's min_per_class (pipeline: DataArgs' default without data_args): a class
+        # of 1 example passed here with 0 and was refused by rank, leaving the run folder.
+        validate_task(data, min_per_class=(data_args or DataArgs(
+            spec=data.source, reloadable=False)).min_per_class)
     else:
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits', "
                         f"'folder:PATH' or 'npz:FILE'; see docs/data.md) or a "

@@ -12,6 +12,7 @@ import pytest
 from hubensemble.data import Split, Task, load_task, load_test_set, to_rgb_uint8
 from hubensemble.data.decode import decode_image_bytes
 from hubensemble.data.validate import text_names, validate_task
+from hubensemble.dataargs import DataArgs
 from hubensemble.errors import DataError
 
 PIL = pytest.importorskip("PIL")
@@ -766,6 +767,22 @@ def test_a_task_made_in_python_is_checked_as_load_task_checks_it():
         Task(name="t", source="python", class_names=["a", "b", "c"], train=(EIGHT_BIT, LABELS))
     # One-hot-free [N, 1] labels and integral floats are taken, as npz: takes them.
     assert python_task(EIGHT_BIT, LABELS[:, None].astype(float)).train.labels.dtype == np.int64
+
+
+def test_a_task_with_a_class_of_one_example_is_refused_before_fits_run_folder(tmp_path):
+    """fit(data=Task) checked the Task with min_per_class 0 before its run folder, then rank
+    refused it with DataArgs' default (2): the refusal left RUN/run.json, log.txt and its
+    lock behind. It is refused before, with the option that keeps the class; data_args'
+    min_per_class keeps it."""
+    from hubensemble.fitargs import check_data
+
+    labels = LABELS.copy()
+    labels[1:4] = 1  # class 'a' keeps one example
+    task = python_task(EIGHT_BIT, labels)
+    with pytest.raises(DataError, match=r"'a' has 1; .*--min-per-class 1"):
+        check_data(task, None, out=tmp_path / "run", export=None)
+    assert check_data(task, DataArgs(spec="python", reloadable=False, min_per_class=1),
+                      out=tmp_path / "run", export=None).min_per_class == 1
 
 
 def test_a_task_made_in_python_refuses_class_names_npz_refuses():
