@@ -519,9 +519,14 @@ def shipped_catalogue(name: str) -> pathlib.Path:
     """The installed catalogue file `name` (e.g. "demo.yaml") as an absolute pathlib.Path,
     from any working folder (`fit(catalogue=hubensemble.shipped_catalogue("demo.yaml"), …)`;
     the repository's catalogue/ folder, shipped as package data hubensemble.catalogues);
-    CatalogueError when the package was installed without it (a broken install: reinstall)."""
-    found = [p for p in shipped_catalogues() if p.name == name]
+    CatalogueError naming the shipped ones for a name that is none of them ("demo" was told
+    to reinstall), and when the package was installed without them (a broken install)."""
+    shipped = shipped_catalogues()
+    found = [p for p in shipped if p.name == name]
     if not found:
+        if shipped:
+            raise CatalogueError(f"no catalogue {name!r} ships with hubensemble; the shipped "
+                                 f"ones are {', '.join(repr(p.name) for p in shipped)}")
         raise CatalogueError(f"catalogue/{name} is not installed with the package; "
                              "reinstall hubensemble")
     return found[0]

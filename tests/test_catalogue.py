@@ -1159,3 +1159,6 @@ def test_a_catalogue_arguments_example_is_a_users_file_not_the_repositorys():
     with pytest.raises(TypeError, match=r"hubensemble\.shipped_catalogue\('demo.yaml'\)"):
         catalogue_specs(5)
     assert hubensemble.shipped_catalogue("demo.yaml").is_file()
+    with pytest.raises(CatalogueError) as e:  # was told to reinstall hubensemble
+        hubensemble.shipped_catalogue("demo")
+    assert "reinstall" not in str(e.value) and "'demo.yaml'" in str(e.value), e.value
