@@ -19,6 +19,8 @@ LOG_LEVEL_ENV, DEFAULT_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL", "2"
 #: A glog/absl line's head: its severity letter (I, W, E, F), then MMDD.
 _HEAD = re.compile(r"([IWEF])\d{4} ")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+#: The unheaded lines that continue a TensorFlow notice (cpu_feature_guard's second line).
+_CONTINUATIONS = ("To enable the following instructions:",)
 #: absl's banner before its first lines; shown only with a line it precedes.
 _BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to"
 #: What TensorFlow says at import on a machine without a CUDA driver, and the cuInit failure
@@ -46,8 +48,10 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
     found no CUDA driver on (`NO_DRIVER` said in the same start-up): from level 1 it is only
     logged; with a driver it is shown at every level but 3, as TensorFlow would: a real GPU
     set-up error is never hidden. A FATAL line is always shown; a line TensorFlow did not
-    head goes with the line before it (cpu_feature_guard's second line), and is shown when
-    none comes before it. absl's banner is shown only before a line that is shown."""
+    head is shown, but for the known second lines of its notices (`_CONTINUATIONS`:
+    cpu_feature_guard's), which go with the line before them: a Python warning or the words
+    of a failing import written after a hidden notice were dropped with it. absl's banner is
+    shown only before a line that is shown."""
     shown, logged, keep, banner = [], [], True, None
     no_driver = NO_DRIVER in text
     for line in text.splitlines():
@@ -63,6 +67,8 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
                 logged.append(line)
         elif not line.strip():
             continue
+        elif not line.startswith(_CONTINUATIONS):
+            keep = True  # no notice's own line: a Python warning, an import error's words
         if keep:
             if banner:
                 shown.append(banner)

@@ -2468,6 +2468,11 @@ def test_tensorflows_start_up_lines_follow_the_log_level_and_a_gpu_set_up_error_
         [lines[5], fatal, "not TensorFlow's"], [])
     assert _tf.startup_lines("Python's own line\n" + TF_START_UP, 2) == (
         ["Python's own line"], [cuinit])
+    # After a hidden notice, a line that continues none (a Python warning, an import error's
+    # words) was dropped with it; it shows.
+    warned = f"{lines[1]}\nx.py:1: UserWarning: the numpy here is too new\n  warnings.warn(m)"
+    assert _tf.startup_lines(warned, 2) == (
+        ["x.py:1: UserWarning: the numpy here is too new", "  warnings.warn(m)"], [])
 
 
 def test_the_python_api_imports_tensorflow_without_its_start_up_notices(tmp_path):
