@@ -261,8 +261,9 @@ class RunCosts:
             return None
         rule = (f"counting rule {self.count_version}" if self.count_version is not None else
                 "no counting rule (written before cost files named theirs, maybe by rule 1)")
-        return (f"its counts are of {rule}, this version's is rule {COUNT_VERSION} (since "
-                "84f88eb, 2026-12-04, a signature module's own variables count in params)")
+        # A version a user can check (`hubensemble --version`), not the commit that changed it.
+        return (f"its counts are of {rule}, this version's is rule {COUNT_VERSION} (a "
+                "signature module's own variables count in params, as from hubensemble 0.2.0)")
 
 
 def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
