@@ -192,7 +192,8 @@ def changed_files(meta: dict, task) -> dict | None:
     them here by name with other pixels (0 for an export recorded before "content"), "train",
     "val", "test": how many scored images are the export's training, validation or test
     files (by name, the replaced ones not), "sampled": 1, or the record's "sample" n when it
-    lists one in n files: the counts are then those of the sample times n, estimates}.
+    lists one in n files: the counts are then those of the sample times n, estimates,
+    "compared": "pixels" when the record holds each file's pixels, else "names"}.
     None otherwise (other data, an export recorded before task.files, data not from files):
     then nothing is said."""
     recorded = (meta.get("task") or {}).get("files")
@@ -226,7 +227,7 @@ def changed_files(meta: dict, task) -> dict | None:
             "present": present * n, "added": len(here - everything) * n,
             "removed": len(everything - here) * n, "replaced": len(replaced) * n,
             **{s: len((set(scored) & then[s]) - replaced) * n for s in ("train", "val", "test")},
-            "sampled": n}
+            "sampled": n, "compared": "pixels" if "content" in recorded else "names"}
 
 
 def changed_files_note(result: dict) -> str | None:
@@ -247,6 +248,13 @@ def changed_files_note(result: dict) -> str | None:
             f"put the {removed} missing back" if removed else "",
             f"put back the {replaced} replaced file(s) as they were" if replaced else "")
             if part)
+    elif seen.get("compared") == "pixels" and (seen.get("sampled") or 1) == 1:
+        # Nothing differs: the whole folder was loaded as one test set (load_test_set from
+        # Python), not split as fit split it; it said "their pixels differ … restore the files".
+        how = ("none of them differs (the same names and pixels): the folder was loaded as one "
+               "test set, not split as the fit split it")
+        fix = ("load it with load_evaluation_task(model_dir, data) (what `hubensemble "
+               "evaluate --data` does), which draws that split")
     else:
         how = ("their pixels differ from those it was measured on (files edited since, or "
                "decoded otherwise by this version)")

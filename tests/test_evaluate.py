@@ -825,6 +825,7 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
         write_pngs(root / name, (rng.random((10, 6, 6, 3)) * 255).astype(np.uint8))
     spec = f"folder:{root}"
     fitted = load_task(spec)  # what fit trained on, as the export stage records it
+    shutil.copytree(root, tmp_path / "pristine")
     own = tmp_path / "own_export"
     shutil.copytree(export_dir, own)
     meta_path = own / "assets" / "hubensemble.json"
@@ -848,7 +849,7 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
     assert result["data_changed"] == {
         "folder": str(root), "recorded": 30, "present": 29, "added": 1, "removed": 1,
         "replaced": 0, "train": len(fitted.train) - 1, "val": len(fitted.val),
-        "test": len(fitted.test), "sampled": 1}
+        "test": len(fitted.test), "sampled": 1, "compared": "pixels"}
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert said == [changed_files_note(result)], said
     assert said[0].startswith(
@@ -873,6 +874,16 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
     other = ev.evaluate_model(own, ev.load_evaluation_task(own, f"folder:{tmp_path / 'other'}"),
                               corruptions=False, progress=False)
     assert other["data_changed"] is None and not caplog.records
+    # The unchanged folder loaded whole from Python (load_test_set, not load_evaluation_task):
+    # it said "their pixels differ … restore the files", though nothing differed.
+    from hubensemble.data.specs import load_test_set
+
+    whole = load_test_set(f"folder:{tmp_path / 'pristine'}")  # a copy made before the edits
+    unchanged = ev.evaluate_model(own, whole, corruptions=False, progress=False)
+    note = changed_files_note(unchanged)
+    assert unchanged["data_changed"]["added"] == unchanged["data_changed"]["removed"] == 0
+    assert "none of them differs (the same names and pixels)" in note, note
+    assert "restore the files" not in note and "load_evaluation_task(model_dir, data)" in note
 
 
 def test_a_file_replaced_under_its_name_is_told_apart_and_a_large_folder_is_sampled(
