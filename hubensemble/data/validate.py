@@ -257,7 +257,8 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str =
     alone = ("; a class's one example then counts as a kNN miss: it has no other to find"
              if fewest == 1 else "")
     keep = (f", or keep {'it' if len(low) == 1 else 'them'} with --min-per-class {fewest} "
-            f"(min_per_class={fewest} in Python{alone})") if fewest >= 1 else ""
+            f"(min_per_class={fewest} in Python: load_task's, or fit's data_args=DataArgs(…, "
+            f"min_per_class={fewest}){alone})") if fewest >= 1 else ""
     return DataError(
         f"every class needs at least {min_per_class} training examples (leave-one-out "
         f"kNN compares each with the others): {shown}{more}{note}; "
