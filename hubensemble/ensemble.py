@@ -319,7 +319,7 @@ def load_labels(run_dir, split):
     try:
         y = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise RunError(f"{path} is unreadable ({e}); {rewrite}")
+        raise RunError(f"{path} is unreadable ({fileio.numpy_load_fault(e)}); {rewrite}")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise RunError(f"{path} must hold a 1-D integer array, got {y.dtype} {y.shape}; "
                        f"{rewrite}")

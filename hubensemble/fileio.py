@@ -130,6 +130,17 @@ MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS
 _NAMED_FILE = re.compile(r"filename = '([^']+)'|(?:^|[\s'\"])(/[^\s;,'\"]+)")
 
 
+def numpy_load_fault(exc: BaseException) -> str:
+    """Why np.load(…, allow_pickle=False) failed on one of hubensemble's own .npy/.npz files,
+    in words for a refusal: "not a NumPy .npy or .npz file" for a file of other bytes, which
+    numpy takes for pickled data and answers with its advice to "load it unsafely using the
+    allow_pickle= keyword" (never right for a file we wrote: a damaged RUN/labels/
+    pixel_keys.npz quoted it); else "TYPE: message"."""
+    if isinstance(exc, ValueError) and "pickled" in str(exc):
+        return "not a NumPy .npy or .npz file"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def machine_error(exc: BaseException) -> OSError | None:
     """The OSError of a write or read the machine refused behind `exc`, or None.
 

@@ -11,7 +11,7 @@ import io
 import numpy as np
 
 from hubensemble.errors import RunError
-from hubensemble.fileio import atomic_write_bytes
+from hubensemble.fileio import atomic_write_bytes, numpy_load_fault
 
 #: The splits that train a run's candidates and choose its ensemble (`PixelKeys`).
 KEYED_SPLITS = ("train", "val")
@@ -75,5 +75,5 @@ def read_pixel_key_rows(path) -> tuple[str, dict] | None:
     except FileNotFoundError:
         return None
     except Exception as e:  # noqa: BLE001 - a damaged zip is BadZipFile, neither OSError
-        raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); {REWRITTEN_BY}"
+        raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); {REWRITTEN_BY}"
                        ) from None

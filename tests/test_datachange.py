@@ -168,6 +168,8 @@ def test_a_deleted_or_damaged_pixel_keys_file_is_named_as_such_not_as_an_older_r
     said = refusal(run, spec)
     assert said.startswith(head + "is unreadable (") and said.endswith(way)
     assert "older hubensemble" not in said
+    keys.write_bytes(b"x\n")  # other bytes: numpy's "load it unsafely" advice, quoted before
+    assert refusal(run, spec).startswith(head + "is unreadable (not a NumPy .npy or .npz file)")
     np.savez(keys, fingerprint=np.array("2" * 64))  # another run's
     said = refusal(run, spec)
     assert said == head + f"records other data (fingerprint {'2' * 12}…) than its run.json" + way

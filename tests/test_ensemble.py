@@ -459,8 +459,11 @@ def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
     # An unreadable labels file: tune writes it again (Run.ensure_labels)
     with open(os.path.join(run, "labels", "val.npy"), "wb") as f:
         f.write(b"garbage")
-    with pytest.raises(RunError, match=r"val.npy is unreadable.*run_tune\(run_dir="):
+    with pytest.raises(RunError, match=r"val.npy is unreadable.*run_tune\(run_dir=") as e:
         run_ensemble(run)
+    # Not numpy's advice to "load it unsafely using the allow_pickle= keyword" (helper 142).
+    assert "(not a NumPy .npy or .npz file)" in str(e.value) and "allow_pickle" not in str(
+        e.value), e.value
 
 
 def coverage_run(tmp_path, names=("cat", "dog", "emu", "fox")):

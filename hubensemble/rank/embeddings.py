@@ -16,7 +16,7 @@ import numpy as np
 from hubensemble import __version__
 from hubensemble.environment import CacheFolder, cache_folder, cache_unwritable
 from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
-from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock
+from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, numpy_load_fault
 from hubensemble.rank.located import recall, remember
 from hubensemble.text import escaped
 
@@ -112,7 +112,7 @@ def _read_cache(path, rows):
     except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         log.warning("embedding cache entry %s is unreadable (%s); recomputing it", escaped(path),
-                    e)
+                    numpy_load_fault(e))
         return None
     if (emb.ndim != 2 or emb.shape[0] != rows or emb.dtype != np.float32
             or not np.all(np.isfinite(emb))):

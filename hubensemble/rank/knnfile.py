@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble.errors import RunError
-from hubensemble.fileio import atomic_write_bytes
+from hubensemble.fileio import atomic_write_bytes, numpy_load_fault
 from hubensemble.formats import KNN_FILE, LEGACY_KNN_DIR
 
 
@@ -53,7 +53,7 @@ def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
                 raise ValueError(f"predictions of shape {preds.shape} for {len(saved)} names")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             # BadZipFile: a damaged file (a merge's traceback, before) is named, not raised.
-            raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); rank again to "
+            raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); rank again to "
                            "rewrite it") from None
         return {n: preds[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
     legacy = Path(out_dir) / LEGACY_KNN_DIR
@@ -94,7 +94,7 @@ def check_knn_predictions(run_dir, names, examples=None) -> None:
                           else np.lib.format.read_array_header_2_0)
                 shape = header(f)[0]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); {again}") from None
+        raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); {again}") from None
     lacking = [n for n in names if n not in saved]
     if lacking:
         raise RunError(f"{path} holds no predictions of {', '.join(lacking[:5])}"

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from hubensemble.errors import DataError
+from hubensemble.fileio import numpy_load_fault
 
 
 @dataclass
@@ -92,7 +93,8 @@ class UpstreamData:
                 images, labels = z["images"], z["labels"]
                 names = [str(c) for c in z["class_names"]] if "class_names" in z else None
         except (OSError, ValueError, KeyError) as e:
-            raise DataError(f"{path}: cannot read upstream data ({e}); the .npz needs arrays "
+            raise DataError(f"{path}: cannot read upstream data ({numpy_load_fault(e)}); the "
+                            ".npz needs arrays "
                             "'images' [N, H, W, 3], 'labels' [N] and optionally "
                             "'class_names'") from None
         tree = load_hierarchy(hierarchy) if not isinstance(hierarchy, dict) else hierarchy
