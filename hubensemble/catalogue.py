@@ -22,7 +22,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.errors import CatalogueError
-from hubensemble.text import shell
+from hubensemble.text import absolute, shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_handle_warnings,
                                  local_source, source_problems, stored_handle, stored_weights)
@@ -407,7 +407,7 @@ def read_catalogue_file(path) -> tuple[str, str, str]:
     The label is the file's absolute path (symlinks kept, as the user named it): each entry's
     `source` "FILE:LINE" is recorded in run.json and ranking.json, and advice given later,
     from another working folder, must name this file, not a "cat.yaml" relative to that one."""
-    label = os.path.abspath(os.fspath(path))
+    label = absolute(os.fspath(path))
     try:
         with open(path, "r", encoding="utf-8") as f:
             text = f.read()
@@ -434,7 +434,7 @@ def _shipped_instead(label: str, error: Exception) -> str:
         return ""
     name = os.path.basename(label)
     shipped = [p for p in shipped_catalogues() if p.name == name]
-    if not shipped or os.path.abspath(shipped[0]) == label:
+    if not shipped or absolute(shipped[0]) == label:
         return ""
     return (f"; the package ships {name}: --catalogue {shell(shipped[0])}, from Python "
             f"hubensemble.shipped_catalogue({name!r})")

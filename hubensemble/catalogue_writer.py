@@ -18,7 +18,7 @@ from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
                                  stored_weights)
-from hubensemble.text import cells, escaped, ljust
+from hubensemble.text import absolute, cells, escaped, ljust
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def write_catalogue(path, specs, *, header_comment=None):
     move); the text is checked to load back into the same specs before anything is written.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(absolute(path))
     specs = list(specs)
     body = yaml.dump({"modules": [_entry_yaml(s, folder) for s in specs]}, Dumper=_Dumper,
                      sort_keys=False, default_flow_style=False, width=100, allow_unicode=True)
@@ -199,7 +199,7 @@ def add_modules(path, handles, taken, *, name=None, **fields) -> tuple[str, list
     added = append_catalogue(path, specs) if specs else ""
     counted = f"{len(specs)} of {len(handles)}" if failed else str(len(specs))
     lost = f"; {len(failed)} failed: {', '.join(map(repr, failed))}" if failed else ""
-    return (f"{os.path.abspath(path)}: added {counted} module(s){lost}\n"  # from any folder
+    return (f"{absolute(path)}: added {counted} module(s){lost}\n"  # from any folder
             f"{added.rstrip()}").rstrip(), failed
 
 
@@ -238,7 +238,7 @@ def _existing(path):
     when the file does not read as a catalogue, or when it is written in YAML's flow style
     (`modules: [{name: a, …}]`), which appended block lines would break: that was a "YAML
     syntax error" blaming the valid file, after the module had loaded."""
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(absolute(path))
     old = read_catalogue_file(path)[0] if os.path.exists(path) else ""
     if not old.strip():
         return old, []
@@ -284,7 +284,7 @@ def append_catalogue(path, specs) -> str:
     must read back with every old entry plus the new ones (names unique), else
     CatalogueError (e.g. when `modules:` is not the file's last block: add them by hand)."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(absolute(path))
     old, before = _existing(path)
     _warn_repeated(path, before, specs)
     body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,

@@ -16,6 +16,7 @@ from hubensemble import __version__, arguments, errors, exits, formats, options
 from hubensemble.errors import HubensembleError, sigterm_interrupts
 from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, print_result, say, summary, terminal_log
+from hubensemble.text import absolute
 
 
 def _import_tensorflow(verbose, now=True):
@@ -309,7 +310,7 @@ def cmd_evaluate(args):
     print_result(ev.format_evaluation(result, skipped_in=listed))  # with -q too; no log
     if args.out:
         ev.write_evaluation(result, args.out)
-        say(args, f"wrote {os.path.abspath(args.out)}")
+        say(args, f"wrote {absolute(args.out)}")
     return 0
 
 

@@ -14,7 +14,7 @@ import os
 
 from hubensemble import options
 from hubensemble.errors import DataError
-from hubensemble.text import escaped
+from hubensemble.text import absolute, escaped
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class DataArgs:
 
         object.__setattr__(self, "spec", absolute_spec(self.spec))
         if isinstance(self.data_dir, str) and self.data_dir:
-            object.__setattr__(self, "data_dir", os.path.abspath(
+            object.__setattr__(self, "data_dir", absolute(
                 os.path.expanduser(self.data_dir)))
 
     def load(self):

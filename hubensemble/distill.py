@@ -39,6 +39,7 @@ from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_memb
 from hubensemble.lockwords import call_verb, command_words, option_word, run_words
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
+from hubensemble.text import absolute
 
 log = logging.getLogger(__name__)
 
@@ -408,7 +409,7 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
                        f"but ensemble.json chose {chosen}"
                        f"{' with other weights' if set(exported) == set(chosen) else ''}: run "
                        f"{command} again so the teacher is this ensemble")
-    return os.path.abspath(path), exported
+    return absolute(path), exported
 
 
 def _costs(run, cands, task) -> dict:

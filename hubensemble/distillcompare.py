@@ -14,7 +14,7 @@ import os
 from hubensemble import fileio, metrics
 from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
-from hubensemble.text import cells, ljust
+from hubensemble.text import absolute, cells, ljust
 
 
 #: McNemar's z (two-sided 5 %) from which the ensemble's test gain over the best single member
@@ -398,7 +398,7 @@ def format_distill(result, run_dir=None) -> str:
                      + r["gap_note"] + ")")
 
     def folder(path):
-        return os.path.abspath(os.path.join(run_dir, path)) if run_dir is not None else path
+        return absolute(os.path.join(run_dir, path)) if run_dir is not None else path
 
     start = r["student"].get("init_from")
     lines.append(f"student: {folder(r['student']['path'])} ({r['student']['steps']} steps, "

@@ -20,7 +20,7 @@ from typing import Mapping
 
 from hubensemble.errors import HubensembleError
 from hubensemble.options import OptionError
-from hubensemble.text import escaped
+from hubensemble.text import absolute, escaped
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def cache_unwritable(folder: CacheFolder, error: OSError, going_on: str) -> None
     no permission, a full disk or quota), that the work goes on without it (`going_on`,
     e.g. "ranking goes on"), naming what named the folder and how to fix it. A cache only
     costs speed: its callers go on after this, never raise for it."""
-    key = (folder.what, os.path.abspath(folder.path))
+    key = (folder.what, absolute(folder.path))
     if key in _UNWRITABLE:
         return
     _UNWRITABLE.add(key)

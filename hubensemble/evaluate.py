@@ -17,7 +17,7 @@ from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.text import described, escaped
+from hubensemble.text import absolute, described, escaped
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
@@ -45,7 +45,7 @@ def write_evaluation(result: dict, path) -> str:
     other stage does: `evaluate --model RUN/export --out RUN/robustness.json` left the report
     showing the evaluation before it. Not inside a fit (fit writes the report at its end)."""
     written = _write_file(result, path)
-    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    folder, name = os.path.split(absolute(os.fspath(path)))
     if name == ROBUSTNESS_FILE and Run(folder).exists():
         from hubensemble.refresh import refresh_report
 
@@ -518,7 +518,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     export_task = meta.get("task") or {}
 
     result = {
-        "model": os.path.abspath(os.fspath(model_dir)),
+        "model": absolute(os.fspath(model_dir)),
         # Which export was measured: the report tells an export written again since (same
         # members, e.g. export --retrain-full) from this one (formats.evaluated_earlier_export).
         "export": export_identity(model_dir, meta),

@@ -22,7 +22,7 @@ from hubensemble.errors import RunError
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.lockwords import option_word
-from hubensemble.text import shell, shell_word
+from hubensemble.text import absolute, shell, shell_word
 
 
 def keep_replaced_export(run, out_dir) -> str:
@@ -39,7 +39,7 @@ def keep_replaced_export(run, out_dir) -> str:
     moved (nothing is replaced then)."""
     from hubensemble.datachange import evaluate_data_flags
 
-    out_dir = os.path.abspath(os.fspath(out_dir))
+    out_dir = absolute(os.fspath(out_dir))
     meta = read_export_metadata(out_dir, strict=False) or {}
     members, full = meta.get("members"), bool(meta.get("retrain_full"))
     held = ", ".join(part for part in (
@@ -57,9 +57,9 @@ def keep_replaced_export(run, out_dir) -> str:
     if with_tflite:
         os.rename(tflite, f"{kept}-tflite")
     recorded = run.exported_to()
-    if recorded and os.path.abspath(recorded) == out_dir:  # where it is now, until fit's own
+    if recorded and absolute(recorded) == out_dir:  # where it is now, until fit's own
         run.modify(lambda m: m["export"].update(run.export_record(kept)))
-    in_run = os.path.dirname(kept) == os.path.abspath(run.path)
+    in_run = os.path.dirname(kept) == absolute(run.path)
     data = evaluate_data_flags(((run.meta().get("data") or {}).get("args")) or {},
                                in_run=in_run)
     theirs = other_run(meta, run.path, run.meta())
@@ -187,7 +187,7 @@ def kept_export_folder(out_dir, meta: dict) -> str:
     folder's modification time) as YYYYMMDDTHHMMSS (RUN/export-replaced-20261204T154001),
     so the name says what it is and when it was written; "-2", "-3", … when taken, so an
     earlier kept export is never replaced."""
-    out_dir = os.path.abspath(os.fspath(out_dir))
+    out_dir = absolute(os.fspath(out_dir))
     try:
         when = time.strptime(str(meta.get("created")), "%Y-%m-%dT%H:%M:%S")
     except ValueError:
@@ -204,7 +204,7 @@ def kept_export_folder(out_dir, meta: dict) -> str:
 def lock_path(out_dir) -> str:
     """The lock file of export folder `out_dir`: .NAME.lock beside it (absolute path str);
     not inside it, as the export replaces the whole folder by one rename."""
-    out_dir = os.path.abspath(os.fspath(out_dir)).rstrip(os.sep)
+    out_dir = absolute(os.fspath(out_dir)).rstrip(os.sep)
     return os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.lock")
 
 
@@ -230,7 +230,7 @@ def folder_lock(out_dir, run_dir, command: str, flag: str, keyword: str):
     if not outside(out_dir, run_dir):
         yield
         return
-    out_dir = os.path.abspath(os.fspath(out_dir))
+    out_dir = absolute(os.fspath(out_dir))
     lock = lock_path(out_dir)
 
     def refused(owner):
@@ -240,7 +240,7 @@ def folder_lock(out_dir, run_dir, command: str, flag: str, keyword: str):
         return RunError(f"{out_dir} is being written by {who}: wait for it to end, or pass "
                         f"another {option_word(flag, keyword)} folder")
 
-    with owned_lock(lock, {"command": command, "run": os.path.abspath(run_dir)}, refused,
+    with owned_lock(lock, {"command": command, "run": absolute(run_dir)}, refused,
                     remove=True):  # a .DIR.lock left beside the user's folder was nobody's
         yield
 
@@ -248,7 +248,7 @@ def folder_lock(out_dir, run_dir, command: str, flag: str, keyword: str):
 def run_record(run_dir, meta: dict) -> dict:
     """The export metadata's "run": the absolute path of the run that wrote it and its
     run.json "created" (`meta`), which a moved or copied run keeps (`other_run`)."""
-    return {"path": os.path.abspath(run_dir), "created": meta.get("created")}
+    return {"path": absolute(run_dir), "created": meta.get("created")}
 
 
 def other_run(record: dict, run_dir, meta: dict) -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble.errors import HubensembleError, first_line
-from hubensemble.text import as_reached
+from hubensemble.text import absolute
 
 # Temp files carry this marker so a run directory can be checked for leftovers, and so
 # nothing that lists results (candidates, cache entries) ever mistakes one for a result.
@@ -36,14 +36,6 @@ def file_sha256(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _absolute(path) -> str:
-    """`path` (str, bytes or os.PathLike) absolute, naming the folder the system reaches by
-    it (text.as_reached): os.path.abspath drops "link/.." textually, so a temp file for
-    `runs/link/../r2/knn.npz` was made in runs/r2 (made empty) and renamed across to the
-    link's side, "Invalid cross-device link" when the link led to another file system."""
-    return os.path.abspath(as_reached(path))
 
 
 def _fsync_dir(path):
@@ -78,7 +70,9 @@ def atomic_write_bytes(path, data, *, sync=True):
     description, a memo).
     """
     path = os.fspath(path)
-    folder = os.path.dirname(_absolute(path))
+    # text.absolute: as the system reaches it; "link/.." dropped textually made the temp file
+    # beside the link and the rename crossed devices ("Invalid cross-device link").
+    folder = os.path.dirname(absolute(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_MARKER + os.path.basename(path) + ".")
     try:
@@ -198,7 +192,7 @@ def pid_alive(pid):
 def missing_folders(path) -> list[Path]:
     """The folders that making `path` (`make_dirs`) would create: the missing ones, outermost
     first, down to `path` itself ([] when it exists)."""
-    missing, path = [], Path(_absolute(path))
+    missing, path = [], Path(absolute(path))
     while not os.path.lexists(path) and path.parent != path:
         missing.insert(0, path)
         path = path.parent
@@ -243,7 +237,7 @@ def file_lock(path, timeout=600.0):
     import filelock
 
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(_absolute(path)), exist_ok=True)
+    os.makedirs(os.path.dirname(absolute(path)), exist_ok=True)
     deadline = time.monotonic() + timeout
     while True:
         lock = filelock.FileLock(path, timeout=max(0.0, deadline - time.monotonic()))
@@ -315,7 +309,7 @@ _OWNED_GUARD = threading.Lock()
 
 def owner_file(lock) -> str:
     """Where `owned_lock` records who holds the lock file `lock`: LOCK.holder beside it."""
-    return _absolute(lock) + ".holder"
+    return absolute(lock) + ".holder"
 
 
 @contextlib.contextmanager
@@ -424,7 +418,7 @@ def owner_words(owner: dict | None) -> str:
 def blocking_file(path) -> Path | None:
     """The first of `path` and its parents that exists but is not a folder (a file in the
     way of creating `path` as a folder), or None."""
-    path = Path(_absolute(path))
+    path = Path(absolute(path))
     return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
 
 
@@ -434,11 +428,11 @@ def check_dir_target(path, hint: str) -> None:
     nearest of them that exists; checked before long work that ends by writing there."""
     blocker = blocking_file(path)
     if blocker is not None:
-        where = "" if blocker == Path(_absolute(path)) else f" (in {path})"
+        where = "" if blocker == Path(absolute(path)) else f" (in {path})"
         raise HubensembleError(f"{blocker} is a file, not a folder{where}; {hint}")
     # The nearest folder that exists must take new entries: a read-only one failed only
     # after the work, naming a temp file (a new-user check with evaluate --out).
-    existing = Path(_absolute(path))
+    existing = Path(absolute(path))
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
@@ -451,7 +445,7 @@ def check_file_target(path, hint: str) -> None:
     folder that exists is not writable."""
     if os.path.isdir(os.fspath(path)):
         raise HubensembleError(f"{path} is a folder, not a file; {hint}")
-    check_dir_target(os.path.dirname(_absolute(path)), hint)
+    check_dir_target(os.path.dirname(absolute(path)), hint)
 
 
 def make_dirs(path, hint: str) -> None:
@@ -471,7 +465,7 @@ def temp_dir_for(final) -> str:
 
     The PID lets `remove_stale_temp_dirs` tell a dead writer's leftovers from a live one's.
     """
-    final = _absolute(final)
+    final = absolute(final)
     parent, name = os.path.split(final)
     return os.path.join(parent, f"{TEMP_MARKER}{name}.{os.getpid()}")
 
@@ -493,7 +487,7 @@ def replace_dir(tmp, final) -> None:
         raise FileExistsError(f"{final} is a file, not a folder; refusing to replace it")
     if not os.path.exists(final):
         os.replace(tmp, final)
-        _fsync_dir(os.path.dirname(_absolute(final)))
+        _fsync_dir(os.path.dirname(absolute(final)))
         return
     old = f"{tmp}-old"
     os.replace(final, old)
@@ -503,13 +497,13 @@ def replace_dir(tmp, final) -> None:
         os.replace(old, final)
         raise
     shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(os.path.dirname(_absolute(final)))
+    _fsync_dir(os.path.dirname(absolute(final)))
 
 
 def remove_stale_temp_dirs(final) -> list[str]:
     """Deletes the temp folders of `final` (``.tmp-NAME.PID[-old]``) whose writer process on
     this host is gone; returns their paths. Those of live processes are left alone."""
-    final = _absolute(final)
+    final = absolute(final)
     parent, name = os.path.split(final)
     prefix = f"{TEMP_MARKER}{name}."
     removed = []

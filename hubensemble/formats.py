@@ -18,7 +18,7 @@ from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_
                                 file_sha256,
                                 read_json)
 from hubensemble.lockwords import command_words
-from hubensemble.text import escaped, shell
+from hubensemble.text import absolute, escaped, shell
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -207,8 +207,8 @@ def unloadable_path(path) -> str | None:
     or None: it reads the variables through a file pattern, in which "[" starts a character
     class, so "run[1]/export" is looked for as "run1/export" ("Failed to find any matching
     files")."""
-    if "[" in os.path.abspath(os.fspath(path)):
-        return (f"TensorFlow cannot load a SavedModel from {os.path.abspath(os.fspath(path))}: "
+    if "[" in absolute(os.fspath(path)):
+        return (f"TensorFlow cannot load a SavedModel from {absolute(os.fspath(path))}: "
                 "it reads the variables through a file pattern, in which '[' starts a "
                 "character class; use a folder whose path has no '['")
     return None

@@ -24,7 +24,7 @@ import re
 import urllib.parse
 
 from hubensemble.savedmodel_calls import signature_reading
-from hubensemble.text import described
+from hubensemble.text import absolute, described
 
 # A name starts with a letter, digit or "_": one starting with "-" reads as an option in
 # `--modules -x` (argparse refuses it), one starting with "." as a hidden file.
@@ -331,7 +331,7 @@ def stored_handle(handle, base_dir) -> str:
     path = os.path.expanduser(path)
     if not os.path.isabs(path):
         path = os.path.join(base_dir, path)
-    return os.path.normpath(os.path.abspath(path))
+    return os.path.normpath(absolute(path))
 
 
 #: What a ``weights:`` file of a ``keras:NAME`` entry may be (Keras' load_weights formats).

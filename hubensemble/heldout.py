@@ -27,6 +27,7 @@ from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
 from hubensemble.pixelkeys import REWRITTEN_BY, keys_expected, read_pixel_keys
 from hubensemble.rundir import Run
+from hubensemble.text import absolute
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def export_run(model_dir) -> Run | None:
     """The run that holds the export at `model_dir`: its parent folder when that holds
     run.json (RUN/export, or `export --out RUN/v2`), else None. An export written elsewhere
     does not name its run: its metadata records no run folder."""
-    run = Run(os.path.dirname(os.path.abspath(os.fspath(model_dir))))
+    run = Run(os.path.dirname(absolute(os.fspath(model_dir))))
     return run if run.exists() else None
 
 

@@ -9,7 +9,7 @@ import contextlib
 import contextvars
 import os
 
-from hubensemble.text import shell
+from hubensemble.text import absolute, shell
 
 #: Whether the running code serves a command line's command (`cli.main` sets it for the
 #: command's duration); else a Python caller's stage function, whose refusals name its
@@ -89,7 +89,7 @@ def command_words(command: str, run_dir=None, *, flags: str = "", keywords: str 
     run `hubensemble tune --run R`, a command its caller never typed."""
     if not on_command_line() and command in PYTHON_CALLS:
         function, keyword = PYTHON_CALLS[command]
-        args = [f"{keyword}={os.path.abspath(os.fspath(run_dir))!r}"] if run_dir else []
+        args = [f"{keyword}={absolute(os.fspath(run_dir))!r}"] if run_dir else []
         return f"{function}({', '.join(args + ([keywords] if keywords else []))})"
     flag = _RUN_FLAGS.get(command, "--out" if command in OUT_COMMANDS else "--run")
     run = [flag, shell(run_dir)] if run_dir else []

@@ -24,7 +24,7 @@ from hubensemble.stagerecords import (STAGE_INPUTS, candidates_digest, carried, 
 from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.text import closest_name, escaped
+from hubensemble.text import absolute, closest_name, escaped
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ FitOptions.__module__ = __name__
 class FitResult:
     """What `fit` produced; every field is also on disk in the run directory. `export_path`
     and `report_paths` are absolute, as `summary`, `report` and `export` print them: as
-    typed, a link kept (os.path.abspath, not Path.resolve). `skipped`:
+    typed, a link kept (text.absolute, not Path.resolve). `skipped`:
     (path, reason) of each file of the data that could not be read and was left out, as
     RUN/run.json lists them (data.task.skipped)."""
 
@@ -89,7 +89,7 @@ class FitResult:
         if self.skipped:
             shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
             text += (f"\ndata: {len(self.skipped)} file(s) skipped, unreadable (e.g. {shown}); "
-                     f"{skipped_list(os.path.abspath(self.run_dir))}")
+                     f"{skipped_list(absolute(self.run_dir))}")
         return text
 
 
@@ -532,7 +532,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.terminal import say
     from hubensemble.tune import run_tune
 
-    export_path = Path(os.path.abspath(export)) if export else run.export
+    export_path = Path(absolute(export)) if export else run.export
     robustness_path = run.path / ROBUSTNESS_FILE
 
     # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a
@@ -662,8 +662,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     # Absolute, as the summary names them (a relative --out gave 'runs/digits/export').
     return FitResult(run_dir=run.path, ranking=load_ranking(run.path),
                      ensemble=ensemble_record, metrics=after or ensemble_record.get("test"),
-                     export_path=Path(os.path.abspath(export_path)),
-                     report_paths=tuple(Path(os.path.abspath(p)) for p in paths),
+                     export_path=Path(absolute(export_path)),
+                     report_paths=tuple(Path(absolute(p)) for p in paths),
                      robustness=(read_evaluation(robustness_path)
                                  if robustness_path.exists() else None),
                      stage_seconds=seconds, skipped=[tuple(s) for s in task.skipped])

@@ -16,7 +16,7 @@ from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target
 from hubensemble.rundir import Run
-from hubensemble.text import shell
+from hubensemble.text import absolute, shell
 
 #: The run-folder stages whose folder is checked (cli: `--run RUN`).
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
@@ -152,7 +152,7 @@ def check_outputs_outside_data(args) -> None:
     elif command == "evaluate" and args.out:
         spec, whose = args.data, None
         if not spec:  # the data of the export's run (load_evaluation_task's)
-            run_dir = os.path.dirname(os.path.abspath(args.model))
+            run_dir = os.path.dirname(absolute(args.model))
             spec = recorded_spec(run_dir)
             whose = f"the data of the run {run_dir}, {spec}"
         check_outside_data(spec, {"--out": args.out}, file=True, whose=whose)

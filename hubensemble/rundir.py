@@ -24,7 +24,7 @@ from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locke
                                    option_word, run_words)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import LastResort
-from hubensemble.text import as_reached, printable
+from hubensemble.text import absolute, as_reached, printable
 
 log = logging.getLogger(__name__)
 
@@ -382,11 +382,11 @@ class Run(RunExports):
     def _locked(self, owner, command: str | None = None) -> RunError:
         """Another process holds the run's lock: which command (`owner`, its record), and
         the way on for the refused `command` (`locked_advice`)."""
-        lock = os.path.abspath(self.path / formats.FIT_LOCK)
+        lock = absolute(self.path / formats.FIT_LOCK)
         who = f"another {owner['command']}" if (owner or {}).get("command") else (
             "another hubensemble command")
         said = owner_words(owner)
-        return RunError(f"{who} is running on {os.path.abspath(self.path)} "
+        return RunError(f"{who} is running on {absolute(self.path)} "
                         f"({said + '; ' if said else ''}it holds {lock}); "
                         + locked_advice(command, self.path))
 
@@ -408,7 +408,7 @@ class Run(RunExports):
         configured no logging (a script, a notebook) still sees the block's warnings on
         stderr, as Python shows them (`terminal.LastResort`)."""
         logger = logging.getLogger("hubensemble")
-        target = os.path.abspath(self.log)
+        target = absolute(self.log)
         attached = any(isinstance(h, logging.FileHandler)  # the run named by a link too
                        and os.path.realpath(h.baseFilename) == os.path.realpath(target)
                        for h in logger.handlers)

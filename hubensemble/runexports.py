@@ -8,7 +8,7 @@ import os
 from hubensemble import formats
 from hubensemble.exportfolder import other_run
 from hubensemble.fileio import file_sha256, read_json
-from hubensemble.text import as_reached, shell
+from hubensemble.text import absolute, shell
 
 
 class RunExports:
@@ -19,12 +19,12 @@ class RunExports:
         """Where the run's last export went (run.json "export"; `meta`: run.json already
         read): inside this folder when it was the run's own ("in_run"), so a copied run names
         its own export; else the absolute path recorded; None before any export. Absolute
-        as the run folder was named, a link kept (os.path.abspath, as `export` prints)."""
+        as the run folder was named, a link kept (text.absolute, as `export` prints)."""
         record = ((self.meta() if meta is None else meta).get("export") or {})
         if record.get("in_run"):
-            return os.path.join(os.path.abspath(self.path), record["in_run"])
+            return os.path.join(absolute(self.path), record["in_run"])
         if "in_run" not in record and self._own_export_of_older_record(record.get("path")):
-            return os.path.join(os.path.abspath(self.path), formats.EXPORT_DIR)
+            return os.path.join(absolute(self.path), formats.EXPORT_DIR)
         return record.get("path")
 
     def _own_export_of_older_record(self, path) -> bool:
@@ -36,8 +36,8 @@ class RunExports:
         export, and `ensemble` advised `export --run COPY --out ORIGINAL/export`."""
         if not path or os.path.basename(os.path.normpath(path)) != formats.EXPORT_DIR:
             return False
-        own = os.path.join(os.path.abspath(self.path), formats.EXPORT_DIR)
-        if os.path.abspath(path) == own or not formats.is_export(own):
+        own = os.path.join(absolute(self.path), formats.EXPORT_DIR)
+        if absolute(path) == own or not formats.is_export(own):
             return False
         if not os.path.exists(path):
             return True
@@ -104,7 +104,7 @@ class RunExports:
     def export_command(self, out=None, *flags: str) -> str:
         """The command that exports this run to `out` (`--out` only when it is not RUN/export,
         so advice names the folder it is about), then `flags`."""
-        given = out is not None and os.path.abspath(out) != os.path.abspath(self.export)
+        given = out is not None and absolute(out) != absolute(self.export)
         return " ".join(["hubensemble export --run", shell(self.path),
                          *(["--out", shell(out)] if given else []), *flags])
 
@@ -121,9 +121,9 @@ class RunExports:
         the command line, export_ensemble(run_dir=…, out_dir=…) from Python."""
         from hubensemble.lockwords import command_words
 
-        given = out is not None and os.path.abspath(out) != os.path.abspath(self.export)
+        given = out is not None and absolute(out) != absolute(self.export)
         return command_words("export", self.path, flags=f"--out {shell(out)}" if given else "",
-                             keywords=f"out_dir={os.path.abspath(out)!r}" if given else "")
+                             keywords=f"out_dir={absolute(out)!r}" if given else "")
 
     def exported_tflite(self, meta=None) -> str | None:
         """The TFLite model of the run's last export (run.json "export" "tflite"), beside
@@ -138,8 +138,8 @@ class RunExports:
     def export_record(self, path) -> dict:
         """The "path" (absolute) and "in_run" (relative to this folder, or None outside it)
         of an export written to `path`, for run.json's "export" section (`exported_to`)."""
-        path = os.path.abspath(as_reached(path))  # "link/.." as the kernel reads it
-        inside = os.path.relpath(path, os.path.abspath(self.path))
+        path = absolute(path)  # "link/.." as the kernel reads it
+        inside = os.path.relpath(path, absolute(self.path))
         return {"path": path,
                 "in_run": None if inside == os.pardir or inside.startswith(os.pardir + os.sep)
                 else inside}

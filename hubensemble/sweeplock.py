@@ -25,7 +25,7 @@ from hubensemble.errors import RunError
 from hubensemble.fileio import (file_lock, lock_is_held, lock_owner, owned_here, owned_lock,
                                 owner_file, owner_words, read_json)
 from hubensemble.lockwords import locked_advice
-from hubensemble.text import shell, shell_word
+from hubensemble.text import absolute, shell, shell_word
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
@@ -132,8 +132,8 @@ def sweep_running(run_dir, members, command: str | None) -> RunError:
     parts = [(f"its chief: {chief[0]}" if chief[0] else "its chief") if chief else
              gone["words"] if gone else "no chief",
              f"worker(s) {', '.join(workers)}" if workers else None]
-    locks = ", ".join(os.path.abspath(p) for p, _ in members)
-    return RunError(f"a chief/worker tune sweep is running on {os.path.abspath(run_dir)} "
+    locks = ", ".join(absolute(p) for p, _ in members)
+    return RunError(f"a chief/worker tune sweep is running on {absolute(run_dir)} "
                     f"({about + '; ' if about else ''}"
                     f"{'; '.join(filter(None, parts))}; they hold {locks}); "
                     + (_without_chief(run_dir, members, sweep, oracle) if gone else "")
@@ -154,7 +154,7 @@ def gone_chief(run_dir) -> dict | None:
         record = None
     said = owner_words(record if isinstance(record, dict) else None)
     return {"words": f"its chief has gone without ending ({said + ', ' if said else ''}"
-                     f"killed: {os.path.abspath(path)} is free)"}
+                     f"killed: {absolute(path)} is free)"}
 
 
 def _without_chief(run_dir, members, sweep, oracle) -> str:
@@ -193,10 +193,10 @@ def check_no_sweep(run_dir, command: str | None) -> None:
 
 def member_taken(run_dir, member: str, owner: dict | None) -> RunError:
     """The refusal of sweep process `member` when another process has that tuner id."""
-    lock = os.path.abspath(member_lock_path(run_dir, member))
+    lock = absolute(member_lock_path(run_dir, member))
     said = owner_words(owner)
     return RunError(f"another tune --tuner-id {member} is running on "
-                    f"{os.path.abspath(run_dir)} ({said + '; ' if said else ''}it holds "
+                    f"{absolute(run_dir)} ({said + '; ' if said else ''}it holds "
                     f"{lock}); each process of a sweep needs its own --tuner-id (one chief; "
                     "tuner0, tuner1, … for the workers): wait for that one to end, or pass "
                     "another --tuner-id")

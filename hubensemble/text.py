@@ -65,6 +65,15 @@ def as_reached(path) -> str:
     return os.path.join(head, *[p for p in parts[last + 1:] if p])
 
 
+def absolute(path) -> str:
+    """`path` (str, bytes or os.PathLike) absolute, naming what the system reaches by it
+    (`as_reached`): hubensemble's one way to make a path absolute. os.path.abspath drops
+    "link/.." textually, so `fit --out runs/link/../r6 --export runs/link/../e6` put the run
+    where the link leads and the export beside the link (pipeline used abspath, Run
+    as_reached)."""
+    return os.path.abspath(as_reached(path))
+
+
 def shell(path) -> str:
     """`path` (str, bytes or os.PathLike) as one shell word of advice, absolute and quoted
     only when it needs it (shlex.quote): advice such as "`hubensemble tune --run RUN`" must
@@ -75,7 +84,7 @@ def shell(path) -> str:
     is bash's $'…' (`shell_word`): on one
     line, where shlex.quote kept a newline in the folder's name as it was and broke the
     warning's line in two."""
-    path = os.path.abspath(as_reached(path))  # the folder reached, "x/.." as the kernel
+    path = absolute(path)  # the folder reached, "x/.." as the kernel
     return shell_word(path) if _hidden(path) else shlex.quote(path)
 
 

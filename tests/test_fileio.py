@@ -286,6 +286,28 @@ def test_a_run_named_through_a_symlink_and_dotdot_is_named_where_it_is(
     assert record == {"path": str(tmp_path / "elsewhere" / "exports" / "e1"), "in_run": None}
 
 
+def test_an_export_folder_through_a_symlink_and_dotdot_is_locked_where_the_run_is(tmp_path):
+    """`fit --out runs/link/../r6 --export runs/link/../e6` put the run where the link leads
+    (Run: text.as_reached) but locked and named the export beside the link (pipeline and
+    exportfolder used os.path.abspath, which drops "link/.." textually; helper 142): every
+    path hubensemble makes absolute goes through text.absolute now."""
+    from hubensemble.exportfolder import folder_lock
+    from hubensemble.rundir import Run
+    from hubensemble.text import absolute
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "elsewhere" / "target").mkdir(parents=True)
+    (tmp_path / "runs" / "link").symlink_to(tmp_path / "elsewhere" / "target")
+    via = str(tmp_path / "runs" / "link" / "..")
+    assert absolute(f"{via}/e6") == str(tmp_path / "elsewhere" / "e6")
+    run = Run(f"{via}/r6")
+    run.make_folder()
+    with folder_lock(f"{via}/e6", run.path, "fit", "--export", "export"):
+        assert (tmp_path / "elsewhere" / ".e6.lock").exists()
+        assert not (tmp_path / "runs" / ".e6.lock").exists()
+    assert sorted(os.listdir(tmp_path / "runs")) == ["link"], os.listdir(tmp_path / "runs")
+
+
 def test_files_written_through_a_symlink_and_dotdot_land_where_the_system_reaches(tmp_path):
     """`rank --out runs/link/../r5`, link a symlink to a folder elsewhere: atomic_write_bytes
     made its temp file in runs/r5 (os.path.abspath drops "link/.." textually; an empty

@@ -15,6 +15,7 @@ from hubensemble.errors import HubensembleError, RunError, first_line, reraise_s
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepstate import unfinished_warning
+from hubensemble.text import absolute
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     from hubensemble.refresh import refresh_report
 
     refresh_report(run.path, "the costs")
-    return CostSummary(path=os.path.abspath(path), costs=costs, counted=counted, cached=cached,
+    return CostSummary(path=absolute(path), costs=costs, counted=counted, cached=cached,
                        failed=failed, machine=machine, seconds=time.time() - start)
 
 
@@ -230,5 +231,5 @@ def format_costs(summary: CostSummary) -> str:
     lines.append(f"{summary.counted} counted, {summary.cached} from the cache, in "
                  f"{summary.seconds:.1f} s; latency on {summary.machine.get('cpu')} "
                  f"({summary.machine.get('cores')} cores; machine-dependent)")
-    lines.append(f"wrote {os.path.abspath(summary.path)}")  # from any folder
+    lines.append(f"wrote {absolute(summary.path)}")  # from any folder
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from hubensemble.data.task import Task
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
-from hubensemble.text import escaped
+from hubensemble.text import absolute, escaped
 
 
 class _Listing:
@@ -70,7 +70,7 @@ def _enclosing(folder):
     """{identity: path} of `folder` and every folder above it, by its path and by its real
     path: a link to any of them leads back into the walk (a loop)."""
     out = {}
-    for p in (os.path.abspath(folder), os.path.realpath(folder)):
+    for p in (absolute(folder), os.path.realpath(folder)):
         while True:
             try:
                 out.setdefault(_identity(p), p)
@@ -338,7 +338,7 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
         raise DataError(f"no files under {root}'s class folders ({folders}); "
                         f"{_EMPTY_HINT}")
     if len(counts) < min_classes:
-        name = os.path.basename(os.path.normpath(os.path.abspath(path)))
+        name = os.path.basename(os.path.normpath(absolute(path)))
         raise too_few_classes(name, list(counts), min_classes,
                               f"; put each class's images in {root}/<class name>/")
     error = too_few_per_class(counts, min_per_class,
@@ -436,7 +436,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                                   options, owned=True)
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
-    name = os.path.basename(os.path.normpath(os.path.abspath(path)))
+    name = os.path.basename(os.path.normpath(absolute(path)))
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,

@@ -25,7 +25,7 @@ from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError
 from hubensemble.terminal import shows_progress
-from hubensemble.text import described, escaped
+from hubensemble.text import absolute, described, escaped
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def absolute_spec(spec: str) -> str:
     local = _local_path(spec)
     if local is None or windows_path_hint(local[1]) and not os.path.lexists(local[1]):
         return spec  # refused as typed: its advice says the path to write (not CWD/C:\...)
-    return f"{local[0]}:{os.path.abspath(os.path.expanduser(local[1]))}"
+    return f"{local[0]}:{absolute(os.path.expanduser(local[1]))}"
 
 
 def is_relative_spec(spec: str) -> bool:

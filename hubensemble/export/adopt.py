@@ -18,6 +18,7 @@ from hubensemble import fileio
 from hubensemble.exportfolder import other_run
 from hubensemble.formats import (EXPORT_FORMAT, export_identity, export_members_differ,
                                  read_export_metadata, write_evaluation)
+from hubensemble.text import absolute
 
 
 def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble: dict,
@@ -59,7 +60,7 @@ def run_json_record(path, record: dict) -> dict:
 
     metrics = record.get("metrics") or {}
     result = ExportResult(
-        path=os.path.abspath(os.fspath(path)), members=record.get("members") or [],
+        path=absolute(os.fspath(path)), members=record.get("members") or [],
         skipped=record.get("skipped") or [],
         max_abs_diff=(record.get("reload_check") or {}).get("max_abs_diff"),
         class_names=record.get("class_names") or [],
@@ -81,7 +82,7 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
     metadata and ensemble.json, nothing of TensorFlow."""
     from hubensemble.fileio import read_json
 
-    out_dir = os.path.abspath(os.fspath(out_dir))
+    out_dir = absolute(os.fspath(out_dir))
     record = read_export_metadata(out_dir, strict=False) or {}
     meta = run.meta()
     try:
@@ -93,7 +94,7 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
             and fit_would_write(record, meta, sha, ensemble, retrain_full)):
         return None
     recorded = meta.get("export") or {}
-    mine = (run.exported_to(meta) and os.path.abspath(run.exported_to(meta)) == out_dir
+    mine = (run.exported_to(meta) and absolute(run.exported_to(meta)) == out_dir
             and recorded.get("created") and recorded.get("created") == record.get("created"))
     if not mine:
         run.update(export={**run_json_record(out_dir, record), **run.export_record(out_dir)})

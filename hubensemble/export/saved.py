@@ -20,6 +20,7 @@ from hubensemble.hub.writer import tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, SERVING_SIGNATURE, check_export_target,
                                  metadata_path)
+from hubensemble.text import absolute
 
 #: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
 RELOAD_TOLERANCE = 1e-5
@@ -409,7 +410,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     or a non-empty folder that is not a hubensemble export; HubensembleError when the
     members' output width is not len(class_names).
     """
-    out_dir = os.path.abspath(os.fspath(out_dir))
+    out_dir = absolute(os.fspath(out_dir))
     check_export_target(out_dir)
     say = say or (lambda text: None)
     say(f"export: writing the SavedModel of {len(members)} member(s) (tracing its "

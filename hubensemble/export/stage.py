@@ -28,7 +28,7 @@ from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import command_words, option_word, run_words
-from hubensemble.text import escaped, shell_word
+from hubensemble.text import absolute, escaped, shell_word
 from hubensemble.tune.plans import trial_profile
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     start = time.time()
     run = Run(run_dir)
     default = run.export if student is None else run.path / STUDENT_EXPORT_DIR
-    out_dir = os.path.abspath(out_dir if out_dir is not None else str(default))
+    out_dir = absolute(out_dir if out_dir is not None else str(default))
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
     if student is not None:  # refused (no student, teacher changed) before any work
         from hubensemble.studentexport import student_for_export
@@ -322,7 +322,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
                        metadata=metadata, latency_batches=LATENCY_BATCHES, say=say)
-    result = ExportResult(path=os.path.abspath(out_dir), members=[m.info for m in members],
+    result = ExportResult(path=absolute(out_dir), members=[m.info for m in members],
                           skipped=skipped, max_abs_diff=diff,
                           class_names=list(task.class_names), retrain_full=bool(retrain_full),
                           seconds=0.0, cost=metadata["cost"],

@@ -36,6 +36,7 @@ from hubensemble.export.layers import normalise_weights
 from hubensemble.export.shared import backbone_groups, member_outputs, shared_record
 from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
                                  is_tflite_export, versions)
+from hubensemble.text import absolute
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ class TFLiteResult:
         TFLite metadata keeps its SavedModel's "created"), else None: no TFLite export there
         (`formats.is_tflite_export`), another export's, or a record it lacks. `seconds` is
         None (unknown). Reads files only."""
-        folder = os.path.abspath(os.fspath(folder))
+        folder = absolute(os.fspath(folder))
         if not created or not is_tflite_export(folder):
             return None
         try:
@@ -258,7 +259,7 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     TFLite model in OUT_DIR is then removed with a warning: it was checked against the
     SavedModel this export replaced, as a SavedModel-only export removes it.
     """
-    out_dir = os.path.abspath(os.fspath(out_dir))
+    out_dir = absolute(os.fspath(out_dir))
     try:
         return _write_checked(members, class_names, out_dir, input_hw=input_hw,
                               check_images=check_images, reference=reference,
@@ -281,7 +282,7 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
                    quantize, metadata) -> TFLiteResult:
     """`write_tflite`'s work; on any error nothing of it is left."""
     start = time.time()
-    out_dir = os.path.abspath(os.fspath(out_dir))
+    out_dir = absolute(os.fspath(out_dir))
     images = np.asarray(check_images, np.float32)
     if images.ndim != 4 or tuple(images.shape[1:3]) != tuple(input_hw):
         raise RunError(f"check images must be [N, {input_hw[0]}, {input_hw[1]}, 3], got "

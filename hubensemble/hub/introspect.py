@@ -17,7 +17,7 @@ from hubensemble.hub.locate import locate
 from hubensemble.hub.resolvers import _sidecar, pinned_file, read_json
 from hubensemble.hub.layer import held_variables
 from hubensemble.hub.runtime import ModuleRuntime, SignatureModule
-from hubensemble.text import escaped
+from hubensemble.text import absolute, escaped
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def declared_fields(path) -> dict:
         meta = {}
     found = {k: meta[k] for k in DECLARED_FIELDS + ("output_dim",)
              if isinstance(meta, dict) and k in meta}
-    parent = os.path.dirname(os.path.abspath(path))
+    parent = os.path.dirname(absolute(path))
     zoo_catalogue = os.path.join(parent, "catalogue.yaml")
     if os.path.isfile(os.path.join(parent, "zoo.json")) and os.path.isfile(zoo_catalogue):
         from hubensemble.catalogue import load_catalogue

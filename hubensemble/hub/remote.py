@@ -20,6 +20,8 @@ import threading
 import time
 import urllib.request
 
+from hubensemble.text import absolute
+
 CHUNK = 1 << 20
 
 
@@ -169,7 +171,7 @@ def copy_file(src, dst, *, timeout: float, deadline: float, progress=None) -> st
     """Copies the (remote) file ``src`` to the local path ``dst`` through a BoundedReader,
     atomically (temp file + rename); returns the sha256 of the bytes copied. ``progress``,
     when given, is a bar (a tqdm bar, or anything with ``update(n)``) counting the bytes."""
-    folder = os.path.dirname(os.path.abspath(dst))
+    folder = os.path.dirname(absolute(dst))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
     try:
@@ -194,7 +196,7 @@ def copy_tree(src, dst, *, timeout: float, deadline: float, progress=None) -> in
     Raises FileNotFoundError when ``src`` is not a folder, TimeoutError as `BoundedReader`."""
     if not gfile_call("isdir", src, timeout=timeout):
         raise FileNotFoundError(f"{src} is not a folder")
-    parent = os.path.dirname(os.path.abspath(dst))
+    parent = os.path.dirname(absolute(dst))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".copy-")
     count = 0
@@ -229,7 +231,7 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
     a tqdm bar without a total gets the Content-Length as its total when one is sent.
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
     socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body."""
-    folder = os.path.dirname(os.path.abspath(dst))
+    folder = os.path.dirname(absolute(dst))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
     h, size = hashlib.sha256(), 0

@@ -22,7 +22,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
                                       selection_rule)
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.text import escaped, shell
+from hubensemble.text import absolute, escaped, shell
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     parts = checked.parts
     first_dir, first = parts[0]
     # Absolute, as every path a run records: the run is read from any working directory.
-    merged_from = [os.path.abspath(d) for d in shard_dirs]
+    merged_from = [absolute(d) for d in shard_dirs]
     selection = _selection(parts, first.metric, top_k=top_k, threshold=threshold,
                            max_k=max_k, greedy=greedy)
     if checked.held:  # as run_rank says it: the pool keeps them

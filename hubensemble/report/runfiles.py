@@ -18,7 +18,7 @@ from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS
                                        RUN_KINDS, kind_problems, note)
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweepstate import unfinished_sweeps
-from hubensemble.text import shell
+from hubensemble.text import absolute, shell
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class RunFiles:
         evaluate measured the stale --out folder)."""
         from hubensemble.rundir import Run
 
-        p = os.path.abspath(self.path)
+        p = absolute(self.path)
         return {
             "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
             "tune": f"hubensemble tune --run {shell(p)}",
@@ -103,11 +103,11 @@ class RunFiles:
         from hubensemble.rundir import Run
 
         model = self.export or str(Run(self.path).export)
-        in_run = os.path.dirname(os.path.abspath(model)) == os.path.abspath(self.path)
+        in_run = os.path.dirname(absolute(model)) == absolute(self.path)
         data = evaluate_data_flags((self.meta.get("data") or {}).get("args") or {},
                                    in_run=in_run)
-        out = os.path.abspath(self.path / formats.ROBUSTNESS_FILE)
-        return (f"hubensemble evaluate --model {shell(os.path.abspath(model))}{data} "
+        out = absolute(self.path / formats.ROBUSTNESS_FILE)
+        return (f"hubensemble evaluate --model {shell(absolute(model))}{data} "
                 f"--corruptions --out {shell(out)}")
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,7 +11,7 @@ from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
-from hubensemble.text import escaped, printable, shell
+from hubensemble.text import absolute, escaped, printable, shell
 from hubensemble.data.coverage import coverage_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
@@ -63,7 +62,7 @@ def write_report(run_dir) -> ReportPaths:
         # cannot hold
         atomic_write_text(run.report_md, printable(render_markdown(title, sections)))
         atomic_write_text(run.report_html, printable(render_html(title, sections)))
-    return ReportPaths(Path(os.path.abspath(run.report_md)), Path(os.path.abspath(run.report_html)))
+    return ReportPaths(Path(absolute(run.report_md)), Path(absolute(run.report_html)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,10 +183,10 @@ def summary_table(run_dir) -> str:
 
 
 def _where(path) -> str:
-    """A path of the closing table: absolute as typed, links kept (os.path.abspath, as
+    """A path of the closing table: absolute as typed, links kept (text.absolute, as
     `write_report` returns it and `report` and `export` print it; Path.resolve named the
     report through a link's target), on one line (text.escaped)."""
-    return escaped(os.path.abspath(path))
+    return escaped(absolute(path))
 
 
 def _not_retrained(before: dict, after: dict) -> list[str]:

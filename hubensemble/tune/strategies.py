@@ -16,6 +16,7 @@ import hubensemble
 from hubensemble import environment, options
 from hubensemble.errors import HubensembleError, first_line
 from hubensemble.preflight import check_strategy
+from hubensemble.text import absolute
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def _check_in_a_fresh_process(address, master, timeout):
     (a new-user check: `tune --strategy tpu` hung for 12 minutes, until kill -9). A process
     can be stopped."""
     what, way_on = _words(address, master)
-    package = os.path.dirname(os.path.dirname(os.path.abspath(hubensemble.__file__)))
+    package = os.path.dirname(os.path.dirname(absolute(hubensemble.__file__)))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join(filter(None, (package, os.environ.get("PYTHONPATH")))))
     try:
