@@ -822,7 +822,9 @@ def main(argv=None) -> int:
     # absl import called logging.basicConfig(), and every fit's INFO records, trial failures'
     # tracebacks included, were printed as "INFO:hubensemble.tune.train:…" (a new-user check).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with terminal_log(args):
+    from hubensemble.lockwords import command_line
+
+    with terminal_log(args), command_line():  # refusals and advice in a command's words
         return _main(parser, args)
 
 
@@ -846,7 +848,7 @@ def _main(parser, args) -> int:
         from hubensemble import _tf
 
         os.environ[_tf.QUIET_ENV] = "1"  # as `hubensemble fit`: no oneDNN / CUDA notices
-        _tf.import_quietly()
+        _tf.import_tensorflow()
         with sigterm_interrupts():  # SIGTERM (a scheduler's limit) stops it as Ctrl-C does
             report = run_vtab(args.catalogue, args.out, tasks=tasks, data_dir=args.data_dir,
                               options=options_from_args(args), restart=args.restart,

@@ -238,7 +238,7 @@ def write_model(root):
     """A one-member export: SIDE x SIDE pixels -> CLASSES classes (a dense layer)."""
     from hubensemble import _tf
 
-    _tf.import_quietly()
+    _tf.import_tensorflow()
     import keras
 
     from hubensemble.export import ExportMember, save_export

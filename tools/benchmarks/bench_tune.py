@@ -91,7 +91,7 @@ class _Naming(logging.Handler):
 def _bench(args, tmp, profile):
     from hubensemble import _tf
 
-    _tf.import_quietly()  # as tools/vtab.py: without TensorFlow's oneDNN / CUDA notices
+    _tf.import_tensorflow()  # as tools/vtab.py: without TensorFlow's oneDNN / CUDA notices
     import tensorflow as tf
 
     from hubensemble import candidate, tune
