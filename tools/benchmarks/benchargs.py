@@ -19,8 +19,9 @@ error (exit 2) before any work, never a traceback minutes in nor a silent defaul
   file where a folder goes is refused now, not after the work that ends by writing there;
 * `refuse(parser, check, *args)`: runs one of hubensemble's own checks (a data spec, a
   catalogue, a run folder) and turns its HubensembleError into a usage error;
-* `command_logging()`: while a script runs, log records on stderr as a `hubensemble`
-  command shows them (every script's ``if __name__ == "__main__":`` block runs in it).
+* `command_logging()`: while a script runs, log records on stderr and refusals' words as a
+  `hubensemble` command shows them (every script's ``if __name__ == "__main__":`` block runs
+  in it).
 
 No TensorFlow is imported here: `--help` and a refused argument answer at once.
 """
@@ -184,10 +185,14 @@ def command_logging():
     RUN/log.txt)"), tracebacks only in a run's log.txt. Without it, TensorFlow's first absl
     import called logging.basicConfig(): a failed trial printed "INFO:hubensemble.tune.train:
     …" with its traceback, then "WARNING:hubensemble.tune.tuner: …" (`bench_tune.py --steps
-    5`). Imports no TensorFlow; undone after the block."""
+    5`). Refusals and advice speak to a command line's user too (`lockwords.command_line`:
+    "`hubensemble ensemble --run R`", where a script's `--run` check told it to call
+    run_ensemble(run_dir=…), a Python caller's words). Imports no TensorFlow; undone after
+    the block."""
     from types import SimpleNamespace
 
+    from hubensemble.lockwords import command_line
     from hubensemble.terminal import terminal_log
 
-    with terminal_log(SimpleNamespace(quiet=False, verbose=False)):
+    with terminal_log(SimpleNamespace(quiet=False, verbose=False)), command_line():
         yield
