@@ -701,6 +701,11 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
         keys = read_pixel_keys(Run(shards[0]).pixel_keys_path)
         merged = read_pixel_keys(Run(tmp_path / "merged").pixel_keys_path)
         assert keys is not None and merged == keys
+    # The first shard given lost its copy: another shard's is the merge's (it took the first
+    # shard's alone, and the merge had none).
+    Run(shards[1]).pixel_keys_path.unlink()
+    rank.merge_rankings(shards[::-1], tmp_path / "keyed", **opts)
+    assert read_pixel_keys(Run(tmp_path / "keyed").pixel_keys_path) == keys
     ranked(specs, task, shards[1], shard=(1, 2), top_k=2)
     with pytest.raises(RunError, match=re.escape(
             f"the shards were ranked with different selections (greedy max_k=3 in "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -22,6 +23,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
                                       selection_rule)
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import command_words, option_word
+from hubensemble.pixelkeys import read_pixel_keys
 from hubensemble.text import absolute, escaped, shell
 
 log = logging.getLogger(__name__)
@@ -97,9 +99,17 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     for split in _label_splits(checked.data):
         src = Run(first_dir).labels / f"{split}.npy"
         atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
-    keys = Run(first_dir).pixel_keys_path  # every shard loaded the same data (fingerprint)
-    if keys.is_file():
-        atomic_write_bytes(out_run.pixel_keys_path, keys.read_bytes())
+    # Every shard loaded the same data (fingerprint), so any shard's keys file is the run's:
+    # the first readable one of that data (the first shard's alone left none when it had lost
+    # its copy while another shard kept one).
+    fingerprint = (checked.data.get("task") or {}).get("fingerprint")
+    for d in shard_dirs:
+        keys_path = Run(d).pixel_keys_path
+        with contextlib.suppress(RunError):
+            keys = read_pixel_keys(keys_path)
+            if keys is not None and keys.fingerprint == fingerprint:
+                atomic_write_bytes(out_run.pixel_keys_path, keys_path.read_bytes())
+                break
     out_run.update(data=checked.data, modules=checked.modules,
                    rank=_rank_section(ranking, merged_from=merged_from))
     if checked.held:
