@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 
 import numpy as np
@@ -17,58 +15,19 @@ from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
 from hubensemble.report.costs import cost_section
+from hubensemble.report.failures import failures_section
+from hubensemble.report.fmt import (compact as _compact, counted as _n, duration as _seconds,
+                                    number as _f)
 from hubensemble.report.datarows import accounting_rows, decoding_rows, short as _short
 from hubensemble.report.perclass import perclass_section
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
-                                         load_run, spearman, untuned_sweeps)
+                                         load_run, spearman)
 from hubensemble.data.coverage import coverage_note
 from hubensemble.ensembletext import size_rule_text
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------
-# Formatting
-# ---------------------------------------------------------------------------------------------
-
-def _f(value, digits=4) -> str:
-    if value is None:
-        return "–"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(v):
-        return "–"
-    return f"{v:.{digits}f}"
-
-
-def _seconds(value) -> str:
-    if value is None:
-        return "–"
-    s = float(value)
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {s % 60:04.1f} s"
-    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-
-
-def _n(count, word) -> str:
-    """'1 member', '3 members'."""
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def _compact(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if value is None:
-        return "none"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,71 +501,6 @@ def _corrupted_copies(rob: dict) -> str:
             f"{rob.get('seed')}")
 
 
-def _failures_section(files) -> Section:
-    sec = Section("What failed and why")
-    blocks = []
-    if files.ranking is not None and files.ranking.failed_rows:
-        blocks.append(f"Modules that could not be ranked ({len(files.ranking.failed_rows)}):")
-        blocks.append(Table(["module", "stage", "reason"],
-                            [[r["name"], r.get("stage") or "–", r.get("reason") or "–"]
-                             for r in files.ranking.failed_rows]))
-    if files.unfinished:  # neither failed nor skipped: not run yet (an interrupted sweep)
-        blocks.append(Inline("Planned trials that have not run: ",
-                             files.finish_step(), "."))
-        blocks.append(Table(["sweep", "done", "modules without a trial", "trials to run"],
-                            [[u.sweep, f"{u.done} of {u.planned}",
-                              ", ".join(u.modules_without) or "–", ", ".join(u.missing)]
-                             for u in files.unfinished]))
-    untuned = untuned_sweeps(files.meta)
-    if untuned:  # the budget's doing, not a failure, but a user who asked for them must see it
-        blocks.append("Modules the sweep's budget gave no trial:")
-        blocks.append(Table(["sweep", "modules", "why"],
-                            [[sweep, ", ".join(names), why] for sweep, names, why in untuned]))
-    if files.failed:
-        # A probe trains no module: "Fine-tuning trials that failed" named a failed probe so.
-        kinds = [_trial_kind(r) for r in files.failed]
-        mixed = len(set(kinds)) > 1
-        what = ("Trials" if mixed else "Probe trials" if kinds[0] == "probe" else
-                "Fine-tuning trials")
-        counts = (f": {kinds.count('fine-tuning')} fine-tuning, {kinds.count('probe')} "
-                  f"{'probe' if kinds.count('probe') == 1 else 'probes'}" if mixed else "")
-        blocks.append(f"{what} that failed ({len(files.failed)}{counts}):")
-        blocks.append(Table(["trial", "module"] + (["kind"] if mixed else []) + ["reason"],
-                            [[r.get("trial"), r.get("module") or "–"]
-                             + ([kind] if mixed else [])
-                             + [r.get("reason") or "no reason recorded"]
-                             for r, kind in zip(files.failed, kinds)]))
-    if files.skipped:
-        blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
-        blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))
-    if files.member_problems:
-        blocks.append(Inline(f"Members of ensemble.json the report cannot read "
-                             f"({len(files.member_problems)}; its numbers for them are "
-                             "ensemble.json's): run ", Code(files.cmd("tune")),
-                             " to redo a missing or damaged trial, then ",
-                             Code(files.cmd("ensemble")), "."))
-        blocks.append(Table(["trial", "what is wrong"],
-                            [[t, r] for t, r in files.member_problems.items()]))
-    if files.problems:
-        blocks.append(f"Files missing or damaged ({len(files.problems)}):")
-        blocks.append(Bullets(list(files.problems)))
-    export_skipped = (files.meta.get("export") or {}).get("skipped") or []
-    if export_skipped:
-        blocks.append(f"Members left out of the export ({len(export_skipped)}):")
-        blocks.append(Bullets([_compact(s) for s in export_skipped]))
-    if not blocks:
-        blocks.append("Nothing failed.")
-    return sec.add(*blocks)
-
-
-def _trial_kind(record: dict) -> str:
-    """"probe" or "fine-tuning" of a trial.json record (a probe's says "kind": "probe", at the
-    top and in its hparams, failed or not; a fine-tuning trial's has no kind or "finetune")."""
-    hparams = record.get("hparams") if isinstance(record.get("hparams"), dict) else {}
-    return ("probe" if "probe" in (record.get("kind"), hparams.get("kind")) else
-            "fine-tuning")
-
-
 def fit_order(stages: dict) -> list:
     """run.json's "stages" items in the order fit runs them (FIT_STAGES; a stage
     first recorded by a later fit, e.g. evaluate after one without corruptions, came last)."""
@@ -667,7 +561,7 @@ def build_sections(run_dir) -> tuple[str, list, list]:
         ("Ensemble members", _members_section, ("ensemble.json",), "ensemble"),
         ("Robustness to corruptions", lambda f: _robustness_section(f, figures),
          ("robustness.json",), "evaluate"),
-        ("What failed and why", _failures_section, ("ranking.json", "candidates/"), None),
+        ("What failed and why", failures_section, ("ranking.json", "candidates/"), None),
         ("Time per stage", _stages_section, *run_json),
         ("Versions", _versions_section, *run_json)]
     sections = [_guarded(files, figures, *b) for b in builders]

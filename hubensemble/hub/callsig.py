@@ -1,0 +1,159 @@
+"""What a loaded module's ``__call__`` accepts and returns, read from its traced functions.
+
+`CallSignature` is read once when `hub.runtime` loads a module, so a module that cannot be
+called as hubensemble calls it fails at load with the cause named. Reference: TF Hub's
+reusable SavedModel API (https://www.tensorflow.org/hub/reusable_saved_models).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from hubensemble.errors import ModuleLoadError
+
+
+def channels_of(shape):
+    """The channel count a traced image shape fixes ([B, H, W, C]), else None."""
+    if shape.rank == 4 and shape[-1] is not None:
+        return int(shape[-1])
+    return None
+
+
+_NONE = object()  # "no training argument" (None itself could be a traced value)
+
+
+@dataclasses.dataclass(frozen=True)
+class CallSignature:
+    """The call convention of a loaded module, read from its traced ``__call__`` functions.
+
+    ``dtypes``: dtype names of the images argument over the traces (e.g. ("float32",));
+    ``sizes``: the fixed (height, width) sizes it was traced for, () when any size goes;
+    ``training``: "python" (a bool, or None for the module's default mode, traced per value:
+    ``training_values``), "tensor" (a bool
+    tensor argument) or "none" (no `training` argument); ``training_keyword``: whether it
+    was traced with ``training=`` as a keyword; ``outputs``: per trace, the output structure
+    (a TensorSpec, or a dict of them); ``channels``: the images' channel count when every
+    trace fixes the same one (3 for RGB, 1 for a grey module), else None.
+    """
+
+    dtypes: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...]
+    training: str
+    training_values: tuple[bool | None, ...]
+    training_keyword: bool
+    outputs: tuple
+    channels: int | None = None
+
+    @classmethod
+    def of(cls, obj, *, name=None, handle=None) -> "CallSignature":
+        """The signature of ``obj.__call__``; ModuleLoadError(stage="savedmodel"), naming
+        ``name`` and ``handle``, when it has no traced function or its first argument is not
+        an image tensor."""
+        fn = getattr(obj, "__call__", None)
+        if hasattr(fn, "structured_input_signature"):  # a bare concrete function
+            traces = [fn]
+        else:
+            traces = list(getattr(fn, "concrete_functions", None) or [])
+        if not traces:
+            raise ModuleLoadError("its __call__ has no traced function to run (save it after "
+                                  "calling it, or with an input_signature)",
+                                  module=name, handle=handle, stage="savedmodel")
+        dtypes, sizes, any_size, modes, values, keyword, outputs = [], set(), False, set(), \
+            set(), False, []
+        channels = set()
+        for trace in traces:
+            args, kwargs = trace.structured_input_signature
+            images = args[0] if args else None
+            if not isinstance(images, tf.TensorSpec):
+                raise ModuleLoadError(f"its __call__ takes {args!r} {kwargs!r}, not an image "
+                                      "tensor first", module=name, handle=handle,
+                                      stage="savedmodel")
+            if images.dtype.name not in dtypes:
+                dtypes.append(images.dtype.name)
+            shape = images.shape
+            channels.add(channels_of(shape))
+            if shape.rank != 4 or shape[1] is None or shape[2] is None:
+                any_size = True
+            else:
+                sizes.add((int(shape[1]), int(shape[2])))
+            if len(args) >= 2:
+                training = args[1]
+            elif "training" in kwargs:
+                training, keyword = kwargs["training"], True
+            else:
+                training = _NONE
+            if training is _NONE:
+                modes.add("none")
+            elif training is None or isinstance(training, bool):
+                modes.add("python")
+                values.add(training)
+            elif isinstance(training, tf.TensorSpec) and training.dtype == tf.bool:
+                modes.add("tensor")
+            else:
+                raise ModuleLoadError(f"its __call__'s second argument is {training!r}, not "
+                                      "the `training` flag of a reusable SavedModel",
+                                      module=name, handle=handle, stage="savedmodel")
+            outputs.append(trace.structured_outputs)
+        mode = next(m for m in ("python", "tensor", "none") if m in modes)
+        return cls(dtypes=tuple(dtypes), sizes=() if any_size else tuple(sorted(sizes)),
+                   training=mode, training_values=tuple(sorted(values, key=repr)),
+                   training_keyword=keyword, outputs=tuple(outputs),
+                   channels=channels.pop() if len(channels) == 1 else None)
+
+    @classmethod
+    def of_keras(cls, model, *, name=None, handle=None) -> "CallSignature":
+        """The signature of a Keras model called as ``model(images, training=flag)``: its
+        input dtype and fixed size (if any), both `training` values, its output's spec (none
+        for a subclassed model, whose output is learnt at the first call).
+        ModuleLoadError(stage="input") for a model with several inputs."""
+        inputs = list(getattr(model, "inputs", None) or [])
+        if len(inputs) > 1:
+            raise ModuleLoadError(f"the Keras model takes {len(inputs)} inputs; hubensemble "
+                                  "needs one image input", module=name, handle=handle,
+                                  stage="input")
+        dtype, sizes, outputs, channels = "float32", (), (), None
+        if inputs:
+            shape, dtype = tuple(inputs[0].shape), str(inputs[0].dtype)
+            channels = channels_of(tf.TensorShape(shape))
+            if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
+                sizes = ((int(shape[1]), int(shape[2])),)
+            out = model.outputs[0]
+            outputs = (tf.TensorSpec(tuple(out.shape), str(out.dtype)),)
+        return cls(dtypes=(dtype,), sizes=sizes, training="python",
+                   training_values=(False, True), training_keyword=True, outputs=outputs,
+                   channels=channels)
+
+    def describe(self) -> str:
+        """What the traced __call__ accepts, for messages: e.g.
+        "float32 images [None, 20, 20, 3], training=False/True"."""
+        c = self.channels or "C"
+        shapes = (", ".join(f"[None, {h}, {w}, {c}]" for h, w in self.sizes)
+                  or f"[None, None, None, {c}]")
+        training = {"none": "no training argument", "tensor": "training as a bool tensor"}.get(
+            self.training, "training=" + "/".join(str(v) for v in self.training_values))
+        return f"{' or '.join(self.dtypes)} images {shapes}, {training}"
+
+    def output_spec(self, output_key, *, name=None, handle=None):
+        """The TensorSpec of the embedding (the ``output_key`` entry of a dict output), or
+        None when no trace says; ModuleLoadError(stage="output"), naming ``name`` and
+        ``handle``, for a dict output without a matching key."""
+        for out in self.outputs:
+            if isinstance(out, dict):
+                if output_key is None or output_key not in out:
+                    raise ModuleLoadError(
+                        f"the module returns a dict with keys {sorted(out)}; set output_key on "
+                        "its catalogue entry to the embedding's key", module=name,
+                        handle=handle, stage="output")
+                out = out[output_key]
+            if isinstance(out, tf.TensorSpec):
+                return out
+        return None
+
+    def output_dim(self, output_key, **names):
+        """The embedding size D of a traced [batch, D] output, None when not known."""
+        spec = self.output_spec(output_key, **names)
+        if spec is not None and spec.shape.rank == 2 and spec.shape[-1] is not None:
+            return int(spec.shape[-1])
+        return None

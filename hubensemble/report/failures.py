@@ -1,0 +1,77 @@
+"""The report's "What failed and why" section: everything a run tried and did not get, and
+the command that retries it."""
+
+from __future__ import annotations
+
+from hubensemble.report.fmt import compact
+from hubensemble.report.render import Bullets, Code, Inline, Section, Table
+from hubensemble.report.runfiles import untuned_sweeps
+
+
+def failures_section(files) -> Section:
+    """The section from a run's files (`runfiles.RunFiles`): modules that could not be
+    ranked, planned trials not run yet, modules a budget gave no trial, failed trials (probe or
+    fine-tuning), candidates and members left out, files missing or damaged; "Nothing failed."
+    when there are none."""
+    sec = Section("What failed and why")
+    blocks = []
+    if files.ranking is not None and files.ranking.failed_rows:
+        blocks.append(f"Modules that could not be ranked ({len(files.ranking.failed_rows)}):")
+        blocks.append(Table(["module", "stage", "reason"],
+                            [[r["name"], r.get("stage") or "–", r.get("reason") or "–"]
+                             for r in files.ranking.failed_rows]))
+    if files.unfinished:  # neither failed nor skipped: not run yet (an interrupted sweep)
+        blocks.append(Inline("Planned trials that have not run: ",
+                             files.finish_step(), "."))
+        blocks.append(Table(["sweep", "done", "modules without a trial", "trials to run"],
+                            [[u.sweep, f"{u.done} of {u.planned}",
+                              ", ".join(u.modules_without) or "–", ", ".join(u.missing)]
+                             for u in files.unfinished]))
+    untuned = untuned_sweeps(files.meta)
+    if untuned:  # the budget's doing, not a failure, but a user who asked for them must see it
+        blocks.append("Modules the sweep's budget gave no trial:")
+        blocks.append(Table(["sweep", "modules", "why"],
+                            [[sweep, ", ".join(names), why] for sweep, names, why in untuned]))
+    if files.failed:
+        # A probe trains no module: "Fine-tuning trials that failed" named a failed probe so.
+        kinds = [trial_kind(r) for r in files.failed]
+        mixed = len(set(kinds)) > 1
+        what = ("Trials" if mixed else "Probe trials" if kinds[0] == "probe" else
+                "Fine-tuning trials")
+        counts = (f": {kinds.count('fine-tuning')} fine-tuning, {kinds.count('probe')} "
+                  f"{'probe' if kinds.count('probe') == 1 else 'probes'}" if mixed else "")
+        blocks.append(f"{what} that failed ({len(files.failed)}{counts}):")
+        blocks.append(Table(["trial", "module"] + (["kind"] if mixed else []) + ["reason"],
+                            [[r.get("trial"), r.get("module") or "–"]
+                             + ([kind] if mixed else [])
+                             + [r.get("reason") or "no reason recorded"]
+                             for r, kind in zip(files.failed, kinds)]))
+    if files.skipped:
+        blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
+        blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))
+    if files.member_problems:
+        blocks.append(Inline(f"Members of ensemble.json the report cannot read "
+                             f"({len(files.member_problems)}; its numbers for them are "
+                             "ensemble.json's): run ", Code(files.cmd("tune")),
+                             " to redo a missing or damaged trial, then ",
+                             Code(files.cmd("ensemble")), "."))
+        blocks.append(Table(["trial", "what is wrong"],
+                            [[t, r] for t, r in files.member_problems.items()]))
+    if files.problems:
+        blocks.append(f"Files missing or damaged ({len(files.problems)}):")
+        blocks.append(Bullets(list(files.problems)))
+    export_skipped = (files.meta.get("export") or {}).get("skipped") or []
+    if export_skipped:
+        blocks.append(f"Members left out of the export ({len(export_skipped)}):")
+        blocks.append(Bullets([compact(s) for s in export_skipped]))
+    if not blocks:
+        blocks.append("Nothing failed.")
+    return sec.add(*blocks)
+
+
+def trial_kind(record: dict) -> str:
+    """"probe" or "fine-tuning" of a trial.json record (a probe's says "kind": "probe", at the
+    top and in its hparams, failed or not; a fine-tuning trial's has no kind or "finetune")."""
+    hparams = record.get("hparams") if isinstance(record.get("hparams"), dict) else {}
+    return ("probe" if "probe" in (record.get("kind"), hparams.get("kind")) else
+            "fine-tuning")
