@@ -1119,6 +1119,37 @@ def test_dataset_batches_same_size(rng):
         np.testing.assert_allclose(got, bilinear_reference(im / 255.0, 7, 9), atol=1e-5)
 
 
+def test_dataset_converts_large_images_a_chunk_at_a_time(rng, monkeypatch):
+    """Rank on 80 phone photos (stored 1365 x 1024) peaked at 2.77 GB: each batch of 64 was
+    made float32 at full size (1.07 GB) before its resize. Now at most WORKING_BYTES of them
+    at once, with the same pixels, batches and order, shuffled and repeated too."""
+    from hubensemble.data import task as task_module
+
+    assert task_module._chunk((1024, 1365, 3), 64, (480, 480)) == 4
+    assert task_module._chunk((224, 224, 3), 64, (224, 224)) == 64  # small: one batch
+    assert task_module._chunk((1024, 1365, 3), 64, None) == 64  # no resize: the output
+    assert task_module._chunk((5000, 5000, 3), 64, (64, 64)) == 1
+    x = rng.integers(0, 256, (11, 30, 40, 3), dtype=np.uint8)
+    task = tiny_task(x, [i % 2 for i in range(11)])
+
+    def batches(**kw):
+        return [(a.numpy(), b.numpy()) for a, b in
+                task.dataset("train", batch_size=4, image_size=(9, 7), **kw).take(6)]
+    whole = [batches(), batches(shuffle=True, seed=3), batches(shuffle=True, repeat=True)]
+    monkeypatch.setattr(task_module, "WORKING_BYTES", 3 * 30 * 40 * 3 * 4)  # 3 images
+    assert task_module._chunk((30, 40, 3), 4, (9, 7)) == 3
+    chunked = [batches(), batches(shuffle=True, seed=3), batches(shuffle=True, repeat=True)]
+    for a, b in zip(whole, chunked):
+        assert [xb.shape for xb, _ in a] == [xb.shape for xb, _ in b]
+        for (xa, ya), (xb, yb) in zip(a, b):
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
+    assert [xb.shape[0] for xb, _ in chunked[0]] == [4, 4, 3]
+    assert all(xb.shape[0] == 4 for xb, _ in chunked[2]) and len(chunked[2]) == 6
+    spec = task.dataset("train", batch_size=4, image_size=(9, 7), repeat=True).element_spec
+    assert spec[0].shape.as_list() == [4, 9, 7, 3]  # full batches keep a static size
+
+
 def test_dataset_resizes_variable_sizes(rng):
     imgs = [rng.integers(0, 256, s + (3,), dtype=np.uint8) for s in [(1, 1), (3, 7), (6, 4)]]
     task = tiny_task(imgs, [0, 1, 1])

@@ -362,11 +362,14 @@ class Task:
             # Batch first, then one resize per batch: a batched resize costs about 40 % less
             # CPU than one per image, and on a small machine it competes with the module's
             # forward pass. The seeded passes order the raw examples (converted after
-            # batching).
+            # batching). Large images are converted in chunks of `_chunk` (the same pixels).
             ds = tf.data.Dataset.from_tensor_slices((data.images, labels))
             ds = _passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
-            ds = ds.batch(batch_size, drop_remainder=repeat)
+            chunk = _chunk(data.images.shape[1:], batch_size, image_size)
+            ds = ds.batch(chunk, drop_remainder=repeat and chunk == batch_size)
             ds = ds.map(lambda x, y: (to_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+            if chunk < batch_size:
+                ds = ds.unbatch().batch(batch_size, drop_remainder=repeat)
             if cache and not (shuffle or repeat):
                 # Fixed batches in a fixed order: keep them converted. A shuffled stream draws
                 # from the in-memory array instead (the conversion is all it would save).
@@ -637,6 +640,21 @@ def _check_label_range(splits: dict[str, Split], num_classes: int):
                 f"{key} labels out of range: {int(bad.sum())} label(s) with value(s) "
                 f"{vals[:5]} but the classes are 0..{num_classes - 1} ({num_classes} class "
                 f"names); fix the labels or supply all class names")
+
+
+#: Bytes of float32 pixels at their stored size `Task.dataset` converts at once to resize
+#: them (a batch of 64 shrunk phone photos was 1.07 GB; docs/data.md).
+WORKING_BYTES = 64 << 20
+
+
+def _chunk(shape, batch_size, image_size) -> int:
+    """How many images of `shape` ([H, W, C]) `Task.dataset` converts to float32 and resizes
+    at once: the batch, unless its float32 copy exceeds WORKING_BYTES and it is resized
+    (never less than one image). A chunk's resize gives each image's pixels exactly."""
+    if image_size is None:
+        return batch_size  # the float32 batch is the output itself
+    per_image = 4 * int(np.prod(shape))
+    return int(min(batch_size, max(1, WORKING_BYTES // per_image)))
 
 
 def _passes(ds, n, seed, *, shuffle, repeat):
