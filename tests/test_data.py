@@ -1343,6 +1343,13 @@ def test_unknown_specs_list_schemes(tmp_path):
             assert f"{scheme}:" in str(err.value)
     with pytest.raises(DataError, match="did you mean folder:"):
         load_task(str(tmp_path))
+    # A CSV of labels (the form Kaggle and many tools give) was told the schemes only.
+    table = tmp_path / "labels.csv"
+    table.write_text("file,label\nimg/1.jpg,cat\n")
+    for spec in (str(table), f"csv:{table}", "tsv:train.tsv", "train_labels.TXT"):
+        with pytest.raises(DataError, match=r"a table of file names and labels is not read: "
+                                            r"link the images into one folder per class"):
+            load_task(spec)
 
 
 def test_split_overrides_only_for_tfds():

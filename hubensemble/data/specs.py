@@ -37,15 +37,25 @@ SCHEMES: dict[str, Callable[[str, LoadOptions], Task]] = {
 }
 
 
+#: What a table of labels is called (a CSV beside the images): the refusal says the way on.
+_TABLES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".xlsx")
+_TABLE_SCHEMES = ("csv", "tsv", "txt", "json", "jsonl", "list", "parquet", "labels")
+
+
 def _unknown_spec(spec: str, why: str) -> DataError:
     """The error for a spec without a known scheme: every scheme with an example, and a
-    guess when the text is an existing folder or .npz file."""
+    guess when the text is an existing folder or .npz file, or the way on for a table of
+    labels (a .csv, `csv:…`)."""
     hint = ""
     path = os.path.expanduser(spec)
     if os.path.isdir(path):
         hint = f" (did you mean folder:{spec}?)"
     elif os.path.isfile(path) and path.endswith(".npz"):
         hint = f" (did you mean npz:{spec}?)"
+    elif spec.lower().endswith(_TABLES) or spec.split(":", 1)[0].lower() in _TABLE_SCHEMES:
+        hint = (" (a table of file names and labels is not read: link the images into one "
+                "folder per class, CLASS/FILE, as docs/data.md#labels-in-a-table does, and "
+                "pass folder:THAT_FOLDER)")
     return DataError.of_lines([f"{why}{hint}. A data spec is SCHEME:VALUE, one of:"]
                               + [f"  {s}: {_EXAMPLES.get(s, '')}" for s in SCHEMES])
 
