@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -705,6 +706,27 @@ def test_link_loops_broken_links_and_hidden_files_are_reported(tmp_path):
     summary = task.summary()
     assert "11 file(s) read: 8 example(s), 3 skipped" in summary
     assert "6 hidden or system entries ignored" in summary
+
+
+def test_a_class_folder_hidden_by_a_leading_dot_is_named_with_the_way_on(tmp_path, caplog):
+    """A table's label `.dog` linked into folders (docs/data.md) made a hidden folder: the
+    task was 'has 1 class(es) (['cat']) …; put each class's images in DIR/<class name>/',
+    and beside other classes only '1 hidden or system entry ignored'. Now both say the folder
+    holds images and is hidden, and to rename it; a .git/ of no image is not named."""
+    root = tmp_path / "pets"
+    make_class_folders(str(root), {"cat": 3, ".dog": 3}, seed=0)
+    write(str(root / ".git" / "HEAD"), b"ref: refs/heads/main\n")
+    hint = (r"\.dog/ in .*pets holds images but its name starts with '\.', so it is a hidden "
+            r"folder, not a class: rename it without the leading '\.' to make it a class$")
+    with pytest.raises(DataError, match=r"has 1 class\(es\) \(\['cat'\]\); classification "
+                                        r"needs at least 2; " + hint):
+        load_task(f"folder:{root}", progress=False)
+    make_class_folders(str(root), {"bird": 3}, seed=1)
+    with caplog.at_level("WARNING", logger="hubensemble.data.folder"):
+        task = load_task(f"folder:{root}", progress=False, val_fraction=0, test_fraction=0)
+    assert task.class_names == ["bird", "cat"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "hubensemble.data.folder"]
+    assert len(notes) == 1 and re.search(hint, notes[0]) and ".git" not in notes[0]
 
 
 def noise_folder(root, copies=False, n=12):

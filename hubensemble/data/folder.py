@@ -10,11 +10,13 @@ reported as skipped and not followed.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
+from hubensemble.data.sniff import HEAD_BYTES, sniff
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key)
 from hubensemble.data.task import Task
@@ -22,6 +24,8 @@ from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
 from hubensemble.text import absolute, escaped
+
+log = logging.getLogger(__name__)
 
 
 class _Listing:
@@ -59,6 +63,41 @@ def ignored_entries(ignored) -> str:
              else []) + ([f"{ours} folder{'s' * (ours != 1)} hubensemble made (a run or an "
                           "export)"] if ours else [])
     return " and ".join(parts)
+
+
+def hidden_classes(root: str, ignored) -> list[str]:
+    """The hidden folders directly in `root` (among `ignored`, a walk's `_Listing.ignored`)
+    that hold an image file among their first 20 entries (by content, `sniff`): classes a
+    leading '.' hid, e.g. a label `.dog` of a table linked into folders (docs/data.md), which
+    were left out of the classes with only a count of hidden entries."""
+    found = []
+    for p in ignored:
+        if os.path.dirname(p) != root or not os.path.basename(p).startswith("."):
+            continue
+        try:
+            names = sorted(os.listdir(p))[:20] if os.path.isdir(p) else []
+        except OSError:
+            continue
+        for n in names:
+            try:
+                with open(os.path.join(p, n), "rb") as f:
+                    if _visible(n) and sniff(f.read(HEAD_BYTES)):
+                        found.append(p)
+                        break
+            except OSError:
+                continue
+    return found
+
+
+def hidden_classes_note(folders) -> str:
+    """The sentence for `hidden_classes`' folders (one or more): what happened, the way on."""
+    names = ", ".join(escaped(os.path.basename(p)) + "/" for p in folders[:5])
+    one = len(folders) == 1
+    return (f"{names} in {escaped(os.path.dirname(folders[0]))} hold{'s' * one} images but "
+            f"{'its name starts' if one else 'their names start'} with '.', so "
+            f"{'it is a hidden folder, not a class' if one else 'they are hidden, not classes'}"
+            f": rename {'it' if one else 'them'} without the leading '.' to make "
+            f"{'it a class' if one else 'them classes'}")
 
 
 def _identity(path):
@@ -192,7 +231,11 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
     """Decode root/<class>/** → (images, labels, paths, class_names); `record` gets each
     class's {"folder", "files", "skipped"} (a split's part of `Task.class_files`); `bar`
     (a tqdm bar, `_reading_bar`) counts each file decoded or skipped."""
+    ignored = len(listing.ignored)
     found = _class_folders(root, listing)
+    hidden = hidden_classes(root, listing.ignored[ignored:])
+    if hidden:
+        log.warning("%s", hidden_classes_note(hidden))
     if class_names is None:
         class_names = found
     else:
@@ -339,7 +382,9 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
                         f"{_EMPTY_HINT}")
     if len(counts) < min_classes:
         name = os.path.basename(os.path.normpath(absolute(path)))
+        hidden = hidden_classes(root, listing.ignored)
         raise too_few_classes(name, list(counts), min_classes,
+                              f"; {hidden_classes_note(hidden)}" if hidden else
                               f"; put each class's images in {root}/<class name>/")
     error = too_few_per_class(counts, min_per_class,
                               note=f" (files in {root}'s class folders, before decoding)")
