@@ -1145,12 +1145,12 @@ def test_dataset_converts_large_images_a_chunk_at_a_time(rng, monkeypatch):
     """Rank on 80 phone photos (stored 1365 x 1024) peaked at 2.77 GB: each batch of 64 was
     made float32 at full size (1.07 GB) before its resize. Now at most WORKING_BYTES of them
     at once, with the same pixels, batches and order, shuffled and repeated too."""
-    from hubensemble.data import task as task_module
+    from hubensemble.data import streams
 
-    assert task_module._chunk((1024, 1365, 3), 64, (480, 480)) == 4
-    assert task_module._chunk((224, 224, 3), 64, (224, 224)) == 64  # small: one batch
-    assert task_module._chunk((1024, 1365, 3), 64, None) == 64  # no resize: the output
-    assert task_module._chunk((5000, 5000, 3), 64, (64, 64)) == 1
+    assert streams.chunk_size((1024, 1365, 3), 64, (480, 480)) == 4
+    assert streams.chunk_size((224, 224, 3), 64, (224, 224)) == 64  # small: one batch
+    assert streams.chunk_size((1024, 1365, 3), 64, None) == 64  # no resize: the output
+    assert streams.chunk_size((5000, 5000, 3), 64, (64, 64)) == 1
     x = rng.integers(0, 256, (11, 30, 40, 3), dtype=np.uint8)
     task = tiny_task(x, [i % 2 for i in range(11)])
 
@@ -1158,8 +1158,8 @@ def test_dataset_converts_large_images_a_chunk_at_a_time(rng, monkeypatch):
         return [(a.numpy(), b.numpy()) for a, b in
                 task.dataset("train", batch_size=4, image_size=(9, 7), **kw).take(6)]
     whole = [batches(), batches(shuffle=True, seed=3), batches(shuffle=True, repeat=True)]
-    monkeypatch.setattr(task_module, "WORKING_BYTES", 3 * 30 * 40 * 3 * 4)  # 3 images
-    assert task_module._chunk((30, 40, 3), 4, (9, 7)) == 3
+    monkeypatch.setattr(streams, "WORKING_BYTES", 3 * 30 * 40 * 3 * 4)  # 3 images
+    assert streams.chunk_size((30, 40, 3), 4, (9, 7)) == 3
     chunked = [batches(), batches(shuffle=True, seed=3), batches(shuffle=True, repeat=True)]
     for a, b in zip(whole, chunked):
         assert [xb.shape for xb, _ in a] == [xb.shape for xb, _ in b]

@@ -324,7 +324,8 @@ class Task:
         With `repeat` the stream is endless and every batch is full; without it the last batch
         may be short. Shuffling is seeded, so the order is the same in every run with the same
         seed, and every new iterator of the dataset starts from the same first pass
-        (`_passes`). tf.data's autotuner is off for this pipeline and whatever is built on it.
+        (`streams.passes`). tf.data's autotuner is off for this pipeline and whatever is built
+        on it.
         Imports TensorFlow.
 
         Raises DataError for an unknown or missing split, batch_size < 1, a non-positive
@@ -349,6 +350,7 @@ class Task:
             image_size = None  # already that size: skip a no-op resize
 
         from hubensemble.augment import resize
+        from hubensemble.data.streams import chunk_size, fixed_parallelism, passes
 
         def to_float(x):
             x = tf.cast(x, tf.float32) / 255.0
@@ -362,10 +364,11 @@ class Task:
             # Batch first, then one resize per batch: a batched resize costs about 40 % less
             # CPU than one per image, and on a small machine it competes with the module's
             # forward pass. The seeded passes order the raw examples (converted after
-            # batching). Large images are converted in chunks of `_chunk` (the same pixels).
+            # batching). Large images are converted in chunks (`streams.chunk_size`): the
+            # same pixels.
             ds = tf.data.Dataset.from_tensor_slices((data.images, labels))
-            ds = _passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
-            chunk = _chunk(data.images.shape[1:], batch_size, image_size)
+            ds = passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
+            chunk = chunk_size(data.images.shape[1:], batch_size, image_size)
             ds = ds.batch(chunk, drop_remainder=repeat and chunk == batch_size)
             ds = ds.map(lambda x, y: (to_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
             if chunk < batch_size:
@@ -374,7 +377,7 @@ class Task:
                 # Fixed batches in a fixed order: keep them converted. A shuffled stream draws
                 # from the in-memory array instead (the conversion is all it would save).
                 ds = ds.cache()
-            return _fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
+            return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
         # Images of different sizes: one flat buffer plus row lengths (a ragged tensor keeps
         # every image's own size without a Python generator, which neither caches nor
         # distributes well), each image resized on its own.
@@ -386,9 +389,9 @@ class Task:
                     num_parallel_calls=tf.data.AUTOTUNE)
         if cache:
             ds = ds.cache()
-        ds = _passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
+        ds = passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
         ds = ds.batch(batch_size, drop_remainder=repeat)
-        return _fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
+        return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
 
     def summary(self, *, skipped_in: str | None = None) -> str:
         """One paragraph for people: where from, counts per split, classes, size, skips.
@@ -640,57 +643,3 @@ def _check_label_range(splits: dict[str, Split], num_classes: int):
                 f"{key} labels out of range: {int(bad.sum())} label(s) with value(s) "
                 f"{vals[:5]} but the classes are 0..{num_classes - 1} ({num_classes} class "
                 f"names); fix the labels or supply all class names")
-
-
-#: Bytes of float32 pixels at their stored size `Task.dataset` converts at once to resize
-#: them (a batch of 64 shrunk phone photos was 1.07 GB; docs/data.md).
-WORKING_BYTES = 64 << 20
-
-
-def _chunk(shape, batch_size, image_size) -> int:
-    """How many images of `shape` ([H, W, C]) `Task.dataset` converts to float32 and resizes
-    at once: the batch, unless its float32 copy exceeds WORKING_BYTES and it is resized
-    (never less than one image). A chunk's resize gives each image's pixels exactly."""
-    if image_size is None:
-        return batch_size  # the float32 batch is the output itself
-    per_image = 4 * int(np.prod(shape))
-    return int(min(batch_size, max(1, WORKING_BYTES // per_image)))
-
-
-def _passes(ds, n, seed, *, shuffle, repeat):
-    """`ds` (`n` examples) once, or endlessly with `repeat`; with `shuffle`, in passes
-    reshuffled from `seed`, the same passes for every new iterator of the returned dataset.
-
-    tf.data's `reshuffle_each_iteration` draws each pass's order from a seed state that all
-    iterators of one shuffle dataset share: a throw-away iterator (tune's start loss, Keras'
-    symbolic build under a strategy) used up 0, 1 or 2 passes by thread timing, so one trial
-    with one seed trained on other orders (a new-user check: 3 of 7 idle runs differed, val
-    CE 0.15 vs 0.36). Here the shuffle is made inside a `flat_map`, anew for each iterator,
-    with its own seed state. (A tensor seed per pass fails when a global seed is set.)
-    """
-    from hubensemble._tf import tensorflow as tf
-
-    if not shuffle:
-        return ds.repeat() if repeat else ds
-
-    def stream(_):
-        out = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
-        return out.repeat() if repeat else out
-
-    return tf.data.Dataset.range(1).flat_map(stream)
-
-
-def _fixed_parallelism(ds):
-    """`ds` with tf.data's autotuner off (for it and every dataset built on it).
-
-    The data are in memory and the work per batch is small; the autotuner's help is nil, but
-    on this 2-core machine it at times took a core from the model: up to a third of rank's
-    modules and of tune's timed runs went at half speed (twice the wall time, same CPU time).
-    Without it, `AUTOTUNE` parallelism means one thread per core and prefetching still keeps
-    the model fed (bench_rank, bench_tune).
-    """
-    from hubensemble._tf import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.with_options(options)
