@@ -851,6 +851,20 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
     for split in ("val", "test"):
         assert coverage_note(task.coverage(), split) in task.summary()
     assert "test metrics cover 2 of 4 classes; no test example of: c, d" in task.summary()
+    # With the way on (it named the classes only), whose counts hold for any fractions.
+    assert task.summary().endswith("no test example of: c, d (to cover a class, give it "
+                                   "examples there: a split carved off train reaches each "
+                                   "class of 4 images or more (one of 3 reaches val only, as "
+                                   "training keeps 2), so add images to it; or give the split "
+                                   "its own (a val/ or test/ class folder, an npz's x_val / "
+                                   "x_test)).")
+    from hubensemble.data.splits import split_counts
+
+    for fractions in ((0.2, 0.2), (0.05, 0.05), (0.45, 0.45), (0.3, 0.1)):
+        assert min(split_counts(4, *fractions)[1:]) == 1
+        assert split_counts(3, *fractions)[1:] == (1, 0)
+    assert "to cover a class" not in load_task(f"folder:{tmp_path}", val_fraction=0,
+                                               test_fraction=0).summary()
 
 
 def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):

@@ -474,7 +474,7 @@ class Task:
             if dup.get("conflicting_dropped"):
                 text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
                          f"of them, with its label")
-        from hubensemble.data.coverage import coverage_note, split_coverage
+        from hubensemble.data.coverage import COVERAGE_FIX, coverage_note, split_coverage
 
         coverage = self.coverage()
         if not self.test_set_only:  # evaluate's test set has no training examples to miss
@@ -485,6 +485,8 @@ class Task:
             note = coverage_note(coverage, s)
             if note:
                 text += f"; {note}"
+        if any(coverage_note(coverage, s) for s in ("val", "test")):
+            text += f" ({COVERAGE_FIX})"
         return text
 
     def hubensemble_folders(self) -> list[str]:
