@@ -11,7 +11,13 @@ from typing import Any, Callable, Iterable
 
 from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_SPEC, EMPTY_VALUE, GROUPS,
                                  PATH_METAVARS, SPEC_METAVAR, Option, _check_one, options_for)
-from hubensemble.text import closest_name
+from hubensemble.text import closest_name, shell_word
+from hubensemble.winpaths import refusal_advice
+
+#: Metavars of the arguments that may be local paths besides options.PATH_METAVARS, refused
+#: like them when written as Windows paths (catalogue add's HANDLE: a .keras file, a
+#: SavedModel folder; URLs and keras:NAME hold no backslash and no drive).
+WINDOWS_CHECKED = frozenset({"HANDLE"})
 
 #: The namespace attribute where every option notes that it was given (a set of names);
 #: `Parser` checks `Option.needs` with it and hands it on as `given_options`.
@@ -48,7 +54,10 @@ class Parser(argparse.ArgumentParser):
         `~`-expanded, as the shell does not expand `--out=~/run` (a tilde after "=") and open()
         never does, and an empty one, or an empty data spec (options.SPEC_METAVAR), is a
         usage error naming its flag (`--run ""` ran the stage on the working folder,
-        `--data-dir ""` read the default folder, without a word)."""
+        `--data-dir ""` read the default folder, without a word), as is one written as
+        Windows writes paths on Linux or macOS, or a HANDLE so written
+        (`winpaths.windows_refusal`: `--out 'runs\\w'` made a folder named "runs\\w",
+        `--catalogue 'C:\\cat.yaml'` looked for that name in the working folder)."""
         # argparse reads sys.argv[1:] for None: so does `error` (the command line as typed,
         # where `hubensemble --top-k 3 fit` said "invalid choice: '3'").
         self._seen = list(args) if args is not None else sys.argv[1:]
@@ -70,6 +79,11 @@ class Parser(argparse.ArgumentParser):
             if path and value is not None:
                 setattr(namespace, action.dest, [os.path.expanduser(v) for v in value]
                         if isinstance(value, list) else os.path.expanduser(value))
+            if (path or action.metavar in WINDOWS_CHECKED) and value is not None:
+                for v in value if isinstance(value, list) else [value]:
+                    if refusal_advice(v):  # C:\…, \\server\share, runs\w: not a path here
+                        self.error(f"argument {'/'.join(action.option_strings) or action.metavar}"
+                                   f": {shell_word(v)} {refusal_advice(v)}")
         given = vars(namespace).pop(_GIVEN, set())
         # Which options the command line gave (a default never counts), for a command whose
         # default depends on it: `rank merge` keeps the shards' own selection without a flag.

@@ -451,13 +451,20 @@ def raise_problems(problems):
 def _catalogue_path(function: str, name: str, value):
     """TypeError naming `function`'s argument `name` unless `value` is a catalogue file's path
     (str or os.PathLike of str): load_catalogue(None) said "expected str, bytes or
-    os.PathLike object, not NoneType" (a new-user check)."""
+    os.PathLike object, not NoneType" (a new-user check); OptionError for one written as
+    Windows writes paths on Linux or macOS (`winpaths.refusal_advice`, as
+    `stageargs.windows_path` says it)."""
+    from hubensemble.options import OptionError
     from hubensemble.text import described
+    from hubensemble.winpaths import refusal_advice
 
     if not isinstance(value, (str, os.PathLike)) or not isinstance(os.fspath(value), str):
         raise TypeError(f"{function}() {name} must be a catalogue YAML path (str or "
                         f"os.PathLike), got {described(value)}; e.g. "
                         f"{name}={CATALOGUE_EXAMPLE!r}, or {SHIPPED_EXAMPLE}")
+    if refusal_advice(os.fspath(value)):
+        raise OptionError(f"{function}() {name}={os.fspath(value)!r} "
+                          f"{refusal_advice(os.fspath(value))}")
 
 
 def load_catalogue(path) -> list[ModuleSpec]:

@@ -2,9 +2,11 @@
 they name: a cache that cannot be written is said once and costs only speed (TensorFlow-free).
 
 Every folder an environment variable names (HUBENSEMBLE_CACHE_DIR, HUBENSEMBLE_COST_CACHE,
-HUBENSEMBLE_ZOO_DIR, XDG_CACHE_HOME) is read through `path_from_environment`, which expands a
-leading `~` as the shell does not in ``VAR="~/c"`` (a folder literally named ``./~/c`` was
-made); the path options of the command line are expanded by `arguments.Parser`. The URL of
+HUBENSEMBLE_ZOO_DIR, XDG_CACHE_HOME, TFDS_DATA_DIR) is read through `path_from_environment`,
+which expands a leading `~` as the shell does not in ``VAR="~/c"`` (a folder literally named
+``./~/c`` was made) and refuses a Windows-written path on Linux and macOS (PATH_ENV, with
+the libraries' TFHUB_CACHE_DIR and KERAS_HOME, checked by `check_environment`); the path
+options of the command line are expanded by `arguments.Parser`. The URL of
 HUBENSEMBLE_KERAS_WEIGHTS_MIRROR is checked with the timeouts before any work
 (`check_environment`), as are the seconds of SECONDS_ENV.
 """
@@ -20,7 +22,8 @@ from typing import Mapping
 
 from hubensemble.errors import HubensembleError
 from hubensemble.options import OptionError
-from hubensemble.text import absolute, escaped
+from hubensemble.text import absolute, escaped, shell_word
+from hubensemble.winpaths import refusal_advice
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,25 @@ WEIGHTS_MIRROR_ENV = "HUBENSEMBLE_KERAS_WEIGHTS_MIRROR"
 MIRROR_SCHEMES = ("http", "https", "file")
 
 
+#: Environment variables that name folders, of hubensemble's and of the libraries it runs
+#: (TensorFlow Hub's module cache, Keras' home, tensorflow_datasets' data): each checked
+#: before any work (`check_environment`); hubensemble reads its own through
+#: `path_from_environment`.
+PATH_ENV = ("HUBENSEMBLE_CACHE_DIR", "HUBENSEMBLE_COST_CACHE", "HUBENSEMBLE_ZOO_DIR",
+            "XDG_CACHE_HOME", "TFHUB_CACHE_DIR", "KERAS_HOME", "TFDS_DATA_DIR")
+
+
 def path_from_environment(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The folder or file (str) environment variable `name` names, a leading `~` expanded, or
-    None when it is unset or empty (the caller's default applies)."""
+    None when it is unset or empty (the caller's default applies). OptionError naming the
+    variable when, on Linux or macOS, it is written as Windows writes paths and names
+    nothing here (`winpaths.windows_refusal`: HUBENSEMBLE_ZOO_DIR='C:\\zoo' built the zoo
+    in a folder of that name in the working folder), with what to set instead."""
     value = (os.environ if environ is None else environ).get(name, "")
+    advice = refusal_advice(value)
+    if advice:
+        raise OptionError(f"{name}={shell_word(value)} {advice}; set it so, or unset it for "
+                          "the default")
     return os.path.expanduser(value) if value else None
 
 
@@ -163,9 +181,12 @@ def seconds_from_environment(name: str, environ: Mapping[str, str] | None = None
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
-    """`seconds_from_environment` for every variable of SECONDS_ENV (OptionError), and the
-    URL of $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (`environment.weights_mirror`, HubensembleError):
-    a bad value is named before any work, not at the first download."""
+    """`seconds_from_environment` for every variable of SECONDS_ENV (OptionError), the
+    URL of $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (`environment.weights_mirror`, HubensembleError)
+    and the folders of PATH_ENV (`path_from_environment`, OptionError): a bad value is named
+    before any work, not at the first download or as a folder made in the working folder."""
     for name in SECONDS_ENV:
         seconds_from_environment(name, environ)
+    for name in PATH_ENV:
+        path_from_environment(name, environ)
     weights_mirror(environ)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from hubensemble.errors import HubensembleError
+from hubensemble.winpaths import refusal_advice
 from hubensemble.hyperrule import PROFILES  # noqa: F401 - re-exported
 from hubensemble.sweeps import SWEEPS, sweep_parts  # noqa: F401 - re-exported
 # The option types of command-line text: options.parse_shard etc. stay importable from here.
@@ -79,7 +80,9 @@ class OptionError(HubensembleError, ValueError):
 
 #: The metavars of the arguments that name files or folders: the table's DIR options and
 #: cli.py's own (--out RUN, --run RUN, --catalogue FILE, --model DIR, IMAGE, ...). Their
-#: values are `~`-expanded (`arguments.Parser`), and an empty one is refused (`EMPTY_PATH`).
+#: values are `~`-expanded (`arguments.Parser`); an empty one is refused (`EMPTY_PATH`), and
+#: on Linux and macOS one written as Windows writes paths (`winpaths.windows_refusal`: C:\…,
+#: \\server\share, a backslash that names nothing here), with what to write instead.
 PATH_METAVARS = frozenset({"RUN", "RUN_SHARD", "DIR", "FILE", "IMAGE"})
 #: Why "" is no path: it names no file or folder, and was taken without a word as another
 #: (Path("") is the working folder; tfds, the caches read it as their default folder).
@@ -600,6 +603,8 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
         if ok and value == "":  # never "": a path names no file, a name nothing (EMPTY_VALUE)
             raise ValueError(f"{EMPTY_PATH if o.metavar in PATH_METAVARS else EMPTY_VALUE} "
                              f"(without it: {o.show_default(command)})")
+        if ok and not cli and o.metavar in PATH_METAVARS and refusal_advice(value):
+            raise ValueError(refusal_advice(value))  # the command line's: arguments.Parser
     else:
         return  # parsed or free-form values (shard, severities, corruptions): checked by use
     if ok and o.choices is not None:

@@ -208,7 +208,10 @@ def _paths_given(image_paths) -> list:
     path), one path alone too. TypeError naming the argument, what it got and the way on for
     anything else: an image's bytes (a NUL byte: no path holds one) failed with "open:
     embedded null character in path", an array with "expected str, bytes or os.PathLike
-    object, not ndarray" (a new-user check)."""
+    object, not ndarray" (a new-user check). OptionError for a path written as Windows
+    writes paths on Linux or macOS (`stageargs.windows_path`)."""
+    from hubensemble import stageargs
+
     if isinstance(image_paths, (str, bytes, os.PathLike)):
         image_paths = [image_paths]
     if not isinstance(image_paths, (list, tuple)) and (
@@ -218,6 +221,8 @@ def _paths_given(image_paths) -> list:
     for i, path in enumerate(image_paths):
         if isinstance(path, (str, os.PathLike)) or (isinstance(path, bytes)
                                                     and b"\0" not in path):
+            if isinstance(os.fspath(path), str):  # C:\x.jpg: what to write (OptionError)
+                stageargs.windows_path("predict", f"image_paths[{i}]", os.fspath(path))
             continue
         if isinstance(path, (bytes, bytearray, memoryview)):
             way = ("predict reads image files; for an image's bytes in memory call the "

@@ -17,6 +17,7 @@ import os
 from typing import Callable
 
 from hubensemble.fileio import missing_folders, remove_unused
+from hubensemble.winpaths import refusal_advice
 
 
 def writes_run(command: str | Callable[[dict], str | None], argument: str = "run_dir", *,
@@ -28,10 +29,11 @@ def writes_run(command: str | Callable[[dict], str | None], argument: str = "run
     they make the run) the folder is made for the lock, and removed again when a refused call
     leaves nothing else in it (`fileio.remove_unused`); without it, as the command line's
     `--run`, only a folder holding a stage's results is locked (a mistyped one is the
-    function's refusal). A folder argument of another type or empty is left to the function's
-    own refusal (`stageargs.folder`), as is a folder holding files no stage wrote
-    (`Run.check_folder_is_ours`: checked first, so no lock file lands in a folder of the
-    user's). RunError when another process holds the lock (`Run.lock`). The signature stays
+    function's refusal). A folder argument of another type, empty or written as Windows writes
+    paths (`winpaths`: "runs\\w" was made for the lock, then taken as a name that exists) is
+    left to the function's own refusal (`stageargs.folder`), as is a folder holding files no
+    stage wrote (`Run.check_folder_is_ours`: checked first, so no lock file lands in a folder
+    of the user's). RunError when another process holds the lock (`Run.lock`). The signature stays
     the function's."""
     def decorate(function):
         signature = inspect.signature(function)
@@ -45,7 +47,8 @@ def writes_run(command: str | Callable[[dict], str | None], argument: str = "run
             folder = bound.arguments.get(argument)
             name = command(bound.arguments) if callable(command) else command
             if (name is None or not isinstance(folder, (str, os.PathLike))
-                    or not os.fspath(folder) or os.path.isfile(folder)):
+                    or not os.fspath(folder) or os.path.isfile(folder)
+                    or refusal_advice(os.fsdecode(folder))):  # else made for the lock: taken
                 return function(*args, **kwargs)
             run = Run(folder)
             if not (create or run.holds_results()):

@@ -6,7 +6,8 @@ the options table's (`options.check_keywords`); these are the rest. A wrong type
 TypeError naming the function, the argument, what it got and an example of what it takes
 (run_rank(task=123) failed with "'int' object has no attribute 'train'", run_tune(None) with
 "expected str, bytes or os.PathLike object, not NoneType"); an empty path an OptionError, as
-the command line's flags refuse "" (`options.EMPTY_PATH`). TensorFlow-free."""
+the command line's flags refuse "" (`options.EMPTY_PATH`), and a path written as Windows
+writes paths on Linux or macOS as its flags do (`windows_path`). TensorFlow-free."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def folder(function: str, name: str, value, *, optional: bool = False) -> str | 
     Python name, e.g. "run_rank"); None for None when `optional`. TypeError for another type
     (naming `function`, `name`, what it got and `FOLDER_EXAMPLES`' example); OptionError for
     "" (`options.EMPTY_PATH`: "" named the working folder, and a stage wrote its files
-    there), by the options table's rule when `name` is one of its options (cache_dir)."""
+    there) and for a Windows-written path (`windows_path`), by the options table's rule
+    when `name` is one of its options (cache_dir)."""
     from hubensemble import options
 
     if value is None and optional:
@@ -47,7 +49,23 @@ def folder(function: str, name: str, value, *, optional: bool = False) -> str | 
     elif not text:
         raise options.OptionError(f"{function}() {name} {options.EMPTY_PATH}, got ''" + (
             "; leave it out (None) for the default" if optional else ""))
+    else:
+        windows_path(function, name, text)
     return text
+
+
+def windows_path(function: str, name: str, text: str) -> None:
+    """OptionError naming `function`'s argument `name` when the path `text` (str) is written
+    as Windows writes paths on Linux or macOS and names nothing here
+    (`winpaths.windows_refusal`: fit(out="runs\\w") made a folder named "runs\\w", and
+    fit(catalogue="C:\\cat.yaml") looked for that name in the working folder), with what
+    to write instead; nothing otherwise (and always nothing on Windows)."""
+    from hubensemble import options
+    from hubensemble.winpaths import refusal_advice
+
+    advice = refusal_advice(text)
+    if advice:
+        raise options.OptionError(f"{function}() {name}={text!r} {advice}")
 
 
 def folders(function: str, name: str, values) -> list[str]:
@@ -80,6 +98,7 @@ def catalogue_specs(catalogue, function: str = "fit", name: str = "catalogue") -
     """The ModuleSpec records of `function`'s `catalogue`: one catalogue YAML path (str or
     os.PathLike) or ModuleSpec, or a list or tuple of them (paths read by `load_catalogues`).
     TypeError for another type, CatalogueError for a file that is missing or malformed,
+    OptionError for a path written as Windows writes paths (`windows_path`),
     HubensembleError when no module is listed."""
     from hubensemble.catalogue import (CATALOGUE_EXAMPLE, SHIPPED_EXAMPLE, ModuleSpec,
                                        load_catalogues)
@@ -95,6 +114,9 @@ def catalogue_specs(catalogue, function: str = "fit", name: str = "catalogue") -
                         f"{SHIPPED_EXAMPLE}), got {type(wrong[0]).__name__} {wrong[0]!r}")
     specs = [c for c in catalogue if isinstance(c, ModuleSpec)]
     paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
+    for path in paths:  # a list's item is named by the argument: all of them are paths
+        if isinstance(os.fspath(path), str):
+            windows_path(function, name, os.fspath(path))
     specs += load_catalogues(paths) if paths else []
     if not specs:
         raise HubensembleError("the catalogue lists no modules")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hubensemble import options as option_table
 from hubensemble.errors import DataError
+from hubensemble.winpaths import windows_form
 
 #: Never a class folder or an image: OS and archive litter (besides every name that starts
 #: with "."; .DS_Store, ._AppleDouble files, .git, ...). Such entries are not read, and are
@@ -64,21 +65,10 @@ def _require_path(path: str, scheme: str, kind: str) -> str:
 
 def windows_path_hint(path: str) -> str:
     """"" for a POSIX path; for one written as Windows writes paths (`C:\\Users\\me\\imgs`,
-    `C:/data`, `..\\imgs`) on a system whose separator is "/", the words that say it is
-    read as one name and what to write instead (the missing-path refusal's tail). A
+    `C:/data`, `..\\imgs`, a UNC share `\\\\server\\share\\imgs`) on a system whose separator
+    is "/", the words that say it is read as one name (a share: no name here at all) and
+    what to write instead (`winpaths.windows_form`), the missing-path refusal's tail. A
     backslash is a character of a file name on Linux and macOS, never a separator, so
     `..\\imgs` named a file "..\\imgs" and the refusal said only "no such folder"."""
-    if os.sep == "\\":
-        return ""
-    drive = len(path) > 2 and path[0].isalpha() and path[1] == ":" and path[2] in "\\/"
-    if not drive and "\\" not in path:
-        return ""
-    posix = path.replace("\\", "/")
-    why = [w for w, yes in (("a backslash is part of a name here, not a separator", "\\" in path),
-                            ("there are no drive letters", drive)) if yes]
-    if drive:
-        posix = f"/mnt/{path[0].lower()}{posix[2:]}"
-    return (f"; it is written as a Windows path, but this system's paths use \"/\" "
-            f"({', and '.join(why)}): write it as a path here, e.g. {posix}"
-            + (" (where WSL mounts that drive; elsewhere where it is mounted)" if drive
-               else ""))
+    form = windows_form(path)
+    return "" if form is None else "; it " + form.advice(escape=False)

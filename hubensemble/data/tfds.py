@@ -75,7 +75,9 @@ def fixed_splits(rest: str) -> dict[str, str]:
 def tfds_data_dir(data_dir=None) -> str:
     """The folder tfds reads prepared data sets from: `data_dir`, else $TFDS_DATA_DIR, else
     ~/tensorflow_datasets (tfds' own default), `~` expanded; messages name it."""
-    return os.path.expanduser(data_dir or os.environ.get("TFDS_DATA_DIR")
+    from hubensemble.environment import path_from_environment
+
+    return os.path.expanduser(data_dir or path_from_environment("TFDS_DATA_DIR")
                               or "~/tensorflow_datasets")
 
 
