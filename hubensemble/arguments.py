@@ -16,8 +16,9 @@ from hubensemble.winpaths import refusal_advice
 
 #: Metavars of the arguments that may be local paths besides options.PATH_METAVARS, refused
 #: like them when written as Windows paths (catalogue add's HANDLE: a .keras file, a
-#: SavedModel folder; URLs and keras:NAME hold no backslash and no drive).
-WINDOWS_CHECKED = frozenset({"HANDLE"})
+#: SavedModel folder; its --weights: a weights file. URLs, keras:NAME and imagenet hold no
+#: backslash and no drive).
+WINDOWS_CHECKED = frozenset({"HANDLE", "WEIGHTS"})
 
 #: The namespace attribute where every option notes that it was given (a set of names);
 #: `Parser` checks `Option.needs` with it and hands it on as `given_options`.

@@ -423,7 +423,8 @@ def build_parser():
     p.add_argument("--to", required=True, metavar="FILE",
                    help="the catalogue to append to (created when missing)")
     p.add_argument("--name", help="the entry's name (one HANDLE only; default: from the handle)")
-    p.add_argument("--weights", help="keras:NAME only: imagenet (default) or a weights file")
+    p.add_argument("--weights", metavar="WEIGHTS",  # a path: arguments.WINDOWS_CHECKED
+                   help="keras:NAME only: imagenet (default) or a weights file")
     p.add_argument("--layer", help=".keras/.h5 only: the layer whose output is the embedding")
     p.add_argument("--signature", help="SavedModels: the signature to call")
     p.add_argument("--output-key", help="the output's key when the module returns a dict")

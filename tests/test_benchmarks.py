@@ -238,6 +238,13 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
      "argument --out: {zoos}/quick holds a zoo, which the build would reuse at once"),
     ("bench_demo.py", ["--venv", "{file}"], "argument --venv: {file} is a file, not a folder"),
     ("faults.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a folder"),
+    # Windows-written paths: a folder named "D:\\zoo" was made in the working folder.
+    ("bench_zoo.py", ["--out", "D:\\zoo"],
+     "argument --out: 'D:\\zoo' is written as a Windows path"),
+    ("bench_selection.py", ["--runs", "r", "--json", "C:\\r.json"],
+     "argument --json: 'C:\\r.json' is written as a Windows path"),
+    ("faults.py", ["--keep", "\\\\srv\\share\\k"],
+     "argument --keep: '\\\\srv\\share\\k' is a Windows network share"),
     ("faults.py", ["--http-timeout", "0"], "argument --http-timeout: must be a finite number "
                                            "> 0, got '0'"),
     ("faults.py", ["--http-timeout", "nan"], "argument --http-timeout: must be a finite"),

@@ -85,6 +85,8 @@ _CLI = [
     (("evaluate", "--model", "m", "--out", "C:\\results.json"), "--out"),
     (("catalogue", "add", "C:\\models\\m", "--to", "c.yaml"), "HANDLE"),
     (("catalogue", "add", "keras:ResNet50V2", "--to", "cats\\mine.yaml"), "--to"),
+    (("catalogue", "add", "keras:ResNet50V2", "--to", "c.yaml", "--weights", "C:\\w.h5"),
+     "--weights"),
     (("catalogue", "validate", "C:\\cat.yaml"), "FILE"),
     (("zoo", "build", "--out", "D:\\zoo"), "--out"),
     (("demo", "--out", "runs\\demo"), "--out"),

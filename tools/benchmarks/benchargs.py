@@ -34,6 +34,8 @@ import os
 from hubensemble.arguments import integer  # noqa: F401 - re-exported for the scripts
 from hubensemble.errors import HubensembleError
 from hubensemble.fileio import check_dir_target, check_file_target
+from hubensemble.text import shell_word
+from hubensemble.winpaths import refusal_advice
 
 
 def description(doc: str) -> str:
@@ -130,10 +132,20 @@ def once(parser: argparse.ArgumentParser, flag: str, values) -> None:
         parser.error(f"argument {flag}: {', '.join(twice)} given twice; give each once")
 
 
+def local_path(text: str) -> str:
+    """`text` with `~` expanded; ArgumentTypeError for a path written as Windows writes
+    paths on Linux or macOS (`hubensemble.winpaths`: `--keep 'D:\\k'` made a folder of
+    that name), with the path to write, as hubensemble's own path flags."""
+    if refusal_advice(text):
+        raise argparse.ArgumentTypeError(f"{shell_word(text)} {refusal_advice(text)}")
+    return os.path.expanduser(text)
+
+
 def folder_target(text: str) -> str:
     """An argparse type: a folder that exists or can be made there (`~` expanded), else the
-    file in the way ("x is a file, not a folder; ...") or the folder not writable."""
-    path = os.path.expanduser(text)
+    file in the way ("x is a file, not a folder; ...") or the folder not writable; a
+    Windows-written path as `local_path`."""
+    path = local_path(text)
     try:
         check_dir_target(path, "give a folder, or a path where one can be made")
     except HubensembleError as e:
@@ -144,8 +156,8 @@ def folder_target(text: str) -> str:
 def file_target(text: str) -> str:
     """An argparse type: a file that can be written when the work ends (`~` expanded): not a
     folder, in a folder that exists and is writable (the scripts do not make folders for
-    it)."""
-    path = os.path.expanduser(text)
+    it); a Windows-written path as `local_path`."""
+    path = local_path(text)
     parent = os.path.dirname(os.path.abspath(path))
     try:
         check_file_target(path, "give a file path in a writable folder")
@@ -159,8 +171,8 @@ def file_target(text: str) -> str:
 
 def existing_folder(text: str) -> str:
     """An argparse type: a folder that exists (`~` expanded), else "... does not exist" or
-    "... is a file, not a folder"."""
-    path = os.path.expanduser(text)
+    "... is a file, not a folder"; a Windows-written path as `local_path`."""
+    path = local_path(text)
     if not os.path.isdir(path):
         what = "is not a folder" if os.path.exists(path) else "does not exist"
         raise argparse.ArgumentTypeError(f"{text} {what}; give an existing folder")
