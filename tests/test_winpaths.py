@@ -154,6 +154,7 @@ def test_the_python_keywords_refuse_a_windows_path_naming_the_keyword(tmp_path, 
          "predict() image_paths[1]="),
         (lambda: load_catalogue("C:\\cat.yaml"), "load_catalogue() path="),
         (lambda: load_catalogues(["c\\cat.yaml"]), "load_catalogues() paths[0]="),
+        (lambda: hubensemble.build_zoo("quick", "D:\\zoo"), "build_zoo() out_dir="),
     ]
     for call, said in calls:
         with pytest.raises(OptionError) as e:

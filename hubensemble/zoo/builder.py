@@ -96,8 +96,9 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
 
     Raises HubensembleError for an unknown preset or architecture, a bad plan, a seed that
     derives one outside numpy's range (`seed_problem`), ``workers`` < 1 or an
-    ``out_dir`` that is a file or a non-empty folder that is not a zoo; DataError for bad
-    upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
+    ``out_dir`` that is a file or a non-empty folder that is not a zoo; OptionError for one
+    written as Windows writes paths, on Linux or macOS (`stageargs.windows_path`); DataError
+    for bad upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
     whatever a worker raises (the build stops and leaves nothing). Paper
     section 2.3 / appendix A.1 (generalists and experts), scaled down: docs/zoo.md.
     """
@@ -115,6 +116,10 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):  # 0 and -1 trained one at a time
         raise HubensembleError(f"workers must be an integer >= 1, got {workers!r}")
+    if isinstance(out_dir, (str, os.PathLike)) and isinstance(os.fspath(out_dir), str):
+        # D:\zoo on Linux: what to write (OptionError), not a folder of that name here
+        from hubensemble.stageargs import windows_path
+        windows_path("build_zoo", "out_dir", os.fspath(out_dir))
     out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
     out_dir = out_dir.expanduser().absolute()
     _check_out_dir(out_dir, config.name)
