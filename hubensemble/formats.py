@@ -71,6 +71,9 @@ METADATA_ASSET = "hubensemble.json"
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serve_bytes"
 MEMBERS_SIGNATURE = "serve_members"
+#: The export's TF Serving warmup file, relative to the SavedModel folder (export.warmup: a
+#: TFRecord of PredictionLog protos, which TF Serving runs when it loads the model).
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 #: `export --format tflite`: the folder EXPORT-tflite/ (RUN/export-tflite/ by default) beside
 #: the SavedModel holds the model and its metadata (hubensemble.json).
 TFLITE_DIR = "export-tflite"

@@ -333,6 +333,91 @@ def test_serve_bytes_matches_serving_default_on_the_decoded_images(loaded, digit
     assert loaded(none, training=False).shape == (0, 10)
 
 
+def serving_protos():
+    """The PredictionLog class of tensorflow_serving/apis (not installed), made from its
+    .proto files' field numbers in a descriptor pool of its own, with TensorFlow's
+    TensorProto: what TF Serving parses its warmup file with."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from tensorflow.core.framework import tensor_pb2
+
+    pool, added = descriptor_pool.DescriptorPool(), set()
+
+    def add(fd):
+        for dep in fd.dependencies:
+            add(dep)
+        if fd.name not in added:
+            proto = descriptor_pb2.FileDescriptorProto()
+            fd.CopyToProto(proto)
+            pool.Add(proto)
+            added.add(fd.name)
+
+    add(tensor_pb2.DESCRIPTOR)
+    F = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name="serving_test.proto", package="tensorflow.serving", syntax="proto3",
+        dependency=[tensor_pb2.DESCRIPTOR.name])
+
+    def message(name, *fields, nested=()):
+        m = file.message_type.add(name=name)
+        m.nested_type.extend(nested)
+        for fname, number, ftype, tname, label in fields:
+            f = m.field.add(name=fname, number=number, type=ftype, label=label)
+            if tname:
+                f.type_name = tname
+
+    one, many = F.LABEL_OPTIONAL, F.LABEL_REPEATED
+    message("ModelSpec", ("name", 1, F.TYPE_STRING, "", one),
+            ("signature_name", 3, F.TYPE_STRING, "", one))
+    entry = descriptor_pb2.DescriptorProto(name="InputsEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=one)
+    entry.field.add(name="value", number=2, type=F.TYPE_MESSAGE, label=one,
+                    type_name=".tensorflow.TensorProto")
+    message("PredictRequest",
+            ("model_spec", 1, F.TYPE_MESSAGE, ".tensorflow.serving.ModelSpec", one),
+            ("inputs", 2, F.TYPE_MESSAGE, ".tensorflow.serving.PredictRequest.InputsEntry",
+             many), nested=[entry])
+    message("PredictLog",
+            ("request", 1, F.TYPE_MESSAGE, ".tensorflow.serving.PredictRequest", one))
+    message("PredictionLog",
+            ("predict_log", 6, F.TYPE_MESSAGE, ".tensorflow.serving.PredictLog", one))
+    pool.Add(file)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.PredictionLog"))
+
+
+def test_the_export_holds_a_tf_serving_warmup_file_its_model_runs(exported, loaded):
+    """TF Serving warms a model up from SAVED_MODEL/assets.extra/tf_serving_warmup_requests
+    (a TFRecord of PredictionLog protos): the export wrote none, so a served ensemble's first
+    requests paid TensorFlow's lazy start-up (a new-user check)."""
+    path = os.path.join(exported[1], "assets.extra", "tf_serving_warmup_requests")
+    assert os.path.isfile(path)
+    PredictionLog = serving_protos()
+    records = [PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    assert 1 <= len(records) <= 1000  # TF Serving's limit
+    signatures = set()
+    for record in records:
+        request = record.predict_log.request
+        name = request.model_spec.signature_name
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        fn = loaded.signatures[name]
+        assert set(inputs) == set(fn.structured_input_signature[1]), name
+        out = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+        assert out["probabilities"].shape[0] == next(iter(inputs.values())).shape[0] >= 1
+        signatures.add(name)
+    assert signatures == set(loaded.signatures)  # every signature warmed up
+    meta = read_metadata(exported[1])["tf_serving_warmup"]
+    assert meta["file"] == "assets.extra/tf_serving_warmup_requests"
+    assert sorted(meta["requests"]) == sorted(signatures)
+    # A request the model refuses would stop TF Serving loading it: the export checks each.
+    from hubensemble.export.warmup import run_warmup
+
+    with pytest.raises(RunError, match=r"warmup request for serving_default fails .*"
+                                       r"hubensemble-input\[range\]"):
+        run_warmup(loaded, [("serving_default", {"images": np.full((1, 4, 4, 3), 5.0,
+                                                                   np.float32)})])
+
+
 def test_the_export_is_a_reusable_hub_module(exported, loaded, digits):
     import tensorflow_hub as hub
 

@@ -6,6 +6,9 @@ The sub-modules, one concern each:
   EvalResize (the evaluation resize inside the graph), `member_model`, `normalise_weights`;
 * `saved` — the SavedModel's functions and signatures (EnsembleModule), the reload check,
   and `save_export` (temp folder, reload, swap into place through hubensemble.fileio);
+* `warmup` — TF Serving's warmup file (assets.extra/tf_serving_warmup_requests: a TFRecord
+  of PredictionLog protos, written without tensorflow_serving) and its check on the reloaded
+  model;
 * `shared` — which members run one frozen backbone call (probes of one module at one size:
   `backbone_groups`) and the members' outputs with it (`member_outputs`);
 * `stage` — `export_ensemble`: RUN/ensemble.json + its candidates -> members rebuilt from

@@ -15,11 +15,12 @@ from hubensemble import augment, fileio
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
 from hubensemble.export.shared import backbone_groups, member_outputs, shared_record
+from hubensemble.export.warmup import run_warmup, warmup_requests, write_warmup
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hub.writer import tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
-                                 MEMBERS_SIGNATURE, SERVING_SIGNATURE, check_export_target,
-                                 metadata_path)
+                                 MEMBERS_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE,
+                                 check_export_target, metadata_path)
 from hubensemble.text import absolute
 
 #: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
@@ -393,22 +394,25 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     the reload check's max |dp| (in [0, `tolerance`]).
 
     The SavedModel (signatures serving_default, serve_bytes, serve_members and the reusable
-    `__call__`) and its metadata asset (`metadata` plus format, class_names, num_classes and
-    reload_check) are written to a temp folder beside `out_dir` (fileio.temp_dir_for),
-    reloaded with tf.saved_model.load and compared with the in-memory ensemble on
-    `check_images` (float32 [N, H, W, 3] in [0, 1]) through serving_default and __call__
-    (the EnsembleLayer, which runs every member whole: a check of the shared backbone calls
-    too). `share_backbones` False runs every member's backbone (`EnsembleModule`); the
-    metadata's "shared_backbones" lists the members that share one (`shared.shared_record`).
+    `__call__`), its metadata asset (`metadata` plus format, class_names, num_classes,
+    tf_serving_warmup and reload_check) and TF Serving's warmup file (`export.warmup`: one
+    request per signature, synthetic images of the check images' size) are written to a
+    temp folder beside `out_dir` (fileio.temp_dir_for), reloaded with tf.saved_model.load
+    and compared with the in-memory ensemble on `check_images` (float32 [N, H, W, 3] in
+    [0, 1]) through serving_default and __call__ (the EnsembleLayer, which runs every member
+    whole: a check of the shared backbone calls too); the warmup requests are run on it too
+    (one that failed would stop TF Serving loading the model). `share_backbones` False runs
+    every member's backbone (`EnsembleModule`); the metadata's "shared_backbones" lists the
+    members that share one (`shared.shared_record`).
     With `latency_batches` (e.g. (1, 64)) the reloaded serving_default is also timed on the
     check images at those batch sizes (`cost.graph.time_batches`) into the metadata's
     latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an
     earlier export there is replaced, never left half-written). `say` (text -> None), when
     given, is told of each long step before it starts: the save, the reload check, the timing
-    (seconds to minutes each with real modules). Raises RunError when the
-    reloaded model differs by more (the temp folder is deleted) or when `out_dir` is a file
-    or a non-empty folder that is not a hubensemble export; HubensembleError when the
-    members' output width is not len(class_names).
+    (seconds to minutes each with real modules). Raises RunError when the reloaded model
+    differs by more or fails a warmup request (the temp folder is deleted) or when `out_dir`
+    is a file or a non-empty folder that is not a hubensemble export; HubensembleError when
+    the members' output width is not len(class_names).
     """
     out_dir = absolute(os.fspath(out_dir))
     check_export_target(out_dir)
@@ -429,11 +433,17 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tf.saved_model.save(root, tmp, signatures=signatures)
+        # TF Serving's warmup file, of images of the check images' size (export.warmup).
+        warmup = warmup_requests(*check_images.shape[1:3])
+        write_warmup(tmp, warmup)
         meta = dict(metadata or {})
         meta.update(format=EXPORT_FORMAT, format_version=EXPORT_FORMAT_VERSION,
                     class_names=module.class_names, num_classes=len(module.class_names),
                     serve_bytes=serve_bytes_metadata(),
-                    shared_backbones=shared_record(module.members, module.groups))
+                    shared_backbones=shared_record(module.members, module.groups),
+                    tf_serving_warmup={
+                        "file": WARMUP_FILE, "requests": [name for name, _ in warmup],
+                        "image_size": [int(v) for v in check_images.shape[1:3]]})
         atomic_write_json(metadata_path(tmp), meta)
         say(f"export: reload check: loading the SavedModel back and comparing it with the "
             f"in-memory ensemble on {int(check_images.shape[0])} image(s)")
@@ -444,6 +454,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
             {SERVING_SIGNATURE: lambda x: serve(images=x)["probabilities"],
              "__call__": lambda x: loaded(x, training=False)},
             check_images, tolerance=tolerance)
+        run_warmup(loaded, warmup)  # as TF Serving runs it when it loads the model
         meta["reload_check"] = {"max_abs_diff": diff, "tolerance": tolerance,
                                 "images": int(check_images.shape[0])}
         if latency_batches:

@@ -1,0 +1,112 @@
+"""TF Serving's warmup file of an export: assets.extra/tf_serving_warmup_requests.
+
+TF Serving runs the requests in `SAVED_MODEL/assets.extra/tf_serving_warmup_requests` (a
+TFRecord file, one `tensorflow.serving.PredictionLog` protobuf per record, at most 1000) when
+it loads a model version, before the version takes traffic: the first requests then skip the
+lazy start-up of TensorFlow's runtime (https://www.tensorflow.org/tfx/serving/saved_model_warmup).
+A request of the file that fails makes the version fail to load, so the export runs each one
+through the reloaded model before it puts the folder in place (`run_warmup`).
+
+The `tensorflow_serving` package that defines PredictionLog is not a dependency: the records
+are written here in protobuf's wire format, field numbers as in tensorflow_serving/apis
+(prediction_log.proto: PredictionLog.predict_log = 6; PredictLog.request = 1;
+predict.proto: PredictRequest.model_spec = 1, inputs = 2 (map<string, TensorProto>);
+model.proto: ModelSpec.signature_name = 3), with TensorFlow's own TensorProto
+(`tf.make_tensor_proto`) as each input. `tf.saved_model.load`, `saved_model_cli` and
+TF Hub ignore assets.extra.
+
+The images are synthetic (a colour gradient, no image of the run's data): warmup needs the
+requests' shapes and dtypes, not their content.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from hubensemble.data.decode import op_error_reason
+from hubensemble.errors import RunError
+from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
+                                 WARMUP_FILE)
+
+
+def warmup_image(height: int, width: int) -> np.ndarray:
+    """A synthetic uint8 [height, width, 3] image (a smooth colour gradient): what the warmup
+    requests hold instead of an image of the run's data."""
+    y = np.linspace(0.0, 1.0, max(int(height), 1), dtype=np.float64)[:, None]
+    x = np.linspace(0.0, 1.0, max(int(width), 1), dtype=np.float64)[None, :]
+    rgb = np.stack(np.broadcast_arrays(x, y, (x + y) / 2), axis=-1)
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def warmup_requests(height: int, width: int) -> list[tuple[str, dict]]:
+    """The export's warmup requests, [(signature name, {input name: numpy array})]: one
+    image of `height` x `width` (`warmup_image`) through serving_default and serve_members
+    (float32 [1, H, W, 3] in [0, 1]) and, as a PNG and a JPEG, through serve_bytes (string
+    [2]): every signature and both common decoders, as clients call them."""
+    image = warmup_image(height, width)
+    pixels = (image.astype(np.float32) / 255.0)[None]
+    png = tf.io.encode_png(image).numpy()
+    jpeg = tf.io.encode_jpeg(image, quality=90).numpy()
+    return [(SERVING_SIGNATURE, {"images": pixels}),
+            (BYTES_SIGNATURE, {"image_bytes": np.array([png, jpeg], dtype=object)}),
+            (MEMBERS_SIGNATURE, {"images": pixels})]
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (wire type 2: a string, bytes or a message)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def prediction_log(signature: str, inputs: dict) -> bytes:
+    """The serialised `tensorflow.serving.PredictionLog` of a Predict request of `signature`
+    with `inputs` ({input name: array-like}, each made a TensorProto by
+    tf.make_tensor_proto), as `PredictionLog(predict_log=PredictLog(request=PredictRequest(
+    model_spec=ModelSpec(signature_name=signature), inputs=...)))` serialises (the model's
+    name is left empty: TF Serving's warmup does not read it)."""
+    model_spec = _field(3, signature.encode("utf-8"))
+    request = _field(1, model_spec)
+    for name in sorted(inputs):  # map entries: key = 1, value = 2
+        tensor = tf.make_tensor_proto(inputs[name]).SerializeToString()
+        request += _field(2, _field(1, name.encode("utf-8")) + _field(2, tensor))
+    return _field(6, _field(1, request))
+
+
+def write_warmup(saved_model_dir, requests) -> str:
+    """Writes `requests` ([(signature, inputs)], e.g. `warmup_requests`) as the TFRecord file
+    SAVED_MODEL_DIR/assets.extra/tf_serving_warmup_requests and returns its path. The
+    folder is the export's temp folder (it is put in place whole), so the file is written
+    directly."""
+    path = os.path.join(os.fspath(saved_model_dir), WARMUP_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature, inputs in requests:
+            writer.write(prediction_log(signature, inputs))
+    return path
+
+
+def run_warmup(loaded, requests) -> None:
+    """Runs each of `requests` ([(signature, inputs)]) through the signatures of `loaded`
+    (a tf.saved_model.load result), as TF Serving runs the warmup file when it loads the
+    model. Raises RunError naming the signature and TensorFlow's reason when one fails: TF
+    Serving would refuse to load the version."""
+    for signature, inputs in requests:
+        try:
+            loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        except (KeyError, tf.errors.OpError) as e:
+            reason = op_error_reason(e) if isinstance(e, tf.errors.OpError) else "no such signature"
+            raise RunError(f"the export's TF Serving warmup request for {signature} fails on "
+                           f"the reloaded SavedModel ({reason}); TF Serving "
+                           "would not load it, so the export was deleted. Report it with "
+                           "`hubensemble --version`") from e
