@@ -333,6 +333,30 @@ def test_serve_bytes_matches_serving_default_on_the_decoded_images(loaded, digit
     assert loaded(none, training=False).shape == (0, 10)
 
 
+def test_serve_bytes_names_the_image_of_a_batch_it_cannot_decode(loaded, digits):
+    """One TIFF or empty element failed a whole serve_bytes request (TF Serving: HTTP 400)
+    with "a TIFF file; …" and no word of which of the request's images it was."""
+    from hubensemble.data.decode import op_error_reason
+
+    png = encode(picture(digits, 0, (20, 20)), "PNG")
+    tiff = encode(picture(digits, 1, (20, 20)), "TIFF")
+    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
+    serve = loaded.signatures["serve_bytes"]
+    for batch, words in (
+            ([png, tiff, png], "hubensemble-decode[unsupported]: image_bytes[1] (of 3): a TIFF "
+                               "file; serve_bytes decodes JPEG, PNG, GIF, BMP and WebP only"),
+            ([png, jpeg, b""], "hubensemble-decode[invalid]: image_bytes[2] (of 3): an empty "
+                               "file (0 bytes)"),
+            ([tiff], "hubensemble-decode[unsupported]: a TIFF file; serve_bytes decodes")):
+        with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+            serve(image_bytes=tf.constant(batch))
+        assert op_error_reason(caught.value).startswith(words), op_error_reason(caught.value)
+    # Damage past the header is found by decoding it: the whole request fails, in
+    # TensorFlow's words (docs/export.md says so).
+    with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg::Uncompress failed"):
+        serve(image_bytes=tf.constant([png, jpeg[:200]]))
+
+
 def serving_protos():
     """The PredictionLog class of tensorflow_serving/apis (not installed), made from its
     .proto files' field numbers in a descriptor pool of its own, with TensorFlow's

@@ -360,8 +360,8 @@ def _bmp_masks(b, rows, w, bpp, dib, compression):
                    lambda: tf.stack(rgb, axis=-1))
 
 
-def _refuse_format(data, index):
-    """Refusal of a file outside GRAPH_FORMATS: its format (or first bytes) named."""
+def _format_refusal(data, index):
+    """The message refusing a file outside GRAPH_FORMATS: its format (or first bytes) named."""
     name = tf.gather(tf.constant(_NAMES), index)
     what = tf.cond(tf.equal(name, "unknown"),
                    lambda: tf.strings.join(["not a ", GRAPH_FORMATS_TEXT.replace(" and ", " or "),
@@ -369,10 +369,50 @@ def _refuse_format(data, index):
                                             ")"]),
                    lambda: tf.strings.join([tf.gather(tf.constant(_ARTICLES), index), " ",
                                             name, " file"]))
-    message = tf.strings.join([UNSUPPORTED, ": ", what, "; serve_bytes decodes ",
-                               GRAPH_FORMATS_TEXT, " only"])
+    return tf.strings.join([UNSUPPORTED, ": ", what, "; serve_bytes decodes ",
+                            GRAPH_FORMATS_TEXT, " only"])
+
+
+def _refuse_format(data, index):
+    """Refusal of a file outside GRAPH_FORMATS (`_format_refusal`)."""
+    message = _format_refusal(data, index)
     with tf.control_dependencies([tf.debugging.Assert(tf.constant(False), [message])]):
         return tf.zeros([1, 1, 3], tf.uint8)
+
+
+_EMPTY = f"{INVALID}: an empty file (0 bytes)"
+
+
+def decodable_headers(data):
+    """bool [N]: for each element of the string [N] `data`, whether it is not empty and its
+    first bytes are of a format `decode_pixels` decodes (`sniff_index`'s rule, on the whole
+    batch at once: no loop over its elements); `header_refusal` says why not."""
+    head = tf.strings.substr(tf.strings.join([data, tf.fill(tf.shape(data), b"\0" * HEAD_BYTES)]),
+                             0, HEAD_BYTES)
+    matches = []
+    for _, parts in SIGNATURES:
+        ok = tf.ones_like(data, tf.bool)
+        for off, magic in parts:
+            ok = ok & tf.equal(tf.strings.substr(head, off, len(magic)), magic)
+        matches.append(ok)
+    matches.append(tf.ones_like(data, tf.bool))
+    index = tf.argmax(tf.cast(tf.stack(matches, axis=-1), tf.int32), axis=-1, output_type=tf.int32)
+    graph_format = tf.gather(tf.constant(_BRANCH, tf.int32), index) < len(GRAPH_FORMATS)
+    return graph_format & (tf.strings.length(data, unit="BYTE") > 0)
+
+
+def header_refusal(data):
+    """string scalar: "" when the first bytes of `data` (a string scalar) are of a format
+    `decode_pixels` decodes, else the message it fails with for them: an empty file
+    (INVALID) or another format (UNSUPPORTED, naming it). Damage past the header is found
+    only by decoding. Lets a batch name the element it refuses before decoding any
+    (the export's serve_bytes)."""
+    index = sniff_index(data)
+    other = tf.gather(tf.constant(_BRANCH, tf.int32), index) >= len(GRAPH_FORMATS)
+    return tf.cond(tf.equal(tf.strings.length(data, unit="BYTE"), 0),
+                   lambda: tf.constant(_EMPTY),
+                   lambda: tf.cond(other, lambda: _format_refusal(data, index),
+                                   lambda: tf.constant("")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,7 +436,7 @@ def sniff_index(data):
 
 def _empty_check(data):
     empty = tf.equal(tf.strings.length(data, unit="BYTE"), 0)
-    return tf.debugging.Assert(tf.logical_not(empty), [f"{INVALID}: an empty file (0 bytes)"])
+    return tf.debugging.Assert(tf.logical_not(empty), [_EMPTY])
 
 
 def _branches(data, index):
