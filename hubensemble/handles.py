@@ -25,6 +25,7 @@ import urllib.parse
 
 from hubensemble.savedmodel_calls import signature_reading
 from hubensemble.text import absolute, described
+from hubensemble.winpaths import windows_form, windows_refusal
 
 # A name starts with a letter, digit or "_": one starting with "-" reads as an option in
 # `--modules -x` (argparse refuses it), one starting with "." as a hidden file.
@@ -323,6 +324,8 @@ def stored_handle(handle, base_dir) -> str:
         return kaggle_url(handle)
     if kind != "local":
         return handle
+    if _other_machines(handle, base_dir):
+        return handle
     path = handle
     if path.startswith("file://"):
         path = urllib.parse.unquote(path[len("file://"):])
@@ -332,6 +335,16 @@ def stored_handle(handle, base_dir) -> str:
     if not os.path.isabs(path):
         path = os.path.join(base_dir, path)
     return os.path.normpath(absolute(path))
+
+
+def _other_machines(path: str, base_dir) -> bool:
+    """Whether a catalogue's local path is written as Windows writes paths on a system whose
+    paths use "/" (`winpaths.windows_refusal`, a name that exists beside the catalogue taken
+    as typed): such a path is kept as written, not joined to the catalogue's folder, so that
+    `local_handle_warnings` and rank's skip reason can show it and its form here
+    ("handle 'C:\\models\\m'" had become "/home/me/cats/C:\\models\\m does not exist")."""
+    return windows_refusal(path, exists=lambda p: os.path.lexists(
+        os.path.join(os.fspath(base_dir), p))) is not None
 
 
 #: What a ``weights:`` file of a ``keras:NAME`` entry may be (Keras' load_weights formats).
@@ -355,9 +368,10 @@ def check_weights(value):
 
 def stored_weights(value, base_dir):
     """The form a ModuleSpec keeps of a ``weights:`` value: None and "imagenet" as they are,
-    a path absolute (relative paths are relative to the catalogue's folder). Unchecked: see
-    `check_weights`."""
-    if value in (None, "imagenet") or not isinstance(value, str):
+    a path absolute (relative paths are relative to the catalogue's folder; one written as
+    Windows writes paths kept as written: `_other_machines`). Unchecked: see `check_weights`."""
+    if value in (None, "imagenet") or not isinstance(value, str) or _other_machines(
+            value, base_dir):
         return value
     path = os.path.expanduser(value[len("file://"):] if value.startswith("file://") else value)
     return os.path.normpath(os.path.join(base_dir, path))
@@ -464,11 +478,19 @@ def keras_file_problem(path, *, name=None) -> str | None:
 
 
 def local_handle_warnings(specs) -> list[str]:
-    """A warning line per local handle that does not exist on this machine (not an error:
-    the catalogue may be meant for another machine, where rank runs), with the URL a
-    mistyped scheme probably meant, or that exists but holds no module (`local_source`)."""
+    """A warning line per local handle or `weights:` file that does not exist on this machine
+    (not an error: the catalogue may be meant for another machine, where rank runs), with the
+    URL a mistyped scheme probably meant or, for one written as Windows writes paths, the
+    form to write here (`winpaths.WindowsPath.advice`), or that exists but holds no module
+    (`local_source`)."""
     notes = []
     for spec in specs:
+        weights = getattr(spec, "weights", None)
+        if weights not in (None, "imagenet") and not os.path.exists(weights):
+            form = windows_form(weights)
+            notes.append(f"warning: {spec.source}: weights file {weights!r} "
+                         + (form.advice(escape=False) if form else "does not exist on this "
+                            "machine") + "; rank will skip it here")
         if handle_kind(spec.handle) != "local":
             continue
         if os.path.exists(spec.handle):
@@ -476,6 +498,11 @@ def local_handle_warnings(specs) -> list[str]:
                 notes.append(f"warning: {spec.source}: handle {spec.handle!r} holds no module "
                              "(no saved_model.pb, .keras/.h5 file or keras-hub preset); rank "
                              "will skip it")
+            continue
+        form = windows_form(spec.handle)
+        if form is not None:  # C:\models\m: the catalogue was written for Windows
+            notes.append(f"warning: {spec.source}: handle {spec.handle!r} "
+                         f"{form.advice(escape=False)}; rank will skip it here")
             continue
         text = f"warning: {spec.source}: handle {spec.handle!r} does not exist on this machine"
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)

@@ -200,3 +200,37 @@ def test_a_data_spec_on_a_unc_share_is_advised_its_mount_point(tmp_path, monkeyp
     said = str(e.value)
     assert "Windows network share" in said and "e.g. /mnt/share/imgs" in said, said
     assert "//server/share/imgs" not in said.replace("mount -t cifs //server/share", ""), said
+
+
+def test_a_catalogue_written_for_windows_is_kept_as_written_and_advised(tmp_path):
+    """A handle or weights: file written as Windows writes paths is kept as written (it was
+    joined to the catalogue's folder: "/home/me/cats/C:\\models\\m does not exist"), and
+    validate's warning and rank's skip reason say the form to write here."""
+    from hubensemble import hub
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.handles import local_handle_warnings
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text('modules:\n  - {name: m, handle: "C:\\\\models\\\\m"}\n'
+                   '  - {name: k, handle: "keras:MobileNet", weights: "D:\\\\w\\\\mn.h5"}\n'
+                   '  - {name: g, handle: "keras:MobileNet", weights: "gone.h5"}\n')
+    m, k, g = load_catalogue(cat)
+    assert m.handle == "C:\\models\\m" and k.weights == "D:\\w\\mn.h5"
+    assert g.weights == str(tmp_path / "gone.h5")  # an ordinary path: beside the catalogue
+    notes = local_handle_warnings([m, k, g])
+    assert len(notes) == 3
+    assert f"{cat}:2" in notes[0] and "/mnt/c/models/m" in notes[0]
+    assert f"{cat}:3" in notes[1] and "/mnt/d/w/mn.h5" in notes[1]
+    assert f"{cat}:4" in notes[2] and "does not exist" in notes[2]
+    with pytest.raises(ModuleLoadError, match="/mnt/c/models/m"):
+        hub.resolve(m.handle)
+
+
+def test_a_catalogue_path_with_a_backslash_that_exists_is_taken_as_typed(tmp_path):
+    from hubensemble.catalogue import load_catalogue
+
+    (tmp_path / "odd\\name").mkdir()
+    cat = tmp_path / "c.yaml"
+    cat.write_text('modules:\n  - {name: m, handle: "odd\\\\name"}\n')
+    assert load_catalogue(cat)[0].handle == str(tmp_path / "odd\\name")

@@ -18,6 +18,7 @@ from hubensemble.hub import resolvers
 from hubensemble.hub.resolvers import (file_sha256, graph_and_index_hash, local_source,
                                        module_fingerprint, resolve)
 from hubensemble.hub.safety import check_safe
+from hubensemble.winpaths import windows_form
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,9 +210,11 @@ def _application_weights(handle, weights, input_size, name):
             deadline=sources.deadline_after(resolvers.DOWNLOAD_DEADLINE))
     path = weights[len("file://"):] if weights.startswith("file://") else weights
     if not os.path.isfile(path):
-        raise ModuleLoadError(f"the weights file {path} does not exist; check `weights:` on "
-                              "the entry (relative paths are relative to the catalogue's folder)",
-                              module=name, handle=handle, stage="savedmodel")
+        form = windows_form(path)  # kept as written (handles.stored_weights)
+        raise ModuleLoadError(f"the weights file {path} " + (
+            form.advice(escape=False) if form else "does not exist") + "; check `weights:` on "
+            "the entry (relative paths are relative to the catalogue's folder)",
+            module=name, handle=handle, stage="savedmodel")
     return path
 
 

@@ -43,6 +43,7 @@ from hubensemble.hub import remote
 from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
 from hubensemble.text import escaped
+from hubensemble.winpaths import windows_form
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,9 @@ class LocalResolver:
     def __call__(self, handle):
         path = handle[len("file://"):] if handle.startswith("file://") else handle
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} does not exist")
+            form = windows_form(path)  # a catalogue written for Windows (handles.stored_handle)
+            raise FileNotFoundError(f"{path} " + (form.advice(escape=False) if form else
+                                                  "does not exist"))
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(f"{path} is a file, not a SavedModel folder or a .keras/.h5 "
                                   "model file; a local archive must be unpacked first",
