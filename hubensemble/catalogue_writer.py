@@ -147,18 +147,21 @@ def write_catalogue(path, specs, *, header_comment=None):
     atomic_write_text(path, text)
 
 
-def _warn_repeated(path, before, specs) -> None:
-    """A warning per entry of `specs` that loads the very module an earlier entry (of the
-    file, or of `specs`) loads, read the same way (`handles.same_module_pairs`: the same
-    sha256, or the same handle in any spelling, a relative one being relative to the file's
-    folder, and the same weights, layer, signature, output key, value range, input size and
-    dtype), as an entry without a pin was not compared and was appended again silently. Not
-    an error, as the entries may differ in what they describe, but rank embeds and ranks
-    such a module once, under the earlier entry."""
-    new = {id(s) for s in specs}
-    for later, earlier, why in same_module_pairs(list(before) + list(specs)):
+def _warn_repeated(entries, added) -> None:
+    """A warning per entry of the last `added` of `entries` (the catalogue as it reads back
+    with them appended, so each has its FILE:LINE, as `catalogue validate` names it: the
+    warning named the file alone) that loads the very module an earlier entry loads, read
+    the same way (`handles.same_module_pairs`: the same sha256, or the same handle in any
+    spelling, a relative one being relative to the file's folder, and the same weights,
+    layer, signature, output key, value range, input size and dtype), as an entry without a
+    pin was not compared and was appended again silently. Not an error, as the entries may
+    differ in what they describe, but rank embeds and ranks such a module once, under the
+    earlier entry."""
+    new = {id(s) for s in entries[len(entries) - added:]}
+    for later, earlier, why in same_module_pairs(entries):
         if id(later) in new:  # validate's words (`handles.same_module_note`)
-            log.warning("%s: %s", escaped(path), escaped(same_module_note(later, earlier, why)))
+            log.warning("%s: %s", escaped(later.source),
+                        escaped(same_module_note(later, earlier, why)))
 
 
 def check_add(path, handles, *, name=None, **fields) -> set[str]:
@@ -286,7 +289,6 @@ def append_catalogue(path, specs) -> str:
     path = os.fspath(path)
     folder = os.path.dirname(absolute(path))
     old, before = _existing(path)
-    _warn_repeated(path, before, specs)
     body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
                      default_flow_style=False, width=100, allow_unicode=True)
     last = old.splitlines()[int(before[-1].source.rsplit(":", 1)[1]) - 1] if before else "  - "
@@ -307,6 +309,7 @@ def append_catalogue(path, specs) -> str:
         raise_problems(problems or [f"{path}: cannot append after its last entry (is "
                                     f"`modules:` the file's last block?); add these entries "
                                     f"by hand:", *added.rstrip("\n").splitlines()])
+    _warn_repeated(after, len(specs))
     atomic_write_text(path, text)
     return added
 

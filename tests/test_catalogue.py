@@ -1042,11 +1042,14 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
                                 ModuleSpec("k2", "keras:ResNet50", weights="w.weights.h5"),
                                 ModuleSpec("k3", "keras:ResNet50")])
     warned = [r.getMessage() for r in caplog.records]
-    # In `catalogue validate`'s words (handles.same_module_note): they were worded apart.
-    assert warned == [f"{path}: entry 'again' loads the same module as entry 'g0' ({path}:2), "
-                      f"read the same way (the same handle {module}): rank embeds and ranks it "
-                      "once, as 'g0'; leave one of them out",
-                      f"{path}: entry 'k3' loads the same module as entry 'k' ({path}:4), read "
+    # In `catalogue validate`'s words (handles.same_module_note): they were worded apart; and
+    # at the new entry's FILE:LINE, as validate names it (the warning named the file alone).
+    lines = open(path).read().splitlines()
+    at = {n: f"{path}:{lines.index(f'  - name: {n}') + 1}" for n in ("again", "k3")}
+    assert warned == [f"{at['again']}: entry 'again' loads the same module as entry 'g0' "
+                      f"({path}:2), read the same way (the same handle {module}): rank embeds "
+                      "and ranks it once, as 'g0'; leave one of them out",
+                      f"{at['k3']}: entry 'k3' loads the same module as entry 'k' ({path}:4), read "
                       "the same way (the same handle keras:ResNet50): rank embeds and ranks it "
                       "once, as 'k'; leave one of them out"]
 

@@ -938,8 +938,10 @@ def test_catalogue_add_says_what_it_added_unless_quiet_without_tensorflows_notic
     assert code == 0 and out.startswith(f"{target}: added 1 module(s)\n  - name: again\n")
     assert "oneDNN" not in err and "cuInit" not in err, err
     # The same module twice: appended (the entries may differ in what they describe), with a
-    # warning naming the earlier entry, as rank ranks it once.
-    assert err.count(f"{target}: entry 'again' loads the same module as ") == 1, err
+    # warning naming the new entry's line (validate's FILE:LINE) and the earlier entry, as
+    # rank ranks it once.
+    line = target.read_text().splitlines().index("  - name: again") + 1
+    assert err.count(f"{target}:{line}: entry 'again' loads the same module as ") == 1, err
     assert f"({target}:2)" in err and "rank embeds and ranks it once" in err, err
 
 
