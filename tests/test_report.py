@@ -240,6 +240,33 @@ def test_spearman_and_reliability_helpers():
             assert rel["confidence"][b] == pytest.approx(conf[inside].mean())
 
 
+@pytest.mark.parametrize("skill", [0.0, 0.5, 4.0])
+def test_the_reliability_legend_covers_no_bar_or_count(skill):
+    """The legend sat in the upper left, over the low-confidence bars (a model at chance, or
+    one of many classes, has its bars there): it is drawn where no bar and no bin count is,
+    measured on the drawn figure's artists (their window extents)."""
+    from matplotlib.patches import Rectangle
+
+    from hubensemble.report.figures import reliability_figure
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 10, 400)
+    z = rng.normal(size=(400, 10)) * 0.3
+    z[np.arange(400), y] += skill
+    panels = [("ensemble", softmax(z), y), ("best single", softmax(z * 1.5), y)]
+    fig = reliability_figure(panels)
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        bars = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, Rectangle)]
+        counts = [t.get_window_extent(renderer) for t in ax.texts]
+        assert bars and counts
+        hit = [b for b in bars + counts if legend.overlaps(b)]
+        assert not hit, (legend, hit)
+        assert fig.bbox.contains(legend.x0, legend.y0)  # drawn inside the figure
+
+
 def test_summary_table_shows_the_numbers(full_run, monkeypatch):
     path, ens, _, _ = full_run
     assert len(ens["members"]) >= 2  # the test data make a real ensemble

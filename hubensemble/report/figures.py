@@ -116,8 +116,17 @@ def plot_curve(curve, size, single, test_curve=None) -> bytes:
 
 def plot_reliability(panels) -> bytes:
     """PNG: one reliability diagram (RELIABILITY_BINS bins, ECE in the title) per panel
-    (title, probabilities [N, C], labels [N])."""
-    fig = _figure(4.2 * len(panels), 4.2)
+    (title, probabilities [N, C], labels [N]): `reliability_figure`'s."""
+    return _png(reliability_figure(panels))
+
+
+def reliability_figure(panels):
+    """The matplotlib Figure (Agg canvas) of `plot_reliability`: per panel an axes with a bar
+    per non-empty bin (accuracy), a red line on it (mean confidence), its count above it, and
+    the legend below the axes, outside the data, where it covers no bar: in the upper left it
+    hid the low-confidence bars of a model at chance (or of many classes), where the
+    confidence is low. ValueError as `reliability`."""
+    fig = _figure(4.2 * len(panels), 4.6)
     for i, (title, probs, y) in enumerate(panels):
         rel = reliability(probs, y)
         edges = rel["edges"]
@@ -141,9 +150,10 @@ def plot_reliability(panels) -> bytes:
         ax.set_ylabel("accuracy")
         ax.set_title(f"{title}\nECE {metrics.ece(probs, y, RELIABILITY_BINS):.4f}", fontsize=10,
                      parse_math=False)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                  frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def plot_robustness(rob) -> bytes:
