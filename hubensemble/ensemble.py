@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hubensemble import candidate, fileio, options, sweepstate
+from hubensemble import candidate, chance, fileio, options, sweepstate
 from hubensemble.candidate import (TEST_PROBS_FILE, TRIAL_FILE, VAL_PROBS_FILE,  # noqa: F401
                                    Candidate)
 from hubensemble.cost import budget as inference_budget
@@ -565,6 +565,9 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     if why:  # e.g. `--profile quick`, which fails no trial at chance: say it, not just ln C
         result.at_chance = why
         log.warning("%s", at_chance_text(why))
+    weak = chance.at_chance_candidates([cands[i] for i in sel.weights], y_val)
+    if weak:  # a member at chance (--profile quick keeps them), the ensemble or not
+        log.warning("%s", chance.members_chance_text(weak, {c.trial: c.record for c in cands}))
     in_budget = None
     if limits.active:
         result.limits = {**limits.to_json(), "stopped": sel.stopped, "not_costed": not_costed}

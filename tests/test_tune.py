@@ -1621,3 +1621,75 @@ def test_a_trials_log_line_naming_a_file_that_is_not_utf8_is_written_escaped(tmp
     FineTuneTuner._log(fake, "default-0001", "failed", "cannot read /d/caf\udce9.jpg\nnext")
     row = (tmp_path / "trials.log").read_text("utf-8").rstrip("\n").split("\t")
     assert row[3:] == ["chief", "default-0001", "failed", "cannot read /d/caf\\xe9.jpg next"]
+
+
+# ------------------------------------------------------------------------------ at chance
+
+def _noise_labels(task, seed=0):
+    """`task` with every split's labels drawn at random: nothing to learn."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    return dataclasses.replace(task, **{
+        name: dataclasses.replace(
+            part, labels=rng.integers(0, task.num_classes, len(part.labels)))
+        for name in ("train", "val", "test") if (part := getattr(task, name)) is not None})
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_candidates_at_chance_are_flagged_by_tune_ensemble_and_report(
+        tmp_path, modules, digits, noise, caplog):
+    """Under --profile quick (which fails no trial at chance) all 8 fine-tunes of the real
+    modules stayed at chance, and neither tune, nor the ensemble, nor the report said so.
+    Random labels (nothing to learn) are flagged everywhere, with what to do; candidates that
+    learned the digits are not. Probes: fitted to convergence, they learn what the embeddings
+    allow in seconds (a tiny module's fine-tunes stay at chance at every quick setting)."""
+    from hubensemble.report import build_sections, render_markdown
+    from hubensemble.tune import format_summary
+
+    task = _noise_labels(digits) if noise else digits
+    run = make_run(tmp_path / "run", modules, task=task)
+    with caplog.at_level(logging.WARNING):
+        summary = tune.run_tune(run.path, sweep="probe", modules=["gen_a"], profile="quick",
+                                strategy="cpu", task=task, progress=False)
+    assert summary["ok"] == 4
+    text = format_summary(summary)
+    trials = sorted(candidates(run))
+    if noise:
+        assert set(summary["at_chance"]) == set(trials)
+        assert "4 ok (4 at chance on validation)" in text
+        for t in trials:
+            assert f"  at chance {t}: accuracy " in text, text
+        warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(m.startswith("4 candidate(s) are at chance on validation") and
+                   "for a probe: its module's embeddings do not separate" in m
+                   for m in warned), warned
+    else:
+        assert summary["at_chance"] == {} and "at chance" not in text
+        assert "at chance" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
+        ensemble.run_ensemble(run.path)
+    members = [m["trial"] for m in ensemble.read_ensemble(run.path)["members"]]
+    said = "ensemble member(s) are at chance on validation"
+    assert (said in caplog.text) == noise
+    if noise:
+        assert all(f"{t} (gen_a)" in caplog.text for t in members) and "accuracy " in caplog.text
+    md = render_markdown(*build_sections(run.path)[:2])
+    assert ("(at chance)" in md) == noise and ("Candidates at chance on validation" in md) == noise
+    assert (said in md) == noise
+    if noise:
+        assert "4 of the usable at chance on validation" in md
+
+
+def test_the_advice_on_candidates_at_chance_follows_their_kind_and_profile():
+    """What to do differs: a quick fine-tune trains too briefly (a longer profile), another
+    fine-tune needs another lr or more steps, a probe other modules or more validation."""
+    from hubensemble.chance import chance_advice
+
+    quick = chance_advice([{"profile": "quick", "hparams": {"lr": 0.003}}])
+    assert "--profile cpu" in quick and "5-10 steps" in quick and "probe" in quick
+    other = chance_advice([{"profile": "cpu", "hparams": {"lr": 0.06}}])
+    assert "another learning rate" in other and "5-10" not in other
+    probe = chance_advice([{"profile": "quick", "kind": "probe", "hparams": {"kind": "probe"}}])
+    assert probe.startswith("for a probe: its module's embeddings") and "--profile" not in probe

@@ -3,6 +3,7 @@ the command that retries it."""
 
 from __future__ import annotations
 
+from hubensemble.chance import chance_advice
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
@@ -11,7 +12,8 @@ from hubensemble.report.runfiles import untuned_sweeps
 def failures_section(files) -> Section:
     """The section from a run's files (`runfiles.RunFiles`): modules that could not be
     ranked, planned trials not run yet, modules a budget gave no trial, failed trials (probe or
-    fine-tuning), candidates and members left out, files missing or damaged; "Nothing failed."
+    fine-tuning), candidates at chance on validation (`RunFiles.at_chance`, with what to do),
+    candidates and members left out, files missing or damaged; "Nothing failed."
     when there are none."""
     sec = Section("What failed and why")
     blocks = []
@@ -46,6 +48,16 @@ def failures_section(files) -> Section:
                              + ([kind] if mixed else [])
                              + [r.get("reason") or "no reason recorded"]
                              for r, kind in zip(files.failed, kinds)]))
+    if files.at_chance:  # usable, and in the pool, but they learned next to nothing
+        records = {c.trial: c.record for c in files.candidates}
+        members = {m.get("trial") for m in (files.ensemble or {}).get("members") or []}
+        blocks.append(f"Candidates at chance on validation ({len(files.at_chance)}; kept, "
+                      f"as the quick profile fails none): "
+                      f"{chance_advice(records[t] for t in files.at_chance)}.")
+        blocks.append(Table(["trial", "module", "member", "why"],
+                            [[t, records[t].get("module") or "–",
+                              "yes" if t in members else "no", why]
+                             for t, why in files.at_chance.items()]))
     if files.skipped:
         blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
         blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))

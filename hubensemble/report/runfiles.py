@@ -12,6 +12,7 @@ import numpy as np
 
 from hubensemble import candidate, formats, metrics
 from hubensemble import ensemble as ens
+from hubensemble.chance import at_chance_candidates
 from hubensemble.errors import RunError
 from hubensemble.fileio import json_kind, read_json
 from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS_KINDS,
@@ -38,7 +39,9 @@ class RunFiles:
     with how to remake it (the failures section lists them); `member_problems`: {trial:
     why the report cannot read that member of ensemble.json (which file, what is wrong)};
     `unfinished`: the sweeps with planned trials still to run (`sweepstate.unfinished_sweeps`:
-    an interrupted fit or tune), whose pool is only part of what they plan.
+    an interrupted fit or tune), whose pool is only part of what they plan; `at_chance`:
+    {trial: why} of the usable candidates at chance on validation (`chance.at_chance_candidates`
+    of their val_probs against RUN/labels/val.npy), in trial order.
     """
 
     path: Path
@@ -64,6 +67,7 @@ class RunFiles:
     problems: list = dataclasses.field(default_factory=list)
     member_problems: dict = dataclasses.field(default_factory=dict)
     unfinished: list = dataclasses.field(default_factory=list)
+    at_chance: dict = dataclasses.field(default_factory=dict)
 
     #: What `cmd` knows.
     CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill")
@@ -411,6 +415,7 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
             n_test=None if files.y_test is None else len(files.y_test))
         failed_ids = {r["trial"] for r in files.failed}
         files.skipped = [(t, r) for t, r in skipped if t not in failed_ids]
+        files.at_chance = at_chance_candidates(files.candidates, files.y_val)
     if not files.candidates and files.candidates_note is None:
         files.candidates_note = Inline("There are no fine-tuned candidates yet (candidates/ "
                                        "is empty or missing): ", files.next_step("tune"), ".")

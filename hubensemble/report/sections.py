@@ -23,6 +23,7 @@ from hubensemble.report.perclass import perclass_section
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
+from hubensemble.chance import members_chance_text
 from hubensemble.data.coverage import coverage_note
 from hubensemble.ensembletext import size_rule_text
 from hubensemble.rundir import Run
@@ -57,6 +58,8 @@ def _overview(files) -> Section:
                  if probes else "")
         items.append(f"Candidates: {len(files.candidates)} usable{kinds}, "
                      f"{len(files.failed)} failed, {len(files.skipped)} skipped"
+                     + (f"; {len(files.at_chance)} of the usable at chance on validation "
+                        "(see \"What failed and why\")" if files.at_chance else "")
                      + ("; the sweep is unfinished: "
                         f"{'; '.join(u.text() for u in files.unfinished)} (see \"What failed "
                         "and why\")" if files.unfinished else ""))
@@ -395,7 +398,9 @@ def _members_section(files) -> Section:
         cost = costs.get(m.get("trial"))
         rows.append([m.get("trial"), m.get("module"), _f(m.get("weight"), 3),
                      m.get("picks", "–"),
-                     _f(candidate_accuracy(files, c)) if c else "–",
+                     (_f(candidate_accuracy(files, c))
+                      + (" (at chance)" if m.get("trial") in files.at_chance else "")
+                      if c else "–"),
                      _f(candidate_ce(files, c)) if c else "–"]
                     + ([_f(cost and cost.gflops), _f(cost and cost.latency(1), 2)]
                        if costs else [])
@@ -404,6 +409,11 @@ def _members_section(files) -> Section:
             "members' probabilities with these weights).")
     sec.add(Table(["trial", "module", "weight", "picks", "val accuracy", "val CE"]
                   + (["GFLOPs", "ms @1"] if costs else []) + varying, rows))
+    weak = [m.get("trial") for m in members if m.get("trial") in files.at_chance]
+    if weak:
+        records = {c.trial: c.record for c in files.candidates}
+        text = members_chance_text({t: files.at_chance[t] for t in weak}, records)
+        sec.add(Inline(Strong("Warning:"), f" {text}."))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")

@@ -47,7 +47,9 @@ class TuneSummary(Mapping):
     a complete ok candidate, a failed one, none (or an incomplete one) — they add up to
     plan_size; failures: {trial: reason} of the failed ones; trials: the planned trial ids
     in plan order; candidates: the candidates folder; reused: how many of the planned trials
-    had a complete candidate before the call (a resumed sweep). Reads like the dict it replaces
+    had a complete candidate before the call (a resumed sweep); at_chance: {trial: why} of
+    the ok ones at chance on validation (`chance.at_chance_candidates`: kept by a profile
+    that fails none, `quick`), each of them also among `ok`. Reads like the dict it replaces
     (``summary["ok"]``); `to_json()` gives that dict.
     """
 
@@ -60,6 +62,7 @@ class TuneSummary(Mapping):
     trials: list
     candidates: str
     reused: int = 0
+    at_chance: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The summary as a JSON-ready dict (the dict run_tune returned before)."""
@@ -237,6 +240,8 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     if not distributed_call(tuner_id, oracle_address):  # a sweep's process: not its end
         from hubensemble.refresh import refresh_report
 
+        _warn_at_chance(run, summary)
+
         refresh_report(run.path, "the sweep's candidates")
     return summary
 
@@ -245,15 +250,16 @@ def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary
     """One TuneSummary for the parts of a "+" sweep (counts added, trials in order)."""
     if len(summaries) == 1:
         return summaries[0]
-    failures = {}
+    failures, at_chance = {}, {}
     for s in summaries:
         failures.update(s.failures)
+        at_chance.update(s.at_chance)
     return TuneSummary(sweep=sweep, plan_size=sum(s.plan_size for s in summaries),
                        ok=sum(s.ok for s in summaries), failed=sum(s.failed for s in summaries),
                        missing=sum(s.missing for s in summaries), failures=failures,
                        trials=[t for s in summaries for t in s.trials],
                        candidates=summaries[0].candidates,
-                       reused=sum(s.reused for s in summaries))
+                       reused=sum(s.reused for s in summaries), at_chance=at_chance)
 
 
 def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
@@ -606,27 +612,49 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
 
 
 def summarize(run: Run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary:
-    """The `TuneSummary` of a plan's candidates in `run` (read now from RUN/candidates)."""
+    """The `TuneSummary` of a plan's candidates in `run` (read now from RUN/candidates, the ok
+    ones' val_probs.npy against RUN/labels/val.npy for `at_chance`)."""
+    from hubensemble.chance import at_chance_candidates
+
     ok, failed, missing = [], {}, []
     for e in plan:
         found = finished_candidate(run.candidates, e.trial_id)
         if found is None:
             missing.append(e.trial_id)
         elif found.status == "ok":
-            ok.append(e.trial_id)
+            ok.append(found)
         else:
             failed[e.trial_id] = found.reason
+    try:
+        labels = run.labels_of("val")
+    except (OSError, ValueError):  # a damaged labels file: the ensemble stage names it
+        labels = None
     return TuneSummary(sweep=sweep, plan_size=len(plan), ok=len(ok), failed=len(failed),
                        missing=len(missing), failures=failed,
-                       trials=[e.trial_id for e in plan], candidates=str(run.candidates))
+                       trials=[e.trial_id for e in plan], candidates=str(run.candidates),
+                       at_chance=at_chance_candidates(ok, labels))
+
+
+def _warn_at_chance(run: Run, summary: TuneSummary) -> None:
+    """The end of a sweep's warning on its candidates at chance (`chance.chance_lines`' first
+    line: which, and what to do), for `tune` and `fit` alike."""
+    from hubensemble.chance import chance_lines
+
+    if summary.at_chance:
+        found = {t: finished_candidate(run.candidates, t) for t in summary.at_chance}
+        records = {t: c.record if c is not None else {} for t, c in found.items()}
+        log.warning("%s", chance_lines(summary.at_chance, records)[0])
 
 
 def format_summary(summary: Mapping) -> str:
     """The terminal lines for a sweep summary from run_tune (a TuneSummary or its dict)."""
     reused = summary.get("reused") or 0
-    lines = [f"sweep {summary['sweep']}: {summary['ok']} ok, {summary['failed']} failed, "
+    chance = summary.get("at_chance") or {}
+    at = f" ({len(chance)} at chance on validation)" if chance else ""
+    lines = [f"sweep {summary['sweep']}: {summary['ok']} ok{at}, {summary['failed']} failed, "
              f"{summary['missing']} not finished, of {summary['plan_size']} planned"
              f"{f' ({reused} finished before this run, reused)' if reused else ''}; "
              f"candidates in {summary['candidates']}"]
     lines += [f"  failed {trial}: {reason}" for trial, reason in summary["failures"].items()]
+    lines += [f"  at chance {trial}: {why}" for trial, why in chance.items()]
     return "\n".join(lines)

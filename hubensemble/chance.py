@@ -1,0 +1,104 @@
+"""Candidates at chance on validation: the one rule and the one advice for every place that
+shows them (tune's end-of-sweep summary, the ensemble stage's warning on a member, the
+report's members table and candidates).
+
+A candidate is at chance when `metrics.at_chance` says so of its val_probs.npy against the
+run's RUN/labels/val.npy: its accuracy is not significantly above the majority class's rate
+(one-sided binomial test, `metrics.CHANCE_ALPHA`) and its cross-entropy no better than
+predicting the class frequencies. Every profile but `quick` fails such a trial as it ends
+(`hubensemble.tune.train.chance_reason`); under `quick` it is kept, so it is flagged here,
+from the files, which also covers runs written before the flag. NumPy and SciPy only.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from hubensemble import metrics
+
+
+def candidate_at_chance(cand, labels) -> str | None:
+    """Why the candidate `cand` (`candidate.Candidate`, its val_probs loaded or loadable) is
+    at chance on validation (`metrics.at_chance` of val_probs, float32 [N, C], against
+    `labels`, int [N] in [0, C)), in words, or None when it is not, or when its table cannot
+    be read or does not fit the labels (the pool's checks say that elsewhere)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if cand.val_probs is None and cand.load_probs(n_val=len(labels)):
+        return None
+    probs = cand.val_probs
+    if probs is None or probs.ndim != 2 or len(probs) != len(labels) or not len(labels):
+        return None
+    if labels.min() < 0 or labels.max() >= probs.shape[1]:
+        return None
+    return metrics.at_chance(probs, labels, probs.shape[1])
+
+
+def at_chance_candidates(cands: Iterable, labels) -> dict[str, str]:
+    """{trial: why} of the candidates of `cands` at chance on validation
+    (`candidate_at_chance`), in their order; {} without `labels`."""
+    found = {}
+    for cand in cands:
+        why = candidate_at_chance(cand, labels)
+        if why:
+            found[cand.trial] = why
+    return found
+
+
+def is_probe(record: dict) -> bool:
+    """Whether a trial.json record (or ensemble.json member) is a probe's: "kind": "probe" at
+    the top or in its hparams."""
+    hparams = record.get("hparams") if isinstance(record.get("hparams"), dict) else {}
+    return "probe" in (record.get("kind"), hparams.get("kind"))
+
+
+def chance_advice(records: Iterable[dict]) -> str:
+    """What to do about candidates at chance, from their trial.json records (their "kind" and
+    "profile"): for fine-tunes of the `quick` profile, train longer (its 5-10 steps leave a
+    module near its start); for other fine-tunes, another learning rate or more steps; for
+    probes, other modules or a larger validation split. One sentence, no trailing period."""
+    records = list(records)
+    probes = [r for r in records if is_probe(r)]
+    tunes = [r for r in records if not is_probe(r)]
+    ways = []
+    if any(r.get("profile") == "quick" for r in tunes):
+        ways.append("train longer: --profile quick's 5-10 steps leave a module near where it "
+                    "started; a run with --profile cpu (40-200 steps) or paper learns, and "
+                    "--sweep probe (head-only candidates, fitted to convergence) needs no "
+                    "steps at all")
+    elif tunes:
+        ways.append("try another learning rate or more steps (--sweep hyper draws the lr "
+                    "from 1e-4 to 0.1; --profile paper trains longest), or --sweep probe")
+    if probes:
+        ways.append("for a probe: its module's embeddings do not separate these classes, or "
+                    "the validation split is too small to show it (other modules, more "
+                    "validation images)")
+    return "; ".join(ways)
+
+
+def chance_lines(found: dict[str, str], records: dict[str, dict]) -> list[str]:
+    """The terminal's lines on the candidates `found` ({trial: why}, `at_chance_candidates`)
+    with their trial.json `records` ({trial: record}): a headline naming them and the
+    advice (`chance_advice`), then one line per trial with its module and why. [] when
+    `found` is empty."""
+    if not found:
+        return []
+    kept = [records.get(t) or {} for t in found]
+    head = (f"{len(found)} candidate(s) are at chance on validation, so they add next to "
+            f"nothing to an ensemble: {', '.join(found)}; {chance_advice(kept)}")
+    return [head] + [f"  at chance {t} ({(records.get(t) or {}).get('module') or '?'}): {why}"
+                     for t, why in found.items()]
+
+
+def members_chance_text(found: dict[str, str], records: dict[str, dict]) -> str:
+    """The ensemble stage's warning on members at chance on validation (`found`: {trial:
+    why}; `records`: {trial: trial.json record}): which (with their modules), the first one's
+    numbers, that their weight buys nothing, and what to do (`chance_advice`)."""
+    which = ", ".join(f"{t} ({(records.get(t) or {}).get('module') or '?'})" for t in found)
+    first, why = next(iter(found.items()))
+    return (f"{len(found)} ensemble member(s) are at chance on validation, so their weight "
+            f"averages in next to nothing learned: {which} ({first}: {why}); "
+            f"{chance_advice(records.get(t) or {} for t in found)}")
