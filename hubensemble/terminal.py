@@ -44,6 +44,10 @@ _SHOWING = {"progress": False, "command": False, "decided": False}
 BAR_DELAY = 2.0
 
 
+#: tqdm's ``smoothing`` of every bar (`progress_bar`): 0, the mean rate since the bar began,
+#: recomputed at each redraw, so the time left is never frozen at the last update's.
+ETA_SMOOTHING = 0
+
 #: Seconds between two lines of a bar where stderr cannot redraw one (`live_bars` false: a
 #: file, a pipe): the first line, then at most one every LINE_SECONDS, and the last. tqdm's
 #: own setting TQDM_MININTERVAL (seconds, in the environment) changes it (`_line_seconds`).
@@ -124,6 +128,12 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
     RUN/log.txt never gets a bar's states (they are not log records). Call ``update(n)``,
     ``set_postfix_str``, ``write`` and ``close()`` (or iterate) as on any tqdm bar.
 
+    Its time left is the units left x the mean time per unit done in this call, elapsed
+    counted up to each redraw (tqdm's ``smoothing=0``; `ETA_SMOOTHING`), "?" until a unit is
+    done: tqdm's default, a moving average of the rate between updates, stood still between
+    them, so tune's bar said 01:19 left for the 7 minutes a VGG probe spent embedding (its
+    notes redrew the bar; no trial ended). Now the time left grows while a long unit runs.
+
     A live bar in a Jupyter kernel is tqdm's widget when ipywidgets is installed (and the
     front end is one tqdm draws widgets in: `_kernel_bar_class`), else the text bar the
     terminal gets, which the front end redraws: tqdm.auto, used before, warned "IProgress
@@ -131,6 +141,7 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
     from tqdm import tqdm
 
     stream = kwargs.pop("file", None) or sys.stderr
+    kwargs.setdefault("smoothing", ETA_SMOOTHING)
     if not shown:
         return tqdm(iterable, disable=True, file=stream, **kwargs)
     if live_bars(stream):

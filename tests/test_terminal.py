@@ -348,3 +348,30 @@ def test_ranks_bar_drops_a_modules_note_when_the_module_ends(tmp_path, module_fa
         assert at and not any("tiny-" in line for line in at[:1]), lines
     assert re.match(r"^rank: 100% 2/2 \[[^,\]]*, *[0-9.?]+(module/s|s/module)\]$",
                     lines[-1]), lines
+
+
+def test_a_bars_time_left_grows_while_a_long_unit_runs_and_is_unknown_before_one():
+    """tune's bar said 01:19 left for the 7 minutes a VGG probe embedded: tqdm's moving-average
+    rate changes only at an update, and the embedding's notes redrew the bar without one.
+    The time left is the units left x the mean time per unit so far, to the redraw's moment
+    (a fake clock, tqdm's own `_time`); before the first unit it is "?"."""
+    clock = [0.0]
+    out = io.StringIO()
+    bar = terminal.progress_bar(total=10, desc="tune probe", unit="trial", file=out,
+                                mininterval=0)
+    bar._time = lambda: clock[0]
+    bar.start_t = bar.last_print_t = 0.0
+
+    def left():
+        return re.search(r"<([^,\]]+)", str(bar)).group(1)
+
+    clock[0] = 30.0
+    bar.set_postfix_str("m1 train: 100/3,000 images")
+    assert left() == "?"  # no trial done: nothing to estimate from
+    clock[0] = 60.0
+    bar.update(1)
+    assert left() == "09:00"  # 9 trials left x 60 s
+    clock[0] = 60.0 + 7 * 60  # a long embedding: notes, no trial ends
+    bar.set_postfix_str("vgg16 train: 1,200/3,000 images")
+    assert left() == "1:12:00", str(bar)  # 9 x 480 s: it grew, not 09:00 still
+    bar.close()
