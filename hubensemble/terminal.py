@@ -158,7 +158,15 @@ def _kernel_bar_class():
     in qtconsole, Spyder, and wherever ipywidgets is missing) without the warnings it gives
     as it chooses: "IProgress not found" (a kernel without ipywidgets, which gets the text
     bar, as intended here) and its experimental notice (tqdm.auto silences that one too).
-    Made once: tqdm imports its choice once."""
+
+    Made once per process, on purpose, as tqdm.auto's is: ipywidgets installed into a running
+    kernel gets the widget bar only after a restart of the kernel. Checking again per bar
+    would not be cheap (tqdm.notebook binds ipywidgets' FloatProgress as it is imported; it
+    would have to be re-imported) nor right: the kernel cannot see whether the front end can
+    draw the widget, and a front end that loaded its page before the widget extension was
+    installed (or a server without it) shows a widget as the text ``HBox(children=(HTML(…),
+    FloatProgress(…)))`` or "Error displaying widget", where the text bar it has now works.
+    After installing ipywidgets: restart the kernel and reload the page (README)."""
     import warnings
 
     from tqdm import TqdmExperimentalWarning, TqdmWarning
