@@ -1678,6 +1678,8 @@ def test_candidates_at_chance_are_flagged_by_tune_ensemble_and_report(
     md = render_markdown(*build_sections(run.path)[:2])
     assert ("(at chance)" in md) == noise and ("Candidates at chance on validation" in md) == noise
     assert (said in md) == noise
+    from hubensemble.report.write import summary_table
+    assert (f"warning: 4 {said}" in summary_table(run.path)) == noise  # fit's closing table
     if noise:
         assert "4 of the usable at chance on validation" in md
 

@@ -69,11 +69,29 @@ def write_report(run_dir) -> ReportPaths:
 # The demo's closing table
 # ---------------------------------------------------------------------------------------------
 
+def _members_at_chance(run, members) -> str | None:
+    """The ensemble stage's warning on the `members` (ensemble.json's) at chance on validation
+    (`chance.members_chance_text`, from their val_probs.npy and RUN/labels/val.npy), or None
+    when none is (or the files to tell are gone: the report says that)."""
+    from hubensemble import candidate
+    from hubensemble.chance import at_chance_candidates, members_chance_text
+
+    try:
+        labels = run.labels_of("val")
+    except (OSError, ValueError):
+        return None
+    found = [c for c in (candidate.read_candidate(run.candidates, str(m.get("trial")))
+                         for m in members) if c is not None and c.ok]
+    weak = at_chance_candidates(found, labels)
+    return weak and members_chance_text(weak, {c.trial: c.record for c in found})
+
+
 def summary_table(run_dir) -> str:
     """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
     from ensemble.json), a note naming the classes that have no test (or validation)
-    example, ensemble size, time per stage, and where the export and the report are — a few
-    lines for the terminal. Raises RunError when ensemble.json is unreadable."""
+    example, ensemble size (with a warning when the ensemble or a member is at chance), time
+    per stage, and where the export and the report are — a few lines for the terminal.
+    Raises RunError when ensemble.json is unreadable."""
     from hubensemble.rundir import Run
 
     run = Run(run_dir)
@@ -141,6 +159,9 @@ def summary_table(run_dir) -> str:
                      f"{ensemble.get('n_candidates', '?')} candidates{why}")
         if ensemble.get("at_chance"):
             lines.append("warning: " + ens.at_chance_text(ensemble["at_chance"]))
+        weak = _members_at_chance(run, members)
+        if weak:
+            lines.append("warning: " + weak)
     lines += _failure_lines(run, meta)
     stages = meta.get("stages") or {}
     if stages:
