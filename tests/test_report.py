@@ -1478,3 +1478,40 @@ def test_time_spent_before_a_stage_stopped_is_not_called_an_interruption(tmp_pat
                 if t.startswith("time per stage"))
     assert "tune 12.0 s (5.1 s of it before it stopped)" in line, line
     assert "interrupt" not in line, line
+
+
+def test_candidates_at_chance_are_listed_by_an_independent_count(tmp_path):
+    """The report flags exactly the candidates whose validation accuracy is not above the
+    majority class's rate (one-sided binomial, alpha 0.01) and whose cross-entropy is not
+    below 0.98 x the labels' entropy, counted here with SciPy; "kept, as the quick profile
+    fails none" only when one of them is quick's (it was said of any)."""
+    from scipy.stats import binom
+
+    make_full_run(tmp_path)
+    y = np.load(tmp_path / "labels" / "val.npy")
+    freq = np.bincount(y, minlength=C) / len(y)
+    entropy = -(freq * np.log(freq)).sum()
+    flagged = set()
+    for cand in candidate.load_pool(tmp_path / "candidates", n_val=len(y))[0]:
+        p = cand.val_probs
+        correct = int((p.argmax(1) == y).sum())
+        ce = -np.mean(np.log(np.maximum(p[np.arange(len(y)), y], 1e-7)))
+        if binom.sf(correct - 1, len(y), freq.max()) > 0.01 and ce >= 0.98 * entropy:
+            flagged.add(cand.trial)
+    assert flagged  # the weakest modules' lower-skill trials learned nothing
+    failures = next(s for s in report.build_sections(tmp_path)[1]
+                    if s.title == "What failed and why")
+    md = report.render_markdown("r", [failures])
+    cells = [line.strip("| ").split(" | ") for line in md.splitlines() if line.startswith("| ")]
+    rows = {c[0] for c in cells if len(c) == 4 and c[2] in ("yes", "no")}  # trial, module,
+    # member, why
+    assert f"Candidates at chance on validation ({len(flagged)}):" in shown(md)
+    assert rows == flagged, (rows, flagged)
+    trial = sorted(flagged)[0]
+    record = read_json(tmp_path / "candidates" / trial / "trial.json")
+    atomic_write_json(tmp_path / "candidates" / trial / "trial.json",
+                      {**record, "profile": "quick"})
+    failures = next(s for s in report.build_sections(tmp_path)[1]
+                    if s.title == "What failed and why")
+    assert (f"({len(flagged)}; kept, as the quick profile fails none)"
+            in shown(report.render_markdown("r", [failures])))

@@ -51,8 +51,9 @@ def failures_section(files) -> Section:
     if files.at_chance:  # usable, and in the pool, but they learned next to nothing
         records = {c.trial: c.record for c in files.candidates}
         members = {m.get("trial") for m in (files.ensemble or {}).get("members") or []}
-        blocks.append(f"Candidates at chance on validation ({len(files.at_chance)}; kept, "
-                      f"as the quick profile fails none): "
+        quick = any(records[t].get("profile") == "quick" for t in files.at_chance)
+        blocks.append(f"Candidates at chance on validation ({len(files.at_chance)}"
+                      f"{'; kept, as the quick profile fails none' if quick else ''}): "
                       f"{chance_advice(records[t] for t in files.at_chance)}.")
         blocks.append(Table(["trial", "module", "member", "why"],
                             [[t, records[t].get("module") or "–",
