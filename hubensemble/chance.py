@@ -66,7 +66,7 @@ def chance_advice(records: Iterable[dict]) -> str:
     ways = []
     if any(r.get("profile") == "quick" for r in tunes):
         ways.append("train longer: --profile quick's 5-10 steps leave a module near where it "
-                    "started; a run with --profile cpu (40-200 steps) or paper learns, and "
+                    "started; --profile cpu trains 40-200 (a new run, or fit --restart), and "
                     "--sweep probe (head-only candidates, fitted to convergence) needs no "
                     "steps at all")
     elif tunes:
@@ -79,18 +79,13 @@ def chance_advice(records: Iterable[dict]) -> str:
     return "; ".join(ways)
 
 
-def chance_lines(found: dict[str, str], records: dict[str, dict]) -> list[str]:
-    """The terminal's lines on the candidates `found` ({trial: why}, `at_chance_candidates`)
-    with their trial.json `records` ({trial: record}): a headline naming them and the
-    advice (`chance_advice`), then one line per trial with its module and why. [] when
-    `found` is empty."""
-    if not found:
-        return []
-    kept = [records.get(t) or {} for t in found]
-    head = (f"{len(found)} candidate(s) are at chance on validation, so they add next to "
-            f"nothing to an ensemble: {', '.join(found)}; {chance_advice(kept)}")
-    return [head] + [f"  at chance {t} ({(records.get(t) or {}).get('module') or '?'}): {why}"
-                     for t, why in found.items()]
+def sweep_chance_text(found: dict[str, str], records: dict[str, dict]) -> str:
+    """The end of a sweep's warning on its candidates `found` ({trial: why},
+    `at_chance_candidates`), with their trial.json `records` ({trial: record}): how many,
+    which, and what to do (`chance_advice`). tune's summary lists each with its why."""
+    return (f"{len(found)} candidate(s) are at chance on validation, so they add next to "
+            f"nothing to an ensemble: {', '.join(found)}; "
+            f"{chance_advice(records.get(t) or {} for t in found)}")
 
 
 def members_chance_text(found: dict[str, str], records: dict[str, dict]) -> str:

@@ -636,14 +636,14 @@ def summarize(run: Run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary
 
 
 def _warn_at_chance(run: Run, summary: TuneSummary) -> None:
-    """The end of a sweep's warning on its candidates at chance (`chance.chance_lines`' first
-    line: which, and what to do), for `tune` and `fit` alike."""
-    from hubensemble.chance import chance_lines
+    """The end of a sweep's warning on its candidates at chance (`chance.sweep_chance_text`:
+    which, and what to do), for `tune` and `fit` alike."""
+    from hubensemble.chance import sweep_chance_text
 
     if summary.at_chance:
         found = {t: finished_candidate(run.candidates, t) for t in summary.at_chance}
         records = {t: c.record if c is not None else {} for t, c in found.items()}
-        log.warning("%s", chance_lines(summary.at_chance, records)[0])
+        log.warning("%s", sweep_chance_text(summary.at_chance, records))
 
 
 def format_summary(summary: Mapping) -> str:
