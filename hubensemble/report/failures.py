@@ -4,6 +4,7 @@ the command that retries it."""
 from __future__ import annotations
 
 from hubensemble.chance import chance_advice
+from hubensemble.chance import is_probe
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
@@ -83,8 +84,6 @@ def failures_section(files) -> Section:
 
 
 def trial_kind(record: dict) -> str:
-    """"probe" or "fine-tuning" of a trial.json record (a probe's says "kind": "probe", at the
-    top and in its hparams, failed or not; a fine-tuning trial's has no kind or "finetune")."""
-    hparams = record.get("hparams") if isinstance(record.get("hparams"), dict) else {}
-    return ("probe" if "probe" in (record.get("kind"), hparams.get("kind")) else
-            "fine-tuning")
+    """"probe" or "fine-tuning" of a trial.json record (`chance.is_probe`: a probe's says
+    "kind": "probe", at the top and in its hparams, failed or not)."""
+    return "probe" if is_probe(record) else "fine-tuning"
