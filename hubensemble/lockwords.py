@@ -79,11 +79,13 @@ def locked_advice(command: str | None, run_dir) -> str:
     return "wait for it to end, then run your command again"
 
 
-def command_words(command: str, run_dir=None, *, flags: str = "", keywords: str = "") -> str:
+def command_words(command: str, run_dir=None, *, flags: str = "", keywords: str = "",
+                  quoted: bool = True) -> str:
     """How the caller runs `command` ("tune", "rank merge"; PYTHON_CALLS) on run `run_dir`
     (None: no run named), in its own words: on the command line the command, quoted and
     pasteable ("`hubensemble tune --run /abs/RUN`", its run flag, then `flags`, e.g. "--
-    student NAME"; for OUT_COMMANDS `flags` before --out RUN); from Python the stage
+    student NAME"; for OUT_COMMANDS `flags` before --out RUN; without the backquotes when
+    not `quoted`, for a caller that sets the command as code itself); from Python the stage
     function and its keywords ("run_tune(run_dir='/abs/RUN')", then `keywords`, e.g.
     "student='NAME'"). Advice in a refusal: run_ensemble(R) with no candidate was told to
     run `hubensemble tune --run R`, a command its caller never typed."""
@@ -95,7 +97,8 @@ def command_words(command: str, run_dir=None, *, flags: str = "", keywords: str 
     run = [flag, shell(run_dir)] if run_dir else []
     rest = [flags] if flags else []  # a new run's inputs before its --out, as typed
     words = rest + run if command in OUT_COMMANDS else run + rest
-    return "`" + " ".join(["hubensemble", command] + words) + "`"
+    line = " ".join(["hubensemble", command] + words)
+    return f"`{line}`" if quoted else line
 
 
 def run_words(command: str, run_dir=None, *, flags: str = "", keywords: str = "") -> str:

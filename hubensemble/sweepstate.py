@@ -17,7 +17,6 @@ import os
 from hubensemble import candidate, options
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.fileio import read_json
-from hubensemble.text import shell
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,10 +107,9 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
              "batchnorm": (record.get("batchnorm") or {}).get("requested"),
              "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
     table = [o for o in options.options_for(command="tune") if o.name in given]
-    if not on_command_line():
-        return command_words("tune", run_dir, keywords=option_keywords(given, table))
-    flags = option_flags(given, table)
-    return f"hubensemble tune --run {shell(run_dir)}" + (f" {flags}" if flags else "")
+    # The one form of a command in the caller's words (its callers set it as code).
+    return command_words("tune", run_dir, flags=option_flags(given, table),
+                         keywords=option_keywords(given, table), quoted=False)
 
 
 def finish_commands(run_dir, meta: dict, unfinished) -> list[str]:
