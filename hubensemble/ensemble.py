@@ -22,6 +22,7 @@ from hubensemble.candidate import (TEST_PROBS_FILE, TRIAL_FILE, VAL_PROBS_FILE, 
                                    Candidate)
 from hubensemble.cost import budget as inference_budget
 from hubensemble.cost import records as cost_records
+from hubensemble.cost import sharing
 from hubensemble.cost.records import Limits
 from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
@@ -118,7 +119,9 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     Inference budget (`limits`, a `hubensemble.cost.Limits`): a candidate is eligible at a
     step only when the ensemble with it stays within every limit: a new member adds its
     `costs["gflops"][i]` (GFLOPs per image), `costs["latency_ms"][i]` (ms at batch 1) and one
-    member; a re-pick adds nothing. When no candidate is eligible the path ends early
+    member; a re-pick adds nothing; a candidate whose frozen backbone a member already runs
+    adds only its head (costs["share"], costs["head_gflops"], costs["head_latency_ms"]:
+    `cost.budget.eligibility`). When no candidate is eligible the path ends early
     (`stopped` says why), and the size rule chooses among the prefixes of that path, all of
     which are within the budget. `costs`: {"gflops": float [M], "latency_ms": float [M]},
     the dimensions the limits use (NaN = unknown: never eligible).
@@ -501,6 +504,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     `max_gflops` / `max_latency_ms` / `max_members` set an inference budget (`cost.Limits`;
     greedy_select): the costs come from RUN/cost.json (`hubensemble cost`, TensorFlow-free
     to read). A candidate whose module could not be costed is left out, with a warning.
+    Probes of one module at one size (`cost.sharing.candidate_key`) count its backbone once.
 
     Raises RunError naming the missing file and the command that writes it when the
     validation labels or every usable candidate are missing, when the labels do not fit
@@ -532,7 +536,10 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     limits = Limits(gflops=max_gflops, latency_ms=max_latency_ms, members=max_members)
     recorded = cost_records.read_run_costs(run_dir)
     costs = recorded.costs
-    table, not_costed = inference_budget.cost_table(run_dir, cands, recorded, limits)
+    # Probes of one module share its frozen backbone in the export: counted once (sharing).
+    specs = Run(run_dir).meta().get("modules") or {}
+    keys = [sharing.candidate_key(c, specs, costs.get(c.trial)) for c in cands]
+    table, not_costed = inference_budget.cost_table(run_dir, cands, recorded, limits, keys)
     val = np.stack([c.val_probs for c in cands])
     try:
         sel = greedy_select(val, y_val, objective=objective, budget=budget,
@@ -579,7 +586,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     if costs:
         result.cost = inference_budget.cost_record(
             cands, recorded, [cands[i].trial for i in sel.weights],
-            [cands[i].trial for i in sel.indices], cands[best].trial)
+            [cands[i].trial for i in sel.indices], cands[best].trial,
+            keys={c.trial: k for c, k in zip(cands, keys)})
     if y_test is not None and all(cands[i].test_probs is not None for i in set(sel.indices)):
         result.test_curve = _test_curve([cands[i].test_probs for i in sel.indices], y_test)
     have_test = y_test is not None and all(cands[i].test_probs is not None for i in sel.weights)

@@ -11,6 +11,7 @@ from hubensemble import candidate
 from hubensemble.cost import Cost, Limits, machine_info, write_run_costs
 from hubensemble.ensemble import greedy_select, read_ensemble, run_ensemble
 from hubensemble.errors import RunError
+from hubensemble.fileio import atomic_write_json, read_json
 from hubensemble.rundir import Run
 
 N, C = 200, 4
@@ -239,3 +240,55 @@ def test_fits_closing_table_shows_the_best_single_within_the_budget(tmp_path, rn
     row = next(x for x in table.splitlines() if x.startswith("best single within the budget"))
     assert row.split()[-3:] == [f"{inb[k]:.4f}" for k in ("accuracy", "nll", "ece")]
     assert "(t2)" in row
+
+
+# ------------------------------------------------------------------ a shared frozen backbone
+
+def test_a_candidate_whose_backbone_a_member_runs_adds_only_its_head(rng):
+    # Candidates 1 and 2 are probes of one module (1 GFLOP each alone, 0.01 of it their
+    # heads): the export runs its backbone once, so both fit a 1.05 budget together.
+    probs, y = pool(rng, m=3)
+    costs = {"gflops": np.array([1.0, 1.0, 1.0]), "latency_ms": np.array([2.0, 2.0, 2.0]),
+             "share": np.array([-1, 0, 0]), "head_gflops": np.array([0.01, 0.01, 0.01]),
+             "head_latency_ms": np.array([0.0, 0.0, 0.0])}
+    sel = greedy_select(probs, y, budget=3, costs=costs, limits=Limits(gflops=1.05),
+                        size_rule="budget")
+    assert sorted(sel.indices) == [1, 2] and "ended after 2 picks" in sel.stopped
+    sel = greedy_select(probs, y, budget=3, costs=costs, size_rule="budget",
+                        limits=Limits(gflops=5, latency_ms=2.5))
+    assert sorted(sel.indices) == [1, 2]  # 2 ms + 0 ms: no third 2 ms
+    # Without the groups each counts whole: one of them, as before.
+    alone = dict(costs, share=np.array([-1, -1, -1]))
+    assert len(greedy_select(probs, y, budget=3, costs=alone, limits=Limits(gflops=1.05),
+                             size_rule="budget").indices) == 1
+    # A head of unknown size (NaN: an older cost.json) counts the member whole.
+    unknown = dict(costs, head_gflops=np.array([0.01, np.nan, np.nan]))
+    assert len(greedy_select(probs, y, budget=3, costs=unknown, limits=Limits(gflops=1.05),
+                             size_rule="budget").indices) == 1
+
+
+def probe_costs(head_macs):
+    """t0: fine-tuned of module m; t1, t2: probes of m (1 GFLOP with a head of `head_macs`)."""
+    return {f"t{i}": Cost("m", "fp", 32, C, macs=int(5e8), params=1000, latency_ms={"1": 1.0},
+                          head_macs=head_macs) for i in range(3)}
+
+
+def test_ensemble_json_counts_the_shared_backbone_of_probes_once(tmp_path, rng, caplog):
+    run = make_run(tmp_path / "run", rng, [1.0, 1.0, 1.0])
+    run.update(modules={"m": {"name": "m", "handle": "h"}})
+    for i, kind in enumerate(("finetune", "probe", "probe")):
+        path = run.candidates / f"t{i}" / candidate.TRIAL_FILE
+        atomic_write_json(path, dict(read_json(path), module="m", module_fingerprint="fp",
+                                     hparams={"lr": 0.1, "kind": kind}))
+    write_run_costs(run.path, probe_costs(head_macs=1000), machine_info())
+    result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert sorted(m["trial"] for m in result.members) == ["t1", "t2"]
+    cost = read_ensemble(run.path)["cost"]
+    assert cost["ensemble"]["gflops"] == pytest.approx(1.0 + 2e-6)
+    assert cost["ensemble"]["params"] == 1000 + 1000 + C
+    assert cost["path"][-1]["gflops"] == pytest.approx(1.0 + 2e-6)
+    # A cost.json without head sizes (an older hubensemble's) counts each whole, and says so.
+    write_run_costs(run.path, probe_costs(head_macs=None), machine_info())
+    result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert len(result.members) == 1
+    assert "no head sizes for t1, t2" in caplog.text and "run_cost(run_dir=" in caplog.text

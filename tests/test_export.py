@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -1463,3 +1464,58 @@ def test_an_export_of_probes_of_one_module_records_and_costs_its_backbone_once(
     assert result.cost["ensemble"]["params"] == first["params"] + head["params"]
     assert result.cost["ensemble"]["flops"] == round(first["gflops"] * 1e9) + 2 * head["macs"]
     assert result.cost["ensemble"]["latency_ms"] == first["latency_ms"]
+
+
+def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
+        tiny_module, digits, tmp_path, caplog):
+    # Probes of one module under a budget that fits one backbone and two heads but not two
+    # backbones: greedy selection counted each probe's whole backbone and kept one of them,
+    # though the export runs the backbone once for both.
+    from hubensemble.cost import read_run_costs
+    from hubensemble.cost.stage import run_cost
+
+    spec = ModuleSpec(name="plain", handle=tiny_module, family="generalist",
+                      native_size=(16, 16))
+    path = tmp_path / "run"
+    run = Run(path)
+    run.attach_task(digits, DataArgs(spec="sklearn:digits"))
+    run.update(modules={"plain": spec.to_json()})
+    atomic_write_json(run.ranking_json, {
+        "metric": "knn", "k": 1, "selection": {"method": "top-k"}, "selected": ["plain"],
+        "modules": [{"name": "plain", "handle": tiny_module, "status": "ok", "score": 0.9}]})
+    tune.run_tune(path, sweep="probe", profile="quick", progress=False, task=digits,
+                  cache_dir=str(tmp_path / "cache"))
+    run_cost(path, cache_dir=tmp_path / "cost-cache", progress=False)
+    costs = read_run_costs(path).costs
+    assert len(costs) >= 3  # the probe sweep's strengths: more probes than the budget takes
+    whole = next(iter(costs.values()))
+    c = digits.num_classes  # the tiny module's embedding is 8-d (conftest.make_tiny_model)
+    head = 2 * 8 * c / 1e9  # GFLOPs of a head on the shared embedding
+    limit = whole.gflops + 1.5 * head  # one backbone with two heads, not a third nor two
+    result = ensemble.run_ensemble(path, budget=5, size_rule="budget", max_gflops=limit)
+    assert len(result.members) == 2, result.limits
+    cost = read_json(run.ensemble_json)["cost"]["ensemble"]
+    assert cost["gflops"] == pytest.approx(whole.gflops + head) and cost["gflops"] <= limit
+    assert cost["params"] == whole.params + 8 * c + c
+    # The figures are what the exported SavedModel runs and stores, measured on it alone.
+    export = export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    assert export.cost["ensemble"]["flops"] == cost["flops"]
+    assert export.cost["ensemble"]["params"] == cost["params"]
+    loaded = tf.saved_model.load(str(tmp_path / "model"))
+    served = graph_macs(lambda x: loaded.signatures["serving_default"](images=x)[
+        "probabilities"], size=16)
+    assert 2 * sum(served.values()) == cost["flops"]
+    # Which members share is decided once per export (cost, SavedModel, TFLite were each
+    # told it apart, so a probe whose frozen weights differ was warned of once per part).
+    second = candidate.read_candidate(run.candidates, result.members[1]["trial"])
+    model = tune.build_classifier(spec, c)
+    model.load_weights(second.weights_path)
+    for w in model.backbone.weights:
+        w.assign(np.asarray(w) + 0.01)
+    model.save_weights(second.weights_path)
+    with caplog.at_level(logging.WARNING):
+        export = export_ensemble(path, tmp_path / "model", task=digits, progress=False,
+                                 export_format="tflite")
+    assert caplog.text.count("its frozen module's weights differ") == 1
+    assert "shares_backbone_with" not in export.cost["members"][1]
+    assert whole.head_macs == 8 * c  # cost.json records the head's size

@@ -6,6 +6,11 @@ The sub-modules, one concern each:
   cache (keyed by module fingerprint + resolution + classes), `Limits` (the inference budget
   of greedy selection) and `total_cost` of an ensemble; `hubensemble ensemble` and the
   report read costs through it without importing TensorFlow;
+* `sharing` — TensorFlow-free: which candidates and members share a frozen backbone call
+  (probes of one module at one size) and what a member costs when it does (its head): the
+  one rule of the budget, ensemble.json's totals and the export's cost record;
+* `budget` — TensorFlow-free: greedy selection's eligibility under a budget, the cost table
+  and ensemble.json's cost record;
 * `graph` — counting on TensorFlow: multiply-accumulates from a frozen traced graph,
   parameters, latency (median of repeats at batch 1 and 64);
 * `stage` — `run_cost(run_dir)`: the cost of every usable candidate of a run, cached, written

@@ -1,5 +1,6 @@
 """Greedy selection under an inference budget, without TensorFlow: eligibility, the candidates'
-cost table, and ensemble.json's cost record.
+cost table, and ensemble.json's cost record. Probes of one module that the export runs on one
+frozen backbone call count it once (`cost.sharing`), in the budget and the record alike.
 
 `hubensemble.ensemble.greedy_select` asks `eligibility` which candidates may be added at each
 step; `select_ensemble` builds the cost table from RUN/cost.json with `cost_table` (the one
@@ -10,12 +11,13 @@ the costs with `cost_record`. Candidates are duck-typed: anything with a `.trial
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from hubensemble.cost.records import (DEFINITION, Limits, RunCosts, cost_path,
                                       machine_info, total_cost)
+from hubensemble.cost.sharing import counted_costs, head_cost, key_groups
 from hubensemble.errors import RunError
 from hubensemble.lockwords import run_words
 from hubensemble.text import escaped
@@ -28,10 +30,17 @@ def eligibility(costs, limits: Limits | None, m: int) -> Callable | None:
     candidates keep the ensemble of `picks` (a list of candidate indices, repeats allowed)
     within `limits` when added. A new member adds its costs["gflops"][i] and
     costs["latency_ms"][i] and one member; a re-pick adds nothing; NaN (unknown cost) never
-    fits. Raises ValueError when a limit's cost table is missing or not of length m."""
+    fits. Raises ValueError when a limit's cost table is missing or not of length m.
+
+    Shared backbones (`cost.sharing`): with costs["share"] (int [m], the group of candidates
+    that run one frozen backbone, -1 for none) and costs["head_gflops"] /
+    costs["head_latency_ms"] (float [m], what a candidate costs when its backbone is already
+    run: its head), a candidate whose group already has a member adds only its head, as the
+    export runs it. The ensemble's cost is a function of its set of members: every member's
+    head, plus per group the largest backbone (whole cost - head) among its members."""
     if limits is None or not limits.active:
         return None
-    tables = {}
+    tables, heads = {}, {}
     for name in limits.needs_costs:
         table = None if costs is None else costs.get(name)
         if table is None:
@@ -41,6 +50,17 @@ def eligibility(costs, limits: Limits | None, m: int) -> Callable | None:
             raise ValueError(f"costs[{name!r}] must have one value per candidate ({m}), got "
                              f"shape {table.shape}")
         tables[name] = table
+        head = costs.get(f"head_{name}")
+        head = table if head is None else np.asarray(head, np.float64)
+        if head.shape != (m,):
+            raise ValueError(f"costs['head_{name}'] must have one value per candidate ({m}), "
+                             f"got shape {head.shape}")
+        heads[name] = np.where(np.isnan(head), table, head)  # unknown head: the whole cost
+    share = np.full(m, -1) if costs is None or costs.get("share") is None else \
+        np.asarray(costs["share"], np.int64)
+    if share.shape != (m,):
+        raise ValueError(f"costs['share'] must have one group per candidate ({m}), got shape "
+                         f"{share.shape}")
 
     def fits(picks):
         distinct = np.zeros(m, dtype=bool)
@@ -48,8 +68,22 @@ def eligibility(costs, limits: Limits | None, m: int) -> Callable | None:
         new = ~distinct
         ok = np.ones(m, dtype=bool)
         for name, table in tables.items():
-            spent = float(table[distinct].sum())
-            total = spent + np.where(new, table, 0.0)
+            head = heads[name]
+            backbone = table - head
+            # The backbone each candidate's group already runs (0: none, or no group).
+            running = np.zeros(m)
+            alone = 0.0
+            for j in np.flatnonzero(distinct):
+                if share[j] < 0:
+                    alone += backbone[j]
+                else:
+                    same = share == share[j]
+                    running[same] = np.maximum(running[same], backbone[j])
+            groups = {int(share[j]): running[j] for j in np.flatnonzero(distinct)
+                      if share[j] >= 0}
+            spent = float(head[distinct].sum()) + alone + float(sum(groups.values()))
+            adds = head + np.maximum(backbone - np.where(share >= 0, running, 0.0), 0.0)
+            total = spent + np.where(new, adds, 0.0)
             with np.errstate(invalid="ignore"):
                 ok &= total <= getattr(limits, name) * (1 + 1e-9)  # NaN -> False
         if limits.members is not None:
@@ -59,11 +93,15 @@ def eligibility(costs, limits: Limits | None, m: int) -> Callable | None:
     return fits
 
 
-def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits
-               ) -> tuple[dict | None, list[str]]:
-    """({"gflops": float64 [M], "latency_ms": float64 [M]} for greedy_select, NaN for the
-    candidates whose module could not be costed; those trials), or (None, []) when the
-    limits need no measured cost (only --max-members).
+def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
+               keys: Sequence[str | None] | None = None) -> tuple[dict | None, list[str]]:
+    """({"gflops": float64 [M], "latency_ms": float64 [M], "share": int [M], "head_gflops",
+    "head_latency_ms": float64 [M]} for greedy_select, NaN for the candidates whose module
+    could not be costed; those trials), or (None, []) when the limits need no measured cost
+    (only --max-members). `keys` (`sharing.candidate_key` per candidate; None: no sharing)
+    make the "share" groups (`sharing.key_groups`; -1 for a candidate alone in its group);
+    a candidate's head costs are `sharing.head_cost`'s, NaN when cost.json has no head size
+    (then it counts whole, with a warning naming `hubensemble cost` when it could share).
 
     Raises RunError naming `hubensemble cost --run RUN` when RUN/cost.json is missing, or
     has never costed some candidate (or has no latency for it when the latency is limited).
@@ -100,6 +138,22 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits
                                  for c in cands], np.float64),
              "latency_ms": np.array([(costs[c.trial].latency(1) if c.trial in costs else nan)
                                      if needs_latency else nan for c in cands], np.float64)}
+    share = np.full(len(cands), -1, np.int64)
+    for g, group in enumerate(key_groups(keys or [None] * len(cands))):
+        if len(group) > 1:
+            share[list(group)] = g
+    heads = [head_cost(costs[c.trial]) if c.trial in costs else None for c in cands]
+    table["share"] = share
+    table["head_gflops"] = np.array([h.gflops if h else nan for h in heads], np.float64)
+    table["head_latency_ms"] = np.array([(h.latency(1) if h else nan) if needs_latency
+                                         else nan for h in heads], np.float64)
+    unknown = [c.trial for c, h, g in zip(cands, heads, share) if g >= 0 and h is None
+               and c.trial in costs]
+    if unknown:
+        log.warning("%s has no head sizes for %s (written by an older hubensemble): the "
+                    "budget counts their shared backbone once per member; %s to count it "
+                    "once", escaped(path), ", ".join(unknown[:4]) + (", …" if len(unknown) > 4
+                                                                     else ""), command)
     return table, not_costed
 
 
@@ -136,21 +190,31 @@ def cheapest(cands: Sequence, costs: dict, limits: Limits) -> str:
         for unit, limit, v, trial in lowest.values())
 
 
+def shared_total(costs: dict, trials: Sequence[str], keys: Mapping | None = None) -> dict:
+    """`total_cost` of the ensemble of `trials` (distinct, in order; each in `costs`
+    {trial: Cost}), a shared backbone counted once (`sharing.counted_costs` over the groups
+    of their `keys` {trial: sharing.candidate_key}; none given: no sharing)."""
+    trials = list(dict.fromkeys(trials))
+    groups = key_groups([(keys or {}).get(t) for t in trials])
+    return total_cost(counted_costs([costs[t] for t in trials], groups))
+
+
 def cost_record(cands: Sequence, recorded: RunCosts, members: Sequence[str],
-                path: Sequence[str], best_single: str) -> dict:
+                path: Sequence[str], best_single: str, keys: Mapping | None = None) -> dict:
     """ensemble.json's "cost" record: the definition, the machine, every candidate's cost
-    summary, and, when all of theirs are known, the ensemble's `total_cost` (of `members`),
-    the best single candidate's, and the cost of every prefix of the greedy `path` (trials
-    in pick order): [{"size": j, "members", "flops", "gflops", "params", "latency_ms"}]."""
+    summary, and, when all of theirs are known, the ensemble's cost (of `members`), the best
+    single candidate's, and the cost of every prefix of the greedy `path` (trials in pick
+    order): [{"size": j, "members", "flops", "gflops", "params", "latency_ms"}]. Totals are
+    `shared_total`'s: members that share a frozen backbone (`keys`) count it once."""
     costs = recorded.costs
     record = {"definition": DEFINITION, "machine": recorded.machine,
               "candidates": {c.trial: costs[c.trial].summary() for c in cands
                              if c.trial in costs}}
     if members and all(t in costs for t in members):
-        record["ensemble"] = total_cost(costs[t] for t in members)
+        record["ensemble"] = shared_total(costs, members, keys)
     if best_single in costs:
         record["best_single"] = {"trial": best_single, **costs[best_single].summary()}
     if path and all(t in costs for t in path):
-        record["path"] = [{"size": j, **total_cost(costs[t] for t in dict.fromkeys(path[:j]))}
+        record["path"] = [{"size": j, **shared_total(costs, path[:j], keys)}
                           for j in range(1, len(path) + 1)]
     return record

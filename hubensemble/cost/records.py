@@ -43,9 +43,12 @@ DEFINITION = {
     "ensemble": "flops and params are the sums over the distinct members (each runs once per "
                 "image, whatever its weight); latency is the sum of the members' latencies "
                 "(they run one after another on a CPU), an estimate: the export measures the "
-                "whole model; in an export, members that share a frozen backbone (probes of "
-                "one module at one size) count it once: after the first, a member adds its "
-                "head only",
+                "whole model; members that share a frozen backbone (probes of one module at "
+                "one size, which the export runs once) count it once: after the first, a "
+                "member adds its head only (D x C multiply-adds, D x C + C weights, 0 ms), "
+                "in the budget of greedy selection, ensemble.json and the export alike",
+    "head_macs": "the head's own multiply-accumulates (D x C on the module's D-wide "
+                 "embedding): what a member adds whose frozen backbone another runs",
 }
 #: Bumped when the counting rule changes, so cached counts are not reused and a RUN/cost.json
 #: of an older rule is counted again (2: a signature module's captured variables are counted
@@ -65,7 +68,10 @@ class Cost:
     export resizes every image to); `num_classes`: C of the head; `macs`: multiply-accumulates
     per image (int >= 0); `params`: the classifier's weights (int >= 0); `latency_ms`:
     {"1": ms, "64": ms} medians per call at those batch sizes ({} when not measured);
-    `machine`: the id of the machine the latency was measured on (`machine_info`).
+    `machine`: the id of the machine the latency was measured on (`machine_info`);
+    `head_macs`: the head's own multiply-accumulates, D x C on the module's D-wide embedding
+    (what a probe adds when another runs its frozen backbone: `cost.sharing.head_cost`;
+    None in a cost.json of an older hubensemble).
     """
 
     module: str
@@ -76,6 +82,7 @@ class Cost:
     params: int
     latency_ms: dict = dataclasses.field(default_factory=dict)
     machine: str | None = None
+    head_macs: int | None = None
 
     @property
     def flops(self) -> int:
@@ -98,7 +105,7 @@ class Cost:
                 "num_classes": int(self.num_classes), "macs": int(self.macs),
                 "flops": self.flops, "gflops": self.gflops, "params": int(self.params),
                 "latency_ms": {str(k): float(v) for k, v in self.latency_ms.items()},
-                "machine": self.machine}
+                "machine": self.machine, "head_macs": self.head_macs}
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Cost":
@@ -108,10 +115,11 @@ class Cost:
             cost = cls(module=str(d.get("module") or ""), fingerprint=d.get("fingerprint"),
                        size=int(d["size"]), num_classes=int(d["num_classes"]),
                        macs=int(d["macs"]), params=int(d["params"]), latency_ms=latency,
-                       machine=d.get("machine"))
+                       machine=d.get("machine"),
+                       head_macs=None if d.get("head_macs") is None else int(d["head_macs"]))
         except (KeyError, TypeError, ValueError, AttributeError) as e:  # a latency_ms of "3"
             raise ValueError(f"malformed cost record ({type(e).__name__}: {e})") from None
-        if cost.macs < 0 or cost.params < 0 or not all(
+        if cost.macs < 0 or cost.params < 0 or (cost.head_macs or 0) < 0 or not all(
                 math.isfinite(v) and v >= 0 for v in latency.values()):
             raise ValueError("malformed cost record (negative or non-finite numbers)")
         return cost
@@ -362,8 +370,8 @@ def _cache_file(cache_dir, key) -> str:
 
 
 def cache_get(cache_dir, key) -> dict | None:
-    """The cached entry {"macs", "params", "latency": {machine id: {batch: ms}}, "written_by":
-    the hubensemble version (since 0.2.0)} of `key`, or
+    """The cached entry {"macs", "params", "head_macs" (when known), "latency": {machine id:
+    {batch: ms}}, "written_by": the hubensemble version (since 0.2.0)} of `key`, or
     None (absent or unreadable: it is then computed again)."""
     try:
         entry = fileio.read_json(_cache_file(cache_dir, key))
@@ -375,15 +383,18 @@ def cache_get(cache_dir, key) -> dict | None:
 
 
 def cache_put(cache_dir, key, *, macs: int, params: int, machine: str | None = None,
-              latency_ms: Mapping | None = None) -> None:
-    """Stores a count (and a machine's latency) under `key`, keeping other machines'
-    latencies; atomic, under a lock, so concurrent writers lose nothing."""
+              latency_ms: Mapping | None = None, head_macs: int | None = None) -> None:
+    """Stores a count (with the head's own `head_macs` when given, and a machine's latency)
+    under `key`, keeping other machines' latencies; atomic, under a lock, so concurrent
+    writers lose nothing."""
     path = _cache_file(cache_dir, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with fileio.file_lock(path + ".lock"):
         entry = cache_get(cache_dir, key) or {}
         entry.update(macs=int(macs), params=int(params),
                      written_by=versions()["hubensemble"])
+        if head_macs is not None:
+            entry["head_macs"] = int(head_macs)
         latency = dict(entry.get("latency") or {})
         if machine and latency_ms:
             latency[machine] = {str(k): float(v) for k, v in latency_ms.items()}

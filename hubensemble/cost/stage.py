@@ -7,6 +7,8 @@ import logging
 import os
 import time
 
+import numpy as np
+
 from hubensemble import candidate
 from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_folder, cache_get, cache_key,
                                       cache_put, machine_info, read_run_costs, write_run_costs)
@@ -43,7 +45,9 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     """(Cost, whether it came from the cache) of `spec`'s module with a `num_classes` head at
     serving resolution `size` (square, pixels).
 
-    The count (multiply-accumulates of the frozen graph at batch 1, parameters) is cached by
+    The count (multiply-accumulates of the frozen graph at batch 1, parameters, and the
+    head's own D x C multiply-adds, `Cost.head_macs`: an entry of an older hubensemble without
+    them loads the module for them) is cached by
     the module's content fingerprint with its layer and signature, resolution, input size,
     output key and classes (a written-out default layer, signature or output key keyed as
     left out: `hub.locate.default_call`); the
@@ -77,30 +81,38 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
                     output_key=output_key)
     entry = cache_get(cache_dir, key) if use_cache else None
     have_latency = entry is not None and machine["id"] in (entry.get("latency") or {})
-    if entry is not None and (have_latency or not latency):
+    # An entry of an older hubensemble has no head size: the module is loaded for it.
+    if entry is not None and (have_latency or not latency) and "head_macs" in entry:
         lat = (entry.get("latency") or {}).get(machine["id"], {}) if latency else {}
         return Cost(module=spec.name, fingerprint=fingerprint, size=int(size),
                     num_classes=int(num_classes), macs=int(entry["macs"]),
                     params=int(entry["params"]), latency_ms=dict(lat),
-                    machine=machine["id"] if lat else None), True
+                    machine=machine["id"] if lat else None,
+                    head_macs=int(entry["head_macs"])), True
     model = tune.build_classifier(spec, int(num_classes), name="cost_probe")
+    # The head on the D-wide embedding: D x C multiply-adds (cost.sharing.head_cost).
+    head_macs = int(np.prod(model.head.kernel.shape))
     if entry is None:
         macs, _ = graph.count_macs(graph.image_function(model, size))
         params = graph.count_params(model)
     else:
         macs, params = int(entry["macs"]), int(entry["params"])
-    lat = graph.measure_latency(model, size, LATENCY_BATCHES) if latency else {}
+    lat = {}
+    if latency:
+        lat = ((entry.get("latency") or {}).get(machine["id"]) if have_latency else None) or \
+            graph.measure_latency(model, size, LATENCY_BATCHES)
     if use_cache:
         try:
             cache_put(cache_dir, key, macs=macs, params=params, machine=machine["id"],
-                      latency_ms=lat)
+                      latency_ms=lat, head_macs=head_macs)
         except TimeoutError:  # another process holds the entry: not the cache's fault
             raise
         except OSError as e:  # a cache only costs speed: the count and latency stand
             cache_unwritable(folder, e, "the costs are measured and the command goes on")
     return Cost(module=spec.name, fingerprint=fingerprint, size=int(size),
                 num_classes=int(num_classes), macs=int(macs), params=int(params),
-                latency_ms=lat, machine=machine["id"] if lat else None), False
+                latency_ms=dict(lat), machine=machine["id"] if lat else None,
+                head_macs=head_macs), False
 
 
 @writes_run("cost")

@@ -14,7 +14,8 @@ import tensorflow as tf
 from hubensemble import augment, fileio
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
-from hubensemble.export.shared import backbone_groups, member_outputs, shared_record
+from hubensemble.export.shared import (backbone_groups, check_groups, member_outputs,
+                                       shared_record)
 from hubensemble.export.warmup import run_warmup, warmup_requests, write_warmup
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hub.writer import tf_variable, unique
@@ -61,14 +62,15 @@ class EnsembleModule:
     `members` (at least one) each run behind an EvalResize to their own size inside one
     EnsembleLayer (paper 2.3: the weighted average of the members' probabilities);
     `class_names` (C of them) name the output columns. At inference (the signatures and
-    ``__call__(training=False)``) members that share a frozen backbone (`groups`, by
-    `export.shared.backbone_groups` unless `share_backbones` is False) run it once; the
-    EnsembleLayer (`probabilities`, ``training=True``) runs every member whole. Raises
-    HubensembleError without members.
+    ``__call__(training=False)``) members that share a frozen backbone (`groups`: the
+    export's `export.shared.backbone_groups`, computed here when not given; each member alone
+    when `share_backbones` is False) run it once; the EnsembleLayer (`probabilities`,
+    ``training=True``) runs every member whole. Raises HubensembleError without members,
+    ValueError for `groups` that do not hold each member once.
     """
 
     def __init__(self, members: Sequence[ExportMember], class_names: Sequence[str], *,
-                 share_backbones: bool = True):
+                 share_backbones: bool = True, groups=None):
         if not members:
             raise HubensembleError("an export needs at least one member")
         self.members = list(members)
@@ -76,13 +78,15 @@ class EnsembleModule:
         self.sizes = [int(m.size) for m in self.members]
         # The distinct member sizes, ascending: the order of every `resized` tuple.
         self.distinct_sizes = sorted(set(self.sizes))
+        #: Groups of member indices that run one backbone call (`backbone_groups`).
+        if not share_backbones:
+            groups = [(i,) for i in range(len(self.members))]
+        self.groups = check_groups(backbone_groups(self.members) if groups is None else groups,
+                                   len(self.members))
         self.layer = EnsembleLayer(
             [member_model(m.classifier, m.size, name=f"member_{i}")
              for i, m in enumerate(self.members)],
             weights=[m.weight for m in self.members], name="ensemble")
-        #: Groups of member indices that run one backbone call (`backbone_groups`).
-        self.groups = (backbone_groups(self.members) if share_backbones
-                       else [(i,) for i in range(len(self.members))])
 
     def probabilities(self, images, training=False):
         """float32 images [N, H, W, 3] in [0, 1], any H and W -> probabilities float32 [N, C]
@@ -419,7 +423,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
                 check_images, metadata: dict | None = None,
                 tolerance: float = RELOAD_TOLERANCE, latency_batches=(),
                 say: Callable[[str], None] | None = None,
-                share_backbones: bool = True) -> float:
+                share_backbones: bool = True, groups=None) -> float:
     """Writes the ensemble of `members` as a SavedModel at `out_dir` and checks it; returns
     the reload check's max |dp| (in [0, `tolerance`]).
 
@@ -431,9 +435,11 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     and compared with the in-memory ensemble on `check_images` (float32 [N, H, W, 3] in
     [0, 1]) through serving_default and __call__ (the EnsembleLayer, which runs every member
     whole: a check of the shared backbone calls too); the warmup requests are run on it too
-    (one that failed would stop TF Serving loading the model). `share_backbones` False runs
-    every member's backbone (`EnsembleModule`); the metadata's "shared_backbones" lists the
-    members that share one (`shared.shared_record`).
+    (one that failed would stop TF Serving loading the model). `groups` are the members
+    that share a frozen backbone (`shared.backbone_groups`, computed when not given; the
+    export passes the ones it costed), run once; `share_backbones` False runs every
+    member's own (`EnsembleModule`); the metadata's "shared_backbones" lists the members
+    that share one (`shared.shared_record`).
     With `latency_batches` (e.g. (1, 64)) the reloaded serving_default is also timed on the
     check images at those batch sizes (`cost.graph.time_batches`) into the metadata's
     latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an
@@ -449,7 +455,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     say = say or (lambda text: None)
     say(f"export: writing the SavedModel of {len(members)} member(s) (tracing its "
         "signatures)")
-    module = EnsembleModule(members, class_names, share_backbones=share_backbones)
+    module = EnsembleModule(members, class_names, share_backbones=share_backbones,
+                            groups=groups)
     check_images = tf.convert_to_tensor(np.asarray(check_images, np.float32))
     expected = module.probabilities(check_images).numpy()
     if expected.ndim != 2 or expected.shape[1] != len(module.class_names):

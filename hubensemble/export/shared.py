@@ -11,28 +11,16 @@ Fine-tuned members never share: their backbones' weights are their own.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Callable, Sequence
 
 import numpy as np
 
+# The key is the TensorFlow-free policy's (cost.sharing), which greedy selection's budget
+# and the cost records group by too; re-exported here, where the export's callers import it.
+from hubensemble.cost.sharing import key_groups, share_key  # noqa: F401
+
 log = logging.getLogger(__name__)
-
-
-def share_key(spec_json: dict, fingerprint: str | None, size: int, kind: str) -> str | None:
-    """The key under which a member may share its backbone call with others, or None.
-
-    `spec_json`: its module's catalogue entry (`ModuleSpec.to_json`: handle, signature,
-    output_key, layer, input_size, value_range, …: how the module is loaded and called);
-    `fingerprint`: the module files' content key (None when unknown); `size`: its evaluation
-    size in pixels; `kind`: `HParams.kind`. Only a probe ("probe": the module frozen, in
-    inference mode) has a key; two members with equal keys call the same module the same way
-    on the same pixels."""
-    if kind != "probe":
-        return None
-    return json.dumps({"module": spec_json, "fingerprint": fingerprint, "size": int(size)},
-                      sort_keys=True, default=str)
 
 
 def _same_backbone_weights(a, b) -> bool:
@@ -51,25 +39,45 @@ def _can_share(member) -> bool:
 def backbone_groups(members: Sequence) -> list[tuple[int, ...]]:
     """The members (export.ExportMember) as groups of indices that run one backbone call,
     in order of their first member; a member that shares with none is a group of its own.
+    The export computes them once and passes them to its cost record, the SavedModel and the
+    TFLite model (`check_groups`).
 
-    Members share when their `share_key`s are equal (not None), their sizes are equal, their
+    Members share when their `share_key`s are equal (not None; `cost.sharing.key_groups`,
+    the grouping greedy selection's budget counts by), their sizes are equal, their
     classifiers are `tune.Classifier`s (a backbone and `head_probabilities`) and their
     backbones' weights are equal value for value (a probe's weights file holds the module's
     own; a member whose backbone differs runs its own, with a warning)."""
+    keys = [(m.share_key, int(m.size)) if _can_share(m) else None for m in members]
     groups: list[list[int]] = []
-    for i, m in enumerate(members):
-        for group in groups:
-            first = members[group[0]]
-            if (_can_share(m) and _can_share(first) and m.share_key == first.share_key
-                    and int(m.size) == int(first.size)):
-                if _same_backbone_weights(first.classifier, m.classifier):
-                    group.append(i)
+    for group in key_groups(keys):
+        parts: list[list[int]] = []
+        for i in group:
+            for part in parts:
+                if _same_backbone_weights(members[part[0]].classifier, members[i].classifier):
+                    part.append(i)
                     break
-                log.warning("member %s: its frozen module's weights differ from member %s's "
-                            "(same module and size); it runs its own", i, group[0])
-        else:
-            groups.append([i])
-    return [tuple(g) for g in groups]
+            else:
+                if parts:
+                    log.warning("member %s: its frozen module's weights differ from member "
+                                "%s's (same module and size); it runs its own", i, parts[0][0])
+                parts.append([i])
+        groups.extend(parts)
+    return [tuple(g) for g in sorted(groups, key=lambda g: g[0])]
+
+
+def check_groups(groups, n: int) -> list[tuple[int, ...]]:
+    """`groups` (of `backbone_groups`) as a list of tuples, checked to hold each of the n
+    member indices exactly once, each group ascending; ValueError otherwise."""
+    groups = [tuple(int(i) for i in g) for g in groups]
+    flat = sorted(i for g in groups for i in g)
+    if flat != list(range(n)) or any(list(g) != sorted(g) or not g for g in groups):
+        raise ValueError(f"backbone groups {groups} must hold each of the {n} members once")
+    return groups
+
+
+def first_of(groups) -> dict[int, int]:
+    """{member index: the first member of its group}, whose backbone it runs on."""
+    return {i: g[0] for g in groups for i in g}
 
 
 def member_outputs(members: Sequence, groups: Sequence[Sequence[int]],

@@ -318,10 +318,13 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     if student is not None:
         metadata["student"] = student_export_record(student, run.path)
         metadata["metrics"]["source"] = f"{metadata['student']['folder']}/trial.json"
-    metadata["cost"] = _export_cost(run, members, specs, task, say=say)
+    # Which members run one frozen backbone: decided once, for the cost, SavedModel and TFLite.
+    groups = backbone_groups(members)
+    metadata["cost"] = _export_cost(run, members, groups, specs, task, say=say)
     check_images = check_batch(task)
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
-                       metadata=metadata, latency_batches=LATENCY_BATCHES, say=say)
+                       metadata=metadata, latency_batches=LATENCY_BATCHES, say=say,
+                       groups=groups)
     result = ExportResult(path=absolute(out_dir), members=[m.info for m in members],
                           skipped=skipped, max_abs_diff=diff,
                           class_names=list(task.class_names), retrain_full=bool(retrain_full),
@@ -345,7 +348,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
             f"(quantize {quantize}), then checking "
             "it against the SavedModel and timing both")
         result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
-                                       quantize=quantize, size=tflite_size).to_json()
+                                       quantize=quantize, size=tflite_size,
+                                       groups=groups).to_json()
     else:
         _remove_stale_tflite(out_dir, run, student)
     record()
@@ -456,22 +460,25 @@ def _export_member(plan, classifier, task, meta):
                         share_key=key)
 
 
-def _export_cost(run, members, specs, task, say=None) -> dict | None:
+def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
     """The metadata asset's cost record: each member's `Cost` summary (RUN/cost.json's, else
-    counted now through the cache, told to `say`) and their `total_cost`; None when none can
-    be costed. Members that share a frozen backbone (`shared.backbone_groups`) count it once:
-    after the group's first, a member adds only its head (its row says whose backbone it
-    shares) — what the export runs."""
+    counted now through the cache, told to `say`) and the ensemble's; None when none can be
+    costed. Members that share a frozen backbone (`groups`, `shared.backbone_groups`) count
+    it once (`cost.sharing.counted_costs`, the rule of greedy selection's budget): after the
+    group's first, a member adds only its head (its row says whose backbone it shares and
+    what it counts) — what the export runs."""
     import dataclasses as dc
 
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.cost import DEFINITION, machine_info, read_run_costs, total_cost
+    from hubensemble.cost.sharing import counted_costs, head_cost
     from hubensemble.cost.stage import module_cost
+    from hubensemble.export.shared import first_of
 
     recorded = read_run_costs(run.path)
     machine = recorded.machine or machine_info()
-    first_of = {i: g[0] for g in backbone_groups(members) for i in g}
-    costs, rows = [], []
+    first = first_of(groups)
+    costs, rows = {}, []
     for i, m in enumerate(members):
         trial = m.info["trial"]
         cost = recorded.costs.get(trial)
@@ -485,21 +492,21 @@ def _export_cost(run, members, specs, task, say=None) -> dict | None:
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 log.warning("member %s cannot be costed: %s", trial, first_line(e))
                 continue
+        head = getattr(m.classifier, "head", None)
+        if head is not None:  # its own head's D x C, as the export holds it
+            cost = dc.replace(cost, head_macs=int(np.prod(head.kernel.shape)))
         row = {"trial": trial, **cost.summary()}
-        if first_of[i] != i:
-            # Its head on the shared embedding: D x C multiply-adds, D x C + C weights; its
-            # time is within the measured export's, not apart (0 here).
-            dim, classes = (int(v) for v in m.classifier.head.kernel.shape)
-            cost = dc.replace(cost, macs=dim * classes, params=dim * classes + classes,
-                              latency_ms={b: 0.0 for b in cost.latency_ms})
-            row["shares_backbone_with"] = members[first_of[i]].info["trial"]
-            row["counted"] = cost.summary()
-        costs.append(cost)
+        if first[i] != i and head_cost(cost) is not None:
+            row["shares_backbone_with"] = members[first[i]].info["trial"]
+            row["counted"] = head_cost(cost).summary()
+        costs[i] = cost
         rows.append(row)
     if not costs:
         return None
     return {"definition": DEFINITION, "machine": machine, "members": rows,
-            "ensemble": total_cost(costs) if len(costs) == len(members) else None}
+            "ensemble": (total_cost(counted_costs([costs[i] for i in range(len(members))],
+                                                  groups))
+                         if len(costs) == len(members) else None)}
 
 
 def _bar(progress, **kwargs):
@@ -533,7 +540,8 @@ def _remove_stale_tflite(out_dir, run, student=None):
                                    "--format tflite"))
 
 
-def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size):
+def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size,
+                   groups=None):
     """`tflite.write_tflite` of the members to OUT_DIR-tflite/, checked against the SavedModel
     just written at OUT_DIR on the check images resized to the TFLite input size."""
     import tensorflow as tf
@@ -549,7 +557,7 @@ def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, 
     meta = {k: metadata[k] for k in ("created", "task", "objective", "members", "best_single",
                                      "metrics", "cost") if k in metadata}
     return write_tflite(members, task.class_names, f"{out_dir}-tflite", input_hw=hw,
-                        check_images=images, quantize=quantize, metadata=meta,
+                        check_images=images, quantize=quantize, metadata=meta, groups=groups,
                         reference=lambda x: serve(images=tf.constant(x))["probabilities"])
 
 

@@ -33,7 +33,8 @@ from hubensemble.cost.graph import time_batches
 from hubensemble.cost.records import LATENCY_BATCHES  # as `hubensemble cost` times
 from hubensemble.errors import RunError, first_line
 from hubensemble.export.layers import normalise_weights
-from hubensemble.export.shared import backbone_groups, member_outputs, shared_record
+from hubensemble.export.shared import (backbone_groups, check_groups, member_outputs,
+                                       shared_record)
 from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
                                  is_tflite_export, versions)
 from hubensemble.text import absolute
@@ -73,15 +74,17 @@ class TFLiteEnsemble(tf.Module):
     probabilities: each member gets clip(A_h · x · A_w^T, 0, 1) at its size (`resize_matrix`;
     no matrix when its size is H = W, where the resize is the identity) and the weighted
     average of their probabilities is returned (paper 2.3). Members that share a frozen
-    backbone (`shared.backbone_groups`: probes of one module at one size) run it once.
+    backbone (`groups`: the export's `shared.backbone_groups`, computed when not given;
+    probes of one module at one size) run it once.
     """
 
-    def __init__(self, members: Sequence, input_hw: tuple[int, int]):
+    def __init__(self, members: Sequence, input_hw: tuple[int, int], groups=None):
         super().__init__(name="tflite_ensemble")
         self.members = list(members)
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.weights = normalise_weights([m.weight for m in self.members], len(self.members))
-        self.groups = backbone_groups(self.members)
+        self.groups = check_groups(backbone_groups(self.members) if groups is None
+                                   else groups, len(self.members))
         h, w = self.input_hw
         self.matrices = {}
         for m in self.members:
@@ -244,9 +247,11 @@ class TFLiteResult:
 
 def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
                  input_hw: tuple[int, int], check_images, reference: Callable,
-                 quantize: str = "none", metadata: dict | None = None) -> TFLiteResult:
+                 quantize: str = "none", metadata: dict | None = None,
+                 groups=None) -> TFLiteResult:
     """Converts the ensemble of `members` (export.ExportMember) to OUT_DIR/model.tflite with
-    input float32 [N, H, W, 3] (`input_hw`), checks it and returns a TFLiteResult.
+    input float32 [N, H, W, 3] (`input_hw`), checks it and returns a TFLiteResult. `groups`:
+    the members that run one frozen backbone (`TFLiteEnsemble`; the SavedModel's).
 
     The check: `reference` (the SavedModel's serving function: images -> probabilities) and
     the TFLite model on `check_images` (float32 [N, H, W, 3] in [0, 1]) must agree within
@@ -263,7 +268,7 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     try:
         return _write_checked(members, class_names, out_dir, input_hw=input_hw,
                               check_images=check_images, reference=reference,
-                              quantize=quantize, metadata=metadata)
+                              quantize=quantize, metadata=metadata, groups=groups)
     except Exception:
         _remove_earlier(out_dir)
         raise
@@ -279,7 +284,7 @@ def _remove_earlier(out_dir) -> None:
 
 
 def _write_checked(members, class_names, out_dir, *, input_hw, check_images, reference,
-                   quantize, metadata) -> TFLiteResult:
+                   quantize, metadata, groups=None) -> TFLiteResult:
     """`write_tflite`'s work; on any error nothing of it is left."""
     start = time.time()
     out_dir = absolute(os.fspath(out_dir))
@@ -287,7 +292,7 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
     if images.ndim != 4 or tuple(images.shape[1:3]) != tuple(input_hw):
         raise RunError(f"check images must be [N, {input_hw[0]}, {input_hw[1]}, 3], got "
                        f"{images.shape}")
-    module = TFLiteEnsemble(members, input_hw)
+    module = TFLiteEnsemble(members, input_hw, groups)
     content = convert(module, quantize)
     runner = TFLiteRunner(content=content)
     expected = np.asarray(reference(images), np.float64)
