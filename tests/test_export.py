@@ -1396,6 +1396,16 @@ def test_probes_of_one_module_run_its_backbone_once_with_unchanged_probabilities
     meta = read_metadata(str(out))
     assert meta["shared_backbones"] == [{"members": ["t0", "t1"], "module": "tiny",
                                          "eval_size": 12}]
+    # One copy of the shared backbone is stored (the probes' second copy was saved too), and
+    # the training path, which runs it under each probe's head, predicts as before.
+    backbone = int(sum(np.prod(w.shape) for w in probe_members[0].classifier.backbone.weights))
+    assert saved_params(loaded) == 2 * backbone + 3 * (8 * 3 + 3)
+    assert np.abs(loaded(images, training=True).numpy() - want).max() <= TOL
+
+
+def saved_params(loaded) -> int:
+    """The weights a reloaded SavedModel stores (its reusable API's `variables`), counted."""
+    return int(sum(np.prod(v.shape) for v in loaded.variables))
 
 
 def test_members_share_a_backbone_only_with_the_same_key_size_and_weights(probe_members):
@@ -1505,6 +1515,7 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     served = graph_macs(lambda x: loaded.signatures["serving_default"](images=x)[
         "probabilities"], size=16)
     assert 2 * sum(served.values()) == cost["flops"]
+    assert saved_params(loaded) == cost["params"]
     # Which members share is decided once per export (cost, SavedModel, TFLite were each
     # told it apart, so a probe whose frozen weights differ was warned of once per part).
     second = candidate.read_candidate(run.candidates, result.members[1]["trial"])

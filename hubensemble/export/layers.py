@@ -234,9 +234,19 @@ def normalise_weights(weights, n: int) -> tuple[float, ...]:
     return tuple(float(x) for x in w / w.sum())
 
 
-def member_model(classifier: keras.Model, size: int, *, name: str | None = None) -> keras.Model:
+def member_model(classifier: keras.Model, size: int, *, name: str | None = None,
+                 backbone=None) -> keras.Model:
     """A member as the export runs it: float32 images [N, H, W, 3] in [0, 1], any H and W ->
-    EvalResize(size) (as evaluation resized) -> `classifier` -> probabilities [N, C]."""
+    EvalResize(size) (as evaluation resized) -> `classifier` -> probabilities [N, C].
+
+    With `backbone` (another member's frozen backbone layer, equal to this classifier's own
+    weight for weight: `export.shared.backbone_groups`) the member is that backbone followed
+    by its own `head_probabilities` (dropout, head, softmax), what `classifier` computes; the
+    model then holds the one shared backbone, not the classifier's copy of it."""
     inputs = keras.Input((None, None, 3), name="images")
-    outputs = classifier(EvalResize(size, name="eval_resize")(inputs))
+    resized = EvalResize(size, name="eval_resize")(inputs)
+    if backbone is None:
+        outputs = classifier(resized)
+    else:
+        outputs = classifier.head_probabilities(backbone(resized))
     return keras.Model(inputs, outputs, name=name)

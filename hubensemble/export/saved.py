@@ -14,7 +14,7 @@ import tensorflow as tf
 from hubensemble import augment, fileio
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
-from hubensemble.export.shared import (backbone_groups, check_groups, member_outputs,
+from hubensemble.export.shared import (backbone_groups, check_groups, first_of, member_outputs,
                                        shared_record)
 from hubensemble.export.warmup import run_warmup, warmup_requests, write_warmup
 from hubensemble.fileio import atomic_write_json
@@ -61,12 +61,14 @@ class EnsembleModule:
 
     `members` (at least one) each run behind an EvalResize to their own size inside one
     EnsembleLayer (paper 2.3: the weighted average of the members' probabilities);
-    `class_names` (C of them) name the output columns. At inference (the signatures and
-    ``__call__(training=False)``) members that share a frozen backbone (`groups`: the
-    export's `export.shared.backbone_groups`, computed here when not given; each member alone
-    when `share_backbones` is False) run it once; the EnsembleLayer (`probabilities`,
-    ``training=True``) runs every member whole. Raises HubensembleError without members,
-    ValueError for `groups` that do not hold each member once.
+    `class_names` (C of them) name the output columns. Members that share a frozen backbone
+    (`groups`: the export's `export.shared.backbone_groups`, computed here when not given;
+    each member alone when `share_backbones` is False) hold one copy of it, the group's first
+    member's: at inference (the signatures and ``__call__(training=False)``) it runs once per
+    request, and the EnsembleLayer (`probabilities`, ``training=True``) runs each member as
+    that backbone and its own head (`layers.member_model`), so the SavedModel stores its
+    variables once. Raises HubensembleError without members, ValueError for `groups` that do
+    not hold each member once.
     """
 
     def __init__(self, members: Sequence[ExportMember], class_names: Sequence[str], *,
@@ -83,8 +85,11 @@ class EnsembleModule:
             groups = [(i,) for i in range(len(self.members))]
         self.groups = check_groups(backbone_groups(self.members) if groups is None else groups,
                                    len(self.members))
+        first = first_of(self.groups)
         self.layer = EnsembleLayer(
-            [member_model(m.classifier, m.size, name=f"member_{i}")
+            [member_model(m.classifier, m.size, name=f"member_{i}",
+                          backbone=(None if first[i] == i
+                                    else self.members[first[i]].classifier.backbone))
              for i, m in enumerate(self.members)],
             weights=[m.weight for m in self.members], name="ensemble")
 
@@ -130,7 +135,8 @@ class EnsembleModule:
         Keras variables and those a member's modules read that Keras does not hold
         (`HubLayer.captured_module_variables`: a tf.Module saved with only a signature), which
         the SavedModel must track or tf.saved_model.save refuses the signatures."""
-        captured = [v for m in self.members for layer in _all_layers(m.classifier)
+        # The layers the members run (a shared backbone once), not every classifier's own.
+        captured = [v for layer in self._layers()
                     for v in getattr(layer, "captured_module_variables", ())]
         return unique([tf_variable(v) for v in self.layer.variables] + captured)
 
@@ -143,13 +149,23 @@ class EnsembleModule:
         from hubensemble.hub import HubLayer
 
         fns = []
-        for m in self.members:
-            for layer in _all_layers(m.classifier):
-                if isinstance(layer, HubLayer):
-                    # The module's own losses (e.g. L2 on its kernels), as HubLayer adds them
-                    # while fine-tuning.
-                    fns.extend(getattr(layer, "_reg_losses", []))
+        for layer in self._layers():
+            if isinstance(layer, HubLayer):
+                # The module's own losses (e.g. L2 on its kernels), as HubLayer adds them
+                # while fine-tuning.
+                fns.extend(getattr(layer, "_reg_losses", []))
         return [_loss_fn(fn) for fn in fns]
+
+    def _layers(self) -> list:
+        """Every layer the members run, each once (a shared backbone once, not the copies
+        of the members that run it on another's)."""
+        seen, out = set(), []
+        for member in self.layer.members:
+            for layer in _all_layers(member):
+                if id(layer) not in seen:
+                    seen.add(id(layer))
+                    out.append(layer)
+        return out
 
     def _unless_empty(self, batch, fn):
         # An empty request gets an empty answer without running the members: some ops fail
@@ -437,9 +453,9 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     whole: a check of the shared backbone calls too); the warmup requests are run on it too
     (one that failed would stop TF Serving loading the model). `groups` are the members
     that share a frozen backbone (`shared.backbone_groups`, computed when not given; the
-    export passes the ones it costed), run once; `share_backbones` False runs every
-    member's own (`EnsembleModule`); the metadata's "shared_backbones" lists the members
-    that share one (`shared.shared_record`).
+    export passes the ones it costed), stored and run once; `share_backbones` False runs
+    and stores every member's own (`EnsembleModule`); the metadata's "shared_backbones"
+    lists the members that share one (`shared.shared_record`).
     With `latency_batches` (e.g. (1, 64)) the reloaded serving_default is also timed on the
     check images at those batch sizes (`cost.graph.time_batches`) into the metadata's
     latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an

@@ -22,7 +22,8 @@ Last, --probes K (default 2; 0 skips it) probes of one module (K heads on one fr
 backbone at 48 px, as a probe sweep leaves them) plus member 0 exported with the shared
 backbone call (export.shared) and without it (save_export(share_backbones=False)), timed
 interleaved: shared / unshared at batch 1 and 64 (about (1 + f) / (K + f), f the other
-member's share).
+member's share); and the two SavedModels' size on disk (the folder, and its variables) and
+stored weights: the shared export stores the backbone once.
 """
 
 import argparse
@@ -151,10 +152,17 @@ def range_check_share(ensemble, rng, args):
               f"serving_default {served * 1e3:.2f} ms; share {own / served:.4f}")
 
 
+def folder_bytes(path) -> int:
+    """The bytes of every file under `path`."""
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, files in os.walk(path) for name in files)
+
+
 def shared_backbone_ratio(other, folder, rng, args):
     """Probes of one module (`args.probes` heads on one frozen backbone) plus `other`,
-    exported with the shared backbone call and without it; prints the latency ratio
-    shared / unshared of serving_default at batch 1 and 64, timed interleaved."""
+    exported with the shared backbone call and without it; prints their size on disk and
+    stored weights, and the latency ratio shared / unshared of serving_default at batch 1
+    and 64, timed interleaved."""
     model = backbone("r8x2", 7)
     path = write_hub_module(model, os.path.join(folder, "probe_module"))
     spec = ModuleSpec(name="probed", handle=path)
@@ -168,11 +176,19 @@ def shared_backbone_ratio(other, folder, rng, args):
                                    share_key=key))
     names = [str(c) for c in range(CLASSES)]
     check = rng.random((8, args.image_size, args.image_size, 3), dtype=np.float32)
-    fns = {}
+    fns, sizes = {}, {}
     for label, share in (("shared", True), ("unshared", False)):
         out = os.path.join(folder, f"probes_{label}")
         save_export(probes + [other], names, out, check_images=check, share_backbones=share)
-        fns[label] = tf.saved_model.load(out).signatures["serving_default"]
+        loaded = tf.saved_model.load(out)
+        fns[label] = loaded.signatures["serving_default"]
+        sizes[label] = (folder_bytes(out), folder_bytes(os.path.join(out, "variables")),
+                        int(sum(np.prod(v.shape) for v in loaded.variables)))
+    (whole, var, weights), (whole_u, var_u, weights_u) = sizes["shared"], sizes["unshared"]
+    print(f"{args.probes} probes of one module + member 0, on disk: shared {whole / 1e6:.2f} MB "
+          f"(variables {var / 1e6:.2f} MB, {weights:,} weights), unshared {whole_u / 1e6:.2f} MB "
+          f"(variables {var_u / 1e6:.2f} MB, {weights_u:,} weights); ratio "
+          f"{whole / whole_u:.3f} (variables {var / var_u:.3f})", flush=True)
     for batch in (1, 64):
         images = rng.random((batch, args.image_size, args.image_size, 3), dtype=np.float32)
         repeats = args.repeats if batch == 1 else max(5, args.repeats // 2)
