@@ -24,8 +24,9 @@ import numpy as np
 from hubensemble import options
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError, RunError
+from hubensemble.lockwords import PYTHON_CALLS, command_words, on_command_line, option_word
 from hubensemble.pixelkeys import KEYED_SPLITS, REWRITTEN_BY, keys_expected, read_pixel_key_rows
-from hubensemble.text import shell
+from hubensemble.text import absolute, shell
 
 #: The splits compared, in this order.
 SPLITS = ("train", "val", "test")
@@ -119,8 +120,11 @@ class DataChange:
     resplit: bool = False
 
     def items(self) -> list[str]:
-        """The differences, e.g. ["--data-seed 0 -> 3"] or ["1 of the 18 train images is new
-        or changed"]; never empty."""
+        """The differences, e.g. ["--data-seed 0 -> 3"] (from Python, `lockwords.
+        on_command_line` false, the load_task / DataArgs keywords: ["seed=0 -> 3"]) or ["1 of
+        the 18 train images is new or changed"]; never empty."""
+        if self.changed and not on_command_line():
+            return [f"{_keyword(flag)}={old!r} -> {new!r}" for flag, old, new in self.changed]
         if self.changed:
             return [f"{flag} {shown(old)} -> {shown(new)}" for flag, old, new in self.changed]
         return self.reasons or ["its fingerprint differs"]
@@ -137,11 +141,16 @@ class DataChange:
         """Whether the data spec (--data) itself differs."""
         return any(flag == "--data" for flag, _, _ in self.changed)
 
-    def advice(self, new_folder: str = "use a new --out folder",
+    def advice(self, new_folder: str | None = None,
                go_on: str = "pass the data options it recorded", restore: bool = True) -> str:
-        """What to do: `new_folder` (the caller's words for starting afresh), and how to go on
-        with the recorded data when that can work: `go_on` and its options as flags (those
-        that differ), or (`restore`: the data is loaded now) restoring the files."""
+        """What to do: `new_folder` (the caller's words for starting afresh; default
+        `new_folder_words`), and how to go on with the recorded data when that can work:
+        `go_on` and its options as flags (those that differ; from Python their keywords,
+        "seed=0"), or (`restore`: the data is loaded now) restoring the files."""
+        new_folder = new_folder or new_folder_words()
+        if self.changed and not on_command_line():
+            flags = ", ".join(f"{_keyword(flag)}={old!r}" for flag, old, _ in self.changed)
+            return f"{new_folder}, or {go_on}: {flags}"
         if self.changed:
             flags = " ".join(_as_flag(flag, old) for flag, old, _ in self.changed)
             return f"{new_folder}, or {go_on}: {flags}"
@@ -153,6 +162,22 @@ class DataChange:
                     "since")
         return f"{new_folder}, or restore the data the run was recorded on" if restore else (
             new_folder)
+
+
+def new_folder_words(command: str | None = None) -> str:
+    """"use a new --out folder" on the command line; from Python the run folder's keyword of
+    `command`'s stage function (`lockwords.PYTHON_CALLS`: "use a new out_dir folder" for
+    rank; fit's "out" when `command` is None or has no such function)."""
+    if on_command_line():
+        return "use a new --out folder"
+    return f"use a new {PYTHON_CALLS.get(command or 'fit', PYTHON_CALLS['fit'])[1]} folder"
+
+
+def _keyword(flag: str) -> str:
+    """The load_task / DataArgs keyword of a data option's `flag` ("--data-seed": "seed",
+    "--data": "spec")."""
+    return {"--data": "spec", **{o.cli_flags[0]: o.kw for o in options.options_for(
+        record="data")}}.get(flag, flag)
 
 
 def compare(was: DataRecord, now: DataRecord) -> DataChange:
@@ -327,11 +352,14 @@ def _word(flag: str, value) -> str:
 
 
 def other_data(where, change: DataChange, than: str | None, *, again: str = "",
-               new_folder: str = "use a new --out folder",
-               go_on: str = "pass the data options it recorded", restore: bool = True) -> str:
+               new_folder: str | None = None,
+               go_on: str = "pass the data options it recorded", restore: bool = True,
+               command: str | None = None) -> str:
     """The refusal of a run folder `where` that holds other data than `than` (e.g.
     "folder:/x as loaded now"; None: `change` names both specs): what differs (`change`) and
-    what to do (`DataChange.advice`, then `again`: `start_again`'s words, when it has any)."""
+    what to do (`DataChange.advice`, then `again`: `start_again`'s words, when it has any).
+    `new_folder` defaults to `new_folder_words(command)`."""
+    new_folder = new_folder or new_folder_words(command)
     return (f"{where} holds a run on other data{f' than {than}' if than else ''}: "
             f"{change.text()}; {change.advice(new_folder, go_on, restore)}"
             + (f"; or {again}" if again else ""))
@@ -352,10 +380,13 @@ def start_again(where, meta: dict, command: str | None = None, *,
     for (it repeated the recorded --profile quick after `tune --profile cpu` was refused for
     it, and the pasted fit was refused again)."""
     if command in options.BY_NAME["restart"].commands:
-        return f"pass --restart to discard the results in {where}"
+        return (f"pass {option_word('--restart', 'restart=True')} to discard the results in "
+                f"{where}")
     fit = "fit" in meta or not meta
     if command == "rank" and not fit:
         return ""
+    if not on_command_line():
+        return _start_again_call(where, meta, fit, args=args, now=now)
     if fit:
         command = fit_command(where, meta, restart=True, args=args, now=now)
         return ("fit it again from the start, discarding its results: `"
@@ -367,6 +398,41 @@ def start_again(where, meta: dict, command: str | None = None, *,
     typed = option_flags(now or {}, options.options_for(command="rank", record="fit"))
     return (f"rank into a new folder and go on from there: `hubensemble rank {words}"
             f"{' ' + typed if typed else ''} --out NEW` with your other rank options")
+
+
+def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
+    """`start_again`'s words for a Python caller: the fit(...) or run_rank(...) call, with
+    the keywords a call takes for what the command line's words give."""
+    if args is None:
+        args = (meta.get("data") or {}).get("args")
+    args = args or {}
+    files = _catalogue_list(meta)
+    catalogue = f"catalogue={files if len(files) > 1 else files[0]!r}" if files else (
+        "catalogue=FILE")
+    data = "SPEC" if _from_python(args) else repr(args["spec"])
+    loads = "" if _from_python(args) else ", ".join(
+        f"{_keyword(flag)}={value!r}" for flag, _, value in _changed_options({}, args)
+        if flag != "--data")
+    if fit:
+        recorded = {**((meta.get("fit") or {}).get("options") or {}), **(now or {})}
+        own = ", ".join(f"{o.name}={value!r}" for o, value in _differing(
+            recorded, options.options_for(record="fit")))
+        export = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
+        export = (f"export={absolute(export['path'])!r}"
+                  if export.get("path") and export.get("in_run") is None else "")
+        words = ", ".join(w for w in (
+            catalogue, f"data={data}", f"data_args=DataArgs({data}, {loads})" if loads else "",
+            "restart=True", export, own) if w)
+        return ("fit it again from the start, discarding its results: "
+                f"{command_words('fit', where, keywords=words)}"
+                + ("" if (meta.get("fit") or {}).get("options") else
+                   " with your other fit options"))
+    task = f"task=load_task({data}{', ' + loads if loads else ''})"
+    typed = option_keywords(now or {}, options.options_for(command="rank", record="fit"))
+    words = (f"out_dir=NEW, specs=load_catalogue({catalogue.split('=', 1)[1]}), {task}"
+             + (f", {typed}" if typed else ""))
+    return (f"rank into a new folder and go on from there: run_rank({words}) with your other "
+            "rank options")
 
 
 def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
@@ -472,15 +538,20 @@ def _catalogue_files(meta: dict) -> str:
     """The catalogue files that the run's modules came from (their entries' FILE:LINE, from
     fit's record or run.json's modules), as --catalogue's words, when each is a file here;
     else FILE (a module given in Python, a record without sources, a file moved since)."""
+    return " ".join(shell(f) for f in _catalogue_list(meta)) or "FILE"  # absolute
+
+
+def _catalogue_list(meta: dict) -> list[str]:
+    """`_catalogue_files`' files, absolute, in order; [] when one is not known here."""
     sources = (meta.get("fit") or {}).get("catalogue") or [
         m.get("source") for m in (meta.get("modules") or {}).values() if isinstance(m, dict)]
     files = []
     for source in sources:
         path, _, line = str(source or "").rpartition(":")
         if not (path and line.isdigit() and os.path.isfile(path)):
-            return "FILE"
-        files.append(path)
-    return " ".join(shell(f) for f in dict.fromkeys(files)) or "FILE"  # absolute
+            return []
+        files.append(os.path.abspath(path))
+    return list(dict.fromkeys(files))
 
 
 def require_validation(task, run=None) -> None:
@@ -496,11 +567,13 @@ def require_validation(task, run=None) -> None:
         source = task.get("source") if isinstance(task, dict) else task.source
         # The way in the data's own terms: a tfds: spec refuses --val-fraction (a new-user
         # check was pointed at it).
-        how = {"tfds": "a tfds split for it: --split val=train[800:1000] (splits={'val': …})",
-               "npz": "x_val/y_val in the npz, or --val-fraction above 0",
-               "folder": "a val/ folder, or --val-fraction above 0"}.get(
-            str(source or "").split(":", 1)[0], "--val-fraction above 0")
-        then = "run the fit again"
+        fraction = option_word("--val-fraction", "val_fraction")
+        how = {"tfds": "a tfds split for it: " + option_word(
+                   "--split val=train[800:1000]", "splits={'val': 'train[800:1000]'}"),
+               "npz": f"x_val/y_val in the npz, or {fraction} above 0",
+               "folder": f"a val/ folder, or {fraction} above 0"}.get(
+            str(source or "").split(":", 1)[0], f"{fraction} above 0")
+        then = option_word("run the fit again", "call fit again")
         few = None if isinstance(task, dict) else _too_few_distinct(task)
         if few:
             how = ("more distinct images per class, or a val/ folder of other images"
@@ -520,7 +593,8 @@ def require_validation(task, run=None) -> None:
         raise RunError(
             f"task {name!r} has no validation examples ({source}); tune and the ensemble "
             f"are chosen on them (paper 2.3): give the data a validation split ({how}; "
-            f"--dedupe drops a val split that only copies train), then {then}")
+            f"{option_word('--dedupe', 'dedupe=True')} drops a val split that only copies "
+            f"train), then {then}")
 
 
 def _too_few_distinct(task) -> str | None:

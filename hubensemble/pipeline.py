@@ -23,7 +23,7 @@ from hubensemble.stagerecords import (STAGE_INPUTS, candidates_digest, carried, 
                                       file_digest, mark, stage_done, tree_sha256)
 from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.terminal import shows_progress
-from hubensemble.lockwords import command_words, option_word
+from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.text import absolute, closest_name, escaped
 
 log = logging.getLogger(__name__)
@@ -259,13 +259,17 @@ def _changed_options(previous: dict, options) -> list[str]:
     """'--flag old -> new' for each rank or tune option whose value differs from the one the
     run was fitted with (`previous`: run.json's fit.options, JSON values), in the words the
     user types and the data refusal uses: field names and None ("budget: None -> 8") were
-    not what to pass to resume (a new-user check)."""
+    not what to pass to resume (a new-user check). From Python (`lockwords.on_command_line`
+    false) fit's keywords: "top_k=1 -> 2"."""
     from hubensemble.datachange import shown
 
     now = json.loads(json.dumps(dataclasses.asdict(options), default=str))
     names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
+    changed = [n for n in dict.fromkeys(names) if n in previous and previous[n] != now.get(n)]
+    if not on_command_line():  # fit's keywords, Python values: "budget=None -> 8"
+        return [f"{n}={previous[n]!r} -> {now.get(n)!r}" for n in changed]
     return [f"{option_table.get(n).cli_flags[0]} {shown(previous[n])} -> {shown(now[n])}"
-            for n in dict.fromkeys(names) if n in previous and previous[n] != now.get(n)]
+            for n in changed]
 
 
 def _older_run(run, meta: dict, options) -> str:

@@ -199,7 +199,8 @@ class Run(RunExports):
                 raise RunError(other_data(  # a spec is named once: "x … than x" said nothing
                     self.path, change, None if change.other_source
                     else f"{data_args.spec} as loaded now",
-                    again=start_again(self.path, meta, command, args=data_args.to_json())))
+                    again=start_again(self.path, meta, command, args=data_args.to_json()),
+                    command=command))
 
         refuse_other_data(self.meta())  # before the labels are written
 

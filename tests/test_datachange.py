@@ -6,6 +6,7 @@ for a run that an older hubensemble recorded alike; a record without a fingerpri
 KeyError.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hubensemble import lockwords
 from hubensemble.data import pixel_key
 from hubensemble.errors import RunError
 from hubensemble.rundir import DataArgs, Run
@@ -36,10 +38,13 @@ def attached(path, spec, **kw):
     return task
 
 
-def refusal(path, spec, **kw):
+def refusal(path, spec, *, command_line=True, command="rank", **kw):
+    """The refusal's text, in a command line's words (`lockwords.command_line`) unless not
+    `command_line` (a Python caller's)."""
     args = DataArgs(spec=spec, **kw)
-    with pytest.raises(RunError) as err:
-        Run(path).attach_task(args.load(), args)
+    with pytest.raises(RunError) as err, (
+            lockwords.command_line() if command_line else contextlib.nullcontext()):
+        Run(path).attach_task(args.load(), args, command=command)
     return str(err.value)
 
 
@@ -72,6 +77,34 @@ def test_other_options_or_another_spec_are_named_with_what_to_pass(tmp_path):
         "data options it recorded: --data-seed 0; or fit it again from the start, discarding "
         "its results: `hubensemble fit --restart --catalogue FILE --data sklearn:digits "
         f"--data-seed 2 --out {run}` with your other fit options")
+
+
+def test_a_python_caller_is_told_keywords_and_calls_not_flags(tmp_path):
+    """From Python (`run_rank`, `fit`: attach_task outside `lockwords.command_line`) the
+    refusal of other data named flags and commands the caller never typed: "--data-seed 0 ->
+    1", "use a new --out folder", "`hubensemble fit --restart … --out R`"."""
+    run = tmp_path / "run"
+    attached(run, "sklearn:digits")
+    said = refusal(run, "sklearn:digits", seed=1, command_line=False)
+    assert said == (
+        f"{run} holds a run on other data than sklearn:digits as loaded now: its data options "
+        "differ (seed=0 -> 1); use a new out_dir folder, or pass the data options it "
+        "recorded: seed=0")
+    assert refusal(run, "sklearn:digits", seed=1, command_line=False, command="fit").endswith(
+        "use a new out folder, or pass the data options it recorded: seed=0; or pass "
+        f"restart=True to discard the results in {run}")
+    # A fit's folder: the fit call that starts it again, with the fit's own options.
+    edit_record(run, lambda m: m.update(fit={"options": {"profile": "quick", "top_k": 2}}))
+    said = refusal(run, "sklearn:digits", seed=2, command_line=False)
+    assert said.endswith(
+        "or fit it again from the start, discarding its results: "
+        f"fit(out={str(run)!r}, catalogue=FILE, data='sklearn:digits', "
+        "data_args=DataArgs('sklearn:digits', seed=2), restart=True, top_k=2, profile='quick')")
+    assert "--" not in said and "hubensemble " not in said, said
+    # The command line still gets its flags and the command.
+    assert refusal(run, "sklearn:digits", seed=2).endswith(
+        "`hubensemble fit --restart --catalogue FILE --data sklearn:digits --data-seed 2 "
+        f"--top-k 2 --profile quick --out {run}`")
 
 
 def test_changed_files_name_the_classes_counts_labels_or_images_that_differ(tmp_path):
@@ -486,7 +519,8 @@ def test_advice_names_every_path_absolute_and_runs_pasted_in_another_folder(
                    "catalogue": [f"{work / 'cat.yaml'}:2"]}
     meta["stages"] = {"export": {"record": {"path": str(tmp_path / "served"), "in_run": None}}}
     monkeypatch.chdir(work)
-    said = start_again("run", meta, "rank")
+    with lockwords.command_line():
+        said = start_again("run", meta, "rank")
     [argv] = pasted(said)
     monkeypatch.chdir(elsewhere)
     args = build_parser().parse_args(argv)
@@ -495,13 +529,24 @@ def test_advice_names_every_path_absolute_and_runs_pasted_in_another_folder(
     assert (args.profile, args.top_k, args.data) == ("quick", 1, f"folder:{work / 'd'}")
     monkeypatch.chdir(work)
     assert fit_command("run", meta, restart=False).endswith(f"--out {work / 'run'}")
+    # From Python, the fit call, its paths absolute as well.
+    assert start_again("run", meta, "rank").endswith(
+        f"fit(out={str(work / 'run')!r}, catalogue={str(work / 'cat.yaml')!r}, "
+        f"data={'folder:' + str(work / 'd')!r}, restart=True, "
+        f"export={str(tmp_path / 'served')!r}, top_k=1, profile='quick')")
     # The options of a refused call replace the recorded ones (`tune --profile paper` refused
     # for the pool's quick was told to fit again at quick), in a rank folder's advice too.
-    [argv] = pasted(start_again("run", meta, now={"profile": "paper"}))
-    assert build_parser().parse_args(argv).profile == "paper" and "quick" not in argv, argv
-    ranked = json.loads((work / "run" / "run.json").read_text())
-    [argv] = pasted(start_again("run", ranked, now={"profile": "paper"}), NEW="new")
-    assert build_parser().parse_args(argv).profile == "paper", argv
+    with lockwords.command_line():
+        [argv] = pasted(start_again("run", meta, now={"profile": "paper"}))
+        assert build_parser().parse_args(argv).profile == "paper" and "quick" not in argv, argv
+        ranked = json.loads((work / "run" / "run.json").read_text())
+        [argv] = pasted(start_again("run", ranked, now={"profile": "paper"}), NEW="new")
+        assert build_parser().parse_args(argv).profile == "paper", argv
+    # From Python, the run_rank call with the refused call's options.
+    assert start_again("run", ranked, now={"profile": "paper"}).startswith(
+        "rank into a new folder and go on from there: run_rank(out_dir=NEW, "
+        f"specs=load_catalogue({str(work / 'cat.yaml')!r}), "
+        f"task=load_task({'folder:' + str(work / 'd')!r}), profile='paper')")
 
 
 def test_catalogue_sources_are_recorded_absolute_so_later_advice_names_the_file(

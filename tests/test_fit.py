@@ -1,6 +1,7 @@
 """fit end to end: every stage's files, resume after a kill, changed inputs refused."""
 
 import hashlib
+import dataclasses
 import json
 import os
 import re
@@ -478,9 +479,14 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
     fit = dict(FIT, top_k=1, corruptions=False)
     with pytest.raises(RunError, match=re.escape(
             f"{out} holds a ranking by run_rank() that this fit would not write: "
-            "--top-k 1 -> --top-k 2 (ranked -> this fit). Give fit the ranking's options to "
+            "top_k=1 -> top_k=2 (ranked -> this fit). Give fit the ranking's options to "
             "go on from it, use a new out folder, or pass restart=True")):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    # The command line is told the flags (Python was told "--top-k 1 -> --top-k 2" too).
+    code, _, err = in_process("fit", "--catalogue", catalogue, "--data", "sklearn:digits",
+                              "--out", out, "--profile", "quick", "--top-k", "2", "-q")
+    assert code == 2 and ("`hubensemble rank` that this fit would not write: --top-k 1 -> "
+                          "--top-k 2 (ranked -> this fit)") in err, err
     code, summary, err = in_process("fit", "--catalogue", catalogue, "--data", "sklearn:digits",
                                     "--out", out, "--profile", "quick", "--top-k", "1",
                                     "--no-corruptions")
@@ -1542,3 +1548,16 @@ def test_a_tpu_nobody_serves_stops_fit_before_rank(catalogue, tmp_path):
                         tpu=address, **FIT)
     assert not (out / "ranking.json").exists()
     assert not out.exists(), sorted(os.listdir(out))  # a refused fit leaves no run folder
+
+
+def test_changed_rank_or_tune_options_are_named_in_the_callers_words():
+    """A Python fit on a folder fitted with other rank or tune options was told "--top-k 1 ->
+    2", flags it never typed; it is told fit's keywords, the command line still its flags."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.pipeline import FitOptions, _changed_options
+
+    previous = json.loads(json.dumps(dataclasses.asdict(FitOptions(top_k=1)), default=str))
+    now = FitOptions(top_k=2, budget=8)
+    assert _changed_options(previous, now) == ["top_k=1 -> 2", "budget=None -> 8"]
+    with command_line():
+        assert _changed_options(previous, now) == ["--top-k 1 -> 2", "--budget unset -> 8"]

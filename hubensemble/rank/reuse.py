@@ -10,38 +10,50 @@ No TensorFlow at import.
 from __future__ import annotations
 
 from hubensemble import options
+from hubensemble.lockwords import command_words, on_command_line
 from hubensemble.rank.ranking import Ranking, catalogue_record, selection_rule
 # What `rank` of a run folder keeps of it: rank.rundefaults (below run_rank), re-exported.
 from hubensemble.rank.rundefaults import kept_options, kept_words, run_defaults  # noqa: F401
 
 
 def _selection_words(selection: dict) -> str:
-    """A selection record as the rank flags that give it ("--top-k 3")."""
+    """A selection record as the rank flags that give it ("--top-k 3"), or from Python
+    (`lockwords.on_command_line` false) the keywords ("top_k=3")."""
     rule = selection.get("rule")
-    if rule == "top_k":
-        return f"--top-k {selection.get('top_k')}"
-    if rule == "threshold":
-        return f"--threshold {selection.get('threshold')} --max-k {selection.get('max_k')}"
-    if rule == "greedy":
-        return f"--greedy --max-k {selection.get('max_k')}"
-    return f"selection {selection or 'unrecorded'}"
+    keys = {"top_k": ("top_k",), "threshold": ("threshold", "max_k"),
+            "greedy": ("greedy", "max_k")}.get(rule)
+    if keys is None:
+        return f"selection {selection or 'unrecorded'}"
+    values = {**selection, "greedy": True}
+    if not on_command_line():
+        return ", ".join(f"{key}={values.get(key)!r}" for key in keys)
+    return " ".join(options.get(key).cli_flags[0] if key == "greedy" else
+                    f"{options.get(key).cli_flags[0]} {values.get(key)}" for key in keys)
+
+
+def _option_change(name: str, was, now) -> str:
+    """"--metric knn -> logme" on the command line, "metric='knn' -> 'logme'" from Python."""
+    if not on_command_line():
+        return f"{name}={was!r} -> {now!r}"
+    return f"{options.get(name).cli_flags[0]} {was} -> {now}"
 
 
 def ranking_changes(ranking: Ranking, specs, *, metric, k, top_k, threshold, max_k, greedy,
                     profile, batch_size=None) -> list[str]:
     """What differs between `ranking` (ranking.json) and the ranking `run_rank` would write for
     the catalogue `specs` with these rank options (a fit's: options.kwargs_for("rank", ...);
-    `batch_size` changes no score): "--flag ranked -> now" texts, "a shard's ranking (i/n)",
+    `batch_size` changes no score): "--flag ranked -> now" texts (from Python, the keywords:
+    "top_k=1 -> top_k=2", "profile='quick' -> 'cpu'"), "a shard's ranking (i/n)",
     "the catalogue (...)"; [] when they are the same. The data is not compared here:
     Run.attach_task refuses other data with its own words."""
     found = []
     if ranking.shard:
-        found.append(f"a shard's ranking ({ranking.shard[0]}/{ranking.shard[1]}; `rank merge` "
-                     "the shards)")
+        found.append(f"a shard's ranking ({ranking.shard[0]}/{ranking.shard[1]}; "
+                     f"{command_words('rank merge')} the shards)")
     for name, was, now in (("metric", ranking.metric, metric), ("k", ranking.k, k),
                            ("profile", ranking.profile, profile)):
         if was != now:
-            found.append(f"{options.get(name).cli_flags[0]} {was} -> {now}")
+            found.append(_option_change(name, was, now))
     now = selection_rule(metric=metric, top_k=top_k, threshold=threshold, max_k=max_k,
                          greedy=greedy)
     if (ranking.selection or {}) != now:
