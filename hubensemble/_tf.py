@@ -146,27 +146,35 @@ def native_stderr_to(fd: int):
         os.close(saved)
 
 
+#: The logger of native libraries' lines (`native_notices`): INFO, so RUN/log.txt keeps
+#: them and the terminal shows them with --verbose only.
+NATIVE_LOGGER = "hubensemble.native"
+
+
 @contextlib.contextmanager
-def native_stderr_silenced(when: bool = True):
-    """Sends fd 2 (what C++ code writes, e.g. TFLite's "INFO: Created TensorFlow Lite XNNPACK
-    delegate for CPU.", which no log level controls) to os.devnull inside the block, when
-    `when`; Python exceptions raised inside still surface, after stderr is restored."""
-    if not when:
+def native_notices(what: str):
+    """Keeps what C/C++ libraries write on fd 2 inside the block (libjpeg's "Unsupported
+    marker type 0x20" for a damaged JPEG, libpng's, TFLite's "INFO: Created TensorFlow Lite
+    XNNPACK delegate for CPU.", which no log level controls) off stderr, for the command line
+    and a Python caller alike: each line is logged at INFO under NATIVE_LOGGER as "`what`:
+    LINE" (RUN/log.txt keeps it; the terminal shows it with --verbose), and the caller's own
+    words say what it means (an UnreadableImage's reason). A Python caller's stderr got the
+    raw line beside hubensemble's error (`decode_bytes(b"\xff\xd8\xff garbage")`), the
+    command line's went to os.devnull. With the command line's --verbose (QUIET_ENV "0")
+    fd 2 is left alone, as TensorFlow's start-up lines are. Python exceptions raised inside
+    still surface, after stderr is restored."""
+    if not filtering():
         yield
         return
-    sink = os.open(os.devnull, os.O_WRONLY)  # cheap enough per decoded image
-    try:
-        with native_stderr_to(sink):
-            yield
-    finally:
-        os.close(sink)
-
-
-def quiet() -> bool:
-    """Whether the command line asked for native notices to be hidden (QUIET_ENV "1": unless
-    --verbose; worker processes inherit it): libjpeg's and TFLite's, which no log level
-    controls."""
-    return os.environ.get(QUIET_ENV) == "1"
+    with tempfile.TemporaryFile() as sink:  # cheap enough per decoded image
+        try:
+            with native_stderr_to(sink.fileno()):
+                yield
+        finally:
+            sink.seek(0)
+            lines = sink.read().decode("utf-8", "replace").splitlines()
+            for line in filter(None, (x.strip() for x in lines)):
+                logging.getLogger(NATIVE_LOGGER).info("%s: %s", what, line)
 
 
 def is_retracing_notice(record: logging.LogRecord) -> bool:

@@ -341,7 +341,7 @@ def _serve(serve, chunk, tf, paths):
         return []
     from hubensemble import _tf
 
-    with _tf.native_stderr_silenced(_tf.quiet()):
+    with _tf.native_notices("serving images"):
         try:
             return list(_run_bytes(serve, [d for _, d in chunk]))
         except tf.errors.InvalidArgumentError:

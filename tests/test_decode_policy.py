@@ -1004,19 +1004,31 @@ def test_a_warning_pillow_gives_while_decoding_names_the_file_once(tmp_path, mon
     assert said[0].endswith("; decoded all the same")
 
 
-def test_libjpegs_warning_on_a_damaged_file_is_hidden_unless_verbose(capfd, monkeypatch):
+def test_libjpegs_warning_on_a_damaged_file_is_hidden_unless_verbose(capfd, monkeypatch, caplog):
+    """libjpeg printed "Unsupported marker type 0x20" on fd 2 beside the reason the file is
+    refused: the command line sent it to os.devnull, but a Python caller's stderr (no
+    QUIET_ENV) got the raw C-library line. Both now get hubensemble's error alone, the line
+    logged at INFO (RUN/log.txt, --verbose); --verbose (QUIET_ENV "0") keeps fd 2 as is."""
+    import logging
+
     from hubensemble import _tf
 
-    # A JPEG start marker, then text: libjpeg printed "Unsupported marker type 0x20" on fd 2
-    # beside the reason the file is refused (the command line hides native notices).
-    data = b"\xff\xd8\xff garbage"
-    for quiet in ("1", ""):
-        monkeypatch.setenv(_tf.QUIET_ENV, quiet)
+    data = b"\xff\xd8\xff garbage"  # a JPEG start marker, then text
+    for quiet in ("1", None, "0"):  # the command line, Python, the command line's --verbose
+        if quiet is None:
+            monkeypatch.delenv(_tf.QUIET_ENV, raising=False)
+        else:
+            monkeypatch.setenv(_tf.QUIET_ENV, quiet)
         capfd.readouterr()
-        with pytest.raises(UnreadableImage, match="a damaged JPEG file"):
-            decode_bytes(data)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger=_tf.NATIVE_LOGGER), pytest.raises(
+                UnreadableImage, match="a damaged JPEG file"):
+            decode_bytes(data, name="x.jpg")
         err = capfd.readouterr().err
-        assert ("Unsupported marker" in err) is (not quiet), err  # --verbose keeps it
+        assert ("Unsupported marker" in err) is (quiet == "0"), (quiet, err)
+        logged = [r.getMessage() for r in caplog.records if r.name == _tf.NATIVE_LOGGER]
+        said = "decoding x.jpg: Unsupported marker type 0x20"
+        assert (said in logged) is (quiet != "0"), (quiet, logged)
 
 
 def test_a_large_pillow_only_image_imports_tensorflow_quietly(tmp_path):

@@ -452,8 +452,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     kind = sniff(data)  # the format by its first bytes, as the graph's `sniff_index`
     if kind in GRAPH_FORMATS and not animated_webp(data):
         # libjpeg prints warnings such as "Unsupported marker type 0x20" on fd 2 for a damaged
-        # file, beside the reason this raises: hidden unless --verbose, as TensorFlow's notices.
-        with _tf.native_stderr_silenced(_tf.quiet()):
+        # file, beside the reason this raises: logged at INFO, off stderr (`native_notices`).
+        with _tf.native_notices(f"decoding {name or 'an image'}"):
             got = _graph_decode(data)
         if got[0] is not None:
             pixels, fmt, size = got
@@ -479,7 +479,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     if shrunk_from:  # the graph's shrink, after Pillow's decode
         # The first TensorFlow import of a Pillow-only run happens here: its start-up notices
         # (CUDA, oneDNN) are hidden unless --verbose, as around the graph decoder above.
-        with _tf.native_stderr_silenced(_tf.quiet()):
+        with _tf.native_notices(f"shrinking {name or 'an image'}"):
             from hubensemble.data.graph import shrink_to_short_side
 
             pixels = shrink_to_short_side(pixels).numpy()

@@ -178,7 +178,7 @@ class TFLiteRunner:
             self.interpreter.resize_tensor_input(self.input["index"], [batch, h, w, 3])
             # The first allocation creates the XNNPACK delegate, whose C++ "INFO: Created
             # TensorFlow Lite XNNPACK delegate for CPU." was the one line `export -q` printed.
-            with _tf.native_stderr_silenced(_tf.quiet()):
+            with _tf.native_notices("TFLite"):
                 self.interpreter.allocate_tensors()
             self._batch = batch
 
