@@ -427,7 +427,7 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
                 f"{command_words('fit', where, keywords=words)}"
                 + ("" if (meta.get("fit") or {}).get("options") else
                    " with your other fit options"))
-    task = f"task=load_task({data}{', ' + loads if loads else ''})"
+    task = f"task={load_task_words(args)}"
     typed = option_keywords(now or {}, options.options_for(command="rank", record="fit"))
     words = (f"out_dir=NEW, specs=load_catalogue({catalogue.split('=', 1)[1]}), {task}"
              + (f", {typed}" if typed else ""))
@@ -532,6 +532,18 @@ def evaluate_data_flags(args: dict, *, in_run: bool) -> str:
         return ""
     return "".join(f" {_as_flag(flag, args[key])}" for key, flag in (
         ("spec", "--data"), ("data_dir", "--data-dir")) if args.get(key))
+
+
+def load_task_words(args: dict) -> str:
+    """The load_task call that loads the data of `args` (DataArgs.to_json, or any dict of its
+    fields) again, as a Python caller writes it: "load_task('folder:/x', seed=3)", each
+    option not at its default; "TASK" (a Task of that data) when no spec loads it
+    (`_from_python`). Advice to a Python caller where the command line's is "--data …"."""
+    if _from_python(args):
+        return "TASK"
+    loads = [f"{_keyword(flag)}={value!r}" for flag, _, value in _changed_options({}, args)
+             if flag != "--data"]
+    return f"load_task({', '.join([repr(args['spec']), *loads])})"
 
 
 def _catalogue_files(meta: dict) -> str:

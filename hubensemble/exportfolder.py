@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import time
 
 from hubensemble import fileio
 from hubensemble.errors import RunError
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
-from hubensemble.lockwords import option_word
+from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.text import absolute, shell, shell_word
 
 
@@ -44,7 +45,8 @@ def keep_replaced_export(run, out_dir) -> str:
     members, full = meta.get("members"), bool(meta.get("retrain_full"))
     held = ", ".join(part for part in (
         f"{len(members)} member(s)" if isinstance(members, list) else None,
-        "retrained on train + val (--retrain-full)" if full else None,
+        f"retrained on train + val ({option_word('--retrain-full', 'retrain_full=True')})"
+        if full else None,
         f"written {meta['created']}" if meta.get("created") else None) if part)
     kept = kept_export_folder(out_dir, meta)
     tflite = f"{out_dir}-tflite"
@@ -71,16 +73,44 @@ def keep_replaced_export(run, out_dir) -> str:
     what = (f"{theirs} ({held}), not this run's" if theirs else
             "an export that is not the one this fit recorded there "
             f"({held or 'its metadata is unreadable'}): another command wrote it since")
-    return (f"{out_dir} held {what}. Moved it to {kept}"
+    head = (f"{out_dir} held {what}. Moved it to {kept}"
             + (f" (its TFLite model to {kept}-tflite)" if with_tflite else "")
             + ", which fit leaves alone; this fit writes its own export of the ensemble to "
-            f"{out_dir}.{record} Evaluate the kept export with `hubensemble evaluate --model "
+            f"{out_dir}.{record} ")
+    if not on_command_line():  # a Python fit: the functions and their keywords
+        args = (run.meta().get("data") or {}).get("args") or {}
+        run_word = "RUN" if owner == "RUN" else repr(absolute(os.fspath(
+            run.path if owner == run.path else shlex.split(owner)[0])))
+        return (head + f"Evaluate the kept export with evaluate_model(model_dir={kept!r}, "
+                f"task={_task_words(data, args)}), serve it as any export (predict(model_dir="
+                f"{kept!r}, image_paths=[IMAGE]), or TF Serving), and delete the folder when "
+                "you no longer need it. To keep an export of your own out of fit's way, "
+                f"write it to another folder: export_ensemble(run_dir={run_word}, out_dir=DIR"
+                + (", retrain_full=True" if full else "") + ")" + supply)
+    return (head + "Evaluate the kept export with `hubensemble evaluate --model "
             f"{shell(kept)}{data}`, serve it as any export (`hubensemble predict --model "
             f"{shell(kept)} IMAGE`, or TF Serving), and delete the folder when you no longer "
             "need it. To keep an export of your own out of fit's way, write it to another "
             f"folder: `hubensemble export --run {owner} --out DIR"
             # DIR is the user's to choose: a placeholder, not a path (shell made it absolute)
             + (" --retrain-full" if full else "") + "`" + supply)
+
+
+def _task_words(data: str, args: dict) -> str:
+    """evaluate_model's task, as a Python caller writes it, for evaluate's data words `data`
+    (`evaluate_data_flags`, `owning_run_words`: "" for the run's own data, whose DataArgs
+    JSON `args` are, else " --data SPEC --data-dir DIR"): "load_task('folder:/x',
+    seed=3)", "TASK" (a Task of the data, which no spec loads)."""
+    from hubensemble.datachange import load_task_words
+
+    if not data.strip():
+        return load_task_words(args)
+    words, call = shlex.split(data), {}
+    for flag, value in zip(words[::2], words[1::2]):
+        call[{"--data": "spec", "--data-dir": "data_dir"}.get(flag, flag)] = value
+    if call.get("spec") in (None, "SPEC"):
+        return "TASK"
+    return load_task_words(call)
 
 
 def owning_run_words(record: dict, run, data: str) -> tuple[str, str, str]:
@@ -172,8 +202,9 @@ def repoint_other_run(record: dict, run, out_dir, kept) -> str:
     except (OSError, RunError) as e:
         return (f" {other.meta_path} could not be changed to name it ({type(e).__name__}: "
                 f"{e}): that run's record of its export still names {out_dir}, which now "
-                "holds this run's; record it where it is with `hubensemble export --run "
-                f"{shell(path)} --out {shell(kept)}`.")
+                "holds this run's; record it where it is with "
+                + command_words("export", path, flags=f"--out {shell(kept)}",
+                                keywords=f"out_dir={absolute(os.fspath(kept))!r}") + ".")
     return f" Its run's record ({other.meta_path}) now names {kept}." if moved else ""
 
 

@@ -363,14 +363,28 @@ def read_evaluation(path) -> dict:
     try:
         result = read_json(path)
     except FileNotFoundError:
-        raise RunError(f"{path} is missing; run `hubensemble evaluate --model RUN/export "
-                       f"--corruptions --out {shell(path)}`") from None
+        raise RunError(f"{path} is missing; {_evaluate_again(path, ' --corruptions')}"
+                       ) from None
     except (OSError, ValueError) as e:
-        raise RunError(f"{path} is unreadable ({e}); run `hubensemble evaluate` again") from None
+        raise RunError(f"{path} is unreadable ({e}); {_evaluate_again(path)} again") from None
     if not isinstance(result, dict) or "clean" not in result:
-        raise RunError(f"{path} is not an evaluation written by hubensemble; run "
-                       "`hubensemble evaluate` again")
+        raise RunError(f"{path} is not an evaluation written by hubensemble; "
+                       f"{_evaluate_again(path)} again")
     return result
+
+
+def _evaluate_again(path, flags: str = "") -> str:
+    """How the caller writes the evaluation at `path` again, in its words (`lockwords`): "run
+    `hubensemble evaluate --model RUN/export --out PATH`" on the command line, "call
+    evaluate_model(model_dir=RUN/export, task=TASK), then write_evaluation(result, 'PATH')"
+    from Python (it was told the command, which it never typed)."""
+    from hubensemble.lockwords import on_command_line, run_words
+
+    said = run_words("evaluate", flags=f"--model RUN/export{flags} --out {shell(path)}",
+                     keywords="model_dir=RUN/export, task=TASK")
+    if on_command_line():
+        return said
+    return f"{said}, then write_evaluation(result, {absolute(os.fspath(path))!r})"
 
 
 def export_identity(model_dir, meta: dict | None = None) -> dict | None:

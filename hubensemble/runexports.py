@@ -116,14 +116,18 @@ class RunExports:
 
         return run_words("rank", self.path, **RANK_INPUTS)
 
-    def export_words(self, out=None) -> str:
+    def export_words(self, out=None, *, flags: str = "", keywords: str = "") -> str:
         """`export_command` in the caller's words (`lockwords.command_words`): the command on
-        the command line, export_ensemble(run_dir=…, out_dir=…) from Python."""
+        the command line (then `flags`, e.g. "--format tflite"), export_ensemble(run_dir=…,
+        out_dir=…) from Python (then `keywords`, e.g. "export_format='tflite'")."""
         from hubensemble.lockwords import command_words
 
         given = out is not None and absolute(out) != absolute(self.export)
-        return command_words("export", self.path, flags=f"--out {shell(out)}" if given else "",
-                             keywords=f"out_dir={absolute(out)!r}" if given else "")
+        return command_words(
+            "export", self.path,
+            flags=" ".join(filter(None, (f"--out {shell(out)}" if given else "", flags))),
+            keywords=", ".join(filter(None, (f"out_dir={absolute(out)!r}" if given else "",
+                                             keywords))))
 
     def exported_tflite(self, meta=None) -> str | None:
         """The TFLite model of the run's last export (run.json "export" "tflite"), beside

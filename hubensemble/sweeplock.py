@@ -24,8 +24,8 @@ from hubensemble import formats
 from hubensemble.errors import RunError
 from hubensemble.fileio import (file_lock, lock_is_held, lock_owner, owned_here, owned_lock,
                                 owner_file, owner_words, read_json)
-from hubensemble.lockwords import locked_advice
-from hubensemble.text import absolute, shell, shell_word
+from hubensemble.lockwords import command_words, locked_advice, option_word
+from hubensemble.text import absolute, shell_word
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
@@ -174,10 +174,13 @@ def _without_chief(run_dir, members, sweep, oracle) -> str:
     flags = " ".join(filter(None, (f"--sweep {shell_word(sweep)}" if sweep else None,
                                    f"--oracle {shell_word(oracle)}" if oracle else
                                    "--oracle HOST:PORT")))
+    keywords = ", ".join(filter(None, (f"sweep={sweep!r}" if sweep else None, "tuner_id='chief'",
+                                       f"oracle_address={oracle!r}" if oracle else
+                                       "oracle_address='HOST:PORT'")))
+    chief = command_words("tune", run_dir, flags=f"--tuner-id chief {flags}", keywords=keywords)
     return ("its workers wait for their chief, up to an hour each time they ask it (Keras "
-            "Tuner's time-out), before they end: start the chief again (`hubensemble tune "
-            f"--run {shell(run_dir)} --tuner-id chief {flags}` with the options it had; the "
-            "workers go on with it), or stop the worker(s)"
+            f"Tuner's time-out), before they end: start the chief again ({chief} with the "
+            "options it had; the workers go on with it), or stop the worker(s)"
             + (f" ({stop})" if stop else "") + "; ")
 
 
@@ -195,11 +198,12 @@ def member_taken(run_dir, member: str, owner: dict | None) -> RunError:
     """The refusal of sweep process `member` when another process has that tuner id."""
     lock = absolute(member_lock_path(run_dir, member))
     said = owner_words(owner)
-    return RunError(f"another tune --tuner-id {member} is running on "
-                    f"{absolute(run_dir)} ({said + '; ' if said else ''}it holds "
-                    f"{lock}); each process of a sweep needs its own --tuner-id (one chief; "
-                    "tuner0, tuner1, … for the workers): wait for that one to end, or pass "
-                    "another --tuner-id")
+    flag = option_word("--tuner-id", "tuner_id")  # run_tune's keyword from Python
+    other = option_word(f"tune --tuner-id {member}", f"run_tune(tuner_id={member!r})")
+    return RunError(f"another {other} is running on {absolute(run_dir)} "
+                    f"({said + '; ' if said else ''}it holds {lock}); each process of a "
+                    f"sweep needs its own {flag} (one chief; tuner0, tuner1, … for the "
+                    f"workers): wait for that one to end, or pass another {flag}")
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from PIL import Image
 
 from hubensemble import evaluate as ev
 from hubensemble.data import Split, Task
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, RunError
 
 NUM_CLASSES = 3
 WEIGHTS = (0.5, 0.3, 0.2)
@@ -1300,3 +1300,30 @@ def test_a_long_evaluation_with_corruptions_is_announced_with_the_way_to_a_short
     # Clean only, or an export without a recorded latency: nothing to announce.
     assert ev.long_evaluation_note({"latency_ms": {"64": 17_000.0}}, 1062, [], [1]) is None
     assert ev.long_evaluation_note({}, 1062, ["contrast"], [1]) is None
+
+
+def test_read_evaluation_refusals_speak_the_callers_words(tmp_path):
+    """read_evaluation told a Python caller (fit, the report) to run `hubensemble evaluate …
+    --out FILE`, a command it never typed; it names evaluate_model and write_evaluation, and
+    the command line keeps its command."""
+    from hubensemble.lockwords import command_line
+
+    missing, bad, other = tmp_path / "e.json", tmp_path / "bad.json", tmp_path / "other.json"
+    bad.write_text("{")
+    other.write_text("[]")
+    with pytest.raises(RunError) as err:
+        ev.read_evaluation(missing)
+    assert str(err.value) == (
+        f"{missing} is missing; call evaluate_model(model_dir=RUN/export, task=TASK), then "
+        f"write_evaluation(result, {str(missing)!r})")
+    for path in (bad, other):
+        with pytest.raises(RunError) as err:
+            ev.read_evaluation(path)
+        assert str(err.value).endswith(
+            f"call evaluate_model(model_dir=RUN/export, task=TASK), then "
+            f"write_evaluation(result, {str(path)!r}) again"), err.value
+        assert "--" not in str(err.value) and "hubensemble " not in str(err.value)
+    with command_line(), pytest.raises(RunError) as err:
+        ev.read_evaluation(missing)
+    assert str(err.value) == (f"{missing} is missing; run `hubensemble evaluate --model "
+                              f"RUN/export --corruptions --out {missing}`")

@@ -17,6 +17,7 @@ import tensorflow as tf
 from hubensemble import candidate, ensemble, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
+from hubensemble.lockwords import command_line
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export import (EnsembleLayer, EvalResize, ExportMember, check_reload,
                                 export_ensemble, format_predictions, max_abs_difference,
@@ -1112,7 +1113,8 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
 
     write("2026-12-04T15:40:01", tflite_created="2026-12-04T15:40:01")
     run.update(data={"args": {"spec": "sklearn:digits"}}, export=run.export_record(export))
-    said = keep_replaced_export(run, export)
+    with command_line():  # the command line's fit: commands
+        said = keep_replaced_export(run, export)
     kept = run.path / "export-replaced-20261204T154001"
     assert sorted(os.listdir(run.path)) == ["export-replaced-20261204T154001",
                                             "export-replaced-20261204T154001-tflite",
@@ -1131,6 +1133,13 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
     write("2026-12-04T15:40:01", tflite_created="2026-12-01T09:00:00")
     said = keep_replaced_export(run, export)
     assert f"Moved it to {kept}-2, which fit leaves alone" in said, said
+    # A Python fit is told the functions (it was told `hubensemble evaluate --model …`).
+    assert "hubensemble " not in said and "--" not in said, said
+    assert (f"evaluate_model(model_dir={str(kept) + '-2'!r}, task=load_task('sklearn:digits'))"
+            f", serve it as any export (predict(model_dir={str(kept) + '-2'!r}, "
+            "image_paths=[IMAGE]), or TF Serving)") in said, said
+    assert said.endswith(f"export_ensemble(run_dir={str(run.path)!r}, out_dir=DIR, "
+                         "retrain_full=True)"), said
     assert (run.path / f"{kept.name}-2" / "saved_model.pb").exists()
     assert (run.path / "export-tflite" / "model.tflite").exists()
     assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"
@@ -1171,13 +1180,18 @@ def test_another_runs_export_moved_aside_is_followed_by_that_runs_record(tmp_pat
     write()
     (tmp_path / "a" / "run.json.lock").unlink()
     (tmp_path / "a" / "run.json.lock").mkdir()
-    said = keep_replaced_export(run, out)
+    with command_line():
+        said = keep_replaced_export(run, out)
     assert other.exported_to() == str(out)
     assert (f" {other.meta_path} could not be changed to name it (IsADirectoryError: "
             in said), said
     assert (f"that run's record of its export still names {out}, which now holds this run's; "
             f"record it where it is with `hubensemble export --run {other.path} --out "
             f"{kept}-2`.") in said, said
+    write()  # from Python: the function and its keywords
+    said = keep_replaced_export(run, out)
+    assert ("record it where it is with export_ensemble(run_dir="
+            f"{str(other.path)!r}, out_dir={str(kept) + '-3'!r}).") in said, said
     # A run.json that names another export, or of another run at that path: left alone.
     (tmp_path / "a" / "run.json.lock").rmdir()
     other.update(export=other.export_record(tmp_path / "elsewhere"))
@@ -1270,7 +1284,8 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     assert f"{out} holds {theirs}; this export replaces it" in caplog.text
     shutil.rmtree(out)
     shutil.copytree(exported[1], out)
-    said = keep_replaced_export(Run(two), out)
+    with command_line():
+        said = keep_replaced_export(Run(two), out)
     assert said.startswith(f"{out} held {theirs} (3 member(s), written "), said
     assert "not this run's. Moved it to " in said, said
     # Its evaluation and export advice are of its own run (run_dir), as recorded: it said
@@ -1283,7 +1298,8 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     meta = read_metadata(out)
     meta["run"]["path"] = str(tmp_path / "gone")
     (out / "assets" / "hubensemble.json").write_text(json.dumps(meta))
-    said = keep_replaced_export(Run(two), out)
+    with command_line():
+        said = keep_replaced_export(Run(two), out)
     assert f" --data {recorded}`" in said, said
     gone = tmp_path / "gone"
     assert said.endswith(f"`hubensemble export --run RUN --out DIR`. In these commands, RUN is "
@@ -1294,7 +1310,8 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     shutil.copytree(exported[1], out)
     meta["task"].update(source="arrays", spec=None)  # since 5e01c2a a metadata's own spec
     (out / "assets" / "hubensemble.json").write_text(json.dumps(meta))
-    said = keep_replaced_export(Run(two), out)
+    with command_line():
+        said = keep_replaced_export(Run(two), out)
     assert " --data SPEC`, serve it" in said and "(its run's data)" not in said, said
     assert said.endswith("and SPEC is the data spec of the data that run was made from "
                          "(folder:DIR, npz:FILE, tfds:NAME; neither its run.json nor the "
@@ -1530,3 +1547,35 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     assert caplog.text.count("its frozen module's weights differ") == 1
     assert "shares_backbone_with" not in export.cost["members"][1]
     assert whole.head_macs == 8 * c  # cost.json records the head's size
+
+
+def test_the_stale_tflite_removal_names_the_export_in_the_callers_words(tmp_path, caplog):
+    """Replacing an export removes the TFLite model converted from the one it replaced and
+    says how to convert this one: a Python caller (export_ensemble) was told to run
+    `hubensemble export --run R --format tflite`, a command it never typed. Files only."""
+    from types import SimpleNamespace
+
+    from hubensemble.export.stage import _remove_stale_tflite
+
+    run = Run(tmp_path / "run")
+    out = tmp_path / "elsewhere"
+
+    def stale():
+        os.makedirs(f"{out}-tflite")
+        (tmp_path / "elsewhere-tflite" / "model.tflite").write_bytes(b"tfl")
+        atomic_write_json(f"{out}-tflite/hubensemble.json",
+                          {"format": "hubensemble-export-tflite"})
+
+    stale()
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        _remove_stale_tflite(out, run, SimpleNamespace(module="s1"))
+    assert not os.path.exists(f"{out}-tflite")
+    assert (f"call export_ensemble(run_dir={str(run.path)!r}, out_dir={str(out)!r}, "
+            "student='s1', export_format='tflite') for one of this export") in caplog.text
+    assert "--" not in caplog.text, caplog.text
+    caplog.clear()
+    stale()
+    with command_line(), caplog.at_level(logging.WARNING, logger="hubensemble"):
+        _remove_stale_tflite(out, run)
+    assert (f"run `hubensemble export --run {run.path} --out {out} --format tflite` for one "
+            "of this export") in caplog.text, caplog.text

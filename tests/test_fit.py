@@ -209,22 +209,22 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         data_args=DataArgs(spec="sklearn:digits", seed=1), **FIT)
     # It names what changed (a new-user check: it said only "the data changed").
-    assert f"the data (--data-seed 0 -> 1) changed since {out} was fitted" in str(err.value)
+    assert f"the data (seed=0 -> 1) changed since {out} was fitted" in str(err.value)
     with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, top_k=3))
     # The refusal names the option that changed by its flag, with both values (a new-user
     # check: "budget: None -> 8" named neither the flag nor a value to pass).
-    assert "(--top-k 2 -> 3)" in str(err.value) and "profile" not in str(err.value)
+    assert "(top_k=2 -> 3)" in str(err.value) and "profile" not in str(err.value)
     with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **dict(FIT, budget=8))
-    assert "(--budget unset -> 8)" in str(err.value)
-    # As typed, not as Python shows them ("'quick'", "['m0']").
+    assert "(budget=None -> 8)" in str(err.value)
+    # fit's keywords and Python values (the command line's words are its own: --budget unset).
     with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
                         **dict(FIT, profile="cpu", modules=("m0", "m1")))
-    assert "--profile quick -> cpu" in str(err.value)
-    assert "--modules unset -> m0 m1" in str(err.value)
+    assert "profile='quick' -> 'cpu'" in str(err.value)
+    assert "modules=None -> ['m0', 'm1']" in str(err.value)
 
 
 @pytest.mark.slow
@@ -768,8 +768,10 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
             and "not the one this fit recorded" in r.getMessage()]
     assert len(said) == 1, [r.getMessage() for r in caplog.records][-20:]
     assert said[0].startswith(f"export: {out.resolve() / 'export'} held an export"), said
-    assert "retrained on train + val (--retrain-full)" in said[0], said
-    assert f"`hubensemble export --run {out} --out DIR --retrain-full`" in said[0], said
+    # A Python fit's words (it was told `hubensemble export --run … --retrain-full`).
+    assert "retrained on train + val (retrain_full=True)" in said[0], said
+    assert said[0].endswith(f"export_ensemble(run_dir={str(out)!r}, out_dir=DIR, "
+                            "retrain_full=True)"), said
     # Nothing lost: the hand export is kept, whole, beside fit's own (it was replaced).
     kept = out / ("export-replaced-" + created.replace("-", "").replace(":", ""))
     assert f"Moved it to {kept.resolve()}" in said[0], said
@@ -779,8 +781,9 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
         "retrain_full"] is False  # fit's own export is in RUN/export
     assert Run(out).exported_to() == str((out / "export").resolve())
     # The command it gives evaluates the kept export on the run's test split.
-    command = re.search(r"`hubensemble (evaluate --model \S+)`", said[0]).group(1)
-    code, stdout, err = in_process(*command.split())
+    model = re.search(r"evaluate_model\(model_dir='([^']+)', task=load_task\('sklearn:digits'\)\)",
+                      said[0]).group(1)
+    code, stdout, err = in_process("evaluate", "--model", model)
     assert code == 0 and f"{len(load_task('sklearn:digits').test.labels)} examples" in stdout, \
         err[-2000:]
     # The data loader takes it for ours; the report names fit's export, not the kept one.
@@ -802,7 +805,7 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
     hubensemble.fit(catalogue, "sklearn:digits", again, progress=False, **FIT)
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
             and "not the one this fit recorded" in r.getMessage()]
-    assert len(said) == 1 and "(--retrain-full)" in said[0], said
+    assert len(said) == 1 and "(retrain_full=True)" in said[0], said
 
 
 @pytest.mark.slow

@@ -51,9 +51,11 @@ def test_a_writer_is_refused_while_a_sweep_runs_naming_the_sweep_and_its_chief(
     assert not lock_is_held(run / formats.FIT_LOCK)  # a refused writer let it go again
     with pytest.raises(RunError) as second:  # a second chief
         Run(run).lock("tune", "chief", SWEEP).__enter__()
-    assert (f"another tune --tuner-id chief is running on {run} (pid {chief.pid}, since "
+    # From Python, run_tune's keyword (it was told "pass another --tuner-id").
+    assert (f"another run_tune(tuner_id='chief') is running on {run} (pid {chief.pid}, since "
             in str(second.value)), second.value
-    assert "pass another --tuner-id" in str(second.value)
+    assert str(second.value).endswith("pass another tuner_id") and "--" not in str(
+        second.value), second.value
 
 
 def test_a_second_chief_is_refused_from_the_command_line_before_tensorflow(
@@ -158,8 +160,12 @@ def test_a_writer_refused_by_workers_whose_chief_was_killed_is_told_so_and_the_w
             "--sweep hyper --oracle 127.0.0.1:8000` with the options it had; the workers go "
             f"on with it), or stop the worker(s) (`kill {worker.pid}`); wait for it to end, "
             f"then run `hubensemble ensemble --run {shell(run)}` again") in err, err
-    with pytest.raises(RunError, match="its chief has gone without ending"):
+    with pytest.raises(RunError, match="its chief has gone without ending") as err:
         Run(run).lock("fit").__enter__()
+    # From Python, run_tune and its keywords (it was told `hubensemble tune … --tuner-id`).
+    assert (f"start the chief again (run_tune(run_dir={str(run)!r}, sweep='hyper', "
+            "tuner_id='chief', oracle_address='127.0.0.1:8000') with the options it had; "
+            "the workers go on with it)") in " ".join(str(err.value).split()), err.value
     worker.kill()
     worker.wait()
     with Run(run).lock("ensemble"):  # the workers stopped: the writer goes on

@@ -573,7 +573,7 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     # "another --seed, --profile or module list?" only)
     with pytest.raises(RunError, match=re.escape(
             f"4 candidate(s) in {run.candidates} (e.g. default-0000-gen_a) were tuned with "
-            "other settings than this call's: --seed 0 -> 1 (recorded -> now)")):
+            "other settings than this call's: seed 0 -> 1 (recorded -> now)")):
         tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick", seed=1,
                       strategy="cpu", task=digits, progress=False)
 
@@ -841,23 +841,24 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
     # A re-ranking that puts exp_b first: the default sweep plans default-0000-exp_b, ...
     atomic_write_json(run.ranking_json, {**ranking, "modules": ranking["modules"][::-1],
                                          "selected": ["exp_b"]})
-    for call, change in [(dict(sweep="default", profile="cpu"), "--profile quick -> cpu"),
+    # In run_tune's words (it was told "--profile quick -> cpu" and `hubensemble rank …`).
+    for call, change in [(dict(sweep="default", profile="cpu"), "profile quick -> cpu"),
                          (dict(sweep="seeds", modules=["exp_b"], profile="cpu"),
-                          "--profile quick -> cpu"),
+                          "profile quick -> cpu"),
                          (dict(sweep="seeds", modules=["exp_b"], profile="quick", seed=1),
-                          "--seed 0 -> 1"),
+                          "seed 0 -> 1"),
                          (dict(sweep="seeds", modules=["exp_b"], profile="quick",
-                               batchnorm="train"), "--batchnorm auto -> train"),
+                               batchnorm="train"), "batchnorm auto -> train"),
                          # exp_b's trial would start from a probe head, gen_a's from zeros
                          (dict(sweep="seeds", modules=["exp_b"], profile="quick",
                                head_init="probe", cache_dir=str(tmp_path / "emb")),
-                          "--head-init unset -> probe")]:
+                          "head_init unset -> probe")]:
         with pytest.raises(RunError, match=re.escape(
                 f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
                 f"other settings than this call's: {change} (recorded -> now), and the "
                 "ensemble selects from every candidate there as one pool. Pass the recorded "
                 "value(s) to add to this pool, use a new run folder for the new ones, or rank "
-                "into a new folder and go on from there: `hubensemble rank")):
+                "into a new folder and go on from there: run_rank(out_dir=NEW, ")):
             tune.run_tune(run.path, budget=4 if call["sweep"] == "default" else 1, **call,
                           **kw)
         assert candidates(run) == before and run.meta()["tune"] == record  # nothing written
@@ -926,7 +927,7 @@ def test_a_pool_tuned_at_an_older_definition_of_its_profile_resumes_as_recorded(
     before, record = candidates(run), run.meta()["tune"]
     with pytest.raises(RunError, match=re.escape(
             f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
-            "other settings than this call's: --profile quick (bn_clipnorm 0.5 -> 0.0) "
+            "other settings than this call's: profile quick (bn_clipnorm 0.5 -> 0.0) "
             "(recorded -> now), and the ensemble selects from every candidate there as one "
             "pool. Pass the recorded value(s) to add to this pool (tune without profile goes "
             "on with the profile as recorded), use a new run folder")):
@@ -979,12 +980,12 @@ def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
     kw = dict(budget=1, profile="quick", strategy="cpu", task=digits, progress=False)
     tune.run_tune(run.path, sweep="seeds", **kw)
     before, pool = run.meta_path.read_bytes(), candidates(run)
-    with pytest.raises(RunError, match=re.escape("--seed 0 -> 1 (recorded -> now)")):
+    with pytest.raises(RunError, match=re.escape("seed 0 -> 1 (recorded -> now)")):
         tune.run_tune(run.path, sweep="hyper+seeds", seed=1, **kw)
-    with pytest.raises(HubensembleError, match="needs --oracle HOST:PORT"):
+    with pytest.raises(HubensembleError, match="needs oracle_address='HOST:PORT'"):
         tune.run_tune(run.path, sweep="hyper", tuner_id="tuner0", **kw)
     listed = files(run)
-    with pytest.raises(RunError, match=re.escape("--profile quick -> cpu (recorded -> now)")):
+    with pytest.raises(RunError, match=re.escape("profile quick -> cpu (recorded -> now)")):
         tune.run_tune(run.path, sweep="hyper", **{**kw, "profile": "cpu"})
     assert files(run) == listed and not (run.tuner / ".hyper.lock").exists()
     assert run.meta_path.read_bytes() == before and candidates(run) == pool
@@ -1479,9 +1480,17 @@ def test_tuner_id_and_oracle_must_come_together(tmp_path, modules, digits, monke
     for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
         monkeypatch.delenv(k, raising=False)
     run = make_run(tmp_path / "run", modules, task=digits)
-    with pytest.raises(HubensembleError, match="needs --oracle"):
+    # run_tune's keywords (it was told "--tuner-id tuner0 needs --oracle HOST:PORT").
+    with pytest.raises(HubensembleError, match=re.escape(
+            "tuner_id='tuner0' needs oracle_address='HOST:PORT' (the chief's address)")):
         tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", tuner_id="tuner0",
                       task=digits, progress=False)
+    from hubensemble.lockwords import command_line
+    from hubensemble.tune.tuner import kerastuner_env
+
+    with command_line(), pytest.raises(HubensembleError, match=re.escape(
+            "--tuner-id tuner0 needs --oracle HOST:PORT (the chief's address)")):
+        kerastuner_env("tuner0", None).__enter__()
     with pytest.raises(HubensembleError, match="HOST:PORT"):
         tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", tuner_id="tuner0",
                       oracle_address="nohost", task=digits, progress=False)

@@ -533,11 +533,15 @@ def _remove_stale_tflite(out_dir, run, student=None):
     if not is_tflite_export(folder):  # a folder of the user's of that name is theirs
         return
     shutil.rmtree(folder)
+    # In the caller's words: export_ensemble(…, export_format='tflite') from Python.
+    from hubensemble.lockwords import call_verb
+
+    student_flags = f"--student {shell_word(student.module)} " if student is not None else ""
+    student_keywords = f"student={student.module!r}, " if student is not None else ""
     log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
-                "replaced; run `%s` for one of this export", escaped(folder),
-                run.export_command(out_dir, *(["--student", shell_word(student.module)]
-                                              if student is not None else []),
-                                   "--format tflite"))
+                "replaced; %s %s for one of this export", escaped(folder), call_verb(),
+                run.export_words(out_dir, flags=student_flags + "--format tflite",
+                                 keywords=student_keywords + "export_format='tflite'"))
 
 
 def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size,

@@ -15,7 +15,7 @@ from typing import Sequence
 from hubensemble import candidate
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import HParams, Profile
-from hubensemble.lockwords import option_word
+from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.rundir import Run
 from hubensemble.runprofile import recorded_profile, training_changes
 from hubensemble.tune.plans import PlanEntry
@@ -65,6 +65,15 @@ def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
     return found
 
 
+def callers_words(change: str) -> str:
+    """A `sweep_changes` text ("--seed 0 -> 1") in the caller's words: as it is on the command
+    line, run_tune's keyword from Python ("seed 0 -> 1"; it was told the flag)."""
+    flag, _, rest = change.partition(" ")
+    if on_command_line() or not flag.startswith("--"):
+        return change
+    return f"{flag[2:].replace('-', '_')} {rest}"
+
+
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
                head_init: str | None = None) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
@@ -107,7 +116,8 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
     now = dict(typed[change.split(" ", 1)[0]] for change in changes)
     raise RunError(
         f"{len(trials)} candidate(s) in {run.candidates} (e.g. {trials[0]}) were tuned with "
-        f"other settings than this call's: {'; '.join(changes)} (recorded -> now), and the "
+        f"other settings than this call's: {'; '.join(map(callers_words, changes))} "
+        "(recorded -> now), and the "
         "ensemble selects from every candidate there as one pool. Pass the recorded "
         "value(s) to add to this pool" + (
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
@@ -131,9 +141,10 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
                 clash.append((entry.trial_id, differences))
     if clash:
         trial, differences = clash[0]
-        why = (f"{', '.join(changed)}" if changed else
+        why = (f"{', '.join(map(callers_words, changed))}" if changed else
                f"e.g. {trial}: {'; '.join(differences)} (recorded -> planned; another "
-               "--seed, --profile, --batchnorm, --head-init or module list?)")
+               + ", ".join(option_word(f"--{k.replace('_', '-')}", k) for k in (
+                   "seed", "profile", "batchnorm", "head_init")) + " or module list?)")
         raise RunError(
             f"{len(clash)} candidate(s) in {candidates_dir} were made with other settings "
             f"than this sweep plans: {why}. Resume with the settings they were made with, or "

@@ -29,6 +29,7 @@ from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, Terminated, first_line, reraise_stop
 from hubensemble.fileio import atomic_write_json, machine_error
 from hubensemble.hyperrule import AugConfig, HParams
+from hubensemble.lockwords import command_words, option_word
 from hubensemble.rundir import Run
 from hubensemble.sweeplock import TUNER_ID_RE
 from hubensemble.text import printable
@@ -609,15 +610,17 @@ def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
                                        "workers")
             os.environ["KERASTUNER_TUNER_ID"] = str(tuner_id)
         has_ip = "KERASTUNER_ORACLE_IP" in os.environ
+        oracle = option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'")
         if has_ip and "KERASTUNER_ORACLE_PORT" not in os.environ:
             raise HubensembleError("KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT is "
-                                   "not; pass --oracle HOST:PORT")
+                                   f"not; pass {oracle}")
         if has_ip and "KERASTUNER_TUNER_ID" not in os.environ:
-            raise HubensembleError("a distributed sweep needs --tuner-id (chief on the "
+            raise HubensembleError("a distributed sweep needs "
+                                   f"{option_word('--tuner-id', 'tuner_id')} (chief on the "
                                    "process serving the oracle, tuner0, tuner1, … elsewhere)")
         if tuner_id and not has_ip:
-            raise HubensembleError(f"--tuner-id {tuner_id} needs --oracle HOST:PORT (the "
-                                   "chief's address)")
+            given = option_word(f"--tuner-id {tuner_id}", f"tuner_id={tuner_id!r}")
+            raise HubensembleError(f"{given} needs {oracle} (the chief's address)")
         role = distributed_role()
         yield role is not None, role == "chief"
     finally:
@@ -645,9 +648,12 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
+                chief = command_words("tune", flags="… --tuner-id chief --oracle HOST:PORT",
+                                      keywords="…, tuner_id='chief', "
+                                      "oracle_address='HOST:PORT'")
                 raise HubensembleError(
                     f"the chief at {host}:{port} did not answer within {timeout:.0f} s; start "
-                    "`hubensemble tune … --tuner-id chief --oracle HOST:PORT` there") from None
+                    f"{chief} there") from None
             if not logged:
                 log.info("waiting for the chief at %s:%s", host, port)
                 logged = True
