@@ -75,6 +75,16 @@ class DataArgs:
             log.info("skipped %s: %s", escaped(path), reason)
         return task
 
+    @classmethod
+    def of_task(cls, task) -> "DataArgs":
+        """The record of a Task given in Python (`fit(data=task)`, `run_rank(task=…)` without
+        data_args): not reloadable (later stages need the task passed in again), with the
+        spec the Task was loaded from (`Task.spec`: run.json's data "args" "spec", which the
+        report shows and advice names) when it has one, else its `source` text (a Task made
+        in Python). The spec was its source with "(how)" ("sklearn:digits (scikit-learn's
+        …, seed 3)"), no spec a user could give again."""
+        return cls(spec=task.spec or task.source, reloadable=False)
+
     def to_json(self):
         """The fields as a JSON-ready dict (run.json "data" -> "args")."""
         return dataclasses.asdict(self)

@@ -527,7 +527,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         # What of the data did not become an example (unreadable files, duplicates
         # --dedupe dropped): a folder of 58 files scored on 56 says which 2 and why; and what
         # decoding did to the rest (oriented, turned, shrunk), as the data's summary says.
-        "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
+        # Its spec (Task.spec: None for a Task made in Python), which evaluate --data reads.
+        "task": {"name": task.name, "source": task.source, "spec": task.spec,
+                 "fingerprint": task.fingerprint,
                  "num_classes": task.num_classes, **task.files_record(),
                  # The data's other splits: e.g. a folder with only train/ scores the test
                  # split fit would carve off it (docs/report.md), not all its images.

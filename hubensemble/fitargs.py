@@ -48,8 +48,7 @@ def check_data(data, data_args, *, out, export):
         # tf.function failed"), blamed on the catalogue, and left a run folder behind.
         # With rank's min_per_class (pipeline: DataArgs' default without data_args): a class
         # of 1 example passed here with 0 and was refused by rank, leaving the run folder.
-        validate_task(data, min_per_class=(data_args or DataArgs(
-            spec=data.source, reloadable=False)).min_per_class)
+        validate_task(data, min_per_class=(data_args or DataArgs.of_task(data)).min_per_class)
     else:
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits', "
                         f"'folder:PATH' or 'npz:FILE'; see docs/data.md) or a "

@@ -201,7 +201,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         else:
             # A Task from Python: later stages of this run need it passed in again.
             task = data
-            data_args = data_args or DataArgs(spec=task.source, reloadable=False)
+            data_args = data_args or DataArgs.of_task(task)
         _say_data(task, run.skipped_list_for(task, restart=restart), progress)
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}

@@ -333,9 +333,9 @@ def test_the_same_data_given_in_python_keeps_the_spec_that_loads_it_again(tmp_pa
     task = load_task(spec)
     run.attach_task(task, DataArgs(spec=spec))
     recorded = run.meta()["data"]["args"]
-    run.attach_task(task, DataArgs(spec=task.source, reloadable=False))  # run_rank's record
+    run.attach_task(task, DataArgs.of_task(task))  # run_rank's record
     assert run.meta()["data"]["args"] == recorded
     assert run.task().fingerprint == task.fingerprint  # loads again, as export --run does
     other = load_task(spec, seed=1)
     with pytest.raises(RunError, match="other data|differ"):
-        run.attach_task(other, DataArgs(spec=other.source, reloadable=False))
+        run.attach_task(other, DataArgs.of_task(other))

@@ -684,6 +684,8 @@ def test_evaluate_out_inside_the_data_is_refused_before_the_evaluation(
     # Beside the data: written.
     assert main([*evaluate, "--data", f"folder:{imgs}", "--out", str(tmp_path / "e.json")]) == 0
     assert ev.read_evaluation(tmp_path / "e.json")["n"] == 9
+    # Its task records the spec it was read from (evaluate --data's), as run.json's does.
+    assert ev.read_evaluation(tmp_path / "e.json")["task"]["spec"] == f"folder:{imgs}"
     # A relative --out is named absolute ("wrote e2.json" said where only from this folder).
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()

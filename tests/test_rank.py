@@ -1571,3 +1571,18 @@ def test_threads_of_one_process_rank_one_run_one_at_a_time_and_share_a_cache(tas
     for spec in good[:2]:  # one thread computed each entry; the other read it
         hits = [results[n].row(spec.name)["cache_hit"] for n in ("a", "b")]
         assert sorted(hits) == [False, True], (spec.name, hits)
+
+
+def test_a_task_given_in_python_records_its_spec_not_its_source_text(good, tmp_path):
+    """run_rank(task=load_task(…)) without data_args (and fit(data=task)) recorded the Task's
+    source text as run.json's data spec ("sklearn:digits (scikit-learn's …, seed 3)"),
+    which the report showed and no command takes; it records Task.spec, still as data only
+    Python can give again (not reloadable)."""
+    task = load_task("sklearn:digits", seed=3)
+    ranked(good, task, tmp_path / "run", data_args=None)
+    args = json.loads((tmp_path / "run" / "run.json").read_text())["data"]["args"]
+    assert (args["spec"], args["reloadable"], task.spec) == ("sklearn:digits", False,
+                                                             "sklearn:digits")
+    # A Task made in Python has no spec: its source names it, as before.
+    made = dataclasses.replace(task, spec=None)
+    assert DataArgs.of_task(made).spec == made.source

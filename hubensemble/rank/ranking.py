@@ -376,8 +376,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     with `greedy` the paper's C.6 greedy kNN-ensemble selection (at most `max_k`).
 
     `data_args` (rundir.DataArgs) records how to load the task again, so later stages can
-    run in another process; without it the run records DataArgs(spec=task.source,
-    reloadable=False): later stages then need the task passed in Python.
+    run in another process; without it the run records DataArgs.of_task(task) (its
+    spec, not reloadable): later stages then need the task passed in Python.
     Raises HubensembleError summarising every failure when no module succeeded (a shard
     writes its ranking all the same, with a warning: `merge_rankings` applies the rule over
     all shards); RunError,
@@ -440,7 +440,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     check_pool_profile(out_dir, prof.name)  # one pool, one profile (its embedding resolution)
     run = Run(out_dir)
     if data_args is None:
-        data_args = DataArgs(spec=task.source, reloadable=False)
+        data_args = DataArgs.of_task(task)
     run.attach_task(task, data_args)  # other data is refused: before the warning below
     if held and run.fit_here():  # fit's own rank stage: its pool, which its tune goes on with
         log.info("rank: %s holds %d candidate(s) of this fit's earlier tune; its tune stage "
