@@ -359,9 +359,11 @@ def long_evaluation_note(meta: dict, n_images: int, names, sevs, split: str = "t
     return (f"evaluate will take about {took}: {n_images} {split} images x {passes} passes "
             f"({_passes(names, sevs)}) at the export's "
             f"measured {per64:.1f} s per 64 images. The {passes - 1} corrupted passes only "
-            "measure robustness (robustness.json); fewer: `hubensemble evaluate "
-            "--corruptions NAME[,NAME]` or `--severities 2`; none: `fit --no-corruptions` "
-            "(Ctrl-C now keeps every earlier stage's result, the export included)")
+            "measure robustness (robustness.json); fewer: "
+            + option_word("`hubensemble evaluate --corruptions NAME[,NAME]` or `--severities 2`",
+                          "evaluate_model(…, corruptions=[NAME, …]) or severities=[2]")
+            + "; none: " + option_word("`fit --no-corruptions`", "fit(…, corruptions=False)")
+            + " (Ctrl-C now keeps every earlier stage's result, the export included)")
 
 
 def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],

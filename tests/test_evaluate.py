@@ -1295,6 +1295,14 @@ def test_a_long_evaluation_with_corruptions_is_announced_with_the_way_to_a_short
     note = ev.long_evaluation_note({"latency_ms": {"64": 17_000.0}}, 1062,
                                    list(ev.DEFAULT_CORRUPTIONS), [1, 2, 3])
     assert "about 1 h 15 min" in note and "1062 test images x 16 passes" in note
+    # From Python, the keywords (it was told `fit --no-corruptions`); the command line's flags.
+    assert "fit(…, corruptions=False)" in note and "corruptions=[NAME, …]" in note
+    assert "--" not in note and "hubensemble " not in note, note
+    from hubensemble.lockwords import command_line
+
+    with command_line():
+        note = ev.long_evaluation_note({"latency_ms": {"64": 17_000.0}}, 1062,
+                                       list(ev.DEFAULT_CORRUPTIONS), [1, 2, 3])
     assert "--no-corruptions" in note and "--corruptions NAME" in note
     assert "(clean + 5 corruptions x 3 severities)" in note
     one = ev.long_evaluation_note({"latency_ms": {"64": 2_000_000.0}}, 100, ["jpeg"], [2])

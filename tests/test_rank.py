@@ -709,8 +709,13 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
     ranked(specs, task, shards[1], shard=(1, 2), top_k=2)
     with pytest.raises(RunError, match=re.escape(
             f"the shards were ranked with different selections (greedy max_k=3 in "
-            f"{shards[0]}; top_k=2 in {shards[1]}); pass --top-k, --threshold or --greedy")):
-        rank.merge_rankings(shards, tmp_path / "again", top_k=None)
+            f"{shards[0]}; top_k=2 in {shards[1]}); pass top_k, threshold or greedy=True")):
+        rank.merge_rankings(shards, tmp_path / "again", top_k=None)  # (it said --top-k, …)
+    # Merging into one of the shards names merge_rankings' keyword (it said --out).
+    with pytest.raises(RunError, match=re.escape(
+            f"out_dir {shards[0]} is one of the shards to merge; merging into it would "
+            "replace that shard's ranking: pass a new out_dir folder")):
+        rank.merge_rankings(shards, shards[0], top_k=1)
     ranked(specs, task, shards[1], shard=(1, 2), greedy=True, max_k=3)
     with caplog.at_level("WARNING", logger="hubensemble.rank.merge"):
         assert rank.merge_rankings(shards, tmp_path / "again", top_k=1).selected == ["good2"]

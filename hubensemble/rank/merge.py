@@ -24,7 +24,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.pixelkeys import read_pixel_keys
-from hubensemble.text import absolute, escaped, shell
+from hubensemble.text import absolute, escaped
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,9 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                            max_k=max_k, greedy=greedy)
     if checked.held:  # as run_rank says it: the pool keeps them
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
-                    "that the ensemble selects from, and `tune --run %s` adds trials for the "
-                    "modules this ranking selects", escaped(out_dir), checked.held,
-                    shell(out_dir))
+                    "that the ensemble selects from, and %s adds trials for the modules this "
+                    "ranking selects", escaped(out_dir), checked.held,
+                    command_words("tune", out_dir))
     out_run = Run(out_dir)
     rows = _same_files_across_shards([row for _, r in parts for row in r.rows],
                                      checked.modules)
@@ -195,8 +195,8 @@ def _checked(shard_dirs, out_dir, flag):
         raise HubensembleError("give the shard run folders to merge")
     if out_dir is not None and os.path.realpath(out_dir) in map(os.path.realpath, shard_dirs):
         # A new-user check: `rank merge S0 S1 --out S0` replaced shard S0 with the merge.
-        raise RunError(f"--out {out_dir} is one of the shards to merge; merging into it "
-                       "would replace that shard's ranking: pass a new --out folder")
+        raise RunError(f"{flag} {out_dir} is one of the shards to merge; merging into it "
+                       f"would replace that shard's ranking: pass a new {flag} folder")
     if out_dir is not None:  # before the shards are read: never a run made inside the data
         from hubensemble.data.specs import check_outside_data
         from hubensemble.preflight import recorded_spec
@@ -250,7 +250,9 @@ def _checked(shard_dirs, out_dir, flag):
         if r.metric in KNN_METRICS:
             check_knn_predictions(d, [row["name"] for row in r.ok_rows], r.examples)
     # A shard whose modules all failed writes its ranking; the rule applies to the whole.
-    _raise_if_none_ok(rows, again="rank the shards again (`rank --shard I/N`), then merge")
+    _raise_if_none_ok(rows, again="rank the shards again ("
+                      + command_words("rank", flags="--shard I/N", keywords="shard=(I, N)")
+                      + "), then merge")
 
     held = 0
     if out_dir is not None:
@@ -350,7 +352,10 @@ def _selection(parts, metric, *, top_k, threshold, max_k, greedy):
         listed = "; ".join(f"{rule_text(json.loads(v), empty='none recorded')} in {', '.join(ds)}"
                            for v, ds in recorded.items())
         raise RunError(f"the shards were ranked with different selections ({listed}); pass "
-                       "--top-k, --threshold or --greedy to choose the merged one")
+                       + ", ".join(option_word(f, k) for f, k in (
+                           ("--top-k", "top_k"), ("--threshold", "threshold")))
+                       + f" or {option_word('--greedy', 'greedy=True')} to choose the merged "
+                       "one")
     rule = json.loads(next(iter(recorded)))
     return rule or selection_rule(metric=metric)  # shards that recorded none: the default
 
