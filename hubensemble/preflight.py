@@ -15,6 +15,7 @@ import os
 from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target
+from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
 from hubensemble.text import absolute, shell
 
@@ -104,18 +105,21 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
                         ("tflite_size", tflite_size)):
         options.check(name, value)
     if export_format != "tflite" and (quantize != "none" or tflite_size is not None):
-        given = [f for f, v in (("--quantize", quantize != "none"),
-                                ("--tflite-size", tflite_size is not None)) if v]
-        raise options.OptionError(f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'}"
-                                  " only to the TFLite model; add --format tflite (the "
-                                  "SavedModel is always written)")
+        # In the caller's words: export_ensemble's keywords from Python.
+        given = [option_word(f, k) for f, k, v in (
+            ("--quantize", "quantize", quantize != "none"),
+            ("--tflite-size", "tflite_size", tflite_size is not None)) if v]
+        raise options.OptionError(
+            f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to the TFLite "
+            f"model; add {option_word('--format tflite', 'export_format=' + repr('tflite'))} "
+            "(the SavedModel is always written)")
     if out_dir is not None:
         check_export_target(out_dir, run_dir=run_dir, tflite=export_format == "tflite")
     if out_dir is not None and run_dir is not None:  # an export is never a class of the data
         from hubensemble.data.specs import check_outside_data
 
         spec = recorded_spec(run_dir)  # export takes no --data: name whose data it is
-        check_outside_data(spec, {"--out": out_dir},
+        check_outside_data(spec, {option_word("--out", "out_dir"): out_dir},
                            whose=f"the data of the run {run_dir}, {spec}")
 
 
@@ -176,11 +180,18 @@ def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
     minutes to stop at tune. Whether a named TPU answers is only known by connecting
     (get_strategy)."""
     if tpu and strategy not in ("tpu", "auto"):  # it would be ignored without a word
-        raise HubensembleError(f"--tpu {tpu} is only used with --strategy tpu (or auto); drop "
-                               f"it, or pass --strategy tpu instead of {strategy}")
+        # In the caller's words: fit's / run_tune's keywords from Python.
+        raise HubensembleError(
+            f"{option_word(f'--tpu {tpu}', f'tpu={tpu!r}')} is only used with "
+            f"{option_word('--strategy tpu', 'strategy=' + repr('tpu'))} (or auto); drop it, "
+            f"or pass {option_word('--strategy tpu', 'strategy=' + repr('tpu'))} instead of "
+            f"{strategy}")
     if strategy == "tpu" and not (tpu or environ.get("TPU_NAME")):
-        raise HubensembleError("strategy tpu needs a TPU: pass --tpu NAME|grpc://HOST:8470|local "
-                               "or set TPU_NAME")
+        raise HubensembleError(
+            "strategy tpu needs a TPU: pass "
+            + option_word("--tpu NAME|grpc://HOST:8470|local",
+                          "tpu='NAME'|'grpc://HOST:8470'|'local'")
+            + " or set TPU_NAME")
     if strategy == "multiworker":
         raise HubensembleError(MULTIWORKER_REFUSED)
 

@@ -1032,14 +1032,24 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
     # find out), and fit from Python refuses before the data and the ranking as well.
     from hubensemble.errors import HubensembleError
     from hubensemble.pipeline import fit as fit_run
+    from hubensemble.lockwords import command_line
     from hubensemble.preflight import check_strategy
 
     check_strategy("tpu", None, environ={"TPU_NAME": "my-tpu"})
     check_strategy("auto", "grpc://10.0.0.2:8470", environ={})
     for strategy in ("cpu", "mirrored"):  # --tpu was ignored without a word
-        with pytest.raises(HubensembleError, match=f"--tpu grpc://h:1 is only used with "
-                                                   f"--strategy tpu .*instead of {strategy}"):
+        # From Python, the keywords (it was told "--tpu … --strategy tpu"), else the flags.
+        with pytest.raises(HubensembleError, match=f"tpu='grpc://h:1' is only used with "
+                                                   f"strategy='tpu' .*instead of {strategy}"):
             check_strategy(strategy, "grpc://h:1", environ={})
+        with command_line(), pytest.raises(
+                HubensembleError, match=f"--tpu grpc://h:1 is only used with --strategy tpu "
+                                        f".*instead of {strategy}"):
+            check_strategy(strategy, "grpc://h:1", environ={})
+    with pytest.raises(HubensembleError, match=re.escape(
+            "strategy tpu needs a TPU: pass tpu='NAME'|'grpc://HOST:8470'|'local' or set "
+            "TPU_NAME")):
+        check_strategy("tpu", None, environ={})
     from hubensemble.preflight import check_modules
 
     rows = [{"name": f"resnet-{i}"} for i in range(30)]  # a catalogue is not listed whole

@@ -4,6 +4,7 @@ there, a refused fit's new folder, a class left short by unreadable files (a new
 import json
 import logging
 import os
+import re
 
 import numpy as np
 import pytest
@@ -62,15 +63,25 @@ def test_an_out_or_export_inside_the_image_folder_is_refused_before_anything_is_
 
 
 def test_export_out_inside_the_runs_image_folder_is_refused(tmp_path):
+    from hubensemble.lockwords import command_line
+    from hubensemble.options import OptionError
     from hubensemble.preflight import check_export_flags
 
     imgs = _images(tmp_path / "imgs", {"cat": 2, "dog": 2})
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"data": {"args": {"spec": f"folder:{imgs}"}}}))
-    with pytest.raises(DataError, match=r"--out .*imgs/exp is inside the data folder") as e:
+    # From Python, export_ensemble's keyword (it was told --out); the flag on the command line.
+    with pytest.raises(DataError, match=r"^out_dir .*imgs/exp is inside the data folder") as e:
         check_export_flags(str(imgs / "exp"), export_format="savedmodel", quantize="none",
                            tflite_size=None, run_dir=str(run))
+    with command_line(), pytest.raises(DataError, match=r"--out .*imgs/exp is inside the data"):
+        check_export_flags(str(imgs / "exp"), export_format="savedmodel", quantize="none",
+                           tflite_size=None, run_dir=str(run))
+    with pytest.raises(OptionError, match=re.escape(
+            "quantize and tflite_size apply only to the TFLite model; add "
+            "export_format='tflite'")):
+        check_export_flags(None, export_format="savedmodel", quantize="dynamic", tflite_size=96)
     # export takes no --data: the message names whose data it is (helper 96).
     assert f"(the data of the run {run}, folder:{imgs})" in str(e.value)
     assert "(--data " not in str(e.value)
