@@ -799,8 +799,15 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     assert row.startswith("1 copy(ies) in 1 group(s) of equal pixels (e.g. ") and \
         row.endswith("leak.bmp (y))") and row.count("(e.g. ") == 2
     assert "1 test image(s) with a copy in train" in task.summary()
-    assert "--dedupe" in task.summary()
+    # In the caller's words: load_task's keyword from Python (it said --dedupe), the flag on
+    # the command line.
+    assert "dedupe=True keeps one copy" in task.summary() and "--" not in task.summary()
+    from hubensemble.lockwords import command_line
+
+    with command_line():
+        assert "--dedupe keeps one copy" in task.summary()
     deduped = load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.0, dedupe=True)
+    assert "; dedupe dropped 1 copy(ies)" in deduped.summary()
     assert len(deduped.test) == len(task.test) - 1 and len(deduped.train) == len(task.train)
     (name, why), = deduped.dropped
     assert name.endswith("leak.bmp") and why.endswith("train/x/001.png with another label "

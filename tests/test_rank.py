@@ -1591,3 +1591,20 @@ def test_a_task_given_in_python_records_its_spec_not_its_source_text(good, tmp_p
     # A Task made in Python has no spec: its source names it, as before.
     made = dataclasses.replace(task, spec=None)
     assert DataArgs.of_task(made).spec == made.source
+
+
+def test_a_refused_selection_rule_names_the_callers_keywords():
+    """selection_rule (run_rank, merge_rankings, fit) told a Python caller "choose one
+    selection rule: --greedy or --threshold" and "it needs --metric knn or knn-cosine"."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank.ranking import selection_rule
+
+    with pytest.raises(HubensembleError, match=re.escape(
+            "choose one selection rule: greedy=True or threshold, not both")):
+        selection_rule(metric="knn", greedy=True, threshold=0.5)
+    with pytest.raises(HubensembleError, match=re.escape(
+            "it needs metric='knn' or 'knn-cosine', not logme")):
+        selection_rule(metric="logme", greedy=True)
+    with command_line(), pytest.raises(HubensembleError, match=re.escape(
+            "it needs --metric knn or knn-cosine, not logme")):
+        selection_rule(metric="logme", greedy=True)

@@ -25,6 +25,7 @@ from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json
+from hubensemble.lockwords import command_line
 from hubensemble.hub import write_hub_module
 from hubensemble.hyperrule import HParams, Profile, get_profile
 from hubensemble.rundir import DataArgs, Run
@@ -197,15 +198,19 @@ def test_default_plan_is_the_grid_per_selected_module(modules):
             cut = tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper",
                                   budget=4)
         assert [e.module for e in cut] == ["gen_a"] * 4
+        # plan_sweep from Python: the keyword (it was told "pass --budget 8 (or no --budget)").
         assert [str(w.message) for w in said] == [
             f"exp_b gets no trial: budget 4 gives the {sweep} sweep's 4 trials per module to "
-            "the first 1 of the 2 selected modules (best-ranked first); pass --budget 8 (or "
-            "no --budget) to tune every one"]
+            "the first 1 of the 2 selected modules (best-ranked first); pass budget=8 (or "
+            "budget=None) to tune every one"]
+        with command_line(), pytest.warns(UserWarning) as said:
+            tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper", budget=4)
+        assert str(said[0].message).endswith("pass --budget 8 (or no --budget) to tune every one")
         assert tune.plans.untuned_modules(ranking, cut, sweep=sweep) == ["exp_b"]
         assert tune.plans.untuned_modules(ranking, plan, sweep=sweep) == []
     with pytest.warns(UserWarning, match=r"exp_b, exp_c get no trial: budget 7 gives the default "
                                          r"sweep's 4 trials per module to the first 1 of the 3 "
-                                         r"modules given by --modules .*--budget 12"):
+                                         r"modules given in modules .*budget=12"):
         tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="paper", budget=7,
                         modules=["exp_c", "gen_a", "exp_b"])
     with pytest.raises(HubensembleError, match="gen_a, exp_b, exp_c"):
@@ -261,7 +266,7 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     with pytest.warns(UserWarning, match=r"exp_b gets no trial: budget 1 deals one trial to "
                                          r"each of the first 1 \(by kNN score\) of the combined "
                                          r"sweep's 2 modules within tau 0.02 of the best score; "
-                                         r"pass --budget 2 or more"):
+                                         r"pass budget=2 or more"):
         one = tune.plan_sweep(ranking, specs, sweep="combined", budget=1, **kw)
     assert one == combined[:1]
     assert tune.plans.untuned_modules(ranking, one, sweep="combined") == ["exp_b"]
@@ -802,8 +807,8 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
                       progress=False)
     said = [r.getMessage() for r in caplog.records if "budget 5" in r.getMessage()]
     why = ("budget 5 gives the default sweep's 4 trials per module to the first 1 of the 2 "
-           "selected modules (best-ranked first); pass --budget 8 (or no --budget) to tune "
-           "every one")
+           "selected modules (best-ranked first); pass budget=8 (or budget=None) to tune "
+           "every one")  # run_tune's words
     assert said == [f"exp_b gets no trial: {why}"]
     assert [str(w.message) for w in recwarn if "budget" in str(w.message)] == []
     # Said again where a user looks afterwards: run.json, fit's closing lines and the report

@@ -19,6 +19,7 @@ from hubensemble.data.duplicates import drop_duplicates
 from hubensemble.data.folder import _load_folder, locate_folder, split_layout
 from hubensemble.data.loading import _EXAMPLES, LoadOptions, windows_path_hint
 from hubensemble.data.npz import _load_npz, locate_npz
+from hubensemble.lockwords import option_word
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, _carve, _check_fractions
 from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
@@ -242,7 +243,8 @@ def check_outside_data(spec: str, paths: dict[str, object], *, file: bool = Fals
         harm = ("a file written there would be read with the data, and every later load would "
                 "skip it as not an image" if file else
                 "what is written there would be read as a class of the data")
-        raise DataError(f"{flag} {os.fspath(path)} {what} {data} ({whose or '--data ' + spec}"
+        given = option_word(f"--data {spec}", f"data={spec!r}")  # the caller's words
+        raise DataError(f"{flag} {os.fspath(path)} {what} {data} ({whose or given}"
                         f"): {harm}; pass a {flag} {'file' if file else 'folder'} outside it, "
                         f"e.g. {flag} {beside}")
 

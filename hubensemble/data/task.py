@@ -16,6 +16,7 @@ from hubensemble.data.names import (  # noqa: F401 - re-exported
     _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, check_class_names, class_name_fault, split_key)
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError
+from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
 
 
@@ -465,9 +466,9 @@ class Task:
                 text += (": " + ", ".join(f"{v} {k.replace('_in_', ' image(s) with a copy in ')}"
                                           for k, v in across.items())
                          + " — metrics there are partly measured on training images; "
-                           "--dedupe keeps one copy")
+                           f"{option_word('--dedupe', 'dedupe=True')} keeps one copy")
         if self.dropped:
-            text += f"; --dedupe dropped {len(self.dropped)} copy(ies)"
+            text += f"; {option_word('--dedupe', 'dedupe')} dropped {len(self.dropped)} copy(ies)"
         if dup["conflicting_labels"]:
             text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
                      f"labels (e.g. {' = '.join(dup['conflicting_examples'][0][:2])})")

@@ -20,6 +20,7 @@ from hubensemble import options, proxies
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
                                 reraise_stop)
 from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
+from hubensemble.lockwords import command_words, option_word
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
@@ -30,7 +31,7 @@ from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
-from hubensemble.text import escaped, shell
+from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,15 @@ def score_embeddings(emb, labels, *, metric, k=1, num_classes=None, groups=None)
 def selection_rule(*, metric, top_k=15, threshold=None, max_k=15, greedy=False) -> dict:
     """The selection as a record: {"rule": "top_k"|"threshold"|"greedy", parameters}."""
     if greedy and threshold is not None:
-        raise HubensembleError("choose one selection rule: --greedy or --threshold, not both")
+        raise HubensembleError("choose one selection rule: "
+                               f"{option_word('--greedy', 'greedy=True')} or "
+                               f"{option_word('--threshold', 'threshold')}, not both")
     if greedy:
         if metric not in KNN_METRICS:
-            raise HubensembleError(f"the greedy selection combines kNN predictions; it needs "
-                                   f"--metric knn or knn-cosine, not {metric}")
+            raise HubensembleError("the greedy selection combines kNN predictions; it needs "
+                                   + option_word("--metric knn or knn-cosine",
+                                                 "metric='knn' or 'knn-cosine'")
+                                   + f", not {metric}")
         return {"rule": "greedy", "max_k": _at_least_1(max_k, "max_k")}
     if threshold is not None:
         if not (isinstance(threshold, (int, float)) and threshold >= 0):
@@ -447,8 +452,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                  "goes on from them, adding trials for the modules this ranking selects",
                  escaped(out_dir), held)
     elif held:
-        nxt = ("the next `fit` (or `tune --run {}`)" if "fit" in run.meta() else
-               "`tune --run {}`").format(shell(out_dir))  # a fit's folder: its own sweep follows
+        tune_words = command_words("tune", out_dir)  # a fit's folder: its own sweep follows
+        nxt = (f"the next {option_word('`fit`', 'fit()')} (or {tune_words})"
+               if "fit" in run.meta() else tune_words)
         log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
                     "that the ensemble selects from, and %s adds trials for the modules this "
                     "ranking selects", escaped(out_dir), held, nxt)

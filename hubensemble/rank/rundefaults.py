@@ -10,6 +10,7 @@ import os
 from types import SimpleNamespace
 
 from hubensemble import options
+from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
 
 #: The rank options ranking.json records that `rank` of a run folder keeps when none of its
@@ -77,9 +78,10 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
         values["profile"] = kept  # run_rank takes a Profile: a custom one recorded too
         lines.append(f"rank: --profile {kept.name} ({source}; not the default {profile}): " + (
             "its candidates were tuned at that profile's resolution, and the ranking embeds at "
-            "it too; for another profile, rank into a new --out folder" if scan(
+            "it too; for another profile, rank into a new "
+            f"{option_word('--out', 'out_dir')} folder" if scan(
                 run.candidates)[0] else "the ranking embeds at the resolution tune goes on at; "
-            "--profile chooses another"))
+            f"{option_word('--profile', 'profile')} chooses another"))
     return values, lines
 
 

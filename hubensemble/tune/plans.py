@@ -147,11 +147,14 @@ def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
     if sweep == "combined":
         return (f"budget {budget} deals one trial to each of the first {reached} (by kNN "
                 f"score) of the combined sweep's {of} modules within tau {tau:g} of the best "
-                f"score; pass --budget {of} or more to tune every one")
-    what = "modules given by --modules" if given else "selected modules"
+                f"score; pass {option_word(f'--budget {of}', f'budget={of}')} or more to tune "
+                "every one")
+    what = (option_word("modules given by --modules", "modules given in modules") if given
+            else "selected modules")
     return (f"budget {budget} gives the {sweep} sweep's 4 trials per module to the first "
-            f"{reached} of the {of} {what} (best-ranked first); pass --budget {4 * of} (or no "
-            "--budget) to tune every one")
+            f"{reached} of the {of} {what} (best-ranked first); pass "
+            f"{option_word(f'--budget {4 * of}', f'budget={4 * of}')} (or "
+            f"{option_word('no --budget', 'budget=None')}) to tune every one")
 
 
 def _no_trial(names) -> str:
