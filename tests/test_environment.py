@@ -92,11 +92,12 @@ def test_an_embedding_cache_that_cannot_be_written_warns_once_and_ranks(
     assert str(blocker) in said[0] and "HUBENSEMBLE_CACHE_DIR" in said[0]
     assert "Not a directory" in said[0] and "goes on" in said[0]
 
-    # The flag's folder: the warning names --cache-dir; the scores are the same.
+    # The keyword's folder: the warning names cache_dir (run_rank's keyword, not the flag
+    # --cache-dir); the scores are the same.
     caplog.clear()
     flagged = ranked([spec, other], task, tmp_path / "run2", cache_dir=str(blocker / "x"))
     said = cache_warnings(caplog)
-    assert len(said) == 1 and "pass --cache-dir a folder you can write" in said[0]
+    assert len(said) == 1 and "pass cache_dir a folder you can write" in said[0]
     assert [r["score"] for r in flagged.rows] == [r["score"] for r in result.rows]
 
     # tune's probes and LP-FT heads read the cache through the same call.

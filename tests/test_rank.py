@@ -1608,3 +1608,18 @@ def test_a_refused_selection_rule_names_the_callers_keywords():
     with command_line(), pytest.raises(HubensembleError, match=re.escape(
             "it needs --metric knn or knn-cosine, not logme")):
         selection_rule(metric="logme", greedy=True)
+
+
+def test_the_embedding_caches_way_out_names_the_callers_keywords(tmp_path):
+    """An unwritable embedding cache told run_rank(cache_dir=…) to "pass --cache-dir a folder
+    you can write; --no-cache (rank, fit) …": flags its caller never typed."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank.embeddings import _folder
+
+    assert _folder(tmp_path).fix() == (
+        "pass cache_dir a folder you can write; use_cache=False (run_rank, fit) neither reads "
+        "nor writes it")
+    with command_line():
+        assert _folder(tmp_path).fix() == (
+            "pass --cache-dir a folder you can write; --no-cache (rank, fit) neither reads nor "
+            "writes it")

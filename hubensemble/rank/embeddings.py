@@ -17,6 +17,7 @@ from hubensemble import __version__
 from hubensemble.environment import CacheFolder, cache_folder, cache_unwritable
 from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
 from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, numpy_load_fault
+from hubensemble.lockwords import option_word
 from hubensemble.rank.located import recall, remember
 from hubensemble.text import escaped
 
@@ -81,9 +82,12 @@ def default_cache_dir() -> str:
 def _folder(cache_dir) -> CacheFolder:
     """The embedding cache's folder: `cache_dir` (--cache-dir) when given, else
     default_cache_dir's; with what named it, for the warning when it cannot be written."""
+    # In the caller's words: run_rank's / fit's keywords from Python (lockwords).
     return cache_folder(cache_dir, what="embedding cache", variable="HUBENSEMBLE_CACHE_DIR",
-                        default=("hubensemble", "embeddings"), flag="--cache-dir",
-                        skip="--no-cache (rank, fit) neither reads nor writes it")
+                        default=("hubensemble", "embeddings"),
+                        flag=option_word("--cache-dir", "cache_dir"),
+                        skip=option_word("--no-cache (rank, fit)", "use_cache=False (run_rank, "
+                                         "fit)") + " neither reads nor writes it")
 
 
 def cache_key(module_fingerprint, resolution, value_range, output_key, data_fingerprint,
