@@ -609,7 +609,8 @@ def test_a_run_on_other_data_is_refused_naming_what_differs(tmp_path):
     with pytest.raises(RunError) as err:
         run.attach_task(load_task("sklearn:digits", seed=1),
                         DataArgs(spec="sklearn:digits", seed=1))
-    assert "--data-seed 0 -> 1" in str(err.value) and "pass --restart" not in str(err.value)
+    # Python's words (attach_task outside the command line): the keyword, as load_task takes it.
+    assert "seed=0 -> 1" in str(err.value) and "pass --restart" not in str(err.value)
     # A rank's folder: no word of fit's --restart (tests/test_datachange.py has a fit's).
     assert "--restart" not in str(err.value)
 

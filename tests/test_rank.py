@@ -749,7 +749,7 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     # another spelling of the path: refused, the shard as it was.
     before = (a / "ranking.json").read_bytes()
     for out in (a, tmp_path / "x" / ".." / "a"):
-        with pytest.raises(RunError, match=f"--out {re.escape(str(out))} is one of the shards "
+        with pytest.raises(RunError, match=f"out_dir {re.escape(str(out))} is one of the shards "
                                            "to merge; merging into it would replace"):
             rank.merge_rankings([a, b], out)
     assert (a / "ranking.json").read_bytes() == before
@@ -894,7 +894,8 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
         ranked(same, task, out, top_k=1)
     assert f"{out} holds 1 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
-    assert f"and `tune --run {out}` adds trials" in caplog.text  # a rank's folder, not a fit's
+    # A rank's folder, not a fit's; from Python, the call (it said `tune --run OUT`).
+    assert f"and run_tune(run_dir={str(out)!r}) adds trials" in caplog.text
     assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
     assert rank.load_ranking(out).selected != json.loads(before["ranking.json"])["selected"]
     assert "this ranking does not select" not in caplog.text  # a failed trial: not in the pool
