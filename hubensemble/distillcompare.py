@@ -14,6 +14,7 @@ import os
 from hubensemble import fileio, metrics
 from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
+from hubensemble.lockwords import option_word
 from hubensemble.text import absolute, cells, ljust
 
 
@@ -71,10 +72,13 @@ def _describe(s) -> str:
     """One student record as the replacement note and the summary name it."""
     test = (s.get("test") or {}).get("accuracy")
     val = (s.get("val") or {}).get("accuracy")
-    return (f"test accuracy {_num(test)}, val {_num(val)}; --distill-init {s.get('init_rule')}"
-            f" (kept {s.get('init')}), --distill-steps {_num(s.get('steps_scale'), 'g')}, "
-            f"--distill-mixup {_num(s.get('mixup'), 'g')}, "
-            f"--distill-lr {_num(s.get('lr_scale'), 'g')}")
+    # In the caller's words: run_distill's keywords from Python (lockwords.option_word).
+    init, steps, mixup, lr = (option_word(f, k) for f, k in (
+        ("--distill-init", "init"), ("--distill-steps", "steps_scale"),
+        ("--distill-mixup", "mixup"), ("--distill-lr", "lr_scale")))
+    return (f"test accuracy {_num(test)}, val {_num(val)}; {init} {s.get('init_rule')}"
+            f" (kept {s.get('init')}), {steps} {_num(s.get('steps_scale'), 'g')}, "
+            f"{mixup} {_num(s.get('mixup'), 'g')}, {lr} {_num(s.get('lr_scale'), 'g')}")
 
 
 def paired_gap(ens, cands, single_trial, student_probs, labels) -> dict | None:

@@ -503,9 +503,10 @@ def test_a_replaced_student_is_named_and_every_kept_student_is_recorded(
             r.getMessage()]
     assert len(note) == 1 and (
         f"replaced the earlier student distill-small (test accuracy {was:.4f}, val "
-        f"{first.student['val']['accuracy']:.4f}; --distill-init member (kept member), "
-        f"--distill-steps 0.05, --distill-mixup 0.2, --distill-lr 1) by this one (test accuracy "
-        f"{now:.4f}") in note[0] and "--distill-init module (kept module)" in note[0]
+        f"{first.student['val']['accuracy']:.4f}; init member (kept member), "
+        f"steps_scale 0.05, mixup 0.2, lr_scale 1) by this one (test accuracy "
+        f"{now:.4f}") in note[0] and "init module (kept module)" in note[0]
+    assert "--" not in note[0], note[0]  # run_distill's keywords: it said --distill-init …
     recorded = read_distill(path)
     assert [s["trial"] for s in recorded["students"]] == ["distill-fixed", "distill-small"]
     assert recorded["replaced"]["init_rule"] == "member"
@@ -975,3 +976,19 @@ def test_export_and_distill_say_the_images_predicted_after_training(run_dir, dig
     assert check and check[-1].endswith(f"checking the teacher on test: {n}/{n} images]"), lines
     assert any(line.startswith("distill into small:   0% 0/") and "loading the teacher" in line
                for line in lines), lines
+
+
+def test_a_students_description_names_the_callers_options():
+    """The replaced student's note named run_distill's options by their flags from Python
+    ("--distill-init member …"); it names the keywords there, the flags on the command line."""
+    from hubensemble.distillcompare import _describe
+    from hubensemble.lockwords import command_line
+
+    record = {"test": {"accuracy": 0.5}, "val": {"accuracy": 0.25}, "init_rule": "member",
+              "init": "member", "steps_scale": 0.05, "mixup": 0.2, "lr_scale": 1.0}
+    assert _describe(record) == ("test accuracy 0.5000, val 0.2500; init member (kept member), "
+                                 "steps_scale 0.05, mixup 0.2, lr_scale 1")
+    with command_line():
+        assert _describe(record).endswith("; --distill-init member (kept member), "
+                                          "--distill-steps 0.05, --distill-mixup 0.2, "
+                                          "--distill-lr 1")
