@@ -17,7 +17,7 @@ from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
                                 file_sha256,
                                 read_json)
-from hubensemble.lockwords import command_words
+from hubensemble.lockwords import command_words, option_word
 from hubensemble.text import absolute, escaped, shell
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
@@ -292,7 +292,7 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
     if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
         raise RunError(f"{why} (choose another {flag} folder)")
     if run_dir is not None:  # fit's --out a file: named as itself, not "(in OUT/export)"
-        check_dir_target(run_dir, "choose another --out folder")
+        check_dir_target(run_dir, f"choose another {option_word('--out', 'out')} folder")
     check_dir_target(out_dir, f"choose another {flag} folder")
     if run_dir is not None:
         # fit --export RUN1/export from another run replaced RUN1's export without a word:

@@ -1868,6 +1868,13 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     assert main(fit[:-1] + [str(in_the_way)]) == 2
     assert (f"{in_the_way} is a file, not a folder; choose another --out folder"
             in capsys.readouterr().err)
+    # fit from Python runs the same check: its keyword, not the flag it never typed.
+    from hubensemble.errors import HubensembleError
+    from hubensemble.formats import check_export_target
+
+    with pytest.raises(HubensembleError, match=re.escape(
+            f"{in_the_way} is a file, not a folder; choose another out folder")):
+        check_export_target(in_the_way / "export", "export", run_dir=in_the_way)
     # A folder of the user's files as fit's --export: refused before TensorFlow and before
     # the run folder is made (a new-user check: 7.8 s, and it left run.json and log.txt).
     mine = tmp_path / "myfiles"
