@@ -472,7 +472,8 @@ def test_a_task_without_validation_examples_is_refused_before_any_trial(tmp_path
     from hubensemble.errors import RunError
 
     run = make_run(tmp_path / "run", modules, task=dataclasses.replace(digits, val=None))
-    with pytest.raises(RunError, match="has no validation examples.*--val-fraction above 0"):
+    # run_tune's caller is told load_task's keyword (it was told --val-fraction).
+    with pytest.raises(RunError, match="has no validation examples.*val_fraction above 0"):
         tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
                       strategy="cpu", progress=False)
     assert not run.candidates.exists() or not os.listdir(run.candidates)
@@ -489,10 +490,14 @@ def test_a_task_without_validation_examples_is_refused_before_any_trial(tmp_path
     for source, way in (("tfds:mnist (val none)", "--split val=train[800:1000]"),
                         ("npz:/d.npz (x_train)", "x_val/y_val in the npz"),
                         ("folder:/p (class folders)", "a val/ folder")):
-        with pytest.raises(RunError) as err:
+        with command_line(), pytest.raises(RunError) as err:
             require_validation({"name": "t", "source": source, "sizes": {"val": 0}})
         assert way in str(err.value) and ("--val-fraction" in str(err.value)) == (
             not source.startswith("tfds")), str(err.value)
+    with pytest.raises(RunError) as err:  # from Python: load_task's keywords
+        require_validation({"name": "t", "source": "tfds:mnist (val none)", "sizes": {"val": 0}})
+    assert ("a tfds split for it: splits={'val': 'train[800:1000]'}; dedupe=True drops a val "
+            "split that only copies train), then call fit again") in str(err.value), err.value
 
 
 def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules, digits,
