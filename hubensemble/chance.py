@@ -17,6 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from hubensemble import metrics
+from hubensemble.lockwords import option_word
 
 
 def candidate_at_chance(cand, labels) -> str | None:
@@ -59,19 +60,26 @@ def chance_advice(records: Iterable[dict]) -> str:
     """What to do about candidates at chance, from their trial.json records (their "kind" and
     "profile"): for fine-tunes of the `quick` profile, train longer (its 5-10 steps leave a
     module near its start); for other fine-tunes, another learning rate or more steps; for
-    probes, other modules or a larger validation split. One sentence, no trailing period."""
+    probes, other modules or a larger validation split. One sentence, no trailing period,
+    in the caller's words (flags on the command line, keywords from Python)."""
     records = list(records)
     probes = [r for r in records if is_probe(r)]
     tunes = [r for r in records if not is_probe(r)]
+    # The caller's words (`lockwords.option_word`): run_tune(profile="quick") was told of
+    # "--profile cpu" and "fit --restart".
+    quick, cpu, probe, hyper, paper = (option_word(f"--{o} {v}", f"{o}={v!r}") for o, v in (
+        ("profile", "quick"), ("profile", "cpu"), ("sweep", "probe"), ("sweep", "hyper"),
+        ("profile", "paper")))
+    restart = option_word("fit --restart", "fit(restart=True)")
     ways = []
     if any(r.get("profile") == "quick" for r in tunes):
-        ways.append("train longer: --profile quick's 5-10 steps leave a module near where it "
-                    "started; --profile cpu trains 40-200 (a new run, or fit --restart), and "
-                    "--sweep probe (head-only candidates, fitted to convergence) needs no "
+        ways.append(f"train longer: {quick}'s 5-10 steps leave a module near where it "
+                    f"started; {cpu} trains 40-200 (a new run, or {restart}), and "
+                    f"{probe} (head-only candidates, fitted to convergence) needs no "
                     "steps at all")
     elif tunes:
-        ways.append("try another learning rate or more steps (--sweep hyper draws the lr "
-                    "from 1e-4 to 0.1; --profile paper trains longest), or --sweep probe")
+        ways.append(f"try another learning rate or more steps ({hyper} draws the lr "
+                    f"from 1e-4 to 0.1; {paper} trains longest), or {probe}")
     if probes:
         ways.append("for a probe: its module's embeddings do not separate these classes, or "
                     "the validation split is too small to show it (other modules, more "

@@ -1709,8 +1709,16 @@ def test_the_advice_on_candidates_at_chance_follows_their_kind_and_profile():
     fine-tune needs another lr or more steps, a probe other modules or more validation."""
     from hubensemble.chance import chance_advice
 
-    quick = chance_advice([{"profile": "quick", "hparams": {"lr": 0.003}}])
-    assert "--profile cpu" in quick and "5-10 steps" in quick and "probe" in quick
+    from hubensemble.lockwords import command_line
+
+    with command_line():
+        quick = chance_advice([{"profile": "quick", "hparams": {"lr": 0.003}}])
+    assert "--profile cpu" in quick and "5-10 steps" in quick and "--sweep probe" in quick
+    assert "fit --restart" in quick
+    # From Python, the keywords: run_tune(profile="quick") was told of "--profile cpu".
+    python = chance_advice([{"profile": "quick", "hparams": {"lr": 0.003}}])
+    assert "profile='cpu'" in python and "sweep='probe'" in python and "--" not in python
+    assert "fit(restart=True)" in python
     other = chance_advice([{"profile": "cpu", "hparams": {"lr": 0.06}}])
     assert "another learning rate" in other and "5-10" not in other
     probe = chance_advice([{"profile": "quick", "kind": "probe", "hparams": {"kind": "probe"}}])

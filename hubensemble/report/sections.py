@@ -24,6 +24,7 @@ from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, St
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
 from hubensemble.chance import members_chance_text
+from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
 from hubensemble.ensembletext import size_rule_text
 from hubensemble.rundir import Run
@@ -412,7 +413,8 @@ def _members_section(files) -> Section:
     weak = [m.get("trial") for m in members if m.get("trial") in files.at_chance]
     if weak:
         records = {c.trial: c.record for c in files.candidates}
-        text = members_chance_text({t: files.at_chance[t] for t in weak}, records)
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            text = members_chance_text({t: files.at_chance[t] for t in weak}, records)
         sec.add(Inline(Strong("Warning:"), f" {text}."))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
