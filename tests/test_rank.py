@@ -1527,6 +1527,34 @@ def test_rank_of_a_run_whose_ranking_json_is_damaged_ranks_again_and_says_so(tmp
     assert run_defaults(run, every, "cpu") == ({}, [])  # fit's call: not read at all
 
 
+def test_rank_of_a_run_keeps_its_profile_as_recorded_when_the_definition_changed(tmp_path):
+    """rank's kept profile compared profiles by name: a run tuned at cpu as an older version
+    defined it (before cpu's BatchNorm rule) read as the default cpu, and `rank --out RUN`
+    ranked it at today's definition without a word, where tune's pool check and retraining
+    read the recorded one. Now the recorded definition is kept, and the line says what
+    changed; a run recorded at today's definition keeps nothing."""
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.rank.rundefaults import _KEPT_GROUPS, run_defaults
+
+    cpu = get_profile("cpu")
+    older = {k: v for k, v in cpu.to_json().items() if not k.startswith("bn_")}
+    run = tmp_path / "run"
+    run.mkdir()
+    atomic_write_json(run / "run.json", {"created": "2026-12-04T00:00:00",
+                                         "tune": {"profile": older}})
+    kept = {name for group in _KEPT_GROUPS for name in group}
+    values, lines = run_defaults(run, kept, "cpu")
+    assert set(values) == {"profile"} and values["profile"].name == "cpu"
+    assert values["profile"].bn_lr_scale == 1.0 != cpu.bn_lr_scale
+    assert len(lines) == 1 and lines[0].startswith(
+        f"rank: --profile cpu (the run's last tune, {run / 'run.json'}, as an older "
+        "hubensemble defined it (bn_head_init None -> 'probe', bn_lr_scale 1.0 -> 0.001"), lines
+    assert "; not the default cpu as this version defines it): " in lines[0]
+    atomic_write_json(run / "run.json", {"created": "2026-12-04T00:00:00",
+                                         "tune": {"profile": cpu.to_json()}})
+    assert run_defaults(run, kept, "cpu") == ({}, [])
+
+
 def test_threads_of_one_process_rank_one_run_one_at_a_time_and_share_a_cache(task, good,
                                                                              tmp_path):
     """The run folder's lock counted as held by every thread of the process holding it: a

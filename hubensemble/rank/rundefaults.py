@@ -44,15 +44,16 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
     folder, the options it keeps (`kept_options`: the recorded proxy and selection rule), and
     without --profile typed (`given`: the names typed) the run's profile, as tune takes it
     (`runprofile.run_profile`: its last tune's, else its ranking's) when it is not `profile`
-    (the default's name); ({}, []) for a new folder. The default (cpu) re-ranked a folder
-    fitted at quick at another resolution than its pool's, without a word (a new-user
-    check). A ranking.json that cannot be read keeps nothing (a line says so: rank writes
-    it anew, the way its refusal named; `rank --out RUN` refused it, naming itself as the
-    way on) and is not read when every kept option is given (fit gives all of its own).
-    RunError when run.json is unreadable (`Run.meta`)."""
+    (the default's name) by name or by definition (a built-in profile redefined since the run
+    recorded it: `runprofile.training_changes`); ({}, []) for a new folder. The default (cpu)
+    re-ranked a folder fitted at quick at another resolution than its pool's, without a word (a
+    new-user check). A ranking.json that cannot be read keeps nothing (a line says so: rank
+    writes it anew, the way its refusal named; `rank --out RUN` refused it, naming itself as the
+    way on) and is not read when every kept option is given (fit gives all of its own). RunError
+    when run.json is unreadable (`Run.meta`)."""
     from hubensemble.candidate import scan
     from hubensemble.rundir import Run
-    from hubensemble.runprofile import run_profile
+    from hubensemble.runprofile import as_profile, run_profile, training_changes
 
     from hubensemble.errors import RunError
 
@@ -74,9 +75,13 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
     if "profile" in given:
         return values, lines
     (kept, source) = run_profile(run)
-    if kept.name != profile:
+    # By definition, not name: a profile redefined since the run recorded it is kept as
+    # recorded, as tune's pool check and retraining read it (runprofile.training_changes).
+    redefined = kept.name == profile and training_changes(kept, as_profile(profile))
+    if kept.name != profile or redefined:
         values["profile"] = kept  # run_rank takes a Profile: a custom one recorded too
-        lines.append(f"rank: --profile {kept.name} ({source}; not the default {profile}): " + (
+        lines.append(f"rank: --profile {kept.name} ({source}; not the default " + (
+            f"{profile} as this version defines it" if redefined else profile) + "): " + (
             "its candidates were tuned at that profile's resolution, and the ranking embeds at "
             "it too; for another profile, rank into a new "
             f"{option_word('--out', 'out_dir')} folder" if scan(
