@@ -573,10 +573,12 @@ def test_writing_out_a_modules_default_signature_or_output_key_keeps_its_cache_k
     assert len(cache_files(cache)) == 2
 
 
-def test_writing_out_a_keras_files_default_layer_keeps_its_cache_key(task, tmp_path):
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_writing_out_a_keras_files_default_layer_keeps_its_cache_key(task, tmp_path, suffix):
     # `layer: mid` on a .keras file whose last Dense takes mid's output is the default cut
     # (sources.load_model_file): it had a key of its own, one re-embedding, as a written-out
-    # default signature had (above).
+    # default signature had (above). An .h5 file's default was read from .keras files only
+    # (their config.json), so its written-out `layer: mid` kept a key of its own.
     from hubensemble.rank.embeddings import embed
 
     keras.utils.set_random_seed(5)
@@ -593,7 +595,7 @@ def test_writing_out_a_keras_files_default_layer_keeps_its_cache_key(task, tmp_p
                                       keras.layers.GlobalAveragePooling2D(name="gap"),
                                       keras.layers.Dense(3, name="mid"),
                                       keras.layers.Dense(2, name="head")])
-        handle = str(tmp_path / f"{kind}.keras")
+        handle = str(tmp_path / f"{kind}{suffix}")
         model.save(handle)
         cache = str(tmp_path / f"cache-{kind}")
 
@@ -608,6 +610,18 @@ def test_writing_out_a_keras_files_default_layer_keeps_its_cache_key(task, tmp_p
         other = embedded(layer="gap")  # another layer: another reading, its own key
         assert not other.cache_hit and other.key != first.key
         assert len(cache_files(cache)) == 2
+    if suffix == ".h5":  # tf.keras' (Keras 2's) node format: [[name, node, tensor, kwargs]]
+        import h5py
+
+        from hubensemble.hub.locate import keras_default_layer
+
+        with h5py.File(tmp_path / "functional.h5", "r+") as f:
+            config = json.loads(f.attrs["model_config"])
+            for layer in config["config"]["layers"]:
+                layer["inbound_nodes"] = [[[n["args"][0]["config"]["keras_history"][0], 0, 0, {}]]
+                                          for n in layer["inbound_nodes"]]
+            f.attrs["model_config"] = json.dumps(config).encode()
+        assert keras_default_layer(str(tmp_path / "functional.h5")) == "mid"
 
 
 def test_no_cache_neither_reads_nor_writes(task, good, tmp_path):

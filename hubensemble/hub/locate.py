@@ -59,46 +59,72 @@ def call_fingerprint(content, layer=None, signature=None) -> str:
     return _digest(content, f"layer={layer}", f"signature={signature}")
 
 
-def keras_default_layer(path) -> str | None:
-    """The name of the layer a Keras model file (.keras) is cut at when its entry names no
-    ``layer:`` (`sources.load_model_file`): the layer whose output its last Dense layer takes,
-    else (no Dense) its one output layer. Read from the file's config.json, nothing loaded;
-    None when that cannot be told (an .h5 file, a nested or shared layer, a config of
-    another shape, an unreadable file)."""
+def _model_config(path) -> dict:
+    """The model config a Keras model file holds: a .keras zip's config.json, or an HDF5
+    (.h5) file's "model_config" attribute (Keras 3's and tf.keras' legacy format). Raises
+    (any exception) when neither can be read."""
     import json
     import zipfile
 
-    try:
+    if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
-            config = json.loads(z.read("config.json"))
+            return json.loads(z.read("config.json"))
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        text = f.attrs["model_config"]
+    return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
+def _history(node) -> list:
+    """[layer name, node index, tensor index] of a functional layer's one inbound tensor: a
+    Keras 3 node ({"args": [{"config": {"keras_history": [...]}}]}) or a tf.keras one
+    ([[name, node, tensor, kwargs]]). Raises (ValueError, KeyError, …) for any other shape."""
+    if isinstance(node, dict):
+        (arg,) = node["args"]
+        return list(arg["config"]["keras_history"])
+    (ref,) = node
+    return list(ref[:3])
+
+
+def keras_default_layer(path) -> str | None:
+    """The name of the layer a Keras model file (.keras or .h5) is cut at when its entry names
+    no ``layer:`` (`sources.load_model_file`): the layer whose output its last Dense layer
+    takes, else (no Dense) its one output layer. Read from the file's config (a .keras zip's
+    config.json, an .h5 file's "model_config" attribute: `_model_config`), nothing loaded;
+    None when that cannot be told (a nested or shared layer, a config of another shape, an
+    unreadable file)."""
+    try:
+        config = _model_config(path)
         layers = config["config"]["layers"]
+        # A .keras config names each layer's module; an .h5 one (legacy) names none.
         dense = [i for i, x in enumerate(layers) if x.get("class_name") == "Dense"
-                 and x.get("module") == "keras.layers"]
+                 and x.get("module", "keras.layers") == "keras.layers"]
         if config.get("class_name") == "Sequential":
             return layers[dense[-1] - 1]["config"]["name"] if dense else (
                 layers[-1]["config"]["name"])
         if dense:
             (node,) = layers[dense[-1]]["inbound_nodes"]
-            (arg,) = node["args"]
-            history = arg["config"]["keras_history"]
+            history = _history(node)
         else:
-            (history,) = config["config"]["output_layers"]
+            outputs = config["config"]["output_layers"]
+            (history,) = [outputs] if outputs and isinstance(outputs[0], str) else outputs
     except Exception:  # noqa: BLE001 - any file or config not of this shape: not told
         return None
-    if config.get("class_name") != "Functional" or list(history[1:]) != [0, 0]:
+    if config.get("class_name") not in ("Functional", "Model") or list(history[1:]) != [0, 0]:
         return None
     return history[0] if isinstance(history[0], str) else None
 
 
 def default_call(files: ModuleFiles, output_key=None) -> tuple[str, str | None]:
     """(fingerprint, output_key) of `files` called as its entry says (`files.layer`,
-    `files.signature`, `output_key`), each written-out field that names what the module
-    uses when it is left out made None: a SavedModel's ``signature: serving_default`` or only
-    output (`savedmodel_calls.defaults_left_out`, saved_model.pb read), a Keras file's
-    ``layer:`` naming the layer it is cut at by default (`keras_default_layer`, config.json
-    read). The embedding and cost caches key by it, so an entry that writes the default out
-    (as `catalogue add` does) and one that leaves it out share their entries. Nothing is
-    loaded."""
+    `files.signature`, `output_key`), each written-out field that names what the module uses
+    when it is left out made None: a SavedModel's ``signature: serving_default`` or only output
+    (`savedmodel_calls.defaults_left_out`, saved_model.pb read), a Keras file's ``layer:``
+    naming the layer it is cut at by default (`keras_default_layer`: a .keras file's config.json
+    or an .h5 file's model config read). The embedding and cost caches key by it, so an entry
+    that writes the default out (as `catalogue add` does) and one that leaves it out share their
+    entries. Nothing is loaded."""
     layer, signature = files.layer, files.signature
     if files.kind == "saved-model" and (signature is not None or output_key is not None):
         from hubensemble.savedmodel_calls import defaults_left_out
