@@ -215,14 +215,18 @@ def cmd_distill(args):
 # --- zoo -----------------------------------------------------------------------------------------
 
 def cmd_zoo_build(args):
-    """`zoo build`: zoo.build_zoo; prints the zoo folder (stdout), its catalogue (stderr)."""
+    """`zoo build`: zoo.build_zoo; prints the zoo folder (stdout); a build ends with what it
+    built where, its catalogue named (`zoo.builder.built_words`, stderr); onto a current zoo,
+    its catalogue."""
     from hubensemble.zoo import build_zoo
 
     _import_tensorflow(args.verbose, now=False)  # a zoo already there needs no TensorFlow
+    built = []  # a build ends with its own line; a zoo already there gets this one
     path = build_zoo(args.preset, args.out, seed=args.seed, progress=not args.quiet,
-                     workers=args.workers)
+                     workers=args.workers, hook=lambda event, name: built.append(name))
     print_result(path)
-    say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
+    if not built:
+        say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
     return 0
 
 

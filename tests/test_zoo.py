@@ -309,7 +309,11 @@ def test_zoo_build_command_prints_the_folder_and_its_catalogue(quick_zoo_build, 
     _, proc = quick_zoo_build
     _, folder = quick_zoo
     assert pathlib.Path(proc.stdout.strip()) == folder  # the folder alone on stdout
-    assert f"its catalogue: {folder / 'catalogue.yaml'} (for --catalogue)" in proc.stderr
+    last = proc.stderr.replace("\r", "\n").strip().splitlines()[-1]  # what, where
+    assert re.fullmatch(rf"zoo quick: 4 modules built into {re.escape(str(folder))} in \d+ s; "
+                        r"its catalogue \(for --catalogue\): "
+                        + re.escape(str(folder / "catalogue.yaml")), last), last
+    assert sorted(os.listdir(folder.parent)) == [folder.name]  # no quick-r1.lock left
     # TensorFlow's C++ start-up notices stay out, here and in the worker processes ("zoo"
     # alone imports no TensorFlow, and "zoo build" inherited that).
     assert "cuInit" not in proc.stderr and "absl::InitializeLog" not in proc.stderr, \
@@ -438,6 +442,8 @@ def test_zoo_build_command_onto_a_current_zoo_returns_without_tensorflow(quick_z
     assert proc.stderr.splitlines()[0] == (
         f"WARNING hubensemble.zoo.builder: {folder} already holds the complete 'quick' zoo "
         f"(seed 0, recipe {zoo.RECIPE_VERSION}); delete it to rebuild")
+    assert proc.stderr.splitlines()[1:] == [
+        f"its catalogue: {folder / 'catalogue.yaml'} (for --catalogue)"]
     assert (folder / zoo.MARKER).read_bytes() == marker
 
 
@@ -462,6 +468,34 @@ def test_interrupted_build_leaves_no_zoo(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         zoo.build_zoo(_tiny_config(), out, seed=1, progress=False, workers=1, hook=hook)
     assert (out / zoo.MARKER).read_bytes() == stamp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
+
+
+def test_a_build_holds_its_lock_removes_it_and_says_what_it_built_where(tmp_path, capfd):
+    """An ended zoo build left $HUBENSEMBLE_ZOO_DIR/NAME.lock behind (`ensure_zoo`'s, and
+    `zoo build` took none), and a killed one's stayed for good; the build's last line was its
+    bar's ("fine-tuning r6x1-expert-digits: 100% 4/4"). Now the build holds OUT.lock beside
+    its folder, removes it as it ends (a free one a killed build left too), and its last line
+    says what it built where. A nested use (`ensure_zoo` holds it around `build_zoo`) waits
+    on nothing."""
+    from hubensemble.fileio import lock_is_held
+
+    out = tmp_path / "zoo"
+    lock = zoo.builder.build_lock_path(out)
+    assert lock == tmp_path / "zoo.lock"
+    lock.touch()  # a killed build's: free
+    held = []
+    zoo.build_zoo(_tiny_config(), out, progress=True, workers=1,
+                  hook=lambda event, name: held.append(lock_is_held(lock)))
+    assert held and all(held)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
+    err = capfd.readouterr().err.replace("\r", "\n").strip().splitlines()
+    assert re.fullmatch(
+        rf"zoo tiny: 2 modules built into {re.escape(str(out))} in \d+ s; its catalogue "
+        rf"\(for --catalogue\): {re.escape(str(out / 'catalogue.yaml'))}", err[-1]), err[-3:]
+    with zoo.builder.build_lock(out):  # as ensure_zoo holds it: current, nothing built
+        assert zoo.build_zoo(_tiny_config(), out, progress=False, hook=_no_training) == out
+        assert lock_is_held(lock)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
 
 
@@ -601,10 +635,11 @@ def test_killed_build_leaves_a_temp_folder_that_is_never_the_zoo(tmp_path, monke
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
-    left = list(out.parent.iterdir())
+    left = sorted(out.parent.iterdir(), key=lambda p: p.name != f"{out.name}.lock")
     assert not out.exists()
-    assert len(left) == 1 and left[0].name.startswith(".tmp-") and not zoo.is_zoo(left[0])
-    # The next build removes the dead process's temp folder and finishes.
+    assert [p.name for p in left[:1]] == [f"{out.name}.lock"]  # its build lock, now free
+    assert len(left) == 2 and left[1].name.startswith(".tmp-") and not zoo.is_zoo(left[1])
+    # The next build removes the dead process's temp folder and lock file, and finishes.
     zoo.build_zoo(_tiny_config(name="quick"), out, progress=False, workers=1)
     assert zoo.is_zoo(out) and sorted(p.name for p in out.parent.iterdir()) == [out.name]
 

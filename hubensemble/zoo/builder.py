@@ -12,15 +12,18 @@ import multiprocessing
 import os
 import pathlib
 import shutil
+import threading
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
 
 from hubensemble.errors import HubensembleError
 from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_target,
-                                make_dirs, remove_stale_temp_dirs, replace_dir, temp_dir_for)
+                                file_lock, make_dirs, remove_stale_temp_dirs, replace_dir,
+                                temp_dir_for)
 from hubensemble.formats import versions
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
 from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
@@ -59,6 +62,53 @@ def zoo_difference(path, config: ZooConfig) -> str | None:
     return recipe_difference(recorded_config(path), config)
 
 
+# Seconds a process waits for another one that is building the same zoo right now.
+BUILD_LOCK_TIMEOUT = 3600.0
+
+#: The build locks this process holds ({lock's real path: the holding thread's id}), so a
+#: nested use in the holding thread (`ensure_zoo` calls `build_zoo`) does not wait on itself.
+_HELD: dict[str, int] = {}
+
+
+def build_lock_path(out_dir) -> pathlib.Path:
+    """The lock a build of the zoo folder `out_dir` holds: OUT.lock beside it (for a preset's
+    cache folder, $HUBENSEMBLE_ZOO_DIR/NAME.lock)."""
+    out_dir = pathlib.Path(out_dir)
+    return out_dir.parent / f"{out_dir.name}.lock"
+
+
+@contextlib.contextmanager
+def build_lock(out_dir, timeout: float = BUILD_LOCK_TIMEOUT):
+    """Holds the build lock of the zoo folder `out_dir` (`build_lock_path`, a kernel lock:
+    `fileio.file_lock`) while the block runs, waiting up to `timeout` seconds for another
+    process building it (a warning says so first). The lock file is removed as the block
+    ends, while still held, as a sweep's locks are (`file_lock` re-takes a lock whose file was
+    removed while it waited): an ended build left $HUBENSEMBLE_ZOO_DIR/NAME.lock behind, and
+    one killed (SIGKILL) leaves it free, for the next build to take and remove. A nested use
+    in the holding thread is a no-op. TimeoutError names the lock file."""
+    lock = build_lock_path(out_dir)
+    key = os.path.realpath(lock)
+    if _HELD.get(key) == threading.get_ident():
+        yield
+        return
+    try:
+        held = file_lock(lock, timeout=0)
+        held.__enter__()
+    except TimeoutError:
+        log.warning("waiting for another process building %s to end (it holds %s; up to "
+                    "%.0f s)", escaped(out_dir), escaped(lock), timeout)
+        held = file_lock(lock, timeout=timeout)
+        held.__enter__()
+    _HELD[key] = threading.get_ident()
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        with contextlib.suppress(OSError):
+            os.remove(lock)
+        held.__exit__(None, None, None)
+
+
 def _check_out_dir(out_dir: pathlib.Path, preset_name: str):
     check_dir_target(out_dir, zoo_folder_hint(out_dir, preset_name))
     if out_dir.is_dir() and any(out_dir.iterdir()) and not is_zoo(out_dir):
@@ -89,16 +139,21 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     or none for a small zoo; TensorFlow keeps barely more than one core busy with these small
     networks, so two single-threaded trainings nearly double the speed on two cores);
     ``workers=1`` trains in this process. The build happens in a temp folder next to
-    out_dir that is renamed at the end, so an interrupted build never leaves a half zoo.
+    out_dir that is renamed at the end, so an interrupted build never leaves a half zoo, and
+    under the folder's build lock (`build_lock`: OUT.lock beside it, removed as the build
+    ends; a second build of the same folder waits, then finds it current). A build ends
+    with a line saying what it built where (`built_words`; on stderr with ``progress``).
     ``hook(event, module_name)`` is called in this process at "start" and "exported" of
-    every module (for tests). ``purpose`` (e.g. the handle whose resolution started the
-    build) is shown on the progress bar: "building zoo 'demo' for zoo:demo/NAME".
+    every module (for tests; `zoo build` tells by it whether anything was built).
+    ``purpose`` (e.g. the handle whose resolution started the build) is shown on the
+    progress bar: "building zoo 'demo' for zoo:demo/NAME".
 
     Raises HubensembleError for an unknown preset or architecture, a bad plan, a seed that
     derives one outside numpy's range (`seed_problem`), ``workers`` < 1 or an
     ``out_dir`` that is a file or a non-empty folder that is not a zoo; OptionError for one
     written as Windows writes paths, on Linux or macOS (`stageargs.windows_path`); DataError
     for bad upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
+    TimeoutError when another build holds the lock longer than BUILD_LOCK_TIMEOUT;
     whatever a worker raises (the build stops and leaves nothing). Paper
     section 2.3 / appendix A.1 (generalists and experts), scaled down: docs/zoo.md.
     """
@@ -123,6 +178,16 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     out_dir = pathlib.Path(out_dir) if out_dir is not None else zoo_dir(config.name)
     out_dir = out_dir.expanduser().absolute()
     _check_out_dir(out_dir, config.name)
+    make_dirs(out_dir.parent, zoo_folder_hint(out_dir, config.name))  # the lock's folder
+    with build_lock(out_dir):
+        return _build_locked(config, out_dir, progress=progress, workers=workers, hook=hook,
+                             purpose=purpose)
+
+
+def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers, hook,
+                  purpose) -> pathlib.Path:
+    """`build_zoo` of `config` into `out_dir` (checked), its build lock held."""
+    _check_out_dir(out_dir, config.name)  # again: another build may have ended meanwhile
     if is_zoo(out_dir):
         # Rebuilding takes minutes and would train the same recipe again: only its last bits
         # could differ (training is not bit-reproducible across machines).
@@ -134,18 +199,32 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
             return out_dir
         log.warning("replacing the %s in %s, another recipe: %s (the old zoo stays until the "
                     "new one is complete)", recorded_label(recorded), escaped(out_dir), why)
-    make_dirs(out_dir.parent, zoo_folder_hint(out_dir, config.name))
     remove_stale_temp_dirs(out_dir)
     tmp = pathlib.Path(temp_dir_for(out_dir))
     tmp.mkdir()
+    started = time.time()
     try:
-        _build_into(config, tmp, progress=progress, hook=hook, workers=workers,
-                    purpose=purpose)
+        built = _build_into(config, tmp, progress=progress, hook=hook, workers=workers,
+                            purpose=purpose)
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # The build's last line says what it made where; the bar's last state ("fine-tuning
+    # r6x1-expert-digits: 100% 4/4") was the end of it.
+    from hubensemble.terminal import say
+
+    say(SimpleNamespace(quiet=not progress), built_words(
+        config.name, built, out_dir, time.time() - started))
     return out_dir
+
+
+def built_words(name: str, modules: int, out_dir, seconds: float) -> str:
+    """The line a finished build ends with: "zoo quick: 4 modules built into DIR in 19 s; its
+    catalogue (for --catalogue): DIR/catalogue.yaml"."""
+    return (f"zoo {name}: {modules} module{'s' * (modules != 1)} built into "
+            f"{escaped(out_dir)} in {seconds:.0f} s; its catalogue (for --catalogue): "
+            f"{escaped(os.path.join(out_dir, 'catalogue.yaml'))}")
 
 
 def _reseed(config: ZooConfig, seed: int) -> ZooConfig:
@@ -294,7 +373,9 @@ def _default_workers(plans, config) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, workers, purpose):
+def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, workers,
+                purpose) -> int:
+    """Builds `config`'s zoo into the (temp) folder `folder`; returns the modules built."""
     from hubensemble.catalogue_writer import write_catalogue
     from hubensemble.terminal import bar_note, progress_bar
 
@@ -389,6 +470,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
         "config": config.to_json(), "modules": [records[p.name] for p in plans],
         "workers": workers, "seconds": round(time.time() - started, 2),
         "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions()})
+    return len(plans)
 
 
 def _phase(p: ModelPlan) -> str:

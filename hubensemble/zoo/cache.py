@@ -7,16 +7,14 @@ import pathlib
 import shutil
 
 from hubensemble.errors import ModuleLoadError
-from hubensemble.fileio import file_lock, make_dirs
-from hubensemble.zoo.builder import build_zoo, is_zoo, zoo_difference
+from hubensemble.fileio import make_dirs
+from hubensemble.zoo.builder import (BUILD_LOCK_TIMEOUT, build_lock, build_zoo, is_zoo,
+                                     zoo_difference)
 from hubensemble.zoo.config import (PRESETS, preset, zoo_dir, zoo_folder_hint,
                                     zoo_handle_problem)
 from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
-
-# Seconds a process waits for another one that is building the same preset right now.
-BUILD_LOCK_TIMEOUT = 3600.0
 
 
 def is_cached(preset_name: str) -> bool:
@@ -44,10 +42,10 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
     folder = zoo_dir(preset_name)
     if is_cached(preset_name):
         return folder
-    lock = folder.parent / f"{folder.name}.lock"
     make_dirs(folder.parent, zoo_folder_hint(folder, preset_name))  # the lock's folder
-    # Generous timeout: another process may be building this very zoo right now.
-    with file_lock(lock, timeout=BUILD_LOCK_TIMEOUT):
+    # Generous timeout: another process may be building this very zoo right now. build_zoo
+    # takes the same lock (a no-op here, nested) and removes its file as it ends.
+    with build_lock(folder, timeout=BUILD_LOCK_TIMEOUT):
         if not is_cached(preset_name):
             if folder.exists() and not is_zoo(folder):
                 shutil.rmtree(folder)  # not a finished zoo: nothing in it can be trusted
