@@ -23,7 +23,7 @@ from pathlib import Path
 from hubensemble import formats
 from hubensemble.errors import RunError
 from hubensemble.fileio import (file_lock, lock_is_held, lock_owner, owned_here, owned_lock,
-                                owner_file, owner_words, read_json)
+                                owner_file, owner_words, pid_alive, read_json)
 from hubensemble.lockwords import command_words, locked_advice, option_word
 from hubensemble.text import absolute, shell_word
 
@@ -157,13 +157,88 @@ def gone_chief(run_dir) -> dict | None:
                      f"killed: {absolute(path)} is free)"}
 
 
+def _chief_record(path) -> dict | None:
+    """The record a chief's lock file `path` has beside it (`fileio.owner_file`), whatever
+    its pid (a killed chief's stays), or None when there is none or it is unreadable."""
+    try:
+        record = read_json(owner_file(path))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _listening(address: str, timeout: float = 2.0) -> bool:
+    """Whether something accepts a TCP connection at "HOST:PORT" `address` now."""
+    host, _, port = str(address).rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def chief_gone(run_dir, oracle: str | None) -> str | None:
+    """What to say of the chief of the sweep on run `run_dir` when it has gone, for a worker
+    waiting for its answer (`tune.chiefwatch`): killed (its RUN/.sweep-chief.lock is there,
+    and its pid on this host has gone, or on another host the lock is free: a chief that ends
+    removes it), "its chief (pid 4242 on host box1, since …) has gone without ending (killed:
+    LOCK is free)"; ended (no lock file, and nothing listens at `oracle`, "HOST:PORT"). None
+    while it runs, and when nothing tells (no lock file, no address). One look; a chief
+    starting has its lock before its record, so a caller looks twice before it believes it."""
+    path = member_lock_path(run_dir, "chief")
+    if path.exists():
+        record = _chief_record(path) or {}
+        pid, host = record.get("pid"), record.get("host")
+        if host == socket.gethostname() and isinstance(pid, int):
+            if pid_alive(pid):
+                return None
+        elif lock_is_held(path):
+            return None
+        who = ", ".join(filter(None, (f"pid {pid} on host {host}" if pid else None,
+                                      f"since {record['since']}" if record.get("since")
+                                      else None)))
+        return (f"its chief{f' ({who})' if who else ''} has gone without ending (killed: "
+                f"{absolute(path)} is free)")
+    if oracle and not _listening(oracle):
+        return (f"its chief has ended ({absolute(path)} is gone, and nothing listens at "
+                f"{oracle})")
+    return None
+
+
+def _tune_words(run_dir, tuner_id: str, sweep, oracle) -> str:
+    """The tune command (or run_tune call, from Python: `lockwords.command_words`) of the
+    process `tuner_id` of a chief/worker sweep."""
+    flags = " ".join(filter(None, (f"--tuner-id {tuner_id}",
+                                   f"--sweep {shell_word(sweep)}" if sweep else None,
+                                   f"--oracle {shell_word(oracle)}" if oracle else
+                                   "--oracle HOST:PORT")))
+    keywords = ", ".join(filter(None, (f"sweep={sweep!r}" if sweep else None,
+                                       f"tuner_id={tuner_id!r}",
+                                       f"oracle_address={oracle!r}" if oracle else
+                                       "oracle_address='HOST:PORT'")))
+    return command_words("tune", run_dir, flags=flags, keywords=keywords)
+
+
+def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str) -> RunError:
+    """The error a worker (tuner id `member`) stops with when its chief has gone (`gone`:
+    `chief_gone`'s words) while it waited for the chief's answer: what happened and the
+    commands that resume (the chief again, then this worker)."""
+    return RunError(
+        f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
+        f"{absolute(run_dir)}: {gone}; this "
+        "worker stops rather than wait for it, up to an hour each time it asks (Keras Tuner's "
+        "time-out). The trials finished are kept. To resume, start the chief again "
+        f"({_tune_words(run_dir, 'chief', sweep, oracle)} with the options it had), then "
+        f"this worker ({_tune_words(run_dir, member, sweep, oracle)} with its own)")
+
+
 def _without_chief(run_dir, members, sweep, oracle) -> str:
-    """The way on when the workers `members` run without their chief: they wait for it, up
-    to an hour each time they ask it (Keras Tuner's gRPC time-out,
-    keras_tuner/src/distribute/oracle_client.py TIMEOUT), so "wait for it to end" alone
-    meant an hour or more (measured: a worker whose chief was killed with kill -9 mid-trial
-    was still running, and refusing writers, 120 s later); start the chief again or stop
-    the workers."""
+    """The way on when the workers `members` run without their chief: each stops when it
+    next asks the chief (`tune.chiefwatch`; a worker training a trial ends it first), where
+    Keras Tuner's client waited up to an hour each time (its gRPC time-out,
+    keras_tuner/src/distribute/oracle_client.py TIMEOUT: measured, a worker whose chief was
+    killed with kill -9 mid-trial was still running, and refusing writers, 120 s later);
+    start the chief again or stop the workers."""
     here = socket.gethostname()
     pids = [(o or {}).get("pid") for _, o in members]
     local = [str(p) for p, (_, o) in zip(pids, members) if p and (o or {}).get("host") in
@@ -171,16 +246,10 @@ def _without_chief(run_dir, members, sweep, oracle) -> str:
     remote = [f"pid {p} on host {o['host']}" for p, (_, o) in zip(pids, members)
               if p and (o or {}).get("host") not in (None, here)]
     stop = ", ".join(filter(None, [f"`kill {' '.join(local)}`" if local else None, *remote]))
-    flags = " ".join(filter(None, (f"--sweep {shell_word(sweep)}" if sweep else None,
-                                   f"--oracle {shell_word(oracle)}" if oracle else
-                                   "--oracle HOST:PORT")))
-    keywords = ", ".join(filter(None, (f"sweep={sweep!r}" if sweep else None, "tuner_id='chief'",
-                                       f"oracle_address={oracle!r}" if oracle else
-                                       "oracle_address='HOST:PORT'")))
-    chief = command_words("tune", run_dir, flags=f"--tuner-id chief {flags}", keywords=keywords)
-    return ("its workers wait for their chief, up to an hour each time they ask it (Keras "
-            f"Tuner's time-out), before they end: start the chief again ({chief} with the "
-            "options it had; the workers go on with it), or stop the worker(s)"
+    chief = _tune_words(run_dir, "chief", sweep, oracle)
+    return ("its workers stop when they next ask it (a worker training a trial ends that "
+            f"trial first): start the chief again ({chief} with the options it had; the "
+            "workers go on with it), or stop the worker(s)"
             + (f" ({stop})" if stop else "") + "; ")
 
 

@@ -1630,6 +1630,64 @@ def test_mirrored_over_two_logical_cpus_completes_a_trial(tmp_path, modules, dig
     np.testing.assert_allclose(val.sum(1), 1.0, rtol=1e-5)
 
 
+def test_a_worker_whose_chief_has_gone_stops_naming_it_and_the_way_on(
+        tmp_path, run_lock_holder, monkeypatch):
+    """A worker whose chief died waited inside Keras Tuner's call (its gRPC client's
+    wait_for_ready, an hour's time-out) up to an hour each time it asked. Now a worker's
+    calls look at the chief while they wait (its RUN/.sweep-chief.lock and the pid recorded
+    beside it): a real chief process, killed, stops the worker's search within seconds with
+    an error naming the chief's pid and host and the commands that resume. A chief that runs
+    is waited for; one that ended (no lock) with nothing at its address has gone too."""
+    from hubensemble.sweeplock import chief_gone, remove_free_locks
+    from hubensemble.text import shell
+    from hubensemble.tune import chiefwatch
+    from hubensemble.tune.tuner import kerastuner_env
+
+    monkeypatch.setattr(chiefwatch, "CHIEF_POLL", 0.2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"  # nothing listens there after this
+    run_dir = tmp_path / "my run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text("{}")
+    chief = run_lock_holder(run_dir, "tune", "chief", {"sweep": "seeds", "oracle": address})
+    assert chief_gone(run_dir, address) is None  # it runs: a worker waits for it
+    with kerastuner_env("tuner0", address):
+        _, _, tuner = _oracle_tuner(run_dir, _seeds_plan(1))
+        assert type(tuner.oracle).__name__ == "OracleClient"  # Keras Tuner's own client
+        os.kill(chief.pid, signal.SIGKILL)
+        chief.wait()
+        with pytest.raises(RunError) as stopped, command_line():  # the command line's words
+            tuner.search()
+    message = " ".join(str(stopped.value).split())
+    assert message.startswith(
+        f"tune --tuner-id tuner0 on {run_dir}: its chief (pid {chief.pid} on host "
+        f"{socket.gethostname()}, since "), message
+    assert (f"has gone without ending (killed: {run_dir / '.sweep-chief.lock'} is free); this "
+            "worker stops rather than wait for it, up to an hour each time it asks") in message
+    assert message.endswith(
+        f"To resume, start the chief again (`hubensemble tune --run {shell(run_dir)} "
+        f"--tuner-id chief --sweep seeds --oracle {address}` with the options it had), then "
+        f"this worker (`hubensemble tune --run {shell(run_dir)} --tuner-id tuner0 --sweep "
+        f"seeds --oracle {address}` with its own)"), message
+    # From Python, run_tune and its keywords.
+    from hubensemble.sweeplock import worker_without_chief
+    python = str(worker_without_chief(run_dir, "tuner0", "seeds", address, "gone"))
+    assert python.startswith(f"run_tune(tuner_id='tuner0') on {run_dir}: gone"), python
+    assert (f"run_tune(run_dir={str(run_dir)!r}, sweep='seeds', tuner_id='chief', "
+            f"oracle_address={address!r})") in python and "--" not in python
+    # A chief that ended (its lock file removed) with nothing at its address has gone too;
+    # one that listens there is waited for.
+    assert remove_free_locks(run_dir) == [".sweep-chief.lock", ".sweep-chief.lock.holder"]
+    assert chief_gone(run_dir, address) == (
+        f"its chief has ended ({run_dir / '.sweep-chief.lock'} is gone, and nothing listens "
+        f"at {address})")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        assert chief_gone(run_dir, f"127.0.0.1:{s.getsockname()[1]}") is None
+
+
 def test_a_trials_log_line_naming_a_file_that_is_not_utf8_is_written_escaped(tmp_path):
     """A failure reason naming caf\\xe9.jpg (read as 'caf\\udce9.jpg') raised
     UnicodeEncodeError out of the sweep when trials.log was appended (helper 69's note)."""

@@ -8,6 +8,7 @@ The package, one concern per module:
     strategies.py  tf.distribute strategies: CPU, GPUs, multi-worker, TPU
     train.py       one trial: the fit loop, a member's retraining, writing its candidate
     tuner.py       Keras Tuner glue: search space, plan oracle, tuner, distributed mode
+    chiefwatch.py  a worker stops when its chief has gone (Keras Tuner's client waited an hour)
     pool.py        the pool checks: a call must not add candidates of other settings
     stage.py       `run_tune(run_dir, …) -> TuneSummary`, resume and summary
 

@@ -31,8 +31,9 @@ from hubensemble.fileio import atomic_write_json, machine_error
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.rundir import Run
-from hubensemble.sweeplock import TUNER_ID_RE
+from hubensemble.sweeplock import TUNER_ID_RE, chief_gone, worker_without_chief
 from hubensemble.text import printable
+from hubensemble.tune.chiefwatch import ChiefGone, watch_chief
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
 from hubensemble.tune.train import OBJECTIVE, TrialProgress, finished_candidate, run_entry
@@ -55,6 +56,7 @@ KERAS_TUNER_INTERNALS = (
     "keras_tuner.src.distribute.oracle_chief.OracleServicer",  # serve_oracle
     "keras_tuner.src.distribute.oracle_chief.exit_chief",  # serve_oracle
     "keras_tuner.src.protos.get_service_grpc",  # serve_oracle
+    "keras_tuner.src.distribute.oracle_client.OracleClient",  # its .stub: chiefwatch
 )
 #: Module flags of Keras Tuner this module sets (not callables, so listed apart from
 #: KERAS_TUNER_INTERNALS; tests/test_tune.py checks each exists and is a bool).
@@ -409,6 +411,17 @@ class FineTuneTuner(kt.Tuner):
         self.builder = hypermodel
         self.plan = list(hypermodel.plan)
         super().__init__(oracle, None, distribution_strategy=strategy, **kwargs)
+        if distributed_role() == "worker":  # Keras Tuner's OracleClient: stop if the chief goes
+            ip, port = (os.environ[k] for k in KT_VARS[1:])
+            self.chief_address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            watch_chief(self.oracle, self._chief_gone)
+
+    def _chief_gone(self) -> HubensembleError | None:
+        """The error this worker stops with when its chief has gone (`sweeplock.chief_gone`),
+        else None."""
+        gone = chief_gone(self.run_dir.path, self.chief_address)
+        return None if gone is None else worker_without_chief(
+            self.run_dir.path, self.tuner_id, self.project_name, self.chief_address, gone)
 
     def save(self):
         """Writes the oracle (unless a worker) and <tuner_id>.json, each atomically."""
@@ -420,14 +433,19 @@ class FineTuneTuner(kt.Tuner):
 
     def search(self, *fit_args, **fit_kwargs):
         """Runs trials until the oracle stops (Keras Tuner's loop); on the chief, serves the
-        oracle instead (`serve_oracle`) and shows every worker's progress."""
+        oracle instead (`serve_oracle`) and shows every worker's progress. A worker whose
+        chief has gone while it waited for its answer stops with RunError
+        (`chiefwatch.watch_chief`), where it waited up to an hour."""
         if distributed_role() == "chief":
             # As Keras Tuner's chief (oracle_chief.start_server), but polling every second
             # (it sleeps 20 s), failing on a port in use, and showing the sweep's progress.
             self.save()
             serve_oracle(self.oracle, on_poll=self._refresh_progress)
             return
-        super().search(*fit_args, **fit_kwargs)
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        except ChiefGone as e:  # a worker whose chief has gone: its own error, said once
+            raise e.error from None
 
     def _refresh_progress(self):
         if self.progress is not None:
