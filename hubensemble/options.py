@@ -494,7 +494,9 @@ OPTIONS: tuple[Option, ...] = (
     # --- the run folder
     _opt("restart", bool, False, "discard the results in the run folder (what the stages "
          "wrote; other files stay) and start again",
-         None, _FIT, action="store_true"),
+         None, ("fit", "tune"), used_by=("tune",), action="store_true", variants={"tune": {
+             "help": "start the sweep over: discard what it wrote (its candidates, Keras "
+                     "Tuner's state, its record; other sweeps' stay)"}}),
 )
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

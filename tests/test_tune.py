@@ -836,6 +836,51 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
     assert "no trial" not in summary_table(run.path)
 
 
+def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, modules, digits,
+                                                                    capfd):
+    """There was no `tune --restart`: a sweep interrupted badly, or tuned with settings the
+    user changed their mind about, could only be started over by hand (or by fit --restart,
+    which discards the whole run). Now --restart removes what the sweep wrote (its
+    candidates, Keras Tuner's state, its record), says so, and runs it from its start; the
+    other sweeps' candidates, a live process's temp folder and the run's lock rules stay,
+    and the pool's other candidates still refuse another profile before anything goes."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(strategy="cpu", task=digits, profile="quick", budget=1)
+    tune.run_tune(run.path, sweep="seeds", progress=False, **kw)
+    tune.run_tune(run.path, sweep="hyper", progress=False, **kw)
+    hyper = (run.candidates / "hyper-0000-gen_a" / "trial.json").read_bytes()
+    with pytest.raises(RunError, match=re.escape("--seed 0 -> 1")):
+        tune.run_tune(run.path, sweep="seeds", seed=1, progress=False, **kw)
+    with pytest.raises(RunError, match=re.escape("--profile quick -> cpu")):  # hyper's pool
+        tune.run_tune(run.path, sweep="seeds", restart=True, progress=False,
+                      **{**kw, "profile": "cpu"})
+    assert (run.candidates / "seeds-0000-gen_a").is_dir()  # refused: nothing removed
+    host = socket.gethostname()
+    live = run.candidates / f".tmp-seeds-0001-gen_a-{os.getpid()}@{host}"  # being written
+    dead = run.candidates / f".tmp-seeds-0002-gen_a-{_dead_pid()}@{host}"
+    for folder in (live, dead):
+        folder.mkdir()
+    capfd.readouterr()
+    summary = tune.run_tune(run.path, sweep="seeds", seed=1, restart=True, progress=True, **kw)
+    err = " ".join(capfd.readouterr().err.split())
+    assert (f"tune --restart: sweep seeds starts over: removed 2 candidate folder(s) "
+            f"({dead.name}, seeds-0000-gen_a), {run.tuner / 'seeds'} (Keras Tuner's state), "
+            f"its trials' TensorBoard logs, its record in {run.meta_path}; kept {live.name}, "
+            "being written by another process") in err, err
+    assert "tune --restart: sweep seeds starts over" in run.log.read_text()
+    assert summary.ok == 1 and summary.reused == 0 and live.is_dir() and not dead.exists()
+    live.rmdir()
+    cands = candidates(run)
+    assert sorted(cands) == ["hyper-0000-gen_a", "seeds-0000-gen_a"]
+    assert (run.candidates / "hyper-0000-gen_a" / "trial.json").read_bytes() == hyper
+    sweeps = run.meta()["tune"]["sweeps"]
+    assert (sweeps["seeds"]["seed"], sweeps["hyper"]["seed"]) == (1, 0)
+    assert [r[4] for r in trial_log(run, "seeds")] == ["seeds-0000-gen_a"] * 2  # start, end
+    with pytest.raises(HubensembleError, match="starts a stand-alone sweep over"):
+        tune.run_tune(run.path, sweep="seeds", restart=True, tuner_id="chief",
+                      oracle_address="127.0.0.1:1", progress=False, **kw)
+
+
 def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules, digits):
     """Settings that would mix in the pool are refused whatever the planned trial ids: a
     new-user check ran `fit --profile quick`, `rank` (which put another module first), then

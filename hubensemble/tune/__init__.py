@@ -10,6 +10,7 @@ The package, one concern per module:
     tuner.py       Keras Tuner glue: search space, plan oracle, tuner, distributed mode
     chiefwatch.py  a worker stops when its chief has gone (Keras Tuner's client waited an hour)
     pool.py        the pool checks: a call must not add candidates of other settings
+    restart.py     tune --restart: what a sweep wrote, removed so it starts over
     stage.py       `run_tune(run_dir, …) -> TuneSummary`, resume and summary
 
 Candidates (RUN/candidates/<trial>/) are written and read only through

@@ -75,17 +75,20 @@ def callers_words(change: str) -> str:
 
 
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
-               head_init: str | None = None) -> None:
+               head_init: str | None = None, restarting: Sequence[str] = ()) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
     RUN/candidates already holds, whatever their trial ids: a profile other than any
     candidate's (trial.json "profile"; the sweeps of one pool share it), or another --seed,
     --batchnorm or --head-init than run.json's record of this sweep while candidates of it
     are there (`sweep_changes`). `check_candidates` alone looked only at the planned trial ids: a
     re-ranking that put another module first, --modules, or another sweep planned other ids,
-    and the ensemble then chose from two profiles as one sweep (a new-user check)."""
+    and the ensemble then chose from two profiles as one sweep (a new-user check). The
+    candidates of the sweeps `restarting` (`tune --restart`: about to be removed) are not
+    looked at."""
     from hubensemble.datachange import start_again
 
     found, _ = candidate.scan(run.candidates)
+    found = [c for c in found if not any(c.trial.startswith(f"{s}-") for s in restarting)]
     if not found:
         return
     meta = run.meta()

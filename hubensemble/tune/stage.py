@@ -11,6 +11,7 @@ import shutil
 import sys
 import warnings
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Sequence
 
 from hubensemble import candidate, options
@@ -23,13 +24,14 @@ from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import member_record, sweep_member
-from hubensemble.terminal import counting_note, progress_bar, shows_progress
+from hubensemble.terminal import counting_note, progress_bar, say, shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules,
                                     untuned_reason)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
 from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes,  # noqa: F401
                                    trial_differences)
+from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.strategies import get_strategy, is_default_strategy
 from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
                                     finished_candidate)
@@ -133,8 +135,8 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
              tuner_id: str | None = _TUNE["tuner_id"],
              oracle_address: str | None = _TUNE["oracle_address"],
              batchnorm: str = _TUNE["batchnorm"], head_init: str | None = _TUNE["head_init"],
-             cache_dir: str | None = _TUNE["cache_dir"], task=None,
-             progress: bool = True, callbacks=()) -> TuneSummary:
+             cache_dir: str | None = _TUNE["cache_dir"], restart: bool = _TUNE["restart"],
+             task=None, progress: bool = True, callbacks=()) -> TuneSummary:
     """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
 
     `sweep` is one sweep or two joined by "+" (e.g. "default+probe"): each runs in turn,
@@ -160,7 +162,11 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     ``tuner_id="tuner0"`` (1, …) with the same address run trials (or the KERASTUNER_*
     variables). `strategy` / `tpu`: see `get_strategy`. `keep_weights`: "all" or "none".
     `task`: the run's Task when it was given in Python. `callbacks` are extra Keras
-    callbacks for every trial's fit (deep-copied per trial).
+    callbacks for every trial's fit (deep-copied per trial). `restart`: start the sweep (each
+    part of a "+" sweep) over, removing what it wrote first (`tune.restart.restart_sweep`:
+    its candidates, Keras Tuner's state, TensorBoard logs and run.json record; the pool's
+    other candidates stay and are checked first), said on the terminal and in RUN/log.txt;
+    a stand-alone call only (HubensembleError with --tuner-id / --oracle).
 
     Writes RUN/labels/<split>.npy from the run's task when absent (a run folder ranked on
     another machine may hold only run.json and ranking.json; `ensemble` needs the labels).
@@ -192,8 +198,15 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
         sweep=sweep, budget=budget, modules=modules, strategy=strategy, tpu=tpu, seed=seed,
         keep_weights=keep_weights, max_failures=max_failures, tuner_id=tuner_id,
         oracle_address=oracle_address, batchnorm=batchnorm, head_init=head_init,
-        cache_dir=cache_dir), own=("profile",))
+        cache_dir=cache_dir, restart=restart), own=("profile",))
     parts = sweep_parts(sweep)
+    if restart and distributed_call(tuner_id, oracle_address):
+        raise HubensembleError(
+            f"{option_word('--restart', 'restart=True')} starts a stand-alone sweep over, and "
+            "the processes of a chief/worker sweep share its files: stop them, then run tune "
+            f"with {option_word('--restart', 'restart=True')} and without "
+            f"{option_word('--tuner-id / --oracle', 'tuner_id / oracle_address')} (or "
+            "$KERASTUNER_*), which runs the sweep from its start in this one process")
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
                                f"{keep_weights!r}")
@@ -210,6 +223,12 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                               profile=profile, seed=seed, batchnorm=batchnorm,
                               head_init=head_init, tuner_id=tuner_id, cache_dir=cache_dir)
                    for part in parts]
+        if restart:  # the pool's other candidates refuse before anything is removed
+            for part in planned:
+                check_pool(run, sweep=part.sweep, seed=seed, profile=profile,
+                           batchnorm=batchnorm, head_init=head_init, restarting=parts)
+            for part in parts:
+                say(SimpleNamespace(quiet=not progress), restart_sweep(run, part))
         if len(planned) > 1:  # the second part's refusal came after the first had run
             for part in planned:
                 _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,

@@ -1,0 +1,84 @@
+"""`tune --restart`: a sweep started over. What a sweep wrote into its run folder is removed
+(`restart_sweep`), nothing else: its candidates, Keras Tuner's state, its TensorBoard logs and
+run.json's record of it. TensorFlow-free; `run_tune` calls it holding the run's lock, with
+no process of a chief/worker sweep running (`runwriter.writes_run`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+from hubensemble.fileio import TEMP_MARKER, pid_alive
+from hubensemble.rundir import Run
+from hubensemble.text import escaped
+
+
+def _live_temp(name: str) -> bool:
+    """Whether a candidate's temp folder `name` (.tmp-<trial>-<pid>@<host>) may be written
+    now: its process runs on this host, or it is of another host (`candidate.
+    clean_stale_temps`' rule)."""
+    pid, _, host = name.removesuffix("-old").rpartition("-")[2].partition("@")
+    return host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid))
+
+
+def sweep_entries(run: Run, sweep: str) -> tuple[list, list]:
+    """([paths sweep `sweep` wrote in run `run`], [temp folders of live writers, kept]): its
+    candidates' folders (RUN/candidates/<sweep>-*, complete or not), the temp folders of
+    its candidates whose writer has gone, Keras Tuner's state (RUN/tuner/<sweep>/) and its
+    trials' TensorBoard logs (RUN/tuner/tensorboard/<sweep>-*)."""
+    prefix, found, kept = f"{sweep}-", [], []
+    for folder, temps in ((run.candidates, True), (run.tuner / "tensorboard", False)):
+        if not folder.is_dir():
+            continue
+        for name in sorted(os.listdir(folder)):
+            if name.startswith(prefix):
+                found.append(folder / name)
+            elif temps and name.startswith(TEMP_MARKER + prefix):
+                (kept if _live_temp(name) else found).append(folder / name)
+    if (run.tuner / sweep).exists():
+        found.append(run.tuner / sweep)
+    return found, kept
+
+
+def restart_sweep(run: Run, sweep: str) -> str:
+    """Removes what sweep `sweep` wrote in run `run` (`sweep_entries`) and run.json's record
+    of it ("tune" -> "sweeps" -> sweep), and returns the line that says so: "tune --restart:
+    sweep seeds starts over: removed 4 candidate folder(s) (seeds-0000-m, …), RUN/tuner/seeds
+    (Keras Tuner's state), …".
+    The temp folder of a candidate another process writes now (on this host, alive; or of
+    another host) stays, and the line names it. OSError when a file cannot be removed."""
+    found, kept = sweep_entries(run, sweep)
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    recorded = False
+
+    def forget(meta):
+        nonlocal recorded
+        tune = meta.get("tune")
+        if isinstance(tune, dict) and isinstance(tune.get("sweeps"), dict):
+            # The last tune's own keys stay: they say which profile the run goes on at
+            # (runprofile.run_profile), and this call records its own over them.
+            recorded = tune["sweeps"].pop(sweep, None) is not None
+
+    if run.meta_path.exists():
+        run.modify(forget)
+    candidates = [p.name for p in found if p.parent == run.candidates]
+    words = [f"{len(candidates)} candidate folder(s) ({', '.join(candidates[:3])}"
+             f"{', …' if len(candidates) > 3 else ''})" if candidates else None,
+             f"{escaped(run.tuner / sweep)} (Keras Tuner's state)"
+             if run.tuner / sweep in found else None,
+             "its trials' TensorBoard logs"
+             if any(p.parent.name == "tensorboard" for p in found) else None,
+             f"its record in {escaped(run.meta_path)}" if recorded else None]
+    words = [w for w in words if w]
+    line = (f"tune --restart: sweep {sweep} starts over: removed {', '.join(words)}"
+            if words else f"tune --restart: sweep {sweep} had written nothing in "
+            f"{escaped(run.path)}; it starts from its beginning")
+    if kept:
+        line += (f"; kept {', '.join(p.name for p in kept)}, being written by another process "
+                 "(removed by the next tune once it has gone)")
+    return line
