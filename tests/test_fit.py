@@ -315,8 +315,9 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
         f"hubensemble: error: 8 candidate(s) in {out / 'candidates'} (e.g. default-0000-m1) "
         "were tuned with other settings than this call's: --profile quick -> cpu (recorded "
         "-> now), and the ensemble selects from every candidate there as one pool. Pass the "
-        "recorded value(s) to add to this pool, use a new run folder for the new ones, or fit "
-        "it again from the start, discarding its results: `hubensemble fit --restart "
+        "recorded value(s) to add to this pool, start sweep default over with them "
+        "(--restart: its candidates are discarded), use a new run folder for the new ones, "
+        "or fit it again from the start, discarding its results: `hubensemble fit --restart "
         f"--catalogue {catalogue} --data sklearn:digits --") in err
     # The fit's own options (those the fixture's run was last fitted with follow), with the
     # profile typed now, not the recorded one that refused it: the pasted command fits the

@@ -908,12 +908,15 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
                          (dict(sweep="seeds", modules=["exp_b"], profile="quick",
                                head_init="probe", cache_dir=str(tmp_path / "emb")),
                           "head_init unset -> probe")]:
+        # This sweep's own candidates: starting it over (tune --restart) is a way on too.
+        over = (", start sweep seeds over with them (restart=True: its candidates are "
+                "discarded)" if call["sweep"] == "seeds" else "")
         with pytest.raises(RunError, match=re.escape(
                 f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
                 f"other settings than this call's: {change} (recorded -> now), and the "
                 "ensemble selects from every candidate there as one pool. Pass the recorded "
-                "value(s) to add to this pool, use a new run folder for the new ones, or rank "
-                "into a new folder and go on from there: run_rank(out_dir=NEW, ")):
+                f"value(s) to add to this pool{over}, use a new run folder for the new ones, "
+                "or rank into a new folder and go on from there: run_rank(out_dir=NEW, ")):
             tune.run_tune(run.path, budget=4 if call["sweep"] == "default" else 1, **call,
                           **kw)
         assert candidates(run) == before and run.meta()["tune"] == record  # nothing written
@@ -985,7 +988,8 @@ def test_a_pool_tuned_at_an_older_definition_of_its_profile_resumes_as_recorded(
             "other settings than this call's: profile quick (bn_clipnorm 0.5 -> 0.0) "
             "(recorded -> now), and the ensemble selects from every candidate there as one "
             "pool. Pass the recorded value(s) to add to this pool (tune without profile goes "
-            "on with the profile as recorded), use a new run folder")):
+            "on with the profile as recorded), start sweep seeds over with them "
+            "(restart=True: its candidates are discarded), use a new run folder")):
         tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
     assert candidates(run) == before and run.meta()["tune"] == record
     assert tune.run_tune(run.path, sweep="seeds", budget=1, profile=None, **kw).reused == 1

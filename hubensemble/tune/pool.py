@@ -124,7 +124,10 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         "ensemble selects from every candidate there as one pool. Pass the recorded "
         "value(s) to add to this pool" + (
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
-            "profile as recorded)" if redefined else "") + ", use a new run folder for the "
+            "profile as recorded)" if redefined else "") + (
+            f", start sweep {sweep} over with them ({option_word('--restart', 'restart=True')}"
+            ": its candidates are discarded)" if all(t.startswith(f"{sweep}-") for t in trials)
+            else "") + ", use a new run folder for the "
         f"new ones, or {start_again(run.path, meta, now=now)}")
 
 
