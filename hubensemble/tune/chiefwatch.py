@@ -40,15 +40,18 @@ class _WatchedCall:
 
         future = self._call.future(request, **kwargs)
         seen = 0  # looks in a row that found the chief gone
-        while True:
-            try:
-                return future.result(timeout=self._poll)
-            except grpc.FutureTimeoutError:
-                error = self._gone()
-                seen = seen + 1 if error is not None else 0
-                if seen >= 2:
-                    future.cancel()
-                    raise ChiefGone(error) from None
+        try:
+            while True:
+                try:
+                    return future.result(timeout=self._poll)
+                except grpc.FutureTimeoutError:
+                    error = self._gone()
+                    seen = seen + 1 if error is not None else 0
+                    if seen >= 2:
+                        raise ChiefGone(error) from None
+        except BaseException:  # the chief gone, Ctrl-C, SIGTERM: the call is not waited for
+            future.cancel()
+            raise
 
 
 class _WatchedStub:
