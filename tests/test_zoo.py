@@ -594,7 +594,8 @@ def test_a_parallel_build_says_its_phases_and_each_modules_steps(tmp_path, monke
                    for line in lines), (name, lines)
         assert any(re.search(rf"[ ,]{name}: step 20/20 loss [0-9.]+[],]", line)
                    for line in lines), (name, lines)
-    assert lines[-1].startswith("zoo tiny") and " 3/3 [" in lines[-1], lines
+    assert " 3/3 [" in lines[-2], lines  # the bar's end, then what was built where
+    assert lines[-1].startswith(f"zoo tiny: 3 modules built into {tmp_path / 'zoo'} in "), lines
     assert not list((tmp_path / "zoo").glob("**/*.progress")), "a progress file was left"
 
 
