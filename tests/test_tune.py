@@ -849,9 +849,9 @@ def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, mo
     tune.run_tune(run.path, sweep="seeds", progress=False, **kw)
     tune.run_tune(run.path, sweep="hyper", progress=False, **kw)
     hyper = (run.candidates / "hyper-0000-gen_a" / "trial.json").read_bytes()
-    with pytest.raises(RunError, match=re.escape("--seed 0 -> 1")):
+    with pytest.raises(RunError, match=re.escape("seed 0 -> 1")):
         tune.run_tune(run.path, sweep="seeds", seed=1, progress=False, **kw)
-    with pytest.raises(RunError, match=re.escape("--profile quick -> cpu")):  # hyper's pool
+    with pytest.raises(RunError, match=re.escape("profile quick -> cpu")):  # hyper's pool
         tune.run_tune(run.path, sweep="seeds", restart=True, progress=False,
                       **{**kw, "profile": "cpu"})
     assert (run.candidates / "seeds-0000-gen_a").is_dir()  # refused: nothing removed
@@ -876,6 +876,13 @@ def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, mo
     sweeps = run.meta()["tune"]["sweeps"]
     assert (sweeps["seeds"]["seed"], sweeps["hyper"]["seed"]) == (1, 0)
     assert [r[4] for r in trial_log(run, "seeds")] == ["seeds-0000-gen_a"] * 2  # start, end
+    # Other data than the run's (here another split of digits) refuses before the removal:
+    # it was refused by the first trial, after the sweep had gone.
+    other = load_task("sklearn:digits", seed=7)
+    with pytest.raises(RunError, match="is not what the run started on"):
+        tune.run_tune(run.path, sweep="seeds", seed=1, restart=True, progress=False,
+                      **{**kw, "task": other})
+    assert candidates(run) == cands
     with pytest.raises(HubensembleError, match="starts a stand-alone sweep over"):
         tune.run_tune(run.path, sweep="seeds", restart=True, tuner_id="chief",
                       oracle_address="127.0.0.1:1", progress=False, **kw)

@@ -223,10 +223,13 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                               profile=profile, seed=seed, batchnorm=batchnorm,
                               head_init=head_init, tuner_id=tuner_id, cache_dir=cache_dir)
                    for part in parts]
-        if restart:  # the pool's other candidates refuse before anything is removed
-            for part in planned:
+        if restart:  # the pool's other candidates and changed data refuse before anything
+            for part in planned:  # is removed
                 check_pool(run, sweep=part.sweep, seed=seed, profile=profile,
                            batchnorm=batchnorm, head_init=head_init, restarting=parts)
+            # The data as recorded (loaded once, then handed to each part): data changed
+            # since rank was refused by the first trial, after the sweep had been removed.
+            task = run.task(task)
             for part in parts:
                 say(SimpleNamespace(quiet=not progress), restart_sweep(run, part))
         if len(planned) > 1:  # the second part's refusal came after the first had run
