@@ -1,8 +1,9 @@
 """What differs between the data a run recorded and other data: the words of the "other data"
 refusals (`rank --out`, `rank merge --out`, `fit`, a later stage) and the way out of them,
 including the command that starts a run folder again (`start_again`), which depends on the
-command run (only `fit` takes --restart) and on what the folder holds; and the refusal of
-data without a validation split (`require_validation`).
+command run (only `fit --restart` discards a whole run; `tune --restart` starts one sweep
+over) and on what the folder holds; and the refusal of data without a validation split
+(`require_validation`).
 
 A run's data is one fingerprint (`Task.fingerprint`: a sha256 of class names, labels and
 pixels), which says that two data sets differ but not how. This compares what both sides
@@ -379,7 +380,7 @@ def start_again(where, meta: dict, command: str | None = None, *,
     which replace the recorded ones in the command: it then starts the run the call asked
     for (it repeated the recorded --profile quick after `tune --profile cpu` was refused for
     it, and the pasted fit was refused again)."""
-    if command in options.BY_NAME["restart"].commands:
+    if command == "fit":  # (tune's --restart starts one sweep over, not the run)
         return (f"pass {option_word('--restart', 'restart=True')} to discard the results in "
                 f"{where}")
     fit = "fit" in meta or not meta

@@ -492,7 +492,7 @@ class Run(RunExports):
     def task(self, task=None):
         """The run's task: the one given (checked against the record) or loaded again. For
         a later stage: its RunError on changed data names commands of `datachange.start_again`
-        (none of them takes --restart)."""
+        (none of them discards a run: tune --restart starts one sweep over)."""
         meta = self.meta()
         recorded = meta.get("data")
         if recorded is None:
