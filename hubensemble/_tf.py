@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 
 # Set by the command line: "1" unless --verbose ("0" with it), so worker processes (the zoo
 # builder's) stay as quiet as the command that started them. Unset from Python.
@@ -161,20 +162,42 @@ def native_notices(what: str):
     words say what it means (an UnreadableImage's reason). A Python caller's stderr got the
     raw line beside hubensemble's error (`decode_bytes(b"\xff\xd8\xff garbage")`), the
     command line's went to os.devnull. With the command line's --verbose (QUIET_ENV "0")
-    fd 2 is left alone, as TensorFlow's start-up lines are. Python exceptions raised inside
-    still surface, after stderr is restored."""
+    fd 2 is left alone, as TensorFlow's start-up lines are. Blocks that overlap in threads
+    share one redirection (lines written meanwhile are logged as the last one's). Python
+    exceptions raised inside still surface, after stderr is restored."""
     if not filtering():
         yield
         return
-    with tempfile.TemporaryFile() as sink:  # cheap enough per decoded image
-        try:
-            with native_stderr_to(sink.fileno()):
-                yield
-        finally:
-            sink.seek(0)
-            lines = sink.read().decode("utf-8", "replace").splitlines()
-            for line in filter(None, (x.strip() for x in lines)):
-                logging.getLogger(NATIVE_LOGGER).info("%s: %s", what, line)
+    with _NATIVE_LOCK:
+        if _native["depth"] == 0:  # the first block in: fd 2 goes to a new sink
+            sys.stderr.flush()
+            _native["sink"] = tempfile.TemporaryFile()  # cheap enough per decoded image
+            _native["saved"] = os.dup(2)
+            os.dup2(_native["sink"].fileno(), 2)
+        _native["depth"] += 1
+    lines = []
+    try:
+        yield
+    finally:
+        with _NATIVE_LOCK:
+            _native["depth"] -= 1
+            if _native["depth"] == 0:  # the last block out restores fd 2
+                os.dup2(_native["saved"], 2)
+                os.close(_native["saved"])
+                sink = _native.pop("sink")
+                sink.seek(0)
+                lines = sink.read().decode("utf-8", "replace").splitlines()
+                sink.close()
+        for line in filter(None, (x.strip() for x in lines)):
+            logging.getLogger(NATIVE_LOGGER).info("%s: %s", what, line)
+
+
+#: `native_notices`' one redirection of fd 2, shared by the blocks that overlap (threads of
+#: one process, e.g. two `fit` calls): each saving and restoring fd 2 on its own, the
+#: first out put back the original while the second still wrote to its sink, and the second
+#: out restored the first's closed sink, so every later line on stderr was lost.
+_NATIVE_LOCK = threading.Lock()
+_native: dict = {"depth": 0}
 
 
 def is_retracing_notice(record: logging.LogRecord) -> bool:

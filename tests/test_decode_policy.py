@@ -1031,6 +1031,47 @@ def test_libjpegs_warning_on_a_damaged_file_is_hidden_unless_verbose(capfd, monk
         assert (said in logged) is (quiet != "0"), (quiet, logged)
 
 
+def test_overlapping_native_notice_blocks_in_threads_leave_stderr_as_it_was():
+    """Two threads' blocks (two fit calls decoding at once) each saved and restored fd 2 on
+    their own: the first out put the original back while the second still wrote to its
+    sink, and the second out restored the first's sink, so every later stderr line was lost.
+    A fresh process (fd 2 is its own): A enters, B enters, A leaves, B leaves; then a line
+    on fd 2 must reach the parent, and the lines written inside are logged, not shown."""
+    script = """if True:
+        import logging, os, sys, threading
+        from hubensemble import _tf
+        logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+        a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+        def a():
+            with _tf.native_notices("A"):
+                os.write(2, b"inside A\\n")
+                a_in.set()
+                b_in.wait()
+            a_out.set()
+        def b():
+            a_in.wait()
+            with _tf.native_notices("B"):
+                b_in.set()
+                a_out.wait()
+                os.write(2, b"inside B\\n")
+        threads = [threading.Thread(target=f) for f in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        os.write(2, b"after both\\n")
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    from hubensemble import _tf
+
+    env.pop(_tf.QUIET_ENV, None)  # a Python caller's process
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["after both"], done.stderr
+    assert "B: inside A" in done.stdout and "B: inside B" in done.stdout, done.stdout
+
+
 def test_a_large_pillow_only_image_imports_tensorflow_quietly(tmp_path):
     # A TIFF whose shorter side is above 1024 px is shrunk by the graph's resize after
     # Pillow decodes it: in `predict -q` that was the process's first TensorFlow import, and
