@@ -73,7 +73,8 @@ def chance_advice(records: Iterable[dict]) -> str:
     restart = option_word("fit --restart", "fit(restart=True)")
     ways = []
     if any(r.get("profile") == "quick" for r in tunes):
-        ways.append(f"train longer: {quick}'s 5-10 steps leave a module near where it "
+        # "{quick}'s" gave "profile='quick''s" from Python: the profile after its steps.
+        ways.append(f"train longer: the 5-10 steps of {quick} leave a module near where it "
                     f"started; {cpu} trains 40-200 (a new run, or {restart}), and "
                     f"{probe} (head-only candidates, fitted to convergence) needs no "
                     "steps at all")

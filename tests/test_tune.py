@@ -1833,6 +1833,9 @@ def test_the_advice_on_candidates_at_chance_follows_their_kind_and_profile():
     python = chance_advice([{"profile": "quick", "hparams": {"lr": 0.003}}])
     assert "profile='cpu'" in python and "sweep='probe'" in python and "--" not in python
     assert "fit(restart=True)" in python
+    # A keyword is never followed by "'s" ("profile='quick''s 5-10 steps").
+    assert "the 5-10 steps of profile='quick' leave" in python and "''s" not in python
+    assert "the 5-10 steps of --profile quick leave" in quick
     other = chance_advice([{"profile": "cpu", "hparams": {"lr": 0.06}}])
     assert "another learning rate" in other and "5-10" not in other
     probe = chance_advice([{"profile": "quick", "kind": "probe", "hparams": {"kind": "probe"}}])
