@@ -1524,6 +1524,15 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     cost = read_json(run.ensemble_json)["cost"]["ensemble"]
     assert cost["gflops"] == pytest.approx(whole.gflops + head) and cost["gflops"] <= limit
     assert cost["params"] == whole.params + 8 * c + c
+    # The report says who shares, and what the second adds: its members table gives each
+    # member's own cost, which alone did not add up to the ensemble's row.
+    from hubensemble.report.sections import build_sections
+    from hubensemble.report.render import render_markdown
+
+    md = render_markdown(*build_sections(path)[:2])
+    first, second = (m["trial"] for m in result.members)
+    assert (f"{second} runs the plain backbone of {first} and adds its head only "
+            f"({head:.2g} GFLOPs, {8 * c + c:,} params" in md), md
     # The figures are what the exported SavedModel runs and stores, measured on it alone.
     export = export_ensemble(path, tmp_path / "model", task=digits, progress=False)
     assert export.cost["ensemble"]["flops"] == cost["flops"]

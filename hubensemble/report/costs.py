@@ -64,8 +64,8 @@ def cost_section(files, figures, members) -> Section:
             "resolution (2 x the multiply-accumulates of convolutions and matrix products); "
             "latency is the median ms per call at batch 1 and 64 measured on "
             f"{machine.get('cpu', 'this machine')} ({machine.get('cores', '?')} cores) — "
-            "machine-dependent. An ensemble's cost is the sum of its distinct members' "
-            "(docs/cost.md).")
+            "machine-dependent. An ensemble's cost is the sum of its distinct members', a "
+            "frozen backbone that several share counted once (docs/cost.md).")
     from hubensemble.cost import total_cost
 
     member_costs = [costs.get(m["trial"]) for m in members]
@@ -116,6 +116,9 @@ def cost_section(files, figures, members) -> Section:
                 + "the rows \"before retraining\" and the figure are the candidates' that "
                 "selection saw (a best single member that is no member of the ensemble was "
                 "never retrained).")
+    shared = _shared_backbones(files, members, costs)
+    if shared:
+        sec.add(shared)
     unmeasured = sum(c is None for c in member_costs)
     if unmeasured:  # e.g. a `tune` and `ensemble` by hand after the last cost pass (a check)
         sec.add(Inline(f"{unmeasured} of the {len(members)} members have no measured cost "
@@ -139,6 +142,35 @@ def cost_section(files, figures, members) -> Section:
             + (". Test is never used for any choice." if len(panels) > 1 else "")))
         sec.add(figures[-1])
     return sec
+
+
+def _shared_backbones(files, members, costs) -> str | None:
+    """The sentence that says which members share a frozen backbone and what each such member
+    adds (`cost.sharing`, the rule of ensemble.json's totals and the export's), or None when
+    none shares: the members table gives each member's own cost, which alone did not add up
+    to the ensemble's row (two probes of one module at 0.0044 GFLOPs each, 0.0044 in all)."""
+    from hubensemble.cost.sharing import candidate_key, head_cost, key_groups
+
+    by_trial = {c.trial: c for c in files.candidates}
+    specs = files.meta.get("modules") or {}
+    trials = [m["trial"] for m in members]
+    keys = [candidate_key(by_trial[t], specs, costs.get(t))
+            if t in by_trial else None for t in trials]
+    said = []
+    for group in key_groups(keys):
+        first = trials[group[0]]
+        for i in group[1:]:
+            cost = costs.get(trials[i])
+            head = head_cost(cost) if cost is not None else None
+            adds = (f" and adds its head only ({head.gflops:.2g} GFLOPs, "
+                    f"{_params(head.params)} params, no ms of its own)" if head else "")
+            said.append(f"{trials[i]} runs the {by_trial[first].module} backbone of {first}"
+                        f"{adds}")
+    if not said:
+        return None
+    return ("Members that share a frozen backbone (probes of one module at one size) run it "
+            "once, in the export as in the ensemble's row: " + "; ".join(said) + ". The "
+            "members table gives each member's own cost, the backbone included.")
 
 
 def _distill_and_tflite(sec, files) -> Section:
