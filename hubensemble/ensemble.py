@@ -33,7 +33,7 @@ from hubensemble.data.coverage import coverage_note, split_coverage
 from hubensemble.ensembletext import format_ensemble, members_change  # noqa: F401
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
-from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, run_words
+from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word, run_words
 from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
@@ -631,9 +631,11 @@ def _no_test_labels(run_dir) -> str:
 
 def at_chance_text(why: str) -> str:
     """The one sentence for an ensemble at chance (ensemble.json's "at_chance" = `why`): the
-    ensemble stage's warning, the closing table's and the report's."""
+    ensemble stage's warning, the closing table's and the report's, in the caller's words
+    (`lockwords.option_word`: fit(profile='quick') from Python was told "--profile cpu")."""
     return (f"the ensemble is at chance on validation: {why}; its members learned next to "
-            "nothing (more steps, e.g. --profile cpu, or other modules?)")
+            f"nothing (more steps, e.g. {option_word('--profile cpu', 'profile=' + repr('cpu'))}"
+            ", or other modules?)")
 
 
 def _test_curve(path_probs, y_test) -> list[dict]:

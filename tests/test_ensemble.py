@@ -361,6 +361,19 @@ def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog):
     assert why.startswith("accuracy ") and why in caplog.text
     from hubensemble.report.write import summary_table
     assert f"warning: the ensemble is at chance on validation: {why}" in summary_table(run)
+    # The way on in the caller's words: run_ensemble / fit from Python were told of
+    # "--profile cpu"; the command line and the report (its commands are the command line's)
+    # keep the flag.
+    assert "more steps, e.g. profile='cpu'" in caplog.text and "--profile" not in caplog.text
+    assert "--profile" not in summary_table(run)
+    from hubensemble.lockwords import command_line
+    from hubensemble.report.render import render_markdown
+    from hubensemble.report.sections import build_sections
+
+    with command_line():
+        assert "more steps, e.g. --profile cpu" in summary_table(run)
+    Run(run).update(modules={})  # a run.json, which the report needs
+    assert "more steps, e.g. --profile cpu" in render_markdown(*build_sections(run)[:2])
     # Candidates that learned something: no warning.
     caplog.clear()
     val = random_probs(rng, 3, 120, 4, y, strength=4.0)

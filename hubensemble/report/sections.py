@@ -264,7 +264,8 @@ def _curve_section(files, figures) -> Section:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell how the "
                 "ensemble does on those classes.")
     if e.get("at_chance"):
-        text = ens.at_chance_text(e["at_chance"])
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            text = ens.at_chance_text(e["at_chance"])
         sec.add(Inline(Strong("Warning:"), f" {text[0].upper()}{text[1:]}."))
     sec.add(_unfinished_note(files))
     test_curve = e.get("test_curve")
