@@ -23,7 +23,7 @@ from hubensemble.runexports import RunExports
 from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
                                    option_word, run_words)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
-from hubensemble.terminal import LastResort
+from hubensemble.terminal import root_last_resort
 from hubensemble.text import absolute, as_reached, printable
 
 log = logging.getLogger(__name__)
@@ -442,18 +442,12 @@ class Run(RunExports):
         # A root without handler gets Python's last resort for the block (`LastResort`):
         # warnings reach stderr as without the run's log, and absl's basicConfig() is not
         # called (a NullHandler here silenced every warning of a fit from Python).
-        root = logging.getLogger()
-        guard = LastResort() if not root.handlers else None
-        if guard is not None:
-            root.addHandler(guard)
         failed = True
         try:
-            with held:  # released before a refused command's files are removed below
-                yield
+            with held, root_last_resort():  # held: released before a refused command's
+                yield  # files are removed below
             failed = False
         finally:
-            if guard is not None:
-                root.removeHandler(guard)
             with _LOG_GUARD:
                 logger.removeHandler(handler)
                 mine = _THREAD_LOGS[threading.get_ident()]

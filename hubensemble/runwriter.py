@@ -17,6 +17,7 @@ import os
 from typing import Callable
 
 from hubensemble.fileio import missing_folders, remove_unused
+from hubensemble.terminal import root_last_resort
 from hubensemble.winpaths import refusal_advice
 
 
@@ -40,6 +41,10 @@ def writes_run(command: str | Callable[[dict], str | None], argument: str = "run
 
         @functools.wraps(function)
         def call(*args, **kwargs):
+            with root_last_resort():  # absl's basicConfig (TensorFlow's SavedModel writer)
+                return _call(*args, **kwargs)
+
+        def _call(*args, **kwargs):
             from hubensemble.rundir import UNUSED_ENTRIES, Run
 
             bound = signature.bind_partial(*args, **kwargs)

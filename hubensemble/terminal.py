@@ -306,8 +306,9 @@ def library_progress(progress):
 
 def shows_progress(function):
     """Decorates a library function that takes a keyword-only `progress` argument: the bars
-    deep in its call follow that argument (`library_progress`). The signature stays the
-    function's (`functools.wraps`)."""
+    deep in its call follow that argument (`library_progress`), and absl finds a handler on
+    a bare root (`root_last_resort`). The signature stays the function's
+    (`functools.wraps`)."""
     import functools
     import inspect
 
@@ -316,7 +317,7 @@ def shows_progress(function):
 
     @functools.wraps(function)
     def call(*args, **kwargs):
-        with library_progress(kwargs.get("progress", parameter.default)):
+        with library_progress(kwargs.get("progress", parameter.default)), root_last_resort():
             return function(*args, **kwargs)
 
     return call
@@ -466,6 +467,26 @@ class LastResort(logging.Handler):
                 return True
             logger = logger.parent if logger.propagate else None
         return False
+
+
+@contextlib.contextmanager
+def root_last_resort():
+    """While the block runs, a root logger without handlers has `LastResort` (removed
+    after; a root with one is left alone): absl, through which TensorFlow's SavedModel
+    writer logs, calls logging.basicConfig() on a bare root, so `export_ensemble` from
+    Python left a root StreamHandler that printed every INFO record after it (the next
+    fit's "decoding x.jpg: Unsupported marker type 0x20", "rank: done before, reused").
+    Used by every stage function (`shows_progress`, `runwriter.writes_run`) and a run's log
+    block (`rundir.Run.log_file`)."""
+    root = logging.getLogger()
+    guard = LastResort() if not root.handlers else None
+    if guard is not None:
+        root.addHandler(guard)
+    try:
+        yield
+    finally:
+        if guard is not None:
+            root.removeHandler(guard)
 
 
 @contextlib.contextmanager

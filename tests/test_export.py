@@ -1588,3 +1588,28 @@ def test_the_stale_tflite_removal_names_the_export_in_the_callers_words(tmp_path
         _remove_stale_tflite(out, run)
     assert (f"run `hubensemble export --run {run.path} --out {out} --format tflite` for one "
             "of this export") in caplog.text, caplog.text
+
+
+def test_export_ensemble_from_python_leaves_a_bare_root_logger_bare(run_copy, tmp_path):
+    """A new-user check: export_ensemble from Python (TensorFlow's SavedModel writer logs
+    through absl, which calls logging.basicConfig() on a root without handlers) left a root
+    StreamHandler, so the next fit printed every INFO record of ours on stderr ("decoding
+    x.jpg: Unsupported marker type 0x20", "rank: done before, reused"). Every stage function
+    now lends a bare root Python's last resort while it runs, as a run's log block does."""
+    code = f"""if True:
+        import logging
+        from hubensemble import export_ensemble, load_task
+        from hubensemble.rundir import Run
+        task = load_task("sklearn:digits", progress=False)
+        export_ensemble({str(run_copy)!r}, {str(tmp_path / 'model')!r}, task=task,
+                        progress=False)
+        print(logging.getLogger().handlers)
+        with Run({str(run_copy)!r}).log_file(create=False):
+            logging.getLogger("hubensemble.x").info("ours, for the run's log")
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines() == ["[]"], out.stdout
+    assert "ours, for" not in out.stderr
+    assert "ours, for the run's log" in (run_copy / "log.txt").read_text()
