@@ -24,7 +24,7 @@ import re
 import urllib.parse
 
 from hubensemble.savedmodel_calls import signature_reading
-from hubensemble.text import absolute, described
+from hubensemble.text import absolute, described, escaped
 from hubensemble.winpaths import windows_form, windows_refusal
 
 # A name starts with a letter, digit or "_": one starting with "-" reads as an option in
@@ -483,28 +483,31 @@ def local_handle_warnings(specs) -> list[str]:
     URL a mistyped scheme probably meant or, for one written as Windows writes paths, the
     form to write here (`winpaths.WindowsPath.advice`), or that exists but holds no module
     (`local_source`)."""
+    def said(value) -> str:  # as the file holds it: repr() doubled each backslash, naming
+        return f"'{escaped(value)}'"  # a path no one wrote
+
     notes = []
     for spec in specs:
         weights = getattr(spec, "weights", None)
         if weights not in (None, "imagenet") and not os.path.exists(weights):
             form = windows_form(weights)
-            notes.append(f"warning: {spec.source}: weights file {weights!r} "
+            notes.append(f"warning: {spec.source}: weights file {said(weights)} "
                          + (form.advice(escape=False) if form else "does not exist on this "
                             "machine") + "; rank will skip it here")
         if handle_kind(spec.handle) != "local":
             continue
         if os.path.exists(spec.handle):
             if local_source(spec.handle) is None:  # rank's own test (hub.resolvers.resolve)
-                notes.append(f"warning: {spec.source}: handle {spec.handle!r} holds no module "
+                notes.append(f"warning: {spec.source}: handle {said(spec.handle)} holds no module "
                              "(no saved_model.pb, .keras/.h5 file or keras-hub preset); rank "
                              "will skip it")
             continue
         form = windows_form(spec.handle)
         if form is not None:  # C:\models\m: the catalogue was written for Windows
-            notes.append(f"warning: {spec.source}: handle {spec.handle!r} "
+            notes.append(f"warning: {spec.source}: handle {said(spec.handle)} "
                          f"{form.advice(escape=False)}; rank will skip it here")
             continue
-        text = f"warning: {spec.source}: handle {spec.handle!r} does not exist on this machine"
+        text = f"warning: {spec.source}: handle {said(spec.handle)} does not exist on this machine"
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"

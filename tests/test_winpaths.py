@@ -221,6 +221,9 @@ def test_a_catalogue_written_for_windows_is_kept_as_written_and_advised(tmp_path
     notes = local_handle_warnings([m, k, g])
     assert len(notes) == 3
     assert f"{cat}:2" in notes[0] and "/mnt/c/models/m" in notes[0]
+    # The value as the file holds it, not its repr, which doubled each backslash.
+    assert "handle 'C:\\models\\m' is written as a Windows path" in notes[0], notes[0]
+    assert "weights file 'D:\\w\\mn.h5'" in notes[1], notes[1]
     assert f"{cat}:3" in notes[1] and "/mnt/d/w/mn.h5" in notes[1]
     assert f"{cat}:4" in notes[2] and "does not exist" in notes[2]
     with pytest.raises(ModuleLoadError, match="/mnt/c/models/m"):
