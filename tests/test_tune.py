@@ -883,7 +883,8 @@ def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, mo
         tune.run_tune(run.path, sweep="seeds", seed=1, restart=True, progress=False,
                       **{**kw, "task": other})
     assert candidates(run) == cands
-    with pytest.raises(HubensembleError, match="starts a stand-alone sweep over"):
+    with pytest.raises(HubensembleError, match="starts a stand-alone sweep over.* then call "
+                       "run_tune with restart=True and without tuner_id / oracle_address"):
         tune.run_tune(run.path, sweep="seeds", restart=True, tuner_id="chief",
                       oracle_address="127.0.0.1:1", progress=False, **kw)
 

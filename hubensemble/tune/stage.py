@@ -203,9 +203,9 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     if restart and distributed_call(tuner_id, oracle_address):
         raise HubensembleError(
             f"{option_word('--restart', 'restart=True')} starts a stand-alone sweep over, and "
-            "the processes of a chief/worker sweep share its files: stop them, then run tune "
-            f"with {option_word('--restart', 'restart=True')} and without "
-            f"{option_word('--tuner-id / --oracle', 'tuner_id / oracle_address')} (or "
+            "the processes of a chief/worker sweep share its files: stop them, then "
+            f"{option_word('run tune with --restart', 'call run_tune with restart=True')} and "
+            f"without {option_word('--tuner-id / --oracle', 'tuner_id / oracle_address')} (or "
             "$KERASTUNER_*), which runs the sweep from its start in this one process")
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
