@@ -860,9 +860,10 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
         assert coverage_note(task.coverage(), split) in task.summary()
     assert "test metrics cover 2 of 4 classes; no test example of: c, d" in task.summary()
     # With the way on (it named the classes only), whose counts hold for any fractions.
+    # "(one of 3 reaches val only" read as one of 3 classes (a new user's class "one").
     assert task.summary().endswith("no test example of: c, d (to cover a class, give it "
                                    "examples there: a split carved off train reaches each "
-                                   "class of 4 images or more (one of 3 reaches val only, as "
+                                   "class of 4 images or more (a class of 3 reaches val only, as "
                                    "training keeps 2), so add images to it; or give the split "
                                    "its own (a val/ or test/ class folder, an npz's x_val / "
                                    "x_test)).")
