@@ -387,7 +387,7 @@ def _unreadable(path, reason, skip, results):
         what = ("leave the folder out or put images in it" if os.path.isdir(path) else
                 "check the path" if not os.path.lexists(path) else "fix or remove the file")
         raise HubensembleError(f"{escaped(path)}: {reason}; {what} (or pass "
-                               "--skip-unreadable, skip_unreadable=True in Python)")
+                               f"{option_word('--skip-unreadable', 'skip_unreadable=True')})")
     # On one line, as stdout shows it (a newline or an ESC in a file name reached stderr raw).
     results.warned += 1
     if results.warned <= WARN_FIRST:

@@ -720,7 +720,8 @@ def test_predict_on_a_folder_reads_every_file_under_it_as_one_by_one(nested, fil
     (root.parent / "empty" / ".git").mkdir(parents=True)
     with pytest.raises(HubensembleError, match=re.escape(
             f"{root.parent / 'empty'}: a folder with no file in it (1 hidden or system entry "
-            "not read); leave the folder out or put images in it (or pass --skip-unreadable")):
+            "not read); leave the folder out or put images in it (or pass "
+            "skip_unreadable=True)")):  # from Python, its keyword
         predict(export_dir, [root, root.parent / "empty"])
 
 
