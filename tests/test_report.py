@@ -1513,5 +1513,9 @@ def test_candidates_at_chance_are_listed_by_an_independent_count(tmp_path):
                       {**record, "profile": "quick"})
     failures = next(s for s in report.build_sections(tmp_path)[1]
                     if s.title == "What failed and why")
-    assert (f"({len(flagged)}; kept, as the quick profile fails none)"
-            in shown(report.render_markdown("r", [failures])))
+    md = shown(report.render_markdown("r", [failures]))
+    assert f"({len(flagged)}; kept, as the quick profile fails none)" in md
+    # A document of command-line commands: the flags, also when built from Python (it said
+    # "the 5-10 steps of profile='quick' …, or fit(restart=True)").
+    assert "the 5-10 steps of --profile quick" in md and "fit --restart" in md, md
+    assert "profile='" not in md and "restart=True" not in md

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hubensemble.chance import chance_advice
 from hubensemble.chance import is_probe
+from hubensemble.lockwords import command_line
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
@@ -53,9 +54,11 @@ def failures_section(files) -> Section:
         records = {c.trial: c.record for c in files.candidates}
         members = {m.get("trial") for m in (files.ensemble or {}).get("members") or []}
         quick = any(records[t].get("profile") == "quick" for t in files.at_chance)
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            advice = chance_advice(records[t] for t in files.at_chance)
         blocks.append(f"Candidates at chance on validation ({len(files.at_chance)}"
                       f"{'; kept, as the quick profile fails none' if quick else ''}): "
-                      f"{chance_advice(records[t] for t in files.at_chance)}.")
+                      f"{advice}.")
         blocks.append(Table(["trial", "module", "member", "why"],
                             [[t, records[t].get("module") or "–",
                               "yes" if t in members else "no", why]
