@@ -78,11 +78,15 @@ class DataArgs:
     @classmethod
     def of_task(cls, task) -> "DataArgs":
         """The record of a Task given in Python (`fit(data=task)`, `run_rank(task=…)` without
-        data_args): not reloadable (later stages need the task passed in again), with the
-        spec the Task was loaded from (`Task.spec`: run.json's data "args" "spec", which the
-        report shows and advice names) when it has one, else its `source` text (a Task made
-        in Python). The spec was its source with "(how)" ("sklearn:digits (scikit-learn's
-        …, seed 3)"), no spec a user could give again."""
+        data_args). A Task `load_task` returned (its `Task.spec` and `Task.load_args`) is
+        recorded as loaded, reloadable: later stages, the command line's too, load it again
+        (and compare its fingerprint); `run_rank(task=load_task('sklearn:digits'))` then
+        `hubensemble tune` was refused as "data given in Python". Any other Task (made in
+        Python, or relabelled by a label_fn) is not reloadable (later stages need it passed
+        in again), recorded with its spec when it has one, else its `source` text. The spec
+        was its source with "(how)" ("sklearn:digits (scikit-learn's …, seed 3)")."""
+        if task.spec and task.load_args is not None:  # load_task's: it loads again
+            return cls(spec=task.spec, **task.load_args)
         return cls(spec=task.spec or task.source, reloadable=False)
 
     def to_json(self):

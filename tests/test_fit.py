@@ -21,6 +21,7 @@ from hubensemble.errors import CatalogueError, DataError, HubensembleError, RunE
 from hubensemble import fileio
 from hubensemble.fileio import is_temp
 from hubensemble.formats import RUN_ENTRIES
+from hubensemble.lockwords import command_line
 
 FIT = dict(profile="quick", top_k=2, seed=0)
 
@@ -1371,18 +1372,24 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_export_and_distill(
              f"--restart --catalogue {catalogue} --data sklearn:digits --top-k 2 --profile quick "
              f"--out {out}`")
     with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
-                                       "ranked it") as err:
+                                       "ranked it") as err, command_line():
         run_tune(out, profile="quick", progress=False)
     assert str(err.value).endswith("restore them, or " + again)
+    with pytest.raises(RunError) as err:  # from Python: the call that starts it again
+        run_tune(out, profile="quick", progress=False)
+    assert str(err.value).endswith(
+        f"restore them, or fit it again from the start, discarding its results: fit("
+        f"out={str(out)!r}, catalogue={str(catalogue)!r}, data='sklearn:digits', "
+        "restart=True, top_k=2, profile='quick')"), str(err.value)
     # The student would start from its member's weights of the old files: refused before it
     # trains (distill.json is not written).
     with pytest.raises(RunError, match=f"the files of module {member} changed since {out} "
-                                       "ranked it") as err:
+                                       "ranked it") as err, command_line():
         run_distill(out, student=member, progress=False)
     assert str(err.value).endswith("restore them, or " + again)
     assert not (out / "distill.json").exists()
     with pytest.raises(RunError, match=r"the module's files changed since the trial was "
-                                       r"trained \(content fingerprint") as err:
+                                       r"trained \(content fingerprint") as err, command_line():
         export_ensemble(out, progress=False)
     # Not "re-run tune for it": tune refuses the changed module (a new-user check).
     assert f"restore the module's files, or {again}, or pass --skip-missing" in str(
@@ -1557,7 +1564,6 @@ def test_a_tpu_nobody_serves_stops_fit_before_rank(catalogue, tmp_path):
 def test_changed_rank_or_tune_options_are_named_in_the_callers_words():
     """A Python fit on a folder fitted with other rank or tune options was told "--top-k 1 ->
     2", flags it never typed; it is told fit's keywords, the command line still its flags."""
-    from hubensemble.lockwords import command_line
     from hubensemble.pipeline import FitOptions, _changed_options
 
     previous = json.loads(json.dumps(dataclasses.asdict(FitOptions(top_k=1)), default=str))

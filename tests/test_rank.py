@@ -1624,16 +1624,23 @@ def test_threads_of_one_process_rank_one_run_one_at_a_time_and_share_a_cache(tas
 def test_a_task_given_in_python_records_its_spec_not_its_source_text(good, tmp_path):
     """run_rank(task=load_task(…)) without data_args (and fit(data=task)) recorded the Task's
     source text as run.json's data spec ("sklearn:digits (scikit-learn's …, seed 3)"),
-    which the report showed and no command takes; it records Task.spec, still as data only
-    Python can give again (not reloadable)."""
+    which the report showed and no command takes, and as data only Python could give
+    again: `hubensemble tune --run R` was then refused ("data was given in Python"). A Task
+    load_task returned is recorded as loaded (spec and options), and a later stage loads it
+    again; one relabelled by a label_fn, or made in Python, still needs passing in."""
     task = load_task("sklearn:digits", seed=3)
     ranked(good, task, tmp_path / "run", data_args=None)
     args = json.loads((tmp_path / "run" / "run.json").read_text())["data"]["args"]
-    assert (args["spec"], args["reloadable"], task.spec) == ("sklearn:digits", False,
-                                                             "sklearn:digits")
+    assert (args["spec"], args["reloadable"], args["seed"], task.spec) == (
+        "sklearn:digits", True, 3, "sklearn:digits")
+    assert Run(tmp_path / "run").task().fingerprint == task.fingerprint  # loaded again
+    relabelled = load_task("sklearn:digits", seed=3, label_fn=lambda y: y % 2)
+    assert relabelled.load_args is None
+    assert (DataArgs.of_task(relabelled).spec, DataArgs.of_task(relabelled).reloadable) == (
+        "sklearn:digits", False)
     # A Task made in Python has no spec: its source names it, as before.
     made = dataclasses.replace(task, spec=None)
-    assert DataArgs.of_task(made).spec == made.source
+    assert DataArgs.of_task(made).spec == made.source and not DataArgs.of_task(made).reloadable
 
 
 def test_a_refused_selection_rule_names_the_callers_keywords():

@@ -406,8 +406,14 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
         task.synthetic = bool(synthetic)
     if flip is not None:
         task.flip = bool(flip)
-    # a fresh object (no cached fingerprint from before) that names its spec
-    task = dataclasses.replace(task, spec=absolute_spec(spec))
+    # a fresh object (no cached fingerprint from before) that names its spec, and how it was
+    # loaded unless a label_fn (a callable: not recordable) relabelled it
+    load_args = None if label_fn is not None else dict(
+        data_dir=data_dir, seed=int(seed), splits=splits, label_key=label_key,
+        image_key=image_key, synthetic=synthetic, flip=flip, val_fraction=float(val_fraction),
+        test_fraction=float(test_fraction), min_per_class=int(min_per_class),
+        dedupe=bool(dedupe))
+    task = dataclasses.replace(task, spec=absolute_spec(spec), load_args=load_args)
     return _said_skips(_validated(task, min_per_class=min_per_class))
 
 

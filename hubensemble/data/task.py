@@ -173,6 +173,11 @@ class Task:
     # ("folder:/abs/imgs (2)"); None for a Task made in Python. `source` adds "(how)" to it,
     # which cannot be cut off again when a path holds " (" and is gone from the machine
     spec: str | None = None
+    # load_task's keywords but spec and label_fn (DataArgs' fields: data_dir, seed, splits,
+    # ...) when the Task is what load_task(spec, **load_args) gives again, so a run given it
+    # in Python records data a later stage (the command line too) can load; None for a Task
+    # made, or relabelled by a label_fn, in Python (`DataArgs.of_task`).
+    load_args: dict | None = None
 
     def __post_init__(self):
         # Every source of names meets this (a Task made in Python too); the loaders refuse
