@@ -1458,8 +1458,9 @@ def test_the_tflite_ensemble_runs_a_shared_backbone_once(probe_members, tmp_path
     assert lite["Conv2D"] * 3 == alone["Conv2D"] * 2
 
 
-def test_an_export_of_probes_of_one_module_records_and_costs_its_backbone_once(
-        tiny_module, digits, tmp_path):
+def _probes_of_one_module(tiny_module, digits, tmp_path):
+    """(spec, run path, Run) of a run ranked on the tiny module alone and tuned by the probe
+    sweep (quick): several probes of one module, which the export runs on one backbone."""
     spec = ModuleSpec(name="plain", handle=tiny_module, family="generalist",
                       native_size=(16, 16))
     path = tmp_path / "run"
@@ -1471,6 +1472,12 @@ def test_an_export_of_probes_of_one_module_records_and_costs_its_backbone_once(
         "modules": [{"name": "plain", "handle": tiny_module, "status": "ok", "score": 0.9}]})
     tune.run_tune(path, sweep="probe", profile="quick", progress=False, task=digits,
                   cache_dir=str(tmp_path / "cache"))
+    return spec, path, run
+
+
+def test_an_export_of_probes_of_one_module_records_and_costs_its_backbone_once(
+        tiny_module, digits, tmp_path):
+    spec, path, run = _probes_of_one_module(tiny_module, digits, tmp_path)
     ensemble.run_ensemble(path, budget=3)
     data = read_json(run.ensemble_json)
     cands = {c.trial: c for c in candidate.scan(run.candidates)[0]}
@@ -1501,17 +1508,7 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     from hubensemble.cost import read_run_costs
     from hubensemble.cost.stage import run_cost
 
-    spec = ModuleSpec(name="plain", handle=tiny_module, family="generalist",
-                      native_size=(16, 16))
-    path = tmp_path / "run"
-    run = Run(path)
-    run.attach_task(digits, DataArgs(spec="sklearn:digits"))
-    run.update(modules={"plain": spec.to_json()})
-    atomic_write_json(run.ranking_json, {
-        "metric": "knn", "k": 1, "selection": {"method": "top-k"}, "selected": ["plain"],
-        "modules": [{"name": "plain", "handle": tiny_module, "status": "ok", "score": 0.9}]})
-    tune.run_tune(path, sweep="probe", profile="quick", progress=False, task=digits,
-                  cache_dir=str(tmp_path / "cache"))
+    spec, path, run = _probes_of_one_module(tiny_module, digits, tmp_path)
     run_cost(path, cache_dir=tmp_path / "cost-cache", progress=False)
     costs = read_run_costs(path).costs
     assert len(costs) >= 3  # the probe sweep's strengths: more probes than the budget takes
