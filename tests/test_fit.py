@@ -445,8 +445,12 @@ def test_rank_without_profile_takes_the_runs_and_a_typed_other_one_is_refused(
     from hubensemble.rank import run_rank
 
     task = hubensemble.load_task("sklearn:digits")
-    with pytest.raises(RunError, match=re.escape(said[1])):
+    with pytest.raises(RunError, match=re.escape(  # in run_rank's words
+            "tuned with profile='quick' (e.g. default-0000-m")) as err:
         run_rank(out, load_catalogues([catalogue]), task, profile="cpu", progress=False)
+    assert ("would embed at the resolution of profile='cpu', not theirs" in str(err.value)
+            and "Call run_rank with profile='quick' (or without profile: it then takes the "
+            "run's), or rank into a new out_dir folder for cpu" in str(err.value)), err.value
     for i in range(2):
         code, _, err = in_process(*rank[:-1], tmp_path / f"s{i}", "--profile", "cpu",
                                   "--shard", f"{i}/2", "-q")

@@ -1673,3 +1673,39 @@ def test_the_embedding_caches_way_out_names_the_callers_keywords(tmp_path):
         assert _folder(tmp_path).fix() == (
             "pass --cache-dir a folder you can write; --no-cache (rank, fit) neither reads nor "
             "writes it")
+
+
+def test_a_pool_tuned_at_an_older_resolution_of_its_profile_refuses_a_typed_one(tmp_path):
+    """check_pool_profile compared profile names only: candidates tuned at cpu as an older
+    version defined it (another resolution_cap) passed `rank --profile cpu`, which embedded at
+    today's resolution, not theirs. It is refused now, in the caller's words; the recorded
+    definition (rank without a profile) and today's, when recorded alike, pass."""
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank.pool import check_pool_profile
+
+    cpu = get_profile("cpu")
+    older = dataclasses.replace(cpu, resolution_cap=(cpu.resolution_cap or 224) * 2)
+    run = tmp_path / "run"
+    folder = run / "candidates" / "seeds-0000-m"
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / "trial.json", {"trial": "seeds-0000-m", "status": "failed",
+                                              "profile": "cpu"})
+
+    def record(prof):
+        atomic_write_json(run / "run.json", {"created": "2026-12-04T00:00:00", "tune": {
+            "profile": prof.to_json(), "sweeps": {"seeds": {"profile": prof.to_json(),
+                                                            "trials": ["seeds-0000-m"]}}}})
+
+    record(older)
+    with command_line(), pytest.raises(RunError, match=re.escape(
+            f"holds 1 candidate(s) tuned with --profile cpu as run.json records it (e.g. "
+            f"seeds-0000-m: resolution_cap {older.resolution_cap!r} -> "
+            f"{cpu.resolution_cap!r}, recorded -> now)")) as err:
+        check_pool_profile(run, "cpu")
+    assert "Rank without --profile (the run's profile as recorded)" in str(err.value)
+    with pytest.raises(RunError, match=re.escape("Call run_rank without profile (the run's")):
+        check_pool_profile(run, cpu)  # from Python: its keywords
+    check_pool_profile(run, older)  # the run's profile as recorded: its resolution
+    record(cpu)
+    check_pool_profile(run, "cpu")

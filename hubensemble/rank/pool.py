@@ -13,6 +13,7 @@ import collections
 import logging
 
 from hubensemble.errors import RunError
+from hubensemble.lockwords import option_word
 
 log = logging.getLogger(__name__)
 
@@ -96,36 +97,78 @@ def warn_unselected_pool(out_dir, selected, command="rank") -> dict[str, int]:
 
 
 #: What to do about a ranking at another profile than the pool's, by the command refused.
-_OTHER_PROFILE = {
-    "rank": "Rank with --profile {pool} (or without --profile: `rank` then takes the run's), or "
-            "rank into a new --out folder for {now}, where its selection is tuned again",
-    "rank merge": "Merge shards ranked with --profile {pool}, or merge into a new --out folder "
-                  "for {now}, where its selection is tuned again",
-}
+def _other_profile_advice(command: str, pool: str, now: str) -> str:
+    """The ways on of `check_pool_profile`'s refusal, in the caller's words."""
+    def prof(name):
+        return option_word(f"--profile {name}", f"profile={name!r}")
+
+    new = option_word("--out", "out_dir")
+    if command == "rank merge":
+        return (f"Merge shards ranked with {prof(pool)}, or merge into a new {new} folder "
+                f"for {now}, where its selection is tuned again")
+    return (f"{option_word('Rank', 'Call run_rank')} with {prof(pool)} (or without "
+            f"{option_word('--profile', 'profile')}: {option_word('`rank`', 'it')} then takes "
+            f"the run's), or rank into a new {new} folder for {now}, where its selection is "
+            "tuned again")
 
 
-def check_pool_profile(out_dir, profile: str, command: str = "rank") -> None:
-    """Refuses (RunError) a ranking of the run folder `out_dir` at the profile named `profile`
-    when RUN/candidates holds candidates tuned with another (trial.json "profile"), naming both
-    profiles and the ways on (`command`: "rank" or "rank merge", whose advice is given).
+def check_pool_profile(out_dir, profile, command: str = "rank") -> None:
+    """Refuses (RunError) a ranking of the run folder `out_dir` at `profile` (a
+    hyperrule.Profile, or a profile's name) when RUN/candidates holds candidates tuned with
+    another (trial.json "profile"), or with one of that name whose definition, as run.json
+    recorded it for their sweep (`runprofile.recorded_profile`), has another resolution_cap
+    (a built-in profile redefined since: its name alone passed, and the ranking embedded at
+    today's resolution); naming both profiles and the ways on in the caller's words
+    (`command`: "rank" or "rank merge", whose advice is given).
 
     The profile sets the embedding resolution (docs/rank.md, "Resolution rule"), and one pool
     has one profile (`tune.stage.check_pool`): `rank --out RUN` at the default cpu on a folder
     fitted at quick re-ranked at cpu's resolution without a word, and tune then refused to
-    plan cpu trials beside the quick ones (a new-user check). Reads trial.json files only (no
-    TensorFlow), so the command line refuses before it loads anything."""
+    plan cpu trials beside the quick ones (a new-user check). Reads trial.json and run.json
+    only (no TensorFlow), so the command line refuses before it loads anything."""
     from hubensemble.candidate import scan
+    from hubensemble.errors import HubensembleError
+    from hubensemble.runprofile import as_profile, recorded_profile
     from hubensemble.rundir import Run
 
     run = Run(out_dir)
+    name = getattr(profile, "name", profile)
+    try:
+        now = as_profile(profile)
+    except HubensembleError:  # a custom profile's name (rank merge): compared by name
+        now = None
     found, _ = scan(run.candidates)
-    other = [c.trial for c in found if c.record.get("profile") not in (None, profile)]
+    other = [c.trial for c in found if c.record.get("profile") not in (None, name)]
+    redefined = {}
+    if not other and now is not None and found:
+        meta = run.meta()
+        for c in found:
+            if c.record.get("profile") != name:
+                continue
+            recorded = recorded_profile(c.record, meta)
+            if recorded is not None and recorded.resolution_cap != now.resolution_cap:
+                redefined[c.trial] = recorded.resolution_cap
+    if redefined:
+        trial, cap = next(iter(redefined.items()))
+        flag = option_word(f"--profile {name}", f"profile={name!r}")
+        raise RunError(
+            f"{run.candidates} holds {len(redefined)} candidate(s) tuned with {flag} as "
+            f"run.json records it (e.g. {trial}: resolution_cap {cap!r} -> "
+            f"{now.resolution_cap!r}, recorded -> now), and this ranking would embed at "
+            "today's definition's resolution, not theirs: the ensemble selects from every "
+            f"candidate there as one pool. {option_word('Rank', 'Call run_rank')} without "
+            f"{option_word('--profile', 'profile')} (the run's profile as recorded), or rank "
+            f"into a new {option_word('--out', 'out_dir')} folder, where its selection is "
+            "tuned again")
     if not other:
         return
     pool = collections.Counter(c.record.get("profile") for c in found
                                if c.trial in other).most_common(1)[0][0]
+    at = option_word(f"--profile {name}'s resolution",  # not "profile='cpu''s"
+                     f"the resolution of profile={name!r}")
     raise RunError(
-        f"{run.candidates} holds {len(other)} candidate(s) tuned with --profile {pool} (e.g. "
-        f"{other[0]}), and this ranking would embed at --profile {profile}'s resolution, not "
-        "theirs: the ensemble selects from every candidate there as one pool, which holds one "
-        f"profile. {_OTHER_PROFILE[command].format(pool=pool, now=profile)}")
+        f"{run.candidates} holds {len(other)} candidate(s) tuned with "
+        f"{option_word(f'--profile {pool}', f'profile={pool!r}')} (e.g. {other[0]}), and this "
+        f"ranking would embed at {at}, not theirs: the ensemble selects from every candidate "
+        "there as one pool, "
+        f"which holds one profile. {_other_profile_advice(command, pool, name)}")

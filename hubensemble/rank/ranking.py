@@ -442,7 +442,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         check_outside_data(data_args.spec, {"out_dir": out_dir})
     check_dir_target(out_dir, "pass another out_dir")
     held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
-    check_pool_profile(out_dir, prof.name)  # one pool, one profile (its embedding resolution)
+    check_pool_profile(out_dir, prof)  # one pool, one profile (its embedding resolution)
     run = Run(out_dir)
     if data_args is None:
         data_args = DataArgs.of_task(task)
