@@ -82,9 +82,10 @@ class Parser(argparse.ArgumentParser):
                         if isinstance(value, list) else os.path.expanduser(value))
             if (path or action.metavar in WINDOWS_CHECKED) and value is not None:
                 for v in value if isinstance(value, list) else [value]:
-                    if refusal_advice(v):  # C:\…, \\server\share, runs\w: not a path here
+                    advice = refusal_advice(v)  # C:\…, \\server\share, runs\w: not a path here
+                    if advice:
                         self.error(f"argument {'/'.join(action.option_strings) or action.metavar}"
-                                   f": {shell_word(v)} {refusal_advice(v)}")
+                                   f": {shell_word(v)} {advice}")
         given = vars(namespace).pop(_GIVEN, set())
         # Which options the command line gave (a default never counts), for a command whose
         # default depends on it: `rank merge` keeps the shards' own selection without a flag.

@@ -462,9 +462,9 @@ def _catalogue_path(function: str, name: str, value):
         raise TypeError(f"{function}() {name} must be a catalogue YAML path (str or "
                         f"os.PathLike), got {described(value)}; e.g. "
                         f"{name}={CATALOGUE_EXAMPLE!r}, or {SHIPPED_EXAMPLE}")
-    if refusal_advice(os.fspath(value)):
-        raise OptionError(f"{function}() {name}={os.fspath(value)!r} "
-                          f"{refusal_advice(os.fspath(value))}")
+    advice = refusal_advice(os.fspath(value))  # stageargs.windows_path's words (it imports us)
+    if advice:
+        raise OptionError(f"{function}() {name}={os.fspath(value)!r} {advice}")
 
 
 def load_catalogue(path) -> list[ModuleSpec]:

@@ -605,8 +605,9 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
         if ok and value == "":  # never "": a path names no file, a name nothing (EMPTY_VALUE)
             raise ValueError(f"{EMPTY_PATH if o.metavar in PATH_METAVARS else EMPTY_VALUE} "
                              f"(without it: {o.show_default(command)})")
-        if ok and not cli and o.metavar in PATH_METAVARS and refusal_advice(value):
-            raise ValueError(refusal_advice(value))  # the command line's: arguments.Parser
+        advice = ok and not cli and o.metavar in PATH_METAVARS and refusal_advice(value)
+        if advice:
+            raise ValueError(advice)  # the command line's: arguments.Parser
     else:
         return  # parsed or free-form values (shard, severities, corruptions): checked by use
     if ok and o.choices is not None:
