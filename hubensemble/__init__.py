@@ -19,6 +19,7 @@ not load TensorFlow — nor register hubensemble's Keras classes (``HubLayer``,
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 #: The one place the version is declared (setup.cfg reads it: `attr: hubensemble.__version__`).
 #: Bumped by the rule in docs/reliability.md ("Versions"): the minor number whenever a record
@@ -45,6 +46,26 @@ _API = {
     "write_report": "hubensemble.report",
     "build_zoo": "hubensemble.zoo",
 }
+
+if TYPE_CHECKING:
+    # What `_API` loads on first use, for type checkers and editors (mypy, pyright): they
+    # do not run `__getattr__`, so `hubensemble.fit` was `Any` to them and its keywords went
+    # unchecked. Never run: `import hubensemble` still loads no TensorFlow. The package's
+    # py.typed marker (PEP 561) tells them to read these annotations; test_packaging holds
+    # this block equal to `_API`. Names for `__all__`, so no use here (F401).
+    from hubensemble.catalogue import (ModuleSpec, load_catalogue, load_catalogues,  # noqa: F401
+                                       shipped_catalogue)
+    from hubensemble.data import Task, load_task  # noqa: F401
+    from hubensemble.ensemble import greedy_select, run_ensemble  # noqa: F401
+    from hubensemble.evaluate import evaluate_model  # noqa: F401
+    from hubensemble.export import EnsembleLayer, export_ensemble  # noqa: F401
+    from hubensemble.hub import HubLayer, load_module, write_hub_module  # noqa: F401
+    from hubensemble.pipeline import FitOptions, FitResult, fit  # noqa: F401
+    from hubensemble.prediction import predict  # noqa: F401
+    from hubensemble.rank import load_ranking, merge_rankings, run_rank  # noqa: F401
+    from hubensemble.report import write_report  # noqa: F401
+    from hubensemble.tune import build_classifier, fit_member, get_strategy, run_tune  # noqa: F401
+    from hubensemble.zoo import build_zoo  # noqa: F401
 
 __all__ = sorted([*_API, "custom_objects"]) + ["__version__"]
 

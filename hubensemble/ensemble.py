@@ -103,7 +103,7 @@ def pick_weights(picks) -> dict[int, float]:
 
 def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=False,
                   bootstrap=None, seed=0, size_rule="one-se", costs=None,
-                  limits: Limits | None = None):
+                  limits: Limits | None = None) -> Selection:
     """Caruana et al. (2004) forward selection on validation probabilities [M, N, C].
 
     Each step adds the candidate whose inclusion gives the best objective of the averaged

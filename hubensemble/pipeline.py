@@ -130,7 +130,7 @@ def _clear_run(run):
 
 @shows_progress
 def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, progress=True,
-        cache_dir=None, use_cache=True, options=None, **option_values):
+        cache_dir=None, use_cache=True, options=None, **option_values) -> FitResult:
     """Runs the whole method on one data set and returns a FitResult.
 
     `catalogue` is one or more catalogue YAML paths or ModuleSpec records; `data` a data spec

@@ -14,16 +14,20 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from typing import Callable
+from typing import Callable, ParamSpec, TypeVar
 
 from hubensemble.fileio import missing_folders, remove_unused
 from hubensemble.terminal import root_last_resort
 from hubensemble.winpaths import refusal_advice
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 
 def writes_run(command: str | Callable[[dict], str | None], argument: str = "run_dir", *,
                create: bool = False,
-               member: Callable[[dict], tuple[str | None, dict | None]] | None = None):
+               member: Callable[[dict], tuple[str | None, dict | None]] | None = None
+               ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorates a stage function whose `argument` names the run folder it writes: the call
     holds that run's lock for `command` ("rank", "ensemble", …; or a function of the call's
     bound arguments returning the command, None for no lock). With `create` (rank, merge:
@@ -35,8 +39,8 @@ def writes_run(command: str | Callable[[dict], str | None], argument: str = "run
     left to the function's own refusal (`stageargs.folder`), as is a folder holding files no
     stage wrote (`Run.check_folder_is_ours`: checked first, so no lock file lands in a folder
     of the user's). RunError when another process holds the lock (`Run.lock`). The signature stays
-    the function's."""
-    def decorate(function):
+    the function's, for `inspect` and for type checkers (ParamSpec, PEP 612)."""
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
         signature = inspect.signature(function)
 
         @functools.wraps(function)

@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import sys
+from typing import Callable, ParamSpec, TypeVar
 
 from hubensemble.text import printable
 
@@ -304,12 +305,15 @@ def library_progress(progress):
         _SHOWING.update(was)
 
 
-def shows_progress(function):
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def shows_progress(function: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorates a library function that takes a keyword-only `progress` argument: the bars
     deep in its call follow that argument (`library_progress`), and absl finds a handler on
-    a bare root (`root_last_resort`). The signature stays the function's
-    (`functools.wraps`)."""
-    import functools
+    a bare root (`root_last_resort`). The signature stays the function's, for `inspect`
+    (`functools.wraps`) and for type checkers (ParamSpec, PEP 612)."""
     import inspect
 
     parameter = inspect.signature(function).parameters["progress"]

@@ -11,7 +11,7 @@ import tensorflow as tf
 METADATA_FILE = os.path.join("assets", "hubensemble_module.json")
 
 
-def write_hub_module(model, path, *, input_size=None, metadata=None):
+def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     """Writes a Keras 3 model as a TF Hub reusable SavedModel and returns its folder (str).
 
     ``model`` (a Keras model or layer) maps float32 images ``[batch, height, width, 3]`` to

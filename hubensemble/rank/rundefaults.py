@@ -8,10 +8,14 @@ from __future__ import annotations
 import functools
 import os
 from types import SimpleNamespace
+from typing import Callable, ParamSpec, TypeVar, cast
 
 from hubensemble import options
 from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 #: The rank options ranking.json records that `rank` of a run folder keeps when none of its
 #: group is typed: the proxy (metric, k) and the selection rule (its four flags).
@@ -98,7 +102,7 @@ def kept_words(kept: dict) -> str:
     return option_flags(kept, [options.get(name) for name in kept])
 
 
-def keeps_run_defaults(run_rank):
+def keeps_run_defaults(run_rank: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorates `run_rank(out_dir, specs, task, **keywords)`: for a run folder (`out_dir`
     holds a run), the rank options not passed as keywords take the run's (`run_defaults`:
     its recorded proxy and selection rule, and without `profile` its profile), each said as
@@ -107,7 +111,7 @@ def keeps_run_defaults(run_rank):
     own, so one code path decides: run_rank(RUN, specs, task) on a folder fitted with
     top_k=2 selected the default 15 modules, where `rank --out RUN` kept 2 (a notebook
     user's check). A keyword passed with the default's value counts as given, as the flag
-    typed does. The signature stays run_rank's."""
+    typed does. The signature stays run_rank's, for `inspect` and for type checkers."""
     names = set(options.defaults_for("rank"))
 
     @functools.wraps(run_rank)
@@ -123,4 +127,4 @@ def keeps_run_defaults(run_rank):
             keywords.update({options.get(name).kw: value for name, value in values.items()})
         return run_rank(out_dir, specs, task, **keywords)
 
-    return call
+    return cast(Callable[_P, _R], call)  # run_rank's own signature (functools.wraps)
