@@ -267,6 +267,41 @@ def test_a_candidate_whose_backbone_a_member_runs_adds_only_its_head(rng):
                              size_rule="budget").indices) == 1
 
 
+def write_weights(path, backbone, head):
+    """A Keras weights file as tune.Classifier.save_weights lays it out (its backbone's
+    variables under "backbone", its head's under "head"), written with h5py."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for group, arrays in (("backbone", backbone), ("head", head)):
+            for i, a in enumerate(arrays):
+                f.create_dataset(f"{group}/vars/{i}", data=np.asarray(a, np.float32))
+
+
+def test_a_probe_whose_frozen_weights_were_changed_in_its_file_does_not_share(tmp_path, rng):
+    # t1 and t2 are probes of module m; the budget fits one backbone and two heads. Greedy
+    # selection grouped them by module, fingerprint and size alone, so it kept both though t2's
+    # weights file holds other backbone weights, which the export runs apart and counts whole.
+    run = make_run(tmp_path / "run", rng, [1.0, 1.0, 1.0])
+    run.update(modules={"m": {"name": "m", "handle": "h"}})
+    kernel = rng.normal(size=(3, 3, 3, 8))
+    for i, kind in enumerate(("finetune", "probe", "probe")):
+        folder = run.candidates / f"t{i}"
+        write_weights(folder / candidate.WEIGHTS_FILE, [kernel, np.zeros(8)],
+                      [rng.normal(size=(8, C)), rng.normal(size=C)])  # heads of their own
+        atomic_write_json(folder / candidate.TRIAL_FILE, dict(
+            read_json(folder / candidate.TRIAL_FILE), module="m", module_fingerprint="fp",
+            hparams={"lr": 0.1, "kind": kind}, weights=candidate.WEIGHTS_FILE))
+    write_run_costs(run.path, probe_costs(head_macs=1000), machine_info())
+    result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert sorted(m["trial"] for m in result.members) == ["t1", "t2"]
+    write_weights(run.candidates / "t2" / candidate.WEIGHTS_FILE, [kernel + 0.01, np.zeros(8)],
+                  [rng.normal(size=(8, C)), rng.normal(size=C)])
+    result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert len(result.members) == 1
+    assert read_ensemble(run.path)["cost"]["ensemble"]["gflops"] == pytest.approx(1.0)
+
+
 def probe_costs(head_macs):
     """t0: fine-tuned of module m; t1, t2: probes of m (1 GFLOP with a head of `head_macs`)."""
     return {f"t{i}": Cost("m", "fp", 32, C, macs=int(5e8), params=1000, latency_ms={"1": 1.0},

@@ -1552,6 +1552,11 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
                                  export_format="tflite")
     assert caplog.text.count("its frozen module's weights differ") == 1
     assert "shares_backbone_with" not in export.cost["members"][1]
+    # The budget groups by the export's rule (the key holds the weights' digest): the edited
+    # probe no longer fits beside another under the limit (it was admitted as sharing).
+    again = ensemble.run_ensemble(path, budget=5, size_rule="budget", max_gflops=limit)
+    trials = [m["trial"] for m in again.members]
+    assert second.trial not in trials or trials == [second.trial]
     assert whole.head_macs == 8 * c  # cost.json records the head's size
 
 

@@ -9,45 +9,115 @@ policy of who may share (`share_key`), of the groups it makes (`key_groups`) and
 member then counts (`counted_costs`) lives here, for every reader: greedy selection's budget
 (`cost.budget`), ensemble.json's cost record, and the export's cost record, which groups its
 rebuilt members by the same key (`export.shared.backbone_groups`, which also compares their
-backbones' weights).
+backbones' weights in memory).
+
+The key holds the digest of the backbone's weights in the member's weights file
+(`backbone_digest`), read without TensorFlow: a probe whose frozen weights were changed in
+its file (by hand, or by another tool) does not share, in the budget as in the export, so the
+budget never admits as shared what the export then runs, and counts, whole.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
+import os
 from typing import Mapping, Sequence
 
 from hubensemble.cost.records import Cost
 
 
-def share_key(spec_json: dict, fingerprint: str | None, size: int, kind: str) -> str | None:
+#: The group of a candidate's weights file (`candidate.WEIGHTS_FILE`, Keras' .weights.h5)
+#: that holds its backbone's variables (`tune.Classifier.backbone`); its head is under "head".
+BACKBONE_GROUP = "backbone"
+
+
+def share_key(spec_json: dict, fingerprint: str | None, size: int, kind: str,
+              backbone: str | None = None) -> str | None:
     """The key under which a member may share its backbone call with others, or None.
 
     `spec_json`: its module's catalogue entry (`ModuleSpec.to_json`: handle, signature,
     output_key, layer, input_size, value_range, …: how the module is loaded and called);
     `fingerprint`: the module files' content key (None when unknown); `size`: its evaluation
-    size in pixels; `kind`: `HParams.kind`. Only a probe ("probe": the module frozen, in
-    inference mode) has a key; two members with equal keys call the same module the same way
-    on the same pixels."""
+    size in pixels; `kind`: `HParams.kind`; `backbone`: `backbone_digest` of the weights
+    file it is loaded from (None: no file, the member is rebuilt from its module). Only a
+    probe ("probe": the module frozen, in inference mode) has a key; two members with equal
+    keys call the same module with the same weights the same way on the same pixels."""
     if kind != "probe":
         return None
-    return json.dumps({"module": spec_json, "fingerprint": fingerprint, "size": int(size)},
-                      sort_keys=True, default=str)
+    return json.dumps({"module": spec_json, "fingerprint": fingerprint, "size": int(size),
+                       "backbone": backbone}, sort_keys=True, default=str)
+
+
+def backbone_digest(weights_path) -> str | None:
+    """The SHA-256 (hex) of the backbone's weights in a candidate's weights file, read with
+    h5py (no TensorFlow): every dataset under its "backbone" group (`BACKBONE_GROUP`), by
+    path, dtype, shape and bytes. None when `weights_path` is None, missing or unreadable, or
+    holds no such group (the member then shares by its module alone). Remembered per file
+    (path, size, modification time), so a file read once in a process is not read again."""
+    if weights_path is None:
+        return None
+    try:
+        st = os.stat(weights_path)
+    except OSError:
+        return None
+    return _digest(os.path.abspath(os.fspath(weights_path)), st.st_size, st.st_mtime_ns,
+                   st.st_ino)
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+    import h5py
+    import numpy as np
+
+    digest = hashlib.sha256()
+    try:
+        with h5py.File(path, "r") as f:
+            group = f.get(BACKBONE_GROUP)
+            if not isinstance(group, h5py.Group):
+                return None
+            names: list[str] = []
+            group.visit(names.append)
+            for name in sorted(names):
+                item = group[name]
+                if isinstance(item, h5py.Dataset):
+                    value = np.ascontiguousarray(item[()])
+                    digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
+                    digest.update(value.tobytes())
+    except Exception:  # noqa: BLE001 - h5py raises OSError and others for a bad file
+        return None  # the export names an unreadable file; here it only shares with none
+    return digest.hexdigest()
 
 
 def candidate_key(cand, specs: Mapping, cost: Cost | None) -> str | None:
     """`share_key` of a candidate (`candidate.Candidate`) as greedy selection knows it,
     without loading it: its hparams' kind, its module's entry in run.json's "modules"
     (`specs`; no entry: None, it shares with no one), its trial.json's module fingerprint
-    and evaluation size, else those its `cost` (RUN/cost.json's) was counted for."""
+    and evaluation size, else those its `cost` (RUN/cost.json's) was counted for, and the
+    `backbone_digest` of its weights file (the one the export loads)."""
     spec = specs.get(cand.module) if isinstance(specs, Mapping) else None
     record = cand.record
     size = record.get("eval_size") or (cost.size if cost is not None else None)
     if not isinstance(spec, dict) or not size:
         return None
     fingerprint = record.get("module_fingerprint") or (cost.fingerprint if cost else None)
-    return share_key(spec, fingerprint, int(size), str(cand.hparams.get("kind", "finetune")))
+    kind = str(cand.hparams.get("kind", "finetune"))
+    if kind != "probe":
+        return None
+    weights = backbone_digest(getattr(cand, "weights_path", None))
+    return share_key(spec, fingerprint, int(size), kind, weights)
+
+
+def module_part(key: str | None) -> str | None:
+    """A `share_key` without its weights' digest (None stays None): equal for members of
+    one module, call and size whose backbones' weights may differ."""
+    if key is None:
+        return None
+    data = json.loads(key)
+    data.pop("backbone", None)
+    return json.dumps(data, sort_keys=True)
 
 
 def key_groups(keys: Sequence[str | None]) -> list[tuple[int, ...]]:

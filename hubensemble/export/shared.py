@@ -18,7 +18,8 @@ import numpy as np
 
 # The key is the TensorFlow-free policy's (cost.sharing), which greedy selection's budget
 # and the cost records group by too; re-exported here, where the export's callers import it.
-from hubensemble.cost.sharing import key_groups, share_key  # noqa: F401
+from hubensemble.cost.sharing import (backbone_digest, key_groups, module_part,  # noqa: F401
+                                      share_key)
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,20 @@ def backbone_groups(members: Sequence) -> list[tuple[int, ...]]:
     TFLite model (`check_groups`).
 
     Members share when their `share_key`s are equal (not None; `cost.sharing.key_groups`,
-    the grouping greedy selection's budget counts by), their sizes are equal, their
+    the grouping greedy selection's budget counts by: the key holds the digest of the
+    backbone's weights in the member's weights file), their sizes are equal, their
     classifiers are `tune.Classifier`s (a backbone and `head_probabilities`) and their
     backbones' weights are equal value for value (a probe's weights file holds the module's
     own; a member whose backbone differs runs its own, with a warning)."""
-    keys = [(m.share_key, int(m.size)) if _can_share(m) else None for m in members]
+    keys = [(module_part(m.share_key), int(m.size)) if _can_share(m) else None
+            for m in members]
     groups: list[list[int]] = []
     for group in key_groups(keys):
         parts: list[list[int]] = []
         for i in group:
             for part in parts:
-                if _same_backbone_weights(members[part[0]].classifier, members[i].classifier):
+                if members[part[0]].share_key == members[i].share_key and _same_backbone_weights(
+                        members[part[0]].classifier, members[i].classifier):
                     part.append(i)
                     break
             else:

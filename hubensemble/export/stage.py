@@ -17,7 +17,7 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, firs
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.retrain import retrain_member, test_after_retraining
 from hubensemble.export.saved import ExportMember, save_export
-from hubensemble.export.shared import backbone_groups, share_key
+from hubensemble.export.shared import backbone_digest, backbone_groups, share_key
 from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa: F401 - were
                                       kept_export_folder)  # here: re-exported
 from hubensemble.exportfolder import folder_lock, other_run, run_record
@@ -455,7 +455,8 @@ def _export_member(plan, classifier, task, meta):
             "value_range": plan.spec.value_range, "source": source}
     # A probe (its module frozen) may run its backbone once with others of its module.
     key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
-                    int(size), HParams.from_json(record["hparams"]).kind)
+                    int(size), HParams.from_json(record["hparams"]).kind,
+                    backbone_digest(plan.weights_file if plan.how == "weights" else None))
     return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info,
                         share_key=key)
 
