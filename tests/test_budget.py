@@ -302,6 +302,36 @@ def test_a_probe_whose_frozen_weights_were_changed_in_its_file_does_not_share(tm
     assert read_ensemble(run.path)["cost"]["ensemble"]["gflops"] == pytest.approx(1.0)
 
 
+def test_an_older_cost_json_takes_its_head_sizes_from_the_weights_files(tmp_path, rng, caplog):
+    # A cost.json written before head sizes were recorded (no "head_macs"): every budgeted
+    # ensemble warned "no head sizes" and counted each probe's shared backbone whole, though
+    # each probe's weights file holds its head's kernel, [D, C]: D x C without TensorFlow.
+    from hubensemble.cost import read_run_costs
+
+    run = make_run(tmp_path / "run", rng, [1.0, 1.0, 1.0])
+    run.update(modules={"m": {"name": "m", "handle": "h"}})
+    kernel = rng.normal(size=(3, 3, 3, 8))
+    for i, kind in enumerate(("finetune", "probe", "probe")):
+        folder = run.candidates / f"t{i}"
+        write_weights(folder / candidate.WEIGHTS_FILE, [kernel],
+                      [rng.normal(size=(250, C)), rng.normal(size=C)])  # 250 x 4 = 1000
+        atomic_write_json(folder / candidate.TRIAL_FILE, dict(
+            read_json(folder / candidate.TRIAL_FILE), module="m", module_fingerprint="fp",
+            hparams={"lr": 0.1, "kind": kind}, weights=candidate.WEIGHTS_FILE))
+    write_run_costs(run.path, probe_costs(head_macs=None), machine_info())
+    assert {c.head_macs for c in read_run_costs(run.path).costs.values()} == {1000}
+    with caplog.at_level("WARNING"):
+        result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert sorted(m["trial"] for m in result.members) == ["t1", "t2"]
+    assert "no head sizes" not in caplog.text
+    cost = read_ensemble(run.path)["cost"]
+    assert cost["ensemble"]["gflops"] == pytest.approx(1.0 + 2e-6)
+    assert cost["ensemble"]["params"] == 1000 + 1000 + C
+    # A candidate without a weights file (its sweep kept none) still has no head size.
+    (run.candidates / "t2" / candidate.WEIGHTS_FILE).unlink()
+    assert read_run_costs(run.path).costs["t2"].head_macs is None
+
+
 def probe_costs(head_macs):
     """t0: fine-tuned of module m; t1, t2: probes of m (1 GFLOP with a head of `head_macs`)."""
     return {f"t{i}": Cost("m", "fp", 32, C, macs=int(5e8), params=1000, latency_ms={"1": 1.0},

@@ -71,7 +71,8 @@ class Cost:
     `machine`: the id of the machine the latency was measured on (`machine_info`);
     `head_macs`: the head's own multiply-accumulates, D x C on the module's D-wide embedding
     (what a probe adds when another runs its frozen backbone: `cost.sharing.head_cost`;
-    None in a cost.json of an older hubensemble).
+    None in a cost.json of an older hubensemble, unless `read_run_costs` found it in the
+    candidate's weights file).
     """
 
     module: str
@@ -279,7 +280,8 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
     command that rewrites it when it is unreadable or of another format; counts of an older
     counting rule (`RunCosts.outdated`) are returned with a warning naming that command, once
     per file and process unless not `say_outdated` (`run_cost`, and `fit`'s cost stage,
-    count them again)."""
+    count them again). A head size the file lacks (an older hubensemble's) is taken from the
+    candidate's weights file when it has one (`Cost.head_macs`)."""
     path = cost_path(run_dir)
     if not os.path.exists(path):
         return RunCosts()
@@ -306,6 +308,7 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
         except ValueError as e:
             raise RunError(f"{path}: candidate {trial}: {e}; {again}")
     failed = {str(t): str(r) for t, r in (data.get("failed") or {}).items()}
+    out = _with_head_sizes(run_dir, out)
     rule = data.get("count_version")
     recorded = RunCosts(costs=out, machine=dict(data.get("machine") or {}), failed=failed,
                         count_version=rule if isinstance(rule, int) else None)
@@ -313,6 +316,54 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
         _SAID_OUTDATED.add(path)  # once per file and process: every stage reads it
         log.warning("%s: %s; %s counts them again", path, why, cost_command(run_dir))
     return recorded
+
+
+#: The dataset of a candidate's weights file that holds its head's kernel, float [D, C].
+HEAD_KERNEL = "head/vars/0"
+
+
+def head_macs_in(weights_path, num_classes: int) -> int | None:
+    """D x C, the head's multiply-accumulates, from the shape of its kernel in a candidate's
+    weights file (`HEAD_KERNEL`, read with h5py: its shape only, no TensorFlow); None when
+    the file is None, missing or unreadable, or its kernel is not [D, `num_classes`]. A
+    RUN/cost.json of an older hubensemble has no head sizes: `read_run_costs` takes them
+    from here."""
+    if weights_path is None or not os.path.isfile(weights_path):
+        return None
+    try:
+        import h5py
+
+        with h5py.File(weights_path, "r") as f:
+            kernel = f.get(HEAD_KERNEL)
+            shape = tuple(kernel.shape) if isinstance(kernel, h5py.Dataset) else ()
+    except Exception:  # noqa: BLE001 - h5py raises OSError and others for a bad file
+        return None
+    if len(shape) != 2 or shape[1] != int(num_classes) or shape[0] < 1:
+        return None
+    return int(shape[0]) * int(shape[1])
+
+
+def _with_head_sizes(run_dir, costs: dict) -> dict:
+    """`costs` with each head size a file of an older hubensemble lacks (`Cost.head_macs`,
+    added without a new counting rule: the counts are the same) taken from the candidate's
+    weights file (`head_macs_in`); a candidate without one keeps None."""
+    from hubensemble import candidate
+    from hubensemble.formats import CANDIDATES_DIR
+
+    out = dict(costs)
+    for trial, cost in costs.items():
+        if cost.head_macs is not None:
+            continue
+        folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR, trial)
+        try:
+            name = fileio.read_json(os.path.join(folder, candidate.TRIAL_FILE)).get("weights")
+        except (OSError, ValueError, AttributeError):
+            continue  # no readable candidate: the readers say so where it matters
+        macs = head_macs_in(os.path.join(folder, name), cost.num_classes) \
+            if isinstance(name, str) and name else None
+        if macs is not None:
+            out[trial] = dataclasses.replace(cost, head_macs=macs)
+    return out
 
 
 #: The RUN/cost.json files whose older counting rule `read_run_costs` has warned of.
