@@ -268,6 +268,36 @@ def test_ensure_zoo_rebuilds_a_cached_zoo_of_another_recipe(tmp_path, monkeypatc
     assert (folder / zoo.MARKER).exists()  # a finished zoo is build_zoo's to replace
 
 
+def test_ensure_zoo_removes_a_current_zoos_free_build_lock_and_leaves_a_held_one(
+        tmp_path, monkeypatch):
+    """A build killed between its zoo's final rename and the lock's removal left
+    $HUBENSEMBLE_ZOO_DIR/NAME.lock; ensure_zoo of the (current) zoo returned it without a
+    build, so it stayed for good. It is removed now when free (taken, then removed while
+    held); one another process holds stays. zoo.json alone stands in for the zoo."""
+    monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(tmp_path))
+    folder = zoo.zoo_dir("quick")
+    folder.mkdir()
+    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick").to_json()}))
+    lock = zoo.builder.build_lock_path(folder)
+    lock.touch()  # free: its process is gone
+    assert zoo.ensure_zoo("quick") == folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom hubensemble.fileio import file_lock\n"
+         "with file_lock(sys.argv[1], timeout=10):\n    print('held', flush=True)\n"
+         "    time.sleep(300)", str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert zoo.ensure_zoo("quick") == folder
+        assert lock.exists()  # a build starting holds it: not this call's to remove
+    finally:
+        holder.kill()
+        holder.wait()
+    with zoo.builder.build_lock(folder):  # this process's own (ensure_zoo nested in it)
+        assert zoo.ensure_zoo("quick") == folder and lock.exists()
+    assert not lock.exists()
+
+
 # ----------------------------------------------------------------------------- real builds
 
 

@@ -109,6 +109,24 @@ def build_lock(out_dir, timeout: float = BUILD_LOCK_TIMEOUT):
         held.__exit__(None, None, None)
 
 
+def remove_free_build_lock(out_dir) -> bool:
+    """Removes the build lock file of the zoo folder `out_dir` (`build_lock_path`) when no
+    process holds it: taken first (without waiting) and removed while held, as `build_lock`
+    removes its own (`fileio.file_lock`: a process waiting on the removed file takes the lock
+    again on the path). A build killed between its zoo's final rename and that removal left
+    it, and a current zoo is not built again to remove it. One held (a build starting, this
+    process's own) stays, and a folder that cannot be written keeps it. True when removed."""
+    lock = build_lock_path(out_dir)
+    if not os.path.lexists(lock) or os.path.realpath(lock) in _HELD:
+        return False
+    try:
+        with file_lock(lock, timeout=0):
+            os.remove(lock)
+    except (TimeoutError, OSError):  # held by another process, or a read-only cache
+        return False
+    return True
+
+
 def _check_out_dir(out_dir: pathlib.Path, preset_name: str):
     check_dir_target(out_dir, zoo_folder_hint(out_dir, preset_name))
     if out_dir.is_dir() and any(out_dir.iterdir()) and not is_zoo(out_dir):

@@ -9,7 +9,7 @@ import shutil
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import make_dirs
 from hubensemble.zoo.builder import (BUILD_LOCK_TIMEOUT, build_lock, build_zoo, is_zoo,
-                                     zoo_difference)
+                                     remove_free_build_lock, zoo_difference)
 from hubensemble.zoo.config import (PRESETS, preset, zoo_dir, zoo_folder_hint,
                                     zoo_handle_problem)
 from hubensemble.text import escaped
@@ -29,7 +29,9 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
     """The cached zoo folder of a preset (``zoo_dir(preset_name)``), built first if it is not
     there or is not current (`is_cached`: a zoo whose zoo.json records another recipe, e.g.
     one built there by hand with another seed, is rebuilt, as `build_zoo` would) — once,
-    under a file lock, so a second process waits and reuses it.
+    under a file lock, so a second process waits and reuses it. A current zoo's free build
+    lock file (NAME.lock, left by a build killed after its zoo was in place) is removed
+    (`remove_free_build_lock`); one another process holds stays.
 
     ``purpose`` is shown on the build's progress bar (see `build_zoo`). Raises
     ModuleLoadError for an unknown preset (listing the presets), TimeoutError when another
@@ -41,6 +43,7 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
                               f"{', '.join(PRESETS)}", handle=f"zoo:{preset_name}/")
     folder = zoo_dir(preset_name)
     if is_cached(preset_name):
+        remove_free_build_lock(folder)  # a build killed after its zoo was in place left it
         return folder
     make_dirs(folder.parent, zoo_folder_hint(folder, preset_name))  # the lock's folder
     # Generous timeout: another process may be building this very zoo right now. build_zoo
