@@ -45,9 +45,16 @@ _SHOWING = {"progress": False, "command": False, "decided": False}
 BAR_DELAY = 2.0
 
 
-#: tqdm's ``smoothing`` of every bar (`progress_bar`): 0, the mean rate since the bar began,
-#: recomputed at each redraw, so the time left is never frozen at the last update's.
+#: tqdm's ``smoothing`` of every bar of units of work (`progress_bar`: trials, modules,
+#: files): 0, the mean rate since the bar began, recomputed at each redraw, so the time left
+#: is never frozen at the last update's.
 ETA_SMOOTHING = 0
+#: tqdm's ``smoothing`` of a bar of bytes (`download_bar`: downloads and remote copies): its
+#: own default, a moving average of the recent rate (the last speed), which a transfer's
+#: speed and time left follow; the mean since the bar began hid a stalled or slowed
+#: transfer behind its fast start (10 MiB at one per 40 s, then 10 at one per 400 s: 37 min
+#: left for the last 10 MiB, where the last speed needs 67).
+BYTE_SMOOTHING = 0.3
 
 #: Seconds between two lines of a bar where stderr cannot redraw one (`live_bars` false: a
 #: file, a pipe): the first line, then at most one every LINE_SECONDS, and the last. tqdm's
@@ -134,6 +141,7 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
     done: tqdm's default, a moving average of the rate between updates, stood still between
     them, so tune's bar said 01:19 left for the 7 minutes a VGG probe spent embedding (its
     notes redrew the bar; no trial ended). Now the time left grows while a long unit runs.
+    A bar of bytes (`download_bar`) gives ``smoothing`` (`BYTE_SMOOTHING`): the recent speed.
 
     A live bar in a Jupyter kernel is tqdm's widget when ipywidgets is installed (and the
     front end is one tqdm draws widgets in: `_kernel_bar_class`), else the text bar the
@@ -266,11 +274,13 @@ def download_bar(what, total=None):
     ``total`` is the size in bytes when known (Content-Length), else None (a count without a
     percentage). Shown only while a command runs without -q, or a library call with `progress`
     (`library_progress`), after BAR_DELAY seconds, and
-    cleared when closed on a terminal (leave=False). Call ``update(n)`` per chunk and
-    ``close()``."""
+    cleared when closed on a terminal (leave=False). Its speed and time left are of the
+    recent rate (`BYTE_SMOOTHING`, tqdm's moving average), not the mean since it began as a
+    bar of trials' (`ETA_SMOOTHING`): a transfer that slows or stalls shows its last speed.
+    Call ``update(n)`` per chunk and ``close()``."""
     return progress_bar(total=total or None, desc=f"download {what}", unit="B",
                         unit_scale=True, unit_divisor=1024, leave=False, delay=BAR_DELAY,
-                        shown=_SHOWING["progress"])
+                        shown=_SHOWING["progress"], smoothing=BYTE_SMOOTHING)
 
 
 def command_bar(*, total=None, **kwargs):

@@ -350,6 +350,35 @@ def test_ranks_bar_drops_a_modules_note_when_the_module_ends(tmp_path, module_fa
                     lines[-1]), lines
 
 
+def test_a_download_bar_gives_the_recent_speed_and_a_trial_bar_the_mean(capsys):
+    """The mean-rate time left (ETA_SMOOTHING) applied to every bar, so a download that
+    slowed after a fast start showed the mean since it began: 10 MiB at one per 40 s, then 10
+    at one per 400 s said ~36 min left for the last 10 MiB, not the ~67 the last speed needs.
+    A bar of bytes follows the recent speed (BYTE_SMOOTHING); a bar of trials keeps the mean."""
+    def seconds(text):
+        parts = [int(p) for p in text.split(":")]
+        return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+
+    def run(bar, chunk):
+        clock = [0.0]
+        bar._time = lambda: clock[0]
+        bar.start_t = bar.last_print_t = 0.0
+        for gap in [40.0] * 10 + [400.0] * 10:
+            clock[0] += gap
+            bar.update(chunk)
+        left = seconds(re.search(r"<([^,\]]+)", str(bar)).group(1))
+        bar.close()
+        return left
+
+    mib = 1024 * 1024
+    with terminal.library_progress(True):
+        left = run(terminal.download_bar("https://example.org/m.tar.gz", total=30 * mib), mib)
+    assert left >= 0.9 * 10 * 400, left  # the last speed: 400 s per MiB
+    trials = terminal.progress_bar(total=30, desc="tune", unit="trial", file=io.StringIO())
+    assert run(trials, 1) == round(10 * 4400 / 20)  # the mean: 220 s per trial
+    capsys.readouterr()
+
+
 def test_a_bars_time_left_grows_while_a_long_unit_runs_and_is_unknown_before_one():
     """tune's bar said 01:19 left for the 7 minutes a VGG probe embedded: tqdm's moving-average
     rate changes only at an update, and the embedding's notes redrew the bar without one.
