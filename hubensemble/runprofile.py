@@ -33,6 +33,29 @@ def training_changes(recorded: Profile, profile: Profile) -> list[str]:
             and getattr(recorded, f.name) != getattr(profile, f.name)]
 
 
+#: The Profile fields that change what `rank` computes: the embedding resolution
+#: (hyperrule.preprocessing_for caps the crop at resolution_cap). A ranking made at a profile
+#: of one name but other values of these is another ranking.
+RANK_FIELDS = ("resolution_cap",)
+
+
+def rank_changes(recorded: Profile, profile: Profile) -> list[str]:
+    """`training_changes` of the fields that change a ranking (`RANK_FIELDS`): "field
+    recorded -> now" texts, [] when `recorded` and `profile` rank alike."""
+    return [c for c in training_changes(recorded, profile) if c.split(" ", 1)[0] in RANK_FIELDS]
+
+
+def profile_of_record(prof) -> Profile | None:
+    """The Profile of a recorded definition (`Profile.to_json`, as run.json and ranking.json
+    hold it), None when `prof` is none or unreadable (compared by name, as before records)."""
+    if not isinstance(prof, dict):
+        return None
+    try:
+        return _from_record(prof, "the record")
+    except RunError:
+        return None
+
+
 def _from_record(prof, where) -> Profile:
     # A field added after the record was written takes its default, which is what the
     # version before it did (head_init "zero", no BatchNorm rule); fields unknown here (a

@@ -796,6 +796,17 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
                  good[2]]  # descriptive fields only: the same ranking
     ranked(described, task, tmp_path / "lic", shard=(1, 2))
     assert rank.merge.check_shards([a, tmp_path / "lic"])
+    # Shards ranked at one profile's name as two versions define it (another resolution_cap:
+    # other embeddings) merged by the name alone.
+    older = tmp_path / "older"
+    shutil.copytree(b, older)
+    data = json.loads((older / "ranking.json").read_text())
+    data["profile_definition"] = dict(data["profile_definition"], resolution_cap=999)
+    (older / "ranking.json").write_text(json.dumps(data))
+    with pytest.raises(RunError, match=re.escape(
+            f"at profile {PROFILE!r} as different versions define it, {a} and {older}: "
+            "resolution_cap")):
+        rank.merge.check_shards([a, older], tmp_path / "m6")
     # A folder that is not there, and two whole rankings, are named as such ("shard 0/1 given
     # twice", and a hint to rank the missing folder, before).
     with pytest.raises(RunError, match=re.escape(f"{tmp_path / 'gone'} does not exist; pass "
@@ -1673,6 +1684,61 @@ def test_the_embedding_caches_way_out_names_the_callers_keywords(tmp_path):
         assert _folder(tmp_path).fix() == (
             "pass --cache-dir a folder you can write; --no-cache (rank, fit) neither reads nor "
             "writes it")
+
+
+def test_a_pool_tuned_at_an_older_definition_of_its_profile_is_refused_as_tune_refuses_it(
+        tmp_path):
+    """check_pool_profile compared resolution_cap alone: candidates tuned at cpu as an older
+    version defined it with another BatchNorm lr factor passed `rank --profile cpu`, which tune
+    (`tune.pool.check_pool`, `runprofile.training_changes`) then refused; one rule now."""
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank.pool import check_pool_profile
+
+    cpu = get_profile("cpu")
+    older = dataclasses.replace(cpu, bn_lr_scale=cpu.bn_lr_scale * 10)
+    run = tmp_path / "run"
+    folder = run / "candidates" / "seeds-0000-m"
+    folder.mkdir(parents=True)
+    atomic_write_json(folder / "trial.json", {"trial": "seeds-0000-m", "status": "failed",
+                                              "profile": "cpu"})
+    atomic_write_json(run / "run.json", {"created": "2026-12-04T00:00:00", "tune": {
+        "profile": older.to_json(), "sweeps": {"seeds": {"profile": older.to_json(),
+                                                         "trials": ["seeds-0000-m"]}}}})
+    with command_line(), pytest.raises(RunError, match=re.escape(
+            f"(e.g. seeds-0000-m: bn_lr_scale {older.bn_lr_scale!r} -> {cpu.bn_lr_scale!r}, "
+            "recorded -> now)")):
+        check_pool_profile(run, "cpu")
+    check_pool_profile(run, older)
+
+
+def test_fit_names_a_ranking_made_at_another_definition_of_its_profile():
+    """ranking_changes compared the profile by name: a ranking.json made at cpu as an older
+    version defined it (another resolution_cap: other embeddings) was taken by fit as its
+    own. It records the definition now; one of another training field only ranks alike."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank.ranking import Ranking
+    from hubensemble.rank.reuse import ranking_changes
+
+    cpu = get_profile("cpu")
+    older = dataclasses.replace(cpu, resolution_cap=(cpu.resolution_cap or 224) * 2)
+    options = dict(metric="knn", k=1, top_k=1, threshold=None, max_k=None, greedy=False)
+
+    def ranked(prof):
+        return Ranking.from_json(dict(
+            Ranking(metric="knn", k=1, rows=[], selected=[], profile="cpu",
+                    selection={"rule": "top_k", "top_k": 1}).to_json(),
+            profile_definition=prof.to_json()))
+
+    with command_line():
+        changed = ranking_changes(ranked(older), [], profile="cpu", **options)
+    assert any(f"--profile cpu (resolution_cap {older.resolution_cap!r} -> "
+               f"{cpu.resolution_cap!r})" == c for c in changed), changed
+    changed = ranking_changes(ranked(older), [], profile="cpu", **options)
+    assert any(c.startswith("profile='cpu' (resolution_cap") for c in changed), changed
+    for same in (cpu, dataclasses.replace(cpu, bn_lr_scale=cpu.bn_lr_scale * 10)):
+        assert not any("profile" in c for c in ranking_changes(ranked(same), [],
+                                                               profile="cpu", **options))
 
 
 def test_a_pool_tuned_at_an_older_resolution_of_its_profile_refuses_a_typed_one(tmp_path):

@@ -18,6 +18,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
                                    warn_unselected_pool)
 from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_predictions,
                                       write_knn_predictions)
+from hubensemble.runprofile import profile_of_record, rank_changes
 from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
                                       _sort_rows, load_ranking, repeated, rule_text, select,
                                       selection_rule)
@@ -232,6 +233,7 @@ def _checked(shard_dirs, out_dir, flag):
             raise RunError(f"cannot merge shards with a different {field}: {listed}; rank "
                            "every shard with the same --data, --catalogue, --metric, --k "
                            "and --profile")
+    _check_profile_definitions(parts)
     _check_shard_set(parts)
     rows = [row for _, r in parts for row in r.rows]
     dupes = repeated(r["name"] for r in rows)
@@ -271,8 +273,24 @@ def _checked(shard_dirs, out_dir, flag):
                 new_folder=f"merge into a new {flag} folder",
                 go_on="merge shards ranked with the data options it recorded", restore=False))
         held = check_tuned_modules(out_dir, modules)
-        check_pool_profile(out_dir, parts[0][1].profile, "rank merge")
+        first = parts[0][1]  # by its recorded definition when it has one (not today's)
+        check_pool_profile(out_dir, profile_of_record(first.profile_definition)
+                           or first.profile, "rank merge")
     return _Checked(parts=parts, data=data, modules=modules, held=held)
+
+
+def _check_profile_definitions(parts):
+    """RunError when shards ranked at one profile's name recorded definitions that rank
+    otherwise (`runprofile.rank_changes`: another resolution_cap, a built-in profile
+    redefined between their versions); shards of an older hubensemble (no definition) are
+    compared by name only."""
+    have = [(d, p) for d, r in parts if (p := profile_of_record(r.profile_definition))]
+    for d, prof in have[1:]:
+        changed = rank_changes(have[0][1], prof)
+        if changed:
+            raise RunError(f"cannot merge shards ranked at profile {prof.name!r} as different "
+                           f"versions define it, {have[0][0]} and {d}: {', '.join(changed)}; "
+                           "rank every shard with one hubensemble version")
 
 
 def _check_catalogue_entries(parts):

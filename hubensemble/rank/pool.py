@@ -116,10 +116,11 @@ def check_pool_profile(out_dir, profile, command: str = "rank") -> None:
     """Refuses (RunError) a ranking of the run folder `out_dir` at `profile` (a
     hyperrule.Profile, or a profile's name) when RUN/candidates holds candidates tuned with
     another (trial.json "profile"), or with one of that name whose definition, as run.json
-    recorded it for their sweep (`runprofile.recorded_profile`), has another resolution_cap
-    (a built-in profile redefined since: its name alone passed, and the ranking embedded at
-    today's resolution); naming both profiles and the ways on in the caller's words
-    (`command`: "rank" or "rank merge", whose advice is given).
+    recorded it for their sweep (`runprofile.recorded_profile`), trains otherwise
+    (`runprofile.training_changes`, the rule of tune's pool check and of rank's run defaults:
+    a built-in profile redefined since; its name alone passed, and the ranking embedded at
+    today's resolution, or tune then refused the typed profile); naming both profiles and the
+    ways on in the caller's words (`command`: "rank" or "rank merge", whose advice is given).
 
     The profile sets the embedding resolution (docs/rank.md, "Resolution rule"), and one pool
     has one profile (`tune.stage.check_pool`): `rank --out RUN` at the default cpu on a folder
@@ -128,7 +129,7 @@ def check_pool_profile(out_dir, profile, command: str = "rank") -> None:
     only (no TensorFlow), so the command line refuses before it loads anything."""
     from hubensemble.candidate import scan
     from hubensemble.errors import HubensembleError
-    from hubensemble.runprofile import as_profile, recorded_profile
+    from hubensemble.runprofile import as_profile, recorded_profile, training_changes
     from hubensemble.rundir import Run
 
     run = Run(out_dir)
@@ -146,16 +147,17 @@ def check_pool_profile(out_dir, profile, command: str = "rank") -> None:
             if c.record.get("profile") != name:
                 continue
             recorded = recorded_profile(c.record, meta)
-            if recorded is not None and recorded.resolution_cap != now.resolution_cap:
-                redefined[c.trial] = recorded.resolution_cap
+            changed = [] if recorded is None else training_changes(recorded, now)
+            if changed:
+                redefined[c.trial] = changed
     if redefined:
-        trial, cap = next(iter(redefined.items()))
+        trial, changed = next(iter(redefined.items()))
         flag = option_word(f"--profile {name}", f"profile={name!r}")
         raise RunError(
             f"{run.candidates} holds {len(redefined)} candidate(s) tuned with {flag} as "
-            f"run.json records it (e.g. {trial}: resolution_cap {cap!r} -> "
-            f"{now.resolution_cap!r}, recorded -> now), and this ranking would embed at "
-            "today's definition's resolution, not theirs: the ensemble selects from every "
+            f"run.json records it (e.g. {trial}: {', '.join(changed)}, recorded -> now), and "
+            "this ranking would embed and tune would train by another definition than "
+            "theirs: the ensemble selects from every "
             f"candidate there as one pool. {option_word('Rank', 'Call run_rank')} without "
             f"{option_word('--profile', 'profile')} (the run's profile as recorded), or rank "
             f"into a new {option_word('--out', 'out_dir')} folder, where its selection is "

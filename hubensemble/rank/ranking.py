@@ -154,6 +154,8 @@ class Ranking:
     shard: tuple[int, int] | None = None
     data_fingerprint: str = ""
     profile: str = ""
+    # The profile's definition as ranked (Profile.to_json); None in an older ranking.json.
+    profile_definition: dict | None = None
     resolution: tuple[int, int] | None = None  # for entries without their own input_size
     split: str = "train"
     examples: int = 0
@@ -190,6 +192,7 @@ class Ranking:
                 "selected": list(self.selected), "selection": self.selection,
                 "shard": list(self.shard) if self.shard else None,
                 "data_fingerprint": self.data_fingerprint, "profile": self.profile,
+                "profile_definition": self.profile_definition,
                 "resolution": list(self.resolution) if self.resolution else None,
                 "split": self.split, "examples": self.examples, "catalogue": self.catalogue,
                 "merged_from": self.merged_from, "chance": self.chance}
@@ -202,6 +205,7 @@ class Ranking:
                    shard=tuple(d["shard"]) if d.get("shard") else None,
                    data_fingerprint=d.get("data_fingerprint", ""),
                    profile=d.get("profile", ""),
+                   profile_definition=d.get("profile_definition"),
                    resolution=tuple(d["resolution"]) if d.get("resolution") else None,
                    split=d.get("split", "train"), examples=int(d.get("examples", 0)),
                    catalogue=d.get("catalogue") or {}, merged_from=d.get("merged_from"),
@@ -521,6 +525,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     ranking = Ranking(
         metric=metric, k=k, rows=_sort_rows(rows), selected=[], selection=selection,
         shard=shard, data_fingerprint=task.fingerprint, profile=prof.name,
+        profile_definition=prof.to_json(),
         resolution=default_hw, examples=n_train,
         catalogue=catalogue_record(specs),
         chance=(float(np.bincount(labels).max() / len(labels)) if metric in KNN_METRICS

@@ -10,7 +10,7 @@ No TensorFlow at import.
 from __future__ import annotations
 
 from hubensemble import options
-from hubensemble.lockwords import command_words, on_command_line
+from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.rank.ranking import Ranking, catalogue_record, selection_rule
 # What `rank` of a run folder keeps of it: rank.rundefaults (below run_rank), re-exported.
 from hubensemble.rank.rundefaults import kept_options, kept_words, run_defaults  # noqa: F401
@@ -50,16 +50,40 @@ def ranking_changes(ranking: Ranking, specs, *, metric, k, top_k, threshold, max
     if ranking.shard:
         found.append(f"a shard's ranking ({ranking.shard[0]}/{ranking.shard[1]}; "
                      f"{command_words('rank merge')} the shards)")
-    for name, was, now in (("metric", ranking.metric, metric), ("k", ranking.k, k),
-                           ("profile", ranking.profile, profile)):
+    for name, was, now in (("metric", ranking.metric, metric), ("k", ranking.k, k)):
         if was != now:
             found.append(_option_change(name, was, now))
+    found += _profile_change(ranking, profile)
     now = selection_rule(metric=metric, top_k=top_k, threshold=threshold, max_k=max_k,
                          greedy=greedy)
     if (ranking.selection or {}) != now:
         found.append(f"{_selection_words(ranking.selection or {})} -> {_selection_words(now)}")
     changed = catalogue_changes(ranking, specs)
     return found + ([f"the catalogue ({changed})"] if changed else [])
+
+
+def _profile_change(ranking: Ranking, profile) -> list[str]:
+    """["--profile A -> B"] when `profile` (a name or a hyperrule.Profile) is another than
+    the ranking's; ["--profile cpu (resolution_cap 224 -> 160)"] when it is of the same name
+    but ranks otherwise than the definition ranking.json recorded (`runprofile.rank_changes`:
+    a built-in profile redefined since, or a custom one of that name); [] otherwise. A
+    ranking.json written before it recorded the definition is compared by name."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.runprofile import as_profile, profile_of_record, rank_changes
+
+    name = getattr(profile, "name", profile)
+    if ranking.profile != name:
+        return [_option_change("profile", ranking.profile, name)]
+    recorded = profile_of_record(ranking.profile_definition)
+    try:
+        now = as_profile(profile)
+    except HubensembleError:  # a custom profile's name: compared by name
+        return []
+    changed = [] if recorded is None else rank_changes(recorded, now)
+    if not changed:
+        return []
+    said = option_word(f"--profile {name}", f"profile={name!r}")
+    return [f"{said} ({', '.join(changed)})"]
 
 
 def catalogue_changes(ranking: Ranking, specs) -> str | None:
