@@ -504,7 +504,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     `max_gflops` / `max_latency_ms` / `max_members` set an inference budget (`cost.Limits`;
     greedy_select): the costs come from RUN/cost.json (`hubensemble cost`, TensorFlow-free
     to read). A candidate whose module could not be costed is left out, with a warning.
-    Probes of one module at one size (`cost.sharing.candidate_key`) count its backbone once.
+    Probes of one module, size and frozen weights (`cost.sharing.candidate_key`) count it once.
 
     Raises RunError naming the missing file and the command that writes it when the
     validation labels or every usable candidate are missing, when the labels do not fit

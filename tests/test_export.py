@@ -1439,6 +1439,23 @@ def test_members_share_a_backbone_only_with_the_same_key_size_and_weights(probe_
     assert backbone_groups([p0, odd]) == [(0,), (1,)]
 
 
+def test_a_member_of_another_weights_digest_runs_its_own_backbone_as_the_budget_counts(
+        probe_members, caplog):
+    # The key holds the digest of the weights file a member was loaded from (the budget's
+    # rule, cost.sharing.backbone_digest): equal weights loaded from a file and rebuilt from
+    # the module (no file: None) do not share, and that is no weights difference to warn of.
+    import json
+
+    from hubensemble.export.shared import backbone_groups
+
+    p0 = probe_members[0]
+    keyed = json.dumps(dict(json.loads(p0.share_key), backbone="f" * 64), sort_keys=True)
+    filed = ExportMember(p0.classifier, 12, 1.0, share_key=keyed)
+    with caplog.at_level(logging.WARNING):
+        assert backbone_groups([p0, filed, probe_members[1]]) == [(0, 2), (1,)]
+    assert "weights differ" not in caplog.text
+
+
 def test_the_tflite_ensemble_runs_a_shared_backbone_once(probe_members, tmp_path):
     from hubensemble.export import EnsembleModule
     from hubensemble.export.tflite import TFLiteEnsemble, write_tflite

@@ -48,7 +48,9 @@ def backbone_groups(members: Sequence) -> list[tuple[int, ...]]:
     backbone's weights in the member's weights file), their sizes are equal, their
     classifiers are `tune.Classifier`s (a backbone and `head_probabilities`) and their
     backbones' weights are equal value for value (a probe's weights file holds the module's
-    own; a member whose backbone differs runs its own, with a warning)."""
+    own; a member whose backbone differs runs its own, with a warning; a member rebuilt
+    without a weights file and one loaded from its file do not share, as the budget counts
+    them, though their weights are equal)."""
     keys = [(module_part(m.share_key), int(m.size)) if _can_share(m) else None
             for m in members]
     groups: list[list[int]] = []
@@ -61,7 +63,8 @@ def backbone_groups(members: Sequence) -> list[tuple[int, ...]]:
                     part.append(i)
                     break
             else:
-                if parts:
+                if parts and not _same_backbone_weights(members[parts[0][0]].classifier,
+                                                        members[i].classifier):
                     log.warning("member %s: its frozen module's weights differ from member "
                                 "%s's (same module and size); it runs its own", i, parts[0][0])
                 parts.append([i])
