@@ -100,8 +100,9 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
     could not be costed; those trials), or (None, []) when the limits need no measured cost
     (only --max-members). `keys` (`sharing.candidate_key` per candidate; None: no sharing)
     make the "share" groups (`sharing.key_groups`; -1 for a candidate alone in its group);
-    a candidate's head costs are `sharing.head_cost`'s, NaN when cost.json has no head size
-    (then it counts whole, with a warning naming `hubensemble cost` when it could share).
+    a candidate's head costs are `sharing.head_cost`'s, NaN when neither cost.json nor its
+    weights file gives a head size (`records.read_run_costs`; then it counts whole, with a
+    warning naming `hubensemble cost` when it could share).
 
     Raises RunError naming `hubensemble cost --run RUN` when RUN/cost.json is missing, or
     has never costed some candidate (or has no latency for it when the latency is limited).
@@ -150,10 +151,10 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
     unknown = [c.trial for c, h, g in zip(cands, heads, share) if g >= 0 and h is None
                and c.trial in costs]
     if unknown:
-        log.warning("%s has no head sizes for %s (written by an older hubensemble): the "
-                    "budget counts their shared backbone once per member; %s to count it "
-                    "once", escaped(path), ", ".join(unknown[:4]) + (", …" if len(unknown) > 4
-                                                                     else ""), command)
+        log.warning("%s has no head sizes for %s (written by an older hubensemble; their "
+                    "sweep kept no weights file to read them from): the budget counts their "
+                    "shared backbone once per member; %s to count it once", escaped(path),
+                    ", ".join(unknown[:4]) + (", …" if len(unknown) > 4 else ""), command)
     return table, not_costed
 
 
