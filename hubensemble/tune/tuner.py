@@ -243,6 +243,8 @@ class PlanOracle(kt.Oracle):
 
     def get_state(self):
         state = super().get_state()
+        # Keras Tuner lists a set of strings: in hash order, another in every process.
+        state["tried_so_far"] = sorted(state["tried_so_far"])
         state["plan"] = [e.trial_id for e in self.plan]
         return state
 
