@@ -46,8 +46,9 @@ def catalogue(module_factory, tmp_path_factory):
     return str(yaml)
 
 
-def run(root: Path, catalogue, *, seed=0, data_seed=0, hash_seed="0", in_process=False):
-    """A run folder ROOT/run made by RUN with its own embedding cache (rank embeds afresh)."""
+def run(root: Path, catalogue, *, seed=2, data_seed=0, hash_seed="0", in_process=False):
+    """A run folder ROOT/run made by RUN with its own embedding cache (rank embeds afresh).
+    Seed 2's augmentation family has MixUp (seed 0's has none)."""
     out, cache = root / "run", root / "cache"
     argv = [str(out), catalogue, str(cache), str(seed), str(data_seed)]
     if in_process:
@@ -131,6 +132,9 @@ def test_the_same_seed_in_another_process_gives_the_same_run_to_the_bit(
     second = run(tmp_path, catalogue, hash_seed="2")
     a, b = results(first), results(second)
     assert len(trials(first)) == 8 and a["members"]
+    drawn = [a[t]["hparams"] for t in trials(first)]  # what the runs drew at random
+    assert any(h["dropout"] > 0 for h in drawn)
+    assert any((h["augmentation"] or {}).get("mixup_alpha", 0) > 0 for h in drawn)
     assert_same(a, b)
 
 
