@@ -205,31 +205,83 @@ def chief_gone(run_dir, oracle: str | None) -> str | None:
     return None
 
 
-def _tune_words(run_dir, tuner_id: str, sweep, oracle) -> str:
+def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
+    """(flags, keywords) of the options sweep `sweep` of run `run_dir` was planned with, as
+    its run.json records them (tune.sweeps.<sweep>: budget, profile, seed, modules,
+    batchnorm, head_init, keep_weights), which every process of a chief/worker sweep is given
+    alike (docs/tune.md): "--budget 60 --profile paper" and "budget=60, profile='paper'"
+    (`datachange.option_flags`: a value at its default left out; the profile always, as
+    tune's default is the run's; a "+" sweep's as its first part records them, the options
+    of one call). None when run.json records no such sweep, cannot be read,
+    or records a profile the command line cannot name (a Profile made in Python)."""
+    from hubensemble import options
+    from hubensemble.datachange import option_flags, option_keywords
+    from hubensemble.hyperrule import PROFILES
+
+    try:
+        meta = read_json(Path(run_dir) / formats.RUN_FILE)
+        record = meta["tune"]["sweeps"][str(sweep).split("+")[0]]  # a "+" sweep's parts
+        profile = record["profile"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if profile not in PROFILES or PROFILES[profile].to_json() != record["profile"]:
+        return None
+    batchnorm = record.get("batchnorm")
+    recorded = {"budget": record.get("budget"), "seed": record.get("seed"),
+                "modules": record.get("requested_modules"),
+                "batchnorm": batchnorm.get("requested") if isinstance(batchnorm, dict) else None,
+                "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
+    table = [o for o in options.options_for(used_by="tune") if o.name in recorded]
+    flags = " ".join(filter(None, (option_flags(recorded, table), f"--profile {profile}")))
+    keywords = ", ".join(filter(None, (option_keywords(recorded, table),
+                                       f"profile={profile!r}")))
+    return flags, keywords
+
+
+def _tune_words(run_dir, tuner_id: str, sweep, oracle, recorded=None) -> str:
     """The tune command (or run_tune call, from Python: `lockwords.command_words`) of the
-    process `tuner_id` of a chief/worker sweep."""
+    process `tuner_id` of a chief/worker sweep, with the sweep's `recorded` options
+    (`sweep_options`: flags, keywords) when given."""
+    more_flags, more_keywords = recorded or ("", "")
     flags = " ".join(filter(None, (f"--tuner-id {tuner_id}",
                                    f"--sweep {shell_word(sweep)}" if sweep else None,
+                                   more_flags,
                                    f"--oracle {shell_word(oracle)}" if oracle else
                                    "--oracle HOST:PORT")))
     keywords = ", ".join(filter(None, (f"sweep={sweep!r}" if sweep else None,
+                                       more_keywords,
                                        f"tuner_id={tuner_id!r}",
                                        f"oracle_address={oracle!r}" if oracle else
                                        "oracle_address='HOST:PORT'")))
     return command_words("tune", run_dir, flags=flags, keywords=keywords)
 
 
+def _own_options() -> str:
+    """The options each process of a sweep may have had of its own, which run.json keeps
+    none of: "--strategy, --cache-dir or --max-failures" (from Python, the keywords)."""
+    pairs = (("--strategy", "strategy"), ("--cache-dir", "cache_dir"),
+             ("--max-failures", "max_failures"))
+    words = [option_word(flag, keyword) for flag, keyword in pairs]
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str) -> RunError:
     """The error a worker (tuner id `member`) stops with when its chief has gone (`gone`:
     `chief_gone`'s words) while it waited for the chief's answer: what happened and the
-    commands that resume (the chief again, then this worker)."""
+    commands that resume (the chief again, then this worker), each with the sweep's options
+    as run.json records them (`sweep_options`): a worker told to start the chief "with the
+    options it had", without its --budget and --profile, resumed with other settings."""
+    recorded = sweep_options(run_dir, sweep)
+    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
+    worker = _tune_words(run_dir, member, sweep, oracle, recorded)
+    resume = (f"({chief}), then this worker ({worker}), each with any {_own_options()} it "
+              "had" if recorded else
+              f"({chief} with the options it had), then this worker ({worker} with its own)")
     return RunError(
         f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
         f"{absolute(run_dir)}: {gone}; this "
         "worker stops rather than wait for it, up to an hour each time it asks (Keras Tuner's "
-        "time-out). The trials finished are kept. To resume, start the chief again "
-        f"({_tune_words(run_dir, 'chief', sweep, oracle)} with the options it had), then "
-        f"this worker ({_tune_words(run_dir, member, sweep, oracle)} with its own)")
+        f"time-out). The trials finished are kept. To resume, start the chief again {resume}")
 
 
 def _without_chief(run_dir, members, sweep, oracle) -> str:
@@ -246,9 +298,12 @@ def _without_chief(run_dir, members, sweep, oracle) -> str:
     remote = [f"pid {p} on host {o['host']}" for p, (_, o) in zip(pids, members)
               if p and (o or {}).get("host") not in (None, here)]
     stop = ", ".join(filter(None, [f"`kill {' '.join(local)}`" if local else None, *remote]))
-    chief = _tune_words(run_dir, "chief", sweep, oracle)
+    recorded = sweep_options(run_dir, sweep)
+    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
     return ("its workers stop when they next ask it (a worker training a trial ends that "
-            f"trial first): start the chief again ({chief} with the options it had; the "
+            f"trial first): start the chief again ({chief}"
+            + (f", with any {_own_options()} it had" if recorded else " with the options it had")
+            + "; the "
             "workers go on with it), or stop the worker(s)"
             + (f" ({stop})" if stop else "") + "; ")
 

@@ -170,3 +170,53 @@ def test_a_writer_refused_by_workers_whose_chief_was_killed_is_told_so_and_the_w
     worker.wait()
     with Run(run).lock("ensemble"):  # the workers stopped: the writer goes on
         pass
+
+
+def test_the_commands_that_resume_a_sweep_without_its_chief_give_its_recorded_options(
+        run, capsys, run_lock_holder, monkeypatch):
+    """A worker whose chief has gone, and a writer refused by such workers, were told to start
+    the chief again with `hubensemble tune --run R --tuner-id chief --sweep hyper --oracle …`
+    "with the options it had": without the sweep's --budget and --profile, which a user who
+    followed it literally resumed with other settings (the default budget, the run's
+    profile). The commands now give the options run.json records for the sweep, in the
+    caller's words: flags on the command line, run_tune's keywords from Python."""
+    from hubensemble.cli import main
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+    from hubensemble.sweeplock import worker_without_chief
+
+    record = {"sweep": "hyper", "budget": 60, "seed": 3, "profile": PROFILES["paper"].to_json(),
+              "requested_modules": None, "keep_weights": "all", "head_init": None,
+              "batchnorm": {"requested": "auto", "modules": {}}}
+    Run(run).update(tune={**record, "sweeps": {"hyper": record}})
+    oracle = SWEEP["oracle"]
+    with command_line():
+        cli = " ".join(str(worker_without_chief(run, "tuner0", "hyper", oracle, "gone")).split())
+    flags = f"--sweep hyper --budget 60 --seed 3 --profile paper --oracle {oracle}"
+    assert (f"start the chief again (`hubensemble tune --run {shell(run)} --tuner-id chief "
+            f"{flags}`), then this worker (`hubensemble tune --run {shell(run)} --tuner-id "
+            f"tuner0 {flags}`), each with any --strategy, --cache-dir or --max-failures it "
+            "had") in cli, cli
+    python = " ".join(str(worker_without_chief(run, "tuner0", "hyper", oracle, "gone")).split())
+    keywords = "sweep='hyper', budget=60, seed=3, profile='paper'"
+    assert (f"start the chief again (run_tune(run_dir={str(run)!r}, {keywords}, "
+            f"tuner_id='chief', oracle_address={oracle!r})), then this worker "
+            f"(run_tune(run_dir={str(run)!r}, {keywords}, tuner_id='tuner0', "
+            f"oracle_address={oracle!r})), each with any strategy, cache_dir or max_failures "
+            "it had") in python and "--" not in python, python
+    # A writer refused by a worker whose chief was killed is told the same command.
+    chief = run_lock_holder(run, "tune", "chief", SWEEP)
+    run_lock_holder(run, "tune", "tuner0", SWEEP)
+    os.kill(chief.pid, signal.SIGKILL)
+    chief.wait()
+    assert main(["ensemble", "--run", str(run)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"start the chief again (`hubensemble tune --run {shell(run)} --tuner-id chief "
+            f"{flags}`, with any --strategy, --cache-dir or --max-failures it had; the "
+            "workers go on with it)") in err, err
+    with pytest.raises(RunError) as refused:
+        Run(run).lock("fit").__enter__()
+    said = " ".join(str(refused.value).split())
+    assert (f"start the chief again (run_tune(run_dir={str(run)!r}, {keywords}, "
+            f"tuner_id='chief', oracle_address={oracle!r}), with any strategy, cache_dir or "
+            "max_failures it had; the workers go on with it)") in said, said
