@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from hubensemble.errors import HubensembleError
+from hubensemble.lockwords import option_word
 
 #: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
 #: one of them or two joined by "+" (`sweep_parts`).
@@ -41,6 +42,52 @@ def check_budget(sweep: str, budget: int | None) -> None:
             raise HubensembleError(f"the {part} sweep runs 4 trials per {group}; budget "
                                    f"{budget} cannot hold one: pass a budget of 4 or more, or a "
                                    "sweep of single trials (seeds, hyper, combined)")
+
+
+def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
+                   given: bool = False, tau: float | None = None) -> str:
+    """Why a budget leaves modules of a sweep without a trial, and what to pass instead, in
+    the caller's words (`lockwords.option_word`: "pass --budget 8" on the command line,
+    "pass budget=8" from Python): `reached` of the sweep's `of` modules get trials (default
+    and probe: 4 each; combined: 1 each, those within `tau` of the best score); `given`: the
+    modules came from --modules, not the ranking's selection. The plan's warning says it;
+    run.json stores its facts (`untuned_record`) and each reader words them
+    (`untuned_words`)."""
+    if sweep == "combined":
+        return (f"budget {budget} deals one trial to each of the first {reached} (by kNN "
+                f"score) of the combined sweep's {of} modules within tau {tau:g} of the best "
+                f"score; pass {option_word(f'--budget {of}', f'budget={of}')} or more to tune "
+                "every one")
+    what = (option_word("modules given by --modules", "modules given in modules") if given
+            else "selected modules")
+    return (f"budget {budget} gives the {sweep} sweep's 4 trials per module to the first "
+            f"{reached} of the {of} {what} (best-ranked first); pass "
+            f"{option_word(f'--budget {4 * of}', f'budget={4 * of}')} (or "
+            f"{option_word('no --budget', 'budget=None')}) to tune every one")
+
+
+def untuned_record(modules, *, budget: int, reached: int, given: bool,
+                   tau: float | None) -> dict:
+    """run.json's record of a sweep's modules its budget gives no trial
+    (tune.sweeps.<sweep>.untuned): {"modules": the names, in rank order, and the facts
+    `untuned_reason` words, "budget", "reached", "of", "given", "tau"}, neutral: no flag nor
+    keyword (it stored the words of whoever ran tune, "pass budget=8" read from the command
+    line's report and closing table)."""
+    return {"modules": list(modules), "budget": int(budget), "reached": int(reached),
+            "of": int(reached) + len(modules), "given": bool(given), "tau": tau}
+
+
+def untuned_words(sweep: str, record: dict) -> str:
+    """Why sweep `sweep`'s budget gave run.json's `untuned` record's modules no trial
+    (`untuned_record`), worded for the reader now (`untuned_reason`: flags on the command
+    line and in the report, keywords from Python); a record written before the facts were
+    stored shows its stored "reason" as it is, one without either "no reason recorded"."""
+    try:
+        return untuned_reason(sweep, int(record["budget"]), int(record["reached"]),
+                              int(record["of"]), given=bool(record.get("given")),
+                              tau=record.get("tau"))
+    except (KeyError, TypeError, ValueError):
+        return str(record.get("reason") or "no reason recorded")
 
 
 DEFAULT_SWEEP_LRS = (0.1, 0.01)

@@ -820,15 +820,27 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
     # (before, only the warning about 5 not being a multiple of 4).
     from hubensemble.report import summary_table, write_report
 
+    # run.json stores the facts, not the words of whoever ran tune (it stored "pass
+    # budget=8", which the command line's report and closing table then showed); each
+    # reader words them: the closing table in its caller's words, the report in flags.
     sweep = run.meta()["tune"]["sweeps"]["default"]
-    assert sweep["untuned"] == {"modules": ["exp_b"], "reason": why}
+    assert sweep["untuned"] == {"modules": ["exp_b"], "budget": 5, "reached": 1, "of": 2,
+                                "given": False, "tau": None}
     table = summary_table(run.path)
     assert f"skipped: exp_b got no trial of the default sweep: {why}" in table
     # A budget skip is no failure: no pointer to "every failure" (a new-user check saw it
     # under this line alone, with no failure anywhere to look up).
     assert "every failure" not in table
+    flags = why.replace("budget=8", "--budget 8").replace("budget=None", "no --budget")
+    with command_line():
+        assert f"skipped: exp_b got no trial of the default sweep: {flags}" in summary_table(
+            run.path)
     md = write_report(run.path).markdown.read_text()
-    assert f"| default | exp_b | {why} |" in md
+    assert f"| default | exp_b | {flags} |" in md and "budget=" not in md, md
+    # A record written before the facts were stored shows its words as they are.
+    old = dict(sweep, untuned={"modules": ["exp_b"], "reason": "as it was"})
+    run.modify(lambda meta: meta["tune"]["sweeps"].update(default=old))
+    assert "got no trial of the default sweep: as it was" in summary_table(run.path)
     # A budget that reaches every module clears the record.
     tune.run_tune(run.path, budget=8, profile="quick", strategy="cpu", task=digits,
                   progress=False)

@@ -31,7 +31,8 @@ def failures_section(files) -> Section:
                             [[u.sweep, f"{u.done} of {u.planned}",
                               ", ".join(u.modules_without) or "–", ", ".join(u.missing)]
                              for u in files.unfinished]))
-    untuned = untuned_sweeps(files.meta)
+    with command_line():  # the report's commands are the command line's (files.cmd)
+        untuned = untuned_sweeps(files.meta)
     if untuned:  # the budget's doing, not a failure, but a user who asked for them must see it
         blocks.append("Modules the sweep's budget gave no trial:")
         blocks.append(Table(["sweep", "modules", "why"],

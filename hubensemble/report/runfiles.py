@@ -18,6 +18,7 @@ from hubensemble.fileio import json_kind, read_json
 from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS_KINDS,
                                        RUN_KINDS, kind_problems, note)
 from hubensemble.report.render import Code, Inline
+from hubensemble.sweeps import untuned_words
 from hubensemble.sweepstate import unfinished_sweeps
 from hubensemble.text import absolute, shell
 
@@ -280,14 +281,16 @@ def retrained_test(run, meta) -> tuple[bool, dict | None]:
 def untuned_sweeps(meta: dict) -> list[tuple[str, list, str]]:
     """(sweep, modules, reason) for each sweep of run.json's "tune" section whose budget gave
     modules of its selection no trial (`tune.sweeps.<sweep>.untuned`, written by tune), in
-    the order recorded; [] for none, or for a run tuned before it was recorded."""
+    the order recorded, the reason worded for the reader now (`sweeps.untuned_words`: flags
+    inside `lockwords.command_line`, as the report; keywords from Python); [] for none, or
+    for a run tuned before it was recorded."""
     found = []
     sweeps = (meta.get("tune") or {}).get("sweeps") if isinstance(meta.get("tune"), dict) else {}
     for sweep, record in (sweeps if isinstance(sweeps, dict) else {}).items():
         untuned = record.get("untuned") if isinstance(record, dict) else None
         if isinstance(untuned, dict) and untuned.get("modules"):
             found.append((sweep, [str(m) for m in untuned["modules"]],
-                          str(untuned.get("reason") or "no reason recorded")))
+                          untuned_words(sweep, untuned)))
     return found
 
 

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from hubensemble import hyperrule, sweeps
+from hubensemble.sweeps import untuned_reason  # its words (the plan warns), re-exported
 from hubensemble.lockwords import option_word, run_words
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
@@ -136,25 +137,6 @@ def untuned_modules(ranking: Mapping, plan: Sequence[PlanEntry], *, sweep: str,
         pool = select_threshold({n: scores[n] for n in pool}, tau=tau, max_k=max_k)
     planned = {e.module for e in plan}
     return [m for m in pool if m not in planned]
-
-
-def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
-                   given: bool = False, tau: float = TAU) -> str:
-    """Why a budget leaves modules of a sweep without a trial, and what to pass instead:
-    `reached` of the sweep's `of` modules get trials (default and probe: 4 each; combined: 1
-    each, those within `tau` of the best score); `given`: the modules came from --modules,
-    not the ranking's selection. One text for the warning, run.json and the report."""
-    if sweep == "combined":
-        return (f"budget {budget} deals one trial to each of the first {reached} (by kNN "
-                f"score) of the combined sweep's {of} modules within tau {tau:g} of the best "
-                f"score; pass {option_word(f'--budget {of}', f'budget={of}')} or more to tune "
-                "every one")
-    what = (option_word("modules given by --modules", "modules given in modules") if given
-            else "selected modules")
-    return (f"budget {budget} gives the {sweep} sweep's 4 trials per module to the first "
-            f"{reached} of the {of} {what} (best-ranked first); pass "
-            f"{option_word(f'--budget {4 * of}', f'budget={4 * of}')} (or "
-            f"{option_word('no --budget', 'budget=None')}) to tune every one")
 
 
 def _no_trial(names) -> str:

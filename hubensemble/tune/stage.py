@@ -24,10 +24,10 @@ from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import member_record, sweep_member
+from hubensemble.sweeps import untuned_record
 from hubensemble.terminal import counting_note, progress_bar, say, shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
-                                    sweep_parts, untuned_modules,
-                                    untuned_reason)
+                                    sweep_parts, untuned_modules)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
 from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes,  # noqa: F401
                                    trial_differences)
@@ -481,15 +481,16 @@ def distributed_call(tuner_id, oracle_address) -> bool:
 
 def _untuned(ranking, plan, *, sweep, budget, modules):
     """run.json's record of the sweep's modules its budget gives no trial (plan_sweep warned):
-    {"modules": [...], "reason": why and what to pass}, or None when every one has trials.
-    The closing summary and the report say it again."""
+    `sweeps.untuned_record`, facts without words, or None when every one has trials. The
+    closing summary and the report word it again (`sweeps.untuned_words`)."""
     left = untuned_modules(ranking, plan, sweep=sweep, modules=modules)
     if not left:
         return None
     reached = len({e.module for e in plan})
-    return {"modules": left, "reason": untuned_reason(
-        sweep, budget, reached, reached + len(left), given=bool(modules),
-        tau=combined_threshold(ranking)[0])}
+    # A budget left out is the default's (a combined sweep's plan holds exactly its trials).
+    return untuned_record(left, budget=len(plan) if budget is None else budget,
+                          reached=reached, given=bool(modules),
+                          tau=combined_threshold(ranking)[0] if sweep == "combined" else None)
 
 
 def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weights,
