@@ -286,8 +286,22 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
             "constant; their embeddings do not separate these classes") in text.splitlines()
     assert "all the same" not in text  # top_k 2 did not take it
     everything = ranked(specs, task, tmp_path / "run_all", top_k=11)
-    assert ("; the selection rule took constant all the same (leave it out with --modules, "
-            "or a tighter --top-k)") in everything.summary()
+    # The selection rule and the advice in the caller's words: the summary said "selected
+    # (top_k=2; …)" to the command line's user and "--modules, … --top-k" from Python.
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank.ranking import rule_text
+
+    assert "selected (top_k=2; * above): " in text.splitlines()[-1]
+    assert ("; the selection rule took constant all the same (leave it out with modules, "
+            "or a tighter top_k)") in everything.summary()
+    with command_line():
+        assert "selected (--top-k 2; * above): " in result.summary().splitlines()[-1]
+        assert ("; the selection rule took constant all the same (leave it out with "
+                "--modules, or a tighter --top-k)") in everything.summary()
+    assert rule_text({"rule": "threshold", "threshold": 0.02, "max_k": 15}) == (
+        "threshold=0.02, max_k=15")
+    with command_line():
+        assert rule_text({"rule": "greedy", "max_k": 3}) == "--greedy --max-k 3"
 
 
 def test_ranking_unfreezes_the_heap_and_keeps_a_callers_freeze(task, good, tmp_path):
@@ -722,7 +736,7 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
     assert read_pixel_keys(Run(tmp_path / "keyed").pixel_keys_path) == keys
     ranked(specs, task, shards[1], shard=(1, 2), top_k=2)
     with pytest.raises(RunError, match=re.escape(
-            f"the shards were ranked with different selections (greedy max_k=3 in "
+            f"the shards were ranked with different selections (greedy=True, max_k=3 in "
             f"{shards[0]}; top_k=2 in {shards[1]}); pass top_k, threshold or greedy=True")):
         rank.merge_rankings(shards, tmp_path / "again", top_k=None)  # (it said --top-k, …)
     # Merging into one of the shards names merge_rankings' keyword (it said --out).
@@ -733,8 +747,8 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
     ranked(specs, task, shards[1], shard=(1, 2), greedy=True, max_k=3)
     with caplog.at_level("WARNING", logger="hubensemble.rank.merge"):
         assert rank.merge_rankings(shards, tmp_path / "again", top_k=1).selected == ["good2"]
-    assert ("the shards were ranked with the selection greedy max_k=3; this merge selects "
-            "with top_k=1 (give the shards' rule to keep it)" in caplog.text)
+    assert ("the shards were ranked with the selection greedy=True, max_k=3; this merge "
+            "selects with top_k=1 (give the shards' rule to keep it)" in caplog.text)
     # Not into a folder of the user's (their labels/train.npy was overwritten), nor a file.
     theirs = tmp_path / "theirs"
     (theirs / "labels").mkdir(parents=True)

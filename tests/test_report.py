@@ -362,6 +362,9 @@ def test_a_run_that_only_ranked_gets_a_report_saying_what_is_missing(tmp_path):
     for name in list(MODULES) + ["broken"]:
         assert name in md and name in html
     assert "sha256 mismatch" in md  # the ranking's failure
+    # The selection rule as the rank flag that gives it (it said "top_k (top_k=3)", Python's
+    # keyword, in a document of command lines, written from Python too).
+    assert f"selection rule `--top-k {len(MODULES)}`: " in md and "top_k" not in md, md
     assert "no fine-tuned candidates yet" in md and f"hubensemble tune --run {tmp_path}" in md
     # The next command that can run is tune: `ensemble` would refuse without candidates, and
     # `evaluate` would be pointed at an export that does not exist (a new-user check).

@@ -20,7 +20,7 @@ from hubensemble import options, proxies
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
                                 reraise_stop)
 from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
-from hubensemble.lockwords import command_words, option_word
+from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
@@ -130,14 +130,24 @@ def _sort_rows(rows):
 # ---------------------------------------------------------------------------------------------
 # The ranking record and its files
 def rule_text(selection: dict, *, empty: str = "?") -> str:
-    """A selection record ({"rule": "top_k", "top_k": 2}) as people read it: "top_k=2" (not
-    "top_k top_k=2": the rule's name is its first setting's name), "threshold threshold=0.02,
-    max_k=15" otherwise; `empty` for an empty one."""
+    """A selection record ({"rule": "top_k", "top_k": 2}, as stored: `selection_rule`) in the
+    caller's words (`lockwords.on_command_line`): the rank flags that give it on the command
+    line ("--top-k 2", "--threshold 0.02 --max-k 15", "--greedy --max-k 15"), the keywords
+    from Python ("top_k=2", "threshold=0.02, max_k=15", "greedy=True, max_k=15"); a rule of
+    no known kind as stored ("name k=v"); `empty` for an empty one. The rank summary said
+    "selected (top_k=1; …)" to a command line's user, who typed --top-k 1."""
     if not selection:
         return empty
-    rule = ", ".join(f"{k}={v}" for k, v in selection.items() if k != "rule")
-    name = selection.get("rule", "?")
-    return rule if rule.startswith(f"{name}=") else f"{name} {rule}".strip()
+    keys = {"top_k": ("top_k",), "threshold": ("threshold", "max_k"),
+            "greedy": ("greedy", "max_k")}.get(selection.get("rule"))
+    if keys is None or not all(k in selection for k in keys if k != "greedy"):
+        rule = ", ".join(f"{k}={v}" for k, v in selection.items() if k != "rule")
+        return f"{selection.get('rule', '?')} {rule}".strip()
+    values = {**selection, "greedy": True}
+    if not on_command_line():
+        return ", ".join(f"{key}={values[key]!r}" for key in keys)
+    return " ".join(options.get(key).cli_flags[0] if key == "greedy" else
+                    f"{options.get(key).cli_flags[0]} {values[key]}" for key in keys)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +247,8 @@ class Ranking:
                 f"{', '.join(useless[:10])}{' …' if len(useless) > 10 else ''}; their "
                 "embeddings do not separate these classes" + (
                     f"; the selection rule took {', '.join(picked)} all the same (leave "
-                    "it out with --modules, or a tighter --top-k)" if picked else ""))
+                    f"it out with {option_word('--modules', 'modules')}, or a tighter "
+                    f"{option_word('--top-k', 'top_k')})" if picked else ""))
         lines.append(f"selected ({rule_text(self.selection)}; * above): "
                      f"{', '.join(self.selected) or 'none'}")
         return "\n".join(lines)

@@ -11,24 +11,15 @@ from __future__ import annotations
 
 from hubensemble import options
 from hubensemble.lockwords import command_words, on_command_line, option_word
-from hubensemble.rank.ranking import Ranking, catalogue_record, selection_rule
+from hubensemble.rank.ranking import Ranking, catalogue_record, rule_text, selection_rule
 # What `rank` of a run folder keeps of it: rank.rundefaults (below run_rank), re-exported.
 from hubensemble.rank.rundefaults import kept_options, kept_words, run_defaults  # noqa: F401
 
 
 def _selection_words(selection: dict) -> str:
     """A selection record as the rank flags that give it ("--top-k 3"), or from Python
-    (`lockwords.on_command_line` false) the keywords ("top_k=3")."""
-    rule = selection.get("rule")
-    keys = {"top_k": ("top_k",), "threshold": ("threshold", "max_k"),
-            "greedy": ("greedy", "max_k")}.get(rule)
-    if keys is None:
-        return f"selection {selection or 'unrecorded'}"
-    values = {**selection, "greedy": True}
-    if not on_command_line():
-        return ", ".join(f"{key}={values.get(key)!r}" for key in keys)
-    return " ".join(options.get(key).cli_flags[0] if key == "greedy" else
-                    f"{options.get(key).cli_flags[0]} {values.get(key)}" for key in keys)
+    (`lockwords.on_command_line` false) the keywords ("top_k=3"): `ranking.rule_text`."""
+    return rule_text(selection, empty="selection unrecorded")
 
 
 def _option_change(name: str, was, now) -> str:

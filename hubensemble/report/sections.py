@@ -27,6 +27,7 @@ from hubensemble.chance import members_chance_text
 from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
 from hubensemble.ensembletext import size_rule_text
+from hubensemble.rank.ranking import rule_text
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
@@ -177,11 +178,11 @@ def _ranking_section(files) -> Section:
     r = files.ranking
     if r is None:
         return sec.add(files.ranking_note)
-    rule = ", ".join(f"{k}={v}" for k, v in r.selection.items() if k != "rule")
+    with command_line():  # the report's commands are the command line's (files.cmd)
+        rule = rule_text(r.selection)  # "--top-k 1": it said "top_k (top_k=1)"
     sec.add(Inline(f"{len(r.rows)} modules scored by ", Code(str(r.metric)),
                    f" (k = {r.k}) on {r.examples} training examples, best first; selection "
-                   f"rule {r.selection.get('rule', '?')}{' (' + rule + ')' if rule else ''}: "
-                   f"{len(r.selected)} selected (✓)."))
+                   "rule ", Code(rule), f": {len(r.selected)} selected (✓)."))
     chosen = set(r.selected)
     rows = []
     rank = 0
