@@ -30,7 +30,7 @@ from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
 from hubensemble.data.coverage import coverage_note, split_coverage
 # The ensemble's text (re-exported: cli.py and the tests import it here).
-from hubensemble.ensembletext import format_ensemble, members_change  # noqa: F401
+from hubensemble.ensembletext import NO_TEST_SPLIT, format_ensemble, members_change  # noqa: F401
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word, run_words
@@ -615,8 +615,9 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
 
 def _no_test_labels(run_dir) -> str:
     """Why a run has no test metrics when RUN/labels/test.npy is absent, in the user's terms:
-    its data has no test split when run.json's data record says so (`Task.files_record`
-    sizes), with how to give one; else the file is missing. It said "no RUN/labels/test.npy"
+    its data has no test split (NO_TEST_SPLIT, stored neutral: ensembletext.test_missing_text
+    adds how to give one when shown) when run.json's data record says so
+    (`Task.files_record` sizes); else the file is missing. It said "no RUN/labels/test.npy"
     of an npz without x_test (a new-user check)."""
     try:
         task = (Run(run_dir).meta().get("data") or {}).get("task") or {}
@@ -624,8 +625,7 @@ def _no_test_labels(run_dir) -> str:
         task = {}
     sizes = task.get("sizes") if isinstance(task, dict) else None
     if isinstance(sizes, dict) and "test" in sizes and not sizes["test"]:
-        return ("the run's data has no test split (give it one: x_test and y_test in an npz, a "
-                "test/ folder or --test-fraction for folder: data, --split test=… for tfds: data)")
+        return NO_TEST_SPLIT  # neutral: worded when shown (ensembletext.test_missing_text)
     return f"no {_label_file(run_dir, 'test')}"
 
 

@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hubensemble.data.coverage import coverage_note
+from hubensemble.lockwords import option_word
+
+#: ensemble.json's "test_missing" when the run's data has no test split: neutral, as stored
+#: words are (`ensemble._no_test_labels`), worded with the way on when shown
+#: (`test_missing_text`). It stored the command line's flags, shown to a Python caller too.
+NO_TEST_SPLIT = "the run's data has no test split"
 
 
 def format_ensemble(result: Mapping) -> str:
@@ -53,6 +59,21 @@ def format_ensemble(result: Mapping) -> str:
     for s in result.get("skipped", []):
         lines.append(f"  skipped {s['trial']}: {s['reason']}")
     return "\n".join(lines)
+
+
+def test_missing_text(why: str | None) -> str | None:
+    """ensemble.json's "test_missing" (why the ensemble has no test metrics) for its reader:
+    NO_TEST_SPLIT with how to give the data one in the caller's words (`lockwords.option_word`:
+    "--test-fraction for folder: data, --split test=… for tfds: data" on the command line and
+    in the report; "load_task(…, test_fraction=F) …, splits={'test': …} …" from Python),
+    also for an ensemble.json that stored the command line's advice after it; any other
+    reason as stored; None stays None."""
+    if not why or not str(why).startswith(NO_TEST_SPLIT):
+        return why
+    fraction = option_word("--test-fraction", "load_task(…, test_fraction=F)")
+    split = option_word("--split test=…", "splits={'test': …}")
+    return (f"{NO_TEST_SPLIT} (give it one: x_test and y_test in an npz, a test/ folder or "
+            f"{fraction} for folder: data, {split} for tfds: data)")
 
 
 def _cost_lines(result: Mapping) -> list[str]:

@@ -465,7 +465,21 @@ def test_a_run_without_a_test_split_says_so(tmp_path):
     assert f"No test metrics: {why}" in md, md
     assert "reliability.png" not in md and "ensemble_curve.png" in md
     assert "the run has no test split" in md
-    assert f"no test metrics: {why}" in report.summary_table(tmp_path)
+    from hubensemble.lockwords import command_line
+
+    # ensemble.json stores it neutral (it stored the flags, which a Python caller read in
+    # result.test_missing and summary_table): each reader words the way on.
+    assert ensemble.read_ensemble(tmp_path)["test_missing"] == "the run's data has no test split"
+    python = ("the run's data has no test split (give it one: x_test and y_test in an npz, a "
+              "test/ folder or load_task(…, test_fraction=F) for folder: data, "
+              "splits={'test': …} for tfds: data)")
+    assert f"no test metrics: {python}" in report.summary_table(tmp_path)
+    with command_line():
+        assert f"no test metrics: {why}" in report.summary_table(tmp_path)
+    # An ensemble.json that stored the command line's words is worded for its reader too.
+    doc = read_json(tmp_path / "ensemble.json")
+    atomic_write_json(tmp_path / "ensemble.json", dict(doc, test_missing=why))
+    assert f"no test metrics: {python}" in report.summary_table(tmp_path)
     # A data record with a test split whose labels file is gone: that file is named.
     data["task"]["sizes"]["test"] = 12
     Run(tmp_path).update(data=data)

@@ -26,7 +26,7 @@ from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_v
 from hubensemble.chance import members_chance_text
 from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
-from hubensemble.ensembletext import size_rule_text
+from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.rank.ranking import rule_text
 from hubensemble.rundir import Run
 
@@ -329,7 +329,8 @@ def _test_section(files, figures) -> Section:
         return sec.add(files.ensemble_note)
     test = e.get("test")
     if not test:
-        why = e.get("test_missing") or "no test metrics were recorded"
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            why = test_missing_text(e.get("test_missing")) or "no test metrics were recorded"
         return sec.add(f"No test metrics: {why}. The numbers below the ensemble curve are on "
                        "validation only.")
     retrained, after = files.retrained

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hubensemble import ensemble as ens
-from hubensemble.ensembletext import size_rule_text
+from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
@@ -137,7 +137,8 @@ def summary_table(run_dir) -> str:
                          "test figures are of the members before retraining (an export "
                          "from before the retrained ones were measured: export again)")
     elif ensemble is not None:
-        lines.append(f"no test metrics: {ensemble.get('test_missing') or 'no test split'}")
+        why = test_missing_text(ensemble.get("test_missing"))  # in the caller's words
+        lines.append(f"no test metrics: {why or 'no test split'}")
     else:
         lines.append(f"no ensemble yet: run `hubensemble ensemble --run {shell(path)}`")
     if ensemble is not None:
