@@ -1422,25 +1422,66 @@ def test_shard_from_the_environment_of_an_array_job(environ, shards, expected):
     assert rank.shard_from_environment(shards, environ=environ) == expected
 
 
-@pytest.mark.parametrize("environ,shards,words", [
-    ({}, None, "neither $JOB_COMPLETION_INDEX"),
-    ({"SLURM_JOB_ID": "77"}, 4, "neither"),
-    (K8S, None, "needs --shards N"),
-    (K8S, 2, "index 2 is outside 0 … 1"),
-    ({"JOB_COMPLETION_INDEX": "two"}, 4, "'two', not an integer"),
-    ({**K8S, **SLURM}, 4, "both $JOB_COMPLETION_INDEX"),
-    ({"SLURM_ARRAY_TASK_ID": "1"}, None, "$SLURM_ARRAY_TASK_COUNT is not"),
-    ({"SLURM_ARRAY_TASK_COUNT": "4"}, None, "$SLURM_ARRAY_TASK_ID is not"),
-    (SLURM, 3, "--shards 3 but the Slurm array has 4 tasks"),
-    ({**SLURM, "SLURM_ARRAY_TASK_ID": "7"}, None, "index 7 is outside 0 … 3"),
+@pytest.mark.parametrize("environ,shards,words,python", [
+    ({}, None, "--shard auto reads the shard from a cluster array job, but neither "
+     "$JOB_COMPLETION_INDEX (Kubernetes Indexed Job, with --shards N)",
+     "shard_from_environment() reads the shard from a cluster array job, but neither "
+     "$JOB_COMPLETION_INDEX (Kubernetes Indexed Job, with shards=N)"),
+    ({"SLURM_JOB_ID": "77"}, 4, "outside such a job pass --shard I/N",
+     "outside such a job pass shard=(I, N)"),
+    (K8S, None, "--shard auto in a Kubernetes Indexed Job ($JOB_COMPLETION_INDEX=2) needs "
+     "--shards N", "shard_from_environment() in a Kubernetes Indexed Job "
+     "($JOB_COMPLETION_INDEX=2) needs shards=N"),
+    (K8S, 2, "index 2 is outside 0 … 1 ($JOB_COMPLETION_INDEX=2, --shards 2)",
+     "index 2 is outside 0 … 1 ($JOB_COMPLETION_INDEX=2, shards=2)"),
+    ({"JOB_COMPLETION_INDEX": "two"}, 4, "--shard auto: $JOB_COMPLETION_INDEX is 'two', not "
+     "an integer", "shard_from_environment(): $JOB_COMPLETION_INDEX is 'two', not an integer"),
+    ({**K8S, **SLURM}, 4, "both $JOB_COMPLETION_INDEX", "or pass shard=(I, N)"),
+    ({"SLURM_ARRAY_TASK_ID": "1"}, None, "$SLURM_ARRAY_TASK_COUNT is not", "is not"),
+    ({"SLURM_ARRAY_TASK_COUNT": "4"}, None, "$SLURM_ARRAY_TASK_ID is not", "is not"),
+    (SLURM, 3, "--shard auto: --shards 3 but the Slurm array has 4 tasks ($SLURM_ARRAY_TASK_ID"
+     "=3, $SLURM_ARRAY_TASK_COUNT=4); drop --shards or make them agree",
+     "shard_from_environment(): shards=3 but the Slurm array has 4 tasks ($SLURM_ARRAY_TASK_ID"
+     "=3, $SLURM_ARRAY_TASK_COUNT=4); drop shards or make them agree"),
+    ({**SLURM, "SLURM_ARRAY_TASK_ID": "7"}, None, "index 7 is outside 0 … 3", "outside"),
     ({**SLURM, "SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_STEP": "2"}, None,
-     "not on the array range"),
-    (K8S, 0, "--shards must be an integer >= 1"),
+     "not on the array range", "not on the array range"),
+    (K8S, 0, "--shards must be an integer >= 1", "shards must be an integer >= 1"),
 ])
-def test_shard_from_the_environment_refuses_what_it_cannot_trust(environ, shards, words):
+def test_shard_from_the_environment_refuses_what_it_cannot_trust(environ, shards, words,
+                                                                 python):
+    """Each refusal in its caller's words: the command line's `--shard auto` and `--shards N`,
+    shard_from_environment() and its keyword from Python (where every one said "--shard
+    auto: … --shards")."""
+    from hubensemble.lockwords import command_line
+
+    with pytest.raises(HubensembleError) as err, command_line():
+        rank.shard_from_environment(shards, environ=environ)
+    assert words in str(err.value), err.value
     with pytest.raises(HubensembleError) as err:
         rank.shard_from_environment(shards, environ=environ)
-    assert words in str(err.value)
+    # No flag of ours (Slurm's own sbatch --array stays).
+    assert python in str(err.value) and not re.search("--(?!array)", str(err.value)), err.value
+
+
+def test_a_shard_refused_from_python_names_its_keyword(task, good, tmp_path):
+    """run_rank(shard='auto') was told "`--shard auto` is resolved by shard_from_environment",
+    and shard=(4, 4) "e.g. --shard 0/4 … 3/4": flags no Python caller typed."""
+    from hubensemble.lockwords import command_line
+
+    with pytest.raises(HubensembleError) as err:
+        ranked(good[:1], task, tmp_path / "a", shard="auto")
+    assert str(err.value) == ("shard 'auto': pass (index, count), e.g. shard=(0, 4), or "
+                              "shard=shard_from_environment() in a cluster array job (the "
+                              "command line's --shard auto)")
+    with pytest.raises(HubensembleError) as err:
+        ranked(good[:1], task, tmp_path / "b", shard=(4, 4))
+    assert str(err.value) == ("shard 4/4: need 0 <= index < count (e.g. shard=(0, 4) … "
+                              "(3, 4))")
+    with pytest.raises(HubensembleError) as err, command_line():
+        rank.check_shard((4, 4))
+    assert str(err.value) == "shard 4/4: need 0 <= index < count (e.g. --shard 0/4 … 3/4)"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 @pytest.fixture
