@@ -875,11 +875,17 @@ def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, mo
     capfd.readouterr()
     summary = tune.run_tune(run.path, sweep="seeds", seed=1, restart=True, progress=True, **kw)
     err = " ".join(capfd.readouterr().err.split())
-    assert (f"tune --restart: sweep seeds starts over: removed 2 candidate folder(s) "
+    # In run_tune's words (it said "tune --restart" to a caller who typed no command).
+    assert (f"run_tune(restart=True): sweep seeds starts over: removed 2 candidate folder(s) "
             f"({dead.name}, seeds-0000-gen_a), {run.tuner / 'seeds'} (Keras Tuner's state), "
             f"its trials' TensorBoard logs, its record in {run.meta_path}; kept {live.name}, "
             "being written by another process") in err, err
-    assert "tune --restart: sweep seeds starts over" in run.log.read_text()
+    assert "run_tune(restart=True): sweep seeds starts over" in run.log.read_text()
+    from hubensemble.tune.restart import restart_sweep
+
+    with command_line():  # the command line's own: `tune --restart`
+        assert restart_sweep(run, "aug").startswith("tune --restart: sweep aug had written "
+                                                    "nothing in ")
     assert summary.ok == 1 and summary.reused == 0 and live.is_dir() and not dead.exists()
     live.rmdir()
     cands = candidates(run)
@@ -1358,6 +1364,27 @@ def _end(oracle, trial, status="COMPLETED", ce=1.0):
         oracle.update_trial(trial.trial_id, {"val_ce": ce, "val_accuracy": 0.5})
     trial.status = status
     oracle.end_trial(trial)
+
+
+def test_a_trial_of_another_plan_stops_a_worker_naming_what_must_match(tmp_path):
+    """A worker handed a trial its own plan lacks (another --seed than the chief's) stops
+    naming what every process must be given alike: the flags on the command line,
+    run_tune's keywords from Python (it named flags to both)."""
+    import keras_tuner as kt
+
+    _, oracle, _ = _oracle_tuner(tmp_path / "a", _seeds_plan(2, seed=0))
+    _, _, other = _oracle_tuner(tmp_path / "b", _seeds_plan(2, seed=1))
+    trial = oracle.create_trial("tuner0")
+    with pytest.raises(kt.errors.FatalError) as err:
+        other.run_trial(trial)
+    assert str(err.value).endswith(
+        "does not match this process's plan; start every tuner with the same run directory, "
+        "sweep, budget, seed, profile and modules (run_tune's keywords)"), err.value
+    with pytest.raises(kt.errors.FatalError) as err, command_line():
+        other.run_trial(trial)
+    assert str(err.value).endswith(
+        "start every tuner with the same run directory, --sweep, --budget, --seed, --profile "
+        "and --modules"), err.value
 
 
 def test_the_oracle_hands_out_the_plan_and_skips_complete_candidates(tmp_path):

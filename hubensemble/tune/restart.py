@@ -11,6 +11,7 @@ import socket
 
 from hubensemble.fileio import TEMP_MARKER, pid_alive
 from hubensemble.rundir import Run
+from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
 
 
@@ -45,7 +46,8 @@ def restart_sweep(run: Run, sweep: str) -> str:
     """Removes what sweep `sweep` wrote in run `run` (`sweep_entries`) and run.json's record
     of it ("tune" -> "sweeps" -> sweep), and returns the line that says so: "tune --restart:
     sweep seeds starts over: removed 4 candidate folder(s) (seeds-0000-m, …), RUN/tuner/seeds
-    (Keras Tuner's state), …".
+    (Keras Tuner's state), …" ("run_tune(restart=True): …" from Python:
+    `lockwords.option_word`).
     The temp folder of a candidate another process writes now (on this host, alive; or of
     another host) stays, and the line names it. OSError when a file cannot be removed."""
     found, kept = sweep_entries(run, sweep)
@@ -75,8 +77,9 @@ def restart_sweep(run: Run, sweep: str) -> str:
              if any(p.parent.name == "tensorboard" for p in found) else None,
              f"its record in {escaped(run.meta_path)}" if recorded else None]
     words = [w for w in words if w]
-    line = (f"tune --restart: sweep {sweep} starts over: removed {', '.join(words)}"
-            if words else f"tune --restart: sweep {sweep} had written nothing in "
+    said = option_word("tune --restart", "run_tune(restart=True)")  # the caller's words
+    line = (f"{said}: sweep {sweep} starts over: removed {', '.join(words)}"
+            if words else f"{said}: sweep {sweep} had written nothing in "
             f"{escaped(run.path)}; it starts from its beginning")
     if kept:
         line += (f"; kept {', '.join(p.name for p in kept)}, being written by another process "

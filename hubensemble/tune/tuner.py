@@ -484,8 +484,9 @@ class FineTuneTuner(kt.Tuner):
         if entry is None:
             raise kt.errors.FatalError(
                 f"trial {trial.trial_id} from the oracle does not match this process's plan; "
-                "start every tuner with the same run directory, --sweep, --budget, --seed, "
-                "--profile and --modules")
+                "start every tuner with the same run directory, " + option_word(
+                    "--sweep, --budget, --seed, --profile and --modules",
+                    "sweep, budget, seed, profile and modules (run_tune's keywords)"))
         done = finished_candidate(self.run_dir.candidates, entry.trial_id)
         if done is not None:  # finished by a process that died before reporting it
             return self._report(done.record)
