@@ -304,6 +304,34 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
         assert rule_text({"rule": "greedy", "max_k": 3}) == "--greedy --max-k 3"
 
 
+def test_rank_and_merge_refusals_name_the_callers_words(task, good, tmp_path):
+    """run_rank(k=…) too large for the data was told "lower --k", and merge_rankings of
+    shards ranked with another k "rank every shard with the same --data, --catalogue,
+    --metric, --k and --profile": flags a Python caller never typed."""
+    from hubensemble.lockwords import command_line
+
+    n = len(task.train)
+    with pytest.raises(HubensembleError) as err:
+        ranked(good[:1], task, tmp_path / "big", k=n)
+    assert str(err.value) == (f"leave-one-out {n}-NN needs at least {n + 1} training examples; "
+                              f"the task has {n}: lower k")
+    with pytest.raises(HubensembleError) as err, command_line():
+        ranked(good[:1], task, tmp_path / "big", k=n)
+    assert str(err.value).endswith(": lower --k")
+    shards = [tmp_path / "s0", tmp_path / "s1"]
+    ranked(good[:2], task, shards[0], shard=(0, 2), k=1)
+    ranked(good[:2], task, shards[1], shard=(1, 2), k=2)
+    with pytest.raises(RunError) as err:
+        rank.merge_rankings(shards, tmp_path / "merged")
+    assert str(err.value).endswith(
+        "rank every shard with the same task, specs, metric, k and profile (run_rank's "
+        "arguments)"), err.value
+    with pytest.raises(RunError) as err, command_line():
+        rank.merge_rankings(shards, tmp_path / "merged")
+    assert str(err.value).endswith(
+        "rank every shard with the same --data, --catalogue, --metric, --k and --profile")
+
+
 def test_ranking_unfreezes_the_heap_and_keeps_a_callers_freeze(task, good, tmp_path):
     # run_rank freezes the objects older than the ranking (faster collections per module);
     # they must be collectable again afterwards, and a caller's own freeze must survive.

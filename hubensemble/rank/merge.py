@@ -231,15 +231,17 @@ def _checked(shard_dirs, out_dir, flag):
             listed = "; ".join(f"{json.loads(v)!r} in {', '.join(ds)}"
                                for v, ds in values.items())
             raise RunError(f"cannot merge shards with a different {field}: {listed}; rank "
-                           "every shard with the same --data, --catalogue, --metric, --k "
-                           "and --profile")
+                           "every shard with the same " + option_word(
+                               "--data, --catalogue, --metric, --k and --profile",
+                               "task, specs, metric, k and profile (run_rank's arguments)"))
     _check_profile_definitions(parts)
     _check_shard_set(parts)
     rows = [row for _, r in parts for row in r.rows]
     dupes = repeated(r["name"] for r in rows)
     if dupes:
         raise RunError(f"modules {dupes[:5]} appear in more than one shard of "
-                       f"{', '.join(shard_dirs)}; were they ranked with different --shard?")
+                       f"{', '.join(shard_dirs)}; were they ranked with different "
+                       f"{option_word('--shard', 'shard')}?")
 
     data, modules = None, {}
     for d, r in parts:

@@ -440,7 +440,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     n_train = len(task.train)
     if metric in KNN_METRICS and k > n_train - 1:
         raise HubensembleError(f"leave-one-out {k}-NN needs at least {k + 1} training "
-                               f"examples; the task has {n_train}: lower --k")
+                               f"examples; the task has {n_train}: lower "
+                               f"{option_word('--k', 'k')}")
     shard = check_shard(shard)
     prof = _profile(profile)
     dupes = repeated(s.name for s in specs)
@@ -569,7 +570,9 @@ def _duplicate_groups(task, metric, k):
     try:
         proxies.check_groups(groups, len(groups), k)
     except HubensembleError as e:
-        raise HubensembleError(f"{e}; lower --k, or load the data with --dedupe") from None
+        raise HubensembleError(f"{e}; lower {option_word('--k', 'k')}, or load the data "
+                               + option_word("with --dedupe", "with load_task(…, dedupe=True)")
+                               ) from None
     log.info("leave-one-out kNN leaves out whole duplicate groups (%d training examples "
              "have an exact copy)", len(groups) - len(np.unique(groups)))
     return groups
