@@ -354,9 +354,11 @@ def test_run_rank_from_python_keeps_the_runs_options_as_rank_does(
     err = capsys.readouterr().err
     assert (ranking.profile, ranking.selection) == ("quick", {"rule": "top_k", "top_k": 2})
     assert len(ranking.selected) == 2
-    assert (f"rank: --top-k 2 (the run's ranking, {out / 'ranking.json'}; not the defaults): "
-            "a run folder is ranked again by its own rule") in err, err
-    assert f"rank: --profile quick (the run's last tune, {out / 'run.json'}; not the " in err
+    # In run_rank's words: it was told "rank: --top-k 2 …; type the options for another".
+    assert (f"rank: top_k=2 (the run's ranking, {out / 'ranking.json'}; not the defaults): "
+            "a run folder is ranked again by its own rule; pass the keywords for another"
+            ) in err, err
+    assert f"rank: profile='quick' (the run's last tune, {out / 'run.json'}; not the " in err
     ranking = run_rank(out, specs, task, top_k=3, progress=False)  # passed: the caller's
     assert (ranking.profile, ranking.selection) == ("quick", {"rule": "top_k", "top_k": 3})
     assert capsys.readouterr().err == ""  # progress=False: nothing said

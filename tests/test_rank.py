@@ -1601,7 +1601,12 @@ def test_rank_of_a_run_folder_keeps_its_recorded_proxy_and_selection_unless_type
 
     ranking = {"metric": "knn-cosine", "k": 1, "selection": {"rule": "top_k", "top_k": 2}}
     assert kept_options(ranking, set()) == {"metric": "knn-cosine", "top_k": 2}
-    assert kept_words(kept_options(ranking, set())) == "--metric knn-cosine --top-k 2"
+    from hubensemble.lockwords import command_line
+
+    # In the caller's words: run_rank's keywords from Python (it was told the flags).
+    assert kept_words(kept_options(ranking, set())) == "metric='knn-cosine', top_k=2"
+    with command_line():
+        assert kept_words(kept_options(ranking, set())) == "--metric knn-cosine --top-k 2"
     assert kept_options(ranking, {"greedy"}) == {"metric": "knn-cosine"}
     assert kept_options(ranking, {"k"}) == {"top_k": 2}
     threshold = {"metric": "knn", "k": 3,
@@ -1609,7 +1614,9 @@ def test_rank_of_a_run_folder_keeps_its_recorded_proxy_and_selection_unless_type
     assert kept_options(threshold, set()) == {"k": 3, "threshold": 0.02, "max_k": 4}
     greedy = {"metric": "knn", "k": 1, "selection": {"rule": "greedy", "max_k": 15}}
     assert kept_options(greedy, set()) == {"greedy": True}
-    assert kept_words({"greedy": True, "max_k": 3}) == "--greedy --max-k 3"
+    assert kept_words({"greedy": True, "max_k": 3}) == "greedy=True, max_k=3"
+    with command_line():
+        assert kept_words({"greedy": True, "max_k": 3}) == "--greedy --max-k 3"
     assert kept_options({}, set()) == {}
 
 

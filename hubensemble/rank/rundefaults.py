@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Callable, ParamSpec, TypeVar, cast
 
 from hubensemble import options
-from hubensemble.lockwords import option_word
+from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import escaped
 
 _P = ParamSpec("_P")
@@ -74,8 +74,9 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
                          "options given")
     if values:
         lines.append(f"rank: {kept_words(values)} (the run's ranking, {run.ranking_json}; "
-                     "not the defaults): a run folder is ranked again by its own rule; type the "
-                     "options for another")
+                     "not the defaults): a run folder is ranked again by its own rule; "
+                     + option_word("type the options for another", "pass the keywords for "
+                                   "another"))
     if "profile" in given:
         return values, lines
     (kept, source) = run_profile(run)
@@ -84,7 +85,8 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
     redefined = kept.name == profile and training_changes(kept, as_profile(profile))
     if kept.name != profile or redefined:
         values["profile"] = kept  # run_rank takes a Profile: a custom one recorded too
-        lines.append(f"rank: --profile {kept.name} ({source}; not the default " + (
+        said = option_word(f"--profile {kept.name}", f"profile={kept.name!r}")
+        lines.append(f"rank: {said} ({source}; not the default " + (
             f"{profile} as this version defines it" if redefined else profile) + "): " + (
             "its candidates were tuned at that profile's resolution, and the ranking embeds at "
             "it too; for another profile, rank into a new "
@@ -95,11 +97,14 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
 
 
 def kept_words(kept: dict) -> str:
-    """`kept_options`' result as the flags that give it ("--metric knn-cosine --top-k 2"):
-    `datachange.option_flags`, the one rendering of recorded options as flags."""
-    from hubensemble.datachange import option_flags
+    """`kept_options`' result in the caller's words: on the command line the flags that give
+    it ("--metric knn-cosine --top-k 2": `datachange.option_flags`, the one rendering of
+    recorded options as flags), from Python run_rank's keywords ("metric='knn-cosine',
+    top_k=2": `datachange.option_keywords`; run_rank(RUN, …) was told the flags)."""
+    from hubensemble.datachange import option_flags, option_keywords
 
-    return option_flags(kept, [options.get(name) for name in kept])
+    table = [options.get(name) for name in kept]
+    return (option_flags if on_command_line() else option_keywords)(kept, table)
 
 
 def keeps_run_defaults(run_rank: Callable[_P, _R]) -> Callable[_P, _R]:
