@@ -1,6 +1,8 @@
 """The tune sweeps' configurations as pure functions (paper 2.2, 2.3, 2.3.1, A.1-A.2, and the
-head-only probe sweep): which sweeps exist, how a --sweep value splits, the budget each needs,
-the default grid, the probe strengths and the A.2 random space."""
+head-only probe sweep): which sweeps exist, how a --sweep value splits, the budget each needs
+(and the words for modules a budget leaves without a trial: `untuned_reason`, run.json's
+neutral `untuned_record`, `untuned_words`), the default grid, the probe strengths and the
+A.2 random space."""
 
 from __future__ import annotations
 
