@@ -834,3 +834,17 @@ def test_a_live_build_bar_redraws_at_most_once_per_interval(tmp_path, monkeypatc
     text = buffer.getvalue()
     assert "step 10/100 loss" in text  # the note, said
     assert text.count("\r") < 12, text  # HEAD drew 24 times: each note redrew
+
+
+def test_a_zoo_without_an_output_folder_is_refused_in_the_callers_words():
+    """build_zoo('quick', seed=3) from Python was told to give "an output folder (--out
+    DIR)", a flag it never typed; `zoo build quick --seed 3` keeps it."""
+    from hubensemble.lockwords import command_line
+
+    with pytest.raises(HubensembleError) as err:
+        zoo.build_zoo("quick", seed=3, progress=False)
+    assert str(err.value) == ("give an output folder (out_dir) for a zoo that is not a preset "
+                              "with its default seed")
+    with pytest.raises(HubensembleError) as err, command_line():
+        zoo.build_zoo("quick", seed=3, progress=False)
+    assert str(err.value).startswith("give an output folder (--out DIR) for a zoo")

@@ -25,6 +25,7 @@ from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_
                                 file_lock, make_dirs, remove_stale_temp_dirs, replace_dir,
                                 temp_dir_for)
 from hubensemble.formats import versions
+from hubensemble.lockwords import option_word
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
 from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
                                     preset, recipe_difference, recorded_label, seed_problem,
@@ -178,8 +179,8 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     if out_dir is None and not (isinstance(config, str) and not seed):
         # The cache folder of a preset is what zoo:PRESET/NAME handles load: only the
         # preset's own recipe and seed may go there.
-        raise HubensembleError("give an output folder (--out DIR) for a zoo that is not a "
-                               "preset with its default seed")
+        raise HubensembleError(f"give an output folder ({option_word('--out DIR', 'out_dir')}) "
+                               "for a zoo that is not a preset with its default seed")
     if isinstance(config, str):
         config = preset(config, 0 if seed is None else seed)
     elif seed is not None:
