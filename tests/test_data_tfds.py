@@ -133,8 +133,15 @@ def test_a_data_dir_with_a_tilde_is_the_folder_it_names(prepared, monkeypatch):
 
 def test_a_mistyped_data_dir_is_named_as_missing(prepared, tmp_path):
     with pytest.raises(DataError, match=r"h74_shapes/rgb is not prepared in .*/nowhere \(no "
-                                        r"such folder\); hubensemble never downloads"):
+                                        r"such folder\); hubensemble never downloads") as err:
         load_task("tfds:h74_shapes/rgb", data_dir=str(tmp_path / "nowhere"), splits=SPLITS)
+    # The way on in the caller's words: load_task's data_dir (it said --data-dir).
+    assert str(err.value).endswith("then pass data_dir to where it lives"), err.value
+    from hubensemble.lockwords import command_line
+
+    with pytest.raises(DataError) as err, command_line():
+        load_task("tfds:h74_shapes/rgb", data_dir=str(tmp_path / "nowhere"), splits=SPLITS)
+    assert str(err.value).endswith("then pass --data-dir to where it lives"), err.value
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match=r"cifar10 is not prepared in .*/file \(a file, not a "
                                         r"folder\); hubensemble never downloads"):

@@ -14,6 +14,7 @@ from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import index_names, text_names
 from hubensemble.errors import DataError
+from hubensemble.lockwords import option_word
 from hubensemble.text import closest_name
 
 # The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
@@ -155,7 +156,8 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     prepare = (f"prepare it once on a machine with internet: `tfds build {name}"
                f"{' --config ' + config if config else ''}"
                f"{' --data_dir ' + options.data_dir if options.data_dir else ''}` (or copy a "
-               f"prepared folder there), then pass --data-dir to where it lives")
+               f"prepared folder there), then pass {option_word('--data-dir', 'data_dir')} to "
+               "where it lives")
     try:
         builder = tfds.builder(full, data_dir=root)
         features = builder.info.features
