@@ -1658,13 +1658,18 @@ def test_rank_of_a_run_keeps_its_profile_as_recorded_when_the_definition_changed
     atomic_write_json(run / "run.json", {"created": "2026-12-04T00:00:00",
                                          "tune": {"profile": older}})
     kept = {name for group in _KEPT_GROUPS for name in group}
-    values, lines = run_defaults(run, kept, "cpu")
+    from hubensemble.lockwords import command_line
+
+    with command_line():  # as `rank --out RUN` says it
+        values, lines = run_defaults(run, kept, "cpu")
     assert set(values) == {"profile"} and values["profile"].name == "cpu"
     assert values["profile"].bn_lr_scale == 1.0 != cpu.bn_lr_scale
     assert len(lines) == 1 and lines[0].startswith(
         f"rank: --profile cpu (the run's last tune, {run / 'run.json'}, as an older "
         "hubensemble defined it (bn_head_init None -> 'probe', bn_lr_scale 1.0 -> 0.001"), lines
     assert "; not the default cpu as this version defines it): " in lines[0]
+    # From Python (run_rank), its keyword.
+    assert run_defaults(run, kept, "cpu")[1][0].startswith("rank: profile='cpu' (the run's ")
     atomic_write_json(run / "run.json", {"created": "2026-12-04T00:00:00",
                                          "tune": {"profile": cpu.to_json()}})
     assert run_defaults(run, kept, "cpu") == ({}, [])
