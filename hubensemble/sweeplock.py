@@ -158,8 +158,9 @@ def gone_chief(run_dir) -> dict | None:
 
 
 def _chief_record(path) -> dict | None:
-    """The record a chief's lock file `path` has beside it (`fileio.owner_file`), whatever
-    its pid (a killed chief's stays), or None when there is none or it is unreadable."""
+    """The record a chief's (or any sweep process's) lock file `path` has beside it
+    (`fileio.owner_file`), whatever its pid (a killed chief's stays), or None when there is
+    none or it is unreadable."""
     try:
         record = read_json(owner_file(path))
     except (OSError, ValueError):
@@ -271,6 +272,11 @@ def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str) -> RunE
     commands that resume (the chief again, then this worker), each with the sweep's options
     as run.json records them (`sweep_options`): a worker told to start the chief "with the
     options it had", without its --budget and --profile, resumed with other settings."""
+    # The whole "A+B" sweep the worker was started with (its lock's record), not the part
+    # it was running: `--sweep A` alone resumed A and never B.
+    whole = (_chief_record(member_lock_path(run_dir, member)) or {}).get("sweep")
+    if isinstance(whole, str) and sweep in whole.split("+"):
+        sweep = whole
     recorded = sweep_options(run_dir, sweep)
     chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
     worker = _tune_words(run_dir, member, sweep, oracle, recorded)

@@ -204,6 +204,20 @@ def test_the_commands_that_resume_a_sweep_without_its_chief_give_its_recorded_op
             f"(run_tune(run_dir={str(run)!r}, {keywords}, tuner_id='tuner0', "
             f"oracle_address={oracle!r})), each with any strategy, cache_dir or max_failures "
             "it had") in python and "--" not in python, python
+    # A worker of a "+" sweep (running its first part) resumes the whole sweep: its lock's
+    # record names it (it was told `--sweep default`, which never ran the probe part).
+    record = dict(record, sweep="default")
+    Run(run).update(tune={**record, "sweeps": {"default": record}})
+    (run / ".sweep-tuner0.lock.holder").write_text(
+        '{"pid": 1, "command": "tune", "sweep": "default+probe", "oracle": "127.0.0.1:8000"}')
+    with command_line():
+        plus = " ".join(str(worker_without_chief(run, "tuner0", "default", oracle, "gone")
+                            ).split())
+    assert (f"--tuner-id tuner0 --sweep default+probe --budget 60 --seed 3 --profile paper "
+            f"--oracle {oracle}`") in plus, plus
+    (run / ".sweep-tuner0.lock.holder").unlink()
+    record = dict(record, sweep="hyper")
+    Run(run).update(tune={**record, "sweeps": {"hyper": record}})
     # A writer refused by a worker whose chief was killed is told the same command.
     chief = run_lock_holder(run, "tune", "chief", SWEEP)
     run_lock_holder(run, "tune", "tuner0", SWEEP)
