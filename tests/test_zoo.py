@@ -522,7 +522,8 @@ def test_a_build_holds_its_lock_removes_it_and_says_what_it_built_where(tmp_path
     err = capfd.readouterr().err.replace("\r", "\n").strip().splitlines()
     assert re.fullmatch(
         rf"zoo tiny: 2 modules built into {re.escape(str(out))} in \d+ s; its catalogue "
-        rf"\(for --catalogue\): {re.escape(str(out / 'catalogue.yaml'))}", err[-1]), err[-3:]
+        rf"\(for fit's catalogue=\): {re.escape(str(out / 'catalogue.yaml'))}", err[-1]), \
+        err[-3:]  # a Python caller's words; the command line's "(for --catalogue)" (slow test)
     with zoo.builder.build_lock(out):  # as ensure_zoo holds it: current, nothing built
         assert zoo.build_zoo(_tiny_config(), out, progress=False, hook=_no_training) == out
         assert lock_is_held(lock)

@@ -240,9 +240,11 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
 
 def built_words(name: str, modules: int, out_dir, seconds: float) -> str:
     """The line a finished build ends with: "zoo quick: 4 modules built into DIR in 19 s; its
-    catalogue (for --catalogue): DIR/catalogue.yaml"."""
+    catalogue (for --catalogue): DIR/catalogue.yaml" on the command line, "(for fit's
+    catalogue=)" to a Python caller of `build_zoo`, who never typed a flag."""
+    use = option_word("--catalogue", "fit's catalogue=")
     return (f"zoo {name}: {modules} module{'s' * (modules != 1)} built into "
-            f"{escaped(out_dir)} in {seconds:.0f} s; its catalogue (for --catalogue): "
+            f"{escaped(out_dir)} in {seconds:.0f} s; its catalogue (for {use}): "
             f"{escaped(os.path.join(out_dir, 'catalogue.yaml'))}")
 
 
