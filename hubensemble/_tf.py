@@ -9,6 +9,8 @@ import sys
 import tempfile
 import threading
 
+from hubensemble import kerasenv
+
 # Set by the command line: "1" unless --verbose ("0" with it), so worker processes (the zoo
 # builder's) stay as quiet as the command that started them. Unset from Python.
 QUIET_ENV = "HUBENSEMBLE_QUIET_TF"
@@ -97,9 +99,20 @@ def import_tensorflow(setup=None):
     `load_task`'s reading bar. `setup(tf)`, if given, runs before the probe (settings that
     must precede device start). With --verbose (`filtering`) nothing is held back.
     Python errors raised inside surface after stderr is restored; what TensorFlow wrote
-    before them is shown first."""
+    before them is shown first. Before anything, `kerasenv.check_backend` refuses a Keras on
+    another backend (HubensembleError); after, inside a stage, `kerasenv.keras_imported`
+    sets the caller's global Keras settings aside."""
+    kerasenv.check_backend()
     if "tensorflow" in sys.modules:  # the caller's (or ours): left as it is
+        kerasenv.keras_imported()
         return sys.modules["tensorflow"]
+    tf = _import_tensorflow(setup)
+    kerasenv.keras_imported()
+    return tf
+
+
+def _import_tensorflow(setup):
+    """`import_tensorflow`'s first import of TensorFlow."""
     os.environ.setdefault(LOG_LEVEL_ENV, DEFAULT_LOG_LEVEL)
     if not filtering():
         import tensorflow as tf

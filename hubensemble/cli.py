@@ -9,10 +9,11 @@ that need it, so `--help`, `--version`, `catalogue`, `ensemble` and `report` sta
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 
-from hubensemble import __version__, arguments, errors, exits, formats, options
+from hubensemble import __version__, arguments, errors, exits, formats, kerasenv, options
 from hubensemble.errors import HubensembleError, sigterm_interrupts
 from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, print_result, say, summary, terminal_log
@@ -637,6 +638,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    backend_note = kerasenv.use_tensorflow_backend()  # before Keras loads; logged below
     stops, code = (HubensembleError, KeyboardInterrupt), None  # code: the work is done
     # stopped_code inside it: outside, logging's last resort printed too; command_line: its
     # refusals name flags, not a Python caller's keywords (lockwords)
@@ -646,8 +648,10 @@ def main(argv=None):
             check_inputs(args)
             if getattr(args, "check", None):  # errors, before a run folder or its log is made
                 args.check(args)
-            with sigterm_interrupts(), _run_log(args):
+            with sigterm_interrupts(), _run_log(args), kerasenv.stage_settings():
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
+                    if backend_note:
+                        logging.getLogger(__name__).info("%s", backend_note)
                     from hubensemble.preflight import check_run  # before TensorFlow's seconds
                     from hubensemble.rundir import lock_member
                     check_run(getattr(args, "run", None) or getattr(args, "out", None),

@@ -40,6 +40,7 @@ from hubensemble.lockwords import call_verb, command_words, option_word, run_wor
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
 from hubensemble.text import absolute
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ DISTILL_INITS = ("best", "member", "module")
 
 @shows_progress
 @writes_run("distill")
+@with_stage_settings
 def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                 max_gflops: float | None = _DISTILL["max_gflops"],
                 steps_scale: float = _DISTILL["steps_scale"], mixup: float = _DISTILL["mixup"],

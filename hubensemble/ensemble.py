@@ -35,6 +35,7 @@ from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word, run_words
 from hubensemble.text import escaped
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 OBJECTIVES = options.get("objective").choices
@@ -443,6 +444,7 @@ def _check_options(**values):
 
 
 @writes_run("ensemble")
+@with_stage_settings
 def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
                  with_replacement=_ENSEMBLE["with_replacement"],
                  bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],

@@ -34,6 +34,7 @@ from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F40
                                  check_metadata_fits, check_saved_model_folder, export_identity,
                                  load_saved_model, read_evaluation, read_export_metadata)
 from hubensemble.formats import write_evaluation as _write_file
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +367,7 @@ def long_evaluation_note(meta: dict, n_images: int, names, sevs, split: str = "t
             + " (Ctrl-C now keeps every earlier stage's result, the export included)")
 
 
+@with_stage_settings
 def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                    corruptions=_EVALUATE["corruptions"],
                    severities: Sequence[int] = _EVALUATE["severities"],

@@ -25,6 +25,7 @@ from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.text import absolute, closest_name, escaped
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def _clear_run(run):
 
 
 @shows_progress
+@with_stage_settings
 def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, progress=True,
         cache_dir=None, use_cache=True, options=None, **option_values) -> FitResult:
     """Runs the whole method on one data set and returns a FitResult.

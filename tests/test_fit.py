@@ -90,6 +90,44 @@ def test_fit_writes_every_stage(fitted):
 
 
 @pytest.mark.slow
+def test_a_notebooks_global_keras_settings_change_no_number_and_are_given_back(
+        fitted, catalogue, tmp_path):
+    """A caller's `keras.config.set_floatx("float64")` (or keras.json's floatx), channels-first
+    data format and `mixed_float16` global policy, set before fit as notebooks do: floatx
+    float64 failed every trial ("Tensor conversion requested dtype float32 for Tensor with
+    dtype float64 (in HubLayer.call())"). The stages run on Keras' defaults: the same
+    candidates' probabilities, ensemble and exported model's answers as without; the
+    export does not depend on the caller's settings, which are theirs again after."""
+    import keras
+
+    base, _ = fitted
+    out = tmp_path / "run"
+    keras.config.set_floatx("float64")
+    keras.config.set_image_data_format("channels_first")
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+        assert (keras.config.floatx(), keras.config.image_data_format(),
+                keras.config.dtype_policy().name) == ("float64", "channels_first",
+                                                      "mixed_float16")
+    finally:
+        keras.config.set_floatx("float32")
+        keras.config.set_image_data_format("channels_last")
+        keras.mixed_precision.set_global_policy("float32")
+    for trial in sorted(d for d in os.listdir(base / "candidates") if not is_temp(d)):
+        np.testing.assert_array_equal(np.load(out / "candidates" / trial / "val_probs.npy"),
+                                      np.load(base / "candidates" / trial / "val_probs.npy"))
+    assert (json.loads((out / "ensemble.json").read_text())["members"]
+            == json.loads((base / "ensemble.json").read_text())["members"])
+    x = tf.constant(np.asarray(hubensemble.load_task("sklearn:digits").test.images[:64],
+                               np.float32) / 255.0)
+    answers = [tf.saved_model.load(str(run / "export")).signatures["serving_default"](
+        images=x)["probabilities"] for run in (base, out)]
+    assert answers[1].dtype == tf.float32
+    np.testing.assert_array_equal(answers[0].numpy(), answers[1].numpy())
+
+
+@pytest.mark.slow
 def test_fit_again_reuses_every_stage(fitted, catalogue):
     out, first = fitted
     before = trial_starts(out)

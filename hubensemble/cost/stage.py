@@ -18,6 +18,7 @@ from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepstate import unfinished_warning
 from hubensemble.text import absolute
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
 
 
 @writes_run("cost")
+@with_stage_settings
 def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
              latency: bool = True, progress: bool = True) -> CostSummary:
     """Costs every usable candidate of RUN/candidates and writes RUN/cost.json.

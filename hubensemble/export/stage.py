@@ -30,6 +30,7 @@ from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import command_words, option_word, run_words
 from hubensemble.text import absolute, escaped, shell_word
 from hubensemble.tune.plans import trial_profile
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ _EXPORT = options.defaults_for("export")
 
 @shows_progress
 @writes_run("export")
+@with_stage_settings
 def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retrain_full"],
                     skip_missing: bool = _EXPORT["skip_missing"],
                     export_format: str = _EXPORT["export_format"],

@@ -32,6 +32,7 @@ from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.text import escaped
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -378,6 +379,7 @@ _RANK = options.defaults_for("rank")
 @shows_progress
 @writes_run("rank", "out_dir", create=True)
 @keeps_run_defaults
+@with_stage_settings
 def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
              top_k=_RANK["top_k"], threshold=_RANK["threshold"], max_k=_RANK["max_k"],
              greedy=_RANK["greedy"], shard=_RANK["shard"], batch_size=_RANK["batch_size"],

@@ -37,6 +37,7 @@ from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
                                     finished_candidate)
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, MachineStop, PlanOracle,
                                     kerastuner_env, quiet_keras_tuner, wait_for_chief)
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ _TUNE = options.defaults_for("tune")
 
 @shows_progress
 @writes_run("tune", member=lambda call: sweep_lock_of(call))  # a sweep's process: its own
+@with_stage_settings
 def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
              modules: Sequence[str] | None = _TUNE["modules"],
              strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],

@@ -33,6 +33,7 @@ from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooCon
 from hubensemble.zoo.train import Trainer, subtree_labels
 from hubensemble.text import escaped
 from hubensemble.zoo.upstream import UpstreamData
+from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def _check_out_dir(out_dir: pathlib.Path, preset_name: str):
                                "empty or new folder, or delete it first")
 
 
+@with_stage_settings
 def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
               progress: bool = True, workers: int | None = None,
               hook: Callable[[str, str], None] | None = None,
@@ -325,11 +327,12 @@ def _load_weights(path):
         return [z[k] for k in sorted(z.files)]
 
 
+@with_stage_settings  # a spawned worker's Keras reads keras.json anew
 def _run_task(task: _Task, report=None) -> dict:
     """Trains one module and exports it (in a worker process or in the builder's own)."""
+    from hubensemble.hub.resolvers import file_sha256  # first: TensorFlow by _tf's rule
     import keras
 
-    from hubensemble.hub.resolvers import file_sha256
     from hubensemble.hub.writer import write_hub_module
 
     t0 = time.time()
