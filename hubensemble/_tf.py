@@ -54,7 +54,8 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
     head is shown, but for the known second lines of its notices (`_CONTINUATIONS`:
     cpu_feature_guard's), which go with the line before them: a Python warning or the words
     of a failing import written after a hidden notice were dropped with it. absl's banner is
-    shown only before a line that is shown."""
+    shown only before an absl line that is shown (it was shown before matplotlib's warning of
+    a home folder it cannot write, a Python logging line, as if it were absl's)."""
     shown, logged, keep, banner = [], [], True, None
     no_driver = NO_DRIVER in text
     for line in text.splitlines():
@@ -73,7 +74,7 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
         elif not line.startswith(_CONTINUATIONS):
             keep = True  # no notice's own line: a Python warning, an import error's words
         if keep:
-            if banner:
+            if banner and head:  # absl's, so before absl's lines only
                 shown.append(banner)
                 banner = None
             shown.append(line)

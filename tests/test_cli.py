@@ -2492,6 +2492,10 @@ def test_tensorflows_start_up_lines_follow_the_log_level_and_a_gpu_set_up_error_
     warned = f"{lines[1]}\nx.py:1: UserWarning: the numpy here is too new\n  warnings.warn(m)"
     assert _tf.startup_lines(warned, 2) == (
         ["x.py:1: UserWarning: the numpy here is too new", "  warnings.warn(m)"], [])
+    # absl's banner goes with absl's lines: not before a Python logging line (matplotlib's
+    # warning of a HOME it cannot write, logged while TensorFlow imports it).
+    mpl = "WARNING matplotlib: mkdir -p failed for path /nohome/.config/matplotlib"
+    assert _tf.startup_lines(f"{lines[0]}\n{mpl}\n{lines[1]}", 2) == ([mpl], [])
 
 
 def test_the_python_api_imports_tensorflow_without_its_start_up_notices(tmp_path):
