@@ -175,3 +175,23 @@ def test_write_hub_module_replaces_a_folder_and_leaves_nothing_beside_it(tmp_pat
     again = write_hub_module(make_tiny_model(width=6), str(tmp_path / "mod"), metadata={"v": 2})
     assert first == again and HubLayer(again).output_dim == 6
     assert sorted(os.listdir(tmp_path)) == ["mod"]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16", "float64"])
+def test_a_hub_layer_computes_in_float32_under_a_users_global_policy(tiny_module, policy):
+    """A HubLayer in a model of the user's own under a global `mixed_float16` policy (or
+    floatx float64) failed every call ("Tensor conversion requested dtype float32 for Tensor
+    with dtype float16 (in HubLayer.call())"): Keras cast the images to the layer's compute
+    dtype. Its policy is float32 (the module's): the same features, the next layers mixed."""
+    x = np.random.default_rng(0).random((2, 16, 16, 3)).astype("float32")
+    expected = HubLayer(tiny_module)(x).numpy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        layer = HubLayer(tiny_module)
+        model = keras.Sequential([keras.Input((None, None, 3)), layer, keras.layers.Dense(3)])
+        assert model.predict(x, verbose=0).shape == (2, 3)  # it failed here
+        got = layer(x)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert layer.dtype_policy.name == "float32" and got.dtype == "float32"
+    np.testing.assert_array_equal(got.numpy(), expected)

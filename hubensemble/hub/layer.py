@@ -144,7 +144,9 @@ class HubLayer(keras.layers.Layer):
     hint names the HubLayer argument to pass (a layer made by `hub_layer_from_spec`: the
     catalogue field). A call raises TypeError for images that are not floats (e.g. uint8:
     convert them to float32 in [0, 1]) and ValueError for a shape other than
-    ``[B, H, W, 3]``.
+    ``[B, H, W, 3]``. Its dtype policy is float32 unless ``dtype`` is given, whatever
+    Keras' global policy (``mixed_float16`` in a model of your own: the layers after it
+    compute in float16 as usual).
 
     Example::
 
@@ -157,6 +159,9 @@ class HubLayer(keras.layers.Layer):
                  sha256=None, trust=False, output_key=None, module_name=None,
                  input_dtype=None, weights=None, layer=None, signature=None,
                  batchnorm="train", _from_catalogue=False, **kwargs):
+        # float32 whatever the global policy: a module computes in its own float32 (a user's
+        # mixed_float16 or floatx float64 model cast the images for it, and every call failed)
+        kwargs["dtype"] = kwargs.get("dtype") or "float32"
         super().__init__(trainable=trainable, **kwargs)
         if batchnorm not in BATCHNORM_POLICIES:
             raise ValueError(f"unknown batchnorm policy {batchnorm!r}; use one of "
