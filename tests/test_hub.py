@@ -194,6 +194,29 @@ def test_http_tarball_resolves_caches_and_loads(tiny_module, server, hub_cache):
     np.testing.assert_allclose(again(X[:2]).numpy(), layer(X[:2]).numpy())
 
 
+def test_a_hub_cache_that_cannot_be_written_costs_only_speed(tiny_module, server, tmp_path,
+                                                             monkeypatch, caplog):
+    """TFHUB_CACHE_DIR under a file (a HOME or cache folder that cannot be written): the
+    module was refused as "FailedPreconditionError: … is not a directory (the download is
+    not a valid SavedModel tarball)" with advice to fix the catalogue entry. The cache is
+    said once, naming TFHUB_CACHE_DIR; the module is downloaded into a temporary folder of
+    the process and loads, and a second load is served from it."""
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "afile" / "hub"))
+    body = tarball(tiny_module)
+    url = server.add("/m.tar.gz", body)
+    with caplog.at_level("WARNING"):
+        layer = HubLayer(url, sha256=sha256(body))
+        assert layer(X[:2]).shape == (2, 8)
+        again = HubLayer(url, sha256=sha256(body))
+    assert len(server.requests) == 1
+    assert again.module_path == layer.module_path
+    said = [r.getMessage() for r in caplog.records if "TensorFlow Hub" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(
+        f"the TensorFlow Hub module cache {tmp_path}/afile/hub cannot be written"), said
+    assert "set TFHUB_CACHE_DIR to a folder you can write" in said[0]
+
+
 def test_kaggle_handles_download_the_model_archive(tiny_module, server, hub_cache,
                                                    monkeypatch):
     body = tarball(tiny_module)

@@ -6,7 +6,9 @@ tensorflow_hub's cache first, every read bounded in time (`hub.remote`), so Tens
 Keras only ever read local files.
 """
 
+import atexit
 import contextlib
+import errno
 import gzip
 import hashlib
 import http.client
@@ -18,6 +20,7 @@ import re
 import shutil
 import socket
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.error
@@ -40,7 +43,7 @@ from hubensemble.hub.fingerprint import (_cached_tree_sha256, foreign_entry,  # 
                                          graph_and_index_hash, module_fingerprint,
                                          tree_sha256)
 from hubensemble.hub import remote
-from hubensemble.environment import seconds_from_environment
+from hubensemble.environment import CacheFolder, cache_unwritable, seconds_from_environment
 from hubensemble.terminal import download_bar
 from hubensemble.text import escaped
 from hubensemble.winpaths import windows_form
@@ -137,8 +140,9 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
         return urllib.request.urlopen(request, timeout=HTTP_TIMEOUT, context=self._context)
 
     def module_dir(self, handle):
-        """The cache folder of ``handle`` (tensorflow_hub's naming: a hash of the handle)."""
-        return compressed_module_resolver._module_dir(handle)
+        """The cache folder of ``handle`` (tensorflow_hub's naming: a hash of the handle),
+        made: `writable_module_dir`."""
+        return writable_module_dir(handle)
 
     def __call__(self, handle):
         module_dir = self.module_dir(handle)
@@ -180,6 +184,37 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
         _drop_dead_download_lock(module_dir, handle)
         return hub_resolver.atomic_download(handle, download, module_dir,
                                             self._lock_file_timeout_sec())
+
+
+HUB_CACHE_ENV = "TFHUB_CACHE_DIR"
+
+
+def writable_module_dir(handle) -> str:
+    """The folder (str, made) `handle` is downloaded into: its folder in tensorflow_hub's
+    cache (`compressed_module_resolver._module_dir`), unless that cache cannot be written
+    (not a folder, read-only, no permission) and does not hold the module already: then
+    the cache is said unwritable once (`environment.cache_unwritable`, naming
+    TFHUB_CACHE_DIR) and this process downloads into a private temporary folder, removed
+    at its exit (TFHUB_CACHE_DIR set to it, so every later lookup agrees). The module was
+    refused as "FailedPreconditionError: … is not a directory (the download is not a valid
+    SavedModel tarball)", with advice to fix the catalogue entry."""
+    root = hub_resolver.tfhub_cache_dir(use_temp=True)  # module_dir makes it: not yet
+    if os.path.isdir(os.path.join(root, hashlib.sha1(handle.encode("utf8")).hexdigest())):
+        return compressed_module_resolver._module_dir(handle)  # there: read, as said above
+    try:
+        os.makedirs(root, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), root)
+    except OSError as e:
+        named = "variable" if os.environ.get(HUB_CACHE_ENV) else "default"
+        cache_unwritable(CacheFolder(root, "TensorFlow Hub module cache", HUB_CACHE_ENV,
+                                     source=named), e,
+                         "each module is downloaded into a temporary folder removed at exit, "
+                         "and the work goes on")
+        temporary = tempfile.mkdtemp(prefix="hubensemble-tfhub-")
+        atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+        os.environ[HUB_CACHE_ENV] = temporary
+    return compressed_module_resolver._module_dir(handle)
 
 
 def _drop_dead_download_lock(module_dir, handle=None):
@@ -227,8 +262,9 @@ class RemoteCopyResolver:
         return remote.is_remote(handle) and not handle.endswith((".tar", ".tar.gz", ".tgz"))
 
     def module_dir(self, handle):
-        """The cache folder of ``handle`` (tensorflow_hub's naming: a hash of the handle)."""
-        return compressed_module_resolver._module_dir(handle)
+        """The cache folder of ``handle`` (tensorflow_hub's naming: a hash of the handle),
+        made: `writable_module_dir`."""
+        return writable_module_dir(handle)
 
     def __call__(self, handle):
         module_dir = self.module_dir(handle)
