@@ -87,8 +87,7 @@ def custom_objects() -> dict:
     after which a plain ``load_model`` finds them too. Raises ImportError when TensorFlow or
     Keras is not installed.
     """
-    from hubensemble._tf import tensorflow  # noqa: F401 - first, without its start-up notices
-    import keras
+    from hubensemble._tf import keras  # TensorFlow first, without its start-up notices
 
     for module in _KERAS_CLASS_MODULES:
         importlib.import_module(module)

@@ -100,16 +100,26 @@ def import_tensorflow(setup=None):
     `load_task`'s reading bar. `setup(tf)`, if given, runs before the probe (settings that
     must precede device start). With --verbose (`filtering`) nothing is held back.
     Python errors raised inside surface after stderr is restored; what TensorFlow wrote
-    before them is shown first. Before anything, `kerasenv.check_backend` refuses a Keras on
-    another backend (HubensembleError); after, inside a stage, `kerasenv.keras_imported`
-    sets the caller's global Keras settings aside."""
-    kerasenv.check_backend()
+    before them is shown first. TensorFlow alone needs no Keras (`predict` works whatever
+    Keras' backend); the parts of hubensemble that use Keras import it by `import_keras`."""
     if "tensorflow" in sys.modules:  # the caller's (or ours): left as it is
-        kerasenv.keras_imported()
         return sys.modules["tensorflow"]
-    tf = _import_tensorflow(setup)
+    return _import_tensorflow(setup)
+
+
+def import_keras():
+    """Keras, imported after TensorFlow (`import_tensorflow`), for the parts of hubensemble
+    that use it (``from hubensemble._tf import keras``): first `kerasenv.check_backend`
+    refuses a Keras that is, or would be once imported, on another backend than TensorFlow
+    (HubensembleError naming KERAS_BACKEND or keras.json, not Keras' ModuleNotFoundError);
+    after, inside a stage, `kerasenv.keras_imported` sets the caller's global Keras settings
+    aside."""
+    kerasenv.check_backend()
+    import_tensorflow()
+    import keras
+
     kerasenv.keras_imported()
-    return tf
+    return keras
 
 
 def _import_tensorflow(setup):
@@ -141,9 +151,12 @@ def _import_tensorflow(setup):
 
 def __getattr__(name):
     """`from hubensemble._tf import tensorflow as tf`: TensorFlow, imported by
-    `import_tensorflow` (the line each module of hubensemble imports it with)."""
+    `import_tensorflow` (the line each module of hubensemble imports it with); `from
+    hubensemble._tf import keras`: Keras, by `import_keras`."""
     if name == "tensorflow":
         return import_tensorflow()
+    if name == "keras":
+        return import_keras()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -118,8 +118,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     export_dir, teacher_members = _teacher_export(run, meta, ens)  # before the data loads
     teacher = export_identity(export_dir) or {}  # the export it learns from, as it loads it
 
-    from hubensemble._tf import tensorflow as tf
-    import keras
+    from hubensemble._tf import keras, tensorflow as tf
 
     from hubensemble import tune
     from hubensemble.catalogue import ModuleSpec
@@ -355,8 +354,7 @@ def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, c
     of the pre-trained module with a zero head; weight decay then pulls towards those
     weights. Returns the trained Classifier; raises TrialFailed as fit_member does and
     RunError when the weights cannot be loaded into the module."""
-    from hubensemble._tf import tensorflow as tf
-    import keras
+    from hubensemble._tf import keras, tensorflow as tf
 
     from hubensemble import tune
 

@@ -75,9 +75,11 @@ def configured_backend(environ: Mapping[str, str] | None = None) -> tuple[str, s
 
 
 def imported_backend() -> str | None:
-    """The backend of the Keras imported in this process (None: Keras not imported yet)."""
+    """The backend of the Keras imported in this process (None: Keras not imported yet, or
+    its import failed: its config module may stay behind, e.g. after TensorFlow's own try
+    of ``tf.keras`` on a backend not installed)."""
     config = sys.modules.get("keras.src.backend.config")
-    return None if config is None else config.backend()
+    return None if config is None or "keras" not in sys.modules else config.backend()
 
 
 def backend_refusal(imported: str | None, configured: tuple[str, str]) -> str | None:
@@ -106,7 +108,7 @@ def backend_refusal(imported: str | None, configured: tuple[str, str]) -> str | 
 def check_backend() -> None:
     """Raises HubensembleError (`backend_refusal`) when this process's Keras is, or would
     be once imported, on another backend than TensorFlow. Cheap (no import); called by
-    `_tf.import_tensorflow`, which every part of hubensemble that uses Keras passes first."""
+    `_tf.import_keras`, which every part of hubensemble that uses Keras passes first."""
     words = backend_refusal(imported_backend(), configured_backend())
     if words:
         raise HubensembleError(words)
@@ -162,10 +164,11 @@ def _value(name: str, value):
 
 
 def _set_aside() -> None:
-    """Saves the caller's settings and sets Keras' defaults (Keras and TensorFlow imported)."""
+    """Saves the caller's settings and sets Keras' defaults (Keras imported: it is, or is
+    about to be, on TensorFlow; TensorFlow itself is not imported here)."""
     import keras
-    import tensorflow as tf
 
+    tf = sys.modules.get("tensorflow")
     saved, changed = {}, []
     for name, (default, getter, setter) in _SETTINGS.items():
         get, put = _attr(keras, getter), _attr(keras, setter)
@@ -176,7 +179,7 @@ def _set_aside() -> None:
             saved[name] = value
             put(default)
             changed.append(f"{name} {_value(name, value)}")
-    if tf.config.functions_run_eagerly():
+    if tf is not None and tf.config.functions_run_eagerly():
         saved["run_functions_eagerly"] = True
         tf.config.run_functions_eagerly(False)
         changed.append("tf.config.run_functions_eagerly(True)")
@@ -192,22 +195,21 @@ def _set_aside() -> None:
 
 def _give_back() -> None:
     import keras
-    import tensorflow as tf
 
     for name, value in _state["saved"].items():
         if name == "run_functions_eagerly":
-            tf.config.run_functions_eagerly(value)
+            sys.modules["tensorflow"].config.run_functions_eagerly(value)
         else:
             _attr(keras, _SETTINGS[name][2])(value)
     _state["saved"] = None
 
 
 def keras_imported() -> None:
-    """Called by `_tf.import_tensorflow` (TensorFlow imported): inside a stage whose start
-    found Keras not yet imported, imports Keras now (hubensemble's next lines would) and
-    sets the caller's settings aside (`stage_settings`). Outside a stage: nothing."""
+    """Called by `_tf.import_keras` (Keras imported): inside a stage whose start found Keras
+    not yet imported, sets the caller's settings aside now (`stage_settings`). Outside a
+    stage: nothing."""
     with _LOCK:
-        if _state["depth"] and _state["saved"] is None:
+        if _state["depth"] and _state["saved"] is None and "keras" in sys.modules:
             _set_aside()
 
 
@@ -218,8 +220,8 @@ def stage_settings():
     TensorFlow's ``run_functions_eagerly`` (off) are Keras' defaults; the caller's are given
     back after the outermost block (blocks nest, and overlap in threads). Keras is not
     imported by the block itself: when it is not yet, the settings are set aside by the
-    first `_tf.import_tensorflow` inside it (`keras_imported`), so a refusal before
-    TensorFlow stays fast. What is set aside is said once per process at INFO."""
+    first `_tf.import_keras` inside it (`keras_imported`), so a refusal before TensorFlow
+    stays fast. What is set aside is said once per process at INFO."""
     with _LOCK:
         _state["depth"] += 1
         if _state["depth"] == 1 and "keras" in sys.modules:

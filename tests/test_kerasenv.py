@@ -60,6 +60,23 @@ def test_python_on_another_keras_backend_is_refused_naming_where_it_was_set(
     assert loaded == "False False"
 
 
+def test_the_tensorflow_only_parts_work_whatever_keras_backend(plain_env):
+    """Decoding images with TensorFlow (and `predict`: a SavedModel, no Keras) needs no
+    Keras: it works with KERAS_BACKEND=jax as it did; the Keras parts are refused after."""
+    code = ("import io, sys\nimport numpy as np\nfrom PIL import Image\n"
+            "from hubensemble.data.decode import decode_bytes\n"
+            "from hubensemble.errors import HubensembleError\n"
+            "buf = io.BytesIO()\nImage.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buf, 'PNG')\n"
+            "decoded = decode_bytes(buf.getvalue())\n"
+            "print(type(decoded).__name__, 'tensorflow' in sys.modules)\ntry:\n"
+            "    from hubensemble.tune import run_tune\nexcept HubensembleError as e:\n"
+            "    print(str(e)[:40])\n")
+    out = _python(code, dict(plain_env, KERAS_BACKEND="jax"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-2:] == [
+        "Decoded True", "KERAS_BACKEND=jax would load Keras on th"], out.stdout
+
+
 def test_a_keras_already_imported_on_tensorflow_is_kept_whatever_the_variable_says_later(
         plain_env):
     """What counts once Keras is imported is its backend, not a KERAS_BACKEND set after."""

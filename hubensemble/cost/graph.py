@@ -135,7 +135,7 @@ def count_params(model) -> int:
     Keras weights and, for each `hub.HubLayer` in it, the variables its module's call reads
     that Keras does not track (a SavedModel signature's captured variables, when the
     SavedModel exposes no `variables`: `hub.layer.held_variables`)."""
-    import keras
+    from hubensemble._tf import keras
 
     from hubensemble.hub.layer import held_variables
 

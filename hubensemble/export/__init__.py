@@ -26,7 +26,7 @@ names and the metadata reader are TensorFlow-free, in `hubensemble.formats`.
 """
 
 # TensorFlow first, by _tf's rule (without its C++ start-up notices)
-from hubensemble._tf import tensorflow  # noqa: F401
+from hubensemble._tf import keras, tensorflow  # noqa: F401 - Keras' backend checked
 from hubensemble.export.layers import (EnsembleLayer, EvalResize, member_model,
                                        normalise_weights)
 from hubensemble.export.saved import (RELOAD_TOLERANCE, EnsembleModule, ExportMember,

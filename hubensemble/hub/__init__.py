@@ -21,7 +21,7 @@ Sub-modules, one concern each:
 """
 
 # TensorFlow first, by _tf's rule (without its C++ start-up notices)
-from hubensemble._tf import tensorflow  # noqa: F401
+from hubensemble._tf import keras, tensorflow  # noqa: F401 - Keras' backend checked
 from hubensemble.hub.layer import HubLayer, hub_layer_from_spec
 from hubensemble.hub.resolvers import (ENTRY_POINT_GROUP, ArchiveResolver, LocalResolver,
                                        classify_resolution_error, file_sha256, handle_prefix,

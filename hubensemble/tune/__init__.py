@@ -19,7 +19,7 @@ Candidates (RUN/candidates/<trial>/) are written and read only through
 """
 
 # TensorFlow first, by _tf's rule (without its C++ start-up notices)
-from hubensemble._tf import tensorflow  # noqa: F401
+from hubensemble._tf import keras, tensorflow  # noqa: F401 - Keras' backend checked
 from hubensemble.candidate import (WEIGHTS_FILE, clean_stale_temps, read_candidate,
                                    write_candidate)
 from hubensemble.tune.inputs import (eval_dataset, eval_size, predict_probs, train_resolution,

@@ -51,8 +51,7 @@ ARCHITECTURES = {
 def _keras_layers():
     # Keras is imported lazily (the glyph generator and the plan need none of TensorFlow),
     # and the classes are made once, so that isinstance checks and registration are stable.
-    from hubensemble._tf import tensorflow as tf
-    import keras
+    from hubensemble._tf import keras, tensorflow as tf
 
     @keras.saving.register_keras_serializable(package="hubensemble")
     class StdConv2D(keras.layers.Conv2D):

@@ -330,8 +330,8 @@ def _load_weights(path):
 @with_stage_settings  # a spawned worker's Keras reads keras.json anew
 def _run_task(task: _Task, report=None) -> dict:
     """Trains one module and exports it (in a worker process or in the builder's own)."""
-    from hubensemble.hub.resolvers import file_sha256  # first: TensorFlow by _tf's rule
-    import keras
+    from hubensemble._tf import keras
+    from hubensemble.hub.resolvers import file_sha256
 
     from hubensemble.hub.writer import write_hub_module
 

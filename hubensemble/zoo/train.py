@@ -23,7 +23,7 @@ class Trainer:
     """
 
     def __init__(self, arch: ArchSpec, n_out: int, optimizer: str):
-        import keras
+        from hubensemble._tf import keras
 
         self.arch, self.n_out = arch, n_out
         self.backbone = build_backbone(arch, name=f"{arch.name}_trainer")
@@ -46,8 +46,7 @@ class Trainer:
             report=None) -> float:
         """Trains from ``start_weights`` (backbone) with a zero head; returns train accuracy
         over the last tenth of the steps."""
-        from hubensemble._tf import tensorflow as tf
-        import keras
+        from hubensemble._tf import keras, tensorflow as tf
 
         self.backbone.set_weights(start_weights)
         self.head.reset(n_classes)
@@ -82,8 +81,7 @@ class Trainer:
 
 @functools.lru_cache(maxsize=None)
 def _masked_dense_class():
-    from hubensemble._tf import tensorflow as tf
-    import keras
+    from hubensemble._tf import keras, tensorflow as tf
 
     class MaskedDense(keras.layers.Layer):
         """Dense with a fixed additive logit mask (training only; never exported)."""
@@ -116,7 +114,7 @@ def _masked_dense_class():
 
 @functools.lru_cache(maxsize=None)
 def _warmup_cosine_class():
-    import keras
+    from hubensemble._tf import keras
     from keras import ops
 
     class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
