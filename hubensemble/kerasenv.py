@@ -28,7 +28,7 @@ import logging
 import os
 import sys
 import threading
-from typing import Mapping
+from typing import Callable, Mapping, ParamSpec, TypeVar
 
 from hubensemble.errors import HubensembleError
 from hubensemble.text import escaped, shell_word
@@ -239,8 +239,13 @@ def stage_settings():
                 _give_back()
 
 
-def with_stage_settings(function):
-    """Decorator: `function` runs inside `stage_settings` (a public stage's entry)."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def with_stage_settings(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorator: `function` runs inside `stage_settings` (a public stage's entry). Its
+    signature stays the function's, for `inspect` and for type checkers (ParamSpec)."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         with stage_settings():

@@ -87,28 +87,43 @@ def test_type_checkers_see_the_lazy_api_and_the_package_says_it_is_typed():
 
 
 def test_the_stage_decorators_keep_the_signature_for_type_checkers():
-    """The decorators of the public stage functions (progress, the run lock, rank's run
-    defaults) were unannotated, so a type checker saw `run_rank`, `run_tune` and
-    `export_ensemble` as `def (*Any, **Any) -> Any`. Each now declares it returns the
-    callable it was given (ParamSpec, PEP 612), and every public function of the API has a
-    return annotation."""
+    """The decorators of the public functions (progress, the run lock, rank's run defaults,
+    Keras' settings) were unannotated, so a type checker saw `run_rank`, `run_tune` and
+    `export_ensemble` as `def (*Any, **Any) -> Any`. Every decorator on a function of the API
+    (read from its source, so a new one is checked too) declares it returns the callable it
+    was given (ParamSpec, PEP 612), and every such function has a return annotation."""
+    import ast
+    import importlib
     import inspect
     import typing
 
     import hubensemble
-    from hubensemble.rank import rundefaults
-    from hubensemble import runwriter, terminal
 
-    for decorator in (terminal.shows_progress, rundefaults.keeps_run_defaults,
-                      runwriter.writes_run("rank")):
-        hints = typing.get_type_hints(decorator)
-        given = next(iter(v for k, v in hints.items() if k != "return"))
-        assert hints["return"] == given, decorator
-        assert isinstance(typing.get_args(given)[0], typing.ParamSpec), decorator
-    hints = typing.get_type_hints(runwriter.writes_run)["return"]
-    assert typing.get_args(hints)[1] == typing.get_args(hints)[0][0]
-    unannotated = [name for name in hubensemble._API
-                   if inspect.isfunction(getattr(hubensemble, name))
-                   and inspect.signature(getattr(hubensemble, name)).return_annotation
-                   is inspect.Signature.empty]
+    def keeps(decorator, made=False):
+        hints = typing.get_type_hints(decorator)["return"]
+        if made:  # a decorator factory: returns Callable[[Callable[P, R]], Callable[P, R]]
+            (given,), hints = typing.get_args(hints)
+        else:
+            given = next(v for k, v in typing.get_type_hints(decorator).items() if k != "return")
+        return hints == given and isinstance(typing.get_args(given)[0], typing.ParamSpec)
+
+    seen, unannotated = set(), []
+    for name, module_name in hubensemble._API.items():
+        value = getattr(hubensemble, name)
+        if not inspect.isfunction(value):
+            continue
+        if inspect.signature(value).return_annotation is inspect.Signature.empty:
+            unannotated.append(name)
+        inner = inspect.unwrap(value)
+        module = importlib.import_module(inner.__module__)
+        tree = ast.parse(inspect.getsource(module))
+        node = next(n for n in tree.body
+                    if isinstance(n, ast.FunctionDef) and n.name == inner.__name__)
+        for expression in node.decorator_list:
+            made = isinstance(expression, ast.Call)
+            decorator = getattr(module, ast.unparse(expression.func if made else expression))
+            seen.add(decorator.__name__)
+            assert keeps(decorator, made), (name, decorator.__name__)
     assert unannotated == []
+    assert {"shows_progress", "writes_run", "keeps_run_defaults",
+            "with_stage_settings"} <= seen
