@@ -1,6 +1,7 @@
-"""The tf.data stages of `Task.dataset` (hubensemble.data.task): seeded passes, the chunks
-large images are converted in, and tf.data's autotuner off. Split from task.py at its size
-limit, no behaviour change. NumPy at import; TensorFlow when a stage is built."""
+"""The tf.data stream of `Task.dataset` (hubensemble.data.task): a split's images read a batch
+at a time from where the split holds them, seeded passes, the chunks large images are
+converted in, and tf.data's autotuner off. Split from task.py at its size limit. NumPy at
+import; TensorFlow when a stage is built."""
 
 import numpy as np
 
@@ -56,3 +57,73 @@ def fixed_parallelism(ds):
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)
+
+
+def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache):
+    """`Task.dataset`'s stream of the `Split` `data` (its arguments checked there; an
+    `image_size` equal to same-size images' own is None): (float32 [B, h, w, 3] in [0, 1],
+    int64 [B]) batches, resized with `augment.resize` when `image_size` is given.
+
+    The stream passes example indices (int64) through the seeded passes and batches, and
+    takes each batch's images from `data.images` as it goes (`tf.numpy_function`): it holds
+    no copy of the split. `from_tensor_slices` of the images copied them into a tensor
+    (TensorFlow copies every NumPy array it is given, aligned or not), and rank kept one such
+    stream per resolution: rank on 80 phone photos (48 training, 4.2 MB each) held 3 copies
+    of the training images at its peak (2.12 GB resident; docs/data.md, "Memory of a
+    split"). A shuffle's order depends on its seed and the number of elements alone, so the
+    indices come in the order the images did, with the same pixels and batches.
+    """
+    from hubensemble._tf import tensorflow as tf
+    from hubensemble.augment import resize
+
+    images, n = data.images, len(data)
+    labels = tf.constant(np.asarray(data.labels, np.int64))
+
+    def to_float(x):
+        x = tf.cast(x, tf.float32) / 255.0
+        if image_size is not None:
+            # The one resize policy (antialiased bilinear), as tune, export and serving.
+            x = resize(x, image_size)
+        return x
+
+    def take(index, shape):
+        """The uint8 images at `index` (int64 [k] or a scalar), read from `images` now."""
+        x = tf.numpy_function(_reader(images), [index], tf.uint8, name="split_images")
+        x.set_shape(shape)
+        return x
+
+    indices = tf.data.Dataset.range(n)
+    if data.same_size:
+        # Batch first, then one resize per batch: a batched resize costs about 40 % less CPU
+        # than one per image, and on a small machine it competes with the module's forward
+        # pass. The seeded passes order the indices (the images are read after batching).
+        # Large images are converted in chunks (`chunk_size`): the same pixels.
+        ds = passes(indices, n, seed, shuffle=shuffle, repeat=repeat)
+        chunk = chunk_size(images.shape[1:], batch_size, image_size)
+        ds = ds.batch(chunk, drop_remainder=repeat and chunk == batch_size)
+        shape = [chunk if repeat and chunk == batch_size else None, *images.shape[1:]]
+        ds = ds.map(lambda i: (to_float(take(i, shape)), tf.gather(labels, i)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        if chunk < batch_size:
+            ds = ds.unbatch().batch(batch_size, drop_remainder=repeat)
+        if cache and not (shuffle or repeat):
+            # Fixed batches in a fixed order: keep them converted. A shuffled stream reads
+            # from the split instead (the conversion is all it would save).
+            ds = ds.cache()
+        return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
+    # Images of different sizes: each read and resized on its own, then batched.
+    ds = indices.map(lambda i: (to_float(take(i, [None, None, 3])), tf.gather(labels, i)),
+                     num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    ds = passes(ds, n, seed, shuffle=shuffle, repeat=repeat)
+    ds = ds.batch(batch_size, drop_remainder=repeat)
+    return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _reader(images):
+    """The numpy function of `split_stream`: int64 index (a scalar, or [k]) -> the image(s)
+    there, uint8, a new array of those alone (`images` is a [N, H, W, 3] array, or a list)."""
+    if isinstance(images, np.ndarray):
+        return lambda index: np.ascontiguousarray(images[index])
+    return lambda index: np.ascontiguousarray(images[int(index)])

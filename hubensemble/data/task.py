@@ -331,14 +331,13 @@ class Task:
         may be short. Shuffling is seeded, so the order is the same in every run with the same
         seed, and every new iterator of the dataset starts from the same first pass
         (`streams.passes`). tf.data's autotuner is off for this pipeline and whatever is built
-        on it.
+        on it. The stream reads the split's images as it goes, a batch at a time: it holds no
+        copy of them (`streams.split_stream`).
         Imports TensorFlow.
 
         Raises DataError for an unknown or missing split, batch_size < 1, a non-positive
         image_size, or images of different sizes without image_size.
         """
-        from hubensemble._tf import tensorflow as tf
-
         data = self.split(split)
         if batch_size < 1:
             raise DataError(f"batch_size must be >= 1, got {batch_size}")
@@ -355,49 +354,10 @@ class Task:
         if data.same_size and image_size == tuple(data.images.shape[1:3]):
             image_size = None  # already that size: skip a no-op resize
 
-        from hubensemble.augment import resize
-        from hubensemble.data.streams import chunk_size, fixed_parallelism, passes
+        from hubensemble.data.streams import split_stream
 
-        def to_float(x):
-            x = tf.cast(x, tf.float32) / 255.0
-            if image_size is not None:
-                # The one resize policy (antialiased bilinear), as tune, export and serving.
-                x = resize(x, image_size)
-            return x
-
-        labels = np.asarray(data.labels, np.int64)
-        if data.same_size:
-            # Batch first, then one resize per batch: a batched resize costs about 40 % less
-            # CPU than one per image, and on a small machine it competes with the module's
-            # forward pass. The seeded passes order the raw examples (converted after
-            # batching). Large images are converted in chunks (`streams.chunk_size`): the
-            # same pixels.
-            ds = tf.data.Dataset.from_tensor_slices((data.images, labels))
-            ds = passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
-            chunk = chunk_size(data.images.shape[1:], batch_size, image_size)
-            ds = ds.batch(chunk, drop_remainder=repeat and chunk == batch_size)
-            ds = ds.map(lambda x, y: (to_float(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-            if chunk < batch_size:
-                ds = ds.unbatch().batch(batch_size, drop_remainder=repeat)
-            if cache and not (shuffle or repeat):
-                # Fixed batches in a fixed order: keep them converted. A shuffled stream draws
-                # from the in-memory array instead (the conversion is all it would save).
-                ds = ds.cache()
-            return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
-        # Images of different sizes: one flat buffer plus row lengths (a ragged tensor keeps
-        # every image's own size without a Python generator, which neither caches nor
-        # distributes well), each image resized on its own.
-        flat = np.concatenate([im.reshape(-1) for im in data.images])
-        shapes = np.array([im.shape for im in data.images], np.int64)
-        ragged = tf.RaggedTensor.from_row_lengths(flat, shapes.prod(axis=1))
-        ds = tf.data.Dataset.from_tensor_slices((ragged, shapes, labels))
-        ds = ds.map(lambda r, s, y: (to_float(tf.reshape(r, s)), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-        if cache:
-            ds = ds.cache()
-        ds = passes(ds, len(data), seed, shuffle=shuffle, repeat=repeat)
-        ds = ds.batch(batch_size, drop_remainder=repeat)
-        return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
+        return split_stream(data, batch_size=batch_size, image_size=image_size,
+                            shuffle=shuffle, seed=seed, repeat=repeat, cache=cache)
 
     def summary(self, *, skipped_in: str | None = None) -> str:
         """One paragraph for people: where from, counts per split, classes, size, skips.
