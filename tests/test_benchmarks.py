@@ -57,6 +57,10 @@ def _script(name, *args, code=None, env=None):
     ("bench_method.py", ["--pool", "real+zoo", "--real-dir", "/nowhere"],
      "argument --real-dir: /nowhere/real_modules.yaml does not exist; build the real modules"),
     ("bench_scale.py", ["--shards", "0"], "argument --shards: must be an integer >= 1"),
+    ("bench_photos.py", ["--sizes", "2"], "argument --sizes: must be comma-separated photo "
+                                          "counts >= 4 (each once), got '2'"),
+    ("bench_photos.py", ["--stages", "tune"], "argument --stages: must be comma-separated "
+                                              "stages from rank, fit (each once)"),
     ("bench_folder.py", ["--sizes", "5"], "argument --sizes: must be comma-separated file "
                                           "counts >= 20 (each once), got '5'"),
     ("bench_folder.py", ["--photos", "-1"], "argument --photos: must be an integer >= 0"),
