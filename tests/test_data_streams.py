@@ -181,3 +181,26 @@ def test_a_jpeg_the_loader_shrinks_streams_as_before(tmp_path):
     for (gx, gy), (wx, wy) in zip(got, want):
         np.testing.assert_array_equal(gx, wx)
         np.testing.assert_array_equal(gy, wy)
+
+
+def test_tunes_train_and_val_together_are_a_view_of_a_folders_images(odd_tasks, rng):
+    """Retraining on train + val concatenated a folder's two splits (a copy: 0.8x its pixels
+    more); they are runs of one array, so they are now one view of it, the same pixels.
+    Splits that are not (made in Python) are still concatenated."""
+    from hubensemble.tune.inputs import _merged
+
+    task = odd_tasks["same"]
+    merged = _merged(task, ("train", "val"))
+    assert np.shares_memory(merged.train.images, task.train.images)
+    assert np.shares_memory(merged.train.images, task.val.images)
+    np.testing.assert_array_equal(merged.train.images,
+                                  np.concatenate([task.train.images, task.val.images]))
+    np.testing.assert_array_equal(merged.train.labels,
+                                  np.concatenate([task.train.labels, task.val.labels]))
+    apart = Task(name="t", source="test", class_names=["a", "b"],
+                 train=Split(rng.integers(0, 256, (4, 3, 5, 3), dtype=np.uint8), [0, 1, 0, 1]),
+                 val=Split(rng.integers(0, 256, (2, 3, 5, 3), dtype=np.uint8), [1, 0]))
+    joined = _merged(apart, ("train", "val")).train.images
+    assert not np.shares_memory(joined, apart.train.images)
+    np.testing.assert_array_equal(joined, np.concatenate([apart.train.images,
+                                                          apart.val.images]))
