@@ -1398,8 +1398,15 @@ def test_unknown_specs_list_schemes(tmp_path):
 
 
 def test_split_overrides_only_for_tfds():
-    with pytest.raises(DataError, match=r"^split overrides \(--split\) only apply to tfds: specs, "
-                                        r"not sklearn:; for sklearn: use --val-fraction"):
+    from hubensemble.lockwords import command_line
+
+    with pytest.raises(DataError, match=r"^split overrides \(splits\) only apply to tfds: specs, "
+                                        r"not sklearn:; for sklearn: use val_fraction / "
+                                        r"test_fraction or put"):
+        load_task("sklearn:digits", splits={"val": "train[:10]"})
+    with command_line(), pytest.raises(
+            DataError, match=r"^split overrides \(--split\) only apply to tfds: specs, not "
+                             r"sklearn:; for sklearn: use --val-fraction / --test-fraction or"):
         load_task("sklearn:digits", splits={"val": "train[:10]"})
 
 

@@ -779,7 +779,7 @@ def test_a_task_with_a_class_of_one_example_is_refused_before_fits_run_folder(tm
     labels = LABELS.copy()
     labels[1:4] = 1  # class 'a' keeps one example
     task = python_task(EIGHT_BIT, labels)
-    with pytest.raises(DataError, match=r"'a' has 1; .*--min-per-class 1"):
+    with pytest.raises(DataError, match=r"'a' has 1; .*min_per_class=1 \(load_task's"):
         check_data(task, None, out=tmp_path / "run", export=None)
     assert check_data(task, DataArgs(spec="python", reloadable=False, min_per_class=1),
                       out=tmp_path / "run", export=None).min_per_class == 1

@@ -31,10 +31,15 @@ def test_a_class_of_one_image_among_200_is_refused_with_the_option_that_keeps_it
     said = str(e.value)
     assert "'lonely' has 1" in said and "c0" not in said, said
     # fit(…, min_per_class=1) is no keyword of fit: its data_args' (helper 142).
-    assert said.endswith("or keep it with --min-per-class 1 (min_per_class=1 in Python: "
-                         "load_task's, or fit's data_args=DataArgs(…, min_per_class=1); a "
-                         "class's one example then counts as a kNN miss: it has no other "
-                         "to find)"), said
+    assert said.endswith("or keep it with min_per_class=1 (load_task's, or fit's "
+                         "data_args=DataArgs(…, min_per_class=1)); a class's one example "
+                         "then counts as a kNN miss: it has no other to find"), said
+    from hubensemble.lockwords import command_line
+
+    with command_line(), pytest.raises(DataError) as e:  # the command line's words
+        load_task(f"folder:{many}", progress=False)
+    assert str(e.value).endswith("or keep it with --min-per-class 1; a class's one example "
+                                 "then counts as a kNN miss: it has no other to find"), e.value
     task = load_task(f"folder:{many}", progress=False, min_per_class=1)
     assert task.num_classes == 201 and task.class_names[-1] == "lonely"
     files = {c: 3 + (int(c[1:]) % 5 == 0) + (int(c[1:]) % 7 == 0)

@@ -168,7 +168,14 @@ def test_features_configs_and_split_errors(prepared):
                                         r"configs: rgb, grey\)"):
         load_task("tfds:h74_shapes/blue", data_dir=data_dir)
     with pytest.raises(DataError, match=r"cannot read split 'validation\[:10\]' for val .*"
-                                        r"the data set's splits are: test, train"):
+                                        r"the data set's splits are: test, train; override "
+                                        r"with splits=\{'val': '...'\}$"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir,
+                  splits={**SPLITS, "val": "validation[:10]"})
+    from hubensemble.lockwords import command_line
+
+    with command_line(), pytest.raises(  # it said both forms: "(CLI --split val=...)"
+            DataError, match=r"splits are: test, train; override with --split val=...$"):
         load_task("tfds:h74_shapes/rgb", data_dir=data_dir,
                   splits={**SPLITS, "val": "validation[:10]"})
     # "count" (0, 5, 10) is no ClassLabel: its values as indices leave 0..10 mostly unused.
@@ -194,7 +201,11 @@ def test_a_feature_that_is_no_image_or_no_class_label_is_refused_before_reading(
     assert str(e.value) == (
         "tfds:h74_shapes/rgb: feature 'count' (image_key) is a Tensor of shape [], int64, not "
         "an image per example ([H, W] or [H, W, C] of numbers, an Image feature); pass "
-        "image_key (--image-key) one of: image")
+        "image_key one of: image")
+    from hubensemble.lockwords import command_line
+
+    with command_line(), pytest.raises(DataError, match=r"; pass --image-key one of: image$"):
+        load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits=SPLITS, image_key="count")
     with pytest.raises(DataError, match=r"feature 'image' \(label_key\) is an Image of shape "
                                         r"\[6, 6, 3\], uint8, not one integer class .* one "
                                         r"of: count, label$"):
@@ -207,7 +218,16 @@ def test_a_feature_that_is_no_image_or_no_class_label_is_refused_before_reading(
         load_task("tfds:h140_captions", data_dir=data_dir, splits=captions)
     with pytest.raises(DataError, match=r"feature 'caption' \(label_key\) is a Text of shape "
                                         r"\[\], text, not one integer class .*h140_captions "
-                                        r"has none: .*map an integer feature"):
+                                        r"has none: .*map an integer feature to classes "
+                                        r"with label_fn$"):
+        load_task("tfds:h140_captions", data_dir=data_dir, splits=captions,
+                  label_key="caption")
+    with command_line(), pytest.raises(  # the command line is told where label_fn is
+            DataError, match=r"(?s)has no feature 'label' \(pass --label-key\); .*\n?.*"):
+        load_task("tfds:h140_captions", data_dir=data_dir, splits=captions)
+    with command_line(), pytest.raises(
+            DataError, match=r"map an integer feature to classes with load_task's label_fn "
+                             r"\(Python\)$"):
         load_task("tfds:h140_captions", data_dir=data_dir, splits=captions,
                   label_key="caption")
     with pytest.raises(DataError, match=r"h74_shapes/rgb:9\.9\.9: .*9\.9\.9.* \(prepared in "

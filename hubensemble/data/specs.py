@@ -179,9 +179,11 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     """
     scheme, rest = parse_spec(spec)
     if splits and scheme != "tfds":
-        raise DataError(f"split overrides (--split) only apply to tfds: specs, not {scheme}:; "
-                        f"for {scheme}: use --val-fraction / --test-fraction (val_fraction / "
-                        "test_fraction in Python) or put the splits in the data")
+        raise DataError(f"split overrides ({option_word('--split', 'splits')}) only apply to "
+                        f"tfds: specs, not {scheme}:; for {scheme}: use "
+                        + option_word("--val-fraction / --test-fraction",
+                                      "val_fraction / test_fraction")
+                        + " or put the splits in the data")
     check_tfds_only(scheme, tfds_only, typed)
     _check_fractions(val_fraction, 0.0)  # each a number in [0, 1)
     _check_fractions(0.0, test_fraction)

@@ -29,6 +29,23 @@ NO_FLIP_TFDS = frozenset({"mnist", "emnist", "kmnist", "svhn_cropped", "dsprites
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
+def _split_words(key: str, value: str) -> str:
+    """A split override in the caller's words: "--split val=V" typed, "splits={'val': 'V'}"
+    from Python (`lockwords.option_word`)."""
+    return option_word(f"--split {key}={value}", f"splits={{'{key}': '{value}'}}")
+
+
+def _key_word(option: str) -> str:
+    """A feature option ("image_key", "label_key") in the caller's words ("--image-key")."""
+    return option_word(f"--{option.replace('_', '-')}", option)
+
+
+def _label_words() -> tuple[str, str]:
+    """(the label feature's option, the label function) in the caller's words; label_fn is
+    Python's only (a function), so the command line is told where it is."""
+    return (_key_word("label_key"), option_word("load_task's label_fn (Python)", "label_fn"))
+
+
 def _parse_tfds_name(rest: str) -> tuple[str, str | None, str | None]:
     """'NAME', 'NAME:CONFIG', 'NAME/CONFIG', 'NAME[/CONFIG]:1.2.3' → (name, config, version)."""
     parts = rest.split(":")
@@ -187,7 +204,8 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             meant = closest_name(key, keys)  # fit's options' "did you mean" (Label, imgae)
             hint = f" (did you mean {meant!r}?)" if meant else ""
             other = [k for k in keys if fits(features[k])]
-            raise DataError(f"tfds:{rest} has no feature {key!r}{hint} (pass {what}); its "
+            raise DataError(f"tfds:{rest} has no feature {key!r}{hint} "
+                            f"(pass {_key_word(what)}); its "
                             f"features are: {', '.join(keys)}; " + (
                                 f"of them {kind}: {', '.join(other)}" if other else
                                 f"none of them is {kind}, so it is not an image "
@@ -215,18 +233,18 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             known = ", ".join(sorted(builder.info.splits.keys())) or "unknown"
             raise DataError(f"tfds:{rest}: cannot read split {split!r} for {key} "
                             f"({_short(e)}); the data set's splits are: {known}; override "
-                            f"with splits={{'{key}': '...'}} (CLI --split {key}=...)") from None
+                            f"with {_split_words(key, '...')}") from None
         if not labels:
             raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; override it, e.g. "
-                            f"splits={{'{key}': 'train[:80%]'}} (CLI --split {key}=...)")
+                            f"{_split_words(key, 'train[:80%]')}")
         try:
             lab = np.asarray(labels)
             if lab.ndim != 1 or lab.dtype.kind not in "iu":  # not timedelta64
                 raise ValueError(lab.dtype)
         except ValueError:
             raise DataError(f"tfds:{rest}: feature {options.label_key!r} is not one integer "
-                            f"per example; pick a class-label feature with label_key, or map "
-                            f"it with label_fn") from None
+                            "per example; pick a class-label feature with {}, or map it with "
+                            "{}".format(*_label_words())) from None
         raw[key] = (images, lab)
     what = f"tfds:{rest} {options.image_key!r}"
     # 16-bit or 8-bit is decided for the data set as a whole: one dark 16-bit image is not
@@ -252,9 +270,10 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     if class_names is None:  # indices 0..max, all used (`index_names`)
         class_names, _ = index_names(
             {key: s.labels for key, s in loaded.items()}, what=f"tfds:{rest}",
-            gaps=options.relabelled, fix=f"pick a ClassLabel feature with label_key, or map "
-            f"the labels with label_fn returning (labels, class_names) (feature "
-            f"{options.label_key!r} is not a ClassLabel)")
+            gaps=options.relabelled,
+            fix="pick a ClassLabel feature with {}, or map the labels with {} returning "
+                "(labels, class_names) ".format(*_label_words())
+                + f"(feature {options.label_key!r} is not a ClassLabel)")
     shown = " / ".join(f"{k} {v}" for k, v in splits.items() if v is not None)
     if binary:
         shown += (f"; its {options.image_key!r} pixels are all 0 or 1 (binary images), read "
@@ -320,9 +339,9 @@ def _check_feature_kinds(rest, features, keys, options) -> None:
         if fits(feature):
             continue
         other = [k for k in keys if fits(features[k])]
-        way = (f"pass {what} (--{what.replace('_', '-')}) one of: {', '.join(other)}" if other
+        way = (f"pass {_key_word(what)} one of: {', '.join(other)}" if other
                else f"tfds:{rest} has none: it is not an image classification data set as "
-                    f"stored" + ("; map an integer feature to classes with label_fn"
+                    f"stored" + (f"; map an integer feature to classes with {_label_words()[1]}"
                                  if what == "label_key" else ""))
         raise DataError(f"tfds:{rest}: feature {key!r} ({what}) is {_described(feature)}, "
                         f"not {kind}; {way}")

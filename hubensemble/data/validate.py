@@ -8,6 +8,7 @@ from hubensemble.data.names import SPLIT_NAMES, check_class_names
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import Split, Task, _check_label_range
 from hubensemble.errors import DataError
+from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
 
 
@@ -256,9 +257,9 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str =
     fewest = min(n for _, n in low)
     alone = ("; a class's one example then counts as a kNN miss: it has no other to find"
              if fewest == 1 else "")
-    keep = (f", or keep {'it' if len(low) == 1 else 'them'} with --min-per-class {fewest} "
-            f"(min_per_class={fewest} in Python: load_task's, or fit's data_args=DataArgs(…, "
-            f"min_per_class={fewest}){alone})") if fewest >= 1 else ""
+    keep = (f", or keep {'it' if len(low) == 1 else 'them'} with " + option_word(
+        f"--min-per-class {fewest}", f"min_per_class={fewest} (load_task's, or fit's "
+        f"data_args=DataArgs(…, min_per_class={fewest}))") + alone) if fewest >= 1 else ""
     return DataError(
         f"every class needs at least {min_per_class} training examples (leave-one-out "
         f"kNN compares each with the others): {shown}{more}{note}; "
