@@ -13,16 +13,48 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "tools" / "benchmarks"
 
 
-def _script(name, *args, code=None, env=None):
+#: Seconds a script may run in a test. A usage error ends in seconds; a test run against code
+#: that does not refuse its arguments runs the whole benchmark (minutes), which is then stopped.
+SCRIPT_TIMEOUT = 120
+
+
+def _script(name, *args, code=None, env=None, timeout=SCRIPT_TIMEOUT):
     """(exit code, stdout, stderr) of `python tools/benchmarks/NAME ARGS` (or of `code`), with
-    `env`'s variables added to the environment."""
+    `env`'s variables added to the environment.
+
+    The script runs in a process group of its own, which is killed whole when the call ends
+    (the processes the script started and left, e.g. bench_scale's `hubensemble rank` shards)
+    or when it outlasts `timeout` seconds (the test then fails, saying so), or when the test
+    is interrupted: subprocess.run's timeout killed only the script, and its children kept
+    running after a failing test (seen checking a fix against HEAD~)."""
     cmd = [sys.executable, *(["-c", code] if code else [str(BENCH / name)]), *args]
     env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
         [str(BENCH.parents[1])] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH")
                                    else []))}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env,
-                          cwd=BENCH)
-    return proc.returncode, proc.stdout, proc.stderr
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=BENCH, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        pytest.fail(f"{name} {' '.join(args)} did not end in {timeout} s; it and every process "
+                    f"it started were killed. Its stderr's end:\n{err[-2000:]}")
+    finally:
+        _kill_group(proc)
+    return proc.returncode, out, err
+
+
+def _kill_group(proc):
+    """SIGKILL to the process group `proc` leads (start_new_session), then wait for `proc`;
+    nothing when the group is gone already."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 @pytest.mark.parametrize("name, args, message", [
@@ -337,3 +369,60 @@ def test_bench_tune_keeps_the_log_its_failure_line_names(tmp_path):
     assert named and all(os.path.isfile(path) for path in named), err
     folder = os.path.dirname(os.path.dirname(named[0]))  # TMPDIR/bench_tune-…
     assert os.path.dirname(folder) == str(tmp_path) and f"kept {folder} " in err, err
+
+
+#: A script that starts a child that sleeps, writes its pid to the file argv[2], and sleeps
+#: argv[1] seconds.
+LEAVES_A_CHILD = """
+import pathlib, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+pathlib.Path(sys.argv[2]).write_text(str(child.pid))
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def _running(pid):
+    """Whether process `pid` runs (a zombie, dead and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _stopped(pid_file, seconds=10.0):
+    """Whether the process whose pid is in `pid_file` is gone (within `seconds`); it is
+    killed when it is not, so that a failing test leaves nothing behind either."""
+    import time
+
+    pid = int(pid_file.read_text())
+    end = time.monotonic() + seconds
+    while _running(pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    if _running(pid):
+        os.kill(pid, 9)
+        return False
+    return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_script_leaves_no_process_behind_when_it_ends(tmp_path):
+    """A benchmark script's children (bench_scale's `hubensemble rank` shards, bench_rank's
+    memory child) outlived a test that ran it: subprocess.run waited for the script only."""
+    code, _, err = _script("child", "0", str(tmp_path / "pid"), code=LEAVES_A_CHILD)
+    assert code == 0, err
+    assert _stopped(tmp_path / "pid"), "the script's child still ran after the test"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_script_past_its_timeout_fails_the_test_and_its_processes_are_killed(tmp_path):
+    """A usage-error test run against code that accepts the bad argument ran the whole
+    benchmark: past its timeout the test now fails, saying so, and nothing it started runs
+    on (subprocess.run's timeout killed the script and left its children)."""
+    with pytest.raises(pytest.fail.Exception, match=r"^child 300 \S+ did not end in 2 s; it "
+                                                    r"and every process it started were "
+                                                    r"killed"):
+        _script("child", "300", str(tmp_path / "pid"), code=LEAVES_A_CHILD, timeout=2)
+    assert _stopped(tmp_path / "pid"), "the script's child still ran after the test"
