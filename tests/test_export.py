@@ -362,7 +362,9 @@ def test_serve_bytes_names_the_image_of_a_batch_it_cannot_decode(loaded, digits)
 def serving_protos():
     """The PredictionLog class of tensorflow_serving/apis (not installed), made from its
     .proto files' field numbers in a descriptor pool of its own, with TensorFlow's
-    TensorProto: what TF Serving parses its warmup file with."""
+    TensorProto: what TF Serving parses its warmup file with (tensorflow-serving-api 2.21.0's
+    own PredictionLog, installed apart, parsed the file alike: export/warmup.py says why it is
+    not a test extra)."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     from tensorflow.core.framework import tensor_pb2
 

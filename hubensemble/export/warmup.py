@@ -13,7 +13,12 @@ are written here in protobuf's wire format, field numbers as in tensorflow_servi
 predict.proto: PredictRequest.model_spec = 1, inputs = 2 (map<string, TensorProto>);
 model.proto: ModelSpec.signature_name = 3), with TensorFlow's own TensorProto
 (`tf.make_tensor_proto`) as each input. `tf.saved_model.load`, `saved_model_cli` and
-TF Hub ignore assets.extra.
+TF Hub ignore assets.extra. Checked against tensorflow-serving-api 2.21.0 (installed apart):
+its `prediction_log_pb2.PredictionLog` parses every record of the file, and serialises the
+same requests to the same bytes. It is not a test extra either: it requires
+tensorflow>=2.21 and protobuf>=6.31.1, where hubensemble supports TensorFlow 2.16 on, so
+`pip install .[test]` could change the TensorFlow under test; tests/test_export.py parses
+the file with the same messages built from the .proto field numbers (`serving_protos`).
 
 The images are synthetic (a colour gradient, no image of the run's data): warmup needs the
 requests' shapes and dtypes, not their content.
