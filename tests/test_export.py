@@ -353,10 +353,50 @@ def test_serve_bytes_names_the_image_of_a_batch_it_cannot_decode(loaded, digits)
         with pytest.raises(tf.errors.InvalidArgumentError) as caught:
             serve(image_bytes=tf.constant(batch))
         assert op_error_reason(caught.value).startswith(words), op_error_reason(caught.value)
-    # Damage past the header is found by decoding it: the whole request fails, in
-    # TensorFlow's words (docs/export.md says so).
+    # Alone, an image damaged past its header fails in its decoder's own words.
     with pytest.raises(tf.errors.InvalidArgumentError, match="jpeg::Uncompress failed"):
-        serve(image_bytes=tf.constant([png, jpeg[:200]]))
+        serve(image_bytes=tf.constant([jpeg[:200]]))
+
+
+def _bad_crc(png):
+    """`png` with a byte of its first IDAT chunk's data changed (its CRC then fails)."""
+    at = png.index(b"IDAT") + 6
+    return png[:at] + bytes([png[at] ^ 0xFF]) + png[at + 1:]
+
+
+def test_serve_bytes_names_an_image_damaged_past_its_header(loaded, digits):
+    """A cut JPEG, or a PNG with a bad CRC or a cut IDAT, among a request's images failed
+    the request in TensorFlow's words with no position (`jpeg::Uncompress failed. Invalid
+    JPEG data or crop window.`): a client with 32 photos had to send them one by one. The
+    position is now named, with how many fail; the good images keep their pixels."""
+    from hubensemble.data.decode import op_error_reason
+
+    png = encode(picture(digits, 0, (20, 20)), "PNG")
+    big = encode(picture(digits, 3, (60, 60)), "PNG")
+    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
+    serve = loaded.signatures["serve_bytes"]
+    for batch, first, failed, what in (
+            ([png, jpeg[:200], png], 1, 1, "a JPEG file"),
+            ([png, jpeg, _bad_crc(big), jpeg[:300]], 2, 2, "a PNG file"),
+            ([big[:len(big) // 2], png], 0, 1, "a PNG file")):  # a cut IDAT
+        with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+            serve(image_bytes=tf.constant(batch))
+        said = op_error_reason(caught.value)
+        assert said.startswith(
+            f"hubensemble-decode[invalid]: image_bytes[{first}] (of {len(batch)}): {what} "
+            "that cannot be decoded (damaged past its header"), said
+        assert f"; {failed} of the {len(batch)} images cannot be decoded. Send an image " \
+               "alone" in said, said
+    for bad in (_bad_crc(big), big[:len(big) // 2]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid PNG data"):
+            serve(image_bytes=tf.constant([bad]))  # alone: the decoder's own words
+    # Every good image gets the pixels it had in training (the eager decode policy and
+    # resize, as the folder loader's map runs them), to the last bit, as before.
+    good = [png, jpeg, big]
+    got = serve(image_bytes=tf.constant(good))["probabilities"].numpy()
+    alone = np.concatenate([serve(image_bytes=tf.constant([b]))["probabilities"].numpy()
+                            for b in good])
+    np.testing.assert_allclose(got, alone, atol=1e-6)
 
 
 def serving_protos():
@@ -886,6 +926,33 @@ def test_predict_lines_up_class_names_in_any_script():
         head, number = line.rsplit("  ", 1)
         assert head.endswith(name + " " * (6 - columns)), (line, columns)
         assert float(number) > 0
+
+
+def test_predict_skips_counts_and_names_files_damaged_past_their_header(
+        exported, digits, tmp_path):
+    """A folder with a JPEG cut short, a PNG with a bad CRC and one with a cut IDAT among
+    good images: serve_bytes refuses their batch (now naming the first), predict runs its
+    files one by one, and each damaged one is skipped, named with the folder loader's reason
+    and counted; the good ones get the probabilities they get alone."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
+    png = encode(picture(digits, 3, (60, 60)), "PNG")
+    for name, data in (("a.png", png), ("b_cut.jpg", jpeg[:300]), ("c_crc.png", _bad_crc(png)),
+                       ("d_idat.png", png[:len(png) // 2]), ("e.jpg", jpeg)):
+        (folder / name).write_bytes(data)
+    results = predict(exported[1], [str(folder)], top=1, progress=False)
+    assert [os.path.basename(r["path"]) for r in results if "error" in r] == [
+        "b_cut.jpg", "c_crc.png", "d_idat.png"]
+    assert all(r["error"].startswith(("a damaged JPEG file", "a damaged PNG file"))
+               for r in results if "error" in r), results
+    assert results.skipped == 3 and results.tally().startswith(
+        "predicted 2 of 5 files; 3 skipped (unreadable)")
+    alone = predict(exported[1], [str(folder / "a.png"), str(folder / "e.jpg")], top=1)
+    got = [r["top"][0] for r in results if "top" in r]
+    assert [t["class_id"] for t in got] == [r["top"][0]["class_id"] for r in alone]
+    np.testing.assert_allclose([t["probability"] for t in got],
+                               [r["top"][0]["probability"] for r in alone], atol=1e-6)
 
 
 def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp_path):

@@ -415,6 +415,17 @@ def header_refusal(data):
                                    lambda: tf.constant("")))
 
 
+def format_named(data):
+    """string scalar: the format the first bytes of `data` (a string scalar) name, with its
+    article ("a PNG file", "an HTML file"; "a file of no known format"): how a refusal found
+    only by decoding names the file (the export's serve_bytes)."""
+    index = sniff_index(data)
+    name = tf.gather(tf.constant(_NAMES), index)
+    return tf.cond(tf.equal(name, "unknown"), lambda: tf.constant("a file of no known format"),
+                   lambda: tf.strings.join([tf.gather(tf.constant(_ARTICLES), index), " ", name,
+                                            " file"]))
+
+
 # ---------------------------------------------------------------------------------------------
 # The policy
 # ---------------------------------------------------------------------------------------------

@@ -105,7 +105,9 @@ class EnsembleModule:
         Each image is decoded on its own by the decode policy (`decode_image`: the pixels
         training saw for the same file) and resized straight to each member's size, so images
         of different sizes share a batch and the members see what `probabilities` gives them
-        for the decoded image.
+        for the decoded image. An element refused by its first bytes fails the call naming
+        its position (`check_headers`), and so does one that fails to decode past them
+        (`decode_each`).
         """
         sizes = self.distinct_sizes
 
@@ -113,8 +115,8 @@ class EnsembleModule:
             image = decode_image(data)
             return tuple(augment.eval_preprocess(image, size=s) for s in sizes)
 
-        return tuple(tf.map_fn(one, check_headers(image_bytes), fn_output_signature=tuple(
-            tf.TensorSpec([s, s, 3], tf.float32) for s in sizes)))
+        return decode_each(check_headers(image_bytes), one,
+                           [tf.TensorSpec([s, s, 3], tf.float32) for s in sizes])
 
     def resized(self, images) -> tuple:
         """float32 images [N, H, W, 3] in [0, 1] -> one [N, s, s, 3] per distinct member size
@@ -281,8 +283,7 @@ def check_headers(image_bytes: tf.Tensor) -> tf.Tensor:
     HEIF or unknown file: `graph.header_refusal`), naming its position in a batch of more
     than one: "hubensemble-decode[unsupported]: image_bytes[3] (of 5): a TIFF file; …". One
     such file failed a TF Serving request of 32 photos without saying which. Damage past the
-    header (a cut JPEG) fails the request when it is decoded, in TensorFlow's words, without
-    the position."""
+    header (a cut JPEG) is found when it is decoded (`decode_each`)."""
     from hubensemble.data.graph import decodable_headers, header_refusal
 
     ok = decodable_headers(image_bytes)
@@ -302,6 +303,56 @@ def check_headers(image_bytes: tf.Tensor) -> tf.Tensor:
             return tf.identity(image_bytes)
 
     return tf.cond(tf.reduce_all(ok), lambda: tf.identity(image_bytes), refuse)
+
+
+def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorSpec]) -> tuple:
+    """`fn` (a string scalar -> a tuple of tensors of `specs`' shapes and dtypes) on each
+    element of `image_bytes` (string [N]) -> the tuple of their stacks ([N, *shape] each).
+
+    When `fn` fails on some elements (a JPEG cut short, a PNG with a bad CRC or a cut IDAT,
+    an animated WebP: what `check_headers` cannot see), the call fails with an
+    InvalidArgumentError naming the first by its position in a request of more than one:
+    "hubensemble-decode[invalid]: image_bytes[1] (of 4): a JPEG file that cannot be decoded
+    …; 2 of the 4 images cannot be decoded …" (the decoder's own words go to the log, as
+    TF Serving's); a request of one image fails with `fn`'s own error, as before. Such a file
+    failed a request of 32 photos in TensorFlow's words and no position. The elements run in
+    a tf.data map (each on its own, skipping the failed ones: `ignore_errors`), whose pixels
+    are those of the training pipeline's own map to the last bit (tf.map_fn's rounded
+    differently: up to 2.4e-7), in less time: 265 ms for 512 small images, 397 with map_fn.
+    """
+    from hubensemble.data.graph import format_named
+    from hubensemble.data.sniff import INVALID
+
+    n = tf.size(image_bytes)
+    ds = tf.data.Dataset.from_tensor_slices((tf.range(n), image_bytes))
+    ds = ds.map(lambda i, data: (i, tuple(fn(data)))).ignore_errors(log_warning=True)
+    none = tf.data.Dataset.from_tensors((tf.zeros([0], tf.int32), tuple(
+        tf.zeros([0, *spec.shape], spec.dtype) for spec in specs)))
+    # One batch of every decoded element; none (an empty request, or every element failed)
+    # gives the empty one.
+    done, out = ds.batch(tf.cast(tf.maximum(n, 1), tf.int64)).concatenate(none).take(
+        1).get_single_element()
+
+    def refuse():
+        decoded = tf.scatter_nd(done[:, None], tf.ones_like(done), [n])
+        first = tf.cast(tf.where(tf.equal(decoded, 0))[0, 0], tf.int32)
+        failed = n - tf.size(done)
+        said = tf.strings.join([
+            INVALID, ": image_bytes[", tf.strings.as_string(first), "] (of ",
+            tf.strings.as_string(n), "): ", format_named(image_bytes[first]),
+            " that cannot be decoded (damaged past its header, e.g. cut short or a bad "
+            "checksum, or of a kind serve_bytes refuses, e.g. an animated WebP or an "
+            "RLE-compressed BMP); ", tf.strings.as_string(failed), " of the ",
+            tf.strings.as_string(n), " images cannot be decoded. Send an image alone for its "
+            "decoder's own words (the server's log has them too)"])
+        with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
+            return tuple(tf.identity(t) for t in out)
+
+    def alone():  # fn's own error, as a request of one image always gave
+        return tuple(t[None] for t in fn(image_bytes[0]))
+
+    return tf.cond(tf.equal(tf.size(done), n), lambda: tuple(out),
+                   lambda: tf.cond(n > 1, refuse, alone))
 
 
 def check_pixel_range(images: tf.Tensor) -> tf.Tensor:
