@@ -486,6 +486,40 @@ def test_the_export_holds_a_tf_serving_warmup_file_its_model_runs(exported, load
                                                                    np.float32)})])
 
 
+def test_add_warmup_gives_an_export_written_before_the_file_one(exported, tmp_path):
+    """An export written before TF Serving's warmup file was has none, and a user who
+    upgraded got one only by exporting again (retraining with --retrain-full). add_warmup
+    adds it in place, runs it first, leaves the metadata (the export's identity) alone, and
+    never replaces a file that is there."""
+    import shutil
+
+    from hubensemble.errors import HubensembleError
+    from hubensemble.export import add_warmup
+    from hubensemble.formats import metadata_path
+
+    old = tmp_path / "old"
+    shutil.copytree(exported[1], old)
+    shutil.rmtree(old / "assets.extra")
+    meta = open(metadata_path(old), "rb").read()
+    path = add_warmup(old)
+    assert path == str(old / "assets.extra" / "tf_serving_warmup_requests")
+    assert open(metadata_path(old), "rb").read() == meta
+    PredictionLog = serving_protos()
+    records = [PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+    size = max(m["eval_size"] for m in read_metadata(old)["members"])
+    assert [r.predict_log.request.model_spec.signature_name for r in records] == [
+        "serving_default", "serve_bytes", "serve_members"]
+    assert tf.make_ndarray(records[0].predict_log.request.inputs["images"]).shape == (
+        1, size, size, 3)
+    assert sorted(os.listdir(old / "assets.extra")) == ["tf_serving_warmup_requests"]
+    # There now (or a user's own): kept as it is.
+    (old / "assets.extra" / "tf_serving_warmup_requests").write_bytes(b"mine")
+    assert add_warmup(old) is None
+    assert (old / "assets.extra" / "tf_serving_warmup_requests").read_bytes() == b"mine"
+    with pytest.raises(HubensembleError, match=r"holds no export hubensemble wrote"):
+        add_warmup(tmp_path)
+
+
 def test_the_export_is_a_reusable_hub_module(exported, loaded, digits):
     import tensorflow_hub as hub
 

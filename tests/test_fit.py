@@ -906,6 +906,17 @@ def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue
         assert "earlier export" not in (out / "report.md").read_text()
 
     evaluation_follows(hand)
+    # A hand export written before TF Serving's warmup file was (none in assets.extra) is
+    # kept too, and given one; its metadata, which identifies it, is left as it was.
+    export_ensemble(out, progress=False)
+    hand = meta_file.read_bytes()
+    shutil.rmtree(out / "export" / "assets.extra")
+    result, err = fit_again()
+    assert not kept() and meta_file.read_bytes() == hand
+    warmup = own / "assets.extra" / "tf_serving_warmup_requests"
+    assert ("it is up to date, so it is kept and not exported again; TF Serving's warmup "
+            f"file, which it lacked (written before it was), is added: {warmup}") in err, err
+    assert warmup.is_file() and "export: writing the SavedModel" not in err
     # A fit killed after its export was written, before run.json recorded it: the export
     # written and run.json as it was before.
     before = (out / "run.json").read_bytes()

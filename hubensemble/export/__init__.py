@@ -7,8 +7,8 @@ The sub-modules, one concern each:
 * `saved` — the SavedModel's functions and signatures (EnsembleModule), the reload check,
   and `save_export` (temp folder, reload, swap into place through hubensemble.fileio);
 * `warmup` — TF Serving's warmup file (assets.extra/tf_serving_warmup_requests: a TFRecord
-  of PredictionLog protos, written without tensorflow_serving) and its check on the reloaded
-  model;
+  of PredictionLog protos, written without tensorflow_serving), its check on the reloaded
+  model, and `add_warmup` (the file added to an export written before it was);
 * `shared` — which members run one frozen backbone call (probes of one module at one size:
   `backbone_groups`) and the members' outputs with it (`member_outputs`);
 * `stage` — `export_ensemble`: RUN/ensemble.json + its candidates -> members rebuilt from
@@ -33,6 +33,7 @@ from hubensemble.export.saved import (RELOAD_TOLERANCE, EnsembleModule, ExportMe
                                       check_reload, decode_image, max_abs_difference,
                                       save_export)
 from hubensemble.export.stage import CHECK_BATCH, ExportResult, check_batch, export_ensemble
+from hubensemble.export.warmup import add_warmup
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, METADATA_ASSET, SERVING_SIGNATURE, is_export)
 from hubensemble.prediction import PREDICT_BATCH, format_predictions, predict, read_metadata
@@ -41,7 +42,7 @@ __all__ = [
     "BYTES_SIGNATURE", "CHECK_BATCH", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION",
     "EnsembleLayer", "EnsembleModule", "EvalResize", "ExportMember", "ExportResult",
     "MEMBERS_SIGNATURE", "METADATA_ASSET", "PREDICT_BATCH", "RELOAD_TOLERANCE",
-    "SERVING_SIGNATURE", "check_batch", "check_reload", "decode_image", "export_ensemble",
-    "format_predictions", "is_export", "max_abs_difference", "member_model",
+    "SERVING_SIGNATURE", "add_warmup", "check_batch", "check_reload", "decode_image",
+    "export_ensemble", "format_predictions", "is_export", "max_abs_difference", "member_model",
     "normalise_weights", "predict", "read_metadata", "save_export",
 ]

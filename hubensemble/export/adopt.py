@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 
 from hubensemble import fileio
+from hubensemble.errors import RunError
 from hubensemble.exportfolder import other_run
-from hubensemble.formats import (EXPORT_FORMAT, export_identity, export_members_differ,
-                                 read_export_metadata, write_evaluation)
+from hubensemble.formats import (EXPORT_FORMAT, WARMUP_FILE, export_identity,
+                                 export_members_differ, read_export_metadata, write_evaluation)
 from hubensemble.text import absolute
 
 
@@ -79,7 +80,10 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
     else one is made from the metadata (`run_json_record`). Returns what fit says (its
     folder, members, when written: "is up to date; kept"), or None when it is another export
     (fit moves it aside: `exportfolder.keep_replaced_export`). `run`: the Run. Reads the
-    metadata and ensemble.json, nothing of TensorFlow."""
+    metadata and ensemble.json, nothing of TensorFlow, but for a kept export written before
+    TF Serving's warmup file was: it gets one (`warmup.add_warmup`, which loads the
+    SavedModel), else it is exported again (None) when its model fails a warmup request or
+    the file cannot be written."""
     from hubensemble.fileio import read_json
 
     out_dir = absolute(os.fspath(out_dir))
@@ -93,6 +97,14 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
     if not (isinstance(ensemble, dict) and not other_run(record, run.path, meta)
             and fit_would_write(record, meta, sha, ensemble, retrain_full)):
         return None
+    warmed = None
+    if not os.path.lexists(os.path.join(out_dir, WARMUP_FILE)):
+        try:  # an export written before the warmup file gets one (export.warmup.add_warmup)
+            from hubensemble.export.warmup import add_warmup
+
+            warmed = add_warmup(out_dir)
+        except (RunError, OSError):
+            return None  # its model refuses a warmup request, or no file: exported again
     recorded = meta.get("export") or {}
     mine = (run.exported_to(meta) and absolute(run.exported_to(meta)) == out_dir
             and recorded.get("created") and recorded.get("created") == record.get("created"))
@@ -103,7 +115,9 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
             + (", retrained on train + val (--retrain-full)" if retrain_full else "")
             + f", written {record.get('created')}"
             + ("" if mine else ", not recorded in run.json: now it is")
-            + "): it is up to date, so it is kept and not exported again")
+            + "): it is up to date, so it is kept and not exported again"
+            + ("; TF Serving's warmup file, which it lacked (written before it was), is "
+               f"added: {warmed}" if warmed else ""))
 
 
 def follow_evaluation(run, out_dir, before: dict, evaluation_path) -> bool:

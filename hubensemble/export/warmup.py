@@ -95,17 +95,23 @@ def write_warmup(saved_model_dir, requests) -> str:
     directly."""
     path = os.path.join(os.fspath(saved_model_dir), WARMUP_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tf.io.TFRecordWriter(path) as writer:
-        for signature, inputs in requests:
-            writer.write(prediction_log(signature, inputs))
+    write_requests(path, requests)
     return path
 
 
-def run_warmup(loaded, requests) -> None:
+def write_requests(path, requests) -> None:
+    """Writes `requests` ([(signature, inputs)]) to the TFRecord file `path`, one
+    `prediction_log` each, in order."""
+    with tf.io.TFRecordWriter(os.fspath(path)) as writer:
+        for signature, inputs in requests:
+            writer.write(prediction_log(signature, inputs))
+
+
+def run_warmup(loaded, requests, *, outcome: str = "so the export was deleted") -> None:
     """Runs each of `requests` ([(signature, inputs)]) through the signatures of `loaded`
     (a tf.saved_model.load result), as TF Serving runs the warmup file when it loads the
     model. Raises RunError naming the signature and TensorFlow's reason when one fails: TF
-    Serving would refuse to load the version."""
+    Serving would refuse to load the version (`outcome` says what was done about it)."""
     for signature, inputs in requests:
         try:
             loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
@@ -113,5 +119,56 @@ def run_warmup(loaded, requests) -> None:
             reason = op_error_reason(e) if isinstance(e, tf.errors.OpError) else "no such signature"
             raise RunError(f"the export's TF Serving warmup request for {signature} fails on "
                            f"the reloaded SavedModel ({reason}); TF Serving "
-                           "would not load it, so the export was deleted. Report it with "
+                           f"would not load it, {outcome}. Report it with "
                            "`hubensemble --version`") from e
+
+
+#: The warmup images' side for an export whose members name no evaluation size.
+DEFAULT_SIZE = 224
+
+
+def add_warmup(model_dir) -> str | None:
+    """Adds TF Serving's warmup file to the export at `model_dir` that has none (one written
+    before the file was, which TF Serving loaded without warming up), without exporting it
+    again: returns the file's path, or None when the export has one already (its own, or
+    one its user put there: never replaced).
+
+    The requests are the export's (`warmup_requests`), for the signatures the SavedModel has,
+    of images of its largest member's evaluation size (metadata "members" "eval_size"; else
+    DEFAULT_SIZE), run on the loaded model first (`run_warmup`) and written to a temp file
+    moved into place. The metadata asset is left as it was: its sha256 identifies the export
+    to a distilled student and an evaluation (`formats.export_identity`), so it names no
+    `tf_serving_warmup`. TF Serving reads the file when it loads a version: serve the folder
+    as a new version (or restart the server). Raises HubensembleError for a folder without
+    hubensemble's metadata (`formats.read_export_metadata`: also a damaged one), RunError
+    when a request fails on the model (nothing written).
+    """
+    from hubensemble.errors import HubensembleError
+    from hubensemble.formats import is_export, read_export_metadata
+    from hubensemble.text import absolute
+
+    model_dir = absolute(os.fspath(model_dir))
+    path = os.path.join(model_dir, WARMUP_FILE)
+    if os.path.lexists(path):
+        return None
+    meta = read_export_metadata(model_dir)
+    if not is_export(model_dir):
+        raise HubensembleError(f"{model_dir} holds no export hubensemble wrote (no "
+                               "assets/hubensemble.json): pass the folder of one, e.g. "
+                               "RUN/export")
+    sizes = [m.get("eval_size") for m in meta.get("members") or [] if isinstance(m, dict)]
+    size = max([int(s) for s in sizes if isinstance(s, int) and s > 0] or [DEFAULT_SIZE])
+    loaded = tf.saved_model.load(model_dir)
+    requests = [(name, inputs) for name, inputs in warmup_requests(size, size)
+                if name in loaded.signatures]  # an older export may have fewer signatures
+    run_warmup(loaded, requests, outcome="so no warmup file was added")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        write_requests(tmp, requests)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
