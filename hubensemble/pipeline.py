@@ -529,7 +529,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
-    from hubensemble.export.adopt import adopt_export, follow_evaluation
+    from hubensemble.export.adopt import adopt_export, follow_evaluation, warmup_added
     from hubensemble.exportfolder import keep_replaced_export
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
@@ -627,9 +627,12 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         if done and not files:
             log.info("%s: done before, reused", name)
             seconds[name] = run.meta()["stages"][name]["seconds"]
+            carry = carried(run, name)
+            if name == "export" and (warmed := warmup_added(export_path)):
+                say(SimpleNamespace(quiet=not progress), f"export: {warmed}")
+                carry["files"] = tree_sha256(export_path)
             # The summary then says this run did not spend the recorded time on it.
-            mark(run, name, keys[name], seconds[name], reused=True, digests=now,
-                 **carried(run, name))
+            mark(run, name, keys[name], seconds[name], reused=True, digests=now, **carry)
             if name == "export":
                 _name_own_export(run)
             continue

@@ -940,6 +940,20 @@ def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue
     assert "export: writing the SavedModel" in err
     assert json.loads((out / "run.json").read_text())["stages"]["evaluate"]["reused"] is False
     assert "measured_on" not in json.loads((out / "robustness.json").read_text())["export"]
+    # A run fitted before TF Serving's warmup file was: its export has none, and its record
+    # lists no such file. A fit after the upgrade reused the stage as done and left the
+    # export without one; it adds it now, and the next fit reuses that export as it is.
+    shutil.rmtree(own / "assets.extra")
+    warmup = "assets.extra/tf_serving_warmup_requests"
+    Run(out).modify(lambda m: m["stages"]["export"]["files"].pop(warmup))
+    written = meta_file.read_bytes()
+    result, err = fit_again()
+    assert (f"export: TF Serving's warmup file, which {own} lacked (written before it was), "
+            f"is added: {own / warmup}") in err, err[-2000:]
+    assert (own / warmup).is_file() and meta_file.read_bytes() == written
+    assert "export: writing the SavedModel" not in err
+    result, err = fit_again()
+    assert "warmup" not in err and "export: writing the SavedModel" not in err, err[-2000:]
 
 
 @pytest.mark.parametrize("inputs, error, words", [

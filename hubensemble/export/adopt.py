@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from hubensemble import fileio
-from hubensemble.errors import RunError
+from hubensemble.errors import HubensembleError, RunError
 from hubensemble.exportfolder import other_run
 from hubensemble.formats import (EXPORT_FORMAT, WARMUP_FILE, export_identity,
                                  export_members_differ, read_export_metadata, write_evaluation)
@@ -97,14 +97,10 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
     if not (isinstance(ensemble, dict) and not other_run(record, run.path, meta)
             and fit_would_write(record, meta, sha, ensemble, retrain_full)):
         return None
-    warmed = None
-    if not os.path.lexists(os.path.join(out_dir, WARMUP_FILE)):
-        try:  # an export written before the warmup file gets one (export.warmup.add_warmup)
-            from hubensemble.export.warmup import add_warmup
-
-            warmed = add_warmup(out_dir)
-        except (RunError, OSError):
-            return None  # its model refuses a warmup request, or no file: exported again
+    try:  # an export written before the warmup file gets one
+        warmed = add_missing_warmup(out_dir)
+    except (RunError, OSError):
+        return None  # its model refuses a warmup request, or no file: exported again
     recorded = meta.get("export") or {}
     mine = (run.exported_to(meta) and absolute(run.exported_to(meta)) == out_dir
             and recorded.get("created") and recorded.get("created") == record.get("created"))
@@ -118,6 +114,37 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
             + "): it is up to date, so it is kept and not exported again"
             + ("; TF Serving's warmup file, which it lacked (written before it was), is "
                f"added: {warmed}" if warmed else ""))
+
+
+def add_missing_warmup(out_dir) -> str | None:
+    """Adds TF Serving's warmup file to the export in folder `out_dir` when it has none (an
+    export written before the file was: `warmup.add_warmup`) and returns the path written,
+    else None without loading TensorFlow. Raises RunError when its model fails a warmup
+    request, OSError when the file cannot be written (nothing written then)."""
+    if os.path.lexists(os.path.join(os.fspath(out_dir), WARMUP_FILE)):
+        return None
+    from hubensemble.export.warmup import add_warmup
+
+    return add_warmup(out_dir)
+
+
+def warmup_added(out_dir) -> str | None:
+    """What fit says when it added TF Serving's warmup file to its own export, reused, that
+    was written before the file was (`add_missing_warmup`), else None; a failure is logged
+    (the export stays as it is)."""
+    import logging
+
+    from hubensemble.text import escaped
+
+    try:
+        path = add_missing_warmup(out_dir)
+    except (HubensembleError, OSError) as e:
+        logging.getLogger(__name__).warning(
+            "export: TF Serving's warmup file could not be added to %s (%s)",
+            escaped(os.fspath(out_dir)), e)
+        return None
+    return path and (f"TF Serving's warmup file, which {escaped(os.fspath(out_dir))} lacked "
+                     f"(written before it was), is added: {escaped(path)}")
 
 
 def follow_evaluation(run, out_dir, before: dict, evaluation_path) -> bool:
