@@ -93,6 +93,10 @@ class FitResult:
                      f"{skipped_list(absolute(self.run_dir))}")
         return text
 
+    def __repr__(self):
+        from hubensemble.report.write import result_repr
+        return result_repr(self)
+
 
 def _stage_keys(catalogue_fp, data_fp, options):
     """A key per stage that changes when anything the stage's result depends on changes."""

@@ -89,6 +89,34 @@ def test_fit_writes_every_stage(fitted):
     assert result.summary().count("ensemble") >= 1
 
 
+def test_a_fit_results_repr_is_a_line_not_its_records(tmp_path):
+    # A notebook echoes the result of its last line: the dataclass repr printed every
+    # ranking row, member, curve point and corruption (20,000 characters for a quick run).
+    from types import SimpleNamespace
+    from hubensemble.pipeline import FitResult
+
+    members = [{"trial": f"t{i}", "module": "m0", "weight": 0.02, "hparams": {"lr": 0.1}}
+               for i in range(50)]
+    metrics = {"ensemble": {"accuracy": 0.91234, "nll": 0.3, "ece": 0.01},
+               "best_single": {"trial": "t3", "accuracy": 0.87654, "nll": 0.4, "ece": 0.02}}
+    result = FitResult(
+        run_dir=tmp_path, ranking=SimpleNamespace(selected=["m0", "m1"], rows=[{}] * 40),
+        ensemble={"members": members, "n_candidates": 64, "val_curve": [{}] * 50},
+        metrics=metrics, export_path=tmp_path / "export",
+        report_paths=(tmp_path / "report.md", tmp_path / "report.html"),
+        robustness={"corruptions": {f"c{i}": metrics for i in range(15)}},
+        stage_seconds={"rank": 1.0}, skipped=[("a.png", "unreadable")] * 7)
+    text = repr(result)
+    assert "\n" not in text and len(text) < 400 + 3 * len(str(tmp_path)), text
+    assert text.startswith("FitResult(run_dir=") and repr(tmp_path) in text
+    assert "['m0', 'm1']" in text and "50 member(s) of 64 candidate(s)" in text
+    assert "test_accuracy=0.9123" in text and "best_single_accuracy=0.8765" in text
+    assert repr(tmp_path / "export") in text and "skipped=7 file(s)" in text
+    assert str(result) == text
+    bare = dataclasses.replace(result, metrics=None, ensemble={}, skipped=[])
+    assert "accuracy" not in repr(bare) and "skipped" not in repr(bare)
+
+
 @pytest.mark.slow
 def test_a_notebooks_global_keras_settings_change_no_number_and_are_given_back(
         fitted, catalogue, tmp_path):

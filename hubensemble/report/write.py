@@ -282,3 +282,29 @@ def _failure_lines(run, meta) -> list[str]:
 def _short(reason, width: int = 200) -> str:
     text = " ".join(str(reason or "no reason recorded").split())
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def result_repr(result) -> str:
+    """A FitResult's repr, a few fields in one line: its run folder, the selected modules,
+    the ensemble's size, test accuracy of ensemble and best single, the export and report
+    paths, and how many data files were skipped (`result.summary()` has the table, the
+    fields the records). The dataclass repr printed every ranking row, member, curve point and
+    corruption (about 20,000 characters for a 3-module quick run): a notebook cell's echo of
+    ``result`` was a screen of JSON."""
+    ensemble = result.ensemble or {}
+    selected = getattr(result.ranking, "selected", None)
+    parts = [f"run_dir={result.run_dir!r}"]
+    if selected is not None:
+        parts.append(f"selected={list(selected)!r}")
+    if ensemble.get("members") is not None:
+        parts.append(f"ensemble={len(ensemble['members'])} member(s) of "
+                     f"{ensemble.get('n_candidates', '?')} candidate(s)")
+    test = result.metrics or {}
+    for key, label in (("ensemble", "test_accuracy"), ("best_single", "best_single_accuracy")):
+        value = (test.get(key) or {}).get("accuracy")
+        if value is not None:
+            parts.append(f"{label}={value:.4f}")
+    parts += [f"export_path={result.export_path!r}", f"report_paths={result.report_paths!r}"]
+    if result.skipped:
+        parts.append(f"skipped={len(result.skipped)} file(s)")
+    return f"FitResult({', '.join(parts)})"
