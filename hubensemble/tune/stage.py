@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Sequence
 
+from keras_tuner.src.engine import oracle as kt_oracle
+
 from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
@@ -631,7 +633,9 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
             tuner.search(callbacks=[tensorboard, *callbacks], verbose=0)
     except MachineStop as e:  # the full disk's own OSError: the command's one line
         raise e.error from e.__cause__
-    finally:
+    finally:  # Keras Tuner's lock maps keep every Oracle, and its trials, for good
+        for held in (kt_oracle.LOCKS, kt_oracle.THREADS):
+            held.pop(oracle, None)
         if bar is not None:
             bar.close()
 

@@ -231,7 +231,8 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
     n = chunks(hparams.steps)
     guard = _DivergenceGuard(task.num_classes, start=_start_loss(model, ds))
     _build_optimizer(model)
-    with _tf.retracing_notice_at_info():  # a model per trial: each traced once
+    # a model per trial: each traced once, its custom gradients released after
+    with _tf.retracing_notice_at_info(), _tf.released_custom_gradients():
         model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
                   callbacks=[*callbacks, guard])
     if guard.reason:
