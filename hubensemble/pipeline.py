@@ -647,9 +647,11 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         start = time.time()
         try:
             fn()
-        except BaseException:
+        except BaseException as e:  # RUN/log.txt says so (from Python too: no CLI line)
             with contextlib.suppress(Exception):  # never hide why it stopped
                 _interrupted(run, name, time.time() - start)
+                log.info("%s: stopped after %.1f s (%s)", name, time.time() - start,
+                         type(e).__name__)
             raise
         ran.append(name)
         earlier = _interrupted(run, name)

@@ -1571,6 +1571,9 @@ def test_a_stage_resumed_after_an_interrupt_counts_the_time_spent_before(
     with pytest.raises(KeyboardInterrupt):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     assert hubensemble.rundir.Run(out).meta()["interrupted_seconds"]["tune"] >= 1.0
+    # A notebook's stop button: RUN/log.txt said "tune: starting", then the next call's lines.
+    assert re.search(r" INFO hubensemble\.pipeline: tune: stopped after \d+\.\d s "
+                     r"\(KeyboardInterrupt\)\n", (out / "log.txt").read_text())
     start = time.monotonic()
     result = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     meta = hubensemble.rundir.Run(out).meta()
