@@ -1870,3 +1870,19 @@ def test_a_pool_tuned_at_an_older_resolution_of_its_profile_refuses_a_typed_one(
     check_pool_profile(run, older)  # the run's profile as recorded: its resolution
     record(cpu)
     check_pool_profile(run, "cpu")
+
+
+def test_a_rankings_repr_is_a_line_not_its_rows():
+    """run_rank's result echoed by a notebook cell: the dataclass repr printed every row,
+    handle, fingerprint and source included (about 1,000 characters a module)."""
+    from hubensemble.rank import Ranking
+
+    rows = [{"name": f"m{i}", "handle": f"/models/m{i}" * 5, "status": "ok", "score": 0.5,
+             "dim": 8, "fingerprint": "f" * 64, "source": "cat.yaml:3"} for i in range(50)]
+    rows.append({"name": "bad", "handle": "/x", "status": "failed", "reason": "no file"})
+    ranking = Ranking(metric="knn", k=1, rows=rows, selected=["m0", "m1"], profile="cpu",
+                      examples=800, catalogue={"size": 51, "fingerprint": "c" * 64},
+                      profile_definition={"name": "cpu", "rule": "r" * 500})
+    assert repr(ranking) == ("Ranking(metric='knn', k=1, 50 ranked, 1 failed, "
+                             "selected=['m0', 'm1'], profile='cpu', examples=800)")
+    assert repr(dataclasses.replace(ranking, shard=(1, 4))).endswith(", shard=(1, 4))")

@@ -222,6 +222,15 @@ class Ranking:
                    catalogue=d.get("catalogue") or {}, merged_from=d.get("merged_from"),
                    chance=d.get("chance"))
 
+    def __repr__(self) -> str:
+        # One line (as Task's and FitResult's): the dataclass repr printed every row, with its
+        # handle, fingerprint and source, about 1,000 characters a module (a notebook cell
+        # echoing run_rank's result); `summary()` has the table, `rows` the records.
+        shard = "" if self.shard is None else f", shard={self.shard!r}"
+        return (f"Ranking(metric={self.metric!r}, k={self.k}, {len(self.ok_rows)} ranked, "
+                f"{len(self.failed_rows)} failed, selected={self.selected!r}, "
+                f"profile={self.profile!r}, examples={self.examples}{shard})")
+
     def summary(self, limit=20) -> str:
         """A plain-text table for people: the best `limit` modules, then every failure, the
         count ranked and failed, and the modules scoring no more than `chance`."""
