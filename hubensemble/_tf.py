@@ -277,10 +277,15 @@ def released_custom_gradients():
     tiny modules, without bound, and so did a long sweep. A registered name is looked up only
     while the graph that made it computes its gradients, inside its own trace (a retrace
     registers a new one); blocks that overlap in threads (two `fit` calls) release together,
-    when none is tracing. Used around every training (`tune.train.train_classifier`)."""
+    when none is tracing. Used around every training (`tune.train.train_classifier`). A
+    TensorFlow whose registry is not the dict `_registry` is left alone."""
     from tensorflow.python.framework import ops
 
-    registry = ops.gradient_registry._registry  # a dict (framework/registry.py)
+    # A dict in framework/registry.py; another TensorFlow without it trains as before.
+    registry = getattr(getattr(ops, "gradient_registry", None), "_registry", None)
+    if not isinstance(registry, dict):
+        yield
+        return
     with _GRADIENTS_LOCK:
         if _gradients["depth"] == 0:
             _gradients["before"] = set(registry)
