@@ -634,8 +634,9 @@ def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failure
     except MachineStop as e:  # the full disk's own OSError: the command's one line
         raise e.error from e.__cause__
     finally:  # Keras Tuner's lock maps keep every Oracle, and its trials, for good
-        for held in (kt_oracle.LOCKS, kt_oracle.THREADS):
-            held.pop(oracle, None)
+        for held in (getattr(kt_oracle, "LOCKS", None), getattr(kt_oracle, "THREADS", None)):
+            if isinstance(held, dict):  # a Keras Tuner without them: nothing kept there
+                held.pop(oracle, None)
         if bar is not None:
             bar.close()
 
