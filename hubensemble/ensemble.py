@@ -30,7 +30,8 @@ from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
 from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
 from hubensemble.data.coverage import coverage_note, split_coverage
 # The ensemble's text (re-exported: cli.py and the tests import it here).
-from hubensemble.ensembletext import NO_TEST_SPLIT, format_ensemble, members_change  # noqa: F401
+from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F401
+                                      members_change, result_line)
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word, run_words
@@ -413,6 +414,9 @@ class EnsembleResult(Mapping):
     cost: dict | None = None
     at_chance: str | None = None
     unfinished: str | None = None
+
+    def __repr__(self) -> str:
+        return result_line(self)  # one line; the dataclass repr printed every record
 
     def to_json(self) -> dict:
         """Exactly what RUN/ensemble.json holds (same keys, same order)."""

@@ -146,3 +146,19 @@ def members_change(done, now, *, listed: int = 4) -> str:
         return ", ".join(map(str, unique[:listed])) + more
 
     return f"members {names(done)}; the ensemble chosen now has {names(now)}"
+
+
+def result_line(result: Mapping) -> str:
+    """An EnsembleResult's repr, in one line: objective, size, the members' trials, the
+    candidates, validation and test accuracy (`format_ensemble` has the table, the fields
+    the records). The dataclass repr printed every member's hparams, curve point and pick
+    (about 9,800 characters for a quick run): a notebook cell echoing run_ensemble's result
+    showed a screen of it."""
+    parts = [f"objective={result['objective']!r}", f"size={result['size']}",
+             f"members={[m.get('trial') for m in result['members']]!r}",
+             f"n_candidates={result['n_candidates']}"]
+    for split in ("val", "test"):
+        value = (result.get(split) or {}).get("ensemble", {}).get("accuracy")
+        if value is not None:
+            parts.append(f"{split}_accuracy={value:.4f}")
+    return f"EnsembleResult({', '.join(parts)})"

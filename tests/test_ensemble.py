@@ -323,6 +323,13 @@ def test_run_ensemble_writes_the_contract(run_dir):
     for member in written["members"]:
         assert {"trial", "module", "hparams", "weight"} <= set(member)
     assert sum(m["weight"] for m in written["members"]) == pytest.approx(1.0)
+    # A notebook echoes run_ensemble's result: one line, not every member, curve point and
+    # pick (the dataclass repr).
+    text = repr(out)
+    assert "\n" not in text and len(text) < 200 + 12 * len(out["members"]), text
+    assert text.startswith(f"EnsembleResult(objective='ce', size={out['size']}, members=")
+    assert str([m["trial"] for m in out["members"]]) in text
+    assert f"test_accuracy={out['test']['ensemble']['accuracy']:.4f}" in text
     for point in written["val_curve"]:
         assert set(point) >= {"size", "ce", "accuracy"}
     assert set(written["test"]) == {"ensemble", "best_single"}

@@ -519,6 +519,8 @@ def test_sweeps_in_one_process_leave_no_oracle_or_train_step_graph_behind(tmp_pa
         summary = tune.run_tune(run.path, sweep="seeds", budget=2, modules=["gen_a"],
                                 profile="quick", strategy="cpu", task=digits, progress=False)
         assert summary["ok"] == 2
+        assert repr(summary) == ("TuneSummary(sweep='seeds', plan_size=2, ok=2, failed=0, "
+                                 "missing=0, reused=0)")  # not every trial: a cell's echo
     assert custom_gradients() == before
     assert set(kt_oracle.LOCKS) | set(kt_oracle.THREADS) == oracles
     hp = HParams(**QUICK.scale({"lr": 0.1, "steps": 2500}), seed=5)

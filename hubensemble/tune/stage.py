@@ -69,6 +69,10 @@ class TuneSummary(Mapping):
     reused: int = 0
     at_chance: dict = dataclasses.field(default_factory=dict)
 
+    def __repr__(self) -> str:  # one line: the dataclass repr printed every trial
+        return (f"TuneSummary(sweep={self.sweep!r}, plan_size={self.plan_size}, ok={self.ok}, "
+                f"failed={self.failed}, missing={self.missing}, reused={self.reused})")
+
     def to_json(self) -> dict:
         """The summary as a JSON-ready dict (the dict run_tune returned before)."""
         return dataclasses.asdict(self)
