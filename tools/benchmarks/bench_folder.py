@@ -42,7 +42,7 @@ import textwrap
 import time
 
 import numpy as np
-from benchargs import command_logging, description, folder_target, integer, integers
+from benchargs import command_logging, description, integer, integers, keep_argument
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -53,15 +53,6 @@ SIDE = 8
 
 def line(text=""):
     print(text, flush=True)
-
-
-def new_folder(text):
-    """--keep's argparse type: a folder that can be made, absent or empty (an earlier run's
-    folders would be written over)."""
-    path = folder_target(text)
-    if os.path.isdir(path) and os.listdir(path):
-        raise argparse.ArgumentTypeError(f"{text} is not empty; give a new or empty folder")
-    return path
 
 
 # --- 1. the folder ------------------------------------------------------------------------------
@@ -260,9 +251,7 @@ def main(argv=None):
                              "1000,5000)")
     parser.add_argument("--photos", type=integer(0), default=3,
                         help="4032 x 3024 JPEGs per 1,000 files (default: 3)")
-    parser.add_argument("--keep", metavar="DIR", type=new_folder,
-                        help="work in DIR, a new or empty folder, and keep it (default: a "
-                             "temporary folder, deleted at the end)")
+    keep_argument(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)

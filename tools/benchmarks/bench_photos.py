@@ -35,7 +35,7 @@ import sys
 import tempfile
 
 import numpy as np
-from benchargs import command_logging, description, folder_target, integers, names
+from benchargs import command_logging, description, integers, keep_argument, names
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -47,14 +47,6 @@ SIDES = (224, 384)
 
 def line(text=""):
     print(text, flush=True)
-
-
-def new_folder(text):
-    """--keep's argparse type: a folder that can be made, absent or empty."""
-    path = folder_target(text)
-    if os.path.isdir(path) and os.listdir(path):
-        raise argparse.ArgumentTypeError(f"{text} is not empty; give a new or empty folder")
-    return path
 
 
 def write_photos(root, count):
@@ -142,9 +134,7 @@ def main(argv=None):
                         help="numbers of photos, comma-separated, each once (default: 40,80,160)")
     parser.add_argument("--stages", type=names(STAGES, "stages"), default=list(STAGES),
                         help="what to measure: rank, fit or both (default: rank,fit)")
-    parser.add_argument("--keep", metavar="DIR", type=new_folder,
-                        help="work in DIR, a new or empty folder, and keep it (default: a "
-                             "temporary folder, deleted at the end)")
+    keep_argument(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--catalogue", help=argparse.SUPPRESS)

@@ -42,7 +42,7 @@ import tempfile
 import time
 
 import numpy as np
-from benchargs import command_logging, description, folder_target, integer, integers, number
+from benchargs import command_logging, description, integer, integers, keep_argument, number
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -325,18 +325,6 @@ def bench_shards(root, shards, n, data, catalogue, whole_dir):
          f"predictions {same_pred}")
 
 
-def new_folder(text):
-    """--keep's argparse type: a folder that can be made, absent or empty. Runs and caches
-    left there by an earlier run would be resumed: the "cold cache" figures would be warm
-    and the shards' seconds those of a resume."""
-    path = folder_target(text)
-    if os.path.isdir(path) and os.listdir(path):
-        raise argparse.ArgumentTypeError(f"{text} is not empty: its runs and caches would be "
-                                         "resumed, not measured cold; give a new or empty "
-                                         "folder")
-    return path
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=description(__doc__))
     # A size twice would rank the same N twice into the same folders (the second a warm
@@ -352,9 +340,7 @@ def main(argv=None):
                         type=integer(2 * CLASSES, why=f" (ranking needs 2 training images per "
                                      f"class: {CLASSES} classes, image i of class i % {CLASSES})"))
     parser.add_argument("--shards", type=integer(1), default=4)
-    parser.add_argument("--keep", metavar="DIR", type=new_folder,
-                        help="work in DIR, a new or empty folder, and keep it (default: a "
-                             "temporary folder, deleted at the end)")
+    keep_argument(parser)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     for name in ("--data", "--catalogue", "--warmup", "--out", "--cache"):
         parser.add_argument(name, help=argparse.SUPPRESS)

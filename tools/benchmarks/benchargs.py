@@ -153,6 +153,26 @@ def folder_target(text: str) -> str:
     return path
 
 
+def new_folder(text: str) -> str:
+    """An argparse type for a script's --keep DIR (`keep_argument`): a folder that can be made
+    (`folder_target`), absent or empty: an earlier run's runs and caches left there would be
+    resumed or read, so the figures would not be those of a cold start."""
+    path = folder_target(text)
+    if os.path.isdir(path) and os.listdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is not empty: an earlier run's runs and "
+                                         "caches there would be resumed, not measured cold; "
+                                         "give a new or empty folder")
+    return path
+
+
+def keep_argument(parser: argparse.ArgumentParser) -> None:
+    """Adds --keep DIR (`new_folder`): the script works in DIR and keeps it, else in a
+    temporary folder it deletes at the end."""
+    parser.add_argument("--keep", metavar="DIR", type=new_folder,
+                        help="work in DIR, a new or empty folder, and keep it (default: a "
+                             "temporary folder, deleted at the end)")
+
+
 def file_target(text: str) -> str:
     """An argparse type: a file that can be written when the work ends (`~` expanded): not a
     folder, in a folder that exists and is writable (the scripts do not make folders for
