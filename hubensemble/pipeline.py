@@ -9,6 +9,7 @@ import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from hubensemble import environment
 from hubensemble import options as option_table
@@ -26,6 +27,9 @@ from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.text import absolute, closest_name, escaped
 from hubensemble.kerasenv import with_stage_settings
+
+if TYPE_CHECKING:  # for type checkers only: fit imports rank where it runs it
+    from hubensemble.rank.ranking import Ranking
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ class FitResult:
     RUN/run.json lists them (data.task.skipped)."""
 
     run_dir: Path
-    ranking: object            # hubensemble.rank.Ranking
+    ranking: "Ranking"         # RUN/ranking.json (rank.Ranking)
     ensemble: dict             # RUN/ensemble.json
     metrics: dict | None       # ensemble.json "test": ensemble and best single, or None;
     #                            with --retrain-full, the exported (retrained) members' own

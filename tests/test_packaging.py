@@ -86,6 +86,20 @@ def test_type_checkers_see_the_lazy_api_and_the_package_says_it_is_typed():
     assert "py.typed" in config["options.package_data"]["hubensemble"].split()
 
 
+def test_a_fit_results_records_are_typed_for_type_checkers():
+    """FitResult.ranking was annotated `object`, so mypy refused `result.ranking.summary()`
+    ('"object" has no attribute "summary"') on fit's own result. Every field names its record's
+    type as a type checker resolves it (the `if TYPE_CHECKING:` import of pipeline.py)."""
+    import typing
+
+    from hubensemble.pipeline import FitResult
+    from hubensemble.rank.ranking import Ranking
+
+    hints = typing.get_type_hints(FitResult, localns={"Ranking": Ranking})
+    assert hints["ranking"] is Ranking
+    assert object not in hints.values(), hints
+
+
 def test_the_stage_decorators_keep_the_signature_for_type_checkers():
     """The decorators of the public functions (progress, the run lock, rank's run defaults,
     Keras' settings) were unannotated, so a type checker saw `run_rank`, `run_tune` and
