@@ -26,6 +26,7 @@ from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.text import absolute, closest_name, escaped
+from hubensemble import kerasenv
 from hubensemble.kerasenv import with_stage_settings
 
 if TYPE_CHECKING:  # for type checkers only: fit imports rank where it runs it
@@ -203,6 +204,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     # Before the run folder (not after the sweep): the folder is fine to write and load.
     check_export_target(export or Path(out) / EXPORT_DIR, "export" if export else "out",
                         run_dir=out)
+    kerasenv.check_backend()  # every fit imports Keras (even a finished run's): before the data
     run = Run(out)
     # An --export outside the run has its own lock: for the whole fit, which ends writing there.
     with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export", "export"):

@@ -60,6 +60,24 @@ def test_python_on_another_keras_backend_is_refused_naming_where_it_was_set(
     assert loaded == "False False"
 
 
+def test_fit_on_another_keras_backend_is_refused_before_it_reads_the_data(tmp_path, plain_env):
+    """fit read its data (a folder of photos: minutes) and said its summary before the first
+    Keras import refused the backend, which every fit reaches (even one of a finished run);
+    it is refused first now, nothing read, no run folder made."""
+    out_dir = tmp_path / "run"
+    code = ("import sys\nimport hubensemble\nfrom hubensemble.errors import HubensembleError\n"
+            "try:\n    hubensemble.fit(catalogue=hubensemble.shipped_catalogue('demo.yaml'), "
+            f"data='sklearn:digits', out={str(out_dir)!r})\n"
+            "except HubensembleError as e:\n    print(str(e)[:40])\n"
+            "print('sklearn' in sys.modules, 'keras' in sys.modules)\n")
+    out = _python(code, dict(plain_env, KERAS_BACKEND="jax"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines() == [
+        "KERAS_BACKEND=jax would load Keras on th", "False False"], out.stdout
+    assert "Task 'digits'" not in out.stderr, out.stderr
+    assert not out_dir.exists()
+
+
 def test_the_tensorflow_only_parts_work_whatever_keras_backend(plain_env):
     """Decoding images with TensorFlow (and `predict`: a SavedModel, no Keras) needs no
     Keras: it works with KERAS_BACKEND=jax as it did; the Keras parts are refused after."""
