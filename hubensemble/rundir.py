@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble import formats
-from hubensemble.errors import DataError, RunError
+from hubensemble.errors import DataError, RunError, first_line
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
                                 json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
                                 owned_here, owned_lock, owner_words, read_json, remove_unused)
@@ -21,7 +21,7 @@ from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.runexports import RunExports
 from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
-                                   option_word, run_words)
+                                   on_command_line, option_word, run_words)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import root_last_resort
 from hubensemble.text import absolute, as_reached, printable
@@ -447,6 +447,10 @@ class Run(RunExports):
             with held, root_last_resort():  # held: released before a refused command's
                 yield  # files are removed below
             failed = False
+        except (Exception, KeyboardInterrupt) as e:  # from Python; a command line logs its own
+            if not on_command_line():
+                log.info("stopped (%s)%s", type(e).__name__, f": {first_line(e)}" if str(e) else "")
+            raise
         finally:
             with _LOG_GUARD:
                 logger.removeHandler(handler)

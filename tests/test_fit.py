@@ -3,6 +3,7 @@
 import hashlib
 import dataclasses
 import json
+import logging
 import os
 import re
 import shlex
@@ -1304,6 +1305,29 @@ def test_a_python_callers_root_logger_is_left_as_it_was_and_shows_warnings(tmp_p
     # Python's last resort shows the warnings of a caller who configured no logging (a fit
     # from Python said nothing of its warnings: the root's NullHandler silenced them).
     assert out.stderr.splitlines().count("a warning of ours") == 1, out.stderr
+
+
+def test_a_call_from_python_that_stops_says_why_in_the_runs_log(tmp_path):
+    """A new-user check: fit(..., top_k=2) on a run fitted with other options was refused from
+    Python, and RUN/log.txt ended with the data's summary line, no word of the refusal, where
+    the command line's run logs its 'hubensemble: error: …' line. The run's log block now
+    says why it stopped from Python (once, the first line); the command line keeps its own."""
+    from hubensemble.rundir import Run
+
+    run = Run(tmp_path / "run")
+    with run.log_file():
+        logging.getLogger("hubensemble.x").info("a first call")
+    with pytest.raises(RunError), run.log_file():
+        with run.log_file():  # a stage's block inside fit's: said once
+            raise RunError("the rank or tune options changed since R was fitted\nsecond line")
+    with pytest.raises(KeyboardInterrupt), run.log_file():
+        raise KeyboardInterrupt
+    with pytest.raises(RunError), command_line(), run.log_file():
+        raise RunError("said by the command line")
+    lines = (tmp_path / "run" / "log.txt").read_text().splitlines()
+    said = [line.split(": ", 1)[1] for line in lines if "stopped" in line]
+    assert said == ["stopped (RunError): the rank or tune options changed since R was fitted",
+                    "stopped (KeyboardInterrupt)"], lines
 
 
 def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
