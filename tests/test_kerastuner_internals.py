@@ -122,7 +122,7 @@ def test_internal_signatures(path, params):
 
 def test_state_is_written_only_through_save_and_save_trial_in_its_layout(tmp_path, no_kt_env):
     """PlanOracle/FineTuneTuner make Keras Tuner's writes atomic by overriding Oracle.save,
-    Oracle._save_trial and BaseTuner.save; _drop_damaged_tuner_state knows the layout."""
+    Oracle._save_trial and BaseTuner.save; search.drop_damaged_tuner_state knows the layout."""
     oracle = ListOracle(2)
     tuner = Minimal(oracle, None, directory=str(tmp_path), project_name="p")
     project = tmp_path / "p"

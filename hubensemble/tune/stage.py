@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
-import shutil
 import sys
 import warnings
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Sequence
 
-from keras_tuner.src.engine import oracle as kt_oracle
-
 from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.fileio import atomic_write_json, file_lock, is_temp, read_json
+from hubensemble.fileio import atomic_write_json, file_lock
 from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
@@ -27,18 +23,16 @@ from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import member_record, sweep_member
 from hubensemble.sweeps import untuned_record
-from hubensemble.terminal import counting_note, progress_bar, say, shows_progress
+from hubensemble.terminal import say, shows_progress
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
 from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes,  # noqa: F401
                                    trial_differences)
 from hubensemble.tune.restart import restart_sweep
-from hubensemble.tune.strategies import get_strategy, is_default_strategy
-from hubensemble.tune.train import (KEEP_WEIGHTS, TensorBoard, chance_reason,
-                                    finished_candidate)
-from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, MachineStop, PlanOracle,
-                                    kerastuner_env, quiet_keras_tuner, wait_for_chief)
+from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
+from hubensemble.tune.train import KEEP_WEIGHTS, finished_candidate
+from hubensemble.tune.tuner import kerastuner_env, wait_for_chief
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -433,9 +427,9 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                     # them all under the sweep's lock; another worker waits and finds them done.
                     with (_sweep_lock(run, sweep, timeout=PROBE_LOCK_TIMEOUT) if worker else
                           contextlib.nullcontext()):  # a stand-alone process holds it already
-                        _probe_search(run, plan, specs, task=task, profile=profile,
-                                      keep_weights=keep_weights, cache_dir=cache_dir,
-                                      progress=progress)
+                        probe_search(run, plan, specs, task=task, profile=profile,
+                                     keep_weights=keep_weights, cache_dir=cache_dir,
+                                     progress=progress)
                 pending = []
             if pending and worker:
                 wait_for_chief()
@@ -446,11 +440,11 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                         else _sweep_lock(run, sweep))
                 with lock:
                     if not worker:
-                        _drop_damaged_tuner_state(run.tuner / sweep)
-                    _search(run, plan, specs, sweep=sweep, seed=seed, profile=profile,
-                            keep_weights=keep_weights, max_failures=max_failures,
-                            strategy=strategy, tpu=tpu, chief=chief, task=task,
-                            progress=progress, callbacks=callbacks, cache_dir=cache_dir)
+                        drop_damaged_tuner_state(run.tuner / sweep)
+                    search(run, plan, specs, sweep=sweep, seed=seed, profile=profile,
+                           keep_weights=keep_weights, max_failures=max_failures,
+                           strategy=strategy, tpu=tpu, chief=chief, task=task,
+                           progress=progress, callbacks=callbacks, cache_dir=cache_dir)
     summary = dataclasses.replace(summarize(run, plan, sweep=sweep), reused=reused)
     # Over --max-failures, run_tune's error says what to do (delete the failed folders
     # first); "run tune again" just before it would contradict it.
@@ -520,129 +514,6 @@ def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weigh
     run.modify(change)
     os.makedirs(run.tuner / sweep, exist_ok=True)
     atomic_write_json(run.tuner / sweep / "plan.json", [e.to_json() for e in plan])
-
-
-def _drop_damaged_tuner_state(project) -> bool:
-    """Removes Keras Tuner's JSON state of a sweep when any file of it cannot be read (left
-    half-written by a process killed mid-write, before these writes were atomic).
-
-    The candidates are the record of what is done, so nothing finished is lost: Keras Tuner
-    starts afresh and the oracle skips every trial that has a candidate. plan.json and
-    trials.log stay. Relies on Keras Tuner's layout (oracle.json, <tuner_id>.json,
-    trial_<id>/trial.json in the project folder; checked by test_kerastuner_internals.py).
-    Returns whether anything was removed.
-    """
-    project = os.fspath(project)
-    if not os.path.isdir(project):
-        return False
-    state = [os.path.join(project, n) for n in os.listdir(project)
-             if n.endswith(".json") and n != "plan.json" and not is_temp(n)]
-    trials = [os.path.join(project, n) for n in os.listdir(project) if n.startswith("trial_")]
-    damaged = []
-    for path in state + [os.path.join(t, "trial.json") for t in trials]:
-        try:
-            read_json(path)
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError):
-            damaged.append(os.path.relpath(path, project))
-    if not damaged:
-        return False
-    log.warning("Keras Tuner's state in %s is damaged (%s, half-written by a killed process); "
-                "starting it afresh: trials with a candidate are not run again", project,
-                ", ".join(damaged[:3]))
-    for path in state:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-    for path in trials:
-        shutil.rmtree(path, ignore_errors=True)
-    return True
-
-
-def _probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, progress):
-    """Fits the pending probe entries of `plan`, module by module (one embedding pass each)."""
-    import gc
-
-    import keras
-
-    from hubensemble.tune.probe import run_probe_entries
-
-    pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
-    bar = None
-    if progress:
-        bar = progress_bar(total=len(plan), initial=len(plan) - len(pending),
-                           desc="tune probe", unit="trial")
-
-    def done(record):
-        if record["status"] != "ok":
-            line = (f"trial {record['trial']} failed: {' '.join(str(record['reason']).split())}"
-                    f" (details in {run.log})")
-            if bar is not None:
-                log.info("%s", line)
-                bar.write(line, file=sys.stderr)
-            else:
-                log.warning("%s", line)
-        if bar is not None:
-            bar.update(1)
-
-    def check(probs, labels):
-        if not profile.fail_at_chance:
-            return None
-        return chance_reason(probs, labels, task.num_classes, kind="probe")
-
-    try:
-        for module in dict.fromkeys(e.module for e in pending):
-            keras.backend.clear_session()
-            run_probe_entries([e for e in pending if e.module == module], specs[module], task,
-                              run, profile_name=profile.name, keep_weights=keep_weights,
-                              cache_dir=cache_dir, check=check, on_done=done,
-                              on_batch=functools.partial(_embedding_note, bar, module))
-            gc.collect()
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _embedding_note(bar, module, split, done, total):
-    """A probe sweep's note while a module embeds: "MODULE train: 1,200/3,000 images"."""
-    counting_note(bar, f"{module} {split}", "images")(done, total)
-
-
-def _search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures, strategy,
-            tpu, chief, task, progress, callbacks, cache_dir=None):
-    if chief:
-        tf_strategy, task_obj = None, None  # the chief only serves the plan
-        num_classes = 2
-    else:
-        tf_strategy = get_strategy(strategy, tpu)
-        task_obj = run.task(task)
-        num_classes = task_obj.num_classes
-    bar = None
-    if progress:
-        done = sum(1 for e in plan if finished_candidate(run.candidates, e.trial_id) is not None)
-        bar = progress_bar(total=len(plan), initial=done, desc=f"tune {sweep}", unit="trial")
-    directory = run.tuner
-    oracle = PlanOracle(plan, run.candidates, max_failures=max_failures, seed=seed)
-    hypermodel = FineTuneHyperModel(specs, num_classes, plan)
-    try:
-        with quiet_keras_tuner(capture_prints=True):  # its "Reloading Tuner from …" line
-            tuner = FineTuneTuner(
-                oracle, hypermodel, run=run, task=task_obj, specs=specs, profile=profile,
-                keep_weights=keep_weights,
-                strategy=None if is_default_strategy(tf_strategy) else tf_strategy,
-                progress=bar, directory=str(directory), project_name=sweep, overwrite=False,
-                cache_dir=cache_dir)
-        tensorboard = TensorBoard(str(run.tuner / "tensorboard"))
-        with quiet_keras_tuner():
-            tuner.search(callbacks=[tensorboard, *callbacks], verbose=0)
-    except MachineStop as e:  # the full disk's own OSError: the command's one line
-        raise e.error from e.__cause__
-    finally:  # Keras Tuner's lock maps keep every Oracle, and its trials, for good
-        for held in (getattr(kt_oracle, "LOCKS", None), getattr(kt_oracle, "THREADS", None)):
-            if isinstance(held, dict):  # a Keras Tuner without them: nothing kept there
-                held.pop(oracle, None)
-        if bar is not None:
-            bar.close()
 
 
 def summarize(run: Run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary:
