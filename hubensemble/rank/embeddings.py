@@ -32,8 +32,9 @@ RESIZE_POLICY = "bilinear-antialias"
 # a long time, so the other process waits rather than giving up (dead owners are detected).
 CACHE_LOCK_TIMEOUT = 6 * 3600.0
 # The preprocessed images of a split are kept in memory (tf.data cache) and shared by every
-# module of the same resolution when they fit in this many bytes; above it (e.g. 800 images
-# at 480 px = 2.2 GB) each module re-reads and resizes them instead.
+# module of the same resolution while all those kept fit in this many bytes together (one
+# budget for a run_rank, `_Datasets`); a split above it alone (e.g. 800 images at 480 px =
+# 2.2 GB) is re-read and resized for each module instead.
 DATASET_CACHE_BYTES = 512 << 20
 #: What goes on when the embedding cache cannot be written (environment.cache_unwritable).
 _GOING_ON = "the ranking (and tune's probes and LP-FT heads) goes on"
@@ -144,21 +145,40 @@ class EmbedResult:
 
 
 class _Datasets:
-    """tf.data pipelines of a task's splits per resolution; shared while they fit in memory."""
+    """tf.data pipelines of a task's splits per resolution; the resized images of each are
+    kept (tf.data cache) and shared by the modules of that resolution while ALL the kept
+    ones fit in DATASET_CACHE_BYTES together (float32 bytes of the split at that size).
 
-    def __init__(self, task, batch_size):
+    The budget is one for the whole run: a resolution that fits alone but not with the
+    others frees the least recently used ones (their cache goes with its dataset, once no
+    stream of it is left: run_rank collects after each module). Rank goes through the
+    modules in catalogue order, not by resolution, so ten resolutions of 512 MB each kept
+    5 GB for the whole run before. One that does not fit alone is resized again for each
+    module (not kept). The pixels are the same either way (`streams.split_stream`)."""
+
+    def __init__(self, task, batch_size, budget=None):
         self.task = task
         self.batch_size = int(batch_size)
-        self._kept = {}
+        self.budget = DATASET_CACHE_BYTES if budget is None else int(budget)
+        self._kept = {}  # (split, hw) -> (dataset, float32 bytes); least recently used first
+
+    def kept_bytes(self) -> int:
+        """The float32 bytes of the resized splits kept now (at most `budget`)."""
+        return sum(nbytes for _, nbytes in self._kept.values())
 
     def get(self, split, hw):
-        if (split, hw) in self._kept:
-            return self._kept[(split, hw)]
-        n = len(self.task.split(split))
-        fits = n * hw[0] * hw[1] * 3 * 4 <= DATASET_CACHE_BYTES
+        key = (split, tuple(int(v) for v in hw))
+        if key in self._kept:
+            self._kept[key] = self._kept.pop(key)  # the most recently used now
+            return self._kept[key][0]
+        nbytes = len(self.task.split(split)) * key[1][0] * key[1][1] * 3 * 4
+        fits = nbytes <= self.budget
+        if fits:
+            while self._kept and self.kept_bytes() + nbytes > self.budget:
+                del self._kept[next(iter(self._kept))]  # the least recently used
         ds = self.task.dataset(split, batch_size=self.batch_size, image_size=hw, cache=fits)
         if fits:
-            self._kept[(split, hw)] = ds
+            self._kept[key] = (ds, nbytes)
         return ds
 
 

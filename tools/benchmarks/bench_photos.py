@@ -19,8 +19,8 @@ of the decoded pixels the task holds, for several photo counts.
 
 Expected for rank (docs/data.md, "Memory of a split"): growth per photo about 2x the held
 pixels (2.05x from 40 to 160 in one run; 1.5x from 160 to 320 by /usr/bin/time): the
-pixels, rank's converted streams (kept per resolution up to 512 MB each: 1.4 MB a photo
-here) and the rest not yet attributed. Each stream's copy of the training split (0.6x a
+pixels, rank's converted streams (kept up to 512 MB for all resolutions together: 1.4 MB
+a photo here) and the rest not yet attributed. Each stream's copy of the training split (0.6x a
 stream, rank keeping one per resolution) is gone since `streams.split_stream`: 3.3x from 40
 to 160 before. Nothing is asserted; the figures are printed. --keep must be a new or empty
 folder.
