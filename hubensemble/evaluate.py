@@ -495,7 +495,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     try:
         for idx in size_batches(sizes, batch_size):
             # uint8 -> float32 / 255 at the images' own size: the pixels predict sends.
-            clean = np.stack([data.images[i] for i in idx]).astype(np.float32) / np.float32(255)
+            clean = np.stack([data.images[i] for i in idx]).astype(np.float32)
+            clean /= np.float32(255)  # in place: one float32 copy of the batch, not two
             for cond in conditions:
                 name, sev = cond
                 x = clean if name == "clean" else _corrupt(name, clean, idx, sev, seed)
