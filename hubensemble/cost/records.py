@@ -21,6 +21,7 @@ from hubensemble import fileio
 from hubensemble.fileio import json_kind
 from hubensemble.errors import RunError
 from hubensemble.formats import COST_FILE, versions
+from hubensemble.weightsfile import HEAD_KERNEL, dataset_shape
 
 log = logging.getLogger(__name__)
 
@@ -318,26 +319,13 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
     return recorded
 
 
-#: The dataset of a candidate's weights file that holds its head's kernel, float [D, C].
-HEAD_KERNEL = "head/vars/0"
-
-
 def head_macs_in(weights_path, num_classes: int) -> int | None:
     """D x C, the head's multiply-accumulates, from the shape of its kernel in a candidate's
-    weights file (`HEAD_KERNEL`, read with h5py: its shape only, no TensorFlow); None when
+    weights file (`weightsfile.HEAD_KERNEL`: its shape only, no TensorFlow); None when
     the file is None, missing or unreadable, or its kernel is not [D, `num_classes`]. A
     RUN/cost.json of an older hubensemble has no head sizes: `read_run_costs` takes them
     from here."""
-    if weights_path is None or not os.path.isfile(weights_path):
-        return None
-    try:
-        import h5py
-
-        with h5py.File(weights_path, "r") as f:
-            kernel = f.get(HEAD_KERNEL)
-            shape = tuple(kernel.shape) if isinstance(kernel, h5py.Dataset) else ()
-    except Exception:  # noqa: BLE001 - h5py raises OSError and others for a bad file
-        return None
+    shape = dataset_shape(weights_path, HEAD_KERNEL) or ()
     if len(shape) != 2 or shape[1] != int(num_classes) or shape[0] < 1:
         return None
     return int(shape[0]) * int(shape[1])

@@ -21,17 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 from typing import Mapping, Sequence
 
 from hubensemble.cost.records import Cost
-
-
-#: The group of a candidate's weights file (`candidate.WEIGHTS_FILE`, Keras' .weights.h5)
-#: that holds its backbone's variables (`tune.Classifier.backbone`); its head is under "head".
-BACKBONE_GROUP = "backbone"
+from hubensemble.weightsfile import BACKBONE_GROUP, group_digest
 
 
 def share_key(spec_json: dict, fingerprint: str | None, size: int, kind: str,
@@ -69,26 +64,8 @@ def backbone_digest(weights_path) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str | None:
-    import h5py
-    import numpy as np
-
-    digest = hashlib.sha256()
-    try:
-        with h5py.File(path, "r") as f:
-            group = f.get(BACKBONE_GROUP)
-            if not isinstance(group, h5py.Group):
-                return None
-            names: list[str] = []
-            group.visit(names.append)
-            for name in sorted(names):
-                item = group[name]
-                if isinstance(item, h5py.Dataset):
-                    value = np.ascontiguousarray(item[()])
-                    digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
-                    digest.update(value.tobytes())
-    except Exception:  # noqa: BLE001 - h5py raises OSError and others for a bad file
-        return None  # the export names an unreadable file; here it only shares with none
-    return digest.hexdigest()
+    # Unreadable: None; the export names an unreadable file, here it only shares with none.
+    return group_digest(path, BACKBONE_GROUP)
 
 
 def candidate_key(cand, specs: Mapping, cost: Cost | None) -> str | None:
