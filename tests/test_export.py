@@ -604,8 +604,10 @@ def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits,
     os.unlink(run_copy / "candidates" / gen / candidate.WEIGHTS_FILE)
     out = tmp_path / "model"
     with pytest.raises(RunError, match=rf"member 0 \(trial '{gen}'.*weights file .* missing"
-                                       r".*--skip-missing"):
-        export_ensemble(run_copy, out, task=digits, progress=False)
+                                       r".*, or pass skip_missing=True to export"):
+        export_ensemble(run_copy, out, task=digits, progress=False)  # export_ensemble's words
+    with command_line(), pytest.raises(RunError, match=r"or pass --skip-missing to export"):
+        export_ensemble(run_copy, out, task=digits, progress=False)  # the command line's
     assert not out.exists()
 
     result = export_ensemble(run_copy, out, task=digits, skip_missing=True, progress=True)
@@ -641,7 +643,7 @@ def test_the_export_reads_each_member_through_its_candidate_record(run_copy, dig
         export_ensemble(run_copy, tmp_path / "a", task=digits, progress=False)
     atomic_write_json(folder / candidate.TRIAL_FILE,
                       {**record, "status": "failed", "reason": "OOM"})
-    with pytest.raises(RunError, match=r"member 1 .*status 'failed'.*--skip-missing"):
+    with pytest.raises(RunError, match=r"member 1 .*status 'failed'.*skip_missing=True"):
         export_ensemble(run_copy, tmp_path / "b", task=digits, progress=False)
     os.unlink(folder / candidate.TRIAL_FILE)
     with pytest.raises(RunError, match=r"member 1 .*no trial\.json yet"):

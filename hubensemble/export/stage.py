@@ -122,6 +122,11 @@ class _Plan:
 _EXPORT = options.defaults_for("export")
 
 
+def _skip_words() -> str:
+    """The option that leaves a member out, in the caller's words (`lockwords.option_word`)."""
+    return option_word("--skip-missing", "skip_missing=True")
+
+
 @shows_progress
 @writes_run("export")
 @with_stage_settings
@@ -250,9 +255,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         if not skip_missing:
             first = (f" (delete RUN/{root.name}/{entry.get('trial')} first)"
                      if (root / str(entry.get("trial"))).exists() else "")
-            raise RunError(f"{reason}; {redo}{first}, or pass --skip-missing to export the "
+            raise RunError(f"{reason}; {redo}{first}, or pass {_skip_words()} to export the "
                            "ensemble without it")
-        log.warning("%s; leaving it out of the export (--skip-missing)", reason)
+        log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
         skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
                         "reason": reason})
 
@@ -280,9 +285,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                     if not skip_missing:
                         fix = fix or (f"{redo} (delete RUN/{root.name}/"
                                       f"{plan.entry.get('trial')} first)")
-                        raise RunError(f"{reason}; {fix}, or pass --skip-missing to export "
+                        raise RunError(f"{reason}; {fix}, or pass {_skip_words()} to export "
                                        "without it")
-                    log.warning("%s; leaving it out of the export (--skip-missing)", reason)
+                    log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
                     skipped.append({"trial": plan.entry.get("trial"),
                                     "module": plan.entry.get("module"), "reason": reason})
                     continue
