@@ -13,10 +13,13 @@ terminal and in a notebook, plain lines on a file, a pipe or a terminal of TERM=
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import dataclasses
 import functools
 import logging
 import os
 import sys
+import threading
 from typing import Callable, ParamSpec, TypeVar
 
 from hubensemble.text import printable
@@ -36,11 +39,45 @@ def _to_stderr(text):
 #: A record attribute: the message was already printed on the terminal (or silenced by -q).
 PRINTED = "hubensemble_printed"
 
-#: Whether the bars of work deep in a call (`command_bar`, `download_bar`) are shown: set by a
-#: running command (`terminal_log`: unless -q; "command" True) and by a library call's
-#: `progress` argument (`library_progress`); "decided" once either has (an inner call can only
-#: turn them off). False when nothing decided.
-_SHOWING = {"progress": False, "command": False, "decided": False}
+
+@dataclasses.dataclass(frozen=True)
+class Showing:
+    """Whether the bars of work deep in a call (`command_bar`, `download_bar`) are shown
+    (`progress`): set by a running command (`terminal_log`: unless -q; `command` True) and by
+    a library call's `progress` argument (`library_progress`); `decided` once either has (an
+    inner call can only turn them off). All False when nothing decided."""
+
+    progress: bool = False
+    command: bool = False
+    decided: bool = False
+
+
+#: The `Showing` of the running call tree: a context variable, so each thread (and each
+#: asyncio task) has its own, and a block's end restores its caller's own value. It was one
+#: dict of the process that each block saved and restored: two threads' overlapping library
+#: calls (A enters fit(progress=False), B enters one, A leaves, B leaves) restored it out of
+#: order, leaving "decided, no bars" for good, and a later fit(progress=True) drew none. A
+#: thread the library starts runs in a copy of its caller's context (`threads`), so its bars
+#: follow that caller; a thread of the caller's own starts with nothing decided.
+_SHOWING = contextvars.ContextVar("hubensemble_showing", default=Showing())
+
+
+def showing() -> Showing:
+    """The running call tree's `Showing` (`_SHOWING`)."""
+    return _SHOWING.get()
+
+
+@contextlib.contextmanager
+def _showing(**changes):
+    """While the block runs, this call tree's `Showing` has `changes` (its fields); its
+    caller's after, whatever other threads did meanwhile."""
+    token = _SHOWING.set(dataclasses.replace(_SHOWING.get(), **changes))
+    try:
+        yield
+    finally:
+        _SHOWING.reset(token)
+
+
 #: Seconds a download runs before its bar appears: a small module shows none.
 BAR_DELAY = 2.0
 
@@ -280,7 +317,7 @@ def download_bar(what, total=None):
     Call ``update(n)`` per chunk and ``close()``."""
     return progress_bar(total=total or None, desc=f"download {what}", unit="B",
                         unit_scale=True, unit_divisor=1024, leave=False, delay=BAR_DELAY,
-                        shown=_SHOWING["progress"], smoothing=BYTE_SMOOTHING)
+                        shown=showing().progress, smoothing=BYTE_SMOOTHING)
 
 
 def command_bar(*, total=None, **kwargs):
@@ -292,7 +329,7 @@ def command_bar(*, total=None, **kwargs):
     with progress=False, and where nothing decided (a bare internal call). `total`: a
     number, or a function that counts it, called only when the bar is shown. Call
     ``update(n)`` and ``close()``."""
-    shown = _SHOWING["progress"]
+    shown = showing().progress
     if callable(total):
         total = total() if shown else None
     return progress_bar(total=total, shown=shown, **kwargs)
@@ -305,14 +342,12 @@ def library_progress(progress):
     unless -q: Python's `load_task` and `fit` showed no bar where the command line did. In a
     command (`terminal_log`) or an outer library call that decided already, `progress` can
     only turn them off: load_task(progress=True) inside fit(progress=False), or inside
-    `fit -q`, stays silent."""
-    was = dict(_SHOWING)
-    _SHOWING.update(progress=bool(progress) and (was["progress"] or not was["decided"]),
-                    decided=True)
-    try:
+    `fit -q`, stays silent. The state is the call tree's (`_SHOWING`): another thread's call
+    neither sees nor changes it."""
+    was = showing()
+    with _showing(progress=bool(progress) and (was.progress or not was.decided),
+                  decided=True):
         yield
-    finally:
-        _SHOWING.update(was)
 
 
 _P = ParamSpec("_P")
@@ -361,7 +396,7 @@ def progress_line(text):
     before TensorFlow loads, `preflight.check_run`): on stderr while a command runs without
     -q (`terminal_log`), never for a library call; in RUN/log.txt when the command has one."""
     log_only(text)
-    if _SHOWING["command"] and _SHOWING["progress"]:
+    if showing().command and showing().progress:
         _to_stderr(text)
 
 
@@ -483,6 +518,20 @@ class LastResort(logging.Handler):
         return False
 
 
+#: The process's own parts of the blocks below, one per process whichever thread runs them:
+#: the root logger's `LastResort` (`root_last_resort`), its level and Python's warnings
+#: captured into logging (`terminal_log`). The first block to start sets each, the last to
+#: end sets it back, under `_PROCESS_LOCK`: each block saved and restored them itself, so two
+#: threads' overlapping blocks restored them out of order (A adds the guard, B finds it and
+#: adds none, A removes it: B ran on a bare root, absl's basicConfig left a handler printing
+#: every INFO record after; A's -v DEBUG root level came back after both ended).
+_PROCESS_LOCK = threading.Lock()
+_PROCESS = {"resorts": 0, "guard": None, "commands": 0, "captured": False,
+            "verbose": 0, "level": logging.NOTSET}
+#: The console handler of the command whose call tree runs (`terminal_log`), None outside one.
+_CONSOLE = contextvars.ContextVar("hubensemble_console", default=None)
+
+
 @contextlib.contextmanager
 def root_last_resort():
     """While the block runs, a root logger without handlers has `LastResort` (removed
@@ -491,16 +540,22 @@ def root_last_resort():
     Python left a root StreamHandler that printed every INFO record after it (the next
     fit's "decoding x.jpg: Unsupported marker type 0x20", "rank: done before, reused").
     Used by every stage function (`shows_progress`, `runwriter.writes_run`) and a run's log
-    block (`rundir.Run.log_file`)."""
+    block (`rundir.Run.log_file`). One guard for the process while any thread's block runs
+    (`_PROCESS`): added by the first to start, removed by the last to end."""
     root = logging.getLogger()
-    guard = LastResort() if not root.handlers else None
-    if guard is not None:
-        root.addHandler(guard)
+    with _PROCESS_LOCK:
+        if _PROCESS["resorts"] == 0 and not root.handlers:
+            _PROCESS["guard"] = LastResort()
+            root.addHandler(_PROCESS["guard"])
+        _PROCESS["resorts"] += 1
     try:
         yield
     finally:
-        if guard is not None:
-            root.removeHandler(guard)
+        with _PROCESS_LOCK:
+            _PROCESS["resorts"] -= 1
+            if _PROCESS["resorts"] == 0 and _PROCESS["guard"] is not None:
+                root.removeHandler(_PROCESS["guard"])
+                _PROCESS["guard"] = None
 
 
 @contextlib.contextmanager
@@ -512,26 +567,45 @@ def terminal_log(args):
     they never land inside a progress bar's line (`_to_stderr`).
     Records already printed (`PRINTED`) are skipped; download bars (`download_bar`) show
     unless -q. Everything is undone after, so calling
-    `cli.main` again in one process (a notebook, a test) does not print each line twice."""
+    `cli.main` again in one process (a notebook, a test) does not print each line twice.
+
+    Commands in several threads at once (`cli.main` from a thread pool): each prints the
+    records of its own call tree (its -q, -v), and the process's parts (`_PROCESS`: the root
+    level, warnings captured) are set back by the last to end to what they were before the
+    first began (warnings captured by the caller before stay captured)."""
     root = logging.getLogger()
+    verbose = bool(getattr(args, "verbose", False))
     console = _ConsoleHandler(sys.stderr)
-    console.setLevel(logging.DEBUG if getattr(args, "verbose", False) else
+    console.setLevel(logging.DEBUG if verbose else
                      logging.ERROR if quiet(args) else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     console.addFilter(_not_printed)
-    if not getattr(args, "verbose", False):
+    console.addFilter(lambda record: _CONSOLE.get() in (None, console))
+    if not verbose:
         console.addFilter(_not_retracing)
-    level = root.level
-    showing = dict(_SHOWING)
-    _SHOWING.update(progress=not quiet(args), command=True, decided=True)
-    root.addHandler(console)
-    logging.captureWarnings(True)
-    if getattr(args, "verbose", False):
-        root.setLevel(logging.DEBUG)
+    with _PROCESS_LOCK:
+        if _PROCESS["commands"] == 0:
+            _PROCESS["captured"] = getattr(logging, "_warnings_showwarning", None) is not None
+            logging.captureWarnings(True)
+        _PROCESS["commands"] += 1
+        if verbose:
+            if _PROCESS["verbose"] == 0:
+                _PROCESS["level"] = root.level
+                root.setLevel(logging.DEBUG)
+            _PROCESS["verbose"] += 1
+        root.addHandler(console)
+    token = _CONSOLE.set(console)
     try:
-        yield
+        with _showing(progress=not quiet(args), command=True, decided=True):
+            yield
     finally:
-        _SHOWING.update(showing)
-        root.removeHandler(console)
-        root.setLevel(level)
-        logging.captureWarnings(False)
+        _CONSOLE.reset(token)
+        with _PROCESS_LOCK:
+            root.removeHandler(console)
+            if verbose:
+                _PROCESS["verbose"] -= 1
+                if _PROCESS["verbose"] == 0:
+                    root.setLevel(_PROCESS["level"])
+            _PROCESS["commands"] -= 1
+            if _PROCESS["commands"] == 0 and not _PROCESS["captured"]:
+                logging.captureWarnings(False)

@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_tiny_model
-from hubensemble import augment, fileio, proxies, rank
+from hubensemble import augment, fileio, proxies, rank, terminal
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
@@ -1720,6 +1720,9 @@ def test_threads_of_one_process_rank_one_run_one_at_a_time_and_share_a_cache(tas
     for t in threads:
         t.join(240)
     assert not any(t.is_alive() for t in threads) and not errors, errors
+    # The two overlapping run_rank(progress=False) calls left the process's bars decided
+    # off when "a" ended first (a later test's download bar was disabled: CI run 75).
+    assert terminal.showing() == terminal.Showing()
     assert stable(results["a"].rows) == stable(results["b"].rows)
     assert len(cache_files(cache)) == 2
     for spec in good[:2]:  # one thread computed each entry; the other read it

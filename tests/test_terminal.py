@@ -350,7 +350,7 @@ def test_ranks_bar_drops_a_modules_note_when_the_module_ends(tmp_path, module_fa
                     lines[-1]), lines
 
 
-def test_a_download_bar_gives_the_recent_speed_and_a_trial_bar_the_mean(capsys, monkeypatch):
+def test_a_download_bar_gives_the_recent_speed_and_a_trial_bar_the_mean(capsys):
     """The mean-rate time left (ETA_SMOOTHING) applied to every bar, so a download that
     slowed after a fast start showed the mean since it began: 10 MiB at one per 40 s, then 10
     at one per 400 s said ~36 min left for the last 10 MiB, not the ~67 the last speed needs.
@@ -371,11 +371,6 @@ def test_a_download_bar_gives_the_recent_speed_and_a_trial_bar_the_mean(capsys, 
         return left
 
     mib = 1024 * 1024
-    # A process's state nothing decided yet: CI run 75 found it left decided "no bars" by an
-    # earlier test of the same worker (overlapping library calls in threads restore it out of
-    # order; see the closing note of stop 47), and the bar was then disabled ("?" left).
-    monkeypatch.setattr(terminal, "_SHOWING",
-                        {"progress": False, "command": False, "decided": False})
     with terminal.library_progress(True):
         left = run(terminal.download_bar("https://example.org/m.tar.gz", total=30 * mib), mib)
     assert left >= 0.9 * 10 * 400, left  # the last speed: 400 s per MiB

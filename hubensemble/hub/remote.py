@@ -16,11 +16,11 @@ import os
 import posixpath
 import shutil
 import tempfile
-import threading
 import time
 import urllib.request
 
 from hubensemble.text import absolute
+from hubensemble.threads import caller_thread
 
 CHUNK = 1 << 20
 
@@ -54,7 +54,7 @@ def call_with_deadline(fn, *args, timeout: float, what: str = "the call",
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = e
 
-    thread = threading.Thread(target=run, name="hubensemble-remote-read", daemon=True)
+    thread = caller_thread(run, name="hubensemble-remote-read")  # its bars follow the caller
     thread.start()
     thread.join(timeout)
     if thread.is_alive():

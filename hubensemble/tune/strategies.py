@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 
 import tensorflow as tf
 
@@ -17,6 +16,7 @@ from hubensemble import environment, options
 from hubensemble.errors import HubensembleError, first_line
 from hubensemble.preflight import check_strategy
 from hubensemble.text import absolute
+from hubensemble.threads import caller_thread
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _run_with_timeout(fn, timeout, what):
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             error.append(e)
 
-    thread = threading.Thread(target=target, daemon=True)
+    thread = caller_thread(target, name="hubensemble-tpu-connect")
     thread.start()
     thread.join(timeout)
     if thread.is_alive():

@@ -1,0 +1,39 @@
+"""Threads the library starts run in its caller's context (`follows_caller`,
+`caller_thread`): the context variables of the call that started them (whether bars show,
+`terminal.showing`; command line or Python words, `lockwords.on_command_line`; the module
+warnings' sinks, `hub.notices`) hold there as in the caller. A plain `threading.Thread`
+or a `concurrent.futures` pool starts its function in an empty context, where a download
+bar in a deadline thread (`hub.remote.call_with_deadline`) was drawn as if nothing had
+decided it, whatever the caller's progress=False or -q said. TensorFlow-free."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from typing import Callable, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def follows_caller(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`function`, to be called in another thread (a `threading.Thread`'s target, a
+    ThreadPoolExecutor's ``submit``/``map``) in a copy of the context of the caller of
+    `follows_caller` (taken now, as `contextvars.copy_context`): each call runs in its own
+    copy of it (a context cannot be entered by two threads at once), so what the function
+    sets there stays its own and never reaches the caller."""
+    context = contextvars.copy_context()
+
+    @functools.wraps(function)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return context.copy().run(function, *args, **kwargs)
+
+    return call
+
+
+def caller_thread(target: Callable[[], object], *, name: str,
+                  daemon: bool = True) -> threading.Thread:
+    """A `threading.Thread` (not started) named `name` that runs `target()` in a copy of
+    the caller's context (`follows_caller`)."""
+    return threading.Thread(target=follows_caller(target), name=name, daemon=daemon)

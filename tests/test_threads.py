@@ -1,0 +1,179 @@
+"""One process, many threads: the library's blocks that set and restore state (whether bars
+show, the root logger's guard, level and handlers, Python's warnings captured) overlap in two
+threads and leave each thread, and the process after, as they found them
+(`terminal.showing`, `terminal.terminal_log`, `terminal.root_last_resort`,
+`threads.follows_caller`). The overlap is forced with events: A enters, B enters, A leaves,
+B leaves (no sleeps)."""
+
+import argparse
+import concurrent.futures
+import io
+import logging
+import threading
+
+from hubensemble import terminal
+from hubensemble.threads import caller_thread, follows_caller
+
+
+def _shown() -> bool:
+    """Whether a bar of work deep in a call (`command_bar`) would be drawn here."""
+    bar = terminal.command_bar(total=1, desc="work", file=io.StringIO())
+    shown = not bar.disable
+    bar.close()
+    return shown
+
+
+def _overlap(block_a, block_b, inside_a=lambda: None, inside_b=lambda: None):
+    """Runs `block_a()` in thread A and `block_b()` in thread B (context managers), in the
+    order A enters, B enters, A leaves, B leaves; `inside_a`/`inside_b` run in each block
+    just before it is left. Returns {"a": …, "b": …}: what each inside function returned."""
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    said, errors = {}, []
+
+    def a():
+        try:
+            with block_a():
+                a_in.set()
+                assert b_in.wait(30)
+                said["a"] = inside_a()
+        except BaseException as e:  # noqa: BLE001 - the test's assertion says it
+            errors.append(e)
+        finally:
+            a_in.set()
+            a_out.set()
+
+    def b():
+        try:
+            assert a_in.wait(30)
+            with block_b():
+                b_in.set()
+                assert a_out.wait(30)
+                said["b"] = inside_b()
+        except BaseException as e:  # noqa: BLE001 - the test's assertion says it
+            errors.append(e)
+        finally:
+            b_in.set()
+
+    threads = [threading.Thread(target=f, name=f"overlap-{f.__name__}") for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    return said
+
+
+def test_two_threads_overlapping_library_calls_leave_the_bars_each_caller_asked_for():
+    """CI run 75: `_SHOWING` was one dict of the process, saved and restored by every
+    library call (`library_progress`); A entering fit(progress=False), B entering one, A
+    leaving, B leaving restored it out of order to "decided, no bars", and every later
+    fit(progress=True) in the process drew none. Each call tree has its own now: after the
+    overlap a progress=True call shows its bars, and inside it each thread had its own
+    (B's progress=True beside A's progress=False)."""
+    said = _overlap(lambda: terminal.library_progress(False),
+                    lambda: terminal.library_progress(True), _shown, _shown)
+    assert said == {"a": False, "b": True}
+    said = _overlap(lambda: terminal.library_progress(False),
+                    lambda: terminal.library_progress(False), _shown, _shown)
+    assert said == {"a": False, "b": False}
+    with terminal.library_progress(True):
+        assert _shown()
+    assert not _shown()  # nothing decided outside a call: a bare internal call shows none
+
+
+def test_a_worker_threads_bar_follows_the_caller_that_started_it():
+    """Work the library hands to a thread (a deadline thread, `caller_thread`; a pool's
+    task, `follows_caller`) draws its bars as its caller asked: a ThreadPoolExecutor's
+    function starts in an empty context, where nothing decided; `follows_caller` runs it in
+    a copy of its caller's. A caller's own plain thread starts with nothing decided."""
+    from hubensemble.hub.remote import call_with_deadline
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for progress in (True, False):
+            with terminal.library_progress(progress):
+                assert pool.submit(follows_caller(_shown)).result(30) is progress
+                assert list(pool.map(follows_caller(lambda _: _shown()), range(4))) == [
+                    progress] * 4  # one copy of the context per call: run at once
+                assert call_with_deadline(_shown, timeout=30) is progress
+                shown = []
+                thread = caller_thread(lambda: shown.append(_shown()), name="worker")
+                thread.start()
+                thread.join(30)
+                assert shown == [progress]
+                plain = []
+                thread = threading.Thread(target=lambda: plain.append(_shown()))
+                thread.start()
+                thread.join(30)
+                assert plain == [False]
+        with terminal.terminal_log(argparse.Namespace(quiet=False, verbose=False)):
+            assert pool.submit(follows_caller(_shown)).result(30)
+            assert pool.submit(follows_caller(lambda: terminal.showing().command)).result(30)
+
+
+def _process_state():
+    root = logging.getLogger()
+    return (list(root.handlers), root.level,
+            getattr(logging, "_warnings_showwarning", None) is not None)
+
+
+def test_two_threads_overlapping_commands_leave_the_process_as_it_was(capsys):
+    """`terminal_log` (a command: `cli.main`, tools/vtab.py) set the root level (-v: DEBUG)
+    and Python's warnings captured, and restored what it saved: with A (-v) entering, B
+    entering, A leaving, B leaving, B put back A's DEBUG level for good. The last to end
+    restores the process now, and each command's console prints its own records only: B's
+    warning was printed by A's console too (twice), and B's -q did not hide A's."""
+    args = {"verbose": argparse.Namespace(quiet=False, verbose=True),
+            "quiet": argparse.Namespace(quiet=True, verbose=False),
+            "plain": argparse.Namespace(quiet=False, verbose=False)}
+    log = logging.getLogger("hubensemble.test_threads")
+    before = _process_state()
+
+    def warns(who):
+        def inside():
+            log.warning("a warning of %s", who)
+            return logging.getLogger().level
+        return inside
+
+    said = _overlap(lambda: terminal.terminal_log(args["verbose"]),
+                    lambda: terminal.terminal_log(args["plain"]), warns("A"), warns("B"))
+    assert said == {"a": logging.DEBUG, "b": before[1]}  # A's -v, set back when A ended
+    assert _process_state() == before
+    err = capsys.readouterr().err
+    assert err.count("a warning of A") == 1 and err.count("a warning of B") == 1, err
+    _overlap(lambda: terminal.terminal_log(args["quiet"]),
+             lambda: terminal.terminal_log(args["plain"]), warns("A"), warns("B"))
+    err = capsys.readouterr().err
+    assert "a warning of A" not in err and err.count("a warning of B") == 1, err
+    assert _process_state() == before
+
+
+def test_warnings_a_caller_captured_stay_captured_after_a_command():
+    """A command (`terminal_log`) turned logging's capture of Python's warnings off at its
+    end, also when the caller (a notebook, a web service) had turned it on before."""
+    logging.captureWarnings(True)
+    try:
+        with terminal.terminal_log(argparse.Namespace(quiet=True, verbose=False)):
+            pass
+        assert getattr(logging, "_warnings_showwarning", None) is not None
+    finally:
+        logging.captureWarnings(False)
+
+
+def test_two_threads_overlapping_stage_calls_keep_the_root_guard_while_either_runs():
+    """`root_last_resort` (every stage function) added its guard to a bare root and removed
+    it itself: A adds it, B finds a handler and adds none, A removes it, and B ran on a bare
+    root (absl's basicConfig then left a handler printing every INFO record after). The
+    guard stays while any thread's block runs, and goes with the last."""
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    for handler in saved:
+        root.removeHandler(handler)
+    try:
+        said = _overlap(terminal.root_last_resort, terminal.root_last_resort,
+                        lambda: list(root.handlers), lambda: list(root.handlers))
+        assert [type(h) for h in said["a"]] == [terminal.LastResort], said
+        assert said["b"] == said["a"], said
+        assert root.handlers == []
+    finally:
+        for handler in saved:
+            root.addHandler(handler)
