@@ -23,6 +23,7 @@ import threading
 from typing import Callable, ParamSpec, TypeVar
 
 from hubensemble.text import printable
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger("hubensemble.cli")
 
@@ -217,7 +218,7 @@ def _kernel_bar_class():
 
     from tqdm import TqdmExperimentalWarning, TqdmWarning
 
-    with warnings.catch_warnings():
+    with warnings_block():
         warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
         warnings.simplefilter("ignore", category=TqdmExperimentalWarning)
         from tqdm.autonotebook import tqdm

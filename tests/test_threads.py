@@ -177,3 +177,57 @@ def test_two_threads_overlapping_stage_calls_keep_the_root_guard_while_either_ru
     finally:
         for handler in saved:
             root.addHandler(handler)
+
+
+def test_two_threads_decoding_through_pillow_leave_the_warnings_filters_as_they_were():
+    """Pillow's decodes (a TIFF: outside TensorFlow's graph decode, `decode_bytes`) record
+    its warnings in a catch_warnings block with an "always" filter; Python keeps one filter
+    list per process, and two threads' overlapping blocks put it back out of order (measured:
+    two threads of 3,000 decodes left the "always" filter, and a later warning of the process
+    was not shown). The library's blocks are held apart now (`threads.warnings_block`). Thread
+    switches are made frequent so that the blocks do overlap."""
+    import sys
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    from hubensemble.data.decode import decode_bytes
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, "TIFF")
+    data, errors = buffer.getvalue(), []
+    before = (list(warnings.filters), warnings.showwarning)
+
+    def decodes():
+        try:
+            for _ in range(2000):
+                decode_bytes(data, name="x.tif")
+        except BaseException as e:  # noqa: BLE001 - the test's assertion says it
+            errors.append(e)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=decodes) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    assert (list(warnings.filters), warnings.showwarning) == before
+
+
+def test_the_library_changes_pythons_warnings_filters_only_in_a_warnings_block():
+    """Every block of the library that changes Python's warnings filters is a
+    `threads.warnings_block` (held apart from the others), none a bare catch_warnings."""
+    import pathlib
+
+    import hubensemble
+
+    root = pathlib.Path(hubensemble.__file__).parent
+    bare = [str(p.relative_to(root)) for p in root.rglob("*.py")
+            if p.name != "threads.py" and "catch_warnings(" in p.read_text(encoding="utf-8")]
+    assert bare == [], bare

@@ -38,6 +38,7 @@ from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGN
                                     sniff_row)
 from hubensemble.errors import DataError, first_line
 from hubensemble.text import escaped
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
 
@@ -528,7 +529,7 @@ def _decode_with_pil(data: bytes, name: str | None = None) -> tuple[np.ndarray, 
     RGBA, composited onto white as everywhere; other modes (CMYK, YCbCr, LAB, palette) →
     Pillow's convert("RGB").
     """
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings_block(record=True) as caught:
         warnings.simplefilter("always")
         out = _pil_pixels(data)
     for w in caught:

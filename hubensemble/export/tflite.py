@@ -38,6 +38,7 @@ from hubensemble.export.shared import (backbone_groups, check_groups, member_out
 from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
                                  is_tflite_export, versions)
 from hubensemble.text import absolute
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class TFLiteRunner:
     def __init__(self, path: str | None = None, content: bytes | None = None,
                  num_threads: int | None = None):
         cls, self.runtime = interpreter_class()
-        with warnings.catch_warnings():
+        with warnings_block():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
             self.interpreter = cls(model_path=path, model_content=content,
                                    num_threads=num_threads or os.cpu_count() or 1)

@@ -37,6 +37,7 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
 from hubensemble.terminal import download_bar
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def imagenet_weights_request(name, input_size=None) -> WeightsRequest:
     try:
         # Keras warns, without an input size, that the 224 x 224 weights are loaded: the
         # probe only reads which file; the module's documented size is its catalogue entry's.
-        with _intercept_get_file(record), warnings.catch_warnings():
+        with _intercept_get_file(record), warnings_block():
             warnings.filterwarnings("ignore", message=".*input_shape. is undefined",
                                     category=UserWarning)
             app(include_top=False, weights="imagenet", pooling="avg",

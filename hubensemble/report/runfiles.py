@@ -21,6 +21,7 @@ from hubensemble.report.render import Code, Inline
 from hubensemble.sweeps import untuned_words
 from hubensemble.sweepstate import unfinished_sweeps
 from hubensemble.text import absolute, shell
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
 
@@ -481,7 +482,7 @@ def spearman(x, y) -> float | None:
         return None
     from scipy.stats import spearmanr
 
-    with warnings.catch_warnings():
+    with warnings_block():
         warnings.simplefilter("ignore")  # scipy warns on constant input; handled above
         rho = float(spearmanr(x, y).statistic)
     return rho if np.isfinite(rho) else None

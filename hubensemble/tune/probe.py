@@ -30,6 +30,7 @@ from hubensemble import candidate, hyperrule, sweeps
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
 from hubensemble.fileio import machine_error
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def fit_probe(embeddings, labels, num_classes: int, *, l2: float,
     scale = np.maximum(scale, floor)
     z = (x - mean) / scale
     clf = LogisticRegression(C=1.0 / (float(l2) * len(y)), max_iter=int(max_iter))
-    with warnings.catch_warnings():
+    with warnings_block():
         # Not converging within max_iter still leaves a usable (early-stopped) probe.
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(z, y)

@@ -24,6 +24,7 @@ from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import member_record, sweep_member
 from hubensemble.sweeps import untuned_record
 from hubensemble.terminal import say, shows_progress
+from hubensemble.threads import warnings_block
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
@@ -333,7 +334,7 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
                tuner_id, cache_dir) -> _Part:
     """Plans one sweep of a call (nothing written): RunError as `refuse_changed_modules`."""
     ranking, specs, task_record = _load_inputs(run)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings_block(record=True) as caught:
         warnings.simplefilter("always")
         plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=profile,
                           budget=budget, modules=modules, seed=seed, head_init=head_init)
@@ -351,7 +352,7 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
         # (every trial's hparams), so all processes of a sweep plan the same trials.
         decided = {m: module_batchnorm(specs[m], batchnorm)
                    for m in dict.fromkeys(e.module for e in plan)}
-        with warnings.catch_warnings():  # the same plan again: its warnings were logged
+        with warnings_block():  # the same plan again: its warnings were logged
             warnings.simplefilter("ignore")
             plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=profile,
                               budget=budget, modules=modules, seed=seed, head_init=head_init,
