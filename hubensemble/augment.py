@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from hubensemble._tf import tensorflow as tf
@@ -39,6 +40,14 @@ def _as_float(images) -> tf.Tensor:
     return tf.cast(images, tf.float32)
 
 
+def unit_float(images) -> tf.Tensor:
+    """uint8 pixels -> float32 in [0, 1] as ``x / 255``: the conversion of `Task.dataset`'s
+    stream (`streams.split_stream`), which `train_preprocess` applies to held uint8 images.
+    (``tf.image.convert_image_dtype`` multiplies by 1/255 instead: 126 of the 256 values
+    differ from these in the last bit.)"""
+    return tf.cast(images, tf.float32) / 255.0
+
+
 def resize(images, size) -> tf.Tensor:
     """The one resize of hubensemble: float images [B, H, W, C] or [H, W, C] in [0, 1] ->
     (height, width) = `size` (an int for a square, or an int32 [2] tensor), float32, still
@@ -60,6 +69,15 @@ def resize(images, size) -> tf.Tensor:
 
 
 def _resize(images, size: int) -> tf.Tensor:
+    if images.dtype == tf.uint8:
+        # Held pixels (`train_preprocess`): each image converted with `unit_float` and resized
+        # on its own, so the float32 copy is of one image at its held size, never of the batch
+        # (16 phone photos: 268 MB). The same pixels as the batch's conversion and resize,
+        # bit for bit (the resize treats each image apart; test_augment).
+        channels = images.shape[-1]
+        return tf.map_fn(lambda image: resize(unit_float(image)[tf.newaxis], size)[0], images,
+                         fn_output_signature=tf.TensorSpec([size, size, channels], tf.float32),
+                         parallel_iterations=1)
     return resize(images, size)
 
 
@@ -69,11 +87,15 @@ def _check_size(value, what: str) -> int:
     return value
 
 
-def _batched(fn):
-    """Let `fn` (written for [B, H, W, C]) also take a single [H, W, C] image."""
+def _batched(fn, *, held_uint8=False):
+    """Let `fn` (written for [B, H, W, C]) also take a single [H, W, C] image. Images are
+    converted to float32 first (`_as_float`), but for uint8 ones with `held_uint8`: `fn`
+    converts those itself (`_resize`)."""
 
     def wrapper(images, *args, **kwargs):
-        images = _as_float(images)
+        images = tf.convert_to_tensor(images)
+        if not (held_uint8 and images.dtype == tf.uint8):
+            images = _as_float(images)
         rank = images.shape.rank
         if rank == 3:
             return fn(images[tf.newaxis], *args, **kwargs)[0]
@@ -141,10 +163,15 @@ def _per_image(images, seed, low, high) -> tf.Tensor:
                                        minval=low, maxval=high)
 
 
-@_batched
+@functools.partial(_batched, held_uint8=True)
 def train_preprocess(images, *, resize: int, crop: int, flip: bool, aug: AugConfig | None,
                      seed_tensor) -> tf.Tensor:
     """Training preprocessing of images in [0, 1] -> float32 [B, crop, crop, C] in [0, 1].
+
+    uint8 images (0..255, as a task holds them: `Task.dataset(..., uint8=True)`) are
+    converted with `unit_float`, each image on its own inside the first resize or crop: the
+    same pixels as `Task.dataset`'s float32 batch given here, without that batch's float32
+    copy at the held size.
 
     aug None (BiT-HyperRule): resize to (resize, resize), a random crop x crop window per image,
     and a random left/right flip per image if `flip`.

@@ -59,10 +59,11 @@ def fixed_parallelism(ds):
     return ds.with_options(options)
 
 
-def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache):
+def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache, uint8=False):
     """`Task.dataset`'s stream of the `Split` `data` (its arguments checked there; an
     `image_size` equal to same-size images' own is None): (float32 [B, h, w, 3] in [0, 1],
-    int64 [B]) batches, resized with `augment.resize` when `image_size` is given.
+    int64 [B]) batches, resized with `augment.resize` when `image_size` is given; with
+    `uint8` (same-size images, no `image_size`) the held uint8 pixels, not converted.
 
     The stream passes example indices (int64) through the seeded passes and batches, and
     takes each batch's images from `data.images` as it goes (`tf.numpy_function`): it holds
@@ -74,13 +75,15 @@ def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache):
     indices come in the order the images did, with the same pixels and batches.
     """
     from hubensemble._tf import tensorflow as tf
-    from hubensemble.augment import resize
+    from hubensemble.augment import resize, unit_float
 
     images, n = data.images, len(data)
     labels = tf.constant(np.asarray(data.labels, np.int64))
 
     def to_float(x):
-        x = tf.cast(x, tf.float32) / 255.0
+        if uint8:
+            return x
+        x = unit_float(x)
         if image_size is not None:
             # The one resize policy (antialiased bilinear), as tune, export and serving.
             x = resize(x, image_size)

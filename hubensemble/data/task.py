@@ -321,7 +321,7 @@ class Task:
 
     def dataset(self, split: str, *, batch_size: int,
                 image_size: tuple[int, int] | int | None = None, shuffle: bool = False,
-                seed: int = 0, repeat: bool = False, cache: bool = True):
+                seed: int = 0, repeat: bool = False, cache: bool = True, uint8: bool = False):
         """A tf.data.Dataset of (float32 [B, h, w, 3] in [0, 1], int64 [B]) batches.
 
         Same-size images are resized a batch at a time to `image_size` with
@@ -332,11 +332,14 @@ class Task:
         seed, and every new iterator of the dataset starts from the same first pass
         (`streams.passes`). tf.data's autotuner is off for this pipeline and whatever is built
         on it. The stream reads the split's images as it goes, a batch at a time: it holds no
-        copy of them (`streams.split_stream`).
+        copy of them (`streams.split_stream`). With `uint8` (same-size images, no
+        `image_size`) the batches are the held uint8 pixels [B, H, W, 3], a quarter of the
+        float32 bytes: `augment.train_preprocess` converts them an image at a time.
         Imports TensorFlow.
 
         Raises DataError for an unknown or missing split, batch_size < 1, a non-positive
-        image_size, or images of different sizes without image_size.
+        image_size, images of different sizes without image_size, or `uint8` with images of
+        different sizes or an image_size to resize to.
         """
         data = self.split(split)
         if batch_size < 1:
@@ -353,11 +356,15 @@ class Task:
                 f"image_size=(h, w) (e.g. the median training size {self.image_size})")
         if data.same_size and image_size == tuple(data.images.shape[1:3]):
             image_size = None  # already that size: skip a no-op resize
+        if uint8 and not (data.same_size and image_size is None):
+            raise DataError("uint8=True streams the held pixels of same-size images as they "
+                            "are: pass no image_size (or the images' own size)")
 
         from hubensemble.data.streams import split_stream
 
         return split_stream(data, batch_size=batch_size, image_size=image_size,
-                            shuffle=shuffle, seed=seed, repeat=repeat, cache=cache)
+                            shuffle=shuffle, seed=seed, repeat=repeat, cache=cache,
+                            uint8=bool(uint8))
 
     def summary(self, *, skipped_in: str | None = None) -> str:
         """One paragraph for people: where from, counts per split, classes, size, skips.

@@ -88,9 +88,13 @@ def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
     """
     resize, crop = train_resolution(task, spec, profile)
     data = _merged(task, splits)
+    # Same-size images come as held, uint8: train_preprocess converts and resizes them an
+    # image at a time (the same pixels), not a float32 batch at the held size (16 phone
+    # photos: 268 MB, a few in flight; docs/data.md "Memory of a split").
+    same = data.train.same_size
     ds = data.dataset("train", batch_size=hparams.batch_size,
                       image_size=_image_size_arg(data.train, resize), shuffle=True,
-                      seed=hparams.seed, repeat=True)
+                      seed=hparams.seed, repeat=True, uint8=same)
     aug = hparams.augmentation
     alpha = hparams.effective_mixup_alpha
     num_classes = task.num_classes
@@ -119,6 +123,14 @@ def eval_dataset(task, split: str, *, spec: ModuleSpec, profile,
     `eval_size` (the whole image resized, no crop; no labels)."""
     size = eval_size(task, spec, profile)
     data = task.split(split)
+    if data.same_size and tuple(data.images.shape[1:3]) != (size, size):
+        # The stream resizes same-size images in chunks of WORKING_BYTES (the same pixels as
+        # eval_preprocess on its float32 batch) and caches them resized: a float32 batch at
+        # the held size was 1.07 GB for 64 phone photos, and the cache held the whole split
+        # so (docs/data.md "Memory of a split").
+        ds = task.dataset(split, batch_size=batch_size, image_size=size, shuffle=False,
+                          repeat=False)
+        return ds.map(lambda x, y: x).prefetch(tf.data.AUTOTUNE)
     ds = task.dataset(split, batch_size=batch_size, image_size=_image_size_arg(data, size),
                       shuffle=False, repeat=False)
     return ds.map(lambda x, y: augment.eval_preprocess(x, size=size),
