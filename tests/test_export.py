@@ -6,8 +6,10 @@ import logging
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 
 import keras
 import numpy as np
@@ -141,6 +143,7 @@ def pillow_rgb(data):
 
 SCRIPT = """
 import sys
+import zlib
 import numpy as np
 import tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
@@ -397,6 +400,47 @@ def test_serve_bytes_names_an_image_damaged_past_its_header(loaded, digits):
     alone = np.concatenate([serve(image_bytes=tf.constant([b]))["probabilities"].numpy()
                             for b in good])
     np.testing.assert_allclose(got, alone, atol=1e-6)
+
+
+def _with_jpeg_size(data, width, height):
+    """`data` (a JPEG) with its frame header saying `width` x `height` (its pixels cut short)."""
+    at = data.index(b"\xff\xc0") + 5
+    return data[:at] + struct.pack(">HH", height, width) + data[at + 4:]
+
+
+def _png_of_size(width, height):
+    """A grey PNG whose IHDR says `width` x `height`, holding one row of its pixels."""
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b""))
+
+
+def test_serve_bytes_names_an_image_too_large_to_decode_by_its_size(loaded, digits):
+    """A JPEG of 64000 x 65000 pixels or a PNG of 60000 x 10000 is refused by TensorFlow's
+    decoder for its size ("Image too large" in its log, "Invalid JPEG data" in its error),
+    and serve_bytes called it "damaged past its header"; it is now named by its size, with
+    the way on, alone or in a request."""
+    from hubensemble.data.decode import op_error_reason
+
+    png = encode(picture(digits, 0, (20, 20)), "PNG")
+    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
+    serve = loaded.signatures["serve_bytes"]
+    for big, what in ((_with_jpeg_size(jpeg, 64000, 65000), "a JPEG file of 64000 x 65000"),
+                      (_png_of_size(60000, 10000), "a PNG file of 60000 x 10000")):
+        for batch, where in (([png, big], "image_bytes[1] (of 2): "), ([big], "")):
+            with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+                serve(image_bytes=tf.constant(batch))
+            said = op_error_reason(caught.value)
+            assert said.startswith(f"hubensemble-decode[invalid]: {where}{what} pixels, too "
+                                   "large to decode"), said
+            assert "Shrink it before sending it" in said and "damaged" not in said, said
+    # A JPEG cut short keeps its name: its header gives no size past the decoder's limit.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="damaged past its header"):
+        serve(image_bytes=tf.constant([png, jpeg[:200]]))
 
 
 def serving_protos():

@@ -314,7 +314,10 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
     InvalidArgumentError naming the first by its position in a request of more than one:
     "hubensemble-decode[invalid]: image_bytes[1] (of 4): a JPEG file that cannot be decoded
     …; 2 of the 4 images cannot be decoded …" (the decoder's own words go to the log, as
-    TF Serving's); a request of one image fails with `fn`'s own error, as before. Such a file
+    TF Serving's); a request of one image fails with `fn`'s own error, as before. An image
+    whose header gives more pixels than TensorFlow's decoders take (`too_large`) is named by
+    its size, in a request of one too: "…: a JPEG file of 64000 x 65000 pixels, too large to
+    decode (…)"; it was called damaged (TensorFlow's words: "Invalid JPEG data"). Such a file
     failed a request of 32 photos in TensorFlow's words and no position. The elements run in
     a tf.data map (each on its own, skipping the failed ones: `ignore_errors`), whose pixels
     are those of the training pipeline's own map to the last bit (tf.map_fn's rounded
@@ -337,22 +340,88 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
         decoded = tf.scatter_nd(done[:, None], tf.ones_like(done), [n])
         first = tf.cast(tf.where(tf.equal(decoded, 0))[0, 0], tf.int32)
         failed = n - tf.size(done)
+        large, size = too_large(image_bytes[first])
         said = tf.strings.join([
             INVALID, ": image_bytes[", tf.strings.as_string(first), "] (of ",
             tf.strings.as_string(n), "): ", format_named(image_bytes[first]),
-            " that cannot be decoded (damaged past its header, e.g. cut short or a bad "
-            "checksum, or of a kind serve_bytes refuses, e.g. an animated WebP or an "
-            "RLE-compressed BMP); ", tf.strings.as_string(failed), " of the ",
-            tf.strings.as_string(n), " images cannot be decoded. Send an image alone for its "
-            "decoder's own words (the server's log has them too)"])
+            tf.cond(large, lambda: tf.strings.join([" ", size, TOO_LARGE]),
+                    lambda: tf.constant(DAMAGED)), "; ",
+            tf.strings.as_string(failed), " of the ", tf.strings.as_string(n),
+            " images cannot be decoded. Send an image alone for its decoder's own words "
+            "(the server's log has them too)"])
         with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
             return tuple(tf.identity(t) for t in out)
 
-    def alone():  # fn's own error, as a request of one image always gave
-        return tuple(t[None] for t in fn(image_bytes[0]))
+    def alone():  # fn's own error, as a request of one image always gave (but for size)
+        large, size = too_large(image_bytes[0])
+        said = tf.strings.join([INVALID, ": ", format_named(image_bytes[0]), " ", size,
+                                TOO_LARGE])
+        with tf.control_dependencies([tf.debugging.Assert(tf.logical_not(large), [said])]):
+            return tuple(t[None] for t in fn(image_bytes[0]))
 
     return tf.cond(tf.equal(tf.size(done), n), lambda: tuple(out),
                    lambda: tf.cond(n > 1, refuse, alone))
+
+
+#: Bytes of decoded pixels from which TensorFlow's JPEG decoder refuses an image ("Image too
+#: large" in its log, "Invalid JPEG data" in its error: jpeg_mem.cc, tensorflow 2.21): 2^29,
+#: 178,956,971 RGB pixels. Its PNG decoder refuses larger ones ("PNG size too large for int:
+#: 60000 by 10000") and libpng a side past MAX_DECODED_SIDE ("Failed to initialize decoder").
+DECODER_PIXEL_BYTES = 2 ** 29
+MAX_DECODED_SIDE = 1_000_000
+#: How `decode_each` names an image its decoder refused for its size (after "a JPEG file of
+#: W x H pixels"), and one refused otherwise (after "a JPEG file").
+TOO_LARGE = (", too large to decode (TensorFlow's decoders refuse images from 2^29 bytes of "
+             "pixels: about 179 million RGB pixels, e.g. 13,400 x 13,400; libpng a side past "
+             f"{MAX_DECODED_SIDE:,} px). Shrink it before sending it (serve_bytes shrinks a "
+             "shorter side above 1024 px itself, once decoded)")
+DAMAGED = (" that cannot be decoded (damaged past its header, e.g. cut short or a bad "
+           "checksum, or of a kind serve_bytes refuses, e.g. an animated WebP or an "
+           "RLE-compressed BMP)")
+
+
+def header_size(data) -> tf.Tensor:
+    """int64 [2]: the (height, width) in pixels the header of the JPEG, PNG or GIF `data` (a
+    string scalar) gives (a JPEG's frame, by tf.io.extract_jpeg_shape; a PNG's IHDR; a GIF's
+    logical screen), without decoding it; [0, 0] for another format or a header that cannot
+    be read. Runs inside a graph and never fails."""
+    from hubensemble.data.graph import sniff_index
+    from hubensemble.data.sniff import SIGNATURES
+
+    names = tf.constant([name for name, _ in SIGNATURES] + ["unknown"])
+    name = tf.gather(names, sniff_index(data))
+    raw = tf.io.decode_raw(tf.strings.substr(
+        tf.strings.join([data, tf.constant(b"\0" * 24)]), 0, 24), tf.uint8)
+    b = tf.cast(raw, tf.int64)
+
+    def jpeg():  # its frame header may be anywhere: TensorFlow's own reader, failures skipped
+        shape = tf.data.Dataset.from_tensors(data).map(
+            lambda d: tf.cast(tf.image.extract_jpeg_shape(d)[:2], tf.int64)).ignore_errors()
+        return shape.concatenate(tf.data.Dataset.from_tensors(
+            tf.zeros([2], tf.int64))).take(1).get_single_element()
+
+    def png():  # IHDR: width then height, 4 bytes big-endian each, from byte 16
+        return tf.stack([b[20] * 2 ** 24 + b[21] * 2 ** 16 + b[22] * 256 + b[23],
+                         b[16] * 2 ** 24 + b[17] * 2 ** 16 + b[18] * 256 + b[19]])
+
+    def gif():  # the logical screen: width then height, 2 bytes little-endian each
+        return tf.stack([b[8] + b[9] * 256, b[6] + b[7] * 256])
+
+    return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png),
+                    (tf.equal(name, "GIF"), gif)], default=lambda: tf.zeros([2], tf.int64))
+
+
+def too_large(data) -> tuple:
+    """(bool scalar, string scalar "of W x H pixels", width first): whether the header of `data` (a
+    string scalar) gives more pixels than TensorFlow's decoders take (DECODER_PIXEL_BYTES of
+    RGB, or a side past MAX_DECODED_SIDE), and its size in words (`header_size`). How a
+    failed decode is told from a damaged file: a valid 65000 x 65000 JPEG was refused as
+    "damaged past its header"."""
+    size = header_size(data)
+    large = ((size[0] * size[1] * 3 >= DECODER_PIXEL_BYTES)
+             | (tf.reduce_max(size) > MAX_DECODED_SIDE))
+    return large, tf.strings.join(["of ", tf.strings.as_string(size[1]), " x ",
+                                   tf.strings.as_string(size[0]), " pixels"])
 
 
 def check_pixel_range(images: tf.Tensor) -> tf.Tensor:
