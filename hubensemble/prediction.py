@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 from typing import Sequence
 
@@ -327,26 +328,63 @@ def _refusal(path) -> str | None:
     return None
 
 
+def refused_at(err, n: int) -> tuple[int, int] | None:
+    """(position, how many of the request fail) that serve_bytes' refusal `err` (an
+    InvalidArgumentError) of a request of `n` images names: "image_bytes[3] (of 32): …"
+    (`export.saved.check_headers`: the count is unknown, 1 is given), "…; 2 of the 32 images
+    cannot be decoded" (`export.saved.decode_each`); None when it names none (a request of
+    one image, or an export written before c987f95, whose refusal names no position)."""
+    said = op_error_reason(err)
+    found = _POSITION.search(said)
+    if not found or int(found.group(2)) != n or not 0 <= int(found.group(1)) < n:
+        return None
+    count = _COUNT.search(said)
+    return int(found.group(1)), (int(count.group(1)) if count else 1)
+
+
+#: The position a serve_bytes refusal names (`refused_at`) and its count of failed images.
+_POSITION = re.compile(r"image_bytes\[(\d+)\] \(of (\d+)\)")
+_COUNT = re.compile(r"; (\d+) of the \d+ images cannot be decoded")
+#: Batches `_serve` sends again without the image a refusal named; with more images to take
+#: out than that, the rest run one by one.
+NAMED_RETRIES = 4
+
+
 def _serve(serve, chunk, tf, paths):
     """serve_bytes' probabilities of one batch [(index, bytes)], in order. When serve_bytes
-    refuses the batch, its files are run one by one, and a file it refuses is decoded by
-    the decode policy (`servable_bytes`, as the folder loader decodes it): its reason when
-    the policy refuses it too (a damaged file: the loader's words), else the PNG of the kept
-    decoder's pixels is served (an RLE-compressed BMP, which the graph leaves to the kept
-    decoder), else "the model's serve_bytes refused it (…)" (an export made by another
-    version). `paths[index]` names the file (for a warning Pillow gives). TensorFlow's and
-    libjpeg's native lines about a refused file are hidden unless --verbose, as the
-    loader's decode hides them."""
+    refuses the batch naming the image it failed on (`refused_at`), that file is taken out
+    (`_serve_one`) and the others are sent again, at most NAMED_RETRIES times; else (an
+    export that names no position, or more failed images than that) its files are run one
+    by one. A file it refuses is decoded by the decode policy (`servable_bytes`, as the
+    folder loader decodes it): its reason when the policy refuses it too (a damaged file: the
+    loader's words), else the PNG of the kept decoder's pixels is served (an RLE-compressed
+    BMP, which the graph leaves to the kept decoder), else "the model's serve_bytes refused
+    it (…)" (an export made by another version). `paths[index]` names the file (for a
+    warning Pillow gives). TensorFlow's and libjpeg's native lines about a refused file are
+    hidden unless --verbose, as the loader's decode hides them. One damaged JPEG in a batch
+    of 256 ran 257 requests: it runs 3 now."""
     if not chunk:
         return []
     from hubensemble import _tf
 
+    out, rest = {}, list(range(len(chunk)))
     with _tf.native_notices("serving images"):
-        try:
-            return list(_run_bytes(serve, [d for _, d in chunk]))
-        except tf.errors.InvalidArgumentError:
-            pass
-        return [_serve_one(serve, data, tf, str(paths[i])) for i, data in chunk]
+        for retries in range(NAMED_RETRIES, -1, -1):
+            try:
+                out.update(zip(rest, _run_bytes(serve, [chunk[k][1] for k in rest])))
+                rest = []
+                break
+            except tf.errors.InvalidArgumentError as e:
+                named = refused_at(e, len(rest))
+            if named is None or named[1] > retries:
+                break  # one by one
+            k = rest.pop(named[0])
+            out[k] = _serve_one(serve, chunk[k][1], tf, str(paths[chunk[k][0]]))
+            if not rest:
+                break
+        for k in rest:
+            out[k] = _serve_one(serve, chunk[k][1], tf, str(paths[chunk[k][0]]))
+    return [out[k] for k in range(len(chunk))]
 
 
 def _serve_one(serve, data, tf, name):

@@ -1035,6 +1035,39 @@ def test_predict_skips_counts_and_names_files_damaged_past_their_header(
                                [r["top"][0]["probability"] for r in alone], atol=1e-6)
 
 
+def test_predict_takes_out_the_file_serve_bytes_names_not_each_file(
+        exported, digits, tmp_path):
+    """serve_bytes names the image that failed a request, but predict ran every file of the
+    refused batch alone (a batch of 256 with one cut JPEG: 257 requests). It now sends the
+    batch again without the named file; each file gets the probabilities it gets alone, and
+    the damaged ones their reasons."""
+    from hubensemble import prediction
+
+    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
+    blobs = [encode(picture(digits, i, (30 + i, 30)), "PNG") for i in range(6)]
+    blobs[2] = jpeg[:300]  # cut short
+    serve = tf.saved_model.load(exported[1]).signatures["serve_bytes"]
+    sizes = []
+
+    def counted(image_bytes):
+        sizes.append(int(image_bytes.shape[0]))
+        return serve(image_bytes=image_bytes)
+
+    paths = [str(tmp_path / f"{i}.png") for i in range(len(blobs))]
+    got = prediction._serve(counted, list(enumerate(blobs)), tf, paths)
+    assert sizes == [6, 1, 5]  # the batch, the named file alone (its reason), the others
+    assert got[2].startswith("a damaged JPEG file"), got[2]
+    for i in (0, 1, 3, 4, 5):
+        alone = serve(image_bytes=tf.constant([blobs[i]]))["probabilities"].numpy()[0]
+        np.testing.assert_allclose(got[i], alone, atol=1e-6)
+    # Two damaged: both taken out, in two more requests.
+    blobs[4] = blobs[4][:len(blobs[4]) // 2]
+    sizes.clear()
+    got = prediction._serve(counted, list(enumerate(blobs)), tf, paths)
+    assert sizes == [6, 1, 5, 1, 4]
+    assert [isinstance(p, str) for p in got] == [False, False, True, False, True, False]
+
+
 def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
