@@ -247,6 +247,9 @@ def cmd_export(args):
     """`export`: export.export_ensemble; prints where it went and the reload check."""
     from hubensemble.export import export_ensemble
 
+    if args.add_warmup is not None:  # an export's warmup file alone, not an export
+        from hubensemble.export.warmup import add_warmup_words
+        return summary(args, add_warmup_words(args.add_warmup)) or 0
     strategy = None
     if args.strategy != "cpu" or args.tpu:
         from hubensemble.tune import get_strategy
@@ -268,7 +271,10 @@ def cmd_export(args):
 
 def _export_flags(args):
     """export's flags (and --out), checked before TensorFlow and the run folder's files."""
+    from hubensemble.exportfolder import check_add_warmup
     from hubensemble.preflight import check_export_flags
+    if check_add_warmup(args.add_warmup, args.run, args.given_options, args.out):
+        return  # --add-warmup MODEL alone
     check_export_flags(args.out, export_format=args.export_format, quantize=args.quantize,
                        tflite_size=args.tflite_size, run_dir=args.run)
     if args.export_student is not None:  # no student, or its teacher changed: before TensorFlow
@@ -535,7 +541,7 @@ def build_parser():
                                    "serve_members) that TF Serving and tf.saved_model.load "
                                    "use without hubensemble; it is reloaded and checked "
                                    "before it replaces an earlier export.")
-    p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
+    p.add_argument("--run", metavar="RUN", help="the run folder (required, but with --add-warmup)")
     p.add_argument("--out", metavar="DIR", help="default RUN/export")
     arguments.add_arguments(p, "export", ("export",))
     p.set_defaults(func=cmd_export, check=_export_flags)
@@ -616,7 +622,7 @@ def _run_log(args):
             args.func is cmd_rank and args.catalogue and args.data and args.out):
         run = Run(args.out)  # the run's lock too: before TensorFlow's seconds
         return run.log_file(lock=lock_command(args))
-    if args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill):
+    if args.func in (cmd_tune, cmd_ensemble, cmd_export, cmd_cost, cmd_distill) and args.run:
         if not Run(args.run).holds_results():  # the stage would refuse it, after TensorFlow
             Run(args.run).require_started()
         member, record = lock_member(args)  # a sweep's process: its own lock (sweeplock)

@@ -309,3 +309,26 @@ def of_other_data(record: dict, meta: dict) -> bool:
     data = ((record or {}).get("task") or {}).get("fingerprint")
     ours = ((meta.get("data") or {}).get("task") or {}).get("fingerprint")
     return bool(data and ours and data != ours)
+
+
+def check_add_warmup(model_dir, run_dir, given, out_dir=None) -> bool:
+    """Whether `export`'s command line asks for `add_warmup` alone (`model_dir`, --add-warmup
+    MODEL, not None); OptionError when it gives it with --run, --out (`out_dir`) or another
+    export option (`given`: the names of the options given, `arguments.given_options`), or
+    gives neither it nor --run."""
+    from hubensemble.options import OPTIONS, OptionError
+
+    if model_dir is None:
+        if run_dir is None:
+            raise OptionError("export needs --run RUN (the run folder whose ensemble it "
+                              "exports), or --add-warmup MODEL to add TF Serving's warmup "
+                              "file to an export written before it was")
+        return False
+    flags = {o.name: o.cli_flags[0] for o in OPTIONS}
+    shown = (["--run"] * (run_dir is not None) + ["--out"] * (out_dir is not None)
+             + sorted(flags.get(name, name) for name in set(given) - {"add_warmup"}))
+    if shown:
+        raise OptionError(f"--add-warmup MODEL works on the export folder MODEL alone: leave "
+                          f"out {', '.join(shown)} (to export a run again: --run RUN without "
+                          "--add-warmup)")
+    return True

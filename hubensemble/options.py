@@ -436,6 +436,9 @@ OPTIONS: tuple[Option, ...] = (
          "last wrote) instead of the ensemble: one member, the same signatures and checks, to "
          "RUN/export-student/ unless --out", "export", ("export",), used_by=("export",),
          keyword="student", flags=("--student",), nargs="?", const=True, metavar="MODULE"),
+    _opt("add_warmup", str, None, "add TF Serving's warmup file to the export in folder MODEL "
+         "that lacks it (written before it was), without exporting again; no --run", "export",
+         ("export",), metavar="MODEL", default_text="none: export --run"),  # add_warmup
     # --- distill
     _opt("student", str, None,
          "the student's module (a module of the run's catalogue)", "distill", ("distill",),

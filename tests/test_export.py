@@ -564,6 +564,37 @@ def test_add_warmup_gives_an_export_written_before_the_file_one(exported, tmp_pa
         add_warmup(tmp_path)
 
 
+def test_export_add_warmup_adds_the_file_from_the_command_line(exported, tmp_path, in_process):
+    """add_warmup had no command line: a user had to write `python -c "from
+    hubensemble.export import add_warmup; ..."`. `hubensemble export --add-warmup MODEL` adds
+    the file (no --run); its refusals name the flag there and the function from Python."""
+    from hubensemble.export import add_warmup
+    from hubensemble.export.adopt import warmup_words
+    from hubensemble.lockwords import command_line
+
+    old = tmp_path / "old"
+    shutil.copytree(exported[1], old)
+    shutil.rmtree(old / "assets.extra")
+    code, out, err = in_process("export", "--add-warmup", old)
+    assert code == 0, err
+    assert (old / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    assert "added TF Serving's warmup file: " in out + err
+    code, out, err = in_process("export", "--add-warmup", old)
+    assert code == 0 and "has TF Serving's warmup file already" in out + err, err
+    code, out, err = in_process("export")
+    assert code == 2 and "export needs --run RUN" in err and "--add-warmup MODEL" in err, err
+    code, out, err = in_process("export", "--add-warmup", old, "--run", tmp_path,
+                                "--format", "tflite")
+    assert code == 2 and "leave out --run, --format" in err, err
+    code, out, err = in_process("export", "--add-warmup", tmp_path)
+    assert code == 2 and "pass the folder of one to --add-warmup" in err, err
+    with pytest.raises(HubensembleError, match="pass the folder of one to add_warmup,"):
+        add_warmup(tmp_path)
+    assert "export.add_warmup('/srv/m')" in warmup_words("/srv/m")
+    with command_line():
+        assert warmup_words("/srv/m") == "`hubensemble export --add-warmup /srv/m`"
+
+
 def test_the_export_is_a_reusable_hub_module(exported, loaded, digits):
     import tensorflow_hub as hub
 

@@ -128,6 +128,17 @@ def add_missing_warmup(out_dir) -> str | None:
     return add_warmup(out_dir)
 
 
+def warmup_words(model_dir) -> str:
+    """How to add TF Serving's warmup file to the export in `model_dir`, in the caller's
+    words (`lockwords.option_word`): the command on the command line, the call from Python."""
+    from hubensemble.lockwords import command_words, on_command_line
+    from hubensemble.text import shell
+
+    if on_command_line():
+        return command_words("export", flags="--add-warmup " + shell(os.fspath(model_dir)))
+    return f"`hubensemble.export.add_warmup({os.fspath(model_dir)!r})`"
+
+
 def warmup_added(out_dir) -> str | None:
     """What fit says when it added TF Serving's warmup file to its own export, reused, that
     was written before the file was (`add_missing_warmup`), else None; a failure is logged
@@ -140,8 +151,9 @@ def warmup_added(out_dir) -> str | None:
         path = add_missing_warmup(out_dir)
     except (HubensembleError, OSError) as e:
         logging.getLogger(__name__).warning(
-            "export: TF Serving's warmup file could not be added to %s (%s)",
-            escaped(os.fspath(out_dir)), e)
+            "export: TF Serving's warmup file could not be added to %s (%s); once that is "
+            "fixed, add it with %s", escaped(os.fspath(out_dir)), e,
+            warmup_words(out_dir))
         return None
     return path and (f"TF Serving's warmup file, which {escaped(os.fspath(out_dir))} lacked "
                      f"(written before it was), is added: {escaped(path)}")

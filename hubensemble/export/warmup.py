@@ -145,6 +145,7 @@ def add_warmup(model_dir) -> str | None:
     """
     from hubensemble.errors import HubensembleError
     from hubensemble.formats import is_export, read_export_metadata
+    from hubensemble.lockwords import option_word
     from hubensemble.text import absolute
 
     model_dir = absolute(os.fspath(model_dir))
@@ -153,9 +154,10 @@ def add_warmup(model_dir) -> str | None:
         return None
     meta = read_export_metadata(model_dir)
     if not is_export(model_dir):
-        raise HubensembleError(f"{model_dir} holds no export hubensemble wrote (no "
-                               "assets/hubensemble.json): pass the folder of one, e.g. "
-                               "RUN/export")
+        what = ("holds no export hubensemble wrote (no assets/hubensemble.json)"
+                if os.path.isdir(model_dir) else "is no folder")
+        raise HubensembleError(f"{model_dir} {what}: pass the folder of one to "
+                               f"{option_word('--add-warmup', 'add_warmup')}, e.g. RUN/export")
     sizes = [m.get("eval_size") for m in meta.get("members") or [] if isinstance(m, dict)]
     size = max([int(s) for s in sizes if isinstance(s, int) and s > 0] or [DEFAULT_SIZE])
     loaded = tf.saved_model.load(model_dir)
@@ -172,3 +174,18 @@ def add_warmup(model_dir) -> str | None:
             os.remove(tmp)
         raise
     return path
+
+
+def add_warmup_words(model_dir) -> str:
+    """`hubensemble export --add-warmup MODEL`: `add_warmup` on `model_dir`, and what it did
+    in words (the file added, and when TF Serving reads it; or the file there kept). Raises
+    as `add_warmup`."""
+    from hubensemble.text import escaped
+
+    path = add_warmup(model_dir)
+    if path is None:
+        return (f"{escaped(os.fspath(model_dir))} has TF Serving's warmup file already "
+                f"({WARMUP_FILE}): kept as it is")
+    return (f"added TF Serving's warmup file: {escaped(path)} (its metadata is left as it "
+            "was); TF Serving reads it when it loads a version: serve the folder as a new "
+            "version, or restart the server")
