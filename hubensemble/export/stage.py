@@ -635,8 +635,12 @@ def _metadata(ensemble, members, skipped, task, *, retrain_full, test=None, spli
                      + ("; test is measured on the retrained members, test_before_retraining "
                         "is ensemble.json's" if test else ""))
     if skipped:
-        notes.append(f"{len(skipped)} member(s) were left out (--skip-missing); the metrics "
-                     "describe the ensemble with them" + (", but for test" if test else ""))
+        # The fact, in no caller's words: "(--skip-missing)" was stored for a Python caller's
+        # skip_missing=True too, and the metadata outlives the command that wrote it.
+        notes.append(f"{len(skipped)} member(s) were left out, their weights missing or "
+                     "unreadable when exported (\"skipped\" lists each with its reason); "
+                     "the metrics describe the ensemble with them"
+                     + (", but for test" if test else ""))
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         # "split": how fit split the data, so that an export moved away from its run is
