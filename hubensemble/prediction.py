@@ -179,6 +179,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     # (9 names for 10 outputs printed class 9 as "9"), as evaluate refuses it.
     check_metadata_fits(meta, serve, model_dir)
     names = meta.get("class_names")
+    unnamed = _OldExport(model_dir, meta)
     batch_size = max(1, int(batch_size))
     # Every file read counts, those refused before TensorFlow loaded already done: the bar
     # ended at 5487 over a closing count "of 5489 files" (2 refused by their first bytes).
@@ -195,7 +196,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                     results[i] = _unreadable(paths[i], _reason(paths[i], e), skip[i], results)
                     continue
                 chunk.append((i, blob))
-            for i, p in zip([i for i, _ in chunk], _serve(serve, chunk, tf, paths)):
+            for i, p in zip([i for i, _ in chunk], _serve(serve, chunk, tf, paths, unnamed)):
                 results[i] = (_top_classes(paths[i], p, top, names) if not isinstance(p, str)
                               else _unreadable(paths[i], p, skip[i], results))
             bar.update(len(pending[lo:lo + batch_size]))
@@ -350,7 +351,30 @@ _COUNT = re.compile(r"; (\d+) of the \d+ images cannot be decoded")
 NAMED_RETRIES = 4
 
 
-def _serve(serve, chunk, tf, paths):
+class _OldExport:
+    """Says once, when called, that the export at `model_dir` (metadata `meta`) is one whose
+    serve_bytes names no failed image (written before c987f95: its version, 0.2.0, is
+    today's too, so only a refusal tells), with the way on: export it again."""
+
+    def __init__(self, model_dir, meta):
+        self.model_dir, self.meta, self.said = model_dir, meta, False
+
+    def __call__(self):
+        if self.said:
+            return
+        self.said = True
+        run = (self.meta.get("run") or {}).get("path") if isinstance(
+            self.meta.get("run"), dict) else None
+        log.warning("%s was exported before serve_bytes named the image a request fails on: "
+                    "predict runs the files of a refused batch one by one (a batch of 256 "
+                    "with one damaged file: 257 requests, not 3), and a TF Serving client "
+                    "is not told which image failed. Export it again for that: %s",
+                    escaped(os.fspath(self.model_dir)),
+                    command_words("export", run) if run else command_words(
+                        "export", flags="--run RUN", keywords="run_dir=RUN"))
+
+
+def _serve(serve, chunk, tf, paths, unnamed=None):
     """serve_bytes' probabilities of one batch [(index, bytes)], in order. When serve_bytes
     refuses the batch naming the image it failed on (`refused_at`), that file is taken out
     (`_serve_one`) and the others are sent again, at most NAMED_RETRIES times; else (an
@@ -362,7 +386,8 @@ def _serve(serve, chunk, tf, paths):
     it (…)" (an export made by another version). `paths[index]` names the file (for a
     warning Pillow gives). TensorFlow's and libjpeg's native lines about a refused file are
     hidden unless --verbose, as the loader's decode hides them. One damaged JPEG in a batch
-    of 256 ran 257 requests: it runs 3 now."""
+    of 256 ran 257 requests: it runs 3 now. `unnamed` (no arguments) is called when a
+    refusal of more than one file names none (an export written before: `_OldExport`)."""
     if not chunk:
         return []
     from hubensemble import _tf
@@ -376,6 +401,8 @@ def _serve(serve, chunk, tf, paths):
                 break
             except tf.errors.InvalidArgumentError as e:
                 named = refused_at(e, len(rest))
+            if named is None and len(rest) > 1 and unnamed is not None:
+                unnamed()  # an export whose refusal names no position: said once
             if named is None or named[1] > retries:
                 break  # one by one
             k = rest.pop(named[0])

@@ -1104,6 +1104,53 @@ def test_predict_takes_out_the_file_serve_bytes_names_not_each_file(
     assert [isinstance(p, str) for p in got] == [False, False, True, False, True, False]
 
 
+def test_predict_says_once_that_an_export_names_no_failed_image(exported, digits, tmp_path,
+                                                                caplog):
+    """An export written before c987f95 refuses a request whole without naming the image
+    (its serve_bytes decoded with tf.map_fn); its metadata's version is today's, so predict
+    said nothing of why it ran the files one by one. It now says so once, with the way on;
+    an export of today is not said to be old."""
+    from hubensemble.export.saved import decode_image
+    from hubensemble.formats import metadata_path
+
+    meta = read_metadata(exported[1])
+    classes = len(meta["class_names"])
+
+    class Old(tf.Module):  # serve_bytes as it was: every image decoded in one tf.map_fn
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serve_bytes(self, image_bytes):
+            images = tf.map_fn(lambda d: tf.image.resize(decode_image(d), [8, 8]), image_bytes,
+                               fn_output_signature=tf.TensorSpec([8, 8, 3], tf.float32))
+            return {"probabilities": tf.nn.softmax(
+                tf.reduce_mean(images, [1, 2]) @ tf.ones([3, classes]))}
+
+    old = tmp_path / "old"
+    module = Old()
+    tf.saved_model.save(module, str(old), signatures={"serve_bytes": module.serve_bytes})
+    os.makedirs(os.path.dirname(metadata_path(old)), exist_ok=True)
+    shutil.copy(metadata_path(exported[1]), metadata_path(old))  # hubensemble's, as it was
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
+    for name, data in (("a.jpg", jpeg), ("b_cut.jpg", jpeg[:300]), ("c.jpg", jpeg),
+                       ("d_cut.jpg", jpeg[:250])):
+        (folder / name).write_bytes(data)
+    for model, said in ((old, 1), (exported[1], 0)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            results = predict(model, [str(folder)], top=1, progress=False, batch_size=2,
+                              skip_unreadable=True)
+        assert [("error" in r) for r in results] == [False, True, False, True]
+        warned = [r.getMessage() for r in caplog.records
+                  if "exported before serve_bytes named the image" in r.getMessage()]
+        assert len(warned) == said and all(str(old) in w for w in warned), warned
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        predict(old, [str(folder)], top=1, progress=False, batch_size=2, skip_unreadable=True)
+    assert any("Export it again for that: export_ensemble(run_dir=" in r.getMessage()
+               for r in caplog.records), caplog.text
+
+
 def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
