@@ -116,12 +116,36 @@ def trial_profile(record, meta) -> Profile:
                    "neither built in nor recorded in run.json; it cannot be retrained")
 
 
+def _ranked_profile(name, definition, source) -> tuple[Profile, str]:
+    """(Profile, source) of a ranking.json's "profile" `name` and "profile_definition": the
+    recorded definition when it ranks otherwise than today's of that name (`rank_changes`:
+    its embeddings were made at another resolution, so tune goes on at it), and the source
+    says what changed; else the profile by name (it ranks alike; nothing was trained at it
+    yet). A custom profile's name, unknown today, is taken as recorded; RunError (through
+    `as_profile`'s HubensembleError) when neither is readable."""
+    recorded = profile_of_record(definition)
+    if recorded is not None and recorded.name != name:
+        recorded = None  # a record of another profile than the one named: by name
+    try:
+        today = as_profile(name)
+    except HubensembleError:
+        if recorded is None:
+            raise
+        return recorded, source
+    changed = rank_changes(recorded, today) if recorded is not None else []
+    if not changed:
+        return today, source
+    return recorded, (f"{source}, as an older hubensemble defined it ({', '.join(changed)} "
+                      "since); its ranking embedded so")
+
+
 def run_profile(run) -> tuple[Profile, str]:
     """(the Profile a run (rundir.Run) was tuned or ranked with, where that was read): the
     last tune's as run.json records it (an older definition of a built-in profile included,
     so a resumed sweep trains as its candidates did, and the source says what changed since),
-    else rank's (ranking.json "profile"), else cpu (the table's default) for a run that
-    records neither."""
+    else rank's (ranking.json "profile", at the definition ranking.json records when that
+    ranks otherwise than today's: `runprofile.rank_changes`; the source says what changed),
+    else cpu (the table's default) for a run that records neither."""
     meta = run.meta()
     tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
     if tuned:
@@ -136,7 +160,9 @@ def run_profile(run) -> tuple[Profile, str]:
                 source += (f", as an older hubensemble defined it ({', '.join(changed)} "
                            "since); its candidates trained so")
         return recorded, source
-    ranked = (run.ranking() or {}).get("profile")
+    ranking = run.ranking() or {}
+    ranked = ranking.get("profile")
     if ranked:
-        return as_profile(ranked), f"the run's rank, {run.ranking_json}"
+        return _ranked_profile(ranked, ranking.get("profile_definition"),
+                               f"the run's rank, {run.ranking_json}")
     return as_profile(options.default("profile")), "the default: the run records none"

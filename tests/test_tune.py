@@ -1021,6 +1021,37 @@ def test_a_trial_keeps_its_profile_as_recorded_when_the_definition_changed(tmp_p
                       {"tune": {"sweeps": {"default": damaged}}})
 
 
+def test_a_run_without_a_tune_takes_its_rankings_profile_as_recorded(tmp_path):
+    """run_profile fell back to ranking.json's profile by name: a run ranked at cpu as an
+    older version defined it (another resolution_cap: its ranking embedded otherwise) was
+    tuned at today's cpu without a word. It takes the recorded definition when that ranks
+    otherwise, saying what changed; one of another training field only ranks alike and
+    today's is taken (nothing was trained at the old one)."""
+    import dataclasses
+
+    from hubensemble.runprofile import run_profile
+
+    cpu = get_profile("cpu")
+    older = dataclasses.replace(cpu, resolution_cap=(cpu.resolution_cap or 224) * 2)
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    where = f"the run's rank, {run.ranking_json}"
+    for definition, want, source in (
+            (older, older, f"{where}, as an older hubensemble defined it (resolution_cap "
+                           f"{older.resolution_cap!r} -> {cpu.resolution_cap!r} since); its "
+                           "ranking embedded so"),
+            (dataclasses.replace(cpu, bn_lr_scale=cpu.bn_lr_scale * 10), cpu, where),
+            (None, cpu, where)):  # a ranking.json of before the record: by name
+        atomic_write_json(run.ranking_json, {"modules": [], "profile": "cpu",
+                                             "profile_definition": definition and
+                                             definition.to_json()})
+        assert run_profile(run) == (want, source)
+    custom = dataclasses.replace(cpu, name="mine")
+    atomic_write_json(run.ranking_json, {"modules": [], "profile": "mine",
+                                         "profile_definition": custom.to_json()})
+    assert run_profile(run) == (custom, where)
+
+
 def test_a_pool_tuned_at_an_older_definition_of_its_profile_resumes_as_recorded(
         tmp_path, modules, digits):
     """The pool check compared profiles by name: candidates tuned at an older definition of
