@@ -7,7 +7,9 @@ selected from). Its folder holds::
                         ("ok" | "failed"), reason, validation/test {"ce", "accuracy"}, …
     val_probs.npy       float32 [N_val, C] class probabilities on the validation split
     test_probs.npy      float32 [N_test, C], when the task has a test split ("has_test")
-    weights.weights.h5  the classifier's weights, when the sweep kept them ("weights")
+    weights.weights.h5  the classifier's weights, when the sweep kept them ("weights"; its
+                        sha256 in "weights_sha256", a probe's backbone's in
+                        "backbone_sha256": `weightsfile.record_digests`)
 
 `write_candidate` builds the folder under a temp name and renames it into place with
 trial.json written last, so a reader never sees half a candidate. Everything that reads
@@ -30,7 +32,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hubensemble import metrics
+from hubensemble import metrics, weightsfile
 from hubensemble.errors import RunError
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
                                 is_temp, pid_alive, read_json)
@@ -103,6 +105,12 @@ class Candidate:
     def val_ce(self) -> float | None:
         """The validation cross-entropy recorded in trial.json (metrics.nll of val_probs)."""
         return (self.val or {}).get("ce")
+
+    def weights_changed(self) -> str | None:
+        """Why its weights file is not the one tune wrote (`weightsfile.changed_since`: its
+        sha256 differs from trial.json's "weights_sha256", or it cannot be read), naming the
+        file; None when it is, or when the trial keeps no weights or records no digest."""
+        return weightsfile.changed_since(self.record, self.weights_path)
 
     def load_probs(self, *, n_val: int | None = None, n_test: int | None = None) -> str | None:
         """Reads val_probs (and test_probs when the record has them) into this object.
@@ -367,6 +375,8 @@ def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=
         if save_weights is not None:
             record.setdefault("weights", WEIGHTS_FILE)
             save_weights(os.path.join(tmp, record["weights"] or WEIGHTS_FILE))
+            # So a file edited or replaced later is noticed where its figures are used.
+            weightsfile.record_digests(record, os.path.join(tmp, record["weights"]))
         atomic_write_json(os.path.join(tmp, TRIAL_FILE), record)
         if os.path.exists(final):
             old = os.path.join(root, _temp_name(trial) + "-old")

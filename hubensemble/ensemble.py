@@ -308,6 +308,14 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                 "seed": cands[i].seed, "picks": picks[i],
                 "path": os.path.relpath(cands[i].folder, run_dir)}
                for i, w in sel.weights.items()]
+    for member, i in zip(members, sel.weights):
+        changed = cands[i].weights_changed()
+        if changed:  # its probabilities, chosen on, are of the weights tune wrote
+            member["weights_changed"] = changed
+            log.warning("member %s: %s; its recorded probabilities and metrics (this "
+                        "ensemble's) are of the weights tune wrote, not these: restore the "
+                        "file, or delete %s and %s again (it redoes the trial)",
+                        cands[i].trial, changed, escaped(cands[i].folder), tune_cmd)
     best = _best_single(cands, y_val, objective)
     val_probs = ensemble_probs(val, sel.weights)
     result = EnsembleResult(

@@ -302,6 +302,56 @@ def test_a_probe_whose_frozen_weights_were_changed_in_its_file_does_not_share(tm
     assert read_ensemble(run.path)["cost"]["ensemble"]["gflops"] == pytest.approx(1.0)
 
 
+def test_a_probe_loaded_from_its_file_and_one_rebuilt_share_by_their_weights(
+        tmp_path, rng, caplog):
+    # t1 is a probe whose weights file tune wrote (write_candidate records its digests); t2 a
+    # probe whose sweep kept no weights (the export rebuilds it from its module). Their frozen
+    # backbones are the module's own weights, yet the key held the file's digest for t1 and
+    # None for t2, so a budget of one backbone and two heads kept one of them.
+    run = make_run(tmp_path / "run", rng, [1.0, 1.0, 1.0])
+    run.update(modules={"m": {"name": "m", "handle": "h"}})
+    kernel = rng.normal(size=(3, 3, 3, 8))
+    weights = run.candidates / "t1" / candidate.WEIGHTS_FILE
+
+    def save(path, backbone=kernel):
+        write_weights(path, [backbone, np.zeros(8)], [rng.normal(size=(8, C)), np.zeros(C)])
+
+    for i, kind in enumerate(("finetune", "probe", "probe")):
+        cand = candidate.read_candidate(run.candidates, f"t{i}")
+        cand.load_probs()
+        candidate.write_candidate(
+            run.candidates, dict(cand.record, module="m", module_fingerprint="fp",
+                                 hparams={"lr": 0.1, "kind": kind}),
+            val_probs=cand.val_probs, test_probs=cand.test_probs,
+            save_weights=save if i == 1 else None)
+    recorded = read_json(run.candidates / "t1" / candidate.TRIAL_FILE)
+    assert recorded["weights_sha256"] and recorded["backbone_sha256"]
+    write_run_costs(run.path, probe_costs(head_macs=1000), machine_info())
+    result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert sorted(m["trial"] for m in result.members) == ["t1", "t2"]
+    assert "weights_changed" not in caplog.text
+    # Its head edited by hand: it still shares (its backbone is the module's), and the
+    # ensemble says its file is not the one its recorded figures are of.
+    save(weights)
+    with caplog.at_level("WARNING"):
+        result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert sorted(m["trial"] for m in result.members) == ["t1", "t2"]
+    said = f"member t1: its weights file {weights} is not the one tune wrote"
+    assert said in caplog.text and "restore the file" in caplog.text
+    entry = {m["trial"]: m for m in read_ensemble(run.path)["members"]}
+    assert entry["t1"]["weights_changed"].startswith(said[len("member t1: "):])
+    assert "weights_changed" not in entry["t2"]
+    from hubensemble.report.render import render_markdown
+    from hubensemble.report.sections import build_sections
+
+    md = render_markdown(*build_sections(run.path)[:2])
+    assert f"t1: {entry['t1']['weights_changed']}. The figures here are of the" in md, md
+    # Its backbone edited too: its weights are no longer the module's, and it runs alone.
+    save(weights, kernel + 0.01)
+    result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
+    assert len(result.members) == 1
+
+
 def test_an_older_cost_json_takes_its_head_sizes_from_the_weights_files(tmp_path, rng, caplog):
     # A cost.json written before head sizes were recorded (no "head_macs"): every budgeted
     # ensemble warned "no head sizes" and counted each probe's shared backbone whole, though

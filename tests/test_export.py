@@ -1706,9 +1706,10 @@ def test_members_share_a_backbone_only_with_the_same_key_size_and_weights(probe_
 
 def test_a_member_of_another_weights_digest_runs_its_own_backbone_as_the_budget_counts(
         probe_members, caplog):
-    # The key holds the digest of the weights file a member was loaded from (the budget's
-    # rule, cost.sharing.backbone_digest): equal weights loaded from a file and rebuilt from
-    # the module (no file: None) do not share, and that is no weights difference to warn of.
+    # The key holds what the backbone's weights are (the budget's rule,
+    # cost.sharing.backbone_key): a member loaded from a file whose backbone is not the one
+    # tune wrote (its digest) and one rebuilt from the module (its own weights) do not share
+    # by key, and that is no weights difference to warn of.
     import json
 
     from hubensemble.export.shared import backbone_groups
@@ -1834,6 +1835,12 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
                                  export_format="tflite")
     assert caplog.text.count("its frozen module's weights differ") == 1
     assert "shares_backbone_with" not in export.cost["members"][1]
+    # Its file is not the one tune wrote (trial.json's weights_sha256): the export says its
+    # recorded figures are of other weights, in the log and in the member's metadata.
+    changed = f"its weights file {second.weights_path} is not the one tune wrote"
+    assert caplog.text.count(changed) == 1 and "restore the file" in caplog.text
+    assert export.members[1]["weights_changed"].startswith(changed)
+    assert "weights_changed" not in export.members[0]
     # The budget groups by the export's rule (the key holds the weights' digest): the edited
     # probe no longer fits beside another under the limit (it was admitted as sharing).
     again = ensemble.run_ensemble(path, budget=5, size_rule="budget", max_gflops=limit)

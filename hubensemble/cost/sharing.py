@@ -11,35 +11,42 @@ member then counts (`counted_costs`) lives here, for every reader: greedy select
 rebuilt members by the same key (`export.shared.backbone_groups`, which also compares their
 backbones' weights in memory).
 
-The key holds the digest of the backbone's weights in the member's weights file
-(`backbone_digest`), read without TensorFlow: a probe whose frozen weights were changed in
-its file (by hand, or by another tool) does not share, in the budget as in the export, so the
-budget never admits as shared what the export then runs, and counts, whole.
+The key holds what the member's backbone weights are (`backbone_key`), read without
+TensorFlow: its module's own (a probe rebuilt from its module, or loaded from a weights file
+whose backbone is the one tune wrote, trial.json's `weightsfile.BACKBONE_DIGEST`), else the
+digest of the backbone in its file. A probe whose frozen weights were changed in its file (by
+hand, or by another tool) does not share, in the budget as in the export, so the budget never
+admits as shared what the export then runs, and counts, whole; a probe loaded from its file
+and one rebuilt from the module share, as their weights are equal.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import os
 from typing import Mapping, Sequence
 
 from hubensemble.cost.records import Cost
-from hubensemble.weightsfile import BACKBONE_GROUP, group_digest
+from hubensemble import weightsfile
+
+
+#: A share key's backbone when it holds its module's own weights: a probe rebuilt from its
+#: module (no weights file: the export retrains its head), or loaded from a file whose
+#: backbone is the one tune wrote (`weightsfile.BACKBONE_DIGEST`: its module's, frozen).
+MODULE_WEIGHTS = "module"
 
 
 def share_key(spec_json: dict, fingerprint: str | None, size: int, kind: str,
-              backbone: str | None = None) -> str | None:
+              backbone: str | None = MODULE_WEIGHTS) -> str | None:
     """The key under which a member may share its backbone call with others, or None.
 
     `spec_json`: its module's catalogue entry (`ModuleSpec.to_json`: handle, signature,
     output_key, layer, input_size, value_range, …: how the module is loaded and called);
     `fingerprint`: the module files' content key (None when unknown); `size`: its evaluation
-    size in pixels; `kind`: `HParams.kind`; `backbone`: `backbone_digest` of the weights
-    file it is loaded from (None: no file, the member is rebuilt from its module). Only a
-    probe ("probe": the module frozen, in inference mode) has a key; two members with equal
-    keys call the same module with the same weights the same way on the same pixels."""
+    size in pixels; `kind`: `HParams.kind`; `backbone`: `backbone_key` of its weights (default
+    MODULE_WEIGHTS: its module's own). Only a probe ("probe": the module frozen, in inference
+    mode) has a key; two members with equal keys call the same module with the same weights
+    the same way on the same pixels, however each was made (loaded or rebuilt)."""
     if kind != "probe":
         return None
     return json.dumps({"module": spec_json, "fingerprint": fingerprint, "size": int(size),
@@ -50,22 +57,24 @@ def backbone_digest(weights_path) -> str | None:
     """The SHA-256 (hex) of the backbone's weights in a candidate's weights file, read with
     h5py (no TensorFlow): every dataset under its "backbone" group (`BACKBONE_GROUP`), by
     path, dtype, shape and bytes. None when `weights_path` is None, missing or unreadable, or
-    holds no such group (the member then shares by its module alone). Remembered per file
-    (path, size, modification time), so a file read once in a process is not read again."""
+    holds no such group. Remembered per file (path, size, modification time), so a file read
+    once in a process is not read again."""
+    return weightsfile.backbone_digest(weights_path)
+
+
+def backbone_key(weights_path, recorded: str | None) -> str | None:
+    """What a probe's backbone holds, for `share_key`, by its weights alone: MODULE_WEIGHTS
+    when it is rebuilt from its module (`weights_path` None) or its file's `backbone_digest`
+    equals `recorded` (trial.json's `weightsfile.BACKBONE_DIGEST`: the module's own weights as
+    tune wrote them); else that digest (changed in its file by hand or by another tool, or a
+    trial of a hubensemble before the record: it shares with equal digests only); None when
+    the file cannot be read (it shares with none; the export names it)."""
     if weights_path is None:
-        return None
-    try:
-        st = os.stat(weights_path)
-    except OSError:
-        return None
-    return _digest(os.path.abspath(os.fspath(weights_path)), st.st_size, st.st_mtime_ns,
-                   st.st_ino)
-
-
-@functools.lru_cache(maxsize=4096)
-def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str | None:
-    # Unreadable: None; the export names an unreadable file, here it only shares with none.
-    return group_digest(path, BACKBONE_GROUP)
+        return MODULE_WEIGHTS
+    digest = backbone_digest(weights_path)
+    if digest is not None and digest == recorded:
+        return MODULE_WEIGHTS
+    return digest
 
 
 def candidate_key(cand, specs: Mapping, cost: Cost | None) -> str | None:
@@ -73,7 +82,8 @@ def candidate_key(cand, specs: Mapping, cost: Cost | None) -> str | None:
     without loading it: its hparams' kind, its module's entry in run.json's "modules"
     (`specs`; no entry: None, it shares with no one), its trial.json's module fingerprint
     and evaluation size, else those its `cost` (RUN/cost.json's) was counted for, and the
-    `backbone_digest` of its weights file (the one the export loads)."""
+    `backbone_key` of its weights file (the one the export loads; none kept: rebuilt from
+    its module). None too when that file cannot be read."""
     spec = specs.get(cand.module) if isinstance(specs, Mapping) else None
     record = cand.record
     size = record.get("eval_size") or (cost.size if cost is not None else None)
@@ -83,8 +93,11 @@ def candidate_key(cand, specs: Mapping, cost: Cost | None) -> str | None:
     kind = str(cand.hparams.get("kind", "finetune"))
     if kind != "probe":
         return None
-    weights = backbone_digest(getattr(cand, "weights_path", None))
-    return share_key(spec, fingerprint, int(size), kind, weights)
+    backbone = backbone_key(getattr(cand, "weights_path", None),
+                            record.get(weightsfile.BACKBONE_DIGEST))
+    if backbone is None:
+        return None
+    return share_key(spec, fingerprint, int(size), kind, backbone)
 
 
 def module_part(key: str | None) -> str | None:

@@ -18,8 +18,8 @@ import numpy as np
 
 # The key is the TensorFlow-free policy's (cost.sharing), which greedy selection's budget
 # and the cost records group by too; re-exported here, where the export's callers import it.
-from hubensemble.cost.sharing import (backbone_digest, key_groups, module_part,  # noqa: F401
-                                      share_key)
+from hubensemble.cost.sharing import (backbone_digest, backbone_key, key_groups,  # noqa: F401
+                                      module_part, share_key)
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,12 @@ def backbone_groups(members: Sequence) -> list[tuple[int, ...]]:
     TFLite model (`check_groups`).
 
     Members share when their `share_key`s are equal (not None; `cost.sharing.key_groups`,
-    the grouping greedy selection's budget counts by: the key holds the digest of the
-    backbone's weights in the member's weights file), their sizes are equal, their
-    classifiers are `tune.Classifier`s (a backbone and `head_probabilities`) and their
-    backbones' weights are equal value for value (a probe's weights file holds the module's
-    own; a member whose backbone differs runs its own, with a warning; a member rebuilt
-    without a weights file and one loaded from its file do not share, as the budget counts
-    them, though their weights are equal)."""
+    the grouping greedy selection's budget counts by: the key holds what the backbone's
+    weights are, `cost.sharing.backbone_key`: the module's own, for a probe rebuilt from its
+    module or loaded from a file whose backbone is the one tune wrote, else the file's
+    digest), their sizes are equal, their classifiers are `tune.Classifier`s (a backbone and
+    `head_probabilities`) and their backbones' weights are equal value for value (a member
+    whose backbone differs runs its own, with a warning)."""
     keys = [(module_part(m.share_key), int(m.size)) if _can_share(m) else None
             for m in members]
     groups: list[list[int]] = []

@@ -17,7 +17,7 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, firs
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.retrain import retrain_member, test_after_retraining
 from hubensemble.export.saved import ExportMember, save_export
-from hubensemble.export.shared import backbone_digest, backbone_groups, share_key
+from hubensemble.export.shared import backbone_groups, backbone_key, share_key
 from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa: F401 - were
                                       kept_export_folder)  # here: re-exported
 from hubensemble.exportfolder import folder_lock, other_run, run_record
@@ -30,6 +30,7 @@ from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import command_words, option_word, run_words
 from hubensemble.text import absolute, escaped, shell_word
 from hubensemble.tune.plans import trial_profile
+from hubensemble.weightsfile import BACKBONE_DIGEST, changed_since
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -460,10 +461,18 @@ def _export_member(plan, classifier, task, meta):
             "seed": record.get("seed"), "eval_size": int(size),
             "input_size": list(plan.spec.input_size) if plan.spec.input_size else None,
             "value_range": plan.spec.value_range, "source": source}
+    changed = changed_since(record, plan.weights_file) if plan.how == "weights" else None
+    if changed:  # its recorded figures (the ensemble's too) are of the weights tune wrote
+        info["weights_changed"] = changed
+        log.warning("member %s (trial %r): %s; the ensemble's recorded metrics are of the weights "
+                    "tune wrote, not these: restore the file, or delete %s and run tune again "
+                    "(it redoes the trial), then the ensemble", plan.index, record.get("trial"),
+                    changed, escaped(plan.cand.folder))
     # A probe (its module frozen) may run its backbone once with others of its module.
     key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
                     int(size), HParams.from_json(record["hparams"]).kind,
-                    backbone_digest(plan.weights_file if plan.how == "weights" else None))
+                    backbone_key(plan.weights_file if plan.how == "weights" else None,
+                                 record.get(BACKBONE_DIGEST)))
     return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info,
                         share_key=key)
 

@@ -419,6 +419,11 @@ def _members_section(files) -> Section:
         with command_line():  # the report's commands are the command line's (files.cmd)
             text = members_chance_text({t: files.at_chance[t] for t in weak}, records)
         sec.add(Inline(Strong("Warning:"), f" {text}."))
+    changed = [f"{t}: {why}" for t in dict.fromkeys(m.get("trial") for m in members)
+               if t in by_trial and (why := by_trial[t].weights_changed())]
+    if changed:  # edited since tune: its figures here are not of the file an export serves
+        sec.add(Inline(Strong("Warning:"), f" {'; '.join(changed)}. The figures here are of the "
+                       "weights tune wrote; an export serves the file as it is now."))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")
