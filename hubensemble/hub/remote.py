@@ -12,22 +12,149 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
+import logging
 import os
 import posixpath
 import shutil
 import tempfile
 import time
+import urllib.error
 import urllib.request
+import zlib
 
 from hubensemble.text import absolute
 from hubensemble.threads import caller_thread
 
 CHUNK = 1 << 20
 
+log = logging.getLogger(__name__)
+
+#: HTTP statuses of a passing condition (a timeout of the request, too many requests, a
+#: server or gateway failing for a while): the download is tried again (`with_retries`).
+TRANSIENT_STATUSES = (408, 429, 500, 502, 503, 504)
+#: Tries of one download in all (the first included), each within its whole deadline.
+ATTEMPTS = 3
+#: Seconds waited before the second and third try when the server names none (Retry-After).
+RETRY_WAITS = (1.0, 4.0)
+#: The longest Retry-After (seconds) waited for; a longer one is not waited for.
+MAX_RETRY_AFTER = 60.0
+
 
 class DeadlineExceeded(TimeoutError):
     """A whole download or copy took longer than its deadline (HUBENSEMBLE_DOWNLOAD_DEADLINE),
     as opposed to one read that got no answer in time (HUBENSEMBLE_HTTP_TIMEOUT)."""
+
+
+def transient(error: BaseException) -> bool:
+    """Whether `error` of one try of a download may pass if tried again: an HTTP status of
+    TRANSIENT_STATUSES (e.g. 503), or a connection refused, reset or closed early (a body cut
+    short: ConnectionError, http.client.IncompleteRead). Not a timeout (each read already
+    waited HUBENSEMBLE_HTTP_TIMEOUT), a deadline, another status (404), or anything else."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code in TRANSIENT_STATUSES
+    if isinstance(error, TimeoutError):
+        return False
+    if isinstance(error, urllib.error.URLError):
+        error = error.reason
+    return isinstance(error, (ConnectionError, http.client.IncompleteRead))
+
+
+def retry_wait(error: BaseException, tries: int) -> float | None:
+    """Seconds to wait before try `tries` + 1 after `error`: the server's Retry-After (in
+    seconds) when it sends one, else RETRY_WAITS[tries - 1]; None when it asks for longer
+    than MAX_RETRY_AFTER."""
+    after = getattr(getattr(error, "headers", None), "get", lambda _: None)("Retry-After")
+    try:
+        wait = float(after) if after is not None else None
+    except ValueError:
+        wait = None  # an HTTP date: waited as if none was given
+    if wait is None:
+        return RETRY_WAITS[min(tries, len(RETRY_WAITS)) - 1]
+    return max(0.0, wait) if wait <= MAX_RETRY_AFTER else None
+
+
+def with_retries(attempt, *, what: str, deadline: float):
+    """`attempt()`, tried again (up to ATTEMPTS tries in all) while it fails `transient`ly
+    and the wait (`retry_wait`) ends before `deadline` (time.monotonic()); each try again is
+    logged as a warning naming `what`, the failure and the wait. Returns what it returns;
+    raises its last error, with ``tries`` (how many were made) set on it for the message."""
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return attempt()
+        except Exception as e:  # noqa: BLE001 - re-raised unless it may pass
+            wait = retry_wait(e, tries) if transient(e) and tries < ATTEMPTS else None
+            if wait is None or time.monotonic() + wait >= deadline:
+                with contextlib.suppress(AttributeError):
+                    e.tries = tries
+                raise
+            log.warning("%s: %s; trying again in %g s (try %d of %d)", what, _said(e), wait,
+                        tries + 1, ATTEMPTS)
+            time.sleep(wait)
+
+
+def _said(error) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"the server answered HTTP {error.code} {error.reason}"
+    return f"{type(error).__name__}: {error}"
+
+
+#: Sent with every HTTP request: the body as it is (a server may gzip it otherwise, as a
+#: request without the header accepts any encoding; urllib does not undo it).
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def http_open(url, *, timeout: float, context=None):
+    """``urllib.request.urlopen`` of ``url`` asking for the body as it is (IDENTITY), its
+    every socket read bounded by ``timeout``; a body the server gzip-encoded all the same
+    (Content-Encoding: gzip) is read decoded (`Decoded`): the file, not its transfer form."""
+    request = url if isinstance(url, urllib.request.Request) else urllib.request.Request(url)
+    for name, value in IDENTITY.items():
+        request.add_header(name, value)
+    response = urllib.request.urlopen(request, timeout=timeout, context=context)
+    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
+    return Decoded(response) if encoding in ("gzip", "x-gzip") else response
+
+
+class Decoded:
+    """A gzip-encoded HTTP response read decoded: ``read(n)`` / ``read1(n)`` give at most n
+    bytes of the body as the file it is (what one socket read brought, decoded); ``length``
+    is None (its decoded size is not sent). Raises ConnectionError when the encoded body
+    ends before its gzip end (the connection closed early), zlib.error when it is no gzip."""
+
+    def __init__(self, response):
+        self._response = response
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buffer, self._done = b"", False
+        self.length = None
+        self.headers = response.headers
+
+    def read1(self, n=-1):
+        """At most ``n`` decoded bytes (all that one read brought for n < 0); b"" at the end."""
+        while not self._buffer and not self._done:
+            raw = getattr(self._response, "read1", self._response.read)(CHUNK)
+            if raw:
+                self._buffer = self._zlib.decompress(raw)
+                continue
+            self._buffer, self._done = self._zlib.flush(), True
+            if not self._zlib.eof:
+                raise ConnectionError("the connection closed before the end of the "
+                                      "gzip-encoded body")
+        n = len(self._buffer) if n is None or n < 0 else n
+        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def read(self, n=-1):
+        """At most ``n`` decoded bytes (the rest of the body for n < 0); b"" at the end."""
+        if n is not None and n >= 0:
+            return self.read1(n)
+        return b"".join(iter(self.read1, b""))
+
+    def close(self):
+        """Closes the response."""
+        self._response.close()
 
 
 def is_remote(path) -> bool:
@@ -118,6 +245,48 @@ class BoundedReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+#: Seconds between redraws of a download's bar while no byte arrives (`redrawn`).
+STALL_REDRAW = 1.0
+
+
+@contextlib.contextmanager
+def redrawn(bar, interval: float = STALL_REDRAW):
+    """While the body runs, a daemon thread redraws the tqdm ``bar`` of a download (a
+    `terminal.download_bar`) after every ``interval`` seconds in which no byte came: its
+    rate falls (tqdm's moving average takes the idle time with no bytes, as an update would)
+    and its elapsed time grows, where a stalled download's bar stood frozen with its last
+    speed (tqdm draws only on ``update``, and the read waits up to HUBENSEMBLE_HTTP_TIMEOUT).
+    A bar of plain lines keeps its own interval (`terminal.progress_bar`). Nothing for a
+    disabled bar (-q), None, or a bar without tqdm's moving averages."""
+    if bar is None or getattr(bar, "disable", True) or not hasattr(bar, "_ema_dt"):
+        yield bar
+        return
+    stop = threading.Event()
+
+    def redraw():
+        seen = bar.n
+        while not stop.wait(interval):
+            now = bar._time()
+            idle = now - bar.last_print_t
+            if now < bar.start_t + (bar.delay or 0):  # not shown yet (`terminal.BAR_DELAY`)
+                continue
+            if bar.n != seen or idle < interval:  # bytes came: their update drew it
+                seen = bar.n
+                continue
+            bar._ema_dn(0)  # no bytes over the idle time, as tqdm's update counts a rate
+            bar._ema_dt(idle)
+            bar.last_print_t, bar.last_print_n = now, bar.n
+            bar.refresh()
+
+    thread = threading.Thread(target=redraw, name="hubensemble-download-bar", daemon=True)
+    thread.start()
+    try:
+        yield bar
+    finally:
+        stop.set()
+        thread.join()
 
 
 class Shown:
@@ -229,15 +398,21 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
     ``timeout`` seconds and the whole download ends by ``deadline`` (time.monotonic()).
     ``progress``, when given, is a bar counting the bytes (``update(n)``, as `copy_file`'s);
     a tqdm bar without a total gets the Content-Length as its total when one is sent.
+    A try that fails `transient`ly (HTTP 503, a connection dropped mid-body) is made again
+    (`with_retries`: ATTEMPTS in all, within ``deadline``; the bar starts again).
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
     socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body."""
     folder = os.path.dirname(absolute(dst))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
-    h, size = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as out, contextlib.closing(
-                urllib.request.urlopen(url, timeout=timeout, context=context)) as response:
+    os.close(fd)
+
+    def attempt():
+        h = hashlib.sha256()
+        if progress is not None and getattr(progress, "n", 0):
+            progress.reset()  # a try again counts from 0 (its total kept)
+        with open(tmp, "wb") as out, contextlib.closing(
+                http_open(url, timeout=timeout, context=context)) as response:
             expected = getattr(response, "length", None)
             if expected and getattr(progress, "total", 0) is None:
                 progress.total = expected
@@ -245,12 +420,16 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
             if expected is not None and size < expected:
                 raise ConnectionError(f"the connection closed after {size} of {expected} "
                                       f"bytes of {url}")
+        return h.hexdigest()
+
+    try:
+        digest = with_retries(attempt, what=f"downloading {url}", deadline=deadline)
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return h.hexdigest()
+    return digest
 
 
 def _receive(response, out, h, url, deadline, bar):

@@ -137,43 +137,61 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
         return super().is_supported(handle)
 
     def _call_urlopen(self, request):
-        return urllib.request.urlopen(request, timeout=HTTP_TIMEOUT, context=self._context)
+        # The body as it is: a gzip transfer encoding is undone (`remote.http_open`).
+        return remote.http_open(request, timeout=HTTP_TIMEOUT, context=self._context)
 
     def module_dir(self, handle):
         """The cache folder of ``handle`` (tensorflow_hub's naming: a hash of the handle),
         made: `writable_module_dir`."""
         return writable_module_dir(handle)
 
+    def _fetch(self, handle, tmp_dir, deadline):
+        """One try of the download of `handle`'s archive, unpacked into the (emptied) folder
+        `tmp_dir`; returns its reader (sha256, bytes). ConnectionError when fewer bytes came
+        than the server's Content-Length said, whether or not the archive unpacked."""
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        os.makedirs(tmp_dir, exist_ok=True)
+        if handle.startswith("gs://"):
+            # tf.io.gfile has no timeout of its own: every read is bounded instead.
+            source = remote.open_gfile(handle, timeout=HTTP_TIMEOUT, deadline=deadline)
+        else:
+            url = kaggle_download_url(handle)
+            if url is None:
+                url = self._append_compressed_format_query(handle)
+            source = self._call_urlopen(urllib.request.Request(url))
+        expected = getattr(source, "length", None)  # Content-Length, when sent
+        with contextlib.closing(source), download_bar(handle, expected) as bar, \
+                remote.redrawn(bar):
+            reader = remote.Shown(source if isinstance(source, remote.BoundedReader)
+                                  else _HashingReader(source, deadline), bar)
+            try:
+                extract_archive(reader, tmp_dir)
+                reader.drain()  # bytes after the tar's end still belong to the file
+            except TimeoutError:  # no answer in time, or past the deadline: said as such
+                raise
+            except Exception as e:
+                # A body cut short shows up as a broken archive, and a broken archive
+                # stops the reading early: read the rest (bounded as every read) to tell.
+                reader.drain()
+                if expected is not None and reader.bytes < expected:
+                    raise ConnectionError(f"the connection closed after {reader.bytes} "
+                                          f"of {expected} bytes") from e
+                raise
+        if expected is not None and reader.bytes < expected:
+            # What came unpacked, but is not what the server said it sent: not kept.
+            raise ConnectionError(f"the connection closed after {reader.bytes} of "
+                                  f"{expected} bytes")
+        return reader
+
     def __call__(self, handle):
         module_dir = self.module_dir(handle)
 
         def download(handle, tmp_dir):
             deadline = time.monotonic() + DOWNLOAD_DEADLINE
-            if handle.startswith("gs://"):
-                # tf.io.gfile has no timeout of its own: every read is bounded instead.
-                source = remote.open_gfile(handle, timeout=HTTP_TIMEOUT, deadline=deadline)
-            else:
-                url = kaggle_download_url(handle)
-                if url is None:
-                    url = self._append_compressed_format_query(handle)
-                source = self._call_urlopen(urllib.request.Request(url))
-            expected = getattr(source, "length", None)  # Content-Length, when sent
-            with contextlib.closing(source), download_bar(handle, expected) as bar:
-                reader = remote.Shown(source if isinstance(source, remote.BoundedReader)
-                                      else _HashingReader(source, deadline), bar)
-                try:
-                    extract_archive(reader, tmp_dir)
-                    reader.drain()  # bytes after the tar's end still belong to the file
-                except TimeoutError:  # no answer in time, or past the deadline: said as such
-                    raise
-                except Exception as e:
-                    # A body cut short shows up as a broken archive, and a broken archive
-                    # stops the reading early: read the rest (bounded as every read) to tell.
-                    reader.drain()
-                    if expected is not None and reader.bytes < expected:
-                        raise ConnectionError(f"the connection closed after {reader.bytes} "
-                                              f"of {expected} bytes") from e
-                    raise
+            # A try that fails transiently (HTTP 503, a connection dropped mid-body) is made
+            # again into an emptied folder (`remote.with_retries`), within the one deadline.
+            reader = remote.with_retries(lambda: self._fetch(handle, tmp_dir, deadline),
+                                         what=f"downloading {handle}", deadline=deadline)
             # The pin is of the archive, which is not kept: the files it unpacked to are
             # keyed too, so a later load checks the pin against what is on disk now.
             atomic_write_json(_sidecar(module_dir), {
@@ -277,7 +295,7 @@ class RemoteCopyResolver:
             shutil.rmtree(module_dir, ignore_errors=True)
             deadline = time.monotonic() + DOWNLOAD_DEADLINE
             limits = dict(timeout=HTTP_TIMEOUT, deadline=deadline)
-            with download_bar(handle) as bar:
+            with download_bar(handle) as bar, remote.redrawn(bar):
                 if is_file and handle.startswith(("http://", "https://")):
                     digest = remote.download(handle, target, progress=bar, **limits)
                 elif is_file:
@@ -452,7 +470,8 @@ def network_hint(error: BaseException) -> str:
     """What to do about a network error, by its kind: a whole download past its deadline
     (HUBENSEMBLE_DOWNLOAD_DEADLINE), a timeout (HUBENSEMBLE_HTTP_TIMEOUT bounds each call), a
     host name that does not resolve (no network, or a mistyped host: a longer timeout would
-    not help), or anything else (the URL, the connection)."""
+    not help), a passing failure tried again in vain (`remote.with_retries`: HTTP 503, a
+    connection dropped), a redirect loop, or anything else (the URL, the connection)."""
     text = str(error).lower()
     chain = [error, error.__cause__, getattr(error, "reason", None)]
     if any(isinstance(e, socket.gaierror) for e in chain) or any(words in text for words in (
@@ -466,6 +485,13 @@ def network_hint(error: BaseException) -> str:
     if any(isinstance(e, TimeoutError) for e in chain) or "timed out" in text:
         return ("no answer in time: check your connection, or raise HUBENSEMBLE_HTTP_TIMEOUT "
                 f"(now {HTTP_TIMEOUT:g} s) for a slow link")
+    tries = getattr(error, "tries", 1)
+    if remote.transient(error) and tries > 1:
+        return (f"tried {tries} times: the server or the connection is failing for now; "
+                "try again later, and check your connection")
+    if isinstance(error, urllib.error.HTTPError) and error.code in (301, 302, 303, 307, 308):
+        return ("the server redirects in a loop: open the URL in a browser, and put the "
+                "address it ends at in the catalogue")
     return "check the URL and your connection"
 
 

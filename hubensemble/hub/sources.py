@@ -191,7 +191,7 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
     mirror = weights_mirror()  # checked before the command's work too
     url = f"{mirror.rstrip('/')}/{request.fname}" if mirror else request.origin
     try:
-        with download_bar(url) as bar:
+        with download_bar(url) as bar, remote.redrawn(bar):
             remote.download(url, path, timeout=timeout, deadline=deadline, progress=bar)
     except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
         raise ModuleLoadError(

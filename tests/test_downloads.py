@@ -1,0 +1,207 @@
+"""Downloads over a slow or flaky network, as a user on hotel Wi-Fi sees them: a local
+http.server on 127.0.0.1 that answers 503 once, closes the connection early, gzips the
+body, redirects in a loop or stalls half-way; nothing of urllib or TensorFlow is mocked."""
+
+import gzip
+import hashlib
+import http.server
+import io
+import logging
+import os
+import tarfile
+import threading
+import time
+
+import pytest
+
+from hubensemble.errors import ModuleLoadError
+from hubensemble.hub import remote
+
+
+class Server:
+    """http.server on 127.0.0.1, port 0. `routes[path]` is a list of answers, one taken per
+    request (the last one stays): (status, body, headers, mode); mode "short" sends the body
+    with a Content-Length 1000 bytes longer and closes, "gzip" sends it gzip-encoded, "stall"
+    sends half and waits for `resume` (a threading.Event) before the rest."""
+
+    def __init__(self):
+        self.routes, self.requests, self.resume = {}, [], threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                server.requests.append((path, self.headers.get("Accept-Encoding")))
+                answers = server.routes.get(path) or [(404, b"", {}, None)]
+                status, body, headers, mode = answers.pop(0) if len(answers) > 1 else answers[0]
+                if mode == "gzip":
+                    body, headers = gzip.compress(body), {**headers, "Content-Encoding": "gzip"}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body) + (1000 if mode == "short"
+                                                                    else 0)))
+                self.end_headers()
+                if mode == "stall":
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    server.resume.wait(30)
+                    body = body[len(body) // 2:]
+                self.wfile.write(body)
+                self.wfile.flush()
+                if mode == "short":
+                    self.connection.close()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def add(self, path, *answers):
+        padded = [(a + (b"", {}, None)[len(a) - 1:])[:4] for a in answers]
+        self.routes[path] = [(status, body, headers or {}, mode)
+                             for status, body, headers, mode in padded]
+        return self.url + path
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.resume.set()
+    s.httpd.shutdown()
+    s.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def tarball(tiny_module):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in sorted(os.listdir(tiny_module)):
+            tar.add(os.path.join(tiny_module, name), arcname=name)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
+    monkeypatch.setattr(remote, "RETRY_WAITS", (0.0, 0.0), raising=False)  # no waits here
+    return tmp_path / "hub"
+
+
+def ok(body, mode=None, headers=None):
+    return (200, body, headers or {}, mode)
+
+
+def test_a_503_then_success_is_tried_again(server, tarball, hub_cache, caplog):
+    # A server that is busy for a moment (503) failed the module: "HTTP Error 503: Service
+    # Unavailable (check the URL and your connection)", with no second try.
+    from hubensemble.hub.resolvers import resolve
+
+    url = server.add("/m.tar.gz", (503, b"", {"Retry-After": "0"}), ok(tarball))
+    with caplog.at_level(logging.WARNING):
+        path = resolve(url, sha256=hashlib.sha256(tarball).hexdigest())
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert [p for p, _ in server.requests] == ["/m.tar.gz"] * 2
+    assert (f"downloading {url}: the server answered HTTP 503 Service Unavailable; trying "
+            "again in 0 s (try 2 of 3)") in caplog.text
+    # A file download (a .keras URL, ImageNet weights) is tried again the same way.
+    target = hub_cache.parent / "file.bin"
+    url = server.add("/file.bin", (502, b"gateway"), ok(b"x" * 5000))
+    digest = remote.download(url, target, timeout=10, deadline=time.monotonic() + 60)
+    assert target.read_bytes() == b"x" * 5000 and digest == hashlib.sha256(b"x" * 5000).hexdigest()
+
+
+def test_a_body_shorter_than_its_content_length_is_never_kept(server, tarball, hub_cache):
+    # The server said 1000 bytes more than it sent and closed the connection: the archive
+    # unpacked (its end came), and the module was kept as complete.
+    from hubensemble.hub.resolvers import resolve
+
+    url = server.add("/m.tar.gz", ok(tarball, "short"))
+    with pytest.raises(ModuleLoadError) as err:
+        resolve(url)
+    n = len(tarball)
+    assert err.value.stage == "network"
+    assert (f"ConnectionError: the connection closed after {n} of {n + 1000} bytes (tried 3 "
+            "times: the server or the connection is failing for now; try again later"
+            in str(err.value)), str(err.value)
+    assert len(server.requests) == 3
+    assert not [p for p in hub_cache.iterdir() if not p.name.endswith(".lock")]
+    # The connection back: the same handle downloads whole.
+    server.add("/m.tar.gz", ok(tarball))
+    assert os.path.isfile(os.path.join(resolve(url), "saved_model.pb"))
+    # A file download cut short: not kept either.
+    target = hub_cache.parent / "file.bin"
+    url = server.add("/file.bin", ok(b"x" * 5000, "short"))
+    with pytest.raises(ConnectionError, match="closed after 5000 of 6000 bytes"):
+        remote.download(url, target, timeout=10, deadline=time.monotonic() + 60)
+    assert not target.exists() and not list(target.parent.glob(".download-*"))
+
+
+def test_a_gzip_encoded_body_is_the_file_it_encodes(server, tarball, hub_cache):
+    # A server that gzips what it sends (Content-Encoding: gzip, as a request without
+    # Accept-Encoding allows): the module was "ReadError: invalid header (the download is not
+    # a valid SavedModel tarball)". Requests now ask for the body as it is, and a gzipped one
+    # is decoded; its checksum is the file's.
+    from hubensemble.hub.resolvers import resolve
+
+    url = server.add("/m.tar.gz", ok(tarball, "gzip"))
+    path = resolve(url, sha256=hashlib.sha256(tarball).hexdigest())
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert server.requests == [("/m.tar.gz", "identity")]
+    target = hub_cache.parent / "file.bin"
+    url = server.add("/file.bin", ok(b"y" * 3000, "gzip"))
+    remote.download(url, target, timeout=10, deadline=time.monotonic() + 60)
+    assert target.read_bytes() == b"y" * 3000
+
+
+def test_a_redirect_loop_and_a_missing_file_are_not_tried_again(server, hub_cache):
+    from hubensemble.hub.resolvers import resolve
+
+    loop = server.add("/a.tar.gz", (302, b"", {"Location": "/b.tar.gz"}))
+    server.add("/b.tar.gz", (302, b"", {"Location": "/a.tar.gz"}))
+    with pytest.raises(ModuleLoadError, match="the server redirects in a loop: open the URL "
+                                              "in a browser"):
+        resolve(loop)
+    server.requests.clear()
+    with pytest.raises(ModuleLoadError, match=r"HTTP Error 404.*check the URL"):
+        resolve(server.url + "/gone.tar.gz")
+    assert len(server.requests) == 1
+
+
+def test_a_stalled_downloads_bar_is_redrawn_with_a_falling_rate(server, tmp_path):
+    # tqdm draws on update only: while no byte came, the bar stood frozen with its last
+    # speed and elapsed time, for up to HUBENSEMBLE_HTTP_TIMEOUT per read.
+    from tqdm import tqdm
+
+    body = os.urandom(200_000)
+    url = server.add("/big.bin", ok(body, "stall"))
+    stream = io.StringIO()
+    bar = tqdm(total=None, file=stream, unit="B", smoothing=0.3, mininterval=0)
+    done = {}
+
+    def fetch():
+        with remote.redrawn(bar, interval=0.02):
+            done["digest"] = remote.download(url, tmp_path / "big.bin", timeout=30,
+                                             deadline=time.monotonic() + 60, progress=bar)
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+
+    def wait_for(condition):
+        end = time.monotonic() + 20
+        while not condition():
+            assert time.monotonic() < end and thread.is_alive()
+            time.sleep(0.01)
+
+    wait_for(lambda: bar.n >= len(body) // 2 and bar.format_dict["rate"])
+    rate, drawn = bar.format_dict["rate"], stream.getvalue()
+    wait_for(lambda: (bar.format_dict["rate"] or 0) < rate / 10)
+    assert bar.n == len(body) // 2 and len(stream.getvalue()) > len(drawn)  # redrawn, stalled
+    server.resume.set()
+    thread.join(30)
+    bar.close()
+    assert done["digest"] == hashlib.sha256(body).hexdigest()
