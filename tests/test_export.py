@@ -1781,6 +1781,18 @@ def test_an_export_of_probes_of_one_module_records_and_costs_its_backbone_once(
     assert result.cost["ensemble"]["params"] == first["params"] + head["params"]
     assert result.cost["ensemble"]["flops"] == round(first["gflops"] * 1e9) + 2 * head["macs"]
     assert result.cost["ensemble"]["latency_ms"] == first["latency_ms"]
+    # A probe whose sweep kept no weights is rebuilt from its module (its head retrained):
+    # its backbone is the module's own, as the other's file holds, so the two still run one
+    # (the key held None for it and the file's digest for the other: they ran two).
+    folder = run.candidates / trials[1]
+    record = read_json(folder / candidate.TRIAL_FILE)
+    atomic_write_json(folder / candidate.TRIAL_FILE, {**record, "weights": None})
+    os.unlink(folder / candidate.WEIGHTS_FILE)
+    export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    meta = read_metadata(str(tmp_path / "model"))
+    assert [m["source"] for m in meta["members"]] == [
+        "tuned weights", "retrained on train (weights not kept)"]
+    assert meta["shared_backbones"] == [{"members": trials, "module": "plain", "eval_size": 16}]
 
 
 def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
