@@ -205,3 +205,24 @@ def test_a_stalled_downloads_bar_is_redrawn_with_a_falling_rate(server, tmp_path
     thread.join(30)
     bar.close()
     assert done["digest"] == hashlib.sha256(body).hexdigest()
+
+
+def test_a_download_that_stalls_says_how_far_it_got_and_the_way_on(
+        server, tarball, hub_cache, monkeypatch, tmp_path):
+    # It said "TimeoutError: timed out (no answer in time: …)": not that half had come.
+    from hubensemble.hub import resolvers
+
+    monkeypatch.setattr(resolvers, "HTTP_TIMEOUT", 0.3)
+    url = server.add("/m.tar.gz", ok(tarball, "stall"))
+    with pytest.raises(ModuleLoadError) as err:
+        resolvers.resolve(url)
+    n = len(tarball)
+    assert err.value.stage == "network" and (
+        f"TimeoutError: no byte came for 0.3 s after {n // 2} of {n} bytes (no answer in "
+        "time: check your connection, or raise HUBENSEMBLE_HTTP_TIMEOUT (now 0.3 s)"
+        in str(err.value)), str(err.value)
+    assert len(server.requests) == 1  # a timeout already waited: not tried again
+    url = server.add("/file.bin", ok(b"z" * 4000, "stall"))
+    with pytest.raises(TimeoutError, match="no byte came for 0.3 s after 2000 of 4000 bytes"):
+        remote.download(url, tmp_path / "file.bin", timeout=0.3,
+                        deadline=time.monotonic() + 60)

@@ -416,7 +416,7 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
             expected = getattr(response, "length", None)
             if expected and getattr(progress, "total", 0) is None:
                 progress.total = expected
-            size = _receive(response, out, h, url, deadline, progress)
+            size = _receive(response, out, h, url, deadline, progress, timeout)
             if expected is not None and size < expected:
                 raise ConnectionError(f"the connection closed after {size} of {expected} "
                                       f"bytes of {url}")
@@ -432,7 +432,15 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
     return digest
 
 
-def _receive(response, out, h, url, deadline, bar):
+def stalled(done: int, total: int | None, timeout: float) -> TimeoutError:
+    """The TimeoutError of a download that got no byte for `timeout` seconds after `done`
+    bytes (of `total`, the Content-Length, when known): how far it got, where the socket
+    said only "timed out"."""
+    of = f" of {total}" if total else ""
+    return TimeoutError(f"no byte came for {timeout:g} s after {done}{of} bytes")
+
+
+def _receive(response, out, h, url, deadline, bar, timeout):
     """Copies ``response``'s body to ``out`` (hashing it into ``h``, counting it on ``bar``);
     returns its size in bytes. Raises DeadlineExceeded past ``deadline``."""
     size = 0
@@ -441,7 +449,11 @@ def _receive(response, out, h, url, deadline, bar):
             raise DeadlineExceeded(f"downloading {url} took longer than "
                                    f"HUBENSEMBLE_DOWNLOAD_DEADLINE after {size} bytes")
         # What arrived (read1): the deadline is checked between socket reads.
-        chunk = getattr(response, "read1", response.read)(CHUNK)
+        try:
+            chunk = getattr(response, "read1", response.read)(CHUNK)
+        except TimeoutError as e:  # the socket's: no byte for the read timeout
+            left = getattr(response, "length", None)  # http.client counts it down
+            raise stalled(size, None if left is None else size + left, timeout) from e
         if not chunk:
             return size
         out.write(chunk)

@@ -167,8 +167,11 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
             try:
                 extract_archive(reader, tmp_dir)
                 reader.drain()  # bytes after the tar's end still belong to the file
-            except TimeoutError:  # no answer in time, or past the deadline: said as such
-                raise
+            except (remote.DeadlineExceeded, TimeoutError) as e:  # said as such
+                if isinstance(e, remote.DeadlineExceeded) or isinstance(
+                        source, remote.BoundedReader):  # its own words name the limit
+                    raise
+                raise remote.stalled(reader.bytes, expected, HTTP_TIMEOUT) from e
             except Exception as e:
                 # A body cut short shows up as a broken archive, and a broken archive
                 # stops the reading early: read the rest (bounded as every read) to tell.
