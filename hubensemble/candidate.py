@@ -374,9 +374,10 @@ def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=
                             np.asarray(test_probs, np.float32))
         if save_weights is not None:
             record.setdefault("weights", WEIGHTS_FILE)
-            save_weights(os.path.join(tmp, record["weights"] or WEIGHTS_FILE))
+            written = os.path.join(tmp, record["weights"] or WEIGHTS_FILE)
+            save_weights(written)
             # So a file edited or replaced later is noticed where its figures are used.
-            weightsfile.record_digests(record, os.path.join(tmp, record["weights"]))
+            weightsfile.record_digests(record, written)
         atomic_write_json(os.path.join(tmp, TRIAL_FILE), record)
         if os.path.exists(final):
             old = os.path.join(root, _temp_name(trial) + "-old")

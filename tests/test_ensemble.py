@@ -796,3 +796,26 @@ def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog
         assert "unfinished" not in run_ensemble(run).to_json()
     assert "unfinished" not in caplog.text
     assert export_warning() == ""
+
+
+def test_a_written_candidate_records_its_weights_files_digest(tmp_path):
+    # trial.json records the sha256 of the weights file tune wrote (a record naming its file,
+    # or with "weights": None, as a caller may pass), and a file changed since is told apart.
+    from hubensemble import candidate
+
+    def save(path):
+        with open(path, "wb") as f:
+            f.write(b"weights")
+
+    for i, extra in enumerate(({}, {"weights": None})):
+        record = {"trial": f"t{i}", "status": "ok", "has_test": False, **extra}
+        cand = candidate.write_candidate(tmp_path, record, val_probs=np.eye(2),
+                                         save_weights=save)
+        written = tmp_path / f"t{i}" / candidate.WEIGHTS_FILE
+        assert cand.record["weights_sha256"] == fileio.file_sha256(written)
+    cand = candidate.read_candidate(tmp_path, "t0")
+    assert cand.weights_changed() is None
+    written = tmp_path / "t0" / candidate.WEIGHTS_FILE
+    written.write_bytes(b"edited")
+    assert cand.weights_changed().startswith(f"its weights file {written} is not the one tune "
+                                             "wrote (sha256 ")
