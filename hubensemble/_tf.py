@@ -5,6 +5,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -191,32 +192,80 @@ def native_notices(what: str):
     command line's went to os.devnull. With the command line's --verbose (QUIET_ENV "0")
     fd 2 is left alone, as TensorFlow's start-up lines are. Blocks that overlap in threads
     share one redirection (lines written meanwhile are logged as the last one's). Python
-    exceptions raised inside still surface, after stderr is restored."""
+    exceptions raised inside still surface, after stderr is restored; Ctrl-C or SIGTERM
+    inside (a short block: a decode, a serving batch) is raised as it ends, after fd 2 is
+    back (`SignalsDeferred`)."""
     if not filtering():
         yield
         return
-    with _NATIVE_LOCK:
-        if _native["depth"] == 0:  # the first block in: fd 2 goes to a new sink
-            sys.stderr.flush()
-            _native["sink"] = tempfile.TemporaryFile()  # cheap enough per decoded image
-            _native["saved"] = os.dup(2)
-            os.dup2(_native["sink"].fileno(), 2)
-        _native["depth"] += 1
-    lines = []
-    try:
-        yield
-    finally:
+    with SignalsDeferred():  # no Ctrl-C between the redirection and its undoing
         with _NATIVE_LOCK:
-            _native["depth"] -= 1
-            if _native["depth"] == 0:  # the last block out restores fd 2
-                os.dup2(_native["saved"], 2)
-                os.close(_native["saved"])
-                sink = _native.pop("sink")
-                sink.seek(0)
-                lines = sink.read().decode("utf-8", "replace").splitlines()
-                sink.close()
-        for line in filter(None, (x.strip() for x in lines)):
-            logging.getLogger(NATIVE_LOGGER).info("%s: %s", what, line)
+            if _native["depth"] == 0:  # the first block in: fd 2 goes to a new sink
+                sys.stderr.flush()
+                _native["sink"] = tempfile.TemporaryFile()  # cheap enough per decoded image
+                _native["saved"] = os.dup(2)
+                os.dup2(_native["sink"].fileno(), 2)
+            _native["depth"] += 1
+        lines = []
+        try:
+            yield
+        finally:
+            with _NATIVE_LOCK:
+                _native["depth"] -= 1
+                if _native["depth"] == 0:  # the last block out restores fd 2
+                    os.dup2(_native["saved"], 2)
+                    os.close(_native["saved"])
+                    sink = _native.pop("sink")
+                    sink.seek(0)
+                    lines = sink.read().decode("utf-8", "replace").splitlines()
+                    sink.close()
+            for line in filter(None, (x.strip() for x in lines)):
+                logging.getLogger(NATIVE_LOGGER).info("%s: %s", what, line)
+
+
+class SignalsDeferred:
+    """A block in which Ctrl-C (SIGINT) and SIGTERM raise nothing: a signal received inside
+    is delivered as the block ends, after its exit work, to the handler from before (Python's
+    own: KeyboardInterrupt; `errors.sigterm_interrupts`': Terminated). For short blocks whose
+    undoing must not be skipped: `native_notices` redirects fd 2 and puts it back, and a
+    KeyboardInterrupt raised between the two (the few bytecodes after the redirection, before
+    its ``try``; or at the start of its ``finally``) left fd 2 on a closed sink, so every
+    later line of the process's stderr was lost. Python runs signal handlers in the main
+    thread only: elsewhere, and for a handler not set from Python (SIG_DFL, SIG_IGN), this
+    changes nothing. Blocks nest."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __enter__(self):
+        self.previous, self.pending, self.active = {}, [], False
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                number = getattr(signal, name, None)
+                handler = signal.getsignal(number) if number is not None else None
+                if callable(handler):
+                    self.previous[number] = handler
+                    signal.signal(number, self._handle)
+        # No bytecode between here and the caller's block can be interrupted (a signal is
+        # checked for at calls and at a function's start): from here until __exit__ says
+        # otherwise, signals wait. A signal during the swap above went to the handler from
+        # before (`_handle` passes it on while not active), as it would have.
+        self.active = True
+        return self
+
+    def _handle(self, signum, frame):
+        if not self.active:
+            return self.previous[signum](signum, frame)
+        if signum not in self.pending:
+            self.pending.append(signum)
+        return None
+
+    def __exit__(self, *exc):
+        self.active = False  # signals go to the handlers from before again, via `_handle`
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        for number in self.pending:  # raises (KeyboardInterrupt) from here, as it would have
+            self.previous[number](number, None)
+        return False
 
 
 #: `native_notices`' one redirection of fd 2, shared by the blocks that overlap (threads of

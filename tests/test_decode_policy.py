@@ -1403,3 +1403,60 @@ def test_a_files_decode_calls_the_traced_graph_without_a_signature_match_per_fil
         np.testing.assert_array_equal(got.numpy(), decode_pixels(tf.constant(data)).numpy())
         np.testing.assert_array_equal(decode_bytes(data).pixels, got.numpy())
         assert size.numpy().tolist() == [9, 7]
+
+
+def test_an_interrupt_at_any_point_of_a_native_notice_block_gives_stderr_back():
+    """Ctrl-C is checked for at almost any bytecode: one between `native_notices`' redirection
+    of fd 2 and its ``try`` (or at the start of its ``finally``) left fd 2 on the block's
+    closed sink, so every later line of the process's stderr was lost. A fresh process
+    raises SIGINT at itself (a trace function, no sleeps) at the Nth line hubensemble._tf runs
+    while fd 2 is redirected, for every N: each time the KeyboardInterrupt comes out of the
+    block, fd 2 and Python's SIGINT handler are what they were, and a line on fd 2 reaches
+    the parent."""
+    script = """if True:
+        import os, signal, sys
+        from hubensemble import _tf
+        original = os.fstat(2)
+        def redirected():
+            now = os.fstat(2)
+            return (now.st_dev, now.st_ino) != (original.st_dev, original.st_ino)
+        n = 0
+        while True:
+            n += 1
+            seen = [0]
+            def local(frame, event, arg):
+                if event == "line" and redirected():
+                    seen[0] += 1
+                    if seen[0] == n:
+                        signal.raise_signal(signal.SIGINT)
+                return local
+            def tracer(frame, event, arg):
+                return local if frame.f_code.co_filename == _tf.__file__ else None
+            interrupted = False
+            sys.settrace(tracer)
+            try:
+                with _tf.native_notices("block"):
+                    os.write(2, b"inside\\n")
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                sys.settrace(None)
+            if seen[0] < n:
+                break
+            print(n, interrupted, not redirected(),
+                  signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)
+            os.write(2, b"after %d\\n" % n)
+            if redirected():
+                break
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    from hubensemble import _tf
+
+    env.pop(_tf.QUIET_ENV, None)  # a Python caller's process
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert all(row[1:] == ["True"] * 3 for row in rows), done.stdout
+    assert len(rows) >= 3, done.stdout  # the points tried: every line while redirected
+    assert done.stderr.splitlines() == [f"after {row[0]}" for row in rows], done.stderr
