@@ -11,6 +11,7 @@ import tempfile
 import threading
 
 from hubensemble import kerasenv
+from hubensemble.errors import HubensembleError, first_line
 
 # Set by the command line: "1" unless --verbose ("0" with it), so worker processes (the zoo
 # builder's) stay as quiet as the command that started them. Unset from Python.
@@ -105,7 +106,40 @@ def import_tensorflow(setup=None):
     Keras' backend); the parts of hubensemble that use Keras import it by `import_keras`."""
     if "tensorflow" in sys.modules:  # the caller's (or ours): left as it is
         return sys.modules["tensorflow"]
-    return _import_tensorflow(setup)
+    with first_import("tensorflow"):
+        return _import_tensorflow(setup)
+
+
+#: The libraries whose first import, by hubensemble, a Ctrl-C or SIGTERM stopped.
+_STOPPED_IMPORTS: set = set()
+
+
+@contextlib.contextmanager
+def first_import(name: str):
+    """Around hubensemble's import of the library `name` (a top-level module name) when it
+    is not imported yet. If a stop (KeyboardInterrupt: Ctrl-C, a notebook's stop button;
+    `errors.Terminated`; SystemExit) comes out of it, `name` is remembered as half-imported;
+    if the import fails after such a stop, the failure is raised as a HubensembleError that
+    says so and the way on (restart Python), from the library's own error. The modules the
+    stopped import had loaded stay, and importing the library again can run into them: for
+    TensorFlow (measured, TF 2.21) a stop 1.5 s or 3 s into the import left a retry that
+    worked, one 4.5 s in left every later call failing with "KeyError: Registering two
+    gradient with name 'ReadVariableOp'!" from deep in TensorFlow."""
+    retry = name in _STOPPED_IMPORTS
+    try:
+        yield
+    except Exception as exc:
+        if retry:
+            raise HubensembleError(
+                f"{name} is half-imported in this Python process: its first import was "
+                f"stopped (Ctrl-C, a notebook's stop button) before it finished, and importing "
+                f"it again fails ({type(exc).__name__}: {first_line(exc)}); "
+                f"restart Python (a notebook's kernel) and run the call again") from exc
+        raise
+    except BaseException:
+        if name not in sys.modules:
+            _STOPPED_IMPORTS.add(name)
+        raise
 
 
 def import_keras():
@@ -117,7 +151,8 @@ def import_keras():
     aside."""
     kerasenv.check_backend()
     import_tensorflow()
-    import keras
+    with first_import("keras"):
+        import keras
 
     kerasenv.keras_imported()
     return keras

@@ -185,3 +185,41 @@ def test_stage_settings_set_keras_defaults_inside_and_give_the_callers_back():
         keras.config.set_max_steps_per_epoch(None)
         tf.config.run_functions_eagerly(False)
     assert now() == defaults
+
+
+def test_a_stopped_first_import_of_tensorflow_is_said_on_the_next_call(plain_env):
+    """A Ctrl-C (a notebook's stop button) during hubensemble's first import of TensorFlow
+    can leave it half-imported: the next call failed deep inside TensorFlow ("ValueError:
+    Name tf.RaggedTensorSpec has already been registered …", measured with the stop at the
+    import of tensorflow.python.ops.array_grad; "KeyError: Registering two gradient with
+    name 'ReadVariableOp'!" for a Ctrl-C 4.5 s in). Now the next call says TensorFlow is
+    half-imported and to restart Python. The stop is made at that chosen point by an import
+    hook, in a fresh process."""
+    code = """if True:
+        import sys
+        from hubensemble.errors import HubensembleError
+        class Stop:
+            fired = False
+            def find_spec(self, name, path=None, target=None):
+                if name == "tensorflow.python.ops.array_grad" and not Stop.fired:
+                    Stop.fired = True
+                    raise KeyboardInterrupt
+        sys.meta_path.insert(0, Stop())
+        from hubensemble import _tf
+        try:
+            _tf.import_tensorflow()
+        except KeyboardInterrupt:
+            print("stopped")
+        for again in range(2):
+            try:
+                from hubensemble._tf import keras
+            except HubensembleError as e:
+                print("refused:", e)
+    """
+    done = _python(code, plain_env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "stopped" and len(lines) == 3, done.stdout
+    for line in lines[1:]:
+        assert line.startswith("refused: tensorflow is half-imported in this Python process")
+        assert "restart Python (a notebook's kernel) and run the call again" in line
