@@ -159,7 +159,11 @@ def import_keras():
 
 
 def _import_tensorflow(setup):
-    """`import_tensorflow`'s first import of TensorFlow."""
+    """`import_tensorflow`'s first import of TensorFlow (which imports matplotlib: its
+    folder is checked first, `environment.matplotlib_folder`)."""
+    from hubensemble.environment import matplotlib_folder
+
+    matplotlib_folder()
     os.environ.setdefault(LOG_LEVEL_ENV, DEFAULT_LOG_LEVEL)
     if not filtering():
         import tensorflow as tf

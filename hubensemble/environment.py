@@ -13,10 +13,15 @@ HUBENSEMBLE_KERAS_WEIGHTS_MIRROR is checked with the timeouts before any work
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import errno
 import logging
 import math
 import os
+import shutil
+import sys
+import tempfile
 import urllib.parse
 from typing import Mapping
 
@@ -190,3 +195,60 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
     for name in PATH_ENV:
         path_from_environment(name, environ)
     weights_mirror(environ)
+
+
+# matplotlib's folder (TensorFlow imports matplotlib, so it is checked before TensorFlow)
+# ---------------------------------------------------------------------------------------------
+
+MATPLOTLIB_ENV = "MPLCONFIGDIR"
+
+
+def matplotlib_folders(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The folders matplotlib would keep its configuration and font cache in (str), by its
+    own rule (matplotlib 3.x `_get_config_or_cache_dir`), without importing it: $MPLCONFIGDIR
+    when set; on Linux and FreeBSD $XDG_CONFIG_HOME (or ~/.config) and $XDG_CACHE_HOME (or
+    ~/.cache), each + "/matplotlib"; on Windows %LOCALAPPDATA%\\matplotlib unless
+    ~/.matplotlib is a folder; elsewhere ~/.matplotlib. [] when there is no home to name."""
+    environ = os.environ if environ is None else environ
+    if environ.get(MATPLOTLIB_ENV):
+        return [environ[MATPLOTLIB_ENV]]
+    home = environ.get("HOME") or os.path.expanduser("~")
+    if not home or home == "~":
+        return []
+    if sys.platform.startswith(("linux", "freebsd")):
+        return [os.path.join(environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config"),
+                             "matplotlib"),
+                os.path.join(environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"),
+                             "matplotlib")]
+    old = os.path.join(home, ".matplotlib")
+    if sys.platform == "win32" and environ.get("LOCALAPPDATA") and not os.path.isdir(old):
+        return [os.path.join(environ["LOCALAPPDATA"], "matplotlib")]
+    return [old]
+
+
+def matplotlib_folder() -> None:
+    """Before matplotlib is first imported (by TensorFlow's import, or the report's figures):
+    if its folders (`matplotlib_folders`) cannot be made or written (a HOME that is a file,
+    read-only or missing) and MPLCONFIGDIR is not set, that is said once
+    (`cache_unwritable`, naming MPLCONFIGDIR and the fix) and MPLCONFIGDIR is set to a
+    private temporary folder removed at exit. matplotlib wrote two WARNING lines of its own
+    on the terminal for it ("mkdir -p failed for path …", "Matplotlib created a temporary
+    cache directory at …"), in the middle of a command's output and of a Python caller's.
+    Nothing is done once matplotlib is imported, or when MPLCONFIGDIR names a folder: a
+    folder the user chose is matplotlib's to judge."""
+    if "matplotlib" in sys.modules or os.environ.get(MATPLOTLIB_ENV):
+        return
+    for folder in matplotlib_folders():
+        try:
+            os.makedirs(folder, exist_ok=True)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), folder)
+        except OSError as e:
+            cache_unwritable(CacheFolder(folder, "matplotlib configuration and font cache",
+                                         MATPLOTLIB_ENV), e,
+                             "matplotlib (the report's figures) uses a temporary folder "
+                             "removed at exit: it goes on")
+            temporary = tempfile.mkdtemp(prefix="hubensemble-matplotlib-")
+            atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+            os.environ[MATPLOTLIB_ENV] = temporary
+            return

@@ -176,3 +176,32 @@ def test_a_bad_weights_mirror_is_refused_before_the_work(tmp_path, monkeypatch, 
                                 "--out", tmp_path / "run")
     assert code == 2 and "HUBENSEMBLE_KERAS_WEIGHTS_MIRROR='not a url' is not a URL" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("first", ["figures", "tensorflow"])
+def test_a_matplotlib_folder_that_cannot_be_written_is_one_line_of_ours(tmp_path, first):
+    """With a HOME under a file (as a HOME or config folder that cannot be written) and
+    MPLCONFIGDIR unset, matplotlib's first import (the report's figures; TensorFlow's import,
+    which imports matplotlib) wrote two WARNING lines of its own on stderr ("mkdir -p failed
+    for path …", "Matplotlib created a temporary cache directory at …"). Now one line of
+    hubensemble's names MPLCONFIGDIR and the fix, and the private folder used instead is gone
+    after the process."""
+    import subprocess
+    import sys
+
+    (tmp_path / "afile").write_text("")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    env.update(HOME=str(tmp_path / "afile" / "home"), TMPDIR=str(tmp_path),
+               PYTHONPATH=os.pathsep.join(sys.path))
+    code = {"figures": "from hubensemble.report import figures; figures._figure(2, 2)",
+            "tensorflow": "from hubensemble import _tf; _tf.import_tensorflow()"}[first]
+    code += "; import os; print(os.environ['MPLCONFIGDIR'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "matplotlib" in line.lower()]
+    assert len(said) == 1 and "MPLCONFIGDIR" in said[0], done.stderr
+    assert "set MPLCONFIGDIR to a folder you can write" in said[0]
+    folder = done.stdout.strip()
+    assert folder.startswith(str(tmp_path)) and not os.path.exists(folder), folder

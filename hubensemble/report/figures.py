@@ -7,6 +7,8 @@ import io
 import numpy as np
 
 from hubensemble import metrics
+from hubensemble._tf import first_import
+from hubensemble.environment import matplotlib_folder
 
 #: Equal-width confidence bins of the reliability diagrams (metrics.ECE_BINS, Guo et al. 2017).
 RELIABILITY_BINS = metrics.ECE_BINS
@@ -37,8 +39,11 @@ def reliability(probs, y, bins=RELIABILITY_BINS) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def _figure(width, height):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure as MplFigure
+    # matplotlib's folder checked before its first import (environment.matplotlib_folder).
+    matplotlib_folder()
+    with first_import("matplotlib"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure as MplFigure
 
     fig = MplFigure(figsize=(width, height))
     FigureCanvasAgg(fig)

@@ -112,6 +112,9 @@ _BOLD = ("Bold", "Bol.", "BolIta", "cmb10")
 
 def font_dir() -> str:
     """The TrueType fonts shipped inside matplotlib (the glyphs are rendered from them)."""
+    from hubensemble.environment import matplotlib_folder
+
+    matplotlib_folder()
     import matplotlib
 
     return os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
