@@ -217,6 +217,29 @@ def test_a_hub_cache_that_cannot_be_written_costs_only_speed(tiny_module, server
     assert "set TFHUB_CACHE_DIR to a folder you can write" in said[0]
 
 
+def test_absls_hub_cache_flag_that_cannot_be_written_is_named_and_overridden(
+        tmp_path, monkeypatch, caplog):
+    """tensorflow_hub's absl flag --tfhub_cache_dir names the cache in a program that parsed
+    absl flags (absl.app.run), TFHUB_CACHE_DIR unset: a folder it names that cannot be
+    written was said as "the default, TFHUB_CACHE_DIR being unset's". It is said as the
+    flag's, and the temporary folder used instead wins over the flag (TFHUB_CACHE_DIR)."""
+    from tensorflow_hub import resolver as hub_resolver
+
+    from hubensemble.hub import resolvers
+
+    (tmp_path / "afile").write_text("")
+    monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
+    monkeypatch.setattr(hub_resolver.FLAGS["tfhub_cache_dir"], "value",
+                        str(tmp_path / "afile" / "hub"))
+    with caplog.at_level("WARNING"):
+        folder = resolvers.writable_module_dir("http://127.0.0.1:9/absl-flag.tar.gz")
+    said = [r.getMessage() for r in caplog.records if "TensorFlow Hub" in r.getMessage()]
+    assert len(said) == 1 and "Its folder is absl's --tfhub_cache_dir's" in said[0], said
+    assert "pass absl's --tfhub_cache_dir a folder you can write" in said[0]
+    assert os.path.dirname(folder) == os.environ["TFHUB_CACHE_DIR"]
+    assert hub_resolver.tfhub_cache_dir() == os.environ["TFHUB_CACHE_DIR"]
+
+
 def test_kaggle_handles_download_the_model_archive(tiny_module, server, hub_cache,
                                                    monkeypatch):
     body = tarball(tiny_module)

@@ -227,9 +227,12 @@ def writable_module_dir(handle) -> str:
         if not os.access(root, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), root)
     except OSError as e:
-        named = "variable" if os.environ.get(HUB_CACHE_ENV) else "default"
+        # absl's --tfhub_cache_dir names it when a program parsed absl flags (absl.app.run)
+        # and the variable is unset: the variable set below wins over it, as it always does.
+        flag = not os.environ.get(HUB_CACHE_ENV) and hub_resolver.FLAGS["tfhub_cache_dir"].value
+        named = "variable" if os.environ.get(HUB_CACHE_ENV) else "flag" if flag else "default"
         cache_unwritable(CacheFolder(root, "TensorFlow Hub module cache", HUB_CACHE_ENV,
-                                     source=named), e,
+                                     "absl's --tfhub_cache_dir" if flag else None, named), e,
                          "each module is downloaded into a temporary folder removed at exit, "
                          "and the work goes on")
         temporary = tempfile.mkdtemp(prefix="hubensemble-tfhub-")
