@@ -811,3 +811,43 @@ def test_evaluate_matches_names_that_look_the_same_by_the_class_names_rule():
     assert "U+200B" in _spelled("Cat\u200b", ["cat"])
     pair = "\U0001f468\U0001f469"  # two emoji; with a joiner between them, one family glyph
     assert _spelled("\U0001f468\u200d\U0001f469", [pair]) == repr("\U0001f468\u200d\U0001f469")
+
+
+# --------------------------------------------------------------------------- classes outside train
+
+
+def test_a_class_without_training_examples_is_told_where_its_examples_are(tmp_path):
+    """An npz whose y_test (or y_val) holds a class y_train lacks was refused with "'c' has 0;
+    add images, merge or drop the class", as if the class had no data: now the refusal counts
+    its examples in the other splits and says to move some into training; a class_names entry
+    no label uses is told to be dropped. The counts are the arrays' own (np.sum below)."""
+    names = np.array(["a", "b", "c"])
+    train_y, test_y = np.repeat([0, 1], 6), np.array([0, 1, 2, 2, 2])
+    val_y = np.array([0, 1, 2])
+    spec = save_npz(tmp_path / "held.npz", x_train=EIGHT_BIT, y_train=train_y,
+                    x_val=EIGHT_BIT[:3], y_val=val_y, x_test=EIGHT_BIT[:5], y_test=test_y,
+                    class_names=names)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    in_val, in_test = int(np.sum(val_y == 2)), int(np.sum(test_y == 2))
+    assert (f"'c' has 0 (but {in_val} in val and {in_test} in test); the model would never "
+            f"train on 'c': move some of its val and test examples into the training split, "
+            f"or remove them from val and test; ") in str(e.value)
+    unused = save_npz(tmp_path / "unused.npz", x_train=EIGHT_BIT, y_train=train_y,
+                      class_names=names)
+    with pytest.raises(DataError) as e:
+        load_task(unused, val_fraction=0.0)
+    assert ("'c' has 0 (nor any example in another split); no label uses 'c': drop it from "
+            "the class names") in str(e.value)
+    # A Task made in Python meets the same rule (fit and rank validate it).
+    task = Task(name="t", source="python", class_names=["a", "b", "c"],
+                train=Split(images=EIGHT_BIT, labels=train_y),
+                test=Split(images=EIGHT_BIT[:5], labels=test_y))
+    with pytest.raises(DataError, match=rf"'c' has 0 \(but {in_test} in test\); the model "):
+        validate_task(task)
+    # A class short of training examples, not without them, is told as before.
+    short = save_npz(tmp_path / "short.npz", x_train=EIGHT_BIT[:9],
+                     y_train=np.r_[train_y[:8], 2], x_test=EIGHT_BIT[:5], y_test=test_y)
+    with pytest.raises(DataError) as e:
+        load_task(short, val_fraction=0.0)
+    assert "'2' has 1; add images" in str(e.value) and "never train" not in str(e.value)

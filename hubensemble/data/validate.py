@@ -137,12 +137,28 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
         skipped = "".join(_short_by_skips(task, c, n) for c, n in counts.items()
                           if n < min_per_class)
     error = too_few_per_class(counts, min_per_class, note=skipped,
-                              repair=bool(skipped and task.class_files)) or lost_to_skips(
+                              repair=bool(skipped and task.class_files),
+                              elsewhere=_held_elsewhere(task, counts)) or lost_to_skips(
         task.class_files, lambda split, name: _has_example(task, split, name))
     if error:
         error.skipped = list(task.skipped)  # load_task logs each (the message names a few)
         raise error
     return task
+
+
+def _held_elsewhere(task: Task, counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """{class: {split: examples}} of the val and test examples of each class that has no
+    training example (`counts`: training examples per class name); a class of none anywhere
+    maps to {}. Only classes with none: a class short of training examples but with some is
+    told to add images (`too_few_per_class`)."""
+    out = {}
+    for i, (name, n) in enumerate(counts.items()):
+        if n:
+            continue
+        held = {key: int(np.sum(s.labels == i)) for key in ("val", "test")
+                if (s := getattr(task, key)) is not None}
+        out[name] = {key: m for key, m in held.items() if m}
+    return out
 
 
 def _has_example(task: Task, split: str, name: str) -> bool:
@@ -244,16 +260,39 @@ def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") ->
 
 
 def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str = "",
-                      repair: bool = False) -> DataError | None:
+                      repair: bool = False, elsewhere: dict[str, dict[str, int]] | None = None
+                      ) -> DataError | None:
     """The DataError for classes with fewer than `min_per_class` training examples
     (`counts`: {class name: examples}), None when none has; `note` follows the counts (what
     was counted, the files skipped); `repair`: skipped files left a class short, so the fix
-    starts with them. Leave-one-out kNN needs 2 (paper 2.3)."""
+    starts with them. Leave-one-out kNN needs 2 (paper 2.3). `elsewhere` ({class: {split:
+    examples}}, `_held_elsewhere`) says where a class without training examples has its
+    examples: only in val or test (an npz's y_test holding a class y_train lacks), or in no
+    split at all (a class_names entry no label uses), each with its own way on."""
     low = [(c, n) for c, n in counts.items() if n < min_per_class]
     if not low:
         return None
-    shown = ", ".join(f"{c!r} has {n}" for c, n in low[:5])
+    elsewhere = elsewhere or {}
+
+    def where(c, n):
+        if n or c not in elsewhere:
+            return ""
+        held = elsewhere[c]
+        return (" (but " + " and ".join(f"{m} in {s}" for s, m in held.items()) + ")"
+                if held else " (nor any example in another split)")
+
+    shown = ", ".join(f"{c!r} has {n}{where(c, n)}" for c, n in low[:5])
     more = f" and {len(low) - 5} more" if len(low) > 5 else ""
+    only_held = [c for c, n in low if n == 0 and elsewhere.get(c)]
+    unused = [c for c, n in low if n == 0 and c in elsewhere and not elsewhere[c]]
+    splits = sorted({s for c in only_held for s in elsewhere[c]}, key=("val", "test").index)
+    ways = (f"; the model would never train on {_some(only_held)}: move some of "
+            f"{'its' if len(only_held) == 1 else 'their'} {' and '.join(splits)} examples "
+            f"into the training split, or remove them from {' and '.join(splits)}"
+            if only_held else "")
+    ways += (f"; no label uses {_some(unused)}: drop {'it' if len(unused) == 1 else 'them'} "
+             f"from the class names (and renumber the labels of the classes after it)" if unused
+             else "")
     fewest = min(n for _, n in low)
     alone = ("; a class's one example then counts as a kNN miss: it has no other to find"
              if fewest == 1 else "")
@@ -262,9 +301,17 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str =
         f"data_args=DataArgs(…, min_per_class={fewest}))") + alone) if fewest >= 1 else ""
     return DataError(
         f"every class needs at least {min_per_class} training examples (leave-one-out "
-        f"kNN compares each with the others): {shown}{more}{note}; "
+        f"kNN compares each with the others): {shown}{more}{note}{ways}; "
         f"{'repair or replace the skipped files, ' if repair else ''}add images, merge or "
         f"drop the class{keep}")
+
+
+def _some(names: list[str]) -> str:
+    """'a', or 'a' and 'b', or 'a', 'b', 'c' and 2 more: class names in a refusal."""
+    shown = [repr(c) for c in names[:3]]
+    if len(names) > 3:
+        return ", ".join(shown) + f" and {len(names) - 3} more"
+    return " and ".join([", ".join(shown[:-1]), shown[-1]]) if len(shown) > 1 else shown[0]
 
 
 def _apply_label_fn(task: Task, label_fn) -> Task:
