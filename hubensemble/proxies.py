@@ -340,6 +340,21 @@ def loo_knn_accuracy(x, y, k=1, metric="euclidean", num_classes=None, block_rows
     return float(np.mean(pred == np.asarray(y)))
 
 
+def outvoted_classes(labels, k) -> list[tuple[int, int]]:
+    """The classes whose examples can never hold more than half of their own k nearest
+    neighbours in leave-one-out kNN: a class of n examples offers each of them n - 1
+    same-class neighbours, at most half of k when 2 * (n - 1) <= k, so its examples lose
+    whenever the other neighbours agree (a tie goes to the smallest label) and the proxy
+    scores class sizes more than the embedding (30 separated clusters of 3 points, one
+    embedding, scikit-learn's leave-one-out kNN: k = 1 and 3 score 1.0 and 0.97, k = 4 0.77,
+    k = 9 0.0: `tests/test_rank.py`). `labels`: int [N], the training labels; k >= 1.
+    Returns [(class, examples)], fewest examples first (ties by class); a class of one
+    example is listed at every k (it has no same-class neighbour at all)."""
+    classes, counts = np.unique(np.asarray(labels), return_counts=True)
+    low = [(int(c), int(n)) for c, n in zip(classes, counts) if 2 * (n - 1) <= int(k)]
+    return sorted(low, key=lambda cn: (cn[1], cn[0]))
+
+
 # ---------------------------------------------------------------------------------------------
 # LogME and H-score
 # ---------------------------------------------------------------------------------------------

@@ -1889,3 +1889,45 @@ def test_a_rankings_repr_is_a_line_not_its_rows():
     assert repr(ranking) == ("Ranking(metric='knn', k=1, 50 ranked, 1 failed, "
                              "selected=['m0', 'm1'], profile='cpu', examples=800)")
     assert repr(dataclasses.replace(ranking, shard=(1, 4))).endswith(", shard=(1, 4))")
+
+
+# --- k against the smallest class ----------------------------------------------------------------
+
+def test_a_k_that_outnumbers_a_class_is_warned_of(task, good, tmp_path, caplog):
+    """`--k 5` on classes of 3 training examples (200+ classes of 3-5 images, a new user's
+    VTAB-like task) ranked without a word, though each example then has at most 2 same-class
+    neighbours among its 5: the proxy scored class sizes more than the embeddings. Measured
+    here with scikit-learn on separated clusters of 3 points: 1-NN and 3-NN near 1, 4-NN
+    (ties) lower, 9-NN far below. Now `outvoted_classes` names the classes where
+    2 * (n - 1) <= k and run_rank warns."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(30), 3)
+    x = (rng.normal(size=(30, 8)) * 4)[y] + rng.normal(size=(90, 8))
+    accuracy = {k: float(np.mean(sklearn_loo_predictions(x, y, k, "euclidean") == y))
+                for k in (1, 3, 4, 9)}
+    assert accuracy[1] > 0.9 and accuracy[3] > 0.9 and accuracy[4] < accuracy[3]
+    assert accuracy[9] < 0.5
+    assert proxies.outvoted_classes(y, 3) == [] and len(proxies.outvoted_classes(y, 4)) == 30
+    mixed = np.r_[np.repeat(0, 5), np.repeat(1, 2), np.repeat(2, 3), [3]]
+    sizes = np.bincount(mixed)
+    assert proxies.outvoted_classes(mixed, 4) == [(c, int(sizes[c])) for c in (3, 1, 2)]
+    assert proxies.outvoted_classes(mixed, 1) == [(3, 1)]
+
+    from hubensemble.data import Split, Task
+
+    keep = np.flatnonzero(np.isin(task.train.labels, [0, 1, 2]))
+    few = keep[task.train.labels[keep] == 0][:3]
+    idx = np.sort(np.r_[few, keep[task.train.labels[keep] != 0]])
+    small = Task(name="few", source="test", class_names=task.class_names[:3],
+                 train=Split(images=task.train.images[idx], labels=task.train.labels[idx]))
+    caplog.set_level("WARNING", logger="hubensemble.rank")
+    ranked(good[:1], small, tmp_path / "k5", k=5, data_args=None)
+    said = [r.getMessage() for r in caplog.records if "same-class" in r.getMessage()]
+    assert said == [f"k=5: class {task.class_names[0]!r} has 3 training example(s), so each of "
+                    f"its examples has at most 2 same-class neighbour(s) among its 5, at most "
+                    f"half: outvoted whenever the others agree, the kNN proxy scores "
+                    f"class sizes more than the embeddings; lower it to 3 or less, or keep the "
+                    f"default 1"]
+    caplog.clear()
+    ranked(good[:1], small, tmp_path / "k3", k=3, data_args=None)
+    assert not [r for r in caplog.records if "same-class" in r.getMessage()]

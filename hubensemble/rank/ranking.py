@@ -453,6 +453,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         raise HubensembleError(f"leave-one-out {k}-NN needs at least {k + 1} training "
                                f"examples; the task has {n_train}: lower "
                                f"{option_word('--k', 'k')}")
+    if metric in KNN_METRICS:
+        _warn_outvoted(task, k)
     shard = check_shard(shard)
     prof = _profile(profile)
     dupes = repeated(s.name for s in specs)
@@ -566,6 +568,24 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
 
     refresh_report(out_dir, "the new ranking")
     return ranking
+
+
+def _warn_outvoted(task, k):
+    """Warns when --k reaches twice the same-class neighbours a class can offer
+    (`proxies.outvoted_classes`): the ranking is then by class sizes more than features."""
+    # A class of one example is a miss at any k (validate_task's min_per_class says so).
+    low = [(c, n) for c, n in proxies.outvoted_classes(task.train.labels, k) if n > 1]
+    if not low:
+        return
+    c, n = low[0]
+    sizes = f"{n}" if low[-1][1] == n else f"{n} to {low[-1][1]}"
+    more = f" (and {len(low) - 1} more class(es) of {sizes})" if len(low) > 1 else ""
+    log.warning("%s: class %r has %d training example(s)%s, so each of its examples has at "
+                "most %d same-class neighbour(s) among its %d, at most half: outvoted "
+                "whenever the others agree, the kNN proxy scores class sizes more than the "
+                "embeddings; lower it to %s or less, or keep the default 1", option_word(
+                    f"--k {k}", f"k={k}"), task.class_names[c], n, more, n - 1, k,
+                2 * (n - 1) - 1)
 
 
 def _duplicate_groups(task, metric, k):
