@@ -579,6 +579,51 @@ def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_pa
     assert f"WARNING hubensemble.ensemble: {test_note}" in log and val_note in log
 
 
+def test_a_test_split_one_class_dominates_is_said_beside_its_accuracy(tmp_path):
+    """A 95/5 task (npz: 190 'ok', 10 'defect' training images; test 95 / 5) whose ensemble
+    never predicts 'defect' showed "ensemble 0.9500" in the summary and the report's test
+    table and nothing beside it. Now both say what predicting the largest class alone
+    scores, counted here from the labels; a balanced split says nothing (full_run's test)."""
+    from hubensemble.data.coverage import majority_note
+    from hubensemble.rundir import DataArgs
+
+    rng = np.random.default_rng(0)
+    y, y_test = np.repeat([0, 1], [190, 10]), np.repeat([0, 1], [95, 5])
+    np.savez(tmp_path / "imb.npz", x_train=rng.integers(0, 256, (200, 8, 8, 3), np.uint8),
+             y_train=y, x_test=rng.integers(0, 256, (100, 8, 8, 3), np.uint8), y_test=y_test,
+             class_names=np.array(["ok", "defect"]))
+    args = DataArgs(spec=f"npz:{tmp_path / 'imb.npz'}")
+    task = args.load()
+    path = tmp_path / "run"
+    Run(path).attach_task(task, args)
+    for i in range(2):  # both always say 'ok'
+        vp = softmax(np.tile([2.0 + i, 0.0], (len(task.val), 1)))
+        tp = softmax(np.tile([2.0 + i, 0.0], (len(task.test), 1)))
+        record = {"trial": f"default-000{i}-m", "module": "m", "hparams": {}, "status": "ok",
+                  "val": split_record(vp, task.val.labels),
+                  "test": split_record(tp, task.test.labels), "has_test": True}
+        write_candidate(path / "candidates", record, val_probs=vp.astype(np.float32),
+                        test_probs=tp.astype(np.float32))
+    ensemble.run_ensemble(path, budget=2)
+    top = int(np.sum(task.test.labels == 0))
+    share = top / len(task.test)
+    said = (f"{top} of the {len(task.test)} test examples ({share:.0%}) are of class 'ok': "
+            f"predicting it for every image scores accuracy {share:.3f}; read the accuracy "
+            f"against that")
+    assert majority_note(task.class_names, task.test.labels, "test") == said
+    summary = report.summary_table(path).splitlines()
+    assert summary[2].startswith("ensemble ") and f"{share:.4f}" in summary[2]
+    assert summary[3] == f"note: {said}, and per class (the report's per-class table)"
+    md = report.write_report(path)[0].read_text()
+    section = md.split("## Best single member vs ensemble on test")[1].split("\n## ")[0]
+    assert f"Note: {said}, and per class" in section
+    # The rule's edge: more than halfway from balanced (1/C) to one class alone.
+    assert majority_note(["a", "b"], np.repeat([0, 1], [3, 1]), "val") is None  # 3/4
+    assert majority_note(["a", "b"], np.repeat([0, 1], [4, 1]), "val").startswith(
+        "4 of the 5 validation examples (80%) are of class 'a'")
+    assert majority_note(list("abcdefghij"), np.repeat([0, 1], [6, 4]), "test")  # 0.6 > 0.55
+
+
 def test_the_summary_computes_coverage_for_an_older_ensemble_json(full_run, tmp_path):
     path, *_ = full_run
     text = report.summary_table(path)

@@ -46,3 +46,28 @@ def coverage_note(coverage, split):
     shown = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")
     return (f"{what} cover {entry['covered']} of {entry['classes']} classes; no {word} "
             f"example of: {shown}")
+
+
+def majority_note(class_names, labels, split):
+    """The sentence for a split so dominated by one class that accuracy alone misleads, e.g.
+    "95 of the 100 test examples (95%) are of class 'ok': predicting it for every image
+    scores accuracy 0.950; read the accuracy against that", or None.
+
+    Said when the largest class's share exceeds halfway from a balanced split (1/C) to one
+    class alone (1): more than 3/4 of 2 classes, 0.55 of 10. The paper's selection minimises
+    cross-entropy, not accuracy, so nothing is chosen by it; the numbers shown are what a
+    reader compares (a 95/5 split: 0.95 for a model that never predicts the 5). `class_names`:
+    the task's C names (index = label); `labels`: int [N] in [0, C); `split`: "val" or
+    "test" (the words of `coverage_note`).
+    """
+    y = np.asarray(labels).reshape(-1)
+    if not y.size or len(class_names) < 2:
+        return None
+    counts = np.bincount(y, minlength=len(class_names))
+    top = int(np.argmax(counts))
+    share = counts[top] / y.size
+    if share <= (1 + 1 / len(class_names)) / 2:
+        return None
+    return (f"{counts[top]} of the {y.size} {_SPLIT_WORDS[split][0]} examples ({share:.0%}) "
+            f"are of class {str(class_names[top])!r}: predicting it for every image scores "
+            f"accuracy {share:.3f}; read the accuracy against that")

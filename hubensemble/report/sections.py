@@ -25,7 +25,7 @@ from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_v
                                          load_run, spearman)
 from hubensemble.chance import members_chance_text
 from hubensemble.lockwords import command_line
-from hubensemble.data.coverage import coverage_note
+from hubensemble.data.coverage import coverage_note, majority_note
 from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.rank.ranking import rule_text
 from hubensemble.rundir import Run
@@ -364,6 +364,10 @@ def _test_section(files, figures) -> Section:
     if note:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing about "
                 "how the models do on those classes.")
+    note = files.y_test is not None and majority_note(
+        [str(n) for n in files.task.get("class_names") or []], files.y_test, "test")
+    if note:
+        sec.add(f"Note: {note}, and per class (\"Per-class accuracy on test\" below).")
     sec.add(Table(["model", "accuracy", "NLL", "ECE"], rows))
     panels, why = _test_panels(files)
     if why:

@@ -12,7 +12,7 @@ from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
 from hubensemble.text import absolute, escaped, printable, shell
-from hubensemble.data.coverage import coverage_note
+from hubensemble.data.coverage import coverage_note, majority_note
 
 #: The figures a report may have (RUN/report_files/<name>.png).
 FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "accuracy_vs_gflops",
@@ -149,6 +149,10 @@ def summary_table(run_dir) -> str:
             note = coverage_note(coverage, split)
             if note:
                 lines.append(f"note: {note}")
+        y = run.labels_of("test") if test else None
+        note = majority_note(run.class_names() or [], y, "test") if y is not None else None
+        if note:
+            lines.append(f"note: {note}, and per class (the report's per-class table)")
     if ensemble is not None:
         members = ensemble.get("members") or []
         rule = ensemble.get("size_rule") or {}
