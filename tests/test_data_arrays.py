@@ -838,7 +838,9 @@ def test_a_class_without_training_examples_is_told_where_its_examples_are(tmp_pa
     with pytest.raises(DataError) as e:
         load_task(unused, val_fraction=0.0)
     assert ("'c' has 0 (nor any example in another split); no label uses 'c': drop it from "
-            "the class names") in str(e.value)
+            "the class names (renumbering the labels after it), or keep it as class(es) the "
+            "model never trains on with min_per_class=0 (load_task's") in str(e.value)
+    assert load_task(unused, val_fraction=0.0, min_per_class=0).class_names == names.tolist()
     # A Task made in Python meets the same rule (fit and rank validate it).
     task = Task(name="t", source="python", class_names=["a", "b", "c"],
                 train=Split(images=EIGHT_BIT, labels=train_y),

@@ -290,9 +290,12 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str =
             f"{'its' if len(only_held) == 1 else 'their'} {' and '.join(splits)} examples "
             f"into the training split, or remove them from {' and '.join(splits)}"
             if only_held else "")
-    ways += (f"; no label uses {_some(unused)}: drop {'it' if len(unused) == 1 else 'them'} "
-             f"from the class names (and renumber the labels of the classes after it)" if unused
-             else "")
+    them = "it" if len(unused) == 1 else "them"
+    ways += (f"; no label uses {_some(unused)}: drop {them} from the class names (renumbering "
+             f"the labels after {them}), or keep {them} as class(es) the model never trains on "
+             f"with " + option_word("--min-per-class 0", "min_per_class=0 (load_task's, or "
+                                    "fit's data_args=DataArgs(…, min_per_class=0))")
+             if unused else "")
     fewest = min(n for _, n in low)
     alone = ("; a class's one example then counts as a kNN miss: it has no other to find"
              if fewest == 1 else "")
