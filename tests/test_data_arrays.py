@@ -853,3 +853,32 @@ def test_a_class_without_training_examples_is_told_where_its_examples_are(tmp_pa
     with pytest.raises(DataError) as e:
         load_task(short, val_fraction=0.0)
     assert "'2' has 1; add images" in str(e.value) and "never train" not in str(e.value)
+
+
+def test_class_folders_named_by_numbers_out_of_numeric_order_are_warned_of(tmp_path, caplog):
+    """Folders 1/, 10/, 2/ are classes in text order, so the export's serving_default says
+    class id 1 for folder 10/: a new user reading class ids as folder numbers took it for 1/
+    (predict shows names; nothing said the ids are not the numbers). The load now warns,
+    naming the first id that differs; folders 0/ .. 9/ (or 01/ .. 12/) and an evaluate test
+    set, matched to the model's classes by name, say nothing."""
+    from hubensemble.data import load_test_set
+
+    for c, shade in (("1", 0), ("10", 1), ("2", 2)):
+        for i in range(3):
+            write_png(str(tmp_path / "num" / c / f"{i}.png"), EIGHT_BIT[shade * 4 + i])
+    caplog.set_level("WARNING", logger="hubensemble.data")
+    task = load_task(f"folder:{tmp_path / 'num'}", val_fraction=0.0, test_fraction=0.0)
+    by_number = sorted(task.class_names, key=int)
+    first = next(i for i, (a, b) in enumerate(zip(task.class_names, by_number)) if a != b)
+    assert (first, task.class_names[first], by_number[first]) == (1, "10", "2")
+    said = [r.getMessage() for r in caplog.records if "ordered as text" in r.getMessage()]
+    assert len(said) == 1 and (f"1/, 10/, 2/ are class ids 0 to 2 in that order, so class id "
+                               f"{first} is folder 10/, not 2/; serving_default") in said[0]
+    caplog.clear()
+    load_test_set(f"folder:{tmp_path / 'num'}")
+    assert not [r for r in caplog.records if "ordered as text" in r.getMessage()]
+    for c in ("1", "10", "2"):
+        (tmp_path / "num" / c).rename(tmp_path / "num" / c.zfill(2))
+    assert load_task(f"folder:{tmp_path / 'num'}", val_fraction=0.0,
+                     test_fraction=0.0).class_names == ["01", "02", "10"]
+    assert not [r for r in caplog.records if "ordered as text" in r.getMessage()]

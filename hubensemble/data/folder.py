@@ -226,6 +226,28 @@ def _no_class_folders(path: str) -> DataError:
                      f"PATH/<class name>/ (or use PATH/train/<class name>/ …)")
 
 
+def numbered_classes_note(names: list[str]) -> str | None:
+    """The warning for class folders named by numbers whose text order (the class ids) is
+    not their numeric one, e.g. 1/, 10/, 2/: class id 1 is folder 10/. serving_default returns
+    class ids alone, and a reader of them takes id 2 for folder 2/. None when a name is no
+    plain number (digits only), or text and numeric order agree (0/ .. 9/, 01/ .. 12/).
+    `names`: the class folders' names in class-id order (sorted, as `_class_folders` gives)."""
+    if len(names) < 2 or not all(n.isascii() and n.isdigit() for n in names):
+        return None
+    numeric = sorted(names, key=lambda n: (int(n), n))
+    if numeric == list(names):
+        return None
+    i = next(i for i, (a, b) in enumerate(zip(names, numeric)) if a != b)
+    width = max(len(n) for n in names)
+    shown = ", ".join(f"{n}/" for n in names[:8]) + (", …" if len(names) > 8 else "")
+    return (f"the class folders are numbers, ordered as text, not as numbers: {shown} are "
+            f"class ids 0 to {len(names) - 1} in that order, so class id {i} is folder "
+            f"{names[i]}/, not {numeric[i]}/; serving_default returns class ids alone: map "
+            f"them through the export's class names (serve_bytes and predict give the "
+            f"names), or rename the folders with leading zeros ({numeric[i].zfill(width)}/ "
+            f"for {numeric[i]}/) to make the orders agree")
+
+
 def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing,
                         record: dict | None = None, bar=None):
     """Decode root/<class>/** → (images, labels, paths, class_names); `record` gets each
@@ -481,6 +503,9 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                                   options, owned=True)
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
+    note = None if options.test_set else numbered_classes_note(class_names)
+    if note:  # a test set's classes are matched to the model's by name
+        log.warning("%s", note)
     name = os.path.basename(os.path.normpath(absolute(path)))
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,

@@ -488,7 +488,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     fit = LoadOptions(data_dir=data_dir, **{k: v for k, v in (trained_split or {}).items()
                                             if k in ("seed", "val_fraction", "test_fraction",
                                                      "dedupe")})
-    options = LoadOptions(data_dir=data_dir)
+    options = LoadOptions(data_dir=data_dir, test_set=True)
     flat = False
     if scheme == "folder":
         path = os.path.expanduser(rest)
