@@ -882,3 +882,24 @@ def test_class_folders_named_by_numbers_out_of_numeric_order_are_warned_of(tmp_p
     assert load_task(f"folder:{tmp_path / 'num'}", val_fraction=0.0,
                      test_fraction=0.0).class_names == ["01", "02", "10"]
     assert not [r for r in caplog.records if "ordered as text" in r.getMessage()]
+
+
+def test_nan_and_fractional_npz_labels_are_counted_and_located(tmp_path):
+    """y_train with a NaN (an unlabelled example, as pandas writes a missing label) was
+    refused with "holds non-integer labels" alone: which, how many, and what to do with an
+    unlabelled example were left to find. Now the count, the first value and its index (from
+    the array itself here), and for NaN the way to drop those examples."""
+    y = LABELS.astype(float)
+    y[[5, 9]] = np.nan
+    spec = save_npz(tmp_path / "nan.npz", x_train=EIGHT_BIT, y_train=y)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    bad = np.flatnonzero(np.isnan(y))
+    assert (f"array 'y_train' holds {len(bad)} non-integer label(s) (nan at index {bad[0]}); "
+            f"labels must be integer class indices; an unlabelled example (NaN) has no class "
+            f"to learn: drop those examples") in str(e.value)
+    half = save_npz(tmp_path / "half.npz", x_train=EIGHT_BIT, y_train=LABELS + 0.5)
+    with pytest.raises(DataError) as e:
+        load_task(half)
+    assert str(e.value).endswith(f"holds {len(LABELS)} non-integer label(s) (0.5 at index 0); "
+                                 f"labels must be integer class indices")

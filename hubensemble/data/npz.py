@@ -51,9 +51,15 @@ def _npz_labels(y, key, path):
         raise DataError(f"npz:{path}: array {key!r} has dtype {y.dtype}; labels must be "
                         f"integers{fix}")
     if np.issubdtype(y.dtype, np.floating):
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataError(f"npz:{path}: array {key!r} holds non-integer labels; labels must be "
-                            f"integer class indices")
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            first = int(np.argmax(bad))
+            missing = ("; an unlabelled example (NaN) has no class to learn: drop those "
+                       "examples from both arrays (keep = ~np.isnan(y); x, y = x[keep], "
+                       "y[keep])" if np.isnan(y[bad]).any() else "")
+            raise DataError(f"npz:{path}: array {key!r} holds {int(bad.sum())} non-integer "
+                            f"label(s) ({float(y[first])!r} at index {first}); labels must be "
+                            f"integer class indices{missing}")
     if y.size and y.max() > np.iinfo(np.int64).max:  # int64 would wrap it to a negative
         top = int(y.max()) if y.dtype.kind in "iu" else f"{y.max():.0f}"
         raise DataError(f"npz:{path}: array {key!r} holds label {top}, beyond int64; labels "
