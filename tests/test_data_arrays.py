@@ -903,3 +903,22 @@ def test_nan_and_fractional_npz_labels_are_counted_and_located(tmp_path):
         load_task(half)
     assert str(e.value).endswith(f"holds {len(LABELS)} non-integer label(s) (0.5 at index 0); "
                                  f"labels must be integer class indices")
+
+
+def test_negative_npz_labels_say_where_and_the_ways_on(tmp_path):
+    """y_train of -1 for unlabelled examples (a common convention) was refused with "train
+    labels out of range: 2 label(s) with value(s) [-1]; class indices are 0 or more": no
+    file, no index, no way on. Now the archive, the first index (the array's own), and the
+    ways: drop those examples, or renumber if -1 is a class."""
+    y = LABELS.copy()
+    y[[4, 7]] = -1
+    spec = save_npz(tmp_path / "neg.npz", x_train=EIGHT_BIT, y_train=y)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    first = int(np.flatnonzero(y < 0)[0])
+    assert str(e.value).startswith(
+        f"npz:{tmp_path / 'neg.npz'}: train labels out of range: 2 label(s) with value(s) [-1] "
+        f"(the first at index {first}); class indices are 0 or more: a negative label (-1 "
+        f"often marks an unlabelled example) has no class to learn, so drop those examples "
+        f"(images and labels: keep = y >= 0), or store class_names for all the classes, or "
+        f"number them 0..C-1")

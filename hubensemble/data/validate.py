@@ -35,8 +35,12 @@ def index_names(labels: dict[str, np.ndarray], *, what: str, fix: str, compact: 
         y = np.asarray(y)
         if len(y) and int(y.min()) < 0:
             neg = sorted(set(y[y < 0].tolist()))
-            raise DataError(f"{split} labels out of range: {int((y < 0).sum())} label(s) with "
-                            f"value(s) {neg[:5]}; class indices are 0 or more")
+            raise DataError(f"{what}: {split} labels out of range: {int((y < 0).sum())} "
+                            f"label(s) with value(s) {neg[:5]} (the first at index "
+                            f"{int(np.argmax(y < 0))}); class indices are 0 or more: a "
+                            f"negative label (-1 often marks an unlabelled example) has no "
+                            f"class to learn, so drop those examples (images and labels: keep "
+                            f"= y >= 0), or {fix}")
     top = int(values[-1]) if len(values) else -1
     if len(values) == top + 1 or gaps:
         return [str(i) for i in range(top + 1)], None
