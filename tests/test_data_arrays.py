@@ -922,3 +922,19 @@ def test_negative_npz_labels_say_where_and_the_ways_on(tmp_path):
         f"often marks an unlabelled example) has no class to learn, so drop those examples "
         f"(images and labels: keep = y >= 0), or store class_names for all the classes, or "
         f"number them 0..C-1")
+
+
+def test_numbers_as_npz_class_names_are_told_to_be_stored_as_text(tmp_path):
+    """class_names=np.array([10, 2, 1]) (the original label values, kept as numbers) was
+    refused with "must be a 1-D array of strings, got int64 [3]" alone; now with the values
+    and the fix, which then loads with those names."""
+    numbers = np.array([10, 2, 1])
+    spec = save_npz(tmp_path / "n.npz", x_train=EIGHT_BIT, y_train=LABELS, class_names=numbers)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    assert str(e.value).endswith("got int64 [3] (10, 2, 1); for numbers as names store them as "
+                                 "text: class_names=names.astype(str) (class i is named by "
+                                 "class_names[i]: the labels stay indices)")
+    fixed = save_npz(tmp_path / "t.npz", x_train=EIGHT_BIT, y_train=LABELS,
+                     class_names=numbers.astype(str))
+    assert load_task(fixed).class_names == ["10", "2", "1"]

@@ -301,8 +301,14 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
     if "class_names" in arrays:
         names = np.asarray(arrays["class_names"])
         if names.ndim != 1 or names.dtype.kind not in "USO":
+            numbers = names.ndim == 1 and names.dtype.kind in "iu"
             raise DataError(f"npz:{path}: class_names must be a 1-D array of strings, got "
-                            f"{names.dtype} {list(names.shape)}")
+                            f"{names.dtype} {list(names.shape)}" + (
+                                f" ({', '.join(map(str, names[:5].tolist()))}"
+                                f"{', …' if len(names) > 5 else ''}); for numbers as names "
+                                f"store them as text: class_names=names.astype(str) (class "
+                                f"i is named by class_names[i]: the labels stay indices)"
+                                if numbers else ""))
         class_names = text_names(names.tolist(), what=f"npz:{path}: class_names")
         if len(set(class_names)) != len(class_names):
             raise DataError(f"npz:{path}: class_names has duplicates; names must be unique")
