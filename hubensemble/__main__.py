@@ -2,11 +2,17 @@
 
 from hubensemble.cli import main
 from hubensemble.errors import exit_process
+from hubensemble.stdio import guard_streams, open_closed_descriptors
 
 
 def run():
-    """The program: `cli.main` on sys.argv, then `errors.exit_process` with its exit code."""
-    exit_process(main())
+    """The program: `cli.main` on sys.argv, its standard streams made safe first (a closed
+    descriptor, a reader that goes away: `stdio`), then `errors.exit_process` with its exit
+    code."""
+    open_closed_descriptors()
+    with guard_streams():
+        code = main()
+    exit_process(code)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The exception types that hubensemble raises for problems a user can fix, and SIGTERM as
-an exception (`sigterm_interrupts`, `pending_stop`, `reraise_stop`)."""
+"""The exception types that hubensemble raises for problems a user can fix, and SIGTERM,
+SIGHUP and a closed output as exceptions (`sigterm_interrupts`, `stop_with`, `pending_stop`,
+`reraise_stop`)."""
 
 import atexit
 import contextlib
@@ -156,8 +157,51 @@ class Terminated(KeyboardInterrupt):
     does: a sweep's finished trials, no half-written file, no partial zoo."""
 
 
-#: The Ctrl-C or SIGTERM that a signal raised inside the current `sigterm_interrupts` block.
+class HungUp(Terminated):
+    """SIGHUP (the terminal or SSH session that started the command closed; `kill -HUP`)
+    raised as a KeyboardInterrupt, as SIGTERM is (`Terminated`): exit code 129. Not when the
+    command started with SIGHUP ignored (`nohup`, `trap '' HUP`): it then goes on."""
+
+
+class ReaderGone(KeyboardInterrupt):
+    """The reader of the command's stdout or stderr went away (`| head`, a pager quit, the
+    terminal hung up): what SIGPIPE means to a command line tool, raised by the first write
+    that found it (`stdio.guard_streams`) as a KeyboardInterrupt, so that the command stops
+    as on Ctrl-C (no half-written file, the run resumable) and not as a bug: exit code 141,
+    without a word on the terminal, its one line in RUN/log.txt."""
+
+
+#: The name of the signal behind each kind of stop, for a log line (`stop_name`).
+STOP_NAMES = ((ReaderGone, "SIGPIPE (the output's reader went away)"), (HungUp, "SIGHUP"),
+              (Terminated, "SIGTERM"), (KeyboardInterrupt, "SIGINT (Ctrl-C)"))
+
+
+def stop_name(stop: KeyboardInterrupt) -> str:
+    """"SIGTERM", "SIGHUP", "SIGPIPE (the output's reader went away)" or "SIGINT (Ctrl-C)":
+    what stopped the command, for a log line (trials.log's "interrupted")."""
+    return next(name for kind, name in STOP_NAMES if isinstance(stop, kind))
+
+
+#: The Ctrl-C, SIGTERM, SIGHUP or closed output (`stop_with`) that stopped the command inside
+#: the current `sigterm_interrupts` block; `_blocks`: how many such blocks are open.
 _pending: list = []
+_blocks = [0]
+
+
+def stop_with(stop: KeyboardInterrupt, cause: BaseException) -> None:
+    """Stops the command with `stop` (a `ReaderGone` or `HungUp` that no signal raised: a
+    write found the output gone) as a signal's handler does: it becomes `pending_stop()` and
+    is raised, from `cause`, in the main thread (elsewhere the main thread's next
+    `reraise_stop` raises it). Nothing when the command is stopping already (its cleanup's
+    lines find the output gone: the first cause stands), and `cause` itself raised outside a
+    `sigterm_interrupts` block (a library call's, a notebook's: no command to stop)."""
+    if pending_stop() is not None:
+        return
+    if not _blocks[0]:
+        raise cause
+    _pending.append(stop)
+    if threading.current_thread() is threading.main_thread():
+        raise stop from cause
 
 
 def pending_stop() -> KeyboardInterrupt | None:
@@ -188,11 +232,12 @@ def reraise_stop(exc: BaseException | None = None) -> None:
 
 @contextlib.contextmanager
 def sigterm_interrupts():
-    """Within the block, the first SIGTERM raises `Terminated` in the main thread; the handler
-    from before (usually the default: end the process) is then back, so a second SIGTERM
-    ends the process at once, and it is restored when the block ends. Ctrl-C (SIGINT) raises
-    KeyboardInterrupt as Python's own handler does. Either is `pending_stop()` from then on,
-    until the block ends.
+    """Within the block, the first SIGTERM raises `Terminated` in the main thread, and the
+    first SIGHUP `HungUp`; that signal's handler from before (usually the default: end the
+    process) is then back, so a second one ends the process at once, and each is restored
+    when the block ends. A SIGHUP ignored when the block starts (`nohup`) stays ignored.
+    Ctrl-C (SIGINT) raises KeyboardInterrupt as Python's own handler does. Any is
+    `pending_stop()` from then on, until the block ends (so is a `stop_with`'s).
 
     A stop raised while Python runs a weakref callback or a __del__ is ignored by Python
     (`reraise_stop` raises it again at the next safe point); within the block
@@ -206,14 +251,17 @@ def sigterm_interrupts():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is None:  # a handler not set from Python (an embedding host's): the default
-        previous = signal.SIG_DFL
+    kinds = {signal.SIGTERM: Terminated}
+    hup = getattr(signal, "SIGHUP", None)  # (none on Windows)
+    if hup is not None and signal.getsignal(hup) is not signal.SIG_IGN:  # nohup: ignored
+        kinds[hup] = HungUp
+    # A handler not set from Python (an embedding host's) is None: the default then.
+    before = {signum: signal.getsignal(signum) or signal.SIG_DFL for signum in kinds}
     previous_int = signal.getsignal(signal.SIGINT)
 
-    def on_sigterm(signum, frame):
-        signal.signal(signal.SIGTERM, previous)
-        _pending.append(Terminated("SIGTERM"))
+    def on_signal(signum, frame):
+        signal.signal(signum, before[signum])
+        _pending.append(kinds[signum](signal.Signals(signum).name))
         raise _pending[-1]
 
     def on_sigint(signum, frame):
@@ -227,15 +275,19 @@ def sigterm_interrupts():
             previous_hook(info)
 
     depth = len(_pending)
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for signum in kinds:
+        signal.signal(signum, on_signal)
     if previous_int is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_sigint)
     sys.unraisablehook = unraisable
+    _blocks[0] += 1
     try:
         yield
     finally:
+        _blocks[0] -= 1
         sys.unraisablehook = previous_hook
-        signal.signal(signal.SIGTERM, previous)
+        for signum in kinds:
+            signal.signal(signum, before[signum])
         if previous_int is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous_int)
         del _pending[depth:]
@@ -253,18 +305,23 @@ def exit_process(code: int):
     and the process ends with `os._exit`, skipping the interpreter's own teardown (freeing
     modules and C++ objects: nothing of the run's files, all closed by then), during which
     CPython puts the default handlers back and a signal kills the process without a word."""
+    said = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated (SIGTERM)"}
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is not None and signal.getsignal(hup) is not signal.SIG_IGN:  # nohup: ignored
+        said[hup] = "hung up (SIGHUP)"
+
     def late(signum, frame):
         _flush(sys.stdout)
-        sys.stderr.write("hubensemble: " + ("terminated (SIGTERM)" if signum == signal.SIGTERM
-                                            else "interrupted")
-                         + " as the command finished: its work is complete\n")
+        with contextlib.suppress(OSError, ValueError):  # a terminal that hung up: EIO
+            sys.stderr.write(f"hubensemble: {said[signum]} as the command finished: its work "
+                             "is complete\n")
         _flush(sys.stderr)
-        os._exit(143 if signum == signal.SIGTERM else 130)
+        os._exit(128 + signum)  # 130, 143, 129: as the shell says
 
     if threading.current_thread() is not threading.main_thread():
         sys.exit(code)  # signal handlers are the main thread's: the usual exit
-    signal.signal(signal.SIGINT, late)
-    signal.signal(signal.SIGTERM, late)
+    for signum in said:
+        signal.signal(signum, late)
     atexit._run_exitfuncs()  # (CPython's and PyPy's; it clears them: none runs twice)
     for stream in (sys.stdout, sys.stderr):
         _flush(stream)
@@ -272,8 +329,9 @@ def exit_process(code: int):
 
 
 def _flush(stream) -> None:
-    """Flushes `stream`; a closed pipe (``hubensemble predict … | head``) is not an error."""
+    """Flushes `stream`; a closed pipe (``hubensemble predict … | head``) is not an error, nor
+    a closed stream (None: Python's sys.stdout when its descriptor was closed)."""
     try:
         stream.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass

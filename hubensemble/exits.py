@@ -7,8 +7,13 @@ Ctrl-C, SIGTERM, the machine's OSError) so that every command says them alike.
 import errno
 
 from hubensemble import errors
-from hubensemble.errors import Terminated
-from hubensemble.terminal import stopped
+from hubensemble.errors import HungUp, ReaderGone, Terminated
+from hubensemble.terminal import PRINTED, log, stopped
+
+#: A stop's exit code (128 + the signal's number, as a shell says) and first words.
+STOP_WORDS = ((ReaderGone, 141, "stopped: its output's reader went away (SIGPIPE: `| head`, "
+               "a pager quit)"), (HungUp, 129, "hung up (SIGHUP)"),
+              (Terminated, 143, "terminated (SIGTERM)"), (KeyboardInterrupt, 130, "interrupted"))
 
 #: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS); else "fix the permissions".
 WAY_ON = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free space within your disk quota",
@@ -28,19 +33,25 @@ def machine_error(exc: BaseException) -> OSError | None:
 def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> int:
     """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
-    SIGTERM (what a stopped command keeps is the command's to say: `args.interrupted`, set by
-    the parser's set_defaults; `finished`: the stop came as the command returned), 2 for the
-    machine's OSError (full disk, …). The message is one line (`errors.shown`), but for a list
-    of problems (`HubensembleError.of_lines`). `exc` None: the pending Ctrl-C / SIGTERM."""
+    SIGTERM, 129 for SIGHUP, 141 when the output's reader went away (`errors.ReaderGone`:
+    RUN/log.txt only, as SIGPIPE ends a tool without a word) (what a stopped command keeps is
+    the command's to say: `args.interrupted`, set by the parser's set_defaults; `finished`:
+    the stop came as the command returned), 2 for the machine's OSError (full disk, …). The
+    message is one line (`errors.shown`), but for a list of problems
+    (`HubensembleError.of_lines`). `exc` None: the pending stop (`errors.pending_stop`)."""
     exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {errors.shown(exc)}", 2  # one line, whatever path it quotes
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
         text += "; " + WAY_ON.get(exc.errno, "fix the permissions") + (
             ", then run the same command again to resume")
     if isinstance(exc, KeyboardInterrupt):
-        code = 143 if isinstance(exc, Terminated) else 130
-        text = ("terminated (SIGTERM)" if code == 143 else "interrupted") + (
+        code, said = next((code, said) for kind, code, said in STOP_WORDS
+                          if isinstance(exc, kind))
+        text = said + (
             " as the command finished: its work is complete" if finished else "; " + getattr(
                 args, "interrupted", "run the same command again to resume"))
-    stopped("hubensemble: " + text, exc)
+    if isinstance(exc, ReaderGone):  # as SIGPIPE ends git or cat: no word on the terminal
+        log.error("%s", "hubensemble: " + text, extra={PRINTED: True})
+    else:
+        stopped("hubensemble: " + text, exc)
     return code

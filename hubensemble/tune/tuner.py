@@ -26,7 +26,7 @@ import keras_tuner as kt
 
 from hubensemble import environment
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, Terminated, first_line, reraise_stop
+from hubensemble.errors import HubensembleError, first_line, reraise_stop, stop_name
 from hubensemble.fileio import atomic_write_json, machine_error
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import command_words, option_word
@@ -510,8 +510,7 @@ class FineTuneTuner(kt.Tuner):
                                extra={"tuner_id": self.tuner_id}, cache_dir=self.cache_dir)
         except KeyboardInterrupt as e:
             # The line says where the sweep stopped; the trial runs again on resume.
-            self._log(entry.trial_id, "interrupted",
-                      "SIGTERM" if isinstance(e, Terminated) else "SIGINT (Ctrl-C)")
+            self._log(entry.trial_id, "interrupted", stop_name(e))
             raise
         except kt.errors.FatalError:
             raise

@@ -1,0 +1,114 @@
+"""The process's standard streams when the shell closes or cuts them: a descriptor closed at
+start (`open_closed_descriptors`), and a reader that goes away while the command writes
+(`guard_streams`: ``| head``, a pager quit, a terminal or SSH session that hung up).
+
+Only the `hubensemble` process (`__main__.run`) uses them: a Python caller's streams are its
+own (a notebook's, a script's)."""
+
+import contextlib
+import errno
+import os
+import signal
+import sys
+
+from hubensemble import errors
+from hubensemble.errors import HungUp, ReaderGone
+
+#: A write's errnos that say nobody reads the stream any more: a pipe whose reader closed it
+#: (EPIPE; SIGPIPE is ignored in Python), a terminal that hung up (EIO), a terminal device gone
+#: (ENXIO).
+GONE_ERRNOS = frozenset({errno.EPIPE, errno.EIO, errno.ENXIO})
+
+
+def open_closed_descriptors() -> None:
+    """Opens os.devnull on each of descriptors 0, 1 and 2 that is closed (``>&-``, ``2>&-``,
+    ``<&-``, a daemon's or cron's start), as git does at start (`sanitize_stdfds`), and gives
+    Python's sys.stdin / stdout / stderr, None then, a text stream on it.
+
+    Else the first file the command opened took the closed number (RUN/log.txt, run.json's
+    lock), so that TensorFlow's C++ notices on descriptor 2 or a `print` landed in it, and
+    `hubensemble demo >&-` stopped with "AttributeError: 'NoneType' object has no attribute
+    'flush'" as a bug after its work (a new-user check)."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:  # (the lowest free number: it is `fd` when all below are open)
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", buffering=-1 if fd == 0 else 1,
+                                    closefd=False, errors="backslashreplace"))
+
+
+class _Guarded:
+    """A text stream whose write or flush that finds its reader gone (`GONE_ERRNOS`) sends
+    the stream's descriptor to os.devnull (nothing more to say there, TensorFlow's C++
+    notices included) and stops the command (`errors.stop_with`); everything else is the
+    stream's own."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text):
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except OSError as e:
+                self._lost(e)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except OSError as e:
+                self._lost(e)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def _lost(self, exc: OSError):
+        if exc.errno not in GONE_ERRNOS:
+            raise exc
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())  # its buffer's bytes: flushed there
+            os.close(null)
+        if exc.errno == errno.EPIPE:
+            errors.stop_with(ReaderGone("SIGPIPE"), exc)
+        elif _hangup_handled():  # a terminal that hung up: SIGHUP's meaning
+            errors.stop_with(HungUp("SIGHUP"), exc)
+        # else (`nohup`, `trap '' HUP`): the command goes on, its output discarded
+
+
+def _hangup_handled() -> bool:
+    hup = getattr(signal, "SIGHUP", None)
+    return hup is not None and signal.getsignal(hup) is not signal.SIG_IGN
+
+
+@contextlib.contextmanager
+def guard_streams():
+    """While the block runs, sys.stdout and sys.stderr stop the command when their reader
+    goes away, as SIGPIPE stops a command line tool (git, coreutils): exit code 141, no word
+    on the terminal, one line in RUN/log.txt (`exits.stopped_code`), run files as Ctrl-C
+    leaves them (none half-written, the run resumable). A terminal that hung up (EIO) stops
+    it as SIGHUP does (129), unless SIGHUP is ignored (`nohup`): then it goes on, its output
+    discarded. Before, `hubensemble demo 2>&1 | head -3` (a progress bar writes to stderr)
+    stopped rank with a BrokenPipeError and "stopped by an unexpected error (a bug: …)" and
+    its 40-line traceback in RUN/log.txt; in a sweep the error could be taken for a trial's
+    failure. A write outside a `errors.sigterm_interrupts` block raises its OSError as
+    before (`cli.main` ends quietly with 141 on a BrokenPipeError)."""
+    before = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (_Guarded(s) if s is not None else s for s in before)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = before

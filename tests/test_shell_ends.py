@@ -1,0 +1,151 @@
+"""The shell ending or cutting a command: a reader that goes away (`| head`, a pager quit), a
+terminal that hangs up (SIGHUP; `nohup`), standard descriptors closed at start (`>&-`).
+Each runs the command line in a process of its own, with real pipes and signals."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from hubensemble import errors
+
+
+@pytest.fixture
+def env(tmp_path):
+    return dict(os.environ, HUBENSEMBLE_CACHE_DIR=str(tmp_path / "cache"))
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly_and_its_log_says_why(
+        tmp_path, tiny_module, env):
+    """`hubensemble demo 2>&1 | head -3` (progress bars write to stderr): rank stopped on a
+    BrokenPipeError as a bug, "stopped by an unexpected error (a bug: please report it with
+    this log)" and a 40-line traceback in RUN/log.txt. Now: 141 as SIGPIPE gives, nothing
+    more on the terminal, one line in RUN/log.txt, the run's lock free for the next one."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: m, handle: {tiny_module}}}\n")
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "hubensemble", "rank", "--catalogue", str(cat), "--data",
+            "sklearn:digits", "--profile", "quick", "--out", str(run)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        assert proc.stderr.readline()  # the reader takes a line and goes (`| head -1`)
+        proc.stderr.close()
+    finally:
+        proc.wait(timeout=600)
+    assert proc.returncode == 141
+    logged = (run / "log.txt").read_text()
+    assert "Traceback" not in logged and "unexpected error" not in logged, logged
+    assert logged.strip().splitlines()[-1].endswith(
+        "ERROR hubensemble.cli: hubensemble: stopped: its output's reader went away (SIGPIPE: "
+        "`| head`, a pager quit); run the same command again to resume"), logged
+    from hubensemble.rundir import Run
+
+    Run(run).check_unlocked("rank")  # the same command may run again at once
+
+
+def test_a_closed_pipe_is_a_stop_inside_a_command_and_the_oserror_outside(tmp_path):
+    """The guarded stream of a pipe whose reader closed it: inside a command's
+    `sigterm_interrupts` block the write raises ReaderGone (a KeyboardInterrupt: no handler
+    records it as a failure) and sends the descriptor to os.devnull; outside, the
+    BrokenPipeError as before. A terminal that hung up (EIO) is SIGHUP's stop, unless SIGHUP
+    is ignored (nohup): then the command goes on, its output discarded."""
+    from hubensemble import stdio
+
+    def guarded_pipe():
+        read, write = os.pipe()
+        os.close(read)
+        return stdio._Guarded(open(write, "w", buffering=1))
+
+    with pytest.raises(BrokenPipeError):
+        guarded_pipe().write("a line\n")
+    stream = guarded_pipe()
+    with pytest.raises(errors.ReaderGone), errors.sigterm_interrupts():
+        try:
+            stream.write("a line\n")
+        finally:
+            assert isinstance(errors.pending_stop(), errors.ReaderGone)
+    assert errors.pending_stop() is None and stream.write("more\n") == 5
+    stream.flush()  # os.devnull now: nothing raised
+
+    def hung_up_terminal():
+        master, slave = os.openpty()
+        os.close(master)  # writes to the terminal now fail with EIO
+        return stdio._Guarded(open(slave, "w", buffering=1))
+
+    with pytest.raises(errors.HungUp), errors.sigterm_interrupts():
+        hung_up_terminal().write("a line\n")
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with errors.sigterm_interrupts():
+            assert hung_up_terminal().write("a line\n") == 7
+            assert errors.pending_stop() is None
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
+HANGS_UP = """
+import os, signal, sys, time
+from hubensemble import __main__, cli
+
+def ensemble(args):  # the stage, in its work when the terminal hangs up
+    os.kill(os.getpid(), signal.SIGHUP)
+    time.sleep(1 if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else 60)
+    print("done")
+    return 0
+
+cli.cmd_ensemble = ensemble
+sys.argv = ["hubensemble", *sys.argv[1:]]
+__main__.run()
+"""
+
+
+@pytest.mark.parametrize("ignored", [False, True], ids=["sighup", "nohup"])
+def test_sighup_stops_a_command_as_sigterm_does_unless_nohup_ignores_it(tmp_path, ignored):
+    """An SSH session that drops sends SIGHUP: the process ended at once (-1), RUN/log.txt's
+    last line "tune: starting", a candidate half-trained. Now as SIGTERM: the stop's line on
+    stderr and in RUN/log.txt, exit 129, the run's lock released. Under `nohup` (SIGHUP
+    ignored) the command goes on to its end."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+
+    def start():
+        if ignored:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    out = subprocess.run([sys.executable, "-c", HANGS_UP, "ensemble", "--run", str(run)],
+                         capture_output=True, text=True, timeout=120, preexec_fn=start)
+    if ignored:
+        assert (out.returncode, out.stdout) == (0, "done\n"), out.stderr
+        return
+    line = "hubensemble: hung up (SIGHUP); run the same command again to resume"
+    assert (out.returncode, out.stdout, out.stderr) == (129, "", line + "\n"), out
+    assert (run / "log.txt").read_text().strip().splitlines()[-1].endswith(line)
+
+
+@pytest.mark.parametrize("closed", [0, 1, 2], ids=["stdin", "stdout", "stderr"])
+def test_a_closed_standard_descriptor_is_os_devnull(tmp_path, closed):
+    """`hubensemble catalogue list C >&-` ended with "AttributeError: 'NoneType' object has
+    no attribute 'flush'" (exit 1) after its work, Python's sys.stdout being None; a closed
+    descriptor is os.devnull now, as git makes it, and the first file opened no longer takes
+    its number (here: each of the three, and the catalogue read)."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: m, handle: /nowhere}\n")
+    probe = ("import os, sys\n"
+             "from hubensemble import __main__\n"
+             "command = __main__.main\n"
+             "def main():\n"  # as the command starts: the file it opens first
+             "    first = os.open(sys.argv[-1], os.O_RDONLY)\n"
+             "    assert first > 2, first\n"
+             "    os.close(first)\n"
+             "    return command()\n"
+             "__main__.main = main\n"
+             "sys.argv = ['hubensemble', *sys.argv[1:]]\n"
+             "__main__.run()\n")
+    out = subprocess.run([sys.executable, "-c", probe, "catalogue", "list", str(cat)],
+                         capture_output=True, text=True, timeout=120,
+                         preexec_fn=lambda: os.close(closed))
+    assert out.returncode == 0, out.stderr
+    assert ("m" in out.stdout) == (closed != 1), out
