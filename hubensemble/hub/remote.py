@@ -18,6 +18,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
