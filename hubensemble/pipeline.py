@@ -241,13 +241,14 @@ def _say_data(task, skipped_in, progress) -> None:
     stderr with `progress` (the command line's note, unless -q) and in RUN/log.txt; a
     WARNING when files were skipped as unreadable, which a notebook shows (Python's fit
     logged them at INFO: a notebook user never saw them; FitResult.skipped lists them)."""
-    from hubensemble.terminal import say
+    from hubensemble.terminal import PRINTED, say
 
     text = task.summary(skipped_in=skipped_in)
     if task.skipped:
         log.warning("%s", text)
-    else:
-        say(SimpleNamespace(quiet=not progress), text)
+    else:  # logged as fit's other lines: `say` logs as the command line's (hubensemble.cli)
+        log.info("%s", text, extra={PRINTED: True})
+        say(SimpleNamespace(quiet=not progress), text, logged=False)
 
 
 def _changed_module_files(run, specs, cache_dir) -> list[str]:

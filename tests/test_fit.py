@@ -74,6 +74,9 @@ def test_fit_writes_every_stage(fitted):
     assert (out / "report.md").exists() and (out / "report.html").exists()
     assert (out / "robustness.json").exists() and result.robustness["clean"]["ensemble"]
     assert (out / "log.txt").read_text().count("rank: starting") == 1
+    # The data's summary is logged as fit's, not as the command line's, from Python.
+    assert "INFO hubensemble.pipeline: Task 'digits' from sklearn:digits" in (
+        out / "log.txt").read_text()
     # formats.RUN_ENTRIES, what --restart removes, lists every entry the stages wrote.
     assert {n for n in os.listdir(out) if not is_temp(n)} - RUN_ENTRIES == set()
     stages = json.loads((out / "run.json").read_text())["stages"]
