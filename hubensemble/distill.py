@@ -40,6 +40,7 @@ from hubensemble.lockwords import call_verb, command_words, option_word, run_wor
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
 from hubensemble.text import absolute
+from hubensemble.threads import one_training, training_block
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     written = candidate.write_candidate(run.distill, record, val_probs=probs["val"],
                                         test_probs=probs.get("test"),
                                         save_weights=model.save_weights)
-    keras.backend.clear_session()
+    with training_block():  # as a trial's: no other thread's model is seeded meanwhile
+        keras.backend.clear_session()
     result = _compare(run, ens, record, written, probs, task, student_cost, costs, cands,
                       teacher_test=teacher_test)
     result.students = student_records(run.distill)
@@ -347,6 +349,7 @@ def _start_weights(init, base):
     return str(path)
 
 
+@one_training
 def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, callbacks,
                       targets):
     """tune.fit_member's fine-tuning path, but the classifier (module and head) starts from a

@@ -231,3 +231,60 @@ def test_the_library_changes_pythons_warnings_filters_only_in_a_warnings_block()
     bare = [str(p.relative_to(root)) for p in root.rglob("*.py")
             if p.name != "threads.py" and "catch_warnings(" in p.read_text(encoding="utf-8")]
     assert bare == [], bare
+
+
+def test_two_threads_training_members_get_the_weights_each_gets_alone(module_factory):
+    """keras.utils.set_random_seed seeds the process's random states and
+    keras.backend.clear_session resets every thread's Keras state: two `fit`s in two
+    threads (seeds 0 and 1) each got other numbers than alone, one trial's model and data
+    drawn from the other's seed. Here thread A's member (seed 5) waits, between its seed and
+    its model, for thread B's (seed 6) to be seeded too, as far as B can get: B waits for
+    A's training to end now (`threads.training_block`), and both equal their training alone.
+    (A waits at most a few seconds: B never gets there with the fix.)"""
+    import numpy as np
+
+    from hubensemble import tune
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.data import load_task
+    from hubensemble.hyperrule import HParams, get_profile
+
+    quick, digits = get_profile("quick"), load_task("sklearn:digits")
+    spec = ModuleSpec(name="m", handle=module_factory("threads_m", seed=1), family="expert")
+
+    def weights(seed, callbacks=()):
+        hp = HParams(**quick.scale({"lr": 0.1, "steps": 2500}), seed=seed)
+        model = tune.fit_member(spec, digits, hp, profile=quick, callbacks=callbacks)
+        return [np.asarray(w) for w in model.trainable_weights]
+
+    alone = {5: weights(5), 6: weights(6)}
+    a_seeded, b_seeded, got, errors = threading.Event(), threading.Event(), {}, []
+
+    class Phase(tune.train.TrialProgress):
+        def __init__(self, seeded, then=None):
+            super().__init__(None, "member")
+            self.seeded, self.then = seeded, then
+
+        def phase(self, text):
+            if not self.seeded.is_set():
+                self.seeded.set()
+                if self.then is not None:
+                    self.then.wait(5)
+
+    def train(seed, callbacks, after=None):
+        try:
+            if after is not None:
+                assert after.wait(60)
+            got[seed] = weights(seed, callbacks)
+        except BaseException as e:  # noqa: BLE001 - the test's assertion says it
+            errors.append(e)
+
+    threads = [threading.Thread(target=train, args=(5, (Phase(a_seeded, b_seeded),))),
+               threading.Thread(target=train, args=(6, (Phase(b_seeded),), a_seeded))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(240)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    for seed in (5, 6):
+        for before, after in zip(alone[seed], got[seed]):
+            np.testing.assert_array_equal(before, after)

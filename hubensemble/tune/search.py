@@ -15,6 +15,7 @@ from keras_tuner.src.engine import oracle as kt_oracle
 
 from hubensemble.fileio import is_temp, read_json
 from hubensemble.terminal import counting_note, progress_bar
+from hubensemble.threads import training_block
 from hubensemble.tune.strategies import get_strategy, is_default_strategy
 from hubensemble.tune.train import TensorBoard, chance_reason, finished_candidate
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, MachineStop, PlanOracle,
@@ -94,7 +95,8 @@ def probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, pr
 
     try:
         for module in dict.fromkeys(e.module for e in pending):
-            keras.backend.clear_session()
+            with training_block():  # not in the middle of another thread's trial
+                keras.backend.clear_session()
             run_probe_entries([e for e in pending if e.module == module], specs[module], task,
                               run, profile_name=profile.name, keep_weights=keep_weights,
                               cache_dir=cache_dir, check=check, on_done=done,

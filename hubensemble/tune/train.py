@@ -21,6 +21,7 @@ from hubensemble.fileio import machine_error
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
 from hubensemble.terminal import bar_note, counting_note
+from hubensemble.threads import one_training
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
@@ -265,6 +266,7 @@ def _start_loss(model, ds) -> float:
     return loss if math.isfinite(loss) else 0.0
 
 
+@one_training
 def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=None,
                splits: Sequence[str] = ("train",), tensorboard_dir: str | None = None,
                callbacks=(), cache_dir=None, targets=None,
@@ -335,6 +337,7 @@ def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,
     return {"head_init_seconds": time.perf_counter() - start, "head_l2": l2}
 
 
+@one_training
 def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, strategy=None,
               keep_weights="all", callbacks=(), tensorboard_dir=None, build=None,
               extra=None, cache_dir=None) -> dict:
