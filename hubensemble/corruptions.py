@@ -60,6 +60,22 @@ def _as_batch(images):
     return x, False
 
 
+#: The alignment of a corruption's result, in bytes: TensorFlow's (Allocator::
+#: kAllocatorAlignment), so `evaluate` can give the array to the served model without a copy.
+ALIGNMENT = 64
+
+
+def aligned_empty(shape, dtype=np.float32) -> np.ndarray:
+    """An uninitialised C-contiguous array of `shape` whose data start at a multiple of
+    ALIGNMENT bytes (NumPy's large arrays start 16 bytes into a page). Its base is the
+    uint8 buffer it is cut from."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + ALIGNMENT, np.uint8)
+    skip = -buf.ctypes.data % ALIGNMENT
+    return buf[skip:skip + nbytes].view(dtype).reshape(shape)
+
+
 def _rngs(name, severity, seed, start, n):
     """One generator per image, keyed by (seed, corruption, severity, index in the split), so
     a split corrupted batch by batch gets the same noise whatever the batch size."""
@@ -109,7 +125,7 @@ def gaussian_noise(x, std, rngs):
     """Additive Gaussian noise of std 0.08 / 0.18 / 0.38, clipped to [0, 1]."""
     # x + std * noise, computed in one array of the batch's size (the same float32 values
     # as the expression; each image's noise drawn into its slice).
-    out = np.empty_like(x)
+    out = aligned_empty(x.shape)
     for o, r in zip(out, rngs):
         r.standard_normal(dtype=np.float32, out=o)
     out *= np.float32(std)
@@ -120,7 +136,7 @@ def gaussian_noise(x, std, rngs):
 @_corruption("shot_noise")
 def shot_noise(x, photons, rngs):
     """Poisson (shot) noise: Poisson(x * c) / c with c = 60 / 12 / 3 photons."""
-    out = np.empty_like(x)
+    out = aligned_empty(x.shape)
     for o, xi, r in zip(out, x, rngs):  # one image's draws at a time, not a list of them all
         o[...] = r.poisson(xi * photons).astype(np.float32) / np.float32(photons)
     return out
@@ -129,7 +145,8 @@ def shot_noise(x, photons, rngs):
 @_corruption("impulse_noise")
 def impulse_noise(x, amount, rngs):
     """Salt-and-pepper noise: a fraction 0.03 / 0.09 / 0.27 of the values set to 0 or 1."""
-    out = x.copy()
+    out = aligned_empty(x.shape)
+    out[...] = x
     for xi, r in zip(out, rngs):
         u = r.random(xi.shape, dtype=np.float32)
         xi[u < amount / 2] = 0.0
@@ -172,7 +189,7 @@ def gaussian_blur(x, sigma_224, rngs):
     kh = tf.constant(np.tile(k[:, None, None, None], (1, 1, c, 1)))
     kw = tf.constant(np.tile(k[None, :, None, None], (1, 1, c, 1)))
     rows, cols = np.clip(np.arange(-r, h + r), 0, h - 1), np.clip(np.arange(-r, w + r), 0, w - 1)
-    out = np.empty_like(x)
+    out = aligned_empty(x.shape)
     # One image at a time: TensorFlow's tensors of a whole batch (the padded copies and both
     # passes) kept 1.7 GB resident after a batch of 32 phone photos held at 1365 x 1024.
     for i in range(n):
@@ -189,7 +206,8 @@ def gaussian_blur(x, sigma_224, rngs):
 def contrast(x, factor, rngs):
     """Contrast reduced towards each image's mean: (x - mean) * 0.4 / 0.2 / 0.05 + mean."""
     mean = x.mean(axis=(1, 2), keepdims=True)
-    out = x - mean  # (x - mean) * factor + mean, in one array of the batch's size
+    out = np.subtract(x, mean, out=aligned_empty(x.shape))  # (x - mean) * factor + mean,
+    # in one array of the batch's size
     out *= np.float32(factor)
     out += mean
     return out
@@ -201,7 +219,7 @@ def brightness(x, delta, rngs):
 
     With H and S fixed, RGB is proportional to V, so RGB * V' / V is the exact HSV round trip
     (a black pixel, V = 0, becomes grey V')."""
-    out = np.empty_like(x)
+    out = aligned_empty(x.shape)
     for o, xi in zip(out, x):  # per image: the temporaries are an image's, not the batch's
         v = xi.max(axis=-1, keepdims=True)
         v_new = np.minimum(v + np.float32(delta), 1.0)
@@ -215,7 +233,7 @@ def jpeg(x, quality, rngs):
     """JPEG compression at quality 25 / 15 / 7 (tf.io.encode_jpeg, then decode)."""
     from hubensemble._tf import tensorflow as tf
 
-    out = np.empty_like(x)
+    out = aligned_empty(x.shape)
     for o, xi in zip(out, x):  # per image: no uint8 or float copy of the whole batch
         u8 = np.round(np.clip(xi, 0.0, 1.0) * 255.0).astype(np.uint8)
         o[...] = tf.io.decode_jpeg(tf.io.encode_jpeg(u8, quality=int(quality)),
