@@ -281,7 +281,7 @@ def redrawn(bar, interval: float = STALL_REDRAW):
             bar.last_print_t, bar.last_print_n = now, bar.n
             bar.refresh()
 
-    thread = threading.Thread(target=redraw, name="hubensemble-download-bar", daemon=True)
+    thread = caller_thread(redraw, name="hubensemble-download-bar")
     thread.start()
     try:
         yield bar
