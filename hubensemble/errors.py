@@ -4,6 +4,7 @@ SIGHUP and a closed output as exceptions (`sigterm_interrupts`, `stop_with`, `pe
 
 import atexit
 import contextlib
+import errno
 import os
 import re
 import signal
@@ -220,6 +221,9 @@ def reraise_stop(exc: BaseException | None = None) -> None:
     FuncGraph") replaces it. Recorded as the trial's failure, the command went on after a
     SIGTERM, and every later trial failed on the broken graph state (a new-user report).
 
+    A BrokenPipeError or EIO of the process's own stdout or stderr (`output_gone`) is a stop
+    too, from Python as well: `ReaderGone` / `HungUp` from it.
+
     Long work also calls it, without `exc`, at safe points (each training chunk, trial,
     module in rank, fit stage, and when a command returns): a signal that arrives while
     Python runs a weakref callback or a __del__ has its exception ignored ("Exception
@@ -228,6 +232,30 @@ def reraise_stop(exc: BaseException | None = None) -> None:
     stop = pending_stop()
     if stop is not None:
         raise type(stop)(*stop.args) from exc
+    if isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.EIO) and output_gone():
+        # the process's own output is gone: a stop, never a trial's, module's or file's failure
+        raise (ReaderGone if exc.errno == errno.EPIPE else HungUp)() from exc
+
+
+def output_gone() -> bool:
+    """Whether the reader of the process's stdout or stderr (descriptors 1, 2) went away: a
+    pipe whose reader closed it (`| head`), a terminal that hung up (poll's POLLERR or
+    POLLHUP). `reraise_stop` then raises a BrokenPipeError as `ReaderGone` (a terminal's EIO as
+    `HungUp`), a stop, from every handler that records a failure and goes on: from Python
+    (``python script.py 2>&1 | head`` calling `fit`), the progress bar's BrokenPipeError was
+    recorded as the failure of 16 of a sweep's 60 trials ("failed: BrokenPipeError: [Errno
+    32] Broken pipe", never run again), the sweep going on; let through as itself, Keras
+    Tuner took it as the trial's failure. A socket's broken pipe (a download) is no such
+    error. False where poll is missing (Windows)."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    for fd in (1, 2):
+        poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) and not events & select.POLLNVAL
+               for _, events in poller.poll(0))
 
 
 @contextlib.contextmanager

@@ -149,3 +149,34 @@ def test_a_closed_standard_descriptor_is_os_devnull(tmp_path, closed):
                          preexec_fn=lambda: os.close(closed))
     assert out.returncode == 0, out.stderr
     assert ("m" in out.stdout) == (closed != 1), out
+
+
+GONE = """
+import errno, os, sys
+from hubensemble import errors
+
+read, write = os.pipe()
+if sys.argv[1] == "gone":
+    os.close(read)  # `python script.py 2>&1 | head`, head gone
+os.dup2(write, 2)
+broken = BrokenPipeError(errno.EPIPE, "Broken pipe")
+try:
+    errors.reraise_stop(broken)  # a trial's failure handler, from Python: no command's block
+except errors.ReaderGone as e:  # a stop: Keras Tuner took a BrokenPipeError as a failure
+    assert e.__cause__ is broken
+    print("stopped")
+else:
+    print("a failure")
+"""
+
+
+@pytest.mark.parametrize("reader", ["gone", "reading"])
+def test_a_broken_pipe_of_the_process_output_is_no_failure_from_python(reader):
+    """`python script.py 2>&1 | head` calling `fit`: the progress bar's BrokenPipeError was
+    recorded as the failure of 16 of the sweep's 60 trials (never run again) and the sweep
+    went on. Every failure handler calls `reraise_stop` first: it raises ReaderGone, a stop,
+    from that error when the process's own output is gone, and not otherwise (a download's
+    socket)."""
+    out = subprocess.run([sys.executable, "-c", GONE, reader], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout == ("stopped\n" if reader == "gone" else "a failure\n"), out.stderr
