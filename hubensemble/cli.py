@@ -635,8 +635,9 @@ def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
     invalid catalogues), 2 usage, HubensembleError or the machine's OSError (a full disk, …,
     also behind TensorFlow's or h5py's own error: fileio.machine_error; one line, no
-    traceback), 130 on Ctrl-C, 143 on SIGTERM (as Ctrl-C: sigterm_interrupts),
-    141 (128 + SIGPIPE, without a word) when stdout's reader has gone (`… | head`)."""
+    traceback), 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP (as Ctrl-C: sigterm_interrupts),
+    141 (128 + SIGPIPE, without a word) when stdout's or stderr's reader has gone (`… | head`;
+    the `hubensemble` process's streams: stdio.guard_streams)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.quiet = args.quiet and not args.verbose  # -v wins: bars and notes too, not only logs
