@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import urllib.parse
 from typing import Mapping
 
@@ -61,9 +62,47 @@ def path_from_environment(name: str, environ: Mapping[str, str] | None = None) -
 
 
 def user_cache_dir(*parts: str) -> str:
-    """``$XDG_CACHE_HOME/PARTS…``, else ``~/.cache/PARTS…`` (str, `~` expanded)."""
-    root = path_from_environment("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    """``$XDG_CACHE_HOME/PARTS…``, else ``~/.cache/PARTS…`` (str, `~` expanded); with no home
+    folder (`home_folder` None) a private temporary folder, said once (`homeless_cache`)."""
+    root = path_from_environment("XDG_CACHE_HOME")
+    if not root:
+        home = home_folder()
+        root = os.path.join(home, ".cache") if home else homeless_cache()
     return os.path.join(root, *parts)
+
+
+def home_folder() -> str | None:
+    """The user's home folder (str, absolute): `~` expanded by Python's rule ($HOME, else the
+    password database's entry of the user ID). None when there is none: HOME unset and a
+    user ID the database does not list (a container run as an arbitrary user ID), where
+    `os.path.expanduser` gives back "~" itself and the caches were made in a folder
+    literally named "~" in the working folder (a new-user check)."""
+    home = os.path.expanduser("~")
+    return home if home != "~" and os.path.isabs(home) else None
+
+
+_HOMELESS_LOCK = threading.Lock()
+_HOMELESS: list[str] = []
+
+
+def homeless_cache() -> str:
+    """The user caches' root when there is no home folder (`home_folder`): one private
+    temporary folder per process (mode 0700, `tempfile.mkdtemp`; a fixed name in a shared
+    /tmp could be another user's), removed at exit. Its first use warns once, naming what
+    to set so the zoo, the embeddings and the costs are kept from run to run."""
+    with _HOMELESS_LOCK:
+        if not _HOMELESS:
+            folder = tempfile.mkdtemp(prefix="hubensemble-cache-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            _HOMELESS.append(folder)
+            uid = getattr(os, "getuid", lambda: None)()
+            who = f"user ID {uid} has no entry in the password database" if uid is not None \
+                else "no user profile folder is known"
+            log.warning("there is no home folder (HOME is unset and %s): hubensemble's caches "
+                        "(the preset zoos, embeddings, costs) go to %s, removed at exit, so "
+                        "each run builds and computes them again; set XDG_CACHE_HOME (or HOME) "
+                        "to a folder that is kept", who, escaped(folder))
+        return _HOMELESS[0]
 
 
 def weights_mirror(environ: Mapping[str, str] | None = None) -> str | None:

@@ -60,6 +60,44 @@ def test_a_tilde_in_a_cache_or_zoo_variable_is_the_home_folder(tmp_path, monkeyp
     assert os.listdir(work) == []
 
 
+def test_without_a_home_folder_the_caches_go_to_one_private_temporary_folder(
+        tmp_path, monkeypatch, caplog, task, spec):
+    """A new-user check (a container run under a user ID its image does not list, HOME
+    unset): Python's expanduser gave back "~", and the zoo, embedding and cost caches were
+    made in a folder literally named ./~/.cache in the working folder."""
+    import pwd
+    import stat
+    import tempfile
+
+    from hubensemble import environment
+
+    def unlisted(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for name in ("HOME", "XDG_CACHE_HOME", "HUBENSEMBLE_CACHE_DIR", "HUBENSEMBLE_COST_CACHE",
+                 "HUBENSEMBLE_ZOO_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", unlisted)
+    assert os.path.expanduser("~") == "~"  # the case itself
+    monkeypatch.setattr(environment, "_HOMELESS", [], raising=False)  # said anew
+    embeddings = rank.default_cache_dir()
+    root = os.path.dirname(os.path.dirname(embeddings))
+    assert os.path.dirname(root) == tempfile.gettempdir()
+    assert embeddings == os.path.join(root, "hubensemble", "embeddings")
+    assert cost.default_cache_dir() == os.path.join(root, "hubensemble", "cost")
+    assert str(zoo_root()) == os.path.join(root, "hubensemble", "zoo")
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+    result = rank.embed(spec, task, profile="quick")
+    assert len(entries(embeddings)) == 1 and rank.embed(spec, task, profile="quick").cache_hit
+    assert os.listdir(work) == []  # no ./~ folder
+    said = [r.getMessage() for r in caplog.records if "no home folder" in r.getMessage()]
+    assert len(said) == 1 and root in said[0] and "set XDG_CACHE_HOME" in said[0], said
+    assert not result.cache_hit
+
+
 # --- a user cache that cannot be written ------------------------------------------------------
 
 def ranked(specs, task, out, **kwargs):
