@@ -83,6 +83,22 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
     return shown, logged
 
 
+@contextlib.contextmanager
+def quiet_env_restored():
+    """While the block runs (a command: `cli.main`), QUIET_ENV may be set for the command and
+    its workers; after it, the variable is as before. A `-v` command run in a notebook (or a
+    test) left it "0" for good, and every later library call there put TensorFlow's native
+    notices raw on stderr (`filtering`: a one-thread-at-a-time fact of the process)."""
+    was = os.environ.get(QUIET_ENV)
+    try:
+        yield
+    finally:
+        if was is None:
+            os.environ.pop(QUIET_ENV, None)
+        else:
+            os.environ[QUIET_ENV] = was
+
+
 def filtering() -> bool:
     """Whether TensorFlow's start-up lines go through `startup_lines`: always but with the
     command line's --verbose (QUIET_ENV "0"), which shows them all as TensorFlow writes

@@ -13,7 +13,8 @@ import logging
 import os
 import sys
 
-from hubensemble import __version__, arguments, errors, exits, formats, kerasenv, options
+from hubensemble import (__version__, _tf, arguments, errors, exits, formats, kerasenv,
+                         options)
 from hubensemble.errors import HubensembleError, sigterm_interrupts
 from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, print_result, say, summary, terminal_log
@@ -649,7 +650,7 @@ def main(argv=None):
     stops, code = (HubensembleError, KeyboardInterrupt), None  # code: the work is done
     # stopped_code inside it: outside, logging's last resort printed too; command_line: its
     # refusals name flags, not a Python caller's keywords (lockwords)
-    with terminal_log(args), command_line():
+    with terminal_log(args), command_line(), _tf.quiet_env_restored():
         try:
             from hubensemble.preflight import check_inputs  # no TensorFlow: at once, as argparse
             check_inputs(args)

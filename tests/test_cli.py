@@ -2125,6 +2125,35 @@ def test_main_called_again_in_one_process_prints_each_warning_once(tmp_path, cap
         assert (list(root.handlers), root.level, warnings.showwarning) == before, argv
 
 
+def test_a_verbose_command_leaves_tensorflows_notices_filtered_after_it(tmp_path, capsys,
+                                                                        monkeypatch,
+                                                                        tiny_module):
+    """`main -v` sets whether TensorFlow's native notices are filtered (_tf.QUIET_ENV, read
+    by its workers too) for its own work only: it left "0" for good, and every later library
+    call in that process (a notebook's) put them raw on stderr (helper 161's check)."""
+    import hubensemble.pipeline
+    from hubensemble import _tf
+    from hubensemble.cli import main
+    from hubensemble.errors import RunError
+
+    def stop(*args, **kwargs):
+        assert not _tf.filtering()  # -v: the command itself shows them all
+        raise RunError("stopped here")
+
+    monkeypatch.setattr(hubensemble.pipeline, "fit", stop)
+    monkeypatch.delenv(_tf.QUIET_ENV, raising=False)
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    fit = ["-v", "fit", "--catalogue", str(catalogue), "--data", "sklearn:digits", "--out",
+           str(tmp_path / "run")]
+    assert main(fit) == 2
+    assert "stopped here" in capsys.readouterr().err
+    assert _tf.QUIET_ENV not in os.environ and _tf.filtering()
+    monkeypatch.setenv(_tf.QUIET_ENV, "1")
+    assert main(fit) == 2
+    assert os.environ[_tf.QUIET_ENV] == "1"
+
+
 def test_lines_printed_while_a_bar_runs_start_their_own_line(capsys):
     """A log record, a note (`say`), a stop message and a Python warning printed while a
     progress bar is on stderr each start a line of their own, not inside the bar's line
