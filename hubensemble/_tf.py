@@ -205,6 +205,31 @@ def _import_tensorflow(setup):
     return tf
 
 
+def op_determinism() -> bool:
+    """Whether TensorFlow's op determinism is on (TF_DETERMINISTIC_OPS=1, or
+    `tf.config.experimental.enable_op_determinism`); imports TensorFlow. Under it tf.data
+    runs a map whose function is stateful (a `tf.numpy_function`; TensorArrays, as in
+    augment's per-image crops) one call at a time, by rewriting a parallel map's graph as each
+    iterator is made, also after fusing a stateful map into the next; the rewrite wrote "E…
+    node_def_util.cc:682] NodeDef mentions attribute use_unbounded_threadpool which is not in
+    the op definition: …" on stderr (an ERROR of TensorFlow's C++ code, shown at every
+    TF_CPP_MIN_LOG_LEVEL but 3): 1 line in rank and 1 to 5 in tune of a quick CLI fit of two tiny
+    modules, between the progress bars. The streams ask for what the rewrite would make
+    (`stateful_map_calls`, `data.streams.fixed_parallelism`: no map fusion): no line, the
+    same batches."""
+    import_tensorflow()
+    from tensorflow.python.framework import config  # is_op_determinism_enabled: not public
+
+    return bool(getattr(config, "is_op_determinism_enabled", lambda: False)())
+
+
+def stateful_map_calls():
+    """`num_parallel_calls` for the data streams' `Dataset.map`s: tf.data.AUTOTUNE, but None
+    (one call at a time, as TensorFlow would run a stateful map) under `op_determinism`."""
+    tf = import_tensorflow()
+    return None if op_determinism() else tf.data.AUTOTUNE
+
+
 def __getattr__(name):
     """`from hubensemble._tf import tensorflow as tf`: TensorFlow, imported by
     `import_tensorflow` (the line each module of hubensemble imports it with); `from

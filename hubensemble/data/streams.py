@@ -52,10 +52,13 @@ def fixed_parallelism(ds):
     Without it, `AUTOTUNE` parallelism means one thread per core and prefetching still keeps
     the model fed (bench_rank, bench_tune).
     """
+    from hubensemble import _tf
     from hubensemble._tf import tensorflow as tf
 
     options = tf.data.Options()
     options.autotune.enabled = False
+    if _tf.op_determinism():  # a stateful map fused into the next logged an ERROR (_tf's)
+        options.experimental_optimization.map_fusion = False
     return ds.with_options(options)
 
 
@@ -74,6 +77,7 @@ def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache, 
     split"). A shuffle's order depends on its seed and the number of elements alone, so the
     indices come in the order the images did, with the same pixels and batches.
     """
+    from hubensemble import _tf
     from hubensemble._tf import tensorflow as tf
     from hubensemble.augment import resize, unit_float
 
@@ -106,7 +110,7 @@ def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache, 
         ds = ds.batch(chunk, drop_remainder=repeat and chunk == batch_size)
         shape = [chunk if repeat and chunk == batch_size else None, *images.shape[1:]]
         ds = ds.map(lambda i: (to_float(take(i, shape)), tf.gather(labels, i)),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+                    num_parallel_calls=_tf.stateful_map_calls())
         if chunk < batch_size:
             ds = ds.unbatch().batch(batch_size, drop_remainder=repeat)
         if cache and not (shuffle or repeat):
@@ -116,7 +120,7 @@ def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache, 
         return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
     # Images of different sizes: each read and resized on its own, then batched.
     ds = indices.map(lambda i: (to_float(take(i, [None, None, 3])), tf.gather(labels, i)),
-                     num_parallel_calls=tf.data.AUTOTUNE)
+                     num_parallel_calls=_tf.stateful_map_calls())
     if cache:
         ds = ds.cache()
     ds = passes(ds, n, seed, shuffle=shuffle, repeat=repeat)

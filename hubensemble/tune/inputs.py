@@ -113,7 +113,7 @@ def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
             y = tf.cast(targets(x), tf.float32)
         return x, y
 
-    return ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+    return ds.enumerate().map(prepare, num_parallel_calls=_tf.stateful_map_calls()).prefetch(
         tf.data.AUTOTUNE)
 
 
@@ -134,7 +134,7 @@ def eval_dataset(task, split: str, *, spec: ModuleSpec, profile,
     ds = task.dataset(split, batch_size=batch_size, image_size=_image_size_arg(data, size),
                       shuffle=False, repeat=False)
     return ds.map(lambda x, y: augment.eval_preprocess(x, size=size),
-                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+                  num_parallel_calls=_tf.stateful_map_calls()).prefetch(tf.data.AUTOTUNE)
 
 
 def predict_probs(model: keras.Model, task, split: str, *, spec: ModuleSpec, profile,
