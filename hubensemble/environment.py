@@ -147,9 +147,11 @@ class CacheFolder:
     skip: str = ""
 
     def named_by(self) -> str:
-        """What named the folder: "--cache-dir", "HUBENSEMBLE_CACHE_DIR" or "the default"."""
-        return {"flag": self.flag or "the caller", "variable": self.variable}.get(
-            self.source, f"the default, {self.variable} being unset")
+        """Whose folder it is, to follow "Its folder is": "--cache-dir's",
+        "HUBENSEMBLE_CACHE_DIR's" or "the default (HUBENSEMBLE_CACHE_DIR unset)" (it said
+        "the default, HUBENSEMBLE_CACHE_DIR being unset's")."""
+        named = {"flag": self.flag or "the caller", "variable": self.variable}.get(self.source)
+        return f"{named}'s" if named else f"the default ({self.variable} unset)"
 
     def fix(self) -> str:
         """How to give the cache a folder that can be written, by what named this one."""
@@ -180,20 +182,24 @@ def cache_folder(given, *, what: str, variable: str, default: tuple[str, ...],
 _UNWRITABLE: set[tuple[str, str]] = set()
 
 
-def cache_unwritable(folder: CacheFolder, error: OSError, going_on: str) -> None:
+def cache_unwritable(folder: CacheFolder, error: OSError, going_on: str, *,
+                     reads_old: bool = True) -> None:
     """Says (a WARNING, once per process and cache folder) that `folder` cannot be written
     (`error`: any OSError creating, locking or writing in it — read-only, a file in the way,
     no permission, a full disk or quota), that the work goes on without it (`going_on`,
-    e.g. "ranking goes on"), naming what named the folder and how to fix it. A cache only
-    costs speed: its callers go on after this, never raise for it."""
+    e.g. "ranking goes on"), naming what named the folder and how to fix it; that entries
+    already there are still read unless `reads_old` is False (a cache replaced by a
+    temporary folder: TensorFlow Hub's, matplotlib's). A cache only costs speed: its callers
+    go on after this, never raise for it."""
     key = (folder.what, absolute(folder.path))
     if key in _UNWRITABLE:
         return
     _UNWRITABLE.add(key)
     reason = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
-    log.warning("the %s %s cannot be written (%s); %s without it, only slower (entries "
-                "already there are still read). Its folder is %s's: %s", folder.what,
-                escaped(folder.path), reason, going_on, folder.named_by(), folder.fix())
+    old = " (entries already there are still read)" if reads_old else ""
+    log.warning("the %s %s cannot be written (%s); %s without it, only slower%s. Its folder "
+                "is %s: %s", folder.what, escaped(folder.path), reason, going_on, old,
+                folder.named_by(), folder.fix())
 
 
 #: Environment variables that hold seconds: name -> (default, what they bound). Read through
@@ -286,7 +292,7 @@ def matplotlib_folder() -> None:
             cache_unwritable(CacheFolder(folder, "matplotlib configuration and font cache",
                                          MATPLOTLIB_ENV), e,
                              "matplotlib (the report's figures) uses a temporary folder "
-                             "removed at exit: it goes on")
+                             "removed at exit: it goes on", reads_old=False)
             temporary = tempfile.mkdtemp(prefix="hubensemble-matplotlib-")
             atexit.register(shutil.rmtree, temporary, ignore_errors=True)
             os.environ[MATPLOTLIB_ENV] = temporary

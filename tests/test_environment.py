@@ -241,6 +241,10 @@ def test_a_matplotlib_folder_that_cannot_be_written_is_one_line_of_ours(tmp_path
     said = [line for line in done.stderr.splitlines() if "matplotlib" in line.lower()]
     assert len(said) == 1 and "MPLCONFIGDIR" in said[0], done.stderr
     assert "set MPLCONFIGDIR to a folder you can write" in said[0]
+    # Whose folder, in words (it said "the default, MPLCONFIGDIR being unset's"), and no
+    # promise that entries there are still read: the temporary folder replaces it.
+    assert "Its folder is the default (MPLCONFIGDIR unset)" in said[0], said
+    assert "still read" not in said[0], said
     folder = done.stdout.strip()
     assert folder.startswith(str(tmp_path)) and not os.path.exists(folder), folder
 

@@ -234,7 +234,7 @@ def writable_module_dir(handle) -> str:
         cache_unwritable(CacheFolder(root, "TensorFlow Hub module cache", HUB_CACHE_ENV,
                                      "absl's --tfhub_cache_dir" if flag else None, named), e,
                          "each module is downloaded into a temporary folder removed at exit, "
-                         "and the work goes on")
+                         "and the work goes on", reads_old=False)
         temporary = tempfile.mkdtemp(prefix="hubensemble-tfhub-")
         atexit.register(shutil.rmtree, temporary, ignore_errors=True)
         os.environ[HUB_CACHE_ENV] = temporary
