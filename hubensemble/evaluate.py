@@ -19,6 +19,7 @@ from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import absolute, described, escaped
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
+from hubensemble.data.coverage import majority_note
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
@@ -565,7 +566,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         # model's classes have no example in the split (its metrics do not cover them).
         "classes": {"matched_by": "name" if model_names else "position",
                     "model": model_names or list(task.class_names),
-                    "absent": absent},
+                    "absent": absent,
+                    # One class so large that accuracy alone misleads (as fit's table says).
+                    "majority": majority_note(model_names or list(task.class_names),
+                                              labels, split)},
         # None when the export does not say which data it was made on.
         "same_data_as_export": (export_task.get("fingerprint") == task.fingerprint
                                 if export_task.get("fingerprint") else None),
@@ -652,6 +656,8 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         lines.append(f"scored: the {result['split']} split, {result['n']} of the data's "
                      f"{result['n'] + sum(unscored.values())} examples; not scored: "
                      f"{', '.join(f'{s} {k}' for s, k in unscored.items())} ({why})")
+    if (result.get("classes") or {}).get("majority"):
+        lines.append(f"note: {result['classes']['majority']}")
     absent = (result.get("classes") or {}).get("absent")
     if absent:
         verb, more = ("has" if len(absent) == 1 else "have"), (", …" if len(absent) > 10 else "")

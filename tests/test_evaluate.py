@@ -700,6 +700,32 @@ def write_pngs(folder, images):
         (folder / f"{i:02d}.png").write_bytes(tf.io.encode_png(im).numpy())
 
 
+def test_evaluate_says_when_one_class_dominates_the_scored_split(tmp_path):
+    """helper 166's left-alone: fit's closing table says when one class dominates the test
+    split (95 of 100 'ok': 0.950 for never predicting 'defect'); `evaluate` on the same kind
+    of data printed 'clean 0.9500' alone. Its result's classes.majority and its table say it
+    (counted here from the files written), and nothing for a balanced split."""
+    from hubensemble.data import load_test_set
+
+    model = build_export(tmp_path / "model", class_names=("defect", "ok", "c"))  # c: absent
+    rng = np.random.default_rng(3)
+    root = tmp_path / "test"
+    write_pngs(root / "ok", (rng.random((9, 6, 6, 3)) * 255).astype(np.uint8))
+    write_pngs(root / "defect", (rng.random((1, 6, 6, 3)) * 255).astype(np.uint8))
+    result = ev.evaluate_model(model, load_test_set(f"folder:{root}"), corruptions=False,
+                               progress=False)
+    said = ("9 of the 10 test examples (90%) are of class 'ok': predicting it for every "
+            "image scores accuracy 0.900")
+    assert said in result["classes"]["majority"], result["classes"]
+    assert f"note: {said}" in ev.format_evaluation(result)
+    for i, f in enumerate(sorted((root / "ok").iterdir())[:4]):  # 5 and 5
+        f.rename(root / "defect" / f"moved{i}.png")
+    result = ev.evaluate_model(model, load_test_set(f"folder:{root}"), corruptions=False,
+                               progress=False)
+    assert result["n"] == 10 and result["classes"]["majority"] is None
+    assert "note:" not in ev.format_evaluation(result)
+
+
 def test_class_names_are_matched_in_their_nfc_form(tmp_path):
     """A new-user check: a test folder named "élan" by macOS (decomposed, NFD) against an
     export trained on "élan" (NFC) was refused as a class "the model does not know", in a
