@@ -423,8 +423,8 @@ def test_serve_bytes_names_an_image_too_large_to_decode_by_its_size(loaded, digi
     """A JPEG of 64000 x 65000 pixels or a PNG of 60000 x 10000 is refused by TensorFlow's
     decoder for its size ("Image too large" in its log, "Invalid JPEG data" in its error),
     and serve_bytes called it "damaged past its header"; it is now named by its size, with
-    the way on, alone or in a request."""
-    from hubensemble.data.decode import op_error_reason
+    the way on, alone or in a request, and by the Python decode path too."""
+    from hubensemble.data.decode import UnreadableImage, decode_bytes, op_error_reason
 
     png = encode(picture(digits, 0, (20, 20)), "PNG")
     jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
@@ -437,7 +437,12 @@ def test_serve_bytes_names_an_image_too_large_to_decode_by_its_size(loaded, digi
             said = op_error_reason(caught.value)
             assert said.startswith(f"hubensemble-decode[invalid]: {where}{what} pixels, too "
                                    "large to decode"), said
-            assert "Shrink it before sending it" in said and "damaged" not in said, said
+            assert "Shrink it first" in said and "damaged" not in said, said
+        # The Python paths (the folder loader, predict, evaluate) name it alike: they said
+        # "a damaged JPEG file (jpeg::Uncompress failed. Invalid JPEG data …)".
+        with pytest.raises(UnreadableImage) as caught:
+            decode_bytes(big)
+        assert str(caught.value).startswith(f"{what} pixels, too large to decode"), caught.value
     # A JPEG cut short keeps its name: its header gives no size past the decoder's limit.
     with pytest.raises(tf.errors.InvalidArgumentError, match="damaged past its header"):
         serve(image_bytes=tf.constant([png, jpeg[:200]]))

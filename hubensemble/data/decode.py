@@ -426,7 +426,10 @@ def _graph_decode(data: bytes):
     for prefix, kind in ((UNSUPPORTED, "unsupported"), (INVALID, "invalid")):
         if reason.startswith(prefix):
             return None, kind, reason[len(prefix):].lstrip(": ")
-    return None, "damaged", f"a damaged {sniff(data) or 'image'} file ({reason})"
+    from hubensemble.data.graph import too_large_words  # a valid file past the decoder's size
+
+    return None, "damaged", (too_large_words(data)
+                             or f"a damaged {sniff(data) or 'image'} file ({reason})")
 
 
 def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = True

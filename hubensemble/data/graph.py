@@ -426,6 +426,72 @@ def format_named(data):
                                             " file"]))
 
 
+#: Bytes of decoded pixels from which TensorFlow's JPEG decoder refuses an image ("Image too
+#: large" in its log, "Invalid JPEG data" in its error: jpeg_mem.cc, tensorflow 2.21): 2^29,
+#: 178,956,971 RGB pixels. Its PNG decoder refuses larger ones ("PNG size too large for int:
+#: 60000 by 10000") and libpng a side past MAX_DECODED_SIDE ("Failed to initialize decoder").
+DECODER_PIXEL_BYTES = 2 ** 29
+MAX_DECODED_SIDE = 1_000_000
+#: How an image its decoder refused for its size is named (after "a JPEG file of W x H
+#: pixels"): serve_bytes (`export.saved.decode_each`) and the Python paths (`decode`).
+TOO_LARGE = (", too large to decode (TensorFlow's decoders refuse images from 2^29 bytes of "
+             "pixels: about 179 million RGB pixels, e.g. 13,400 x 13,400; libpng a side past "
+             f"{MAX_DECODED_SIDE:,} px). Shrink it first (hubensemble shrinks a shorter side "
+             "above 1024 px itself, but once decoded)")
+
+
+def header_size(data):
+    """int64 [2]: the (height, width) in pixels the header of the JPEG, PNG or GIF `data` (a
+    string scalar) gives (a JPEG's frame, by tf.io.extract_jpeg_shape; a PNG's IHDR; a GIF's
+    logical screen), without decoding it; [0, 0] for another format or a header that cannot
+    be read. Runs inside a graph and never fails."""
+    name = tf.gather(tf.constant(_NAMES), sniff_index(data))
+    raw = tf.io.decode_raw(tf.strings.substr(
+        tf.strings.join([data, tf.constant(b"\0" * 24)]), 0, 24), tf.uint8)
+    b = tf.cast(raw, tf.int64)
+
+    def jpeg():  # its frame header may be anywhere: TensorFlow's own reader, failures skipped
+        shape = tf.data.Dataset.from_tensors(data).map(
+            lambda d: tf.cast(tf.image.extract_jpeg_shape(d)[:2], tf.int64)).ignore_errors()
+        return shape.concatenate(tf.data.Dataset.from_tensors(
+            tf.zeros([2], tf.int64))).take(1).get_single_element()
+
+    def png():  # IHDR: width then height, 4 bytes big-endian each, from byte 16
+        return tf.stack([b[20] * 2 ** 24 + b[21] * 2 ** 16 + b[22] * 256 + b[23],
+                         b[16] * 2 ** 24 + b[17] * 2 ** 16 + b[18] * 256 + b[19]])
+
+    def gif():  # the logical screen: width then height, 2 bytes little-endian each
+        return tf.stack([b[8] + b[9] * 256, b[6] + b[7] * 256])
+
+    return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png),
+                    (tf.equal(name, "GIF"), gif)], default=lambda: tf.zeros([2], tf.int64))
+
+
+def too_large(data) -> tuple:
+    """(bool scalar, string scalar "of W x H pixels", width first): whether the header of `data` (a
+    string scalar) gives more pixels than TensorFlow's decoders take (DECODER_PIXEL_BYTES of
+    RGB, or a side past MAX_DECODED_SIDE), and its size in words (`header_size`). How a
+    failed decode is told from a damaged file: a valid 65000 x 65000 JPEG was refused as
+    "damaged past its header"."""
+    size = header_size(data)
+    large = ((size[0] * size[1] * 3 >= DECODER_PIXEL_BYTES)
+             | (tf.reduce_max(size) > MAX_DECODED_SIDE))
+    return large, tf.strings.join(["of ", tf.strings.as_string(size[1]), " x ",
+                                   tf.strings.as_string(size[0]), " pixels"])
+
+
+def too_large_words(data: bytes) -> str | None:
+    """"a JPEG file of W x H pixels, too large to decode (…)" when the header of the encoded
+    image `data` gives more pixels than TensorFlow's decoders take (`too_large`), else None:
+    how the Python paths (`decode`) name a file its decoder refused, which they called "a
+    damaged JPEG file (… Invalid JPEG data …)"."""
+    large, size = too_large(tf.constant(data))
+    if not bool(large):
+        return None
+    return (format_named(tf.constant(data)).numpy().decode() + " "
+            + size.numpy().decode() + TOO_LARGE)
+
+
 # ---------------------------------------------------------------------------------------------
 # The policy
 # ---------------------------------------------------------------------------------------------
