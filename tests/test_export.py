@@ -443,6 +443,9 @@ def test_serve_bytes_names_an_image_too_large_to_decode_by_its_size(loaded, digi
         with pytest.raises(UnreadableImage) as caught:
             decode_bytes(big)
         assert str(caught.value).startswith(f"{what} pixels, too large to decode"), caught.value
+    # A PNG whose first chunk is no IHDR is damaged, whatever its bytes 16..24 say.
+    with pytest.raises(UnreadableImage, match="^a damaged PNG file"):
+        decode_bytes(b"\x89PNG\r\n\x1a\n this is not a picture at all")
     # A JPEG cut short keeps its name: its header gives no size past the decoder's limit.
     with pytest.raises(tf.errors.InvalidArgumentError, match="damaged past its header"):
         serve(image_bytes=tf.constant([png, jpeg[:200]]))

@@ -441,36 +441,39 @@ TOO_LARGE = (", too large to decode (TensorFlow's decoders refuse images from 2^
 
 
 def header_size(data):
-    """int64 [2]: the (height, width) in pixels the header of the JPEG, PNG or GIF `data` (a
-    string scalar) gives (a JPEG's frame, by tf.io.extract_jpeg_shape; a PNG's IHDR; a GIF's
-    logical screen), without decoding it; [0, 0] for another format or a header that cannot
-    be read. Runs inside a graph and never fails."""
+    """int64 [2]: the (height, width) in pixels the header of the JPEG or PNG `data` (a
+    string scalar) gives (a JPEG's frame, by tf.image.extract_jpeg_shape; a PNG's IHDR, when
+    its first chunk is one and its sides are within the PNG's 2^31 - 1), without decoding
+    it; [0, 0] for another format or a header that cannot be read. A GIF's logical screen
+    is not asked: TensorFlow decodes a 4 x 4 frame on a 65535 x 65535 screen. Runs inside a
+    graph and never fails."""
     name = tf.gather(tf.constant(_NAMES), sniff_index(data))
-    raw = tf.io.decode_raw(tf.strings.substr(
-        tf.strings.join([data, tf.constant(b"\0" * 24)]), 0, 24), tf.uint8)
-    b = tf.cast(raw, tf.int64)
+    head = tf.strings.substr(tf.strings.join([data, tf.constant(b"\0" * 24)]), 0, 24)
+    b = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+    none = tf.zeros([2], tf.int64)
 
     def jpeg():  # its frame header may be anywhere: TensorFlow's own reader, failures skipped
         shape = tf.data.Dataset.from_tensors(data).map(
             lambda d: tf.cast(tf.image.extract_jpeg_shape(d)[:2], tf.int64)).ignore_errors()
-        return shape.concatenate(tf.data.Dataset.from_tensors(
-            tf.zeros([2], tf.int64))).take(1).get_single_element()
+        return shape.concatenate(tf.data.Dataset.from_tensors(none)).take(
+            1).get_single_element()
 
     def png():  # IHDR: width then height, 4 bytes big-endian each, from byte 16
-        return tf.stack([b[20] * 2 ** 24 + b[21] * 2 ** 16 + b[22] * 256 + b[23],
-                         b[16] * 2 ** 24 + b[17] * 2 ** 16 + b[18] * 256 + b[19]])
+        hw = tf.stack([b[20] * 2 ** 24 + b[21] * 2 ** 16 + b[22] * 256 + b[23],
+                       b[16] * 2 ** 24 + b[17] * 2 ** 16 + b[18] * 256 + b[19]])
+        ihdr = (tf.equal(tf.strings.substr(head, 12, 4), b"IHDR")
+                & tf.reduce_all(hw < 2 ** 31))
+        return tf.where(ihdr, hw, none)
 
-    def gif():  # the logical screen: width then height, 2 bytes little-endian each
-        return tf.stack([b[8] + b[9] * 256, b[6] + b[7] * 256])
-
-    return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png),
-                    (tf.equal(name, "GIF"), gif)], default=lambda: tf.zeros([2], tf.int64))
+    return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png)],
+                   default=lambda: none)
 
 
 def too_large(data) -> tuple:
-    """(bool scalar, string scalar "of W x H pixels", width first): whether the header of `data` (a
-    string scalar) gives more pixels than TensorFlow's decoders take (DECODER_PIXEL_BYTES of
-    RGB, or a side past MAX_DECODED_SIDE), and its size in words (`header_size`). How a
+    """(bool scalar, string scalar "of W x H pixels", width first): whether the header of
+    `data` (a string scalar) gives more pixels than TensorFlow's decoders take
+    (DECODER_PIXEL_BYTES of RGB, or a side past MAX_DECODED_SIDE), and its size in words
+    (`header_size`). How a
     failed decode is told from a damaged file: a valid 65000 x 65000 JPEG was refused as
     "damaged past its header"."""
     size = header_size(data)
