@@ -520,7 +520,7 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     result = accuracy(subset)
     assert result["clean"]["ensemble"]["accuracy"] == 1.0 and result["n"] == 6
     assert result["classes"] == {"matched_by": "name", "model": ["a", "b", "c"],
-                                 "absent": ["a"]}
+                                 "absent": ["a"], "majority": None}
     assert "1 of the model's classes has no example here" in ev.format_evaluation(result)
     # `evaluate -q` without --out printed nothing, its result lost (a new-user check): the
     # table is its output, on stdout with -q too, as predict's predictions.
