@@ -77,15 +77,21 @@ def _stat_key(path):
     return os.path.abspath(os.fspath(path)), st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def file_digest(path) -> str | None:
-    """The SHA-256 (hex) of the file at `path`, None when it is None, missing or unreadable.
-    Remembered per file (path, size, modification time, inode): read once per process."""
+def _remembered(read, path) -> str | None:
+    """`read(path, size, mtime_ns, inode)` (an lru_cache: once per file and process), None
+    when `path` is None or cannot be stat'ed."""
     if path is None:
         return None
     try:
-        return _file_digest(*_stat_key(path))
+        return read(*_stat_key(path))
     except OSError:
         return None
+
+
+def file_digest(path) -> str | None:
+    """The SHA-256 (hex) of the file at `path`, None when it is None, missing or unreadable.
+    Remembered per file (path, size, modification time, inode): read once per process."""
+    return _remembered(_file_digest, path)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -100,12 +106,7 @@ def backbone_digest(path) -> str | None:
     """`group_digest` of BACKBONE_GROUP in the weights file at `path`, remembered per file
     (path, size, modification time, inode); None when `path` is None, missing or unreadable,
     or holds no such group."""
-    if path is None:
-        return None
-    try:
-        return _backbone_digest(*_stat_key(path))
-    except OSError:
-        return None
+    return _remembered(_backbone_digest, path)
 
 
 @functools.lru_cache(maxsize=4096)
