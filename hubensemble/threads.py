@@ -93,3 +93,38 @@ def one_training(function: Callable[_P, _R]) -> Callable[_P, _R]:
             return function(*args, **kwargs)
 
     return call
+
+
+#: Keras Tuner's distributed role of the process (`sweep_block`): the (role, thread name) of
+#: the block that set its variables, and how many sweeps without one run.
+_SWEEPS_LOCK = threading.Lock()
+_SWEEPS: dict = {"role": None, "plain": 0}
+
+
+@contextlib.contextmanager
+def sweep_block(role: str | None, refusal: Callable[[tuple[str, str] | None, int], Exception]):
+    """A sweep in the process while the block runs: `role` (a tuner id: "chief", "tuner0",
+    …) for one that sets Keras Tuner's distributed variables (KERASTUNER_*, which Keras
+    Tuner reads from `os.environ`, the process's: its Tuner, oracle and client), None for one
+    that sets none. A role is refused while any other sweep runs in the process, and a sweep
+    without one while a role is set: raises ``refusal(held, plain)`` (`held`: (role, thread
+    name) of the running distributed sweep, else None; `plain`: how many sweeps without a
+    role run). Before, a plain `run_tune` in a thread beside a distributed sweep read that
+    sweep's role as its own (a second "chief"), and two blocks restoring the variables out
+    of order could leave them set."""
+    with _SWEEPS_LOCK:
+        held, plain = _SWEEPS["role"], _SWEEPS["plain"]
+        if held is not None or (role is not None and plain):
+            raise refusal(held, plain)
+        if role is None:
+            _SWEEPS["plain"] += 1
+        else:
+            _SWEEPS["role"] = (role, threading.current_thread().name)
+    try:
+        yield
+    finally:
+        with _SWEEPS_LOCK:
+            if role is None:
+                _SWEEPS["plain"] -= 1
+            else:
+                _SWEEPS["role"] = None

@@ -288,3 +288,67 @@ def test_two_threads_training_members_get_the_weights_each_gets_alone(module_fac
     for seed in (5, 6):
         for before, after in zip(alone[seed], got[seed]):
             np.testing.assert_array_equal(before, after)
+
+
+def _held_in_a_thread(block):
+    """Enters `block()` in a thread of its own and holds it; returns (release, thread)."""
+    entered, release, errors = threading.Event(), threading.Event(), []
+
+    def hold():
+        try:
+            with block():
+                entered.set()
+                assert release.wait(60)
+        except BaseException as e:  # noqa: BLE001 - the test's assertion says it
+            errors.append(e)
+        finally:
+            entered.set()
+
+    thread = threading.Thread(target=hold, name="sweep-a")
+    thread.start()
+    assert entered.wait(60) and not errors, errors
+    return release, thread
+
+
+def test_a_distributed_sweep_and_another_sweep_never_share_a_process_at_once(monkeypatch):
+    """Keras Tuner reads its role from os.environ: thread B's plain sweep beside thread A's
+    distributed one printed (True, True), a second chief. Each is refused while the other
+    runs, the variables are restored once the block ends, and plain sweeps run side by side."""
+    import os
+
+    import pytest
+
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tune.tuner import KT_VARS, kerastuner_env
+
+    for k in KT_VARS:
+        monkeypatch.delenv(k, raising=False)
+    release, a = _held_in_a_thread(lambda: kerastuner_env("chief", "127.0.0.1:8000"))
+    try:
+        with pytest.raises(HubensembleError, match=(
+                r"a distributed sweep \(tuner id 'chief', thread 'sweep-a'\) runs in this "
+                r"process.*Run it in another process, or after that sweep ends")):
+            with kerastuner_env(None, None) as (distributed, chief):
+                pytest.fail(f"a plain sweep ran as distributed={distributed}, chief={chief}")
+        with pytest.raises(HubensembleError, match="tuner id 'chief'"):
+            kerastuner_env("tuner0", "127.0.0.1:8000").__enter__()
+        assert os.environ["KERASTUNER_TUNER_ID"] == "chief"  # A's, as it set them
+    finally:
+        release.set()
+        a.join(60)
+    assert not any(k in os.environ for k in KT_VARS)
+    release, a = _held_in_a_thread(lambda: kerastuner_env(None, None))
+    try:
+        with kerastuner_env(None, None) as (distributed, chief):  # two plain sweeps: fine
+            assert (distributed, chief) == (False, False)
+        with pytest.raises(HubensembleError, match=(
+                r"1 other sweep\(s\) run in it now \(threads\).*Run the distributed sweep "
+                r"\(tuner_id\) in a process of its own")):
+            kerastuner_env("chief", "127.0.0.1:8000").__enter__()
+        assert not any(k in os.environ for k in KT_VARS)
+    finally:
+        release.set()
+        a.join(60)
+    with kerastuner_env("chief", "127.0.0.1:8000") as (distributed, chief):
+        assert (distributed, chief) == (True, True)
+    assert not any(k in os.environ for k in KT_VARS)

@@ -33,6 +33,7 @@ from hubensemble.lockwords import command_words, option_word
 from hubensemble.rundir import Run
 from hubensemble.sweeplock import TUNER_ID_RE, chief_gone, worker_without_chief
 from hubensemble.text import printable
+from hubensemble.threads import sweep_block
 from hubensemble.tune.chiefwatch import ChiefGone, watch_chief
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
@@ -617,38 +618,56 @@ def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
     (when given) for the duration of the block and restores them after; yields
     (distributed, chief). Raises HubensembleError for an address that is not HOST:PORT, a
     malformed tuner id, or an incomplete combination (an id without an address, …)."""
-    saved = {k: os.environ.get(k) for k in KT_VARS}
-    try:
-        if oracle_address:
-            host, port = parse_address(oracle_address)
-            os.environ["KERASTUNER_ORACLE_IP"] = host
-            os.environ["KERASTUNER_ORACLE_PORT"] = port
-        if tuner_id:
-            if not TUNER_ID_RE.fullmatch(str(tuner_id)):
-                raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process "
-                                       "that serves the oracle and tuner0, tuner1, … for the "
-                                       "workers")
-            os.environ["KERASTUNER_TUNER_ID"] = str(tuner_id)
-        has_ip = "KERASTUNER_ORACLE_IP" in os.environ
-        oracle = option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'")
-        if has_ip and "KERASTUNER_ORACLE_PORT" not in os.environ:
-            raise HubensembleError("KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT is "
-                                   f"not; pass {oracle}")
-        if has_ip and "KERASTUNER_TUNER_ID" not in os.environ:
-            raise HubensembleError("a distributed sweep needs "
-                                   f"{option_word('--tuner-id', 'tuner_id')} (chief on the "
-                                   "process serving the oracle, tuner0, tuner1, … elsewhere)")
-        if tuner_id and not has_ip:
-            given = option_word(f"--tuner-id {tuner_id}", f"tuner_id={tuner_id!r}")
-            raise HubensembleError(f"{given} needs {oracle} (the chief's address)")
-        role = distributed_role()
-        yield role is not None, role == "chief"
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    role = (tuner_id or "?") if tuner_id or oracle_address else None
+    with sweep_block(role, _sweep_refused):  # Keras Tuner reads them from the process
+        saved = {k: os.environ.get(k) for k in KT_VARS}
+        try:
+            if oracle_address:
+                host, port = parse_address(oracle_address)
+                os.environ["KERASTUNER_ORACLE_IP"] = host
+                os.environ["KERASTUNER_ORACLE_PORT"] = port
+            if tuner_id:
+                if not TUNER_ID_RE.fullmatch(str(tuner_id)):
+                    raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process "
+                                           "that serves the oracle and tuner0, tuner1, … for the "
+                                           "workers")
+                os.environ["KERASTUNER_TUNER_ID"] = str(tuner_id)
+            has_ip = "KERASTUNER_ORACLE_IP" in os.environ
+            oracle = option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'")
+            if has_ip and "KERASTUNER_ORACLE_PORT" not in os.environ:
+                raise HubensembleError("KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT is "
+                                       f"not; pass {oracle}")
+            if has_ip and "KERASTUNER_TUNER_ID" not in os.environ:
+                raise HubensembleError("a distributed sweep needs "
+                                       f"{option_word('--tuner-id', 'tuner_id')} (chief on the "
+                                       "process serving the oracle, tuner0, tuner1, … elsewhere)")
+            if tuner_id and not has_ip:
+                given = option_word(f"--tuner-id {tuner_id}", f"tuner_id={tuner_id!r}")
+                raise HubensembleError(f"{given} needs {oracle} (the chief's address)")
+            role = distributed_role()
+            yield role is not None, role == "chief"
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _sweep_refused(held, plain: int) -> HubensembleError:
+    """`threads.sweep_block`'s refusal: a distributed sweep beside another in a thread."""
+    if held is None:
+        return HubensembleError(
+            f"a distributed sweep sets Keras Tuner's variables (KERASTUNER_*) for the whole "
+            f"process, and {plain} other sweep(s) run in it now (threads): each would take "
+            "its role as its own. Run the distributed sweep "
+            f"({option_word('--tuner-id', 'tuner_id')}) in a process of its own, or after "
+            "they end")
+    return HubensembleError(
+        f"a distributed sweep (tuner id {held[0]!r}, thread {held[1]!r}) runs in this "
+        "process, and Keras Tuner reads its role from the process's variables "
+        "(KERASTUNER_*): this sweep would take it as its own. Run it in another process, "
+        "or after that sweep ends")
 
 
 def wait_for_chief(timeout: float | None = None, poll: float = 0.25) -> None:
