@@ -679,7 +679,8 @@ def main(argv=None):
                     if not (isinstance(e, stops) or errors.pending_stop() or disk):
                         crashed(e)
                         raise
-                    return exits.stopped_code(args, disk or e)
+                    return exits.stopped_code(args, disk or e, finished=code is not None
+                                              or getattr(args, "summarized", False))
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
             return exits.stopped_code(args, e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt

@@ -402,7 +402,10 @@ def progress_line(text):
 
 
 def summary(args, text):
-    """A command's closing summary on stdout, unless -q; always in RUN/log.txt."""
+    """A command's closing summary on stdout, unless -q; always in RUN/log.txt. Its work is
+    done then: `args.summarized` is set, so that a stop while it is printed (its reader gone,
+    `… | true`) says so (`exits.stopped_code`'s `finished`)."""
+    args.summarized = True
     log_only(text)
     if not getattr(args, "quiet", False):
         print(printable(text))

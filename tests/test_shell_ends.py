@@ -180,3 +180,35 @@ def test_a_broken_pipe_of_the_process_output_is_no_failure_from_python(reader):
     out = subprocess.run([sys.executable, "-c", GONE, reader], capture_output=True, text=True,
                          timeout=60)
     assert out.stdout == ("stopped\n" if reader == "gone" else "a failure\n"), out.stderr
+
+
+SUMMARY_CUT = """
+import os, sys
+from hubensemble import __main__, ensemble
+
+read, write = os.pipe()
+os.close(read)  # `hubensemble ensemble --run R | true`: the reader has gone by the summary
+os.dup2(write, 1)
+ensemble.run_ensemble = lambda run, **kwargs: "done"  # the stage's work, finished
+lines = int(sys.argv[1])
+ensemble.format_ensemble = lambda result: "selection: a b c\\n" * lines
+sys.argv = ["hubensemble", "ensemble", "--run", sys.argv[2]]
+__main__.run()
+"""
+
+
+@pytest.mark.parametrize("lines", [1, 2000], ids=["buffered", "written"])
+def test_a_reader_gone_during_the_closing_summary_says_the_work_is_complete(tmp_path, lines):
+    """`hubensemble demo --out R | true`: RUN/log.txt's last line said "run the same command
+    again to resume" though the run was complete (the summary's flush, after the command
+    returned, and a summary longer than the stream's buffer, written inside it). Now: 141,
+    and the log says the work is complete."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    out = subprocess.run([sys.executable, "-c", SUMMARY_CUT, str(lines), str(run)],
+                         capture_output=True, text=True, timeout=300)
+    assert (out.returncode, out.stderr) == (141, ""), out
+    assert (run / "log.txt").read_text().strip().splitlines()[-1].endswith(
+        "hubensemble: stopped: its output's reader went away (SIGPIPE: `| head`, a pager "
+        "quit) as the command finished: its work is complete")
