@@ -374,3 +374,21 @@ def add_arguments(parser: argparse.ArgumentParser, command: str, groups: Iterabl
     for g in groups:
         if g not in skip and any(o.group == g for o in options_for(command=command)):
             add_group(parser, command, g)
+
+
+def one_of_usage(parser: argparse.ArgumentParser, *dests: str) -> None:
+    """Sets `parser.usage` to argparse's own, with the options `dests` shown together as one
+    that is needed, ``(--run RUN | --add-warmup MODEL)``, where each showed as optional
+    (``[--run RUN]``); parsing is unchanged (the command's own check refuses neither or
+    both in its words, which argparse's "one of the arguments … is required" would replace).
+    Call it after every argument is added."""
+    # argparse's _MutuallyExclusiveGroup and _get_formatter are private, but the same since
+    # Python 3.2 (and in 3.14); test_cli's usage test fails at once if they change.
+    chosen = [a for a in parser._actions if a.dest in dests]
+    rest = [a for a in parser._actions if a.dest not in dests]
+    at = parser._actions.index(chosen[0])
+    group = argparse._MutuallyExclusiveGroup(parser, required=True)
+    group._group_actions.extend(chosen)
+    formatter = parser._get_formatter()
+    formatter.add_usage(None, rest[:at] + chosen + rest[at:], [group])  # "usage: " wraps it
+    parser.usage = formatter.format_help().strip().split(" ", 1)[1].replace("%", "%%")

@@ -545,6 +545,7 @@ def build_parser():
     p.add_argument("--run", metavar="RUN", help="the run folder (required, but with --add-warmup)")
     p.add_argument("--out", metavar="DIR", help="default RUN/export")
     arguments.add_arguments(p, "export", ("export",))
+    arguments.one_of_usage(p, "run", "add_warmup")  # usage: (--run RUN | --add-warmup MODEL)
     p.set_defaults(func=cmd_export, check=_export_flags)
 
     p = sub.add_parser("predict", parents=[no_log],

@@ -299,6 +299,20 @@ def test_rank_usage_gives_merge_as_its_other_form_not_a_required_argument():
                                                "--out")
 
 
+def test_export_usage_says_it_needs_run_or_add_warmup(in_process):
+    # Since --add-warmup, argparse's usage showed "[--run RUN]" as optional, and
+    # "[--add-warmup MODEL]" among the other flags. Its refusals stay export's own.
+    usage = help_of("export").split(" Writes ")[0]
+    assert usage.startswith("usage: hubensemble export [-h] [-q] [-v] (--run RUN | "
+                            "--add-warmup MODEL) [--out DIR] "), usage
+    assert "[--run" not in usage and "[--add-warmup" not in usage, usage
+    code, out, err = in_process("export")
+    assert code == 2 and "hubensemble: error: export needs --run RUN (the run folder" in err
+    code, out, err = in_process("export", "--run", "r", "--add-warmup", "m")
+    assert code == 2 and "--add-warmup MODEL works on the export folder MODEL alone: leave " \
+        "out --run" in err
+
+
 @pytest.mark.parametrize("argv, prog, bad", [
     (["rank", "--catalogue", "c", "--bogus"], "hubensemble rank", "--bogus"),
     (["rank", "merge", "--catalogue", "x", "--out", "r", "DIR"], "hubensemble rank merge",
