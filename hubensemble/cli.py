@@ -15,6 +15,7 @@ import sys
 
 from hubensemble import (__version__, _tf, arguments, errors, exits, formats, kerasenv,
                          options)
+from hubensemble.cliargs import CATALOGUE_HELP, add_data_args, add_fit_args, load_data
 from hubensemble.errors import HubensembleError, sigterm_interrupts
 from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, print_result, say, summary, terminal_log
@@ -70,47 +71,6 @@ def cmd_catalogue_add(args):
     text, failed = add_modules(args.to, args.handles, taken, name=args.name, **fields)
     summary(args, text)
     return 1 if failed else 0
-
-
-# --- shared argument groups ---------------------------------------------------------------------
-
-DATA_SPEC_HELP = "tfds:NAME[:CONFIG], folder:PATH, npz:PATH or sklearn:digits"
-CATALOGUE_HELP = "catalogue YAML file(s) listing the modules (see docs/catalogue.md)"
-
-# The option groups of `fit` (and `demo`, tools/vtab.py) after the data group, in --help order.
-FIT_GROUPS = ("rank", "selection", "tune", "ensemble", "budget", "export", "evaluate")
-
-
-def add_data_args(p, required=True, command="fit"):
-    """--data SPEC and the data options of `command` (options.GROUPS["data"])."""
-    g = p.add_argument_group(options.GROUPS["data"])
-    g.add_argument("--data", required=required, metavar="SPEC", help=DATA_SPEC_HELP)
-    arguments.add_group(p, command, "data", container=g)
-
-
-def data_args_from(args):
-    """The DataArgs of a parsed command line (--data and the data options)."""
-    from hubensemble.rundir import DataArgs
-
-    values = options.kwargs_for("data", args)
-    return DataArgs(spec=args.data, **{**values, "splits": dict(values["splits"] or ()) or None})
-
-
-def load_data(args, *, said=True):
-    """(DataArgs, Task) of the command line; the task summary to stderr unless -q, and to the
-    run's log, unless `said` is False (fit: pipeline.fit says it, for Python callers too)."""
-    from hubensemble.rundir import Run
-    data_args = data_args_from(args)
-    task = data_args.load()
-    if said:
-        listed = Run(args.out).skipped_list_for(task, restart=getattr(args, "restart", False))
-        say(args, task.summary(skipped_in=listed))
-    return data_args, task
-
-
-def add_fit_args(p):
-    """Every option of `fit` except the data group (demo and tools/vtab.py use it too)."""
-    arguments.add_arguments(p, "fit", FIT_GROUPS, skip=("data",))
 
 
 # --- rank ----------------------------------------------------------------------------------------

@@ -1567,7 +1567,8 @@ def test_every_option_taking_a_value_shows_what_leaving_it_out_gives_in_every_he
 
 def test_parsed_defaults_are_the_tables_and_fit_options():
     from hubensemble import options
-    from hubensemble.cli import _options_from, data_args_from
+    from hubensemble.cli import _options_from
+    from hubensemble.cliargs import data_args_from
     from hubensemble.pipeline import FitOptions
     from hubensemble.rundir import DataArgs
 
@@ -1716,7 +1717,7 @@ def test_stage_fields_are_the_invalidation_map():
 
 def test_command_lines_map_to_stage_keywords():
     from hubensemble import options
-    from hubensemble.cli import data_args_from
+    from hubensemble.cliargs import data_args_from
 
     args = parse("ensemble", "--run", "r", "--budget", "3", "--objective", "accuracy")
     assert options.kwargs_for("ensemble", args) == {

@@ -1489,7 +1489,8 @@ def test_dedupe_is_a_data_option_that_reaches_the_loader(tmp_path):
     """--dedupe: declared once (data group, invalidates rank), parsed by the CLI into
     DataArgs, recorded in run.json, and passed to load_task when a stage reloads the data."""
     from hubensemble import options
-    from hubensemble.cli import build_parser, data_args_from
+    from hubensemble.cli import build_parser
+    from hubensemble.cliargs import data_args_from
     from hubensemble.rundir import DataArgs
 
     opt = options.get("dedupe")

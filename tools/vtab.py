@@ -764,7 +764,7 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
 
 def build_parser():
     from hubensemble.arguments import Parser
-    from hubensemble.cli import add_fit_args
+    from hubensemble.cliargs import add_fit_args
 
     # hubensemble's parser class: it checks what an option needs (--max-k: --threshold or
     # --greedy), as `hubensemble fit` does.
