@@ -599,13 +599,29 @@ def main(argv=None):
     also behind TensorFlow's or h5py's own error: fileio.machine_error; one line, no
     traceback), 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP (as Ctrl-C: sigterm_interrupts),
     141 (128 + SIGPIPE, without a word) when stdout's or stderr's reader has gone (`… | head`;
-    the `hubensemble` process's streams: stdio.guard_streams)."""
+    the `hubensemble` process's streams: stdio.guard_streams). A second Ctrl-C while the
+    first one's stop is cleaned up (the run's log and lock, the terminal's log) ends it
+    quietly, as git does: the first stop's code, no second line, no traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.quiet = args.quiet and not args.verbose  # -v wins: bars and notes too, not only logs
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    said = []  # the exit code of the stop line said: a stop in the cleanup after it is quiet
+    try:
+        return _command(args, said)
+    except KeyboardInterrupt as e:  # out of the outermost blocks' cleanup (terminal_log, …)
+        return said[0] if said else exits.stop_code(e)
+
+
+def _command(args, said: list) -> int:
+    """`main`'s command run in its blocks (the terminal's log, the run's log and lock, the
+    signals); appends to `said` the exit code of the stop line it says."""
+    def stopped(exc, **kwargs):
+        said.append(exits.stopped_code(args, exc, **kwargs))
+        return said[-1]
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backend_note = kerasenv.use_tensorflow_backend()  # before Keras loads; logged below
     stops, code = (HubensembleError, KeyboardInterrupt), None  # code: the work is done
@@ -633,24 +649,26 @@ def main(argv=None):
                     code = args.func(args)  # then a stop Python ignored: the work is done
                     sys.stdout.flush()  # a reader gone shows here, not as Python exits
                     if errors.pending_stop():
-                        return exits.stopped_code(args, None, finished=True)
+                        return stopped(None, finished=True)
                     return code
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
                     disk = exits.machine_error(e)  # also behind TensorFlow's or h5py's own errors
                     if not (isinstance(e, stops) or errors.pending_stop() or disk):
                         crashed(e)
                         raise
-                    return exits.stopped_code(args, disk or e, finished=code is not None
-                                              or getattr(args, "summarized", False))
+                    return stopped(disk or e, finished=code is not None
+                                   or getattr(args, "summarized", False))
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
-            return exits.stopped_code(args, e, finished=code is not None)
+            if said and isinstance(e, KeyboardInterrupt):  # a second Ctrl-C after its line
+                return said[0]
+            return stopped(e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt
             if isinstance(e, BrokenPipeError):  # `… | head`: the signal docs' SIGPIPE note
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no word
                 return 141
             if not exits.machine_error(e):
                 raise
-            return exits.stopped_code(args, e)
+            return stopped(e)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ def machine_error(exc: BaseException) -> OSError | None:
     return found(exc)
 
 
+def stop_code(stop: KeyboardInterrupt) -> int:
+    """The exit code of `stop` (`STOP_WORDS`): 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 141 the
+    output's reader gone."""
+    return next(code for kind, code, _ in STOP_WORDS if isinstance(stop, kind))
+
+
 def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> int:
     """Prints why the command stopped on stderr (even with -q), logs it (ERROR, for
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
@@ -45,8 +51,8 @@ def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> 
         text += "; " + WAY_ON.get(exc.errno, "fix the permissions") + (
             ", then run the same command again to resume")
     if isinstance(exc, KeyboardInterrupt):
-        code, said = next((code, said) for kind, code, said in STOP_WORDS
-                          if isinstance(exc, kind))
+        code, said = stop_code(exc), next(said for kind, _, said in STOP_WORDS
+                                          if isinstance(exc, kind))
         text = said + (
             " as the command finished: its work is complete" if finished else "; " + getattr(
                 args, "interrupted", "run the same command again to resume"))

@@ -212,3 +212,64 @@ def test_a_reader_gone_during_the_closing_summary_says_the_work_is_complete(tmp_
     assert (run / "log.txt").read_text().strip().splitlines()[-1].endswith(
         "hubensemble: stopped: its output's reader went away (SIGPIPE: `| head`, a pager "
         "quit) as the command finished: its work is complete")
+
+
+SECOND_CTRL_C = """
+import contextlib, signal, sys
+from hubensemble import __main__, cli, exits, rundir
+
+hook = sys.argv[1]
+sent = []
+
+def second():  # the second Ctrl-C, inside the first one's cleanup
+    if not sent:
+        sent.append(1)
+        signal.raise_signal(signal.SIGINT)
+
+def ensemble(args):  # the first Ctrl-C, in the stage's work
+    signal.raise_signal(signal.SIGINT)
+    raise AssertionError("not interrupted")
+
+cli.cmd_ensemble = ensemble
+if hook == "log":  # Run.log_file's finally
+    close = rundir._RunLogHandler.close
+    def closing(self):
+        second()
+        close(self)
+    rundir._RunLogHandler.close = closing
+elif hook == "line":  # while the first stop's line is said
+    said = exits.stopped_code
+    def saying(*a, **k):
+        second()
+        return said(*a, **k)
+    exits.stopped_code = saying
+elif hook == "terminal":  # cli.main's outermost block, the terminal's log
+    log = cli.terminal_log
+    @contextlib.contextmanager
+    def logging_to_terminal(args):
+        with log(args):
+            try:
+                yield
+            finally:
+                second()
+    cli.terminal_log = logging_to_terminal
+sys.argv = ["hubensemble", *sys.argv[2:]]
+__main__.run()
+"""
+
+
+@pytest.mark.parametrize("hook", ["log", "line", "terminal"])
+def test_a_second_ctrl_c_in_the_first_ones_cleanup_ends_the_command_quietly(tmp_path, hook):
+    """Ctrl-C, then Ctrl-C again while the first one's stop is cleaned up: in Run.log_file's
+    `finally` (the log's close) it said the stop's line twice; in cli.main's outermost block
+    (the terminal's log) it printed a traceback. Now, as git: exit 130, the one line (said
+    once: while it is said, `line`, the second stop says it), no traceback."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    out = subprocess.run([sys.executable, "-c", SECOND_CTRL_C, hook, "ensemble", "--run",
+                          str(run)], capture_output=True, text=True, timeout=300)
+    line = "hubensemble: interrupted; run the same command again to resume"
+    assert (out.returncode, out.stderr) == (130, line + "\n"), out
+    if hook != "line":  # (there the run's log had closed when the second stop said it)
+        assert (run / "log.txt").read_text().strip().splitlines()[-1].endswith(line)
