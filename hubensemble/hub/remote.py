@@ -11,6 +11,8 @@ TensorFlow and Keras only ever read local files. A leaf module: imports nothing 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import email.utils
 import hashlib
 import http.client
 import logging
@@ -62,17 +64,34 @@ def transient(error: BaseException) -> bool:
 
 
 def retry_wait(error: BaseException, tries: int) -> float | None:
-    """Seconds to wait before try `tries` + 1 after `error`: the server's Retry-After (in
-    seconds) when it sends one, else RETRY_WAITS[tries - 1]; None when it asks for longer
-    than MAX_RETRY_AFTER."""
+    """Seconds to wait before try `tries` + 1 after `error`: the server's Retry-After
+    (`retry_after_seconds`: seconds or an HTTP date) when it sends one, else
+    RETRY_WAITS[tries - 1]; None when it asks for longer than MAX_RETRY_AFTER."""
     after = getattr(getattr(error, "headers", None), "get", lambda _: None)("Retry-After")
-    try:
-        wait = float(after) if after is not None else None
-    except ValueError:
-        wait = None  # an HTTP date: waited as if none was given
+    wait = retry_after_seconds(after)
     if wait is None:
         return RETRY_WAITS[min(tries, len(RETRY_WAITS)) - 1]
     return max(0.0, wait) if wait <= MAX_RETRY_AFTER else None
+
+
+def retry_after_seconds(value, now: float | None = None) -> float | None:
+    """The wait a Retry-After header's `value` asks for, in seconds (may be negative: a date
+    past): a number of seconds ("120") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT",
+    less `now`, time.time() by default; a date was taken as no header before); None when
+    `value` is None or neither."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, as RFC 9110 dates are
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp() - (time.time() if now is None else now)
 
 
 def with_retries(attempt, *, what: str, deadline: float):
@@ -110,13 +129,64 @@ IDENTITY = {"Accept-Encoding": "identity"}
 def http_open(url, *, timeout: float, context=None):
     """``urllib.request.urlopen`` of ``url`` asking for the body as it is (IDENTITY), its
     every socket read bounded by ``timeout``; a body the server gzip-encoded all the same
-    (Content-Encoding: gzip) is read decoded (`Decoded`): the file, not its transfer form."""
+    (Content-Encoding: gzip) is read decoded (`Decoded`): the file, not its transfer form; a
+    body longer than its Content-Length is a ConnectionError (`Measured`)."""
     request = url if isinstance(url, urllib.request.Request) else urllib.request.Request(url)
     for name, value in IDENTITY.items():
         request.add_header(name, value)
     response = urllib.request.urlopen(request, timeout=timeout, context=context)
+    if getattr(response, "length", None) is not None:
+        response = Measured(response)
     encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
     return Decoded(response) if encoding in ("gzip", "x-gzip") else response
+
+
+class Measured:
+    """An HTTP response with a Content-Length whose body is seen to end there: http.client
+    reads only the announced bytes and drops the rest, so a body longer than its
+    Content-Length came cut short without a word (a .tar.gz failed as "the archive's gzip
+    data is damaged", and was not tried again). Before the read that takes the last
+    announced bytes it looks at what has already come (``peek``: no more socket reads than
+    the read makes); when more is there, that read gives the announced bytes and the next
+    raises ConnectionError ("the body is longer than its Content-Length of N bytes"), a
+    `transient` failure. A surplus still on the way then is not seen. ``read(n)``,
+    ``read1(n)``, ``length`` (bytes left), ``headers`` and ``close`` are the response's."""
+
+    def __init__(self, response):
+        self._response = response
+        self.headers = response.headers
+        self._announced = response.length
+        self._longer = False
+
+    @property
+    def length(self):
+        """The bytes of the body not yet read (http.client counts them down)."""
+        return self._response.length
+
+    def read1(self, n=-1):
+        """At most ``n`` bytes of the body (all that one read brought for n < 0)."""
+        return self._read(n, getattr(self._response, "read1", self._response.read))
+
+    def read(self, n=-1):
+        """At most ``n`` bytes of the body (the rest of it for n < 0); b"" at its end."""
+        return self._read(n, self._response.read)
+
+    def _read(self, n, read):
+        if self._longer:
+            raise ConnectionError(f"the body is longer than its Content-Length of "
+                                  f"{self._announced} bytes (the server or a proxy on the "
+                                  "way announced fewer bytes than it sent)")
+        left, fp = self._response.length, getattr(self._response, "fp", None)
+        if left and hasattr(fp, "peek") and (n is None or n < 0 or n >= left):
+            self._longer = len(fp.peek(left + 1)) > left
+        data = read(n)
+        if self._longer and not data:  # nothing of the announced body was left to give
+            return self._read(n, read)
+        return data
+
+    def close(self):
+        """Closes the response."""
+        self._response.close()
 
 
 class Decoded:
