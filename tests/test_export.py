@@ -402,6 +402,36 @@ def test_serve_bytes_names_an_image_damaged_past_its_header(loaded, digits):
     np.testing.assert_allclose(got, alone, atol=1e-6)
 
 
+def test_serve_bytes_names_a_failed_images_own_reason_among_others(loaded, digits):
+    """A truncated BMP or an animated WebP among a request's images was called "a BMP file
+    that cannot be decoded (damaged past its header …)", where alone it got its own words
+    (the decode policy's checks of its header): those words now name it in a request too."""
+    from PIL import Image
+
+    from hubensemble.data.decode import op_error_reason
+
+    png = encode(picture(digits, 0, (20, 20)), "PNG")
+    bmp = encode(picture(digits, 1, (20, 20)), "BMP")
+    frames = [Image.fromarray(picture(digits, i, (32, 32))) for i in range(2)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], duration=50)
+    animated = buf.getvalue()
+    serve = loaded.signatures["serve_bytes"]
+    for bad, own in ((bmp[:60], "hubensemble-decode[invalid]: {at}a truncated BMP file (its "
+                                "pixels end at byte 1254, the file has 60)"),
+                     (animated, "hubensemble-decode[unsupported]: {at}an animated WebP file; "
+                                "serve_bytes decodes still WebP images only")):
+        with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+            serve(image_bytes=tf.constant([bad]))
+        assert op_error_reason(caught.value).startswith(own.format(at="")), caught.value
+        with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+            serve(image_bytes=tf.constant([png, bad, png[:100]]))
+        said = op_error_reason(caught.value)
+        assert said.startswith(own.format(at="image_bytes[1] (of 3): ")), said
+        assert "; 2 of the 3 images cannot be decoded. Send an image alone" in said, said
+        assert "damaged past its header" not in said, said
+
+
 def _with_jpeg_size(data, width, height):
     """`data` (a JPEG) with its frame header saying `width` x `height` (its pixels cut short)."""
     at = data.index(b"\xff\xc0") + 5

@@ -177,14 +177,19 @@ def _webp(data):
     animation flag, bit 1 of byte 20) is refused as unsupported, so the Python paths read its
     first frame with the kept decoder: TensorFlow's WebP decoder corrupts the heap on some
     (a lossy 2-frame 64 px file aborted the process, in serve_bytes too; tensorflow 2.21.0)."""
+    with tf.control_dependencies([_refusal(_webp_checks(data))]):
+        return composite_on_white(tf.io.decode_image(data, channels=0, expand_animations=False))
+
+
+def _webp_checks(data):
+    """[(bad, message)] of a WebP's header: animated (refused as unsupported)."""
     head = tf.strings.substr(tf.strings.join([data, tf.constant(b"\0" * 21)]), 0, 21)
     flags = _at(tf.io.decode_raw(head, tf.uint8), 20)
     animated = (tf.equal(tf.strings.substr(head, 12, 4), b"VP8X")
                 & (tf.bitwise.bitwise_and(flags, 2) > 0))
-    refusal = tf.strings.join([UNSUPPORTED, ": an animated WebP file; serve_bytes decodes "
-                               "still WebP images only (send its first frame, e.g. as PNG)"])
-    with tf.control_dependencies([_refusal([(animated, refusal)])]):
-        return composite_on_white(tf.io.decode_image(data, channels=0, expand_animations=False))
+    return [(animated, tf.strings.join([UNSUPPORTED, ": an animated WebP file; serve_bytes "
+                                        "decodes still WebP images only (send its first "
+                                        "frame, e.g. as PNG)"]))]
 
 
 def _gif(data):
@@ -233,6 +238,22 @@ def _gif(data):
 
 def _bmp(data):
     """A BMP from its header (see the module docstring for what is read)."""
+    checks, (b, offset, row_bytes, h, w, height, bpp, dib, compression, entry,
+             n_colours) = _bmp_header(data)
+    with tf.control_dependencies([_refusal(checks)]):
+        rows = tf.reshape(tf.slice(b, [offset], [row_bytes * h]), tf.stack([h, row_bytes]))
+        rows = tf.cond(height < 0, lambda: rows, lambda: tf.reverse(rows, [0]))
+        kind = tf.cast(tf.where(bpp <= 8, 0, tf.where(tf.equal(bpp, 24), 1, 2)), tf.int32)
+        rgba = tf.switch_case(kind, [
+            lambda: _bmp_palette(b, rows, w, bpp, 14 + dib, entry, n_colours),
+            lambda: _bmp_bgr(rows, w),
+            lambda: _bmp_masks(b, rows, w, bpp, dib, compression),
+        ])
+        return composite_on_white(rgba)
+
+
+def _bmp_header(data):
+    """([(bad, message)] of a BMP's header, the fields `_bmp` reads its pixels by)."""
     n = tf.cast(tf.strings.length(data, unit="BYTE"), tf.int64)
     b = _bytes_of(data, 128)
     dib = _uint(b, 14, 4)
@@ -281,16 +302,8 @@ def _bmp(data):
          tf.strings.join([INVALID, ": a BMP file whose ", _text(n_colours),
                           "-colour palette is cut off"])),
     ]
-    with tf.control_dependencies([_refusal(checks)]):
-        rows = tf.reshape(tf.slice(b, [offset], [row_bytes * h]), tf.stack([h, row_bytes]))
-        rows = tf.cond(height < 0, lambda: rows, lambda: tf.reverse(rows, [0]))
-        kind = tf.cast(tf.where(bpp <= 8, 0, tf.where(tf.equal(bpp, 24), 1, 2)), tf.int32)
-        rgba = tf.switch_case(kind, [
-            lambda: _bmp_palette(b, rows, w, bpp, 14 + dib, entry, n_colours),
-            lambda: _bmp_bgr(rows, w),
-            lambda: _bmp_masks(b, rows, w, bpp, dib, compression),
-        ])
-        return composite_on_white(rgba)
+    return checks, (b, offset, row_bytes, h, w, height, bpp, dib, compression, entry,
+                    n_colours)
 
 
 def _bmp_palette(b, rows, w, bpp, start, entry, n_colours):
@@ -413,6 +426,27 @@ def header_refusal(data):
                    lambda: tf.constant(_EMPTY),
                    lambda: tf.cond(other, lambda: _format_refusal(data, index),
                                    lambda: tf.constant("")))
+
+
+def header_check_refusal(data):
+    """string scalar: the message `decode_pixels` fails with for `data` (a string scalar) by
+    its own checks of a decodable format's header (a truncated BMP, a BMP of another
+    compression or depth, an animated WebP), "" when none fails (the file may still fail in
+    TensorFlow's decoder: a cut JPEG). Lets a batch that found a failed element (the
+    export's serve_bytes, `decode_each`) name its reason without failing on it."""
+    index = sniff_index(data)
+    branch = tf.gather(tf.constant(_BRANCH, tf.int32), index)
+
+    def first(checks):
+        bads = tf.stack([bad for bad, _ in checks] + [tf.constant(True)])
+        messages = tf.stack([msg for _, msg in checks] + [tf.constant("")])
+        return tf.gather(messages, tf.reduce_min(tf.where(bads)))
+
+    bmp, webp = GRAPH_FORMATS.index("BMP"), GRAPH_FORMATS.index("WebP")
+    return tf.switch_case(
+        tf.where(tf.equal(branch, bmp), 0, tf.where(tf.equal(branch, webp), 1, 2)),
+        [lambda: first(_bmp_header(data)[0]), lambda: first(_webp_checks(data)),
+         lambda: tf.constant("")])
 
 
 def format_named(data):

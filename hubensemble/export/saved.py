@@ -26,11 +26,12 @@ from hubensemble.text import absolute
 
 #: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
 RELOAD_TOLERANCE = 1e-5
-#: How `decode_each` names an image that fails past its header for another reason than its size
-#: (`graph.too_large`), after "a JPEG file".
+#: How `decode_each` names an image that fails in TensorFlow's decoder for another reason than
+#: its size (`graph.too_large`), after "a JPEG file"; one the decode policy's own header checks
+#: refuse (a truncated BMP, an animated WebP) is named in their words
+#: (`graph.header_check_refusal`).
 DAMAGED = (" that cannot be decoded (damaged past its header, e.g. cut short or a bad "
-           "checksum, or of a kind serve_bytes refuses, e.g. an animated WebP or an "
-           "RLE-compressed BMP)")
+           "checksum)")
 #: How far outside [0, 1] an `images` input may go before a request is refused: room for a
 #: client's own bicubic or Lanczos resize (their overshoot at a sharp edge is under 0.1), none
 #: for 0..255 pixels, [-1, 1] or mean/std-normalised ones, whose predictions were garbage.
@@ -315,11 +316,14 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
     element of `image_bytes` (string [N]) -> the tuple of their stacks ([N, *shape] each).
 
     When `fn` fails on some elements (a JPEG cut short, a PNG with a bad CRC or a cut IDAT,
-    an animated WebP: what `check_headers` cannot see), the call fails with an
+    a truncated BMP, an animated WebP: what `check_headers` cannot see), the call fails with an
     InvalidArgumentError naming the first by its position in a request of more than one:
     "hubensemble-decode[invalid]: image_bytes[1] (of 4): a JPEG file that cannot be decoded
     …; 2 of the 4 images cannot be decoded …" (the decoder's own words go to the log, as
-    TF Serving's); a request of one image fails with `fn`'s own error, as before. An image
+    TF Serving's); a request of one image fails with `fn`'s own error, as before. One the
+    decode policy refuses by its own header checks is named in their words, with its
+    position ("…[invalid]: image_bytes[1] (of 3): a truncated BMP file (…); 2 of the 3 …":
+    `header_check_refusal`, computed on the refusal path only). An image
     whose header gives more pixels than TensorFlow's decoders take (`too_large`) is named by
     its size, in a request of one too: "…: a JPEG file of 64000 x 65000 pixels, too large to
     decode (…)"; it was called damaged (TensorFlow's words: "Invalid JPEG data"). Such a file
@@ -328,7 +332,8 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
     are those of the training pipeline's own map to the last bit (tf.map_fn's rounded
     differently: up to 2.4e-7), in less time: 265 ms for 512 small images, 397 with map_fn.
     """
-    from hubensemble.data.graph import TOO_LARGE, format_named, too_large
+    from hubensemble.data.graph import (TOO_LARGE, format_named, header_check_refusal,
+                                        too_large)
     from hubensemble.data.sniff import INVALID
 
     n = tf.size(image_bytes)
@@ -346,12 +351,19 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
         first = tf.cast(tf.where(tf.equal(decoded, 0))[0, 0], tf.int32)
         failed = n - tf.size(done)
         large, size = too_large(image_bytes[first])
+        own = header_check_refusal(image_bytes[first])  # "": TensorFlow's decoder refused it
+        at = tf.strings.join(["image_bytes[", tf.strings.as_string(first), "] (of ",
+                              tf.strings.as_string(n), "): "])
+        reason = tf.cond(
+            tf.strings.length(own) > 0,
+            lambda: tf.strings.regex_replace(own, r"^([^:]*): ", tf.strings.join([r"\1: ", at]),
+                                             replace_global=False),
+            lambda: tf.strings.join([INVALID, ": ", at, format_named(image_bytes[first]),
+                                     tf.cond(large, lambda: tf.strings.join([" ", size,
+                                                                             TOO_LARGE]),
+                                             lambda: tf.constant(DAMAGED))]))
         said = tf.strings.join([
-            INVALID, ": image_bytes[", tf.strings.as_string(first), "] (of ",
-            tf.strings.as_string(n), "): ", format_named(image_bytes[first]),
-            tf.cond(large, lambda: tf.strings.join([" ", size, TOO_LARGE]),
-                    lambda: tf.constant(DAMAGED)), "; ",
-            tf.strings.as_string(failed), " of the ", tf.strings.as_string(n),
+            reason, "; ", tf.strings.as_string(failed), " of the ", tf.strings.as_string(n),
             " images cannot be decoded. Send an image alone for its decoder's own words "
             "(the server's log has them too)"])
         with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
