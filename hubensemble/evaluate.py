@@ -27,7 +27,7 @@ from hubensemble.corruptions import (ALIGNMENT, CORRUPTIONS, DEFAULT_CORRUPTIONS
                                      MIN_BLUR_SIGMA, aligned_empty, PARAMETERS, RANDOM_CORRUPTIONS,
                                      REFERENCE_SIDE, SEVERITIES, _check_severities, _corrupt,
                                      blur_sigma, describe_corruptions, get_corruption,
-                                     gaussian_kernel, resolve_corruptions)
+                                     gaussian_kernel, resolve_corruptions, shared_tensor)
 # The file names, the one reader of export metadata and of evaluations (TensorFlow-free),
 # re-exported here for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
@@ -81,18 +81,10 @@ def _signature_caller(signature, *output_keys):
 
 
 def _as_tensor(images: np.ndarray):
-    """float32 `images` as a tensor for the served model: the array's own memory (DLPack, no
-    copy) when it is C-contiguous at `corruptions.ALIGNMENT` (the clean batch and the
-    corruptions' results are: `aligned_empty`), else tf.constant's copy (TensorFlow stops
-    the process at a misaligned buffer, so only an aligned one is shared). The copy was one
-    batch more at evaluate's peak (64 phone photos at 1365 x 1024: 1.07 GB). The caller
-    keeps the array unchanged while the tensor lives."""
-    from hubensemble._tf import tensorflow as tf
-
-    if (isinstance(images, np.ndarray) and images.dtype == np.float32
-            and images.flags.c_contiguous and images.ctypes.data % ALIGNMENT == 0):
-        return tf.experimental.dlpack.from_dlpack(images.__dlpack__())
-    return tf.constant(images, tf.float32)
+    """float32 `images` as a tensor for the served model (`corruptions.shared_tensor`: no copy
+    of an aligned array; the copy was one batch more at evaluate's peak, 64 phone photos at
+    1365 x 1024: 1.07 GB)."""
+    return shared_tensor(images)
 
 
 def _with_members(members_signature, serve):

@@ -201,21 +201,24 @@ def time_batches(call: Callable, images, batches=(1, 64), *,
     (float32 [N, H, W, 3], tiled when N < batch), as `time_calls` times it. For whole
     models (an export, a TFLite interpreter) whose inputs are fixed.
 
-    x is made once per batch size, before the timing, and is of the kind `images` is: a
-    tf.Tensor (tf.gather on it) for a tensor, so a SavedModel is timed on its input as
-    `measure_latency` times a member, without converting a NumPy batch on every call
-    (TensorFlow copies a NumPy array into each tensor it makes of it: a batch of 64 phone
-    photos held at 1365 x 1024 is 1.07 GB float32); a C-contiguous NumPy array (np.take,
-    exactly `batch` images) otherwise. At most one batch is held at a time."""
+    x is made once per batch size, before the timing, and is of the kind `images` is: for a
+    tensor, a tensor (so a SavedModel is timed on its input as `measure_latency` times a
+    member, without converting a NumPy batch on every call: TensorFlow copies a NumPy array
+    into each tensor it makes of it, and a batch of 64 phone photos held at 1365 x 1024 is
+    1.07 GB float32) whose memory is a 64-byte aligned NumPy array's
+    (`corruptions.shared_tensor`), so it is given back when the timing ends (a tf.gather's
+    stayed resident in TensorFlow's CPU allocator through every stage after the export); a
+    C-contiguous NumPy array otherwise. Either holds exactly `batch` images (np.take). At
+    most one batch is held at a time."""
+    from hubensemble.corruptions import aligned_empty, shared_tensor
+
     tensor = isinstance(images, (tf.Tensor, tf.Variable))
-    if tensor:
-        images = tf.convert_to_tensor(images, tf.float32)
-    else:
-        images = np.asarray(images, np.float32)
+    images = np.asarray(images, np.float32)  # a CPU tensor's own memory (no copy)
     out = {}
     for batch in batches:
         rows = np.arange(int(batch)) % int(images.shape[0])  # the first `batch`, tiled
-        x = tf.gather(images, rows) if tensor else np.take(images, rows, axis=0)
+        x = np.take(images, rows, axis=0, out=aligned_empty((len(rows),) + images.shape[1:]))
+        x = shared_tensor(x) if tensor else x
         out[str(int(batch))], _ = time_calls(lambda: call(x), max_seconds=max_seconds)
         x = None  # freed before the next batch size's is made
     return out
