@@ -127,6 +127,16 @@ def run_lock_holder():
         holder.wait()
 
 
+def export_quietly(model, path, **kwargs):
+    """`model.export(path, **kwargs)` without its printed signature summary. Keras added
+    export's `verbose` in 3.4; setup.cfg allows 3.3, which prints nothing to silence."""
+    import inspect
+
+    if "verbose" in inspect.signature(model.export).parameters:
+        kwargs["verbose"] = False
+    model.export(path, **kwargs)
+
+
 def make_tiny_model(seed=0, width=8, dropout=0.0, out_dim=None, input_size=None, l2=0.0):
     """A one-conv image model: [N, H, W, 3] in [0, 1] -> [N, width] features."""
     import keras

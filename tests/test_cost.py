@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import make_tiny_model
+from conftest import export_quietly, make_tiny_model
 from hubensemble import candidate
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.cost import Cost, Limits, machine_info, read_run_costs, total_cost
@@ -107,8 +107,8 @@ def test_a_signature_modules_own_variables_are_counted_once(tmp_path):
     assert cost.params == own + head
     # A model.export() exposes its variables and its signature reads them: counted once.
     inp = keras.Input((None, None, 3))
-    keras.Model(inp, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(6, 3)(inp))
-                ).export(str(tmp_path / "exported"), verbose=False)
+    export_quietly(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(6, 3)(inp))), str(tmp_path / "exported"))
     cost, _ = module_cost(ModuleSpec(name="exported", handle=str(tmp_path / "exported")), 3,
                           12, cache_dir=tmp_path / "cache", latency=False)
     assert cost.params == (27 * 6 + 6) + (6 * 3 + 3)
@@ -355,7 +355,7 @@ def test_a_written_out_default_signature_or_layer_shares_the_count(tmp_path):
     keras.utils.set_random_seed(6)
     inp = keras.Input((None, None, 3))
     x = keras.layers.GlobalAveragePooling2D(name="gap")(keras.layers.Conv2D(4, 3)(inp))
-    keras.Model(inp, x).export(str(tmp_path / "exported"), verbose=False)
+    export_quietly(keras.Model(inp, x), str(tmp_path / "exported"))
     x = keras.layers.Dense(3, name="mid")(x)
     keras.Model(inp, keras.layers.Dense(2, name="head")(x)).save(tmp_path / "m.keras")
     cache = tmp_path / "cache"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_tiny_model
+from conftest import export_quietly, make_tiny_model
 from reliability.scenarios import Server, sha256, tarball
 from hubensemble import augment, hub
 from hubensemble.errors import ModuleLoadError
@@ -895,7 +895,7 @@ def test_a_module_saved_for_training_false_only_fine_tunes_in_inference_mode(raw
 def test_modules_of_other_call_shapes_export_as_they_predict(raw_module, kind, tmp_path):
     model = classifier(HubLayer(raw_module(kind), trainable=True))
     model.fit(X01, Y, epochs=2, batch_size=16, verbose=0)
-    model.export(str(tmp_path / "served"), format="tf_saved_model", verbose=False)
+    export_quietly(model, str(tmp_path / "served"), format="tf_saved_model")
     served = tf.saved_model.load(str(tmp_path / "served"))
     np.testing.assert_allclose(served.serve(tf.constant(X01[:5])).numpy(),
                                model.predict(X01[:5], verbose=0), rtol=1e-5, atol=1e-5)

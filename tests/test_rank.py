@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_tiny_model
+from conftest import export_quietly, make_tiny_model
 from hubensemble import augment, fileio, proxies, rank, terminal
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
@@ -498,8 +498,7 @@ def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path
     pooled = keras.layers.GlobalAveragePooling2D()(
         keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 255.0)(inp)))
     keras.Model(inp, keras.layers.Dense(3)(pooled)).save(tmp_path / "pixels.keras")
-    keras.Model(inp, keras.layers.Softmax()(pooled)).export(str(tmp_path / "probs"),
-                                                            verbose=False)
+    export_quietly(keras.Model(inp, keras.layers.Softmax()(pooled)), str(tmp_path / "probs"))
     specs = [good[0], ModuleSpec(name="pixels", handle=str(tmp_path / "pixels.keras")),
              ModuleSpec(name="probs", handle=str(tmp_path / "probs"))]
     cache = str(tmp_path / "cache")
@@ -595,8 +594,8 @@ def test_writing_out_a_modules_default_signature_or_output_key_keeps_its_cache_k
 
     keras.utils.set_random_seed(4)
     inp = keras.Input((None, None, 3))
-    keras.Model(inp, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3)(inp))
-                ).export(str(tmp_path / "exported"), verbose=False)
+    export_quietly(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(3, 3)(inp))), str(tmp_path / "exported"))
     handle, cache = str(tmp_path / "exported"), str(tmp_path / "cache")
 
     def embedded(**fields):

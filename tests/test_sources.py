@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 
 import hubensemble
-from conftest import make_tiny_model
+from conftest import export_quietly, make_tiny_model
 from reliability.scenarios import Server
 from hubensemble import cli
 from hubensemble.catalogue import ModuleSpec, load_catalogue
@@ -99,7 +99,7 @@ class Kinds:
         inp = keras.Input((None, None, 3))
         x = keras.layers.BatchNormalization()(keras.layers.Conv2D(5, 3)(inp))
         exported = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
-        exported.export(str(root / "exported"), verbose=False)
+        export_quietly(exported, str(root / "exported"))
         self.paths["exported"] = str(root / "exported")
         self.refs["exported"] = exported(X, training=False).numpy()
         # TF1-style signature modules: fine-tunable, and frozen (no trainable variables).
@@ -505,7 +505,7 @@ def test_a_keras_file_of_a_class_of_its_own_says_how_to_catalogue_it(tmp_path):
     assert err.value.stage == "load" and "'OwnSub'" in text and "model.export(DIR)" in text
     assert "Full object config" not in text
     # ... and the way on works: the exported SavedModel loads and embeds as the model does.
-    model.export(str(tmp_path / "sub_export"), verbose=False)
+    export_quietly(model, str(tmp_path / "sub_export"))
     runtime = ModuleRuntime.load(str(tmp_path / "sub_export"), input_size=(32, 32))
     np.testing.assert_allclose(runtime(X).numpy(), model(X).numpy(), rtol=1e-5, atol=1e-6)
 
@@ -543,7 +543,7 @@ def test_a_grey_module_gets_the_luminance_and_other_channel_counts_are_refused(
     # Through HubLayer in a classifier (rank, tune and the export build it so), and exported.
     model = keras.Sequential([keras.Input((None, None, 3)), HubLayer(str(tmp_path / f"grey"
                               f"{suffix}")), keras.layers.Dense(2)])
-    model.export(str(tmp_path / "served"), format="tf_saved_model", verbose=False)
+    export_quietly(model, str(tmp_path / "served"), format="tf_saved_model")
     served = tf.saved_model.load(str(tmp_path / "served"))
     np.testing.assert_allclose(served.serve(tf.constant(X)).numpy(), model(X).numpy(),
                                rtol=1e-5, atol=1e-6)
@@ -584,7 +584,7 @@ def test_a_model_holding_any_kind_of_savedmodel_exports_and_reloads(tmp_path, ki
     if kind == "tf.Module":
         _channels_module(path, 3)
     elif kind == "model.export":
-        _classifier(3).export(path, verbose=False)
+        export_quietly(_classifier(3), path)
     else:
         path = tiny_module
     keras.utils.set_random_seed(0)
@@ -627,7 +627,7 @@ def test_an_entry_writing_out_its_modules_defaults_is_the_same_module(tmp_path, 
     assert code == 0 and "entry 'tfmodule' loads the same module as entry 't1'" in err, err
     # Another signature of one module is another reading (keras.Model.export: serve and
     # serving_default); a default resolved from saved_model.pb, nothing loaded.
-    _classifier(5).export(str(tmp_path / "exported"), verbose=False)
+    export_quietly(_classifier(5), str(tmp_path / "exported"))
     a, b, c = (ModuleSpec(name, str(tmp_path / "exported"), signature=sig) for name, sig in
                (("a", None), ("b", "serve"), ("c", "serving_default")))
     assert [(x.name, y.name) for x, y, _ in same_module_pairs([a, b, c])] == [("c", "a")]
@@ -709,9 +709,9 @@ def test_a_signature_returning_a_softmax_is_warned_of(tmp_path, caplog):
     # features, without a word; cut before its head, it is a feature module.
     model = _classifier(10)
     head = keras.Model(model.input, keras.layers.Softmax()(model.output))
-    head.export(str(tmp_path / "probs"), verbose=False)
-    keras.Model(model.input, model.get_layer("pool").output).export(
-        str(tmp_path / "features"), verbose=False)
+    export_quietly(head, str(tmp_path / "probs"))
+    export_quietly(keras.Model(model.input, model.get_layer("pool").output),
+                   str(tmp_path / "features"))
     _write_tf1(tmp_path / "tf1")
     with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
         ModuleRuntime.load(str(tmp_path / "probs"), name="probs")
