@@ -110,6 +110,9 @@ def _kill_group(proc):
     ("bench_zoo.py", ["--presets", "quick", "--skip-build", "--out", "."],
      "--skip-build only prints the digits table of the demo zoo; add demo to --presets"),
     ("bench_export.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
+    ("bench_speed.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
+    ("bench_speed.py", ["--baseline", "no-such-rev"], "argument --baseline: 'no-such-rev' is "
+                                                      "no revision of "),
 ])
 def test_a_bad_argument_is_a_one_line_usage_error(name, args, message):
     code, out, err = _script(name, *args)
