@@ -45,6 +45,22 @@ def accuracy(probs, labels) -> float:
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
+def balanced_accuracy(probs, labels) -> float:
+    """Balanced (macro-averaged) accuracy in [0, 1] of probabilities [N, C] against labels
+    [N]: the mean over the classes present in `labels` of the share of each class's examples
+    predicted as that class (its recall; argmax, ties as `accuracy`), each class counted once
+    whatever its size. scikit-learn's ``balanced_accuracy_score(labels, argmax)``. A class no
+    label holds is left out (it has no examples to be right on); NaN for no labels."""
+    probs, labels = check_probs_labels(probs, labels)
+    if not labels.size:
+        return float("nan")
+    right = np.bincount(labels, weights=probs.argmax(axis=1) == labels,
+                        minlength=probs.shape[1])
+    counts = np.bincount(labels, minlength=probs.shape[1])
+    present = counts > 0
+    return float(np.mean(right[present] / counts[present]))
+
+
 def nll(probs, labels) -> float:
     """Mean cross-entropy (negative log-likelihood, nats) -log max(p(true class), PROB_FLOOR)
     over N examples; in [0, -log PROB_FLOOR = 16.12]."""

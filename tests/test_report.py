@@ -1581,3 +1581,79 @@ def test_candidates_at_chance_are_listed_by_an_independent_count(tmp_path):
     # "the 5-10 steps of profile='quick' …, or fit(restart=True)").
     assert "the 5-10 steps of --profile quick" in md and "fit --restart" in md, md
     assert "profile='" not in md and "restart=True" not in md
+
+
+def test_many_unbalanced_classes_show_the_worst_first_and_balanced_accuracy(tmp_path):
+    """210 classes showed a 210-row per-class table in class order and accuracy alone: on 14
+    unbalanced classes (test: 40 of class 0, 4 of each other) the report now leads with the
+    10 classes the ensemble does worst on, worst first, keeps all 14 collapsed in report.html
+    (<details>), and gives balanced accuracy beside accuracy (scikit-learn's
+    balanced_accuracy_score as the reference). 3 balanced classes keep one table and no
+    balanced accuracy (full_run's report)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from hubensemble.metrics import balanced_accuracy
+    from hubensemble.rundir import DataArgs
+
+    classes = 14
+    names = [f"c{i:02d}" for i in range(classes)]
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(classes), 6)
+    y_test = np.repeat(np.arange(classes), [40] + [4] * (classes - 1))
+    np.savez(tmp_path / "many.npz", x_train=rng.integers(0, 256, (len(y), 8, 8, 3), np.uint8),
+             y_train=y, x_test=rng.integers(0, 256, (len(y_test), 8, 8, 3), np.uint8),
+             y_test=y_test, class_names=np.array(names))
+    args = DataArgs(spec=f"npz:{tmp_path / 'many.npz'}")
+    task = args.load()
+    path = tmp_path / "run"
+    Run(path).attach_task(task, args)
+    skill = np.linspace(4.0, -1.0, classes)  # class 0 is learnt best, class 13 worst
+    for i in range(2):
+        probs = {}
+        for split in ("val", "test"):
+            labels = task.split(split).labels
+            z = rng.normal(size=(len(labels), classes))
+            z[np.arange(len(labels)), labels] += skill[labels] + i
+            probs[split] = softmax(z).astype(np.float32)
+        record = {"trial": f"default-000{i}-m", "module": "m", "hparams": {}, "status": "ok",
+                  "val": split_record(probs["val"], task.val.labels),
+                  "test": split_record(probs["test"], task.test.labels), "has_test": True}
+        write_candidate(path / "candidates", record, val_probs=probs["val"],
+                        test_probs=probs["test"])
+    ens = ensemble.run_ensemble(path, budget=2)
+    md, html = (p.read_text() for p in report.write_report(path))
+    yt = task.test.labels
+    cands = {c.trial: c.test_probs for c in candidate.load_pool(
+        path / "candidates", n_val=len(task.val), n_test=len(yt))[0]}
+    mixed = sum(m["weight"] * cands[m["trial"]] for m in ens["members"])
+    single = cands[ens["test"]["best_single"]["trial"]]
+    for p in (mixed, single):
+        want = balanced_accuracy_score(yt, p.argmax(axis=1))
+        assert balanced_accuracy(p, yt) == pytest.approx(want, abs=1e-12)
+    text = shown(md)
+    test_section = text.split("## Best single member vs ensemble on test")[1].split("\n## ")[0]
+    assert "| model | accuracy | balanced accuracy | NLL | ECE |" in test_section
+    ens_row = next(r for r in test_section.splitlines() if r.startswith("| ensemble"))
+    assert f"| {balanced_accuracy_score(yt, mixed.argmax(axis=1)):.4f} |" in ens_row
+    section = text.split("## Per-class accuracy on test")[1].split("\n## ")[0]
+    assert f"{balanced_accuracy_score(yt, single.argmax(axis=1)):.4f} for the best single" \
+        in section
+    # The worst 10 first: the ensemble's per-class recall, lowest first, from scikit-learn.
+    recall = [np.mean(mixed.argmax(axis=1)[yt == c] == c) for c in range(classes)]
+    order = sorted(range(classes), key=lambda c: (recall[c], -np.sum(yt == c), c))[:10]
+    rows = [line.split(" | ")[0][2:] for line in section.splitlines()
+            if line.startswith("| c") and not line.startswith("| class")]
+    assert rows[:10] == [names[c] for c in order]
+    assert rows[10:] == names  # then every class, in class order
+    assert f"The 10 of the {classes} classes the ensemble does worst on" in section
+    details = html.split("<summary>")[1].split("</details>")[0]
+    assert details.startswith(f"All {classes} classes, in class order</summary><table>")
+    assert details.count("<tr>") == classes + 1
+
+
+def test_three_balanced_classes_keep_one_table_in_class_order(full_run):
+    _, _, md, html = full_run
+    section = shown(md).split("## Per-class accuracy on test")[1].split("\n## ")[0]
+    assert [line.split(" | ")[0][2:] for line in section.splitlines()
+            if line.startswith("| ") and "---" not in line][1:] == ["cat", "dog", "emu"]
+    assert "<details>" not in html

@@ -84,6 +84,16 @@ class Bullets:
 
 
 @dataclasses.dataclass
+class Details:
+    """Blocks shown collapsed in report.html under a one-line `summary` (literal text) that
+    opens them (<details>, no script); report.md shows the summary as a paragraph and the
+    blocks after it (Markdown has no collapsing of its own)."""
+
+    summary: str
+    blocks: list
+
+
+@dataclasses.dataclass
 class Section:
     """A titled section of blocks: paragraphs (str or Inline), Bullets, Table and Figure, in
     order. The title is literal text."""
@@ -193,6 +203,24 @@ def _md_cell(value) -> str:
     return _md_inline(value).replace("|", "\\|")
 
 
+def _md_block(block, figures_dir) -> list[str]:
+    """One block's report.md lines, with the blank line after it."""
+    if isinstance(block, Bullets):
+        return [f"- {_md_inline(item, start=True)}" for item in block.items] + [""]
+    if isinstance(block, Table):
+        return (["| " + " | ".join(_md_cell(h) for h in block.headers) + " |",
+                 "|" + "---|" * len(block.headers)]
+                + ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+                + [""])
+    if isinstance(block, Figure):
+        caption = _md_text(block.caption)
+        return [f"![{caption}]({figures_dir}/{block.name}.png)", "", f"*{caption}*", ""]
+    if isinstance(block, Details):
+        return [_md_inline(block.summary, start=True), ""] + [
+            line for b in block.blocks for line in _md_block(b, figures_dir)]
+    return [_md_inline(block, start=True), ""]
+
+
 def render_markdown(title, sections, figures_dir=FIGURES_DIR) -> str:
     """report.md: `title` as the heading, then each Section; figures link to
     `figures_dir`/<name>.png (the caller writes the files). Every text is shown literally
@@ -201,18 +229,7 @@ def render_markdown(title, sections, figures_dir=FIGURES_DIR) -> str:
     for sec in sections:
         out += [f"## {_md_inline(sec.title, start=True, heading=True)}", ""]
         for block in sec.blocks:
-            if isinstance(block, Bullets):
-                out += [f"- {_md_inline(item, start=True)}" for item in block.items] + [""]
-            elif isinstance(block, Table):
-                out.append("| " + " | ".join(_md_cell(h) for h in block.headers) + " |")
-                out.append("|" + "---|" * len(block.headers))
-                out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-                out.append("")
-            elif isinstance(block, Figure):
-                caption = _md_text(block.caption)
-                out += [f"![{caption}]({figures_dir}/{block.name}.png)", "", f"*{caption}*", ""]
-            else:
-                out += [_md_inline(block, start=True), ""]
+            out += _md_block(block, figures_dir)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -228,6 +245,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}tr:nth-child(even) td{background:#fafafa}
 code{background:#f2f2f2;padding:0 .25em;border-radius:3px}
+summary{cursor:pointer;margin:1em 0}
 figure{margin:1em 0}figure img{max-width:100%}figcaption{color:#555;font-size:.9em}
 """
 
@@ -246,6 +264,26 @@ def _inline_html(value) -> str:
     return "".join(out)
 
 
+def _html_block(block) -> str:
+    """One block as HTML."""
+    if isinstance(block, Bullets):
+        return "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>"
+    if isinstance(block, Table):
+        head = "".join(f"<th>{_inline_html(h)}</th>" for h in block.headers)
+        body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row)
+                       + "</tr>" for row in block.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if isinstance(block, Figure):
+        data = base64.b64encode(block.png).decode("ascii")
+        return (f'<figure><img alt="{html.escape(str(block.caption))}" '
+                f'src="data:image/png;base64,{data}">'
+                f"<figcaption>{_inline_html(block.caption)}</figcaption></figure>")
+    if isinstance(block, Details):
+        return (f"<details><summary>{_inline_html(block.summary)}</summary>"
+                + "".join(_html_block(b) for b in block.blocks) + "</details>")
+    return f"<p>{_inline_html(block)}</p>"
+
+
 def render_html(title, sections) -> str:
     """report.html: one self-contained file (inline CSS, figures as data: URIs, no scripts,
     no links to other files); every text is HTML-escaped (backticks too are just text), Code
@@ -255,21 +293,6 @@ def render_html(title, sections) -> str:
            "<body>", f"<h1>{_inline_html(title)}</h1>"]
     for sec in sections:
         out.append(f"<h2>{_inline_html(sec.title)}</h2>")
-        for block in sec.blocks:
-            if isinstance(block, Bullets):
-                out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items)
-                           + "</ul>")
-            elif isinstance(block, Table):
-                head = "".join(f"<th>{_inline_html(h)}</th>" for h in block.headers)
-                body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row)
-                               + "</tr>" for row in block.rows)
-                out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-            elif isinstance(block, Figure):
-                data = base64.b64encode(block.png).decode("ascii")
-                out.append(f'<figure><img alt="{html.escape(str(block.caption))}" '
-                           f'src="data:image/png;base64,{data}">'
-                           f"<figcaption>{_inline_html(block.caption)}</figcaption></figure>")
-            else:
-                out.append(f"<p>{_inline_html(block)}</p>")
+        out += [_html_block(block) for block in sec.blocks]
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"

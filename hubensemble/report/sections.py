@@ -25,7 +25,8 @@ from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_v
                                          load_run, spearman)
 from hubensemble.chance import members_chance_text
 from hubensemble.lockwords import command_line
-from hubensemble.data.coverage import coverage_note, majority_note
+from hubensemble.data.coverage import coverage_note, majority_note, unbalanced
+from hubensemble.metrics import balanced_accuracy
 from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.rank.ranking import rule_text
 from hubensemble.rundir import Run
@@ -334,16 +335,24 @@ def _test_section(files, figures) -> Section:
         return sec.add(f"No test metrics: {why}. The numbers below the ensemble curve are on "
                        "validation only.")
     retrained, after = files.retrained
+    panels, why = _test_panels(files)
+    # Unbalanced test classes: each row's balanced accuracy, from the same test probabilities
+    # as the per-class table (the candidates': "–" for a retrained member's row).
+    balanced = {} if files.y_test is None or not unbalanced(files.y_test) else {
+        title.split(" (")[0]: _f(balanced_accuracy(p, y)) for title, p, y in panels}
     rows = []
     for when, t in ((", retrained on train + val", after),
                     (", before retraining" if after or retrained else "", test)):
         b = (t or {}).get("best_single") or {}
         module = next((c.module for c in files.candidates if c.trial == b.get("trial")), "")
-        rows += [[f"{who}{when}", _f(m["accuracy"]), _f(m["nll"]), _f(m["ece"])]
-                 for who, m in ((f"ensemble ({_n(len(_members(files)), 'member')})",
-                                 (t or {}).get("ensemble")),
-                                (f"best single: {b.get('trial')}"
-                                 + (f" ({module})" if module else ""), b)) if m]
+        rows += [[f"{who}{when}", _f(m["accuracy"]),
+                  *([balanced.get(key, "–") if t is test else "–"] if balanced else []),
+                  _f(m["nll"]), _f(m["ece"])]
+                 for key, who, m in (("ensemble",
+                                      f"ensemble ({_n(len(_members(files)), 'member')})",
+                                      (t or {}).get("ensemble")),
+                                     ("best single", f"best single: {b.get('trial')}"
+                                      + (f" ({module})" if module else ""), b)) if m]
     n = len(files.y_test) if files.y_test is not None else (
         (files.task.get("sizes") or {}).get("test") or "recorded")
     sec.add(f"On the {n} test examples (never used for any choice). The best single member "
@@ -368,8 +377,12 @@ def _test_section(files, figures) -> Section:
         [str(n) for n in files.task.get("class_names") or []], files.y_test, "test")
     if note:
         sec.add(f"Note: {note}, and per class (\"Per-class accuracy on test\" below).")
-    sec.add(Table(["model", "accuracy", "NLL", "ECE"], rows))
-    panels, why = _test_panels(files)
+    if balanced:
+        sec.add("The test classes are unbalanced: balanced accuracy is the mean of the "
+                "per-class accuracies (\"Per-class accuracy on test\" below), each class "
+                "counted once; accuracy counts each example once.")
+    sec.add(Table(["model", "accuracy", *(["balanced accuracy"] if balanced else []), "NLL",
+                   "ECE"], rows))
     if why:
         sec.add(f"{'No' if not panels else 'Incomplete'} reliability diagram: {why}.")
     if not panels:
