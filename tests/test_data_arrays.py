@@ -758,7 +758,7 @@ def test_a_task_made_in_python_is_checked_as_load_task_checks_it():
         Split(EIGHT_BIT, LABELS[:11])
     with pytest.raises(DataError, match=r"Split images have shape \[12, 48\]"):
         Split(EIGHT_BIT.reshape(12, 48), LABELS)
-    with pytest.raises(DataError, match=r"Split labels hold non-integer values"):
+    with pytest.raises(DataError, match=r"Split labels hold 12 non-integer label\(s\) \(0\.5 "):
         Split(EIGHT_BIT, LABELS + 0.5)
     with pytest.raises(DataError, match=r"Split labels have dtype <U1"):
         Split(EIGHT_BIT, np.array(list("abc"))[LABELS])
@@ -903,6 +903,26 @@ def test_nan_and_fractional_npz_labels_are_counted_and_located(tmp_path):
         load_task(half)
     assert str(e.value).endswith(f"holds {len(LABELS)} non-integer label(s) (0.5 at index 0); "
                                  f"labels must be integer class indices")
+
+
+def test_nan_labels_of_a_split_made_in_python_are_counted_and_located():
+    """A `Split` made in Python with NaN labels said "Split labels hold non-integer values"
+    alone, where the npz loader (8461ef8) counts them, names the first and says how to drop
+    unlabelled examples: the same words now, with the way in a Split's terms."""
+    y = LABELS.astype(float)
+    y[[3, 7, 8]] = np.nan
+    with pytest.raises(DataError) as e:
+        Split(EIGHT_BIT, y)
+    bad = np.flatnonzero(np.isnan(y))
+    assert str(e.value) == (
+        f"Split labels hold {len(bad)} non-integer label(s) (nan at index {bad[0]}); labels "
+        f"must be integer class indices; an unlabelled example (NaN) has no class to learn: "
+        f"drop those examples (keep = ~np.isnan(labels); Split(images[keep], labels[keep]))")
+    y = LABELS.astype(float)
+    y[4] = np.inf
+    with pytest.raises(DataError, match=r"^Split labels hold 1 non-integer label\(s\) \(inf at "
+                                        r"index 4\); labels must be integer class indices$"):
+        Split(EIGHT_BIT, y)
 
 
 def test_negative_npz_labels_say_where_and_the_ways_on(tmp_path):

@@ -1,6 +1,7 @@
 """The names data come with and their rules: the split names and the words data made elsewhere
 spells them with (`SPLIT_WORDS`), and what a class name must be (`class_name_fault`,
-`check_class_names`), one rule for every source of class names."""
+`check_class_names`), one rule for every source of class names; and the words for labels that
+are no class index (`non_integer_labels`), the npz loader's and a `Split`'s alike."""
 
 from __future__ import annotations
 
@@ -133,3 +134,20 @@ def name_difference(a: str, b: str) -> str:
         return ("are the same text in two Unicode forms (composed, NFC, and decomposed, NFD, "
                 "as macOS writes names)")
     return "differ only by case"
+
+
+def non_integer_labels(y: np.ndarray, drop: str) -> str | None:
+    """What is wrong with float labels `y` [N] that are not all integral: "2 non-integer
+    label(s) (nan at index 5); labels must be integer class indices", and for NaN (an
+    unlabelled example, as pandas writes a missing label) "; an unlabelled example (NaN) has
+    no class to learn: drop those examples " + `drop` (the caller's way, e.g. "from both
+    arrays (keep = ~np.isnan(y); …)"); None when every label is a finite integral value. The
+    words of the npz loader and of a `Split` made in Python alike."""
+    bad = ~np.isfinite(y) | (y != np.round(y))
+    if not bad.any():
+        return None
+    first = int(np.argmax(bad))
+    missing = (f"; an unlabelled example (NaN) has no class to learn: drop those examples "
+               f"{drop}" if np.isnan(y[bad]).any() else "")
+    return (f"{int(bad.sum())} non-integer label(s) ({float(y[first])!r} at index {first}); "
+            f"labels must be integer class indices{missing}")

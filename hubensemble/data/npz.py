@@ -11,7 +11,8 @@ from hubensemble.data.decode import (_short, check_16bit, check_16bit_splits, ch
                                      to_rgb_uint8)
 from hubensemble.data.loading import LoadOptions, _require_path
 from hubensemble.data.splits import _carve, _make_split
-from hubensemble.data.names import _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS
+from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS,
+                                    non_integer_labels)
 from hubensemble.data.task import Task
 from hubensemble.data.validate import _check_label_range, index_names, text_names
 from hubensemble.errors import DataError
@@ -50,16 +51,10 @@ def _npz_labels(y, key, path):
                "and class_names=names" if y.dtype.kind in "USO" else "")
         raise DataError(f"npz:{path}: array {key!r} has dtype {y.dtype}; labels must be "
                         f"integers{fix}")
-    if np.issubdtype(y.dtype, np.floating):
-        bad = ~np.isfinite(y) | (y != np.round(y))
-        if bad.any():
-            first = int(np.argmax(bad))
-            missing = ("; an unlabelled example (NaN) has no class to learn: drop those "
-                       "examples from both arrays (keep = ~np.isnan(y); x, y = x[keep], "
-                       "y[keep])" if np.isnan(y[bad]).any() else "")
-            raise DataError(f"npz:{path}: array {key!r} holds {int(bad.sum())} non-integer "
-                            f"label(s) ({float(y[first])!r} at index {first}); labels must be "
-                            f"integer class indices{missing}")
+    why = np.issubdtype(y.dtype, np.floating) and non_integer_labels(
+        y, "from both arrays (keep = ~np.isnan(y); x, y = x[keep], y[keep])")
+    if why:
+        raise DataError(f"npz:{path}: array {key!r} holds {why}")
     if y.size and y.max() > np.iinfo(np.int64).max:  # int64 would wrap it to a negative
         top = int(y.max()) if y.dtype.kind in "iu" else f"{y.max():.0f}"
         raise DataError(f"npz:{path}: array {key!r} holds label {top}, beyond int64; labels "

@@ -14,6 +14,7 @@ from hubensemble.data.loading import _visible
 # The names of splits and classes and their rules, importable from here as before they moved.
 from hubensemble.data.names import (  # noqa: F401 - re-exported
     _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, check_class_names, class_name_fault, split_key)
+from hubensemble.data.names import non_integer_labels
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
@@ -582,10 +583,11 @@ def _split_labels(labels) -> np.ndarray:
                                    or np.issubdtype(y.dtype, np.floating)):
         raise DataError(f"Split labels have dtype {y.dtype}; labels must be integer class "
                         f"indices into the task's class_names")
-    if np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all()
-                                                    and (y == np.round(y)).all()):
-        raise DataError("Split labels hold non-integer values; labels must be integer class "
-                        "indices")
+    if np.issubdtype(y.dtype, np.floating):
+        why = non_integer_labels(y, "(keep = ~np.isnan(labels); Split(images[keep], "
+                                 "labels[keep]))")
+        if why:
+            raise DataError(f"Split labels hold {why}")
     if y.size and y.max() > np.iinfo(np.int64).max:
         raise DataError(f"Split labels hold {y.max()}, beyond int64; labels must be class "
                         f"indices 0..C-1")
