@@ -30,12 +30,16 @@ def data_args_from(args):
 def load_data(args, *, said=True):
     """(DataArgs, Task) of the command line; the task summary to stderr unless -q, and to the
     run's log, unless `said` is False (fit: pipeline.fit says it, for Python callers too)."""
+    from hubensemble.data.folder import warn_class_notes
     from hubensemble.rundir import Run
     data_args = data_args_from(args)
     task = data_args.load()
     if said:
-        listed = Run(args.out).skipped_list_for(task, restart=getattr(args, "restart", False))
+        restart = getattr(args, "restart", False)
+        listed = Run(args.out).skipped_list_for(task, restart=restart)
         say(args, task.summary(skipped_in=listed))
+        if Run(args.out).new_task(task, restart=restart):  # once per run (data.folder)
+            warn_class_notes(task)
     return data_args, task
 
 

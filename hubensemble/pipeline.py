@@ -215,6 +215,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             task = data
             data_args = data_args or DataArgs.of_task(task)
         _say_data(task, run.skipped_list_for(task, restart=restart), progress)
+        if run.new_task(task, restart=restart):  # not again at each resumed fit
+            from hubensemble.data.folder import warn_class_notes
+            warn_class_notes(task)
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
         keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)

@@ -183,6 +183,15 @@ class Run(RunExports):
             return None
         return formats.skipped_list(self.path)
 
+    def new_task(self, task, *, restart=False) -> bool:
+        """Whether `task` is new to this run (`restart`, or run.json records no data of its
+        fingerprint, or cannot be read): what is said once per run is said then."""
+        try:
+            recorded = (self.meta().get("data") or {}).get("task") or {}
+        except RunError:
+            return True
+        return bool(restart) or recorded.get("fingerprint") != task.fingerprint
+
     def attach_task(self, task, data_args, *, restart=False, command="rank"):
         """Records the task of this run (run.json "data", RUN/labels/<split>.npy int64 [N]);
         RunError when the run holds a different task, unless `restart`, with advice for the

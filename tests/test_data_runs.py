@@ -350,3 +350,57 @@ def test_the_same_data_given_in_python_keeps_the_spec_that_loads_it_again(tmp_pa
     other = load_task(spec, seed=1)
     with pytest.raises(RunError, match="other data|differ"):
         run.attach_task(other, DataArgs.of_task(other))
+
+
+def test_class_names_that_differ_only_by_case_are_warned_of_from_every_source(tmp_path, caplog):
+    """Cat/ and cat/ are two classes on Linux, but one folder on macOS and Windows, whose file
+    systems ignore case: the data copied there, or an evaluate test set laid out as class
+    folders, merges them, and nothing said so. load_task now warns, for a folder and an
+    npz's class_names alike; a caller that says the data itself (DataArgs.load, the
+    commands and fit: once per run) gets no warning from the load."""
+    from hubensemble.data.folder import case_only_note
+    from hubensemble.dataargs import DataArgs
+
+    _images(tmp_path / "pets", {"Cat": 6, "cat": 6, "dog": 6})
+    caplog.set_level("WARNING", logger="hubensemble.data")
+    said = ("class names 'Cat' and 'cat' differ only by case: they are two classes here, but "
+            "on macOS and Windows, whose file systems ignore case, Cat/ and cat/ are one "
+            "folder")
+    assert load_task(f"folder:{tmp_path / 'pets'}").class_names == ["Cat", "cat", "dog"]
+    assert [r.getMessage() for r in caplog.records if said in r.getMessage()]
+    caplog.clear()
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "pets.npz", x_train=rng.integers(0, 255, (12, 8, 8, 3), np.uint8),
+             y_train=np.arange(12) % 3, class_names=np.array(["dog", "Cat", "cat"]))
+    load_task(f"npz:{tmp_path / 'pets.npz'}")
+    assert [r for r in caplog.records if "'Cat' and 'cat' differ only by case" in
+            r.getMessage()]
+    caplog.clear()
+    DataArgs(spec=f"folder:{tmp_path / 'pets'}").load()
+    assert not [r for r in caplog.records if "differ only by case" in r.getMessage()]
+    assert case_only_note(["cat", "dog"]) is None
+    assert case_only_note(["A", "a", "B", "b"]).startswith(
+        "class names 'A' and 'a' differ only by case (and 1 other pair of classes)")
+
+
+def test_a_runs_class_notes_are_said_at_its_first_load_only(tmp_path, tiny_module,
+                                                            in_process):
+    """Folders 1/, 10/, 2/ (class ids in text order) were warned of at every load of the
+    data: each command on the run and each resumed fit said it again. Said once per run
+    now: at the load that records the data in run.json (or with fit's --restart, which
+    starts the run again: `Run.new_task`), not after."""
+    from hubensemble.rundir import Run
+
+    data = _images(tmp_path / "num", {"1": 6, "10": 6, "2": 6})
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    out = tmp_path / "run"
+    args = ("rank", "--catalogue", catalogue, "--data", f"folder:{data}", "--out", out,
+            "--profile", "quick", "--top-k", "1")
+    code, _, err = in_process(*args)
+    assert code == 0, err
+    assert err.count("ordered as text, not as numbers") == 1, err
+    assert Run(out).meta()["data"]["task"]["class_names"] == ["1", "10", "2"]
+    code, _, err = in_process(*args)  # the run's data again: said already
+    assert code == 0 and "ordered as text" not in err, err
+    assert Run(out).new_task(load_task(f"folder:{data}"), restart=True)

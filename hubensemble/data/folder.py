@@ -18,7 +18,7 @@ from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
 from hubensemble.data.sniff import HEAD_BYTES, sniff
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
-                                    name_key)
+                                    name_key, same_names)
 from hubensemble.data.task import Task
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
@@ -246,6 +246,44 @@ def numbered_classes_note(names: list[str]) -> str | None:
             f"them through the export's class names (serve_bytes and predict give the "
             f"names), or rename the folders with leading zeros ({numeric[i].zfill(width)}/ "
             f"for {numeric[i]}/) to make the orders agree")
+
+
+def case_only_note(names) -> str | None:
+    """The warning for class names that differ only by case ('Cat' and 'cat'; any source:
+    folders on Linux, an npz's class_names, a Task made in Python), or None. They are two
+    classes here, but on macOS and Windows, whose file systems ignore case, Cat/ and cat/
+    are one folder: the data copied there as class folders, or a test set for `evaluate`
+    laid out as class folders, merges them. `names`: the task's class names (text)."""
+    pairs = [(a, b) for a, b in same_names([str(n) for n in names], case=True)
+             if name_difference(a, b) == "differ only by case"]
+    if not pairs:
+        return None
+    (a, b), more = pairs[0], len(pairs) - 1
+    others = f" (and {more} other pair{'s' if more > 1 else ''} of classes)" if more else ""
+    return (f"class names {a!r} and {b!r} differ only by case{others}: they are two classes "
+            f"here, but on macOS and Windows, whose file systems ignore case, {a}/ and {b}/ "
+            f"are one folder, so this data copied there as class folders, or a test set for "
+            f"evaluate laid out as class folders, would merge them; if they are one class "
+            f"merge their images, if two rename one so that the names differ by more than "
+            f"case")
+
+
+def class_notes(task: Task) -> list[str]:
+    """The warnings a task's class names call for, said once per run (`load_task`, or fit
+    and the commands at a run's first load): class folders named by numbers out of numeric
+    order (`numbered_classes_note`, a folder: task) and names that differ only by case
+    (`case_only_note`, any source). Not for an `evaluate` test set, whose classes meet the
+    model's by name. [] when there is nothing to say."""
+    names = [str(n) for n in task.class_names]
+    notes = [numbered_classes_note(names) if str(task.source).startswith("folder:") else None,
+             case_only_note(names)]
+    return [n for n in notes if n]
+
+
+def warn_class_notes(task: Task) -> None:
+    """Logs each of `class_notes(task)` as a WARNING."""
+    for note in class_notes(task):
+        log.warning("%s", note)
 
 
 def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing,
@@ -503,9 +541,6 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                                   options, owned=True)
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
-    note = None if options.test_set else numbered_classes_note(class_names)
-    if note:  # a test set's classes are matched to the model's by name
-        log.warning("%s", note)
     name = os.path.basename(os.path.normpath(absolute(path)))
     return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,

@@ -42,8 +42,6 @@ class LoadOptions:
     #: A label_fn maps the loaded labels afterwards (`load_task`): unnamed labels are raw
     #: values, whose unused indices are its business (`validate.index_names`'s gaps).
     relabelled: bool = False
-    #: An `evaluate` test set (`specs.load_test_set`): its classes meet the model's by name.
-    test_set: bool = False
 
 
 def _visible(name: str) -> bool:

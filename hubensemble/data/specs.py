@@ -16,7 +16,7 @@ from hubensemble import options as option_table
 from hubensemble.data import digits, folder, npz, tfds
 from hubensemble.data.digits import _load_sklearn, check_sklearn_name
 from hubensemble.data.duplicates import drop_duplicates
-from hubensemble.data.folder import _load_folder, locate_folder, split_layout
+from hubensemble.data.folder import _load_folder, locate_folder, split_layout, warn_class_notes
 from hubensemble.data.loading import _EXAMPLES, LoadOptions, windows_path_hint
 from hubensemble.data.npz import _load_npz, locate_npz
 from hubensemble.lockwords import option_word
@@ -330,7 +330,8 @@ _SKIPS_SAID = contextvars.ContextVar("hubensemble_skips_said", default=False)
 
 @contextlib.contextmanager
 def skips_said():
-    """Within the block, `load_task` leaves the files it skipped to its caller to say."""
+    """Within the block, `load_task` leaves the files it skipped, and its class names'
+    notes (`folder.class_notes`), to its caller to say."""
     token = _SKIPS_SAID.set(True)
     try:
         yield
@@ -416,7 +417,17 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
         test_fraction=float(test_fraction), min_per_class=int(min_per_class),
         dedupe=bool(dedupe))
     task = dataclasses.replace(task, spec=absolute_spec(spec), load_args=load_args)
-    return _said_skips(_validated(task, min_per_class=min_per_class))
+    return _said_notes(_said_skips(_validated(task, min_per_class=min_per_class)))
+
+
+def _said_notes(task: Task) -> Task:
+    """`task`, after a warning of each of its class names' notes (`folder.class_notes`:
+    numbered folders out of numeric order, names that differ only by case), unless its
+    caller says them (`skips_said`): fit and the commands say them at a run's first load
+    only, where every stage's and each resumed fit's load repeated them."""
+    if not _SKIPS_SAID.get():
+        warn_class_notes(task)
+    return task
 
 
 def _said_skips(task: Task) -> Task:
@@ -488,7 +499,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     fit = LoadOptions(data_dir=data_dir, **{k: v for k, v in (trained_split or {}).items()
                                             if k in ("seed", "val_fraction", "test_fraction",
                                                      "dedupe")})
-    options = LoadOptions(data_dir=data_dir, test_set=True)
+    options = LoadOptions(data_dir=data_dir)
     flat = False
     if scheme == "folder":
         path = os.path.expanduser(rest)
