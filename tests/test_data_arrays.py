@@ -944,6 +944,48 @@ def test_negative_npz_labels_say_where_and_the_ways_on(tmp_path):
         f"number them 0..C-1")
 
 
+def test_nan_and_fractional_split_labels_are_counted_and_located():
+    """A Split made in Python with NaN labels (a missing label from pandas) was refused with
+    "Split labels hold non-integer values" alone, where an npz's said how many, where, and
+    what to do with an unlabelled example: the same words now."""
+    y = LABELS.astype(float)
+    y[[5, 9]] = np.nan
+    with pytest.raises(DataError) as e:
+        Split(EIGHT_BIT, y)
+    assert str(e.value).startswith(
+        "Split labels hold 2 non-integer label(s) (nan at index 5); labels must be integer "
+        "class indices; an unlabelled example (NaN) has no class to learn: drop those "
+        "examples")
+    with pytest.raises(DataError) as e:
+        Split(EIGHT_BIT, LABELS + 0.5)
+    assert str(e.value) == (f"Split labels hold {len(LABELS)} non-integer label(s) (0.5 at "
+                            f"index 0); labels must be integer class indices")
+
+
+@pytest.mark.parametrize("how", ["npz with class_names", "Task"])
+def test_negative_labels_beside_class_names_say_where_and_the_way_on(tmp_path, how):
+    """y_train with -1 for unlabelled examples beside class_names (an npz's, a Task's) was
+    refused with "train labels out of range: 2 label(s) with value(s) [-1] but the classes
+    are 0..2 (3 class names); fix the labels or supply all class names": no file, no index,
+    and a way on (more class names) that does not fit an unlabelled example. Now as without
+    class_names: the archive, the first index, and to drop those examples."""
+    y = LABELS.copy()
+    y[[4, 7]] = -1
+    names = ["a", "b", "c"]
+    with pytest.raises(DataError) as e:
+        if how == "Task":
+            Task(name="t", source="s", class_names=names, train=Split(EIGHT_BIT, y))
+        else:
+            load_task(save_npz(tmp_path / "neg.npz", x_train=EIGHT_BIT, y_train=y,
+                               class_names=np.array(names)))
+    where = "" if how == "Task" else f"npz:{tmp_path / 'neg.npz'}: "
+    assert str(e.value) == (
+        f"{where}train labels out of range: 2 label(s) with value(s) [-1] (the first at index "
+        f"4); class indices are 0 or more: a negative label (-1 often marks an unlabelled "
+        f"example) has no class to learn, so drop those examples (images and labels: keep = "
+        f"y >= 0)")
+
+
 def test_numbers_as_npz_class_names_are_told_to_be_stored_as_text(tmp_path):
     """class_names=np.array([10, 2, 1]) (the original label values, kept as numbers) was
     refused with "must be a 1-D array of strings, got int64 [3]" alone; now with the values

@@ -318,7 +318,7 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
             splits = {key: _make_split(sp.images, np.searchsorted(used, sp.labels))
                       for key, sp in splits.items()}
     # Out-of-range labels are reported by validation; check before a split needs bincount.
-    _check_label_range(splits, len(class_names))
+    _check_label_range(splits, len(class_names), what=f"npz:{path}")
     train = splits["train"]
     val, test = splits.get("val"), splits.get("test")
     if held_out:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hubensemble.data.labelwords import negative_labels
 from hubensemble.data.loading import _visible
 # The names of splits and classes and their rules, importable from here as before they moved.
 from hubensemble.data.names import (  # noqa: F401 - re-exported
@@ -608,11 +609,15 @@ def _check_task_splits(task: "Task") -> None:
     _check_label_range({s: getattr(task, s) for s in SPLIT_NAMES}, len(task.class_names))
 
 
-def _check_label_range(splits: dict[str, Split], num_classes: int):
-    """DataError naming the split and values when a label is outside 0..num_classes-1."""
+def _check_label_range(splits: dict[str, Split], num_classes: int, what: str = ""):
+    """DataError naming the split and values (after `what`, the source) when a label is
+    outside 0..num_classes-1; a negative one with the way on (`labelwords.negative_labels`)."""
     for key, s in splits.items():
         if s is None or not len(s):
             continue
+        if negative_labels(s.labels):
+            raise DataError(f"{what}{': ' if what else ''}{key} labels out of range: "
+                            f"{negative_labels(s.labels)}")
         bad = (s.labels < 0) | (s.labels >= num_classes)
         if bad.any():
             vals = sorted(set(s.labels[bad].tolist()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hubensemble.data.labelwords import negative_labels
 from hubensemble.data.names import SPLIT_NAMES, check_class_names
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import Split, Task, _check_label_range
@@ -32,15 +33,9 @@ def index_names(labels: dict[str, np.ndarray], *, what: str, fix: str, compact: 
     joined = np.concatenate([np.asarray(y).reshape(-1) for y in labels.values()])
     values = np.unique(joined)
     for split, y in labels.items():
-        y = np.asarray(y)
-        if len(y) and int(y.min()) < 0:
-            neg = sorted(set(y[y < 0].tolist()))
-            raise DataError(f"{what}: {split} labels out of range: {int((y < 0).sum())} "
-                            f"label(s) with value(s) {neg[:5]} (the first at index "
-                            f"{int(np.argmax(y < 0))}); class indices are 0 or more: a "
-                            f"negative label (-1 often marks an unlabelled example) has no "
-                            f"class to learn, so drop those examples (images and labels: keep "
-                            f"= y >= 0), or {fix}")
+        negative = negative_labels(y)
+        if negative:
+            raise DataError(f"{what}: {split} labels out of range: {negative}, or {fix}")
     top = int(values[-1]) if len(values) else -1
     if len(values) == top + 1 or gaps:
         return [str(i) for i in range(top + 1)], None
