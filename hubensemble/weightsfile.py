@@ -130,14 +130,17 @@ def record_digests(record: dict, path) -> None:
 def changed_since(record: dict, path) -> str | None:
     """Why the weights file at `path` is not the one trial.json `record` recorded tune
     writing (`WEIGHTS_DIGEST`): "its weights file PATH is not the one tune wrote (sha256 A…
-    recorded, B… now)", or "… cannot be read" ; None when it is, or when the record has no
-    digest (a trial of an older hubensemble) or there is no file (`path` None)."""
+    recorded, B… now)", or "… cannot be read", PATH absolute (the words are kept in
+    ensemble.json and an export's metadata, read from other folders); None when it is, or
+    when the record has no digest (a trial of an older hubensemble) or there is no file
+    (`path` None)."""
     recorded = record.get(WEIGHTS_DIGEST) if isinstance(record, dict) else None
     if not recorded or path is None:
         return None
     now = file_digest(path)
     if now == recorded:
         return None
+    path = os.path.abspath(path)  # said in records read from elsewhere (ensemble.json, export)
     if now is None:
         return f"its weights file {path} cannot be read"
     return (f"its weights file {path} is not the one tune wrote (sha256 {recorded[:12]}… "

@@ -352,6 +352,40 @@ def test_a_probe_loaded_from_its_file_and_one_rebuilt_share_by_their_weights(
     assert len(result.members) == 1
 
 
+def test_an_edited_weights_file_is_named_by_its_whole_path_with_the_way_on(
+        tmp_path, rng, caplog, monkeypatch):
+    # `hubensemble ensemble --run r` after a weights file was edited by hand (h5py): the
+    # warning, ensemble.json's weights_changed (kept, and read from other folders) and the
+    # report named "r/candidates/t0/weights.weights.h5", a path of the folder the command ran
+    # in, and the report's warning gave no way on, where the command's says it.
+    monkeypatch.chdir(tmp_path)
+    run = make_run("r", rng, [1.0, 1.0])
+    run.update(modules={f"m{i}": {"name": f"m{i}", "handle": f"h{i}"} for i in range(2)})
+    kernel = rng.normal(size=(3, 3, 3, 8))
+    for t in ("t0", "t1"):
+        cand = candidate.read_candidate(run.candidates, t)
+        cand.load_probs()
+        candidate.write_candidate(
+            run.candidates, cand.record, val_probs=cand.val_probs, test_probs=cand.test_probs,
+            save_weights=lambda p: write_weights(p, [kernel], [np.zeros((8, C))]))
+        write_weights(run.candidates / t / candidate.WEIGHTS_FILE, [kernel + 1],
+                      [np.zeros((8, C))])
+    with caplog.at_level("WARNING"):
+        result = run_ensemble(run.path)
+    for member in result.members:
+        whole = tmp_path / "r" / "candidates" / member["trial"] / candidate.WEIGHTS_FILE
+        said = f"its weights file {whole} is not the one tune wrote"
+        assert said in caplog.text
+        assert read_ensemble(run.path)["members"][0]["weights_changed"].startswith(
+            f"its weights file {tmp_path}")
+    from hubensemble.report.render import render_markdown
+    from hubensemble.report.sections import build_sections
+
+    md = render_markdown(*build_sections(run.path)[:2])
+    assert (f"{said} (sha256" in md and "an export serves the file as it is now: restore the "
+            "file, or delete its candidate folder and run tune again" in md), md
+
+
 def test_an_older_cost_json_takes_its_head_sizes_from_the_weights_files(tmp_path, rng, caplog):
     # A cost.json written before head sizes were recorded (no "head_macs"): every budgeted
     # ensemble warned "no head sizes" and counted each probe's shared backbone whole, though
