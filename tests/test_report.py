@@ -1646,6 +1646,12 @@ def test_many_unbalanced_classes_show_the_worst_first_and_balanced_accuracy(tmp_
     assert rows[:10] == [names[c] for c in order]
     assert rows[10:] == names  # then every class, in class order
     assert f"The 10 of the {classes} classes the ensemble does worst on" in section
+    # The closing table says it too, from the same test probabilities.
+    assert ("balanced accuracy (the test classes are unbalanced; the mean of the per-class "
+            f"accuracies, each class counted once): ensemble "
+            f"{balanced_accuracy_score(yt, mixed.argmax(axis=1)):.4f}, best single "
+            f"{balanced_accuracy_score(yt, single.argmax(axis=1)):.4f}") in \
+        report.summary_table(path).splitlines()
     details = html.split("<summary>")[1].split("</details>")[0]
     assert details.startswith(f"All {classes} classes, in class order</summary><table>")
     assert details.count("<tr>") == classes + 1

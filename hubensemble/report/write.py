@@ -12,7 +12,8 @@ from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
 from hubensemble.text import absolute, escaped, printable, shell
-from hubensemble.data.coverage import coverage_note, majority_note
+from hubensemble.data.coverage import coverage_note, majority_note, unbalanced
+from hubensemble.metrics import balanced_accuracy
 
 #: The figures a report may have (RUN/report_files/<name>.png).
 FIGURE_NAMES = ("knn_vs_finetuned", "ensemble_curve", "reliability", "accuracy_vs_gflops",
@@ -86,6 +87,37 @@ def _members_at_chance(run, members) -> str | None:
     return weak and members_chance_text(weak, {c.trial: c.record for c in found})
 
 
+def _balanced_line(run, ensemble, y) -> str | None:
+    """The closing table's balanced accuracy line when the test classes are unbalanced
+    (`data.coverage.unbalanced`): the ensemble's and the best single member's
+    (`metrics.balanced_accuracy`), from their test_probs.npy and ensemble.json's weights, as
+    the report's test section gives them; None otherwise, or when a table cannot be read."""
+    import numpy as np
+
+    from hubensemble import candidate
+
+    if y is None or not unbalanced(y):
+        return None
+
+    def probs(trial):
+        c = candidate.read_candidate(run.candidates, str(trial))
+        return None if c is None or c.load_probs(n_test=len(y)) else c.test_probs
+
+    members = ensemble.get("members") or []
+    tables = [probs(m.get("trial")) for m in members]
+    if not tables or any(t is None for t in tables):
+        return None
+    mixed = ens.ensemble_probs(np.stack(tables), {i: float(m.get("weight", 1.0))
+                                                  for i, m in enumerate(members)})
+    parts = [f"ensemble {balanced_accuracy(mixed, y):.4f}"]
+    best = ((ensemble.get("test") or {}).get("best_single") or {}).get("trial")
+    single = probs(best) if best else None
+    if single is not None:
+        parts.append(f"best single {balanced_accuracy(single, y):.4f}")
+    return ("balanced accuracy (the test classes are unbalanced; the mean of the per-class "
+            "accuracies, each class counted once): " + ", ".join(parts))
+
+
 def summary_table(run_dir) -> str:
     """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
     from ensemble.json), a note naming the classes that have no test (or validation)
@@ -153,6 +185,9 @@ def summary_table(run_dir) -> str:
         note = majority_note(run.class_names() or [], y, "test") if y is not None else None
         if note:
             lines.append(f"note: {note}, and per class (the report's per-class table)")
+        balanced = None if after else _balanced_line(run, ensemble, y)
+        if balanced:
+            lines.append(balanced)
     if ensemble is not None:
         members = ensemble.get("members") or []
         rule = ensemble.get("size_rule") or {}
