@@ -402,6 +402,25 @@ def test_serve_bytes_names_an_image_damaged_past_its_header(loaded, digits):
     np.testing.assert_allclose(got, alone, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_export_keeps_tensorflows_optimizer_lines_off_stderr(run_dir, tmp_path):
+    """A notebook that imported TensorFlow before hubensemble (its log level then set too
+    late) saw "W… loop_optimizer.cc:934] Skipping loop optimization for Merge node with
+    control input: …" at export, from the reload check's first calls: it goes to the log
+    (`_tf.native_notices`), as the other native lines do."""
+    script = ("import sys, logging, tensorflow\n"
+              "from hubensemble.export import export_ensemble\n"
+              "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+              "export_ensemble(sys.argv[1], sys.argv[2], progress=False)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", script, str(run_dir), str(tmp_path / "m")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "loop_optimizer" not in done.stderr, done.stderr
+    assert "export: reload check: " in done.stdout and "loop_optimizer" in done.stdout, \
+        done.stdout
+
+
 def test_serve_bytes_names_a_failed_images_own_reason_among_others(loaded, digits):
     """A truncated BMP or an animated WebP among a request's images was called "a BMP file
     that cannot be decoded (damaged past its header …)", where alone it got its own words

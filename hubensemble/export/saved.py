@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hubensemble import augment, fileio
+from hubensemble import _tf, augment, fileio
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
 from hubensemble.export.shared import (backbone_groups, check_groups, first_of, member_outputs,
@@ -578,12 +578,17 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
             f"in-memory ensemble on {int(check_images.shape[0])} image(s)")
         loaded = _reload(tmp)
         serve = loaded.signatures[SERVING_SIGNATURE]
-        diff = check_reload(
-            lambda x: expected,
-            {SERVING_SIGNATURE: lambda x: serve(images=x)["probabilities"],
-             "__call__": lambda x: loaded(x, training=False)},
-            check_images, tolerance=tolerance)
-        run_warmup(loaded, warmup)  # as TF Serving runs it when it loads the model
+        # The first calls of the reloaded functions: what TensorFlow's optimizer writes then
+        # (loop_optimizer.cc's "Skipping loop optimization …", on stderr when the caller
+        # imported TensorFlow before hubensemble) goes to the log (`_tf.native_notices`).
+        with _tf.native_notices("export: reload check"):
+            diff = check_reload(
+                lambda x: expected,
+                {SERVING_SIGNATURE: lambda x: serve(images=x)["probabilities"],
+                 "__call__": lambda x: loaded(x, training=False)},
+                check_images, tolerance=tolerance)
+        with _tf.native_notices("export: warmup"):
+            run_warmup(loaded, warmup)  # as TF Serving runs it when it loads the model
         meta["reload_check"] = {"max_abs_diff": diff, "tolerance": tolerance,
                                 "images": int(check_images.shape[0])}
         if latency_batches:
