@@ -731,10 +731,15 @@ def test_a_full_disk_inside_tensorflows_writer_stops_export_with_one_line(
 
 
 def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits, tmp_path,
-                                                               capsys):
+                                                               capsys, monkeypatch):
     gen = tune.trial_id("default", 0, "gen")
-    os.unlink(run_copy / "candidates" / gen / candidate.WEIGHTS_FILE)
+    missing = run_copy / "candidates" / gen / candidate.WEIGHTS_FILE
+    os.unlink(missing)
     out = tmp_path / "model"
+    # The run named as `export --run run` from its parent names it: the reason, kept in the
+    # export's metadata ("skipped"), said "run/candidates/…", a path of that folder only.
+    monkeypatch.chdir(run_copy.parent)
+    run_copy = type(run_copy)(run_copy.name)
     with pytest.raises(RunError, match=rf"member 0 \(trial '{gen}'.*weights file .* missing"
                                        r".*, or pass skip_missing=True to export"):
         export_ensemble(run_copy, out, task=digits, progress=False)  # export_ensemble's words
@@ -753,6 +758,7 @@ def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits,
     assert np.abs(probs - weighted_probs(run_copy, "val", others)).max() <= TOL
     meta = read_metadata(out)
     assert meta["skipped"][0]["trial"] == gen
+    assert f"its weights file {missing} is missing" in meta["skipped"][0]["reason"]
     # The fact, not the command line's flag (a Python caller never typed --skip-missing).
     assert meta["metrics"]["notes"] == [
         "1 member(s) were left out, their weights missing or unreadable when exported "

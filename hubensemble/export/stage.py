@@ -393,7 +393,7 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
     if path is None:
         return _Plan(index, entry, cand, spec, "retrain"), None
     if not path.is_file():
-        return None, f"{who}: its weights file {path} is missing"
+        return None, f"{who}: its weights file {path.absolute()} is missing"  # kept in metadata
     try:
         # Open it now so a broken file fails the export before any member is retrained.
         import h5py
@@ -402,7 +402,8 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
             pass
     except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-        return None, f"{who}: its weights file {path} is unreadable ({first_line(e)})"
+        return None, (f"{who}: its weights file {path.absolute()} is unreadable "
+                      f"({first_line(e)})")
     return _Plan(index, entry, cand, spec, "weights", str(path)), None
 
 
