@@ -362,10 +362,13 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
                                      tf.cond(large, lambda: tf.strings.join([" ", size,
                                                                              TOO_LARGE]),
                                              lambda: tf.constant(DAMAGED))]))
+        # Only for the decoder's refusal: a size or a header's reason is what it gets alone.
+        generic = tf.logical_and(tf.equal(tf.strings.length(own), 0), tf.logical_not(large))
+        advice = tf.where(generic, " Send an image alone for its decoder's own words (the "
+                          "server's log has them too)", "")
         said = tf.strings.join([
             reason, "; ", tf.strings.as_string(failed), " of the ", tf.strings.as_string(n),
-            " images cannot be decoded. Send an image alone for its decoder's own words "
-            "(the server's log has them too)"])
+            " images cannot be decoded.", advice])
         with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
             return tuple(tf.identity(t) for t in out)
 
