@@ -4,6 +4,7 @@ cache, RUN/cost.json and `hubensemble cost`."""
 import json
 import os
 import re
+import tracemalloc
 
 import keras
 import numpy as np
@@ -423,6 +424,13 @@ def test_time_batches_gives_its_batch_back_when_the_timing_ends():
     batch = 64 * 640 * 600 * 3 * 4 / 2**20  # 281 MB
     seen = []
     before = _resident_mb()
-    time_batches(lambda x: seen.append(float(x[-1, 0, 0, 0])), images, (64,), max_seconds=0.0)
+    tracemalloc.start()
+    try:
+        time_batches(lambda x: seen.append(float(x[-1, 0, 0, 0])), images, (64,),
+                     max_seconds=0.0)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
     assert _resident_mb() - before < batch / 4
+    assert peak < 1.25 * batch  # one batch, no second copy while it is made
     assert seen[0] == float(images[1, 0, 0, 0])

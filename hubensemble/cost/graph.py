@@ -208,8 +208,9 @@ def time_batches(call: Callable, images, batches=(1, 64), *,
     1.07 GB float32) whose memory is a 64-byte aligned NumPy array's
     (`corruptions.shared_tensor`), so it is given back when the timing ends (a tf.gather's
     stayed resident in TensorFlow's CPU allocator through every stage after the export); a
-    C-contiguous NumPy array otherwise. Either holds exactly `batch` images (np.take). At
-    most one batch is held at a time."""
+    C-contiguous NumPy array otherwise. Either holds exactly `batch` images, copied in one at a
+    time (np.take(out=...) buffered a second whole batch). At most one batch is held at a
+    time."""
     from hubensemble.corruptions import aligned_empty, shared_tensor
 
     tensor = isinstance(images, (tf.Tensor, tf.Variable))
@@ -217,7 +218,9 @@ def time_batches(call: Callable, images, batches=(1, 64), *,
     out = {}
     for batch in batches:
         rows = np.arange(int(batch)) % int(images.shape[0])  # the first `batch`, tiled
-        x = np.take(images, rows, axis=0, out=aligned_empty((len(rows),) + images.shape[1:]))
+        x = aligned_empty((len(rows),) + images.shape[1:])
+        for i, row in enumerate(rows):  # np.take(out=x) buffers a whole second copy of x
+            x[i] = images[row]
         x = shared_tensor(x) if tensor else x
         out[str(int(batch))], _ = time_calls(lambda: call(x), max_seconds=max_seconds)
         x = None  # freed before the next batch size's is made
