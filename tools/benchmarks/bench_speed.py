@@ -6,7 +6,9 @@ Each run is a fresh `python -m hubensemble demo -q --no-cache` (rank embeds afre
 runs do the same work) with PYTHONPATH set to its checkout. With ``--baseline REV`` the
 revision REV of this repository is checked out into the scratch folder (`git worktree`) and
 the runs alternate baseline, current, baseline, ... (``--repeats`` each), so a machine shared
-with other work slows both alike; the ratios are of the medians. CPU seconds (the child's
+with other work slows both alike; the ratios are of the medians. Leave this checkout as it
+is while the script runs: the current runs import from it as they go (a `git pull` halfway
+through a run mixed two versions' modules and failed its export). CPU seconds (the child's
 user + system time) are printed beside wall seconds: on a shared machine they are the
 steadier figure.
 
