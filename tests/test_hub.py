@@ -1155,3 +1155,20 @@ def test_a_module_folder_whose_path_holds_a_bracket_is_refused_by_name(tmp_path)
         check_saved_model_folder(path)  # evaluate and predict --model, before TensorFlow
     # "*" and "?" match themselves: such folders load.
     assert load_module(write_hub_module(make_tiny_model(), str(tmp_path / "g*?" / "m")))
+
+
+def test_a_keras_that_copies_a_modules_variables_is_detected():
+    """helper 169's find: Keras 3.3-3.9 copy a tf.Variable given as a Keras variable's
+    initializer, so HubLayer's weights were copies the module never reads and fine-tuning
+    trained the head alone, silently. HubLayer now refuses to build on such a Keras
+    (hub.layer.wraps_in_place); here the check tells a real wrapper from a real copy."""
+    import keras
+
+    from hubensemble.hub.layer import wraps_in_place
+
+    v = tf.Variable(np.arange(4, dtype=np.float32).reshape(2, 2))
+    assert wraps_in_place(keras.Variable(initializer=v), v)  # Keras >= 3.10 (setup.cfg)
+    copy = keras.Variable(initializer=v.numpy())
+    assert not wraps_in_place(copy, v)
+    v.assign_add(tf.ones((2, 2)))  # what the optimizer's update looks like to each
+    assert float(copy.numpy().sum()) == 6.0 and float(v.numpy().sum()) == 10.0

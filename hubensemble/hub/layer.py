@@ -7,7 +7,7 @@ import re
 import keras
 
 from hubensemble.catalogue import MAX_INPUT_SIDE, SHA256_RE, parse_value_range
-from hubensemble.errors import ModuleLoadError
+from hubensemble.errors import HubensembleError, ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
                                  stored_weights)
@@ -81,6 +81,20 @@ def held_variables(runtime: ModuleRuntime) -> list:
             seen.add(id(v))
             found.append(v)
     return found
+
+
+def wraps_in_place(wrapper, variable) -> bool:
+    """Whether the Keras variable `wrapper`, made with ``keras.Variable(initializer=variable)``,
+    holds `variable` itself (a tf.Variable: True from Keras 3.10 on its TensorFlow backend), or
+    a copy (Keras 3.3–3.9, measured: the module's functions then read variables the optimizer
+    never updates). Anything but a plain tf.Variable (a Keras variable, a distributed one) is
+    taken as wrapped in place: Keras keeps those as they are."""
+    import tensorflow as tf
+
+    if isinstance(variable, keras.Variable) or not isinstance(variable, tf.Variable):
+        return True
+    held = getattr(wrapper, "value", None)
+    return held is variable or type(variable).__name__ != "ResourceVariable"
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
@@ -223,6 +237,12 @@ class HubLayer(keras.layers.Layer):
             # as-is), so the module's functions see every update the optimizer makes.
             kv = keras.Variable(initializer=v, trainable=id(v) in trainable_ids, dtype=v.dtype,
                                 shape=v.shape, name=f"module_{i}_" + _clean(v.name))
+            if not wraps_in_place(kv, v):
+                raise HubensembleError(
+                    f"Keras {keras.__version__} copies a module's variables when it wraps them "
+                    "(Keras before 3.10 does), so fine-tuning would train the copies, which the "
+                    "module never reads: only the head would learn, silently. Upgrade Keras "
+                    "(pip install 'keras>=3.10', as hubensemble's requirements say)")
             self._track_variable(kv)
             self._module_variables.append(kv)
         # The variables the module's functions read that no Keras variable wraps (a tf.Module
