@@ -10,8 +10,29 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+import signal  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+def _still_ignored(signum, frame):
+    """A handler that does what SIG_IGN did (`pytest_configure`)."""
+
+
+def pytest_configure(config):
+    """A suite started in the background (`cmd &` in a script: SIGINT ignored) or under
+    `nohup` (SIGHUP ignored) passed those ignored signals on to every process its tests
+    start, since an ignored signal stays ignored across exec: the tests that send a child
+    Ctrl-C or a hang-up then saw it run on (CI run 77: 6 failures, each passing from a
+    terminal). Ignored here by a Python handler instead, the suite still ignores them, and a
+    handler, unlike SIG_IGN, is reset to the default in every child, as a terminal's job has
+    it. In-process tests of `nohup`'s case set SIG_IGN themselves."""
+    for name in ("SIGINT", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is signal.SIG_IGN:
+            signal.signal(number, _still_ignored)
+
 
 #: Most tests keep about one core busy (tiny models), so one worker per core; more than
 #: MAX_WORKERS would each hold TensorFlow and the session fixtures in memory for little gain.
