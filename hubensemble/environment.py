@@ -81,6 +81,15 @@ def home_folder() -> str | None:
     return home if home != "~" and os.path.isabs(home) else None
 
 
+def folder_removed_at_exit(prefix: str) -> str:
+    """A new private temporary folder (str; mode 0700, `tempfile.mkdtemp` with `prefix`),
+    removed when the process exits: where a cache that cannot be kept goes (no home folder,
+    an unwritable TensorFlow Hub cache or matplotlib folder)."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 _HOMELESS_LOCK = threading.Lock()
 _HOMELESS: list[str] = []
 
@@ -92,8 +101,7 @@ def homeless_cache() -> str:
     to set so the zoo, the embeddings and the costs are kept from run to run."""
     with _HOMELESS_LOCK:
         if not _HOMELESS:
-            folder = tempfile.mkdtemp(prefix="hubensemble-cache-")
-            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            folder = folder_removed_at_exit("hubensemble-cache-")
             _HOMELESS.append(folder)
             uid = getattr(os, "getuid", lambda: None)()
             who = f"user ID {uid} has no entry in the password database" if uid is not None \
@@ -293,7 +301,5 @@ def matplotlib_folder() -> None:
                                          MATPLOTLIB_ENV), e,
                              "matplotlib (the report's figures) uses a temporary folder "
                              "removed at exit: it goes on", reads_old=False)
-            temporary = tempfile.mkdtemp(prefix="hubensemble-matplotlib-")
-            atexit.register(shutil.rmtree, temporary, ignore_errors=True)
-            os.environ[MATPLOTLIB_ENV] = temporary
+            os.environ[MATPLOTLIB_ENV] = folder_removed_at_exit("hubensemble-matplotlib-")
             return

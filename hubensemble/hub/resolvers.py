@@ -6,7 +6,6 @@ tensorflow_hub's cache first, every read bounded in time (`hub.remote`), so Tens
 Keras only ever read local files.
 """
 
-import atexit
 import contextlib
 import errno
 import gzip
@@ -20,7 +19,6 @@ import re
 import shutil
 import socket
 import tarfile
-import tempfile
 import threading
 import time
 import urllib.error
@@ -43,7 +41,8 @@ from hubensemble.hub.fingerprint import (_cached_tree_sha256, foreign_entry,  # 
                                          graph_and_index_hash, module_fingerprint,
                                          tree_sha256)
 from hubensemble.hub import remote
-from hubensemble.environment import CacheFolder, cache_unwritable, seconds_from_environment
+from hubensemble.environment import (CacheFolder, cache_unwritable, folder_removed_at_exit,
+                                     seconds_from_environment)
 from hubensemble.terminal import download_bar
 from hubensemble.text import escaped
 from hubensemble.winpaths import windows_form
@@ -235,9 +234,7 @@ def writable_module_dir(handle) -> str:
                                      "absl's --tfhub_cache_dir" if flag else None, named), e,
                          "each module is downloaded into a temporary folder removed at exit, "
                          "and the work goes on", reads_old=False)
-        temporary = tempfile.mkdtemp(prefix="hubensemble-tfhub-")
-        atexit.register(shutil.rmtree, temporary, ignore_errors=True)
-        os.environ[HUB_CACHE_ENV] = temporary
+        os.environ[HUB_CACHE_ENV] = folder_removed_at_exit("hubensemble-tfhub-")
     return compressed_module_resolver._module_dir(handle)
 
 
