@@ -342,6 +342,29 @@ def test_bench_rank_times_the_warm_cache_in_run_folders_of_its_own(
     assert "same scores: True" in out
 
 
+def test_bench_speed_runs_a_copy_of_the_checkout_taken_at_start(tmp_path, monkeypatch):
+    """bench_speed's current runs imported the live checkout as they went, so an edit or a
+    `git pull` during a run mixed two versions' modules (once it failed a run's export): the
+    current side is now a copy taken at start, which a later edit leaves as it was."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import bench_speed
+
+    tree = bench_speed.snapshot(tmp_path)
+    package = BENCH.parents[1] / "hubensemble"
+    copied = sorted(p.relative_to(tree / "hubensemble") for p in (tree / "hubensemble").rglob("*")
+                    if p.is_file())
+    assert copied == sorted(p.relative_to(package) for p in package.rglob("*")
+                            if p.is_file() and "__pycache__" not in p.parts)
+    assert (tree / "hubensemble" / "pipeline.py").read_bytes() == \
+        (package / "pipeline.py").read_bytes()
+    # The demo's child runs from the scratch folder with PYTHONPATH=tree: it imports the copy.
+    where = subprocess.run([sys.executable, "-c",
+                            "import hubensemble; print(hubensemble.__file__)"],
+                           env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(where) == tree / "hubensemble" / "__init__.py"
+
+
 def test_a_benchmark_shows_log_records_as_a_command_does(tmp_path):
     """bench_tune.py's failed trial (5 steps: at chance) printed Python logging's default
     format from absl's basicConfig, INFO included, with the trial's traceback

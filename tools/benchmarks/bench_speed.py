@@ -6,10 +6,11 @@ Each run is a fresh `python -m hubensemble demo -q --no-cache` (rank embeds afre
 runs do the same work) with PYTHONPATH set to its checkout. With ``--baseline REV`` the
 revision REV of this repository is checked out into the scratch folder (`git worktree`) and
 the runs alternate baseline, current, baseline, ... (``--repeats`` each), so a machine shared
-with other work slows both alike; the ratios are of the medians. Leave this checkout as it
-is while the script runs: the current runs import from it as they go (a `git pull` halfway
-through a run mixed two versions' modules and failed its export). CPU seconds (the child's
-user + system time) are printed beside wall seconds: on a shared machine they are the
+with other work slows both alike; the ratios are of the medians. The current side is a copy
+of this checkout's `hubensemble` package taken at start, uncommitted edits included
+(`snapshot`): the runs import it as they go, so a `git pull` or an edit while the script runs
+no longer mixes two versions' modules (once it failed a run's export). CPU seconds (the
+child's user + system time) are printed beside wall seconds: on a shared machine they are the
 steadier figure.
 
 The bit-for-bit check compares, between the first current run and every other run: each
@@ -74,6 +75,16 @@ def demo(tree: Path, out: Path) -> dict:
             "trial": sum(t.get("seconds") or 0.0 for t in trials),
             "fit": sum(t.get("train_seconds") or 0.0 for t in trials),
             "fit cpu": sum(t.get("train_cpu_seconds") or 0.0 for t in trials)}
+
+
+def snapshot(scratch: Path) -> Path:
+    """A copy of this checkout's `hubensemble` package as it is on disk now (uncommitted
+    edits included, byte-compiled caches left out) under ``scratch/current``: the tree the
+    current runs import from."""
+    tree = scratch / "current"
+    shutil.copytree(ROOT / "hubensemble", tree / "hubensemble",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return tree
 
 
 def _drop_time(value):
@@ -168,8 +179,9 @@ def main():
             p.error(f"argument --baseline: {args.baseline!r} is no revision of {ROOT}: "
                     "give a commit, branch or tag (git log --oneline)")
     scratch = Path(tempfile.mkdtemp(prefix="bench-speed-"))
-    trees = {"current": ROOT}
+    trees = {}
     try:
+        trees["current"] = snapshot(scratch)
         if args.baseline:
             trees = {"baseline": scratch / "baseline", **trees}
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
@@ -205,7 +217,7 @@ def main():
         if failed:
             sys.exit(1)
     finally:
-        if args.baseline and trees["baseline"].exists():
+        if "baseline" in trees and trees["baseline"].exists():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(trees["baseline"])], capture_output=True)
         if args.keep:
