@@ -36,7 +36,7 @@ def sweep_member(tuner_id: str | None, oracle_address: str | None) -> str | None
     """The tuner id of a `tune` call that takes part in a chief/worker sweep (`tuner_id`,
     else $KERASTUNER_TUNER_ID when it is distributed: an address or $KERASTUNER_ORACLE_IP),
     "chief" or "tuner0", …; None for a stand-alone call (it takes the run's lock) and for a
-    distributed one without an id or with a malformed one (`tune.tuner.kerastuner_env`
+    distributed one without an id or with a malformed one (`tune.distributed.kerastuner_env`
     refuses them)."""
     distributed = tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP")
     member = tuner_id or (os.environ.get("KERASTUNER_TUNER_ID") if distributed else None)

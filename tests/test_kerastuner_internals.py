@@ -17,6 +17,7 @@ from pathlib import Path
 import keras_tuner as kt
 import pytest
 
+from hubensemble.tune import distributed
 from hubensemble.tune import tuner as glue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ class Minimal(kt.Tuner):
 
 @pytest.fixture
 def no_kt_env(monkeypatch):
-    for k in glue.KT_VARS:
+    for k in distributed.KT_VARS:
         monkeypatch.delenv(k, raising=False)
 
 
@@ -206,16 +207,16 @@ def test_distributed_roles_follow_keras_tuners_environment_rule(tmp_path, monkey
     """distributed_role() and FineTuneTuner.search/save decide chief and worker as Keras
     Tuner does (KERASTUNER_ORACLE_IP set; "chief" in KERASTUNER_TUNER_ID): a worker's tuner
     talks to the chief through an OracleClient, the chief's keeps the real oracle."""
-    assert glue.distributed_role() is None
+    assert distributed.distributed_role() is None
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
-    assert glue.distributed_role() == "worker"
+    assert distributed.distributed_role() == "worker"
     worker = Minimal(ListOracle(1), None, directory=str(tmp_path), project_name="w")
     assert type(worker.oracle).__name__ == "OracleClient", \
         f"keras-tuner no longer wraps a worker's oracle by its environment rule; {HINT}"
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    assert glue.distributed_role() == "chief"
+    assert distributed.distributed_role() == "chief"
     oracle = ListOracle(1)
     chief = Minimal(oracle, None, directory=str(tmp_path), project_name="c")
     assert chief.oracle is oracle

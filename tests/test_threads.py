@@ -319,7 +319,7 @@ def test_a_distributed_sweep_and_another_sweep_never_share_a_process_at_once(mon
     import pytest
 
     from hubensemble.errors import HubensembleError
-    from hubensemble.tune.tuner import KT_VARS, kerastuner_env
+    from hubensemble.tune.distributed import KT_VARS, kerastuner_env
 
     for k in KT_VARS:
         monkeypatch.delenv(k, raising=False)

@@ -1373,7 +1373,7 @@ def test_keras_tuners_traceback_per_failed_trial_is_switched_off(tmp_path, capfd
     (e.g. "Reloading Tuner from …") to the log."""
     import importlib
 
-    for k in tune.tuner.KT_VARS:
+    for k in tune.distributed.KT_VARS:
         monkeypatch.delenv(k, raising=False)
     for path in tune.tuner.KERAS_TUNER_FLAGS:
         module, _, name = path.rpartition(".")
@@ -1651,7 +1651,7 @@ def test_tuner_id_and_oracle_must_come_together(tmp_path, modules, digits, monke
         tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", tuner_id="tuner0",
                       task=digits, progress=False)
     from hubensemble.lockwords import command_line
-    from hubensemble.tune.tuner import kerastuner_env
+    from hubensemble.tune.distributed import kerastuner_env
 
     with command_line(), pytest.raises(HubensembleError, match=re.escape(
             "--tuner-id tuner0 needs --oracle HOST:PORT (the chief's address)")):
@@ -1796,7 +1796,7 @@ def test_a_worker_whose_chief_has_gone_stops_naming_it_and_the_way_on(
     from hubensemble.sweeplock import chief_gone, remove_free_locks
     from hubensemble.text import shell
     from hubensemble.tune import chiefwatch
-    from hubensemble.tune.tuner import kerastuner_env
+    from hubensemble.tune.distributed import kerastuner_env
 
     monkeypatch.setattr(chiefwatch, "CHIEF_POLL", 0.2)
     with socket.socket() as s:

@@ -22,6 +22,7 @@ Candidates (RUN/candidates/<trial>/) are written and read only through
 from hubensemble._tf import keras, tensorflow  # noqa: F401 - Keras' backend checked
 from hubensemble.candidate import (WEIGHTS_FILE, clean_stale_temps, read_candidate,
                                    write_candidate)
+from hubensemble.tune.distributed import CHIEF_TIMEOUT
 from hubensemble.tune.inputs import (eval_dataset, eval_size, predict_probs, train_resolution,
                                      training_dataset)
 from hubensemble.tune.model import (Classifier, PaperSchedule, build_classifier,
@@ -36,9 +37,8 @@ from hubensemble.tune.strategies import STRATEGIES, TPU_TIMEOUT, get_strategy
 from hubensemble.tune.train import (KEEP_WEIGHTS, MAX_CHUNKS, OBJECTIVE, TensorBoard,
                                     TrialFailed, chunks, finished_candidate, fit_member,
                                     run_entry, train_classifier)
-from hubensemble.tune.tuner import (CHIEF_TIMEOUT, FineTuneHyperModel, FineTuneTuner,
-                                    PlanOracle, declare_space, hp_values, hparams_from_hp,
-                                    plan_entry)
+from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, PlanOracle,
+                                    declare_space, hp_values, hparams_from_hp, plan_entry)
 
 __all__ = [
     "CHIEF_TIMEOUT", "Classifier", "DEFAULT_BUDGETS", "FineTuneHyperModel", "FineTuneTuner",

@@ -33,7 +33,7 @@ from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes, 
 from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
 from hubensemble.tune.train import KEEP_WEIGHTS, finished_candidate
-from hubensemble.tune.tuner import kerastuner_env, wait_for_chief
+from hubensemble.tune.distributed import kerastuner_env, wait_for_chief
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,170 @@
+"""Keras Tuner's distributed mode: its environment variables, the chief's oracle server, a
+worker's wait for the chief.
+
+Keras Tuner runs one sweep on many machines when each process has KERASTUNER_TUNER_ID,
+KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT set: the chief serves the oracle over gRPC,
+the workers ask it for trials. `kerastuner_env` sets them from tune's arguments, `serve_oracle`
+is the chief's serving loop, `wait_for_chief` a worker's wait for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+
+from hubensemble import environment
+from hubensemble.errors import HubensembleError
+from hubensemble.lockwords import command_words, option_word
+from hubensemble.sweeplock import TUNER_ID_RE
+from hubensemble.threads import sweep_block
+
+log = logging.getLogger(__name__)
+
+#: Seconds a worker waits for the chief's port before giving up ($HUBENSEMBLE_CHIEF_TIMEOUT).
+CHIEF_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")
+#: Keras Tuner's distributed mode is configured by these variables (its public interface).
+KT_VARS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+def distributed_role() -> str | None:
+    """"chief", "worker" or None (not distributed), from Keras Tuner's variables: a process
+    is part of a distributed sweep when KERASTUNER_ORACLE_IP is set, and the chief when its
+    KERASTUNER_TUNER_ID contains "chief" (Keras Tuner's own rule)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def serve_oracle(oracle, *, on_poll=None, poll=1.0):
+    """Serves `oracle` over gRPC at $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT until a
+    worker was told to stop and no trial or tuner is left (as Keras Tuner's chief).
+
+    Internals: keras_tuner.src.distribute.oracle_chief (OracleServicer, exit_chief) and
+    keras_tuner.src.protos.get_service_grpc. Raises HubensembleError when the address cannot
+    be bound.
+    """
+    import grpc
+    from concurrent import futures
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+        bound = 0
+    if bound == 0:
+        raise HubensembleError(f"the chief cannot listen on {address}; pick a free port or "
+                               "an address of this machine")
+    server.start()
+    try:
+        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+            time.sleep(poll)
+            if on_poll is not None:
+                on_poll()
+    finally:
+        server.stop(grace=5)
+
+
+def parse_address(address: str) -> tuple[str, str]:
+    """(host, port) of "HOST:PORT" (IPv6 in brackets allowed; port 1..65535);
+    HubensembleError otherwise."""
+    host, sep, port = str(address).rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise HubensembleError(f"oracle address {address!r} is not HOST:PORT (e.g. "
+                               "10.0.0.2:8000, or 127.0.0.1:8000 on one machine)")
+    return host, port
+
+
+@contextlib.contextmanager
+def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
+    """Sets Keras Tuner's distributed-mode variables from `tuner_id` / `oracle_address`
+    (when given) for the duration of the block and restores them after; yields
+    (distributed, chief). Raises HubensembleError for an address that is not HOST:PORT, a
+    malformed tuner id, or an incomplete combination (an id without an address, …)."""
+    role = (tuner_id or "?") if tuner_id or oracle_address else None
+    with sweep_block(role, _sweep_refused):  # Keras Tuner reads them from the process
+        saved = {k: os.environ.get(k) for k in KT_VARS}
+        try:
+            if oracle_address:
+                host, port = parse_address(oracle_address)
+                os.environ["KERASTUNER_ORACLE_IP"] = host
+                os.environ["KERASTUNER_ORACLE_PORT"] = port
+            if tuner_id:
+                if not TUNER_ID_RE.fullmatch(str(tuner_id)):
+                    raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process "
+                                           "that serves the oracle and tuner0, tuner1, … for the "
+                                           "workers")
+                os.environ["KERASTUNER_TUNER_ID"] = str(tuner_id)
+            has_ip = "KERASTUNER_ORACLE_IP" in os.environ
+            oracle = option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'")
+            if has_ip and "KERASTUNER_ORACLE_PORT" not in os.environ:
+                raise HubensembleError("KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT is "
+                                       f"not; pass {oracle}")
+            if has_ip and "KERASTUNER_TUNER_ID" not in os.environ:
+                raise HubensembleError("a distributed sweep needs "
+                                       f"{option_word('--tuner-id', 'tuner_id')} (chief on the "
+                                       "process serving the oracle, tuner0, tuner1, … elsewhere)")
+            if tuner_id and not has_ip:
+                given = option_word(f"--tuner-id {tuner_id}", f"tuner_id={tuner_id!r}")
+                raise HubensembleError(f"{given} needs {oracle} (the chief's address)")
+            role = distributed_role()
+            yield role is not None, role == "chief"
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _sweep_refused(held, plain: int) -> HubensembleError:
+    """`threads.sweep_block`'s refusal: a distributed sweep beside another in a thread."""
+    if held is None:
+        return HubensembleError(
+            f"a distributed sweep sets Keras Tuner's variables (KERASTUNER_*) for the whole "
+            f"process, and {plain} other sweep(s) run in it now (threads): each would take "
+            "its role as its own. Run the distributed sweep "
+            f"({option_word('--tuner-id', 'tuner_id')}) in a process of its own, or after "
+            "they end")
+    return HubensembleError(
+        f"a distributed sweep (tuner id {held[0]!r}, thread {held[1]!r}) runs in this "
+        "process, and Keras Tuner reads its role from the process's variables "
+        "(KERASTUNER_*): this sweep would take it as its own. Run it in another process, "
+        "or after that sweep ends")
+
+
+def wait_for_chief(timeout: float | None = None, poll: float = 0.25) -> None:
+    """Waits until the chief's port accepts a TCP connection; HubensembleError after
+    `timeout` seconds (default CHIEF_TIMEOUT).
+
+    gRPC backs off exponentially (to minutes) while the chief is not up yet; polling the
+    port ourselves lets a worker start its first trial as soon as the chief listens.
+    """
+    timeout = CHIEF_TIMEOUT if timeout is None else timeout
+    host, port = os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])
+    deadline = time.monotonic() + timeout
+    logged = False
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                chief = command_words("tune", flags="… --tuner-id chief --oracle HOST:PORT",
+                                      keywords="…, tuner_id='chief', "
+                                      "oracle_address='HOST:PORT'")
+                raise HubensembleError(
+                    f"the chief at {host}:{port} did not answer within {timeout:.0f} s; start "
+                    f"{chief} there") from None
+            if not logged:
+                log.info("waiting for the chief at %s:%s", host, port)
+                logged = True
+            time.sleep(poll)
