@@ -1,10 +1,12 @@
 """The process's standard streams when the shell closes or cuts them: a descriptor closed at
 start (`open_closed_descriptors`), and a reader that goes away while the command writes
-(`guard_streams`: ``| head``, a pager quit, a terminal or SSH session that hung up).
+(`guard_streams`: ``| head``, a pager quit, a terminal or SSH session that hung up),
+and a terminal or pipe whose encoding cannot write every character (`readable_streams`).
 
 Only the `hubensemble` process (`__main__.run`) uses them: a Python caller's streams are its
 own (a notebook's, a script's)."""
 
+import codecs
 import contextlib
 import errno
 import os
@@ -13,6 +15,7 @@ import sys
 
 from hubensemble import errors
 from hubensemble.errors import HungUp, ReaderGone
+from hubensemble.text import readable
 
 #: A write's errnos that say nobody reads the stream any more: a pipe whose reader closed it
 #: (EPIPE; SIGPIPE is ignored in Python), a terminal that hung up (EIO), a terminal device gone
@@ -40,6 +43,37 @@ def open_closed_descriptors() -> None:
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, "r" if fd == 0 else "w", buffering=-1 if fd == 0 else 1,
                                     closefd=False, errors="backslashreplace"))
+
+
+#: Encodings that write every character: the streams keep their own error handler.
+_ALL_CHARACTERS = frozenset({"utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
+                             "utf-32-le", "utf-32-be", "utf-8-sig", "gb18030"})
+
+
+def readable_streams() -> None:
+    """Gives sys.stdout and sys.stderr the error handler `text.readable` when their encoding
+    cannot write every character (``PYTHONIOENCODING=ascii``, ``latin-1``, a C or Latin-1
+    locale with ``PYTHONUTF8=0``): "…", "→", "×", "–" are written "...", "->", "x", "-" and
+    any other character its escape ('caf\\xe9'). Python's stdout is strict there: `predict`
+    of 'café.png' and `catalogue validate` of a file named so stopped with a
+    UnicodeEncodeError traceback after their work, and stderr's backslashreplace showed
+    "\\u2026" in every message (a new-user check). A UTF encoding, and an error handler the
+    user chose that never fails (``PYTHONIOENCODING=ascii:replace``), are left as they
+    are."""
+    chosen = "" if sys.flags.ignore_environment else \
+        os.environ.get("PYTHONIOENCODING", "").partition(":")[2]
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None)
+        if chosen not in ("", "strict", "surrogateescape") or not encoding \
+                or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            continue
+        if name not in _ALL_CHARACTERS:
+            with contextlib.suppress(OSError, ValueError):  # a stream closed under us
+                stream.reconfigure(errors=readable())
 
 
 class _Guarded:

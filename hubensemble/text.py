@@ -244,3 +244,43 @@ def shell_word(path) -> str:
     if _PLAIN_WORD.fullmatch(text):
         return text
     return shlex.quote(text)
+
+
+#: ASCII stand-ins for the typographic characters hubensemble's own words use ("…", "–",
+#: "→", "×", "≥", "·", …), where a stream's encoding has no character for them
+#: (`readable`): "a … b" read "a \u2026 b" under Python's backslashreplace, and a strict
+#: stream (PYTHONIOENCODING=ascii) raised UnicodeEncodeError. Only punctuation and symbols:
+#: a letter ('é', 'ρ', '猫') is escaped instead, as a name must not become another name.
+_STAND_INS = {
+    "\u2026": "...", "\u2013": "-", "\u2014": "--", "\u2212": "-", "\u2192": "->",
+    "\u2190": "<-", "\u21d2": "=>", "\u2265": ">=", "\u2264": "<=", "\u2260": "!=",
+    "\u2248": "~", "\u00d7": "x", "\u00f7": "/", "\u00b1": "+/-", "\u00b7": ".",
+    "\u2022": "*", "\u2713": "ok", "\u2018": "'", "\u2019": "'", "\u201c": '"',
+    "\u201d": '"', "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2588": "#"}
+
+#: The name of the codec error handler `readable` (codecs.register_error).
+READABLE = "hubensemble.readable"
+
+
+def _readable(exc: UnicodeError):
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    return ("".join(_STAND_INS.get(c) or _escape(c) for c in exc.object[exc.start:exc.end]),
+            exc.end)
+
+
+def readable() -> str:
+    """The name of a codec error handler (READABLE, registered on the first call) for text
+    people read on a stream whose encoding cannot write every character (ASCII, Latin-1):
+    a typographic character hubensemble's words use becomes its ASCII stand-in ("…" "...",
+    "→" "->", "×" "x", "≥" ">=", "–" "-": `_STAND_INS`), any other its backslash escape
+    ('café' 'caf\\xe9' in ASCII, '猫' '\\u732b', a file name's byte that is not UTF-8
+    '\\xe9', as `printable`). Encoding never fails with it; decoding is not its business
+    (UnicodeDecodeError is raised as it came)."""
+    import codecs
+
+    try:
+        codecs.lookup_error(READABLE)
+    except LookupError:
+        codecs.register_error(READABLE, _readable)
+    return READABLE

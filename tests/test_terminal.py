@@ -404,3 +404,43 @@ def test_a_bars_time_left_grows_while_a_long_unit_runs_and_is_unknown_before_one
     bar.set_postfix_str("vgg16 train: 1,200/3,000 images")
     assert left() == "1:12:00", str(bar)  # 9 x 480 s: it grew, not 09:00 still
     bar.close()
+
+
+def test_text_reaches_a_stream_that_cannot_encode_it_readable():
+    """`text.readable`: hubensemble's typographic characters become ASCII stand-ins, any other
+    character (a letter of a name, a file name's byte that is not UTF-8) its escape."""
+    from hubensemble.text import readable
+
+    said = "10 classes (0, 1, …); 3×3 – a → b ≥ 2 · café 猫 x\udce9"
+    assert said.encode("ascii", readable()) == (
+        b"10 classes (0, 1, ...); 3x3 - a -> b >= 2 . caf\\xe9 \\u732b x\\xe9")
+    assert said.encode("latin-1", readable()).decode("latin-1") == (
+        "10 classes (0, 1, ...); 3×3 - a -> b >= 2 · café \\u732b x\\xe9")  # what it has stays
+
+
+def test_a_command_writes_on_an_ascii_or_latin1_stream_without_a_traceback(tmp_path):
+    """A new-user check: with PYTHONIOENCODING=ascii (or latin-1, a C locale with
+    PYTHONUTF8=0) Python's stdout is strict, and `catalogue validate` of a file named
+    'caté→.yaml' (as `predict` of 'café.png') stopped with a UnicodeEncodeError traceback
+    after its work. Now the `hubensemble` process writes '→' as '->' and 'é' as '\\xe9'
+    where the stream has no such character (`stdio.readable_streams`); on stderr too ("…",
+    not "\\u2026"). An error handler the user chose that never fails is kept."""
+    catalogue = tmp_path / "caté→.yaml"
+    catalogue.write_text(f"modules:\n  - {{name: a, handle: {tmp_path}}}\n", encoding="utf-8")
+    missing = tmp_path / "gone…→.yaml"
+
+    def run(encoding, *files):
+        env = dict(os.environ, PYTHONIOENCODING=encoding)
+        out = subprocess.run([sys.executable, "-m", "hubensemble", "catalogue", "validate",
+                              *map(str, files)], capture_output=True, env=env, timeout=300)
+        return out.returncode, out.stdout, out.stderr
+
+    code, out, err = run("ascii", catalogue)
+    assert b"Traceback" not in err and code == 0, err
+    assert f"{tmp_path}/cat\\xe9->.yaml: ok (1 module)".encode() in out, out
+    code, out, err = run("latin-1", catalogue, missing)
+    assert b"Traceback" not in err and code == 1, err
+    assert f"{tmp_path}/caté->.yaml: ok (1 module)".encode("latin-1") in out, out
+    assert f"{tmp_path}/gone...->.yaml".encode() in err, err
+    code, out, err = run("ascii:replace", catalogue)  # the user's choice
+    assert code == 0 and f"{tmp_path}/cat??.yaml: ok".encode() in out, out
