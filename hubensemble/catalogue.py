@@ -22,7 +22,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.errors import CatalogueError
-from hubensemble.text import absolute, shell
+from hubensemble.text import absolute, file_text, shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_handle_warnings,
                                  local_source, source_problems, stored_handle, stored_weights)
@@ -403,18 +403,24 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
 
 def read_catalogue_file(path) -> tuple[str, str, str]:
     """(text, label, folder) of the catalogue file `path`, the arguments of
-    `parse_catalogue_text`; CatalogueError naming the file when it cannot be read as UTF-8.
+    `parse_catalogue_text`; CatalogueError naming the file when it cannot be read, or its
+    line and the fix when it is not UTF-8 (`text.file_text`: a byte-order mark, CR LF line
+    ends and UTF-16 / UTF-32 with its mark are read; Latin-1 / Windows-1252 is refused).
     The label is the file's absolute path (symlinks kept, as the user named it): each entry's
     `source` "FILE:LINE" is recorded in run.json and ranking.json, and advice given later,
     from another working folder, must name this file, not a "cat.yaml" relative to that one."""
     label = absolute(os.fspath(path))
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
         raise CatalogueError(f"{label}: cannot read the catalogue ({e}); "
                              f"check the path and that the file is UTF-8 text"
                              + _shipped_instead(label, e)) from None
+    try:  # a BOM, CR LF, UTF-16 with its mark: read; Latin-1: refused at its line
+        text = file_text(data, label)
+    except ValueError as e:
+        raise CatalogueError(str(e)) from None
     return text, label, os.path.dirname(label)
 
 

@@ -284,3 +284,51 @@ def readable() -> str:
     except LookupError:
         codecs.register_error(READABLE, _readable)
     return READABLE
+
+
+#: Byte-order marks of the encodings a file of text may be saved in besides UTF-8, longest
+#: first (UTF-32-LE's starts with UTF-16-LE's): what Windows' Notepad ("Unicode"), Excel's
+#: "Unicode Text" and PowerShell 5's `>` and Out-File write (UTF-16-LE with its mark).
+_MARKS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+          (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def file_text(data: bytes, label: str) -> str:
+    """The text of a file of the user's (`data`, its bytes; `label`, its name in messages)
+    as YAML reads a stream (YAML 1.2, 5.2): UTF-8, with or without a byte-order mark, or
+    UTF-16 / UTF-32 with theirs; the mark is dropped, and CR LF and CR line ends become LF
+    (as open() in text mode). Raises ValueError, naming `label`, the line and the column
+    (in characters, from 1), the byte and the fix ("save it as UTF-8"), for bytes that are
+    not UTF-8: a Latin-1 / Windows-1252 'é' (0xe9) or curly quote (0x93), UTF-16 saved
+    without its mark (NUL bytes; no line then), a file cut inside a UTF-16 character."""
+    for mark, encoding in _MARKS:
+        if data.startswith(mark):
+            try:
+                text = data.decode(encoding)  # (the codec reads the mark and drops it)
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{label}: starts with the byte-order mark of "
+                                 f"{encoding.upper()} but is not {encoding.upper()} text "
+                                 f"({e.reason} at byte {e.start}); save it as UTF-8") from None
+            break
+    else:
+        if b"\x00" in data:  # (no line to name: every other byte is one)
+            raise ValueError(f"{label}: holds NUL bytes: UTF-16 or UTF-32 saved without its "
+                             f"byte-order mark, or not text; save it as UTF-8")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            start = data.rfind(b"\n", 0, e.start) + 1
+            line = data.count(b"\n", 0, e.start) + 1
+            column = len(data[start:e.start].decode("utf-8", "replace")) + 1
+            byte = data[e.start]
+            try:  # what Windows' legacy encoding (Latin-1 with “ ” € …) reads there
+                legacy = (" (the file ends inside a character: cut short?)"
+                          if e.end == len(data) and e.reason == "unexpected end of data" else
+                          f" (in Windows-1252, {bytes([byte]).decode('cp1252')!r}: the file "
+                          f"was saved in a legacy encoding)")
+            except UnicodeDecodeError:
+                legacy = ""
+            raise ValueError(f"{label}:{line}: column {column}: byte 0x{byte:02x} is not "
+                             f"UTF-8{legacy}; save the file as UTF-8 (an editor's 'Save as', "
+                             f"encoding UTF-8)") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")

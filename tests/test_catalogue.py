@@ -1165,3 +1165,39 @@ def test_a_catalogue_arguments_example_is_a_users_file_not_the_repositorys():
     with pytest.raises(CatalogueError) as e:  # was told to reinstall hubensemble
         hubensemble.shipped_catalogue("demo")
     assert "reinstall" not in str(e.value) and "'demo.yaml'" in str(e.value), e.value
+
+
+def test_a_catalogue_saved_by_windows_tools_is_read_or_refused_at_its_line(tmp_path):
+    """A new-user check of catalogues saved on Windows: PowerShell 5's `>` and Notepad's
+    "Unicode" write UTF-16 with a byte-order mark, which was refused as "'utf-8' codec can't
+    decode byte 0xff in position 0"; a Windows-1252 'ö' was "… byte 0xf6 in position 174",
+    no line, no fix. YAML reads UTF-8 (with or without a mark), UTF-16 and UTF-32 with
+    theirs (YAML 1.2, 5.2): those are read as the UTF-8 file is, CR LF too; a legacy encoding
+    is refused naming the line, the column, what Windows-1252 reads there and the fix, and
+    UTF-16 without its mark by its NUL bytes."""
+    text = ("# Größe “x”\nmodules:\n  - name: a\n    handle: ./m\n"
+            "    license: Apache-2.0  # Lizenz ö\n")
+    want = load_catalogue(write(tmp_path, text))
+    for name, encoding, newline in (("bom.yaml", "utf-8-sig", "\r\n"),
+                                    ("crlf.yaml", "utf-8", "\r\n"),
+                                    ("powershell.yaml", "utf-16", "\r\n"),
+                                    ("utf32.yaml", "utf-32", "\n")):
+        path = tmp_path / name
+        path.write_bytes(text.replace("\n", newline).encode(encoding))
+        got = load_catalogue(path)
+        assert [dataclasses.replace(s, source="") for s in got] == [
+            dataclasses.replace(s, source="") for s in want], name
+        assert got[0].source == f"{path}:3", got[0].source  # its own lines
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_bytes(text.encode("cp1252"))
+    with pytest.raises(CatalogueError) as e:
+        load_catalogue(legacy)
+    assert str(e.value) == (
+        f"{legacy}:1: column 5: byte 0xf6 is not UTF-8 (in Windows-1252, 'ö': the file was "
+        "saved in a legacy encoding); save the file as UTF-8 (an editor's 'Save as', encoding "
+        "UTF-8)")
+    bare = tmp_path / "bare.yaml"
+    bare.write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(CatalogueError, match=f"^{bare}: holds NUL bytes: UTF-16 or UTF-32 saved "
+                       "without its byte-order mark, or not text; save it as UTF-8$"):
+        load_catalogue(bare)
