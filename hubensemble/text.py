@@ -159,7 +159,7 @@ def invisible_at(name: str, i: int) -> bool:
     after a character outside ASCII that is a letter, mark or symbol (an emoji's U+FE0F:
     '\u2764\ufe0f') or in a keycap ('#\ufe0f\u20e3'). The one rule of what a class name
     may not hold (`data.names.class_name_fault`), of what two names that look the same
-    differ by (`visible_text`, `evaluate._spelled`) and of what `escaped` shows as an
+    differ by (`visible_text`, `classmatch._spelled`) and of what `escaped` shows as an
     escape."""
     c = name[i]
     if unicodedata.category(c) == "Cf":
