@@ -101,6 +101,18 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 @pytest.fixture
+def no_retry_waits(monkeypatch):
+    """Downloads in this test are tried again at once (`hub.remote.RETRY_WAITS` 0 s, the one
+    place the waits are declared), still ATTEMPTS times: for tests of a failing download that
+    do not test the retries, which spent 1 + 4 s waiting per module (test_rank's offline
+    ranking: 15.6 s). In this process only: a command started as a new process waits as
+    users' do."""
+    from hubensemble.hub import remote
+
+    monkeypatch.setattr(remote, "RETRY_WAITS", (0.0, 0.0))
+
+
+@pytest.fixture
 def in_process(capsys):
     """`hubensemble ARGS` through cli.main in the test's process -> (exit code, stdout,
     stderr): the command's own code, without the seconds a new process spends importing

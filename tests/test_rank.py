@@ -375,7 +375,8 @@ def test_all_failing_raises_a_summary(task, broken, tmp_path):
     assert text.endswith("and run the same command again (`rank` or `fit`)")
 
 
-def test_when_no_module_ranks_a_failed_download_is_said_to_be_the_networks(task, tmp_path):
+def test_when_no_module_ranks_a_failed_download_is_said_to_be_the_networks(task, tmp_path,
+                                                                           no_retry_waits):
     """A new-user check, offline: every keras: module failed to download its weights and the
     error ended "fix these catalogue entries", though the entries were right."""
     import socket
