@@ -32,8 +32,9 @@ from hubensemble.greedy import (OBJECTIVES, SIZE_RULES, Selection,  # noqa: F401
                                 choose_size, ensemble_probs, example_losses, greedy_select,
                                 pick_weights)
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
-from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
-from hubensemble.data.coverage import coverage_note, split_coverage
+from hubensemble.metrics import (PROB_FLOOR, accuracy, at_chance, balanced_accuracy,  # noqa: F401
+                                 ece, metrics, nll)
+from hubensemble.data.coverage import coverage_note, split_coverage, unbalanced
 # The ensemble's text (re-exported: cli.py and the tests import it here).
 from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F401
                                       members_change, result_line)
@@ -119,8 +120,10 @@ class EnsembleResult(Mapping):
     [{"trial", "reason"}]; coverage: {split: {"classes", "covered", "missing": [class
     names]}} for "val" and (with test labels) "test" — which classes have no example there,
     so the metrics say nothing about them (`data.coverage.split_coverage`); size_rule:
-    `choose_size`'s record; test: like val (best_single may be None) when the test labels
-    and every member's test probabilities exist, else test_missing says why; test_curve:
+    `choose_size`'s record; test: like val (best_single may be None; each entry with
+    "balanced_accuracy" too when the test classes are unbalanced, `data.coverage.unbalanced`)
+    when the test labels and every member's test probabilities exist, else test_missing
+    says why; test_curve:
     [{"size", "ce", "accuracy"}] of every prefix of the greedy path on test (for the
     report's figure: not used for any choice), when every picked candidate has test
     probabilities. at_chance: why the ensemble is at chance on validation (`metrics.at_chance`),
@@ -356,13 +359,14 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         ens = ensemble_probs(test, {j: sel.weights[i] for j, i in enumerate(ids)})
         single = cands[best].test_probs
         result.test = {
-            "ensemble": metrics(ens, y_test),
+            "ensemble": _test_metrics(ens, y_test),
             "best_single": None if single is None else {"trial": cands[best].trial,
-                                                        **metrics(single, y_test)},
+                                                        **_test_metrics(single, y_test)},
         }
         if in_budget is not None and cands[in_budget].test_probs is not None:
             result.test["best_single_in_budget"] = {
-                "trial": cands[in_budget].trial, **metrics(cands[in_budget].test_probs, y_test)}
+                "trial": cands[in_budget].trial,
+                **_test_metrics(cands[in_budget].test_probs, y_test)}
     else:
         lacking = [cands[i] for i in sel.weights if cands[i].test_probs is None]
         result.test_missing = (_no_test_labels(run_dir) if y_test is None else
@@ -370,6 +374,17 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                                    f"{c.trial} ({'; '.join(c.notes) or 'none written'})"
                                    for c in lacking))
     return result
+
+
+def _test_metrics(probs, y_test) -> dict:
+    """`metrics` of test probabilities [N, C], with "balanced_accuracy"
+    (`metrics.balanced_accuracy`) when the test classes are unbalanced
+    (`data.coverage.unbalanced`), as the report and the closing table give it then: they
+    computed it from the candidates' test_probs.npy, which ensemble.json did not record."""
+    found = metrics(probs, y_test)
+    if unbalanced(y_test):
+        found["balanced_accuracy"] = balanced_accuracy(probs, y_test)
+    return found
 
 
 def _no_test_labels(run_dir) -> str:

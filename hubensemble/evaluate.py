@@ -18,7 +18,7 @@ from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import absolute, described, escaped
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
-from hubensemble.data.coverage import majority_note
+from hubensemble.data.coverage import balanced_line, majority_note, unbalanced
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
@@ -168,8 +168,20 @@ def size_batches(shapes, batch_size: int) -> list[np.ndarray]:
 
 
 def _mean_metrics(entries):
-    keys = ("accuracy", "nll", "ece")
-    return {k: float(np.mean([e[k] for e in entries])) for k in keys}
+    keys = ("accuracy", "nll", "ece", "balanced_accuracy")
+    return {k: float(np.mean([e[k] for e in entries])) for k in keys
+            if all(k in e for e in entries)}
+
+
+def _scores(probs, labels, balanced: bool) -> dict:
+    """{"accuracy", "nll", "ece"} of probabilities [N, C] against labels [N]
+    (`metrics.metrics`), with "balanced_accuracy" (`metrics.balanced_accuracy`) when
+    `balanced` (the split's classes are unbalanced, `data.coverage.unbalanced`), as
+    ensemble.json's test records it then."""
+    found = metrics.metrics(probs, labels)
+    if balanced:
+        found["balanced_accuracy"] = metrics.balanced_accuracy(probs, labels)
+    return found
 
 
 _EVALUATE = options.defaults_for("evaluate")
@@ -308,9 +320,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names.
     `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
     Returns a JSON-able dict: {"split", "n", "clean": {"ensemble": {accuracy, nll, ece},
-    "best_single": {...} | None}, "corruptions": {name: {"1": {...}, ...}},
-    "mean_corrupted": {...} | None, "best_single", "parameters", ...} (docs/report.md lists
-    every key); `write_evaluation` stores it as RUN/robustness.json.
+    "best_single": {...} | None} (each entry with "balanced_accuracy" too, in [0, 1], when
+    the split's classes are unbalanced: "classes" "unbalanced", `data.coverage.unbalanced`),
+    "corruptions": {name: {"1": {...}, ...}}, "mean_corrupted": {...} | None, "best_single",
+    "parameters", ...} (docs/report.md lists every key); `write_evaluation` stores it as
+    RUN/robustness.json.
 
     The task's classes are matched to the export's class names (its metadata) by NAME (NFC
     form), so a test set may order them differently or hold only some of them; the result's
@@ -431,8 +445,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     finally:
         bar.close()
 
-    scores = {cond: {"ensemble": metrics.metrics(ens_probs[cond], labels),
-                     "best_single": (metrics.metrics(single_probs[cond], labels)
+    # Unbalanced classes: each entry's balanced accuracy too, as fit's closing table gives it.
+    lopsided = unbalanced(labels)
+    scores = {cond: {"ensemble": _scores(ens_probs[cond], labels, lopsided),
+                     "best_single": (_scores(single_probs[cond], labels, lopsided)
                                      if member_call is not None else None)}
               for cond in conditions}
     export_task = meta.get("task") or {}
@@ -462,7 +478,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                     "absent": absent,
                     # One class so large that accuracy alone misleads (as fit's table says).
                     "majority": majority_note(model_names or list(task.class_names),
-                                              labels, split)},
+                                              labels, split),
+                    # Entries then hold "balanced_accuracy" too (`data.coverage.unbalanced`).
+                    "unbalanced": lopsided},
         # None when the export does not say which data it was made on.
         "same_data_as_export": (export_task.get("fingerprint") == task.fingerprint
                                 if export_task.get("fingerprint") else None),
@@ -513,7 +531,9 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     `Task.summary`'s, where the whole list is) and
     the examples of its other splits that were not scored (e.g. the train and val splits of
     a folder with only train/); first, when scored images trained or chose the export
-    (`not_held_out`, `data_changed`), a line saying these figures are not a held-out measure."""
+    (`not_held_out`, `data_changed`), a line saying these figures are not a held-out measure;
+    last, with unbalanced classes, the balanced accuracies, clean and their mean over the
+    corruptions (worded as fit's closing table: `data.coverage.balanced_line`)."""
     single = not result.get("best_single_missing") and result.get("best_single")
     head = (f"Robustness on the {result['split']} split ({result['n']} examples, "
             f"seed {result['seed']})")
@@ -584,4 +604,20 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     if result.get("mean_corrupted"):
         lines.append("-" * len(header))
         lines.append(row("mean over corruptions", "", result["mean_corrupted"]))
+    if balanced := _balanced_text(result, single):
+        lines.append(balanced)
     return "\n".join(lines)
+
+
+def _balanced_text(result: dict, single) -> str | None:
+    """The table's balanced accuracy line, worded as fit's closing table
+    (`data.coverage.balanced_line`), when the entries hold one (unbalanced classes): the
+    ensemble's and the best single member's, clean, then their mean over the corruptions."""
+    figures = []
+    for when, entry in (("", result.get("clean")),
+                        (" (mean over corruptions)", result.get("mean_corrupted"))):
+        for who, key in (("ensemble", "ensemble"), ("best single", "best_single")):
+            value = ((entry or {}).get(key) or {}).get("balanced_accuracy")
+            if value is not None and (single or key == "ensemble"):
+                figures.append((who + when, value))
+    return balanced_line(result.get("split", "test"), figures) if figures else None

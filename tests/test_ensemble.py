@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, log_loss
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, log_loss
 
 from hubensemble import fileio, metrics
 from hubensemble.ensemble import (SIZE_RULES, EnsembleResult, Selection, accuracy,
@@ -333,8 +333,12 @@ def test_run_ensemble_writes_the_contract(run_dir):
     for point in written["val_curve"]:
         assert set(point) >= {"size", "ce", "accuracy"}
     assert set(written["test"]) == {"ensemble", "best_single"}
-    assert set(written["test"]["ensemble"]) == {"accuracy", "nll", "ece"}
-    assert set(written["test"]["best_single"]) == {"trial", "accuracy", "nll", "ece"}
+    # The fixture's test classes are unbalanced (4, 7, 10 and 9 examples): each entry gives
+    # its balanced accuracy too (below), as the report and the closing table do then.
+    assert set(written["test"]["ensemble"]) == {"accuracy", "nll", "ece", "balanced_accuracy"}
+    assert set(written["test"]["best_single"]) == {"trial", "accuracy", "nll", "ece",
+                                                   "balanced_accuracy"}
+    assert "balanced_accuracy" not in written["val"]["ensemble"]  # test only
     assert not any(name.startswith(".tmp-") for name in os.listdir(run))
 
     # The numbers follow from the inputs.
@@ -347,6 +351,26 @@ def test_run_ensemble_writes_the_contract(run_dir):
     best = int(np.argmin([nll(v, y_val) for v in val]))
     assert written["test"]["best_single"]["trial"] == trials[best]
     assert written["test"]["best_single"]["nll"] == pytest.approx(nll(test[best], y_test))
+    # Balanced accuracy against scikit-learn's, on the argmax of the same probabilities.
+    assert written["test"]["ensemble"]["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(y_test, ens.argmax(1)))
+    assert written["test"]["best_single"]["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(y_test, test[best].argmax(1)))
+
+
+def test_balanced_test_classes_record_no_balanced_accuracy(tmp_path):
+    """ensemble.json's test entries hold balanced_accuracy only when the test classes are
+    unbalanced (`data.coverage.unbalanced`), when the report and the closing table give it."""
+    rng = np.random.default_rng(4)
+    y_val, y_test = rng.integers(0, 3, 30), np.repeat(np.arange(3), 8)
+    run = str(tmp_path / "run")
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y_val.astype(np.int64))
+    fileio.atomic_save_npy(os.path.join(run, "labels", "test.npy"), y_test.astype(np.int64))
+    for i in range(3):
+        write_candidate(run, f"trial_{i}", random_probs(rng, 1, 30, 3, y_val)[0],
+                        random_probs(rng, 1, 24, 3, y_test)[0])
+    written = run_ensemble(run)["test"]
+    assert set(written["ensemble"]) == {"accuracy", "nll", "ece"}, written
 
 
 def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog):

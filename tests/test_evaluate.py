@@ -181,10 +181,12 @@ def make_task(model_dir, n=29, side=12, mixed=False, seed=1):
                 test=Split(images=test_images, labels=labels))
 
 
-def reference_metrics(probs, y, bins=15):
+def reference_metrics(probs, y, balanced=False, bins=15):
     """Deliberately plain: accuracy, mean -log p(y) (p floored at 1e-7, Keras' epsilon: the
     one floor of every stage), and ECE by a loop over 15 equal-width bins (lo, hi] (a
-    confidence of 0 in the first)."""
+    confidence of 0 in the first); with `balanced`, scikit-learn's balanced accuracy."""
+    from sklearn.metrics import balanced_accuracy_score
+
     probs = np.asarray(probs, np.float64)
     pred = probs.argmax(axis=1)
     conf = probs.max(axis=1)
@@ -197,7 +199,8 @@ def reference_metrics(probs, y, bins=15):
                                                  - np.mean(conf[inside]))
     p_true = np.maximum(probs[np.arange(len(y)), y], 1e-7)
     return {"accuracy": float(np.mean(pred == y)), "nll": float(np.mean(-np.log(p_true))),
-            "ece": total}
+            "ece": total, **({"balanced_accuracy": balanced_accuracy_score(y, pred)}
+                             if balanced else {})}
 
 
 def assert_close(got, want):
@@ -226,8 +229,11 @@ def test_evaluate_model_matches_metrics_from_the_models_outputs(export_dir, tmp_
         x = tf.constant(images)
         ens = loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
         members = loaded.signatures["serve_members"](images=x)["member_probabilities"].numpy()
-        return {"ensemble": reference_metrics(ens, y),
-                "best_single": reference_metrics(members[:, TRIALS.index(BEST)], y)}
+        return {"ensemble": reference_metrics(ens, y, lopsided),
+                "best_single": reference_metrics(members[:, TRIALS.index(BEST)], y,
+                                                 lopsided)}
+
+    lopsided = result["classes"]["unbalanced"]  # then balanced accuracy too (sklearn's)
 
     want = reference(clean)
     for model in ("ensemble", "best_single"):
@@ -318,8 +324,9 @@ def test_images_of_mixed_sizes_are_fed_at_their_own_size(export_dir):
             ens.append(loaded.signatures["serving_default"](images=x)["probabilities"][0])
             members = loaded.signatures["serve_members"](images=x)["member_probabilities"]
             single.append(members[0, TRIALS.index(BEST)])
-        return {"ensemble": reference_metrics(np.stack(ens), y),
-                "best_single": reference_metrics(np.stack(single), y)}
+        lopsided = result["classes"]["unbalanced"]
+        return {"ensemble": reference_metrics(np.stack(ens), y, lopsided),
+                "best_single": reference_metrics(np.stack(single), y, lopsided)}
 
     clean = [im.astype(np.float32) / 255.0 for im in task.test.images]
     want = one_by_one(clean)
@@ -520,7 +527,7 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     result = accuracy(subset)
     assert result["clean"]["ensemble"]["accuracy"] == 1.0 and result["n"] == 6
     assert result["classes"] == {"matched_by": "name", "model": ["a", "b", "c"],
-                                 "absent": ["a"], "majority": None}
+                                 "absent": ["a"], "majority": None, "unbalanced": False}
     assert "1 of the model's classes has no example here" in ev.format_evaluation(result)
     # `evaluate -q` without --out printed nothing, its result lost (a new-user check): the
     # table is its output, on stdout with -q too, as predict's predictions.
@@ -724,6 +731,58 @@ def test_evaluate_says_when_one_class_dominates_the_scored_split(tmp_path):
                                progress=False)
     assert result["n"] == 10 and result["classes"]["majority"] is None
     assert "note:" not in ev.format_evaluation(result)
+
+
+def test_unbalanced_classes_give_balanced_accuracy_as_fits_closing_table_does(export_dir):
+    """A user's find: on unbalanced test data the report and fit's closing table gave
+    balanced accuracy, evaluate did not. Each entry (clean, corrupted, their mean) holds it
+    now, against scikit-learn's balanced_accuracy_score on the model's own outputs, and the
+    table says it in the closing table's words; a balanced split holds and says none."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(7)
+    images = (rng.random((30, 10, 10, 3)) * 255).astype(np.uint8)
+    labels = np.repeat(np.arange(NUM_CLASSES), [20, 7, 3]).astype(np.int64)  # 20 / 3 >= 1.5
+    task = Task(name="toy", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images[:9], labels=np.arange(9, dtype=np.int64) % 3),
+                test=Split(images=images, labels=labels))
+    result = ev.evaluate_model(export_dir, task, corruptions=["contrast"], severities=(2,),
+                               progress=False)
+    loaded = tf.saved_model.load(str(export_dir))
+
+    def reference(x):
+        x = tf.constant(x)
+        ens = loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
+        single = loaded.signatures["serve_members"](images=x)["member_probabilities"].numpy()
+        return {"ensemble": balanced_accuracy_score(labels, ens.argmax(1)),
+                "best_single": balanced_accuracy_score(
+                    labels, single[:, TRIALS.index(BEST)].argmax(1))}
+
+    clean = task.test.float_images()
+    want = {"clean": reference(clean),
+            "contrast": reference(ev.CORRUPTIONS["contrast"](clean, 2, 0))}
+    assert result["classes"]["unbalanced"] is True
+    for model in ("ensemble", "best_single"):
+        assert result["clean"][model]["balanced_accuracy"] == pytest.approx(
+            want["clean"][model], abs=1e-9)
+        assert result["corruptions"]["contrast"]["2"][model]["balanced_accuracy"] == \
+            pytest.approx(want["contrast"][model], abs=1e-9)
+        assert result["mean_corrupted"][model]["balanced_accuracy"] == pytest.approx(
+            want["contrast"][model], abs=1e-9)
+    assert ("balanced accuracy (the test classes are unbalanced; the mean of the per-class "
+            "accuracies, each class counted once): ensemble "
+            f"{want['clean']['ensemble']:.4f}, best single {want['clean']['best_single']:.4f}, "
+            f"ensemble (mean over corruptions) {want['contrast']['ensemble']:.4f}, best single "
+            f"(mean over corruptions) {want['contrast']['best_single']:.4f}"
+            ) in ev.format_evaluation(result).splitlines()
+
+    even = Task(name="toy", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images[:9], labels=np.arange(9, dtype=np.int64) % 3),
+                test=Split(images=images, labels=np.arange(30, dtype=np.int64) % 3))
+    result = ev.evaluate_model(export_dir, even, corruptions=False, progress=False)
+    assert result["classes"]["unbalanced"] is False
+    assert "balanced_accuracy" not in result["clean"]["ensemble"]
+    assert "balanced accuracy" not in ev.format_evaluation(result)
 
 
 def test_class_names_are_matched_in_their_nfc_form(tmp_path):

@@ -1652,6 +1652,16 @@ def test_many_unbalanced_classes_show_the_worst_first_and_balanced_accuracy(tmp_
             f"{balanced_accuracy_score(yt, mixed.argmax(axis=1)):.4f}, best single "
             f"{balanced_accuracy_score(yt, single.argmax(axis=1)):.4f}") in \
         report.summary_table(path).splitlines()
+    # ensemble.json records them (the table reads them there); one written before it did
+    # gives the same line, from the candidates' test probabilities.
+    line = next(r for r in report.summary_table(path).splitlines() if r.startswith("balanced"))
+    recorded = read_json(path / "ensemble.json")
+    assert recorded["test"]["ensemble"]["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(yt, mixed.argmax(axis=1)), abs=1e-6)
+    for entry in recorded["test"].values():
+        entry.pop("balanced_accuracy", None)
+    atomic_write_json(path / "ensemble.json", recorded)
+    assert line in report.summary_table(path).splitlines()
     details = html.split("<summary>")[1].split("</details>")[0]
     assert details.startswith(f"All {classes} classes, in class order</summary><table>")
     assert details.count("<tr>") == classes + 1

@@ -87,3 +87,16 @@ def unbalanced(labels) -> bool:
     counts = np.bincount(np.asarray(labels, np.int64).reshape(-1))
     counts = counts[counts > 0]
     return bool(counts.size > 1 and counts.max() >= UNBALANCED_RATIO * counts.min())
+
+
+def balanced_line(split: str, figures) -> str:
+    """The line that gives balanced accuracies (`metrics.balanced_accuracy`) when the
+    `split`'s classes are `unbalanced`: "balanced accuracy (the test classes are unbalanced;
+    the mean of the per-class accuracies, each class counted once): ensemble 0.6429, best
+    single 0.6250". `figures`: (who, value in [0, 1]) pairs, in order, each to 4 decimals;
+    `split`: "train", "val" or "test" (another name is said as it is). The one wording of the
+    closing table (`report.write.summary_table`) and evaluate's table."""
+    word = _SPLIT_WORDS.get(split, (split,))[0]
+    return (f"balanced accuracy (the {word} classes are unbalanced; the mean of the per-class "
+            "accuracies, each class counted once): "
+            + ", ".join(f"{who} {value:.4f}" for who, value in figures))

@@ -12,7 +12,7 @@ from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
 from hubensemble.text import absolute, escaped, printable, shell
-from hubensemble.data.coverage import coverage_note, majority_note, unbalanced
+from hubensemble.data.coverage import balanced_line, coverage_note, majority_note, unbalanced
 from hubensemble.metrics import balanced_accuracy
 
 #: The figures a report may have (RUN/report_files/<name>.png).
@@ -90,7 +90,8 @@ def _members_at_chance(run, members) -> str | None:
 def _balanced_line(run, ensemble, y) -> str | None:
     """The closing table's balanced accuracy line when the test classes are unbalanced
     (`data.coverage.unbalanced`): the ensemble's and the best single member's
-    (`metrics.balanced_accuracy`), from their test_probs.npy and ensemble.json's weights, as
+    (`metrics.balanced_accuracy`), as ensemble.json's test records them (`ensemble._test_metrics`);
+    from an ensemble.json written before it did, from their test_probs.npy and its weights, as
     the report's test section gives them; None otherwise, or when a table cannot be read."""
     import numpy as np
 
@@ -98,6 +99,11 @@ def _balanced_line(run, ensemble, y) -> str | None:
 
     if y is None or not unbalanced(y):
         return None
+    test = ensemble.get("test") or {}
+    recorded = [(who, (test.get(key) or {}).get("balanced_accuracy"))
+                for who, key in (("ensemble", "ensemble"), ("best single", "best_single"))]
+    if recorded[0][1] is not None:
+        return balanced_line("test", [(who, v) for who, v in recorded if v is not None])
 
     def probs(trial):
         c = candidate.read_candidate(run.candidates, str(trial))
@@ -109,13 +115,12 @@ def _balanced_line(run, ensemble, y) -> str | None:
         return None
     mixed = ens.ensemble_probs(np.stack(tables), {i: float(m.get("weight", 1.0))
                                                   for i, m in enumerate(members)})
-    parts = [f"ensemble {balanced_accuracy(mixed, y):.4f}"]
-    best = ((ensemble.get("test") or {}).get("best_single") or {}).get("trial")
+    parts = [("ensemble", balanced_accuracy(mixed, y))]
+    best = (test.get("best_single") or {}).get("trial")
     single = probs(best) if best else None
     if single is not None:
-        parts.append(f"best single {balanced_accuracy(single, y):.4f}")
-    return ("balanced accuracy (the test classes are unbalanced; the mean of the per-class "
-            "accuracies, each class counted once): " + ", ".join(parts))
+        parts.append(("best single", balanced_accuracy(single, y)))
+    return balanced_line("test", parts)
 
 
 def summary_table(run_dir) -> str:
