@@ -59,13 +59,16 @@ REFUSED_EXAMPLES = {"--bogus"}
 def _doc_commands(prog):
     """(doc file name, words after `prog`) of each command line that the docs' code blocks and
     inline code spans give `prog` (`hubensemble`, `tools/vtab.py`), continuation lines
-    joined; the words stop at a shell separator or comment."""
+    (a trailing backslash, or a synopsis' indented `[…` line) joined; the words stop at a
+    shell separator or comment."""
     found = []
     for path in DOCS:
         text = path.read_text(encoding="utf-8")
         lines = []
         for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
-            lines += re.sub(r"\\\n", " ", block).splitlines()
+            # A synopsis wraps its options onto indented lines that start with `[`
+            # (export.md, report.md), without a backslash: they belong to the line above.
+            lines += re.sub(r"\\\n|\n[ \t]+(?=\[)", " ", block).splitlines()
         lines += re.findall(r"`([^`\n]+)`", text)
         for line in lines:
             line = re.sub(r"\s\|\|?\s", " ; ", line)  # a pipe; `a|b` is a choice
