@@ -10,7 +10,8 @@ import sys
 from typing import Any, Callable, Iterable
 
 from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_SPEC, EMPTY_VALUE, GROUPS,
-                                 PATH_METAVARS, SPEC_METAVAR, Option, _check_one, options_for)
+                                 PATH_METAVARS, SPEC_METAVAR, _check_one, options_for)
+from hubensemble.optionrecord import Option
 from hubensemble.text import closest_name, shell_word
 from hubensemble.winpaths import refusal_advice
 

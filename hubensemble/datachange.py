@@ -481,7 +481,7 @@ def _differing(recorded: dict, table):
 
 def option_flags(recorded: dict, table) -> str:
     """`recorded` ({option name: value}) as command-line flags of the options `table`
-    (options.Option rows), each not at its default and not None, in the table's order
+    (optionrecord.Option rows), each not at its default and not None, in the table's order
     ("--profile quick --top-k 2"), a path absolute (`text.shell`); a value the command line
     cannot give (e.g. corruption names from Python) is left out. For advice that repeats a
     recorded command."""
