@@ -2,10 +2,8 @@
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,15 +14,13 @@ from hubensemble import options as option_table
 from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, reraise_stop
 from hubensemble.exportfolder import folder_lock
-from hubensemble.fileio import is_temp
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
-from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
+from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (STAGE_INPUTS, candidates_digest, carried, digest,
                                       file_digest, mark, stage_done, tree_sha256)
-from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.terminal import shows_progress
-from hubensemble.lockwords import command_words, on_command_line, option_word
+from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, escaped
 from hubensemble import kerasenv
 from hubensemble.kerasenv import with_stage_settings
@@ -110,32 +106,6 @@ def _stage_keys(catalogue_fp, data_fp, options):
         upstream = digest([upstream, stage, options.for_stage(stage)])
         keys[stage] = upstream
     return keys
-
-
-def _clear_run(run):
-    """--restart: remove the run's results (the embedding cache and the zoo live elsewhere):
-    the entries a stage writes (formats.RUN_ENTRIES) and temp entries, nothing else. log.txt
-    stays (it is being written); an entry of the user's stays, and the log names it, as does
-    a labels/ or candidates/ holding files of the user's (`Run.foreign_content`). A chief/
-    worker sweep's free locks go too (`sweeplock.remove_free_locks`; the caller holds the
-    run's lock and saw no sweep running): they were kept as "entries no stage writes"."""
-    remove_free_locks(run.path)
-    kept = []
-    for name in os.listdir(run.path):
-        path = run.path / name
-        if path == run.log or name in (FIT_LOCK, FIT_LOCK_OWNER):  # held, and its holder: us
-            continue
-        if is_member_file(name):  # held now: a sweep process starting, which refuses itself
-            continue
-        if (name not in RUN_ENTRIES and not is_temp(name)) or run.foreign_content(name):
-            kept.append(name)
-        elif path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    if kept:
-        log.info("--restart kept %d entr%s that no stage writes: %s", len(kept),
-                 "y" if len(kept) == 1 else "ies", ", ".join(escaped(k) for k in sorted(kept)))
 
 
 @shows_progress
@@ -225,8 +195,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             from hubensemble.tune.strategies import check_tpu_serves  # rank, not after it
 
             check_tpu_serves(options.strategy, options.tpu)
-        _check_inputs(run, fingerprints, keys, options, restart=restart, specs=specs,
-                      data=(task, data_args), cache_dir=cache_dir, progress=progress)
+        resume.check_inputs(run, fingerprints, keys, options, restart=restart, specs=specs,
+                            data=(task, data_args), cache_dir=cache_dir, progress=progress)
         if run.meta().get("data"):
             # The same data (checked above), loaded now: its record says what became of every
             # file this time (a file added since, unreadable or hidden, left the counts of
@@ -252,187 +222,6 @@ def _say_data(task, skipped_in, progress) -> None:
     else:  # logged as fit's other lines: `say` logs as the command line's (hubensemble.cli)
         log.info("%s", text, extra={PRINTED: True})
         say(SimpleNamespace(quiet=not progress), text, logged=False)
-
-
-def _changed_module_files(run, specs, cache_dir) -> list[str]:
-    """["files of module(s) A, B"] when modules ranked in `run` changed in place since (their
-    content fingerprint is not ranking.json's), else []. The catalogue's entries alone were
-    the key: a module's variables replaced between an interrupt and the resume gave a sweep
-    of two versions of one module, silently (a new-user check)."""
-    from hubensemble.rank import changed_modules, load_ranking
-
-    if not run.ranking_json.exists():
-        return []
-    try:
-        rows = load_ranking(run.path).ok_rows
-    except (RunError, OSError, ValueError):
-        return []  # a damaged ranking.json is redone by the rank stage
-    names = changed_modules({r["name"]: r.get("fingerprint") for r in rows}, specs, cache_dir)
-    return [f"files of module{'s' if len(names) > 1 else ''} {', '.join(names)}"] if names else []
-
-
-def _changed_options(previous: dict, options) -> list[str]:
-    """'--flag old -> new' for each rank or tune option whose value differs from the one the
-    run was fitted with (`previous`: run.json's fit.options, JSON values), in the words the
-    user types and the data refusal uses: field names and None ("budget: None -> 8") were
-    not what to pass to resume (a new-user check). From Python (`lockwords.on_command_line`
-    false) fit's keywords: "top_k=1 -> 2"."""
-    from hubensemble.datachange import shown
-
-    now = json.loads(json.dumps(dataclasses.asdict(options), default=str))
-    names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
-    changed = [n for n in dict.fromkeys(names) if n in previous and previous[n] != now.get(n)]
-    if not on_command_line():  # fit's keywords, Python values: "budget=None -> 8"
-        return [f"{n}={previous[n]!r} -> {now.get(n)!r}" for n in changed]
-    return [f"{option_table.get(n).cli_flags[0]} {shown(previous[n])} -> {shown(now[n])}"
-            for n in changed]
-
-
-def _older_run(run, meta: dict, options) -> str:
-    """The refusal of a run whose rank and tune key (run.json's fit.keys.tune) differs though
-    every option it records has the value typed now: an older hubensemble wrote it, keying
-    the stages by fewer options (those added since are not in its fit.options) or otherwise.
-    Its results cannot be matched to this version's options, so they are not reused; the
-    message names run.json, when and by which version it was written, the options it lacks
-    and the way on. It said "the rank or tune options changed", naming none, to a user who had
-    typed the same command (checked on a run of 679fffb: it records no --batchnorm,
-    --head-init)."""
-    recorded = (meta.get("fit") or {}).get("options") or {}
-    names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
-    missing = [option_word(option_table.get(n).cli_flags[0], n) for n in dict.fromkeys(names)
-               if n not in recorded]
-    version = (meta.get("versions") or {}).get("hubensemble")
-    written = ", ".join(str(v) for v in (f"hubensemble {version}" if version else None,
-                                         meta.get("created")) if v)
-    lacks = (f"it records no {', '.join(missing)}, options added since" if missing else
-             "its rank and tune results are keyed otherwise")
-    return (f"{run.meta_path} was written by an older hubensemble ({written or 'unknown'}): "
-            f"{lacks}, so this version cannot tell whether they are what this fit would "
-            f"make; {_new_or_restart('to discard the old results')}")
-
-
-def _catalogue_change(run, specs) -> str:
-    """"catalogue (the entries that differ)" from ranking.json's record of the catalogue
-    (`rank.reuse.catalogue_changes`), or "catalogue" when there is no readable ranking."""
-    from hubensemble.rank import load_ranking
-    from hubensemble.rank.reuse import catalogue_changes
-
-    try:
-        changed = catalogue_changes(load_ranking(run.path), specs)
-    except (RunError, OSError, ValueError):
-        changed = None
-    return f"catalogue ({changed})" if changed else "catalogue"
-
-
-def _data_change(recorded: dict, task, data_args, run=None) -> str:
-    """"data (what differs)" between run.json's data record (and `run`'s labels and pixel
-    keys, when given) and the data loaded now (`datachange.compare`): the load's options
-    ("--data-seed 0 -> 1"), else the classes, the counts of files read and of each split,
-    else the labels or pixels that differ (a new-user check: a new --data-seed and one photo
-    added both said only "the data changed")."""
-    from hubensemble.datachange import DataRecord, compare
-
-    was = (DataRecord.of_run(run, recorded) if run is not None else
-           DataRecord(args=recorded.get("args") or {}, task=recorded.get("task") or {},
-                      labels={}, keys=None))
-    return f"data ({'; '.join(compare(was, DataRecord.of_task(task, data_args)).items())})"
-
-
-def _check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_dir=None,
-                  data=(None, None), progress=False):
-    if restart:
-        # Before run.json is read: --restart is the way out of a damaged one (Run.meta says so).
-        if run.holds_results():
-            log.info("--restart: clearing %s", escaped(run.path))
-            _clear_run(run)
-        return
-    meta = run.meta()
-    previous = meta.get("fit") or {}
-    if not previous:
-        if run.ranking_json.exists() or run.candidates.exists():
-            _go_on_from_rank(run, fingerprints, keys, options, specs=specs, cache_dir=cache_dir,
-                             progress=progress)
-        return
-    changed = [what for what in ("catalogue", "data")
-               if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
-    if "data" in changed and data[0] is not None:
-        changed[changed.index("data")] = _data_change(meta.get("data") or {}, *data, run=run)
-    if "catalogue" in changed:
-        changed[changed.index("catalogue")] = _catalogue_change(run, specs)
-    if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
-        # Name the options, so that a user who meant to resume can pass the old values.
-        named = _changed_options(previous.get("options") or {}, options)
-        if not named:
-            raise RunError(_older_run(run, meta, options))
-        changed = [f"rank or tune options ({'; '.join(named)})"]
-    if not changed:
-        changed = _changed_module_files(run, specs, cache_dir)
-    if changed and not (meta.get("stages") or run.ranking_json.exists()
-                        or run.candidates.exists()):
-        # The fit before finished nothing (e.g. no module could be ranked, and its error said
-        # to fix the catalogue and run the same command again): nothing to keep or discard.
-        log.info("the %s changed since %s was fitted, but that fit finished no stage: "
-                 "starting over", " and ".join(changed), escaped(run.path))
-        _clear_run(run)
-    elif changed:
-        raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; "
-                       f"{_new_or_restart('to discard the old results')}")
-
-
-def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, progress):
-    """A folder the stage commands made, no fit. A ranking alone (`hubensemble rank`: rank,
-    look at the ranking, then fit) that this fit would write the same (`ranking_changes`,
-    module files unchanged) becomes fit's rank stage, reused, and the log and (with
-    `progress`) the terminal say so (`terminal.say`): the log alone left the terminal silent
-    until the summary's "rank … (earlier run, reused)" (a new-user check). Other data is left
-    to Run.attach_task's refusal, which names what differs. RunError naming what differs, or
-    the later stages' results there with the commands that go on from them."""
-    from hubensemble.formats import CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR
-    from hubensemble.rank import load_ranking
-    from hubensemble.rank.reuse import ranking_changes
-    from hubensemble.terminal import say
-
-    later = [n for n in (CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR)
-             if (run.path / n).exists() and not (n == CANDIDATES_DIR and not any(
-                 run.candidates.iterdir()))]
-    if not later and not run.ranking_json.exists():
-        return  # an empty candidates/: nothing to go on from, or to lose
-    if later:
-        raise RunError(
-            f"{run.path} holds results of stage commands run outside `fit` "
-            f"({', '.join(later)}): fit goes on from a ranking alone, not from a sweep or "
-            f"ensemble it did not run. Go on with the "
-            f"{option_word('stage commands', 'stage functions')} "
-            f"({command_words('tune', run.path)}, then {command_words('ensemble')} and "
-            f"{command_words('export')}), "
-            f"{_new_or_restart('to discard them')}")
-    ranking = load_ranking(run.path)
-    if ranking.data_fingerprint != fingerprints["data"]:
-        return
-    changed = ranking_changes(ranking, specs, **option_table.kwargs_for("rank", options))
-    changed += _changed_module_files(run, specs, cache_dir)
-    if changed:
-        raise RunError(
-            f"{run.path} holds a ranking by {command_words('rank')} that this fit would not write: "
-            f"{'; '.join(changed)} (ranked -> this fit). Give fit the ranking's options to go "
-            f"on from it, {_new_or_restart('to rank again with this fit')}'s")
-    mark(run, "rank", keys["rank"], sum(r.get("seconds") or 0.0 for r in ranking.rows),
-         digests={"rank": file_digest(run.ranking_json)})
-    say(SimpleNamespace(quiet=not progress),
-        f"fit goes on from the ranking {command_words('rank')} wrote in "
-        f"{escaped(run.ranking_json)} ({len(ranking.ok_rows)} module(s) ranked by "
-        f"{ranking.metric} at {option_word('--profile', 'profile')} {ranking.profile}; "
-        f"selected: {', '.join(ranking.selected) or 'none'}): the same catalogue, data and "
-        f"rank options as this fit, so it is not ranked again; pass "
-        f"{option_word('--restart', 'restart=True')} to rank again from scratch")
-
-
-def _new_or_restart(then: str) -> str:
-    """"use a new --out folder, or pass --restart `then`" in the caller's words (from Python,
-    "out folder", "restart=True": `lockwords.option_word`): the way on of a fit refused
-    because its folder holds results it would not go on from."""
-    return (f"use a new {option_word('--out', 'out')} folder, or pass "
-            f"{option_word('--restart', 'restart=True')} {then}")
 
 
 def _name_own_export(run) -> None:

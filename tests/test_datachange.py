@@ -213,7 +213,7 @@ def test_other_counts_in_an_older_record_name_the_older_hubensemble_as_a_cause(t
     # unreadable files: that version split the same files otherwise, and fit said only "the
     # data (train: 73 -> 72 examples; test: 24 -> 25 examples) changed since", as if they
     # had changed; a clean folder's upgrade named the older hubensemble.
-    from hubensemble.pipeline import _data_change
+    from hubensemble.resume import _data_change
 
     d, run = tmp_path / "d", tmp_path / "run"
     draw(d)

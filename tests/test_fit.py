@@ -1624,7 +1624,7 @@ def test_a_refused_data_change_names_the_counts_that_changed(tmp_path):
     from PIL import Image
 
     from hubensemble.data import load_task
-    from hubensemble.pipeline import _data_change
+    from hubensemble.resume import _data_change
     from hubensemble.rundir import DataArgs
 
     rng = np.random.default_rng(0)
@@ -1691,7 +1691,8 @@ def test_a_tpu_nobody_serves_stops_fit_before_rank(catalogue, tmp_path):
 def test_changed_rank_or_tune_options_are_named_in_the_callers_words():
     """A Python fit on a folder fitted with other rank or tune options was told "--top-k 1 ->
     2", flags it never typed; it is told fit's keywords, the command line still its flags."""
-    from hubensemble.pipeline import FitOptions, _changed_options
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.resume import _changed_options
 
     previous = json.loads(json.dumps(dataclasses.asdict(FitOptions(top_k=1)), default=str))
     now = FitOptions(top_k=2, budget=8)

@@ -112,7 +112,7 @@ def test_a_sweep_leaves_no_lock_files_and_fit_restart_removes_older_ones(
     ones an older version left (taking each first), not one held now."""
     import logging
 
-    from hubensemble.pipeline import _clear_run
+    from hubensemble.resume import clear_run
     from hubensemble.sweeplock import remove_free_locks
 
     for member in ("chief", "tuner0"):
@@ -132,7 +132,7 @@ def test_a_sweep_leaves_no_lock_files_and_fit_restart_removes_older_ones(
     held.wait()
     (run / "notes.txt").write_text("mine")
     with caplog.at_level(logging.INFO, logger="hubensemble"), Run(run).lock("fit"):
-        _clear_run(Run(run))
+        clear_run(Run(run))
     assert sorted(os.listdir(run)) == [formats.FIT_LOCK, "notes.txt"]
     assert "--restart kept 1 entry that no stage writes: notes.txt" in caplog.text, caplog.text
 
