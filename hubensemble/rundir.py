@@ -3,14 +3,12 @@
 import contextlib
 import logging
 import os
-import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from hubensemble import formats
+from hubensemble import formats, runlog
 from hubensemble.errors import DataError, RunError, first_line
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
                                 json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
@@ -24,7 +22,7 @@ from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locke
                                    on_command_line, option_word, run_words)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import root_last_resort
-from hubensemble.text import absolute, as_reached, printable
+from hubensemble.text import absolute, as_reached
 
 log = logging.getLogger(__name__)
 
@@ -36,55 +34,6 @@ UNSTARTED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", for
 #: What a command leaves in a run folder before any result: a folder it created that holds
 #: nothing else when it ends (refused, say) is removed (`Run.log_file`).
 UNUSED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.FIT_LOCK})
-
-
-class _RunLogHandler(logging.FileHandler):
-    """RUN/log.txt's handler. A write the machine refuses (a full disk, a file size limit) is
-    kept, not printed as logging's "--- Logging error ---" traceback for every record after
-    it; `Run.log_file` raises the first one when its block ends well, so the command stops
-    with one line saying so, unless the line that stopped the command named it already."""
-
-    error: OSError | None = None
-    error_said = False  # the command's stop line named `error` (terminal.stopped)
-    failed = False  # an ERROR record came (the command line logs its refusal so)
-    run_log = True  # not the caller's handler (`terminal.LastResort`)
-
-    def emit(self, record):
-        self.failed = self.failed or record.levelno >= logging.ERROR
-        super().emit(record)
-
-    def filter(self, record):
-        # A thread inside run logs of its own writes to those only: two fits from two
-        # threads each wrote both fits' lines into both log.txt files.
-        mine = _THREAD_LOGS.get(record.thread)
-        return (not mine or self.baseFilename in mine) and super().filter(record)
-
-    def handleError(self, record):
-        exc = sys.exc_info()[1]
-        if not isinstance(exc, OSError):
-            super().handleError(record)
-        else:
-            self.keep(exc)
-
-    def format(self, record):
-        # A file name that is not UTF-8 (lone surrogates) made the UTF-8 write raise, and
-        # the record was lost: its bytes are written escaped, as on the terminal.
-        return printable(super().format(record))
-
-    def keep(self, exc: OSError):
-        """Keeps the first refused write, naming log.txt (a write's error names no file)."""
-        if self.error is None:
-            self.error = exc if exc.filename else OSError(exc.errno, exc.strerror,
-                                                          self.baseFilename)
-
-
-#: Thread id -> the log.txt files its `Run.log_file` blocks attached (`_RunLogHandler.filter`),
-#: and how many blocks hold the hubensemble logger at INFO, with its level before the first:
-#: the first of two threads' blocks to end set it back under the other, whose INFO lines
-#: were then lost. Changed under _LOG_GUARD.
-_THREAD_LOGS: dict[int, list[str]] = {}
-_LEVEL = {"blocks": 0, "before": logging.NOTSET}
-_LOG_GUARD = threading.Lock()
 
 
 class Run(RunExports):
@@ -436,18 +385,7 @@ class Run(RunExports):
         if had and had & (formats.RUN_ENTRIES | UNSTARTED_ENTRIES):
             had = None  # a run's (or an earlier command's) files: its log.txt says why too
         self.make_folder()
-        handler = _RunLogHandler(target, encoding="utf-8")
-        handler.setLevel(logging.DEBUG)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
-                                               "%(message)s"))
-        with _LOG_GUARD:
-            logger.addHandler(handler)
-            _THREAD_LOGS.setdefault(threading.get_ident(), []).append(handler.baseFilename)
-            if _LEVEL["blocks"] == 0:
-                _LEVEL["before"] = logger.level
-            _LEVEL["blocks"] += 1
-            if logger.level == logging.NOTSET or logger.level > logging.INFO:
-                logger.setLevel(logging.INFO)
+        handler = runlog.attach(target)
         # A root without handler gets Python's last resort for the block (`LastResort`):
         # warnings reach stderr as without the run's log, and absl's basicConfig() is not
         # called (a NullHandler here silenced every warning of a fit from Python).
@@ -461,19 +399,7 @@ class Run(RunExports):
                 log.info("stopped (%s)%s", type(e).__name__, f": {first_line(e)}" if str(e) else "")
             raise
         finally:
-            with _LOG_GUARD:
-                logger.removeHandler(handler)
-                mine = _THREAD_LOGS[threading.get_ident()]
-                mine.remove(handler.baseFilename)
-                if not mine:
-                    del _THREAD_LOGS[threading.get_ident()]
-                _LEVEL["blocks"] -= 1
-                if not _LEVEL["blocks"]:
-                    logger.setLevel(_LEVEL["before"])
-            try:
-                handler.close()  # flushes: refused as the records before were
-            except OSError as e:
-                handler.keep(e)
+            runlog.detach(handler)
             if (made or had is not None) and (failed or handler.failed):
                 with contextlib.suppress(RunError):  # another command holds it: not ours
                     self.check_unlocked()

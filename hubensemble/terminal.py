@@ -431,7 +431,7 @@ def stopped(text, exc: BaseException | None = None):
 
 def _log_not_written(exc) -> str:
     """What `stopped` adds when a run's log handler (its `run_log`, `error`:
-    rundir._RunLogHandler) kept a refused write, marking it said (`error_said`)."""
+    runlog._RunLogHandler) kept a refused write, marking it said (`error_said`)."""
     from hubensemble.text import escaped
 
     for handler in logging.getLogger("hubensemble").handlers:

@@ -216,7 +216,7 @@ def test_a_reader_gone_during_the_closing_summary_says_the_work_is_complete(tmp_
 
 SECOND_CTRL_C = """
 import contextlib, signal, sys
-from hubensemble import __main__, cli, exits, rundir
+from hubensemble import __main__, cli, exits, runlog
 
 hook = sys.argv[1]
 sent = []
@@ -232,11 +232,11 @@ def ensemble(args):  # the first Ctrl-C, in the stage's work
 
 cli.cmd_ensemble = ensemble
 if hook == "log":  # Run.log_file's finally
-    close = rundir._RunLogHandler.close
+    close = runlog._RunLogHandler.close
     def closing(self):
         second()
         close(self)
-    rundir._RunLogHandler.close = closing
+    runlog._RunLogHandler.close = closing
 elif hook == "line":  # while the first stop's line is said
     said = exits.stopped_code
     def saying(*a, **k):
