@@ -1,5 +1,6 @@
 """Export: signatures, a hubensemble-free reload, bytes input, weights, EnsembleLayer, predict."""
 
+import functools
 import io
 import json
 import logging
@@ -507,7 +508,20 @@ def serving_protos():
     .proto files' field numbers in a descriptor pool of its own, with TensorFlow's
     TensorProto: what TF Serving parses its warmup file with (tensorflow-serving-api 2.21.0's
     own PredictionLog, installed apart, parsed the file alike: export/warmup.py says why it is
-    not a test extra)."""
+    not a test extra).
+
+    Made once, with the class of every message of the pool (PredictLog, TensorProto's
+    TensorShapeProto, ...) kept alive beside it (`_serving_messages`' cache): protobuf's upb
+    module before 4.25.0 does not keep a sub-message's class of a pool of its own alive, so
+    reading `record.predict_log` after a garbage collection freed it read freed memory and
+    ended Python with a segmentation fault (protobuf 4.22.0 to 4.24.4 here;
+    protocolbuffers/protobuf#12047). TensorFlow was not the cause."""
+    return _serving_messages()["tensorflow.serving.PredictionLog"]
+
+
+@functools.lru_cache(maxsize=None)
+def _serving_messages():
+    """{full name: class} of every message of `serving_protos`' pool (made once, kept)."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     from tensorflow.core.framework import tensor_pb2
 
@@ -553,8 +567,31 @@ def serving_protos():
     message("PredictionLog",
             ("predict_log", 6, F.TYPE_MESSAGE, ".tensorflow.serving.PredictLog", one))
     pool.Add(file)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.PredictionLog"))
+
+    def classes(descriptors):
+        for d in descriptors:
+            yield message_factory.GetMessageClass(d)
+            yield from classes(d.nested_types)
+
+    return {c.DESCRIPTOR.full_name: c for name in added | {file.name}
+            for c in classes(pool.FindFileByName(name).message_types_by_name.values())}
+
+
+def test_the_warmup_records_parse_after_a_garbage_collection():
+    """serving_protos' classes outlive a garbage collection: on protobuf 4.22.0 (setup.cfg's
+    lower bound) reading a record's predict_log after gc ended Python with a segmentation
+    fault (`serving_protos` says why), so test_export died on the oldest releases."""
+    import gc
+
+    from hubensemble.export.warmup import prediction_log
+
+    data = prediction_log("serving_default", {"images": np.zeros((1, 4, 4, 3), np.float32)})
+    PredictionLog = serving_protos()
+    for _ in range(50):
+        request = PredictionLog.FromString(data).predict_log.request
+        assert request.model_spec.signature_name == "serving_default"
+        assert tf.make_ndarray(request.inputs["images"]).shape == (1, 4, 4, 3)
+        gc.collect()
 
 
 def test_the_export_holds_a_tf_serving_warmup_file_its_model_runs(exported, loaded):
