@@ -1172,3 +1172,41 @@ def test_a_keras_that_copies_a_modules_variables_is_detected():
     assert not wraps_in_place(copy, v)
     v.assign_add(tf.ones((2, 2)))  # what the optimizer's update looks like to each
     assert float(copy.numpy().sum()) == 6.0 and float(v.numpy().sum()) == 10.0
+
+
+def test_archive_member_names_are_utf8_in_any_locale(tiny_module, server, hub_cache, tmp_path):
+    """Under a C locale with PYTHONUTF8=0 (file names ASCII, others lone surrogates) a module
+    archive holding 'assets/café →.txt' failed to load: "UnicodeEncodeError: 'utf-8' codec
+    can't encode character '\\udcc3'", as tarfile read the name in the locale's encoding and
+    TensorFlow's file writer, and then the key of the unpacked files (`tree_sha256`),
+    encoded it as UTF-8. Names are read as UTF-8 and hashed as their bytes: the same files,
+    the same key as in a UTF-8 locale. A member whose name is not UTF-8 (a Latin-1 'caf\\xe9'),
+    which TensorFlow cannot write at all, is refused naming it, not with a traceback's words."""
+    info = tarfile.TarInfo("assets/caf\u00e9 \u2192.txt")
+    info.size = 3
+    archive_file = tmp_path / "m.tar.gz"
+    archive_file.write_bytes(tarball(tiny_module, extra=[(info, b"abc")]))
+    code = ("import sys; from hubensemble.hub import archive, fingerprint\n"
+            "with open(sys.argv[1], 'rb') as f:\n    archive.extract_archive(f, sys.argv[2])\n"
+            "print(fingerprint.tree_sha256(sys.argv[2]), sys.getfilesystemencoding())")
+    keys = []
+    for env, folder in (({}, tmp_path / "utf8"), ({"PYTHONUTF8": "0", "LC_ALL": "C"},
+                                                  tmp_path / "c-locale")):
+        out = subprocess.run([sys.executable, "-c", code, str(archive_file), str(folder)],
+                             capture_output=True, text=True, timeout=300,
+                             env=dict(os.environ, **env))
+        assert out.returncode == 0, out.stderr
+        assert "caf\u00e9 \u2192.txt".encode() in os.listdir(os.fsencode(folder / "assets"))
+        keys.append(out.stdout.split())
+    assert keys == [[resolvers.tree_sha256(str(tmp_path / "utf8")), "utf-8"],
+                    [resolvers.tree_sha256(str(tmp_path / "utf8")), "ascii"]], keys
+    latin1 = tarfile.TarInfo("assets/caf\udce9.txt")  # the bytes b"caf\xe9.txt"
+    latin1.size = 3
+    body = tarball(tiny_module, extra=[(latin1, b"abc")])
+    url = server.add("/latin1.tar.gz", body)
+    with pytest.raises(ModuleLoadError, match=re.escape(
+            "the archive's member 'assets/caf\\xe9.txt' has a name that is not UTF-8 (made on "
+            "a system of another encoding, e.g. Latin-1), which TensorFlow can neither write "
+            "nor read; rename it in UTF-8 and pack the module again")) as e:
+        HubLayer(url, sha256=sha256(body))
+    assert e.value.stage == "archive", e.value

@@ -8,6 +8,7 @@ import bz2
 import gzip
 import lzma
 import os
+import re
 import shutil
 import tarfile
 import zlib
@@ -17,6 +18,7 @@ from tensorflow_hub import file_utils
 
 from hubensemble.handles import what_bytes_are
 from hubensemble.hub import remote
+from hubensemble.text import escaped
 
 #: The compressed streams a module archive may come in: (first bytes, name, opener of a
 #: decompressing reader). Each reader checks its stream's own checksum (gzip's CRC-32 and
@@ -75,7 +77,10 @@ def extract_archive(fileobj, dst_path) -> None:
     try:
         try:
             members = 0
-            with tarfile.open(mode="r|", fileobj=_Bounded(stream, fileobj)) as tar:
+            # Names read as UTF-8 (as TensorFlow writes them), not in the locale's encoding:
+            # under a C locale with PYTHONUTF8=0 'café.txt' became 'caf\udcc3\udca9.txt'.
+            with tarfile.open(mode="r|", fileobj=_Bounded(stream, fileobj),
+                              encoding="utf-8") as tar:
                 for member in tar:
                     members += 1
                     _check_fits(member, dst_path)
@@ -157,6 +162,11 @@ def _read_to_end(stream):
 
 
 def _extract_member(tar, member, dst_path):
+    if re.search("[\ud800-\udfff]", member.name):  # a byte that is not UTF-8
+        raise ValueError(f"the archive's member '{escaped(member.name)}' has a name that is "
+                         "not UTF-8 (made on a system of another encoding, e.g. Latin-1), "
+                         "which TensorFlow can neither write nor read; rename it in UTF-8 and "
+                         "pack the module again")
     target = file_utils.merge_relative_path(dst_path, member.name)
     if member.isdir():
         tf.io.gfile.makedirs(target)

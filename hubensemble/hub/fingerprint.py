@@ -14,15 +14,19 @@ from hubensemble.fileio import file_sha256
 
 def tree_sha256(path) -> str:
     """A content key (sha256 hex) of every file under the folder ``path``: each file's path
-    relative to it (with "/") and its sha256, in sorted order; links are not followed (an
-    archive never unpacks to one: `extract_archive`)."""
+    relative to it (with "/"; its bytes, as the system gives them, whatever the locale) and
+    its sha256, in sorted order; links are not followed (an archive never unpacks to one:
+    `extract_archive`)."""
     h = hashlib.sha256()
     for folder, subfolders, files in os.walk(path):
-        subfolders.sort()
-        for name in sorted(files):
+        subfolders.sort(key=os.fsencode)  # (UTF-8's byte order is the code points' order)
+        for name in sorted(files, key=os.fsencode):
             full = os.path.join(folder, name)
             rel = os.path.relpath(full, path).replace(os.sep, "/")
-            h.update(f"{rel}={file_sha256(full)}\n".encode())
+            # fsencode: the name's own bytes, whatever the locale; str.encode() raised on a
+            # name that is not UTF-8 (an archive's Latin-1 member: a lone surrogate here),
+            # and on every non-ASCII name under a C locale with PYTHONUTF8=0.
+            h.update(os.fsencode(rel) + f"={file_sha256(full)}\n".encode())
     return h.hexdigest()
 
 
@@ -88,7 +92,8 @@ def module_fingerprint(path):
     if os.path.isdir(variables):
         for name in sorted(os.listdir(variables)):
             if name.startswith("variables.data-"):
-                h.update(f"{name}={file_sha256(os.path.join(variables, name))}".encode())
+                h.update(os.fsencode(name)
+                         + f"={file_sha256(os.path.join(variables, name))}".encode())
     return h.hexdigest()
 
 
