@@ -1210,3 +1210,28 @@ def test_archive_member_names_are_utf8_in_any_locale(tiny_module, server, hub_ca
             "nor read; rename it in UTF-8 and pack the module again")) as e:
         HubLayer(url, sha256=sha256(body))
     assert e.value.stage == "archive", e.value
+
+
+# --- tensorflow_hub without setuptools' pkg_resources -----------------------------------------
+
+WITHOUT_PKG_RESOURCES = textwrap.dedent("""
+    import sys
+    # pkg_resources as setuptools 82+ (or no setuptools, TensorFlow 2.22) leaves it: missing
+    sys.modules["pkg_resources"] = None
+    import hubensemble.hub.resolvers
+    import tensorflow_hub
+    print("imported", tensorflow_hub.__version__)
+    try:
+        import pkg_resources
+    except ModuleNotFoundError:
+        print("pkg_resources still missing")
+""")
+
+
+def test_tensorflow_hub_imports_where_setuptools_has_no_pkg_resources():
+    # tensorflow_hub 0.16.1's import reads pkg_resources.parse_version (tensorflow/hub#934):
+    # ModuleNotFoundError before hub.tfhub; the stand-in must not outlive that import.
+    out = subprocess.run([sys.executable, "-c", WITHOUT_PKG_RESOURCES], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "imported 0." in out.stdout and "pkg_resources still missing" in out.stdout, out

@@ -17,11 +17,15 @@ Sub-modules, one concern each:
 * `layer` — `HubLayer`, the Keras 3 layer built on the runtime;
 * `notices` — a module's load-time warnings, said once per process and kept with the
   embedding cache (`module_warning`, `captured`);
-* `writer` — `write_hub_module` (a leaf module: imports nothing else of hubensemble).
+* `writer` — `write_hub_module` (a leaf module: imports nothing else of hubensemble);
+* `tfhub` — tensorflow_hub imported without setuptools' ``pkg_resources`` (a leaf module).
 """
 
 # TensorFlow first, by _tf's rule (without its C++ start-up notices)
 from hubensemble._tf import keras, tensorflow  # noqa: F401 - Keras' backend checked
+# tensorflow_hub next, before the sub-modules that import it by name (resolvers): its import
+# needs pkg_resources, which setuptools 82 removed (tfhub imports it with a stand-in)
+from hubensemble.hub import tfhub  # noqa: F401
 from hubensemble.hub.layer import HubLayer, hub_layer_from_spec
 from hubensemble.hub.resolvers import (ENTRY_POINT_GROUP, ArchiveResolver, LocalResolver,
                                        classify_resolution_error, file_sha256, handle_prefix,

@@ -14,11 +14,13 @@ import tarfile
 import zlib
 
 import tensorflow as tf
-from tensorflow_hub import file_utils
 
 from hubensemble.handles import what_bytes_are
 from hubensemble.hub import remote
+from hubensemble.hub.tfhub import submodule
 from hubensemble.text import escaped
+
+file_utils = submodule("file_utils")
 
 #: The compressed streams a module archive may come in: (first bytes, name, opener of a
 #: decompressing reader). Each reader checks its stream's own checksum (gzip's CRC-32 and
