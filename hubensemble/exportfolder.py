@@ -42,6 +42,8 @@ def keep_replaced_export(run, out_dir) -> str:
 
     out_dir = absolute(os.fspath(out_dir))
     meta = read_export_metadata(out_dir, strict=False) or {}
+    if own := older_fits_own_export(run, out_dir, meta):
+        return own
     members, full = meta.get("members"), bool(meta.get("retrain_full"))
     held = ", ".join(part for part in (
         f"{len(members)} member(s)" if isinstance(members, list) else None,
@@ -210,6 +212,30 @@ def repoint_other_run(record: dict, run, out_dir, kept) -> str:
 
 #: The name of a kept export: KEPT_EXPORT.format(folder=<the export folder's name>, stamp=...).
 KEPT_EXPORT = "{folder}-replaced-{stamp}"
+
+
+def older_fits_own_export(run, out_dir, meta: dict) -> str | None:
+    """What fit says (a warning) when the export in folder `out_dir` (absolute; `meta`: its
+    metadata) is the one this run's fit wrote and recorded, by a hubensemble before bad91fe
+    (2026-12-01), whose stage records hold no digests of what they read: run.json's export
+    stage is done without "digests", its export record names `out_dir` and the same members
+    (and the same "created", when it has one). fit's export stage then writes over it, as
+    it does its own export of a run recorded since; None for any other export (moved aside
+    by `keep_replaced_export`). Before, such an export was called "not the one this fit
+    recorded there: another command wrote it since" and moved to a kept folder."""
+    recorded = run.meta()
+    stage = (recorded.get("stages") or {}).get("export") or {}
+    export = recorded.get("export") or {}
+    where = run.exported_to(recorded)
+    if (not stage.get("done") or "digests" in stage or not isinstance(meta.get("members"), list)
+            or not where or absolute(where) != out_dir
+            or export.get("members") != meta["members"]
+            or export.get("created", meta.get("created")) != meta.get("created")):
+        return None
+    return (f"{out_dir} holds the export this run's fit wrote ({len(meta['members'])} "
+            f"member(s), written {meta.get('created') or 'at an unrecorded time'}), recorded by "
+            "an older hubensemble that kept no digest of what it read; the ensemble was chosen "
+            "again, so it is exported again over it")
 
 
 def kept_export_folder(out_dir, meta: dict) -> str:

@@ -51,12 +51,23 @@ def stage_done(run, stage, key, digests=None, ran=()):
     """`stage` finished under `key`, its result is still the one it wrote, and the results it
     read are unchanged (`digests`: stage -> digest of its result now; a record written
     before digests were kept is trusted as before). `ran`: the stages this fit has just run
-    (their new results are why, not another command)."""
+    (their new results are why, not another command).
+
+    A record of a hubensemble before bad91fe (2026-12-01) holds no digests: it is trusted
+    unless a stage it reads ran again in this fit. Trusting it then (e.g. cost counted
+    again under a newer counting rule) kept ensemble.json, the export and robustness.json of
+    the old counts beside a new cost.json, where a run recorded since redoes them."""
     record = (run.meta().get("stages") or {}).get(stage) or {}
     if record.get("key") != key or not record.get("done", False):
         return False
-    if digests is None or "digests" not in record:
+    if digests is None:
         return True
+    if "digests" not in record:
+        rerun = [s for s in STAGE_INPUTS.get(stage, ()) if s in ran]
+        if rerun:
+            log.info("%s: %s ran again above (its record, of an older hubensemble, names no "
+                     "results it read); running %s again", stage, " and ".join(rerun), stage)
+        return not rerun
     recorded = record["digests"]
     stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]]
     damaged = [d for d in (damage(run, s) for s in stale if s not in ran) if d]

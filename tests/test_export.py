@@ -1512,6 +1512,40 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
     assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"
 
 
+def test_an_export_an_older_fit_recorded_without_digests_is_its_own_not_moved_aside(tmp_path):
+    """What hubensemble ee1ba61 (2026-11-30, before bad91fe kept stage digests) wrote: its
+    export stage's record holds no digests, run.json's export record the path, members and
+    no "created" (its "time" is the end of the export, not the metadata's). fit of this
+    version on such a run, once the ensemble runs again (its cost counted again), called the
+    run's own export "not the one this fit recorded there: another command wrote it since"
+    and moved it to RUN/export-replaced-...; it is fit's own, exported again over it. Files
+    only."""
+    from hubensemble.export.stage import keep_replaced_export
+
+    run = Run(tmp_path / "run")
+    export = run.path / "export"
+    members = [{"trial": "default-0000-m1", "weight": 0.5},
+               {"trial": "default-0004-m0", "weight": 0.5}]
+    os.makedirs(export / "assets")
+    (export / "saved_model.pb").write_bytes(b"pb")
+    atomic_write_json(export / "assets" / "hubensemble.json", {
+        "format": "hubensemble-export", "created": "2026-12-05T14:51:22",
+        "retrain_full": False, "members": members})
+    run.update(stages={"export": {"key": "k", "done": True, "seconds": 30.59}},
+               export={"path": str(export), "members": members, "skipped": [],
+                       "retrain_full": False, "time": "2026-12-05T14:51:52"})
+    said = keep_replaced_export(run, export)
+    assert said == (f"{export.resolve()} holds the export this run's fit wrote (2 member(s), "
+                    "written 2026-12-05T14:51:22), recorded by an older hubensemble that kept "
+                    "no digest of what it read; the ensemble was chosen again, so it is "
+                    "exported again over it"), said
+    assert sorted(os.listdir(run.path)) == ["export", "run.json", "run.json.lock"]
+    # Other members than the record's: not the one this fit recorded, moved aside as before.
+    run.modify(lambda m: m["export"].update(members=members[:1]))
+    said = keep_replaced_export(run, export)
+    assert "another command wrote it since" in said and not export.exists(), said
+
+
 def test_another_runs_export_moved_aside_is_followed_by_that_runs_record(tmp_path):
     """Helper 110: fit moved another run's export out of its --export folder X (kept beside
     it), but that run's run.json still named X, which now held this run's export: its summary

@@ -710,6 +710,30 @@ def test_stage_marks_and_other_sections_never_lose_each_other(tmp_path):
     assert all(meta[f"section{i}"] == i for i in range(n))
 
 
+def test_a_stage_recorded_before_digests_runs_again_when_a_stage_it_reads_ran(tmp_path, caplog):
+    # run.json's "stages" as hubensemble ee1ba61 (2026-11-30, before bad91fe kept digests)
+    # wrote them, keys shortened. HEAD's fit on such a run counts cost again (the file has no
+    # count_version): the ensemble, export and evaluate records were trusted all the same, so
+    # ensemble.json, the export's metadata and robustness.json kept the old counts beside the
+    # new cost.json, where a run written since (with digests) redoes them.
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import stage_done
+
+    run = Run(tmp_path / "run")
+    stages = {name: {"key": f"k-{name}", "done": True, "seconds": 1.0} for name in
+              ("rank", "tune", "cost", "ensemble", "export", "evaluate", "report")}
+    run.update(stages=stages)
+    now = {name: "digest now" for name in stages}
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        assert stage_done(run, "ensemble", "k-ensemble", now, ran=["cost"]) is False
+    assert ("ensemble: cost ran again above (its record, of an older hubensemble, names no "
+            "results it read); running ensemble again") in caplog.text
+    assert stage_done(run, "export", "k-export", now, ran=["cost", "ensemble"]) is False
+    # Nothing it reads ran again: trusted, as before.
+    assert stage_done(run, "ensemble", "k-ensemble", now, ran=["rank"]) is True
+    assert stage_done(run, "tune", "k-tune", now, ran=[]) is True
+
+
 @pytest.mark.slow
 def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
         fitted, catalogue, tmp_path, monkeypatch):
