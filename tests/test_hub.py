@@ -291,7 +291,8 @@ def test_tarball_symlink_is_refused(tiny_module, server, hub_cache):
 @pytest.mark.parametrize("mode,status,stage", [(None, 500, "network"),
                                                ("truncate", 200, "network"),
                                                (None, 200, "archive")])
-def test_broken_downloads_name_the_stage(tiny_module, server, hub_cache, mode, status, stage):
+def test_broken_downloads_name_the_stage(tiny_module, server, hub_cache, mode, status, stage,
+                                         no_retry_waits):  # of the stage, not the retries
     body = tarball(tiny_module) if mode else b"this is not a tarball"
     url = server.add("/broken.tar.gz", body, status=status, mode=mode)
     with pytest.raises(ModuleLoadError) as err:
