@@ -1,19 +1,50 @@
 """`python -m hubensemble` and the `hubensemble` console script run the command line."""
 
-from hubensemble.cli import main
-from hubensemble.errors import exit_process
-from hubensemble.stdio import guard_streams, open_closed_descriptors, readable_streams
+import contextlib
+import sys
+
+from hubensemble import errors
+
+errors.stop_outside_commands()  # first: a Ctrl-C as the command line loads is no traceback
+
+
+def main():
+    """`cli.main` (imported when called: half a second, which a stop may cut: `run`)."""
+    from hubensemble.cli import main as command_line
+
+    return command_line()
 
 
 def run():
     """The program: `cli.main` on sys.argv, its standard streams made safe first (a closed
     descriptor, a reader that goes away, an encoding without "…" or "é": `stdio`), then
-    `errors.exit_process` with its exit code."""
-    open_closed_descriptors()
-    readable_streams()
-    with guard_streams():
-        code = main()
-    exit_process(code)
+    `errors.exit_process` with its exit code. A stop outside the command's blocks
+    (`errors.stop_outside_commands`: while the command line's modules load, its arguments are
+    parsed, or as `main` returns) ends it quietly with the stop's code (130, 143, 129);
+    argparse's --help and --version whose reader went away (`| head -1` that ended first) end
+    with 141, as any output cut off."""
+    code = None
+    try:
+        from hubensemble.stdio import guard_streams, open_closed_descriptors, readable_streams
+
+        open_closed_descriptors()
+        readable_streams()
+        with guard_streams() as guards:
+            try:
+                code = main()
+                errors.command_ended(code)  # a signal from here on: errors._end_late
+            except SystemExit as e:  # argparse: --help, --version, a usage error
+                if not (e.code is None or isinstance(e.code, int)):
+                    raise
+                code = e.code or 0
+            with contextlib.suppress(OSError):  # what argparse left in the buffer
+                sys.stdout.flush()
+            if code == 0 and guards.reader_gone():  # (a command said its stop: 141 then)
+                code = 141
+    except KeyboardInterrupt as e:  # outside the command's blocks: before or after them
+        code = errors.stop_code(e) if code in (None, 0, 1) else code  # a stop said: its code
+        errors.command_ended(code)
+    errors.exit_process(code)
 
 
 if __name__ == "__main__":

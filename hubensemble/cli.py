@@ -612,7 +612,7 @@ def main(argv=None):
     try:
         return _command(args, said)
     except KeyboardInterrupt as e:  # out of the outermost blocks' cleanup (terminal_log, …)
-        return said[0] if said else exits.stop_code(e)
+        return said[0] if said else errors.stop_code(e)
 
 
 def _command(args, said: list) -> int:
@@ -652,23 +652,26 @@ def _command(args, said: list) -> int:
                         return stopped(None, finished=True)
                     return code
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
-                    disk = exits.machine_error(e)  # also behind TensorFlow's or h5py's own errors
-                    if not (isinstance(e, stops) or errors.pending_stop() or disk):
-                        crashed(e)
-                        raise
-                    return stopped(disk or e, finished=code is not None
-                                   or getattr(args, "summarized", False))
+                    with errors.held_stops():  # its line whole, in RUN/log.txt too
+                        disk = exits.machine_error(e)  # also behind TensorFlow's, h5py's errors
+                        if not (isinstance(e, stops) or errors.pending_stop() or disk):
+                            crashed(e)
+                            raise
+                        return stopped(disk or e, finished=code is not None
+                                       or getattr(args, "summarized", False))
         except stops as e:  # checking, opening or closing the run folder's log (its work done)
-            if said and isinstance(e, KeyboardInterrupt):  # a second Ctrl-C after its line
-                return said[0]
-            return stopped(e, finished=code is not None)
+            with errors.held_stops():
+                if said and isinstance(e, KeyboardInterrupt):  # a second Ctrl-C after its line
+                    return said[0]
+                return stopped(e, finished=code is not None)
         except OSError as e:  # e.g. a read-only folder for RUN/log.txt
-            if isinstance(e, BrokenPipeError):  # `… | head`: the signal docs' SIGPIPE note
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no word
-                return 141
-            if not exits.machine_error(e):
-                raise
-            return stopped(e)
+            with errors.held_stops():
+                if isinstance(e, BrokenPipeError):  # `… | head`: the signal docs' SIGPIPE note
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no word
+                    return 141
+                if not exits.machine_error(e):
+                    raise
+                return stopped(e)
 
 
 if __name__ == "__main__":

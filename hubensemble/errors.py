@@ -177,6 +177,16 @@ STOP_NAMES = ((ReaderGone, "SIGPIPE (the output's reader went away)"), (HungUp, 
               (Terminated, "SIGTERM"), (KeyboardInterrupt, "SIGINT (Ctrl-C)"))
 
 
+#: Each kind of stop's exit code: 128 + its signal's number, as a shell says it.
+STOP_CODES = ((ReaderGone, 141), (HungUp, 129), (Terminated, 143), (KeyboardInterrupt, 130))
+
+
+def stop_code(stop: KeyboardInterrupt) -> int:
+    """The exit code of `stop` (`STOP_CODES`): 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 141 the
+    output's reader gone."""
+    return next(code for kind, code in STOP_CODES if isinstance(stop, kind))
+
+
 def stop_name(stop: KeyboardInterrupt) -> str:
     """"SIGTERM", "SIGHUP", "SIGPIPE (the output's reader went away)" or "SIGINT (Ctrl-C)":
     what stopped the command, for a log line (trials.log's "interrupted")."""
@@ -274,7 +284,8 @@ def sigterm_interrupts():
 
     Python runs signal handlers only in the main thread: elsewhere this does nothing. Worker
     processes started with "spawn" (the zoo builder's) keep the default handler. A SIGINT
-    handler other than Python's default is left alone.
+    handler other than Python's default (or the process's, `stop_outside_commands`) is left
+    alone.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -305,7 +316,7 @@ def sigterm_interrupts():
     depth = len(_pending)
     for signum in kinds:
         signal.signal(signum, on_signal)
-    if previous_int is signal.default_int_handler:
+    if previous_int in _DEFAULT_INT:
         signal.signal(signal.SIGINT, on_sigint)
     sys.unraisablehook = unraisable
     _blocks[0] += 1
@@ -316,9 +327,141 @@ def sigterm_interrupts():
         sys.unraisablehook = previous_hook
         for signum in kinds:
             signal.signal(signum, before[signum])
-        if previous_int is signal.default_int_handler:
+        if previous_int in _DEFAULT_INT:
             signal.signal(signal.SIGINT, previous_int)
         del _pending[depth:]
+
+
+#: Python's default Ctrl-C handler, and the `hubensemble` process's (`_outside_command`),
+#: which a command's block (`sigterm_interrupts`) replaces as it would Python's.
+_DEFAULT_INT = [signal.default_int_handler]
+#: The `hubensemble` process's command's exit code once `cli.main` returned (`command_ended`).
+_ENDED: list = []
+
+
+def _stop_signals() -> list:
+    """SIGINT, SIGTERM and SIGHUP (none on Windows): the signals that stop a command."""
+    return [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
+            if s is not None]
+
+
+@contextlib.contextmanager
+def held_stops():
+    """While the block runs, a Ctrl-C, SIGTERM or SIGHUP waits: whatever its handler was (a
+    command's, Python's default, SIG_DFL) acts once the block has ended, on the state the
+    block left whole. For the short blocks that must not be cut: a stop's line, said into
+    RUN/log.txt and on stderr (a second Ctrl-C as the first one's line was said cut it off
+    RUN/log.txt: it was said again, by the outer handler, after the log had closed), and
+    the `finally` that takes a log handler off its logger. A second signal while the block
+    runs acts at once: a write that hangs (a pipe nobody reads) can still be stopped.
+
+    Python runs signal handlers in the main thread, between bytecodes: the block closes its
+    window from its first bytecode on, not from its caller's (a signal in the few bytecodes
+    before acts as ever); elsewhere than in the main thread it does nothing. Masking the
+    signals (signal.pthread_sigmask) would not hold them: the kernel gives a process's
+    signal to any thread that does not block it (TensorFlow's), and Python's handler then
+    runs in the main thread all the same. A handler not set from Python, or SIG_IGN, is left
+    as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before, noted = {}, []
+
+    def restore():
+        while before:
+            signum, handler = before.popitem()
+            signal.signal(signum, handler)
+
+    def note(signum, frame):
+        noted.append(signum)
+        if len(noted) > 1:  # the second: at once
+            restore()
+            _act(signum, frame)
+
+    for signum in _stop_signals():
+        handler = signal.getsignal(signum)
+        if handler is not None and handler is not signal.SIG_IGN:
+            before[signum] = handler
+            signal.signal(signum, note)
+    try:
+        yield
+    finally:
+        acts = dict(before)
+        restore()
+        if len(noted) == 1:
+            _act(noted[0], None, acts[noted[0]])
+
+
+def _act(signum, frame, handler=None):
+    """What `signum`'s handler (the one set now, unless given) does: calls it, or ends the
+    process as SIG_DFL does (signal.raise_signal with the default back)."""
+    handler = signal.getsignal(signum) if handler is None else handler
+    if callable(handler):
+        handler(signum, frame)
+    elif handler is signal.SIG_DFL:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+
+def stop_outside_commands() -> None:
+    """For the `hubensemble` process (`__main__`), as it starts: a Ctrl-C, SIGTERM or SIGHUP
+    outside a command's blocks raises its stop (KeyboardInterrupt, `Terminated`, `HungUp`),
+    as a command's own block does (`sigterm_interrupts`, which replaces this handler as it
+    does Python's), and once `cli.main` returned (`command_ended`) ends the process as
+    `exit_process` does: the command's code, and "… as the command finished: its work is
+    complete" when that was 0 or 1. Before, a Ctrl-C in the bytecodes between `cli.main`'s
+    return and `exit_process`, or while the arguments were parsed, printed a Python
+    traceback, and a SIGTERM there ended the process without a word. A second SIGTERM or
+    SIGHUP while a command stops ends it at once, as the default did. A SIGHUP ignored
+    (`nohup`) stays ignored; so does a handler not set from Python."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _DEFAULT_INT.append(_outside_command)
+    for signum in _stop_signals():
+        if signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL):
+            signal.signal(signum, _outside_command)
+
+
+def command_ended(code) -> None:
+    """`cli.main` returned `code`: from now on a stop signal ends the process at once
+    (`stop_outside_commands`, `exit_process`)."""
+    _ENDED[:] = [code]
+
+
+def _outside_command(signum, frame):
+    if _ENDED:
+        _end_late(signum, frame)
+    kinds = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
+    if hasattr(signal, "SIGHUP"):
+        kinds[signal.SIGHUP] = HungUp
+    if signum != signal.SIGINT and pending_stop() is not None:  # the second: at once
+        _act(signum, frame, signal.SIG_DFL)
+    raise kinds[signum]() if signum == signal.SIGINT else kinds[signum](
+        signal.Signals(signum).name)
+
+
+#: What a stop signal after the command's work says (`_end_late`).
+_LATE_WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated (SIGTERM)"}
+if hasattr(signal, "SIGHUP"):
+    _LATE_WORDS[signal.SIGHUP] = "hung up (SIGHUP)"
+
+
+def _end_late(signum, frame):
+    """Ends the process at a stop signal after `cli.main` returned its code (`_ENDED`): one
+    line "… as the command finished: its work is complete" and 128 + the signal's number
+    when the command had done its work (0, or 1: a check that found problems, a file it
+    could not read), else quietly with the command's own code (its stop's or error's line
+    was said: a second stop adds none)."""
+    code = _ENDED[0] if _ENDED else 0
+    code = 0 if code is None else code if isinstance(code, int) else 1
+    _flush(sys.stdout)
+    if code in (0, 1):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a hung up terminal
+            sys.stderr.write(f"hubensemble: {_LATE_WORDS[signum]} as the command finished: "
+                             "its work is complete\n")
+        code = 128 + signum  # 130, 143, 129: as the shell says
+    _flush(sys.stderr)
+    os._exit(code)
 
 
 def exit_process(code: int):
@@ -329,27 +472,18 @@ def exit_process(code: int):
     Ctrl-C or SIGTERM then ended the process silently with 130 / 143, the work done and the
     summary printed (two new-user checks). The atexit functions (TensorFlow's, logging's
     flush, multiprocessing's joins, weakref finalizers) run here, a stop meanwhile ending the
-    process at once with one line saying the work is complete; then the streams are flushed
-    and the process ends with `os._exit`, skipping the interpreter's own teardown (freeing
-    modules and C++ objects: nothing of the run's files, all closed by then), during which
-    CPython puts the default handlers back and a signal kills the process without a word."""
-    said = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated (SIGTERM)"}
-    hup = getattr(signal, "SIGHUP", None)
-    if hup is not None and signal.getsignal(hup) is not signal.SIG_IGN:  # nohup: ignored
-        said[hup] = "hung up (SIGHUP)"
-
-    def late(signum, frame):
-        _flush(sys.stdout)
-        with contextlib.suppress(OSError, ValueError):  # a terminal that hung up: EIO
-            sys.stderr.write(f"hubensemble: {said[signum]} as the command finished: its work "
-                             "is complete\n")
-        _flush(sys.stderr)
-        os._exit(128 + signum)  # 130, 143, 129: as the shell says
-
+    process at once (`_end_late`: with one line saying the work is complete, unless the
+    command had stopped or failed: then quietly, with its code); then the streams are
+    flushed and the process ends with `os._exit`, skipping the interpreter's own teardown
+    (freeing modules and C++ objects: nothing of the run's files, all closed by then),
+    during which CPython puts the default handlers back and a signal kills the process
+    without a word."""
     if threading.current_thread() is not threading.main_thread():
         sys.exit(code)  # signal handlers are the main thread's: the usual exit
-    for signum in said:
-        signal.signal(signum, late)
+    command_ended(code)
+    for signum in _LATE_WORDS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup: ignored
+            signal.signal(signum, _end_late)
     atexit._run_exitfuncs()  # (CPython's and PyPy's; it clears them: none runs twice)
     for stream in (sys.stdout, sys.stderr):
         _flush(stream)

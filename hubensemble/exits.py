@@ -10,10 +10,10 @@ from hubensemble import errors
 from hubensemble.errors import HungUp, ReaderGone, Terminated
 from hubensemble.terminal import PRINTED, log, stopped
 
-#: A stop's exit code (128 + the signal's number, as a shell says) and first words.
-STOP_WORDS = ((ReaderGone, 141, "stopped: its output's reader went away (SIGPIPE: `| head`, "
-               "a pager quit)"), (HungUp, 129, "hung up (SIGHUP)"),
-              (Terminated, 143, "terminated (SIGTERM)"), (KeyboardInterrupt, 130, "interrupted"))
+#: A stop's first words (its exit code: `errors.stop_code`).
+STOP_WORDS = ((ReaderGone, "stopped: its output's reader went away (SIGPIPE: `| head`, "
+               "a pager quit)"), (HungUp, "hung up (SIGHUP)"),
+              (Terminated, "terminated (SIGTERM)"), (KeyboardInterrupt, "interrupted"))
 
 #: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS); else "fix the permissions".
 WAY_ON = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free space within your disk quota",
@@ -28,12 +28,6 @@ def machine_error(exc: BaseException) -> OSError | None:
     from hubensemble.fileio import machine_error as found
 
     return found(exc)
-
-
-def stop_code(stop: KeyboardInterrupt) -> int:
-    """The exit code of `stop` (`STOP_WORDS`): 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP, 141 the
-    output's reader gone."""
-    return next(code for kind, code, _ in STOP_WORDS if isinstance(stop, kind))
 
 
 def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> int:
@@ -51,8 +45,8 @@ def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> 
         text += "; " + WAY_ON.get(exc.errno, "fix the permissions") + (
             ", then run the same command again to resume")
     if isinstance(exc, KeyboardInterrupt):
-        code, said = stop_code(exc), next(said for kind, _, said in STOP_WORDS
-                                          if isinstance(exc, kind))
+        code, said = errors.stop_code(exc), next(said for kind, said in STOP_WORDS
+                                                 if isinstance(exc, kind))
         text = said + (
             " as the command finished: its work is complete" if finished else "; " + getattr(
                 args, "interrupted", "run the same command again to resume"))

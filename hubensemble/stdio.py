@@ -84,7 +84,7 @@ class _Guarded:
 
     def __init__(self, stream):
         self._stream = stream
-        self.gone = False
+        self.gone = 0  # the errno that found its reader gone
 
     def write(self, text):
         if not self.gone:
@@ -111,7 +111,7 @@ class _Guarded:
     def _lost(self, exc: OSError):
         if exc.errno not in GONE_ERRNOS:
             raise exc
-        self.gone = True
+        self.gone = exc.errno
         with contextlib.suppress(OSError, ValueError, AttributeError):
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, self._stream.fileno())  # its buffer's bytes: flushed there
@@ -139,10 +139,25 @@ def guard_streams():
     stopped rank with a BrokenPipeError and "stopped by an unexpected error (a bug: …)" and
     its 40-line traceback in RUN/log.txt; in a sweep the error could be taken for a trial's
     failure. A write outside a `errors.sigterm_interrupts` block raises its OSError as
-    before (`cli.main` ends quietly with 141 on a BrokenPipeError)."""
+    before (`cli.main` ends quietly with 141 on a BrokenPipeError). Yields the guards: their
+    `reader_gone` says whether a write found a reader gone (argparse's --help passes over
+    the error: `__main__.run` ends with 141 then)."""
     before = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = (_Guarded(s) if s is not None else s for s in before)
+    guards = _Guards([_Guarded(s) if s is not None else s for s in before])
+    sys.stdout, sys.stderr = guards.streams
     try:
-        yield
+        yield guards
     finally:
         sys.stdout, sys.stderr = before
+
+
+class _Guards:
+    """`guard_streams`' two streams (stdout, stderr; None where Python has none)."""
+
+    def __init__(self, streams):
+        self.streams = streams
+
+    def reader_gone(self) -> bool:
+        """Whether a write found a stream's reader gone (EPIPE: ``| head`` that ended), also
+        where nobody was told: argparse's --help and --version pass over the error."""
+        return any(s is not None and s.gone == errno.EPIPE for s in self.streams)

@@ -243,6 +243,12 @@ elif hook == "line":  # while the first stop's line is said
         second()
         return said(*a, **k)
     exits.stopped_code = saying
+elif hook == "catch":  # as the stop is caught, before its line (a first import, numpy's)
+    machine_error = exits.machine_error
+    def checking(e):
+        second()
+        return machine_error(e)
+    exits.machine_error = checking
 elif hook == "terminal":  # cli.main's outermost block, the terminal's log
     log = cli.terminal_log
     @contextlib.contextmanager
@@ -258,12 +264,14 @@ __main__.run()
 """
 
 
-@pytest.mark.parametrize("hook", ["log", "line", "terminal"])
+@pytest.mark.parametrize("hook", ["log", "line", "catch", "terminal"])
 def test_a_second_ctrl_c_in_the_first_ones_cleanup_ends_the_command_quietly(tmp_path, hook):
     """Ctrl-C, then Ctrl-C again while the first one's stop is cleaned up: in Run.log_file's
     `finally` (the log's close) it said the stop's line twice; in cli.main's outermost block
     (the terminal's log) it printed a traceback. Now, as git: exit 130, the one line (said
-    once: while it is said, `line`, the second stop says it), no traceback."""
+    once), no traceback. While the first stop's line is said (`line`) or as it is caught
+    (`catch`), the second waits for the line (errors.held_stops): it reached stderr but not
+    RUN/log.txt, said by the outer handler after the log had closed."""
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text("{}")
@@ -271,5 +279,97 @@ def test_a_second_ctrl_c_in_the_first_ones_cleanup_ends_the_command_quietly(tmp_
                           str(run)], capture_output=True, text=True, timeout=300)
     line = "hubensemble: interrupted; run the same command again to resume"
     assert (out.returncode, out.stderr) == (130, line + "\n"), out
-    if hook != "line":  # (there the run's log had closed when the second stop said it)
-        assert (run / "log.txt").read_text().strip().splitlines()[-1].endswith(line)
+    assert (run / "log.txt").read_text().strip().splitlines()[-1].endswith(line)
+
+
+LATE_CTRL_C = """
+import atexit, contextlib, signal, sys
+
+where = sys.argv[1]
+
+def ctrl_c():
+    signal.raise_signal(signal.SIGINT)
+
+class Importing:  # a Ctrl-C while the command line's modules load
+    def find_spec(self, name, path=None, target=None):
+        if name == "hubensemble.cli":
+            ctrl_c()
+
+if where == "import":
+    sys.meta_path.insert(0, Importing())
+from hubensemble import __main__
+
+if where == "main":  # cli.main has returned; run() has not its code yet
+    main = __main__.main
+    def returning():
+        code = main()
+        ctrl_c()
+        return code
+    __main__.main = returning
+elif where == "streams":  # as the streams' guards end, after main
+    from hubensemble import stdio
+    guard = stdio.guard_streams
+    @contextlib.contextmanager
+    def guarding():
+        with guard() as guards:
+            yield guards
+        ctrl_c()
+    stdio.guard_streams = guarding
+elif where == "stopped":  # a command stopped by Ctrl-C, then Ctrl-C in the exit's work
+    from hubensemble import cli
+    def listing(args):
+        ctrl_c()
+    cli.cmd_catalogue_list = listing
+if where in ("exit", "stopped"):  # exit_process's atexit functions
+    atexit.register(ctrl_c)
+sys.argv = ["hubensemble", "catalogue", "list"]
+__main__.run()
+"""
+
+
+@pytest.mark.parametrize("where", ["import", "main", "streams", "exit", "stopped"])
+def test_a_ctrl_c_as_the_process_ends_is_no_traceback_nor_a_wrong_line(where):
+    """Ctrl-C between cli.main's return and exit_process (`main`, `streams`: a few bytecodes
+    there), or while the command line's modules load (`import`: half a second), printed
+    Python's KeyboardInterrupt traceback; now the process ends with 130
+    (errors.stop_outside_commands): quietly before run() has main's code, else as in
+    exit_process's work after a command that finished (`exit`): 130 and "its work is
+    complete". After a command that stopped (`stopped`) that
+    line was wrong ("interrupted as the command finished: its work is complete" after
+    "interrupted; it had written no result yet"): now its code, its one line."""
+    out = subprocess.run([sys.executable, "-c", LATE_CTRL_C, where], capture_output=True,
+                         text=True, timeout=300)
+    complete = "hubensemble: interrupted as the command finished: its work is complete\n"
+    stderr = {"import": "", "main": "", "streams": complete, "exit": complete,
+              "stopped": "hubensemble: interrupted; it had written no result yet; run the same "
+                         "command again\n"}[where]
+    assert (out.returncode, out.stderr) == (130, stderr), out
+    assert out.stdout.startswith("NAME") or where in ("import", "stopped"), out
+
+
+HELP_COMMANDS = [[], ["catalogue"], ["catalogue", "validate"], ["catalogue", "list"],
+                 ["catalogue", "add"], ["rank"], ["rank", "merge"], ["ensemble"], ["cost"],
+                 ["distill"], ["zoo"], ["zoo", "build"], ["tune"], ["export"], ["predict"],
+                 ["evaluate"], ["report"], ["fit"], ["demo"]]
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_to_a_closed_pipe_exits_141_quietly_as_git(flag):
+    """`hubensemble CMD --help | head -1` that ended before the help was written: argparse
+    passes over the write's error, so it exited 0 as if its reader had all of it; now 141
+    (128 + SIGPIPE) without a word, as any output cut off (`git log | head`). To a reader that
+    takes it all: 0, the help on stdout, nothing on stderr. Every sub-command's."""
+    for command in HELP_COMMANDS if flag == "--help" else [[]]:
+        argv = [sys.executable, "-m", "hubensemble", *command, flag]
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            out = subprocess.run(argv, stdout=write, stderr=subprocess.PIPE, text=True,
+                                 timeout=120)
+        finally:
+            os.close(write)
+        assert (out.returncode, out.stderr) == (141, ""), (command, out)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert (out.returncode, out.stderr) == (0, ""), (command, out)
+        assert out.stdout.startswith("usage: hubensemble" if flag == "--help"
+                                     else "hubensemble "), (command, out)
