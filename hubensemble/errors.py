@@ -322,14 +322,15 @@ def sigterm_interrupts():
     _blocks[0] += 1
     try:
         yield
-    finally:
-        _blocks[0] -= 1
-        sys.unraisablehook = previous_hook
-        for signum in kinds:
-            signal.signal(signum, before[signum])
-        if previous_int in _DEFAULT_INT:
-            signal.signal(signal.SIGINT, previous_int)
-        del _pending[depth:]
+    finally:  # whole, whatever signal comes meanwhile: a stop left pending ended the next
+        with held_stops() as handlers:  # command at once, in a notebook's process
+            _blocks[0] -= 1
+            sys.unraisablehook = previous_hook
+            for signum in kinds:
+                handlers[signum] = before[signum]
+            if previous_int in _DEFAULT_INT:
+                handlers[signal.SIGINT] = previous_int
+            del _pending[depth:]
 
 
 #: Python's default Ctrl-C handler, and the `hubensemble` process's (`_outside_command`),
@@ -361,7 +362,9 @@ def held_stops():
     signals (signal.pthread_sigmask) would not hold them: the kernel gives a process's
     signal to any thread that does not block it (TensorFlow's), and Python's handler then
     runs in the main thread all the same. A handler not set from Python, or SIG_IGN, is left
-    as it is."""
+    as it is. Yields the handlers it puts back ({signum: handler}): a block that sets a
+    signal's handler (a block's end putting its caller's back) sets it there instead, and
+    a held signal meets that one."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -384,7 +387,7 @@ def held_stops():
             before[signum] = handler
             signal.signal(signum, note)
     try:
-        yield
+        yield before
     finally:
         acts = dict(before)
         restore()

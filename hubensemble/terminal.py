@@ -22,6 +22,7 @@ import sys
 import threading
 from typing import Callable, ParamSpec, TypeVar
 
+from hubensemble.errors import held_stops
 from hubensemble.text import printable
 from hubensemble.threads import warnings_block
 
@@ -555,7 +556,7 @@ def root_last_resort():
     try:
         yield
     finally:
-        with _PROCESS_LOCK:
+        with held_stops(), _PROCESS_LOCK:  # whole: a Ctrl-C left the guard on the root
             _PROCESS["resorts"] -= 1
             if _PROCESS["resorts"] == 0 and _PROCESS["guard"] is not None:
                 root.removeHandler(_PROCESS["guard"])
@@ -602,14 +603,21 @@ def terminal_log(args):
     try:
         with _showing(progress=not quiet(args), command=True, decided=True):
             yield
-    finally:
-        _CONSOLE.reset(token)
-        with _PROCESS_LOCK:
-            root.removeHandler(console)
-            if verbose:
-                _PROCESS["verbose"] -= 1
-                if _PROCESS["verbose"] == 0:
-                    root.setLevel(_PROCESS["level"])
-            _PROCESS["commands"] -= 1
-            if _PROCESS["commands"] == 0 and not _PROCESS["captured"]:
-                logging.captureWarnings(False)
+    finally:  # whole: a second Ctrl-C here left the handler on the root, a notebook's
+        with held_stops():  # next command printing each line twice
+            _CONSOLE.reset(token)
+            _restore_process(root, console, verbose)
+
+
+def _restore_process(root, console, verbose) -> None:
+    """`terminal_log`'s end: its console handler off the root, and the process's parts
+    (`_PROCESS`) back when it is the last command to end."""
+    with _PROCESS_LOCK:
+        root.removeHandler(console)
+        if verbose:
+            _PROCESS["verbose"] -= 1
+            if _PROCESS["verbose"] == 0:
+                root.setLevel(_PROCESS["level"])
+        _PROCESS["commands"] -= 1
+        if _PROCESS["commands"] == 0 and not _PROCESS["captured"]:
+            logging.captureWarnings(False)
