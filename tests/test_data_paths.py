@@ -38,6 +38,14 @@ def test_paths_with_spaces_non_ascii_a_trailing_slash_tilde_and_dotdot_load_one_
     assert {t.fingerprint for t in tasks} == {tasks[0].fingerprint}
     assert {t.spec for t in tasks} == {f"folder:{data}"}  # one spelling recorded
     assert tasks[0].class_names == sorted(["a b", "猫", NFD])  # as the folders spell them
+    # evaluate's test set names its folder as load_task does, whichever way it is written:
+    # its source said "folder:~/Fotos/…" or "folder:../Fotos/…" as typed (the summary
+    # `hubensemble evaluate --data folder:~/x` printed, robustness.json's task.source),
+    # where load_task's and fit's say the absolute folder.
+    test_sets = [load_test_set(s) for s in specs]
+    assert {t.source for t in test_sets} == {
+        f"folder:{data} (class folders; every image is a test example)"}
+    assert {t.spec for t in test_sets} == {f"folder:{data}"}
 
 
 def test_a_windows_path_written_on_linux_is_refused_with_the_path_to_write(

@@ -513,7 +513,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     if flat and trained_on:
         train, val, test = _carve(task.train, True, True, fit)
         as_fit = dataclasses.replace(task, train=train, val=val, test=test, source=(
-            f"folder:{rest} (class folders; val {fit.val_fraction:g} / test "
+            f"{task.spec} (class folders; val {fit.val_fraction:g} / test "
             f"{fit.test_fraction:g} of each class split off (seed {fit.seed}), as fit split "
             "it: the data the export was trained on)"))
         if fit.dedupe:  # as load_task: copies dropped after the split
@@ -522,7 +522,9 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
             return _said_skips(_validated(as_fit, min_per_class=0, min_classes=1))
     if flat:
         task.test = task.train
-        task.source = f"folder:{rest} (class folders; every image is a test example)"
+        # Named by its absolute folder, as load_task's folder loader names it (the typed
+        # `folder:~/x` or `folder:../x` named no folder from elsewhere).
+        task.source = f"{task.spec} (class folders; every image is a test example)"
         task.class_files = {"test": task.class_files.get("train", {})}  # its folders: test's
     task = dataclasses.replace(task)
     return _said_skips(_validated(task, min_per_class=0, min_classes=1))
