@@ -38,14 +38,20 @@ def test_paths_with_spaces_non_ascii_a_trailing_slash_tilde_and_dotdot_load_one_
     assert {t.fingerprint for t in tasks} == {tasks[0].fingerprint}
     assert {t.spec for t in tasks} == {f"folder:{data}"}  # one spelling recorded
     assert tasks[0].class_names == sorted(["a b", "猫", NFD])  # as the folders spell them
-    # evaluate's test set names its folder as load_task does, whichever way it is written:
-    # its source said "folder:~/Fotos/…" or "folder:../Fotos/…" as typed (the summary
-    # `hubensemble evaluate --data folder:~/x` printed, robustness.json's task.source),
-    # where load_task's and fit's say the absolute folder.
+    # The source (the summary's "from …", run.json's and robustness.json's task.source)
+    # names the folder absolute whichever way it is written, for fit's data and evaluate's
+    # test set alike, as the spec does: it said "folder:../Fotos/…/" as typed (and evaluate's
+    # test set "folder:~/Fotos/…", where fit's said the home folder).
+    assert {t.source.partition(" (")[0] for t in tasks} == {f"folder:{data}"}
     test_sets = [load_test_set(s) for s in specs]
     assert {t.source for t in test_sets} == {
         f"folder:{data} (class folders; every image is a test example)"}
     assert {t.spec for t in test_sets} == {f"folder:{data}"}
+    np.savez(data / "d.npz", x_train=np.zeros((4, 8, 8, 3), np.uint8) + np.arange(4)[:, None,
+             None, None] * 60, y_train=np.array([0, 0, 1, 1]))
+    arrays = [load_task(s, val_fraction=0) for s in (
+        f"npz:{data}/d.npz", "npz:~/Fotos/Größe 写真 🐱/d.npz", "npz:Größe 写真 🐱/d.npz")]
+    assert {t.source.partition(" (")[0] for t in arrays} == {f"npz:{data / 'd.npz'}"}
 
 
 def test_a_windows_path_written_on_linux_is_refused_with_the_path_to_write(

@@ -542,7 +542,9 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
     name = os.path.basename(os.path.normpath(absolute(path)))
-    return Task(name=name, source=f"folder:{path} ({how})", class_names=class_names,
+    # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
+    # named no folder from another working directory, as run.json and the report show it).
+    return Task(name=name, source=f"folder:{absolute(path)} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
                 turned=listing.turned, shrunk=listing.shrunk, class_files=per_class)

@@ -16,6 +16,7 @@ from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS,
 from hubensemble.data.task import Task
 from hubensemble.data.validate import _check_label_range, index_names, text_names
 from hubensemble.errors import DataError
+from hubensemble.text import absolute
 
 
 def _npz_images(x, key, path):
@@ -335,5 +336,6 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
         how += ("; no x_test, so no test split and no test metrics (an npz's test split is "
                 "x_test and y_test, never carved off train: store them for one)")
     name = os.path.splitext(os.path.basename(path))[0]
-    return Task(name=name, source=f"npz:{path} ({how})", class_names=class_names,
+    # Named absolute, as Task.spec and the folder loader's source (`folder.py`).
+    return Task(name=name, source=f"npz:{absolute(path)} ({how})", class_names=class_names,
                 train=train, val=val, test=test)
