@@ -5,13 +5,12 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import sys
 import tempfile
 import threading
 
 from hubensemble import kerasenv
-from hubensemble.errors import HubensembleError, first_line
+from hubensemble.errors import HubensembleError, first_line, held_stops
 
 # Set by the command line: "1" unless --verbose ("0" with it), so worker processes (the zoo
 # builder's) stay as quiet as the command that started them. Unset from Python.
@@ -274,11 +273,13 @@ def native_notices(what: str):
     share one redirection (lines written meanwhile are logged as the last one's). Python
     exceptions raised inside still surface, after stderr is restored; Ctrl-C or SIGTERM
     inside (a short block: a decode, a serving batch) is raised as it ends, after fd 2 is
-    back (`SignalsDeferred`)."""
+    back (`errors.held_stops`: a Ctrl-C between the redirection and its ``try``, or at the
+    start of its ``finally``, left fd 2 on a closed sink, every later line of the process's
+    stderr lost)."""
     if not filtering():
         yield
         return
-    with SignalsDeferred():  # no Ctrl-C between the redirection and its undoing
+    with held_stops(at_once=False):  # no Ctrl-C between the redirection and its undoing
         with _NATIVE_LOCK:
             if _native["depth"] == 0:  # the first block in: fd 2 goes to a new sink
                 sys.stderr.flush()
@@ -301,51 +302,6 @@ def native_notices(what: str):
                     sink.close()
             for line in filter(None, (x.strip() for x in lines)):
                 logging.getLogger(NATIVE_LOGGER).info("%s: %s", what, line)
-
-
-class SignalsDeferred:
-    """A block in which Ctrl-C (SIGINT) and SIGTERM raise nothing: a signal received inside
-    is delivered as the block ends, after its exit work, to the handler from before (Python's
-    own: KeyboardInterrupt; `errors.sigterm_interrupts`': Terminated). For short blocks whose
-    undoing must not be skipped: `native_notices` redirects fd 2 and puts it back, and a
-    KeyboardInterrupt raised between the two (the few bytecodes after the redirection, before
-    its ``try``; or at the start of its ``finally``) left fd 2 on a closed sink, so every
-    later line of the process's stderr was lost. Python runs signal handlers in the main
-    thread only: elsewhere, and for a handler not set from Python (SIG_DFL, SIG_IGN), this
-    changes nothing. Blocks nest."""
-
-    SIGNALS = ("SIGINT", "SIGTERM")
-
-    def __enter__(self):
-        self.previous, self.pending, self.active = {}, [], False
-        if threading.current_thread() is threading.main_thread():
-            for name in self.SIGNALS:
-                number = getattr(signal, name, None)
-                handler = signal.getsignal(number) if number is not None else None
-                if callable(handler):
-                    self.previous[number] = handler
-                    signal.signal(number, self._handle)
-        # No bytecode between here and the caller's block can be interrupted (a signal is
-        # checked for at calls and at a function's start): from here until __exit__ says
-        # otherwise, signals wait. A signal during the swap above went to the handler from
-        # before (`_handle` passes it on while not active), as it would have.
-        self.active = True
-        return self
-
-    def _handle(self, signum, frame):
-        if not self.active:
-            return self.previous[signum](signum, frame)
-        if signum not in self.pending:
-            self.pending.append(signum)
-        return None
-
-    def __exit__(self, *exc):
-        self.active = False  # signals go to the handlers from before again, via `_handle`
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-        for number in self.pending:  # raises (KeyboardInterrupt) from here, as it would have
-            self.previous[number](number, None)
-        return False
 
 
 #: `native_notices`' one redirection of fd 2, shared by the blocks that overlap (threads of

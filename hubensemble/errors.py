@@ -347,14 +347,17 @@ def _stop_signals() -> list:
 
 
 @contextlib.contextmanager
-def held_stops():
+def held_stops(*, at_once: bool = True):
     """While the block runs, a Ctrl-C, SIGTERM or SIGHUP waits: whatever its handler was (a
     command's, Python's default, SIG_DFL) acts once the block has ended, on the state the
     block left whole. For the short blocks that must not be cut: a stop's line, said into
     RUN/log.txt and on stderr (a second Ctrl-C as the first one's line was said cut it off
     RUN/log.txt: it was said again, by the outer handler, after the log had closed), and
-    the `finally` that takes a log handler off its logger. A second signal while the block
-    runs acts at once: a write that hangs (a pipe nobody reads) can still be stopped.
+    the `finally` that takes a log handler off its logger; `_tf.native_notices`' redirection
+    of fd 2 and its undoing (was `_tf.SignalsDeferred`). With `at_once`, a second signal
+    while the block runs acts at once: a write that hangs (a pipe nobody reads) can still
+    be stopped; without it (a block that cannot hang: descriptors moved), every signal
+    waits and the first acts at the end.
 
     Python runs signal handlers in the main thread, between bytecodes: the block closes its
     window from its first bytecode on, not from its caller's (a signal in the few bytecodes
@@ -377,7 +380,7 @@ def held_stops():
 
     def note(signum, frame):
         noted.append(signum)
-        if len(noted) > 1:  # the second: at once
+        if at_once and len(noted) > 1:  # the second: at once
             restore()
             _act(signum, frame)
 
@@ -391,7 +394,7 @@ def held_stops():
     finally:
         acts = dict(before)
         restore()
-        if len(noted) == 1:
+        if noted and (len(noted) == 1 or not at_once):
             _act(noted[0], None, acts[noted[0]])
 
 
