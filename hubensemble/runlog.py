@@ -5,6 +5,7 @@ import logging
 import sys
 import threading
 
+from hubensemble.errors import held_stops
 from hubensemble.text import printable
 
 
@@ -83,8 +84,8 @@ def detach(handler: logging.Handler) -> None:
     level back when it was the last, and closes it; a refused close (flush) is kept as its
     refused writes are (`_RunLogHandler.keep`), not raised."""
     logger = logging.getLogger("hubensemble")
-    with _LOG_GUARD:
-        logger.removeHandler(handler)
+    with held_stops(), _LOG_GUARD:  # whole: a second Ctrl-C here left the handler on the
+        logger.removeHandler(handler)  # logger, for a notebook's or script's next calls
         mine = _THREAD_LOGS[threading.get_ident()]
         mine.remove(handler.baseFilename)
         if not mine:

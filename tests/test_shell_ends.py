@@ -377,7 +377,7 @@ def test_help_to_a_closed_pipe_exits_141_quietly_as_git(flag):
 
 CLEANUP_CTRL_C = """
 import logging, signal, sys
-from hubensemble import cli, errors, rundir, terminal
+from hubensemble import cli, errors, runlog, terminal
 
 where, uses, run = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 stopped, sent = [], []
@@ -414,7 +414,7 @@ if where == "terminal":  # root_last_resort's end (1st), terminal_log's (2nd)
 elif where == "signals":
     errors._blocks = Blocks(errors._blocks)
 elif where == "log":  # Run.log_file's end
-    rundir._LOG_GUARD = Tripping(rundir._LOG_GUARD)
+    runlog._LOG_GUARD = Tripping(runlog._LOG_GUARD)
 try:
     code = cli.main(["ensemble", "--run", run])
 except KeyboardInterrupt:
@@ -428,10 +428,7 @@ print(code, sent, left, errors.pending_stop(),
 
 
 @pytest.mark.parametrize("where,uses", [
-    ("terminal", 0), ("terminal", 1), ("signals", 0),
-    pytest.param("log", 0, marks=pytest.mark.xfail(
-        strict=True, reason="Run.log_file's finally (rundir.py, helper 175's this stop): "
-                            "the change asked of its owner"))])
+    ("terminal", 0), ("terminal", 1), ("signals", 0), ("log", 0)])
 def test_a_second_ctrl_c_in_a_blocks_end_leaves_no_handler_behind(tmp_path, where, uses):
     """From Python (cli.main in a notebook's process, which lives on): a second Ctrl-C as
     a block ends after the first one cut it off that block's end: the root's LastResort guard
