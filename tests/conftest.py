@@ -100,6 +100,21 @@ def pytest_xdist_make_scheduler(config, log):
     return Scheduling(config, log)
 
 
+def png_of_size(width, height):
+    """A grey PNG whose IHDR says `width` x `height`, holding one row of its pixels: an image
+    too large for TensorFlow's decoders (60000 x 10000) in a few hundred bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b""))
+
+
 @pytest.fixture
 def no_retry_waits(monkeypatch):
     """Downloads in this test are tried again at once (`hub.remote.RETRY_WAITS` 0 s, the one

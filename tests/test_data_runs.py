@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import png_of_size
 from hubensemble.data import load_task
 from hubensemble.errors import DataError
 
@@ -237,6 +238,31 @@ def test_a_refused_fit_removes_the_run_folder_it_made_and_only_that(
     code, _, err = in_process("fit", "--catalogue", catalogue, "--data", f"npz:{bad}", "--out",
                               tmp_path / "empty", "-q")
     assert code == 2 and "needs arrays x_train" in (tmp_path / "empty" / "log.txt").read_text()
+
+
+def test_files_skipped_as_too_large_are_counted_by_that_word(tmp_path):
+    """A user's find in predict, the same kind here: an image only too large to decode was
+    counted among the "unreadable" files of a short class and of an empty folder, while its
+    reason said "too large"."""
+    huge = png_of_size(20000, 10000)  # 600 million bytes of pixels: past the decoders' 2^29
+    data = _images(tmp_path / "short", {"a": 6, "b": 3}, corrupt=("b/1.png",))
+    (data / "b" / "2.png").write_bytes(huge)
+    with pytest.raises(DataError) as e:
+        load_task(f"folder:{data}")
+    assert (f"{data / 'b'}/ has 3 file(s), 2 skipped (1 unreadable, 1 too large; ") in \
+        str(e.value), e.value
+    (data / "b" / "1.png").write_bytes(huge)
+    with pytest.raises(DataError) as e:
+        load_task(f"folder:{data}")
+    assert f"{data / 'b'}/ has 3 file(s), 2 too large and skipped (" in str(e.value), e.value
+    empty = tmp_path / "empty"
+    for rel in ("c/0.png", "c/1.png", "d/0.png", "d/1.png"):
+        (empty / rel).parent.mkdir(parents=True, exist_ok=True)
+        (empty / rel).write_bytes(huge)
+    with pytest.raises(DataError) as e:
+        load_task(f"folder:{empty}")
+    assert f"no readable images under {empty}; all 4 file(s) were too large, e.g. " in \
+        str(e.value), e.value
 
 
 def test_a_class_left_short_by_unreadable_files_names_them(tmp_path, caplog):

@@ -10,13 +10,13 @@ import shutil
 import struct
 import subprocess
 import sys
-import zlib
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import png_of_size
 from hubensemble import candidate, ensemble, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
@@ -459,15 +459,7 @@ def _with_jpeg_size(data, width, height):
     return data[:at] + struct.pack(">HH", height, width) + data[at + 4:]
 
 
-def _png_of_size(width, height):
-    """A grey PNG whose IHDR says `width` x `height`, holding one row of its pixels."""
-    def chunk(kind, body):
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body)))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b""))
+_png_of_size = png_of_size  # (conftest's)
 
 
 def test_serve_bytes_names_an_image_too_large_to_decode_by_its_size(loaded, digits):
@@ -1166,6 +1158,16 @@ def test_predict_skips_counts_and_names_files_damaged_past_their_header(
                for r in results if "error" in r), results
     assert results.skipped == 3 and results.tally().startswith(
         "predicted 2 of 5 files; 3 skipped (unreadable)")
+    # An image only too large for the decoder is counted by its own word (a user's find:
+    # its warning said "too large", the count "skipped (unreadable)"), alone or among others.
+    (folder / "f_huge.png").write_bytes(png_of_size(60000, 10000))
+    results = predict(exported[1], [str(folder)], top=1, progress=False)
+    assert "too large to decode" in results[-1]["error"], results[-1]
+    assert results.tally().startswith("predicted 2 of 6 files; 4 skipped (3 unreadable, "
+                                      "1 too large)"), results.tally()
+    alone = predict(exported[1], [str(folder / "f_huge.png")], top=1, progress=False,
+                    skip_unreadable=True)
+    assert alone.tally() == "predicted 0 of 1 files; 1 skipped (too large)", alone.tally()
     alone = predict(exported[1], [str(folder / "a.png"), str(folder / "e.jpg")], top=1)
     got = [r["top"][0] for r in results if "top" in r]
     assert [t["class_id"] for t in got] == [r["top"][0]["class_id"] for r in alone]

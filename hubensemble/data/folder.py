@@ -16,7 +16,7 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.sniff import HEAD_BYTES, sniff
+from hubensemble.data.sniff import HEAD_BYTES, skipped_words, sniff
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key, same_names)
 from hubensemble.data.task import Task
@@ -569,8 +569,10 @@ def _empty_error(path, skipped):
     """The DataError for a folder without one readable image (with the first skip reason)."""
     detail = ""
     if skipped:
-        detail = (f"; all {len(skipped)} file(s) were unreadable, e.g. {escaped(skipped[0][0])}: "
-                  f"{skipped[0][1]}")
+        why = skipped_words(r for _, r in skipped)  # "too large" too, by its own word
+        detail = (f"; all {len(skipped)} file(s) were "
+                  f"{f'skipped ({why})' if ',' in why else why}, e.g. "
+                  f"{escaped(skipped[0][0])}: {skipped[0][1]}")
     return DataError(f"no readable images under {path}{detail}; {_EMPTY_HINT}")
 
 

@@ -51,7 +51,8 @@ from hubensemble._tf import tensorflow as tf
 
 from hubensemble import augment
 from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT, HEAD_BYTES, INVALID,
-                                    MAX_SHORT_SIDE, SIGNATURES, UNSUPPORTED, article)
+                                    MAX_SHORT_SIDE, SIGNATURES, TOO_LARGE_WORDS, UNSUPPORTED,
+                                    article)
 
 _NAMES = [name for name, _ in SIGNATURES] + ["unknown"]
 _ARTICLES = [article(name) for name in _NAMES]
@@ -468,7 +469,7 @@ DECODER_PIXEL_BYTES = 2 ** 29
 MAX_DECODED_SIDE = 1_000_000
 #: How an image its decoder refused for its size is named (after "a JPEG file of W x H
 #: pixels"): serve_bytes (`export.saved.decode_each`) and the Python paths (`decode`).
-TOO_LARGE = (", too large to decode (TensorFlow's decoders refuse images from 2^29 bytes of "
+TOO_LARGE = (TOO_LARGE_WORDS + "TensorFlow's decoders refuse images from 2^29 bytes of "
              "pixels: about 179 million RGB pixels, e.g. 13,400 x 13,400; libpng a side past "
              f"{MAX_DECODED_SIDE:,} px). Shrink it first (hubensemble shrinks a shorter side "
              "above 1024 px itself, but once decoded)")

@@ -118,3 +118,36 @@ def outside_graph(data: bytes) -> str:
 def first_bytes(data: bytes, n: int = 8) -> str:
     """The first `n` bytes as spaced hex, e.g. "25 50 44 46" (how a refusal shows them)."""
     return " ".join(f"{b:02x}" for b in bytes(data[:n])) or "none"
+
+
+#: How every path names an image its decoder refused for its size, after "a JPEG file of
+#: W x H pixels" (`graph.TOO_LARGE` begins with it: serve_bytes, the folder loader, predict).
+TOO_LARGE_WORDS = ", too large to decode ("
+
+
+def skip_kind(reason: str) -> str:
+    """The word a skipped file is counted by, from its `reason`: "too large" for an image its
+    decoder refused for its size (TOO_LARGE_WORDS), else "unreadable" (a damaged or empty
+    file, not an image, a file that cannot be opened). A too-large image was counted
+    "skipped (unreadable)" while its own warning said "too large"."""
+    return "too large" if TOO_LARGE_WORDS in str(reason) else "unreadable"
+
+
+def skip_counts(reasons) -> dict[str, int]:
+    """{`skip_kind`: how many} of the skipped files' `reasons`, in the order each kind first
+    comes."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        kind = skip_kind(reason)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def skipped_words(reasons) -> str:
+    """Why files were skipped, by their `reasons`' kinds (`skip_counts`): the kind alone when
+    they are all one ("unreadable", "too large"), else each counted: "2 unreadable, 1 too
+    large"; "" for none."""
+    counts = skip_counts(reasons)
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items())
