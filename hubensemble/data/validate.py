@@ -6,7 +6,7 @@ import numpy as np
 
 from hubensemble.data.labelwords import negative_labels
 from hubensemble.data.names import SPLIT_NAMES, check_class_names
-from hubensemble.data.sniff import skipped_words
+from hubensemble.data.sniff import skip_counts, skipped_words
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import Split, Task, _check_label_range
 from hubensemble.errors import DataError
@@ -231,7 +231,8 @@ def _folder_files(record: dict) -> str:
     # Each reason by its word (a too-large image was called unreadable): one kind "2 too
     # large and skipped (…)", both "3 skipped (2 unreadable, 1 too large; …)".
     why = skipped_words(r for _, r in skips)
-    said = (f"{len(skips)} skipped ({why}; {shown}{more})" if "," in why else
+    said = (f"{len(skips)} skipped ({why}; {shown}{more})"
+            if len(skip_counts(r for _, r in skips)) > 1 else
             f"{len(skips)} {why} and skipped ({shown}{more})")
     return (f"its folder {escaped(record['folder'])}/ has {record['files']} file(s), "
             f"{said}, {record['files'] - len(skips)} read")
