@@ -137,3 +137,37 @@ def test_a_val_class_folder_without_a_train_folder_is_refused_before_decoding(tm
     with pytest.raises(DataError, match=r"val has class folder\(s\) \['zebra'\] that the "
                                         r"train folder does not have; .*add train/zebra/"):
         check_spec(f"folder:{tmp_path / 'd'}")
+
+
+def test_class_folder_names_are_read_as_utf8_whatever_the_locale(tmp_path):
+    """A new-user check: under a C locale with PYTHONUTF8=0 (a container started so, a cron
+    job) Python reads the file name 'café' as 'caf\\udcc3\\udca9', and folder:DATA with a
+    class folder café/ was refused: "has a name that holds a lone surrogate (\\xc3), which is
+    not text UTF-8 can hold …: rename the folder", though it is UTF-8 (a Latin-1 locale
+    would read 'cafÃ©' and serve that label). A class folder's name is its bytes read as
+    UTF-8 (`folder.label`): the same class names, split and fingerprint in every locale,
+    its files still read by the path the system gives; train/ val/ layouts and the
+    checks before decoding too."""
+    import subprocess
+    import sys
+
+    flat = _images(tmp_path / "flat", [NFC, "na\u00efve", "plain"], n=6)
+    split = tmp_path / "split"
+    _images(split / "train", [NFC, "plain"], n=6)
+    _images(split / "val", [NFC, "plain"], n=2)
+    code = ("import sys\nfrom hubensemble.data import load_task\nfrom hubensemble.data.specs "
+            "import check_spec\nfor spec in sys.argv[1:]:\n    check_spec(spec)\n"
+            "    t = load_task(spec, progress=False)\n"
+            "    print(ascii(t.class_names), t.fingerprint, ascii(sorted(t.class_files['train'])),"
+            " len(t.val))\nprint(sys.getfilesystemencoding())")
+    specs = [f"folder:{flat}", f"folder:{split}"]
+    out = subprocess.run([sys.executable, "-c", code, *specs], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONUTF8="0", LC_ALL="C"), timeout=600)
+    assert out.returncode == 0, out.stderr
+    here = []
+    for spec in specs:
+        t = load_task(spec, progress=False)
+        here.append(f"{ascii(t.class_names)} {t.fingerprint} "
+                    f"{ascii(sorted(t.class_files['train']))} {len(t.val)}")
+    assert out.stdout.splitlines() == [*here, "ascii"], out.stdout
+    assert "'caf\\xe9', 'na\\xefve', 'plain'" in here[0]

@@ -160,6 +160,15 @@ def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
     return files
 
 
+def label(folder_name: str) -> str:
+    """The class name of the class folder `folder_name` (as os.listdir gives it; its bytes
+    UTF-8, `_class_folders` checked): those bytes read as UTF-8, whatever the locale. Itself
+    in a UTF-8 locale; under a C locale with PYTHONUTF8=0 Python reads 'café' as
+    'caf\\udcc3\\udca9' (refused as "a lone surrogate": rename the folder), and under a
+    Latin-1 locale as 'cafÃ©' (a class the model would have served so)."""
+    return os.fsencode(folder_name).decode("utf-8")
+
+
 def _class_folders(root: str, listing: _Listing) -> list[str]:
     """The class folders of root (visible sub-folders, sorted); what else is there goes to
     `listing` (ignored, or skipped with the reason). Raises DataError for a class folder
@@ -176,16 +185,16 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                 raise DataError(f"class folder {escaped(p)}/ has a name that is {why}; "
                                 f"a folder's name is its class's label, which the model "
                                 f"serves as UTF-8 text: rename the folder in UTF-8")
-            why = class_name_fault(d)  # the rule of every source's class names
+            why = class_name_fault(label(d))  # the rule of every source's class names
             if why:
                 raise DataError(f"class folder {escaped(p)}/ has a name that {why}; a "
                                 f"folder's name is its class's label, which the summary, the "
                                 f"report and the model's predictions show: rename the folder")
             # One text in two Unicode forms is one name to a reader; case is not (a letters
             # data set has A/ and a/ on Linux), as in every other source.
-            other = keys.setdefault(name_key(d), d)
+            other = keys.setdefault(name_key(label(d)), d)
             if other != d:
-                raise _same_name_folders(os.path.join(root, other), p, other, d)
+                raise _same_name_folders(os.path.join(root, other), p, label(other), label(d))
             found.append(d)
         elif os.path.islink(p) and not os.path.exists(p):
             listing.skip(p, f"a broken link (to {os.readlink(p)})")
@@ -297,16 +306,17 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
     if hidden:
         log.warning("%s", hidden_classes_note(hidden))
     if class_names is None:
-        class_names = found
+        class_names = [label(d) for d in found]
     else:
-        extra = [d for d in found if d not in class_names]
+        extra = [label(d) for d in found if label(d) not in class_names]
         if extra:
             raise _without_training(root, extra)
     images, labels, paths = [], [], []
     index = {c: i for i, c in enumerate(class_names)}
-    for c in found:
+    for d in found:
+        c = label(d)
         files, skips = listing.files, len(listing.skipped)
-        for path in _list_class_folder(os.path.join(root, c), listing):
+        for path in _list_class_folder(os.path.join(root, d), listing):
             try:
                 decoded = read_image(path)
             except UnreadableImage as e:
@@ -327,7 +337,7 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
             labels.append(index[c])
             paths.append(path)
         if record is not None:
-            record[c] = {"folder": os.path.join(root, c), "files": listing.files - files,
+            record[c] = {"folder": os.path.join(root, d), "files": listing.files - files,
                          "skipped": listing.skipped[skips:]}
     return images, labels, paths, class_names
 
@@ -405,14 +415,14 @@ def locate_folder(rest: str) -> str:
              for split, root in layout.items()}
     train = {}
     for n in found.get("train", []):
-        train.setdefault(name_key(n, case=True), n)
+        train.setdefault(name_key(label(n), case=True), n)
     for split, names in found.items():  # val/'s or test/'s spelling of a train/ class
         for name in names if split != "train" else ():
-            like = train.get(name_key(name, case=True))
+            like = train.get(name_key(label(name), case=True))
             if like is not None and name not in found["train"]:
                 raise _same_name_folders(os.path.join(layout["train"], like),
-                                         os.path.join(layout[split], name), like, name,
-                                         across=True)
+                                         os.path.join(layout[split], name), label(like),
+                                         label(name), across=True)
     if not layout and not _class_folders(path, _Listing()):
         raise _no_class_folders(path)
     return path
@@ -434,7 +444,7 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     path = locate_folder(rest)
     root = split_layout(path).get("train", path)
     listing = _Listing()
-    counts = {c: len(_list_class_folder(os.path.join(root, c), listing))
+    counts = {label(c): len(_list_class_folder(os.path.join(root, c), listing))
               for c in _class_folders(root, listing)}
     if not any(counts.values()):
         folders = ", ".join(f"{c}/" for c in counts)
@@ -451,7 +461,7 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     if error:
         raise error
     for split, folder in split_layout(path).items():  # before train's images are decoded
-        extra = [c for c in _class_folders(folder, _Listing()) if c not in counts]
+        extra = [label(c) for c in _class_folders(folder, _Listing()) if label(c) not in counts]
         if split != "train" and extra:
             raise _without_training(folder, extra)
 
