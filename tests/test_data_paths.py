@@ -145,13 +145,14 @@ def test_class_folder_names_are_read_as_utf8_whatever_the_locale(tmp_path):
     class folder café/ was refused: "has a name that holds a lone surrogate (\\xc3), which is
     not text UTF-8 can hold …: rename the folder", though it is UTF-8 (a Latin-1 locale
     would read 'cafÃ©' and serve that label). A class folder's name is its bytes read as
-    UTF-8 (`folder.label`): the same class names, split and fingerprint in every locale,
+    UTF-8 (`folder.label`; the task's name too: 'fl\\xe4t', not 'fl\\udcc3\\udca4t'): the same
+    class names, split and fingerprint in every locale,
     its files still read by the path the system gives; train/ val/ layouts and the
     checks before decoding too."""
     import subprocess
     import sys
 
-    flat = _images(tmp_path / "flat", [NFC, "na\u00efve", "plain"], n=6)
+    flat = _images(tmp_path / "fl\u00e4t", [NFC, "na\u00efve", "plain"], n=6)
     split = tmp_path / "split"
     _images(split / "train", [NFC, "plain"], n=6)
     _images(split / "val", [NFC, "plain"], n=2)
@@ -159,7 +160,7 @@ def test_class_folder_names_are_read_as_utf8_whatever_the_locale(tmp_path):
             "import check_spec\nfor spec in sys.argv[1:]:\n    check_spec(spec)\n"
             "    t = load_task(spec, progress=False)\n"
             "    print(ascii(t.class_names), t.fingerprint, ascii(sorted(t.class_files['train'])),"
-            " len(t.val))\nprint(sys.getfilesystemencoding())")
+            " len(t.val), ascii(t.name))\nprint(sys.getfilesystemencoding())")
     specs = [f"folder:{flat}", f"folder:{split}"]
     out = subprocess.run([sys.executable, "-c", code, *specs], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONUTF8="0", LC_ALL="C"), timeout=600)
@@ -168,6 +169,6 @@ def test_class_folder_names_are_read_as_utf8_whatever_the_locale(tmp_path):
     for spec in specs:
         t = load_task(spec, progress=False)
         here.append(f"{ascii(t.class_names)} {t.fingerprint} "
-                    f"{ascii(sorted(t.class_files['train']))} {len(t.val)}")
+                    f"{ascii(sorted(t.class_files['train']))} {len(t.val)} {ascii(t.name)}")
     assert out.stdout.splitlines() == [*here, "ascii"], out.stdout
-    assert "'caf\\xe9', 'na\\xefve', 'plain'" in here[0]
+    assert "'caf\\xe9', 'na\\xefve', 'plain'" in here[0] and here[0].endswith("'fl\\xe4t'")

@@ -162,11 +162,12 @@ def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
 
 def label(folder_name: str) -> str:
     """The class name of the class folder `folder_name` (as os.listdir gives it; its bytes
-    UTF-8, `_class_folders` checked): those bytes read as UTF-8, whatever the locale. Itself
-    in a UTF-8 locale; under a C locale with PYTHONUTF8=0 Python reads 'café' as
-    'caf\\udcc3\\udca9' (refused as "a lone surrogate": rename the folder), and under a
-    Latin-1 locale as 'cafÃ©' (a class the model would have served so)."""
-    return os.fsencode(folder_name).decode("utf-8")
+    UTF-8, `_class_folders` checked), and the task name of a data folder: those bytes read
+    as UTF-8 whatever the locale (a byte that is not UTF-8 as a lone surrogate, as a UTF-8
+    locale reads it). Itself in a UTF-8 locale; under a C locale with PYTHONUTF8=0 Python
+    reads 'café' as 'caf\\udcc3\\udca9' (refused as "a lone surrogate": rename the
+    folder), and under a Latin-1 locale as 'cafÃ©' (a class the model would have served so)."""
+    return os.fsencode(folder_name).decode("utf-8", "surrogateescape")
 
 
 def _class_folders(root: str, listing: _Listing) -> list[str]:
@@ -451,7 +452,7 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
         raise DataError(f"no files under {root}'s class folders ({folders}); "
                         f"{_EMPTY_HINT}")
     if len(counts) < min_classes:
-        name = os.path.basename(os.path.normpath(absolute(path)))
+        name = label(os.path.basename(os.path.normpath(absolute(path))))
         hidden = hidden_classes(root, listing.ignored)
         raise too_few_classes(name, list(counts), min_classes,
                               f"; {hidden_classes_note(hidden)}" if hidden else
@@ -551,7 +552,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                                   options, owned=True)
         how = (f"class folders; val {options.val_fraction:g} / test "
                f"{options.test_fraction:g} of each class split off (seed {options.seed})")
-    name = os.path.basename(os.path.normpath(absolute(path)))
+    name = label(os.path.basename(os.path.normpath(absolute(path))))
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
     # named no folder from another working directory, as run.json and the report show it).
     return Task(name=name, source=f"folder:{absolute(path)} ({how})", class_names=class_names,
