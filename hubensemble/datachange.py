@@ -1,9 +1,7 @@
 """What differs between the data a run recorded and other data: the words of the "other data"
 refusals (`rank --out`, `rank merge --out`, `fit`, a later stage) and the way out of them,
-including the command that starts a run folder again (`start_again`), which depends on the
-command run (only `fit --restart` discards a whole run; `tune --restart` starts one sweep
-over) and on what the folder holds; and the refusal of data without a validation split
-(`require_validation`).
+including the command that starts a run folder again (`rerun.start_again`); and the refusal
+of data without a validation split (`require_validation`).
 
 A run's data is one fingerprint (`Task.fingerprint`: a sha256 of class names, labels and
 pixels), which says that two data sets differ but not how. This compares what both sides
@@ -18,21 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 
 import numpy as np
 
-from hubensemble import options
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 from hubensemble.errors import DataError, RunError
-from hubensemble.lockwords import PYTHON_CALLS, command_words, on_command_line, option_word
+from hubensemble.lockwords import PYTHON_CALLS, on_command_line, option_word
 from hubensemble.pixelkeys import KEYED_SPLITS, REWRITTEN_BY, keys_expected, read_pixel_key_rows
-from hubensemble.text import absolute, shell
+from hubensemble.rerun import _as_flag, _changed_options, _keyword, shown, start_again
 
 #: The splits compared, in this order.
 SPLITS = ("train", "val", "test")
-#: DataArgs fields that are no option of the command line (`label_fn`: Python only).
-_NOT_OPTIONS = ("reloadable",)
 #: The day decoding began to shrink an image whose shorter side is above MAX_SHORT_SIDE
 #: (docs/data.md, Decoding): a run recorded before holds such images whole.
 SHRINK_SINCE = "2026-12-03"
@@ -174,13 +168,6 @@ def new_folder_words(command: str | None = None) -> str:
     return f"use a new {PYTHON_CALLS.get(command or 'fit', PYTHON_CALLS['fit'])[1]} folder"
 
 
-def _keyword(flag: str) -> str:
-    """The load_task / DataArgs keyword of a data option's `flag` ("--data-seed": "seed",
-    "--data": "spec")."""
-    return {"--data": "spec", **{o.cli_flags[0]: o.kw for o in options.options_for(
-        record="data")}}.get(flag, flag)
-
-
 def compare(was: DataRecord, now: DataRecord) -> DataChange:
     """What differs between the recorded data `was` and `now` (see DataChange). The data's
     options first: when one differs, that explains the data and nothing else is compared."""
@@ -214,27 +201,6 @@ def compare(was: DataRecord, now: DataRecord) -> DataChange:
         causes.append(f"the run was recorded by an older hubensemble ({'; '.join(older)}), "
                       "and decoding has changed since (docs/data.md, Decoding)")
     return DataChange([], reasons + causes, older, redecoded=bool(causes))
-
-
-def _changed_options(was: dict, now: dict) -> list:
-    flags = {"spec": "--data", **{o.kw: o.cli_flags[0] for o in options.options_for(
-        record="data")}, "label_fn": "label_fn"}
-    defaults = {o.kw: o.default for o in options.options_for(record="data")}
-    found = []
-    for key, flag in flags.items():
-        if key in _NOT_OPTIONS or key not in now:
-            continue
-        # A field an older record lacks was its default then (`DataArgs.from_json`).
-        old = was.get(key, defaults.get(key))
-        if _normal(old) != _normal(now[key]):
-            found.append((flag, old, now[key]))
-    return found
-
-
-def _normal(value):
-    # JSON has no tuples: a split override ("--split") reads back as lists.
-    return value if not isinstance(value, dict) else {k: list(v) if isinstance(v, tuple) else v
-                                                      for k, v in value.items()}
 
 
 def _count_reasons(was: dict, now: dict) -> list[str]:
@@ -308,50 +274,6 @@ def _are(n: int, one: str = "is", more: str = "are") -> str:
     return one if n == 1 else more
 
 
-def shown(value) -> str:
-    """A recorded or given option value as a refusal shows it, in the words typed on the
-    command line (so that it can be passed back): 'unset' for None, a list as its items
-    (an option of several values: "--modules a b"), a string shell-quoted only when it needs
-    it, anything else as str ("--data-seed 0 -> 1", "--budget unset -> 8", "--profile quick
-    -> cpu"). A Python repr ("'quick'", "['m0']") was neither (a new-user check)."""
-    if value is None:
-        return "unset"
-    if isinstance(value, (list, tuple)):
-        return " ".join(shlex.quote(str(v)) for v in value) or "none"
-    return shlex.quote(value) if isinstance(value, str) else str(value)
-
-
-def _as_flag(flag: str, value) -> str:
-    """The command-line words that give `flag` the recorded `value` (a path absolute:
-    `_word`)."""
-    if flag == "label_fn":
-        return f"label_fn={value!r} (from Python)"
-    if flag == "--split":
-        return " ".join(f"--split {shlex.quote(f'{k}={v}')}" for k, v in (value or {}).items()
-                        ) or "no --split"
-    if isinstance(value, bool):
-        if flag == "--dedupe":
-            return "--dedupe" if value else "no --dedupe"
-        return flag if value else "--no-" + flag[2:]
-    if value is None:
-        return f"no {flag}"
-    return f"{flag} {_word(flag, value)}"
-
-
-def _word(flag: str, value) -> str:
-    """`value` of `flag` as one shell word of advice (pasted into a shell: a path with a
-    space): a path-valued option's (options.PATH_METAVARS) absolute, and a folder: or npz:
-    spec's path, for advice runs from any working folder (`text.shell`)."""
-    from hubensemble.data.specs import absolute_spec
-
-    if flag == "--data":
-        return shlex.quote(absolute_spec(str(value)))
-    if any(flag in o.cli_flags and o.metavar in options.PATH_METAVARS
-           for o in options.OPTIONS):
-        return shell(str(value))
-    return shlex.quote(str(value))
-
-
 def other_data(where, change: DataChange, than: str | None, *, again: str = "",
                new_folder: str | None = None,
                go_on: str = "pass the data options it recorded", restore: bool = True,
@@ -364,207 +286,6 @@ def other_data(where, change: DataChange, than: str | None, *, again: str = "",
     return (f"{where} holds a run on other data{f' than {than}' if than else ''}: "
             f"{change.text()}; {change.advice(new_folder, go_on, restore)}"
             + (f"; or {again}" if again else ""))
-
-
-def start_again(where, meta: dict, command: str | None = None, *,
-                args: dict | None = None, now: dict | None = None) -> str:
-    """How to start the run in folder `where` again, as words after "or" that work for the
-    user of `command` ("fit", "rank", ...; None: a later stage, none of which takes
-    --restart): a fit passes --restart; any other command is given the whole command line,
-    `hubensemble fit --restart … --out WHERE` for a fit's folder (or one whose run.json is
-    unreadable, `meta` {}: fit --restart clears it unread), else `hubensemble rank … --out
-    NEW` (stages run one by one: no command discards their folder). "" for `rank` on a
-    folder without a fit: "a new --out folder", which its refusal names, is then the way.
-    `args`: the data options to name (DataArgs.to_json; default: run.json's data "args").
-    `now`: the options of the refused call ({option name: value}, e.g. {"profile": "cpu"}),
-    which replace the recorded ones in the command: it then starts the run the call asked
-    for (it repeated the recorded --profile quick after `tune --profile cpu` was refused for
-    it, and the pasted fit was refused again)."""
-    if command == "fit":  # (tune's --restart starts one sweep over, not the run)
-        return (f"pass {option_word('--restart', 'restart=True')} to discard the results in "
-                f"{where}")
-    fit = "fit" in meta or not meta
-    if command == "rank" and not fit:
-        return ""
-    if not on_command_line():
-        return _start_again_call(where, meta, fit, args=args, now=now)
-    if fit:
-        command = fit_command(where, meta, restart=True, args=args, now=now)
-        return ("fit it again from the start, discarding its results: `"
-                f"{command}`" + ("" if (meta.get("fit") or {}).get("options")
-                                 else " with your other fit options"))
-    if args is None:
-        args = (meta.get("data") or {}).get("args")
-    words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
-    typed = option_flags(now or {}, options.options_for(command="rank", record="fit"))
-    return (f"rank into a new folder and go on from there: `hubensemble rank {words}"
-            f"{' ' + typed if typed else ''} --out NEW` with your other rank options")
-
-
-def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
-    """`start_again`'s words for a Python caller: the fit(...) or run_rank(...) call, with
-    the keywords a call takes for what the command line's words give."""
-    if args is None:
-        args = (meta.get("data") or {}).get("args")
-    args = args or {}
-    files = _catalogue_list(meta)
-    catalogue = f"catalogue={files if len(files) > 1 else files[0]!r}" if files else (
-        "catalogue=FILE")
-    data = "SPEC" if _from_python(args) else repr(args["spec"])
-    loads = "" if _from_python(args) else ", ".join(
-        f"{_keyword(flag)}={value!r}" for flag, _, value in _changed_options({}, args)
-        if flag != "--data")
-    if fit:
-        recorded = {**((meta.get("fit") or {}).get("options") or {}), **(now or {})}
-        own = ", ".join(f"{o.name}={value!r}" for o, value in _differing(
-            recorded, options.options_for(record="fit")))
-        export = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
-        export = (f"export={absolute(export['path'])!r}"
-                  if export.get("path") and export.get("in_run") is None else "")
-        words = ", ".join(w for w in (
-            catalogue, f"data={data}", f"data_args=DataArgs({data}, {loads})" if loads else "",
-            "restart=True", export, own) if w)
-        return ("fit it again from the start, discarding its results: "
-                f"{command_words('fit', where, keywords=words)}"
-                + ("" if (meta.get("fit") or {}).get("options") else
-                   " with your other fit options"))
-    task = f"task={load_task_words(args)}"
-    typed = option_keywords(now or {}, options.options_for(command="rank", record="fit"))
-    words = (f"out_dir=NEW, specs=load_catalogue({catalogue.split('=', 1)[1]}), {task}"
-             + (f", {typed}" if typed else ""))
-    return (f"rank into a new folder and go on from there: run_rank({words}) with your other "
-            "rank options")
-
-
-def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
-                now: dict | None = None) -> str:
-    """The `hubensemble fit` command line of the fit whose folder `where` holds run.json
-    `meta` (a dict): its catalogue files, data options (`args`, default run.json's data
-    "args"), its own options (run.json fit.options, `_fit_flags`) and export folder; with
-    --restart when `restart` (start again) and without it to go on (a fit resumes: its
-    finished stages and trials are reused). `now` ({option name: value}) replaces recorded
-    fit options (`start_again`). Values a command line cannot give are FILE / SPEC; every
-    path is absolute, so that the command runs pasted in any folder."""
-    if args is None:
-        args = (meta.get("data") or {}).get("args")
-    words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
-    # The fit's own options (run.json fit.options) and export folder: without them the
-    # pasted command started another fit (a new-user check: cpu and --top-k 15, where the
-    # run was --profile quick --top-k 2).
-    recorded = (meta.get("fit") or {}).get("options")
-    own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
-    extra = [_fit_flags({**(recorded or {}), **(now or {})})]
-    if own.get("path") and own.get("in_run") is None:
-        extra.append(f"--export {shell(own['path'])}")
-    flags = "".join(f" {w}" for w in extra if w)
-    # Every path absolute (text.shell): pasted in another folder, a relative --out or
-    # --catalogue named another run folder, or no file.
-    return (f"hubensemble fit{' --restart' if restart else ''} {words}{flags} --out "
-            f"{shell(where)}")
-
-
-def _fit_flags(recorded: dict) -> str:
-    """`recorded` (run.json fit.options: FitOptions as JSON) as `fit` flags (`option_flags`:
-    "--profile quick --top-k 2")."""
-    return option_flags(recorded, options.options_for(record="fit"))
-
-
-def _differing(recorded: dict, table):
-    """(option, value) of each option of `table` whose `recorded` value is not its default
-    and not None, in the table's order: what advice that repeats a recorded command names."""
-    for o in table:
-        value = recorded.get(o.name, o.default)
-        default = list(o.default) if isinstance(o.default, tuple) else o.default
-        if value != default and value is not None:
-            yield o, value
-
-
-def option_flags(recorded: dict, table) -> str:
-    """`recorded` ({option name: value}) as command-line flags of the options `table`
-    (optionrecord.Option rows), each not at its default and not None, in the table's order
-    ("--profile quick --top-k 2"), a path absolute (`text.shell`); a value the command line
-    cannot give (e.g. corruption names from Python) is left out. For advice that repeats a
-    recorded command."""
-    words = []
-    for o, value in _differing(recorded, table):
-        if o.action in ("store_true", "store_false"):
-            if value is (o.action == "store_true"):
-                words.append(o.cli_flags[0])
-        elif o.nargs == "+" and isinstance(value, list):
-            words.append(f"{o.cli_flags[0]} {shown(value)}")
-        elif not isinstance(value, (list, dict)):
-            path = o.metavar in options.PATH_METAVARS  # absolute, as all advice's paths
-            words.append(f"{o.cli_flags[0]} {shell(value) if path else shown(value)}")
-    return " ".join(words)
-
-
-def option_keywords(recorded: dict, table) -> str:
-    """`option_flags`' options as a Python call's keywords ("profile='quick', top_k=2"): the
-    same advice for a caller of the stage function, who typed no flag."""
-    return ", ".join(f"{o.kw}={value!r}" for o, value in _differing(recorded, table))
-
-
-def _from_python(args: dict) -> bool:
-    """Whether the data of `args` (DataArgs.to_json) has no spec a command line can give: no
-    spec, an in-memory task or a label function (the user must name the data: "SPEC")."""
-    return not args.get("spec") or not args.get("reloadable", True) or bool(args.get("label_fn"))
-
-
-def _data_flags(args: dict) -> str:
-    """`args` (DataArgs.to_json) as command-line words: --data and each option not at its
-    default; "--data SPEC" when there is no spec, or the data came from Python."""
-    if _from_python(args):
-        return "--data SPEC"
-    return " ".join(_as_flag(flag, now) for flag, _, now in _changed_options({}, args))
-
-
-def evaluate_data_flags(args: dict, *, in_run: bool) -> str:
-    """The data words of `hubensemble evaluate` for an export of the run whose run.json data
-    "args" are `args` (DataArgs.to_json), each after a space: "" when the export sits in the
-    run (`in_run`: its parent folder) and the data can be loaded again, for evaluate then
-    loads the run's data as the run did, with every option (evaluate's --data takes no
-    --data-seed, --val-fraction …: a folder of class folders would be split by the defaults,
-    or scored whole); else --data and --data-dir as recorded; " --data SPEC" when there is no
-    spec or the data came from Python (`_data_flags`' rule). The report's advice said
-    "--data SPEC" although the run knew its data (a new-user check)."""
-    if _from_python(args):
-        return " --data SPEC"
-    if in_run:
-        return ""
-    return "".join(f" {_as_flag(flag, args[key])}" for key, flag in (
-        ("spec", "--data"), ("data_dir", "--data-dir")) if args.get(key))
-
-
-def load_task_words(args: dict) -> str:
-    """The load_task call that loads the data of `args` (DataArgs.to_json, or any dict of its
-    fields) again, as a Python caller writes it: "load_task('folder:/x', seed=3)", each
-    option not at its default; "TASK" (a Task of that data) when no spec loads it
-    (`_from_python`). Advice to a Python caller where the command line's is "--data …"."""
-    if _from_python(args):
-        return "TASK"
-    loads = [f"{_keyword(flag)}={value!r}" for flag, _, value in _changed_options({}, args)
-             if flag != "--data"]
-    return f"load_task({', '.join([repr(args['spec']), *loads])})"
-
-
-def _catalogue_files(meta: dict) -> str:
-    """The catalogue files that the run's modules came from (their entries' FILE:LINE, from
-    fit's record or run.json's modules), as --catalogue's words, when each is a file here;
-    else FILE (a module given in Python, a record without sources, a file moved since)."""
-    return " ".join(shell(f) for f in _catalogue_list(meta)) or "FILE"  # absolute
-
-
-def _catalogue_list(meta: dict) -> list[str]:
-    """`_catalogue_files`' files, absolute, in order; [] when one is not known here."""
-    sources = (meta.get("fit") or {}).get("catalogue") or [
-        m.get("source") for m in (meta.get("modules") or {}).values() if isinstance(m, dict)]
-    files = []
-    for source in sources:
-        path, _, line = str(source or "").rpartition(":")
-        if not (path and line.isdigit() and os.path.isfile(path)):
-            return []
-        files.append(os.path.abspath(path))
-    return list(dict.fromkeys(files))
 
 
 def require_validation(task, run=None) -> None:

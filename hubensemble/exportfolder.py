@@ -38,7 +38,7 @@ def keep_replaced_export(run, out_dir) -> str:
     before, then replaced it (a new-user check lost a --retrain-full export of minutes that
     way); the warning came too late to keep it. Raises OSError when the folder cannot be
     moved (nothing is replaced then)."""
-    from hubensemble.datachange import evaluate_data_flags
+    from hubensemble.rerun import evaluate_data_flags
 
     out_dir = absolute(os.fspath(out_dir))
     meta = read_export_metadata(out_dir, strict=False) or {}
@@ -103,7 +103,7 @@ def _task_words(data: str, args: dict) -> str:
     (`evaluate_data_flags`, `owning_run_words`: "" for the run's own data, whose DataArgs
     JSON `args` are, else " --data SPEC --data-dir DIR"): "load_task('folder:/x',
     seed=3)", "TASK" (a Task of the data, which no spec loads)."""
-    from hubensemble.datachange import load_task_words
+    from hubensemble.rerun import load_task_words
 
     if not data.strip():
         return load_task_words(args)
@@ -126,7 +126,8 @@ def owning_run_words(record: dict, run, data: str) -> tuple[str, str, str]:
     user must supply instead (a placeholder in a command, "--data SPEC (its run's data)",
     was left to be guessed). It advised `export --run` of the fit that moved it, and "--data
     SPEC" though the run recorded its spec (a new-user check)."""
-    from hubensemble.datachange import evaluate_data_flags, metadata_spec
+    from hubensemble.datachange import metadata_spec
+    from hubensemble.rerun import evaluate_data_flags
 
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
     path, meta = theirs.get("path"), None

@@ -71,7 +71,7 @@ def _changed_options(previous: dict, options) -> list[str]:
     user types and the data refusal uses: field names and None ("budget: None -> 8") were
     not what to pass to resume (a new-user check). From Python (`lockwords.on_command_line`
     false) fit's keywords: "top_k=1 -> 2"."""
-    from hubensemble.datachange import shown
+    from hubensemble.rerun import shown
 
     now = json.loads(json.dumps(dataclasses.asdict(options), default=str))
     names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]

@@ -87,7 +87,7 @@ class Run(RunExports):
         if not isinstance(meta, dict):
             why = f"{type(meta).__name__}: {meta}" if isinstance(meta, Exception) else (
                 f"a JSON {type(meta).__name__}, not an object")
-            from hubensemble.datachange import start_again
+            from hubensemble.rerun import start_again
 
             # Written whole, atomically: a half file is never hubensemble's.
             raise RunError(f"{self.meta_path} is unreadable ({why}); something other than "
@@ -150,7 +150,8 @@ class Run(RunExports):
             recorded = meta.get("data")
             if (recorded and (recorded.get("task") or {}).get("fingerprint") != task.fingerprint
                     and not restart):
-                from hubensemble.datachange import DataRecord, compare, other_data, start_again
+                from hubensemble.datachange import DataRecord, compare, other_data
+                from hubensemble.rerun import start_again
 
                 change = compare(DataRecord.of_run(self, recorded),
                                  DataRecord.of_task(task, data_args))
@@ -424,7 +425,7 @@ class Run(RunExports):
 
     def task(self, task=None):
         """The run's task: the one given (checked against the record) or loaded again. For
-        a later stage: its RunError on changed data names commands of `datachange.start_again`
+        a later stage: its RunError on changed data names commands of `rerun.start_again`
         (none of them discards a run: tune --restart starts one sweep over)."""
         meta = self.meta()
         recorded = meta.get("data")
@@ -454,7 +455,8 @@ class Run(RunExports):
             except DataError as e:
                 raise DataError(f"{e} (the data recorded in {self.meta_path}{where})") from None
         if task.fingerprint != (recorded.get("task") or {}).get("fingerprint"):
-            from hubensemble.datachange import DataRecord, compare, start_again
+            from hubensemble.datachange import DataRecord, compare
+            from hubensemble.rerun import start_again
 
             change = compare(DataRecord.of_run(self, recorded), DataRecord.of_task(task))
             # Restoring the files would not help when this version decodes them otherwise.

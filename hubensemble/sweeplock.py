@@ -211,12 +211,12 @@ def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
     its run.json records them (tune.sweeps.<sweep>: budget, profile, seed, modules,
     batchnorm, head_init, keep_weights), which every process of a chief/worker sweep is given
     alike (docs/tune.md): "--budget 60 --profile paper" and "budget=60, profile='paper'"
-    (`datachange.option_flags`: a value at its default left out; the profile always, as
+    (`rerun.option_flags`: a value at its default left out; the profile always, as
     tune's default is the run's; a "+" sweep's as its first part records them, the options
     of one call). None when run.json records no such sweep, cannot be read,
     or records a profile the command line cannot name (a Profile made in Python)."""
     from hubensemble import options
-    from hubensemble.datachange import option_flags, option_keywords
+    from hubensemble.rerun import option_flags, option_keywords
     from hubensemble.hyperrule import PROFILES
 
     try:

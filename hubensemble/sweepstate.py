@@ -85,7 +85,7 @@ def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep
 
 def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     """The command line that finishes `sweep` in `run_dir`: for a fit's folder the same fit
-    command (`datachange.fit_command` without --restart: a fit resumes, reusing every
+    command (`rerun.fit_command` without --restart: a fit resumes, reusing every
     finished trial); for a folder made by stage commands `hubensemble tune --run RUN` with
     the sweep's recorded options (--sweep, --budget, --modules, --seed, --batchnorm,
     --head-init, --keep-weights when not the defaults; the profile is the run's). From
@@ -96,10 +96,10 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     if "fit" in meta:
         if not on_command_line():
             return "fit(…) with the arguments the run was fitted with"
-        from hubensemble.datachange import fit_command
+        from hubensemble.rerun import fit_command
 
         return fit_command(run_dir, meta, restart=False)
-    from hubensemble.datachange import option_flags, option_keywords
+    from hubensemble.rerun import option_flags, option_keywords
 
     record = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep.sweep) or {}
     given = {"sweep": sweep.sweep, "budget": record.get("budget"),

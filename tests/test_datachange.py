@@ -471,7 +471,7 @@ def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
     assert in_process("report", "--run", run, "-q")[0] == 0
     assert "earlier ensemble" not in (run / "report.md").read_text()
     # An export outside the run names the data as recorded (evaluate cannot find the run).
-    from hubensemble.datachange import evaluate_data_flags
+    from hubensemble.rerun import evaluate_data_flags
 
     assert evaluate_data_flags({"spec": "folder:/my data", "seed": 1}, in_run=False) == (
         " --data 'folder:/my data'")
@@ -512,7 +512,7 @@ def test_advice_names_every_path_absolute_and_runs_pasted_in_another_folder(
     # A fit's folder: the whole fit command, its --catalogue, --out and --export absolute
     # (its words checked by the parser here, in the other folder: a fit takes minutes).
     from hubensemble.cli import build_parser
-    from hubensemble.datachange import fit_command, start_again
+    from hubensemble.rerun import fit_command, start_again
 
     meta = json.loads((work / "run" / "run.json").read_text())
     meta["fit"] = {"options": {"profile": "quick", "top_k": 1},

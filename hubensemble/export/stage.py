@@ -429,7 +429,7 @@ def _build_member(plan, task, weights_file, run, meta):
             files and recorded_by_earlier_rule(trained_on, files)):
         # Its weights are of the old module's (a key of an older hubensemble's rule for the
         # same files, a trial of a run before c251b02, is not a change).
-        from hubensemble.datachange import start_again
+        from hubensemble.rerun import start_again
 
         # Re-running the trial would not do: tune refuses the changed module (its ranking).
         return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "

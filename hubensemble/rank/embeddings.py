@@ -514,12 +514,12 @@ def refuse_changed_modules(run_path, rows, specs, cache_dir=None, *, meta=None) 
     `run_path` (whose run.json is `meta`) ranked them (`changed_modules` against `rows`,
     ranking.json's "ok" rows): their ranking, candidates and members are of the old files (a
     new-user check: one sweep silently held trials of two versions of a module). Used by
-    tune and distill, which take no --restart (`datachange.start_again` names the command
+    tune and distill, which take no --restart (`rerun.start_again` names the command
     that starts again); fit says the same in its own list of changed inputs."""
     names = changed_modules({r["name"]: r.get("fingerprint") for r in rows
                              if r.get("status") == "ok"}, specs, cache_dir)
     if names:
-        from hubensemble.datachange import start_again
+        from hubensemble.rerun import start_again
 
         raise RunError(f"the files of module{'s' if len(names) > 1 else ''} {', '.join(names)} "
                        f"changed since {run_path} ranked {'them' if len(names) > 1 else 'it'} "

@@ -98,10 +98,10 @@ def run_defaults(out_dir, given, profile) -> tuple[dict, list[str]]:
 
 def kept_words(kept: dict) -> str:
     """`kept_options`' result in the caller's words: on the command line the flags that give
-    it ("--metric knn-cosine --top-k 2": `datachange.option_flags`, the one rendering of
+    it ("--metric knn-cosine --top-k 2": `rerun.option_flags`, the one rendering of
     recorded options as flags), from Python run_rank's keywords ("metric='knn-cosine',
-    top_k=2": `datachange.option_keywords`; run_rank(RUN, …) was told the flags)."""
-    from hubensemble.datachange import option_flags, option_keywords
+    top_k=2": `rerun.option_keywords`; run_rank(RUN, …) was told the flags)."""
+    from hubensemble.rerun import option_flags, option_keywords
 
     table = [options.get(name) for name in kept]
     return (option_flags if on_command_line() else option_keywords)(kept, table)

@@ -103,9 +103,9 @@ class RunFiles:
 
     def _evaluate_command(self) -> str:
         """`evaluate` of the run's export (`export`, else where `export --run` writes it) with
-        the run's own data (`datachange.evaluate_data_flags`: none to pass when the export
+        the run's own data (`rerun.evaluate_data_flags`: none to pass when the export
         sits in the run), into RUN/robustness.json."""
-        from hubensemble.datachange import evaluate_data_flags
+        from hubensemble.rerun import evaluate_data_flags
         from hubensemble.rundir import Run
 
         model = self.export or str(Run(self.path).export)

@@ -59,7 +59,7 @@ def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
     if requested and requested != batchnorm:
         found.append(f"--batchnorm {requested} -> {batchnorm}")
     if "head_init" in recorded and recorded["head_init"] != head_init:
-        from hubensemble.datachange import shown
+        from hubensemble.rerun import shown
 
         found.append(f"--head-init {shown(recorded['head_init'])} -> {shown(head_init)}")
     return found
@@ -85,7 +85,7 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
     and the ensemble then chose from two profiles as one sweep (a new-user check). The
     candidates of the sweeps `restarting` (`tune --restart`: about to be removed) are not
     looked at."""
-    from hubensemble.datachange import start_again
+    from hubensemble.rerun import start_again
 
     found, _ = candidate.scan(run.candidates)
     found = [c for c in found if not any(c.trial.startswith(f"{s}-") for s in restarting)]
