@@ -654,14 +654,14 @@ def test_an_exports_metadata_records_its_data_spec_and_metadata_spec_reads_it_fi
     source is still guessed from."""
     from hubensemble.data import Split, Task, load_task
     from hubensemble.datachange import metadata_spec
-    from hubensemble.export.stage import _metadata
+    from hubensemble.export.metadata import export_metadata
 
     data = tmp_path / "imgs (2)"
     draw(data, classes=("a", "b"), n=5)
     task = load_task(f"folder:{data}", progress=False)
     spec = f"folder:{data}"
     assert task.spec == spec and task.to_json()["spec"] == spec  # run.json's record
-    meta = _metadata({}, [], [], task, retrain_full=False)
+    meta = export_metadata({}, [], [], task, retrain_full=False)
     assert meta["task"]["spec"] == spec
     data.rename(tmp_path / "moved")
     (tmp_path / "imgs").mkdir()  # another folder, which the guess took
@@ -676,5 +676,5 @@ def test_an_exports_metadata_records_its_data_spec_and_metadata_spec_reads_it_fi
 
     made = Task(name="m", source="arrays", class_names=["a", "b"],
                 train=Split(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1])))
-    assert made.spec is None and "spec" not in _metadata({}, [], [], made,
-                                                         retrain_full=False)["task"]
+    assert made.spec is None and "spec" not in export_metadata({}, [], [], made,
+                                                               retrain_full=False)["task"]

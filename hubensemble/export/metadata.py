@@ -1,0 +1,93 @@
+"""The export stage's record in an export's metadata (metadata.json): the task it was made on
+(with how the run split it and its files' digests), the members, the metrics and their
+source, the serving signatures' inputs and outputs in words, and the versions that wrote it.
+
+The writers add the rest (`saved.save_export`, `tflite`: format, classes, reload check, …);
+`formats.read_export_metadata` reads it back; docs/export.md describes every field.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from hubensemble.formats import BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE, versions
+
+
+def split_record(meta) -> dict | None:
+    """How the run split its data (run.json data.args: seed, val_fraction, test_fraction,
+    dedupe), for `evaluate --data` on the export's own class folder from anywhere
+    (data.specs.load_test_set's trained_split); None for data from Python."""
+    args = (meta.get("data") or {}).get("args") or {}
+    if not args.get("spec"):
+        return None
+    return {k: args[k] for k in ("seed", "val_fraction", "test_fraction", "dedupe") if k in args}
+
+
+def data_files_record(meta, task) -> dict | None:
+    """The export's record of its data's files (`heldout.files_record`) for data read from a
+    folder (run.json data.args "spec" folder:DIR), else None."""
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.heldout import files_record
+
+    spec = ((meta.get("data") or {}).get("args") or {}).get("spec")
+    if not isinstance(spec, str) or not spec.lower().startswith("folder:"):
+        return None
+    return files_record(task, os.path.expanduser(parse_spec(spec)[1]))
+
+
+def export_metadata(ensemble, members, skipped, task, *, retrain_full, test=None, split=None,
+                    files=None, run=None) -> dict:
+    """The export's metadata (a JSON-able dict) for `ensemble` (ensemble.json), its exported
+    `members` (ExportMember: their `info`), the members left out (`skipped`) and `task`;
+    `test`: the exported members' test metrics after retraining (`retrain_full`), else
+    ensemble.json's; `split` (`split_record`), `files` (`data_files_record`) and `run` (the
+    run's record, `exportfolder.run_record`) when known. Its notes say what the metrics
+    describe."""
+    notes = []
+    if retrain_full:
+        notes.append("the members were retrained on train + val after selection, so the "
+                     "validation metrics describe the members before retraining"
+                     + ("; test is measured on the retrained members, test_before_retraining "
+                        "is ensemble.json's" if test else ""))
+    if skipped:
+        # The fact, in no caller's words: "(--skip-missing)" was stored for a Python caller's
+        # skip_missing=True too, and the metadata outlives the command that wrote it.
+        notes.append(f"{len(skipped)} member(s) were left out, their weights missing or "
+                     "unreadable when exported (\"skipped\" lists each with its reason); "
+                     "the metrics describe the ensemble with them"
+                     + (", but for test" if test else ""))
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        # "split": how fit split the data, so that an export moved away from its run is
+        # still scored on its own folder's held-out split (evaluate.load_evaluation_task).
+        # "files": its files' names (digests), so that evaluate on that folder changed
+        # since says how many differ (heldout.changed_files).
+        # "spec": the data spec it was read from (none for a Task made in Python), which
+        # datachange.metadata_spec reads first: "source" adds "(how)" to it.
+        "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
+                 **({"spec": task.spec} if task.spec else {}),
+                 **({"split": split} if split else {}), **({"files": files} if files else {})},
+        # The run that wrote it: another run's export found here is said so (exportfolder).
+        "run": run,
+        "objective": ensemble.get("objective"),
+        "members": [m.info for m in members],
+        # The best single candidate on validation (with the ce objective the greedy's first
+        # pick, so always a member): robustness evaluation compares the ensemble with it.
+        "best_single": ((ensemble.get("val") or {}).get("best_single") or {}).get("trial"),
+        "skipped": skipped,
+        "retrain_full": bool(retrain_full),
+        "metrics": {"val": ensemble.get("val"), "test": test or ensemble.get("test"),
+                    **({"test_before_retraining": ensemble.get("test")} if test else {}),
+                    "source": "RUN/ensemble.json" + (" (test: the exported members)"
+                                                     if test else ""), "notes": notes},
+        "inputs": {
+            SERVING_SIGNATURE: "images: float32 [N, H, W, 3] in [0, 1], any H and W",
+            BYTES_SIGNATURE: "image_bytes: string [N], encoded JPEG/PNG/GIF/BMP/WebP",
+            MEMBERS_SIGNATURE: "images: as serving_default",
+        },
+        "outputs": {"probabilities": "float32 [N, C]", "class_ids": "int64 [N]",
+                    "class_names": f"string [N] ({BYTES_SIGNATURE} only)",
+                    "member_probabilities": f"float32 [N, M, C] ({MEMBERS_SIGNATURE} only)"},
+        "versions": versions(),
+    }
