@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from packaging.version import Version
 
 from conftest import png_of_size
 from hubensemble import candidate, ensemble, tune
@@ -304,7 +305,9 @@ def test_metadata_asset_and_run_record(exported, run_dir, specs, digits):
         assert HParams.from_json(m["hparams"]) == member_hparams(MEMBERS.index((name, _, w)))
     assert {m["module"]: m["eval_size"] for m in meta["members"]} == {
         "gen": 32, "fixed": 24, "drop": 32}  # quick caps at 32; a fixed input size wins
-    assert meta["versions"]["tensorflow"] == tf.__version__
+    # the record is the distribution's PEP 440 version ("2.22.0rc0"), TensorFlow's own
+    # __version__ is not on a pre-release ("2.22.0-rc0"): the same release either way
+    assert Version(meta["versions"]["tensorflow"]) == Version(tf.__version__)
     assert meta["reload_check"]["max_abs_diff"] <= TOL
     recorded = Run(run_dir).meta()["export"]
     assert recorded["path"] == result.path and recorded["max_abs_diff"] == result.max_abs_diff
