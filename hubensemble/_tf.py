@@ -91,11 +91,12 @@ def quiet_env_restored():
     was = os.environ.get(QUIET_ENV)
     try:
         yield
-    finally:
-        if was is None:
-            os.environ.pop(QUIET_ENV, None)
-        else:
-            os.environ[QUIET_ENV] = was
+    finally:  # whole (errors.held_stops): a second Ctrl-C here left it set
+        with held_stops():
+            if was is None:
+                os.environ.pop(QUIET_ENV, None)
+            else:
+                os.environ[QUIET_ENV] = was
 
 
 def filtering() -> bool:
@@ -249,9 +250,10 @@ def native_stderr_to(fd: int):
     try:
         os.dup2(fd, 2)
         yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left fd 2 on `fd`, stderr lost
+        with held_stops(at_once=False):
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 #: The logger of native libraries' lines (`native_notices`): INFO, so RUN/log.txt keeps
@@ -343,8 +345,9 @@ def retracing_notice_at_info():
     tf_logger.addFilter(notice)
     try:
         yield
-    finally:
-        tf_logger.removeFilter(notice)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the filter on the logger
+        with held_stops():
+            tf_logger.removeFilter(notice)
 
 
 #: The prefix of the names `tf.custom_gradient` registers (custom_gradient.generate_name).
@@ -377,8 +380,8 @@ def released_custom_gradients():
         _gradients["depth"] += 1
     try:
         yield
-    finally:
-        with _GRADIENTS_LOCK:
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the count up, nothing released
+        with held_stops(), _GRADIENTS_LOCK:  # again in the process
             _gradients["depth"] -= 1
             if _gradients["depth"] == 0:
                 before = _gradients.pop("before")

@@ -21,7 +21,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     parse_value_range, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
-from hubensemble.errors import CatalogueError
+from hubensemble.errors import CatalogueError, held_stops
 from hubensemble.text import absolute, file_text, shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_handle_warnings,
@@ -238,9 +238,10 @@ def _collector_paused():
     gc.disable()
     try:
         yield
-    finally:
-        if was_on:
-            gc.enable()
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the collector off for good
+        with held_stops():
+            if was_on:
+                gc.enable()
 
 
 def parse_catalogue_text(text, label, base_dir):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hubensemble.errors import HubensembleError, first_line
+from hubensemble.errors import HubensembleError, first_line, held_stops
 from hubensemble.text import absolute
 
 # Temp files carry this marker so a run directory can be checked for leftovers, and so
@@ -251,8 +251,9 @@ def file_lock(path, timeout=600.0):
         lock.release()  # a removed file's lock locks nothing: take the one there now
     try:
         yield
-    finally:
-        lock.release()
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the lock held by the process
+        with held_stops():
+            lock.release()
 
 
 def _locks_its_path(lock, path) -> bool:
@@ -352,15 +353,16 @@ def owned_lock(path, record: dict, refused, *, remove: bool = False):
             atomic_write_json(owner_file(key), {k: v for k, v in held.items()
                                                 if k not in (_THREAD, "thread")})
         yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.remove(owner_file(key))
-        if remove:
+    finally:  # whole (errors.held_stops): a second Ctrl-C here left the lock held and in
+        with held_stops():  # _OWNED, so the next call in the process took it as nested
             with contextlib.suppress(OSError):
-                os.remove(key)
-        with _OWNED_GUARD:
-            del _OWNED[key]
-            lock.__exit__(None, None, None)
+                os.remove(owner_file(key))
+            if remove:
+                with contextlib.suppress(OSError):
+                    os.remove(key)
+            with _OWNED_GUARD:
+                del _OWNED[key]
+                lock.__exit__(None, None, None)
 
 
 def _lock_key(path) -> str:

@@ -30,7 +30,7 @@ import sys
 import threading
 from typing import Callable, Mapping, ParamSpec, TypeVar
 
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.text import escaped, shell_word
 
 log = logging.getLogger(__name__)
@@ -232,8 +232,8 @@ def stage_settings():
                 raise
     try:
         yield
-    finally:
-        with _LOCK:
+    finally:  # whole (errors.held_stops): a second Ctrl-C here left the depth at 1 (the
+        with held_stops(), _LOCK:  # caller's settings never given back) or half given back
             _state["depth"] -= 1
             if _state["depth"] == 0 and _state["saved"] is not None:
                 _give_back()

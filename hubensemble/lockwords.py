@@ -9,6 +9,7 @@ import contextlib
 import contextvars
 import os
 
+from hubensemble.errors import held_stops
 from hubensemble.text import absolute, shell
 
 #: Whether the running code serves a command line's command (`cli.main` sets it for the
@@ -40,8 +41,9 @@ def command_line():
     token = _COMMAND_LINE.set(True)
     try:
         yield
-    finally:
-        _COMMAND_LINE.reset(token)
+    finally:  # whole (errors.held_stops): a second Ctrl-C here left a notebook's later calls
+        with held_stops():  # spoken to as a command line's (flags)
+            _COMMAND_LINE.reset(token)
 
 
 def on_command_line() -> bool:

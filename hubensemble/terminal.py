@@ -76,8 +76,9 @@ def _showing(**changes):
     token = _SHOWING.set(dataclasses.replace(_SHOWING.get(), **changes))
     try:
         yield
-    finally:
-        _SHOWING.reset(token)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the call tree's bars decided
+        with held_stops():
+            _SHOWING.reset(token)
 
 
 #: Seconds a download runs before its bar appears: a small module shows none.

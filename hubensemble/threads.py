@@ -17,6 +17,8 @@ import threading
 import warnings
 from typing import Callable, ParamSpec, TypeVar
 
+from hubensemble.errors import held_stops
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -59,8 +61,14 @@ def warnings_block(*, record: bool = False):
     of the process was not shown). Blocks of the library wait for each other here (each is
     short: a decode, a plan, a classifier fit); a caller's own catch_warnings in another
     thread is not held apart (docs/reliability.md, threads)."""
-    with _WARNINGS_LOCK, warnings.catch_warnings(record=record) as caught:
-        yield caught
+    with _WARNINGS_LOCK:
+        block = warnings.catch_warnings(record=record)
+        caught = block.__enter__()
+        try:
+            yield caught
+        finally:  # whole (errors.held_stops): a Ctrl-C in catch_warnings' end left its filters
+            with held_stops():  # or its recording showwarning on the process
+                block.__exit__(None, None, None)
 
 
 #: Held while a model is seeded and trained from Keras' state of the process
@@ -122,8 +130,8 @@ def sweep_block(role: str | None, refusal: Callable[[tuple[str, str] | None, int
             _SWEEPS["role"] = (role, threading.current_thread().name)
     try:
         yield
-    finally:
-        with _SWEEPS_LOCK:
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the role set, and every later
+        with held_stops(), _SWEEPS_LOCK:  # sweep of the process refused
             if role is None:
                 _SWEEPS["plain"] -= 1
             else:

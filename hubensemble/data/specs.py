@@ -24,7 +24,7 @@ from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, _carve, _check_fraction
 from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
-from hubensemble.errors import DataError
+from hubensemble.errors import DataError, held_stops
 from hubensemble.terminal import shows_progress
 from hubensemble.text import absolute, described, escaped
 
@@ -335,8 +335,9 @@ def skips_said():
     token = _SKIPS_SAID.set(True)
     try:
         yield
-    finally:
-        _SKIPS_SAID.reset(token)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left later loads' skips unsaid
+        with held_stops():
+            _SKIPS_SAID.reset(token)
 
 
 @shows_progress

@@ -8,6 +8,8 @@ import contextlib
 import contextvars
 import logging
 
+from hubensemble.errors import held_stops
+
 #: The texts warned of in this process: a repeat is logged at DEBUG.
 _WARNED: set = set()
 #: The lists `captured` is filling (nested captures each get every warning).
@@ -34,5 +36,6 @@ def captured():
     token = _SINKS.set(_SINKS.get() + (sink,))
     try:
         yield sink
-    finally:
-        _SINKS.reset(token)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the list taking every later text
+        with held_stops():
+            _SINKS.reset(token)

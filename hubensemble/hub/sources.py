@@ -33,7 +33,7 @@ import keras
 # serving Keras' weights files by file name, for machines that cannot reach Keras' storage;
 # read and checked by hubensemble.environment.
 from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
-from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
 from hubensemble.terminal import download_bar
@@ -123,8 +123,9 @@ def _intercept_get_file(handler):
         file_utils.get_file = get_file
         try:
             yield
-        finally:
-            file_utils.get_file = original
+        finally:  # whole (errors.held_stops): a Ctrl-C here left Keras' get_file routed here
+            with held_stops():
+                file_utils.get_file = original
 
 
 def _application_shape(input_size):

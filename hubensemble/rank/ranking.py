@@ -18,7 +18,7 @@ import numpy as np
 
 from hubensemble import options, proxies
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
-                                reraise_stop)
+                                held_stops, reraise_stop)
 from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
@@ -627,8 +627,9 @@ def _old_objects_frozen():
     gc.freeze()
     try:
         yield
-    finally:
-        gc.unfreeze()
+    finally:  # whole (errors.held_stops): a Ctrl-C here left every object frozen, never
+        with held_stops():  # collected again
+            gc.unfreeze()
 
 
 def _rank_section(ranking, **extra):

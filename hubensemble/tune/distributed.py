@@ -16,7 +16,7 @@ import socket
 import time
 
 from hubensemble import environment
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeplock import TUNER_ID_RE
 from hubensemble.threads import sweep_block
@@ -117,12 +117,13 @@ def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
                 raise HubensembleError(f"{given} needs {oracle} (the chief's address)")
             role = distributed_role()
             yield role is not None, role == "chief"
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        finally:  # whole (errors.held_stops): a Ctrl-C here left KERASTUNER_* set, the next
+            with held_stops():  # sweep of the process a distributed one
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
 
 
 def _sweep_refused(held, plain: int) -> HubensembleError:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, RunError
+from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import atomic_write_json, file_lock
 from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import option_word, run_words
@@ -106,8 +106,9 @@ def _sweep_lock(run: Run, sweep: str, timeout: float = 2.0):
                        "(see docs/tune.md)") from None
     try:
         yield
-    finally:
-        lock.__exit__(None, None, None)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the sweep's lock held
+        with held_stops():
+            lock.__exit__(None, None, None)
 
 
 def _load_inputs(run: Run):

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_target,
                                 file_lock, make_dirs, remove_stale_temp_dirs, replace_dir,
                                 temp_dir_for)
@@ -104,11 +104,12 @@ def build_lock(out_dir, timeout: float = BUILD_LOCK_TIMEOUT):
     _HELD[key] = threading.get_ident()
     try:
         yield
-    finally:
-        del _HELD[key]
-        with contextlib.suppress(OSError):
-            os.remove(lock)
-        held.__exit__(None, None, None)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the lock held and in _HELD (the
+        with held_stops():  # next build of the thread taken as nested)
+            del _HELD[key]
+            with contextlib.suppress(OSError):
+                os.remove(lock)
+            held.__exit__(None, None, None)
 
 
 def remove_free_build_lock(out_dir) -> bool:
