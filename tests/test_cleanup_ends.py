@@ -198,6 +198,30 @@ elif case == "hub.sources._intercept_get_file":
     keras.src.utils.file_utils = Trip(file_utils)  # what the block's `import` finds
     block = lambda: sources._intercept_get_file(print)
     state = lambda: file_utils.get_file is original
+elif case == "hub.tfhub.import_tensorflow_hub":
+    from hubensemble.hub import tfhub  # imports tensorflow_hub
+
+    class Importing:  # the first Ctrl-C, as tensorflow_hub is imported again
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow_hub":
+                stopped.append(1)
+                signal.raise_signal(signal.SIGINT)
+    del sys.modules["tensorflow_hub"]
+    sys.modules["pkg_resources"] = None  # not found: the stand-in's way
+    sys.meta_path.insert(0, Importing())
+    tfhub.sys = Trip(sys)
+    block = contextlib.nullcontext
+    inside = tfhub.import_tensorflow_hub
+    state = lambda: sys.modules.get("pkg_resources", "missing")
+elif case == "hub.remote.redrawn":
+    import io, threading, tqdm
+    from hubensemble.hub import remote
+
+    def event():  # the block's stop: setting it (the cleanup's first step) trips
+        return Trip(threading.Event(), at="set")
+    remote.threading = types.SimpleNamespace(Event=event)
+    block = lambda: remote.redrawn(tqdm.tqdm(total=10, file=io.StringIO()), interval=0.01)
+    state = lambda: [t.name for t in threading.enumerate() if t.name.startswith("hubensemble")]
 
 before = state()
 try:
@@ -218,7 +242,7 @@ CLEANUPS = [
     "hub.notices.captured", "data.specs.skips_said", "threads.sweep_block",
     "threads.warnings_block", "tune.distributed.kerastuner_env", "tune.stage._sweep_lock",
     "zoo.builder.build_lock", "catalogue._collector_paused", "rank.ranking._old_objects_frozen",
-    "hub.sources._intercept_get_file"]
+    "hub.sources._intercept_get_file", "hub.tfhub.import_tensorflow_hub", "hub.remote.redrawn"]
 
 
 @pytest.mark.parametrize("cleanup", CLEANUPS)
@@ -231,7 +255,8 @@ def test_a_second_ctrl_c_in_a_cleanup_leaves_the_process_as_before(tmp_path, cle
     retracing filter on TensorFlow's logger, the command line's wording on, a sweep's role and
     KERASTUNER_* set (every later sweep refused, or taken for a distributed one), the garbage
     collector off or every object frozen, the block's warnings filters and recording
-    showwarning on the process. Now each end is whole (errors.held_stops) and the second
+    showwarning on the process, the `pkg_resources` stand-in in sys.modules, a download
+    bar's redrawing thread running. Now each end is whole (errors.held_stops) and the second
     Ctrl-C is raised as it ends: the state is the one from before the block."""
     out = subprocess.run([sys.executable, "-c", CLEANUP, str(tmp_path), cleanup],
                          capture_output=True, text=True, timeout=300)

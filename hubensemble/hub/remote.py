@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 import zlib
 
+from hubensemble.errors import held_stops
 from hubensemble.text import absolute
 from hubensemble.threads import caller_thread
 
@@ -355,9 +356,10 @@ def redrawn(bar, interval: float = STALL_REDRAW):
     thread.start()
     try:
         yield bar
-    finally:
-        stop.set()
-        thread.join()
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the thread redrawing for good
+        with held_stops():
+            stop.set()
+            thread.join()
 
 
 class Shown:

@@ -25,6 +25,8 @@ import sys
 import threading
 import types
 
+from hubensemble.errors import held_stops
+
 _MISSING = object()
 _LOCK = threading.Lock()
 
@@ -48,11 +50,12 @@ def import_tensorflow_hub() -> types.ModuleType:
         sys.modules["pkg_resources"] = stand_in
         try:
             return importlib.import_module("tensorflow_hub")
-        finally:
-            if before is _MISSING:
-                sys.modules.pop("pkg_resources", None)
-            else:
-                sys.modules["pkg_resources"] = before
+        finally:  # whole (errors.held_stops): a Ctrl-C here left the stand-in as pkg_resources
+            with held_stops():
+                if before is _MISSING:
+                    sys.modules.pop("pkg_resources", None)
+                else:
+                    sys.modules["pkg_resources"] = before
 
 
 def _pkg_resources_found() -> bool:
