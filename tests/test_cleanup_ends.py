@@ -222,6 +222,30 @@ elif case == "hub.remote.redrawn":
     remote.threading = types.SimpleNamespace(Event=event)
     block = lambda: remote.redrawn(tqdm.tqdm(total=10, file=io.StringIO()), interval=0.01)
     state = lambda: [t.name for t in threading.enumerate() if t.name.startswith("hubensemble")]
+elif case == "tune.distributed.serve_oracle":
+    import socket
+    import grpc
+    from hubensemble.tune import distributed
+    with socket.socket() as s:  # a free port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ.update(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
+    def server(*args, **kwargs):  # the block's server: its stop trips
+        sys.modules["grpc"] = grpc
+        return Trip(grpc.server(*args, **kwargs), at="stop")
+    sys.modules["grpc"] = types.SimpleNamespace(server=server)  # as serve_oracle imports it
+
+    def serving():  # the first Ctrl-C comes as the chief polls
+        def poll():
+            stopped.append(1)
+            signal.raise_signal(signal.SIGINT)
+        distributed.serve_oracle(object(), on_poll=poll, poll=0.01)
+
+    def state():  # whether something listens on the port
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    block = contextlib.nullcontext
+    inside = serving
 
 before = state()
 try:
@@ -242,7 +266,8 @@ CLEANUPS = [
     "hub.notices.captured", "data.specs.skips_said", "threads.sweep_block",
     "threads.warnings_block", "tune.distributed.kerastuner_env", "tune.stage._sweep_lock",
     "zoo.builder.build_lock", "catalogue._collector_paused", "rank.ranking._old_objects_frozen",
-    "hub.sources._intercept_get_file", "hub.tfhub.import_tensorflow_hub", "hub.remote.redrawn"]
+    "hub.sources._intercept_get_file", "hub.tfhub.import_tensorflow_hub", "hub.remote.redrawn",
+    "tune.distributed.serve_oracle"]
 
 
 @pytest.mark.parametrize("cleanup", CLEANUPS)
@@ -256,8 +281,9 @@ def test_a_second_ctrl_c_in_a_cleanup_leaves_the_process_as_before(tmp_path, cle
     KERASTUNER_* set (every later sweep refused, or taken for a distributed one), the garbage
     collector off or every object frozen, the block's warnings filters and recording
     showwarning on the process, the `pkg_resources` stand-in in sys.modules, a download
-    bar's redrawing thread running. Now each end is whole (errors.held_stops) and the second
-    Ctrl-C is raised as it ends: the state is the one from before the block."""
+    bar's redrawing thread running, a chief's oracle server listening on its port. Now each
+    end is whole (errors.held_stops) and the second Ctrl-C is raised as it ends: the state
+    is the one from before the block."""
     out = subprocess.run([sys.executable, "-c", CLEANUP, str(tmp_path), cleanup],
                          capture_output=True, text=True, timeout=300)
     assert out.stdout.startswith("True [1]"), out

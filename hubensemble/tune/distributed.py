@@ -68,8 +68,9 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
             time.sleep(poll)
             if on_poll is not None:
                 on_poll()
-    finally:
-        server.stop(grace=5)
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the server serving on its port
+        with held_stops():  # in the process (stop returns at once; the grace runs behind)
+            server.stop(grace=5)
 
 
 def parse_address(address: str) -> tuple[str, str]:
