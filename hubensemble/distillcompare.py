@@ -12,6 +12,7 @@ import dataclasses
 import os
 
 from hubensemble import fileio, metrics
+from hubensemble.cost.records import figure
 from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
 from hubensemble.lockwords import option_word
@@ -359,14 +360,14 @@ def format_distill(result, run_dir=None) -> str:
              r["ensemble"]["test"], r["ensemble"]["cost"])]
     width = max(cells(name) for name, _, _ in rows) + 2
     lines = [f"{'test set':<{width}}{'accuracy':>10}{'NLL':>9}{'ECE':>9}{'GFLOPs':>10}"
-             f"{'ms@1':>8}"]
+             f" {'ms@1':>8}"]
     for name, m, c in rows:
         m = m or {}
         c = c or {}
         ms = (c.get("latency_ms") or {}).get("1")
         lines.append(f"{ljust(name, width)}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
-                     f"{_num(m.get('ece')):>9}{_num(c.get('gflops'), 4):>10}"
-                     f"{_num(ms, 2):>8}")
+                     f"{_num(m.get('ece')):>9}{figure(c.get('gflops'), 4):>10}"
+                     f" {figure(ms):>8}")
     if retrain:
         said = "note: the teacher's members were retrained on train + val (--retrain-full); "
         export = "the export's, run on the test split"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hubensemble.cost.records import figure
 from hubensemble.data.coverage import coverage_note
 from hubensemble.lockwords import option_word
 
@@ -94,7 +95,7 @@ def _cost_lines(result: Mapping) -> list[str]:
     def describe(c):
         ms = (c.get("latency_ms") or {}).get("1")
         return (f"{c['gflops']:.4g} GFLOPs, {c['params']:,} params"
-                + (f", {ms:.2f} ms at batch 1" if ms is not None else ""))
+                + (f", {figure(ms)} ms at batch 1" if ms is not None else ""))
 
     if cost.get("ensemble"):
         single = cost.get("best_single")

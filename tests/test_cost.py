@@ -434,3 +434,77 @@ def test_time_batches_gives_its_batch_back_when_the_timing_ends():
     assert _resident_mb() - before < batch / 4
     assert peak < 1.25 * batch  # one batch, no second copy while it is made
     assert seen[0] == float(images[1, 0, 0, 0])
+
+
+# A TFLite call of the tests' two tiny modules took 0.0149 ms (its interpreter, measured
+# apart from hubensemble: 0.014-0.018 ms), which `export --format tflite` printed as 0.01 ms;
+# a figure under 0.005 printed as 0.00. Figures spanning 1e-5 .. 1e4 ms (or GFLOPs).
+FIGURES = [0.0000123, 0.000470256, 0.00412, 0.0149, 0.0165, 0.351, 0.99, 5.69, 60.8164, 9876.5]
+
+
+def _numbers(text):
+    return [float(v) for v in re.findall(r"\d+\.\d+|\d+", text)]
+
+
+def _close(shown, recorded):
+    assert abs(float(shown) - recorded) <= 0.005 * recorded, (shown, recorded)
+
+
+@pytest.mark.parametrize("value", FIGURES)
+def test_every_printed_cost_figure_reads_back_within_half_a_percent_of_the_recorded(
+        value, tmp_path):
+    """Latency and GFLOPs as `export --format tflite`, `hubensemble cost`, `ensemble`,
+    `distill` and the report print them: each reads back within 0.5 % of the recorded figure
+    (3 significant digits; they had a fixed 1, 2 or 4 decimals, so 0.0149 ms read 0.01 and
+    0.00412 0.00), and so does the TFLite model's size in MB."""
+    from hubensemble.cost import figure
+    from hubensemble.cost.stage import CostSummary
+    from hubensemble.distill import format_distill
+    from hubensemble.ensembletext import _cost_lines
+    from hubensemble.export.tflite import format_tflite
+    from hubensemble.report.costs import cost_row
+
+    assert figure(None) == "–"
+    _close(figure(value), value)
+    _close(figure(value, 4), value)
+    # `export --format tflite`: batch 1 then 64, TFLite then the SavedModel.
+    lat = {"tflite": {"1": value, "64": 2 * value},
+           "savedmodel": {"1": 3 * value, "64": 4 * value}}
+    size = max(1, round(value * 1e6))  # bytes: a 12,488-byte model was "0.01 MB"
+    text = format_tflite({"quantize": "none", "model": "m.tflite", "size_bytes": size,
+                          "input_size": [8, 8], "max_abs_diff": 0.0, "tolerance": 1e-4,
+                          "agreement": 1.0, "images": 32, "latency_ms": lat,
+                          "runtime": "LiteRT"})
+    _close(text.split("(", 2)[2].split(" MB")[0], size / 1e6)
+    line = text.splitlines()[1]
+    shown = _numbers(line.split(":", 1)[1].split("(")[0])
+    assert len(shown) == 5 and shown[2] == 64
+    for got, want in zip(shown[:2] + shown[3:], [value, 3 * value, 2 * value, 4 * value]):
+        _close(got, want)
+    # `hubensemble cost`: GFLOPs, params, ms at batch 1 and 64.
+    cost = Cost(module="m", fingerprint=None, size=8, num_classes=2,
+                macs=round(value * 1e9 / 2), params=7, latency_ms={"1": value, "64": 2 * value})
+    summary = CostSummary(path=str(tmp_path / "cost.json"), costs={"t0": cost}, counted=1,
+                          cached=0, failed=[], machine={"cpu": "x", "cores": 2}, seconds=1.0)
+    row = format_costs(summary).splitlines()[1].split()
+    for got, want in zip([row[2], row[4], row[5]], [cost.gflops, value, 2 * value]):
+        _close(got, want)
+    # The report's cost table: GFLOPs, ms @1, ms @64.
+    record = {"gflops": value, "params": 7, "latency_ms": {"1": value, "64": 2 * value}}
+    cells = cost_row("ensemble", 2, record, None, None)
+    for got, want in zip([cells[2], cells[4], cells[5]], [value, value, 2 * value]):
+        _close(got, want)
+    # `hubensemble ensemble`'s cost line.
+    line = _cost_lines({"cost": {"ensemble": record}})[0]
+    _close(line.split(", ")[-1].split(" ms")[0], value)
+    # `hubensemble distill`'s table: GFLOPs and ms @1 of each row.
+    test = {"accuracy": 0.8, "nll": 0.5, "ece": 0.05}
+    table = format_distill({
+        "student": {"module": "s", "test": test, "cost": record, "path": "distill/s",
+                    "steps": 40, "seconds": 1.0, "init_from": None},
+        "best_single": {"trial": "t0", "test": test, "cost": record},
+        "ensemble": {"members": ["t0", "t1"], "test": test, "cost": record},
+        "teacher": {"export": "/x", "members": ["t0", "t1"]}}).splitlines()
+    for row in table[1:4]:
+        _close(row.split()[-2], value)
+        _close(row.split()[-1], value)

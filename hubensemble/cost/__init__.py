@@ -23,11 +23,12 @@ Only the TensorFlow-free names are importable from ``hubensemble.cost``; import
 from hubensemble.cost.records import (BUDGET_OPTIONS, COST_FORMAT, COST_FORMAT_VERSION,
                                       DEFINITION, LATENCY_BATCHES, Cost, Limits, cache_get,
                                       cache_key, cache_put, cost_command, cost_path,
-                                      default_cache_dir, machine_info, read_run_costs,
-                                      total_cost, write_run_costs)
+                                      default_cache_dir, figure, machine_info,
+                                      read_run_costs, total_cost, write_run_costs)
 
 __all__ = [
     "BUDGET_OPTIONS", "COST_FORMAT", "COST_FORMAT_VERSION", "DEFINITION", "LATENCY_BATCHES",
     "Cost", "Limits", "cache_get", "cache_key", "cache_put", "cost_command", "cost_path",
-    "default_cache_dir", "machine_info", "read_run_costs", "total_cost", "write_run_costs",
+    "default_cache_dir", "figure", "machine_info", "read_run_costs", "total_cost",
+    "write_run_costs",
 ]

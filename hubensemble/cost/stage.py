@@ -11,7 +11,8 @@ import numpy as np
 
 from hubensemble import candidate
 from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_folder, cache_get, cache_key,
-                                      cache_put, machine_info, read_run_costs, write_run_costs)
+                                      cache_put, figure, machine_info, read_run_costs,
+                                      write_run_costs)
 from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
@@ -232,13 +233,14 @@ def format_costs(summary: CostSummary) -> str:
     rows = {}
     for trial, c in summary.costs.items():
         rows.setdefault((c.module, c.size), [c, []])[1].append(trial)
-    lines = [f"{'module':<32}{'px':>5}{'GFLOPs':>10}{'params':>11}{'ms@1':>9}{'ms@64':>9}  "
+    # A space before each figure: one of 3 significant digits under 0.001 (`figure`) fills
+    # its column.
+    lines = [f"{'module':<32}{'px':>5} {'GFLOPs':>9} {'params':>10} {'ms@1':>8} {'ms@64':>8}  "
              "candidates"]
     for (module, size), (c, trials) in sorted(rows.items(), key=lambda kv: kv[1][0].macs):
         b1, b64 = c.latency(1), c.latency(64)
-        lines.append(f"{module[:31]:<32}{size:>5}{c.gflops:>10.4f}{c.params:>11,}"
-                     f"{'–' if b1 is None else f'{b1:.2f}':>9}"
-                     f"{'–' if b64 is None else f'{b64:.1f}':>9}  {len(trials)}")
+        lines.append(f"{module[:31]:<32}{size:>5} {figure(c.gflops, 4):>9} {c.params:>10,} "
+                     f"{figure(b1):>8} {figure(b64, 1):>8}  {len(trials)}")
     for f in summary.failed:
         lines.append(f"  not costed: {f['module']} ({len(f['trials'])} candidates): "
                      f"{f['reason']}")

@@ -31,6 +31,7 @@ import tensorflow as tf
 from hubensemble import _tf, fileio, options
 from hubensemble.cost.graph import time_batches
 from hubensemble.cost.records import LATENCY_BATCHES  # as `hubensemble cost` times
+from hubensemble.cost.records import figure
 from hubensemble.errors import RunError, first_line
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.shared import (backbone_groups, check_groups, member_outputs,
@@ -389,10 +390,10 @@ def format_tflite(result: TFLiteResult | dict) -> str:
     and its check and latency against the SavedModel."""
     r = result.to_json() if isinstance(result, TFLiteResult) else dict(result)
     lat = r["latency_ms"]
-    return (f"TFLite ({r['quantize']}): {r['model']} ({r['size_bytes'] / 1e6:.2f} MB, input "
+    return (f"TFLite ({r['quantize']}): {r['model']} ({figure(r['size_bytes'] / 1e6)} MB, input "
             f"{r['input_size'][0]}x{r['input_size'][1]}); max |dp| vs the SavedModel "
             f"{r['max_abs_diff']:.2e} (<= {r['tolerance']:g}), same top class on "
             f"{r['agreement']:.1%} of {r['images']} validation images\n"
-            f"latency at batch 1: TFLite {lat['tflite']['1']:.2f} ms, SavedModel "
-            f"{lat['savedmodel']['1']:.2f} ms; at batch 64: {lat['tflite']['64']:.1f} ms vs "
-            f"{lat['savedmodel']['64']:.1f} ms ({r['runtime']}; this machine)")
+            f"latency at batch 1: TFLite {figure(lat['tflite']['1'])} ms, SavedModel "
+            f"{figure(lat['savedmodel']['1'])} ms; at batch 64: {figure(lat['tflite']['64'], 1)} "
+            f"ms vs {figure(lat['savedmodel']['64'], 1)} ms ({r['runtime']}; this machine)")

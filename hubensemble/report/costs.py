@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hubensemble import ensemble as ens
 from hubensemble import metrics
+from hubensemble.cost.records import figure
 from hubensemble.report.figures import plot_cost
 from hubensemble.report.render import Code, Figure, Inline, Section, Table
 from hubensemble.rundir import Run
@@ -14,20 +15,24 @@ def _f(value, digits=4) -> str:
     return "–" if value is None else f"{float(value):.{digits}f}"
 
 
+def _gflops(value) -> str:
+    return figure(value, 4)
+
+
 def _params(value) -> str:
     return "–" if value is None else f"{int(value):,}"
 
 
 def _ms(cost, batch) -> str:
     value = ((cost or {}).get("latency_ms") or {}).get(str(batch))
-    return "–" if value is None else f"{float(value):.2f}"
+    return figure(value, 2)
 
 
 def cost_row(name, members, cost, test_acc, val_acc) -> list:
     """One row of the cost table: name, members, GFLOPs, parameters, ms at batch 1 and 64,
     test and validation accuracy ("–" for what is unknown)."""
     cost = cost or {}
-    return [name, members, _f(cost.get("gflops")), _params(cost.get("params")), _ms(cost, 1),
+    return [name, members, _gflops(cost.get("gflops")), _params(cost.get("params")), _ms(cost, 1),
             _ms(cost, 64), _f(test_acc), _f(val_acc)]
 
 
@@ -208,7 +213,7 @@ def _distill_and_tflite(sec, files) -> Section:
         lat = tflite.get("latency_ms") or {}
         model = Run(files.path).exported_tflite(files.meta)
         sec.add(Inline(f"TFLite export ({tflite.get('quantize')}): ", Code(str(model)),
-                       f", {tflite.get('size_bytes', 0) / 1e6:.2f} MB, input "
+                       f", {figure(tflite.get('size_bytes', 0) / 1e6)} MB, input "
                        f"{'x'.join(map(str, tflite.get('input_size') or []))}; max |Δp| vs "
                        f"the SavedModel {tflite.get('max_abs_diff', 0):.2e}; latency at batch "
                        f"1 {_ms({'latency_ms': lat.get('tflite')}, 1)} ms (TFLite) vs "

@@ -24,6 +24,7 @@ from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, St
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
 from hubensemble.chance import members_chance_text
+from hubensemble.cost.records import figure
 from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note, majority_note, unbalanced
 from hubensemble.metrics import balanced_accuracy
@@ -423,7 +424,7 @@ def _members_section(files) -> Section:
                       + (" (at chance)" if m.get("trial") in files.at_chance else "")
                       if c else "–"),
                      _f(candidate_ce(files, c)) if c else "–"]
-                    + ([_f(cost and cost.gflops), _f(cost and cost.latency(1), 2)]
+                    + ([figure(cost and cost.gflops, 4), figure(cost and cost.latency(1))]
                        if costs else [])
                     + [_compact(h[k]) if k in h else "–" for k in varying])
     sec.add("Weight = the member's share of the greedy picks (the export averages the "
