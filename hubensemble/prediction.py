@@ -479,6 +479,15 @@ def _top_classes(path, probs, top, names):
     return {"path": os.fspath(path), "top": rows}
 
 
+def _utf8_path(path) -> str:
+    """`path` (a str as os.listdir gives it) as its bytes read as UTF-8, a byte that is not
+    UTF-8 as a lone surrogate ("caf\\udce9.jpg"), as a UTF-8 locale reads it, the way
+    `data.folder.label` reads class folders. Under a C locale with PYTHONUTF8=0 Python reads
+    'café' as 'caf\\udcc3\\udca9', and --json wrote those surrogates, which jq and other
+    JSON readers turn into U+FFFD: the name was lost."""
+    return os.fsencode(path).decode("utf-8", "surrogateescape")
+
+
 def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
     """The CLI's output of `predict` results: JSON (the list as `predict` returns it: the
     form to script against) or a small text block per image: a line with its path as one
@@ -486,9 +495,10 @@ def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
     holds), then lines that start with two spaces, "  rank. class  probability" or
     "  error: reason" (control characters in those escaped, `escaped`). A file named
     "  1. fake 0.9.png" looked like a prediction line, and a name with a newline split its
-    record over two lines."""
+    record over two lines. In the JSON each "path" is its bytes read as UTF-8 whatever the
+    locale (`_utf8_path`)."""
     if as_json:
-        return json.dumps(list(results), indent=2)
+        return json.dumps([dict(r, path=_utf8_path(r["path"])) for r in results], indent=2)
     lines = []
     for r in results:
         lines.append(shell_word(r["path"]))

@@ -1107,6 +1107,28 @@ def test_predict_prints_the_top_classes_of_png_and_jpeg_files(exported, loaded, 
     assert len(predict(exported[1], image_files[:1], top=50)[0]["top"]) == 10
 
 
+def test_predict_json_names_a_path_by_its_utf8_bytes_in_any_locale(tmp_path):
+    """A new-user check: under a C locale with PYTHONUTF8=0 (a container or cron job started
+    so) `predict --json imgs/` of 'café → 1.png' wrote
+    "caf\\udcc3\\udca9 \\udce2\\udc86\\udc92 1.png" (Python's lone surrogates for the
+    bytes), which jq printed as five U+FFFD: the file's
+    name was lost. Its path in the JSON is its bytes read as UTF-8, as in a UTF-8 locale and
+    as folder:DATA reads class names; a name that is not UTF-8 keeps its byte as a surrogate
+    (docs/export.md). The text output's path line stays the shell word of the path."""
+    (tmp_path / "caf\u00e9 \u2192 1.png").write_bytes(b"")
+    (tmp_path.joinpath(os.fsdecode(b"caf\xe9.png"))).write_bytes(b"")  # Latin-1: not UTF-8
+    code = ("import os, sys\nfrom hubensemble.prediction import format_predictions\n"
+            "names = sorted(os.listdir(sys.argv[1]))\n"
+            "print(format_predictions([{'path': n, 'error': 'e'} for n in names], as_json=True))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         env=dict(os.environ, PYTHONUTF8="0", LC_ALL="C"), timeout=300)
+    assert out.returncode == 0, out.stderr
+    paths = [r["path"] for r in json.loads(out.stdout)]
+    assert sorted(paths) == sorted(["caf\u00e9 \u2192 1.png", "caf\udce9.png"]), paths
+    assert [p.encode("utf-8", "surrogateescape") for p in sorted(paths)] == sorted(
+        [b"caf\xc3\xa9 \xe2\x86\x92 1.png", b"caf\xe9.png"])
+
+
 def test_predict_refuses_metadata_that_counts_other_classes(exported, image_files, tmp_path):
     """A new-user check: an export whose metadata listed 9 class names (and num_classes 9)
     for the model's 10 outputs was predicted with class 9 named "9"; 11 names, silently.
