@@ -1100,10 +1100,12 @@ def test_uncallable_modules_fail_in_rank_naming_the_cause(task, raw_module, good
 
 
 def _reshaping_keras_file(path):
-    """A .keras module whose Reshape((11, -1)) refuses the maps 16- and 32-px images make."""
+    """A .keras module whose Reshape((11, 7)) refuses the maps 16- and 32-px images make (a
+    target without -1: on Keras 3.10, Reshape((11, -1)) asked TensorFlow for [-1, 11, -1] in a
+    graph, refused with "Only one input size may be -1", which names no reshape)."""
     inp = keras.Input((None, None, 3))
     x = keras.layers.Reshape((-1, 4))(keras.layers.Conv2D(4, 3)(inp))
-    x = keras.layers.Flatten()(keras.layers.Reshape((11, -1))(x))
+    x = keras.layers.Flatten()(keras.layers.Reshape((11, 7))(x))
     keras.Model(inp, x).save(path)
     return keras.saving.load_model(path)
 
@@ -1112,9 +1114,9 @@ def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
     # Keras 3's error from a layer says only "Exception encountered when calling
     # Reshape.call()." on its first line; rank's reason was that line, the cause lost.
     # The cause's words are Keras' or TensorFlow's and differ by release (Keras 3.15's
-    # Reshape checks "target_shape=(11, -1)" itself; on 3.10 TensorFlow's op refuses, "Input
-    # to reshape is a tensor with 1568 values, ..."): the test takes the cause from the
-    # error itself (the bold part of Keras' message) and checks it is kept, on one line.
+    # Reshape checks the target shape itself; on 3.10 TensorFlow's op refuses, "Input to
+    # reshape is a tensor with 1568 values, ..."): the test takes the cause from the error
+    # itself (the bold part of Keras' message) and checks it is kept, on one line.
     model = _reshaping_keras_file(str(tmp_path / "reshape.keras"))
     images = np.zeros((2, 16, 16, 3), np.float32)
     raised = []
@@ -1135,7 +1137,6 @@ def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
     for e in raised[:2]:  # eager, and inside a tf.function (autograph's "in user code:")
         said = first_line(e)
         assert said == f"{cause(e)} (in Reshape.call())", said
-        assert "11" in said or "22" in said, said  # the target shape (11, -1) it refused
     said = first_line(raised[2])  # a wrong rank: the array Keras prints is cut out
     assert "incompatible shape (16, 16, 3)" in said and "[…]" in said, said
     for said in map(first_line, raised):
@@ -1144,8 +1145,12 @@ def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
         f"{type(raised[0]).__name__}: {cause(raised[0])} (in Reshape.call())")
     spec = ModuleSpec(name="reshaping", handle=str(tmp_path / "reshape.keras"))
     row = ranked([good[0], spec], task, tmp_path / "run").row("reshaping")
-    assert row["stage"] == "input" and "(in Reshape.call())" in row["reason"], row
-    assert "Exception encountered" not in row["reason"] and "\n" not in row["reason"], row
+    # Keras 3.15's Reshape refuses when rank traces the module ("input", "... (in
+    # Reshape.call())"); 3.10's leaves it to TensorFlow's op when the graph runs ("error",
+    # "InvalidArgumentError: Graph execution error: Input to reshape is a tensor with ...").
+    assert row["status"] == "failed" and row["stage"] in ("input", "error"), row
+    assert "reshape" in row["reason"].lower() and "\n" not in row["reason"], row
+    assert "Exception encountered" not in row["reason"], row
 
 
 def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good, tmp_path,
