@@ -367,16 +367,19 @@ def held_stops(*, at_once: bool = True):
     runs in the main thread all the same. A handler not set from Python, or SIG_IGN, is left
     as it is. Yields the handlers it puts back ({signum: handler}): a block that sets a
     signal's handler (a block's end putting its caller's back) sets it there instead, and
-    a held signal meets that one."""
+    a held signal meets that one. Its own end puts every handler back even when one already
+    back acts meanwhile (a SIGTERM as SIGINT's was not yet: SIGINT's stayed noting for good,
+    every later Ctrl-C of the process lost; tests/test_cleanup_ends.py)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     before, noted = {}, []
 
     def restore():
-        while before:
-            signum, handler = before.popitem()
-            signal.signal(signum, handler)
+        try:
+            _put_back(before)
+        finally:  # a handler put back acted (raised) before the others were: they go back too,
+            _put_back(before)  # none left noting for good (its signals lost, SIGINT's unset)
 
     def note(signum, frame):
         noted.append(signum)
@@ -396,6 +399,15 @@ def held_stops(*, at_once: bool = True):
         restore()
         if noted and (len(noted) == 1 or not at_once):
             _act(noted[0], None, acts[noted[0]])
+
+
+def _put_back(handlers: dict) -> None:
+    """Sets each of `handlers` ({signum: handler}) again, the last first, taking each out only
+    once it is set (a signal acting between the two finds it set, not lost)."""
+    while handlers:
+        signum = next(reversed(handlers))
+        signal.signal(signum, handlers[signum])
+        del handlers[signum]
 
 
 def _act(signum, frame, handler=None):

@@ -246,6 +246,25 @@ elif case == "tune.distributed.serve_oracle":
             return s.connect_ex(("127.0.0.1", port)) == 0
     block = contextlib.nullcontext
     inside = serving
+elif case == "errors.held_stops":
+    from hubensemble import errors
+
+    class Terminating:  # SIGTERM as its handler is back and SIGINT's not yet
+        def __getattr__(self, name):
+            return getattr(signal, name)
+
+        def signal(self, signum, handler):
+            signal.signal(signum, handler)
+            if stopped and not sent and signum == signal.SIGTERM:
+                sent.append(1)
+                signal.raise_signal(signal.SIGTERM)
+
+    def terminated(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, terminated)
+    errors.signal = Terminating()
+    block = errors.held_stops
+    state = lambda: [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
 
 before = state()
 try:
@@ -267,7 +286,7 @@ CLEANUPS = [
     "threads.warnings_block", "tune.distributed.kerastuner_env", "tune.stage._sweep_lock",
     "zoo.builder.build_lock", "catalogue._collector_paused", "rank.ranking._old_objects_frozen",
     "hub.sources._intercept_get_file", "hub.tfhub.import_tensorflow_hub", "hub.remote.redrawn",
-    "tune.distributed.serve_oracle"]
+    "tune.distributed.serve_oracle", "errors.held_stops"]
 
 
 @pytest.mark.parametrize("cleanup", CLEANUPS)
