@@ -246,6 +246,13 @@ elif case == "tune.distributed.serve_oracle":
             return s.connect_ex(("127.0.0.1", port)) == 0
     block = contextlib.nullcontext
     inside = serving
+elif case == "tune.tuner.quiet_keras_tuner":
+    import keras_tuner.src
+    from keras_tuner.src import config as kt_config
+    from hubensemble.tune import tuner
+    keras_tuner.src.config = Trip(kt_config, at="DEBUG")  # what the block's import finds
+    block = lambda: tuner.quiet_keras_tuner(capture_prints=True)
+    state = lambda: (kt_config.DEBUG, sys.stdout)
 elif case == "errors.held_stops":
     from hubensemble import errors
 
@@ -286,7 +293,7 @@ CLEANUPS = [
     "threads.warnings_block", "tune.distributed.kerastuner_env", "tune.stage._sweep_lock",
     "zoo.builder.build_lock", "catalogue._collector_paused", "rank.ranking._old_objects_frozen",
     "hub.sources._intercept_get_file", "hub.tfhub.import_tensorflow_hub", "hub.remote.redrawn",
-    "tune.distributed.serve_oracle", "errors.held_stops"]
+    "tune.distributed.serve_oracle", "tune.tuner.quiet_keras_tuner", "errors.held_stops"]
 
 
 @pytest.mark.parametrize("cleanup", CLEANUPS)
@@ -300,7 +307,8 @@ def test_a_second_ctrl_c_in_a_cleanup_leaves_the_process_as_before(tmp_path, cle
     KERASTUNER_* set (every later sweep refused, or taken for a distributed one), the garbage
     collector off or every object frozen, the block's warnings filters and recording
     showwarning on the process, the `pkg_resources` stand-in in sys.modules, a download
-    bar's redrawing thread running, a chief's oracle server listening on its port. Now each
+    bar's redrawing thread running, a chief's oracle server listening on its port, Keras
+    Tuner's DEBUG off or sys.stdout going to the run's log. Now each
     end is whole (errors.held_stops) and the second Ctrl-C is raised as it ends: the state
     is the one from before the block."""
     out = subprocess.run([sys.executable, "-c", CLEANUP, str(tmp_path), cleanup],

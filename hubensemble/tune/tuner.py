@@ -25,7 +25,7 @@ import keras
 import keras_tuner as kt
 
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, first_line, reraise_stop, stop_name
+from hubensemble.errors import HubensembleError, first_line, held_stops, reraise_stop, stop_name
 from hubensemble.fileio import atomic_write_json, machine_error
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import option_word
@@ -306,15 +306,17 @@ def quiet_keras_tuner(capture_prints=False):
     saved = getattr(kt_config, "DEBUG", None)
     if saved is not None:
         kt_config.DEBUG = False
+    before = sys.stdout
     try:
         if capture_prints:
-            with contextlib.redirect_stdout(_LinesToLog()):
-                yield
-        else:
-            yield
-    finally:
-        if saved is not None:
-            kt_config.DEBUG = saved
+            sys.stdout = _LinesToLog()
+        yield
+    finally:  # whole (errors.held_stops): a second Ctrl-C here left Keras Tuner's DEBUG off,
+        with held_stops():  # or sys.stdout going to the log, for the rest of the process
+            if capture_prints:
+                sys.stdout = before
+            if saved is not None:
+                kt_config.DEBUG = saved
 
 
 def tensorboard_hparams(hp: kt.HyperParameters) -> dict:
