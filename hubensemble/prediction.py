@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import stat
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -488,20 +489,25 @@ def _utf8_path(path) -> str:
     return os.fsencode(path).decode("utf-8", "surrogateescape")
 
 
-def format_predictions(results: Sequence[dict], as_json: bool = False) -> str:
+def format_predictions(results: Sequence[dict], as_json: bool = False,
+                       encoding: str | None = None) -> str:
     """The CLI's output of `predict` results: JSON (the list as `predict` returns it: the
     form to script against) or a small text block per image: a line with its path as one
     shell word (`shell_word`: never starting with a space, on one line whatever the name
     holds), then lines that start with two spaces, "  rank. class  probability" or
     "  error: reason" (control characters in those escaped, `escaped`). A file named
     "  1. fake 0.9.png" looked like a prediction line, and a name with a newline split its
-    record over two lines. In the JSON each "path" is its bytes read as UTF-8 whatever the
-    locale (`_utf8_path`)."""
+    record over two lines. `encoding`: the one of the stream the text goes to (None:
+    sys.stdout's), for the path lines (`shell_word`'s: under PYTHONIOENCODING=ascii
+    'café.png' was 'caf\\xe9.png' in quotes, another file to bash). In the JSON each "path" is
+    its bytes read as UTF-8 whatever the locale (`_utf8_path`)."""
     if as_json:
         return json.dumps([dict(r, path=_utf8_path(r["path"])) for r in results], indent=2)
+    if encoding is None:
+        encoding = getattr(sys.stdout, "encoding", None)
     lines = []
     for r in results:
-        lines.append(shell_word(r["path"]))
+        lines.append(shell_word(r["path"], encoding))
         if "error" in r:
             lines.append(f"  error: {escaped(r['error'])}")
             continue

@@ -229,21 +229,61 @@ def escaped(text) -> str:
 _PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")
 
 
-def shell_word(path) -> str:
+def shell_word(path, encoding: str | None = None) -> str:
     """`path` (str, bytes or os.PathLike) as one shell word that gives it back exactly:
     as it is when it holds only letters, digits and @%+=:,./-_ (`_PLAIN_WORD`); in single
     quotes when it holds a space or a character the shell would read (shlex.quote);
     in bash's $'…' with backslash escapes when it holds a control character, one that shows
     as nothing (`hidden_at`: $'cat\\ufe0f') or a byte that is not UTF-8 ($'new\\nline.png',
     $'caf\\xe9.jpg'). `predict`'s header lines and `shell`'s
-    advice: never starting with a space, never over two lines."""
+    advice: never starting with a space, never over two lines.
+
+    `encoding`: the one of the stream the word goes to, when known. A character that stream
+    does not write as the bytes it has in the file's name is given as those bytes in $'…'
+    ('café' in ASCII or Latin-1 where names are UTF-8: $'caf\\xc3\\xa9', as a C locale's
+    Python shows it), since the stream's `readable` stand-in ('caf\\xe9', '->' for '→') or its
+    Latin-1 byte named another file to bash."""
     text = os.fsdecode(path)
+    if encoding and any(not hidden_at(text, i) and not _written_as_named(c, encoding)
+                        for i, c in enumerate(text)):
+        return "$'" + "".join(
+            _shell_escape(c, as_bytes=True) if hidden_at(text, i) or c in _ESCAPES
+            or not _written_as_named(c, encoding) else c for i, c in enumerate(text)) + "'"
     if _hidden(text):
-        return "$'" + "".join(_escape(c) if hidden_at(text, i) or c in _ESCAPES else c
+        return "$'" + "".join(_shell_escape(c) if hidden_at(text, i) or c in _ESCAPES else c
                               for i, c in enumerate(text)) + "'"
     if _PLAIN_WORD.fullmatch(text):
         return text
     return shlex.quote(text)
+
+
+def _name_bytes(c: str) -> bytes:
+    """The bytes `c` is in a file's name (os.fsencode; UTF-8 for a character the file
+    system's encoding lacks, which no name listed there holds)."""
+    try:
+        return os.fsencode(c)
+    except UnicodeError:
+        return c.encode("utf-8", "surrogateescape")
+
+
+def _written_as_named(c: str, encoding: str) -> bool:
+    """Whether a stream in `encoding` writes `c` as the bytes it is in a file's name."""
+    try:
+        return c.encode(encoding) == _name_bytes(c)
+    except (UnicodeError, LookupError):
+        return False
+
+
+def _shell_escape(c: str, as_bytes: bool = False) -> str:
+    """`c` as bash's $'…' gives it back: `_escape`'s form, but a character from U+0080 to
+    U+00FF (a soft hyphen, a C1 control) as its bytes in a name (`_name_bytes`), since bash
+    reads $'\\xad' as the byte 0xad, not U+00AD's UTF-8; with `as_bytes`, every non-ASCII
+    character so (bash reads \\u in its locale's encoding, which a C locale lacks)."""
+    code = ord(c)
+    if c in _ESCAPES or code < 0x80 or 0xDC80 <= code <= 0xDCFF or (
+            code >= 0x100 and not as_bytes):
+        return _escape(c)
+    return "".join(f"\\x{b:02x}" for b in _name_bytes(c))
 
 
 #: ASCII stand-ins for the typographic characters hubensemble's own words use ("…", "–",

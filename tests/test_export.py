@@ -1371,6 +1371,35 @@ def test_predicts_text_output_keeps_each_record_apart_whatever_the_names_hold(
     assert said == [os.fsencode(folder / n) for n in sorted(names + ["notes.png"])]
 
 
+def test_predicts_path_line_gives_bash_the_file_on_any_stream(tmp_path):
+    """A new-user check: under PYTHONIOENCODING=ascii `predict imgs/` printed the header of
+    'café → 0.png' as 'imgs/caf\\xe9 -> 0.png' (the stream's readable stand-ins inside
+    single quotes: another file to bash), and under latin-1 the 'é' as its Latin-1 byte; a
+    name with a soft hyphen (U+00AD) was $'a\\xadb.png', which bash reads as the byte 0xad,
+    not the name's UTF-8. The header line is a shell word of the name's own bytes on any
+    stream (`text.shell_word`'s encoding, sys.stdout's by default)."""
+    names = ["caf\u00e9 \u2192 0.png", "it's x\u00e9.png", "a\u00adb.png", "new\nl\u00e9.png",
+             "plain.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    code = ("import os, sys\nfrom hubensemble.prediction import format_predictions\n"
+            "from hubensemble.stdio import readable_streams\n"
+            "readable_streams()  # as the hubensemble command does\n"
+            "paths = [os.path.join(sys.argv[1], n) for n in sorted(os.listdir(sys.argv[1]))]\n"
+            "print(format_predictions([{'path': p, 'error': 'e'} for p in paths]))")
+    expected = [os.fsencode(tmp_path / n) for n in sorted(names)]
+    for encoding in ("ascii", "latin-1", "utf-8"):
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                             env=dict(os.environ, PYTHONIOENCODING=encoding), timeout=300)
+        assert out.returncode == 0, out.stderr
+        headers = [line for line in out.stdout.split(b"\n") if line and line[:2] != b"  "]
+        assert all(h.isascii() for h in headers) or encoding != "ascii", headers
+        # The bytes a terminal in that encoding would paste: bash reads them as they are.
+        said = subprocess.run([b"bash", b"-c", b"printf '%s\\0' " + b" ".join(headers)],
+                              capture_output=True, check=True).stdout.split(b"\0")[:-1]
+        assert said == expected, (encoding, headers)
+
+
 def test_predict_says_a_quoted_pattern_is_for_the_shell(exported, image_files, tmp_path):
     """`predict --model M 'imgs/*.png'` said "No such file or directory": the pattern reached
     predict in quotes. It says what the shell does with one; a list file likewise."""
