@@ -97,6 +97,11 @@ _USER_CODE_ERROR = re.compile(r"^[ \t]+(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Excep
 # A printed array (Keras echoes the input it refused): [[[0. 0.] [0. 0.] …]].
 _ARRAY_DUMP = re.compile(r"\[[\[\]\s\d.,eE+\-naif]{40,}\]")
 _ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# TensorFlow's decorations of an op error's message, which name its kernel, not the reason:
+# "{{function_node __wrapped__Reshape_device_/job:localhost/…}} " before it, the graph
+# node's "\n\t [[{{node …}}]]" and the eager op's " [Op:Reshape]" after it.
+_OP_DECORATIONS = (re.compile(r"\s*\[\[\{\{node\b.*$", re.S), re.compile(r"\{\{[^}]*\}\}\s*"),
+                   re.compile(r"\s*\[Op:[^\]]*\]\s*$"))
 #: The longest cause `first_line` takes from a Keras call error (the middle of a longer one
 #: is cut: Keras echoes the arguments it was given).
 MAX_REASON = 500
@@ -130,8 +135,8 @@ def first_line(exc: BaseException) -> str:
         rest = keras_call.group("rest")
         bold = _KERAS_BOLD.search(rest)
         cause = bold.group("cause") if bold else rest.split("Arguments received by")[0]
-        cause = _ARRAY_DUMP.sub("[…]", cause)
-        cause = " ".join(_ESCAPES.sub("", cause).split())
+        cause = without_op_decorations(_ARRAY_DUMP.sub("[…]", _ESCAPES.sub("", cause)))
+        cause = " ".join(cause.split())
         if cause:
             return _cut(f"{cause} (in {keras_call.group('where')})")
     text = _ESCAPES.sub("", text)
@@ -143,6 +148,18 @@ def first_line(exc: BaseException) -> str:
             if line and not line.startswith(_LOCATION_LINES):
                 return f"{head} {line}"
     return head
+
+
+def without_op_decorations(text: str) -> str:
+    """`text` (a TensorFlow op error's message, or its first line) without what TensorFlow
+    adds around the reason: "{{function_node …}}" (the kernel's name), "[[{{node …}}]]" and
+    what follows (the graph node), a closing "[Op:NAME]" (the eager op). A Keras layer's
+    call that ran a TensorFlow op eagerly showed them all in its one-line reason:
+    "{{function_node __wrapped__Reshape_device_/job:localhost/replica:0/task:0/device:CPU:0}}
+    Input to reshape is a tensor with 1568 values, … [Op:Reshape] (in R.call())"."""
+    for decoration in _OP_DECORATIONS:
+        text = decoration.sub("", text)
+    return text.strip()
 
 
 def _cut(text: str) -> str:

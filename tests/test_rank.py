@@ -1129,10 +1129,11 @@ def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
         assert str(e).count("\n") > 1  # Keras' own message is several lines
     from hubensemble.errors import first_line
 
-    def cause(e):  # Keras' cause, one line: the bold text of its message
-        found = re.search(r"\x1b\[1m(.*?)\x1b\[0m", str(e), re.S)
+    def cause(e):  # Keras' cause, one line: the bold text of its message, without
+        found = re.search(r"\x1b\[1m(.*?)\x1b\[0m", str(e), re.S)  # TF's op decorations
         assert found, str(e)
-        return " ".join(found.group(1).split())
+        said = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]$", "", found.group(1).strip())
+        return " ".join(said.split())
 
     for e in raised[:2]:  # eager, and inside a tf.function (autograph's "in user code:")
         said = first_line(e)
@@ -1151,6 +1152,27 @@ def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
     assert row["status"] == "failed" and row["stage"] in ("input", "error"), row
     assert "reshape" in row["reason"].lower() and "\n" not in row["reason"], row
     assert "Exception encountered" not in row["reason"], row
+
+
+def test_a_tensorflow_op_error_in_a_keras_call_is_said_without_tensorflows_decorations():
+    # A layer whose call runs a TensorFlow op eagerly (a user's module; Keras 3.10's Reshape)
+    # gave the reason "{{function_node __wrapped__Reshape_device_/job:localhost/replica:0/
+    # task:0/device:CPU:0}} Input to reshape is a tensor with 1568 values, but the requested
+    # shape has 77 [Op:Reshape] (in Reshaping.call())": the kernel's name and the op's tag
+    # say nothing to a user.
+    from hubensemble.errors import first_line
+
+    class Reshaping(keras.layers.Layer):
+        def call(self, x):
+            return tf.reshape(x, (11, 7))
+
+    with pytest.raises(Exception) as err:
+        Reshaping()(np.zeros((2, 28, 28), np.float32))
+    message = str(err.value)
+    assert "{{function_node" in message and "[Op:Reshape]" in message, message  # TF's own
+    said = first_line(err.value)
+    assert said.startswith("Input to reshape is a tensor with 1568 values"), said
+    assert said.endswith(" (in Reshaping.call())") and "{{" not in said and "[Op:" not in said
 
 
 def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good, tmp_path,

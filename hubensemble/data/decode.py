@@ -36,7 +36,7 @@ from hubensemble import _tf
 from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGNATURES,
                                     UNSUPPORTED, animated_webp, outside_graph, sniff,
                                     sniff_row)
-from hubensemble.errors import DataError, first_line
+from hubensemble.errors import DataError, first_line, without_op_decorations
 from hubensemble.text import escaped
 from hubensemble.threads import warnings_block
 
@@ -398,10 +398,7 @@ def op_error_reason(err: Exception) -> str:
     found = re.match(r"assertion failed: \[(.*)\]", text)
     if found:
         return found.group(1).strip()
-    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
-    text = re.sub(r"\s*\[\[.*$", "", text)
-    text = re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", text)
-    return text[:300] or type(err).__name__
+    return without_op_decorations(text)[:300] or type(err).__name__
 
 
 def _graph_decode(data: bytes):
