@@ -343,7 +343,16 @@ def test_a_cost_file_of_an_older_counting_rule_is_said_and_counted_again(
         assert "as from hubensemble 0.2.0" in said[0] and "84f88eb" not in said[0]
         # From Python, the call that counts them again (the command on the command line).
         assert said[0].endswith(f"run_cost(run_dir={str(run.path)!r}) counts them again")
-        run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+        # The call that counts them again does not tell the user to run itself (it did, in
+        # the middle of its recount: a new user's find), and says what it does in the log.
+        _SAID_OUTDATED.discard(str(path))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hubensemble"):
+            run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+        said = [r.getMessage() for r in caplog.records]
+        assert not [line for line in said if "counts them again" in line], said
+        assert f"{path}: its counts are of " in "\n".join(said) and any(
+            line.endswith("; counting them again") for line in said), said
         again = read_run_costs(run.path)
         assert set(again.costs) == {"t0"} and again.outdated() is None
 

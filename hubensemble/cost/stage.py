@@ -11,8 +11,8 @@ import numpy as np
 
 from hubensemble import candidate
 from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_folder, cache_get, cache_key,
-                                      cache_put, figure, machine_info, read_run_costs,
-                                      write_run_costs)
+                                      cache_put, cost_path, figure, machine_info,
+                                      read_run_costs, write_run_costs)
 from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
@@ -156,8 +156,13 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
         log.warning("%s", unfinished)
     specs = (run.meta().get("modules") or {})
-    recorded = read_run_costs(run.path)  # a damaged cost.json: said before minutes of work
-    # Counts of an older counting rule are not kept for candidates outside the pool either.
+    # A damaged cost.json: said before minutes of work. Counts of an older counting rule are
+    # counted again here, so the warning that tells a user to run this is not said (it was,
+    # in the middle of the recount, by this command and by fit's cost stage), nor are they
+    # kept for candidates outside the pool.
+    recorded = read_run_costs(run.path, say_outdated=False)
+    if recorded.outdated():
+        log.info("%s: %s; counting them again", cost_path(run.path), recorded.outdated())
     old = {} if recorded.outdated() else recorded.costs
     machine = machine_info()
     groups: dict[tuple, list[candidate.Candidate]] = {}
