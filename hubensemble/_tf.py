@@ -25,6 +25,11 @@ _HEAD = re.compile(r"([IWEF])\d{4} ")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 #: The unheaded lines that continue a TensorFlow notice (cpu_feature_guard's second line).
 _CONTINUATIONS = ("To enable the following instructions:",)
+#: An absl Status's source location trace, the lines its string ends with when the status
+#: carries locations (TensorFlow 2.22.0rc0's cuInit line: "=== Source Location Trace: === ",
+#: then "external/xla/xla/stream_executor/cuda/cuda_status.cc:50"): part of the line before.
+_TRACE = "=== Source Location Trace: ==="
+_LOCATION = re.compile(r"\S+:\d+")
 #: absl's banner before its first lines; shown only with a line it precedes.
 _BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to"
 #: What TensorFlow says at import on a machine without a CUDA driver, and the cuInit failure
@@ -53,11 +58,14 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
     logged; with a driver it is shown at every level but 3, as TensorFlow would: a real GPU
     set-up error is never hidden. A FATAL line is always shown; a line TensorFlow did not
     head is shown, but for the known second lines of its notices (`_CONTINUATIONS`:
-    cpu_feature_guard's), which go with the line before them: a Python warning or the words
+    cpu_feature_guard's) and an absl status's source location trace (`_TRACE` and the
+    "file:line" lines after it: TensorFlow 2.22.0rc0's cuInit line has one), which go with
+    the line before them (shown, logged or dropped as it is): a Python warning or the words
     of a failing import written after a hidden notice were dropped with it. absl's banner is
     shown only before an absl line that is shown (it was shown before matplotlib's warning of
     a home folder it cannot write, a Python logging line, as if it were absl's)."""
-    shown, logged, keep, banner = [], [], True, None
+    shown, logged, banner = [], [], None
+    goes, trace = shown, False  # where the current notice's lines go (None: dropped)
     no_driver = NO_DRIVER in text
     for line in text.splitlines():
         if line.startswith(_BANNER):
@@ -65,20 +73,21 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
             continue
         head = _HEAD.match(line)
         if head:
-            severity = _SEVERITY[head.group(1)]
-            keep = severity >= level or severity == 3
-            if keep and CUINIT in line and no_driver and level >= 1:
-                keep = False
-                logged.append(line)
+            severity, trace = _SEVERITY[head.group(1)], False
+            goes = shown if severity >= level or severity == 3 else None
+            if goes is shown and CUINIT in line and no_driver and level >= 1:
+                goes = logged
         elif not line.strip():
             continue
+        elif line.startswith(_TRACE) or (trace and _LOCATION.fullmatch(line.strip())):
+            trace = True  # a status's source locations: with its line, shown or not
         elif not line.startswith(_CONTINUATIONS):
-            keep = True  # no notice's own line: a Python warning, an import error's words
-        if keep:
-            if banner and head:  # absl's, so before absl's lines only
-                shown.append(banner)
-                banner = None
-            shown.append(line)
+            goes, trace = shown, False  # no notice's own line: a Python warning, an error
+        if goes is shown and banner and head:  # absl's, so before absl's lines only
+            shown.append(banner)
+            banner = None
+        if goes is not None:
+            goes.append(line)
     return shown, logged
 
 

@@ -2542,6 +2542,29 @@ def test_tensorflows_start_up_lines_follow_the_log_level_and_a_gpu_set_up_error_
     assert _tf.startup_lines(f"{lines[0]}\n{mpl}\n{lines[1]}", 2) == ([mpl], [])
 
 
+def test_a_status_source_location_trace_goes_with_its_tensorflow_line():
+    """TensorFlow 2.22.0rc0 ends its cuInit line with the absl status's source location trace
+    (below, as it wrote it at TF_CPP_MIN_LOG_LEVEL 2 on this machine, without a driver): the
+    two lines were shown as Python's own after the logged cuInit line, so a quiet `tune`
+    ended in three lines, not its one. They go where the line they end goes."""
+    from hubensemble import _tf
+
+    trace = ["=== Source Location Trace: === ",
+             "external/xla/xla/stream_executor/cuda/cuda_status.cc:50"]
+    lines = TF_START_UP.splitlines()
+    text = "\n".join([*lines, *trace, ""])
+    for level in (1, 2):
+        assert _tf.startup_lines(text, level) == ([], [lines[-1], *trace])
+    assert _tf.startup_lines(text, 0) == ([*lines, *trace], [])
+    with_driver = "\n".join(line for line in text.splitlines() if "cudart_stub" not in line)
+    assert _tf.startup_lines(with_driver, 2) == ([lines[5], lines[-1], *trace], [])
+    assert _tf.startup_lines(with_driver, 3) == ([], [])
+    # The trace ends at a line that is no "file:line": a Python warning after it shows.
+    warned = f"{text}x.py:1: UserWarning: old numpy\n  warnings.warn(m)\n"
+    assert _tf.startup_lines(warned, 2) == (
+        ["x.py:1: UserWarning: old numpy", "  warnings.warn(m)"], [lines[-1], *trace])
+
+
 def test_the_python_api_imports_tensorflow_without_its_start_up_notices(tmp_path):
     """A notebook user's check: load_task (and fit) from Python printed TensorFlow's
     oneDNN/CUDA notices and a cuInit ERROR line in the middle of the folder's reading bar,
