@@ -1,6 +1,7 @@
 """The wheel holds every sub-package: setup.cfg's package list against the source folders."""
 
 import configparser
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,3 +142,69 @@ def test_the_stage_decorators_keep_the_signature_for_type_checkers():
     assert unannotated == []
     assert {"shows_progress", "writes_run", "keeps_run_defaults",
             "with_stage_settings"} <= seen
+
+
+def _fake_distribution(site, name, version, files):
+    """A .dist-info folder in `site` for distribution `name` whose RECORD lists `files`
+    ({path in site: bytes, with the hash RECORD gives}); a real installed distribution to
+    importlib.metadata, of a tiny package, not TensorFlow."""
+    import base64
+    import hashlib
+
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+    def record_hash(data):  # RECORD's form: urlsafe base64 without padding
+        return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+    rows = [f"{path},sha256={record_hash(data)},{len(data)}" for path, data in files.items()]
+    (info / "RECORD").write_text("\n".join([*rows, f"{info.name}/RECORD,,", ""]))
+
+
+def test_versions_record_the_release_imported_and_the_distribution_it_came_from(
+        tmp_path, monkeypatch):
+    """run.json and the export's "versions" read the metadata of the distribution named
+    like the library: "not installed" for a tensorflow from tensorflow-cpu (or tf-nightly,
+    tensorflow-macos), and keras' release when keras-nightly's files were the ones in keras/
+    (both list them; the last installed wrote them). Here with tiny real distributions: a
+    module from a differently named one, and a folder two list, with the files of the one
+    installed last ("fakeras-nightly"), then of the other."""
+    from hubensemble import formats, installed
+
+    site = tmp_path / "site"
+    (site / "fakeras").mkdir(parents=True)
+    (site / "faketf").mkdir()
+    init = b'__version__ = "9.1.0"\n'
+    stable, nightly = b'V = "3.15.1"\n', b'V = "3.16.0.dev1"\n'
+    _fake_distribution(site, "fakeras", "3.15.1",
+                       {"fakeras/__init__.py": init, "fakeras/v.py": stable})
+    _fake_distribution(site, "fakeras-nightly", "3.16.0.dev1",
+                       {"fakeras/__init__.py": init, "fakeras/v.py": nightly})
+    _fake_distribution(site, "faketf-cpu", "2.22.0rc0", {"faketf/__init__.py": b""})
+    (site / "fakeras" / "__init__.py").write_bytes(init)
+    (site / "fakeras" / "v.py").write_bytes(nightly)
+    (site / "faketf" / "__init__.py").write_bytes(b'__version__ = "2.22.0-rc0"\n')
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(formats, "VERSIONED", ("faketf", "fakeras", "fakemissing"))
+
+    def recorded():
+        installed._packages.cache_clear()  # read once per process: here sys.path grew
+        installed._owner.cache_clear()
+        return {k: v for k, v in formats.versions().items() if k.startswith("fake")}
+
+    assert recorded() == {"faketf": "2.22.0rc0", "faketf_distribution": "faketf-cpu",
+                          "fakeras": "3.16.0.dev1", "fakeras_distribution": "fakeras-nightly",
+                          "fakemissing": "not installed"}
+    (site / "fakeras" / "v.py").write_bytes(stable)  # keras installed again, after
+    assert recorded()["fakeras"] == "3.15.1" and "fakeras_distribution" not in recorded()
+    # Imported: the module's own version when its distribution's metadata says another
+    # (here a file edited in place); one spelling of one release ("2.22.0-rc0") is not.
+    try:
+        import fakeras  # noqa: F401
+        import faketf  # noqa: F401
+
+        assert recorded()["fakeras"] == "9.1.0" and recorded()["faketf"] == "2.22.0rc0"
+    finally:
+        sys.modules.pop("fakeras", None)
+        sys.modules.pop("faketf", None)
