@@ -35,10 +35,7 @@ from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F40
                                  load_saved_model, read_evaluation, read_export_metadata)
 from hubensemble.formats import write_evaluation as _write_file
 from hubensemble.kerasenv import with_stage_settings
-# Matching a test set's classes to the model's (classmatch.py), re-exported for the callers
-# that import them from here.
-from hubensemble.classmatch import (NOT_IN_FOLDER_NAMES, _spelled, class_index,  # noqa: F401
-                                    folder_name)
+from hubensemble.classmatch import class_index
 
 log = logging.getLogger(__name__)
 

@@ -802,10 +802,10 @@ def test_a_task_made_in_python_refuses_class_names_npz_refuses():
 
 
 def test_evaluate_matches_names_that_look_the_same_by_the_class_names_rule():
-    """evaluate._spelled stripped every Cf character when it matched a data name with an
-    old export's (a joiner between two emoji too, which shapes them), and no variation
+    """evaluate._spelled (now classmatch's) stripped every Cf character when it matched a data
+    name with an old export's (a joiner between two emoji too, which shapes them), and no variation
     selector, which the class names' rule now refuses: both use data.names.invisible_at."""
-    from hubensemble.evaluate import _spelled
+    from hubensemble.classmatch import _spelled
 
     assert "not the model's 'cat\\ufe0f'" in _spelled("cat", ["cat\ufe0f"])
     assert "U+200B" in _spelled("Cat\u200b", ["cat"])

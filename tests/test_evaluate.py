@@ -1316,8 +1316,10 @@ def test_a_class_name_with_a_slash_is_matched_by_its_folder_spelling(tmp_path):
         assert result["n"] == 4 and result["classes"]["absent"] == ["c"]
         np.testing.assert_array_equal(ev.class_index(["a", "beware of ice/snow", "c"], task),
                                       [0, 1] if task.class_names[0] == "a" else [1, 0])
-    assert ev.folder_name("beware of ice/snow") == "beware of ice-snow"
-    assert ev.folder_name("a\\b\0c") == "a-b-c"
+    from hubensemble.classmatch import folder_name
+
+    assert folder_name("beware of ice/snow") == "beware of ice-snow"
+    assert folder_name("a\\b\0c") == "a-b-c"
     twins = Task(name="twins", source="folder:x", class_names=["a", "x-y"], train=task.train)
     for model_names in (["a", "x/y", "x-y"], ["a", "x/y", "x\\y"]):
         with pytest.raises(DataError, match="the class folder 'x-y' of 'twins' spells the "

@@ -225,14 +225,14 @@ def test_absls_hub_cache_flag_that_cannot_be_written_is_named_and_overridden(
     flag's, and the temporary folder used instead wins over the flag (TFHUB_CACHE_DIR)."""
     from tensorflow_hub import resolver as hub_resolver
 
-    from hubensemble.hub import resolvers
+    from hubensemble.hub import cachefolder
 
     (tmp_path / "afile").write_text("")
     monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
     monkeypatch.setattr(hub_resolver.FLAGS["tfhub_cache_dir"], "value",
                         str(tmp_path / "afile" / "hub"))
     with caplog.at_level("WARNING"):
-        folder = resolvers.writable_module_dir("http://127.0.0.1:9/absl-flag.tar.gz")
+        folder = cachefolder.writable_module_dir("http://127.0.0.1:9/absl-flag.tar.gz")
     said = [r.getMessage() for r in caplog.records if "TensorFlow Hub" in r.getMessage()]
     assert len(said) == 1 and "Its folder is absl's --tfhub_cache_dir's" in said[0], said
     assert "pass absl's --tfhub_cache_dir a folder you can write" in said[0]

@@ -14,7 +14,8 @@ from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, handle_kind, source_kind, stored_handle,
                                  stored_weights)
 from hubensemble.hub.locate import locate
-from hubensemble.hub.resolvers import _sidecar, pinned_file, read_json
+from hubensemble.hub.cachefolder import _sidecar
+from hubensemble.hub.resolvers import pinned_file, read_json
 from hubensemble.hub.layer import held_variables
 from hubensemble.hub.runtime import ModuleRuntime, SignatureModule
 from hubensemble.text import absolute, escaped

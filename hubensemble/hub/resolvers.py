@@ -44,9 +44,8 @@ from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
 from hubensemble.text import escaped
 from hubensemble.winpaths import windows_form
-# Where downloads are kept (cachefolder.py), imported from here by callers and tests.
-from hubensemble.hub.cachefolder import (HUB_CACHE_ENV, _drop_cache,  # noqa: F401
-                                         _drop_dead_download_lock, _sidecar,
+# Where downloads are kept (cachefolder.py).
+from hubensemble.hub.cachefolder import (_drop_cache, _drop_dead_download_lock, _sidecar,
                                          writable_module_dir)
 
 log = logging.getLogger(__name__)
