@@ -175,6 +175,28 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     assert code == 1 and lines == [f"{zoo}:{n}" for n in (3, 4, 5, 6)], err
 
 
+def test_catalogue_validate_warns_with_the_errors_in_line_order(tmp_path):
+    # A new-user check: a file's warnings (a local handle missing, a folder holding no
+    # module, a module listed twice) came only once its errors were fixed, a second pass.
+    (tmp_path / "empty").mkdir()
+    cat = tmp_path / "cat.yaml"
+    cat.write_text("modules:\n"
+                   "  - {name: a, handle: ./nowhere}\n"           # 2: warning, missing
+                   "  - {name: b, handle: ./x, famly: expert}\n"  # 3: error
+                   "  - {name: c, handle: ./empty}\n"             # 4: warning, no module
+                   "  - {name: d}\n"                              # 5: error
+                   "  - {name: e, handle: ./nowhere}\n")          # 6: warning, same as 'a'
+    code, out, err = hubensemble("catalogue", "validate", str(cat))
+    assert code == 1 and ": ok" not in out, (out, err)
+    said = [(line.startswith("warning: "), line.removeprefix("warning: ").split(": ", 1)[0])
+            for line in err.splitlines()]
+    assert said == [(True, f"{cat}:2"), (False, f"{cat}:3"), (True, f"{cat}:4"),
+                    (False, f"{cat}:5"), (True, f"{cat}:6"), (True, f"{cat}:6")], err
+    assert "holds no module" in err and "loads the same module as entry 'a'" in err
+    code, out, err = hubensemble("catalogue", "validate", str(cat), "-q")  # errors only
+    assert code == 1 and out == "" and "warning" not in err and err.count(f"{cat}:") == 2
+
+
 def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, in_process):
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")

@@ -183,20 +183,34 @@ def validate_catalogue(path) -> list:
     problem at once, by line: the catalogue's own and each zoo problem as "FILE:LINE: module
     'NAME': problem; fix" (`catalogue validate`). Here, not in catalogue: the zoo reads
     catalogues."""
-    from hubensemble.catalogue import parse_catalogue_text, raise_problems, read_catalogue_file
+    from hubensemble.catalogue import raise_problems
+
+    specs, problems, _ = _checked(path)
+    if problems:
+        raise_problems(problems)
+    return specs
+
+
+def _checked(path) -> tuple[list, list[str], str]:
+    """(the ModuleSpecs of the entries of catalogue file `path` that parsed, its problem
+    lines "FILE:LINE: …" in line order, FILE as they name it) for `validate_catalogue`;
+    HubensembleError for a file that cannot be read."""
+    from hubensemble.catalogue import parse_catalogue_text, read_catalogue_file
 
     text, label, folder = read_catalogue_file(path)
     specs, problems = parse_catalogue_text(text, label, folder)
     # The entries that parsed are checked too, so every problem is listed at once, by line.
     problems += [f"{s.source}: module {s.name!r}: {problem}" for s in specs
                  if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-    if problems:
-        def line(problem):  # "LABEL:LINE: ..."
-            head = problem[len(label) + 1:].split(":", 1)[0]
-            return int(head) if head.isdigit() else 0
+    return specs, sorted(problems, key=lambda problem: _line_of(problem, label)), label
 
-        raise_problems(sorted(problems, key=line))
-    return specs
+
+def _line_of(text, label) -> int:
+    """The LINE of a problem or warning "[warning: ]LABEL:LINE: …" of the file `label` names
+    (0 without one): after the label, whose own text may hold colons and digits."""
+    text = text.removeprefix("warning: ")
+    head = text[len(label) + 1:].split(":", 1)[0] if text.startswith(label + ":") else ""
+    return int(head) if head.isdigit() else 0
 
 
 def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
@@ -204,10 +218,12 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     valid, those together (`load_catalogues`: names unique across them; a file with its own
     errors does not hide a clash between the others: every problem is reported at once).
     `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N modules)" and
-    the set's verdict with ok True; a file's CatalogueError text and the set's with ok False;
-    a note per local handle missing or holding no module (`local_handle_warnings`) and per
-    entry that loads the same module as an earlier one, in the file or across the files
-    (`handles.same_module_warnings`), each a warning, not a failure, with ok None. Returns
+    the set's verdict with ok True; a file's problem lines (CatalogueError's) and the set's
+    with ok False; a note per local handle missing or holding no module
+    (`local_handle_warnings`) and per entry that loads the same module as an earlier one, in
+    the file or across the files (`handles.same_module_warnings`), each a warning, not a
+    failure, with ok None. A file's warnings come with its errors, of the entries that parsed,
+    all in line order (they came only once its errors were fixed: a new-user check). Returns
     True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
     from hubensemble.handles import same_module_warnings
@@ -215,14 +231,21 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     good = []
     for path in paths:
         try:
-            specs = validate_catalogue(path)
-        except HubensembleError as e:  # CatalogueError, or a file that cannot be read
+            specs, problems, label = _checked(path)
+        except HubensembleError as e:  # a file that cannot be read
             emit(str(e), False)
+            continue
+        notes = [(note, None) for note in local_handle_warnings(specs)
+                 + same_module_warnings(specs)]
+        if problems:
+            for line, ok in sorted([(p, False) for p in problems] + notes,
+                                   key=lambda said: _line_of(said[0], label)):
+                emit(line, ok)
             continue
         good.append(path)
         emit(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})", True)
-        for note in local_handle_warnings(specs) + same_module_warnings(specs):
-            emit(note, None)
+        for note, ok in notes:
+            emit(note, ok)
     if len(good) > 1:
         what = (f"the {len(good)} catalogues together" if len(good) == len(paths) else
                 f"the {len(good)} valid catalogues together")
