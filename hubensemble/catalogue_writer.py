@@ -124,7 +124,8 @@ def write_catalogue(path, specs, *, header_comment=None):
     move); the text is checked to load back into the same specs before anything is written.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(absolute(path))
+    label = absolute(path)  # problems name the file as `catalogue validate` does
+    folder = os.path.dirname(label)
     specs = list(specs)
     body = yaml.dump({"modules": [_entry_yaml(s, folder) for s in specs]}, Dumper=_Dumper,
                      sort_keys=False, default_flow_style=False, width=100, allow_unicode=True)
@@ -133,7 +134,7 @@ def write_catalogue(path, specs, *, header_comment=None):
         comment = "".join(f"# {line}".rstrip() + "\n"
                           for line in str(header_comment).splitlines())
     text = comment + body
-    reread, problems = parse_catalogue_text(text, path, folder)
+    reread, problems = parse_catalogue_text(text, label, folder)
     if problems:
         raise_problems(problems)
     strip = [dataclasses.replace(s, source="") for s in reread]
@@ -142,7 +143,7 @@ def write_catalogue(path, specs, *, header_comment=None):
                                     weights=checked_stored_weights(s.weights, cwd))
                 for s in specs]
     if strip != expected:
-        raise CatalogueError(f"{path}: the catalogue would not read back as written; "
+        raise CatalogueError(f"{label}: the catalogue would not read back as written; "
                              f"this is a bug in hubensemble.catalogue, please report it")
     atomic_write_text(path, text)
 
@@ -172,9 +173,9 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
     check_new_entries(handles, name=name, **fields)
     before = {s.name: s for s in _existing(os.fspath(path))[1]}
     if name in before:
-        raise CatalogueError(f"{path}: --name {name!r} is already used by the entry at "
-                             f"{before[name].source}; choose another name, or leave --name "
-                             f"out for one made from the handle")
+        raise CatalogueError(f"{absolute(os.fspath(path))}: --name {name!r} is already used "
+                             f"by the entry at {before[name].source}; choose another name, "
+                             f"or leave --name out for one made from the handle")
     return set(before)
 
 
@@ -241,7 +242,8 @@ def _existing(path):
     when the file does not read as a catalogue, or when it is written in YAML's flow style
     (`modules: [{name: a, …}]`), which appended block lines would break: that was a "YAML
     syntax error" blaming the valid file, after the module had loaded."""
-    folder = os.path.dirname(absolute(path))
+    label = absolute(path)  # as `catalogue validate` names it (it named the file as typed)
+    folder = os.path.dirname(label)
     old = read_catalogue_file(path)[0] if os.path.exists(path) else ""
     if not old.strip():
         return old, []
@@ -250,23 +252,24 @@ def _existing(path):
             node, yaml.SequenceNode) and node.flow_style and node.value):
         what = "`modules:` list" if key else "mapping"
         line = (key or root).start_mark.line + 1
-        raise CatalogueError(f"cannot append to the flow-style {what} of {path}:{line}; "
+        raise CatalogueError(f"cannot append to the flow-style {what} of {label}:{line}; "
                              f"rewrite it as a block list "
                              f"(`modules:`, then `  - name: …` lines) or add the entry by hand")
-    before, problems = parse_catalogue_text(old, path, folder)
+    before, problems = parse_catalogue_text(old, label, folder)
     if not before:
-        problems = _start_problems(path, problems, root, key, node)
+        problems = _start_problems(label, problems, root, key, node)
     if problems:
         raise_problems(problems)
     return old, before
 
 
-def _start_problems(path, problems, root, key, node) -> list[str]:
-    """The `problems` of a catalogue file whose `modules:` list `append_catalogue` may start
-    (`root`, `key`, `node`: its YAML nodes, `_modules_nodes`) less the one about that list:
-    'the catalogue is empty' for a file of comments only, 'modules: missing' for a mapping
-    without the key, 'modules: is an empty list' / 'is empty' for `modules: []` or a bare
-    `modules:`. Any other value of `modules:` keeps its problem."""
+def _start_problems(label, problems, root, key, node) -> list[str]:
+    """The `problems` of a catalogue file (named `label` in them) whose `modules:` list
+    `append_catalogue` may start (`root`, `key`, `node`: its YAML nodes, `_modules_nodes`)
+    less the one about that list: 'the catalogue is empty' for a file of comments only,
+    'modules: missing' for a mapping without the key, 'modules: is an empty list' / 'is
+    empty' for `modules: []` or a bare `modules:`. Any other value of `modules:` keeps its
+    problem."""
     if root is None:
         drop = "the (catalogue|top level) is empty[;,]"
     elif not isinstance(root, yaml.MappingNode):
@@ -277,7 +280,7 @@ def _start_problems(path, problems, root, key, node) -> list[str]:
         drop = re.escape("field 'modules': is ")
     else:
         return problems
-    return [p for p in problems if not re.match(rf"{re.escape(path)}:\d+: {drop}", p)]
+    return [p for p in problems if not re.match(rf"{re.escape(label)}:\d+: {drop}", p)]
 
 
 def append_catalogue(path, specs) -> str:
@@ -287,7 +290,8 @@ def append_catalogue(path, specs) -> str:
     must read back with every old entry plus the new ones (names unique), else
     CatalogueError (e.g. when `modules:` is not the file's last block: add them by hand)."""
     path = os.fspath(path)
-    folder = os.path.dirname(absolute(path))
+    label = absolute(path)  # FILE:LINE as `catalogue validate` names it
+    folder = os.path.dirname(label)
     old, before = _existing(path)
     body = yaml.dump([_entry_yaml(s, folder) for s in specs], Dumper=_Dumper, sort_keys=False,
                      default_flow_style=False, width=100, allow_unicode=True)
@@ -304,9 +308,9 @@ def append_catalogue(path, specs) -> str:
         text = head + added + "".join(lines[end:])
     else:
         text = _started(old, added)
-    after, problems = parse_catalogue_text(text, path, folder)
+    after, problems = parse_catalogue_text(text, label, folder)
     if problems or len(after) != len(before) + len(specs):
-        raise_problems(problems or [f"{path}: cannot append after its last entry (is "
+        raise_problems(problems or [f"{label}: cannot append after its last entry (is "
                                     f"`modules:` the file's last block?); add these entries "
                                     f"by hand:", *added.rstrip("\n").splitlines()])
     _warn_repeated(after, len(specs))

@@ -1054,6 +1054,36 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
                       "once, as 'k'; leave one of them out"]
 
 
+def test_catalogue_add_names_the_file_absolute_as_validate_does(
+        tmp_path, in_process, monkeypatch, caplog):
+    """A new-user check: `catalogue add --to my.yaml` named the file as typed ("my.yaml:2"),
+    `catalogue validate` absolute: one way for both, validate's, which holds from any folder."""
+    from hubensemble.catalogue_writer import append_catalogue
+
+    (tmp_path / "m").mkdir()
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "my.yaml"
+    for text, said in (
+            ("modules:\n  - {name: a, handle: ./m, famly: expert}\n",
+             f"{mine}:2: field 'famly'"),
+            ("modules:\n  - {name: g0, handle: ./m}\n",
+             f"{mine}: --name 'g0' is already used by the entry at {mine}:2;"),
+            ("modules: [{name: a, handle: ./m}]\n",
+             f"cannot append to the flow-style `modules:` list of {mine}:1;"),
+            ("modules: []\nextra: 1\n", f"{mine}:2: field 'extra'")):
+        mine.write_text(text)
+        code, _, err = in_process("catalogue", "add", "./m", "--name", "g0", "--to", "my.yaml")
+        assert code == 2 and f"error: {said}" in err, err
+        if "famly" in text:  # validate's own words for the same file
+            assert f"{said}" in in_process("catalogue", "validate", "my.yaml")[2]
+    mine.write_text("modules:\n  - {name: a, handle: ./m}\n")
+    caplog.clear()  # the errors above, logged by the command line
+    with caplog.at_level("WARNING", logger="hubensemble.catalogue_writer"):
+        append_catalogue("my.yaml", [ModuleSpec("b", str(tmp_path / "m"))])
+    assert [r.getMessage().split(": entry", 1)[0] for r in caplog.records] == [f"{mine}:3"]
+    assert f"({mine}:2)" in caplog.records[0].getMessage()
+
+
 def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
         tmp_path, tiny_module, module_factory, in_process, monkeypatch):
     """A new-user check: the first handle that failed to load stopped `catalogue add`, the
