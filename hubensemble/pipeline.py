@@ -62,9 +62,9 @@ FitOptions.__module__ = __name__
 
 @dataclasses.dataclass
 class FitResult:
-    """What `fit` produced; every field is also on disk in the run directory. `export_path`
-    and `report_paths` are absolute, as `summary`, `report` and `export` print them: as
-    typed, a link kept (text.absolute, not Path.resolve). `skipped`:
+    """What `fit` produced; every field is also on disk in the run directory. `run_dir`,
+    `export_path` and `report_paths` are absolute, as `summary`, `report` and `export` print
+    them: as typed, a link kept (text.absolute, not Path.resolve). `skipped`:
     (path, reason) of each file of the data that could not be read and was left out, as
     RUN/run.json lists them (data.task.skipped)."""
 
@@ -473,8 +473,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
     mark(run, "report", keys["report"], seconds["report"])
     ensemble_record = read_ensemble(run.path)
     after = retrained_test(run, run.meta())[1]  # --retrain-full: measured on the export
-    # Absolute, as the summary names them (a relative --out gave 'runs/digits/export').
-    return FitResult(run_dir=run.path, ranking=load_ranking(run.path),
+    # Absolute, as the summary names them (a relative --out gave 'runs/digits/export',
+    # and run_dir PosixPath('runs/digits')).
+    return FitResult(run_dir=Path(absolute(run.path)), ranking=load_ranking(run.path),
                      ensemble=ensemble_record, metrics=after or ensemble_record.get("test"),
                      export_path=Path(absolute(export_path)),
                      report_paths=tuple(Path(absolute(p)) for p in paths),

@@ -1390,6 +1390,8 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     assert result.export_path == out / "export"
     assert f"export: {result.export_path}" in result.summary()
     assert result.report_paths == (out / "report.md", out / "report.html")
+    # run_dir too, in the one-line repr a notebook echoes (it was PosixPath('runs/run')).
+    assert result.run_dir == out and f"FitResult(run_dir={out!r}, " in repr(result), repr(result)
     skipped = str(data / "circle" / "notes.txt")
     assert [p for p, _ in result.skipped] == [skipped]
     summary = result.summary()
