@@ -15,7 +15,7 @@ import sys
 
 from hubensemble import errors
 from hubensemble.errors import HungUp, ReaderGone
-from hubensemble.text import readable
+from hubensemble.text import commands_as_named, readable
 
 #: A write's errnos that say nobody reads the stream any more: a pipe whose reader closed it
 #: (EPIPE; SIGPIPE is ignored in Python), a terminal that hung up (EIO), a terminal device gone
@@ -59,7 +59,10 @@ def readable_streams() -> None:
     UnicodeEncodeError traceback after their work, and stderr's backslashreplace showed
     "\\u2026" in every message (a new-user check). A UTF encoding, and an error handler the
     user chose that never fails (``PYTHONIOENCODING=ascii:replace``), are left as they
-    are."""
+    are. A command of advice in backticks ("`hubensemble fit … --out '/x/café s'`") gives a
+    name's character that the stream writes as other bytes than the name holds as those
+    bytes in bash's $'…' ('/x/caf'$'\\xc3\\xa9'' s': `text.readable`, and on a Latin-1 stream,
+    which writes 'é' as 0xe9, `text.commands_as_named`): pasted, it names the folder."""
     chosen = "" if sys.flags.ignore_environment else \
         os.environ.get("PYTHONIOENCODING", "").partition(":")[2]
     for stream in (sys.stdout, sys.stderr):
@@ -74,6 +77,29 @@ def readable_streams() -> None:
         if name not in _ALL_CHARACTERS:
             with contextlib.suppress(OSError, ValueError):  # a stream closed under us
                 stream.reconfigure(errors=readable())
+            if name != "ascii":  # it writes 'é', but as Latin-1's byte: not the name's
+                setattr(sys, "stdout" if stream is sys.stdout else "stderr",
+                        _AsNamed(stream, name))
+
+
+class _AsNamed:
+    """A text stream whose written text has each character of a command of advice that its
+    encoding writes as other bytes than a file's name holds as those bytes
+    (`text.commands_as_named`); everything else is the stream's own."""
+
+    def __init__(self, stream, encoding: str):
+        self._stream, self._encoding = stream, encoding
+
+    def write(self, text):
+        self._stream.write(commands_as_named(text, self._encoding))
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 class _Guarded:

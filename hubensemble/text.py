@@ -302,11 +302,74 @@ _STAND_INS = {
 READABLE = "hubensemble.readable"
 
 
+#: The start of a command of advice, in backticks: "`hubensemble …", after any environment
+#: assignments ("`KERAS_BACKEND=jax hubensemble …") or "python -m ".
+_COMMAND_START = re.compile(r"`(?:[A-Za-z_]\w*=\S*\s+)*(?:python3?\s+-m\s+)?hubensemble\b")
+
+
+def _shell_state(text: str, at: int) -> str | None:
+    """The quoting bash is in at `text[at]` when that is inside a command of advice in
+    backticks (`_COMMAND_START`): "" unquoted, "'", '"' or "$'"; None outside one."""
+    start = text.rfind("`", 0, at)
+    if start < 0 or text.count("`", 0, at) % 2 == 0 or not _COMMAND_START.match(text, start):
+        return None
+    state, i = "", start + 1
+    while i < at:
+        c = text[i]
+        if state == "" and c == "$" and text.startswith("'", i + 1):
+            state, i = "$'", i + 1
+        elif state in ("", '"') and c == "\\" or state == "$'" and c == "\\":
+            i += 1  # the escaped character is no quote
+        elif state == "" and c in "'\"" or state == c or state == "$'" and c == "'":
+            state = c if state == "" else ""
+        i += 1
+    return state
+
+
+def _in_command(chars: str, state: str) -> str:
+    """`chars` a stream cannot write, inside a command of advice whose quoting is `state`
+    (`_shell_state`), as bash gives back the bytes they are in a file's name: $'\\xc3\\xa9'
+    for 'é' (closing and reopening the quotes around it: 'caf'$'\\xc3\\xa9'' s' is one word);
+    a typographic character outside quotes ("…" for the rest of a command) its stand-in."""
+    if state == "" and all(c in _STAND_INS for c in chars):
+        return "".join(_STAND_INS[c] for c in chars)
+    escapes = "".join(f"\\x{b:02x}" for c in chars for b in _name_bytes(c))
+    return escapes if state == "$'" else {"": "$'{}'", "'": "'$'{}''",
+                                          '"': "\"$'{}'\""}[state].format(escapes)
+
+
+def commands_as_named(text: str, encoding: str) -> str:
+    """`text` with each character inside a command of advice in backticks (`_shell_state`)
+    that a stream in `encoding` writes as other bytes than the file's name holds ('é' as
+    Latin-1's 0xe9 where names are UTF-8) as those bytes in bash's $'…' (`_in_command`), so
+    that the command pasted from that stream names the same file. A character the stream
+    cannot write at all is `readable`'s business, which gives it the same form."""
+    if "`" not in text or text.isascii():
+        return text
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and not text[j].isascii() \
+                and not _written_as_named(text[j], encoding):
+            j += 1
+        state = _shell_state(text, i) if j > i else None
+        if state is not None:
+            out.append(_in_command(text[i:j], state))
+        else:
+            j = max(j, i + 1)
+            out.append(text[i:j])
+        i = j
+    return "".join(out)
+
+
 def _readable(exc: UnicodeError):
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
-    return ("".join(_STAND_INS.get(c) or _escape(c) for c in exc.object[exc.start:exc.end]),
-            exc.end)
+    chars = exc.object[exc.start:exc.end]
+    state = _shell_state(exc.object, exc.start)
+    if state is not None:  # advice to paste: the bytes of the name, not a Python escape
+        return _in_command(chars, state), exc.end
+    return "".join(_STAND_INS.get(c) or _escape(c) for c in chars), exc.end
 
 
 def readable() -> str:
@@ -315,7 +378,12 @@ def readable() -> str:
     a typographic character hubensemble's words use becomes its ASCII stand-in ("…" "...",
     "→" "->", "×" "x", "≥" ">=", "–" "-": `_STAND_INS`), any other its backslash escape
     ('café' 'caf\\xe9' in ASCII, '猫' '\\u732b', a file name's byte that is not UTF-8
-    '\\xe9', as `printable`). Encoding never fails with it; decoding is not its business
+    '\\xe9', as `printable`), but inside a command of advice in backticks ("`hubensemble
+    fit … --out '/x/café s'`": `_shell_state`) as the bytes of the name in bash's $'…'
+    ('/x/caf'$'\\xc3\\xa9'' s', `_in_command`): pasted, the stand-in 'caf\\xe9' named another
+    folder to bash (a new-user check). The one place that decides, as only the stream knows
+    what it cannot write: the advice is built once, and log.txt (UTF-8) keeps the name as it
+    is. Encoding never fails with it; decoding is not its business
     (UnicodeDecodeError is raised as it came)."""
     import codecs
 

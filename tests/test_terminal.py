@@ -444,3 +444,49 @@ def test_a_command_writes_on_an_ascii_or_latin1_stream_without_a_traceback(tmp_p
     assert f"{tmp_path}/gone...->.yaml".encode() in err, err
     code, out, err = run("ascii:replace", catalogue)  # the user's choice
     assert code == 0 and f"{tmp_path}/cat??.yaml: ok".encode() in out, out
+
+
+def test_advice_on_an_ascii_stream_pasted_into_bash_names_the_folder(tmp_path):
+    """A new-user check: under PYTHONIOENCODING=ascii, `ensemble --run 'runs/café s'` advised
+    "`hubensemble fit … --out '/…/runs/caf\\xe9 s'`": the stream's stand-in for 'é' inside
+    the shell quotes, which bash reads as another folder; Latin-1's 'é' (0xe9) too. A command
+    of advice now gives the name's bytes in $'…' (`text.readable`, `text.commands_as_named`),
+    the prose as before; on a UTF-8 stream the name stays as it is."""
+    folder = tmp_path / "runs" / "café s"
+    folder.mkdir(parents=True)
+    for encoding in ("ascii", "latin-1", "utf-8"):
+        out = subprocess.run([sys.executable, "-m", "hubensemble", "ensemble", "--run",
+                              "runs/café s"], capture_output=True, cwd=tmp_path, timeout=300,
+                             env=dict(os.environ, PYTHONIOENCODING=encoding))
+        err = out.stderr.decode(encoding)
+        assert out.returncode != 0 and "Traceback" not in err, err
+        word = re.search(r"--out (.+?)` first", err)
+        assert word, err
+        listed = subprocess.run(["bash", "-c", f"ls -d {word.group(1)}"], capture_output=True,
+                                cwd="/", timeout=60)
+        assert listed.stdout == os.fsencode(folder) + b"\n", (encoding, err)
+        if encoding == "utf-8":
+            assert f"--out '{folder}'" in err, err
+        prose = "runs/caf\\xe9 s" if encoding == "ascii" else "runs/café s"
+        assert f"{prose} is not a hubensemble run" in err, err  # prose: as before
+
+
+def test_a_name_in_each_quoting_of_a_command_of_advice_reaches_bash_as_its_bytes(tmp_path):
+    """`text.readable` inside "`hubensemble …`": unquoted, in '…', in "…" and in $'…' (a
+    name with a newline, `text.shell_word`), each name written on an ASCII stream gives
+    back the very folder to bash; outside backticks, and in a Python snippet, 'é' is
+    '\\xe9' as before."""
+    from hubensemble.text import readable, shell_word
+
+    names = ["café", "café s", "a\nb→é"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    words = [shell_word(tmp_path / names[0]), shell_word(tmp_path / names[1]),
+             f'"{tmp_path}/café s"', shell_word(tmp_path / names[2])]
+    said = " ".join(f"`hubensemble fit … --out {w}`" for w in words) + " café `x = 'é'`"
+    written = said.encode("ascii", readable()).decode("ascii")
+    pasted = re.findall(r"--out (.+?)`", written)
+    assert written.endswith(" caf\\xe9 `x = '\\xe9'`") and "fit ... --out" in written, written
+    for word, name in zip(pasted, names[:2] + names[1:]):
+        listed = subprocess.run(["bash", "-c", f"ls -d {word}"], capture_output=True, timeout=60)
+        assert listed.stdout == os.fsencode(tmp_path / name) + b"\n", (word, listed)
