@@ -401,12 +401,22 @@ _MARKS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
           (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
+def _named(c: str) -> str:
+    """A character in a message with its Unicode name ("'ö', LATIN SMALL LETTER O WITH
+    DIAERESIS"; U+0085 for one without): a stream that cannot write it shows "'\\xf6'",
+    which tells the user nothing of which character it is."""
+    import unicodedata
+
+    return f"{c!r}, {unicodedata.name(c, f'U+{ord(c):04X}')}"
+
+
 def file_text(data: bytes, label: str) -> str:
     """The text of a file of the user's (`data`, its bytes; `label`, its name in messages)
     as YAML reads a stream (YAML 1.2, 5.2): UTF-8, with or without a byte-order mark, or
     UTF-16 / UTF-32 with theirs; the mark is dropped, and CR LF and CR line ends become LF
     (as open() in text mode). Raises ValueError, naming `label`, the line and the column
-    (in characters, from 1), the byte and the fix ("save it as UTF-8"), for bytes that are
+    (in characters, from 1), the byte, what Windows-1252 reads there with its Unicode name
+    (`_named`) and the fix ("save it as UTF-8"), for bytes that are
     not UTF-8: a Latin-1 / Windows-1252 'é' (0xe9) or curly quote (0x93), UTF-16 saved
     without its mark (NUL bytes; no line then), a file cut inside a UTF-16 character."""
     for mark, encoding in _MARKS:
@@ -432,8 +442,8 @@ def file_text(data: bytes, label: str) -> str:
             try:  # what Windows' legacy encoding (Latin-1 with “ ” € …) reads there
                 legacy = (" (the file ends inside a character: cut short?)"
                           if e.end == len(data) and e.reason == "unexpected end of data" else
-                          f" (in Windows-1252, {bytes([byte]).decode('cp1252')!r}: the file "
-                          f"was saved in a legacy encoding)")
+                          f" (in Windows-1252, {_named(bytes([byte]).decode('cp1252'))}: the "
+                          f"file was saved in a legacy encoding)")
             except UnicodeDecodeError:
                 legacy = ""
             raise ValueError(f"{label}:{line}: column {column}: byte 0x{byte:02x} is not "

@@ -1223,9 +1223,9 @@ def test_a_catalogue_saved_by_windows_tools_is_read_or_refused_at_its_line(tmp_p
     with pytest.raises(CatalogueError) as e:
         load_catalogue(legacy)
     assert str(e.value) == (
-        f"{legacy}:1: column 5: byte 0xf6 is not UTF-8 (in Windows-1252, 'ö': the file was "
-        "saved in a legacy encoding); save the file as UTF-8 (an editor's 'Save as', encoding "
-        "UTF-8)")
+        f"{legacy}:1: column 5: byte 0xf6 is not UTF-8 (in Windows-1252, 'ö', LATIN SMALL "
+        "LETTER O WITH DIAERESIS: the file was saved in a legacy encoding); save the file as "
+        "UTF-8 (an editor's 'Save as', encoding UTF-8)")
     bare = tmp_path / "bare.yaml"
     bare.write_bytes(text.encode("utf-16-le"))
     with pytest.raises(CatalogueError, match=f"^{bare}: holds NUL bytes: UTF-16 or UTF-32 saved "

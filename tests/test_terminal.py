@@ -490,3 +490,17 @@ def test_a_name_in_each_quoting_of_a_command_of_advice_reaches_bash_as_its_bytes
     for word, name in zip(pasted, names[:2] + names[1:]):
         listed = subprocess.run(["bash", "-c", f"ls -d {word}"], capture_output=True, timeout=60)
         assert listed.stdout == os.fsencode(tmp_path / name) + b"\n", (word, listed)
+
+
+def test_a_legacy_catalogues_character_is_named_on_an_ascii_stream(tmp_path):
+    """A new-user check: the refusal of a Windows-1252 catalogue said "(in Windows-1252,
+    '\\xf6': …" under PYTHONIOENCODING=ascii, which does not say which character it is; it
+    now gives its Unicode name too (`text.file_text`)."""
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_bytes("modules:\n  - name: a  # Größe\n    handle: ./m\n".encode("cp1252"))
+    out = subprocess.run([sys.executable, "-m", "hubensemble", "catalogue", "validate",
+                          str(legacy)], capture_output=True, timeout=300,
+                         env=dict(os.environ, PYTHONIOENCODING="ascii"))
+    assert out.returncode == 1 and b"Traceback" not in out.stderr, out.stderr
+    assert (b"column 18: byte 0xf6 is not UTF-8 (in Windows-1252, '\\xf6', LATIN SMALL LETTER O "
+            b"WITH DIAERESIS: the file was saved") in out.stderr, out.stderr
