@@ -169,7 +169,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     try:
         bar_note(bar, "loading the teacher")
         # Keep the loaded object: its signature alone does not keep the variables alive.
-        loaded = tf.saved_model.load(export_dir)
+        loaded = tf.saved_model.load(fileio.tf_path(export_dir))
         # A teacher retrained on train + val is compared as it is: run on the test split (and
         # checked against its own test record) before minutes of training, not after.
         teacher_test = retrained_test(loaded, export_dir, task,

@@ -529,3 +529,28 @@ def json_kind(value) -> str:
     kinds = ((bool, "a JSON boolean"), (int, "a JSON number"), (float, "a JSON number"),
              (str, "a JSON string"), (list, "a JSON array"), (dict, "a JSON object"))
     return next((name for t, name in kinds if isinstance(value, t)), type(value).__name__)
+
+
+def tf_path(path) -> str:
+    """`path` (str, bytes or os.PathLike; a local path or a gs:// URL) as TensorFlow must be
+    given it to reach the file Python names by it: the name's bytes (os.fsencode) read as
+    UTF-8. TensorFlow encodes a str path as UTF-8 whatever the locale, and Python decodes a
+    name with the file system's encoding: under ``LC_ALL=C PYTHONUTF8=0`` (a container or a
+    cron job) that is ASCII, 'run→c' is 'run\\udce2\\udc86\\udc92c', and tf.io.gfile,
+    tf.saved_model.save and .load stopped with "UnicodeEncodeError: 'utf-8' codec can't
+    encode characters … surrogates not allowed" (a new-user check). In a UTF-8 locale it is
+    `path` as it is. Give the result to TensorFlow only: Python's own open() of it fails under
+    that locale.
+
+    Raises HubensembleError naming the path when its name is not UTF-8 (a Latin-1 'caf\\xe9'):
+    TensorFlow can neither write nor read such a name."""
+    from hubensemble.text import escaped
+
+    raw = os.fsencode(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HubensembleError(
+            f"{escaped(os.fsdecode(raw))}: the name is not UTF-8 (a byte of another encoding, "
+            "e.g. Latin-1), which TensorFlow can neither write nor read; rename it in "
+            "UTF-8") from None

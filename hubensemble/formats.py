@@ -14,7 +14,7 @@ import platform
 from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
                                 file_sha256,
-                                read_json)
+                                read_json, tf_path)
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.text import absolute, escaped, shell
 
@@ -327,7 +327,7 @@ def load_saved_model(model_dir):
     in one line naming it and TensorFlow's first line, not TensorFlow's traceback."""
     from hubensemble._tf import tensorflow as tf
 
-    path = check_saved_model_folder(model_dir)
+    path = tf_path(check_saved_model_folder(model_dir))  # (its refusal is its own)
     try:
         return tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - any load failure is the user's file

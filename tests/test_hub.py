@@ -1236,3 +1236,30 @@ def test_tensorflow_hub_imports_where_setuptools_has_no_pkg_resources():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "imported 0." in out.stdout and "pkg_resources still missing" in out.stdout, out
+
+
+def test_a_module_in_a_non_ascii_folder_is_written_and_loaded_under_a_c_locale(tmp_path):
+    """A new-user check: under LC_ALL=C PYTHONUTF8=0 (a container, a cron job) Python names
+    'mod→c' 'mod\\udce2\\udc86\\udc92c', and tf.saved_model.save / load (and tf.io.gfile)
+    stopped with "UnicodeEncodeError: 'utf-8' codec can't encode characters …: surrogates
+    not allowed", as `fit --out 'run→c'` and its export did. TensorFlow is given the name's
+    bytes read as UTF-8 (`fileio.tf_path`); a name that is not UTF-8 is refused naming it."""
+    code = ("import sys, keras\nfrom hubensemble.hub import write_hub_module, load_module\n"
+            "from hubensemble.errors import HubensembleError\n"
+            "inp = keras.Input((8, 8, 3))\nmodel = keras.Model(inp, keras.layers."
+            "GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inp)))\n"
+            "write_hub_module(model, sys.argv[1])\n"
+            "print(type(load_module(sys.argv[1])).__name__, sys.getfilesystemencoding())\n"
+            "try:\n    write_hub_module(model, sys.argv[2])\n"
+            "except HubensembleError as e:\n    print(ascii(str(e)))\n")
+    folder, latin1 = os.fsencode(tmp_path / "mod\u2192c"), os.fsencode(tmp_path) + b"/caf\xe9"
+    out = subprocess.run([sys.executable, "-c", code, folder, latin1], capture_output=True,
+                         text=True, timeout=300,
+                         env=dict(os.environ, PYTHONUTF8="0", LC_ALL="C"))
+    assert out.returncode == 0, out.stderr
+    said = out.stdout.splitlines()
+    assert said[0] == "LoadedModule ascii", out.stdout
+    assert os.path.isfile(os.path.join(folder, b"saved_model.pb"))
+    assert said[1].endswith("/caf\\\\xe9: the name is not UTF-8 (a byte of another encoding, "
+                            "e.g. Latin-1), which TensorFlow can neither write nor read; "
+                            "rename it in UTF-8'"), said[1]

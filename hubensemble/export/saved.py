@@ -507,7 +507,7 @@ def check_reload(reference: Callable, candidates: dict, images, *,
 def _reload(path):
     """tf.saved_model.load of the written folder (a seam of its own, so a test can hand the
     reload check a model that differs)."""
-    return tf.saved_model.load(path)
+    return tf.saved_model.load(fileio.tf_path(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,13 +558,14 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
         raise HubensembleError(f"the members output {expected.shape[1:]} values per image but "
                                f"there are {len(module.class_names)} class names")
     root, signatures = module.saveable_root()
+    fileio.tf_path(out_dir)  # a name TensorFlow cannot reach: refused by its own name
     fileio.make_dirs(os.path.dirname(out_dir), "choose another --out folder")
     # Temp folders of exports whose process died (killed mid-save) go first.
     fileio.remove_stale_temp_dirs(out_dir)
     tmp = fileio.temp_dir_for(out_dir)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tf.saved_model.save(root, tmp, signatures=signatures)
+        tf.saved_model.save(root, fileio.tf_path(tmp), signatures=signatures)
         # TF Serving's warmup file, of images of the check images' size (export.warmup).
         warmup = warmup_requests(*check_images.shape[1:3])
         write_warmup(tmp, warmup)

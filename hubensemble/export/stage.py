@@ -575,7 +575,7 @@ def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, 
     images = check_images
     if tuple(images.shape[1:3]) != hw:
         images = augment.resize(images, hw).numpy()
-    serve = tf.saved_model.load(out_dir).signatures[SERVING_SIGNATURE]
+    serve = tf.saved_model.load(fileio.tf_path(out_dir)).signatures[SERVING_SIGNATURE]
     meta = {k: metadata[k] for k in ("created", "task", "objective", "members", "best_single",
                                      "metrics", "cost") if k in metadata}
     return write_tflite(members, task.class_names, f"{out_dir}-tflite", input_hw=hw,

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from hubensemble.data.decode import op_error_reason
 from hubensemble.errors import RunError
+from hubensemble.fileio import tf_path
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
                                  WARMUP_FILE)
 
@@ -160,7 +161,7 @@ def add_warmup(model_dir) -> str | None:
                                f"{option_word('--add-warmup', 'add_warmup')}, e.g. RUN/export")
     sizes = [m.get("eval_size") for m in meta.get("members") or [] if isinstance(m, dict)]
     size = max([int(s) for s in sizes if isinstance(s, int) and s > 0] or [DEFAULT_SIZE])
-    loaded = tf.saved_model.load(model_dir)
+    loaded = tf.saved_model.load(tf_path(model_dir))
     requests = [(name, inputs) for name, inputs in warmup_requests(size, size)
                 if name in loaded.signatures]  # an older export may have fewer signatures
     run_warmup(loaded, requests, outcome="so no warmup file was added")

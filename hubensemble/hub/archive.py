@@ -15,6 +15,7 @@ import zlib
 
 import tensorflow as tf
 
+from hubensemble.fileio import tf_path
 from hubensemble.handles import what_bytes_are
 from hubensemble.hub import remote
 from hubensemble.hub.tfhub import submodule
@@ -171,9 +172,9 @@ def _extract_member(tar, member, dst_path):
                          "pack the module again")
     target = file_utils.merge_relative_path(dst_path, member.name)
     if member.isdir():
-        tf.io.gfile.makedirs(target)
+        tf.io.gfile.makedirs(tf_path(target))
     elif member.isfile():
-        tf.io.gfile.makedirs(os.path.dirname(target))
+        tf.io.gfile.makedirs(tf_path(os.path.dirname(target)))
         file_utils.extract_file(tar, member, target)
     else:
         kind = ("a symbolic link" if member.issym() else "a hard link"

@@ -37,6 +37,7 @@ import tensorflow as tf
 from hubensemble import augment
 from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.fileio import tf_path
 from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
 from hubensemble.hub.callsig import CallSignature, channels_of
@@ -79,7 +80,7 @@ def load_saved_model(files: ModuleFiles):
     ModuleLoadError(stage="savedmodel") for a broken SavedModel.
     """
     try:
-        return tf.saved_model.load(files.path, tags=_default_tags(files.path))
+        return tf.saved_model.load(tf_path(files.path), tags=_default_tags(files.path))
     except Exception as e:  # noqa: BLE001 - TF raises many types for a broken SavedModel
         raise ModuleLoadError(f"tf.saved_model.load failed: {type(e).__name__}: "
                               f"{first_line(e)}", module=files.name, handle=files.handle,

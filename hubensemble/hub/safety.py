@@ -6,6 +6,7 @@ import os
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.fileio import tf_path
 
 # Loading a SavedModel and calling it runs its graph. A published image model needs none of
 # the ops below; each one reaches outside the tensors it is given (files, the network, Python,
@@ -85,7 +86,7 @@ def scan_saved_model(path):
     pb = os.path.join(path, "saved_model.pb")
     sm = saved_model_pb2.SavedModel()
     try:
-        with tf.io.gfile.GFile(pb, "rb") as f:
+        with tf.io.gfile.GFile(tf_path(pb), "rb") as f:
             sm.ParseFromString(f.read())
     except Exception as e:  # noqa: BLE001 - any parse failure means "not a SavedModel"
         raise ModuleLoadError(f"cannot parse {pb}: {first_line(e)}", stage="savedmodel") from e

@@ -1,4 +1,5 @@
-"""Writes a Keras 3 model as a TF Hub reusable SavedModel (a leaf: no other hubensemble import)."""
+"""Writes a Keras 3 model as a TF Hub reusable SavedModel (a leaf: no other hubensemble import but
+`fileio.tf_path`)."""
 
 import json
 import os
@@ -77,8 +78,11 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     tmp = os.path.join(parent, f".tmp-{name}.{os.getpid()}")
     old = os.path.join(parent, f".old-{name}.{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    from hubensemble.fileio import tf_path
+
+    tf_path(path)  # a name TensorFlow cannot reach: refused by its own name, not the temp's
     try:
-        tf.saved_model.save(root, tmp, signatures={})
+        tf.saved_model.save(root, tf_path(tmp), signatures={})
         if metadata is not None:
             os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
             with open(os.path.join(tmp, METADATA_FILE), "w") as f:
