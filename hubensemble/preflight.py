@@ -212,7 +212,7 @@ def check_report_folder(run_dir) -> None:
     raise HubensembleError(
         f"the run folder {path} {why}, and report writes its files into it (report.md, "
         f"report.html, report_files/); make it writable, or copy the run to a folder you can "
-        f"write (cp -r {shell(path)} COPY) and run `hubensemble report --run COPY`")
+        f"write (`cp -r {shell(path)} COPY`) and run `hubensemble report --run COPY`")
 
 
 #: How many usable module names a --modules refusal lists.

@@ -302,9 +302,11 @@ _STAND_INS = {
 READABLE = "hubensemble.readable"
 
 
-#: The start of a command of advice, in backticks: "`hubensemble …", after any environment
-#: assignments ("`KERAS_BACKEND=jax hubensemble …") or "python -m ".
-_COMMAND_START = re.compile(r"`(?:[A-Za-z_]\w*=\S*\s+)*(?:python3?\s+-m\s+)?hubensemble\b")
+#: The start of a command of advice, in backticks: "`hubensemble …" (after any environment
+#: assignments, "`KERAS_BACKEND=jax hubensemble …", or "python -m "), or one of the file
+#: commands advice names a folder to ("`cp -r '/x/café' COPY`").
+_COMMAND_START = re.compile(r"`(?:[A-Za-z_]\w*=\S*\s+)*(?:(?:python3?\s+-m\s+)?hubensemble"
+                            r"|cp|mv|rm|ls|mkdir|tar)\b")
 
 
 def _shell_state(text: str, at: int) -> str | None:

@@ -483,9 +483,10 @@ def test_a_name_in_each_quoting_of_a_command_of_advice_reaches_bash_as_its_bytes
         (tmp_path / name).mkdir()
     words = [shell_word(tmp_path / names[0]), shell_word(tmp_path / names[1]),
              f'"{tmp_path}/café s"', shell_word(tmp_path / names[2])]
-    said = " ".join(f"`hubensemble fit … --out {w}`" for w in words) + " café `x = 'é'`"
+    said = " ".join(f"`hubensemble fit … --out {w}`" for w in words[:3]) + (
+        f" `cp -r --out {words[3]} COPY` café `x = 'é'`")  # (cp: "--out" to find the word)
     written = said.encode("ascii", readable()).decode("ascii")
-    pasted = re.findall(r"--out (.+?)`", written)
+    pasted = re.findall(r"--out (.+?)(?: COPY)?`", written)
     assert written.endswith(" caf\\xe9 `x = '\\xe9'`") and "fit ... --out" in written, written
     for word, name in zip(pasted, names[:2] + names[1:]):
         listed = subprocess.run(["bash", "-c", f"ls -d {word}"], capture_output=True, timeout=60)
