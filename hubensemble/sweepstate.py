@@ -7,6 +7,9 @@ a trial that failed has a complete candidate of status "failed" (done, listed as
 a module the budget gave no trial is in no plan (run.json's "untuned", not a failure);
 a planned trial without a complete candidate never ran or was stopped (an interrupted fit
 or tune): the sweep is unfinished, and the ensemble would select from part of its pool.
+
+Also the training rule of a trial (`TRAIN_RULE`, `train_rule`) and the words of a sweep
+resumed over trials of an older one (`older_rule_warning`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,49 @@ import os
 from hubensemble import candidate, options
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.fileio import read_json
+
+#: The training rule a trial was trained by, recorded in each trial.json ("train_rule") and
+#: in run.json's record of its sweep (tune.sweeps.<sweep>.train_rule). Raised by every change
+#: that alters a finished trial's numbers (its probabilities, val/test CE) for the same
+#: module, hyperparameters, seed and data, so a sweep resumed by a newer version says how
+#: many of the trials it reuses were trained by an older rule (`older_rule_warning`) instead
+#: of mixing two rules in one pool without a word. A trial.json without the key is of rule 1
+#: (`train_rule`). Rules: 1, every version up to 3d86205 (2026-12-02); 2 since a change
+#: before e1b5771 (2026-12-05), not bisected (c95e01a and fe22fbd made each pass's shuffled
+#: order a function of the trial's seed alone; afef43a, 99cad06, 07b7d7b touched the same
+#: path): the same trial of ee1ba61 and 3d86205 gave a validation CE up to 1.3e-4 away from
+#: e1b5771's, which equals 600fd0a's to the bit (docs/reliability.md, Upgrading).
+TRAIN_RULE = 2
+
+
+def train_rule(record) -> int:
+    """The training rule of a trial.json `record` (dict): its "train_rule", 1 when it has none
+    (written before the rule was recorded) or holds no whole number >= 1."""
+    rule = record.get("train_rule") if isinstance(record, dict) else None
+    return rule if isinstance(rule, int) and not isinstance(rule, bool) and rule >= 1 else 1
+
+
+def older_rule_warning(sweep: str, older: list, reused: int, *, run_words: str,
+                       restart_words: str) -> str | None:
+    """The one line a resumed sweep says when `older` (the trial ids, of the `reused` finished
+    trials it keeps) were trained by a rule before TRAIN_RULE; None when there are none.
+
+    They are kept, not re-run: each is a sound candidate (the rules differ in how a trial's
+    training runs, not in what it trains: 1.3e-4 of validation CE where measured) and may
+    have taken hours; the line says how many, what differs and both ways to train them by
+    this rule: `restart_words` (e.g. "`hubensemble tune --run RUN --sweep default
+    --restart`", every trial of the sweep) or removing their folders in `run_words`
+    (RUN/candidates), which runs only them again."""
+    if not older:
+        return None
+    shown = ", ".join(older[:3]) + (", …" if len(older) > 3 else "")
+    return (f"tune {sweep}: {len(older)} of the {reused} trial(s) reused ({shown}) were "
+            f"trained by an older hubensemble's training rule (trial.json train_rule "
+            f"{'/'.join(str(r) for r in range(1, TRAIN_RULE))} or none; this version trains "
+            f"by rule {TRAIN_RULE}), so their numbers may differ slightly from what this "
+            f"version gives for the same settings and seed, and the pool mixes two rules; "
+            f"kept as they are. To train them by this rule, delete their folders in "
+            f"{run_words} and run tune again, or start the sweep over: {restart_words}")
 
 
 @dataclasses.dataclass(frozen=True)

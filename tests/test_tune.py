@@ -616,6 +616,57 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
                       strategy="cpu", task=digits, progress=False)
 
 
+def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_them(
+        tmp_path, modules, digits, caplog):
+    """A sweep of ee1ba61 or 3d86205 resumed by a newer hubensemble mixed trials of two
+    training rules (the shuffled order changed in fe22fbd: validation CE up to 1.3e-4 apart
+    for the same settings and seed) and nothing said so. The older version's trial.json is
+    this one's without "train_rule"; its finished trials are reused as they are, with one
+    warning naming how many and both ways to train them by this rule."""
+    from hubensemble.sweepstate import TRAIN_RULE, train_rule
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    tune.run_tune(run.path, sweep="seeds", budget=4, modules=["gen_a"], profile="quick",
+                  strategy="cpu", task=digits, progress=False)
+    cands = candidates(run)
+    assert {rec["train_rule"] for rec in cands.values()} == {TRAIN_RULE}
+    assert run.meta()["tune"]["sweeps"]["seeds"]["train_rule"] == TRAIN_RULE
+    old, gone = sorted(cands)[:3], sorted(cands)[3:]
+    for trial in old:  # the records the older version wrote: no training rule
+        record = {k: v for k, v in cands[trial].items() if k != "train_rule"}
+        atomic_write_json(run.candidates / trial / "trial.json", record)
+        assert train_rule(record) == 1
+    for trial in gone:  # the sweep was stopped before these
+        shutil.rmtree(run.candidates / trial)
+    mtimes = {t: os.path.getmtime(run.candidates / t / "trial.json") for t in old}
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again = tune.run_tune(run.path, sweep="seeds", budget=4, modules=["gen_a"],
+                              profile="quick", strategy="cpu", task=digits, progress=False)
+    assert (again.ok, again.reused) == (4, 3)
+    assert mtimes == {t: os.path.getmtime(run.candidates / t / "trial.json") for t in old}
+    assert candidates(run)[gone[0]]["train_rule"] == TRAIN_RULE
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+              and "training rule" in r.getMessage()]
+    assert warned == [
+        f"tune seeds: 3 of the 3 trial(s) reused ({', '.join(old)}) were trained by an older "
+        f"hubensemble's training rule (trial.json train_rule 1 or none; this version trains "
+        f"by rule {TRAIN_RULE}), so their numbers may differ slightly from what this version "
+        "gives for the same settings and seed, and the pool mixes two rules; kept as they "
+        f"are. To train them by this rule, delete their folders in {run.candidates} and run "
+        f"tune again, or start the sweep over: run_tune(run_dir={str(run.path)!r}, "
+        "sweep='seeds', restart=True)"]
+    # Once trained by this rule, a resume says nothing of rules.
+    for trial in old:
+        shutil.rmtree(run.candidates / trial)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again = tune.run_tune(run.path, sweep="seeds", budget=4, modules=["gen_a"],
+                              profile="quick", strategy="cpu", task=digits, progress=False)
+    assert again.reused == 1 and "training rule" not in caplog.text
+    assert {rec["train_rule"] for rec in candidates(run).values()} == {TRAIN_RULE}
+
+
 def test_a_clash_names_the_options_and_the_fields_that_differ():
     from hubensemble.tune.plans import PlanEntry
     from hubensemble.tune.stage import sweep_changes, trial_differences

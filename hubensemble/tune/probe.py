@@ -30,6 +30,7 @@ from hubensemble import candidate, hyperrule, sweeps
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
 from hubensemble.fileio import machine_error
+from hubensemble.sweepstate import TRAIN_RULE
 from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
@@ -265,7 +266,7 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
                   "kind": "probe", "embed_seconds": embed_seconds, "strategy": None,
                   # The frozen module runs in inference mode (BatchNorm's moving statistics).
                   "batchnorm": hp.batchnorm, "batchnorm_evidence": None,
-                  "replicas": 1, "host": socket.gethostname()}
+                  "replicas": 1, "host": socket.gethostname(), "train_rule": TRAIN_RULE}
         val_probs = test_probs = save = None
         try:
             if error:

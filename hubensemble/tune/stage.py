@@ -17,13 +17,15 @@ from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import atomic_write_json, file_lock
 from hubensemble.hyperrule import Profile
-from hubensemble.lockwords import option_word, run_words
+from hubensemble.lockwords import command_words, option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import member_record, sweep_member
 from hubensemble.sweeps import untuned_record
+from hubensemble.sweepstate import TRAIN_RULE, older_rule_warning, train_rule
 from hubensemble.terminal import say, shows_progress
+from hubensemble.text import escaped
 from hubensemble.threads import warnings_block
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
                                     sweep_parts, untuned_modules)
@@ -421,6 +423,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                                 "; ".join(found.problems))
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
+                _say_older_rule(run, plan, pending, sweep=sweep, reused=reused)
             if need_task:
                 run.ensure_labels(task)
             if pending and sweep == "probe":
@@ -457,6 +460,21 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
     return summary
+
+
+def _say_older_rule(run, plan, pending, *, sweep, reused):
+    """Warns once (terminal and log) when finished trials the sweep reuses were trained by an
+    older training rule (`sweepstate.TRAIN_RULE`); they are kept (`older_rule_warning`)."""
+    left = {e.trial_id for e in pending}
+    older = [e.trial_id for e in plan if e.trial_id not in left
+             and (found := finished_candidate(run.candidates, e.trial_id)) is not None
+             and train_rule(found.record) < TRAIN_RULE]
+    line = older_rule_warning(
+        sweep, older, reused, run_words=escaped(run.candidates),
+        restart_words=command_words("tune", run.path, flags=f"--sweep {sweep} --restart",
+                                    keywords=f"sweep={sweep!r}, restart=True"))
+    if line:
+        log.warning("%s", line)
 
 
 def _say_resumed(sweep, reused, planned, progress):
@@ -503,7 +521,8 @@ def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weigh
              "profile": profile.to_json(), "plan_size": len(plan),
              "modules": sorted({e.module for e in plan}), "requested_modules": modules,
              "untuned": untuned, "keep_weights": keep_weights,
-             "trials": [e.trial_id for e in plan], "batchnorm": batchnorm}
+             "trials": [e.trial_id for e in plan], "batchnorm": batchnorm,
+             "train_rule": TRAIN_RULE}  # of the trials this call trains (trial.json: each's)
     if sweep != "probe":  # --head-init as given (None: the profile's), for `check_pool`
         entry["head_init"] = head_init
 

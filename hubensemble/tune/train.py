@@ -20,6 +20,7 @@ from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, re
 from hubensemble.fileio import machine_error
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
+from hubensemble.sweepstate import TRAIN_RULE
 from hubensemble.terminal import bar_note, counting_note
 from hubensemble.threads import one_training
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
@@ -373,7 +374,7 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
               "steps": hparams.steps, "profile": profile.name,
               "eval_size": eval_size(task, spec, profile), "plan_index": entry.index,
               "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
-              "host": socket.gethostname(), **(extra or {})}
+              "host": socket.gethostname(), "train_rule": TRAIN_RULE, **(extra or {})}
     start = time.time()
     model = val_probs = test_probs = None
     try:
