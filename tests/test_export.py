@@ -800,6 +800,35 @@ def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits,
         "them"]
 
 
+def test_a_member_retrained_by_a_newer_training_rule_is_warned_of(run_copy, digits, tmp_path,
+                                                                  caplog):
+    """A member whose weights were not kept is retrained from its hyperparameters and seed;
+    its trial of an older hubensemble (trial.json without "train_rule", as those wrote it)
+    was trained by another rule (sweepstate.TRAIN_RULE), so the retrained member is not the
+    one the ensemble chose to the bit, and export said nothing of it."""
+    from hubensemble.sweepstate import TRAIN_RULE
+
+    drop = tune.trial_id("default", 2, "drop")
+    folder = run_copy / "candidates" / drop
+    record = read_json(folder / candidate.TRIAL_FILE)
+    assert record["weights"] is None and record["train_rule"] == TRAIN_RULE
+    with caplog.at_level(logging.WARNING):
+        export_ensemble(run_copy, tmp_path / "same", task=digits, progress=False)
+    assert "training rule" not in caplog.text
+    atomic_write_json(folder / candidate.TRIAL_FILE,
+                      {k: v for k, v in record.items() if k != "train_rule"})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        export_ensemble(run_copy, tmp_path / "older", task=digits, progress=False)
+    warned = [r.getMessage() for r in caplog.records if "training rule" in r.getMessage()]
+    assert warned == [
+        f"export: member 2 (trial {drop!r}) was trained by an older hubensemble's training "
+        f"rule (trial.json train_rule 1; this version trains by rule {TRAIN_RULE}) and its "
+        "weights were not kept: it is retrained by this rule, so its predictions may differ "
+        "slightly from those its validation figures and the ensemble's selection were "
+        "computed from"]
+
+
 def test_a_corrupt_weights_file_fails_before_any_retraining(run_copy, digits, tmp_path):
     fixed = tune.trial_id("default", 1, "fixed")
     (run_copy / "candidates" / fixed / candidate.WEIGHTS_FILE).write_bytes(b"not a weights file")

@@ -6,14 +6,18 @@ distill's student counts its steps with the same `StepBar`."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import keras
 import numpy as np
 
 from hubensemble.errors import ModuleLoadError, RunError
+from hubensemble.sweepstate import TRAIN_RULE, train_rule
 from hubensemble.terminal import progress_bar
 from hubensemble.tune.plans import trial_profile
+
+log = logging.getLogger(__name__)
 
 
 class StepBar(keras.callbacks.Callback):
@@ -33,7 +37,10 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     """Retrains a member (`plan`: export's plan of it, its candidate's record, module spec and
     "retrain" / "retrain_full": train, or train + val) with its recorded hyperparameters, its
     steps on a bar when `progress`; returns its weights file (FOLDER/INDEX.weights.h5).
-    Raises RunError when the training fails or its module cannot be loaded."""
+    Raises RunError when the training fails or its module cannot be loaded. A member whose
+    weights were not kept and whose trial was trained by an older training rule
+    (`sweepstate.TRAIN_RULE`) is warned of: it is retrained by this version's rule, so its
+    predictions may differ slightly from those of the trial the ensemble chose."""
     from hubensemble import tune
     from hubensemble.hyperrule import HParams
     from hubensemble.sweeps import PROBE_HEAD_L2
@@ -46,6 +53,15 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     splits = ("train", "val") if plan.how == "retrain_full" else ("train",)
     trial = record.get("trial")
     what = "train + val" if plan.how == "retrain_full" else "train (weights were not kept)"
+    if plan.how != "retrain_full" and train_rule(record) < TRAIN_RULE:
+        # The same trial again, but by another rule: not the member the ensemble chose to
+        # the bit (retrain_full trains on other data anyway, and says so).
+        log.warning("export: member %s (trial %r) was trained by an older hubensemble's "
+                    "training rule (trial.json train_rule %d; this version trains by rule "
+                    "%d) and its weights were not kept: it is retrained by this rule, so its "
+                    "predictions may differ slightly from those its validation figures and "
+                    "the ensemble's selection were computed from", plan.index, trial,
+                    train_rule(record), TRAIN_RULE)
     callbacks, bar = [], None
     if progress:
         bar = progress_bar(total=hparams.steps, desc=f"retrain {trial} on {what}", unit="step")
