@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 #: Bumped by the rule in docs/reliability.md ("Versions"): the minor number whenever a record
 #: a later version must read otherwise changes (its format, key or counting rule), so records
 #: name the version that wrote them; tests/test_packaging.py holds each version's rules.
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _API = {
     "fit": "hubensemble.pipeline", "FitOptions": "hubensemble.pipeline",

@@ -33,6 +33,11 @@ RULES_OF_VERSION = {
     "0.2.0": {"cost.COST_FORMAT_VERSION": 1, "cost.COUNT_VERSION": 2,
               "rank.embeddings.CACHE_FORMAT": 2, "rank.located.MEMO_FORMAT": 2,
               "formats.EXPORT_FORMAT_VERSION": 1, "zoo.config.RECIPE_VERSION": 1},
+    # trial.json records its training rule (sweepstate.TRAIN_RULE; none = rule 1).
+    "0.3.0": {"cost.COST_FORMAT_VERSION": 1, "cost.COUNT_VERSION": 2,
+              "rank.embeddings.CACHE_FORMAT": 2, "rank.located.MEMO_FORMAT": 2,
+              "formats.EXPORT_FORMAT_VERSION": 1, "zoo.config.RECIPE_VERSION": 1,
+              "sweepstate.TRAIN_RULE": 2},
 }
 
 
@@ -42,7 +47,7 @@ def test_a_changed_record_rule_comes_with_a_new_version():
     hubensemble.__version__ (one place); a record rule changed without a new version there
     fails here, naming both."""
     import hubensemble
-    from hubensemble import formats
+    from hubensemble import formats, sweepstate
     from hubensemble.cost import records
     from hubensemble.rank import embeddings, located
     from hubensemble.zoo import config
@@ -55,7 +60,8 @@ def test_a_changed_record_rule_comes_with_a_new_version():
            "rank.embeddings.CACHE_FORMAT": embeddings.CACHE_FORMAT,
            "rank.located.MEMO_FORMAT": located.MEMO_FORMAT,
            "formats.EXPORT_FORMAT_VERSION": formats.EXPORT_FORMAT_VERSION,
-           "zoo.config.RECIPE_VERSION": config.RECIPE_VERSION}
+           "zoo.config.RECIPE_VERSION": config.RECIPE_VERSION,
+           "sweepstate.TRAIN_RULE": sweepstate.TRAIN_RULE}
     assert hubensemble.__version__ in RULES_OF_VERSION, (
         f"version {hubensemble.__version__} has no row in RULES_OF_VERSION")
     assert RULES_OF_VERSION[hubensemble.__version__] == now, (
