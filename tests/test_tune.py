@@ -619,10 +619,11 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
 def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_them(
         tmp_path, modules, digits, caplog):
     """A sweep of ee1ba61 or 3d86205 resumed by a newer hubensemble mixed trials of two
-    training rules (the shuffled order changed in fe22fbd: validation CE up to 1.3e-4 apart
-    for the same settings and seed) and nothing said so. The older version's trial.json is
-    this one's without "train_rule"; its finished trials are reused as they are, with one
-    warning naming how many and both ways to train them by this rule."""
+    training rules (changed between 3d86205 and e1b5771: validation CE up to 1.3e-4 apart
+    for the same settings and seed) and nothing said so; so did a new sweep beside one. The
+    older version's trial.json is this one's without "train_rule"; its finished trials are
+    reused as they are, with one warning naming how many and the ways to train them by this
+    rule."""
     from hubensemble.sweepstate import TRAIN_RULE, train_rule
 
     run = make_run(tmp_path / "run", modules, task=digits)
@@ -665,6 +666,23 @@ def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_t
                               profile="quick", strategy="cpu", task=digits, progress=False)
     assert again.reused == 1 and "training rule" not in caplog.text
     assert {rec["train_rule"] for rec in candidates(run).values()} == {TRAIN_RULE}
+    # Another sweep trained beside a finished sweep of an older version mixes the pool too.
+    for trial, rec in candidates(run).items():
+        atomic_write_json(run.candidates / trial / "trial.json",
+                          {k: v for k, v in rec.items() if k != "train_rule"})
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
+                      strategy="cpu", task=digits, progress=False)
+    seeds = sorted(t for t in candidates(run) if t.startswith("seeds-"))
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+              and "training rule" in r.getMessage()]
+    assert warned == [
+        f"tune default: this sweep's trials are trained by training rule {TRAIN_RULE}, while "
+        f"4 trial(s) of sweep seeds in the same pool ({', '.join(seeds[:3])}, …) were trained "
+        "by an older hubensemble's rule, so the pool mixes two rules; to train them by this "
+        f"one, start it over: run_tune(run_dir={str(run.path)!r}, sweep='seeds', "
+        "restart=True)"]
 
 
 def test_a_clash_names_the_options_and_the_fields_that_differ():

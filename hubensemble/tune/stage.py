@@ -423,7 +423,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                                 "; ".join(found.problems))
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
-                _say_older_rule(run, plan, pending, sweep=sweep, reused=reused)
+            _say_older_rule(run, plan, pending, sweep=sweep, reused=reused)
             if need_task:
                 run.ensure_labels(task)
             if pending and sweep == "probe":
@@ -463,9 +463,11 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
 
 
 def _say_older_rule(run, plan, pending, *, sweep, reused):
-    """Warns once (terminal and log) when finished trials the sweep reuses were trained by an
-    older training rule (`sweepstate.TRAIN_RULE`); they are kept (`older_rule_warning`)."""
-    left = {e.trial_id for e in pending}
+    """Warns (terminal and log) when the pool mixes training rules (`sweepstate.TRAIN_RULE`):
+    finished trials this sweep reuses were trained by an older rule (`older_rule_warning`),
+    or, when this call trains trials, another sweep's candidates in the pool were. They are
+    kept; the lines say how to train them by this rule."""
+    left, mine = {e.trial_id for e in pending}, {e.trial_id for e in plan}
     older = [e.trial_id for e in plan if e.trial_id not in left
              and (found := finished_candidate(run.candidates, e.trial_id)) is not None
              and train_rule(found.record) < TRAIN_RULE]
@@ -475,6 +477,21 @@ def _say_older_rule(run, plan, pending, *, sweep, reused):
                                     keywords=f"sweep={sweep!r}, restart=True"))
     if line:
         log.warning("%s", line)
+    if not pending:  # this call trains nothing: it mixes nothing into the pool
+        return
+    others = [c.trial for c in candidate.scan(run.candidates)[0]
+              if c.trial not in mine and c.complete and train_rule(c.record) < TRAIN_RULE]
+    if others:
+        theirs = sorted({t.split("-")[0] for t in others})
+        log.warning(
+            "tune %s: this sweep's trials are trained by training rule %d, while %d trial(s) "
+            "of sweep %s in the same pool (%s) were trained by an older hubensemble's rule, so "
+            "the pool mixes two rules; to train them by this one, start %s over: %s",
+            sweep, TRAIN_RULE, len(others), ", ".join(theirs),
+            ", ".join(others[:3]) + (", …" if len(others) > 3 else ""),
+            "it" if len(theirs) == 1 else "each", " and ".join(
+                command_words("tune", run.path, flags=f"--sweep {s} --restart",
+                              keywords=f"sweep={s!r}, restart=True") for s in theirs))
 
 
 def _say_resumed(sweep, reused, planned, progress):
