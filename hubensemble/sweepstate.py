@@ -59,8 +59,10 @@ def older_rule_warning(sweep: str, older: list, reused: int, *, run_words: str,
     return (f"tune {sweep}: {len(older)} of the {reused} trial(s) reused ({shown}) were "
             f"trained by an older hubensemble's training rule (trial.json train_rule "
             f"{'/'.join(str(r) for r in range(1, TRAIN_RULE))} or none; this version trains "
-            f"by rule {TRAIN_RULE}), so their numbers may differ slightly from what this "
-            f"version gives for the same settings and seed, and the pool mixes two rules; "
+            f"by rule {TRAIN_RULE}; none is any hubensemble before 0.3.0, whose releases from "
+            f"2026-12-05 on already trained by rule {TRAIN_RULE}), so their numbers may differ "
+            f"slightly from what this version gives for the same settings and seed, and the "
+            f"pool may mix two rules; "
             f"kept as they are. To train them by this rule, delete their folders in "
             f"{run_words} and run tune again, or start the sweep over: {restart_words}")
 

@@ -652,11 +652,12 @@ def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_t
     assert warned == [
         f"tune seeds: 3 of the 3 trial(s) reused ({', '.join(old)}) were trained by an older "
         f"hubensemble's training rule (trial.json train_rule 1 or none; this version trains "
-        f"by rule {TRAIN_RULE}), so their numbers may differ slightly from what this version "
-        "gives for the same settings and seed, and the pool mixes two rules; kept as they "
-        f"are. To train them by this rule, delete their folders in {run.candidates} and run "
-        f"tune again, or start the sweep over: run_tune(run_dir={str(run.path)!r}, "
-        "sweep='seeds', restart=True)"]
+        f"by rule {TRAIN_RULE}; none is any hubensemble before 0.3.0, whose releases from "
+        f"2026-12-05 on already trained by rule {TRAIN_RULE}), so their numbers may differ "
+        "slightly from what this version gives for the same settings and seed, and the pool "
+        f"may mix two rules; kept as they are. To train them by this rule, delete their "
+        f"folders in {run.candidates} and run tune again, or start the sweep over: "
+        f"run_tune(run_dir={str(run.path)!r}, sweep='seeds', restart=True)"]
     # Once trained by this rule, a resume says nothing of rules.
     for trial in old:
         shutil.rmtree(run.candidates / trial)
