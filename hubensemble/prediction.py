@@ -357,8 +357,9 @@ NAMED_RETRIES = 4
 
 class _OldExport:
     """Says once, when called, that the export at `model_dir` (metadata `meta`) is one whose
-    serve_bytes names no failed image (written before c987f95: its version, 0.2.0, is
-    today's too, so only a refusal tells), with the way on: export it again."""
+    serve_bytes names no failed image (written before c987f95: its version, 0.2.0, is also
+    that of later 0.2.0 exports that name it, so only a refusal tells), with the way on:
+    export it again."""
 
     def __init__(self, model_dir, meta):
         self.model_dir, self.meta, self.said = model_dir, meta, False
