@@ -283,7 +283,13 @@ def _shell_escape(c: str, as_bytes: bool = False) -> str:
     if c in _ESCAPES or code < 0x80 or 0xDC80 <= code <= 0xDCFF or (
             code >= 0x100 and not as_bytes):
         return _escape(c)
-    return "".join(f"\\x{b:02x}" for b in _name_bytes(c))
+    return _byte_escapes(c)
+
+
+def _byte_escapes(chars: str) -> str:
+    """The bytes `chars` are in a file's name (`_name_bytes`), each as bash's $'…' escape
+    "\\xHH": 'é' "\\xc3\\xa9"."""
+    return "".join(f"\\x{b:02x}" for c in chars for b in _name_bytes(c))
 
 
 #: ASCII stand-ins for the typographic characters hubensemble's own words use ("…", "–",
@@ -335,7 +341,7 @@ def _in_command(chars: str, state: str) -> str:
     a typographic character outside quotes ("…" for the rest of a command) its stand-in."""
     if state == "" and all(c in _STAND_INS for c in chars):
         return "".join(_STAND_INS[c] for c in chars)
-    escapes = "".join(f"\\x{b:02x}" for c in chars for b in _name_bytes(c))
+    escapes = _byte_escapes(chars)
     return escapes if state == "$'" else {"": "$'{}'", "'": "'$'{}''",
                                           '"': "\"$'{}'\""}[state].format(escapes)
 
