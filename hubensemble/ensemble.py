@@ -32,8 +32,7 @@ from hubensemble.greedy import (OBJECTIVES, SIZE_RULES, Selection,  # noqa: F401
                                 choose_size, ensemble_probs, example_losses, greedy_select,
                                 pick_weights)
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
-from hubensemble.metrics import (PROB_FLOOR, accuracy, at_chance, balanced_accuracy,  # noqa: F401
-                                 ece, metrics, nll)
+from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
 from hubensemble.data.coverage import coverage_note, split_coverage, unbalanced
 # The ensemble's text (re-exported: cli.py and the tests import it here).
 from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F401
@@ -377,14 +376,11 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
 
 
 def _test_metrics(probs, y_test) -> dict:
-    """`metrics` of test probabilities [N, C], with "balanced_accuracy"
-    (`metrics.balanced_accuracy`) when the test classes are unbalanced
-    (`data.coverage.unbalanced`), as the report and the closing table give it then: they
-    computed it from the candidates' test_probs.npy, which ensemble.json did not record."""
-    found = metrics(probs, y_test)
-    if unbalanced(y_test):
-        found["balanced_accuracy"] = balanced_accuracy(probs, y_test)
-    return found
+    """`metrics` of test probabilities [N, C], with "balanced_accuracy" when the test classes
+    are unbalanced (`data.coverage.unbalanced`), as the report and the closing table give it
+    then: they computed it from the candidates' test_probs.npy, which ensemble.json did not
+    record."""
+    return metrics(probs, y_test, balanced=unbalanced(y_test))
 
 
 def _no_test_labels(run_dir) -> str:

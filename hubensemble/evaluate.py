@@ -170,17 +170,6 @@ def _mean_metrics(entries):
             if all(k in e for e in entries)}
 
 
-def _scores(probs, labels, balanced: bool) -> dict:
-    """{"accuracy", "nll", "ece"} of probabilities [N, C] against labels [N]
-    (`metrics.metrics`), with "balanced_accuracy" (`metrics.balanced_accuracy`) when
-    `balanced` (the split's classes are unbalanced, `data.coverage.unbalanced`), as
-    ensemble.json's test records it then."""
-    found = metrics.metrics(probs, labels)
-    if balanced:
-        found["balanced_accuracy"] = metrics.balanced_accuracy(probs, labels)
-    return found
-
-
 _EVALUATE = options.defaults_for("evaluate")
 
 
@@ -444,8 +433,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
 
     # Unbalanced classes: each entry's balanced accuracy too, as fit's closing table gives it.
     lopsided = unbalanced(labels)
-    scores = {cond: {"ensemble": _scores(ens_probs[cond], labels, lopsided),
-                     "best_single": (_scores(single_probs[cond], labels, lopsided)
+    scores = {cond: {"ensemble": metrics.metrics(ens_probs[cond], labels, balanced=lopsided),
+                     "best_single": (metrics.metrics(single_probs[cond], labels, balanced=lopsided)
                                      if member_call is not None else None)}
               for cond in conditions}
     export_task = meta.get("task") or {}

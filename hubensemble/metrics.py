@@ -91,10 +91,17 @@ def ece(probs, labels, bins: int = ECE_BINS) -> float:
     return float(np.abs(gap[n > 0]).sum() / len(labels))
 
 
-def metrics(probs, labels, bins: int = ECE_BINS) -> dict[str, float]:
-    """{"accuracy", "nll", "ece"} of probabilities [N, C] against labels [N]."""
-    return {"accuracy": accuracy(probs, labels), "nll": nll(probs, labels),
-            "ece": ece(probs, labels, bins)}
+def metrics(probs, labels, bins: int = ECE_BINS, *, balanced: bool = False
+            ) -> dict[str, float]:
+    """{"accuracy", "nll", "ece"} of probabilities [N, C] against labels [N], with
+    "balanced_accuracy" (`balanced_accuracy`) when `balanced`: the callers ask for it when
+    the split's classes are unbalanced (`data.coverage.unbalanced`), so ensemble.json's
+    test record and evaluate's entries hold it alike."""
+    found = {"accuracy": accuracy(probs, labels), "nll": nll(probs, labels),
+             "ece": ece(probs, labels, bins)}
+    if balanced:
+        found["balanced_accuracy"] = balanced_accuracy(probs, labels)
+    return found
 
 
 def val_record(probs, labels) -> dict[str, float]:
