@@ -328,6 +328,7 @@ def _keep_or_drop(run, stage, output, now) -> None:
 
 def _run_stages(run, specs, task, data_args, options, keys, *, export, progress, cache_dir,
                 use_cache):
+    from hubensemble.cost.records import figures_digest
     from hubensemble.ensemble import read_ensemble, run_ensemble
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
     from hubensemble.evaluate import write_evaluation
@@ -398,17 +399,24 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         return {s: known[s] for s in names}
 
     seconds, ran = {}, []
+    # cost.json's digest before a recount that gave the same figures (a newer counting rule,
+    # the same numbers): the stages that read the old file keep their results.
+    same_costs = None
     for name, fn in steps:
         read = (name, *STAGE_INPUTS.get(name, ()))
         present = outputs.get(name) is None or Path(outputs[name]).exists()
         if not present and _lost(run, name, export_path):
             log.warning("%s: %s is gone; running %s again", name, escaped(outputs[name]), name)
         now = digests(read)
-        done = present and stage_done(run, name, keys[name], now, ran=ran)
+        seen = dict(now)  # what stage_done compares: the old cost.json's digest for the new
+        recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
+        if same_costs and now.get("cost") == same_costs[1] and \
+                recorded.get("cost") == same_costs[0]:
+            seen["cost"] = same_costs[0]
+        done = present and stage_done(run, name, keys[name], seen, ran=ran)
         if done and name == "cost" and (why := _costs_outdated(run)):
             log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
             done = False
-        recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
         # Another command's export (also when this fit recorded none: stopped before its
         # export stage, or between writing its export and recording it): kept when it is
         # the one fit would write (`adopt_export`), else moved aside and said where it went.
@@ -444,6 +452,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         reraise_stop()  # a Ctrl-C / SIGTERM whose exception Python ignored: no next stage
         log.info("%s: starting", name)
         start = time.time()
+        figures = figures_digest(run.path) if name == "cost" else None
         try:
             fn()
         except BaseException as e:  # RUN/log.txt says so (from Python too: no CLI line)
@@ -452,7 +461,12 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
                 log.info("%s: stopped after %.1f s (%s)", name, time.time() - start,
                          type(e).__name__)
             raise
-        ran.append(name)
+        if figures is not None and figures == figures_digest(run.path):
+            same_costs = (now["cost"], file_digest(run.cost_json))
+            log.info("cost: counted again, the same figures as %s held; the stages that read "
+                     "it keep their results", escaped(run.cost_json))
+        else:
+            ran.append(name)
         earlier = _interrupted(run, name)
         seconds[name] = time.time() - start + earlier
         known.pop(name, None)  # its result was just rewritten

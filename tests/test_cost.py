@@ -134,6 +134,24 @@ def test_counts_are_cached_by_module_and_resolution_latency_by_machine(module_di
     # Another resolution or class count is another entry.
     assert module_cost(spec, 4, 10, cache_dir=tmp_path, machine=a)[0].macs == \
         10 * 10 * 8 * 27 + 8 * 4
+    # An older counting rule's entry: counted again, but its latency on this machine is a
+    # measurement no rule changes, so it is taken, not timed again (re-timed, it changed
+    # RUN/cost.json, and fit then redid the ensemble, the export and the evaluation).
+    from hubensemble.cost.records import COUNT_VERSION, cache_key
+    from hubensemble.hub.locate import default_call, locate_spec
+
+    module_key, output_key = default_call(locate_spec(spec), spec.output_key)
+    key = cache_key(module_key, 10, 3, output_key=output_key)
+    assert files[0].endswith(key + ".json")
+    older = os.path.join(tmp_path, "older", "entry.json")
+    os.makedirs(os.path.dirname(older))
+    os.replace(files[0], older)
+    old_key = cache_key(module_key, 10, 3, output_key=output_key, count=COUNT_VERSION - 1)
+    os.makedirs(os.path.join(tmp_path, old_key[:2]), exist_ok=True)
+    os.replace(older, os.path.join(tmp_path, old_key[:2], old_key + ".json"))
+    recount, hit = module_cost(spec, 3, 10, cache_dir=tmp_path, machine=a)
+    assert not hit and recount.to_json() == first.to_json()
+    assert module_cost(spec, 3, 10, cache_dir=tmp_path, machine=a) == (recount, True)
 
 
 def test_cost_records_totals_and_limits():

@@ -269,6 +269,17 @@ def test_a_cost_file_of_an_older_counting_rule_is_counted_again_by_fit(
     assert (f"cost: {out / 'cost.json'} its counts are of counting rule 1, this version's is "
             f"rule {COUNT_VERSION}") in log and "running cost again" in log
     assert json.loads((out / "cost.json").read_text())["count_version"] == COUNT_VERSION
+    # The recount gave the same figures (this rule's, from the cost cache): the ensemble,
+    # export and evaluation made from them are kept (they were all redone).
+    assert "the same figures as" in log
+    for stage in ("ensemble", "export", "evaluate"):
+        assert f"{stage}: done before, reused" in log, log
+    # ... and the next fit reuses every stage, cost included.
+    before = len((out / "log.txt").read_text())
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    log = (out / "log.txt").read_text()[before:]
+    for stage in ("cost", "ensemble", "export", "evaluate"):
+        assert f"{stage}: done before, reused" in log, log
 
 
 @pytest.mark.slow

@@ -370,6 +370,22 @@ def _with_head_sizes(run_dir, costs: dict) -> dict:
     return out
 
 
+def figures_digest(run_dir) -> str | None:
+    """sha256 (hex) of RUN/cost.json's figures: the file without its counting rule's labels
+    ("count_version", "written_by"), which no stage after `cost` copies; None when the file
+    is missing or unreadable. A recount under a newer rule that gives the same figures has
+    the same digest, so fit keeps the ensemble, export and evaluation made from them
+    (pipeline._run_stages: they were redone, minutes on a real ensemble)."""
+    try:
+        data = fileio.read_json(cost_path(run_dir))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    figures = {k: v for k, v in data.items() if k not in ("count_version", "written_by")}
+    return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()
+
+
 #: The RUN/cost.json files whose older counting rule `read_run_costs` has warned of.
 _SAID_OUTDATED: set = set()
 
@@ -410,13 +426,14 @@ def cache_folder(cache_dir=None):
 
 
 def cache_key(fingerprint: str, size: int, num_classes: int, *, input_size=None,
-              output_key=None) -> str:
+              output_key=None, count: int = COUNT_VERSION) -> str:
     """sha256 (64 hex digits) of what determines a count: the module's content fingerprint,
     the serving resolution, the module's own input size and output key (catalogue entry),
-    the head's classes and the counting rule's version."""
+    the head's classes and the counting rule's version (`count`, 1..COUNT_VERSION: an older
+    rule's key finds that rule's entry, whose latencies `module_cost` still takes)."""
     what = {"module": fingerprint, "size": int(size), "classes": int(num_classes),
             "input_size": list(input_size) if input_size else None, "output_key": output_key,
-            "count": COUNT_VERSION}
+            "count": int(count)}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 

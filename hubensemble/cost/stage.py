@@ -10,8 +10,9 @@ import time
 import numpy as np
 
 from hubensemble import candidate
-from hubensemble.cost.records import (LATENCY_BATCHES, Cost, cache_folder, cache_get, cache_key,
-                                      cache_put, cost_path, figure, machine_info,
+from hubensemble.cost.records import (COUNT_VERSION, LATENCY_BATCHES, Cost, cache_folder,
+                                      cache_get, cache_key, cache_put, cost_path, figure,
+                                      machine_info,
                                       read_run_costs, write_run_costs)
 from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
@@ -82,6 +83,12 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     key = cache_key(module_key, size, num_classes, input_size=spec.input_size,
                     output_key=output_key)
     entry = cache_get(cache_dir, key) if use_cache else None
+    if use_cache and latency and not (entry or {}).get("latency", {}).get(machine["id"]):
+        # A latency is a measurement, not a count: an older counting rule's entry of the same
+        # module, size and classes on this machine holds a valid one (re-timing it changed
+        # RUN/cost.json, and fit then redid the ensemble, export and evaluation).
+        entry = _with_older_latency(entry, cache_dir, machine["id"], module_key, size,
+                                    num_classes, spec.input_size, output_key)
     have_latency = entry is not None and machine["id"] in (entry.get("latency") or {})
     # An entry of an older hubensemble has no head size: the module is loaded for it.
     if entry is not None and (have_latency or not latency) and "head_macs" in entry:
@@ -94,7 +101,7 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     model = tune.build_classifier(spec, int(num_classes), name="cost_probe")
     # The head on the D-wide embedding: D x C multiply-adds (cost.sharing.head_cost).
     head_macs = int(np.prod(model.head.kernel.shape))
-    if entry is None:
+    if entry is None or "macs" not in entry:  # none, or an older rule's latency alone
         macs, _ = graph.count_macs(graph.image_function(model, size))
         params = graph.count_params(model)
     else:
@@ -115,6 +122,24 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
                 num_classes=int(num_classes), macs=int(macs), params=int(params),
                 latency_ms=dict(lat), machine=machine["id"] if lat else None,
                 head_macs=head_macs), False
+
+
+def _with_older_latency(entry, cache_dir, machine_id, module_key, size, num_classes,
+                        input_size, output_key):
+    """`entry` (the cache entry of this counting rule, or None) with this machine's latency
+    taken from the newest older rule's entry that has one; `entry` as given when none has.
+    The counts stay this rule's: an entry that is None gets only {"latency"} (no "macs", so
+    the module is still counted)."""
+    for count in range(COUNT_VERSION - 1, 0, -1):
+        older = cache_get(cache_dir, cache_key(module_key, size, num_classes,
+                                               input_size=input_size, output_key=output_key,
+                                               count=count))
+        lat = ((older or {}).get("latency") or {}).get(machine_id)
+        if lat:
+            found = dict(entry or {})
+            found["latency"] = {**(found.get("latency") or {}), machine_id: lat}
+            return found
+    return entry
 
 
 @writes_run("cost")
