@@ -334,7 +334,7 @@ def test_a_cost_file_of_an_older_counting_rule_is_said_and_counted_again(
     per file, and `cost` counts the pool again and keeps none of the older counts."""
     import logging
 
-    from hubensemble.cost.records import COUNT_VERSION, _SAID_OUTDATED
+    from hubensemble.cost.records import COUNT_VERSION, _SAID_OUTDATED, figures_digest
 
     modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
     run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8)])
@@ -342,6 +342,7 @@ def test_a_cost_file_of_an_older_counting_rule_is_said_and_counted_again(
     path = run.path / "cost.json"
     written = json.loads(path.read_text())
     assert written["count_version"] == COUNT_VERSION
+    figures = figures_digest(run.path)  # fit keeps what read them while it stays the same
     assert read_run_costs(run.path).outdated() is None
     for rule in (1, None):
         older = json.loads(path.read_text())
@@ -373,6 +374,7 @@ def test_a_cost_file_of_an_older_counting_rule_is_said_and_counted_again(
             line.endswith("; counting them again") for line in said), said
         again = read_run_costs(run.path)
         assert set(again.costs) == {"t0"} and again.outdated() is None
+        assert figures_digest(run.path) == figures  # the same figures, a newer rule's label
 
 
 def test_a_written_out_default_signature_or_layer_shares_the_count(tmp_path):

@@ -371,18 +371,21 @@ def _with_head_sizes(run_dir, costs: dict) -> dict:
 
 
 def figures_digest(run_dir) -> str | None:
-    """sha256 (hex) of RUN/cost.json's figures: the file without its counting rule's labels
+    """sha256 (hex) of RUN/cost.json's figures as every reader takes them (`read_run_costs`:
+    each candidate's `Cost`, a head size an older file lacks taken from its weights file,
+    the machine record and the modules not costed), without the counting rule's labels
     ("count_version", "written_by"), which no stage after `cost` copies; None when the file
-    is missing or unreadable. A recount under a newer rule that gives the same figures has
-    the same digest, so fit keeps the ensemble, export and evaluation made from them
-    (pipeline._run_stages: they were redone, minutes on a real ensemble)."""
+    is missing, unreadable or damaged. A recount under a newer rule that gives the same
+    figures has the same digest, so fit keeps the ensemble, export and evaluation made from
+    them (pipeline._run_stages: they were redone, minutes on a real ensemble)."""
+    if not os.path.exists(cost_path(run_dir)):
+        return None
     try:
-        data = fileio.read_json(cost_path(run_dir))
-    except (OSError, ValueError):
+        recorded = read_run_costs(run_dir, say_outdated=False)
+    except RunError:
         return None
-    if not isinstance(data, dict):
-        return None
-    figures = {k: v for k, v in data.items() if k not in ("count_version", "written_by")}
+    figures = {"costs": {t: c.to_json() for t, c in recorded.costs.items()},
+               "machine": recorded.machine, "failed": recorded.failed}
     return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()
 
 
