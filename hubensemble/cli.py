@@ -403,7 +403,7 @@ def build_parser():
     p.add_argument("--trust", action="store_true",
                    help="load modules the safety scan or Keras' safe mode would refuse")
     p.set_defaults(func=cmd_catalogue_add, tensorflow=False)  # the command imports it
-    cat.set_defaults(func=lambda args: (cat.print_help(), 2)[1], tensorflow=False)
+    cat.set_defaults(func=lambda args, cat=cat: _no_command(cat), tensorflow=False)
 
     p = sub.add_parser("rank", parents=[common],
                        usage="%(prog)s --catalogue FILE... --data SPEC --out RUN [options]\n"
@@ -482,7 +482,8 @@ def build_parser():
                    help="processes training modules side by side (default: one per core)")
     b.set_defaults(func=cmd_zoo_build, tensorflow=False, interrupted="the partial zoo was "
                    "removed (an older zoo stays), so running the command again starts over")
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1], tensorflow=False)
+    # p=p: bound now (`p` names the next parsers below; `hubensemble zoo` printed demo's help)
+    p.set_defaults(func=lambda args, p=p: _no_command(p), tensorflow=False)
 
     p = sub.add_parser("tune", parents=[common],
                        help="fine-tune the ranked modules with a Keras Tuner sweep",
@@ -593,6 +594,13 @@ def _run_log(args):
     return contextlib.nullcontext()
 
 
+def _no_command(parser) -> int:
+    # A missing command is a usage error: its help goes where argparse's usage errors go,
+    # stderr, exit 2. On stdout, `hubensemble | head -0` showed nothing at all.
+    parser.print_help(sys.stderr)
+    return 2
+
+
 def main(argv=None):
     """Runs one command; returns the exit code: 0 ok, 1 a command-specific failure (e.g.
     invalid catalogues), 2 usage, HubensembleError or the machine's OSError (a full disk, …,
@@ -606,8 +614,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.quiet = args.quiet and not args.verbose  # -v wins: bars and notes too, not only logs
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        return _no_command(parser)
     said = []  # the exit code of the stop line said: a stop in the cleanup after it is quiet
     try:
         return _command(args, said)

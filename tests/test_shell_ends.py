@@ -443,3 +443,25 @@ def test_a_second_ctrl_c_in_a_blocks_end_leaves_no_handler_behind(tmp_path, wher
     out = subprocess.run([sys.executable, "-c", CLEANUP_CTRL_C, where, str(uses), str(run)],
                          capture_output=True, text=True, timeout=300)
     assert out.stdout == "130 [1] [] None True 0 0\n", out
+
+
+def test_a_missing_command_is_a_usage_error_whose_help_goes_to_stderr(capsys):
+    """`hubensemble | head -0` showed nothing and exited 2: the bare command's help went to
+    stdout, into the closed pipe. A missing command is a usage error, as an unknown one: its
+    help goes to stderr, exit 2, whatever stdout's reader does (a closed pipe turns only a
+    success into 141). `hubensemble zoo` printed demo's help (a closure bound late)."""
+    from hubensemble.cli import main
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        out = subprocess.run([sys.executable, "-m", "hubensemble"], stdout=write,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert out.returncode == 2 and out.stderr.startswith("usage: hubensemble [-h]"), out
+    assert "demo " in out.stderr, out  # the commands are listed
+    for command in ("catalogue", "zoo"):
+        assert main([command]) == 2
+        said = capsys.readouterr()
+        assert said.out == "" and said.err.startswith(f"usage: hubensemble {command} "), said
