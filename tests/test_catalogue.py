@@ -1231,3 +1231,24 @@ def test_a_catalogue_saved_by_windows_tools_is_read_or_refused_at_its_line(tmp_p
     with pytest.raises(CatalogueError, match=f"^{bare}: holds NUL bytes: UTF-16 or UTF-32 saved "
                        "without its byte-order mark, or not text; save it as UTF-8$"):
         load_catalogue(bare)
+
+
+def test_a_presets_json_is_read_as_utf8_under_the_c_locale(tmp_path):
+    """hub/introspect read image_converter.json in the locale's encoding: under the C locale
+    (ASCII, as LC_ALL=C PYTHONUTF8=0 gives) a Keras preset whose JSON held a non-ASCII name
+    lost its image size. The kind: test_fileio's
+    test_every_text_file_is_read_and_written_with_its_encoding_named."""
+    import json
+    import locale
+
+    from hubensemble.hub.introspect import _preset_image_size
+
+    (tmp_path / "image_converter.json").write_text(json.dumps(
+        {"config": {"name": "Bildgröße", "image_size": [96, 80]}}, ensure_ascii=False),
+        encoding="utf-8")
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        assert _preset_image_size(str(tmp_path)) == (96, 80)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)

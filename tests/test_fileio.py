@@ -330,3 +330,51 @@ def test_files_written_through_a_symlink_and_dotdot_land_where_the_system_reache
     assert (elsewhere / "r5" / "labels" / "train.npy").is_file()
     assert (elsewhere / "r6" / ".fit.lock").exists() and (elsewhere / "export").is_dir()
     assert sorted(os.listdir(tmp_path / "runs")) == ["link"], os.listdir(tmp_path / "runs")
+
+
+def _text_calls_without_encoding(tree):
+    """The calls in `tree` that read or write text in the locale's encoding: open(), io.open()
+    and os.fdopen() in a text mode given as a constant, Path.read_text/write_text, subprocess
+    with text=True, none of them with an `encoding=`."""
+    import ast
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or any(k.arg == "encoding" for k in node.keywords):
+            continue
+        func, words = node.func, {k.arg: k.value for k in node.keywords}
+        if isinstance(func, ast.Name):
+            name = func.id
+        elif isinstance(func, ast.Attribute):  # Image.open, tarfile.open, os.open: not text
+            owner = getattr(func.value, "id", None)
+            name = func.attr if (owner, func.attr) in (("io", "open"), ("os", "fdopen")) or (
+                func.attr in ("read_text", "write_text", "run", "Popen", "check_output")) else ""
+        else:
+            continue
+        if name in ("open", "fdopen"):
+            mode = node.args[1] if len(node.args) > 1 else words.get("mode", ast.Constant("r"))
+            if isinstance(mode, ast.Constant) and "b" not in mode.value:
+                yield node
+        elif name in ("read_text", "write_text"):
+            yield node
+        elif name in ("run", "Popen", "check_output") and any(
+                isinstance(words.get(k), ast.Constant) and words[k].value
+                for k in ("text", "universal_newlines")):
+            yield node
+
+
+def test_every_text_file_is_read_and_written_with_its_encoding_named():
+    """hub/introspect read image_converter.json in the locale's encoding (open() without
+    encoding=): under LC_ALL=C PYTHONUTF8=0 a Keras preset whose JSON held "é" lost its image
+    size (the UnicodeDecodeError was taken as no file). Every text file hubensemble reads or
+    writes names its encoding; the reader of user-written text is text.file_text."""
+    import ast
+    from pathlib import Path
+
+    package = Path(fileio.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if any(word in source for word in ("open(", "_text(", "text=True", "newlines=True")):
+            found += [f"{path.relative_to(package.parent)}:{node.lineno}"
+                      for node in _text_calls_without_encoding(ast.parse(source))]
+    assert not found, "text in the locale's encoding, not UTF-8:\n" + "\n".join(found)

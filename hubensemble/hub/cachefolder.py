@@ -65,7 +65,7 @@ def _drop_dead_download_lock(module_dir, handle=None):
     module_dir = tf_utils.absolute_path(module_dir)
     lock = module_dir + ".lock"
     try:
-        with open(lock) as f:
+        with open(lock, encoding="utf-8") as f:  # tf.io.gfile wrote it: UTF-8
             host, pid, uid = f.read().strip().rsplit(".", 2)
     except (OSError, ValueError):
         return  # no lock, or not one of tensorflow_hub's: its own rules apply

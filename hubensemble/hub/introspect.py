@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -200,8 +199,7 @@ def _with_declared(fields, path, *, fixed_size) -> dict:
 
 def _preset_image_size(path):
     try:
-        with open(os.path.join(path, "image_converter.json")) as f:
-            size = json.load(f)["config"].get("image_size")
+        size = read_json(os.path.join(path, "image_converter.json"))["config"].get("image_size")
     except (OSError, ValueError, KeyError):
         return None
     return (int(size[0]), int(size[1])) if size else None

@@ -85,7 +85,7 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
         tf.saved_model.save(root, tf_path(tmp), signatures={})
         if metadata is not None:
             os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
-            with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+            with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
                 json.dump(metadata, f, indent=2)
         # The folder before is moved aside, not deleted, until the new one is in place.
         moved = os.path.lexists(path)

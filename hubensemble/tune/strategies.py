@@ -198,11 +198,12 @@ def _check_in_a_fresh_process(address, master, timeout):
     can be stopped."""
     what, way_on = _words(address, master)
     package = os.path.dirname(os.path.dirname(absolute(hubensemble.__file__)))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+    # Its words in UTF-8 whatever the locale (PYTHONIOENCODING, read back as such below)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONIOENCODING="utf-8:backslashreplace",
                PYTHONPATH=os.pathsep.join(filter(None, (package, os.environ.get("PYTHONPATH")))))
     try:
         done = subprocess.run([sys.executable, "-c", _CHECK, address, repr(float(timeout))],
-                              capture_output=True, text=True, env=env,
+                              capture_output=True, encoding="utf-8", errors="replace", env=env,
                               timeout=timeout + _START_SECONDS)
     except subprocess.TimeoutExpired:  # run() has killed it
         raise HubensembleError(f"{what} did not finish within {timeout:.0f} s; {way_on}, or "
