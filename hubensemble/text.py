@@ -234,9 +234,10 @@ def shell_word(path, encoding: str | None = None) -> str:
     as it is when it holds only letters, digits and @%+=:,./-_ (`_PLAIN_WORD`); in single
     quotes when it holds a space or a character the shell would read (shlex.quote);
     in bash's $'…' with backslash escapes when it holds a control character, one that shows
-    as nothing (`hidden_at`: $'cat\\ufe0f') or a byte that is not UTF-8 ($'new\\nline.png',
-    $'caf\\xe9.jpg'). `predict`'s header lines and `shell`'s
-    advice: never starting with a space, never over two lines.
+    as nothing (`hidden_at`: $'cat\\xef\\xb8\\x8f' for U+FE0F, its bytes: `_shell_escape`) or a
+    byte that is not UTF-8 ($'new\\nline.png', $'caf\\xe9.jpg'). `predict`'s header lines and
+    `shell`'s advice: never starting with a space, never over two lines, the same name under
+    any locale of the shell they are pasted into.
 
     `encoding`: the one of the stream the word goes to, when known. A character that stream
     does not write as the bytes it has in the file's name is given as those bytes in $'…'
@@ -247,7 +248,7 @@ def shell_word(path, encoding: str | None = None) -> str:
     if encoding and any(not hidden_at(text, i) and not _written_as_named(c, encoding)
                         for i, c in enumerate(text)):
         return "$'" + "".join(
-            _shell_escape(c, as_bytes=True) if hidden_at(text, i) or c in _ESCAPES
+            _shell_escape(c) if hidden_at(text, i) or c in _ESCAPES
             or not _written_as_named(c, encoding) else c for i, c in enumerate(text)) + "'"
     if _hidden(text):
         return "$'" + "".join(_shell_escape(c) if hidden_at(text, i) or c in _ESCAPES else c
@@ -274,14 +275,14 @@ def _written_as_named(c: str, encoding: str) -> bool:
         return False
 
 
-def _shell_escape(c: str, as_bytes: bool = False) -> str:
-    """`c` as bash's $'…' gives it back: `_escape`'s form, but a character from U+0080 to
-    U+00FF (a soft hyphen, a C1 control) as its bytes in a name (`_name_bytes`), since bash
-    reads $'\\xad' as the byte 0xad, not U+00AD's UTF-8; with `as_bytes`, every non-ASCII
-    character so (bash reads \\u in its locale's encoding, which a C locale lacks)."""
+def _shell_escape(c: str) -> str:
+    """`c` as bash's $'…' gives it back whatever the shell's locale: `_escape`'s form for
+    ASCII and a name's byte that is not UTF-8, any other character as its bytes in a name,
+    "\\xHH" (`_byte_escapes`). Not \\uXXXX: bash turns that into bytes by its CURRENT locale,
+    and under LC_ALL=C it gave back the six characters "\\uFE0F" (measured: bash 5.2), another
+    name; nor \\xad for U+00AD, which bash reads as the byte 0xad, not the name's UTF-8."""
     code = ord(c)
-    if c in _ESCAPES or code < 0x80 or 0xDC80 <= code <= 0xDCFF or (
-            code >= 0x100 and not as_bytes):
+    if c in _ESCAPES or code < 0x80 or 0xDC80 <= code <= 0xDCFF:
         return _escape(c)
     return _byte_escapes(c)
 

@@ -505,3 +505,22 @@ def test_a_legacy_catalogues_character_is_named_on_an_ascii_stream(tmp_path):
     assert out.returncode == 1 and b"Traceback" not in out.stderr, out.stderr
     assert (b"column 18: byte 0xf6 is not UTF-8 (in Windows-1252, '\\xf6', LATIN SMALL LETTER O "
             b"WITH DIAERESIS: the file was saved") in out.stderr, out.stderr
+
+
+def test_a_shell_word_gives_bash_the_name_under_any_locale(tmp_path):
+    """`text.shell_word` gave a character that shows as nothing as bash's \\uXXXX in $'…'
+    ($'cat\\ufe0f.png'), which bash turns into bytes by its own locale: under LC_ALL=C it
+    gave back the six characters "\\uFE0F", another name. Each non-ASCII character in $'…'
+    is now the name's bytes, \\xHH: bash under the C locale and under UTF-8 reads the very
+    name back, with and without a stream encoding."""
+    from hubensemble.text import shell_word
+
+    names = ["cat\ufe0f.png", "a\u202eb \u2192.png", "new\nl\u00e9.png", "a\u00adb\u200b.png",
+             "x\U000e0001y.png"]
+    words = [shell_word(tmp_path / n, e) for n in names for e in (None, "ascii", "utf-8")]
+    expected = [os.fsencode(tmp_path / n) for n in names for _ in range(3)]
+    for locale in ("C", "C.UTF-8"):
+        said = subprocess.run(["bash", "-c", "printf '%s\\0' " + " ".join(words)],
+                              capture_output=True, check=True, timeout=60,
+                              env=dict(os.environ, LC_ALL=locale)).stdout.split(b"\0")[:-1]
+        assert said == expected, (locale, words)
