@@ -84,13 +84,14 @@ class FitResult:
         test (or validation) example, stage times and paths (as printed), and a line on the
         files of the data that were skipped, with where the whole list is (the command
         line's data summary says it before the table; a Python caller sees this)."""
+        from hubensemble.data.sniff import skipped_count
         from hubensemble.formats import skipped_list
         from hubensemble.report import summary_table
 
         text = summary_table(self.run_dir)
         if self.skipped:
             shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
-            text += (f"\ndata: {len(self.skipped)} file(s) skipped, unreadable (e.g. {shown}); "
+            text += (f"\ndata: {skipped_count(r for _, r in self.skipped)}, e.g. {shown}; "
                      f"{skipped_list(absolute(self.run_dir))}")
         return text
 

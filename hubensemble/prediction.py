@@ -17,7 +17,7 @@ from hubensemble import options
 from hubensemble.data.decode import (UnreadableImage, check_identifiable, op_error_reason,
                                      servable_bytes, serving_blob)
 from hubensemble.data.folder import ignored_entries
-from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, skipped_words, sniff
+from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, skipped_count, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
@@ -66,14 +66,13 @@ class Predictions(list):
         """The closing count: "predicted 2998 of 3000 files; 2 skipped (unreadable); 3 hidden
         or system entries and 1 folder hubensemble made (a run or an export) in the folders
         not read" (the parts that apply; the folder loader's words, `folder.ignored_entries`).
-        The skipped are counted by their reasons' words (`sniff.skipped_words`): "3 skipped
+        The skipped are counted by their reasons' words (`sniff.skipped_count`): "3 skipped
         (2 unreadable, 1 too large)"; a too-large image was counted "unreadable"."""
         done = len(self) - self.skipped
         text = f"predicted {done} of {len(self)} files" if self.skipped else \
             f"predicted {done} file{'s' * (done != 1)}"
         if self.skipped:
-            why = skipped_words(r["error"] for r in self if "error" in r)
-            text += f"; {self.skipped} skipped ({why})"
+            text += "; " + skipped_count(r["error"] for r in self if "error" in r)
         if self.ignored:
             text += f"; {ignored_entries(self.ignored)} in the folders not read"
         return text

@@ -1516,7 +1516,7 @@ def test_the_report_shows_what_became_of_every_file(tmp_path):
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}").to_json()))
     assert ".DS_Store" in rows["hidden / system entries"]
     assert rows["exact duplicates"].count(".png") == 2
-    assert rows["files read"] == "25: 24 example(s), 1 skipped, 0 duplicate(s) dropped"
+    assert rows["files read"] == "25: 24 example(s), 1 skipped (unreadable), 0 duplicate(s) dropped"
     assert rows["hidden / system entries"].startswith("1 ignored")
     assert rows["skipped files"].startswith("1 (e.g. ") and "notes.txt" in rows["skipped files"]
     assert rows["exact duplicates"].startswith("12 copy(ies) in 12 group(s)")
@@ -1525,7 +1525,8 @@ def test_the_report_shows_what_became_of_every_file(tmp_path):
                                            dedupe=True).to_json()))
     assert rows["dropped by --dedupe"].startswith("12 copy(ies)")
     assert ".png: a copy of " in rows["dropped by --dedupe"]
-    assert rows["files read"] == "25: 12 example(s), 1 skipped, 12 duplicate(s) dropped"
+    assert rows["files read"] == ("25: 12 example(s), 1 skipped (unreadable), "
+                                  "12 duplicate(s) dropped")
 
 
 def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path):
@@ -1735,3 +1736,26 @@ def test_a_task_and_its_splits_print_as_a_summary_not_their_pixels(tmp_path):
                                "from 12 files)"
     same = Split(np.zeros((3, 4, 5, 3), np.uint8), np.array([0, 1, 0]))
     assert repr(same) == "Split(3 examples, images uint8 [3, 4, 5, 3])"
+
+
+def test_the_loaders_summary_counts_skipped_files_by_why_in_predicts_words(tmp_path):
+    """The folder loader's summary and the report's "files read" said "2 skipped" without
+    why, while predict said "2 skipped (1 unreadable, 1 too large)" (`sniff.skipped_count`:
+    one spelling of them all); a file beside the class folders is "misplaced", not
+    "unreadable", which it is not."""
+    from hubensemble.prediction import Predictions
+    from hubensemble.report.datarows import accounting_rows
+
+    noise_folder(tmp_path / "d", n=4)
+    write(str(tmp_path / "d" / "README.md"), b"# my photos")
+    write(str(tmp_path / "d" / "a" / "cut.png"), b"\x89PNG\r\n\x1a\n")
+    task = load_task(f"folder:{tmp_path / 'd'}")
+    words = [w for w in ("2 skipped (1 misplaced, 1 unreadable)",  # (in the order found)
+                         "2 skipped (1 unreadable, 1 misplaced)") if w in task.summary()]
+    assert len(words) == 1, task.summary()
+    words = words[0]
+    read = f"{task.files}: {task.files - 2} example(s), {words}, 0 duplicate(s) dropped"
+    assert f"; {task.files} file(s) read{read[read.index(':'):]}" in task.summary()
+    assert dict(accounting_rows(task.to_json()))["files read"] == read
+    said = Predictions([{"path": p, "error": r} for p, r in task.skipped]).tally()
+    assert said == f"predicted 0 of 2 files; {words}", said

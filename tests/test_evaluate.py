@@ -600,8 +600,8 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     assert task["files"] == 10
     # The same counts as the summary on the terminal.
     said = err[err.index("Task 'test'"):].splitlines()[0]
-    assert (f"; {task['files']} file(s) read: 9 example(s), {len(task['skipped'])} skipped, "
-            "0 duplicate(s) dropped; 1 hidden or system entry ignored (e.g. "
+    assert (f"; {task['files']} file(s) read: 9 example(s), {len(task['skipped'])} skipped "
+            "(unreadable), 0 duplicate(s) dropped; 1 hidden or system entry ignored (e.g. "
             f"{task['ignored']['examples'][0]}); 1 image(s) with an EXIF or XMP orientation tag "
             f"(e.g. {jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 "
             f"TIFF image(s) turned upright by their orientation tag (e.g. {tif}: 8), as Pillow "

@@ -1405,14 +1405,14 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     skipped = str(data / "circle" / "notes.txt")
     assert [p for p, _ in result.skipped] == [skipped]
     summary = result.summary()
-    assert (f"data: 1 file(s) skipped, unreadable (e.g. {skipped}: not a JPEG" in summary
+    assert (f"data: 1 skipped (unreadable), e.g. {skipped}: not a JPEG" in summary
             and f"all listed in {out / 'run.json'} (data.task.skipped)" in summary), summary
     # The warnings reach stderr, as Python shows them without logging set up; the skipped
     # file among them, in the command line's words (a notebook user's check: logged at INFO,
     # it was never seen).
     assert "test metrics cover 2 of 3 classes; no test example of: star" in stderr, stderr
-    assert (f"1 skipped, 0 duplicate(s) dropped; 1 file(s) skipped ({skipped}: not a JPEG"
-            in stderr), stderr
+    assert (f"1 skipped (unreadable), 0 duplicate(s) dropped; 1 file(s) skipped ({skipped}: not "
+            "a JPEG" in stderr), stderr
 
 
 def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_path):

@@ -16,7 +16,7 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.sniff import HEAD_BYTES, skipped_words, sniff
+from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, skipped_words, sniff
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key, same_names)
 from hubensemble.data.task import Task
@@ -200,7 +200,7 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
         elif os.path.islink(p) and not os.path.exists(p):
             listing.skip(p, f"a broken link (to {os.readlink(p)})")
         else:
-            listing.skip(p, "a file outside the class folders, not an example (move it into "
+            listing.skip(p, f"{MISPLACED_WORDS}class folders, not an example (move it into "
                             "one to use it)")  # "ignored" is the hidden entries' word
     return found
 
@@ -511,7 +511,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
             if not _visible(n) or _ours(p):
                 listing.ignored.append(p)
             elif not os.path.isdir(p):
-                listing.skip(p, "a file outside the train/ val/ test/ folders, not an example")
+                listing.skip(p, f"{MISPLACED_WORDS}train/ val/ test/ folders, not an example")
         images, labels, paths, class_names = _read_class_folders(
             layout["train"], None, listing, per_class["train"], bar)
         train = _make_split(images, labels, paths, owned=True)

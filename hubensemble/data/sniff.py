@@ -125,12 +125,21 @@ def first_bytes(data: bytes, n: int = 8) -> str:
 TOO_LARGE_WORDS = ", too large to decode ("
 
 
+#: How the folder loader's reason for a file where no example can be begins ("a file outside
+#: the class folders, not an example …"): counted "misplaced", not "unreadable".
+MISPLACED_WORDS = "a file outside the "
+
+
 def skip_kind(reason: str) -> str:
     """The word a skipped file is counted by, from its `reason`: "too large" for an image its
-    decoder refused for its size (TOO_LARGE_WORDS), else "unreadable" (a damaged or empty
-    file, not an image, a file that cannot be opened). A too-large image was counted
-    "skipped (unreadable)" while its own warning said "too large"."""
-    return "too large" if TOO_LARGE_WORDS in str(reason) else "unreadable"
+    decoder refused for its size (TOO_LARGE_WORDS), "misplaced" for a file the folder loader
+    found where no example can be (MISPLACED_WORDS), else "unreadable" (a damaged or empty
+    file, not an image, a file that cannot be opened, a broken link). A too-large image was
+    counted "skipped (unreadable)" while its own warning said "too large"."""
+    reason = str(reason)
+    if TOO_LARGE_WORDS in reason:
+        return "too large"
+    return "misplaced" if reason.startswith(MISPLACED_WORDS) else "unreadable"
 
 
 def skip_counts(reasons) -> dict[str, int]:
@@ -151,3 +160,12 @@ def skipped_words(reasons) -> str:
     if len(counts) == 1:
         return next(iter(counts))
     return ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def skipped_count(reasons) -> str:
+    """How many files were skipped and why, by their `reasons` (`skipped_words`): "4 skipped
+    (3 unreadable, 1 too large)", "1 skipped (unreadable)", "0 skipped". The one spelling of
+    predict's closing count, the data summary's and the report's "files read" and `fit`'s
+    result: the loader's said "1 skipped" without why, `fit`'s "unreadable" of every file."""
+    reasons = list(reasons)
+    return f"{len(reasons)} skipped ({skipped_words(reasons)})" if reasons else "0 skipped"

@@ -16,7 +16,7 @@ from hubensemble.data.loading import _visible
 from hubensemble.data.names import (  # noqa: F401 - re-exported
     _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, check_class_names, class_name_fault, split_key)
 from hubensemble.data.names import non_integer_labels
-from hubensemble.data.sniff import MAX_SHORT_SIDE
+from hubensemble.data.sniff import MAX_SHORT_SIDE, skipped_count
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
@@ -398,7 +398,8 @@ class Task:
         if self.files is not None:
             examples = sum(len(getattr(self, s)) for s in self.present_splits())
             text += (f"; {self.files} file(s) read: {examples} example(s), "
-                     f"{len(self.skipped)} skipped, {len(self.dropped)} duplicate(s) dropped")
+                     f"{skipped_count(r for _, r in self.skipped)}, "
+                     f"{len(self.dropped)} duplicate(s) dropped")
         ours = self.hubensemble_folders()
         hidden = [p for p in self.ignored if p not in ours]
         if hidden:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from hubensemble.data.loading import _visible
+from hubensemble.data.sniff import skipped_count
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
@@ -71,7 +72,7 @@ def accounting_rows(task) -> list:
     examples = sum(v for v in sizes.values() if v)
     if task.get("files") is not None:
         rows.append(["files read", f"{task['files']}: {examples} example(s), "
-                                   f"{len(task.get('skipped') or [])} skipped, "
+                                   f"{skipped_count(r for _, r in task.get('skipped') or [])}, "
                                    f"{len(task.get('dropped') or [])} duplicate(s) dropped"])
     rows += decoding_rows(task)
     dup = task.get("duplicates") or {}
