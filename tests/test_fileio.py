@@ -334,8 +334,9 @@ def test_files_written_through_a_symlink_and_dotdot_land_where_the_system_reache
 
 def _text_calls_without_encoding(tree):
     """The calls in `tree` that read or write text in the locale's encoding: open(), io.open()
-    and os.fdopen() in a text mode given as a constant, Path.read_text/write_text, subprocess
-    with text=True, none of them with an `encoding=`."""
+    and os.fdopen() in a text mode given as a constant, tempfile's files in one, a logging
+    FileHandler, Path.read_text/write_text, subprocess with text=True, none of them with an
+    `encoding=`."""
     import ast
 
     for node in ast.walk(tree):
@@ -347,14 +348,19 @@ def _text_calls_without_encoding(tree):
         elif isinstance(func, ast.Attribute):  # Image.open, tarfile.open, os.open: not text
             owner = getattr(func.value, "id", None)
             name = func.attr if (owner, func.attr) in (("io", "open"), ("os", "fdopen")) or (
-                func.attr in ("read_text", "write_text", "run", "Popen", "check_output")) else ""
+                func.attr in ("read_text", "write_text", "run", "Popen", "check_output")
+                or func.attr.endswith(("TemporaryFile", "FileHandler"))) else ""
         else:
             continue
         if name in ("open", "fdopen"):
             mode = node.args[1] if len(node.args) > 1 else words.get("mode", ast.Constant("r"))
             if isinstance(mode, ast.Constant) and "b" not in mode.value:
                 yield node
-        elif name in ("read_text", "write_text"):
+        elif name.endswith("TemporaryFile"):  # (binary unless a mode says otherwise)
+            mode = node.args[0] if node.args else words.get("mode", ast.Constant("w+b"))
+            if isinstance(mode, ast.Constant) and "b" not in mode.value:
+                yield node
+        elif name in ("read_text", "write_text") or name.endswith("FileHandler"):
             yield node
         elif name in ("run", "Popen", "check_output") and any(
                 isinstance(words.get(k), ast.Constant) and words[k].value
