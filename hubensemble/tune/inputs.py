@@ -120,19 +120,22 @@ def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
 def eval_dataset(task, split: str, *, spec: ModuleSpec, profile,
                  batch_size: int) -> tf.data.Dataset:
     """Images of `split` in order, float32 [<=batch_size, S, S, 3] in [0, 1] with S =
-    `eval_size` (the whole image resized, no crop; no labels)."""
+    `eval_size` (the whole image resized, no crop; no labels). Read from the split on every
+    pass, never cached: each caller (a trial's, a retrained member's, distill's prediction)
+    makes one pass over a new stream, and the stream's cache kept the whole split in float32
+    until that pass ended (the test split of 2,000 images at 224 px: 1.2 GB, 4x its uint8
+    pixels, at tune's peak; tools/benchmarks/bench_top.py)."""
     size = eval_size(task, spec, profile)
     data = task.split(split)
     if data.same_size and tuple(data.images.shape[1:3]) != (size, size):
         # The stream resizes same-size images in chunks of WORKING_BYTES (the same pixels as
-        # eval_preprocess on its float32 batch) and caches them resized: a float32 batch at
-        # the held size was 1.07 GB for 64 phone photos, and the cache held the whole split
-        # so (docs/data.md "Memory of a split").
+        # eval_preprocess on its float32 batch): a float32 batch at the held size was
+        # 1.07 GB for 64 phone photos (docs/data.md "Memory of a split").
         ds = task.dataset(split, batch_size=batch_size, image_size=size, shuffle=False,
-                          repeat=False)
+                          repeat=False, cache=False)
         return ds.map(lambda x, y: x).prefetch(tf.data.AUTOTUNE)
     ds = task.dataset(split, batch_size=batch_size, image_size=_image_size_arg(data, size),
-                      shuffle=False, repeat=False)
+                      shuffle=False, repeat=False, cache=False)
     return ds.map(lambda x, y: augment.eval_preprocess(x, size=size),
                   num_parallel_calls=_tf.stateful_map_calls()).prefetch(tf.data.AUTOTUNE)
 
