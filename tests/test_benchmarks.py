@@ -96,6 +96,9 @@ def _kill_group(proc):
     ("bench_folder.py", ["--sizes", "5"], "argument --sizes: must be comma-separated file "
                                           "counts >= 20 (each once), got '5'"),
     ("bench_folder.py", ["--photos", "-1"], "argument --photos: must be an integer >= 0"),
+    ("bench_top.py", ["--sizes", "20"], "argument --sizes: must be comma-separated "
+     "training-image counts"),
+    ("bench_top.py", ["--stages", "fit"], "argument --stages: must be comma-separated "),
     ("bench_selection.py", ["--runs", "r", "--rules", "bogus"],
      "argument --rules: invalid choice: 'bogus' (choose from 'one-se', 'paper', 'budget')"),
     ("bench_selection.py", ["--runs", "r", "--budget", "-2"], "argument --budget: must be an "
