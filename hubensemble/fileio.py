@@ -554,3 +554,15 @@ def tf_path(path) -> str:
             f"{escaped(os.fsdecode(raw))}: the name is not UTF-8 (a byte of another encoding, "
             "e.g. Latin-1), which TensorFlow can neither write nor read; rename it in "
             "UTF-8") from None
+
+
+def native_path(path) -> str:
+    """The name Python's own calls (open, os.*) reach a file by, of a path in TensorFlow's
+    form (`tf_path`'s result, or one a library such as Keras Tuner joined from it): its
+    characters as UTF-8 bytes, decoded with the file system's encoding (os.fsdecode). Under
+    ``LC_ALL=C PYTHONUTF8=0`` 'run→c' is 'run\\udce2\\udc86\\udc92c' again; in a UTF-8 locale,
+    and for a path already in Python's form (lone surrogates), `path` as it is."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        return os.fsdecode(text)
+    return os.fsdecode(text.encode("utf-8", "surrogateescape"))

@@ -1817,14 +1817,20 @@ def test_a_killed_sweep_resumes_and_runs_every_trial_once(tmp_path, modules, dig
 
 @pytest.mark.slow
 def test_a_chief_and_two_workers_share_one_sweep(tmp_path, modules, digits):
-    run = make_run(tmp_path / "run", modules, task=digits)
+    """Also a new-user check: every process under LC_ALL=C PYTHONUTF8=0 (a container, a cron
+    job) in a non-ASCII run folder, which Python names 'run\\udce2\\udc86\\udc92c' there: Keras
+    Tuner's tf.io.gfile calls stopped the sweep with "UnicodeEncodeError: … surrogates not
+    allowed" until it was given the folder in TensorFlow's form (fileio.tf_path)."""
+    run = make_run(tmp_path / "run\u2192c", modules, task=digits)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     common = ["--sweep", "seeds", "--budget", "6", "--oracle", f"127.0.0.1:{port}",
               "--profile", profile_json(SLOW, min_steps=20, max_steps=20)]
-    chief = _worker(run, *common, "--tuner-id", "chief")
-    workers = [_worker(run, *common, "--tuner-id", f"tuner{i}") for i in range(2)]
+    c_locale = {"LC_ALL": "C", "PYTHONUTF8": "0"}
+    chief = _worker(run, *common, "--tuner-id", "chief", env=c_locale)
+    workers = [_worker(run, *common, "--tuner-id", f"tuner{i}", env=c_locale)
+               for i in range(2)]
     summaries = [_finish(p) for p in workers + [chief]]
     # A worker stops when nothing is left to hand out, maybe while the other still trains;
     # the chief waits until every trial has ended.
@@ -2009,3 +2015,18 @@ def test_the_advice_on_candidates_at_chance_follows_their_kind_and_profile():
     assert "another learning rate" in other and "5-10" not in other
     probe = chance_advice([{"profile": "quick", "kind": "probe", "hparams": {"kind": "probe"}}])
     assert probe.startswith("for a probe: its module's embeddings") and "--profile" not in probe
+
+
+def test_a_run_folder_whose_name_is_not_utf8_is_refused_before_the_sweep_is_recorded(
+        tmp_path, modules, digits):
+    """Keras Tuner reaches RUN/tuner through TensorFlow only, which reads every str path as
+    UTF-8: a run folder named in another encoding (a Latin-1 'caf\\xe9') stopped the sweep
+    with "UnicodeEncodeError: … surrogates not allowed" after run.json and plan.json recorded
+    it. It is refused by its name before (fileio.tf_path); a probe sweep needs no Keras
+    Tuner."""
+    run = make_run(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9"), modules, task=digits)
+    before = run.meta_path.read_bytes()
+    with pytest.raises(HubensembleError, match=r"caf\\xe9/tuner: the name is not UTF-8"):
+        tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
+                      task=digits, progress=False)
+    assert run.meta_path.read_bytes() == before and not (run.tuner / "seeds").exists()

@@ -13,7 +13,7 @@ import sys
 
 from keras_tuner.src.engine import oracle as kt_oracle
 
-from hubensemble.fileio import is_temp, read_json
+from hubensemble.fileio import is_temp, read_json, tf_path
 from hubensemble.terminal import counting_note, progress_bar
 from hubensemble.threads import training_block
 from hubensemble.tune.strategies import get_strategy, is_default_strategy
@@ -127,7 +127,11 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
     if progress:
         done = sum(1 for e in plan if finished_candidate(run.candidates, e.trial_id) is not None)
         bar = progress_bar(total=len(plan), initial=done, desc=f"tune {sweep}", unit="trial")
-    directory = run.tuner
+    # Keras Tuner reaches its folder through tf.io.gfile only: the name in TensorFlow's form
+    # (fileio.tf_path; under LC_ALL=C PYTHONUTF8=0 a non-ASCII run folder stopped the sweep
+    # with "UnicodeEncodeError: … surrogates not allowed"). tune.tuner's own writes there
+    # take it back (fileio.native_path).
+    directory = tf_path(run.tuner)
     oracle = PlanOracle(plan, run.candidates, max_failures=max_failures, seed=seed)
     hypermodel = FineTuneHyperModel(specs, num_classes, plan)
     try:
@@ -136,7 +140,7 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
                 oracle, hypermodel, run=run, task=task_obj, specs=specs, profile=profile,
                 keep_weights=keep_weights,
                 strategy=None if is_default_strategy(tf_strategy) else tf_strategy,
-                progress=bar, directory=str(directory), project_name=sweep, overwrite=False,
+                progress=bar, directory=directory, project_name=sweep, overwrite=False,
                 cache_dir=cache_dir)
         tensorboard = TensorBoard(str(run.tuner / "tensorboard"))
         with quiet_keras_tuner():

@@ -15,7 +15,7 @@ from typing import Sequence
 from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError, held_stops
-from hubensemble.fileio import atomic_write_json, file_lock
+from hubensemble.fileio import atomic_write_json, file_lock, tf_path
 from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import command_words, option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
@@ -369,7 +369,11 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
 
 
 def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init) -> None:
-    """The pool checks of one planned sweep (`check_pool`, `check_candidates`): RunError."""
+    """The pool checks of one planned sweep (`check_pool`, `check_candidates`): RunError;
+    HubensembleError naming RUN/tuner when its name is not UTF-8 and the sweep goes through
+    Keras Tuner, which reaches it through TensorFlow only (`fileio.tf_path`)."""
+    if part.sweep != "probe":  # refused here, not by the search after the sweep is recorded
+        tf_path(run.tuner)
     check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm,
                head_init=head_init)
     recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(part.sweep)

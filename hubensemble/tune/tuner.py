@@ -26,7 +26,7 @@ import keras_tuner as kt
 
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, first_line, held_stops, reraise_stop, stop_name
-from hubensemble.fileio import atomic_write_json, machine_error
+from hubensemble.fileio import atomic_write_json, machine_error, native_path, tf_path
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
@@ -255,13 +255,15 @@ class PlanOracle(kt.Oracle):
     # Keras Tuner writes its JSON state in place (open "w", then write): a kill in between
     # leaves a file that stops every later resume. Ours go through temp file + rename.
     # Internals: Oracle._get_oracle_fname, Oracle._save_trial, Oracle._get_trial_dir.
+    # Keras Tuner's paths are in TensorFlow's form (tune.search): Python's writes take them
+    # back (native_path).
     def save(self):
         """Writes oracle.json through temp file + rename."""
-        atomic_write_json(self._get_oracle_fname(), self.get_state())
+        atomic_write_json(native_path(self._get_oracle_fname()), self.get_state())
 
     def _save_trial(self, trial):
-        atomic_write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
-                          trial.get_state())
+        atomic_write_json(native_path(os.path.join(self._get_trial_dir(trial.trial_id),
+                                                   "trial.json")), trial.get_state())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,7 +361,8 @@ def trial_callbacks(callbacks, trial_id: str, hp: kt.HyperParameters | None = No
     extra = []
     for cb in callbacks:
         if isinstance(cb, keras.callbacks.TensorBoard):
-            cb.log_dir = os.path.join(str(cb.log_dir), trial_id)
+            # Read by TensorFlow only (its summary writers): in its form (fileio.tf_path).
+            cb.log_dir = tf_path(os.path.join(cb.log_dir, trial_id))
             if hp is not None:
                 from tensorboard.plugins.hparams import api as hparams_api
 
@@ -421,7 +424,7 @@ class FineTuneTuner(kt.Tuner):
         # PlanOracle.save). Internal: BaseTuner._get_tuner_fname.
         if distributed_role() != "worker":
             self.oracle.save()
-        atomic_write_json(self._get_tuner_fname(), self.get_state())
+        atomic_write_json(native_path(self._get_tuner_fname()), self.get_state())
 
     def search(self, *fit_args, **fit_kwargs):
         """Runs trials until the oracle stops (Keras Tuner's loop); on the chief, serves the
@@ -457,7 +460,7 @@ class FineTuneTuner(kt.Tuner):
                           str(os.getpid()), str(self.tuner_id), trial, event,
                           detail.replace("\n", " ")[:300]]) + "\n"
         # One append per line: O_APPEND keeps lines whole across processes.
-        fd = os.open(os.path.join(self.project_dir, "trials.log"),
+        fd = os.open(native_path(os.path.join(self.project_dir, "trials.log")),
                      os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             # A failure reason naming a file whose name is not UTF-8 holds lone surrogates:
