@@ -284,3 +284,43 @@ def test_docs_name_every_internal():
     for path in glue.KERAS_TUNER_INTERNALS:
         short = re.sub(r"^keras_tuner\.(src\.)?(engine\.)?", "", path)
         assert short in section, f"docs/tune.md does not list {path}"
+
+
+def test_plan_oracles_reload_leaves_the_oracle_as_keras_tuners_does(tmp_path, no_kt_env):
+    """PlanOracle.reload replaces Oracle.reload (whose glob of the project folder missed the
+    trials of a run folder named with glob characters) by its steps in keras-tuner 1.4.7:
+    the trials, oracle.json, the running trials queued for retry (Oracle._retry_queue). On a
+    plain folder both must leave the same oracle; a release whose reload does more fails here."""
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.rundir import Run
+    from hubensemble.tune.plans import plan_sweep
+
+    spec = ModuleSpec(name="gen", handle="/nowhere", family="generalist")
+    plan = plan_sweep({"modules": [{"name": "gen", "status": "ok", "score": 0.9}],
+                       "selected": ["gen"]}, {"gen": spec}, sweep="seeds", budget=3, task={},
+                      profile="quick")
+    run = Run(tmp_path)
+
+    def tuner(oracle):
+        return glue.FineTuneTuner(oracle, glue.FineTuneHyperModel({"gen": spec}, 10, plan),
+                                  run=run, task=None, specs={"gen": spec}, profile="quick",
+                                  keep_weights="all", directory=str(run.tuner),
+                                  project_name="seeds")
+
+    first = glue.PlanOracle(plan, run.candidates)
+    made = tuner(first)
+    done = first.create_trial("tuner0")
+    first.update_trial(done.trial_id, {"val_ce": 1.0})
+    done.status = "COMPLETED"
+    first.end_trial(done)
+    first.create_trial("tuner0")  # running when the process "dies"
+    made.save()
+    ours, theirs = glue.PlanOracle(plan, run.candidates), glue.PlanOracle(plan, run.candidates)
+    tuner(ours)  # its reload: PlanOracle's
+    theirs._set_project_dir(str(run.tuner), "seeds")
+    kt.Oracle.reload(theirs)
+    assert ours._retry_queue == theirs._retry_queue == ["0001"], HINT
+    assert ours.ongoing_trials == theirs.ongoing_trials == {}, HINT
+    assert ({t: o.get_state() for t, o in ours.trials.items()}
+            == {t: o.get_state() for t, o in theirs.trials.items()}), HINT
+    assert ours.get_state() == theirs.get_state(), HINT

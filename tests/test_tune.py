@@ -2030,3 +2030,17 @@ def test_a_run_folder_whose_name_is_not_utf8_is_refused_before_the_sweep_is_reco
         tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
                       task=digits, progress=False)
     assert run.meta_path.read_bytes() == before and not (run.tuner / "seeds").exists()
+
+
+def test_a_killed_trial_comes_back_first_in_a_run_folder_named_with_glob_characters(tmp_path):
+    """Keras Tuner's reload globs RUN/tuner/<sweep>/trial_*/trial.json: in a run folder named
+    'run[1]' it found no trial, and resuming a killed sweep stopped with "RuntimeError: Error
+    reloading `Oracle` from existing project" (PlanOracle.reload lists the folder instead)."""
+    plan = _seeds_plan(3)
+    run, oracle, tuner = _oracle_tuner(tmp_path / "run[1]", plan)
+    _end(oracle, oracle.create_trial("tuner0"))
+    killed = oracle.create_trial("tuner0")  # running when the process "dies"
+    tuner.save()
+    run, oracle, tuner = _oracle_tuner(tmp_path / "run[1]", plan)
+    assert sorted(oracle.trials) == ["0000", "0001"]
+    assert oracle.create_trial("tuner0").trial_id == killed.trial_id

@@ -26,7 +26,8 @@ import keras_tuner as kt
 
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, first_line, held_stops, reraise_stop, stop_name
-from hubensemble.fileio import atomic_write_json, machine_error, native_path, tf_path
+from hubensemble.fileio import (atomic_write_json, machine_error, native_path, read_json,
+                                tf_path)
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
@@ -49,6 +50,7 @@ KERAS_TUNER_INTERNALS = (
     "keras_tuner.engine.oracle.Oracle._get_oracle_fname",  # PlanOracle.save (atomic)
     "keras_tuner.engine.oracle.Oracle._get_trial_dir",  # PlanOracle._save_trial (atomic)
     "keras_tuner.engine.oracle.Oracle._save_trial",  # overridden: KT's writes in place
+    "keras_tuner.engine.oracle.Oracle.reload",  # replaced: PlanOracle.reload (KT's glob)
     "keras_tuner.engine.base_tuner.BaseTuner._get_tuner_fname",  # FineTuneTuner.save
     "keras_tuner.src.distribute.oracle_chief.OracleServicer",  # distributed.serve_oracle
     "keras_tuner.src.distribute.oracle_chief.exit_chief",  # distributed.serve_oracle
@@ -244,6 +246,31 @@ class PlanOracle(kt.Oracle):
         state["tried_so_far"] = sorted(state["tried_so_far"])
         state["plan"] = [e.trial_id for e in self.plan]
         return state
+
+    def reload(self):
+        """Keras Tuner's `Oracle.reload` (its trials, then oracle.json; the trials that were
+        running are queued for retry), its trials found by listing the project folder.
+
+        Keras Tuner globs ``<project>/trial_*/trial.json``: a run folder whose name holds a
+        glob character ('run[1]', 'a*b?') matched no trial (or another folder's: 'run[12]'
+        matches 'run1'), and the resume of a killed sweep stopped with Keras Tuner's
+        "RuntimeError: Error reloading `Oracle` from existing project". Internals, as Keras
+        Tuner 1.4.7's reload: ``Oracle._project_dir``, ``Oracle._retry_queue``.
+        """
+        project = native_path(self._project_dir)
+        for name in sorted(os.listdir(project)):
+            path = os.path.join(project, name, "trial.json")
+            if name.startswith("trial_") and os.path.isfile(path):
+                trial = kt.engine.trial.Trial.from_state(read_json(path))
+                self.trials[trial.trial_id] = trial
+        try:
+            self.set_state(read_json(native_path(self._get_oracle_fname())))
+        except KeyError as e:  # a running trial without its trial.json: Keras Tuner's words
+            raise RuntimeError("Error reloading `Oracle` from existing project: trial "
+                               f"{e} has no trial.json in {project}") from e
+        for trial in self.ongoing_trials.values():
+            self._retry_queue.append(trial.trial_id)
+        self.ongoing_trials = {}
 
     def set_state(self, state):
         """Keras Tuner's reload, with the space declared again from this plan."""
