@@ -2044,3 +2044,26 @@ def test_a_killed_trial_comes_back_first_in_a_run_folder_named_with_glob_charact
     run, oracle, tuner = _oracle_tuner(tmp_path / "run[1]", plan)
     assert sorted(oracle.trials) == ["0000", "0001"]
     assert oracle.create_trial("tuner0").trial_id == killed.trial_id
+
+
+def test_only_the_chief_of_a_chief_worker_sweep_warns_of_older_training_rules(tmp_path,
+                                                                              caplog):
+    """Every process of a chief/worker sweep warned that the pool mixes training rules (its
+    reused trials', another sweep's): one line per worker on their terminals and in the log.
+    The pool is the sweep's: its chief (or the one process) warns; a worker logs it at INFO."""
+    from hubensemble.tune import stage
+
+    plan = _seeds_plan(2)
+    run = Run(tmp_path / "run")
+    for trial in (plan[0].trial_id, "hyper-0000-gen"):  # trial.json without train_rule: rule 1
+        candidate.write_candidate(run.candidates, {
+            "trial": trial, "status": "failed", "reason": "boom", "module": "gen",
+            "hparams": plan[0].hparams.to_json()})
+    for worker, level in ((False, logging.WARNING), (True, logging.INFO)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+            stage._say_older_rule(run, plan, [plan[1]], sweep="seeds", reused=1,
+                                  worker=worker)
+        said = [(r.levelno, r.getMessage()[:40]) for r in caplog.records]
+        assert said == [(level, "tune seeds: 1 of the 1 trial(s) reused ("),
+                        (level, "tune seeds: this sweep's trials are trai")], said

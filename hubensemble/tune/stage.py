@@ -427,7 +427,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                                 "; ".join(found.problems))
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
-            _say_older_rule(run, plan, pending, sweep=sweep, reused=reused)
+            _say_older_rule(run, plan, pending, sweep=sweep, reused=reused, worker=worker)
             if need_task:
                 run.ensure_labels(task)
             if pending and sweep == "probe":
@@ -466,11 +466,14 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
     return summary
 
 
-def _say_older_rule(run, plan, pending, *, sweep, reused):
+def _say_older_rule(run, plan, pending, *, sweep, reused, worker=False):
     """Warns (terminal and log) when the pool mixes training rules (`sweepstate.TRAIN_RULE`):
     finished trials this sweep reuses were trained by an older rule (`older_rule_warning`),
     or, when this call trains trials, another sweep's candidates in the pool were. They are
-    kept; the lines say how to train them by this rule."""
+    kept; the lines say how to train them by this rule. A `worker` of a chief/worker sweep
+    logs them at INFO: the pool is the sweep's, so its chief (or the one process) warns, once,
+    not every process of it."""
+    level = logging.INFO if worker else logging.WARNING
     left, mine = {e.trial_id for e in pending}, {e.trial_id for e in plan}
     older = [e.trial_id for e in plan if e.trial_id not in left
              and (found := finished_candidate(run.candidates, e.trial_id)) is not None
@@ -480,17 +483,17 @@ def _say_older_rule(run, plan, pending, *, sweep, reused):
         restart_words=command_words("tune", run.path, flags=f"--sweep {sweep} --restart",
                                     keywords=f"sweep={sweep!r}, restart=True"))
     if line:
-        log.warning("%s", line)
+        log.log(level, "%s", line)
     if not pending:  # this call trains nothing: it mixes nothing into the pool
         return
     others = [c.trial for c in candidate.scan(run.candidates)[0]
               if c.trial not in mine and c.complete and train_rule(c.record) < TRAIN_RULE]
     if others:
         theirs = sorted({t.split("-")[0] for t in others})
-        log.warning(
-            "tune %s: this sweep's trials are trained by training rule %d, while %d trial(s) "
-            "of sweep %s in the same pool (%s) were trained by an older hubensemble's rule, so "
-            "the pool mixes two rules; to train them by this one, start %s over: %s",
+        log.log(
+            level, "tune %s: this sweep's trials are trained by training rule %d, while %d "
+            "trial(s) of sweep %s in the same pool (%s) were trained by an older hubensemble's "
+            "rule, so the pool mixes two rules; to train them by this one, start %s over: %s",
             sweep, TRAIN_RULE, len(others), ", ".join(theirs),
             ", ".join(others[:3]) + (", …" if len(others) > 3 else ""),
             "it" if len(theirs) == 1 else "each", " and ".join(
