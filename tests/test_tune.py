@@ -2067,3 +2067,23 @@ def test_only_the_chief_of_a_chief_worker_sweep_warns_of_older_training_rules(tm
         said = [(r.levelno, r.getMessage()[:40]) for r in caplog.records]
         assert said == [(level, "tune seeds: 1 of the 1 trial(s) reused ("),
                         (level, "tune seeds: this sweep's trials are trai")], said
+
+
+def test_a_probe_trial_of_a_version_before_the_rule_was_recorded_is_not_an_older_rule(
+        tmp_path, caplog):
+    """A probe trial.json without train_rule (any hubensemble before 0.3.0) was warned of as
+    rule 1's, 'their numbers may differ slightly': the probe fit did not change with rule 2
+    (a probe sweep of ee1ba61 and of 3d86205 equals this version's to the bit), so a pool of
+    such probes beside this version's trials mixes no rules. A fine-tuned one still is."""
+    from hubensemble.tune import stage
+
+    plan = _seeds_plan(2)
+    run = Run(tmp_path / "run")
+    for trial, kind in (("probe-0000-gen", {"kind": "probe"}), ("hyper-0000-gen", {})):
+        candidate.write_candidate(run.candidates, {
+            "trial": trial, "status": "failed", "reason": "boom", "module": "gen",
+            "hparams": plan[0].hparams.to_json(), **kind})
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        stage._say_older_rule(run, plan, plan, sweep="seeds", reused=0)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "1 trial(s) of sweep hyper in the same pool" in said[0], said

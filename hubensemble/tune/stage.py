@@ -477,7 +477,7 @@ def _say_older_rule(run, plan, pending, *, sweep, reused, worker=False):
     left, mine = {e.trial_id for e in pending}, {e.trial_id for e in plan}
     older = [e.trial_id for e in plan if e.trial_id not in left
              and (found := finished_candidate(run.candidates, e.trial_id)) is not None
-             and train_rule(found.record) < TRAIN_RULE]
+             and _older_rule(found.record)]
     line = older_rule_warning(
         sweep, older, reused, run_words=escaped(run.candidates),
         restart_words=command_words("tune", run.path, flags=f"--sweep {sweep} --restart",
@@ -487,7 +487,7 @@ def _say_older_rule(run, plan, pending, *, sweep, reused, worker=False):
     if not pending:  # this call trains nothing: it mixes nothing into the pool
         return
     others = [c.trial for c in candidate.scan(run.candidates)[0]
-              if c.trial not in mine and c.complete and train_rule(c.record) < TRAIN_RULE]
+              if c.trial not in mine and c.complete and _older_rule(c.record)]
     if others:
         theirs = sorted({t.split("-")[0] for t in others})
         log.log(
@@ -499,6 +499,19 @@ def _say_older_rule(run, plan, pending, *, sweep, reused, worker=False):
             "it" if len(theirs) == 1 else "each", " and ".join(
                 command_words("tune", run.path, flags=f"--sweep {s} --restart",
                               keywords=f"sweep={s!r}, restart=True") for s in theirs))
+
+
+def _older_rule(record) -> bool:
+    """Whether a trial.json `record` was trained by a rule before TRAIN_RULE
+    (`sweepstate.train_rule`). A probe's without "train_rule" is not: rule 2 changed the
+    fine-tuning's training passes, not the probe fit on frozen embeddings, whose candidates of
+    ee1ba61 and 3d86205 (rule 1; probes exist since ca6b0d9, 90 minutes before ee1ba61) equal
+    this version's to the bit (val and test probabilities of a probe sweep, 8 trials, measured
+    by helper 192); a probe records the rule it was fitted under, for a later rule that
+    changes it."""
+    if record.get("kind") == "probe" and "train_rule" not in record:
+        return False
+    return train_rule(record) < TRAIN_RULE
 
 
 def _say_resumed(sweep, reused, planned, progress):
