@@ -591,6 +591,21 @@ def test_the_warmup_records_parse_after_a_garbage_collection():
         gc.collect()
 
 
+def test_the_warmup_file_is_written_where_python_names_a_folder_by_lone_surrogates(tmp_path):
+    """Under LC_ALL=C PYTHONUTF8=0 (a container, a cron job) Python names the folder 'run→c'
+    'run\\udce2\\udc86\\udc92c', and the warmup file's writer gave that to TensorFlow, which
+    stopped with a UnicodeEncodeError (helper 192: `fit --out 'run→c'` ended in the export).
+    In this UTF-8 process that name reaches the same folder through Python's calls."""
+    from hubensemble.export.warmup import write_requests
+
+    requests = [("serving_default", {"images": np.zeros((1, 4, 4, 3), np.float32)})]
+    (tmp_path / "plain").mkdir()
+    write_requests(tmp_path / "plain" / "w", requests)
+    os.mkdir(os.path.join(tmp_path, "run\udce2\udc86\udc92c"))
+    write_requests(os.path.join(tmp_path, "run\udce2\udc86\udc92c", "w"), requests)
+    assert (tmp_path / "run\u2192c" / "w").read_bytes() == (tmp_path / "plain" / "w").read_bytes()
+
+
 def test_the_export_holds_a_tf_serving_warmup_file_its_model_runs(exported, loaded):
     """TF Serving warms a model up from SAVED_MODEL/assets.extra/tf_serving_warmup_requests
     (a TFRecord of PredictionLog protos): the export wrote none, so a served ensemble's first

@@ -130,6 +130,21 @@ def test_the_tflite_export_loads_in_litert_and_matches_the_savedmodel(run_dir, d
     assert cost["ensemble"]["members"] == 2 and cost["ensemble"]["gflops"] > 0
 
 
+def test_a_tflite_model_loads_where_python_names_its_folder_by_lone_surrogates(
+        run_dir, digits, tmp_path):
+    """Under LC_ALL=C PYTHONUTF8=0 Python names 'café' 'caf\\udcc3\\udca9', and TFLiteRunner
+    gave that to the interpreter, which refused it with a TypeError (the export's reload check
+    of the TFLite model it had just written, under `fit --out 'run→c'`). In this UTF-8 process
+    that name reaches the same folder through Python's calls."""
+    model = Run(run_dir).meta()["export"]["tflite"]["model"]
+    folder = os.path.join(tmp_path, "caf\udcc3\udca9")
+    os.mkdir(folder)
+    shutil.copy(model, folder)
+    x = val_images(digits, 8)
+    got = TFLiteRunner(path=os.path.join(folder, os.path.basename(model)))(x)
+    np.testing.assert_array_equal(got, TFLiteRunner(path=model)(x))
+
+
 def test_a_quiet_command_hides_the_tflite_runtimes_native_notice(run_dir):
     import subprocess
     import sys

@@ -154,14 +154,18 @@ def interpreter_class() -> tuple[type, str]:
 class TFLiteRunner:
     """A TFLite model ready to call: ``runner(images)`` with float32 [N, H, W, 3] -> float32
     [N, C] (the input is resized to N images when N changes). `path` or `content` gives the
-    model; `num_threads` defaults to every core. `runtime` names the interpreter used."""
+    model (`path` is Python's name of the file: the interpreter is given it in TensorFlow's
+    form, fileio.tf_path, or a non-ASCII folder's name under LC_ALL=C was refused with a
+    TypeError); `num_threads` defaults to every core. `runtime` names the interpreter used.
+    Raises HubensembleError when `path`'s name is not UTF-8."""
 
     def __init__(self, path: str | None = None, content: bytes | None = None,
                  num_threads: int | None = None):
         cls, self.runtime = interpreter_class()
         with warnings_block():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            self.interpreter = cls(model_path=path, model_content=content,
+            self.interpreter = cls(model_path=None if path is None else fileio.tf_path(path),
+                                   model_content=content,
                                    num_threads=num_threads or os.cpu_count() or 1)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]

@@ -102,8 +102,10 @@ def write_warmup(saved_model_dir, requests) -> str:
 
 def write_requests(path, requests) -> None:
     """Writes `requests` ([(signature, inputs)]) to the TFRecord file `path`, one
-    `prediction_log` each, in order."""
-    with tf.io.TFRecordWriter(os.fspath(path)) as writer:
+    `prediction_log` each, in order. `path` is Python's name of the file; TensorFlow is given
+    it in its form (fileio.tf_path: under LC_ALL=C a non-ASCII folder's name was refused
+    with a UnicodeEncodeError)."""
+    with tf.io.TFRecordWriter(tf_path(path)) as writer:
         for signature, inputs in requests:
             writer.write(prediction_log(signature, inputs))
 
