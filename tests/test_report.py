@@ -1673,3 +1673,85 @@ def test_three_balanced_classes_keep_one_table_in_class_order(full_run):
     assert [line.split(" | ")[0][2:] for line in section.splitlines()
             if line.startswith("| ") and "---" not in line][1:] == ["cat", "dog", "emu"]
     assert "<details>" not in html
+
+
+# The candidates' float32 probabilities sum to 1 within float32's rounding only; log_loss
+# renormalises them (a change below the 1e-6 compared) and warns.
+@pytest.mark.filterwarnings("ignore:The y_prob values do not sum to one")
+def test_the_figures_plot_the_figures_the_tables_show(full_run, monkeypatch):
+    """Every plotted value is the one the report's tables and ensemble.json give, read from
+    matplotlib's artists and checked against an independent reference: scikit-learn's
+    accuracy_score and log_loss, the reliability bins of Guo et al. (2017, eq. 3: bin m holds
+    confidences in ((m-1)/15, m/15]), Spearman's rho (scipy) and robustness.json's means."""
+    from sklearn.metrics import accuracy_score, log_loss
+
+    from hubensemble.report import figures, sections
+
+    path = full_run[0]
+    drawn = []
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(fig) or b"")  # no PNG: fast
+    sections.build_sections(path)
+    by_kind = {}
+    for fig in drawn:
+        ax = fig.get_axes()[0]
+        kind = ("reliability" if "ECE" in ax.get_title() else "knn" if "Spearman" in
+                ax.get_title() else "curve" if ax.get_ylabel() == "cross-entropy" else
+                "robustness" if "severities" in ax.get_ylabel() else ax.get_title())
+        by_kind[kind] = fig
+    assert set(by_kind) == {"reliability", "knn", "curve", "robustness"}
+    e = read_json(path / "ensemble.json")
+    yv, yt = np.load(path / "labels" / "val.npy"), np.load(path / "labels" / "test.npy")
+
+    def probs(trial, split):
+        return np.load(path / "candidates" / trial / f"{split}_probs.npy").astype(np.float64)
+
+    # The ensemble curve: the greedy path's prefixes, averaged, on validation and test.
+    picks = e["picks"]
+    for ax, key in zip(by_kind["curve"].get_axes(), ("ce", "accuracy")):
+        lines = {line.get_label().split(" ")[0]: line for line in ax.get_lines()}
+        for split, y, label in (("val", yv, "validation"), ("test", yt, "test:")):
+            mixed = [np.mean([probs(t, split) for t in picks[:i + 1]], axis=0)
+                     for i in range(len(picks))]
+            want = [log_loss(y, np.clip(p, 1e-7, 1), labels=range(C)) if key == "ce" else
+                    accuracy_score(y, p.argmax(axis=1)) for p in mixed]
+            np.testing.assert_allclose(lines[label].get_ydata(), want, atol=1e-6)
+        assert lines["chosen"].get_xdata()[0] == e["size"]
+    # The reliability diagrams: per non-empty bin the accuracy (bar), the mean confidence
+    # (red line) and the count; the title's ECE as the test table rounds it.
+    counts = {}
+    for t in picks[:e["size"]]:
+        counts[t] = counts.get(t, 0) + 1
+    mixed = sum(n / e["size"] * probs(t, "test") for t, n in counts.items())
+    best = probs(e["test"]["best_single"]["trial"], "test")
+    for ax, p, who in zip(by_kind["reliability"].get_axes(), (mixed, best),
+                          ("ensemble", "best_single")):
+        conf, right = p.max(axis=1), p.argmax(axis=1) == yt
+        inside = [(conf > (m - 1) / 15) & (conf <= m / 15) for m in range(1, 16)]
+        inside = [b for b in inside if b.any()]
+        np.testing.assert_allclose([bar.get_height() for bar in ax.patches],
+                                   [right[b].mean() for b in inside])
+        np.testing.assert_allclose([s[0][1] for s in ax.collections[0].get_segments()],
+                                   [conf[b].mean() for b in inside])
+        assert [int(t.get_text()) for t in ax.texts] == [int(b.sum()) for b in inside]
+        ece = sum(b.sum() / len(yt) * abs(right[b].mean() - conf[b].mean()) for b in inside)
+        assert ax.get_title().endswith(f"ECE {ece:.4f}")
+        assert e["test"][who]["ece"] == pytest.approx(ece, abs=1e-7)
+    # The kNN scatter: (proxy score, best validation accuracy of the module's candidates).
+    ax = by_kind["knn"].get_axes()[0]
+    points = [tuple(c.get_offsets()[0]) for c in ax.collections]
+    scores = {r["name"]: r["score"] for r in read_json(path / "ranking.json")["modules"]}
+    trials = [t.name for t in (path / "candidates").iterdir()
+              if (t / "val_probs.npy").exists() and len(probs(t.name, "val")) == len(yv)]
+    want = [(scores[m], max(accuracy_score(yv, probs(t, "val").argmax(axis=1))
+                            for t in trials if t.endswith(f"-{m}")))
+            for m in scores if any(t.endswith(f"-{m}") for t in trials)]
+    np.testing.assert_allclose(sorted(points), sorted(want))
+    rho = spearmanr([x for x, _ in want], [y for _, y in want]).statistic
+    assert f"Spearman ρ = {rho:.3f}" in ax.get_title()
+    # The robustness bars: clean, then each corruption's mean over its severities.
+    rob = read_json(path / "robustness.json")
+    want = [np.mean([s[who]["accuracy"] for s in rob["corruptions"][g].values()])
+            if g != "clean" else rob["clean"][who]["accuracy"]
+            for who in ("ensemble", "best_single") for g in ["clean", *rob["corruptions"]]]
+    np.testing.assert_allclose([bar.get_height() for bar in
+                                by_kind["robustness"].get_axes()[0].patches], want)
