@@ -61,7 +61,10 @@ def _joined(arrays):
     buffer one after another (a folder's train, val and test are: `splits._partition_in_place`),
     else np.concatenate's copy. Retraining on train + val copied both (0.8x a folder's pixels
     more, 6.7 GB for 2,000 phone photos, docs/data.md "Memory of a split")."""
-    from numpy.lib.array_utils import byte_bounds
+    try:
+        from numpy.lib.array_utils import byte_bounds  # NumPy 2.0 moved it here
+    except ImportError:  # NumPy 1.26 (setup.cfg's lower bound) has it at the top only
+        from numpy import byte_bounds
 
     first = arrays[0]
     if all(a.base is not None and a.base is first.base and a.flags.c_contiguous
