@@ -324,3 +324,70 @@ def test_plan_oracles_reload_leaves_the_oracle_as_keras_tuners_does(tmp_path, no
     assert ({t: o.get_state() for t, o in ours.trials.items()}
             == {t: o.get_state() for t, o in theirs.trials.items()}), HINT
     assert ours.get_state() == theirs.get_state(), HINT
+
+
+def test_the_chief_returns_once_the_call_it_was_serving_has_returned(
+        no_kt_env, monkeypatch, caplog):
+    """serve_oracle's end (helpers 191, 192): gRPC's server.stop(grace) returns at once, and
+    a worker's call still running went on behind it, up to the grace (5 s), using the oracle
+    after tune.search had taken it out of Keras Tuner's lock maps; the port closed a moment
+    later. Now the chief waits on the Event stop returns, and for the call to return; past
+    STOP_WAIT it warns, naming the address, and returns. A real server, a real client."""
+    import logging
+    import threading
+
+    import grpc
+
+    protos = internal("keras_tuner.src.protos")
+    entered, release, returned, calls = threading.Event(), threading.Event(), [], []
+
+    class Slow(ListOracle):  # a worker's GetSpace is in the oracle as the chief stops
+        def get_space(self):
+            entered.set()
+            release.wait(30)
+            space = super().get_space()
+            returned.append(1)
+            return space
+
+    class Stop(Exception):  # what stops the chief (a Ctrl-C, an error)
+        pass
+
+    def serve(release_after):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = protos.get_service_grpc().OracleStub(channel)
+        entered.clear(), release.clear(), returned.clear(), calls.clear()
+
+        def poll():
+            calls.append(stub.GetSpace.future(protos.get_service().GetSpaceRequest(),
+                                              timeout=30))
+            assert entered.wait(30)
+            release_after()
+            raise Stop
+
+        with pytest.raises(Stop):
+            distributed.serve_oracle(Slow(1), on_poll=poll, poll=0.01)
+        with socket.socket() as s:
+            listening = s.connect_ex(("127.0.0.1", port)) == 0
+        return channel, port, listening
+
+    # The call returns 0.2 s after the stop: the chief returns after it, its port closed.
+    channel, _, listening = serve(lambda: threading.Timer(0.2, release.set).start())
+    assert returned, "serve_oracle returned while a worker's call was still running"
+    assert not listening
+    assert calls[0].result(timeout=5).hyperparameters  # and the worker had its answer
+    channel.close()
+    # A call that does not return in time: said, and the chief returns all the same.
+    monkeypatch.setattr(distributed, "STOP_GRACE", 0.05)
+    monkeypatch.setattr(distributed, "STOP_WAIT", 0.3)
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        channel, port, _ = serve(lambda: None)
+    assert not returned
+    release.set()
+    channel.close()
+    assert (f"a worker's call to the chief's oracle (at 127.0.0.1:{port}) was still running "
+            "0.3 s after the server was told to stop; it ends by itself") in caplog.text

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 CHIEF_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")
 #: Keras Tuner's distributed mode is configured by these variables (its public interface).
 KT_VARS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+#: Seconds the chief's server gives a worker's call still running as it stops (gRPC's grace:
+#: then the call is cancelled).
+STOP_GRACE = 5.0
+#: Seconds `serve_oracle` waits, in all, for its port to close and its last call to return.
+STOP_WAIT = 10.0
 
 
 def distributed_role() -> str | None:
@@ -40,7 +45,10 @@ def distributed_role() -> str | None:
 
 def serve_oracle(oracle, *, on_poll=None, poll=1.0):
     """Serves `oracle` over gRPC at $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT until a
-    worker was told to stop and no trial or tuner is left (as Keras Tuner's chief).
+    worker was told to stop and no trial or tuner is left (as Keras Tuner's chief), calling
+    `on_poll()` every `poll` seconds. Returns (or raises what stopped it) once the server has
+    closed its port and its last call has returned (`_stop_serving`, at most STOP_WAIT
+    seconds; past that it warns and returns).
 
     Internals: keras_tuner.src.distribute.oracle_chief (OracleServicer, exit_chief) and
     keras_tuner.src.protos.get_service_grpc. Raises HubensembleError when the address cannot
@@ -52,7 +60,8 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
     from keras_tuner.src.distribute import oracle_chief
 
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    executor = futures.ThreadPoolExecutor(max_workers=1)
+    server = grpc.server(executor)
     servicer = oracle_chief.OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
@@ -60,6 +69,7 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
     except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
         bound = 0
     if bound == 0:
+        executor.shutdown(wait=False)
         raise HubensembleError(f"the chief cannot listen on {address}; pick a free port or "
                                "an address of this machine")
     server.start()
@@ -69,8 +79,47 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
             if on_poll is not None:
                 on_poll()
     finally:  # whole (errors.held_stops): a Ctrl-C here left the server serving on its port
-        with held_stops():  # in the process (stop returns at once; the grace runs behind)
-            server.stop(grace=5)
+        with held_stops():  # in the process
+            _stop_serving(server, executor, address)
+
+
+def _stop_serving(server, executor, address: str) -> None:
+    """Stops the chief's gRPC `server` and waits (STOP_WAIT seconds in all) until its port is
+    closed and the last call its `executor` (one thread) ran has returned; warns, naming
+    `address` and what follows, when either has not in time.
+
+    `server.stop(grace)` returns at once: a worker's call still running goes on behind it, up
+    to the grace (measured: a 1 s call returned 1 s after stop had), and the port closes a
+    moment later (open right after the return in 1 of 5 first servers of a process; helper
+    191, 192). gRPC sets the Event it returns once the port is closed and every call has
+    ended or been cancelled; a cancelled call's Python code still runs to its end, so the
+    Event alone does not say it has returned: a no-op given to the executor after the stop
+    runs after every call it was given (one thread, in order). Before, the chief returned
+    with a call still using the oracle after `tune.search` had taken it out of Keras Tuner's
+    lock maps (LOCKS, THREADS), which put it back, and possibly writing its oracle.json.
+    """
+    from concurrent import futures
+
+    deadline = time.monotonic() + STOP_WAIT
+    closed = server.stop(grace=STOP_GRACE).wait(STOP_WAIT)
+    try:
+        executor.submit(lambda: None).result(timeout=max(0.0, deadline - time.monotonic()))
+        returned = True
+    except futures.TimeoutError:
+        returned = False
+    if closed:  # (not before: gRPC may still hand it a call) its thread ends, at once when
+        executor.shutdown(wait=returned)  # every call has returned, else after the last
+    if not closed:
+        log.warning("the chief's oracle server at %s had not closed its port %g s after it "
+                    "was told to stop (a worker's call was still running in it); the port "
+                    "closes by itself: wait a few seconds before a chief serves on it again, "
+                    "or give that one another port (%s)", address, STOP_WAIT,
+                    option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'"))
+    elif not returned:
+        log.warning("a worker's call to the chief's oracle (at %s) was still running %g s "
+                    "after the server was told to stop; it ends by itself, and may still write "
+                    "the sweep's Keras Tuner state (its oracle.json) meanwhile", address,
+                    STOP_WAIT)
 
 
 def parse_address(address: str) -> tuple[str, str]:
