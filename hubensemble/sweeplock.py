@@ -195,15 +195,55 @@ def chief_gone(run_dir, oracle: str | None) -> str | None:
                 return None
         elif lock_is_held(path):
             return None
-        who = ", ".join(filter(None, (f"pid {pid} on host {host}" if pid else None,
-                                      f"since {record['since']}" if record.get("since")
-                                      else None)))
-        return (f"its chief{f' ({who})' if who else ''} has gone without ending (killed: "
+        return (f"{_chief_words(record)} has gone without ending (killed: "
                 f"{absolute(path)} is free)")
     if oracle and not _listening(oracle):
         return (f"its chief has ended ({absolute(path)} is gone, and nothing listens at "
                 f"{oracle})")
     return None
+
+
+def _chief_words(record: dict | None) -> str:
+    """"its chief (pid 4242 on host box1, since …)" from its lock's `record`, or "its chief"."""
+    record = record or {}
+    pid, host = record.get("pid"), record.get("host")
+    who = ", ".join(filter(None, (f"pid {pid} on host {host}" if pid else None,
+                                  f"since {record['since']}" if record.get("since") else None)))
+    return f"its chief ({who})" if who else "its chief"
+
+
+def chief_start_watch(run_dir, oracle: str):
+    """(stale, look) for a worker waiting for its chief to listen at `oracle` ("HOST:PORT";
+    `tune.distributed.wait_for_chief`), on run `run_dir`. `stale`: `chief_gone`'s words when,
+    as the wait begins, the chief's lock is there and its process gone (a chief killed
+    before: perhaps the one this worker was started with, perhaps an earlier one that is
+    being started again, which the worker cannot tell apart: it says so and waits), else
+    None. `look()`, asked while the worker waits: what to say of a chief this wait has seen
+    since that has gone, killed (its lock there and its process gone, with another record
+    than the `stale` one: a chief started and killed meanwhile) or ended (a chief seen
+    running whose lock file is gone while nothing listens at `oracle`: it stopped before it
+    listened, an error its own output names); None while it runs, before one starts, and
+    while only the stale lock is there. One look each call; a caller looks twice before it
+    believes it (`chief_gone`)."""
+    path = member_lock_path(run_dir, "chief")
+    stale = chief_gone(run_dir, None)
+    stale_record = _chief_record(path) if stale else None
+    seen = []  # the record of the chief last seen running
+
+    def look() -> str | None:
+        if path.exists():
+            record = _chief_record(path)
+            gone = chief_gone(run_dir, None)
+            if gone is None:
+                seen[:] = [record]
+                return None
+            return None if stale and record == stale_record else gone
+        if seen and not _listening(oracle):
+            return (f"{_chief_words(seen[0])} has ended before it listened at {oracle} "
+                    f"({absolute(path)} is gone: its own output says why it stopped)")
+        return None
+
+    return stale, look
 
 
 def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
@@ -266,28 +306,52 @@ def _own_options() -> str:
     return f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str) -> RunError:
-    """The error a worker (tuner id `member`) stops with when its chief has gone (`gone`:
-    `chief_gone`'s words) while it waited for the chief's answer: what happened and the
-    commands that resume (the chief again, then this worker), each with the sweep's options
-    as run.json records them (`sweep_options`): a worker told to start the chief "with the
-    options it had", without its --budget and --profile, resumed with other settings."""
-    # The whole "A+B" sweep the worker was started with (its lock's record), not the part
-    # it was running: `--sweep A` alone resumed A and never B.
+def _whole_sweep(run_dir, member: str, sweep):
+    """The whole "A+B" sweep worker `member` was started with (its lock's record) when
+    `sweep` is a part of it, else `sweep`: `--sweep A` alone resumed A and never B."""
     whole = (_chief_record(member_lock_path(run_dir, member)) or {}).get("sweep")
-    if isinstance(whole, str) and sweep in whole.split("+"):
-        sweep = whole
+    return whole if isinstance(whole, str) and sweep in whole.split("+") else sweep
+
+
+def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
+                         listen_wait: float | None = None) -> RunError:
+    """The error a worker (tuner id `member`) stops with when its chief has gone (`gone`:
+    `chief_gone`'s or `chief_start_watch`'s words) while it waited for the chief's answer,
+    or (`listen_wait`: the seconds it would wait, $HUBENSEMBLE_CHIEF_TIMEOUT) for the chief
+    to listen: what happened and the commands that resume (the chief again, then this
+    worker), each with the sweep's options as run.json records them (`sweep_options`): a
+    worker told to start the chief "with the options it had", without its --budget and
+    --profile, resumed with other settings."""
+    sweep = _whole_sweep(run_dir, member, sweep)
     recorded = sweep_options(run_dir, sweep)
     chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
     worker = _tune_words(run_dir, member, sweep, oracle, recorded)
     resume = (f"({chief}), then this worker ({worker}), each with any {_own_options()} it "
               "had" if recorded else
               f"({chief} with the options it had), then this worker ({worker} with its own)")
+    waited = ("for it, up to an hour each time it asks (Keras Tuner's time-out)"
+              if listen_wait is None else
+              f"for it to listen, up to {listen_wait:g} s ($HUBENSEMBLE_CHIEF_TIMEOUT)")
     return RunError(
         f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
-        f"{absolute(run_dir)}: {gone}; this "
-        "worker stops rather than wait for it, up to an hour each time it asks (Keras Tuner's "
-        f"time-out). The trials finished are kept. To resume, start the chief again {resume}")
+        f"{absolute(run_dir)}: {gone}; this worker stops rather than wait {waited}. "
+        f"The trials finished are kept. To resume, start the chief again {resume}")
+
+
+def stale_chief_note(run_dir, member: str, sweep, oracle, gone: str, timeout: float) -> str:
+    """The warning of a worker (tuner id `member`) that begins to wait for its chief to listen
+    at `oracle` while the chief's lock says the last chief was killed (`gone`:
+    `chief_start_watch`'s `stale`): it waits (a chief being started again is simply used),
+    and says how to start one, with the sweep's recorded options (`sweep_options`)."""
+    sweep = _whole_sweep(run_dir, member, sweep)
+    recorded = sweep_options(run_dir, sweep)
+    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
+    return (f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
+            f"{absolute(run_dir)}: waiting for the chief at {oracle} (up to {timeout:g} s, "
+            f"$HUBENSEMBLE_CHIEF_TIMEOUT), while the last one has gone: {gone}. Unless it is "
+            f"being started again, start it ({chief}"
+            + (f", with any {_own_options()} it had)" if recorded else
+               " with the options it had)"))
 
 
 def _without_chief(run_dir, members, sweep, oracle) -> str:

@@ -234,3 +234,90 @@ def test_the_commands_that_resume_a_sweep_without_its_chief_give_its_recorded_op
     assert (f"start the chief again (run_tune(run_dir={str(run)!r}, {keywords}, "
             f"tuner_id='chief', oracle_address={oracle!r}), with any strategy, cache_dir or "
             "max_failures it had; the workers go on with it)") in said, said
+
+
+def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
+        run, run_lock_holder, caplog):
+    """A worker whose chief was killed, or ended, before it listened waited the whole
+    $HUBENSEMBLE_CHIEF_TIMEOUT (3600 s) in wait_for_chief before it said anything (helpers
+    191, 192). Now it watches the chief's lock while it waits: a chief it saw running that
+    is killed (a real process, kill -9) or ends stops it, naming the chief and the way on;
+    a chief's lock a killed chief left before the wait is said at once, and the worker waits
+    on (a chief being started again is simply used)."""
+    import logging
+    import socket
+    import threading
+
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tune.distributed import kerastuner_env, wait_for_chief
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"  # nothing listens there after this
+    sweep, looked, stopped = {"sweep": "hyper", "oracle": address}, threading.Event(), []
+
+    class Looked(logging.Handler):  # the worker has looked at the chief once
+        def emit(self, record):
+            if record.getMessage().startswith("waiting for the chief at"):
+                looked.set()
+
+    def worker(then):  # waits for the chief in a thread; `then()` once it has looked
+        looked.clear()
+        stopped.clear()
+
+        def wait():
+            try:
+                wait_for_chief(timeout=60, poll=0.05, run_dir=run, sweep="hyper")
+            except BaseException as e:  # (one it does not raise: said, not waited for)
+                stopped.append(e)
+                looked.set()
+        waiting = threading.Thread(target=wait)
+        waiting.start()
+        assert looked.wait(30)
+        then()
+        waiting.join(30)
+        assert not waiting.is_alive()
+        assert isinstance(stopped[0], RunError), stopped
+        return " ".join(str(stopped[0]).split())
+
+    def kill(process):
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+    lock = run / ".sweep-chief.lock"
+    handler = Looked()
+    logging.getLogger("hubensemble.tune.distributed").addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="hubensemble"), \
+                kerastuner_env("tuner0", address), Run(run).lock("tune", "tuner0", sweep):
+            chief = run_lock_holder(run, "tune", "chief", sweep)
+            message = worker(lambda: kill(chief))
+            assert message.startswith(
+                f"run_tune(tuner_id='tuner0') on {run}: its chief (pid {chief.pid} on host "
+                f"{socket.gethostname()}, since "), message
+            assert (f"has gone without ending (killed: {lock} is free); this worker stops "
+                    "rather than wait for it to listen, up to 60 s ($HUBENSEMBLE_CHIEF_TIMEOUT)"
+                    ". The trials finished are kept. To resume, start the chief again "
+                    f"(run_tune(run_dir={str(run)!r}, sweep='hyper', tuner_id='chief', "
+                    f"oracle_address={address!r}) with the options it had), then this worker"
+                    ) in message, message
+            # The killed chief's lock, there as a wait begins: said at once, waited on.
+            caplog.clear()
+            with pytest.raises(HubensembleError, match="did not answer within 0.2 s"):
+                wait_for_chief(timeout=0.2, poll=0.05, run_dir=run, sweep="hyper")
+            said = " ".join(caplog.text.split())
+            assert (f"run_tune(tuner_id='tuner0') on {run}: waiting for the chief at {address} "
+                    "(up to 0.2 s, $HUBENSEMBLE_CHIEF_TIMEOUT), while the last one has gone: "
+                    f"its chief (pid {chief.pid} on host") in said, said
+            assert (f"Unless it is being started again, start it (run_tune(run_dir="
+                    f"{str(run)!r}, sweep='hyper', tuner_id='chief'") in said, said
+            # A chief that ends (here, in this process) before it listens.
+            chief_lock = Run(run).lock("tune", "chief", sweep)
+            chief_lock.__enter__()
+            message = worker(lambda: chief_lock.__exit__(None, None, None))
+            assert (f"its chief (pid {os.getpid()} on host {socket.gethostname()}, since "
+                    in message), message
+            assert (f"has ended before it listened at {address} ({lock} is gone: its own "
+                    "output says why it stopped); this worker stops") in message, message
+    finally:
+        logging.getLogger("hubensemble.tune.distributed").removeHandler(handler)

@@ -18,7 +18,8 @@ import time
 from hubensemble import environment
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.sweeplock import TUNER_ID_RE
+from hubensemble.sweeplock import (TUNER_ID_RE, chief_start_watch, stale_chief_note,
+                                   worker_without_chief)
 from hubensemble.threads import sweep_block
 
 log = logging.getLogger(__name__)
@@ -192,30 +193,52 @@ def _sweep_refused(held, plain: int) -> HubensembleError:
         "or after that sweep ends")
 
 
-def wait_for_chief(timeout: float | None = None, poll: float = 0.25) -> None:
-    """Waits until the chief's port accepts a TCP connection; HubensembleError after
-    `timeout` seconds (default CHIEF_TIMEOUT).
+def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=None,
+                   sweep: str | None = None) -> None:
+    """Waits until the chief's port ($KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT) accepts a
+    TCP connection; HubensembleError after `timeout` seconds (default CHIEF_TIMEOUT).
 
     gRPC backs off exponentially (to minutes) while the chief is not up yet; polling the
     port ourselves lets a worker start its first trial as soon as the chief listens.
+
+    With `run_dir` (the run of this worker's `sweep`) it also watches the chief's lock there
+    (`sweeplock.chief_start_watch`): a chief it has seen start that is killed, or that ends,
+    before it listens stops the wait with RunError (`sweeplock.worker_without_chief`: the
+    chief's pid and host, the commands that resume) once two looks in a row say so, where
+    the worker waited the whole time-out (3600 s by default) before it said anything. A
+    chief's lock left by a killed one as the wait begins is warned of
+    (`sweeplock.stale_chief_note`) and the wait goes on: a chief being started again takes
+    it over, and is simply used.
     """
     timeout = CHIEF_TIMEOUT if timeout is None else timeout
     host, port = os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    member = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
+    look = None
+    if run_dir is not None:
+        stale, look = chief_start_watch(run_dir, address)
+        if stale:
+            log.warning("%s", stale_chief_note(run_dir, member, sweep, address, stale, timeout))
     deadline = time.monotonic() + timeout
-    logged = False
+    logged, seen = False, 0  # seen: looks in a row that found the chief gone
     while True:
         try:
             with socket.create_connection((host, port), timeout=5):
                 return
         except OSError:
+            gone = look() if look is not None else None
+            seen = seen + 1 if gone else 0
+            if seen >= 2:
+                raise worker_without_chief(run_dir, member, sweep, address, gone,
+                                           listen_wait=timeout) from None
             if time.monotonic() > deadline:
                 chief = command_words("tune", flags="… --tuner-id chief --oracle HOST:PORT",
                                       keywords="…, tuner_id='chief', "
                                       "oracle_address='HOST:PORT'")
                 raise HubensembleError(
-                    f"the chief at {host}:{port} did not answer within {timeout:.0f} s; start "
+                    f"the chief at {address} did not answer within {timeout:g} s; start "
                     f"{chief} there") from None
-            if not logged:
+            if not logged:  # (after the first look at the chief)
                 log.info("waiting for the chief at %s:%s", host, port)
                 logged = True
             time.sleep(poll)

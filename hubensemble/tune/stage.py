@@ -441,7 +441,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                                      progress=progress)
                 pending = []
             if pending and worker:
-                wait_for_chief()
+                wait_for_chief(run_dir=run.path, sweep=sweep)
             if pending:
                 # Workers share the sweep through the chief; a second chief, or a second
                 # stand-alone process on the same sweep, would corrupt Keras Tuner's state.
