@@ -177,7 +177,10 @@ def _json_default(obj):
 
 
 def pid_alive(pid):
-    """Whether process `pid` on this host still runs (ours always does)."""
+    """Whether process `pid` on this host still runs (ours always does). A zombie (ended,
+    killed, and not yet reaped by its parent: Linux's /proc/PID/stat state Z or X, proc(5))
+    does not: a chief/worker sweep's chief started by a launcher that waits on its workers
+    first stays one after a kill -9, and its workers waited for it (`sweeplock.chief_gone`)."""
     if pid == os.getpid():
         return True
     try:
@@ -186,7 +189,13 @@ def pid_alive(pid):
         return False
     except OSError:
         return True  # it exists, we may just not signal it
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:  # "pid (comm) S …": comm may hold ")"
+            return f.read().rpartition(b")")[2].split()[:1] not in ([b"Z"], [b"X"])
+    except FileNotFoundError:  # it has just gone, or there is no /proc (macOS, Windows)
+        return not os.path.isdir("/proc/self")
+    except OSError:
+        return True
 
 
 def missing_folders(path) -> list[Path]:

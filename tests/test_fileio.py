@@ -384,3 +384,20 @@ def test_every_text_file_is_read_and_written_with_its_encoding_named():
             found += [f"{path.relative_to(package.parent)}:{node.lineno}"
                       for node in _text_calls_without_encoding(ast.parse(source))]
     assert not found, "text in the locale's encoding, not UTF-8:\n" + "\n".join(found)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads Linux's /proc")
+def test_a_killed_process_not_yet_reaped_is_not_alive():
+    """A zombie (killed, its parent not waiting on it yet) counted as running: a chief of a
+    chief/worker sweep started by a launcher that waits on its workers first stayed one after
+    kill -9, and the workers waited for it (sweeplock.chief_gone)."""
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        assert fileio.pid_alive(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # it has ended, unreaped
+        assert not fileio.pid_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not fileio.pid_alive(child.pid)
