@@ -391,3 +391,42 @@ def test_the_chief_returns_once_the_call_it_was_serving_has_returned(
     channel.close()
     assert (f"a worker's call to the chief's oracle (at 127.0.0.1:{port}) was still running "
             "0.3 s after the server was told to stop; it ends by itself") in caplog.text
+
+
+def test_a_chief_and_its_workers_reach_each_other_at_an_ipv6_address(no_kt_env, monkeypatch):
+    """--oracle [::1]:PORT: parse_address took the brackets off, and Keras Tuner's chief and
+    client (and serve_oracle) join f"{ip}:{port}", "::1:PORT", which gRPC reads as another
+    address: the chief stopped with "cannot listen on ::1:PORT" and a worker's call failed.
+    kerastuner_env now keeps an IPv6 host in brackets (given so or not)."""
+    import grpc
+
+    with socket.socket(socket.AF_INET6) as s:
+        try:
+            s.bind(("::1", 0))
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+        port = s.getsockname()[1]
+    protos = internal("keras_tuner.src.protos")
+
+    class Stop(Exception):
+        pass
+
+    answers = []
+
+    def poll():  # a worker's call as Keras Tuner's client makes it (oracle_client.py)
+        ip, at = os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"]
+        with grpc.insecure_channel(f"{ip}:{at}") as channel:
+            stub = protos.get_service_grpc().OracleStub(channel)
+            answers.append(stub.GetSpace(protos.get_service().GetSpaceRequest(), timeout=30))
+        raise Stop
+
+    with distributed.kerastuner_env("chief", f"[::1]:{port}"):
+        with pytest.raises(Stop):
+            distributed.serve_oracle(ListOracle(1), on_poll=poll, poll=0.01)
+        assert distributed.chief_address() == ("::1", port, f"[::1]:{port}")
+    assert answers and answers[0].hyperparameters
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "::1")  # set by hand, without brackets
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    with distributed.kerastuner_env("tuner0", None):
+        assert os.environ["KERASTUNER_ORACLE_IP"] == "[::1]"
+    assert os.environ["KERASTUNER_ORACLE_IP"] == "::1"

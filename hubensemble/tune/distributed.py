@@ -44,6 +44,18 @@ def distributed_role() -> str | None:
     return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
+def chief_address() -> tuple[str, int, str]:
+    """(host, port, "HOST:PORT") of the chief from $KERASTUNER_ORACLE_IP and
+    $KERASTUNER_ORACLE_PORT: the host as sockets take it (an IPv6 address without brackets),
+    the address as gRPC and Keras Tuner take it ("[::1]:8000"). `kerastuner_env` sets an IPv6
+    host in brackets: Keras Tuner's chief and client join f"{ip}:{port}", and gRPC reads
+    "::1:8000" as another address (measured: the chief could not listen, a worker's call
+    failed); one set by hand without them is taken too."""
+    ip, port = os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])
+    host = ip.strip("[]")
+    return host, port, f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def serve_oracle(oracle, *, on_poll=None, poll=1.0):
     """Serves `oracle` over gRPC at $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT until a
     worker was told to stop and no trial or tuner is left (as Keras Tuner's chief), calling
@@ -60,7 +72,7 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_chief
 
-    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    address = chief_address()[2]
     executor = futures.ThreadPoolExecutor(max_workers=1)
     server = grpc.server(executor)
     servicer = oracle_chief.OracleServicer(oracle)
@@ -137,7 +149,8 @@ def parse_address(address: str) -> tuple[str, str]:
 @contextlib.contextmanager
 def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
     """Sets Keras Tuner's distributed-mode variables from `tuner_id` / `oracle_address`
-    (when given) for the duration of the block and restores them after; yields
+    (when given; an IPv6 host, given or set, in brackets: `chief_address`) for the duration
+    of the block and restores them after; yields
     (distributed, chief). Raises HubensembleError for an address that is not HOST:PORT, a
     malformed tuner id, or an incomplete combination (an id without an address, …)."""
     role = (tuner_id or "?") if tuner_id or oracle_address else None
@@ -148,6 +161,9 @@ def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
                 host, port = parse_address(oracle_address)
                 os.environ["KERASTUNER_ORACLE_IP"] = host
                 os.environ["KERASTUNER_ORACLE_PORT"] = port
+            ip = os.environ.get("KERASTUNER_ORACLE_IP", "").strip("[]")
+            if ":" in ip:  # IPv6, in brackets (given so or not): Keras Tuner joins f"{ip}:{port}"
+                os.environ["KERASTUNER_ORACLE_IP"] = f"[{ip}]"  # (chief_address)
             if tuner_id:
                 if not TUNER_ID_RE.fullmatch(str(tuner_id)):
                     raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process "
@@ -211,8 +227,7 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
     it over, and is simply used.
     """
     timeout = CHIEF_TIMEOUT if timeout is None else timeout
-    host, port = os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    host, port, address = chief_address()
     member = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     look = None
     if run_dir is not None:
@@ -239,6 +254,6 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
                     f"the chief at {address} did not answer within {timeout:g} s; start "
                     f"{chief} there") from None
             if not logged:  # (after the first look at the chief)
-                log.info("waiting for the chief at %s:%s", host, port)
+                log.info("waiting for the chief at %s", address)
                 logged = True
             time.sleep(poll)

@@ -34,7 +34,7 @@ from hubensemble.rundir import Run
 from hubensemble.sweeplock import chief_gone, worker_without_chief
 from hubensemble.text import printable
 from hubensemble.tune.chiefwatch import ChiefGone, watch_chief
-from hubensemble.tune.distributed import KT_VARS, distributed_role, serve_oracle
+from hubensemble.tune.distributed import chief_address, distributed_role, serve_oracle
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
 from hubensemble.tune.train import OBJECTIVE, TrialProgress, finished_candidate, run_entry
@@ -434,8 +434,7 @@ class FineTuneTuner(kt.Tuner):
         self.plan = list(hypermodel.plan)
         super().__init__(oracle, None, distribution_strategy=strategy, **kwargs)
         if distributed_role() == "worker":  # Keras Tuner's OracleClient: stop if the chief goes
-            ip, port = (os.environ[k] for k in KT_VARS[1:])
-            self.chief_address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            self.chief_address = chief_address()[2]
             watch_chief(self.oracle, self._chief_gone)
 
     def _chief_gone(self) -> HubensembleError | None:
