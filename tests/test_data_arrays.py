@@ -1023,3 +1023,41 @@ def test_float_pixels_convert_without_float64_copies_of_the_whole_array(monkeypa
         tracemalloc.stop()
     assert np.array_equal(got, expected[..., :3])
     assert peak < x.nbytes / 2, (peak, x.nbytes)  # the uint8 result is x.nbytes / 4 x 3 / 4
+
+
+def test_an_npz_archive_is_read_and_converted_one_member_at_a_time(tmp_path, monkeypatch):
+    # Every member was read at once (np.load's dict), so a float32 archive held all its raw
+    # splits (4x their uint8 bytes) while they were converted; now each is read, converted
+    # and dropped before the next (`npz._Archive`), uint16 ones looked at for their range
+    # alone first. Three float32 splits of F bytes each: the peak held 3 F at least.
+    import tracemalloc
+
+    from hubensemble.data import decode
+
+    monkeypatch.setattr(decode, "FLOAT_BLOCK_VALUES", 1 << 12)
+    rng = np.random.default_rng(0)
+    x = {s: rng.random((48, 96, 96, 3), dtype=np.float32) for s in ("train", "val", "test")}
+    y = np.arange(48) % 3
+    spec = save_npz(tmp_path / "f.npz", **{f"x_{s}": a for s, a in x.items()},
+                    **{f"y_{s}": y for s in x})
+    deep16 = {f"x_{s}": (a * 65535).astype(np.uint16) for s, a in x.items()}
+    deep = save_npz(tmp_path / "d.npz", **deep16, **{f"y_{s}": y for s in x})
+    tracemalloc.start()
+    try:
+        task = load_task(spec)
+        float_peak = tracemalloc.get_traced_memory()[1]
+        del task
+        tracemalloc.reset_peak()
+        task = load_task(deep)
+        deep_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    expected = np.floor(x["val"].astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
+    assert np.array_equal(load_task(spec).val.images, expected)
+    assert np.array_equal(task.val.images, deep16["x_val"] >> 8)
+    # F: one float32 split (a uint16 one is F / 2). Measured: float32 3.84 F before, 1.84 F
+    # now (one raw split, the uint8 results, the conversion's blocks); uint16 2.75 F before
+    # (1.5 F raw), 1.76 F now (one raw split, its v >> 8 in uint16, the uint8 results).
+    raw = x["train"].nbytes
+    assert float_peak < 2.5 * raw, (float_peak / raw, raw)
+    assert deep_peak < 2.2 * raw, (deep_peak / raw, raw)

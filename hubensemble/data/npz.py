@@ -202,39 +202,95 @@ def fixed_splits(rest: str) -> dict[str, str]:
     return out
 
 
-def _read_arrays(path: str) -> dict[str, np.ndarray]:
-    """{name: array} of every member of the .npz archive at `path`, never unpickling
-    (allow_pickle=False: an archive may come from anyone). Raises DataError naming the file,
-    the member and the fix for an object array, a member that is not a .npy array, and an
-    archive that cannot be read (truncated, damaged: a crash with a zipfile or zlib traceback
-    before, a new-user check)."""
-    import zipfile
-    import zlib
+def _value_range(x: np.ndarray) -> np.ndarray:
+    """[min, max] of `x` in its dtype (empty for an empty `x`): what `check_16bit` and
+    `check_16bit_splits` read of a uint16 member, so that it is not held beside the next."""
+    return np.array([x.min(), x.max()], x.dtype) if x.size else x[:0].reshape(0)
 
-    arrays, key = {}, None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            for key in f.files:
-                arrays[key] = f[key]
-                if not isinstance(arrays[key], np.ndarray):  # NpzFile gives such members' bytes
-                    raise DataError(f"npz:{path}: member {key!r} of the archive is not a numpy "
-                                    f"array (.npy); write the file with numpy.savez(path, "
-                                    f"x_train=..., y_train=..., ...)")
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "Object arrays" in str(e):
-            fix = ("store the names as np.array(names) (strings, dtype 'U')"
-                   if key == "class_names" else "store one numeric array per split, or use "
-                   "folder: for images of different sizes")
-            raise DataError(f"npz:{path}: {key} is a Python object array (dtype object, e.g. "
-                            f"a list of different-size images or of names), which is never "
-                            f"unpickled; {fix}") from None
-        raise DataError(f"npz:{path} is not a readable .npz file ({key}: {_short(e)}); write "
-                        f"it with numpy.savez") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise DataError(f"npz:{path} cannot be read, it is truncated or damaged "
-                        f"({type(e).__name__}: {_short(e)}); write it again with "
-                        f"numpy.savez") from None
-    return arrays
+
+class _Archive:
+    """The .npz archive at `path`, open, its members read one at a time (`read`): a float32
+    archive held every raw split at once (4x the pixels' uint8 bytes) while converting them.
+    `headers` is {name: a stand-in array of the member's shape and dtype that holds no data
+    (np.broadcast_to of one value)}, from each .npy member's header (np.lib.format), for the
+    checks that need only shapes and dtypes. Never unpickles (allow_pickle=False: an archive
+    may come from anyone). Raises DataError (`_refusal`) naming the file, the member and the
+    fix for an object array, a member that is not a .npy array, and an archive that cannot be
+    read (truncated, damaged: a crash with a zipfile or zlib traceback before, a new-user
+    check); a damaged member's data is found when `read` reads it."""
+
+    def __init__(self, path: str):
+        self.path, self.npz, key = path, None, None
+        try:
+            self.npz = np.load(path, allow_pickle=False)  # a zip (`locate_npz`): lazy
+            stored = set(self.npz.zip.namelist())
+            self.headers = {}
+            for key in self.npz.files:
+                self.headers[key] = self._header(key, key + ".npy" if key + ".npy" in stored
+                                                 else key)
+        except BaseException as e:
+            self.close()
+            raise self._refusal(e, key) from None
+
+    def _header(self, key: str, member: str):
+        """A stand-in of member `member` (archive name `key`): its header's shape and dtype."""
+        fmt = np.lib.format
+        with self.npz.zip.open(member) as fp:
+            if fp.read(len(fmt.MAGIC_PREFIX)) != fmt.MAGIC_PREFIX:  # NpzFile gives its bytes
+                raise DataError(f"npz:{self.path}: member {key!r} of the archive is not a numpy "
+                                f"array (.npy); write the file with numpy.savez(path, "
+                                f"x_train=..., y_train=..., ...)")
+            fp.seek(0)
+            version = fmt.read_magic(fp)
+            read = {(1, 0): fmt.read_array_header_1_0,
+                    (2, 0): fmt.read_array_header_2_0}.get(version)
+            if read is None:  # version 3 (non-latin-1 field names): read it whole
+                array = self.read(key)
+                return np.broadcast_to(np.zeros((), array.dtype), array.shape)
+            shape, _, dtype = read(fp)
+        if dtype.hasobject:  # what np.load refuses, in its words (`_refusal` says it)
+            raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+        return np.broadcast_to(np.zeros((), dtype), shape)
+
+    def read(self, key: str) -> np.ndarray:
+        """The member `key`'s array, read now (DataError as the archive's, `_refusal`)."""
+        try:
+            return self.npz[key]
+        except BaseException as e:
+            raise self._refusal(e, key) from None
+
+    def _refusal(self, e: BaseException, key):
+        """The DataError for `e`, raised reading member `key`; `e` itself when it is none of
+        the archive's faults (a DataError already, KeyboardInterrupt)."""
+        import zipfile
+        import zlib
+
+        path = self.path
+        if isinstance(e, ValueError):
+            if "allow_pickle" in str(e) or "Object arrays" in str(e):
+                fix = ("store the names as np.array(names) (strings, dtype 'U')"
+                       if key == "class_names" else "store one numeric array per split, or use "
+                       "folder: for images of different sizes")
+                return DataError(f"npz:{path}: {key} is a Python object array (dtype object, "
+                                 f"e.g. a list of different-size images or of names), which is "
+                                 f"never unpickled; {fix}")
+            return DataError(f"npz:{path} is not a readable .npz file ({key}: {_short(e)}); "
+                             f"write it with numpy.savez")
+        if isinstance(e, (OSError, EOFError, zipfile.BadZipFile, zlib.error)):
+            return DataError(f"npz:{path} cannot be read, it is truncated or damaged "
+                             f"({type(e).__name__}: {_short(e)}); write it again with "
+                             f"numpy.savez")
+        return e
+
+    def close(self) -> None:
+        if self.npz is not None:
+            self.npz.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Task:
@@ -243,8 +299,15 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
     `test_set` (evaluate's data), x_test and y_test alone are enough: they are the train
     split too (the same examples, so the Task is complete), with no val split off."""
     path = locate_npz(rest)
+    with _Archive(path) as archive:
+        return _archive_task(archive, path, options, test_set)
+
+
+def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: bool) -> Task:
+    """`_load_npz`'s Task of the open `archive`: its checks made on the members' headers,
+    then each split's arrays read and converted one member at a time."""
     # Messages name each array as stored (x_validation, not the x_val it is read as).
-    raw = _read_arrays(path)
+    raw = archive.headers  # stand-ins: shapes and dtypes, no data
     arrays, stored, other = _members(raw, path)
     held_out = test_set and not {"x_train", "y_train"} & set(arrays) and {
         "x_test", "y_test"} <= set(arrays)
@@ -264,11 +327,14 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
     # 16-bit or 8-bit is decided for the archive as a whole (x_train, x_val, x_test): uint16
     # values that all lie in 0..255 are 8-bit data in a 16-bit type (check_16bit), and so is
     # a split of such values beside 16-bit ones, which the whole's rule would blacken.
+    # Each uint16 member is read alone for its value range, which stands in for it (the rules
+    # look at nothing else): no two raw splits are held at once.
     deep = [k for k in (f"x_{s}" for s in SPLIT_NAMES)
             if k in arrays and arrays[k].dtype == np.uint16]
     names = [stored[k] for k in deep]
-    check_16bit_splits({stored[k]: arrays[k] for k in deep}, what=f"npz:{path}")
-    check_16bit([arrays[k] for k in deep], what=f"npz:{path}: {', '.join(names)}",
+    ranges = {k: _value_range(archive.read(stored[k])) for k in deep}
+    check_16bit_splits({stored[k]: ranges[k] for k in deep}, what=f"npz:{path}")
+    check_16bit([ranges[k] for k in deep], what=f"npz:{path}: {', '.join(names)}",
                 fix=f"store {' and '.join(f'{k}.astype(np.uint8)' for k in names)}")
     splits = {}
     for key in SPLIT_NAMES:
@@ -279,7 +345,8 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
             raise DataError(f"npz:{path} has {have} but not {missing}; store both or neither")
         if xm not in arrays:
             continue
-        x, y = _npz_images(arrays[xm], xk, path), _npz_labels(arrays[ym], yk, path)
+        x = _npz_images(archive.read(xk), xk, path)  # its raw array is dropped here
+        y = _npz_labels(archive.read(yk), yk, path)
         if len(x) != len(y):
             shape = list(arrays[xm].shape)  # [H, W, 3]: one RGB image read as H grey ones
             one = (f"; {xk} of shape {shape} is read as {shape[0]} grey images of "
@@ -295,7 +362,7 @@ def _load_npz(rest: str, options: LoadOptions, *, test_set: bool = False) -> Tas
         splits = {"train": splits["test"], **splits}
     class_names = None
     if "class_names" in arrays:
-        names = np.asarray(arrays["class_names"])
+        names = np.asarray(archive.read(stored["class_names"]))
         if names.ndim != 1 or names.dtype.kind not in "USO":
             numbers = names.ndim == 1 and names.dtype.kind in "iu"
             raise DataError(f"npz:{path}: class_names must be a 1-D array of strings, got "
