@@ -98,7 +98,7 @@ def _with_members(members_signature, serve):
 
 
 @shows_progress
-def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True):
+def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True, split=None):
     """The task to evaluate `model_dir` on: `data` (a spec read by `load_test_set`: a folder
     of class folders is one test set of all its images, unless it is the export's own data,
     split as fit split it) when given, else the task of the run the export sits in
@@ -106,7 +106,51 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True):
     DataError when there is no `data` and the export's parent folder is not a run that
     records its data; RunError when the run's data changed since it was recorded;
     options.OptionError for a `data` or `data_dir` "" (no spec, no folder). `progress`: a
-    folder load's bar on stderr, as `load_task`'s (`terminal.library_progress`)."""
+    folder load's bar on stderr, as `load_task`'s (`terminal.library_progress`).
+
+    `split` (train, val or test; None: every split whole): the one split to be scored, whose
+    pixels alone the task keeps once it is loaded and checked (`scored_only`): the run's
+    train and val pixels, 1 GB at 4,000 / 1,000 images of 224 px, were held through the
+    whole evaluation only for its check against the record. DataError for a split the data
+    lacks, or a name that is none of them."""
+    task = _evaluation_task(model_dir, data, data_dir)
+    return task if split is None else scored_only(task, split)
+
+
+def scored_only(task, split: str):
+    """A shallow copy of `task` whose splits other than `split` (train, val or test; their
+    aliases) hold no pixels: each image a read-only, zero-byte stand-in of its shape
+    (np.broadcast_to of 0: the pixels read as 0), with the split's labels, paths and pixel
+    keys (`Split.pixel_keys`, computed first from the true pixels, so duplicate and held-out
+    counts stay right) and the task's fingerprint (computed first). What `evaluate_model`
+    reads of an unscored split is its length; the original `task` is not changed, its pixels
+    freed when nothing else holds it. DataError (`Task.split`) for a split `task` lacks."""
+    import copy
+
+    from hubensemble.data.task import SPLIT_NAMES
+
+    kept = task.split(split)
+    _ = task.fingerprint  # a cached property: computed on the true pixels, copied below
+    light = copy.copy(task)  # keeps the cached fingerprint (and duplicates, when computed)
+    for name in SPLIT_NAMES:
+        part = getattr(task, name)
+        if part is None or part is kept:  # kept: a test set's train is its test split
+            continue
+        part.pixel_keys()
+        bare = copy.copy(part)
+        bare.images = (_stand_in(part.images) if isinstance(part.images, np.ndarray)
+                       else [_stand_in(im) for im in part.images])
+        setattr(light, name, bare)
+    return light
+
+
+def _stand_in(images: np.ndarray) -> np.ndarray:
+    """uint8 zeros of `images`' shape that hold no memory (a read-only broadcast of one 0)."""
+    return np.broadcast_to(np.zeros((), np.uint8), images.shape)
+
+
+def _evaluation_task(model_dir, data, data_dir):
+    """`load_evaluation_task`'s task, every split whole."""
     from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
     from hubensemble.rundir import DataArgs
 

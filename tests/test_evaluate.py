@@ -414,6 +414,49 @@ def test_the_task_of_an_export_inside_a_run_is_the_runs_own(tmp_path):
         ev.load_evaluation_task(tmp_path / "run" / "export", data_dir=str(tmp_path))
 
 
+def test_the_runs_own_task_keeps_only_the_scored_splits_pixels(tmp_path):
+    # evaluate on the run's own data held its train and val pixels through the whole
+    # evaluation only to check them against the record (1 GB at 4,000 / 1,000 images of
+    # 224 px); with `split` the task keeps the scored split's pixels alone, once checked.
+    import tracemalloc
+
+    from hubensemble.data import load_task
+    from hubensemble.rundir import DataArgs, Run
+
+    rng = np.random.default_rng(0)
+    sizes = {"train": 60, "val": 15, "test": 30}
+    arrays = {f"x_{s}": rng.integers(0, 256, (n, 48, 48, 3), dtype=np.uint8)
+              for s, n in sizes.items()}
+    arrays.update({f"y_{s}": np.arange(n) % 3 for s, n in sizes.items()})
+    np.savez(tmp_path / "d.npz", **arrays)
+    spec = f"npz:{tmp_path / 'd.npz'}"
+    task = load_task(spec)
+    Run(tmp_path / "run").attach_task(task, DataArgs(spec=spec))
+    export = tmp_path / "run" / "export"
+    tracemalloc.start()
+    try:
+        light = ev.load_evaluation_task(export, split="test")
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    pixels = sum(a.nbytes for k, a in arrays.items() if k.startswith("x_"))
+    assert held < arrays["x_test"].nbytes + pixels / 4, (held, pixels)  # test is 2 / 7
+    assert light.fingerprint == task.fingerprint
+    assert np.array_equal(light.test.images, arrays["x_test"])
+    for s in ("train", "val"):
+        assert len(getattr(light, s)) == sizes[s]
+        assert getattr(light, s).pixel_keys() == getattr(task, s).pixel_keys()
+        assert getattr(light, s).shapes().tolist() == getattr(task, s).shapes().tolist()
+    assert task.train.images.any()  # the task given is left whole
+    assert light.summary() == task.summary()  # what the command says of --data's task
+    assert ev.scored_only(task, "validation").val is task.val
+    # Changed data is refused before anything is released, as without `split`.
+    arrays["x_val"][0] ^= 1
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(RunError, match="is not what the run started on"):
+        ev.load_evaluation_task(export, split="test")
+
+
 def test_predict_and_evaluate_share_one_reader_of_export_metadata(export_dir, tmp_path):
     from hubensemble import export, formats
 

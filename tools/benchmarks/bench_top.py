@@ -27,7 +27,9 @@ wall seconds follow the load; CPU seconds and peak RSS are the figures to compar
 evaluation streams' cache of the whole test split in float32, gone since 5c084bf: 2,011 MB);
 cost, ensemble and report flat (0.8-1.0x CPU; ensemble 107 MB, report 151 MB); export CPU
 1.1x, RSS 1.5x (2,329 MB); evaluate CPU 3.6x (2,000 test images x 16 conditions: 103 s),
-RSS 1.55x (2,114 MB: it loads the run's whole data set). Longest silence 61 s (evaluate's
+RSS 1.55x (2,114 MB: it loads the run's whole data set, and held it all; since
+evaluate.scored_only it keeps the scored split's pixels alone once checked: 1,652 MB, the
+load's peak). Longest silence 61 s (evaluate's
 start: TensorFlow's import and the 1 GB npz, about 13 s of CPU; its progress line comes every
 30 s when the output is not a terminal); nothing grew faster than the image counts.
 
