@@ -273,7 +273,8 @@ def cmd_evaluate(args):
     from hubensemble import evaluate as ev
     from hubensemble.data.specs import skips_said
     with skips_said():  # its summary below says them
-        task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir)
+        task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir,
+                                       split=args.eval_split)
     listed = formats.skipped_list(args.out, "evaluate")
     if args.data:  # what was read of it, as every command that loads data says (not -q)
         say(args, task.summary(skipped_in=listed), logged=False)
