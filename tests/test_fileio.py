@@ -1,5 +1,6 @@
 """Atomic writes and inter-process locks (fileio): real processes, real kills."""
 
+import ast
 import errno
 import os
 import signal
@@ -401,3 +402,61 @@ def test_a_killed_process_not_yet_reaped_is_not_alive():
         child.kill()
         child.wait()
     assert not fileio.pid_alive(child.pid)
+
+
+# TensorFlow calls given a path, and the argument that is the path (tf.saved_model.save's
+# second); tf.io.gfile's every function takes its path first.
+_TF_PATH_CALLS = {("saved_model", "load"): 0, ("saved_model", "save"): 1,
+                  ("io", "TFRecordWriter"): 0}
+# Paths that are URLs (gs://, hub), never a local name in the locale's encoding.
+_TF_PATH_URLS = {"hubensemble/hub/remote.py"}
+
+
+def _tf_calls_without_tf_path(tree):
+    """The calls in `tree` that hand TensorFlow a path not made by tf_path(...), directly or
+    through a name assigned from it in the same function."""
+    def made_by_tf_path(node, names):
+        if isinstance(node, ast.Call):
+            return getattr(node.func, "id", getattr(node.func, "attr", None)) == "tf_path"
+        return isinstance(node, ast.Name) and node.id in names
+
+    scopes = [tree] + [n for n in ast.walk(tree)
+                       if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    found = set()
+    for scope in scopes:
+        names = {t.id for n in ast.walk(scope) if isinstance(n, ast.Assign)
+                 and made_by_tf_path(n.value, ()) for t in n.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(scope):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Attribute)):
+                continue
+            pair = (node.func.value.attr, node.func.attr)
+            gfile = (pair[0] == "gfile" and isinstance(node.func.value.value, ast.Attribute)
+                     and node.func.value.value.attr == "io")
+            at = 0 if gfile else _TF_PATH_CALLS.get(pair)
+            if at is not None and len(node.args) > at \
+                    and not made_by_tf_path(node.args[at], names):
+                found.add(node.lineno)
+    return sorted(found)
+
+
+def test_every_path_handed_to_tensorflow_is_in_tensorflows_form():
+    """Under LC_ALL=C PYTHONUTF8=0, Python names 'run→c' by lone surrogates, which TensorFlow
+    cannot encode: tools/benchmarks/bench_figures.py --export 'run→c/export' (the README's
+    command on fit's export there) stopped in tf.saved_model.load with "UnicodeEncodeError:
+    … surrogates not allowed" (helper 198). Every path given to tf.saved_model.load/save,
+    tf.io.gfile and TFRecordWriter, in the package and in tools/, goes through
+    fileio.tf_path, which also refuses a name that is not UTF-8 by its name."""
+    from pathlib import Path
+
+    root = Path(fileio.__file__).parent.parent
+    found = []
+    for folder in ("hubensemble", "tools"):
+        for path in sorted((root / folder).rglob("*.py")):
+            name = path.relative_to(root).as_posix()
+            source = path.read_text(encoding="utf-8")
+            words = ("saved_model", "gfile", "TFRecordWriter")
+            if name in _TF_PATH_URLS or not any(word in source for word in words):
+                continue
+            found += [f"{name}:{line}" for line in _tf_calls_without_tf_path(ast.parse(source))]
+    assert not found, "a path given to TensorFlow without fileio.tf_path:\n" + "\n".join(found)

@@ -36,6 +36,7 @@ import time
 
 import numpy as np
 from benchargs import command_logging, description, folder_target, integer
+from hubensemble.fileio import tf_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -180,7 +181,7 @@ def shared_backbone_ratio(other, folder, rng, args):
     for label, share in (("shared", True), ("unshared", False)):
         out = os.path.join(folder, f"probes_{label}")
         save_export(probes + [other], names, out, check_images=check, share_backbones=share)
-        loaded = tf.saved_model.load(out)
+        loaded = tf.saved_model.load(tf_path(out))
         fns[label] = loaded.signatures["serving_default"]
         sizes[label] = (folder_bytes(out), folder_bytes(os.path.join(out, "variables")),
                         int(sum(np.prod(v.shape) for v in loaded.variables)))
@@ -241,9 +242,10 @@ def main():
         print(f"exported the ensemble in {time.perf_counter() - t:.1f} s", flush=True)
         for i, m in enumerate(members):
             save_export([m], names, os.path.join(folder, f"member_{i}"), check_images=check)
-        loaded = {"ensemble": tf.saved_model.load(os.path.join(folder, "ensemble"))}
+        loaded = {"ensemble": tf.saved_model.load(tf_path(os.path.join(folder, "ensemble")))}
         for i in range(len(members)):
-            loaded[f"member_{i}"] = tf.saved_model.load(os.path.join(folder, f"member_{i}"))
+            loaded[f"member_{i}"] = tf.saved_model.load(
+                tf_path(os.path.join(folder, f"member_{i}")))
         fns = {k: v.signatures["serving_default"] for k, v in loaded.items()}
 
         ratios = {}

@@ -37,6 +37,7 @@ import timeit
 
 import numpy as np
 from benchargs import command_logging, description, existing_folder, integer, keep_argument
+from hubensemble.fileio import tf_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -97,7 +98,7 @@ def export_small(folder):
               "ensemble": total_cost(costs)}
     save_export(members, [str(c) for c in range(CLASSES)], out, check_images=images,
                 metadata={"cost": record}, latency_batches=BATCHES)
-    serve = tf.saved_model.load(out).signatures["serving_default"]
+    serve = tf.saved_model.load(tf_path(out)).signatures["serving_default"]
     write_tflite(members, [str(c) for c in range(CLASSES)], out + "-tflite",
                  input_hw=(SIZE, SIZE), check_images=images,
                  reference=lambda x: serve(images=tf.constant(x))["probabilities"])
@@ -149,7 +150,7 @@ def main(args):
     out = args.export or export_small(work)
     meta = read_export_metadata(out)
     hw = tuple(meta["tf_serving_warmup"]["image_size"])  # the check images' size
-    loaded = tf.saved_model.load(out)
+    loaded = tf.saved_model.load(tf_path(out))
     serve = loaded.signatures["serving_default"]
     images = np.random.default_rng(1).random((max(BATCHES),) + hw + (3,), dtype=np.float32)
     members = meta.get("members") or (meta.get("cost") or {}).get("members") or []

@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 from benchargs import command_logging, integer, integers
+from hubensemble.fileio import tf_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -151,7 +152,7 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
     # The bare loop: module already loaded, images already resized (the same resize policy as
     # rank's, augment.resize) and in memory; one tf.function (traced on its first batch, as
     # any loop must) over the same batches.
-    module = tf.saved_model.load(path)
+    module = tf.saved_model.load(tf_path(path))
     x = augment.resize(task.train.images.astype(np.float32) / 255.0, (side, side))
     sig = [tf.TensorSpec([None, side, side, 3], tf.float32)]
 
@@ -194,7 +195,7 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
     # against the bare loop over the same four modules, each loaded beforehand.
     specs = [ModuleSpec(name=f"thr{i}", handle=conv_module(os.path.join(root, f"thr{i}"), 20 + i,
                         widths=widths), input_size=[side, side]) for i in range(4)]
-    modules = [tf.saved_model.load(sp.handle) for sp in specs]
+    modules = [tf.saved_model.load(tf_path(sp.handle)) for sp in specs]
 
     def bare_all():
         out = []
@@ -208,7 +209,7 @@ def bench_throughput(root, n, side, widths=(32, 64, 128, 256), batch_size=64, re
         # must do (the loaded modules above were also called once before the timing).
         out = []
         for sp in specs:
-            m = tf.saved_model.load(sp.handle)
+            m = tf.saved_model.load(tf_path(sp.handle))
             fwd = tf.function(lambda b, m=m: m(b, training=False), input_signature=sig)
             out.append([fwd(images[i:i + batch_size]).numpy() for i in range(0, n, batch_size)])
         return out
