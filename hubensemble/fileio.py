@@ -552,17 +552,22 @@ def tf_path(path) -> str:
     that locale.
 
     Raises HubensembleError naming the path when its name is not UTF-8 (a Latin-1 'caf\\xe9'):
-    TensorFlow can neither write nor read such a name."""
+    TensorFlow can neither write nor read such a name. When the byte is in a folder above the
+    path's last part (RUN/tuner of a run folder 'caf\\xe9'), it names that folder as the one
+    to rename: renaming RUN/tuner, a name hubensemble chose, would not help."""
     from hubensemble.text import escaped
 
     raw = os.fsencode(path)
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as e:
+        end = raw.find(b"/", e.start)  # the end of the part holding the first bad byte
+        folder = "" if end < 0 or not raw[end:].strip(b"/") else (
+            f" in its folder {escaped(os.fsdecode(raw[:end]))}")
         raise HubensembleError(
             f"{escaped(os.fsdecode(raw))}: the name is not UTF-8 (a byte of another encoding, "
-            "e.g. Latin-1), which TensorFlow can neither write nor read; rename it in "
-            "UTF-8") from None
+            f"e.g. Latin-1){folder}, which TensorFlow can neither write nor read; rename "
+            f"{'that folder' if folder else 'it'} in UTF-8") from None
 
 
 def native_path(path) -> str:

@@ -460,3 +460,19 @@ def test_every_path_handed_to_tensorflow_is_in_tensorflows_form():
                 continue
             found += [f"{name}:{line}" for line in _tf_calls_without_tf_path(ast.parse(source))]
     assert not found, "a path given to TensorFlow without fileio.tf_path:\n" + "\n".join(found)
+
+
+def test_a_name_tensorflow_cannot_read_is_refused_naming_the_folder_to_rename():
+    """`fit --out $'caf\\xe9'` (a Latin-1 run folder) was refused with "caf\\xe9/tuner: the name
+    is not UTF-8 …; rename it in UTF-8" (and, with --sweep probe, "caf\\xe9/export"): tuner/
+    and export/ are names hubensemble chose, and renaming them would not help (helper 198).
+    The refusal names the folder whose name holds the byte; a last part keeps "rename it"."""
+    run = os.fsdecode(b"/runs/caf\xe9")
+    with pytest.raises(fileio.HubensembleError) as said:
+        fileio.tf_path(os.path.join(run, "tuner"))
+    assert str(said.value) == (
+        "/runs/caf\\xe9/tuner: the name is not UTF-8 (a byte of another encoding, e.g. "
+        "Latin-1) in its folder /runs/caf\\xe9, which TensorFlow can neither write nor read; "
+        "rename that folder in UTF-8")
+    with pytest.raises(fileio.HubensembleError, match=r"Latin-1\), which .* rename it in UTF-8"):
+        fileio.tf_path(run)
