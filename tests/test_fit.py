@@ -1740,3 +1740,20 @@ def test_changed_rank_or_tune_options_are_named_in_the_callers_words():
     assert _changed_options(previous, now) == ["top_k=1 -> 2", "budget=None -> 8"]
     with command_line():
         assert _changed_options(previous, now) == ["--top-k 1 -> 2", "--budget unset -> 8"]
+
+
+def test_a_fit_results_repr_counts_skipped_files_by_why():
+    """The data summary, the report and result.summary() say "3 skipped (2 misplaced, 1
+    unreadable)" (sniff.skipped_count); the result's one-line repr said "skipped=3 file(s)"
+    alone (helper 198). It counts them by why too."""
+    from pathlib import Path
+
+    from hubensemble.pipeline import FitResult
+
+    skipped = [("notes.txt", "a file outside the class folders, not an example"),
+               ("stray.png", "a file outside the class folders, not an example"),
+               ("cat/broken.png", "a damaged PNG file (Invalid PNG.)")]
+    result = FitResult(run_dir=Path("r"), ranking=None, ensemble={}, metrics=None,
+                       export_path=Path("r/export"), report_paths=(), robustness=None,
+                       stage_seconds={}, skipped=skipped)
+    assert "skipped=3 file(s) (2 misplaced, 1 unreadable))" in repr(result), repr(result)

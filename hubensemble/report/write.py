@@ -331,7 +331,7 @@ def _short(reason, width: int = 200) -> str:
 def result_repr(result) -> str:
     """A FitResult's repr, a few fields in one line: its run folder, the selected modules,
     the ensemble's size, test accuracy of ensemble and best single, the export and report
-    paths, and how many data files were skipped (`result.summary()` has the table, the
+    paths, and how many data files were skipped and why (`result.summary()` has the table, the
     fields the records). The dataclass repr printed every ranking row, member, curve point and
     corruption (about 20,000 characters for a 3-module quick run): a notebook cell's echo of
     ``result`` was a screen of JSON."""
@@ -349,6 +349,9 @@ def result_repr(result) -> str:
         if value is not None:
             parts.append(f"{label}={value:.4f}")
     parts += [f"export_path={result.export_path!r}", f"report_paths={result.report_paths!r}"]
-    if result.skipped:
-        parts.append(f"skipped={len(result.skipped)} file(s)")
+    if result.skipped:  # by why, as summary() and the data summary count them (sniff)
+        from hubensemble.data.sniff import skipped_words
+
+        words = skipped_words(reason for _, reason in result.skipped)
+        parts.append(f"skipped={len(result.skipped)} file(s) ({words})")
     return f"FitResult({', '.join(parts)})"
