@@ -140,14 +140,25 @@ def ratio(recorded, measured):
 
 def main(args):
     _import_tensorflow()
-    from hubensemble.cost.graph import time_batches
-    from hubensemble.formats import read_export_metadata
-
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    work = args.keep or tempfile.mkdtemp(prefix="bench-figures-")
-    out = args.export or export_small(work)
+    # A folder of its own only for the export it makes: with --export it left an empty one
+    # in the temp folder on every run.
+    work = None if args.export else (args.keep or tempfile.mkdtemp(prefix="bench-figures-"))
+    try:
+        measure(args, args.export or export_small(work))
+    finally:
+        if work and not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args, out):
+    """Prints the export at `out`'s recorded figures against the measured ones (the module's
+    docstring)."""
+    from hubensemble.cost.graph import time_batches
+    from hubensemble.formats import read_export_metadata
+
     meta = read_export_metadata(out)
     hw = tuple(meta["tf_serving_warmup"]["image_size"])  # the check images' size
     loaded = tf.saved_model.load(tf_path(out))
@@ -211,8 +222,6 @@ def main(args):
         print("the SavedModel timed twice in one export, TFLite record's / metadata's: "
               + ", ".join(f"b{b} {ratio(lat['savedmodel'].get(str(b)), own.get(str(b)))}"
                           for b in BATCHES))
-    if not args.keep and not args.export:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def export_folder(text):
