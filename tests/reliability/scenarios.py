@@ -2,12 +2,17 @@
 
 The pytest suite (tests/reliability/test_*.py) and tools/benchmarks/faults.py call the very
 same functions, so the figures and the tests cannot drift. Every scenario runs the real
-command line in a real process on real files: tiny SavedModels written here, a local
-http.server on 127.0.0.1, SIGKILL at an observed moment. Nothing of TensorFlow is mocked.
+command line on real files: tiny SavedModels written here, a local http.server on 127.0.0.1,
+SIGKILL at an observed moment. Nothing of TensorFlow is mocked. A command runs in a process
+of its own (`Workspace.run`) where the process is part of what is checked (kills, signals,
+downloads, bad modules); the data path's scenarios check what the command reads, counts and
+says, and run it through cli.main in this process (`Workspace.here`): the same code and
+words, without the seconds each new process spent importing TensorFlow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -124,6 +129,35 @@ class Workspace:
 
     def run(self, *args, cache=None, env=None, prelude=None, timeout=CLI_TIMEOUT) -> Proc:
         return self.finish(self.start(*args, cache=cache, env=env, prelude=prelude), timeout)
+
+    def here(self, *args, cache=None) -> Proc:
+        """`hubensemble ARGS` through cli.main in this process, in `run`'s environment
+        (`env`: the workspace's caches, no KERASTUNER_ variable) and folder, its stdout and
+        stderr captured (Python's streams: TensorFlow's C++ lines are not in them). For
+        commands whose process is not what a scenario checks; an exception out of main is
+        the scenario's (`scenario`: lost, with its last line), as a traceback would be."""
+        from hubensemble.cli import main
+
+        args = [str(a) for a in args]
+        env, saved = self.env(cache), dict(os.environ)
+        streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="",
+                                    write_through=True) for _ in range(2)]
+        started = time.monotonic()
+        for key in set(saved) - set(env):
+            del os.environ[key]
+        os.environ.update(env)
+        try:
+            with contextlib.chdir(self.root), contextlib.redirect_stdout(streams[0]), \
+                    contextlib.redirect_stderr(streams[1]):
+                try:
+                    code = main(args)
+                except SystemExit as e:  # argparse's usage errors
+                    code = e.code
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        out, err = (s.buffer.getvalue().decode("utf-8", "replace") for s in streams)
+        return Proc(args, code, out, err, time.monotonic() - started)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1132,8 +1166,8 @@ def _odd_folder_rank(ws):
         Image.new("CMYK", (12, 12), (30, 180, 60, 20)).save(buf, format="JPEG")
         (root / "c" / "cmyk.jpg").write_bytes(buf.getvalue())
         run = ws.fresh("odd-data")
-        proc = ws.run("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{root}",
-                      "--out", run, "--profile", "quick")
+        proc = ws.here("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{root}",
+                       "--out", run, "--profile", "quick")
         return root, run, proc
 
     return ws.memo("odd-folder-rank", make)
@@ -1194,7 +1228,7 @@ def _clear_data_error(ws, out, command, data, *must_say):
             "--profile", "quick"]
     if command == "fit":
         args += ["--top-k", "2"]
-    proc = ws.run(*args)
+    proc = ws.here(*args)
     out.check(proc.returncode == 2, f"exit code {proc.returncode}, expected 2: {proc.tail()}")
     out.check(no_traceback(proc), f"a traceback was printed: {proc.stderr[-800:]}")
     out.check("hubensemble: error:" in proc.stderr, f"no clear error line: {proc.stderr[-500:]}")
@@ -1267,8 +1301,8 @@ def linked_folder_inside_a_class(ws, out):
         (root / junk).parent.mkdir(parents=True, exist_ok=True)
         (root / junk).write_bytes(b"litter")
     run = ws.fresh("linked-run")
-    proc = ws.run("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{root}",
-                  "--out", run, "--profile", "quick")
+    proc = ws.here("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{root}",
+                   "--out", run, "--profile", "quick")
     if not out.check(proc.returncode == 0, f"rank failed: {proc.tail()}"):
         return
     task, counts = _recorded_task(run)
@@ -1329,8 +1363,8 @@ def _evaluate_json(ws, out, model, folder):
     """`hubensemble evaluate -q --out` on a test folder: the result, or None (a failed
     check) when the command failed."""
     path = ws.fresh("evaluation").with_suffix(".json")
-    proc = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{folder}",
-                  "--out", path)
+    proc = ws.here("evaluate", "-q", "--model", model, "--data", f"folder:{folder}",
+                   "--out", path)
     if not out.check(proc.returncode == 0 and path.exists(), f"evaluate: {proc.tail()}"):
         return None
     return json.loads(path.read_text())
@@ -1344,7 +1378,7 @@ def rgba_queries_served_as_trained(ws, out):
 
     model, queries = _on_white_export(ws)
     files = sorted((queries / "on_white").glob("q*.png"))
-    proc = ws.run("predict", "--model", model, "--json", *files)
+    proc = ws.here("predict", "--model", model, "--json", *files)
     if not out.check(proc.returncode == 0, f"predict failed: {proc.tail()}"):
         return
     names = [r["top"][0]["class_name"] for r in json.loads(proc.stdout)]
@@ -1361,8 +1395,8 @@ def rgba_queries_served_as_trained(ws, out):
 
 
 def _predict_json(ws, model, files):
-    proc = ws.run("predict", "--model", model, "--json", "--top", "2",
-                  "--skip-unreadable", *files)
+    proc = ws.here("predict", "--model", model, "--json", "--top", "2",
+                   "--skip-unreadable", *files)
     return proc, json.loads(proc.stdout) if proc.stdout.strip().startswith("[") else []
 
 
@@ -1460,8 +1494,8 @@ def duplicates_across_splits(ws, out):
     for f in sorted(flat.glob("*/*.png")):
         (f.parent / f"{f.stem} copy.png").write_bytes(f.read_bytes())
     run = ws.fresh("copies-run")
-    proc = ws.run("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{flat}",
-                  "--out", run, "--profile", "quick")
+    proc = ws.here("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{flat}",
+                   "--out", run, "--profile", "quick")
     if not out.check(proc.returncode == 0, f"rank failed: {proc.tail()}"):
         return
     task, _ = _recorded_task(run)
@@ -1475,8 +1509,8 @@ def duplicates_across_splits(ws, out):
     run = ws.fresh("given-run")
 
     def rank(out_dir, *extra):
-        return ws.run("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{given}",
-                      "--out", out_dir, "--profile", "quick", "--val-fraction", "0", *extra)
+        return ws.here("rank", "--catalogue", small_catalogue(ws), "--data", f"folder:{given}",
+                       "--out", out_dir, "--profile", "quick", "--val-fraction", "0", *extra)
 
     proc = rank(run)
     if not out.check(proc.returncode == 0, f"rank failed: {proc.tail()}"):
@@ -1504,7 +1538,7 @@ def renamed_test_class(ws, out):
     renamed = ws.fresh("renamed")
     shutil.copytree(queries, renamed)
     (renamed / "on_white").rename(renamed / "white")
-    proc = ws.run("evaluate", "-q", "--model", model, "--data", f"folder:{renamed}")
+    proc = ws.here("evaluate", "-q", "--model", model, "--data", f"folder:{renamed}")
     out.check(proc.returncode == 2 and "'white'" in proc.stderr and no_traceback(proc),
               f"exit {proc.returncode}: {proc.stderr[-400:]}")
     subset = ws.fresh("subset")

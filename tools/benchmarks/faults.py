@@ -5,10 +5,11 @@
     python tools/benchmarks/faults.py http-500 kill-fit-during-tune
     python tools/benchmarks/faults.py --data-path   # the data-path scenarios only
 
-Each scenario is a real `hubensemble` process on real files (tiny SavedModels, a local HTTP
-server, SIGKILL at an observed moment); the pytest suite in tests/reliability/ calls the very
-same functions. The last line is the total, e.g. `faults: 14 tried, 14 survived, 0 lost`;
-the exit code is 1 when any scenario was lost.
+Each scenario runs the real `hubensemble` command on real files (tiny SavedModels, a local
+HTTP server, SIGKILL at an observed moment): in a process of its own where the process is
+checked, through cli.main in this one for the data-path scenarios; the pytest suite in
+tests/reliability/ calls the very same functions. The last line is the total, e.g.
+`faults: 14 tried, 14 survived, 0 lost`; the exit code is 1 when any scenario was lost.
 """
 
 import argparse
