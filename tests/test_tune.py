@@ -623,7 +623,9 @@ def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_t
     for the same settings and seed) and nothing said so; so did a new sweep beside one. The
     older version's trial.json is this one's without "train_rule"; its finished trials are
     reused as they are, with one warning naming how many and the ways to train them by this
-    rule."""
+    rule. Seven trials in all (it trained twelve): a seeds sweep of 4 (more than the 3 trials
+    the other-sweep line names before its ellipsis), one trial each resume, and the other
+    sweep a single hyper trial."""
     from hubensemble.sweepstate import TRAIN_RULE, train_rule
 
     run = make_run(tmp_path / "run", modules, task=digits)
@@ -658,14 +660,18 @@ def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_t
         f"may mix two rules; kept as they are. To train them by this rule, delete their "
         f"folders in {run.candidates} and run tune again, or start the sweep over: "
         f"run_tune(run_dir={str(run.path)!r}, sweep='seeds', restart=True)"]
-    # Once trained by this rule, a resume says nothing of rules.
-    for trial in old:
-        shutil.rmtree(run.candidates / trial)
+    # Once trained by this rule, a resume says nothing of rules: one of them trained again,
+    # the others' records as a training by this rule writes them (a resume that trains a
+    # trial also looks at the rest of the pool).
+    shutil.rmtree(run.candidates / old[0])
+    for trial in old[1:]:
+        atomic_write_json(run.candidates / trial / "trial.json", cands[trial])
     caplog.clear()
     with caplog.at_level(logging.INFO):
         again = tune.run_tune(run.path, sweep="seeds", budget=4, modules=["gen_a"],
                               profile="quick", strategy="cpu", task=digits, progress=False)
-    assert again.reused == 1 and "training rule" not in caplog.text
+    assert (again.ok, again.reused) == (len(cands), len(cands) - 1)
+    assert "training rule" not in caplog.text
     assert {rec["train_rule"] for rec in candidates(run).values()} == {TRAIN_RULE}
     # Another sweep trained beside a finished sweep of an older version mixes the pool too.
     for trial, rec in candidates(run).items():
@@ -673,16 +679,17 @@ def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_t
                           {k: v for k, v in rec.items() if k != "train_rule"})
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
+        tune.run_tune(run.path, sweep="hyper", budget=1, modules=["gen_a"], profile="quick",
                       strategy="cpu", task=digits, progress=False)
     seeds = sorted(t for t in candidates(run) if t.startswith("seeds-"))
+    assert len(seeds) == 4
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
               and "training rule" in r.getMessage()]
     assert warned == [
-        f"tune default: this sweep's trials are trained by training rule {TRAIN_RULE}, while "
-        f"4 trial(s) of sweep seeds in the same pool ({', '.join(seeds[:3])}, …) were trained "
-        "by an older hubensemble's rule, so the pool mixes two rules; to train them by this "
-        f"one, start it over: run_tune(run_dir={str(run.path)!r}, sweep='seeds', "
+        f"tune hyper: this sweep's trials are trained by training rule {TRAIN_RULE}, while "
+        f"{len(seeds)} trial(s) of sweep seeds in the same pool ({', '.join(seeds[:3])}, …) "
+        "were trained by an older hubensemble's rule, so the pool mixes two rules; to train "
+        f"them by this one, start it over: run_tune(run_dir={str(run.path)!r}, sweep='seeds', "
         "restart=True)"]
 
 
@@ -1371,15 +1378,24 @@ def test_a_sweep_where_no_trial_can_leave_a_candidate_stops_at_the_first(tmp_pat
 
 
 def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_goes_to_log_txt(
-        tmp_path, modules, digits):
+        tmp_path, modules, digits, capfd):
     """Issue 13, example 8, through the command line: Keras Tuner used to print a whole
     traceback per failed trial. Three kinds of failure: a divergence (NaN loss), a module
-    that cannot load, a module whose forward pass raises."""
+    that cannot load, a module whose forward pass raises. `hubensemble tune` runs in this
+    process (cli.main; capfd: every write to the terminal's file descriptors, Python's and
+    TensorFlow's own): what it prints, not the process, is what is checked (a new process
+    spent most of this test's time importing TensorFlow, twice)."""
+    from hubensemble.cli import main
+
+    def tune_command(*extra):
+        capfd.readouterr()
+        code = main(["tune", "--run", str(run.path), "--sweep", "combined", "--budget", "4",
+                     "--profile", "quick", "--strategy", "cpu", *extra])
+        return subprocess.CompletedProcess(extra, code, *capfd.readouterr())
+
     names = ("gen_a", "nan_mod", "gone", "raising")
     run = equal_scores_run(tmp_path / "run", modules, names, digits)
-    argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--sweep",
-            "combined", "--budget", "4", "--profile", "quick", "--strategy", "cpu"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    out = tune_command()
     assert out.returncode == 0, out.stderr[-3000:]
     failed = {r["trial"]: r["reason"] for r in candidates(run).values()
               if r["status"] == "failed"}
@@ -1407,7 +1423,7 @@ def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_goes_to_lo
     assert "this module refuses" in log and "raise TrialFailed" in log
     # -q: nothing at all on the terminal, though a trial runs again (and fails again)
     shutil.rmtree(run.candidates / by_module["nan_mod"])
-    again = subprocess.run(argv + ["-q"], capture_output=True, text=True, timeout=600)
+    again = tune_command("-q")
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
     log = run.log.read_text()
     assert log.count(f"trial {by_module['nan_mod']} failed: ") == 4  # train's and tuner's
@@ -1776,8 +1792,12 @@ def _dead_pid():
 
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_and_runs_every_trial_once(tmp_path, modules, digits):
+    """Killed in a trial after at least one finished, the sweep's second process reruns
+    that trial alone. Three trials: one after the killed one when the kill comes in the
+    second (a trial the killed process never started)."""
+    budget = 3
     run = make_run(tmp_path / "run", modules, task=digits)
-    args = ["--sweep", "seeds", "--budget", "4", "--profile", profile_json(SLOW)]
+    args = ["--sweep", "seeds", "--budget", str(budget), "--profile", profile_json(SLOW)]
     proc = _worker(run, *args)
     deadline = time.monotonic() + 180
     done_before = {}
@@ -1794,22 +1814,23 @@ def test_a_killed_sweep_resumes_and_runs_every_trial_once(tmp_path, modules, dig
         time.sleep(0.05)
     proc.wait(30)
     assert proc.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
-    assert 1 <= len(done_before) < 4
-    stale = run.candidates / f".tmp-seeds-0003-gen_a-{_dead_pid()}@{socket.gethostname()}"
+    assert 1 <= len(done_before) < budget
+    last = tune.trial_id("seeds", budget - 1, "gen_a")
+    stale = run.candidates / f".tmp-{last}-{_dead_pid()}@{socket.gethostname()}"
     stale.mkdir()
     (stale / "val_probs.npy").write_bytes(b"half")
 
     summary = _finish(_worker(run, *args))
-    assert summary["ok"] == 4 and summary["missing"] == 0
+    assert summary["ok"] == budget and summary["missing"] == 0
     cands = candidates(run)  # also asserts no .tmp- folder is left
-    assert len(cands) == 4
+    assert len(cands) == budget and last in cands
     for trial, mtime in done_before.items():  # finished trials were not run again
         assert os.path.getmtime(run.candidates / trial / "trial.json") == mtime
     counts = starts(run, "seeds")
     assert set(counts) == set(cands)
     assert all(counts[t] == 1 for t in done_before)  # finished before the kill: ran once
     # the trial killed half-way ran again from its start; every other trial ran once
-    assert sorted(counts.values()) == [1, 1, 1, 2]
+    assert sorted(counts.values()) == [1] * (budget - 1) + [2]
     for trial in cands:
         assert np.load(run.candidates / trial / "val_probs.npy").shape == (200, 10)
     no_tuner_checkpoints(run)
