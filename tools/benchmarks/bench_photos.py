@@ -36,6 +36,7 @@ import tempfile
 
 import numpy as np
 from benchargs import command_logging, description, integers, keep_argument, names
+from benchfiles import tiny_catalogue
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -71,27 +72,6 @@ def subset(root, source, count):
         os.makedirs(os.path.join(root, f"class{i % 2}"), exist_ok=True)
         os.link(os.path.join(source, name), os.path.join(root, name))
     return root
-
-
-def write_catalogue(root):
-    """A catalogue of two one-conv modules at SIDES; returns its path."""
-    import keras
-
-    from hubensemble.hub import write_hub_module
-
-    rows = []
-    for i, side in enumerate(SIDES):
-        keras.utils.set_random_seed(i)
-        inp = keras.Input((None, None, 3))
-        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        path = write_hub_module(keras.Model(inp, x), os.path.join(root, f"m{i}"))
-        rows.append(f"- name: m{i}\n  handle: {path}\n  input_size: [{side}, {side}]\n"
-                    f"  output_dim: 8\n")
-    path = os.path.join(root, "catalogue.yaml")
-    with open(path, "w") as f:
-        f.write("modules:\n" + "".join(rows))
-    return path
 
 
 def child(args):
@@ -149,7 +129,7 @@ def main(argv=None):
         line(f"bench_photos: {os.cpu_count()} CPUs; writing {sizes[-1]} photos of 4032 x 3024")
         source = os.path.join(root, f"photos{sizes[-1]}")
         write_photos(source, sizes[-1])
-        catalogue = write_catalogue(os.path.join(root, "modules"))
+        catalogue = tiny_catalogue(os.path.join(root, "modules"), SIDES)
         for stage in args.stages:
             got = {}
             for n in sizes:

@@ -43,6 +43,7 @@ import time
 
 import numpy as np
 from benchargs import command_logging, description, integer, integers, keep_argument, number
+from benchfiles import folder_mb
 from bench_rank import rss_mb  # the one reader of /proc/self/status (a sibling script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -55,20 +56,6 @@ CLASSES = 10
 def line(text=""):
     print(text, flush=True)
 
-
-def folder_mb(path):
-    """Bytes of the regular files under `path`, in MB (what the folder costs on disk)."""
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total / 2 ** 20
-
-
-# --- 1. modules, data, catalogue ----------------------------------------------------------------
 
 def write_templates(root):
     """One hub module per width in WIDTHS (write_hub_module); returns their folders."""

@@ -48,6 +48,7 @@ import time
 
 import numpy as np
 from benchargs import command_logging, description, integer, integers, keep_argument, names
+from benchfiles import folder_mb, tiny_catalogue
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -73,40 +74,6 @@ def write_npz(path, n, side, classes, seed=0):
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
     np.savez(path, **arrays)
     return path
-
-
-def write_catalogue(root, side):
-    """A catalogue of two one-conv modules of input size `side`; returns its path."""
-    import keras
-
-    from hubensemble.hub import write_hub_module
-
-    rows = []
-    for i in range(2):
-        keras.utils.set_random_seed(i)
-        inp = keras.Input((None, None, 3))
-        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        path = write_hub_module(keras.Model(inp, x), os.path.join(root, f"m{i}"))
-        rows.append(f"- name: m{i}\n  handle: {path}\n  input_size: [{side}, {side}]\n"
-                    f"  output_dim: 8\n")
-    path = os.path.join(root, "catalogue.yaml")
-    with open(path, "w") as f:
-        f.write("modules:\n" + "".join(rows))
-    return path
-
-
-def disk_mb(path):
-    if os.path.isfile(path):
-        return os.path.getsize(path) / 2**20
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                pass
-    return total / 2**20
 
 
 def timed(argv, log):
@@ -184,18 +151,18 @@ def main(argv=None):
     try:
         line(f"bench_top: {os.cpu_count()} CPUs; sizes {args.sizes} at {args.side} px, "
              f"{args.classes} classes, profile {args.profile}, budget {args.budget}")
-        catalogue = write_catalogue(os.path.join(root, "modules"), args.side)
+        catalogue = tiny_catalogue(os.path.join(root, "modules"), [args.side] * 2)
         got = {}
         for n in sorted(args.sizes):
             data = write_npz(os.path.join(root, f"data{n}.npz"), n, args.side, args.classes)
             run = os.path.join(root, f"run{n}")
-            line(f"\n{n} train / {n // 4} val / {n // 2} test: npz {disk_mb(data):.0f} MB")
+            line(f"\n{n} train / {n // 4} val / {n // 2} test: npz {folder_mb(data):.0f} MB")
             cmds = stage_commands(run, data, catalogue, args.profile, args.budget)
             got[n] = {}
             for stage in stages:
-                before = disk_mb(run) if os.path.isdir(run) else 0.0
+                before = folder_mb(run) if os.path.isdir(run) else 0.0
                 g = timed(cmds[stage], os.path.join(root, f"{stage}{n}.log"))
-                g["disk"] = disk_mb(run) - before
+                g["disk"] = folder_mb(run) - before
                 got[n][stage] = g
                 line(f"  {stage:9s} wall {g['wall']:7.1f} s  cpu {g['cpu']:7.1f} s  "
                      f"peak RSS {g['rss']:6.0f} MB  disk +{g['disk']:7.1f} MB  "
