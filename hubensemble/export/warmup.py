@@ -16,7 +16,7 @@ model.proto: ModelSpec.signature_name = 3), with TensorFlow's own TensorProto
 TF Hub ignore assets.extra. Checked against tensorflow-serving-api 2.21.0 (installed apart):
 its `prediction_log_pb2.PredictionLog` parses every record of the file, and serialises the
 same requests to the same bytes. It is not a test extra either: it requires
-tensorflow>=2.21 and protobuf>=6.31.1, where hubensemble supports TensorFlow 2.16 on, so
+tensorflow>=2.21 and protobuf>=6.31.1, where hubensemble supports TensorFlow 2.20 on, so
 `pip install .[test]` could change the TensorFlow under test; tests/test_export.py parses
 the file with the same messages built from the .proto field numbers (`serving_protos`).
 
