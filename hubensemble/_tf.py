@@ -20,8 +20,9 @@ QUIET_ENV = "HUBENSEMBLE_QUIET_TF"
 #: default, set only when the user has not set it, before TensorFlow is imported by us.
 LOG_LEVEL_ENV, DEFAULT_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL", "2"
 
-#: A glog/absl line's head: its severity letter (I, W, E, F), then MMDD.
-_HEAD = re.compile(r"([IWEF])\d{4} ")
+#: A TensorFlow log line's head: absl's (TensorFlow 2.21 on), its severity letter (I, W, E,
+#: F) then MMDD; or TensorFlow's own before it (2.20: "2026-12-05 19:25:06.629423: E …").
+_HEAD = re.compile(r"([IWEF])\d{4} |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) ")
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 #: The unheaded lines that continue a TensorFlow notice (cpu_feature_guard's second line).
 _CONTINUATIONS = ("To enable the following instructions:",)
@@ -36,6 +37,11 @@ _BANNER = "WARNING: All log messages before absl::InitializeLog() is called are 
 #: its device probe then logs at ERROR (UNKNOWN ERROR (303)): no GPU set-up error there.
 NO_DRIVER = "Could not find cuda drivers on your machine"
 CUINIT = "failed call to cuInit"
+#: How the cuInit failure ends when no CUDA driver library could be loaded: TensorFlow's CUDA
+#: stub answers CUDA_ERROR_SHARED_OBJECT_INIT_FAILED (303), which it cannot name without the
+#: driver. TensorFlow 2.20 at TF_CPP_MIN_LOG_LEVEL 2 writes this line alone (NO_DRIVER is
+#: an INFO line, which it drops itself), so the line says by itself that there is no driver.
+NO_DRIVER_CUINIT = "UNKNOWN ERROR (303)"
 
 
 def log_level() -> int:
@@ -54,7 +60,8 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
     on your machine, GPU will not be used." at level 3 too), so the level is applied here:
     a line of a severity below `level` (its continuation lines with it) is dropped. The
     cuInit failure (ERROR: shown at levels 0..2) is no set-up error on a machine TensorFlow
-    found no CUDA driver on (`NO_DRIVER` said in the same start-up): from level 1 it is only
+    found no CUDA driver on (`NO_DRIVER` said in the same start-up, or the failure's own
+    `NO_DRIVER_CUINIT`; lines headed as absl's or as TensorFlow 2.20's): from level 1 it is only
     logged; with a driver it is shown at every level but 3, as TensorFlow would: a real GPU
     set-up error is never hidden. A FATAL line is always shown; a line TensorFlow did not
     head is shown, but for the known second lines of its notices (`_CONTINUATIONS`:
@@ -73,9 +80,10 @@ def startup_lines(text: str, level: int) -> tuple[list[str], list[str]]:
             continue
         head = _HEAD.match(line)
         if head:
-            severity, trace = _SEVERITY[head.group(1)], False
+            severity, trace = _SEVERITY[head.group(1) or head.group(2)], False
             goes = shown if severity >= level or severity == 3 else None
-            if goes is shown and CUINIT in line and no_driver and level >= 1:
+            if goes is shown and CUINIT in line and level >= 1 and (
+                    no_driver or NO_DRIVER_CUINIT in line):
                 goes = logged
         elif not line.strip():
             continue

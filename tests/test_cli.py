@@ -2544,9 +2544,12 @@ def test_tensorflows_start_up_lines_follow_the_log_level_and_a_gpu_set_up_error_
     for level in (1, 2):
         assert _tf.startup_lines(TF_START_UP, level) == ([], [cuinit])
     assert _tf.startup_lines(TF_START_UP, 0) == (lines, [])  # the user asked for all
-    with_driver = "\n".join(line for line in lines if "cudart_stub" not in line)
+    # With a driver, cuInit's failure is named (here: no device), a GPU set-up error.
+    named = cuinit.replace("UNKNOWN ERROR (303)", "CUDA_ERROR_NO_DEVICE: no CUDA-capable "
+                           "device is detected")
+    with_driver = "\n".join([*(line for line in lines[:-1] if "cudart_stub" not in line), named])
     for level in (1, 2):
-        assert _tf.startup_lines(with_driver, level) == ([lines[5], cuinit], [])
+        assert _tf.startup_lines(with_driver, level) == ([lines[5], named], [])
     assert _tf.startup_lines(with_driver, 3) == ([], [])  # as TensorFlow at level 3
     fatal = "F0000 00:00:1.7 1 cuda_dnn.cc:1] could not create cudnn handle"
     assert _tf.startup_lines(f"{TF_START_UP}{fatal}\nnot TensorFlow's", 3) == (
@@ -2564,6 +2567,36 @@ def test_tensorflows_start_up_lines_follow_the_log_level_and_a_gpu_set_up_error_
     assert _tf.startup_lines(f"{lines[0]}\n{mpl}\n{lines[1]}", 2) == ([mpl], [])
 
 
+#: TensorFlow 2.20's start-up on this machine, without a CUDA driver, at TF_CPP_MIN_LOG_LEVEL 0
+#: (measured; lines cut): its own log format, not absl's. At level 2 it writes the last
+#: line alone (it drops its INFO lines itself, "Could not find cuda drivers" among them).
+TF_2_20_START_UP = """\
+2026-12-05 19:25:01.219917: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:31] Could not find \
+cuda drivers on your machine, GPU will not be used.
+2026-12-05 19:25:01.269701: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow
+To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow
+2026-12-05 19:25:03.498524: E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] \
+failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+"""
+
+
+def test_tensorflow_2_20s_start_up_lines_are_read_as_its_own_log_format():
+    """TensorFlow 2.20 (setup.cfg's lower bound) heads its lines with a date, not absl's
+    letter and MMDD: its cuInit failure was taken for no TensorFlow line and shown, so a quiet
+    `tune` on a machine without a GPU ended in it (helper 202: two test_tune failures). At
+    level 2 the line comes alone: that there is no driver is in its own words."""
+    from hubensemble import _tf
+
+    lines = TF_2_20_START_UP.splitlines()
+    for level in (1, 2):
+        assert _tf.startup_lines(TF_2_20_START_UP, level) == ([], [lines[-1]])
+        assert _tf.startup_lines(lines[-1], level) == ([], [lines[-1]])
+    assert _tf.startup_lines(TF_2_20_START_UP, 0) == (lines, [])
+    assert _tf.startup_lines(TF_2_20_START_UP, 3) == ([], [])
+    named = lines[-1].replace("UNKNOWN ERROR (303)", "CUDA_ERROR_NO_DEVICE: no device")
+    assert _tf.startup_lines(named, 2) == ([named], [])  # a driver's error: shown
+
+
 def test_a_status_source_location_trace_goes_with_its_tensorflow_line():
     """TensorFlow 2.22.0rc0 ends its cuInit line with the absl status's source location trace
     (below, as it wrote it at TF_CPP_MIN_LOG_LEVEL 2 on this machine, without a driver): the
@@ -2578,8 +2611,10 @@ def test_a_status_source_location_trace_goes_with_its_tensorflow_line():
     for level in (1, 2):
         assert _tf.startup_lines(text, level) == ([], [lines[-1], *trace])
     assert _tf.startup_lines(text, 0) == ([*lines, *trace], [])
-    with_driver = "\n".join(line for line in text.splitlines() if "cudart_stub" not in line)
-    assert _tf.startup_lines(with_driver, 2) == ([lines[5], lines[-1], *trace], [])
+    named = lines[-1].replace("UNKNOWN ERROR (303)", "CUDA_ERROR_NO_DEVICE: no device")
+    kept = [line for line in text.splitlines() if "cudart_stub" not in line]
+    with_driver = "\n".join(named if line == lines[-1] else line for line in kept)
+    assert _tf.startup_lines(with_driver, 2) == ([lines[5], named, *trace], [])
     assert _tf.startup_lines(with_driver, 3) == ([], [])
     # The trace ends at a line that is no "file:line": a Python warning after it shows.
     warned = f"{text}x.py:1: UserWarning: old numpy\n  warnings.warn(m)\n"
