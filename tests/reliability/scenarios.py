@@ -146,14 +146,16 @@ class Workspace:
         for key in set(saved) - set(env):
             del os.environ[key]
         os.environ.update(env)
+        folder = os.getcwd()  # not contextlib.chdir: Python 3.11's, and 3.10 is supported
         try:
-            with contextlib.chdir(self.root), contextlib.redirect_stdout(streams[0]), \
-                    contextlib.redirect_stderr(streams[1]):
+            os.chdir(self.root)
+            with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
                 try:
                     code = main(args)
                 except SystemExit as e:  # argparse's usage errors
                     code = e.code
         finally:
+            os.chdir(folder)
             os.environ.clear()
             os.environ.update(saved)
         out, err = (s.buffer.getvalue().decode("utf-8", "replace") for s in streams)
