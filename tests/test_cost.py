@@ -404,6 +404,24 @@ def test_a_written_out_default_signature_or_layer_shares_the_count(tmp_path):
     assert (hit, hit_written) == (False, True) and written.params == plain.params
     other, hit_other = cost(tmp_path / "m.keras", layer="gap")  # another cut, another count
     assert not hit_other and other.params != plain.params
+    # An entry hubensemble before 5adff17 wrote for the written-out call was keyed with the
+    # fields as written (its fingerprint with them, the output key as given): it is read as
+    # this call's, not counted again (it was: a miss).
+    from hubensemble.cost.records import _cache_file, cache_key
+    from hubensemble.hub.locate import locate_spec
+
+    for handle, fields, counted in (
+            ("exported", {"signature": "serving_default", "output_key": "output_0"}, first),
+            ("m.keras", {"layer": "mid"}, plain)):
+        spec = ModuleSpec(name="m", handle=str(tmp_path / handle), **fields)
+        as_written = cache_key(locate_spec(spec).fingerprint, 8, 3,
+                               output_key=fields.get("output_key"))
+        os.makedirs(os.path.dirname(_cache_file(cache, as_written)), exist_ok=True)
+        os.replace(_cache_file(cache, cache_key(counted.fingerprint, 8, 3)),
+                   _cache_file(cache, as_written))
+        old, hit_old = cost(tmp_path / handle, **fields)
+        assert hit_old and (old.macs, old.params, old.head_macs) == (
+            counted.macs, counted.params, counted.head_macs)
 
 
 def test_time_batches_times_the_call_on_one_batch_made_before_the_timing():

@@ -70,6 +70,7 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     cache_dir = folder.path
     model = None
     module_key, output_key = fingerprint, spec.output_key
+    calls = []  # (fingerprint, output key) of the same call as keyed before (`_as_written`)
     if fingerprint is None or any(getattr(spec, f, None) is not None
                                   for f in ("layer", "signature", "output_key")):
         # The entry's own call (its layer and signature: another layer is another count),
@@ -80,15 +81,19 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
         files = locate_spec(spec)
         fingerprint = fingerprint or files.fingerprint
         module_key, output_key = default_call(files, spec.output_key)
+        if (fingerprint, spec.output_key) != (module_key, output_key):
+            calls.append((fingerprint, spec.output_key))
+    calls.insert(0, (module_key, output_key))
     key = cache_key(module_key, size, num_classes, input_size=spec.input_size,
                     output_key=output_key)
-    entry = cache_get(cache_dir, key) if use_cache else None
+    entry = _as_written(cache_dir, calls, size, num_classes, spec.input_size, COUNT_VERSION,
+                        machine["id"]) if use_cache else None
     if use_cache and latency and not (entry or {}).get("latency", {}).get(machine["id"]):
         # A latency is a measurement, not a count: an older counting rule's entry of the same
         # module, size and classes on this machine holds a valid one (re-timing it changed
         # RUN/cost.json, and fit then redid the ensemble, export and evaluation).
-        entry = _with_older_latency(entry, cache_dir, machine["id"], module_key, size,
-                                    num_classes, spec.input_size, output_key)
+        entry = _with_older_latency(entry, cache_dir, machine["id"], calls, size,
+                                    num_classes, spec.input_size)
     have_latency = entry is not None and machine["id"] in (entry.get("latency") or {})
     # An entry of an older hubensemble has no head size: the module is loaded for it.
     if entry is not None and (have_latency or not latency) and "head_macs" in entry:
@@ -124,16 +129,41 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
                 head_macs=head_macs), False
 
 
-def _with_older_latency(entry, cache_dir, machine_id, module_key, size, num_classes,
-                        input_size, output_key):
+def _as_written(cache_dir, calls, size, num_classes, input_size, count, machine_id):
+    """The cache entry of counting rule `count` of the first of `calls` ((fingerprint, output
+    key) pairs of one call: as keyed now, then as hubensemble before 5adff17 keyed an entry
+    that wrote out a default, `signature: serving_default`, a Keras file's default `layer:`
+    or a SavedModel's only `output_key`, with the fields as written) that has one, its
+    latencies completed from the others' (an entry keyed now without this machine's, an
+    older one with it); None when none has one. Before, an older version's entry of such a
+    call was missed: the module was counted and timed again."""
+    found = None
+    for module_key, output_key in calls:
+        entry = cache_get(cache_dir, cache_key(module_key, size, num_classes,
+                                               input_size=input_size, output_key=output_key,
+                                               count=count))
+        if entry is None:
+            continue
+        if found is None:
+            found = dict(entry)
+        elif machine_id not in (found.get("latency") or {}) and (
+                (entry.get("latency") or {}).get(machine_id)):
+            found["latency"] = {**(found.get("latency") or {}),
+                                machine_id: entry["latency"][machine_id]}
+        if "head_macs" not in found and "head_macs" in entry:
+            found["head_macs"] = entry["head_macs"]
+    return found
+
+
+def _with_older_latency(entry, cache_dir, machine_id, calls, size, num_classes, input_size):
     """`entry` (the cache entry of this counting rule, or None) with this machine's latency
-    taken from the newest older rule's entry that has one; `entry` as given when none has.
+    taken from the newest older rule's entry that has one (of any of `calls`, the call's
+    keys: `_as_written`); `entry` as given when none has.
     The counts stay this rule's: an entry that is None gets only {"latency"} (no "macs", so
     the module is still counted)."""
     for count in range(COUNT_VERSION - 1, 0, -1):
-        older = cache_get(cache_dir, cache_key(module_key, size, num_classes,
-                                               input_size=input_size, output_key=output_key,
-                                               count=count))
+        older = _as_written(cache_dir, calls, size, num_classes, input_size, count,
+                            machine_id)
         lat = ((older or {}).get("latency") or {}).get(machine_id)
         if lat:
             found = dict(entry or {})
