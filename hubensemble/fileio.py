@@ -176,26 +176,77 @@ def _json_default(obj):
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
-def pid_alive(pid):
-    """Whether process `pid` on this host still runs (ours always does). A zombie (ended,
-    killed, and not yet reaped by its parent: Linux's /proc/PID/stat state Z or X, proc(5))
-    does not: a chief/worker sweep's chief started by a launcher that waits on its workers
-    first stays one after a kill -9, and its workers waited for it (`sweeplock.chief_gone`)."""
-    if pid == os.getpid():
+#: Seconds a process may have started after the "since" (local time, to the second) its
+#: record says it held a lock from and still be the one that wrote it: 26 hours, the span of
+#: the world's UTC offsets (-12 h .. +14 h), so a writer and a reader of another time zone,
+#: or a clock change of daylight saving time between them, never take a live holder for gone.
+SINCE_SLACK = 26 * 3600
+
+
+def process_start(pid) -> int | None:
+    """When process `pid` of this host started: /proc/PID/stat field 22 (starttime, clock
+    ticks after boot; proc(5)), which a later process given the same pid does not share;
+    None when it cannot be read (no such process, no /proc: macOS, Windows)."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:  # "pid (comm) S …": comm may hold ")"
+            return int(f.read().rpartition(b")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _started_at(pid) -> float | None:
+    """Process `pid`'s start as seconds since the epoch (`process_start` over the kernel's
+    clock ticks per second, plus /proc/stat's btime), or None when it cannot be read."""
+    ticks = process_start(pid)
+    try:
+        with open("/proc/stat", "rb") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+        return btime + ticks / os.sysconf("SC_CLK_TCK") if ticks is not None else None
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def pid_alive(pid, start=None, since=None):
+    """Whether process `pid` on this host still runs (ours always does, unless `start` says
+    another). A zombie (ended, killed, and not yet reaped by its parent: Linux's
+    /proc/PID/stat state Z or X, proc(5)) does not: a chief/worker sweep's chief started by a
+    launcher that waits on its workers first stays one after a kill -9, and its workers
+    waited for it (`sweeplock.chief_gone`).
+
+    A pid is given again to a later process once its own has gone: `start` (the recorded
+    `process_start` of the process meant) or, for a record without one (hubensemble before
+    it recorded them), `since` (its "YYYY-MM-DDTHH:MM:SS", local time: the process ran by
+    then) tell that one from the process that has the pid now, which does not count. Before,
+    a reused pid kept a killed lock holder "running" (`lock_owner`) and a worker waiting for
+    a killed chief (`sweeplock.chief_gone`). `since` is trusted to SINCE_SLACK seconds.
+    Where /proc cannot be read, neither is compared."""
+    if pid == os.getpid() and start is None:
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # it exists, we may just not signal it
+        pass  # it exists, we may just not signal it
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:  # "pid (comm) S …": comm may hold ")"
-            return f.read().rpartition(b")")[2].split()[:1] not in ([b"Z"], [b"X"])
+            fields = f.read().rpartition(b")")[2].split()
     except FileNotFoundError:  # it has just gone, or there is no /proc (macOS, Windows)
         return not os.path.isdir("/proc/self")
     except OSError:
         return True
+    if fields[:1] in ([b"Z"], [b"X"]):
+        return False
+    if isinstance(start, int) and len(fields) > 19 and fields[19].isdigit():
+        return int(fields[19]) == start
+    if isinstance(since, str) and start is None:
+        try:
+            recorded = time.mktime(time.strptime(since, "%Y-%m-%dT%H:%M:%S"))
+        except (ValueError, OverflowError):
+            return True
+        began = _started_at(pid)
+        return began is None or began <= recorded + SINCE_SLACK
+    return True
 
 
 def missing_folders(path) -> list[Path]:
@@ -324,19 +375,18 @@ def owner_file(lock) -> str:
 
 @contextlib.contextmanager
 def owned_lock(path, record: dict, refused, *, remove: bool = False):
-    """`file_lock(path, timeout=0)` held while the block runs, with `record` (what holds it,
-    e.g. {"command": "rank"}) written beside it as JSON (`owner_file`, with "host", "pid"
-    and "since") and removed as it is released: a second process is refused at once, told
-    who holds it (`lock_owner`), not merely that someone does. The record is a file of its
-    own because filelock before 4.0 truncates the lock file as it tries to take it. A
-    nested use in the thread that holds the lock is a no-op (`owned_here`); another thread
-    of this process is refused as another process is (`refused` given the holder's record
-    with its "thread"): it went on beside the holder, so `run_rank` called from two threads
-    on one run both wrote it. With `remove`
-    the lock file goes too, removed while still held (`file_lock`: safe so; a lock of which
-    many accumulate, as a sweep's one per tuner id). Raises
-    `refused(owner)` (an exception, given `lock_owner(path)`) when another process holds
-    it; OSError as `file_lock` (a folder that cannot be written)."""
+    """`file_lock(path, timeout=0)` held while the block runs, with `record` (what holds it, e.g.
+    {"command": "rank"}) written beside it as JSON (`owner_file`, with "host", "pid", "pid_start"
+    (`process_start`: a reused pid is told apart, `pid_alive`) and "since") and removed as it is
+    released: a second process is refused at once, told who holds it (`lock_owner`), not merely that
+    someone does. The record is a file of its own because filelock before 4.0 truncates the lock
+    file as it tries to take it. A nested use in the thread that holds the lock is a no-op
+    (`owned_here`); another thread of this process is refused as another process is (`refused` given
+    the holder's record with its "thread"): it went on beside the holder, so `run_rank` called from
+    two threads on one run both wrote it. With `remove` the lock file goes too, removed while still
+    held (`file_lock`: safe so; a lock of which many accumulate, as a sweep's one per tuner id).
+    Raises `refused(owner)` (an exception, given `lock_owner(path)`) when another process holds it;
+    OSError as `file_lock` (a folder that cannot be written)."""
     key = _lock_key(path)
     with _OWNED_GUARD:
         held = _OWNED.get(key)
@@ -347,6 +397,7 @@ def owned_lock(path, record: dict, refused, *, remove: bool = False):
             except TimeoutError:
                 raise refused(lock_owner(key)) from None
             _OWNED[key] = held = {**record, "host": socket.gethostname(), "pid": os.getpid(),
+                                  "pid_start": process_start(os.getpid()),
                                   "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                   "thread": threading.current_thread().name,
                                   _THREAD: threading.get_ident()}
@@ -401,7 +452,7 @@ def lock_owner(path) -> dict | None:
         return None
     pid = owner.get("pid")
     if owner.get("host") == socket.gethostname() and isinstance(pid, int) and not pid_alive(
-            pid):
+            pid, owner.get("pid_start"), owner.get("since")):  # (a reused pid: another's)
         return None
     held = _OWNED.get(_lock_key(path))
     if held is not None and pid == os.getpid():  # another thread of this process holds it

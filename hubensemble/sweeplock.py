@@ -191,8 +191,8 @@ def chief_gone(run_dir, oracle: str | None) -> str | None:
         record = _chief_record(path) or {}
         pid, host = record.get("pid"), record.get("host")
         if host == socket.gethostname() and isinstance(pid, int):
-            if pid_alive(pid):
-                return None
+            if pid_alive(pid, record.get("pid_start"), record.get("since")):  # (not a reused
+                return None  # pid's process: `fileio.pid_alive`)
         elif lock_is_held(path):
             return None
         return (f"{_chief_words(record)} has gone without ending (killed: "

@@ -2,6 +2,7 @@
 
 import ast
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -476,3 +477,43 @@ def test_a_name_tensorflow_cannot_read_is_refused_naming_the_folder_to_rename():
         "rename that folder in UTF-8")
     with pytest.raises(fileio.HubensembleError, match=r"Latin-1\), which .* rename it in UTF-8"):
         fileio.tf_path(run)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads Linux's /proc")
+def test_a_reused_pid_is_not_the_process_a_record_names(tmp_path):
+    """A pid is given again to a later process: a lock's record of a killed holder whose pid
+    ran again named that other process as the holder (lock_owner), and a worker's watch took
+    a killed chief for running (sweeplock.chief_gone). The record's process start
+    (/proc/PID/stat field 22), or for an older record its "since", tells them apart."""
+    import socket
+
+    from hubensemble import sweeplock
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        start = fileio.process_start(child.pid)
+        assert isinstance(start, int)
+        assert fileio.pid_alive(child.pid, start)
+        assert not fileio.pid_alive(child.pid, start + 1)  # the pid's earlier process
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        long_ago = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 3 * 86400))
+        assert fileio.pid_alive(child.pid, since=now)
+        assert not fileio.pid_alive(child.pid, since=long_ago)
+        assert not fileio.pid_alive(os.getpid(), start + 1)  # ours, recorded by another
+        run = tmp_path / "run"
+        lock = sweeplock.member_lock_path(run, "chief")
+        run.mkdir()
+        lock.touch()
+        record = {"command": "tune", "host": socket.gethostname(), "pid": child.pid,
+                  "since": now}
+        for said, alive in (({"pid_start": start}, True), ({"pid_start": start + 1}, False),
+                            ({"since": long_ago}, False), ({}, True)):
+            (run / (lock.name + ".holder")).write_text(json.dumps({**record, **said}))
+            assert (fileio.lock_owner(lock) is not None) == alive, said
+            assert (sweeplock.chief_gone(run, None) is None) == alive, said
+        with fileio.owned_lock(tmp_path / "x.lock", {"command": "rank"}, RuntimeError):
+            held = json.loads((tmp_path / "x.lock.holder").read_text())
+        assert held["pid_start"] == fileio.process_start(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
