@@ -15,21 +15,29 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import re
 import socket
+import sys
+import threading
+import time
 from pathlib import Path
 
 from hubensemble import formats
 from hubensemble.errors import RunError
-from hubensemble.fileio import (file_lock, lock_is_held, lock_owner, owned_here, owned_lock,
-                                owner_file, owner_words, pid_alive, read_json)
+from hubensemble.fileio import (atomic_write_json, file_lock, lock_is_held, lock_owner,
+                                owned_here, owned_lock, owner_file, owner_words, pid_alive,
+                                read_json)
 from hubensemble.lockwords import command_words, locked_advice, option_word
 from hubensemble.text import absolute, shell_word
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
 TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
+#: What a chief that stopped with an error leaves beside its lock's path: RUN/.sweep-chief
+#: .lock.ended (`chief_end_path`).
+ENDED = ".ended"
 
 
 def sweep_member(tuner_id: str | None, oracle_address: str | None) -> str | None:
@@ -68,17 +76,20 @@ def _lock_files(run_dir) -> list[Path]:
 
 
 def is_member_file(name: str) -> bool:
-    """Whether file name `name` is a sweep process's lock (RUN/.sweep-<ID>.lock) or the
-    record beside it (`fileio.owner_file`): entries of the run, as RUN/.fit.lock is."""
+    """Whether file name `name` is a sweep process's lock (RUN/.sweep-<ID>.lock) or a record
+    beside it (`fileio.owner_file`, `chief_end_path`): entries of the run, as RUN/.fit.lock
+    is."""
     prefix, suffix = formats.SWEEP_LOCK.split("{}")
-    name = name[:-len(".holder")] if name.endswith(".lock.holder") else name
+    for record in (".holder", ENDED):  # (the chief's end record, `chief_end_path`, too)
+        name = name[:-len(record)] if name.endswith(".lock" + record) else name
     return (name.startswith(prefix) and name.endswith(suffix)
             and bool(TUNER_ID_RE.fullmatch(name[len(prefix):-len(suffix)])))
 
 
 def remove_free_locks(run_dir) -> list[str]:
     """Removes the sweep locks on run `run_dir` that no process holds (each taken first, and
-    removed while held: `fileio.file_lock`) and their records; one held now stays (a sweep
+    removed while held: `fileio.file_lock`) and their records (a chief's end record,
+    `chief_end_path`, too); one held now stays (a sweep
     process starting: it refuses itself, seeing the caller's lock). For `fit --restart`,
     which holds the run's lock and found no sweep running (`check_no_sweep`). Returns the
     names removed. OSError as `file_lock` (a folder that cannot be written)."""
@@ -92,10 +103,11 @@ def remove_free_locks(run_dir) -> list[str]:
                         removed.append(os.path.basename(name))
         except TimeoutError:
             continue
-    pattern = os.path.join(glob.escape(os.fspath(run_dir)),
-                           formats.SWEEP_LOCK.format("*") + ".holder")
-    for record in glob.glob(pattern):  # a record whose lock file has gone
-        if not os.path.exists(record[:-len(".holder")]):
+    folder = glob.escape(os.fspath(run_dir))
+    records = [name for end in (".holder", ENDED)
+               for name in glob.glob(os.path.join(folder, formats.SWEEP_LOCK.format("*") + end))]
+    for record in records:  # a record whose lock file has gone (a chief's end record, too)
+        if not os.path.exists(record[:-len(ENDED if record.endswith(ENDED) else ".holder")]):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(record)
                 removed.append(os.path.basename(record))
@@ -178,6 +190,34 @@ def _listening(address: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def chief_end_path(run_dir) -> Path:
+    """RUN/.sweep-chief.lock.ended: what the last chief on run `run_dir` that stopped with an
+    error left (`member_lock`), {"command", "sweep", "oracle", "tuner_id", "host", "pid",
+    "pid_start", "since", "ended" (local time), "reason" (its stop line's words)}; a chief
+    starting removes it."""
+    return Path(os.fspath(member_lock_path(run_dir, "chief")) + ENDED)
+
+
+def chief_ended(run_dir, sweep: str | None = None) -> str | None:
+    """What to say of the last chief on run `run_dir` when it stopped with an error and no
+    chief runs there now (its `chief_end_path` record is there, its lock not held): "its
+    chief (pid 4242 on host box1, since …) stopped with an error at …: REASON"; None
+    otherwise, and when the record is of another sweep than `sweep` (when given; an "A+B"
+    chief's is A's and B's)."""
+    try:
+        record = read_json(chief_end_path(run_dir))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or lock_is_held(member_lock_path(run_dir, "chief")):
+        return None
+    theirs = record.get("sweep")
+    if sweep and isinstance(theirs, str) and sweep not in (theirs, *theirs.split("+")):
+        return None
+    when = f" at {record['ended']}" if record.get("ended") else ""
+    return (f"{_chief_words(record)} stopped with an error{when}: "
+            f"{record.get('reason') or 'see its own output'}")
+
+
 def chief_gone(run_dir, oracle: str | None) -> str | None:
     """What to say of the chief of the sweep on run `run_dir` when it has gone, for a worker
     waiting for its answer (`tune.chiefwatch`): killed (its RUN/.sweep-chief.lock is there,
@@ -195,8 +235,11 @@ def chief_gone(run_dir, oracle: str | None) -> str | None:
                 return None  # pid's process: `fileio.pid_alive`)
         elif lock_is_held(path):
             return None
-        return (f"{_chief_words(record)} has gone without ending (killed: "
-                f"{absolute(path)} is free)")
+        return chief_ended(run_dir) or (f"{_chief_words(record)} has gone without ending "
+                                        f"(killed: {absolute(path)} is free)")
+    ended = chief_ended(run_dir)  # its reason, which it left as it stopped (`member_lock`)
+    if ended:
+        return ended
     if oracle and not _listening(oracle):
         return (f"its chief has ended ({absolute(path)} is gone, and nothing listens at "
                 f"{oracle})")
@@ -212,7 +255,7 @@ def _chief_words(record: dict | None) -> str:
     return f"its chief ({who})" if who else "its chief"
 
 
-def chief_start_watch(run_dir, oracle: str):
+def chief_start_watch(run_dir, oracle: str, sweep: str | None = None):
     """(stale, look) for a worker waiting for its chief to listen at `oracle` ("HOST:PORT";
     `tune.distributed.wait_for_chief`), on run `run_dir`. `stale`: `chief_gone`'s words when,
     as the wait begins, the chief's lock is there and its process gone (a chief killed
@@ -222,7 +265,9 @@ def chief_start_watch(run_dir, oracle: str):
     since that has gone, killed (its lock there and its process gone, with another record
     than the `stale` one: a chief started and killed meanwhile) or ended (a chief seen
     running whose lock file is gone while nothing listens at `oracle`: it stopped before it
-    listened, an error its own output names); None while it runs, before one starts, and
+    listened, an error its own output names; with the reason it left when it did,
+    `chief_ended`: of sweep `sweep`, when given, as one started and stopped between two
+    looks is never seen running); None while it runs, before one starts, and
     while only the stale lock is there. One look each call; a caller looks twice before it
     believes it (`chief_gone`)."""
     path = member_lock_path(run_dir, "chief")
@@ -238,6 +283,9 @@ def chief_start_watch(run_dir, oracle: str):
                 seen[:] = [record]
                 return None
             return None if stale and record == stale_record else gone
+        ended = chief_ended(run_dir, sweep)  # one started and stopped with an error since
+        if ended:
+            return ended
         if seen and not _listening(oracle):
             return (f"{_chief_words(seen[0])} has ended before it listened at {oracle} "
                     f"({absolute(path)} is gone: its own output says why it stopped)")
@@ -408,8 +456,83 @@ def member_lock(run_dir, member: str, record: dict, check_free):
     RunError naming the command that holds it). RunError (`member_taken`) when another
     process holds the same member's lock. A nested use in the holding process is a no-op.
     The lock file is removed as the block ends, while still held (`fileio.file_lock`): a
-    sweep of many workers left a .sweep-<ID>.lock per tuner id in the run folder."""
-    with owned_lock(member_lock_path(run_dir, member), {**record, "tuner_id": member},
+    sweep of many workers left a .sweep-<ID>.lock per tuner id in the run folder.
+
+    The chief, holding its lock, removes an earlier chief's end record (`chief_end_path`)
+    and, when it stops with an error (an exception out of the block, or the command line's
+    stop line logged in it: `terminal.stopped`), writes its own before it lets the lock go:
+    a worker waiting for it, or started after, stops at once with the chief's reason
+    (`chief_ended`), where nothing was left and it waited the whole
+    $HUBENSEMBLE_CHIEF_TIMEOUT (3600 s by default) in silence."""
+    path = member_lock_path(run_dir, member)
+    nested = owned_here(path) is not None
+    with owned_lock(path, {**record, "tuner_id": member},
                     lambda owner: member_taken(run_dir, member, owner), remove=True):
-        check_free()
+        if member != "chief" or nested:
+            check_free()
+            yield
+            return
+        end = chief_end_path(run_dir)
+        with contextlib.suppress(OSError):  # an earlier chief's: this one runs now
+            os.remove(end)
+        with _end_recorded(end, path):
+            check_free()
+            yield
+
+
+class _StopLine(logging.Handler):
+    """Keeps the last stop line (`terminal.stopped`'s ERROR record) logged in this thread,
+    and the stop (Ctrl-C, SIGTERM) or exception being handled as it was."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.thread, self.line, self.exc = threading.get_ident(), None, None
+
+    def emit(self, record):
+        from hubensemble.errors import pending_stop
+        from hubensemble.terminal import PRINTED
+
+        if record.thread == self.thread and getattr(record, PRINTED, False):
+            self.line = record.getMessage()
+            self.exc = pending_stop() or sys.exc_info()[1]
+
+
+@contextlib.contextmanager
+def _end_recorded(end: Path, lock: Path):
+    """Writes the chief's end record `end` (`chief_end_path`, with the record of its lock
+    `lock`, held here) when the block stops with an error: an exception out of it, or a
+    stop line logged in it (the command line says the error inside the run's lock and
+    returns its exit code)."""
+    handler = _StopLine()
+    logger = logging.getLogger("hubensemble")
+    logger.addHandler(handler)
+    try:
         yield
+    except BaseException as e:
+        _write_end(end, lock, e, None)
+        raise
+    else:
+        if handler.line is not None:
+            _write_end(end, lock, handler.exc, handler.line)
+    finally:
+        logger.removeHandler(handler)
+
+
+def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | None) -> None:
+    """Writes `end`: the holder's record of `lock` with "ended" and "reason", the words of
+    stop `exc` (Ctrl-C, SIGTERM: the command line's first words) or of its stop `line`
+    ("hubensemble: error: …", its prefix left out), else the exception's message."""
+    from hubensemble.errors import shown
+    from hubensemble.exits import STOP_WORDS
+
+    if isinstance(exc, KeyboardInterrupt):
+        reason = next(said for kind, said in STOP_WORDS if isinstance(exc, kind))
+    elif line is not None:
+        reason = line.removeprefix("hubensemble: ").removeprefix("error: ")
+    else:
+        reason = shown(exc) if exc is not None and str(exc) else type(exc).__name__
+    held = {k: v for k, v in (owned_here(lock) or {}).items() if k in (
+        "command", "sweep", "oracle", "tuner_id", "host", "pid", "pid_start", "since")}
+    with contextlib.suppress(OSError):  # (a run folder that cannot be written: as before)
+        atomic_write_json(end, {**held, "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                "reason": reason.splitlines()[0] if reason else reason})

@@ -2,6 +2,7 @@
 and sweep processes refuse each other; the processes of one sweep do not."""
 
 import os
+import re
 import signal
 
 import pytest
@@ -319,5 +320,42 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
                     in message), message
             assert (f"has ended before it listened at {address} ({lock} is gone: its own "
                     "output says why it stopped); this worker stops") in message, message
+            # A chief that stops with an error leaves its reason (RUN/.sweep-chief.lock.ended,
+            # written holding its lock): a worker started after it stops at once with it (it
+            # waited the whole time-out, in silence), as does one waiting while a chief starts
+            # and says its stop line (the command line's way: the error is said, not raised,
+            # inside the lock) between two looks; Ctrl-C is said as such.
+            from hubensemble import sweeplock, terminal
+
+            with pytest.raises(RunError, match="bad module"):
+                with Run(run).lock("tune", "chief", sweep):
+                    raise RunError("module 'm' cannot load: bad module")
+            with pytest.raises(RunError) as stop:
+                wait_for_chief(timeout=5, poll=0.05, run_dir=run, sweep="hyper")
+            message = " ".join(str(stop.value).split())
+            assert (f"its chief (pid {os.getpid()} on host {socket.gethostname()}, since "
+                    in message), message
+            assert re.search(r"\) stopped with an error at [0-9T:-]+: module 'm' cannot load: "
+                             r"bad module; this worker stops rather than wait for it to listen",
+                             message), message
+
+            def fails():
+                with Run(run).lock("tune", "chief", sweep):
+                    terminal.stopped(f"hubensemble: error: the chief cannot listen on {address}")
+
+            assert "stopped with an error at " in worker(fails)
+            assert f"cannot listen on {address}; this worker stops" in worker(fails)
+            with pytest.raises(KeyboardInterrupt):
+                with Run(run).lock("tune", "chief", sweep):
+                    raise KeyboardInterrupt
+            assert sweeplock.chief_ended(run, "hyper").endswith(": interrupted")
+            assert sweeplock.chief_ended(run, "other") is None  # another sweep's chief
+            with Run(run).lock("tune", "chief", sweep):  # a chief starting: it runs now
+                assert not sweeplock.chief_end_path(run).exists()
+                assert sweeplock.chief_ended(run) is None
+            with pytest.raises(KeyboardInterrupt):
+                with Run(run).lock("tune", "chief", sweep):
+                    raise KeyboardInterrupt
+            assert sweeplock.chief_end_path(run).name in sweeplock.remove_free_locks(run)
     finally:
         logging.getLogger("hubensemble.tune.distributed").removeHandler(handler)

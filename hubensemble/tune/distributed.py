@@ -18,8 +18,8 @@ import time
 from hubensemble import environment
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.sweeplock import (TUNER_ID_RE, chief_start_watch, stale_chief_note,
-                                   worker_without_chief)
+from hubensemble.sweeplock import (TUNER_ID_RE, chief_ended, chief_start_watch,
+                                   stale_chief_note, worker_without_chief)
 from hubensemble.threads import sweep_block
 
 log = logging.getLogger(__name__)
@@ -224,14 +224,22 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
     the worker waited the whole time-out (3600 s by default) before it said anything. A
     chief's lock left by a killed one as the wait begins is warned of
     (`sweeplock.stale_chief_note`) and the wait goes on: a chief being started again takes
-    it over, and is simply used.
+    it over, and is simply used. A chief of this `sweep` that stopped with an error (bad
+    module, bad data, its port taken, Ctrl-C), before the wait or during it, left its reason
+    (`sweeplock.chief_ended`): the worker stops with it at once (RunError), as that chief
+    needs a fix before it is started again; a worker started before the fixed chief then
+    stops, and is started again after it (where it waited the whole time-out in silence).
     """
     timeout = CHIEF_TIMEOUT if timeout is None else timeout
     host, port, address = chief_address()
     member = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     look = None
     if run_dir is not None:
-        stale, look = chief_start_watch(run_dir, address)
+        ended = chief_ended(run_dir, sweep)  # the last chief stopped with an error (none
+        if ended:  # runs now): it needs a fix before it is started again
+            raise worker_without_chief(run_dir, member, sweep, address, ended,
+                                       listen_wait=timeout)
+        stale, look = chief_start_watch(run_dir, address, sweep)
         if stale:
             log.warning("%s", stale_chief_note(run_dir, member, sweep, address, stale, timeout))
     deadline = time.monotonic() + timeout
