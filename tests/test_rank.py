@@ -613,6 +613,22 @@ def test_writing_out_a_modules_default_signature_or_output_key_keeps_its_cache_k
     other = embedded(signature="serve")  # another signature: another reading, its own key
     assert not other.cache_hit and other.key != first.key
     assert len(cache_files(cache)) == 2
+    # An entry hubensemble before b0774c6 wrote for the written-out call was keyed with the
+    # fields as written: it is read as this call's (it was embedded again).
+    from hubensemble.hub.locate import locate_spec
+    from hubensemble.rank.embeddings import cache_key, cache_path
+
+    spec = ModuleSpec(name="m", handle=handle, signature="serving_default",
+                      output_key="output_0")
+    fields = {"signature": "serving_default", "output_key": "output_0"}
+    written = cache_key(locate_spec(spec).fingerprint, first.resolution, spec.value_range,
+                        "output_0", task.fingerprint, "train")
+    for end in (".npy", ".json"):
+        os.makedirs(os.path.dirname(cache_path(cache, written)), exist_ok=True)
+        os.replace(cache_path(cache, first.key)[:-4] + end, cache_path(cache, written)[:-4] + end)
+    old = embedded(**fields)
+    assert old.cache_hit and old.key == written
+    np.testing.assert_array_equal(old.embeddings, first.embeddings)
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])

@@ -308,14 +308,20 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
     entry = cache_path(cache_dir, key)
     emb = _read_cache(entry, rows)  # entries appear by rename: never half-written
     hit = emb is not None
+    if not hit and files is None:  # a miss: never load a module on the memo's word
+        files = located()
+        _remember(folder, spec, files)
+        if files.fingerprint != fingerprint:
+            fingerprint = files.fingerprint
+            key = _key(spec, fingerprint, files, hw, task, split)
+            entry = cache_path(cache_dir, key)
+    if not hit:  # an entry an older hubensemble keyed with the call's fields as written
+        written = cache_key(files.fingerprint, hw, spec.value_range, spec.output_key,
+                            task.fingerprint, split)  # (before b0774c6 and 5adff17)
+        emb = _read_cache(cache_path(cache_dir, written), rows) if written != key else None
+        if emb is not None:
+            hit, key, entry = True, written, cache_path(cache_dir, written)
     if not hit:
-        if files is None:  # a miss: never load a module on the memo's word
-            files = located()
-            _remember(folder, spec, files)
-            if files.fingerprint != fingerprint:
-                fingerprint = files.fingerprint
-                key = _key(spec, fingerprint, files, hw, task, split)
-                entry = cache_path(cache_dir, key)
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(file_lock(entry + ".lock", timeout=CACHE_LOCK_TIMEOUT))
@@ -351,7 +357,9 @@ def _key(spec, fingerprint, files, hw, task, split):
     left out (`hub.locate.default_call`: saved_model.pb or a Keras file's config.json read,
     nothing loaded), so an entry writing out ``signature: serving_default``, its only
     ``output_key`` or a Keras file's default ``layer:`` (as `catalogue add` does) keys the
-    same embeddings as one leaving them out."""
+    same embeddings as one leaving them out. On a miss `_embed` also reads the entry of the
+    key as hubensemble before b0774c6 / 5adff17 made it, the fields as written (the same
+    call): such an entry was embedded again."""
     output_key = spec.output_key
     if files is not None:  # a Keras file's written-out default `layer:` too (`default_call`)
         from hubensemble.hub.locate import default_call
