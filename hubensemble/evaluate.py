@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import shlex
@@ -124,17 +125,20 @@ def scored_only(task, split: str):
     keys (`Split.pixel_keys`, computed first from the true pixels, so duplicate and held-out
     counts stay right) and the task's fingerprint (computed first). What `evaluate_model`
     reads of an unscored split is its length; the original `task` is not changed, its pixels
-    freed when nothing else holds it. DataError (`Task.split`) for a split `task` lacks."""
-    import copy
-
+    freed when nothing else holds it: the scored split's are copied when they are a view of
+    a larger array (`_own_pixels`: a folder's carved splits). DataError (`Task.split`) for a
+    split `task` lacks."""
     from hubensemble.data.task import SPLIT_NAMES
 
     kept = task.split(split)
     _ = task.fingerprint  # a cached property: computed on the true pixels, copied below
     light = copy.copy(task)  # keeps the cached fingerprint (and duplicates, when computed)
+    own = _own_pixels(kept)
     for name in SPLIT_NAMES:
         part = getattr(task, name)
-        if part is None or part is kept:  # kept: a test set's train is its test split
+        if part is kept:  # kept: a test set's train is its test split
+            setattr(light, name, own)
+        if part is None or part is kept:
             continue
         part.pixel_keys()
         bare = copy.copy(part)
@@ -142,6 +146,22 @@ def scored_only(task, split: str):
                        else [_stand_in(im) for im in part.images])
         setattr(light, name, bare)
     return light
+
+
+def _own_pixels(part):
+    """`part` (a Split), or a shallow copy holding a copy of its images when they are a view
+    of a larger array: splits carved off a folder's train are views of its one array
+    (`splits._partition_in_place`), which the scored split alone kept whole (evaluate
+    --split val of a folder run held every split's pixels through the evaluation)."""
+    images = part.images
+    root = images
+    while isinstance(root.base if isinstance(root, np.ndarray) else None, np.ndarray):
+        root = root.base
+    if not isinstance(images, np.ndarray) or root.nbytes <= images.nbytes:
+        return part
+    own = copy.copy(part)  # its labels, paths and pixel keys
+    own.images = images.copy()
+    return own
 
 
 def _stand_in(images: np.ndarray) -> np.ndarray:
