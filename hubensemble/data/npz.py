@@ -396,7 +396,9 @@ def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: 
     if held_out:
         how = "x_test only: every example is a test example"
     elif val is None:
-        train, val, _ = _carve(train, True, False, options)
+        # Owned: the loader's own array (read from the archive, converted), so val is carved
+        # in place, both views of it; taking each copied them, 2x x_train at the peak.
+        train, val, _ = _carve(train, True, False, options, owned=True)
         if val is not None:
             how += f"; val {options.val_fraction:g} of each class split off (seed {options.seed})"
     if test is None:  # else "no test metrics" at the end of fit said only which file lacked
