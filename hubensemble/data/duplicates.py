@@ -118,13 +118,15 @@ def duplicate_report(task) -> dict:
     }
 
 
-def drop_duplicates(task):
+def drop_duplicates(task, *, owned: bool = False):
     """The task with only the first copy of each group of duplicates: splits in train, val,
     test order, examples in load order; `task.dropped` lists (dropped example, "a copy of
     KEPT"), with " with another label (L here, K kept)" for a copy whose label differs from
     the kept copy's. The groups whose copies carried different labels are added to
     `task.dropped_conflicts` (as `conflict_names`), so reports still count and name them.
-    A split left empty is dropped (None)."""
+    A split left empty is dropped (None). `owned`: the caller gives `task`'s pixels up (the
+    loader's, `load_task`), so a split's kept images are moved to its front in place
+    (`_kept_in_place`) instead of copied while the split is held (2x its bytes at the peak)."""
     _, multi = _groups(task)
     conflicts = [names for names in (conflict_names(task, g) for g in multi) if names]
     kept: dict[bytes, tuple[str, int]] = {}
@@ -147,7 +149,35 @@ def drop_duplicates(task):
                 kept[k] = (task.example_name(s, i), label)
                 keep[i] = True
         if not keep.all():
-            setattr(task, s, split.subset(np.flatnonzero(keep)) if keep.any() else None)
+            setattr(task, s, None if not keep.any() else
+                    _kept_in_place(split, np.flatnonzero(keep)) if owned and _alone(task, s)
+                    else split.subset(np.flatnonzero(keep)))
     task.dropped = dropped
     task.dropped_conflicts = list(task.dropped_conflicts) + conflicts
     return task
+
+
+def _alone(task, name: str) -> bool:
+    """Whether split `name`'s images are one writable array that no other split of `task`
+    may share (a folder's splits are disjoint runs of one array: they do not; a test set's
+    train is its test split: it does)."""
+    images = getattr(task, name).images
+    return (isinstance(images, np.ndarray) and images.flags.writeable
+            and not any(np.may_share_memory(images, getattr(task, s).images) for s in SPLITS
+                        if s != name and getattr(task, s) is not None))
+
+
+def _kept_in_place(split, idx):
+    """`split.subset(idx)` for ascending `idx` without a copy of the images: row idx[j] is
+    moved to row j (j <= idx[j], so no row is overwritten before it moves) and the result
+    is a view of the first len(idx) rows; the dropped copies' rows stay allocated behind it.
+    `split` is given up."""
+    images, keys = split.images, split.pixel_keys()
+    for j, i in enumerate(idx):
+        if i != j:
+            images[j] = images[i]
+    # type(split): data.task imports this module (an import of it here is a cycle).
+    out = type(split)(images=images[:len(idx)], labels=np.asarray(split.labels, np.int64)[idx],
+                      paths=[split.paths[i] for i in idx] if split.paths is not None else None)
+    out._keys = [keys[i] for i in idx]
+    return out

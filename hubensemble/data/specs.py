@@ -405,7 +405,7 @@ def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _
     if label_fn is not None:
         task = _apply_label_fn(task, label_fn)
     if dedupe:  # after label_fn: copies with different labels are counted in the final classes
-        task = drop_duplicates(task)
+        task = drop_duplicates(task, owned=True)  # the loader's own pixels
     if synthetic is not None:
         task.synthetic = bool(synthetic)
     if flip is not None:
