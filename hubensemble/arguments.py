@@ -113,27 +113,41 @@ class Parser(argparse.ArgumentParser):
         """argparse's, with the mistyped flags of the command line said: a sub-command choice
         that is really a mistyped flag's value (`rank --topk 3`: "argument merge: invalid
         choice: '3'") or a stray word after the flags (an unquoted path with a space), not
-        close to a sub-command's name (`zoo bild` stays an invalid choice), is reported as
+        close to a sub-command's name (`zoo bild` stays "not a zoo command"), is reported as
         unrecognised, and a missing required flag's error also names the unrecognised flags
         (`tune --rn R`), each with the closest known flag."""
         seen = getattr(self, "_seen", None) or []
         extras = [a for i, a in enumerate(seen) if self._unknown_flag(a) or (
             i and self._unknown_flag(seen[i - 1]) and "=" not in seen[i - 1]
             and not a.startswith("-"))]  # an unknown flag and its value
-        if "invalid choice" in message and self._subparsers is not None:
+        bad = self.__dict__.pop("_bad_command", None)  # `_check_value`'s refusal
+        if bad is not None:
             import difflib
 
-            # argparse's _SubParsersAction is private, but the same since Python 3.2 (and in
-            # 3.14); test_cli's mistyped-flag tests fail at once if it changes.
             choices = [c for a in self._actions if isinstance(a, argparse._SubParsersAction)
                        for c in a.choices]
-            stray = [a for a in seen[1:] if f"invalid choice: {a!r}" in message
+            stray = [a for a in seen[1:] if a == bad
                      and not difflib.get_close_matches(a, choices, 1, 0.6)]
             if stray:  # neither first on the line nor a mistyped sub-command (zoo bild)
                 message = self._unrecognized(extras + [a for a in stray[:1] if a not in extras])
         elif message.startswith("the following arguments are required") and extras:
             message += "; " + self._unrecognized(extras)
         super().error(message)
+
+    def _check_value(self, action, value):
+        """argparse's, but a word that is none of a command's sub-commands is refused as git
+        refuses one ("'bogus' is not a zoo command"; "did you mean build?" when one is close,
+        `text.closest_name`; then the sub-commands): argparse named the metavar ("argument
+        build: invalid choice: 'bogus'", a "build" the user never typed). argparse's
+        _SubParsersAction and _check_value are private, but the same since Python 3.2 (and
+        in 3.14); test_cli's sub-command tests fail at once if they change."""
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            self._bad_command = value
+            meant = closest_name(value, action.choices)
+            hint = f" (did you mean {meant}?)" if meant else ""
+            raise argparse.ArgumentError(None, f"{value!r} is not a {self.command} command"
+                                               f"{hint}; choose from: {', '.join(action.choices)}")
+        super()._check_value(action, value)
 
     def _unknown_flag(self, arg) -> bool:
         """Whether `arg` looks like a flag (--name, -name; not a negative number) that this

@@ -81,14 +81,34 @@ def test_help_lists_every_stage():
     (("-q", "--corruptions"), "unrecognized arguments: --corruptions (--corruptions goes after "
      "the command: evaluate takes it)\n"),
     # A mistyped sub-command stays one, whatever flags come before or after it.
-    (("zoo", "bild", "--out", "z"), "argument build: invalid choice: 'bild'"),
-    (("catalogue", "valdate", "c.yaml", "--verbose"), "invalid choice: 'valdate'"),
-    (("rank", "-q", "mrege", "a"), "argument merge: invalid choice: 'mrege'"),
+    (("zoo", "bild", "--out", "z"), "'bild' is not a zoo command (did you mean build?)"),
+    (("catalogue", "valdate", "c.yaml", "--verbose"), "'valdate' is not a catalogue command "
+                                                      "(did you mean validate?)"),
+    (("rank", "-q", "mrege", "a"), "'mrege' is not a rank command (did you mean merge?)"),
 ])
 def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
     code, out, err = in_process(*argv)
-    misread = "invalid choice" in err and "invalid choice" not in said
+    misread = " command" in err and " command" not in said
     assert code == 2 and said in err and not misread, err
+
+
+@pytest.mark.parametrize("argv, said", [
+    # argparse named the sub-commands' metavar, a word the user never typed: "argument
+    # build: invalid choice: 'bogus' (choose from 'build')", "argument merge: …".
+    (("zoo", "bogus"), "hubensemble zoo: error: 'bogus' is not a zoo command; choose from: "
+                       "build\n"),
+    (("rank", "bogus"), "hubensemble rank: error: 'bogus' is not a rank command; choose from: "
+                        "merge\n"),
+    (("catalogue", "bogus"), "hubensemble catalogue: error: 'bogus' is not a catalogue command; "
+                             "choose from: validate, list, add\n"),
+    (("bogus",), "hubensemble: error: 'bogus' is not a hubensemble command; choose from: "
+                 "catalogue, rank, ensemble, cost, distill, zoo, tune, export, predict, "
+                 "evaluate, report, fit, demo\n"),
+])
+def test_an_unknown_sub_command_is_named_as_typed_with_the_commands_there(argv, said,
+                                                                          in_process):
+    code, _, err = in_process(*argv)
+    assert code == 2 and err.endswith(said) and "argument" not in err, err
 
 
 def test_a_flag_before_the_command_is_named_as_typed_on_the_command_line():
