@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import sys
@@ -31,6 +30,7 @@ import threading
 from typing import Callable, Mapping, ParamSpec, TypeVar
 
 from hubensemble.errors import HubensembleError, held_stops
+from hubensemble.fileio import read_json
 from hubensemble.text import escaped, shell_word
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,8 @@ def configured_backend(environ: Mapping[str, str] | None = None) -> tuple[str, s
     if value:
         return value, f"{BACKEND_ENV}={shell_word(value)}"
     path = keras_config_path(environ)
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
+    try:  # as Keras reads it, open() and json.load: UTF-8 (its locale's), a BOM is not JSON
+        config = read_json(path)
     except (OSError, ValueError):
         config = {}
     backend = config.get("backend") if isinstance(config, dict) else None

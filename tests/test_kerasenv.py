@@ -127,6 +127,10 @@ def test_configured_backend_follows_keras_rule(tmp_path):
     assert kerasenv.configured_backend(dict(env, KERAS_BACKEND=""))[0] == "torch"
     (keras_home / "keras.json").write_text("{not json")
     assert kerasenv.configured_backend(env) == ("tensorflow", "Keras' default")
+    # Keras reads it with open() and json.load (fileio.read_json's rule): a byte-order mark
+    # is not JSON to it, so its backend is Keras' default, not the one after the mark.
+    (keras_home / "keras.json").write_bytes(b'\xef\xbb\xbf{"backend": "torch"}')
+    assert kerasenv.configured_backend(env) == ("tensorflow", "Keras' default")
 
 
 def test_the_command_line_runs_keras_on_tensorflow_whatever_the_backend_says(

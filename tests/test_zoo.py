@@ -731,6 +731,14 @@ def test_upstream_data_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("- just\n- a list\n")
     with pytest.raises(DataError, match="mapping sub-tree"):
         zoo.load_hierarchy(tmp_path / "bad.yaml")
+    # Read as the catalogue is (text.file_text): a Latin-1 'é' said "cannot read the
+    # hierarchy ('utf-8' codec can't decode byte 0xe9 …)", no line, no fix; a BOM is read.
+    (tmp_path / "latin1.yaml").write_bytes("a: [x]\nb: [caf\xe9]\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1\.yaml:2: column 8: byte 0xe9 is not UTF-8"
+                                        r".*save the file as UTF-8"):
+        zoo.load_hierarchy(tmp_path / "latin1.yaml")
+    (tmp_path / "bom.yaml").write_bytes(b"\xef\xbb\xbfa: [x]\r\nb: [y]\r\n")
+    assert zoo.load_hierarchy(tmp_path / "bom.yaml") == tree
     with pytest.raises(DataError, match="cannot read upstream data"):
         zoo.UpstreamData.from_npz(tmp_path / "missing.npz", tree)
 

@@ -16,7 +16,8 @@ import numpy as np
 from hubensemble import __version__
 from hubensemble.environment import CacheFolder, cache_folder, cache_unwritable
 from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
-from hubensemble.fileio import atomic_save_npy, atomic_write_json, file_lock, numpy_load_fault
+from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, numpy_load_fault,
+                                read_json)
 from hubensemble.lockwords import option_word
 from hubensemble.rank.located import recall, remember
 from hubensemble.text import escaped
@@ -376,8 +377,7 @@ def _about(entry) -> dict | None:
     """The cache entry's description (`entry`'s .json) as a dict, or None when it is absent,
     unreadable or not an object."""
     try:
-        with open(entry[:-len(".npy")] + ".json", encoding="utf-8") as f:
-            about = json.load(f)
+        about = read_json(entry[:-len(".npy")] + ".json")
     except (OSError, ValueError):
         return None
     return about if isinstance(about, dict) else None

@@ -20,12 +20,11 @@ folder's real path), one per module: nothing grows with the number of modules ra
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 
 # A module changed less than RACY_SECONDS ago is not remembered until a later run.
-from hubensemble.fileio import RACY_SECONDS
+from hubensemble.fileio import RACY_SECONDS, read_json
 
 #: Bump when what an entry records changes (2: `hub.module_fingerprint` hashes the data
 #: shards' bytes, not their sizes, so keys remembered before are computed afresh).
@@ -70,8 +69,7 @@ def recall(cache_dir, module_dir, *, trust):
     if identity is None:
         return None
     try:
-        with open(memo_path(cache_dir, module_dir), "r", encoding="utf-8") as f:
-            memo = json.load(f)
+        memo = read_json(memo_path(cache_dir, module_dir))
     except (OSError, ValueError):
         return None
     if (not isinstance(memo, dict) or memo.get("format") != MEMO_FORMAT

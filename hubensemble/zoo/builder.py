@@ -6,7 +6,6 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import functools
-import json
 import logging
 import multiprocessing
 import os
@@ -23,7 +22,7 @@ import numpy as np
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_target,
                                 file_lock, make_dirs, remove_stale_temp_dirs, replace_dir,
-                                temp_dir_for)
+                                read_json, temp_dir_for)
 from hubensemble.formats import versions
 from hubensemble.lockwords import option_word
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
@@ -49,8 +48,7 @@ def recorded_config(path):
     """The configuration the finished zoo at ``path`` records (its zoo.json's "config"), or
     None when zoo.json is not JSON or has none. Raises OSError when it cannot be read."""
     try:
-        with open(os.path.join(os.fspath(path), MARKER), encoding="utf-8") as f:
-            return json.load(f).get("config")
+        return read_json(os.path.join(os.fspath(path), MARKER)).get("config")
     except (ValueError, AttributeError):  # half-edited by hand, or not a JSON object
         return None
 

@@ -105,12 +105,18 @@ class UpstreamData:
 
 
 def load_hierarchy(path) -> dict[str, list[str]]:
-    """A hierarchy YAML file (sub-tree: [class, ...]) as a dict."""
+    """A hierarchy YAML file (sub-tree: [class, ...]) as a dict. Read as the catalogue is
+    (`text.file_text`: a byte-order mark, CR LF, UTF-16 with its mark; a Latin-1 byte is
+    refused at its line with the fix). Raises DataError naming `path`."""
     import yaml
 
+    from hubensemble.text import file_text
+
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            tree = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            tree = yaml.safe_load(file_text(f.read(), os.fspath(path)))
+    except ValueError as e:  # file_text's words name the file, its line and the fix
+        raise DataError(str(e)) from None
     except (OSError, yaml.YAMLError) as e:
         raise DataError(f"{path}: cannot read the hierarchy ({e})") from None
     if not isinstance(tree, dict) or not all(isinstance(v, list) for v in tree.values()):
