@@ -267,7 +267,7 @@ def test_folder_unreadable_files_leave_a_class_short(tmp_path):
     make_class_folders(str(tmp_path), {"a": 3, "b": 1})
     write(str(tmp_path / "b" / "broken.jpg"), b"\xff\xd8\xff\xe0 not really")
     with pytest.raises(DataError, match=r"'b' has 1; class 'b' is short because files were "
-                                        r"skipped: .* 1 unreadable and skipped \(.*/b/"
+                                        r"skipped: .* 1 skipped \(unreadable; .*/b/"
                                         r"broken.jpg: a damaged JPEG file"):
         load_task(f"folder:{tmp_path}")
 

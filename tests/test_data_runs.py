@@ -254,7 +254,7 @@ def test_files_skipped_as_too_large_are_counted_by_that_word(tmp_path):
     (data / "b" / "1.png").write_bytes(huge)
     with pytest.raises(DataError) as e:
         load_task(f"folder:{data}")
-    assert f"{data / 'b'}/ has 3 file(s), 2 too large and skipped (" in str(e.value), e.value
+    assert f"{data / 'b'}/ has 3 file(s), 2 skipped (too large; " in str(e.value), e.value
     empty = tmp_path / "empty"
     for rel in ("c/0.png", "c/1.png", "d/0.png", "d/1.png"):
         (empty / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +274,7 @@ def test_a_class_left_short_by_unreadable_files_names_them(tmp_path, caplog):
         load_task(f"folder:{data}")
     text = str(e.value)
     assert "'b' has 1" in text and "class 'b' is short" in text, text
-    assert f"{data / 'b'}/ has 3 file(s), 2 unreadable and skipped" in text, text
+    assert f"{data / 'b'}/ has 3 file(s), 2 skipped (unreadable; " in text, text
     for name in ("1.png", "2.png"):
         assert f"{data / 'b' / name}: a damaged PNG file" in text, text
     assert str(data / "a" / "0.png") not in text  # not b's: not why b is short
@@ -309,7 +309,7 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
         folder = root / split / "square"
         assert text.startswith("unreadable files left classes without the examples their "
                                f"folders hold: class 'square' has no {word} example: its "
-                               f"folder {folder}/ has 3 file(s), 3 unreadable and skipped ("), text
+                               f"folder {folder}/ has 3 file(s), 3 skipped (unreadable; "), text
         for i in range(3):
             assert f"{folder / f'{i}.png'}: a damaged PNG file (" in text, text
             assert any(m.startswith(f"skipped {folder / f'{i}.png'}: a damaged PNG")
@@ -322,7 +322,7 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
                    corrupt=[f"square/{i}.png" for i in range(3)])
     text, _ = refused(f"folder:{flat}")
     assert (f"class 'square' has no validation or test example: its folder {flat / 'square'}/ "
-            "has 5 file(s), 3 unreadable and skipped (") in text, text
+            "has 5 file(s), 3 skipped (unreadable; ") in text, text
     assert ("2 read, all kept for training (a class keeps 2 for training first; its 5 files "
             "would have given it 1 validation and 1 test example(s)) (repair or replace the "
             "skipped files or add images, or remove the skipped files to go on without "
@@ -333,7 +333,7 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
                     corrupt=["square/0.png", "square/1.png"])
     text, _ = refused(f"folder:{tests}", load_test_set)
     assert (f"class 'square' has no test example: its folder {tests / 'square'}/ has 2 "
-            "file(s), 2 unreadable and skipped (") in text, text
+            "file(s), 2 skipped (unreadable; ") in text, text
     # A val/ of unreadable files only names them too (it said "holds no readable images").
     _images(tmp_path / "all" / "train", {"circle": 4, "square": 4})
     _images(tmp_path / "all" / "val", {"circle": 1}, corrupt=["circle/0.png"])

@@ -162,10 +162,15 @@ def skipped_words(reasons) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
 
-def skipped_count(reasons) -> str:
+def skipped_count(reasons, detail: str = "") -> str:
     """How many files were skipped and why, by their `reasons` (`skipped_words`): "4 skipped
-    (3 unreadable, 1 too large)", "1 skipped (unreadable)", "0 skipped". The one spelling of
-    predict's closing count, the data summary's and the report's "files read" and `fit`'s
-    result: the loader's said "1 skipped" without why, `fit`'s "unreadable" of every file."""
+    (3 unreadable, 1 too large)", "1 skipped (unreadable)", "0 skipped"; `detail` (the files
+    named with their reasons) after the kinds: "2 skipped (unreadable; a.jpg: …; b.jpg: …)".
+    The one spelling of predict's closing count, the data summary's and the report's "files
+    read", `fit`'s result and a short class's refusal (`validate.lost_to_skips`): the loader's
+    said "1 skipped" without why, `fit`'s "unreadable" of every file, the refusal "2
+    unreadable and skipped"."""
     reasons = list(reasons)
-    return f"{len(reasons)} skipped ({skipped_words(reasons)})" if reasons else "0 skipped"
+    if not reasons:
+        return "0 skipped"
+    return f"{len(reasons)} skipped ({skipped_words(reasons)}{'; ' if detail else ''}{detail})"

@@ -6,7 +6,7 @@ import numpy as np
 
 from hubensemble.data.labelwords import negative_labels
 from hubensemble.data.names import SPLIT_NAMES, check_class_names
-from hubensemble.data.sniff import skip_counts, skipped_words
+from hubensemble.data.sniff import skipped_count
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import Split, Task, _check_label_range
 from hubensemble.errors import DataError
@@ -221,19 +221,15 @@ def lost_to_skips(class_files: dict[str, dict[str, dict]], has_example) -> DataE
 
 
 def _folder_files(record: dict) -> str:
-    """"its folder F/ has N file(s), K unreadable and skipped (the first SHORT_SKIPS_SHOWN with
+    """"its folder F/ has N file(s), K skipped (unreadable; the first SHORT_SKIPS_SHOWN with
     their reasons; and M more), R read" for a `Task.class_files` record; "too large" for
-    images too large to decode, each kind counted when both are (`sniff.skipped_words`)."""
+    images too large to decode, each kind counted when both are (`sniff.skipped_count`)."""
     skips = record.get("skipped") or []
     shown = "; ".join(f"{escaped(p)}: {r}" for p, r in skips[:SHORT_SKIPS_SHOWN])
     more = (f"; and {len(skips) - SHORT_SKIPS_SHOWN} more" if len(skips) > SHORT_SKIPS_SHOWN
             else "")
-    # Each reason by its word (a too-large image was called unreadable): one kind "2 too
-    # large and skipped (…)", both "3 skipped (2 unreadable, 1 too large; …)".
-    why = skipped_words(r for _, r in skips)
-    said = (f"{len(skips)} skipped ({why}; {shown}{more})"
-            if len(skip_counts(r for _, r in skips)) > 1 else
-            f"{len(skips)} {why} and skipped ({shown}{more})")
+    # The shared count: "2 skipped (too large; …)", "3 skipped (2 unreadable, 1 too large; …)".
+    said = skipped_count((r for _, r in skips), detail=f"{shown}{more}")
     return (f"its folder {escaped(record['folder'])}/ has {record['files']} file(s), "
             f"{said}, {record['files'] - len(skips)} read")
 
