@@ -285,12 +285,18 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
     message tells the user to choose another `flag` folder. With `tflite` (export --format
     tflite) the same holds for OUT-tflite/ beside it, which may only be absent, empty or an
     earlier TFLite export (`is_tflite_export`): an unrelated folder of that name was replaced
-    and a file of that name hidden as a temp entry (a new-user check). Called before the
+    and a file of that name hidden as a temp entry (a new-user check). A name that is not
+    UTF-8 (`fileio.tf_path`: TensorFlow can neither write nor read it; in a run folder
+    'caf\\xe9', RUN/export too) is refused naming the folder to rename. Called before the
     work that ends by writing there (export and its command line's check, fit before its
-    sweep). Files only: no TensorFlow."""
+    rank). Files only: no TensorFlow."""
     out_dir = os.fspath(out_dir)
     if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
         raise RunError(f"{why} (choose another {flag} folder)")
+    try:  # TensorFlow writes and reloads it: a name it cannot reach, refused after the work
+        tf_path(out_dir)
+    except HubensembleError as e:
+        raise RunError(f"{e}, or choose another {flag} folder") from None
     if run_dir is not None:  # fit's --out a file: named as itself, not "(in OUT/export)"
         check_dir_target(run_dir, f"choose another {option_word('--out', 'out')} folder")
     check_dir_target(out_dir, f"choose another {flag} folder")

@@ -130,8 +130,11 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     malformed (CatalogueError) or lists no module, a data spec that cannot be read
     (`data.check_spec`: DataError, e.g. a missing npz file or an unknown sklearn: name), a
     --strategy the machine cannot serve, `modules` the catalogue lacks, a `budget` that
-    cannot hold one group of the sweep (HubensembleError), an `export` folder in the
-    way (RunError), and `out` or `export` inside a folder: spec's folder (DataError). A fit
+    cannot hold one group of the sweep (HubensembleError), an `out` whose name is not UTF-8
+    for a sweep through Keras Tuner (every one but probe: `sweeps.check_tuner_folder`), an
+    `export` folder in the way or whose name TensorFlow cannot reach (not UTF-8: the default
+    OUT/export too) (RunError), and `out` or `export` inside a folder: spec's folder
+    (DataError). A fit
     refused later (data only loading shows wrong, or a `strategy="tpu"` whose TPU does not
     answer: asked before rank, `strategies.check_tpu_serves`) removes the run folder it made
     (`Run.log_file`); from a folder that existed without a run's file, only its log and lock.
@@ -149,7 +152,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                                  top_k=5)
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
-    from hubensemble.sweeps import check_budget
+    from hubensemble.sweeps import check_budget, check_tuner_folder
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
 
@@ -169,6 +172,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     check_strategy(options.strategy, options.tpu)
     check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
     check_budget(options.sweep, options.budget)
+    check_tuner_folder(out, options.sweep)  # before the rank, not by tune after it
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target
 

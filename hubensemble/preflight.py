@@ -256,12 +256,13 @@ def check_inputs(args) -> None:
     one class; evaluate: a test set; a tfds-only flag typed for other data; DataError), an
     output inside the image folder read (`check_outputs_outside_data`; DataError),
     --catalogue files (CatalogueError naming file:line), a --budget too small for the
-    --sweep, fit's export folder, --strategy's needs, --modules the catalogue lacks
-    (HubensembleError). Sets `args.specs` to the loaded catalogue entries when --catalogue
-    is given (the demo's: its shipped catalogue)."""
+    --sweep, a run folder Keras Tuner cannot reach (`sweeps.check_tuner_folder`), fit's
+    export folder, --strategy's needs, --modules the catalogue lacks (HubensembleError).
+    Sets `args.specs` to the loaded catalogue entries when --catalogue is given (the demo's:
+    its shipped catalogue)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
-    from hubensemble.sweeps import check_budget
+    from hubensemble.sweeps import check_budget, check_tuner_folder
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     if getattr(args, "data", None):
@@ -276,6 +277,9 @@ def check_inputs(args) -> None:
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     if getattr(args, "sweep", None):
         check_budget(args.sweep, args.budget)
+        run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
+        if run_dir:  # a name Keras Tuner cannot reach: not after fit's rank
+            check_tuner_folder(run_dir, args.sweep)
     if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
         check_export_target(args.export or os.path.join(args.out, "export"),
                             "--export" if args.export else "--out", run_dir=args.out)

@@ -767,6 +767,48 @@ def test_a_class_folder_not_named_in_utf8_is_refused_before_tensorflow(tmp_path)
     assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
 
 
+def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
+        tmp_path, in_process):
+    """A new-user check: `fit --out $'run\\xff' --sweep probe` ranked, tuned, costed and
+    ensembled, then its export refused RUN/export (TensorFlow can neither write nor read a
+    name that is not UTF-8: fileio.tf_path); without --sweep probe tune refused RUN/tuner
+    after the rank. Both are refused first, by the same words, from Python's fit too; a
+    probe sweep with --export elsewhere, which works, is not."""
+    raw = os.fsencode(str(tmp_path)) + b"/run\xff"
+    try:
+        os.mkdir(raw)
+        os.rmdir(raw)
+    except OSError:
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    for c in ("a", "b"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for name in ("x.bin", "y.bin"):  # no image: anything past the listing reads one
+            (tmp_path / "data" / c / name).write_bytes(b"x")
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    bad, spec = os.fsdecode(raw), f"folder:{tmp_path / 'data'}"
+    words = (f"the name is not UTF-8 (a byte of another encoding, e.g. Latin-1) in its folder "
+             f"{tmp_path}/run\\xff, which TensorFlow can neither write nor read; rename that "
+             f"folder in UTF-8")
+    for extra, where in (((), "tuner"), (("--sweep", "probe"), "export"),
+                         (("--sweep", "seeds+probe"), "tuner")):
+        code, _, err = in_process("fit", "--catalogue", cat, "--data", spec, "--out", bad,
+                                  *extra)
+        assert code == 2 and f"error: {tmp_path}/run\\xff/{where}: {words}" in err, err
+        assert not os.path.lexists(raw)
+    from hubensemble.errors import HubensembleError
+    from hubensemble.formats import check_export_target
+    from hubensemble.pipeline import fit
+    from hubensemble.sweeps import check_tuner_folder
+
+    with pytest.raises(HubensembleError, match=re.escape(f"run\\xff/tuner: {words}")):
+        fit(str(cat), spec, bad)
+
+    check_tuner_folder(bad, "probe")  # the probe's trials are hubensemble's own: not refused
+    check_export_target(tmp_path / "elsewhere", "--export", run_dir=bad)
+    assert not os.path.lexists(raw)
+
+
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     from hubensemble.candidate import write_candidate
     from hubensemble.rundir import Run
