@@ -151,7 +151,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
                 reason = _refusal(path)  # at once, before TensorFlow loads (not after the model)
             paths.append(path)
             # A file found under a folder that cannot be read is skipped and counted, as the
-            # folder loader skips it (a README beside the images); one named stops the run.
+            # folder loader skips one in a class folder; one named stops the run.
             skip.append(skip_unreadable or found)
             results.append(None if reason is None else
                            _unreadable(path, reason, skip[-1], results))

@@ -1583,11 +1583,11 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
 
 def test_a_file_beside_the_class_folders_is_skipped_in_words_that_say_so(tmp_path):
     """It was "skipped" with the reason "(ignored)", the word of the hidden entries the
-    summary counts apart (a new-user check)."""
+    summary counts apart (a new-user check). An image there (a README is not looked at)."""
     noise_folder(tmp_path / "d", n=4)
-    write(str(tmp_path / "d" / "README.md"), b"# my photos")
+    write(str(tmp_path / "d" / "stray.png"), png_bytes(np.zeros((4, 4, 3), np.uint8)))
     task = load_task(f"folder:{tmp_path / 'd'}")
-    assert task.skipped == [(str(tmp_path / "d" / "README.md"), "a file outside the class "
+    assert task.skipped == [(str(tmp_path / "d" / "stray.png"), "a file outside the class "
                              "folders, not an example (move it into one to use it)")]
     assert task.ignored == [] and "ignored" not in task.summary()
 
@@ -1599,7 +1599,7 @@ def test_a_summary_of_many_skipped_files_says_where_they_are_all_listed(tmp_path
 
     noise_folder(tmp_path / "d", n=4)
     for i in range(5):
-        write(str(tmp_path / "d" / f"README{i}.md"), b"# my photos")
+        write(str(tmp_path / "d" / f"stray{i}.png"), png_bytes(np.zeros((4, 4, 3), np.uint8)))
     task = load_task(f"folder:{tmp_path / 'd'}")
     assert len(task.skipped) == 5
     run = tmp_path / "run"
@@ -1741,13 +1741,13 @@ def test_a_task_and_its_splits_print_as_a_summary_not_their_pixels(tmp_path):
 def test_the_loaders_summary_counts_skipped_files_by_why_in_predicts_words(tmp_path):
     """The folder loader's summary and the report's "files read" said "2 skipped" without
     why, while predict said "2 skipped (1 unreadable, 1 too large)" (`sniff.skipped_count`:
-    one spelling of them all); a file beside the class folders is "misplaced", not
+    one spelling of them all); an image beside the class folders is "misplaced", not
     "unreadable", which it is not."""
     from hubensemble.prediction import Predictions
     from hubensemble.report.datarows import accounting_rows
 
     noise_folder(tmp_path / "d", n=4)
-    write(str(tmp_path / "d" / "README.md"), b"# my photos")
+    write(str(tmp_path / "d" / "stray.png"), png_bytes(np.zeros((4, 4, 3), np.uint8)))
     write(str(tmp_path / "d" / "a" / "cut.png"), b"\x89PNG\r\n\x1a\n")
     task = load_task(f"folder:{tmp_path / 'd'}")
     words = [w for w in ("2 skipped (1 misplaced, 1 unreadable)",  # (in the order found)
@@ -1759,3 +1759,36 @@ def test_the_loaders_summary_counts_skipped_files_by_why_in_predicts_words(tmp_p
     assert dict(accounting_rows(task.to_json()))["files read"] == read
     said = Predictions([{"path": p, "error": r} for p, r in task.skipped]).tally()
     assert said == f"predicted 0 of 2 files; {words}", said
+
+
+def test_files_beside_the_class_folders_are_counted_once_and_a_text_file_is_not_warned(
+        tmp_path, capsys, caplog):
+    """The bar counted the files in class folders, the summary also those skipped beside
+    them (43 against 45); and a README.txt or LICENSE beside them was a "misplaced" skip
+    with a warning, where keras.utils.image_dataset_from_directory and torchvision's
+    ImageFolder take only sub-folders as classes and never look at a file beside them. Now
+    the bar counts what the summary calls read, and only an image beside the class folders
+    (likely meant as an example) or a broken link is skipped and named (docs/data.md)."""
+    import logging
+
+    root = tmp_path / "d"
+    make_class_folders(str(root), {"a": 3, "b": 3})
+    for name in ("README.txt", "LICENSE", "notes.md", "photos.zip"):
+        write(str(root / name), b"PK\x03\x04" if name.endswith(".zip") else b"my photos\n")
+    shutil.copy(root / "a" / "000.png", root / "stray.png")
+    os.symlink(root / "gone.png", root / "link.png")  # broken: skipped and counted
+    with caplog.at_level(logging.WARNING):
+        task = load_task(f"folder:{root}", progress=True, min_per_class=1)
+    bar = capsys.readouterr().err.replace("\r", "\n")
+    assert sorted(os.path.basename(p) for p, _ in task.skipped) == ["link.png", "stray.png"]
+    assert task.files == 8 and " 8/8 " in bar, bar  # one count: the bar's and the summary's
+    assert "; 8 file(s) read: 6 example(s), 2 skipped (" in task.summary(), task.summary()
+    assert not any(n in caplog.text or n in task.summary() for n in ("README", "LICENSE",
+                                                                     "notes", "photos.zip"))
+    # Beside train/ val/ test/ folders the same: a text file is not looked at.
+    split = tmp_path / "s"
+    for part in ("train", "val"):
+        make_class_folders(str(split / part), {"a": 2, "b": 2})
+    write(str(split / "README.md"), b"# splits\n")
+    task = load_task(f"folder:{split}", min_per_class=1)
+    assert (task.files, task.skipped) == (8, []), task.summary()

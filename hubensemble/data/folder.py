@@ -16,7 +16,7 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, skipped_words, sniff
+from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, NOT_IMAGES, skipped_words, sniff
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key, same_names)
 from hubensemble.data.task import Task
@@ -29,9 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class _Listing:
-    """What a walk found: files to decode, and the entries it skipped or ignored."""
+    """What a walk found: files to decode, and the entries it skipped or ignored. `bar` (a
+    tqdm bar, `_reading_bar`) advances with `files`, the one count of the files looked at:
+    the bar counted the files in class folders, and the summary's "N file(s) read" also
+    those skipped beside them (43 against 45)."""
 
-    def __init__(self):
+    def __init__(self, bar=None):
+        self.bar = bar
         self.skipped: list[tuple[str, str]] = []
         self.ignored: list[str] = []
         self.oriented: list[tuple[str, int]] = []  # (path, EXIF/XMP orientation 2..8), as stored
@@ -41,7 +45,13 @@ class _Listing:
 
     def skip(self, path, reason):
         self.skipped.append((path, reason))
+        self.looked()
+
+    def looked(self):
+        """Counts one more file looked at (decoded or skipped), on the bar too."""
         self.files += 1
+        if self.bar is not None:
+            self.bar.update()
 
 
 def _ours(path) -> bool:
@@ -199,10 +209,31 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
             found.append(d)
         elif os.path.islink(p) and not os.path.exists(p):
             listing.skip(p, f"a broken link (to {os.readlink(p)})")
+        elif not _image_beside(p):  # a README, LICENSE, notes: not looked at (`_image_beside`)
+            continue
         else:
             listing.skip(p, f"{MISPLACED_WORDS}class folders, not an example (move it into "
                             "one to use it)")  # "ignored" is the hidden entries' word
     return found
+
+
+def _image_beside(path: str) -> bool:
+    """Whether the entry `path`, beside the class folders (or beside train/ val/ test/), is
+    skipped as misplaced (a warning naming it): an image by its first bytes (`sniff`: a
+    format of SIGNATURES but a document's or an archive's), which was likely meant as an
+    example, or an entry that is not a readable regular file. Any other file (a README.txt,
+    LICENSE, notes.md, the data set's .zip) is not looked at and not counted, as
+    keras.utils.image_dataset_from_directory and torchvision's ImageFolder take only the
+    sub-folders as classes and never look at a file beside them (docs/data.md); OS files
+    (.DS_Store, Thumbs.db, desktop.ini) are ignored entries before this (`IGNORED_NAMES`)."""
+    try:
+        if not os.path.isfile(path):  # a socket or pipe: never opened (it could block)
+            return True
+        with open(path, "rb") as f:
+            found = sniff(f.read(HEAD_BYTES))
+    except OSError:
+        return True
+    return found is not None and found not in NOT_IMAGES
 
 
 def _same_name_folders(first: str, other: str, a: str, b: str, *, across: bool = False):
@@ -297,10 +328,10 @@ def warn_class_notes(task: Task) -> None:
 
 
 def _read_class_folders(root: str, class_names: list[str] | None, listing: _Listing,
-                        record: dict | None = None, bar=None):
+                        record: dict | None = None):
     """Decode root/<class>/** → (images, labels, paths, class_names); `record` gets each
-    class's {"folder", "files", "skipped"} (a split's part of `Task.class_files`); `bar`
-    (a tqdm bar, `_reading_bar`) counts each file decoded or skipped."""
+    class's {"folder", "files", "skipped"} (a split's part of `Task.class_files`); the
+    listing's bar counts each file decoded or skipped (`_Listing.looked`)."""
     ignored = len(listing.ignored)
     found = _class_folders(root, listing)
     hidden = hidden_classes(root, listing.ignored[ignored:])
@@ -324,9 +355,6 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 listing.skip(path, str(e))
                 continue
-            finally:
-                if bar is not None:
-                    bar.update()
             images.append(decoded.pixels)
             if decoded.orientation is not None:
                 listing.oriented.append((path, decoded.orientation))
@@ -334,7 +362,7 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
                 listing.turned.append((path, decoded.turned))
             if decoded.shrunk_from is not None:
                 listing.shrunk.append((path, decoded.shrunk_from))
-            listing.files += 1
+            listing.looked()
             labels.append(index[c])
             paths.append(path)
         if record is not None:
@@ -476,26 +504,43 @@ def fixed_splits(rest: str) -> dict[str, str]:
             for k in ("val", "test") if k in layout}
 
 
-def _reading_bar(path: str, roots: list[str]):
+def _reading_bar(path: str, layout: dict[str, str]):
     """The bar of a folder load (`terminal.command_bar`: while a command runs without -q):
-    "reading folder:PATH" over the files under the class folders of `roots` (PATH, or its
-    train/ val/ test/ folders), counted from their listing, which costs little beside
-    decoding: 4 classes of 1,000 JPEGs of 256 px took 35 s to read with stderr silent."""
+    "reading folder:PATH" over the files the load will look at (`_Listing.files`, the
+    summary's "N file(s) read"): those under the class folders of PATH (or of its train/
+    val/ test/ folders, `layout`) and those skipped on the way (beside them, broken links),
+    counted from their listing, which costs little beside decoding: 4 classes of 1,000 JPEGs
+    of 256 px took 35 s to read with stderr silent."""
     from hubensemble.terminal import command_bar
 
     def count():  # the folders walked once more: only when the bar is shown
         listing = _Listing()
-        return sum(len(_list_class_folder(os.path.join(root, c), listing))
-                   for root in roots for c in _class_folders(root, listing))
+        if layout:
+            _beside_splits(path, listing)
+        found = sum(len(_list_class_folder(os.path.join(root, c), listing))
+                    for root in list(layout.values()) or [path]
+                    for c in _class_folders(root, listing))
+        return found + listing.files  # (the skipped: counted as the load counts them)
 
     return command_bar(total=count, desc=f"reading folder:{escaped(path)}", unit="file")
+
+
+def _beside_splits(path: str, listing: _Listing) -> None:
+    """The entries of a train/ val/ test/ folder `path` beside its split folders, to
+    `listing`: hidden ones ignored, files skipped as misplaced when `_image_beside`."""
+    for n in sorted(os.listdir(path)):
+        p = os.path.join(path, n)
+        if not _visible(n) or _ours(p):
+            listing.ignored.append(p)
+        elif not os.path.isdir(p) and _image_beside(p):
+            listing.skip(p, f"{MISPLACED_WORDS}train/ val/ test/ folders, not an example")
 
 
 def _load_folder(rest: str, options: LoadOptions) -> Task:
     """folder:PATH — PATH/<class>/*, or PATH/train|val|test/<class>/*."""
     path = locate_folder(rest)
     layout = split_layout(path)
-    bar = _reading_bar(path, list(layout.values()) or [path])
+    bar = _reading_bar(path, layout)
     try:
         return _read_folder(path, layout, options, bar)
     finally:
@@ -504,23 +549,18 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
 
 def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -> Task:
     """`_load_folder`'s work once the folder is located; `bar` counts the files read."""
-    listing, per_class = _Listing(), {"train": {}}
+    listing, per_class = _Listing(bar), {"train": {}}
     if layout:
-        for n in sorted(os.listdir(path)):
-            p = os.path.join(path, n)
-            if not _visible(n) or _ours(p):
-                listing.ignored.append(p)
-            elif not os.path.isdir(p):
-                listing.skip(p, f"{MISPLACED_WORDS}train/ val/ test/ folders, not an example")
+        _beside_splits(path, listing)
         images, labels, paths, class_names = _read_class_folders(
-            layout["train"], None, listing, per_class["train"], bar)
+            layout["train"], None, listing, per_class["train"])
         train = _make_split(images, labels, paths, owned=True)
         got = {}
         for key in ("val", "test"):
             if key in layout:
                 per_class[key] = {}
                 im, lab, pa, _ = _read_class_folders(layout[key], class_names, listing,
-                                                     per_class[key], bar)
+                                                     per_class[key])
                 if not lab:  # its class folders' unreadable files named, when it has some
                     error = lost_to_skips({key: per_class[key]}, lambda *_: False)
                     if error is None:
@@ -542,7 +582,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
             how += f"; {' and '.join(carved)} split off train (seed {options.seed})"
     else:
         images, labels, paths, class_names = _read_class_folders(path, None, listing,
-                                                                 per_class["train"], bar)
+                                                                 per_class["train"])
         if not class_names:  # emptied since locate_folder looked
             raise _no_class_folders(path)
         if not labels:

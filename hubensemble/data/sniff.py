@@ -43,6 +43,10 @@ SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
     ("HTML", ((0, b"<html"),)),
 )
 
+#: SIGNATURES' formats that are no image (named so that a refusal says what the file is):
+#: a file of them beside the class folders is not taken for a misplaced example.
+NOT_IMAGES = frozenset({"PDF", "ZIP", "gzip", "SVG/XML", "HTML"})
+
 #: The shorter side, in pixels, that a decoded file keeps at most: a larger image is shrunk,
 #: aspect kept, until its shorter side is this (`graph.shrink_to_short_side`), in training
 #: and in serve_bytes alike. A 12 MP phone photo (4032 x 3024) held whole costs 36.6 MB as
