@@ -16,6 +16,7 @@ from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_
                                 file_sha256,
                                 read_json, tf_path)
 from hubensemble.lockwords import command_words, option_word
+from hubensemble.sweeps import UNTUNED_BY_KERAS_TUNER, sweep_parts
 from hubensemble.text import absolute, escaped, shell
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
@@ -215,6 +216,17 @@ def unloadable_path(path) -> str | None:
                 "it reads the variables through a file pattern, in which '[' starts a "
                 "character class; use a folder whose path has no '['")
     return None
+
+
+def check_tuner_folder(run_dir, sweep: str) -> None:
+    """HubensembleError (`fileio.tf_path`'s words: the path, the folder whose name holds the
+    byte, "rename that folder in UTF-8") when a part of `sweep` goes through Keras Tuner
+    (every sweep but the probe) and RUN/tuner's name is not UTF-8 (a run folder 'caf\\xe9'):
+    Keras Tuner reaches it through TensorFlow only, which can neither write nor read it.
+    `tune` checks it before its sweep is recorded, `fit` (and the command line, before
+    TensorFlow) before its rank: a probe sweep, which writes nothing there, is not refused."""
+    if any(part != UNTUNED_BY_KERAS_TUNER for part in sweep_parts(sweep)):
+        tf_path(os.path.join(os.fspath(run_dir), TUNER_DIR))
 
 
 def check_saved_model_folder(model_dir) -> str:

@@ -131,7 +131,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     (`data.check_spec`: DataError, e.g. a missing npz file or an unknown sklearn: name), a
     --strategy the machine cannot serve, `modules` the catalogue lacks, a `budget` that
     cannot hold one group of the sweep (HubensembleError), an `out` whose name is not UTF-8
-    for a sweep through Keras Tuner (every one but probe: `sweeps.check_tuner_folder`), an
+    for a sweep through Keras Tuner (every one but probe: `formats.check_tuner_folder`), an
     `export` folder in the way or whose name TensorFlow cannot reach (not UTF-8: the default
     OUT/export too) (RunError), and `out` or `export` inside a folder: spec's folder
     (DataError). A fit
@@ -152,7 +152,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                                  top_k=5)
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
-    from hubensemble.sweeps import check_budget, check_tuner_folder
+    from hubensemble.formats import check_tuner_folder
+    from hubensemble.sweeps import check_budget
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank import catalogue_fingerprint
 

@@ -14,7 +14,7 @@ import os
 
 from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
-from hubensemble.formats import check_export_target
+from hubensemble.formats import check_export_target, check_tuner_folder
 from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
 from hubensemble.text import absolute, shell
@@ -256,13 +256,13 @@ def check_inputs(args) -> None:
     one class; evaluate: a test set; a tfds-only flag typed for other data; DataError), an
     output inside the image folder read (`check_outputs_outside_data`; DataError),
     --catalogue files (CatalogueError naming file:line), a --budget too small for the
-    --sweep, a run folder Keras Tuner cannot reach (`sweeps.check_tuner_folder`), fit's
+    --sweep, a run folder Keras Tuner cannot reach (`formats.check_tuner_folder`), fit's
     export folder, --strategy's needs, --modules the catalogue lacks (HubensembleError).
     Sets `args.specs` to the loaded catalogue entries when --catalogue is given (the demo's:
     its shipped catalogue)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
-    from hubensemble.sweeps import check_budget, check_tuner_folder
+    from hubensemble.sweeps import check_budget
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     if getattr(args, "data", None):

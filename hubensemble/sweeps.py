@@ -7,7 +7,6 @@ A.2 random space."""
 from __future__ import annotations
 
 import math
-import os
 
 from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
@@ -34,20 +33,6 @@ def sweep_parts(text: str) -> tuple[str, ...]:
 #: The one sweep whose trials hubensemble fits itself (`tune.probe`: L-BFGS on the frozen
 #: module's embeddings); Keras Tuner runs every other one's, in RUN/tuner.
 UNTUNED_BY_KERAS_TUNER = "probe"
-
-
-def check_tuner_folder(run_dir, sweep: str) -> None:
-    """HubensembleError (`fileio.tf_path`'s words: the path, the folder whose name holds the
-    byte, "rename that folder in UTF-8") when a part of `sweep` goes through Keras Tuner
-    (every sweep but the probe) and RUN/tuner's name is not UTF-8 (a run folder 'caf\\xe9'):
-    Keras Tuner reaches it through TensorFlow only, which can neither write nor read it.
-    `tune` checks it before its sweep is recorded, `fit` (and the command line, before
-    TensorFlow) before its rank: a probe sweep, which writes nothing there, is not refused."""
-    if any(part != UNTUNED_BY_KERAS_TUNER for part in sweep_parts(sweep)):
-        from hubensemble.fileio import tf_path
-        from hubensemble.formats import TUNER_DIR
-
-        tf_path(os.path.join(os.fspath(run_dir), TUNER_DIR))
 
 
 #: Sweeps whose trials come in groups of 4: a module's A.1 grid, its probes, an aug family.

@@ -797,9 +797,8 @@ def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
         assert code == 2 and f"error: {tmp_path}/run\\xff/{where}: {words}" in err, err
         assert not os.path.lexists(raw)
     from hubensemble.errors import HubensembleError
-    from hubensemble.formats import check_export_target
+    from hubensemble.formats import check_export_target, check_tuner_folder
     from hubensemble.pipeline import fit
-    from hubensemble.sweeps import check_tuner_folder
 
     with pytest.raises(HubensembleError, match=re.escape(f"run\\xff/tuner: {words}")):
         fit(str(cat), spec, bad)

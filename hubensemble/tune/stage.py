@@ -22,7 +22,8 @@ from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import member_record, sweep_member
-from hubensemble.sweeps import check_tuner_folder, untuned_record
+from hubensemble.formats import check_tuner_folder
+from hubensemble.sweeps import untuned_record
 from hubensemble.sweepstate import TRAIN_RULE, older_rule_warning, train_rule
 from hubensemble.terminal import say, shows_progress
 from hubensemble.text import escaped
@@ -371,7 +372,7 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
 def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init) -> None:
     """The pool checks of one planned sweep (`check_pool`, `check_candidates`): RunError;
     HubensembleError naming RUN/tuner when its name is not UTF-8 and the sweep goes through
-    Keras Tuner, which reaches it through TensorFlow only (`sweeps.check_tuner_folder`)."""
+    Keras Tuner, which reaches it through TensorFlow only (`formats.check_tuner_folder`)."""
     check_tuner_folder(run.path, part.sweep)  # here, not by the search after it is recorded
     check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm,
                head_init=head_init)
