@@ -554,6 +554,47 @@ def test_a_grey_module_gets_the_luminance_and_other_channel_counts_are_refused(
     assert "[None, None, None, 4]" in str(err.value)
 
 
+def test_a_keras_file_with_several_outputs_asks_for_its_layer_and_a_dict_for_its_key(
+        tmp_path):
+    # Two (list) outputs failed at the first call with "'list' object has no attribute
+    # 'shape'", naming neither the module nor the fix; a dict output's width was its first
+    # output's, whatever output_key chose.
+    inp = keras.Input((None, None, 3))
+    wide = keras.layers.GlobalAveragePooling2D(name="wide")(keras.layers.Conv2D(6, 3)(inp))
+    thin = keras.layers.GlobalAveragePooling2D(name="thin")(keras.layers.Conv2D(2, 3)(inp))
+    keras.Model(inp, [wide, thin]).save(tmp_path / "two.keras")
+    keras.Model(inp, {"wide": wide, "thin": thin}).save(tmp_path / "dict.keras")
+    with pytest.raises(ModuleLoadError) as err:
+        ModuleRuntime.load(str(tmp_path / "two.keras"), name="two")
+    assert err.value.stage == "output" and "2 outputs" in str(err.value)
+    assert "'wide', 'thin'" in str(err.value) and "set `layer:`" in str(err.value)
+    assert ModuleRuntime.load(str(tmp_path / "two.keras"), layer="thin")(X).shape == (4, 2)
+    runtime = ModuleRuntime.load(str(tmp_path / "dict.keras"), output_key="thin")
+    assert runtime.output_dim == 2 and runtime(X).shape == (4, 2)
+
+
+@pytest.mark.parametrize("keras_file", [False, True])
+def test_a_channels_first_module_is_refused_naming_its_layout(tmp_path, keras_file):
+    # A [B, 3, H, W] module was said to take "images with 32 channels" (its width), or, at any
+    # size, failed inside the call with Keras' shape error.
+    for size in (32, None) if keras_file else (None,):  # each SavedModel save costs ~2 s
+        path = str(tmp_path / f"nchw{size}{'.keras' if keras_file else ''}")
+        if keras_file:
+            inp = keras.Input((3, size, size))
+            x = keras.layers.Conv2D(5, 3, data_format="channels_first")(inp)
+            keras.Model(inp, keras.layers.GlobalAveragePooling2D(
+                data_format="channels_first")(x)).save(path)
+        else:
+            module = tf.Module()
+            module.__call__ = tf.function(lambda x: tf.reduce_mean(x, [2, 3]), input_signature=[
+                tf.TensorSpec([None, 3, size, size], tf.float32)])
+            tf.saved_model.save(module, path)
+        with pytest.raises(ModuleLoadError) as err:
+            ModuleRuntime.load(path, name="nchw", input_size=(32, 32))
+        assert err.value.stage == "input" and "channels-first" in str(err.value)
+        assert "Permute((3, 1, 2))" in str(err.value)
+
+
 def test_a_signature_module_whose_variables_are_not_exposed_is_said_frozen(tmp_path, caplog):
     # tf.saved_model.save of a tf.Module keeps no `variables` attribute: its signature was used
     # frozen with no warning (the docs promise one) and `catalogue add` recorded no params.

@@ -21,6 +21,12 @@ def channels_of(shape):
     return None
 
 
+def channels_first(shape) -> bool:
+    """Whether a traced image shape reads as channels-first, [B, C, H, W] (C 1 or 3, its
+    last side not): PyTorch's layout, Keras' data_format="channels_first"."""
+    return (shape.rank == 4 and shape[1] in (1, 3) and shape[-1] not in (1, 3))
+
+
 _NONE = object()  # "no training argument" (None itself could be a traced value)
 
 
@@ -35,7 +41,8 @@ class CallSignature:
     tensor argument) or "none" (no `training` argument); ``training_keyword``: whether it
     was traced with ``training=`` as a keyword; ``outputs``: per trace, the output structure
     (a TensorSpec, or a dict of them); ``channels``: the images' channel count when every
-    trace fixes the same one (3 for RGB, 1 for a grey module), else None.
+    trace fixes the same one (3 for RGB, 1 for a grey module), else None;
+    ``channels_first``: a trace takes [B, C, H, W] images (`channels_first`).
     """
 
     dtypes: tuple[str, ...]
@@ -45,6 +52,7 @@ class CallSignature:
     training_keyword: bool
     outputs: tuple
     channels: int | None = None
+    channels_first: bool = False
 
     @classmethod
     def of(cls, obj, *, name=None, handle=None) -> "CallSignature":
@@ -62,7 +70,7 @@ class CallSignature:
                                   module=name, handle=handle, stage="savedmodel")
         dtypes, sizes, any_size, modes, values, keyword, outputs = [], set(), False, set(), \
             set(), False, []
-        channels = set()
+        channels, first = set(), False
         for trace in traces:
             args, kwargs = trace.structured_input_signature
             images = args[0] if args else None
@@ -74,6 +82,7 @@ class CallSignature:
                 dtypes.append(images.dtype.name)
             shape = images.shape
             channels.add(channels_of(shape))
+            first = first or channels_first(shape)
             if shape.rank != 4 or shape[1] is None or shape[2] is None:
                 any_size = True
             else:
@@ -100,30 +109,50 @@ class CallSignature:
         return cls(dtypes=tuple(dtypes), sizes=() if any_size else tuple(sorted(sizes)),
                    training=mode, training_values=tuple(sorted(values, key=repr)),
                    training_keyword=keyword, outputs=tuple(outputs),
-                   channels=channels.pop() if len(channels) == 1 else None)
+                   channels=channels.pop() if len(channels) == 1 else None,
+                   channels_first=first)
 
     @classmethod
     def of_keras(cls, model, *, name=None, handle=None) -> "CallSignature":
         """The signature of a Keras model called as ``model(images, training=flag)``: its
         input dtype and fixed size (if any), both `training` values, its output's spec (none
         for a subclassed model, whose output is learnt at the first call).
-        ModuleLoadError(stage="input") for a model with several inputs."""
+        ModuleLoadError(stage="input") for a model with several inputs, stage "output" for
+        one with several (list) outputs; a dict output is kept as one, for ``output_key``."""
         inputs = list(getattr(model, "inputs", None) or [])
         if len(inputs) > 1:
             raise ModuleLoadError(f"the Keras model takes {len(inputs)} inputs; hubensemble "
                                   "needs one image input", module=name, handle=handle,
                                   stage="input")
-        dtype, sizes, outputs, channels = "float32", (), (), None
+        dtype, sizes, outputs, channels, first = "float32", (), (), None, False
         if inputs:
             shape, dtype = tuple(inputs[0].shape), str(inputs[0].dtype)
             channels = channels_of(tf.TensorShape(shape))
+            first = channels_first(tf.TensorShape(shape))
             if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
                 sizes = ((int(shape[1]), int(shape[2])),)
-            out = model.outputs[0]
-            outputs = (tf.TensorSpec(tuple(out.shape), str(out.dtype)),)
+            out = model.output
+            if isinstance(out, (list, tuple)) and len(out) > 1:
+                # Keras returns a list: the runtime would fail on its first call, on
+                # "'list' object has no attribute 'shape'", naming neither module nor fix.
+                names = ", ".join(repr(n) for n in getattr(model, "output_names", None)
+                                  or ()) or "unnamed"
+                raise ModuleLoadError(
+                    f"the Keras model has {len(out)} outputs (of the layers {names}); "
+                    "hubensemble needs one embedding: set `layer:` on its catalogue entry to "
+                    "the layer whose output is the embedding (a dict output is chosen by "
+                    "`output_key:` instead)", module=name, handle=handle, stage="output")
+            if isinstance(out, (list, tuple)):
+                (out,) = out
+
+            def spec(t):
+                return tf.TensorSpec(tuple(t.shape), str(t.dtype))
+
+            outputs = ({k: spec(v) for k, v in out.items()} if isinstance(out, dict)
+                       else spec(out),)
         return cls(dtypes=(dtype,), sizes=sizes, training="python",
                    training_values=(False, True), training_keyword=True, outputs=outputs,
-                   channels=channels)
+                   channels=channels, channels_first=first)
 
     def describe(self) -> str:
         """What the traced __call__ accepts, for messages: e.g.

@@ -40,7 +40,7 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import tf_path
 from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
-from hubensemble.hub.callsig import CallSignature, channels_of
+from hubensemble.hub.callsig import CallSignature, channels_first, channels_of
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 from hubensemble.hub.notices import module_warning
 from hubensemble.hub.outputs import output_op, own_value_range
@@ -217,7 +217,8 @@ class SignatureModule:
             sizes = ((int(spec.shape[1]), int(spec.shape[2])),)
         return CallSignature(dtypes=(spec.dtype.name,), sizes=sizes, training="none",
                              training_values=(), training_keyword=False,
-                             outputs=(self.output_spec,), channels=channels_of(spec.shape))
+                             outputs=(self.output_spec,), channels=channels_of(spec.shape),
+                             channels_first=channels_first(spec.shape))
 
 
 def open_module(files: ModuleFiles, *, output_key=None):
@@ -301,7 +302,8 @@ class ModuleRuntime:
 
     * stage "input": the catalogue's ``input_dtype`` differs from the module's, or the module
       takes a dtype other than float32/uint8, or a uint8 module is given a value_range other
-      than [0, 1]/[0, 255] (uint8 images hold [0, 255]), or ``input_size`` is not a size the
+      than [0, 1]/[0, 255] (uint8 images hold [0, 255]), or it takes channels-first images
+      [B, C, H, W] (`callsig.channels_first`), or ``input_size`` is not a size the
       module was traced for, or its ``__call__`` was saved for ``training=True`` only;
     * stage "output": a dict output without a matching ``output_key``, or an output whose
       traced rank is not 2.
@@ -441,6 +443,16 @@ class ModuleRuntime:
             raise self._error(
                 f"the module takes uint8 images, which hold [0, 255]: value_range "
                 f"{self.value_range} cannot be fed to it; write value_range: [0, 255]", "input")
+        if sig.channels_first:
+            # Its channel axis would be read as the images' width ("takes images with 32
+            # channels"), or the call fail inside Keras, naming no layout.
+            raise self._error(
+                "the module takes channels-first images [batch, channels, height, width] "
+                "(PyTorch's layout, Keras' data_format=\"channels_first\"); hubensemble feeds "
+                "channels-last [batch, height, width, 3], as TF Hub modules and Keras' default "
+                "take them: rebuild it with data_format=\"channels_last\", or save it behind "
+                "keras.layers.Permute((3, 1, 2)) (NHWC to NCHW) with model.export(DIR) and "
+                "catalogue that folder", "input")
         if sig.channels not in (None, 1, 3):
             raise self._error(
                 f"the module takes images with {sig.channels} channels ({sig.describe()}); "
