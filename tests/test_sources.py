@@ -29,6 +29,7 @@ from hubensemble.catalogue import ModuleSpec, load_catalogue
 from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import read_json
 from hubensemble.hub import HubLayer, ModuleRuntime, remote, resolvers, sources, write_hub_module
+from hubensemble.hub.locate import default_call, keras_default_layer
 
 X = np.random.default_rng(1).random((4, 32, 32, 3), dtype=np.float32)
 APP = "MobileNetV3Small"  # the smallest keras.applications architecture (0.9M parameters)
@@ -426,6 +427,45 @@ def test_layer_names_the_embedding_and_an_unknown_one_lists_the_choices(kinds):
     assert err.value.stage == "output" and "no layer 'nope'" in str(err.value)
     # The layer changes the embedding, so it changes the content key rank caches under.
     assert logits.fingerprint != ModuleRuntime.load(path).fingerprint
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_a_keras_classifier_with_a_convolutional_head_is_cut_before_it(tmp_path, sequential):
+    # keras.applications.MobileNet / MobileNetV3 with include_top=True end in a 1x1 Conv2D
+    # (the logits), Reshape/Flatten and a softmax, with no Dense layer: their .keras file was
+    # ranked on its class probabilities as if they were features, without a word.
+    keras.utils.set_random_seed(7)
+    head = [keras.layers.Conv2D(6, 3, name="conv"), keras.layers.Dropout(0.1, name="drop"),
+            keras.layers.Conv2D(4, 1, name="conv_preds"), keras.layers.Flatten(name="flat"),
+            keras.layers.Activation("softmax", name="predictions")]
+    if sequential:
+        model = keras.Sequential([keras.Input((None, None, 3))] + head)
+    else:
+        inp = keras.Input((None, None, 3))
+        x = inp
+        for layer in head:
+            x = layer(x)
+        model = keras.Model(inp, x)
+    path = str(tmp_path / "clf.keras")
+    model.save(path)
+    runtime = ModuleRuntime.load(path)
+    features = keras.Model(model.inputs, model.get_layer("conv").output)(X)
+    np.testing.assert_allclose(runtime(X).numpy(), np.mean(features, axis=(1, 2)),
+                               rtol=1e-5, atol=1e-6)
+    # The rule read without loading (the cache keys' default) names the same layer, and a
+    # `layer:` at a feature map is averaged over space, so writing it out is the same module.
+    assert keras_default_layer(path) == "drop"
+    written = ModuleRuntime.load(path, layer="drop")
+    assert written.output_dim == 6
+    np.testing.assert_allclose(written(X).numpy(), runtime(X).numpy(), rtol=1e-6)
+    assert default_call(written.files)[0] == default_call(runtime.files)[0]
+    # ... keyed apart from the whole model's reading an earlier hubensemble cached.
+    assert default_call(written.files)[0] != runtime.files.content
+    # A Sequential with neither head is its own embedding (the whole model).
+    plain = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(5, 3),
+                              keras.layers.GlobalAveragePooling2D()])
+    plain.save(tmp_path / "plain.keras")
+    assert ModuleRuntime.load(str(tmp_path / "plain.keras")).output_dim == 5
 
 
 def test_signature_and_output_key_choose_what_a_savedmodel_returns(kinds):

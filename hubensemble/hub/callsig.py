@@ -131,7 +131,11 @@ class CallSignature:
             first = channels_first(tf.TensorShape(shape))
             if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
                 sizes = ((int(shape[1]), int(shape[2])),)
-            out = model.output
+            out = list(model.outputs)
+            try:
+                out = model.output  # the structure: a dict when the model returns one
+            except AttributeError:  # a Sequential's own output is its inner model's
+                pass
             if isinstance(out, (list, tuple)) and len(out) > 1:
                 # Keras returns a list: the runtime would fail on its first call, on
                 # "'list' object has no attribute 'shape'", naming neither module nor fix.

@@ -87,10 +87,54 @@ def _history(node) -> list:
     return list(ref[:3])
 
 
+#: Layers a convolutional classifier head passes its logits through to the model's output
+#: (keras.applications' MobileNet: Reshape, Activation; MobileNetV3: Flatten, Activation).
+HEAD_PASS = ("Activation", "Softmax", "Reshape", "Flatten", "Dropout")
+
+
+def _conv_head(layers, history):
+    """The index in a model config's ``layers`` of the 1x1 Conv2D a convolutional classifier
+    head's logits come from (`sources._conv_head_input`'s rule, read from the config): from
+    the output layer (``history``; None: a Sequential's last layer) back through
+    `HEAD_PASS` layers. None when the output is not of that shape."""
+    index = {x["config"]["name"]: i for i, x in enumerate(layers)}
+    i = len(layers) - 1 if history is None else index[history[0]]
+    while layers[i].get("class_name") in HEAD_PASS:
+        if history is None:
+            i -= 1
+            continue
+        (node,) = layers[i]["inbound_nodes"]
+        i = index[_history(node)[0]]
+    found = layers[i]
+    if found.get("class_name") == "Conv2D" and list(found["config"].get("kernel_size", ())) \
+            == [1, 1] and i > 0 and any(x.get("class_name") in ("Reshape", "Flatten")
+                                        for x in layers[i + 1:]):
+        return i
+    return None
+
+
+def keras_head_cut(path) -> bool:
+    """Whether a Keras model file's default cut is at a convolutional classifier head
+    (`_conv_head`: it has no Dense layer), read from its config, nothing loaded."""
+    try:
+        config = _model_config(path)
+        layers = config["config"]["layers"]
+        if any(x.get("class_name") == "Dense" for x in layers):
+            return False
+        if config.get("class_name") == "Sequential":
+            return _conv_head(layers, None) is not None
+        outputs = config["config"]["output_layers"]
+        (history,) = [outputs] if outputs and isinstance(outputs[0], str) else outputs
+        return _conv_head(layers, history) is not None
+    except Exception:  # noqa: BLE001 - any file or config not of this shape: not told
+        return False
+
+
 def keras_default_layer(path) -> str | None:
     """The name of the layer a Keras model file (.keras or .h5) is cut at when its entry names
     no ``layer:`` (`sources.load_model_file`): the layer whose output its last Dense layer
-    takes, else (no Dense) its one output layer. Read from the file's config (a .keras zip's
+    takes, else (no Dense) the one a convolutional classifier head's 1x1 Conv2D takes
+    (`_conv_head`), else its one output layer. Read from the file's config (a .keras zip's
     config.json, an .h5 file's "model_config" attribute: `_model_config`), nothing loaded;
     None when that cannot be told (a nested or shared layer, a config of another shape, an
     unreadable file)."""
@@ -101,6 +145,9 @@ def keras_default_layer(path) -> str | None:
         dense = [i for i, x in enumerate(layers) if x.get("class_name") == "Dense"
                  and x.get("module", "keras.layers") == "keras.layers"]
         if config.get("class_name") == "Sequential":
+            if not dense:
+                head = _conv_head(layers, None)
+                dense = [head] if head is not None else []
             return layers[dense[-1] - 1]["config"]["name"] if dense else (
                 layers[-1]["config"]["name"])
         if dense:
@@ -109,6 +156,10 @@ def keras_default_layer(path) -> str | None:
         else:
             outputs = config["config"]["output_layers"]
             (history,) = [outputs] if outputs and isinstance(outputs[0], str) else outputs
+            head = _conv_head(layers, history)
+            if head is not None:
+                (node,) = layers[head]["inbound_nodes"]
+                history = _history(node)
     except Exception:  # noqa: BLE001 - any file or config not of this shape: not told
         return None
     if config.get("class_name") not in ("Functional", "Model") or list(history[1:]) != [0, 0]:
@@ -130,10 +181,15 @@ def default_call(files: ModuleFiles, output_key=None) -> tuple[str, str | None]:
         from hubensemble.savedmodel_calls import defaults_left_out
 
         signature, output_key = defaults_left_out(files.path, signature, output_key)
+    content = files.content or files.fingerprint
     if files.kind == "keras-file" and layer is not None and layer == keras_default_layer(
             files.path):
         layer = None
-    return call_fingerprint(files.content or files.fingerprint, layer, signature), output_key
+    if files.kind == "keras-file" and layer is None and keras_head_cut(files.path):
+        # Before 2026-12-05 such a model was embedded whole (its class probabilities): a key
+        # of its own, so no cache entry of that reading is served for the cut one.
+        content = _digest(content, "cut=conv-head")
+    return call_fingerprint(content, layer, signature), output_key
 
 
 def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=None,

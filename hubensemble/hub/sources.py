@@ -10,7 +10,8 @@ Each becomes one Keras 3 model, float32 images ``[B, H, W, 3]`` -> embeddings ``
   asks for, in Keras' cache (``$KERAS_HOME`` or ``~/.keras``, sub-folder ``models``),
   downloaded by hubensemble with its timeouts; or a local weights file.
 * a .keras / .h5 model file: ``keras.saving.load_model(safe_mode=not trust)``, cut at the
-  ``layer`` whose output is the embedding (default: the input of the last Dense layer).
+  ``layer`` whose output is the embedding (default: the input of the last Dense layer, or
+  of a convolutional classifier head), a feature map averaged over space.
 * a keras-hub preset (a folder, ``kaggle://…`` or ``hf://…``): the preset's Backbone, after
   its ImageConverter's scale and offset, globally average-pooled.
 """
@@ -36,6 +37,7 @@ from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
 from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
+from hubensemble.hub.locate import HEAD_PASS
 from hubensemble.terminal import download_bar
 from hubensemble.threads import warnings_block
 
@@ -248,8 +250,12 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
                     handle=None) -> keras.Model:
     """The embedding model of a Keras model file: ``keras.saving.load_model(path,
     compile=False, safe_mode=not trust)``, cut at ``layer`` (the model from its inputs to
-    that layer's output) or, without ``layer``, at the input of its last Dense layer (its
-    own output when it has none).
+    that layer's output) or, without ``layer``, at the input of its last Dense layer (the
+    features a classifier's head sees); without a Dense layer, at the input of a
+    convolutional classifier head (a 1x1 Conv2D giving the logits, as MobileNet's and
+    MobileNetV3's include_top heads: `_conv_head_input`), else its own output. A cut at a
+    [B, H, W, C] feature map is averaged over space (GlobalAveragePooling2D), so the
+    embedding is [B, C].
 
     Raises ModuleLoadError: stage "unsafe" for a file whose Lambda layers carry Python code
     (Keras' safe mode; ``trust: true`` loads it), "load" when Keras cannot read it (unknown
@@ -304,13 +310,44 @@ def embedding_model(model, *, layer=None, path=None, module=None) -> keras.Model
         outputs = target.output
     else:
         dense = [x for x in layers if isinstance(x, keras.layers.Dense)]
-        if not dense:
+        outputs = dense[-1].input if dense else _conv_head_input(model, layers)
+        if outputs is None:
             return model
-        outputs = dense[-1].input
     if isinstance(outputs, (list, tuple)):
         raise _load_error("the embedding layer has several outputs; name a layer with one "
                           "[batch, features] output in `layer:`", path, module, "output")
+    if len(outputs.shape) == 4:
+        # A feature map [B, H, W, C]: its average over space, as Keras' transfer-learning guide
+        # pools a base model (GlobalAveragePooling2D) and `keras:NAME` does (pooling="avg").
+        outputs = keras.layers.GlobalAveragePooling2D(name="hubensemble_pool")(outputs)
     return keras.Model(inputs, outputs, name=f"{model.name}_embedding")
+
+
+def _conv_head_input(model, layers):
+    """For a model without a Dense layer whose [batch, classes] output comes from a 1x1
+    Conv2D (its logits) through `HEAD_PASS` layers only, as keras.applications.MobileNet and
+    MobileNetV3 with include_top=True: that Conv2D's input (a [B, H, W, C] feature map);
+    else None. `locate.keras_default_layer` reads the same rule from the file's config."""
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+        return None
+    if isinstance(model, keras.Sequential):  # a chain: its layers' tensors are not its own
+        chain = list(reversed(layers))
+        layer = chain.pop(0) if chain else None
+        while chain and type(layer).__name__ in HEAD_PASS:
+            layer = chain.pop(0)
+    else:
+        made = {}
+        for layer in layers:
+            try:
+                made[id(layer.output)] = layer
+            except (AttributeError, ValueError):  # a shared layer (several nodes)
+                continue
+        layer = made.get(id(model.outputs[0]))
+        while layer is not None and type(layer).__name__ in HEAD_PASS:
+            layer = made.get(id(layer.input))
+    if isinstance(layer, keras.layers.Conv2D) and tuple(layer.kernel_size) == (1, 1):
+        return layer.input
+    return None
 
 
 def _rank(layer, what):
