@@ -1252,3 +1252,28 @@ def test_a_presets_json_is_read_as_utf8_under_the_c_locale(tmp_path):
         assert _preset_image_size(str(tmp_path)) == (96, 80)
     finally:
         locale.setlocale(locale.LC_CTYPE, before)
+
+
+def test_validate_warns_of_a_classification_handle_naming_its_feature_vector(
+        tmp_path, in_process):
+    # A TF Hub *classification* module (class logits) was catalogued, ranked and tuned as if
+    # it were a feature vector, without a word; TF Hub publishes the feature_vector twin.
+    path = write(tmp_path, "modules:\n"
+                           "  - {name: a, handle: 'https://tfhub.dev/google/imagenet/"
+                           "mobilenet_v2_100_224/classification/5'}\n"
+                           "  - {name: b, handle: 'kaggle:google/mobilenet-v2/tensorFlow2/"
+                           "100-224-classification/2'}\n"
+                           "  - {name: c, handle: 'https://tfhub.dev/google/imagenet/"
+                           "mobilenet_v2_100_224/feature_vector/5'}\n")
+    code, out, err = in_process("catalogue", "validate", path)
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "classification module" in line]
+    assert said == [
+        f"warning: {path}:2: handle 'https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/"
+        "classification/5' names a classification module: it returns class logits, not "
+        "features; for transfer, catalogue its feature_vector variant (https://tfhub.dev/google/"
+        "imagenet/mobilenet_v2_100_224/feature_vector/5)",
+        f"warning: {path}:3: handle 'kaggle:google/mobilenet-v2/tensorFlow2/100-224-"
+        "classification/2' names a classification module: it returns class logits, not "
+        "features; for transfer, catalogue its feature-vector variation (https://www.kaggle.com/"
+        "models/google/mobilenet-v2/tensorFlow2/100-224-feature-vector/2)"], err

@@ -802,6 +802,26 @@ def test_a_signature_returning_a_softmax_is_warned_of(tmp_path, caplog):
     assert "module probs" in record.getMessage() and "export(DIR)" in record.getMessage()
 
 
+def test_a_savedmodel_returning_imagenet_logits_is_warned_of_as_a_classifier(
+        tmp_path, caplog, kinds):
+    # A TF Hub classification module (imagenet/mobilenet_v2_100_224/classification/5: 1001
+    # logits from a dense layer) ranked and transferred on its logits without a word.
+    from hubensemble.hub.outputs import output_op
+
+    clf = make_tiny_model(seed=11, width=4, out_dim=1001)
+    write_hub_module(clf, str(tmp_path / "clf"))
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        assert ModuleRuntime.load(str(tmp_path / "clf"), name="clf").output_dim == 1001
+        ModuleRuntime.load(kinds.paths["hub"], name="features")  # a feature vector: no word
+    (record,) = [r for r in caplog.records if "not features" in r.getMessage()]
+    text = record.getMessage()
+    assert text.startswith("module clf (") and "1001 values from a dense layer" in text
+    assert "feature-vector variant" in text
+    # A __call__ ending in a Softmax is told by its op too (as a signature's is).
+    spec = tf.TensorSpec([None, 5], tf.float32)
+    assert output_op(tf.function(tf.nn.softmax).get_concrete_function(spec), None) == "Softmax"
+
+
 # --- remote reads: every one bounded, gs:// included ---------------------------------------
 
 def test_a_gfile_read_that_never_answers_times_out(tmp_path):

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import os
 
+from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
 from hubensemble.handles import source_kind
@@ -85,11 +86,6 @@ def _history(node) -> list:
         return list(arg["config"]["keras_history"])
     (ref,) = node
     return list(ref[:3])
-
-
-#: Layers a convolutional classifier head passes its logits through to the model's output
-#: (keras.applications' MobileNet: Reshape, Activation; MobileNetV3: Flatten, Activation).
-HEAD_PASS = ("Activation", "Softmax", "Reshape", "Flatten", "Dropout")
 
 
 def _conv_head(layers, history):

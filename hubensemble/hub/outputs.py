@@ -1,6 +1,7 @@
 """What a module's ends say of it: the op a signature's output comes from, followed through
 Identity ops and nested function calls, so that a module returning a classifier's
-probabilities rather than features is said (`SignatureModule` warns of a Softmax); and the
+probabilities or logits rather than features is said (`SignatureModule` warns of a Softmax,
+`ModuleRuntime` of ImageNet logits and a classification handle); and the
 value range a Keras model's input layers take (`own_value_range`)."""
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
 
 def output_op(fn, key) -> str | None:
     """The type of the op (e.g. "Softmax", "Mean") that computes the ``key`` output of the
-    concrete function ``fn`` (a loaded SavedModel's signature), looking through Identity
+    concrete function ``fn`` (a loaded SavedModel's signature; or its one output, for a
+    ``__call__`` trace returning a tensor), looking through Identity
     ops and (Stateful)PartitionedCall into the called functions; None when it cannot be
     told (a control-flow op, a graph of another shape: this is only a hint)."""
     try:
         graph_def = fn.graph.as_graph_def()
         library = {f.signature.name: f for f in graph_def.library.function}
-        tensor = fn.outputs[sorted(fn.structured_outputs).index(key)]
+        outs = fn.structured_outputs
+        tensor = fn.outputs[sorted(outs).index(key) if isinstance(outs, dict) else 0]
         nodes = {n.name: n for n in graph_def.node}
         name, index = tensor.name.split(":")[0], int(tensor.name.split(":")[1])
         inside = False

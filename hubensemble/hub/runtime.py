@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from hubensemble import augment
 from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
+from hubensemble.classifierhandles import classifier_handle
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import tf_path
 from hubensemble.hub import resolvers
@@ -351,6 +352,7 @@ class ModuleRuntime:
             # embeddings and repeated on a hit (`hub.notices`); HubLayer's load in tune is the
             # same text, so a fit says it once.
             module_warning(log, "module %s: %s", self.name or self.handle, self.frozen_reason)
+        self._warn_if_classifier()
         if told and value_range == "0,1" and own_value_range(files.kind, obj) != "0,1":
             # Fed [0, 1], it sees images in [0, 1/255]: it still ranks and trains, badly.
             module_warning(log, "module %s (%s): the model rescales its input itself (a "
@@ -359,6 +361,40 @@ class ModuleRuntime:
                            "image nearly black; write value_range: [0, 255] on its catalogue "
                            "entry (`catalogue add` reads it from the model)",
                            self.name or self.handle, self.handle)
+
+    def _warn_if_classifier(self):
+        """Warns (once per process) of a SavedModel that is an image classifier, not a
+        feature vector: its handle says so (`classifierhandles.classifier_handle`), its
+        ``__call__`` ends in a Softmax, or it returns 1000 or 1001 values (ImageNet's
+        classes; 1001 with TF-Slim's background class) from a MatMul/BiasAdd (a dense
+        layer's logits). A Keras model is cut before its head instead (`hub.sources`)."""
+        if self.keras_model is not None:
+            return
+        advice = classifier_handle(self.handle)
+        if isinstance(self.obj, SignatureModule):  # its Softmax is said by SignatureModule
+            fn, key, ends = self.obj._fn, self.obj.output_key, ("MatMul", "BiasAdd")
+        else:
+            traces = list(getattr(self.obj.__call__, "concrete_functions", None) or [])
+            fn, key, ends = (traces or [None])[0], self.output_key, (
+                "MatMul", "BiasAdd", "Softmax")
+        op = output_op(fn, key) if fn is not None else None
+        what = None
+        if op == "Softmax" and "Softmax" in ends:
+            what = "its output is a Softmax's: class probabilities"
+        elif self.output_dim in (1000, 1001) and op in ends:
+            what = (f"it returns {self.output_dim} values from a dense layer ({op}): "
+                    "ImageNet class logits")
+        elif advice:
+            what = "its handle names a classification module: class logits"
+        if what is None:
+            return
+        module_warning(
+            log, "module %s (%s): %s, not features; it ranks and transfers as such (a new "
+            "head trained on class scores). For transfer learning catalogue %s, whose output "
+            "is the pooled features a new head is meant for "
+            "(https://www.tensorflow.org/hub/common_saved_model_apis/images)",
+            self.name or self.handle, self.handle, what,
+            advice or "the model's feature-vector variant (or cut it before its head)")
 
     # -- construction -----------------------------------------------------------------------
 

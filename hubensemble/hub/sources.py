@@ -33,11 +33,11 @@ import keras
 # $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (WEIGHTS_MIRROR_ENV, importable from here too): a base URL
 # serving Keras' weights files by file name, for machines that cannot reach Keras' storage;
 # read and checked by hubensemble.environment.
+from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
 from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
-from hubensemble.hub.locate import HEAD_PASS
 from hubensemble.terminal import download_bar
 from hubensemble.threads import warnings_block
 

@@ -220,12 +220,15 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N modules)" and
     the set's verdict with ok True; a file's problem lines (CatalogueError's) and the set's
     with ok False; a note per local handle missing or holding no module
-    (`local_handle_warnings`) and per entry that loads the same module as an earlier one, in
-    the file or across the files (`handles.same_module_warnings`), each a warning, not a
+    (`local_handle_warnings`), per entry whose handle names a classification module
+    (`classifierhandles.classifier_handle_warnings`) and per entry that loads the same module as an
+    earlier one, in the file or across the files (`handles.same_module_warnings`), each a
+    warning, not a
     failure, with ok None. A file's warnings come with its errors, of the entries that parsed,
     all in line order (they came only once its errors were fixed: a new-user check). Returns
     True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
+    from hubensemble.classifierhandles import classifier_handle_warnings
     from hubensemble.handles import same_module_warnings
 
     good = []
@@ -236,7 +239,7 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
             emit(str(e), False)
             continue
         notes = [(note, None) for note in local_handle_warnings(specs)
-                 + same_module_warnings(specs)]
+                 + same_module_warnings(specs) + classifier_handle_warnings(specs)]
         if problems:
             for line, ok in sorted([(p, False) for p in problems] + notes,
                                    key=lambda said: _line_of(said[0], label)):
