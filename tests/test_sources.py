@@ -506,6 +506,26 @@ def test_a_rescaling_keras_file_fed_the_default_range_is_warned_of(tmp_path, cap
     assert not [r for r in caplog.records if "Rescaling" in r.getMessage()]
 
 
+def test_a_normalization_of_pixels_after_the_input_reads_as_0_255(tmp_path, caplog):
+    # A Normalization by ImageNet's pixel mean (123.7, …) takes [0, 255] as Rescaling(1/255)
+    # does; it was read as [0, 1], fed so without a word (every image far below its mean).
+    from hubensemble.hub.sources import guess_value_range
+
+    def normalized(mean, variance):
+        inp = keras.Input((None, None, 3))
+        x = keras.layers.Normalization(mean=mean, variance=variance)(inp)
+        return keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
+
+    pixels = normalized([123.7, 116.3, 103.5], [3409.0, 3262.0, 3291.0])
+    pixels.save(tmp_path / "pixels.keras")
+    assert guess_value_range(pixels) == "0,255"
+    assert guess_value_range(normalized([0.485, 0.456, 0.406], [0.05, 0.05, 0.05])) == "0,1"
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        ModuleRuntime.load(str(tmp_path / "pixels.keras"), name="normed")
+    (record,) = [r for r in caplog.records if "Normalization" in r.getMessage()]
+    assert "normed" in record.getMessage() and "value_range: [0, 255]" in record.getMessage()
+
+
 def test_catalogue_add_of_a_rescaling_keras_file_reads_its_range_without_warning(tmp_path):
     # add warned "its value_range is [0, 1]: it sees every image nearly black", then wrote
     # value_range: [0, 255] itself: the warning is for an entry used with [0, 1].

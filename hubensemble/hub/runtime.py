@@ -321,7 +321,8 @@ class ModuleRuntime:
     ``call_signature`` (a CallSignature) is given by `open_module` for signatures and Keras
     models; without it the signature is read from ``obj.__call__``'s traces.
     ``value_range`` None means the module's own, read from it (a .keras/.h5 model that
-    rescales its input by 1/255 or 1/127.5 takes "0,255", any other "0,1"; `catalogue add`
+    rescales its input by 1/255 or 1/127.5, or normalises it by a mean of [0, 255] pixels,
+    takes "0,255", any other "0,1"; `catalogue add`
     asks so); one given as "0,1" for such a model is warned of (it sees images nearly black).
     """
 
@@ -356,7 +357,8 @@ class ModuleRuntime:
         if told and value_range == "0,1" and own_value_range(files.kind, obj) != "0,1":
             # Fed [0, 1], it sees images in [0, 1/255]: it still ranks and trains, badly.
             module_warning(log, "module %s (%s): the model rescales its input itself (a "
-                           "Rescaling layer by 1/255 or 1/127.5 after its input), so it takes "
+                           "Rescaling layer by 1/255 or 1/127.5, or a Normalization whose "
+                           "mean is of [0, 255] pixels, after its input), so it takes "
                            "pixels in [0, 255], but its value_range is [0, 1]: it sees every "
                            "image nearly black; write value_range: [0, 255] on its catalogue "
                            "entry (`catalogue add` reads it from the model)",

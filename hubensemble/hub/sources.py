@@ -358,10 +358,20 @@ def _rank(layer, what):
 
 
 def guess_value_range(model) -> str:
-    """The value range a Keras model's inputs are in, read from a Rescaling layer right
-    after its input: "0,255" when it scales by 1/255 or 1/127.5 (it maps pixels itself),
-    else "0,1" (what hubensemble feeds by default)."""
+    """The value range a Keras model's inputs are in, read from a Rescaling or Normalization
+    layer right after its input: "0,255" when it scales by 1/255 or 1/127.5, or normalises by
+    a mean above 2 (one adapted to, or given as, pixel values in [0, 255] such as ImageNet's
+    123.7, 116.3, 103.5), as it maps pixels itself; else "0,1" (what hubensemble feeds by
+    default)."""
     for layer in list(getattr(model, "layers", []))[:3]:
+        if isinstance(layer, keras.layers.Normalization):
+            try:
+                mean = [float(v) for v in keras.ops.convert_to_numpy(layer.mean).ravel()]
+            except (AttributeError, TypeError, ValueError):  # not built: no mean to read
+                continue
+            # A mean over [0, 1] pixels is below 1; over [0, 255] pixels, far above it.
+            if mean and max(abs(v) for v in mean) > 2.0:
+                return "0,255"
         scale = getattr(layer, "scale", None) if isinstance(layer, keras.layers.Rescaling) \
             else None
         if isinstance(scale, (int, float)) and any(abs(scale * top - 1.0) < 1e-3
