@@ -655,6 +655,23 @@ def test_a_channels_first_module_is_refused_naming_its_layout(tmp_path, keras_fi
         assert "Permute((3, 1, 2))" in str(err.value)
 
 
+def test_a_tf_module_saved_without_signature_or_call_names_its_functions_and_the_fix(
+        tmp_path):
+    # Said "not a reusable SavedModel: it needs __call__ and variables … or a signature", not
+    # what it holds nor how to save it with one.
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.ones([3]))
+    module.embed = tf.function(lambda x: tf.reduce_mean(x * module.kernel, [1, 2]))
+    module.embed(X[:1])
+    tf.saved_model.save(module, str(tmp_path / "plain"))
+    with pytest.raises(ModuleLoadError) as err:
+        ModuleRuntime.load(str(tmp_path / "plain"), name="plain")
+    text = str(err.value)
+    assert err.value.stage == "savedmodel" and "module 'plain'" in text
+    assert "the functions embed, no __call__ and no signature" in text
+    assert "signatures=module.embed.get_concrete_function(" in text
+
+
 def test_a_signature_module_whose_variables_are_not_exposed_is_said_frozen(tmp_path, caplog):
     # tf.saved_model.save of a tf.Module keeps no `variables` attribute: its signature was used
     # frozen with no warning (the docs promise one) and `catalogue add` recorded no params.

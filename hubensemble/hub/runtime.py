@@ -255,10 +255,20 @@ def open_module(files: ModuleFiles, *, output_key=None):
     if getattr(obj, "signatures", None):
         module = SignatureModule(obj, files, output_key)
         return module, module.call_signature()
-    raise ModuleLoadError("not a reusable SavedModel: it needs __call__ and variables "
-                          "(https://www.tensorflow.org/hub/reusable_saved_models), or a "
-                          "signature", module=files.name, handle=files.handle,
-                          stage="savedmodel")
+    # Name what it does hold (a tf.Module's own tf.functions), so the fix can name them.
+    held = sorted(n for n in dir(obj) if not n.startswith("_") and n not in (
+        "signatures", "graph_debug_info", "tensorflow_version", "tensorflow_git_version")
+        and hasattr(getattr(obj, n, None), "concrete_functions"))
+    fn = held[0] if held else "FN"
+    raise ModuleLoadError(
+        "not a reusable SavedModel: it needs __call__ and variables "
+        "(https://www.tensorflow.org/hub/reusable_saved_models), or a signature; it has "
+        + (f"the functions {', '.join(held)}, " if held else "no function to call, ")
+        + ("no variables attribute" if callable(obj) else "no __call__") + " and no "
+        "signature: save it again with one, tf.saved_model.save(module, DIR, signatures="
+        f"module.{fn}.get_concrete_function(tf.TensorSpec([None, None, None, 3], "
+        "tf.float32))), or give the module __call__ and a `variables` attribute",
+        module=files.name, handle=files.handle, stage="savedmodel")
 
 
 @dataclasses.dataclass
