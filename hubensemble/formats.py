@@ -17,7 +17,7 @@ from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_
                                 read_json, tf_path)
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeps import UNTUNED_BY_KERAS_TUNER, sweep_parts
-from hubensemble.text import absolute, escaped, shell
+from hubensemble.text import absolute, escaped, relative_hint, shell
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -237,7 +237,7 @@ def check_saved_model_folder(model_dir) -> str:
     Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
     model_dir = os.fspath(model_dir)
     if not os.path.exists(model_dir):
-        raise RunError(f"{model_dir} does not exist; pass the folder "
+        raise RunError(f"{model_dir} does not exist{relative_hint(model_dir)}; pass the folder "
                        f"{command_words('export')} wrote (RUN/export by default)")
     if os.path.isfile(model_dir):  # e.g. RUN/export-tflite/model.tflite
         what = " (a TFLite model)" if model_dir.endswith(".tflite") else ""

@@ -22,7 +22,7 @@ from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.text import cells, described, escaped, ljust, shell_word
+from hubensemble.text import cells, described, escaped, ljust, relative_hint, shell_word
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,8 @@ def _reason(path, err) -> str:
     if isinstance(err, OSError):
         return (f"a broken link (to {os.readlink(path)})"  # the folder loader's words
                 if os.path.islink(path) and not os.path.exists(path) else
-                f"cannot read it: {err.strerror or err}")
+                f"cannot read it: {err.strerror or err}"
+                + (relative_hint(path) if isinstance(err, FileNotFoundError) else ""))
     return str(err)
 
 

@@ -22,7 +22,7 @@ from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locke
                                    on_command_line, option_word, run_words)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import root_last_resort
-from hubensemble.text import absolute, as_reached
+from hubensemble.text import absolute, as_reached, relative_hint
 
 log = logging.getLogger(__name__)
 
@@ -516,7 +516,8 @@ class Run(RunExports):
         stage's own "file X is missing" would point at the stage before it, which fails in
         turn."""
         if not self.path.is_dir():
-            what = "is not a folder" if self.path.exists() else "does not exist"
+            what = ("is not a folder" if self.path.exists() else
+                    f"does not exist{relative_hint(self.path)}")
             raise RunError(f"{self.path} {what}; pass a run directory made by "
                            f"{command_words('fit')} or {command_words('rank')}")
         if not self.meta_path.exists() and not self.ranking_json.exists():

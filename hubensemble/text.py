@@ -74,6 +74,16 @@ def absolute(path) -> str:
     return os.path.abspath(as_reached(path))
 
 
+def relative_hint(path) -> str:
+    """" (relative paths are relative to CWD)" (CWD the working folder, absolute) when `path`
+    (str, bytes or os.PathLike) is relative, else "": for a refusal of a path that names
+    nothing, so a command run from another folder (a notebook's, a cron job's) says where it
+    looked. `--run runs/sign` from /tmp said "runs/sign does not exist", the folder that
+    held it unnamed, where a data spec's words named the working folder (data/loading.py)."""
+    return "" if os.path.isabs(os.fsdecode(os.fspath(path))) else (
+        f" (relative paths are relative to {os.getcwd()})")
+
+
 def shell(path) -> str:
     """`path` (str, bytes or os.PathLike) as one shell word of advice, absolute and quoted
     only when it needs it (shlex.quote): advice such as "`hubensemble tune --run RUN`" must

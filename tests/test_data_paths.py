@@ -172,3 +172,35 @@ def test_class_folder_names_are_read_as_utf8_whatever_the_locale(tmp_path):
                     f"{ascii(sorted(t.class_files['train']))} {len(t.val)} {ascii(t.name)}")
     assert out.stdout.splitlines() == [*here, "ascii"], out.stdout
     assert "'caf\\xe9', 'na\\xefve', 'plain'" in here[0] and here[0].endswith("'fl\\xe4t'")
+
+
+def test_a_relative_path_that_names_nothing_is_refused_naming_the_working_folder(
+        tmp_path, monkeypatch):
+    """A new user's `hubensemble report --run runs/sign` from another folder said only
+    "runs/sign does not exist", where `--data folder:photos` named the working folder: every
+    refusal of a relative run, export, shard or image path that names nothing now names it
+    too (text.relative_hint); an absolute one is named as it is."""
+    from hubensemble.errors import RunError
+    from hubensemble.formats import check_saved_model_folder
+    from hubensemble.prediction import _reason
+    from hubensemble.rank.merge import check_shards
+    from hubensemble.rundir import Run
+
+    monkeypatch.chdir(tmp_path)
+    where = f"(relative paths are relative to {tmp_path})"
+    calls = {"run": lambda p: Run(p).require_started(),
+             "export": check_saved_model_folder,
+             "shard": lambda p: check_shards([p])}
+    for what, call in calls.items():
+        with pytest.raises(RunError) as err:
+            call("runs/nothing")
+        assert f"runs/nothing does not exist {where}" in str(err.value), what
+        with pytest.raises(RunError) as err:
+            call(str(tmp_path / "nothing"))
+        assert "relative paths" not in str(err.value), what
+    missing = FileNotFoundError(2, "No such file or directory")
+    assert _reason("img.png", missing) == f"cannot read it: No such file or directory {where}"
+    assert "relative paths" not in _reason(str(tmp_path / "img.png"), missing)
+    with pytest.raises(DataError, match=r"folder:photos: no such folder; check the path \("
+                       + "relative paths are relative to"):
+        load_task("folder:photos")

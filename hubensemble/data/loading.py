@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hubensemble import options as option_table
 from hubensemble.errors import DataError
+from hubensemble.text import relative_hint
 from hubensemble.winpaths import windows_form
 
 #: Never a class folder or an image: OS and archive litter (besides every name that starts
@@ -57,8 +58,7 @@ def _require_path(path: str, scheme: str, kind: str) -> str:
     path = os.path.expanduser(path)
     if not os.path.exists(path):
         hint = windows_path_hint(path)
-        where = "" if os.path.isabs(path) or hint else (
-            f" (relative paths are relative to {os.getcwd()})")
+        where = "" if hint else relative_hint(path)
         raise DataError(f"{scheme}:{path}: no such {kind}; check the path{where}{hint}")
     return path
 

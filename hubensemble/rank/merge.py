@@ -25,7 +25,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.pixelkeys import read_pixel_keys
-from hubensemble.text import absolute, escaped
+from hubensemble.text import absolute, escaped, relative_hint
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,8 @@ def _checked(shard_dirs, out_dir, flag):
         check_outside_data(spec, {flag: out_dir}, whose=f"the shards' data, {spec}")
     for d in shard_dirs:  # load_ranking's hint is for a run to rank, not a shard to find
         if not os.path.isdir(d):
-            what = "is not a folder" if os.path.exists(d) else "does not exist"
+            what = ("is not a folder" if os.path.exists(d) else
+                    f"does not exist{relative_hint(d)}")
             made = command_words("rank", flags="--shard I/N --out FOLDER",
                                  keywords="shard=(I, N), out_dir=FOLDER")
             raise RunError(f"{d} {what}; pass the run folders that {made} wrote, all N of them")
