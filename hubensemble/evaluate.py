@@ -585,8 +585,10 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     last, with unbalanced classes, the balanced accuracies, clean and their mean over the
     corruptions (worded as fit's closing table: `data.coverage.balanced_line`)."""
     single = not result.get("best_single_missing") and result.get("best_single")
-    head = (f"Robustness on the {result['split']} split ({result['n']} examples, "
-            f"seed {result['seed']})")
+    # The seed is the corruptions' noise's (--seed): a clean-only table's "seed 0" named a
+    # number nothing in it depends on (a new-user check).
+    seed = f"; corruptions' seed {result['seed']}" if result.get("corruptions") else ""
+    head = f"Robustness on the {result['split']} split ({result['n']} examples{seed})"
     lines = [head]
     # With the table, not only in the warning (-q silences it; the table stood alone).
     seen = (0 if result.get("same_data_as_export") else

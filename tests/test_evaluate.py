@@ -1499,3 +1499,19 @@ def test_read_evaluation_refusals_speak_the_callers_words(tmp_path):
         ev.read_evaluation(missing)
     assert str(err.value) == (f"{missing} is missing; run `hubensemble evaluate --model "
                               f"RUN/export --corruptions --out {missing}`")
+
+
+def test_the_tables_head_names_the_corruptions_seed_only_when_corruptions_were_scored():
+    """`hubensemble evaluate --model M` (clean only, the default) headed its table
+    "(1062 examples, seed 0)": a seed nothing in a clean table depends on, and named as no
+    flag the user gave. It is named (as --seed's: the corruptions' noise) only with
+    corruption rows."""
+    scores = {"ensemble": {"accuracy": 0.5, "nll": 1.0, "ece": 0.1}, "best_single": None}
+    clean = {"split": "test", "n": 4, "seed": 3, "clean": scores, "corruptions": {},
+             "best_single_missing": "no serve_members"}
+    head = ev.format_evaluation(clean).splitlines()[0]
+    assert head == "Robustness on the test split (4 examples)"
+    noisy = dict(clean, corruptions={"gaussian_noise": {"1": scores}},
+                 mean_corrupted=scores)
+    assert ev.format_evaluation(noisy).splitlines()[0] == (
+        "Robustness on the test split (4 examples; corruptions' seed 3)")
