@@ -111,6 +111,19 @@ def test_an_unknown_sub_command_is_named_as_typed_with_the_commands_there(argv, 
     assert code == 2 and err.endswith(said) and "argument" not in err, err
 
 
+@pytest.mark.parametrize("argv, typed, near", [
+    (("-q", "fitt", "--out", "r"), "fitt", "fit"), (("zoo", "bild", "--out", "z"), "bild", "build"),
+    (("catalogue", "valdate", "c.yaml", "--verbose"), "valdate", "validate"),
+    (("rank", "-q", "mrege", "a"), "mrege", "merge"), (("xyzzy",), "xyzzy", None)])
+def test_a_mistyped_command_is_named_with_the_closest_one(argv, typed, near, in_process):
+    """A new user's `hubensemble fitt` listed the 13 commands, not the one meant; a mistyped
+    sub-command now ends as a mistyped flag does: "(did you mean fit?)" (none when no
+    command is close)."""
+    code, _, err = in_process(*argv)
+    assert code == 2 and f"{typed!r} is not a " in err and "invalid choice" not in err, err
+    assert (f" (did you mean {near}?); choose from: " in err) == bool(near), err
+
+
 def test_a_flag_before_the_command_is_named_as_typed_on_the_command_line():
     # main() without argv reads sys.argv: Parser.error saw no command line then, so
     # `hubensemble --top-k 3 fit` said "argument COMMAND: invalid choice: '3'".
