@@ -1755,3 +1755,14 @@ def test_the_figures_plot_the_figures_the_tables_show(full_run, monkeypatch):
             for who in ("ensemble", "best_single") for g in ["clean", *rob["corruptions"]]]
     np.testing.assert_allclose([bar.get_height() for bar in
                                 by_kind["robustness"].get_axes()[0].patches], want)
+
+
+def test_the_overview_names_the_run_directory_absolute_when_given_relative(
+        evil_run, monkeypatch):
+    """`fit --out runs/gtsrb` wrote "Run directory: `runs/gtsrb`" in the report, a path
+    that says nothing to a reader in another folder, beside the absolute export path; it is
+    absolute now, as the report's commands name it."""
+    path, _, _ = evil_run
+    monkeypatch.chdir(path.parent)
+    md, _ = report.write_report(path.name)
+    assert f"Run directory: ``{path}``" in md.read_text()

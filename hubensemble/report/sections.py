@@ -20,6 +20,7 @@ from hubensemble.report.fmt import (compact as _compact, counted as _n, duration
                                     number as _f)
 from hubensemble.report.datarows import accounting_rows, decoding_rows, short as _short
 from hubensemble.report.perclass import perclass_section
+from hubensemble.text import absolute
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
@@ -46,7 +47,9 @@ def _members(files):
 def _overview(files) -> Section:
     task = files.task
     sec = Section("Overview")
-    items = [Inline("Run directory: ", Code(str(files.path)))]
+    # Absolute, as the report's commands name it: `fit --out runs/gtsrb` wrote "runs/gtsrb",
+    # which says nothing to a reader of report.html in another folder (a new-user check).
+    items = [Inline("Run directory: ", Code(absolute(files.path)))]
     if files.meta.get("created"):
         items.append(f"Started: {files.meta['created']}; report written "
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
