@@ -40,8 +40,10 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     it cannot write in (`check_report_folder`). For every command, another process's command
     holding `run_dir`'s lock, or a chief/worker sweep's process its own (unless `member`,
     the tuner id of such a process, is given: then only one with its id;
-    `Run.check_unlocked`). Otherwise, or when `run_dir` is None:
-    nothing.
+    `Run.check_unlocked`); for a worker of such a sweep (`member`, holding its lock), a last
+    chief of its sweep that stopped with an error while trials are left to run
+    (`sweeplock.failed_chief_stop`: the worker would wait for a chief, and stop so once
+    TensorFlow had loaded). Otherwise, or when `run_dir` is None: nothing.
     """
     if command == "report" and run_dir is not None:  # before the lock, which it would write
         check_report_folder(run_dir)
@@ -61,6 +63,12 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     if command == "tune":
         ranking, _, _ = run.tune_inputs()
         check_modules(modules, ranking.get("modules") or [])
+        if member is not None:  # a worker whose chief stopped with an error: at once
+            from hubensemble.sweeplock import failed_chief_stop
+
+            stop = failed_chief_stop(run.path, member)
+            if stop is not None:
+                raise stop
     elif command in ("export", "distill"):
         from hubensemble.ensemble import read_ensemble
 

@@ -35,9 +35,11 @@ from hubensemble.text import absolute, shell_word
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
 TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
-#: What a chief that stopped with an error leaves beside its lock's path: RUN/.sweep-chief
-#: .lock.ended (`chief_end_path`).
+#: What a chief leaves beside its lock's path as it ends: RUN/.sweep-chief.lock.ended
+#: (`chief_end_path`).
 ENDED = ".ended"
+#: The trial ids each chief's lock held in this process serves (`chief_serves`), by its path.
+_SERVED: dict[str, list[str]] = {}
 
 
 def sweep_member(tuner_id: str | None, oracle_address: str | None) -> str | None:
@@ -191,19 +193,20 @@ def _listening(address: str, timeout: float = 2.0) -> bool:
 
 
 def chief_end_path(run_dir) -> Path:
-    """RUN/.sweep-chief.lock.ended: what the last chief on run `run_dir` that stopped with an
-    error left (`member_lock`), {"command", "sweep", "oracle", "tuner_id", "host", "pid",
-    "pid_start", "since", "ended" (local time), "reason" (its stop line's words)}; a chief
-    starting removes it."""
+    """RUN/.sweep-chief.lock.ended: what the last chief on run `run_dir` left as it ended
+    (`member_lock`; this module alone reads and writes it), {"command", "sweep", "oracle",
+    "tuner_id", "host", "pid", "pid_start", "since", "ended" (local time), "status": "done"
+    (it ended normally) or "error" (a record without one is an error's: written before
+    "done" was), "reason" (an error's stop line's words), "trials" (the trial ids it served,
+    `chief_serves`, when it planned them)}; a chief starting removes it, as does a
+    stand-alone sweep of its sweep (`supersede_chief_end`) and `fit --restart`."""
     return Path(os.fspath(member_lock_path(run_dir, "chief")) + ENDED)
 
 
-def chief_ended(run_dir, sweep: str | None = None) -> str | None:
-    """What to say of the last chief on run `run_dir` when it stopped with an error and no
-    chief runs there now (its `chief_end_path` record is there, its lock not held): "its
-    chief (pid 4242 on host box1, since …) stopped with an error at …: REASON"; None
-    otherwise, and when the record is of another sweep than `sweep` (when given; an "A+B"
-    chief's is A's and B's)."""
+def _end_record(run_dir, sweep: str | None) -> dict | None:
+    """The `chief_end_path` record on run `run_dir` when no chief runs there now (its lock
+    not held) and it is of sweep `sweep` (when given; an "A+B" chief's is A's and B's), else
+    None (none, unreadable, another sweep's)."""
     try:
         record = read_json(chief_end_path(run_dir))
     except (OSError, ValueError):
@@ -213,9 +216,61 @@ def chief_ended(run_dir, sweep: str | None = None) -> str | None:
     theirs = record.get("sweep")
     if sweep and isinstance(theirs, str) and sweep not in (theirs, *theirs.split("+")):
         return None
+    return record
+
+
+def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
+    """What to say of the last chief on run `run_dir` when it has ended and no chief runs
+    there now (its `chief_end_path` record is there, its lock not held), to a worker of
+    sweep `sweep` (when given: another sweep's record is None; an "A+B" chief's is A's and
+    B's) whose `pending` trial ids (None: not known) have no complete candidate. Stopped
+    with an error: "its chief (pid 4242 on host box1, since …) stopped with an error at …:
+    REASON". Ended normally (its sweep over: every trial it handed out ended), when
+    `pending` is given, not empty, and every one of them was in the plan it served, so no
+    chief will hand them out until one is started again: "its chief (…) ended normally at
+    …, its sweep over (every trial it handed out has ended), and 2 of its trial(s) have no
+    complete candidate (e.g. T: a trial that ended without one)". None otherwise: a worker
+    with trials that chief did not have (a larger --budget, a new sweep started workers
+    first) waits for its own chief."""
+    record = _end_record(run_dir, sweep)
+    if record is None:
+        return None
     when = f" at {record['ended']}" if record.get("ended") else ""
-    return (f"{_chief_words(record)} stopped with an error{when}: "
-            f"{record.get('reason') or 'see its own output'}")
+    if record.get("status", "error") != "done":
+        return (f"{_chief_words(record)} stopped with an error{when}: "
+                f"{record.get('reason') or 'see its own output'}")
+    served = record.get("trials")
+    pending = list(pending or ())
+    if not pending or not isinstance(served, list) or not set(pending) <= set(served):
+        return None
+    return (f"{_chief_words(record)} ended normally{when}, its sweep over (every trial it "
+            f"handed out has ended), and {len(pending)} of its trial(s) have no complete "
+            f"candidate (e.g. {pending[0]}: a trial that ended without one)")
+
+
+def chief_serves(run_dir, trials) -> None:
+    """Notes that the chief of run `run_dir`, holding its lock in this thread (`member_lock`;
+    else nothing), serves the trial ids `trials` (a part of a "+" sweep adds its own): its
+    end record lists them, so that a worker told the chief ended normally is one whose
+    pending trials were all its (`chief_ended`)."""
+    path = member_lock_path(run_dir, "chief")
+    if owned_here(path) is not None:
+        _SERVED.setdefault(os.path.realpath(path), []).extend(str(t) for t in trials)
+
+
+def supersede_chief_end(run_dir, sweep: str) -> bool:
+    """Removes the last chief's end record (`chief_end_path`) on run `run_dir` when it is of
+    sweep `sweep` (or of an "A+B" sweep with `sweep` a part) and no chief runs there: a
+    stand-alone sweep of it starts (`tune.stage`), after which its words (an error the
+    chief stopped with, or its sweep over) are no longer true, and a worker of a later
+    chief/worker launch started before its chief stopped with them. Returns whether it was
+    removed."""
+    if _end_record(run_dir, sweep) is None:
+        return False
+    with contextlib.suppress(OSError):
+        os.remove(chief_end_path(run_dir))
+        return True
+    return False
 
 
 def chief_gone(run_dir, oracle: str | None) -> str | None:
@@ -255,7 +310,7 @@ def _chief_words(record: dict | None) -> str:
     return f"its chief ({who})" if who else "its chief"
 
 
-def chief_start_watch(run_dir, oracle: str, sweep: str | None = None):
+def chief_start_watch(run_dir, oracle: str, sweep: str | None = None, pending=None):
     """(stale, look) for a worker waiting for its chief to listen at `oracle` ("HOST:PORT";
     `tune.distributed.wait_for_chief`), on run `run_dir`. `stale`: `chief_gone`'s words when,
     as the wait begins, the chief's lock is there and its process gone (a chief killed
@@ -265,9 +320,10 @@ def chief_start_watch(run_dir, oracle: str, sweep: str | None = None):
     since that has gone, killed (its lock there and its process gone, with another record
     than the `stale` one: a chief started and killed meanwhile) or ended (a chief seen
     running whose lock file is gone while nothing listens at `oracle`: it stopped before it
-    listened, an error its own output names; with the reason it left when it did,
-    `chief_ended`: of sweep `sweep`, when given, as one started and stopped between two
-    looks is never seen running); None while it runs, before one starts, and
+    listened, an error its own output names; with the reason it left when it did, or that
+    it ended normally with this worker's `pending` trials all its own, `chief_ended`: of
+    sweep `sweep`, when given, as one started and ended between two looks is never seen
+    running); None while it runs, before one starts, and
     while only the stale lock is there. One look each call; a caller looks twice before it
     believes it (`chief_gone`)."""
     path = member_lock_path(run_dir, "chief")
@@ -283,7 +339,7 @@ def chief_start_watch(run_dir, oracle: str, sweep: str | None = None):
                 seen[:] = [record]
                 return None
             return None if stale and record == stale_record else gone
-        ended = chief_ended(run_dir, sweep)  # one started and stopped with an error since
+        ended = chief_ended(run_dir, sweep, pending)  # one started and ended since
         if ended:
             return ended
         if seen and not _listening(oracle):
@@ -386,6 +442,43 @@ def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
         f"The trials finished are kept. To resume, start the chief again {resume}")
 
 
+def failed_chief_stop(run_dir, member: str) -> RunError | None:
+    """The stop of worker `member` (a tuner id other than "chief", holding its lock on run
+    `run_dir` in this thread: its record names its sweep and oracle) before TensorFlow
+    loads (`preflight.check_run`), when the last chief of its sweep stopped with an error
+    and the worker would wait for a chief to listen (`tune.distributed.wait_for_chief`
+    then stops it with the same words, 6-11 s of TensorFlow's import later): a trial of
+    that chief's plan (its end record's "trials", else run.json's record of the sweep's
+    non-probe parts) has no complete candidate, or none is known. None otherwise: no such
+    record, a probe sweep (its workers wait for no chief), a chief that ended normally
+    (whether this worker has trials it did not is known once it has planned them). Reads
+    files only."""
+    from hubensemble import candidate, environment
+
+    if member == "chief":
+        return None
+    held = owned_here(member_lock_path(run_dir, member)) or {}
+    sweep, oracle = held.get("sweep"), held.get("oracle")
+    parts = [p for p in str(sweep or "").split("+") if p and p != "probe"]
+    record = _end_record(run_dir, sweep) if parts else None
+    if record is None or record.get("status", "error") == "done":
+        return None
+    trials = record.get("trials")
+    if not isinstance(trials, list):
+        try:
+            recorded = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweeps"]
+            trials = [t for p in parts for t in recorded[p]["trials"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            trials = None  # a sweep never planned here: every trial of it is to run
+    if trials is not None and all(
+            getattr(candidate.read_candidate(Path(run_dir) / formats.CANDIDATES_DIR, str(t)),
+                    "complete", False) for t in trials):
+        return None
+    return worker_without_chief(
+        run_dir, member, sweep, oracle, chief_ended(run_dir, sweep),
+        listen_wait=environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT"))
+
+
 def stale_chief_note(run_dir, member: str, sweep, oracle, gone: str, timeout: float) -> str:
     """The warning of a worker (tuner id `member`) that begins to wait for its chief to listen
     at `oracle` while the chief's lock says the last chief was killed (`gone`:
@@ -459,11 +552,12 @@ def member_lock(run_dir, member: str, record: dict, check_free):
     sweep of many workers left a .sweep-<ID>.lock per tuner id in the run folder.
 
     The chief, holding its lock, removes an earlier chief's end record (`chief_end_path`)
-    and, when it stops with an error (an exception out of the block, or the command line's
-    stop line logged in it: `terminal.stopped`), writes its own before it lets the lock go:
-    a worker waiting for it, or started after, stops at once with the chief's reason
-    (`chief_ended`), where nothing was left and it waited the whole
-    $HUBENSEMBLE_CHIEF_TIMEOUT (3600 s by default) in silence."""
+    and writes its own before it lets the lock go: "error" when it stops with an error (an
+    exception out of the block, or the command line's stop line logged in it:
+    `terminal.stopped`), else "done" with the trials it served (`chief_serves`). A worker
+    waiting for it, or started after, stops at once with the chief's reason, or (its trials
+    all the chief's) that it ended (`chief_ended`), where nothing was left and it waited the
+    whole $HUBENSEMBLE_CHIEF_TIMEOUT (3600 s by default) in silence."""
     path = member_lock_path(run_dir, member)
     nested = owned_here(path) is not None
     with owned_lock(path, {**record, "tuner_id": member},
@@ -475,9 +569,13 @@ def member_lock(run_dir, member: str, record: dict, check_free):
         end = chief_end_path(run_dir)
         with contextlib.suppress(OSError):  # an earlier chief's: this one runs now
             os.remove(end)
-        with _end_recorded(end, path):
-            check_free()
-            yield
+        _SERVED[os.path.realpath(path)] = []  # (the command line's name, or run_tune's)
+        try:
+            with _end_recorded(end, path):
+                check_free()
+                yield
+        finally:
+            _SERVED.pop(os.path.realpath(path), None)
 
 
 class _StopLine(logging.Handler):
@@ -500,9 +598,9 @@ class _StopLine(logging.Handler):
 @contextlib.contextmanager
 def _end_recorded(end: Path, lock: Path):
     """Writes the chief's end record `end` (`chief_end_path`, with the record of its lock
-    `lock`, held here) when the block stops with an error: an exception out of it, or a
-    stop line logged in it (the command line says the error inside the run's lock and
-    returns its exit code)."""
+    `lock`, held here) as the block ends: an error when it stops with one (an exception out
+    of it, or a stop line logged in it: the command line says the error inside the run's
+    lock and returns its exit code), else done."""
     handler = _StopLine()
     logger = logging.getLogger("hubensemble")
     logger.addHandler(handler)
@@ -512,20 +610,24 @@ def _end_recorded(end: Path, lock: Path):
         _write_end(end, lock, e, None)
         raise
     else:
-        if handler.line is not None:
-            _write_end(end, lock, handler.exc, handler.line)
+        _write_end(end, lock, handler.exc, handler.line, done=handler.line is None)
     finally:
         logger.removeHandler(handler)
 
 
-def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | None) -> None:
-    """Writes `end`: the holder's record of `lock` with "ended" and "reason", the words of
-    stop `exc` (Ctrl-C, SIGTERM: the command line's first words) or of its stop `line`
-    ("hubensemble: error: …", its prefix left out), else the exception's message."""
+def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | None,
+               done: bool = False) -> None:
+    """Writes `end`: the holder's record of `lock` with "ended", "status" ("done" when
+    `done`, else "error"), the trials it served (`chief_serves`) and, for an error,
+    "reason": the words of stop `exc` (Ctrl-C, SIGTERM: the command line's first words) or
+    of its stop `line` ("hubensemble: error: …", its prefix left out), else the exception's
+    message."""
     from hubensemble.errors import shown
     from hubensemble.exits import STOP_WORDS
 
-    if isinstance(exc, KeyboardInterrupt):
+    if done:
+        reason = None
+    elif isinstance(exc, KeyboardInterrupt):
         reason = next(said for kind, said in STOP_WORDS if isinstance(exc, kind))
     elif line is not None:
         reason = line.removeprefix("hubensemble: ").removeprefix("error: ")
@@ -535,4 +637,6 @@ def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | Non
         "command", "sweep", "oracle", "tuner_id", "host", "pid", "pid_start", "since")}
     with contextlib.suppress(OSError):  # (a run folder that cannot be written: as before)
         atomic_write_json(end, {**held, "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                "reason": reason.splitlines()[0] if reason else reason})
+                                "status": "done" if done else "error",
+                                "reason": reason.splitlines()[0] if reason else reason,
+                                "trials": _SERVED.get(os.path.realpath(lock)) or None})

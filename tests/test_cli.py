@@ -823,6 +823,7 @@ def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
 
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     from hubensemble.candidate import write_candidate
+    from hubensemble.errors import RunError
     from hubensemble.rundir import Run
 
     # Each was the same one line, after TensorFlow's 6-11 s import.
@@ -844,6 +845,16 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
         Run(run).update(modules={}, data={"task": {}})
     (garbled / "ranking.json").write_text("{garbage")
     commands += [["tune", "--run", str(run)] for run in (unranked, garbled, ranked)]
+    # A worker of a chief/worker sweep whose chief stopped with an error (its end record,
+    # sweeplock.chief_end_path): it stopped so only once TensorFlow had loaded.
+    worker = tmp_path / "worker"
+    Run(worker).update(modules={}, data={"task": {}})
+    (worker / "ranking.json").write_text('{"modules": []}')
+    with pytest.raises(RunError):
+        with Run(worker).lock("tune", "chief", {"sweep": "hyper", "oracle": "127.0.0.1:9"}):
+            raise RunError("module 'm' cannot load: bad module")
+    commands += [["tune", "--run", str(worker), "--tuner-id", "tuner0", "--oracle",
+                  "127.0.0.1:9", "--sweep", "hyper"]]
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
@@ -867,6 +878,10 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
                      f"FILE --data SPEC --out {unranked}` writes it\n") == 1, err
     assert err.count(f"{garbled / 'ranking.json'} is unreadable (JSONDecodeError") == 1, err
     assert err.count(f"{ranked / 'run.json'} records no data") == 1, err
+    assert len(re.findall(r"tune --tuner-id tuner0 on \S+worker: its chief \(pid \d+ on host "
+                          r"\S+, since \S+\) stopped with an error at \S+: module 'm' cannot "
+                          r"load: bad module; this worker stops rather than wait for it to "
+                          r"listen", err)) == 1, err
     assert "Traceback" not in err
     assert (damaged / "log.txt").read_text().count("run.json is unreadable") == 5  # as before
     # Candidates that are not usable are named, as `ensemble` names them.

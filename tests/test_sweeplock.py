@@ -119,14 +119,17 @@ def test_a_sweep_leaves_no_lock_files_and_fit_restart_removes_older_ones(
     for member in ("chief", "tuner0"):
         with Run(run).lock("tune", member, SWEEP):
             assert lock_is_held(run / f".sweep-{member}.lock")
-    assert not [n for n in os.listdir(run) if n.startswith(".sweep-")], os.listdir(run)
+    # (the chief's record of how it ended, for a worker started after it: chief_end_path)
+    assert [n for n in os.listdir(run) if n.startswith(".sweep-")] == [
+        ".sweep-chief.lock.ended"], os.listdir(run)
 
     for name in (".sweep-chief.lock", ".sweep-tuner0.lock", ".sweep-tuner0.lock.holder",
                  ".sweep-tuner7.lock.holder"):  # an older version's, and stray records
         (run / name).write_text('{"pid": 1}' if name.endswith("holder") else "")
     held = run_lock_holder(run, "tune", "tuner1", SWEEP)
-    assert remove_free_locks(run) == [".sweep-chief.lock", ".sweep-tuner0.lock",
-                                      ".sweep-tuner0.lock.holder", ".sweep-tuner7.lock.holder"]
+    assert remove_free_locks(run) == [".sweep-chief.lock", ".sweep-chief.lock.ended",
+                                      ".sweep-tuner0.lock", ".sweep-tuner0.lock.holder",
+                                      ".sweep-tuner7.lock.holder"]
     assert sorted(n for n in os.listdir(run) if n.startswith(".sweep-")) == [
         ".sweep-tuner1.lock", ".sweep-tuner1.lock.holder"]  # held: a sweep process's
     held.kill()
@@ -357,5 +360,26 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
                 with Run(run).lock("tune", "chief", sweep):
                     raise KeyboardInterrupt
             assert sweeplock.chief_end_path(run).name in sweeplock.remove_free_locks(run)
+            # A chief that ends normally leaves that it did, with the trials it served: a
+            # worker whose pending trials were all its (a late machine, one started again
+            # after the sweep) stops at once (it waited the whole time-out, in silence); one
+            # with a trial it did not have (a larger --budget, workers started first) waits.
+            with Run(run).lock("tune", "chief", sweep):
+                sweeplock.chief_serves(run, ["hyper-0000-m", "hyper-0001-m"])
+            with pytest.raises(RunError) as stop:
+                wait_for_chief(timeout=5, poll=0.05, run_dir=run, sweep="hyper",
+                               pending=["hyper-0001-m"])
+            message = " ".join(str(stop.value).split())
+            assert re.search(r"\) ended normally at [0-9T:-]+, its sweep over \(every trial it "
+                             r"handed out has ended\), and 1 of its trial\(s\) have no "
+                             r"complete candidate \(e.g. hyper-0001-m: a trial that ended "
+                             r"without one\); this worker stops rather than wait", message
+                             ), message
+            assert "To resume, start the chief again (run_tune(" in message, message
+            with pytest.raises(HubensembleError, match="did not answer within 0.2 s"):
+                wait_for_chief(timeout=0.2, poll=0.05, run_dir=run, sweep="hyper",
+                               pending=["hyper-0001-m", "hyper-0002-m"])
+            assert sweeplock.chief_ended(run, "hyper") is None  # (nothing pending: no words)
+            assert sweeplock.chief_ended(run, "other", ["hyper-0001-m"]) is None
     finally:
         logging.getLogger("hubensemble.tune.distributed").removeHandler(handler)

@@ -581,8 +581,18 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     # the same call again runs nothing
     mtimes = {t: os.path.getmtime(run.candidates / t / "trial.json") for t in cands}
     log_before = trial_log(run, "default")
+    from hubensemble import sweeplock
+
+    def chief_failed(sweep):  # a chief/worker sweep's chief stopped with an error here
+        with pytest.raises(RunError):
+            with Run(run.path).lock("tune", "chief", {"sweep": sweep, "oracle": None}):
+                raise RunError("bad module")
+        assert sweeplock.chief_ended(run.path, sweep.split("+")[0])
+
+    chief_failed("other")  # another sweep's chief's record stays
     again = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
                           strategy="cpu", task=digits, progress=False)
+    assert sweeplock.chief_ended(run.path, "other")
     assert isinstance(again, tune.TuneSummary)
     assert again["ok"] == again.ok == 4 and trial_log(run, "default") == log_before
     assert again.to_json() == dict(again) and json.loads(json.dumps(again.to_json()))["ok"] == 4
@@ -592,8 +602,12 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     broken = sorted(cands)[1]
     os.unlink(run.candidates / broken / "weights.weights.h5")
     assert not candidate.read_candidate(run.candidates, broken).complete
+    # A stand-alone sweep of it supersedes the last chief's end record (it stopped workers of
+    # a later chief/worker launch started before their chief): it said the chief had failed.
+    chief_failed("default+hyper")
     again = tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick",
                           strategy="cpu", task=digits, progress=True)
+    assert not sweeplock.chief_end_path(run.path).exists()
     assert (again.ok, again.missing, again.reused) == (4, 0, 3)
     assert starts(run, "default") == {t: 1 + (t == broken) for t in cands}
     # The resumed sweep says so, on the terminal and in its summary (a new-user check: only

@@ -210,7 +210,7 @@ def _sweep_refused(held, plain: int) -> HubensembleError:
 
 
 def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=None,
-                   sweep: str | None = None) -> None:
+                   sweep: str | None = None, pending=None) -> None:
     """Waits until the chief's port ($KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT) accepts a
     TCP connection; HubensembleError after `timeout` seconds (default CHIEF_TIMEOUT).
 
@@ -229,17 +229,22 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
     (`sweeplock.chief_ended`): the worker stops with it at once (RunError), as that chief
     needs a fix before it is started again; a worker started before the fixed chief then
     stops, and is started again after it (where it waited the whole time-out in silence).
+    So does a worker whose `pending` trial ids (those without a complete candidate) were all
+    in the plan of a chief of its sweep that has ended normally (`sweeplock.chief_ended`: a
+    late machine, or a worker started again after the sweep ended): no chief hands them out
+    until one is started again. A worker with a trial that chief did not have (a larger
+    --budget) waits for its own.
     """
     timeout = CHIEF_TIMEOUT if timeout is None else timeout
     host, port, address = chief_address()
     member = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     look = None
     if run_dir is not None:
-        ended = chief_ended(run_dir, sweep)  # the last chief stopped with an error (none
-        if ended:  # runs now): it needs a fix before it is started again
+        ended = chief_ended(run_dir, sweep, pending)  # the last chief stopped with an error
+        if ended:  # (it needs a fix), or ended without this worker's trials (none runs now)
             raise worker_without_chief(run_dir, member, sweep, address, ended,
                                        listen_wait=timeout)
-        stale, look = chief_start_watch(run_dir, address, sweep)
+        stale, look = chief_start_watch(run_dir, address, sweep, pending)
         if stale:
             log.warning("%s", stale_chief_note(run_dir, member, sweep, address, stale, timeout))
     deadline = time.monotonic() + timeout

@@ -21,7 +21,8 @@ from hubensemble.lockwords import command_words, option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
-from hubensemble.sweeplock import member_record, sweep_member
+from hubensemble.sweeplock import (chief_serves, member_record, supersede_chief_end,
+                                   sweep_member)
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweeps import untuned_record
 from hubensemble.sweepstate import TRAIN_RULE, older_rule_warning, train_rule
@@ -409,6 +410,10 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
             if standalone:  # another process may have run meanwhile (the data is loaded)
                 pending, task = check(chief)
             reused = len(plan) - len(pending)
+            if chief and sweep != "probe":  # its end record lists them (a worker's words)
+                chief_serves(run.path, [e.trial_id for e in plan])
+            elif standalone:  # the last chief's end record no longer holds
+                supersede_chief_end(run.path, sweep)
             need_task = not chief and bool(pending or _labels_missing(run, task_record))
             removed = candidate.clean_stale_temps(run.candidates)
             if removed:
@@ -441,7 +446,8 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                                      progress=progress)
                 pending = []
             if pending and worker:
-                wait_for_chief(run_dir=run.path, sweep=sweep)
+                wait_for_chief(run_dir=run.path, sweep=sweep,
+                               pending=[e.trial_id for e in pending])
             if pending:
                 # Workers share the sweep through the chief; a second chief, or a second
                 # stand-alone process on the same sweep, would corrupt Keras Tuner's state.
