@@ -33,7 +33,7 @@ from hubensemble.greedy import (OBJECTIVES, SIZE_RULES, Selection,  # noqa: F401
                                 pick_weights)
 # The metrics are hubensemble.metrics' (re-exported: report and evaluate import them here).
 from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
-from hubensemble.data.coverage import coverage_note, split_coverage, unbalanced
+from hubensemble.data.coverage import coverage_note, few_note, split_coverage, unbalanced
 # The ensemble's text (re-exported: cli.py and the tests import it here).
 from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F401
                                       members_change, result_line)
@@ -423,7 +423,8 @@ def _test_curve(path_probs, y_test) -> list[dict]:
 
 def _coverage(run_dir, n_classes, labels):
     """{split: split_coverage} of the splits with labels, with run.json's class names (or the
-    class numbers 0..n_classes-1 when it records none); each gap is logged as a warning."""
+    class numbers 0..n_classes-1 when it records none); each gap, and each class of fewer than
+    coverage.FEW_EXAMPLES examples there (`few_note`), is logged as a warning."""
     names = Run(run_dir).class_names()
     if names is None or len(names) != n_classes:
         names = [str(i) for i in range(n_classes)]
@@ -431,6 +432,9 @@ def _coverage(run_dir, n_classes, labels):
                 if y is not None}
     for split in coverage:
         note = coverage_note(coverage, split)
+        if note:
+            log.warning("%s (%s)", note, escaped(run_dir))
+        note = few_note(names, labels[split], split)
         if note:
             log.warning("%s (%s)", note, escaped(run_dir))
     return coverage

@@ -19,7 +19,7 @@ from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.text import absolute, described, escaped
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
-from hubensemble.data.coverage import balanced_line, majority_note, unbalanced
+from hubensemble.data.coverage import balanced_line, few_note, majority_note, unbalanced
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
@@ -529,6 +529,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                     # One class so large that accuracy alone misleads (as fit's table says).
                     "majority": majority_note(model_names or list(task.class_names),
                                               labels, split),
+                    # Classes of 1-4 examples here, whose figures mean little (fit's words).
+                    "few": few_note(model_names or list(task.class_names), labels, split,
+                                    what="these metrics"),
                     # Entries then hold "balanced_accuracy" too (`data.coverage.unbalanced`).
                     "unbalanced": lopsided},
         # None when the export does not say which data it was made on.
@@ -623,6 +626,8 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
                      f"{', '.join(f'{s} {k}' for s, k in unscored.items())} ({why})")
     if (result.get("classes") or {}).get("majority"):
         lines.append(f"note: {result['classes']['majority']}")
+    if (result.get("classes") or {}).get("few"):
+        lines.append(f"note: {result['classes']['few']}")
     absent = (result.get("classes") or {}).get("absent")
     if absent:
         verb, more = ("has" if len(absent) == 1 else "have"), (", …" if len(absent) > 10 else "")

@@ -565,7 +565,7 @@ def test_coverage_without_class_names_uses_class_numbers_and_full_coverage_is_si
     with caplog.at_level(logging.WARNING, logger="hubensemble"):
         out = run_ensemble(path, budget=2)
     assert out["coverage"]["test"] == {"classes": 4, "covered": 4, "missing": []}
-    assert not [r for r in caplog.records if "cover" in r.getMessage()]
+    assert not [r for r in caplog.records if "metrics cover" in r.getMessage()]
     assert "note:" not in format_ensemble(out)
 
 
@@ -578,6 +578,25 @@ def test_split_coverage_and_its_sentence():
     assert coverage_note(cov, "test") == "test metrics cover 1 of 3 classes; no test example " \
                                          "of: a, c"
     assert coverage_note(cov, "val") is None and coverage_note({}, "test") is None
+
+
+def test_a_class_of_one_to_four_examples_is_named_with_its_count():
+    """A long-tailed split (a class at 1-4 validation images) said nothing: the figures of
+    such a class move by 25 points or more per image. 5 examples are enough, a class of none
+    is coverage_note's, a label beyond the names is named by its number."""
+    from hubensemble.data.coverage import FEW_EXAMPLES, few_note
+
+    assert FEW_EXAMPLES == 5
+    y = np.repeat([0, 1, 2, 4], [9, 4, 1, 2])  # class 3: none
+    assert few_note(["a", "b", "c", "d", "e"], y, "val") == (
+        "validation metrics and the ensemble selection rest on fewer than 5 validation "
+        "examples of 3 classes: 'c' 1, 'e' 2, 'b' 4; one image moves such a class's accuracy "
+        "by 25 points or more, so read its figures as rough (give it more images)")
+    assert few_note(["a", "b"], np.repeat([0, 1], [9, 5]), "test") is None
+    assert few_note(["a", "b"], np.zeros(0, np.int64), "test") is None
+    assert few_note([], np.repeat([0, 1], [9, 3]), "test").startswith(
+        "test metrics rest on fewer than 5 test examples of 1 class: '1' 3; one image moves "
+        "such a class's accuracy by 33 points")
 
 
 def test_a_candidates_cross_entropy_is_one_number_in_trial_json_and_ensemble_json(tmp_path):

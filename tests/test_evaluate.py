@@ -602,7 +602,11 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     result = accuracy(subset)
     assert result["clean"]["ensemble"]["accuracy"] == 1.0 and result["n"] == 6
     assert result["classes"] == {"matched_by": "name", "model": ["a", "b", "c"],
-                                 "absent": ["a"], "majority": None, "unbalanced": False}
+                                 "absent": ["a"], "majority": None, "unbalanced": False,
+                                 "few": "these metrics rest on fewer than 5 test examples of "
+                                        "2 classes: 'b' 3, 'c' 3; one image moves such a "
+                                        "class's accuracy by 33 points or more, so read its "
+                                        "figures as rough (give it more images)"}
     assert "1 of the model's classes has no example here" in ev.format_evaluation(result)
     # `evaluate -q` without --out printed nothing, its result lost (a new-user check): the
     # table is its output, on stdout with -q too, as predict's predictions.
@@ -800,11 +804,17 @@ def test_evaluate_says_when_one_class_dominates_the_scored_split(tmp_path):
             "image scores accuracy 0.900")
     assert said in result["classes"]["majority"], result["classes"]
     assert f"note: {said}" in ev.format_evaluation(result)
+    # ...and that its 1 'defect' image is too few to say much of that class (fit's words).
+    few = ("these metrics rest on fewer than 5 test examples of 1 class: 'defect' 1; one "
+           "image moves such a class's accuracy by 100 points or more")
+    assert result["classes"]["few"].startswith(few), result["classes"]
+    assert f"note: {few}" in ev.format_evaluation(result)
     for i, f in enumerate(sorted((root / "ok").iterdir())[:4]):  # 5 and 5
         f.rename(root / "defect" / f"moved{i}.png")
     result = ev.evaluate_model(model, load_test_set(f"folder:{root}"), corruptions=False,
                                progress=False)
     assert result["n"] == 10 and result["classes"]["majority"] is None
+    assert result["classes"]["few"] is None  # 5 and 5: enough
     assert "note:" not in ev.format_evaluation(result)
 
 

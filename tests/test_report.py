@@ -577,6 +577,18 @@ def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_pa
     assert f"Coverage: {test_note}" in md and test_note in html
     log = (path / "log.txt").read_text()
     assert f"WARNING hubensemble.ensemble: {test_note}" in log and val_note in log
+    # Classes with 1 to 4 examples there are named too, with their counts (fewest first):
+    # one image moves such a class's accuracy by 1/n; nothing said it.
+    val_few = ("validation metrics and the ensemble selection rest on fewer than 5 validation "
+               "examples of 3 classes: 'star' 1, 'circle' 2, 'square' 2; one image moves such "
+               "a class's accuracy by 50 points or more, so read its figures as rough (give it "
+               "more images)")
+    test_few = ("test metrics rest on fewer than 5 test examples of 2 classes: 'circle' 2, "
+                "'square' 2; one image moves such")
+    assert f"; {val_few}" in task.summary() and test_few in task.summary()
+    assert f"note: {val_few}" in summary.splitlines() and f"note: {test_few}" in summary
+    assert f"Note: V{val_few[1:]}." in md and f"Note: T{test_few[1:]}" in test_section
+    assert f"WARNING hubensemble.ensemble: {val_few}" in log and test_few in log
 
 
 def test_a_test_split_one_class_dominates_is_said_beside_its_accuracy(tmp_path):

@@ -48,6 +48,43 @@ def coverage_note(coverage, split):
             f"example of: {shown}")
 
 
+#: A class with fewer examples than this in a split (but some) is named by `few_note`: one
+#: image then moves its accuracy there by 1/n, 25 points or more, and the Wilson 95% interval
+#: of a recall of 4/4 is [0.51, 1] (Wilson, JASA 1927); the figures that split gives of the
+#: class mean little.
+FEW_EXAMPLES = 5
+
+
+def few_note(class_names, labels, split, what=None):
+    """The sentence for a split holding some, but fewer than FEW_EXAMPLES, examples of a class,
+    e.g. "validation metrics and the ensemble selection rest on fewer than 5 validation
+    examples of 2 classes: 'eos' 1, 'baso' 3; one image moves such a class's accuracy by 33
+    points or more, so read its figures as rough (give it more images)", or None.
+
+    `class_names`: the task's C names (index = label); `labels`: int [N] in [0, C); `split`:
+    "val" or "test" (the words of `coverage_note`; `what`, e.g. "these metrics", replaces
+    what they rest on, the stages that split feeds). A class with no example there is left
+    out: `coverage_note` names it. The classes are listed fewest first (then in class order),
+    at most 20; a label beyond `class_names` (a run that records none) by its number.
+    """
+    y = np.asarray(labels, np.int64).reshape(-1)
+    counts = np.bincount(y, minlength=len(class_names)) if y.size else np.zeros(0, np.int64)
+    few = [c for c in np.argsort(counts, kind="stable").tolist()
+           if 0 < counts[c] < FEW_EXAMPLES]
+    if not few:
+        return None
+    word, feeds = _SPLIT_WORDS.get(split, (split, f"{split} metrics"))
+    what = what or feeds
+    names = [str(class_names[c]) if c < len(class_names) else str(c) for c in few]
+    shown = ", ".join(f"{n!r} {counts[c]}" for n, c in zip(names[:20], few)) + (
+        f", … ({len(few)} in all)" if len(few) > 20 else "")
+    step = 100 // int(max(counts[c] for c in few))
+    return (f"{what} rest on fewer than {FEW_EXAMPLES} {word} examples of {len(few)} "
+            f"class{'es' if len(few) > 1 else ''}: {shown}; one image moves such a class's "
+            f"accuracy by {step} points or more, so read its figures as rough (give it more "
+            "images)")
+
+
 def majority_note(class_names, labels, split):
     """The sentence for a split so dominated by one class that accuracy alone misleads, e.g.
     "95 of the 100 test examples (95%) are of class 'ok': predicting it for every image

@@ -450,13 +450,19 @@ class Task:
             if dup.get("conflicting_dropped"):
                 text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
                          f"of them, with its label")
-        from hubensemble.data.coverage import COVERAGE_FIX, coverage_note, split_coverage
+        from hubensemble.data.coverage import (COVERAGE_FIX, coverage_note, few_note,
+                                               split_coverage)
 
         coverage = self.coverage()
         if not self.test_set_only:  # evaluate's test set has no training examples to miss
             # A class kept with no training example (--min-per-class 0; a new-user check
             # found it said nowhere).
             coverage["train"] = split_coverage(self.class_names, self.train.labels)
+        for s in ("val", "test"):  # a class of 1-4 there: its figures mean little
+            split = getattr(self, s)
+            note = split is not None and few_note(self.class_names, split.labels, s)
+            if note:
+                text += f"; {note}"
         for s in ("train", "val", "test"):
             note = coverage_note(coverage, s)
             if note:

@@ -27,7 +27,7 @@ from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_v
 from hubensemble.chance import members_chance_text
 from hubensemble.cost.records import figure
 from hubensemble.lockwords import command_line
-from hubensemble.data.coverage import coverage_note, majority_note, unbalanced
+from hubensemble.data.coverage import coverage_note, few_note, majority_note, unbalanced
 from hubensemble.metrics import balanced_accuracy
 from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.rank.ranking import rule_text
@@ -269,6 +269,7 @@ def _curve_section(files, figures) -> Section:
     if note:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell how the "
                 "ensemble does on those classes.")
+    sec.add(_few_note(files, "val"))
     if e.get("at_chance"):
         with command_line():  # the report's commands are the command line's (files.cmd)
             text = ens.at_chance_text(e["at_chance"])
@@ -283,6 +284,15 @@ def _curve_section(files, figures) -> Section:
                           f" (chosen: {size}{before})"))
     sec.add(figures[-1])
     return sec
+
+
+def _few_note(files, split) -> str | None:
+    """"Note: …" naming the classes with 1 to 4 examples in `split` ("val" or "test";
+    `coverage.few_note`), whose figures there mean little; None when there are none."""
+    y = files.y_val if split == "val" else files.y_test
+    note = y is not None and few_note([str(n) for n in files.task.get("class_names") or []],
+                                      y, split)
+    return f"Note: {note[0].upper()}{note[1:]}." if note else None
 
 
 def _unfinished_note(files) -> Inline | None:
@@ -377,6 +387,7 @@ def _test_section(files, figures) -> Section:
     if note:
         sec.add(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing about "
                 "how the models do on those classes.")
+    sec.add(_few_note(files, "test"))
     note = files.y_test is not None and majority_note(
         [str(n) for n in files.task.get("class_names") or []], files.y_test, "test")
     if note:

@@ -12,7 +12,8 @@ from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
 from hubensemble.text import absolute, escaped, printable, shell
-from hubensemble.data.coverage import balanced_line, coverage_note, majority_note, unbalanced
+from hubensemble.data.coverage import (balanced_line, coverage_note, few_note, majority_note,
+                                       unbalanced)
 from hubensemble.metrics import balanced_accuracy
 
 #: The figures a report may have (RUN/report_files/<name>.png).
@@ -193,6 +194,11 @@ def summary_table(run_dir) -> str:
         balanced = None if after else _balanced_line(run, ensemble, y)
         if balanced:
             lines.append(balanced)
+        for split in ("test", "val") if test else ("val",):
+            labels = run.labels_of(split)
+            note = labels is not None and few_note(run.class_names() or [], labels, split)
+            if note:
+                lines.append(f"note: {note}")
     if ensemble is not None:
         members = ensemble.get("members") or []
         rule = ensemble.get("size_rule") or {}
