@@ -589,6 +589,14 @@ def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_pa
     assert f"note: {val_few}" in summary.splitlines() and f"note: {test_few}" in summary
     assert f"Note: V{val_few[1:]}." in md and f"Note: T{test_few[1:]}" in test_section
     assert f"WARNING hubensemble.ensemble: {val_few}" in log and test_few in log
+    # The Data section gives each class's examples per split when they are unbalanced (it
+    # gave the split sizes only), and nothing for balanced splits.
+    from hubensemble.report.datarows import class_counts_row
+
+    assert ("| examples per class (train / val / test) | circle 6 / 2 / 2, moon 2 / 0 / 0, "
+            "square 6 / 2 / 2, star 2 / 1 / 0 |") in md
+    assert class_counts_row(["a", "b"], {"train": [0, 0, 1, 1], "val": [0, 1],
+                                         "test": None}) is None
 
 
 def test_a_test_split_one_class_dominates_is_said_beside_its_accuracy(tmp_path):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import skipped_count
 
@@ -62,6 +64,25 @@ def _conflict_example(dup, root=None) -> str:
     group = (dup.get("conflicting_examples") or [[]])[0]
     return (f" (e.g. {' = '.join(_short_path(name, root) for name in group[:2])})"
             if group else "")
+
+
+def class_counts_row(class_names, labels) -> list | None:
+    """The data section's "examples per class" row when some split's classes are unbalanced
+    (`data.coverage.unbalanced`): ["examples per class (train / val / test)", "a 96 / 24 /
+    250, b 5 / 1 / 250, …"], the splits that have labels, at most 20 classes ("…, (N in
+    all)"); None when every split is balanced. `labels`: {split: int [N] or None}, in order.
+    A long-tailed task's report named its classes and the split sizes only, so its
+    validation-sized class of 1 image was seen nowhere before the per-class test table."""
+    from hubensemble.data.coverage import unbalanced
+
+    present = {s: np.asarray(y, np.int64) for s, y in labels.items() if y is not None}
+    if not any(unbalanced(y) for y in present.values()):
+        return None
+    counts = {s: np.bincount(y, minlength=len(class_names)) for s, y in present.items()}
+    cells = [f"{name} " + " / ".join(str(c[i]) for c in counts.values())
+             for i, name in enumerate(class_names[:20])]
+    more = f", … ({len(class_names)} in all)" if len(class_names) > 20 else ""
+    return [f"examples per class ({' / '.join(counts)})", ", ".join(cells) + more]
 
 
 def accounting_rows(task) -> list:

@@ -18,7 +18,8 @@ from hubensemble.report.costs import cost_section
 from hubensemble.report.failures import failures_section
 from hubensemble.report.fmt import (compact as _compact, counted as _n, duration as _seconds,
                                     number as _f)
-from hubensemble.report.datarows import accounting_rows, decoding_rows, short as _short
+from hubensemble.report.datarows import (accounting_rows, class_counts_row, decoding_rows,
+                                         short as _short)
 from hubensemble.report.perclass import perclass_section
 from hubensemble.text import absolute
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
@@ -161,11 +162,13 @@ def _data_section(files) -> Section:
             ["examples", ", ".join(f"{s} {sizes.get(s) if sizes.get(s) is not None else '–'}"
                                    for s in ("train", "val", "test"))],
             ["classes", f"{task.get('num_classes')}: {shown}"],
+            class_counts_row([str(n) for n in names], {
+                s: Run(files.path).labels_of(s) for s in ("train", "val", "test")}),
             ["image size", (f"{size[0]}x{size[1]}" if size else "–")
              + ("" if task.get("same_size", True) else " (median; sizes vary)")],
             ["synthetic / flips", f"{task.get('synthetic')} / {task.get('flip')}"],
             ["fingerprint", Code(f"{str(task.get('fingerprint', ''))[:16]}…")]]
-    rows.extend(accounting_rows(task))
+    rows = [r for r in rows if r is not None] + accounting_rows(task)
     return sec.add(Table(["", "value"], rows))
 
 
