@@ -60,6 +60,9 @@ def _kill_group(proc):
 @pytest.mark.parametrize("name, args, message", [
     # Tracebacks from scikit-learn, numpy or the loop, or a run with another value.
     ("bench_knn.py", ["--k", "0"], "argument --k: must be an integer >= 1, got '0'"),
+    ("bench_imbalance.py", ["--ratio", "1"], "argument --ratio: must be an integer >= 2"),
+    ("bench_imbalance.py", ["--tasks", "digits,cifar"], "argument --tasks: must be "
+     "comma-separated task from digits, pbc_bloodcells8"),
     ("bench_knn.py", ["--n", "1"], "argument --n: must be an integer >= 2, got '1'"),
     ("bench_knn.py", ["--classes", "0"], "argument --classes: must be an integer >= 1"),
     ("bench_knn.py", ["--dim", "-3"], "argument --dim: must be an integer >= 1, got '-3'"),
