@@ -53,6 +53,9 @@ def coverage_note(coverage, split):
 #: of a recall of 4/4 is [0.51, 1] (Wilson, JASA 1927); the figures that split gives of the
 #: class mean little.
 FEW_EXAMPLES = 5
+#: `few_note` names at most this many classes; more are counted (a note of 100 names on
+#: every VTAB-1k run of 100 classes would bury the rest of the log).
+FEW_LISTED = 10
 
 
 def few_note(class_names, labels, split, what=None):
@@ -64,8 +67,9 @@ def few_note(class_names, labels, split, what=None):
     `class_names`: the task's C names (index = label); `labels`: int [N] in [0, C); `split`:
     "val" or "test" (the words of `coverage_note`; `what`, e.g. "these metrics", replaces
     what they rest on, the stages that split feeds). A class with no example there is left
-    out: `coverage_note` names it. The classes are listed fewest first (then in class order),
-    at most 20; a label beyond `class_names` (a run that records none) by its number.
+    out: `coverage_note` names it. The classes are listed fewest first (then in class order);
+    more than FEW_LISTED are counted, after the 5 fewest; a label beyond `class_names` (a run
+    that records none) by its number.
     """
     y = np.asarray(labels, np.int64).reshape(-1)
     counts = np.bincount(y, minlength=len(class_names)) if y.size else np.zeros(0, np.int64)
@@ -76,8 +80,11 @@ def few_note(class_names, labels, split, what=None):
     word, feeds = _SPLIT_WORDS.get(split, (split, f"{split} metrics"))
     what = what or feeds
     names = [str(class_names[c]) if c < len(class_names) else str(c) for c in few]
-    shown = ", ".join(f"{n!r} {counts[c]}" for n, c in zip(names[:20], few)) + (
-        f", … ({len(few)} in all)" if len(few) > 20 else "")
+    # Many such classes (a VTAB-1k task of 100 classes has 2 validation images each) are
+    # counted, not listed: the fewest 5 and how many of the task's classes they are.
+    listed = few if len(few) <= FEW_LISTED else few[:5]
+    shown = ", ".join(f"{n!r} {counts[c]}" for n, c in zip(names, listed)) + (
+        f", … ({len(few)} of the {len(counts)} classes)" if len(listed) < len(few) else "")
     step = 100 // int(max(counts[c] for c in few))
     return (f"{what} rest on fewer than {FEW_EXAMPLES} {word} examples of {len(few)} "
             f"class{'es' if len(few) > 1 else ''}: {shown}; one image moves such a class's "
