@@ -1145,10 +1145,11 @@ def test_a_keras_call_error_keeps_its_cause_on_one_line(task, good, tmp_path):
         assert str(e).count("\n") > 1  # Keras' own message is several lines
     from hubensemble.errors import first_line
 
-    def cause(e):  # Keras' cause, one line: the bold text of its message, without
-        found = re.search(r"\x1b\[1m(.*?)\x1b\[0m", str(e), re.S)  # TF's op decorations
+    def cause(e):  # Keras' cause, one line: the bold text of its message, without TF's op
+        # decorations ("{{function_node …}}" eager; TF 2.20's graph build says "{{node …}}")
+        found = re.search(r"\x1b\[1m(.*?)\x1b\[0m", str(e), re.S)
         assert found, str(e)
-        said = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]$", "", found.group(1).strip())
+        said = re.sub(r"\{\{(function_)?node [^}]*\}\}\s*|\[Op:\w+\]$", "", found.group(1).strip())
         return " ".join(said.split())
 
     for e in raised[:2]:  # eager, and inside a tf.function (autograph's "in user code:")
