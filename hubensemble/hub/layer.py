@@ -242,7 +242,7 @@ class HubLayer(keras.layers.Layer):
                     f"Keras {keras.__version__} copies a module's variables when it wraps them "
                     "(Keras before 3.10 does), so fine-tuning would train the copies, which the "
                     "module never reads: only the head would learn, silently. Upgrade Keras "
-                    "(pip install 'keras>=3.10', as hubensemble's requirements say)")
+                    "(pip install 'keras>=3.11.3', as hubensemble's requirements say)")
             self._track_variable(kv)
             self._module_variables.append(kv)
         # The variables the module's functions read that no Keras variable wraps (a tf.Module
