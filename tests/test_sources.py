@@ -1022,3 +1022,19 @@ def test_catalogue_add_of_a_rescaling_model_records_pixels(tmp_path):
     assert cli.main(["catalogue", "add", str(tmp_path / "pixels.keras"), "--to",
                      str(target)]) == 0
     assert load_catalogue(target)[0].value_range == "0,255"
+
+
+def test_a_preset_loader_that_is_not_installed_is_named_not_the_connection(monkeypatch):
+    # keras-hub 0.20 does not require huggingface_hub: without it an hf:// preset failed as
+    # "[network] … (check the handle and your connection)". preset_utils holds None for a
+    # loader that did not import, as keras-hub sets it itself.
+    pytest.importorskip("keras_hub")
+    from keras_hub.src.utils import preset_utils
+
+    from hubensemble.hub.sources import fetch_preset
+
+    monkeypatch.setattr(preset_utils, "huggingface_hub", None)
+    with pytest.raises(ModuleLoadError) as caught:
+        fetch_preset("hf://someone/a-preset", deadline_seconds=30)
+    assert caught.value.stage == "handle", caught.value
+    assert "huggingface_hub" in str(caught.value) and "connection" not in str(caught.value)

@@ -419,6 +419,10 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {e} (raise "
                               "HUBENSEMBLE_DOWNLOAD_DEADLINE for a large preset on a slow link)",
                               module=module, handle=handle, stage="network") from e
+    except ImportError as e:  # its loader (huggingface_hub, kagglehub) is not installed:
+        # keras-hub's own words name the package and the pip command; no connection is at fault
+        raise ModuleLoadError(f"keras-hub cannot fetch the preset: {first_line(e)}",
+                              module=module, handle=handle, stage="handle") from e
     except Exception as e:  # noqa: BLE001 - kagglehub / huggingface_hub raise their own types
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {type(e).__name__}: "
                               f"{first_line(e)} (check the handle and your connection)",
