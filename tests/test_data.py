@@ -713,10 +713,14 @@ def test_a_class_folder_hidden_by_a_leading_dot_is_named_with_the_way_on(tmp_pat
     """A table's label `.dog` linked into folders (docs/data.md) made a hidden folder: the
     task was 'has 1 class(es) (['cat']) …; put each class's images in DIR/<class name>/',
     and beside other classes only '1 hidden or system entry ignored'. Now both say the folder
-    holds images and is hidden, and to rename it; a .git/ of no image is not named."""
+    holds images and is hidden, and to rename it; a .git/ of no image is not named, nor a
+    .docs/ of a PDF, a page and a zip (they were named: any known signature counted)."""
     root = tmp_path / "pets"
     make_class_folders(str(root), {"cat": 3, ".dog": 3}, seed=0)
     write(str(root / ".git" / "HEAD"), b"ref: refs/heads/main\n")
+    for name, data in (("a.pdf", b"%PDF-1.7"), ("b.html", b"<!DOCTYPE html>"),
+                       ("c.zip", b"PK\x03\x04")):
+        write(str(root / ".docs" / name), data)
     hint = (r"\.dog/ in .*pets holds images but its name starts with '\.', so it is a hidden "
             r"folder, not a class: rename it without the leading '\.' to make it a class$")
     with pytest.raises(DataError, match=r"has 1 class\(es\) \(\['cat'\]\); classification "
@@ -728,6 +732,7 @@ def test_a_class_folder_hidden_by_a_leading_dot_is_named_with_the_way_on(tmp_pat
     assert task.class_names == ["bird", "cat"]
     notes = [r.getMessage() for r in caplog.records if r.name == "hubensemble.data.folder"]
     assert len(notes) == 1 and re.search(hint, notes[0]) and ".git" not in notes[0]
+    assert ".docs" not in notes[0]
 
 
 def noise_folder(root, copies=False, n=12):

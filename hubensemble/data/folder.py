@@ -16,7 +16,7 @@ import os
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts
-from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, NOT_IMAGES, skipped_words, sniff
+from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key, same_names)
 from hubensemble.data.task import Task
@@ -77,7 +77,8 @@ def ignored_entries(ignored) -> str:
 
 def hidden_classes(root: str, ignored) -> list[str]:
     """The hidden folders directly in `root` (among `ignored`, a walk's `_Listing.ignored`)
-    that hold an image file among their first 20 entries (by content, `sniff`): classes a
+    that hold an image file among their first 20 entries (by content, `sniff.image_format`:
+    a PDF, ZIP, gzip, SVG/XML or HTML file is none, as `_image_beside` rules): classes a
     leading '.' hid, e.g. a label `.dog` of a table linked into folders (docs/data.md), which
     were left out of the classes with only a count of hidden entries."""
     found = []
@@ -91,7 +92,7 @@ def hidden_classes(root: str, ignored) -> list[str]:
         for n in names:
             try:
                 with open(os.path.join(p, n), "rb") as f:
-                    if _visible(n) and sniff(f.read(HEAD_BYTES)):
+                    if _visible(n) and image_format(f.read(HEAD_BYTES)):
                         found.append(p)
                         break
             except OSError:
@@ -230,10 +231,9 @@ def _image_beside(path: str) -> bool:
         if not os.path.isfile(path):  # a socket or pipe: never opened (it could block)
             return True
         with open(path, "rb") as f:
-            found = sniff(f.read(HEAD_BYTES))
+            return image_format(f.read(HEAD_BYTES)) is not None
     except OSError:
         return True
-    return found is not None and found not in NOT_IMAGES
 
 
 def _same_name_folders(first: str, other: str, a: str, b: str, *, across: bool = False):

@@ -95,6 +95,14 @@ def sniff(data: bytes) -> str | None:
     return SIGNATURES[row][0] if row < len(SIGNATURES) else None
 
 
+def image_format(data: bytes) -> str | None:
+    """The image format of `data` by SIGNATURES (as `sniff`), None when none matches or the
+    match is a document or an archive (NOT_IMAGES: PDF, ZIP, gzip, SVG/XML, HTML): the rule
+    by which a file outside the class folders counts as an image (`data.folder`)."""
+    found = sniff(data)
+    return None if found in NOT_IMAGES else found
+
+
 def animated_webp(data: bytes) -> bool:
     """Whether `data` is an animated WebP: a WebP whose VP8X chunk (bytes 12..16) sets the
     animation flag (bit 1 of byte 20), the rule by which the graph's WebP branch refuses it
