@@ -1749,7 +1749,7 @@ def test_a_fit_results_repr_counts_skipped_files_by_why():
 
     from hubensemble.pipeline import FitResult
 
-    skipped = [("notes.txt", "a file outside the class folders, not an example"),
+    skipped = [("example.jpg", "a file outside the class folders, not an example"),
                ("stray.png", "a file outside the class folders, not an example"),
                ("cat/broken.png", "a damaged PNG file (Invalid PNG.)")]
     result = FitResult(run_dir=Path("r"), ranking=None, ensemble={}, metrics=None,
