@@ -35,7 +35,7 @@ from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare, 
                                         retrained_test)
 from hubensemble.errors import RunError
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
-                                 read_export_metadata)
+                                 read_export_metadata, unloadable_path)
 from hubensemble.lockwords import call_verb, command_words, option_word, run_words
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
@@ -386,7 +386,8 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
     RunError naming `hubensemble export` when it is missing or holds other members, and
     naming the members it left out (`--skip-missing`) when it is not the whole ensemble: the
     student would learn from fewer members than the ensemble it is compared with (a
-    new-user check: a 1-member teacher, scored against both)."""
+    new-user check: a 1-member teacher, scored against both), or TensorFlow cannot load it
+    (`formats.unloadable_path`: a folder name that is not UTF-8, a '[')."""
     current, stale = run.current_export(meta)
     path = current or stale or run.exported_to(meta) or str(run.export)
     command = run.export_words(path)
@@ -394,6 +395,8 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         raise RunError(f"distill's teacher is the exported ensemble, and {path} holds no "
                        f"SavedModel: {verb} {command} first")
+    if why := unloadable_path(path):  # its load, after the data and the costs: refused now
+        raise RunError(f"distill's teacher cannot be loaded: {why}")
     info = read_export_metadata(path)
     exported = [m.get("trial") for m in info.get("members") or []]
     chosen = [m.get("trial") for m in ens.get("members") or []]

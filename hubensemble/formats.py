@@ -210,7 +210,13 @@ def unloadable_path(path) -> str | None:
     """Why TensorFlow cannot load a SavedModel from folder `path`, known from the path alone,
     or None: it reads the variables through a file pattern, in which "[" starts a character
     class, so "run[1]/export" is looked for as "run1/export" ("Failed to find any matching
-    files")."""
+    files"); or a name that is not UTF-8, which it can neither write nor read
+    (`fileio.tf_path`'s words, naming the folder to rename). Known before the work: `predict`
+    and `evaluate` (`check_saved_model_folder`), distill's teacher, a catalogued SavedModel."""
+    try:
+        tf_path(path)
+    except HubensembleError as e:
+        return str(e)
     if "[" in absolute(os.fspath(path)):
         return (f"TensorFlow cannot load a SavedModel from {absolute(os.fspath(path))}: "
                 "it reads the variables through a file pattern, in which '[' starts a "
@@ -303,12 +309,12 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
     work that ends by writing there (export and its command line's check, fit before its
     rank). Files only: no TensorFlow."""
     out_dir = os.fspath(out_dir)
-    if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
-        raise RunError(f"{why} (choose another {flag} folder)")
     try:  # TensorFlow writes and reloads it: a name it cannot reach, refused after the work
         tf_path(out_dir)
     except HubensembleError as e:
         raise RunError(f"{e}, or choose another {flag} folder") from None
+    if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
+        raise RunError(f"{why} (choose another {flag} folder)")
     if run_dir is not None:  # fit's --out a file: named as itself, not "(in OUT/export)"
         check_dir_target(run_dir, f"choose another {option_word('--out', 'out')} folder")
     check_dir_target(out_dir, f"choose another {flag} folder")

@@ -819,6 +819,19 @@ def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
     check_tuner_folder(bad, "probe")  # the probe's trials are hubensemble's own: not refused
     check_export_target(tmp_path / "elsewhere", "--export", run_dir=bad)
     assert not os.path.lexists(raw)
+    # evaluate and predict --model $'exp\xff' read the data (or images), then their load
+    # refused the folder: now refused first (formats.check_saved_model_folder), as is
+    # distill's teacher (formats.unloadable_path)
+    model = os.fsencode(str(tmp_path)) + b"/exp\xff"
+    os.mkdir(model)
+    (tmp_path / os.fsdecode(model) / "saved_model.pb").write_bytes(b"x")
+    for command in (("evaluate", "--model", os.fsdecode(model), "--data", spec),
+                    ("predict", "--model", os.fsdecode(model), tmp_path / "data")):
+        code, _, err = in_process(*command)
+        assert code == 2 and (f"error: {tmp_path}/exp\\xff: the name is not UTF-8 (a byte "
+                              "of another encoding, e.g. Latin-1), which TensorFlow can "
+                              "neither write nor read; rename it in UTF-8") in err, err
+        assert "reading" not in err, err
 
 
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
