@@ -201,6 +201,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             from hubensemble.tune.strategies import check_tpu_serves  # rank, not after it
 
             check_tpu_serves(options.strategy, options.tpu)
+        # A ranking `hubensemble rank` wrote (no fit before): check_inputs says it is taken.
+        said = ("rank",) if not restart and not run.meta().get("fit") else ()
         resume.check_inputs(run, fingerprints, keys, options, restart=restart, specs=specs,
                             data=(task, data_args), cache_dir=cache_dir, progress=progress)
         if run.meta().get("data"):
@@ -212,7 +214,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "data": data_args.spec, "fingerprints": fingerprints,
                         "options": dataclasses.asdict(options), "keys": keys})
         return _run_stages(run, specs, task, data_args, options, keys, export=export,
-                           progress=progress, cache_dir=cache_dir, use_cache=use_cache)
+                           progress=progress, cache_dir=cache_dir, use_cache=use_cache,
+                           said=said)
 
 
 def _say_data(task, skipped_in, progress) -> None:
@@ -333,7 +336,11 @@ def _keep_or_drop(run, stage, output, now) -> None:
 
 
 def _run_stages(run, specs, task, data_args, options, keys, *, export, progress, cache_dir,
-                use_cache):
+                use_cache, said=()):
+    """fit's stages in `run`, each run or, done before with the same key and inputs, reused:
+    a reused stage is said on the terminal with `progress` ("rank: done before, reused"; a
+    re-run said nothing until the summary's "(earlier run, reused)"), but the stages in
+    `said`, whose reuse was said before (`resume._go_on_from_rank`), in the log alone."""
     from hubensemble.cost.records import figures_digest
     from hubensemble.ensemble import read_ensemble, run_ensemble
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
@@ -442,7 +449,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         # Its metadata asset the same, its other files not: damage, not another command.
         files = _export_files(run, export_path) if done and name == "export" else None
         if done and not files:
-            log.info("%s: done before, reused", name)
+            log.info("%s: done before, reused", name)  # (said on the terminal too)
+            say(SimpleNamespace(quiet=not progress or name in said),
+                f"{name}: done before, reused", logged=False)
             seconds[name] = run.meta()["stages"][name]["seconds"]
             carry = carried(run, name)
             if name == "export" and (warmed := warmup_added(export_path)):
