@@ -17,7 +17,7 @@ from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_
                                 read_json, tf_path)
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeps import UNTUNED_BY_KERAS_TUNER, sweep_parts
-from hubensemble.text import absolute, escaped, relative_hint, shell
+from hubensemble.text import absolute, escaped, relative_hint, shell, shown_time
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -448,9 +448,10 @@ def evaluated_earlier_export(result: dict, model_dir) -> dict | None:
 
 
 def describe_export(record: dict) -> str:
-    """`export_identity`'s record in words: "written 2026-12-04T15:40:01, members retrained
-    on train + val" (the parts it holds; "" for none)."""
-    parts = [f"written {record['created']}" if record.get("created") else "",
+    """`export_identity`'s record in words: "written 2026-12-04 15:40:01+00:00, members
+    retrained on train + val" (the parts it holds; "" for none; the time by
+    `text.shown_time`)."""
+    parts = [f"written {shown_time(record['created'])}" if record.get("created") else "",
              {True: "members retrained on train + val",
               False: "members trained on train"}.get(record.get("retrain_full"), "")]
     return ", ".join(p for p in parts if p)

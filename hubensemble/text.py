@@ -3,6 +3,7 @@
 No NumPy, no TensorFlow: the command line's terminal output imports it at startup.
 """
 
+import datetime
 import os
 import re
 import shlex
@@ -63,6 +64,26 @@ def as_reached(path) -> str:
     last = len(parts) - 1 - parts[::-1].index(os.pardir)
     head = os.path.realpath(os.sep.join(parts[:last + 1]) or os.sep)
     return os.path.join(head, *[p for p in parts[last + 1:] if p])
+
+
+def shown_time(stamp: str | None = None) -> str:
+    """A time as the report and the terminal show it: "2026-12-05 20:35:32+00:00", the
+    local time with its offset from UTC (RFC 3339's form, a space for its "T"), so a reader
+    in another zone knows the moment. `stamp`: a time hubensemble recorded (run.json's and
+    an export's "created": ISO 8601 local time without offset, "2026-12-05T20:35:32", read
+    as this machine's local time at that date, as `fileio.pid_alive` reads a lock's "since";
+    one with an offset keeps it); None: now. A stamp that is no ISO 8601 time is returned as
+    it is. The one format of both (the report said "Started: 2026-12-05T20:35:32; report
+    written 2026-12-05 20:49:54": two forms and no zone)."""
+    if stamp is None:
+        when = datetime.datetime.now().astimezone()
+    else:
+        try:
+            when = datetime.datetime.fromisoformat(str(stamp))
+        except ValueError:
+            return str(stamp)
+        when = when if when.tzinfo is not None else when.astimezone()
+    return when.replace(microsecond=0).isoformat(sep=" ")
 
 
 def absolute(path) -> str:

@@ -13,6 +13,7 @@ from PIL import Image
 from hubensemble import evaluate as ev
 from hubensemble.data import Split, Task
 from hubensemble.errors import HubensembleError, RunError
+from hubensemble.text import shown_time
 
 NUM_CLASSES = 3
 WEIGHTS = (0.5, 0.3, 0.2)
@@ -1364,8 +1365,9 @@ def test_an_evaluation_of_an_export_written_again_since_is_said_to_be_earlier(
     atomic_write_json(asset, {**read_json(asset), "task": meta["task"],
                               "created": "2026-12-04T11:00:00", "retrain_full": True})
     section = robustness_section()
-    assert ("This evaluation is of an earlier export (written 2026-12-04T10:00:00, members "
-            f"trained on train), not of `{run / 'export'}` (written 2026-12-04T11:00:00, "
+    ten, eleven = shown_time("2026-12-04T10:00:00"), shown_time("2026-12-04T11:00:00")
+    assert (f"This evaluation is of an earlier export (written {ten}, members "
+            f"trained on train), not of `{run / 'export'}` (written {eleven}, "
             "members retrained on train + val), written again since with the same members: "
             "its figures are not the current export's. Run `hubensemble evaluate --model "
             f"{run / 'export'} --corruptions --out {run / 'robustness.json'}`.") in section

@@ -1786,3 +1786,28 @@ def test_the_overview_names_the_run_directory_absolute_when_given_relative(
     monkeypatch.chdir(path.parent)
     md, _ = report.write_report(path.name)
     assert f"Run directory: ``{path}``" in md.read_text()
+
+
+def test_the_report_shows_its_times_in_one_form_with_the_utc_offset(evil_run, monkeypatch):
+    """The report said "Started: 2026-12-05T20:35:32; report written 2026-12-05 20:49:54":
+    two forms and no time zone. Every time it shows is text.shown_time's: local time with
+    its offset from UTC, a recorded stamp read as this machine's local time."""
+    import time
+
+    from hubensemble.text import shown_time
+
+    path, _, _ = evil_run
+    Run(path).update(created="2026-12-05T20:35:32")
+    monkeypatch.setenv("TZ", "XST-5:30")  # a POSIX zone: no tz database needed
+    time.tzset()
+    try:
+        assert shown_time("2026-12-05T20:35:32") == "2026-12-05 20:35:32+05:30"
+        assert shown_time("2026-12-05T20:35:32-04:00") == "2026-12-05 20:35:32-04:00"
+        assert shown_time("not a time") == "not a time"
+        md, _ = report.write_report(path)
+        text = md.read_text()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert re.search(r"Started: 2026-12-05 20:35:32\+05:30; report written "
+                     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+05:30\b", text), text[:2000]

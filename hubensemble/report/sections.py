@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from hubensemble.report.fmt import (compact as _compact, counted as _n, duration
 from hubensemble.report.datarows import (accounting_rows, class_counts_row, decoding_rows,
                                          short as _short)
 from hubensemble.report.perclass import perclass_section
-from hubensemble.text import absolute
+from hubensemble.text import absolute, shown_time
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
@@ -52,8 +51,8 @@ def _overview(files) -> Section:
     # which says nothing to a reader of report.html in another folder (a new-user check).
     items = [Inline("Run directory: ", Code(absolute(files.path)))]
     if files.meta.get("created"):
-        items.append(f"Started: {files.meta['created']}; report written "
-                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+        items.append(f"Started: {shown_time(files.meta['created'])}; report written "
+                     f"{shown_time()}")
     if task:
         items.append(f"Task: {task.get('name')} ({task.get('num_classes')} classes)")
     if files.ranking is not None:
