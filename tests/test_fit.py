@@ -164,10 +164,19 @@ def test_a_notebooks_global_keras_settings_change_no_number_and_are_given_back(
 
 
 @pytest.mark.slow
-def test_fit_again_reuses_every_stage(fitted, catalogue):
+def test_fit_again_reuses_every_stage(fitted, catalogue, capsys):
     out, first = fitted
     before = trial_starts(out)
-    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    capsys.readouterr()
+    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=True, **FIT)
+    # A new user's re-run said nothing of reusing the ranking (or any stage) until the
+    # closing table's "(earlier run, reused)": the log alone had "rank: done before, reused".
+    # Each reused stage says so on the terminal as it is reused, in order.
+    err = capsys.readouterr().err
+    said = [f"{stage}: done before, reused" for stage in
+            ("rank", "tune", "cost", "ensemble", "export", "evaluate")]
+    assert all(s in err for s in said), err
+    assert [err.index(s) for s in said] == sorted(err.index(s) for s in said)
     assert trial_starts(out) == before
     assert again.ensemble["members"] == first.ensemble["members"]
     assert (out / "log.txt").read_text().count("tune: done before, reused") == 1
@@ -1756,18 +1765,3 @@ def test_a_fit_results_repr_counts_skipped_files_by_why():
                        export_path=Path("r/export"), report_paths=(), robustness=None,
                        stage_seconds={}, skipped=skipped)
     assert "skipped=3 file(s) (2 misplaced, 1 unreadable))" in repr(result), repr(result)
-
-
-@pytest.mark.slow
-def test_a_fit_again_says_each_reused_stage_on_the_terminal(fitted, catalogue, capsys):
-    """A new user's re-run of the same fit said nothing of reusing the ranking (or any
-    stage) until the closing table's "(earlier run, reused)": the log alone had "rank: done
-    before, reused". Each reused stage says so on the terminal as it is reused."""
-    out, _ = fitted
-    capsys.readouterr()
-    hubensemble.fit(catalogue, "sklearn:digits", out, progress=True, **FIT)
-    err = capsys.readouterr().err
-    said = [f"{stage}: done before, reused" for stage in
-            ("rank", "tune", "cost", "ensemble", "export", "evaluate")]
-    assert all(s in err for s in said), err
-    assert [err.index(s) for s in said] == sorted(err.index(s) for s in said)
