@@ -4,6 +4,7 @@ failures, cache, shards, selection."""
 import csv
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
@@ -1988,3 +1989,26 @@ def test_a_k_that_outnumbers_a_class_is_warned_of(task, good, tmp_path, caplog):
     caplog.clear()
     ranked(good[:1], small, tmp_path / "k3", k=3, data_args=None)
     assert not [r for r in caplog.records if "same-class" in r.getMessage()]
+
+
+def test_a_module_returning_probabilities_is_warned_of_and_the_warning_kept_with_its_cache(
+        task, tmp_path, caplog):
+    # A Keras model ending in pooling then a Softmax layer (no Dense, no conv head) was
+    # ranked on its class probabilities without a word; its cache hit said nothing either.
+    from hubensemble.fileio import read_json
+    from hubensemble.rank.embeddings import cache_path, embed
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((None, None, 3))
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(keras.layers.Conv2D(4, 3)(inp))
+    keras.Model(inp, keras.layers.Activation("softmax")(pooled)).save(tmp_path / "p.keras")
+    cache = str(tmp_path / "cache")
+    spec = ModuleSpec(name="p", handle=str(tmp_path / "p.keras"))
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        first = embed(spec, task, profile=PROFILE, cache_dir=cache)
+    (said,) = [r.getMessage() for r in caplog.records if "class probabilities" in r.getMessage()]
+    assert said.startswith("module p (") and "set `layer: pool` on its entry" in said
+    assert f"all {len(task.train)} rows of 4 values" in said
+    kept = read_json(cache_path(cache, first.key)[:-len(".npy")] + ".json")["warnings"]
+    assert kept == [said]  # said again on a hit, naming the entry's module (`hub.notices`)
+    assert embed(spec, task, profile=PROFILE, cache_dir=cache).cache_hit

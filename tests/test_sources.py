@@ -1038,3 +1038,49 @@ def test_a_preset_loader_that_is_not_installed_is_named_not_the_connection(monke
         fetch_preset("hf://someone/a-preset", deadline_seconds=30)
     assert caught.value.stage == "handle", caught.value
     assert "huggingface_hub" in str(caught.value) and "connection" not in str(caught.value)
+
+
+# --- modules that return class probabilities, whatever their layers ------------------------
+
+def _probabilities(seed, *, keras_softmax):
+    """Conv -> GlobalAveragePooling ("pool") -> 5 class probabilities with no Dense and no
+    conv head: a Softmax layer, or exp / sum (a SavedModel classifier with no op named
+    Softmax, as a graph exported from another framework can be)."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(5, 3, name="conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    if keras_softmax:
+        return keras.Model(inp, keras.layers.Softmax(name="probs")(x))
+    x = keras.layers.Activation("exponential")(x)
+    return keras.Model(inp, keras.layers.Lambda(
+        lambda t: t / keras.ops.sum(t, axis=-1, keepdims=True))(x))
+
+
+def test_a_module_returning_probabilities_is_warned_of_whatever_its_layers(
+        tmp_path, caplog, kinds):
+    # Pooling then a Softmax layer (.keras), or a SavedModel classifier of 5 classes with no
+    # Softmax op, were embedded whole with no word: the "embedding" was class probabilities.
+    from hubensemble.hub.introspect import describe_module
+
+    _probabilities(21, keras_softmax=True).save(tmp_path / "pooled.keras")
+    write_hub_module(_probabilities(22, keras_softmax=False), str(tmp_path / "probs"))
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        assert describe_module(str(tmp_path / "pooled.keras"), name="pooled").output_dim == 5
+        assert describe_module(str(tmp_path / "probs"), name="probs").output_dim == 5
+        for kind in ("hub", "keras-file", "exported", "tf1"):  # feature vectors: no word
+            describe_module(name=f"features-{kind}", **kinds.fields(kind))
+    said = [r.getMessage() for r in caplog.records if "class probabilities" in r.getMessage()]
+    assert len(said) == 2, said
+    pooled, probs = sorted(said)
+    assert pooled.startswith("module pooled (") and "set `layer: pool` on its entry" in pooled
+    assert "rows of 5 values it returned are non-negative and sum to 1" in pooled
+    assert probs.startswith("module probs (") and "feature-vector variant" in probs
+    # The L1 norm, not the L2: non-negative L2-normalised or ReLU features are not said.
+    from hubensemble.hub.outputs import probability_rows
+
+    relu = np.maximum(np.random.default_rng(0).normal(size=(8, 16)), 0)
+    assert probability_rows(relu) is None
+    assert probability_rows(relu / np.linalg.norm(relu, axis=1, keepdims=True)) is None
+    assert probability_rows(np.ones((4, 1))) is None  # one value: a one-wide feature
+    assert probability_rows(relu / relu.sum(axis=1, keepdims=True)) is not None

@@ -60,7 +60,9 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
     runtime (resolve, sha256, safety scan, load — nothing is guessed that can be read):
 
     * ``output_dim``: the width of its [batch, D] embedding (from its signature or Keras
-      model, else by embedding one image);
+      model, else by embedding a probe batch: a black, a white and a noise image, which
+      also tells a module returning class probabilities, warned of with the fix:
+      `ModuleRuntime.warn_if_probabilities`);
     * ``input_size``: a fixed size its signature or model demands, a ``keras:`` architecture's
       ImageNet resolution, a keras-hub preset's converter size; None when any size goes;
     * ``value_range``: [0, 1] for TF Hub modules, ``keras:`` architectures and presets (their
@@ -122,10 +124,22 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
         input_size = sizes[0]
     if input_size is None and files.kind == "keras-hub-preset":
         input_size = _preset_image_size(files.path)
-    dim = runtime.output_dim
-    if dim is None:
-        size = input_size or (_PROBE_SIZE, _PROBE_SIZE)
-        dim = int(runtime(np.zeros((1, size[0], size[1], 3), np.float32)).shape[-1])
+    # A probe batch: its width when the signature does not tell it, and whether the module
+    # returns class probabilities (warned of, with the fix). Black, white and seeded noise:
+    # unlike images, so that features summing to 1 on one by chance do not on all three.
+    size = input_size or (_PROBE_SIZE, _PROBE_SIZE)
+    probe = np.stack([np.zeros((size[0], size[1], 3), np.float32),
+                      np.ones((size[0], size[1], 3), np.float32),
+                      np.random.default_rng(0).random((size[0], size[1], 3), np.float32)])
+    try:
+        out = runtime(probe).numpy()
+    except ModuleLoadError:
+        if runtime.output_dim is None:
+            raise
+        out = None  # several traced sizes and none given: its width is known, skip the probe
+    if out is not None:
+        runtime.warn_if_probabilities(out)
+    dim = runtime.output_dim if runtime.output_dim is not None else int(out.shape[-1])
     value_range = runtime.value_range
     params = int(sum(int(np.prod(v.shape)) for v in held_variables(runtime)))
     fields = dict(name=name or entry_name(handle), handle=handle, sha256=_sha256(files, handle),

@@ -6,6 +6,13 @@ value range a Keras model's input layers take (`own_value_range`)."""
 
 from __future__ import annotations
 
+import numpy as np
+
+#: How far a row's sum may be from 1 for the row to read as probabilities: float32 softmax
+#: rows of up to ~10^5 classes sum to 1 within ~1e-4 (rounding); features summing to 1
+#: within it on every row of a batch are not met by chance.
+PROBABILITY_TOLERANCE = 1e-3
+
 #: Ops that pass a value on unchanged.
 _PASS = ("Identity", "IdentityN")
 _CALLS = ("PartitionedCall", "StatefulPartitionedCall")
@@ -56,3 +63,23 @@ def own_value_range(kind: str, obj) -> str:
     from hubensemble.hub.sources import guess_value_range  # Keras' loaders: imported late
 
     return guess_value_range(obj)
+
+
+def probability_rows(emb) -> str | None:
+    """What `emb` (a [N, D] array of N >= 1 embeddings) shows when every row is a
+    probability vector: every value >= 0 and every row's sum (its L1 norm) within
+    `PROBABILITY_TOLERANCE` of 1, with D >= 2; else None. The text says what was seen
+    ("all 40 rows of 5 values are non-negative and sum to 1 (sums 0.999999 to 1.000001)").
+
+    The L1 norm, not the L2: an L2-normalised embedding (non-negative after a ReLU, or not)
+    has unit L2 norm and an L1 norm up to sqrt(D), 1 only for a one-hot row; ReLU features
+    are non-negative but sum to 1 on a whole batch only by accident."""
+    emb = np.asarray(emb, dtype=np.float64)
+    if emb.ndim != 2 or emb.shape[0] < 1 or emb.shape[1] < 2 or not np.isfinite(emb).all():
+        return None
+    sums = emb.sum(axis=1)
+    if (emb < 0).any() or np.abs(sums - 1.0).max() > PROBABILITY_TOLERANCE:
+        return None
+    rows = "the row" if emb.shape[0] == 1 else f"all {emb.shape[0]} rows"
+    return (f"{rows} of {emb.shape[1]} values it returned are non-negative and sum to 1 "
+            f"(sums {sums.min():.6f} to {sums.max():.6f})")

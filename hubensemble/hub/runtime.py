@@ -44,7 +44,7 @@ from hubensemble.hub import resolvers
 from hubensemble.hub.callsig import CallSignature, channels_first, channels_of
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 from hubensemble.hub.notices import module_warning
-from hubensemble.hub.outputs import output_op, own_value_range
+from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,8 @@ class SignatureModule:
                 "to fine-tune it, save it with a `trainable_variables` attribute (as "
                 "keras.Model.export does) or as a reusable SavedModel with __call__")
         self._loaded = loaded  # keeps the variables and functions alive
-        if output_op(fn, key) == "Softmax":
+        self.said_softmax = output_op(fn, key) == "Softmax"
+        if self.said_softmax:
             module_warning(log, "module %s: its signature %r ends in a Softmax: it returns a "
                            "classifier's probabilities, not features, and ranks and transfers "
                            "as such; export the model cut before its head (e.g. keras.Model("
@@ -363,7 +364,9 @@ class ModuleRuntime:
             # embeddings and repeated on a hit (`hub.notices`); HubLayer's load in tune is the
             # same text, so a fit says it once.
             module_warning(log, "module %s: %s", self.name or self.handle, self.frozen_reason)
-        self._warn_if_classifier()
+        # Said once: `warn_if_probabilities` is silent for a module told a classifier here.
+        self.said_classifier = bool(self._warn_if_classifier()
+                                    or getattr(obj, "said_softmax", False))
         if told and value_range == "0,1" and own_value_range(files.kind, obj) != "0,1":
             # Fed [0, 1], it sees images in [0, 1/255]: it still ranks and trains, badly.
             module_warning(log, "module %s (%s): the model rescales its input itself (a "
@@ -379,9 +382,10 @@ class ModuleRuntime:
         feature vector: its handle says so (`classifierhandles.classifier_handle`), its
         ``__call__`` ends in a Softmax, or it returns 1000 or 1001 values (ImageNet's
         classes; 1001 with TF-Slim's background class) from a MatMul/BiasAdd (a dense
-        layer's logits). A Keras model is cut before its head instead (`hub.sources`)."""
+        layer's logits). A Keras model is cut before its head instead (`hub.sources`).
+        Returns True when it warned."""
         if self.keras_model is not None:
-            return
+            return False
         advice = classifier_handle(self.handle)
         if isinstance(self.obj, SignatureModule):  # its Softmax is said by SignatureModule
             fn, key, ends = self.obj._fn, self.obj.output_key, ("MatMul", "BiasAdd")
@@ -399,7 +403,7 @@ class ModuleRuntime:
         elif advice:
             what = "its handle names a classification module: class logits"
         if what is None:
-            return
+            return False
         module_warning(
             log, "module %s (%s): %s, not features; it ranks and transfers as such (a new "
             "head trained on class scores). For transfer learning catalogue %s, whose output "
@@ -407,6 +411,31 @@ class ModuleRuntime:
             "(https://www.tensorflow.org/hub/common_saved_model_apis/images)",
             self.name or self.handle, self.handle, what,
             advice or "the model's feature-vector variant (or cut it before its head)")
+        return True
+
+    def warn_if_probabilities(self, emb) -> bool:
+        """Warns (once per process, `hub.notices`) when the module's embeddings `emb` (float
+        [N, D], from its first real call: rank's, or `catalogue add`'s probe batch) are
+        probability vectors (`hub.outputs.probability_rows`: every row non-negative and
+        summing to 1), whatever layers made them: a Keras model ending in pooling then a
+        softmax, a SavedModel classifier of any class count. The text names the module, what
+        was seen and the fix: a feature-vector variant, or ``layer:`` naming the layer before
+        the head (a Keras model's, by name). Not said again for a module already warned of
+        as a classifier at load. Returns True when it warned."""
+        seen = None if self.said_classifier else probability_rows(emb)
+        if seen is None:
+            return False
+        model, fix = self.keras_model, "catalogue its feature-vector variant"
+        if model is not None and self.files.kind == "keras-file":
+            fix = (f"set `layer: {_layer_before_head(model)}` on its entry (the layer before "
+                   "its softmax), or catalogue its feature-vector variant")
+        elif model is None:
+            fix += " (or export it cut before its head)"
+        module_warning(
+            log, "module %s (%s): its output is class probabilities, not features: %s. It "
+            "ranks and transfers as such (a new head trained on class scores); for transfer "
+            "learning %s", self.name or self.handle, self.handle, seen, fix)
+        return True
 
     # -- construction -----------------------------------------------------------------------
 
@@ -605,6 +634,15 @@ class ModuleRuntime:
             values = sig.training_values
             flag = training if training in values else (None if None in values else values[0])
         return self.obj(x, training=flag) if sig.training_keyword else self.obj(x, flag)
+
+
+def _layer_before_head(model) -> str:
+    """The name of the layer whose output a Keras model's last layer (its softmax) takes."""
+    last = model.layers[-1]
+    try:
+        return last.input._keras_history[0].name
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return model.layers[-2].name if len(model.layers) > 1 else last.name
 
 
 def _rank_message(rank, shape):

@@ -221,12 +221,15 @@ def _compute(spec, task, split, hw, datasets, files, warnings=None, on_batch=Non
     # cannot be called that way fails here, with the cause, not in a fine-tuning trial.
     with captured() as said:
         runtime = ModuleRuntime.from_spec(spec, files=files)
-    if warnings is not None:
-        warnings.extend(said)
     try:
         runtime.check_input_size(hw)
         emb = _forward_all(runtime, datasets.get(split, hw), hw, on_batch,
                            len(task.split(split)))
+        with captured() as seen:  # class probabilities, whatever its layers: kept as those
+            runtime.warn_if_probabilities(emb)
+        said.extend(seen)
+        if warnings is not None:
+            warnings.extend(said)
     finally:
         # No reference to the module or its traced function survives this call; what they
         # hold in reference cycles is freed by the gc.collect() after each module in
