@@ -1995,7 +1995,7 @@ def test_a_module_returning_probabilities_is_warned_of_and_the_warning_kept_with
         task, tmp_path, caplog):
     # A Keras model ending in pooling then a Softmax layer (no Dense, no conv head) was
     # ranked on its class probabilities without a word; its cache hit said nothing either.
-    from hubensemble.fileio import read_json
+    from hubensemble.fileio import atomic_write_json, read_json
     from hubensemble.rank.embeddings import cache_path, embed
 
     keras.utils.set_random_seed(5)
@@ -2012,3 +2012,9 @@ def test_a_module_returning_probabilities_is_warned_of_and_the_warning_kept_with
     kept = read_json(cache_path(cache, first.key)[:-len(".npy")] + ".json")["warnings"]
     assert kept == [said]  # said again on a hit, naming the entry's module (`hub.notices`)
     assert embed(spec, task, profile=PROFILE, cache_dir=cache).cache_hit
+    # An entry written before this warning keeps none: its first hit loads the module once
+    # to say it and keeps it.
+    about = cache_path(cache, first.key)[:-len(".npy")] + ".json"
+    atomic_write_json(about, {**read_json(about), "warnings": []})
+    assert embed(spec, task, profile=PROFILE, cache_dir=cache).cache_hit
+    assert read_json(about)["warnings"] == [said]

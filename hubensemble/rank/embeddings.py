@@ -349,8 +349,8 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
                     "task": task.name, "split": split, "shape": list(emb.shape),
                     "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                     "written_by": __version__, "warnings": warnings})
-    if hit and not _repeat_warnings(entry, spec.name):
-        _keep_warnings(folder, entry, spec, files if files is not None else located())
+    if hit and (not _repeat_warnings(entry, spec.name) or _probabilities_unsaid(entry, emb)):
+        _keep_warnings(folder, entry, spec, files if files is not None else located(), emb)
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
 
 
@@ -409,12 +409,27 @@ def _repeat_warnings(entry, name) -> bool:
     return True
 
 
-def _keep_warnings(folder: CacheFolder, entry, spec, files) -> None:
+def _probabilities_unsaid(entry, emb) -> bool:
+    """True when the cached embeddings `emb` are class probabilities
+    (`hub.outputs.probability_rows`) but the entry's kept warnings call the module nothing
+    of the kind: an entry written before hubensemble warned of them (2026-12-05), whose
+    module `_keep_warnings` then loads once to say so and keep it."""
+    from hubensemble.hub.outputs import probability_rows
+
+    if probability_rows(emb) is None:
+        return False
+    said = (_about(entry) or {}).get("warnings")
+    return not any(isinstance(t, str) and "not features" in t for t in said or ())
+
+
+def _keep_warnings(folder: CacheFolder, entry, spec, files, emb=None) -> None:
     """Loads `spec`'s module (`files`, located) once to say its load-time warnings, and keeps
     them in the description of the cache entry at `entry`, which held none: an entry written
     by hubensemble before 6acfef7 (or whose .json was lost) is served as it is — its
     embeddings are still valid — but its module's warnings would otherwise never be said
-    again. The load costs what a miss's load does (not the embedding), once per such entry:
+    again. Given the entry's embeddings `emb` (float [N, D]), whether they are class
+    probabilities is said and kept too (`_probabilities_unsaid`: an entry from before that
+    warning). The load costs what a miss's load does (not the embedding), once per such entry:
     the next hit reads the list. A module that no longer loads says nothing here (the stage
     that loads it says why); a description that cannot be written costs only this speed
     (`environment.cache_unwritable`)."""
@@ -424,6 +439,8 @@ def _keep_warnings(folder: CacheFolder, entry, spec, files) -> None:
     try:
         with captured() as said:
             runtime = ModuleRuntime.from_spec(spec, files=files)
+            if emb is not None:  # the cached embeddings: class probabilities are said too
+                runtime.warn_if_probabilities(emb)
         del runtime
     except ModuleLoadError as e:
         log.debug("module %s (cache entry %s) could not be loaded for its warnings: %s",
