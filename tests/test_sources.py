@@ -859,6 +859,25 @@ def test_a_savedmodel_returning_imagenet_logits_is_warned_of_as_a_classifier(
     assert output_op(tf.function(tf.nn.softmax).get_concrete_function(spec), None) == "Softmax"
 
 
+def test_a_keras_classifier_whose_head_is_not_cut_is_warned_of(tmp_path, caplog):
+    # A SqueezeNet-style head (1x1 Conv2D logits, GlobalAveragePooling2D, softmax) is not a
+    # head `_conv_head_input` cuts: its .keras file was ranked on its class probabilities
+    # without a word, where a SavedModel's Softmax is warned of.
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(6, 3),
+                              keras.layers.Conv2D(4, 1, name="logits"),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Activation("softmax", name="probs")])
+    model.save(tmp_path / "squeeze.keras")
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        assert ModuleRuntime.load(str(tmp_path / "squeeze.keras"), name="sq").output_dim == 4
+        cut = ModuleRuntime.load(str(tmp_path / "squeeze.keras"), name="cut",
+                                 layer="logits")  # the user chose: no word
+    (record,) = [r for r in caplog.records if "not features" in r.getMessage()]
+    assert record.getMessage().startswith("module sq (") and "'probs' is a softmax" in (
+        record.getMessage()) and "set `layer:`" in record.getMessage()
+    assert cut.output_dim == 4
+
+
 # --- remote reads: every one bounded, gs:// included ---------------------------------------
 
 def test_a_gfile_read_that_never_answers_times_out(tmp_path):

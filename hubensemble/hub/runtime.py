@@ -382,9 +382,21 @@ class ModuleRuntime:
         feature vector: its handle says so (`classifierhandles.classifier_handle`), its
         ``__call__`` ends in a Softmax, or it returns 1000 or 1001 values (ImageNet's
         classes; 1001 with TF-Slim's background class) from a MatMul/BiasAdd (a dense
-        layer's logits). A Keras model is cut before its head instead (`hub.sources`).
-        Returns True when it warned."""
+        layer's logits). A Keras model is cut before its head (`hub.sources`); one whose head
+        that rule does not know (a 1x1 Conv2D, then GlobalAveragePooling2D and a softmax, as
+        SqueezeNet) and no `layer:` still ends in a softmax: that is warned of. Returns True
+        when it warned."""
         if self.keras_model is not None:
+            last = (self.keras_model.layers or [None])[-1]
+            if self.files.layer is None and (type(last).__name__ == "Softmax" or getattr(
+                    getattr(last, "activation", None), "__name__", None) == "softmax"):
+                module_warning(
+                    log, "module %s (%s): its last layer %r is a softmax: it returns class "
+                    "probabilities, not features, and ranks and transfers as such; set "
+                    "`layer:` on its catalogue entry to the layer whose output is its features "
+                    "(the input of its classifier head)", self.name or self.handle,
+                    self.handle, last.name)
+                return True
             return False
         advice = classifier_handle(self.handle)
         if isinstance(self.obj, SignatureModule):  # its Softmax is said by SignatureModule
