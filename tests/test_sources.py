@@ -1103,3 +1103,17 @@ def test_a_module_returning_probabilities_is_warned_of_whatever_its_layers(
     assert probability_rows(relu / np.linalg.norm(relu, axis=1, keepdims=True)) is None
     assert probability_rows(np.ones((4, 1))) is None  # one value: a one-wide feature
     assert probability_rows(relu / relu.sum(axis=1, keepdims=True)) is not None
+
+
+def test_an_output_key_on_a_module_returning_one_tensor_is_refused(tmp_path):
+    # A Keras file with a dict output and a Dense head is cut at the Dense layer's input, and
+    # `output_key: cls` was ignored without a word: the 8-d features, not the 3-d "cls".
+    inp = keras.Input((None, None, 3))
+    feat = keras.layers.GlobalAveragePooling2D(name="feat")(keras.layers.Conv2D(8, 3)(inp))
+    keras.Model(inp, {"feat": feat, "cls": keras.layers.Dense(3, name="cls")(feat)}).save(
+        tmp_path / "dict.keras")
+    with pytest.raises(ModuleLoadError) as err:
+        ModuleRuntime.load(str(tmp_path / "dict.keras"), name="d", output_key="cls")
+    assert err.value.stage == "output" and "output_key 'cls' is set" in str(err.value)
+    assert "[None, 8]" in str(err.value) and "`layer:`" in str(err.value)
+    assert ModuleRuntime.load(str(tmp_path / "dict.keras"), layer="cls").output_dim == 3

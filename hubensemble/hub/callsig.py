@@ -171,8 +171,17 @@ class CallSignature:
     def output_spec(self, output_key, *, name=None, handle=None):
         """The TensorSpec of the embedding (the ``output_key`` entry of a dict output), or
         None when no trace says; ModuleLoadError(stage="output"), naming ``name`` and
-        ``handle``, for a dict output without a matching key."""
+        ``handle``, for a dict output without a matching key, and for an ``output_key`` given
+        to a module that returns one tensor (tensorflow_hub's KerasLayer forbids it too): a
+        Keras file's dict output cut at its last Dense layer's input ignored it."""
         for out in self.outputs:
+            if output_key is not None and isinstance(out, tf.TensorSpec):
+                raise ModuleLoadError(
+                    f"output_key {output_key!r} is set, but the module returns one tensor "
+                    f"{out.shape.as_list()}, not a dict (a Keras model file is cut at its last "
+                    "Dense layer's input, or at its `layer:`); remove output_key, or name the "
+                    "layer whose output you want in `layer:`", module=name, handle=handle,
+                    stage="output")
             if isinstance(out, dict):
                 if output_key is None or output_key not in out:
                     raise ModuleLoadError(
