@@ -1090,11 +1090,12 @@ def test_a_module_returning_probabilities_is_warned_of_whatever_its_layers(
         for kind in ("hub", "keras-file", "exported", "tf1"):  # feature vectors: no word
             describe_module(name=f"features-{kind}", **kinds.fields(kind))
     said = [r.getMessage() for r in caplog.records if "class probabilities" in r.getMessage()]
-    assert len(said) == 2, said
+    assert len(said) == 2, said  # once each: the Keras file by its softmax layer, at load
     pooled, probs = sorted(said)
-    assert pooled.startswith("module pooled (") and "set `layer: pool` on its entry" in pooled
-    assert "rows of 5 values it returned are non-negative and sum to 1" in pooled
+    assert pooled.startswith("module pooled (") and "its softmax takes 'pool'" in pooled
+    assert "its last layer 'probs' is a softmax" in pooled, pooled
     assert probs.startswith("module probs (") and "feature-vector variant" in probs
+    assert "rows of 5 values it returned are non-negative and sum to 1" in probs, probs
     # The L1 norm, not the L2: non-negative L2-normalised or ReLU features are not said.
     from hubensemble.hub.outputs import probability_rows
 

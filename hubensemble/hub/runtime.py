@@ -394,8 +394,9 @@ class ModuleRuntime:
                     log, "module %s (%s): its last layer %r is a softmax: it returns class "
                     "probabilities, not features, and ranks and transfers as such; set "
                     "`layer:` on its catalogue entry to the layer whose output is its features "
-                    "(the input of its classifier head)", self.name or self.handle,
-                    self.handle, last.name)
+                    "(the input of its classifier head; its softmax takes %r's output)",
+                    self.name or self.handle, self.handle, last.name,
+                    _layer_before_head(self.keras_model))
                 return True
             return False
         advice = classifier_handle(self.handle)
