@@ -2091,7 +2091,7 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
     code, stdout, err = in_process("rank", "--catalogue", str(cat), "--data", f"folder:{data}",
                                    "--out", str(out))
     assert code == 2 and "holds a run on other data" in err, err
-    assert "6 file(s) skipped (" in err and "; and 3 more)." in err, err
+    assert "6 file(s) skipped (" in err and "; and 3 more)" in err, err
     assert "all listed in" not in err, err
     assert len(json.loads((out / "run.json").read_text())["data"]["task"]["skipped"]) == 5
 
