@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble.errors import HubensembleError, first_line, held_stops
-from hubensemble.text import absolute
+from hubensemble.text import absolute, shown_time
 
 # Temp files carry this marker so a run directory can be checked for leftovers, and so
 # nothing that lists results (candidates, cache entries) ever mistakes one for a result.
@@ -461,8 +461,8 @@ def lock_owner(path) -> dict | None:
 
 
 def owner_words(owner: dict | None) -> str:
-    """"pid 4242, since 2026-12-05T10:00:01" (and "on host B" when it is another host) for a
-    `lock_owner` record; "" for None."""
+    """"pid 4242, since 2026-12-05 10:00:01+00:00" (and "on host B" when it is another host)
+    for a `lock_owner` record, its time in `text.shown_time`'s form; "" for None."""
     if not owner:
         return ""
     host = owner.get("host")
@@ -470,7 +470,7 @@ def owner_words(owner: dict | None) -> str:
         f"pid {owner.get('pid')}" + (f" on host {host}" if host and host != socket.gethostname()
                                      else "")
         + (f" (this process, thread {owner['thread']})" if owner.get("thread") else ""),
-        f"since {owner['since']}" if owner.get("since") else None) if part)
+        f"since {shown_time(owner['since'])}" if owner.get("since") else None) if part)
 
 
 # ---------------------------------------------------------------------------------------------

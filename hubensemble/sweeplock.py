@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 from hubensemble import formats
-from hubensemble.errors import RunError
+from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import (atomic_write_json, file_lock, lock_is_held, lock_owner,
                                 owned_here, owned_lock, owner_file, owner_words, pid_alive,
                                 read_json)
 from hubensemble.lockwords import command_words, locked_advice, option_word
-from hubensemble.text import absolute, shell_word
+from hubensemble.text import absolute, shell_word, shown_time
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
@@ -196,10 +196,12 @@ def chief_end_path(run_dir) -> Path:
     """RUN/.sweep-chief.lock.ended: what the last chief on run `run_dir` left as it ended
     (`member_lock`; this module alone reads and writes it), {"command", "sweep", "oracle",
     "tuner_id", "host", "pid", "pid_start", "since", "ended" (local time), "status": "done"
-    (it ended normally) or "error" (a record without one is an error's: written before
-    "done" was), "reason" (an error's stop line's words), "trials" (the trial ids it served,
-    `chief_serves`, when it planned them)}; a chief starting removes it, as does a
-    stand-alone sweep of its sweep (`supersede_chief_end`) and `fit --restart`."""
+    (it ended normally), "stopped" (Ctrl-C, SIGTERM) or "error" (a record without one is an
+    error's: written before "done" was), "reason" (an error's stop line's words, a stop's
+    `exits.STOP_WORDS`), "oracle_taken" (it could not listen at its address), "trials" (the
+    trial ids it served, `chief_serves`, when it planned them)}; a chief starting removes
+    it, as does a stand-alone sweep of its sweep (`supersede_chief_end`) and `fit
+    --restart`."""
     return Path(os.fspath(member_lock_path(run_dir, "chief")) + ENDED)
 
 
@@ -225,7 +227,9 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
     sweep `sweep` (when given: another sweep's record is None; an "A+B" chief's is A's and
     B's) whose `pending` trial ids (None: not known) have no complete candidate. Stopped
     with an error: "its chief (pid 4242 on host box1, since …) stopped with an error at …:
-    REASON". Ended normally (its sweep over: every trial it handed out ended), when
+    REASON"; stopped (Ctrl-C, SIGTERM): "its chief (…) was stopped at … (interrupted)
+    before its sweep was over" (times in `text.shown_time`'s form). Ended normally (its
+    sweep over: every trial it handed out ended), when
     `pending` is given, not empty, and every one of them was in the plan it served, so no
     chief will hand them out until one is started again: "its chief (…) ended normally at
     …, its sweep over (every trial it handed out has ended), and 2 of its trial(s) have no
@@ -235,7 +239,10 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
     record = _end_record(run_dir, sweep)
     if record is None:
         return None
-    when = f" at {record['ended']}" if record.get("ended") else ""
+    when = f" at {shown_time(record['ended'])}" if record.get("ended") else ""
+    if record.get("status") == "stopped":  # Ctrl-C, SIGTERM: a stop, not an error
+        return (f"{_chief_words(record)} was stopped{when} "
+                f"({record.get('reason') or 'interrupted'}) before its sweep was over")
     if record.get("status", "error") != "done":
         return (f"{_chief_words(record)} stopped with an error{when}: "
                 f"{record.get('reason') or 'see its own output'}")
@@ -306,7 +313,8 @@ def _chief_words(record: dict | None) -> str:
     record = record or {}
     pid, host = record.get("pid"), record.get("host")
     who = ", ".join(filter(None, (f"pid {pid} on host {host}" if pid else None,
-                                  f"since {record['since']}" if record.get("since") else None)))
+                                  f"since {shown_time(record['since'])}" if record.get("since")
+                                  else None)))
     return f"its chief ({who})" if who else "its chief"
 
 
@@ -417,6 +425,16 @@ def _whole_sweep(run_dir, member: str, sweep):
     return whole if isinstance(whole, str) and sweep in whole.split("+") else sweep
 
 
+def chief_cannot_listen(address: str) -> HubensembleError:
+    """The error of a chief that cannot listen at `address` ("HOST:PORT": taken, or not this
+    machine's; `tune.distributed`), marked "oracle_taken" so that its end record
+    (`member_lock`) has its workers' resume words (`worker_without_chief`) name no port."""
+    error = HubensembleError(f"the chief cannot listen on {address}; pick a free port or "
+                             "an address of this machine")
+    error.oracle_taken = True
+    return error
+
+
 def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
                          listen_wait: float | None = None) -> RunError:
     """The error a worker (tuner id `member`) stops with when its chief has gone (`gone`:
@@ -425,14 +443,20 @@ def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
     to listen: what happened and the commands that resume (the chief again, then this
     worker), each with the sweep's options as run.json records them (`sweep_options`): a
     worker told to start the chief "with the options it had", without its --budget and
-    --profile, resumed with other settings."""
+    --profile, resumed with other settings. When the last chief could not listen at its
+    address (its end record's "oracle_taken"), both commands say --oracle HOST:PORT and what
+    to put there: the taken address again failed the same way."""
     sweep = _whole_sweep(run_dir, member, sweep)
     recorded = sweep_options(run_dir, sweep)
-    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
-    worker = _tune_words(run_dir, member, sweep, oracle, recorded)
+    taken = (_end_record(run_dir, sweep) or {}).get("oracle_taken")  # its port: not again
+    chief = _tune_words(run_dir, "chief", sweep, None if taken else oracle, recorded)
+    worker = _tune_words(run_dir, member, sweep, None if taken else oracle, recorded)
     resume = (f"({chief}), then this worker ({worker}), each with any {_own_options()} it "
               "had" if recorded else
               f"({chief} with the options it had), then this worker ({worker} with its own)")
+    if taken:
+        resume += (f"; HOST:PORT: a free address of the chief's machine, the same in both "
+                   f"(not {oracle}, where the chief could not listen)")
     waited = ("for it, up to an hour each time it asks (Keras Tuner's time-out)"
               if listen_wait is None else
               f"for it to listen, up to {listen_wait:g} s ($HUBENSEMBLE_CHIEF_TIMEOUT)")
@@ -618,16 +642,19 @@ def _end_recorded(end: Path, lock: Path):
 def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | None,
                done: bool = False) -> None:
     """Writes `end`: the holder's record of `lock` with "ended", "status" ("done" when
-    `done`, else "error"), the trials it served (`chief_serves`) and, for an error,
-    "reason": the words of stop `exc` (Ctrl-C, SIGTERM: the command line's first words) or
-    of its stop `line` ("hubensemble: error: …", its prefix left out), else the exception's
-    message."""
+    `done`, "stopped" for a stop, else "error"), "oracle_taken" (the error of a chief that
+    could not listen, `tune.distributed`, says so), the trials it served (`chief_serves`)
+    and, for an error or a stop, "reason": the words of stop `exc` (Ctrl-C, SIGTERM: the
+    command line's first words) or of its stop `line` ("hubensemble: error: …", its prefix
+    left out), else the exception's message."""
     from hubensemble.errors import shown
     from hubensemble.exits import STOP_WORDS
 
+    status = "done" if done else "error"
     if done:
         reason = None
     elif isinstance(exc, KeyboardInterrupt):
+        status = "stopped"
         reason = next(said for kind, said in STOP_WORDS if isinstance(exc, kind))
     elif line is not None:
         reason = line.removeprefix("hubensemble: ").removeprefix("error: ")
@@ -637,6 +664,7 @@ def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | Non
         "command", "sweep", "oracle", "tuner_id", "host", "pid", "pid_start", "since")}
     with contextlib.suppress(OSError):  # (a run folder that cannot be written: as before)
         atomic_write_json(end, {**held, "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                "status": "done" if done else "error",
+                                "status": status,
+                                "oracle_taken": bool(getattr(exc, "oracle_taken", False)),
                                 "reason": reason.splitlines()[0] if reason else reason,
                                 "trials": _SERVED.get(os.path.realpath(lock)) or None})

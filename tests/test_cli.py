@@ -892,7 +892,8 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
     assert err.count(f"{garbled / 'ranking.json'} is unreadable (JSONDecodeError") == 1, err
     assert err.count(f"{ranked / 'run.json'} records no data") == 1, err
     assert len(re.findall(r"tune --tuner-id tuner0 on \S+worker: its chief \(pid \d+ on host "
-                          r"\S+, since \S+\) stopped with an error at \S+: module 'm' cannot "
+                          r"\S+, since \S+ \S+\) stopped with an error at \S+ \S+: module 'm' "
+                          r"cannot "
                           r"load: bad module; this worker stops rather than wait for it to "
                           r"listen", err)) == 1, err
     assert "Traceback" not in err

@@ -41,6 +41,9 @@ def test_a_writer_is_refused_while_a_sweep_runs_naming_the_sweep_and_its_chief(
         assert (f"a chief/worker tune sweep is running on {run} (sweep hyper, oracle "
                 f"127.0.0.1:8000; its chief: pid {chief.pid}, since ") in err, err
         assert f"worker(s) tuner0 (pid {worker.pid}, since " in err, err
+        # Its times in text.shown_time's form, as the report's (it said 2026-12-05T21:30:54).
+        assert re.search(rf"pid {worker.pid}, since [0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} "
+                         r"[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}\)", err), err
         assert str(run / ".sweep-chief.lock") in err, err
         assert (f"wait for it to end, then run `hubensemble {command} --run {shell(run)}` "
                 "again") in err, err
@@ -338,20 +341,34 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
             message = " ".join(str(stop.value).split())
             assert (f"its chief (pid {os.getpid()} on host {socket.gethostname()}, since "
                     in message), message
-            assert re.search(r"\) stopped with an error at [0-9T:-]+: module 'm' cannot load: "
+            when = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}[+-][0-9]{2}:[0-9]{2}"  # shown_time's
+            assert re.search(rf"since {when}\) stopped with an error at {when}: module 'm' "
+                             r"cannot load: "
                              r"bad module; this worker stops rather than wait for it to listen",
                              message), message
 
-            def fails():
+            def fails():  # as the command line says it: its stop line, in the except block
                 with Run(run).lock("tune", "chief", sweep):
-                    terminal.stopped(f"hubensemble: error: the chief cannot listen on {address}")
+                    try:
+                        raise sweeplock.chief_cannot_listen(address)
+                    except HubensembleError as e:
+                        terminal.stopped(f"hubensemble: error: {e}")
 
             assert "stopped with an error at " in worker(fails)
-            assert f"cannot listen on {address}; this worker stops" in worker(fails)
+            # Its port was taken: the resume commands repeat no taken --oracle (it printed
+            # "--oracle 127.0.0.1:PORT" twice, after "pick a free port").
+            message = worker(fails)
+            assert f"cannot listen on {address}; pick a free port" in message, message
+            resume = message.split("To resume")[1]
+            assert f"--oracle {address}" not in resume and "oracle_address='HOST:PORT'" in resume
+            assert (f"HOST:PORT: a free address of the chief's machine, the same in both (not "
+                    f"{address}, where the chief could not listen)") in resume, resume
             with pytest.raises(KeyboardInterrupt):
                 with Run(run).lock("tune", "chief", sweep):
                     raise KeyboardInterrupt
-            assert sweeplock.chief_ended(run, "hyper").endswith(": interrupted")
+            # Ctrl-C is a stop, not an error ("stopped with an error at …: interrupted").
+            assert re.search(rf"\) was stopped at {when} \(interrupted\) before its sweep was "
+                             r"over$", sweeplock.chief_ended(run, "hyper"))
             assert sweeplock.chief_ended(run, "other") is None  # another sweep's chief
             with Run(run).lock("tune", "chief", sweep):  # a chief starting: it runs now
                 assert not sweeplock.chief_end_path(run).exists()
@@ -370,7 +387,7 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
                 wait_for_chief(timeout=5, poll=0.05, run_dir=run, sweep="hyper",
                                pending=["hyper-0001-m"])
             message = " ".join(str(stop.value).split())
-            assert re.search(r"\) ended normally at [0-9T:-]+, its sweep over \(every trial it "
+            assert re.search(rf"\) ended normally at {when}, its sweep over \(every trial it "
                              r"handed out has ended\), and 1 of its trial\(s\) have no "
                              r"complete candidate \(e.g. hyper-0001-m: a trial that ended "
                              r"without one\); this worker stops rather than wait", message

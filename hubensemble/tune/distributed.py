@@ -18,8 +18,9 @@ import time
 from hubensemble import environment
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.sweeplock import (TUNER_ID_RE, chief_ended, chief_start_watch,
-                                   stale_chief_note, worker_without_chief)
+from hubensemble.sweeplock import (TUNER_ID_RE, chief_cannot_listen, chief_ended,
+                                   chief_start_watch, stale_chief_note,
+                                   worker_without_chief)
 from hubensemble.threads import sweep_block
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,7 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
         bound = 0
     if bound == 0:
         executor.shutdown(wait=False)
-        raise HubensembleError(f"the chief cannot listen on {address}; pick a free port or "
-                               "an address of this machine")
+        raise chief_cannot_listen(address)
     server.start()
     try:
         while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
