@@ -400,3 +400,33 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
             assert sweeplock.chief_ended(run, "other", ["hyper-0001-m"]) is None
     finally:
         logging.getLogger("hubensemble.tune.distributed").removeHandler(handler)
+
+
+def test_a_chief_whose_port_is_taken_says_so_in_its_own_words_only(caplog, capfd):
+    """gRPC's C++ line of a port it cannot bind ("E1205 … add_port.cc:83] Failed to add port
+    to server: … Address already in use") reached the terminal before the chief's own error,
+    which says the same (helper 212, trying a sweep as a user): it goes to RUN/log.txt at
+    INFO (`_tf.native_notices`), and the error marks the port taken for the resume words."""
+    import logging
+    import socket
+    from concurrent import futures
+
+    import grpc
+
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tune.distributed import _bind
+
+    executor = futures.ThreadPoolExecutor(max_workers=1)
+    with socket.socket() as taken, caplog.at_level(logging.INFO, logger="hubensemble"):
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        capfd.readouterr()
+        with pytest.raises(HubensembleError, match=f"the chief cannot listen on {address}; "
+                           "pick a free port") as error:
+            _bind(grpc.server(executor), address)
+    executor.shutdown(wait=False)
+    assert error.value.oracle_taken
+    assert "add_port" not in capfd.readouterr().err
+    assert any("the chief's gRPC server: " in r.getMessage() and "add_port" in r.getMessage()
+               for r in caplog.records), caplog.records

@@ -16,6 +16,7 @@ import socket
 import time
 
 from hubensemble import environment
+from hubensemble._tf import native_notices
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeplock import (TUNER_ID_RE, chief_cannot_listen, chief_ended,
@@ -79,12 +80,10 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
     servicer = oracle_chief.OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
-        bound = 0
-    if bound == 0:
+        _bind(server, address)
+    except HubensembleError:
         executor.shutdown(wait=False)
-        raise chief_cannot_listen(address)
+        raise
     server.start()
     try:
         while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
@@ -94,6 +93,21 @@ def serve_oracle(oracle, *, on_poll=None, poll=1.0):
     finally:  # whole (errors.held_stops): a Ctrl-C here left the server serving on its port
         with held_stops():  # in the process
             _stop_serving(server, executor, address)
+
+
+def _bind(server, address: str) -> None:
+    """Binds gRPC `server` to `address` ("HOST:PORT"), or raises HubensembleError
+    (`sweeplock.chief_cannot_listen`: its port taken, or not this machine's). gRPC's C++
+    line of the failure ("E1205 … add_port.cc:83] Failed to add port to server: … Address
+    already in use") reached the terminal before that error, which says it in its own
+    words: it goes to RUN/log.txt at INFO (`_tf.native_notices`), as other native lines."""
+    with native_notices("the chief's gRPC server"):
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+            bound = 0
+    if bound == 0:
+        raise chief_cannot_listen(address)
 
 
 def _stop_serving(server, executor, address: str) -> None:
