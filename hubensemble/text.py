@@ -119,20 +119,47 @@ def shell(path) -> str:
     return shell_word(path) if _hidden(path) else shlex.quote(path)
 
 
+def typo_distance(typed: str, name: str) -> int:
+    """How far `typed` is from `name` by git's weights (help.c, help_unknown_cmd:
+    levenshtein(cmd, candidate, 0, 2, 1, 3)): two neighbouring letters swapped cost 0, a
+    wrong letter 2, a letter left out of `typed` 1, a letter too many in it 3 (the optimal
+    string alignment form of Damerau-Levenshtein); an int >= 0, 0 for the same word."""
+    row2, row = None, list(range(len(name) + 1))  # row i-2, row i-1 of the table
+    for i in range(1, len(typed) + 1):
+        new = [i * 3] + [0] * len(name)
+        for j in range(1, len(name) + 1):
+            cost = min(row[j - 1] + 2 * (typed[i - 1] != name[j - 1]), row[j] + 3, new[j - 1] + 1)
+            if (i > 1 and j > 1 and typed[i - 1] == name[j - 2]
+                    and typed[i - 2] == name[j - 1]):
+                cost = min(cost, row2[j - 2])
+            new[j] = cost
+        row2, row = row, new
+    return row[-1]
+
+
 def closest_name(word: str, names) -> str | None:
-    """The one of `names` that `word` most likely mistypes, as git's "did you mean" picks it:
-    difflib ratio >= 0.85, or the same letters in another order, once case, leading dashes,
-    a "=value" and - or _ are evened out (--topk, --Top_K -> --top-k; topk -> top_k); None
-    when none is that close. The command line's unknown flags and fit's unknown options."""
+    """The one of `names` that `word` most likely mistypes, as git's "did you mean" picks it
+    (`typo_distance`), once case, leading dashes, a "=value" and - or _ are evened out
+    (--topk, --Top_K -> --top-k; topk -> top_k; ad -> add): the nearest name whose distance
+    is under git's SIMILARITY_FLOOR of 7 and at most 3 (one slip of any kind: catalogue ad,
+    fitt, bild) or one per three letters of the longer word, so a short word is not read as
+    a far one (--size is no --seed, --max-trails no --max-failures, x no fit); or the same
+    letters in another order (tpo, ahsh). Ties go to the name difflib finds most alike.
+    None when none is that close. The command line's unknown flags and commands, fit's
+    unknown options, a data set's feature keys, an archive's members. (difflib's ratio
+    >= 0.85 alone let 'ad' miss 'add': 0.8.)"""
     import difflib
 
     def norm(name):
         return name.split("=", 1)[0].lstrip("-").lower().replace("_", "-")
 
-    known = {norm(n): n for n in names}
-    close = difflib.get_close_matches(norm(word), known, 1, 0.85) or [
-        k for k in known if sorted(k) == sorted(norm(word))]
-    return known[close[0]] if close else None
+    typed, known = norm(word), {norm(n): n for n in names}
+    scored = []
+    for k in known:
+        d = typo_distance(typed, k)
+        if d < 7 and d <= max(3, max(len(k), len(typed)) // 3) or sorted(k) == sorted(typed):
+            scored.append((d, -difflib.SequenceMatcher(None, typed, k).ratio(), k))
+    return known[min(scored)[2]] if scored else None
 
 
 def described(value) -> str:

@@ -58,12 +58,12 @@ def test_help_lists_every_stage():
     (("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--max-trails", "3"),
      "unrecognized arguments: --max-trails 3\n"),  # no far-fetched --max-failures
     (("tune", "--rn", "r"), "the following arguments are required: --run; unrecognized "
-                            "arguments: --rn r\n"),
+                            "arguments: --rn r (did you mean --run?)\n"),
     # From a second check: the other unknown flags kept their values; letters swapped; a
     # stray word (an unquoted path with a space) was "argument merge: invalid choice".
     (("rank", "--metirc", "knn", "--kk", "2", "--topk", "3"),
      "unrecognized arguments: --metirc knn --kk 2 --topk 3 (did you mean --metric for "
-     "--metirc, --top-k for --topk?)\n"),
+     "--metirc, --k for --kk, --top-k for --topk?)\n"),
     (("rank", "--data", "folder:/my", "dir", "--out", "r"), "unrecognized arguments: dir\n"),
     # Another command's flag (with "=value" too): no hint at all, though the README promised
     # one; now the commands that take it, and this command's nearest flag.
@@ -114,7 +114,8 @@ def test_an_unknown_sub_command_is_named_as_typed_with_the_commands_there(argv, 
 @pytest.mark.parametrize("argv, typed, near", [
     (("-q", "fitt", "--out", "r"), "fitt", "fit"), (("zoo", "bild", "--out", "z"), "bild", "build"),
     (("catalogue", "valdate", "c.yaml", "--verbose"), "valdate", "validate"),
-    (("rank", "-q", "mrege", "a"), "mrege", "merge"), (("xyzzy",), "xyzzy", None)])
+    (("rank", "-q", "mrege", "a"), "mrege", "merge"), (("xyzzy",), "xyzzy", None),
+    (("catalogue", "ad", "c.yaml"), "ad", "add"), (("catalogue", "lst"), "lst", "list")])
 def test_a_mistyped_command_is_named_with_the_closest_one(argv, typed, near, in_process):
     """A new user's `hubensemble fitt` listed the 13 commands, not the one meant; a mistyped
     sub-command now ends as a mistyped flag does: "(did you mean fit?)" (none when no
@@ -2804,3 +2805,22 @@ def test_a_stages_advice_names_commands_on_the_command_line_and_functions_in_pyt
         told = str(e.value).replace(str(tmp_path), "T")
         assert words in str(e.value) and "`hubensemble " not in told and "--" not in told, told
     assert command_words("tune") == "run_tune()"  # outside a command, without a run
+
+
+@pytest.mark.parametrize("typed, names, meant", [
+    # A one-letter slip in a short name found nothing (difflib ratio 'ad'/'add' 0.8 < 0.85).
+    ("ad", ("add", "list", "validate"), "add"), ("ls", ("add", "list"), "list"),
+    ("fti", ("fit", "demo"), "fit"), ("--sed", ("--seed", "--out"), "--seed"),
+    ("--budgt=4", ("--budget",), "--budget"), ("--Top_K", ("--top-k",), "--top-k"),
+    ("tpo", ("top",), "top"),
+    ("--max-trails", ("--max-failures", "--max-trials"), "--max-trials"),
+    # ... and no nonsense: a word not one slip from a short name, nor far from a long one.
+    ("x", ("fit", "add"), None), ("--size", ("--seed",), None), ("--kk", ("--top-k",), None),
+    ("--max-trails", ("--max-failures",), None), ("x_dev", ("x_val", "x_train"), None),
+    ("--zzzz", ("--seed", "--run"), None)])
+def test_the_closest_name_takes_one_slip_in_a_short_word_and_no_far_one(typed, names, meant):
+    """git's rule (help.c: weighted Damerau-Levenshtein, SIMILARITY_FLOOR 7), bounded by
+    the word's length; the one rule of flags, commands and fit's options."""
+    from hubensemble.text import closest_name
+
+    assert closest_name(typed, names) == meant
