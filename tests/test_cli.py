@@ -166,7 +166,7 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     for path in (a, b):
         path.write_text("modules:\n  - {name: same, handle: ./m}\n")
     code, out, err = hubensemble("catalogue", "validate", str(a), str(b))
-    assert code == 1 and out.count(": ok (1 module)") == 2
+    assert code == 1 and out.count(": ok (1 module, 1 warning)") == 2
     assert "the 2 catalogues together are not valid" in err and f"{b}:2:" in err
     assert "together: ok" not in out
     # A third file with its own error does not hide the clash of the other two (a new-user
@@ -184,7 +184,7 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     paths.write_text("modules:\n  - {name: a, handle: 'htps//tfhub.dev/x/1'}\n"
                      "  - {name: b, handle: ./there}\n  - {name: c, handle: ./nowhere}\n")
     code, out, err = hubensemble("catalogue", "validate", str(paths))
-    assert code == 0 and ": ok (3 modules)" in out
+    assert code == 0 and ": ok (3 modules, 2 warnings)" in out
     assert f"warning: {paths}:2: handle " in err and "write https://tfhub.dev/" in err
     assert f"warning: {paths}:4: handle '{tmp_path / 'nowhere'}' does not exist" in err
     assert f"{paths}:3" not in err
@@ -2824,3 +2824,20 @@ def test_the_closest_name_takes_one_slip_in_a_short_word_and_no_far_one(typed, n
     from hubensemble.text import closest_name
 
     assert closest_name(typed, names) == meant
+
+
+def test_catalogue_validate_says_a_files_warnings_before_its_ok_and_counts_them(tmp_path):
+    """"FILE: ok (2 modules)" came before the file's warning lines: a user stops reading at
+    "ok". The warnings now come first and the verdict counts them, for a file and the set."""
+    from hubensemble.zoo.config import validate_catalogues
+
+    one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    one.write_text("modules:\n  - {name: a, handle: ./nowhere}\n  - {name: b, handle: ./else}\n")
+    two.write_text("modules:\n  - {name: c, handle: ./nowhere}\n")
+    said = []
+    assert validate_catalogues([str(one), str(two)], lambda line, ok: said.append((line, ok)))
+    verdicts = [i for i, (_, ok) in enumerate(said) if ok]
+    assert said[verdicts[0]][0] == f"{one}: ok (2 modules, 2 warnings)", said
+    assert said[verdicts[1]][0] == f"{two}: ok (1 module, 1 warning)", said
+    assert said[verdicts[2]][0] == "the 2 catalogues together: ok (1 warning)", said
+    assert [ok for _, ok in said] == [None, None, True, None, True, None, True], said

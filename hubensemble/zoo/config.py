@@ -213,19 +213,25 @@ def _line_of(text, label) -> int:
     return int(head) if head.isdigit() else 0
 
 
+def _count(n: int, noun: str) -> str:
+    """`n` and `noun`, plural unless `n` is 1: "1 module", "2 modules"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     """`catalogue validate`: each file in turn (`validate_catalogue`), then, when several are
     valid, those together (`load_catalogues`: names unique across them; a file with its own
     errors does not hide a clash between the others: every problem is reported at once).
-    `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N modules)" and
-    the set's verdict with ok True; a file's problem lines (CatalogueError's) and the set's
-    with ok False; a note per local handle missing or holding no module
-    (`local_handle_warnings`), per entry whose handle names a classification module
-    (`classifierhandles.classifier_handle_warnings`) and per entry that loads the same module as an
-    earlier one, in the file or across the files (`handles.same_module_warnings`), each a
-    warning, not a
-    failure, with ok None. A file's warnings come with its errors, of the entries that parsed,
-    all in line order (they came only once its errors were fixed: a new-user check). Returns
+    `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N modules)" ("PATH:
+    ok (2 modules, 1 warning)" after that file's warnings, which come first: a reader stopped
+    at "ok") and the set's verdict (likewise) with ok True; a file's problem lines
+    (CatalogueError's) and the set's with ok False; a note per local handle missing or
+    holding no module (`local_handle_warnings`), per entry whose handle names a
+    classification module (`classifierhandles.classifier_handle_warnings`) and per entry that
+    loads the same module as an earlier one, in the file or across the files
+    (`handles.same_module_warnings`), each a warning, not a failure, with ok None. A file's
+    warnings come with its errors, of the entries that parsed, all in line order (they came
+    only once its errors were fixed: a new-user check). Returns
     True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
     from hubensemble.classifierhandles import classifier_handle_warnings
@@ -246,9 +252,10 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
                 emit(line, ok)
             continue
         good.append(path)
-        emit(f"{path}: ok ({len(specs)} module{'' if len(specs) == 1 else 's'})", True)
-        for note, ok in notes:
+        for note, ok in notes:  # before the verdict: a reader stops at "ok"
             emit(note, ok)
+        emit(f"{path}: ok ({_count(len(specs), 'module')}"
+             f"{', ' + _count(len(notes), 'warning') if notes else ''})", True)
     if len(good) > 1:
         what = (f"the {len(good)} catalogues together" if len(good) == len(paths) else
                 f"the {len(good)} valid catalogues together")
@@ -257,9 +264,10 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
         except HubensembleError as e:
             emit(f"{what} are not valid:\n{e}", False)
             return False
-        emit(f"{what}: ok", True)
-        for note in same_module_warnings(together, across_files=True):
+        notes = same_module_warnings(together, across_files=True)
+        for note in notes:
             emit(note, None)
+        emit(f"{what}: ok" + (f" ({_count(len(notes), 'warning')})" if notes else ""), True)
     return len(good) == len(paths)
 
 
