@@ -224,15 +224,22 @@ def unloadable_path(path) -> str | None:
     return None
 
 
-def check_tuner_folder(run_dir, sweep: str) -> None:
+def check_tuner_folder(run_dir, sweep: str, flag: str | None = None) -> None:
     """HubensembleError (`fileio.tf_path`'s words: the path, the folder whose name holds the
-    byte, "rename that folder in UTF-8") when a part of `sweep` goes through Keras Tuner
+    byte, "rename that folder in UTF-8"; with `flag`, a run folder still to make (fit's
+    "--out", or "out" in Python), then ", or choose another FLAG folder", as
+    `check_export_target` says of RUN/export) when a part of `sweep` goes through Keras Tuner
     (every sweep but the probe) and RUN/tuner's name is not UTF-8 (a run folder 'caf\\xe9'):
     Keras Tuner reaches it through TensorFlow only, which can neither write nor read it.
     `tune` checks it before its sweep is recorded, `fit` (and the command line, before
     TensorFlow) before its rank: a probe sweep, which writes nothing there, is not refused."""
     if any(part != UNTUNED_BY_KERAS_TUNER for part in sweep_parts(sweep)):
-        tf_path(os.path.join(os.fspath(run_dir), TUNER_DIR))
+        try:
+            tf_path(os.path.join(os.fspath(run_dir), TUNER_DIR))
+        except HubensembleError as e:
+            if flag is None:  # tune's existing --run: renaming it is the way
+                raise
+            raise RunError(f"{e}, or choose another {flag} folder") from None
 
 
 def check_saved_model_folder(model_dir) -> str:

@@ -173,7 +173,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     check_strategy(options.strategy, options.tpu)
     check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
     check_budget(options.sweep, options.budget)
-    check_tuner_folder(out, options.sweep)  # before the rank, not by tune after it
+    check_tuner_folder(out, options.sweep, "out")  # before the rank, not by tune after it
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target
 

@@ -287,7 +287,8 @@ def check_inputs(args) -> None:
         check_budget(args.sweep, args.budget)
         run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
         if run_dir:  # a name Keras Tuner cannot reach: not after fit's rank
-            check_tuner_folder(run_dir, args.sweep)
+            check_tuner_folder(run_dir, args.sweep,
+                               None if getattr(args, "run", None) else "--out")
     if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
         check_export_target(args.export or os.path.join(args.out, "export"),
                             "--export" if args.export else "--out", run_dir=args.out)

@@ -808,13 +808,15 @@ def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
                          (("--sweep", "seeds+probe"), "tuner")):
         code, _, err = in_process("fit", "--catalogue", cat, "--data", spec, "--out", bad,
                                   *extra)
-        assert code == 2 and f"error: {tmp_path}/run\\xff/{where}: {words}" in err, err
+        assert code == 2 and (f"error: {tmp_path}/run\\xff/{where}: {words}, or choose "
+                              "another --out folder\n") in err, err
         assert not os.path.lexists(raw)
     from hubensemble.errors import HubensembleError
     from hubensemble.formats import check_export_target, check_tuner_folder
     from hubensemble.pipeline import fit
 
-    with pytest.raises(HubensembleError, match=re.escape(f"run\\xff/tuner: {words}")):
+    with pytest.raises(HubensembleError, match=re.escape(f"run\\xff/tuner: {words}, or choose "
+                                                         "another out folder")):
         fit(str(cat), spec, bad)
 
     check_tuner_folder(bad, "probe")  # the probe's trials are hubensemble's own: not refused
