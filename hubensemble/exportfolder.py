@@ -23,7 +23,7 @@ from hubensemble.errors import RunError
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.lockwords import command_words, on_command_line, option_word
-from hubensemble.text import absolute, shell, shell_word
+from hubensemble.text import absolute, shell, shell_word, shown_time
 
 
 def keep_replaced_export(run, out_dir) -> str:
@@ -49,7 +49,7 @@ def keep_replaced_export(run, out_dir) -> str:
         f"{len(members)} member(s)" if isinstance(members, list) else None,
         f"retrained on train + val ({option_word('--retrain-full', 'retrain_full=True')})"
         if full else None,
-        f"written {meta['created']}" if meta.get("created") else None) if part)
+        f"written {shown_time(meta['created'])}" if meta.get("created") else None) if part)
     kept = kept_export_folder(out_dir, meta)
     tflite = f"{out_dir}-tflite"
     # Its TFLite model is the one written with it (the same "created"); an older one is of
@@ -233,8 +233,9 @@ def older_fits_own_export(run, out_dir, meta: dict) -> str | None:
             or export.get("members") != meta["members"]
             or export.get("created", meta.get("created")) != meta.get("created")):
         return None
+    written = shown_time(meta["created"]) if meta.get("created") else "at an unrecorded time"
     return (f"{out_dir} holds the export this run's fit wrote ({len(meta['members'])} "
-            f"member(s), written {meta.get('created') or 'at an unrecorded time'}), recorded by "
+            f"member(s), written {written}), recorded by "
             "an older hubensemble that kept no digest of what it read; the ensemble was chosen "
             "again, so it is exported again over it")
 

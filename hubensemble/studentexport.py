@@ -12,7 +12,7 @@ from hubensemble.distillcompare import read_distill
 from hubensemble.errors import RunError
 from hubensemble.formats import (DISTILL_DIR, export_identity, metadata_path,
                                  read_export_metadata)
-from hubensemble.text import shell_word
+from hubensemble.text import shell_word, shown_time
 
 
 def student_for_export(run_dir, student=True, *, retrain_full=False,
@@ -151,16 +151,17 @@ def _check_teacher(cand, path, redo) -> None:
     teacher = cand.record.get("teacher") or {}
     info = read_export_metadata(path, strict=False) if path else {}
     then, now = teacher.get("members") or [], [m.get("trial") for m in info.get("members") or []]
+    written = shown_time(info["created"]) if info.get("created") else "an unrecorded time"
     if not info:
         why = f"{path} holds no export now" if path else "trial.json names none"
     elif sorted(then) != sorted(now):
         why = f"it held members {then} then, {now} now"
     elif teacher.get("created") and teacher["created"] != info.get("created"):
-        why = f"it was written at {teacher['created']} then, at {info.get('created')} now"
+        why = f"it was written at {shown_time(teacher['created'])} then, at {written} now"
     elif (teacher.get("metadata_sha256")
           and teacher["metadata_sha256"] != (export_identity(path, info) or {}).get(
               "metadata_sha256")):
-        why = (f"it was written again since, at {info.get('created')}: its metadata "
+        why = (f"it was written again since, at {written}: its metadata "
                f"{metadata_path(path)} differs")
     else:
         return

@@ -1590,6 +1590,7 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
     RUN/export-replaced-<created>, with the TFLite model written with it (not an older one),
     never onto an earlier kept one, and run.json's record follows it. Files only."""
     from hubensemble.export.stage import keep_replaced_export
+    from hubensemble.text import shown_time  # the terminal's one form of a time
 
     run = Run(tmp_path / "run")
     export = run.path / "export"
@@ -1619,7 +1620,8 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
     assert run.exported_to() == str(kept.resolve())
     assert said.startswith(f"{export} held an export that is not the one this fit recorded "
                            "there (2 member(s), retrained on train + val (--retrain-full), "
-                           f"written 2026-12-04T15:40:01): another command wrote it since. "
+                           f"written {shown_time('2026-12-04T15:40:01')}): another command "
+                           "wrote it since. "
                            f"Moved it to {kept} (its TFLite model to {kept}-tflite)"), said
     assert f"`hubensemble evaluate --model {kept}`" in said  # in the run: its data
     assert f"`hubensemble predict --model {kept} IMAGE`" in said
@@ -1649,6 +1651,7 @@ def test_an_export_an_older_fit_recorded_without_digests_is_its_own_not_moved_as
     and moved it to RUN/export-replaced-...; it is fit's own, exported again over it. Files
     only."""
     from hubensemble.export.stage import keep_replaced_export
+    from hubensemble.text import shown_time  # the terminal's one form of a time
 
     run = Run(tmp_path / "run")
     export = run.path / "export"
@@ -1664,7 +1667,8 @@ def test_an_export_an_older_fit_recorded_without_digests_is_its_own_not_moved_as
                        "retrain_full": False, "time": "2026-12-05T14:51:52"})
     said = keep_replaced_export(run, export)
     assert said == (f"{export.resolve()} holds the export this run's fit wrote (2 member(s), "
-                    "written 2026-12-05T14:51:22), recorded by an older hubensemble that kept "
+                    f"written {shown_time('2026-12-05T14:51:22')}), recorded by an older "
+                    "hubensemble that kept "
                     "no digest of what it read; the ensemble was chosen again, so it is "
                     "exported again over it"), said
     assert sorted(os.listdir(run.path)) == ["export", "run.json", "run.json.lock"]

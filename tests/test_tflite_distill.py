@@ -1031,3 +1031,25 @@ def test_the_tflite_timing_copies_a_batch_into_the_interpreter_once(rng):
     x[...] = 0.0
     np.testing.assert_array_equal(timed(x), want)  # the batch set on the first call
     np.testing.assert_array_equal(timed(x.copy()), runner(x))  # another array: set anew
+
+
+def test_a_changed_teacher_export_is_said_with_the_terminals_times(tmp_path):
+    """The refusal of a student whose teacher export changed printed raw stamps ("written at
+    2026-12-04T15:40:01 then, at …"): now text.shown_time's one form, with the offset. Files
+    only."""
+    import types
+
+    from hubensemble.studentexport import _check_teacher
+    from hubensemble.text import shown_time
+
+    os.makedirs(tmp_path / "export" / "assets")
+    atomic_write_json(metadata_path(tmp_path / "export"), {
+        "format": "hubensemble-export", "created": "2026-12-04T15:40:01",
+        "members": [{"trial": "t0"}]})
+    cand = types.SimpleNamespace(trial="distill-small", record={"teacher": {
+        "members": ["t0"], "created": "2026-12-01T09:00:00"}})
+    with pytest.raises(RunError) as e:
+        _check_teacher(cand, str(tmp_path / "export"), "redo")
+    assert (f"(it was written at {shown_time('2026-12-01T09:00:00')} then, at "
+            f"{shown_time('2026-12-04T15:40:01')} now)") in str(e.value), e.value
+    assert "T09:00:00" not in str(e.value) and "T15:40:01" not in str(e.value)

@@ -19,7 +19,7 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.exportfolder import other_run
 from hubensemble.formats import (EXPORT_FORMAT, WARMUP_FILE, export_identity,
                                  export_members_differ, read_export_metadata, write_evaluation)
-from hubensemble.text import absolute
+from hubensemble.text import absolute, shown_time
 
 
 def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble: dict,
@@ -109,7 +109,7 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
     return (f"{out_dir} holds the export this fit would write ({len(record['members'])} "
             f"member(s) of {run.ensemble_json.name}, its weights"
             + (", retrained on train + val (--retrain-full)" if retrain_full else "")
-            + f", written {record.get('created')}"
+            + (f", written {shown_time(record['created'])}" if record.get("created") else "")
             + ("" if mine else ", not recorded in run.json: now it is")
             + "): it is up to date, so it is kept and not exported again"
             + ("; TF Serving's warmup file, which it lacked (written before it was), is "
