@@ -2007,8 +2007,10 @@ def test_a_module_returning_probabilities_is_warned_of_and_the_warning_kept_with
     with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
         first = embed(spec, task, profile=PROFILE, cache_dir=cache)
     (said,) = [r.getMessage() for r in caplog.records if "class probabilities" in r.getMessage()]
-    assert said.startswith("module p (") and "set `layer: pool` on its entry" in said
-    assert f"all {len(task.train)} rows of 4 values" in said
+    # Said once, by the load-time rule (its last layer is a softmax, 91105bb), which names the
+    # layer the softmax takes; the rows rule (every row sums to 1) stays silent then.
+    assert said.startswith("module p (") and "its softmax takes 'pool''s output" in said
+    assert "is a softmax: it returns class probabilities, not features" in said, said
     kept = read_json(cache_path(cache, first.key)[:-len(".npy")] + ".json")["warnings"]
     assert kept == [said]  # said again on a hit, naming the entry's module (`hub.notices`)
     assert embed(spec, task, profile=PROFILE, cache_dir=cache).cache_hit

@@ -449,7 +449,7 @@ def test_a_keras_classifier_with_a_convolutional_head_is_cut_before_it(tmp_path,
     path = str(tmp_path / "clf.keras")
     model.save(path)
     runtime = ModuleRuntime.load(path)
-    features = keras.Model(model.inputs, model.get_layer("conv").output)(X)
+    features = keras.Model(model.inputs[0], model.get_layer("conv").output)(X)
     np.testing.assert_allclose(runtime(X).numpy(), np.mean(features, axis=(1, 2)),
                                rtol=1e-5, atol=1e-6)
     # The rule read without loading (the cache keys' default) names the same layer, and a
