@@ -183,13 +183,20 @@ def _json_default(obj):
 SINCE_SLACK = 26 * 3600
 
 
+def _stat_fields(pid) -> list[bytes]:
+    """/proc/PID/stat's fields after the command name (proc(5): field 3, the state, first;
+    "pid (comm) S …", and comm may hold ")"). Raises OSError when it cannot be read (no such
+    process, no /proc: macOS, Windows)."""
+    with open(f"/proc/{int(pid)}/stat", "rb") as f:
+        return f.read().rpartition(b")")[2].split()
+
+
 def process_start(pid) -> int | None:
     """When process `pid` of this host started: /proc/PID/stat field 22 (starttime, clock
     ticks after boot; proc(5)), which a later process given the same pid does not share;
     None when it cannot be read (no such process, no /proc: macOS, Windows)."""
     try:
-        with open(f"/proc/{int(pid)}/stat", "rb") as f:  # "pid (comm) S …": comm may hold ")"
-            return int(f.read().rpartition(b")")[2].split()[19])
+        return int(_stat_fields(pid)[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -229,8 +236,7 @@ def pid_alive(pid, start=None, since=None):
     except OSError:
         pass  # it exists, we may just not signal it
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:  # "pid (comm) S …": comm may hold ")"
-            fields = f.read().rpartition(b")")[2].split()
+        fields = _stat_fields(pid)
     except FileNotFoundError:  # it has just gone, or there is no /proc (macOS, Windows)
         return not os.path.isdir("/proc/self")
     except OSError:
