@@ -17,8 +17,9 @@ from hubensemble.exportfolder import folder_lock
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
-from hubensemble.stagerecords import (STAGE_INPUTS, candidates_digest, carried, digest,
-                                      file_digest, mark, stage_done, tree_sha256)
+from hubensemble.stagerecords import (BOOKKEEPING, STAGE_INPUTS, candidates_digest, carried,
+                                      digest, file_digest, mark, stage_done, tree_sha256,
+                                      view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, escaped
@@ -411,6 +412,15 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
                             else file_digest(results[s]))
         return {s: known[s] for s in names}
 
+    def views(name):  # what `name` reads of each result with BOOKKEEPING fields
+        for s in STAGE_INPUTS.get(name, ()):
+            if s in BOOKKEEPING and ("view", s) not in known:
+                known["view", s] = view_digest(s, results[s])
+        return {s: known["view", s] for s in STAGE_INPUTS.get(name, ()) if s in BOOKKEEPING}
+
+    def with_views(found, name):  # recorded beside the digests (stage_done reads them there)
+        return {**found, **({"views": views(name)} if views(name) else {})}
+
     seconds, ran = {}, []
     # cost.json's digest before a recount that gave the same figures (a newer counting rule,
     # the same numbers): the stages that read the old file keep their results.
@@ -426,7 +436,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         if same_costs and now.get("cost") == same_costs[1] and \
                 recorded.get("cost") == same_costs[0]:
             seen["cost"] = same_costs[0]
-        done = present and stage_done(run, name, keys[name], seen, ran=ran)
+        done = present and stage_done(run, name, keys[name], seen, ran=ran, views=views(name))
         if done and name == "cost" and (why := _costs_outdated(run)):
             log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
             done = False
@@ -438,7 +448,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             if kept := adopt_export(run, export_path, retrain_full=options.retrain_full):
                 say(SimpleNamespace(quiet=not progress), f"export: {kept}")
                 mark(run, name, keys[name], run.meta()["export"].get("seconds") or 0.0,
-                     digests=now, files=tree_sha256(export_path), record=run.meta()["export"])
+                     digests=with_views(now, name), files=tree_sha256(export_path),
+                     record=run.meta()["export"])
                 done = True
                 if follow_evaluation(run, export_path, before, robustness_path):
                     known.pop("evaluate", None)  # its record now names the kept export
@@ -458,7 +469,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
                 say(SimpleNamespace(quiet=not progress), f"export: {warmed}")
                 carry["files"] = tree_sha256(export_path)
             # The summary then says this run did not spend the recorded time on it.
-            mark(run, name, keys[name], seconds[name], reused=True, digests=now, **carry)
+            mark(run, name, keys[name], seconds[name], reused=True,
+                 digests=with_views(now, name), **carry)
             if name == "export":
                 _name_own_export(run)
             continue
@@ -485,7 +497,9 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         earlier = _interrupted(run, name)
         seconds[name] = time.time() - start + earlier
         known.pop(name, None)  # its result was just rewritten
-        mark(run, name, keys[name], seconds[name], reused=False, digests=digests(read),
+        known.pop(("view", name), None)
+        mark(run, name, keys[name], seconds[name], reused=False,
+             digests=with_views(digests(read), name),
              **({"files": tree_sha256(export_path), "record": run.meta().get("export")}
                  if name == "export" else {}),
              **({"interrupted_seconds": round(earlier, 2)} if earlier else {}))

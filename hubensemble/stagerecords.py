@@ -35,6 +35,49 @@ def file_digest(path) -> str | None:
         return None
 
 
+def _without_cost(doc):
+    return {k: v for k, v in doc.items() if k != "cost"}
+
+
+def _without_timings(doc):
+    rows = doc.get("modules")
+    if not isinstance(rows, list):
+        return doc
+    return {**doc, "modules": [{k: v for k, v in r.items() if k not in ("seconds", "cache_hit")}
+                               if isinstance(r, dict) else r for r in rows]}
+
+
+#: What in a stage's result file is a record of how it was made, not something a later stage
+#: reads (stage -> the file's JSON object without it). The export reads ensemble.json's
+#: members, weights and metrics, not its "cost" (the export counts its own from cost.json):
+#: a run whose ensemble.json had none (cost.json missing: an older run, or its cost step
+#: cut) had its export made again once, when fit's cost stage wrote cost.json and the
+#: ensemble stage the same ensemble with its costs. tune reads ranking.json's selection and
+#: rows, not how long each module took or whether its embeddings came from the cache: a
+#: `hubensemble rank` again by hand (cache hits, other seconds) made fit's tune run again.
+BOOKKEEPING = {"ensemble": _without_cost, "rank": _without_timings}
+
+
+def view_digest(stage, path) -> str | None:
+    """The digest of what the stages after `stage` read of its result file `path`: the sha256
+    of the file as `fileio.atomic_write_json` writes it, without its BOOKKEEPING fields (so
+    for a file that holds none, the file's own digest, `file_digest`, which is what a run
+    recorded before these were told apart); `file_digest` for a stage without such fields
+    and for a file that is not one JSON object. None when there is no file."""
+    if stage not in BOOKKEEPING:
+        return file_digest(path)
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        return file_digest(path)
+    if not isinstance(doc, dict):
+        return file_digest(path)
+    text = json.dumps(BOOKKEEPING[stage](doc), indent=2) + "\n"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def candidates_digest(folder) -> str | None:
     """The sweep's result: every trial.json under candidates/ (names and contents) and what
     is wrong with its files (a probability table damaged since is a change: fit said nothing
@@ -47,11 +90,14 @@ def candidates_digest(folder) -> str | None:
     return digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
 
 
-def stage_done(run, stage, key, digests=None, ran=()):
+def stage_done(run, stage, key, digests=None, ran=(), views=None):
     """`stage` finished under `key`, its result is still the one it wrote, and the results it
     read are unchanged (`digests`: stage -> digest of its result now; a record written
     before digests were kept is trusted as before). `ran`: the stages this fit has just run
-    (their new results are why, not another command).
+    (their new results are why, not another command). `views`: stage read -> its
+    `view_digest` now; a result read whose file changed in BOOKKEEPING fields alone (its
+    view is the one recorded, the record's digests' "views", or, for a record without
+    views, the file digest recorded) is unchanged for `stage`.
 
     A record of a hubensemble before bad91fe (2026-12-01) holds no digests: it is trusted
     unless a stage it reads ran again in this fit. Trusting it then (e.g. cost counted
@@ -69,7 +115,11 @@ def stage_done(run, stage, key, digests=None, ran=()):
                      "results it read); running %s again", stage, " and ".join(rerun), stage)
         return not rerun
     recorded = record["digests"]
-    stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]]
+    seen = recorded.get("views") if isinstance(recorded.get("views"), dict) else {}
+    views = views or {}  # (a record's "views" is no stage: never compared below)
+    stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]
+             and not (s != stage and views.get(s) is not None
+                      and views[s] in (seen.get(s), recorded.get(s)))]
     damaged = [d for d in (damage(run, s) for s in stale if s not in ran) if d]
     if damaged:  # not another command's doing: say it on the terminal, with what is wrong
         log.warning("%s: %s; running %s again", stage, "; ".join(damaged), stage)

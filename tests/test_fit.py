@@ -1767,3 +1767,46 @@ def test_a_fit_results_repr_counts_skipped_files_by_why():
                        export_path=Path("r/export"), report_paths=(), robustness=None,
                        stage_seconds={}, skipped=skipped)
     assert "skipped=3 file(s) (2 misplaced, 1 unreadable))" in repr(result), repr(result)
+
+
+def test_a_result_changed_only_in_its_bookkeeping_leaves_the_stages_reading_it_done(tmp_path):
+    # fit's export read ensemble.json whole: a run whose ensemble.json had no "cost" (no
+    # cost.json: an older run, or its cost step cut) had its export made again once, when
+    # fit's cost stage wrote cost.json and the ensemble stage the same ensemble with its
+    # costs (the export counts its own from cost.json). And tune read ranking.json whole: a
+    # `hubensemble rank` again by hand (cache hits, other seconds) ran fit's tune again.
+    # Files only, as fit records and compares them (pipeline._run_stages).
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import file_digest, stage_done, view_digest
+
+    run = Run(tmp_path / "run")
+    ensemble = {"objective": "ce", "members": [{"trial": "t0", "weight": 1.0}],
+                "val": {"accuracy": 0.9}}
+    atomic_write_json(run.ensemble_json, ensemble)
+    rows = [{"name": "m0", "score": 0.8, "seconds": 1.25, "cache_hit": False},
+            {"name": "m1", "score": 0.7, "seconds": 2.5, "cache_hit": False}]
+    atomic_write_json(run.ranking_json, {"metric": "knn", "modules": rows, "selected": ["m0"]})
+    run.update(stages={
+        # as a fit before views recorded its export: the file's digest alone
+        "export": {"key": "k", "done": True, "seconds": 1.0,
+                   "digests": {"export": "e", "ensemble": file_digest(run.ensemble_json)}},
+        "tune": {"key": "k", "done": True, "seconds": 1.0, "digests": {
+            "tune": "t", "rank": file_digest(run.ranking_json),
+            "views": {"rank": view_digest("rank", run.ranking_json)}}}})
+
+    def done(stage, read, ran=()):
+        path = {"ensemble": run.ensemble_json, "rank": run.ranking_json}[read]
+        own = {"export": "e", "tune": "t"}[stage]
+        return stage_done(run, stage, "k", {stage: own, read: file_digest(path)}, ran=ran,
+                          views={read: view_digest(read, path)})
+
+    atomic_write_json(run.ensemble_json, {**ensemble, "cost": {"ensemble": {"gflops": 0.1}}})
+    assert done("export", "ensemble", ran=["cost", "ensemble"])
+    atomic_write_json(run.ensemble_json, {**ensemble, "members": [{"trial": "t1", "weight": 1}]})
+    assert not done("export", "ensemble", ran=["cost", "ensemble"])
+    atomic_write_json(run.ranking_json, {"metric": "knn", "modules": [
+        {**r, "seconds": 0.01, "cache_hit": True} for r in rows], "selected": ["m0"]})
+    assert done("tune", "rank")
+    atomic_write_json(run.ranking_json, {"metric": "knn", "modules": rows, "selected": ["m1"]})
+    assert not done("tune", "rank")
