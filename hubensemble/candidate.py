@@ -24,7 +24,6 @@ import dataclasses
 import os
 import re
 import shutil
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 from hubensemble import metrics, weightsfile
 from hubensemble.errors import RunError
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
-                                is_temp, pid_alive, read_json)
+                                is_temp, read_json, writer_gone, writer_tag)
 from hubensemble.lockwords import command_words
 
 TRIAL_FILE = "trial.json"
@@ -335,7 +334,17 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None
 # ---------------------------------------------------------------------------------------------
 
 def _temp_name(trial: str) -> str:
-    return f"{TEMP_MARKER}{trial}-{os.getpid()}@{socket.gethostname()}"
+    return f"{TEMP_MARKER}{trial}-{writer_tag()}"
+
+
+def stale_temp(name: str) -> bool:
+    """Whether a candidate's temp folder `name` (``.tmp-<trial>-<tag>[-old]``, `writer_tag`'s
+    "PID_START@HOST"; an older hubensemble's "PID@HOST") is a dead writer's: of this host,
+    its pid gone or given to a later process (`fileio.writer_gone`). The host is read after
+    the last "@" and the pid after the last "-" before it: a host name with a "-" in it
+    (my-box) was read as the pid, and no leftover on such a host was ever removed."""
+    head, at, host = name.removesuffix("-old").rpartition("@")
+    return bool(at) and writer_gone(f"{head.rpartition('-')[2]}@{host}")
 
 
 def split_record(probs: np.ndarray, labels) -> dict[str, float]:
@@ -348,7 +357,7 @@ def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=
                     save_weights: Callable[[str], None] | None = None) -> Candidate:
     """Writes RUN/candidates/<record["trial"]>/ atomically and returns its Candidate.
 
-    The files go into a temp folder (``.tmp-<trial>-<pid>@<host>``), trial.json last, then
+    The files go into a temp folder (``.tmp-<trial>-<pid>_<start>@<host>``), trial.json last, then
     one rename puts the folder in place (an older folder of the same trial is replaced).
     `save_weights(path)` writes the weights file there when given (its name is
     record["weights"], default WEIGHTS_FILE). Raises ValueError for a record without
@@ -402,13 +411,10 @@ def clean_stale_temps(candidates_dir) -> list[str]:
     folder = os.fspath(candidates_dir)
     if not os.path.isdir(folder):
         return removed
-    host = socket.gethostname()
     for name in os.listdir(folder):
         if not is_temp(name):
             continue
-        owner = name.removesuffix("-old").rpartition("-")[2]
-        pid, _, owner_host = owner.partition("@")
-        if owner_host != host or not pid.isdigit() or pid_alive(int(pid)):
+        if not stale_temp(name):
             continue
         shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
         removed.append(name)

@@ -181,6 +181,9 @@ def _json_default(obj):
 #: the world's UTC offsets (-12 h .. +14 h), so a writer and a reader of another time zone,
 #: or a clock change of daylight saving time between them, never take a live holder for gone.
 SINCE_SLACK = 26 * 3600
+#: A process's start read from /proc is rounded to the clock tick, the boot time to the
+#: second: compared with a file's time (`pid_alive`'s numeric `since`), seconds of slack.
+START_SLACK = 2.0
 
 
 def _stat_fields(pid) -> list[bytes]:
@@ -226,7 +229,8 @@ def pid_alive(pid, start=None, since=None):
     then) tell that one from the process that has the pid now, which does not count. Before,
     a reused pid kept a killed lock holder "running" (`lock_owner`) and a worker waiting for
     a killed chief (`sweeplock.chief_gone`). `since` is trusted to SINCE_SLACK seconds.
-    Where /proc cannot be read, neither is compared."""
+    `since` may also be seconds since the epoch (a file that process wrote, e.g. a lock:
+    exact, START_SLACK). Where /proc cannot be read, neither is compared."""
     if pid == os.getpid() and start is None:
         return True
     try:
@@ -245,6 +249,9 @@ def pid_alive(pid, start=None, since=None):
         return False
     if isinstance(start, int) and len(fields) > 19 and fields[19].isdigit():
         return int(fields[19]) == start
+    if isinstance(since, (int, float)) and not isinstance(since, bool) and start is None:
+        began = _started_at(pid)  # seconds since the epoch: a file's time, no time zone
+        return began is None or began <= since + START_SLACK
     if isinstance(since, str) and start is None:
         try:
             recorded = time.mktime(time.strptime(since, "%Y-%m-%dT%H:%M:%S"))
@@ -253,6 +260,33 @@ def pid_alive(pid, start=None, since=None):
         began = _started_at(pid)
         return began is None or began <= recorded + SINCE_SLACK
     return True
+
+
+def writer_tag() -> str:
+    """This process as the name of a temp file or folder it writes records it:
+    "PID_START@HOST" (`process_start`; "PID@HOST" where it cannot be read), which
+    `writer_gone` reads. A name of the pid alone kept a dead writer's leftovers once a later
+    process was given its pid."""
+    start = process_start(os.getpid())
+    return f"{os.getpid()}{'' if start is None else f'_{start}'}@{socket.gethostname()}"
+
+
+def writer_gone(tag, *, ours_gone=False) -> bool:
+    """Whether the writer a temp name's `tag` (`writer_tag`'s "PID_START@HOST", or an older
+    hubensemble's "PID@HOST" or "PID": this host) names has gone: on this host, its pid runs
+    no more or runs a process started at another time (`pid_alive`). False for a tag of
+    another host (it may be writing on shared storage now) or one that is not a writer's;
+    `ours_gone`: a tag of this process counts as gone (its own leftover of a failed write)."""
+    head, at, host = tag.rpartition("@")
+    if not at:
+        head, host = tag, socket.gethostname()
+    found = re.fullmatch(r"(\d+)(?:_(\d+))?", head)
+    if host != socket.gethostname() or found is None:
+        return False
+    pid, start = int(found[1]), int(found[2]) if found[2] else None
+    if pid == os.getpid() and start in (None, process_start(pid)):
+        return ours_gone
+    return not pid_alive(pid, start)
 
 
 def missing_folders(path) -> list[Path]:
@@ -529,13 +563,15 @@ def make_dirs(path, hint: str) -> None:
 
 
 def temp_dir_for(final) -> str:
-    """The temp folder a folder `final` is built in: ``.tmp-NAME.PID`` beside it.
+    """The temp folder a folder `final` is built in: ``.tmp-NAME.PID_START@HOST`` beside it
+    (`writer_tag`).
 
-    The PID lets `remove_stale_temp_dirs` tell a dead writer's leftovers from a live one's.
+    The tag lets `remove_stale_temp_dirs` tell a dead writer's leftovers from a live one's,
+    and from those of a later process given the same pid.
     """
     final = absolute(final)
     parent, name = os.path.split(final)
-    return os.path.join(parent, f"{TEMP_MARKER}{name}.{os.getpid()}")
+    return os.path.join(parent, f"{TEMP_MARKER}{name}.{writer_tag()}")
 
 
 def replace_dir(tmp, final) -> None:
@@ -569,8 +605,10 @@ def replace_dir(tmp, final) -> None:
 
 
 def remove_stale_temp_dirs(final) -> list[str]:
-    """Deletes the temp folders of `final` (``.tmp-NAME.PID[-old]``) whose writer process on
-    this host is gone; returns their paths. Those of live processes are left alone."""
+    """Deletes the temp folders of `final` (``.tmp-NAME.TAG[-old]``, `temp_dir_for`; an older
+    hubensemble's ``.tmp-NAME.PID``) whose writer process on this host is gone (`writer_gone`:
+    a pid that runs another process now too); returns their paths. Those of live processes,
+    and of other hosts, are left alone."""
     final = absolute(final)
     parent, name = os.path.split(final)
     prefix = f"{TEMP_MARKER}{name}."
@@ -580,8 +618,7 @@ def remove_stale_temp_dirs(final) -> list[str]:
     for entry in os.listdir(parent):
         if not entry.startswith(prefix):
             continue
-        pid = entry[len(prefix):].removesuffix("-old")
-        if pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+        if writer_gone(entry[len(prefix):].removesuffix("-old"), ours_gone=True):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
             removed.append(os.path.join(parent, entry))
     return removed

@@ -517,3 +517,50 @@ def test_a_reused_pid_is_not_the_process_a_record_names(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_temp_folder_or_download_lock_of_a_reused_pid_is_a_dead_writers(tmp_path,
+                                                                          monkeypatch):
+    """Temp folder names and tensorflow_hub's download lock recorded a pid alone: once a
+    later process was given a killed writer's pid, its leftovers looked alive and stayed
+    (sweeplock's records have said the start since 1fc6685). Every place that tests a pid
+    now uses the one rule (`fileio.writer_gone`, `pid_alive`): a live pid with another
+    start is a dead writer's. And a candidate's temp name on a host whose name has a "-"
+    was read with that part of the host as its pid: never removed. (The download lock:
+    test_hub::test_a_download_lock_of_a_process_started_after_it_is_a_dead_ones.)"""
+    import socket
+
+    from hubensemble import candidate
+    from hubensemble.tune.restart import _live_temp
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        start = fileio.process_start(child.pid)
+        final = tmp_path / "export"
+        own = fileio.temp_dir_for(final)
+        assert os.path.basename(own) == f".tmp-export.{fileio.writer_tag()}"
+        host = socket.gethostname()
+        reused = tmp_path / f".tmp-export.{child.pid}_{start + 1}@{host}"
+        live = tmp_path / f".tmp-export.{child.pid}_{start}@{host}"
+        other = tmp_path / f".tmp-export.{child.pid}_{start + 1}@another-host"
+        for folder in (reused, live, other):
+            folder.mkdir()
+        assert fileio.remove_stale_temp_dirs(final) == [str(reused)]
+        assert live.exists() and other.exists()
+
+        monkeypatch.setattr(socket, "gethostname", lambda: "my-box")
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        names = {f".tmp-seeds-0001-m-{child.pid}_{start + 1}@my-box": False,  # reused pid
+                 f".tmp-seeds-0002-m-{child.pid}_{start}@my-box": True,
+                 f".tmp-seeds-0003-m-{dead.pid}@my-box-old": False,  # an older name, dead
+                 f".tmp-seeds-0004-m-{child.pid}@my-box": True,
+                 f".tmp-seeds-0005-m-{dead.pid}@other-box": True}
+        for name in names:
+            (tmp_path / "candidates" / name).mkdir(parents=True)
+        assert {n: _live_temp(n) for n in names} == names
+        assert sorted(candidate.clean_stale_temps(tmp_path / "candidates")) == sorted(
+            n for n, alive in names.items() if not alive)
+    finally:
+        child.kill()
+        child.wait()

@@ -1263,3 +1263,30 @@ def test_a_module_in_a_non_ascii_folder_is_written_and_loaded_under_a_c_locale(t
     assert said[1].endswith("/caf\\\\xe9: the name is not UTF-8 (a byte of another encoding, "
                             "e.g. Latin-1), which TensorFlow can neither write nor read; "
                             "rename it in UTF-8'"), said[1]
+
+
+def test_a_download_lock_of_a_process_started_after_it_is_a_dead_ones(tmp_path):
+    """tensorflow_hub's lock records "HOST.PID.UID", no process start: once a later process
+    was given a killed downloader's pid, its lock looked alive and the download waited 10
+    minutes for it. The lock is written as the download begins, so a process that started
+    after the lock's time is not its writer (`fileio.pid_alive` with the file's time)."""
+    import socket
+    import subprocess
+
+    from hubensemble.hub import cachefolder
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        module_dir = str(tmp_path / "hub" / "abc")
+        os.makedirs(module_dir + ".0123abcd.tmp")
+        lock = module_dir + ".lock"
+        for written, kept in ((time.time(), True), (time.time() - 3 * 86400, False)):
+            with open(lock, "w") as f:
+                f.write(f"{socket.gethostname()}.{child.pid}.0123abcd")
+            os.utime(lock, (written, written))
+            cachefolder._drop_dead_download_lock(module_dir)
+            assert os.path.exists(lock) == kept
+        assert not os.path.exists(module_dir + ".0123abcd.tmp")
+    finally:
+        child.kill()
+        child.wait()

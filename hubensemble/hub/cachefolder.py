@@ -60,7 +60,8 @@ def writable_module_dir(handle) -> str:
 def _drop_dead_download_lock(module_dir, handle=None):
     # tensorflow_hub's lock holds "HOST.PID.UID"; a lock whose download makes no progress is
     # only taken over after 10 minutes. A lock of a process on this host that no longer runs
-    # (killed mid-download) is stale now: remove it and that download's temp folder. A live
+    # (killed mid-download; its pid given to a process started after the lock was written
+    # too) is stale now: remove it and that download's temp folder. A live
     # one's download of `handle` is waited for, and the wait is said.
     module_dir = tf_utils.absolute_path(module_dir)
     lock = module_dir + ".lock"
@@ -69,7 +70,12 @@ def _drop_dead_download_lock(module_dir, handle=None):
             host, pid, uid = f.read().strip().rsplit(".", 2)
     except (OSError, ValueError):
         return  # no lock, or not one of tensorflow_hub's: its own rules apply
-    if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid)):
+    try:  # written once, when the download began: its process had started by then
+        written = os.stat(lock).st_mtime
+    except OSError:
+        return
+    # (not a process that was given the pid later: `fileio.pid_alive`)
+    if host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid), since=written):
         if handle is not None and not os.path.exists(module_dir):
             # tensorflow_hub says so only at INFO: a user saw nothing for the minutes of
             # another process's download.

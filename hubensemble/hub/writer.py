@@ -74,11 +74,15 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     root.trainable_variables = [tf_variable(v) for v in model.trainable_variables]
     root.regularization_losses = _regularization_fns(model)
     os.makedirs(parent, exist_ok=True)
-    name = os.path.basename(os.path.abspath(path))
-    tmp = os.path.join(parent, f".tmp-{name}.{os.getpid()}")
-    old = os.path.join(parent, f".old-{name}.{os.getpid()}")
+    # Named as every temp folder (fileio.temp_dir_for: its writer's pid and start), so a
+    # killed writer's is told from a live one's by the one rule, and removed here as the
+    # export removes its own (it was ".tmp-NAME.PID", which nothing removed).
+    from hubensemble.fileio import remove_stale_temp_dirs, temp_dir_for, tf_path
+
+    remove_stale_temp_dirs(path)
+    tmp = temp_dir_for(path)
+    old = f"{tmp}-old"
     shutil.rmtree(tmp, ignore_errors=True)
-    from hubensemble.fileio import tf_path
 
     tf_path(path)  # a name TensorFlow cannot reach: refused by its own name, not the temp's
     try:

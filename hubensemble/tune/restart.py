@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 
-from hubensemble.fileio import TEMP_MARKER, pid_alive
+from hubensemble.candidate import stale_temp
+from hubensemble.fileio import TEMP_MARKER
 from hubensemble.rundir import Run
 from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
 
 
 def _live_temp(name: str) -> bool:
-    """Whether a candidate's temp folder `name` (.tmp-<trial>-<pid>@<host>) may be written
-    now: its process runs on this host, or it is of another host (`candidate.
-    clean_stale_temps`' rule)."""
-    pid, _, host = name.removesuffix("-old").rpartition("-")[2].partition("@")
-    return host != socket.gethostname() or not pid.isdigit() or pid_alive(int(pid))
+    """Whether a candidate's temp folder `name` may be written now: not a dead writer's
+    (`candidate.stale_temp`, `candidate.clean_stale_temps`' rule)."""
+    return not stale_temp(name)
 
 
 def sweep_entries(run: Run, sweep: str) -> tuple[list, list]:
