@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import gc
 import importlib.resources
 import os
@@ -22,7 +21,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.errors import CatalogueError, held_stops
-from hubensemble.text import absolute, file_text, shell
+from hubensemble.text import absolute, closest_name, file_text, shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_handle_warnings,
                                  local_source, source_problems, stored_handle, stored_weights)
@@ -180,14 +179,15 @@ def _pairs(loader, mapping, report, what):
 
 
 def _unknown(report, line, key, known, what):
-    """Report an unknown key; returns the known key it was probably meant to be, or None."""
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    """Report an unknown key; returns the known key it was probably meant to be (git's rule,
+    `text.closest_name`: difflib missed HANDLE for handle), or None."""
+    close = closest_name(key, known)
     if close:
-        hint = f"write {close[0]!r} instead"
+        hint = f"write {close!r} instead"
     else:
         hint = f"write one of {', '.join(known)} instead"
     report.field(line, key, f"unknown {what}", hint)
-    return close[0] if close else None
+    return close
 
 
 def _check_field(loader, key, line, node, base_dir, report):

@@ -4,7 +4,6 @@ no file system but `checked_stored_handle`'s path arithmetic (hubensemble.handle
 
 from __future__ import annotations
 
-import difflib
 import numbers
 import re
 import reprlib
@@ -12,6 +11,7 @@ import unicodedata
 
 from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, stored_handle,
                                  stored_weights)
+from hubensemble.text import closest_name
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -154,8 +154,8 @@ def _check_value_range(value):
 def _check_family(value):
     if value in FAMILIES:
         return value
-    close = difflib.get_close_matches(shown(value, text=True).lower(), FAMILIES, n=1, cutoff=0.5)
-    suggestion = close[0] if close else "other"
+    # git's rule (text.closest_name): difflib's ratio offered generalist for specialist.
+    suggestion = closest_name(shown(value, text=True), FAMILIES) or "other"
     raise _Bad(f"unknown family {shown(value)} (known: {', '.join(FAMILIES)})",
                f"write family: {suggestion} instead")
 

@@ -18,13 +18,12 @@ is called through.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import urllib.parse
 
 from hubensemble.savedmodel_calls import signature_reading
-from hubensemble.text import absolute, described, escaped
+from hubensemble.text import absolute, closest_name, described, escaped
 from hubensemble.winpaths import windows_form, windows_refusal
 
 # A name starts with a letter, digit or "_": one starting with "-" reads as an option in
@@ -194,9 +193,8 @@ def keras_application(handle: str) -> KerasApplication:
     name = handle[len("keras:"):] if handle.startswith("keras:") else None
     if name in KERAS_APPLICATIONS:
         return KERAS_APPLICATIONS[name]
-    close = difflib.get_close_matches(name or handle, list(KERAS_APPLICATIONS), n=1,
-                                      cutoff=0.5)
-    hint = (f"write keras:{close[0]} instead" if close else
+    close = closest_name(name or handle, KERAS_APPLICATIONS)  # git's rule, case aside
+    hint = (f"write keras:{close} instead" if close else
             "write keras:NAME with NAME one of " + ", ".join(sorted(KERAS_APPLICATIONS)))
     raise HandleFormError(f"{handle!r} is not a keras.applications architecture", hint)
 

@@ -9,7 +9,6 @@ folder, so a Python caller and the command line see the same words.
 
 from __future__ import annotations
 
-import difflib
 import os
 
 from hubensemble import candidate, environment, options
@@ -17,7 +16,7 @@ from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target, check_tuner_folder
 from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
-from hubensemble.text import absolute, shell
+from hubensemble.text import absolute, closest_names, shell
 
 #: The run-folder stages whose folder is checked (cli: `--run RUN`).
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
@@ -229,7 +228,8 @@ MODULES_LISTED = 20
 
 def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
     """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
-    HubensembleError naming the first that `rows` lacks (with the closest names, difflib)
+    HubensembleError naming the first that `rows` lacks (with the closest names,
+    `text.closest_names`)
     or has with a status other than "ok", and the usable names (the first MODULES_LISTED:
     catalogues hold thousands).
 
@@ -244,7 +244,7 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
         listed += f" and {len(usable) - MODULES_LISTED} more"
     for name in wanted:
         if name not in everything:
-            close = difflib.get_close_matches(name, list(everything), 3, 0.6)
+            close = closest_names(name, everything)  # git's rule and its ties
             hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             if "," in name and any(part.strip() in everything for part in name.split(",")):
                 hint = " (separate the names with spaces: --modules A B, not A,B)"

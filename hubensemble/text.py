@@ -144,10 +144,22 @@ def closest_name(word: str, names) -> str | None:
     is under git's SIMILARITY_FLOOR of 7 and at most 3 (one slip of any kind: catalogue ad,
     fitt, bild) or one per three letters of the longer word, so a short word is not read as
     a far one (--size is no --seed, --max-trails no --max-failures, x no fit); or the same
-    letters in another order (tpo, ahsh). Ties go to the name difflib finds most alike.
+    letters in another order (tpo, ahsh), but not a word every letter of which is wrong
+    (c is no a). Ties go to the name difflib finds most alike.
     None when none is that close. The command line's unknown flags and commands, fit's
-    unknown options, a data set's feature keys, an archive's members. (difflib's ratio
-    >= 0.85 alone let 'ad' miss 'add': 0.8.)"""
+    unknown options, a data set's feature keys, an archive's members, a catalogue's fields,
+    families and keras: names. (difflib's ratio >= 0.85 alone let 'ad' miss 'add': 0.8.)"""
+    return (closest_names(word, names) or [None])[0]
+
+
+def closest_names(word: str, names) -> list[str]:
+    """Every one of `names` as close to `word` as the closest (`closest_name`'s rule), the
+    one difflib finds most alike first; [] when none is close. Git lists the commands tied
+    at its best distance ("The most similar commands are", help.c), as a zoo, data set or
+    module name that could be either of two does here (expert-digits: r6x1-expert-digits or
+    r8x2-expert-digits); difflib.get_close_matches listed up to three by its ratio alone, and
+    missed a name in another case (CIFAR10, HANDLE) or offered a far one (specialist ->
+    generalist)."""
     import difflib
 
     def norm(name):
@@ -157,9 +169,12 @@ def closest_name(word: str, names) -> str | None:
     scored = []
     for k in known:
         d = typo_distance(typed, k)
-        if d < 7 and d <= max(3, max(len(k), len(typed)) // 3) or sorted(k) == sorted(typed):
+        # Not a word all of whose letters are replaced (c for a: "did you mean a or b?").
+        if (d < 7 and d <= max(3, max(len(k), len(typed)) // 3) and d < 2 * len(typed)
+                or sorted(k) == sorted(typed)):
             scored.append((d, -difflib.SequenceMatcher(None, typed, k).ratio(), k))
-    return known[min(scored)[2]] if scored else None
+    scored.sort()
+    return [known[k] for d, _, k in scored if d == scored[0][0]]
 
 
 def described(value) -> str:

@@ -339,6 +339,12 @@ ERRORS = [
             handle: {TFHUB}
             zzz: 1
         """, "zzz", "zzz", ["unknown field", "write one of name, handle"]),
+    # git's rule (text.closest_name), case aside: difflib's ratio found nothing for HANDLE.
+    ("unknown-field-case", """
+        modules:
+          - name: a
+            HANDLE: ./m
+        """, "HANDLE", "HANDLE", ["unknown field", "write 'handle' instead"]),
     ("unknown-top-level", f"""
         module:
           - name: a
@@ -471,6 +477,13 @@ ERRORS = [
             handle: {TFHUB}
             family: generalists
         """, "family", "family", ["unknown family", "write family: generalist instead"]),
+    # No near family: the default, where difflib's ratio offered generalist (0.6).
+    ("unknown-family-far", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            family: specialist
+        """, "family", "family", ["unknown family", "write family: other instead"]),
     ("duplicate-name", f"""
         modules:
           - name: twin
@@ -887,6 +900,9 @@ def test_sources_beyond_tf_hub_and_their_fields_are_read(tmp_path):
 @pytest.mark.parametrize("entry, field, words", [
     ("{name: a, handle: 'keras:EfficientNetV2B9'}", "handle",
      ("not a keras.applications architecture", "write keras:EfficientNetV2B")),
+    # git's rule (text.closest_name): difflib offered EfficientNetB2, and nothing for vgg16.
+    ("{name: a, handle: 'keras:efficientnetv2s'}", "handle", ("write keras:EfficientNetV2S",)),
+    ("{name: a, handle: 'keras:vgg16'}", "handle", ("write keras:VGG16 instead",)),
     ("{name: a, handle: ./m, weights: ./w.weights.h5}", "weights",
      ("only keras:NAME entries take weights", "remove weights:")),
     ("{name: a, handle: 'keras:VGG16', weights: ./w.pt}", "weights",

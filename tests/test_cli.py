@@ -1196,9 +1196,11 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
 
     rows = [{"name": f"resnet-{i}"} for i in range(30)]  # a catalogue is not listed whole
     with pytest.raises(HubensembleError) as e:
-        check_modules(["resnet-7", "resnet7x"], rows, source="catalogue")
-    assert str(e.value) == ("module 'resnet7x' is not in the catalogue (did you mean "
-                            "'resnet-7' or 'resnet-27' or 'resnet-17'?); its modules: " + ", ".join(
+        check_modules(["resnet-7", "resnet-7x"], rows, source="catalogue")
+    # git's rule (text.closest_names): the one name a slip away; difflib's ratio also
+    # offered 'resnet-27' or 'resnet-17', two slips away.
+    assert str(e.value) == ("module 'resnet-7x' is not in the catalogue (did you mean "
+                            "'resnet-7'?); its modules: " + ", ".join(
                                 f"resnet-{i}" for i in range(20)) + " and 10 more")
     assert check_modules(["resnet-9", "resnet-2", "resnet-9"], rows) == ["resnet-2", "resnet-9"]
     with pytest.raises(HubensembleError, match=r"module 'resnet-1,resnet-2' is not in the "
@@ -2819,13 +2821,24 @@ def test_a_stages_advice_names_commands_on_the_command_line_and_functions_in_pyt
     # ... and no nonsense: a word not one slip from a short name, nor far from a long one.
     ("x", ("fit", "add"), None), ("--size", ("--seed",), None), ("--kk", ("--top-k",), None),
     ("--max-trails", ("--max-failures",), None), ("x_dev", ("x_val", "x_train"), None),
-    ("--zzzz", ("--seed", "--run"), None)])
+    ("--zzzz", ("--seed", "--run"), None), ("c", ("a", "b"), None)])
 def test_the_closest_name_takes_one_slip_in_a_short_word_and_no_far_one(typed, names, meant):
     """git's rule (help.c: weighted Damerau-Levenshtein, SIMILARITY_FLOOR 7), bounded by
     the word's length; the one rule of flags, commands and fit's options."""
     from hubensemble.text import closest_name
 
     assert closest_name(typed, names) == meant
+
+
+def test_the_closest_names_are_those_tied_at_the_best_distance():
+    """git lists every command at its best distance; the rest are not said."""
+    from hubensemble.text import closest_names
+
+    assert closest_names("expert-digits", ("r8x2-expert-digits", "r6x1-expert-digits",
+                                           "r8x2-expert-shapes")) == [
+        "r6x1-expert-digits", "r8x2-expert-digits"]
+    assert closest_names("resnet-7x", [f"resnet-{i}" for i in range(30)]) == ["resnet-7"]
+    assert closest_names("zzz", ("fit", "add")) == []
 
 
 def test_catalogue_validate_says_a_files_warnings_before_its_ok_and_counts_them(tmp_path):

@@ -1376,6 +1376,10 @@ def test_tfds_not_prepared_says_how(tmp_path, no_network, monkeypatch):
         load_task("tfds:mnistt", data_dir=str(tmp_path))
     with pytest.raises(DataError, match=r"no data set named 'shapez'; did you mean shapes\?"):
         load_task("tfds:shapez", data_dir=str(tmp_path))
+    # git's rule (text.closest_names): the one name a slip away, where difflib's ratio
+    # also offered cifar100 and cifar10_n.
+    with pytest.raises(DataError, match=r"no data set named 'cifar1O'; did you mean cifar10\?; "):
+        load_task("tfds:cifar1O", data_dir=str(tmp_path))
     with pytest.raises(DataError, match=r"BuilderConfig nosuch not found.*\(mnist has no "
                                         r"configs: tfds:mnist\)$"):
         load_task("tfds:mnist:nosuch", data_dir=str(tmp_path))

@@ -198,6 +198,13 @@ def test_unknown_preset_or_module_lists_what_exists(tmp_path, monkeypatch):
     with pytest.raises(ModuleLoadError, match=r"the demo zoo has no module 'r8x2-generalst-0'; "
                                               r"did you mean zoo:demo/r8x2-generalist-0\?"):
         zoo.module_path("demo", "r8x2-generalst-0")
+    # git's rule (text.closest_names): a name in capitals (difflib found none) and one that
+    # could be either of two, both said (difflib said r8x2's alone).
+    from hubensemble.zoo.config import zoo_handle_problem
+    assert zoo_handle_problem("zoo:demo/R8X2-EXPERT-DIGITS").endswith(
+        "did you mean zoo:demo/r8x2-expert-digits?")
+    assert zoo_handle_problem("zoo:demo/expert-digits").endswith(
+        "did you mean zoo:demo/r6x1-expert-digits or zoo:demo/r8x2-expert-digits?")
     assert not any(tmp_path.iterdir())
     # As rank records it: the module and handle named once each ("handle 'h': handle 'h'").
     from hubensemble.hub.resolvers import resolve

@@ -15,7 +15,7 @@ from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import index_names, text_names
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
-from hubensemble.text import closest_name
+from hubensemble.text import closest_name, closest_names
 
 # The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
 VTAB_SPLITS = {"train": "train[:800]", "val": "train[800:1000]", "test": "test"}
@@ -136,8 +136,6 @@ def _versions_there(root, name, version, where) -> str:
 def _unknown_name(name, data_dir, where) -> str:
     """The message for a tfds data set name that is neither registered nor prepared: what is
     prepared in the data dir, and the closest names (a typo: tfds:cifar1O)."""
-    import difflib
-
     import tensorflow_datasets as tfds
 
     prepared = _prepared_sets(data_dir)
@@ -145,7 +143,7 @@ def _unknown_name(name, data_dir, where) -> str:
         known = set(tfds.list_builders(with_community_datasets=False))
     except Exception:  # noqa: BLE001 - only for the message
         known = set()
-    close = difflib.get_close_matches(name, sorted(known | set(prepared)), n=3, cutoff=0.75)
+    close = closest_names(name, sorted(known | set(prepared)))  # git's rule, its ties
     return (f"tfds has no data set named {name!r}"
             + (f"; did you mean {', '.join(close)}?" if close else "")
             + (f"; prepared in {where}: {', '.join(prepared)}" if prepared else

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import pathlib
 from dataclasses import dataclass
 from typing import Callable
 
 from hubensemble.errors import HubensembleError
+from hubensemble.text import closest_names
 from hubensemble.zoo.arch import ARCHITECTURES, arch_label, count_params
 from hubensemble.zoo.upstream import UpstreamData
 
@@ -170,8 +170,9 @@ def zoo_handle_problem(handle: str) -> str | None:
     names = preset_module_names(preset_name)
     if name in names:
         return None
-    close = difflib.get_close_matches(name, names, n=1)
-    fix = (f"did you mean zoo:{preset_name}/{close[0]}?" if close else
+    close = closest_names(name, names)  # git's rule, ties all said (text.closest_names)
+    fix = ("did you mean " + " or ".join(f"zoo:{preset_name}/{c}" for c in close) + "?"
+           if close else
            f"the {preset_name} zoo has {', '.join(names)}")
     return f"the {preset_name} zoo has no module {name!r}; {fix}"
 
