@@ -1293,3 +1293,36 @@ def test_validate_warns_of_a_classification_handle_naming_its_feature_vector(
         "classification/2' names a classification module: it returns class logits, not "
         "features; for transfer, catalogue its feature-vector variation (https://www.kaggle.com/"
         "models/google/mobilenet-v2/tensorFlow2/100-224-feature-vector/2)"], err
+
+
+def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(tmp_path):
+    """A .keras/.h5 model whose Input is (None, 96, 96, 3), catalogued without input_size, was
+    refused only at its first embedding, deep in rank (`zoo.config.fixed_size_problem`). The
+    files hold only the config.json that validate reads (no Keras needed)."""
+    import zipfile
+
+    from hubensemble.zoo.config import validate_catalogue
+
+    def keras_file(name, shape):
+        layers = [{"class_name": "InputLayer", "config": {"batch_shape": shape}},
+                  {"class_name": "Conv2D", "config": {"name": "c"}}]
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            z.writestr("config.json", json.dumps({"class_name": "Functional",
+                                                  "config": {"layers": layers}}))
+
+    keras_file("fixed.keras", [None, 96, 80, 3])
+    keras_file("any.keras", [None, None, None, 3])
+    keras_file("first.keras", [None, 3, 96, 96])  # channels-first: refused at load, as such
+    path = write(tmp_path, """
+        modules:
+          - {name: a, handle: ./fixed.keras}
+          - {name: b, handle: ./fixed.keras, input_size: [96, 80]}
+          - {name: c, handle: ./any.keras}
+          - {name: d, handle: ./first.keras}
+        """)
+    with pytest.raises(CatalogueError) as e:
+        validate_catalogue(path)
+    assert e.value.problems == [
+        f"{path}:2: field 'input_size': missing: the model's input takes only [96, 80] images "
+        "(its Input's shape), and an entry without input_size is embedded at the task's "
+        "resolution; write `input_size: [96, 80]` in this entry (`catalogue add` writes it)"]

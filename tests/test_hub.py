@@ -19,6 +19,7 @@ import tensorflow as tf
 from conftest import export_quietly, make_tiny_model
 from reliability.scenarios import Server, sha256, tarball
 from hubensemble import augment, hub
+from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import ModuleLoadError
 from hubensemble.hub import HubLayer, load_module, scan_saved_model, write_hub_module
 from hubensemble.hub import archive, resolvers
@@ -935,6 +936,13 @@ def test_fixed_size_and_dict_output_are_refused_from_the_signature(tmp_path):
     assert err.value.stage == "input"
     with pytest.raises(ModuleLoadError, match=r"input_size: \[20, 20\]"):
         hub.ModuleRuntime.load(fixed, input_size=(24, 24))
+    # A catalogue entry without its size is refused when it loads, naming the entry's line,
+    # not at its first embedding (which passed only when the task's resolution was 20 px).
+    with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\], and its "
+                                              r"catalogue entry at cat.yaml:3 has no input_size; "
+                                              r"write input_size: \[20, 20\] on it") as err:
+        hub.ModuleRuntime.from_spec(ModuleSpec(name="f", handle=fixed, source="cat.yaml:3"))
+    assert err.value.stage == "input"
     # Without it, an image of another size is refused naming the sizes the module takes.
     free = HubLayer(fixed, module_name="fixed")
     with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\]"):

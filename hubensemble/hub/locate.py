@@ -15,6 +15,7 @@ from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
 from hubensemble.handles import source_kind
+from hubensemble.kerasconfig import model_config
 from hubensemble.hub import resolvers
 from hubensemble.hub.resolvers import (file_sha256, graph_and_index_hash, local_source,
                                        module_fingerprint, resolve)
@@ -60,23 +61,6 @@ def call_fingerprint(content, layer=None, signature=None) -> str:
     return _digest(content, f"layer={layer}", f"signature={signature}")
 
 
-def _model_config(path) -> dict:
-    """The model config a Keras model file holds: a .keras zip's config.json, or an HDF5
-    (.h5) file's "model_config" attribute (Keras 3's and tf.keras' legacy format). Raises
-    (any exception) when neither can be read."""
-    import json
-    import zipfile
-
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            return json.loads(z.read("config.json"))
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        text = f.attrs["model_config"]
-    return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
-
-
 def _history(node) -> list:
     """[layer name, node index, tensor index] of a functional layer's one inbound tensor: a
     Keras 3 node ({"args": [{"config": {"keras_history": [...]}}]}) or a tf.keras one
@@ -113,7 +97,7 @@ def keras_head_cut(path) -> bool:
     """Whether a Keras model file's default cut is at a convolutional classifier head
     (`_conv_head`: it has no Dense layer), read from its config, nothing loaded."""
     try:
-        config = _model_config(path)
+        config = model_config(path)
         layers = config["config"]["layers"]
         if any(x.get("class_name") == "Dense" for x in layers):
             return False
@@ -131,11 +115,11 @@ def keras_default_layer(path) -> str | None:
     no ``layer:`` (`sources.load_model_file`): the layer whose output its last Dense layer
     takes, else (no Dense) the one a convolutional classifier head's 1x1 Conv2D takes
     (`_conv_head`), else its one output layer. Read from the file's config (a .keras zip's
-    config.json, an .h5 file's "model_config" attribute: `_model_config`), nothing loaded;
+    config.json, an .h5 file's "model_config" attribute: `model_config`), nothing loaded;
     None when that cannot be told (a nested or shared layer, a config of another shape, an
     unreadable file)."""
     try:
-        config = _model_config(path)
+        config = model_config(path)
         layers = config["config"]["layers"]
         # A .keras config names each layer's module; an .h5 one (legacy) names none.
         dense = [i for i, x in enumerate(layers) if x.get("class_name") == "Dense"

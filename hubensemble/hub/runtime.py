@@ -472,13 +472,27 @@ class ModuleRuntime:
 
     @classmethod
     def from_spec(cls, spec, *, files: ModuleFiles | None = None) -> "ModuleRuntime":
-        """`load` with the fields of a catalogue ModuleSpec."""
-        return cls.load(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust,
-                        input_size=spec.input_size, value_range=spec.value_range,
-                        input_dtype=getattr(spec, "input_dtype", None),
-                        output_key=spec.output_key, weights=getattr(spec, "weights", None),
-                        layer=getattr(spec, "layer", None),
-                        signature=getattr(spec, "signature", None), files=files)
+        """`load` with the fields of a catalogue ModuleSpec. ModuleLoadError(stage="input")
+        also for a module traced at fixed sizes whose entry has no input_size, naming the
+        entry's file:line and the `input_size:` to write (its first embedding refused it,
+        unless the task's resolution happened to be its size: `zoo.config.fixed_size_problem`
+        says why the size is not taken from the module)."""
+        runtime = cls.load(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust,
+                           input_size=spec.input_size, value_range=spec.value_range,
+                           input_dtype=getattr(spec, "input_dtype", None),
+                           output_key=spec.output_key, weights=getattr(spec, "weights", None),
+                           layer=getattr(spec, "layer", None),
+                           signature=getattr(spec, "signature", None), files=files)
+        sizes = runtime.signature.sizes
+        if spec.input_size is None and sizes:
+            listed = " or ".join(f"[{h}, {w}]" for h, w in sizes)
+            source = getattr(spec, "source", "")
+            raise runtime._error(
+                f"the module only takes images of size {listed}, and its catalogue entry"
+                f"{' at ' + source if source else ''} has no input_size; write input_size: "
+                f"{listed.split(' or ')[0]} on it (`catalogue add` reads it from the module)",
+                "input")
+        return runtime
 
     @property
     def keras_model(self):

@@ -177,6 +177,31 @@ def zoo_handle_problem(handle: str) -> str | None:
     return f"the {preset_name} zoo has no module {name!r}; {fix}"
 
 
+def fixed_size_problem(spec) -> str | None:
+    """"problem; fix" when `spec` (a ModuleSpec) has no input_size and its handle is a local
+    Keras model file whose input declares one fixed size (`kerasconfig.declared_input_size`),
+    else None. Such a module takes that size alone, and rank would embed it at the task's
+    resolution: it was refused at its first embedding, deep in rank. `catalogue validate`
+    says it by line, and rank refuses the entry when it loads (`hub.ModuleRuntime.from_spec`,
+    for any module traced at one size). The size is not taken from the module: it also sets
+    the resolution rank embeds and fine-tunes at, which the entry states (docs/catalogue.md,
+    "Modules that are not feature vectors")."""
+    import os
+
+    from hubensemble.handles import source_kind
+    from hubensemble.kerasconfig import declared_input_size
+
+    if spec.input_size is not None or source_kind(spec.handle) != "keras-file" or \
+            not os.path.isfile(spec.handle):
+        return None
+    size = declared_input_size(spec.handle)
+    if size is None:
+        return None
+    return (f"missing: the model's input takes only {list(size)} images (its Input's shape), "
+            f"and an entry without input_size is embedded at the task's resolution; write "
+            f"`input_size: {list(size)}` in this entry (`catalogue add` writes it)")
+
+
 def validate_catalogue(path) -> list:
     """The ModuleSpecs of one catalogue file (`catalogue.load_catalogue`), with every
     ``zoo:PRESET/NAME`` handle checked against its preset without building it
@@ -203,6 +228,8 @@ def _checked(path) -> tuple[list, list[str], str]:
     # The entries that parsed are checked too, so every problem is listed at once, by line.
     problems += [f"{s.source}: module {s.name!r}: {problem}" for s in specs
                  if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
+    problems += [f"{s.source}: field 'input_size': {problem}" for s in specs
+                 if (problem := fixed_size_problem(s))]
     return specs, sorted(problems, key=lambda problem: _line_of(problem, label)), label
 
 

@@ -1,0 +1,45 @@
+"""What a Keras model file (.keras, .h5) says of itself in its config, read without Keras or
+TensorFlow: `catalogue validate` reads it before any module loads, and `hub.locate` reads
+it to pick a model's default cut."""
+
+from __future__ import annotations
+
+
+def model_config(path) -> dict:
+    """The model config a Keras model file holds: a .keras zip's config.json, or an HDF5
+    (.h5) file's "model_config" attribute (Keras 3's and tf.keras' legacy format). Raises
+    (any exception) when neither can be read."""
+    import json
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return json.loads(z.read("config.json"))
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        text = f.attrs["model_config"]
+    return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
+def declared_input_size(path) -> tuple[int, int] | None:
+    """(height, width) in pixels when the Keras model file at `path` declares one fixed
+    image size for its one input ([batch, height, width, channels], channels 1 or 3: its
+    InputLayer's ``batch_shape``, tf.keras' ``batch_input_shape``, or a Sequential's
+    ``build_input_shape``), else None: any size, several inputs, channels-first, or a file
+    whose config cannot be read (loading it says why). The module can be called at that size
+    only (`hub.callsig.CallSignature.of_keras` reads the same from the loaded model)."""
+    try:
+        config = model_config(path).get("config", {})
+        shapes = [x["config"].get("batch_shape") or x["config"].get("batch_input_shape")
+                  for x in config.get("layers", ()) if x.get("class_name") == "InputLayer"]
+        if not shapes:
+            first = (config.get("layers") or [{}])[0].get("config", {})
+            shapes = [config.get("build_input_shape") or first.get("batch_input_shape")]
+        (shape,) = shapes
+        _, h, w, channels = shape
+    except Exception:  # noqa: BLE001 - unreadable or not one rank-4 input: nothing declared
+        return None
+    if isinstance(h, int) and isinstance(w, int) and channels in (1, 3):
+        return h, w
+    return None
