@@ -2083,7 +2083,7 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
                                    f"folder:{data}", "--out", str(out))
     assert (code, stdout, err) == (0, "", ""), err
     log = (out / "log.txt").read_text()
-    assert "5 file(s) skipped" in log and "and 2 more" in log  # the summary names three...
+    assert "5 skipped (unreadable; " in log and "and 2 more" in log  # the summary names three...
     for path in bad:  # ...the log every one, with its reason
         assert f"skipped {path}: " in log
     # ...and says where the whole list is kept (it did not: a new-user check).
@@ -2097,7 +2097,7 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
     code, stdout, err = in_process("rank", "--catalogue", str(cat), "--data", f"folder:{data}",
                                    "--out", str(out))
     assert code == 2 and "holds a run on other data" in err, err
-    assert "6 file(s) skipped (" in err and "; and 3 more)" in err, err
+    assert "6 skipped (unreadable; " in err and "; and 3 more)" in err, err
     assert "all listed in" not in err, err
     assert len(json.loads((out / "run.json").read_text())["data"]["task"]["skipped"]) == 5
 

@@ -259,7 +259,7 @@ def test_folder_decodes_every_kind_and_skips_unreadable(messy_folder):
     skipped = {os.path.basename(p): r for p, r in task.skipped}
     assert set(skipped) == {"x_corrupt.jpg", "y_empty.png", "z_notes.txt"}
     assert "empty" in skipped["y_empty.png"]
-    assert "3 file(s) skipped" in task.summary()
+    assert "3 skipped (unreadable; " in task.summary()
     assert "x_corrupt.jpg" in task.summary()
 
 
@@ -1525,17 +1525,19 @@ def test_the_report_shows_what_became_of_every_file(tmp_path):
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}").to_json()))
     assert ".DS_Store" in rows["hidden / system entries"]
     assert rows["exact duplicates"].count(".png") == 2
-    assert rows["files read"] == "25: 24 example(s), 1 skipped (unreadable), 0 duplicate(s) dropped"
+    assert rows["files read"].startswith("25: 24 example(s), 1 skipped (unreadable; e.g. ")
+    assert rows["files read"].endswith("), 0 duplicate(s) dropped") and "notes.txt" in rows[
+        "files read"]
     assert rows["hidden / system entries"].startswith("1 ignored")
-    assert rows["skipped files"].startswith("1 (e.g. ") and "notes.txt" in rows["skipped files"]
+    assert "skipped files" not in rows  # counted once, in "files read"
     assert rows["exact duplicates"].startswith("12 copy(ies) in 12 group(s)")
     assert "none across splits" in rows["exact duplicates"]
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}",
                                            dedupe=True).to_json()))
     assert rows["dropped by --dedupe"].startswith("12 copy(ies)")
     assert ".png: a copy of " in rows["dropped by --dedupe"]
-    assert rows["files read"] == ("25: 12 example(s), 1 skipped (unreadable), "
-                                  "12 duplicate(s) dropped")
+    assert rows["files read"].startswith("25: 12 example(s), 1 skipped (unreadable; e.g. ")
+    assert rows["files read"].endswith("), 12 duplicate(s) dropped")
 
 
 def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path):
@@ -1612,7 +1614,7 @@ def test_a_summary_of_many_skipped_files_says_where_they_are_all_listed(tmp_path
     task = load_task(f"folder:{tmp_path / 'd'}")
     assert len(task.skipped) == 5
     run = tmp_path / "run"
-    assert "5 file(s) skipped (" in task.summary()
+    assert "5 skipped (misplaced; " in task.summary()
     assert (f"and 2 more, all listed in {run / 'run.json'} (data.task.skipped))"
             in task.summary(skipped_in=skipped_list(run)))
     # evaluate without --out keeps no list: it said "listed in the file of evaluate --out".
@@ -1697,7 +1699,7 @@ def test_load_task_warns_of_skipped_files_once_and_wrong_types_name_the_argument
         task = load_task(spec, progress=False)
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(task.skipped) == 2 and warned == [task.summary()], warned
-    assert "2 file(s) skipped" in warned[0]
+    assert "2 skipped (unreadable; " in warned[0]
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="hubensemble"):
         DataArgs(spec=spec).load()  # fit's and the commands' load: their summary warns
@@ -1759,15 +1761,39 @@ def test_the_loaders_summary_counts_skipped_files_by_why_in_predicts_words(tmp_p
     write(str(tmp_path / "d" / "stray.png"), png_bytes(np.zeros((4, 4, 3), np.uint8)))
     write(str(tmp_path / "d" / "a" / "cut.png"), b"\x89PNG\r\n\x1a\n")
     task = load_task(f"folder:{tmp_path / 'd'}")
-    words = [w for w in ("2 skipped (1 misplaced, 1 unreadable)",  # (in the order found)
-                         "2 skipped (1 unreadable, 1 misplaced)") if w in task.summary()]
+    words = [w for w in ("2 skipped (1 misplaced, 1 unreadable",  # (in the order found)
+                         "2 skipped (1 unreadable, 1 misplaced") if w in task.summary()]
     assert len(words) == 1, task.summary()
     words = words[0]
-    read = f"{task.files}: {task.files - 2} example(s), {words}, 0 duplicate(s) dropped"
+    read = f"{task.files}: {task.files - 2} example(s), {words}; "
     assert f"; {task.files} file(s) read{read[read.index(':'):]}" in task.summary()
-    assert dict(accounting_rows(task.to_json()))["files read"] == read
+    assert dict(accounting_rows(task.to_json()))["files read"].startswith(read + "e.g. ")
     said = Predictions([{"path": p, "error": r} for p, r in task.skipped]).tally()
-    assert said == f"predicted 0 of 2 files; {words}", said
+    assert said == f"predicted 0 of 2 files; {words})", said
+
+
+def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
+    """The summary said it twice: "30 file(s) read: 24 example(s), 6 skipped (unreadable),
+    0 duplicate(s) dropped; 6 file(s) skipped (a: …; b: …; c: …; and 3 more)", and the report
+    a "files read" row and a "skipped files" row. One clause now, counted by why with the
+    first three files named; the report's "files read" cell gives one of them."""
+    from hubensemble.report.datarows import accounting_rows
+
+    noise_folder(tmp_path / "d", n=4)
+    for i in range(2):
+        write(str(tmp_path / "d" / "a" / f"bad{i}.jpg"), b"not an image")
+        write(str(tmp_path / "d" / "b" / f"notes{i}.txt"), b"hello")
+    task = load_task(f"folder:{tmp_path / 'd'}")
+    text = task.summary(skipped_in="all listed in R/run.json (data.task.skipped)")
+    assert text.count("skipped") == 2, text  # the count, and where the whole list is
+    assert (f"; {task.files} file(s) read: {task.files - 4} example(s), 4 skipped (unreadable; "
+            f"{tmp_path / 'd' / 'a' / 'bad0.jpg'}: not a JPEG") in text, text
+    assert ("; and 1 more, all listed in R/run.json (data.task.skipped)), 0 duplicate(s) "
+            "dropped") in text, text
+    rows = dict(accounting_rows(task.to_json()))
+    assert "skipped files" not in rows
+    assert rows["files read"].startswith(f"{task.files}: {task.files - 4} example(s), 4 skipped "
+                                         "(unreadable; e.g. a/bad0.jpg: not a JPEG"), rows
 
 
 def test_files_beside_the_class_folders_are_counted_once_and_a_text_file_is_not_warned(

@@ -681,12 +681,14 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     # The same counts as the summary on the terminal.
     said = err[err.index("Task 'test'"):].splitlines()[0]
     assert (f"; {task['files']} file(s) read: 9 example(s), {len(task['skipped'])} skipped "
-            "(unreadable), 0 duplicate(s) dropped; 1 hidden or system entry ignored (e.g. "
+            f"(unreadable; {root / 'c' / 'notes.txt'}: not a JPEG") in said
+    assert ("), 0 duplicate(s) dropped; 1 hidden or system entry ignored (e.g. "
             f"{task['ignored']['examples'][0]}); 1 image(s) with an EXIF or XMP orientation tag "
             f"(e.g. {jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 "
             f"TIFF image(s) turned upright by their orientation tag (e.g. {tif}: 8), as Pillow "
             "reads them and predict sends them; 1 image(s) above 1024 px on their shorter side "
-            f"shrunk to it (test 1; e.g. {big}: 1040x1100); 1 file(s) skipped ({root}") in said
+            f"shrunk to it (test 1; e.g. {big}: 1040x1100)") in said
+    assert said.count("skipped") == 1, said  # the count said once (it was twice)
     # Read back: the report of a run whose robustness.json is this evaluation names them.
     Run(out.parent).update(stages={})
     md = report.write_report(out.parent)[0].read_text()

@@ -1385,7 +1385,7 @@ def test_a_call_from_python_that_stops_says_why_in_the_runs_log(tmp_path):
 def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
         catalogue, tmp_path, monkeypatch, capfd):
     """A new-user check: fit from Python, on a folder with unreadable files, wrote only
-    progress bars on stderr, where the command line says "3 file(s) skipped" and warns
+    progress bars on stderr, where the command line says "3 skipped (unreadable; …)" and warns
     (here: classes without a test example); its summary said nothing of the files. Its
     paths are absolute, as the summary's, and keep a link the caller named."""
     import logging
@@ -1426,8 +1426,8 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     # file among them, in the command line's words (a notebook user's check: logged at INFO,
     # it was never seen).
     assert "test metrics cover 2 of 3 classes; no test example of: star" in stderr, stderr
-    assert (f"1 skipped (unreadable), 0 duplicate(s) dropped; 1 file(s) skipped ({skipped}: not "
-            "a JPEG" in stderr), stderr
+    assert (f"1 skipped (unreadable; {skipped}: not a JPEG" in stderr
+            and "), 0 duplicate(s) dropped" in stderr), stderr
 
 
 def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue(catalogue, tmp_path):

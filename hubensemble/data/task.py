@@ -392,14 +392,27 @@ class Task:
         text += self._accounting(skipped_in)
         return text + "."
 
+    def _skipped_detail(self, skipped_in=None) -> str:
+        """The first three skipped files with their reasons, then "and N more" and where the
+        whole list is (`skipped_in`); "" when none was skipped."""
+        shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
+        if len(self.skipped) > 3:
+            shown += (f"; and {len(self.skipped) - 3} more"
+                      + (f", {skipped_in}" if skipped_in else ""))
+        return shown
+
     def _accounting(self, skipped_in=None) -> str:
         """The summary's clauses on files, skips, duplicates and class coverage."""
         text = ""
+        # The skipped files are counted and named in one clause: the count said twice
+        # ("6 skipped (unreadable), …; 6 file(s) skipped (…)").
+        skips = skipped_count((r for _, r in self.skipped), self._skipped_detail(skipped_in))
         if self.files is not None:
             examples = sum(len(getattr(self, s)) for s in self.present_splits())
-            text += (f"; {self.files} file(s) read: {examples} example(s), "
-                     f"{skipped_count(r for _, r in self.skipped)}, "
+            text += (f"; {self.files} file(s) read: {examples} example(s), {skips}, "
                      f"{len(self.dropped)} duplicate(s) dropped")
+        elif self.skipped:  # no file count (not a folder's load): the skips alone
+            text += f"; files {skips}"
         ours = self.hubensemble_folders()
         hidden = [p for p in self.ignored if p not in ours]
         if hidden:
@@ -427,11 +440,6 @@ class Task:
                      f"shorter side shrunk to it ("
                      + ", ".join(f"{s} {n}" for s, n in record["splits"].items())
                      + f"; e.g. {escaped(path)}: {h}x{w})")
-        if self.skipped:
-            shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
-            more = (f"; and {len(self.skipped) - 3} more"
-                    + (f", {skipped_in}" if skipped_in else "") if len(self.skipped) > 3 else "")
-            text += f"; {len(self.skipped)} file(s) skipped ({shown}{more})"
         dup = self.duplicates
         if dup["copies"]:
             across = {k: v for k, v in dup["across"].items() if v}

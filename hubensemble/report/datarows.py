@@ -91,11 +91,16 @@ def accounting_rows(task) -> list:
     rows, root = [], _folder_source(task)
     sizes = task.get("sizes") or {}
     examples = sum(v for v in sizes.values() if v)
-    if task.get("files") is not None:
+    counted = task.get("files") is not None
+    if counted:
+        # The skips counted and illustrated in this one cell (a "skipped files" row said
+        # the count again), as the data summary says them once.
+        skipped = task.get("skipped") or []
+        example = f"e.g. {_example(skipped[0], root)}" if skipped else ""
         rows.append(["files read", f"{task['files']}: {examples} example(s), "
-                                   f"{skipped_count(r for _, r in task.get('skipped') or [])}, "
+                                   f"{skipped_count((r for _, r in skipped), example)}, "
                                    f"{len(task.get('dropped') or [])} duplicate(s) dropped"])
-    rows += decoding_rows(task)
+    rows += decoding_rows(task, skipped=not counted)
     dup = task.get("duplicates") or {}
     if dup.get("copies"):
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
@@ -119,10 +124,10 @@ def accounting_rows(task) -> list:
     return rows
 
 
-def decoding_rows(task) -> list:
+def decoding_rows(task, *, skipped: bool = True) -> list:
     """Rows on the files of a data load that are not plain examples: ignored, oriented,
-    turned, shrunk and skipped (`Task.files_record`: run.json's data.task, an evaluation's
-    "task")."""
+    turned, shrunk and, with `skipped`, skipped (`Task.files_record`: run.json's data.task,
+    an evaluation's "task"; `accounting_rows` counts the skipped in its "files read")."""
     root = _folder_source(task)
     rows = _ignored_rows(task.get("ignored") or {}, root)
     oriented = task.get("oriented") or {}
@@ -143,7 +148,7 @@ def decoding_rows(task) -> list:
         rows.append(["shrunk images", f"{shrunk['count']} with a shorter side above 1024 px, "
                      f"shrunk to it ({per + '; ' if per else ''}e.g. {_short_path(path, root)}: "
                      f"{size[0]}x{size[1]})"])
-    if task.get("skipped"):
+    if skipped and task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_example(task['skipped'][0], root)})"])
     return rows
