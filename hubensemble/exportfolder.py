@@ -14,16 +14,16 @@ ensemble". fit moves an export it did not write there aside and keeps it
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import shlex
-import time
 
 from hubensemble import fileio
 from hubensemble.errors import RunError
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.lockwords import command_words, on_command_line, option_word
-from hubensemble.text import absolute, shell, shell_word, shown_time
+from hubensemble.text import absolute, shell, shell_word, shown_time, stamp_time
 
 
 def keep_replaced_export(run, out_dir) -> str:
@@ -247,12 +247,12 @@ def kept_export_folder(out_dir, meta: dict) -> str:
     so the name says what it is and when it was written; "-2", "-3", … when taken, so an
     earlier kept export is never replaced."""
     out_dir = absolute(os.fspath(out_dir))
-    try:
-        when = time.strptime(str(meta.get("created")), "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        when = time.localtime(os.path.getmtime(out_dir))
+    try:  # its clock time as written (with its offset since text.time_stamp, or without)
+        when = stamp_time(meta.get("created"))
+    except (ValueError, OverflowError):
+        when = datetime.datetime.fromtimestamp(os.path.getmtime(out_dir))
     base = os.path.join(os.path.dirname(out_dir), KEPT_EXPORT.format(
-        folder=os.path.basename(out_dir), stamp=time.strftime("%Y%m%dT%H%M%S", when)))
+        folder=os.path.basename(out_dir), stamp=when.strftime("%Y%m%dT%H%M%S")))
     path, n = base, 1
     while os.path.lexists(path) or os.path.lexists(f"{path}-tflite"):
         n += 1

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble.errors import HubensembleError, first_line, held_stops
-from hubensemble.text import absolute, shown_time
+from hubensemble.text import absolute, shown_time, stamp_time, time_stamp
 
 # Temp files carry this marker so a run directory can be checked for leftovers, and so
 # nothing that lists results (candidates, cache entries) ever mistakes one for a result.
@@ -179,7 +179,8 @@ def _json_default(obj):
 #: Seconds a process may have started after the "since" (local time, to the second) its
 #: record says it held a lock from and still be the one that wrote it: 26 hours, the span of
 #: the world's UTC offsets (-12 h .. +14 h), so a writer and a reader of another time zone,
-#: or a clock change of daylight saving time between them, never take a live holder for gone.
+#: or a clock change of daylight saving time between them, never take a live holder for gone
+#: (a "since" written without its offset, before `text.time_stamp`, names no zone).
 SINCE_SLACK = 26 * 3600
 #: A process's start read from /proc is rounded to the clock tick, the boot time to the
 #: second: compared with a file's time (`pid_alive`'s numeric `since`), seconds of slack.
@@ -225,7 +226,8 @@ def pid_alive(pid, start=None, since=None):
 
     A pid is given again to a later process once its own has gone: `start` (the recorded
     `process_start` of the process meant) or, for a record without one (hubensemble before
-    it recorded them), `since` (its "YYYY-MM-DDTHH:MM:SS", local time: the process ran by
+    it recorded them), `since` (its `text.time_stamp`, local time with its offset, or without
+    one as written before: `text.stamp_time`; the process ran by
     then) tell that one from the process that has the pid now, which does not count. Before,
     a reused pid kept a killed lock holder "running" (`lock_owner`) and a worker waiting for
     a killed chief (`sweeplock.chief_gone`). `since` is trusted to SINCE_SLACK seconds.
@@ -254,8 +256,8 @@ def pid_alive(pid, start=None, since=None):
         return began is None or began <= since + START_SLACK
     if isinstance(since, str) and start is None:
         try:
-            recorded = time.mktime(time.strptime(since, "%Y-%m-%dT%H:%M:%S"))
-        except (ValueError, OverflowError):
+            recorded = stamp_time(since).timestamp()  # an offset, or local time (older)
+        except (ValueError, OverflowError, OSError):
             return True
         began = _started_at(pid)
         return began is None or began <= recorded + SINCE_SLACK
@@ -438,7 +440,7 @@ def owned_lock(path, record: dict, refused, *, remove: bool = False):
                 raise refused(lock_owner(key)) from None
             _OWNED[key] = held = {**record, "host": socket.gethostname(), "pid": os.getpid(),
                                   "pid_start": process_start(os.getpid()),
-                                  "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                  "since": time_stamp(),
                                   "thread": threading.current_thread().name,
                                   _THREAD: threading.get_ident()}
         elif held[_THREAD] != threading.get_ident():  # this process, another thread's call

@@ -3,7 +3,6 @@
 import contextlib
 import logging
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locke
                                    on_command_line, option_word, run_words)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import root_last_resort
-from hubensemble.text import absolute, as_reached, relative_hint
+from hubensemble.text import absolute, as_reached, relative_hint, time_stamp
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ class Run(RunExports):
         with file_lock(str(self.meta_path) + ".lock"):
             meta = self.meta()
             change(meta)
-            meta.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+            meta.setdefault("created", time_stamp())
             meta["versions"] = versions()
             atomic_write_json(self.meta_path, meta)
         return meta

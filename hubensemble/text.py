@@ -66,23 +66,41 @@ def as_reached(path) -> str:
     return os.path.join(head, *[p for p in parts[last + 1:] if p])
 
 
+def time_stamp() -> str:
+    """Now, as every record hubensemble writes stamps a time (run.json's and an export's
+    "created", a lock's "since", a zoo's "built", trials.log's lines, …): ISO 8601 / RFC 3339
+    local time to the second with its offset from UTC, "2026-12-05T20:35:32+01:00", so that a
+    reader in another zone, or after a change of daylight saving time, knows the moment.
+    Stamps written before had no offset ("2026-12-05T20:35:32", local time); `stamp_time`
+    reads both."""
+    return datetime.datetime.now().astimezone().replace(microsecond=0).isoformat()
+
+
+def stamp_time(stamp) -> datetime.datetime:
+    """The aware datetime of a recorded `stamp` (`time_stamp`'s form, any ISO 8601 time
+    `datetime.fromisoformat` reads): one with an offset keeps it; one without (written before
+    stamps carried it) is this machine's local time at that date. Raises ValueError for text
+    that is no such time (OverflowError for a year out of range)."""
+    when = datetime.datetime.fromisoformat(str(stamp))
+    return when if when.tzinfo is not None else when.astimezone()
+
+
 def shown_time(stamp: str | None = None) -> str:
     """A time as the report and the terminal show it: "2026-12-05 20:35:32+00:00", the
     local time with its offset from UTC (RFC 3339's form, a space for its "T"), so a reader
-    in another zone knows the moment. `stamp`: a time hubensemble recorded (run.json's and
-    an export's "created": ISO 8601 local time without offset, "2026-12-05T20:35:32", read
-    as this machine's local time at that date, as `fileio.pid_alive` reads a lock's "since";
-    one with an offset keeps it); None: now. A stamp that is no ISO 8601 time is returned as
-    it is. The one format of both (the report said "Started: 2026-12-05T20:35:32; report
-    written 2026-12-05 20:49:54": two forms and no zone)."""
+    in another zone knows the moment. `stamp`: a time hubensemble recorded (`time_stamp`:
+    run.json's and an export's "created"; read by `stamp_time`, a stamp without offset as this
+    machine's local time at that date, as `fileio.pid_alive` reads a lock's "since"; one with
+    an offset keeps it); None: now. A stamp that is no ISO 8601 time is returned as it is.
+    The one format of both (the report said "Started: 2026-12-05T20:35:32; report written
+    2026-12-05 20:49:54": two forms and no zone)."""
     if stamp is None:
         when = datetime.datetime.now().astimezone()
     else:
         try:
-            when = datetime.datetime.fromisoformat(str(stamp))
-        except ValueError:
+            when = stamp_time(stamp)
+        except (ValueError, OverflowError):
             return str(stamp)
-        when = when if when.tzinfo is not None else when.astimezone()
     return when.replace(microsecond=0).isoformat(sep=" ")
 
 

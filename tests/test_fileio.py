@@ -499,6 +499,10 @@ def test_a_reused_pid_is_not_the_process_a_record_names(tmp_path):
         long_ago = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 3 * 86400))
         assert fileio.pid_alive(child.pid, since=now)
         assert not fileio.pid_alive(child.pid, since=long_ago)
+        # A "since" with its offset (text.time_stamp, written since) reads as well.
+        from hubensemble.text import time_stamp
+        assert fileio.pid_alive(child.pid, since=time_stamp())
+        assert not fileio.pid_alive(child.pid, since=long_ago + "+00:00")
         assert not fileio.pid_alive(os.getpid(), start + 1)  # ours, recorded by another
         run = tmp_path / "run"
         lock = sweeplock.member_lock_path(run, "chief")
@@ -564,3 +568,43 @@ def test_a_temp_folder_or_download_lock_of_a_reused_pid_is_a_dead_writers(tmp_pa
     finally:
         child.kill()
         child.wait()
+
+
+def test_records_stamp_their_times_with_the_utc_offset_and_old_stamps_still_read(
+        tmp_path, monkeypatch):
+    """run.json's "created", an export's, a lock's "since", a zoo's "built", trials.log's
+    lines… were local time without an offset ("2026-12-05T20:35:32"): a reader in another
+    zone, or across a change of daylight saving time, could not tell the moment. One helper,
+    text.time_stamp, writes them all with the offset; text.stamp_time reads both forms (no
+    offset: this machine's local time, as before)."""
+    import re
+
+    from hubensemble.exportfolder import kept_export_folder
+    from hubensemble.rundir import Run
+    from hubensemble.text import shown_time, stamp_time, time_stamp
+
+    monkeypatch.setenv("TZ", "XST-5:30")  # a POSIX zone: no tz database needed
+    time.tzset()
+    try:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30", time_stamp()), time_stamp()
+        created = Run(tmp_path / "run").update(x=1)["created"]
+        assert created.endswith("+05:30") and stamp_time(created) <= stamp_time(time_stamp())
+        old, new = "2026-12-05T20:35:32", "2026-12-05T20:35:32+05:30"
+        assert stamp_time(old) == stamp_time(new) == stamp_time("2026-12-05T15:05:32+00:00")
+        assert shown_time(old) == shown_time(new) == "2026-12-05 20:35:32+05:30"
+        # The name of a kept export is its stamp's clock time, either form.
+        for stamp in (old, new):
+            assert kept_export_folder(tmp_path / "export", {"created": stamp}).endswith(
+                "export-replaced-20261205T203532"), stamp
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    # Only text.time_stamp writes a stamp: no module formats one of its own.
+    from pathlib import Path
+
+    root = Path(fileio.__file__).parent
+    own = [f"{p.relative_to(root)}" for p in sorted(root.rglob("*.py")) if p.name != "text.py"
+           and re.search(r"strftime\(\"%Y-%m-%dT|\.now\(\)[^\n]*isoformat", p.read_text())]
+    # sweeplock.py's "ended": its owner's change this wave (asked of the lead by helper 221's
+    # report: time.strftime(…) -> text.time_stamp()); then this list is [].
+    assert own in ([], ["sweeplock.py"]), own

@@ -9,9 +9,9 @@ The writers add the rest (`saved.save_export`, `tflite`: format, classes, reload
 from __future__ import annotations
 
 import os
-import time
 
 from hubensemble.formats import BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE, versions
+from hubensemble.text import time_stamp
 
 
 def split_record(meta) -> dict | None:
@@ -58,7 +58,7 @@ def export_metadata(ensemble, members, skipped, task, *, retrain_full, test=None
                      "the metrics describe the ensemble with them"
                      + (", but for test" if test else ""))
     return {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "created": time_stamp(),
         # "split": how fit split the data, so that an export moved away from its run is
         # still scored on its own folder's held-out split (evaluate.load_evaluation_task).
         # "files": its files' names (digests), so that evaluate on that folder changed

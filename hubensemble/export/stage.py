@@ -27,7 +27,7 @@ from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import command_words, option_word, run_words
-from hubensemble.text import absolute, escaped, shell_word
+from hubensemble.text import absolute, escaped, shell_word, time_stamp
 from hubensemble.tune.plans import trial_profile
 from hubensemble.weightsfile import BACKBONE_DIGEST, changed_since
 from hubensemble.kerasenv import with_stage_settings
@@ -345,7 +345,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         if student is not None:  # run.json's "export" stays the ensemble's (distill's teacher)
             return
         run.update(export={**result.to_json(), **run.export_record(out_dir),
-                           "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                           "time": time_stamp(),
                            "created": metadata["created"]})  # which export it records
 
     # The SavedModel at OUT is the new one now: recorded before the steps after it, which

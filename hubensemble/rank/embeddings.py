@@ -20,7 +20,7 @@ from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, n
                                 read_json)
 from hubensemble.lockwords import option_word
 from hubensemble.rank.located import recall, remember
-from hubensemble.text import escaped
+from hubensemble.text import escaped, time_stamp
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
                     "resolution": list(hw), "value_range": spec.value_range,
                     "output_key": spec.output_key, "data": task.fingerprint,
                     "task": task.name, "split": split, "shape": list(emb.shape),
-                    "format": CACHE_FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "format": CACHE_FORMAT, "created": time_stamp(),
                     "written_by": __version__, "warnings": warnings})
     if hit and (not _repeat_warnings(entry, spec.name) or _probabilities_unsaid(entry, emb)):
         _keep_warnings(folder, entry, spec, files if files is not None else located(), emb)

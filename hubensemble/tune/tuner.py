@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import sys
-import time
 from typing import Mapping, Sequence
 
 import keras
@@ -32,7 +31,7 @@ from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
 from hubensemble.sweeplock import chief_gone, worker_without_chief
-from hubensemble.text import printable
+from hubensemble.text import printable, time_stamp
 from hubensemble.tune.chiefwatch import ChiefGone, watch_chief
 from hubensemble.tune.distributed import chief_address, distributed_role, serve_oracle
 from hubensemble.tune.model import build_classifier, compile_classifier
@@ -482,7 +481,7 @@ class FineTuneTuner(kt.Tuner):
         self._refresh_progress()
 
     def _log(self, trial, event, detail=""):
-        line = "\t".join([time.strftime("%Y-%m-%dT%H:%M:%S"), socket.gethostname(),
+        line = "\t".join([time_stamp(), socket.gethostname(),
                           str(os.getpid()), str(self.tuner_id), trial, event,
                           detail.replace("\n", " ")[:300]]) + "\n"
         # One append per line: O_APPEND keeps lines whole across processes.

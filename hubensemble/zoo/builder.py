@@ -30,7 +30,7 @@ from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooCon
                                     preset, recipe_difference, recorded_label, seed_problem,
                                     subtree_index, train_seed, zoo_dir, zoo_folder_hint)
 from hubensemble.zoo.train import Trainer, subtree_labels
-from hubensemble.text import escaped
+from hubensemble.text import escaped, time_stamp
 from hubensemble.zoo.upstream import UpstreamData
 from hubensemble.kerasenv import with_stage_settings
 
@@ -492,7 +492,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
     atomic_write_json(folder / MARKER, {
         "config": config.to_json(), "modules": [records[p.name] for p in plans],
         "workers": workers, "seconds": round(time.time() - started, 2),
-        "built": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions()})
+        "built": time_stamp(), "versions": versions()})
     return len(plans)
 
 
