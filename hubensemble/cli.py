@@ -178,17 +178,14 @@ def cmd_distill(args):
 
 def cmd_zoo_build(args):
     """`zoo build`: zoo.build_zoo; prints the zoo folder (stdout); a build ends with what it
-    built where, its catalogue named (`zoo.builder.built_words`, stderr); onto a current zoo,
-    its catalogue."""
+    built where, its catalogue named (`zoo.builder.built_words`, stderr); onto the complete
+    zoo it would build, a note that says so (`zoo.builder.complete_words`), and exit 0."""
     from hubensemble.zoo import build_zoo
 
     _import_tensorflow(args.verbose, now=False)  # a zoo already there needs no TensorFlow
-    built = []  # a build ends with its own line; a zoo already there gets this one
     path = build_zoo(args.preset, args.out, seed=args.seed, progress=not args.quiet,
-                     workers=args.workers, hook=lambda event, name: built.append(name))
+                     workers=args.workers)
     print_result(path)
-    if not built:
-        say(args, f"its catalogue: {os.path.join(path, 'catalogue.yaml')} (for --catalogue)")
     return 0
 
 

@@ -437,15 +437,20 @@ def _no_training(event, name):
     raise AssertionError(f"the zoo was built again ({event} {name})")
 
 
-def test_building_onto_the_same_zoo_does_nothing_and_says_so(quick_zoo, caplog):
+def test_building_onto_the_same_zoo_does_nothing_and_says_so(quick_zoo, caplog, capsys):
+    """A complete zoo is what was asked for: said in a note (INFO, on stderr with progress),
+    not a WARNING, which read as a half success of a command that exits 0."""
     _, folder = quick_zoo
     marker = (folder / zoo.MARKER).read_bytes()
-    with caplog.at_level(logging.WARNING, logger="hubensemble.zoo.builder"):
+    with caplog.at_level(logging.INFO):
         assert zoo.build_zoo(zoo.preset("quick"), folder, progress=False, workers=1,
                              hook=_no_training) == folder
+    assert [r.levelno for r in caplog.records] == [logging.INFO], caplog.records
     assert caplog.messages == [
         f"{folder} already holds the complete 'quick' zoo (seed 0, recipe "
-        f"{zoo.RECIPE_VERSION}); delete it to rebuild"]
+        f"{zoo.RECIPE_VERSION}): nothing to build (delete the folder to build it again); its "
+        f"catalogue (for fit's catalogue=): {folder / 'catalogue.yaml'}"]
+    assert capsys.readouterr().err == ""  # progress=False: the log only
     assert (folder / zoo.MARKER).read_bytes() == marker
 
 
@@ -476,12 +481,20 @@ def test_zoo_build_command_onto_a_current_zoo_returns_without_tensorflow(quick_z
                           timeout=300, env={**os.environ, "HUBENSEMBLE_ZOO_DIR": str(root)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == [str(folder), "False"]
-    assert proc.stderr.splitlines()[0] == (
-        f"WARNING hubensemble.zoo.builder: {folder} already holds the complete 'quick' zoo "
-        f"(seed 0, recipe {zoo.RECIPE_VERSION}); delete it to rebuild")
-    assert proc.stderr.splitlines()[1:] == [
-        f"its catalogue: {folder / 'catalogue.yaml'} (for --catalogue)"]
+    # One note, no WARNING: the zoo asked for is there (it warned "… delete it to rebuild").
+    assert proc.stderr.splitlines() == [
+        f"{folder} already holds the complete 'quick' zoo (seed 0, recipe "
+        f"{zoo.RECIPE_VERSION}): nothing to build (delete the folder to build it again); its "
+        f"catalogue (for --catalogue): {folder / 'catalogue.yaml'}"], proc.stderr
     assert (folder / zoo.MARKER).read_bytes() == marker
+
+
+def test_zoo_build_quiet_onto_a_current_zoo_prints_the_folder_only(
+        quick_zoo, in_process, monkeypatch):
+    """-q: the folder on stdout, nothing on stderr, exit 0."""
+    root, folder = quick_zoo
+    monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(root))
+    assert in_process("zoo", "build", "--preset", "quick", "-q") == (0, f"{folder}\n", "")
 
 
 def test_interrupted_build_leaves_no_zoo(tmp_path):

@@ -150,7 +150,8 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
 
     A folder that already holds the complete zoo of the same recipe (`zoo_difference`: its
     zoo.json records the configuration this build would record, seeds and RECIPE_VERSION
-    included) is left as it is, with a one-line warning, and returned at once: nothing is
+    included) is left as it is and returned at once, with a one-line note (`complete_words`,
+    on stderr with ``progress``; INFO, not a warning: it is what was asked for): nothing is
     trained and TensorFlow is not imported. A complete zoo of another recipe is rebuilt,
     after a warning that names what differs; it is replaced only when the new one is
     complete. `ensure_zoo` reuses a cached zoo by the same test.
@@ -214,8 +215,12 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
         recorded = recorded_config(out_dir)
         why = recipe_difference(recorded, config)
         if why is None:
-            log.warning("%s already holds the complete %s; delete it to rebuild", escaped(out_dir),
-                        recorded_label(recorded))
+            # Not a warning: the zoo asked for is there, which is what the user wanted (a
+            # WARNING line and exit 0 read as a half success). A note, silent with -q.
+            from hubensemble.terminal import say
+
+            say(SimpleNamespace(quiet=not progress), complete_words(recorded_label(recorded),
+                                                                    out_dir))
             return out_dir
         log.warning("replacing the %s in %s, another recipe: %s (the old zoo stays until the "
                     "new one is complete)", recorded_label(recorded), escaped(out_dir), why)
@@ -237,6 +242,18 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
     say(SimpleNamespace(quiet=not progress), built_words(
         config.name, built, out_dir, time.time() - started))
     return out_dir
+
+
+def complete_words(label: str, out_dir) -> str:
+    """The one line of a build onto the complete zoo it would build (`label`:
+    `recorded_label`'s "'quick' zoo (seed 0, recipe 1)"): "DIR already holds the complete
+    'quick' zoo (seed 0, recipe 1): nothing to build (delete DIR to build it again); its
+    catalogue (for --catalogue): DIR/catalogue.yaml" ("for fit's catalogue=" to a Python
+    caller, as `built_words`)."""
+    use = option_word("--catalogue", "fit's catalogue=")
+    return (f"{escaped(out_dir)} already holds the complete {label}: nothing to build (delete "
+            f"the folder to build it again); its catalogue (for {use}): "
+            f"{escaped(os.path.join(out_dir, 'catalogue.yaml'))}")
 
 
 def built_words(name: str, modules: int, out_dir, seconds: float) -> str:
