@@ -2,6 +2,7 @@
 http.server on 127.0.0.1 that answers 503 once, closes the connection early, gzips the
 body, redirects in a loop or stalls half-way; nothing of urllib or TensorFlow is mocked."""
 
+import base64
 import gzip
 import hashlib
 import http.server
@@ -12,6 +13,7 @@ import tarfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 from email.message import Message
 from email.utils import formatdate
 
@@ -23,19 +25,35 @@ from hubensemble.hub import remote
 
 class Server:
     """http.server on 127.0.0.1, port 0. `routes[path]` is a list of answers, one taken per
-    request (the last one stays): (status, body, headers, mode); mode "short" sends the body
-    with a Content-Length 1000 bytes longer and closes, "long" with one 1000 bytes shorter,
-    "gzip" sends it gzip-encoded, "stall"
-    sends half and waits for `resume` (a threading.Event) before the rest."""
+    GET or POST (the last one stays): (status, body, headers, mode); a HEAD is answered as
+    the last one, without its body. mode "short" sends the body with a Content-Length 1000
+    bytes longer and closes, "long" with one 1000 bytes shorter, "gzip" sends it
+    gzip-encoded, "stall" sends half and waits for `resume` (a threading.Event) before the
+    rest. A request through it as a proxy (an absolute URL: HTTP_PROXY) is routed by its
+    path. `auth` lists each GET's or POST's Authorization header (None without)."""
 
     def __init__(self):
-        self.routes, self.requests, self.resume = {}, [], threading.Event()
+        self.routes, self.requests, self.resume, self.auth = {}, [], threading.Event(), []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.do_GET()
+
+            def do_HEAD(self):
+                answers = server.routes.get(urllib.parse.urlsplit(self.path).path)
+                status, body, headers, _ = (answers or [(404, b"", {}, None)])[-1]
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+
             def do_GET(self):
-                path = self.path.split("?")[0]
+                path = urllib.parse.urlsplit(self.path).path
                 server.requests.append((path, self.headers.get("Accept-Encoding")))
+                server.auth.append(self.headers.get("Authorization"))
                 answers = server.routes.get(path) or [(404, b"", {}, None)]
                 status, body, headers, mode = answers.pop(0) if len(answers) > 1 else answers[0]
                 if mode == "gzip":
@@ -171,7 +189,8 @@ def test_a_redirect_loop_and_a_missing_file_are_not_tried_again(server, hub_cach
                                               "in a browser"):
         resolve(loop)
     server.requests.clear()
-    with pytest.raises(ModuleLoadError, match=r"HTTP Error 404.*check the URL"):
+    with pytest.raises(ModuleLoadError, match=r"HTTP Error 404.*HTTP 404: nothing is at that "
+                                              r"address; check its spelling"):
         resolve(server.url + "/gone.tar.gz")
     assert len(server.requests) == 1
 
@@ -285,3 +304,144 @@ def test_a_retry_after_given_as_an_http_date_is_waited_for(server, tarball, hub_
     with pytest.raises(ModuleLoadError, match="HTTP Error 503"):
         resolve(url)
     assert len(server.requests) == 1  # an hour away: not waited for
+
+
+#: The headers of a file the Hugging Face Hub answers (huggingface_hub reads the commit and
+#: the ETag of its HEAD).
+HF = {"X-Repo-Commit": "0" * 40, "ETag": '"e"'}
+#: The kagglehub request of one file of a model version (keras-hub asks file by file).
+KAGGLE_FILE = "/api/v1/models.ModelApiService/DownloadModelInstanceVersion"
+
+
+@pytest.fixture
+def presets(server, tmp_path, monkeypatch):
+    """keras-hub's loaders asking `server`, with no account key, each into a cache of its
+    own (returned: {"kaggle": folder, "hf": folder}): kagglehub through it as a proxy of its
+    LOCALHOST endpoint (http://localhost), huggingface_hub with it as its endpoint (what
+    HF_ENDPOINT sets when huggingface_hub is imported)."""
+    pytest.importorskip("keras_hub")
+    from huggingface_hub import constants
+
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, server.url)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kaggle"))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-key"))
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agents.json"))
+    monkeypatch.setattr(remote, "RETRY_WAITS", (0.0, 0.0))
+    return {"kaggle": tmp_path / "kaggle", "hf": tmp_path / "hf"}
+
+
+def _hf_preset(server, repo, config_answers=()):
+    for name in ("config.json", "metadata.json", "model.weights.h5"):
+        server.add(f"/{repo}/resolve/main/{name}",
+                   *(config_answers if name == "config.json" else ()), ok(b"{}", headers=HF))
+
+
+def test_a_preset_fetch_that_fails_for_a_moment_is_tried_again(server, presets, caplog):
+    # kagglehub asks once: a kaggle:// preset failed at a 503 ("[network] keras-hub cannot
+    # fetch the preset: ValueError: 503 Server Error … (check the handle and your
+    # connection)"), and huggingface_hub asks for a file's body once on a 5xx.
+    from hubensemble.hub.sources import fetch_preset
+
+    server.add(KAGGLE_FILE, (503, b"", {"Retry-After": "0"}), ok(b"{}"))
+    with caplog.at_level(logging.WARNING):
+        folder = fetch_preset("kaggle://o/m/keras/v/1", deadline_seconds=60)
+    assert {"config.json", "metadata.json", "model.weights.h5"} <= set(os.listdir(folder))
+    assert "fetching the preset kaggle://o/m/keras/v/1: " in caplog.text
+    assert "trying again in 0 s (try 2 of 3)" in caplog.text
+    _hf_preset(server, "o/m", [(503, b"", {"Retry-After": "0", **HF})])
+    folder = fetch_preset("hf://o/m", deadline_seconds=60)
+    assert open(os.path.join(folder, "config.json")).read() == "{}"
+    # Failing for good: said with the tries, and nothing of it is taken for the file later.
+    server.add(KAGGLE_FILE, *[(503, b"", {"Retry-After": "0"})] * 3, ok(b"{}"))
+    _hf_preset(server, "o/n", [(502, b"", HF)] * 3)  # (a HEAD is answered 200: the last)
+    for handle, cache in (("kaggle://o/n/keras/v/1", presets["kaggle"]),
+                          ("hf://o/n", presets["hf"])):
+        server.requests.clear()
+        with pytest.raises(ModuleLoadError) as err:
+            fetch_preset(handle, deadline_seconds=60)
+        assert err.value.stage == "network" and (
+            "HTTP 50" in str(err.value) and "(tried 3 times): the server is failing for now; "
+            "try again later" in str(err.value)), str(err.value)
+        assert len([p for p in server.requests if p[0].endswith(("DownloadModelInstanceVersion",
+                                                                 "config.json"))]) == 3
+        assert not [p for p in cache.rglob("*") if "o/n" in p.as_posix().replace("--", "/")
+                    and (p.name in ("config.json", "config.json.complete"))]
+    for handle in ("kaggle://o/n/keras/v/1", "hf://o/n"):  # back: fetched whole
+        assert os.path.isfile(os.path.join(fetch_preset(handle, deadline_seconds=60),
+                                           "model.weights.h5"))
+
+
+def test_a_refusal_names_the_status_and_whose_key_to_set(server, tarball, hub_cache,
+                                                         presets, monkeypatch):
+    # Every refusal said "HTTP Error 403: Forbidden (check the URL and your connection)" (or
+    # kagglehub's and huggingface_hub's own words), and a kaggle: archive was asked for
+    # without the account key that KAGGLE_USERNAME and KAGGLE_KEY name.
+    from hubensemble.hub.resolvers import resolve
+    from hubensemble.hub.sources import fetch_preset
+
+    def refused(fetch, handle):
+        with pytest.raises(ModuleLoadError) as err:
+            fetch(handle)
+        assert err.value.stage == "network" and handle in str(err.value)
+        return str(err.value)
+
+    url = server.add("/m.tar.gz", (403, b"Forbidden"))
+    assert ("(HTTP 403: the server refuses it without a login hubensemble does not send: "
+            "download the module yourself and give its local folder or file as the handle)"
+            in refused(resolve, url))
+    monkeypatch.setenv("KAGGLE_API_ENDPOINT", server.url)
+    server.add("/api/v1/models/o/m/tensorFlow2/v/1/download", (401, b""), ok(tarball))
+    said = refused(resolve, "kaggle:o/m/tensorFlow2/v/1")
+    assert ("(HTTP 401: Kaggle refuses it without an account's key: set KAGGLE_USERNAME and "
+            "KAGGLE_KEY (your API token, from kaggle.com/settings; or ~/.kaggle/kaggle.json)"
+            in said), said
+    assert not [p for p in hub_cache.iterdir() if not p.name.endswith(".lock")]
+    server.add(KAGGLE_FILE, (403, b""))
+    assert "HTTP 403: Kaggle refuses it without an account's key: set KAGGLE_USERNAME" in refused(
+        lambda h: fetch_preset(h, deadline_seconds=60), "kaggle://o/m/keras/v/1")
+    server.add("/o/gated/resolve/main/config.json", (401, b"", {"X-Error-Code": "GatedRepo", **HF}))
+    said = refused(lambda h: fetch_preset(h, deadline_seconds=60), "hf://o/gated")
+    assert "(HTTP 401: the Hugging Face Hub refuses it: a gated or private repository" in said
+    assert "set HF_TOKEN to a token (huggingface.co/settings/tokens)" in said, said
+    assert not list(presets["hf"].rglob("config.json"))
+    # The key set: sent to Kaggle's API (not on to where it redirects), and the module comes.
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "k3y")
+    server.auth.clear()
+    assert os.path.isfile(os.path.join(resolve("kaggle:o/m/tensorFlow2/v/1"), "saved_model.pb"))
+    assert server.auth == ["Basic " + base64.b64encode(b"someone:k3y").decode("ascii")]
+
+
+def test_a_web_page_or_a_rate_limit_is_said_as_such_and_nothing_is_kept(server, hub_cache):
+    # A 429 asking for an hour said "HTTP Error 429: Too Many Requests (check the URL and your
+    # connection)". A sign-in page answered 200 is named by hub.archive: not tried again,
+    # not kept.
+    from hubensemble.hub.resolvers import resolve
+
+    page = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>"
+    with pytest.raises(ModuleLoadError) as err:
+        resolve(server.add("/a.tar.gz", ok(page, headers={"Content-Type": "text/html"})))
+    assert err.value.stage == "archive" and (
+        "not a tar archive: it holds text (it starts with '<!DOCTYPE html>" in str(err.value)
+        and "such as a web page or an error message a server sent" in str(err.value))
+    assert len(server.requests) == 1  # not tried again
+    url = server.add("/r.tar.gz", (429, b"", {"Retry-After": "0"}),
+                     (429, b"", {"Retry-After": "3600"}))
+    with pytest.raises(ModuleLoadError) as err:
+        resolve(url)
+    assert err.value.stage == "network" and (
+        "(HTTP 429 (tried 2 times): the server limits how often it is asked, and asks to wait "
+        "3600 s (longer than the 60 s hubensemble waits); try again later)" in str(err.value)
+    ), str(err.value)
+    assert not [p for p in hub_cache.iterdir() if not p.name.endswith(".lock")]

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 import zlib
 
-from hubensemble.errors import held_stops
+from hubensemble.errors import first_line, held_stops
 from hubensemble.text import absolute
 from hubensemble.threads import caller_thread
 
@@ -50,29 +50,100 @@ class DeadlineExceeded(TimeoutError):
     as opposed to one read that got no answer in time (HUBENSEMBLE_HTTP_TIMEOUT)."""
 
 
+def _chain(error: BaseException):
+    """`error`, then what it was raised from or while handling (``__cause__``, else
+    ``__context__``), each once: keras-hub re-raises kagglehub's and huggingface_hub's HTTP
+    errors as FileNotFoundError or ValueError, raised while handling them."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status a failed request got, found on `error` or an error in its `_chain`:
+    urllib's HTTPError ``code``, or the ``response.status_code`` of requests' (kagglehub)
+    and httpx's (huggingface_hub) errors; None for a failure without an answer (a
+    connection refused, a timeout) and for anything else."""
+    for e in _chain(error):
+        if isinstance(e, urllib.error.HTTPError):
+            return e.code
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status
+    return None
+
+
+def http_method(error: BaseException) -> str | None:
+    """The method ("GET", "HEAD", …) of the request whose answer failed `error` (requests'
+    and httpx's ``response.request.method``, found as `http_status`), or None."""
+    for e in _chain(error):
+        try:
+            method = e.response.request.method
+        except (AttributeError, RuntimeError):  # httpx raises RuntimeError without one
+            continue
+        if isinstance(method, str):
+            return method
+    return None
+
+
+def _answer_headers(error: BaseException):
+    """The headers of the HTTP answer a failure got (urllib's ``headers``, or requests' and
+    httpx's ``response.headers``), or None."""
+    for e in _chain(error):
+        if isinstance(e, urllib.error.HTTPError):
+            return e.headers
+        headers = getattr(getattr(e, "response", None), "headers", None)
+        if headers is not None:
+            return headers
+    return None
+
+
+#: Class names (anywhere in an error's class hierarchy) of a connection refused, reset or
+#: closed early in the HTTP libraries keras-hub's loaders use: requests' ConnectionError and
+#: ChunkedEncodingError (kagglehub), urllib3's ProtocolError, httpx's NetworkError and
+#: RemoteProtocolError (huggingface_hub). A name with "Timeout" in it is a timeout.
+_CONNECTION_NAMES = frozenset({"ConnectionError", "ChunkedEncodingError", "ProtocolError",
+                               "NetworkError", "RemoteProtocolError", "IncompleteRead"})
+
+
 def transient(error: BaseException) -> bool:
     """Whether `error` of one try of a download may pass if tried again: an HTTP status of
-    TRANSIENT_STATUSES (e.g. 503), or a connection refused, reset or closed early (a body cut
-    short: ConnectionError, http.client.IncompleteRead). Not a timeout (each read already
-    waited HUBENSEMBLE_HTTP_TIMEOUT), a deadline, another status (404), or anything else."""
-    if isinstance(error, urllib.error.HTTPError):
-        return error.code in TRANSIENT_STATUSES
+    TRANSIENT_STATUSES (e.g. 503; `http_status`: urllib's, or that of kagglehub's or
+    huggingface_hub's error), or a connection refused, reset or closed early (a body cut
+    short: ConnectionError, http.client.IncompleteRead, or requests'/httpx's kinds of them).
+    Not a timeout (each read already waited HUBENSEMBLE_HTTP_TIMEOUT), a deadline, another
+    status (404, 401), or anything else."""
+    status = http_status(error)
+    if status is not None:
+        return status in TRANSIENT_STATUSES
     if isinstance(error, TimeoutError):
         return False
     if isinstance(error, urllib.error.URLError):
         error = error.reason
-    return isinstance(error, (ConnectionError, http.client.IncompleteRead))
+    names = {c.__name__ for c in type(error).__mro__}
+    if any("Timeout" in name for name in names):
+        return False
+    return bool(names & _CONNECTION_NAMES) or isinstance(
+        error, (ConnectionError, http.client.IncompleteRead))
 
 
 def retry_wait(error: BaseException, tries: int) -> float | None:
     """Seconds to wait before try `tries` + 1 after `error`: the server's Retry-After
     (`retry_after_seconds`: seconds or an HTTP date) when it sends one, else
     RETRY_WAITS[tries - 1]; None when it asks for longer than MAX_RETRY_AFTER."""
-    after = getattr(getattr(error, "headers", None), "get", lambda _: None)("Retry-After")
-    wait = retry_after_seconds(after)
+    wait = retry_after(error)
     if wait is None:
         return RETRY_WAITS[min(tries, len(RETRY_WAITS)) - 1]
     return max(0.0, wait) if wait <= MAX_RETRY_AFTER else None
+
+
+def retry_after(error: BaseException) -> float | None:
+    """The seconds the answer that failed `error` asks to wait (its Retry-After header, as
+    `retry_after_seconds`), or None without one."""
+    headers = _answer_headers(error)
+    return retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
 
 
 def retry_after_seconds(value, now: float | None = None) -> float | None:
@@ -95,18 +166,19 @@ def retry_after_seconds(value, now: float | None = None) -> float | None:
     return when.timestamp() - (time.time() if now is None else now)
 
 
-def with_retries(attempt, *, what: str, deadline: float):
-    """`attempt()`, tried again (up to ATTEMPTS tries in all) while it fails `transient`ly
-    and the wait (`retry_wait`) ends before `deadline` (time.monotonic()); each try again is
-    logged as a warning naming `what`, the failure and the wait. Returns what it returns;
-    raises its last error, with ``tries`` (how many were made) set on it for the message."""
+def with_retries(attempt, *, what: str, deadline: float, may_pass=transient):
+    """`attempt()`, tried again (up to ATTEMPTS tries in all) while it fails in a way that
+    `may_pass` (default `transient`) and the wait (`retry_wait`) ends before `deadline`
+    (time.monotonic()); each try again is logged as a warning naming `what`, the failure and
+    the wait. Returns what it returns; raises its last error, with ``tries`` (how many were
+    made) set on it for the message."""
     tries = 0
     while True:
         tries += 1
         try:
             return attempt()
         except Exception as e:  # noqa: BLE001 - re-raised unless it may pass
-            wait = retry_wait(e, tries) if transient(e) and tries < ATTEMPTS else None
+            wait = retry_wait(e, tries) if may_pass(e) and tries < ATTEMPTS else None
             if wait is None or time.monotonic() + wait >= deadline:
                 with contextlib.suppress(AttributeError):
                     e.tries = tries
@@ -119,7 +191,7 @@ def with_retries(attempt, *, what: str, deadline: float):
 def _said(error) -> str:
     if isinstance(error, urllib.error.HTTPError):
         return f"the server answered HTTP {error.code} {error.reason}"
-    return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 #: Sent with every HTTP request: the body as it is (a server may gzip it otherwise, as a

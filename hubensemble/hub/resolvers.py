@@ -6,6 +6,7 @@ tensorflow_hub's cache first, every read bounded in time (`hub.remote`), so Tens
 Keras only ever read local files.
 """
 
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -40,6 +41,9 @@ from hubensemble.hub.fingerprint import (_cached_tree_sha256, foreign_entry,  # 
                                          graph_and_index_hash, module_fingerprint,
                                          tree_sha256)
 from hubensemble.hub import remote
+# kaggle_download_url: also re-exported (hubensemble.hub's callers).
+from hubensemble.hub.hosts import (kaggle_credentials, kaggle_download_url,  # noqa: F401
+                                   status_hint)
 from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
 from hubensemble.text import escaped
@@ -65,22 +69,8 @@ ENTRY_POINT_GROUP = "hubensemble.resolvers"
 # existed (their metadata does not list it).
 _BUILTIN_PLUGINS = {"zoo": "hubensemble.zoo.resolver:ZooResolver"}
 
-_KAGGLE_URL = re.compile(
-    r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
-_KAGGLE_SHORT = re.compile(r"^kaggle:([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)$")
 # A URL scheme or handle prefix; one letter is a Windows drive ("C:\…"), i.e. a path.
 _PREFIX_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
-
-
-def kaggle_download_url(handle):
-    """The archive URL of a Kaggle Models handle (either URL form or ``kaggle:O/M/F/V/N``),
-    under ``$KAGGLE_API_ENDPOINT`` (default https://www.kaggle.com); None for other handles."""
-    m = _KAGGLE_URL.match(handle) or _KAGGLE_SHORT.match(handle)
-    if not m:
-        return None
-    endpoint = os.environ.get("KAGGLE_API_ENDPOINT", "https://www.kaggle.com").rstrip("/")
-    owner, model, framework, variation, version = m.groups()
-    return f"{endpoint}/api/v1/models/{owner}/{model}/{framework}/{variation}/{version}/download"
 
 
 class _HashingReader:
@@ -152,9 +142,12 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
             source = remote.open_gfile(handle, timeout=HTTP_TIMEOUT, deadline=deadline)
         else:
             url = kaggle_download_url(handle)
-            if url is None:
-                url = self._append_compressed_format_query(handle)
-            source = self._call_urlopen(urllib.request.Request(url))
+            request = urllib.request.Request(url or self._append_compressed_format_query(handle))
+            key = kaggle_credentials() if url else None
+            if key:  # as the Kaggle API is asked; never sent on to where it redirects (storage)
+                token = base64.b64encode(":".join(key).encode("utf-8")).decode("ascii")
+                request.add_unredirected_header("Authorization", f"Basic {token}")
+            source = self._call_urlopen(request)
         expected = getattr(source, "length", None)  # Content-Length, when sent
         with contextlib.closing(source), download_bar(handle, expected) as bar, \
                 remote.redrawn(bar):
@@ -408,12 +401,16 @@ def classify_resolution_error(exc):
     return "network" if isinstance(exc, OSError) else "archive"
 
 
-def network_hint(error: BaseException) -> str:
-    """What to do about a network error, by its kind: a whole download past its deadline
+def network_hint(error: BaseException, handle=None) -> str:
+    """What to do about a network error, by its kind: an HTTP status that says (`status_hint`:
+    401/403 the credentials of `handle`'s host, 404, 429), a whole download past its deadline
     (HUBENSEMBLE_DOWNLOAD_DEADLINE), a timeout (HUBENSEMBLE_HTTP_TIMEOUT bounds each call), a
     host name that does not resolve (no network, or a mistyped host: a longer timeout would
     not help), a passing failure tried again in vain (`remote.with_retries`: HTTP 503, a
     connection dropped), a redirect loop, or anything else (the URL, the connection)."""
+    said = status_hint(error, handle)
+    if said:
+        return said
     text = str(error).lower()
     chain = [error, error.__cause__, getattr(error, "reason", None)]
     if any(isinstance(e, socket.gaierror) for e in chain) or any(words in text for words in (
@@ -458,7 +455,7 @@ def resolve(handle, *, name=None, sha256=None):
                               stage=e.stage) from e
     except Exception as e:  # noqa: BLE001 - reclassified with the handle named
         stage = classify_resolution_error(e)
-        hint = {"network": network_hint(e),
+        hint = {"network": network_hint(e, handle),
                 "archive": "the download is not a valid SavedModel tarball",
                 "savedmodel": "check the path"}.get(stage, "")
         raise ModuleLoadError(f"{type(e).__name__}: {first_line(e)} ({hint})", module=name,

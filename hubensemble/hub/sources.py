@@ -38,6 +38,7 @@ from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
 from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import remote
+from hubensemble.hub.hosts import status_hint
 from hubensemble.terminal import download_bar
 from hubensemble.threads import warnings_block
 
@@ -197,10 +198,12 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
         with download_bar(url) as bar, remote.redrawn(bar):
             remote.download(url, path, timeout=timeout, deadline=deadline, progress=bar)
     except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
+        said = status_hint(e, url)  # the words of every download's HTTP status
         raise ModuleLoadError(
             f"cannot download the ImageNet weights {request.fname} from {url}"
             f"{f' (the mirror {WEIGHTS_MIRROR_ENV} names)' if mirror else ''} "
-            f"({type(e).__name__}: {first_line(e)}); offline, fetch that file elsewhere and put "
+            f"({type(e).__name__}: {first_line(e)}{f'; {said}' if said else ''}); offline, "
+            "fetch that file elsewhere and put "
             f"it at {path}, or set `weights:` on the entry to a local weights file",
             module=module, handle=handle, stage="network") from e
     if not _validate(path, request):
@@ -394,12 +397,33 @@ def _keras_hub(handle, module):
     return keras_hub
 
 
+def _passing_not_retried(handle, error) -> bool:
+    """Whether a preset fetch that failed with `error` may pass (`remote.transient`) and was
+    not already tried again by its loader: huggingface_hub (2.4.0, `_http_backoff_base`)
+    tries a HEAD again on HTTP 408/429/5xx and a dropped connection, up to 5 times with waits
+    of 1 to 8 s, and resumes a body cut short, but asks for a body (GET) once on a 5xx; it is
+    not tried again twice over. kagglehub (1.0.2) tries nothing again."""
+    if not remote.transient(error):
+        return False
+    if not handle.startswith("hf://"):
+        return True
+    status = remote.http_status(error)
+    return (status is not None and status not in (408, 429)
+            and remote.http_method(error) == "GET")
+
+
 def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
     """The local folder of a ``kaggle://…`` or ``hf://…`` preset, fetched by keras-hub's own
     loader (kagglehub / huggingface_hub; their files are cached there) within
     ``deadline_seconds`` (the loaders take no timeout: the fetch runs in a thread that is
-    abandoned at the deadline). Raises ModuleLoadError(stage="handle") without keras-hub,
-    (stage="network") when the files cannot be fetched in time."""
+    abandoned at the deadline). A fetch that fails `remote.transient`ly (HTTP 429/503, a
+    connection dropped) and that its loader did not try again itself
+    (`_passing_not_retried`) is made again as the other downloads are
+    (`remote.with_retries`; the loaders keep what they completed and never call a cut file
+    complete). Raises
+    ModuleLoadError(stage="handle") without keras-hub, (stage="network") when the files
+    cannot be fetched in time or the server refuses them, naming the status and what to do
+    (`resolvers.network_hint`: e.g. HF_TOKEN or KAGGLE_USERNAME/KAGGLE_KEY for 401/403)."""
     _keras_hub(handle, module)
     from keras_hub.src.utils import preset_utils
 
@@ -412,9 +436,13 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
                 preset_utils.get_file(handle, name)
         return os.path.dirname(config)
 
+    deadline = time.monotonic() + deadline_seconds
     try:
-        return remote.call_with_deadline(fetch, timeout=deadline_seconds, whole=True,
-                                         what=f"fetching the preset {handle}")
+        return remote.call_with_deadline(
+            lambda: remote.with_retries(fetch, what=f"fetching the preset {handle}",
+                                        deadline=deadline, may_pass=functools.partial(
+                                            _passing_not_retried, handle)),
+            timeout=deadline_seconds, whole=True, what=f"fetching the preset {handle}")
     except remote.DeadlineExceeded as e:
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {e} (raise "
                               "HUBENSEMBLE_DOWNLOAD_DEADLINE for a large preset on a slow link)",
@@ -424,8 +452,13 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {first_line(e)}",
                               module=module, handle=handle, stage="handle") from e
     except Exception as e:  # noqa: BLE001 - kagglehub / huggingface_hub raise their own types
+        from hubensemble.hub.resolvers import network_hint  # the words of every download
+
+        hint = network_hint(e, handle)
+        if hint == "check the URL and your connection":  # its last words, said of a URL
+            hint = "check the handle and your connection"
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {type(e).__name__}: "
-                              f"{first_line(e)} (check the handle and your connection)",
+                              f"{first_line(e)} ({hint})",
                               module=module, handle=handle, stage="network") from e
 
 

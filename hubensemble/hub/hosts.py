@@ -1,0 +1,100 @@
+"""Who serves a handle, and what to say when it refuses or fails: Kaggle's archive URL and
+the account key it is asked with, and the words of an HTTP status (401/403 name the
+credentials of the host that refused: KAGGLE_USERNAME/KAGGLE_KEY, HF_TOKEN). One rule for
+every scheme: the archives (tfhub.dev, Kaggle, plain URLs), Keras files and weights, and
+keras-hub's kaggle:// and hf:// presets (hub.sources)."""
+
+import os
+import re
+import urllib.parse
+
+from hubensemble.fileio import read_json
+from hubensemble.hub import remote
+
+
+_KAGGLE_URL = re.compile(
+    r"^https://www\.kaggle\.com/models/([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)/?$")
+_KAGGLE_SHORT = re.compile(r"^kaggle:([^/]+)/([^/]+)/([^/]+)/([^/]+)/(\d+)$")
+
+
+def kaggle_download_url(handle):
+    """The archive URL of a Kaggle Models handle (either URL form or ``kaggle:O/M/F/V/N``),
+    under ``$KAGGLE_API_ENDPOINT`` (default https://www.kaggle.com); None for other handles."""
+    m = _KAGGLE_URL.match(handle) or _KAGGLE_SHORT.match(handle)
+    if not m:
+        return None
+    endpoint = os.environ.get("KAGGLE_API_ENDPOINT", "https://www.kaggle.com").rstrip("/")
+    owner, model, framework, variation, version = m.groups()
+    return f"{endpoint}/api/v1/models/{owner}/{model}/{framework}/{variation}/{version}/download"
+
+
+def kaggle_credentials():
+    """(username, key) of a Kaggle account, as the Kaggle API and kagglehub read them:
+    KAGGLE_USERNAME and KAGGLE_KEY, else the "username" and "key" of kaggle.json in
+    $KAGGLE_CONFIG_DIR (default ~/.kaggle); None when neither is set (or readable)."""
+    user, key = os.environ.get("KAGGLE_USERNAME"), os.environ.get("KAGGLE_KEY")
+    if user and key:
+        return user, key
+    folder = os.environ.get("KAGGLE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"),
+                                                                 ".kaggle")
+    try:
+        found = read_json(os.path.join(folder, "kaggle.json"))
+        user, key = found.get("username"), found.get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (str(user), str(key)) if user and key else None
+
+
+#: What to do about an answer that refuses a handle (HTTP 401 or 403), by who refused it.
+_REFUSED = {
+    "kaggle": ("Kaggle refuses it without an account's key: set KAGGLE_USERNAME and KAGGLE_KEY "
+               "(your API token, from kaggle.com/settings; or ~/.kaggle/kaggle.json), and if "
+               "the model is gated accept its terms on its Kaggle page first"),
+    "hf": ("the Hugging Face Hub refuses it: a gated or private repository (or one that does "
+           "not exist: the Hub answers 401 for a name it does not show you); check the name, "
+           "and set HF_TOKEN to a token (huggingface.co/settings/tokens) of an account that "
+           "accepted the repository's terms"),
+    None: ("the server refuses it without a login hubensemble does not send: download the "
+           "module yourself and give its local folder or file as the handle"),
+}
+
+
+def _host_kind(handle):
+    """"kaggle" (a Kaggle Models handle or URL, or one under $KAGGLE_API_ENDPOINT), "hf" (a
+    Hugging Face preset) or None (any other server)."""
+    handle = str(handle or "")
+    if handle.startswith("hf://"):
+        return "hf"
+    host = urllib.parse.urlsplit(handle).hostname or ""
+    if (handle.startswith("kaggle:") or kaggle_download_url(handle)
+            or host == "kaggle.com" or host.endswith(".kaggle.com")):
+        return "kaggle"
+    return None
+
+
+def status_hint(error: BaseException, handle=None) -> str | None:
+    """What to do about the HTTP status `error` got (`remote.http_status`, also through
+    kagglehub's and huggingface_hub's errors), naming the status: 401/403 the credentials of
+    who refused (`_REFUSED`: KAGGLE_USERNAME/KAGGLE_KEY for Kaggle, HF_TOKEN for the Hugging
+    Face Hub), 404 the handle to check, 429 and 5xx (TRANSIENT_STATUSES, tried again in vain)
+    the tries and a wait the server asked for that was not waited; None for another status
+    (or none)."""
+    status = remote.http_status(error)
+    kind = _host_kind(handle)
+    if status in (401, 403):
+        return f"HTTP {status}: {_REFUSED[kind]}"
+    if status == 404:
+        return (f"HTTP 404: nothing is at that address; check its spelling"
+                f"{', its version' if kind == 'kaggle' else ''} and that it is published")
+    if status in remote.TRANSIENT_STATUSES:  # tried again while it could be
+        wait, tries = remote.retry_after(error), getattr(error, "tries", 1)
+        said = (f"HTTP {status}{f' (tried {tries} times)' if tries > 1 else ''}: "
+                + ("the server limits how often it is asked" if status == 429 else
+                   "the server is failing for now"))
+        if wait is not None and wait > remote.MAX_RETRY_AFTER:
+            said += (f", and asks to wait {wait:g} s (longer than the "
+                     f"{remote.MAX_RETRY_AFTER:g} s hubensemble waits)")
+        token = " (a token, HF_TOKEN, raises the Hub's limit)" if (
+            status == 429 and kind == "hf") else ""
+        return f"{said}; try again later{token}"
+    return None
