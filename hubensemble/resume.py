@@ -165,6 +165,16 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
         if not named:
             raise RunError(_older_run(run, meta, options))
         changed = [f"rank or tune options ({'; '.join(named)})"]
+        if not _changed_module_files(run, specs, cache_dir):
+            # --top-k alone: the ranking is selected again, the candidates still planned kept.
+            from hubensemble.reselect import top_k_change
+
+            went_on = top_k_change(run, previous, fingerprints, keys, options,
+                                   progress=progress)
+            if isinstance(went_on, str):
+                raise RunError(f"{went_on} ({escaped(run.path)})")
+            if went_on:
+                return
     if not changed:
         changed = _changed_module_files(run, specs, cache_dir)
     if changed and not (meta.get("stages") or run.ranking_json.exists()

@@ -20,6 +20,21 @@ def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def stage_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
+    """A key per stage (`options.STAGES`, in order) that changes when anything
+    the stage's result depends on changes: the catalogue's and data's fingerprints, then each
+    stage's options (`options`: a pipeline.FitOptions, its `for_stage`) chained, so a stage's
+    key changes with every stage's before it. `fit`'s keys (pipeline), and what
+    `reselect.top_k_change` recomputes with the recorded --top-k."""
+    from hubensemble.options import STAGES
+
+    keys, upstream = {}, digest([catalogue_fp, data_fp])
+    for stage in STAGES:
+        upstream = digest([upstream, stage, options.for_stage(stage)])
+        keys[stage] = upstream
+    return keys
+
+
 #: The stages whose results each stage reads. A stage is reused only while their results are
 #: the ones it read: `hubensemble ensemble` (or tune, export, ...) run by hand on the run
 #: folder between two fits rewrites a result, and every stage after it must run again.

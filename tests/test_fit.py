@@ -304,15 +304,14 @@ def test_changed_data_is_refused_unless_restart(fitted, catalogue):
                         data_args=DataArgs(spec="sklearn:digits", seed=1), **FIT)
     # It names what changed (a new-user check: it said only "the data changed").
     assert f"the data (seed=0 -> 1) changed since {out} was fitted" in str(err.value)
+    # The refusal names the options that changed, with both values (a new-user check:
+    # "budget: None -> 8" named neither the flag nor a value to pass). (--top-k alone goes
+    # on: test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_still_…)
     with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
-                        **dict(FIT, top_k=3))
-    # The refusal names the option that changed by its flag, with both values (a new-user
-    # check: "budget: None -> 8" named neither the flag nor a value to pass).
-    assert "(top_k=2 -> 3)" in str(err.value) and "profile" not in str(err.value)
-    with pytest.raises(RunError, match="restart=True") as err:
-        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **dict(FIT, budget=8))
-    assert "(budget=None -> 8)" in str(err.value)
+                        **dict(FIT, top_k=3, budget=8))
+    assert "(top_k=2 -> 3; budget=None -> 8)" in str(err.value), err.value
+    assert "profile" not in str(err.value)
     # fit's keywords and Python values (the command line's words are its own: --budget unset).
     with pytest.raises(RunError, match="restart=True") as err:
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
@@ -1750,6 +1749,74 @@ def test_changed_rank_or_tune_options_are_named_in_the_callers_words():
     assert _changed_options(previous, now) == ["top_k=1 -> 2", "budget=None -> 8"]
     with command_line():
         assert _changed_options(previous, now) == ["--top-k 1 -> 2", "--budget unset -> 8"]
+
+
+def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_still_planned(
+        tmp_path):
+    """--top-k 2 -> 3 on a fitted run was refused ("the rank or tune options (top_k=2 -> 3)
+    changed …; use a new --out folder, or pass --restart"): rank's minutes and every
+    candidate lost for a choice the ranking already holds. The ranking is selected again
+    (no module embedded) and its stage recorded under the new key, so fit reuses it and tune
+    adds only the new module's trials. A smaller --top-k while candidates of the modules it
+    drops are in RUN/candidates is refused, naming them: the ensemble would still pick them.
+    Files only (no fit): run.json and ranking.json as fit records them."""
+    from hubensemble.candidate import write_candidate
+    from hubensemble.pipeline import FitOptions, _stage_keys
+    from hubensemble.rank.ranking import Ranking
+    from hubensemble.resume import check_inputs
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import file_digest, mark, stage_done, stage_keys
+
+    # The keys fit records (pipeline) are the ones reselect recomputes.
+    assert stage_keys("cat", "data", FitOptions(top_k=4)) == _stage_keys(
+        "cat", "data", FitOptions(top_k=4))
+
+    def fitted_run(path, top_k, selected, candidates):
+        run, before = Run(path), FitOptions(top_k=top_k)
+        keys = _stage_keys("cat", "data", before)
+        rows = [{"name": f"m{i}", "status": "ok", "score": 0.9 - i / 10} for i in range(4)]
+        Ranking(metric="knn", k=1, rows=rows, selected=selected,
+                selection={"rule": "top_k", "top_k": top_k}).write(path)
+        run.update(fit={"fingerprints": fingerprints, "keys": keys,
+                        "options": json.loads(json.dumps(dataclasses.asdict(before),
+                                                         default=str))},
+                   rank={"selection": {"rule": "top_k", "top_k": top_k}, "selected": selected})
+        mark(run, "rank", keys["rank"], 12.5, digests={"rank": file_digest(run.ranking_json)})
+        for trial in candidates:
+            write_candidate(run.candidates, {"trial": trial, "status": "ok",
+                                             "module": trial.split("-")[-1]},
+                            val_probs=np.full((4, 2), 0.5, np.float32),
+                            test_probs=np.full((4, 2), 0.5, np.float32))
+        return run
+
+    fingerprints = {"catalogue": "cat", "data": "data"}
+    run = fitted_run(tmp_path / "up", 2, ["m0", "m1"], ["default-0-m0", "default-4-m1"])
+    now = FitOptions(top_k=3)
+    keys = _stage_keys("cat", "data", now)
+    check_inputs(run, fingerprints, keys, now, restart=False)  # refused before
+    ranking = json.loads(run.ranking_json.read_text())
+    assert ranking["selection"] == {"rule": "top_k", "top_k": 3}
+    assert ranking["selected"] == ["m0", "m1", "m2"]
+    assert "m2" in run.ranking_csv.read_text()
+    assert run.meta()["rank"]["selected"] == ["m0", "m1", "m2"]
+    assert stage_done(run, "rank", keys["rank"], {"rank": file_digest(run.ranking_json)})
+    assert not stage_done(run, "tune", keys["tune"])  # tune runs: the new module's trials
+    assert sorted(os.listdir(run.candidates)) == ["default-0-m0", "default-4-m1"]  # kept
+    # Smaller: m1's candidate would stay in the pool the ensemble selects from.
+    run = fitted_run(tmp_path / "down", 2, ["m0", "m1"], ["default-0-m0", "default-4-m1"])
+    now = FitOptions(top_k=1)
+    with pytest.raises(RunError) as err:
+        check_inputs(run, fingerprints, _stage_keys("cat", "data", now), now, restart=False)
+    assert str(err.value).startswith(
+        "top_k=2 -> 1 drops m1 from the selection, but 1 candidate(s) of it are in "
+        f"{run.candidates} (e.g. {run.candidates / 'default-4-m1'}), and the ensemble "
+        "selects from every candidate there"), err.value
+    assert "move those candidate folders out of" in str(err.value)
+    assert json.loads(run.ranking_json.read_text())["selected"] == ["m0", "m1"]  # untouched
+    # Another option changed too: refused as before, naming both.
+    now = FitOptions(top_k=3, budget=8)
+    with pytest.raises(RunError, match=re.escape("(top_k=2 -> 3; budget=None -> 8)")):
+        check_inputs(run, fingerprints, _stage_keys("cat", "data", now), now, restart=False)
 
 
 def test_a_fit_results_repr_counts_skipped_files_by_why():
