@@ -362,6 +362,10 @@ def test_a_preset_fetch_that_fails_for_a_moment_is_tried_again(server, presets, 
     _hf_preset(server, "o/m", [(503, b"", {"Retry-After": "0", **HF})])
     folder = fetch_preset("hf://o/m", deadline_seconds=60)
     assert open(os.path.join(folder, "config.json")).read() == "{}"
+    # A connection reset mid-file (kagglehub: ChunkedEncodingError): fetched whole again.
+    server.add(KAGGLE_FILE, ok(b"x" * 5000, "short"), ok(b"{}"))
+    folder = fetch_preset("kaggle://o/c/keras/v/1", deadline_seconds=60)
+    assert open(os.path.join(folder, "config.json")).read() == "{}"
     # Failing for good: said with the tries, and nothing of it is taken for the file later.
     server.add(KAGGLE_FILE, *[(503, b"", {"Retry-After": "0"})] * 3, ok(b"{}"))
     _hf_preset(server, "o/n", [(502, b"", HF)] * 3)  # (a HEAD is answered 200: the last)
