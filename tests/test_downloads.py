@@ -425,6 +425,11 @@ def test_a_refusal_names_the_status_and_whose_key_to_set(server, tarball, hub_ca
     server.auth.clear()
     assert os.path.isfile(os.path.join(resolve("kaggle:o/m/tensorFlow2/v/1"), "saved_model.pb"))
     assert server.auth == ["Basic " + base64.b64encode(b"someone:k3y").decode("ascii")]
+    # Never in clear over a network: only over https, or to this machine.
+    from hubensemble.hub.hosts import kaggle_authorization
+
+    assert kaggle_authorization("http://mirror.example/api/v1/models/o/m/t/v/1/download") is None
+    assert kaggle_authorization("https://www.kaggle.com/api/v1/x") == server.auth[0]
 
 
 def test_a_web_page_or_a_rate_limit_is_said_as_such_and_nothing_is_kept(server, hub_cache):

@@ -4,6 +4,7 @@ credentials of the host that refused: KAGGLE_USERNAME/KAGGLE_KEY, HF_TOKEN). One
 every scheme: the archives (tfhub.dev, Kaggle, plain URLs), Keras files and weights, and
 keras-hub's kaggle:// and hf:// presets (hub.sources)."""
 
+import base64
 import os
 import re
 import urllib.parse
@@ -43,6 +44,20 @@ def kaggle_credentials():
     except (OSError, ValueError, AttributeError):
         return None
     return (str(user), str(key)) if user and key else None
+
+
+def kaggle_authorization(url):
+    """The HTTP Authorization header value ("Basic …", as the Kaggle API takes an account's
+    key) of `kaggle_credentials` for a request to `url`: only over https, or to this
+    machine (a loopback address): never the key in clear over a network. None without a
+    key or for another URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    key = kaggle_credentials()
+    if not key:
+        return None
+    return "Basic " + base64.b64encode(":".join(key).encode("utf-8")).decode("ascii")
 
 
 #: What to do about an answer that refuses a handle (HTTP 401 or 403), by who refused it.

@@ -6,7 +6,6 @@ tensorflow_hub's cache first, every read bounded in time (`hub.remote`), so Tens
 Keras only ever read local files.
 """
 
-import base64
 import contextlib
 import gzip
 import hashlib
@@ -42,7 +41,7 @@ from hubensemble.hub.fingerprint import (_cached_tree_sha256, foreign_entry,  # 
                                          tree_sha256)
 from hubensemble.hub import remote
 # kaggle_download_url: also re-exported (hubensemble.hub's callers).
-from hubensemble.hub.hosts import (kaggle_credentials, kaggle_download_url,  # noqa: F401
+from hubensemble.hub.hosts import (kaggle_authorization, kaggle_download_url,  # noqa: F401
                                    status_hint)
 from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
@@ -143,10 +142,9 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
         else:
             url = kaggle_download_url(handle)
             request = urllib.request.Request(url or self._append_compressed_format_query(handle))
-            key = kaggle_credentials() if url else None
+            key = kaggle_authorization(url) if url else None
             if key:  # as the Kaggle API is asked; never sent on to where it redirects (storage)
-                token = base64.b64encode(":".join(key).encode("utf-8")).decode("ascii")
-                request.add_unredirected_header("Authorization", f"Basic {token}")
+                request.add_unredirected_header("Authorization", key)
             source = self._call_urlopen(request)
         expected = getattr(source, "length", None)  # Content-Length, when sent
         with contextlib.closing(source), download_bar(handle, expected) as bar, \
