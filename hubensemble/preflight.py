@@ -16,7 +16,9 @@ from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target, check_tuner_folder
 from hubensemble.lockwords import option_word
 from hubensemble.rundir import Run
-from hubensemble.text import absolute, closest_names, shell
+# --modules against the ranking or catalogue: sweeps' (sweepplan plans with it), re-exported.
+from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
+from hubensemble.text import absolute, shell
 
 #: The run-folder stages whose folder is checked (cli: `--run RUN`).
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
@@ -40,9 +42,10 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     holding `run_dir`'s lock, or a chief/worker sweep's process its own (unless `member`,
     the tuner id of such a process, is given: then only one with its id;
     `Run.check_unlocked`); for a worker of such a sweep (`member`, holding its lock), a last
-    chief of its sweep that stopped with an error while trials are left to run
-    (`sweeplock.failed_chief_stop`: the worker would wait for a chief, and stop so once
-    TensorFlow had loaded). Otherwise, or when `run_dir` is None: nothing.
+    chief of its sweep that stopped with an error while trials are left to run, or that
+    ended normally with trials of the worker's plan left that were all its own
+    (`sweepend.worker_stop`: the worker would wait for a chief, and stop so once TensorFlow
+    had loaded). Otherwise, or when `run_dir` is None: nothing.
     """
     if command == "report" and run_dir is not None:  # before the lock, which it would write
         check_report_folder(run_dir)
@@ -63,9 +66,9 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         ranking, _, _ = run.tune_inputs()
         check_modules(modules, ranking.get("modules") or [])
         if member is not None:  # a worker whose chief stopped with an error: at once
-            from hubensemble.sweeplock import failed_chief_stop
+            from hubensemble.sweepend import worker_stop
 
-            stop = failed_chief_stop(run.path, member)
+            stop = worker_stop(run.path, member)
             if stop is not None:
                 raise stop
     elif command in ("export", "distill"):
@@ -220,42 +223,6 @@ def check_report_folder(run_dir) -> None:
         f"the run folder {path} {why}, and report writes its files into it (report.md, "
         f"report.html, report_files/); make it writable, or copy the run to a folder you can "
         f"write (`cp -r {shell(path)} COPY`) and run `hubensemble report --run COPY`")
-
-
-#: How many usable module names a --modules refusal lists.
-MODULES_LISTED = 20
-
-
-def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
-    """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
-    HubensembleError naming the first that `rows` lacks (with the closest names,
-    `text.closest_names`)
-    or has with a status other than "ok", and the usable names (the first MODULES_LISTED:
-    catalogues hold thousands).
-
-    `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
-    before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
-    """
-    usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
-    everything = {r["name"]: r for r in rows}
-    wanted = list(dict.fromkeys(modules or ()))
-    listed = ", ".join(usable[:MODULES_LISTED]) or "(none)"
-    if len(usable) > MODULES_LISTED:
-        listed += f" and {len(usable) - MODULES_LISTED} more"
-    for name in wanted:
-        if name not in everything:
-            close = closest_names(name, everything)  # git's rule and its ties
-            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-            if "," in name and any(part.strip() in everything for part in name.split(",")):
-                hint = " (separate the names with spaces: --modules A B, not A,B)"
-            what = "ranked modules" if source == "ranking" else "its modules"
-            raise HubensembleError(f"module {name!r} is not in the {source}{hint}; {what}: "
-                                   f"{listed}")
-        if name not in usable:
-            raise HubensembleError(f"module {name!r} has status "
-                                   f"{everything[name].get('status')!r} in the ranking (it "
-                                   f"could not be embedded); usable modules: {listed}")
-    return [n for n in usable if n in wanted]  # the rows' order, not the command line's
 
 
 def check_inputs(args) -> None:

@@ -607,7 +607,9 @@ def lock_member(args) -> tuple[str | None, dict | None]:
     member = sweep_member(getattr(args, "tuner_id", None), getattr(args, "oracle", None))
     if member is None:
         return None, None
-    return member, member_record(getattr(args, "sweep", None), getattr(args, "oracle", None))
+    plan = {key: getattr(args, key, None) for key in ("budget", "seed", "profile", "modules")}
+    return member, member_record(getattr(args, "sweep", None), getattr(args, "oracle", None),
+                                 plan)
 
 
 def is_run(path):

@@ -53,12 +53,17 @@ def sweep_member(tuner_id: str | None, oracle_address: str | None) -> str | None
     return str(member) if member and TUNER_ID_RE.fullmatch(str(member)) else None
 
 
-def member_record(sweep: str | None, oracle_address: str | None) -> dict:
+def member_record(sweep: str | None, oracle_address: str | None,
+                  plan: dict | None = None) -> dict:
     """What a sweep process records beside its lock: {"command": "tune", "sweep", "oracle"}
-    (the address, else $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT, else None)."""
+    (the address, else $KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT, else None), and with
+    `plan` (the command line's {"budget", "seed", "profile", "modules"}: what its trial ids
+    depend on) "plan", so that a worker plans its trials before TensorFlow loads
+    (`sweepend.worker_stop`)."""
     ip, port = (os.environ.get(k) for k in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"))
     oracle = oracle_address or (f"{ip}:{port}" if ip and port else ip)
-    return {"command": "tune", "sweep": sweep, "oracle": oracle}
+    record = {"command": "tune", "sweep": sweep, "oracle": oracle}
+    return {**record, "plan": plan} if plan is not None else record
 
 
 def member_lock_path(run_dir, member: str) -> Path:
@@ -464,43 +469,6 @@ def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
         f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
         f"{absolute(run_dir)}: {gone}; this worker stops rather than wait {waited}. "
         f"The trials finished are kept. To resume, start the chief again {resume}")
-
-
-def failed_chief_stop(run_dir, member: str) -> RunError | None:
-    """The stop of worker `member` (a tuner id other than "chief", holding its lock on run
-    `run_dir` in this thread: its record names its sweep and oracle) before TensorFlow
-    loads (`preflight.check_run`), when the last chief of its sweep stopped with an error
-    and the worker would wait for a chief to listen (`tune.distributed.wait_for_chief`
-    then stops it with the same words, 6-11 s of TensorFlow's import later): a trial of
-    that chief's plan (its end record's "trials", else run.json's record of the sweep's
-    non-probe parts) has no complete candidate, or none is known. None otherwise: no such
-    record, a probe sweep (its workers wait for no chief), a chief that ended normally
-    (whether this worker has trials it did not is known once it has planned them). Reads
-    files only."""
-    from hubensemble import candidate, environment
-
-    if member == "chief":
-        return None
-    held = owned_here(member_lock_path(run_dir, member)) or {}
-    sweep, oracle = held.get("sweep"), held.get("oracle")
-    parts = [p for p in str(sweep or "").split("+") if p and p != "probe"]
-    record = _end_record(run_dir, sweep) if parts else None
-    if record is None or record.get("status", "error") == "done":
-        return None
-    trials = record.get("trials")
-    if not isinstance(trials, list):
-        try:
-            recorded = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweeps"]
-            trials = [t for p in parts for t in recorded[p]["trials"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            trials = None  # a sweep never planned here: every trial of it is to run
-    if trials is not None and all(
-            getattr(candidate.read_candidate(Path(run_dir) / formats.CANDIDATES_DIR, str(t)),
-                    "complete", False) for t in trials):
-        return None
-    return worker_without_chief(
-        run_dir, member, sweep, oracle, chief_ended(run_dir, sweep),
-        listen_wait=environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT"))
 
 
 def stale_chief_note(run_dir, member: str, sweep, oracle, gone: str, timeout: float) -> str:

@@ -10,6 +10,7 @@ import math
 
 from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
+from hubensemble.text import closest_names
 
 #: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
 #: one of them or two joined by "+" (`sweep_parts`).
@@ -150,3 +151,39 @@ def sample_hparams(rng) -> dict:
     lr = _log_uniform(rng, *LR_RANGE)
     steps = int(STEPS_CHOICES[int(rng.integers(len(STEPS_CHOICES)))])
     return {"lr": lr, "steps": steps, "weight_decay": weight_decay, "dropout": dropout}
+
+
+#: How many usable module names a --modules refusal lists.
+MODULES_LISTED = 20
+
+
+def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
+    """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
+    HubensembleError naming the first that `rows` lacks (with the closest names,
+    `text.closest_names`)
+    or has with a status other than "ok", and the usable names (the first MODULES_LISTED:
+    catalogues hold thousands).
+
+    `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
+    before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
+    """
+    usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
+    everything = {r["name"]: r for r in rows}
+    wanted = list(dict.fromkeys(modules or ()))
+    listed = ", ".join(usable[:MODULES_LISTED]) or "(none)"
+    if len(usable) > MODULES_LISTED:
+        listed += f" and {len(usable) - MODULES_LISTED} more"
+    for name in wanted:
+        if name not in everything:
+            close = closest_names(name, everything)  # git's rule and its ties
+            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+            if "," in name and any(part.strip() in everything for part in name.split(",")):
+                hint = " (separate the names with spaces: --modules A B, not A,B)"
+            what = "ranked modules" if source == "ranking" else "its modules"
+            raise HubensembleError(f"module {name!r} is not in the {source}{hint}; {what}: "
+                                   f"{listed}")
+        if name not in usable:
+            raise HubensembleError(f"module {name!r} has status "
+                                   f"{everything[name].get('status')!r} in the ranking (it "
+                                   f"could not be embedded); usable modules: {listed}")
+    return [n for n in usable if n in wanted]  # the rows' order, not the command line's

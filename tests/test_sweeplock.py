@@ -430,3 +430,51 @@ def test_a_chief_whose_port_is_taken_says_so_in_its_own_words_only(caplog, capfd
     assert "add_port" not in capfd.readouterr().err
     assert any("the chief's gRPC server: " in r.getMessage() and "add_port" in r.getMessage()
                for r in caplog.records), caplog.records
+
+
+def test_a_worker_started_after_its_chief_ended_normally_stops_before_tensorflow(run):
+    """A worker started after its chief had ended normally, with trials of that chief's
+    plan left without a candidate, said so only once TensorFlow had loaded (6-11 s; measured
+    9.6 s on 2 busy cores, now 1.9 s): the check of the chief's end record before the import
+    (`sweepend.worker_stop`, from `preflight.check_run`) gave up on "done", as only the
+    worker's plan tells whether it has trials that chief did not have. It now plans them
+    there (`sweepplan`, outside the tune package, which loads TensorFlow first), from the
+    options its lock records ("plan"). A worker with a trial that chief did not have (a
+    larger --budget), with nothing left, or whose plan is not known (from Python) goes on
+    as before. (test_cli::test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads:
+    from the command line, before TensorFlow loads.)"""
+    import json
+
+    from hubensemble import sweepend, sweeplock
+    from hubensemble.candidate import write_candidate
+    from hubensemble.catalogue import ModuleSpec
+
+    spec = ModuleSpec(name="m", handle=str(run / "m"), family="generalist")
+    Run(run).update(modules={"m": spec.to_json()}, data={"task": {}})
+    (run / "ranking.json").write_text(json.dumps(
+        {"modules": [{"name": "m", "status": "ok", "score": 0.9}], "selected": ["m"]}))
+    sweep = {"sweep": "seeds", "oracle": "127.0.0.1:9"}
+    with Run(run).lock("tune", "chief", sweep):  # it served the plan of --budget 2
+        sweeplock.chief_serves(run, ["seeds-0000-m", "seeds-0001-m"])
+    write_candidate(run / "candidates", {"trial": "seeds-0000-m", "module": "m",
+                                         "status": "failed", "reason": "diverged"})
+
+    def stop(**plan):
+        record = {**sweep, "plan": {"budget": 2, "seed": 0, "profile": "quick",
+                                    "modules": None, **plan}} if plan is not None else sweep
+        with Run(run).lock("tune", "tuner0", record):
+            found = sweepend.worker_stop(run, "tuner0")
+        return found and " ".join(str(found).split())
+
+    words = stop()
+    assert "its chief (pid" in words and ("ended normally at " in words), words
+    assert ("its sweep over (every trial it handed out has ended), and 1 of its trial(s) "
+            "have no complete candidate (e.g. seeds-0001-m: a trial that ended without one)"
+            "; this worker stops") in words, words
+    assert stop(budget=3) is None  # seeds-0002-m: not that chief's; it waits for its own
+    assert stop(profile=None) is not None  # the run's profile (none recorded: cpu's plan)
+    with Run(run).lock("tune", "tuner0", sweep):  # no plan recorded (run_tune from Python)
+        assert sweepend.worker_stop(run, "tuner0") is None
+    write_candidate(run / "candidates", {"trial": "seeds-0001-m", "module": "m",
+                                         "status": "failed", "reason": "diverged"})
+    assert stop() is None  # nothing left: it ends with its summary, as before

@@ -1,0 +1,116 @@
+"""A worker of a chief/worker sweep stops before TensorFlow loads when the last chief of its
+sweep has ended and no chief will hand out its trials (`worker_stop`, for
+`preflight.check_run`): TensorFlow's import takes 6-11 s on 2 cores, after which
+`tune.distributed.wait_for_chief` stopped it with the same words. Reads files and plans
+(`sweepplan`, pure): TensorFlow-free."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from hubensemble import candidate, environment, formats
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.fileio import owned_here, read_json
+from hubensemble.sweeplock import (_end_record, chief_ended, member_lock_path,
+                                   worker_without_chief)
+
+
+def worker_stop(run_dir, member: str) -> RunError | None:
+    """The stop (`sweeplock.worker_without_chief`) of worker `member` (a tuner id other than
+    "chief", holding its lock on run `run_dir` in this thread: its record names its sweep,
+    oracle and, from the command line, the options it plans with, "plan") when the last
+    chief of its sweep (`sweeplock.chief_end_path`) stopped with an error or was stopped and
+    a trial of that chief's plan (its end record's "trials", else run.json's record of the
+    sweep's non-probe parts) has no complete candidate, or none is known; or when that
+    chief ended normally and the worker's own plan (`_pending`) leaves trials without a
+    complete candidate, all of them that chief's (`sweeplock.chief_ended`). None otherwise:
+    no such record, a probe sweep (its workers wait for no chief), nothing left to run, a
+    trial that chief did not have (a larger --budget: the worker waits for its own chief),
+    probe trials the worker fits itself first ("probe+A"), or a worker whose plan is not
+    known before TensorFlow loads (no "plan" in its record: from Python; or inputs the stage
+    refuses, in its own words)."""
+    if member == "chief":
+        return None
+    held = owned_here(member_lock_path(run_dir, member)) or {}
+    sweep, oracle = held.get("sweep"), held.get("oracle")
+    parts = [p for p in str(sweep or "").split("+") if p and p != "probe"]
+    record = _end_record(run_dir, sweep) if parts else None
+    if record is None:
+        return None
+    if record.get("status", "error") == "done":
+        words = _done_words(run_dir, sweep, held.get("plan"))
+    else:
+        words = _failed_words(run_dir, sweep, parts, record)
+    if words is None:
+        return None
+    return worker_without_chief(
+        run_dir, member, sweep, oracle, words,
+        listen_wait=environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT"))
+
+
+def _failed_words(run_dir, sweep, parts, record) -> str | None:
+    """`chief_ended`'s words of a chief that stopped with an error or was stopped when a
+    trial of its plan (or of run.json's record of the sweep's `parts`) has no complete
+    candidate, or none is known (a sweep never planned here); else None."""
+    trials = record.get("trials")
+    if not isinstance(trials, list):
+        try:
+            recorded = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweeps"]
+            trials = [t for p in parts for t in recorded[p]["trials"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            trials = None  # a sweep never planned here: every trial of it is to run
+    if trials is not None and all(_complete(run_dir, t) for t in trials):
+        return None
+    return chief_ended(run_dir, sweep)
+
+
+def _done_words(run_dir, sweep, options) -> str | None:
+    """`chief_ended`'s words, to a worker of `sweep` planning with `options` (its lock
+    record's "plan"), of a chief that ended normally: for the first part of the sweep whose
+    plan leaves trials without a complete candidate, when it is not a probe part (the worker
+    fits those itself) and those trials were all that chief's; else None."""
+    pending = _pending(run_dir, sweep, options)
+    for part, left in (pending or {}).items():
+        if left:
+            return None if part == "probe" else chief_ended(run_dir, part, left)
+    return None
+
+
+def _pending(run_dir, sweep, options) -> dict | None:
+    """{part: [trial id without a complete candidate, …]} of each part of `sweep`, in order,
+    as the worker's stage plans them (`sweepplan.plan_sweep` on run `run_dir`'s ranking.json
+    and run.json, with `options` {"budget", "seed", "profile" (a name, or None: the run's,
+    `runprofile.run_profile`), "modules"}, which are all a plan's trial ids depend on); None
+    when `options` is not a dict or the inputs are refused (the stage says why)."""
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.rundir import Run
+    from hubensemble.runprofile import as_profile, run_profile
+    from hubensemble.sweepplan import plan_sweep, sweep_parts
+    from hubensemble.threads import warnings_block
+
+    if not isinstance(options, dict):
+        return None
+    run = Run(run_dir)
+    try:
+        ranking, modules, task = run.tune_inputs()
+        specs = {name: ModuleSpec.from_json(entry) for name, entry in modules.items()}
+        profile = options.get("profile")
+        profile = run_profile(run)[0] if profile is None else as_profile(profile)
+        with warnings_block():  # the stage warns of the plan, once TensorFlow has loaded
+            warnings.simplefilter("ignore")
+            plans = {part: plan_sweep(ranking, specs, sweep=part, task=task, profile=profile,
+                                      budget=options.get("budget"),
+                                      modules=options.get("modules"),
+                                      seed=options.get("seed") or 0)
+                     for part in sweep_parts(sweep)}
+    except (HubensembleError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return {part: [e.trial_id for e in plan if not _complete(run_dir, e.trial_id)]
+            for part, plan in plans.items()}
+
+
+def _complete(run_dir, trial: str) -> bool:
+    """Whether `trial` has a complete candidate (`tune.train.finished_candidate`'s rule)."""
+    found = candidate.read_candidate(Path(run_dir) / formats.CANDIDATES_DIR, str(trial))
+    return bool(getattr(found, "complete", False))
