@@ -12,7 +12,7 @@ from pathlib import Path
 from hubensemble import candidate, environment, formats
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import owned_here, read_json
-from hubensemble.sweeplock import (_end_record, chief_ended, member_lock_path,
+from hubensemble.sweeplock import (_end_record, member_lock_path, starting_chief_ended,
                                    worker_without_chief)
 
 
@@ -24,7 +24,9 @@ def worker_stop(run_dir, member: str) -> RunError | None:
     a trial of that chief's plan (its end record's "trials", else run.json's record of the
     sweep's non-probe parts) has no complete candidate, or none is known; or when that
     chief ended normally and the worker's own plan (`_pending`) leaves trials without a
-    complete candidate, all of them that chief's (`sweeplock.chief_ended`). None otherwise:
+    complete candidate, all of them that chief's (`sweeplock.chief_ended`); a stopped or
+    done chief's only when no chief starts within a few seconds
+    (`sweeplock.starting_chief_ended`: the same commands started again together). None otherwise:
     no such record, a probe sweep (its workers wait for no chief), nothing left to run, a
     trial that chief did not have (a larger --budget: the worker waits for its own chief),
     probe trials the worker fits itself first ("probe+A"), or a worker whose plan is not
@@ -62,7 +64,7 @@ def _failed_words(run_dir, sweep, parts, record) -> str | None:
             trials = None  # a sweep never planned here: every trial of it is to run
     if trials is not None and all(_complete(run_dir, t) for t in trials):
         return None
-    return chief_ended(run_dir, sweep)
+    return starting_chief_ended(run_dir, sweep)
 
 
 def _done_words(run_dir, sweep, options) -> str | None:
@@ -73,7 +75,7 @@ def _done_words(run_dir, sweep, options) -> str | None:
     pending = _pending(run_dir, sweep, options)
     for part, left in (pending or {}).items():
         if left:
-            return None if part == "probe" else chief_ended(run_dir, part, left)
+            return None if part == "probe" else starting_chief_ended(run_dir, part, left)
     return None
 
 

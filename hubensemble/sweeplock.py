@@ -260,6 +260,29 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
             f"candidate (e.g. {pending[0]}: a trial that ended without one)")
 
 
+def starting_chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
+    """`chief_ended`'s words to a worker that is starting (before it waits for its chief),
+    believed at once for a chief that stopped with an error (it needs a fix before it is
+    started again), and for one that was stopped (Ctrl-C, SIGTERM) or ended normally only
+    when no chief takes its lock within $HUBENSEMBLE_CHIEF_GRACE seconds (5 s by default;
+    `environment.seconds_from_environment`): the same commands started
+    together again ("run the same command again to resume"), a worker a moment before its
+    chief, stopped that worker with the last chief's words while the new chief waited for
+    it. None when a chief starts meanwhile (it removes the record, `member_lock`)."""
+    words = chief_ended(run_dir, sweep, pending)
+    record = _end_record(run_dir, sweep) if words else None
+    if record is None or record.get("status", "error") not in ("stopped", "done"):
+        return words
+    from hubensemble.environment import seconds_from_environment
+
+    deadline = time.monotonic() + seconds_from_environment("HUBENSEMBLE_CHIEF_GRACE")
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if _end_record(run_dir, sweep) != record:  # a chief holds its lock, or removed it
+            return None
+    return chief_ended(run_dir, sweep, pending)
+
+
 def chief_serves(run_dir, trials) -> None:
     """Notes that the chief of run `run_dir`, holding its lock in this thread (`member_lock`;
     else nothing), serves the trial ids `trials` (a part of a "+" sweep adds its own): its

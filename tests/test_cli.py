@@ -837,7 +837,7 @@ def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
         assert "reading" not in err, err
 
 
-def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
+def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, monkeypatch):
     from hubensemble.candidate import write_candidate
     from hubensemble.errors import RunError
     from hubensemble.rundir import Run
@@ -884,6 +884,7 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path):
         chief_serves(done, ["seeds-0000-m", "seeds-0001-m"])
     commands += [["tune", "--run", str(done), "--tuner-id", "tuner0", "--oracle",
                   "127.0.0.1:9", "--sweep", "seeds", "--budget", "2", "--profile", "quick"]]
+    monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "0.1")  # (no chief starts: believed after)
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")

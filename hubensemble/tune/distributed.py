@@ -19,8 +19,8 @@ from hubensemble import environment
 from hubensemble._tf import native_notices
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.sweeplock import (TUNER_ID_RE, chief_cannot_listen, chief_ended,
-                                   chief_start_watch, stale_chief_note,
+from hubensemble.sweeplock import (TUNER_ID_RE, chief_cannot_listen, chief_start_watch,
+                                   stale_chief_note, starting_chief_ended,
                                    worker_without_chief)
 from hubensemble.threads import sweep_block
 
@@ -254,7 +254,7 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
     member = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     look = None
     if run_dir is not None:
-        ended = chief_ended(run_dir, sweep, pending)  # the last chief stopped with an error
+        ended = starting_chief_ended(run_dir, sweep, pending)  # the last chief: an error
         if ended:  # (it needs a fix), or ended without this worker's trials (none runs now)
             raise worker_without_chief(run_dir, member, sweep, address, ended,
                                        listen_wait=timeout)
