@@ -2122,3 +2122,24 @@ def test_a_probe_trial_of_a_version_before_the_rule_was_recorded_is_not_an_older
         stage._say_older_rule(run, plan, plan, sweep="seeds", reused=0)
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and "1 trial(s) of sweep hyper in the same pool" in said[0], said
+
+
+def test_a_sweeps_summary_says_its_failed_trials_are_done_and_how_to_run_them_again():
+    """A chief/worker sweep with failed trials (a module that raises at its first step), run
+    again with the same commands, said "all 8 planned trial(s) finished before, reused" and
+    the same failures, and nothing said that a failed trial is never retried (Keras Tuner's
+    rule too: Oracle.reload re-queues only running trials) or how to retry one. The summary
+    says both, with the command that removes their folders."""
+    from hubensemble.tune import format_summary
+
+    summary = tune.TuneSummary(
+        sweep="default", plan_size=3, ok=1, failed=2, missing=0, trials=[],
+        candidates="/r/my run/candidates", failures={"default-0001-m": "boom",
+                                                     "default-0002-m": "boom"})
+    text = format_summary(summary)
+    assert text.splitlines()[3] == (
+        "  the 2 failed trial(s) are done: running the same command(s) again reuses them, as "
+        "it reuses finished ones. To run them again once their cause is fixed, remove their "
+        "folders (`(cd '/r/my run/candidates' && rm -r default-0001-m default-0002-m)`), then "
+        "run the same command(s) again (a chief/worker sweep: its chief and its workers)"), text
+    assert "are done" not in format_summary({**summary.to_json(), "failed": 0, "failures": {}})

@@ -616,7 +616,9 @@ def _warn_at_chance(run: Run, summary: TuneSummary) -> None:
 
 
 def format_summary(summary: Mapping) -> str:
-    """The terminal lines for a sweep summary from run_tune (a TuneSummary or its dict)."""
+    """The terminal lines for a sweep summary from run_tune (a TuneSummary or its dict):
+    counts, then each failed trial and its reason, how to run the failed ones again
+    (`rerun_failed_words`), and each candidate at chance."""
     reused = summary.get("reused") or 0
     chance = summary.get("at_chance") or {}
     at = f" ({len(chance)} at chance on validation)" if chance else ""
@@ -625,5 +627,25 @@ def format_summary(summary: Mapping) -> str:
              f"{f' ({reused} finished before this run, reused)' if reused else ''}; "
              f"candidates in {summary['candidates']}"]
     lines += [f"  failed {trial}: {reason}" for trial, reason in summary["failures"].items()]
+    if summary["failures"]:
+        lines.append("  " + rerun_failed_words(summary["candidates"], summary["failures"]))
     lines += [f"  at chance {trial}: {why}" for trial, why in chance.items()]
     return "\n".join(lines)
+
+
+def rerun_failed_words(candidates_dir, failed) -> str:
+    """How to run the `failed` trials (ids) of a sweep again: a failed trial is done, so the
+    same command (a chief/worker sweep's chief and workers) reuses it, as Keras Tuner's
+    oracle never hands out a FAILED trial again (keras_tuner 1.4.8 Oracle.reload re-queues
+    only the trials that were running; `max_retries_per_trial`, 0 by default, retries a
+    trial only in the run it failed in); its failure is mostly its settings' or its
+    module's, and would repeat. Removing its folder in `candidates_dir` makes it run again:
+    "`(cd DIR && rm -r T1 T2)`", then the same command(s)."""
+    from hubensemble.text import shell, shell_word
+
+    failed = list(failed)
+    return (f"the {len(failed)} failed trial(s) are done: running the same command(s) again "
+            "reuses them, as it reuses finished ones. To run them again once their cause is "
+            f"fixed, remove their folders (`(cd {shell(candidates_dir)} && rm -r "
+            f"{' '.join(shell_word(t) for t in failed)})`), then run the same command(s) again "
+            "(a chief/worker sweep: its chief and its workers)")
