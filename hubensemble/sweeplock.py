@@ -30,7 +30,7 @@ from hubensemble.fileio import (atomic_write_json, file_lock, lock_is_held, lock
                                 owned_here, owned_lock, owner_file, owner_words, pid_alive,
                                 read_json)
 from hubensemble.lockwords import command_words, locked_advice, option_word
-from hubensemble.text import absolute, shell_word, shown_time
+from hubensemble.text import absolute, shell_word, shown_time, time_stamp
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
@@ -654,7 +654,7 @@ def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | Non
     held = {k: v for k, v in (owned_here(lock) or {}).items() if k in (
         "command", "sweep", "oracle", "tuner_id", "host", "pid", "pid_start", "since")}
     with contextlib.suppress(OSError):  # (a run folder that cannot be written: as before)
-        atomic_write_json(end, {**held, "ended": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        atomic_write_json(end, {**held, "ended": time_stamp(),
                                 "status": status,
                                 "oracle_taken": bool(getattr(exc, "oracle_taken", False)),
                                 "reason": reason.splitlines()[0] if reason else reason,
