@@ -518,7 +518,8 @@ def test_a_worker_started_with_its_chief_again_after_a_stopped_one_waits_for_it(
         with Run(run).lock("tune", "tuner0", sweep):
             thread.start()
             assert sweepend.worker_stop(run, "tuner0") is None  # it goes on to wait for it
-            assert started.is_set()
+            # The chief's lock removes the record a moment before its thread runs on.
+            assert started.wait(5)
     finally:
         done.set()
         thread.join(30)
