@@ -14,6 +14,9 @@ issue 18 where it names one):
    carefully, both metrics]
 3. run_rank over 6 modules: cold (empty cache) / warm (every embedding cached) [>= 50x]
 4. peak RSS of processes that rank 2, 4 and 8 modules                  [flat]
+5. peak RSS above the RSS before rank.embed (cache off) of --embed-images images by a
+   1280-d module, against the embeddings' own bytes (one process)   [about 1.2; it was 2.1
+   while the batches were kept in a list and concatenated]
 Nothing here is asserted; the figures go into the closing note of the issue.
 """
 
@@ -337,11 +340,55 @@ def bench_memory(root, n, counts=(2, 4, 8)):
          f"{17 * (counts[-1] - counts[0])} MB if kept]")
 
 
+EMBED_CHILD = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[3])
+    from bench_rank import make_task, rss_mb
+    from hubensemble import rank
+    from hubensemble.catalogue import ModuleSpec
+    spec = ModuleSpec(name="wide", handle=sys.argv[1], input_size=[8, 8])
+    rank.embed(spec, make_task(64, 8, seed=3), profile="cpu", use_cache=False)  # TF's own
+    task = make_task(int(sys.argv[2]), 8, seed=3)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak (VmHWM) is reset to the RSS now
+    before = rss_mb()["VmRSS"]
+    emb = rank.embed(spec, task, profile="cpu", use_cache=False).embeddings
+    print(json.dumps({"above": rss_mb()["VmHWM"] - before, "emb": emb.nbytes / 2 ** 20}))
+""")
+
+
+def wide_module(path, dim=1280):
+    """An 8 px module with a `dim`-d output (a Dense layer): its embeddings outweigh it."""
+    import keras
+
+    from hubensemble.hub import write_hub_module
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Dense(dim, activation="relu")(keras.layers.Flatten()(inp))
+    return write_hub_module(keras.Model(inp, x), path)
+
+
+def bench_embed_memory(root, n):
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", EMBED_CHILD,
+                          wide_module(os.path.join(root, "wide")), str(n), here],
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    line(f"5. rank.embed of {n} images by a 1280-d module: peak RSS {got['above']:.0f} MB above "
+         f"the RSS before, for {got['emb']:.0f} MB of embeddings -> "
+         f"{got['above'] / got['emb']:.2f}x [about 1.2; 2.1 when held twice]")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=integer(2 * CLASSES, why=MIN_IMAGES_WHY), default=800,
                         help=f"training images, at least {2 * CLASSES} (default: 800)")
     parser.add_argument("--side", type=integer(1), default=128, help="input size for benchmark 1")
+    parser.add_argument("--embed-images", type=integer(1), default=20000,
+                        help="images embedded by benchmark 5 (default: 20000)")
     parser.add_argument("--widths", type=integers(1, unique=False, what="channel counts"),
                         default=[32, 64, 128, 256],
                         help="channels of benchmark 1's conv layers, one per layer (default: "
@@ -357,6 +404,7 @@ def main(argv=None):
                          widths=tuple(args.widths))
         bench_warm(root, args.images)
         bench_memory(root, args.images)
+        bench_embed_memory(root, args.embed_images)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
