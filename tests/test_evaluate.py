@@ -1529,3 +1529,31 @@ def test_the_tables_head_names_the_corruptions_seed_only_when_corruptions_were_s
                  mean_corrupted=scores)
     assert ev.format_evaluation(noisy).splitlines()[0] == (
         "Robustness on the test split (4 examples; corruptions' seed 3)")
+
+
+def test_a_folder_carved_as_fit_carved_it_is_not_copied_to_be_compared(tmp_path):
+    """load_test_set carves a folder of class folders as fit carved it, to tell the export's
+    own data (its fingerprint) from a test set: the carve copied every split, so the images
+    were held twice while they were compared. Now the splits are views of the one array
+    (reordered in place), and its order is put back when the folder is not the export's
+    data: every test image is still the one its path names."""
+    from hubensemble.data import load_task
+    from hubensemble.data.specs import load_test_set
+
+    rng = np.random.default_rng(5)
+    root = tmp_path / "data"
+    for name in ("a", "b", "c"):
+        write_pngs(root / name, (rng.random((8, 6, 6, 3)) * 255).astype(np.uint8))
+    spec = f"folder:{root}"
+    fitted = load_task(spec)
+    own = load_test_set(spec, trained_on=fitted.fingerprint)
+    assert own.fingerprint == fitted.fingerprint
+    base = own.train.images.base
+    assert base is not None and own.val.images.base is base and own.test.images.base is base
+    other = load_test_set(spec, trained_on="0" * 64)
+    plain = load_test_set(spec)
+    assert other.test.paths == plain.test.paths and len(other.test) == 24
+    np.testing.assert_array_equal(other.test.images, plain.test.images)
+    np.testing.assert_array_equal(other.test.labels, plain.test.labels)
+    for path, image in zip(other.test.paths, other.test.images):
+        np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), image)

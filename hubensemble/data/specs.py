@@ -20,7 +20,8 @@ from hubensemble.data.folder import _load_folder, locate_folder, split_layout, w
 from hubensemble.data.loading import _EXAMPLES, LoadOptions, windows_path_hint
 from hubensemble.data.npz import _load_npz, locate_npz
 from hubensemble.lockwords import option_word
-from hubensemble.data.splits import MIN_TRAIN_PER_CLASS, _carve, _check_fractions
+from hubensemble.data.splits import (MIN_TRAIN_PER_CLASS, _carve, _check_fractions,
+                                     restore_order)
 from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
@@ -512,15 +513,26 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
                        **({"test_set": True} if scheme == "npz" else {}))
     task.spec = absolute_spec(spec)
     if flat and trained_on:
-        train, val, test = _carve(task.train, True, True, fit)
-        as_fit = dataclasses.replace(task, train=train, val=val, test=test, source=(
-            f"{task.spec} (class folders; val {fit.val_fraction:g} / test "
-            f"{fit.test_fraction:g} of each class split off (seed {fit.seed}), as fit split "
-            "it: the data the export was trained on)"))
-        if fit.dedupe:  # as load_task: copies dropped after the split
-            as_fit = drop_duplicates(as_fit)
-        if as_fit.fingerprint == trained_on:
+        # Carved in place (the splits views of the one array, `_carve`'s owned), the order
+        # put back when it is not the export's data: copies of the splits held the images
+        # twice while the fingerprint was compared.
+        stacked = isinstance(task.train.images, np.ndarray) and task.train.images.flags.writeable
+        train, val, test = _carve(task.train, True, True, fit, owned=stacked)
+        try:
+            as_fit = dataclasses.replace(task, train=train, val=val, test=test, source=(
+                f"{task.spec} (class folders; val {fit.val_fraction:g} / test "
+                f"{fit.test_fraction:g} of each class split off (seed {fit.seed}), as fit "
+                "split it: the data the export was trained on)"))
+            if fit.dedupe:  # as load_task: copies dropped after the split
+                as_fit = drop_duplicates(as_fit)
+            same = as_fit.fingerprint == trained_on
+        except BaseException:
+            restore_order(task.train)
+            raise
+        if same:
             return _said_skips(_validated(as_fit, min_per_class=0, min_classes=1))
+        del as_fit, train, val, test
+        restore_order(task.train)
     if flat:
         task.test = task.train
         # Named by its absolute folder, as load_task's folder loader names it (the typed

@@ -141,16 +141,11 @@ def _carve(train: Split, want_val: bool, want_test: bool, options: LoadOptions, 
     return pick(tr), pick(va), pick(te)
 
 
-def _partition_in_place(split: Split, parts) -> list[Split | None]:
-    """`split.subset(idx)` of each index array of `parts` (disjoint, covering the split),
-    without copying the stacked images: they are put in the parts' order in place, one image
-    at a time (cycle by cycle: one image of extra memory), and each part is a view of its
-    run of the array; None for an empty part. `split` is given up: its images are
-    reordered."""
-    order = np.concatenate([np.asarray(p, np.int64) for p in parts])
-    keys = split.pixel_keys()  # computed before the pixels move
-    images, done = split.images, np.zeros(len(order), bool)
-    for start in range(len(order)):  # images[j] = old images[order[j]]
+def _permute_in_place(images: np.ndarray, order) -> None:
+    """images[j] = the old images[order[j]] for every j (`order` a permutation), in place,
+    cycle by cycle: one image of extra memory."""
+    done = np.zeros(len(order), bool)
+    for start in range(len(order)):
         if done[start]:
             continue
         done[start] = True
@@ -162,6 +157,29 @@ def _partition_in_place(split: Split, parts) -> list[Split | None]:
             j = int(order[j])
             done[j] = True
         images[j] = held
+
+
+def restore_order(split: Split) -> None:
+    """Puts back the images of a `split` that `_carve(…, owned=True)` reordered in place (its
+    labels and paths never moved), when the caller keeps it after all; nothing for a split
+    that was not reordered."""
+    order = getattr(split, "_moved", None)
+    if order is not None:
+        _permute_in_place(split.images, np.argsort(order))
+        split._moved = None
+
+
+def _partition_in_place(split: Split, parts) -> list[Split | None]:
+    """`split.subset(idx)` of each index array of `parts` (disjoint, covering the split),
+    without copying the stacked images: they are put in the parts' order in place, one image
+    at a time (cycle by cycle: one image of extra memory), and each part is a view of its
+    run of the array; None for an empty part. `split` is given up: its images are
+    reordered."""
+    order = np.concatenate([np.asarray(p, np.int64) for p in parts])
+    keys = split.pixel_keys()  # computed before the pixels move
+    images = split.images
+    _permute_in_place(images, order)
+    split._moved = order  # what `restore_order` undoes
     out, lo = [], 0
     for idx in parts:
         idx = np.asarray(idx, np.int64)
