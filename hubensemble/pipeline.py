@@ -18,8 +18,8 @@ from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (BOOKKEEPING, STAGE_INPUTS, candidates_digest, carried,
-                                      digest, file_digest, mark, stage_done, tree_sha256,
-                                      view_digest)
+                                      file_digest, mark, stage_done, stage_keys,
+                                      tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, escaped
@@ -99,15 +99,6 @@ class FitResult:
     def __repr__(self):
         from hubensemble.report.write import result_repr
         return result_repr(self)
-
-
-def _stage_keys(catalogue_fp, data_fp, options):
-    """A key per stage that changes when anything the stage's result depends on changes."""
-    keys, upstream = {}, digest([catalogue_fp, data_fp])
-    for stage in STAGES:
-        upstream = digest([upstream, stage, options.for_stage(stage)])
-        keys[stage] = upstream
-    return keys
 
 
 @shows_progress
@@ -197,7 +188,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             warn_class_notes(task)
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
         fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
-        keys = _stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
+        keys = stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
         if restart or not stage_done(run, "tune", keys["tune"]):  # the sweep will run: before
             from hubensemble.tune.strategies import check_tpu_serves  # rank, not after it
 

@@ -1764,19 +1764,15 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     drops are in RUN/candidates is refused, naming them: the ensemble would still pick them.
     Files only (no fit): run.json and ranking.json as fit records them."""
     from hubensemble.candidate import write_candidate
-    from hubensemble.pipeline import FitOptions, _stage_keys
+    from hubensemble.pipeline import FitOptions
     from hubensemble.rank.ranking import Ranking
     from hubensemble.resume import check_inputs
     from hubensemble.rundir import Run
     from hubensemble.stagerecords import file_digest, mark, stage_done, stage_keys
 
-    # The keys fit records (pipeline) are the ones reselect recomputes.
-    assert stage_keys("cat", "data", FitOptions(top_k=4)) == _stage_keys(
-        "cat", "data", FitOptions(top_k=4))
-
     def fitted_run(path, top_k, selected, candidates):
         run, before = Run(path), FitOptions(top_k=top_k)
-        keys = _stage_keys("cat", "data", before)
+        keys = stage_keys("cat", "data", before)
         rows = [{"name": f"m{i}", "status": "ok", "score": 0.9 - i / 10} for i in range(4)]
         Ranking(metric="knn", k=1, rows=rows, selected=selected,
                 selection={"rule": "top_k", "top_k": top_k}).write(path)
@@ -1795,7 +1791,7 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     fingerprints = {"catalogue": "cat", "data": "data"}
     run = fitted_run(tmp_path / "up", 2, ["m0", "m1"], ["default-0-m0", "default-4-m1"])
     now = FitOptions(top_k=3)
-    keys = _stage_keys("cat", "data", now)
+    keys = stage_keys("cat", "data", now)
     check_inputs(run, fingerprints, keys, now, restart=False)  # refused before
     ranking = json.loads(run.ranking_json.read_text())
     assert ranking["selection"] == {"rule": "top_k", "top_k": 3}
@@ -1809,7 +1805,7 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     run = fitted_run(tmp_path / "down", 2, ["m0", "m1"], ["default-0-m0", "default-4-m1"])
     now = FitOptions(top_k=1)
     with pytest.raises(RunError) as err:
-        check_inputs(run, fingerprints, _stage_keys("cat", "data", now), now, restart=False)
+        check_inputs(run, fingerprints, stage_keys("cat", "data", now), now, restart=False)
     assert str(err.value).startswith(
         "top_k=2 -> 1 drops m1 from the selection, but 1 candidate(s) of it are in "
         f"{run.candidates} (e.g. {run.candidates / 'default-4-m1'}), and the ensemble "
@@ -1819,7 +1815,7 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     # Another option changed too: refused as before, naming both.
     now = FitOptions(top_k=3, budget=8)
     with pytest.raises(RunError, match=re.escape("(top_k=2 -> 3; budget=None -> 8)")):
-        check_inputs(run, fingerprints, _stage_keys("cat", "data", now), now, restart=False)
+        check_inputs(run, fingerprints, stage_keys("cat", "data", now), now, restart=False)
 
 
 def test_a_fit_results_repr_counts_skipped_files_by_why():
