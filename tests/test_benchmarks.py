@@ -60,6 +60,8 @@ def _kill_group(proc):
 @pytest.mark.parametrize("name, args, message", [
     # Tracebacks from scikit-learn, numpy or the loop, or a run with another value.
     ("bench_knn.py", ["--k", "0"], "argument --k: must be an integer >= 1, got '0'"),
+    ("bench_labelcheck.py", ["--catalogue", "c.yaml", "--rates", "5,100"],
+     "argument --rates: must be percentages below 100, got [5, 100]"),
     ("bench_imbalance.py", ["--ratio", "1"], "argument --ratio: must be an integer >= 2"),
     ("bench_imbalance.py", ["--tasks", "digits,cifar"], "argument --tasks: must be "
      "comma-separated task from digits, pbc_bloodcells8"),

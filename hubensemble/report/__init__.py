@@ -7,7 +7,9 @@ The sub-modules, one concern each:
   from it (kNN score vs fine-tuned accuracy, Spearman's rho);
 * `checks` — the kinds of the JSON values the report reads, checked first (damage named);
 * `sections` — what each section says (`datarows`: the rows on a data load's files;
-  `perclass`: the per-class accuracy rows and `confusion`); `figures` — the matplotlib plots;
+  `perclass`: the per-class accuracy rows and `confusion`; `labels`: the "Labels to check"
+  section and its closing-table line, from `hubensemble.labelcheck`); `figures` — the
+  matplotlib plots;
 * `render` — the document model and its Markdown / HTML renderers;
 * `write` — `write_report` and the demo's `summary_table` (a stage's end writes the report
   again through `hubensemble.refresh`).

@@ -19,6 +19,7 @@ from hubensemble.report.fmt import (compact as _compact, counted as _n, duration
                                     number as _f)
 from hubensemble.report.datarows import (accounting_rows, class_counts_row, decoding_rows,
                                          short as _short)
+from hubensemble.report.labels import labels_section
 from hubensemble.report.perclass import perclass_section
 from hubensemble.text import absolute, shown_time
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
@@ -607,6 +608,8 @@ def build_sections(run_dir) -> tuple[str, list, list]:
         ("Ranking", _ranking_section, ("ranking.json",), "rank"),
         ("kNN proxy vs fine-tuned accuracy", lambda f: _knn_section(f, figures),
          ("ranking.json", "candidates/"), "rank"),
+        ("Labels to check", labels_section, ("ranking.json", "knn.npz", "labels/train.npy"),
+         "rank"),
         ("Ensemble size", lambda f: _curve_section(f, figures), ("ensemble.json",), "ensemble"),
         ("Best single member vs ensemble on test", lambda f: _test_section(f, figures),
          ("ensemble.json",), "ensemble"),

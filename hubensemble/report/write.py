@@ -8,6 +8,7 @@ from typing import NamedTuple
 from hubensemble import ensemble as ens
 from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
+from hubensemble.report.labels import summary_line
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
@@ -214,6 +215,9 @@ def summary_table(run_dir) -> str:
         if weak:
             lines.append("warning: " + weak)
     lines += _failure_lines(run, meta)
+    wrong = summary_line(path)
+    if wrong:
+        lines.append(wrong)
     stages = meta.get("stages") or {}
     if stages:
         parts, total, fresh = [], 0.0, 0.0

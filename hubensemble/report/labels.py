@@ -1,0 +1,72 @@
+"""The report's "Labels to check" section: the training images whose given label every ranked
+module's leave-one-out kNN prediction disagrees with (`hubensemble.labelcheck`), worst first,
+with the label the modules suggest."""
+
+from __future__ import annotations
+
+from hubensemble.errors import RunError
+from hubensemble.labelcheck import SHOWN, run_label_check
+from hubensemble.report.checks import note
+from hubensemble.report.render import Code, Inline, Section, Table
+
+TITLE = "Labels to check"
+
+
+def labels_section(files) -> Section:
+    """The section: a table of up to labelcheck.SHOWN images (example, given label, suggested
+    label, modules agreeing), or a sentence saying why there is none (no ranking, another
+    metric, too few modules, modules too weak to tell, no image every module contradicts)."""
+    sec = Section(TITLE)
+    if files.ranking is None:
+        return sec.add(files.ranking_note)
+    try:
+        check = run_label_check(files.path, files.ranking)
+    except RunError as e:  # its commands as code spans, as the other sections' readers
+        return sec.add(Inline("Not known: ", note(e)))
+    if check.skipped:
+        return sec.add(f"No list: {check.skipped}.")
+    if not check.suspects:
+        return sec.add(f"Every training image's label agrees with the leave-one-out kNN "
+                       f"prediction of at least one of the {check.modules} ranked modules: "
+                       "none to check.")
+    names = [str(n) for n in (files.task.get("class_names") or [])]
+
+    def name(c):
+        return names[c] if 0 <= c < len(names) else str(c)
+
+    n = len(check.suspects)
+    sec.add(Inline(
+        f"{n} training image{'s' if n != 1 else ''}: every one of the {check.modules} ranked "
+        "modules predicts another label than the given one from its nearest training images "
+        "(leave-one-out kNN, as ranked). Such an image is mislabelled or hard to tell apart: "
+        "look at it. With the demo zoo on signdigits10 with 5 % of the training labels "
+        "flipped, 62 % of the images listed so were flipped ones (", Code("hubensemble."
+                                                                          "labelcheck"),
+        "). Most modules agreeing on one other label first. ", Code("train[i]"),
+        " is the i-th training example in the order the data loads (",
+        Code("load_task(SPEC).example_name('train', i)"), " gives its file)."))
+    rows = [[f"train[{s.index}]", name(s.given), name(s.suggested),
+             f"{s.votes} of {s.modules}"] for s in check.suspects[:SHOWN]]
+    sec.add(Table(["example", "given label", "suggested label", "modules suggesting it"],
+                  rows))
+    if n > SHOWN:
+        sec.add(Inline(f"… and {n - SHOWN} more: ", Code("hubensemble.labelcheck."
+                                                         "run_label_check(RUN).suspects"),
+                       " lists them all."))
+    return sec
+
+
+def summary_line(run_dir) -> str | None:
+    """fit's closing-table line when some training labels look wrong ("note: 12 training
+    images' labels look wrong to every ranked module: see the report's "Labels to check""),
+    else None (none, no list, or a file the report names as damaged)."""
+    try:
+        check = run_label_check(run_dir)
+    except RunError:
+        return None  # the report's section and "What failed and why" name the file
+    n = len(check.suspects)
+    if not n:
+        return None
+    whose = "image's label looks" if n == 1 else "images' labels look"
+    return (f"note: {n} training {whose} wrong to every ranked module: see the report's "
+            f"\"{TITLE}\"")

@@ -1,0 +1,141 @@
+"""Labels to check (hubensemble.labelcheck): the training images every ranked module's
+leave-one-out kNN prediction contradicts, checked against scikit-learn's KNeighborsClassifier
+(each image's nearest other image), on tiny data with known flipped labels; and the report's section
+and the closing table's line built from a run folder's files."""
+
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from hubensemble import report
+from hubensemble.fileio import atomic_save_npy
+from hubensemble.labelcheck import MAX_SHARE, MIN_PROXY_SCORE, SHOWN, Suspect, suspect_labels
+from hubensemble.rank import Ranking
+from hubensemble.rank.knnfile import write_knn_predictions
+from hubensemble.report.labels import labels_section
+from hubensemble.report.render import render_markdown
+from hubensemble.report.runfiles import load_run
+from hubensemble.rundir import Run
+
+C, PER_CLASS, MODULES = 3, 12, ("m0", "m1", "m2")
+FLIPPED = {4: 2, 17: 0, 30: 1}  # index: the wrong label given
+
+
+def tiny_task(seed=0):
+    """Three modules' embeddings of 3 separated clusters of 12 images (each module its own
+    random projection and noise), the true labels, and the labels with FLIPPED given."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(C), PER_CLASS)
+    centres = rng.normal(scale=10.0, size=(C, 5))
+    embs = [(centres[y] + rng.normal(size=(len(y), 5))) @ rng.normal(size=(5, 8))
+            for _ in MODULES]
+    given = y.copy()
+    for i, wrong in FLIPPED.items():
+        given[i] = wrong
+    return embs, y, given
+
+
+def sklearn_loo(x, y):
+    """Leave-one-out 1-NN predictions from scikit-learn: the label of each image's nearest
+    other image (its second neighbour among all; the data has no equal distances)."""
+    nn = NearestNeighbors(n_neighbors=2, algorithm="brute").fit(x)
+    idx = nn.kneighbors(x, return_distance=False)
+    assert (idx[:, 0] == np.arange(len(y))).all()  # each image is its own nearest
+    return y[idx[:, 1]]
+
+
+def test_suspects_are_the_images_every_modules_loo_knn_contradicts():
+    embs, y, given = tiny_task()
+    preds = np.stack([sklearn_loo(x, given) for x in embs])
+    suspects = suspect_labels(preds, given)
+    # The reference, computed apart: images all three predictions contradict, the mode of
+    # the predictions suggested.
+    expected = [i for i in range(len(y)) if (preds[:, i] != given[i]).all()]
+    assert sorted(s.index for s in suspects) == expected == sorted(FLIPPED)
+    for s in suspects:
+        assert (s.given, s.suggested, s.votes, s.modules) == (given[s.index], y[s.index], 3, 3)
+        assert s.score == 1.0
+
+
+def test_suspects_are_ordered_by_agreement_and_shapes_are_checked():
+    labels = np.array([0, 0, 1, 1])
+    preds = np.array([[1, 1, 0, 1],
+                      [2, 1, 0, 1],
+                      [2, 1, 2, 0]])
+    # 0: 2 votes for 2 (vs 1 for 1); 1: 3 for 1; 2: 2 for 0; 3: agreed with by two modules.
+    assert suspect_labels(preds, labels) == [Suspect(1, 0, 1, 3, 3), Suspect(0, 0, 2, 2, 3),
+                                             Suspect(2, 1, 0, 2, 3)]
+    with pytest.raises(ValueError, match=r"predictions of shape \(3, 4\) do not match "
+                                         r"labels of shape \(5,\)"):
+        suspect_labels(preds, np.zeros(5, int))
+
+
+def ranked_run(path, scores, given, preds, metric="knn"):
+    """A run folder as rank leaves it: ranking.json, knn.npz, labels/train.npy, run.json."""
+    rows = [{"name": n, "handle": f"/zoo/{n}", "status": "ok", "reason": None, "score": s,
+             "dim": 8, "examples": len(given), "seconds": 0.1, "cache_hit": False,
+             "stage": None, "family": "generalist", "index": i}
+            for i, (n, s) in enumerate(zip(MODULES, scores))]
+    Ranking(metric=metric, k=1, rows=rows, selected=list(MODULES[:2]),
+            selection={"rule": "top_k", "top_k": 2}, examples=len(given)).write(path)
+    if metric.startswith("knn"):
+        write_knn_predictions(path, dict(zip(MODULES, preds)))
+    atomic_save_npy(path / "labels" / "train.npy", given)
+    Run(path).update(data={"args": {"spec": "npz:/data/toy.npz", "seed": 0},
+                           "task": {"name": "toy", "class_names": ["cat", "dog", "emu"],
+                                    "num_classes": C}})
+
+
+def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
+    embs, y, given = tiny_task()
+    preds = [sklearn_loo(x, given) for x in embs]
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, preds)
+    md = report.write_report(tmp_path).markdown.read_text()
+    section = md.split("## Labels to check")[1].split("\n## ")[0]
+    assert "3 training images: every one of the 3 ranked modules" in section
+    names = ["cat", "dog", "emu"]
+    for i, wrong in FLIPPED.items():
+        assert f"| train\\[{i}\\] | {names[wrong]} | {names[y[i]]} | 3 of 3 |" in section, section
+    assert ("note: 3 training images' labels look wrong to every ranked module: see the "
+            "report's \"Labels to check\"") in report.summary_table(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["weak", "metric", "agree", "many"])
+def test_no_list_says_why_and_the_closing_table_says_nothing(tmp_path, case):
+    embs, y, given = tiny_task()
+    preds = [sklearn_loo(x, given if case != "agree" else y) for x in embs]
+    if case == "many":  # 8 of 36 images (22 %) contradicted by every module
+        preds = [np.where(np.arange(len(y)) % 5 == 0, (given + 1) % C, given)] * 3
+    scores = [MIN_PROXY_SCORE - 0.01, 0.5, 0.4] if case == "weak" else [0.9, 0.8, 0.7]
+    ranked_run(tmp_path, scores, given if case != "agree" else y, preds,
+               metric="logme" if case == "metric" else "knn")
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    assert {"weak": f"No list: the best module's leave-one-out kNN accuracy is 0.5900, below "
+                    f"{MIN_PROXY_SCORE}",
+            "metric": "No list: the ranking's metric is logme",
+            "agree": "none to check",
+            "many": "contradicts the label of 8 of the 36 training images, more than "
+                    f"{MAX_SHARE:.0%}"}[
+        case] in section, section
+    assert "train\\[" not in section
+    assert "labels look wrong" not in report.summary_table(tmp_path)
+
+
+def test_a_long_list_shows_the_first_and_counts_the_rest(tmp_path):
+    n, flagged = 300, SHOWN + 5
+    assert flagged <= MAX_SHARE * n
+    given = np.zeros(n, np.int64)
+    preds = [np.where(np.arange(n) < flagged, 1, 0)] * 3
+    ranked_run(tmp_path, [0.9, 0.8, 0.7], given, preds)
+    md = render_markdown("t", [labels_section(load_run(tmp_path))])
+    assert f"train\\[{SHOWN - 1}\\]" in md and f"train\\[{SHOWN}\\]" not in md
+    assert "… and 5 more" in md
+
+
+def test_a_damaged_knn_file_is_named_and_the_closing_table_says_nothing(tmp_path):
+    embs, y, given = tiny_task()
+    ranked_run(tmp_path, [0.9, 0.8, 0.7], given, [sklearn_loo(x, given) for x in embs])
+    (tmp_path / "knn.npz").write_bytes(b"not a zip")
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    assert f"Not known: {tmp_path / 'knn.npz'} is unreadable" in section, section
+    assert "labels look wrong" not in report.summary_table(tmp_path)
