@@ -1119,3 +1119,34 @@ def test_an_output_key_on_a_module_returning_one_tensor_is_refused(tmp_path):
     assert err.value.stage == "output" and "output_key 'cls' is set" in str(err.value)
     assert "[None, 8]" in str(err.value) and "`layer:`" in str(err.value)
     assert ModuleRuntime.load(str(tmp_path / "dict.keras"), layer="cls").output_dim == 3
+
+
+def test_a_module_returning_probabilities_is_warned_of_once_by_a_stage_command_alone(
+        tmp_path, caplog, monkeypatch):
+    """`tune` or `export` run alone on a run folder (stage commands) build the module's
+    HubLayer without rank's embeddings, which said it: the warning never came. Now the first
+    catalogue layer of it in a process looks (a probe batch), once; and a warning that
+    counts rows is said once whatever it counts (rank's train then test split, then tune)."""
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.hub import hub_layer_from_spec, notices
+
+    write_hub_module(_probabilities(23, keras_softmax=False), str(tmp_path / "probs"))
+    spec = ModuleSpec(name="probs", handle=str(tmp_path / "probs"))
+
+    def said():
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+                and "its output is class probabilities" in r.getMessage()]
+
+    for stage in ("tune alone", "fit"):
+        monkeypatch.setattr(notices, "_WARNED", set())  # as in a new process
+        monkeypatch.setattr(notices, "_PROBED", set(), raising=False)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+            if stage == "fit":  # rank's embeddings, of two splits, looked first
+                runtime = ModuleRuntime.from_spec(spec)
+                for n in (40, 12):
+                    runtime.warn_if_probabilities(runtime(X[:1].repeat(n, 0)).numpy())
+            for _ in range(2):  # two trials, then the export's members
+                hub_layer_from_spec(spec, trainable=True)
+        (text,) = said()
+        assert text.startswith("module probs (") and "of 5 values it returned" in text, text

@@ -13,6 +13,7 @@ from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, handle_kind, source_kind, stored_handle,
                                  stored_weights)
 from hubensemble.hub.locate import locate
+from hubensemble.hub.outputs import probe_images
 from hubensemble.hub.cachefolder import _sidecar
 from hubensemble.hub.resolvers import pinned_file, read_json
 from hubensemble.hub.layer import held_variables
@@ -127,10 +128,7 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
     # A probe batch: its width when the signature does not tell it, and whether the module
     # returns class probabilities (warned of, with the fix). Black, white and seeded noise:
     # unlike images, so that features summing to 1 on one by chance do not on all three.
-    size = input_size or (_PROBE_SIZE, _PROBE_SIZE)
-    probe = np.stack([np.zeros((size[0], size[1], 3), np.float32),
-                      np.ones((size[0], size[1], 3), np.float32),
-                      np.random.default_rng(0).random((size[0], size[1], 3), np.float32)])
+    probe = probe_images(input_size or (_PROBE_SIZE, _PROBE_SIZE))
     try:
         out = runtime(probe).numpy()
     except ModuleLoadError:

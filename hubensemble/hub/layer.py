@@ -11,6 +11,7 @@ from hubensemble.errors import HubensembleError, ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
                                  stored_weights)
+from hubensemble.hub.notices import first_look
 from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
 
@@ -258,6 +259,8 @@ class HubLayer(keras.layers.Layer):
         self.batchnorm, self.batchnorm_evidence = resolve_batchnorm(
             batchnorm, [v.name for v in runtime.variables])
         self.built = True
+        if self._from_catalogue:
+            _look_for_probabilities(runtime)
 
     @property
     def runtime(self) -> ModuleRuntime:
@@ -456,6 +459,29 @@ def _checked_images(images):
         raise ValueError(f"HubLayer takes images [batch, height, width, 3] (RGB), got shape "
                          f"{shape}; {fix}")
     return images
+
+
+def _look_for_probabilities(runtime):
+    """Says (`ModuleRuntime.warn_if_probabilities`) whether a catalogue entry's module returns
+    class probabilities, from its output on `hub.outputs.probe_images` (at its input size,
+    else 64 px), the first time this process builds a layer of it and nothing else looked:
+    `tune` and `export` run alone on a run folder (stage commands) never embed through rank,
+    where it was said, and never said it. In `fit`, rank's embeddings looked first (said
+    once, not again here); a warning already said is not said twice (`hub.notices`).
+    Eagerly only; a probe the module refuses says nothing (its real call says why)."""
+    import tensorflow as tf
+
+    if not tf.executing_eagerly() or not first_look(runtime.fingerprint) or \
+            runtime.said_classifier:
+        return
+    from hubensemble.hub.outputs import probe_images
+
+    sizes = runtime.signature.sizes
+    try:
+        out = runtime(probe_images(runtime.input_size or (sizes[0] if sizes else (64, 64))))
+    except ModuleLoadError:
+        return
+    runtime.warn_if_probabilities(out.numpy())
 
 
 def _clean(name):

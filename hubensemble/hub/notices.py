@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 
 from hubensemble.errors import held_stops
 
@@ -16,15 +17,38 @@ _WARNED: set = set()
 _SINKS: contextvars.ContextVar = contextvars.ContextVar("module_warning_sinks", default=())
 
 
+def _said_as(text: str) -> str:
+    """`text` with its numbers evened out: a warning that counts what it saw ("all 1797 rows
+    of 5 values …" of rank's train split, "all 300 rows" of its test split, "all 3 rows" of a
+    probe batch) is one warning, said once."""
+    return re.sub(r"\d+(?:\.\d+)?", "#", text)
+
+
 def module_warning(logger: logging.Logger, message: str, *args) -> None:
     """Logs ``message % args`` about a module on `logger`: WARNING the first time this
-    process says that text, DEBUG after (a module loaded by rank, each trial and the export
-    is warned of once). The text also goes to every list a `captured` block is filling."""
+    process says that text (numbers aside: `_said_as`), DEBUG after (a module loaded by rank,
+    each trial and the export is warned of once). The text also goes to every list a
+    `captured` block is filling."""
     text = message % args if args else message
     for sink in _SINKS.get():
         sink.append(text)
-    logger.log(logging.DEBUG if text in _WARNED else logging.WARNING, "%s", text)
-    _WARNED.add(text)
+    key = _said_as(text)
+    logger.log(logging.DEBUG if key in _WARNED else logging.WARNING, "%s", text)
+    _WARNED.add(key)
+
+
+#: The modules (fingerprints) whose output was looked at for class probabilities in this
+#: process (`ModuleRuntime.warn_if_probabilities`): a catalogue HubLayer probes one only when
+#: nothing has (`first_look`).
+_PROBED: set = set()
+
+
+def first_look(fingerprint: str) -> bool:
+    """True the first time this process looks at the output of the module `fingerprint` (a
+    `hub.ModuleFiles.fingerprint`) for class probabilities, and marks it looked at."""
+    first = fingerprint not in _PROBED
+    _PROBED.add(fingerprint)
+    return first
 
 
 @contextlib.contextmanager

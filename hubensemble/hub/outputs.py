@@ -65,6 +65,16 @@ def own_value_range(kind: str, obj) -> str:
     return guess_value_range(obj)
 
 
+def probe_images(size) -> np.ndarray:
+    """float32 [3, height, width, 3] in [0, 1] for `size` (height, width): a black, a white
+    and a seeded noise image. Unlike images, so that features that sum to 1 on one by chance
+    do not on all three: `catalogue add`'s probe batch and a catalogue HubLayer's first look
+    at its module's output (`probability_rows`)."""
+    h, w = int(size[0]), int(size[1])
+    return np.stack([np.zeros((h, w, 3), np.float32), np.ones((h, w, 3), np.float32),
+                     np.random.default_rng(0).random((h, w, 3), np.float32)])
+
+
 def probability_rows(emb) -> str | None:
     """What `emb` (a [N, D] array of N >= 1 embeddings) shows when every row is a
     probability vector: every value >= 0 and every row's sum (its L1 norm) within

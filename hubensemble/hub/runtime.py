@@ -43,7 +43,7 @@ from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
 from hubensemble.hub.callsig import CallSignature, channels_first, channels_of
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
-from hubensemble.hub.notices import module_warning
+from hubensemble.hub.notices import first_look, module_warning
 from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
 
 log = logging.getLogger(__name__)
@@ -434,7 +434,9 @@ class ModuleRuntime:
         softmax, a SavedModel classifier of any class count. The text names the module, what
         was seen and the fix: a feature-vector variant, or ``layer:`` naming the layer before
         the head (a Keras model's, by name). Not said again for a module already warned of
-        as a classifier at load. Returns True when it warned."""
+        as a classifier at load, nor again in this process (numbers aside: `hub.notices`).
+        Returns True when it warned."""
+        first_look(self.fingerprint)
         seen = None if self.said_classifier else probability_rows(emb)
         if seen is None:
             return False
