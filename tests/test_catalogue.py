@@ -1312,7 +1312,7 @@ def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(t
 
     keras_file("fixed.keras", [None, 96, 80, 3])
     keras_file("any.keras", [None, None, None, 3])
-    keras_file("first.keras", [None, 3, 96, 96])  # channels-first: refused at load, as such
+    keras_file("first.keras", [None, 3, 64, 48])  # channels-first: fed transposed, the same
     path = write(tmp_path, """
         modules:
           - {name: a, handle: ./fixed.keras}
@@ -1323,6 +1323,7 @@ def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(t
     with pytest.raises(CatalogueError) as e:
         validate_catalogue(path)
     assert e.value.problems == [
-        f"{path}:2: field 'input_size': missing: the model's input takes only [96, 80] images "
-        "(its Input's shape), and an entry without input_size is embedded at the task's "
-        "resolution; write `input_size: [96, 80]` in this entry (`catalogue add` writes it)"]
+        f"{path}:{line}: field 'input_size': missing: the model's input takes only {size} "
+        "images (its Input's shape), and an entry without input_size is embedded at the task's "
+        f"resolution; write `input_size: {size}` in this entry (`catalogue add` writes it)"
+        for line, size in ((2, [96, 80]), (5, [64, 48]))]

@@ -30,6 +30,7 @@ from hubensemble.errors import ModuleLoadError
 from hubensemble.fileio import read_json
 from hubensemble.hub import HubLayer, ModuleRuntime, remote, resolvers, sources, write_hub_module
 from hubensemble.hub.locate import default_call, keras_default_layer
+from hubensemble.hub.runtime import to_value_range
 
 X = np.random.default_rng(1).random((4, 32, 32, 3), dtype=np.float32)
 APP = "MobileNetV3Small"  # the smallest keras.applications architecture (0.9M parameters)
@@ -635,25 +636,34 @@ def test_a_keras_file_with_several_outputs_asks_for_its_layer_and_a_dict_for_its
 
 
 @pytest.mark.parametrize("keras_file", [False, True])
-def test_a_channels_first_module_is_refused_naming_its_layout(tmp_path, keras_file):
+def test_a_channels_first_module_is_fed_its_images_transposed(tmp_path, keras_file, caplog):
     # A [B, 3, H, W] module was said to take "images with 32 channels" (its width), or, at any
-    # size, failed inside the call with Keras' shape error.
+    # size, failed inside the call with Keras' shape error; then it was refused, naming
+    # keras.layers.Permute((3, 1, 2)) in front of it as the fix, which the runtime now is: the
+    # same values reordered, so the embeddings are the module's on the transposed images,
+    # exactly (imagenet's per-channel normalisation before the transpose).
+    images = np.random.default_rng(3).random((4, 32, 32, 3), np.float32)
     for size in (32, None) if keras_file else (None,):  # each SavedModel save costs ~2 s
         path = str(tmp_path / f"nchw{size}{'.keras' if keras_file else ''}")
         if keras_file:
+            keras.utils.set_random_seed(4)
             inp = keras.Input((3, size, size))
             x = keras.layers.Conv2D(5, 3, data_format="channels_first")(inp)
             keras.Model(inp, keras.layers.GlobalAveragePooling2D(
                 data_format="channels_first")(x)).save(path)
         else:
             module = tf.Module()
-            module.__call__ = tf.function(lambda x: tf.reduce_mean(x, [2, 3]), input_signature=[
-                tf.TensorSpec([None, 3, size, size], tf.float32)])
+            module.__call__ = tf.function(
+                lambda x: tf.reduce_mean(x * [[[1.0]], [[2.0]], [[3.0]]], [2, 3]),
+                input_signature=[tf.TensorSpec([None, 3, size, size], tf.float32)])
             tf.saved_model.save(module, path)
-        with pytest.raises(ModuleLoadError) as err:
-            ModuleRuntime.load(path, name="nchw", input_size=(32, 32))
-        assert err.value.stage == "input" and "channels-first" in str(err.value)
-        assert "Permute((3, 1, 2))" in str(err.value)
+        with caplog.at_level(logging.INFO, logger="hubensemble.hub.runtime"):
+            runtime = ModuleRuntime.load(path, name="nchw", value_range="imagenet")
+        assert "channels-first" in caplog.text and "Permute((3, 1, 2))" in caplog.text
+        assert runtime.signature.sizes == (((32, 32),) if size else ())
+        assert runtime.signature.channels == 3
+        nchw = np.transpose(to_value_range(images, "imagenet").numpy(), (0, 3, 1, 2))
+        np.testing.assert_array_equal(runtime(images).numpy(), runtime.obj(nchw).numpy())
 
 
 def test_a_tf_module_saved_without_signature_or_call_names_its_functions_and_the_fix(

@@ -15,9 +15,11 @@ from hubensemble.errors import ModuleLoadError
 
 
 def channels_of(shape):
-    """The channel count a traced image shape fixes ([B, H, W, C]), else None."""
-    if shape.rank == 4 and shape[-1] is not None:
-        return int(shape[-1])
+    """The channel count a traced image shape fixes ([B, H, W, C], or [B, C, H, W] when it
+    reads as `channels_first`), else None."""
+    if shape.rank == 4:
+        c = shape[1] if channels_first(shape) else shape[-1]
+        return None if c is None else int(c)
     return None
 
 
@@ -25,6 +27,15 @@ def channels_first(shape) -> bool:
     """Whether a traced image shape reads as channels-first, [B, C, H, W] (C 1 or 3, its
     last side not): PyTorch's layout, Keras' data_format="channels_first"."""
     return (shape.rank == 4 and shape[1] in (1, 3) and shape[-1] not in (1, 3))
+
+
+def fixed_size(shape):
+    """(height, width) a traced image shape fixes, in either layout (`channels_first`), else
+    None (any size, or not rank 4)."""
+    if shape.rank != 4:
+        return None
+    h, w = (shape[2], shape[3]) if channels_first(shape) else (shape[1], shape[2])
+    return None if h is None or w is None else (int(h), int(w))
 
 
 _NONE = object()  # "no training argument" (None itself could be a traced value)
@@ -83,10 +94,10 @@ class CallSignature:
             shape = images.shape
             channels.add(channels_of(shape))
             first = first or channels_first(shape)
-            if shape.rank != 4 or shape[1] is None or shape[2] is None:
+            if fixed_size(shape) is None:
                 any_size = True
             else:
-                sizes.add((int(shape[1]), int(shape[2])))
+                sizes.add(fixed_size(shape))
             if len(args) >= 2:
                 training = args[1]
             elif "training" in kwargs:
@@ -129,8 +140,8 @@ class CallSignature:
             shape, dtype = tuple(inputs[0].shape), str(inputs[0].dtype)
             channels = channels_of(tf.TensorShape(shape))
             first = channels_first(tf.TensorShape(shape))
-            if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
-                sizes = ((int(shape[1]), int(shape[2])),)
+            if fixed_size(tf.TensorShape(shape)) is not None:
+                sizes = (fixed_size(tf.TensorShape(shape)),)
             out = list(model.outputs)
             try:
                 out = model.output  # the structure: a dict when the model returns one

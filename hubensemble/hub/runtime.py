@@ -41,7 +41,7 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import tf_path
 from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
-from hubensemble.hub.callsig import CallSignature, channels_first, channels_of
+from hubensemble.hub.callsig import CallSignature, channels_first, channels_of, fixed_size
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 from hubensemble.hub.notices import first_look, module_warning
 from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
@@ -214,9 +214,7 @@ class SignatureModule:
     def call_signature(self) -> "CallSignature":
         """The CallSignature the runtime checks calls against (no `training` argument)."""
         spec = self.input_spec
-        sizes = ()
-        if spec.shape.rank == 4 and spec.shape[1] is not None and spec.shape[2] is not None:
-            sizes = ((int(spec.shape[1]), int(spec.shape[2])),)
+        sizes = (fixed_size(spec.shape),) if fixed_size(spec.shape) else ()
         return CallSignature(dtypes=(spec.dtype.name,), sizes=sizes, training="none",
                              training_values=(), training_keyword=False,
                              outputs=(self.output_spec,), channels=channels_of(spec.shape),
@@ -314,8 +312,7 @@ class ModuleRuntime:
 
     * stage "input": the catalogue's ``input_dtype`` differs from the module's, or the module
       takes a dtype other than float32/uint8, or a uint8 module is given a value_range other
-      than [0, 1]/[0, 255] (uint8 images hold [0, 255]), or it takes channels-first images
-      [B, C, H, W] (`callsig.channels_first`), or ``input_size`` is not a size the
+      than [0, 1]/[0, 255] (uint8 images hold [0, 255]), or ``input_size`` is not a size the
       module was traced for, or its ``__call__`` was saved for ``training=True`` only;
     * stage "output": a dict output without a matching ``output_key``, or an output whose
       traced rank is not 2.
@@ -324,7 +321,9 @@ class ModuleRuntime:
     is called with the images alone; one traced for ``training=False`` only runs in
     inference mode also while fine-tuning (its variables still train), and one traced with
     ``training=None`` runs in its default mode for a value it lacks; a uint8 module gets
-    ``round(255 * x)`` as uint8. A Keras model (`keras_model`) is called with
+    ``round(255 * x)`` as uint8; a channels-first module ([B, C, H, W],
+    `callsig.channels_first`) gets its images transposed to it, as keras.layers.Permute((3,
+    1, 2)) in front of it would (said at INFO). A Keras model (`keras_model`) is called with
     ``training=`` and its variables are its own; a `SignatureModule` without trainable
     variables is used frozen (`frozen_reason` says so, and a warning once per process, as
     `hub.notices.module_warning`).
@@ -550,15 +549,13 @@ class ModuleRuntime:
                 f"the module takes uint8 images, which hold [0, 255]: value_range "
                 f"{self.value_range} cannot be fed to it; write value_range: [0, 255]", "input")
         if sig.channels_first:
-            # Its channel axis would be read as the images' width ("takes images with 32
-            # channels"), or the call fail inside Keras, naming no layout.
-            raise self._error(
-                "the module takes channels-first images [batch, channels, height, width] "
-                "(PyTorch's layout, Keras' data_format=\"channels_first\"); hubensemble feeds "
-                "channels-last [batch, height, width, 3], as TF Hub modules and Keras' default "
-                "take them: rebuild it with data_format=\"channels_last\", or save it behind "
-                "keras.layers.Permute((3, 1, 2)) (NHWC to NCHW) with model.export(DIR) and "
-                "catalogue that folder", "input")
+            # A reordering of the same values (`preprocess`), as keras.layers.Permute((3, 1, 2))
+            # in front of it: the embeddings are those of the module so wrapped. It was refused,
+            # naming that wrapping as the fix.
+            log.info("module %s takes channels-first images [batch, channels, height, width] "
+                     "(PyTorch's layout, Keras' data_format=\"channels_first\"): its images "
+                     "are transposed to it, as keras.layers.Permute((3, 1, 2)) would",
+                     self.name or self.handle)
         if sig.channels not in (None, 1, 3):
             raise self._error(
                 f"the module takes images with {sig.channels} channels ({sig.describe()}); "
@@ -606,7 +603,8 @@ class ModuleRuntime:
     def preprocess(self, images):
         """What the module itself receives for float32 images [B, H, W, 3] in [0, 1]: resized
         to ``input_size`` (when set and different), their luminance [B, H, W, 1] for a
-        module that takes 1 channel, mapped to the value range, in the module's dtype."""
+        module that takes 1 channel, mapped to the value range, in the module's dtype, and
+        transposed to [B, C, H, W] for a channels-first module."""
         x = tf.convert_to_tensor(images, tf.float32)
         if x.shape.rank is not None and x.shape.rank != 4:
             raise self._error(f"images must be [batch, height, width, 3], got shape {x.shape}",
@@ -619,8 +617,11 @@ class ModuleRuntime:
             # A grey module: the luminance (ITU-R 601, as Pillow's convert("L")), [B, H, W, 1].
             x = tf.image.rgb_to_grayscale(x)
         if self.input_dtype == "uint8":
-            return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
-        return to_value_range(x, self.value_range)
+            x = tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
+        else:
+            x = to_value_range(x, self.value_range)  # imagenet's mean and std: the last axis
+        # A channels-first module: [B, C, H, W], the values reordered only.
+        return tf.transpose(x, [0, 3, 1, 2]) if self.signature.channels_first else x
 
     def __call__(self, images, training=False):
         """float32 images [B, H, W, 3] in [0, 1] -> float32 embeddings [B, D].
