@@ -1160,3 +1160,10 @@ def test_a_module_returning_probabilities_is_warned_of_once_by_a_stage_command_a
                 hub_layer_from_spec(spec, trainable=True)
         (text,) = said()
         assert text.startswith("module probs (") and "of 5 values it returned" in text, text
+    # Only the counts are evened out: modules whose names differ by a digit are each said.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
+        for name in ("r8x2-generalist-0", "r8x2-generalist-1"):
+            notices.module_warning(logging.getLogger("hubensemble.hub.runtime"),
+                                   "module %s (h): its output is class probabilities", name)
+    assert len(said()) == 2, said()

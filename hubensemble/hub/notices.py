@@ -17,18 +17,24 @@ _WARNED: set = set()
 _SINKS: contextvars.ContextVar = contextvars.ContextVar("module_warning_sinks", default=())
 
 
+#: What `hub.outputs.probability_rows` counts: the rows seen and their sums.
+_COUNTED = re.compile(r"(?:all \d+ rows|the row)( of \d+ values it returned are non-negative "
+                      r"and sum to 1) \(sums [^)]*\)")
+
+
 def _said_as(text: str) -> str:
-    """`text` with its numbers evened out: a warning that counts what it saw ("all 1797 rows
-    of 5 values …" of rank's train split, "all 300 rows" of its test split, "all 3 rows" of a
-    probe batch) is one warning, said once."""
-    return re.sub(r"\d+(?:\.\d+)?", "#", text)
+    """`text` without what it counts of the rows it saw (`_COUNTED`): a warning that counts
+    them ("all 1797 rows of 5 values …" of rank's train split, "all 300 rows" of its test
+    split, "all 3 rows" of a probe batch) is one warning, said once. Only that: two modules
+    whose names differ by a digit (r8x2-generalist-0, -1) are two warnings."""
+    return _COUNTED.sub(r"rows\1", text)
 
 
 def module_warning(logger: logging.Logger, message: str, *args) -> None:
     """Logs ``message % args`` about a module on `logger`: WARNING the first time this
-    process says that text (numbers aside: `_said_as`), DEBUG after (a module loaded by rank,
-    each trial and the export is warned of once). The text also goes to every list a
-    `captured` block is filling."""
+    process says that text (its rows' counts aside: `_said_as`), DEBUG after (a module
+    loaded by rank, each trial and the export is warned of once). The text also goes to
+    every list a `captured` block is filling."""
     text = message % args if args else message
     for sink in _SINKS.get():
         sink.append(text)

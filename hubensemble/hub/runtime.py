@@ -433,7 +433,7 @@ class ModuleRuntime:
         softmax, a SavedModel classifier of any class count. The text names the module, what
         was seen and the fix: a feature-vector variant, or ``layer:`` naming the layer before
         the head (a Keras model's, by name). Not said again for a module already warned of
-        as a classifier at load, nor again in this process (numbers aside: `hub.notices`).
+        as a classifier at load, nor again in this process (its counts aside: `hub.notices`).
         Returns True when it warned."""
         first_look(self.fingerprint)
         seen = None if self.said_classifier else probability_rows(emb)
