@@ -195,3 +195,20 @@ def test_a_hub_layer_computes_in_float32_under_a_users_global_policy(tiny_module
         keras.mixed_precision.set_global_policy("float32")
     assert layer.dtype_policy.name == "float32" and got.dtype == "float32"
     np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_a_catalogue_layer_of_a_module_the_probe_batch_is_too_small_for_still_builds(
+        tmp_path):
+    """A catalogue HubLayer looks at its module's output on 64 px probe images (for class
+    probabilities, `hub.layer._look_for_probabilities`); a module of any size that needs
+    more (a 70 x 70 VALID convolution) failed there in Keras' error, and no trial of it
+    built. The look says nothing then; the layer runs at the module's own resolution."""
+    import keras
+
+    from hubensemble.catalogue import ModuleSpec
+
+    inp = keras.Input((None, None, 3))
+    keras.Model(inp, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 70)(inp))) \
+        .save(tmp_path / "big.keras")
+    layer = hub_layer_from_spec(ModuleSpec(name="big", handle=str(tmp_path / "big.keras")))
+    assert layer(np.zeros((1, 80, 80, 3), np.float32)).shape == (1, 2)

@@ -1,5 +1,6 @@
 """HubLayer: a module as a fine-tunable Keras 3 layer, calling it through the module runtime."""
 
+import logging
 import numbers
 import os
 import re
@@ -15,6 +16,8 @@ from hubensemble.hub.notices import first_look
 from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
 
+
+log = logging.getLogger(__name__)
 
 #: How a trainable HubLayer runs the module while it trains (`HubLayer`'s ``batchnorm``):
 #: "train" passes Keras' `training` through (BatchNorm normalises with batch statistics and
@@ -468,7 +471,9 @@ def _look_for_probabilities(runtime):
     `tune` and `export` run alone on a run folder (stage commands) never embed through rank,
     where it was said, and never said it. In `fit`, rank's embeddings looked first (said
     once, not again here); a warning already said is not said twice (`hub.notices`).
-    Eagerly only; a probe the module refuses says nothing (its real call says why)."""
+    Eagerly only; a probe the module refuses or fails on says nothing (its real call says
+    why): a SavedModel of any size that needs more than 64 px (VALID convolutions) fails in
+    TensorFlow's own error, which must not stop a trial that would run at its resolution."""
     import tensorflow as tf
 
     if not tf.executing_eagerly() or not first_look(runtime.fingerprint) or \
@@ -479,7 +484,9 @@ def _look_for_probabilities(runtime):
     sizes = runtime.signature.sizes
     try:
         out = runtime(probe_images(runtime.input_size or (sizes[0] if sizes else (64, 64))))
-    except ModuleLoadError:
+    except (ModuleLoadError, tf.errors.OpError, ValueError, TypeError) as e:
+        log.debug("module %s: its output on the probe batch could not be read (%s)",
+                  runtime.name or runtime.handle, e)
         return
     runtime.warn_if_probabilities(out.numpy())
 
