@@ -11,6 +11,7 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import signal  # noqa: E402
+import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -298,3 +299,28 @@ def raw_module(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# A test's child process is bounded by the CPU time the kernel counts for it (RLIMIT_CPU, all
+# its threads), not by the wall clock, which the machine's load stretches: on the 2-core
+# machine with CI's 2 workers and other jobs (load 17) a child importing TensorFlow used 5 s
+# of CPU in 34-46 s of wall time, and `subprocess.run(..., timeout=300)` failed under such
+# load. A child that loops past its CPU seconds is ended by the kernel (SIGXCPU: return code
+# -24); one that hangs without using the CPU is left to pytest-timeout's wall bound (setup.cfg
+# `timeout`), whose error ends the test and, through subprocess.run or the fixture's
+# teardown, the child.
+_CPU_LIMITED = (
+    "import os, resource, sys\n"
+    "hard = resource.getrlimit(resource.RLIMIT_CPU)[1]\n"
+    "soft = int(sys.argv[1])\n"
+    "if hard != resource.RLIM_INFINITY:\n"
+    "    soft = min(soft, hard)\n"
+    "resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n")
+
+
+def cpu_bounded(argv, seconds):
+    """`argv` (a list of str or paths, as for subprocess) run with at most `seconds` (int) of
+    CPU time, user + system: the list to pass to subprocess instead (an exec of this Python
+    first, which sets the limit; the limit survives the exec and the environment is kept)."""
+    return [sys.executable, "-c", _CPU_LIMITED, str(int(seconds)), *map(os.fsdecode, argv)]

@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from packaging.version import Version
 
-from conftest import png_of_size
+from conftest import cpu_bounded, png_of_size
 from hubensemble import candidate, ensemble, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
@@ -166,17 +166,17 @@ def launched(exported, digits, tmp_path_factory):
     np.save(folder / "x.npy", as_float(digits.val.images[:40]))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     commands = {
-        "cli": [SAVED_MODEL_CLI, "show", "--all", "--dir", exported[1]],
-        "plain": [sys.executable, "-c", SCRIPT, exported[1], str(folder / "x.npy"),
-                  str(folder / "p.npy"), str(folder / "c.npy")],
-    }
+        "cli": cpu_bounded([SAVED_MODEL_CLI, "show", "--all", "--dir", exported[1]], 120),
+        "plain": cpu_bounded([sys.executable, "-c", SCRIPT, exported[1], folder / "x.npy",
+                              folder / "p.npy", folder / "c.npy"], 120),
+    }  # each about 5 s of CPU: TensorFlow's import
     procs = {}
     for name, cmd in commands.items():
         with open(folder / f"{name}.out", "wb") as out, open(folder / f"{name}.err", "wb") as err:
             procs[name] = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=folder, env=env)
 
     def result(name):
-        code = procs[name].wait(timeout=300)
+        code = procs[name].wait()  # bounded by its CPU time (conftest.cpu_bounded)
         return (code, (folder / f"{name}.out").read_text(), (folder / f"{name}.err").read_text())
 
     yield result, folder
@@ -437,8 +437,8 @@ def test_export_from_python_keeps_tensorflows_lines_off_stderr_and_a_bare_root_b
                         progress=False)
     """
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, timeout=600)
+    out = subprocess.run(cpu_bounded([sys.executable, "-c", code], 600), capture_output=True,
+                         text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     bare, logged = out.stdout.split("the root logs INFO on stdout from here\n")
     assert bare.splitlines() == ["[]"], out.stdout
@@ -1138,8 +1138,8 @@ def test_the_ensemble_layer_docstring_example_reloads_in_a_new_process(tmp_path)
     save, load = docstring_blocks(EnsembleLayer)
     assert 'model.save("ensemble.keras")' in save and "keras.models.load_model" in load
     for code in (save, load + "print(type(model.layers[-1]).__name__)\n"):
-        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run(cpu_bounded([sys.executable, "-c", code], 120), cwd=tmp_path,
+                             capture_output=True, text=True)  # about 5 s of CPU each
         assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split()[-1] == "EnsembleLayer"
 
@@ -1192,8 +1192,8 @@ def test_predict_json_names_a_path_by_its_utf8_bytes_in_any_locale(tmp_path):
     code = ("import os, sys\nfrom hubensemble.prediction import format_predictions\n"
             "names = sorted(os.listdir(sys.argv[1]))\n"
             "print(format_predictions([{'path': n, 'error': 'e'} for n in names], as_json=True))")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                         env=dict(os.environ, PYTHONUTF8="0", LC_ALL="C"), timeout=300)
+    out = subprocess.run(cpu_bounded([sys.executable, "-c", code, tmp_path], 30),
+                         capture_output=True, env=dict(os.environ, PYTHONUTF8="0", LC_ALL="C"))
     assert out.returncode == 0, out.stderr
     paths = [r["path"] for r in json.loads(out.stdout)]
     assert sorted(paths) == sorted(["caf\u00e9 \u2192 1.png", "caf\udce9.png"]), paths
@@ -1461,8 +1461,9 @@ def test_predicts_path_line_gives_bash_the_file_on_any_stream(tmp_path):
             "print(format_predictions([{'path': p, 'error': 'e'} for p in paths]))")
     expected = [os.fsencode(tmp_path / n) for n in sorted(names)]
     for encoding in ("ascii", "latin-1", "utf-8"):
-        out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                             env=dict(os.environ, PYTHONIOENCODING=encoding), timeout=300)
+        out = subprocess.run(cpu_bounded([sys.executable, "-c", code, tmp_path], 30),
+                             capture_output=True,
+                             env=dict(os.environ, PYTHONIOENCODING=encoding))
         assert out.returncode == 0, out.stderr
         headers = [line for line in out.stdout.split(b"\n") if line and line[:2] != b"  "]
         assert all(h.isascii() for h in headers) or encoding != "ascii", headers
@@ -1576,9 +1577,9 @@ def test_every_top_level_name_resolves_and_predict_comes_without_tensorflow(tmp_
             "try:\n    hubensemble.predict(sys.argv[1], [sys.argv[2]])\n"
             "except hubensemble.errors.HubensembleError as e:\n    print(e)\n"
             "print('tensorflow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model"),
-                          str(tmp_path / "gone.png")], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(cpu_bounded([sys.executable, "-c", code, tmp_path / "model",
+                                      tmp_path / "gone.png"], 30), capture_output=True,
+                         text=True)
     assert out.stdout.splitlines() == [
         f"{tmp_path / 'gone.png'}: cannot read it: No such file or directory; check the "
         "path (or pass skip_unreadable=True)", "False"], out.stderr  # the caller's words
