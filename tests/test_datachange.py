@@ -349,53 +349,18 @@ def test_a_later_stage_on_a_ranks_folder_names_a_rank_command_that_runs(
 
 
 @pytest.mark.slow
-def test_a_fits_folder_names_the_whole_fit_restart_command_and_it_runs(
-        tmp_path, module_factory, in_process):
-    """Before, `export --run F` on changed data said "rerun from the start with --restart"
-    (export takes none) and `rank --out F` said "`fit --restart` discards a fit's old
-    results" without the rest of the command."""
-    cat = tmp_path / "cat.yaml"
-    cat.write_text(f"modules:\n  - {{name: m, handle: {module_factory('fit0', seed=0)}}}\n")
-    d, run = tmp_path / "d", tmp_path / "run"
-    draw(d)
-    spec = f"folder:{d}"
-    fit = ["--profile", "quick", "--top-k", "1", "-q"]
-    assert in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit)[0] == 0
-    draw(d, seed=1, classes=("a",))
-    # With the fit's own options (pasted without them, a cpu fit of --top-k 15 started).
-    command = (f"`hubensemble fit --restart --catalogue {cat} --data {spec} --top-k 1 --profile "
-               f"quick --out {run}`")
-    for argv in (["export", "--run", run], ["distill", "--run", run],
-                 ["evaluate", "--model", run / "export"]):
-        code, out, err = in_process(*argv, "-q")
-        assert code == 2 and err.rstrip().endswith(
-            "restore the data, or fit it again from the start, discarding its results: "
-            + command), (argv, err)
-    # rank on it: the data it was given now, and fit's command to discard the fit.
-    code, out, err = in_process("rank", "--catalogue", cat, "--data", spec, "--data-seed", "1",
-                                "--out", run, *fit)
-    assert code == 2 and err.rstrip().endswith(
-        "use a new --out folder, or pass the data options it recorded: --data-seed 0; or fit "
-        "it again from the start, discarding its results: `hubensemble fit --restart "
-        f"--catalogue {cat} --data {spec} --data-seed 1 --top-k 1 --profile quick --out "
-        f"{run}`"), err
-    # fit itself is told its own flag.
-    code, out, err = in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit)
-    assert code == 2 and "pass --restart to discard the old results" in err, err
-    [argv] = pasted(command)
-    assert in_process(*argv, "-q")[0] == 0
-    options = json.loads((run / "run.json").read_text())["fit"]["options"]
-    assert (options["profile"], options["top_k"]) == ("quick", 1)
-    assert in_process("export", "--run", run, "-q")[0] == 0
-
-
-def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
+def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
         tmp_path, module_factory, in_process):
     """A new-user check: after `ensemble` chose another ensemble, the report's Robustness
     section said "Run `hubensemble export --run RUN`, then `hubensemble evaluate --model
     RUN/export --data SPEC …`", although the run knew its data. Pasted, each command runs;
     evaluate then reads the run's data as the fit did (--data-seed and --val-fraction too,
-    which evaluate's --data cannot take), and the report says the evaluation is this one's."""
+    which evaluate's --data cannot take), and the report says the evaluation is this one's.
+
+    Then, the data changed: before, `export --run F` said "rerun from the start with
+    --restart" (export takes none) and `rank --out F` said "`fit --restart` discards a fit's
+    old results" without the rest of the command. (One fit for both checks, the most of this
+    test's time; they were two tests of a fit each.)"""
     cat = tmp_path / "cat.yaml"
     cat.write_text(f"modules:\n  - {{name: m, handle: {module_factory('fit0', seed=0)}}}\n")
     # A run folder with a space: each pasted command is still one word per path (the export
@@ -480,6 +445,37 @@ def test_the_reports_evaluate_advice_names_the_runs_data_and_it_runs(
     for in_run in (True, False):  # data from Python: only the user can name it
         assert evaluate_data_flags({"spec": None, "reloadable": False},
                                    in_run=in_run) == " --data SPEC"
+
+    # The fit's folder on changed data: each command names the whole fit that discards it,
+    # with the fit's own options (pasted without them, a cpu fit of --top-k 15 started).
+    spec = f"folder:{d}"
+    draw(d, seed=1, classes=("a",))
+    command = (f"`hubensemble fit --restart --catalogue {cat} --data {spec} --data-seed 1 "
+               f"--val-fraction 0.3 --top-k 1 --profile quick --out {shlex.quote(str(run))}`")
+    for argv in (["export", "--run", run], ["distill", "--run", run],
+                 ["evaluate", "--model", run / "export"]):
+        code, out, err = in_process(*argv, "-q")
+        assert code == 2 and err.rstrip().endswith(
+            "restore the data, or fit it again from the start, discarding its results: "
+            + command), (argv, err)
+    # rank on it: the data it was given now, and fit's command to discard the fit.
+    code, out, err = in_process("rank", "--catalogue", cat, "--data", spec, "--data-seed", "2",
+                                "--val-fraction", "0.3", "--out", run, "--profile", "quick",
+                                "--top-k", "1", "-q")
+    assert code == 2 and err.rstrip().endswith(
+        "use a new --out folder, or pass the data options it recorded: --data-seed 1; or fit "
+        "it again from the start, discarding its results: `hubensemble fit --restart "
+        f"--catalogue {cat} --data {spec} --data-seed 2 --val-fraction 0.3 --top-k 1 "
+        f"--profile quick --out {shlex.quote(str(run))}`"), err
+    # fit itself is told its own flag.
+    code, out, err = in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit,
+                                "-q")
+    assert code == 2 and "pass --restart to discard the old results" in err, err
+    [argv] = pasted(command)
+    assert in_process(*argv, "-q")[0] == 0
+    options = json.loads((run / "run.json").read_text())["fit"]["options"]
+    assert (options["profile"], options["top_k"]) == ("quick", 1)
+    assert in_process("export", "--run", run, "-q")[0] == 0
 
 
 def test_advice_names_every_path_absolute_and_runs_pasted_in_another_folder(
