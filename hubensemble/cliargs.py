@@ -32,12 +32,15 @@ def load_data(args, *, said=True):
     run's log, unless `said` is False (fit: pipeline.fit says it, for Python callers too)."""
     from hubensemble.data.folder import warn_class_notes
     from hubensemble.rundir import Run
+    from hubensemble.dataargs import log_skips
+
     data_args = data_args_from(args)
-    task = data_args.load()
+    task = data_args.load(summary_follows=True)  # said here, or by fit (said=False)
     if said:
         restart = getattr(args, "restart", False)
         listed = Run(args.out).skipped_list_for(task, restart=restart)
         say(args, task.summary(skipped_in=listed))
+        log_skips(task, after_summary=True)
         if Run(args.out).new_task(task, restart=restart):  # once per run (data.folder)
             warn_class_notes(task)
     return data_args, task

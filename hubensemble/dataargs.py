@@ -56,9 +56,11 @@ class DataArgs:
             object.__setattr__(self, "data_dir", absolute(
                 os.path.expanduser(self.data_dir)))
 
-    def load(self):
+    def load(self, *, summary_follows: bool = False):
         """The task (data.load_task with these arguments): a validated hubensemble.data.Task;
-        DataError when the data cannot be read or used. Each skipped file is logged (INFO)."""
+        DataError when the data cannot be read or used. Each skipped file is logged (INFO),
+        unless `summary_follows`: the caller then says the task's summary, which names the
+        first ones, and logs the others after it (`log_skips`)."""
         from hubensemble.data.specs import load_task, skips_said
 
         fn = _import(self.label_fn) if self.label_fn else None
@@ -69,10 +71,8 @@ class DataArgs:
                              val_fraction=self.val_fraction,
                              test_fraction=self.test_fraction,
                              min_per_class=self.min_per_class, dedupe=self.dedupe)
-        # The task's summary names three skipped files; a run's log (RUN/log.txt, when one is
-        # attached) names every one (run.json lists them too).
-        for path, reason in task.skipped:
-            log.info("skipped %s: %s", escaped(path), reason)
+        if not summary_follows:
+            log_skips(task)
         return task
 
     @classmethod
@@ -92,6 +92,18 @@ class DataArgs:
     def to_json(self):
         """The fields as a JSON-ready dict (run.json "data" -> "args")."""
         return dataclasses.asdict(self)
+
+
+def log_skips(task, *, after_summary: bool = False) -> None:
+    """Logs (INFO) each file of `task` that was skipped, "skipped PATH: reason", so that a
+    run's log (RUN/log.txt, when one is attached) names every one (run.json lists them too);
+    `after_summary`: the task's summary was just said, which names the first
+    `Task.SKIPS_NAMED` of them: only the others. Each was named twice in the log (its line,
+    then the summary's three)."""
+    from hubensemble.data.task import SKIPS_NAMED
+
+    for path, reason in task.skipped[SKIPS_NAMED if after_summary else 0:]:
+        log.info("skipped %s: %s", escaped(path), reason)
 
     @classmethod
     def from_json(cls, d):

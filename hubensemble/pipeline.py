@@ -82,19 +82,12 @@ class FitResult:
 
     def summary(self):
         """The test-set table of best single vs ensemble, a note naming the classes without a
-        test (or validation) example, stage times and paths (as printed), and a line on the
-        files of the data that were skipped, with where the whole list is (the command
-        line's data summary says it before the table; a Python caller sees this)."""
-        from hubensemble.data.sniff import skipped_count
-        from hubensemble.formats import skipped_list
+        test (or validation) example, stage times and paths (as printed). The data's skipped
+        files are not in it: fit's data summary said them before (a warning, from Python
+        too), and the command line prints this after it: it said the count twice."""
         from hubensemble.report import summary_table
 
-        text = summary_table(self.run_dir)
-        if self.skipped:
-            shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
-            text += (f"\ndata: {skipped_count(r for _, r in self.skipped)}, e.g. {shown}; "
-                     f"{skipped_list(absolute(self.run_dir))}")
-        return text
+        return summary_table(self.run_dir)
 
     def __repr__(self):
         from hubensemble.report.write import result_repr
@@ -177,7 +170,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     # An --export outside the run has its own lock: for the whole fit, which ends writing there.
     with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export", "export"):
         if isinstance(data, str):
-            task = data_args.load()
+            task = data_args.load(summary_follows=True)  # _say_data says its skips
         else:
             # A Task from Python: later stages of this run need it passed in again.
             task = data
@@ -217,12 +210,15 @@ def _say_data(task, skipped_in, progress) -> None:
     logged them at INFO: a notebook user never saw them; FitResult.skipped lists them)."""
     from hubensemble.terminal import PRINTED, say
 
+    from hubensemble.dataargs import log_skips
+
     text = task.summary(skipped_in=skipped_in)
     if task.skipped:
         log.warning("%s", text)
     else:  # logged as fit's other lines: `say` logs as the command line's (hubensemble.cli)
         log.info("%s", text, extra={PRINTED: True})
         say(SimpleNamespace(quiet=not progress), text, logged=False)
+    log_skips(task, after_summary=True)  # the log names every skipped file, each once
 
 
 def _name_own_export(run) -> None:

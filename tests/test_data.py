@@ -1827,3 +1827,49 @@ def test_files_beside_the_class_folders_are_counted_once_and_a_text_file_is_not_
     write(str(split / "README.md"), b"# splits\n")
     task = load_task(f"folder:{split}", min_per_class=1)
     assert (task.files, task.skipped) == (8, []), task.summary()
+
+
+def test_a_fit_says_each_skipped_file_once_on_the_terminal_and_once_in_its_log(
+        tmp_path, caplog):
+    """fit's terminal said the skipped count twice (the data summary, then the closing
+    summary's "data: 6 skipped (unreadable), e.g. …"), and RUN/log.txt named the first three
+    skipped files twice (a "skipped PATH: reason" line each, then the summary's three). Now
+    the data summary names the first three, the log the others after it, and
+    FitResult.summary() (printed after the data summary) names none; the commands' data load
+    (cliargs.load_data) the same. A load whose summary is not said logs every one."""
+    import argparse
+    import logging
+
+    from hubensemble.cli import build_parser
+    from hubensemble.cliargs import load_data
+    from hubensemble.pipeline import FitResult, _say_data
+    from hubensemble.rundir import DataArgs
+
+    noise_folder(tmp_path / "d", n=4)
+    bad = [tmp_path / "d" / "a" / f"bad{i}.jpg" for i in range(5)]
+    for path in bad:
+        write(str(path), b"not an image")
+    spec = f"folder:{tmp_path / 'd'}"
+
+    def named(text):
+        return [text.count(f"{p}: ") for p in bad]
+
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        task = DataArgs(spec=spec).load(summary_follows=True)
+        _say_data(task, "all listed in R/run.json (data.task.skipped)", progress=False)
+    assert named(caplog.text) == [1] * 5, caplog.text
+    assert caplog.text.index("and 2 more") < caplog.text.index(f"skipped {bad[4]}: ")
+    caplog.clear()
+    args = build_parser().parse_args(["rank", "--catalogue", "c.yaml", "--data", spec,
+                                      "--out", str(tmp_path / "run")])
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        load_data(argparse.Namespace(**{**vars(args), "quiet": True}))
+    assert named(caplog.text) == [1] * 5, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        DataArgs(spec=spec).load()  # a stage loading the run's data again: no summary
+    assert named(caplog.text) == [1] * 5, caplog.text
+    result = FitResult(run_dir=tmp_path / "run", ranking=None, ensemble={}, metrics=None,
+                       export_path=tmp_path / "run" / "export", report_paths=(),
+                       robustness=None, stage_seconds={}, skipped=task.skipped)
+    assert "skipped (" not in result.summary() and named(result.summary()) == [0] * 5

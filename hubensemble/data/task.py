@@ -116,6 +116,11 @@ class Split:
         return self.images.astype(np.float32) / np.float32(255.0)
 
 
+#: How many skipped files `Task.summary` names (with their reasons) before "and N more": a
+#: log that names every skipped file names only the others after it (dataargs.log_skips).
+SKIPS_NAMED = 3
+
+
 @dataclass(eq=False)
 class Task:
     """A downstream classification task: class names and train / val / test splits.
@@ -393,11 +398,11 @@ class Task:
         return text + "."
 
     def _skipped_detail(self, skipped_in=None) -> str:
-        """The first three skipped files with their reasons, then "and N more" and where the
+        """The first SKIPS_NAMED skipped files with their reasons, then "and N more" and where the
         whole list is (`skipped_in`); "" when none was skipped."""
-        shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:3])
-        if len(self.skipped) > 3:
-            shown += (f"; and {len(self.skipped) - 3} more"
+        shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:SKIPS_NAMED])
+        if len(self.skipped) > SKIPS_NAMED:
+            shown += (f"; and {len(self.skipped) - SKIPS_NAMED} more"
                       + (f", {skipped_in}" if skipped_in else ""))
         return shown
 
