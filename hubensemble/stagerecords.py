@@ -50,27 +50,45 @@ def file_digest(path) -> str | None:
         return None
 
 
-def _without_cost(doc):
-    return {k: v for k, v in doc.items() if k != "cost"}
+#: What in each stage's result file is a record of how, when or by which version it was made,
+#: not something a later stage reads: stage -> the paths of those fields in the file's JSON
+#: object ("*": every item of a list). The one rule of which changes leave the stages reading
+#: a result done (`view_digest`, `stage_done`); a field a later stage starts to read leaves
+#: this table. Why each is here:
+#: * ranking.json's rows' "seconds" and "cache_hit": tune reads the selection and the rows'
+#:   scores, not how long each module took or whether its embeddings came from the cache (a
+#:   `hubensemble rank` again by hand made fit's tune run again).
+#: * cost.json's "written_by" and "count_version": the ensemble and the export read its
+#:   figures (`cost.records.figures_digest`), not which hubensemble counted them or under
+#:   which rule (fit's cost stage counts a file of an older rule again itself,
+#:   pipeline._costs_outdated): a `hubensemble cost` by hand with a newer hubensemble, the
+#:   same figures, made fit redo the ensemble, the export and the evaluation.
+#: * ensemble.json's "cost": the export counts its members' costs from cost.json (a run whose
+#:   ensemble.json had none had its export made again once, when fit's cost stage wrote
+#:   cost.json and the ensemble stage the same ensemble with its costs).
+BOOKKEEPING = {"rank": (("modules", "*", "seconds"), ("modules", "*", "cache_hit")),
+               "cost": (("written_by",), ("count_version",)),
+               "ensemble": (("cost",),)}
 
 
-def _without_timings(doc):
-    rows = doc.get("modules")
-    if not isinstance(rows, list):
-        return doc
-    return {**doc, "modules": [{k: v for k, v in r.items() if k not in ("seconds", "cache_hit")}
-                               if isinstance(r, dict) else r for r in rows]}
+def _without(obj, path):
+    """`obj` (JSON) without the field at `path` (keys; "*": each item of a list), the order
+    of what is left kept; `obj` itself where the path does not reach."""
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return [_without(x, rest) for x in obj] if isinstance(obj, list) and rest else obj
+    if not isinstance(obj, dict) or head not in obj:
+        return obj
+    if not rest:
+        return {k: v for k, v in obj.items() if k != head}
+    return {**obj, head: _without(obj[head], rest)}
 
 
-#: What in a stage's result file is a record of how it was made, not something a later stage
-#: reads (stage -> the file's JSON object without it). The export reads ensemble.json's
-#: members, weights and metrics, not its "cost" (the export counts its own from cost.json):
-#: a run whose ensemble.json had none (cost.json missing: an older run, or its cost step
-#: cut) had its export made again once, when fit's cost stage wrote cost.json and the
-#: ensemble stage the same ensemble with its costs. tune reads ranking.json's selection and
-#: rows, not how long each module took or whether its embeddings came from the cache: a
-#: `hubensemble rank` again by hand (cache hits, other seconds) made fit's tune run again.
-BOOKKEEPING = {"ensemble": _without_cost, "rank": _without_timings}
+def without_bookkeeping(stage, doc):
+    """`stage`'s result `doc` (its file's JSON object) without its BOOKKEEPING fields."""
+    for path in BOOKKEEPING.get(stage, ()):
+        doc = _without(doc, path)
+    return doc
 
 
 def view_digest(stage, path) -> str | None:
@@ -89,7 +107,7 @@ def view_digest(stage, path) -> str | None:
         return file_digest(path)
     if not isinstance(doc, dict):
         return file_digest(path)
-    text = json.dumps(BOOKKEEPING[stage](doc), indent=2) + "\n"
+    text = json.dumps(without_bookkeeping(stage, doc), indent=2) + "\n"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

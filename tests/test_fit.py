@@ -1876,3 +1876,42 @@ def test_a_result_changed_only_in_its_bookkeeping_leaves_the_stages_reading_it_d
     atomic_write_json(run.ranking_json, {"metric": "knn", "modules": rows, "selected": ["m1"]})
     assert not done("tune", "rank")
 
+
+def test_a_cost_file_rewritten_by_another_version_with_the_same_figures_keeps_the_ensemble(
+        tmp_path):
+    # `hubensemble cost` by hand with a newer hubensemble changed only cost.json's
+    # "written_by" (and, of a newer counting rule with the same figures, its "count_version"),
+    # and fit then made the ensemble and the export again: BOOKKEEPING covered ranking.json's
+    # timings and ensemble.json's costs, not cost.json's labels (fit's own recount kept them
+    # by `same_costs` alone). Files only, as fit records and compares them.
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import (BOOKKEEPING, file_digest, stage_done, view_digest,
+                                          without_bookkeeping)
+
+    run = Run(tmp_path / "run")
+    cost = {"format": "hubensemble-cost", "format_version": 1, "count_version": 2,
+            "written_by": "0.4.0", "machine": {"cpu": "x"},
+            "candidates": {"t0": {"gflops": 0.5, "params": 10}}, "failed": {}}
+    atomic_write_json(run.cost_json, cost)
+    run.update(stages={"ensemble": {"key": "k", "done": True, "seconds": 1.0, "digests": {
+        "ensemble": "e", "tune": "t", "cost": file_digest(run.cost_json),
+        "views": {"cost": view_digest("cost", run.cost_json)}}}})
+
+    def done():
+        return stage_done(run, "ensemble", "k", {"ensemble": "e", "tune": "t",
+                                                 "cost": file_digest(run.cost_json)},
+                          views={"cost": view_digest("cost", run.cost_json)})
+
+    atomic_write_json(run.cost_json, {**cost, "written_by": "0.5.0"})
+    assert done()
+    atomic_write_json(run.cost_json, {**cost, "written_by": "0.5.0", "count_version": 3})
+    assert done()
+    atomic_write_json(run.cost_json, {**cost, "candidates": {"t0": {"gflops": 0.6,
+                                                                    "params": 10}}})
+    assert not done()
+    # The one table: a ranking row's timings, the fields' order kept for the rest.
+    row = {"name": "m0", "seconds": 1.0, "score": 0.5, "cache_hit": True}
+    assert without_bookkeeping("rank", {"modules": [row], "k": 5}) == {
+        "modules": [{"name": "m0", "score": 0.5}], "k": 5}
+    assert set(BOOKKEEPING) == {"rank", "cost", "ensemble"}
