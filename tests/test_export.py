@@ -2160,3 +2160,25 @@ def test_the_stale_tflite_removal_names_the_export_in_the_callers_words(tmp_path
         _remove_stale_tflite(out, run)
     assert (f"run `hubensemble export --run {run.path} --out {out} --format tflite` for one "
             "of this export") in caplog.text, caplog.text
+
+
+def test_add_warmup_leaves_no_temp_file_and_clears_a_dead_writers(tmp_path):
+    """add_warmup wrote `tf_serving_warmup_requests.tmp-PID` in the export's assets.extra and
+    moved it into place; one a killed process left stayed there for good (nobody cleaned
+    it). Now it writes in a temp folder named by its process (fileio.temp_dir_for) and
+    deletes a dead writer's, and an older hubensemble's temp file, first. Files only: the
+    step after the requests ran on the model (add_warmup's call takes 10 s here)."""
+    import socket
+
+    from hubensemble.export.warmup import _put_requests, warmup_requests
+
+    extra = tmp_path / "export" / "assets.extra"
+    dead = 2 ** 22 + 12345  # above Linux's largest pid (pid_max <= 2**22): no process has it
+    stale = extra / f".tmp-tf_serving_warmup_requests.{dead}_1@{socket.gethostname()}"
+    stale.mkdir(parents=True)
+    (stale / "tf_serving_warmup_requests").write_bytes(b"half")
+    (extra / f"tf_serving_warmup_requests.tmp-{dead}").write_bytes(b"half")
+    path = str(extra / "tf_serving_warmup_requests")
+    _put_requests(path, warmup_requests(4, 4))
+    assert sorted(os.listdir(extra)) == ["tf_serving_warmup_requests"]
+    assert len(list(tf.data.TFRecordDataset(path))) == len(warmup_requests(4, 4))

@@ -26,6 +26,7 @@ requests' shapes and dtypes, not their content.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -138,11 +139,12 @@ def add_warmup(model_dir) -> str | None:
 
     The requests are the export's (`warmup_requests`), for the signatures the SavedModel has,
     of images of its largest member's evaluation size (metadata "members" "eval_size"; else
-    DEFAULT_SIZE), run on the loaded model first (`run_warmup`) and written to a temp file
-    moved into place. The metadata asset is left as it was: its sha256 identifies the export
-    to a distilled student and an evaluation (`formats.export_identity`), so it names no
-    `tf_serving_warmup`. TF Serving reads the file when it loads a version: serve the folder
-    as a new version (or restart the server). Raises HubensembleError for a folder without
+    DEFAULT_SIZE), run on the loaded model first (`run_warmup`) and written in a temp folder,
+    then moved into place (`_put_requests`: a dead writer's temp folder is deleted). The
+    metadata asset is left as it was: its sha256 identifies the export to a distilled student
+    and an evaluation (`formats.export_identity`), so it names no `tf_serving_warmup`. TF
+    Serving reads the file when it loads a version: serve the folder as a new version (or
+    restart the server). Raises HubensembleError for a folder without
     hubensemble's metadata (`formats.read_export_metadata`: also a damaged one), RunError
     when a request fails on the model (nothing written).
     """
@@ -167,16 +169,37 @@ def add_warmup(model_dir) -> str | None:
     requests = [(name, inputs) for name, inputs in warmup_requests(size, size)
                 if name in loaded.signatures]  # an older export may have fewer signatures
     run_warmup(loaded, requests, outcome="so no warmup file was added")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        write_requests(tmp, requests)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    _put_requests(path, requests)
     return path
+
+
+def _put_requests(path, requests) -> None:
+    """Writes `requests` to `path` whole or not at all: in a temp folder beside it named by
+    this process (`fileio.temp_dir_for`), then moved into place. A dead writer's temp folder
+    there, or an older hubensemble's temp file (``tf_serving_warmup_requests.tmp-PID``), is
+    deleted first (`fileio.remove_stale_temp_dirs`, `fileio.writer_gone`): the temp file was
+    `{path}.tmp-PID` in the export's assets.extra, and one a killed process left stayed
+    there for good (an extra file of the export, which fit's recorded file list then calls
+    a change)."""
+    import shutil
+
+    from hubensemble.fileio import remove_stale_temp_dirs, temp_dir_for, writer_gone
+
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_temp_dirs(path)
+    for entry in os.listdir(folder):  # an older hubensemble's, named by its pid alone
+        pid = entry[len(name) + len(".tmp-"):] if entry.startswith(f"{name}.tmp-") else ""
+        if pid.isdigit() and writer_gone(pid, ours_gone=True):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, entry))
+    tmp = temp_dir_for(path)
+    os.makedirs(tmp)
+    try:
+        write_requests(os.path.join(tmp, name), requests)
+        os.replace(os.path.join(tmp, name), path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def add_warmup_words(model_dir) -> str:
