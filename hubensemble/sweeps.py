@@ -10,7 +10,7 @@ import math
 
 from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
-from hubensemble.text import closest_names
+from hubensemble.text import closest_names, shell, shell_word
 
 #: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
 #: one of them or two joined by "+" (`sweep_parts`).
@@ -187,3 +187,20 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
                                    f"{everything[name].get('status')!r} in the ranking (it "
                                    f"could not be embedded); usable modules: {listed}")
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
+
+
+def rerun_failed_words(candidates_dir, failed) -> str:
+    """How to run the `failed` trials (ids) of a sweep again: a failed trial is done, so the
+    same command (a chief/worker sweep's chief and workers) reuses it, as Keras Tuner's
+    oracle never hands out a FAILED trial again (keras_tuner 1.4.8 Oracle.reload re-queues
+    only the trials that were running; `max_retries_per_trial`, 0 by default, retries a
+    trial only in the run it failed in); its failure is mostly its settings' or its
+    module's, and would repeat. Removing its folder in `candidates_dir` makes it run again:
+    "`(cd DIR && rm -r T1 T2)`", then the same command(s). No TensorFlow: tune's summary
+    and fit's closing summary (`report.summary_table`) say them alike."""
+    failed = list(failed)
+    return (f"the {len(failed)} failed trial(s) are done: running the same command(s) again "
+            "reuses them, as it reuses finished ones. To run them again once their cause is "
+            f"fixed, remove their folders (`(cd {shell(candidates_dir)} && rm -r "
+            f"{' '.join(shell_word(t) for t in failed)})`), then run the same command(s) again "
+            "(a chief/worker sweep: its chief and its workers)")

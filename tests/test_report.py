@@ -1811,3 +1811,21 @@ def test_the_report_shows_its_times_in_one_form_with_the_utc_offset(evil_run, mo
         time.tzset()
     assert re.search(r"Started: 2026-12-05 20:35:32\+05:30; report written "
                      r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+05:30\b", text), text[:2000]
+
+
+def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_again(full_run):
+    """tune's summary says a sweep's failed trials are done (the same command reuses them)
+    and how to run them again (995ebe6); fit's closing table, which names them, did not."""
+    from hubensemble.text import shell
+
+    path = full_run[0]
+    failed = sorted(p.name for p in (path / "candidates").iterdir()
+                    if read_json(p / "trial.json")["status"] == "failed")
+    lines = report.summary_table(path).splitlines()
+    at = next(i for i, line in enumerate(lines) if "trial(s) of the sweep failed" in line)
+    assert lines[at + 1] == (
+        f"  the {len(failed)} failed trial(s) are done: running the same command(s) again "
+        "reuses them, as it reuses finished ones. To run them again once their cause is fixed, "
+        f"remove their folders (`(cd {shell(path / 'candidates')} && rm -r {' '.join(failed)})`"
+        "), then run the same command(s) again (a chief/worker sweep: its chief and its "
+        "workers)"), lines

@@ -288,14 +288,19 @@ def _not_retrained(before: dict, after: dict) -> list[str]:
 _NAMED_FAILURES = 5
 
 
+_FAILED_TRIALS = "trial(s) of the sweep failed"
+
+
 def _failure_lines(run, meta) -> list[str]:
     """What the run skipped and went on without, a line per stage: the modules a sweep's
-    budget gave no trial, the modules that could not be ranked, the trials that failed and
-    the members left out of the export, each named
+    budget gave no trial, the modules that could not be ranked, the trials that failed (then
+    that they are done and how to run them again, tune's words: `sweeps.rerun_failed_words`)
+    and the members left out of the export, each named
     with its reason (at most _NAMED_FAILURES, then a count). A user who reads only the
     terminal must not miss that part of the catalogue or of the sweep was lost."""
     from hubensemble import candidate
     from hubensemble.rank.ranking import Ranking
+    from hubensemble.sweeps import rerun_failed_words
 
     found = []
     if run.ranking_json.exists():
@@ -307,7 +312,7 @@ def _failure_lines(run, meta) -> list[str]:
             found.append(("module(s) could not be ranked",
                           [(r["name"], r.get("reason")) for r in ranking.failed_rows]))
     cands, _ = candidate.scan(run.candidates)
-    found.append(("trial(s) of the sweep failed",
+    found.append((_FAILED_TRIALS,
                   [(c.trial, c.record.get("reason")) for c in cands if c.status == "failed"]))
     found.append(("member(s) left out of the export",
                   [(s.get("trial"), s.get("reason"))
@@ -323,6 +328,8 @@ def _failure_lines(run, meta) -> list[str]:
         more = (f"; and {len(items) - _NAMED_FAILURES} more"
                 if len(items) > _NAMED_FAILURES else "")
         lines.append(f"skipped: {len(items)} {what}: {named}{more}")
+        if what == _FAILED_TRIALS:  # done, as tune's summary says: how to run them again
+            lines.append("  " + rerun_failed_words(run.candidates, [t for t, _ in items]))
         failures = True
     # A module the budget gave no trial is no failure, and its line above is whole: the
     # pointer only when a failure's reason may be cut or left out here (a new-user check saw

@@ -24,7 +24,7 @@ from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import (chief_serves, member_record, supersede_chief_end,
                                    sweep_member)
 from hubensemble.formats import check_tuner_folder
-from hubensemble.sweeps import untuned_record
+from hubensemble.sweeps import rerun_failed_words, untuned_record
 from hubensemble.sweepstate import TRAIN_RULE, older_rule_warning, train_rule
 from hubensemble.terminal import say, shows_progress
 from hubensemble.text import escaped
@@ -631,21 +631,3 @@ def format_summary(summary: Mapping) -> str:
         lines.append("  " + rerun_failed_words(summary["candidates"], summary["failures"]))
     lines += [f"  at chance {trial}: {why}" for trial, why in chance.items()]
     return "\n".join(lines)
-
-
-def rerun_failed_words(candidates_dir, failed) -> str:
-    """How to run the `failed` trials (ids) of a sweep again: a failed trial is done, so the
-    same command (a chief/worker sweep's chief and workers) reuses it, as Keras Tuner's
-    oracle never hands out a FAILED trial again (keras_tuner 1.4.8 Oracle.reload re-queues
-    only the trials that were running; `max_retries_per_trial`, 0 by default, retries a
-    trial only in the run it failed in); its failure is mostly its settings' or its
-    module's, and would repeat. Removing its folder in `candidates_dir` makes it run again:
-    "`(cd DIR && rm -r T1 T2)`", then the same command(s)."""
-    from hubensemble.text import shell, shell_word
-
-    failed = list(failed)
-    return (f"the {len(failed)} failed trial(s) are done: running the same command(s) again "
-            "reuses them, as it reuses finished ones. To run them again once their cause is "
-            f"fixed, remove their folders (`(cd {shell(candidates_dir)} && rm -r "
-            f"{' '.join(shell_word(t) for t in failed)})`), then run the same command(s) again "
-            "(a chief/worker sweep: its chief and its workers)")
