@@ -198,9 +198,18 @@ def rerun_failed_words(candidates_dir, failed) -> str:
     module's, and would repeat. Removing its folder in `candidates_dir` makes it run again:
     "`(cd DIR && rm -r T1 T2)`", then the same command(s). No TensorFlow: tune's summary
     and fit's closing summary (`report.summary_table`) say them alike."""
+    before, command, after = rerun_failed_parts(candidates_dir, failed)
+    return f"{before}`{command}`{after}"
+
+
+def rerun_failed_parts(candidates_dir, failed) -> tuple[str, str, str]:
+    """`rerun_failed_words` as (the words before the command, the shell command that removes
+    the `failed` trials' folders, the words after it): for a document that shows the command
+    as code (the report's `render.Code`)."""
     failed = list(failed)
     return (f"the {len(failed)} failed trial(s) are done: running the same command(s) again "
             "reuses them, as it reuses finished ones. To run them again once their cause is "
-            f"fixed, remove their folders (`(cd {shell(candidates_dir)} && rm -r "
-            f"{' '.join(shell_word(t) for t in failed)})`), then run the same command(s) again "
-            "(a chief/worker sweep: its chief and its workers)")
+            "fixed, remove their folders (",
+            f"(cd {shell(candidates_dir)} && rm -r {' '.join(shell_word(t) for t in failed)})",
+            "), then run the same command(s) again (a chief/worker sweep: its chief and its "
+            "workers)")
