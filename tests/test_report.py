@@ -1829,3 +1829,10 @@ def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_a
         f"remove their folders (`(cd {shell(path / 'candidates')} && rm -r {' '.join(failed)})`"
         "), then run the same command(s) again (a chief/worker sweep: its chief and its "
         "workers)"), lines
+    # The report's "What failed and why" says it too, the command as code in both files.
+    md, html = full_run[2], full_run[3]
+    failures = md[md.index("## What failed and why"):md.index("## Time per stage")]
+    command = f"(cd {shell(path / 'candidates')} && rm -r {' '.join(failed)})"
+    assert f"The {len(failed)} failed trial(s) are done: running the same command(s)" in failures
+    assert f"`{command}`" in failures, failures
+    assert f"<code>{html_lib.escape(command, quote=False)}</code>" in html

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from hubensemble.chance import chance_advice
 from hubensemble.chance import is_probe
+from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.lockwords import command_line
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
+from hubensemble.sweeps import rerun_failed_parts
 
 
 def failures_section(files) -> Section:
@@ -51,6 +53,10 @@ def failures_section(files) -> Section:
                              + ([kind] if mixed else [])
                              + [r.get("reason") or "no reason recorded"]
                              for r, kind in zip(files.failed, kinds)]))
+        # tune's and fit's closing words (sweeps.rerun_failed_words), the command as code.
+        before, command, after = rerun_failed_parts(
+            files.path / CANDIDATES_DIR, [r.get("trial") for r in files.failed])
+        blocks.append(Inline(before[0].upper() + before[1:], Code(command), after, "."))
     if files.at_chance:  # usable, and in the pool, but they learned next to nothing
         records = {c.trial: c.record for c in files.candidates}
         members = {m.get("trial") for m in (files.ensemble or {}).get("members") or []}
