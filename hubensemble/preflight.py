@@ -9,7 +9,10 @@ folder, so a Python caller and the command line see the same words.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import socket
 
 from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
@@ -19,6 +22,11 @@ from hubensemble.rundir import Run
 # --modules against the ranking or catalogue: sweeps' (sweepplan plans with it), re-exported.
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
 from hubensemble.text import absolute, shell
+
+#: What `check_inputs` has to say per run folder (its real path: a killed command,
+#: `killed_before`; too little memory, `memory_note`), for `check_run` to say once the run's
+#: log is open.
+_NOTES: dict[str, list[str]] = {}
 
 #: The run-folder stages whose folder is checked (cli: `--run RUN`).
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
@@ -51,6 +59,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         check_report_folder(run_dir)
     if run_dir is not None:  # for fit with --restart too: it would clear the folder
         Run(os.fspath(run_dir)).check_unlocked(command, member=member)
+        for note in _NOTES.pop(os.path.realpath(run_dir), ()):  # check_inputs' notes
+            logging.getLogger(__name__).warning("%s", note)  # the run's log is open now
     if run_dir is None or (command in ("fit", "demo") and restart):
         return
     run = Run(os.fspath(run_dir))
@@ -240,6 +250,14 @@ def check_inputs(args) -> None:
     from hubensemble.sweeps import check_budget
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
+    run_dir = getattr(args, "run", None) or getattr(args, "out", None)
+    notes = []
+    if run_dir and os.path.isdir(run_dir):  # before _run_log's lock rewrites the record
+        killed = killed_before(run_dir)
+        if killed:
+            notes.append(f"{killed}; "
+                         + ("--restart discards it" if getattr(args, "restart", False)
+                            else "this run resumes"))
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
@@ -263,3 +281,121 @@ def check_inputs(args) -> None:
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
         check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")
+    if getattr(args, "specs", None) and getattr(args, "batch_size", None):  # fit, rank, demo
+        notes.append(memory_note(args.specs, args.batch_size, getattr(args, "modules", None),
+                                 getattr(args, "profile", None) or "cpu",
+                                 tunes=args.command in ("fit", "demo")))
+    if run_dir:  # said by check_run, once the run's log is open: in RUN/log.txt too
+        _NOTES[os.path.realpath(run_dir)] = [n for n in notes if n]
+    for note in filter(None, notes if not run_dir else ()):
+        logging.getLogger(__name__).warning("%s", note)
+
+
+def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
+                tunes: bool = False, room=None) -> str | None:
+    """Words when rank's embedding of catalogue entries `specs` (those named in `modules`,
+    else all) in batches of `batch_size` images (`memory.embedding_need`), or with `tunes`
+    (fit, demo) tune's fine-tuning of them under `profile` (`memory.training_need`) and
+    export's reload check after it (`memory.EXPORT_EXTRA`), would
+    need more memory than this process may use (`room`, a memory.Room; None:
+    `memory.room()`: the machine's MemAvailable or its cgroup's limit, whichever is less).
+    Both rules are measured (docs/reliability.md "Small machines"). Names the --batch-size
+    that fits (`memory.fitting_batch`, a power of two); the training batch is the profile's,
+    which no flag lowers. None when both fit or the room cannot be read. Linux's OOM killer
+    ends a process that outgrows it with SIGKILL: the user saw "Killed" and nothing else."""
+    from hubensemble import memory
+
+    chosen = [s for s in specs if not modules or s.name in modules] or list(specs)
+    sizes = [getattr(s, "input_size", None) for s in chosen]
+    room = memory.room() if room is None else room
+    if room is None:
+        return None
+    limit, whose = room.limit, room.words()
+    if room.available is not None and room.available < limit:  # others use the machine too
+        whose = f"{memory.gib(room.available)} available now (MemAvailable) of {whose}"
+        limit = room.available
+    said = []
+    need, pixels = memory.embedding_need(batch_size, sizes, profile)
+    if need > limit:
+        side = int(round(pixels ** 0.5))
+        fits = memory.fitting_batch(limit, sizes, profile)
+        fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
+        said.append(
+            f"rank embeds images of {side}x{side} px in batches of {batch_size} "
+            f"(--batch-size), which needs about {memory.gib(need)}: "
+            + (f"pass --batch-size {fits} (about "
+               f"{memory.gib(memory.embedding_need(fits, sizes, profile)[0])})" if fits
+               else "free memory, or use a machine with more"))
+    train, batch, pixels = memory.training_need(sizes, profile)
+    if tunes and train + memory.EXPORT_EXTRA > limit:
+        side = int(round(pixels ** 0.5))
+        said.append(
+            f"tune fine-tunes the modules at {side}x{side} px in batches of {batch} (--profile "
+            f"{profile}'s; no flag lowers it) and export then loads the ensemble it wrote "
+            f"back beside it, about {memory.gib(train + memory.EXPORT_EXTRA)} in all: free "
+            "memory, use a machine with more, or leave out the modules of the largest input "
+            "size (--modules)")
+    if not said:
+        return None
+    return (f"this process may use {whose}, less than it needs: " + "; ".join(said)
+            + " (measured with MobileNet V1; heavier modules need more). A process that runs "
+            "out of memory is killed by Linux's OOM killer without a word (the shell says "
+            "\"Killed\"); docs/reliability.md \"Small machines\"")
+
+
+#: A stage's first and last lines in RUN/log.txt (pipeline's "rank: starting", "rank: done in
+#: 31.3 s" / "rank: reused"): what a killed command's log ends between.
+_STAGE_LINE = re.compile(r" INFO hubensemble\.\w+: (\w+): (starting|done|reused|failed)\b")
+
+
+def killed_before(run_dir) -> str | None:
+    """Words for the last command on `run_dir` when it ended without a word: its lock's
+    record (RUN/.fit.lock.holder, `fileio.owned_lock`) is still there, names a process of
+    this host that has gone, and nobody holds the lock. Every ending a Python handler sees
+    (its work done, an error, Ctrl-C, SIGTERM: `cli.sigterm_interrupts`) removes that record;
+    SIGKILL does not, and SIGKILL is what Linux's OOM killer sends when the machine's or the
+    cgroup's memory runs out (measured: a fit under a 2 GiB cgroup, docs/reliability.md
+    "Small machines"): the shell said "Killed", the re-run nothing. Names the stage RUN/log.txt
+    last says began without an end ("rank: starting"), its log's last line otherwise. None
+    when no such record is there, it is another host's or unreadable, or the lock is held
+    (`check_unlocked` refuses that one). Reads files only."""
+    from hubensemble import formats
+    from hubensemble.fileio import lock_is_held, owner_file, owner_words, pid_alive, read_json
+
+    lock = os.path.join(os.fspath(run_dir), formats.FIT_LOCK)
+    try:
+        record = read_json(owner_file(lock))
+    except (OSError, ValueError):
+        return None
+    pid = record.get("pid") if isinstance(record, dict) else None
+    if (not isinstance(pid, int) or record.get("host") != socket.gethostname()
+            or pid_alive(pid, record.get("pid_start"), record.get("since"))
+            or lock_is_held(lock)):
+        return None
+    began, last = None, None
+    try:
+        with open(os.path.join(os.fspath(run_dir), "log.txt"), encoding="utf-8",
+                  errors="replace") as f:
+            for line in f:
+                if line.strip():
+                    last = line.rstrip("\n")
+                found = _STAGE_LINE.search(line)
+                if found:
+                    began = found.group(1) if found.group(2) == "starting" else None
+    except OSError:
+        pass
+    if began:
+        where = f"in its {began} stage (RUN/log.txt: '{began}: starting', no end)"
+    elif last:  # "2026-12-06 00:07:32,473 INFO hubensemble.cli: Task …": its time and words
+        stamp, _, said = last.partition(",")
+        said = said.split(": ", 1)[-1]
+        where = (f"after its last line in RUN/log.txt ({stamp[:19]}: "
+                 f"'{said[:70] + '…' if len(said) > 70 else said}')")
+    else:
+        where = ""
+    command = record.get("command") or "command"
+    return (f"the last {command} on {absolute(run_dir)} ({owner_words(record)}) ended without a "
+            f"word{' ' + where if where else ''}: it was likely killed, e.g. by Linux's OOM "
+            "killer when memory ran out (`dmesg | grep -i -e oom -e killed` or `journalctl -k` "
+            "says so; see docs/reliability.md \"Small machines\" for less memory); what it "
+            "finished is kept")

@@ -1,0 +1,185 @@
+"""How much memory this process may use (the machine's, or its container's cgroup limit).
+
+Linux's OOM killer ends a process that outgrows its machine or its cgroup with SIGKILL: no
+Python handler runs, and the user sees the shell's "Killed" (exit 137) and nothing else. What
+a stage needs is measured (docs/reliability.md, "Small machines"); this module reads what
+the process has, files only (no TensorFlow, no psutil), so the check runs before TensorFlow
+loads (`preflight.check_inputs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+GIB = 1 << 30
+
+#: Where the kernel shows the process's files (proc(5)) and the cgroup file systems
+#: (cgroups(7)); tests pass a tree of their own.
+PROC, CGROUP = "/proc", "/sys/fs/cgroup"
+
+
+@dataclasses.dataclass(frozen=True)
+class Room:
+    """What the process may use: `limit` bytes (the smallest of the machine's MemTotal and
+    every cgroup limit over the process), `source` the file that set it, `available` the
+    machine's MemAvailable in bytes (None when /proc/meminfo lacks it)."""
+
+    limit: int
+    source: str
+    available: int | None = None
+
+    def words(self) -> str:
+        """"2.0 GiB (the cgroup limit in /sys/fs/cgroup/memory/x/memory.limit_in_bytes)"."""
+        return f"{gib(self.limit)} ({self.source})"
+
+
+def gib(n_bytes: float) -> str:
+    """`n_bytes` as "1.7 GiB" (one decimal, GiB = 2**30 bytes)."""
+    return f"{n_bytes / GIB:.1f} GiB"
+
+
+def _read(path) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def meminfo(proc=PROC) -> dict[str, int]:
+    """/proc/meminfo's fields in bytes ({"MemTotal": …, "MemAvailable": …}); {} when it
+    cannot be read (macOS, Windows)."""
+    out = {}
+    for line in (_read(os.path.join(proc, "meminfo")) or "").splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            out[name.strip()] = int(parts[0]) * (1024 if parts[1:2] == ["kB"] else 1)
+    return out
+
+
+def _cgroup_paths(proc) -> tuple[str | None, str | None]:
+    """(v1 memory controller's path, v2 path) of this process, from /proc/self/cgroup
+    (lines "ID:CONTROLLERS:PATH"; v2's is "0::PATH", cgroups(7))."""
+    v1 = v2 = None
+    for line in (_read(os.path.join(proc, "self", "cgroup")) or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+        elif "memory" in parts[1].split(","):
+            v1 = parts[2]
+    return v1, v2
+
+
+def _up(base: str, path: str):
+    """`base`/`path`, then each parent up to `base` itself: a limit of any of them applies
+    (the hierarchy's), and in a container `path` (the host's name for it) may not exist
+    under its own mount, whose root is then the process's cgroup."""
+    parts = [p for p in path.split("/") if p and p not in (".", "..")]
+    for n in range(len(parts), -1, -1):
+        yield os.path.join(base, *parts[:n])
+
+
+def cgroup_limits(proc=PROC, cgroup=CGROUP) -> list[tuple[int, str]]:
+    """Each memory limit over this process as (bytes, file): cgroup v2's `memory.max`
+    ("max": none) under `cgroup` (or `cgroup`/unified, a hybrid mount) and v1's
+    `memory.limit_in_bytes` under `cgroup`/memory, for its cgroup and each parent. v1's
+    "no limit" is a huge number, kept here (`room` drops it against MemTotal)."""
+    v1, v2 = _cgroup_paths(proc)
+    found = []
+    for base, rel, name in ((cgroup, v2, "memory.max"),
+                            (os.path.join(cgroup, "unified"), v2, "memory.max"),
+                            (os.path.join(cgroup, "memory"), v1, "memory.limit_in_bytes")):
+        if rel is None:
+            continue
+        for folder in _up(base, rel):
+            path = os.path.join(folder, name)
+            text = _read(path)
+            if text and text.isdigit():
+                found.append((int(text), path))
+    return found
+
+
+def room(proc=PROC, cgroup=CGROUP) -> Room | None:
+    """What this process may use (`Room`): the smallest of /proc/meminfo's MemTotal and the
+    cgroup limits over it (`cgroup_limits`); None when neither can be read (not Linux)."""
+    info = meminfo(proc)
+    best = None
+    if "MemTotal" in info:
+        best = Room(info["MemTotal"], "the machine's memory, MemTotal in "
+                    + os.path.join(proc, "meminfo"), info.get("MemAvailable"))
+    for limit, path in cgroup_limits(proc, cgroup):
+        if best is None or limit < best.limit:
+            best = Room(limit, f"the cgroup limit in {path}", info.get("MemAvailable"))
+    return best
+
+
+#: What rank's embedding needs, measured (docs/reliability.md "Small machines"; TensorFlow
+#: 2.21 on CPU, `hubensemble rank --no-cache`, the cgroup's peak resident memory): with
+#: MobileNet V1 at 224x224 (a catalogue entry's input_size), 1.15 GB at --batch-size 16 and
+#: 2.47 GB at 128, so 0.96 GB plus 235 bytes per pixel of each image of a batch (its
+#: activations); the demo (16 small modules without an input size, 64 px) peaked at
+#: 0.49 GB. Heavier modules (ResNet-50 has 7.5x MobileNet's multiply-adds) need more.
+EMBED_BASE_FIXED, EMBED_BASE_SMALL, EMBED_PER_PIXEL = 0.96e9, 0.49e9, 235
+
+#: The side rank resizes to for an entry without input_size, by --profile, before the data
+#: is known (`hyperrule.eval_resolution`: the profile's cap; paper: 128 px for images under
+#: 96 px, the least it may be).
+_PROFILE_SIDE = {"quick": 32, "cpu": 64, "paper": 128}
+
+
+def embedding_need(batch_size: int, input_sizes, profile: str = "cpu") -> tuple[float, int]:
+    """(bytes rank's embedding needs, its largest image's pixels) for batches of
+    `batch_size` images and modules of `input_sizes` (each (height, width) or None: resized
+    to the profile's side, `_PROFILE_SIDE`): EMBED_BASE (FIXED when an entry has an input
+    size, else SMALL) + EMBED_PER_PIXEL x batch_size x the largest entry's pixels. The rule
+    is measured on MobileNet V1 (EMBED_PER_PIXEL's note): a lower bound for heavier
+    modules."""
+    sizes = list(input_sizes) or [None]
+    side = _PROFILE_SIDE.get(profile, 64)
+    pixels = max(int(s[0]) * int(s[1]) if s else side * side for s in sizes)
+    base = EMBED_BASE_FIXED if any(sizes) else EMBED_BASE_SMALL
+    return base + EMBED_PER_PIXEL * batch_size * pixels, pixels
+
+
+#: What tune's fine-tuning needs, measured as EMBED_PER_PIXEL (`hubensemble fit --top-k 1`,
+#: MobileNet V1 at 224x224, the profile's batch): 1.93 GB at batch 16 (--profile quick) and
+#: 2.61 GB at 32 (--profile cpu), so 1.25 GB plus 847 bytes per pixel of each image of a
+#: batch (the activations kept for the gradients).
+TRAIN_BASE_FIXED, TRAIN_PER_PIXEL = 1.25e9, 847
+
+#: What fit's export adds to the process's peak, measured (its reload check loads the written
+#: SavedModel back beside the ensemble it compares it with, and traces both): 0.43 GB over
+#: tune's peak in the demo (3 members), 0.44 GB with 2 MobileNet V1 members (`fit --profile
+#: quick`: 2.37 GB; killed there under a 2 GiB cgroup after 19 minutes).
+EXPORT_EXTRA = 0.45e9
+
+#: The training batch (`hyperrule.PROFILES`' batch_size) and the crop of an entry without
+#: input_size (its resolution_cap; paper: 128 px, its crop for images under 96 px) by
+#: --profile.
+_PROFILE_TRAINING = {"quick": (16, 32), "cpu": (32, 64), "paper": (512, 128)}
+
+
+def training_need(input_sizes, profile: str = "cpu") -> tuple[float, int, int]:
+    """(bytes tune's fine-tuning needs, the training batch, the largest image's pixels) for
+    modules of `input_sizes` (each (height, width) or None) under --profile `profile`:
+    TRAIN_BASE_FIXED (EMBED_BASE_SMALL when no entry has an input size) + TRAIN_PER_PIXEL x
+    the profile's batch x the largest entry's pixels. Measured on MobileNet V1
+    (TRAIN_PER_PIXEL's note): a lower bound for heavier modules. The profile fixes the
+    batch: no flag lowers it."""
+    sizes = list(input_sizes) or [None]
+    batch, side = _PROFILE_TRAINING.get(profile, _PROFILE_TRAINING["cpu"])
+    pixels = max(int(s[0]) * int(s[1]) if s else side * side for s in sizes)
+    base = TRAIN_BASE_FIXED if any(sizes) else EMBED_BASE_SMALL
+    return base + TRAIN_PER_PIXEL * batch * pixels, batch, pixels
+
+
+def fitting_batch(limit: float, input_sizes, profile: str = "cpu") -> int:
+    """The largest --batch-size whose `embedding_need` stays within 90% of `limit` bytes
+    (room for the rest of the process), 0 when not even 1 does."""
+    need1, pixels = embedding_need(1, input_sizes, profile)
+    base = need1 - EMBED_PER_PIXEL * pixels
+    return max(0, int((0.9 * limit - base) // (EMBED_PER_PIXEL * pixels)))

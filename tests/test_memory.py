@@ -1,0 +1,129 @@
+"""A small machine: the memory a process may use (hubensemble.memory, from a fake /proc and
+cgroup tree) and a re-run's words after a command was killed (preflight.killed_before)."""
+
+import argparse
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+
+from hubensemble import memory, preflight
+
+GIB = 1 << 30
+V1_NO_LIMIT = "9223372036854771712"  # what cgroup v1's memory.limit_in_bytes says unlimited
+
+
+def _tree(tmp_path, cgroup_lines, files, total=8 * GIB):
+    proc, cg = tmp_path / "proc", tmp_path / "cg"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text(f"MemTotal:       {total // 1024} kB\n"
+                                  f"MemAvailable:   {total // 2048} kB\n")
+    (proc / "self" / "cgroup").write_text("\n".join(cgroup_lines) + "\n")
+    for rel, text in files.items():
+        (cg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cg / rel).write_text(text + "\n")
+    return str(proc), str(cg)
+
+
+def test_the_room_is_the_smallest_of_the_machines_memory_and_every_cgroup_limit(tmp_path):
+    # cgroup v1 (this machine's kind): the process's own cgroup 4 GiB, its parent unlimited
+    proc, cg = _tree(tmp_path / "v1", ["4:memory:/a/b", "0::/"], {
+        "memory/a/b/memory.limit_in_bytes": str(4 * GIB),
+        "memory/a/memory.limit_in_bytes": V1_NO_LIMIT,
+        "memory/memory.limit_in_bytes": V1_NO_LIMIT})
+    room = memory.room(proc, cg)
+    assert room.limit == 4 * GIB and room.available == 4 * GIB
+    assert room.source.endswith("a/b/memory.limit_in_bytes")
+    assert room.words().startswith("4.0 GiB (the cgroup limit in ")
+    # cgroup v2: "max" is none, a parent's 2 GiB applies; a container's mount, where the
+    # host's path is missing, has the limit at its root
+    proc, cg = _tree(tmp_path / "v2", ["0::/user.slice/app"], {
+        "user.slice/app/memory.max": "max", "user.slice/memory.max": str(2 * GIB)})
+    assert memory.room(proc, cg).limit == 2 * GIB
+    proc, cg = _tree(tmp_path / "ctr", ["0::/docker/abc"], {"memory.max": str(GIB)})
+    assert memory.room(proc, cg).limit == GIB
+    # no limit anywhere: the machine's memory
+    proc, cg = _tree(tmp_path / "none", ["4:memory:/", "0::/"], {
+        "memory/memory.limit_in_bytes": V1_NO_LIMIT}, total=24 * GIB)
+    room = memory.room(proc, cg)
+    assert room.limit == 24 * GIB and "MemTotal" in room.source
+    assert memory.room(str(tmp_path / "nothing"), str(tmp_path / "nothing")) is None
+
+
+def _gone_pid():
+    p = subprocess.Popen([shutil.which("true") or sys.executable])  # gone once waited for
+    p.wait()
+    return p.pid
+
+
+def _holder(run, pid, host=None):
+    run.mkdir(exist_ok=True)
+    (run / ".fit.lock.holder").write_text(json.dumps({
+        "command": "fit", "host": host or socket.gethostname(), "pid": pid,
+        "since": "2026-12-06 00:01:18+00:00"}))
+
+
+def test_a_rerun_after_a_killed_command_says_it_ended_without_a_word(tmp_path, caplog):
+    run = tmp_path / "run"
+    _holder(run, _gone_pid())  # SIGKILL leaves the lock's record; every other ending removes it
+    (run / "log.txt").write_text(
+        "2026-12-06 00:00:06,048 INFO hubensemble.pipeline: rank: starting\n"
+        "2026-12-06 00:00:37,315 INFO hubensemble.pipeline: rank: done in 31.3 s\n"
+        "2026-12-06 00:00:37,316 INFO hubensemble.pipeline: tune: starting\n"
+        "2026-12-06 00:00:39,000 INFO hubensemble.tune: trial 1 …\n")
+    words = preflight.killed_before(run)
+    assert "the last fit on " in words and "ended without a word in its tune stage" in words
+    assert "OOM killer" in words and "dmesg" in words
+    # the command line: found before the lock is taken, said (and logged) by check_run
+    caplog.set_level(logging.WARNING)
+    preflight.check_inputs(argparse.Namespace(command="tune", run=str(run)))
+    (run / ".fit.lock.holder").unlink()  # (the new command's lock rewrites it)
+    try:
+        preflight.check_run(run, "tune")
+    except Exception:  # the folder is no run: the stage's refusal, after the words
+        pass
+    said = [r.getMessage() for r in caplog.records if "ended without a word" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith("; this run resumes")
+    # a live holder (this process), another host's record, or none: nothing
+    _holder(run, __import__("os").getpid())
+    assert preflight.killed_before(run) is None
+    _holder(run, _gone_pid(), host="another-host")
+    assert preflight.killed_before(run) is None
+    (run / ".fit.lock.holder").unlink()
+    assert preflight.killed_before(run) is None
+
+
+def test_a_batch_too_large_for_the_memory_is_said_before_with_one_that_fits():
+    mobilenet = argparse.Namespace(name="mobilenet", input_size=(224, 224))
+    small = argparse.Namespace(name="small", input_size=None)
+    # measured: 2.47 GB at --batch-size 128, 224 px (killed under a 2 GiB cgroup)
+    words = preflight.memory_note([mobilenet, small], 128,
+                                  room=memory.Room(2 * GIB, "the cgroup limit in X"))
+    assert words.startswith("this process may use 2.0 GiB (the cgroup limit in X), less ")
+    assert "batches of 128 (--batch-size), which needs about 2.3 GiB" in words
+    assert 64 <= memory.fitting_batch(2 * GIB, [(224, 224)]) < 128
+    assert "pass --batch-size 64 (about 1.6 GiB)" in words and "OOM killer" in words
+    assert "tune" not in words  # rank alone
+    # fit: tune's batch of 32 at 224 px (2.61 GB measured, --profile cpu) and export's reload
+    # check do not fit; quick's (killed at export under 2 GiB) neither; both do in 4 GiB
+    words = preflight.memory_note([mobilenet], 64, room=memory.Room(2 * GIB, "X"),
+                                  tunes=True)
+    assert "--batch-size" not in words
+    assert "in batches of 32 (--profile cpu's; no flag lowers it)" in words
+    assert "about 2.8 GiB in all" in words
+    assert "about 2.2 GiB in all" in preflight.memory_note(
+        [mobilenet], 64, "", "quick", tunes=True, room=memory.Room(2 * GIB, "X"))
+    assert preflight.memory_note([mobilenet], 64, tunes=True,
+                                 room=memory.Room(4 * GIB, "X")) is None
+    # MemAvailable counts when it is less (others use the machine)
+    words = preflight.memory_note([mobilenet], 64, room=memory.Room(8 * GIB, "M", GIB))
+    assert "1.0 GiB available now (MemAvailable) of 8.0 GiB (M)" in words
+    assert preflight.memory_note([mobilenet], 64, room=memory.Room(8 * GIB, "M"),
+                                 tunes=True) is None
+    # --modules leaves the large module out: the demo's 64 px fit in 1 GiB
+    assert preflight.memory_note([mobilenet, small], 64, ["small"], tunes=True,
+                                 room=memory.Room(GIB, "M")) is None
+    assert "free memory" in preflight.memory_note([mobilenet], 64,
+                                                  room=memory.Room(GIB // 2, "M"))
