@@ -356,7 +356,8 @@ def killed_before(run_dir) -> str | None:
     SIGKILL does not, and SIGKILL is what Linux's OOM killer sends when the machine's or the
     cgroup's memory runs out (measured: a fit under a 2 GiB cgroup, docs/reliability.md
     "Small machines"): the shell said "Killed", the re-run nothing. Names the stage RUN/log.txt
-    last says began without an end ("rank: starting"), its log's last line otherwise. None
+    last says began without an end ("rank: starting") since that process's start ("since"),
+    its last line since then otherwise. None
     when no such record is there, it is another host's or unreadable, or the lock is held
     (`check_unlocked` refuses that one). Reads files only."""
     from hubensemble import formats
@@ -372,11 +373,19 @@ def killed_before(run_dir) -> str | None:
             or pid_alive(pid, record.get("pid_start"), record.get("since"))
             or lock_is_held(lock)):
         return None
+    from hubensemble.text import stamp_time
+
+    try:  # its own lines only: log.txt stamps local time, "2026-12-06 00:01:18,326"
+        since = stamp_time(record.get("since")).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        since = ""
     began, last = None, None
     try:
         with open(os.path.join(os.fspath(run_dir), "log.txt"), encoding="utf-8",
                   errors="replace") as f:
             for line in f:
+                if line[:19] < since:  # an earlier command's (a fit killed in tune before)
+                    continue
                 if line.strip():
                     last = line.rstrip("\n")
                 found = _STAGE_LINE.search(line)

@@ -62,13 +62,14 @@ def _holder(run, pid, host=None):
     run.mkdir(exist_ok=True)
     (run / ".fit.lock.holder").write_text(json.dumps({
         "command": "fit", "host": host or socket.gethostname(), "pid": pid,
-        "since": "2026-12-06 00:01:18+00:00"}))
+        "since": "2026-12-06T00:00:01"}))  # local time, as log.txt's
 
 
 def test_a_rerun_after_a_killed_command_says_it_ended_without_a_word(tmp_path, caplog):
     run = tmp_path / "run"
     _holder(run, _gone_pid())  # SIGKILL leaves the lock's record; every other ending removes it
-    (run / "log.txt").write_text(
+    (run / "log.txt").write_text(  # an earlier fit, killed in export, then this one
+        "2026-12-05 23:00:06,048 INFO hubensemble.pipeline: export: starting\n"
         "2026-12-06 00:00:06,048 INFO hubensemble.pipeline: rank: starting\n"
         "2026-12-06 00:00:37,315 INFO hubensemble.pipeline: rank: done in 31.3 s\n"
         "2026-12-06 00:00:37,316 INFO hubensemble.pipeline: tune: starting\n"
@@ -76,6 +77,12 @@ def test_a_rerun_after_a_killed_command_says_it_ended_without_a_word(tmp_path, c
     words = preflight.killed_before(run)
     assert "the last fit on " in words and "ended without a word in its tune stage" in words
     assert "OOM killer" in words and "dmesg" in words
+    # a standalone command logs no stage: its own last line, not the earlier fit's export
+    (run / "log.txt").write_text(
+        "2026-12-05 23:00:06,048 INFO hubensemble.pipeline: export: starting\n"
+        "2026-12-06 00:00:32,473 INFO hubensemble.cli: Task 'pbc' from npz:/d.npz\n")
+    assert ("ended without a word after its last line in RUN/log.txt (2026-12-06 00:00:32: "
+            "'Task 'pbc' from npz:/d.npz')") in preflight.killed_before(run)
     # the command line: found before the lock is taken, said (and logged) by check_run
     caplog.set_level(logging.WARNING)
     preflight.check_inputs(argparse.Namespace(command="tune", run=str(run)))
