@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import http.server
 import io
+import json
 import logging
 import os
 import tarfile
@@ -30,7 +31,9 @@ class Server:
     bytes longer and closes, "long" with one 1000 bytes shorter, "gzip" sends it
     gzip-encoded, "stall" sends half and waits for `resume` (a threading.Event) before the
     rest. A request through it as a proxy (an absolute URL: HTTP_PROXY) is routed by its
-    path. `auth` lists each GET's or POST's Authorization header (None without)."""
+    path. `auth` lists each GET's or POST's Authorization header (None without). A POST of a
+    JSON object with a "path" (kagglehub's request of one file of a model) is answered from
+    `routes[PATH/FILE]` when there is one."""
 
     def __init__(self):
         self.routes, self.requests, self.resume, self.auth = {}, [], threading.Event(), []
@@ -38,8 +41,12 @@ class Server:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.do_GET()
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    file = json.loads(body).get("path")
+                except (ValueError, AttributeError):
+                    file = None
+                self.do_GET(file)
 
             def do_HEAD(self):
                 answers = server.routes.get(urllib.parse.urlsplit(self.path).path)
@@ -50,11 +57,12 @@ class Server:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
 
-            def do_GET(self):
+            def do_GET(self, file=None):
                 path = urllib.parse.urlsplit(self.path).path
                 server.requests.append((path, self.headers.get("Accept-Encoding")))
                 server.auth.append(self.headers.get("Authorization"))
-                answers = server.routes.get(path) or [(404, b"", {}, None)]
+                answers = (server.routes.get(f"{path}/{file}")
+                           or server.routes.get(path) or [(404, b"", {}, None)])
                 status, body, headers, mode = answers.pop(0) if len(answers) > 1 else answers[0]
                 if mode == "gzip":
                     body, headers = gzip.compress(body), {**headers, "Content-Encoding": "gzip"}
@@ -338,13 +346,22 @@ def presets(server, tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agents.json"))
     monkeypatch.setattr(remote, "RETRY_WAITS", (0.0, 0.0))
+    server.add(f"{KAGGLE_FILE}/model.weights.h5", ok(WEIGHTS))
     return {"kaggle": tmp_path / "kaggle", "hf": tmp_path / "hf"}
+
+
+#: The first bytes of Keras' HDF5 weights file (model.weights.h5): what a preset's weights
+#: hold (hub.loaders.preset_files_problem reads no further).
+WEIGHTS = b"\x89HDF\r\n\x1a\n" + bytes(56)
 
 
 def _hf_preset(server, repo, config_answers=()):
     for name in ("config.json", "metadata.json", "model.weights.h5"):
+        # huggingface_hub keeps a body by its ETag: each file its own.
         server.add(f"/{repo}/resolve/main/{name}",
-                   *(config_answers if name == "config.json" else ()), ok(b"{}", headers=HF))
+                   *(config_answers if name == "config.json" else ()),
+                   ok(WEIGHTS if name.endswith(".h5") else b"{}",
+                      headers={**HF, "ETag": f'"{name}"'}))
 
 
 def test_a_preset_fetch_that_fails_for_a_moment_is_tried_again(server, presets, caplog):
@@ -454,3 +471,87 @@ def test_a_web_page_or_a_rate_limit_is_said_as_such_and_nothing_is_kept(server, 
         "3600 s (longer than the 60 s hubensemble waits); try again later)" in str(err.value)
     ), str(err.value)
     assert not [p for p in hub_cache.iterdir() if not p.name.endswith(".lock")]
+
+
+def test_a_wrong_file_a_presets_loader_kept_is_dropped_and_fetched_again(server, presets):
+    # A sign-in page answered 200 for a kaggle:// or hf:// preset's config.json was kept by
+    # kagglehub / huggingface_hub, failed at load ("keras-hub cannot load the preset:
+    # JSONDecodeError: …") and failed every later run the same way without a request, until
+    # the user found the folder deep in ~/.cache/kagglehub or ~/.cache/huggingface.
+    from hubensemble.hub.sources import fetch_preset, load_preset
+
+    page = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>"
+    for handle, cache, loader in (("kaggle://o/p/keras/v/1", presets["kaggle"], "kagglehub"),
+                                  ("hf://o/p", presets["hf"], "huggingface_hub")):
+        server.add(KAGGLE_FILE, ok(page))
+        _hf_preset(server, "o/p")
+        server.add("/o/p/resolve/main/config.json", ok(page, headers={**HF, "ETag": '"page"'}))
+        with pytest.raises(ModuleLoadError) as err:
+            fetch_preset(handle, deadline_seconds=60)
+        said = str(err.value)
+        assert err.value.stage == "load" and (
+            "keras-hub fetched a file that is not the preset's: config.json is not keras-hub's "
+            "JSON: it holds text (it starts with '<!DOCTYPE html>" in said
+            and f"; its files were removed from {loader}'s cache (" in said
+            and "so the next run fetches them again" in said), said
+        assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"
+                    and p.name != "CACHEDIR.TAG"], said
+        server.add(KAGGLE_FILE, ok(b"{}"))  # the network back
+        _hf_preset(server, "o/p")
+        folder = fetch_preset(handle, deadline_seconds=60)  # fetched again: the file now
+        assert open(os.path.join(folder, "config.json")).read() == "{}"
+        # Fetched whole, but keras-hub cannot load it: not kept either.
+        with pytest.raises(ModuleLoadError) as err:
+            load_preset(folder, handle=handle)
+        assert err.value.stage == "load" and (
+            f"its files were removed from {loader}'s cache ({folder})" in str(err.value)
+        ), str(err.value)
+        assert not os.path.exists(folder)
+    # A local folder is never removed; a folder outside the loader's cache is named.
+    local = presets["kaggle"].parent / "local"
+    local.mkdir()
+    (local / "config.json").write_text("{}")
+    with pytest.raises(ModuleLoadError) as err:
+        load_preset(str(local))
+    assert "removed" not in str(err.value) and local.exists()
+    from hubensemble.hub.loaders import drop_preset
+
+    said = drop_preset("kaggle://o/p/keras/v/1", str(local))
+    assert said == (f"its files stay at {local} (not kagglehub's folder of a model version): "
+                    "delete that folder so that the next run fetches them again")
+    assert local.exists()
+
+
+def test_weights_keras_has_no_hash_for_are_checked(server, tmp_path, monkeypatch):
+    # keras.applications.MobileNet and MobileNetV2 ask get_file for their weights without a
+    # hash: a page a server answered 200 for one was kept in Keras' cache and failed every
+    # later build ("keras.applications.MobileNet cannot be built with the weights …").
+    from keras.src.backend import config
+
+    from hubensemble.hub import sources
+
+    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))
+    (tmp_path / "keras_home").mkdir()
+    request = sources.imagenet_weights_request("MobileNet", (224, 224))
+    assert request.file_hash is None  # (Keras 3.15) the kind this test guards
+    monkeypatch.setenv(sources.WEIGHTS_MIRROR_ENV, server.url)
+    server.add(f"/{request.fname}", ok(b"<!DOCTYPE html><html>Sign in</html>"))
+
+    def fetch():
+        return sources.fetch_imagenet_weights("MobileNet", (224, 224), timeout=10,
+                                              deadline=time.monotonic() + 60)
+
+    with pytest.raises(ModuleLoadError) as err:
+        fetch()
+    assert err.value.stage == "load" and (
+        "is not a HDF5 model file: it holds text (it starts with '<!DOCTYPE html>" in
+        str(err.value) and "removed it, so the next run downloads it again" in str(err.value)
+    ), str(err.value)
+    assert not os.path.exists(request.path)
+    with open(request.path, "wb") as f:  # one someone put there: named, and left
+        f.write(b"<html>")
+    with pytest.raises(ModuleLoadError, match="delete it so that it is downloaded again"):
+        fetch()
+    os.unlink(request.path)
+    server.add(f"/{request.fname}", ok(WEIGHTS))
+    assert fetch() == request.path

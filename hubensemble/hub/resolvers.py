@@ -32,7 +32,8 @@ from hubensemble.errors import ModuleLoadError, first_line
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import atomic_write_json, file_lock, file_sha256, read_json
 # local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
-from hubensemble.handles import KERAS_FILE_SUFFIXES, keras_file_problem, local_source
+from hubensemble.handles import (KERAS_FILE_SUFFIXES, handle_kind, keras_file_problem,
+                                 local_source)
 from hubensemble.hub.archive import extract_archive
 # tree_sha256, foreign_entry, module_fingerprint, graph_and_index_hash: also re-exported
 # (hubensemble.hub's callers, hub.locate, the tests).
@@ -477,29 +478,47 @@ def _message(err):
 
 
 @contextlib.contextmanager
-def download_dropped_if_unloadable(handle, stages=("savedmodel", "load")):
+def download_dropped_if_unloadable(handle, stages=("savedmodel", "load"), path=None):
     """Runs the body (a parse or load of ``handle``'s located files); when it raises a
-    ModuleLoadError of one of ``stages`` and ``handle`` is a download (an archive, or a file
-    or folder copied by RemoteCopyResolver), the download is removed from the cache and the
-    error, re-raised with its stage, module and handle, says so.
+    ModuleLoadError of one of ``stages`` and ``handle`` is a download, the download is
+    removed from the cache that holds it and the error, re-raised with its stage, module and
+    handle, says so: an archive, or a file or folder copied by RemoteCopyResolver, from
+    hubensemble's cache; a ``kaggle://``/``hf://`` preset, whose files are the folder
+    ``path``, from its loader's (`loaders.drop_preset`: kagglehub's or huggingface_hub's,
+    through their own cache code; where that is not safe, the error names the folder to
+    delete).
 
-    Why: a download is kept once it unpacked whole, so a module whose files cannot be read
-    (a ``saved_model.pb`` that does not parse, variables cut short, a .keras file Keras
-    refuses) was loaded from the cache on every later run, failing the same way even after
-    the publisher fixed the file. As for a download without a module at its top
+    Why: a download is kept once it came whole, so a module whose files cannot be read (a
+    ``saved_model.pb`` that does not parse, variables cut short, a .keras file Keras
+    refuses, a preset's config.json that is a web page answered with HTTP 200) was loaded
+    from the cache on every later run, failing the same way even after the publisher fixed
+    the file or the network came back. As for a download without a module at its top
     (`_downloaded_without_module`), the next run fetches it again. Local handles are never
     touched. Raises the ModuleLoadError the body raised (any other exception unchanged).
     """
     try:
         yield
     except ModuleLoadError as e:
-        removed = _drop_download(handle) if e.stage in stages else None
-        if removed is None:
+        said = _dropped_words(handle, path) if e.stage in stages else None
+        if said is None:
             raise
-        raise ModuleLoadError(f"{e.message}; the download was removed from the cache "
-                              f"({removed}), so the next run downloads it again",
-                              module=e.module, handle=e.handle or handle,
+        raise ModuleLoadError(f"{e.message}; {said}", module=e.module, handle=e.handle or handle,
                               stage=e.stage) from e
+
+
+def _dropped_words(handle, path):
+    # What became of an unusable download of `handle`, for its error; None: not a download.
+    if handle_kind(handle) == "keras-hub":
+        if path is None:
+            return None
+        from hubensemble.hub.loaders import drop_preset
+
+        return drop_preset(handle, path)
+    removed = _drop_download(handle)
+    if removed is None:
+        return None
+    return (f"the download was removed from the cache ({removed}), so the next run downloads "
+            "it again")
 
 
 def _drop_download(handle):

@@ -37,7 +37,7 @@ from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
 from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
-from hubensemble.hub import remote
+from hubensemble.hub import loaders, remote
 from hubensemble.hub.hosts import status_hint
 from hubensemble.terminal import download_bar
 from hubensemble.threads import warnings_block
@@ -170,6 +170,15 @@ def _validate(path, request):
     return file_utils.validate_file(path, request.file_hash, algorithm=request.hash_algorithm)
 
 
+def _not_weights(path, request):
+    # Keras gives no hash for some weights files (keras.applications.MobileNet and
+    # MobileNetV2, 3.15): without this, a page a server answered for one was kept in Keras'
+    # cache and failed every later build. Weights are HDF5 (.h5) files.
+    if request.file_hash is not None or not request.fname.lower().endswith((".h5", ".hdf5")):
+        return None
+    return keras_file_problem(path)
+
+
 def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadline) -> str:
     """The local path of the ImageNet weights file of ``keras:NAME``, in Keras' own cache
     (`WeightsRequest.path`), downloaded when missing (each read waits at most ``timeout``
@@ -178,13 +187,17 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
 
     Raises ModuleLoadError: stage "network" naming the file Keras wanted, its origin and
     where to put it when it cannot be downloaded (e.g. offline); "checksum" when the file
-    does not match Keras' hash (a corrupt download is removed; a file someone put there is
-    left and named).
+    does not match Keras' hash, "load" when a file Keras has no hash for is not an HDF5 file
+    (a download is removed; a file someone put there is left and named).
     """
     handle = f"keras:{name}"
     request = imagenet_weights_request(name, tuple(input_size) if input_size else None)
     path = request.path
     if os.path.exists(path):
+        if not_weights := _not_weights(path, request):
+            raise ModuleLoadError(
+                f"{not_weights}; delete it so that it is downloaded again, or replace it with "
+                f"the file from {request.origin}", module=module, handle=handle, stage="load")
         if not _validate(path, request):
             raise ModuleLoadError(
                 f"{path} does not match the {request.hash_algorithm} hash Keras expects for "
@@ -206,6 +219,11 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
             "fetch that file elsewhere and put "
             f"it at {path}, or set `weights:` on the entry to a local weights file",
             module=module, handle=handle, stage="network") from e
+    if not_weights := _not_weights(path, request):  # a web page answered 200, say
+        os.unlink(path)
+        raise ModuleLoadError(f"the download from {url} is not the weights file: "
+                              f"{not_weights}; removed it, so the next run downloads it again",
+                              module=module, handle=handle, stage="load")
     if not _validate(path, request):
         os.unlink(path)
         raise ModuleLoadError(
@@ -423,7 +441,10 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
     complete). Raises
     ModuleLoadError(stage="handle") without keras-hub, (stage="network") when the files
     cannot be fetched in time or the server refuses them, naming the status and what to do
-    (`resolvers.network_hint`: e.g. HF_TOKEN or KAGGLE_USERNAME/KAGGLE_KEY for 401/403)."""
+    (`resolvers.network_hint`: e.g. HF_TOKEN or KAGGLE_USERNAME/KAGGLE_KEY for 401/403),
+    (stage="load") when a fetched file is not the preset's (`loaders.preset_files_problem`:
+    e.g. a web page answered with HTTP 200), which is removed from the loader's cache
+    (`loaders.drop_preset`) so that the next run fetches it again."""
     _keras_hub(handle, module)
     from keras_hub.src.utils import preset_utils
 
@@ -438,7 +459,7 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
 
     deadline = time.monotonic() + deadline_seconds
     try:
-        return remote.call_with_deadline(
+        folder = remote.call_with_deadline(
             lambda: remote.with_retries(fetch, what=f"fetching the preset {handle}",
                                         deadline=deadline, may_pass=functools.partial(
                                             _passing_not_retried, handle)),
@@ -460,6 +481,15 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {type(e).__name__}: "
                               f"{first_line(e)} ({hint})",
                               module=module, handle=handle, stage="network") from e
+    # A file that came whole but is not the preset's (a sign-in or Wi-Fi portal page answered
+    # 200) is named now, before its pin or fingerprint is read, and not kept in the loader's
+    # cache, which would serve it to every later run without asking the server again.
+    problem = loaders.preset_files_problem(folder)
+    if problem:
+        raise ModuleLoadError(f"keras-hub fetched a file that is not the preset's: {problem}; "
+                              f"{loaders.drop_preset(handle, folder)}",
+                              module=module, handle=handle, stage="load")
+    return folder
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
@@ -504,17 +534,13 @@ def load_preset(path, *, trust=False, module=None, handle=None) -> Preset:
     keras_hub = _keras_hub(handle or path, module)
     from keras.src.saving import serialization_lib
 
-    try:
-        with serialization_lib.SafeModeScope(not trust):
-            backbone = keras_hub.models.Backbone.from_preset(path)
-            converter = None
-            if os.path.exists(os.path.join(path, "image_converter.json")):
-                converter = keras_hub.layers.ImageConverter.from_preset(path)
-    except Exception as e:  # noqa: BLE001 - keras-hub raises many types for a bad preset
-        stage = "unsafe" if "arbitrary code execution" in str(e) else "load"
-        raise ModuleLoadError(f"keras-hub cannot load the preset: {type(e).__name__}: "
-                              f"{first_line(e)}", module=module, handle=handle or path,
-                              stage=stage) from e
+    from hubensemble.hub.resolvers import download_dropped_if_unloadable
+
+    # A fetched preset that keras-hub cannot load is not kept in its loader's cache: the next
+    # run fetches it again (a local folder is never touched).
+    with download_dropped_if_unloadable(handle or path, stages=("load",), path=path):
+        backbone, converter = _backbone(keras_hub, serialization_lib, path, trust=trust,
+                                        module=module, handle=handle)
     scale = getattr(converter, "scale", None) if converter is not None else 1.0 / 255.0
     offset = getattr(converter, "offset", None) if converter is not None else None
     size = getattr(converter, "image_size", None) if converter is not None else None
@@ -531,6 +557,23 @@ def load_preset(path, *, trust=False, module=None, handle=None) -> Preset:
                               module=module, handle=handle or path, stage="output")
     model = keras.Model(inputs, features, name="preset_embedding")
     return Preset(model, tuple(int(v) for v in size) if size else None)
+
+
+def _backbone(keras_hub, serialization_lib, path, *, trust, module, handle):
+    """(keras-hub's Backbone, its ImageConverter or None) of the preset folder ``path``;
+    raises ModuleLoadError stage "unsafe" (safe mode refused it) or "load"."""
+    try:
+        with serialization_lib.SafeModeScope(not trust):
+            backbone = keras_hub.models.Backbone.from_preset(path)
+            converter = None
+            if os.path.exists(os.path.join(path, "image_converter.json")):
+                converter = keras_hub.layers.ImageConverter.from_preset(path)
+    except Exception as e:  # noqa: BLE001 - keras-hub raises many types for a bad preset
+        stage = "unsafe" if "arbitrary code execution" in str(e) else "load"
+        raise ModuleLoadError(f"keras-hub cannot load the preset: {type(e).__name__}: "
+                              f"{first_line(e)}", module=module, handle=handle or path,
+                              stage=stage) from e
+    return backbone, converter
 
 
 def _plain(value):

@@ -1,0 +1,128 @@
+"""keras-hub's own loaders of ``kaggle://…`` and ``hf://…`` presets (kagglehub and
+huggingface_hub): what they keep in their caches.
+
+Each keeps the files it fetched in a cache of its own (kagglehub: ``$KAGGLEHUB_CACHE``,
+default ~/.cache/kagglehub; huggingface_hub: ``$HF_HUB_CACHE``, default
+~/.cache/huggingface/hub) and serves them from there on every later call, without asking
+the server. A file that came whole but is not the preset's (a sign-in or Wi-Fi portal page
+answered with HTTP 200) therefore failed every later run the same way, with no request made,
+until the user found and deleted a folder deep in that cache. `preset_files_problem` names
+such a file as soon as it is fetched, and `drop_preset` removes a preset that cannot be used
+from its loader's cache, through the loader's own cache code, so that the next run fetches it
+again (as `resolvers.download_dropped_if_unloadable` does for hubensemble's own downloads).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+
+from hubensemble.handles import keras_file_problem, what_bytes_are
+
+log = logging.getLogger(__name__)
+
+#: The JSON files of a keras-hub preset (preset_utils' CONFIG_FILE, METADATA_FILE and
+#: IMAGE_CONVERTER_CONFIG_FILE): each holds a JSON object.
+PRESET_JSON_FILES = ("config.json", "metadata.json", "image_converter.json")
+#: A preset's weights (preset_utils.MODEL_WEIGHTS_FILE): Keras' HDF5 weights file.
+PRESET_WEIGHTS_FILE = "model.weights.h5"
+
+
+def preset_files_problem(folder) -> str | None:
+    """Why the fetched preset folder ``folder`` cannot be a keras-hub preset, from its files'
+    first bytes, or None: each of `PRESET_JSON_FILES` that is there must hold a JSON object
+    and `PRESET_WEIGHTS_FILE` (when there) must start with the HDF5 signature. Names the
+    first file that does not and what it holds instead (`handles.what_bytes_are`: e.g. "text
+    (it starts with '<!DOCTYPE html>…'), such as a web page …"). Reads at most the JSON files
+    and 64 bytes of the weights; raises nothing (an unreadable file is said to be so)."""
+    for name in PRESET_JSON_FILES:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            return f"{name} cannot be read ({type(e).__name__}: {e})"
+        try:
+            if isinstance(json.loads(data), dict):
+                continue
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
+            pass
+        return f"{name} is not keras-hub's JSON: it holds {what_bytes_are(data[:64])}"
+    weights = os.path.join(folder, PRESET_WEIGHTS_FILE)
+    if os.path.isfile(weights):
+        try:
+            return keras_file_problem(weights, name=PRESET_WEIGHTS_FILE)
+        except OSError as e:
+            return f"{PRESET_WEIGHTS_FILE} cannot be read ({type(e).__name__}: {e})"
+    return None
+
+
+def drop_preset(handle, folder) -> str:
+    """Removes the fetched preset ``handle`` (``kaggle://…`` or ``hf://…``), whose files are
+    the folder ``folder``, from its loader's cache, through that loader's own cache code:
+    kagglehub's ``cache.delete_from_cache`` (each file and its completion marker, then the
+    version's folder), huggingface_hub's ``scan_cache_dir().delete_revisions(…)`` (the
+    snapshot, its refs and the blobs no other revision uses). Returns the words for the
+    error: that it was removed and the next run fetches it again, or, where removing is not
+    safe (the folder is not where that loader's cache keeps the handle, e.g. Kaggle's
+    read-only /kaggle/input, or the removal failed), the exact folder to delete. Raises
+    nothing."""
+    folder = os.path.abspath(folder)
+    try:
+        if handle.startswith("kaggle://"):
+            where, why = "kagglehub's cache", _drop_kaggle(handle[len("kaggle://"):], folder)
+        elif handle.startswith("hf://"):
+            where, why = "huggingface_hub's cache", _drop_hf(folder)
+        else:
+            return f"delete {folder} so that it is fetched again"
+    except Exception as e:  # noqa: BLE001 - the loaders raise their own types; the words stay
+        where, why = "its loader's cache", f"removing it failed: {type(e).__name__}: {e}"
+    if why is None:
+        log.info("removed the unusable preset %s from %s (%s)", handle, where, folder)
+        return (f"its files were removed from {where} ({folder}), so the next run fetches "
+                "them again")
+    return (f"its files stay at {folder} ({why}): delete that folder so that the next run "
+            "fetches them again")
+
+
+def _drop_kaggle(kaggle_handle, folder) -> str | None:
+    from kagglehub import cache
+    from kagglehub.handle import parse_model_handle
+
+    # keras-hub's kaggle://OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]: kagglehub keeps the
+    # files of the version it resolved in CACHE/models/OWNER/…/VARIATION/VERSION.
+    parts = kaggle_handle.strip("/").split("/")
+    version = os.path.basename(folder)
+    if len(parts) not in (4, 5) or not version.isdigit():
+        return "not kagglehub's folder of a model version"
+    versioned = parse_model_handle("/".join(parts[:4] + [version]))
+    if os.path.abspath(cache.get_cached_path(versioned)) != folder:
+        return f"not where kagglehub's cache ({cache.get_cache_folder()}) keeps it"
+    for root, _, files in os.walk(folder):
+        for name in files:  # each file's completion marker too
+            cache.delete_from_cache(versioned, os.path.relpath(os.path.join(root, name), folder))
+    cache.delete_from_cache(versioned)  # what is left, and the version's own marker
+    return None
+
+
+_HF_SNAPSHOT = re.compile(r"^(models|datasets|spaces)--.+/snapshots/[0-9a-f]{40}$")
+
+
+def _drop_hf(folder) -> str | None:
+    from huggingface_hub import scan_cache_dir
+
+    root, commit = os.path.dirname(os.path.dirname(os.path.dirname(folder))), \
+        os.path.basename(folder)
+    if not _HF_SNAPSHOT.match(os.path.relpath(folder, root).replace(os.sep, "/")):
+        return "not a snapshot folder of huggingface_hub's cache"
+    target, scanned = os.path.realpath(folder), scan_cache_dir(root)
+    for repo in scanned.repos:
+        for revision in repo.revisions:
+            if os.path.realpath(revision.snapshot_path) == target:
+                scanned.delete_revisions(commit).execute()
+                return None
+    return f"huggingface_hub's scan of {root} does not list it"
