@@ -555,3 +555,42 @@ def test_weights_keras_has_no_hash_for_are_checked(server, tmp_path, monkeypatch
     os.unlink(request.path)
     server.add(f"/{request.fname}", ok(WEIGHTS))
     assert fetch() == request.path
+
+
+def test_a_presets_loaders_print_only_while_progress_shows(server, presets, capsys,
+                                                           monkeypatch):
+    # kagglehub printed "Downloading to …/config.json..." and a progress bar per file, and
+    # huggingface_hub its bars, whatever -q said. Now they follow hubensemble's progress
+    # setting (off here: a bare library call), only for the fetch.
+    monkeypatch.setenv("TQDM_POSITION", "-1")  # huggingface_hub's bars as on a terminal
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from kagglehub import clients
+
+    from hubensemble.hub.sources import fetch_preset
+    from hubensemble.terminal import library_progress
+
+    said = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    kaggle_log = logging.getLogger("kagglehub")  # its own stdout handler, not propagated
+    level, bar = kaggle_log.level, clients.tqdm
+    server.add(KAGGLE_FILE, ok(b"{}"))
+    kaggle_log.addHandler(handler)
+    try:
+        for repo in ("o/q", "o/r"):
+            _hf_preset(server, repo)
+        fetch_preset("kaggle://o/q/keras/v/1", deadline_seconds=60)
+        fetch_preset("hf://o/q", deadline_seconds=60)
+        quiet, quiet_said = capsys.readouterr(), list(said)
+        with library_progress(True):
+            fetch_preset("kaggle://o/r/keras/v/1", deadline_seconds=60)
+            fetch_preset("hf://o/r", deadline_seconds=60)
+        shown = capsys.readouterr()
+    finally:
+        kaggle_log.removeHandler(handler)
+    assert not quiet_said and "100%" not in quiet.err + quiet.out, (quiet_said, quiet)
+    assert [s for s in said if s.startswith("Downloading to ")], said
+    assert "100%" in shown.err and "config.json" in shown.err, shown.err  # hf's bar names it
+    # As they were for the rest of the process.
+    assert kaggle_log.level == level and clients.tqdm is bar
+    assert not are_progress_bars_disabled("huggingface_hub.http_get")

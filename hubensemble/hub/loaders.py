@@ -1,5 +1,5 @@
 """keras-hub's own loaders of ``kaggle://…`` and ``hf://…`` presets (kagglehub and
-huggingface_hub): what they keep in their caches.
+huggingface_hub): what they keep in their caches, and what they print.
 
 Each keeps the files it fetched in a cache of its own (kagglehub: ``$KAGGLEHUB_CACHE``,
 default ~/.cache/kagglehub; huggingface_hub: ``$HF_HUB_CACHE``, default
@@ -10,10 +10,16 @@ until the user found and deleted a folder deep in that cache. `preset_files_prob
 such a file as soon as it is fetched, and `drop_preset` removes a preset that cannot be used
 from its loader's cache, through the loader's own cache code, so that the next run fetches it
 again (as `resolvers.download_dropped_if_unloadable` does for hubensemble's own downloads).
+
+`quiet_loaders` makes the loaders' own terminal output (kagglehub's "Downloading to …" and
+progress bars, huggingface_hub's progress bars) follow hubensemble's progress setting for
+one fetch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import os
@@ -126,3 +132,85 @@ def _drop_hf(folder) -> str | None:
                 scanned.delete_revisions(commit).execute()
                 return None
     return f"huggingface_hub's scan of {root} does not list it"
+
+
+@contextlib.contextmanager
+def quiet_loaders(quiet: bool):
+    """While the block runs, and only then, keras-hub's loaders print no progress when
+    ``quiet`` (hubensemble's progress setting is off: -q, progress=False, no command):
+    kagglehub's INFO lines ("Downloading to …") and its tqdm bars, and huggingface_hub's
+    download bars (its ``disable_progress_bars`` of the "huggingface_hub" group). Their
+    warnings still show. A user's explicit choice stays: ``KAGGLEHUB_VERBOSITY`` set, or
+    ``HF_HUB_DISABLE_PROGRESS_BARS=0``. Everything is put back as it was after the block,
+    for the rest of the process (other threads fetching meanwhile are quiet too)."""
+    if not quiet:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_kagglehub())
+        stack.enter_context(_quiet_huggingface_hub())
+        yield
+
+
+@contextlib.contextmanager
+def _quiet_kagglehub():
+    try:
+        from kagglehub import clients
+    except ImportError:  # not installed: nothing of it prints
+        yield
+        return
+    from hubensemble.errors import held_stops
+
+    # kagglehub reads KAGGLEHUB_VERBOSITY once, at import, into its logger's level; its
+    # download bars are tqdm's, made in kagglehub.clients with no switch of their own
+    # (tqdm's TQDM_DISABLE too is read once, at import): that module's tqdm is a disabled one
+    # for the block.
+    logger = logging.getLogger("kagglehub")
+    level = logger.level
+    bar = getattr(clients, "tqdm", None)
+    if "KAGGLEHUB_VERBOSITY" not in os.environ:
+        logger.setLevel(max(level, logging.WARNING))
+    if bar is not None:
+        clients.tqdm = _disabled(bar)
+    try:
+        yield
+    finally:  # whole (errors.held_stops): a Ctrl-C here left kagglehub quiet for good
+        with held_stops():
+            logger.setLevel(level)
+            if bar is not None:
+                clients.tqdm = bar
+
+
+def _disabled(bar_class):
+    def bar(*args, **kwargs):
+        kwargs["disable"] = True
+        return bar_class(*args, **kwargs)
+
+    return bar
+
+
+@contextlib.contextmanager
+def _quiet_huggingface_hub():
+    try:
+        from huggingface_hub import constants
+
+        # The module (huggingface_hub.utils' own name `tqdm` is its class).
+        hf_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
+    except ImportError:
+        yield
+        return
+    from hubensemble.errors import held_stops
+
+    if constants.HF_HUB_DISABLE_PROGRESS_BARS is False:  # the user asked for its bars
+        yield
+        return
+    # Its group states exactly as they were after: disable_progress_bars' own exit turns the
+    # group on again, clearing any sub-group a user had set.
+    states = dict(hf_tqdm.progress_bar_states)
+    hf_tqdm.disable_progress_bars("huggingface_hub")
+    try:
+        yield
+    finally:  # whole (errors.held_stops)
+        with held_stops():
+            hf_tqdm.progress_bar_states.clear()
+            hf_tqdm.progress_bar_states.update(states)

@@ -39,7 +39,7 @@ from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import loaders, remote
 from hubensemble.hub.hosts import status_hint
-from hubensemble.terminal import download_bar
+from hubensemble.terminal import download_bar, showing
 from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
@@ -438,7 +438,8 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
     connection dropped) and that its loader did not try again itself
     (`_passing_not_retried`) is made again as the other downloads are
     (`remote.with_retries`; the loaders keep what they completed and never call a cut file
-    complete). Raises
+    complete). The loaders print no progress of their own unless hubensemble shows
+    progress (`loaders.quiet_loaders`). Raises
     ModuleLoadError(stage="handle") without keras-hub, (stage="network") when the files
     cannot be fetched in time or the server refuses them, naming the status and what to do
     (`resolvers.network_hint`: e.g. HF_TOKEN or KAGGLE_USERNAME/KAGGLE_KEY for 401/403),
@@ -459,11 +460,12 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
 
     deadline = time.monotonic() + deadline_seconds
     try:
-        folder = remote.call_with_deadline(
-            lambda: remote.with_retries(fetch, what=f"fetching the preset {handle}",
-                                        deadline=deadline, may_pass=functools.partial(
-                                            _passing_not_retried, handle)),
-            timeout=deadline_seconds, whole=True, what=f"fetching the preset {handle}")
+        with loaders.quiet_loaders(not showing().progress):
+            folder = remote.call_with_deadline(
+                lambda: remote.with_retries(fetch, what=f"fetching the preset {handle}",
+                                            deadline=deadline, may_pass=functools.partial(
+                                                _passing_not_retried, handle)),
+                timeout=deadline_seconds, whole=True, what=f"fetching the preset {handle}")
     except remote.DeadlineExceeded as e:
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {e} (raise "
                               "HUBENSEMBLE_DOWNLOAD_DEADLINE for a large preset on a slow link)",
