@@ -227,7 +227,8 @@ class Measured:
 
     def __init__(self, response):
         self._response = response
-        self.headers = response.headers
+        self.headers, self.status = response.headers, getattr(response, "status", None)
+        self.url = getattr(response, "url", None)
         self._announced = response.length
         self._longer = False
 
@@ -537,14 +538,27 @@ def copy_tree(src, dst, *, timeout: float, deadline: float, progress=None) -> in
     return count
 
 
+def resumable(response, *, url, timeout: float, deadline: float, context=None, what=None):
+    """``response`` (`http_open`'s answer for ``url``) read across dropped connections: the
+    rest asked for with ``Range:`` where the server allows it (`resume.Resumable`; up to
+    ATTEMPTS - 1 times, after RETRY_WAITS, by ``deadline``)."""
+    from hubensemble.hub.resume import Resumable
+
+    return Resumable(response, url=url, deadline=deadline, waits=RETRY_WAITS,
+                     resumes=ATTEMPTS - 1, what=what,
+                     open=lambda request: http_open(request, timeout=timeout, context=context))
+
+
 def download(url, dst, *, timeout: float, deadline: float, context=None,
              progress=None) -> str:
     """Downloads ``url`` to the local path ``dst`` atomically; every socket read waits at most
     ``timeout`` seconds and the whole download ends by ``deadline`` (time.monotonic()).
     ``progress``, when given, is a bar counting the bytes (``update(n)``, as `copy_file`'s);
     a tqdm bar without a total gets the Content-Length as its total when one is sent.
-    A try that fails `transient`ly (HTTP 503, a connection dropped mid-body) is made again
-    (`with_retries`: ATTEMPTS in all, within ``deadline``; the bar starts again).
+    A connection dropped mid-body goes on from its last byte where the server allows it
+    (`resumable`); a try that fails `transient`ly otherwise (HTTP 503, a drop the server
+    cannot resume) is made again (`with_retries`: ATTEMPTS in all, within ``deadline``; the
+    bar starts again).
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
     socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body."""
     folder = os.path.dirname(absolute(dst))
@@ -556,8 +570,9 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
         h = hashlib.sha256()
         if progress is not None and getattr(progress, "n", 0):
             progress.reset()  # a try again counts from 0 (its total kept)
-        with open(tmp, "wb") as out, contextlib.closing(
-                http_open(url, timeout=timeout, context=context)) as response:
+        with open(tmp, "wb") as out, contextlib.closing(resumable(
+                http_open(url, timeout=timeout, context=context), url=url, timeout=timeout,
+                deadline=deadline, context=context)) as response:
             expected = getattr(response, "length", None)
             if expected and getattr(progress, "total", 0) is None:
                 progress.total = expected

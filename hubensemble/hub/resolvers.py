@@ -146,7 +146,11 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
             key = kaggle_authorization(url) if url else None
             if key:  # as the Kaggle API is asked; never sent on to where it redirects (storage)
                 request.add_unredirected_header("Authorization", key)
-            source = self._call_urlopen(request)
+            # A connection dropped mid-body goes on from its last byte where the server
+            # allows it (never with the key: the rest is asked of where it redirected).
+            source = remote.resumable(self._call_urlopen(request), url=request.full_url,
+                                      timeout=HTTP_TIMEOUT, deadline=deadline,
+                                      context=self._context, what=handle)
         expected = getattr(source, "length", None)  # Content-Length, when sent
         with contextlib.closing(source), download_bar(handle, expected) as bar, \
                 remote.redrawn(bar):
