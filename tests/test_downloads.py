@@ -646,3 +646,22 @@ def test_a_dropped_connection_goes_on_from_its_last_byte(server, tarball, hub_ca
         url = server.add(f"/{name}", ok(body, "cut", headers), ok(body, headers=headers))
         remote.download(url, tmp_path / name, timeout=10, deadline=time.monotonic() + 60)
         assert server.ranges == [None, None]
+
+
+def test_a_preset_that_is_not_the_pinned_one_is_dropped_from_its_loaders_cache(server, presets):
+    # A kaggle:// or hf:// preset whose model.weights.h5 is a valid file but not the one the
+    # catalogue's sha256 pins failed the pin (stage "checksum") and stayed in the loader's
+    # cache: every later run failed the same way without a request.
+    from hubensemble.hub.locate import locate
+
+    for handle, cache, loader in (("kaggle://o/p/keras/v/1", presets["kaggle"], "kagglehub"),
+                                  ("hf://o/p", presets["hf"], "huggingface_hub")):
+        server.add(KAGGLE_FILE, ok(b"{}"))
+        _hf_preset(server, "o/p")
+        with pytest.raises(ModuleLoadError) as err:
+            locate(handle, name="m", sha256="0" * 64)
+        said = str(err.value)
+        assert err.value.stage == "checksum" and "the catalogue expects 000" in said and (
+            f"its files were removed from {loader}'s cache (" in said), said
+        assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"
+                    and p.name != "CACHEDIR.TAG"], said

@@ -201,7 +201,10 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
         if local_source(path) != "keras-hub-preset":
             raise ModuleLoadError(f"keras-hub fetched {path}, which is not a preset folder",
                                   module=name, handle=handle, stage="savedmodel")
-        _check_pin(resolvers.pinned_file(path), sha256, name, handle)
+        # A valid file that is not the pinned one (a stale or changed preset) stays in the
+        # loader's cache otherwise, failing every later run without a request.
+        with resolvers.download_dropped_if_unloadable(handle, stages=("checksum",), path=path):
+            _check_pin(resolvers.pinned_file(path), sha256, name, handle)
     else:
         path = resolve(handle, name=name, sha256=sha256)
     kind = local_source(path)
