@@ -292,7 +292,7 @@ def test_summary_table_shows_the_numbers(full_run, monkeypatch):
     assert f"report: {path.resolve() / 'report.html'} (and report.md)" in text
 
 
-def test_the_closing_table_says_why_the_one_se_rule_kept_more_picks(tmp_path):
+def test_the_closing_table_says_why_the_one_se_rule_kept_more_picks(tmp_path, figures_not_drawn):
     """A new-user check: with the one-se size rule keeping 2 picks where validation CE was
     best at 1, the closing table said "ensemble size: 2 members" and not why; it now gives
     the report's own sentence (`size_rule_text`): the rule, the standard error and the best
@@ -380,7 +380,7 @@ def test_a_run_that_only_ranked_gets_a_report_saying_what_is_missing(tmp_path):
     assert "no ensemble yet" in text and "export: not written yet" in text
 
 
-def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path):
+def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path, figures_not_drawn):
     two = {k: MODULES[k] for k in ("alpha", "gamma")}
     make_full_run(tmp_path, modules=two, robustness=False, seed=1)
     write_evaluation(fake_robustness(with_single=False), tmp_path / "robustness.json")
@@ -391,7 +391,8 @@ def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path):
     assert self_contained(html_path.read_text())
 
 
-def test_an_evaluation_of_the_runs_training_images_is_said_not_held_out(tmp_path):
+def test_an_evaluation_of_the_runs_training_images_is_said_not_held_out(tmp_path,
+                                                                        figures_not_drawn):
     """`evaluate --data` on the run's photos plus new ones, written as RUN/robustness.json:
     the report says beside the table that most of its images trained or chose the export;
     on the run's own data (its test split: held out) it says nothing of it."""
@@ -410,7 +411,8 @@ def test_an_evaluation_of_the_runs_training_images_is_said_not_held_out(tmp_path
     assert "held-out" not in report.write_report(tmp_path)[0].read_text()
 
 
-def test_an_evaluation_of_the_exports_own_folder_changed_since_is_said_in_the_report(tmp_path):
+def test_an_evaluation_of_the_exports_own_folder_changed_since_is_said_in_the_report(
+        tmp_path, figures_not_drawn):
     """`evaluate` on the export's own folder with files added or removed since its fit scores
     every image, the training ones too (heldout.changed_files): it warned on the terminal, and
     robustness.json kept it ("data_changed"), but the report's robustness table stood without
@@ -450,7 +452,7 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path):
         assert "/data/cat/caf\\xe9.jpg: an empty file (0 bytes)" in text
 
 
-def test_a_run_without_a_test_split_says_so(tmp_path):
+def test_a_run_without_a_test_split_says_so(tmp_path, figures_not_drawn):
     make_full_run(tmp_path, robustness=False, seed=2)
     (tmp_path / "labels" / "test.npy").unlink()
     data = data_section()
@@ -488,7 +490,8 @@ def test_a_run_without_a_test_split_says_so(tmp_path):
             in report.summary_table(tmp_path))
 
 
-def test_a_candidates_ce_in_the_report_is_the_number_its_trial_json_records(tmp_path):
+def test_a_candidates_ce_in_the_report_is_the_number_its_trial_json_records(tmp_path,
+                                                                            figures_not_drawn):
     """One cross-entropy (metrics.nll, floor 1e-7) on the float32 table: a member that gave
     its true class 1e-12 once shows the CE trial.json records, not a differently floored one."""
     make_ranked_run(tmp_path, {"alpha": MODULES["alpha"]})
@@ -521,7 +524,8 @@ def test_a_candidates_ce_in_the_report_is_the_number_its_trial_json_records(tmp_
     assert written["val_curve"][0]["ce"] == ce
 
 
-def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_path):
+def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_path,
+                                                                          figures_not_drawn):
     """Issue 13, example 7: classes of 10/10/3/2 images. The split rule (validation and
     test 20 % each, at least one example, but two kept for training) leaves the 2-image
     class out of validation and test, and the 3-image class out of test: test metrics cover
@@ -599,7 +603,7 @@ def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_pa
                                          "test": None}) is None
 
 
-def test_a_test_split_one_class_dominates_is_said_beside_its_accuracy(tmp_path):
+def test_a_test_split_one_class_dominates_is_said_beside_its_accuracy(tmp_path, figures_not_drawn):
     """A 95/5 task (npz: 190 'ok', 10 'defect' training images; test 95 / 5) whose ensemble
     never predicts 'defect' showed "ensemble 0.9500" in the summary and the report's test
     table and nothing beside it. Now both say what predicting the largest class alone
@@ -744,7 +748,8 @@ def test_the_closing_table_says_a_best_single_left_out_of_retraining(tmp_path):
     assert lines[4].startswith("note: the exported members were retrained on train + val")
 
 
-def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_path):
+def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_path,
+                                                                           figures_not_drawn):
     """A new-user check: a `--sweep probe` run's report said "Fine-tuned candidates: 8
     usable" and "kNN proxy vs fine-tuned accuracy", and its stage table showed fit's keys
     and digests (64 hex digits each)."""
@@ -762,7 +767,7 @@ def test_a_probe_only_run_is_not_called_fine_tuned_and_stage_keys_stay_out(tmp_p
     assert "f" * 64 not in text and "a" * 64 not in text and "reused = False" in text
 
 
-def test_a_failed_probe_is_not_called_a_fine_tuning_trial(tmp_path):
+def test_a_failed_probe_is_not_called_a_fine_tuning_trial(tmp_path, figures_not_drawn):
     """A new-user check (real modules, --sweep default+probe): a probe whose trial failed was
     listed under "Fine-tuning trials that failed"; a probe fine-tunes nothing."""
     path = tmp_path / "run"
@@ -783,7 +788,7 @@ def test_a_failed_probe_is_not_called_a_fine_tuning_trial(tmp_path):
     assert re.search(r"\| default-0099-alpha \| alpha \| fine-tuning \| NaN loss \|", text)
 
 
-def test_an_ensemble_of_one_says_it_is_one_model(tmp_path):
+def test_an_ensemble_of_one_says_it_is_one_model(tmp_path, figures_not_drawn):
     """A new-user check (ensemble --max-members 1 on a real-module run): the report showed
     "Ensemble: 1 member chosen by greedy selection" and two identical test rows, never saying
     that nothing is averaged and that the two rows are one model's."""
@@ -803,7 +808,8 @@ def test_an_ensemble_of_one_says_it_is_one_model(tmp_path):
     assert "nothing is averaged" not in report.write_report(several)[0].read_text()
 
 
-def test_the_robustness_text_names_the_corruptions_and_severities_evaluated(tmp_path):
+def test_the_robustness_text_names_the_corruptions_and_severities_evaluated(tmp_path,
+                                                                            figures_not_drawn):
     """A new-user check: `evaluate --corruptions contrast --severities 1 --out
     RUN/robustness.json` gave a report saying "corrupted copies of it (seed 0; severities
     1-3 …)", and a clean-only evaluation was said to be on corrupted copies too."""
@@ -823,7 +829,8 @@ def test_the_robustness_text_names_the_corruptions_and_severities_evaluated(tmp_
             assert said in text and "severities 1-3" not in text
 
 
-def test_the_ensemble_size_section_says_the_inference_budget_ended_the_path(tmp_path):
+def test_the_ensemble_size_section_says_the_inference_budget_ended_the_path(tmp_path,
+                                                                            figures_not_drawn):
     """A new-user check: after `ensemble --max-members 1` the "Ensemble size" section said
     only "the largest size within one standard error … (at size 1) was kept (size rule
     one-se)": the budget, which ended the greedy path after one pick, chose the size."""
@@ -844,7 +851,7 @@ def test_the_ensemble_size_section_says_the_inference_budget_ended_the_path(tmp_
             "pick: no other candidate fits)") in section
 
 
-def test_a_probe_members_settings_are_its_own(tmp_path):
+def test_a_probe_members_settings_are_its_own(tmp_path, figures_not_drawn):
     """A new-user check: the members table of a probe run listed "lr = 0, … head_init = zero"
     as settings the members were trained with; the stage table showed "done = True"."""
     from hubensemble.sweeps import probe_sweep
@@ -872,7 +879,8 @@ def test_a_probe_members_settings_are_its_own(tmp_path):
     assert "done = " not in text
 
 
-def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path):
+def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path,
+                                                                        figures_not_drawn):
     """A new-user check: `tune --sweep probe` and `ensemble` after a fit made a 7-member
     ensemble; the report showed the 2-member export's robustness as if it were this one's."""
     path = tmp_path / "run"
@@ -907,7 +915,7 @@ def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path
     assert "earlier ensemble" not in report_with(members[1:], members[1:], skipped=members[:1])
 
 
-def test_an_export_of_an_earlier_ensemble_is_never_named_as_the_runs(tmp_path):
+def test_an_export_of_an_earlier_ensemble_is_never_named_as_the_runs(tmp_path, figures_not_drawn):
     """A new-user check: run.json's export record named a hand export elsewhere, of an earlier
     ensemble, while RUN/export held this one; the summary and the report named the former
     (`Run.current_export`). With only an earlier one, both say so and name the command."""
@@ -1099,7 +1107,7 @@ def _report_of(run):
      "unexpected kind (ValueError"),
 ])
 def test_valid_json_of_the_wrong_kind_is_named_and_the_report_degrades(
-        full_run, tmp_path, name, doc, named):
+        full_run, tmp_path, name, doc, named, figures_not_drawn):
     # Each was an AttributeError traceback (run.json's "data" a string, cost.json's
     # "candidates" a number) or a whole section missing without a word.
     run, _ = _copy_of(full_run, tmp_path)
@@ -1115,7 +1123,7 @@ def test_valid_json_of_the_wrong_kind_is_named_and_the_report_degrades(
     assert "Nothing failed" not in text
 
 
-def test_an_unreadable_files_command_is_code_in_report_md(full_run, tmp_path):
+def test_an_unreadable_files_command_is_code_in_report_md(full_run, tmp_path, figures_not_drawn):
     run, _ = _copy_of(full_run, tmp_path)
     (run / "ensemble.json").write_text("{not json")
     (run / "cost.json").write_text("[1]")
@@ -1136,7 +1144,8 @@ def _reliability_line(text):
     return next(line for line in text.splitlines() if "reliability diagram:" in line)
 
 
-def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_run, tmp_path):
+def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_run, tmp_path,
+                                                                           figures_not_drawn):
     run, ens_record = _copy_of(full_run, tmp_path)
     trial = _member(ens_record, best=True)
     (run / "candidates" / trial / "val_probs.npy").unlink()
@@ -1158,7 +1167,7 @@ def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_
     ("folder", "candidates/{trial}/ is missing (deleted?)"),
 ])
 def test_a_members_damaged_test_table_or_missing_folder_is_named(
-        full_run, tmp_path, damage, named):
+        full_run, tmp_path, damage, named, figures_not_drawn):
     run, ens_record = _copy_of(full_run, tmp_path)
     trial = _member(ens_record, best=False)
     folder = run / "candidates" / trial
@@ -1178,7 +1187,8 @@ def test_a_members_damaged_test_table_or_missing_folder_is_named(
     assert "Nothing failed" not in failures and want in failures
 
 
-def test_a_missing_or_damaged_run_json_is_named_and_the_report_degrades(full_run, tmp_path):
+def test_a_missing_or_damaged_run_json_is_named_and_the_report_degrades(full_run, tmp_path,
+                                                                        figures_not_drawn):
     run, _ = _copy_of(full_run, tmp_path)
     (run / "run.json").unlink()
     text, _ = _report_of(run)
@@ -1196,7 +1206,7 @@ def test_a_missing_or_damaged_run_json_is_named_and_the_report_degrades(full_run
             and "\\`" not in text)
 
 
-def test_missing_test_labels_are_named(full_run, tmp_path):
+def test_missing_test_labels_are_named(full_run, tmp_path, figures_not_drawn):
     run, _ = _copy_of(full_run, tmp_path)
     (run / "labels" / "test.npy").unlink()
     text, _ = _report_of(run)
@@ -1205,7 +1215,8 @@ def test_missing_test_labels_are_named(full_run, tmp_path):
     assert f"{run}/labels/test.npy is missing: run `hubensemble tune --run {run}`" in text
 
 
-def test_a_robustness_hint_without_an_export_names_the_export_first(full_run, tmp_path):
+def test_a_robustness_hint_without_an_export_names_the_export_first(full_run, tmp_path,
+                                                                    figures_not_drawn):
     run, _ = _copy_of(full_run, tmp_path)
     (run / "robustness.json").unlink()
     text, _ = _report_of(run)
@@ -1215,7 +1226,7 @@ def test_a_robustness_hint_without_an_export_names_the_export_first(full_run, tm
            "evaluate)" in text
 
 
-def test_the_cost_section_labels_test_figures_under_retrain_full(tmp_path):
+def test_the_cost_section_labels_test_figures_under_retrain_full(tmp_path, figures_not_drawn):
     """A new-user check: after `export --retrain-full` the Overview and the test section gave
     the retrained members' test figures, labelled, but the cost table's "test acc" was still
     the candidates' before retraining, unlabelled. It now gives the measured retrained figures
@@ -1379,7 +1390,7 @@ def test_report_on_a_read_only_run_says_it_writes_into_the_run_folder(tmp_path, 
         assert lock_is_held(view / ".fit.lock")
 
 
-def test_each_renderer_escapes_for_its_own_format(tmp_path):
+def test_each_renderer_escapes_for_its_own_format(tmp_path, figures_not_drawn):
     """report.md showed "p = 0.31 &gt; 0.05" in the at-chance warning: HTML's escaping in the
     Markdown file, which is read as text too. Markdown escapes with backslashes, only what
     would start markup ("<b>", "&amp;", a line starting ">"), HTML with entities."""
@@ -1404,7 +1415,8 @@ def test_each_renderer_escapes_for_its_own_format(tmp_path):
         assert text in doc.text, text
 
 
-def test_the_report_command_prints_its_files_absolute(tmp_path, in_process, monkeypatch):
+def test_the_report_command_prints_its_files_absolute(tmp_path, in_process, monkeypatch,
+                                                      figures_not_drawn):
     """`hubensemble report --run run` printed "run/report.md", as typed, where `export` and
     every advice print absolute paths; write_report returns them absolute too. A run folder
     named with a newline stays on one line (text.escaped)."""
@@ -1423,7 +1435,8 @@ def _members_shown(md: str) -> list[str]:
     return re.findall(r"^\| (\S+) \| ", part, flags=re.M)[1:]  # (the header row first)
 
 
-def test_ensemble_writes_the_runs_report_again_once_outside_a_fit(tmp_path, caplog):
+def test_ensemble_writes_the_runs_report_again_once_outside_a_fit(tmp_path, caplog,
+                                                                  figures_not_drawn):
     """`ensemble` (as `cost`, `tune`, `export`, `rank`, `distill`) left RUN/report.md and
     report.html showing the ensemble before it (helper 112: `ensemble --budget 2`, the old
     members in the report). A report the run has is written again at the stage's end
@@ -1458,7 +1471,7 @@ def test_ensemble_writes_the_runs_report_again_once_outside_a_fit(tmp_path, capl
     assert f"call write_report(run_dir={str(path)!r})" in caplog.text  # a Python caller's
 
 
-def test_an_evaluation_written_into_a_run_writes_its_report_again(tmp_path):
+def test_an_evaluation_written_into_a_run_writes_its_report_again(tmp_path, figures_not_drawn):
     """`evaluate --model RUN/export --out RUN/robustness.json` left the report showing the
     evaluation before it, where every other stage writes it again (refresh_report). A file
     elsewhere, or another name in the run, leaves the report as it was."""
@@ -1500,7 +1513,8 @@ def test_every_stage_that_changes_the_report_writes_it_again():
     assert not hasattr(distill, "_refresh_report")
 
 
-def test_the_closing_table_names_the_report_as_the_report_command_does(tmp_path, monkeypatch):
+def test_the_closing_table_names_the_report_as_the_report_command_does(tmp_path, monkeypatch,
+                                                                       figures_not_drawn):
     """summary_table named the report with Path.resolve(), which follows a link to the run
     folder, where `report` and `export` print the path absolute as typed (os.path.abspath):
     one run, two names for its report. One rule now, on one line."""
@@ -1562,7 +1576,7 @@ def test_time_spent_before_a_stage_stopped_is_not_called_an_interruption(tmp_pat
     assert "interrupt" not in line, line
 
 
-def test_candidates_at_chance_are_listed_by_an_independent_count(tmp_path):
+def test_candidates_at_chance_are_listed_by_an_independent_count(tmp_path, figures_not_drawn):
     """The report flags exactly the candidates whose validation accuracy is not above the
     majority class's rate (one-sided binomial, alpha 0.01) and whose cross-entropy is not
     below 0.98 x the labels' entropy, counted here with SciPy; "kept, as the quick profile
@@ -1603,7 +1617,8 @@ def test_candidates_at_chance_are_listed_by_an_independent_count(tmp_path):
     assert "profile='" not in md and "restart=True" not in md
 
 
-def test_many_unbalanced_classes_show_the_worst_first_and_balanced_accuracy(tmp_path):
+def test_many_unbalanced_classes_show_the_worst_first_and_balanced_accuracy(tmp_path,
+                                                                            figures_not_drawn):
     """210 classes showed a 210-row per-class table in class order and accuracy alone: on 14
     unbalanced classes (test: 40 of class 0, 4 of each other) the report now leads with the
     10 classes the ensemble does worst on, worst first, keeps all 14 collapsed in report.html
