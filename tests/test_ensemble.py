@@ -373,7 +373,7 @@ def test_balanced_test_classes_record_no_balanced_accuracy(tmp_path):
     assert set(written["ensemble"]) == {"accuracy", "nll", "ece"}, written
 
 
-def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog):
+def test_an_ensemble_at_chance_on_validation_is_warned_about(tmp_path, caplog, figures_not_drawn):
     # Candidates of 4 balanced classes that learned nothing (what `--profile quick` can give:
     # it fails no trial at chance): near-uniform probabilities, accuracy at the 0.25 base rate.
     rng = np.random.default_rng(0)
@@ -776,7 +776,8 @@ def test_with_replacement_a_model_that_no_mixture_improves_stays_alone():
         assert sel.size_rule["best_size"] == 1
 
 
-def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog):
+def test_an_interrupted_sweep_is_said_by_ensemble_and_the_report(run_dir, caplog,
+                                                                 figures_not_drawn):
     """A sweep stopped before its end (an interrupted fit or tune: planned trials with no
     candidate) looked finished: `ensemble` selected from part of the pool without a word and
     the report said "Nothing failed" and sent the user to `ensemble`. A failed trial is done
