@@ -93,18 +93,6 @@ class DataArgs:
         """The fields as a JSON-ready dict (run.json "data" -> "args")."""
         return dataclasses.asdict(self)
 
-
-def log_skips(task, *, after_summary: bool = False) -> None:
-    """Logs (INFO) each file of `task` that was skipped, "skipped PATH: reason", so that a
-    run's log (RUN/log.txt, when one is attached) names every one (run.json lists them too);
-    `after_summary`: the task's summary was just said, which names the first
-    `Task.SKIPS_NAMED` of them: only the others. Each was named twice in the log (its line,
-    then the summary's three)."""
-    from hubensemble.data.task import SKIPS_NAMED
-
-    for path, reason in task.skipped[SKIPS_NAMED if after_summary else 0:]:
-        log.info("skipped %s: %s", escaped(path), reason)
-
     @classmethod
     def from_json(cls, d):
         """DataArgs from `to_json` output; keys it does not know (newer versions) are ignored.
@@ -129,6 +117,18 @@ def log_skips(task, *, after_summary: bool = False) -> None:
             return args
         return dataclasses.replace(args, **dict(zip(("val_fraction", "test_fraction"),
                                                     fractions)))
+
+
+def log_skips(task, *, after_summary: bool = False) -> None:
+    """Logs (INFO) each file of `task` that was skipped, "skipped PATH: reason", so that a
+    run's log (RUN/log.txt, when one is attached) names every one (run.json lists them too);
+    `after_summary`: the task's summary was just said, which names the first
+    `Task.SKIPS_NAMED` of them: only the others. Each was named twice in the log (its line,
+    then the summary's three)."""
+    from hubensemble.data.task import SKIPS_NAMED
+
+    for path, reason in task.skipped[SKIPS_NAMED if after_summary else 0:]:
+        log.info("skipped %s: %s", escaped(path), reason)
 
 
 def function_name(fn):
