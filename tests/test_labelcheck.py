@@ -70,8 +70,9 @@ def test_suspects_are_ordered_by_agreement_and_shapes_are_checked():
         suspect_labels(preds, np.zeros(5, int))
 
 
-def ranked_run(path, scores, given, preds, metric="knn"):
-    """A run folder as rank leaves it: ranking.json, knn.npz, labels/train.npy, run.json."""
+def ranked_run(path, scores, given, preds, metric="knn", neighbours=None):
+    """A run folder as rank leaves it: ranking.json, knn.npz (with `neighbours`, [M, N, K],
+    as rank writes it now; without, as before 2026-12-06), labels/train.npy, run.json."""
     rows = [{"name": n, "handle": f"/zoo/{n}", "status": "ok", "reason": None, "score": s,
              "dim": 8, "examples": len(given), "seconds": 0.1, "cache_hit": False,
              "stage": None, "family": "generalist", "index": i}
@@ -79,7 +80,8 @@ def ranked_run(path, scores, given, preds, metric="knn"):
     Ranking(metric=metric, k=1, rows=rows, selected=list(MODULES[:2]),
             selection={"rule": "top_k", "top_k": 2}, examples=len(given)).write(path)
     if metric.startswith("knn"):
-        write_knn_predictions(path, dict(zip(MODULES, preds)))
+        write_knn_predictions(path, dict(zip(MODULES, preds)),
+                              None if neighbours is None else dict(zip(MODULES, neighbours)))
     atomic_save_npy(path / "labels" / "train.npy", given)
     Run(path).update(data={"args": {"spec": "npz:/data/toy.npz", "seed": 0},
                            "task": {"name": "toy", "class_names": ["cat", "dog", "emu"],
@@ -92,11 +94,13 @@ def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
     ranked_run(tmp_path, [0.9, 0.88, 0.85], given, preds)
     md = report.write_report(tmp_path).markdown.read_text()
     section = md.split("## Labels to check")[1].split("\n## ")[0]
+    # A knn.npz without neighbours (rank before 2026-12-06): the 1-NN rule, and it says so.
     assert "3 training images: every one of the 3 ranked modules" in section
+    assert "this run's knn.npz predates the neighbours" in section
     names = ["cat", "dog", "emu"]
     for i, wrong in FLIPPED.items():
         assert f"| train\\[{i}\\] | {names[wrong]} | {names[y[i]]} | 3 of 3 |" in section, section
-    assert ("note: 3 training images' labels look wrong to every ranked module: see the "
+    assert ("note: 3 training images' labels look wrong to the ranked modules: see the "
             "report's \"Labels to check\"") in report.summary_table(tmp_path)
 
 
@@ -139,3 +143,83 @@ def test_a_damaged_knn_file_is_named_and_the_closing_table_says_nothing(tmp_path
     section = render_markdown("t", [labels_section(load_run(tmp_path))])
     assert f"Not known: {tmp_path / 'knn.npz'} is unreadable" in section, section
     assert "labels look wrong" not in report.summary_table(tmp_path)
+
+
+def sklearn_neighbours(x, k):
+    """Each image's k nearest other images from scikit-learn, nearest first (the data has no
+    equal distances, so no tie rule is involved)."""
+    idx = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(x).kneighbors(
+        x, return_distance=False)
+    assert (idx[:, 0] == np.arange(len(x))).all()
+    return idx[:, 1:]
+
+
+def test_neighbour_suspects_are_the_images_no_neighbour_of_the_best_modules_agrees_with():
+    from hubensemble.labelcheck import neighbour_suspects
+
+    embs, y, given = tiny_task()
+    near = np.stack([sklearn_neighbours(x, 5) for x in embs])  # [3, 36, 5]
+    suspects = neighbour_suspects(near, given)
+    # The reference, computed apart: images none of whose 15 neighbours carries the label.
+    expected = [i for i in range(len(y)) if not (given[near[:, i]] == given[i]).any()]
+    assert sorted(s.index for s in suspects) == expected == sorted(FLIPPED)
+    for s in suspects:
+        assert (s.given, s.suggested, s.votes, s.modules, s.neighbours) == (
+            given[s.index], y[s.index], 15, 3, 5)
+        assert s.score == 1.0
+    # Ordered by the suggested label's votes, then index; a tie of votes goes to the smaller.
+    labels = np.array([0, 0, 1, 1, 2])
+    near = np.array([[[2, 4], [2, 3], [4, 1], [0, 2], [0, 1]]])  # one module, K = 2
+    assert neighbour_suspects(near, labels) == [
+        Suspect(1, 0, 1, 2, 1, 2), Suspect(4, 2, 0, 2, 1, 2), Suspect(0, 0, 1, 1, 1, 2),
+        Suspect(2, 1, 0, 1, 1, 2)]  # 3 is its own label's neighbour (2); 0 and 2 ties
+    with pytest.raises(ValueError, match=r"neighbours of shape \(1, 5, 2\) do not match "
+                                         r"labels of shape \(4,\)"):
+        neighbour_suspects(near, labels[:4])
+
+
+def test_the_report_lists_by_neighbours_when_knn_npz_holds_them(tmp_path):
+    embs, y, given = tiny_task()
+    preds = [sklearn_loo(x, given) for x in embs]
+    near = [sklearn_neighbours(x, 5) for x in embs]
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, preds, neighbours=near)
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    assert ("3 training images: none of its 5 nearest training images in any of the 3 best "
+            "ranked modules' embeddings") in section, section
+    assert "predates" not in section
+    names = ["cat", "dog", "emu"]
+    for i, wrong in FLIPPED.items():
+        assert f"| train\\[{i}\\] | {names[wrong]} | {names[y[i]]} | 15 of 15 |" in section
+    assert "neighbours suggesting it" in section
+    assert "note: 3 training images' labels look wrong" in report.summary_table(tmp_path)
+
+
+def test_knn_npz_keeps_neighbours_only_for_every_module_and_old_files_have_none(tmp_path):
+    from hubensemble.rank.knnfile import NEIGHBOURS, load_knn_neighbours, loo_neighbours
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 6))
+    # With groups, an image's own duplicate group is left out, as rank's predictions leave it.
+    groups = np.arange(40)
+    groups[[3, 7, 9]] = 3
+    got = loo_neighbours(x, metric="euclidean", groups=groups)
+    assert got.dtype == np.int32 and got.shape == (40, NEIGHBOURS)
+    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    d[groups[:, None] == groups[None, :]] = np.inf
+    np.testing.assert_array_equal(got, np.argsort(d, axis=1, kind="stable")[:, :NEIGHBOURS])
+    assert loo_neighbours(x[:NEIGHBOURS], metric="euclidean") is None  # too few others
+    preds = {"a": np.zeros(40, int), "b": np.ones(40, int)}
+    write_knn_predictions(tmp_path, preds, {"a": got, "b": got[::-1]})
+    back = load_knn_neighbours(tmp_path, ["b"])
+    assert list(back) == ["b"]
+    np.testing.assert_array_equal(back["b"], got[::-1])
+    write_knn_predictions(tmp_path, preds, {"a": got})  # one module without: none kept
+    assert load_knn_neighbours(tmp_path) == {}
+    write_knn_predictions(tmp_path, preds)  # as rank wrote it before
+    assert load_knn_neighbours(tmp_path) == {} and len(rank_predictions(tmp_path)) == 2
+
+
+def rank_predictions(path):
+    from hubensemble.rank.knnfile import load_knn_predictions
+
+    return load_knn_predictions(path)

@@ -199,6 +199,18 @@ def test_knn_score_equals_scikit_learn_leave_one_out(task, good, tmp_path, metri
     with np.load(tmp_path / rank.KNN_FILE) as z:  # the file's layout, as documented
         assert z["names"].tolist() == [spec.name] and z["predictions"].dtype == np.int64
         np.testing.assert_array_equal(z["predictions"], expected[None, :])
+        assert z["neighbours"].dtype == np.int32 and z["neighbours"].shape == (1, len(y), 10)
+    # labelcheck's neighbours: the 10 smallest distances to other images, nearest first, as
+    # scikit-learn computes the distances (compared by distance: equal ones may swap).
+    from sklearn.metrics import pairwise_distances
+
+    from hubensemble.rank.knnfile import load_knn_neighbours
+
+    near = load_knn_neighbours(tmp_path)[spec.name]
+    d = pairwise_distances(ref.astype(np.float64), metric=sk_metric)
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_allclose(np.take_along_axis(d, near.astype(np.int64), axis=1),
+                               np.sort(d, axis=1)[:, :10], rtol=1e-9, atol=1e-12)
 
 
 def test_logme_and_hscore_rank_by_the_proxy_on_the_embeddings(task, good, tmp_path):
@@ -757,6 +769,13 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
         assert again.selection == whole.selection and again.selected == whole.selected
         got = rank.load_knn_predictions(tmp_path / "merged")
         want = rank.load_knn_predictions(tmp_path / "whole")
+        assert list(got) == list(want) == [r["name"] for r in whole.ok_rows]
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+        from hubensemble.rank.knnfile import load_knn_neighbours
+
+        got = load_knn_neighbours(tmp_path / "merged")  # labelcheck's: carried over too
+        want = load_knn_neighbours(tmp_path / "whole")
         assert list(got) == list(want) == [r["name"] for r in whole.ok_rows]
         for name in want:
             np.testing.assert_array_equal(got[name], want[name])

@@ -1,5 +1,6 @@
-"""RUN/knn.npz, the leave-one-out kNN predictions of a kNN ranking: the one place that writes,
-reads and checks it (and reads the RUN/knn/NAME.npy files of rankings written before it)."""
+"""RUN/knn.npz, the leave-one-out kNN predictions (and nearest neighbours) of a kNN ranking: the
+one place that writes, reads and checks it (and reads the RUN/knn/NAME.npy files of rankings
+written before it)."""
 
 from __future__ import annotations
 
@@ -9,31 +10,48 @@ from pathlib import Path
 
 import numpy as np
 
+from hubensemble import proxies
 from hubensemble.errors import RunError
 from hubensemble.fileio import atomic_write_bytes, numpy_load_fault
 from hubensemble.formats import KNN_FILE, LEGACY_KNN_DIR
+
+#: How many leave-one-out nearest neighbours of each training image rank keeps per module
+#: (knn.npz "neighbours"): `labelcheck` scores a label by the share of them that carry it.
+#: 10: on the demo zoo the share over 10 neighbours ranked flipped labels first better than
+#: the 1-NN votes (tools/benchmarks/bench_labelcheck.py); the array is int32 [M, N, 10],
+#: 40 bytes per image and module.
+NEIGHBOURS = 10
 
 
 def knn_predictions_file(out_dir) -> Path:
     """RUN/knn.npz: the leave-one-out kNN predictions of every ok module of a kNN ranking,
     arrays "names" (str [M], best first) and "predictions" (int64 [M, N], row m the
-    predictions of names[m] for the N training examples). One file per run, written once
-    when the ranking is: nothing is rewritten per module."""
+    predictions of names[m] for the N training examples), and since 2026-12-06 "neighbours"
+    (int32 [M, N, K], K = NEIGHBOURS or fewer: each example's K nearest other examples in
+    names[m]'s embedding, nearest first, `proxies.loo_knn_neighbors`); a file written before
+    has none, and `load_knn_neighbours` then returns {}. One file per run, written once when
+    the ranking is: nothing is rewritten per module."""
     return Path(out_dir) / KNN_FILE
 
 
-def write_knn_predictions(out_dir, predictions) -> Path | None:
+def write_knn_predictions(out_dir, predictions, neighbours=None) -> Path | None:
     """Writes {module name: int predictions [N]} as RUN/knn.npz (in the dict's order),
     atomically, and returns its path; with no predictions (other metrics) removes a file left
-    by an earlier kNN ranking there and returns None."""
+    by an earlier kNN ranking there and returns None. `neighbours` ({module name: int [N, K]},
+    `loo_neighbours`) is written as "neighbours" when every module of `predictions` has them
+    with one K; else none is (a merge of shards ranked before they were kept)."""
     path = knn_predictions_file(out_dir)
     if not predictions:
         path.unlink(missing_ok=True)
         return None
     names = list(predictions)
+    arrays = dict(names=np.array(names, dtype=str),
+                  predictions=np.stack([np.asarray(predictions[n], np.int64) for n in names]))
+    near = [np.asarray(neighbours[n]) for n in names if n in (neighbours or {})]
+    if len(near) == len(names) and len({a.shape for a in near}) == 1:
+        arrays["neighbours"] = np.stack(near).astype(np.int32)
     buf = io.BytesIO()
-    np.savez(buf, names=np.array(names, dtype=str),
-             predictions=np.stack([np.asarray(predictions[n], np.int64) for n in names]))
+    np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
@@ -63,6 +81,44 @@ def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
         if p.exists():
             out[name] = np.load(p, allow_pickle=False)
     return out
+
+
+def load_knn_neighbours(out_dir, names=None) -> dict[str, np.ndarray]:
+    """{module name: int32 [N, K] leave-one-out nearest neighbours, nearest first} saved in
+    RUN/knn.npz (those of `names` that exist; all with None); {} when the file, or its
+    "neighbours" (a ranking before 2026-12-06), is missing. RunError when it is unreadable
+    or its neighbours' shape does not match its predictions'."""
+    path = knn_predictions_file(out_dir)
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "neighbours" not in z.files:
+                return {}
+            saved, near = [str(n) for n in z["names"]], z["neighbours"]
+            shape = z["predictions"].shape
+        if near.ndim != 3 or near.shape[:2] != tuple(shape) or shape[0] != len(saved):
+            raise ValueError(f"neighbours of shape {near.shape} for predictions of shape "
+                             f"{tuple(shape)} and {len(saved)} names")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); rank again to "
+                       "rewrite it") from None
+    wanted = None if names is None else set(names)
+    return {n: near[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
+
+
+def loo_neighbours(emb, *, metric, groups=None) -> np.ndarray | None:
+    """int32 [N, K]: each example's K = NEIGHBOURS nearest other examples of float [N, d]
+    embeddings, nearest first (`proxies.loo_knn_neighbors`, its tie rule; with `groups` int
+    [N] an example's own duplicate group is left out, as rank's predictions leave it out), or
+    None when some example has fewer than K others to choose from (tiny data)."""
+    n = len(emb)
+    if groups is not None and len(groups):
+        n -= int(np.unique(np.asarray(groups), return_counts=True)[1].max()) - 1
+    if n - 1 < NEIGHBOURS:
+        return None
+    return proxies.loo_knn_neighbors(emb, NEIGHBOURS, metric=metric,
+                                     groups=groups).astype(np.int32)
 
 
 def check_knn_predictions(run_dir, names, examples=None) -> None:

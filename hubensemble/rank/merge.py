@@ -16,8 +16,8 @@ from hubensemble.fileio import atomic_write_bytes, check_dir_target
 from hubensemble.handles import duplicate_reason, same_files_as
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
-from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_predictions,
-                                      write_knn_predictions)
+from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_neighbours,
+                                      load_knn_predictions, write_knn_predictions)
 from hubensemble.runprofile import profile_of_record, rank_changes
 from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
                                       _sort_rows, load_ranking, repeated, rule_text, select,
@@ -81,11 +81,12 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     rows = _same_files_across_shards([row for _, r in parts for row in r.rows],
                                      checked.modules)
     ok = {row["name"] for row in rows if row["status"] == "ok"}
-    predictions = {}
+    predictions, neighbours = {}, {}
     for d, r in parts:
         if r.metric in KNN_METRICS:
-            predictions.update(load_knn_predictions(d, [row["name"] for row in r.ok_rows
-                                                        if row["name"] in ok]))
+            names = [row["name"] for row in r.ok_rows if row["name"] in ok]
+            predictions.update(load_knn_predictions(d, names))
+            neighbours.update(load_knn_neighbours(d, names))  # none from older shards
 
     labels = None
     if selection["rule"] == "greedy":
@@ -94,7 +95,8 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                                   selection=selection, shard=None, merged_from=merged_from)
     ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
     write_knn_predictions(out_dir, {r["name"]: predictions[r["name"]]
-                                    for r in ranking.ok_rows if r["name"] in predictions})
+                                    for r in ranking.ok_rows if r["name"] in predictions},
+                          neighbours)
     ranking.write(out_dir)
     # The data record and labels travel with the ranking, so later stages run from out_dir.
     for split in _label_splits(checked.data):

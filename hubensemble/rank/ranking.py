@@ -24,7 +24,7 @@ from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
-from hubensemble.rank.knnfile import write_knn_predictions
+from hubensemble.rank.knnfile import loo_neighbours, write_knn_predictions
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
@@ -490,7 +490,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
-    rows, predictions, ranked = [], {}, []
+    rows, predictions, neighbours, ranked = [], {}, {}, []
     bar = progress_bar(total=len(chosen), desc="rank", unit="module", shown=progress)
     with _old_objects_frozen():
         for i in chosen:  # the bar counts by update: a note (bar_note) shows a current count
@@ -517,6 +517,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 score, pred = score_embeddings(res.embeddings, labels, metric=metric, k=k,
                                                groups=groups,
                                                num_classes=task.num_classes)
+                if pred is not None:  # labelcheck's score: a second pass, K = 10 ordered
+                    near = loo_neighbours(res.embeddings, metric=KNN_METRICS[metric],
+                                          groups=groups)
                 del res
                 if not math.isfinite(score):
                     raise ModuleLoadError(f"the {metric} score is {score}", module=spec.name,
@@ -525,6 +528,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 ranked.append((spec, row["fingerprint"]))
                 if pred is not None:
                     predictions[spec.name] = pred  # written once, with the ranking
+                    if near is not None:
+                        neighbours[spec.name] = near
             except Exception as e:  # noqa: BLE001 - one broken module must not stop the ranking
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 row["reason"], row["stage"] = _failure_reason(e)
@@ -558,7 +563,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
     # The predictions first: ranking.json, written last, is what says the ranking is done.
     write_knn_predictions(out_dir, {r["name"]: predictions[r["name"]]
-                                    for r in ranking.ok_rows if r["name"] in predictions})
+                                    for r in ranking.ok_rows if r["name"] in predictions},
+                          neighbours)
     ranking.write(out_dir)
     run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
                rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))

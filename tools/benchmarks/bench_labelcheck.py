@@ -4,17 +4,27 @@ mislabelled, on tasks with a known share of their training labels flipped.
     python tools/benchmarks/bench_labelcheck.py --catalogue ZOO/catalogue.yaml
         [--data npz:../shared/data/signdigits10.npz,npz:../shared/data/gtsrb10.npz]
         [--rates 5,10] [--seed 223] [--profile cpu]
+    python tools/benchmarks/bench_labelcheck.py --cost 4000 [--dim 1280]
 
 For each data set it embeds the training images once per catalogued module (rank's `embed`,
 cached as rank caches it), then for the clean labels and for each rate flips that many
 percent of the training labels to a random other class (numpy seed `--seed`), computes every
-module's leave-one-out 1-NN predictions (`proxies.loo_knn_predict`, what RUN/knn.npz holds)
-and prints: the best module's leave-one-out accuracy, the Spearman correlation of the
-modules' scores with the clean labels' (does the ranking change), and for the product's rule
-(`labelcheck.suspect_labels` and its gates) the images listed, how many were flips
-(precision) and the share of the flips listed (recall), and the precision and recall of its
-first 1 % and 5 % of the training set (most modules agreeing first). On the clean labels
-every listed image counts as a false one, which it may not be: look at them.
+module's leave-one-out 1-NN predictions (`proxies.loo_knn_predict`) and 10 nearest
+neighbours (`rank.knnfile.loo_neighbours`), what RUN/knn.npz holds, and prints: the best
+module's leave-one-out accuracy, the Spearman correlation of the modules' scores with the
+clean labels' (does the ranking change), and for each rule with its gates (`labelcheck`:
+"neighbours", no neighbour of the 5 best modules carries the label; "1-NN", every module's
+prediction contradicts it, the rule for a knn.npz without neighbours) the images listed, how
+many were flips (precision) and the share of the flips listed (recall); then the precision
+and recall of each rule's order (most modules agreeing first; the given label's share of
+the neighbours, lowest first) at the first 1 % and 5 % of the training set and at the
+1-NN rule's list length. On the clean labels every listed image counts as a false one,
+which it may not be: look at them.
+
+With --cost N it measures, on N random embeddings of --dim dimensions in 10 clusters
+(float32, no TensorFlow), what keeping the neighbours adds to rank per module: the seconds
+and the peak of numpy's allocations (tracemalloc) of the 1-NN predictions and of the 10
+neighbours, each the best of 3, and their ratio.
 """
 
 import argparse
@@ -22,7 +32,7 @@ import gc
 
 import numpy as np
 
-from benchargs import command_logging, description, integers
+from benchargs import command_logging, description, integer, integers
 
 
 def flipped_labels(y, classes, rate, seed):
@@ -39,46 +49,98 @@ def measure(embs, y, classes, percent, seed):
     """The figures of one data set with `percent` of its labels flipped (0: the clean ones)."""
     from scipy.stats import spearmanr
 
-    from hubensemble.labelcheck import LabelCheck, check_ranking, suspect_labels
+    from hubensemble.labelcheck import TOP_MODULES, check_ranking, suspect_labels
     from hubensemble.proxies import loo_knn_predict
     from hubensemble.rank import Ranking
+    from hubensemble.rank.knnfile import loo_neighbours
 
     given, flips = (flipped_labels(y, classes, percent / 100, seed) if percent
                     else (np.asarray(y), []))
     preds = {n: loo_knn_predict(x, given, k=1) for n, x in embs.items()}
+    near = {n: loo_neighbours(x, metric="euclidean") for n, x in embs.items()}
     scores = {n: float(np.mean(p == given)) for n, p in preds.items()}
     clean = {n: float(np.mean(loo_knn_predict(x, y, k=1) == y)) for n, x in embs.items()}
     rho = spearmanr([clean[n] for n in embs], [scores[n] for n in embs]).correlation
     rows = [{"name": n, "status": "ok", "score": s}
             for n, s in sorted(scores.items(), key=lambda ns: -ns[1])]
-    check: LabelCheck = check_ranking(Ranking(metric="knn", k=1, rows=rows, selected=[]),
-                                      preds, given)
-    ordered = [s.index for s in suspect_labels(np.stack(list(preds.values())), given)]
-    hits = np.isin([s.index for s in check.suspects], flips).sum()
+    ranking = Ranking(metric="knn", k=1, rows=rows, selected=[])
+
+    def found(listed):
+        hit = int(np.isin(listed, flips).sum())
+        return (f"{len(listed)}" + (f" (precision {hit / len(listed):.2f}, recall "
+                                    f"{hit / len(flips):.2f})" if len(listed) and len(flips)
+                                    else ""))
+
     line = (f"flipped {percent:>2}%: best kNN {max(scores.values()):.4f}, Spearman vs clean "
-            f"{rho:.3f}; listed {len(check.suspects)}"
-            + (f" ({check.skipped})" if check.skipped else "")
-            + (f", flips among them {hits} (precision {hits / len(check.suspects):.2f}, recall "
-               f"{hits / len(flips):.2f})" if len(check.suspects) and len(flips) else ""))
-    tops = []
-    for share in (0.01, 0.05):
-        top = ordered[:max(1, int(round(share * len(y))))]
-        hit = np.isin(top, flips).sum()
-        tops.append(f"first {share:.0%} ({len(top)}): precision {hit / len(top):.2f}"
-                    + (f", recall {hit / len(flips):.2f}" if len(flips) else ""))
-    return line + "\n    unanimous rule ungated, " + "; ".join(tops)
+            f"{rho:.3f}")
+    for rule, check in (("neighbours", check_ranking(ranking, preds, given, near)),
+                        ("1-NN", check_ranking(ranking, preds, given))):
+        line += (f"\n    {rule} rule: listed " + found([s.index for s in check.suspects])
+                 + (f" ({check.skipped})" if check.skipped else ""))
+    unanimous = [s.index for s in suspect_labels(np.stack(list(preds.values())), given)]
+    top = np.stack([near[r["name"]] for r in rows[:TOP_MODULES]])
+    share = (given[top] == given[None, :, None]).mean(axis=(0, 2))  # the given label's
+    by_share = np.lexsort((np.arange(len(given)), share))
+    for rule, order in (("1-NN order", unanimous), ("share order", by_share)):
+        tops = [f"first {what} " + found(np.asarray(order[:n])) for what, n in (
+            ("1%", max(1, round(0.01 * len(y)))), ("5%", max(1, round(0.05 * len(y)))),
+            ("as 1-NN lists", len(unanimous)))]
+        line += f"\n    {rule}, ungated: " + "; ".join(tops)
+    return line
+
+
+def measure_cost(n, dim, seed=0):
+    """Seconds and numpy peak bytes of rank's 1-NN predictions and of its 10 neighbours."""
+    import time
+    import tracemalloc
+
+    from hubensemble.proxies import loo_knn_predict
+    from hubensemble.rank.knnfile import NEIGHBOURS, loo_neighbours
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n)
+    x = (rng.normal(size=(10, dim))[y] * 2 + rng.normal(size=(n, dim))).astype(np.float32)
+    out = {}
+    for what, run in (("1-NN predictions", lambda: loo_knn_predict(x, y, k=1)),
+                      (f"{NEIGHBOURS} neighbours", lambda: loo_neighbours(
+                          x, metric="euclidean"))):
+        best_s = best_b = None
+        for _ in range(3):
+            tracemalloc.start()
+            start = time.perf_counter()
+            run()
+            seconds = time.perf_counter() - start
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            best_s = seconds if best_s is None else min(best_s, seconds)
+            best_b = peak if best_b is None else min(best_b, peak)
+        out[what] = (best_s, best_b)
+        print(f"{what}: {best_s:.3f} s, numpy peak {best_b / 2**20:.1f} MiB", flush=True)
+    (s1, b1), (s2, b2) = out.values()
+    print(f"neighbours / predictions: time {s2 / s1:.2f}x, peak memory {b2 / b1:.2f}x; kept: "
+          f"{n * NEIGHBOURS * 4 / 2**20:.2f} MiB per module (int32 [N, {NEIGHBOURS}])")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=description(__doc__))
-    parser.add_argument("--catalogue", required=True, help="the modules (e.g. the demo zoo's)")
+    parser.add_argument("--catalogue", help="the modules (e.g. the demo zoo's); required "
+                        "unless --cost")
     parser.add_argument("--data", default="npz:../shared/data/signdigits10.npz,"
                         "npz:../shared/data/gtsrb10.npz", help="comma-separated data specs")
     parser.add_argument("--rates", type=integers(1, what="percentages"), default=[5, 10],
                         help="percentages of training labels flipped (comma-separated)")
     parser.add_argument("--seed", type=int, default=223, help="seed of the flips")
     parser.add_argument("--profile", default="cpu", choices=("paper", "cpu", "quick"))
+    parser.add_argument("--cost", type=integer(11),
+                        help="measure rank's added cost on this many random embeddings")
+    parser.add_argument("--dim", type=integer(1), default=1280,
+                        help="their dimension (with --cost)")
     args = parser.parse_args(argv)
+    if args.cost:
+        measure_cost(args.cost, args.dim)
+        return
+    if not args.catalogue:
+        parser.error("the following arguments are required: --catalogue (or --cost N)")
     if any(r >= 100 for r in args.rates):
         parser.error(f"argument --rates: must be percentages below 100, got {args.rates}")
     from hubensemble.catalogue import load_catalogue
