@@ -30,6 +30,9 @@ LABELS_DIR = "labels"
 SPLITS = ("train", "val", "test")
 #: RUN/labels/<this>: the pixel keys of the train and val images (pixelkeys.read_pixel_keys).
 PIXEL_KEYS_FILE = "pixel_keys.npz"
+#: RUN/labels/<this>: the training images' files, a JSON list of str (index i: train[i]), for
+#: data read from files (folder:); the report's "Labels to check" names images by it.
+TRAIN_PATHS_FILE = "train_paths.json"
 ENSEMBLE_FILE = "ensemble.json"
 ROBUSTNESS_FILE = "robustness.json"
 #: Inference cost of every candidate (`hubensemble cost`; hubensemble.cost.records).

@@ -1,6 +1,7 @@
 """The run directory: the files through which the stages hand work to each other."""
 
 import contextlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -178,14 +179,35 @@ class Run(RunExports):
 
     def write_labels(self, task, splits=LABEL_SPLITS):
         """Writes RUN/labels/<split>.npy (int64 [N], the task's labels) for each of `splits`
-        the task has; returns the splits written."""
+        the task has, and with train RUN/labels/train_paths.json (`train_paths`; removed for
+        data without files); returns the splits written."""
         written = []
         for split in splits:
             part = getattr(task, split)
             if part is not None:
                 atomic_save_npy(self.labels / f"{split}.npy", np.asarray(part.labels, np.int64))
                 written.append(split)
+        if "train" in written:  # once, beside the labels it names: no per-stage copy
+            path = self.labels / formats.TRAIN_PATHS_FILE
+            if task.train.paths is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write_json(path, [str(p) for p in task.train.paths])
         return written
+
+    def train_paths(self, n=None) -> list[str] | None:
+        """The training images' files (str, index i: train[i], as the data loaded them), from
+        RUN/labels/train_paths.json; None when it is missing (data without files, or a run
+        written before 2026-12-06), unreadable, not a list of str, or not of `n` (int) paths:
+        the report then names an image train[i]."""
+        try:
+            paths = json.loads((self.labels / formats.TRAIN_PATHS_FILE).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)
+                or (n is not None and len(paths) != n)):
+            return None
+        return paths
 
     def ensure_labels(self, task):
         """Writes the label files of `task` (the run's task, already checked against run.json)
@@ -484,7 +506,8 @@ class Run(RunExports):
 
     def foreign_content(self, name: str) -> list[str]:
         """What the run folder's entry `name` holds that no stage writes there, as
-        "labels/classes.csv": in labels/, anything but <split>.npy and pixel_keys.npz; in
+        "labels/classes.csv": in labels/, anything but <split>.npy, pixel_keys.npz and
+        train_paths.json; in
         candidates/, files, and folders that are not trial folders
         (`candidate.is_trial_folder`; a trial being written is a temp entry; a Finder's
         .DS_Store is nobody's); in an older version's knn/, anything but .npy files. [] for
@@ -497,7 +520,8 @@ class Run(RunExports):
             return []
         from hubensemble.candidate import is_trial_folder
 
-        ours = {f"{split}.npy" for split in LABEL_SPLITS} | {formats.PIXEL_KEYS_FILE}
+        ours = ({f"{split}.npy" for split in LABEL_SPLITS}
+                | {formats.PIXEL_KEYS_FILE, formats.TRAIN_PATHS_FILE})
         foreign = []
         for entry in sorted(os.listdir(folder)):
             if is_temp(entry) or entry == ".DS_Store" or (

@@ -223,3 +223,33 @@ def rank_predictions(path):
     from hubensemble.rank.knnfile import load_knn_predictions
 
     return load_knn_predictions(path)
+
+
+def test_a_folder_runs_list_names_each_image_by_its_file(tmp_path):
+    from types import SimpleNamespace
+
+    embs, y, given = tiny_task()
+    preds = [sklearn_loo(x, given) for x in embs]
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, preds,
+               neighbours=[sklearn_neighbours(x, 5) for x in embs])
+    root = tmp_path / "pets"
+    paths = [str(root / ["cat", "dog", "emu"][c] / f"img{i}.png") for i, c in enumerate(y)]
+    run = Run(tmp_path)
+    run.update(data={"args": {"spec": f"folder:{root}"}, "task": {
+        "name": "pets", "source": f"folder:{root} (split 80/20)",
+        "class_names": ["cat", "dog", "emu"], "num_classes": C}})
+    # What rank's attach_task writes for data read from files: the labels and their files.
+    task = SimpleNamespace(train=SimpleNamespace(labels=given, paths=paths), val=None,
+                           test=None)
+    assert run.write_labels(task) == ["train"] and run.train_paths() == paths
+    assert run.foreign_content("labels") == []  # a stage's file, not the user's
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    for i in FLIPPED:
+        assert f"| {['cat', 'dog', 'emu'][y[i]]}/img{i}.png | " in section, section
+    assert "train\\[" not in section and "named by its file, relative to" in section
+    # Paths of another number of images (a stale file): train[i] again.
+    (tmp_path / "labels" / "train_paths.json").write_text('["a.png"]')
+    assert "| train\\[4\\] |" in render_markdown("t", [labels_section(load_run(tmp_path))])
+    task.train.paths = None  # data without files: no file left behind
+    run.write_labels(task)
+    assert run.train_paths() is None and not (tmp_path / "labels" / "train_paths.json").exists()

@@ -12,7 +12,8 @@ import numpy as np
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
-from hubensemble.fileio import atomic_write_bytes, check_dir_target
+from hubensemble.fileio import atomic_write_bytes, atomic_write_json, check_dir_target
+from hubensemble.formats import TRAIN_PATHS_FILE
 from hubensemble.handles import duplicate_reason, same_files_as
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
@@ -102,6 +103,9 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     for split in _label_splits(checked.data):
         src = Run(first_dir).labels / f"{split}.npy"
         atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
+    paths = Run(first_dir).train_paths()  # the report's names of the training images
+    if paths is not None:
+        atomic_write_json(out_run.labels / TRAIN_PATHS_FILE, paths)
     # Every shard loaded the same data (fingerprint), so any shard's keys file is the run's:
     # the first readable one of that data (the first shard's alone left none when it had lost
     # its copy while another shard kept one).

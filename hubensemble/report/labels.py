@@ -5,10 +5,13 @@ written before rank kept neighbours, every module's 1-NN prediction contradicts:
 
 from __future__ import annotations
 
+from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
 from hubensemble.labelcheck import SHOWN, run_label_check
+from hubensemble.report.datarows import _folder_source, _short_path
 from hubensemble.report.checks import note
 from hubensemble.report.render import Code, Inline, Section, Table
+from hubensemble.rundir import Run
 
 TITLE = "Labels to check"
 
@@ -48,12 +51,24 @@ def labels_section(files) -> Section:
                 "keeps now, and ranking again lists by them: 0.96 instead of 0.62 of the "
                 "images listed were flipped ones on the demo's signdigits10 with 5 % flipped, ")
         order, col = "Most modules agreeing on one other label first. ", "modules"
+    # The files, when the run recorded them (folder: data ranked since 2026-12-06), shown
+    # as the data rows show a file: under the data's folder, relative to it.
+    paths = Run(files.path).train_paths(len(ens.load_labels(files.path, "train")))
+    src = _folder_source(files.task)
+    if paths:
+        under = ", relative to the data's folder (as the Data section names files)"
+        where = (f"Each image is named by its file{under if src else ''}. ",)
+    else:
+        where = (Code("train[i]"), " is the i-th training example in the order the data loads (",
+                 Code("load_task(SPEC).example_name('train', i)"), " gives its file).")
     sec.add(Inline(
         f"{n} training image{'s' if n != 1 else ''}: {rule}", Code("hubensemble.labelcheck"),
-        "). Such an image is mislabelled or hard to tell apart: look at it. ", order,
-        Code("train[i]"), " is the i-th training example in the order the data loads (",
-        Code("load_task(SPEC).example_name('train', i)"), " gives its file)."))
-    rows = [[f"train[{s.index}]", name(s.given), name(s.suggested),
+        "). Such an image is mislabelled or hard to tell apart: look at it. ", order, *where))
+
+    def example(i):
+        return _short_path(paths[i], src) if paths else f"train[{i}]"
+
+    rows = [[example(s.index), name(s.given), name(s.suggested),
              f"{s.votes} of {s.modules * s.neighbours}"] for s in check.suspects[:SHOWN]]
     sec.add(Table(["example", "given label", "suggested label", f"{col} suggesting it"],
                   rows))
