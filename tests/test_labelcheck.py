@@ -253,3 +253,25 @@ def test_a_folder_runs_list_names_each_image_by_its_file(tmp_path):
     task.train.paths = None  # data without files: no file left behind
     run.write_labels(task)
     assert run.train_paths() is None and not (tmp_path / "labels" / "train_paths.json").exists()
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_rank_predictions_from_the_kept_neighbours_are_loo_knn_predicts(metric):
+    """rank computes the 10 neighbours once and its k-NN predictions from them: they must be
+    proxies.loo_knn_predict's, ties (small integer coordinates, copied rows) and duplicate
+    groups included."""
+    from hubensemble.proxies import loo_knn_predict
+    from hubensemble.rank.knnfile import loo_neighbours, neighbour_votes
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, size=(120, 4)).astype(np.float32)
+    x[60:70] = x[:10]  # copies
+    y = rng.integers(0, 4, 120)
+    groups = np.arange(120)
+    groups[60:70] = groups[:10]
+    for g in (None, groups):
+        near = loo_neighbours(x, metric=metric, groups=g)
+        for k in (1, 2, 3, 5, 10):
+            np.testing.assert_array_equal(
+                neighbour_votes(near, y, k, block_rows=7),
+                loo_knn_predict(x, y, k=k, metric=metric, groups=g), err_msg=f"k={k}")

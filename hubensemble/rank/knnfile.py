@@ -121,6 +121,30 @@ def loo_neighbours(emb, *, metric, groups=None) -> np.ndarray | None:
                                      groups=groups).astype(np.int32)
 
 
+def neighbour_votes(near, labels, k, block_rows=4096) -> np.ndarray:
+    """int64 [N]: the leave-one-out k-NN predictions from each example's first k of `near`
+    (int [N, K >= k], nearest first, `loo_neighbours`) and the labels int [N]: the most
+    frequent label among them, a tie to the smallest label. The rules of
+    `proxies.loo_knn_predict`, whose k nearest are the first k of the K (both order by
+    (distance, index) over the same float64 distances), so rank computes the neighbours once
+    and its predictions from them (test_rank checks them against scikit-learn). The counts
+    go by blocks of `block_rows` rows (an [N, classes] array at once is large)."""
+    y = np.asarray(labels, np.int64)
+    idx = np.asarray(near)[:, :int(k)]
+    if idx.shape[1] == 1:
+        return y[idx[:, 0]]
+    classes, codes = np.unique(y, return_inverse=True)
+    codes = codes.reshape(-1)
+    c, out = len(classes), np.empty(len(y), np.int64)
+    for start in range(0, len(y), block_rows):
+        block = codes[idx[start:start + block_rows]]
+        b = len(block)
+        flat = np.repeat(np.arange(b), block.shape[1]) * c + block.ravel()
+        counts = np.bincount(flat, minlength=b * c).reshape(b, c)
+        out[start:start + b] = classes[counts.argmax(axis=1)]
+    return out
+
+
 def check_knn_predictions(run_dir, names, examples=None) -> None:
     """RunError naming RUN/knn.npz of the kNN ranking in `run_dir` when it lacks the
     predictions of some of `names` (str, its ok modules): the file missing (and no

@@ -24,7 +24,8 @@ from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
-from hubensemble.rank.knnfile import loo_neighbours, write_knn_predictions
+from hubensemble.rank.knnfile import (loo_neighbours, neighbour_votes,
+                                      write_knn_predictions)
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
@@ -514,12 +515,16 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 if twin := same_files_as(spec, res.fingerprint, ranked):  # in this shard
                     raise _duplicate(spec, *twin)
                 _check_entry_dim(spec, row)
-                score, pred = score_embeddings(res.embeddings, labels, metric=metric, k=k,
-                                               groups=groups,
-                                               num_classes=task.num_classes)
-                if pred is not None:  # labelcheck's score: a second pass, K = 10 ordered
-                    near = loo_neighbours(res.embeddings, metric=KNN_METRICS[metric],
-                                          groups=groups)
+                # kNN: the 10 nearest (labelcheck's) once, the k-NN predictions from them
+                near = (loo_neighbours(res.embeddings, metric=KNN_METRICS[metric],
+                                       groups=groups) if metric in KNN_METRICS else None)
+                if near is not None and k <= near.shape[1]:
+                    pred = neighbour_votes(near, labels, k)
+                    score = float(np.mean(pred == labels))
+                else:  # other metrics, a k above 10, or too few images to keep 10
+                    score, pred = score_embeddings(res.embeddings, labels, metric=metric,
+                                                   k=k, groups=groups,
+                                                   num_classes=task.num_classes)
                 del res
                 if not math.isfinite(score):
                     raise ModuleLoadError(f"the {metric} score is {score}", module=spec.name,
