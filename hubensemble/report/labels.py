@@ -17,9 +17,10 @@ TITLE = "Labels to check"
 
 
 def labels_section(files) -> Section:
-    """The section: a table of up to labelcheck.SHOWN images (example, given label, suggested
-    label, modules agreeing), or a sentence saying why there is none (no ranking, another
-    metric, too few modules, modules too weak to tell, no image every module contradicts)."""
+    """The section: a table of up to labelcheck.SHOWN images (example: its file when
+    RUN/labels/train_paths.json has them, else train[i]; given label, suggested label, the
+    neighbours or modules agreeing), or a sentence saying why there is none (no ranking,
+    another metric, too few modules, modules too weak to tell, no image to check)."""
     sec = Section(TITLE)
     if files.ranking is None:
         return sec.add(files.ranking_note)
