@@ -77,8 +77,11 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
     seconds = ((run.meta().get("stages") or {}).get("rank") or {}).get("seconds") or 0.0
     mark(run, "rank", keys["rank"], seconds, reused=True,
          digests={"rank": file_digest(run.ranking_json)})
-    tuned = (f"tune adds the trials of {', '.join(new)} only" if new else
-             "no module is new to it: tune keeps its candidates")
+    given = option_word("--modules " + " ".join(options.modules or ()),
+                        f"modules={list(options.modules or ())!r}")
+    tuned = (f"{given} decides what tune trains, not the selection: tune keeps its candidates"
+             if options.modules else f"tune adds the trials of {', '.join(new)} only" if new
+             else "no module is new to it: tune keeps its candidates")
     say(SimpleNamespace(quiet=not progress),
         f"{change}: the ranking in {escaped(run.ranking_json)} is reused, not ranked again "
         f"(selected now: {', '.join(selected) or 'none'}); {tuned}, and the stages after it "

@@ -1915,3 +1915,34 @@ def test_a_cost_file_rewritten_by_another_version_with_the_same_figures_keeps_th
     assert without_bookkeeping("rank", {"modules": [row], "k": 5}) == {
         "modules": [{"name": "m0", "score": 0.5}], "k": 5}
     assert set(BOOKKEEPING) == {"rank", "cost", "ensemble"}
+
+
+def test_a_changed_top_k_with_modules_does_not_say_tune_adds_trials(tmp_path, capsys):
+    """fit --modules A B C --top-k 2, then --top-k 3: --modules, not the selection, is what
+    tune trains, and it tuned the same modules in 0.5 s, but the note said "tune adds the
+    trials of r6x1-expert-shapes only" (helper 229, a quick fit of 3 zoo modules). Files
+    only (no fit), as test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_
+    still_planned."""
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.rank.ranking import Ranking
+    from hubensemble.resume import check_inputs
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import file_digest, mark, stage_keys
+
+    fingerprints = {"catalogue": "cat", "data": "data"}
+    run, before = Run(tmp_path), FitOptions(top_k=2, modules=["m0", "m1", "m2"])
+    keys = stage_keys("cat", "data", before)
+    rows = [{"name": f"m{i}", "status": "ok", "score": 0.9 - i / 10} for i in range(4)]
+    Ranking(metric="knn", k=1, rows=rows, selected=["m0", "m1"],
+            selection={"rule": "top_k", "top_k": 2}).write(tmp_path)
+    run.update(fit={"fingerprints": fingerprints, "keys": keys,
+                    "options": json.loads(json.dumps(dataclasses.asdict(before), default=str))},
+               rank={"selection": {"rule": "top_k", "top_k": 2}, "selected": ["m0", "m1"]})
+    mark(run, "rank", keys["rank"], 12.5, digests={"rank": file_digest(run.ranking_json)})
+    now = FitOptions(top_k=3, modules=["m0", "m1", "m2"])
+    check_inputs(run, fingerprints, stage_keys("cat", "data", now), now, restart=False,
+                 progress=True)
+    said = capsys.readouterr().err
+    assert "--top-k 2 -> 3" in said or "top_k=2 -> 3" in said, said
+    assert "tune adds the trials of" not in said, said
+    assert "--modules" in said or "modules=" in said, said
