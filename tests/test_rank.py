@@ -403,15 +403,19 @@ def test_when_no_module_ranks_a_failed_download_is_said_to_be_the_networks(task,
         ranked(offline, task, tmp_path / "a")
     text = str(err.value)
     assert all(f"  far{i}: [network]" in text for i in range(2)), text
-    assert text.endswith("\nnone could be downloaded: check the network (or HTTPS_PROXY), or "
-                         "put the files where each reason says; then run the same command "
-                         "again (`rank` or `fit`)") and "fix" not in text.splitlines()[-1]
+    # Not "check the network" alone: a fetch fails for a key (401/403) or a misspelt handle
+    # (404) too, and each reason names its way on (a new-user check of this stop).
+    assert text.endswith("\nnone could be downloaded: each reason above says what to do (the "
+                         "network or HTTPS_PROXY, an account's key, the handle's spelling, or "
+                         "the files put in place by hand); then run the same command again "
+                         "(`rank` or `fit`)") and "fix" not in text.splitlines()[-1]
     with pytest.raises(HubensembleError) as err:
         ranked(offline[:1] + [ModuleSpec(name="gone", handle=str(tmp_path / "nowhere"))], task,
                tmp_path / "b")
     assert str(err.value).endswith(
-        "\n1 could not be downloaded: check the network (or HTTPS_PROXY), or put the files "
-        "where each reason says; fix the other catalogue entries (handle, sha256, trust, "
+        "\n1 could not be downloaded: each reason above says what to do (the network or "
+        "HTTPS_PROXY, an account's key, the handle's spelling, or the files put in place by "
+        "hand); fix the other catalogue entries (handle, sha256, trust, "
         "output_key, value_range); then run the same command again (`rank` or `fit`)")
 
 

@@ -668,7 +668,10 @@ def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"
     if fetch:
         lead = ("none could be downloaded" if fetch == len(rows) else
                 f"{fetch} could not be downloaded")
-        fix = "; ".join([f"{lead}: check the network (or HTTPS_PROXY), or put the files "
-                         "where each reason says"] + ([fix] if fetch < len(rows) else [])) + ";"
+        # A fetch fails for a dead network, a refused or missing key (401/403), a mistyped
+        # handle (404) or a rate limit: each reason names its own way on (hub.hosts.status_hint).
+        fix = "; ".join([f"{lead}: each reason above says what to do (the network or "
+                         "HTTPS_PROXY, an account's key, the handle's spelling, or the files "
+                         "put in place by hand)"] + ([fix] if fetch < len(rows) else [])) + ";"
     raise HubensembleError.of_lines([f"no module could be ranked ({len(rows)} failed):", *lines,
                                      f"{fix} {'then' if fetch else 'and'} {again}"])
