@@ -95,7 +95,7 @@ def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
     md = report.write_report(tmp_path).markdown.read_text()
     section = md.split("## Labels to check")[1].split("\n## ")[0]
     # A knn.npz without neighbours (rank before 2026-12-06): the 1-NN rule, and it says so.
-    assert "3 training images: every one of the 3 ranked modules" in section
+    assert "3 training images: for each, every one of the 3 ranked modules" in section
     assert "this run's knn.npz predates the neighbours" in section
     names = ["cat", "dog", "emu"]
     for i, wrong in FLIPPED.items():
@@ -184,8 +184,8 @@ def test_the_report_lists_by_neighbours_when_knn_npz_holds_them(tmp_path):
     near = [sklearn_neighbours(x, 5) for x in embs]
     ranked_run(tmp_path, [0.9, 0.88, 0.85], given, preds, neighbours=near)
     section = render_markdown("t", [labels_section(load_run(tmp_path))])
-    assert ("3 training images: none of its 5 nearest training images in any of the 3 best "
-            "ranked modules' embeddings") in section, section
+    assert ("3 training images: for each, none of its 5 nearest training images in any of "
+            "the 3 best ranked modules' embeddings") in section, section
     assert "predates" not in section
     names = ["cat", "dog", "emu"]
     for i, wrong in FLIPPED.items():

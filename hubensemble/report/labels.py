@@ -40,18 +40,19 @@ def labels_section(files) -> Section:
 
     n = len(check.suspects)
     if check.neighbours:
-        rule = (f"none of its {check.neighbours} nearest training images in any of the "
+        rule = (f"for each, none of its {check.neighbours} nearest training images in any of the "
                 f"{check.modules} best ranked modules' embeddings (leave-one-out, as ranked) "
-                "carries its given label. With the demo zoo on signdigits10 with 5 % of the "
-                "training labels flipped, 23 of the 24 images listed so were flipped ones (")
-        order, col = "Most neighbours agreeing on one other label first. ", "neighbours"
+                "carries its given label (measured with the demo zoo on signdigits10 with 5 % of "
+                "the training labels flipped: 23 of the 24 images listed so were flipped ones; ")
+        order, col = ("Listed with the most neighbours agreeing on one other label first. ",
+                      "neighbours")
     else:
-        rule = (f"every one of the {check.modules} ranked modules predicts another label "
+        rule = (f"for each, every one of the {check.modules} ranked modules predicts another label "
                 "than the given one from its nearest training image (leave-one-out kNN, as "
                 "ranked; this run's knn.npz predates the neighbours of each image that rank "
                 "keeps now, and ranking again lists by them: 0.96 instead of 0.62 of the "
                 "images listed were flipped ones on the demo's signdigits10 with 5 % flipped, ")
-        order, col = "Most modules agreeing on one other label first. ", "modules"
+        order, col = "Listed with the most modules agreeing on one other label first. ", "modules"
     # The files, when the run recorded them (folder: data ranked since 2026-12-06), shown
     # as the data rows show a file: under the data's folder, relative to it.
     paths = Run(files.path).train_paths(len(ens.load_labels(files.path, "train")))
