@@ -63,6 +63,11 @@ def _kill_group(proc):
     ("bench_labelcheck.py", ["--catalogue", "c.yaml", "--rates", "5,100"],
      "argument --rates: must be percentages below 100, got [5, 100]"),
     ("bench_imbalance.py", ["--ratio", "1"], "argument --ratio: must be an integer >= 2"),
+    ("bench_calibration.py", ["--runs", "r", "--splits", "-1"],
+     "argument --splits: must be an integer >= 0, got '-1'"),
+    ("bench_resume.py", ["--fetches", "0"], "argument --fetches: must be an integer >= 1"),
+    ("bench_resume.py", ["--sizes", "0,x"], "argument --sizes: must be comma-separated "
+                                            "integers >= 1 (each once), got '0,x'"),
     ("bench_imbalance.py", ["--tasks", "digits,cifar"], "argument --tasks: must be "
      "comma-separated task from digits, pbc_bloodcells8"),
     ("bench_knn.py", ["--n", "1"], "argument --n: must be an integer >= 2, got '1'"),
