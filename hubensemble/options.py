@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping
 
 from hubensemble.errors import HubensembleError
 from hubensemble.optionrecord import Option
+from hubensemble.text import closest_name
 from hubensemble.winpaths import refusal_advice
 from hubensemble.hyperrule import PROFILES  # noqa: F401 - re-exported
 from hubensemble.sweeps import SWEEPS, sweep_parts  # noqa: F401 - re-exported
@@ -480,8 +481,42 @@ def _flag(o: Option, command: str | None = None) -> str:
     return "/".join(o.settings(command)["flags"])
 
 
+def meant(value, names, *, sep: str | None = None) -> str:
+    """" (did you mean X?)" for a refused `value` that most likely mistypes X of `names` (str),
+    by the rule of every "did you mean" (`text.closest_name`, git's): a slip of a letter or
+    two (dmeo, quik, knn-cosin, cpus) or a difference of case alone (Demo, QUICK: refused, as
+    a choice is matched exactly, and said, where the refusal named no value); "" when none is
+    that close or `value` is no str. `sep`: `value` joins names by it (a --sweep's A+B), each
+    part mistyped one of `names` replaced (defualt+probe -> default+probe). The refusals of
+    a choice: the options' (`check`, argparse's type), argparse's choices
+    (`arguments.Parser`), a data spec's scheme."""
+    if not isinstance(value, str):
+        return ""
+    parts = value.split(sep) if sep else [value]
+    fixed = [p if p in names else closest_name(p, names) for p in parts]
+    if None in fixed or fixed == parts:
+        return ""
+    return f" (did you mean {(sep or '').join(fixed)}?)"
+
+
+#: Options whose validator takes names joined by a separator: (names, separator), for
+#: `meant` (--sweep default+probe: `sweeps.sweep_parts`).
+_JOINED_NAMES = {"sweep": (SWEEPS, "+")}
+
+
+class ChoiceError(ValueError):
+    """`_check_one`'s refusal: ValueError "must be …"; `hint` is `meant`'s " (did you mean
+    X?)" or "", for the caller to put after the value it names ("…, got 'quik' (did you mean
+    quick?)")."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
 def _check_one(o: Option, value, *, cli: bool = False, command: str | None = None) -> None:
-    """Raises ValueError with the allowed values when `value` does not fit option `o`; for ""
+    """Raises ValueError with the allowed values when `value` does not fit option `o` (a
+    `ChoiceError` whose `hint` names the choice it most likely mistypes, `meant`); for ""
     naming what leaving it out gives for `command` (`show_default`: every text option has one)."""
     if o.type is bool:
         ok = isinstance(value, bool)
@@ -512,7 +547,10 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
     if ok and o.maximum is not None:
         ok = value < o.maximum if o.exclusive_maximum else value <= o.maximum
     if not ok:
-        raise ValueError(f"must be {o.allowed(none=not cli)}")
+        names, sep = (o.choices, None) if o.choices is not None else _JOINED_NAMES.get(
+            o.name, ((), None))
+        raise ChoiceError(f"must be {o.allowed(none=not cli)}",
+                          meant(value, tuple(map(str, names)), sep=sep))
 
 
 def check(name: str, value, *, label: str | None = None, command: str | None = None) -> Any:
@@ -536,7 +574,7 @@ def check(name: str, value, *, label: str | None = None, command: str | None = N
             _check_one(o, value)
     except ValueError as e:
         raise OptionError(f"{label or name} ({_flag(o, command)}) {e}, got {value!r}"
-                          ) from None
+                          f"{getattr(e, 'hint', '')}") from None
     return value
 
 

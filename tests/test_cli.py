@@ -85,6 +85,27 @@ def test_help_lists_every_stage():
     (("catalogue", "valdate", "c.yaml", "--verbose"), "'valdate' is not a catalogue command "
                                                       "(did you mean validate?)"),
     (("rank", "-q", "mrege", "a"), "'mrege' is not a rank command (did you mean merge?)"),
+    # A case alone: difflib's ratio took it for a stray word ("unrecognized arguments: MERGE").
+    (("rank", "-q", "MERGE", "a"), "'MERGE' is not a rank command (did you mean merge?)"),
+    # A mistyped choice VALUE (a slip, or a case alone: refused, and now said): the options'
+    # said "must be one of …, got 'quik'", argparse's "invalid choice: 'dmeo' (choose from …)".
+    (("zoo", "build", "--out", "z", "--preset", "dmeo"), "argument --preset: invalid choice: "
+     "'dmeo' (did you mean demo?); choose from: demo, quick\n"),
+    (("zoo", "build", "--out", "z", "--preset", "Demo"), "'Demo' (did you mean demo?)"),
+    (("zoo", "build", "--out", "z", "--preset", "zzz"), "invalid choice: 'zzz'; choose from: "
+                                                        "demo, quick\n"),
+    (("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--profile", "quik"),
+     "argument --profile: must be one of paper, cpu, quick, got 'quik' (did you mean "
+     "quick?)\n"),
+    (("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--profile", "QUICK"),
+     "got 'QUICK' (did you mean quick?)\n"),
+    (("rank", "--metric", "knn-cosin"), "got 'knn-cosin' (did you mean knn-cosine?)\n"),
+    (("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--strategy", "cpus"),
+     "got 'cpus' (did you mean cpu?)\n"),
+    (("tune", "--run", "r", "--sweep", "defualt"), "got 'defualt' (did you mean default?)\n"),
+    (("tune", "--run", "r", "--sweep", "defualt+prob"), "got 'defualt+prob' (did you mean "
+                                                        "default+probe?)\n"),
+    (("tune", "--run", "r", "--sweep", "zzz+probe"), "got 'zzz+probe'\n"),
 ])
 def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
     code, out, err = in_process(*argv)
@@ -1841,6 +1862,26 @@ def test_invalid_python_values_are_refused_before_anything_runs(tmp_path):
     with pytest.raises(options.OptionError, match="--test-fraction"):
         DataArgs(spec="sklearn:digits", test_fraction=-0.1)
     assert FitOptions(threshold=0.02, modules=["a", "b"], corruptions=False).threshold == 0.02
+
+
+def test_a_mistyped_choice_from_python_is_named_with_the_closest_one(tmp_path):
+    """profile='quik' said "must be one of paper, cpu, quick, got 'quik'", and 'Quick' the
+    same without a word of case: each now ends "(did you mean quick?)" (`options.meant`)."""
+    import hubensemble
+    from hubensemble import options
+    from hubensemble.pipeline import FitOptions
+
+    with pytest.raises(options.OptionError, match=re.escape(
+            "profile (--profile) must be one of paper, cpu, quick, got 'quik' (did you mean "
+            "quick?)")):
+        hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "run", profile="quik")
+    with pytest.raises(options.OptionError, match=re.escape("got 'KNN' (did you mean knn?)")):
+        FitOptions(metric="KNN")
+    with pytest.raises(options.OptionError, match=re.escape("(did you mean aug+probe?)")):
+        options.check("sweep", "Aug+prob")
+    with pytest.raises(options.OptionError, match=r"got 'fast'$"):  # none close: no guess
+        FitOptions(profile="fast")
+    assert not (tmp_path / "run").exists()
 
 
 def test_stage_fields_are_the_invalidation_map():
