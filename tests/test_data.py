@@ -1397,6 +1397,13 @@ def test_unknown_specs_list_schemes(tmp_path):
             assert f"{scheme}:" in str(err.value)
     with pytest.raises(DataError, match="did you mean folder:"):
         load_task(str(tmp_path))
+    # A mistyped scheme was told the schemes alone: now the spec it most likely means.
+    with pytest.raises(DataError, match=re.escape(
+            f"unknown data scheme 'foldr' in 'foldr:{tmp_path}' (did you mean "
+            f"folder:{tmp_path}?)")):
+        load_task(f"foldr:{tmp_path}")
+    with pytest.raises(DataError, match=r"unknown data scheme 'zzz' in 'zzz:a'\. A data spec"):
+        load_task("zzz:a")  # none close: no guess
     # A CSV of labels (the form Kaggle and many tools give) was told the schemes only.
     table = tmp_path / "labels.csv"
     table.write_text("file,label\nimg/1.jpg,cat\n")

@@ -27,7 +27,7 @@ from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError, held_stops
 from hubensemble.terminal import shows_progress
-from hubensemble.text import absolute, described, escaped
+from hubensemble.text import absolute, closest_name, described, escaped
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,17 @@ def parse_spec(spec: str) -> tuple[str, str]:
     """'scheme:rest' → (scheme lower-cased, rest), e.g. 'npz:a.npz' → ('npz', 'a.npz').
 
     Raises DataError listing every scheme with an example when the spec has no scheme or an
-    unknown one (and suggests folder:/npz: when the text is an existing folder or .npz file).
+    unknown one (and suggests folder:/npz: when the text is an existing folder or .npz file,
+    and the spec with the scheme it most likely mistypes, by the rule of every "did you mean",
+    `text.closest_name`: foldr:DIR -> folder:DIR).
     """
     if not isinstance(spec, str) or ":" not in spec:
         raise _unknown_spec(str(spec), f"data spec {spec!r} has no scheme")
     scheme, rest = spec.split(":", 1)
     if scheme.lower() not in SCHEMES:
-        raise _unknown_spec(spec, f"unknown data scheme {scheme!r} in {spec!r}")
+        close = closest_name(scheme, SCHEMES)  # `foldr:DIR` was told the schemes alone
+        hint = f" (did you mean {close}:{rest}?)" if close else ""
+        raise _unknown_spec(spec, f"unknown data scheme {scheme!r} in {spec!r}{hint}")
     return scheme.lower(), rest
 
 
