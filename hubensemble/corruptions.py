@@ -292,12 +292,14 @@ RANDOM_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
 
 def get_corruption(name: str) -> Callable:
     """The corruption function called `name` (a key of CORRUPTIONS); HubensembleError listing
-    the known names for an unknown one."""
+    the known names for an unknown one, with the one it most likely mistypes
+    (`options.meant`: "(did you mean gaussian_noise?)")."""
     try:
         return CORRUPTIONS[name]
     except (KeyError, TypeError):
-        raise HubensembleError(f"unknown corruption {name!r}; choose from "
-                               f"{', '.join(CORRUPTIONS)}") from None
+        # `--corruptions gausian_noise` was told the names alone (options.meant: git's rule)
+        raise HubensembleError(f"unknown corruption {name!r}{options.meant(name, CORRUPTIONS)}"
+                               f"; choose from {', '.join(CORRUPTIONS)}") from None
 
 
 def resolve_corruptions(corruptions) -> list[str]:

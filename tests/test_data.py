@@ -1252,8 +1252,10 @@ def test_dataset_split_errors():
     task = tiny_task(np.zeros((4, 2, 2, 3), np.uint8), [0, 0, 1, 1])
     with pytest.raises(DataError, match="no val split"):
         task.dataset("val", batch_size=2)
-    with pytest.raises(DataError, match="unknown split"):
+    with pytest.raises(DataError, match=r"unknown split 'holdout'; use one of train, val, test"):
         task.dataset("holdout", batch_size=2)
+    with pytest.raises(DataError, match=r"unknown split 'tset' \(did you mean test\?\); use one"):
+        task.dataset("tset", batch_size=2)  # the split names alone before
 
 
 # --------------------------------------------------------------------------- tfds:

@@ -104,6 +104,10 @@ def test_unknown_corruption_and_bad_arguments_are_errors_that_list_the_names():
         ev.get_corruption("fog")
     for name in ev.CORRUPTIONS:
         assert name in str(e.value)
+    assert "did you mean" not in str(e.value)  # fog is no slip of any of them
+    with pytest.raises(HubensembleError, match=r"unknown corruption 'gausian_noise' \(did you "
+                                               r"mean gaussian_noise\?\); choose from "):
+        ev.get_corruption("gausian_noise")
     with pytest.raises(HubensembleError, match="gaussian_noise"):
         ev.resolve_corruptions(["contrast", "snow"])
     with pytest.raises(HubensembleError, match="severity"):

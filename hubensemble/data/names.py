@@ -12,7 +12,7 @@ import numpy as np
 from hubensemble import formats
 from hubensemble.errors import DataError
 from hubensemble.text import (  # noqa: F401 - invisible_at, visible_text re-exported
-    escaped, invisible_at, visible_text)
+    closest_name, escaped, invisible_at, visible_text)
 
 SPLIT_NAMES = formats.SPLITS
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
@@ -27,10 +27,13 @@ SPLIT_WORDS = {**dict.fromkeys(("train", "training", "tr", "trn"), "train"),
 
 def split_key(name: str) -> str:
     """"train", "val" or "test" for a split name or alias (validation, valid); DataError
-    naming the split names otherwise (`Task.split`, and evaluate before it loads anything)."""
+    naming the split names otherwise, with the one it most likely mistypes (`Task.split`, and
+    evaluate before it loads anything; `text.closest_name`: tset -> test)."""
     key = _SPLIT_ALIASES.get(name)
     if key is None:
-        raise DataError(f"unknown split {name!r}; use one of {', '.join(SPLIT_NAMES)}")
+        close = closest_name(name, SPLIT_NAMES) if isinstance(name, str) else None
+        hint = f" (did you mean {close}?)" if close else ""  # --split tset: the names alone
+        raise DataError(f"unknown split {name!r}{hint}; use one of {', '.join(SPLIT_NAMES)}")
     return key
 
 
