@@ -1881,6 +1881,10 @@ def test_a_mistyped_choice_from_python_is_named_with_the_closest_one(tmp_path):
         options.check("sweep", "Aug+prob")
     with pytest.raises(options.OptionError, match=r"got 'fast'$"):  # none close: no guess
         FitOptions(profile="fast")
+    # One letter from cpu, but a GPU's user means the strategy for GPUs (options.MEANT).
+    with pytest.raises(options.OptionError, match=re.escape("got 'GPU' (did you mean "
+                                                            "mirrored?)")):
+        options.check("strategy", "GPU")
     assert not (tmp_path / "run").exists()
 
 
