@@ -40,7 +40,7 @@ class Server:
 
     def __init__(self):
         self.routes, self.requests, self.resume, self.auth = {}, [], threading.Event(), []
-        self.ranges = []
+        self.ranges, self.heads = [], {}  # heads[path]: the answer of a HEAD, if not the last
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,8 +53,10 @@ class Server:
                 self.do_GET(file)
 
             def do_HEAD(self):
-                answers = server.routes.get(urllib.parse.urlsplit(self.path).path)
-                status, body, headers, _ = (answers or [(404, b"", {}, None)])[-1]
+                path = urllib.parse.urlsplit(self.path).path
+                answers = server.routes.get(path)
+                status, body, headers, _ = server.heads.get(path) or (
+                    answers or [(404, b"", {}, None)])[-1]
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -665,3 +667,29 @@ def test_a_preset_that_is_not_the_pinned_one_is_dropped_from_its_loaders_cache(s
             f"its files were removed from {loader}'s cache (" in said), said
         assert not [p for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock"
                     and p.name != "CACHEDIR.TAG"], said
+
+
+def test_a_presets_loader_waits_no_longer_than_hubensemble(server, presets, caplog):
+    # huggingface_hub waits a Retry-After itself ("Rate limited. Waiting 3601.0s before
+    # retry [Retry 1/5]", for a HEAD answered 503 or a file's body answered 429): an hf://
+    # preset so answered waited up to 5 h, past the 60 s cap of every other download. Now
+    # said at once, as an archive's is, and nothing of it is logged twice.
+    import huggingface_hub.utils._http as hf_http
+    from hubensemble.hub.sources import fetch_preset
+
+    factory, hf_logger = hf_http._GLOBAL_CLIENT_FACTORY, logging.getLogger("huggingface_hub")
+    handlers = list(hf_logger.handlers)
+    wait = {"Retry-After": "3600", **HF}
+    _hf_preset(server, "o/w")
+    server.heads["/o/w/resolve/main/config.json"] = (503, b"", wait, None)
+    _hf_preset(server, "o/r", [(429, b"", wait)] * 6)
+    for handle, status in (("hf://o/w", 503), ("hf://o/r", 429)):
+        server.requests.clear()
+        with pytest.raises(ModuleLoadError) as err:
+            fetch_preset(handle, deadline_seconds=3)
+        assert err.value.stage == "network" and (
+            f"HTTP {status}: the server " in str(err.value) and "and asks to wait 3600 s "
+            "(longer than the 60 s hubensemble waits); try again later" in str(err.value)
+        ), str(err.value)
+        assert len([p for p in server.requests if p[0].endswith("config.json")]) <= 1
+    assert hf_http._GLOBAL_CLIENT_FACTORY is factory and hf_logger.handlers == handlers

@@ -214,3 +214,78 @@ def _quiet_huggingface_hub():
         with held_stops():
             hf_tqdm.progress_bar_states.clear()
             hf_tqdm.progress_bar_states.update(states)
+
+
+class RetryAfterTooLong(Exception):
+    """An answer of huggingface_hub's request asked to wait longer than hubensemble waits
+    (`remote.MAX_RETRY_AFTER`): raised in place of huggingface_hub's own wait. ``response``
+    is the answer (its status and Retry-After read by `remote.http_status` and
+    `remote.retry_after`)."""
+
+    def __init__(self, response):
+        super().__init__(f"HTTP {response.status_code}: the server asks to wait "
+                         f"{response.headers.get('Retry-After')} s")
+        self.response = response
+
+
+@contextlib.contextmanager
+def capped_loader_waits():
+    """While the block runs, huggingface_hub waits no longer than hubensemble does for one
+    answer: its own retries (``utils._http._http_backoff_base``, 2.4.0) sleep the answer's
+    Retry-After + 1 s, up to 5 times (an answer of HTTP 503 with ``Retry-After: 3600``: 5 h),
+    whatever HUBENSEMBLE_DOWNLOAD_DEADLINE says. A response hook on the clients it makes
+    (its ``set_client_factory``, the factory it had wrapped, and put back after) raises
+    `RetryAfterTooLong` for an answer of `remote.TRANSIENT_STATUSES` asking to wait more than
+    `remote.MAX_RETRY_AFTER` s, the rule of every other download. Its records are shown once
+    (`_records_once`). kagglehub tries nothing again (1.0.2): its answers go through
+    `remote.with_retries`, which holds the same cap."""
+    try:
+        from huggingface_hub.utils import _http as hf_http
+    except ImportError:
+        yield
+        return
+    from hubensemble.errors import held_stops
+    from hubensemble.hub import remote
+
+    def hook(response):
+        wait = remote.retry_after_seconds(response.headers.get("Retry-After"))
+        if (response.status_code in remote.TRANSIENT_STATUSES and wait is not None
+                and wait > remote.MAX_RETRY_AFTER):
+            raise RetryAfterTooLong(response)
+
+    made = getattr(hf_http, "_GLOBAL_CLIENT_FACTORY", hf_http.default_client_factory)
+
+    def factory():
+        client = made()
+        client.event_hooks = {**client.event_hooks,
+                              "response": [*client.event_hooks.get("response", []), hook]}
+        return client
+
+    hf_http.set_client_factory(factory)  # closes the client made before: the next has the hook
+    try:
+        with _records_once():
+            yield
+    finally:  # whole (errors.held_stops): a Ctrl-C here left the hook in place for good
+        with held_stops():
+            hf_http.set_client_factory(made)
+
+
+@contextlib.contextmanager
+def _records_once():
+    # huggingface_hub's loggers hand each record to a StreamHandler of its own and, as every
+    # logger, on to the root logger's handlers: under hubensemble's (the commands', which
+    # also write RUN/log.txt) each of its warnings ("Retrying in 1s …") was shown twice, raw
+    # and as "WARNING huggingface_hub.utils._http: …". Its own handler is taken off for the
+    # block when the root logger has a handler, so they are shown once, hubensemble's way.
+    from hubensemble.errors import held_stops
+
+    logger = logging.getLogger("huggingface_hub")
+    own = list(logger.handlers) if logging.getLogger().handlers and logger.propagate else []
+    for handler in own:
+        logger.removeHandler(handler)
+    try:
+        yield
+    finally:
+        with held_stops():
+            for handler in own:
+                logger.addHandler(handler)

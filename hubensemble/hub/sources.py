@@ -439,7 +439,9 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
     (`_passing_not_retried`) is made again as the other downloads are
     (`remote.with_retries`; the loaders keep what they completed and never call a cut file
     complete). The loaders print no progress of their own unless hubensemble shows
-    progress (`loaders.quiet_loaders`). Raises
+    progress (`loaders.quiet_loaders`), and wait no longer for one answer than hubensemble
+    does (`loaders.capped_loader_waits`: a Retry-After above `remote.MAX_RETRY_AFTER` fails
+    the fetch at once, said as such). Raises
     ModuleLoadError(stage="handle") without keras-hub, (stage="network") when the files
     cannot be fetched in time or the server refuses them, naming the status and what to do
     (`resolvers.network_hint`: e.g. HF_TOKEN or KAGGLE_USERNAME/KAGGLE_KEY for 401/403),
@@ -460,7 +462,7 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
 
     deadline = time.monotonic() + deadline_seconds
     try:
-        with loaders.quiet_loaders(not showing().progress):
+        with loaders.quiet_loaders(not showing().progress), loaders.capped_loader_waits():
             folder = remote.call_with_deadline(
                 lambda: remote.with_retries(fetch, what=f"fetching the preset {handle}",
                                             deadline=deadline, may_pass=functools.partial(
