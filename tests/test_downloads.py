@@ -360,6 +360,7 @@ def presets(server, tmp_path, monkeypatch):
                         server.url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-hf-token"))
     monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agents.json"))
     monkeypatch.setattr(remote, "RETRY_WAITS", (0.0, 0.0))
     server.add(f"{KAGGLE_FILE}/model.weights.h5", ok(WEIGHTS))
@@ -463,6 +464,26 @@ def test_a_refusal_names_the_status_and_whose_key_to_set(server, tarball, hub_ca
 
     assert kaggle_authorization("http://mirror.example/api/v1/models/o/m/t/v/1/download") is None
     assert kaggle_authorization("https://www.kaggle.com/api/v1/x") == server.auth[0]
+    # A key sent and refused: said so, with where it was read (it said to set the key).
+    server.add("/api/v1/models/o/k/tensorFlow2/v/1/download", (401, b""))
+    said = refused(resolve, "kaggle:o/k/tensorFlow2/v/1")
+    assert ("(HTTP 401: Kaggle refuses the key of the account 'someone' (read from "
+            "KAGGLE_USERNAME and KAGGLE_KEY of the environment): check that key, or make a new "
+            "API token at kaggle.com/settings;" in said and "without" not in said), said
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(name)
+    config = os.environ["KAGGLE_CONFIG_DIR"]
+    os.makedirs(config)
+    with open(os.path.join(config, "kaggle.json"), "w") as f:
+        json.dump({"username": "other", "key": "k"}, f)
+    said = refused(lambda h: fetch_preset(h, deadline_seconds=60), "kaggle://o/m/keras/v/1")
+    assert (f"HTTP 403: Kaggle refuses the key of the account 'other' (read from "
+            f"{os.path.join(config, 'kaggle.json')})") in said, said
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    said = refused(lambda h: fetch_preset(h, deadline_seconds=60), "hf://o/gated")
+    assert ("(HTTP 401: the Hugging Face Hub refuses it with the token sent (read from HF_TOKEN "
+            "of the environment): a gated or private repository that token's account cannot "
+            "read" in said), said
 
 
 def test_a_web_page_or_a_rate_limit_is_said_as_such_and_nothing_is_kept(server, hub_cache):

@@ -33,17 +33,41 @@ def kaggle_credentials():
     """(username, key) of a Kaggle account, as the Kaggle API and kagglehub read them:
     KAGGLE_USERNAME and KAGGLE_KEY, else the "username" and "key" of kaggle.json in
     $KAGGLE_CONFIG_DIR (default ~/.kaggle); None when neither is set (or readable)."""
+    found = _kaggle_key()
+    return found[:2] if found else None
+
+
+def _kaggle_key():
+    # (username, key, where they were read: words for the error of a refused key) or None.
     user, key = os.environ.get("KAGGLE_USERNAME"), os.environ.get("KAGGLE_KEY")
     if user and key:
-        return user, key
+        return user, key, "KAGGLE_USERNAME and KAGGLE_KEY of the environment"
     folder = os.environ.get("KAGGLE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"),
                                                                  ".kaggle")
+    path = os.path.join(folder, "kaggle.json")
     try:
-        found = read_json(os.path.join(folder, "kaggle.json"))
+        found = read_json(path)
         user, key = found.get("username"), found.get("key")
     except (OSError, ValueError, AttributeError):
         return None
-    return (str(user), str(key)) if user and key else None
+    return (str(user), str(key), path) if user and key else None
+
+
+def _hf_token_source():
+    # Where huggingface_hub reads the token it sends (huggingface_hub.get_token, 2.4.0): the
+    # environment's HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN), else the file `hf auth
+    # login` writes; None when it sends none.
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if os.environ.get(name):
+            return f"{name} of the environment"
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return None
+    path = getattr(constants, "HF_TOKEN_PATH", None)
+    if getattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", False) or not path:
+        return None
+    return path if os.path.isfile(path) else None
 
 
 def kaggle_authorization(url):
@@ -87,6 +111,30 @@ def _host_kind(handle):
     return None
 
 
+def _refused(kind, handle) -> str:
+    """The words of a refusal (`_REFUSED`), or, when the refused request carried a key (a
+    Kaggle account's key: `kaggle_authorization`, or kagglehub's for a kaggle:// preset; the
+    Hub's token: `_hf_token_source`), that this key was refused and where it was read."""
+    if kind == "kaggle":
+        found = _kaggle_key()
+        url = kaggle_download_url(handle) or str(handle)
+        if found and (str(handle).startswith("kaggle://") or kaggle_authorization(url)):
+            return (f"Kaggle refuses the key of the account {found[0]!r} (read from "
+                    f"{found[2]}): check that key, or make a new API token at "
+                    "kaggle.com/settings; and if the model is gated accept its terms on its "
+                    "Kaggle page with that account first")
+    if kind == "hf":
+        where = _hf_token_source()
+        if where:
+            return ("the Hugging Face Hub refuses it with the token sent (read from "
+                    f"{where}): a gated or private repository that token's account cannot "
+                    "read (or one that does not exist: the Hub answers 401 for a name it does "
+                    "not show you); check the name, that the token is valid (or make a new "
+                    "one at huggingface.co/settings/tokens) and that its account accepted the "
+                    "repository's terms")
+    return _REFUSED[kind]
+
+
 def status_hint(error: BaseException, handle=None) -> str | None:
     """What to do about the HTTP status `error` got (`remote.http_status`, also through
     kagglehub's and huggingface_hub's errors), naming the status: 401/403 the credentials of
@@ -97,7 +145,7 @@ def status_hint(error: BaseException, handle=None) -> str | None:
     status = remote.http_status(error)
     kind = _host_kind(handle)
     if status in (401, 403):
-        return f"HTTP {status}: {_REFUSED[kind]}"
+        return f"HTTP {status}: {_refused(kind, handle)}"
     if status == 404:
         return (f"HTTP 404: nothing is at that address; check its spelling"
                 f"{', its version' if kind == 'kaggle' else ''} and that it is published")
