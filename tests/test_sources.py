@@ -338,7 +338,7 @@ def test_offline_imagenet_weights_name_the_file_and_where_to_put_it(keras_home, 
     assert err.value.stage == "network" and "mnv3" in message
     assert fname in message and str(keras_home / "models" / fname) in message
     assert "offline" in message and "weights:" in message
-    assert "HTTP 404: nothing is at that address; check its spelling" in message  # hub.hosts' words
+    assert "HTTP Error 404: Not Found; nothing is at that address; check its spelling" in message
     assert "\n" not in message, "one line"
     assert not os.path.exists(keras_home / "models" / fname)
 

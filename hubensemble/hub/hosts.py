@@ -135,29 +135,37 @@ def _refused(kind, handle) -> str:
     return _REFUSED[kind]
 
 
-def status_hint(error: BaseException, handle=None) -> str | None:
+def status_hint(error: BaseException, handle=None, *, shown: str = "") -> str | None:
     """What to do about the HTTP status `error` got (`remote.http_status`, also through
     kagglehub's and huggingface_hub's errors), naming the status: 401/403 the credentials of
-    who refused (`_REFUSED`: KAGGLE_USERNAME/KAGGLE_KEY for Kaggle, HF_TOKEN for the Hugging
-    Face Hub), 404 the handle to check, 429 and 5xx (TRANSIENT_STATUSES, tried again in vain)
-    the tries and a wait the server asked for that was not waited; None for another status
-    (or none)."""
+    who refused (`_refused`: KAGGLE_USERNAME/KAGGLE_KEY for Kaggle, HF_TOKEN for the Hugging
+    Face Hub, or that the key sent was refused), 404 the handle to check, 429 and 5xx
+    (TRANSIENT_STATUSES, tried again in vain) the tries and a wait the server asked for that
+    was not waited; None for another status (or none). ``shown`` is the error's text the
+    words follow: when it already names the status ("HTTP Error 404: Not Found", "404
+    Client Error"), the words do not name it again ("HTTP 404: " left out)."""
     status = remote.http_status(error)
     kind = _host_kind(handle)
     if status in (401, 403):
-        return f"HTTP {status}: {_refused(kind, handle)}"
-    if status == 404:
-        return (f"HTTP 404: nothing is at that address; check its spelling"
-                f"{', its version' if kind == 'kaggle' else ''} and that it is published")
-    if status in remote.TRANSIENT_STATUSES:  # tried again while it could be
+        lead, said = f"HTTP {status}: ", _refused(kind, handle)
+    elif status == 404:
+        lead, said = "HTTP 404: ", (
+            f"nothing is at that address; check its spelling"
+            f"{', its version' if kind == 'kaggle' else ''} and that it is published")
+    elif status in remote.TRANSIENT_STATUSES:  # tried again while it could be
         wait, tries = remote.retry_after(error), getattr(error, "tries", 1)
-        said = (f"HTTP {status}{f' (tried {tries} times)' if tries > 1 else ''}: "
-                + ("the server limits how often it is asked" if status == 429 else
-                   "the server is failing for now"))
+        lead = f"HTTP {status}{f' (tried {tries} times)' if tries > 1 else ''}: "
+        said = ("the server limits how often it is asked" if status == 429 else
+                "the server is failing for now")
         if wait is not None and wait > remote.MAX_RETRY_AFTER:
             said += (f", and asks to wait {wait:g} s (longer than the "
                      f"{remote.MAX_RETRY_AFTER:g} s hubensemble waits)")
         token = " (a token, HF_TOKEN, raises the Hub's limit)" if (
             status == 429 and kind == "hf") else ""
-        return f"{said}; try again later{token}"
-    return None
+        said = f"{said}; try again later{token}"
+    else:
+        return None
+    if re.search(rf"(?<!\d){status}(?!\d)", shown or ""):  # said just before: not twice
+        lead = f"tried {tries} times: " if status in remote.TRANSIENT_STATUSES and tries > 1 \
+            else ""
+    return lead + said

@@ -223,8 +223,8 @@ class RetryAfterTooLong(Exception):
     `remote.retry_after`)."""
 
     def __init__(self, response):
-        super().__init__(f"HTTP {response.status_code}: the server asks to wait "
-                         f"{response.headers.get('Retry-After')} s")
+        super().__init__(f"the server answered HTTP {response.status_code} with Retry-After: "
+                         f"{response.headers.get('Retry-After')}")
         self.response = response
 
 

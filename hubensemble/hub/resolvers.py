@@ -411,7 +411,7 @@ def network_hint(error: BaseException, handle=None) -> str:
     host name that does not resolve (no network, or a mistyped host: a longer timeout would
     not help), a passing failure tried again in vain (`remote.with_retries`: HTTP 503, a
     connection dropped), a redirect loop, or anything else (the URL, the connection)."""
-    said = status_hint(error, handle)
+    said = status_hint(error, handle, shown=first_line(error))  # its callers show that
     if said:
         return said
     text = str(error).lower()

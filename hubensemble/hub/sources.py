@@ -211,7 +211,7 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
         with download_bar(url) as bar, remote.redrawn(bar):
             remote.download(url, path, timeout=timeout, deadline=deadline, progress=bar)
     except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
-        said = status_hint(e, url)  # the words of every download's HTTP status
+        said = status_hint(e, url, shown=first_line(e))  # every download's words of a status
         raise ModuleLoadError(
             f"cannot download the ImageNet weights {request.fname} from {url}"
             f"{f' (the mirror {WEIGHTS_MIRROR_ENV} names)' if mirror else ''} "
