@@ -18,8 +18,8 @@ from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (BOOKKEEPING, STAGE_INPUTS, candidates_digest, carried,
-                                      file_digest, mark, stage_done, stage_keys,
-                                      tree_sha256, view_digest)
+                                      file_digest, mark, read_keys, stage_done,
+                                      stage_keys, tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, escaped
@@ -198,7 +198,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         run.update(fit={"catalogue": [s.source or s.name for s in specs],
                         "data": data_args.spec, "fingerprints": fingerprints,
                         "options": dataclasses.asdict(options), "keys": keys})
-        return _run_stages(run, specs, task, data_args, options, keys, export=export,
+        reads = read_keys(fingerprints["catalogue"], fingerprints["data"], options)
+        return _run_stages(run, specs, task, data_args, options, keys, reads, export=export,
                            progress=progress, cache_dir=cache_dir, use_cache=use_cache,
                            said=said)
 
@@ -309,7 +310,8 @@ def _keep_or_drop(run, stage, output, now) -> None:
     fresh = recorded is None or all(recorded.get(s) == d for s, d in now.items())
     if Path(output).exists() and fresh:
         mark(run, stage, record.get("key"), record.get("seconds") or 0.0, reused=True,
-             **({} if recorded is None else {"digests": recorded}))
+             **({} if recorded is None else {"digests": recorded}),
+             **({"reads": record["reads"]} if "reads" in record else {}))
         return
     if Path(output).exists():
         Path(output).unlink()
@@ -323,12 +325,14 @@ def _keep_or_drop(run, stage, output, now) -> None:
     run.modify(drop)
 
 
-def _run_stages(run, specs, task, data_args, options, keys, *, export, progress, cache_dir,
-                use_cache, said=()):
+def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, progress,
+                cache_dir, use_cache, said=()):
     """fit's stages in `run`, each run or, done before with the same key and inputs, reused:
     a reused stage is said on the terminal with `progress` ("rank: done before, reused"; a
     re-run said nothing until the summary's "(earlier run, reused)"), but the stages in
-    `said`, whose reuse was said before (`resume._go_on_from_rank`), in the log alone."""
+    `said`, whose reuse was said before (`resume._go_on_from_rank`), in the log alone.
+    `reads`: `stagerecords.read_keys`, recorded beside each key: a stage whose key changed
+    only in the options of rank (--top-k) is reused while the results it reads are the same."""
     from hubensemble.cost.records import figures_digest
     from hubensemble.ensemble import read_ensemble, run_ensemble
     from hubensemble.evaluate import ROBUSTNESS_FILE, evaluate_model, read_evaluation
@@ -384,6 +388,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         steps.append(("evaluate", evaluate))
     # The cost pass is keyed by tune's key: it depends on the candidates and nothing else.
     keys = {**keys, "cost": keys["tune"]}
+    reads = {**reads, "cost": reads["tune"]}
     outputs = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
                "export": export_path / "saved_model.pb", "evaluate": robustness_path}
     # What identifies each stage's result: its file (the export: its metadata asset, which
@@ -423,7 +428,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         if same_costs and now.get("cost") == same_costs[1] and \
                 recorded.get("cost") == same_costs[0]:
             seen["cost"] = same_costs[0]
-        done = present and stage_done(run, name, keys[name], seen, ran=ran, views=views(name))
+        done = present and stage_done(run, name, keys[name], seen, ran=ran, views=views(name),
+                                      reads=reads[name])
         if done and name == "cost" and (why := _costs_outdated(run)):
             log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
             done = False
@@ -435,8 +441,8 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             if kept := adopt_export(run, export_path, retrain_full=options.retrain_full):
                 say(SimpleNamespace(quiet=not progress), f"export: {kept}")
                 mark(run, name, keys[name], run.meta()["export"].get("seconds") or 0.0,
-                     digests=with_views(now, name), files=tree_sha256(export_path),
-                     record=run.meta()["export"])
+                     reads=reads[name], digests=with_views(now, name),
+                     files=tree_sha256(export_path), record=run.meta()["export"])
                 done = True
                 if follow_evaluation(run, export_path, before, robustness_path):
                     known.pop("evaluate", None)  # its record now names the kept export
@@ -451,12 +457,16 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
             say(SimpleNamespace(quiet=not progress or name in said),
                 f"{name}: done before, reused", logged=False)
             seconds[name] = run.meta()["stages"][name]["seconds"]
+            # Selected again by this fit (reselect.top_k_change): tune then says rank ran
+            # again, not "another command rewrote it"; the mark below drops the flag.
+            if run.meta()["stages"][name].get("reselected"):
+                ran.append(name)
             carry = carried(run, name)
             if name == "export" and (warmed := warmup_added(export_path)):
                 say(SimpleNamespace(quiet=not progress), f"export: {warmed}")
                 carry["files"] = tree_sha256(export_path)
             # The summary then says this run did not spend the recorded time on it.
-            mark(run, name, keys[name], seconds[name], reused=True,
+            mark(run, name, keys[name], seconds[name], reused=True, reads=reads[name],
                  digests=with_views(now, name), **carry)
             if name == "export":
                 _name_own_export(run)
@@ -485,7 +495,7 @@ def _run_stages(run, specs, task, data_args, options, keys, *, export, progress,
         seconds[name] = time.time() - start + earlier
         known.pop(name, None)  # its result was just rewritten
         known.pop(("view", name), None)
-        mark(run, name, keys[name], seconds[name], reused=False,
+        mark(run, name, keys[name], seconds[name], reused=False, reads=reads[name],
              digests=with_views(digests(read), name),
              **({"files": tree_sha256(export_path), "record": run.meta().get("export")}
                  if name == "export" else {}),

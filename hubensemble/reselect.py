@@ -34,8 +34,9 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
     recorded top_k are the recorded ones), selects the run's ranking again with the new
     top_k (ranking.json, ranking.csv and run.json's "rank" rewritten; no module is embedded or
     scored) and records the rank stage done under its new key (`keys`), so fit reuses it and
-    `tune` adds only the trials of the modules new to the selection; says so on stderr with
-    `progress` and in the log: True then. False when this is not such a change (another
+    `tune` adds only the trials of the modules new to the selection (the stages after tune
+    are reused while what they read is unchanged: `stagerecords.read_keys`); says so on
+    stderr with `progress` and in the log: True then. False when this is not such a change (another
     option, the catalogue or the data changed too; a ranking that is missing, damaged, a
     shard's or not the recorded top-k selection): the caller refuses as before. The
     refusal's reason (str) when candidates of modules the new selection drops are in
@@ -75,7 +76,7 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
 
     run.modify(rank_section)
     seconds = ((run.meta().get("stages") or {}).get("rank") or {}).get("seconds") or 0.0
-    mark(run, "rank", keys["rank"], seconds, reused=True,
+    mark(run, "rank", keys["rank"], seconds, reused=True, reselected=True,
          digests={"rank": file_digest(run.ranking_json)})
     given = option_word("--modules " + " ".join(options.modules or ()),
                         f"modules={list(options.modules or ())!r}")
@@ -84,8 +85,8 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
              else "no module is new to it: tune keeps its candidates")
     say(SimpleNamespace(quiet=not progress),
         f"{change}: the ranking in {escaped(run.ranking_json)} is reused, not ranked again "
-        f"(selected now: {', '.join(selected) or 'none'}); {tuned}, and the stages after it "
-        "run again")
+        f"(selected now: {', '.join(selected) or 'none'}); {tuned}; the stages after it run "
+        "again only where what they read changed")
     return True
 
 

@@ -1,8 +1,9 @@
 """The record of each `fit` stage in run.json ("stages"): its key, what it read and wrote
 (digests), and whether a recorded stage can be reused (`stage_done`) or was damaged since.
 
-fit reuses a stage only while its key (the options and inputs it depends on) and the results
-it read are unchanged; a result another command rewrote, or one damaged in place, makes that
+fit reuses a stage only while its key (the options and inputs it depends on; or, for a stage
+whose inputs' digests are compared, `read_keys`: the options it reads) and the results it read
+are unchanged; a result another command rewrote, or one damaged in place, makes that
 stage and every stage after it run again (pipeline._run_stages).
 """
 
@@ -30,6 +31,26 @@ def stage_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
 
     keys, upstream = {}, digest([catalogue_fp, data_fp])
     for stage in STAGES:
+        upstream = digest([upstream, stage, options.for_stage(stage)])
+        keys[stage] = upstream
+    return keys
+
+
+def read_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
+    """A key per stage (`options.STAGES`) of the options it reads: as `stage_keys`, but rank's
+    options (metric, k, top_k, threshold, max_k, greedy) left out of every stage after rank.
+    Their whole effect on those stages goes through ranking.json, which tune alone reads
+    (`STAGE_INPUTS`; the ensemble, export and evaluation read neither the ranking nor a rank
+    option), and `stage_done` compares its digest: a --top-k change made the ensemble, the
+    export and the evaluation stale by `stage_keys` alone, and fit exported a byte-identical
+    ensemble.json again (100 s and 114 s, helper 229). The options of tune and after stay
+    chained: a result's digest does not hold all they change (the export's digest is its
+    metadata asset). Recorded as a stage's "reads" (`mark`), beside its key."""
+    from hubensemble.options import STAGES
+
+    keys = {"rank": stage_keys(catalogue_fp, data_fp, options)["rank"]}
+    upstream = digest(["rank's options left out", catalogue_fp, data_fp])
+    for stage in STAGES[1:]:
         upstream = digest([upstream, stage, options.for_stage(stage)])
         keys[stage] = upstream
     return keys
@@ -123,21 +144,26 @@ def candidates_digest(folder) -> str | None:
     return digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
 
 
-def stage_done(run, stage, key, digests=None, ran=(), views=None):
-    """`stage` finished under `key`, its result is still the one it wrote, and the results it
-    read are unchanged (`digests`: stage -> digest of its result now; a record written
-    before digests were kept is trusted as before). `ran`: the stages this fit has just run
-    (their new results are why, not another command). `views`: stage read -> its
-    `view_digest` now; a result read whose file changed in BOOKKEEPING fields alone (its
-    view is the one recorded, the record's digests' "views", or, for a record without
-    views, the file digest recorded) is unchanged for `stage`.
+def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None):
+    """`stage` finished under `key` (or, for a record with digests compared here, under
+    `reads`: its `read_keys` key, of the options it reads itself), its result is still the
+    one it wrote, and the results it read are unchanged (`digests`: stage -> digest of its
+    result now; a record written before digests were kept is trusted as before). `ran`: the
+    stages this fit has just run (their new results are why, not another command). `views`:
+    stage read -> its `view_digest` now; a result read whose file changed in BOOKKEEPING
+    fields alone (its view is the one recorded, the record's digests' "views", or, for a
+    record without views, the file digest recorded) is unchanged for `stage`.
 
     A record of a hubensemble before bad91fe (2026-12-01) holds no digests: it is trusted
     unless a stage it reads ran again in this fit. Trusting it then (e.g. cost counted
     again under a newer counting rule) kept ensemble.json, the export and robustness.json of
     the old counts beside a new cost.json, where a run recorded since redoes them."""
     record = (run.meta().get("stages") or {}).get(stage) or {}
-    if record.get("key") != key or not record.get("done", False):
+    # `reads` alone only where the results the stage reads are compared below: a record
+    # of a hubensemble before read_keys has no "reads" and is matched by its key as before.
+    by_reads = (reads is not None and digests is not None and "digests" in record
+                and record.get("reads") == reads)
+    if (record.get("key") != key and not by_reads) or not record.get("done", False):
         return False
     if digests is None:
         return True

@@ -1799,6 +1799,7 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     assert "m2" in run.ranking_csv.read_text()
     assert run.meta()["rank"]["selected"] == ["m0", "m1", "m2"]
     assert stage_done(run, "rank", keys["rank"], {"rank": file_digest(run.ranking_json)})
+    assert run.meta()["stages"]["rank"]["reselected"]  # fit's tune: "rank ran again"
     assert not stage_done(run, "tune", keys["tune"])  # tune runs: the new module's trials
     assert sorted(os.listdir(run.candidates)) == ["default-0-m0", "default-4-m1"]  # kept
     # Smaller: m1's candidate would stay in the pool the ensemble selects from.
@@ -1947,3 +1948,54 @@ def test_a_changed_top_k_with_modules_does_not_say_tune_adds_trials(tmp_path, ca
     assert "--top-k 2 -> 3" in said or "top_k=2 -> 3" in said, said
     assert "tune adds the trials of" not in said, said
     assert "--modules" in said or "modules=" in said, said
+
+
+def test_a_changed_top_k_leaves_the_stages_whose_inputs_are_unchanged_done(tmp_path):
+    """fit --modules A B C --top-k 2, then --top-k 3, then --top-k 2: each fit exported
+    again (100 s and 114 s, helper 229) a byte-identical ensemble.json, because the stage
+    keys chain every option into every later stage. A stage after rank is now also done
+    under its `read_keys` key (the options of tune and after, not rank's) while the results
+    it reads are unchanged; a changed ensemble.json, an ensemble option, or a record of a
+    hubensemble before `read_keys` (no "reads": matched by its key alone) still runs it.
+    Files only, as fit records and compares them (pipeline._run_stages)."""
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import (file_digest, mark, read_keys, stage_done,
+                                          stage_keys, view_digest)
+
+    run = Run(tmp_path / "run")
+    atomic_write_json(run.ensemble_json, {"objective": "ce", "members": [{"trial": "t0"}]})
+    before = FitOptions(top_k=2, modules=["m0", "m1", "m2"])
+    keys, reads = stage_keys("cat", "data", before), read_keys("cat", "data", before)
+
+    def digests():
+        return {"export": "e", "ensemble": file_digest(run.ensemble_json)}
+
+    def views():
+        return {"ensemble": view_digest("ensemble", run.ensemble_json)}
+
+    def done(options, record_reads=True):
+        mark(run, "export", keys["export"], 1.0, digests={**digests(), "views": views()},
+             **({"reads": reads["export"]} if record_reads else {}))
+        return stage_done(run, "export", stage_keys("cat", "data", options)["export"],
+                          digests(), views=views(),
+                          reads=read_keys("cat", "data", options)["export"])
+
+    now = dataclasses.replace(before, top_k=3)
+    assert stage_keys("cat", "data", now)["export"] != keys["export"]  # chained: stale
+    assert read_keys("cat", "data", now)["export"] == reads["export"]
+    assert read_keys("cat", "data", now)["rank"] != reads["rank"]
+    assert done(now)  # ran the export again before
+    assert done(before)
+    assert not done(now, record_reads=False)  # an older record: by its key, as before
+    assert done(before, record_reads=False)  # ... which a fit with the same options reuses
+    assert not done(dataclasses.replace(now, max_members=1))  # an option the export follows
+    mark(run, "export", keys["export"], 1.0, reads=reads["export"],
+         digests={**digests(), "views": views()})
+    atomic_write_json(run.ensemble_json, {"objective": "ce", "members": [{"trial": "t1"}]})
+    assert not stage_done(run, "export", stage_keys("cat", "data", now)["export"], digests(),
+                          views=views(), reads=read_keys("cat", "data", now)["export"])
+    # Without the results' digests (fit's check before rank), the key alone decides.
+    assert not stage_done(run, "export", stage_keys("cat", "data", now)["export"],
+                          reads=read_keys("cat", "data", now)["export"])
