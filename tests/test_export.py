@@ -783,7 +783,8 @@ def test_a_full_disk_inside_tensorflows_writer_stops_export_with_one_line(
         run_copy, in_process, tmp_path):
     """A new-user check (helper 115): a full disk while TensorFlow wrote saved_model.pb ended
     export with ResourceExhaustedError's traceback and exit 1, where a full disk met by our
-    own writes is one line and exit 2. Here no file may grow past the run's largest one, so
+    own writes is one line and exit 2 (its temp folder named by fileio.writer_tag,
+    PID_START@HOST). Here no file may grow past the run's largest one, so
     TensorFlow's own writer fails (OutOfRangeError "…; File too large", the same path as
     ENOSPC); Python ignores SIGXFSZ, so the process lives on."""
     import resource
@@ -798,9 +799,9 @@ def test_a_full_disk_inside_tensorflows_writer_stops_export_with_one_line(
     last = err.strip().splitlines()[-1]
     assert code == 2 and "Traceback" not in err, err[-3000:]
     assert re.fullmatch(r"hubensemble: error: \[Errno 27\] File too large \(\w+Error\): "
-                        rf"'{re.escape(str(tmp_path))}/\.tmp-x\.\d+/\S+'; raise the file size "
-                        r"limit \(`ulimit -f`\) or write elsewhere, then run the same command "
-                        r"again to resume", last), last
+                        rf"'{re.escape(str(tmp_path))}/\.tmp-x\.\d+_\d+@[^/]+/\S+'; raise the "
+                        r"file size limit \(`ulimit -f`\) or write elsewhere, then run the same "
+                        r"command again to resume", last), last
     # no half export, nor the export folder's lock file (removed as its holder ended)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     code, out, err = in_process("export", "--run", run_copy, "--out", tmp_path / "x", "-q")
