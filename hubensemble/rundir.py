@@ -1,7 +1,6 @@
 """The run directory: the files through which the stages hand work to each other."""
 
 import contextlib
-import json
 import logging
 import os
 from pathlib import Path
@@ -201,7 +200,7 @@ class Run(RunExports):
         written before 2026-12-06), unreadable, not a list of str, or not of `n` (int) paths:
         the report then names an image train[i]."""
         try:
-            paths = json.loads((self.labels / formats.TRAIN_PATHS_FILE).read_text("utf-8"))
+            paths = read_json(self.labels / formats.TRAIN_PATHS_FILE)
         except (OSError, ValueError):
             return None
         if (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)
