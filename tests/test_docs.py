@@ -97,3 +97,25 @@ def test_the_links_files_and_tests_the_docs_name_exist():
                     rf"def {name}\(", tests):
                 wrong.append((doc.name, "test", name))
     assert not wrong, wrong
+
+
+def test_the_doc_sections_the_code_names_exist():
+    """An error or docstring that sends the reader to `docs/NAME.md#anchor`, or to
+    `docs/NAME.md, "Section"` (a heading, or a paragraph's bold lead `**Section.**`), names
+    one that is there: a renamed heading would leave the way on pointing nowhere."""
+    sources = [*(ROOT / "hubensemble").rglob("*.py"), *(ROOT / "tools").rglob("*.py")]
+    wrong, seen = [], 0
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for doc, anchor in re.findall(r"docs/([a-z]+\.md)#([a-z0-9_-]+)", text):
+            seen += 1
+            target = ROOT / "docs" / doc
+            if not target.exists() or anchor not in _anchors(target.read_text(encoding="utf-8")):
+                wrong.append((path.name, f"docs/{doc}#{anchor}"))
+        for doc, section in re.findall(r"docs/([a-z]+\.md),? \\?[\"']([^\"'\\\n]+)", text):
+            seen += 1
+            target = ROOT / "docs" / doc
+            body = target.read_text(encoding="utf-8") if target.exists() else ""
+            if not re.search(rf"^(?:#+ |\*\*){re.escape(section)}", body, re.M):
+                wrong.append((path.name, f'docs/{doc}, "{section}'))
+    assert seen > 10 and not wrong, wrong
