@@ -119,3 +119,39 @@ def test_the_doc_sections_the_code_names_exist():
             if not re.search(rf"^(?:#+ |\*\*){re.escape(section)}", body, re.M):
                 wrong.append((path.name, f'docs/{doc}, "{section}'))
     assert seen > 10 and not wrong, wrong
+
+
+#: Flags the docs quote with a command as refused, in the refusal's example (README.md:
+#: `rank --topk 3`: `unrecognized arguments: --topk 3 (did you mean --top-k?)`).
+REFUSED = {("rank", "--topk"), ("predict", "--top-k")}
+
+
+def test_every_flag_the_docs_give_a_command_without_its_program_is_one_it_takes():
+    """`fit --no-corruptions`, `tune --restart`, `rank merge --top-k 3`: the docs name a
+    command's flag without `hubensemble ` before it far more often than with it (which
+    test_readme checks); each such flag is one that command's parser takes."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        from test_readme import _flags, _parsers
+    finally:
+        sys.path.remove(str(ROOT / "tests"))
+    from hubensemble.cli import build_parser
+
+    parsers = _parsers(build_parser())
+    command = "|".join(sorted({path[0] for path in parsers if path}))
+    wrong, seen = [], 0
+    for doc in DOCS:
+        for span in re.findall(r"`([^`\n]+)`", doc.read_text(encoding="utf-8")):
+            for m in re.finditer(rf"(?:^|[\s(])(?<!hubensemble )({command})((?:\s+[a-z]+)?)"
+                                 r"\s+(--[a-z][^;&|#]*)", span):
+                path = (m.group(1),)
+                if path + (m.group(2).strip(),) in parsers:
+                    path += (m.group(2).strip(),)
+                takes = {s for a in parsers[path]._actions for s in a.option_strings}
+                for flag in _flags(m.group(3).split()):
+                    seen += 1
+                    if flag not in takes and (path[-1], flag) not in REFUSED:
+                        wrong.append((doc.name, " ".join(path), flag, span))
+    assert seen > 100 and not wrong, wrong
