@@ -30,10 +30,15 @@ under MIN_PROXY_SCORE."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
+
+from hubensemble import formats
+from hubensemble.fileio import atomic_write_text
 
 #: Fewest ranked modules whose votes make a list: one or two modules' kNN errors are too
 #: often the same image's hard case, not its label.
@@ -221,3 +226,44 @@ def run_label_check(run_dir, ranking=None) -> LabelCheck:
     names = [r["name"] for r in ranking.ok_rows]
     return check_ranking(ranking, load_knn_predictions(run_dir, names), labels,
                          load_knn_neighbours(run_dir, names))
+
+
+#: The columns of RUN/labels/to_check.csv (`write_labels_to_check`).
+CSV_COLUMNS = ("index", "file", "given", "given_name", "suggested", "suggested_name", "votes",
+               "voters")
+
+
+def labels_to_check_file(run_dir) -> Path:
+    """RUN/labels/to_check.csv: every image of a run's LabelCheck (`write_labels_to_check`)."""
+    return Path(run_dir) / formats.LABELS_DIR / formats.LABELS_TO_CHECK_CSV
+
+
+def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
+                          ) -> Path | None:
+    """Writes every suspect of `check` (not only the report's SHOWN) as RUN/labels/to_check.csv
+    and returns its path; with no suspects (none, or no list: `skipped`) removes the file an
+    earlier list left and returns None, so the file never outlives its list. The one place
+    that writes that file (UTF-8, the csv module's quoting, "\\n" line ends), one row per
+    image in the list's order (worst first), the columns CSV_COLUMNS: `index` (int, train[i]
+    in the order the data loads), `file` (its path as RUN/labels/train_paths.json records
+    it, `paths` [N] str; empty without), `given` and `suggested` (int class indexes) with
+    their `class_names` (str; the index as text where there is no name), `votes` (int) of
+    `voters` (int: modules x neighbours, or modules for the 1-NN rule). OSError (naming the
+    file) when it cannot be written or removed."""
+    path = labels_to_check_file(run_dir)
+    if not check.suspects:
+        path.unlink(missing_ok=True)
+        return None
+    names = [str(n) for n in (class_names or [])]
+
+    def name(c):
+        return names[c] if 0 <= c < len(names) else str(c)
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for s in check.suspects:
+        writer.writerow([s.index, paths[s.index] if paths else "", s.given, name(s.given),
+                         s.suggested, name(s.suggested), s.votes, s.modules * s.neighbours])
+    atomic_write_text(path, buf.getvalue())
+    return path

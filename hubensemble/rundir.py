@@ -505,8 +505,8 @@ class Run(RunExports):
 
     def foreign_content(self, name: str) -> list[str]:
         """What the run folder's entry `name` holds that no stage writes there, as
-        "labels/classes.csv": in labels/, anything but <split>.npy, pixel_keys.npz and
-        train_paths.json; in
+        "labels/classes.csv": in labels/, anything but <split>.npy, pixel_keys.npz,
+        train_paths.json and to_check.csv; in
         candidates/, files, and folders that are not trial folders
         (`candidate.is_trial_folder`; a trial being written is a temp entry; a Finder's
         .DS_Store is nobody's); in an older version's knn/, anything but .npy files. [] for
@@ -520,7 +520,8 @@ class Run(RunExports):
         from hubensemble.candidate import is_trial_folder
 
         ours = ({f"{split}.npy" for split in LABEL_SPLITS}
-                | {formats.PIXEL_KEYS_FILE, formats.TRAIN_PATHS_FILE})
+                | {formats.PIXEL_KEYS_FILE, formats.TRAIN_PATHS_FILE,
+                   formats.LABELS_TO_CHECK_CSV})
         foreign = []
         for entry in sorted(os.listdir(folder)):
             if is_temp(entry) or entry == ".DS_Store" or (

@@ -3,12 +3,14 @@ leave-one-out kNN prediction contradicts, checked against scikit-learn's KNeighb
 (each image's nearest other image), on tiny data with known flipped labels; and the report's section
 and the closing table's line built from a run folder's files."""
 
+import csv
+
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from hubensemble import report
-from hubensemble.fileio import atomic_save_npy
+from hubensemble.fileio import atomic_save_npy, atomic_write_json
 from hubensemble.labelcheck import MAX_SHARE, MIN_PROXY_SCORE, SHOWN, Suspect, suspect_labels
 from hubensemble.rank import Ranking
 from hubensemble.rank.knnfile import write_knn_predictions
@@ -100,8 +102,51 @@ def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
     names = ["cat", "dog", "emu"]
     for i, wrong in FLIPPED.items():
         assert f"| train\\[{i}\\] | {names[wrong]} | {names[y[i]]} | 3 of 3 |" in section, section
+    # The whole list as a file beside the labels (the table shows SHOWN at most), named by
+    # the section and the closing line; a stage's file, not the user's.
+    listed = tmp_path / "labels" / "to_check.csv"
+    assert f"The file `{listed}` lists them too (CSV columns index, file, given," in section
+    with open(listed, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((int(r["index"]), r["given_name"], r["suggested_name"], r["votes"],
+                   r["voters"], r["file"]) for r in rows) == [
+        (i, names[wrong], names[y[i]], "3", "3", "") for i, wrong in sorted(FLIPPED.items())]
+    assert Run(tmp_path).foreign_content("labels") == []
     assert ("note: 3 training images' labels look wrong to the ranked modules: see the "
-            "report's \"Labels to check\"") in report.summary_table(tmp_path)
+            f"report's \"Labels to check\" and {listed}") in report.summary_table(tmp_path)
+    # No list any more (the labels fixed, ranked again): the report removes the old file,
+    # and the closing line, gone too, names none.
+    atomic_save_npy(tmp_path / "labels" / "train.npy", y)
+    write_knn_predictions(tmp_path, dict(zip(MODULES, [sklearn_loo(x, y) for x in embs])))
+    report.write_report(tmp_path)
+    assert not listed.exists()
+    assert "labels look wrong" not in report.summary_table(tmp_path)
+
+
+def test_one_image_to_check_is_said_as_one(tmp_path):
+    """At n = 1 the section read "1 training image: for each, none of its …" and "Each image
+    is named by its file"."""
+    embs, y, given = tiny_task()
+    given[[17, 30]] = y[[17, 30]]  # only image 4 flipped
+    near = [sklearn_neighbours(x, 5) for x in embs]
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, [sklearn_loo(x, given) for x in embs],
+               neighbours=near)
+    paths = [f"/data/pets/{i}.png" for i in range(len(y))]
+    atomic_write_json(tmp_path / "labels" / "train_paths.json", paths)
+    md = report.write_report(tmp_path).markdown.read_text()
+    section = md.split("## Labels to check")[1].split("\n## ")[0]
+    assert "1 training image: none of its 5 nearest training images in any of the 3" in section
+    assert "It is mislabelled or hard to tell apart: look at it. It is named by its file" in (
+        section), section
+    for wrong in ("for each", "Each image", "Such an image", "Listed with", "them"):
+        assert wrong not in section, wrong
+    listed = tmp_path / "labels" / "to_check.csv"
+    assert f"The file `{listed}` lists it too" in section
+    assert listed.read_text(encoding="utf-8").splitlines() == [
+        "index,file,given,given_name,suggested,suggested_name,votes,voters",
+        "4,/data/pets/4.png,2,emu,0,cat,15,15"]
+    assert ("note: 1 training image's label looks wrong to the ranked modules: see the "
+            f"report's \"Labels to check\" and {listed}") in report.summary_table(tmp_path)
 
 
 @pytest.mark.parametrize("case", ["weak", "metric", "agree", "many"])
@@ -133,7 +178,7 @@ def test_a_long_list_shows_the_first_and_counts_the_rest(tmp_path):
     ranked_run(tmp_path, [0.9, 0.8, 0.7], given, preds)
     md = render_markdown("t", [labels_section(load_run(tmp_path))])
     assert f"train\\[{SHOWN - 1}\\]" in md and f"train\\[{SHOWN}\\]" not in md
-    assert "… and 5 more" in md
+    assert f"… and 5 more: `{tmp_path / 'labels' / 'to_check.csv'}` lists them all" in md
 
 
 def test_a_damaged_knn_file_is_named_and_the_closing_table_says_nothing(tmp_path):

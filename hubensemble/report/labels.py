@@ -5,9 +5,14 @@ written before rank kept neighbours, every module's 1-NN prediction contradicts:
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
-from hubensemble.labelcheck import SHOWN, run_label_check
+from hubensemble.labelcheck import (CSV_COLUMNS, SHOWN, LabelCheck, run_label_check,
+                                    write_labels_to_check)
+from hubensemble.labelcheck import labels_to_check_file as to_check_path
 from hubensemble.report.datarows import _folder_source, _short_path
 from hubensemble.report.checks import note
 from hubensemble.report.render import Code, Inline, Section, Table
@@ -39,15 +44,17 @@ def labels_section(files) -> Section:
         return names[c] if 0 <= c < len(names) else str(c)
 
     n = len(check.suspects)
+    # One image: its sentence, not "for each"; the order and "each image" only for a list.
+    lead = f"{n} training images: for each, " if n != 1 else "1 training image: "
     if check.neighbours:
-        rule = (f"for each, none of its {check.neighbours} nearest training images in any of the "
+        rule = (f"none of its {check.neighbours} nearest training images in any of the "
                 f"{check.modules} best ranked modules' embeddings (leave-one-out, as ranked) "
                 "carries its given label (measured with the demo zoo on signdigits10 with 5 % of "
                 "the training labels flipped: 23 of the 24 images listed so were flipped ones; ")
         order, col = ("Listed with the most neighbours agreeing on one other label first. ",
                       "neighbours")
     else:
-        rule = (f"for each, every one of the {check.modules} ranked modules predicts another label "
+        rule = (f"every one of the {check.modules} ranked modules predicts another label "
                 "than the given one from its nearest training image (leave-one-out kNN, as "
                 "ranked; this run's knn.npz predates the neighbours of each image that rank "
                 "keeps now, and ranking again lists by them: 0.96 instead of 0.62 of the "
@@ -59,13 +66,15 @@ def labels_section(files) -> Section:
     src = _folder_source(files.task)
     if paths:
         under = ", relative to the data's folder (as the Data section names files)"
-        where = (f"Each image is named by its file{under if src else ''}. ",)
+        where = (f"{'Each image' if n != 1 else 'It'} is named by its file"
+                 f"{under if src else ''}. ",)
     else:
         where = (Code("train[i]"), " is the i-th training example in the order the data loads (",
                  Code("load_task(SPEC).example_name('train', i)"), " gives its file).")
     sec.add(Inline(
-        f"{n} training image{'s' if n != 1 else ''}: {rule}", Code("hubensemble.labelcheck"),
-        "). Such an image is mislabelled or hard to tell apart: look at it. ", order, *where))
+        lead + rule, Code("hubensemble.labelcheck"),
+        f"). {'Such an image' if n != 1 else 'It'} is mislabelled or hard to tell apart: look "
+        "at it. ", order if n != 1 else "", *where))
 
     def example(i):
         return _short_path(paths[i], src) if paths else f"train[{i}]"
@@ -74,11 +83,35 @@ def labels_section(files) -> Section:
              f"{s.votes} of {s.modules * s.neighbours}"] for s in check.suspects[:SHOWN]]
     sec.add(Table(["example", "given label", "suggested label", f"{col} suggesting it"],
                   rows))
-    if n > SHOWN:
-        sec.add(Inline(f"… and {n - SHOWN} more: ", Code("hubensemble.labelcheck."
-                                                         "run_label_check(RUN).suspects"),
-                       " lists them all."))
+    # The whole list, for a spreadsheet or a script: write_report writes it (`write_list`).
+    them = "them all" if n > SHOWN else "them too" if n != 1 else "it too"
+    sec.add(Inline(f"… and {n - SHOWN} more: " if n > SHOWN else "The file ",
+                   Code(str(to_check_path(files.path))), f" lists {them} (CSV columns "
+                   f"{', '.join(CSV_COLUMNS)}: ", Code("hubensemble.labelcheck."
+                                                       "write_labels_to_check"),
+                   " says what each holds)."))
     return sec
+
+
+def write_list(run_dir) -> Path | None:
+    """Writes RUN/labels/to_check.csv, every image the section lists (not only its first
+    SHOWN), with the class names of run.json and the files of RUN/labels/train_paths.json
+    (`labelcheck.write_labels_to_check`), and returns its path; None, and an earlier list's
+    file removed, when there is no list (none, `skipped`, or a file the section names as
+    damaged: a stale list must not stay beside a report that has none). `write_report`
+    calls it under the run's lock, as it writes the figures. OSError naming the file when
+    it cannot be written."""
+    run = Run(run_dir)
+    try:
+        check = run_label_check(run_dir)
+    except RunError:
+        check = LabelCheck([])
+    names, paths = [], None
+    if check.suspects:  # the checked labels' file was read: its length names the paths
+        with contextlib.suppress(RunError):  # run.json the Data section names as damaged
+            names = run.class_names() or []
+        paths = run.train_paths(len(ens.load_labels(run_dir, "train")))
+    return write_labels_to_check(run_dir, check, names, paths)
 
 
 def _voters(check) -> str:
@@ -93,8 +126,9 @@ def _voters(check) -> str:
 
 def summary_line(run_dir) -> str | None:
     """fit's closing-table line when some training labels look wrong ("note: 12 training
-    images' labels look wrong to the ranked modules: see the report's "Labels to check""),
-    else None (none, no list, or a file the report names as damaged)."""
+    images' labels look wrong to the ranked modules: see the report's "Labels to check" and
+    RUN/labels/to_check.csv", the file named when the report wrote it), else None (none, no
+    list, or a file the report names as damaged)."""
     try:
         check = run_label_check(run_dir)
     except RunError:
@@ -103,5 +137,8 @@ def summary_line(run_dir) -> str | None:
     if not n:
         return None
     whose = "image's label looks" if n == 1 else "images' labels look"
+    # The file the report wrote (fit writes the report first); named only when it is there.
+    path = to_check_path(run_dir)
+    listed = f" and {path}" if path.is_file() else ""
     return (f"note: {n} training {whose} wrong to the ranked modules: see the report's "
-            f"\"{TITLE}\"")
+            f"\"{TITLE}\"{listed}")

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from hubensemble import ensemble as ens
 from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
-from hubensemble.report.labels import summary_line
+from hubensemble.report.labels import summary_line, write_list
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
@@ -61,6 +61,7 @@ def write_report(run_dir) -> ReportPaths:
             stale = folder / f"{name}.png"
             if name not in made and stale.exists():
                 stale.unlink()
+        write_list(run.path)  # RUN/labels/to_check.csv: the Labels section's whole list
         # run.json keeps a file name that is not UTF-8 as lone surrogates, which UTF-8
         # cannot hold
         atomic_write_text(run.report_md, printable(render_markdown(title, sections)))
