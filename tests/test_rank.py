@@ -800,8 +800,17 @@ def test_shards_merged_equal_the_unsharded_ranking(task, good, broken, tmp_path,
     # The first shard given lost its copy: another shard's is the merge's (it took the first
     # shard's alone, and the merge had none).
     Run(shards[1]).pixel_keys_path.unlink()
+    # The training images' files (labelcheck's names; data read from files records them)
+    # travel as the keys: the first shard's, else another's (merge copied the first's alone).
+    paths = [f"/data/{i}.png" for i in range(len(task.train))]
+    fileio.atomic_write_json(Run(shards[0]).labels / "train_paths.json", paths)
+    fileio.atomic_write_json(Run(shards[1]).labels / "train_paths.json", paths[:3])  # stale: not N
     rank.merge_rankings(shards[::-1], tmp_path / "keyed", **opts)
     assert read_pixel_keys(Run(tmp_path / "keyed").pixel_keys_path) == keys
+    assert Run(tmp_path / "keyed").train_paths(len(task.train)) == paths
+    Run(shards[0]).labels.joinpath("train_paths.json").unlink()  # none readable: none kept
+    rank.merge_rankings(shards[::-1], tmp_path / "keyed", **opts)
+    assert not (Run(tmp_path / "keyed").labels / "train_paths.json").exists()
     ranked(specs, task, shards[1], shard=(1, 2), top_k=2)
     with pytest.raises(RunError, match=re.escape(
             f"the shards were ranked with different selections (greedy=True, max_k=3 in "
