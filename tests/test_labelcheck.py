@@ -149,6 +149,47 @@ def test_one_image_to_check_is_said_as_one(tmp_path):
             f"report's \"Labels to check\" and {listed}") in report.summary_table(tmp_path)
 
 
+def test_where_neighbourhoods_are_mixed_only_a_majority_on_another_label_is_listed(tmp_path):
+    """dsprites_orient10's exact labels listed 22 images whose neighbours split among
+    look-alike orientation classes: where the given label's mean share of the neighbours is
+    below MIN_GIVEN_SHARE, an image is listed only when MAJORITY of them carry one label."""
+    from hubensemble.labelcheck import MAJORITY, MIN_GIVEN_SHARE, run_label_check
+
+    c, per, k = 4, 10, 5
+    given = np.repeat(np.arange(c), per)
+    by_class = [np.flatnonzero(given == j) for j in range(c)]
+    near = np.empty((3, len(given), k), np.int64)
+    for i, y in enumerate(given):  # 2 of 5 of its own class, 3 of the next: share 0.4
+        own = [j for j in by_class[y] if j != i][:2]
+        near[:, i] = own + list(by_class[(y + 1) % c][:3])
+    near[:, 0] = by_class[1][:5]  # image 0 (class 0): all 15 carry label 1 - listed
+    near[0, 10], near[1, 10], near[2, 10] = by_class[0][1:6], by_class[2][:5], by_class[3][:5]
+    share = float((given[near] == given[None, :, None]).mean())
+    assert share < MIN_GIVEN_SHARE and 5 / 15 < MAJORITY  # image 10: 5 / 5 / 5, split
+    preds = [given[near[m, :, 0]] for m in range(3)]
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, preds, neighbours=list(near))
+    check = run_label_check(tmp_path)
+    assert [(s.index, s.suggested, s.votes) for s in check.suspects] == [(0, 1, 15)]
+    assert check.mixed and check.split == 1 and check.given_share == pytest.approx(share)
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    assert ("1 training image: none of its 5 nearest training images in any of the 3 best "
+            "ranked modules' embeddings (leave-one-out, as ranked) carries its given label and "
+            "50% or more of them carry one other label (this run's neighbourhoods are mixed, "
+            f"the given label's mean share of each image's neighbours being {share:.2f}, "
+            "below 0.45") in section, section
+    assert "1 more image left out so" in section
+    assert "| train\\[0\\] | cat | dog | 15 of 15 |" in section
+    # The majority gone too: none to check, and the section says why, not that every label
+    # is carried.
+    near[:, 0] = np.concatenate([by_class[1][:2], by_class[2][:2], by_class[3][:1]])  # 6/6/3
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, preds, neighbours=list(near))
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    assert ("None to check: this run's neighbourhoods are mixed" in section
+            and "No neighbour of 2 training images carries their given labels, but none has "
+            "50% or more of them on one other label." in section), section
+    assert "labels look wrong" not in report.summary_table(tmp_path)
+
+
 @pytest.mark.parametrize("case", ["weak", "metric", "agree", "many"])
 def test_no_list_says_why_and_the_closing_table_says_nothing(tmp_path, case):
     embs, y, given = tiny_task()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
-from hubensemble.labelcheck import (CSV_COLUMNS, SHOWN, LabelCheck, run_label_check,
-                                    write_labels_to_check)
+from hubensemble.labelcheck import (CSV_COLUMNS, MAJORITY, MIN_GIVEN_SHARE, SHOWN,
+                                    LabelCheck, run_label_check, write_labels_to_check)
 from hubensemble.labelcheck import labels_to_check_file as to_check_path
 from hubensemble.report.datarows import _folder_source, _short_path
 from hubensemble.report.checks import note
@@ -35,6 +35,12 @@ def labels_section(files) -> Section:
         return sec.add(Inline("Not known: ", note(e)))
     if check.skipped:
         return sec.add(f"No list: {check.skipped}.")
+    if not check.suspects and check.split:
+        k = check.split
+        return sec.add(f"None to check: {_mixed(check)}. No neighbour of {k} training "
+                       f"image{'s' if k != 1 else ''} carries {'their' if k != 1 else 'its'} "
+                       f"given label{'s' if k != 1 else ''}, but {'none' if k != 1 else 'it'}"
+                       f" has {MAJORITY:.0%} or more of them on one other label.")
     if not check.suspects:
         return sec.add(f"Every training image's label is carried by {_voters(check)}: none "
                        "to check.")
@@ -51,6 +57,11 @@ def labels_section(files) -> Section:
                 f"{check.modules} best ranked modules' embeddings (leave-one-out, as ranked) "
                 "carries its given label (measured with the demo zoo on signdigits10 with 5 % of "
                 "the training labels flipped: 23 of the 24 images listed so were flipped ones; ")
+        if check.mixed:
+            rule = rule.replace(" carries its given label (", (
+                f" carries its given label and {MAJORITY:.0%} or more of them carry one other "
+                f"label ({_mixed(check)}; {check.split} more image{'s' if check.split != 1 else ''}"
+                f" left out so; "))
         order, col = ("Listed with the most neighbours agreeing on one other label first. ",
                       "neighbours")
     else:
@@ -112,6 +123,15 @@ def write_list(run_dir) -> Path | None:
             names = run.class_names() or []
         paths = run.train_paths(len(ens.load_labels(run_dir, "train")))
     return write_labels_to_check(run_dir, check, names, paths)
+
+
+def _mixed(check) -> str:
+    """Why a majority is asked, in words: the given labels' mean share of the neighbours is
+    below labelcheck.MIN_GIVEN_SHARE."""
+    return (f"this run's neighbourhoods are mixed, the given label's mean share of each "
+            f"image's neighbours being {check.given_share:.2f}, below {MIN_GIVEN_SHARE}, as "
+            "where classes look alike, so an image whose neighbours split among other labels "
+            "is more likely ambiguous than mislabelled")
 
 
 def _voters(check) -> str:

@@ -18,8 +18,11 @@ prediction contradicts it, the rule for a knn.npz without neighbours) the images
 many were flips (precision) and the share of the flips listed (recall); then the precision
 and recall of each rule's order (most modules agreeing first; the given label's share of
 the neighbours, lowest first) at the first 1 % and 5 % of the training set and at the
-1-NN rule's list length. On the clean labels every listed image counts as a false one,
-which it may not be: look at them.
+1-NN rule's list length; and the neighbours' rule ungated with the set's mean share of the
+given label among the neighbours and its list when the suggested label must hold at least
+0.3, 0.4 or 0.5 of the neighbours (rules weighed against dsprites_orient10's ambiguous
+clean-label images). On the clean labels every listed image counts as a false one, which it
+may not be: look at them.
 
 With --cost N it measures, on N random embeddings of --dim dimensions in 10 clusters
 (float32, no TensorFlow), what keeping the neighbours costs rank per module: the seconds and
@@ -50,7 +53,8 @@ def measure(embs, y, classes, percent, seed):
     """The figures of one data set with `percent` of its labels flipped (0: the clean ones)."""
     from scipy.stats import spearmanr
 
-    from hubensemble.labelcheck import TOP_MODULES, check_ranking, suspect_labels
+    from hubensemble.labelcheck import (TOP_MODULES, check_ranking, neighbour_suspects,
+                                        suspect_labels)
     from hubensemble.proxies import loo_knn_predict
     from hubensemble.rank import Ranking
     from hubensemble.rank.knnfile import loo_neighbours
@@ -81,6 +85,14 @@ def measure(embs, y, classes, percent, seed):
     unanimous = [s.index for s in suspect_labels(np.stack(list(preds.values())), given)]
     top = np.stack([near[r["name"]] for r in rows[:TOP_MODULES]])
     share = (given[top] == given[None, :, None]).mean(axis=(0, 2))  # the given label's
+    # Rules weighed against ambiguity (dsprites_orient10's clean-label images), gates aside:
+    # the suggested label's share of the neighbours at least a third / 0.4 / a half, and
+    # the set's mean share of the given label (mixed neighbourhoods: a set-level gate).
+    listed = neighbour_suspects(top, given)
+    line += (f"\n    neighbours rule, ungated, mean given-label share {share.mean():.3f}: "
+             + "; ".join(f"suggested share >= {t}: " + found([s.index for s in listed
+                                                              if s.score >= t])
+                         for t in (0, 0.3, 0.4, 0.5)))
     by_share = np.lexsort((np.arange(len(given)), share))
     for rule, order in (("1-NN order", unanimous), ("share order", by_share)):
         tops = [f"first {what} " + found(np.asarray(order[:n])) for what, n in (
