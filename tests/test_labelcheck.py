@@ -225,9 +225,27 @@ def test_a_long_list_shows_the_first_and_counts_the_rest(tmp_path):
 def test_a_damaged_knn_file_is_named_and_the_closing_table_says_nothing(tmp_path):
     embs, y, given = tiny_task()
     ranked_run(tmp_path, [0.9, 0.8, 0.7], given, [sklearn_loo(x, given) for x in embs])
+    report.write_report(tmp_path)
+    assert (tmp_path / "labels" / "to_check.csv").exists()
     (tmp_path / "knn.npz").write_bytes(b"not a zip")
     section = render_markdown("t", [labels_section(load_run(tmp_path))])
     assert f"Not known: {tmp_path / 'knn.npz'} is unreadable" in section, section
+    assert "labels look wrong" not in report.summary_table(tmp_path)
+    report.write_report(tmp_path)  # no list now: the old file goes
+    assert not (tmp_path / "labels" / "to_check.csv").exists()
+    # A value of an unexpected kind (a score "abc"): the section says it could not be
+    # drawn, and neither the report's file nor the closing table raises (both did:
+    # ValueError).
+    import json
+
+    ranked_run(tmp_path, [0.9, 0.8, 0.7], given, [sklearn_loo(x, given) for x in embs])
+    doc = json.loads((tmp_path / "ranking.json").read_text())
+    doc["modules"][0]["score"] = "abc"
+    (tmp_path / "ranking.json").write_text(json.dumps(doc))
+    md = report.write_report(tmp_path).markdown.read_text()
+    assert "the report cannot show 'Labels to check'" in md or (
+        "could not convert string to float: 'abc'" in md), md
+    assert not (tmp_path / "labels" / "to_check.csv").exists()
     assert "labels look wrong" not in report.summary_table(tmp_path)
 
 

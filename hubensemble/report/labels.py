@@ -113,16 +113,24 @@ def write_list(run_dir) -> Path | None:
     calls it under the run's lock, as it writes the figures. OSError naming the file when
     it cannot be written."""
     run = Run(run_dir)
-    try:
-        check = run_label_check(run_dir)
-    except RunError:
-        check = LabelCheck([])
+    check = _check(run_dir) or LabelCheck([])
     names, paths = [], None
     if check.suspects:  # the checked labels' file was read: its length names the paths
         with contextlib.suppress(RunError):  # run.json the Data section names as damaged
             names = run.class_names() or []
         paths = run.train_paths(len(ens.load_labels(run_dir, "train")))
     return write_labels_to_check(run_dir, check, names, paths)
+
+
+def _check(run_dir) -> LabelCheck | None:
+    """run_label_check(run_dir), or None when its files are damaged: unreadable (RunError)
+    or holding a value of an unexpected kind (a ranking.json score "abc": ValueError), which
+    the section names (report.sections._guarded catches the same kinds). Outside the
+    section, in the closing table and the file write_report writes, they raised."""
+    try:
+        return run_label_check(run_dir)
+    except (RunError, AttributeError, TypeError, KeyError, ValueError, IndexError):
+        return None
 
 
 def _mixed(check) -> str:
@@ -149,11 +157,8 @@ def summary_line(run_dir) -> str | None:
     images' labels look wrong to the ranked modules: see the report's "Labels to check" and
     RUN/labels/to_check.csv", the file named when the report wrote it), else None (none, no
     list, or a file the report names as damaged)."""
-    try:
-        check = run_label_check(run_dir)
-    except RunError:
-        return None  # the report's section and "What failed and why" name the file
-    n = len(check.suspects)
+    check = _check(run_dir)  # None: the report's section names the file
+    n = len(check.suspects) if check else 0
     if not n:
         return None
     whose = "image's label looks" if n == 1 else "images' labels look"
