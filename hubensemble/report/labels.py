@@ -53,15 +53,15 @@ def labels_section(files) -> Section:
     # One image: its sentence, not "for each"; the order and "each image" only for a list.
     lead = f"{n} training images: for each, " if n != 1 else "1 training image: "
     if check.neighbours:
+        agree, why, k = "", "", check.split
+        if check.mixed:  # only a majority on one other label is listed: say why
+            agree = f" and {MAJORITY:.0%} or more of them carry one other label"
+            why = f"{_mixed(check)}; {k} more image{'s' if k != 1 else ''} left out so; "
         rule = (f"none of its {check.neighbours} nearest training images in any of the "
                 f"{check.modules} best ranked modules' embeddings (leave-one-out, as ranked) "
-                "carries its given label (measured with the demo zoo on signdigits10 with 5 % of "
-                "the training labels flipped: 23 of the 24 images listed so were flipped ones; ")
-        if check.mixed:
-            rule = rule.replace(" carries its given label (", (
-                f" carries its given label and {MAJORITY:.0%} or more of them carry one other "
-                f"label ({_mixed(check)}; {check.split} more image{'s' if check.split != 1 else ''}"
-                f" left out so; "))
+                f"carries its given label{agree} ({why}measured with the demo zoo on "
+                "signdigits10 with 5 % of the training labels flipped: 23 of the 24 images "
+                "listed so were flipped ones; ")
         order, col = ("Listed with the most neighbours agreeing on one other label first. ",
                       "neighbours")
     else:
