@@ -728,3 +728,34 @@ def test_a_presets_loader_waits_no_longer_than_hubensemble(server, presets, capl
         ), str(err.value)
         assert len([p for p in server.requests if p[0].endswith("config.json")]) <= 1
     assert hf_http._GLOBAL_CLIENT_FACTORY is factory and hf_logger.handlers == handlers
+
+
+def test_huggingface_hubs_records_are_shown_once_during_a_fetch(caplog):
+    # huggingface_hub's logger hands each record to a StreamHandler of its own (stderr) and
+    # on to the root logger's handlers: under hubensemble's (the commands', which also write
+    # RUN/log.txt) its "Retrying in 1s [Retry 1/5]." was shown twice, raw and as "WARNING
+    # huggingface_hub.utils._http: …". While a preset is fetched (loaders.capped_loader_waits)
+    # only the root logger's handlers show it; its own handler shows what comes after.
+    import io
+
+    pytest.importorskip("huggingface_hub")
+    import huggingface_hub.utils.logging  # noqa: F401 - adds its own handler
+    from hubensemble.hub.loaders import capped_loader_waits
+
+    own = [h for h in logging.getLogger("huggingface_hub").handlers
+           if isinstance(h, logging.StreamHandler)]
+    assert own  # (huggingface_hub 2.4.0) the handler that showed each record a second time
+    raw = io.StringIO()
+    streams = [h.setStream(raw) for h in own]
+    http_log = logging.getLogger("huggingface_hub.utils._http")
+    try:
+        with caplog.at_level(logging.WARNING):
+            with capped_loader_waits():
+                http_log.warning("Retrying in 1s [Retry 1/5].")
+            http_log.warning("after the fetch")
+    finally:
+        for handler, stream in zip(own, streams):
+            handler.setStream(stream)
+    assert raw.getvalue() == "after the fetch\n" * len(own), raw.getvalue()
+    assert [r.getMessage() for r in caplog.records if r.name == http_log.name] == [
+        "Retrying in 1s [Retry 1/5].", "after the fetch"]
