@@ -703,6 +703,70 @@ def test_a_preset_that_is_not_the_pinned_one_is_dropped_from_its_loaders_cache(s
                     and p.name != "CACHEDIR.TAG"], said
 
 
+def test_a_sharded_preset_is_fetched_checked_and_pinned_whole(server, presets, tmp_path):
+    # keras-hub saves a backbone above its max_shard_size as model.weights.json (Keras'
+    # index: {"weight_map": {variable path: shard or [shards]}}) beside its shards, with no
+    # model.weights.h5: fetch_preset asked for model.weights.h5 alone and failed such a
+    # kaggle:// or hf:// preset ("`model.weights.h5` doesn't exist in preset directory").
+
+    from hubensemble.hub.locate import locate
+    from hubensemble.hub.resolvers import resolve
+    from hubensemble.hub.sources import fetch_preset
+
+    shards = ("model_00000.weights.h5", "model_00001.weights.h5")
+    index = json.dumps({"metadata": {"total_size": 128.0}, "weight_map": {
+        "/layers/dense/vars": [shards[0]], "/layers/dense_1/vars": [shards[0], shards[1]],
+        "/layers/dense_2/vars": shards[1]}}).encode()
+    files = {"config.json": b"{}", "metadata.json": b"{}", "model.weights.json": index,
+             shards[0]: WEIGHTS + b"0", shards[1]: WEIGHTS + b"1"}
+    page = b"<!DOCTYPE html><html>Sign in</html>"
+    missing = (404, b"", {**HF, "X-Error-Code": "EntryNotFound"})  # huggingface_hub's 404
+
+    def serve(repo, bodies):
+        server.add(f"{KAGGLE_FILE}/model.weights.h5", (404, b""))
+        for name, body in bodies.items():
+            server.add(f"{KAGGLE_FILE}/{name}", ok(body))
+            server.add(f"/{repo}/resolve/main/{name}",
+                       ok(body, headers={**HF, "ETag": f'"{repo}{name}{len(body)}"'}))
+        for name in ("model.weights.h5", "image_converter.json"):
+            server.add(f"/{repo}/resolve/main/{name}", missing)
+
+    pin = hashlib.sha256(index + files[shards[0]] + files[shards[1]]).hexdigest()
+    serve("o/s", files)
+    for handle in ("kaggle://o/s/keras/v/1", "hf://o/s"):
+        folder = locate(handle, name="m", sha256=pin).path  # the pin: the index, its shards
+        assert {"model.weights.json", *shards} <= set(os.listdir(folder)), os.listdir(folder)
+        assert "model.weights.h5" not in os.listdir(folder)
+    with pytest.raises(ModuleLoadError) as err:
+        locate("kaggle://o/s/keras/v/1", name="m", sha256="0" * 64)
+    assert err.value.stage == "checksum" and (
+        f"sha256 of model.weights.json and its 2 shards (cat model.weights.json {shards[0]} "
+        f"{shards[1]} | sha256sum) is {pin}" in str(err.value)), str(err.value)
+    # A shard that is a web page, or a shard named outside the folder: named, not kept (the
+    # check reads the folder, whichever loader fetched it).
+    for handle, bodies, said in (
+            ("hf://o/p", {**files, shards[1]: page}, f"{shards[1]} is not a HDF5 model file: "
+             "it holds text (it starts with '<!DOCTYPE html>"),
+            ("kaggle://o/t/keras/v/1", {**files, "model.weights.json": json.dumps(
+                {"weight_map": {"/x": "../x.weights.h5"}}).encode()},
+             "model.weights.json names the shard '../x.weights.h5', which is not a file name "
+             "in the preset's folder")):
+        serve(handle.split("//")[1][:3], bodies)
+        with pytest.raises(ModuleLoadError) as err:
+            fetch_preset(handle, deadline_seconds=60)
+        assert err.value.stage == "load" and said in str(err.value) and (
+            "so the next run fetches them again" in str(err.value)), str(err.value)
+    # A local sharded preset: pinned the same way, and its key follows every shard.
+    local = tmp_path / "local"
+    local.mkdir()
+    for name, body in files.items():
+        (local / name).write_bytes(body)
+    assert resolve(str(local), sha256=pin) == str(local)
+    key = locate(str(local)).fingerprint
+    (local / shards[1]).write_bytes(WEIGHTS + b"2")
+    assert locate(str(local)).fingerprint != key
+
+
 def test_a_presets_loader_waits_no_longer_than_hubensemble(server, presets, caplog):
     # huggingface_hub waits a Retry-After itself ("Rate limited. Waiting 3601.0s before
     # retry [Retry 1/5]", for a HEAD answered 503 or a file's body answered 429): an hf://

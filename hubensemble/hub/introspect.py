@@ -15,7 +15,7 @@ from hubensemble.handles import (KERAS_APPLICATIONS, handle_kind, source_kind, s
 from hubensemble.hub.locate import locate
 from hubensemble.hub.outputs import probe_images
 from hubensemble.hub.cachefolder import _sidecar
-from hubensemble.hub.resolvers import pinned_file, read_json
+from hubensemble.hub.resolvers import pinned_sha256, read_json
 from hubensemble.hub.layer import held_variables
 from hubensemble.hub.runtime import ModuleRuntime, SignatureModule
 from hubensemble.text import absolute, escaped
@@ -70,7 +70,7 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
       preprocessing is inside); for a .keras/.h5 model, [0, 255] when a Rescaling layer
       after its input maps pixels itself, else [0, 1];
     * ``params``: the number of values in its variables; ``sha256``: that of the pinned file
-      (`resolvers.pinned_file`, the weights file of a ``keras:`` architecture, the archive of
+      (`resolvers.pinned_sha256`, the weights file of a ``keras:`` architecture, the archive of
       a download);
     * ``signature`` / ``output_key``: the ones used, for a module called through a signature.
 
@@ -225,5 +225,6 @@ def _sha256(files, handle):
             pass
     from hubensemble.hub.resolvers import file_sha256
 
-    pinned = files.path if files.kind == "keras-application" else pinned_file(files.path)
-    return file_sha256(pinned) if pinned else None
+    if files.kind == "keras-application":
+        return file_sha256(files.path)
+    return pinned_sha256(files.path)

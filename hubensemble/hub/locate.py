@@ -181,7 +181,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     the default: Keras' file, fetched into Keras' cache when missing; or a local weights
     file); a ``kaggle://`` / ``hf://`` preset is fetched by keras-hub. ``sha256`` pins the
     archive, saved_model.pb, the .keras/.h5 file, the weights file or a preset's
-    model.weights.h5. Raises ModuleLoadError with the stage of `resolve` ("handle",
+    model.weights.h5 (a sharded preset's model.weights.json and shards:
+    `resolvers.pinned_sha256`). Raises ModuleLoadError with the stage of `resolve` ("handle",
     "network", "archive", "checksum", "savedmodel") or "unsafe".
     """
     kind = source_kind(handle)
@@ -204,7 +205,7 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
         # A valid file that is not the pinned one (a stale or changed preset) stays in the
         # loader's cache otherwise, failing every later run without a request.
         with resolvers.download_dropped_if_unloadable(handle, stages=("checksum",), path=path):
-            _check_pin(resolvers.pinned_file(path), sha256, name, handle)
+            _check_pin(path, sha256, name, handle, preset=True)
     else:
         path = resolve(handle, name=name, sha256=sha256)
     kind = local_source(path)
@@ -218,8 +219,12 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     elif kind == "keras-file":
         fingerprint = file_sha256(path)
     else:
+        # A sharded preset's index and shards are read after the files of an unsharded one,
+        # whose key is unchanged (a run or cache entry keyed by it is the same preset).
         fingerprint = _digest(*(file_sha256(os.path.join(path, f)) if os.path.exists(
-            os.path.join(path, f)) else "-" for f in _PRESET_FILES))
+            os.path.join(path, f)) else "-" for f in _PRESET_FILES), *(
+            file_sha256(f) for f in resolvers.pinned_files(path) if os.path.basename(f)
+            not in _PRESET_FILES))
     return ModuleFiles(path=path, kind=kind, fingerprint=call_fingerprint(
         fingerprint, layer, signature), content=fingerprint, **common)
 
@@ -283,12 +288,15 @@ def _application_weights(handle, weights, input_size, name):
     return path
 
 
-def _check_pin(path, sha256, name, handle):
+def _check_pin(path, sha256, name, handle, *, preset=False):
+    # ``path``: the pinned file, or with ``preset`` the preset's folder (its weights files:
+    # resolvers.pinned_sha256).
     if not sha256:
         return
-    actual = file_sha256(path)
+    actual = resolvers.pinned_sha256(path) if preset else file_sha256(path)
     if actual != sha256.lower():
+        what = resolvers.pinned_what(path) if preset else os.path.basename(path)
         raise ModuleLoadError(
-            f"sha256 of {os.path.basename(path)} is {actual}, the catalogue expects "
+            f"sha256 of {what} is {actual}, the catalogue expects "
             f"{sha256.lower()}; refusing to load it. If the file was legitimately updated, "
             "update the catalogue's sha256", module=name, handle=handle, stage="checksum")

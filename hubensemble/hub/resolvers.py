@@ -240,8 +240,10 @@ class RemoteCopyResolver:
                     digest = remote.copy_file(handle, target, progress=bar, **limits)
                 else:
                     remote.copy_tree(handle, module_dir, progress=bar, **limits)
-                pinned = pinned_file(module_dir)
-                digest = file_sha256(pinned) if pinned else None
+                try:
+                    digest = pinned_sha256(module_dir)
+                except ValueError:  # a sharded preset's index that is not Keras': the pin's
+                    digest = None  # check names it (_verify_checksum)
             problem = is_file and keras_file_problem(target, name=handle)
             if problem:  # e.g. a login page for the URL: never kept, so never trusted later
                 shutil.rmtree(module_dir, ignore_errors=True)
@@ -281,22 +283,64 @@ class LocalResolver:
         return path
 
 
-#: The file of a keras-hub preset folder that a catalogue's sha256 pins.
+#: The file of a keras-hub preset folder that a catalogue's sha256 pins (a sharded preset:
+#: its index and shards, `pinned_files`).
 PRESET_WEIGHTS = "model.weights.h5"
 
 
 def pinned_file(path):
     """The file a catalogue ``sha256`` pins for the local module at ``path``: the file itself
     (a .keras/.h5 model), a SavedModel's saved_model.pb, a keras-hub preset's
-    model.weights.h5; None when ``path`` is none of these."""
+    model.weights.h5 (a sharded preset's model.weights.json, whose shards the pin covers too:
+    `pinned_files`); None when ``path`` is none of these. Raises what `pinned_files` raises."""
+    files = pinned_files(path)
+    return files[0] if files else None
+
+
+def pinned_files(path) -> list[str]:
+    """The files whose bytes, one after the other, a catalogue ``sha256`` pins for the local
+    module at ``path`` (`pinned_sha256`): one file, but for a sharded keras-hub preset its
+    model.weights.json then each shard it names, sorted (`loaders.preset_weight_files`);
+    ``[]`` when ``path`` is no module. Raises ValueError for a sharded preset's index that is
+    not Keras' (`loaders.shard_names`), OSError when it cannot be read."""
     kind = local_source(path)
     if kind == "keras-file":
-        return path
+        return [path]
     if kind == "saved-model":
-        return os.path.join(path, "saved_model.pb")
+        return [os.path.join(path, "saved_model.pb")]
     if kind == "keras-hub-preset":
-        return os.path.join(path, PRESET_WEIGHTS)
-    return None
+        from hubensemble.hub.loaders import preset_weight_files
+
+        return [os.path.join(path, f) for f in preset_weight_files(path) or [PRESET_WEIGHTS]]
+    return []
+
+
+def pinned_sha256(path) -> str | None:
+    """The sha256 (64 lower-case hex digits) a catalogue ``sha256`` is compared with for the
+    local module at ``path``: that of its `pinned_files` read one after the other (for one
+    file, ``sha256sum FILE``; for a sharded preset, ``cat model.weights.json SHARD… |
+    sha256sum`` with the shards in `pinned_files`' order), None when ``path`` is no module.
+    Raises OSError (a file missing or unreadable) and what `pinned_files` raises."""
+    files = pinned_files(path)
+    if len(files) < 2:
+        return file_sha256(files[0]) if files else None
+    digest = hashlib.sha256()
+    for name in files:
+        with open(name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pinned_what(path) -> str:
+    """The words for what `pinned_sha256` read for the module at ``path``, for a pin's error:
+    the file's name, or "model.weights.json and its N shards (cat model.weights.json
+    model_00000.weights.h5 … | sha256sum)". Raises what `pinned_files` raises."""
+    names = [os.path.basename(f) for f in pinned_files(path)]
+    if len(names) < 2:
+        return names[0] if names else os.path.basename(path)
+    return (f"{names[0]} and its {len(names) - 1} shard{'s' * (len(names) > 2)} "
+            f"(cat {' '.join(names)} | sha256sum)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,7 +486,8 @@ def resolve(handle, *, name=None, sha256=None):
     keras-hub preset folder (`local_source`), verifying ``sha256`` when given.
 
     For a downloaded archive the checksum is that of the archive; otherwise that of the
-    `pinned_file` (saved_model.pb, the .keras/.h5 file, a preset's model.weights.h5). Raises
+    `pinned_files` (saved_model.pb, the .keras/.h5 file, a preset's model.weights.h5 or its
+    model.weights.json and shards: `pinned_sha256`). Raises
     ModuleLoadError naming ``name`` and ``handle`` with its stage: "handle" (no resolver for
     the prefix), "network", "archive", "checksum" (a mismatch; a downloaded module that
     fails is removed from the cache), "savedmodel" (missing path, or none of the three kinds
@@ -609,9 +654,11 @@ def _verify_checksum(impl, handle, path, expected, name):
             actual = None
         what = "archive"
     else:
-        pinned = pinned_file(path)
-        actual = file_sha256(pinned)
-        what = os.path.basename(pinned)
+        try:
+            actual, what = pinned_sha256(path), pinned_what(path)
+        except ValueError as e:  # a sharded preset's index that is not Keras'
+            raise ModuleLoadError(f"{e} ({path})", module=name, handle=handle,
+                                  stage="load") from e
     if actual != expected:
         if isinstance(impl, ArchiveResolver):
             # Never leave a module that failed verification where the next load would find it.

@@ -432,7 +432,9 @@ def _passing_not_retried(handle, error) -> bool:
 
 def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
     """The local folder of a ``kaggle://…`` or ``hf://…`` preset, fetched by keras-hub's own
-    loader (kagglehub / huggingface_hub; their files are cached there) within
+    loader (kagglehub / huggingface_hub; their files are cached there): config.json,
+    metadata.json, model.weights.h5 or, for a sharded preset, model.weights.json and each
+    shard it names (`loaders.shard_names`), and image_converter.json when there; within
     ``deadline_seconds`` (the loaders take no timeout: the fetch runs in a thread that is
     abandoned at the deadline). A fetch that fails `remote.transient`ly (HTTP 429/503, a
     connection dropped) and that its loader did not try again itself
@@ -453,8 +455,11 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
 
     def fetch():
         config = preset_utils.get_file(handle, preset_utils.CONFIG_FILE)
-        for name in (preset_utils.METADATA_FILE, preset_utils.MODEL_WEIGHTS_FILE):
-            preset_utils.get_file(handle, name)
+        preset_utils.get_file(handle, preset_utils.METADATA_FILE)
+        try:
+            preset_utils.get_file(handle, preset_utils.MODEL_WEIGHTS_FILE)
+        except FileNotFoundError as missing:  # keras-hub's word for a 404 (and a gated 403)
+            _fetch_shards(preset_utils, handle, missing)
         for name in (preset_utils.IMAGE_CONVERTER_CONFIG_FILE,):
             with contextlib.suppress(Exception):
                 preset_utils.get_file(handle, name)
@@ -494,6 +499,23 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
                               f"{loaders.drop_preset(handle, folder)}",
                               module=module, handle=handle, stage="load")
     return folder
+
+
+def _fetch_shards(preset_utils, handle, missing):
+    # A sharded preset (keras-hub saves one above its max_shard_size): its index, then each
+    # shard it names, as keras-hub's own loader does when model.weights.h5 is not there
+    # (KerasPresetLoader._load_backbone_weights, 0.32). Without an index either, the error
+    # is that of model.weights.h5, the file a preset has.
+    try:
+        index = preset_utils.get_file(handle, loaders.PRESET_SHARDS_INDEX)
+    except FileNotFoundError:
+        raise missing from None
+    try:
+        shards = loaders.shard_names(index)
+    except ValueError:  # not Keras' index: preset_files_problem names it, and it is dropped
+        return
+    for shard in shards:
+        preset_utils.get_file(handle, shard)
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
