@@ -646,6 +646,77 @@ def test_a_presets_loaders_print_only_while_progress_shows(server, presets, caps
     assert not are_progress_bars_disabled("huggingface_hub.http_get")
 
 
+def test_an_abandoned_preset_fetch_stays_quiet_to_its_end(server, presets, capsys):
+    # The loaders take no timeout: a fetch past its deadline is abandoned in its thread,
+    # which goes on with the preset's next files. The quieting ended with the call, so those
+    # printed kagglehub's "Downloading to …/metadata.json..." and its bars after the error.
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from kagglehub import clients
+
+    from hubensemble.hub.sources import fetch_preset
+
+    said = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    kaggle_log = logging.getLogger("kagglehub")
+    level, bar = kaggle_log.level, clients.tqdm
+    server.add(f"{KAGGLE_FILE}/config.json", ok(b"{}", "stall"))  # half, then server.resume
+    server.add(KAGGLE_FILE, ok(b"{}"))
+    before = set(threading.enumerate())
+    kaggle_log.addHandler(handler)
+    try:
+        with pytest.raises(ModuleLoadError, match="HUBENSEMBLE_DOWNLOAD_DEADLINE"):
+            fetch_preset("kaggle://o/a/keras/v/1", deadline_seconds=0.5)
+        abandoned = [t for t in threading.enumerate()
+                     if t not in before and t.name == "hubensemble-remote-read"]
+        assert abandoned and clients.tqdm is not bar  # still fetching: still quiet
+        server.resume.set()
+        for thread in abandoned:
+            thread.join(30)
+        assert not [t for t in abandoned if t.is_alive()]
+    finally:
+        server.resume.set()
+        kaggle_log.removeHandler(handler)
+    out = capsys.readouterr()
+    assert not said and "100%" not in out.err + out.out, (said, out)
+    assert {"metadata.json", "model.weights.h5"} <= set(os.listdir(
+        presets["kaggle"] / "models/o/a/keras/v/1"))  # the thread did fetch them
+    # Put back when the last fetch ended.
+    assert kaggle_log.level == level and clients.tqdm is bar
+    assert not are_progress_bars_disabled("huggingface_hub.http_get")
+
+
+def test_overlapping_quiet_fetches_put_the_loaders_back_when_the_last_ends():
+    # Two fetches' quiet blocks in two threads end in any order (an abandoned fetch ends
+    # after the next began): each put back what it saw at its start, so the first to end
+    # made the other loud and the last made the loaders quiet for good.
+    pytest.importorskip("kagglehub")
+    import huggingface_hub.utils._http as hf_http
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from kagglehub import clients
+
+    from hubensemble.hub.loaders import capped_loader_waits, quiet_loaders
+
+    kaggle_log, bar = logging.getLogger("kagglehub"), clients.tqdm
+    level, factory = kaggle_log.level, hf_http._GLOBAL_CLIENT_FACTORY
+    blocks = [quiet_loaders(True), capped_loader_waits(), quiet_loaders(True),
+              capped_loader_waits()]
+    for block in blocks:
+        block.__enter__()
+    try:
+        for block in blocks[:2]:  # the first thread's fetch ends first
+            block.__exit__(None, None, None)
+        assert clients.tqdm is not bar and kaggle_log.level >= logging.WARNING
+        assert are_progress_bars_disabled("huggingface_hub.http_get")
+        assert hf_http._GLOBAL_CLIENT_FACTORY is not factory  # still capped
+    finally:
+        for block in blocks[2:]:
+            block.__exit__(None, None, None)
+    assert clients.tqdm is bar and kaggle_log.level == level
+    assert not are_progress_bars_disabled("huggingface_hub.http_get")
+    assert hf_http._GLOBAL_CLIENT_FACTORY is factory
+
+
 def test_a_dropped_connection_goes_on_from_its_last_byte(server, tarball, hub_cache, tmp_path,
                                                          caplog):
     # A connection reset mid-archive started the download again from byte 0 (a 300 MB
@@ -810,7 +881,9 @@ def test_huggingface_hubs_records_are_shown_once_during_a_fetch(caplog):
            if isinstance(h, logging.StreamHandler)]
     assert own  # (huggingface_hub 2.4.0) the handler that showed each record a second time
     raw = io.StringIO()
-    streams = [h.setStream(raw) for h in own]
+    streams = [h.stream for h in own]  # (not setStream: it flushes the old one, which may
+    for handler in own:  # be a capture stream closed since, were it made under capsys)
+        handler.stream = raw
     http_log = logging.getLogger("huggingface_hub.utils._http")
     try:
         with caplog.at_level(logging.WARNING):
@@ -819,7 +892,7 @@ def test_huggingface_hubs_records_are_shown_once_during_a_fetch(caplog):
             http_log.warning("after the fetch")
     finally:
         for handler, stream in zip(own, streams):
-            handler.setStream(stream)
+            handler.stream = stream
     assert raw.getvalue() == "after the fetch\n" * len(own), raw.getvalue()
     assert [r.getMessage() for r in caplog.records if r.name == http_log.name] == [
         "Retrying in 1s [Retry 1/5].", "after the fetch"]

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import threading
 
 from hubensemble.handles import keras_file_problem, what_bytes_are
 
@@ -194,6 +195,36 @@ def _drop_hf(folder) -> str | None:
     return f"huggingface_hub's scan of {root} does not list it"
 
 
+class _Held:
+    """A change to another library's process-wide state, held while at least one block asks
+    for it, in any thread: the first block makes it (``apply()``, which returns the callable
+    that undoes it), the last to end undoes it. Blocks of several threads overlap (a preset
+    fetch abandoned at its deadline goes on in its thread while the next starts): each
+    putting back what it saw at its start undid the change under the other, or put a quiet
+    state back for good."""
+
+    def __init__(self, apply):
+        self._apply, self._undo, self._count = apply, None, 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def held(self):
+        from hubensemble.errors import held_stops
+
+        with self._lock:
+            if not self._count:
+                self._undo = self._apply()
+            self._count += 1
+        try:
+            yield
+        finally:  # whole (errors.held_stops): a Ctrl-C here left the change for good
+            with held_stops(), self._lock:
+                self._count -= 1
+                if not self._count:
+                    undo, self._undo = self._undo, None
+                    undo()
+
+
 @contextlib.contextmanager
 def quiet_loaders(quiet: bool):
     """While the block runs, and only then, keras-hub's loaders print no progress when
@@ -201,30 +232,47 @@ def quiet_loaders(quiet: bool):
     kagglehub's INFO lines ("Downloading to …") and its tqdm bars, and huggingface_hub's
     download bars (its ``disable_progress_bars`` of the "huggingface_hub" group). Their
     warnings still show. A user's explicit choice stays: ``KAGGLEHUB_VERBOSITY`` set, or
-    ``HF_HUB_DISABLE_PROGRESS_BARS=0``. Everything is put back as it was after the block,
-    for the rest of the process (other threads fetching meanwhile are quiet too)."""
+    ``HF_HUB_DISABLE_PROGRESS_BARS=0``. The setting is the process's: while any thread is in
+    such a block, other threads fetching are quiet too, and everything is put back as it was
+    when the last such block ends (`sources.fetch_preset` enters it in the fetch's own thread,
+    which an abandoned fetch keeps to its end)."""
     if not quiet:
         yield
         return
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_quiet_kagglehub())
-        stack.enter_context(_quiet_huggingface_hub())
+    with _QUIET.held():
         yield
 
 
-@contextlib.contextmanager
+def _quiet_both():
+    undo_kaggle = _quiet_kagglehub()
+    try:
+        undo_hf = _quiet_huggingface_hub()
+    except BaseException:
+        undo_kaggle()
+        raise
+
+    def undo():
+        try:
+            undo_hf()
+        finally:
+            undo_kaggle()
+
+    return undo
+
+
+def _nothing():
+    pass
+
+
 def _quiet_kagglehub():
     try:
         from kagglehub import clients
     except ImportError:  # not installed: nothing of it prints
-        yield
-        return
-    from hubensemble.errors import held_stops
-
+        return _nothing
     # kagglehub reads KAGGLEHUB_VERBOSITY once, at import, into its logger's level; its
     # download bars are tqdm's, made in kagglehub.clients with no switch of their own
     # (tqdm's TQDM_DISABLE too is read once, at import): that module's tqdm is a disabled one
-    # for the block.
+    # while quiet.
     logger = logging.getLogger("kagglehub")
     level = logger.level
     bar = getattr(clients, "tqdm", None)
@@ -232,13 +280,13 @@ def _quiet_kagglehub():
         logger.setLevel(max(level, logging.WARNING))
     if bar is not None:
         clients.tqdm = _disabled(bar)
-    try:
-        yield
-    finally:  # whole (errors.held_stops): a Ctrl-C here left kagglehub quiet for good
-        with held_stops():
-            logger.setLevel(level)
-            if bar is not None:
-                clients.tqdm = bar
+
+    def undo():
+        logger.setLevel(level)
+        if bar is not None:
+            clients.tqdm = bar
+
+    return undo
 
 
 def _disabled(bar_class):
@@ -249,7 +297,6 @@ def _disabled(bar_class):
     return bar
 
 
-@contextlib.contextmanager
 def _quiet_huggingface_hub():
     try:
         from huggingface_hub import constants
@@ -257,23 +304,22 @@ def _quiet_huggingface_hub():
         # The module (huggingface_hub.utils' own name `tqdm` is its class).
         hf_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
     except ImportError:
-        yield
-        return
-    from hubensemble.errors import held_stops
-
+        return _nothing
     if constants.HF_HUB_DISABLE_PROGRESS_BARS is False:  # the user asked for its bars
-        yield
-        return
+        return _nothing
     # Its group states exactly as they were after: disable_progress_bars' own exit turns the
     # group on again, clearing any sub-group a user had set.
     states = dict(hf_tqdm.progress_bar_states)
     hf_tqdm.disable_progress_bars("huggingface_hub")
-    try:
-        yield
-    finally:  # whole (errors.held_stops)
-        with held_stops():
-            hf_tqdm.progress_bar_states.clear()
-            hf_tqdm.progress_bar_states.update(states)
+
+    def undo():
+        hf_tqdm.progress_bar_states.clear()
+        hf_tqdm.progress_bar_states.update(states)
+
+    return undo
+
+
+_QUIET = _Held(_quiet_both)
 
 
 class RetryAfterTooLong(Exception):
@@ -297,14 +343,18 @@ def capped_loader_waits():
     (its ``set_client_factory``, the factory it had wrapped, and put back after) raises
     `RetryAfterTooLong` for an answer of `remote.TRANSIENT_STATUSES` asking to wait more than
     `remote.MAX_RETRY_AFTER` s, the rule of every other download. Its records are shown once
-    (`_records_once`). kagglehub tries nothing again (1.0.2): its answers go through
-    `remote.with_retries`, which holds the same cap."""
+    (`_records_once`). kagglehub tries nothing again (1.0.2, 1.0.3): its answers go through
+    `remote.with_retries`, which holds the same cap. As `quiet_loaders`, the process's: held
+    while any thread is in such a block, put back when the last ends."""
+    with _CAPPED.held():
+        yield
+
+
+def _cap_waits():
     try:
         from huggingface_hub.utils import _http as hf_http
     except ImportError:
-        yield
-        return
-    from hubensemble.errors import held_stops
+        return _nothing
     from hubensemble.hub import remote
 
     def hook(response):
@@ -322,30 +372,33 @@ def capped_loader_waits():
         return client
 
     hf_http.set_client_factory(factory)  # closes the client made before: the next has the hook
-    try:
-        with _records_once():
-            yield
-    finally:  # whole (errors.held_stops): a Ctrl-C here left the hook in place for good
-        with held_stops():
+    undo_records = _records_once()
+
+    def undo():
+        try:
+            undo_records()
+        finally:
             hf_http.set_client_factory(made)
 
+    return undo
 
-@contextlib.contextmanager
+
 def _records_once():
     # huggingface_hub's loggers hand each record to a StreamHandler of its own and, as every
     # logger, on to the root logger's handlers: under hubensemble's (the commands', which
     # also write RUN/log.txt) each of its warnings ("Retrying in 1s …") was shown twice, raw
-    # and as "WARNING huggingface_hub.utils._http: …". Its own handler is taken off for the
-    # block when the root logger has a handler, so they are shown once, hubensemble's way.
-    from hubensemble.errors import held_stops
-
+    # and as "WARNING huggingface_hub.utils._http: …". Its own handler is taken off while
+    # capped when the root logger has a handler, so they are shown once, hubensemble's way.
     logger = logging.getLogger("huggingface_hub")
     own = list(logger.handlers) if logging.getLogger().handlers and logger.propagate else []
     for handler in own:
         logger.removeHandler(handler)
-    try:
-        yield
-    finally:
-        with held_stops():
-            for handler in own:
-                logger.addHandler(handler)
+
+    def undo():
+        for handler in own:
+            logger.addHandler(handler)
+
+    return undo
+
+
+_CAPPED = _Held(_cap_waits)

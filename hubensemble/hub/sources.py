@@ -420,7 +420,7 @@ def _passing_not_retried(handle, error) -> bool:
     not already tried again by its loader: huggingface_hub (2.4.0, `_http_backoff_base`)
     tries a HEAD again on HTTP 408/429/5xx and a dropped connection, up to 5 times with waits
     of 1 to 8 s, and resumes a body cut short, but asks for a body (GET) once on a 5xx; it is
-    not tried again twice over. kagglehub (1.0.2) tries nothing again."""
+    not tried again twice over. kagglehub (1.0.2, 1.0.3) tries nothing again."""
     if not remote.transient(error):
         return False
     if not handle.startswith("hf://"):
@@ -441,7 +441,8 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
     (`_passing_not_retried`) is made again as the other downloads are
     (`remote.with_retries`; the loaders keep what they completed and never call a cut file
     complete). The loaders print no progress of their own unless hubensemble shows
-    progress (`loaders.quiet_loaders`), and wait no longer for one answer than hubensemble
+    progress (`loaders.quiet_loaders`, held in the fetch's thread: a fetch abandoned at the
+    deadline stays quiet to its end), and wait no longer for one answer than hubensemble
     does (`loaders.capped_loader_waits`: a Retry-After above `remote.MAX_RETRY_AFTER` fails
     the fetch at once, said as such). Raises
     ModuleLoadError(stage="handle") without keras-hub, (stage="network") when the files
@@ -465,14 +466,20 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
                 preset_utils.get_file(handle, name)
         return os.path.dirname(config)
 
-    deadline = time.monotonic() + deadline_seconds
+    deadline, quiet = time.monotonic() + deadline_seconds, not showing().progress
+
+    def fetch_all():
+        # Quiet and capped in the fetch's own thread, to its end: one abandoned at the
+        # deadline goes on with the preset's next files, which showed the loaders' bars and
+        # lines (and waited uncapped) once the caller had put the loaders back.
+        with loaders.quiet_loaders(quiet), loaders.capped_loader_waits():
+            return remote.with_retries(fetch, what=f"fetching the preset {handle}",
+                                       deadline=deadline, may_pass=functools.partial(
+                                           _passing_not_retried, handle))
+
     try:
-        with loaders.quiet_loaders(not showing().progress), loaders.capped_loader_waits():
-            folder = remote.call_with_deadline(
-                lambda: remote.with_retries(fetch, what=f"fetching the preset {handle}",
-                                            deadline=deadline, may_pass=functools.partial(
-                                                _passing_not_retried, handle)),
-                timeout=deadline_seconds, whole=True, what=f"fetching the preset {handle}")
+        folder = remote.call_with_deadline(fetch_all, timeout=deadline_seconds, whole=True,
+                                           what=f"fetching the preset {handle}")
     except remote.DeadlineExceeded as e:
         raise ModuleLoadError(f"keras-hub cannot fetch the preset: {e} (raise "
                               "HUBENSEMBLE_DOWNLOAD_DEADLINE for a large preset on a slow link)",
