@@ -836,6 +836,11 @@ def test_a_sharded_preset_is_fetched_checked_and_pinned_whole(server, presets, t
     key = locate(str(local)).fingerprint
     (local / shards[1]).write_bytes(WEIGHTS + b"2")
     assert locate(str(local)).fingerprint != key
+    (local / shards[1]).unlink()  # named, not an OSError of one file
+    with pytest.raises(ModuleLoadError, match=f"{shards[1]}, a shard model.weights.json "
+                       "names, is missing") as err:
+        locate(str(local))
+    assert err.value.stage == "load"
 
 
 def test_a_presets_loader_waits_no_longer_than_hubensemble(server, presets, caplog):

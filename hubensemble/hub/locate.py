@@ -223,13 +223,29 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
         # whose key is unchanged (a run or cache entry keyed by it is the same preset).
         fingerprint = _digest(*(file_sha256(os.path.join(path, f)) if os.path.exists(
             os.path.join(path, f)) else "-" for f in _PRESET_FILES), *(
-            file_sha256(f) for f in resolvers.pinned_files(path) if os.path.basename(f)
-            not in _PRESET_FILES))
+            file_sha256(f) for f in _shard_files(path, name, handle)))
     return ModuleFiles(path=path, kind=kind, fingerprint=call_fingerprint(
         fingerprint, layer, signature), content=fingerprint, **common)
 
 
 _PRESET_FILES = ("config.json", "model.weights.h5", "image_converter.json")
+
+
+def _shard_files(path, name, handle):
+    # A sharded preset's index and shards (none for an unsharded one); a bad index or a
+    # missing shard is named now (loaders.preset_files_problem), not as an OSError of one file.
+    try:
+        files = [f for f in resolvers.pinned_files(path)
+                 if os.path.basename(f) not in _PRESET_FILES]
+        if all(os.path.isfile(f) for f in files):
+            return files
+    except (OSError, ValueError):
+        pass
+    from hubensemble.hub.loaders import preset_files_problem
+
+    raise ModuleLoadError(f"the keras-hub preset {path} cannot be loaded: "
+                          f"{preset_files_problem(path) or 'its weights cannot be read'}",
+                          module=name, handle=handle, stage="load")
 
 
 def earlier_fingerprints(path) -> dict[str, str]:
