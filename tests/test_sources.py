@@ -975,13 +975,14 @@ def test_a_preset_fetch_past_the_deadline_names_the_deadline(tmp_path):
                "HF_HOME": str(tmp_path / "hf"), "HUBENSEMBLE_DOWNLOAD_DEADLINE": "2",
                "HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}"}
         env.pop("HF_HUB_OFFLINE", None)
-        start = time.monotonic()
         run = subprocess.run([sys.executable, "-m", "hubensemble", "catalogue", "add",
                               "hf://someone/a-preset", "--to", str(tmp_path / "c.yaml")],
                              capture_output=True, text=True, env=env, timeout=120)
     finally:
         listener.close()
-    assert run.returncode != 0 and time.monotonic() - start < 60
+    # No wall-clock bound beyond subprocess's: the words below say the deadline ended it, not
+    # the read timeout or a retry (a 60 s bound failed at load 17 in a child importing TF).
+    assert run.returncode != 0
     error = run.stderr.strip().splitlines()[-1]
     assert "[network]" in error and "hf://someone/a-preset" in error, error
     assert "took longer than the 2 s left of HUBENSEMBLE_DOWNLOAD_DEADLINE" in error, error
