@@ -34,7 +34,8 @@ import numpy as np
 from hubensemble import metrics, weightsfile
 from hubensemble.errors import RunError
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
-                                is_temp, read_json, writer_gone, writer_tag)
+                                is_temp, read_json, remove_entry, writer_gone,
+                                writer_tag)
 from hubensemble.lockwords import command_words
 
 TRIAL_FILE = "trial.json"
@@ -402,7 +403,8 @@ def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=
 
 
 def clean_stale_temps(candidates_dir) -> list[str]:
-    """Removes temp folders of candidates whose writer died on this host; returns their names.
+    """Removes temp folders (or files) of candidates whose writer died on this host; returns
+    the names it removed.
 
     Temp folders of live processes, and of other hosts (which may be writing right now on
     shared storage), are left alone; those are removed when their host runs tune again.
@@ -416,8 +418,8 @@ def clean_stale_temps(candidates_dir) -> list[str]:
             continue
         if not stale_temp(name):
             continue
-        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
-        removed.append(name)
+        if remove_entry(os.path.join(folder, name)):  # what it says is what it did
+            removed.append(name)
     return removed
 
 

@@ -44,9 +44,8 @@ def _fsync_dir(path):
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -63,6 +62,8 @@ _FILE_MODE = 0o666 & ~_umask()
 def atomic_write_bytes(path, data, *, sync=True):
     """Write `data` to `path` through a temp file in the same folder and a rename.
 
+    Its temp file ``.tmp-NAME.XXXXXXXX.PID_START@HOST`` names its writer (remove_stale_temp_dirs).
+
     With `sync` (the default) the file and then its folder are fsynced: the new content
     survives a crash. `sync=False` keeps the atomicity (readers see the old file or the whole
     new one) without the two fsyncs (tens of milliseconds on a busy disk): for files that
@@ -74,7 +75,9 @@ def atomic_write_bytes(path, data, *, sync=True):
     # beside the link and the rename crossed devices ("Invalid cross-device link").
     folder = os.path.dirname(absolute(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_MARKER + os.path.basename(path) + ".")
+    # Named by its writer as a temp folder is; the random part keeps two threads' apart.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_MARKER + os.path.basename(path) + ".",
+                               suffix="." + writer_tag())
     try:
         # mkstemp makes 0600 files; results are ordinary files that others may read.
         os.fchmod(fd, _FILE_MODE)
@@ -167,10 +170,8 @@ def read_json(path):
 
 
 def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()  # a NumPy scalar's is its Python number
     if hasattr(obj, "to_json"):
         return obj.to_json()
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
@@ -606,11 +607,31 @@ def replace_dir(tmp, final) -> None:
     _fsync_dir(os.path.dirname(absolute(final)))
 
 
+def temp_writer(rest: str) -> tuple[str, bool]:
+    """(writer's tag for `writer_gone`, whether a temp file's) of what follows ``.tmp-NAME.``:
+    a temp folder's "TAG[-old]" (older: "PID"), a temp file's "XXXXXXXX.TAG"; TAG "PID_START@
+    HOST", the pid read after the last "." before the last "@" (a host may hold dots)."""
+    head, at, host = rest.removesuffix("-old").rpartition("@")
+    return (f"{head.rpartition('.')[2]}@{host}", "." in head) if at else (rest, False)
+
+
+def remove_entry(path) -> bool:
+    """Deletes the file, link or folder at `path`; True when nothing is there afterwards.
+    Never raises OSError (shutil.rmtree(ignore_errors=True) on a file did nothing)."""
+    with contextlib.suppress(OSError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+    return not os.path.lexists(path)
+
+
 def remove_stale_temp_dirs(final) -> list[str]:
-    """Deletes the temp folders of `final` (``.tmp-NAME.TAG[-old]``, `temp_dir_for`; an older
-    hubensemble's ``.tmp-NAME.PID``) whose writer process on this host is gone (`writer_gone`:
-    a pid that runs another process now too); returns their paths. Those of live processes,
-    and of other hosts, are left alone."""
+    """Deletes the temp entries of `final` whose writer on this host is gone (`writer_gone`: a
+    pid that runs another process now too), folder or file: its temp folders (`temp_dir_for`;
+    older: ``.tmp-NAME.PID``) and files (`atomic_write_bytes`; this process's own are another
+    thread's). Returns the paths removed, never one it could not remove. Those of live
+    processes and other hosts stay."""
     final = absolute(final)
     parent, name = os.path.split(final)
     prefix = f"{TEMP_MARKER}{name}."
@@ -620,9 +641,10 @@ def remove_stale_temp_dirs(final) -> list[str]:
     for entry in os.listdir(parent):
         if not entry.startswith(prefix):
             continue
-        if writer_gone(entry[len(prefix):].removesuffix("-old"), ours_gone=True):
-            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
-            removed.append(os.path.join(parent, entry))
+        tag, single = temp_writer(entry[len(prefix):])
+        path = os.path.join(parent, entry)
+        if writer_gone(tag, ours_gone=not single) and remove_entry(path):
+            removed.append(path)
     return removed
 
 

@@ -570,6 +570,50 @@ def test_a_temp_folder_or_download_lock_of_a_reused_pid_is_a_dead_writers(tmp_pa
         child.wait()
 
 
+def test_a_killed_writers_temp_file_names_it_and_is_removed_what_is_listed_is_gone(
+        tmp_path, monkeypatch):
+    """atomic_write_bytes' temp file was ".tmp-NAME.XXXXXXXX": it named no writer, so one a
+    killed writer left could not be told from a live writer's and stayed for good. It is
+    ".tmp-NAME.XXXXXXXX.PID_START@HOST" now (`writer_tag`), and remove_stale_temp_dirs
+    removes a dead writer's, a live one's (another thread of ours too) stays. And a FILE of a
+    dead writer's temp-folder name was listed as removed but left there (rmtree with
+    ignore_errors on a file does nothing): what it lists is gone, candidates' too."""
+    import socket
+
+    from hubensemble import candidate
+
+    seen = []
+    real = os.replace
+
+    def replace(a, b):
+        seen.append(os.path.basename(a))
+        real(a, b)
+
+    monkeypatch.setattr(os, "replace", replace)
+    fileio.atomic_write_text(tmp_path / "run.json", "{}")
+    monkeypatch.undo()
+    assert seen and seen[0].startswith(".tmp-run.json.") and seen[0].endswith(
+        "." + fileio.writer_tag()), seen
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname()
+    start = fileio.process_start(os.getpid())
+    names = {f".tmp-run.json.k2j9x1ab.{dead.pid}_1@{host}": False,  # a killed writer's file
+             f".tmp-run.json.k2j9x1ab.{os.getpid()}_{start}@{host}": True,  # another thread's
+             f".tmp-run.json.k2j9x1ab.{dead.pid}_1@other.host": True,
+             f".tmp-run.json.{dead.pid}_1@{host}": False}  # a file of a temp folder's name
+    for name in names:
+        (tmp_path / name).write_text("x")
+    removed = fileio.remove_stale_temp_dirs(tmp_path / "run.json")
+    assert sorted(removed) == sorted(str(tmp_path / n) for n, kept in names.items() if not kept)
+    assert {n: (tmp_path / n).exists() for n in names} == names
+    (tmp_path / "candidates").mkdir()
+    (tmp_path / "candidates" / f".tmp-seeds-0001-m-{dead.pid}@{host}").write_text("x")
+    assert candidate.clean_stale_temps(tmp_path / "candidates") == [
+        f".tmp-seeds-0001-m-{dead.pid}@{host}"]
+    assert os.listdir(tmp_path / "candidates") == []
+
+
 def test_records_stamp_their_times_with_the_utc_offset_and_old_stamps_still_read(
         tmp_path, monkeypatch):
     """run.json's "created", an export's, a lock's "since", a zoo's "built", trials.log's
