@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from hubensemble.errors import HubensembleError
+from hubensemble.text import did_you_mean
 
 # ---------------------------------------------------------------------------------------------
 # BiT-HyperRule (big_transfer's bit_hyperrule.py, Kolesnikov et al. 2019)
@@ -157,7 +158,8 @@ class AugConfig:
     def __post_init__(self):
         if self.crop not in CROP_MODES:
             raise HubensembleError(
-                f"AugConfig.crop must be one of {', '.join(CROP_MODES)}; got {self.crop!r}")
+                f"AugConfig.crop must be one of {', '.join(CROP_MODES)}; got {self.crop!r}"
+                f"{did_you_mean(self.crop, CROP_MODES)}")
         if self.crop == "random":
             if self.resize_factor is None or not self.resize_factor >= 1.0:
                 raise HubensembleError(
@@ -296,13 +298,14 @@ class HParams:
     def __post_init__(self):
         problems = []
         if self.kind not in KINDS:
-            problems.append(f"kind must be one of {', '.join(KINDS)} (got {self.kind!r})")
+            problems.append(f"kind must be one of {', '.join(KINDS)} (got {self.kind!r})"
+                            f"{did_you_mean(self.kind, KINDS)}")
         if self.batchnorm not in BATCHNORM_MODES:
             problems.append(f"batchnorm must be one of {', '.join(BATCHNORM_MODES)} (got "
-                            f"{self.batchnorm!r})")
+                            f"{self.batchnorm!r}){did_you_mean(self.batchnorm, BATCHNORM_MODES)}")
         if self.head_init not in HEAD_INITS:
             problems.append(f"head_init must be one of {', '.join(HEAD_INITS)} (got "
-                            f"{self.head_init!r})")
+                            f"{self.head_init!r}){did_you_mean(self.head_init, HEAD_INITS)}")
         if self.kind == "probe":
             if self.lr != 0:
                 problems.append(f"a probe trains no SGD: lr must be 0 (got {self.lr!r})")
@@ -405,7 +408,8 @@ class Profile:
             value = getattr(self, name)
             if value not in HEAD_INITS and not (name == "bn_head_init" and value is None):
                 raise HubensembleError(f"Profile.{name} must be one of "
-                                       f"{', '.join(HEAD_INITS)}; got {value!r}")
+                                       f"{', '.join(HEAD_INITS)}; got {value!r}"
+                                       f"{did_you_mean(value, HEAD_INITS)}")
         if not self.bn_lr_scale > 0:
             raise HubensembleError(f"Profile.bn_lr_scale must be > 0; got {self.bn_lr_scale!r}")
         if not self.bn_clipnorm >= 0:
@@ -532,7 +536,8 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except (KeyError, TypeError):
         raise HubensembleError(
-            f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}") from None
+            f"unknown profile {name!r}{did_you_mean(name, PROFILES)}; choose one of: "
+            f"{', '.join(PROFILES)}") from None
 
 
 def _resize_for(crop: int, rule: tuple[int, int]) -> int:
@@ -601,7 +606,8 @@ def _checked_fields(cls, d: Mapping) -> dict:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(d) - set(names))
     if unknown:
-        raise HubensembleError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; "
+        raise HubensembleError(f"{cls.__name__}: unknown field(s) "
+                               f"{', '.join(f + did_you_mean(f, names) for f in unknown)}; "
                                f"known fields: {', '.join(names)}")
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in d
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]

@@ -195,6 +195,17 @@ def closest_names(word: str, names) -> list[str]:
     return [known[k] for d, _, k in scored if d == scored[0][0]]
 
 
+def did_you_mean(word, names) -> str:
+    """" (did you mean A or B?)" for a refused `word` that mistypes one or more of `names`
+    (`closest_names`: git's rule, its ties all said); "" when none is close, `word` is one of
+    them, or `word` is no str (a refused None or number). For refusals that list the valid
+    names: the guess comes first, the list after it."""
+    if not isinstance(word, str) or word in names:
+        return ""
+    close = closest_names(word, names)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
 def described(value) -> str:
     """A value a function refused, in at most about 100 characters, for its TypeError: an
     array as "ndarray uint8 [40, 32, 32, 3]" (any object with dtype and shape), a list or

@@ -216,8 +216,8 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
                    "  - {name: c, handle: 'zoo:demo/r8x2-generalist-9'}\n")
     code, out, err = hubensemble("catalogue", "validate", str(zoo))
     assert code == 1 and ": ok" not in out
-    assert f"{zoo}:3: module 'b': 'zoo:dmeo/r8x2-generalist-0' names no zoo preset; " \
-           "write one of demo, quick" in err
+    assert f"{zoo}:3: module 'b': 'zoo:dmeo/r8x2-generalist-0' names no zoo preset (did " \
+           "you mean zoo:demo/r8x2-generalist-0?); write one of demo, quick" in err
     assert (f"{zoo}:4: module 'c': the demo zoo has no module 'r8x2-generalist-9'; did you "
             "mean zoo:demo/r8x2-generalist-") in err
     assert f"{zoo}:2" not in err

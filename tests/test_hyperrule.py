@@ -1,5 +1,6 @@
 """Tests for the pure fine-tuning policy: HyperRule, schedules, search spaces, profiles."""
 
+import dataclasses
 import json
 import math
 from fractions import Fraction
@@ -271,6 +272,27 @@ def test_records_reject_unknown_missing_and_invalid_fields():
         hr.AugConfig(crop="random")
     with pytest.raises(HubensembleError, match="s_min <= s_max"):
         hr.AugConfig(crop="random", resize_factor=1.1, contrast=(2.0, 1.0))
+    # Each refusal that lists the valid names guesses the one meant first (text.did_you_mean,
+    # git's rule as everywhere else): they listed the names alone.
+    for make, said in (
+            (lambda: hr.AugConfig(crop="Random"),
+             "crop must be one of inception, random; got 'Random' (did you mean random?)"),
+            (lambda: hr.HParams(lr=0.1, steps=10, kind="fintune", batchnorm="infrence",
+                                head_init="zreo"),
+             "kind must be one of finetune, probe (got 'fintune') (did you mean finetune?); "
+             "batchnorm must be one of train, inference (got 'infrence') (did you mean "
+             "inference?); head_init must be one of zero, probe (got 'zreo') (did you mean "
+             "zero?)"),
+            (lambda: dataclasses.replace(hr.get_profile("quick"), head_init="prob"),
+             "got 'prob' (did you mean probe?)"),
+            (lambda: hr.get_profile("quik"), "unknown profile 'quik' (did you mean quick?); "
+                                             "choose one of: paper"),
+            (lambda: hr.HParams.from_json({"lr": 0.1, "step": 10}),
+             "unknown field(s) step (did you mean steps?); known fields: "),
+            (lambda: hr.HParams(lr=0.1, steps=10, kind=3), "probe (got 3)")):
+        with pytest.raises(HubensembleError) as e:
+            make()
+        assert said in str(e.value), str(e.value)
 
 
 def test_effective_mixup_alpha():

@@ -139,6 +139,8 @@ def test_demo_plan_meets_the_pool_requirements():
 
 
 def test_plan_errors_say_what_to_add():
+    from hubensemble.zoo.config import zoo_handle_problem
+
     config = zoo.preset("quick")
     with pytest.raises(HubensembleError, match="unknown architecture 'r99'"):
         zoo.plan(dataclasses.replace(config, generalists={"r99": (0,)}))
@@ -148,6 +150,20 @@ def test_plan_errors_say_what_to_add():
         zoo.plan(dataclasses.replace(config, expert_train={}))
     with pytest.raises(HubensembleError, match="unknown sub-tree"):
         zoo.plan(dataclasses.replace(config, experts={"r6x1": ("klingon",)}), glyphs.hierarchy())
+    # The names listed follow a guess of the one meant (text.did_you_mean, git's rule).
+    with pytest.raises(HubensembleError, match=r"unknown architecture 'r6X1' \(did you mean "
+                                               r"r6x1\?\); known: "):
+        zoo.plan(dataclasses.replace(config, generalists={"r6X1": (0,)}))
+    with pytest.raises(HubensembleError, match=r"unknown sub-tree\(s\) 'digts' \(did you mean "
+                                               r"digits\?\), 'klingon'; the hierarchy has "):
+        zoo.plan(dataclasses.replace(config, experts={"r6x1": ("digts", "klingon")}),
+                 glyphs.hierarchy())
+    with pytest.raises(HubensembleError, match=r"unknown zoo preset 'dmeo' \(did you mean "
+                                               r"demo\?\); presets: demo, quick"):
+        zoo.preset("dmeo")
+    assert zoo_handle_problem("zoo:quik/r6x1-generalist-0") == (
+        "'zoo:quik/r6x1-generalist-0' names no zoo preset (did you mean "
+        "zoo:quick/r6x1-generalist-0?); write one of demo, quick")
     seeded = zoo.preset("demo", seed=7)
     assert seeded.generalists["r8x2"] == (7, 8, 9)
 

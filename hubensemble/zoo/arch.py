@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from hubensemble.text import did_you_mean
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -158,7 +160,8 @@ def build_backbone(arch: ArchSpec, *, name: str | None = None):
     elif arch.pool == "gap":
         out = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
     else:
-        raise ValueError(f"unknown pool {arch.pool!r}; use 'grid2' or 'gap'")
+        raise ValueError(f"unknown pool {arch.pool!r}{did_you_mean(arch.pool, ('grid2', 'gap'))}; "
+                         "use 'grid2' or 'gap'")
     return keras.Model(inp, out, name=name or arch.name)
 
 

@@ -12,7 +12,7 @@ from hubensemble.zoo.builder import (BUILD_LOCK_TIMEOUT, build_lock, build_zoo, 
                                      remove_free_build_lock, zoo_difference)
 from hubensemble.zoo.config import (PRESETS, preset, zoo_dir, zoo_folder_hint,
                                     zoo_handle_problem)
-from hubensemble.text import escaped
+from hubensemble.text import did_you_mean, escaped
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
     raises.
     """
     if preset_name not in PRESETS:
-        raise ModuleLoadError(f"unknown zoo preset {preset_name!r}; presets: "
+        raise ModuleLoadError(f"unknown zoo preset {preset_name!r}"
+                              f"{did_you_mean(preset_name, PRESETS)}; presets: "
                               f"{', '.join(PRESETS)}", handle=f"zoo:{preset_name}/")
     folder = zoo_dir(preset_name)
     if is_cached(preset_name):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from hubensemble.errors import HubensembleError
-from hubensemble.text import closest_names
+from hubensemble.text import closest_names, did_you_mean
 from hubensemble.zoo.arch import ARCHITECTURES, arch_label, count_params
 from hubensemble.zoo.upstream import UpstreamData
 
@@ -146,7 +146,8 @@ PRESETS: dict[str, Callable[[int], ZooConfig]] = {"demo": _demo_config, "quick":
 def preset(name: str, seed: int = 0) -> ZooConfig:
     """The ZooConfig of a named preset (``demo``: the offline demo pool; ``quick``: tests)."""
     if name not in PRESETS:
-        raise HubensembleError(f"unknown zoo preset {name!r}; presets: {', '.join(PRESETS)}")
+        raise HubensembleError(f"unknown zoo preset {name!r}{did_you_mean(name, PRESETS)}; "
+                               f"presets: {', '.join(PRESETS)}")
     return PRESETS[name](seed)
 
 
@@ -166,7 +167,10 @@ def zoo_handle_problem(handle: str) -> str | None:
     with the same names (`module_path`) before any zoo is built."""
     preset_name, _, name = handle[len("zoo:"):].partition("/")
     if preset_name not in PRESETS:
-        return f"{handle!r} names no zoo preset; write one of {', '.join(PRESETS)}"
+        close = closest_names(preset_name, PRESETS)  # git's rule, as for a module's NAME
+        guess = (" (did you mean " + " or ".join(f"zoo:{c}/{name}" for c in close) + "?)"
+                 if close else "")
+        return f"{handle!r} names no zoo preset{guess}; write one of {', '.join(PRESETS)}"
     names = preset_module_names(preset_name)
     if name in names:
         return None
@@ -323,7 +327,8 @@ def plan(config: ZooConfig, hierarchy: dict[str, list[str]] | None = None) -> li
     out = []
     for arch, seeds in config.generalists.items():
         if arch not in ARCHITECTURES:
-            raise HubensembleError(f"unknown architecture {arch!r}; known: "
+            raise HubensembleError(f"unknown architecture {arch!r}"
+                                   f"{did_you_mean(arch, ARCHITECTURES)}; known: "
                                    f"{', '.join(ARCHITECTURES)} (add an ArchSpec to "
                                    "zoo.ARCHITECTURES for another)")
         if not seeds:
@@ -347,7 +352,8 @@ def plan(config: ZooConfig, hierarchy: dict[str, list[str]] | None = None) -> li
         elif hierarchy is not None:
             unknown = [s for s in subtrees if s not in hierarchy]
             if unknown:
-                raise HubensembleError(f"unknown sub-tree(s) {unknown}; the hierarchy has "
+                said = ", ".join(repr(s) + did_you_mean(s, hierarchy) for s in unknown)
+                raise HubensembleError(f"unknown sub-tree(s) {said}; the hierarchy has "
                                        f"{', '.join(hierarchy)}")
         parent_seed = config.generalists[arch][0]
         for sub in subtrees:

@@ -8,6 +8,8 @@ import unicodedata
 
 import numpy as np
 
+from hubensemble.text import did_you_mean
+
 # The name written into every zoo module's metadata; change it whenever the images a seed
 # produces change, so that zoos built from different data never share a cache folder.
 UPSTREAM_NAME = "glyphs-v1"
@@ -586,7 +588,8 @@ def _labels(n, seed, classes):
     else:
         unknown = [c for c in classes if c not in _CLASS_INDEX]
         if unknown:
-            raise KeyError(f"unknown classes {unknown[:5]}; see glyphs.class_names()")
+            said = ", ".join(repr(c) + did_you_mean(c, CLASS_NAMES) for c in unknown[:5])
+            raise KeyError(f"unknown classes {said}; see glyphs.class_names()")
         pool = np.array(sorted(_CLASS_INDEX[c] for c in classes), np.int64)
     labels = np.resize(pool, n).astype(np.int64)
     np.random.default_rng(seed).shuffle(labels)
