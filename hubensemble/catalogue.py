@@ -10,6 +10,7 @@ import gc
 import importlib.resources
 import os
 import pathlib
+import types
 from dataclasses import dataclass
 
 import yaml
@@ -124,6 +125,7 @@ class _Report:
     def __init__(self, label):
         self.label = label
         self.items = []  # (line, text)
+        self.partial = []  # the entries with problems, as far as they parsed
 
     def add(self, line, message):
         self.items.append((line, f"{self.label}:{line}: {message}"))
@@ -244,12 +246,20 @@ def _collector_paused():
                 gc.enable()
 
 
-def parse_catalogue_text(text, label, base_dir):
+def parse_catalogue_text(text, label, base_dir, *, partial: list | None = None):
     """([ModuleSpec], [problem lines "LABEL:LINE: problem"]) of one catalogue's `text`;
     `label` names it in problems, relative handles and weights resolve against `base_dir`.
-    Never raises for bad content: every problem is a line (see `raise_problems`)."""
+    Never raises for bad content: every problem is a line (see `raise_problems`).
+    `partial`: a list that gets each entry with problems as far as it parsed, a
+    types.SimpleNamespace of its valid fields (defaults taken; a field not written or not
+    valid is None), `source` "LABEL:LINE" and `refused` (the fields written but not valid),
+    for `catalogue validate` to check those entries' handles too (`zoo.config`): their
+    problems came only once the entry's others were fixed."""
     with _collector_paused():
-        return _parse_text(text, label, base_dir)
+        specs, lines, report = _parse_text(text, label, base_dir)
+    if partial is not None:
+        partial.extend(report.partial)
+    return specs, lines
 
 
 def _parse_text(text, label, base_dir):
@@ -258,7 +268,7 @@ def _parse_text(text, label, base_dir):
         try:
             root = loader.get_single_node()
             report = _Report(label)
-            return _parse_root(loader, root, base_dir, report), report.lines()
+            return _parse_root(loader, root, base_dir, report), report.lines(), report
         except yaml.YAMLError:
             pass  # a syntax error: reported by the Python parser below, with its messages
         finally:
@@ -277,11 +287,11 @@ def _parse_text(text, label, base_dir):
             report.add(mark.line + 1 if mark else 1,
                        f"YAML syntax error: {said}; {way} (fields of an entry line up under "
                        f"`name:`) and close every [ and quote")
-            return [], report.lines()
+            return [], report.lines(), report
         except yaml.YAMLError as e:
             report.add(1, f"YAML syntax error: {e}; fix the file's syntax")
-            return [], report.lines()
-        return _parse_root(loader, root, base_dir, report), report.lines()
+            return [], report.lines(), report
+        return _parse_root(loader, root, base_dir, report), report.lines(), report
     finally:
         loader.dispose()
 
@@ -389,15 +399,17 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
         if required not in present:
             report.field(line, required, f"missing in entry {index}",
                          f"write `{required}: {example}` in this entry")
-    if len(report.items) > before:
-        return fields.get("name"), None
     written = {key: lines[key] for key in fields}
     for key, (value, key_line) in defaults.items():
-        if key not in fields:
+        if key not in fields and key not in present:
             fields[key], written[key] = value, key_line
-    for field, problem, hint in source_problems(fields):
-        report.field(lines.get(field, line), field, problem, hint)
+    if len(report.items) == before:
+        for field, problem, hint in source_problems(fields):
+            report.field(lines.get(field, line), field, problem, hint)
     if len(report.items) > before:
+        report.partial.append(types.SimpleNamespace(**{
+            **dict.fromkeys(FIELD_NAMES), **fields, "source": f"{report.label}:{line}",
+            "refused": sorted(present - set(fields))}))
         return fields.get("name"), None
     return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}", lines=written)
 

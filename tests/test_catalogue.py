@@ -1295,6 +1295,48 @@ def test_validate_warns_of_a_classification_handle_naming_its_feature_vector(
         "models/google/mobilenet-v2/tensorFlow2/100-224-feature-vector/2)"], err
 
 
+def test_validate_reports_every_problem_of_an_entry_with_others_in_one_round(tmp_path):
+    """An entry with a bad `family` and a bad zoo: handle showed the zoo handle's error only
+    once the family was fixed (the zoo, fixed-size and local-handle checks took the entries
+    that parsed): a broken catalogue is now reported whole, every problem by its file:line
+    (`catalogue.parse_catalogue_text`'s `partial`)."""
+    import zipfile
+
+    from hubensemble.zoo.config import validate_catalogues
+
+    layers = [{"class_name": "InputLayer", "config": {"batch_shape": [None, 96, 80, 3]}}]
+    with zipfile.ZipFile(tmp_path / "fixed.keras", "w") as z:
+        z.writestr("config.json", json.dumps({"class_name": "Functional",
+                                              "config": {"layers": layers}}))
+    path = write(tmp_path, """
+        defaults:
+          family: expert
+        modules:
+          - name: a
+            handle: zoo:dmeo/r8x2-generalist-0
+            family: specialist
+          - {name: b, handle: ./nowhere, famly: expert}
+          - {name: c, handle: ./fixed.keras, tags: 3}
+          - {name: d, handle: ./fixed.keras, input_size: [3]}
+          - {name: e, handle: zoo:demo/r8x2-generalst-0, family: 5}
+        """)
+    said = []
+    assert not validate_catalogues([path], lambda line, ok: said.append((ok, line)))
+    assert [(ok, line.removeprefix("warning: ").split(": ")[0].rsplit(":", 1)[1])
+            for ok, line in said] == [
+        (False, "4"), (False, "6"), (False, "7"), (None, "7"), (False, "8"), (False, "8"),
+        (False, "9"), (False, "10"), (False, "10")], said
+    words = "\n".join(line for _, line in said)
+    for text in ("module 'a': 'zoo:dmeo/r8x2-generalist-0' names no zoo preset",
+                 "unknown family 'specialist'", "handle '" + str(tmp_path / "nowhere"),
+                 "unknown field; write 'family' instead", "field 'tags'",
+                 "field 'input_size': missing: the model's input takes only [96, 80]",
+                 "field 'input_size': [3] is not a pair",
+                 "module 'e': the demo zoo has no module 'r8x2-generalst-0'", "field 'family'"):
+        assert text in words, (text, words)
+    assert words.count("missing: the model's input") == 1, words  # not d's: it wrote one
+
+
 def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(tmp_path):
     """A .keras/.h5 model whose Input is (None, 96, 96, 3), catalogued without input_size, was
     refused only at its first embedding, deep in rank (`zoo.config.fixed_size_problem`). The

@@ -215,26 +215,32 @@ def validate_catalogue(path) -> list:
     catalogues."""
     from hubensemble.catalogue import raise_problems
 
-    specs, problems, _ = _checked(path)
+    specs, problems, _, _ = _checked(path)
     if problems:
         raise_problems(problems)
     return specs
 
 
-def _checked(path) -> tuple[list, list[str], str]:
+def _checked(path) -> tuple[list, list[str], str, list]:
     """(the ModuleSpecs of the entries of catalogue file `path` that parsed, its problem
-    lines "FILE:LINE: …" in line order, FILE as they name it) for `validate_catalogue`;
+    lines "FILE:LINE: …" in line order, FILE as they name it, the entries with problems
+    whose handle parsed: `parse_catalogue_text`'s `partial`) for `validate_catalogue`;
     HubensembleError for a file that cannot be read."""
     from hubensemble.catalogue import parse_catalogue_text, read_catalogue_file
 
     text, label, folder = read_catalogue_file(path)
-    specs, problems = parse_catalogue_text(text, label, folder)
-    # The entries that parsed are checked too, so every problem is listed at once, by line.
-    problems += [f"{s.source}: module {s.name!r}: {problem}" for s in specs
+    partial: list = []
+    specs, problems = parse_catalogue_text(text, label, folder, partial=partial)
+    # Every entry's handle is checked, so every problem is listed at once, by line: those of
+    # the entries with other problems too (a bad family hid a bad zoo: handle until fixed).
+    partial = [e for e in partial if isinstance(e.handle, str)]
+    entries = specs + partial
+    problems += [f"{s.source}: module {s.name!r}: {problem}" for s in entries
                  if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-    problems += [f"{s.source}: field 'input_size': {problem}" for s in specs
-                 if (problem := fixed_size_problem(s))]
-    return specs, sorted(problems, key=lambda problem: _line_of(problem, label)), label
+    problems += [f"{s.source}: field 'input_size': {problem}" for s in entries
+                 if "input_size" not in getattr(s, "refused", ()) and
+                 (problem := fixed_size_problem(s))]
+    return specs, sorted(problems, key=lambda problem: _line_of(problem, label)), label, partial
 
 
 def _line_of(text, label) -> int:
@@ -262,8 +268,9 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     classification module (`classifierhandles.classifier_handle_warnings`) and per entry that
     loads the same module as an earlier one, in the file or across the files
     (`handles.same_module_warnings`), each a warning, not a failure, with ok None. A file's
-    warnings come with its errors, of the entries that parsed, all in line order (they came
-    only once its errors were fixed: a new-user check). Returns
+    warnings come with its errors, all in line order (they came only once its errors were
+    fixed: a new-user check); an entry with an error is checked as far as it parsed (its
+    zoo: handle, a local handle's folder), not for a module listed twice. Returns
     True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
     from hubensemble.classifierhandles import classifier_handle_warnings
@@ -272,12 +279,12 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     good = []
     for path in paths:
         try:
-            specs, problems, label = _checked(path)
+            specs, problems, label, partial = _checked(path)
         except HubensembleError as e:  # a file that cannot be read
             emit(str(e), False)
             continue
-        notes = [(note, None) for note in local_handle_warnings(specs)
-                 + same_module_warnings(specs) + classifier_handle_warnings(specs)]
+        notes = [(note, None) for note in local_handle_warnings(specs + partial)
+                 + same_module_warnings(specs) + classifier_handle_warnings(specs + partial)]
         if problems:
             for line, ok in sorted([(p, False) for p in problems] + notes,
                                    key=lambda said: _line_of(said[0], label)):
