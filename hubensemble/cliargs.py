@@ -40,7 +40,7 @@ def load_data(args, *, said=True):
         restart = getattr(args, "restart", False)
         listed = Run(args.out).skipped_list_for(task, restart=restart)
         say(args, task.summary(skipped_in=listed))
-        log_skips(task, after_summary=True)
+        log_skips(task, after_summary=True, skipped_in=listed)
         if Run(args.out).new_task(task, restart=restart):  # once per run (data.folder)
             warn_class_notes(task)
     return data_args, task

@@ -14,7 +14,7 @@ import os
 
 from hubensemble import options
 from hubensemble.errors import DataError
-from hubensemble.text import absolute, escaped
+from hubensemble.text import absolute
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +119,21 @@ class DataArgs:
                                                     fractions)))
 
 
-def log_skips(task, *, after_summary: bool = False) -> None:
-    """Logs (INFO) each file of `task` that was skipped, "skipped PATH: reason", so that a
-    run's log (RUN/log.txt, when one is attached) names every one (run.json lists them too);
-    `after_summary`: the task's summary was just said, which names the first
-    `Task.SKIPS_NAMED` of them: only the others. Each was named twice in the log (its line,
-    then the summary's three)."""
+def log_skips(task, *, after_summary: bool = False, skipped_in: str | None = None) -> None:
+    """Logs (INFO) the files of `task` that were skipped, a line per reason
+    (`sniff.skip_lines`: "skipped PATH: reason", "skipped 40 files (A, B, …): reason"), so
+    that a run's log (RUN/log.txt, when one is attached) names them; `skipped_in`: where the
+    whole list is kept (`formats.skipped_list`, run.json's data.task.skipped), and a line of
+    a shared reason names SKIPS_NAMED of its files, else every one. `after_summary`: the
+    task's summary was just said, which names the first `Task.SKIPS_NAMED` of them: only the
+    others. Each was named twice in the log (its line, then the summary's three), and 40
+    files unreadable for one reason were 40 lines alike."""
+    from hubensemble.data.sniff import skip_lines
     from hubensemble.data.task import SKIPS_NAMED
 
-    for path, reason in task.skipped[SKIPS_NAMED if after_summary else 0:]:
-        log.info("skipped %s: %s", escaped(path), reason)
+    for line in skip_lines(task.skipped[SKIPS_NAMED if after_summary else 0:], skipped_in,
+                           SKIPS_NAMED):
+        log.info("%s", line)
 
 
 def function_name(fn):

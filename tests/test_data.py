@@ -1845,7 +1845,10 @@ def test_a_fit_says_each_skipped_file_once_on_the_terminal_and_once_in_its_log(
     skipped files twice (a "skipped PATH: reason" line each, then the summary's three). Now
     the data summary names the first three, the log the others after it, and
     FitResult.summary() (printed after the data summary) names none; the commands' data load
-    (cliargs.load_data) the same. A load whose summary is not said logs every one."""
+    (cliargs.load_data) the same. A load whose summary is not said logs every one. And the
+    files of one reason are one line, "skipped 5 files (A, B, …): REASON" (`sniff.skip_lines`):
+    8 files unreadable alike were 8 lines alike but for the name; where run.json lists them
+    all (the commands' load) the line names three, "and 2 more, all listed in …"."""
     import argparse
     import logging
 
@@ -1855,30 +1858,38 @@ def test_a_fit_says_each_skipped_file_once_on_the_terminal_and_once_in_its_log(
     from hubensemble.rundir import DataArgs
 
     noise_folder(tmp_path / "d", n=4)
-    bad = [tmp_path / "d" / "a" / f"bad{i}.jpg" for i in range(5)]
+    bad = [tmp_path / "d" / "a" / f"bad{i}.jpg" for i in range(8)]
     for path in bad:
         write(str(path), b"not an image")
     spec = f"folder:{tmp_path / 'd'}"
 
     def named(text):
-        return [text.count(f"{p}: ") for p in bad]
+        return [text.count(str(p)) for p in bad]
+
+    def skip_lines(text):
+        return [line for line in text.splitlines() if " skipped " in line
+                and "Task " not in line]
 
     with caplog.at_level(logging.INFO, logger="hubensemble"):
         task = DataArgs(spec=spec).load(summary_follows=True)
         _say_data(task, "all listed in R/run.json (data.task.skipped)", progress=False)
-    assert named(caplog.text) == [1] * 5, caplog.text
-    assert caplog.text.index("and 2 more") < caplog.text.index(f"skipped {bad[4]}: ")
+    assert named(caplog.text) == [1] * 8, caplog.text
+    assert caplog.text.index("and 5 more") < caplog.text.index(
+        f"skipped 5 files ({', '.join(map(str, bad[3:]))}): not a JPEG")
+    assert len(skip_lines(caplog.text)) == 1, caplog.text
     caplog.clear()
     args = build_parser().parse_args(["rank", "--catalogue", "c.yaml", "--data", spec,
                                       "--out", str(tmp_path / "run")])
     with caplog.at_level(logging.INFO, logger="hubensemble"):
         load_data(argparse.Namespace(**{**vars(args), "quiet": True}))
-    assert named(caplog.text) == [1] * 5, caplog.text
+    assert named(caplog.text) == [1] * 6 + [0] * 2, caplog.text
+    assert f"and 2 more, all listed in {tmp_path / 'run' / 'run.json'} (data.task.skipped)): " \
+           "not a JPEG" in caplog.text, caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="hubensemble"):
         DataArgs(spec=spec).load()  # a stage loading the run's data again: no summary
-    assert named(caplog.text) == [1] * 5, caplog.text
+    assert named(caplog.text) == [1] * 8 and len(skip_lines(caplog.text)) == 1, caplog.text
     result = FitResult(run_dir=tmp_path / "run", ranking=None, ensemble={}, metrics=None,
                        export_path=tmp_path / "run" / "export", report_paths=(),
                        robustness=None, stage_seconds={}, skipped=task.skipped)
-    assert "skipped (" not in result.summary() and named(result.summary()) == [0] * 5
+    assert "skipped (" not in result.summary() and named(result.summary()) == [0] * 8

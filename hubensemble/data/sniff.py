@@ -186,3 +186,29 @@ def skipped_count(reasons, detail: str = "") -> str:
     if not reasons:
         return "0 skipped"
     return f"{len(reasons)} skipped ({skipped_words(reasons)}{'; ' if detail else ''}{detail})"
+
+
+def skip_lines(skipped, skipped_in: str | None = None, named: int = 3) -> list[str]:
+    """The log lines of skipped files `skipped` ([(path, reason)]): one per reason, in the
+    order each first comes, as the data summary counts them by why (`skipped_count`) rather
+    than file by file: "skipped PATH: REASON" for a reason of one file, "skipped 40 files
+    (P1, P2, P3 and 37 more, SKIPPED_IN): REASON" for one shared, naming `named` of them when
+    `skipped_in` says where the whole list is kept (`formats.skipped_list`: "all listed in
+    RUN/run.json (data.task.skipped)"), else every one. A folder of 40 files unreadable for
+    one reason gave 40 lines alike but for the name. Paths are shown on one line
+    (`text.escaped`)."""
+    from hubensemble.text import escaped
+
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        by_reason.setdefault(str(reason), []).append(escaped(path))
+    lines = []
+    for reason, paths in by_reason.items():
+        if len(paths) == 1:
+            lines.append(f"skipped {paths[0]}: {reason}")
+            continue
+        shown = paths[:named] if skipped_in else paths
+        rest = (f" and {len(paths) - len(shown)} more, {skipped_in}"
+                if len(shown) < len(paths) else "")
+        lines.append(f"skipped {len(paths)} files ({', '.join(shown)}{rest}): {reason}")
+    return lines

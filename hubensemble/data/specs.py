@@ -27,7 +27,7 @@ from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError, held_stops
 from hubensemble.terminal import shows_progress
-from hubensemble.text import absolute, closest_name, described, escaped
+from hubensemble.text import absolute, closest_name, described
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +448,7 @@ def _said_skips(task: Task) -> Task:
 
 def _validated(task: Task, **rules) -> Task:
     """`validate_task(task, **rules)`; on its refusal every file skipped is logged as a
-    warning ("skipped PATH: REASON"), as the refusal of a class that unreadable files left
+    warning (`_log_skipped`), as the refusal of a class that unreadable files left
     short or without examples names only a few and no run.json records a refused load."""
     try:
         return validate_task(task, **rules)
@@ -458,9 +458,12 @@ def _validated(task: Task, **rules) -> Task:
 
 
 def _log_skipped(error: DataError) -> None:
-    """Logs each file of `error.skipped` (a refusal's: [(path, reason)]) as a warning."""
-    for path, reason in getattr(error, "skipped", ()):
-        log.warning("skipped %s: %s", escaped(path), reason)  # on one line
+    """Logs each file of `error.skipped` (a refusal's: [(path, reason)]) as a warning, a line
+    per reason naming every file of it (`sniff.skip_lines`: no run.json lists them)."""
+    from hubensemble.data.sniff import skip_lines
+
+    for line in skip_lines(getattr(error, "skipped", ())):
+        log.warning("%s", line)  # each on one line
 
 
 def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:

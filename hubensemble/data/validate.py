@@ -168,6 +168,10 @@ def _has_example(task: Task, split: str, name: str) -> bool:
             and bool(np.any(s.labels == task.class_names.index(name))))
 
 
+#: Where a refusal of files skipped says the rest are: `specs._log_skipped` logs them, one
+#: line per reason (`sniff.skip_lines`), since no run.json records a refused load.
+LOGGED_SKIPS = ('every skipped file is logged as a warning ("skipped PATH: REASON"; the '
+                'files of one reason on one line)')
 #: How each split's examples are called in the refusals of `lost_to_skips`.
 _WORDS = {"train": "training", "val": "validation", "test": "test"}
 
@@ -216,8 +220,7 @@ def lost_to_skips(class_files: dict[str, dict[str, dict]], has_example) -> DataE
         return None
     more = f"; and {len(clauses) - 5} more such class folder(s)" if len(clauses) > 5 else ""
     return DataError(f"unreadable files left classes without the examples their folders hold: "
-                     f"{'; '.join(clauses[:5])}{more}; every skipped file is logged as a "
-                     f"warning (\"skipped PATH: REASON\")")
+                     f"{'; '.join(clauses[:5])}{more}; {LOGGED_SKIPS}")
 
 
 def _folder_files(record: dict) -> str:
@@ -250,7 +253,7 @@ def _short_by_skips(task: Task, name: str, count: int) -> str:
     held = (f", {readable - count} more held out for val/test"
             + (" or dropped as copies" if task.dropped else "") if readable > count else "")
     return (f"; class {name!r} is short because files were skipped: {_folder_files(record)}"
-            f"{held}; every skipped file is logged as a warning (\"skipped PATH: REASON\")")
+            f"{held}; {LOGGED_SKIPS}")
 
 
 def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") -> DataError:
