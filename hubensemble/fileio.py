@@ -628,23 +628,27 @@ def remove_entry(path) -> bool:
 
 def remove_stale_temp_dirs(final) -> list[str]:
     """Deletes the temp entries of `final` whose writer on this host is gone (`writer_gone`: a
-    pid that runs another process now too), folder or file: its temp folders (`temp_dir_for`;
-    older: ``.tmp-NAME.PID``) and files (`atomic_write_bytes`; this process's own are another
-    thread's). Returns the paths removed, never one it could not remove. Those of live
-    processes and other hosts stay."""
-    final = absolute(final)
-    parent, name = os.path.split(final)
-    prefix = f"{TEMP_MARKER}{name}."
+    pid that runs another process now too): its temp folders (`temp_dir_for`; older:
+    ``.tmp-NAME.PID``) and files (`atomic_write_bytes`; this process's: another thread's, kept).
+    Returns the paths removed, never one it could not remove. Live and other hosts' stay."""
+    parent, name = os.path.split(absolute(final))
+    return _remove_stale(parent, f"{TEMP_MARKER}{name}.")
+
+
+def remove_stale_temp_files(folder) -> list[str]:
+    """`remove_stale_temp_dirs`' rule for every temp file in `folder` (a temp folder is its
+    writer's to remove): a killed command's RUN/.tmp-run.json.*.TAG, at the next's `Run.lock`."""
+    return _remove_stale(absolute(folder), TEMP_MARKER, files_only=True)
+
+
+def _remove_stale(parent, prefix, files_only=False) -> list[str]:
     removed = []
-    if not os.path.isdir(parent):
-        return removed
-    for entry in os.listdir(parent):
-        if not entry.startswith(prefix):
-            continue
-        tag, single = temp_writer(entry[len(prefix):])
+    for entry in os.listdir(parent) if os.path.isdir(parent) else ():
         path = os.path.join(parent, entry)
-        if writer_gone(tag, ours_gone=not single) and remove_entry(path):
-            removed.append(path)
+        if entry.startswith(prefix) and not (files_only and not os.path.isfile(path)):
+            tag, single = temp_writer(entry[len(prefix):])
+            if writer_gone(tag, ours_gone=not single) and remove_entry(path):
+                removed.append(path)
     return removed
 
 
@@ -661,18 +665,14 @@ def json_kind(value) -> str:
 def tf_path(path) -> str:
     """`path` (str, bytes or os.PathLike; a local path or a gs:// URL) as TensorFlow must be
     given it to reach the file Python names by it: the name's bytes (os.fsencode) read as
-    UTF-8. TensorFlow encodes a str path as UTF-8 whatever the locale, and Python decodes a
-    name with the file system's encoding: under ``LC_ALL=C PYTHONUTF8=0`` (a container or a
-    cron job) that is ASCII, 'run→c' is 'run\\udce2\\udc86\\udc92c', and tf.io.gfile,
-    tf.saved_model.save and .load stopped with "UnicodeEncodeError: 'utf-8' codec can't
-    encode characters … surrogates not allowed" (a new-user check). In a UTF-8 locale it is
-    `path` as it is. Give the result to TensorFlow only: Python's own open() of it fails under
-    that locale.
-
-    Raises HubensembleError naming the path when its name is not UTF-8 (a Latin-1 'caf\\xe9'):
-    TensorFlow can neither write nor read such a name. When the byte is in a folder above the
-    path's last part (RUN/tuner of a run folder 'caf\\xe9'), it names that folder as the one
-    to rename: renaming RUN/tuner, a name hubensemble chose, would not help."""
+    UTF-8. TensorFlow encodes a str path as UTF-8 whatever the locale, Python decodes a name
+    with the file system's: under ``LC_ALL=C PYTHONUTF8=0`` (a container, a cron job) ASCII,
+    'run→c' is 'run\\udce2\\udc86\\udc92c', and tf.io.gfile, tf.saved_model.save and .load
+    stopped with "UnicodeEncodeError: … surrogates not allowed" (a new-user check). In a UTF-8
+    locale, `path` as it is. For TensorFlow only: Python's open() of it fails in that locale.
+    Raises HubensembleError naming the path when its name is not UTF-8 (a Latin-1 'caf\\xe9'),
+    which TensorFlow can neither write nor read; a byte in a folder above the last part (RUN/
+    tuner of a run folder 'caf\\xe9') names that folder to rename (not RUN/tuner, ours)."""
     from hubensemble.text import escaped
 
     raw = os.fsencode(path)

@@ -11,7 +11,8 @@ from hubensemble import formats, runlog
 from hubensemble.errors import DataError, RunError, first_line
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
                                 json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
-                                owned_here, owned_lock, owner_words, read_json, remove_unused)
+                                owned_here, owned_lock, owner_words, read_json,
+                                remove_stale_temp_files, remove_unused)
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
 from hubensemble.data.coverage import split_coverage
@@ -315,7 +316,8 @@ class Run(RunExports):
         "tuner0", …) the block holds that process's sweep lock instead,
         RUN/.sweep-<member>.lock with `record` (`sweeplock.member_lock`): other processes of
         the sweep go on, a writer holding the run's lock or one with the same tuner id
-        refuses it."""
+        refuses it. Taking it removes the temp files of killed writers in the folder
+        (`fileio.remove_stale_temp_files`: .tmp-run.json.*.PID_START@HOST and the like)."""
         self.make_folder()
         if member:
             with member_lock(self.path, member, {"command": command, **(record or {})},
@@ -327,6 +329,7 @@ class Run(RunExports):
                         lambda owner: self._locked(owner, command)):
             if fresh:  # after taking it: of a sweep process and this, one sees the other
                 check_no_sweep(self.path, command)
+                remove_stale_temp_files(self.path)  # a killed command's half-written files
             yield
 
     def fit_log(self):

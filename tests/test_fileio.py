@@ -577,7 +577,8 @@ def test_a_killed_writers_temp_file_names_it_and_is_removed_what_is_listed_is_go
     ".tmp-NAME.XXXXXXXX.PID_START@HOST" now (`writer_tag`), and remove_stale_temp_dirs
     removes a dead writer's, a live one's (another thread of ours too) stays. And a FILE of a
     dead writer's temp-folder name was listed as removed but left there (rmtree with
-    ignore_errors on a file does nothing): what it lists is gone, candidates' too."""
+    ignore_errors on a file does nothing): what it lists is gone, candidates' too. A command
+    taking a run's lock removes a killed writer's temp files there (`Run.lock`)."""
     import socket
 
     from hubensemble import candidate
@@ -607,6 +608,22 @@ def test_a_killed_writers_temp_file_names_it_and_is_removed_what_is_listed_is_go
     removed = fileio.remove_stale_temp_dirs(tmp_path / "run.json")
     assert sorted(removed) == sorted(str(tmp_path / n) for n, kept in names.items() if not kept)
     assert {n: (tmp_path / n).exists() for n in names} == names
+    # Any command taking a run's lock removes a killed writer's temp files there (a live
+    # writer's stay, and temp folders are their writers' to remove).
+    from hubensemble.rundir import Run
+
+    run = tmp_path / "run"
+    left = {f".tmp-run.json.k2j9x1ab.{dead.pid}_1@{host}": False,
+            f".tmp-ranking.json.abcdefgh.{os.getpid()}_{start}@{host}": True,
+            f".tmp-cost.json.abcdefgh.{dead.pid}_1@other.host": True}
+    run.mkdir()
+    for name in left:
+        (run / name).write_text("x")
+    (run / f".tmp-export.{dead.pid}_1@{host}").mkdir()
+    with Run(run).lock("rank"):
+        pass
+    assert {n: (run / n).exists() for n in left} == left
+    assert (run / f".tmp-export.{dead.pid}_1@{host}").is_dir()
     (tmp_path / "candidates").mkdir()
     (tmp_path / "candidates" / f".tmp-seeds-0001-m-{dead.pid}@{host}").write_text("x")
     assert candidate.clean_stale_temps(tmp_path / "candidates") == [
