@@ -46,6 +46,9 @@ def test_generator_is_balanced_and_restricts_to_classes():
     assert {glyphs.CLASS_NAMES[i] for i in labels} == set(digits)
     with pytest.raises(KeyError, match="unknown classes"):
         glyphs.generate(5, seed=0, classes=["digits/ten"])
+    with pytest.raises(KeyError) as e:  # each with the one it mistypes (text.did_you_mean)
+        glyphs.generate(5, seed=0, classes=["digits/ten", "shapes/circel"])
+    assert "'digits/ten', 'shapes/circel' (did you mean shapes/circle?); see " in str(e.value)
 
 
 def test_hierarchy_puts_every_class_in_exactly_one_subtree():
@@ -606,9 +609,11 @@ def test_workers_below_one_are_refused_before_any_work(tmp_path, workers):
 def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path):
     import multiprocessing
 
-    bad = zoo.TrainSpec(examples=64, steps=2, lr=0.01, batch_size=16, optimizer="adagrad")
+    bad = zoo.TrainSpec(examples=64, steps=2, lr=0.01, batch_size=16, optimizer="Adam")
     config = _tiny_config(generalist_train={"r6x1": bad})
-    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
+    # With a guess of the one meant, as every refusal that lists names (text.did_you_mean).
+    with pytest.raises(ValueError, match=r"unknown optimizer 'Adam' \(did you mean adam\?\); "
+                                         r"use 'adam' or 'sgd'"):
         zoo.build_zoo(config, tmp_path / "zoo", progress=False, workers=2)
     assert list(tmp_path.iterdir()) == []
     assert multiprocessing.active_children() == []  # the pool's workers are gone

@@ -8,6 +8,7 @@ import numpy as np
 
 from hubensemble import _tf
 from hubensemble.errors import DataError
+from hubensemble.text import did_you_mean
 from hubensemble.zoo.arch import ArchSpec, build_backbone
 from hubensemble.zoo.config import TrainSpec
 
@@ -34,7 +35,8 @@ class Trainer:
         elif optimizer == "sgd":
             opt = keras.optimizers.SGD(self.schedule, momentum=0.9, nesterov=True)
         else:
-            raise ValueError(f"unknown optimizer {optimizer!r}; use 'adam' or 'sgd'")
+            raise ValueError(f"unknown optimizer {optimizer!r}"
+                             f"{did_you_mean(optimizer, ('adam', 'sgd'))}; use 'adam' or 'sgd'")
         inp = keras.Input((None, None, 3))
         self.model = keras.Model(inp, self.head(self.backbone(inp)))
         self.model.compile(optimizer=opt,
