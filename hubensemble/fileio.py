@@ -62,22 +62,22 @@ _FILE_MODE = 0o666 & ~_umask()
 def atomic_write_bytes(path, data, *, sync=True):
     """Write `data` to `path` through a temp file in the same folder and a rename.
 
-    Its temp file ``.tmp-NAME.XXXXXXXX.PID_START@HOST`` names its writer (remove_stale_temp_dirs).
-
-    With `sync` (the default) the file and then its folder are fsynced: the new content
-    survives a crash. `sync=False` keeps the atomicity (readers see the old file or the whole
-    new one) without the two fsyncs (tens of milliseconds on a busy disk): for files that
-    are only hints and are checked or recomputed when unusable (an embedding cache entry's
-    description, a memo).
+    Its temp file ``.tmp-NAME.XXXXXXXX.PID_START@HOST`` names its writer (for
+    remove_stale_temp_dirs; NAME cut to keep it within 255 bytes, ENAMETOOLONG). With `sync`
+    (the default) the file and then its folder are fsynced: the new content survives a
+    crash. `sync=False` keeps the atomicity (readers see the old file or the whole new one)
+    without the two fsyncs (tens of ms on a busy disk): for files that are only hints and
+    are checked or recomputed when unusable (an embedding cache entry's description, a memo).
     """
     path = os.fspath(path)
-    # text.absolute: as the system reaches it; "link/.." dropped textually made the temp file
-    # beside the link and the rename crossed devices ("Invalid cross-device link").
+    # text.absolute: as the system reaches it ("link/.." dropped textually: a rename across
+    # devices, "Invalid cross-device link").
     folder = os.path.dirname(absolute(path))
     os.makedirs(folder, exist_ok=True)
     # Named by its writer as a temp folder is; the random part keeps two threads' apart.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_MARKER + os.path.basename(path) + ".",
-                               suffix="." + writer_tag())
+    tag, name = "." + writer_tag(), os.fsencode(os.path.basename(path))
+    name = os.fsdecode(name[:255 - len(os.fsencode(TEMP_MARKER + ".XXXXXXXX" + tag))])
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_MARKER + name + ".", suffix=tag)
     try:
         # mkstemp makes 0600 files; results are ordinary files that others may read.
         os.fchmod(fd, _FILE_MODE)

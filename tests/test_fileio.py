@@ -595,6 +595,12 @@ def test_a_killed_writers_temp_file_names_it_and_is_removed_what_is_listed_is_go
     monkeypatch.undo()
     assert seen and seen[0].startswith(".tmp-run.json.") and seen[0].endswith(
         "." + fileio.writer_tag()), seen
+    # A name of up to 255 bytes (the most a file system takes) is written all the same: its
+    # part in the temp name is cut (it was refused ENAMETOOLONG past 241 bytes, 195 with the tag).
+    for long in ("r" * 250 + ".json", "é" * 126 + ".j"):  # 255, 254 bytes
+        fileio.atomic_write_text(tmp_path / long, "{}")
+        assert (tmp_path / long).read_text() == "{}"
+        (tmp_path / long).unlink()
     dead = subprocess.Popen(["true"])
     dead.wait()
     host = socket.gethostname()
