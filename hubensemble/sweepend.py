@@ -1,37 +1,44 @@
 """A worker of a chief/worker sweep stops before TensorFlow loads when the last chief of its
-sweep has ended and no chief will hand out its trials (`worker_stop`, for
-`preflight.check_run`): TensorFlow's import takes 6-11 s on 2 cores, after which
-`tune.distributed.wait_for_chief` stopped it with the same words. Reads files and plans
+sweep has ended and no chief will hand out its trials, and says there how the last one
+stopped when it waits for one started again (`worker_stop`, for `preflight.check_run`):
+TensorFlow's import takes 6-11 s on 2 cores, after which `tune.distributed.wait_for_chief`
+said the same words. Reads files and plans
 (`sweepplan`, pure): TensorFlow-free."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
 from hubensemble import candidate, environment, formats
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import owned_here, read_json
-from hubensemble.sweeplock import (_end_record, member_lock_path, starting_chief_ended,
-                                   worker_without_chief)
+from hubensemble.sweeplock import (_end_record, chief_ended, member_lock_path,
+                                   say_stale_chief, starting_chief_ended, worker_without_chief)
+
+log = logging.getLogger("hubensemble.tune.distributed")  # (the wait's, which says it later)
 
 
 def worker_stop(run_dir, member: str) -> RunError | None:
     """The stop (`sweeplock.worker_without_chief`) of worker `member` (a tuner id other than
     "chief", holding its lock on run `run_dir` in this thread: its record names its sweep,
     oracle and, from the command line, the options it plans with, "plan") when the last
-    chief of its sweep (`sweeplock.chief_end_path`) stopped with an error or was stopped and
-    a trial of that chief's plan (its end record's "trials", else run.json's record of the
-    sweep's non-probe parts) has no complete candidate, or none is known; or when that
-    chief ended normally and the worker's own plan (`_pending`) leaves trials without a
-    complete candidate, all of them that chief's (`sweeplock.chief_ended`); a stopped or
-    done chief's only when no chief starts within a few seconds
-    (`sweeplock.starting_chief_ended`: the same commands started again together). None otherwise:
-    no such record, a probe sweep (its workers wait for no chief), nothing left to run, a
-    trial that chief did not have (a larger --budget: the worker waits for its own chief),
-    probe trials the worker fits itself first ("probe+A"), or a worker whose plan is not
-    known before TensorFlow loads (no "plan" in its record: from Python; or inputs the stage
-    refuses, in its own words)."""
+    chief of its sweep (`sweeplock.chief_end_path`) ended normally and the worker's own plan
+    (`_pending`) leaves trials without a complete candidate, all of them that chief's
+    (`sweeplock.chief_ended`), and no chief starts within a few seconds
+    (`sweeplock.starting_chief_ended`: the same commands started again together); or when
+    that chief could not listen at the worker's address (its port taken: the worker too is
+    started again with another). A chief that stopped with an error or was stopped, with a
+    trial of its plan (its end record's "trials", else run.json's record of the sweep's
+    non-probe parts) without a complete candidate, or none known, is warned of at once
+    (`sweeplock.say_stale_chief`, not again at the wait) and None returned: the worker waits
+    for a chief started again (after a fix), in any order. None otherwise: no such record,
+    a probe sweep (its workers wait for no chief), nothing left to run, a trial that chief
+    did not have (a larger --budget: the worker waits for its own chief), probe trials the
+    worker fits itself first ("probe+A"), or a worker whose plan is not known before
+    TensorFlow loads (no "plan" in its record: from Python; or inputs the stage refuses, in
+    its own words)."""
     if member == "chief":
         return None
     held = owned_here(member_lock_path(run_dir, member)) or {}
@@ -40,21 +47,31 @@ def worker_stop(run_dir, member: str) -> RunError | None:
     record = _end_record(run_dir, sweep) if parts else None
     if record is None:
         return None
+    timeout = environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")
     if record.get("status", "error") == "done":
         words = _done_words(run_dir, sweep, held.get("plan"))
+    elif _trials_left(run_dir, sweep, parts, record, held.get("plan")):
+        words = starting_chief_ended(run_dir, sweep, oracle=oracle)  # its port taken here
+        if words is None:  # said now, not after TensorFlow's import; the worker waits
+            say_stale_chief(log, run_dir, member, sweep, oracle, chief_ended(run_dir, sweep),
+                            timeout)
     else:
-        words = _failed_words(run_dir, sweep, parts, record)
+        words = None
     if words is None:
         return None
-    return worker_without_chief(
-        run_dir, member, sweep, oracle, words,
-        listen_wait=environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT"))
+    return worker_without_chief(run_dir, member, sweep, oracle, words, listen_wait=timeout)
 
 
-def _failed_words(run_dir, sweep, parts, record) -> str | None:
-    """`chief_ended`'s words of a chief that stopped with an error or was stopped when a
-    trial of its plan (or of run.json's record of the sweep's `parts`) has no complete
-    candidate, or none is known (a sweep never planned here); else None."""
+def _trials_left(run_dir, sweep, parts, record, options) -> bool:
+    """Whether a trial of the worker's own plan (`_pending`, with its lock's `options`), or
+    when that is not known of the plan of a chief that stopped with an error or was stopped
+    (its end `record`'s "trials", or run.json's record of the sweep's `parts`), has no
+    complete candidate, or none is known (a sweep never planned here). A chief refused
+    before it planned records no trials, and run.json's are the last sweep's: a worker with
+    a larger --budget has more."""
+    pending = _pending(run_dir, sweep, options)
+    if pending is not None:
+        return any(left for part, left in pending.items() if part != "probe")
     trials = record.get("trials")
     if not isinstance(trials, list):
         try:
@@ -62,9 +79,7 @@ def _failed_words(run_dir, sweep, parts, record) -> str | None:
             trials = [t for p in parts for t in recorded[p]["trials"]]
         except (OSError, ValueError, KeyError, TypeError):
             trials = None  # a sweep never planned here: every trial of it is to run
-    if trials is not None and all(_complete(run_dir, t) for t in trials):
-        return None
-    return starting_chief_ended(run_dir, sweep)
+    return trials is None or not all(_complete(run_dir, t) for t in trials)
 
 
 def _done_words(run_dir, sweep, options) -> str | None:

@@ -40,6 +40,8 @@ TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 ENDED = ".ended"
 #: The trial ids each chief's lock held in this process serves (`chief_serves`), by its path.
 _SERVED: dict[str, list[str]] = {}
+#: The last chief's words each worker of this process was warned of (`say_stale_chief`).
+_SAID: set[tuple[str, str, str]] = set()
 
 
 def sweep_member(tuner_id: str | None, oracle_address: str | None) -> str | None:
@@ -189,12 +191,18 @@ def _chief_record(path) -> dict | None:
 
 def _listening(address: str, timeout: float = 2.0) -> bool:
     """Whether something accepts a TCP connection at "HOST:PORT" `address` now."""
-    host, _, port = str(address).rpartition(":")
+    host, port = _host_port(address)
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+        with socket.create_connection((host, int(port)), timeout=timeout):
             return True
     except (OSError, ValueError):
         return False
+
+
+def _host_port(address) -> tuple[str, str]:
+    """(host without IPv6 brackets, port) of "HOST:PORT" `address`, to compare two."""
+    host, _, port = str(address).rpartition(":")
+    return host.strip("[]"), port
 
 
 def chief_end_path(run_dir) -> Path:
@@ -260,19 +268,27 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
             f"candidate (e.g. {pending[0]}: a trial that ended without one)")
 
 
-def starting_chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
+def starting_chief_ended(run_dir, sweep: str | None = None, pending=None,
+                         oracle: str | None = None) -> str | None:
     """`chief_ended`'s words to a worker that is starting (before it waits for its chief),
-    believed at once for a chief that stopped with an error (it needs a fix before it is
-    started again), and for one that was stopped (Ctrl-C, SIGTERM) or ended normally only
-    when no chief takes its lock within $HUBENSEMBLE_CHIEF_GRACE seconds (5 s by default;
-    `environment.seconds_from_environment`): the same commands started
-    together again ("run the same command again to resume"), a worker a moment before its
-    chief, stopped that worker with the last chief's words while the new chief waited for
-    it. None when a chief starts meanwhile (it removes the record, `member_lock`)."""
+    for a chief that ended normally, when no chief takes its lock within
+    $HUBENSEMBLE_CHIEF_GRACE seconds (5 s by default; `environment.seconds_from_environment`):
+    the same commands started together again, a worker a moment before its chief, stopped
+    that worker while the new chief waited for it. None when a chief starts meanwhile (it
+    removes the record, `member_lock`), and for a chief that stopped with an error or was
+    stopped (Ctrl-C, SIGTERM): the worker says its words at once and waits for a chief
+    (`chief_start_watch`'s `stale`), as the cluster is started again in any order after a
+    fix or a stop; it stopped at once (an error's) or after the grace (a stop's), and the
+    chief started after it served nobody. An error's words at once when that chief could
+    not listen at the worker's `oracle` ("HOST:PORT"; None: any), its "oracle_taken": the
+    worker too is started again with a free address (`worker_without_chief`)."""
     words = chief_ended(run_dir, sweep, pending)
     record = _end_record(run_dir, sweep) if words else None
-    if record is None or record.get("status", "error") not in ("stopped", "done"):
+    if record is not None and record.get("oracle_taken") and (
+            oracle is None or _host_port(oracle) == _host_port(record.get("oracle"))):
         return words
+    if record is None or record.get("status", "error") != "done":
+        return None
     from hubensemble.environment import seconds_from_environment
 
     deadline = time.monotonic() + seconds_from_environment("HUBENSEMBLE_CHIEF_GRACE")
@@ -351,10 +367,13 @@ def chief_start_watch(run_dir, oracle: str, sweep: str | None = None, pending=No
     `tune.distributed.wait_for_chief`), on run `run_dir`. `stale`: `chief_gone`'s words when,
     as the wait begins, the chief's lock is there and its process gone (a chief killed
     before: perhaps the one this worker was started with, perhaps an earlier one that is
-    being started again, which the worker cannot tell apart: it says so and waits), else
+    being started again, which the worker cannot tell apart: it says so and waits), or,
+    without a lock file, `chief_ended`'s words of the last chief's end record (an error or a
+    stop, said at once: the worker waits for one started again, after a fix), else
     None. `look()`, asked while the worker waits: what to say of a chief this wait has seen
     since that has gone, killed (its lock there and its process gone, with another record
-    than the `stale` one: a chief started and killed meanwhile) or ended (a chief seen
+    than the `stale` one: a chief started and killed meanwhile) or ended (another end
+    record than the one there as the wait began: a chief started and ended since; a chief seen
     running whose lock file is gone while nothing listens at `oracle`: it stopped before it
     listened, an error its own output names; with the reason it left when it did, or that
     it ended normally with this worker's `pending` trials all its own, `chief_ended`: of
@@ -363,7 +382,8 @@ def chief_start_watch(run_dir, oracle: str, sweep: str | None = None, pending=No
     while only the stale lock is there. One look each call; a caller looks twice before it
     believes it (`chief_gone`)."""
     path = member_lock_path(run_dir, "chief")
-    stale = chief_gone(run_dir, None)
+    ended = _end_record(run_dir, sweep)  # the last chief's, said as stale: not a stop
+    stale = chief_gone(run_dir, None) if path.exists() else chief_ended(run_dir, sweep, pending)
     stale_record = _chief_record(path) if stale else None
     seen = []  # the record of the chief last seen running
 
@@ -375,9 +395,10 @@ def chief_start_watch(run_dir, oracle: str, sweep: str | None = None, pending=No
                 seen[:] = [record]
                 return None
             return None if stale and record == stale_record else gone
-        ended = chief_ended(run_dir, sweep, pending)  # one started and ended since
-        if ended:
-            return ended
+        if _end_record(run_dir, sweep) != ended:  # one started and ended since
+            words = chief_ended(run_dir, sweep, pending)
+            if words:
+                return words
         if seen and not _listening(oracle):
             return (f"{_chief_words(seen[0])} has ended before it listened at {oracle} "
                     f"({absolute(path)} is gone: its own output says why it stopped)")
@@ -508,6 +529,17 @@ def stale_chief_note(run_dir, member: str, sweep, oracle, gone: str, timeout: fl
             f"being started again, start it ({chief}"
             + (f", with any {_own_options()} it had)" if recorded else
                " with the options it had)"))
+
+
+def say_stale_chief(logger, run_dir, member: str, sweep, oracle, gone: str,
+                    timeout: float) -> None:
+    """Warns `stale_chief_note` on `logger` once for worker `member` on run `run_dir` and the
+    words `gone`: from the command line before TensorFlow loads (`sweepend.worker_stop`),
+    then not again at the wait (`tune.distributed.wait_for_chief`)."""
+    key = (os.path.realpath(run_dir), member, gone)
+    if key not in _SAID:
+        _SAID.add(key)
+        logger.warning("%s", stale_chief_note(run_dir, member, sweep, oracle, gone, timeout))
 
 
 def _without_chief(run_dir, members, sweep, oracle) -> str:

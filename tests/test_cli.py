@@ -864,7 +864,7 @@ def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
 
 def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, monkeypatch):
     from hubensemble.candidate import write_candidate
-    from hubensemble.errors import RunError
+    from hubensemble.errors import HubensembleError
     from hubensemble.rundir import Run
 
     # Each was the same one line, after TensorFlow's 6-11 s import.
@@ -887,13 +887,17 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, mo
     (garbled / "ranking.json").write_text("{garbage")
     commands += [["tune", "--run", str(run)] for run in (unranked, garbled, ranked)]
     # A worker of a chief/worker sweep whose chief stopped with an error (its end record,
-    # sweeplock.chief_end_path): it stopped so only once TensorFlow had loaded.
+    # sweeplock.chief_end_path), here that it could not listen at the worker's address (the
+    # worker too needs another; after other errors it waits, warned): it stopped so only
+    # once TensorFlow had loaded.
     worker = tmp_path / "worker"
     Run(worker).update(modules={}, data={"task": {}})
     (worker / "ranking.json").write_text('{"modules": []}')
-    with pytest.raises(RunError):
+    with pytest.raises(HubensembleError):
         with Run(worker).lock("tune", "chief", {"sweep": "hyper", "oracle": "127.0.0.1:9"}):
-            raise RunError("module 'm' cannot load: bad module")
+            from hubensemble.sweeplock import chief_cannot_listen
+
+            raise chief_cannot_listen("127.0.0.1:9")
     commands += [["tune", "--run", str(worker), "--tuner-id", "tuner0", "--oracle",
                   "127.0.0.1:9", "--sweep", "hyper"]]
     # One whose chief ended normally with a trial of its plan left without a candidate (the
@@ -934,9 +938,9 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, mo
     assert err.count(f"{garbled / 'ranking.json'} is unreadable (JSONDecodeError") == 1, err
     assert err.count(f"{ranked / 'run.json'} records no data") == 1, err
     assert len(re.findall(r"tune --tuner-id tuner0 on \S+worker: its chief \(pid \d+ on host "
-                          r"\S+, since \S+ \S+\) stopped with an error at \S+ \S+: module 'm' "
-                          r"cannot "
-                          r"load: bad module; this worker stops rather than wait for it to "
+                          r"\S+, since \S+ \S+\) stopped with an error at \S+ \S+: the chief "
+                          r"cannot listen on 127\.0\.0\.1:9; pick a free port or an address of "
+                          r"this machine; this worker stops rather than wait for it to "
                           r"listen", err)) == 1, err
     assert len(re.findall(r"tune --tuner-id tuner0 on \S+done: its chief \(pid \d+ on host "
                           r"\S+, since \S+ \S+\) ended normally at \S+ \S+, its sweep over "

@@ -328,25 +328,33 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
             assert (f"has ended before it listened at {address} ({lock} is gone: its own "
                     "output says why it stopped); this worker stops") in message, message
             # A chief that stops with an error leaves its reason (RUN/.sweep-chief.lock.ended,
-            # written holding its lock): a worker started after it stops at once with it (it
-            # waited the whole time-out, in silence), as does one waiting while a chief starts
-            # and says its stop line (the command line's way: the error is said, not raised,
-            # inside the lock) between two looks; Ctrl-C is said as such.
+            # written holding its lock): a worker started after it says it at once (it waited
+            # the whole time-out, in silence) and waits for a chief started again after a
+            # fix (it stopped at once: a cluster started again worker first served nobody);
+            # one waiting while a chief starts and says its stop line (the command line's way:
+            # the error is said, not raised, inside the lock) between two looks stops with
+            # it; Ctrl-C is said as such.
             from hubensemble import sweeplock, terminal
 
             with pytest.raises(RunError, match="bad module"):
                 with Run(run).lock("tune", "chief", sweep):
                     raise RunError("module 'm' cannot load: bad module")
-            with pytest.raises(RunError) as stop:
-                wait_for_chief(timeout=5, poll=0.05, run_dir=run, sweep="hyper")
-            message = " ".join(str(stop.value).split())
+            caplog.clear()
+            with pytest.raises(HubensembleError, match="did not answer within 0.2 s"):
+                wait_for_chief(timeout=0.2, poll=0.05, run_dir=run, sweep="hyper")
+            message = " ".join(caplog.text.split())
             assert (f"its chief (pid {os.getpid()} on host {socket.gethostname()}, since "
                     in message), message
             when = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}[+-][0-9]{2}:[0-9]{2}"  # shown_time's
-            assert re.search(rf"since {when}\) stopped with an error at {when}: module 'm' "
-                             r"cannot load: "
-                             r"bad module; this worker stops rather than wait for it to listen",
-                             message), message
+            assert re.search(rf"waiting for the chief at {address} \(up to 0.2 s, "
+                             rf"\$HUBENSEMBLE_CHIEF_TIMEOUT\), while the last one has gone: "
+                             rf"its chief \(pid \d+ on host \S+, since {when}\) stopped with an "
+                             rf"error at {when}: module 'm' cannot load: bad module\. Unless it "
+                             r"is being started again, start it", message), message
+            caplog.clear()  # said once: not at the next wait of this worker
+            with pytest.raises(HubensembleError, match="did not answer within 0.2 s"):
+                wait_for_chief(timeout=0.2, poll=0.05, run_dir=run, sweep="hyper")
+            assert "bad module" not in caplog.text
 
             def fails():  # as the command line says it: its stop line, in the except block
                 with Run(run).lock("tune", "chief", sweep):
@@ -434,7 +442,7 @@ def test_a_chief_whose_port_is_taken_says_so_in_its_own_words_only(caplog, capfd
 
 
 def test_a_worker_started_after_its_chief_ended_normally_stops_before_tensorflow(
-        run, monkeypatch):
+        run, monkeypatch, caplog):
     """A worker started after its chief had ended normally, with trials of that chief's
     plan left without a candidate, said so only once TensorFlow had loaded (6-11 s; measured
     9.6 s on 2 busy cores, now 1.9 s): the check of the chief's end record before the import
@@ -446,6 +454,7 @@ def test_a_worker_started_after_its_chief_ended_normally_stops_before_tensorflow
     as before. (test_cli::test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads:
     from the command line, before TensorFlow loads.)"""
     import json
+    import logging
 
     from hubensemble import sweepend, sweeplock
     from hubensemble.candidate import write_candidate
@@ -482,51 +491,66 @@ def test_a_worker_started_after_its_chief_ended_normally_stops_before_tensorflow
     write_candidate(run / "candidates", {"trial": "seeds-0001-m", "module": "m",
                                          "status": "failed", "reason": "diverged"})
     assert stop() is None  # nothing left: it ends with its summary, as before
+    # A chief refused before it planned (no "trials"; run.json's are the last sweep's, of
+    # --budget 2): its error is said before TensorFlow to a worker whose own plan has a
+    # trial left (--budget 3), which then waits for a chief; none to one with nothing left.
+    with pytest.raises(RunError):
+        with Run(run).lock("tune", "chief", sweep):
+            raise RunError("refused: --seed 0 -> 1")
+    Run(run).update(tune={"sweeps": {"seeds": {"trials": ["seeds-0000-m", "seeds-0001-m"]}}})
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        assert stop() is None and "refused" not in caplog.text
+        assert stop(budget=3) is None
+    assert "stopped with an error at " in caplog.text and "refused: --seed 0 -> 1" in caplog.text
 
 
-def test_a_worker_started_with_its_chief_again_after_a_stopped_one_waits_for_it(
-        run, monkeypatch):
+def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it(
+        run, monkeypatch, caplog):
     """Ctrl-C on a chief and its worker, then the same two commands again ("run the same
-    command again to resume"), started together (measured with real processes: the worker
-    first by a moment): the worker read the stopped chief's end record before the new chief
-    had taken its lock and stopped at once ("its chief … was stopped … before its sweep was
-    over; this worker stops"), and the new chief served nobody. A stopped or done chief's
-    record is believed by a starting worker only when no chief takes its lock within
-    $HUBENSEMBLE_CHIEF_GRACE seconds (`sweeplock.starting_chief_ended`); an error's at once
-    (its chief needs a fix first)."""
-    import threading
+    command again to resume"), the worker first: it read the stopped chief's end record
+    before the new chief had taken its lock and stopped ("its chief … was stopped … before
+    its sweep was over; this worker stops"), at once, then (a grace) after
+    $HUBENSEMBLE_CHIEF_GRACE seconds; after a chief's error it still stopped at once, so a
+    cluster started again after the fix, worker first, served nobody. A stopped or failed
+    chief's record is now said at once, before TensorFlow loads (`sweepend.worker_stop`,
+    warned once: not again at the wait), and the worker waits for a chief, started in any
+    order. One whose chief could not listen at the worker's own address stops at once (the
+    worker needs another address too); a done chief's is believed after the grace."""
+    import logging
 
     from hubensemble import sweepend, sweeplock
+    from hubensemble.errors import HubensembleError
 
     sweep = {"sweep": "hyper", "oracle": "127.0.0.1:9"}
+    monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "30")  # (not waited: no stop to believe)
+
+    def start_worker():  # the worker's check before TensorFlow, and what it warned
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hubensemble"):
+            with Run(run).lock("tune", "tuner0", sweep):
+                stop = sweepend.worker_stop(run, "tuner0")
+        return stop, " ".join(caplog.text.split())
+
     with pytest.raises(KeyboardInterrupt):  # the chief stopped by Ctrl-C
         with Run(run).lock("tune", "chief", sweep):
             raise KeyboardInterrupt
-    monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "0.3")
-    with Run(run).lock("tune", "tuner0", sweep):  # no chief starts: the stop, once sure
-        assert "was stopped at " in str(sweepend.worker_stop(run, "tuner0"))
-    monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "30")
-    started, done = threading.Event(), threading.Event()
-
-    def chief():  # started a moment after the worker
-        with Run(run).lock("tune", "chief", sweep):
-            started.set()
-            done.wait(30)
-
-    thread = threading.Timer(0.2, chief)
-    try:
-        with Run(run).lock("tune", "tuner0", sweep):
-            thread.start()
-            assert sweepend.worker_stop(run, "tuner0") is None  # it goes on to wait for it
-            # The chief's lock removes the record a moment before its thread runs on.
-            assert started.wait(5)
-    finally:
-        done.set()
-        thread.join(30)
-    # An error's record stops it at once, as before.
-    with pytest.raises(RunError):
+    stop, said = start_worker()
+    assert stop is None, stop  # it goes on to wait for its chief
+    assert (f"tune --tuner-id tuner0 on {run}: waiting for the chief at 127.0.0.1:9" in said
+            or f"run_tune(tuner_id='tuner0') on {run}: waiting for the chief at 127.0.0.1:9"
+            in said), said
+    assert "was stopped at " in said and "(interrupted) before its sweep was over" in said
+    assert start_worker() == (None, "")  # said once
+    with pytest.raises(RunError):  # a chief that stopped with an error (bad module)
         with Run(run).lock("tune", "chief", sweep):
             raise RunError("module 'm' cannot load: bad module")
-    with Run(run).lock("tune", "tuner0", sweep):
-        assert "stopped with an error at " in str(sweepend.worker_stop(run, "tuner0"))
-    assert sweeplock.starting_chief_ended(run, "hyper").startswith("its chief (pid")
+    stop, said = start_worker()
+    assert stop is None and "stopped with an error at " in said, (stop, said)
+    assert "module 'm' cannot load: bad module. Unless it is being started again" in said
+    assert sweeplock.starting_chief_ended(run, "hyper") is None
+    with pytest.raises(HubensembleError):  # one that could not listen at the worker's address
+        with Run(run).lock("tune", "chief", sweep):
+            raise sweeplock.chief_cannot_listen("127.0.0.1:9")
+    stop, _ = start_worker()
+    assert "cannot listen on 127.0.0.1:9; pick a free port" in str(stop), stop
+    assert sweeplock.starting_chief_ended(run, "hyper", oracle="127.0.0.1:10") is None

@@ -20,7 +20,7 @@ from hubensemble._tf import native_notices
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeplock import (TUNER_ID_RE, chief_cannot_listen, chief_start_watch,
-                                   stale_chief_note, starting_chief_ended,
+                                   say_stale_chief, starting_chief_ended,
                                    worker_without_chief)
 from hubensemble.threads import sweep_block
 
@@ -239,28 +239,30 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
     chief's lock left by a killed one as the wait begins is warned of
     (`sweeplock.stale_chief_note`) and the wait goes on: a chief being started again takes
     it over, and is simply used. A chief of this `sweep` that stopped with an error (bad
-    module, bad data, its port taken, Ctrl-C), before the wait or during it, left its reason
-    (`sweeplock.chief_ended`): the worker stops with it at once (RunError), as that chief
-    needs a fix before it is started again; a worker started before the fixed chief then
-    stops, and is started again after it (where it waited the whole time-out in silence).
-    So does a worker whose `pending` trial ids (those without a complete candidate) were all
-    in the plan of a chief of its sweep that has ended normally (`sweeplock.chief_ended`: a
-    late machine, or a worker started again after the sweep ended): no chief hands them out
-    until one is started again. A worker with a trial that chief did not have (a larger
-    --budget) waits for its own.
+    module, bad data) or was stopped (Ctrl-C, SIGTERM) left its reason
+    (`sweeplock.chief_ended`): left before the wait, it is said the same way at once (it
+    stopped the worker at once: a worker started before the fixed chief stopped, and the
+    chief served nobody); left by a chief started and ended during the wait, the worker
+    stops with it (RunError). So does one whose chief could not listen at this address (its
+    port taken: the worker too needs another), and a worker whose `pending` trial ids
+    (those without a complete candidate) were all in the plan of a chief of its sweep that
+    has ended normally (`sweeplock.starting_chief_ended`: a late machine, or a worker
+    started again after the sweep ended): no chief hands them out until one is started
+    again. A worker with a trial that chief did not have (a larger --budget) waits for its
+    own.
     """
     timeout = CHIEF_TIMEOUT if timeout is None else timeout
     host, port, address = chief_address()
     member = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     look = None
     if run_dir is not None:
-        ended = starting_chief_ended(run_dir, sweep, pending)  # the last chief: an error
-        if ended:  # (it needs a fix), or ended without this worker's trials (none runs now)
-            raise worker_without_chief(run_dir, member, sweep, address, ended,
+        ended = starting_chief_ended(run_dir, sweep, pending, address)  # the last chief
+        if ended:  # ended without this worker's trials (none runs now), or could not listen
+            raise worker_without_chief(run_dir, member, sweep, address, ended,  # here
                                        listen_wait=timeout)
         stale, look = chief_start_watch(run_dir, address, sweep, pending)
-        if stale:
-            log.warning("%s", stale_chief_note(run_dir, member, sweep, address, stale, timeout))
+        if stale:  # killed, stopped, or stopped with an error: said, and waited on
+            say_stale_chief(log, run_dir, member, sweep, address, stale, timeout)
     deadline = time.monotonic() + timeout
     logged, seen = False, 0  # seen: looks in a row that found the chief gone
     while True:
