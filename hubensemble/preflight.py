@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import socket
 
 from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
@@ -23,9 +21,8 @@ from hubensemble.rundir import Run
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
 from hubensemble.text import absolute, shell
 
-#: What `check_inputs` has to say per run folder (its real path: a killed command,
-#: `killed_before`; too little memory, `memory_note`), for `check_run` to say once the run's
-#: log is open.
+#: What `check_inputs` has to say per run folder (its real path: too little memory,
+#: `memory_note`), for `check_run` to say once the run's log is open.
 _NOTES: dict[str, list[str]] = {}
 
 #: The run-folder stages whose folder is checked (cli: `--run RUN`).
@@ -251,13 +248,7 @@ def check_inputs(args) -> None:
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     run_dir = getattr(args, "run", None) or getattr(args, "out", None)
-    notes = []
-    if run_dir and os.path.isdir(run_dir):  # before _run_log's lock rewrites the record
-        killed = killed_before(run_dir)
-        if killed:
-            notes.append(f"{killed}; "
-                         + ("--restart discards it" if getattr(args, "restart", False)
-                            else "this run resumes"))
+    notes = []  # (a killed command's words: `Run.lock`, memory.say_killed, as it is taken)
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
@@ -341,70 +332,3 @@ def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
             + " (measured with MobileNet V1; heavier modules need more). A process that runs "
             "out of memory is killed by Linux's OOM killer without a word (the shell says "
             "\"Killed\"); docs/reliability.md \"Small machines\"")
-
-
-#: A stage's first and last lines in RUN/log.txt (pipeline's "rank: starting", "rank: done in
-#: 31.3 s" / "rank: reused"): what a killed command's log ends between.
-_STAGE_LINE = re.compile(r" INFO hubensemble\.\w+: (\w+): (starting|done|reused|failed)\b")
-
-
-def killed_before(run_dir) -> str | None:
-    """Words for the last command on `run_dir` when it ended without a word: its lock's
-    record (RUN/.fit.lock.holder, `fileio.owned_lock`) is still there, names a process of
-    this host that has gone, and nobody holds the lock. Every ending a Python handler sees
-    (its work done, an error, Ctrl-C, SIGTERM: `cli.sigterm_interrupts`) removes that record;
-    SIGKILL does not, and SIGKILL is what Linux's OOM killer sends when the machine's or the
-    cgroup's memory runs out (measured: a fit under a 2 GiB cgroup, docs/reliability.md
-    "Small machines"): the shell said "Killed", the re-run nothing. Names the stage RUN/log.txt
-    last says began without an end ("rank: starting") since that process's start ("since"),
-    its last line since then otherwise. None
-    when no such record is there, it is another host's or unreadable, or the lock is held
-    (`check_unlocked` refuses that one). Reads files only."""
-    from hubensemble import formats
-    from hubensemble.fileio import lock_is_held, owner_file, owner_words, pid_alive, read_json
-
-    lock = os.path.join(os.fspath(run_dir), formats.FIT_LOCK)
-    try:
-        record = read_json(owner_file(lock))
-    except (OSError, ValueError):
-        return None
-    pid = record.get("pid") if isinstance(record, dict) else None
-    if (not isinstance(pid, int) or record.get("host") != socket.gethostname()
-            or pid_alive(pid, record.get("pid_start"), record.get("since"))
-            or lock_is_held(lock)):
-        return None
-    from hubensemble.text import stamp_time
-
-    try:  # its own lines only: log.txt stamps local time, "2026-12-06 00:01:18,326"
-        since = stamp_time(record.get("since")).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except (ValueError, OverflowError, OSError):
-        since = ""
-    began, last = None, None
-    try:
-        with open(os.path.join(os.fspath(run_dir), "log.txt"), encoding="utf-8",
-                  errors="replace") as f:
-            for line in f:
-                if line[:19] < since:  # an earlier command's (a fit killed in tune before)
-                    continue
-                if line.strip():
-                    last = line.rstrip("\n")
-                found = _STAGE_LINE.search(line)
-                if found:
-                    began = found.group(1) if found.group(2) == "starting" else None
-    except OSError:
-        pass
-    if began:
-        where = f"in its {began} stage (RUN/log.txt: '{began}: starting', no end)"
-    elif last:  # "2026-12-06 00:07:32,473 INFO hubensemble.cli: Task …": its time and words
-        stamp, _, said = last.partition(",")
-        said = said.split(": ", 1)[-1]
-        where = (f"after its last line in RUN/log.txt ({stamp[:19]}: "
-                 f"'{said[:70] + '…' if len(said) > 70 else said}')")
-    else:
-        where = ""
-    command = record.get("command") or "command"
-    return (f"the last {command} on {absolute(run_dir)} ({owner_words(record)}) ended without a "
-            f"word{' ' + where if where else ''}: it was likely killed, e.g. by Linux's OOM "
-            "killer when memory ran out (`dmesg | grep -i -e oom -e killed` or `journalctl -k` "
-            "says so; see docs/reliability.md \"Small machines\" for less memory); what it "
-            "finished is kept")

@@ -13,6 +13,7 @@ from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, i
                                 json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
                                 owned_here, owned_lock, owner_words, read_json,
                                 remove_stale_temp_files, remove_unused)
+from hubensemble.memory import say_killed
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
 from hubensemble.data.coverage import split_coverage
@@ -317,8 +318,14 @@ class Run(RunExports):
         RUN/.sweep-<member>.lock with `record` (`sweeplock.member_lock`): other processes of
         the sweep go on, a writer holding the run's lock or one with the same tuner id
         refuses it. Taking it removes the temp files of killed writers in the folder
-        (`fileio.remove_stale_temp_files`: .tmp-run.json.*.PID_START@HOST and the like)."""
+        (`fileio.remove_stale_temp_files`: .tmp-run.json.*.PID_START@HOST and the like).
+        Before taking a lock this process does not hold, says how the last
+        command holding it ended when it was killed (`memory.say_killed`: its record stayed);
+        the one place, for every command and stage function that writes a run."""
         self.make_folder()
+        mine = member_lock_path(self.path, member) if member else self.path / formats.FIT_LOCK
+        if not owned_here(mine):  # before this command's record replaces the killed one's
+            say_killed(self.path, mine)
         if member:
             with member_lock(self.path, member, {"command": command, **(record or {})},
                              lambda: self.check_unlocked(command, member=member)):
@@ -415,8 +422,11 @@ class Run(RunExports):
         # called (a NullHandler here silenced every warning of a fit from Python).
         failed = True
         try:
-            with held, root_last_resort():  # held: released before a refused command's
-                yield  # files are removed below
+            # The last resort first: a killed command's words, said as `held` is taken,
+            # reach a notebook's stderr too. held: released before a refused command's
+            # files are removed below.
+            with root_last_resort(), held:
+                yield
             failed = False
         except (Exception, KeyboardInterrupt) as e:  # from Python; a command line logs its own
             if not on_command_line():

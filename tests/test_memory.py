@@ -1,5 +1,6 @@
 """A small machine: the memory a process may use (hubensemble.memory, from a fake /proc and
-cgroup tree) and a re-run's words after a command was killed (preflight.killed_before)."""
+cgroup tree) and a re-run's words after a command was killed (memory.killed_before, said by
+rundir.Run.lock)."""
 
 import argparse
 import json
@@ -10,6 +11,7 @@ import subprocess
 import sys
 
 from hubensemble import memory, preflight
+from hubensemble.rundir import Run
 
 GIB = 1 << 30
 V1_NO_LIMIT = "9223372036854771712"  # what cgroup v1's memory.limit_in_bytes says unlimited
@@ -74,7 +76,7 @@ def test_a_rerun_after_a_killed_command_says_it_ended_without_a_word(tmp_path, c
         "2026-12-06 00:00:37,315 INFO hubensemble.pipeline: rank: done in 31.3 s\n"
         "2026-12-06 00:00:37,316 INFO hubensemble.pipeline: tune: starting\n"
         "2026-12-06 00:00:39,000 INFO hubensemble.tune: trial 1 …\n")
-    words = preflight.killed_before(run)
+    words = memory.killed_before(run)
     assert "the last fit on " in words and "ended without a word in its tune stage" in words
     assert "OOM killer" in words and "dmesg" in words
     # a standalone command logs no stage: its own last line, not the earlier fit's export
@@ -82,24 +84,37 @@ def test_a_rerun_after_a_killed_command_says_it_ended_without_a_word(tmp_path, c
         "2026-12-05 23:00:06,048 INFO hubensemble.pipeline: export: starting\n"
         "2026-12-06 00:00:32,473 INFO hubensemble.cli: Task 'pbc' from npz:/d.npz\n")
     assert ("ended without a word after its last line in RUN/log.txt (2026-12-06 00:00:32: "
-            "'Task 'pbc' from npz:/d.npz')") in preflight.killed_before(run)
-    # the command line: found before the lock is taken, said (and logged) by check_run
+            "'Task 'pbc' from npz:/d.npz')") in memory.killed_before(run)
+    # every writer says it as it takes the run's lock, before its own record replaces the
+    # killed one's (Run.lock: the command line's, fit()'s fit_log, run_tune's, export's, …)
     caplog.set_level(logging.WARNING)
-    preflight.check_inputs(argparse.Namespace(command="tune", run=str(run)))
-    (run / ".fit.lock.holder").unlink()  # (the new command's lock rewrites it)
-    try:
-        preflight.check_run(run, "tune")
-    except Exception:  # the folder is no run: the stage's refusal, after the words
+    for take in (lambda: Run(run).lock("export"), lambda: Run(run).fit_log()):
+        _holder(run, _gone_pid())
+        caplog.clear()
+        with take():
+            pass
+        said = [r.getMessage() for r in caplog.records if "without a word" in r.getMessage()]
+        assert len(said) == 1 and said[0].startswith("the last fit on "), said
+    caplog.clear()
+    with Run(run).lock("export"):  # its own record was removed as it ended: nothing
         pass
-    said = [r.getMessage() for r in caplog.records if "ended without a word" in r.getMessage()]
-    assert len(said) == 1 and said[0].endswith("; this run resumes")
+    assert not [r for r in caplog.records if "without a word" in r.getMessage()]
+    # a chief/worker sweep's process holds its own lock: a killed one's record is its own
+    (run / ".sweep-tuner0.lock").write_text("")
+    (run / ".sweep-tuner0.lock.holder").write_text(json.dumps({
+        "command": "tune", "tuner_id": "tuner0", "host": socket.gethostname(),
+        "pid": _gone_pid(), "since": "2026-12-06T00:00:01"}))
+    with Run(run).lock("tune", "tuner0", {"command": "tune", "sweep": "hyper", "oracle": None}):
+        pass
+    said = [r.getMessage() for r in caplog.records if "without a word" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("the last tune --tuner-id tuner0 on "), said
     # a live holder (this process), another host's record, or none: nothing
     _holder(run, __import__("os").getpid())
-    assert preflight.killed_before(run) is None
+    assert memory.killed_before(run) is None
     _holder(run, _gone_pid(), host="another-host")
-    assert preflight.killed_before(run) is None
+    assert memory.killed_before(run) is None
     (run / ".fit.lock.holder").unlink()
-    assert preflight.killed_before(run) is None
+    assert memory.killed_before(run) is None
 
 
 def test_a_batch_too_large_for_the_memory_is_said_before_with_one_that_fits():

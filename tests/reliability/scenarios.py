@@ -627,7 +627,7 @@ def kill_fit_during_rank(ws, out):
     log = (run / "log.txt").read_text(encoding="utf-8", errors="replace")  # (-q: not stderr)
     out.check("ended without a word in its rank stage" in log and "OOM killer" in log,
               "the re-run's log does not say the last fit was killed in rank "
-              "(preflight.killed_before)")
+              "(memory.killed_before)")
     if again.returncode == 0:
         rows = json.loads((run / "ranking.json").read_text())["modules"]
         hits = sum(1 for r in rows if r["cache_hit"])
