@@ -381,6 +381,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     "classes" says how they were matched and which of the model's classes have no example
     ("absent"); its "task" "unscored" counts the examples of the data's other splits.
 
+    Before the model loads, logs a WARNING when running its members on batches of
+    `batch_size` images may need more memory than the process may use (`memory.say_memory`:
+    the command line said it already, before TensorFlow; not inside a fit, whose note
+    covered it).
+
     Raises OptionError (a HubensembleError), before anything loads, for a value the options
     table refuses (`options.check_keywords`, the command line's rule and words: "batch_size
     (--batch-size) must be an integer >= 1, got 0"; the seed in [0, 2**32 - 1]);
@@ -405,6 +410,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     from hubensemble import stageargs
 
     model_dir = stageargs.folder("evaluate_model", "model_dir", model_dir)
+    if not Run(os.path.dirname(absolute(model_dir))).fit_here():  # (fit's note said its own)
+        from hubensemble.memory import say_memory  # too little memory: before the model
+
+        say_memory("evaluate", model_dir, {"batch_size": batch_size})
     _check_task_type(model_dir, task)
     names, sevs = check_evaluate_options(split, corruptions, severities)
     from hubensemble._tf import tensorflow  # noqa: F401  (imported before the model loads)

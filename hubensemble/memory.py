@@ -4,7 +4,9 @@ Linux's OOM killer ends a process that outgrows its machine or its cgroup with S
 Python handler runs, and the user sees the shell's "Killed" (exit 137) and nothing else. What
 a stage needs is measured (docs/reliability.md, "Small machines"); this module reads what
 the process has, files only (no TensorFlow, no psutil), so the check runs before TensorFlow
-loads (`preflight.check_inputs`).
+loads (`preflight.check_inputs`), and says a stage's need against it (`stage_memory_note`)
+for every command and stage function (`say_memory`), and how the last command on a run ended
+when it was killed (`killed_before`, said as a run's lock is taken: `rundir.Run.lock`).
 """
 
 from __future__ import annotations
@@ -166,15 +168,18 @@ EXPORT_EXTRA = 0.45e9
 _PROFILE_TRAINING = {"quick": (16, 32), "cpu": (32, 64), "paper": (512, 128)}
 
 
-def training_need(input_sizes, profile: str = "cpu") -> tuple[float, int, int]:
+def training_need(input_sizes, profile: str = "cpu", *, batch: int | None = None,
+                  side: int | None = None) -> tuple[float, int, int]:
     """(bytes tune's fine-tuning needs, the training batch, the largest image's pixels) for
     modules of `input_sizes` (each (height, width) or None) under --profile `profile`:
     TRAIN_BASE_FIXED (EMBED_BASE_SMALL when no entry has an input size) + TRAIN_PER_PIXEL x
-    the profile's batch x the largest entry's pixels. Measured on MobileNet V1
-    (TRAIN_PER_PIXEL's note): a lower bound for heavier modules. The profile fixes the
-    batch: no flag lowers it."""
+    the profile's batch x the largest entry's pixels; `batch` and `side` (a run's recorded
+    profile: its batch_size and resolution_cap) replace the named profile's. Measured on
+    MobileNet V1 (TRAIN_PER_PIXEL's note): a lower bound for heavier modules. The profile
+    fixes the batch: no flag lowers it."""
     sizes = list(input_sizes) or [None]
-    batch, side = _PROFILE_TRAINING.get(profile, _PROFILE_TRAINING["cpu"])
+    named = _PROFILE_TRAINING.get(profile, _PROFILE_TRAINING["cpu"])
+    batch, side = batch or named[0], side or named[1]
     pixels = max(int(s[0]) * int(s[1]) if s else side * side for s in sizes)
     base = TRAIN_BASE_FIXED if any(sizes) else EMBED_BASE_SMALL
     return base + TRAIN_PER_PIXEL * batch * pixels, batch, pixels
@@ -186,6 +191,196 @@ def fitting_batch(limit: float, input_sizes, profile: str = "cpu") -> int:
     need1, pixels = embedding_need(1, input_sizes, profile)
     base = need1 - EMBED_PER_PIXEL * pixels
     return max(0, int((0.9 * limit - base) // (EMBED_PER_PIXEL * pixels)))
+
+
+class _Recorded:
+    """A profile as run.json's tune records it (`Profile.to_json`): name, batch_size,
+    resolution_cap, for `training_need`."""
+
+    def __init__(self, record: dict):
+        self.name = record.get("name") or "cpu"
+        self.batch_size = record.get("batch_size")
+        self.resolution_cap = record.get("resolution_cap")
+
+
+def _ranking(run_dir) -> dict:
+    from hubensemble.fileio import read_json
+
+    try:
+        ranking = read_json(os.path.join(os.fspath(run_dir), "ranking.json"))
+    except (OSError, ValueError):
+        return {}
+    return ranking if isinstance(ranking, dict) else {}
+
+
+def _ranked_profile(run_dir) -> str:
+    return _ranking(run_dir).get("profile") or "cpu"
+
+
+#: The (command, folder) whose memory note the command line said (`preflight.check_inputs`):
+#: the stage function it calls says it no second time (`say_memory`).
+_MEMORY_SAID: set = set()
+
+
+def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
+                tunes: bool = False, room=None) -> str | None:
+    """Words when rank's embedding of catalogue entries `specs` (those named in `modules`,
+    else all) in batches of `batch_size` images (`embedding_need`), or with `tunes`
+    (fit, demo) tune's fine-tuning of them under `profile` (`training_need`) and
+    export's reload check after it (`EXPORT_EXTRA`), would
+    need more memory than this process may use (`room`, a Room; None:
+    `room()`: the machine's MemAvailable or its cgroup's limit, whichever is less).
+    Both rules are measured (docs/reliability.md "Small machines"). Names the --batch-size
+    that fits (`fitting_batch`, a power of two); the training batch is the profile's,
+    which no flag lowers. None when both fit or the room cannot be read. Linux's OOM killer
+    ends a process that outgrows it with SIGKILL: the user saw "Killed" and nothing else."""
+    chosen = [s for s in specs if not modules or s.name in modules] or list(specs)
+    sizes = [getattr(s, "input_size", None) for s in chosen]
+    return _note(room, [("rank embeds", sizes, batch_size, profile)]
+                 + ([("tune+export", sizes, None, profile)] if tunes else []))
+
+
+def _note(room, parts) -> str | None:
+    """`memory_note`'s and `stage_memory_note`'s words for `parts`, each (what, module input
+    sizes, batch, profile): what is "rank embeds" or "evaluate runs the export on"
+    (inference in batches of --batch-size `batch`: names the one that fits), "tune" (the
+    profile's training batch, or a Profile's), "tune+export" (that, then export's reload
+    check), "export" (rebuilding the members and the reload check: a lower bound) or
+    "export --retrain-full"."""
+    room = globals()["room"]() if room is None else room  # (the keyword hides the function)
+    if room is None:
+        return None
+    limit, whose = room.limit, room.words()
+    if room.available is not None and room.available < limit:  # others use the machine too
+        whose = f"{gib(room.available)} available now (MemAvailable) of {whose}"
+        limit = room.available
+    said = []
+    for what, sizes, batch, profile in parts:
+        prof = profile if not isinstance(profile, str) else None  # a Profile: its own batch
+        name = getattr(profile, "name", profile) or "cpu"
+        if what in ("rank embeds", "evaluate runs the export on"):
+            need, pixels = embedding_need(batch, sizes, name)
+            if need <= limit:
+                continue
+            fits = fitting_batch(limit, sizes, name)
+            fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
+            side = int(round(pixels ** 0.5))
+            said.append(
+                f"{what} images of {side}x{side} px in batches of {batch} (--batch-size), "
+                f"which needs about {gib(need)}: "
+                + (f"pass --batch-size {fits} (about "
+                   f"{gib(embedding_need(fits, sizes, name)[0])})" if fits
+                   else "free memory, or use a machine with more"))
+            continue
+        if what == "export":  # the members rebuilt, run on the check images, reloaded
+            need, pixels = embedding_need(32, sizes, name)  # export.CHECK_BATCH
+            need += EXPORT_EXTRA
+            if need > limit:
+                said.append(f"export rebuilds the members and loads the SavedModel it wrote "
+                            f"back beside them, at least about {gib(need)}: free "
+                            "memory, or use a machine with more")
+            continue
+        train, tbatch, pixels = training_need(
+            sizes, name, batch=getattr(prof, "batch_size", None),
+            side=getattr(prof, "resolution_cap", None))
+        extra = EXPORT_EXTRA if what != "tune" else 0.0
+        if train + extra <= limit:
+            continue
+        side = int(round(pixels ** 0.5))
+        who = ("export --retrain-full retrains the members" if what == "export --retrain-full"
+               else "tune fine-tunes the modules")
+        after = (" and export then loads the ensemble it wrote back beside it" if extra
+                 else "")
+        said.append(
+            f"{who} at {side}x{side} px in batches of {tbatch} (--profile {name}'s; no flag "
+            f"lowers it){after}, about {gib(train + extra)}"
+            f"{' in all' if extra else ''}: free memory, use a machine with more"
+            + (" (its members are the ensemble's)" if what.startswith("export") else
+               ", or leave out the modules of the largest input size (--modules)"))
+    if not said:
+        return None
+    return (f"this process may use {whose}, less than it needs: " + "; ".join(said)
+            + " (measured with MobileNet V1; heavier modules need more). A process that runs "
+            "out of memory is killed by Linux's OOM killer without a word (the shell says "
+            "\"Killed\"); docs/reliability.md \"Small machines\"")
+
+
+def _module_sizes(meta, names=None) -> list:
+    """The input sizes ((height, width) or None) of run.json's (`meta`) modules named in
+    `names` (else all): what tune trains and export rebuilds."""
+    modules = meta.get("modules") or {}
+    chosen = [m for n, m in modules.items() if not names or n in names] or list(
+        modules.values())
+    return [tuple(m["input_size"]) if isinstance(m, dict) and m.get("input_size") else None
+            for m in chosen]
+
+
+def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None:
+    """`memory_note`'s words for a stage of its own on `run_dir` (`values`: its keywords,
+    from the command line's namespace or the stage function's bound arguments): rank and
+    fit/demo from their catalogue entries (`values["specs"]`, --batch-size, --modules,
+    --profile); tune from run.json's modules (--modules, else the ranking's selected ones)
+    at --profile, else the run's (`runprofile.run_profile`); export from its ensemble's
+    members (with --retrain-full, as tune trains); evaluate (`run_dir`: the export folder)
+    from its members' input sizes and --batch-size. None for other commands, when the
+    need fits, or when a file it reads is missing or damaged (the stage says that)."""
+    command = {"demo": "fit"}.get(command, command)
+    try:
+        if command in ("rank", "fit"):
+            if not values.get("specs") or not values.get("batch_size"):
+                return None
+            return memory_note(values["specs"], values["batch_size"], values.get("modules"),
+                               getattr(values.get("profile"), "name", values.get("profile"))
+                               or "cpu", tunes=command == "fit", room=room)
+        if command == "evaluate":
+            from hubensemble.formats import read_export_metadata
+
+            members = read_export_metadata(run_dir, strict=False).get("members") or []
+            sizes = [tuple(m["input_size"]) if m.get("input_size") else None
+                     for m in members if isinstance(m, dict)]
+            return _note(room, [("evaluate runs the export on", sizes,
+                                 values.get("batch_size") or 64, "cpu")])
+        if command not in ("tune", "export") or run_dir is None:
+            return None
+        from hubensemble.fileio import read_json
+
+        meta = read_json(os.path.join(os.fspath(run_dir), "run.json"))
+        if not meta.get("modules"):
+            return None
+        # --profile, else the run's last tune's record (its batch_size, resolution_cap),
+        # else rank's profile: as `runprofile.run_profile` reads it
+        profile = values.get("profile") or _Recorded(
+            ((meta.get("tune") or {}).get("profile")) or {"name": _ranked_profile(run_dir)})
+        if command == "tune":
+            names = values.get("modules") or _ranking(run_dir).get("selected")
+            return _note(room, [("tune", _module_sizes(meta, names), None, profile)])
+        members = read_json(os.path.join(os.fspath(run_dir), "ensemble.json")).get(
+            "members") or []
+        names = [m.get("module") for m in members if isinstance(m, dict)]
+        return _note(room, [("export --retrain-full" if values.get("retrain_full")
+                             else "export", _module_sizes(meta, names), None, profile)])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # the stage's to say
+        return None
+
+
+def memory_key(command: str, folder) -> tuple[str, str]:
+    """(command, the folder's real path) of a memory note: demo's is fit's (the demo calls
+    fit)."""
+    return {"demo": "fit"}.get(command, command), os.path.realpath(folder) if folder else ""
+
+
+def say_memory(command: str, run_dir, values) -> None:
+    """Logs `stage_memory_note` as a WARNING, for a stage function called from Python
+    (`runwriter.writes_run`, `evaluate.evaluate_model`), unless the command line said it
+    for this command and folder already (`check_inputs`), or a fit of this process holds
+    the run (its own note covered the stages)."""
+    key = memory_key(command, run_dir)
+    if key in _MEMORY_SAID:
+        _MEMORY_SAID.discard(key)
+        return
+    note = stage_memory_note(command, run_dir, values)
+    if note:
+        logging.getLogger(__name__).warning("%s", note)
 
 
 #: A stage's first and last lines in RUN/log.txt (pipeline's "rank: starting", "rank: done in

@@ -20,6 +20,9 @@ from hubensemble.rundir import Run
 # --modules against the ranking or catalogue: sweeps' (sweepplan plans with it), re-exported.
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
 from hubensemble.text import absolute, shell
+# What a stage needs against what the process has: said before the work (check_inputs).
+from hubensemble.memory import (_MEMORY_SAID, memory_key, memory_note,  # noqa: F401
+                                stage_memory_note)
 
 #: What `check_inputs` has to say per run folder (its real path: too little memory,
 #: `memory_note`), for `check_run` to say once the run's log is open.
@@ -272,63 +275,16 @@ def check_inputs(args) -> None:
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
         check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")
-    if getattr(args, "specs", None) and getattr(args, "batch_size", None):  # fit, rank, demo
-        notes.append(memory_note(args.specs, args.batch_size, getattr(args, "modules", None),
-                                 getattr(args, "profile", None) or "cpu",
-                                 tunes=args.command in ("fit", "demo")))
+    folder = getattr(args, "model", None) if args.command == "evaluate" else run_dir
+    _MEMORY_SAID.clear()  # (one command line per process; tests run many)
+    if folder and args.command in ("fit", "demo", "rank", "tune", "export", "evaluate"):
+        values = {k: getattr(args, k, None) for k in (
+            "specs", "batch_size", "modules", "profile", "retrain_full")}
+        if args.command == "evaluate":  # its --batch-size (the table's eval_batch_size)
+            values["batch_size"] = getattr(args, "eval_batch_size", None)
+        notes.append(stage_memory_note(args.command, folder, values))
+        _MEMORY_SAID.add(memory_key(args.command, folder))  # its stage function: not again
     if run_dir:  # said by check_run, once the run's log is open: in RUN/log.txt too
         _NOTES[os.path.realpath(run_dir)] = [n for n in notes if n]
     for note in filter(None, notes if not run_dir else ()):
         logging.getLogger(__name__).warning("%s", note)
-
-
-def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
-                tunes: bool = False, room=None) -> str | None:
-    """Words when rank's embedding of catalogue entries `specs` (those named in `modules`,
-    else all) in batches of `batch_size` images (`memory.embedding_need`), or with `tunes`
-    (fit, demo) tune's fine-tuning of them under `profile` (`memory.training_need`) and
-    export's reload check after it (`memory.EXPORT_EXTRA`), would
-    need more memory than this process may use (`room`, a memory.Room; None:
-    `memory.room()`: the machine's MemAvailable or its cgroup's limit, whichever is less).
-    Both rules are measured (docs/reliability.md "Small machines"). Names the --batch-size
-    that fits (`memory.fitting_batch`, a power of two); the training batch is the profile's,
-    which no flag lowers. None when both fit or the room cannot be read. Linux's OOM killer
-    ends a process that outgrows it with SIGKILL: the user saw "Killed" and nothing else."""
-    from hubensemble import memory
-
-    chosen = [s for s in specs if not modules or s.name in modules] or list(specs)
-    sizes = [getattr(s, "input_size", None) for s in chosen]
-    room = memory.room() if room is None else room
-    if room is None:
-        return None
-    limit, whose = room.limit, room.words()
-    if room.available is not None and room.available < limit:  # others use the machine too
-        whose = f"{memory.gib(room.available)} available now (MemAvailable) of {whose}"
-        limit = room.available
-    said = []
-    need, pixels = memory.embedding_need(batch_size, sizes, profile)
-    if need > limit:
-        side = int(round(pixels ** 0.5))
-        fits = memory.fitting_batch(limit, sizes, profile)
-        fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
-        said.append(
-            f"rank embeds images of {side}x{side} px in batches of {batch_size} "
-            f"(--batch-size), which needs about {memory.gib(need)}: "
-            + (f"pass --batch-size {fits} (about "
-               f"{memory.gib(memory.embedding_need(fits, sizes, profile)[0])})" if fits
-               else "free memory, or use a machine with more"))
-    train, batch, pixels = memory.training_need(sizes, profile)
-    if tunes and train + memory.EXPORT_EXTRA > limit:
-        side = int(round(pixels ** 0.5))
-        said.append(
-            f"tune fine-tunes the modules at {side}x{side} px in batches of {batch} (--profile "
-            f"{profile}'s; no flag lowers it) and export then loads the ensemble it wrote "
-            f"back beside it, about {memory.gib(train + memory.EXPORT_EXTRA)} in all: free "
-            "memory, use a machine with more, or leave out the modules of the largest input "
-            "size (--modules)")
-    if not said:
-        return None
-    return (f"this process may use {whose}, less than it needs: " + "; ".join(said)
-            + " (measured with MobileNet V1; heavier modules need more). A process that runs "
-            "out of memory is killed by Linux's OOM killer without a word (the shell says "
-            "\"Killed\"); docs/reliability.md \"Small machines\"")

@@ -7,7 +7,9 @@ and `write_report` did). Readers (`evaluate_model`, `predict`, `load_ranking`) t
 Nested uses in the process that holds the lock (fit's stages, a command's function) are
 no-ops. A distributed tune's chief and workers share the run: each holds a sweep lock of its
 own instead (`writes_run`'s `member`; `sweeplock`), as on the command line, which writers
-refuse and which refuses them. TensorFlow-free."""
+refuse and which refuses them. Before the lock, the call says when the stage may need
+more memory than the process has (`memory.say_memory`), as the command line does before
+TensorFlow loads. TensorFlow-free."""
 
 from __future__ import annotations
 
@@ -63,6 +65,10 @@ def writes_run(command: str | Callable[[dict], str | None], argument: str = "run
             if not (create or run.holds_results()):
                 return function(*args, **kwargs)
             run.check_folder_is_ours(argument, creating=create)
+            if not run.fit_here():  # a fit's stage: the fit's own note covered it
+                from hubensemble.memory import say_memory
+
+                say_memory(name, run.path, bound.arguments)  # too little memory: before
             made = missing_folders(run.path)
             tuner, record = member(bound.arguments) if member else (None, None)
             try:

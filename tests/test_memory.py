@@ -10,7 +10,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from hubensemble import memory, preflight
+from hubensemble.errors import RunError
 from hubensemble.rundir import Run
 
 GIB = 1 << 30
@@ -149,3 +152,77 @@ def test_a_batch_too_large_for_the_memory_is_said_before_with_one_that_fits():
                                  room=memory.Room(GIB, "M")) is None
     assert "free memory" in preflight.memory_note([mobilenet], 64,
                                                   room=memory.Room(GIB // 2, "M"))
+
+
+def _run_of(tmp_path, profile=None):
+    """A run folder of one MobileNet V1 module (224 px) ranked, tuned and ensembled, as far
+    as the memory rules read it (run.json, ranking.json, ensemble.json), and its export's
+    metadata."""
+    run = tmp_path / "run"
+    (run / "export" / "assets").mkdir(parents=True)
+    mobilenet = {"name": "mobilenet", "input_size": [224, 224]}
+    small = {"name": "small", "input_size": None}
+    meta = {"modules": {"mobilenet": mobilenet, "small": small}}
+    if profile:
+        meta["tune"] = {"profile": profile}
+    (run / "run.json").write_text(json.dumps(meta))
+    (run / "ranking.json").write_text(json.dumps({"modules": [], "profile": "cpu",
+                                                  "selected": ["mobilenet", "small"]}))
+    (run / "ensemble.json").write_text(json.dumps({"members": [{"module": "mobilenet"}]}))
+    (run / "export" / "assets" / "hubensemble.json").write_text(json.dumps(
+        {"members": [{"trial": "t", "input_size": [224, 224]}]}))
+    return run
+
+
+def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monkeypatch):
+    # tune, export and evaluate on their own said nothing (only fit, rank and demo did): a
+    # standalone tune of a 224 px module under 2 GiB was killed at its first step without a word
+    room = memory.Room(2 * GIB, "the cgroup limit in X")
+    run = _run_of(tmp_path)
+    words = memory.stage_memory_note("tune", run, {}, room=room)
+    assert "tune fine-tunes the modules at 224x224 px in batches of 32 (--profile cpu's" in words
+    assert "about 2.4 GiB:" in words and "export" not in words  # tune alone: 2.61 GB measured
+    assert memory.stage_memory_note("tune", run, {"modules": ["small"]}, room=room) is None
+    quick = _run_of(tmp_path / "q", {"name": "quick", "batch_size": 16, "resolution_cap": 32})
+    assert "in batches of 16 (--profile quick's" in memory.stage_memory_note(
+        "tune", quick, {}, room=memory.Room(GIB, "X"))  # the run's recorded profile
+    words = memory.stage_memory_note("export", run, {"retrain_full": True}, room=room)
+    assert words and "export --retrain-full retrains the members at 224x224 px" in words
+    assert "about 2.8 GiB in all" in words and "--modules" not in words
+    assert "rebuilds the members" in memory.stage_memory_note(
+        "export", run, {}, room=memory.Room(GIB, "X"))
+    assert memory.stage_memory_note("export", run, {}, room=room) is None  # about 1.5 GiB
+    words = memory.stage_memory_note("evaluate", run / "export", {"batch_size": 128},
+                                     room=room)
+    assert ("evaluate runs the export on images of 224x224 px in batches of 128 "
+            "(--batch-size)") in words and "pass --batch-size 64" in words
+    assert memory.stage_memory_note("tune", tmp_path / "nothing", {}, room=room) is None
+    # said once per command: by the command line before TensorFlow, or (from Python) by the
+    # stage function as it takes the run (runwriter.writes_run: run_tune, export_ensemble, …)
+    from hubensemble.runwriter import writes_run
+
+    monkeypatch.setattr(memory, "room", lambda: room)
+    caplog.set_level(logging.WARNING)
+    stage = writes_run("tune")(lambda run_dir, profile=None, modules=None: None)
+    stage(str(run))  # from Python
+    preflight.check_inputs(argparse.Namespace(command="tune", run=str(run)))
+    stage(str(run))  # the command line's own call of the stage
+    said = [r.getMessage() for r in caplog.records if "less than it needs" in r.getMessage()]
+    assert len(said) == 1 and "tune fine-tunes" in said[0]
+    caplog.clear()
+    with pytest.raises(RunError):  # (no data: the stage's refusal, after the words)
+        preflight.check_run(run, "tune")  # the command line says it once the run's log is open
+    assert [r for r in caplog.records if "tune fine-tunes" in r.getMessage()]
+    # evaluate takes no run lock: evaluate_model says it itself, once with the command line
+    from hubensemble.evaluate import evaluate_model
+
+    caplog.clear()
+    for cli in (False, True):
+        if cli:
+            preflight.check_inputs(argparse.Namespace(
+                command="evaluate", model=str(run / "export"), out=None, data=None,
+                eval_batch_size=128))
+        with pytest.raises(TypeError):  # a data spec, not a Task: refused after the words
+            evaluate_model(str(run / "export"), "sklearn:digits", batch_size=128)
+    said = [r.getMessage() for r in caplog.records if "less than it needs" in r.getMessage()]
+    assert len(said) == 2 and all("pass --batch-size 64" in w for w in said)
