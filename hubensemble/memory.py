@@ -338,6 +338,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             members = read_export_metadata(run_dir, strict=False).get("members") or []
             sizes = [tuple(m["input_size"]) if m.get("input_size") else None
                      for m in members if isinstance(m, dict)]
+            if not sizes:  # no export of hubensemble's (its refusal), or no members listed
+                return None
             return _note(room, [("evaluate runs the export on", sizes,
                                  values.get("batch_size") or 64, "cpu")])
         if command not in ("tune", "export") or run_dir is None:

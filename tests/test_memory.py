@@ -197,6 +197,9 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     assert ("evaluate runs the export on images of 224x224 px in batches of 128 "
             "(--batch-size)") in words and "pass --batch-size 64" in words
     assert memory.stage_memory_note("tune", tmp_path / "nothing", {}, room=room) is None
+    assert memory.stage_memory_note(  # no export's members: no size to say a need of
+        "evaluate", tmp_path / "nothing", {"batch_size": 128}, room=memory.Room(GIB // 4, "X")
+    ) is None
     # said once per command: by the command line before TensorFlow, or (from Python) by the
     # stage function as it takes the run (runwriter.writes_run: run_tune, export_ensemble, …)
     from hubensemble.runwriter import writes_run
