@@ -244,7 +244,10 @@ def check_inputs(args) -> None:
     --sweep, a run folder Keras Tuner cannot reach (`formats.check_tuner_folder`), fit's
     export folder, --strategy's needs, --modules the catalogue lacks (HubensembleError).
     Sets `args.specs` to the loaded catalogue entries when --catalogue is given (the demo's:
-    its shipped catalogue)."""
+    its shipped catalogue). Warns (once the run's log is open: `check_run`) when the
+    command's stage may need more memory than the process may use
+    (`memory.stage_memory_note`: fit, demo, rank, tune, export, evaluate), and marks it said
+    so the stage function it calls does not say it again (`memory.say_memory`)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
     from hubensemble.sweeps import check_budget
