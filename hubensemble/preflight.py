@@ -50,10 +50,10 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     holding `run_dir`'s lock, or a chief/worker sweep's process its own (unless `member`,
     the tuner id of such a process, is given: then only one with its id;
     `Run.check_unlocked`); for a worker of such a sweep (`member`, holding its lock), a last
-    chief of its sweep that stopped with an error while trials are left to run, or that
-    ended normally with trials of the worker's plan left that were all its own
-    (`sweepend.worker_stop`: the worker would wait for a chief, and stop so once TensorFlow
-    had loaded). Otherwise, or when `run_dir` is None: nothing.
+    chief of its sweep that could not listen at the worker's address, or that ended normally
+    with trials of the worker's plan left that were all its own (`sweepend.worker_stop`: the
+    worker would wait for a chief, and stop so once TensorFlow had loaded); a chief stopped
+    or failed is only warned of (the worker waits for it to be started again). Otherwise, or when `run_dir` is None: nothing.
     """
     if command == "report" and run_dir is not None:  # before the lock, which it would write
         check_report_folder(run_dir)
@@ -75,7 +75,7 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     if command == "tune":
         ranking, _, _ = run.tune_inputs()
         check_modules(modules, ranking.get("modules") or [])
-        if member is not None:  # a worker whose chief stopped with an error: at once
+        if member is not None:  # a worker with no chief to come: at once, before TensorFlow
             from hubensemble.sweepend import worker_stop
 
             stop = worker_stop(run.path, member)
