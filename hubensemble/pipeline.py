@@ -17,9 +17,9 @@ from hubensemble.exportfolder import folder_lock
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
-from hubensemble.stagerecords import (BOOKKEEPING, STAGE_INPUTS, candidates_digest, carried,
-                                      file_digest, mark, read_keys, stage_done,
-                                      stage_keys, tree_sha256, view_digest)
+from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, candidates_digest,
+                                      carried, file_digest, mark, members_digest, read_keys,
+                                      stage_done, stage_keys, tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, escaped
@@ -400,20 +400,23 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     def digests(names):
         for s in names:
             if s not in known:
-                known[s] = (candidates_digest(run.candidates) if s == "tune"
-                            else file_digest(results[s]))
+                known[s] = (candidates_digest(run.candidates) if s == "tune" else
+                            members_digest(run) if s == "members" else file_digest(results[s]))
         return {s: known[s] for s in names}
 
-    def views(name):  # what `name` reads of each result with BOOKKEEPING fields
-        for s in STAGE_INPUTS.get(name, ()):
-            if s in BOOKKEEPING and ("view", s) not in known:
-                known["view", s] = view_digest(s, results[s])
-        return {s: known["view", s] for s in STAGE_INPUTS.get(name, ()) if s in BOOKKEEPING}
+    def views(name):  # what `name` reads of each result with BOOKKEEPING fields, and what
+        # its own stage compares of its own (PROVENANCE fields left out)
+        want = [("view", s) for s in STAGE_INPUTS.get(name, ()) if s in BOOKKEEPING]
+        want += [("own", name)] if name in PROVENANCE else []
+        for kind, s in want:
+            if (kind, s) not in known:
+                known[kind, s] = view_digest(s, results[s], own=kind == "own")
+        return {s: known[kind, s] for kind, s in want}
 
     def with_views(found, name):  # recorded beside the digests (stage_done reads them there)
         return {**found, **({"views": views(name)} if views(name) else {})}
 
-    seconds, ran = {}, []
+    seconds, ran, reselected = {}, [], []
     # cost.json's digest before a recount that gave the same figures (a newer counting rule,
     # the same numbers): the stages that read the old file keep their results.
     same_costs = None
@@ -429,7 +432,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
                 recorded.get("cost") == same_costs[0]:
             seen["cost"] = same_costs[0]
         done = present and stage_done(run, name, keys[name], seen, ran=ran, views=views(name),
-                                      reads=reads[name])
+                                      reads=reads[name], reselected=reselected)
         if done and name == "cost" and (why := _costs_outdated(run)):
             log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
             done = False
@@ -457,10 +460,12 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             say(SimpleNamespace(quiet=not progress or name in said),
                 f"{name}: done before, reused", logged=False)
             seconds[name] = run.meta()["stages"][name]["seconds"]
-            # Selected again by this fit (reselect.top_k_change): tune then says rank ran
-            # again, not "another command rewrote it"; the mark below drops the flag.
+            # Selected again by this fit (reselect.top_k_change): tune then says rank's
+            # selection changed, not "another command rewrote it"; the mark below drops the
+            # flag.
             if run.meta()["stages"][name].get("reselected"):
                 ran.append(name)
+                reselected.append(name)
             carry = carried(run, name)
             if name == "export" and (warmed := warmup_added(export_path)):
                 say(SimpleNamespace(quiet=not progress), f"export: {warmed}")
@@ -493,8 +498,9 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             ran.append(name)
         earlier = _interrupted(run, name)
         seconds[name] = time.time() - start + earlier
-        known.pop(name, None)  # its result was just rewritten
-        known.pop(("view", name), None)
+        for was in (name, ("view", name), ("own", name)) + (
+                ("members",) if name in ("tune", "ensemble") else ()):
+            known.pop(was, None)  # its result was just rewritten (members: their files)
         mark(run, name, keys[name], seconds[name], reused=False, reads=reads[name],
              digests=with_views(digests(read), name),
              **({"files": tree_sha256(export_path), "record": run.meta().get("export")}

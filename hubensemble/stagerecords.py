@@ -3,8 +3,12 @@
 
 fit reuses a stage only while its key (the options and inputs it depends on; or, for a stage
 whose inputs' digests are compared, `read_keys`: the options it reads) and the results it read
-are unchanged; a result another command rewrote, or one damaged in place, makes that
-stage and every stage after it run again (pipeline._run_stages).
+are unchanged (`STAGE_INPUTS`; the export's: ensemble.json, cost.json and its members'
+candidate files); a result another command rewrote, or one damaged in place, makes that
+stage and every stage after it run again (pipeline._run_stages). What no later stage reads
+(`BOOKKEEPING`: timings, the writer's version) is left out of the comparison; a result that
+differs from its stage's record only in how, when or by which version it was made
+(`PROVENANCE`) leaves that stage done too.
 """
 
 import hashlib
@@ -59,8 +63,13 @@ def read_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
 #: The stages whose results each stage reads. A stage is reused only while their results are
 #: the ones it read: `hubensemble ensemble` (or tune, export, ...) run by hand on the run
 #: folder between two fits rewrites a result, and every stage after it must run again.
+#: "members" is no stage: the candidate files of ensemble.json's members (`members_digest`),
+#: which the export rebuilds its members from, as it reads cost.json for its cost record.
+#: Compared by ensemble.json alone, a member's candidate rewritten under the same trial name
+#: (by hand, or a tune run again) kept the old export, as did a cost.json recounted with
+#: other figures (ensemble.json's "cost" is BOOKKEEPING for the export).
 STAGE_INPUTS = {"tune": ("rank",), "cost": ("tune",), "ensemble": ("tune", "cost"),
-                "export": ("ensemble",), "evaluate": ("export",)}
+                "export": ("ensemble", "cost", "members"), "evaluate": ("export",)}
 
 
 def file_digest(path) -> str | None:
@@ -69,6 +78,38 @@ def file_digest(path) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def members_digest(run) -> dict[str, str] | None:
+    """{trial: sha256 (hex)} of what the export reads of each member RUN/ensemble.json names
+    (`export.stage._plan_member`): its trial.json record, as `candidates_digest` reads it,
+    and its weights file's sha256 (`weightsfile.file_digest`, remembered per file and
+    process: the ensemble stage has hashed it when it ran in this fit); a record that names
+    no weights file (the export retrains it) by its record alone. A candidate folder or file
+    that is gone or unreadable digests as such (None). None when ensemble.json is missing or
+    unreadable, or lists no members as a list (the ensemble stage says so)."""
+    from hubensemble import weightsfile
+    from hubensemble.candidate import TRIAL_FILE
+    from hubensemble.fileio import read_json
+
+    try:
+        members = read_json(run.ensemble_json).get("members")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(members, list):
+        return None
+    found = {}
+    for member in members:
+        trial = str(member.get("trial")) if isinstance(member, dict) else str(member)
+        folder = run.candidates / trial
+        try:
+            record = read_json(folder / TRIAL_FILE)
+        except (OSError, ValueError):
+            record = None
+        name = record.get("weights") if isinstance(record, dict) else None
+        weights = weightsfile.file_digest(folder / name) if isinstance(name, str) else None
+        found[trial] = digest([record, weights])
+    return found
 
 
 #: What in each stage's result file is a record of how, when or by which version it was made,
@@ -87,9 +128,15 @@ def file_digest(path) -> str | None:
 #: * ensemble.json's "cost": the export counts its members' costs from cost.json (a run whose
 #:   ensemble.json had none had its export made again once, when fit's cost stage wrote
 #:   cost.json and the ensemble stage the same ensemble with its costs).
-BOOKKEEPING = {"rank": (("modules", "*", "seconds"), ("modules", "*", "cache_hit")),
-               "cost": (("written_by",), ("count_version",)),
-               "ensemble": (("cost",),)}
+#: PROVENANCE: those of them that say only how, when or by which version a result was made;
+#: a result that differs from the one its own stage recorded in these alone is still that
+#: stage's, which is reused (`stage_done`): a `hubensemble cost` by hand with a newer
+#: hubensemble, the same figures, ran fit's cost stage again (and `hubensemble rank` again
+#: by hand, fit's rank). ensemble.json's "cost" is not: the report reads it, and a stage run
+#: again writes it from cost.json.
+PROVENANCE = {"rank": (("modules", "*", "seconds"), ("modules", "*", "cache_hit")),
+              "cost": (("written_by",), ("count_version",))}
+BOOKKEEPING = {**PROVENANCE, "ensemble": (("cost",),)}
 
 
 def _without(obj, path):
@@ -105,20 +152,23 @@ def _without(obj, path):
     return {**obj, head: _without(obj[head], rest)}
 
 
-def without_bookkeeping(stage, doc):
-    """`stage`'s result `doc` (its file's JSON object) without its BOOKKEEPING fields."""
-    for path in BOOKKEEPING.get(stage, ()):
+def without_bookkeeping(stage, doc, table=None):
+    """`stage`'s result `doc` (its file's JSON object) without its BOOKKEEPING fields (or
+    those `table`, e.g. PROVENANCE, names)."""
+    for path in (BOOKKEEPING if table is None else table).get(stage, ()):
         doc = _without(doc, path)
     return doc
 
 
-def view_digest(stage, path) -> str | None:
-    """The digest of what the stages after `stage` read of its result file `path`: the sha256
-    of the file as `fileio.atomic_write_json` writes it, without its BOOKKEEPING fields (so
-    for a file that holds none, the file's own digest, `file_digest`, which is what a run
-    recorded before these were told apart); `file_digest` for a stage without such fields
-    and for a file that is not one JSON object. None when there is no file."""
-    if stage not in BOOKKEEPING:
+def view_digest(stage, path, *, own=False) -> str | None:
+    """The digest of what the stages after `stage` read of its result file `path` (`own`:
+    what its own stage compares, without PROVENANCE fields alone): the sha256 of the file as
+    `fileio.atomic_write_json` writes it, without its BOOKKEEPING fields (so for a file that
+    holds none, the file's own digest, `file_digest`, which is what a run recorded before
+    these were told apart); `file_digest` for a stage without such fields and for a file
+    that is not one JSON object. None when there is no file."""
+    table = PROVENANCE if own else BOOKKEEPING
+    if stage not in table:
         return file_digest(path)
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -128,7 +178,7 @@ def view_digest(stage, path) -> str | None:
         return file_digest(path)
     if not isinstance(doc, dict):
         return file_digest(path)
-    text = json.dumps(without_bookkeeping(stage, doc), indent=2) + "\n"
+    text = json.dumps(without_bookkeeping(stage, doc, table), indent=2) + "\n"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -144,15 +194,20 @@ def candidates_digest(folder) -> str | None:
     return digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
 
 
-def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None):
+def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, reselected=()):
     """`stage` finished under `key` (or, for a record with digests compared here, under
     `reads`: its `read_keys` key, of the options it reads itself), its result is still the
-    one it wrote, and the results it read are unchanged (`digests`: stage -> digest of its
-    result now; a record written before digests were kept is trusted as before). `ran`: the
-    stages this fit has just run (their new results are why, not another command). `views`:
-    stage read -> its `view_digest` now; a result read whose file changed in BOOKKEEPING
-    fields alone (its view is the one recorded, the record's digests' "views", or, for a
-    record without views, the file digest recorded) is unchanged for `stage`.
+    one it wrote, and the results it read are unchanged (`digests`: stage (or "members",
+    `STAGE_INPUTS`) -> digest of its result now; a record written before digests were kept
+    is trusted as before, as is a result read whose digest the record lacks: recorded by a
+    hubensemble before it was compared, e.g. the export's "cost" and "members"). `ran`: the
+    stages this fit has just run (their new results are why, not another command);
+    `reselected`: those of them whose result this fit selected again instead of running them
+    (`reselect.top_k_change`), said as "rank's selection changed above".
+    `views`: result -> its `view_digest` now (for `stage`'s own result, `own=True`); a
+    result whose file changed in BOOKKEEPING fields alone (its own: PROVENANCE fields; its
+    view is the one recorded, the record's digests' "views", or, for a record without
+    views, the file digest recorded) is unchanged for `stage`.
 
     A record of a hubensemble before bad91fe (2026-12-01) holds no digests: it is trusted
     unless a stage it reads ran again in this fit. Trusting it then (e.g. cost counted
@@ -170,25 +225,53 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None):
     if "digests" not in record:
         rerun = [s for s in STAGE_INPUTS.get(stage, ()) if s in ran]
         if rerun:
-            log.info("%s: %s ran again above (its record, of an older hubensemble, names no "
-                     "results it read); running %s again", stage, " and ".join(rerun), stage)
+            log.info("%s: %s (its record, of an older hubensemble, names no results it "
+                     "read); running %s again", stage, _ran_words(rerun, reselected), stage)
         return not rerun
     recorded = record["digests"]
     seen = recorded.get("views") if isinstance(recorded.get("views"), dict) else {}
     views = views or {}  # (a record's "views" is no stage: never compared below)
-    stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if recorded.get(s) != digests[s]
-             and not (s != stage and views.get(s) is not None
-                      and views[s] in (seen.get(s), recorded.get(s)))]
-    damaged = [d for d in (damage(run, s) for s in stale if s not in ran) if d]
+
+    def changed(s):
+        if s != stage and s not in recorded:  # not compared when it was recorded: as then
+            return False
+        return recorded.get(s) != digests[s] and not (
+            views.get(s) is not None and views[s] in (seen.get(s), recorded.get(s)))
+
+    stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if changed(s)]
+    results = [s for s in stale if s != "members"]  # the stages' results, said below
+    damaged = [d for d in (damage(run, s) for s in results if s not in ran) if d]
     if damaged:  # not another command's doing: say it on the terminal, with what is wrong
         log.warning("%s: %s; running %s again", stage, "; ".join(damaged), stage)
-    elif stale and set(stale) <= set(ran):
-        log.info("%s: %s ran again above; running %s again", stage, " and ".join(stale), stage)
-    elif stale:
+    elif results and set(results) <= set(ran):
+        log.info("%s: %s; running %s again", stage, _ran_words(results, reselected), stage)
+    elif results:
         log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
-                 "it since)%s", stage, " and ".join(stale), "" if stage == "export" else
+                 "it since)%s", stage, " and ".join(results), "" if stage == "export" else
                  f"; running {stage} again")  # the export: kept if fit's own, else moved
+    elif stale:  # the same ensemble.json, other files of its members
+        log.info("%s: %s; running %s again", stage,
+                 _members_words(run, recorded.get("members"), digests["members"]), stage)
     return not stale
+
+
+def _ran_words(stages, reselected=()) -> str:
+    """"tune and cost ran again above", "rank's selection changed above" (`reselected`)."""
+    said = [f"{s}'s selection changed" for s in stages if s in reselected]
+    again = [s for s in stages if s not in reselected]
+    return " and ".join(said + ([f"{' and '.join(again)} ran again"] if again else [])) + " above"
+
+
+def _members_words(run, then, now) -> str:
+    """Which members' candidate files (`members_digest`: `then` recorded, `now`) differ."""
+    from hubensemble.text import escaped
+
+    then = then if isinstance(then, dict) else {}
+    now = now if isinstance(now, dict) else {}
+    names = [t for t in dict.fromkeys([*now, *then]) if then.get(t) != now.get(t)]
+    return (f"the candidate files of member{'s' if len(names) > 1 else ''} "
+            f"{', '.join(names)} in {escaped(run.candidates)} (trial.json, weights) are not "
+            "the ones it read (rewritten since: by a tune run again, or by hand)")
 
 
 def damage(run, stage) -> str | None:

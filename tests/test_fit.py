@@ -1755,7 +1755,7 @@ def test_changed_rank_or_tune_options_are_named_in_the_callers_words():
 
 
 def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_still_planned(
-        tmp_path):
+        tmp_path, caplog):
     """--top-k 2 -> 3 on a fitted run was refused ("the rank or tune options (top_k=2 -> 3)
     changed …; use a new --out folder, or pass --restart"): rank's minutes and every
     candidate lost for a choice the ranking already holds. The ranking is selected again
@@ -1768,7 +1768,8 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     from hubensemble.rank.ranking import Ranking
     from hubensemble.resume import check_inputs
     from hubensemble.rundir import Run
-    from hubensemble.stagerecords import file_digest, mark, stage_done, stage_keys
+    from hubensemble.stagerecords import (candidates_digest, file_digest, mark, read_keys,
+                                          stage_done, stage_keys)
 
     def fitted_run(path, top_k, selected, candidates):
         run, before = Run(path), FitOptions(top_k=top_k)
@@ -1786,6 +1787,9 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
                                              "module": trial.split("-")[-1]},
                             val_probs=np.full((4, 2), 0.5, np.float32),
                             test_probs=np.full((4, 2), 0.5, np.float32))
+        mark(run, "tune", keys["tune"], 30.0, reads=read_keys("cat", "data", before)["tune"],
+             digests={"tune": candidates_digest(run.candidates),
+                      "rank": file_digest(run.ranking_json)})
         return run
 
     fingerprints = {"catalogue": "cat", "data": "data"}
@@ -1799,8 +1803,16 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     assert "m2" in run.ranking_csv.read_text()
     assert run.meta()["rank"]["selected"] == ["m0", "m1", "m2"]
     assert stage_done(run, "rank", keys["rank"], {"rank": file_digest(run.ranking_json)})
-    assert run.meta()["stages"]["rank"]["reselected"]  # fit's tune: "rank ran again"
+    assert run.meta()["stages"]["rank"]["reselected"]
     assert not stage_done(run, "tune", keys["tune"])  # tune runs: the new module's trials
+    # ... and says why as fit (pipeline._run_stages) asks: "rank ran again above" said of a
+    # ranking selected again, not ranked.
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        assert not stage_done(run, "tune", keys["tune"], {
+            "tune": candidates_digest(run.candidates), "rank": file_digest(run.ranking_json)},
+            ran=["rank"], reselected=["rank"], reads=read_keys("cat", "data", now)["tune"])
+    assert "tune: rank's selection changed above; running tune again" in caplog.text
+    assert "ran again" not in caplog.text
     assert sorted(os.listdir(run.candidates)) == ["default-0-m0", "default-4-m1"]  # kept
     # Smaller: m1's candidate would stay in the pool the ensemble selects from.
     run = fitted_run(tmp_path / "down", 2, ["m0", "m1"], ["default-0-m0", "default-4-m1"])
@@ -1854,7 +1866,10 @@ def test_a_result_changed_only_in_its_bookkeeping_leaves_the_stages_reading_it_d
     rows = [{"name": "m0", "score": 0.8, "seconds": 1.25, "cache_hit": False},
             {"name": "m1", "score": 0.7, "seconds": 2.5, "cache_hit": False}]
     atomic_write_json(run.ranking_json, {"metric": "knn", "modules": rows, "selected": ["m0"]})
+    first_ranking = file_digest(run.ranking_json)
     run.update(stages={
+        "rank": {"key": "k", "done": True, "seconds": 1.0, "digests": {
+            "rank": first_ranking, "views": {"rank": view_digest("rank", run.ranking_json)}}},
         # as a fit before views recorded its export: the file's digest alone
         "export": {"key": "k", "done": True, "seconds": 1.0,
                    "digests": {"export": "e", "ensemble": file_digest(run.ensemble_json)}},
@@ -1875,8 +1890,14 @@ def test_a_result_changed_only_in_its_bookkeeping_leaves_the_stages_reading_it_d
     atomic_write_json(run.ranking_json, {"metric": "knn", "modules": [
         {**r, "seconds": 0.01, "cache_hit": True} for r in rows], "selected": ["m0"]})
     assert done("tune", "rank")
+    # ... and ran fit's rank again too: its own result differs from its record in those
+    # fields alone (stagerecords.PROVENANCE), so it is reused.
+    assert stage_done(run, "rank", "k", {"rank": file_digest(run.ranking_json)},
+                      views={"rank": view_digest("rank", run.ranking_json)})
     atomic_write_json(run.ranking_json, {"metric": "knn", "modules": rows, "selected": ["m1"]})
     assert not done("tune", "rank")
+    assert not stage_done(run, "rank", "k", {"rank": file_digest(run.ranking_json)},
+                          views={"rank": view_digest("rank", run.ranking_json)})
 
 
 def test_a_cost_file_rewritten_by_another_version_with_the_same_figures_keeps_the_ensemble(
@@ -1912,11 +1933,105 @@ def test_a_cost_file_rewritten_by_another_version_with_the_same_figures_keeps_th
     atomic_write_json(run.cost_json, {**cost, "candidates": {"t0": {"gflops": 0.6,
                                                                     "params": 10}}})
     assert not done()
+    # The cost stage itself: its own cost.json rewritten with only those labels changed ran
+    # it again (the stages after it were spared, not it). Its record holds its own view
+    # (PROVENANCE fields left out), as fit's (pipeline._run_stages) does.
+    atomic_write_json(run.cost_json, cost)
+    run.update(stages={**run.meta()["stages"], "cost": {
+        "key": "k", "done": True, "seconds": 1.0, "digests": {
+            "cost": file_digest(run.cost_json), "tune": "t",
+            "views": {"cost": view_digest("cost", run.cost_json, own=True)}}}})
+
+    def own():
+        return stage_done(run, "cost", "k", {"cost": file_digest(run.cost_json), "tune": "t"},
+                          views={"cost": view_digest("cost", run.cost_json, own=True)})
+
+    atomic_write_json(run.cost_json, {**cost, "written_by": "0.5.0"})
+    assert own()
+    atomic_write_json(run.cost_json, {**cost, "machine": {"cpu": "y"}})
+    assert not own()
+    # ensemble.json's "cost" is bookkeeping for the export alone: the report reads it, so
+    # the ensemble stage whose own file's costs differ runs again.
+    from hubensemble.stagerecords import PROVENANCE
+
+    assert "ensemble" not in PROVENANCE and set(PROVENANCE) < set(BOOKKEEPING)
+    atomic_write_json(run.ensemble_json, {"members": [{"trial": "t0"}], "cost": {"a": 1}})
+    assert view_digest("ensemble", run.ensemble_json, own=True) == file_digest(
+        run.ensemble_json) != view_digest("ensemble", run.ensemble_json)
     # The one table: a ranking row's timings, the fields' order kept for the rest.
     row = {"name": "m0", "seconds": 1.0, "score": 0.5, "cache_hit": True}
     assert without_bookkeeping("rank", {"modules": [row], "k": 5}) == {
         "modules": [{"name": "m0", "score": 0.5}], "k": 5}
     assert set(BOOKKEEPING) == {"rank", "cost", "ensemble"}
+
+
+def test_a_members_candidate_or_cost_rewritten_under_the_same_ensemble_redoes_the_export(
+        tmp_path, caplog):
+    """The export rebuilds its members from their candidate folders (trial.json, weights)
+    and counts its cost record from cost.json, but fit compared ensemble.json alone: a
+    member's weights file replaced by hand, or its candidate written again by a re-run tune
+    (a new trial.json, the same ensemble.json), kept the old export (a real fit on tiny
+    modules: 2.5 s and 3.5 s, every stage after tune "done before, reused"), as did a
+    recount with other figures. Files only, as fit records and compares them
+    (pipeline._run_stages): the export's record holds each member's digest ("members")
+    and cost.json's view."""
+    from hubensemble.candidate import write_candidate
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import (file_digest, mark, members_digest, stage_done,
+                                          view_digest)
+
+    run = Run(tmp_path / "run")
+    for i, trial in enumerate(("t0", "t1", "t2")):
+        write_candidate(run.candidates, {"trial": trial, "status": "ok", "module": "m0"},
+                        val_probs=np.full((4, 2), 0.5, np.float32),
+                        save_weights=lambda path, i=i: open(path, "wb").write(bytes([i]) * 64))
+    atomic_write_json(run.ensemble_json, {"members": [{"trial": "t0"}, {"trial": "t1"}]})
+    cost = {"written_by": "0.4.0", "candidates": {"t0": {"gflops": 0.5}}}
+    atomic_write_json(run.cost_json, cost)
+
+    def now():
+        return {"export": "e", "ensemble": file_digest(run.ensemble_json),
+                "cost": file_digest(run.cost_json), "members": members_digest(run)}
+
+    def views():
+        return {"ensemble": view_digest("ensemble", run.ensemble_json),
+                "cost": view_digest("cost", run.cost_json)}
+
+    mark(run, "export", "k", 1.0, digests={**now(), "views": views()})
+
+    def done():
+        return stage_done(run, "export", "k", now(), views=views())
+
+    assert done()
+    weights = run.candidates / "t0" / "weights.weights.h5"
+    weights.write_bytes(b"x" * 64)  # by hand: trial.json unchanged
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        assert not done()
+    assert (f"export: the candidate files of member t0 in {run.candidates} (trial.json, "
+            "weights) are not the ones it read (rewritten since: by a tune run again, or by "
+            "hand); running export again") in caplog.text
+    weights.write_bytes(bytes([0]) * 64)
+    assert done()
+    trial = run.candidates / "t1" / "trial.json"  # a tune again: a new record, same weights
+    atomic_write_json(trial, {**json.loads(trial.read_text()), "seconds": 2.0})
+    assert not done()
+    atomic_write_json(trial, {k: v for k, v in json.loads(trial.read_text()).items()
+                              if k != "seconds"})
+    assert done()
+    other = run.candidates / "t2" / "weights.weights.h5"  # no member: not read
+    other.write_bytes(b"y" * 64)
+    assert done()
+    # cost.json: its labels are no figure (BOOKKEEPING); its figures are.
+    atomic_write_json(run.cost_json, {**cost, "written_by": "0.5.0"})
+    assert done()
+    atomic_write_json(run.cost_json, {**cost, "candidates": {"t0": {"gflops": 0.6}}})
+    assert not done()
+    # A record of a hubensemble before these were compared: not compared now, as then.
+    weights.write_bytes(b"x" * 64)
+    mark(run, "export", "k", 1.0, digests={"export": "e", "ensemble": now()["ensemble"],
+                                           "views": {"ensemble": views()["ensemble"]}})
+    assert done()
 
 
 def test_a_changed_top_k_with_modules_does_not_say_tune_adds_trials(tmp_path, capsys):
