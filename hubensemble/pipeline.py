@@ -274,6 +274,15 @@ def _export_files(run, export_path) -> str | None:
             + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
 
 
+def _members_rewritten(recorded, now) -> bool:
+    """Whether the members' candidate files (`stagerecords.members_digest`: "members" of the
+    export stage's `recorded` digests, of `now`) changed since fit's own export read them.
+    Another command's export is then not kept as fit's (`adopt_export`, which compares
+    ensemble.json alone): it may have been made from the files before (a hand export, then
+    a member's weights replaced, then fit kept that export of the old weights)."""
+    return "members" in recorded and recorded["members"] != now.get("members")
+
+
 def _costs_outdated(run) -> str | None:
     """Why RUN/cost.json's counts are not this version's counting rule's (`RunCosts.outdated`),
     or None; a damaged file is the cost stage's to say."""
@@ -441,7 +450,10 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         # the one fit would write (`adopt_export`), else moved aside and said where it went.
         if name == "export" and present and not done and recorded.get(name) != now[name]:
             before = (run.meta().get("stages") or {}).get("export") or {}
-            if kept := adopt_export(run, export_path, retrain_full=options.retrain_full):
+            # Made before or after its members' files changed? Its metadata cannot tell.
+            kept = None if _members_rewritten(recorded, now) else adopt_export(
+                run, export_path, retrain_full=options.retrain_full)
+            if kept:
                 say(SimpleNamespace(quiet=not progress), f"export: {kept}")
                 mark(run, name, keys[name], run.meta()["export"].get("seconds") or 0.0,
                      reads=reads[name], digests=with_views(now, name),

@@ -240,18 +240,23 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
 
     stale = [s for s in (stage, *STAGE_INPUTS.get(stage, ())) if changed(s)]
     results = [s for s in stale if s != "members"]  # the stages' results, said below
+    # The members' files, said unless another ensemble.json is why they differ.
+    members = ([_members_words(run, recorded.get("members"), digests["members"])]
+               if "members" in stale and "ensemble" not in stale else [])
     damaged = [d for d in (damage(run, s) for s in results if s not in ran) if d]
     if damaged:  # not another command's doing: say it on the terminal, with what is wrong
-        log.warning("%s: %s; running %s again", stage, "; ".join(damaged), stage)
+        log.warning("%s: %s; running %s again", stage, "; ".join(damaged + members), stage)
     elif results and set(results) <= set(ran):
-        log.info("%s: %s; running %s again", stage, _ran_words(results, reselected), stage)
+        log.info("%s: %s; running %s again", stage,
+                 "; ".join([_ran_words(results, reselected)] + members), stage)
     elif results:
         log.info("%s: the result of %s is not the one fit recorded (another command rewrote "
-                 "it since)%s", stage, " and ".join(results), "" if stage == "export" else
-                 f"; running {stage} again")  # the export: kept if fit's own, else moved
-    elif stale:  # the same ensemble.json, other files of its members
-        log.info("%s: %s; running %s again", stage,
-                 _members_words(run, recorded.get("members"), digests["members"]), stage)
+                 "it since)%s", stage, " and ".join(results), "".join(
+                     f"; {w}" for w in members + ([] if stage == "export" else
+                                                  [f"running {stage} again"])))
+        # (the export: kept if fit's own, else moved aside: said by pipeline._run_stages)
+    elif members:  # the same ensemble.json, other files of its members
+        log.info("%s: %s; running %s again", stage, members[0], stage)
     return not stale
 
 

@@ -2011,8 +2011,21 @@ def test_a_members_candidate_or_cost_rewritten_under_the_same_ensemble_redoes_th
     assert (f"export: the candidate files of member t0 in {run.candidates} (trial.json, "
             "weights) are not the ones it read (rewritten since: by a tune run again, or by "
             "hand); running export again") in caplog.text
+    # Another command's export too (`hubensemble export` by hand before or after the new
+    # weights: its metadata cannot tell): both said, and fit does not keep that export as
+    # its own (adopt_export compares ensemble.json alone; it was kept, of the old weights).
+    from hubensemble.pipeline import _members_rewritten
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        assert not stage_done(run, "export", "k", {**now(), "export": "e2"}, views=views())
+    assert ("export: the result of export is not the one fit recorded (another command "
+            f"rewrote it since); the candidate files of member t0 in {run.candidates}"
+            in caplog.text)
+    recorded = run.meta()["stages"]["export"]["digests"]
+    assert _members_rewritten(recorded, now())
     weights.write_bytes(bytes([0]) * 64)
-    assert done()
+    assert done() and not _members_rewritten(recorded, now())
     trial = run.candidates / "t1" / "trial.json"  # a tune again: a new record, same weights
     atomic_write_json(trial, {**json.loads(trial.read_text()), "seconds": 2.0})
     assert not done()
@@ -2032,6 +2045,7 @@ def test_a_members_candidate_or_cost_rewritten_under_the_same_ensemble_redoes_th
     mark(run, "export", "k", 1.0, digests={"export": "e", "ensemble": now()["ensemble"],
                                            "views": {"ensemble": views()["ensemble"]}})
     assert done()
+    assert not _members_rewritten(run.meta()["stages"]["export"]["digests"], now())
 
 
 def test_a_changed_top_k_with_modules_does_not_say_tune_adds_trials(tmp_path, capsys):
