@@ -53,7 +53,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     chief of its sweep that could not listen at the worker's address, or that ended normally
     with trials of the worker's plan left that were all its own (`sweepend.worker_stop`: the
     worker would wait for a chief, and stop so once TensorFlow had loaded); a chief stopped
-    or failed is only warned of (the worker waits for it to be started again). Otherwise, or when `run_dir` is None: nothing.
+    or failed is only warned of (the worker waits for it to be started again). Otherwise, or
+    when `run_dir` is None: nothing.
     """
     if command == "report" and run_dir is not None:  # before the lock, which it would write
         check_report_folder(run_dir)
