@@ -169,6 +169,12 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     run = Run(out)
     # An --export outside the run has its own lock: for the whole fit, which ends writing there.
     with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export", "export"):
+        from hubensemble.memory import say_memory
+
+        # Too little memory for the stages: said before the data loads, and in RUN/log.txt
+        # (not again when the command line said it before TensorFlow loaded: memory_key).
+        say_memory("fit", out, {"specs": specs, "batch_size": options.batch_size,
+                                "modules": options.modules, "profile": options.profile})
         if isinstance(data, str):
             task = data_args.load(summary_follows=True)  # _say_data says its skips
         else:
@@ -219,7 +225,10 @@ def _say_data(task, skipped_in, progress) -> None:
     else:  # logged as fit's other lines: `say` logs as the command line's (hubensemble.cli)
         log.info("%s", text, extra={PRINTED: True})
         say(SimpleNamespace(quiet=not progress), text, logged=False)
-    log_skips(task, after_summary=True)  # the log names every skipped file, each once
+    # The files after the summary's three, a line per reason naming three of a shared one's
+    # and where run.json lists them all, as the commands' own load (cliargs.load_data): a line
+    # naming 4,000 files of one reason was no use to read.
+    log_skips(task, after_summary=True, skipped_in=skipped_in)
 
 
 def _name_own_export(run) -> None:

@@ -229,3 +229,34 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
             evaluate_model(str(run / "export"), "sklearn:digits", batch_size=128)
     said = [r.getMessage() for r in caplog.records if "less than it needs" in r.getMessage()]
     assert len(said) == 2 and all("pass --batch-size 64" in w for w in said)
+
+
+def test_fit_from_python_says_the_memory_it_needs_once(tmp_path, caplog, monkeypatch):
+    # fit() from Python said nothing (only the command line's check_inputs did): a notebook's
+    # fit of 224 px modules under 2 GiB was killed without a word. Said once the run's log is
+    # open (RUN/log.txt; a refused fit's folder is removed again), before the data loads
+    # (here refused as it loads: a class of unreadable files), and not again when the command
+    # line has said it for that folder.
+    from PIL import Image
+
+    from hubensemble.errors import DataError
+    from hubensemble.pipeline import fit
+
+    (tmp_path / "c.yaml").write_text(
+        "modules:\n  - name: big\n    handle: /nowhere/big\n    input_size: [224, 224]\n")
+    for name in ("ok", "bad"):
+        (tmp_path / "d" / name).mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / "d" / "ok" / f"{i}.png")
+        (tmp_path / "d" / "bad" / f"{i}.png").write_bytes(b"not an image")
+    monkeypatch.setattr(memory, "room", lambda: memory.Room(GIB // 2, "the cgroup limit in X"))
+    caplog.set_level(logging.WARNING)
+    for cli in (False, True):
+        out = tmp_path / f"run{cli}"
+        if cli:  # the command line's note, before TensorFlow: fit's own is then not said
+            memory._MEMORY_SAID.add(memory.memory_key("fit", str(out)))
+        with pytest.raises(DataError):
+            fit(str(tmp_path / "c.yaml"), f"folder:{tmp_path / 'd'}", str(out), progress=False)
+        said = [r for r in caplog.records if "less than it needs" in r.getMessage()]
+        assert len(said) == 1 and "the cgroup limit in X" in said[0].getMessage(), said
+        assert "tune fine-tunes the modules at 224x224 px" in said[0].getMessage()
