@@ -901,3 +901,27 @@ def test_huggingface_hubs_records_are_shown_once_during_a_fetch(caplog):
     assert raw.getvalue() == "after the fetch\n" * len(own), raw.getvalue()
     assert [r.getMessage() for r in caplog.records if r.name == http_log.name] == [
         "Retrying in 1s [Retry 1/5].", "after the fetch"]
+
+
+def test_an_hf_preset_is_fetched_by_a_huggingface_hub_without_the_internals_hub_tunes(
+        server, presets, monkeypatch):
+    # loaders.capped_loader_waits and quiet_loaders call huggingface_hub internals (setup.cfg
+    # names the tested releases): one without them (0.36.2 has no set_client_factory; its
+    # requests' sessions take no hook) failed the fetch halfway, as "keras-hub cannot fetch
+    # the preset: AttributeError: module 'huggingface_hub.utils._http' has no attribute
+    # 'default_client_factory' (check the handle and your connection)". Now the fetch goes
+    # on, its waits not capped nor its bars made quiet, and nothing of it is left changed.
+    import importlib
+
+    import huggingface_hub.utils._http as hf_http
+    from hubensemble.hub.sources import fetch_preset
+
+    hf_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")  # (utils.tqdm: its class)
+    factory, states = hf_http._GLOBAL_CLIENT_FACTORY, dict(hf_tqdm.progress_bar_states)
+    # What the loaders call, gone (get_session and its bars still read the rest).
+    monkeypatch.delattr(hf_http, "set_client_factory")
+    monkeypatch.delattr(hf_tqdm, "disable_progress_bars")
+    _hf_preset(server, "o/old")
+    folder = fetch_preset("hf://o/old", deadline_seconds=60)
+    assert sorted(os.listdir(folder)) == ["config.json", "metadata.json", "model.weights.h5"]
+    assert hf_http._GLOBAL_CLIENT_FACTORY is factory and hf_tqdm.progress_bar_states == states

@@ -14,6 +14,11 @@ again (as `resolvers.download_dropped_if_unloadable` does for hubensemble's own 
 `quiet_loaders` makes the loaders' own terminal output (kagglehub's "Downloading to …" and
 progress bars, huggingface_hub's progress bars) follow hubensemble's progress setting for
 one fetch.
+
+Both use the loaders' internals, so setup.cfg's keras-hub extra allows only the releases the
+tests ran on (kagglehub 1.0.2 and 1.0.3; huggingface_hub 1.33.0 to 2.4.0). A release outside
+that range that lacks what is used here is left as it is (its bars show, its waits are not
+capped): the fetch goes on, where it failed halfway with an AttributeError.
 """
 
 from __future__ import annotations
@@ -305,11 +310,19 @@ def _quiet_huggingface_hub():
         hf_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")
     except ImportError:
         return _nothing
-    if constants.HF_HUB_DISABLE_PROGRESS_BARS is False:  # the user asked for its bars
+    if getattr(constants, "HF_HUB_DISABLE_PROGRESS_BARS", None) is False:  # the user asked
+        return _nothing  # for its bars
+    states = getattr(hf_tqdm, "progress_bar_states", None)
+    if not isinstance(states, dict) or not callable(getattr(hf_tqdm, "disable_progress_bars",
+                                                            None)):
+        # A release outside setup.cfg's tested range without them: its bars show, the fetch
+        # goes on.
+        log.debug("huggingface_hub %s has no progress_bar_states: its bars are not made quiet",
+                  _hf_version())
         return _nothing
     # Its group states exactly as they were after: disable_progress_bars' own exit turns the
     # group on again, clearing any sub-group a user had set.
-    states = dict(hf_tqdm.progress_bar_states)
+    states = dict(states)
     hf_tqdm.disable_progress_bars("huggingface_hub")
 
     def undo():
@@ -317,6 +330,12 @@ def _quiet_huggingface_hub():
         hf_tqdm.progress_bar_states.update(states)
 
     return undo
+
+
+def _hf_version() -> str:
+    import huggingface_hub
+
+    return getattr(huggingface_hub, "__version__", "(of no version)")
 
 
 _QUIET = _Held(_quiet_both)
@@ -337,13 +356,15 @@ class RetryAfterTooLong(Exception):
 @contextlib.contextmanager
 def capped_loader_waits():
     """While the block runs, huggingface_hub waits no longer than hubensemble does for one
-    answer: its own retries (``utils._http._http_backoff_base``, 2.4.0) sleep the answer's
-    Retry-After + 1 s, up to 5 times (an answer of HTTP 503 with ``Retry-After: 3600``: 5 h),
-    whatever HUBENSEMBLE_DOWNLOAD_DEADLINE says. A response hook on the clients it makes
-    (its ``set_client_factory``, the factory it had wrapped, and put back after) raises
-    `RetryAfterTooLong` for an answer of `remote.TRANSIENT_STATUSES` asking to wait more than
-    `remote.MAX_RETRY_AFTER` s, the rule of every other download. Its records are shown once
-    (`_records_once`). kagglehub tries nothing again (1.0.2, 1.0.3): its answers go through
+    answer: its own retries (``utils._http._http_backoff_base``, 1.33.0 to 2.4.0) sleep the
+    answer's Retry-After + 1 s, up to 5 times (an answer of HTTP 503 with ``Retry-After:
+    3600``: 5 h), whatever HUBENSEMBLE_DOWNLOAD_DEADLINE says. A response hook on the clients
+    it makes (its ``set_client_factory``, the factory it had wrapped, and put back after)
+    raises `RetryAfterTooLong` for an answer of `remote.TRANSIENT_STATUSES` asking to wait
+    more than `remote.MAX_RETRY_AFTER` s, the rule of every other download. A release without
+    ``set_client_factory`` (before 1.0: requests' sessions, whose retries wait 1 to 8 s and
+    read no Retry-After) is left uncapped. Its records are shown once (`_records_once`).
+    kagglehub tries nothing again (1.0.2, 1.0.3): its answers go through
     `remote.with_retries`, which holds the same cap. As `quiet_loaders`, the process's: held
     while any thread is in such a block, put back when the last ends."""
     with _CAPPED.held():
@@ -363,16 +384,29 @@ def _cap_waits():
                 and wait > remote.MAX_RETRY_AFTER):
             raise RetryAfterTooLong(response)
 
-    made = getattr(hf_http, "_GLOBAL_CLIENT_FACTORY", hf_http.default_client_factory)
+    made = getattr(hf_http, "_GLOBAL_CLIENT_FACTORY", None) or getattr(
+        hf_http, "default_client_factory", None)
+    undo_records = _records_once()
+    if made is None or not callable(getattr(hf_http, "set_client_factory", None)):
+        # Before 1.0 (requests' sessions, no client factory) its retries wait 1 to 8 s and
+        # read no Retry-After: nothing to cap. A later release without them: uncapped, and
+        # the fetch goes on, not an AttributeError mid-fetch.
+        log.debug("huggingface_hub %s has no set_client_factory: its waits are not capped",
+                  _hf_version())
+        return undo_records
 
     def factory():
         client = made()
-        client.event_hooks = {**client.event_hooks,
-                              "response": [*client.event_hooks.get("response", []), hook]}
+        hooks = getattr(client, "event_hooks", None)
+        if isinstance(hooks, dict):  # httpx's / httpx2's Client (1.0 on)
+            client.event_hooks = {**hooks, "response": [*hooks.get("response", []), hook]}
         return client
 
-    hf_http.set_client_factory(factory)  # closes the client made before: the next has the hook
-    undo_records = _records_once()
+    try:
+        hf_http.set_client_factory(factory)  # closes the client made before: the next is hooked
+    except BaseException:
+        undo_records()
+        raise
 
     def undo():
         try:
