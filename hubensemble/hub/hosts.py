@@ -54,9 +54,9 @@ def _kaggle_key():
 
 
 def _hf_token_source():
-    # Where huggingface_hub reads the token it sends (huggingface_hub.get_token, 2.4.0): the
-    # environment's HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN), else the file `hf auth
-    # login` writes; None when it sends none.
+    # Where huggingface_hub reads the token it sends (huggingface_hub.get_token, 1.33.0 to
+    # 2.4.0): the environment's HF_TOKEN (or the older HUGGING_FACE_HUB_TOKEN), else the file
+    # `hf auth login` writes; None when it sends none.
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         if os.environ.get(name):
             return f"{name} of the environment"
