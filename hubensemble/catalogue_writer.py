@@ -18,6 +18,7 @@ from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
                                  stored_weights)
+from hubensemble.lockwords import option_word
 from hubensemble.text import absolute, cells, escaped, ljust
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,13 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
     TensorFlow's seconds). Relative paths are relative to `base_dir` (default: the working
     folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`), a
     local path that does not exist, a name or field value ModuleSpec refuses, or one `name`
-    for several handles."""
+    for several handles (named in the caller's words, `lockwords.option_word`: "--name" on
+    the command line, "name=" from Python; the command line was told "--name (name=)", a
+    keyword it never typed)."""
     if name is not None and len(handles) > 1:
-        raise CatalogueError("--name (name=) names a single HANDLE; add the others in "
-                             "another call, or leave the names to catalogue add")
+        flag = option_word("--name", "name=")
+        raise CatalogueError(f"{flag} names a single HANDLE; add the others in another call, "
+                             f"or leave {flag} out for names made from the handles")
     base_dir = base_dir or os.getcwd()
     for handle in handles:
         try:
@@ -173,9 +177,10 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
     check_new_entries(handles, name=name, **fields)
     before = {s.name: s for s in _existing(os.fspath(path))[1]}
     if name in before:
-        raise CatalogueError(f"{absolute(os.fspath(path))}: --name {name!r} is already used "
+        flag = option_word("--name ", "name=")
+        raise CatalogueError(f"{absolute(os.fspath(path))}: {flag}{name!r} is already used "
                              f"by the entry at {before[name].source}; choose another name, "
-                             f"or leave --name out for one made from the handle")
+                             f"or leave {flag.strip()} out for one made from the handle")
     return set(before)
 
 

@@ -1092,6 +1092,14 @@ def test_catalogue_add_names_the_file_absolute_as_validate_does(
         assert code == 2 and f"error: {said}" in err, err
         if "famly" in text:  # validate's own words for the same file
             assert f"{said}" in in_process("catalogue", "validate", "my.yaml")[2]
+    # One --name for two handles: the command line was told "--name (name=) names a single
+    # HANDLE", a keyword it never typed; each caller is told its own word.
+    code, _, err = in_process("catalogue", "add", "./m", "./m", "--name", "g1", "--to", "my.yaml")
+    assert code == 2 and "error: --name names a single HANDLE; add the others in another " \
+        "call, or leave --name out for names made from the handles\n" in err, err
+    from hubensemble.catalogue_writer import check_new_entries
+    with pytest.raises(CatalogueError, match=r"^name= names a single HANDLE; .* leave name= "):
+        check_new_entries(["./m", "./m"], name="g1")
     mine.write_text("modules:\n  - {name: a, handle: ./m}\n")
     caplog.clear()  # the errors above, logged by the command line
     with caplog.at_level("WARNING", logger="hubensemble.catalogue_writer"):

@@ -520,6 +520,7 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
 def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folder(tmp_path):
     from hubensemble.data import load_task, load_test_set
     from hubensemble.errors import HubensembleError
+    from hubensemble.lockwords import command_line
 
     # Each was refused after TensorFlow's 6-11 s import, fit's after it had made the folder.
     (tmp_path / "notnpz.npz").write_text("x")
@@ -620,17 +621,18 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                 load(spec)
             assert run.stderr.count(f"error: {e.value}\n") == 3, (spec, run.stderr)
     assert f"{broken}:2: " in run.stderr and "'handle'" in run.stderr, run.stderr
-    with pytest.raises(HubensembleError) as e:
+    # The command line's words (`lockwords.command_line`): its flags, not the keywords it
+    # was told before ("val_fraction + test_fraction (--val-fraction, --test-fraction; …)").
+    with pytest.raises(HubensembleError) as e, command_line():
         load_task(f"folder:{tmp_path / 'flat'}", val_fraction=0.6, test_fraction=0.5)
-    assert str(e.value).startswith("val_fraction + test_fraction (--val-fraction, "
-                                   "--test-fraction; 0.2 each by default) must leave some "
-                                   "training data, got 0.6 + 0.5; lower one")
+    assert str(e.value).startswith("--val-fraction + --test-fraction (0.2 each by default) "
+                                   "must leave some training data, got 0.6 + 0.5; lower one")
     assert run.stderr.count(f"error: {e.value}\n") == 1
     with pytest.raises(HubensembleError) as e:
         load_task(f"folder:{tmp_path / 'one'}")
     assert "task 'one' has 1 class(es) (['cat']); classification needs at least 2" in str(
         e.value) and run.stderr.count(f"error: {e.value}\n") == 2
-    assert (f"error: val_fraction 0 (--val-fraction) leaves folder:{tmp_path / 'one'} "
+    assert (f"error: --val-fraction 0 leaves folder:{tmp_path / 'one'} "
             "without validation examples") in run.stderr
     with pytest.raises(HubensembleError) as e:
         load_task("sklearn:digits", label_key="y", data_dir=str(tmp_path))
@@ -652,9 +654,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     assert (f"error: cannot add '{tmp_path / 'nowhere'}': {tmp_path / 'nowhere'} does not "
             "exist\n") in run.stderr
     assert run.stderr.count(f"{broken}:2: ") == 2, run.stderr  # fit's, and add's --to file
-    with pytest.raises(HubensembleError) as e:
+    with pytest.raises(HubensembleError) as e, command_line():
         load_task(f"npz:{npz}", val_fraction=0.3)
-    assert "would not be used" in str(e.value) and run.stderr.count(f"error: {e.value}\n") == 1
+    assert str(e.value).startswith("--val-fraction 0.3 would not be used") and \
+        run.stderr.count(f"error: {e.value}\n") == 1
     for said in ("the aug sweep runs 4 trials per augmentation family; budget 3 cannot hold "
                  "one", "the default sweep runs 4 trials per module; budget 2 cannot hold one",
                  # evaluate's refusals name their flag (--severities 4 did not)

@@ -18,6 +18,7 @@ from hubensemble.data import (
     to_rgb_uint8,
 )
 from hubensemble.errors import DataError
+from hubensemble.lockwords import command_line
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
@@ -546,7 +547,7 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
     path = tmp_path / "v.npz"
     with pytest.raises(DataError) as e:
         load_task(spec, val_fraction=0.3)
-    assert str(e.value) == (f"val_fraction 0.3 (--val-fraction) would not be used: npz:{path} "
+    assert str(e.value) == (f"val_fraction 0.3 would not be used: npz:{path} "
                             "stores its own val split (x_val); leave it out (it sizes a val "
                             "split carved off train for folder: and npz: data that bring none)")
     # A new-user check: "when the data has none" was said of an npz that has none, and
@@ -554,7 +555,7 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
     with pytest.raises(DataError) as e:
         load_task(spec, test_fraction=0.1)
     assert str(e.value) == (
-        f"test_fraction 0.1 (--test-fraction) would not be used: npz:{path} stores no test "
+        f"test_fraction 0.1 would not be used: npz:{path} stores no test "
         f"split (x_test, y_test) and npz never splits one off train (store x_test and y_test "
         f"for test metrics); leave it out (it sizes a test split carved off train for folder: "
         f"data that brings none (npz: never carves one))")
@@ -572,25 +573,38 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
     with pytest.raises(DataError) as e:  # both at once, not one refusal after the other
         load_task(spec, val_fraction=0.9, test_fraction=0.9)
     assert str(e.value) == (
-        f"val_fraction 0.9 (--val-fraction) and test_fraction 0.9 (--test-fraction) would not "
+        f"val_fraction 0.9 and test_fraction 0.9 would not "
         f"be used: npz:{path} stores its own val split (x_val); npz:{path} stores no test split "
         f"(x_test, y_test) and npz never splits one off train (store x_test and y_test for test "
         f"metrics); leave them out (they size val and test splits carved off train: val for "
         f"folder: and npz: data that bring none, test for folder: data that brings none (npz: "
         f"never carves one))")
+    # The command line is told its flags (it was told "val_fraction 0.9 (--val-fraction)",
+    # a keyword it never typed), Python its keywords (above).
+    with pytest.raises(DataError) as e, command_line():
+        load_task(spec, val_fraction=0.9, test_fraction=0.9)
+    assert str(e.value).startswith("--val-fraction 0.9 and --test-fraction 0.9 would not be "
+                                   "used: "), str(e.value)
     assert len(load_task(spec, val_fraction=np.float32(0.2)).val) == 4  # the default, as float32
     for kw in ({"val_fraction": 0.2}, {"val_fraction": 0.0}, {"test_fraction": 0.0}):
         assert len(load_task(spec, **kw).val) == 4  # the default and 0 change nothing
     # A folder with val/ but no test/: test_fraction sizes test, val_fraction has no use.
     make_class_folders(str(tmp_path / "f" / "train"), {"x": 10, "y": 10})
     make_class_folders(str(tmp_path / "f" / "val"), {"x": 2, "y": 2}, seed=5)
-    with pytest.raises(DataError, match=r"^val_fraction 0.5 \(--val-fraction\) would not be "
+    with pytest.raises(DataError, match=r"^val_fraction 0.5 would not be "
                                         r"used: folder:.*f has its own val split \(val/\)"):
         load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.5, test_fraction=0.3)
     assert len(load_task(f"folder:{tmp_path / 'f'}", test_fraction=0.3).test) == 6
     for fixed in ("sklearn:digits", "tfds:mnist"):  # fixed splits; tfds is refused unread
-        with pytest.raises(DataError, match=f"^val_fraction 0.25 .* would not be used: {fixed}"):
+        with pytest.raises(DataError, match=f"^val_fraction 0.25 would not be used: {fixed}"):
             load_task(fixed, val_fraction=0.25)
+    # The override in the caller's words (both were said to each: "(--split val=…, splits=…)").
+    with pytest.raises(DataError, match=r"override \(splits=\{'val': 'train\[800:1000\]'\}\);"):
+        load_task("tfds:mnist", val_fraction=0.25)
+    with pytest.raises(DataError, match=r"^--val-fraction 0.25 would not be used: tfds:mnist "
+                                        r".*override \(--split val=train\[800:1000\]\);"), \
+            command_line():
+        load_task("tfds:mnist", val_fraction=0.25)
     # A run recorded such a fraction before it was refused: it loads again, the same data.
     from hubensemble.rundir import DataArgs, Run
 
@@ -900,7 +914,7 @@ def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):
     for split in ("train", "val", "validation"):
         with pytest.raises(DataError, match=r"\(class folders; every image is a test example\) "
                                             r"is one test set, so it has no (train|val) split; "
-                                            r"evaluate it on the test split \(--split test"):
+                                            r"evaluate it on the test split \(split='test'"):
             task.split(split)
     make_class_folders(str(tmp_path / "one"), {"only": 1})
     assert len(load_test_set(f"folder:{tmp_path / 'one'}").test) == 1  # one class is fine
@@ -946,6 +960,12 @@ def test_a_held_out_npz_of_test_arrays_alone_is_a_test_set(tmp_path):
     assert ": test 7 examples;" in task.summary() and task.present_splits() == ["test"]
     with pytest.raises(DataError, match="is one test set, so it has no train split"):
         task.split("train")
+    # In the caller's words: the flag on the command line, the keyword from Python.
+    with pytest.raises(DataError, match=r"evaluate it on the test split \(split='test', the "):
+        task.split("val")
+    with pytest.raises(DataError, match=r"evaluate it on the test split \(--split test, the "), \
+            command_line():
+        task.split("val")
     with pytest.raises(DataError, match="needs arrays x_train and y_train"):  # not to train on
         load_task(f"npz:{tmp_path / 'held.npz'}")
     # An archive with train arrays reads as before: val carved off train (evaluate --split val).

@@ -21,7 +21,7 @@ from hubensemble.data.loading import _EXAMPLES, LoadOptions, windows_path_hint
 from hubensemble.data.npz import _load_npz, locate_npz
 from hubensemble.lockwords import option_word
 from hubensemble.data.splits import (MIN_TRAIN_PER_CLASS, _carve, _check_fractions,
-                                     restore_order)
+                                     fraction_word, restore_order)
 from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
@@ -199,7 +199,7 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     fixed = FIXED_SPLITS[scheme](rest) if given else {}
     unused = [(split, name, value) for split, name, value in given if split in fixed]
     if unused:
-        names = " and ".join(f"{n} {v:.6g} (--{n.replace('_', '-')})" for _, n, v in unused)
+        names = " and ".join(f"{fraction_word(split)} {v:.6g}" for split, _, v in unused)
         whys = "; ".join(dict.fromkeys(fixed[split] for split, _, _ in unused))
         if len(unused) == 1:
             split = unused[0][0]
@@ -213,7 +213,7 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     _check_fractions(0.0 if "val" in fixed else val_fraction,
                      0.0 if "test" in fixed else test_fraction)
     if need_val and not float(val_fraction) and "val" not in FIXED_SPLITS[scheme](rest):
-        raise DataError(f"val_fraction 0 (--val-fraction) leaves {spec} without validation "
+        raise DataError(f"{fraction_word('val')} 0 leaves {spec} without validation "
                         "examples, and fit chooses every candidate and the ensemble on them "
                         "(paper 2.3): give a fraction above 0 (default 0.2), or put a val "
                         "split in the data")

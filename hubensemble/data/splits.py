@@ -10,6 +10,7 @@ from hubensemble import options as option_table
 from hubensemble.data.loading import LoadOptions
 from hubensemble.data.task import Split, _stack_or_list  # noqa: F401 - re-exported
 from hubensemble.errors import DataError
+from hubensemble.lockwords import option_word
 
 # Leave-one-out kNN needs a second example of a class to find that class at all (the
 # --min-per-class option's default).
@@ -75,14 +76,23 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
 
 def _check_fractions(val_fraction, test_fraction):
     """DataError unless both fractions are numbers in [0, 1) and leave some training data."""
-    for what, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+    # The caller's words (`fraction_word`): the command line was told "val_fraction +
+    # test_fraction (--val-fraction, --test-fraction; …)", keywords it never typed.
+    val, test = fraction_word("val"), fraction_word("test")
+    for what, f in ((val, val_fraction), (test, test_fraction)):
         if isinstance(f, bool) or not isinstance(f, (int, float, np.number)) or not 0.0 <= f < 1.0:
             raise DataError(f"{what} must be a number in [0, 1), got {f!r}")
     if val_fraction + test_fraction >= 1.0:
-        raise DataError(f"val_fraction + test_fraction (--val-fraction, --test-fraction; 0.2 "
-                        f"each by default) must leave some training data, got {val_fraction} "
-                        f"+ {test_fraction}; lower one, or set the other to 0 (no such split "
-                        f"carved)")
+        raise DataError(f"{val} + {test} (0.2 each by default) must leave some training "
+                        f"data, got {val_fraction} + {test_fraction}; lower one, or set the "
+                        f"other to 0 (no such split carved)")
+
+
+def fraction_word(split: str) -> str:
+    """The fraction option of `split` ("val", "test") in the caller's words
+    (`lockwords.option_word`): "--val-fraction" on the command line, "val_fraction" from
+    Python."""
+    return option_word(f"--{split}-fraction", f"{split}_fraction")
 
 
 def _take(images, idx):

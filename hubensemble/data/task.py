@@ -230,7 +230,9 @@ class Task:
         got = getattr(self, key)
         if self.test_set_only and key != "test":
             raise DataError(f"{self.source} is one test set, so it has no {key} split; "
-                            "evaluate it on the test split (--split test, the default)")
+                            "evaluate it on the test split "
+                            f"({option_word('--split test', 'split=' + repr('test'))}, "
+                            "the default)")
         if got is None:
             raise DataError(f"task {self.name!r} has no {key} split ({self.source}); "
                             f"splits present: {', '.join(self.present_splits())}")

@@ -86,7 +86,7 @@ def fixed_splits(rest: str) -> dict[str, str]:
     """{split: why}: a tfds: data set's val and test are tfds splits (VTAB_SPLITS or the split
     overrides; a dropped one stays dropped); no fraction sizes them."""
     return {split: f"tfds:{rest} takes {split} from its tfds splits; change it with a split "
-                   f"override (--split {split}={example}, splits={{'{split}': '{example}'}})"
+                   f"override ({_split_words(split, example)})"
             for split, example in (("val", "train[800:1000]"), ("test", "test[:2000]"))}
 
 
