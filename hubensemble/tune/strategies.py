@@ -23,10 +23,18 @@ log = logging.getLogger(__name__)
 STRATEGIES = options.get("strategy").choices
 #: A command line that splits the CPU into two logical devices before TensorFlow starts, so
 #: that `mirrored` trains two replicas without a GPU (for trying the path only: no flag does
-#: it; docs/tune.md "Strategies").
+#: it; docs/tune.md "Strategies"). TensorFlow is imported by hubensemble's one import
+#: (`_tf.import_tensorflow`, whose `setup` splits the CPU before the devices start): with its
+#: own `import tensorflow` first, the recipe's process ran at TensorFlow's log level 0, not
+#: the command line's TF_CPP_MIN_LOG_LEVEL 2, and the terminal got TensorFlow's INFO and
+#: WARNING lines raw: its start-up notices (the absl banner twice) and, in each mirrored trial,
+#: "W… local_rendezvous.cc:412] Local rendezvous is aborting with status: INVALID_ARGUMENT:
+#: assertion failed: [Trying to access a placeholder … cross-replica context …]" (a module
+#: call that hub.layer's output probe makes, and catches, in the cross-replica context).
 SPLIT_CPU_RECIPE = (
-    "python -c \"import sys, tensorflow as tf; tf.config.set_logical_device_configuration("
-    "tf.config.list_physical_devices('CPU')[0], [tf.config.LogicalDeviceConfiguration()] * 2); "
+    "python -c \"import sys; from hubensemble._tf import import_tensorflow; import_tensorflow("
+    "lambda tf: tf.config.set_logical_device_configuration(tf.config.list_physical_devices("
+    "'CPU')[0], [tf.config.LogicalDeviceConfiguration()] * 2)); "
     "from hubensemble.cli import main; sys.exit(main())\" tune --run RUN --strategy mirrored …")
 #: Seconds to connect to and initialise a TPU before giving up ($HUBENSEMBLE_TPU_TIMEOUT).
 TPU_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_TPU_TIMEOUT")
