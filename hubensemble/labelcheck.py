@@ -35,14 +35,13 @@ pbc_bloodcells8 (0.30-0.32) is under MIN_PROXY_SCORE."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from pathlib import Path
 
 import numpy as np
 
 from hubensemble import formats
+from hubensemble.csvcells import csv_text
 from hubensemble.fileio import atomic_write_text
 
 #: Fewest ranked modules whose votes make a list: one or two modules' kNN errors are too
@@ -293,8 +292,11 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
     in the order the data loads), `file` (its path as RUN/labels/train_paths.json records
     it, `paths` [N] str; empty without), `given` and `suggested` (int class indexes) with
     their `class_names` (str; the index as text where there is no name), `votes` (int) of
-    `voters` (int: modules x neighbours, or modules for the 1-NN rule). OSError (naming the
-    file) when it cannot be written or removed."""
+    `voters` (int: modules x neighbours, or modules for the 1-NN rule). A file or class name
+    starting with "=", "+", "-", "@", a tab or a carriage return (or "'") is written with "'"
+    before it, so a spreadsheet program shows it as text and never runs it as a formula
+    (`csvcells.csv_text`, OWASP's rule; `csvcells.read_cell` reads it back). OSError (naming
+    the file) when it cannot be written or removed."""
     path = labels_to_check_file(run_dir)
     if not check.suspects:
         path.unlink(missing_ok=True)
@@ -304,11 +306,7 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
     def name(c):
         return names[c] if 0 <= c < len(names) else str(c)
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for s in check.suspects:
-        writer.writerow([s.index, paths[s.index] if paths else "", s.given, name(s.given),
-                         s.suggested, name(s.suggested), s.votes, s.modules * s.neighbours])
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, csv_text(CSV_COLUMNS, (
+        [s.index, paths[s.index] if paths else "", s.given, name(s.given), s.suggested,
+         name(s.suggested), s.votes, s.modules * s.neighbours] for s in check.suspects)))
     return path

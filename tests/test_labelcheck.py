@@ -379,3 +379,37 @@ def test_rank_predictions_from_the_kept_neighbours_are_loo_knn_predicts(metric):
             np.testing.assert_array_equal(
                 neighbour_votes(near, y, k, block_rows=7),
                 loo_knn_predict(x, y, k=k, metric=metric, groups=g), err_msg=f"k={k}")
+
+
+def test_the_csv_files_cells_are_text_to_a_spreadsheet_and_read_back_as_named(tmp_path):
+    """A class folder or image file named "=HYPERLINK(…)" (or starting with +, -, @, a tab
+    or a carriage return) was written into RUN/labels/to_check.csv as it is: a spreadsheet
+    program opening the list ran it as a formula (OWASP "CSV Injection"). Both CSV files
+    (to_check.csv, ranking.csv) now write such a text cell with "'" before it (shown as text),
+    numbers as they are (a score of -0.25), and `csvcells.read_cell` gives the name back."""
+    from hubensemble.csvcells import FORMULA_STARTS, read_cell
+    from hubensemble.labelcheck import LabelCheck, write_labels_to_check
+
+    names = ['=HYPERLINK("http://x","y")', "+cat", "-1", "@dog", "\tx", "'quoted", "emu"]
+    paths = ["=a.jpg", "@b.png", "ok.jpg"]
+    check = LabelCheck([Suspect(index=i, given=i, suggested=i + 1, votes=3, modules=3)
+                        for i in range(3)] + [Suspect(index=0, given=5, suggested=6, votes=1,
+                                                      modules=1)], modules=3)
+    path = write_labels_to_check(tmp_path, check, names, paths)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    cells = [v for row in rows for v in row.values()]
+    assert not [c for c in cells if c.startswith(FORMULA_STARTS)], cells
+    assert [(read_cell(r["file"]), read_cell(r["given_name"]), read_cell(r["suggested_name"]))
+            for r in rows] == [(paths[0], names[0], names[1]), (paths[1], names[1], names[2]),
+                               (paths[2], names[2], names[3]), (paths[0], names[5], names[6])]
+    assert rows[2]["given_name"] == "'-1" and rows[2]["index"] == "2"  # ints as written
+    assert rows[3]["given_name"] == "''quoted" and rows[3]["suggested_name"] == "emu"
+    ranking = Ranking(metric="logme", k=1, selected=["-m"], rows=[
+        {"name": "-m", "handle": "@h/x", "status": "ok", "reason": None, "score": -0.25},
+        {"name": "m2", "handle": "=cmd|'/c calc'!A1", "status": "failed", "reason": "+oops",
+         "score": None}])
+    listed = list(csv.DictReader(ranking.to_csv().splitlines()))
+    assert [(r["name"], r["handle"], r["reason"], r["score"]) for r in listed] == [
+        ("'-m", "'@h/x", "", "-0.25"), ("m2", "'=cmd|'/c calc'!A1", "'+oops", "")]
+    assert read_cell(listed[1]["handle"]) == "=cmd|'/c calc'!A1"

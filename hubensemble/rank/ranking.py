@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import csv
 import dataclasses
 import gc
 import hashlib
-import io
 import json
 import logging
 import math
@@ -17,6 +15,7 @@ import time
 import numpy as np
 
 from hubensemble import options, proxies
+from hubensemble.csvcells import csv_text
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
                                 held_stops, reraise_stop)
 from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
@@ -265,18 +264,17 @@ class Ranking:
         return "\n".join(lines)
 
     def to_csv(self) -> str:
-        """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW."""
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(ROW_KEYS + EXTRA_KEYS),
-                                extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
+        """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW; by
+        `csvcells.csv_text`, so a catalogue's name or handle starting with "=", "+", "-" or
+        "@" is written with a "'" before it, shown as text by a spreadsheet program
+        (`csvcells.read_cell` reads it back)."""
+        rows = []
         for row in self.rows:
             out = dict(row)
             if isinstance(out.get("resolution"), (list, tuple)):
                 out["resolution"] = "x".join(str(v) for v in out["resolution"])
-            writer.writerow({k: "" if out.get(k) is None else out.get(k)
-                             for k in ROW_KEYS + EXTRA_KEYS})
-        return buf.getvalue()
+            rows.append([out.get(k) for k in ROW_KEYS + EXTRA_KEYS])
+        return csv_text(ROW_KEYS + EXTRA_KEYS, rows)
 
     def write(self, out_dir):
         """Writes ranking.json and ranking.csv into the run folder `out_dir`, atomically."""
