@@ -5,7 +5,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import sys
 import tarfile
 import textwrap
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import export_quietly, make_tiny_model
+from conftest import bounded_by_cpu, export_quietly, make_tiny_model
 from reliability.scenarios import Server, sha256, tarball
 from hubensemble import augment, hub
 from hubensemble.catalogue import ModuleSpec
@@ -161,8 +160,8 @@ MIRRORED = textwrap.dedent("""
 
 
 def test_mirrored_strategy_over_two_logical_cpus_trains(tiny_module):
-    out = subprocess.run([sys.executable, "-c", MIRRORED, tiny_module], capture_output=True,
-                         text=True, timeout=300)
+    out = bounded_by_cpu([sys.executable, "-c", MIRRORED, tiny_module], capture_output=True,
+                         text=True, cpu=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK 2" in out.stdout
 
@@ -1035,8 +1034,8 @@ ZOO_BY_REGISTRY = textwrap.dedent("""
 
 
 def test_zoo_handles_resolve_through_the_registry_not_an_import():
-    out = subprocess.run([sys.executable, "-c", ZOO_BY_REGISTRY], capture_output=True,
-                         text=True, timeout=300)
+    out = bounded_by_cpu([sys.executable, "-c", ZOO_BY_REGISTRY], capture_output=True,
+                         text=True, cpu=300)
     assert out.returncode == 0, out.stderr[-3000:]
     module, name, point = out.stdout.split()[-3:]
     assert (module, name) == ("hubensemble.zoo.resolver", "ZooResolver")
@@ -1201,8 +1200,8 @@ def test_archive_member_names_are_utf8_in_any_locale(tiny_module, server, hub_ca
     keys = []
     for env, folder in (({}, tmp_path / "utf8"), ({"PYTHONUTF8": "0", "LC_ALL": "C"},
                                                   tmp_path / "c-locale")):
-        out = subprocess.run([sys.executable, "-c", code, str(archive_file), str(folder)],
-                             capture_output=True, text=True, timeout=300,
+        out = bounded_by_cpu([sys.executable, "-c", code, str(archive_file), str(folder)],
+                             capture_output=True, text=True, cpu=300,
                              env=dict(os.environ, **env))
         assert out.returncode == 0, out.stderr
         assert "caf\u00e9 \u2192.txt".encode() in os.listdir(os.fsencode(folder / "assets"))
@@ -1240,8 +1239,8 @@ WITHOUT_PKG_RESOURCES = textwrap.dedent("""
 def test_tensorflow_hub_imports_where_setuptools_has_no_pkg_resources():
     # tensorflow_hub 0.16.1's import reads pkg_resources.parse_version (tensorflow/hub#934):
     # ModuleNotFoundError before hub.tfhub; the stand-in must not outlive that import.
-    out = subprocess.run([sys.executable, "-c", WITHOUT_PKG_RESOURCES], capture_output=True,
-                         text=True, timeout=300)
+    out = bounded_by_cpu([sys.executable, "-c", WITHOUT_PKG_RESOURCES], capture_output=True,
+                         text=True, cpu=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "imported 0." in out.stdout and "pkg_resources still missing" in out.stdout, out
 
@@ -1261,8 +1260,8 @@ def test_a_module_in_a_non_ascii_folder_is_written_and_loaded_under_a_c_locale(t
             "try:\n    write_hub_module(model, sys.argv[2])\n"
             "except HubensembleError as e:\n    print(ascii(str(e)))\n")
     folder, latin1 = os.fsencode(tmp_path / "mod\u2192c"), os.fsencode(tmp_path) + b"/caf\xe9"
-    out = subprocess.run([sys.executable, "-c", code, folder, latin1], capture_output=True,
-                         text=True, timeout=300,
+    out = bounded_by_cpu([sys.executable, "-c", code, folder, latin1], capture_output=True,
+                         text=True, cpu=300,
                          env=dict(os.environ, PYTHONUTF8="0", LC_ALL="C"))
     assert out.returncode == 0, out.stderr
     said = out.stdout.splitlines()
