@@ -7,7 +7,6 @@ import io
 import os
 import re
 import struct
-import subprocess
 import sys
 import zlib
 
@@ -17,6 +16,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import bounded_by_cpu
 from hubensemble import evaluate as ev
 from hubensemble.data import (GRAPH_FORMATS, UnreadableImage, decode_bytes, load_task,
                               load_test_set, read_image, sniff)
@@ -588,8 +588,8 @@ def test_an_animated_webp_is_read_by_pillow_and_refused_by_serve_bytes(export_di
     script = ("import sys; from hubensemble.data.decode import decode_bytes; "
               "d = decode_bytes(open(sys.argv[1], 'rb').read()); print(d.format, d.in_graph)")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    done = bounded_by_cpu([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, env=env, cpu=300)
     assert done.returncode == 0 and done.stdout.split() == ["WebP", "False"], done.stderr
     assert "assertion failed" not in done.stderr and "rendezvous" not in done.stderr, done.stderr
     np.testing.assert_array_equal(decoded.pixels, pillow_pixels(data))
@@ -1068,8 +1068,8 @@ def test_overlapping_native_notice_blocks_in_threads_leave_stderr_as_it_was():
     from hubensemble import _tf
 
     env.pop(_tf.QUIET_ENV, None)  # a Python caller's process
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = bounded_by_cpu([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cpu=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == ["after both"], done.stderr
     assert "B: inside A" in done.stdout and "B: inside B" in done.stdout, done.stdout
@@ -1086,8 +1086,8 @@ def test_a_large_pillow_only_image_imports_tensorflow_quietly(tmp_path):
     Image.fromarray(np.zeros((1030, 1100, 3), np.uint8)).save(path)
     code = ("import sys; from hubensemble.data.decode import read_image; "
             "d = read_image(sys.argv[1]); print(d.pixels.shape, d.in_graph)")
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, _tf.QUIET_ENV: "1"})
+    done = bounded_by_cpu([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, cpu=300, env={**os.environ, _tf.QUIET_ENV: "1"})
     assert (done.returncode, done.stdout) == (0, "(1024, 1094, 3) False\n"), done.stderr
     assert "oneDNN" not in done.stderr and "cuInit" not in done.stderr, done.stderr
 
@@ -1455,8 +1455,8 @@ def test_an_interrupt_at_any_point_of_a_native_notice_block_gives_stderr_back():
     from hubensemble import _tf
 
     env.pop(_tf.QUIET_ENV, None)  # a Python caller's process
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = bounded_by_cpu([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cpu=120)
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()]
     assert all(row[1:] == ["True"] * 3 for row in rows), done.stdout
