@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import bounded_by_cpu
 from hubensemble import zoo
 from hubensemble.zoo import glyphs
 from hubensemble.errors import DataError, HubensembleError, ModuleLoadError
@@ -333,8 +334,8 @@ def quick_zoo_build(tmp_path_factory):
     that zoo: handles use: (cache root, the finished process). One build serves the command's
     test and the tests of the zoo it wrote (`quick_zoo`)."""
     root = tmp_path_factory.mktemp("zoo-cache")
-    proc = subprocess.run([sys.executable, "-m", "hubensemble", "zoo", "build", "--preset",
-                           "quick"], capture_output=True, text=True, timeout=900,
+    proc = bounded_by_cpu([sys.executable, "-m", "hubensemble", "zoo", "build", "--preset",
+                           "quick"], capture_output=True, text=True, cpu=900,
                           env={**os.environ, "HUBENSEMBLE_ZOO_DIR": str(root)})
     return root, proc
 
@@ -496,8 +497,8 @@ def test_zoo_build_command_onto_a_current_zoo_returns_without_tensorflow(quick_z
     code = ("import sys\nfrom hubensemble.cli import main\n"
             "rc = main(['zoo', 'build', '--preset', 'quick'])\n"
             "print('tensorflow' in sys.modules)\nsys.exit(rc)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "HUBENSEMBLE_ZOO_DIR": str(root)})
+    proc = bounded_by_cpu([sys.executable, "-c", code], capture_output=True, text=True,
+                          cpu=300, env={**os.environ, "HUBENSEMBLE_ZOO_DIR": str(root)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == [str(folder), "False"]
     # One note, no WARNING: the zoo asked for is there (it warned "… delete it to rebuild").
@@ -706,7 +707,7 @@ def test_killed_build_leaves_a_temp_folder_that_is_never_the_zoo(tmp_path, monke
                 os.kill(os.getpid(), signal.SIGKILL)
         zoo.build_zoo(config, {str(out)!r}, progress=False, workers=1, hook=hook)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    proc = bounded_by_cpu([sys.executable, "-c", script], capture_output=True, cpu=300)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     left = sorted(out.parent.iterdir(), key=lambda p: p.name != f"{out.name}.lock")
     assert not out.exists()
