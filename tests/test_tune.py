@@ -20,6 +20,7 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
+from conftest import bounded_by_cpu
 from hubensemble import candidate, ensemble, hyperrule, metrics, sweeps, tune
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
@@ -479,8 +480,8 @@ def test_a_task_without_validation_examples_is_refused_before_any_trial(tmp_path
     assert not run.candidates.exists() or not os.listdir(run.candidates)
     code = ("import sys; from hubensemble.cli import main; "
             "code = main(sys.argv[1:]); print('tensorflow' in sys.modules); sys.exit(code)")
-    out = subprocess.run([sys.executable, "-c", code, "tune", "--run", str(run.path)],
-                         capture_output=True, text=True, timeout=120)
+    out = bounded_by_cpu([sys.executable, "-c", code, "tune", "--run", str(run.path)],
+                         capture_output=True, text=True, cpu=120)
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
     assert "has no validation examples" in out.stderr
     # The way in the data's own terms: a tfds: spec refuses --val-fraction (a new-user check
@@ -1692,8 +1693,8 @@ def test_mirrored_on_one_cpu_says_how_to_split_it_from_the_command_line(caplog):
     # before hubensemble, at TensorFlow's level 0, so its INFO and WARNING lines reached the
     # terminal (a mirrored trial's "W… Local rendezvous is aborting …" among them).
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=240, env=env)
+    out = bounded_by_cpu([sys.executable, "-c", code], capture_output=True, text=True,
+                         cpu=240, env=env)
     assert out.stdout.strip() == "2", out.stderr[-2000:]
     assert not re.search(r"^[IW]\d{4} ", out.stderr, re.M), out.stderr[-2000:]
 
