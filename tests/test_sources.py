@@ -22,7 +22,7 @@ import pytest
 import tensorflow as tf
 
 import hubensemble
-from conftest import export_quietly, make_tiny_model
+from conftest import bounded_by_cpu, export_quietly, make_tiny_model
 from reliability.scenarios import Server
 from hubensemble import cli
 from hubensemble.catalogue import ModuleSpec, load_catalogue
@@ -785,8 +785,8 @@ def test_validate_compares_a_savedmodels_signatures_without_tensorflow(
     code = ("import sys; from hubensemble.cli import main; "
             "c = main(['catalogue', 'validate', sys.argv[1]]); "
             "print('tensorflow' in sys.modules); sys.exit(c)")
-    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "c.yaml")],
-                         capture_output=True, text=True, timeout=120)
+    run = bounded_by_cpu([sys.executable, "-c", code, str(tmp_path / "c.yaml")],
+                         capture_output=True, text=True, cpu=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == "False", run.stderr
     assert "entry 'c' loads the same module as entry 'a'" in run.stderr
