@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import bounded_by_cpu
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def hubensemble(*args, env=None, cwd=None, timeout=600):
-    out = subprocess.run([sys.executable, "-m", "hubensemble", *args], capture_output=True,
-                         text=True, env=env, cwd=cwd, timeout=timeout)
+def hubensemble(*args, env=None, cwd=None, cpu=600):
+    out = bounded_by_cpu([sys.executable, "-m", "hubensemble", *args], capture_output=True,
+                         text=True, env=env, cwd=cwd, cpu=cpu)
     return out.returncode, out.stdout, out.stderr
 
 
@@ -608,8 +610,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
-    run = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
-                         text=True, timeout=120)
+    run = bounded_by_cpu([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, cpu=120)
     assert run.returncode == 0, run.stderr
     codes, tensorflow = json.loads(run.stdout.splitlines()[-1])
     assert codes == [2] * len(argvs) and not tensorflow, run.stderr
@@ -703,8 +705,8 @@ def test_evaluate_without_data_outside_a_run_is_refused_before_tensorflow_naming
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
-    run = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
-                         text=True, timeout=120)
+    run = bounded_by_cpu([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, cpu=120)
     codes, tensorflow = json.loads(run.stdout.splitlines()[-1])
     assert codes == [2, 2, 2] and not tensorflow, run.stderr
     said = "is not inside a run directory that records its data; pass --data SPEC"
@@ -770,8 +772,8 @@ def test_a_bad_seconds_variable_is_named_before_tensorflow(tmp_path, value):
     # ("ValueError: could not convert string to float: 'abc'", the variable never named).
     code = ("import sys; from hubensemble.cli import main; "
             "code = main(sys.argv[1:]); print('tensorflow' in sys.modules); sys.exit(code)")
-    out = subprocess.run([sys.executable, "-c", code, *FIT_ARGV[:-1], str(tmp_path / "run")],
-                         capture_output=True, text=True, timeout=120,
+    out = bounded_by_cpu([sys.executable, "-c", code, *FIT_ARGV[:-1], str(tmp_path / "run")],
+                         capture_output=True, text=True, cpu=120,
                          env={**os.environ, "HUBENSEMBLE_DOWNLOAD_DEADLINE": value})
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
     assert (f"error: HUBENSEMBLE_DOWNLOAD_DEADLINE={value!r} is not a number of seconds above "
@@ -801,8 +803,8 @@ def test_a_class_folder_not_named_in_utf8_is_refused_before_tensorflow(tmp_path)
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
-                         text=True, timeout=120)
+    out = bounded_by_cpu([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, cpu=120)
     assert json.loads(out.stdout.splitlines()[-1]) == [[2, 2], False], out.stderr
     assert out.stderr.count(f"error: class folder {tmp_path / 'data'}/dr\\xe9i/ has a name "
                             "that is not UTF-8 (invalid continuation byte at byte 2); ") == 2
@@ -922,8 +924,8 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, mo
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
 
     def refusals(argvs):
-        out = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)],
-                             capture_output=True, text=True, timeout=120)
+        out = bounded_by_cpu([sys.executable, "-c", code, json.dumps(argvs)],
+                             capture_output=True, text=True, cpu=120)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout.splitlines()[-1]), out.stderr
 
@@ -1174,9 +1176,9 @@ def test_rank_merge_refuses_what_is_not_a_set_of_shards_before_it_makes_out(tmp_
             "print('tensorflow' in sys.modules); sys.exit(c)")
     for shards, said in (([tmp_path / "nowhere"], f"{tmp_path / 'nowhere'} does not exist"),
                          ([tmp_path / "whole"], "a whole ranking, not a shard")):
-        out = subprocess.run([sys.executable, "-c", code, "rank", "merge", *map(str, shards),
+        out = bounded_by_cpu([sys.executable, "-c", code, "rank", "merge", *map(str, shards),
                               "--out", str(tmp_path / "merged")], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, cpu=120)
         assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
         assert out.stderr.count(said) == 1, out.stderr
     assert not (tmp_path / "merged").exists()  # no folder, no log.txt in it
@@ -1205,8 +1207,8 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
             "print(json.dumps([codes, 'tensorflow' in sys.modules]))")
     env = {k: v for k, v in os.environ.items() if k not in ("TPU_NAME", "TF_CONFIG")}
-    run = subprocess.run([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
-                         text=True, timeout=120, env=env)
+    run = bounded_by_cpu([sys.executable, "-c", code, json.dumps(argvs)], capture_output=True,
+                         text=True, cpu=120, env=env)
     assert run.returncode == 0, run.stderr
     codes, tensorflow = json.loads(run.stdout.splitlines()[-1])
     assert codes == [2] * len(argvs) and not tensorflow and not out.exists(), run.stderr
@@ -1272,9 +1274,9 @@ def test_rank_refuses_to_orphan_a_runs_candidates_before_tensorflow_loads(
                                          "status": "failed", "reason": "diverged"})
     code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
             "print('tensorflow' in sys.modules); sys.exit(c)")
-    out = subprocess.run([sys.executable, "-c", code, "rank", "--catalogue", str(cat), "--data",
+    out = bounded_by_cpu([sys.executable, "-c", code, "rank", "--catalogue", str(cat), "--data",
                           "sklearn:digits", "--out", str(run)], capture_output=True, text=True,
-                         timeout=120)
+                         cpu=120)
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
     assert out.stderr.count(f"{run} holds 1 candidate(s) tuned from its modules, and gone is "
                             "not in the catalogue") == 1, out.stderr
@@ -1289,15 +1291,15 @@ def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
                                           .to_json()})
     code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
             "print('tensorflow' in sys.modules); sys.exit(c)")
-    out = subprocess.run([sys.executable, "-c", code, "distill", "--run", str(tmp_path / "run"),
-                          "--student", "nope"], capture_output=True, text=True, timeout=120)
+    out = bounded_by_cpu([sys.executable, "-c", code, "distill", "--run", str(tmp_path / "run"),
+                          "--student", "nope"], capture_output=True, text=True, cpu=120)
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
     assert out.stderr.count("--student 'nope' is not a module of this run; its modules that "
                             "loaded are: small") == 1
     # A mistyped --run is named as such, not as a run without that module.
-    out = subprocess.run([sys.executable, "-m", "hubensemble", "distill", "--run",
+    out = bounded_by_cpu([sys.executable, "-m", "hubensemble", "distill", "--run",
                           str(tmp_path / "nowhere"), "--student", "nope"], capture_output=True,
-                         text=True, timeout=120)
+                         text=True, cpu=120)
     assert out.returncode == 2 and out.stderr.count(f"{tmp_path / 'nowhere'} does not exist") == 1
 
 
@@ -1317,8 +1319,8 @@ def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(
                             (tmp_path / "run", "is not a SavedModel folder (no saved_model.pb)"
                                                f"; it is a run folder: pass "
                                                f"{tmp_path / 'run' / 'export'}")):
-            out = subprocess.run([sys.executable, "-c", code, *argv, str(model)],
-                                 capture_output=True, text=True, timeout=120)
+            out = bounded_by_cpu([sys.executable, "-c", code, *argv, str(model)],
+                                 capture_output=True, text=True, cpu=120)
             assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
             assert out.stderr.count(said) == 1, out.stderr
 
@@ -1340,8 +1342,8 @@ def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_
     for model, said in ((plain, f"{plain} is a SavedModel that `hubensemble export` did not "
                                 "write (no export metadata in assets/hubensemble.json)"),
                         (export, f"{empty}: an empty file (0 bytes)")):
-        out = subprocess.run([sys.executable, "-c", code, "predict", str(empty), "--model",
-                              str(model)], capture_output=True, text=True, timeout=120)
+        out = bounded_by_cpu([sys.executable, "-c", code, "predict", str(empty), "--model",
+                              str(model)], capture_output=True, text=True, cpu=120)
         assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
         assert said in out.stderr, out.stderr
 
@@ -1359,9 +1361,9 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
     with Run(run).lock("fit"):  # as the running fit holds it
         (run / "run.json").write_text("{}")  # the running fit's
         for extra in ([], ["--restart"]):
-            out = subprocess.run([sys.executable, "-c", code, "fit", "--catalogue", str(cat),
+            out = bounded_by_cpu([sys.executable, "-c", code, "fit", "--catalogue", str(cat),
                                   "--data", "sklearn:digits", "--out", str(run), *extra],
-                                 capture_output=True, text=True, timeout=120)
+                                 capture_output=True, text=True, cpu=120)
             assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
             assert f"another fit is running on {run}" in out.stderr
         # A second new-user check: a `rank --out RUN` during the fit rewrote its ranking.json;
@@ -1369,8 +1371,8 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
         for argv in (["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
                       str(run)], ["tune", "--run", str(run)], ["ensemble", "--run", str(run)],
                      ["report", "--run", str(run)]):
-            out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
-                                 text=True, timeout=120)
+            out = bounded_by_cpu([sys.executable, "-c", code, *argv], capture_output=True,
+                                 text=True, cpu=120)
             assert out.returncode == 2 and out.stdout.strip() == "False", (argv, out.stderr)
             assert f"another fit is running on {run}" in out.stderr, argv
     assert (run / "run.json").read_text() == "{}"
@@ -1380,8 +1382,8 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
     with Run(starting).lock("fit"):
         (starting / "log.txt").write_text("")
         for command in ("tune", "ensemble", "cost", "export", "distill"):
-            out = subprocess.run([sys.executable, "-c", code, command, "--run", str(starting)],
-                                 capture_output=True, text=True, timeout=120)
+            out = bounded_by_cpu([sys.executable, "-c", code, command, "--run", str(starting)],
+                                 capture_output=True, text=True, cpu=120)
             assert out.returncode == 2 and out.stdout.strip() == "False", (command, out.stderr)
             assert f"another fit is running on {starting}" in out.stderr, (command, out.stderr)
 
@@ -1442,8 +1444,8 @@ def test_a_command_writing_into_a_run_folder_holds_its_lock_and_a_second_is_refu
         (run / "run.json").write_text("{}")  # the running rank's
         for argv in ([*rank, "--top-k", "3"], ["report", "--run", str(run)],
                      ["fit", *rank[1:]], ["tune", "--run", str(run)]):
-            out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
-                                 text=True, timeout=120)
+            out = bounded_by_cpu([sys.executable, "-c", code, *argv], capture_output=True,
+                                 text=True, cpu=120)
             assert out.returncode == 2 and out.stdout.strip() == "False", (argv, out.stderr)
             assert (f"hubensemble: error: another rank is running on {run} (pid {os.getpid()}, "
                     f"since ") in out.stderr, (argv, out.stderr)
@@ -1695,8 +1697,8 @@ def test_a_refused_max_k_loads_no_tensorflow(tmp_path):
     code = ("import sys; from hubensemble.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
             "    print('tensorflow' in sys.modules); sys.exit(e.code)")
-    out = subprocess.run([sys.executable, "-c", code, *FIT_ARGV[:-1], str(tmp_path / "run"),
-                          "--max-k", "4"], capture_output=True, text=True, timeout=120)
+    out = bounded_by_cpu([sys.executable, "-c", code, *FIT_ARGV[:-1], str(tmp_path / "run"),
+                          "--max-k", "4"], capture_output=True, text=True, cpu=120)
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
     assert "argument --max-k: only applies with --threshold or --greedy" in out.stderr
 
@@ -1997,8 +1999,8 @@ heavy = sorted(m for m in ("tensorflow", "keras", "tensorflow_hub", "keras_tuner
 assert not heavy, heavy
 print("TF-FREE")
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
+    out = bounded_by_cpu([sys.executable, "-c", code], capture_output=True, text=True,
+                         cpu=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "TF-FREE" in out.stdout and ": ok (" in out.stdout
 
@@ -2244,10 +2246,10 @@ def test_a_full_disk_stops_a_command_with_one_line(tmp_path, tiny_module, env):
     def small_files():  # Python ignores SIGXFSZ: a larger write raises OSError (EFBIG)
         resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
 
-    out = subprocess.run([sys.executable, "-m", "hubensemble", "rank", "--catalogue", str(cat),
+    out = bounded_by_cpu([sys.executable, "-m", "hubensemble", "rank", "--catalogue", str(cat),
                           "--data", "sklearn:digits", "--profile", "quick", "--out",
                           str(tmp_path / "run"), "-q"], capture_output=True, text=True,
-                         timeout=600, env=env, preexec_fn=small_files)
+                         cpu=600, env=env, preexec_fn=small_files)
     assert out.returncode == 2, out.stderr[-3000:]
     # One error line: RUN/log.txt refused by the same limit is not a second one.
     assert out.stderr.count("hubensemble: error:") == 1, out.stderr[-3000:]
@@ -2273,8 +2275,8 @@ def test_a_log_txt_the_machine_cannot_write_is_one_line_not_a_traceback_per_reco
     def small_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
 
-    out = subprocess.run([sys.executable, "-m", "hubensemble", "ensemble", "--run", str(run)],
-                         capture_output=True, text=True, timeout=120, preexec_fn=small_files)
+    out = bounded_by_cpu([sys.executable, "-m", "hubensemble", "ensemble", "--run", str(run)],
+                         capture_output=True, text=True, cpu=120, preexec_fn=small_files)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     # One line: why the command stopped, and that its log could not be written (a second
     # "error: … log.txt" line followed it, a new-user check on a full 100 KB tmpfs).
@@ -2485,8 +2487,8 @@ def test_tensorflows_retracing_notice_from_a_model_per_trial_is_logged_at_info()
             logging.getLogger("tensorflow").warning("another warning passes")
         print(logging.getLogger("tensorflow").filters)
     """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    out = bounded_by_cpu([sys.executable, "-c", code], capture_output=True, text=True,
+                         cpu=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert out.returncode == 0, out.stderr
     lines = out.stderr.splitlines()
     moved = [line for line in lines if line.startswith("INFO hubensemble.tf: ")]
@@ -2530,8 +2532,8 @@ def test_a_stop_while_the_process_tears_down_ends_it_with_the_line(tmp_path):
                    "time.sleep(30)))\n"
                    "print('the summary')\n"
                    "exit_process(0)\n")
-        out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                             timeout=60)
+        out = bounded_by_cpu([sys.executable, "-c", program], capture_output=True, text=True,
+                             cpu=60)
         assert out.returncode == code and out.stdout == "the summary\n", out
         assert out.stderr == (f"hubensemble: {said} as the command finished: its work is "
                               "complete\n"), out.stderr
@@ -2548,8 +2550,8 @@ def test_a_stop_while_the_process_tears_down_ends_it_with_the_line(tmp_path):
                "late = Late()\n"
                "print('the summary')\n"
                "exit_process(3)\n")
-    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                         timeout=60)
+    out = bounded_by_cpu([sys.executable, "-c", program], capture_output=True, text=True,
+                         cpu=60)
     assert (out.returncode, out.stdout, out.stderr) == (3, "the summary\n", ""), out
 
 
@@ -2821,8 +2823,8 @@ def test_the_python_api_imports_tensorflow_without_its_start_up_notices(tmp_path
             "print('tensorflow' in sys.modules, os.environ['TF_CPP_MIN_LOG_LEVEL'])\n")
     env = {k: v for k, v in os.environ.items()
            if k not in ("TF_CPP_MIN_LOG_LEVEL", "HUBENSEMBLE_QUIET_TF")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env=env)
+    out = bounded_by_cpu([sys.executable, "-c", code], capture_output=True, text=True,
+                         cpu=300, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "2"], out.stdout
     assert "reading folder:" in out.stderr, out.stderr
