@@ -59,6 +59,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                 max_gflops: float | None = _DISTILL["max_gflops"],
                 steps_scale: float = _DISTILL["steps_scale"], mixup: float = _DISTILL["mixup"],
                 init: str = _DISTILL["init"], lr_scale: float = _DISTILL["lr_scale"],
+                train_batch_size: int | None = _DISTILL["train_batch_size"],
                 task=None, strategy=None, progress: bool = True) -> DistillResult:
     """Trains one student on the ensemble of RUN (see the module docstring); returns and
     writes the comparison (RUN/distill.json) and the student's candidate folder.
@@ -77,7 +78,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     hyperparameters are that candidate's when it was fine-tuned, else those of the module's
     best fine-tuned candidate, else the paper's single-model configuration planned for the
     module (`_student_hparams`), with ``round(steps * steps_scale)`` steps, learning rate x
-    `lr_scale` and MixUp alpha `mixup` on its training images: the teacher labels each mixed
+    `lr_scale` and MixUp alpha `mixup` on its training images (`train_batch_size`, an integer
+    >= 1: in batches of that many images, the learning rate x it / their batch, the linear rule
+    of tune's --train-batch-size; None: their batch): the teacher labels each mixed
     image itself, so the student matches the teacher's function between the training images
     too (Beyer et al., 2022,
     "Knowledge distillation: a good teacher is patient and consistent": same augmented image
@@ -106,7 +109,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         raise RunError(f"distill init must be one of {', '.join(DISTILL_INITS)}, got {init!r}")
     options.check_keywords("distill", dict(  # the table's rules, as the command line's
         student=student, max_gflops=max_gflops, steps_scale=steps_scale, mixup=mixup,
-        lr_scale=lr_scale))
+        lr_scale=lr_scale, train_batch_size=train_batch_size))
     start = time.time()
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
@@ -146,9 +149,10 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     hparams, hparams_from = _student_hparams(base, own, spec, profile)
     start_weights = _start_weights(init, base if own else None)
     aug = hparams.augmentation
+    batch = int(train_batch_size or hparams.batch_size)  # the lr scales linearly with it
     hparams = dataclasses.replace(
         hparams, steps=max(1, int(round(hparams.steps * steps_scale))), mixup_alpha=float(mixup),
-        lr=float(hparams.lr) * float(lr_scale),
+        lr=float(hparams.lr) * float(lr_scale) * batch / hparams.batch_size, batch_size=batch,
         augmentation=None if aug is None else dataclasses.replace(aug, mixup_alpha=float(mixup)))
     size = int(tune.eval_size(task, spec, profile))
     student_cost = _student_cost(spec, task, size, costs, own)

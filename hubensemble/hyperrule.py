@@ -458,6 +458,24 @@ class Profile:
         out["momentum"] = self.momentum
         return out
 
+    def with_train_batch(self, batch: int | None) -> Profile:
+        """This profile training in batches of `batch` images (--train-batch-size; None or
+        the profile's own: unchanged): batch_size `batch` and lr_scale x batch / batch_size,
+        the linear scaling rule (Goyal et al. 2017) the built-in profiles already scale the
+        paper's batch 512 by (`_momentum_lr_scale`); steps, momentum, resolution and the
+        BatchNorm rule stay (cpu's bn_lr_scale and bn_clipnorm were measured at batch 32
+        only). The name stays: the run's record (`to_json`) holds batch_size and lr_scale.
+        HubensembleError for a batch that is not an integer >= 1."""
+        if batch is None or batch == self.batch_size:
+            return self
+        if not (_is_int(batch) and batch >= 1):
+            raise HubensembleError(f"the training batch must be an integer >= 1, got {batch!r}")
+        scale = round(self.lr_scale * batch / self.batch_size, 12)
+        return dataclasses.replace(
+            self, batch_size=int(batch), lr_scale=scale,
+            description=f"{self.description.split('; --train-batch-size')[0]}; "
+                        f"--train-batch-size {batch}: batch {batch}, lr x{scale:g}")
+
     def to_json(self) -> dict:
         """The profile as run.json records it, with the scaling rule in words."""
         d = dataclasses.asdict(self)

@@ -173,10 +173,10 @@ def training_need(input_sizes, profile: str = "cpu", *, batch: int | None = None
     """(bytes tune's fine-tuning needs, the training batch, the largest image's pixels) for
     modules of `input_sizes` (each (height, width) or None) under --profile `profile`:
     TRAIN_BASE_FIXED (EMBED_BASE_SMALL when no entry has an input size) + TRAIN_PER_PIXEL x
-    the profile's batch x the largest entry's pixels; `batch` and `side` (a run's recorded
-    profile: its batch_size and resolution_cap) replace the named profile's. Measured on
-    MobileNet V1 (TRAIN_PER_PIXEL's note): a lower bound for heavier modules. The profile
-    fixes the batch: no flag lowers it."""
+    the profile's batch x the largest entry's pixels; `batch` and `side` (--train-batch-size,
+    or a run's recorded profile: its batch_size and resolution_cap) replace the named
+    profile's. Measured on MobileNet V1 (TRAIN_PER_PIXEL's note): a lower bound for heavier
+    modules."""
     sizes = list(input_sizes) or [None]
     named = _PROFILE_TRAINING.get(profile, _PROFILE_TRAINING["cpu"])
     batch, side = batch or named[0], side or named[1]
@@ -191,6 +191,23 @@ def fitting_batch(limit: float, input_sizes, profile: str = "cpu") -> int:
     need1, pixels = embedding_need(1, input_sizes, profile)
     base = need1 - EMBED_PER_PIXEL * pixels
     return max(0, int((0.9 * limit - base) // (EMBED_PER_PIXEL * pixels)))
+
+
+def fitting_train_batch(limit: float, input_sizes, profile: str = "cpu", *,
+                        side: int | None = None, extra: float = 0.0) -> int:
+    """The largest --train-batch-size whose `training_need` (plus `extra` bytes: export's
+    reload check after it) stays within 90% of `limit` bytes, 0 when not even 1 does."""
+    need1, _, pixels = training_need(input_sizes, profile, batch=1, side=side)
+    base = need1 - TRAIN_PER_PIXEL * pixels + extra
+    return max(0, int((0.9 * limit - base) // (TRAIN_PER_PIXEL * pixels)))
+
+
+class _Batched:
+    """A profile's name, training batch and resolution cap, for `training_need`: a named
+    profile at --train-batch-size `batch` (None: its own batch)."""
+
+    def __init__(self, name: str, batch: int | None = None, side: int | None = None):
+        self.name, self.batch_size, self.resolution_cap = name, batch, side
 
 
 class _Recorded:
@@ -223,28 +240,32 @@ _MEMORY_SAID: set = set()
 
 
 def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
-                tunes: bool = False, room=None) -> str | None:
+                tunes: bool = False, room=None,
+                train_batch: int | None = None) -> str | None:
     """Words when rank's embedding of catalogue entries `specs` (those named in `modules`,
     else all) in batches of `batch_size` images (`embedding_need`), or with `tunes`
-    (fit, demo) tune's fine-tuning of them under `profile` (`training_need`) and
+    (fit, demo) tune's fine-tuning of them under `profile` at its training batch, or
+    `train_batch` (--train-batch-size) when given (`training_need`), and
     export's reload check after it (`EXPORT_EXTRA`), would
     need more memory than this process may use (`room`, a Room; None:
     `room()`: the machine's MemAvailable or its cgroup's limit, whichever is less).
     Both rules are measured (docs/reliability.md "Small machines"). Names the --batch-size
-    that fits (`fitting_batch`, a power of two); the training batch is the profile's,
-    which no flag lowers. None when both fit or the room cannot be read. Linux's OOM killer
+    and the --train-batch-size that fit (`fitting_batch`, `fitting_train_batch`: powers of
+    two). None when both fit or the room cannot be read. Linux's OOM killer
     ends a process that outgrows it with SIGKILL: the user saw "Killed" and nothing else."""
     chosen = [s for s in specs if not modules or s.name in modules] or list(specs)
     sizes = [getattr(s, "input_size", None) for s in chosen]
     return _note(room, [("rank embeds", sizes, batch_size, profile)]
-                 + ([("tune+export", sizes, None, profile)] if tunes else []))
+                 + ([("tune+export", sizes, None, _Batched(profile, train_batch))]
+                    if tunes else []))
 
 
 def _note(room, parts) -> str | None:
     """`memory_note`'s and `stage_memory_note`'s words for `parts`, each (what, module input
     sizes, batch, profile): what is "rank embeds" or "evaluate runs the export on"
     (inference in batches of --batch-size `batch`: names the one that fits), "tune" (the
-    profile's training batch, or a Profile's), "tune+export" (that, then export's reload
+    profile's training batch, or a Profile's: names the --train-batch-size that fits),
+    "tune+export" (that, then export's reload
     check), "export" (rebuilding the members and the reload check: a lower bound) or
     "export --retrain-full"."""
     room = globals()["room"]() if room is None else room  # (the keyword hides the function)
@@ -287,14 +308,26 @@ def _note(room, parts) -> str | None:
         if train + extra <= limit:
             continue
         side = int(round(pixels ** 0.5))
-        who = ("export --retrain-full retrains the members" if what == "export --retrain-full"
+        retrains = what == "export --retrain-full"
+        who = ("export --retrain-full retrains the members" if retrains
                else "tune fine-tunes the modules")
         after = (" and export then loads the ensemble it wrote back beside it" if extra
                  else "")
+        own = getattr(prof, "batch_size", None) not in (None, _PROFILE_TRAINING.get(
+            name, (None,))[0])  # --train-batch-size, or a run's record of it
+        cap = getattr(prof, "resolution_cap", None)
+        fits = 0 if retrains else fitting_train_batch(limit, sizes, name, side=cap, extra=extra)
+        fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 16, not 23
+        lower = ""
+        if 0 < fits < tbatch:  # export --retrain-full trains at the batch tune recorded
+            fit_need = training_need(sizes, name, batch=fits, side=cap)[0] + extra
+            lower = (f"pass --train-batch-size {fits} (about {gib(fit_need)}; the learning "
+                     "rate scales with it), ")
+        whose_batch = "--train-batch-size" if own else f"--profile {name}'s"
         said.append(
-            f"{who} at {side}x{side} px in batches of {tbatch} (--profile {name}'s; no flag "
-            f"lowers it){after}, about {gib(train + extra)}"
-            f"{' in all' if extra else ''}: free memory, use a machine with more"
+            f"{who} at {side}x{side} px in batches of {tbatch} ({whose_batch})"
+            f"{after}, about {gib(train + extra)}"
+            f"{' in all' if extra else ''}: {lower}free memory, use a machine with more"
             + (" (its members are the ensemble's)" if what.startswith("export") else
                ", or leave out the modules of the largest input size (--modules)"))
     if not said:
@@ -320,7 +353,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
     from the command line's namespace or the stage function's bound arguments): rank and
     fit/demo from their catalogue entries (`values["specs"]`, --batch-size, --modules,
     --profile); tune from run.json's modules (--modules, else the ranking's selected ones)
-    at --profile, else the run's (`runprofile.run_profile`); export from its ensemble's
+    at --profile, else the run's (`runprofile.run_profile`), in batches of
+    --train-batch-size when given (fit's too); export from its ensemble's
     members (with --retrain-full, as tune trains); evaluate (`run_dir`: the export folder)
     from its members' input sizes and --batch-size. None for other commands, when the
     need fits, or when a file it reads is missing or damaged (the stage says that)."""
@@ -331,7 +365,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                 return None
             return memory_note(values["specs"], values["batch_size"], values.get("modules"),
                                getattr(values.get("profile"), "name", values.get("profile"))
-                               or "cpu", tunes=command == "fit", room=room)
+                               or "cpu", tunes=command == "fit", room=room,
+                               train_batch=values.get("train_batch_size"))
         if command == "evaluate":
             from hubensemble.formats import read_export_metadata
 
@@ -354,6 +389,9 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
         profile = values.get("profile") or _Recorded(
             ((meta.get("tune") or {}).get("profile")) or {"name": _ranked_profile(run_dir)})
         if command == "tune":
+            if values.get("train_batch_size"):  # --train-batch-size replaces any batch
+                profile = _Batched(getattr(profile, "name", profile), values["train_batch_size"],
+                                   getattr(profile, "resolution_cap", None))
             names = values.get("modules") or _ranking(run_dir).get("selected")
             return _note(room, [("tune", _module_sizes(meta, names), None, profile)])
         members = read_json(os.path.join(os.fspath(run_dir), "ensemble.json")).get(

@@ -236,6 +236,20 @@ OPTIONS: tuple[Option, ...] = (
          variants={c: {"default": d, "default_text": "the run's: that of its last tune, else "
                                                      "of its rank, else cpu"}
                    for c, d in (("tune", None), ("rank", "cpu"))}),
+    # The training batch changes results (unlike rank's --batch-size, an inference batch),
+    # so it keys tune and after; it derives the profile: `hyperrule.Profile.with_train_batch`.
+    _opt("train_batch_size", int, None,
+         "images per training step of tune's fine-tuning (distill: of the student): lower it "
+         "when memory runs short; the learning rate scales with it (the profile's lr_scale x "
+         "N / its batch: the linear rule the profiles scale the paper's 512 by)", "tune",
+         ("tune", "fit", "distill"), used_by=("tune", "distill"), invalidates=("tune",),
+         record="fit", minimum=1, metavar="N",
+         default_text="the profile's: cpu 32, quick 16, paper 512",
+         variants={"tune": {"default_text": "the run's recorded batch, else the profile's"},
+                   "distill": {"help": "images per training step of the student; the "
+                                       "learning rate scales with it (x N / its candidate's "
+                                       "batch)",
+                               "default_text": "its hyperparameters' candidate's"}}),
     _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
          "tune", ("tune", "ensemble", "evaluate", "fit"), record="fit", metavar="S", minimum=0,
          used_by=("tune", "ensemble", "evaluate"), invalidates=("tune", "ensemble", "evaluate"),

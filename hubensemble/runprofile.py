@@ -142,7 +142,8 @@ def _ranked_profile(name, definition, source) -> tuple[Profile, str]:
 def run_profile(run) -> tuple[Profile, str]:
     """(the Profile a run (rundir.Run) was tuned or ranked with, where that was read): the
     last tune's as run.json records it (an older definition of a built-in profile included,
-    so a resumed sweep trains as its candidates did, and the source says what changed since),
+    so a resumed sweep trains as its candidates did, and the source says what changed since;
+    one tuned at --train-batch-size N is compared with today's at N, and the source says N),
     else rank's (ranking.json "profile", at the definition ranking.json records when that
     ranks otherwise than today's: `runprofile.rank_changes`; the source says what changed),
     else cpu (the table's default) for a run that records neither."""
@@ -155,7 +156,11 @@ def run_profile(run) -> tuple[Profile, str]:
             return trial_profile({"profile": tuned}, meta), source
         recorded = _from_record(prof, run.meta_path)
         with contextlib.suppress(HubensembleError):
-            changed = training_changes(recorded, get_profile(tuned))
+            today = get_profile(tuned)
+            if recorded.batch_size != today.batch_size:  # tuned with --train-batch-size
+                today = today.with_train_batch(recorded.batch_size)
+                source += f", at --train-batch-size {recorded.batch_size}"
+            changed = training_changes(recorded, today)
             if changed:
                 source += (f", as an older hubensemble defined it ({', '.join(changed)} "
                            "since); its candidates trained so")

@@ -136,8 +136,20 @@ def test_a_batch_too_large_for_the_memory_is_said_before_with_one_that_fits():
     words = preflight.memory_note([mobilenet], 64, room=memory.Room(2 * GIB, "X"),
                                   tunes=True)
     assert "--batch-size" not in words
-    assert "in batches of 32 (--profile cpu's; no flag lowers it)" in words
+    # ... and --train-batch-size lowers it (no flag did): the largest power of two that fits
+    assert "in batches of 32 (--profile cpu's) and export then loads" in words
     assert "about 2.8 GiB in all" in words
+    fits = memory.fitting_train_batch(2 * GIB, [(224, 224)], extra=memory.EXPORT_EXTRA)
+    assert 4 <= fits < 8 and memory.training_need([(224, 224)], batch=4)[0] + (
+        memory.EXPORT_EXTRA) <= 0.9 * 2 * GIB < memory.training_need(
+            [(224, 224)], batch=fits + 1)[0] + memory.EXPORT_EXTRA
+    assert "pass --train-batch-size 4 (about 1.7 GiB; the learning rate scales with it)" in words
+    words = preflight.memory_note([mobilenet], 64, room=memory.Room(2 * GIB, "X"),
+                                  tunes=True, train_batch=4)
+    assert words is None  # with it, fit fits
+    words = preflight.memory_note([mobilenet], 64, room=memory.Room(2 * GIB, "X"),
+                                  tunes=True, train_batch=16)
+    assert "in batches of 16 (--train-batch-size)" in words and "pass --train-batch-size 4" in words
     assert "about 2.2 GiB in all" in preflight.memory_note(
         [mobilenet], 64, "", "quick", tunes=True, room=memory.Room(2 * GIB, "X"))
     assert preflight.memory_note([mobilenet], 64, tunes=True,
@@ -183,6 +195,10 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     assert "tune fine-tunes the modules at 224x224 px in batches of 32 (--profile cpu's" in words
     assert "about 2.4 GiB:" in words and "export" not in words  # tune alone: 2.61 GB measured
     assert memory.stage_memory_note("tune", run, {"modules": ["small"]}, room=room) is None
+    assert "pass --train-batch-size 16 (about 1.8 GiB" in words  # tune alone: no export's
+    assert memory.stage_memory_note("tune", run, {"train_batch_size": 16}, room=room) is None
+    assert "in batches of 64 (--train-batch-size), about 3.7 GiB" in memory.stage_memory_note(
+        "tune", run, {"train_batch_size": 64, "profile": "cpu"}, room=room)
     quick = _run_of(tmp_path / "q", {"name": "quick", "batch_size": 16, "resolution_cap": 32})
     assert "in batches of 16 (--profile quick's" in memory.stage_memory_note(
         "tune", quick, {}, room=memory.Room(GIB, "X"))  # the run's recorded profile

@@ -1066,6 +1066,13 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
             tune.run_tune(run.path, budget=4 if call["sweep"] == "default" else 1, **call,
                           **kw)
         assert candidates(run) == before and run.meta()["tune"] == record  # nothing written
+    # --train-batch-size trains otherwise: the profile run_tune derives from it is refused
+    with pytest.raises(RunError, match=re.escape(
+            "tuned with other settings than this call's: profile quick (batch_size 16 -> 8, "
+            "lr_scale 0.3125 -> 0.15625) (recorded -> now)")):
+        tune.run_tune(run.path, sweep="seeds", budget=1, modules=["exp_b"], profile="quick",
+                      train_batch_size=8, **kw)
+    assert candidates(run) == before and run.meta()["tune"] == record
     # A run recorded before --head-init was (no "head_init" in its sweep record) resumes.
     run.modify(lambda meta: meta["tune"]["sweeps"]["seeds"].pop("head_init"))
     assert tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw).reused == 1
@@ -1111,6 +1118,91 @@ def test_a_trial_keeps_its_profile_as_recorded_when_the_definition_changed(tmp_p
         damaged = {"trials": ["default-0000-m"], "profile": {**older, "bn_head_init": "x"}}
         trial_profile({"trial": "default-0000-m", "profile": "cpu"},
                       {"tune": {"sweeps": {"default": damaged}}})
+
+
+def test_a_training_batch_of_the_users_derives_the_profile_and_keys_tune(
+        tmp_path, caplog, capsys):
+    """tune fine-tuned in the profile's batches (cpu 32) and no flag lowered it: a user short
+    of memory had no way on but Python. --train-batch-size N (tune, fit, distill) trains in
+    batches of N with the lr scaled linearly (Goyal et al. 2017, as the profiles scale the
+    paper's 512), is recorded in the profile and fit's options, and keys tune and after."""
+    import dataclasses
+
+    from hubensemble import options, pipeline
+    from hubensemble.cli import build_parser
+    from hubensemble.runprofile import run_profile, training_changes
+    from hubensemble.stagerecords import stage_keys
+    from hubensemble.tune.stage import _train_batch
+
+    cpu = get_profile("cpu")
+    small = cpu.with_train_batch(8)
+    assert (small.name, small.batch_size, small.lr_scale) == ("cpu", 8, 0.15625)
+    assert dataclasses.replace(small, batch_size=32, lr_scale=0.625,
+                               description=cpu.description) == cpu  # nothing else changes
+    scaled = small.scale({"lr": 0.1, "steps": 2500})
+    assert (scaled["batch_size"], scaled["momentum"], scaled["steps"]) == (8, 0.9, 50)
+    # the profiles' invariant: lr / (batch * (1 - momentum)) is the paper's
+    assert scaled["lr"] / (8 * 0.1) == pytest.approx(0.1 / (512 * 0.01))
+    assert small.to_json()["batch_size"] == 8 and "--train-batch-size 8" in small.description
+    assert cpu.with_train_batch(None) is cpu and cpu.with_train_batch(32) is cpu
+    back = cpu.description + "; --train-batch-size 32: batch 32, lr x0.625"
+    assert small.with_train_batch(32) == dataclasses.replace(cpu, description=back)
+    with pytest.raises(HubensembleError, match="training batch must be an integer >= 1"):
+        cpu.with_train_batch(0)
+    # run_tune derives it; under paper with a warning (its trials are no longer the paper's)
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        assert _train_batch(cpu, 8) == small
+        paper = _train_batch(get_profile("paper"), 64)
+    assert (paper.batch_size, paper.lr_scale, paper.momentum) == (64, 0.125, 0.99)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and warned[0].startswith(
+        "train_batch_size=64 under profile='paper': the trials train in batches of 64")
+    # a run tuned at it goes on at it, and is not said to be an older definition
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    atomic_write_json(run.meta_path, {"tune": {"profile": small.to_json()}})
+    assert run_profile(run) == (small, f"the run's last tune, {run.meta_path}, at "
+                                       "--train-batch-size 8")
+    assert training_changes(small, cpu) == ["batch_size 8 -> 32", "lr_scale 0.15625 -> 0.625"]
+    # refused with the options' words, before the folder is read
+    with pytest.raises(options.OptionError, match=re.escape(
+            "train_batch_size (--train-batch-size) must be an integer >= 1 (or None), got 0")):
+        tune.run_tune(tmp_path / "none", train_batch_size=0)
+    from hubensemble.distill import run_distill
+
+    with pytest.raises(options.OptionError, match=re.escape(
+            "train_batch_size (--train-batch-size) must be an integer >= 1 (or None), got 0")):
+        run_distill(tmp_path / "none", train_batch_size=0)
+    # the flag of tune, fit and distill (not rank's: rank trains nothing)
+    for argv in (["tune", "--run", "r"], ["distill", "--run", "r"],
+                 ["fit", "--catalogue", "c", "--data", "d", "--out", "o"]):
+        assert build_parser().parse_args(argv).train_batch_size is None
+        assert build_parser().parse_args([*argv, "--train-batch-size", "8"]
+                                         ).train_batch_size == 8
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*argv, "--train-batch-size", "0"])
+        assert ("argument --train-batch-size: must be an integer >= 1"
+                in capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["rank", "--catalogue", "c", "--data", "d", "--out", "o",
+                                   "--train-batch-size", "8"])
+    capsys.readouterr()
+    # fit records it and reruns tune and after when it changes (rank stays)
+    fields = pipeline.FitOptions.STAGE_FIELDS
+    assert "train_batch_size" in fields["tune"] and "train_batch_size" not in fields["rank"]
+    before = stage_keys("c", "d", pipeline.FitOptions())
+    after = stage_keys("c", "d", pipeline.FitOptions(train_batch_size=8))
+    assert [s for s in before if before[s] != after[s]] == [
+        "tune", "ensemble", "export", "evaluate", "report"]
+    with pytest.raises(options.OptionError, match=re.escape(
+            "train_batch_size (--train-batch-size) must be an integer >= 1 (or None), got 0")):
+        pipeline.FitOptions(train_batch_size=0)
+    # in the words fit says for any changed tune option (its results are not reused)
+    from hubensemble.resume import _changed_options
+
+    was = json.loads(json.dumps(dataclasses.asdict(pipeline.FitOptions(train_batch_size=8))))
+    with command_line():
+        assert _changed_options(was, pipeline.FitOptions()) == ["--train-batch-size 8 -> unset"]
 
 
 def test_a_run_without_a_tune_takes_its_rankings_profile_as_recorded(tmp_path):

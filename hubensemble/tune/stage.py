@@ -144,6 +144,7 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
              oracle_address: str | None = _TUNE["oracle_address"],
              batchnorm: str = _TUNE["batchnorm"], head_init: str | None = _TUNE["head_init"],
              cache_dir: str | None = _TUNE["cache_dir"], restart: bool = _TUNE["restart"],
+             train_batch_size: int | None = _TUNE["train_batch_size"],
              task=None, progress: bool = True, callbacks=()) -> TuneSummary:
     """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
 
@@ -157,7 +158,11 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     (hubensemble.hub.layer.batchnorm_evidence): "inference" with BatchNorm moving statistics,
     else "train"; the decisions go into run.json ("tune" -> "batchnorm") and every trial's
     hparams. `profile`: a name of hyperrule.PROFILES or a Profile; None takes the run's
-    (`run_profile`: its last tune's, else its rank's; the command line's default). `head_init`
+    (`run_profile`: its last tune's, else its rank's; the command line's default).
+    `train_batch_size` (an integer >= 1; None: the profile's) trains in batches of that many
+    images with the profile's lr scaled linearly (`Profile.with_train_batch`, run.json's
+    record of the profile holds both); under the paper profile a warning says it is no longer
+    the paper's setting. `head_init`
     ("zero", "probe", None = the profile's) is how fine-tuned heads
     start. `cache_dir`: the embedding cache (default `rank.default_cache_dir()`) probes and
     LP-FT heads read.
@@ -206,7 +211,8 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
         sweep=sweep, budget=budget, modules=modules, strategy=strategy, tpu=tpu, seed=seed,
         keep_weights=keep_weights, max_failures=max_failures, tuner_id=tuner_id,
         oracle_address=oracle_address, batchnorm=batchnorm, head_init=head_init,
-        cache_dir=cache_dir, restart=restart), own=("profile",))
+        cache_dir=cache_dir, restart=restart, train_batch_size=train_batch_size),
+        own=("profile",))
     parts = sweep_parts(sweep)
     if restart and distributed_call(tuner_id, oracle_address):
         raise HubensembleError(
@@ -226,7 +232,7 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
         if profile is None:
             profile, source = run_profile(run)
             log.info("profile %s (%s; --profile chooses another)", profile.name, source)
-        profile = as_profile(profile)
+        profile = _train_batch(as_profile(profile), train_batch_size)
         planned = [_plan_part(run, sweep=part, budget=budget, modules=modules,
                               profile=profile, seed=seed, batchnorm=batchnorm,
                               head_init=head_init, tuner_id=tuner_id, cache_dir=cache_dir)
@@ -274,6 +280,27 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
 
         refresh_report(run.path, "the sweep's candidates")
     return summary
+
+
+def _train_batch(profile: Profile, batch: int | None) -> Profile:
+    """`profile` at --train-batch-size `batch` (`Profile.with_train_batch`), said in the log;
+    for the paper profile with a warning: allowed (its batch 512 fits no single accelerator at
+    the HyperRule's resolution, and the linear lr rule is the one the other profiles use), but
+    its trials then train otherwise than the paper's, as cpu's do (steps stay the paper's, so
+    each sees batch/512 of the images)."""
+    derived = profile.with_train_batch(batch)
+    if derived is profile:
+        return profile
+    flag = option_word(f"--train-batch-size {batch}", f"train_batch_size={batch}")
+    log.info("profile %s at %s: batch %d (was %d), lr_scale %g (was %g)", profile.name, flag,
+             derived.batch_size, profile.batch_size, derived.lr_scale, profile.lr_scale)
+    if profile.name == "paper":
+        log.warning("%s under %s: the trials train in batches of %d with lr x%g, not the "
+                    "paper's 512 (steps stay the paper's, so a trial sees %d/512 of the images "
+                    "the paper's does); its results are not the paper's", flag,
+                    option_word("--profile paper", "profile='paper'"), batch, derived.lr_scale,
+                    batch)
+    return derived
 
 
 def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary:
