@@ -57,6 +57,12 @@ class Option:
     # with them (--max-k with --threshold or --greedy); argparse refuses it alone (a default
     # never counts). Not checked from Python, where the others' defaults simply ignore it.
     needs: tuple[str, ...] = ()
+    # False for an option added after runs were fitted without it: at its default it is left
+    # out of the stage keys (`FitOptions.for_stage`), so a run fitted before it existed keeps
+    # its keys and is reused; a value given keys the stages as any option does. (Every option
+    # added before 0.3.0's --train-batch-size keyed the stages at once, and its arrival had
+    # every earlier run refused as "written by an older hubensemble".)
+    keyed_at_default: bool = True
 
     @property
     def kw(self) -> str:

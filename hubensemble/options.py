@@ -243,7 +243,7 @@ OPTIONS: tuple[Option, ...] = (
          "when memory runs short; the learning rate scales with it (the profile's lr_scale x "
          "N / its batch: the linear rule the profiles scale the paper's 512 by)", "tune",
          ("tune", "fit", "distill"), used_by=("tune", "distill"), invalidates=("tune",),
-         record="fit", minimum=1, metavar="N",
+         record="fit", minimum=1, metavar="N", keyed_at_default=False,
          default_text="the profile's: cpu 32, quick 16, paper 512",
          variants={"tune": {"default_text": "the run's recorded batch, else the profile's"},
                    "distill": {"help": "images per training step of the student; the "

@@ -39,8 +39,12 @@ def _options_post_init(self):
 
 
 def _for_stage(self, stage):
-    """{option: value} of the options the result of `stage` depends on."""
-    return {f: getattr(self, f) for f in self.STAGE_FIELDS[stage]}
+    """{option: value} of the options the result of `stage` depends on; an option added since
+    runs were fitted (`Option.keyed_at_default` false) only when given, so those runs' keys
+    stay theirs."""
+    values = {f: getattr(self, f) for f in self.STAGE_FIELDS[stage]}
+    return {f: v for f, v in values.items()
+            if option_table.get(f).keyed_at_default or v != option_table.get(f).default}
 
 
 # Every choice of a fit: one field per option of hubensemble.options whose record is "fit",

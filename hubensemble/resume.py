@@ -94,7 +94,7 @@ def _older_run(run, meta: dict, options) -> str:
     recorded = (meta.get("fit") or {}).get("options") or {}
     names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
     missing = [option_word(option_table.get(n).cli_flags[0], n) for n in dict.fromkeys(names)
-               if n not in recorded]
+               if n not in recorded and option_table.get(n).keyed_at_default]
     version = (meta.get("versions") or {}).get("hubensemble")
     written = ", ".join(str(v) for v in (f"hubensemble {version}" if version else None,
                                          meta.get("created")) if v)

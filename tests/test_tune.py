@@ -1131,7 +1131,7 @@ def test_a_training_batch_of_the_users_derives_the_profile_and_keys_tune(
     from hubensemble import options, pipeline
     from hubensemble.cli import build_parser
     from hubensemble.runprofile import run_profile, training_changes
-    from hubensemble.stagerecords import stage_keys
+    from hubensemble.stagerecords import read_keys, stage_keys
     from hubensemble.tune.stage import _train_batch
 
     cpu = get_profile("cpu")
@@ -1194,6 +1194,16 @@ def test_a_training_batch_of_the_users_derives_the_profile_and_keys_tune(
     after = stage_keys("c", "d", pipeline.FitOptions(train_batch_size=8))
     assert [s for s in before if before[s] != after[s]] == [
         "tune", "ensemble", "export", "evaluate", "report"]
+    # Unset, it keys nothing: a run fitted before the option existed keeps its keys (and is
+    # reused, not refused as "written by an older hubensemble"). The reference: the keys
+    # hubensemble 0.3.0 at fbcb606 gave these fingerprints and default options (run.json's
+    # fit.keys of every run it fitted so).
+    old = stage_keys("c" * 16, "d" * 16, pipeline.FitOptions())
+    assert (old["tune"], old["report"]) == (
+        "06dc31f8f3e76c29b80a5b2b8797c4f38ea619b239cb635ac3b62ff80aadfeca",
+        "3da0f6dbea9e10ea21782d9100e2a17dc4a18fd538afe4a01d0fa7b96cfdf3b5")
+    assert read_keys("c" * 16, "d" * 16, pipeline.FitOptions())["tune"] == (
+        "0704b3d5e302c3e4c3cb8711571bf7e42b74e044af241dc38ad9cafa82358d60")
     with pytest.raises(options.OptionError, match=re.escape(
             "train_batch_size (--train-batch-size) must be an integer >= 1 (or None), got 0")):
         pipeline.FitOptions(train_batch_size=0)
