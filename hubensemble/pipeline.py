@@ -178,7 +178,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         # Too little memory for the stages: said before the data loads, and in RUN/log.txt
         # (not again when the command line said it before TensorFlow loaded: memory_key).
         say_memory("fit", out, {"specs": specs, "batch_size": options.batch_size,
-                                "modules": options.modules, "profile": options.profile})
+                                "modules": options.modules, "profile": options.profile,
+                                "train_batch_size": options.train_batch_size})
         if isinstance(data, str):
             task = data_args.load(summary_follows=True)  # _say_data says its skips
         else:

@@ -283,7 +283,8 @@ def check_inputs(args) -> None:
     _MEMORY_SAID.clear()  # (one command line per process; tests run many)
     if folder and args.command in ("fit", "demo", "rank", "tune", "export", "evaluate"):
         values = {k: getattr(args, k, None) for k in (
-            "specs", "batch_size", "modules", "profile", "retrain_full")}
+            "specs", "batch_size", "modules", "profile", "retrain_full",
+            "train_batch_size")}
         if args.command == "evaluate":  # its --batch-size (the table's eval_batch_size)
             values["batch_size"] = getattr(args, "eval_batch_size", None)
         notes.append(stage_memory_note(args.command, folder, values))

@@ -276,3 +276,9 @@ def test_fit_from_python_says_the_memory_it_needs_once(tmp_path, caplog, monkeyp
         said = [r for r in caplog.records if "less than it needs" in r.getMessage()]
         assert len(said) == 1 and "the cgroup limit in X" in said[0].getMessage(), said
         assert "tune fine-tunes the modules at 224x224 px" in said[0].getMessage()
+    caplog.clear()  # and at the training batch given (its need, not the profile's)
+    with pytest.raises(DataError):
+        fit(str(tmp_path / "c.yaml"), f"folder:{tmp_path / 'd'}", str(tmp_path / "run4"),
+            progress=False, train_batch_size=4)
+    said = [r.getMessage() for r in caplog.records if "less than it needs" in r.getMessage()]
+    assert len(said) == 1 and "in batches of 4 (--train-batch-size)" in said[0], said
