@@ -269,6 +269,42 @@ def test_a_zoo_is_current_only_for_the_recipe_it_records():
         "zoo.json records no configuration"
 
 
+def test_a_zoo_is_current_only_when_it_trained_with_the_fixed_thread_count(tmp_path,
+                                                                           monkeypatch):
+    """The threads of TensorFlow's intra-op pool decide the trained weights' last bits (1, 2
+    and 4 gave three different `quick` zoos, oneDNN on or off, op determinism on or off), and
+    the builder gave each worker cpu_count // workers and trained `workers=1` on the
+    caller's TensorFlow: another core count or --workers built another zoo, with other demo
+    figures than the README's, and zoo.json did not say so. Now every module trains with
+    TRAIN_THREADS threads (one; what the two-core default build always used), zoo.json
+    records it, and a zoo that records none or another count is not current. zoo.json alone
+    stands in for the zoo."""
+    builder = zoo.builder
+    assert builder.TRAIN_THREADS == 1
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    record = {"config": zoo.preset("quick").to_json()}
+    for threads, words in [
+            (None, "no TensorFlow thread count (built before hubensemble fixed it)"),
+            (2, "2 TensorFlow threads per module")]:
+        (folder / zoo.MARKER).write_text(json.dumps(
+            record if threads is None else dict(record, train_threads=threads)))
+        assert zoo.zoo_difference(folder, zoo.preset("quick")) == \
+            f"its zoo.json records {words}, the build trains with 1"
+    (folder / zoo.MARKER).write_text(json.dumps(dict(record, train_threads=1)))
+    assert zoo.zoo_difference(folder, zoo.preset("quick")) is None
+    # workers=1 trains in this process only on a TensorFlow of one intra-op thread; TF's own
+    # variable decides it when no count is configured (conftest sets none; -n auto sets 1).
+    import tensorflow as tf
+
+    if tf.config.threading.get_intra_op_parallelism_threads() == 0:
+        for env, here in [("1", True), ("2", False), ("4", False)]:
+            monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", env)
+            assert builder._intra_op_threads() == int(env)
+            assert builder._trains_here(1) is here
+            assert builder._trains_here(2) is False
+
+
 def test_ensure_zoo_rebuilds_a_cached_zoo_of_another_recipe(tmp_path, monkeypatch):
     # ensure_zoo and build_zoo share one test of "current" (a cached zoo built there by hand
     # with another seed must not serve zoo:quick/ handles); zoo.json alone stands in for the
@@ -283,10 +319,13 @@ def test_ensure_zoo_rebuilds_a_cached_zoo_of_another_recipe(tmp_path, monkeypatc
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(zoo.cache, "build_zoo", stop)
-    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick").to_json()}))
+    threads = zoo.builder.TRAIN_THREADS
+    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick").to_json(),
+                                                 "train_threads": threads}))
     assert zoo.is_cached("quick")
     assert zoo.ensure_zoo("quick") == folder and builds == []
-    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick", 3).to_json()}))
+    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick", 3).to_json(),
+                                                 "train_threads": threads}))
     assert not zoo.is_cached("quick")
     assert zoo.zoo_difference(folder, zoo.preset("quick")).startswith("seed (3 there, 0 now)")
     with pytest.raises(RuntimeError, match="stop here"):
@@ -304,7 +343,8 @@ def test_ensure_zoo_removes_a_current_zoos_free_build_lock_and_leaves_a_held_one
     monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(tmp_path))
     folder = zoo.zoo_dir("quick")
     folder.mkdir()
-    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick").to_json()}))
+    (folder / zoo.MARKER).write_text(json.dumps({"config": zoo.preset("quick").to_json(),
+                                                 "train_threads": zoo.builder.TRAIN_THREADS}))
     lock = zoo.builder.build_lock_path(folder)
     lock.touch()  # free: its process is gone
     assert zoo.ensure_zoo("quick") == folder

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import pathlib
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -38,6 +39,19 @@ log = logging.getLogger(__name__)
 
 MARKER = "zoo.json"  # written last inside a finished zoo: its presence means "complete"
 
+#: TensorFlow threads (intra-op and inter-op) every module trains with, whatever the core
+#: count and ``workers``: the threads of an intra-op pool decide how TensorFlow's CPU kernels
+#: split their sums, so they decide the trained weights' last bits, which grow over the
+#: steps into other modules and other demo figures. Measured (TF 2.21, `quick`'s four
+#: modules trained in one process): 1, 2 and 4 intra-op threads gave three different sets
+#: of weights, with oneDNN on or off (TF_ENABLE_ONEDNN_OPTS=0) and with
+#: tf.config.experimental.enable_op_determinism alike; at one thread the weights were the
+#: same bits in every process and for either order of the modules. One thread is also what
+#: the two-core default build always gave each worker (cpu_count // workers), the build the
+#: README's figures come from. Recorded in zoo.json as "train_threads"; a zoo without it,
+#: or with another count, is not current (`zoo_difference`).
+TRAIN_THREADS = 1
+
 
 def is_zoo(path) -> bool:
     """True for a finished zoo folder (its marker file ``zoo.json`` is written last)."""
@@ -59,7 +73,24 @@ def zoo_difference(path, config: ZooConfig) -> str | None:
     what differs. Raises OSError when zoo.json exists but cannot be read."""
     if not is_zoo(path):
         return "no finished zoo"
-    return recipe_difference(recorded_config(path), config)
+    return recipe_difference(recorded_config(path), config) or threads_difference(path)
+
+
+def threads_difference(path) -> str | None:
+    """None when the finished zoo at ``path`` records in its zoo.json that its modules
+    trained with TRAIN_THREADS TensorFlow threads ("train_threads"); else what it records
+    instead, in words. Zoos built before the count was fixed trained with
+    cpu_count // workers threads (other weights on another core count) and record none.
+    Raises OSError when zoo.json cannot be read."""
+    try:
+        threads = read_json(os.path.join(os.fspath(path), MARKER)).get("train_threads")
+    except (ValueError, AttributeError):
+        threads = None
+    if threads == TRAIN_THREADS:
+        return None
+    was = ("no TensorFlow thread count (built before hubensemble fixed it)" if threads is None
+           else f"{threads!r} TensorFlow threads per module")
+    return f"its zoo.json records {was}, the build trains with {TRAIN_THREADS}"
 
 
 # Seconds a process waits for another one that is building the same zoo right now.
@@ -159,10 +190,14 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     ``workers`` processes train modules side by side (default: one per CPU core, at most 4,
     or none for a small zoo; TensorFlow keeps barely more than one core busy with these small
     networks, so two single-threaded trainings nearly double the speed on two cores);
-    ``workers=1`` trains in this process. The build happens in a temp folder next to
-    out_dir that is renamed at the end, so an interrupted build never leaves a half zoo, and
-    under the folder's build lock (`build_lock`: OUT.lock beside it, removed as the build
-    ends; a second build of the same folder waits, then finds it current). A build ends
+    ``workers=1`` trains in this process when its TensorFlow runs (or, not started yet, will
+    run) TRAIN_THREADS intra-op threads, else in one worker process. Every module trains with
+    TRAIN_THREADS TensorFlow threads, so the same zoo (the same bits, on one kind of CPU
+    and TensorFlow) comes out of any core count and any ``workers``. The build happens in a
+    temp folder next to out_dir that is renamed at the end, so an interrupted build never
+    leaves a half zoo, and under the folder's build lock (`build_lock`: OUT.lock beside it,
+    removed as the build ends; a second build of the same folder waits, then finds it
+    current). A build ends
     with a line saying what it built where (`built_words`; on stderr with ``progress``).
     ``hook(event, module_name)`` is called in this process at "start" and "exported" of
     every module (for tests; `zoo build` tells by it whether anything was built).
@@ -213,7 +248,7 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
         # Rebuilding takes minutes and would train the same recipe again: only its last bits
         # could differ (training is not bit-reproducible across machines).
         recorded = recorded_config(out_dir)
-        why = recipe_difference(recorded, config)
+        why = recipe_difference(recorded, config) or threads_difference(out_dir)
         if why is None:
             # Not a warning: the zoo asked for is there, which is what the user wanted (a
             # WARNING line and exit 0 read as a half success). A note, silent with -q.
@@ -390,6 +425,37 @@ def _import_tensorflow(setup=None):
     _tf.import_tensorflow(setup)
 
 
+def _intra_op_threads() -> int:
+    """The intra-op threads of this process's TensorFlow runtime, as it runs or, not started
+    yet, will run: its configured count (`tf.config.threading`) when TensorFlow is imported
+    and one is set, else TF_NUM_INTRAOP_THREADS, else TensorFlow's default, one per CPU this
+    process may run on (`os.sched_getaffinity`; `os.cpu_count` where there is none)."""
+    tf = sys.modules.get("tensorflow")
+    config = getattr(getattr(tf, "config", None), "threading", None)
+    if config is not None:
+        n = config.get_intra_op_parallelism_threads()
+        if n > 0:
+            return n
+    try:
+        n = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
+    except ValueError:  # TensorFlow ignores what is not a number
+        n = 0
+    if n > 0:
+        return n
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _trains_here(workers: int) -> bool:
+    """Whether this process trains the modules itself: only one at a time (``workers`` 1)
+    and only on a TensorFlow of TRAIN_THREADS intra-op threads (`_intra_op_threads`), as a
+    worker's; a started runtime cannot change its count, and the caller's TensorFlow is not
+    ours to set. Elsewhere a single worker process trains them: a few seconds to start when
+    this process already has TensorFlow (none when it has not: then it imports none)."""
+    return workers == 1 and _intra_op_threads() == TRAIN_THREADS
+
+
 def _init_worker(threads: int):
     import signal
 
@@ -478,7 +544,7 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
     title = f"building zoo {config.name!r} for {purpose}" if purpose else f"zoo {config.name}"
     bar = progress_bar(total=len(plans), desc=title, unit="module", shown=progress)
     try:
-        if workers == 1:
+        if _trains_here(workers):
             # Only now: `zoo build` onto a current zoo returns without importing TensorFlow.
             _import_tensorflow()
             for p in plans:
@@ -508,7 +574,8 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
     atomic_write_text(folder / "hierarchy.yaml", _hierarchy_yaml(up))
     atomic_write_json(folder / MARKER, {
         "config": config.to_json(), "modules": [records[p.name] for p in plans],
-        "workers": workers, "seconds": round(time.time() - started, 2),
+        "workers": workers, "train_threads": TRAIN_THREADS,
+        "seconds": round(time.time() - started, 2),
         "built": time_stamp(), "versions": versions()})
     return len(plans)
 
@@ -538,7 +605,7 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
     """
     from hubensemble.terminal import bar_note
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = TRAIN_THREADS  # not cpu_count // workers: the weights would follow the cores
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked TF state
     waiting = list(plans)
     running = {}  # future -> module name
