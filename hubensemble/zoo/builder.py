@@ -40,16 +40,11 @@ log = logging.getLogger(__name__)
 MARKER = "zoo.json"  # written last inside a finished zoo: its presence means "complete"
 
 #: TensorFlow threads (intra-op and inter-op) every module trains with, whatever the core
-#: count and ``workers``: the threads of an intra-op pool decide how TensorFlow's CPU kernels
-#: split their sums, so they decide the trained weights' last bits, which grow over the
-#: steps into other modules and other demo figures. Measured (TF 2.21, `quick`'s four
-#: modules trained in one process): 1, 2 and 4 intra-op threads gave three different sets
-#: of weights, with oneDNN on or off (TF_ENABLE_ONEDNN_OPTS=0) and with
-#: tf.config.experimental.enable_op_determinism alike; at one thread the weights were the
-#: same bits in every process and for either order of the modules. One thread is also what
-#: the two-core default build always gave each worker (cpu_count // workers), the build the
-#: README's figures come from. Recorded in zoo.json as "train_threads"; a zoo without it,
-#: or with another count, is not current (`zoo_difference`).
+#: count and ``workers``: the intra-op threads decide how the CPU kernels split their sums,
+#: so the weights' last bits (1, 2 and 4 gave three `quick` zoos, oneDNN and op determinism
+#: on or off alike: docs/zoo.md, "What decides the weights"). One is what the two-core
+#: default build, which the README's figures come from, always gave each worker. Recorded
+#: in zoo.json as "train_threads"; a zoo without it or with another is not current.
 TRAIN_THREADS = 1
 
 
@@ -462,6 +457,12 @@ def _init_worker(threads: int):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Ctrl-C belongs to the builder, which terminates the workers and removes the temp folder.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A builder killed outright (SIGKILL) ends no worker, and an idle one waits on its task
+    # queue forever (it holds the queue's write end too), keeping the builder's stdout open.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True,
+                         name="zoo-builder-watch").start()
 
     def setup(tf):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
