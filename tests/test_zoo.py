@@ -295,9 +295,9 @@ def test_a_zoo_is_current_only_when_it_trained_with_the_fixed_thread_count(tmp_p
     assert zoo.zoo_difference(folder, zoo.preset("quick")) is None
     # workers=1 trains in this process only on a TensorFlow of one intra-op thread; TF's own
     # variable decides it when no count is configured (conftest sets none; -n auto sets 1).
-    import tensorflow as tf
-
-    if tf.config.threading.get_intra_op_parallelism_threads() == 0:
+    # TensorFlow is not imported for this (seconds, when no test before imported it).
+    tf = sys.modules.get("tensorflow")
+    if tf is None or tf.config.threading.get_intra_op_parallelism_threads() == 0:
         for env, here in [("1", True), ("2", False), ("4", False)]:
             monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", env)
             assert builder._intra_op_threads() == int(env)
