@@ -34,7 +34,7 @@ import numpy as np
 from hubensemble import metrics, weightsfile
 from hubensemble.errors import RunError
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
-                                is_temp, read_json, remove_entry, writer_gone,
+                                fitted_name, is_temp, read_json, remove_entry, writer_gone,
                                 writer_tag)
 from hubensemble.lockwords import command_words
 
@@ -335,7 +335,8 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None
 # ---------------------------------------------------------------------------------------------
 
 def _temp_name(trial: str) -> str:
-    return f"{TEMP_MARKER}{trial}-{writer_tag()}"
+    # (fileio.fitted_name: a trial id near 255 bytes, with room for the "-old" of a replace)
+    return fitted_name(trial, f"-{writer_tag()}", prefix=TEMP_MARKER, spare=len("-old"))
 
 
 def stale_temp(name: str) -> bool:

@@ -251,20 +251,24 @@ def kept_export_folder(out_dir, meta: dict) -> str:
         when = stamp_time(meta.get("created"))
     except (ValueError, OverflowError):
         when = datetime.datetime.fromtimestamp(os.path.getmtime(out_dir))
-    base = os.path.join(os.path.dirname(out_dir), KEPT_EXPORT.format(
-        folder=os.path.basename(out_dir), stamp=when.strftime("%Y%m%dT%H%M%S")))
-    path, n = base, 1
-    while os.path.lexists(path) or os.path.lexists(f"{path}-tflite"):
+    folder, stamp = os.path.basename(out_dir), when.strftime("%Y%m%dT%H%M%S")
+    path, n = None, 1
+    while path is None or os.path.lexists(path) or os.path.lexists(f"{path}-tflite"):
+        # (fileio.fitted_name: a folder name near 255 bytes is cut, ENAMETOOLONG)
+        path = os.path.join(os.path.dirname(out_dir), fileio.fitted_name(
+            folder, KEPT_EXPORT.format(folder="", stamp=stamp) + (f"-{n}" if n > 1 else ""),
+            spare=len("-tflite")))
         n += 1
-        path = f"{base}-{n}"
     return path
 
 
 def lock_path(out_dir) -> str:
     """The lock file of export folder `out_dir`: .NAME.lock beside it (absolute path str);
-    not inside it, as the export replaces the whole folder by one rename."""
+    not inside it, as the export replaces the whole folder by one rename. NAME is cut
+    (`fileio.fitted_name`, room left for its LOCK.holder) past 255 bytes."""
     out_dir = absolute(os.fspath(out_dir)).rstrip(os.sep)
-    return os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.lock")
+    return os.path.join(os.path.dirname(out_dir), fileio.fitted_name(
+        os.path.basename(out_dir), ".lock", prefix=".", spare=len(".holder")))
 
 
 def outside(out_dir, run_dir) -> bool:

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble.errors import HubensembleError, first_line, held_stops
-from hubensemble.text import absolute, shown_time, stamp_time, time_stamp
+from hubensemble.text import absolute, shown_time, time_stamp
+# Re-exported: temp names and their writers were fileio's before tempnames held them.
+from hubensemble.tempnames import (  # noqa: F401
+    NAME_MAX, OLD, SINCE_SLACK, START_SLACK, TEMP_MARKER, fitted_name, is_temp, pid_alive,
+    process_start, remove_entry, remove_stale_temp_dirs, remove_stale_temp_files, temp_dir_for,
+    temp_writer, writer_gone, writer_tag)
 
-# Temp files carry this marker so a run directory can be checked for leftovers, and so
-# nothing that lists results (candidates, cache entries) ever mistakes one for a result.
-TEMP_MARKER = ".tmp-"
 #: A file changed less than this many seconds before it was looked at may change again
 #: within the same timestamp tick without its identity (size, times, inode) changing
 #: ("racily clean" in git): a verdict remembered by that identity must not be kept for it.
@@ -63,7 +65,7 @@ def atomic_write_bytes(path, data, *, sync=True):
     """Write `data` to `path` through a temp file in the same folder and a rename.
 
     Its temp file ``.tmp-NAME.XXXXXXXX.PID_START@HOST`` names its writer (for
-    remove_stale_temp_dirs; NAME cut to keep it within 255 bytes, ENAMETOOLONG). With `sync`
+    remove_stale_temp_dirs; NAME cut by `fitted_name` past 255 bytes). With `sync`
     (the default) the file and then its folder are fsynced: the new content survives a
     crash. `sync=False` keeps the atomicity (readers see the old file or the whole new one)
     without the two fsyncs (tens of ms on a busy disk): for files that are only hints and
@@ -75,9 +77,9 @@ def atomic_write_bytes(path, data, *, sync=True):
     folder = os.path.dirname(absolute(path))
     os.makedirs(folder, exist_ok=True)
     # Named by its writer as a temp folder is; the random part keeps two threads' apart.
-    tag, name = "." + writer_tag(), os.fsencode(os.path.basename(path))
-    name = os.fsdecode(name[:255 - len(os.fsencode(TEMP_MARKER + ".XXXXXXXX" + tag))])
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_MARKER + name + ".", suffix=tag)
+    tag = "." + writer_tag()
+    name = fitted_name(os.path.basename(path), ".XXXXXXXX" + tag, prefix=TEMP_MARKER)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=name[:-len("XXXXXXXX" + tag)], suffix=tag)
     try:
         # mkstemp makes 0600 files; results are ordinary files that others may read.
         os.fchmod(fd, _FILE_MODE)
@@ -177,121 +179,6 @@ def _json_default(obj):
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
-#: Seconds a process may have started after the "since" (local time, to the second) its
-#: record says it held a lock from and still be the one that wrote it: 26 hours, the span of
-#: the world's UTC offsets (-12 h .. +14 h), so a writer and a reader of another time zone,
-#: or a clock change of daylight saving time between them, never take a live holder for gone
-#: (a "since" written without its offset, before `text.time_stamp`, names no zone).
-SINCE_SLACK = 26 * 3600
-#: A process's start read from /proc is rounded to the clock tick, the boot time to the
-#: second: compared with a file's time (`pid_alive`'s numeric `since`), seconds of slack.
-START_SLACK = 2.0
-
-
-def _stat_fields(pid) -> list[bytes]:
-    """/proc/PID/stat's fields after the command name (proc(5): field 3, the state, first;
-    "pid (comm) S …", and comm may hold ")"). Raises OSError when it cannot be read (no such
-    process, no /proc: macOS, Windows)."""
-    with open(f"/proc/{int(pid)}/stat", "rb") as f:
-        return f.read().rpartition(b")")[2].split()
-
-
-def process_start(pid) -> int | None:
-    """When process `pid` of this host started: /proc/PID/stat field 22 (starttime, clock
-    ticks after boot; proc(5)), which a later process given the same pid does not share;
-    None when it cannot be read (no such process, no /proc: macOS, Windows)."""
-    try:
-        return int(_stat_fields(pid)[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _started_at(pid) -> float | None:
-    """Process `pid`'s start as seconds since the epoch (`process_start` over the kernel's
-    clock ticks per second, plus /proc/stat's btime), or None when it cannot be read."""
-    ticks = process_start(pid)
-    try:
-        with open("/proc/stat", "rb") as f:
-            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
-        return btime + ticks / os.sysconf("SC_CLK_TCK") if ticks is not None else None
-    except (OSError, ValueError, StopIteration):
-        return None
-
-
-def pid_alive(pid, start=None, since=None):
-    """Whether process `pid` on this host still runs (ours always does, unless `start` says
-    another). A zombie (ended, killed, and not yet reaped by its parent: Linux's
-    /proc/PID/stat state Z or X, proc(5)) does not: a chief/worker sweep's chief started by a
-    launcher that waits on its workers first stays one after a kill -9, and its workers
-    waited for it (`sweeplock.chief_gone`).
-
-    A pid is given again to a later process once its own has gone: `start` (the recorded
-    `process_start` of the process meant) or, for a record without one (hubensemble before
-    it recorded them), `since` (its `text.time_stamp`, local time with its offset, or without
-    one as written before: `text.stamp_time`; the process ran by
-    then) tell that one from the process that has the pid now, which does not count. Before,
-    a reused pid kept a killed lock holder "running" (`lock_owner`) and a worker waiting for
-    a killed chief (`sweeplock.chief_gone`). `since` is trusted to SINCE_SLACK seconds.
-    `since` may also be seconds since the epoch (a file that process wrote, e.g. a lock:
-    exact, START_SLACK). Where /proc cannot be read, neither is compared."""
-    if pid == os.getpid() and start is None:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass  # it exists, we may just not signal it
-    try:
-        fields = _stat_fields(pid)
-    except FileNotFoundError:  # it has just gone, or there is no /proc (macOS, Windows)
-        return not os.path.isdir("/proc/self")
-    except OSError:
-        return True
-    if fields[:1] in ([b"Z"], [b"X"]):
-        return False
-    if isinstance(start, int) and len(fields) > 19 and fields[19].isdigit():
-        return int(fields[19]) == start
-    if isinstance(since, (int, float)) and not isinstance(since, bool) and start is None:
-        began = _started_at(pid)  # seconds since the epoch: a file's time, no time zone
-        return began is None or began <= since + START_SLACK
-    if isinstance(since, str) and start is None:
-        try:
-            recorded = stamp_time(since).timestamp()  # an offset, or local time (older)
-        except (ValueError, OverflowError, OSError):
-            return True
-        began = _started_at(pid)
-        return began is None or began <= recorded + SINCE_SLACK
-    return True
-
-
-def writer_tag() -> str:
-    """This process as the name of a temp file or folder it writes records it:
-    "PID_START@HOST" (`process_start`; "PID@HOST" where it cannot be read), which
-    `writer_gone` reads. A name of the pid alone kept a dead writer's leftovers once a later
-    process was given its pid."""
-    start = process_start(os.getpid())
-    return f"{os.getpid()}{'' if start is None else f'_{start}'}@{socket.gethostname()}"
-
-
-def writer_gone(tag, *, ours_gone=False) -> bool:
-    """Whether the writer a temp name's `tag` (`writer_tag`'s "PID_START@HOST", or an older
-    hubensemble's "PID@HOST" or "PID": this host) names has gone: on this host, its pid runs
-    no more or runs a process started at another time (`pid_alive`). False for a tag of
-    another host (it may be writing on shared storage now) or one that is not a writer's;
-    `ours_gone`: a tag of this process counts as gone (its own leftover of a failed write)."""
-    head, at, host = tag.rpartition("@")
-    if not at:
-        head, host = tag, socket.gethostname()
-    found = re.fullmatch(r"(\d+)(?:_(\d+))?", head)
-    if host != socket.gethostname() or found is None:
-        return False
-    pid, start = int(found[1]), int(found[2]) if found[2] else None
-    if pid == os.getpid() and start in (None, process_start(pid)):
-        return ours_gone
-    return not pid_alive(pid, start)
-
-
 def missing_folders(path) -> list[Path]:
     """The folders that making `path` (`make_dirs`) would create: the missing ones, outermost
     first, down to `path` itself ([] when it exists)."""
@@ -316,11 +203,6 @@ def remove_unused(made: list[Path], allowed) -> None:
             os.rmdir(folder)
     except OSError:
         return
-
-
-def is_temp(name):
-    """True for a temp file or folder left behind by an interrupted atomic write."""
-    return os.path.basename(name).startswith(TEMP_MARKER)
 
 
 @contextlib.contextmanager
@@ -565,18 +447,6 @@ def make_dirs(path, hint: str) -> None:
                                f"{hint}") from e
 
 
-def temp_dir_for(final) -> str:
-    """The temp folder a folder `final` is built in: ``.tmp-NAME.PID_START@HOST`` beside it
-    (`writer_tag`).
-
-    The tag lets `remove_stale_temp_dirs` tell a dead writer's leftovers from a live one's,
-    and from those of a later process given the same pid.
-    """
-    final = absolute(final)
-    parent, name = os.path.split(final)
-    return os.path.join(parent, f"{TEMP_MARKER}{name}.{writer_tag()}")
-
-
 def replace_dir(tmp, final) -> None:
     """Puts the finished folder `tmp` at `final`, replacing a folder already there.
 
@@ -596,7 +466,7 @@ def replace_dir(tmp, final) -> None:
         os.replace(tmp, final)
         _fsync_dir(os.path.dirname(absolute(final)))
         return
-    old = f"{tmp}-old"
+    old = tmp + OLD  # (room left for it by temp_dir_for)
     os.replace(final, old)
     try:
         os.replace(tmp, final)
@@ -605,51 +475,6 @@ def replace_dir(tmp, final) -> None:
         raise
     shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(os.path.dirname(absolute(final)))
-
-
-def temp_writer(rest: str) -> tuple[str, bool]:
-    """(writer's tag for `writer_gone`, whether a temp file's) of what follows ``.tmp-NAME.``:
-    a temp folder's "TAG[-old]" (older: "PID"), a temp file's "XXXXXXXX.TAG"; TAG "PID_START@
-    HOST", the pid read after the last "." before the last "@" (a host may hold dots)."""
-    head, at, host = rest.removesuffix("-old").rpartition("@")
-    return (f"{head.rpartition('.')[2]}@{host}", "." in head) if at else (rest, False)
-
-
-def remove_entry(path) -> bool:
-    """Deletes the file, link or folder at `path`; True when nothing is there afterwards.
-    Never raises OSError (shutil.rmtree(ignore_errors=True) on a file did nothing)."""
-    with contextlib.suppress(OSError):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.remove(path)
-    return not os.path.lexists(path)
-
-
-def remove_stale_temp_dirs(final) -> list[str]:
-    """Deletes the temp entries of `final` whose writer on this host is gone (`writer_gone`: a
-    pid that runs another process now too): its temp folders (`temp_dir_for`; older:
-    ``.tmp-NAME.PID``) and files (`atomic_write_bytes`; this process's: another thread's, kept).
-    Returns the paths removed, never one it could not remove. Live and other hosts' stay."""
-    parent, name = os.path.split(absolute(final))
-    return _remove_stale(parent, f"{TEMP_MARKER}{name}.")
-
-
-def remove_stale_temp_files(folder) -> list[str]:
-    """`remove_stale_temp_dirs`' rule for every temp file in `folder` (a temp folder is its
-    writer's to remove): a killed command's RUN/.tmp-run.json.*.TAG, at the next's `Run.lock`."""
-    return _remove_stale(absolute(folder), TEMP_MARKER, files_only=True)
-
-
-def _remove_stale(parent, prefix, files_only=False) -> list[str]:
-    removed = []
-    for entry in os.listdir(parent) if os.path.isdir(parent) else ():
-        path = os.path.join(parent, entry)
-        if entry.startswith(prefix) and not (files_only and not os.path.isfile(path)):
-            tag, single = temp_writer(entry[len(prefix):])
-            if writer_gone(tag, ours_gone=not single) and remove_entry(path):
-                removed.append(path)
-    return removed
 
 
 def json_kind(value) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -675,3 +676,54 @@ def test_records_stamp_their_times_with_the_utc_offset_and_old_stamps_still_read
     # sweeplock.py's "ended": its owner's change this wave (asked of the lead by helper 221's
     # report: time.strftime(…) -> text.time_stamp()); then this list is [].
     assert own == [], own
+
+
+@pytest.mark.parametrize("long", ["e" * 255, "é" * 125])  # 255 bytes; 250 of 2-byte chars
+def test_a_name_of_up_to_255_bytes_gets_its_temp_folder_lock_and_kept_export(tmp_path, long):
+    """Every name made of a user's name and a suffix (a temp folder ".tmp-NAME.TAG" and its
+    "-old", a candidate's temp folder, an export's .NAME.lock and its .holder, a zoo build's
+    NAME.lock, a kept export NAME-replaced-STAMP) failed with ENAMETOOLONG for a name the file
+    system takes (255 bytes). fileio.fitted_name cuts NAME at a whole character and marks it
+    with its hash: two long names that start alike stay apart, and a dead writer's cut temp
+    entries are still found by remove_stale_temp_dirs (the other name's are not)."""
+    import socket
+
+    from hubensemble import candidate, exportfolder
+    from hubensemble.zoo import builder
+
+    final, twin = tmp_path / long, tmp_path / (long[:-1] + "x")
+    for folder in (final, twin):  # a build in a temp folder replacing an existing folder
+        folder.mkdir()
+        tmp = fileio.temp_dir_for(folder)
+        os.makedirs(tmp)
+        (Path(tmp) / "f").write_text(folder.name[-1])
+        fileio.replace_dir(tmp, folder)
+        assert (folder / "f").read_text() == folder.name[-1]
+    cut = [os.path.basename(fileio.temp_dir_for(f)) for f in (final, twin)]
+    assert cut[0] != cut[1] and all(len(os.fsencode(n + "-old")) <= 255 for n in cut)
+    assert cut[0].encode("utf-8").decode("utf-8") == cut[0]  # no half character
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone = f"{dead.pid}_1@{socket.gethostname()}"
+    left = [fileio.fitted_name(long, f".{gone}", prefix=".tmp-", spare=4),
+            fileio.fitted_name(long, f".k2j9x1ab.{gone}", prefix=".tmp-")]
+    other = fileio.fitted_name(twin.name, f".{gone}", prefix=".tmp-", spare=4)
+    for name in (*left, other):
+        (tmp_path / name).mkdir()
+    assert sorted(fileio.remove_stale_temp_dirs(final)) == sorted(str(tmp_path / n)
+                                                                  for n in left)
+    assert (tmp_path / other).is_dir()
+    locks = [exportfolder.lock_path(f) for f in (final, twin)]
+    assert locks[0] != locks[1]
+    with fileio.owned_lock(locks[0], {"command": "fit"}, RuntimeError):
+        assert fileio.lock_owner(locks[0])["command"] == "fit"  # its .holder was written
+    with fileio.owned_lock(builder.build_lock_path(final), {"command": "zoo"}, RuntimeError):
+        assert fileio.lock_owner(builder.build_lock_path(final))["command"] == "zoo"
+    kept = exportfolder.kept_export_folder(final, {"created": "2026-12-06T03:00:00"})
+    os.makedirs(kept)
+    os.makedirs(kept + "-tflite")
+    again = exportfolder.kept_export_folder(final, {"created": "2026-12-06T03:00:00"})
+    assert again != kept and again.endswith("-replaced-20261206T030000-2")
+    candidate.write_candidate(tmp_path / "candidates", {"trial": long, "status": "failed"})
+    candidate.write_candidate(tmp_path / "candidates", {"trial": long, "status": "failed"})
+    assert os.listdir(tmp_path / "candidates") == [long]

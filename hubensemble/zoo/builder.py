@@ -22,8 +22,8 @@ import numpy as np
 
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_target,
-                                file_lock, make_dirs, remove_stale_temp_dirs, replace_dir,
-                                read_json, temp_dir_for)
+                                file_lock, fitted_name, make_dirs, remove_stale_temp_dirs,
+                                replace_dir, read_json, temp_dir_for)
 from hubensemble.formats import versions
 from hubensemble.lockwords import option_word
 from hubensemble.zoo.arch import ARCHITECTURES, ArchSpec, arch_label, build_backbone
@@ -98,9 +98,10 @@ _HELD: dict[str, int] = {}
 
 def build_lock_path(out_dir) -> pathlib.Path:
     """The lock a build of the zoo folder `out_dir` holds: OUT.lock beside it (for a preset's
-    cache folder, $HUBENSEMBLE_ZOO_DIR/NAME.lock)."""
+    cache folder, $HUBENSEMBLE_ZOO_DIR/NAME.lock); OUT cut past 255 bytes (`fitted_name`,
+    room left for its LOCK.holder)."""
     out_dir = pathlib.Path(out_dir)
-    return out_dir.parent / f"{out_dir.name}.lock"
+    return out_dir.parent / fitted_name(out_dir.name, ".lock", spare=len(".holder"))
 
 
 @contextlib.contextmanager
