@@ -647,10 +647,21 @@ def test_workers_below_one_are_refused_before_any_work(tmp_path, workers):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("word", ["Adam", "sgdm", None])
+def test_a_train_specs_unknown_optimizer_is_refused_as_the_spec_is_made(word):
+    # It was refused only in a build's worker, after the data was drawn and the pool started.
+    close = {"Adam": r" \(did you mean adam\?\)", "sgdm": r" \(did you mean sgd\?\)", None: ""}
+    with pytest.raises(ValueError, match=rf"^unknown optimizer {word!r}{close[word]}; "
+                                         r"use 'adam' or 'sgd'$"):
+        zoo.TrainSpec(examples=64, steps=2, lr=0.01, optimizer=word)
+    assert zoo.TrainSpec(examples=64, steps=2, lr=0.01, optimizer="sgd").optimizer == "sgd"
+
+
 def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path):
     import multiprocessing
 
-    bad = zoo.TrainSpec(examples=64, steps=2, lr=0.01, batch_size=16, optimizer="Adam")
+    bad = zoo.TrainSpec(examples=64, steps=2, lr=0.01, batch_size=16)
+    object.__setattr__(bad, "optimizer", "Adam")  # past TrainSpec's own check: the worker's
     config = _tiny_config(generalist_train={"r6x1": bad})
     # With a guess of the one meant, as every refusal that lists names (text.did_you_mean).
     with pytest.raises(ValueError, match=r"unknown optimizer 'Adam' \(did you mean adam\?\); "

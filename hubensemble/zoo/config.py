@@ -17,13 +17,17 @@ from hubensemble.zoo.upstream import UpstreamData
 # the cache folder carries it, so a changed recipe builds a new zoo instead of reusing one.
 RECIPE_VERSION = 1
 LICENSE = "Apache-2.0"
+#: The optimizers a TrainSpec may name (`zoo.train.Trainer` builds them).
+OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
 class TrainSpec:
     """How one kind of model trains: linear warm-up over the first 10 % of the steps, then
     cosine decay to zero, with Adam (default: fastest to useful features in a few hundred
-    steps on a CPU) or SGD with Nesterov momentum 0.9 (BiT's upstream optimiser)."""
+    steps on a CPU) or SGD with Nesterov momentum 0.9 (BiT's upstream optimiser).
+    `optimizer` is "adam" or "sgd" (OPTIMIZERS); another raises ValueError as the spec is
+    made (`unknown_optimizer`)."""
 
     examples: int       # upstream examples drawn (generalists of one size share theirs)
     steps: int
@@ -31,9 +35,22 @@ class TrainSpec:
     batch_size: int = 128
     optimizer: str = "adam"
 
+    def __post_init__(self):
+        # Checked here, not first in a build's worker process (after the upstream data was
+        # drawn, the pool started, and other modules trained): ValueError at construction.
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(unknown_optimizer(self.optimizer))
+
     def to_json(self):
         """The fields as a JSON-able dict (zoo.json)."""
         return dataclasses.asdict(self)
+
+
+def unknown_optimizer(name) -> str:
+    """The refusal of an optimizer `name` not in OPTIMIZERS, with a guess of the one meant:
+    "unknown optimizer 'Adam' (did you mean adam?); use 'adam' or 'sgd'"."""
+    return (f"unknown optimizer {name!r}{did_you_mean(name, OPTIMIZERS)}; use "
+            + " or ".join(repr(o) for o in OPTIMIZERS))
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ import numpy as np
 
 from hubensemble import _tf
 from hubensemble.errors import DataError
-from hubensemble.text import did_you_mean
 from hubensemble.zoo.arch import ArchSpec, build_backbone
-from hubensemble.zoo.config import TrainSpec
+from hubensemble.zoo.config import TrainSpec, unknown_optimizer
 
 
 class Trainer:
@@ -35,8 +34,7 @@ class Trainer:
         elif optimizer == "sgd":
             opt = keras.optimizers.SGD(self.schedule, momentum=0.9, nesterov=True)
         else:
-            raise ValueError(f"unknown optimizer {optimizer!r}"
-                             f"{did_you_mean(optimizer, ('adam', 'sgd'))}; use 'adam' or 'sgd'")
+            raise ValueError(unknown_optimizer(optimizer))  # (TrainSpec checks it first)
         inp = keras.Input((None, None, 3))
         self.model = keras.Model(inp, self.head(self.backbone(inp)))
         self.model.compile(optimizer=opt,
